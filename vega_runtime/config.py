@@ -1,0 +1,233 @@
+"""Settings: one schema, one loader, the precedence written out once.
+
+Precedence, lowest first::
+
+    built-in defaults (SETTINGS below)
+    < conf/vega-defaults.yaml   (in $VEGA_CONF_DIR, else ./conf)
+    < the --config file
+    < VEGA_* environment variables (each setting names its own)
+    < CLI flags (vega submit --conf KEY=VALUE, --master, ...)
+    < values set in the job (Context(conf={...}))
+
+``conf/vega-defaults.yaml`` documents every key with its default and unit; a
+test keeps it in step with ``SETTINGS``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from .errors import ConfigError
+
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def parse_size(text: Any) -> int:
+    """Parse a size such as ``512m`` or ``4g`` into bytes.
+
+    >>> parse_size("512m"), parse_size("4g"), parse_size(1024)
+    (536870912, 4294967296, 1024)
+    """
+    if isinstance(text, bool):
+        raise ValueError(f"{text!r} is not a size (e.g. 4g, 512m)")
+    if isinstance(text, int):
+        return text
+    match = _SIZE_RE.match(str(text))
+    if not match:
+        raise ValueError(f"{str(text)!r} is not a size (e.g. 4g, 512m)")
+    number, unit = match.groups()
+    return int(float(number) * _SIZE_UNITS[unit.lower()])
+
+
+def parse_bool(text: Any) -> bool:
+    if isinstance(text, bool):
+        return text
+    lowered = str(text).strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{text!r} is not a boolean (true or false)")
+
+
+def parse_int(text: Any) -> int:
+    if isinstance(text, bool):
+        raise ValueError(f"{text!r} is not a whole number")
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        raise ValueError(f"{text!r} is not a whole number") from None
+
+
+def parse_float(text: Any) -> float:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        raise ValueError(f"{text!r} is not a number") from None
+
+
+def parse_str(text: Any) -> str:
+    return "" if text is None else str(text)
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str
+    default: Any
+    parse: Callable[[Any], Any]
+    unit: str
+    doc: str
+    env: str | None = None
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("vega.master", "local[*]", parse_str, "url",
+            "Where jobs run: local, local[N], local[*], local-cluster[W,C] or vega://host:port.",
+            env="VEGA_MASTER"),
+    Setting("vega.app.name", "vega-app", parse_str, "name",
+            "Application name shown in progress output and logs.", env="VEGA_APP_NAME"),
+    Setting("vega.default.parallelism", 0, parse_int, "partitions",
+            "Partitions for parallelize() and shuffles when none is given; 0 means the "
+            "number of executor cores.", env="VEGA_DEFAULT_PARALLELISM"),
+    Setting("vega.task.max_attempts", 4, parse_int, "attempts",
+            "How many times a task may run before its job fails.", env="VEGA_TASK_MAX_ATTEMPTS"),
+    Setting("vega.stage.max_attempts", 4, parse_int, "attempts",
+            "How many times a stage may be resubmitted after lost map outputs."),
+    Setting("vega.shuffle.memory_bound", "256m", parse_size, "bytes",
+            "Memory a shuffle map or reduce task may hold before spilling sorted runs to disk.",
+            env="VEGA_SHUFFLE_MEMORY_BOUND"),
+    Setting("vega.shuffle.batch_records", 2048, parse_int, "records",
+            "Records per pickled batch in shuffle files."),
+    Setting("vega.input.split_size", "32m", parse_size, "bytes",
+            "Target bytes per input partition for text_file and friends."),
+    Setting("vega.local.dir", "", parse_str, "path",
+            "Scratch directory for shuffle files, spills and broadcasts; empty means the "
+            "system temporary directory.", env="VEGA_LOCAL_DIR"),
+    Setting("vega.listeners", "", parse_str, "module:Class,...",
+            "Extra job listeners instantiated by the Context (vega submit installs its "
+            "progress display this way)."),
+    Setting("vega.log.level", "WARNING", parse_str, "level",
+            "Log level of the driver's vega loggers.", env="VEGA_LOG_LEVEL"),
+)
+
+SETTINGS_BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}
+
+#: Set by ``vega submit`` for the job's process: JSON of the CLI-level overrides.
+SUBMIT_CONF_ENV = "VEGA_SUBMIT_CONF"
+
+
+class Config(Mapping[str, Any]):
+    """Resolved settings, with where each value came from.
+
+    >>> conf = Config.load(overrides={"vega.task.max_attempts": "2"})
+    >>> conf["vega.task.max_attempts"], conf.origin("vega.task.max_attempts")
+    (2, 'job')
+    """
+
+    def __init__(self, values: dict[str, Any], origins: dict[str, str]):
+        self._values = values
+        self._origins = origins
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def origin(self, key: str) -> str:
+        return self._origins[key]
+
+    def with_values(self, values: Mapping[str, Any], origin: str) -> "Config":
+        resolved, origins = dict(self._values), dict(self._origins)
+        _apply(resolved, origins, values, origin)
+        return Config(resolved, origins)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self._values)
+
+    @classmethod
+    def load(cls, config_file: str | None = None, environ: Mapping[str, str] | None = None,
+             cli: Mapping[str, Any] | None = None, overrides: Mapping[str, Any] | None = None,
+             conf_dir: str | None = None) -> "Config":
+        """Resolve every setting from all sources, in the documented precedence."""
+        env = os.environ if environ is None else environ
+        values = {s.key: s.default for s in SETTINGS}
+        origins = {s.key: "default" for s in SETTINGS}
+        defaults_file = os.path.join(conf_dir or env.get("VEGA_CONF_DIR") or "conf",
+                                     "vega-defaults.yaml")
+        if os.path.isfile(defaults_file):
+            _apply(values, origins, _read_yaml(defaults_file), defaults_file)
+        config_file = config_file or env.get("VEGA_CONFIG")
+        if config_file:
+            _apply(values, origins, _read_yaml(config_file), config_file)
+        _apply(values, origins, {s.key: env[s.env] for s in SETTINGS if s.env and s.env in env},
+               "environment")
+        if env.get(SUBMIT_CONF_ENV):
+            _apply(values, origins, json.loads(env[SUBMIT_CONF_ENV]), "vega submit")
+        _apply(values, origins, cli or {}, "command line")
+        _apply(values, origins, overrides or {}, "job")
+        return cls(values, origins)
+
+
+def _apply(values: dict, origins: dict, new: Mapping[str, Any], origin: str) -> None:
+    for key, raw in new.items():
+        setting = SETTINGS_BY_KEY.get(key)
+        if setting is None:
+            raise ConfigError(origin, key, "is not a Vega setting; see conf/vega-defaults.yaml "
+                                           "for the list of settings")
+        try:
+            values[key] = setting.parse(raw)
+        except ValueError as exc:
+            raise ConfigError(origin, key, str(exc)) from None
+        origins[key] = origin
+
+
+def _read_yaml(path: str) -> dict[str, Any]:
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh) or {}
+    except FileNotFoundError:
+        raise ConfigError(path, "file", "does not exist") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(path, "file", f"is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(path, "file", "must be a mapping of setting names to values")
+    return _flatten(data)
+
+
+def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Accept both ``vega.task.max_attempts: 4`` and nested ``vega: {task: ...}``."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        full = f"{prefix}{key}"
+        if isinstance(value, dict) and full not in SETTINGS_BY_KEY:
+            flat.update(_flatten(value, full + "."))
+        else:
+            flat[full] = value
+    return flat
+
+
+def parse_conf_pair(text: str) -> tuple[str, str]:
+    """Split a ``--conf KEY=VALUE`` argument, checking the key exists."""
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError("--conf", repr(text), "is not KEY=VALUE (e.g. --conf vega.task.max_attempts=2)")
+    setting = SETTINGS_BY_KEY.get(key)
+    if setting is None:
+        raise ConfigError("--conf", key, "is not a Vega setting; see conf/vega-defaults.yaml")
+    try:
+        setting.parse(value)
+    except ValueError as exc:
+        raise ConfigError("--conf", key, str(exc)) from None
+    return key, value

@@ -1,0 +1,364 @@
+"""The driver's entry point: ``Context`` creates RDDs and runs jobs."""
+
+from __future__ import annotations
+
+import atexit
+import importlib
+import itertools
+import logging
+import os
+import pickle
+import shutil
+import tempfile
+import threading
+import time
+import weakref
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
+
+from ._version import __version__
+from .config import Config
+from .errors import ContextStoppedError, DriverOnlyError, VegaError
+from .io.output import abort_output, commit_output, prepare_output, write_part
+from .master_url import MasterSpec, parse_master
+from .rdd.base import RDD
+from .rdd.dependency import Dependency
+from .rdd.sources import (CheckpointRDD, EmptyRDD, ParallelCollectionRDD, PickleFileRDD,
+                          TextFileRDD, WholeFilesRDD)
+from .scheduler.dag import DAGScheduler
+from .scheduler.listener import JobListener, ListenerBus, OutputPrinter
+from .scheduler.local_backend import InlineBackend, ProcessPoolBackend
+from .scheduler.map_output import MapOutputTracker
+from .scheduler.runner import JobRunner
+from .serde import dump_batches
+from .shared import Accumulator, AccumulatorParam, Broadcast
+from .task_context import TaskContext
+
+log = logging.getLogger(__name__)
+
+
+class Context:
+    """The connection to a Vega master; creates RDDs and runs jobs.
+
+    >>> with Context(master="local", app_name="doc") as ctx:
+    ...     ctx.parallelize([1, 2, 3]).map(lambda x: x * 10).collect()
+    [10, 20, 30]
+    """
+
+    def __init__(self, master: Optional[str] = None, app_name: Optional[str] = None,
+                 conf: Optional[Dict[str, Any]] = None, config_file: Optional[str] = None,
+                 listeners: Sequence[JobListener] = ()):
+        overrides = dict(conf or {})
+        if master is not None:
+            overrides["vega.master"] = master
+        if app_name is not None:
+            overrides["vega.app.name"] = app_name
+        self.conf = Config.load(config_file=config_file, overrides=overrides)
+        self.master_spec: MasterSpec = parse_master(self.conf["vega.master"])
+        logging.getLogger("vega_runtime").setLevel(self.conf["vega.log.level"].upper())
+        self.app_name: str = self.conf["vega.app.name"]
+        self.start_time = time.time()
+        self._application_id = time.strftime("app-%Y%m%d%H%M%S-", time.localtime(self.start_time)) \
+            + os.urandom(2).hex()
+        self.checkpoint_dir: Optional[str] = None
+        self._ids = itertools.count()
+        self._shuffle_ids = itertools.count()
+        self._lock = threading.RLock()
+        self._stopped = False
+        self._accumulators: Dict[int, Accumulator] = {}
+        self._persisted: Dict[int, "weakref.ref[RDD]"] = {}
+        self.app_dir = tempfile.mkdtemp(prefix=f"vega-{self.application_id}-",
+                                        dir=self.conf["vega.local.dir"] or None)
+        self._bus = ListenerBus([OutputPrinter(), *listeners, *self._configured_listeners()])
+        self.backend = self._create_backend()
+        self._runner = JobRunner(
+            self.backend,
+            DAGScheduler(MapOutputTracker(), self.conf["vega.task.max_attempts"],
+                         self.conf["vega.stage.max_attempts"]),
+            self._bus,
+            {"memory_bound": self.conf["vega.shuffle.memory_bound"],
+             "batch_records": self.conf["vega.shuffle.batch_records"]},
+            self._merge_accumulators)
+        self._finalizer = weakref.finalize(self, _shutdown, self.backend, self.app_dir)
+        atexit.register(self._finalizer)
+        log.info("context %s started on %s", self.application_id, self.master_spec.url)
+
+    def _configured_listeners(self) -> List[JobListener]:
+        listeners = []
+        for spec in filter(None, (s.strip() for s in self.conf["vega.listeners"].split(","))):
+            module, _, name = spec.partition(":")
+            listeners.append(getattr(importlib.import_module(module), name)())
+        return listeners
+
+    def _create_backend(self):
+        spec = self.master_spec
+        output = self._on_task_output
+        budget = self.conf["vega.shuffle.memory_bound"]
+        if spec.kind == "inline":
+            return InlineBackend(self.app_dir, output, budget)
+        if spec.kind == "local":
+            return ProcessPoolBackend(spec.cores, self.app_dir, output, budget)
+        raise VegaError(f"master {spec.url!r} needs the cluster runtime, which this version of "
+                        "Vega does not include yet; use local, local[N] or local[*]")
+
+    # -- lifecycle -----------------------------------------------------------------
+    def stop(self) -> None:
+        """Stop the executors and delete this application's scratch files."""
+        with self._lock:
+            if not self._stopped:
+                self._stopped = True
+                self._finalizer()
+                log.info("context %s stopped", self.application_id)
+
+    def __enter__(self) -> "Context":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def __reduce__(self):
+        raise DriverOnlyError("the Context")
+
+    @property
+    def application_id(self) -> str:
+        """This application's id, e.g. ``app-20261121093000-1a2b``."""
+        return self._application_id
+
+    @property
+    def master(self) -> str:
+        return self.master_spec.url
+
+    @property
+    def version(self) -> str:
+        return __version__
+
+    @property
+    def default_parallelism(self) -> int:
+        """Partitions used by parallelize() when none is given: the executor cores."""
+        configured = self.conf["vega.default.parallelism"]
+        return configured if configured > 0 else self.backend.default_parallelism()
+
+    @property
+    def default_min_partitions(self) -> int:
+        return min(self.default_parallelism, 2)
+
+    def default_reduce_partitions(self, parent_partitions: int) -> int:
+        configured = self.conf["vega.default.parallelism"]
+        return configured if configured > 0 else max(1, parent_partitions)
+
+    def new_rdd_id(self) -> int:
+        self._check_running()
+        return next(self._ids)
+
+    def new_shuffle_id(self) -> int:
+        return next(self._shuffle_ids)
+
+    def _check_running(self) -> None:
+        if TaskContext.get() is not None and self.master_spec.kind != "inline":
+            raise DriverOnlyError("the Context")
+        if self._stopped:
+            raise ContextStoppedError()
+
+    # -- creating RDDs ---------------------------------------------------------------
+    def parallelize(self, data: Iterable, num_slices: Optional[int] = None) -> RDD:
+        """An RDD of a local collection, cut into ``num_slices`` partitions.
+
+        >>> # ctx.parallelize(range(5), 2).glom().collect() -> [[0, 1], [2, 3, 4]]
+        """
+        return ParallelCollectionRDD(self, data, num_slices or self.default_parallelism)
+
+    make_rdd = parallelize
+
+    def range(self, start: int, end: Optional[int] = None, step: int = 1,
+              num_slices: Optional[int] = None) -> RDD:
+        """Integers from ``start`` up to, not including, ``end``.
+
+        >>> # ctx.range(1, 7, 2).collect() -> [1, 3, 5]
+        """
+        if end is None:
+            start, end = 0, start
+        return self.parallelize(range(start, end, step), num_slices)
+
+    def empty_rdd(self) -> RDD:
+        """An RDD with no partitions and no elements."""
+        return EmptyRDD(self)
+
+    def union(self, rdds: Sequence[RDD]) -> RDD:
+        """The elements of all ``rdds``, one after another.
+
+        >>> # ctx.union([ctx.parallelize([1]), ctx.parallelize([2])]).collect() -> [1, 2]
+        """
+        from .rdd.narrow import UnionRDD
+
+        return UnionRDD(self, list(rdds))
+
+    def text_file(self, path: str, min_partitions: Optional[int] = None,
+                  use_unicode: bool = True) -> RDD:
+        """Lines of text files: a file, a directory, a glob or a comma-separated list.
+
+        >>> # ctx.text_file("data/sample.txt").count()
+        """
+        return TextFileRDD(self, path, min_partitions or self.default_min_partitions,
+                           self.conf["vega.input.split_size"])
+
+    def whole_text_files(self, path: str, min_partitions: Optional[int] = None) -> RDD:
+        """``(path, content)`` for each file.
+
+        >>> # ctx.whole_text_files("data/").keys().collect()
+        """
+        return WholeFilesRDD(self, path, min_partitions or self.default_min_partitions,
+                             self.conf["vega.input.split_size"], binary=False)
+
+    def binary_files(self, path: str, min_partitions: Optional[int] = None) -> RDD:
+        """``(path, bytes)`` for each file."""
+        return WholeFilesRDD(self, path, min_partitions or self.default_min_partitions,
+                             self.conf["vega.input.split_size"], binary=True)
+
+    def pickle_file(self, path: str, min_partitions: Optional[int] = None) -> RDD:
+        """Records written by ``RDD.save_as_pickle_file``."""
+        return PickleFileRDD(self, path, min_partitions or self.default_min_partitions,
+                             self.conf["vega.input.split_size"])
+
+    # -- shared variables -------------------------------------------------------------
+    def broadcast(self, value: Any) -> Broadcast:
+        """Send ``value`` to every executor once; read it in tasks as ``b.value``.
+
+        >>> # b = ctx.broadcast({1: "a"}); ctx.parallelize([1]).map(lambda k: b.value[k]).collect()
+        """
+        self._check_running()
+        broadcast_id = next(self._ids)
+        directory = os.path.join(self.app_dir, "broadcast")
+        os.makedirs(directory, exist_ok=True)
+        path = os.path.join(directory, f"broadcast_{broadcast_id}")
+        with open(path, "wb") as out:
+            out.write(_dumps_value(value))
+        return Broadcast(broadcast_id, value, path, self.backend.remove_broadcast)
+
+    def accumulator(self, value: Any, accum_param: Optional[AccumulatorParam] = None) -> Accumulator:
+        """A counter tasks add to; read ``acc.value`` on the driver.
+
+        >>> # acc = ctx.accumulator(0); ctx.range(5).foreach(lambda x: acc.add(x)); acc.value -> 10
+        """
+        self._check_running()
+        acc = Accumulator(next(self._ids), value, accum_param)
+        self._accumulators[acc.id] = acc
+        return acc
+
+    def _merge_accumulators(self, updates: Dict[int, Any]) -> None:
+        for acc_id, update in updates.items():
+            acc = self._accumulators.get(acc_id)
+            if acc is not None:
+                acc.merge(update)
+
+    # -- persistence -------------------------------------------------------------------
+    def register_persisted(self, rdd: RDD) -> None:
+        self._persisted[rdd.id] = weakref.ref(rdd)
+
+    def unpersist_rdd(self, rdd_id: int) -> None:
+        self._persisted.pop(rdd_id, None)
+        self.backend.remove_rdd(rdd_id)
+
+    def persisted_rdds(self) -> List[RDD]:
+        return [r for r in (ref() for ref in self._persisted.values()) if r is not None]
+
+    def set_checkpoint_dir(self, directory: str) -> None:
+        """Where ``RDD.checkpoint()`` writes; created if missing."""
+        path = os.path.abspath(directory)
+        os.makedirs(path, exist_ok=True)
+        self.checkpoint_dir = path
+
+    # -- running jobs ---------------------------------------------------------------------
+    def run_job(self, rdd: RDD, partition_func: Callable[[Iterable], Iterable],
+                partitions: Optional[Sequence[int]] = None, allow_local: bool = False) -> list:
+        """Run ``partition_func`` on the given partitions and concatenate what it returns.
+
+        >>> # ctx.run_job(ctx.parallelize(range(6), 3), lambda it: [sum(it)], [0, 2]) -> [1, 9]
+        """
+        parts = self.run_partitions(rdd, lambda it: list(partition_func(it)), partitions)
+        return [x for part in parts for x in part]
+
+    def run_partitions(self, rdd: RDD, func: Callable[[Iterable], Any],
+                       partitions: Optional[Sequence[int]] = None) -> list:
+        """Run ``func`` on each given partition of ``rdd``; one result per partition."""
+        self._check_running()
+        with self._lock:
+            if partitions is None:
+                partitions = range(rdd.get_num_partitions())
+            results = self._runner.run_job(rdd, func, list(partitions), repr(rdd))
+            self._checkpoint_lineage(rdd)
+            return results
+
+    def save_partitions(self, rdd: RDD, path: str, writer, overwrite: bool) -> None:
+        """Write each partition with ``writer`` and commit the output atomically."""
+        write, suffix = writer
+        target = prepare_output(path, overwrite)
+
+        def save(records: Iterable) -> None:
+            tc = TaskContext.get()
+            write_part(target, tc.partition, tc.attempt, iter(records), write, suffix)
+
+        try:
+            self.run_partitions(rdd, save)
+        except BaseException:
+            abort_output(target)
+            raise
+        commit_output(target)
+
+    def _checkpoint_lineage(self, rdd: RDD) -> None:
+        """Write out RDDs marked for checkpointing that this job computed."""
+        for marked in _lineage(rdd):
+            if marked._checkpoint_requested and marked._checkpoint_rdd is None:
+                base = self.checkpoint_dir if marked._checkpoint_requested == "reliable" \
+                    else os.path.join(self.app_dir, "checkpoints")
+                directory = os.path.join(base, f"rdd-{marked.id}")
+                os.makedirs(directory, exist_ok=True)
+
+                def write(records: Iterable, directory=directory) -> None:
+                    part = os.path.join(directory, f"part-{TaskContext.get().partition:05d}")
+                    with open(part + ".tmp", "wb") as out:
+                        dump_batches(records, out, 1024)
+                    os.replace(part + ".tmp", part)
+
+                n = marked.get_num_partitions()
+                self._runner.run_job(marked, write, list(range(n)), f"checkpoint {marked!r}")
+                marked._checkpoint_rdd = CheckpointRDD(self, directory, n, marked.partitioner)
+
+    def _on_task_output(self, task_id: int, executor_id: str, host: str, stream: str,
+                        text: str) -> None:
+        spec = self._runner.task(task_id)
+        where = f"{spec.stage_id}.{spec.partition}" if spec else f"task {task_id}"
+        self._bus.on_task_output(f"[{host} {executor_id} {where}]", stream, text)
+
+    def set_log_level(self, level: str) -> None:
+        logging.getLogger("vega_runtime").setLevel(level.upper())
+
+    def __repr__(self) -> str:
+        return f"<Context {self.application_id} master={self.master} app={self.app_name!r}>"
+
+
+def _lineage(rdd: RDD) -> List[RDD]:
+    seen: Dict[int, RDD] = {}
+    stack = [rdd]
+    while stack:
+        current = stack.pop()
+        if current.id not in seen:
+            seen[current.id] = current
+            deps: List[Dependency] = current.dependencies()
+            stack.extend(d.rdd for d in deps)
+    return list(seen.values())
+
+
+def _dumps_value(value: Any) -> bytes:
+    try:
+        return pickle.dumps(value, 5)
+    except Exception:
+        import cloudpickle
+
+        return cloudpickle.dumps(value, 5)
+
+
+def _shutdown(backend, app_dir: str) -> None:
+    try:
+        backend.stop()
+    finally:
+        shutil.rmtree(app_dir, ignore_errors=True)
+

@@ -1,0 +1,182 @@
+"""Every error a user can cause, in one hierarchy.
+
+Each exception takes its facts as constructor arguments (so it pickles across
+processes unchanged) and explains itself in ``__str__``, ending with what to do
+next.  Components decide what to do from the type, never from the message.
+"""
+
+from __future__ import annotations
+
+
+class VegaError(Exception):
+    """Base class of every error Vega raises on purpose."""
+
+    def __reduce__(self):
+        return (self.__class__, self.args)
+
+
+class ConfigError(VegaError):
+    """A setting is missing, unknown or malformed.
+
+    >>> str(ConfigError("conf/cluster.yaml", "workers[2].memory", '"12 parsecs" is not a size (e.g. 4g, 512m)'))
+    'conf/cluster.yaml: workers[2].memory "12 parsecs" is not a size (e.g. 4g, 512m)'
+    """
+
+    def __init__(self, source: str, key: str, problem: str):
+        super().__init__(source, key, problem)
+        self.source, self.key, self.problem = source, key, problem
+
+    def __str__(self) -> str:
+        where = f"{self.source}: " if self.source else ""
+        return f"{where}{self.key} {self.problem}"
+
+
+class MasterURLError(VegaError):
+    """The master URL does not name a master kind Vega knows."""
+
+    def __init__(self, url: str):
+        super().__init__(url)
+        self.url = url
+
+    def __str__(self) -> str:
+        return (f"invalid master URL {self.url!r}: use local, local[N], local[*], "
+                f"local-cluster[W,C] or vega://host:port")
+
+
+class ContextStoppedError(VegaError):
+    """The Context was used after ``stop()``."""
+
+    def __str__(self) -> str:
+        return "this Context has been stopped; create a new Context to run more jobs"
+
+
+class DriverOnlyError(VegaError):
+    """The driver's API (actions, the Context) was used inside a task."""
+
+    def __init__(self, what: str):
+        super().__init__(what)
+        self.what = what
+
+    def __str__(self) -> str:
+        return (f"{self.what} can only be used on the driver, not inside a task. "
+                "A transformation's function runs on an executor, which has no Context: "
+                "compute what you need before the transformation (for example collect() "
+                "a small RDD and broadcast() it), or express it as a join.")
+
+
+class ClosureNotSerializable(VegaError):
+    """A function shipped to executors captures something that cannot be pickled."""
+
+    def __init__(self, function: str, variable: str, type_name: str, reason: str):
+        super().__init__(function, variable, type_name, reason)
+        self.function, self.variable = function, variable
+        self.type_name, self.reason = type_name, reason
+
+    def __str__(self) -> str:
+        return (f"cannot send {self.function} to the executors: it captures "
+                f"{self.variable!r} of type {self.type_name}, which cannot be pickled "
+                f"({self.reason}). Create that object inside the function (or once per "
+                f"partition in map_partitions) instead of capturing it.")
+
+
+class TaskFailed(VegaError):
+    """A task failed on every attempt; carries the user's remote traceback."""
+
+    def __init__(self, stage_id: int, partition: int, attempts: int, host: str,
+                 executor_id: str, error_type: str, message: str, remote_traceback: str,
+                 call_site: str = ""):
+        super().__init__(stage_id, partition, attempts, host, executor_id, error_type,
+                         message, remote_traceback, call_site)
+        self.stage_id, self.partition, self.attempts = stage_id, partition, attempts
+        self.host, self.executor_id = host, executor_id
+        self.error_type, self.message = error_type, message
+        self.remote_traceback, self.call_site = remote_traceback, call_site
+
+    def __str__(self) -> str:
+        site = f" (RDD created at {self.call_site})" if self.call_site else ""
+        times = "once" if self.attempts == 1 else f"{self.attempts} times"
+        return (f"task {self.partition} of stage {self.stage_id}{site} failed {times}; "
+                f"last error on {self.host} ({self.executor_id}): "
+                f"{self.error_type}: {self.message}\n"
+                f"{self.remote_traceback.rstrip()}")
+
+
+class JobCancelled(VegaError):
+    """The job was cancelled before it finished."""
+
+    def __init__(self, reason: str = "cancelled by the user"):
+        super().__init__(reason)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"job cancelled: {self.reason}"
+
+
+class ExecutorLost(VegaError):
+    """An executor process died or disconnected."""
+
+    def __init__(self, executor_id: str, host: str, reason: str):
+        super().__init__(executor_id, host, reason)
+        self.executor_id, self.host, self.reason = executor_id, host, reason
+
+    def __str__(self) -> str:
+        return f"executor {self.executor_id} on {self.host} was lost: {self.reason}"
+
+
+class FetchFailed(VegaError):
+    """A reduce task could not read a map output block; the map task must rerun."""
+
+    def __init__(self, shuffle_id: int, map_id: int, reduce_id: int, location: str, reason: str):
+        super().__init__(shuffle_id, map_id, reduce_id, location, reason)
+        self.shuffle_id, self.map_id, self.reduce_id = shuffle_id, map_id, reduce_id
+        self.location, self.reason = location, reason
+
+    def __str__(self) -> str:
+        return (f"could not fetch shuffle {self.shuffle_id} map {self.map_id} reduce "
+                f"{self.reduce_id} from {self.location}: {self.reason}")
+
+
+class StageFailed(VegaError):
+    """A stage was retried too many times after lost map outputs."""
+
+    def __init__(self, stage_id: int, attempts: int, reason: str):
+        super().__init__(stage_id, attempts, reason)
+        self.stage_id, self.attempts, self.reason = stage_id, attempts, reason
+
+    def __str__(self) -> str:
+        return (f"stage {self.stage_id} failed after {self.attempts} attempts: {self.reason}. "
+                "Check that workers stay alive (vega status) and rerun the job.")
+
+
+class InputError(VegaError):
+    """An input path does not exist or cannot be read."""
+
+    def __init__(self, path: str, reason: str):
+        super().__init__(path, reason)
+        self.path, self.reason = path, reason
+
+    def __str__(self) -> str:
+        return f"cannot read {self.path}: {self.reason}"
+
+
+class OutputExistsError(VegaError):
+    """A save would overwrite an existing path."""
+
+    def __init__(self, path: str):
+        super().__init__(path)
+        self.path = path
+
+    def __str__(self) -> str:
+        return (f"output path {self.path} already exists; choose another path, delete it, "
+                "or pass overwrite=True")
+
+
+class JobFileError(VegaError):
+    """The job script given to ``vega submit`` cannot be run."""
+
+    def __init__(self, path: str, problem: str):
+        super().__init__(path, problem)
+        self.path, self.problem = path, problem
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.problem}"

@@ -1,0 +1,80 @@
+"""Finding input files: paths, ``file://`` URLs, directories, globs, comma lists."""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass
+from typing import List
+
+from ..errors import InputError
+
+COMPRESSED_SUFFIXES = (".gz", ".bz2")
+
+
+@dataclass(frozen=True)
+class InputFile:
+    path: str
+    size: int
+
+    @property
+    def splittable(self) -> bool:
+        return not self.path.endswith(COMPRESSED_SUFFIXES)
+
+
+def local_path(url: str) -> str:
+    """``file:///a/b`` -> ``/a/b``; bare paths unchanged."""
+    return url[len("file://"):] if url.startswith("file://") else url
+
+
+def list_input_files(spec: str) -> List[InputFile]:
+    """Every file named by ``spec``, sorted by path within each comma-separated part.
+
+    Hidden files and names starting with ``_`` (``_SUCCESS``) inside directories
+    are skipped, as Hadoop does.
+    """
+    files: List[InputFile] = []
+    for part in (p.strip() for p in spec.split(",")):
+        if not part:
+            continue
+        path = local_path(part)
+        if glob.has_magic(path):
+            matches = sorted(glob.glob(path))
+            if not matches:
+                raise InputError(part, "no file matches this pattern")
+        elif os.path.exists(path):
+            matches = [path]
+        else:
+            raise InputError(part, "no such file or directory")
+        for match in matches:
+            files.extend(_expand(match))
+    return files
+
+
+def _expand(path: str) -> List[InputFile]:
+    if os.path.isdir(path):
+        found = []
+        for root, dirs, names in os.walk(path):
+            dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
+            for name in sorted(names):
+                if not name.startswith((".", "_")):
+                    full = os.path.join(root, name)
+                    found.append(InputFile(full, os.path.getsize(full)))
+        return found
+    try:
+        return [InputFile(path, os.path.getsize(path))]
+    except OSError as exc:
+        raise InputError(path, exc.strerror or str(exc)) from None
+
+
+def open_input(path: str):
+    """Open a file for binary reading, decompressing ``.gz`` and ``.bz2``."""
+    if path.endswith(".gz"):
+        import gzip
+
+        return gzip.open(path, "rb")
+    if path.endswith(".bz2"):
+        import bz2
+
+        return bz2.open(path, "rb")
+    return open(path, "rb")

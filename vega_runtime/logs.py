@@ -1,0 +1,119 @@
+"""Task output capture and user-facing tracebacks.
+
+While a task runs, ``sys.stdout``/``sys.stderr`` are replaced by line
+buffers that forward each complete line (and whatever is left at the end)
+to a sink, tagged with the task id; ``logging`` records inside tasks go to
+the task's stderr.  Nothing is lost at the end of a task: ``flush`` runs
+before the task reports its outcome.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import sys
+import traceback
+from typing import Callable
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+#: ``sink(task_id, stream_name, text)``
+OutputSink = Callable[[int, str, str], None]
+
+
+class TaskStream(io.TextIOBase):
+    """A text stream that forwards whole lines to a sink."""
+
+    def __init__(self, task_id: int, name: str, sink: OutputSink, limit: int = 1 << 16):
+        self.task_id, self.name, self.sink, self.limit = task_id, name, sink, limit
+        self._parts: list = []
+        self._size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        self._parts.append(text)
+        self._size += len(text)
+        if "\n" in text or self._size >= self.limit:
+            self._emit(final=False)
+        return len(text)
+
+    def _emit(self, final: bool) -> None:
+        data = "".join(self._parts)
+        cut = len(data) if final or self._size >= self.limit else data.rfind("\n") + 1
+        if cut:
+            self.sink(self.task_id, self.name, data[:cut])
+        rest = data[cut:]
+        self._parts = [rest] if rest else []
+        self._size = len(rest)
+
+    def flush(self) -> None:
+        if self._parts:
+            self._emit(final=True)
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return "utf-8"
+
+    def isatty(self) -> bool:
+        return False
+
+
+class OutputCapture:
+    """Redirect this process's stdout/stderr to a sink for one task."""
+
+    def __init__(self, task_id: int, sink: OutputSink):
+        self.out = TaskStream(task_id, "stdout", sink)
+        self.err = TaskStream(task_id, "stderr", sink)
+
+    def __enter__(self) -> "OutputCapture":
+        self._saved = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = self.out, self.err
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self.out.flush()
+            self.err.flush()
+        finally:
+            sys.stdout, sys.stderr = self._saved
+
+
+class _CurrentStderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time (the task's stream in a task)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
+def setup_executor_logging(level: int = logging.INFO) -> None:
+    """In an executor process: log records go to the running task's stderr."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    handler = _CurrentStderrHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(level)
+
+
+def user_traceback(exc: BaseException) -> str:
+    """The traceback with Vega's own frames removed, so the user's code comes first."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    user = [f for f in frames if not f.filename.startswith(_PACKAGE_DIR)]
+    shown = traceback.StackSummary.from_list(user or frames)
+    lines = ["Traceback (most recent call last):\n"] + shown.format()
+    lines += traceback.format_exception_only(type(exc), exc)
+    return "".join(lines)

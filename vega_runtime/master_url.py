@@ -1,0 +1,52 @@
+"""Master URLs: where a Context runs its jobs."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+from .errors import MasterURLError
+
+_LOCAL_N = re.compile(r"^local\[(\d+|\*)\]$")
+_LOCAL_CLUSTER = re.compile(r"^local-cluster\[\s*(\d+)\s*,\s*(\d+)\s*(?:,\s*(\d+[kmgtKMGT]?)\s*)?\]$")
+_VEGA = re.compile(r"^vega://([^:/\s]+):(\d+)/?$")
+
+
+@dataclass(frozen=True)
+class MasterSpec:
+    """A parsed master URL.
+
+    >>> parse_master("local[4]")
+    MasterSpec(kind='local', url='local[4]', cores=4, workers=0, memory='', host='', port=0)
+    """
+
+    kind: str  # "inline", "local", "local-cluster" or "vega"
+    url: str
+    cores: int = 1
+    workers: int = 0
+    memory: str = ""
+    host: str = ""
+    port: int = 0
+
+
+def parse_master(url: str) -> MasterSpec:
+    text = (url or "").strip()
+    if text == "local":
+        return MasterSpec("inline", text, 1)
+    match = _LOCAL_N.match(text)
+    if match:
+        cores = (os.cpu_count() or 1) if match.group(1) == "*" else int(match.group(1))
+        if cores < 1:
+            raise MasterURLError(url)
+        return MasterSpec("local", text, cores)
+    match = _LOCAL_CLUSTER.match(text)
+    if match:
+        workers, cores = int(match.group(1)), int(match.group(2))
+        if workers < 1 or cores < 1:
+            raise MasterURLError(url)
+        return MasterSpec("local-cluster", text, cores, workers, match.group(3) or "")
+    match = _VEGA.match(text)
+    if match:
+        return MasterSpec("vega", text, host=match.group(1), port=int(match.group(2)))
+    raise MasterURLError(url)

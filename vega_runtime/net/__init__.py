@@ -1,0 +1,1 @@
+"""Framing and message types shared by every process that talks to another."""

@@ -1,0 +1,76 @@
+"""Frames: a 4-byte big-endian length, then a msgpack map with a ``type`` field."""
+
+from __future__ import annotations
+
+import socket
+import struct
+
+
+import msgpack
+
+from ..errors import VegaError
+
+HEADER = struct.Struct(">I")
+DEFAULT_MAX_FRAME = 1 << 30
+
+
+class ProtocolError(VegaError):
+    """A peer sent something that is not a valid frame; the connection is dropped."""
+
+    def __init__(self, peer: str, problem: str):
+        super().__init__(peer, problem)
+        self.peer, self.problem = peer, problem
+
+    def __str__(self) -> str:
+        return f"protocol error from {self.peer}: {self.problem}"
+
+
+class ConnectionClosed(VegaError):
+    def __init__(self, peer: str):
+        super().__init__(peer)
+        self.peer = peer
+
+    def __str__(self) -> str:
+        return f"connection to {self.peer} closed"
+
+
+def encode_frame(message: dict) -> bytes:
+    body = msgpack.packb(message, use_bin_type=True)
+    return HEADER.pack(len(body)) + body
+
+
+def send_frame(sock: socket.socket, message: dict) -> None:
+    sock.sendall(encode_frame(message))
+
+
+def _recv_exactly(sock: socket.socket, n: int, peer: str) -> bytes:
+    view = memoryview(bytearray(n))
+    got = 0
+    while got < n:
+        read = sock.recv_into(view[got:], n - got)
+        if read == 0:
+            raise ConnectionClosed(peer)
+        got += read
+    return view.obj
+
+
+def recv_frame(sock: socket.socket, peer: str = "peer",
+               max_frame: int = DEFAULT_MAX_FRAME) -> dict:
+    """Read one frame; ProtocolError for oversized or malformed ones."""
+    (length,) = HEADER.unpack(_recv_exactly(sock, HEADER.size, peer))
+    if length > max_frame:
+        raise ProtocolError(peer, f"frame of {length} bytes exceeds the limit of {max_frame}")
+    body = _recv_exactly(sock, length, peer)
+    return decode_body(body, peer)
+
+
+def decode_body(body: bytes, peer: str) -> dict:
+    try:
+        message = msgpack.unpackb(body, raw=False, strict_map_key=False)
+    except Exception as exc:
+        raise ProtocolError(peer, f"malformed msgpack ({type(exc).__name__})") from None
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        raise ProtocolError(peer, "a frame must be a map with a string 'type'")
+    return message
+
+

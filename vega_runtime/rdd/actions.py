@@ -1,0 +1,357 @@
+"""Actions: operations that run a job and return a value to the driver."""
+
+from __future__ import annotations
+
+import copy
+import heapq
+import itertools
+import math
+import random
+import sys
+from collections import Counter
+from functools import reduce as _reduce
+from typing import Any, Callable, Iterator, List, Optional
+
+from .sampling import fraction_for_sample_size
+from .stats import (StatCounter, count_into_buckets, histogram_buckets, hll_estimate,
+                    hll_merge, hll_precision, hll_registers)
+
+
+def _count(records: Iterator) -> int:
+    n = 0
+    for n, _ in enumerate(records, 1):
+        pass
+    return n
+
+
+class Actions:
+    def _run(self, func: Callable[[Iterator], Any], what: str,
+             partitions: Optional[List[int]] = None) -> list:
+        return self._driver(what).run_partitions(self, func, partitions)
+
+    # -- collecting ------------------------------------------------------------
+    def collect(self) -> list:
+        """All elements, in partition order.
+
+        >>> # ctx.parallelize([1, 2, 3], 2).collect() -> [1, 2, 3]
+        """
+        return list(itertools.chain.from_iterable(self._run(list, "collect()")))
+
+    def count(self) -> int:
+        """Number of elements.
+
+        >>> # ctx.range(10).count() -> 10
+        """
+        return sum(self._run(_count, "count()"))
+
+    def first(self):
+        """The first element; ValueError on an empty RDD.
+
+        >>> # ctx.parallelize([5, 6]).first() -> 5
+        """
+        items = self.take(1)
+        if not items:
+            raise ValueError("RDD is empty")
+        return items[0]
+
+    def take(self, num: int) -> list:
+        """The first ``num`` elements, scanning as few partitions as it can.
+
+        >>> # ctx.range(100, num_slices=10).take(3) -> [0, 1, 2]
+        """
+        items: list = []
+        total = self.get_num_partitions()
+        scanned = 0
+        while len(items) < num and scanned < total:
+            to_try = 1
+            if scanned > 0:
+                if not items:
+                    to_try = scanned * 4
+                else:
+                    to_try = int(1.5 * num * scanned / len(items)) - scanned
+                    to_try = min(max(to_try, 1), scanned * 4)
+            left = num - len(items)
+            parts = list(range(scanned, min(scanned + to_try, total)))
+            for chunk in self._run(lambda it: list(itertools.islice(it, left)), "take()", parts):
+                items.extend(chunk)
+            scanned += to_try
+        return items[:num]
+
+    def take_ordered(self, num: int, key: Optional[Callable] = None) -> list:
+        """The ``num`` smallest elements (by ``key``), ascending.
+
+        >>> # ctx.parallelize([5, 1, 3]).take_ordered(2) -> [1, 3]
+        """
+        parts = self._run(lambda it: heapq.nsmallest(num, it, key), "take_ordered()")
+        return heapq.nsmallest(num, itertools.chain.from_iterable(parts), key)
+
+    def top(self, num: int, key: Optional[Callable] = None) -> list:
+        """The ``num`` largest elements (by ``key``), descending.
+
+        >>> # ctx.parallelize([5, 1, 3]).top(2) -> [5, 3]
+        """
+        parts = self._run(lambda it: heapq.nlargest(num, it, key), "top()")
+        return heapq.nlargest(num, itertools.chain.from_iterable(parts), key)
+
+    def take_sample(self, with_replacement: bool, num: int, seed: Optional[int] = None) -> list:
+        """Exactly ``num`` random elements (fewer only if the RDD is smaller).
+
+        >>> # len(ctx.range(100).take_sample(False, 5, seed=1)) -> 5
+        """
+        if num < 0:
+            raise ValueError("Sample size cannot be negative.")
+        if num == 0:
+            return []
+        total = self.count()
+        if total == 0:
+            return []
+        rng = random.Random(seed)
+        if not with_replacement and num >= total:
+            samples = self.collect()
+            rng.shuffle(samples)
+            return samples
+        max_size = sys.maxsize - int(10.0 * math.sqrt(sys.maxsize))
+        if num > max_size:
+            raise ValueError(f"Sample size cannot be greater than {max_size}.")
+        fraction = fraction_for_sample_size(num, total, with_replacement)
+        samples = self.sample(with_replacement, fraction, seed).collect()
+        while len(samples) < num:
+            samples = self.sample(with_replacement, fraction, rng.randint(0, sys.maxsize)).collect()
+        rng.shuffle(samples)
+        return samples[:num]
+
+    def to_local_iterator(self, prefetch_partitions: bool = False) -> Iterator:
+        """Iterate over all elements, fetching one partition at a time.
+
+        >>> # list(ctx.range(4, num_slices=2).to_local_iterator()) -> [0, 1, 2, 3]
+        """
+        for index in range(self.get_num_partitions()):
+            yield from self._run(list, "to_local_iterator()", [index])[0]
+
+    # -- reducing ----------------------------------------------------------------
+    def reduce(self, f: Callable[[Any, Any], Any]):
+        """Combine all elements with an associative, commutative ``f``.
+
+        >>> # ctx.parallelize([1, 2, 3]).reduce(operator.add) -> 6
+        """
+        def reduce_partition(records: Iterator) -> list:
+            records = iter(records)
+            for first in records:
+                return [_reduce(f, records, first)]
+            return []
+
+        values = list(itertools.chain.from_iterable(self._run(reduce_partition, "reduce()")))
+        if not values:
+            raise ValueError("Can not reduce() empty RDD")
+        return _reduce(f, values)
+
+    def fold(self, zero_value: Any, op: Callable[[Any, Any], Any]):
+        """Fold each partition from ``zero_value``, then the partition results.
+
+        >>> # ctx.parallelize([1, 2, 3]).fold(0, operator.add) -> 6
+        """
+        def fold_partition(records: Iterator):
+            return _reduce(op, records, copy.deepcopy(zero_value))
+
+        return _reduce(op, self._run(fold_partition, "fold()"), copy.deepcopy(zero_value))
+
+    def aggregate(self, zero_value: Any, seq_op: Callable, comb_op: Callable):
+        """Aggregate each partition with ``seq_op``, then the results with ``comb_op``.
+
+        >>> # ctx.parallelize([1, 2, 3]).aggregate((0, 0), lambda a, x: (a[0] + x, a[1] + 1), lambda a, b: (a[0] + b[0], a[1] + b[1])) -> (6, 3)
+        """
+        def aggregate_partition(records: Iterator):
+            return _reduce(seq_op, records, copy.deepcopy(zero_value))
+
+        return _reduce(comb_op, self._run(aggregate_partition, "aggregate()"),
+                       copy.deepcopy(zero_value))
+
+    def tree_aggregate(self, zero_value: Any, seq_op: Callable, comb_op: Callable, depth: int = 2):
+        """``aggregate`` with partial results combined in a tree of ``depth`` levels.
+
+        >>> # ctx.range(100, num_slices=10).tree_aggregate(0, operator.add, operator.add) -> 4950
+        """
+        if depth < 1:
+            raise ValueError(f"Depth cannot be smaller than 1 but got {depth}.")
+        if self.get_num_partitions() == 0:
+            return copy.deepcopy(zero_value)
+
+        def aggregate_partition(records: Iterator):
+            yield _reduce(seq_op, records, copy.deepcopy(zero_value))
+
+        partial = self.map_partitions(aggregate_partition)
+        num = partial.get_num_partitions()
+        scale = max(int(math.ceil(pow(num, 1.0 / depth))), 2)
+        while num > scale + num / scale:
+            num //= scale
+            cur = num
+
+            def key_by_index(index: int, records: Iterator, cur=cur):
+                return ((index % cur, x) for x in records)
+
+            partial = (partial.map_partitions_with_index(key_by_index)
+                       .reduce_by_key(comb_op, cur).values())
+        return partial.fold(zero_value, comb_op)
+
+    def tree_reduce(self, f: Callable[[Any, Any], Any], depth: int = 2):
+        """``reduce`` with a tree of partial results.
+
+        >>> # ctx.range(100, num_slices=10).tree_reduce(operator.add) -> 4950
+        """
+        if depth < 1:
+            raise ValueError(f"Depth cannot be smaller than 1 but got {depth}.")
+        zero = (None, True)  # (value, is_dummy)
+
+        def op(a, b):
+            if a[1]:
+                return b
+            if b[1]:
+                return a
+            return f(a[0], b[0]), False
+
+        value, is_dummy = self.map(lambda x: (x, False)).tree_aggregate(zero, op, op, depth)
+        if is_dummy:
+            raise ValueError("Cannot reduce empty RDD.")
+        return value
+
+    # -- side effects ----------------------------------------------------------
+    def foreach(self, f: Callable[[Any], None]) -> None:
+        """Call ``f`` on every element (on the executors).
+
+        >>> # rdd.foreach(lambda x: acc.add(x))
+        """
+        def apply(records: Iterator) -> None:
+            for record in records:
+                f(record)
+
+        self._run(apply, "foreach()")
+
+    def foreach_partition(self, f: Callable[[Iterator], None]) -> None:
+        """Call ``f`` on each partition's iterator.
+
+        >>> # rdd.foreach_partition(lambda it: write_all(it))
+        """
+        self._run(lambda it: f(it) and None, "foreach_partition()")
+
+    def is_empty(self) -> bool:
+        """True when the RDD has no elements.
+
+        >>> # ctx.empty_rdd().is_empty() -> True
+        """
+        return self.get_num_partitions() == 0 or not self.take(1)
+
+    # -- counting ------------------------------------------------------------
+    def count_by_value(self) -> dict:
+        """``{element: occurrences}``.
+
+        >>> # ctx.parallelize([1, 1, 2]).count_by_value() -> {1: 2, 2: 1}
+        """
+        total: Counter = Counter()
+        for part in self._run(Counter, "count_by_value()"):
+            total.update(part)
+        return dict(total)
+
+    def count_approx(self, timeout: int, confidence: float = 0.95) -> int:
+        """The count (exact here: Vega finishes the job rather than time out).
+
+        >>> # ctx.range(10).count_approx(1000) -> 10
+        """
+        return self.count()
+
+    def count_approx_distinct(self, relative_sd: float = 0.05) -> int:
+        """Approximate number of distinct elements (HyperLogLog).
+
+        >>> # ctx.range(1000).count_approx_distinct() -> about 1000
+        """
+        p = hll_precision(relative_sd)
+        parts = self._run(lambda it: hll_registers(it, p), "count_approx_distinct()")
+        return hll_estimate(_reduce(hll_merge, parts, bytearray(1 << p)))
+
+    # -- numbers -------------------------------------------------------------
+    def sum(self):
+        """The sum of the elements.
+
+        >>> # ctx.range(5).sum() -> 10
+        """
+        return sum(self._run(sum, "sum()"))
+
+    def stats(self) -> StatCounter:
+        """Count, mean, variance, min and max in one job.
+
+        >>> # ctx.parallelize([1, 2, 3]).stats().mean() -> 2.0
+        """
+        return _reduce(StatCounter.merge_stats, self._run(StatCounter, "stats()"), StatCounter())
+
+    def mean(self) -> float:
+        return self.stats().mean()
+
+    def variance(self) -> float:
+        return self.stats().variance()
+
+    def sample_variance(self) -> float:
+        return self.stats().sample_variance()
+
+    def stdev(self) -> float:
+        return self.stats().stdev()
+
+    def sample_stdev(self) -> float:
+        return self.stats().sample_stdev()
+
+    def max(self, key: Optional[Callable] = None):
+        """The largest element (by ``key``).
+
+        >>> # ctx.parallelize([1, 5, 2]).max() -> 5
+        """
+        return self.reduce(max if key is None else (lambda a, b: max(a, b, key=key)))
+
+    def min(self, key: Optional[Callable] = None):
+        """The smallest element (by ``key``).
+
+        >>> # ctx.parallelize([1, 5, 2]).min() -> 1
+        """
+        return self.reduce(min if key is None else (lambda a, b: min(a, b, key=key)))
+
+    def histogram(self, buckets):
+        """``(bucket boundaries, counts)``; an int gives evenly spaced buckets.
+
+        >>> # ctx.parallelize(range(51)).histogram(2) -> ([0, 25, 50], [25, 26])
+        """
+        comparable = self.filter(lambda x: not (x is None or (isinstance(x, float) and math.isnan(x))))
+
+        def min_max_count():
+            def combine(a, b):
+                return min(a[0], b[0]), max(a[1], b[1]), a[2] + b[2]
+
+            try:
+                return comparable.map(lambda x: (x, x, 1)).reduce(combine)
+            except ValueError:
+                raise ValueError("can not generate buckets from empty RDD") from None
+
+        bounds, even, inc, count = histogram_buckets(buckets, min_max_count)
+        if even is None:
+            return bounds, [count]
+        counts = self._run(lambda it: count_into_buckets(it, bounds, even, inc), "histogram()")
+        return bounds, [sum(c) for c in zip(*counts)] if counts else [0] * (len(bounds) - 1)
+
+    # -- saving -------------------------------------------------------------------
+    def save_as_text_file(self, path: str, compression_codec_class: Optional[str] = None,
+                          overwrite: bool = False) -> None:
+        """One ``part-NNNNN`` text file per partition, committed atomically with ``_SUCCESS``.
+
+        >>> # ctx.parallelize(["a", "b"], 2).save_as_text_file("/tmp/out")
+        """
+        from ..io.output import text_lines_writer
+
+        self._driver("save_as_text_file()").save_partitions(
+            self, path, text_lines_writer(compression_codec_class), overwrite)
+
+    def save_as_pickle_file(self, path: str, batch_size: int = 10, overwrite: bool = False) -> None:
+        """Pickled batches of elements per partition; read back with ``ctx.pickle_file``.
+
+        >>> # rdd.save_as_pickle_file("/tmp/pickled")
+        """
+        from ..io.output import pickle_batches_writer
+
+        self._driver("save_as_pickle_file()").save_partitions(
+            self, path, pickle_batches_writer(batch_size), overwrite)
+

@@ -1,0 +1,230 @@
+"""The RDD contract: partitions, compute, dependencies, partitioner, locations.
+
+Every RDD class is a small class over this contract.  The user-facing
+methods live in three mixins (``transformations``, ``pairs``, ``actions``)
+so each file keeps one job.  An RDD sent to an executor travels without its
+Context: anything that needs the driver fails there with ``DriverOnlyError``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Iterator, List, Optional
+
+from ..errors import DriverOnlyError
+from ..storage_level import StorageLevel
+from .actions import Actions
+from .dependency import Dependency, NarrowDependency, ShuffleDependency
+from .pairs import PairFunctions
+from .transformations import Transformations
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class Partition:
+    """One slice of an RDD; subclasses carry what ``compute`` needs."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, index: int):
+        self.index = index
+
+    def __getstate__(self):
+        return {s: getattr(self, s) for cls in type(self).__mro__
+                for s in getattr(cls, "__slots__", ()) if hasattr(self, s)}
+
+    def __setstate__(self, state):
+        for key, value in state.items():
+            setattr(self, key, value)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.index})"
+
+
+def user_call_site() -> str:
+    """``file:line in function`` of the innermost caller outside Vega."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not filename.startswith(_PACKAGE_DIR):
+            return f"{os.path.basename(filename)}:{frame.f_lineno} in {frame.f_code.co_name}"
+        frame = frame.f_back
+    return ""
+
+
+class RDD(Transformations, PairFunctions, Actions):
+    """A resilient distributed dataset: an immutable, partitioned collection.
+
+    >>> # ctx.parallelize(range(10), 2).map(lambda x: x * x).sum()  ->  285
+    """
+
+    def __init__(self, ctx, deps: List[Dependency] = ()):
+        if ctx is None:
+            raise DriverOnlyError("creating an RDD")
+        self.ctx = ctx
+        self.id: int = ctx.new_rdd_id()
+        self.deps: List[Dependency] = list(deps)
+        self.partitioner = None
+        self.storage_level: StorageLevel = StorageLevel.NONE
+        self.call_site = user_call_site()
+        self._name: Optional[str] = None
+        self._partitions: Optional[list] = None
+        self._checkpoint_rdd: Optional["RDD"] = None
+        self._checkpoint_requested: Optional[str] = None  # "reliable" or "local"
+
+    # -- the contract ---------------------------------------------------
+    def compute_partitions(self) -> list:
+        """The partitions of this RDD (computed once, on the driver)."""
+        raise NotImplementedError
+
+    def compute(self, partition: Partition, tc) -> Iterator:
+        """Records of ``partition``; ``tc`` is the running task's TaskContext."""
+        raise NotImplementedError
+
+    def preferred_locations(self, partition: Partition) -> List[str]:
+        return []
+
+    # -- derived --------------------------------------------------------
+    def partitions(self) -> list:
+        if self._checkpoint_rdd is not None:
+            return self._checkpoint_rdd.partitions()
+        if self._partitions is None:
+            self._partitions = self.compute_partitions()
+        return self._partitions
+
+    def dependencies(self) -> List[Dependency]:
+        if self._checkpoint_rdd is not None:
+            return self._checkpoint_rdd.dependencies()
+        return self.deps
+
+    def iterator(self, partition: Partition, tc) -> Iterator:
+        """Records of ``partition``, from the checkpoint or cache when there is one."""
+        if self._checkpoint_rdd is not None:
+            return self._checkpoint_rdd.iterator(partition, tc)
+        if self.storage_level.use_memory or self.storage_level.use_disk:
+            if tc.blocks is not None:
+                return tc.blocks.get_or_compute(
+                    self.id, partition.index, self.storage_level,
+                    lambda: self._computed(partition, tc))
+        return self.compute(partition, tc)
+
+    def _computed(self, partition: Partition, tc) -> Iterator:
+        tc.computed.append((self.id, partition.index))
+        return self.compute(partition, tc)
+
+    def get_num_partitions(self) -> int:
+        """Number of partitions.
+
+        >>> # ctx.parallelize(range(10), 3).get_num_partitions()  ->  3
+        """
+        return len(self.partitions())
+
+    def context(self):
+        return self._driver("RDD.context")
+
+    def _driver(self, what: str):
+        """The Context, or a clear error when called inside a task."""
+        if self.ctx is None:
+            raise DriverOnlyError(f"{what} (RDD actions and transformations)")
+        return self.ctx
+
+    # -- naming and lineage ---------------------------------------------
+    def name(self) -> Optional[str]:
+        return self._name
+
+    def set_name(self, name: str) -> "RDD":
+        self._name = name
+        return self
+
+    def __repr__(self) -> str:
+        label = self._name or type(self).__name__
+        site = f" at {self.call_site}" if self.call_site else ""
+        return f"{label}[{self.id}]{site}"
+
+    def to_debug_string(self) -> str:
+        """The lineage, indented at each shuffle (stage boundary), as in Spark."""
+        lines: List[str] = []
+
+        def walk(rdd: "RDD", depth: int, prefix: str) -> None:
+            cached = f" [{rdd.storage_level}]" if rdd.storage_level != StorageLevel.NONE else ""
+            lines.append(f"{prefix}({rdd.get_num_partitions()}) {rdd!r}{cached}")
+            for dep in rdd.dependencies():
+                if isinstance(dep, ShuffleDependency):
+                    walk(dep.rdd, depth + 1, "  " * (depth + 1) + "+-")
+                else:
+                    walk(dep.rdd, depth, "  " * depth + (" |  " if depth else "|  "))
+
+        walk(self, 0, "")
+        return "\n".join(lines)
+
+    # -- persistence ------------------------------------------------------
+    def persist(self, storage_level: StorageLevel = StorageLevel.MEMORY_ONLY) -> "RDD":
+        """Keep computed partitions on the executors at ``storage_level``."""
+        self.storage_level = storage_level
+        self._driver("RDD.persist").register_persisted(self)
+        return self
+
+    def cache(self) -> "RDD":
+        """``persist(StorageLevel.MEMORY_ONLY)``."""
+        return self.persist(StorageLevel.MEMORY_ONLY)
+
+    def unpersist(self, blocking: bool = False) -> "RDD":
+        """Drop this RDD's cached partitions everywhere."""
+        self.storage_level = StorageLevel.NONE
+        self._driver("RDD.unpersist").unpersist_rdd(self.id)
+        return self
+
+    def get_storage_level(self) -> StorageLevel:
+        return self.storage_level
+
+    @property
+    def is_cached(self) -> bool:
+        return self.storage_level != StorageLevel.NONE
+
+    def checkpoint(self) -> None:
+        """Save this RDD to the checkpoint dir after its next job, truncating its lineage."""
+        ctx = self._driver("RDD.checkpoint")
+        if ctx.checkpoint_dir is None:
+            from ..errors import VegaError
+
+            raise VegaError("checkpoint() needs a checkpoint directory: call "
+                            "ctx.set_checkpoint_dir(path) first")
+        self._checkpoint_requested = "reliable"
+
+    def local_checkpoint(self) -> None:
+        """Like ``checkpoint`` but kept in the executors' scratch space (fast, not durable)."""
+        self._driver("RDD.local_checkpoint")
+        self._checkpoint_requested = "local"
+
+    def is_checkpointed(self) -> bool:
+        return self._checkpoint_rdd is not None
+
+    def is_locally_checkpointed(self) -> bool:
+        return self._checkpoint_rdd is not None and self._checkpoint_requested == "local"
+
+    def get_checkpoint_file(self) -> Optional[str]:
+        return getattr(self._checkpoint_rdd, "directory", None)
+
+    # -- shipping ---------------------------------------------------------
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["ctx"] = None
+        state["_partitions"] = None
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+
+
+def narrow_ancestors(rdd: RDD) -> Iterator[RDD]:
+    """``rdd`` and every RDD reachable from it through narrow dependencies."""
+    seen, stack = set(), [rdd]
+    while stack:
+        current = stack.pop()
+        if current.id in seen:
+            continue
+        seen.add(current.id)
+        yield current
+        stack.extend(d.rdd for d in current.dependencies() if isinstance(d, NarrowDependency))
+

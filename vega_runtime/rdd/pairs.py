@@ -1,0 +1,295 @@
+"""Key-value transformations on RDDs of ``(key, value)`` pairs."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Callable, Dict, Iterator, Optional
+
+from .aggregator import GROUPING, Aggregator, reducing
+from .partitioner import HashPartitioner, RangePartitioner, portable_hash
+from .sampling import StratifiedSampler, new_seed
+
+
+def _identity(x):
+    return x
+
+
+def combine_locally(aggregator: Aggregator, records: Iterator) -> Iterator:
+    """Combine values per key within one partition (no shuffle needed)."""
+    combiners: dict = {}
+    create, merge = aggregator.create_combiner, aggregator.merge_value
+    for key, value in records:
+        if key in combiners:
+            combiners[key] = merge(combiners[key], value)
+        else:
+            combiners[key] = value if create is None else create(value)
+    return iter(combiners.items())
+
+
+class PairFunctions:
+    def _shuffle_partitions(self, num_partitions: Optional[int]) -> int:
+        if num_partitions:
+            return num_partitions
+        return self._driver("a shuffle").default_reduce_partitions(self.get_num_partitions())
+
+    # -- per-value ---------------------------------------------------------
+    def map_values(self, f: Callable[[Any], Any]):
+        """``(k, f(v))``, keeping the partitioner.
+
+        >>> # ctx.parallelize([("a", 1)]).map_values(lambda v: v + 1).collect() -> [('a', 2)]
+        """
+        return self.map_partitions_with_index(
+            lambda _, it: ((k, f(v)) for k, v in it), preserves_partitioning=True)
+
+    def flat_map_values(self, f: Callable[[Any], Any]):
+        """``(k, w)`` for each ``w`` in ``f(v)``, keeping the partitioner.
+
+        >>> # ctx.parallelize([("a", "xy")]).flat_map_values(list).collect() -> [('a', 'x'), ('a', 'y')]
+        """
+        return self.map_partitions_with_index(
+            lambda _, it: ((k, w) for k, v in it for w in f(v)), preserves_partitioning=True)
+
+    def keys(self):
+        """The keys.
+
+        >>> # ctx.parallelize([(1, 2)]).keys().collect() -> [1]
+        """
+        return self.map(lambda kv: kv[0])
+
+    def values(self):
+        """The values.
+
+        >>> # ctx.parallelize([(1, 2)]).values().collect() -> [2]
+        """
+        return self.map(lambda kv: kv[1])
+
+    # -- aggregation -----------------------------------------------------------
+    def combine_by_key(self, create_combiner: Callable, merge_value: Callable,
+                       merge_combiners: Callable, num_partitions: Optional[int] = None,
+                       partition_func: Callable[[Any], int] = portable_hash):
+        """The general per-key aggregation; the others are built on it.
+
+        >>> # rdd.combine_by_key(lambda v: [v], lambda c, v: c + [v], lambda a, b: a + b)
+        """
+        return self._aggregate(Aggregator(create_combiner, merge_value, merge_combiners),
+                               num_partitions, partition_func)
+
+    def _aggregate(self, aggregator: Aggregator, num_partitions: Optional[int],
+                   partition_func: Callable[[Any], int]):
+        from .shuffled import ShuffledRDD
+
+        partitioner = HashPartitioner(self._shuffle_partitions(num_partitions), partition_func)
+        if self.partitioner == partitioner:
+            return self.map_partitions(lambda it: combine_locally(aggregator, it), True)
+        return ShuffledRDD(self, partitioner, aggregator, map_side_combine=True)
+
+    def reduce_by_key(self, func: Callable[[Any, Any], Any], num_partitions: Optional[int] = None,
+                      partition_func: Callable[[Any], int] = portable_hash):
+        """Merge the values of each key with an associative ``func``.
+
+        >>> # ctx.parallelize([("a", 1), ("a", 2)]).reduce_by_key(operator.add).collect() -> [('a', 3)]
+        """
+        return self._aggregate(reducing(func), num_partitions, partition_func)
+
+    def fold_by_key(self, zero_value: Any, func: Callable[[Any, Any], Any],
+                    num_partitions: Optional[int] = None,
+                    partition_func: Callable[[Any], int] = portable_hash):
+        """Like reduce_by_key, starting each key from a copy of ``zero_value``.
+
+        >>> # rdd.fold_by_key(0, operator.add)
+        """
+        return self.combine_by_key(lambda v: func(copy.deepcopy(zero_value), v), func, func,
+                                   num_partitions, partition_func)
+
+    def aggregate_by_key(self, zero_value: Any, seq_func: Callable, comb_func: Callable,
+                         num_partitions: Optional[int] = None,
+                         partition_func: Callable[[Any], int] = portable_hash):
+        """Aggregate values of each key into a different type.
+
+        >>> # rdd.aggregate_by_key((0, 0), lambda a, v: (a[0] + v, a[1] + 1), lambda a, b: (a[0] + b[0], a[1] + b[1]))
+        """
+        return self.combine_by_key(lambda v: seq_func(copy.deepcopy(zero_value), v), seq_func,
+                                   comb_func, num_partitions, partition_func)
+
+    def group_by_key(self, num_partitions: Optional[int] = None,
+                     partition_func: Callable[[Any], int] = portable_hash):
+        """``(key, [values])`` with values in input order.
+
+        >>> # ctx.parallelize([("a", 1), ("a", 2)]).group_by_key().map_values(list).collect() -> [('a', [1, 2])]
+        """
+        return self._aggregate(GROUPING, num_partitions, partition_func)
+
+    def partition_by(self, num_partitions: int, partition_func: Callable[[Any], int] = portable_hash):
+        """Records moved so that ``partition_func(key) % n`` is their partition.
+
+        >>> # rdd.partition_by(4).get_num_partitions() -> 4
+        """
+        from .shuffled import ShuffledRDD
+
+        partitioner = HashPartitioner(num_partitions, partition_func)
+        if self.partitioner == partitioner:
+            return self
+        return ShuffledRDD(self, partitioner)
+
+    # -- several RDDs --------------------------------------------------------
+    def cogroup(self, *others, num_partitions: Optional[int] = None):
+        """``(key, (values in self, values in other, ...))`` for every key in any.
+
+        >>> # a.cogroup(b).map_values(lambda vs: [list(v) for v in vs]).collect()
+        """
+        if others and isinstance(others[-1], int):
+            others, num_partitions = others[:-1], others[-1]
+        rdds = (self,) + tuple(others)
+        width = len(rdds)
+
+        def create(tagged):
+            groups = tuple([] for _ in range(width))
+            groups[tagged[0]].append(tagged[1])
+            return groups
+
+        def merge_value(groups, tagged):
+            groups[tagged[0]].append(tagged[1])
+            return groups
+
+        def merge_groups(a, b):
+            for mine, theirs in zip(a, b):
+                mine.extend(theirs)
+            return a
+
+        tagged = [rdd.map_values(_tagger(i)) for i, rdd in enumerate(rdds)]
+        union = self._driver("cogroup()").union(tagged)
+        if num_partitions is None:
+            num_partitions = self._driver("cogroup()").default_reduce_partitions(
+                max(r.get_num_partitions() for r in rdds))
+        return union.combine_by_key(create, merge_value, merge_groups, num_partitions)
+
+    def group_with(self, other, *others):
+        """``cogroup`` of several RDDs."""
+        return self.cogroup(other, *others)
+
+    def join(self, other, num_partitions: Optional[int] = None):
+        """``(k, (v, w))`` for every pair of matching values.
+
+        >>> # ctx.parallelize([(1, "a")]).join(ctx.parallelize([(1, "x")])).collect() -> [(1, ('a', 'x'))]
+        """
+        return self.cogroup(other, num_partitions=num_partitions).flat_map_values(
+            lambda vw: [(v, w) for v in vw[0] for w in vw[1]])
+
+    def left_outer_join(self, other, num_partitions: Optional[int] = None):
+        """Like join; keys only in this RDD give ``(v, None)``."""
+        return self.cogroup(other, num_partitions=num_partitions).flat_map_values(
+            lambda vw: [(v, w) for v in vw[0] for w in (vw[1] or [None])])
+
+    def right_outer_join(self, other, num_partitions: Optional[int] = None):
+        """Like join; keys only in ``other`` give ``(None, w)``."""
+        return self.cogroup(other, num_partitions=num_partitions).flat_map_values(
+            lambda vw: [(v, w) for v in (vw[0] or [None]) for w in vw[1]])
+
+    def full_outer_join(self, other, num_partitions: Optional[int] = None):
+        """Like join; unmatched keys on either side are paired with None."""
+        return self.cogroup(other, num_partitions=num_partitions).flat_map_values(
+            lambda vw: [(v, w) for v in (vw[0] or [None]) for w in (vw[1] or [None])])
+
+    def subtract_by_key(self, other, num_partitions: Optional[int] = None):
+        """Pairs whose key is not in ``other``; duplicates kept.
+
+        >>> # ctx.parallelize([(1, 2), (3, 4)]).subtract_by_key(ctx.parallelize([(3, 0)])).collect() -> [(1, 2)]
+        """
+        return (self.cogroup(other, num_partitions=num_partitions)
+                .filter(lambda kv: kv[1][0] and not kv[1][1])
+                .flat_map_values(lambda vw: vw[0]))
+
+    # -- ordering --------------------------------------------------------------
+    def sort_by_key(self, ascending: bool = True, num_partitions: Optional[int] = None,
+                    keyfunc: Callable[[Any], Any] = _identity):
+        """Sorted by key: range-partitioned from a sample of keys, then sorted per partition.
+
+        >>> # ctx.parallelize([(2, "b"), (1, "a")]).sort_by_key().collect() -> [(1, 'a'), (2, 'b')]
+        """
+        from .shuffled import ShuffledRDD
+
+        n = self._shuffle_partitions(num_partitions)
+        if n == 1:
+            source = self.coalesce(1) if self.get_num_partitions() > 1 else self
+            return source.map_partitions(
+                lambda it: iter(sorted(it, key=lambda kv: keyfunc(kv[0]), reverse=not ascending)),
+                True)
+        size = self.count()
+        fraction = min(n * 20.0 / max(size, 1), 1.0)
+        samples = sorted(self.sample(False, fraction, 1).map(lambda kv: kv[0]).collect(),
+                         key=keyfunc)
+        bounds = [keyfunc(samples[int(len(samples) * (i + 1) / n)]) for i in range(n - 1)] \
+            if samples else []
+        partitioner = RangePartitioner(bounds, ascending, keyfunc)
+        return ShuffledRDD(self, partitioner, sort_key=keyfunc, ascending=ascending)
+
+    def repartition_and_sort_within_partitions(
+            self, num_partitions: Optional[int] = None,
+            partition_func: Callable[[Any], int] = portable_hash,
+            ascending: bool = True, keyfunc: Callable[[Any], Any] = _identity):
+        """Hash-partition, then sort each partition by key.
+
+        >>> # rdd.repartition_and_sort_within_partitions(2)
+        """
+        from .shuffled import ShuffledRDD
+
+        partitioner = HashPartitioner(self._shuffle_partitions(num_partitions), partition_func)
+        return ShuffledRDD(self, partitioner, sort_key=keyfunc, ascending=ascending)
+
+    def sample_by_key(self, with_replacement: bool, fractions: Dict[Any, float],
+                      seed: Optional[int] = None):
+        """A sample with a fraction per key.
+
+        >>> # rdd.sample_by_key(False, {"a": 0.5, "b": 0.1}, seed=2)
+        """
+        for fraction in fractions.values():
+            if fraction < 0:
+                raise ValueError(f"Negative fraction value: {fraction}")
+        return self.map_partitions_with_index(
+            StratifiedSampler(with_replacement, fractions, new_seed() if seed is None else seed),
+            True)
+
+    # -- actions on pairs -------------------------------------------------------
+    def lookup(self, key: Any) -> list:
+        """The values of ``key``; reads one partition when the partitioner is known.
+
+        >>> # ctx.parallelize([(1, "a"), (1, "b")]).lookup(1) -> ['a', 'b']
+        """
+        values = self.filter(lambda kv: kv[0] == key).values()
+        if self.partitioner is not None:
+            part = self.partitioner(key)
+            return self._driver("lookup()").run_partitions(values, list, [part])[0]
+        return values.collect()
+
+    def collect_as_map(self) -> dict:
+        """The pairs as a dict (later keys win).
+
+        >>> # ctx.parallelize([(1, 2)]).collect_as_map() -> {1: 2}
+        """
+        return dict(self.collect())
+
+    def count_by_key(self) -> dict:
+        """``{key: number of pairs}``.
+
+        >>> # ctx.parallelize([("a", 1), ("a", 2)]).count_by_key() -> {'a': 2}
+        """
+        return self.map(lambda kv: kv[0]).count_by_value()
+
+    def reduce_by_key_locally(self, func: Callable[[Any, Any], Any]) -> dict:
+        """``reduce_by_key`` with the result merged into a dict on the driver.
+
+        >>> # ctx.parallelize([("a", 1), ("a", 2)]).reduce_by_key_locally(operator.add) -> {'a': 3}
+        """
+        def reduce_partition(records: Iterator) -> dict:
+            return dict(combine_locally(reducing(func), records))
+
+        merged: dict = {}
+        for part in self._driver("reduce_by_key_locally()").run_partitions(self, reduce_partition):
+            for k, v in part.items():
+                merged[k] = func(merged[k], v) if k in merged else v
+        return merged
+
+
+def _tagger(index: int):
+    return lambda v: (index, v)
+

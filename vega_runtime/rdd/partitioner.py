@@ -1,0 +1,88 @@
+"""Partitioners map a key to a reduce partition."""
+
+from __future__ import annotations
+
+import bisect
+from typing import Any, Callable, List, Sequence
+
+
+def portable_hash(key: Any) -> int:
+    """Hash used to partition keys; stable within an application.
+
+    ``None`` hashes to 0 and tuples element-wise, as in PySpark. Executors of
+    one application share ``PYTHONHASHSEED``, so strings land consistently.
+
+    >>> portable_hash(None), portable_hash(7)
+    (0, 7)
+    """
+    if key is None:
+        return 0
+    if isinstance(key, tuple):
+        h = 0x345678
+        for item in key:
+            h ^= portable_hash(item)
+            h *= 1000003
+            h &= 0xFFFFFFFFFFFFFFFF
+        h ^= len(key)
+        if h == -1:
+            h = -2
+        return h
+    return hash(key)
+
+
+class Partitioner:
+    num_partitions: int
+
+    def __call__(self, key: Any) -> int:
+        raise NotImplementedError
+
+
+class HashPartitioner(Partitioner):
+    """``partition_func(key) % num_partitions``.
+
+    >>> HashPartitioner(4)(10)
+    2
+    """
+
+    def __init__(self, num_partitions: int, partition_func: Callable[[Any], int] = portable_hash):
+        self.num_partitions = num_partitions
+        self.partition_func = partition_func
+
+    def __call__(self, key: Any) -> int:
+        return self.partition_func(key) % self.num_partitions
+
+    def __eq__(self, other) -> bool:
+        return (isinstance(other, HashPartitioner) and other.num_partitions == self.num_partitions
+                and other.partition_func is self.partition_func)
+
+    def __hash__(self) -> int:
+        return hash((HashPartitioner, self.num_partitions))
+
+
+class IdentityPartitioner(Partitioner):
+    """Keys are partition numbers already (used by repartition and coalesce)."""
+
+    def __init__(self, num_partitions: int):
+        self.num_partitions = num_partitions
+
+    def __call__(self, key: int) -> int:
+        return key
+
+
+class RangePartitioner(Partitioner):
+    """Keys below ``bounds[i]`` go to partition i; reversed when descending.
+
+    >>> RangePartitioner([10, 20], ascending=True)(15)
+    1
+    """
+
+    def __init__(self, bounds: Sequence[Any], ascending: bool = True,
+                 key_func: Callable[[Any], Any] = lambda k: k):
+        self.bounds: List[Any] = list(bounds)
+        self.num_partitions = len(self.bounds) + 1
+        self.ascending = ascending
+        self.key_func = key_func
+
+    def __call__(self, key: Any) -> int:
+        p = bisect.bisect_left(self.bounds, self.key_func(key))
+        return p if self.ascending else self.num_partitions - 1 - p

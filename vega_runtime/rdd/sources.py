@@ -1,0 +1,174 @@
+"""RDDs that read data: driver collections, files, checkpoints."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import pickle
+from typing import Any, Iterable, Iterator, List, Sequence
+
+from ..io.files import InputFile, list_input_files, open_input
+from ..io.lines import read_lines
+from ..io.splits import FileSegment, pack_segments, plan_splits
+from .base import RDD, Partition
+
+
+class SlicePartition(Partition):
+    """A slice of a driver-side collection; travels with its task, not the stage."""
+
+    __slots__ = ("values",)
+
+    def __init__(self, index: int, values: Sequence):
+        super().__init__(index)
+        self.values = values
+
+
+def slice_collection(data: Iterable, num_slices: int) -> List[Sequence]:
+    """PySpark's slicing: slice i is ``data[i*n//k : (i+1)*n//k]``; ranges stay lazy.
+
+    >>> slice_collection(range(10), 3)
+    [range(0, 3), range(3, 6), range(6, 10)]
+    >>> slice_collection([1, 2], 3)
+    [[], [1], [2]]
+    """
+    if num_slices < 1:
+        raise ValueError(f"the number of slices must be positive, not {num_slices}")
+    seq = data if isinstance(data, (range, list, tuple)) else list(data)
+    n = len(seq)
+    return [seq[i * n // num_slices:(i + 1) * n // num_slices] for i in range(num_slices)]
+
+
+class ParallelCollectionRDD(RDD):
+    def __init__(self, ctx, data: Iterable, num_slices: int):
+        super().__init__(ctx)
+        self._slices = slice_collection(data, num_slices)
+
+    def compute_partitions(self) -> list:
+        return [SlicePartition(i, s) for i, s in enumerate(self._slices)]
+
+    def compute(self, partition: SlicePartition, tc) -> Iterator:
+        return iter(partition.values)
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state["_slices"] = None  # each task carries its own slice
+        return state
+
+
+class EmptyRDD(RDD):
+    def compute_partitions(self) -> list:
+        return []
+
+    def compute(self, partition, tc) -> Iterator:
+        return iter(())
+
+
+class FilesPartition(Partition):
+    __slots__ = ("segments",)
+
+    def __init__(self, index: int, segments: Sequence[FileSegment]):
+        super().__init__(index)
+        self.segments = tuple(segments)
+
+
+class TextFileRDD(RDD):
+    """Lines of text files, split by bytes on line boundaries."""
+
+    def __init__(self, ctx, path: str, min_partitions: int, split_size: int):
+        super().__init__(ctx)
+        self.path = path
+        self._files = list_input_files(path)
+        self._min_partitions = min_partitions
+        self._split_size = split_size
+
+    def compute_partitions(self) -> list:
+        plan = plan_splits(self._files, self._min_partitions, self._split_size)
+        return [FilesPartition(i, segments) for i, segments in enumerate(plan)]
+
+    def compute(self, partition: FilesPartition, tc) -> Iterator[str]:
+        return itertools.chain.from_iterable(
+            read_lines(s.path, s.start, s.end, not s.path.endswith((".gz", ".bz2")))
+            for s in partition.segments)
+
+    def __repr__(self) -> str:
+        return f"{self.path} {super().__repr__()}"
+
+
+def pack_whole_files(files: Sequence[InputFile], min_partitions: int,
+                     split_size: int) -> List[tuple]:
+    """Whole files packed into partitions balanced by bytes, never split."""
+    if not files:
+        return []
+    whole = [InputFile(f.path, f.size) for f in files]
+    total = sum(f.size for f in whole)
+    bins = min(len(whole), max(min_partitions, -(-total // max(1, split_size)), 1))
+    segments = [FileSegment(f.path, 0, f.size) for f in whole]
+    return pack_segments(segments, bins)
+
+
+class WholeFilesRDD(RDD):
+    """``(path, content)`` per file; text or bytes."""
+
+    def __init__(self, ctx, path: str, min_partitions: int, split_size: int, binary: bool):
+        super().__init__(ctx)
+        self.path = path
+        self.binary = binary
+        self._files = list_input_files(path)
+        self._min_partitions = min_partitions
+        self._split_size = split_size
+
+    def compute_partitions(self) -> list:
+        plan = pack_whole_files(self._files, self._min_partitions, self._split_size)
+        return [FilesPartition(i, segments) for i, segments in enumerate(plan)]
+
+    def compute(self, partition: FilesPartition, tc) -> Iterator:
+        for segment in partition.segments:
+            with open_input(segment.path) as fh:
+                data = fh.read()
+            key = "file:" + os.path.abspath(segment.path)
+            yield (key, data if self.binary else data.decode("utf-8", "replace"))
+
+
+class PickleFileRDD(RDD):
+    """Records saved by ``save_as_pickle_file`` (pickled batches per part file)."""
+
+    def __init__(self, ctx, path: str, min_partitions: int, split_size: int):
+        super().__init__(ctx)
+        self.path = path
+        self._files = list_input_files(path)
+        self._min_partitions = min_partitions
+        self._split_size = split_size
+
+    def compute_partitions(self) -> list:
+        plan = pack_whole_files(self._files, self._min_partitions, self._split_size)
+        return [FilesPartition(i, segments) for i, segments in enumerate(plan)]
+
+    def compute(self, partition: FilesPartition, tc) -> Iterator:
+        for segment in partition.segments:
+            yield from read_pickled_batches(segment.path)
+
+
+def read_pickled_batches(path: str) -> Iterator[Any]:
+    with open(path, "rb") as fh:
+        while True:
+            try:
+                batch = pickle.load(fh)
+            except EOFError:
+                return
+            yield from batch
+
+
+class CheckpointRDD(RDD):
+    """A checkpointed RDD's partitions, read back from ``directory``."""
+
+    def __init__(self, ctx, directory: str, num_partitions: int, partitioner=None):
+        super().__init__(ctx)
+        self.directory = directory
+        self.num_partitions = num_partitions
+        self.partitioner = partitioner
+
+    def compute_partitions(self) -> list:
+        return [Partition(i) for i in range(self.num_partitions)]
+
+    def compute(self, partition: Partition, tc) -> Iterator:
+        return read_pickled_batches(os.path.join(self.directory, f"part-{partition.index:05d}"))

@@ -1,0 +1,204 @@
+"""Numeric summaries: StatCounter (Welford), histogram buckets, HyperLogLog."""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable, List
+
+
+class StatCounter:
+    """Count, mean, variance, min and max in one pass, mergeable across partitions.
+
+    >>> s = StatCounter([1.0, 2.0, 3.0, 4.0])
+    >>> s.count(), s.mean(), s.variance(), s.sample_variance()
+    (4, 2.5, 1.25, 1.6666666666666667)
+    """
+
+    def __init__(self, values: Iterable = ()):
+        self.n = 0
+        self.mu = 0.0
+        self.m2 = 0.0
+        self.max_value = float("-inf")
+        self.min_value = float("inf")
+        for v in values:
+            self.merge(v)
+
+    def merge(self, value) -> "StatCounter":
+        delta = value - self.mu
+        self.n += 1
+        self.mu += delta / self.n
+        self.m2 += delta * (value - self.mu)
+        self.max_value = max(self.max_value, value)
+        self.min_value = min(self.min_value, value)
+        return self
+
+    def merge_stats(self, other: "StatCounter") -> "StatCounter":
+        if other.n == 0:
+            return self
+        if self.n == 0:
+            self.n, self.mu, self.m2 = other.n, other.mu, other.m2
+            self.max_value, self.min_value = other.max_value, other.min_value
+            return self
+        delta = other.mu - self.mu
+        total = self.n + other.n
+        if other.n * 10 < self.n:
+            self.mu += delta * other.n / total
+        elif self.n * 10 < other.n:
+            self.mu = other.mu - delta * self.n / total
+        else:
+            self.mu = (self.mu * self.n + other.mu * other.n) / total
+        self.m2 += other.m2 + delta * delta * self.n * other.n / total
+        self.n = total
+        self.max_value = max(self.max_value, other.max_value)
+        self.min_value = min(self.min_value, other.min_value)
+        return self
+
+    def count(self) -> int:
+        return self.n
+
+    def mean(self) -> float:
+        return self.mu if self.n else float("nan")
+
+    def sum(self) -> float:
+        return self.n * self.mu
+
+    def min(self):
+        return self.min_value
+
+    def max(self):
+        return self.max_value
+
+    def variance(self) -> float:
+        return self.m2 / self.n if self.n else float("nan")
+
+    def sample_variance(self) -> float:
+        return self.m2 / (self.n - 1) if self.n > 1 else float("nan")
+
+    def stdev(self) -> float:
+        return math.sqrt(self.variance())
+
+    def sample_stdev(self) -> float:
+        return math.sqrt(self.sample_variance())
+
+    # PySpark's spellings
+    sampleVariance = sample_variance
+    sampleStdev = sample_stdev
+    mergeStats = merge_stats
+
+    def as_dict(self, sample: bool = False) -> dict:
+        return {"count": self.count(), "mean": self.mean(), "sum": self.sum(),
+                "min": self.min(), "max": self.max(),
+                "stdev": self.sample_stdev() if sample else self.stdev(),
+                "variance": self.sample_variance() if sample else self.variance()}
+
+    def __repr__(self) -> str:
+        return (f"(count: {self.count()}, mean: {self.mean()}, stdev: {self.stdev()}, "
+                f"max: {self.max()}, min: {self.min()})")
+
+
+def _is_missing(x) -> bool:
+    return x is None or (isinstance(x, float) and math.isnan(x))
+
+
+def histogram_buckets(buckets, min_max_count):
+    """Validate or build bucket boundaries; returns (buckets, even, inc).
+
+    ``min_max_count`` is called only for an integer bucket count and returns
+    (min, max, count) of the comparable values.
+    """
+    if isinstance(buckets, int):
+        if buckets < 1:
+            raise ValueError("number of buckets must be >= 1")
+        lo, hi, count = min_max_count()
+        if lo == hi or buckets == 1:
+            return [lo, hi], None, None, count
+        try:
+            inc = (hi - lo) / buckets
+        except TypeError:
+            raise TypeError("Can not generate buckets with non-number in RDD") from None
+        if math.isinf(inc):
+            raise ValueError("Can not generate buckets with infinite value")
+        inc_int = int(inc)
+        inc = inc_int if inc_int * buckets == hi - lo else (hi - lo) * 1.0 / buckets
+        bounds = [i * inc + lo for i in range(buckets)]
+        bounds.append(hi)
+        return bounds, True, inc, None
+    if isinstance(buckets, (list, tuple)):
+        if len(buckets) < 2:
+            raise ValueError("buckets should have more than one value")
+        if any(_is_missing(b) for b in buckets):
+            raise ValueError("can not have None or NaN in buckets")
+        if sorted(buckets) != list(buckets):
+            raise ValueError("buckets should be sorted")
+        if len(set(buckets)) != len(buckets):
+            raise ValueError("buckets should not contain duplicated values")
+        bounds = list(buckets)
+        try:
+            steps = [bounds[i + 1] - bounds[i] for i in range(len(bounds) - 1)]
+        except TypeError:
+            return bounds, False, None, None
+        if max(steps) - min(steps) < 1e-10:
+            return bounds, True, (bounds[-1] - bounds[0]) / (len(bounds) - 1), None
+        return bounds, False, None, None
+    raise TypeError("buckets should be a list or tuple or number(int or long)")
+
+
+def count_into_buckets(values: Iterable, bounds: List, even: bool, inc) -> List[int]:
+    import bisect
+
+    lo, hi = bounds[0], bounds[-1]
+    counters = [0] * len(bounds)
+    for v in values:
+        if _is_missing(v) or v > hi or v < lo:
+            continue
+        t = int((v - lo) / inc) if even else bisect.bisect_right(bounds, v) - 1
+        counters[t] += 1
+    last = counters.pop()  # the last bucket is closed: [b[-2], b[-1]]
+    counters[-1] += last
+    return counters
+
+
+# -- HyperLogLog for count_approx_distinct ----------------------------------
+
+def _mix64(x: int) -> int:
+    """splitmix64 finaliser: spreads Python's hash (ints hash to themselves)."""
+    x = (x + 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
+    return x ^ (x >> 31)
+
+
+def hll_precision(relative_sd: float) -> int:
+    if relative_sd < 0.000017:
+        raise ValueError("relativeSD should be greater than 0.000017")
+    p = math.ceil(2.0 * math.log(1.054 / relative_sd) / math.log(2))
+    return max(4, min(p, 18))
+
+
+def hll_registers(values: Iterable, p: int) -> bytearray:
+    m = 1 << p
+    registers = bytearray(m)
+    shift = 64 - p
+    for v in values:
+        h = _mix64(hash(v) & 0xFFFFFFFFFFFFFFFF)
+        index = h >> shift
+        rest = (h << p) & 0xFFFFFFFFFFFFFFFF
+        rank = (64 - p + 1) if rest == 0 else (64 - rest.bit_length() + 1)
+        if rank > registers[index]:
+            registers[index] = rank
+    return registers
+
+
+def hll_merge(a: bytearray, b: bytearray) -> bytearray:
+    return bytearray(max(x, y) for x, y in zip(a, b))
+
+
+def hll_estimate(registers: bytearray) -> int:
+    m = len(registers)
+    alpha = {16: 0.673, 32: 0.697, 64: 0.709}.get(m, 0.7213 / (1 + 1.079 / m))
+    estimate = alpha * m * m / sum(2.0 ** -r for r in registers)
+    zeros = registers.count(0)
+    if estimate <= 2.5 * m and zeros:
+        estimate = m * math.log(m / zeros)
+    return int(round(estimate))
+

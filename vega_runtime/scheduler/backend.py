@@ -1,0 +1,66 @@
+"""The seam between the scheduler and whatever runs tasks.
+
+A backend is "something that can run tasks and report what happened": the
+runner hands it ``TaskLaunch``es and polls it for events.  Task output is
+delivered as it arrives through the ``on_output`` callback given to the
+backend, so a long task's prints appear while it runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, List, Protocol
+
+from ..net.messages import LaunchTask, TaskFinished
+from .dag import TaskSpec
+
+
+@dataclass
+class TaskLaunch:
+    spec: TaskSpec
+    payload_key: tuple  # (stage_id, stage_attempt): an executor needs each payload once
+    payload: bytes
+    partition_data: bytes
+
+    def message(self, include_payload: bool) -> LaunchTask:
+        s = self.spec
+        return LaunchTask(s.task_id, s.stage_id, s.stage_attempt, s.partition, s.attempt,
+                          self.payload if include_payload else None, self.partition_data)
+
+
+@dataclass
+class TaskFinishedEvent:
+    executor_id: str
+    host: str
+    finished: TaskFinished
+
+
+@dataclass
+class ExecutorLostEvent:
+    executor_id: str
+    host: str
+    reason: str
+    task_ids: List[int]
+    outputs_lost: bool
+
+
+#: ``on_output(task_id, executor_id, host, stream, text)``
+OutputCallback = Callable[[int, str, str, str, str], None]
+
+
+class Backend(Protocol):
+    """Runs tasks somewhere and reports their outcomes."""
+
+    def default_parallelism(self) -> int: ...
+
+    def launch(self, task: TaskLaunch) -> None: ...
+
+    def poll(self, timeout: float) -> list: ...
+
+    def kill_tasks(self, task_ids: List[int]) -> None: ...
+
+    def remove_rdd(self, rdd_id: int) -> None: ...
+
+    def remove_broadcast(self, broadcast_id: int) -> None: ...
+
+    def stop(self) -> None: ...

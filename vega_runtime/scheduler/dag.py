@@ -1,0 +1,254 @@
+"""The DAG scheduler: pure state transitions from events to actions.
+
+It decides which stages are ready, which partitions are missing, which task
+to retry and when a job is done; it performs no I/O.  ``JobRunner`` feeds it
+events from a backend and carries out the actions it returns, so tests can
+drive every transition with plain method calls.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
+
+from ..errors import FetchFailed, StageFailed, TaskFailed, VegaError
+from .map_output import MapOutputTracker
+from .stages import Stage, StageBuilder
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    task_id: int
+    job_id: int
+    stage_id: int
+    stage_attempt: int
+    partition: int
+    attempt: int
+
+
+# -- actions -----------------------------------------------------------------
+
+@dataclass
+class LaunchTasks:
+    stage: Stage
+    tasks: List[TaskSpec]
+
+
+@dataclass
+class KillTasks:
+    task_ids: List[int]
+
+
+@dataclass
+class StageSubmitted:
+    stage: Stage
+    num_tasks: int
+
+
+@dataclass
+class StageCompleted:
+    stage: Stage
+    failure: Optional[str] = None
+
+
+@dataclass
+class MergeAccumulators:
+    updates: Any
+
+
+@dataclass
+class JobSucceeded:
+    job_id: int
+    results: List[Any]
+
+
+@dataclass
+class JobFailed:
+    job_id: int
+    error: BaseException
+
+
+@dataclass
+class _Job:
+    job_id: int
+    final_stage: Stage
+    func: Callable
+    partitions: List[int]
+    results: Dict[int, Any] = field(default_factory=dict)
+
+
+class DAGScheduler:
+    """Turns a job into stages and tasks, and reacts to task outcomes."""
+
+    def __init__(self, map_outputs: MapOutputTracker, max_task_attempts: int = 4,
+                 max_stage_attempts: int = 4):
+        self.map_outputs = map_outputs
+        self.max_task_attempts = max_task_attempts
+        self.max_stage_attempts = max_stage_attempts
+        self.stages = StageBuilder()
+        self.job: Optional[_Job] = None
+        self.waiting: Set[Stage] = set()
+        self.running: Set[Stage] = set()
+        self.pending: Dict[int, Set[int]] = {}  # stage_id -> partitions not yet done
+        self.running_tasks: Dict[int, TaskSpec] = {}
+        self.failures: Dict[Tuple[int, int], int] = {}  # (stage_id, partition) -> failed attempts
+        self.launches: Dict[Tuple[int, int], int] = {}  # (stage_id, partition) -> attempts started
+        self.stage_by_id: Dict[int, Stage] = {}
+        self._task_ids = itertools.count()
+
+    # -- events ------------------------------------------------------------------
+    def submit_job(self, job_id: int, rdd, func: Callable, partitions: List[int]) -> list:
+        if self.job is not None:
+            raise VegaError("a job is already running on this Context; run jobs one at a time")
+        final = self.stages.new_stage(rdd, None, self._register_map_stage)
+        self.stage_by_id[final.stage_id] = final
+        self.job = _Job(job_id, final, func, list(partitions))
+        self.failures.clear()
+        self.launches.clear()
+        if not partitions:
+            return self._finish_job(JobSucceeded(job_id, []))
+        return self._submit_stage(final)
+
+    def task_succeeded(self, task: TaskSpec, value: Any, accumulators: Any = None) -> list:
+        """``value`` is a MapStatus for map tasks, the result for result tasks."""
+        if self.running_tasks.pop(task.task_id, None) is None or self.job is None:
+            return []
+        stage = self.stage_by_id[task.stage_id]
+        pending = self.pending.get(stage.stage_id)
+        if stage not in self.running or task.stage_attempt != stage.attempt \
+                or pending is None or task.partition not in pending:
+            return []
+        pending.discard(task.partition)
+        actions: list = [MergeAccumulators(accumulators)] if accumulators else []
+        if stage.is_map:
+            self.map_outputs.register(value)
+        else:
+            self.job.results[task.partition] = value
+        if not pending:
+            actions += self._stage_finished(stage)
+        return actions
+
+    def task_failed(self, task: TaskSpec, error: TaskFailed) -> list:
+        """A task raised (or its executor died under it): retry it or fail the job."""
+        if self.running_tasks.pop(task.task_id, None) is None or self.job is None:
+            return []
+        stage = self.stage_by_id[task.stage_id]
+        if stage not in self.running or task.stage_attempt != stage.attempt:
+            return []
+        key = (stage.stage_id, task.partition)
+        self.failures[key] = self.failures.get(key, 0) + 1
+        if self.failures[key] >= self.max_task_attempts:
+            error.attempts = self.failures[key]
+            return self._fail_job(error)
+        return [LaunchTasks(stage, [self._task(stage, task.partition)])]
+
+    def task_lost(self, task: TaskSpec) -> list:
+        """A task's executor went away for reasons outside the task: rerun, uncounted."""
+        if self.running_tasks.pop(task.task_id, None) is None or self.job is None:
+            return []
+        stage = self.stage_by_id[task.stage_id]
+        if stage not in self.running or task.stage_attempt != stage.attempt:
+            return []
+        return [LaunchTasks(stage, [self._task(stage, task.partition)])]
+
+    def fetch_failed(self, task: TaskSpec, failure: FetchFailed) -> list:
+        """A reducer lost a map output: recompute the missing map tasks, then retry."""
+        if self.running_tasks.pop(task.task_id, None) is None or self.job is None:
+            return []
+        stage = self.stage_by_id[task.stage_id]
+        self.map_outputs.unregister(failure.shuffle_id, failure.map_id)
+        if stage not in self.running or task.stage_attempt != stage.attempt:
+            return []
+        stage.failures += 1
+        if stage.failures >= self.max_stage_attempts:
+            return self._fail_job(StageFailed(stage.stage_id, stage.failures, str(failure)))
+        actions: list = [KillTasks(self._tasks_of(stage)), StageCompleted(stage, str(failure))]
+        self.running.discard(stage)
+        self.pending.pop(stage.stage_id, None)
+        stage.attempt += 1
+        return actions + self._submit_stage(stage)
+
+    def executor_lost(self, executor_id: str, outputs_lost: bool) -> list:
+        """Forget the map outputs an executor's host can no longer serve."""
+        if outputs_lost:
+            self.map_outputs.remove_executor(executor_id)
+        return []
+
+    def cancel_job(self, reason: str) -> list:
+        from ..errors import JobCancelled
+
+        if self.job is None:
+            return []
+        return self._fail_job(JobCancelled(reason))
+
+    # -- transitions ---------------------------------------------------------------
+    def _register_map_stage(self, stage: Stage) -> None:
+        self.stage_by_id[stage.stage_id] = stage
+        self.map_outputs.register_shuffle(stage.shuffle_dep.shuffle_id, stage.num_partitions)
+
+    def _missing_partitions(self, stage: Stage) -> List[int]:
+        if stage.is_map:
+            return self.map_outputs.missing(stage.shuffle_dep.shuffle_id)
+        return [p for p in self.job.partitions if p not in self.job.results]
+
+    def _submit_stage(self, stage: Stage) -> list:
+        if stage in self.running or stage in self.waiting:
+            return []
+        missing_parents = [p for p in stage.parents
+                           if not self.map_outputs.is_available(p.shuffle_dep.shuffle_id)]
+        if missing_parents:
+            self.waiting.add(stage)
+            actions: list = []
+            for parent in missing_parents:
+                actions += self._submit_stage(parent)
+            return actions
+        partitions = self._missing_partitions(stage)
+        if not partitions:
+            return self._stage_finished(stage, submitted=False)
+        self.running.add(stage)
+        self.pending[stage.stage_id] = set(partitions)
+        tasks = [self._task(stage, p) for p in partitions]
+        return [StageSubmitted(stage, len(tasks)), LaunchTasks(stage, tasks)]
+
+    def _task(self, stage: Stage, partition: int) -> TaskSpec:
+        key = (stage.stage_id, partition)
+        attempt = self.launches.get(key, 0)
+        self.launches[key] = attempt + 1
+        task = TaskSpec(next(self._task_ids), self.job.job_id, stage.stage_id, stage.attempt,
+                        partition, attempt)
+        self.running_tasks[task.task_id] = task
+        return task
+
+    def _stage_finished(self, stage: Stage, submitted: bool = True) -> list:
+        self.running.discard(stage)
+        self.pending.pop(stage.stage_id, None)
+        actions: list = [StageCompleted(stage)] if submitted else []
+        if not stage.is_map:
+            results = [self.job.results[p] for p in self.job.partitions]
+            return actions + self._finish_job(JobSucceeded(self.job.job_id, results))
+        if self.map_outputs.missing(stage.shuffle_dep.shuffle_id):
+            # An executor was lost while this stage ran: compute what is missing again.
+            return actions + self._submit_stage(stage)
+        for child in sorted(self.waiting, key=lambda s: s.stage_id):
+            if all(self.map_outputs.is_available(p.shuffle_dep.shuffle_id) for p in child.parents):
+                self.waiting.discard(child)
+                actions += self._submit_stage(child)
+        return actions
+
+    def _tasks_of(self, stage: Stage) -> List[int]:
+        return [t.task_id for t in self.running_tasks.values() if t.stage_id == stage.stage_id]
+
+    def _fail_job(self, error: BaseException) -> list:
+        actions: list = [KillTasks(list(self.running_tasks))]
+        actions += [StageCompleted(s, str(error).splitlines()[0]) for s in
+                    sorted(self.running, key=lambda s: s.stage_id)]
+        return actions + self._finish_job(JobFailed(self.job.job_id, error))
+
+    def _finish_job(self, outcome) -> list:
+        self.job = None
+        self.waiting.clear()
+        self.running.clear()
+        self.pending.clear()
+        self.running_tasks.clear()
+        return [outcome]

@@ -1,0 +1,162 @@
+"""Running tasks: the part of an executor that is the same in every master kind.
+
+An ``Executor`` caches each stage's payload (the RDD chain and the result
+function or shuffle dependency, unpickled once per stage attempt), builds a
+``TaskContext`` per task, captures the task's output and turns its outcome
+into a ``TaskFinished`` message.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import random
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Iterator, List, Optional
+
+from ..errors import FetchFailed
+from ..logs import OutputCapture, OutputSink, user_traceback
+from ..net.messages import LaunchTask, TaskFinished
+from ..serde import dumps
+from ..shuffle.blocks import MapStatus, output_paths
+from ..shuffle.reader import read_local_block, read_shuffle
+from ..shuffle.writer import write_map_output
+from ..storage.block_store import BlockStore
+from ..task_context import TaskContext
+
+
+class TaskState:
+    SUCCESS = "success"
+    FAILED = "failed"
+    FETCH_FAILED = "fetch_failed"
+
+
+@dataclass
+class StagePayload:
+    """What every task of one stage attempt needs; shipped once per executor."""
+
+    stage_id: int
+    rdd: Any
+    func: Optional[Callable[[Iterator], Any]]  # result stages
+    shuffle_dep: Any  # map stages
+    map_statuses: Dict[int, List[list]]  # shuffle_id -> MapStatus.to_wire() per map
+    settings: Dict[str, Any]
+
+
+@dataclass
+class ExecutorDirs:
+    shuffle: str
+    blocks: str
+    spill: str
+    broadcast: str
+
+    @classmethod
+    def under(cls, app_dir: str, executor_id: str) -> "ExecutorDirs":
+        dirs = cls(os.path.join(app_dir, "shuffle"),
+                   os.path.join(app_dir, "blocks", executor_id),
+                   os.path.join(app_dir, "spill", executor_id),
+                   os.path.join(app_dir, "broadcast"))
+        for path in (dirs.shuffle, dirs.spill):
+            os.makedirs(path, exist_ok=True)
+        return dirs
+
+
+class Executor:
+    def __init__(self, executor_id: str, host: str, dirs: ExecutorDirs, sink: OutputSink,
+                 memory_budget: int, fetch_block=read_local_block):
+        self.executor_id = executor_id
+        self.host = host
+        self.dirs = dirs
+        self.sink = sink
+        self.fetch_block = fetch_block
+        self.blocks = BlockStore(dirs.blocks, memory_budget)
+        self._payloads: Dict[tuple, StagePayload] = {}
+        self._broadcasts: Dict[int, Any] = {}
+
+    # -- caches ------------------------------------------------------------------
+    def _payload(self, launch: LaunchTask) -> StagePayload:
+        key = (launch.stage_id, launch.stage_attempt)
+        payload = self._payloads.get(key)
+        if payload is None:
+            if launch.payload is None:
+                raise RuntimeError(f"stage {key} payload was never sent to {self.executor_id}")
+            payload = pickle.loads(launch.payload)
+            # Keep the latest attempt of a few recent stages only.
+            if len(self._payloads) > 16:
+                self._payloads.pop(next(iter(self._payloads)))
+            self._payloads[key] = payload
+        return payload
+
+    def load_broadcast(self, broadcast_id: int, path: str) -> Any:
+        if broadcast_id not in self._broadcasts:
+            with open(path, "rb") as fh:
+                self._broadcasts[broadcast_id] = pickle.load(fh)
+        return self._broadcasts[broadcast_id]
+
+    def remove_broadcast(self, broadcast_id: int) -> None:
+        self._broadcasts.pop(broadcast_id, None)
+
+    # -- running -------------------------------------------------------------------
+    def run(self, launch: LaunchTask) -> TaskFinished:
+        started = time.monotonic()
+        payload = self._payload(launch)
+        partition = pickle.loads(launch.partition_data)
+        tc = TaskContext(payload.stage_id, launch.partition, launch.attempt, launch.task_id,
+                         self.executor_id, self.host, self._shuffle_reader(payload), self.blocks,
+                         self.load_broadcast, payload.settings)
+        saved_random = random.getstate()
+        random.seed()  # each task its own stream, never the driver's state
+        tc.activate()
+        try:
+            with OutputCapture(launch.task_id, self.sink):
+                finished = self._run_task(launch, payload, partition, tc)
+        finally:
+            TaskContext.deactivate()
+            random.setstate(saved_random)
+        finished.metrics["duration"] = time.monotonic() - started
+        return finished
+
+    def _run_task(self, launch: LaunchTask, payload: StagePayload, partition, tc) -> TaskFinished:
+        try:
+            records = payload.rdd.iterator(partition, tc)
+            if payload.shuffle_dep is None:
+                value = dumps(payload.func(records))
+                finished = TaskFinished(launch.task_id, TaskState.SUCCESS, value=value)
+            else:
+                finished = self._write_shuffle(launch, payload, records)
+            if tc.accumulator_updates:
+                finished.accumulators = dumps(tc.accumulator_updates)
+            return finished
+        except FetchFailed as exc:
+            return TaskFinished(launch.task_id, TaskState.FETCH_FAILED, shuffle_id=exc.shuffle_id,
+                                map_id=exc.map_id, error_type="FetchFailed", error_message=str(exc))
+        except BaseException as exc:  # the user's code may raise anything, even SystemExit
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            sys.stderr.flush()
+            return TaskFinished(launch.task_id, TaskState.FAILED, error_type=type(exc).__name__,
+                                error_message=str(exc), traceback=user_traceback(exc))
+
+    def _write_shuffle(self, launch: LaunchTask, payload: StagePayload, records) -> TaskFinished:
+        dep = payload.shuffle_dep
+        data_path, index_path = output_paths(self.dirs.shuffle, dep.shuffle_id, launch.partition,
+                                             launch.task_id)
+        offsets = write_map_output(records, dep, data_path, index_path,
+                                   payload.settings["memory_bound"],
+                                   payload.settings["batch_records"])
+        return TaskFinished(launch.task_id, TaskState.SUCCESS, offsets=offsets,
+                            data_path=data_path, metrics={"shuffle_bytes_written": offsets[-1]})
+
+    def _shuffle_reader(self, payload: StagePayload):
+        def read(dep, reduce_id: int) -> Iterator:
+            statuses = [MapStatus.from_wire(s) for s in payload.map_statuses[dep.shuffle_id]]
+            locations = [s.block(reduce_id) for s in statuses]
+            return read_shuffle(dep, reduce_id, locations, self.fetch_block,
+                                payload.settings["memory_bound"], self.dirs.spill)
+
+        return read
+
+    def remove_rdd(self, rdd_id: int) -> None:
+        self.blocks.remove_rdd(rdd_id)

@@ -1,0 +1,68 @@
+"""Job listeners: how progress and task output leave the scheduler.
+
+The Context always has an ``OutputPrinter`` (task output to the driver's
+terminal, prefixed); ``vega submit`` adds its progress display through the
+``vega.listeners`` setting.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import List, Optional, TextIO
+
+
+class JobListener:
+    """Override what you need; every method is optional."""
+
+    def on_job_start(self, job_id: int, description: str) -> None: ...
+
+    def on_stage_submitted(self, stage_id: int, attempt: int, name: str, num_tasks: int) -> None: ...
+
+    def on_task_end(self, stage_id: int, partition: int, executor_id: str, success: bool,
+                    duration: float) -> None: ...
+
+    def on_stage_completed(self, stage_id: int, failure: Optional[str]) -> None: ...
+
+    def on_job_end(self, job_id: int, error: Optional[BaseException]) -> None: ...
+
+    def on_task_output(self, prefix: str, stream: str, text: str) -> None: ...
+
+    def on_waiting(self, message: str) -> None: ...
+
+
+def prefix_lines(prefix: str, text: str) -> str:
+    """``[host exec-1 3.12] line`` for every line of ``text``."""
+    lines = text.splitlines(keepends=True)
+    return "".join(f"{prefix} {line}" if line.endswith("\n") else f"{prefix} {line}\n"
+                   for line in lines)
+
+
+class OutputPrinter(JobListener):
+    """Writes task output to the driver's stdout/stderr as they were at start-up."""
+
+    def __init__(self, stdout: Optional[TextIO] = None, stderr: Optional[TextIO] = None):
+        self.stdout = stdout or sys.stdout
+        self.stderr = stderr or sys.stderr
+
+    def on_task_output(self, prefix: str, stream: str, text: str) -> None:
+        out = self.stderr if stream == "stderr" else self.stdout
+        out.write(prefix_lines(prefix, text))
+        out.flush()
+
+
+class ListenerBus(JobListener):
+    """Fans every event out to a list of listeners."""
+
+    def __init__(self, listeners: List[JobListener]):
+        self.listeners = list(listeners)
+
+    def __getattribute__(self, name: str):
+        if name.startswith("on_"):
+            listeners = object.__getattribute__(self, "listeners")
+
+            def fan_out(*args):
+                for listener in listeners:
+                    getattr(listener, name)(*args)
+
+            return fan_out
+        return object.__getattribute__(self, name)

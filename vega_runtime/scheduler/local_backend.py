@@ -1,0 +1,263 @@
+"""Backends for ``local`` (tasks run inline, one at a time) and ``local[N]``
+(N executor processes forked once per Context, talking over socket pairs
+with the same frames and messages as the cluster)."""
+
+from __future__ import annotations
+
+import collections
+import ctypes
+import logging
+import os
+import signal
+import socket
+import sys
+from multiprocessing.connection import wait
+from typing import Deque, List, Optional
+
+from ..net.framing import ConnectionClosed, ProtocolError, recv_frame, send_frame
+from ..net.messages import (KillTask, LaunchTask, RemoveBroadcast, RemoveRdd, Shutdown,
+                            TaskFinished, TaskOutput, from_wire, to_wire)
+from .backend import ExecutorLostEvent, OutputCallback, TaskFinishedEvent, TaskLaunch
+from .executor import Executor, ExecutorDirs
+
+log = logging.getLogger(__name__)
+
+HOST = "localhost"
+
+
+class InlineBackend:
+    """``local``: one executor inside the driver process; deterministic, for tests."""
+
+    def __init__(self, app_dir: str, on_output: OutputCallback, memory_budget: int):
+        self.on_output = on_output
+        self.executor = Executor("driver", HOST, ExecutorDirs.under(app_dir, "driver"),
+                                 self._sink, memory_budget)
+        self.queue: Deque[TaskLaunch] = collections.deque()
+
+    def _sink(self, task_id: int, stream: str, text: str) -> None:
+        self.on_output(task_id, "driver", HOST, stream, text)
+
+    def default_parallelism(self) -> int:
+        return 1
+
+    def launch(self, task: TaskLaunch) -> None:
+        self.queue.append(task)
+
+    def poll(self, timeout: float) -> list:
+        if not self.queue:
+            return []
+        task = self.queue.popleft()
+        finished = self.executor.run(task.message(include_payload=True))
+        return [TaskFinishedEvent("driver", HOST, finished)]
+
+    def kill_tasks(self, task_ids: List[int]) -> None:
+        doomed = set(task_ids)
+        self.queue = collections.deque(t for t in self.queue if t.spec.task_id not in doomed)
+
+    def remove_rdd(self, rdd_id: int) -> None:
+        self.executor.remove_rdd(rdd_id)
+
+    def remove_broadcast(self, broadcast_id: int) -> None:
+        self.executor.remove_broadcast(broadcast_id)
+
+    def stop(self) -> None:
+        self.queue.clear()
+        self.executor.blocks.clear()
+
+
+class _Slot:
+    """One forked executor process and what the driver knows of it."""
+
+    def __init__(self, executor_id: str, pid: int, sock: socket.socket):
+        self.executor_id = executor_id
+        self.pid = pid
+        self.sock = sock
+        self.task: Optional[TaskLaunch] = None
+        self.payloads_sent: set = set()
+        self.alive = True
+
+
+class ProcessPoolBackend:
+    """``local[N]``: N long-lived executor processes, forked when the Context starts."""
+
+    def __init__(self, num_executors: int, app_dir: str, on_output: OutputCallback,
+                 memory_budget: int):
+        self.app_dir = app_dir
+        self.on_output = on_output
+        self.memory_budget = memory_budget
+        self.queue: Deque[TaskLaunch] = collections.deque()
+        self.slots: List[_Slot] = []
+        for index in range(num_executors):
+            self.slots.append(self._spawn(f"exec-{index + 1}"))
+
+    # -- processes -------------------------------------------------------------
+    def _spawn(self, executor_id: str) -> _Slot:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        parent_end, child_end = socket.socketpair()
+        pid = os.fork()
+        if pid == 0:  # the executor process
+            code = 0
+            try:
+                parent_end.close()
+                for slot in self.slots:
+                    slot.sock.close()
+                run_executor_process(child_end, executor_id, self.app_dir, self.memory_budget)
+            except BaseException:  # noqa: BLE001 - a child must never return into the driver
+                code = 1
+            finally:
+                os._exit(code)
+        child_end.close()
+        return _Slot(executor_id, pid, parent_end)
+
+    def _live_slot(self, index: int) -> _Slot:
+        slot = self.slots[index]
+        if not slot.alive:
+            slot = self.slots[index] = self._spawn(slot.executor_id)
+        return slot
+
+    def _lose(self, slot: _Slot, reason: str) -> ExecutorLostEvent:
+        slot.alive = False
+        task_ids = [slot.task.spec.task_id] if slot.task else []
+        slot.task = None
+        _reap(slot)
+        log.warning("executor %s (pid %d) lost: %s", slot.executor_id, slot.pid, reason)
+        # Shuffle files live in the shared app dir, so the outputs survive the process.
+        return ExecutorLostEvent(slot.executor_id, HOST, reason, task_ids, outputs_lost=False)
+
+    # -- Backend ---------------------------------------------------------------
+    def default_parallelism(self) -> int:
+        return len(self.slots)
+
+    def launch(self, task: TaskLaunch) -> None:
+        self.queue.append(task)
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        for index in range(len(self.slots)):
+            if not self.queue:
+                return
+            if self.slots[index].task is not None:
+                continue
+            slot = self._live_slot(index)
+            task = self.queue.popleft()
+            include = task.payload_key not in slot.payloads_sent
+            try:
+                send_frame(slot.sock, to_wire(task.message(include)))
+            except OSError:
+                self.queue.appendleft(task)
+                slot.alive = False
+                continue
+            slot.payloads_sent.add(task.payload_key)
+            slot.task = task
+
+    def poll(self, timeout: float) -> list:
+        busy = {slot.sock: slot for slot in self.slots if slot.task is not None}
+        if not busy:
+            return []
+        events: list = []
+        for sock in wait(list(busy), timeout):
+            slot = busy[sock]
+            try:
+                message = from_wire(recv_frame(sock, slot.executor_id), slot.executor_id)
+            except (ConnectionClosed, ProtocolError, OSError) as exc:
+                events.append(self._lose(slot, f"process exited or broke its connection ({exc})"))
+                continue
+            if isinstance(message, TaskOutput):
+                self.on_output(message.task_id, slot.executor_id, HOST, message.stream, message.text)
+            elif isinstance(message, TaskFinished):
+                slot.task = None
+                events.append(TaskFinishedEvent(slot.executor_id, HOST, message))
+        self._dispatch()
+        return events
+
+    def kill_tasks(self, task_ids: List[int]) -> None:
+        doomed = set(task_ids)
+        self.queue = collections.deque(t for t in self.queue if t.spec.task_id not in doomed)
+        for slot in self.slots:
+            if slot.task is not None and slot.task.spec.task_id in doomed:
+                slot.task = None
+                slot.alive = False
+                _reap(slot)
+
+    def _broadcast_message(self, message) -> None:
+        for slot in self.slots:
+            if slot.alive:
+                try:
+                    send_frame(slot.sock, to_wire(message))
+                except OSError:
+                    slot.alive = False
+
+    def remove_rdd(self, rdd_id: int) -> None:
+        self._broadcast_message(RemoveRdd(rdd_id))
+
+    def remove_broadcast(self, broadcast_id: int) -> None:
+        self._broadcast_message(RemoveBroadcast(broadcast_id))
+
+    def stop(self) -> None:
+        self._broadcast_message(Shutdown("context stopped"))
+        for slot in self.slots:
+            _reap(slot, graceful=slot.alive)
+        self.slots = []
+
+
+def _reap(slot: _Slot, graceful: bool = False) -> None:
+    """Make sure the process is gone and collected."""
+    if graceful:
+        slot.sock.settimeout(2.0)
+        try:
+            while slot.sock.recv(1 << 16):
+                pass
+        except OSError:
+            pass
+    try:
+        os.kill(slot.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    try:
+        os.waitpid(slot.pid, 0)
+    except ChildProcessError:
+        pass
+    slot.sock.close()
+
+
+def _die_with_parent() -> None:
+    """Linux: the kernel kills this process when the driver dies (no orphans)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def run_executor_process(sock: socket.socket, executor_id: str, app_dir: str,
+                         memory_budget: int) -> None:
+    """The main loop of a forked ``local[N]`` executor."""
+    from ..logs import setup_executor_logging
+
+    _die_with_parent()
+    if os.getppid() == 1:
+        return
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    setup_executor_logging()
+
+    def sink(task_id: int, stream: str, text: str) -> None:
+        send_frame(sock, to_wire(TaskOutput(task_id, stream, text)))
+
+    executor = Executor(executor_id, HOST, ExecutorDirs.under(app_dir, executor_id), sink,
+                        memory_budget)
+    while True:
+        try:
+            message = from_wire(recv_frame(sock, "driver"), "driver")
+        except ConnectionClosed:
+            return
+        if isinstance(message, LaunchTask):
+            send_frame(sock, to_wire(executor.run(message)))
+        elif isinstance(message, RemoveRdd):
+            executor.remove_rdd(message.rdd_id)
+        elif isinstance(message, RemoveBroadcast):
+            executor.remove_broadcast(message.broadcast_id)
+        elif isinstance(message, (Shutdown, KillTask)):
+            return
+

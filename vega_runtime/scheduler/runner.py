@@ -1,0 +1,169 @@
+"""The driver's job loop: feeds backend events to the DAG scheduler and
+carries out the actions it returns (launch, kill, notify, finish)."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import pickle
+from typing import Any, Callable, Dict, List, Optional
+
+from ..errors import FetchFailed, TaskFailed
+from ..serde import dumps, dumps_closure
+from ..shuffle.blocks import MapStatus
+from .backend import Backend, ExecutorLostEvent, TaskFinishedEvent, TaskLaunch
+from .dag import (DAGScheduler, JobFailed, JobSucceeded, KillTasks, LaunchTasks,
+                  MergeAccumulators, StageCompleted, StageSubmitted, TaskSpec)
+from .executor import StagePayload, TaskState
+from .listener import JobListener
+from .stages import Stage, shuffle_dependencies
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.25
+
+
+class JobRunner:
+    def __init__(self, backend: Backend, dag: DAGScheduler, listener: JobListener,
+                 settings: Dict[str, Any], merge_accumulators: Callable[[dict], None]):
+        self.backend = backend
+        self.dag = dag
+        self.listener = listener
+        self.settings = settings
+        self.merge_accumulators = merge_accumulators
+        self._job_ids = itertools.count()
+        self._payloads: Dict[tuple, bytes] = {}
+        self._tasks: Dict[int, TaskSpec] = {}
+        self._func: Optional[Callable] = None
+        self._outcome = None
+
+    # -- the loop ----------------------------------------------------------------
+    def run_job(self, rdd, func: Callable, partitions: List[int], description: str) -> list:
+        job_id = next(self._job_ids)
+        self._func, self._outcome = func, None
+        self.listener.on_job_start(job_id, description)
+        log.info("job %d submitted: %s", job_id, description)
+        try:
+            self._apply(self.dag.submit_job(job_id, rdd, func, partitions))
+            while self._outcome is None:
+                for event in self.backend.poll(POLL_SECONDS):
+                    self._apply(self._handle(event))
+        except BaseException as exc:
+            if self.dag.job is not None:
+                reason = "interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else str(exc)
+                self._apply(self.dag.cancel_job(reason))
+            self.listener.on_job_end(job_id, exc)
+            raise
+        finally:
+            self._payloads.clear()
+            self._tasks.clear()
+        if isinstance(self._outcome, JobFailed):
+            self.listener.on_job_end(job_id, self._outcome.error)
+            raise self._outcome.error
+        self.listener.on_job_end(job_id, None)
+        return self._outcome.results
+
+    def task(self, task_id: int) -> Optional[TaskSpec]:
+        """The running task with this id, if any (for output prefixes)."""
+        return self._tasks.get(task_id)
+
+    # -- events -> DAG -----------------------------------------------------------
+    def _handle(self, event) -> list:
+        if isinstance(event, TaskFinishedEvent):
+            return self._task_finished(event)
+        if isinstance(event, ExecutorLostEvent):
+            actions = self.dag.executor_lost(event.executor_id, event.outputs_lost)
+            for task_id in event.task_ids:
+                spec = self._tasks.pop(task_id, None)
+                if spec is not None:
+                    self.listener.on_task_end(spec.stage_id, spec.partition, event.executor_id,
+                                              False, 0.0)
+                    actions += self.dag.task_failed(spec, TaskFailed(
+                        spec.stage_id, spec.partition, spec.attempt + 1, event.host,
+                        event.executor_id, "ExecutorLost",
+                        f"the executor running this task was lost: {event.reason}", "",
+                        self._call_site(spec)))
+            return actions
+        return []
+
+    def _task_finished(self, event: TaskFinishedEvent) -> list:
+        finished = event.finished
+        spec = self._tasks.pop(finished.task_id, None)
+        if spec is None:
+            return []
+        ok = finished.state == TaskState.SUCCESS
+        self.listener.on_task_end(spec.stage_id, spec.partition, event.executor_id, ok,
+                                  finished.metrics.get("duration", 0.0))
+        if ok:
+            stage = self.dag.stage_by_id[spec.stage_id]
+            accumulators = pickle.loads(finished.accumulators) if finished.accumulators else None
+            if stage.is_map:
+                value = MapStatus(stage.shuffle_dep.shuffle_id, spec.partition, event.executor_id,
+                                  event.host, finished.data_path, tuple(finished.offsets))
+            else:
+                value = pickle.loads(finished.value)
+            return self.dag.task_succeeded(spec, value, accumulators)
+        if finished.state == TaskState.FETCH_FAILED:
+            log.warning("task %d.%d could not fetch map output %d of shuffle %d: %s",
+                        spec.stage_id, spec.partition, finished.map_id, finished.shuffle_id,
+                        finished.error_message)
+            return self.dag.fetch_failed(spec, FetchFailed(
+                finished.shuffle_id, finished.map_id, spec.partition, event.host,
+                finished.error_message))
+        log.warning("task %d.%d (attempt %d) failed on %s: %s: %s", spec.stage_id,
+                    spec.partition, spec.attempt, event.executor_id, finished.error_type,
+                    finished.error_message)
+        return self.dag.task_failed(spec, TaskFailed(
+            spec.stage_id, spec.partition, spec.attempt + 1, event.host, event.executor_id,
+            finished.error_type, finished.error_message, finished.traceback,
+            self._call_site(spec)))
+
+    def _call_site(self, spec: TaskSpec) -> str:
+        stage = self.dag.stage_by_id.get(spec.stage_id)
+        return stage.rdd.call_site if stage is not None else ""
+
+    # -- actions -> world ----------------------------------------------------------
+    def _apply(self, actions: list) -> None:
+        for action in actions:
+            if isinstance(action, LaunchTasks):
+                self._launch(action.stage, action.tasks)
+            elif isinstance(action, KillTasks):
+                for task_id in action.task_ids:
+                    self._tasks.pop(task_id, None)
+                self.backend.kill_tasks(action.task_ids)
+            elif isinstance(action, StageSubmitted):
+                log.info("stage %d submitted: %d tasks", action.stage.stage_id, action.num_tasks)
+                self.listener.on_stage_submitted(action.stage.stage_id, action.stage.attempt,
+                                                 _stage_name(action.stage), action.num_tasks)
+            elif isinstance(action, StageCompleted):
+                self.listener.on_stage_completed(action.stage.stage_id, action.failure)
+            elif isinstance(action, MergeAccumulators):
+                self.merge_accumulators(action.updates)
+            elif isinstance(action, (JobSucceeded, JobFailed)):
+                self._outcome = action
+
+    def _launch(self, stage: Stage, tasks: List[TaskSpec]) -> None:
+        payload = self._payload(stage)
+        partitions = stage.rdd.partitions()
+        key = (stage.stage_id, stage.attempt)
+        for spec in tasks:
+            self._tasks[spec.task_id] = spec
+            self.backend.launch(TaskLaunch(spec, key, payload, dumps(partitions[spec.partition])))
+
+    def _payload(self, stage: Stage) -> bytes:
+        key = (stage.stage_id, stage.attempt)
+        if key not in self._payloads:
+            statuses = {dep.shuffle_id: [s.to_wire() for s in
+                                         self.dag.map_outputs.statuses(dep.shuffle_id)]
+                        for dep in shuffle_dependencies(stage.rdd)}
+            payload = StagePayload(stage.stage_id, stage.rdd,
+                                   None if stage.is_map else self._func,
+                                   stage.shuffle_dep, statuses, self.settings)
+            self._payloads[key] = dumps_closure(payload, f"stage {stage.stage_id} ({stage.rdd!r})")
+        return self._payloads[key]
+
+
+def _stage_name(stage: Stage) -> str:
+    kind = "shuffle map" if stage.is_map else "result"
+    site = stage.rdd.call_site or repr(stage.rdd)
+    return f"{kind} stage at {site}"

@@ -1,0 +1,141 @@
+"""Serialization: cloudpickle for code, pickle protocol 5 for data.
+
+``dumps_closure`` turns a pickling failure into a ``ClosureNotSerializable``
+that names the captured variable and its type, so users learn which object
+to move inside their function.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+import types
+from typing import Any, Iterable, Iterator
+
+import cloudpickle
+
+from .errors import ClosureNotSerializable
+
+PROTOCOL = 5
+
+
+def dumps(obj: Any) -> bytes:
+    """Pickle data, falling back to cloudpickle for lambdas and local classes."""
+    try:
+        return pickle.dumps(obj, PROTOCOL)
+    except (pickle.PicklingError, AttributeError, TypeError):
+        return cloudpickle.dumps(obj, PROTOCOL)
+
+
+loads = pickle.loads
+
+
+def dumps_closure(obj: Any, what: str) -> bytes:
+    """cloudpickle ``obj``; on failure explain which captured variable is to blame."""
+    try:
+        return cloudpickle.dumps(obj, PROTOCOL)
+    except Exception as exc:  # pickling can raise nearly anything
+        culprit = find_unpicklable(obj)
+        if culprit is None:
+            raise ClosureNotSerializable(what, "?", type(obj).__name__, _reason(exc)) from None
+        function, variable, value, reason = culprit
+        raise ClosureNotSerializable(function, variable, type(value).__qualname__, reason) from None
+
+
+def _reason(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
+
+
+def _pickles(value: Any) -> str | None:
+    try:
+        cloudpickle.dumps(value, PROTOCOL)
+        return None
+    except Exception as exc:
+        return _reason(exc)
+
+
+def find_unpicklable(obj: Any, _seen: set[int] | None = None, _owner: str = "the job"):
+    """Depth-first search for the smallest unpicklable thing reachable from ``obj``.
+
+    Returns ``(function_name, variable_name, value, reason)`` or None.
+    """
+    seen = set() if _seen is None else _seen
+    if id(obj) in seen:
+        return None
+    seen.add(id(obj))
+    if isinstance(obj, types.FunctionType):
+        owner = f"function {obj.__qualname__!r} ({obj.__code__.co_filename}:{obj.__code__.co_firstlineno})"
+        names = list(obj.__code__.co_freevars)
+        cells = [c.cell_contents for c in (obj.__closure__ or ()) if _cell_filled(c)]
+        captured = list(zip(names, cells))
+        captured += [(n, obj.__globals__[n]) for n in _global_names(obj.__code__)
+                     if n in obj.__globals__ and not isinstance(obj.__globals__[n], types.ModuleType)]
+        for name, value in captured:
+            reason = _pickles(value)
+            if reason is not None:
+                deeper = find_unpicklable(value, seen, owner)
+                return deeper or (owner, name, value, reason)
+        return None
+    children: Iterable[tuple[str, Any]]
+    if isinstance(obj, dict):
+        children = ((repr(k), v) for k, v in obj.items())
+    elif isinstance(obj, (list, tuple, set, frozenset)):
+        children = ((f"[{i}]", v) for i, v in enumerate(obj))
+    elif hasattr(obj, "__dict__") and not isinstance(obj, type):
+        children = vars(obj).items()
+    else:
+        reason = _pickles(obj)
+        return None if reason is None else (_owner, type(obj).__name__, obj, reason)
+    for name, value in children:
+        reason = _pickles(value)
+        if reason is not None:
+            return find_unpicklable(value, seen, _owner) or (_owner, name, value, reason)
+    return None
+
+
+def _cell_filled(cell) -> bool:
+    try:
+        cell.cell_contents
+        return True
+    except ValueError:
+        return False
+
+
+def _global_names(code: types.CodeType) -> Iterator[str]:
+    yield from code.co_names
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            yield from _global_names(const)
+
+
+def dump_batches(records: Iterable[Any], out, batch_size: int) -> int:
+    """Write records to a binary file as pickled lists; return bytes written."""
+    start = out.tell()
+    batch: list = []
+    append = batch.append
+    for record in records:
+        append(record)
+        if len(batch) >= batch_size:
+            dump_batch(batch, out)
+            batch.clear()
+    if batch:
+        dump_batch(batch, out)
+    return out.tell() - start
+
+
+def dump_batch(batch: list, out) -> None:
+    """Pickle one list of records onto ``out``; cloudpickle handles local classes."""
+    try:
+        data = pickle.dumps(batch, PROTOCOL)
+    except (pickle.PicklingError, AttributeError, TypeError):
+        data = cloudpickle.dumps(batch, PROTOCOL)
+    out.write(data)
+
+
+def load_batches(data: bytes) -> Iterator[list]:
+    """Yield the pickled lists written by ``dump_batches`` from a byte string."""
+    stream = io.BytesIO(data)
+    end = len(data)
+    load = pickle.load
+    while stream.tell() < end:
+        yield load(stream)

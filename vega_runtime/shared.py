@@ -1,0 +1,152 @@
+"""Shared variables: broadcasts (read-only, shipped once) and accumulators.
+
+A ``Broadcast`` travels to tasks as its id and the path of its pickled value;
+each executor loads it once (``TaskContext.load_broadcast``).  An
+``Accumulator`` collects a task attempt's additions in its ``TaskContext``;
+the driver merges them once per successful task, so retried attempts are
+never counted twice.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Generic, Optional, TypeVar
+
+from .errors import DriverOnlyError, VegaError
+from .task_context import TaskContext
+
+T = TypeVar("T")
+
+
+class Broadcast(Generic[T]):
+    """A read-only value sent to each executor once.
+
+    >>> # b = ctx.broadcast({"a": 1}); rdd.map(lambda k: b.value[k])
+    """
+
+    def __init__(self, broadcast_id: int, value: T, path: str,
+                 on_unpersist: Optional[Callable[[int], None]] = None):
+        self.id = broadcast_id
+        self._value = value
+        self._path = path
+        self._on_unpersist = on_unpersist
+        self._destroyed = False
+
+    @property
+    def value(self) -> T:
+        if self._destroyed:
+            raise VegaError(f"broadcast {self.id} was destroyed and can no longer be used")
+        if self._path is None or self._on_unpersist is not None:
+            return self._value  # the driver's own copy
+        tc = TaskContext.get()
+        if tc is not None and tc.load_broadcast is not None:
+            return tc.load_broadcast(self.id, self._path)
+        if self._value is _NOT_LOADED:
+            import pickle
+
+            with open(self._path, "rb") as fh:
+                self._value = pickle.load(fh)
+        return self._value
+
+    def unpersist(self, blocking: bool = False) -> None:
+        """Drop executors' copies; the value is shipped again if used later."""
+        if self._on_unpersist is not None:
+            self._on_unpersist(self.id)
+
+    def destroy(self, blocking: bool = False) -> None:
+        """Free the value everywhere; the broadcast cannot be used afterwards."""
+        if self._on_unpersist is not None:
+            self._on_unpersist(self.id)
+            try:
+                os.unlink(self._path)
+            except OSError:
+                pass
+        self._destroyed = True
+        self._value = None
+
+    def __reduce__(self):
+        if self._destroyed:
+            raise VegaError(f"broadcast {self.id} was destroyed and cannot be sent to tasks")
+        return (_rebuild_broadcast, (self.id, self._path))
+
+    def __repr__(self) -> str:
+        return f"Broadcast({self.id})"
+
+
+_NOT_LOADED = object()
+
+
+def _rebuild_broadcast(broadcast_id: int, path: str) -> Broadcast:
+    return Broadcast(broadcast_id, _NOT_LOADED, path)
+
+
+class AccumulatorParam(Generic[T]):
+    """How to make a zero value and add two values (PySpark's AccumulatorParam)."""
+
+    def zero(self, value: T) -> T:
+        return type(value)() if not isinstance(value, (int, float, complex)) else 0 * value
+
+    def addInPlace(self, value1: T, value2: T) -> T:  # noqa: N802 - PySpark's name
+        value1 += value2
+        return value1
+
+    add_in_place = addInPlace
+
+
+class Accumulator(Generic[T]):
+    """A variable tasks can only add to; its value is read on the driver.
+
+    >>> # acc = ctx.accumulator(0); rdd.foreach(lambda x: acc.add(x)); acc.value
+    """
+
+    def __init__(self, accumulator_id: int, value: T,
+                 param: Optional[AccumulatorParam] = None, on_driver: bool = True):
+        self.id = accumulator_id
+        self.param = param or AccumulatorParam()
+        self._value = value
+        self._on_driver = on_driver
+
+    @property
+    def value(self) -> T:
+        if not self._on_driver:
+            raise DriverOnlyError("an accumulator's value")
+        return self._value
+
+    @value.setter
+    def value(self, value: T) -> None:
+        if not self._on_driver:
+            raise DriverOnlyError("setting an accumulator's value")
+        self._value = value
+
+    def add(self, term: T) -> None:
+        """Add ``term``: on an executor to this task's update, on the driver directly."""
+        tc = TaskContext.get()
+        if tc is None:
+            self._value = self.param.addInPlace(self._value, term)
+            return
+        updates = tc.accumulator_updates
+        current = updates.get(self.id, _MISSING)
+        if current is _MISSING:
+            current = self.param.zero(self._value)
+        updates[self.id] = self.param.addInPlace(current, term)
+
+    def __iadd__(self, term: T) -> "Accumulator[T]":
+        self.add(term)
+        return self
+
+    def merge(self, update: T) -> None:
+        """Fold one successful task's update into the driver's value."""
+        self._value = self.param.addInPlace(self._value, update)
+
+    def __reduce__(self):
+        return (_rebuild_accumulator, (self.id, self.param.zero(self._value), self.param))
+
+    def __repr__(self) -> str:
+        return f"Accumulator<id={self.id}, value={self._value!r}>"
+
+
+_MISSING = object()
+
+
+def _rebuild_accumulator(accumulator_id: int, zero: Any, param: AccumulatorParam) -> Accumulator:
+    return Accumulator(accumulator_id, zero, param, on_driver=False)

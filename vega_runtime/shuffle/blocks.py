@@ -1,0 +1,78 @@
+"""Shuffle file layout and the descriptions of map outputs.
+
+A map task writes ``shuffle_S_M_A.data`` (pickled record batches grouped by
+reduce partition) and ``shuffle_S_M_A.index`` (``num_reduces + 1`` offsets,
+little-endian int64).  A ``MapStatus`` tells the driver where that output is;
+a ``BlockLocation`` tells one reducer where its piece of it is.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass
+from typing import List, Sequence
+
+
+@dataclass(frozen=True)
+class MapStatus:
+    shuffle_id: int
+    map_id: int
+    executor_id: str
+    host: str
+    path: str  # the data file
+    offsets: tuple  # num_reduces + 1 byte offsets
+
+    def block(self, reduce_id: int) -> "BlockLocation":
+        start = self.offsets[reduce_id]
+        return BlockLocation(self.shuffle_id, self.map_id, self.executor_id, self.host,
+                             self.path, start, self.offsets[reduce_id + 1] - start)
+
+    def bytes_written(self) -> int:
+        return self.offsets[-1]
+
+    def to_wire(self) -> list:
+        return [self.shuffle_id, self.map_id, self.executor_id, self.host, self.path,
+                list(self.offsets)]
+
+    @classmethod
+    def from_wire(cls, data: Sequence) -> "MapStatus":
+        shuffle_id, map_id, executor_id, host, path, offsets = data
+        return cls(shuffle_id, map_id, executor_id, host, path, tuple(offsets))
+
+
+@dataclass(frozen=True)
+class BlockLocation:
+    shuffle_id: int
+    map_id: int
+    executor_id: str
+    host: str
+    path: str
+    offset: int
+    length: int
+
+    def to_wire(self) -> list:
+        return [self.shuffle_id, self.map_id, self.executor_id, self.host, self.path,
+                self.offset, self.length]
+
+    @classmethod
+    def from_wire(cls, data: Sequence) -> "BlockLocation":
+        return cls(*data)
+
+
+def output_paths(shuffle_dir: str, shuffle_id: int, map_id: int, attempt: int):
+    stem = os.path.join(shuffle_dir, f"shuffle_{shuffle_id}_{map_id}_{attempt}")
+    return stem + ".data", stem + ".index"
+
+
+def write_index(path: str, offsets: List[int]) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as out:
+        out.write(struct.pack(f"<{len(offsets)}q", *offsets))
+    os.replace(tmp, path)
+
+
+def read_index(path: str) -> tuple:
+    with open(path, "rb") as fh:
+        data = fh.read()
+    return struct.unpack(f"<{len(data) // 8}q", data)

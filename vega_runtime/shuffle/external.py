@@ -1,0 +1,144 @@
+"""Reduce-side combining and sorting that spill sorted runs past a memory bound.
+
+``ExternalMerger`` combines values per key in a dict; when the dict is too
+large its items are sorted by key hash and spilled.  At the end the runs
+(and what is still in memory) are merged with ``heapq.merge`` on the hash,
+equal keys within one hash group combined in run order, which keeps
+``group_by_key``'s values in input order.
+
+``external_sort`` sorts records by a key function the same way.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import os
+import pickle
+import tempfile
+from operator import itemgetter
+from typing import Any, Callable, Iterable, Iterator, List, Optional
+
+from ..serde import dump_batches
+from .sizing import CHECK_EVERY, estimate_dict, estimate_records
+
+_first = itemgetter(0)
+
+
+class _Run:
+    """A spill file of pickled batches, read back lazily and deleted after."""
+
+    def __init__(self, records: Iterable, directory: str, batch_records: int):
+        fd, self.path = tempfile.mkstemp(prefix="spill-", dir=directory)
+        with os.fdopen(fd, "wb") as out:
+            dump_batches(records, out, batch_records)
+
+    def __iter__(self) -> Iterator:
+        try:
+            with open(self.path, "rb") as fh:
+                while True:
+                    try:
+                        batch = pickle.load(fh)
+                    except EOFError:
+                        return
+                    yield from batch
+        finally:
+            os.unlink(self.path)
+
+
+class ExternalMerger:
+    """Combine ``(key, value)`` (or ``(key, combiner)``) pairs within a memory bound."""
+
+    def __init__(self, aggregator, values_are_combiners: bool, memory_bound: int,
+                 spill_dir: str, batch_records: int = 1024):
+        self.aggregator = aggregator
+        self.values_are_combiners = values_are_combiners
+        self.memory_bound = memory_bound
+        self.spill_dir = spill_dir
+        self.batch_records = batch_records
+        self.combiners: dict = {}
+        self.runs: List[_Run] = []
+        self.spilled_bytes = 0
+
+    def merge_all(self, records: Iterator) -> None:
+        records = iter(records)
+        while True:
+            chunk = list(itertools.islice(records, CHECK_EVERY))
+            self._merge_chunk(chunk)
+            if len(chunk) < CHECK_EVERY:
+                return
+            if estimate_dict(self.combiners) > self.memory_bound:
+                self._spill()
+
+    def _merge_chunk(self, chunk: list) -> None:
+        combiners = self.combiners
+        agg = self.aggregator
+        if self.values_are_combiners:
+            merge, create = agg.merge_combiners, None
+        else:
+            merge, create = agg.merge_value, agg.create_combiner
+        if create is None:
+            for key, value in chunk:
+                if key in combiners:
+                    combiners[key] = merge(combiners[key], value)
+                else:
+                    combiners[key] = value
+        else:
+            for key, value in chunk:
+                if key in combiners:
+                    combiners[key] = merge(combiners[key], value)
+                else:
+                    combiners[key] = create(value)
+
+    def _spill(self) -> None:
+        ordered = sorted(((hash(k), k, c) for k, c in self.combiners.items()), key=_first)
+        self.runs.append(_Run(ordered, self.spill_dir, self.batch_records))
+        self.combiners = {}
+
+    def items(self) -> Iterator:
+        if not self.runs:
+            return iter(self.combiners.items())
+        self._spill()
+        return self._merged()
+
+    def _merged(self) -> Iterator:
+        merge = self.aggregator.merge_combiners
+        streams = heapq.merge(*self.runs, key=_first)
+        for _, group in itertools.groupby(streams, key=_first):
+            first = next(group)
+            pending = {first[1]: first[2]}
+            for _, key, combiner in group:
+                if key in pending:
+                    pending[key] = merge(pending[key], combiner)
+                else:
+                    pending[key] = combiner
+            yield from pending.items()
+
+
+def external_sort(records: Iterator, key: Callable[[Any], Any], reverse: bool,
+                  memory_bound: int, spill_dir: str, batch_records: int = 1024) -> Iterator:
+    """Records sorted by ``key(record)``, spilling sorted runs past the bound."""
+    records = iter(records)
+    buffer: list = []
+    runs: List[_Run] = []
+    while True:
+        chunk = list(itertools.islice(records, CHECK_EVERY))
+        buffer.extend(chunk)
+        if len(chunk) < CHECK_EVERY:
+            break
+        if estimate_records(reversed(buffer), len(buffer)) > memory_bound:
+            buffer.sort(key=key, reverse=reverse)
+            runs.append(_Run(buffer, spill_dir, batch_records))
+            buffer = []
+    buffer.sort(key=key, reverse=reverse)
+    if not runs:
+        return iter(buffer)
+    return heapq.merge(*runs, iter(buffer), key=key, reverse=reverse)
+
+
+def combine_and_sort(merger: ExternalMerger, sort_key: Optional[Callable], ascending: bool,
+                     memory_bound: int, spill_dir: str) -> Iterator:
+    items = merger.items()
+    if sort_key is None:
+        return items
+    return external_sort(items, lambda kv: sort_key(kv[0]), not ascending, memory_bound, spill_dir)

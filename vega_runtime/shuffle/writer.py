@@ -1,0 +1,138 @@
+"""The map side of a shuffle: partition, combine, spill, write one data file.
+
+Records are combined in one dict per map task (the partitioner is called
+once per distinct key, not per record).  When the dict outgrows the memory
+bound it is bucketed by reduce partition and spilled as a run file laid out
+like the final output; at the end the runs' segments are concatenated per
+reduce partition into the data file (reducers merge combiners anyway, so
+runs need no map-side merge).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from typing import Iterator, List
+
+from ..serde import dump_batches
+from .blocks import write_index
+from .sizing import CHECK_EVERY, estimate_dict, estimate_records
+
+
+def write_map_output(records: Iterator, dep, data_path: str, index_path: str,
+                     memory_bound: int, batch_records: int) -> List[int]:
+    """Write one map task's output; returns the reduce partitions' byte offsets."""
+    num_reduces = dep.partitioner.num_partitions
+    if dep.map_side_combine:
+        chunks = _combined_chunks(records, dep.aggregator, memory_bound)
+    else:
+        chunks = _buffered_chunks(records, memory_bound)
+    runs = []
+    for number, chunk in enumerate(chunks):
+        buckets = _bucket(chunk, dep.partitioner, num_reduces)
+        run_path = f"{data_path}.run{number}"
+        runs.append((run_path, _write_run(buckets, run_path, batch_records)))
+    if not runs:
+        runs.append((f"{data_path}.run0", _write_run([[] for _ in range(num_reduces)],
+                                                     f"{data_path}.run0", batch_records)))
+    offsets = _merge_runs(runs, data_path, num_reduces)
+    write_index(index_path, offsets)
+    return offsets
+
+
+def _combined_chunks(records: Iterator, aggregator, memory_bound: int) -> Iterator[dict]:
+    """Dicts of key -> combiner, each at most about ``memory_bound`` bytes."""
+    create, merge = aggregator.create_combiner, aggregator.merge_value
+    records = iter(records)
+    combiners: dict = {}
+    while True:
+        chunk = list(itertools.islice(records, CHECK_EVERY))
+        if create is None:
+            for key, value in chunk:
+                if key in combiners:
+                    combiners[key] = merge(combiners[key], value)
+                else:
+                    combiners[key] = value
+        else:
+            for key, value in chunk:
+                if key in combiners:
+                    combiners[key] = merge(combiners[key], value)
+                else:
+                    combiners[key] = create(value)
+        if len(chunk) < CHECK_EVERY:
+            break
+        if estimate_dict(combiners) > memory_bound:
+            yield combiners
+            combiners = {}
+    if combiners:
+        yield combiners
+
+
+def _buffered_chunks(records: Iterator, memory_bound: int) -> Iterator[list]:
+    """Lists of records, each at most about ``memory_bound`` bytes."""
+    records = iter(records)
+    buffer: list = []
+    while True:
+        chunk = list(itertools.islice(records, CHECK_EVERY))
+        buffer.extend(chunk)
+        if len(chunk) < CHECK_EVERY:
+            break
+        if estimate_records(reversed(buffer), len(buffer)) > memory_bound:
+            yield buffer
+            buffer = []
+    if buffer:
+        yield buffer
+
+
+def _bucket(chunk, partitioner, num_reduces: int) -> List[list]:
+    items = chunk.items() if isinstance(chunk, dict) else chunk
+    if num_reduces == 1:
+        return [list(items)]
+    buckets: List[list] = [[] for _ in range(num_reduces)]
+    appends = [b.append for b in buckets]
+    for item in items:
+        appends[partitioner(item[0])](item)
+    return buckets
+
+
+def _write_run(buckets: List[list], path: str, batch_records: int) -> List[int]:
+    offsets = [0]
+    with open(path, "wb") as out:
+        for bucket in buckets:
+            dump_batches(bucket, out, batch_records)
+            offsets.append(out.tell())
+    return offsets
+
+
+def _merge_runs(runs, data_path: str, num_reduces: int) -> List[int]:
+    """Concatenate the runs' segments per reduce partition into the data file."""
+    if len(runs) == 1:
+        run_path, offsets = runs[0]
+        os.replace(run_path, data_path)
+        return offsets
+    offsets = [0]
+    handles = [open(path, "rb") for path, _ in runs]
+    try:
+        with open(data_path, "wb") as out:
+            for reduce_id in range(num_reduces):
+                for fh, (_, run_offsets) in zip(handles, runs):
+                    fh.seek(run_offsets[reduce_id])
+                    _copy_range(fh, out, run_offsets[reduce_id + 1] - run_offsets[reduce_id])
+                offsets.append(out.tell())
+    finally:
+        for fh in handles:
+            fh.close()
+        for path, _ in runs:
+            os.unlink(path)
+    return offsets
+
+
+def _copy_range(src, dst, length: int) -> None:
+    remaining = length
+    while remaining > 0:
+        data = src.read(min(remaining, 1 << 20))
+        if not data:
+            break
+        dst.write(data)
+        remaining -= len(data)
+

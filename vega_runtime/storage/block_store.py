@@ -1,0 +1,98 @@
+"""An executor's cache of computed partitions, within a memory budget.
+
+Blocks are kept in memory (least recently used evicted first) and, for
+levels that allow it, on local disk.  A block evicted from memory moves to
+disk when its level has ``use_disk``, and is dropped otherwise (it will be
+recomputed from lineage).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+from collections import OrderedDict
+from typing import Callable, Dict, Iterator, List, Tuple
+
+from ..serde import dump_batches
+from ..shuffle.sizing import estimate_records
+from ..storage_level import StorageLevel
+
+BlockId = Tuple[int, int]  # (rdd_id, partition)
+
+
+class BlockStore:
+    def __init__(self, directory: str, memory_budget: int):
+        self.directory = directory
+        self.memory_budget = memory_budget
+        self.memory: "OrderedDict[BlockId, Tuple[list, int, StorageLevel]]" = OrderedDict()
+        self.on_disk: Dict[BlockId, Tuple[str, int]] = {}
+        self.memory_used = 0
+
+    def get_or_compute(self, rdd_id: int, partition: int, level: StorageLevel,
+                       compute: Callable[[], Iterator]) -> Iterator:
+        block = (rdd_id, partition)
+        if block in self.memory:
+            self.memory.move_to_end(block)
+            return iter(self.memory[block][0])
+        if block in self.on_disk:
+            return self._read_disk(self.on_disk[block][0])
+        records = list(compute())
+        self.put(block, records, level)
+        return iter(records)
+
+    def put(self, block: BlockId, records: list, level: StorageLevel) -> None:
+        size = estimate_records(records, len(records)) if records else 64
+        if level.use_memory and size <= self.memory_budget:
+            self._evict_until(self.memory_budget - size)
+            self.memory[block] = (records, size, level)
+            self.memory_used += size
+        elif level.use_disk:
+            self._write_disk(block, records)
+
+    def _evict_until(self, limit: int) -> None:
+        while self.memory and self.memory_used > limit:
+            block, (records, size, level) = self.memory.popitem(last=False)
+            self.memory_used -= size
+            if level.use_disk:
+                self._write_disk(block, records)
+
+    def _write_disk(self, block: BlockId, records: list) -> None:
+        os.makedirs(self.directory, exist_ok=True)
+        path = os.path.join(self.directory, f"rdd_{block[0]}_{block[1]}")
+        with open(path + ".tmp", "wb") as out:
+            size = dump_batches(records, out, 1024)
+        os.replace(path + ".tmp", path)
+        self.on_disk[block] = (path, size)
+
+    @staticmethod
+    def _read_disk(path: str) -> Iterator:
+        with open(path, "rb") as fh:
+            while True:
+                try:
+                    batch = pickle.load(fh)
+                except EOFError:
+                    return
+                yield from batch
+
+    def remove_rdd(self, rdd_id: int) -> None:
+        for block in [b for b in self.memory if b[0] == rdd_id]:
+            self.memory_used -= self.memory.pop(block)[1]
+        for block in [b for b in self.on_disk if b[0] == rdd_id]:
+            path, _ = self.on_disk.pop(block)
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+
+    def blocks(self) -> List[Tuple[int, int, str, int]]:
+        """``(rdd_id, partition, where, bytes)`` for every block held."""
+        out = [(b[0], b[1], "memory", size) for b, (_, size, _) in self.memory.items()]
+        out += [(b[0], b[1], "disk", size) for b, (_, size) in self.on_disk.items()]
+        return out
+
+    def clear(self) -> None:
+        self.memory.clear()
+        self.on_disk.clear()
+        self.memory_used = 0
+        shutil.rmtree(self.directory, ignore_errors=True)
