@@ -9,6 +9,7 @@
 from . import aliases as _aliases
 from ._version import __version__
 from .context import Context
+from .files import SparkFiles
 from .errors import (ClosureNotSerializable, ConfigError, DriverOnlyError, InputError,
                      JobCancelled, OutputExistsError, TaskFailed, VegaError)
 from .rdd.base import RDD
@@ -28,5 +29,5 @@ __all__ = [
     "Context", "SparkContext", "RDD", "StorageLevel", "TaskContext", "Broadcast", "Accumulator",
     "AccumulatorParam", "StatCounter", "VegaError", "TaskFailed", "ConfigError",
     "ClosureNotSerializable", "DriverOnlyError", "InputError", "JobCancelled",
-    "OutputExistsError", "__version__",
+    "OutputExistsError", "SparkFiles", "__version__",
 ]

@@ -159,7 +159,7 @@ class Config(Mapping[str, Any]):
              conf_dir: str | None = None) -> "Config":
         """Resolve every setting from all sources, in the documented precedence."""
         env = os.environ if environ is None else environ
-        values = {s.key: s.default for s in SETTINGS}
+        values = {s.key: s.parse(s.default) for s in SETTINGS}
         origins = {s.key: "default" for s in SETTINGS}
         defaults_file = os.path.join(conf_dir or env.get("VEGA_CONF_DIR") or "conf",
                                      "vega-defaults.yaml")

@@ -68,7 +68,9 @@ class Context:
         self._persisted: Dict[int, "weakref.ref[RDD]"] = {}
         self.app_dir = tempfile.mkdtemp(prefix=f"vega-{self.application_id}-",
                                         dir=self.conf["vega.local.dir"] or None)
-        self._bus = ListenerBus([OutputPrinter(), *listeners, *self._configured_listeners()])
+        extra = [*listeners, *self._configured_listeners()]
+        printer = [] if any(getattr(x, "handles_output", False) for x in extra) else [OutputPrinter()]
+        self._bus = ListenerBus(printer + extra)
         self.backend = self._create_backend()
         self._runner = JobRunner(
             self.backend,

@@ -1,0 +1,1 @@
+"""The ``vega`` command line."""

@@ -1,0 +1,26 @@
+"""``vega``: one click group; each command lives in its own module."""
+
+from __future__ import annotations
+
+import click
+
+from vega_runtime import __version__
+
+from .submit import submit
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="vega")
+def cli() -> None:
+    """Vega: a Spark-style distributed data engine in Python."""
+
+
+cli.add_command(submit)
+
+
+def main() -> None:
+    cli(prog_name="vega")
+
+
+if __name__ == "__main__":
+    main()

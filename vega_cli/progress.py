@@ -1,0 +1,98 @@
+"""What ``vega submit`` shows while a job runs: stage progress and task output.
+
+On a terminal, rich progress bars (one per running stage) with task output
+printed above them; otherwise plain lines.  Installed in the job's Context
+through the ``vega.listeners`` setting.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Dict, Optional
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from vega_runtime.scheduler.listener import JobListener, prefix_lines
+
+
+class ProgressDisplay(JobListener):
+    #: The Context leaves task output to this listener instead of its default printer.
+    handles_output = True
+
+    def __init__(self) -> None:
+        self.stdout = sys.stdout
+        self.stderr = sys.stderr
+        self.console = Console(file=self.stderr, highlight=False, soft_wrap=True)
+        self.live = self.console.is_terminal
+        self.progress: Optional[Progress] = None
+        self.tasks: Dict[int, int] = {}
+        self.started: Dict[int, float] = {}
+        self.names: Dict[int, str] = {}
+
+    # -- jobs and stages --------------------------------------------------------
+    def on_job_start(self, job_id: int, description: str) -> None:
+        if self.live and self.progress is None:
+            self.progress = Progress(TextColumn("[bold]stage {task.fields[stage]}[/]"),
+                                     TextColumn("{task.description}"), BarColumn(),
+                                     MofNCompleteColumn(), TimeElapsedColumn(),
+                                     console=self.console, transient=True)
+            self.progress.start()
+
+    def on_stage_submitted(self, stage_id: int, attempt: int, name: str, num_tasks: int) -> None:
+        self.started[stage_id] = time.monotonic()
+        label = name + (f" (attempt {attempt + 1})" if attempt else "")
+        self.names[stage_id] = label
+        if self.progress is not None:
+            self.tasks[stage_id] = self.progress.add_task(label, total=num_tasks, stage=stage_id)
+        else:
+            self._line(f"stage {stage_id} started: {label}, {num_tasks} tasks")
+
+    def on_task_end(self, stage_id: int, partition: int, executor_id: str, success: bool,
+                    duration: float) -> None:
+        if success and self.progress is not None and stage_id in self.tasks:
+            self.progress.advance(self.tasks[stage_id])
+
+    def on_stage_completed(self, stage_id: int, failure: Optional[str]) -> None:
+        elapsed = time.monotonic() - self.started.pop(stage_id, time.monotonic())
+        name = self.names.pop(stage_id, "")
+        if self.progress is not None and stage_id in self.tasks:
+            self.progress.remove_task(self.tasks.pop(stage_id))
+        if failure:
+            self._line(f"stage {stage_id} failed after {elapsed:.2f}s: {failure}", "red")
+        else:
+            self._line(f"stage {stage_id} finished in {elapsed:.2f}s: {name}", "dim")
+
+    def on_job_end(self, job_id: int, error: Optional[BaseException]) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+            self.tasks.clear()
+
+    def on_waiting(self, message: str) -> None:
+        self._line(message, "yellow")
+
+    # -- output ----------------------------------------------------------------
+    def on_task_output(self, prefix: str, stream: str, text: str) -> None:
+        lines = prefix_lines(prefix, text)
+        if self.progress is not None and self.console.is_terminal and _same_terminal(self.stdout, self.stderr):
+            self.progress.console.print(lines, end="", markup=False, highlight=False)
+            return
+        out = self.stderr if stream == "stderr" else self.stdout
+        out.write(lines)
+        out.flush()
+
+    def _line(self, text: str, style: str = "") -> None:
+        if self.live:
+            self.console.print(text, style=style or None, markup=False)
+        else:
+            self.stderr.write(text + "\n")
+            self.stderr.flush()
+
+
+def _same_terminal(a, b) -> bool:
+    try:
+        return a.isatty() and b.isatty()
+    except (AttributeError, ValueError):
+        return False

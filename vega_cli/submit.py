@@ -1,0 +1,204 @@
+"""``vega submit``: run a job script with a master, its files and settings.
+
+In client deploy mode (the only one for local masters) the driver runs in
+this process: the job script is executed as ``__main__`` with ``sys.argv =
+[JOB.py, ARGS...]``, and the Context it creates picks up ``--master``,
+``--name`` and ``--conf`` from the environment this command prepares.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import runpy
+import shutil
+import signal
+import sys
+import tempfile
+from typing import List, Optional, Tuple
+
+import click
+
+from vega_runtime.config import SUBMIT_CONF_ENV, Config, parse_conf_pair
+from vega_runtime.errors import ConfigError, MasterURLError, VegaError
+from vega_runtime.master_url import parse_master
+
+from .errors import (EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_OK, EXIT_USAGE, error_console, fail,
+                     user_frames)
+
+PROGRESS_LISTENER = "vega_cli.progress:ProgressDisplay"
+
+
+@click.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.option("--master", help="local, local[N], local[*], local-cluster[W,C] or vega://host:port "
+                               "(default: VEGA_MASTER, then config, then local[*]).")
+@click.option("--deploy-mode", type=click.Choice(["client", "cluster"]), default="client",
+              show_default=True, help="Where the driver runs.")
+@click.option("--name", help="Application name.")
+@click.option("--py-files", default="", help="Comma-separated .py, .zip files or directories "
+                                             "to put on the job's sys.path.")
+@click.option("--files", default="", help="Comma-separated files made available to the job "
+                                          "(vega_runtime.SparkFiles.get(name)).")
+@click.option("--conf", "confs", multiple=True, metavar="KEY=VALUE",
+              help="A setting, e.g. --conf vega.task.max_attempts=2 (repeatable).")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False),
+              help="A YAML file of settings.")
+@click.option("--verbose", is_flag=True, help="Print the resolved configuration and its sources.")
+@click.option("--debug", is_flag=True, help="Show Vega's internal tracebacks.")
+@click.argument("job", type=click.Path())
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def submit(master: Optional[str], deploy_mode: str, name: Optional[str], py_files: str,
+           files: str, confs: Tuple[str, ...], config_file: Optional[str], verbose: bool,
+           debug: bool, job: str, args: Tuple[str, ...]) -> None:
+    """Package and run JOB (a Python script) with ARGS."""
+    cli_conf = _resolve_options(master, name, confs, config_file, job, deploy_mode)
+    _check_syntax(job)
+    if verbose:
+        _print_config(config_file, cli_conf)
+    staging = tempfile.mkdtemp(prefix="vega-submit-")
+    try:
+        extra_paths = _stage_py_files(py_files, staging)
+        files_dir = _stage_files(files, staging)
+        code = _run_driver(job, list(args), cli_conf, config_file, extra_paths, files_dir, debug)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    raise SystemExit(code)
+
+
+def _resolve_options(master, name, confs, config_file, job, deploy_mode) -> dict:
+    cli_conf: dict = {}
+    try:
+        for pair in confs:
+            key, value = parse_conf_pair(pair)
+            cli_conf[key] = value
+        if master is not None:
+            parse_master(master)
+            cli_conf["vega.master"] = master
+        if name is not None:
+            cli_conf["vega.app.name"] = name
+        resolved = Config.load(config_file=config_file, cli=cli_conf)
+        spec = parse_master(resolved["vega.master"])
+    except (ConfigError, MasterURLError) as exc:
+        fail(str(exc), EXIT_USAGE)
+    if deploy_mode == "cluster" and spec.kind != "vega":
+        fail(f"--deploy-mode cluster needs a vega://host:port master, not {spec.url!r}",
+             EXIT_USAGE, "Run local masters in client mode (the default).")
+    if not os.path.isfile(job):
+        fail(f"job file {job!r} does not exist", EXIT_USAGE,
+             "Give the path of a Python script, e.g. vega submit jobs/wordcount.py data/sample.txt")
+    if "vega.app.name" not in cli_conf:
+        cli_conf["vega.app.name"] = os.path.splitext(os.path.basename(job))[0]
+    return cli_conf
+
+
+def _check_syntax(job: str) -> None:
+    with open(job, "rb") as fh:
+        source = fh.read()
+    try:
+        compile(source, job, "exec")
+    except SyntaxError as exc:
+        fail(f"{job}:{exc.lineno}: syntax error: {exc.msg}", EXIT_JOB_FAILED,
+             (exc.text or "").rstrip())
+
+
+def _print_config(config_file: Optional[str], cli_conf: dict) -> None:
+    from rich.table import Table
+
+    conf = Config.load(config_file=config_file, cli=cli_conf)
+    table = Table(title="resolved configuration", show_lines=False)
+    for column in ("setting", "value", "from"):
+        table.add_column(column)
+    for key in sorted(conf):
+        table.add_row(key, str(conf[key]), conf.origin(key))
+    error_console().print(table)
+
+
+def _split(csv: str) -> List[str]:
+    return [p.strip() for p in csv.split(",") if p.strip()]
+
+
+def _stage_py_files(py_files: str, staging: str) -> List[str]:
+    """Directories and zips go on sys.path as they are; .py files via a staging dir."""
+    paths, modules = [], os.path.join(staging, "py")
+    for item in _split(py_files):
+        if not os.path.exists(item):
+            fail(f"--py-files: {item!r} does not exist", EXIT_USAGE)
+        if os.path.isdir(item) or item.endswith((".zip", ".egg", ".whl")):
+            paths.append(os.path.abspath(item))
+        else:
+            os.makedirs(modules, exist_ok=True)
+            shutil.copy(item, modules)
+            if modules not in paths:
+                paths.append(modules)
+    return paths
+
+
+def _stage_files(files: str, staging: str) -> str:
+    directory = os.path.join(staging, "files")
+    os.makedirs(directory, exist_ok=True)
+    for item in _split(files):
+        if not os.path.isfile(item):
+            fail(f"--files: {item!r} is not a file", EXIT_USAGE)
+        shutil.copy(item, directory)
+    return directory
+
+
+def _run_driver(job: str, args: List[str], cli_conf: dict, config_file: Optional[str],
+                extra_paths: List[str], files_dir: str, debug: bool) -> int:
+    """Run the job script in this process and map its outcome to an exit code."""
+    settings = dict(cli_conf)
+    settings["vega.listeners"] = ",".join(filter(None, [settings.get("vega.listeners", ""),
+                                                        PROGRESS_LISTENER]))
+    os.environ[SUBMIT_CONF_ENV] = json.dumps(settings)
+    os.environ["VEGA_FILES_DIR"] = files_dir
+    if config_file:
+        os.environ["VEGA_CONFIG"] = os.path.abspath(config_file)
+    sys.argv = [job, *args]
+    sys.path[:0] = [os.path.dirname(os.path.abspath(job))] + extra_paths
+    try:
+        runpy.run_path(job, run_name="__main__")
+        return EXIT_OK
+    except SystemExit as exc:
+        return _exit_code(exc.code)
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, lambda *_: os._exit(EXIT_CANCELLED))  # second Ctrl-C forces
+        error_console().print("[bold yellow]vega: job cancelled[/] (Ctrl-C); "
+                              "running tasks were stopped")
+        return EXIT_CANCELLED
+    except VegaError as exc:
+        _report(job, exc, debug)
+        return EXIT_JOB_FAILED
+    except Exception as exc:  # the user's driver code raised
+        console = error_console()
+        console.print(f"[bold red]vega: error:[/] the job {job} raised "
+                      f"{type(exc).__name__}: {exc}")
+        console.print(user_frames(exc) if not debug else _full_traceback(exc), markup=False,
+                      highlight=False)
+        return EXIT_JOB_FAILED
+
+
+def _report(job: str, exc: VegaError, debug: bool) -> None:
+    console = error_console()
+    console.print(f"[bold red]vega: job failed:[/] {exc}", markup=True, highlight=False)
+    frames = [line for line in user_frames(exc).splitlines()
+              if line.startswith("  File") and "vega_runtime" not in line]
+    if frames:
+        console.print(f"(raised by the driver at{frames[-1].strip()[4:]})", markup=False,
+                      style="dim")
+    if debug:
+        console.print(_full_traceback(exc), markup=False)
+
+
+def _full_traceback(exc: BaseException) -> str:
+    import traceback
+
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+
+
+def _exit_code(code) -> int:
+    if code is None:
+        return EXIT_OK
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return EXIT_JOB_FAILED
