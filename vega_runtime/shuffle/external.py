@@ -23,6 +23,7 @@ from ..serde import dump_batches
 from .sizing import CHECK_EVERY, estimate_dict, estimate_records
 
 _first = itemgetter(0)
+_MISSING = object()
 
 
 class _Run:
@@ -72,6 +73,8 @@ class ExternalMerger:
 
     def _merge_chunk(self, chunk: list) -> None:
         combiners = self.combiners
+        get = combiners.get
+        missing = _MISSING
         agg = self.aggregator
         if self.values_are_combiners:
             merge, create = agg.merge_combiners, None
@@ -79,16 +82,12 @@ class ExternalMerger:
             merge, create = agg.merge_value, agg.create_combiner
         if create is None:
             for key, value in chunk:
-                if key in combiners:
-                    combiners[key] = merge(combiners[key], value)
-                else:
-                    combiners[key] = value
+                current = get(key, missing)
+                combiners[key] = value if current is missing else merge(current, value)
         else:
             for key, value in chunk:
-                if key in combiners:
-                    combiners[key] = merge(combiners[key], value)
-                else:
-                    combiners[key] = create(value)
+                current = get(key, missing)
+                combiners[key] = create(value) if current is missing else merge(current, value)
 
     def _spill(self) -> None:
         ordered = sorted(((hash(k), k, c) for k, c in self.combiners.items()), key=_first)

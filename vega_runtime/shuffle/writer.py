@@ -42,30 +42,42 @@ def write_map_output(records: Iterator, dep, data_path: str, index_path: str,
 
 def _combined_chunks(records: Iterator, aggregator, memory_bound: int) -> Iterator[dict]:
     """Dicts of key -> combiner, each at most about ``memory_bound`` bytes."""
-    create, merge = aggregator.create_combiner, aggregator.merge_value
     records = iter(records)
-    combiners: dict = {}
+    while True:
+        combiners: dict = {}
+        exhausted = _combine_into(combiners, records, aggregator, memory_bound)
+        if combiners:
+            yield combiners
+        if exhausted:
+            return
+
+
+def _combine_into(combiners: dict, records: Iterator, aggregator, memory_bound: int) -> bool:
+    """Combine records until they run out (True) or the dict outgrows the bound (False).
+
+    The size is checked every CHECK_EVERY records; the loops are the hottest
+    code of a shuffle, so they are written out per case.
+    """
+    create, merge = aggregator.create_combiner, aggregator.merge_value
+    get = combiners.get
+    missing = _MISSING
     while True:
         chunk = list(itertools.islice(records, CHECK_EVERY))
         if create is None:
             for key, value in chunk:
-                if key in combiners:
-                    combiners[key] = merge(combiners[key], value)
-                else:
-                    combiners[key] = value
+                current = get(key, missing)
+                combiners[key] = value if current is missing else merge(current, value)
         else:
             for key, value in chunk:
-                if key in combiners:
-                    combiners[key] = merge(combiners[key], value)
-                else:
-                    combiners[key] = create(value)
+                current = get(key, missing)
+                combiners[key] = create(value) if current is missing else merge(current, value)
         if len(chunk) < CHECK_EVERY:
-            break
+            return True
         if estimate_dict(combiners) > memory_bound:
-            yield combiners
-            combiners = {}
-    if combiners:
-        yield combiners
+            return False
+
+
+_MISSING = object()
 
 
 def _buffered_chunks(records: Iterator, memory_bound: int) -> Iterator[list]:

@@ -1,0 +1,98 @@
+"""Byte-range input splits: every line exactly once, partitions balanced by bytes."""
+
+import gzip
+import random
+
+import pytest
+
+from vega_runtime.io.files import InputFile, list_input_files
+from vega_runtime.io.lines import read_lines
+from vega_runtime.io.splits import plan_splits
+from vega_runtime.errors import InputError
+
+
+def lines_of(path, cuts):
+    out = []
+    for start, end in zip(cuts, cuts[1:]):
+        out.extend(read_lines(str(path), start, end))
+    return out
+
+
+CASES = {
+    "plain": b"alpha\nbeta\ngamma\n",
+    "no trailing newline": b"alpha\nbeta\ngamma",
+    "crlf": b"alpha\r\nbeta\r\n\r\ngamma\r\n",
+    "empty lines": b"\n\n\nx\n\n",
+    "one long line": b"x" * 5000 + b"\nshort\n",
+    "unicode": "é\nüñí\n日本語\n".encode(),
+    "empty": b"",
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_every_line_once_for_every_split_size(tmp_path, name):
+    """Whatever the cut points, the concatenated splits give exactly the file's lines."""
+    data = CASES[name]
+    path = tmp_path / "f.txt"
+    path.write_bytes(data)
+    expected = [l[:-1] if l.endswith("\r") else l for l in data.decode().split("\n")]
+    if expected and expected[-1] == "":
+        expected.pop()
+    for step in range(1, max(2, len(data) + 2)):
+        cuts = list(range(0, len(data), step)) + [len(data)]
+        assert lines_of(path, cuts) == expected, f"step {step}"
+
+
+def test_random_cuts_of_a_large_file(tmp_path):
+    """Random split points in a 2 MB file with lines of random length, some longer than a split."""
+    rng = random.Random(7)
+    lines = ["".join(rng.choice("abc ") for _ in range(rng.choice([0, 1, 5, 80, 3000])))
+             for _ in range(3000)]
+    path = tmp_path / "big.txt"
+    path.write_text("\n".join(lines) + "\n")
+    size = path.stat().st_size
+    for _ in range(20):
+        cuts = sorted({0, size, *rng.sample(range(1, size), 15)})
+        assert lines_of(path, cuts) == lines
+
+
+def test_gzip_files_are_read_whole(tmp_path):
+    """Compressed files are decompressed and never split."""
+    path = tmp_path / "a.txt.gz"
+    with gzip.open(path, "wb") as out:
+        out.write(b"one\ntwo\n")
+    files = list_input_files(str(path))
+    assert not files[0].splittable
+    assert list(read_lines(str(path), 0, files[0].size, splittable=False)) == ["one", "two"]
+    assert len(plan_splits(files, 4, 1)) == 1
+
+
+def test_large_files_are_cut_and_small_files_packed_by_bytes():
+    """Partitions come out near equal in bytes, whatever the file count."""
+    files = [InputFile("big", 1000)] + [InputFile(f"s{i}", 10) for i in range(100)]
+    plan = plan_splits(files, 4, 500)
+    sizes = [sum(s.length for s in part) for part in plan]
+    assert sum(sizes) == 2000
+    assert max(sizes) - min(sizes) <= 10 + 1000 // 3
+    covered = sorted((s.path, s.start, s.end) for part in plan for s in part if s.path == "big")
+    assert covered[0][1] == 0 and covered[-1][2] == 1000
+    assert all(a[2] == b[1] for a, b in zip(covered, covered[1:]))
+
+
+def test_min_partitions_is_honoured_for_one_small_file():
+    """A 100-byte file asked for 4 partitions gets 4 byte ranges."""
+    assert len(plan_splits([InputFile("f", 100)], 4, 1 << 20)) == 4
+
+
+def test_paths_globs_directories_and_lists(tmp_path):
+    """file:// URLs, globs, directories (skipping _ and . files) and comma lists."""
+    for name in ("a.txt", "b.txt", "c.log", "_SUCCESS", ".hidden"):
+        (tmp_path / name).write_text(name)
+    names = lambda spec: [f.path.rsplit("/", 1)[1] for f in list_input_files(spec)]
+    assert names(str(tmp_path)) == ["a.txt", "b.txt", "c.log"]
+    assert names(f"file://{tmp_path}/*.txt") == ["a.txt", "b.txt"]
+    assert names(f"{tmp_path}/c.log,{tmp_path}/a.txt") == ["c.log", "a.txt"]
+    with pytest.raises(InputError, match="no such file"):
+        list_input_files(str(tmp_path / "missing"))
+    with pytest.raises(InputError, match="no file matches"):
+        list_input_files(str(tmp_path / "*.csv"))

@@ -1,0 +1,174 @@
+"""The DAG scheduler's state transitions, driven with plain method calls."""
+
+from operator import add
+
+import pytest
+
+from vega_runtime import Context
+from vega_runtime.errors import FetchFailed, StageFailed, TaskFailed
+from vega_runtime.scheduler.dag import (DAGScheduler, JobFailed, JobSucceeded, KillTasks,
+                                        LaunchTasks, MergeAccumulators, StageCompleted,
+                                        StageSubmitted)
+from vega_runtime.scheduler.map_output import MapOutputTracker
+from vega_runtime.shuffle.blocks import MapStatus
+
+
+@pytest.fixture(scope="module")
+def ctx():
+    with Context(master="local", app_name="dag-tests") as context:
+        yield context
+
+
+def launches(actions):
+    return [t for a in actions if isinstance(a, LaunchTasks) for t in a.tasks]
+
+
+def status(task, shuffle_id, executor="exec-1", reduces=2):
+    return MapStatus(shuffle_id, task.partition, executor, "localhost", f"/tmp/s{task.partition}",
+                     tuple(range(reduces + 1)))
+
+
+def failure(task, message="boom"):
+    return TaskFailed(task.stage_id, task.partition, 1, "localhost", "exec-1", "ValueError",
+                      message, "Traceback ...")
+
+
+def two_stage_job(ctx):
+    rdd = ctx.parallelize(range(10), 3).map(lambda x: (x % 2, x)).reduce_by_key(add, 2)
+    return rdd, rdd.deps[0].shuffle_id
+
+
+def test_job_without_shuffle_is_one_stage_with_a_task_per_partition(ctx):
+    """A narrow job submits one result stage with every partition."""
+    dag = DAGScheduler(MapOutputTracker())
+    actions = dag.submit_job(0, ctx.parallelize(range(6), 3).map(str), list, [0, 1, 2])
+    assert [type(a) for a in actions] == [StageSubmitted, LaunchTasks]
+    assert [t.partition for t in launches(actions)] == [0, 1, 2]
+    done = []
+    for task in launches(actions):
+        done += dag.task_succeeded(task, [task.partition])
+    assert isinstance(done[-1], JobSucceeded)
+    assert done[-1].results == [[0], [1], [2]]
+
+
+def test_shuffle_splits_the_job_and_the_result_stage_waits_for_map_outputs(ctx):
+    """The reduce stage is submitted only when every map output is registered."""
+    rdd, shuffle_id = two_stage_job(ctx)
+    dag = DAGScheduler(MapOutputTracker())
+    maps = launches(dag.submit_job(0, rdd, list, [0, 1]))
+    assert len(maps) == 3 and all(t.stage_id == maps[0].stage_id for t in maps)
+    assert launches(dag.task_succeeded(maps[0], status(maps[0], shuffle_id))) == []
+    assert launches(dag.task_succeeded(maps[1], status(maps[1], shuffle_id))) == []
+    actions = dag.task_succeeded(maps[2], status(maps[2], shuffle_id))
+    assert isinstance(actions[0], StageCompleted)
+    reduces = launches(actions)
+    assert [t.partition for t in reduces] == [0, 1]
+    assert reduces[0].stage_id != maps[0].stage_id
+
+
+def test_later_jobs_skip_map_stages_whose_outputs_exist(ctx):
+    """Only missing partitions are computed: a second action reuses the shuffle."""
+    rdd, shuffle_id = two_stage_job(ctx)
+    dag = DAGScheduler(MapOutputTracker())
+    for task in launches(dag.submit_job(0, rdd, list, [0, 1])):
+        actions = dag.task_succeeded(task, status(task, shuffle_id))
+    for task in launches(actions):
+        dag.task_succeeded(task, [])
+    second = dag.submit_job(1, rdd, list, [0, 1])
+    assert [t.partition for t in launches(second)] == [0, 1]
+    assert all(t.stage_id != 0 for t in launches(second))
+
+
+def test_failed_task_is_retried_then_fails_the_job_with_its_error(ctx):
+    """Each failure relaunches the partition until max attempts, then JobFailed."""
+    dag = DAGScheduler(MapOutputTracker(), max_task_attempts=3)
+    task = launches(dag.submit_job(0, ctx.parallelize([1], 1), list, [0]))[0]
+    for attempt in (1, 2):
+        retry = launches(dag.task_failed(task, failure(task)))
+        assert len(retry) == 1 and retry[0].partition == 0 and retry[0].attempt == attempt
+        task = retry[0]
+    final = dag.task_failed(task, failure(task, "third"))
+    outcome = final[-1]
+    assert isinstance(outcome, JobFailed)
+    assert outcome.error.attempts == 3 and outcome.error.message == "third"
+
+
+def test_fetch_failure_recomputes_only_the_lost_map_partition(ctx):
+    """A lost map output reruns that one map task, then the reduce stage again."""
+    rdd, shuffle_id = two_stage_job(ctx)
+    dag = DAGScheduler(MapOutputTracker())
+    for task in launches(dag.submit_job(0, rdd, list, [0, 1])):
+        actions = dag.task_succeeded(task, status(task, shuffle_id))
+    reduce_task = launches(actions)[0]
+    actions = dag.fetch_failed(reduce_task, FetchFailed(shuffle_id, 1, 0, "localhost", "gone"))
+    assert any(isinstance(a, KillTasks) for a in actions)
+    rerun = launches(actions)
+    assert [t.partition for t in rerun] == [1]
+    resumed = launches(dag.task_succeeded(rerun[0], status(rerun[0], shuffle_id)))
+    assert sorted(t.partition for t in resumed) == [0, 1]
+    assert all(t.stage_attempt == 1 for t in resumed)
+
+
+def test_repeated_fetch_failures_fail_the_job_with_stage_failed(ctx):
+    """Stage resubmission is bounded."""
+    rdd, shuffle_id = two_stage_job(ctx)
+    dag = DAGScheduler(MapOutputTracker(), max_stage_attempts=2)
+    for task in launches(dag.submit_job(0, rdd, list, [0, 1])):
+        actions = dag.task_succeeded(task, status(task, shuffle_id))
+    for _ in range(2):
+        reduce_task = launches(actions)[0]
+        actions = dag.fetch_failed(reduce_task, FetchFailed(shuffle_id, 0, 0, "h", "gone"))
+        if isinstance(actions[-1], JobFailed):
+            break
+        rerun = launches(actions)
+        actions = dag.task_succeeded(rerun[0], status(rerun[0], shuffle_id))
+    assert isinstance(actions[-1], JobFailed)
+    assert isinstance(actions[-1].error, StageFailed)
+
+
+def test_results_of_stale_attempts_are_ignored(ctx):
+    """A task finishing after its stage was resubmitted changes nothing."""
+    rdd, shuffle_id = two_stage_job(ctx)
+    dag = DAGScheduler(MapOutputTracker())
+    for task in launches(dag.submit_job(0, rdd, list, [0, 1])):
+        actions = dag.task_succeeded(task, status(task, shuffle_id))
+    first, second = launches(actions)
+    dag.fetch_failed(first, FetchFailed(shuffle_id, 0, 0, "h", "gone"))
+    assert dag.task_succeeded(second, ["late"]) == []
+
+
+def test_accumulator_updates_are_merged_once_per_partition(ctx):
+    """A duplicate success of the same partition yields no second merge."""
+    dag = DAGScheduler(MapOutputTracker())
+    task = launches(dag.submit_job(0, ctx.parallelize([1, 2], 2), list, [0, 1]))[0]
+    actions = dag.task_succeeded(task, [1], {7: 1})
+    assert [a.updates for a in actions if isinstance(a, MergeAccumulators)] == [{7: 1}]
+    assert dag.task_succeeded(task, [1], {7: 1}) == []
+
+
+def test_executor_loss_forgets_its_map_outputs(ctx):
+    """Outputs on a lost host are recomputed by the next job that needs them."""
+    rdd, shuffle_id = two_stage_job(ctx)
+    tracker = MapOutputTracker()
+    dag = DAGScheduler(tracker)
+    for task in launches(dag.submit_job(0, rdd, list, [0, 1])):
+        executor = "exec-2" if task.partition == 2 else "exec-1"
+        actions = dag.task_succeeded(task, status(task, shuffle_id, executor))
+    for task in launches(actions):
+        dag.task_succeeded(task, [])
+    dag.executor_lost("exec-2", outputs_lost=True)
+    assert tracker.missing(shuffle_id) == [2]
+    again = launches(dag.submit_job(1, rdd, list, [0, 1]))
+    assert [t.partition for t in again] == [2]
+
+
+def test_cancel_kills_running_tasks_and_fails_the_job(ctx):
+    """Cancellation returns kill actions and a JobFailed with JobCancelled."""
+    from vega_runtime.errors import JobCancelled
+
+    dag = DAGScheduler(MapOutputTracker())
+    tasks = launches(dag.submit_job(0, ctx.parallelize(range(4), 4), list, [0, 1, 2, 3]))
+    actions = dag.cancel_job("interrupted")
+    kills = [a for a in actions if isinstance(a, KillTasks)][0]
+    assert sorted(kills.task_ids) == sorted(t.task_id for t in tasks)
+    assert isinstance(actions[-1].error, JobCancelled)

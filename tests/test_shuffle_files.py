@@ -1,0 +1,114 @@
+"""Shuffle map output files, spilling and the reduce-side merge, without a Context."""
+
+import random
+from operator import add
+
+import pytest
+
+from vega_runtime.rdd.aggregator import GROUPING, reducing
+from vega_runtime.rdd.dependency import ShuffleDependency
+from vega_runtime.rdd.partitioner import HashPartitioner
+from vega_runtime.shuffle.blocks import MapStatus, read_index
+from vega_runtime.shuffle.external import ExternalMerger, external_sort
+from vega_runtime.shuffle.reader import read_local_block, read_shuffle
+from vega_runtime.shuffle.writer import write_map_output
+
+
+class _Rdd:
+    pass
+
+
+def dependency(aggregator=None, reduces=3, sort_key=None):
+    return ShuffleDependency(_Rdd(), 0, HashPartitioner(reduces), aggregator,
+                             map_side_combine=aggregator is not None, sort_key=sort_key)
+
+
+def write(tmp_path, records, dep, map_id=0, memory_bound=1 << 30):
+    data, index = tmp_path / f"m{map_id}.data", tmp_path / f"m{map_id}.index"
+    offsets = write_map_output(iter(records), dep, str(data), str(index), memory_bound, 100)
+    return MapStatus(0, map_id, "exec-1", "localhost", str(data), tuple(offsets)), index
+
+
+def read(tmp_path, dep, statuses, reduce_id, memory_bound=1 << 30):
+    return list(read_shuffle(dep, reduce_id, [s.block(reduce_id) for s in statuses],
+                             read_local_block, memory_bound, str(tmp_path)))
+
+
+def test_map_output_is_grouped_by_reduce_partition_with_an_index(tmp_path):
+    """One data file, an index of num_reduces + 1 offsets, each key in its partition."""
+    dep = dependency()
+    records = [(i, str(i)) for i in range(30)]
+    status, index = write(tmp_path, records, dep)
+    assert read_index(str(index)) == status.offsets and len(status.offsets) == 4
+    for reduce_id in range(3):
+        got = read(tmp_path, dep, [status], reduce_id)
+        assert got == [r for r in records if r[0] % 3 == reduce_id]
+
+
+def test_map_side_combine_sends_one_record_per_key(tmp_path):
+    """reduce_by_key combines on the map side before writing."""
+    dep = dependency(reducing(add), reduces=1)
+    status, _ = write(tmp_path, [("a", 1)] * 1000 + [("b", 2)] * 10, dep)
+    blocks = list(read_local_block(status.block(0)))
+    assert sorted(r for batch in blocks for r in batch) == [("a", 1000), ("b", 20)]
+
+
+def test_spilled_map_output_still_combines_to_exact_totals(tmp_path):
+    """Past the memory bound, runs are spilled and concatenated; reducers merge them."""
+    dep = dependency(reducing(add), reduces=2)
+    rng = random.Random(1)
+    records = [(rng.randrange(50_000), 1) for _ in range(200_000)]
+    status, _ = write(tmp_path, records, dep, memory_bound=200_000)
+    expected = {}
+    for k, v in records:
+        expected[k] = expected.get(k, 0) + v
+    got = dict(read(tmp_path, dep, [status], 0) + read(tmp_path, dep, [status], 1))
+    assert got == expected
+    assert not list(tmp_path.glob("*.run*")), "spill runs must be removed"
+
+
+def test_grouping_keeps_map_order_then_record_order_across_spills(tmp_path):
+    """group_by_key values come in map partition order, then record order."""
+    dep = dependency(GROUPING, reduces=1)
+    maps = [[(i % 7, (m, i)) for i in range(20_000)] for m in range(3)]
+    statuses = [write(tmp_path, recs, dep, map_id=m, memory_bound=50_000)[0]
+                for m, recs in enumerate(maps)]
+    got = dict(read(tmp_path, dep, statuses, 0, memory_bound=50_000))
+    for key in range(7):
+        assert got[key] == [(m, i) for m in range(3) for i in range(20_000) if i % 7 == key]
+
+
+def test_external_merger_spills_and_merges_colliding_hashes():
+    """Keys with equal hashes stay distinct through spill and merge."""
+    import tempfile
+
+    keys = list(range(20_000)) + [-1, -2] * 10_000 + list(range(20_000))  # hash(-1) == hash(-2)
+    with tempfile.TemporaryDirectory() as spill:
+        merger = ExternalMerger(reducing(add), False, 10_000, spill)
+        merger.merge_all((k, 1) for k in keys)
+        assert merger.runs, "the bound must have forced a spill"
+        result = dict(merger.items())
+    assert result[-1] == 10_000 and result[-2] == 10_000 and result[0] == 2
+    assert len(result) == 20_002
+
+
+def test_external_sort_is_sorted_and_stable_across_runs(tmp_path):
+    """Sorted runs merge into one sorted, stable sequence."""
+    rng = random.Random(3)
+    records = [(rng.randrange(100), i) for i in range(50_000)]
+    got = list(external_sort(iter(records), lambda r: r[0], False, 20_000, str(tmp_path)))
+    assert got == sorted(records, key=lambda r: r[0])
+    descending = list(external_sort(iter(records), lambda r: r[0], True, 20_000, str(tmp_path)))
+    assert [r[0] for r in descending] == sorted((r[0] for r in records), reverse=True)
+
+
+def test_missing_map_output_raises_fetch_failed(tmp_path):
+    """A vanished shuffle file is a FetchFailed naming shuffle, map and reduce ids."""
+    from vega_runtime.errors import FetchFailed
+
+    dep = dependency()
+    status, _ = write(tmp_path, [(1, 1), (2, 2)], dep)
+    (tmp_path / "m0.data").unlink()
+    with pytest.raises(FetchFailed) as info:
+        read(tmp_path, dep, [status], 1)
+    assert (info.value.shuffle_id, info.value.map_id, info.value.reduce_id) == (0, 0, 1)
