@@ -8,6 +8,7 @@ import traceback
 from typing import NoReturn
 
 from rich.console import Console
+from rich.markup import escape
 
 EXIT_OK = 0
 EXIT_JOB_FAILED = 1
@@ -26,7 +27,7 @@ def error_console() -> Console:
 def fail(message: str, code: int, hint: str = "") -> NoReturn:
     """Print ``vega: error: message`` (and a hint) and exit with ``code``."""
     console = error_console()
-    console.print(f"[bold red]vega: error:[/] {message}", markup=True)
+    console.print(f"[bold red]vega: error:[/] {escape(message)}", markup=True)
     if hint:
         console.print(hint, markup=False, style="dim")
     raise SystemExit(code)

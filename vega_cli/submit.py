@@ -9,6 +9,7 @@ this process: the job script is executed as ``__main__`` with ``sys.argv =
 from __future__ import annotations
 
 import json
+import logging
 import os
 import runpy
 import shutil
@@ -18,6 +19,7 @@ import tempfile
 from typing import List, Optional, Tuple
 
 import click
+from rich.markup import escape
 
 from vega_runtime.config import SUBMIT_CONF_ENV, Config, parse_conf_pair
 from vega_runtime.errors import ConfigError, MasterURLError, VegaError
@@ -29,7 +31,7 @@ from .errors import (EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_OK, EXIT_USAGE, error
 PROGRESS_LISTENER = "vega_cli.progress:ProgressDisplay"
 
 
-@click.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.command(context_settings={"allow_interspersed_args": False})
 @click.option("--master", help="local, local[N], local[*], local-cluster[W,C] or vega://host:port "
                                "(default: VEGA_MASTER, then config, then local[*]).")
 @click.option("--deploy-mode", type=click.Choice(["client", "cluster"]), default="client",
@@ -153,6 +155,7 @@ def _run_driver(job: str, args: List[str], cli_conf: dict, config_file: Optional
     os.environ["VEGA_FILES_DIR"] = files_dir
     if config_file:
         os.environ["VEGA_CONFIG"] = os.path.abspath(config_file)
+    logging.basicConfig(format="vega: %(levelname)s %(message)s", level=logging.WARNING)
     sys.argv = [job, *args]
     sys.path[:0] = [os.path.dirname(os.path.abspath(job))] + extra_paths
     try:
@@ -170,8 +173,8 @@ def _run_driver(job: str, args: List[str], cli_conf: dict, config_file: Optional
         return EXIT_JOB_FAILED
     except Exception as exc:  # the user's driver code raised
         console = error_console()
-        console.print(f"[bold red]vega: error:[/] the job {job} raised "
-                      f"{type(exc).__name__}: {exc}")
+        console.print(f"[bold red]vega: error:[/] the job {escape(job)} raised "
+                      f"{type(exc).__name__}: {escape(str(exc))}")
         console.print(user_frames(exc) if not debug else _full_traceback(exc), markup=False,
                       highlight=False)
         return EXIT_JOB_FAILED
@@ -179,7 +182,8 @@ def _run_driver(job: str, args: List[str], cli_conf: dict, config_file: Optional
 
 def _report(job: str, exc: VegaError, debug: bool) -> None:
     console = error_console()
-    console.print(f"[bold red]vega: job failed:[/] {exc}", markup=True, highlight=False)
+    console.print(f"[bold red]vega: job failed:[/] {escape(str(exc))}", markup=True,
+                  highlight=False)
     frames = [line for line in user_frames(exc).splitlines()
               if line.startswith("  File") and "vega_runtime" not in line]
     if frames:

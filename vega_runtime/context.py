@@ -155,8 +155,6 @@ class Context:
         return next(self._shuffle_ids)
 
     def _check_running(self) -> None:
-        if TaskContext.get() is not None and self.master_spec.kind != "inline":
-            raise DriverOnlyError("the Context")
         if self._stopped:
             raise ContextStoppedError()
 

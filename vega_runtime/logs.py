@@ -64,15 +64,22 @@ class TaskStream(io.TextIOBase):
 
 
 class OutputCapture:
-    """Redirect this process's stdout/stderr to a sink for one task."""
+    """Redirect stdout, stderr and root logging to a sink for one task.
+
+    The root logger's handlers are swapped for one writing to the task's
+    stderr, so log records of a task run inline in the driver are prefixed
+    like those of an executor process.
+    """
 
     def __init__(self, task_id: int, sink: OutputSink):
         self.out = TaskStream(task_id, "stdout", sink)
         self.err = TaskStream(task_id, "stderr", sink)
 
     def __enter__(self) -> "OutputCapture":
-        self._saved = sys.stdout, sys.stderr
+        root = logging.getLogger()
+        self._saved = sys.stdout, sys.stderr, root.handlers
         sys.stdout, sys.stderr = self.out, self.err
+        root.handlers = [_TASK_LOG_HANDLER]
         return self
 
     def __exit__(self, *exc) -> None:
@@ -80,7 +87,7 @@ class OutputCapture:
             self.out.flush()
             self.err.flush()
         finally:
-            sys.stdout, sys.stderr = self._saved
+            sys.stdout, sys.stderr, logging.getLogger().handlers = self._saved
 
 
 class _CurrentStderrHandler(logging.StreamHandler):
@@ -98,14 +105,14 @@ class _CurrentStderrHandler(logging.StreamHandler):
         pass
 
 
+_TASK_LOG_HANDLER = _CurrentStderrHandler()
+_TASK_LOG_HANDLER.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+
+
 def setup_executor_logging(level: int = logging.INFO) -> None:
     """In an executor process: log records go to the running task's stderr."""
     root = logging.getLogger()
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    handler = _CurrentStderrHandler()
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    root.addHandler(handler)
+    root.handlers = [_TASK_LOG_HANDLER]
     root.setLevel(level)
 
 

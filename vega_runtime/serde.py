@@ -55,9 +55,10 @@ def _pickles(value: Any) -> str | None:
 
 
 def find_unpicklable(obj: Any, _seen: set[int] | None = None, _owner: str = "the job"):
-    """Depth-first search for the smallest unpicklable thing reachable from ``obj``.
+    """Depth-first search for the innermost unpicklable thing reachable from ``obj``.
 
-    Returns ``(function_name, variable_name, value, reason)`` or None.
+    Returns ``(function_name, variable_name, value, reason)``, or None when no
+    part of ``obj`` (as pickling sees it) is to blame but ``obj`` itself.
     """
     seen = set() if _seen is None else _seen
     if id(obj) in seen:
@@ -73,24 +74,42 @@ def find_unpicklable(obj: Any, _seen: set[int] | None = None, _owner: str = "the
         for name, value in captured:
             reason = _pickles(value)
             if reason is not None:
-                deeper = find_unpicklable(value, seen, owner)
-                return deeper or (owner, name, value, reason)
+                return find_unpicklable(value, seen, owner) or (owner, name, value, reason)
         return None
-    children: Iterable[tuple[str, Any]]
-    if isinstance(obj, dict):
-        children = ((repr(k), v) for k, v in obj.items())
-    elif isinstance(obj, (list, tuple, set, frozenset)):
-        children = ((f"[{i}]", v) for i, v in enumerate(obj))
-    elif hasattr(obj, "__dict__") and not isinstance(obj, type):
-        children = vars(obj).items()
-    else:
-        reason = _pickles(obj)
-        return None if reason is None else (_owner, type(obj).__name__, obj, reason)
-    for name, value in children:
+    for name, value in _pickled_children(obj):
         reason = _pickles(value)
         if reason is not None:
             return find_unpicklable(value, seen, _owner) or (_owner, name, value, reason)
     return None
+
+
+def _pickled_children(obj: Any) -> Iterator[tuple[str, Any]]:
+    """What pickling ``obj`` actually pickles: items, or its reduce args and state."""
+    if isinstance(obj, dict):
+        yield from ((repr(k), v) for k, v in obj.items())
+        return
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        yield from ((f"[{i}]", v) for i, v in enumerate(obj))
+        return
+    if isinstance(obj, type):
+        return
+    try:
+        reduced = obj.__reduce_ex__(PROTOCOL)
+    except Exception:
+        return  # the object itself refuses to be pickled
+    if not isinstance(reduced, tuple):
+        return
+    args = reduced[1] if len(reduced) > 1 else ()
+    state = reduced[2] if len(reduced) > 2 else None
+    for i, arg in enumerate(args or ()):
+        if not isinstance(arg, type):
+            yield (f"argument {i}", arg)
+    if isinstance(state, tuple) and len(state) == 2 and (state[0] is None or isinstance(state[0], dict)):
+        state = {**(state[0] or {}), **(state[1] or {})}  # (dict, slots) form
+    if isinstance(state, dict):
+        yield from ((str(k), v) for k, v in state.items())
+    elif state is not None:
+        yield ("state", state)
 
 
 def _cell_filled(cell) -> bool:

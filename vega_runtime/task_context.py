@@ -24,10 +24,10 @@ class TaskContext:
         rdd.map(lambda x: (TaskContext.get().partition_id(), x))
     """
 
-    stage_id: int
+    stage: int
     partition: int
     attempt: int
-    task_attempt_id: int
+    attempt_id: int
     executor_id: str = "driver"
     host: str = "localhost"
     #: ``read_shuffle(dependency, reduce_id) -> iterator of records``.
@@ -48,11 +48,17 @@ class TaskContext:
         """The context of the task running in this thread, or None on the driver."""
         return getattr(_current, "context", None)
 
+    def stage_id(self) -> int:
+        return self.stage
+
     def partition_id(self) -> int:
         return self.partition
 
     def attempt_number(self) -> int:
         return self.attempt
+
+    def task_attempt_id(self) -> int:
+        return self.attempt_id
 
     def activate(self) -> "TaskContext":
         _current.context = self
@@ -63,11 +69,7 @@ class TaskContext:
         _current.context = None
 
     # PySpark's spellings.
+    stageId = stage_id
     partitionId = partition_id
     attemptNumber = attempt_number
-
-    def stageId(self) -> int:
-        return self.stage_id
-
-    def taskAttemptId(self) -> int:
-        return self.task_attempt_id
+    taskAttemptId = task_attempt_id

@@ -51,7 +51,7 @@ class JobRunner:
         except BaseException as exc:
             if self.dag.job is not None:
                 reason = "interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else str(exc)
-                self._apply(self.dag.cancel_job(reason))
+                self._apply([a for a in self.dag.cancel_job(reason) if isinstance(a, KillTasks)])
             self.listener.on_job_end(job_id, exc)
             raise
         finally:
