@@ -103,6 +103,9 @@ SETTINGS: tuple[Setting, ...] = (
             env="VEGA_SHUFFLE_MEMORY_BOUND"),
     Setting("vega.shuffle.batch_records", 2048, parse_int, "records",
             "Records per pickled batch in shuffle files."),
+    Setting("vega.locality.wait", 3.0, parse_float, "seconds",
+            "How long a task waits for the executor holding its cached input before "
+            "running elsewhere (and recomputing the input)."),
     Setting("vega.input.split_size", "32m", parse_size, "bytes",
             "Target bytes per input partition for text_file and friends."),
     Setting("vega.local.dir", "", parse_str, "path",

@@ -24,6 +24,7 @@ from .rdd.base import RDD
 from .rdd.dependency import Dependency
 from .rdd.sources import (CheckpointRDD, EmptyRDD, ParallelCollectionRDD, PickleFileRDD,
                           TextFileRDD, WholeFilesRDD)
+from .scheduler.block_tracker import BlockTracker
 from .scheduler.dag import DAGScheduler
 from .scheduler.listener import JobListener, ListenerBus, OutputPrinter
 from .scheduler.local_backend import InlineBackend, ProcessPoolBackend
@@ -71,6 +72,7 @@ class Context:
         extra = [*listeners, *self._configured_listeners()]
         printer = [] if any(getattr(x, "handles_output", False) for x in extra) else [OutputPrinter()]
         self._bus = ListenerBus(printer + extra)
+        self._blocks = BlockTracker()
         self.backend = self._create_backend()
         self._runner = JobRunner(
             self.backend,
@@ -79,7 +81,7 @@ class Context:
             self._bus,
             {"memory_bound": self.conf["vega.shuffle.memory_bound"],
              "batch_records": self.conf["vega.shuffle.batch_records"]},
-            self._merge_accumulators)
+            self._merge_accumulators, self._blocks)
         self._finalizer = weakref.finalize(self, _shutdown, self.backend, self.app_dir)
         atexit.register(self._finalizer)
         log.info("context %s started on %s", self.application_id, self.master_spec.url)
@@ -98,7 +100,8 @@ class Context:
         if spec.kind == "inline":
             return InlineBackend(self.app_dir, output, budget)
         if spec.kind == "local":
-            return ProcessPoolBackend(spec.cores, self.app_dir, output, budget)
+            return ProcessPoolBackend(spec.cores, self.app_dir, output, budget,
+                                      self.conf["vega.locality.wait"])
         raise VegaError(f"master {spec.url!r} needs the cluster runtime, which this version of "
                         "Vega does not include yet; use local, local[N] or local[*]")
 
@@ -251,10 +254,11 @@ class Context:
 
     # -- persistence -------------------------------------------------------------------
     def register_persisted(self, rdd: RDD) -> None:
-        self._persisted[rdd.id] = weakref.ref(rdd)
+        self._persisted[rdd.rdd_id] = weakref.ref(rdd)
 
     def unpersist_rdd(self, rdd_id: int) -> None:
         self._persisted.pop(rdd_id, None)
+        self._blocks.rdd_removed(rdd_id)
         self.backend.remove_rdd(rdd_id)
 
     def persisted_rdds(self) -> List[RDD]:
@@ -309,7 +313,7 @@ class Context:
             if marked._checkpoint_requested and marked._checkpoint_rdd is None:
                 base = self.checkpoint_dir if marked._checkpoint_requested == "reliable" \
                     else os.path.join(self.app_dir, "checkpoints")
-                directory = os.path.join(base, f"rdd-{marked.id}")
+                directory = os.path.join(base, f"rdd-{marked.rdd_id}")
                 os.makedirs(directory, exist_ok=True)
 
                 def write(records: Iterable, directory=directory) -> None:
@@ -340,8 +344,8 @@ def _lineage(rdd: RDD) -> List[RDD]:
     stack = [rdd]
     while stack:
         current = stack.pop()
-        if current.id not in seen:
-            seen[current.id] = current
+        if current.rdd_id not in seen:
+            seen[current.rdd_id] = current
             deps: List[Dependency] = current.dependencies()
             stack.extend(d.rdd for d in deps)
     return list(seen.values())

@@ -1,13 +1,13 @@
 """Planning input partitions balanced by bytes.
 
-Large files are cut into byte ranges (lines are reassigned at the edges by
-``lines.read_lines``); small files are packed, largest first, onto the
-lightest partition.  Compressed files are never cut.
+Large files are cut into byte ranges of at most one split (lines are
+reassigned at the edges by ``lines.read_lines``); the pieces, in file order,
+are then cut into contiguous groups of near-equal bytes, so many small files
+share a partition and records keep their order.  Compressed files are never cut.
 """
 
 from __future__ import annotations
 
-import heapq
 from dataclasses import dataclass
 from typing import List, Sequence, Tuple
 
@@ -27,11 +27,11 @@ class FileSegment:
 
 def plan_splits(files: Sequence[InputFile], min_partitions: int,
                 split_size: int) -> List[Tuple[FileSegment, ...]]:
-    """Group the files' bytes into partitions of roughly equal size.
+    """Group the files' bytes into partitions of roughly equal size, in file order.
 
     >>> plan = plan_splits([InputFile("a", 100), InputFile("b", 10)], 2, 1 << 20)
     >>> [[(s.path, s.start, s.end) for s in p] for p in plan]
-    [[('a', 0, 55)], [('a', 55, 100), ('b', 0, 10)]]
+    [[('a', 0, 50)], [('a', 50, 100), ('b', 0, 10)]]
     """
     total = sum(f.size for f in files)
     if not files:
@@ -52,14 +52,25 @@ def plan_splits(files: Sequence[InputFile], min_partitions: int,
 
 
 def pack_segments(pieces: List[FileSegment], bins: int) -> List[Tuple[FileSegment, ...]]:
-    """Largest piece first onto the lightest bin; each bin keeps file order."""
-    order = {id(p): i for i, p in enumerate(pieces)}
-    heap = [(0, i, []) for i in range(bins)]
-    for piece in sorted(pieces, key=lambda p: -p.length):
-        load, i, members = heapq.heappop(heap)
-        members.append(piece)
-        heapq.heappush(heap, (load + piece.length, i, members))
-    packed = [sorted(members, key=lambda p: order[id(p)]) for _, _, members in sorted(heap, key=lambda b: b[1])]
-    packed = [tuple(b) for b in packed if b]
-    packed.sort(key=lambda b: order[id(b[0])])
-    return packed
+    """Cut the ordered pieces into at most ``bins`` contiguous groups of near-equal bytes.
+
+    Group i ends at the first piece that reaches (i + 1) / bins of the total,
+    so records keep their file order and no group exceeds its share by more
+    than one piece (pieces are at most one split long).
+
+    >>> [[p.path for p in g] for g in pack_segments([FileSegment(c, 0, 10) for c in "abcd"], 2)]
+    [['a', 'b'], ['c', 'd']]
+    """
+    total = sum(p.length for p in pieces)
+    groups: List[Tuple[FileSegment, ...]] = []
+    current: List[FileSegment] = []
+    done = 0
+    for piece in pieces:
+        current.append(piece)
+        done += piece.length
+        if done * bins >= (len(groups) + 1) * total and len(groups) < bins - 1:
+            groups.append(tuple(current))
+            current = []
+    if current:
+        groups.append(tuple(current))
+    return groups

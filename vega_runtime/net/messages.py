@@ -80,6 +80,9 @@ class TaskFinished:
     shuffle_id: int = -1
     map_id: int = -1
     metrics: Dict[str, float] = field(default_factory=dict)
+    #: cached partitions stored / dropped on this executor since its last report
+    blocks_added: List[List[int]] = field(default_factory=list)
+    blocks_dropped: List[List[int]] = field(default_factory=list)
 
 
 MESSAGE_TYPES: Dict[str, Type] = {cls.__name__: cls for cls in (

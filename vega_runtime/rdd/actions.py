@@ -191,7 +191,7 @@ class Actions:
 
             partial = (partial.map_partitions_with_index(key_by_index)
                        .reduce_by_key(comb_op, cur).values())
-        return partial.fold(zero_value, comb_op)
+        return partial.reduce(comb_op)
 
     def tree_reduce(self, f: Callable[[Any, Any], Any], depth: int = 2):
         """``reduce`` with a tree of partial results.

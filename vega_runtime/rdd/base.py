@@ -63,7 +63,7 @@ class RDD(Transformations, PairFunctions, Actions):
         if ctx is None:
             raise DriverOnlyError("creating an RDD")
         self.ctx = ctx
-        self.id: int = ctx.new_rdd_id()
+        self.rdd_id: int = ctx.new_rdd_id()
         self.deps: List[Dependency] = list(deps)
         self.partitioner = None
         self.storage_level: StorageLevel = StorageLevel.NONE
@@ -105,13 +105,17 @@ class RDD(Transformations, PairFunctions, Actions):
         if self.storage_level.use_memory or self.storage_level.use_disk:
             if tc.blocks is not None:
                 return tc.blocks.get_or_compute(
-                    self.id, partition.index, self.storage_level,
+                    self.rdd_id, partition.index, self.storage_level,
                     lambda: self._computed(partition, tc))
         return self.compute(partition, tc)
 
     def _computed(self, partition: Partition, tc) -> Iterator:
-        tc.computed.append((self.id, partition.index))
+        tc.computed.append((self.rdd_id, partition.index))
         return self.compute(partition, tc)
+
+    def id(self) -> int:
+        """This RDD's id, unique within its Context."""
+        return self.rdd_id
 
     def get_num_partitions(self) -> int:
         """Number of partitions.
@@ -140,7 +144,7 @@ class RDD(Transformations, PairFunctions, Actions):
     def __repr__(self) -> str:
         label = self._name or type(self).__name__
         site = f" at {self.call_site}" if self.call_site else ""
-        return f"{label}[{self.id}]{site}"
+        return f"{label}[{self.rdd_id}]{site}"
 
     def to_debug_string(self) -> str:
         """The lineage, indented at each shuffle (stage boundary), as in Spark."""
@@ -172,7 +176,7 @@ class RDD(Transformations, PairFunctions, Actions):
     def unpersist(self, blocking: bool = False) -> "RDD":
         """Drop this RDD's cached partitions everywhere."""
         self.storage_level = StorageLevel.NONE
-        self._driver("RDD.unpersist").unpersist_rdd(self.id)
+        self._driver("RDD.unpersist").unpersist_rdd(self.rdd_id)
         return self
 
     def get_storage_level(self) -> StorageLevel:
@@ -222,9 +226,9 @@ def narrow_ancestors(rdd: RDD) -> Iterator[RDD]:
     seen, stack = set(), [rdd]
     while stack:
         current = stack.pop()
-        if current.id in seen:
+        if current.rdd_id in seen:
             continue
-        seen.add(current.id)
+        seen.add(current.rdd_id)
         yield current
         stack.extend(d.rdd for d in current.dependencies() if isinstance(d, NarrowDependency))
 

@@ -132,7 +132,7 @@ def histogram_buckets(buckets, min_max_count):
             raise ValueError("buckets should be sorted")
         if len(set(buckets)) != len(buckets):
             raise ValueError("buckets should not contain duplicated values")
-        bounds = list(buckets)
+        bounds = buckets
         try:
             steps = [bounds[i + 1] - bounds[i] for i in range(len(bounds) - 1)]
         except TypeError:

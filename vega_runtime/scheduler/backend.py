@@ -8,8 +8,8 @@ backend, so a long task's prints appear while it runs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, List, Protocol
+from dataclasses import dataclass, field
+from typing import Callable, FrozenSet, List, Protocol
 
 from ..net.messages import LaunchTask, TaskFinished
 from .dag import TaskSpec
@@ -21,6 +21,9 @@ class TaskLaunch:
     payload_key: tuple  # (stage_id, stage_attempt): an executor needs each payload once
     payload: bytes
     partition_data: bytes
+    #: executors holding cached input of this task; others wait ``locality_wait`` first
+    preferred: FrozenSet[str] = frozenset()
+    queued_at: float = field(default=0.0, compare=False)
 
     def message(self, include_payload: bool) -> LaunchTask:
         s = self.spec

@@ -116,6 +116,9 @@ class Executor:
             TaskContext.deactivate()
             random.setstate(saved_random)
         finished.metrics["duration"] = time.monotonic() - started
+        added, dropped = self.blocks.drain_changes()
+        finished.blocks_added = [list(b) for b in added]
+        finished.blocks_dropped = [list(b) for b in dropped]
         return finished
 
     def _run_task(self, launch: LaunchTask, payload: StagePayload, partition, tc) -> TaskFinished:

@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import sys
+import time
 from multiprocessing.connection import wait
 from typing import Deque, List, Optional
 
@@ -81,8 +82,9 @@ class ProcessPoolBackend:
     """``local[N]``: N long-lived executor processes, forked when the Context starts."""
 
     def __init__(self, num_executors: int, app_dir: str, on_output: OutputCallback,
-                 memory_budget: int):
+                 memory_budget: int, locality_wait: float = 3.0):
         self.app_dir = app_dir
+        self.locality_wait = locality_wait
         self.on_output = on_output
         self.memory_budget = memory_budget
         self.queue: Deque[TaskLaunch] = collections.deque()
@@ -130,6 +132,7 @@ class ProcessPoolBackend:
         return len(self.slots)
 
     def launch(self, task: TaskLaunch) -> None:
+        task.queued_at = time.monotonic()
         self.queue.append(task)
         self._dispatch()
 
@@ -139,8 +142,10 @@ class ProcessPoolBackend:
                 return
             if self.slots[index].task is not None:
                 continue
+            task = self._pick(self.slots[index].executor_id)
+            if task is None:
+                continue
             slot = self._live_slot(index)
-            task = self.queue.popleft()
             include = task.payload_key not in slot.payloads_sent
             try:
                 send_frame(slot.sock, to_wire(task.message(include)))
@@ -151,9 +156,35 @@ class ProcessPoolBackend:
             slot.payloads_sent.add(task.payload_key)
             slot.task = task
 
+    def _pick(self, executor_id: str) -> Optional[TaskLaunch]:
+        """Delay scheduling: a task waits a while for the executor caching its input."""
+        now = time.monotonic()
+        alive = {s.executor_id for s in self.slots if s.alive}
+        chosen = None
+        for task in self.queue:
+            if executor_id in task.preferred:
+                chosen = task
+                break
+            if chosen is None and (not task.preferred & alive
+                                   or now - task.queued_at >= self.locality_wait):
+                chosen = task
+        if chosen is not None:
+            self.queue.remove(chosen)
+        return chosen
+
+    def _next_locality_deadline(self) -> Optional[float]:
+        waits = [t.queued_at + self.locality_wait for t in self.queue if t.preferred]
+        return min(waits) - time.monotonic() if waits else None
+
     def poll(self, timeout: float) -> list:
         busy = {slot.sock: slot for slot in self.slots if slot.task is not None}
+        deadline = self._next_locality_deadline() if self.queue else None
+        if deadline is not None:
+            timeout = max(0.0, min(timeout, deadline))
         if not busy:
+            if deadline is not None:
+                time.sleep(timeout)
+                self._dispatch()
             return []
         events: list = []
         for sock in wait(list(busy), timeout):

@@ -11,6 +11,7 @@ from typing import Any, Callable, Dict, List, Optional
 from ..errors import FetchFailed, TaskFailed
 from ..serde import dumps, dumps_closure
 from ..shuffle.blocks import MapStatus
+from .block_tracker import BlockTracker
 from .backend import Backend, ExecutorLostEvent, TaskFinishedEvent, TaskLaunch
 from .dag import (DAGScheduler, JobFailed, JobSucceeded, KillTasks, LaunchTasks,
                   MergeAccumulators, StageCompleted, StageSubmitted, TaskSpec)
@@ -25,8 +26,10 @@ POLL_SECONDS = 0.25
 
 class JobRunner:
     def __init__(self, backend: Backend, dag: DAGScheduler, listener: JobListener,
-                 settings: Dict[str, Any], merge_accumulators: Callable[[dict], None]):
+                 settings: Dict[str, Any], merge_accumulators: Callable[[dict], None],
+                 blocks: BlockTracker):
         self.backend = backend
+        self.blocks = blocks
         self.dag = dag
         self.listener = listener
         self.settings = settings
@@ -72,6 +75,7 @@ class JobRunner:
         if isinstance(event, TaskFinishedEvent):
             return self._task_finished(event)
         if isinstance(event, ExecutorLostEvent):
+            self.blocks.executor_lost(event.executor_id)
             actions = self.dag.executor_lost(event.executor_id, event.outputs_lost)
             for task_id in event.task_ids:
                 spec = self._tasks.pop(task_id, None)
@@ -88,6 +92,8 @@ class JobRunner:
 
     def _task_finished(self, event: TaskFinishedEvent) -> list:
         finished = event.finished
+        self.blocks.added(event.executor_id, finished.blocks_added)
+        self.blocks.removed(event.executor_id, finished.blocks_dropped)
         spec = self._tasks.pop(finished.task_id, None)
         if spec is None:
             return []
@@ -148,7 +154,9 @@ class JobRunner:
         key = (stage.stage_id, stage.attempt)
         for spec in tasks:
             self._tasks[spec.task_id] = spec
-            self.backend.launch(TaskLaunch(spec, key, payload, dumps(partitions[spec.partition])))
+            preferred = self.blocks.preferred_executors(stage.rdd, spec.partition)
+            self.backend.launch(TaskLaunch(spec, key, payload, dumps(partitions[spec.partition]),
+                                           preferred))
 
     def _payload(self, stage: Stage) -> bytes:
         key = (stage.stage_id, stage.attempt)

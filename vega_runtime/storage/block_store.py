@@ -28,6 +28,14 @@ class BlockStore:
         self.memory: "OrderedDict[BlockId, Tuple[list, int, StorageLevel]]" = OrderedDict()
         self.on_disk: Dict[BlockId, Tuple[str, int]] = {}
         self.memory_used = 0
+        #: Blocks stored and dropped since the last ``drain_changes`` (reported to the driver).
+        self.added: List[BlockId] = []
+        self.dropped: List[BlockId] = []
+
+    def drain_changes(self) -> Tuple[List[BlockId], List[BlockId]]:
+        changes = (self.added, self.dropped)
+        self.added, self.dropped = [], []
+        return changes
 
     def get_or_compute(self, rdd_id: int, partition: int, level: StorageLevel,
                        compute: Callable[[], Iterator]) -> Iterator:
@@ -49,6 +57,9 @@ class BlockStore:
             self.memory_used += size
         elif level.use_disk:
             self._write_disk(block, records)
+        else:
+            return
+        self.added.append(block)
 
     def _evict_until(self, limit: int) -> None:
         while self.memory and self.memory_used > limit:
@@ -56,6 +67,8 @@ class BlockStore:
             self.memory_used -= size
             if level.use_disk:
                 self._write_disk(block, records)
+            else:
+                self.dropped.append(block)
 
     def _write_disk(self, block: BlockId, records: list) -> None:
         os.makedirs(self.directory, exist_ok=True)

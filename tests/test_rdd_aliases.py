@@ -1,0 +1,131 @@
+"""PySpark's camelCase names work, so PySpark jobs port by changing the import."""
+
+import os
+from operator import add
+
+import pytest
+
+from vega_runtime import RDD, Context, SparkContext, StatCounter, TaskContext
+
+RDD_CAMEL = [
+    "mapPartitions", "mapPartitionsWithIndex", "flatMap", "keyBy", "randomSplit", "zipWithIndex",
+    "zipWithUniqueId", "sortBy", "groupBy", "mapValues", "flatMapValues", "reduceByKey",
+    "foldByKey", "aggregateByKey", "combineByKey", "groupByKey", "groupWith", "leftOuterJoin",
+    "rightOuterJoin", "fullOuterJoin", "subtractByKey", "partitionBy", "sortByKey",
+    "repartitionAndSortWithinPartitions", "sampleByKey", "collectAsMap", "countByKey",
+    "countByValue", "reduceByKeyLocally", "takeOrdered", "takeSample", "treeReduce",
+    "treeAggregate", "foreachPartition", "isEmpty", "toLocalIterator", "countApprox",
+    "countApproxDistinct", "sampleStdev", "sampleVariance", "saveAsTextFile", "saveAsPickleFile",
+    "getStorageLevel", "localCheckpoint", "isCheckpointed", "isLocallyCheckpointed",
+    "getCheckpointFile", "setName", "getNumPartitions", "toDebugString",
+]
+
+SAME_IN_BOTH = [
+    "map", "filter", "glom", "pipe", "sample", "distinct", "union", "intersection", "subtract",
+    "cartesian", "zip", "coalesce", "repartition", "keys", "values", "cogroup", "join", "lookup",
+    "collect", "count", "first", "take", "top", "reduce", "fold", "aggregate", "foreach", "sum",
+    "mean", "max", "min", "stdev", "variance", "stats", "histogram", "cache", "persist",
+    "unpersist", "checkpoint", "name",
+]
+
+CONTEXT_CAMEL = ["textFile", "wholeTextFiles", "binaryFiles", "pickleFile", "emptyRDD",
+                 "setCheckpointDir", "runJob", "setLogLevel"]
+
+
+@pytest.mark.parametrize("name", RDD_CAMEL)
+def test_rdd_has_pyspark_camel_case_method(name):
+    """Every camelCase RDD method of PySpark exists and is callable."""
+    assert callable(getattr(RDD, name))
+
+
+@pytest.mark.parametrize("name", SAME_IN_BOTH)
+def test_rdd_has_pyspark_single_word_method(name):
+    """Methods whose PySpark name is one word exist under that name."""
+    assert callable(getattr(RDD, name))
+
+
+@pytest.mark.parametrize("name", CONTEXT_CAMEL)
+def test_context_has_pyspark_camel_case_method(name):
+    """Every camelCase Context method of PySpark exists."""
+    assert callable(getattr(Context, name))
+
+
+def test_spark_context_is_context():
+    """SparkContext is an alias of Context."""
+    assert SparkContext is Context
+
+
+def test_context_camel_case_properties(ctx):
+    """defaultParallelism, defaultMinPartitions and applicationId are properties, as in PySpark."""
+    assert ctx.defaultParallelism == ctx.default_parallelism
+    assert isinstance(ctx.defaultParallelism, int)
+    assert ctx.defaultMinPartitions == ctx.default_min_partitions
+    assert ctx.applicationId == ctx.application_id
+
+
+def test_stat_counter_and_task_context_camel_case(ctx):
+    """StatCounter and TaskContext answer to PySpark's spellings."""
+    s = ctx.parallelize([1.0, 2.0, 3.0]).stats()
+    assert s.sampleVariance() == 1.0 and s.sampleStdev() == 1.0
+    assert isinstance(s, StatCounter)
+    rows = ctx.parallelize([1, 2], 2).mapPartitions(
+        lambda it: [(TaskContext.get().partitionId(), TaskContext.get().attemptNumber())]).collect()
+    assert rows == [(0, 0), (1, 0)]
+
+
+def test_pyspark_word_count_pipeline(ctx, tmp_path):
+    """A word count written with PySpark's names runs unchanged."""
+    sc = ctx
+    source = tmp_path / "words.txt"
+    source.write_text("the quick brown fox\njumps over the lazy dog\nthe end\n")
+    out = str(tmp_path / "counts")
+    counts = (sc.textFile(str(source))
+              .flatMap(lambda line: line.split())
+              .map(lambda word: (word, 1))
+              .reduceByKey(add)
+              .sortByKey())
+    counts.saveAsTextFile(out)
+    assert os.path.exists(os.path.join(out, "_SUCCESS"))
+    assert sc.textFile(out).collect() == [
+        "('brown', 1)", "('dog', 1)", "('end', 1)", "('fox', 1)", "('jumps', 1)",
+        "('lazy', 1)", "('over', 1)", "('quick', 1)", "('the', 3)"]
+    assert counts.collectAsMap()["the"] == 3
+    assert counts.getNumPartitions() >= 1
+
+
+def test_pyspark_style_pair_pipeline(ctx):
+    """groupByKey, mapValues, leftOuterJoin, zipWithIndex, takeOrdered by PySpark names."""
+    sc = ctx
+    sales = sc.parallelize([("fr", 10), ("de", 5), ("fr", 7), ("it", 1)], 2)
+    names = sc.parallelize([("fr", "France"), ("de", "Germany")])
+    grouped = sorted(sales.groupByKey().mapValues(list).collect())
+    assert grouped == [("de", [5]), ("fr", [10, 7]), ("it", [1])]
+    joined = sorted(sales.reduceByKey(add).leftOuterJoin(names).collect())
+    assert joined == [("de", (5, "Germany")), ("fr", (17, "France")), ("it", (1, None))]
+    assert sales.keys().zipWithIndex().collect() == [("fr", 0), ("de", 1), ("fr", 2), ("it", 3)]
+    assert sales.values().takeOrdered(2) == [1, 5]
+    assert sales.countByKey() == {"fr": 2, "de": 1, "it": 1}
+    assert sales.map(lambda kv: kv[0]).countByValue() == {"fr": 2, "de": 1, "it": 1}
+    assert sales.values().sampleStdev() > 0
+    assert sc.emptyRDD().getNumPartitions() == 0
+    assert sc.emptyRDD().isEmpty()
+
+
+def test_pyspark_style_context_methods(ctx, tmp_path):
+    """runJob, wholeTextFiles, saveAsPickleFile/pickleFile, setCheckpointDir by PySpark names."""
+    sc = ctx
+    my_rdd = sc.parallelize(range(6), 3)
+    assert sc.runJob(my_rdd, lambda part: [x * x for x in part]) == [0, 1, 4, 9, 16, 25]
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.txt").write_text("alpha")
+    assert [v for _, v in sc.wholeTextFiles(str(tmp_path / "docs")).collect()] == ["alpha"]
+    assert [v for _, v in sc.binaryFiles(str(tmp_path / "docs")).collect()] == [b"alpha"]
+    my_rdd.saveAsPickleFile(str(tmp_path / "pickled"), 2)
+    assert sorted(sc.pickleFile(str(tmp_path / "pickled")).collect()) == list(range(6))
+    sc.setCheckpointDir(str(tmp_path / "ckpt"))
+    checkpointed = my_rdd.map(lambda x: x + 1)
+    checkpointed.checkpoint()
+    assert checkpointed.collect() == [1, 2, 3, 4, 5, 6]
+    assert checkpointed.isCheckpointed()
+    named = my_rdd.setName("camel")
+    assert named.name() == "camel" and "camel" in named.toDebugString()

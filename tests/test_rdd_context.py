@@ -1,0 +1,251 @@
+"""The Context's RDD-creating and job-running API: parallelize, range, union, run_job..."""
+
+import os
+import re
+
+import pytest
+
+import vega_runtime
+from vega_runtime import Context, VegaError
+
+
+def expected_parallelism(ctx):
+    return 1 if ctx.master == "local" else 2
+
+
+# -- parallelize / make_rdd ------------------------------------------------------------
+
+def test_parallelize_one_element_per_slice(ctx):
+    """PySpark's doctest: five elements in five slices land one per slice."""
+    assert ctx.parallelize([0, 2, 3, 4, 6], 5).glom().collect() == [[0], [2], [3], [4], [6]]
+
+
+def test_parallelize_range_with_more_slices_than_elements(ctx):
+    """PySpark's doctest: range(0, 6, 2) in five slices leaves empty slices where PySpark does."""
+    assert ctx.parallelize(range(0, 6, 2), 5).glom().collect() == [[], [0], [], [2], [4]]
+
+
+def test_parallelize_slices_follow_the_integer_division_formula(ctx):
+    """Slice i holds data[i*n//k:(i+1)*n//k] for every n and k tried."""
+    for n in (0, 1, 7, 10):
+        data = list(range(n))
+        for k in (1, 3, 4, 12):
+            expected = [data[i * n // k:(i + 1) * n // k] for i in range(k)]
+            assert ctx.parallelize(data, k).glom().collect() == expected, (n, k)
+
+
+def test_parallelize_more_slices_than_elements(ctx):
+    """Two elements in three slices: the first slice is empty."""
+    rdd = ctx.parallelize([1, 2], 3)
+    assert rdd.get_num_partitions() == 3
+    assert rdd.glom().collect() == [[], [1], [2]]
+    assert rdd.collect() == [1, 2]
+
+
+def test_parallelize_single_partition_keeps_order(ctx):
+    """One slice holds everything in input order."""
+    assert ctx.parallelize(list("vega"), 1).glom().collect() == [["v", "e", "g", "a"]]
+
+
+def test_parallelize_defaults_to_default_parallelism(ctx):
+    """Without num_slices, parallelize uses default_parallelism slices."""
+    assert ctx.parallelize(range(10)).get_num_partitions() == ctx.default_parallelism
+
+
+def test_parallelize_huge_range_stays_lazy(ctx):
+    """A range of 10**18 numbers is sliced as ranges, never materialised."""
+    rdd = ctx.parallelize(range(10 ** 18), 2)
+    assert rdd.take(3) == [0, 1, 2]
+    assert rdd.map_partitions(lambda it: [next(iter(it))]).collect() == [0, 5 * 10 ** 17]
+
+
+def test_parallelize_accepts_generators_and_strings(ctx):
+    """Any iterable works: a generator, a string of characters, a tuple."""
+    assert ctx.parallelize((x * x for x in range(5)), 2).collect() == [0, 1, 4, 9, 16]
+    assert ctx.parallelize("abc", 2).collect() == ["a", "b", "c"]
+    assert ctx.parallelize((3, 2, 1), 3).glom().collect() == [[3], [2], [1]]
+
+
+def test_parallelize_keeps_none_unicode_and_nested_values(ctx):
+    """Records of any picklable type round-trip unchanged and in order."""
+    data = [None, "ключ", "🔑", (1, None), {"k": [1, 2]}, 3.5, b"\x00\xff", frozenset({1})]
+    assert ctx.parallelize(data, 3).collect() == data
+
+
+def test_parallelize_empty_list(ctx):
+    """An empty collection gives an empty RDD with the requested partitions."""
+    rdd = ctx.parallelize([], 3)
+    assert rdd.get_num_partitions() == 3
+    assert rdd.collect() == []
+    assert rdd.glom().collect() == [[], [], []]
+
+
+def test_make_rdd_is_parallelize(ctx):
+    """make_rdd slices exactly like parallelize."""
+    assert ctx.make_rdd(range(7), 3).glom().collect() == [[0, 1], [2, 3], [4, 5, 6]]
+
+
+def test_parallelize_large_record(ctx):
+    """A 5 MB string travels to a task and back intact."""
+    big = "x" * (5 * 1024 * 1024)
+    result = ctx.parallelize([big, "small"], 2).map(lambda s: s + "!").collect()
+    assert result == [big + "!", "small!"]
+
+
+# -- range -------------------------------------------------------------------------------
+
+def test_range_with_end_only(ctx):
+    """range(5) is 0..4, like PySpark's sc.range(5)."""
+    assert ctx.range(5).collect() == [0, 1, 2, 3, 4]
+
+
+def test_range_start_end_excludes_end(ctx):
+    """range(2, 4) is [2, 3]."""
+    assert ctx.range(2, 4).collect() == [2, 3]
+
+
+def test_range_with_step(ctx):
+    """range(1, 7, 2) is [1, 3, 5]."""
+    assert ctx.range(1, 7, 2).collect() == [1, 3, 5]
+
+
+def test_range_with_negative_step(ctx):
+    """A negative step counts down, end excluded."""
+    assert ctx.range(10, 0, -3).collect() == [10, 7, 4, 1]
+
+
+def test_range_num_slices(ctx):
+    """num_slices sets the partition count and slices like parallelize."""
+    rdd = ctx.range(0, 10, 1, 3)
+    assert rdd.get_num_partitions() == 3
+    assert rdd.glom().collect() == [[0, 1, 2], [3, 4, 5], [6, 7, 8, 9]]
+    assert ctx.range(0, 10, num_slices=4).glom().collect() == [[0, 1], [2, 3, 4], [5, 6], [7, 8, 9]]
+
+
+def test_range_empty(ctx):
+    """An empty range gives no elements."""
+    assert ctx.range(0).collect() == []
+    assert ctx.range(5, 5).count() == 0
+
+
+# -- empty_rdd / union -------------------------------------------------------------------
+
+def test_empty_rdd_has_no_partitions_and_no_elements(ctx):
+    """empty_rdd: zero partitions, nothing to collect, count 0, is_empty."""
+    rdd = ctx.empty_rdd()
+    assert rdd.get_num_partitions() == 0
+    assert rdd.collect() == []
+    assert rdd.count() == 0
+    assert rdd.is_empty()
+    assert rdd.take(5) == []
+    assert rdd.glom().collect() == []
+
+
+def test_empty_rdd_transformations_stay_empty(ctx):
+    """Transformations of an empty RDD are empty, even across a shuffle."""
+    rdd = ctx.empty_rdd()
+    assert rdd.map(lambda x: x).collect() == []
+    assert rdd.map(lambda x: (x, 1)).reduce_by_key(lambda a, b: a + b).collect() == []
+    assert rdd.distinct().collect() == []
+
+
+def test_context_union_concatenates_partitions_in_order(ctx):
+    """ctx.union keeps every RDD's partitions, one after the other."""
+    a = ctx.parallelize([1, 2], 2)
+    b = ctx.parallelize([3], 1)
+    union = ctx.union([a, b, ctx.empty_rdd(), a])
+    assert union.get_num_partitions() == 5
+    assert union.glom().collect() == [[1], [2], [3], [1], [2]]
+    assert union.collect() == [1, 2, 3, 1, 2]
+
+
+def test_context_union_of_text_file_and_collection(ctx, tmp_path):
+    """PySpark's doctest: a text file's lines followed by a parallelized list."""
+    path = tmp_path / "union-text.txt"
+    path.write_text("Hello")
+    text = ctx.text_file(str(path))
+    parallelized = ctx.parallelize(["World!"])
+    assert sorted(ctx.union([text, parallelized]).collect()) == ["Hello", "World!"]
+    assert ctx.union([text, parallelized]).collect() == ["Hello", "World!"]
+
+
+# -- context properties ------------------------------------------------------------------
+
+def test_default_parallelism_is_the_number_of_cores(ctx):
+    """local has one core, local[2] has two."""
+    assert ctx.default_parallelism == expected_parallelism(ctx)
+    assert isinstance(ctx.default_parallelism, int)
+
+
+def test_default_parallelism_can_be_configured(fresh_ctx):
+    """vega.default.parallelism overrides the core count."""
+    ctx = fresh_ctx(master="local", conf={"vega.default.parallelism": 5})
+    assert ctx.default_parallelism == 5
+    assert ctx.parallelize(range(10)).get_num_partitions() == 5
+
+
+def test_application_id_is_stable_and_well_formed(ctx):
+    """application_id looks like app-YYYYMMDDhhmmss-xxxx and never changes."""
+    app_id = ctx.application_id
+    assert re.fullmatch(r"app-\d{14}-[0-9a-f]{4}", app_id)
+    assert ctx.application_id == app_id
+
+
+def test_application_ids_differ_between_contexts(fresh_ctx):
+    """Two contexts get different application ids."""
+    a = fresh_ctx(master="local")
+    b = fresh_ctx(master="local")
+    assert a.application_id != b.application_id
+
+
+def test_version_is_the_package_version(ctx):
+    """ctx.version is vega_runtime.__version__."""
+    assert ctx.version == vega_runtime.__version__
+    assert isinstance(ctx.version, str) and ctx.version
+
+
+def test_set_checkpoint_dir_creates_the_directory(ctx, tmp_path):
+    """set_checkpoint_dir creates a missing directory."""
+    target = tmp_path / "checkpoints" / "nested"
+    ctx.set_checkpoint_dir(str(target))
+    assert target.is_dir()
+
+
+# -- run_job --------------------------------------------------------------------------------
+
+def test_run_job_over_all_partitions(ctx):
+    """PySpark's doctest: run_job concatenates each partition's results."""
+    rdd = ctx.parallelize(range(6), 3)
+    assert ctx.run_job(rdd, lambda part: [x * x for x in part]) == [0, 1, 4, 9, 16, 25]
+
+
+def test_run_job_on_chosen_partitions(ctx):
+    """PySpark's doctest: only partitions 0 and 2 run."""
+    rdd = ctx.parallelize(range(6), 3)
+    assert ctx.run_job(rdd, lambda part: [x * x for x in part], [0, 2], True) == [0, 1, 16, 25]
+    assert ctx.run_job(rdd, lambda part: [sum(part)], [2, 0]) == [9, 1]
+
+
+def test_run_job_with_no_partitions(ctx):
+    """An empty partition list runs nothing and returns []."""
+    assert ctx.run_job(ctx.parallelize(range(6), 3), lambda part: list(part), []) == []
+
+
+# -- lifecycle --------------------------------------------------------------------------------
+
+def test_context_manager_stops_the_context():
+    """After stop() (or leaving a with block) the Context refuses new work."""
+    with Context(master="local", app_name="tests") as ctx:
+        assert ctx.parallelize([1, 2]).collect() == [1, 2]
+    with pytest.raises(VegaError):
+        ctx.parallelize([1]).collect()
+
+
+def test_application_scratch_dir_removed_on_stop(fresh_ctx):
+    """stop() deletes the application's scratch directory."""
+    ctx = fresh_ctx(master="local[2]")
+    ctx.parallelize([(1, 1)], 2).group_by_key().collect()
+    scratch = ctx.app_dir
+    assert os.path.isdir(scratch)
+    ctx.stop()
+    assert not os.path.exists(scratch)

@@ -1,0 +1,112 @@
+"""How user errors surface: failed tasks, driver-only APIs in tasks, unpicklable closures."""
+
+import threading
+from operator import add
+
+import pytest
+
+from vega_runtime import (ClosureNotSerializable, DriverOnlyError, TaskContext, TaskFailed,
+                          VegaError)
+
+MASTERS = ["local", "local[2]"]
+
+
+def explode_on_seven(x):
+    if x == 7:
+        raise ValueError(f"bad record {x}")
+    return x
+
+
+@pytest.mark.parametrize("master", MASTERS)
+def test_task_failure_carries_type_message_and_traceback(fresh_ctx, tmp_path, master):
+    """After the configured attempts, TaskFailed has the user's error and traceback."""
+    ctx = fresh_ctx(master=master, conf={"vega.task.max_attempts": 2})
+    marks = str(tmp_path)
+
+    def record_attempt(index, iterator):
+        tc = TaskContext.get()
+        if any(x == 7 for x in list(iterator)):
+            open(f"{marks}/p{index}-a{tc.attempt_number()}", "w").close()
+            explode_on_seven(7)
+        return []
+
+    with pytest.raises(TaskFailed) as info:
+        ctx.parallelize(range(10), 3).map_partitions_with_index(record_attempt).collect()
+    error = info.value
+    assert error.error_type == "ValueError"
+    assert error.message == "bad record 7"
+    assert error.attempts == 2
+    assert "explode_on_seven" in error.remote_traceback
+    assert "record_attempt" in error.remote_traceback
+    assert 'raise ValueError(f"bad record {x}")' in error.remote_traceback
+    assert "ValueError" in str(error) and "bad record 7" in str(error)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p2-a0", "p2-a1"]
+
+
+def test_task_failure_in_a_shuffle_map_stage(ctx):
+    """An error on the map side of a shuffle also surfaces as TaskFailed."""
+    with pytest.raises(TaskFailed) as info:
+        ctx.parallelize(range(10), 2).map(lambda x: (x, 1 // (x - 3))).reduce_by_key(add).collect()
+    assert info.value.error_type == "ZeroDivisionError"
+    assert "division" in info.value.message
+
+
+def test_context_still_works_after_a_failed_job(ctx):
+    """A failed job does not break the Context."""
+    with pytest.raises(TaskFailed):
+        ctx.parallelize([7], 1).map(explode_on_seven).collect()
+    assert ctx.parallelize([1, 2, 3], 2).map(explode_on_seven).collect() == [1, 2, 3]
+    assert sorted(ctx.parallelize([(1, 1), (1, 2)], 2).reduce_by_key(add).collect()) == [(1, 3)]
+
+
+def test_task_failed_is_a_vega_error(ctx):
+    """TaskFailed is part of the VegaError hierarchy."""
+    with pytest.raises(VegaError):
+        ctx.parallelize([7], 1).map(explode_on_seven).count()
+
+
+def test_action_inside_a_task_fails_mentioning_the_driver(ctx):
+    """Calling an action on an RDD inside a task fails; the message says 'driver'."""
+    other = ctx.parallelize([1, 2, 3])
+    with pytest.raises(TaskFailed) as info:
+        ctx.parallelize([1], 1).map(lambda x: other.count()).collect()
+    assert info.value.error_type == DriverOnlyError.__name__
+    assert "driver" in str(info.value)
+
+
+def test_transformation_inside_a_task_fails_mentioning_the_driver(ctx):
+    """Building an RDD inside a task fails too."""
+    other = ctx.parallelize([1, 2, 3])
+    with pytest.raises(TaskFailed) as info:
+        ctx.parallelize([1], 1).map(lambda x: other.map(str)).collect()
+    assert "driver" in str(info.value)
+
+
+def test_context_inside_a_task_is_refused_mentioning_the_driver(ctx):
+    """A task that uses the Context is refused with an error that mentions the driver."""
+    with pytest.raises((TaskFailed, DriverOnlyError, ClosureNotSerializable)) as info:
+        ctx.parallelize([1], 1).map(lambda x: ctx.parallelize([x]).count()).collect()
+    assert "driver" in str(info.value)
+
+
+def test_unpicklable_closure_names_the_variable(ctx):
+    """Capturing a threading.Lock raises ClosureNotSerializable naming 'lock'."""
+    lock = threading.Lock()
+
+    def uses_lock(x):
+        with lock:
+            return x
+
+    with pytest.raises(ClosureNotSerializable) as info:
+        ctx.parallelize([1, 2], 2).map(uses_lock).collect()
+    assert info.value.variable == "lock"
+    assert "'lock'" in str(info.value)
+    assert "uses_lock" in str(info.value)
+
+
+def test_unpicklable_closure_in_a_lambda_names_the_variable(ctx):
+    """The captured variable is named for a lambda inside a shuffle's map side too."""
+    guard = threading.Lock()
+    with pytest.raises(ClosureNotSerializable) as info:
+        ctx.parallelize([1, 2], 2).map(lambda x: (x, guard)).group_by_key().collect()
+    assert info.value.variable == "guard"

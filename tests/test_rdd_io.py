@@ -1,0 +1,291 @@
+"""Reading and writing files: text_file, whole_text_files, binary_files, pickle files, saves."""
+
+import glob
+import gzip
+import os
+
+import pytest
+
+from vega_runtime import InputError, OutputExistsError, TaskFailed
+
+
+def write(path, text, newline=""):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8", newline=newline) as fh:
+        fh.write(text)
+    return str(path)
+
+
+def read_parts(directory):
+    """The concatenated text of part files, in part order."""
+    return "".join(open(p, encoding="utf-8").read()
+                   for p in sorted(glob.glob(os.path.join(directory, "part-*"))))
+
+
+# -- text_file ------------------------------------------------------------------------------
+
+def test_text_file_pyspark_doctest(ctx, tmp_path):
+    """PySpark's doctest: a file without a trailing newline has one line."""
+    path = write(tmp_path / "test.txt", "Hello world!")
+    assert ctx.text_file(path).collect() == ["Hello world!"]
+
+
+def test_text_file_trailing_newline_makes_no_empty_line(ctx, tmp_path):
+    """A trailing newline ends the last line; inner empty lines are kept."""
+    assert ctx.text_file(write(tmp_path / "a.txt", "a\nb\n")).collect() == ["a", "b"]
+    assert ctx.text_file(write(tmp_path / "b.txt", "a\n\nb")).collect() == ["a", "", "b"]
+    assert ctx.text_file(write(tmp_path / "c.txt", "\n\n")).collect() == ["", ""]
+
+
+def test_text_file_strips_crlf(ctx, tmp_path):
+    """Windows line endings are removed."""
+    path = write(tmp_path / "crlf.txt", "one\r\ntwo\r\n\r\nthree")
+    assert ctx.text_file(path).collect() == ["one", "two", "", "three"]
+
+
+def test_text_file_unicode(ctx, tmp_path):
+    """UTF-8 lines are decoded."""
+    path = write(tmp_path / "u.txt", "héllo\n日本語\n🔑\n")
+    assert ctx.text_file(path).collect() == ["héllo", "日本語", "🔑"]
+
+
+def test_text_file_empty_file(ctx, tmp_path):
+    """An empty file has no lines."""
+    assert ctx.text_file(write(tmp_path / "empty.txt", "")).collect() == []
+
+
+def test_text_file_directory_skips_hidden_and_underscore_files(ctx, tmp_path):
+    """A directory reads every visible file; _SUCCESS and dot files are skipped."""
+    write(tmp_path / "d" / "a.txt", "a1\na2\n")
+    write(tmp_path / "d" / "b.txt", "b1\n")
+    write(tmp_path / "d" / "_SUCCESS", "")
+    write(tmp_path / "d" / ".hidden", "secret\n")
+    lines = ctx.text_file(str(tmp_path / "d")).collect()
+    assert sorted(lines) == ["a1", "a2", "b1"]
+
+
+def test_text_file_directory_keeps_file_order(ctx, tmp_path):
+    """Files of a directory are read in path order, whatever their sizes."""
+    write(tmp_path / "o" / "1.txt", "")
+    write(tmp_path / "o" / "2.txt", "first\nsecond\n")
+    write(tmp_path / "o" / "3.txt", "third\n")
+    write(tmp_path / "o" / "4.txt", "4th\n")
+    for min_partitions in (1, 2, 3, 4):
+        assert ctx.text_file(str(tmp_path / "o"), min_partitions).collect() == [
+            "first", "second", "third", "4th"], min_partitions
+
+
+def test_text_file_glob(ctx, tmp_path):
+    """A glob reads only matching files."""
+    write(tmp_path / "g" / "a.txt", "a\n")
+    write(tmp_path / "g" / "b.txt", "b\n")
+    write(tmp_path / "g" / "c.log", "c\n")
+    assert sorted(ctx.text_file(str(tmp_path / "g" / "*.txt")).collect()) == ["a", "b"]
+
+
+def test_text_file_comma_separated_list(ctx, tmp_path):
+    """A comma-separated list reads each named path."""
+    a = write(tmp_path / "l" / "a.txt", "a\n")
+    write(tmp_path / "l" / "b.txt", "b\n")
+    c = write(tmp_path / "l" / "c.log", "c1\nc2")
+    assert sorted(ctx.text_file(f"{a},{c}").collect()) == ["a", "c1", "c2"]
+
+
+def test_text_file_url_and_gzip(ctx, tmp_path):
+    """file:// URLs and .gz files are read."""
+    path = tmp_path / "z.txt.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as fh:
+        fh.write("x\ny\nz\n")
+    assert ctx.text_file(f"file://{path}").collect() == ["x", "y", "z"]
+
+
+def test_text_file_min_partitions_reads_each_line_exactly_once(ctx, tmp_path):
+    """However the file is split, every line comes back once and in order."""
+    lines = ["x" * (i % 37) + str(i) for i in range(400)] + [""] * 3 + ["tail"]
+    path = write(tmp_path / "split.txt", "\n".join(lines) + "\n")
+    for min_partitions in (1, 2, 3, 7, 16, 50):
+        rdd = ctx.text_file(path, min_partitions)
+        assert rdd.get_num_partitions() >= min_partitions
+        assert rdd.collect() == lines, min_partitions
+
+
+def test_text_file_splits_with_crlf_boundaries(ctx, tmp_path):
+    """CRLF lines split across partitions come back once, stripped."""
+    lines = [f"line-{i}" for i in range(300)]
+    path = write(tmp_path / "split-crlf.txt", "\r\n".join(lines))
+    for min_partitions in (2, 5, 13):
+        assert ctx.text_file(path, min_partitions).collect() == lines
+
+
+def test_text_file_missing_path_is_an_input_error(ctx, tmp_path):
+    """A path that does not exist raises InputError."""
+    with pytest.raises(InputError):
+        ctx.text_file(str(tmp_path / "nope.txt")).collect()
+    with pytest.raises(InputError):
+        ctx.text_file(str(tmp_path / "nope-*.txt")).collect()
+
+
+# -- whole_text_files / binary_files ----------------------------------------------------------
+
+def test_whole_text_files_keys_are_file_urls(ctx, tmp_path):
+    """Each file is one (file:/abs/path, content) pair."""
+    write(tmp_path / "w" / "1.txt", "one\nline two\n")
+    write(tmp_path / "w" / "2.txt", "é 🔑")
+    write(tmp_path / "w" / "_SUCCESS", "")
+    result = sorted(ctx.whole_text_files(str(tmp_path / "w")).collect())
+    base = os.path.abspath(str(tmp_path / "w"))
+    assert result == [("file:" + os.path.join(base, "1.txt"), "one\nline two\n"),
+                      ("file:" + os.path.join(base, "2.txt"), "é 🔑")]
+
+
+def test_whole_text_files_min_partitions(ctx, tmp_path):
+    """min_partitions spreads files without splitting any."""
+    for i in range(6):
+        write(tmp_path / "m" / f"{i}.txt", f"file {i}\n" * (i + 1))
+    rdd = ctx.whole_text_files(str(tmp_path / "m"), 3)
+    assert rdd.get_num_partitions() >= 3
+    contents = dict(rdd.collect())
+    assert len(contents) == 6
+    for i in range(6):
+        key = "file:" + os.path.abspath(str(tmp_path / "m" / f"{i}.txt"))
+        assert contents[key] == f"file {i}\n" * (i + 1)
+
+
+def test_binary_files_returns_bytes(ctx, tmp_path):
+    """binary_files gives raw bytes, non-UTF-8 included."""
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "a.bin").write_bytes(b"\x00\xff\xfe binary")
+    (tmp_path / "bin" / "b.bin").write_bytes(b"")
+    result = dict(ctx.binary_files(str(tmp_path / "bin")).collect())
+    base = os.path.abspath(str(tmp_path / "bin"))
+    assert result == {"file:" + os.path.join(base, "a.bin"): b"\x00\xff\xfe binary",
+                      "file:" + os.path.join(base, "b.bin"): b""}
+
+
+# -- save_as_text_file ------------------------------------------------------------------------
+
+def test_save_as_text_file_pyspark_doctests(ctx, tmp_path):
+    """PySpark's doctests: saved numbers and empty strings read back from part files."""
+    ctx.parallelize(range(10)).save_as_text_file(str(tmp_path / "nums"))
+    assert "".join(sorted(read_parts(str(tmp_path / "nums")).splitlines(True))) == \
+        "0\n1\n2\n3\n4\n5\n6\n7\n8\n9\n"
+    ctx.parallelize(["", "foo", "", "bar", ""]).save_as_text_file(str(tmp_path / "blanks"))
+    assert "".join(sorted(read_parts(str(tmp_path / "blanks")).splitlines(True))) == \
+        "\n\n\nbar\nfoo\n"
+
+
+def test_save_as_text_file_writes_one_part_per_partition_and_success(ctx, tmp_path):
+    """part-00000.. per partition, a _SUCCESS marker, and nothing else."""
+    out = str(tmp_path / "out")
+    ctx.parallelize(["a", "b", "c"], 3).save_as_text_file(out)
+    assert sorted(os.listdir(out)) == ["_SUCCESS", "part-00000", "part-00001", "part-00002"]
+    parts = [open(os.path.join(out, f"part-0000{i}")).read() for i in range(3)]
+    assert parts == ["a\n", "b\n", "c\n"]
+    assert os.path.getsize(os.path.join(out, "_SUCCESS")) == 0
+
+
+def test_save_as_text_file_empty_partitions_and_str_conversion(ctx, tmp_path):
+    """Empty partitions give empty parts; records are written as str(x)."""
+    out = str(tmp_path / "conv")
+    ctx.parallelize([(1, "a"), None, "é"], 4).save_as_text_file(out)
+    assert len(glob.glob(os.path.join(out, "part-*"))) == 4
+    assert read_parts(out) == "(1, 'a')\nNone\né\n"
+    assert ctx.text_file(out).collect() == ["(1, 'a')", "None", "é"]
+
+
+def test_save_as_text_file_round_trips_through_text_file(ctx, tmp_path):
+    """What is saved reads back line for line."""
+    out = str(tmp_path / "round")
+    lines = [f"line {i} é" for i in range(100)]
+    ctx.parallelize(lines, 3).save_as_text_file(out)
+    assert ctx.text_file(out).collect() == lines
+
+
+def test_save_as_text_file_of_empty_rdd(ctx, tmp_path):
+    """An RDD without partitions saves as a bare _SUCCESS marker and reads back empty."""
+    out = str(tmp_path / "nothing")
+    ctx.empty_rdd().save_as_text_file(out)
+    assert os.listdir(out) == ["_SUCCESS"]
+    assert ctx.text_file(out).collect() == []
+
+
+def test_save_as_text_file_gzip_codec(ctx, tmp_path):
+    """The gzip codec writes .gz parts that text_file reads back."""
+    out = str(tmp_path / "gz")
+    ctx.parallelize(["x", "y"], 2).save_as_text_file(out, "org.apache.hadoop.io.compress.GzipCodec")
+    assert sorted(os.listdir(out)) == ["_SUCCESS", "part-00000.gz", "part-00001.gz"]
+    assert ctx.text_file(out).collect() == ["x", "y"]
+
+
+def test_save_as_text_file_refuses_existing_path(ctx, tmp_path):
+    """An existing path raises OutputExistsError and is left untouched."""
+    out = tmp_path / "exists"
+    out.mkdir()
+    (out / "keep.txt").write_text("precious")
+    with pytest.raises(OutputExistsError):
+        ctx.parallelize(["a"]).save_as_text_file(str(out))
+    assert os.listdir(out) == ["keep.txt"]
+    assert (out / "keep.txt").read_text() == "precious"
+
+
+def test_save_as_text_file_overwrite(ctx, tmp_path):
+    """overwrite=True replaces what was there."""
+    out = str(tmp_path / "again")
+    ctx.parallelize(["old1", "old2", "old3"], 3).save_as_text_file(out)
+    ctx.parallelize(["new"], 1).save_as_text_file(out, overwrite=True)
+    assert sorted(os.listdir(out)) == ["_SUCCESS", "part-00000"]
+    assert ctx.text_file(out).collect() == ["new"]
+
+
+def test_failed_save_leaves_nothing_at_target(fresh_ctx, tmp_path):
+    """A job that fails while saving leaves no directory at the target path."""
+    ctx = fresh_ctx(conf={"vega.task.max_attempts": 2})
+    out = str(tmp_path / "failed")
+
+    def explode(x):
+        if x == 7:
+            raise RuntimeError("no saving today")
+        return x
+
+    with pytest.raises(TaskFailed):
+        ctx.parallelize(range(10), 3).map(explode).save_as_text_file(out)
+    assert not os.path.exists(out)
+
+
+# -- pickle files -------------------------------------------------------------------------------
+
+def test_pickle_file_pyspark_doctest(ctx, tmp_path):
+    """PySpark's doctest: save in batches of 5, read back with 3 min partitions."""
+    path = str(tmp_path / "pickled")
+    ctx.parallelize(range(10)).save_as_pickle_file(path, 5)
+    assert sorted(ctx.pickle_file(path, 3).collect()) == list(range(10))
+
+
+def test_pickle_file_round_trips_any_objects(ctx, tmp_path):
+    """Tuples, dicts, None, unicode, bytes and big strings survive the round trip."""
+    path = str(tmp_path / "objects")
+    big = "p" * (5 * 1024 * 1024)
+    data = [None, ("é", 1), {"k": [1, 2]}, b"\x00\xff", 2.5, "🔑", big] + list(range(50))
+    ctx.parallelize(data, 4).save_as_pickle_file(path)
+    back = ctx.pickle_file(path).collect()
+    assert len(back) == len(data)
+    assert sorted(map(repr, back)) == sorted(map(repr, data))
+    assert os.path.exists(os.path.join(path, "_SUCCESS"))
+
+
+def test_pickle_file_of_empty_rdd(ctx, tmp_path):
+    """An empty RDD saves and loads as empty."""
+    path = str(tmp_path / "empty-pickles")
+    ctx.parallelize([], 2).save_as_pickle_file(path)
+    assert ctx.pickle_file(path).collect() == []
+
+
+def test_save_as_pickle_file_refuses_existing_path(ctx, tmp_path):
+    """Saving pickles over an existing path raises OutputExistsError unless overwrite."""
+    path = str(tmp_path / "pickles-twice")
+    ctx.parallelize([1, 2], 2).save_as_pickle_file(path)
+    with pytest.raises(OutputExistsError):
+        ctx.parallelize([3]).save_as_pickle_file(path)
+    assert sorted(ctx.pickle_file(path).collect()) == [1, 2]
+    ctx.parallelize([3], 1).save_as_pickle_file(path, overwrite=True)
+    assert ctx.pickle_file(path).collect() == [3]

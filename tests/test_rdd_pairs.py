@@ -1,0 +1,466 @@
+"""Key-value transformations and actions (PySpark's pair RDD functions)."""
+
+import random
+from operator import add
+
+BIG = "v" * (5 * 1024 * 1024)
+
+
+def as_lists(pairs):
+    """(k, iterable) -> (k, list), sorted by key."""
+    return sorted((k, list(v)) for k, v in pairs)
+
+
+# -- per-value --------------------------------------------------------------------------
+
+def test_map_values_pyspark_doctest(ctx):
+    """PySpark's doctest: map_values(len) keeps keys and order."""
+    x = ctx.parallelize([("a", ["apple", "banana", "lemon"]), ("b", ["grapes"])])
+    assert x.map_values(len).collect() == [("a", 3), ("b", 1)]
+
+
+def test_flat_map_values_pyspark_doctest(ctx):
+    """PySpark's doctest: each value list is flattened under its key."""
+    x = ctx.parallelize([("a", ["x", "y", "z"]), ("b", ["p", "r"])])
+    assert x.flat_map_values(lambda v: v).collect() == [
+        ("a", "x"), ("a", "y"), ("a", "z"), ("b", "p"), ("b", "r")]
+
+
+def test_flat_map_values_drops_keys_with_no_values(ctx):
+    """A key whose value maps to nothing disappears."""
+    x = ctx.parallelize([("a", []), ("b", [None]), (None, [1, 2])], 2)
+    assert x.flat_map_values(lambda v: v).collect() == [("b", None), (None, 1), (None, 2)]
+
+
+def test_keys_and_values_pyspark_doctests(ctx):
+    """PySpark's doctests: keys() and values() of [(1, 2), (3, 4)]."""
+    rdd = ctx.parallelize([(1, 2), (3, 4)])
+    assert rdd.keys().collect() == [1, 3]
+    assert rdd.values().collect() == [2, 4]
+
+
+# -- aggregation ---------------------------------------------------------------------------
+
+def test_reduce_by_key_pyspark_doctest(ctx):
+    """PySpark's doctest: sums per key."""
+    rdd = ctx.parallelize([("a", 1), ("b", 1), ("a", 1)])
+    assert sorted(rdd.reduce_by_key(add).collect()) == [("a", 2), ("b", 1)]
+
+
+def test_reduce_by_key_unicode_none_and_mixed_keys(ctx):
+    """Unicode, None, tuples, ints and strings are distinct keys."""
+    data = [("ключ", 1), ("键", 2), ("🔑", 3), ("ключ", 4), (None, 5), (None, 6),
+            (1, 7), ("1", 8), ((1,), 9), (1, 10), (1.5, 11)]
+    result = dict(ctx.parallelize(data, 3).reduce_by_key(add).collect())
+    assert result == {"ключ": 5, "键": 2, "🔑": 3, None: 11, 1: 17, "1": 8, (1,): 9, 1.5: 11}
+
+
+def test_reduce_by_key_num_partitions_and_partition_func(ctx):
+    """num_partitions sets the count; partition_func decides where keys go."""
+    rdd = ctx.parallelize([(k % 7, 1) for k in range(70)], 3)
+    reduced = rdd.reduce_by_key(add, 4)
+    assert reduced.get_num_partitions() == 4
+    assert sorted(reduced.collect()) == [(k, 10) for k in range(7)]
+    glommed = rdd.reduce_by_key(add, 2, partition_func=lambda k: 0).glom().collect()
+    assert glommed[1] == []
+    assert sorted(glommed[0]) == [(k, 10) for k in range(7)]
+
+
+def test_reduce_by_key_on_already_partitioned_rdd(ctx):
+    """Reducing with the same partitioner gives the same exact sums."""
+    rdd = ctx.parallelize([(k % 5, k) for k in range(50)], 3).partition_by(2)
+    assert sorted(rdd.reduce_by_key(add, 2).collect()) == [
+        (k, sum(range(k, 50, 5))) for k in range(5)]
+
+
+def test_fold_by_key_pyspark_doctest(ctx):
+    """PySpark's doctest: fold_by_key(0, add)."""
+    rdd = ctx.parallelize([("a", 1), ("b", 1), ("a", 1)])
+    assert sorted(rdd.fold_by_key(0, add).collect()) == [("a", 2), ("b", 1)]
+
+
+def test_fold_by_key_applies_zero_once_per_key_per_partition(ctx):
+    """As in PySpark, the zero value is folded in once per partition holding the key."""
+    rdd = ctx.parallelize([("a", 1), ("a", 1), ("b", 1)], 2)
+    assert sorted(rdd.fold_by_key(1, add).collect()) == [("a", 4), ("b", 2)]
+
+
+def test_fold_by_key_mutable_zero_is_copied(ctx):
+    """Each key starts from its own copy of a mutable zero value."""
+    def fold(acc, v):
+        acc.extend(v if isinstance(v, list) else [v])
+        return acc
+
+    rdd = ctx.parallelize([("a", 1), ("b", 2), ("a", 3)], 1)
+    result = rdd.fold_by_key([], fold)
+    assert sorted(result.collect()) == [("a", [1, 3]), ("b", [2])]
+
+
+def test_aggregate_by_key_pyspark_doctest(ctx):
+    """PySpark's doctest: (sum, count) per key."""
+    rdd = ctx.parallelize([("a", 1), ("b", 1), ("a", 2)])
+    seq = (lambda x, y: (x[0] + y, x[1] + 1))
+    comb = (lambda x, y: (x[0] + y[0], x[1] + y[1]))
+    result = rdd.aggregate_by_key((0, 0), seq, comb).collect()
+    assert sorted(result) == [("a", (3, 2)), ("b", (1, 1))]
+
+
+def test_aggregate_by_key_mutable_zero_not_shared(ctx):
+    """A list zero mutated in place is never shared between keys."""
+    def seq(acc, v):
+        acc.append(v)
+        return acc
+
+    rdd = ctx.parallelize([("a", 1), ("b", 2), ("a", 3), ("b", 4)], 2)
+    result = rdd.aggregate_by_key([], seq, lambda a, b: a + b, 3)
+    assert result.get_num_partitions() == 3
+    assert sorted(result.collect()) == [("a", [1, 3]), ("b", [2, 4])]
+
+
+def test_combine_by_key_pyspark_doctest(ctx):
+    """PySpark's doctest: values collected into lists."""
+    x = ctx.parallelize([("a", 1), ("b", 1), ("a", 2)])
+
+    def to_list(a):
+        return [a]
+
+    def append(a, b):
+        a.append(b)
+        return a
+
+    def extend(a, b):
+        a.extend(b)
+        return a
+
+    result = x.combine_by_key(to_list, append, extend).collect()
+    assert sorted(result) == [("a", [1, 2]), ("b", [1])]
+
+
+def test_combine_by_key_average(ctx):
+    """(sum, count) combiners give exact per-key averages."""
+    data = [("x", 1.0), ("y", 10.0), ("x", 3.0), ("y", 20.0), ("x", 5.0)]
+    sums = ctx.parallelize(data, 3).combine_by_key(
+        lambda v: (v, 1),
+        lambda c, v: (c[0] + v, c[1] + 1),
+        lambda a, b: (a[0] + b[0], a[1] + b[1]))
+    assert sorted(sums.map_values(lambda c: c[0] / c[1]).collect()) == [("x", 3.0), ("y", 15.0)]
+
+
+def test_group_by_key_pyspark_doctest(ctx):
+    """PySpark's doctest: group sizes and lists."""
+    rdd = ctx.parallelize([("a", 1), ("b", 1), ("a", 1)])
+    assert sorted(rdd.group_by_key().map_values(len).collect()) == [("a", 2), ("b", 1)]
+    assert sorted(rdd.group_by_key().map_values(list).collect()) == [("a", [1, 1]), ("b", [1])]
+
+
+def test_group_by_key_values_in_partition_then_record_order(ctx):
+    """Values come in map partition order, then record order within a partition."""
+    data = [("a", 1), ("b", 1), ("a", 2), ("a", 3), ("b", 2), ("a", 4)]
+    rdd = ctx.parallelize(data, 3)
+    assert as_lists(rdd.group_by_key().collect()) == [("a", [1, 2, 3, 4]), ("b", [1, 2])]
+    many = ctx.parallelize([(i % 3, i) for i in range(300)], 30).group_by_key(4)
+    assert many.get_num_partitions() == 4
+    assert as_lists(many.collect()) == [(k, list(range(k, 300, 3))) for k in range(3)]
+
+
+def test_group_by_key_none_and_mixed_keys(ctx):
+    """None and keys of different types group separately."""
+    data = [(None, 1), ("x", 2), (None, 3), (1, 4), ("1", 5), ((1, "a"), 6), ((1, "a"), 7)]
+    result = {k: list(v) for k, v in ctx.parallelize(data, 2).group_by_key().collect()}
+    assert result == {None: [1, 3], "x": [2], 1: [4], "1": [5], (1, "a"): [6, 7]}
+
+
+def test_group_by_key_large_value(ctx):
+    """A 5 MB value crosses the shuffle intact."""
+    rdd = ctx.parallelize([("k", "small"), ("k", BIG), ("j", None)], 3)
+    result = {k: list(v) for k, v in rdd.group_by_key().collect()}
+    assert result["j"] == [None]
+    assert result["k"][0] == "small" and result["k"][1] == BIG and len(result["k"]) == 2
+
+
+# -- cogroup and joins ----------------------------------------------------------------------
+
+def test_cogroup_pyspark_doctest(ctx):
+    """PySpark's doctest: cogroup of two RDDs."""
+    x = ctx.parallelize([("a", 1), ("b", 4)])
+    y = ctx.parallelize([("a", 2)])
+    assert [(k, tuple(map(list, v))) for k, v in sorted(list(x.cogroup(y).collect()))] == [
+        ("a", ([1], [2])), ("b", ([4], []))]
+
+
+def test_group_with_pyspark_doctest(ctx):
+    """PySpark's doctest: group_with of four RDDs."""
+    w = ctx.parallelize([("a", 5), ("b", 6)])
+    x = ctx.parallelize([("a", 1), ("b", 4)])
+    y = ctx.parallelize([("a", 2)])
+    z = ctx.parallelize([("b", 42)])
+    assert [(k, tuple(map(list, v))) for k, v in sorted(list(w.group_with(x, y, z).collect()))] == [
+        ("a", ([5], [1], [2], [])), ("b", ([6], [4], [], [42]))]
+
+
+def test_key_by_cogroup_pyspark_doctest(ctx):
+    """PySpark's key_by doctest: cogroup of a keyed range with pairs."""
+    x = ctx.parallelize(range(0, 3)).key_by(lambda x: x * x)
+    y = ctx.parallelize(zip(range(0, 5), range(0, 5)))
+    assert [(k, list(map(list, v))) for k, v in sorted(x.cogroup(y).collect())] == [
+        (0, [[0], [0]]), (1, [[1], [1]]), (2, [[], [2]]), (3, [[], [3]]), (4, [[2], [4]])]
+
+
+def test_cogroup_value_order_and_num_partitions(ctx):
+    """Each side's values keep partition-then-record order; num_partitions applies."""
+    x = ctx.parallelize([("k", i) for i in range(10)], 4)
+    y = ctx.parallelize([("k", -i) for i in range(5)] + [("z", None)], 2)
+    grouped = x.cogroup(y, num_partitions=3)
+    assert grouped.get_num_partitions() == 3
+    result = {k: tuple(map(list, v)) for k, v in grouped.collect()}
+    assert result == {"k": (list(range(10)), [0, -1, -2, -3, -4]), "z": ([], [None])}
+
+
+def test_join_pyspark_doctest(ctx):
+    """PySpark's doctest: inner join."""
+    x = ctx.parallelize([("a", 1), ("b", 4)])
+    y = ctx.parallelize([("a", 2), ("a", 3)])
+    assert sorted(x.join(y).collect()) == [("a", (1, 2)), ("a", (1, 3))]
+
+
+def test_join_cross_product_none_values_and_partitions(ctx):
+    """Every matching pair appears; None values are kept; num_partitions applies."""
+    x = ctx.parallelize([("a", 1), ("a", 2), ("b", None), ("only-x", 0)], 2)
+    y = ctx.parallelize([("a", "x"), ("a", "y"), ("b", None), ("only-y", 0)], 3)
+    joined = x.join(y, 3)
+    assert joined.get_num_partitions() == 3
+    assert sorted(joined.collect(), key=repr) == sorted(
+        [("a", (1, "x")), ("a", (1, "y")), ("a", (2, "x")), ("a", (2, "y")), ("b", (None, None))],
+        key=repr)
+    assert x.join(ctx.parallelize([], 1)).collect() == []
+
+
+def test_left_outer_join_pyspark_doctest(ctx):
+    """PySpark's doctest: unmatched left keys pair with None."""
+    x = ctx.parallelize([("a", 1), ("b", 4)])
+    y = ctx.parallelize([("a", 2)])
+    assert sorted(x.left_outer_join(y).collect()) == [("a", (1, 2)), ("b", (4, None))]
+
+
+def test_right_outer_join_pyspark_doctest(ctx):
+    """PySpark's doctest: unmatched right keys pair with None."""
+    x = ctx.parallelize([("a", 1), ("b", 4)])
+    y = ctx.parallelize([("a", 2)])
+    assert sorted(y.right_outer_join(x).collect()) == [("a", (2, 1)), ("b", (None, 4))]
+
+
+def test_full_outer_join_pyspark_doctest(ctx):
+    """PySpark's doctest: unmatched keys on either side pair with None."""
+    x = ctx.parallelize([("a", 1), ("b", 4)])
+    y = ctx.parallelize([("a", 2), ("c", 8)])
+    assert sorted(x.full_outer_join(y).collect()) == [
+        ("a", (1, 2)), ("b", (4, None)), ("c", (None, 8))]
+
+
+def test_outer_joins_with_duplicates_and_num_partitions(ctx):
+    """Outer joins keep every pairing and honour num_partitions."""
+    x = ctx.parallelize([("a", 1), ("a", 2), ("b", 3)], 2)
+    y = ctx.parallelize([("a", "x"), ("c", "z")], 2)
+    left = x.left_outer_join(y, 4)
+    assert left.get_num_partitions() == 4
+    assert sorted(left.collect()) == [("a", (1, "x")), ("a", (2, "x")), ("b", (3, None))]
+    assert sorted(x.right_outer_join(y).collect(), key=repr) == sorted(
+        [("a", (1, "x")), ("a", (2, "x")), ("c", (None, "z"))], key=repr)
+    assert sorted(x.full_outer_join(y).collect(), key=repr) == sorted(
+        [("a", (1, "x")), ("a", (2, "x")), ("b", (3, None)), ("c", (None, "z"))], key=repr)
+
+
+def test_subtract_by_key_pyspark_doctest(ctx):
+    """PySpark's doctest: pairs whose key is not in other, duplicates kept."""
+    x = ctx.parallelize([("a", 1), ("b", 4), ("b", 5), ("a", 2)])
+    y = ctx.parallelize([("a", 3), ("c", None)])
+    assert sorted(x.subtract_by_key(y).collect()) == [("b", 4), ("b", 5)]
+
+
+def test_subtract_by_key_none_key(ctx):
+    """A None key is subtracted like any other."""
+    x = ctx.parallelize([(None, 1), (None, 2), ("k", 3)], 2)
+    assert x.subtract_by_key(ctx.parallelize([("k", 0)])).collect() == [(None, 1), (None, 2)]
+    assert x.subtract_by_key(ctx.parallelize([(None, 0)]), 2).collect() == [("k", 3)]
+
+
+# -- partitioning and ordering --------------------------------------------------------------
+
+def test_partition_by_pyspark_doctest(ctx):
+    """PySpark's doctest: partitions of partition_by share no keys."""
+    pairs = ctx.parallelize([1, 2, 3, 4, 2, 4, 1]).map(lambda x: (x, x))
+    sets = pairs.partition_by(2).glom().collect()
+    assert len(set(sets[0]).intersection(set(sets[1]))) == 0
+
+
+def test_partition_by_places_keys_by_hash_in_order(ctx):
+    """Integer keys go to key % n, keeping map-then-record order."""
+    rdd = ctx.parallelize([(1, "a"), (2, "b"), (3, "c"), (4, "d"), (5, "e"), (None, "n")], 2)
+    assert rdd.partition_by(2).glom().collect() == [
+        [(2, "b"), (4, "d"), (None, "n")], [(1, "a"), (3, "c"), (5, "e")]]
+
+
+def test_partition_by_custom_function(ctx):
+    """partition_func(key) % n chooses the partition."""
+    rdd = ctx.parallelize([("a", 1), ("bb", 2), ("ccc", 3), ("dddd", 4)], 2)
+    assert rdd.partition_by(3, lambda k: len(k)).glom().collect() == [
+        [("ccc", 3)], [("a", 1), ("dddd", 4)], [("bb", 2)]]
+
+
+def test_sort_by_key_pyspark_doctests(ctx):
+    """PySpark's doctests: sort_by_key with one and two partitions, first()."""
+    tmp = [("a", 1), ("b", 2), ("1", 3), ("d", 4), ("2", 5)]
+    expected = [("1", 3), ("2", 5), ("a", 1), ("b", 2), ("d", 4)]
+    assert ctx.parallelize(tmp).sort_by_key().first() == ("1", 3)
+    assert ctx.parallelize(tmp).sort_by_key(True, 1).collect() == expected
+    assert ctx.parallelize(tmp).sort_by_key(True, 2).collect() == expected
+
+
+def test_sort_by_key_keyfunc_pyspark_doctest(ctx):
+    """PySpark's doctest: case-insensitive sort over three partitions."""
+    tmp2 = [("Mary", 1), ("had", 2), ("a", 3), ("little", 4), ("lamb", 5)]
+    tmp2.extend([("whose", 6), ("fleece", 7), ("was", 8), ("white", 9)])
+    assert ctx.parallelize(tmp2).sort_by_key(True, 3, keyfunc=lambda k: k.lower()).collect() == [
+        ("a", 3), ("fleece", 7), ("had", 2), ("lamb", 5), ("little", 4), ("Mary", 1),
+        ("was", 8), ("white", 9), ("whose", 6)]
+
+
+def test_sort_by_key_globally_sorted_across_partitions(ctx):
+    """Each partition is sorted and every key precedes the next partition's keys."""
+    keys = list(range(1000))
+    random.Random(5).shuffle(keys)
+    rdd = ctx.parallelize([(k, str(k)) for k in keys], 3).sort_by_key(num_partitions=4)
+    assert rdd.get_num_partitions() == 4
+    parts = rdd.glom().collect()
+    assert len(parts) == 4
+    flat = [kv for part in parts for kv in part]
+    assert flat == [(k, str(k)) for k in range(1000)]
+    non_empty = [p for p in parts if p]
+    for before, after in zip(non_empty, non_empty[1:]):
+        assert before[-1][0] < after[0][0]
+
+
+def test_sort_by_key_descending(ctx):
+    """ascending=False sorts from the largest key, across partitions too."""
+    keys = list(range(200))
+    random.Random(9).shuffle(keys)
+    rdd = ctx.parallelize([(k, None) for k in keys], 4)
+    assert rdd.sort_by_key(False, 3).keys().collect() == list(range(199, -1, -1))
+    assert rdd.sort_by_key(False, 1).keys().collect() == list(range(199, -1, -1))
+    by_negated = rdd.sort_by_key(True, 3, keyfunc=lambda k: -k)
+    assert by_negated.keys().collect() == list(range(199, -1, -1))
+
+
+def test_sort_by_key_unicode_and_mixed_numbers(ctx):
+    """Unicode strings sort by code point; ints and floats sort together."""
+    words = ctx.parallelize([("日", 1), ("é", 2), ("a", 3), ("z", 4), ("🔑", 5)], 2)
+    assert words.sort_by_key(True, 2).keys().collect() == ["a", "z", "é", "日", "🔑"]
+    numbers = ctx.parallelize([(2.5, "c"), (1, "a"), (2, "b"), (-0.5, "z")], 2)
+    assert numbers.sort_by_key().collect() == [(-0.5, "z"), (1, "a"), (2, "b"), (2.5, "c")]
+
+
+def test_sort_by_key_single_partition_is_stable(ctx):
+    """Equal keys keep their input order in a one-partition sort."""
+    rdd = ctx.parallelize([(1, "a"), (0, "x"), (1, "b"), (0, "y")], 2)
+    assert rdd.sort_by_key(True, 1).collect() == [(0, "x"), (0, "y"), (1, "a"), (1, "b")]
+
+
+def test_sort_by_key_empty(ctx):
+    """Sorting an empty RDD gives an empty RDD."""
+    assert ctx.parallelize([], 2).sort_by_key().collect() == []
+    assert ctx.parallelize([], 2).sort_by_key(True, 3).collect() == []
+
+
+def test_repartition_and_sort_within_partitions_pyspark_doctest(ctx):
+    """PySpark's doctest: parity partitions, each sorted by key."""
+    rdd = ctx.parallelize([(0, 5), (3, 8), (2, 6), (0, 8), (3, 8), (1, 3)])
+    rdd2 = rdd.repartition_and_sort_within_partitions(2, lambda x: x % 2, True)
+    assert rdd2.glom().collect() == [[(0, 5), (0, 8), (2, 6)], [(1, 3), (3, 8), (3, 8)]]
+
+
+def test_repartition_and_sort_within_partitions_descending(ctx):
+    """ascending=False sorts each partition from the largest key."""
+    rdd = ctx.parallelize([(0, 5), (3, 8), (2, 6), (0, 8), (3, 8), (1, 3)], 2)
+    rdd2 = rdd.repartition_and_sort_within_partitions(2, lambda x: x % 2, False)
+    assert rdd2.glom().collect() == [[(2, 6), (0, 5), (0, 8)], [(3, 8), (3, 8), (1, 3)]]
+
+
+# -- sampling ---------------------------------------------------------------------------------
+
+def test_sample_by_key_pyspark_doctest(ctx):
+    """PySpark's doctest: per-key fractions over 1000 values per key."""
+    fractions = {"a": 0.2, "b": 0.1}
+    rdd = ctx.parallelize(fractions.keys()).cartesian(ctx.parallelize(range(0, 1000)))
+    sample = dict(rdd.sample_by_key(False, fractions, 2).group_by_key().collect())
+    assert 100 < len(sample["a"]) < 300 and 50 < len(sample["b"]) < 150
+    assert max(sample["a"]) <= 999 and min(sample["a"]) >= 0
+    assert max(sample["b"]) <= 999 and min(sample["b"]) >= 0
+
+
+def test_sample_by_key_is_deterministic_and_extreme_fractions(ctx):
+    """The same seed repeats the sample; fractions 0 and 1 drop or keep a key."""
+    rdd = ctx.parallelize([(k, i) for i in range(200) for k in ("keep", "drop", "half")], 3)
+    fractions = {"keep": 1.0, "drop": 0.0, "half": 0.5}
+    first = rdd.sample_by_key(False, fractions, 4).collect()
+    assert first == rdd.sample_by_key(False, fractions, 4).collect()
+    counts = {k: sum(1 for key, _ in first if key == k) for k in fractions}
+    assert counts["keep"] == 200 and counts["drop"] == 0 and 60 < counts["half"] < 140
+
+
+# -- actions on pairs -------------------------------------------------------------------------
+
+def test_lookup_pyspark_doctests(ctx):
+    """PySpark's doctests: lookup on plain, sorted and grouped RDDs."""
+    data = range(1000)
+    rdd = ctx.parallelize(zip(data, data), 10)
+    assert rdd.lookup(42) == [42]
+    sorted_rdd = rdd.sort_by_key()
+    assert sorted_rdd.lookup(42) == [42]
+    assert sorted_rdd.lookup(1024) == []
+    rdd2 = ctx.parallelize([(("a", "b"), "c")]).group_by_key()
+    assert list(rdd2.lookup(("a", "b"))[0]) == ["c"]
+
+
+def test_lookup_returns_all_values_in_order(ctx):
+    """Every value of the key, partition order then record order; unicode keys work."""
+    rdd = ctx.parallelize([("é", 1), ("x", 2), ("é", 3), ("é", None)], 3)
+    assert rdd.lookup("é") == [1, 3, None]
+    assert rdd.partition_by(2).lookup("é") == [1, 3, None]
+    assert rdd.lookup("missing") == []
+
+
+def test_collect_as_map_pyspark_doctest(ctx):
+    """PySpark's doctest: pairs as a dict."""
+    m = ctx.parallelize([(1, 2), (3, 4)]).collect_as_map()
+    assert m[1] == 2 and m[3] == 4
+    assert m == {1: 2, 3: 4}
+
+
+def test_collect_as_map_later_pairs_win(ctx):
+    """Of duplicate keys, the last one in order wins."""
+    rdd = ctx.parallelize([(1, "a"), (None, "n"), (1, "b")], 2)
+    assert rdd.collect_as_map() == {1: "b", None: "n"}
+
+
+def test_count_by_key_pyspark_doctest(ctx):
+    """PySpark's doctest: counts per key, as a dict."""
+    rdd = ctx.parallelize([("a", 1), ("b", 1), ("a", 1)])
+    counts = rdd.count_by_key()
+    assert isinstance(counts, dict)
+    assert sorted(counts.items()) == [("a", 2), ("b", 1)]
+    assert ctx.parallelize([], 2).count_by_key() == {}
+
+
+def test_reduce_by_key_locally_pyspark_doctest(ctx):
+    """PySpark's doctest: reduce_by_key merged into a dict on the driver."""
+    rdd = ctx.parallelize([("a", 1), ("b", 1), ("a", 1)])
+    result = rdd.reduce_by_key_locally(add)
+    assert isinstance(result, dict)
+    assert sorted(result.items()) == [("a", 2), ("b", 1)]
+
+
+def test_reduce_by_key_locally_across_partitions(ctx):
+    """Keys spread over partitions are merged; an empty RDD gives {}."""
+    rdd = ctx.parallelize([(i % 4, i) for i in range(40)] + [(None, 1)], 5)
+    assert rdd.reduce_by_key_locally(add) == {k: sum(range(k, 40, 4)) for k in range(4)} | {None: 1}
+    assert ctx.parallelize([], 3).reduce_by_key_locally(add) == {}

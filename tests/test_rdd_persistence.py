@@ -1,0 +1,263 @@
+"""Caching, checkpointing and RDD metadata: ids, names, partitions, lineage, TaskContext."""
+
+import os
+from operator import add
+
+import pytest
+
+from vega_runtime import StorageLevel, TaskContext, VegaError
+
+LEVELS = [StorageLevel.MEMORY_ONLY, StorageLevel.MEMORY_ONLY_2, StorageLevel.MEMORY_AND_DISK,
+          StorageLevel.MEMORY_AND_DISK_2, StorageLevel.DISK_ONLY, StorageLevel.DISK_ONLY_2]
+
+
+def counted(ctx, n=40, slices=4):
+    """An RDD whose map counts its computations in an accumulator."""
+    acc = ctx.accumulator(0)
+
+    def touch(x):
+        acc.add(1)
+        return x * 2
+
+    return ctx.parallelize(range(n), slices).map(touch), acc
+
+
+# -- storage levels and caching ---------------------------------------------------------
+
+def test_default_storage_level_is_none(ctx):
+    """An RDD that was never persisted has StorageLevel.NONE."""
+    rdd = ctx.parallelize([1, 2])
+    assert rdd.get_storage_level() == StorageLevel.NONE
+    assert rdd.is_cached is False
+
+
+def test_cache_sets_memory_only_and_returns_self(ctx):
+    """cache() is persist(MEMORY_ONLY) and returns the RDD itself."""
+    rdd = ctx.parallelize([1, 2])
+    assert rdd.cache() is rdd
+    assert rdd.get_storage_level() == StorageLevel.MEMORY_ONLY
+    assert rdd.is_cached is True
+    rdd.unpersist()
+
+
+def test_persist_defaults_to_memory_only(ctx):
+    """persist() without a level is MEMORY_ONLY, as in PySpark."""
+    rdd = ctx.parallelize([1, 2]).persist()
+    assert rdd.get_storage_level() == StorageLevel.MEMORY_ONLY
+    rdd.unpersist()
+
+
+@pytest.mark.parametrize("level", LEVELS, ids=lambda level: level.name)
+def test_persist_at_each_level_keeps_results(ctx, level):
+    """Every storage level is reported back and gives the same results twice."""
+    rdd = ctx.parallelize([("é", None), ("k", 1)] * 50, 3).map(lambda kv: kv)
+    assert rdd.persist(level) is rdd
+    assert rdd.get_storage_level() == level
+    first = rdd.collect()
+    assert first == [("é", None), ("k", 1)] * 50
+    assert rdd.collect() == first
+    assert rdd.count() == 100
+    rdd.unpersist()
+
+
+def test_cached_rdd_is_computed_once_across_actions(ctx):
+    """Each partition of a cached RDD is computed once, however many actions follow."""
+    rdd, acc = counted(ctx, 64, 16)
+    rdd.cache()
+    assert rdd.count() == 64
+    assert acc.value == 64
+    assert rdd.collect() == [x * 2 for x in range(64)]
+    assert rdd.sum() == 2 * sum(range(64))
+    assert acc.value == 64
+    rdd.unpersist()
+
+
+def test_disk_persisted_rdd_is_computed_once(ctx):
+    """DISK_ONLY also spares the recomputation."""
+    rdd, acc = counted(ctx, 48, 12)
+    rdd.persist(StorageLevel.DISK_ONLY)
+    assert rdd.collect() == [x * 2 for x in range(48)]
+    assert rdd.collect() == [x * 2 for x in range(48)]
+    assert acc.value == 48
+    rdd.unpersist()
+
+
+def test_uncached_rdd_is_recomputed_per_action(ctx):
+    """Without cache, every action recomputes the map."""
+    rdd, acc = counted(ctx, 20, 2)
+    rdd.count()
+    rdd.count()
+    assert acc.value == 40
+
+
+def test_unpersist_forgets_the_cache(ctx):
+    """After unpersist the level is NONE and the next action recomputes."""
+    rdd, acc = counted(ctx, 20, 2)
+    rdd.cache()
+    rdd.count()
+    assert rdd.unpersist() is rdd
+    assert rdd.get_storage_level() == StorageLevel.NONE
+    assert rdd.collect() == [x * 2 for x in range(20)]
+    assert acc.value == 40
+
+
+def test_cached_rdd_feeds_a_shuffle(ctx):
+    """A cached RDD used by two different shuffles gives exact results."""
+    pairs = ctx.parallelize([(i % 3, i) for i in range(30)], 3).cache()
+    assert sorted(pairs.reduce_by_key(add).collect()) == [(0, 135), (1, 145), (2, 155)]
+    assert sorted(pairs.group_by_key().map_values(len).collect()) == [(0, 10), (1, 10), (2, 10)]
+    pairs.unpersist()
+
+
+# -- checkpointing ------------------------------------------------------------------------
+
+def test_checkpoint_after_action(ctx, tmp_path):
+    """After an action the RDD is checkpointed, its data unchanged."""
+    ctx.set_checkpoint_dir(str(tmp_path / "ckpt"))
+    rdd = ctx.parallelize(range(10), 2).map(lambda x: x * 3)
+    rdd.checkpoint()
+    assert rdd.is_checkpointed() is False
+    assert rdd.collect() == [x * 3 for x in range(10)]
+    assert rdd.is_checkpointed() is True
+    assert rdd.collect() == [x * 3 for x in range(10)]
+    assert rdd.get_num_partitions() == 2
+    checkpoint_file = rdd.get_checkpoint_file()
+    assert checkpoint_file is not None
+    assert os.path.abspath(checkpoint_file).startswith(os.path.abspath(str(tmp_path / "ckpt")))
+
+
+def test_checkpoint_truncates_lineage(ctx, tmp_path):
+    """Once checkpointed, to_debug_string no longer shows the parents or the shuffle."""
+    ctx.set_checkpoint_dir(str(tmp_path / "ckpt-lineage"))
+    source = ctx.parallelize([("a", 1), ("b", 2), ("a", 3)], 2).set_name("lineage-source")
+    summed = source.reduce_by_key(add).set_name("lineage-summed")
+    before = summed.to_debug_string()
+    assert "lineage-source" in before and "+-" in before
+    summed.checkpoint()
+    assert sorted(summed.collect()) == [("a", 4), ("b", 2)]
+    after = summed.to_debug_string()
+    assert "lineage-source" not in after
+    assert "+-" not in after
+    assert sorted(summed.collect()) == [("a", 4), ("b", 2)]
+    assert sorted(summed.map_values(lambda v: v * 10).collect()) == [("a", 40), ("b", 20)]
+
+
+def test_checkpoint_without_directory_is_an_error(fresh_ctx):
+    """checkpoint() needs set_checkpoint_dir first."""
+    ctx = fresh_ctx(master="local")
+    with pytest.raises(VegaError):
+        ctx.parallelize([1]).checkpoint()
+
+
+def test_local_checkpoint(ctx):
+    """local_checkpoint marks the RDD checkpointed after an action, results unchanged."""
+    rdd = ctx.parallelize(range(6), 3).map(lambda x: -x)
+    rdd.local_checkpoint()
+    assert rdd.collect() == [0, -1, -2, -3, -4, -5]
+    assert rdd.is_checkpointed() is True
+    assert rdd.is_locally_checkpointed() is True
+    assert rdd.collect() == [0, -1, -2, -3, -4, -5]
+    assert rdd.count() == 6
+
+
+# -- metadata -------------------------------------------------------------------------------
+
+def test_id_is_a_unique_integer_method(ctx):
+    """rdd.id() is an int, unique per RDD, as in PySpark."""
+    a = ctx.parallelize([1])
+    b = a.map(lambda x: x)
+    assert isinstance(a.id(), int) and isinstance(b.id(), int)
+    assert a.id() != b.id()
+    assert a.id() == a.id()
+
+
+def test_name_and_set_name_pyspark_doctest(ctx):
+    """PySpark's doctest: set_name returns the RDD, name() reads it back."""
+    rdd1 = ctx.parallelize([1, 2])
+    assert rdd1.name() is None
+    assert rdd1.set_name("RDD1").name() == "RDD1"
+    assert rdd1.set_name("ünïcode").name() == "ünïcode"
+
+
+def test_get_num_partitions_pyspark_doctest(ctx):
+    """PySpark's doctest: two partitions."""
+    assert ctx.parallelize([1, 2, 3, 4], 2).get_num_partitions() == 2
+    assert ctx.parallelize([1, 2, 3, 4], 2).map(lambda x: (x, x)).reduce_by_key(add, 5) \
+        .get_num_partitions() == 5
+
+
+def test_to_debug_string_shows_every_rdd_and_the_shuffle(ctx):
+    """Each RDD appears once; the shuffle parent is indented further, marked +-."""
+    source = ctx.parallelize(range(10), 2).set_name("dbg-source")
+    pairs = source.map(lambda x: (x % 3, x)).set_name("dbg-pairs")
+    sums = pairs.reduce_by_key(add).set_name("dbg-sums")
+    final = sums.map_values(str).set_name("dbg-final")
+    text = final.to_debug_string()
+    assert isinstance(text, str)
+    lines = text.splitlines()
+    found = {}
+    for name in ("dbg-source", "dbg-pairs", "dbg-sums", "dbg-final"):
+        matching = [line for line in lines if name in line]
+        assert len(matching) == 1, (name, text)
+        found[name] = matching[0]
+
+    def indent(line):
+        return len(line) - len(line.lstrip())
+
+    assert indent(found["dbg-pairs"]) > indent(found["dbg-sums"])
+    assert "+-" in found["dbg-pairs"]
+    assert indent(found["dbg-source"]) >= indent(found["dbg-pairs"])
+    assert lines[0].find("dbg-final") >= 0
+
+
+def test_to_debug_string_mentions_cached_level(ctx):
+    """A persisted RDD's storage level shows in its lineage."""
+    rdd = ctx.parallelize([1]).set_name("dbg-cached").persist(StorageLevel.MEMORY_AND_DISK)
+    assert "MEMORY_AND_DISK" in rdd.to_debug_string()
+    rdd.unpersist()
+
+
+# -- TaskContext -----------------------------------------------------------------------------
+
+def test_task_context_is_none_on_the_driver(ctx):
+    """TaskContext.get() outside a task is None."""
+    assert TaskContext.get() is None
+
+
+def test_task_context_inside_tasks(ctx):
+    """Tasks see their partition id, attempt 0, and one stage id per stage."""
+    def describe(index, iterator):
+        tc = TaskContext.get()
+        return [(index, tc.partition_id(), tc.attempt_number(), tc.stageId(), len(list(iterator)))]
+
+    rows = ctx.parallelize(range(10), 4).map_partitions_with_index(describe).collect()
+    assert [(r[0], r[1], r[2], r[4]) for r in rows] == [
+        (0, 0, 0, 2), (1, 1, 0, 3), (2, 2, 0, 2), (3, 3, 0, 3)]
+    stage_ids = {r[3] for r in rows}
+    assert len(stage_ids) == 1 and isinstance(stage_ids.pop(), int)
+
+
+def test_task_context_stage_ids_differ_across_a_shuffle(ctx):
+    """Map-side and reduce-side tasks run in different stages."""
+    def tag(x):
+        return (x % 2, TaskContext.get().stageId())
+
+    def stage_of(kv):
+        return (kv[0], sorted(set(kv[1])), TaskContext.get().stageId())
+
+    rows = ctx.parallelize(range(8), 2).map(tag).group_by_key(2).map(stage_of).collect()
+    map_stages = {s for _, stages, _ in rows for s in stages}
+    reduce_stages = {r[2] for r in rows}
+    assert len(map_stages) == 1 and len(reduce_stages) == 1
+    assert map_stages != reduce_stages
+
+
+def test_task_context_pep8_names(ctx):
+    """The PEP 8 spellings of PySpark's partitionId/stageId/attemptNumber are methods."""
+    def describe(iterator):
+        tc = TaskContext.get()
+        return [(tc.partition_id(), tc.stage_id(), tc.attempt_number())]
+
+    rows = ctx.parallelize([1, 2], 2).map_partitions(describe).collect()
+    assert [(r[0], r[2]) for r in rows] == [(0, 0), (1, 0)]
+    assert rows[0][1] == rows[1][1]

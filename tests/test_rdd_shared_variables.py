@@ -1,0 +1,191 @@
+"""Broadcast variables and accumulators."""
+
+import pytest
+
+from vega_runtime import AccumulatorParam, TaskContext, TaskFailed, VegaError
+
+
+class VectorAccumulatorParam(AccumulatorParam):
+    """PySpark's doctest accumulator: element-wise vector addition."""
+
+    def zero(self, value):
+        return [0.0] * len(value)
+
+    def addInPlace(self, val1, val2):  # noqa: N802 - PySpark's name
+        for i in range(len(val1)):
+            val1[i] += val2[i]
+        return val1
+
+
+# -- broadcast -------------------------------------------------------------------------------
+
+def test_broadcast_pyspark_doctest(ctx):
+    """PySpark's doctest: the value on the driver and in every task."""
+    b = ctx.broadcast([1, 2, 3, 4, 5])
+    assert b.value == [1, 2, 3, 4, 5]
+    assert ctx.parallelize([0, 0]).flat_map(lambda x: b.value).collect() == [
+        1, 2, 3, 4, 5, 1, 2, 3, 4, 5]
+    b.unpersist()
+
+
+def test_broadcast_dict_lookup_in_tasks(ctx):
+    """Tasks look up keys, unicode and None included, in a broadcast dict."""
+    table = ctx.broadcast({"é": 1, None: 2, (1, 2): 3, "🔑": 4})
+    keys = ctx.parallelize(["é", None, (1, 2), "🔑", "é"], 3)
+    assert keys.map(lambda k: table.value[k]).collect() == [1, 2, 3, 4, 1]
+
+
+def test_broadcast_large_value(ctx):
+    """A 5 MB broadcast value reaches the tasks whole."""
+    big = ctx.broadcast("B" * (5 * 1024 * 1024))
+    assert ctx.parallelize(range(4), 4).map(lambda i: len(big.value) + i).collect() == [
+        5 * 1024 * 1024 + i for i in range(4)]
+    same = ctx.parallelize([0], 1).map(lambda _: big.value == "B" * (5 * 1024 * 1024))
+    assert same.collect() == [True]
+
+
+def test_broadcast_usable_after_unpersist(ctx):
+    """unpersist drops executors' copies; using it again ships it again."""
+    b = ctx.broadcast({"a": 10})
+    rdd = ctx.parallelize(["a", "a"], 2)
+    assert rdd.map(lambda k: b.value[k]).collect() == [10, 10]
+    b.unpersist()
+    assert b.value == {"a": 10}
+    assert rdd.map(lambda k: b.value[k] + 1).collect() == [11, 11]
+
+
+def test_broadcast_destroy_makes_it_unusable(ctx):
+    """After destroy, neither the driver nor new tasks can use the broadcast."""
+    b = ctx.broadcast([1, 2, 3])
+    assert ctx.parallelize([0]).map(lambda _: sum(b.value)).collect() == [6]
+    b.destroy()
+    with pytest.raises(VegaError):
+        b.value
+    with pytest.raises(VegaError):
+        ctx.parallelize([0]).map(lambda _: sum(b.value)).collect()
+
+
+def test_several_broadcasts_in_one_task(ctx):
+    """A task can read several broadcasts."""
+    a = ctx.broadcast(2)
+    c = ctx.broadcast(3)
+    assert ctx.parallelize([1, 2, 3], 2).map(lambda x: x * a.value + c.value).collect() == [5, 7, 9]
+
+
+# -- accumulators -----------------------------------------------------------------------------
+
+def test_accumulator_pyspark_doctests(ctx):
+    """PySpark's doctests: value, assignment, += on the driver, other number types."""
+    a = ctx.accumulator(1)
+    assert a.value == 1
+    a.value = 2
+    assert a.value == 2
+    a += 5
+    assert a.value == 7
+    assert ctx.accumulator(1.0).value == 1.0
+    assert ctx.accumulator(1j).value == 1j
+
+
+def test_accumulator_add_in_tasks_pyspark_doctest(ctx):
+    """PySpark's doctest: foreach adds 1 + 2 + 3 to a running value."""
+    a = ctx.accumulator(7)
+    rdd = ctx.parallelize([1, 2, 3])
+
+    def f(x):
+        a.add(x)
+
+    rdd.foreach(f)
+    assert a.value == 13
+    b = ctx.accumulator(0)
+    rdd.foreach(lambda x: b.add(x))
+    assert b.value == 6
+
+
+def test_accumulator_custom_param_pyspark_doctest(ctx):
+    """PySpark's doctest: a vector accumulator with a custom AccumulatorParam."""
+    va = ctx.accumulator([1.0, 2.0, 3.0], VectorAccumulatorParam())
+    assert va.value == [1.0, 2.0, 3.0]
+
+    def g(x):
+        va.add([x] * 3)
+
+    ctx.parallelize([1, 2, 3]).foreach(g)
+    assert va.value == [7.0, 8.0, 9.0]
+
+
+def test_accumulator_float_and_many_partitions(ctx):
+    """Float additions from many partitions add up."""
+    acc = ctx.accumulator(0.0)
+    ctx.parallelize([0.5] * 100, 10).foreach(lambda x: acc.add(x))
+    assert acc.value == 50.0
+
+
+def test_accumulator_in_transformation_counts_only_when_computed(ctx):
+    """A map's additions happen when an action runs, not when the map is defined."""
+    acc = ctx.accumulator(0)
+
+    def touch(x):
+        acc.add(1)
+        return x
+
+    rdd = ctx.parallelize(range(10), 2).map(touch)
+    assert acc.value == 0
+    rdd.count()
+    assert acc.value == 10
+
+
+def test_accumulator_value_unreadable_in_tasks(ctx):
+    """Reading acc.value inside a task fails the task; the error mentions the driver."""
+    acc = ctx.accumulator(0)
+    with pytest.raises(TaskFailed) as info:
+        ctx.parallelize([1], 1).map(lambda x: acc.value).collect()
+    assert "driver" in str(info.value)
+
+
+def test_accumulator_counts_each_successful_task_once_despite_retries(ctx):
+    """A task that adds then fails on attempt 0 is retried; only the success counts."""
+    acc = ctx.accumulator(0)
+    attempts = ctx.accumulator(0)
+
+    def flaky(iterator):
+        records = list(iterator)
+        acc.add(len(records))
+        attempts.add(1)
+        if TaskContext.get().attempt_number() == 0:
+            raise RuntimeError("first attempt always fails")
+        return records
+
+    result = ctx.parallelize(range(20), 4).map_partitions(flaky).collect()
+    assert result == list(range(20))
+    assert acc.value == 20
+    assert attempts.value == 4
+
+
+def test_accumulator_ignores_failed_job_tasks(fresh_ctx):
+    """Additions of tasks that never succeed are never merged."""
+    ctx = fresh_ctx(master="local", conf={"vega.task.max_attempts": 2})
+    acc = ctx.accumulator(0)
+
+    def always_fails(x):
+        acc.add(100)
+        raise ValueError("never")
+
+    with pytest.raises(TaskFailed):
+        ctx.parallelize([1], 1).map(always_fails).collect()
+    assert acc.value == 0
+
+
+def test_accumulator_exactly_once_with_configured_attempts(fresh_ctx):
+    """With two attempts allowed, a once-failing task still counts exactly once."""
+    for master in ("local", "local[2]"):
+        ctx = fresh_ctx(master=master, conf={"vega.task.max_attempts": 2})
+        acc = ctx.accumulator(0)
+
+        def once(x):
+            acc.add(x)
+            if TaskContext.get().attempt_number() == 0:
+                raise RuntimeError("retry me")
+            return x
+
+        assert ctx.parallelize(range(1, 11), 3).map(once).sum() == 55
+        assert acc.value == 55

@@ -1,0 +1,58 @@
+"""Which executor holds which cached partition, for locality-aware scheduling."""
+
+from __future__ import annotations
+
+from typing import Dict, FrozenSet, Iterable, Set, Tuple
+
+from ..rdd.dependency import NarrowDependency
+from ..storage_level import StorageLevel
+
+BlockId = Tuple[int, int]  # (rdd_id, partition)
+
+
+class BlockTracker:
+    def __init__(self) -> None:
+        self._holders: Dict[BlockId, Set[str]] = {}
+
+    def added(self, executor_id: str, blocks: Iterable) -> None:
+        for rdd_id, partition in blocks:
+            self._holders.setdefault((rdd_id, partition), set()).add(executor_id)
+
+    def removed(self, executor_id: str, blocks: Iterable) -> None:
+        for rdd_id, partition in blocks:
+            holders = self._holders.get((rdd_id, partition))
+            if holders is not None:
+                holders.discard(executor_id)
+                if not holders:
+                    del self._holders[(rdd_id, partition)]
+
+    def executor_lost(self, executor_id: str) -> None:
+        for block in [b for b, h in self._holders.items() if executor_id in h]:
+            self.removed(executor_id, [block])
+
+    def rdd_removed(self, rdd_id: int) -> None:
+        for block in [b for b in self._holders if b[0] == rdd_id]:
+            del self._holders[block]
+
+    def cached_partitions(self, rdd_id: int) -> int:
+        return sum(1 for b in self._holders if b[0] == rdd_id)
+
+    def preferred_executors(self, rdd, partition: int) -> FrozenSet[str]:
+        """Executors holding a cached block this task would read, through narrow dependencies."""
+        stack = [(rdd, partition)]
+        seen = set()
+        found: Set[str] = set()
+        while stack:
+            current, index = stack.pop()
+            if (current.rdd_id, index) in seen:
+                continue
+            seen.add((current.rdd_id, index))
+            if current.storage_level != StorageLevel.NONE:
+                holders = self._holders.get((current.rdd_id, index))
+                if holders:
+                    found |= holders
+                    continue
+            for dep in current.dependencies():
+                if isinstance(dep, NarrowDependency):
+                    stack.extend((dep.rdd, p) for p in dep.parents(index))
+        return frozenset(found)
