@@ -54,9 +54,9 @@ def plan_splits(files: Sequence[InputFile], min_partitions: int,
 def pack_segments(pieces: List[FileSegment], bins: int) -> List[Tuple[FileSegment, ...]]:
     """Cut the ordered pieces into at most ``bins`` contiguous groups of near-equal bytes.
 
-    Group i ends at the first piece that reaches (i + 1) / bins of the total,
-    so records keep their file order and no group exceeds its share by more
-    than one piece (pieces are at most one split long).
+    A piece joins the group whose share of the total its midpoint falls in,
+    so records keep their file order and groups differ by at most about one
+    piece (pieces are at most one split long).
 
     >>> [[p.path for p in g] for g in pack_segments([FileSegment(c, 0, 10) for c in "abcd"], 2)]
     [['a', 'b'], ['c', 'd']]
@@ -66,11 +66,12 @@ def pack_segments(pieces: List[FileSegment], bins: int) -> List[Tuple[FileSegmen
     current: List[FileSegment] = []
     done = 0
     for piece in pieces:
-        current.append(piece)
-        done += piece.length
-        if done * bins >= (len(groups) + 1) * total and len(groups) < bins - 1:
+        boundary = (len(groups) + 1) * total / bins
+        if current and len(groups) < bins - 1 and done + piece.length / 2 > boundary:
             groups.append(tuple(current))
             current = []
+        current.append(piece)
+        done += piece.length
     if current:
         groups.append(tuple(current))
     return groups
