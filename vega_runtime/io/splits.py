@@ -25,9 +25,13 @@ class FileSegment:
         return self.end - self.start
 
 
-def plan_splits(files: Sequence[InputFile], min_partitions: int,
-                split_size: int) -> List[Tuple[FileSegment, ...]]:
+def plan_splits(files: Sequence[InputFile], min_partitions: int, split_size: int,
+                parallelism: int = 1) -> List[Tuple[FileSegment, ...]]:
     """Group the files' bytes into partitions of roughly equal size, in file order.
+
+    The partition count is at least ``min_partitions`` and total/``split_size``,
+    rounded up to a multiple of ``parallelism`` so every executor core gets
+    the same share of bytes.
 
     >>> plan = plan_splits([InputFile("a", 100), InputFile("b", 10)], 2, 1 << 20)
     >>> [[(s.path, s.start, s.end) for s in p] for p in plan]
@@ -36,19 +40,20 @@ def plan_splits(files: Sequence[InputFile], min_partitions: int,
     total = sum(f.size for f in files)
     if not files:
         return []
-    goal = max(1, min(split_size, -(-total // max(1, min_partitions))))
+    count = max(min_partitions, -(-total // max(1, split_size)), 1)
+    if count > 1 and parallelism > 1:
+        count = -(-count // parallelism) * parallelism
+    goal = max(1, -(-total // count))
     pieces: List[FileSegment] = []
     for f in files:
         if f.splittable and f.size > goal * 1.1:
-            count = -(-f.size // goal)
-            step = -(-f.size // count)
+            n = -(-f.size // goal)
+            step = -(-f.size // n)
             pieces.extend(FileSegment(f.path, s, min(s + step, f.size))
                           for s in range(0, f.size, step))
         else:
             pieces.append(FileSegment(f.path, 0, f.size))
-    target = max(min_partitions, -(-total // goal), 1)
-    target = min(target, len(pieces))
-    return pack_segments(pieces, target)
+    return pack_segments(pieces, min(count, len(pieces)))
 
 
 def pack_segments(pieces: List[FileSegment], bins: int) -> List[Tuple[FileSegment, ...]]:

@@ -80,9 +80,11 @@ class TextFileRDD(RDD):
         self._files = list_input_files(path)
         self._min_partitions = min_partitions
         self._split_size = split_size
+        self._parallelism = ctx.default_parallelism
 
     def compute_partitions(self) -> list:
-        plan = plan_splits(self._files, self._min_partitions, self._split_size)
+        plan = plan_splits(self._files, self._min_partitions, self._split_size,
+                           self._parallelism)
         return [FilesPartition(i, segments) for i, segments in enumerate(plan)]
 
     def compute(self, partition: FilesPartition, tc) -> Iterator[str]:

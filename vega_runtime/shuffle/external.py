@@ -20,7 +20,7 @@ from operator import itemgetter
 from typing import Any, Callable, Iterable, Iterator, List, Optional
 
 from ..serde import dump_batches
-from .sizing import CHECK_EVERY, estimate_dict, estimate_records
+from .sizing import batches, estimate_dict, estimate_records
 
 _first = itemgetter(0)
 _MISSING = object()
@@ -62,16 +62,12 @@ class ExternalMerger:
         self.spilled_bytes = 0
 
     def merge_all(self, records: Iterator) -> None:
-        records = iter(records)
-        while True:
-            chunk = list(itertools.islice(records, CHECK_EVERY))
-            self._merge_chunk(chunk)
-            if len(chunk) < CHECK_EVERY:
-                return
+        for batch in batches(records):
+            self._merge_batch(batch)
             if estimate_dict(self.combiners) > self.memory_bound:
                 self._spill()
 
-    def _merge_chunk(self, chunk: list) -> None:
+    def _merge_batch(self, chunk: Iterator) -> None:
         combiners = self.combiners
         get = combiners.get
         missing = _MISSING
@@ -117,14 +113,10 @@ class ExternalMerger:
 def external_sort(records: Iterator, key: Callable[[Any], Any], reverse: bool,
                   memory_bound: int, spill_dir: str, batch_records: int = 1024) -> Iterator:
     """Records sorted by ``key(record)``, spilling sorted runs past the bound."""
-    records = iter(records)
     buffer: list = []
     runs: List[_Run] = []
-    while True:
-        chunk = list(itertools.islice(records, CHECK_EVERY))
-        buffer.extend(chunk)
-        if len(chunk) < CHECK_EVERY:
-            break
+    for batch in batches(records):
+        buffer.extend(batch)
         if estimate_records(reversed(buffer), len(buffer)) > memory_bound:
             buffer.sort(key=key, reverse=reverse)
             runs.append(_Run(buffer, spill_dir, batch_records))

@@ -8,12 +8,28 @@ from __future__ import annotations
 
 import itertools
 import sys
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 #: Records between two size checks.
 CHECK_EVERY = 8192
 _SAMPLE = 24
 _DICT_ENTRY_OVERHEAD = 100  # hash table slot, key and value pointers, slack
+
+
+_END = object()
+
+
+def batches(records: Iterator[Any], size: int = CHECK_EVERY) -> Iterator[Iterator[Any]]:
+    """Consecutive lazy slices of ``size`` records, so loops can check memory between them.
+
+    No list is built: the slices are iterators over the same source.
+    """
+    records = iter(records)
+    while True:
+        first = next(records, _END)
+        if first is _END:
+            return
+        yield itertools.chain((first,), itertools.islice(records, size - 1))
 
 
 def deep_size(obj: Any, depth: int = 2) -> int:

@@ -16,7 +16,7 @@ from typing import Iterator, List
 
 from ..serde import dump_batches
 from .blocks import write_index
-from .sizing import CHECK_EVERY, estimate_dict, estimate_records
+from .sizing import batches, estimate_dict, estimate_records
 
 
 def write_map_output(records: Iterator, dep, data_path: str, index_path: str,
@@ -41,40 +41,30 @@ def write_map_output(records: Iterator, dep, data_path: str, index_path: str,
 
 
 def _combined_chunks(records: Iterator, aggregator, memory_bound: int) -> Iterator[dict]:
-    """Dicts of key -> combiner, each at most about ``memory_bound`` bytes."""
-    records = iter(records)
-    while True:
-        combiners: dict = {}
-        exhausted = _combine_into(combiners, records, aggregator, memory_bound)
-        if combiners:
-            yield combiners
-        if exhausted:
-            return
+    """Dicts of key -> combiner, each at most about ``memory_bound`` bytes.
 
-
-def _combine_into(combiners: dict, records: Iterator, aggregator, memory_bound: int) -> bool:
-    """Combine records until they run out (True) or the dict outgrows the bound (False).
-
-    The size is checked every CHECK_EVERY records; the loops are the hottest
-    code of a shuffle, so they are written out per case.
+    The combine loops are the hottest code of a shuffle, so they are written
+    out per case; the size is checked between batches of records.
     """
     create, merge = aggregator.create_combiner, aggregator.merge_value
-    get = combiners.get
     missing = _MISSING
-    while True:
-        chunk = list(itertools.islice(records, CHECK_EVERY))
+    combiners: dict = {}
+    get = combiners.get
+    for batch in batches(records):
         if create is None:
-            for key, value in chunk:
+            for key, value in batch:
                 current = get(key, missing)
                 combiners[key] = value if current is missing else merge(current, value)
         else:
-            for key, value in chunk:
+            for key, value in batch:
                 current = get(key, missing)
                 combiners[key] = create(value) if current is missing else merge(current, value)
-        if len(chunk) < CHECK_EVERY:
-            return True
         if estimate_dict(combiners) > memory_bound:
-            return False
+            yield combiners
+            combiners = {}
+            get = combiners.get
+    if combiners:
+        yield combiners
 
 
 _MISSING = object()
@@ -82,13 +72,9 @@ _MISSING = object()
 
 def _buffered_chunks(records: Iterator, memory_bound: int) -> Iterator[list]:
     """Lists of records, each at most about ``memory_bound`` bytes."""
-    records = iter(records)
     buffer: list = []
-    while True:
-        chunk = list(itertools.islice(records, CHECK_EVERY))
-        buffer.extend(chunk)
-        if len(chunk) < CHECK_EVERY:
-            break
+    for batch in batches(records):
+        buffer.extend(batch)
         if estimate_records(reversed(buffer), len(buffer)) > memory_bound:
             yield buffer
             buffer = []
