@@ -189,3 +189,15 @@ def test_accumulator_exactly_once_with_configured_attempts(fresh_ctx):
 
         assert ctx.parallelize(range(1, 11), 3).map(once).sum() == 55
         assert acc.value == 55
+
+
+def test_each_task_draws_its_own_random_stream(ctx):
+    """``from random import random`` in a closure does not replay the driver's state per task."""
+    from random import random as draw
+
+    samples = ctx.parallelize(range(8), 4).map(lambda _: draw()).glom().collect()
+    firsts = [part[0] for part in samples]
+    assert len(set(firsts)) == 4, samples
+    module_draws = ctx.parallelize(range(8), 4).map_partitions(
+        lambda it: [__import__("random").random() for _ in it]).collect()
+    assert len(set(module_draws)) == 8

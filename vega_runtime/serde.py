@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import io
 import pickle
+import random
+import sys
 import types
 from typing import Any, Iterable, Iterator
 
@@ -30,10 +32,44 @@ def dumps(obj: Any) -> bytes:
 loads = pickle.loads
 
 
+class _ClosurePickler(cloudpickle.CloudPickler):
+    """cloudpickle, except that process-global random generators go by reference.
+
+    A job's ``from random import random`` captures the driver's generator;
+    pickled by value, every task would replay the driver's state (PySpark's
+    behaviour).  By reference, each executor uses its own generator, which
+    every task reseeds.
+    """
+
+    def reducer_override(self, obj):
+        if obj is random._inst:
+            return _process_random, ()
+        numpy = sys.modules.get("numpy")
+        if numpy is not None and obj is numpy.random.mtrand._rand:
+            return _process_numpy_random, ()
+        return super().reducer_override(obj)
+
+
+def _process_random():
+    return random._inst
+
+
+def _process_numpy_random():
+    import numpy
+
+    return numpy.random.mtrand._rand
+
+
+def _cloudpickle(obj: Any) -> bytes:
+    buffer = io.BytesIO()
+    _ClosurePickler(buffer, protocol=PROTOCOL).dump(obj)
+    return buffer.getvalue()
+
+
 def dumps_closure(obj: Any, what: str) -> bytes:
     """cloudpickle ``obj``; on failure explain which captured variable is to blame."""
     try:
-        return cloudpickle.dumps(obj, PROTOCOL)
+        return _cloudpickle(obj)
     except Exception as exc:  # pickling can raise nearly anything
         culprit = find_unpicklable(obj)
         if culprit is None:

@@ -412,7 +412,7 @@ def run_all(workloads: list[Workload], runners: list[Runner], reps: int,
 
 def report_run(workload: Workload, runner: Runner, rep: int, reps: int, run: RunResult) -> None:
     """Progress line on stderr (plus the error tail of a failed run)."""
-    prefix = f"[{workload.name}] {runner.label:<10} rep {rep}/{reps}:"
+    prefix = f"[{workload.name}] {runner.label} rep {rep}/{reps}:"
     if run.ok:
         log(f"{prefix} {run.wall_seconds:8.2f} s {run.peak_rss_bytes / MIB:8.0f} MiB  {json.dumps(run.result)[:100]}")
     else:
@@ -538,10 +538,10 @@ def problem_lines(workloads: list[Workload], runners: list[Runner],
                   cells: dict[tuple[str, str], Cell]) -> list[tuple[str, str]]:
     """(title, detail) for failed or mismatching cells.
 
-    Workloads failing the same way on the same runner (e.g. an import error)
-    are reported once.
+    Workloads failing with the same last error line on the same runner (e.g.
+    an import error) are reported once, with the first workload's detail.
     """
-    grouped: dict[tuple[str, str, str], list[str]] = {}
+    grouped: dict[tuple[str, str, str], tuple[list[str], str]] = {}
     for runner in runners:
         for workload in workloads:
             cell = cells[workload.name, runner.label]
@@ -551,9 +551,10 @@ def problem_lines(workloads: list[Workload], runners: list[Runner],
                 detail = cell.mismatch
             else:
                 continue
-            grouped.setdefault((runner.label, cell.status, detail), []).append(workload.name)
+            key = (runner.label, cell.status, detail.strip().splitlines()[-1])
+            grouped.setdefault(key, ([], detail))[0].append(workload.name)
     return [(f"{', '.join(names)} / {label}: {status}", detail)
-            for (label, status, detail), names in grouped.items()]
+            for (label, status, _), (names, detail) in grouped.items()]
 
 
 # ------------------------------------------------------------- environment
@@ -619,17 +620,24 @@ METHOD_NOTES = """\
   process; **wall time is the whole process**, including interpreter start-up, imports and
   engine start-up (the `trivial` row isolates that fixed cost).
 - **Peak RSS** sums the resident memory of the job process and all its descendants
-  (JVM, Python workers, pool processes), polled every 50 ms with psutil. Pages shared
-  between forked processes are counted once per process, so this over-states true usage.
+  (JVM, Python workers, pool processes), polled every 50 ms with psutil (floored by the
+  job process's own `ru_maxrss`, for runs too short to sample). Pages shared between
+  forked processes are counted once per process, so this over-states true usage.
 - Engines: Vega with the master(s) shown; PySpark `local[2]` (UI off, Python workers on the
-  bench venv's interpreter); Dask bag on the `processes` scheduler with 2 workers
-  (`foldby` for reduce-by-key, `groupby` for group-by-key, `Bag.join` with a single-partition
-  right side); baseline: `multiprocessing.Pool(2)` doing the straightforward thing.
+  bench venv's interpreter, default partitioning: `textFile` on the 1,000-file directory
+  gives 1,000 partitions, and `reduceByKey` keeps that many); Dask bag on the `processes`
+  scheduler with 2 workers and `chunksize=1` (the default of 6 puts both partitions of a
+  generated dataset on one worker), `read_text` in 16 MB blocks, `foldby` for
+  reduce-by-key, `groupby` for group-by-key, `Bag.join` against a single-partition right
+  side; baseline: `multiprocessing.Pool(2)` doing the straightforward thing (a `Counter`
+  per 4 MB chunk or per file, merged; per-worker dicts merged in the parent).
 - Generated data uses 2 partitions; the corpus is ~50k Zipf-distributed words, generated
   deterministically by `scripts/bench/gen_data.py` and read from a warm page cache.
 - Results are checked: expected counts where known, otherwise all engines must agree
   (`(!)` marks a mismatch); pi must lie within 8·√2 standard deviations of π.
 - Ratios are Vega median / other engine median: below 1.00x means Vega is faster or smaller.
+- Runs are sequential, runners interleaved within each repetition; anything else running
+  on the machine adds noise, so compare ratios from one report rather than across reports.
 """
 
 

@@ -27,6 +27,27 @@ from ..storage.block_store import BlockStore
 from ..task_context import TaskContext
 
 
+def _reseed_random():
+    """Give this task its own random streams (``random``, and numpy's if loaded).
+
+    Returns the previous states, restored after the task so a driver running
+    tasks inline keeps its own sequence.
+    """
+    saved = [random.getstate(), None]
+    random.seed()
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        saved[1] = numpy.random.get_state()
+        numpy.random.seed(int.from_bytes(os.urandom(4), "little"))
+    return saved
+
+
+def _restore_random(saved) -> None:
+    random.setstate(saved[0])
+    if saved[1] is not None:
+        sys.modules["numpy"].random.set_state(saved[1])
+
+
 class TaskState:
     SUCCESS = "success"
     FAILED = "failed"
@@ -106,15 +127,14 @@ class Executor:
         tc = TaskContext(payload.stage_id, launch.partition, launch.attempt, launch.task_id,
                          self.executor_id, self.host, self._shuffle_reader(payload), self.blocks,
                          self.load_broadcast, payload.settings)
-        saved_random = random.getstate()
-        random.seed()  # each task its own stream, never the driver's state
+        saved_random = _reseed_random()
         tc.activate()
         try:
             with OutputCapture(launch.task_id, self.sink):
                 finished = self._run_task(launch, payload, partition, tc)
         finally:
             TaskContext.deactivate()
-            random.setstate(saved_random)
+            _restore_random(saved_random)
         finished.metrics["duration"] = time.monotonic() - started
         added, dropped = self.blocks.drain_changes()
         finished.blocks_added = [list(b) for b in added]

@@ -1,0 +1,128 @@
+"""Authenticated connections: the HMAC handshake and a framed, typed channel.
+
+Every connection starts with a challenge/response proving both ends hold the
+cluster secret, without sending it::
+
+    server -> client   Challenge{nonce}
+    client -> server   Authenticate{mac = HMAC(secret, "client" + nonce), nonce2}
+    server -> client   Authenticated{mac = HMAC(secret, "server" + nonce2)}
+
+A peer that fails it, or later sends an oversized, malformed, unknown or
+out-of-turn frame, gets a ``ProtocolError`` and is disconnected by its server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import socket
+import threading
+from typing import Optional
+
+from .framing import DEFAULT_MAX_FRAME, ProtocolError, recv_frame, send_frame
+from .messages import from_wire, to_wire
+
+HANDSHAKE_TIMEOUT = 10.0
+
+
+class AuthenticationFailed(ProtocolError):
+    """The peer does not know the cluster secret."""
+
+
+def _mac(secret: bytes, role: bytes, nonce: bytes) -> bytes:
+    return hmac.new(secret, role + nonce, hashlib.sha256).digest()
+
+
+def _expect(message: dict, kind: str, peer: str, field: str) -> bytes:
+    if message.get("type") != kind or not isinstance(message.get(field), bytes):
+        raise AuthenticationFailed(peer, f"expected {kind} during the handshake, "
+                                         f"got {message.get('type')!r}")
+    return message[field]
+
+
+def server_handshake(sock: socket.socket, secret: bytes, peer: str) -> None:
+    nonce = os.urandom(32)
+    send_frame(sock, {"type": "Challenge", "nonce": nonce})
+    reply = recv_frame(sock, peer, max_frame=4096)
+    mac = _expect(reply, "Authenticate", peer, "mac")
+    client_nonce = _expect(reply, "Authenticate", peer, "nonce")
+    if not hmac.compare_digest(mac, _mac(secret, b"client", nonce)):
+        raise AuthenticationFailed(peer, "wrong cluster secret")
+    send_frame(sock, {"type": "Authenticated", "mac": _mac(secret, b"server", client_nonce)})
+
+
+def client_handshake(sock: socket.socket, secret: bytes, peer: str) -> None:
+    challenge = recv_frame(sock, peer, max_frame=4096)
+    nonce = _expect(challenge, "Challenge", peer, "nonce")
+    client_nonce = os.urandom(32)
+    send_frame(sock, {"type": "Authenticate", "mac": _mac(secret, b"client", nonce),
+                      "nonce": client_nonce})
+    reply = recv_frame(sock, peer, max_frame=4096)
+    mac = _expect(reply, "Authenticated", peer, "mac")
+    if not hmac.compare_digest(mac, _mac(secret, b"server", client_nonce)):
+        raise AuthenticationFailed(peer, "the server does not know the cluster secret")
+
+
+class Connection:
+    """A framed channel carrying message dataclasses; ``send`` is thread-safe."""
+
+    def __init__(self, sock: socket.socket, peer: str, max_frame: int = DEFAULT_MAX_FRAME):
+        self.sock = sock
+        self.peer = peer
+        self.max_frame = max_frame
+        self._send_lock = threading.Lock()
+        self.closed = False
+
+    @classmethod
+    def connect(cls, host: str, port: int, secret: bytes, timeout: float = HANDSHAKE_TIMEOUT,
+                max_frame: int = DEFAULT_MAX_FRAME) -> "Connection":
+        sock = socket.create_connection((host, port), timeout=timeout)
+        peer = f"{host}:{port}"
+        try:
+            client_handshake(sock, secret, peer)
+        except BaseException:
+            sock.close()
+            raise
+        sock.settimeout(None)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return cls(sock, peer, max_frame)
+
+    def send(self, message) -> None:
+        data = to_wire(message)
+        with self._send_lock:
+            send_frame(self.sock, data)
+
+    def recv(self):
+        return from_wire(recv_frame(self.sock, self.peer, self.max_frame), self.peer)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            try:
+                self.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self.sock.close()
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+
+def load_secret(path: Optional[str]) -> Optional[bytes]:
+    """The cluster secret from a file (its stripped contents), or None."""
+    if not path:
+        return None
+    with open(path, "rb") as fh:
+        secret = fh.read().strip()
+    return secret or None
+
+
+def create_secret_file(path: str) -> bytes:
+    """Write a new random secret readable only by its owner (mode 0600)."""
+    secret = os.urandom(32).hex().encode()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(secret + b"\n")
+    return secret
