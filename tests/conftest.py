@@ -13,7 +13,7 @@ import pytest
 
 from vega_runtime import Context
 
-MASTERS = ["local", "local[2]"]
+MASTERS = ["local", "local[2]", "local-cluster[2,1]"]
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -6,6 +6,8 @@ import click
 
 from vega_runtime import __version__
 
+from .daemons import master, worker
+from .status import status
 from .submit import submit
 
 
@@ -15,7 +17,8 @@ def cli() -> None:
     """Vega: a Spark-style distributed data engine in Python."""
 
 
-cli.add_command(submit)
+for command in (submit, master, worker, status):
+    cli.add_command(command)
 
 
 def main() -> None:

@@ -111,6 +111,20 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("vega.local.dir", "", parse_str, "path",
             "Scratch directory for shuffle files, spills and broadcasts; empty means the "
             "system temporary directory.", env="VEGA_LOCAL_DIR"),
+    Setting("vega.secret.file", "", parse_str, "path",
+            "File holding the cluster secret that authenticates every connection; empty "
+            "means conf/vega-secret when it exists. Without one, daemons listen on loopback only.",
+            env="VEGA_SECRET_FILE"),
+    Setting("vega.cores.max", 0, parse_int, "cores",
+            "Most executor cores an application takes from a cluster; 0 means all it can get "
+            "(vega submit --total-executor-cores)."),
+    Setting("vega.executor.cores", 0, parse_int, "cores",
+            "Most executor cores an application takes on one worker; 0 means no limit "
+            "(vega submit --executor-cores). Each executor process runs one task at a time."),
+    Setting("vega.executor.memory", "1g", parse_size, "bytes",
+            "Memory reserved on a worker for each executor (vega submit --executor-memory)."),
+    Setting("vega.scheduler.executor_wait_timeout", 300.0, parse_float, "seconds",
+            "How long a job waits for a first executor (no live workers) before failing."),
     Setting("vega.listeners", "", parse_str, "module:Class,...",
             "Extra job listeners instantiated by the Context (vega submit installs its "
             "progress display this way)."),

@@ -102,8 +102,45 @@ class Context:
         if spec.kind == "local":
             return ProcessPoolBackend(spec.cores, self.app_dir, output, budget,
                                       self.conf["vega.locality.wait"])
-        raise VegaError(f"master {spec.url!r} needs the cluster runtime, which this version of "
-                        "Vega does not include yet; use local, local[N] or local[*]")
+        return self._create_cluster_backend(spec)
+
+    def _create_cluster_backend(self, spec: MasterSpec):
+        """A backend on a running cluster, or on a local-cluster started for this Context."""
+        from .net.addresses import advertise_address
+        from .net.connection import create_secret_file, load_secret
+        from .scheduler.cluster_backend import ClusterBackend
+        from .scheduler.local_cluster import LocalCluster
+
+        cluster = None
+        if spec.kind == "local-cluster":
+            secret_file = os.path.join(self.app_dir, "cluster-secret")
+            create_secret_file(secret_file)
+            cluster = LocalCluster(spec, os.path.join(self.app_dir, "cluster"), secret_file)
+            host, port = "127.0.0.1", cluster.master_port
+        else:
+            secret_file = self.conf["vega.secret.file"] or (
+                "conf/vega-secret" if os.path.isfile("conf/vega-secret") else "")
+            host, port = spec.host, spec.port
+        secret = load_secret(secret_file)
+        advertise = advertise_address(None, host)
+        request = {"name": self.app_name, "cores_max": self.conf["vega.cores.max"],
+                   "executor_cores": self.conf["vega.executor.cores"],
+                   "executor_memory": self.conf["vega.executor.memory"]}
+        try:
+            backend = ClusterBackend(host, port, secret, request, advertise,
+                                     "0.0.0.0" if secret else advertise,
+                                     self._on_task_output, self._bus.on_waiting,
+                                     self.conf["vega.locality.wait"],
+                                     self.conf["vega.scheduler.executor_wait_timeout"],
+                                     starting=cluster is not None)
+            backend.owned_cluster = cluster
+            if cluster is not None:
+                backend.wait_for_executors(spec.workers * spec.cores, 60.0)
+        except BaseException:
+            if cluster is not None:
+                cluster.stop()
+            raise
+        return backend
 
     # -- lifecycle -----------------------------------------------------------------
     def stop(self) -> None:

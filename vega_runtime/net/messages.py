@@ -85,9 +85,172 @@ class TaskFinished:
     blocks_dropped: List[List[int]] = field(default_factory=list)
 
 
+# -- executor -> driver, on connecting ------------------------------------------
+
+@dataclass
+class RegisterExecutor:
+    executor_id: str
+    app_id: str
+    worker_id: str
+    host: str
+    shuffle_port: int
+    pid: int
+
+
+# -- worker -> master ------------------------------------------------------------
+
+@dataclass
+class RegisterWorker:
+    worker_id: str
+    host: str
+    port: int  # the worker's shuffle service
+    cores: int
+    memory: int
+    labels: List[str]
+    python_version: str
+    vega_version: str
+    pid: int
+    executors: List[List[str]] = field(default_factory=list)  # [app_id, executor_id] on reconnect
+
+
+@dataclass
+class WorkerHeartbeat:
+    worker_id: str
+
+
+@dataclass
+class ExecutorExited:
+    app_id: str
+    executor_id: str
+    exit_code: int
+    reason: str
+
+
+# -- master -> worker --------------------------------------------------------------
+
+@dataclass
+class RegisteredWorker:
+    master_version: str
+
+
+@dataclass
+class RegisterWorkerFailed:
+    reason: str
+
+
+@dataclass
+class LaunchExecutor:
+    app_id: str
+    executor_id: str
+    cores: int
+    memory: int
+    driver_host: str
+    driver_port: int
+    #: settings the executor needs (PYTHONHASHSEED, log level)
+    env: Dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class KillExecutor:
+    app_id: str
+    executor_id: str
+
+
+@dataclass
+class ApplicationEnded:
+    app_id: str
+
+
+# -- driver -> master --------------------------------------------------------------
+
+@dataclass
+class RegisterApplication:
+    name: str
+    driver_host: str
+    driver_port: int
+    cores_max: int  # 0: as many as the cluster has
+    executor_cores: int  # 0: no per-worker limit
+    executor_memory: int
+    python_version: str
+    vega_version: str
+
+
+@dataclass
+class UnregisterApplication:
+    app_id: str
+
+
+# -- master -> driver ------------------------------------------------------------------
+
+@dataclass
+class RegisteredApplication:
+    app_id: str
+
+
+@dataclass
+class ApplicationRejected:
+    reason: str
+
+
+@dataclass
+class ExecutorAdded:
+    executor_id: str
+    worker_id: str
+    host: str
+    cores: int
+
+
+@dataclass
+class ExecutorRemoved:
+    executor_id: str
+    reason: str
+    worker_lost: bool
+
+
+@dataclass
+class ApplicationWaiting:
+    message: str
+
+
+# -- any client -> master ----------------------------------------------------------------
+
+@dataclass
+class RequestStatus:
+    pass
+
+
+@dataclass
+class StatusReply:
+    status_json: str
+
+
+# -- executor -> worker (shuffle service) -----------------------------------------------
+
+@dataclass
+class FetchBlock:
+    path: str
+    offset: int
+    length: int
+
+
+@dataclass
+class BlockData:
+    data: bytes
+
+
+@dataclass
+class BlockUnavailable:
+    reason: str
+
+
 MESSAGE_TYPES: Dict[str, Type] = {cls.__name__: cls for cls in (
     LaunchTask, KillTask, RemoveRdd, RemoveBroadcast, Shutdown,
-    ExecutorReady, TaskOutput, TaskFinished,
+    ExecutorReady, TaskOutput, TaskFinished, RegisterExecutor,
+    RegisterWorker, WorkerHeartbeat, ExecutorExited,
+    RegisteredWorker, RegisterWorkerFailed, LaunchExecutor, KillExecutor, ApplicationEnded,
+    RegisterApplication, UnregisterApplication,
+    RegisteredApplication, ApplicationRejected, ExecutorAdded, ExecutorRemoved, ApplicationWaiting,
+    FetchBlock, BlockData, BlockUnavailable, RequestStatus, StatusReply,
 )}
 
 

@@ -36,6 +36,7 @@ class TaskFinishedEvent:
     executor_id: str
     host: str
     finished: TaskFinished
+    shuffle_port: int = 0  # where other hosts fetch this executor's map outputs
 
 
 @dataclass

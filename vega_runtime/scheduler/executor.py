@@ -18,7 +18,9 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from ..errors import FetchFailed
 from ..logs import OutputCapture, OutputSink, user_traceback
-from ..net.messages import LaunchTask, TaskFinished
+from ..net.framing import ConnectionClosed
+from ..net.messages import (KillTask, LaunchTask, RemoveBroadcast, RemoveRdd, Shutdown,
+                            TaskFinished)
 from ..serde import dumps
 from ..shuffle.blocks import MapStatus, output_paths
 from ..shuffle.reader import read_local_block, read_shuffle
@@ -121,9 +123,17 @@ class Executor:
 
     # -- running -------------------------------------------------------------------
     def run(self, launch: LaunchTask) -> TaskFinished:
+        """Run one task attempt; every failure becomes a failed ``TaskFinished``."""
         started = time.monotonic()
-        payload = self._payload(launch)
-        partition = pickle.loads(launch.partition_data)
+        try:
+            payload = self._payload(launch)
+            partition = pickle.loads(launch.partition_data)
+        except BaseException as exc:  # unpicklable on this side: a missing module, say
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            return TaskFinished(launch.task_id, TaskState.FAILED, error_type=type(exc).__name__,
+                                error_message=f"could not load the task on {self.executor_id}: {exc}",
+                                traceback=user_traceback(exc))
         tc = TaskContext(payload.stage_id, launch.partition, launch.attempt, launch.task_id,
                          self.executor_id, self.host, self._shuffle_reader(payload), self.blocks,
                          self.load_broadcast, payload.settings)
@@ -183,3 +193,20 @@ class Executor:
 
     def remove_rdd(self, rdd_id: int) -> None:
         self.blocks.remove_rdd(rdd_id)
+
+
+def serve_tasks(executor: Executor, recv: Callable[[], Any], send: Callable[[Any], None]) -> None:
+    """An executor process's main loop: run what the driver sends until it says stop."""
+    while True:
+        try:
+            message = recv()
+        except ConnectionClosed:
+            return
+        if isinstance(message, LaunchTask):
+            send(executor.run(message))
+        elif isinstance(message, RemoveRdd):
+            executor.remove_rdd(message.rdd_id)
+        elif isinstance(message, RemoveBroadcast):
+            executor.remove_broadcast(message.broadcast_id)
+        elif isinstance(message, (Shutdown, KillTask)):
+            return

@@ -16,10 +16,10 @@ from multiprocessing.connection import wait
 from typing import Deque, List, Optional
 
 from ..net.framing import ConnectionClosed, ProtocolError, recv_frame, send_frame
-from ..net.messages import (KillTask, LaunchTask, RemoveBroadcast, RemoveRdd, Shutdown,
-                            TaskFinished, TaskOutput, from_wire, to_wire)
+from ..net.messages import (RemoveBroadcast, RemoveRdd, Shutdown, TaskFinished, TaskOutput,
+                            from_wire, to_wire)
 from .backend import ExecutorLostEvent, OutputCallback, TaskFinishedEvent, TaskLaunch
-from .executor import Executor, ExecutorDirs
+from .executor import Executor, ExecutorDirs, serve_tasks
 
 log = logging.getLogger(__name__)
 
@@ -278,17 +278,5 @@ def run_executor_process(sock: socket.socket, executor_id: str, app_dir: str,
 
     executor = Executor(executor_id, HOST, ExecutorDirs.under(app_dir, executor_id), sink,
                         memory_budget)
-    while True:
-        try:
-            message = from_wire(recv_frame(sock, "driver"), "driver")
-        except ConnectionClosed:
-            return
-        if isinstance(message, LaunchTask):
-            send_frame(sock, to_wire(executor.run(message)))
-        elif isinstance(message, RemoveRdd):
-            executor.remove_rdd(message.rdd_id)
-        elif isinstance(message, RemoveBroadcast):
-            executor.remove_broadcast(message.broadcast_id)
-        elif isinstance(message, (Shutdown, KillTask)):
-            return
-
+    serve_tasks(executor, lambda: from_wire(recv_frame(sock, "driver"), "driver"),
+                lambda message: send_frame(sock, to_wire(message)))

@@ -105,7 +105,8 @@ class JobRunner:
             accumulators = pickle.loads(finished.accumulators) if finished.accumulators else None
             if stage.is_map:
                 value = MapStatus(stage.shuffle_dep.shuffle_id, spec.partition, event.executor_id,
-                                  event.host, finished.data_path, tuple(finished.offsets))
+                                  event.host, finished.data_path, tuple(finished.offsets),
+                                  event.shuffle_port)
             else:
                 value = pickle.loads(finished.value)
             return self.dag.task_succeeded(spec, value, accumulators)

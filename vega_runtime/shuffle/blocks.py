@@ -22,23 +22,24 @@ class MapStatus:
     host: str
     path: str  # the data file
     offsets: tuple  # num_reduces + 1 byte offsets
+    port: int = 0  # the host's shuffle service; 0 when every reader shares the disk
 
     def block(self, reduce_id: int) -> "BlockLocation":
         start = self.offsets[reduce_id]
         return BlockLocation(self.shuffle_id, self.map_id, self.executor_id, self.host,
-                             self.path, start, self.offsets[reduce_id + 1] - start)
+                             self.path, start, self.offsets[reduce_id + 1] - start, self.port)
 
     def bytes_written(self) -> int:
         return self.offsets[-1]
 
     def to_wire(self) -> list:
         return [self.shuffle_id, self.map_id, self.executor_id, self.host, self.path,
-                list(self.offsets)]
+                list(self.offsets), self.port]
 
     @classmethod
     def from_wire(cls, data: Sequence) -> "MapStatus":
-        shuffle_id, map_id, executor_id, host, path, offsets = data
-        return cls(shuffle_id, map_id, executor_id, host, path, tuple(offsets))
+        shuffle_id, map_id, executor_id, host, path, offsets, port = data
+        return cls(shuffle_id, map_id, executor_id, host, path, tuple(offsets), port)
 
 
 @dataclass(frozen=True)
@@ -50,14 +51,7 @@ class BlockLocation:
     path: str
     offset: int
     length: int
-
-    def to_wire(self) -> list:
-        return [self.shuffle_id, self.map_id, self.executor_id, self.host, self.path,
-                self.offset, self.length]
-
-    @classmethod
-    def from_wire(cls, data: Sequence) -> "BlockLocation":
-        return cls(*data)
+    port: int = 0
 
 
 def output_paths(shuffle_dir: str, shuffle_id: int, map_id: int, attempt: int):

@@ -1,0 +1,1 @@
+"""Cluster daemons: master, worker, executor processes (layer 4)."""

@@ -1,0 +1,168 @@
+"""An executor process on a worker: connects to its driver and runs tasks.
+
+Started by the worker as ``python -m vega_runtime.deploy.executor_main``.
+It dies with its worker (``PR_SET_PDEATHSIG``) and exits when its driver
+connection closes.  Shuffle blocks on this host are read from disk; blocks
+on other hosts are fetched from their workers' shuffle services.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import logging
+import os
+import queue
+import signal
+import sys
+import threading
+from typing import Dict, Iterator, Tuple
+
+from ..errors import FetchFailed
+from ..logs import setup_executor_logging
+from ..net.connection import Connection, load_secret
+from ..net.framing import ConnectionClosed, ProtocolError
+from ..net.messages import (BlockData, FetchBlock, KillTask, LaunchTask, RegisterExecutor,
+                            TaskFinished, TaskOutput)
+from ..scheduler.executor import Executor, ExecutorDirs, serve_tasks
+from ..shuffle.blocks import BlockLocation
+from ..shuffle.reader import read_local_block
+
+log = logging.getLogger(__name__)
+
+
+class RemoteBlockFetcher:
+    """Reads local blocks from disk and remote ones from their host's shuffle service."""
+
+    def __init__(self, host: str, secret: bytes):
+        self.host = host
+        self.secret = secret
+        self._connections: Dict[Tuple[str, int], Connection] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, location: BlockLocation) -> Iterator[list]:
+        if location.host == self.host or not location.port:
+            return read_local_block(location)
+        return self._fetch(location)
+
+    def _fetch(self, location: BlockLocation) -> Iterator[list]:
+        import io
+        import pickle
+
+        if location.length == 0:
+            return
+        where = f"{location.host}:{location.port}"
+        try:
+            conn = self._connection(location.host, location.port)
+            conn.send(FetchBlock(location.path, location.offset, location.length))
+            reply = conn.recv()
+        except (OSError, ConnectionClosed, ProtocolError) as exc:
+            self._drop(location.host, location.port)
+            raise FetchFailed(location.shuffle_id, location.map_id, -1, where, str(exc)) from None
+        if not isinstance(reply, BlockData):
+            raise FetchFailed(location.shuffle_id, location.map_id, -1, where,
+                              getattr(reply, "reason", "unexpected reply"))
+        stream = io.BytesIO(reply.data)
+        while stream.tell() < len(reply.data):
+            yield pickle.load(stream)
+
+    def _connection(self, host: str, port: int) -> Connection:
+        with self._lock:
+            conn = self._connections.get((host, port))
+            if conn is None or conn.closed:
+                conn = self._connections[(host, port)] = Connection.connect(host, port, self.secret)
+            return conn
+
+    def _drop(self, host: str, port: int) -> None:
+        with self._lock:
+            conn = self._connections.pop((host, port), None)
+        if conn is not None:
+            conn.close()
+
+
+def _die_with_parent() -> None:
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="vega-executor")
+    for flag in ("--driver", "--app-id", "--executor-id", "--worker-id", "--host", "--app-dir"):
+        parser.add_argument(flag, required=True)
+    parser.add_argument("--shuffle-port", type=int, required=True)
+    parser.add_argument("--memory", type=int, default=1 << 30)
+    parser.add_argument("--secret-file", default="")
+    args = parser.parse_args(argv)
+    _die_with_parent()
+    worker_pid = int(os.environ.get("VEGA_WORKER_PID", "0"))
+    if worker_pid and os.getppid() != worker_pid:
+        return 1  # the worker died before we could tie our fate to it
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.__stderr__)
+    secret = load_secret(args.secret_file) or b""
+    driver_host, driver_port = args.driver.rsplit(":", 1)
+    conn = Connection.connect(driver_host, int(driver_port), secret)
+    conn.send(RegisterExecutor(args.executor_id, args.app_id, args.worker_id, args.host,
+                               args.shuffle_port, os.getpid()))
+    setup_executor_logging()
+    executor = Executor(args.executor_id, args.host, ExecutorDirs.under(args.app_dir, args.executor_id),
+                        lambda task_id, stream, text: conn.send(TaskOutput(task_id, stream, text)),
+                        max(64 << 20, args.memory // 2), RemoteBlockFetcher(args.host, secret))
+    serve_cancellable(executor, conn)
+    return 0
+
+
+class TaskKilled(BaseException):
+    """Raised in the task thread when the driver kills the running task."""
+
+
+def serve_cancellable(executor: Executor, conn: Connection) -> None:
+    """Run tasks in the main thread while a reader thread watches the driver.
+
+    A ``KillTask`` for the running task interrupts it (a signal, so even a
+    sleeping task stops); a closed driver connection ends the process at once.
+    """
+    inbox: "queue.Queue" = queue.Queue()
+    running = {"task_id": None}
+
+    def interrupt(signum, frame):
+        raise TaskKilled()
+
+    signal.signal(signal.SIGUSR1, interrupt)
+
+    def read() -> None:
+        try:
+            while True:
+                message = conn.recv()
+                if isinstance(message, KillTask):
+                    if running["task_id"] == message.task_id:
+                        os.kill(os.getpid(), signal.SIGUSR1)
+                else:
+                    inbox.put(message)
+        except (OSError, ConnectionClosed, ProtocolError):
+            os._exit(0)  # the driver is gone: nothing left to do, nobody to report to
+
+    threading.Thread(target=read, name="driver-reader", daemon=True).start()
+
+    def next_message():
+        message = inbox.get()
+        if isinstance(message, LaunchTask):
+            running["task_id"] = message.task_id
+        return message
+
+    def send(message) -> None:
+        running["task_id"] = None
+        conn.send(message)
+
+    while True:
+        try:
+            serve_tasks(executor, next_message, send)
+            return
+        except TaskKilled:
+            send(TaskFinished(running["task_id"] or -1, "killed"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,332 @@
+"""The master: registers workers, admits applications, allocates executors.
+
+One connection per worker and per driver; the first message says which it
+is.  All state changes happen under one lock; messages to peers are sent
+after the state change, from the thread that made it.  Executors are
+granted one core each (an executor process runs one task at a time),
+spread over the workers with the most free cores.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+from .._version import __version__
+from ..net.connection import Connection
+from ..net.framing import ProtocolError
+from ..net.messages import (ApplicationEnded, ApplicationRejected, ApplicationWaiting,
+                            ExecutorAdded, ExecutorExited, ExecutorRemoved, KillExecutor,
+                            LaunchExecutor, RegisterApplication, RegisteredApplication,
+                            RegisteredWorker, RegisterWorker, RegisterWorkerFailed,
+                            RequestStatus, StatusReply, UnregisterApplication,
+                            WorkerHeartbeat)
+from ..net.server import Server
+from ..versions import python_version, version_mismatch
+
+log = logging.getLogger(__name__)
+
+#: An application whose executors keep dying is failed after this many exits.
+MAX_EXECUTOR_FAILURES = 10
+
+
+@dataclass
+class WorkerInfo:
+    worker_id: str
+    host: str
+    port: int
+    cores: int
+    memory: int
+    labels: List[str]
+    pid: int
+    conn: Connection
+    state: str = "alive"  # alive | lost | dead
+    registered: float = field(default_factory=time.time)
+    last_heartbeat: float = field(default_factory=time.monotonic)
+    executors: Dict[Tuple[str, str], int] = field(default_factory=dict)  # (app, exec) -> memory
+
+    @property
+    def cores_used(self) -> int:
+        return len(self.executors)
+
+    @property
+    def memory_used(self) -> int:
+        return sum(self.executors.values())
+
+
+@dataclass
+class AppInfo:
+    app_id: str
+    request: RegisterApplication
+    conn: Connection
+    state: str = "waiting"  # waiting | running | finished | failed
+    submitted: float = field(default_factory=time.time)
+    ended: Optional[float] = None
+    executors: Dict[str, str] = field(default_factory=dict)  # executor_id -> worker_id
+    executor_ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+    executor_failures: int = 0
+    waiting_reason: str = ""
+
+
+class Master:
+    def __init__(self, host: str, port: int, secret: Optional[bytes], advertise_host: str,
+                 worker_timeout: float = 15.0):
+        self.lock = threading.RLock()
+        self.workers: Dict[str, WorkerInfo] = {}
+        self.apps: Dict[str, AppInfo] = {}
+        self.started = time.time()
+        self.worker_timeout = worker_timeout
+        self._app_ids = itertools.count()
+        self.server = Server(host, port, secret, self._serve, "master")
+        self.advertise_host = advertise_host
+        self._stopped = threading.Event()
+
+    @property
+    def url(self) -> str:
+        return f"vega://{self.advertise_host}:{self.server.port}"
+
+    def start(self) -> "Master":
+        self.server.start()
+        threading.Thread(target=self._check_heartbeats, name="master-heartbeats",
+                         daemon=True).start()
+        log.info("master listening on %s", self.url)
+        return self
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self.server.stop()
+        with self.lock:
+            for info in self.workers.values():
+                info.conn.close()
+            for app in self.apps.values():
+                app.conn.close()
+
+    # -- connections -------------------------------------------------------------
+    def _serve(self, conn: Connection) -> None:
+        first = conn.recv()
+        if isinstance(first, RegisterWorker):
+            self._serve_worker(conn, first)
+        elif isinstance(first, RegisterApplication):
+            self._serve_driver(conn, first)
+        elif isinstance(first, RequestStatus):
+            conn.send(StatusReply(json.dumps(self.status())))
+        else:
+            raise ProtocolError(conn.peer, f"{type(first).__name__} before registering")
+
+    def _serve_worker(self, conn: Connection, register: RegisterWorker) -> None:
+        mismatch = version_mismatch(register.python_version, register.vega_version)
+        if mismatch:
+            log.warning("refused worker %s on %s: %s", register.worker_id, register.host, mismatch)
+            conn.send(RegisterWorkerFailed(f"this master runs {mismatch}"))
+            return
+        info = WorkerInfo(register.worker_id, register.host, register.port, register.cores,
+                          register.memory, list(register.labels), register.pid, conn)
+        with self.lock:
+            old = self.workers.get(register.worker_id)
+            if old is not None and old.state == "alive":
+                old.conn.close()
+            self.workers[register.worker_id] = info
+            conn.send(RegisteredWorker(__version__))
+            log.info("worker %s registered: %s, %d cores, %d MiB", register.worker_id,
+                     register.host, register.cores, register.memory >> 20)
+            self._schedule()
+        try:
+            while True:
+                message = conn.recv()
+                if isinstance(message, WorkerHeartbeat):
+                    info.last_heartbeat = time.monotonic()
+                elif isinstance(message, ExecutorExited):
+                    self._executor_exited(info, message)
+                else:
+                    raise ProtocolError(conn.peer, f"unexpected {type(message).__name__} from a worker")
+        finally:
+            self._worker_gone(info, "its connection closed")
+
+    def _serve_driver(self, conn: Connection, request: RegisterApplication) -> None:
+        mismatch = version_mismatch(request.python_version, request.vega_version)
+        if mismatch:
+            conn.send(ApplicationRejected(f"the cluster runs {mismatch}"))
+            return
+        with self.lock:
+            app_id = time.strftime("app-%Y%m%d%H%M%S-", time.localtime()) + \
+                f"{next(self._app_ids):04d}"
+            app = AppInfo(app_id, request, conn)
+            self.apps[app_id] = app
+            conn.send(RegisteredApplication(app_id))
+            log.info("application %s (%s) registered from %s", app_id, request.name,
+                     request.driver_host)
+            self._schedule()
+        try:
+            while True:
+                message = conn.recv()
+                if isinstance(message, UnregisterApplication):
+                    break
+                raise ProtocolError(conn.peer, f"unexpected {type(message).__name__} from a driver")
+        finally:
+            self._app_finished(app, "finished")
+
+    # -- state changes (call with the lock held) -----------------------------------------
+    def _schedule(self) -> None:
+        for app in sorted(self.apps.values(), key=lambda a: a.submitted):
+            if app.state not in ("waiting", "running"):
+                continue
+            granted = self._grant(app)
+            if app.executors:
+                app.state = "running"
+            if not granted and not app.executors:
+                self._tell_waiting(app)
+
+    def _grant(self, app: AppInfo) -> int:
+        request = app.request
+        granted = 0
+        while not request.cores_max or len(app.executors) < request.cores_max:
+            worker = self._worker_for(app)
+            if worker is None:
+                return granted
+            executor_id = f"exec-{next(app.executor_ids)}"
+            worker.executors[(app.app_id, executor_id)] = request.executor_memory
+            app.executors[executor_id] = worker.worker_id
+            worker.conn.send(LaunchExecutor(app.app_id, executor_id, 1, request.executor_memory,
+                                            request.driver_host, request.driver_port,
+                                            {"PYTHONHASHSEED": str(_hash_seed(app.app_id))}))
+            _send_quietly(app.conn, ExecutorAdded(executor_id, worker.worker_id, worker.host, 1))
+            log.info("executor %s of %s launched on %s", executor_id, app.app_id, worker.worker_id)
+            granted += 1
+        return granted
+
+    def _worker_for(self, app: AppInfo) -> Optional[WorkerInfo]:
+        request = app.request
+        candidates = []
+        for worker in self.workers.values():
+            mine = sum(1 for (a, _) in worker.executors if a == app.app_id)
+            if (worker.state == "alive" and worker.cores_used < worker.cores
+                    and worker.memory - worker.memory_used >= request.executor_memory
+                    and (not request.executor_cores or mine < request.executor_cores)):
+                candidates.append((mine, -(worker.cores - worker.cores_used), worker.worker_id, worker))
+        return min(candidates)[3] if candidates else None
+
+    def _tell_waiting(self, app: AppInfo) -> None:
+        alive = [w for w in self.workers.values() if w.state == "alive"]
+        if not alive:
+            reason = ("no workers are registered with the master yet: the job will start "
+                      "when one registers (vega worker vega://MASTER:PORT)")
+        elif max(w.memory for w in alive) < app.request.executor_memory:
+            reason = (f"no worker can give an executor {app.request.executor_memory >> 20} MiB "
+                      f"(the largest has {max(w.memory for w in alive) >> 20} MiB): lower "
+                      "--executor-memory or add a larger worker")
+        else:
+            reason = "all worker cores are in use by other applications; waiting for free cores"
+        if reason != app.waiting_reason:
+            app.waiting_reason = reason
+            _send_quietly(app.conn, ApplicationWaiting(reason))
+
+    def _executor_exited(self, worker: WorkerInfo, message: ExecutorExited) -> None:
+        with self.lock:
+            worker.executors.pop((message.app_id, message.executor_id), None)
+            app = self.apps.get(message.app_id)
+            if app is None or app.executors.pop(message.executor_id, None) is None:
+                return
+            log.warning("executor %s of %s exited (%s)", message.executor_id, app.app_id,
+                        message.reason)
+            _send_quietly(app.conn, ExecutorRemoved(message.executor_id, message.reason, False))
+            if app.state in ("waiting", "running"):
+                app.executor_failures += 1 if message.exit_code else 0
+                if app.executor_failures >= MAX_EXECUTOR_FAILURES:
+                    log.error("application %s failed: executors keep exiting", app.app_id)
+                    app.conn.close()
+                    return
+                self._schedule()
+
+    def _worker_gone(self, worker: WorkerInfo, reason: str) -> None:
+        with self.lock:
+            if worker.state != "alive" or self.workers.get(worker.worker_id) is not worker:
+                return
+            worker.state = "lost"
+            log.warning("worker %s lost: %s", worker.worker_id, reason)
+            for app_id, executor_id in list(worker.executors):
+                app = self.apps.get(app_id)
+                if app is not None and app.executors.pop(executor_id, None) is not None:
+                    _send_quietly(app.conn, ExecutorRemoved(
+                        executor_id, f"worker {worker.worker_id} was lost ({reason})", True))
+            worker.executors.clear()
+            worker.conn.close()
+            self._schedule()
+
+    def _app_finished(self, app: AppInfo, state: str) -> None:
+        with self.lock:
+            if app.state in ("finished", "failed"):
+                return
+            app.state = state
+            app.ended = time.time()
+            for executor_id, worker_id in app.executors.items():
+                worker = self.workers.get(worker_id)
+                if worker is not None:
+                    worker.executors.pop((app.app_id, executor_id), None)
+            for worker in {self.workers[w] for w in app.executors.values() if w in self.workers}:
+                _send_quietly(worker.conn, ApplicationEnded(app.app_id))
+            app.executors.clear()
+            log.info("application %s %s", app.app_id, state)
+            self._schedule()
+
+    def kill_application(self, app_id: str) -> bool:
+        with self.lock:
+            app = self.apps.get(app_id)
+            if app is None or app.state not in ("waiting", "running"):
+                return False
+            app.conn.close()  # the driver sees its master connection drop and stops
+            self._app_finished(app, "killed")
+            return True
+
+    def _check_heartbeats(self) -> None:
+        while not self._stopped.wait(1.0):
+            now = time.monotonic()
+            with self.lock:
+                for worker in list(self.workers.values()):
+                    if worker.state == "alive" and now - worker.last_heartbeat > self.worker_timeout:
+                        self._worker_gone(worker, f"no heartbeat for {self.worker_timeout:.0f}s")
+
+    # -- status ----------------------------------------------------------------------
+    def status(self) -> dict:
+        """The documented JSON status (``vega status --json``, ``/api/v1/status``)."""
+        now = time.time()
+        with self.lock:
+            return {
+                "master": {"url": self.url, "version": __version__,
+                           "python": python_version(), "started": self.started,
+                           "uptime_seconds": round(now - self.started, 1)},
+                "workers": [{
+                    "id": w.worker_id, "host": w.host, "port": w.port, "state": w.state,
+                    "cores": w.cores, "cores_used": w.cores_used,
+                    "memory_bytes": w.memory, "memory_used_bytes": w.memory_used,
+                    "labels": w.labels,
+                    "last_heartbeat_seconds_ago": round(time.monotonic() - w.last_heartbeat, 1),
+                    "executors": [f"{a}/{e}" for a, e in w.executors],
+                } for w in self.workers.values()],
+                "applications": [{
+                    "id": a.app_id, "name": a.request.name, "state": a.state,
+                    "cores": len(a.executors), "driver": f"{a.request.driver_host}:{a.request.driver_port}",
+                    "started": a.submitted,
+                    "duration_seconds": round((a.ended or now) - a.submitted, 1),
+                    "waiting_reason": a.waiting_reason if a.state == "waiting" else "",
+                } for a in self.apps.values()],
+            }
+
+
+def _send_quietly(conn: Connection, message) -> None:
+    """Send to a peer that may have gone; its own loop notices and cleans up."""
+    try:
+        conn.send(message)
+    except OSError:
+        pass
+
+
+def _hash_seed(app_id: str) -> int:
+    """One PYTHONHASHSEED per application, so every executor hashes keys alike."""
+    import zlib
+
+    return zlib.crc32(app_id.encode()) % 4294967295

@@ -1,0 +1,233 @@
+"""The worker: one per host.  Launches and supervises executor processes and
+serves shuffle blocks from its disk to executors on other hosts.
+
+Executors run in their own process groups; the worker kills a group when
+its application ends, when the master tells it to, or when the worker
+itself stops.  A worker that loses its master keeps reconnecting with
+backoff and gives up (killing its executors) after ``death_timeout``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import Dict, List, Optional, Tuple
+
+from .._version import __version__
+from ..net.connection import Connection
+from ..net.framing import ConnectionClosed, ProtocolError
+from ..net.messages import (ApplicationEnded, BlockData, BlockUnavailable, ExecutorExited,
+                            FetchBlock, KillExecutor, LaunchExecutor, RegisteredWorker,
+                            RegisterWorker, RegisterWorkerFailed, WorkerHeartbeat)
+from ..net.server import Server
+from ..versions import python_version
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 2.0
+
+
+class WorkerRefused(Exception):
+    pass
+
+
+class Worker:
+    def __init__(self, master_host: str, master_port: int, secret: Optional[bytes],
+                 secret_file: str, advertise_host: str, bind_host: str, port: int, cores: int,
+                 memory: int, labels: List[str], work_dir: str, death_timeout: float = 60.0):
+        self.master = (master_host, master_port)
+        self.secret = secret
+        self.secret_file = secret_file
+        self.host = advertise_host
+        self.cores, self.memory, self.labels = cores, memory, labels
+        self.work_dir = os.path.abspath(work_dir)
+        self.death_timeout = death_timeout
+        os.makedirs(self.work_dir, exist_ok=True)
+        self.shuffle = Server(bind_host, port, secret, self._serve_blocks, "shuffle-service")
+        self.worker_id = f"worker-{time.strftime('%Y%m%d%H%M%S')}-{advertise_host}-{self.shuffle.port}"
+        self.executors: Dict[Tuple[str, str], subprocess.Popen] = {}
+        self.lock = threading.Lock()
+        self.stopped = threading.Event()
+        self.conn: Optional[Connection] = None
+
+    # -- lifecycle -------------------------------------------------------------------
+    def run(self) -> int:
+        """Serve until stopped or the master is gone for good; returns an exit code."""
+        self.shuffle.start()
+        log.info("worker %s: shuffle service on %s:%d", self.worker_id, self.host, self.shuffle.port)
+        last_contact = time.monotonic()
+        delay = 0.5
+        try:
+            while not self.stopped.is_set():
+                try:
+                    self._session()
+                    last_contact = time.monotonic()
+                    delay = 0.5
+                except WorkerRefused as exc:
+                    log.error("the master refused this worker: %s", exc)
+                    return 1
+                except (OSError, ConnectionClosed, ProtocolError) as exc:
+                    if self.stopped.is_set():
+                        break
+                    gone = time.monotonic() - last_contact
+                    if gone > self.death_timeout:
+                        log.error("master %s:%d unreachable for %.0fs (%s); stopping",
+                                  *self.master, gone, exc)
+                        return 1
+                    log.warning("master %s:%d unreachable (%s); retrying in %.1fs",
+                                *self.master, exc, delay)
+                    self.stopped.wait(delay)
+                    delay = min(delay * 2, 5.0)
+            return 0
+        finally:
+            self.shutdown()
+
+    def shutdown(self) -> None:
+        self.stopped.set()
+        self.shuffle.stop()
+        if self.conn is not None:
+            self.conn.close()
+        with self.lock:
+            doomed = list(self.executors.items())
+            self.executors.clear()
+        for (_, executor_id), proc in doomed:
+            _kill_group(proc)
+
+    def _session(self) -> None:
+        conn = Connection.connect(*self.master, self.secret or b"")
+        self.conn = conn
+        with self.lock:
+            running = [[app, ex] for (app, ex) in self.executors]
+        conn.send(RegisterWorker(self.worker_id, self.host, self.shuffle.port, self.cores,
+                                 self.memory, self.labels, python_version(), __version__,
+                                 os.getpid(), running))
+        reply = conn.recv()
+        if isinstance(reply, RegisterWorkerFailed):
+            raise WorkerRefused(reply.reason)
+        if not isinstance(reply, RegisteredWorker):
+            raise ProtocolError(conn.peer, f"expected RegisteredWorker, got {type(reply).__name__}")
+        log.info("registered with master %s:%d as %s", *self.master, self.worker_id)
+        beating = threading.Thread(target=self._heartbeat, args=(conn,), daemon=True)
+        beating.start()
+        while not self.stopped.is_set():
+            message = conn.recv()
+            if isinstance(message, LaunchExecutor):
+                self._launch(message)
+            elif isinstance(message, KillExecutor):
+                self._kill(message.app_id, message.executor_id)
+            elif isinstance(message, ApplicationEnded):
+                self._end_application(message.app_id)
+            else:
+                raise ProtocolError(conn.peer, f"unexpected {type(message).__name__} from the master")
+
+    def _heartbeat(self, conn: Connection) -> None:
+        while not self.stopped.wait(HEARTBEAT_SECONDS) and not conn.closed:
+            try:
+                conn.send(WorkerHeartbeat(self.worker_id))
+            except OSError:
+                return
+
+    # -- executors ---------------------------------------------------------------------
+    def _launch(self, order: LaunchExecutor) -> None:
+        app_dir = os.path.join(self.work_dir, order.app_id)
+        os.makedirs(app_dir, exist_ok=True)
+        command = [sys.executable, "-m", "vega_runtime.deploy.executor_main",
+                   "--driver", f"{order.driver_host}:{order.driver_port}",
+                   "--app-id", order.app_id, "--executor-id", order.executor_id,
+                   "--worker-id", self.worker_id, "--host", self.host,
+                   "--shuffle-port", str(self.shuffle.port), "--app-dir", app_dir,
+                   "--memory", str(order.memory), "--secret-file", self.secret_file]
+        env = {**os.environ, **order.env, "VEGA_WORKER_PID": str(os.getpid())}
+        log_path = os.path.join(app_dir, f"{order.executor_id}.log")
+        with open(log_path, "ab") as log_file:
+            proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log_file,
+                                    stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        with self.lock:
+            self.executors[(order.app_id, order.executor_id)] = proc
+        log.info("launched %s of %s (pid %d)", order.executor_id, order.app_id, proc.pid)
+        threading.Thread(target=self._watch, args=(order.app_id, order.executor_id, proc, log_path),
+                         daemon=True).start()
+
+    def _watch(self, app_id: str, executor_id: str, proc: subprocess.Popen, log_path: str) -> None:
+        code = proc.wait()
+        with self.lock:
+            expected = self.executors.pop((app_id, executor_id), None) is None
+        if expected or self.stopped.is_set():
+            return
+        reason = f"exited with code {code}" + _tail(log_path)
+        log.warning("executor %s of %s %s", executor_id, app_id, reason)
+        if self.conn is not None:
+            try:
+                self.conn.send(ExecutorExited(app_id, executor_id, code, reason))
+            except OSError:
+                pass
+
+    def _kill(self, app_id: str, executor_id: str) -> None:
+        with self.lock:
+            proc = self.executors.pop((app_id, executor_id), None)
+        if proc is not None:
+            _kill_group(proc)
+
+    def _end_application(self, app_id: str) -> None:
+        with self.lock:
+            doomed = [(key, p) for key, p in self.executors.items() if key[0] == app_id]
+            for key, _ in doomed:
+                del self.executors[key]
+        for _, proc in doomed:
+            _kill_group(proc)
+        log.info("application %s ended: %d executors stopped", app_id, len(doomed))
+
+    # -- shuffle service -----------------------------------------------------------------
+    def _serve_blocks(self, conn: Connection) -> None:
+        while True:
+            request = conn.recv()
+            if not isinstance(request, FetchBlock):
+                raise ProtocolError(conn.peer, f"unexpected {type(request).__name__} at the shuffle service")
+            conn.send(self._read_block(request))
+
+    def _read_block(self, request: FetchBlock):
+        path = os.path.realpath(request.path)
+        if not path.startswith(self.work_dir + os.sep):
+            return BlockUnavailable(f"{request.path} is not a shuffle file of this worker")
+        try:
+            with open(path, "rb") as fh:
+                fh.seek(request.offset)
+                data = fh.read(request.length)
+        except OSError as exc:
+            return BlockUnavailable(f"{request.path}: {exc.strerror or exc}")
+        if len(data) != request.length:
+            return BlockUnavailable(f"{request.path} is shorter than expected")
+        return BlockData(data)
+
+
+def _kill_group(proc: subprocess.Popen, grace: float = 2.0) -> None:
+    """SIGTERM the executor's process group, then SIGKILL it if it lingers."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(grace)
+            if sig == signal.SIGTERM:
+                os.killpg(proc.pid, signal.SIGKILL)  # anything the executor forked
+        except subprocess.TimeoutExpired:
+            continue
+        except ProcessLookupError:
+            pass
+        break
+
+
+def _tail(path: str, lines: int = 5) -> str:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(max(0, os.path.getsize(path) - 4000))
+            text = fh.read().decode("utf-8", "replace").strip().splitlines()[-lines:]
+    except OSError:
+        return ""
+    return (": " + " | ".join(text)) if text else ""

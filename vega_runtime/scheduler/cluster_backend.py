@@ -1,0 +1,293 @@
+"""The backend for ``vega://`` and ``local-cluster`` masters.
+
+The driver registers its application with the master and listens for its
+executors, which workers launch and which connect back to the driver.  Task
+launches go straight to executors over their connections; executor and
+master connections are served by threads that turn what they hear into
+events for the job loop (``poll``).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import queue
+import threading
+import time
+from typing import Callable, Deque, Dict, List, Optional
+
+from .._version import __version__
+from ..errors import VegaError
+from ..net.connection import Connection
+from ..net.framing import ConnectionClosed, ProtocolError
+from ..net.messages import (ApplicationRejected, ApplicationWaiting, ExecutorAdded,
+                            ExecutorRemoved, RegisterApplication, RegisteredApplication,
+                            KillTask, RegisterExecutor, RemoveBroadcast, RemoveRdd, Shutdown, TaskFinished,
+                            TaskOutput, UnregisterApplication)
+from ..net.server import Server
+from ..versions import python_version
+from .backend import ExecutorLostEvent, OutputCallback, TaskFinishedEvent, TaskLaunch
+
+log = logging.getLogger(__name__)
+
+
+class MasterUnreachable(VegaError):
+    def __init__(self, url: str, reason: str):
+        super().__init__(url, reason)
+        self.url, self.reason = url, reason
+
+    def __str__(self) -> str:
+        return (f"cannot reach the master at {self.url}: {self.reason}. Check that it runs "
+                "(vega status --master URL) and that this host can reach its port")
+
+
+class ApplicationRefused(VegaError):
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"the master refused the application: {self.reason}"
+
+
+class NoExecutors(VegaError):
+    def __init__(self, seconds: float, reason: str):
+        super().__init__(seconds, reason)
+        self.seconds, self.reason = seconds, reason
+
+    def __str__(self) -> str:
+        return (f"no executor became available within {self.seconds:.0f}s ({self.reason}); "
+                "start workers (vega worker vega://MASTER:PORT) or raise "
+                "vega.scheduler.executor_wait_timeout")
+
+
+class _Slot:
+    def __init__(self, executor_id: str, host: str, shuffle_port: int, conn: Connection):
+        self.executor_id, self.host, self.shuffle_port, self.conn = executor_id, host, shuffle_port, conn
+        self.task: Optional[TaskLaunch] = None
+        self.payloads_sent: set = set()
+
+
+class ClusterBackend:
+    def __init__(self, master_host: str, master_port: int, secret: Optional[bytes],
+                 request: dict, advertise_host: str, bind_host: str,
+                 on_output: OutputCallback, on_waiting: Callable[[str], None],
+                 locality_wait: float, executor_wait_timeout: float, starting: bool = False):
+        self.on_output = on_output
+        self.on_waiting = on_waiting
+        self.locality_wait = locality_wait
+        self.executor_wait_timeout = executor_wait_timeout
+        self.events: "queue.Queue" = queue.Queue()
+        self.lock = threading.RLock()
+        self.slots: Dict[str, _Slot] = {}
+        self.queue: Deque[TaskLaunch] = collections.deque()
+        self.waiting_reason = "waiting for executors to start"
+        self._stopping = False
+        #: a LocalCluster started for this application, stopped with it
+        self.owned_cluster = None
+        #: True while a local-cluster's workers are still starting: no waiting messages
+        self.starting = starting
+        self._executor_seen = threading.Condition(self.lock)
+        self.server = Server(bind_host, 0, secret, self._serve_executor, "driver").start()
+        url = f"vega://{master_host}:{master_port}"
+        try:
+            self.master = Connection.connect(master_host, master_port, secret or b"")
+        except (OSError, ProtocolError) as exc:
+            self.server.stop()
+            raise MasterUnreachable(url, str(exc)) from None
+        self.master.send(RegisterApplication(
+            request["name"], advertise_host, self.server.port, request["cores_max"],
+            request["executor_cores"], request["executor_memory"], python_version(), __version__))
+        reply = self.master.recv()
+        if isinstance(reply, ApplicationRejected):
+            self.stop()
+            raise ApplicationRefused(reply.reason)
+        self.app_id = reply.app_id if isinstance(reply, RegisteredApplication) else ""
+        threading.Thread(target=self._listen_to_master, name="driver-master", daemon=True).start()
+
+    # -- peers -----------------------------------------------------------------------
+    def _listen_to_master(self) -> None:
+        try:
+            while True:
+                message = self.master.recv()
+                if isinstance(message, ExecutorRemoved):
+                    self._executor_removed(message.executor_id, message.reason, message.worker_lost)
+                elif isinstance(message, ApplicationWaiting):
+                    self.waiting_reason = message.message
+                    if not self.starting:
+                        log.warning("waiting: %s", message.message)
+                        self.on_waiting(message.message)
+                elif isinstance(message, ExecutorAdded):
+                    log.info("executor %s granted on %s", message.executor_id, message.host)
+        except (OSError, ConnectionClosed, ProtocolError) as exc:
+            if not self._stopping:
+                log.error("lost the connection to the master: %s", exc)
+                self.events.put(MasterLostEvent(str(exc)))
+
+    def _serve_executor(self, conn: Connection) -> None:
+        hello = conn.recv()
+        if not isinstance(hello, RegisterExecutor) or hello.app_id != self.app_id:
+            raise ProtocolError(conn.peer, "expected RegisterExecutor for this application")
+        slot = _Slot(hello.executor_id, hello.host, hello.shuffle_port, conn)
+        with self.lock:
+            self.slots[slot.executor_id] = slot
+            self._executor_seen.notify_all()
+        log.info("executor %s registered from %s", slot.executor_id, slot.host)
+        self.events.put(None)  # wake the job loop to dispatch
+        reason = "its connection closed"
+        try:
+            while True:
+                message = conn.recv()
+                if isinstance(message, TaskOutput):
+                    self.on_output(message.task_id, slot.executor_id, slot.host, message.stream,
+                                   message.text)
+                elif isinstance(message, TaskFinished):
+                    with self.lock:
+                        slot.task = None
+                    self.events.put(TaskFinishedEvent(slot.executor_id, slot.host, message,
+                                                      slot.shuffle_port))
+        except (ConnectionClosed, OSError) as exc:
+            reason = f"its connection closed ({exc})"
+        finally:
+            self._executor_removed(slot.executor_id, reason, False)
+
+    def _executor_removed(self, executor_id: str, reason: str, worker_lost: bool) -> None:
+        with self.lock:
+            slot = self.slots.pop(executor_id, None)
+        if slot is None:
+            if worker_lost:
+                self.events.put(ExecutorLostEvent(executor_id, "", reason, [], True))
+            return
+        slot.conn.close()
+        task_ids = [slot.task.spec.task_id] if slot.task else []
+        if not self._stopping:
+            log.warning("executor %s on %s lost: %s", executor_id, slot.host, reason)
+        self.events.put(ExecutorLostEvent(executor_id, slot.host, reason, task_ids, worker_lost))
+
+    # -- Backend -----------------------------------------------------------------------
+    def default_parallelism(self) -> int:
+        with self.lock:
+            return max(2, len(self.slots))
+
+    def wait_for_executors(self, count: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            while len(self.slots) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise NoExecutors(timeout, f"{len(self.slots)} of {count} executors registered")
+                self._executor_seen.wait(left)
+        self.starting = False
+
+    def launch(self, task: TaskLaunch) -> None:
+        task.queued_at = time.monotonic()
+        with self.lock:
+            self.queue.append(task)
+            self._dispatch()
+
+    def _dispatch(self) -> None:
+        with self.lock:
+            for slot in list(self.slots.values()):
+                if not self.queue:
+                    return
+                if slot.task is not None:
+                    continue
+                task = self._pick(slot.executor_id)
+                if task is None:
+                    continue
+                include = task.payload_key not in slot.payloads_sent
+                slot.task = task
+                slot.payloads_sent.add(task.payload_key)
+                try:
+                    slot.conn.send(task.message(include))
+                except OSError:
+                    slot.task = None
+                    self.queue.appendleft(task)
+
+    def _pick(self, executor_id: str) -> Optional[TaskLaunch]:
+        now = time.monotonic()
+        chosen = None
+        for task in self.queue:
+            if executor_id in task.preferred:
+                chosen = task
+                break
+            if chosen is None and (not task.preferred & self.slots.keys()
+                                   or now - task.queued_at >= self.locality_wait):
+                chosen = task
+        if chosen is not None:
+            self.queue.remove(chosen)
+        return chosen
+
+    def poll(self, timeout: float) -> list:
+        events = []
+        try:
+            event = self.events.get(timeout=timeout)
+            events.append(event)
+            while True:
+                events.append(self.events.get_nowait())
+        except queue.Empty:
+            pass
+        for event in events:
+            if isinstance(event, MasterLostEvent):
+                raise MasterUnreachable("the master", f"connection lost ({event.reason})")
+        self._dispatch()
+        self._check_starved()
+        return [e for e in events if e is not None]
+
+    def _check_starved(self) -> None:
+        with self.lock:
+            if not self.queue or self.slots:
+                self._starved_since = None
+                return
+            since = getattr(self, "_starved_since", None)
+            if since is None:
+                self._starved_since = time.monotonic()
+            elif time.monotonic() - since > self.executor_wait_timeout:
+                raise NoExecutors(self.executor_wait_timeout, self.waiting_reason)
+
+    def kill_tasks(self, task_ids: List[int]) -> None:
+        doomed = set(task_ids)
+        with self.lock:
+            self.queue = collections.deque(t for t in self.queue if t.spec.task_id not in doomed)
+            victims = [s for s in self.slots.values() if s.task and s.task.spec.task_id in doomed]
+        for slot in victims:  # the slot stays busy until the executor reports the kill
+            try:
+                slot.conn.send(KillTask(slot.task.spec.task_id))
+            except (OSError, AttributeError):
+                pass
+
+    def _tell_all(self, message) -> None:
+        with self.lock:
+            slots = list(self.slots.values())
+        for slot in slots:
+            try:
+                slot.conn.send(message)
+            except OSError:
+                pass
+
+    def remove_rdd(self, rdd_id: int) -> None:
+        self._tell_all(RemoveRdd(rdd_id))
+
+    def remove_broadcast(self, broadcast_id: int) -> None:
+        self._tell_all(RemoveBroadcast(broadcast_id))
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._tell_all(Shutdown("application finished"))
+        try:
+            self.master.send(UnregisterApplication(getattr(self, "app_id", "")))
+        except OSError:
+            pass
+        self.master.close()
+        self.server.stop()
+        with self.lock:
+            for slot in self.slots.values():
+                slot.conn.close()
+        if self.owned_cluster is not None:
+            self.owned_cluster.stop()
+
+
+class MasterLostEvent:
+    def __init__(self, reason: str):
+        self.reason = reason
+

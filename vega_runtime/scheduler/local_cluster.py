@@ -1,0 +1,118 @@
+"""``local-cluster[W,C]``: a real master and W workers on loopback, for this Context.
+
+The daemons are separate processes started with the ``vega`` command line
+(the full distributed code path, on one machine) with ephemeral ports and a
+throwaway secret; they are stopped with the Context.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import List, Optional
+
+from ..errors import VegaError
+from ..master_url import MasterSpec
+
+START_TIMEOUT = 60.0
+
+
+class LocalClusterFailed(VegaError):
+    def __init__(self, what: str, log_path: str, tail: str):
+        super().__init__(what, log_path, tail)
+        self.what, self.log_path, self.tail = what, log_path, tail
+
+    def __str__(self) -> str:
+        return f"local-cluster: {self.what} (log: {self.log_path}): {self.tail}"
+
+
+class LocalCluster:
+    def __init__(self, spec: MasterSpec, directory: str, secret_file: str):
+        self.directory = directory
+        self.secret_file = secret_file
+        self.processes: List[subprocess.Popen] = []
+        os.makedirs(directory, exist_ok=True)
+        memory = spec.memory or "1g"
+        if memory.isdigit():
+            memory += "m"  # Spark's local-cluster gives memory in MiB
+        ready = os.path.join(directory, "master.ready")
+        self._start("master", ["master", "--host", "127.0.0.1", "--port", "0", "--webui-port", "0",
+                               "--work-dir", os.path.join(directory, "master"),
+                               "--ready-file", ready])
+        info = self._wait_ready(ready, self.processes[0], "master")
+        self.master_port = info["port"]
+        self.webui_port = info["webui_port"]
+        for index in range(spec.workers):
+            self._start(f"worker-{index + 1}", [
+                "worker", f"vega://127.0.0.1:{self.master_port}", "--host", "127.0.0.1",
+                "--cores", str(spec.cores), "--memory", memory,
+                "--work-dir", os.path.join(directory, f"worker-{index + 1}")])
+
+    def _start(self, name: str, args: List[str]) -> None:
+        log_path = os.path.join(self.directory, f"{name}.log")
+        # Executors see the driver's modules, as Spark's local-cluster shares its classpath.
+        env = {**os.environ, "VEGA_SECRET_FILE": self.secret_file,
+               "PYTHONPATH": os.pathsep.join(p or os.getcwd() for p in sys.path)}
+        env.pop("VEGA_SUBMIT_CONF", None)
+        with open(log_path, "ab") as log_file:
+            proc = subprocess.Popen([sys.executable, "-m", "vega_cli.main", *args],
+                                    stdin=subprocess.DEVNULL, stdout=log_file,
+                                    stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        proc.log_path = log_path  # type: ignore[attr-defined]
+        self.processes.append(proc)
+
+    def _wait_ready(self, path: str, proc: subprocess.Popen, name: str) -> dict:
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if os.path.exists(path):
+                with open(path) as fh:
+                    return json.load(fh)
+            if proc.poll() is not None:
+                raise LocalClusterFailed(f"the {name} exited with code {proc.returncode}",
+                                         proc.log_path, _tail(proc.log_path))
+            time.sleep(0.02)
+        raise LocalClusterFailed(f"the {name} did not start within {START_TIMEOUT:.0f}s",
+                                 proc.log_path, _tail(proc.log_path))
+
+    def check_alive(self) -> Optional[str]:
+        for proc in self.processes:
+            if proc.poll() is not None:
+                return f"{proc.args[3]} exited with code {proc.returncode}: {_tail(proc.log_path)}"
+        return None
+
+    def stop(self) -> None:
+        """Workers first (they take their executors with them), then the master."""
+        for proc in reversed(self.processes):
+            _terminate(proc)
+        self.processes = []
+
+
+def _terminate(proc: subprocess.Popen, grace: float = 5.0) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(grace)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # anything left in the group
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+def _tail(path: str) -> str:
+    try:
+        with open(path, "rb") as fh:
+            lines = fh.read().decode("utf-8", "replace").strip().splitlines()
+    except OSError:
+        return ""
+    return " | ".join(lines[-5:])
