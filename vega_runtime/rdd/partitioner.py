@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 import bisect
+from zlib import crc32 as _crc32
 from typing import Any, Callable, List, Sequence
 
 
 def portable_hash(key: Any) -> int:
-    """Hash used to partition keys; stable within an application.
+    """Hash used to partition keys: the same in every process of an application.
 
-    ``None`` hashes to 0 and tuples element-wise, as in PySpark. Executors of
-    one application share ``PYTHONHASHSEED``, so strings land consistently.
+    Python randomizes ``hash()`` of strings per process, so strings and bytes
+    hash with CRC-32 instead (the driver, executors and hosts agree without a
+    shared ``PYTHONHASHSEED``); ``None`` hashes to 0 and tuples element-wise,
+    as in PySpark; everything else uses ``hash()``.
 
-    >>> portable_hash(None), portable_hash(7)
-    (0, 7)
+    >>> portable_hash(None), portable_hash(7), portable_hash("a") == portable_hash("a")
+    (0, 7, True)
     """
+    kind = type(key)
+    if kind is str:
+        return _crc32(key.encode("utf-8", "surrogatepass"))
+    if kind is bytes:
+        return _crc32(key)
     if key is None:
         return 0
-    if isinstance(key, tuple):
+    if kind is tuple:
         h = 0x345678
         for item in key:
             h ^= portable_hash(item)
