@@ -74,7 +74,7 @@ def master(host: str, port: int, webui_port: int, work_dir: str, secret_file: Op
     secret = load_secret(resolve_secret_file(secret_file))
     advertise = host if host not in ("0.0.0.0", "") else _this_host_address()
     try:
-        daemon = Master(host, port, secret, advertise, worker_timeout).start()
+        daemon = Master(host, port, secret, advertise, work_dir, worker_timeout).start()
         http = start_http(host, webui_port, daemon)
     except (OSError, VegaError) as exc:
         fail(f"cannot start the master on {host}:{port}: {exc}", 1)

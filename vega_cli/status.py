@@ -64,7 +64,8 @@ def render(data: dict, console: Console) -> None:
     console.print(f"[bold]master[/] {m['url']}  version {m['version']}  "
                   f"up {_duration(m['uptime_seconds'])}")
     workers = Table(title="workers", title_justify="left")
-    for column in ("id", "host", "state", "cores", "memory", "heartbeat", "executors"):
+    workers.add_column("id", overflow="fold")
+    for column in ("host", "state", "cores", "memory", "heartbeat", "executors"):
         workers.add_column(column)
     for w in data["workers"]:
         style = {"alive": "green", "lost": "yellow", "dead": "red"}.get(w["state"], "")
@@ -74,7 +75,8 @@ def render(data: dict, console: Console) -> None:
                         f"{w['last_heartbeat_seconds_ago']}s ago", str(len(w["executors"])))
     console.print(workers)
     apps = Table(title="applications", title_justify="left")
-    for column in ("id", "name", "state", "cores", "started", "duration"):
+    apps.add_column("id", overflow="fold")
+    for column in ("name", "state", "cores", "started", "duration"):
         apps.add_column(column)
     for a in data["applications"]:
         apps.add_row(a["id"], a["name"], a["state"], str(a["cores"]),

@@ -45,14 +45,22 @@ PROGRESS_LISTENER = "vega_cli.progress:ProgressDisplay"
               help="A setting, e.g. --conf vega.task.max_attempts=2 (repeatable).")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False),
               help="A YAML file of settings.")
+@click.option("--executor-memory", help="Memory per executor, e.g. 2g (cluster masters).")
+@click.option("--executor-cores", type=int, help="Most executor cores per worker (cluster masters).")
+@click.option("--total-executor-cores", type=int, help="Most executor cores in all (cluster masters).")
 @click.option("--verbose", is_flag=True, help="Print the resolved configuration and its sources.")
 @click.option("--debug", is_flag=True, help="Show Vega's internal tracebacks.")
 @click.argument("job", type=click.Path())
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def submit(master: Optional[str], deploy_mode: str, name: Optional[str], py_files: str,
-           files: str, confs: Tuple[str, ...], config_file: Optional[str], verbose: bool,
-           debug: bool, job: str, args: Tuple[str, ...]) -> None:
+           files: str, confs: Tuple[str, ...], config_file: Optional[str],
+           executor_memory: Optional[str], executor_cores: Optional[int],
+           total_executor_cores: Optional[int], verbose: bool, debug: bool, job: str,
+           args: Tuple[str, ...]) -> None:
     """Package and run JOB (a Python script) with ARGS."""
+    resources = {"vega.executor.memory": executor_memory, "vega.executor.cores": executor_cores,
+                 "vega.cores.max": total_executor_cores}
+    confs = confs + tuple(f"{k}={v}" for k, v in resources.items() if v is not None)
     cli_conf = _resolve_options(master, name, confs, config_file, job, deploy_mode)
     _check_syntax(job)
     if verbose:
@@ -61,6 +69,8 @@ def submit(master: Optional[str], deploy_mode: str, name: Optional[str], py_file
     try:
         extra_paths = _stage_py_files(py_files, staging)
         files_dir = _stage_files(files, staging)
+        if _is_cluster(cli_conf, config_file):
+            cli_conf["vega.submit.package"] = _package(job, py_files, files, staging)
         code = _run_driver(job, list(args), cli_conf, config_file, extra_paths, files_dir, debug)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -91,6 +101,29 @@ def _resolve_options(master, name, confs, config_file, job, deploy_mode) -> dict
     if "vega.app.name" not in cli_conf:
         cli_conf["vega.app.name"] = os.path.splitext(os.path.basename(job))[0]
     return cli_conf
+
+
+def _is_cluster(cli_conf: dict, config_file: Optional[str]) -> bool:
+    master = Config.load(config_file=config_file, cli=cli_conf)["vega.master"]
+    return parse_master(master).kind in ("vega", "local-cluster")
+
+
+def _package(job: str, py_files: str, files: str, staging: str) -> str:
+    """Zip the job for the cluster's executors and say how big it is."""
+    from vega_runtime.packaging import build_package
+
+    package = build_package(job, _split(py_files), _split(files), os.path.join(staging, "package"))
+    error_console().print(f"vega: job package {_size(package.size)} "
+                          f"(sha256 {package.sha256[:12]})", style="dim", highlight=False)
+    return package.path
+
+
+def _size(n: int) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
 
 
 def _check_syntax(job: str) -> None:

@@ -125,6 +125,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Memory reserved on a worker for each executor (vega submit --executor-memory)."),
     Setting("vega.scheduler.executor_wait_timeout", 300.0, parse_float, "seconds",
             "How long a job waits for a first executor (no live workers) before failing."),
+    Setting("vega.submit.package", "", parse_str, "path",
+            "The job package (zip) vega submit built for a cluster master; executors get its "
+            "modules and files. Set by vega submit."),
     Setting("vega.listeners", "", parse_str, "module:Class,...",
             "Extra job listeners instantiated by the Context (vega submit installs its "
             "progress display this way)."),

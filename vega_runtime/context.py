@@ -125,7 +125,8 @@ class Context:
         advertise = advertise_address(None, host)
         request = {"name": self.app_name, "cores_max": self.conf["vega.cores.max"],
                    "executor_cores": self.conf["vega.executor.cores"],
-                   "executor_memory": self.conf["vega.executor.memory"]}
+                   "executor_memory": self.conf["vega.executor.memory"],
+                   "package": self.conf["vega.submit.package"]}
         try:
             backend = ClusterBackend(host, port, secret, request, advertise,
                                      "0.0.0.0" if secret else advertise,

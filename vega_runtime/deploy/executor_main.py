@@ -19,7 +19,9 @@ import threading
 from typing import Dict, Iterator, Tuple
 
 from ..errors import FetchFailed
+from ..files import FILES_DIR_ENV
 from ..logs import setup_executor_logging
+from ..packaging import python_paths
 from ..net.connection import Connection, load_secret
 from ..net.framing import ConnectionClosed, ProtocolError
 from ..net.messages import (BlockData, FetchBlock, KillTask, LaunchTask, RegisterExecutor,
@@ -94,7 +96,11 @@ def main(argv=None) -> int:
     parser.add_argument("--shuffle-port", type=int, required=True)
     parser.add_argument("--memory", type=int, default=1 << 30)
     parser.add_argument("--secret-file", default="")
+    parser.add_argument("--package-dir", default="")
     args = parser.parse_args(argv)
+    if args.package_dir:
+        sys.path[:0] = python_paths(args.package_dir)
+        os.environ[FILES_DIR_ENV] = os.path.join(args.package_dir, "files")
     _die_with_parent()
     worker_pid = int(os.environ.get("VEGA_WORKER_PID", "0"))
     if worker_pid and os.getppid() != worker_pid:

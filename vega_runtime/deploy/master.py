@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -24,9 +25,11 @@ from ..net.messages import (ApplicationEnded, ApplicationRejected, ApplicationWa
                             ExecutorAdded, ExecutorExited, ExecutorRemoved, KillExecutor,
                             LaunchExecutor, RegisterApplication, RegisteredApplication,
                             RegisteredWorker, RegisterWorker, RegisterWorkerFailed,
-                            RequestStatus, StatusReply, UnregisterApplication,
+                            FetchPackage, PackageData, PackageQuery, PackageStatus,
+                            RequestStatus, StatusReply, UnregisterApplication, UploadPackage,
                             WorkerHeartbeat)
 from ..net.server import Server
+from ..packaging import verify
 from ..versions import python_version, version_mismatch
 
 log = logging.getLogger(__name__)
@@ -75,7 +78,8 @@ class AppInfo:
 
 class Master:
     def __init__(self, host: str, port: int, secret: Optional[bytes], advertise_host: str,
-                 worker_timeout: float = 15.0):
+                 work_dir: str, worker_timeout: float = 15.0):
+        self.work_dir = os.path.abspath(work_dir)
         self.lock = threading.RLock()
         self.workers: Dict[str, WorkerInfo] = {}
         self.apps: Dict[str, AppInfo] = {}
@@ -115,8 +119,32 @@ class Master:
             self._serve_driver(conn, first)
         elif isinstance(first, RequestStatus):
             conn.send(StatusReply(json.dumps(self.status())))
+        elif isinstance(first, (PackageQuery, UploadPackage, FetchPackage)):
+            self._serve_packages(conn, first)
         else:
             raise ProtocolError(conn.peer, f"{type(first).__name__} before registering")
+
+    def _serve_packages(self, conn: Connection, message) -> None:
+        """Job packages: submitters ask for and upload them, workers fetch them."""
+        while True:
+            path = os.path.join(self.work_dir, "packages", f"{message.sha256}.zip")
+            if isinstance(message, PackageQuery):
+                conn.send(PackageStatus(message.sha256, os.path.exists(path)))
+            elif isinstance(message, UploadPackage):
+                if not verify(message.data, message.sha256):
+                    raise ProtocolError(conn.peer, "uploaded package does not match its sha256")
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                with open(path + ".tmp", "wb") as out:
+                    out.write(message.data)
+                os.replace(path + ".tmp", path)
+                log.info("stored package %s (%d bytes)", message.sha256[:12], len(message.data))
+                conn.send(PackageStatus(message.sha256, True))
+            elif isinstance(message, FetchPackage):
+                with open(path, "rb") as fh:
+                    conn.send(PackageData(message.sha256, fh.read()))
+            else:
+                raise ProtocolError(conn.peer, f"unexpected {type(message).__name__}")
+            message = conn.recv()
 
     def _serve_worker(self, conn: Connection, register: RegisterWorker) -> None:
         mismatch = version_mismatch(register.python_version, register.vega_version)
@@ -193,7 +221,8 @@ class Master:
             app.executors[executor_id] = worker.worker_id
             worker.conn.send(LaunchExecutor(app.app_id, executor_id, 1, request.executor_memory,
                                             request.driver_host, request.driver_port,
-                                            {"PYTHONHASHSEED": str(_hash_seed(app.app_id))}))
+                                            {"PYTHONHASHSEED": str(_hash_seed(app.app_id))},
+                                            request.package_sha))
             _send_quietly(app.conn, ExecutorAdded(executor_id, worker.worker_id, worker.host, 1))
             log.info("executor %s of %s launched on %s", executor_id, app.app_id, worker.worker_id)
             granted += 1

@@ -18,11 +18,12 @@ import threading
 import time
 from typing import Dict, List, Optional, Tuple
 
+from .. import packaging
 from .._version import __version__
 from ..net.connection import Connection
 from ..net.framing import ConnectionClosed, ProtocolError
 from ..net.messages import (ApplicationEnded, BlockData, BlockUnavailable, ExecutorExited,
-                            FetchBlock, KillExecutor, LaunchExecutor, RegisteredWorker,
+                            FetchBlock, FetchPackage, PackageData, KillExecutor, LaunchExecutor, RegisteredWorker,
                             RegisterWorker, RegisterWorkerFailed, WorkerHeartbeat)
 from ..net.server import Server
 from ..versions import python_version
@@ -133,15 +134,41 @@ class Worker:
                 return
 
     # -- executors ---------------------------------------------------------------------
+    def _package_dir(self, sha256: str) -> str:
+        """The extracted job package, fetched from the master the first time."""
+        directory = os.path.join(self.work_dir, "packages", sha256)
+        if not os.path.isdir(directory):
+            conn = Connection.connect(*self.master, self.secret or b"")
+            try:
+                conn.send(FetchPackage(sha256))
+                reply = conn.recv()
+            finally:
+                conn.close()
+            if not isinstance(reply, PackageData) or not packaging.verify(reply.data, sha256):
+                raise ProtocolError(conn.peer, f"package {sha256[:12]} could not be fetched intact")
+            packaging.extract(reply.data, directory)
+            log.info("cached package %s", sha256[:12])
+        return directory
+
     def _launch(self, order: LaunchExecutor) -> None:
         app_dir = os.path.join(self.work_dir, order.app_id)
         os.makedirs(app_dir, exist_ok=True)
+        package_args: List[str] = []
+        if order.package_sha:
+            try:
+                package_args = ["--package-dir", self._package_dir(order.package_sha)]
+            except (OSError, ProtocolError, ValueError) as exc:
+                log.error("cannot get package %s: %s", order.package_sha[:12], exc)
+                self.conn.send(ExecutorExited(order.app_id, order.executor_id, 1,
+                                              f"its job package could not be fetched: {exc}"))
+                return
         command = [sys.executable, "-m", "vega_runtime.deploy.executor_main",
                    "--driver", f"{order.driver_host}:{order.driver_port}",
                    "--app-id", order.app_id, "--executor-id", order.executor_id,
                    "--worker-id", self.worker_id, "--host", self.host,
                    "--shuffle-port", str(self.shuffle.port), "--app-dir", app_dir,
-                   "--memory", str(order.memory), "--secret-file", self.secret_file]
+                   "--memory", str(order.memory), "--secret-file", self.secret_file,
+                   *package_args]
         env = {**os.environ, **order.env, "VEGA_WORKER_PID": str(os.getpid())}
         log_path = os.path.join(app_dir, f"{order.executor_id}.log")
         with open(log_path, "ab") as log_file:

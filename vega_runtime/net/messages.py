@@ -148,6 +148,7 @@ class LaunchExecutor:
     driver_port: int
     #: settings the executor needs (PYTHONHASHSEED, log level)
     env: Dict[str, str] = field(default_factory=dict)
+    package_sha: str = ""
 
 
 @dataclass
@@ -173,6 +174,7 @@ class RegisterApplication:
     executor_memory: int
     python_version: str
     vega_version: str
+    package_sha: str = ""
 
 
 @dataclass
@@ -224,6 +226,36 @@ class StatusReply:
     status_json: str
 
 
+# -- job packages: submitter -> master, worker -> master -------------------------------------
+
+@dataclass
+class PackageQuery:
+    sha256: str
+
+
+@dataclass
+class PackageStatus:
+    sha256: str
+    present: bool
+
+
+@dataclass
+class UploadPackage:
+    sha256: str
+    data: bytes
+
+
+@dataclass
+class FetchPackage:
+    sha256: str
+
+
+@dataclass
+class PackageData:
+    sha256: str
+    data: bytes
+
+
 # -- executor -> worker (shuffle service) -----------------------------------------------
 
 @dataclass
@@ -251,6 +283,7 @@ MESSAGE_TYPES: Dict[str, Type] = {cls.__name__: cls for cls in (
     RegisterApplication, UnregisterApplication,
     RegisteredApplication, ApplicationRejected, ExecutorAdded, ExecutorRemoved, ApplicationWaiting,
     FetchBlock, BlockData, BlockUnavailable, RequestStatus, StatusReply,
+    PackageQuery, PackageStatus, UploadPackage, FetchPackage, PackageData,
 )}
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import os
 import queue
 import threading
 import time
@@ -90,20 +91,36 @@ class ClusterBackend:
         self._executor_seen = threading.Condition(self.lock)
         self.server = Server(bind_host, 0, secret, self._serve_executor, "driver").start()
         url = f"vega://{master_host}:{master_port}"
+        package_sha = ""
         try:
+            if request.get("package"):
+                package_sha = self._upload_package(master_host, master_port, secret, request["package"])
             self.master = Connection.connect(master_host, master_port, secret or b"")
         except (OSError, ProtocolError) as exc:
             self.server.stop()
             raise MasterUnreachable(url, str(exc)) from None
         self.master.send(RegisterApplication(
             request["name"], advertise_host, self.server.port, request["cores_max"],
-            request["executor_cores"], request["executor_memory"], python_version(), __version__))
+            request["executor_cores"], request["executor_memory"], python_version(), __version__,
+            package_sha))
         reply = self.master.recv()
         if isinstance(reply, ApplicationRejected):
             self.stop()
             raise ApplicationRefused(reply.reason)
         self.app_id = reply.app_id if isinstance(reply, RegisteredApplication) else ""
         threading.Thread(target=self._listen_to_master, name="driver-master", daemon=True).start()
+
+    @staticmethod
+    def _upload_package(host: str, port: int, secret: Optional[bytes], path: str) -> str:
+        from ..packaging import Package, sha256_of, upload
+
+        package = Package(path, sha256_of(path), os.path.getsize(path))
+        conn = Connection.connect(host, port, secret or b"")
+        try:
+            upload(conn, package)
+        finally:
+            conn.close()
+        return package.sha256
 
     # -- peers -----------------------------------------------------------------------
     def _listen_to_master(self) -> None:

@@ -1,0 +1,125 @@
+"""Job packages: the job file, its --py-files and --files in one zip named by sha256.
+
+Layout inside the zip::
+
+    job/<job.py>          the job script
+    py/<module.py>        --py-files: .py files, packages (directories), .zip/.egg/.whl
+    files/<name>          --files
+
+A package is uploaded to the master once; workers cache it extracted under
+``<work_dir>/packages/<sha256>/`` and executors put ``py/`` (and the archives
+in it) on ``sys.path`` and find ``files/`` through ``SparkFiles``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import zipfile
+from dataclasses import dataclass
+from typing import Iterable, List
+
+EXCLUDED_DIRS = {".git", ".hg", ".svn", "__pycache__", ".venv", "venv", ".tox", ".mypy_cache",
+                 ".pytest_cache", "node_modules", ".eggs"}
+ARCHIVES = (".zip", ".egg", ".whl")
+
+
+@dataclass(frozen=True)
+class Package:
+    path: str
+    sha256: str
+    size: int
+
+
+def build_package(job: str, py_files: Iterable[str], files: Iterable[str], out_dir: str) -> Package:
+    """Zip the job and its dependencies; the file is named by its content hash."""
+    os.makedirs(out_dir, exist_ok=True)
+    staging = os.path.join(out_dir, "package.zip.tmp")
+    with zipfile.ZipFile(staging, "w", zipfile.ZIP_DEFLATED) as archive:
+        _add(archive, job, "job/" + os.path.basename(job))
+        for item in py_files:
+            name = os.path.basename(os.path.normpath(item))
+            if os.path.isdir(item):
+                _add_tree(archive, item, "py/" + name)
+            else:
+                _add(archive, item, "py/" + name)
+        for item in files:
+            _add(archive, item, "files/" + os.path.basename(item))
+    digest = sha256_of(staging)
+    path = os.path.join(out_dir, f"package-{digest[:16]}.zip")
+    os.replace(staging, path)
+    return Package(path, digest, os.path.getsize(path))
+
+
+def _add(archive: zipfile.ZipFile, source: str, name: str) -> None:
+    info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))  # same bytes, same hash
+    info.external_attr = 0o644 << 16
+    info.compress_type = zipfile.ZIP_DEFLATED
+    with open(source, "rb") as fh:
+        archive.writestr(info, fh.read())
+
+
+def _add_tree(archive: zipfile.ZipFile, root: str, prefix: str) -> None:
+    for current, dirs, names in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d not in EXCLUDED_DIRS and not d.endswith(".egg-info"))
+        for name in sorted(names):
+            if name.endswith((".pyc", ".pyo")):
+                continue
+            full = os.path.join(current, name)
+            _add(archive, full, prefix + "/" + os.path.relpath(full, root).replace(os.sep, "/"))
+
+
+def sha256_of(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify(data: bytes, sha256: str) -> bool:
+    return hashlib.sha256(data).hexdigest() == sha256
+
+
+def extract(data: bytes, directory: str) -> None:
+    """Unpack a package into ``directory`` atomically (safe when two executors race)."""
+    if os.path.isdir(directory):
+        return
+    staging = f"{directory}.tmp-{os.getpid()}"
+    os.makedirs(staging, exist_ok=True)
+    import io
+
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        for member in archive.namelist():
+            target = os.path.realpath(os.path.join(staging, member))
+            if not target.startswith(os.path.realpath(staging) + os.sep):
+                raise ValueError(f"package member {member!r} escapes the package directory")
+        archive.extractall(staging)
+    try:
+        os.rename(staging, directory)
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)  # another process won the race
+
+
+def upload(conn, package: Package) -> None:
+    """Send ``package`` over a master connection unless the master has it already."""
+    from .net.messages import PackageQuery, PackageStatus, UploadPackage
+
+    conn.send(PackageQuery(package.sha256))
+    reply = conn.recv()
+    if isinstance(reply, PackageStatus) and reply.present:
+        return
+    with open(package.path, "rb") as fh:
+        conn.send(UploadPackage(package.sha256, fh.read()))
+    reply = conn.recv()
+    if not (isinstance(reply, PackageStatus) and reply.present):
+        raise ValueError(f"the master did not accept package {package.sha256[:12]}")
+
+
+def python_paths(package_dir: str) -> List[str]:
+    """``sys.path`` entries of an extracted package: ``py/`` and the archives in it."""
+    py = os.path.join(package_dir, "py")
+    if not os.path.isdir(py):
+        return []
+    return [py] + sorted(os.path.join(py, n) for n in os.listdir(py) if n.endswith(ARCHIVES))
