@@ -6,6 +6,7 @@ import click
 
 from vega_runtime import __version__
 
+from .apps import kill, logs
 from .daemons import master, worker
 from .status import status
 from .submit import submit
@@ -17,7 +18,7 @@ def cli() -> None:
     """Vega: a Spark-style distributed data engine in Python."""
 
 
-for command in (submit, master, worker, status):
+for command in (submit, master, worker, status, logs, kill):
     cli.add_command(command)
 
 

@@ -22,7 +22,7 @@ import click
 from rich.markup import escape
 
 from vega_runtime.config import SUBMIT_CONF_ENV, Config, parse_conf_pair
-from vega_runtime.errors import ConfigError, MasterURLError, VegaError
+from vega_runtime.errors import ConfigError, JobCancelled, MasterURLError, VegaError
 from vega_runtime.master_url import parse_master
 
 from .errors import (EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_OK, EXIT_USAGE, error_console, fail,
@@ -200,6 +200,9 @@ def _run_driver(job: str, args: List[str], cli_conf: dict, config_file: Optional
         signal.signal(signal.SIGINT, lambda *_: os._exit(EXIT_CANCELLED))  # second Ctrl-C forces
         error_console().print("[bold yellow]vega: job cancelled[/] (Ctrl-C); "
                               "running tasks were stopped")
+        return EXIT_CANCELLED
+    except JobCancelled as exc:
+        error_console().print(f"[bold yellow]vega: {escape(str(exc))}[/]")
         return EXIT_CANCELLED
     except VegaError as exc:
         _report(job, exc, debug)

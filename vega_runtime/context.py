@@ -135,6 +135,7 @@ class Context:
                                      self.conf["vega.scheduler.executor_wait_timeout"],
                                      starting=cluster is not None)
             backend.owned_cluster = cluster
+            self._bus.listeners.append(_MasterLogRelay(backend))
             if cluster is not None:
                 backend.wait_for_executors(spec.workers * spec.cores, 60.0)
         except BaseException:
@@ -375,6 +376,18 @@ class Context:
 
     def __repr__(self) -> str:
         return f"<Context {self.application_id} master={self.master} app={self.app_name!r}>"
+
+
+class _MasterLogRelay(JobListener):
+    """Sends task output to the master too, where ``vega logs`` finds it."""
+
+    def __init__(self, backend):
+        self.backend = backend
+
+    def on_task_output(self, prefix: str, stream: str, text: str) -> None:
+        from .scheduler.listener import prefix_lines
+
+        self.backend.relay_log(prefix_lines(prefix, text))
 
 
 def _lineage(rdd: RDD) -> List[RDD]:

@@ -21,7 +21,8 @@ from typing import Dict, List, Optional, Tuple
 from .._version import __version__
 from ..net.connection import Connection
 from ..net.framing import ProtocolError
-from ..net.messages import (ApplicationEnded, ApplicationRejected, ApplicationWaiting,
+from ..net.messages import (AppLog, ApplicationEnded, ApplicationKilled, FollowLogs,
+                            KillApplication, KillResult, LogChunk, LogEnd, ApplicationRejected, ApplicationWaiting,
                             ExecutorAdded, ExecutorExited, ExecutorRemoved, KillExecutor,
                             LaunchExecutor, RegisterApplication, RegisteredApplication,
                             RegisteredWorker, RegisterWorker, RegisterWorkerFailed,
@@ -121,6 +122,12 @@ class Master:
             conn.send(StatusReply(json.dumps(self.status())))
         elif isinstance(first, (PackageQuery, UploadPackage, FetchPackage)):
             self._serve_packages(conn, first)
+        elif isinstance(first, FollowLogs):
+            self._serve_logs(conn, first)
+        elif isinstance(first, KillApplication):
+            killed = self.kill_application(first.app_id, "killed with vega kill")
+            conn.send(KillResult(killed, "killed" if killed else
+                                 f"{first.app_id} is not a running application"))
         else:
             raise ProtocolError(conn.peer, f"{type(first).__name__} before registering")
 
@@ -190,13 +197,49 @@ class Master:
                      request.driver_host)
             self._schedule()
         try:
-            while True:
-                message = conn.recv()
-                if isinstance(message, UnregisterApplication):
-                    break
-                raise ProtocolError(conn.peer, f"unexpected {type(message).__name__} from a driver")
+            with open(self._log_path(app_id), "ab") as log_file:
+                while True:
+                    message = conn.recv()
+                    if isinstance(message, AppLog):
+                        log_file.write(message.text.encode("utf-8"))
+                        log_file.flush()
+                    elif isinstance(message, UnregisterApplication):
+                        break
+                    else:
+                        raise ProtocolError(conn.peer,
+                                            f"unexpected {type(message).__name__} from a driver")
         finally:
             self._app_finished(app, "finished")
+
+    def _log_path(self, app_id: str) -> str:
+        directory = os.path.join(self.work_dir, "apps", app_id)
+        os.makedirs(directory, exist_ok=True)
+        return os.path.join(directory, "output.log")
+
+    def _serve_logs(self, conn: Connection, request: FollowLogs) -> None:
+        """Send an application's stored output; with ``follow``, until it ends."""
+        with self.lock:
+            app = self.apps.get(request.app_id)
+        path = os.path.join(self.work_dir, "apps", request.app_id, "output.log")
+        if app is None and not os.path.exists(path):
+            conn.send(LogEnd("unknown"))
+            return
+        offset = 0
+        while True:
+            finished = app is None or app.state not in ("waiting", "running")
+            data = b""
+            if os.path.exists(path):
+                with open(path, "rb") as fh:
+                    fh.seek(offset)
+                    data = fh.read(1 << 20)
+            if data:
+                offset += len(data)
+                conn.send(LogChunk(data.decode("utf-8", "replace")))
+                continue
+            if finished or not request.follow:
+                conn.send(LogEnd(app.state if app else "finished"))
+                return
+            self._stopped.wait(0.2)
 
     # -- state changes (call with the lock held) -----------------------------------------
     def _schedule(self) -> None:
@@ -288,7 +331,7 @@ class Master:
 
     def _app_finished(self, app: AppInfo, state: str) -> None:
         with self.lock:
-            if app.state in ("finished", "failed"):
+            if app.state in ("finished", "failed", "killed"):
                 return
             app.state = state
             app.ended = time.time()
@@ -296,18 +339,19 @@ class Master:
                 worker = self.workers.get(worker_id)
                 if worker is not None:
                     worker.executors.pop((app.app_id, executor_id), None)
-            for worker in {self.workers[w] for w in app.executors.values() if w in self.workers}:
-                _send_quietly(worker.conn, ApplicationEnded(app.app_id))
+            for worker_id in set(app.executors.values()):
+                if worker_id in self.workers:
+                    _send_quietly(self.workers[worker_id].conn, ApplicationEnded(app.app_id))
             app.executors.clear()
             log.info("application %s %s", app.app_id, state)
             self._schedule()
 
-    def kill_application(self, app_id: str) -> bool:
+    def kill_application(self, app_id: str, reason: str) -> bool:
         with self.lock:
             app = self.apps.get(app_id)
             if app is None or app.state not in ("waiting", "running"):
                 return False
-            app.conn.close()  # the driver sees its master connection drop and stops
+            _send_quietly(app.conn, ApplicationKilled(reason))
             self._app_finished(app, "killed")
             return True
 

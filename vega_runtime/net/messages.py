@@ -182,6 +182,12 @@ class UnregisterApplication:
     app_id: str
 
 
+@dataclass
+class AppLog:
+    """Task output relayed by a driver, stored by the master for ``vega logs``."""
+    text: str
+
+
 # -- master -> driver ------------------------------------------------------------------
 
 @dataclass
@@ -214,6 +220,11 @@ class ApplicationWaiting:
     message: str
 
 
+@dataclass
+class ApplicationKilled:
+    reason: str
+
+
 # -- any client -> master ----------------------------------------------------------------
 
 @dataclass
@@ -224,6 +235,33 @@ class RequestStatus:
 @dataclass
 class StatusReply:
     status_json: str
+
+
+@dataclass
+class FollowLogs:
+    app_id: str
+    follow: bool
+
+
+@dataclass
+class LogChunk:
+    text: str
+
+
+@dataclass
+class LogEnd:
+    state: str
+
+
+@dataclass
+class KillApplication:
+    app_id: str
+
+
+@dataclass
+class KillResult:
+    killed: bool
+    message: str
 
 
 # -- job packages: submitter -> master, worker -> master -------------------------------------
@@ -284,6 +322,7 @@ MESSAGE_TYPES: Dict[str, Type] = {cls.__name__: cls for cls in (
     RegisteredApplication, ApplicationRejected, ExecutorAdded, ExecutorRemoved, ApplicationWaiting,
     FetchBlock, BlockData, BlockUnavailable, RequestStatus, StatusReply,
     PackageQuery, PackageStatus, UploadPackage, FetchPackage, PackageData,
+    AppLog, ApplicationKilled, FollowLogs, LogChunk, LogEnd, KillApplication, KillResult,
 )}
 
 

@@ -18,10 +18,10 @@ import time
 from typing import Callable, Deque, Dict, List, Optional
 
 from .._version import __version__
-from ..errors import VegaError
+from ..errors import JobCancelled, VegaError
 from ..net.connection import Connection
 from ..net.framing import ConnectionClosed, ProtocolError
-from ..net.messages import (ApplicationRejected, ApplicationWaiting, ExecutorAdded,
+from ..net.messages import (AppLog, ApplicationKilled, ApplicationRejected, ApplicationWaiting, ExecutorAdded,
                             ExecutorRemoved, RegisterApplication, RegisteredApplication,
                             KillTask, RegisterExecutor, RemoveBroadcast, RemoveRdd, Shutdown, TaskFinished,
                             TaskOutput, UnregisterApplication)
@@ -88,6 +88,10 @@ class ClusterBackend:
         self.owned_cluster = None
         #: True while a local-cluster's workers are still starting: no waiting messages
         self.starting = starting
+        #: why the master killed this application, once it has
+        self.killed: Optional[str] = None
+        self._log_lines: List[str] = []
+        self._log_ready = threading.Condition(threading.Lock())
         self._executor_seen = threading.Condition(self.lock)
         self.server = Server(bind_host, 0, secret, self._serve_executor, "driver").start()
         url = f"vega://{master_host}:{master_port}"
@@ -109,6 +113,31 @@ class ClusterBackend:
             raise ApplicationRefused(reply.reason)
         self.app_id = reply.app_id if isinstance(reply, RegisteredApplication) else ""
         threading.Thread(target=self._listen_to_master, name="driver-master", daemon=True).start()
+        self._log_sender = threading.Thread(target=self._send_logs, name="driver-logs", daemon=True)
+        self._log_sender.start()
+
+    # -- logs kept by the master ---------------------------------------------------
+    def relay_log(self, text: str) -> None:
+        """Queue task output for the master (``vega logs``); sent in batches."""
+        with self._log_ready:
+            self._log_lines.append(text)
+            self._log_ready.notify()
+
+    def _send_logs(self) -> None:
+        while True:
+            with self._log_ready:
+                while not self._log_lines and not self._stopping:
+                    self._log_ready.wait()
+                batch, self._log_lines = self._log_lines, []
+                stopping = self._stopping
+            if batch:
+                try:
+                    self.master.send(AppLog("".join(batch)))
+                except OSError:
+                    return
+            if stopping and not batch:
+                return
+            time.sleep(0.05)  # let lines accumulate into fewer, larger messages
 
     @staticmethod
     def _upload_package(host: str, port: int, secret: Optional[bytes], path: str) -> str:
@@ -136,6 +165,9 @@ class ClusterBackend:
                         self.on_waiting(message.message)
                 elif isinstance(message, ExecutorAdded):
                     log.info("executor %s granted on %s", message.executor_id, message.host)
+                elif isinstance(message, ApplicationKilled):
+                    self.killed = message.reason
+                    self.events.put(None)
         except (OSError, ConnectionClosed, ProtocolError) as exc:
             if not self._stopping:
                 log.error("lost the connection to the master: %s", exc)
@@ -244,6 +276,8 @@ class ClusterBackend:
                 events.append(self.events.get_nowait())
         except queue.Empty:
             pass
+        if self.killed:
+            raise JobCancelled(self.killed)
         for event in events:
             if isinstance(event, MasterLostEvent):
                 raise MasterUnreachable("the master", f"connection lost ({event.reason})")
@@ -289,7 +323,10 @@ class ClusterBackend:
         self._tell_all(RemoveBroadcast(broadcast_id))
 
     def stop(self) -> None:
-        self._stopping = True
+        with self._log_ready:
+            self._stopping = True
+            self._log_ready.notify()
+        self._log_sender.join(5.0)  # every line reaches the master before we unregister
         self._tell_all(Shutdown("application finished"))
         try:
             self.master.send(UnregisterApplication(getattr(self, "app_id", "")))

@@ -1,0 +1,81 @@
+"""``vega logs`` and ``vega kill``: an application's stored output; cancelling it."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Optional
+
+import click
+
+from vega_runtime.errors import MasterURLError
+from vega_runtime.master_url import parse_master
+
+from .daemons import SECRET_FILE_HELP, resolve_secret_file
+from .errors import EXIT_JOB_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, fail
+
+
+def master_connection(master_url: Optional[str], secret_file: Optional[str]):
+    from vega_runtime.net.connection import Connection, load_secret
+    from vega_runtime.net.framing import ProtocolError
+
+    url = master_url or os.environ.get("VEGA_MASTER") or "vega://127.0.0.1:7077"
+    try:
+        spec = parse_master(url)
+        if spec.kind != "vega":
+            raise MasterURLError(url)
+    except MasterURLError:
+        fail(f"this command needs a vega://host:port master, not {url!r}", EXIT_USAGE)
+    try:
+        return Connection.connect(spec.host, spec.port,
+                                  load_secret(resolve_secret_file(secret_file)) or b"", timeout=5)
+    except (OSError, ProtocolError) as exc:
+        fail(f"cannot reach the master at {url}: {exc}", EXIT_UNREACHABLE,
+             "Is it running, is the address right, and does this host have the cluster secret?")
+
+
+@click.command("logs")
+@click.argument("app_id")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing until the application ends.")
+@click.option("--master", "master_url", help="vega://host:port (default: VEGA_MASTER).")
+@click.option("--secret-file", help=SECRET_FILE_HELP)
+def logs(app_id: str, follow: bool, master_url: Optional[str], secret_file: Optional[str]) -> None:
+    """Print the task output of application APP_ID, as stored by the master."""
+    from vega_runtime.net.messages import FollowLogs, LogChunk, LogEnd
+
+    conn = master_connection(master_url, secret_file)
+    try:
+        conn.send(FollowLogs(app_id, follow))
+        while True:
+            message = conn.recv()
+            if isinstance(message, LogChunk):
+                sys.stdout.write(message.text)
+                sys.stdout.flush()
+            elif isinstance(message, LogEnd):
+                if message.state == "unknown":
+                    fail(f"the master knows no application {app_id!r}", EXIT_JOB_FAILED,
+                         "List applications with: vega status")
+                return
+    except KeyboardInterrupt:
+        raise SystemExit(130)
+    finally:
+        conn.close()
+
+
+@click.command("kill")
+@click.argument("app_id")
+@click.option("--master", "master_url", help="vega://host:port (default: VEGA_MASTER).")
+@click.option("--secret-file", help=SECRET_FILE_HELP)
+def kill(app_id: str, master_url: Optional[str], secret_file: Optional[str]) -> None:
+    """Cancel application APP_ID: its tasks and executors stop."""
+    from vega_runtime.net.messages import KillApplication
+
+    conn = master_connection(master_url, secret_file)
+    try:
+        conn.send(KillApplication(app_id))
+        reply = conn.recv()
+    finally:
+        conn.close()
+    if not reply.killed:
+        fail(reply.message, EXIT_JOB_FAILED, "List applications with: vega status")
+    click.echo(f"killed {app_id}")
