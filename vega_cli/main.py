@@ -7,6 +7,7 @@ import click
 from vega_runtime import __version__
 
 from .apps import kill, logs
+from .background import start_master, stop_master
 from .daemons import master, worker
 from .status import status
 from .submit import submit
@@ -18,7 +19,7 @@ def cli() -> None:
     """Vega: a Spark-style distributed data engine in Python."""
 
 
-for command in (submit, master, worker, status, logs, kill):
+for command in (submit, master, worker, status, logs, kill, start_master, stop_master):
     cli.add_command(command)
 
 

@@ -1,0 +1,111 @@
+"""``vega start-master`` / ``stop-master``: the master as a background daemon with a pidfile."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Optional
+
+import click
+
+from vega_runtime.net.connection import create_secret_file
+
+from .daemons import SECRET_FILE_HELP
+from .errors import fail
+
+DEFAULT_SECRET = os.path.join("conf", "vega-secret")
+
+
+def _pidfile(work_dir: str) -> str:
+    return os.path.join(work_dir, "master.pid")
+
+
+def read_pid(path: str) -> Optional[int]:
+    """The pid in ``path`` if that process is alive, else None."""
+    try:
+        with open(path) as fh:
+            pid = int(fh.read().split()[0])
+        os.kill(pid, 0)
+        return pid
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+@click.command("start-master")
+@click.option("--host", default="0.0.0.0", show_default=True)
+@click.option("--port", default=7077, show_default=True)
+@click.option("--webui-port", default=8080, show_default=True)
+@click.option("--work-dir", default="work/master", show_default=True, type=click.Path(file_okay=False))
+@click.option("--secret-file", help=SECRET_FILE_HELP + " Created (mode 0600) when missing.")
+def start_master(host: str, port: int, webui_port: int, work_dir: str,
+                 secret_file: Optional[str]) -> None:
+    """Start the master in the background (pidfile in the work dir)."""
+    os.makedirs(work_dir, exist_ok=True)
+    pidfile = _pidfile(work_dir)
+    running = read_pid(pidfile)
+    if running:
+        click.echo(f"master already running (pid {running})")
+        return
+    secret = secret_file or os.environ.get("VEGA_SECRET_FILE") or DEFAULT_SECRET
+    if not os.path.exists(secret):
+        create_secret_file(secret)
+        click.echo(f"created cluster secret {secret} (mode 0600): give it to workers and drivers")
+    ready = os.path.join(work_dir, "master.ready")
+    if os.path.exists(ready):
+        os.unlink(ready)
+    with open(os.path.join(work_dir, "master.out"), "ab") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "vega_cli.main", "master", "--host", host,
+                                 "--port", str(port), "--webui-port", str(webui_port),
+                                 "--work-dir", work_dir, "--secret-file", os.path.abspath(secret),
+                                 "--ready-file", ready],
+                                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    deadline = time.monotonic() + 30
+    while not os.path.exists(ready):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            fail(f"the master did not start; see {os.path.join(work_dir, 'master.log')}", 1)
+        time.sleep(0.05)
+    with open(pidfile, "w") as fh:
+        fh.write(f"{proc.pid}\n")
+    with open(ready) as fh:
+        ports = json.load(fh)
+    click.echo(f"master started (pid {proc.pid}) on port {ports['port']}, "
+               f"web UI on port {ports['webui_port']}")
+
+
+@click.command("stop-master")
+@click.option("--work-dir", default="work/master", show_default=True, type=click.Path(file_okay=False))
+@click.option("--timeout", default=10.0, show_default=True, help="Seconds before SIGKILL.")
+def stop_master(work_dir: str, timeout: float) -> None:
+    """Stop the background master: SIGTERM, then SIGKILL; verifies it is gone."""
+    pidfile = _pidfile(work_dir)
+    pid = read_pid(pidfile)
+    if pid is None:
+        click.echo("master is not running")
+        if os.path.exists(pidfile):
+            os.unlink(pidfile)
+        return
+    stop_process(pid, timeout)
+    os.unlink(pidfile)
+    click.echo(f"master stopped (pid {pid})")
+
+
+def stop_process(pid: int, timeout: float) -> None:
+    """SIGTERM the process group, wait, SIGKILL; fail loudly if it survives."""
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
+    fail(f"process {pid} survived SIGKILL", 1)
