@@ -71,10 +71,11 @@ def master(host: str, port: int, webui_port: int, work_dir: str, secret_file: Op
     from vega_runtime.deploy.master import Master
 
     setup_daemon_logging(work_dir, "master")
-    secret = load_secret(resolve_secret_file(secret_file))
+    secret_path = resolve_secret_file(secret_file)
+    secret = load_secret(secret_path)
     advertise = host if host not in ("0.0.0.0", "") else _this_host_address()
     try:
-        daemon = Master(host, port, secret, advertise, work_dir, worker_timeout).start()
+        daemon = Master(host, port, secret, advertise, work_dir, worker_timeout, secret_path).start()
         http = start_http(host, webui_port, daemon)
     except (OSError, VegaError) as exc:
         fail(f"cannot start the master on {host}:{port}: {exc}", 1)

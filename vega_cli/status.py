@@ -83,6 +83,16 @@ def render(data: dict, console: Console) -> None:
                      time.strftime("%H:%M:%S", time.localtime(a["started"])),
                      _duration(a["duration_seconds"]))
     console.print(apps)
+    if data.get("drivers"):
+        drivers = Table(title="drivers (cluster deploy mode)", title_justify="left")
+        drivers.add_column("id", overflow="fold")
+        for column in ("name", "state", "restarts", "exit code", "duration"):
+            drivers.add_column(column)
+        for d in data["drivers"]:
+            drivers.add_row(d["id"], d["name"], d["state"], str(d["restarts"]),
+                            "" if d["exit_code"] is None else str(d["exit_code"]),
+                            _duration(d["duration_seconds"]))
+        console.print(drivers)
 
 
 def _duration(seconds: float) -> str:

@@ -48,6 +48,10 @@ PROGRESS_LISTENER = "vega_cli.progress:ProgressDisplay"
 @click.option("--executor-memory", help="Memory per executor, e.g. 2g (cluster masters).")
 @click.option("--executor-cores", type=int, help="Most executor cores per worker (cluster masters).")
 @click.option("--total-executor-cores", type=int, help="Most executor cores in all (cluster masters).")
+@click.option("--supervise", is_flag=True,
+              help="Cluster deploy mode: restart the driver if it fails (up to 3 times).")
+@click.option("--detach", is_flag=True,
+              help="Cluster deploy mode: return once the driver is submitted.")
 @click.option("--verbose", is_flag=True, help="Print the resolved configuration and its sources.")
 @click.option("--debug", is_flag=True, help="Show Vega's internal tracebacks.")
 @click.argument("job", type=click.Path())
@@ -55,8 +59,8 @@ PROGRESS_LISTENER = "vega_cli.progress:ProgressDisplay"
 def submit(master: Optional[str], deploy_mode: str, name: Optional[str], py_files: str,
            files: str, confs: Tuple[str, ...], config_file: Optional[str],
            executor_memory: Optional[str], executor_cores: Optional[int],
-           total_executor_cores: Optional[int], verbose: bool, debug: bool, job: str,
-           args: Tuple[str, ...]) -> None:
+           total_executor_cores: Optional[int], supervise: bool, detach: bool, verbose: bool,
+           debug: bool, job: str, args: Tuple[str, ...]) -> None:
     """Package and run JOB (a Python script) with ARGS."""
     resources = {"vega.executor.memory": executor_memory, "vega.executor.cores": executor_cores,
                  "vega.cores.max": total_executor_cores}
@@ -65,7 +69,16 @@ def submit(master: Optional[str], deploy_mode: str, name: Optional[str], py_file
     _check_syntax(job)
     if verbose:
         _print_config(config_file, cli_conf)
+    if (supervise or detach) and deploy_mode != "cluster":
+        fail("--supervise and --detach need --deploy-mode cluster", EXIT_USAGE)
     staging = tempfile.mkdtemp(prefix="vega-submit-")
+    if deploy_mode == "cluster":
+        try:
+            code = _run_in_cluster(job, list(args), cli_conf, config_file, py_files, files,
+                                   staging, supervise, detach)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        raise SystemExit(code)
     try:
         extra_paths = _stage_py_files(py_files, staging)
         files_dir = _stage_files(files, staging)
@@ -101,6 +114,68 @@ def _resolve_options(master, name, confs, config_file, job, deploy_mode) -> dict
     if "vega.app.name" not in cli_conf:
         cli_conf["vega.app.name"] = os.path.splitext(os.path.basename(job))[0]
     return cli_conf
+
+
+def _run_in_cluster(job: str, args: List[str], cli_conf: dict, config_file: Optional[str],
+                    py_files: str, files: str, staging: str, supervise: bool, detach: bool) -> int:
+    """Cluster deploy mode: the master runs the driver; stay attached to its output."""
+    from vega_runtime.net.messages import DriverSubmitted, KillApplication, SubmitDriver
+    from vega_runtime.packaging import Package, sha256_of, upload
+
+    from .apps import master_connection
+
+    url = Config.load(config_file=config_file, cli=cli_conf)["vega.master"]
+    path = _package(job, py_files, files, staging)
+    package = Package(path, sha256_of(path), os.path.getsize(path))
+    conn = master_connection(url, None)
+    try:
+        upload(conn, package)
+    finally:
+        conn.close()
+    conn = master_connection(url, None)
+    try:
+        conn.send(SubmitDriver(cli_conf["vega.app.name"], "job/" + os.path.basename(job), args,
+                               json.dumps(cli_conf), package.sha256, supervise))
+        reply = conn.recv()
+    finally:
+        conn.close()
+    if not isinstance(reply, DriverSubmitted):
+        fail(f"the master did not accept the driver: {reply}", EXIT_JOB_FAILED)
+    console = error_console()
+    console.print(f"vega: driver {reply.driver_id} submitted to {url}", highlight=False)
+    if detach:
+        console.print(f"follow it with: vega logs --follow --master {url} {reply.driver_id}",
+                      highlight=False, style="dim")
+        return EXIT_OK
+    try:
+        return _follow_driver(master_connection(url, None), reply.driver_id)
+    except KeyboardInterrupt:
+        kill = master_connection(url, None)
+        try:
+            kill.send(KillApplication(reply.driver_id))
+            kill.recv()
+        finally:
+            kill.close()
+        console.print(f"[bold yellow]vega: driver {reply.driver_id} killed[/] (Ctrl-C)")
+        return EXIT_CANCELLED
+
+
+def _follow_driver(conn, driver_id: str) -> int:
+    from vega_runtime.net.messages import FollowLogs, LogChunk, LogEnd
+
+    try:
+        conn.send(FollowLogs(driver_id, True))
+        while True:
+            message = conn.recv()
+            if isinstance(message, LogChunk):
+                sys.stdout.write(message.text)
+                sys.stdout.flush()
+            elif isinstance(message, LogEnd):
+                if message.state == "killed":
+                    return EXIT_CANCELLED
+                return message.exit_code
+    finally:
+        conn.close()
 
 
 def _is_cluster(cli_conf: dict, config_file: Optional[str]) -> bool:

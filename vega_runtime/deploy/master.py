@@ -22,7 +22,8 @@ from .._version import __version__
 from ..net.connection import Connection
 from ..net.framing import ProtocolError
 from ..net.messages import (AppLog, ApplicationEnded, ApplicationKilled, FollowLogs,
-                            KillApplication, KillResult, LogChunk, LogEnd, ApplicationRejected, ApplicationWaiting,
+                            DriverSubmitted, KillApplication, KillResult, LogChunk, LogEnd,
+                            SubmitDriver, ApplicationRejected, ApplicationWaiting,
                             ExecutorAdded, ExecutorExited, ExecutorRemoved, KillExecutor,
                             LaunchExecutor, RegisterApplication, RegisteredApplication,
                             RegisteredWorker, RegisterWorker, RegisterWorkerFailed,
@@ -30,6 +31,7 @@ from ..net.messages import (AppLog, ApplicationEnded, ApplicationKilled, FollowL
                             RequestStatus, StatusReply, UnregisterApplication, UploadPackage,
                             WorkerHeartbeat)
 from ..net.server import Server
+from .drivers import DriverRunner
 from ..packaging import verify
 from ..versions import python_version, version_mismatch
 
@@ -79,8 +81,9 @@ class AppInfo:
 
 class Master:
     def __init__(self, host: str, port: int, secret: Optional[bytes], advertise_host: str,
-                 work_dir: str, worker_timeout: float = 15.0):
+                 work_dir: str, worker_timeout: float = 15.0, secret_file: str = ""):
         self.work_dir = os.path.abspath(work_dir)
+        self.drivers = DriverRunner(self.work_dir, lambda: self.url, secret_file)
         self.lock = threading.RLock()
         self.workers: Dict[str, WorkerInfo] = {}
         self.apps: Dict[str, AppInfo] = {}
@@ -105,6 +108,7 @@ class Master:
     def stop(self) -> None:
         self._stopped.set()
         self.server.stop()
+        self.drivers.stop()
         with self.lock:
             for info in self.workers.values():
                 info.conn.close()
@@ -124,8 +128,13 @@ class Master:
             self._serve_packages(conn, first)
         elif isinstance(first, FollowLogs):
             self._serve_logs(conn, first)
+        elif isinstance(first, SubmitDriver):
+            if not os.path.exists(os.path.join(self.work_dir, "packages", f"{first.package_sha}.zip")):
+                raise ProtocolError(conn.peer, "SubmitDriver for a package never uploaded")
+            conn.send(DriverSubmitted(self.drivers.submit(first).driver_id))
         elif isinstance(first, KillApplication):
-            killed = self.kill_application(first.app_id, "killed with vega kill")
+            killed = (self.drivers.kill(first.app_id)
+                      or self.kill_application(first.app_id, "killed with vega kill"))
             conn.send(KillResult(killed, "killed" if killed else
                                  f"{first.app_id} is not a running application"))
         else:
@@ -220,13 +229,17 @@ class Master:
         """Send an application's stored output; with ``follow``, until it ends."""
         with self.lock:
             app = self.apps.get(request.app_id)
+        driver = self.drivers.drivers.get(request.app_id)
         path = os.path.join(self.work_dir, "apps", request.app_id, "output.log")
-        if app is None and not os.path.exists(path):
-            conn.send(LogEnd("unknown"))
+        if app is None and driver is None and not os.path.exists(path):
+            conn.send(LogEnd("unknown", 1))
             return
         offset = 0
         while True:
-            finished = app is None or app.state not in ("waiting", "running")
+            if driver is not None:
+                finished = driver.done
+            else:
+                finished = app is None or app.state not in ("waiting", "running")
             data = b""
             if os.path.exists(path):
                 with open(path, "rb") as fh:
@@ -237,7 +250,10 @@ class Master:
                 conn.send(LogChunk(data.decode("utf-8", "replace")))
                 continue
             if finished or not request.follow:
-                conn.send(LogEnd(app.state if app else "finished"))
+                if driver is not None:
+                    conn.send(LogEnd(driver.state, driver.exit_code or 0))
+                else:
+                    conn.send(LogEnd(app.state if app else "finished"))
                 return
             self._stopped.wait(0.2)
 
@@ -387,6 +403,7 @@ class Master:
                     "duration_seconds": round((a.ended or now) - a.submitted, 1),
                     "waiting_reason": a.waiting_reason if a.state == "waiting" else "",
                 } for a in self.apps.values()],
+                "drivers": self.drivers.status(),
             }
 
 

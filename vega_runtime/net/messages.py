@@ -251,6 +251,23 @@ class LogChunk:
 @dataclass
 class LogEnd:
     state: str
+    exit_code: int = 0
+
+
+@dataclass
+class SubmitDriver:
+    """Cluster deploy mode: run this packaged job's driver on the master's host."""
+    name: str
+    job_file: str  # path inside the package, e.g. job/wordcount.py
+    args: List[str]
+    conf_json: str
+    package_sha: str
+    supervise: bool
+
+
+@dataclass
+class DriverSubmitted:
+    driver_id: str
 
 
 @dataclass
@@ -323,6 +340,7 @@ MESSAGE_TYPES: Dict[str, Type] = {cls.__name__: cls for cls in (
     FetchBlock, BlockData, BlockUnavailable, RequestStatus, StatusReply,
     PackageQuery, PackageStatus, UploadPackage, FetchPackage, PackageData,
     AppLog, ApplicationKilled, FollowLogs, LogChunk, LogEnd, KillApplication, KillResult,
+    SubmitDriver, DriverSubmitted,
 )}
 
 

@@ -1,0 +1,174 @@
+"""Cluster deploy mode: drivers run by the master, on the master's host.
+
+A driver is ``vega submit --deploy-mode client`` run on the extracted job
+package, so it behaves exactly like a driver started by hand; its output
+goes to ``<work_dir>/apps/<driver_id>/output.log`` where ``vega logs`` and
+an attached ``vega submit`` follow it.  With ``supervise`` a driver that
+exits non-zero or is killed by a signal is restarted, up to a limit.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional
+
+from .. import packaging
+from ..net.messages import SubmitDriver
+
+log = logging.getLogger(__name__)
+
+MAX_RESTARTS = 3
+
+
+@dataclass
+class DriverInfo:
+    driver_id: str
+    request: SubmitDriver
+    state: str = "submitted"  # submitted | running | restarting | finished | failed | killed
+    restarts: int = 0
+    exit_code: Optional[int] = None
+    pid: int = 0
+    submitted: float = field(default_factory=time.time)
+    ended: Optional[float] = None
+    proc: Optional[subprocess.Popen] = None
+
+    @property
+    def done(self) -> bool:
+        return self.state in ("finished", "failed", "killed")
+
+
+class DriverRunner:
+    def __init__(self, work_dir: str, master_url: Callable[[], str], secret_file: str):
+        self.work_dir = work_dir
+        self.master_url = master_url
+        self.secret_file = secret_file
+        self.drivers: Dict[str, DriverInfo] = {}
+        self.lock = threading.Lock()
+        self._count = 0
+
+    def output_path(self, driver_id: str) -> str:
+        directory = os.path.join(self.work_dir, "apps", driver_id)
+        os.makedirs(directory, exist_ok=True)
+        return os.path.join(directory, "output.log")
+
+    def submit(self, request: SubmitDriver) -> DriverInfo:
+        with self.lock:
+            self._count += 1
+            driver_id = time.strftime("driver-%Y%m%d%H%M%S-", time.localtime()) + f"{self._count:04d}"
+            info = self.drivers[driver_id] = DriverInfo(driver_id, request)
+        threading.Thread(target=self._supervise, args=(info,), name=driver_id, daemon=True).start()
+        return info
+
+    def _package_dir(self, sha256: str) -> str:
+        directory = os.path.join(self.work_dir, "packages", sha256)
+        if not os.path.isdir(directory):
+            with open(os.path.join(self.work_dir, "packages", f"{sha256}.zip"), "rb") as fh:
+                packaging.extract(fh.read(), directory)
+        return directory
+
+    def _command(self, info: DriverInfo, package_dir: str) -> List[str]:
+        request = info.request
+        py_dir = os.path.join(package_dir, "py")
+        files_dir = os.path.join(package_dir, "files")
+        command = [sys.executable, "-m", "vega_cli.main", "submit", "--master", self.master_url(),
+                   "--name", request.name]
+        if os.path.isdir(py_dir) and os.listdir(py_dir):
+            command += ["--py-files", ",".join(os.path.join(py_dir, n) for n in sorted(os.listdir(py_dir)))]
+        if os.path.isdir(files_dir) and os.listdir(files_dir):
+            command += ["--files", ",".join(os.path.join(files_dir, n) for n in sorted(os.listdir(files_dir)))]
+        for key, value in json.loads(request.conf_json or "{}").items():
+            if key not in ("vega.master", "vega.app.name", "vega.submit.package", "vega.listeners"):
+                command += ["--conf", f"{key}={value}"]
+        return command + [os.path.join(package_dir, request.job_file), *request.args]
+
+    def _supervise(self, info: DriverInfo) -> None:
+        try:
+            package_dir = self._package_dir(info.request.package_sha)
+        except OSError as exc:
+            self._end(info, "failed", 1, f"its package is missing: {exc}")
+            return
+        scratch = os.path.join(self.work_dir, "apps", info.driver_id)
+        output = self.output_path(info.driver_id)
+        while True:
+            env = {**os.environ, "VEGA_SECRET_FILE": self.secret_file}
+            env.pop("VEGA_SUBMIT_CONF", None)
+            with open(output, "ab") as out:
+                proc = subprocess.Popen(self._command(info, package_dir), cwd=scratch, env=env,
+                                        stdin=subprocess.DEVNULL, stdout=out,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+            with self.lock:
+                if info.state == "killed":
+                    _kill_group(proc)
+                    return
+                info.proc, info.pid, info.state = proc, proc.pid, "running"
+            log.info("driver %s started (pid %d)", info.driver_id, proc.pid)
+            code = proc.wait()
+            with self.lock:
+                if info.state == "killed":
+                    return
+                failed = code != 0
+                if failed and info.request.supervise and info.restarts < MAX_RESTARTS:
+                    info.restarts += 1
+                    info.state = "restarting"
+                    message = (f"driver {info.driver_id} exited with code {code}; restarting "
+                               f"({info.restarts}/{MAX_RESTARTS})")
+                else:
+                    message = None
+            if message is None:
+                self._end(info, "failed" if failed else "finished", code,
+                          f"exited with code {code}")
+                return
+            log.warning(message)
+            with open(output, "ab") as out:
+                out.write(f"vega: {message}\n".encode())
+            time.sleep(min(5.0, 0.5 * 2 ** info.restarts))
+
+    def _end(self, info: DriverInfo, state: str, code: int, reason: str) -> None:
+        with self.lock:
+            info.state, info.exit_code, info.ended = state, code, time.time()
+        log.info("driver %s %s: %s", info.driver_id, state, reason)
+
+    def kill(self, driver_id: str) -> bool:
+        with self.lock:
+            info = self.drivers.get(driver_id)
+            if info is None or info.done:
+                return False
+            info.state = "killed"
+            info.exit_code, info.ended = 130, time.time()
+            proc = info.proc
+        if proc is not None:
+            _kill_group(proc)
+        return True
+
+    def stop(self) -> None:
+        for driver_id in list(self.drivers):
+            self.kill(driver_id)
+
+    def status(self) -> List[dict]:
+        now = time.time()
+        with self.lock:
+            return [{"id": d.driver_id, "name": d.request.name, "state": d.state,
+                     "restarts": d.restarts, "exit_code": d.exit_code, "pid": d.pid,
+                     "supervise": d.request.supervise, "started": d.submitted,
+                     "duration_seconds": round((d.ended or now) - d.submitted, 1)}
+                    for d in self.drivers.values()]
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+            proc.wait(5.0)
+            return
+        except ProcessLookupError:
+            return
+        except subprocess.TimeoutExpired:
+            continue
