@@ -34,7 +34,8 @@ def start_http(host: str, port: int, master) -> ThreadingHTTPServer:
 
     server = ThreadingHTTPServer((host, port), Handler)
     server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, name="master-http", daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="master-http",
+                     daemon=True).start()
     return server
 
 

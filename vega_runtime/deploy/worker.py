@@ -62,13 +62,13 @@ class Worker:
         self.shuffle.start()
         log.info("worker %s: shuffle service on %s:%d", self.worker_id, self.host, self.shuffle.port)
         last_contact = time.monotonic()
-        delay = 0.5
+        delay = 0.05
         try:
             while not self.stopped.is_set():
                 try:
                     self._session()
                     last_contact = time.monotonic()
-                    delay = 0.5
+                    delay = 0.05
                 except WorkerRefused as exc:
                     log.error("the master refused this worker: %s", exc)
                     return 1

@@ -40,17 +40,18 @@ class LocalCluster:
         if memory.isdigit():
             memory += "m"  # Spark's local-cluster gives memory in MiB
         ready = os.path.join(directory, "master.ready")
-        self._start("master", ["master", "--host", "127.0.0.1", "--port", "0", "--webui-port", "0",
-                               "--work-dir", os.path.join(directory, "master"),
+        port = _free_port()  # chosen here so the workers can start alongside the master
+        self._start("master", ["master", "--host", "127.0.0.1", "--port", str(port),
+                               "--webui-port", "0", "--work-dir", os.path.join(directory, "master"),
                                "--ready-file", ready])
+        for index in range(spec.workers):
+            self._start(f"worker-{index + 1}", [
+                "worker", f"vega://127.0.0.1:{port}", "--host", "127.0.0.1",
+                "--cores", str(spec.cores), "--memory", memory,
+                "--work-dir", os.path.join(directory, f"worker-{index + 1}")])
         info = self._wait_ready(ready, self.processes[0], "master")
         self.master_port = info["port"]
         self.webui_port = info["webui_port"]
-        for index in range(spec.workers):
-            self._start(f"worker-{index + 1}", [
-                "worker", f"vega://127.0.0.1:{self.master_port}", "--host", "127.0.0.1",
-                "--cores", str(spec.cores), "--memory", memory,
-                "--work-dir", os.path.join(directory, f"worker-{index + 1}")])
 
     def _start(self, name: str, args: List[str]) -> None:
         log_path = os.path.join(self.directory, f"{name}.log")
@@ -84,29 +85,35 @@ class LocalCluster:
                 return f"{proc.args[3]} exited with code {proc.returncode}: {_tail(proc.log_path)}"
         return None
 
-    def stop(self) -> None:
-        """Workers first (they take their executors with them), then the master."""
-        for proc in reversed(self.processes):
-            _terminate(proc)
+    def stop(self, grace: float = 5.0) -> None:
+        """SIGTERM every daemon at once (workers take their executors with them), then
+        SIGKILL whatever is left after ``grace`` seconds."""
+        for proc in self.processes:
+            _signal_group(proc, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for proc in self.processes:
+            try:
+                proc.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+            _signal_group(proc, signal.SIGKILL)  # anything left in the group
+            proc.wait()
         self.processes = []
 
 
-def _terminate(proc: subprocess.Popen, grace: float = 5.0) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            proc.wait(grace)
-            break
-        except subprocess.TimeoutExpired:
-            continue
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
     try:
-        os.killpg(proc.pid, signal.SIGKILL)  # anything left in the group
+        os.killpg(proc.pid, sig)
     except ProcessLookupError:
         pass
-    proc.wait()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def _tail(path: str) -> str:
