@@ -135,6 +135,7 @@ class Context:
                                      self.conf["vega.scheduler.executor_wait_timeout"],
                                      starting=cluster is not None)
             backend.owned_cluster = cluster
+            backend.broadcast_dir = os.path.join(self.app_dir, "broadcast")
             self._bus.listeners.append(_MasterLogRelay(backend))
             if cluster is not None:
                 backend.wait_for_executors(spec.workers * spec.cores, 60.0)

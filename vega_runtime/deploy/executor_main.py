@@ -24,7 +24,7 @@ from ..logs import setup_executor_logging
 from ..packaging import python_paths
 from ..net.connection import Connection, load_secret
 from ..net.framing import ConnectionClosed, ProtocolError
-from ..net.messages import (BlockData, FetchBlock, KillTask, LaunchTask, RegisterExecutor,
+from ..net.messages import (BlockData, BroadcastData, FetchBlock, FetchBroadcast, KillTask, LaunchTask, RegisterExecutor,
                             TaskFinished, TaskOutput)
 from ..scheduler.executor import Executor, ExecutorDirs, serve_tasks
 from ..shuffle.blocks import BlockLocation
@@ -131,7 +131,14 @@ def serve_cancellable(executor: Executor, conn: Connection) -> None:
     sleeping task stops); a closed driver connection ends the process at once.
     """
     inbox: "queue.Queue" = queue.Queue()
+    replies: "queue.Queue" = queue.Queue()
     running = {"task_id": None}
+
+    def fetch_broadcast(broadcast_id: int, path: str) -> bytes:
+        conn.send(FetchBroadcast(broadcast_id, path))
+        return replies.get().data
+
+    executor.fetch_broadcast = fetch_broadcast
 
     def interrupt(signum, frame):
         raise TaskKilled()
@@ -145,6 +152,8 @@ def serve_cancellable(executor: Executor, conn: Connection) -> None:
                 if isinstance(message, KillTask):
                     if running["task_id"] == message.task_id:
                         os.kill(os.getpid(), signal.SIGUSR1)
+                elif isinstance(message, BroadcastData):
+                    replies.put(message)
                 else:
                     inbox.put(message)
         except (OSError, ConnectionClosed, ProtocolError):

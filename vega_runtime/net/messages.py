@@ -97,6 +97,21 @@ class RegisterExecutor:
     pid: int
 
 
+@dataclass
+class FetchBroadcast:
+    """An executor on another host asks its driver for a broadcast value."""
+    broadcast_id: int
+    path: str
+
+
+# -- driver -> executor, replies ---------------------------------------------------
+
+@dataclass
+class BroadcastData:
+    broadcast_id: int
+    data: bytes
+
+
 # -- worker -> master ------------------------------------------------------------
 
 @dataclass
@@ -340,7 +355,7 @@ MESSAGE_TYPES: Dict[str, Type] = {cls.__name__: cls for cls in (
     FetchBlock, BlockData, BlockUnavailable, RequestStatus, StatusReply,
     PackageQuery, PackageStatus, UploadPackage, FetchPackage, PackageData,
     AppLog, ApplicationKilled, FollowLogs, LogChunk, LogEnd, KillApplication, KillResult,
-    SubmitDriver, DriverSubmitted,
+    SubmitDriver, DriverSubmitted, FetchBroadcast, BroadcastData,
 )}
 
 

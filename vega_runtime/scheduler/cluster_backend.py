@@ -21,7 +21,8 @@ from .._version import __version__
 from ..errors import JobCancelled, VegaError
 from ..net.connection import Connection
 from ..net.framing import ConnectionClosed, ProtocolError
-from ..net.messages import (AppLog, ApplicationKilled, ApplicationRejected, ApplicationWaiting, ExecutorAdded,
+from ..net.messages import (AppLog, ApplicationKilled, ApplicationRejected, BroadcastData,
+                            FetchBroadcast, ApplicationWaiting, ExecutorAdded,
                             ExecutorRemoved, RegisterApplication, RegisteredApplication,
                             KillTask, RegisterExecutor, RemoveBroadcast, RemoveRdd, Shutdown, TaskFinished,
                             TaskOutput, UnregisterApplication)
@@ -88,6 +89,8 @@ class ClusterBackend:
         self.owned_cluster = None
         #: True while a local-cluster's workers are still starting: no waiting messages
         self.starting = starting
+        #: where the Context keeps broadcast values (served to executors on other hosts)
+        self.broadcast_dir: Optional[str] = None
         #: why the master killed this application, once it has
         self.killed: Optional[str] = None
         self._log_lines: List[str] = []
@@ -195,10 +198,22 @@ class ClusterBackend:
                         slot.task = None
                     self.events.put(TaskFinishedEvent(slot.executor_id, slot.host, message,
                                                       slot.shuffle_port))
+                elif isinstance(message, FetchBroadcast):
+                    conn.send(BroadcastData(message.broadcast_id, self._broadcast_bytes(message)))
+                else:
+                    raise ProtocolError(conn.peer, f"unexpected {type(message).__name__}")
         except (ConnectionClosed, OSError) as exc:
             reason = f"its connection closed ({exc})"
         finally:
             self._executor_removed(slot.executor_id, reason, False)
+
+    def _broadcast_bytes(self, request: FetchBroadcast) -> bytes:
+        """A broadcast's pickled value, only from this application's broadcast directory."""
+        path = os.path.realpath(request.path)
+        if self.broadcast_dir is None or not path.startswith(os.path.realpath(self.broadcast_dir) + os.sep):
+            raise ProtocolError("executor", f"broadcast path {request.path!r} is not this driver's")
+        with open(path, "rb") as fh:
+            return fh.read()
 
     def _executor_removed(self, executor_id: str, reason: str, worker_lost: bool) -> None:
         with self.lock:

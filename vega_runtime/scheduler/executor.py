@@ -96,6 +96,8 @@ class Executor:
         self.fetch_block = fetch_block
         self.blocks = BlockStore(dirs.blocks, memory_budget)
         self._payloads: Dict[tuple, StagePayload] = {}
+        #: ``fetch_broadcast(id, path) -> bytes`` for executors on another host than the driver
+        self.fetch_broadcast: Optional[Callable[[int, str], bytes]] = None
         self._broadcasts: Dict[int, Any] = {}
 
     # -- caches ------------------------------------------------------------------
@@ -113,9 +115,14 @@ class Executor:
         return payload
 
     def load_broadcast(self, broadcast_id: int, path: str) -> Any:
+        """A broadcast value, loaded once per executor: from the driver's file when it is
+        on this host, else from the driver (``fetch_broadcast``)."""
         if broadcast_id not in self._broadcasts:
-            with open(path, "rb") as fh:
-                self._broadcasts[broadcast_id] = pickle.load(fh)
+            if os.path.exists(path) or self.fetch_broadcast is None:
+                with open(path, "rb") as fh:
+                    self._broadcasts[broadcast_id] = pickle.load(fh)
+            else:
+                self._broadcasts[broadcast_id] = pickle.loads(self.fetch_broadcast(broadcast_id, path))
         return self._broadcasts[broadcast_id]
 
     def remove_broadcast(self, broadcast_id: int) -> None:
