@@ -109,7 +109,11 @@ def main(argv=None) -> int:
                         stream=sys.__stderr__)
     secret = load_secret(args.secret_file) or b""
     driver_host, driver_port = args.driver.rsplit(":", 1)
-    conn = Connection.connect(driver_host, int(driver_port), secret)
+    try:
+        conn = Connection.connect(driver_host, int(driver_port), secret)
+    except (OSError, ProtocolError) as exc:
+        log.info("driver %s is gone (%s): nothing to do", args.driver, exc)
+        return 0
     conn.send(RegisterExecutor(args.executor_id, args.app_id, args.worker_id, args.host,
                                args.shuffle_port, os.getpid()))
     setup_executor_logging()

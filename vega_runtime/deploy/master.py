@@ -201,11 +201,12 @@ class Master:
                 f"{next(self._app_ids):04d}"
             app = AppInfo(app_id, request, conn)
             self.apps[app_id] = app
-            conn.send(RegisteredApplication(app_id))
-            log.info("application %s (%s) registered from %s", app_id, request.name,
-                     request.driver_host)
-            self._schedule()
         try:
+            with self.lock:
+                conn.send(RegisteredApplication(app_id))
+                log.info("application %s (%s) registered from %s", app_id, request.name,
+                         request.driver_host)
+                self._schedule()
             with open(self._log_path(app_id), "ab") as log_file:
                 while True:
                     message = conn.recv()

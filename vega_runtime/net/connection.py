@@ -20,7 +20,7 @@ import socket
 import threading
 from typing import Optional
 
-from .framing import DEFAULT_MAX_FRAME, ProtocolError, recv_frame, send_frame
+from .framing import DEFAULT_MAX_FRAME, ConnectionClosed, ProtocolError, recv_frame, send_frame
 from .messages import from_wire, to_wire
 
 HANDSHAKE_TIMEOUT = 10.0
@@ -53,6 +53,14 @@ def server_handshake(sock: socket.socket, secret: bytes, peer: str) -> None:
 
 
 def client_handshake(sock: socket.socket, secret: bytes, peer: str) -> None:
+    try:
+        _client_handshake(sock, secret, peer)
+    except ConnectionClosed:
+        raise AuthenticationFailed(peer, "the peer closed the connection during the handshake: "
+                                         "does this host have the cluster's secret?") from None
+
+
+def _client_handshake(sock: socket.socket, secret: bytes, peer: str) -> None:
     challenge = recv_frame(sock, peer, max_frame=4096)
     nonce = _expect(challenge, "Challenge", peer, "nonce")
     client_nonce = os.urandom(32)

@@ -44,14 +44,24 @@ def send_frame(sock: socket.socket, message: dict) -> None:
 
 
 def _recv_exactly(sock: socket.socket, n: int, peer: str) -> bytes:
-    view = memoryview(bytearray(n))
-    got = 0
+    """Read n bytes; memory grows with what actually arrives, not with what a peer claims."""
+    if n <= 1 << 20:
+        view = memoryview(bytearray(n))
+        got = 0
+        while got < n:
+            read = sock.recv_into(view[got:], n - got)
+            if read == 0:
+                raise ConnectionClosed(peer)
+            got += read
+        return view.obj
+    chunks, got = [], 0
     while got < n:
-        read = sock.recv_into(view[got:], n - got)
-        if read == 0:
+        chunk = sock.recv(min(n - got, 1 << 20))
+        if not chunk:
             raise ConnectionClosed(peer)
-        got += read
-    return view.obj
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
 
 
 def recv_frame(sock: socket.socket, peer: str = "peer",

@@ -6,7 +6,8 @@ name).  Code and records travel inside as opaque byte strings.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+import typing
+from dataclasses import asdict, dataclass, field
 from typing import Dict, List, Optional, Type
 
 from .framing import ProtocolError
@@ -366,11 +367,50 @@ def to_wire(message) -> dict:
 
 
 def from_wire(data: dict, peer: str = "peer"):
+    """The message a decoded frame holds; ProtocolError unless every field has its type."""
     cls = MESSAGE_TYPES.get(data.get("type"))
     if cls is None:
         raise ProtocolError(peer, f"unknown message type {data.get('type')!r}")
-    names = {f.name for f in fields(cls)}
+    hints = _field_types(cls)
+    values = {k: v for k, v in data.items() if k in hints}
+    for name, value in values.items():
+        if not _has_type(value, hints[name]):
+            raise ProtocolError(peer, f"bad {cls.__name__}: field {name!r} is "
+                                      f"{type(value).__name__}, not {hints[name]}")
     try:
-        return cls(**{k: v for k, v in data.items() if k in names})
+        return cls(**values)
     except TypeError as exc:
         raise ProtocolError(peer, f"bad {cls.__name__}: {exc}") from None
+
+
+_TYPES_CACHE: Dict[type, dict] = {}
+
+
+def _field_types(cls: type) -> dict:
+    if cls not in _TYPES_CACHE:
+        _TYPES_CACHE[cls] = typing.get_type_hints(cls)
+    return _TYPES_CACHE[cls]
+
+
+def _has_type(value, hint) -> bool:
+    origin = typing.get_origin(hint)
+    if origin is typing.Union:
+        return any(_has_type(value, arg) for arg in typing.get_args(hint))
+    if origin is list:
+        (item,) = typing.get_args(hint) or (typing.Any,)
+        return isinstance(value, list) and all(_has_type(v, item) for v in value)
+    if origin is dict:
+        key, item = typing.get_args(hint) or (typing.Any, typing.Any)
+        return isinstance(value, dict) and all(
+            _has_type(k, key) and _has_type(v, item) for k, v in value.items())
+    if hint is typing.Any:
+        return True
+    if hint is type(None):
+        return value is None
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(hint, type):
+        return isinstance(value, hint)
+    return True

@@ -1,0 +1,187 @@
+"""Cluster commands through the real CLI: start/stop-master, cluster deploy mode,
+--supervise, vega logs, vega kill, job packages."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def vega(*args, env, cwd=REPO, timeout=120):
+    return subprocess.run([sys.executable, "-m", "vega_cli.main", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def wait_for(predicate, timeout=30.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """A background master (vega start-master) and one 2-core worker, with a secret."""
+    home = tmp_path_factory.mktemp("cluster")
+    env = {**os.environ, "VEGA_SECRET_FILE": str(home / "secret")}
+    env.pop("VEGA_MASTER", None)
+    started = vega("start-master", "--host", "127.0.0.1", "--port", "0", "--webui-port", "0",
+                   "--work-dir", str(home / "master"), env=env, cwd=str(home))
+    assert started.returncode == 0, started.stderr
+    assert "created cluster secret" in started.stdout
+    assert oct(os.stat(home / "secret").st_mode & 0o777) == "0o600"
+    port = json.loads((home / "master" / "master.ready").read_text())["port"]
+    url = f"vega://127.0.0.1:{port}"
+    env["VEGA_MASTER"] = url
+    worker = subprocess.Popen([sys.executable, "-m", "vega_cli.main", "worker", url, "--host",
+                               "127.0.0.1", "--cores", "2", "--memory", "2g", "--work-dir",
+                               str(home / "worker")], env=env, cwd=str(home),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+
+    def alive_workers():
+        result = vega("status", "--json", env=env)
+        return result.returncode == 0 and any(
+            w["state"] == "alive" for w in json.loads(result.stdout)["workers"])
+
+    wait_for(alive_workers, what="the worker to register")
+    yield {"env": env, "url": url, "home": home}
+    os.killpg(worker.pid, signal.SIGTERM)
+    worker.wait(10)
+    stopped = vega("stop-master", "--work-dir", str(home / "master"), env=env, cwd=str(home))
+    assert "master stopped" in stopped.stdout
+    again = vega("stop-master", "--work-dir", str(home / "master"), env=env, cwd=str(home))
+    assert again.returncode == 0 and "not running" in again.stdout
+
+
+def write(path, text):
+    path.write_text(text)
+    return str(path)
+
+
+def test_start_master_twice_does_not_start_a_second_one(cluster):
+    """start-master on a running master says so and leaves it alone."""
+    result = vega("start-master", "--host", "127.0.0.1", "--port", "0",
+                  "--work-dir", str(cluster["home"] / "master"), env=cluster["env"],
+                  cwd=str(cluster["home"]))
+    assert result.returncode == 0 and "already running" in result.stdout
+
+
+def test_py_files_reach_executors_through_the_package(cluster, tmp_path):
+    """A module given with --py-files is importable in tasks on a separately started worker."""
+    helper = tmp_path / "lib"
+    helper.mkdir()
+    write(helper / "shouting.py", "def shout(x):\n    return str(x).upper() + '!'\n")
+    job = write(tmp_path / "job.py",
+                "from vega_runtime import Context\n"
+                "with Context() as ctx:\n"
+                "    print(ctx.parallelize(['a', 'b'], 2)"
+                ".map(lambda x: __import__('shouting').shout(x)).collect())\n")
+    result = vega("submit", "--py-files", str(helper / "shouting.py"), job, env=cluster["env"],
+                  cwd=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "['A!', 'B!']" in result.stdout
+    assert "job package" in result.stderr and "sha256" in result.stderr
+
+
+def test_cluster_deploy_mode_runs_the_driver_on_the_master_and_streams_its_output(cluster, tmp_path):
+    """--deploy-mode cluster: output streams back and the exit code is the driver's."""
+    data = write(tmp_path / "words.txt", "b a b\nc b\n")
+    job = write(tmp_path / "count.py",
+                "import sys\nfrom operator import add\nfrom vega_runtime import Context\n"
+                "with Context() as ctx:\n"
+                "    counts = ctx.text_file(sys.argv[1]).flat_map(str.split)"
+                ".map(lambda w: (w, 1)).reduce_by_key(add).collect()\n"
+                "    print('counts', sorted(counts))\n")
+    result = vega("submit", "--deploy-mode", "cluster", job, data, env=cluster["env"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "counts [('a', 1), ('b', 3), ('c', 1)]" in result.stdout
+    driver_id = [w for w in result.stderr.split() if w.startswith("driver-")][0]
+    status = json.loads(vega("status", "--json", env=cluster["env"]).stdout)
+    driver = [d for d in status["drivers"] if d["id"] == driver_id][0]
+    assert driver["state"] == "finished" and driver["exit_code"] == 0
+
+
+def test_supervised_driver_is_restarted_up_to_the_limit(cluster, tmp_path):
+    """A failing supervised driver is restarted 3 times; vega submit exits with its code."""
+    job = write(tmp_path / "fails.py", "import sys\nprint('attempt', flush=True)\nsys.exit(4)\n")
+    result = vega("submit", "--deploy-mode", "cluster", "--supervise", job, env=cluster["env"])
+    assert result.returncode == 4
+    assert result.stdout.count("attempt") == 4
+    assert "restarting (3/3)" in result.stdout
+    status = json.loads(vega("status", "--json", env=cluster["env"]).stdout)
+    restarted = [d for d in status["drivers"] if d["name"] == "fails"][0]
+    assert restarted["restarts"] == 3 and restarted["state"] == "failed"
+
+
+def test_detached_driver_can_be_followed_with_vega_logs(cluster, tmp_path):
+    """--detach returns at once; vega logs --follow prints the driver's output to the end."""
+    job = write(tmp_path / "hello.py", "print('hello from the cluster')\n")
+    result = vega("submit", "--deploy-mode", "cluster", "--detach", job, env=cluster["env"])
+    assert result.returncode == 0, result.stderr
+    driver_id = [w for w in result.stderr.split() if w.startswith("driver-")][0]
+    logs = vega("logs", "--follow", driver_id, env=cluster["env"])
+    assert logs.returncode == 0 and "hello from the cluster" in logs.stdout
+
+
+def test_vega_logs_shows_task_output_of_a_finished_application(cluster, tmp_path):
+    """The master stores every prefixed task line of a client-mode application."""
+    job = write(tmp_path / "talk.py",
+                "from vega_runtime import Context\n"
+                "with Context(app_name='talker') as ctx:\n"
+                "    ctx.parallelize(range(6), 3).foreach(lambda x: print('line', x))\n")
+    assert vega("submit", job, env=cluster["env"]).returncode == 0
+    status = json.loads(vega("status", "--json", env=cluster["env"]).stdout)
+    app_id = [a["id"] for a in status["applications"] if a["name"] == "talker"][-1]
+    logs = vega("logs", app_id, env=cluster["env"])
+    lines = [line for line in logs.stdout.splitlines() if "line" in line]
+    assert sorted(line.split("] ")[1] for line in lines) == [f"line {i}" for i in range(6)]
+    assert all(line.startswith("[127.0.0.1 exec-") for line in lines)
+    unknown = vega("logs", "app-nope", env=cluster["env"])
+    assert unknown.returncode == 1 and "no application" in unknown.stderr
+
+
+def test_vega_kill_cancels_a_running_application(cluster, tmp_path):
+    """vega kill stops the job's tasks; its vega submit exits 130 and no executor remains."""
+    job = write(tmp_path / "slow.py",
+                "import time\nfrom vega_runtime import Context\n"
+                "with Context(app_name='sleeper') as ctx:\n"
+                "    print('started', flush=True)\n"
+                "    ctx.parallelize(range(2), 2).map(lambda x: time.sleep(120)).collect()\n")
+    proc = subprocess.Popen([sys.executable, "-m", "vega_cli.main", "submit", job], cwd=REPO,
+                            env=cluster["env"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+    def running_app():
+        apps = json.loads(vega("status", "--json", env=cluster["env"]).stdout)["applications"]
+        return [a["id"] for a in apps if a["name"] == "sleeper" and a["state"] == "running"]
+
+    app_id = wait_for(running_app, what="the application to run")[0]
+    killed = vega("kill", app_id, env=cluster["env"])
+    assert killed.returncode == 0 and "killed" in killed.stdout
+    assert proc.wait(20) == 130
+    assert "killed with vega kill" in proc.stderr.read()
+    wait_for(lambda: not _executor_pids(app_id), timeout=10, what="executors to exit")
+
+
+def _executor_pids(app_id):
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                    cmdline = fh.read().decode(errors="replace")
+            except OSError:
+                continue
+            if "executor_main" in cmdline and app_id in cmdline:
+                pids.append(int(entry))
+    return pids

@@ -1,0 +1,678 @@
+"""Fuzzing the wire protocol: a real master (with a secret) and the frame parser.
+
+The master gets a few hundred seeded cases of garbage, truncated and oversized
+frames, wrong handshakes, unknown and out-of-turn messages and abrupt
+disconnects; afterwards it must still serve ``vega status --json``, register a
+worker, and have logged the peers it dropped.  The frame parser gets
+arbitrary bytes over a socketpair and may only ever raise ``ProtocolError`` or
+``ConnectionClosed``.  (hypothesis is not installed in the venv, so the
+generators are seeded ``random.Random`` instances: every run sees the same
+cases, and a failure names the seed and the input.)
+"""
+
+import json
+import math
+import os
+import random
+import re
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+
+import msgpack
+import pytest
+
+from vega_runtime.net.connection import client_handshake, create_secret_file, load_secret
+from vega_runtime.net.framing import (DEFAULT_MAX_FRAME, ConnectionClosed, ProtocolError,
+                                      encode_frame, recv_frame)
+from vega_runtime.net.messages import (MESSAGE_TYPES, ExecutorExited, ExecutorReady, FetchBlock,
+                                       KillTask, LaunchExecutor, LaunchTask, RegisterApplication,
+                                       RegisteredWorker, RegisterExecutor, RegisterWorker,
+                                       Shutdown, StatusReply, TaskFinished, UnregisterApplication,
+                                       WorkerHeartbeat, from_wire, to_wire)
+from vega_runtime import __version__
+from vega_runtime.versions import python_version
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SEED = 20261121
+POLL = 0.1
+HANDSHAKE_LIMIT = 4096  # the largest frame a master reads before the handshake
+CASE_TIMEOUT = 5.0  # the master must react to every case within this
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(POLL)
+
+
+def clean_env(**extra) -> dict:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("VEGA_MASTER", "VEGA_SECRET_FILE", "VEGA_SUBMIT_CONF")}
+    env.update(extra)
+    return env
+
+
+def read_text(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return fh.read()
+    except OSError:
+        return ""
+
+
+def kill_group(proc: subprocess.Popen, grace: float = 10.0) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            break
+        try:
+            proc.wait(grace)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def processes_matching(marker: str) -> list:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != os.getpid():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                    if marker.encode() in fh.read():
+                        found.append(int(entry))
+            except OSError:
+                pass
+    return found
+
+
+def proc_counts(pid: int) -> tuple:
+    """(threads, open file descriptors) of a process."""
+    with open(f"/proc/{pid}/status") as fh:
+        threads = int(re.search(r"^Threads:\s+(\d+)", fh.read(), re.M).group(1))
+    return threads, len(os.listdir(f"/proc/{pid}/fd"))
+
+
+class MasterProcess:
+    """``vega master`` on an ephemeral loopback port, with a secret, and its workers."""
+
+    def __init__(self, root):
+        self.root = str(root)
+        self.marker = self.root + os.sep
+        self.secret_file = os.path.join(self.root, "secret")
+        create_secret_file(self.secret_file)
+        self.secret = load_secret(self.secret_file)
+        self.work_dir = os.path.join(self.root, "master")
+        self.log = os.path.join(self.work_dir, "master.log")
+        self.procs = []
+        ready = os.path.join(self.root, "master.ready")
+        self.proc = self._spawn("master", ["master", "--host", "127.0.0.1", "--port", "0",
+                                           "--webui-port", "0", "--work-dir", self.work_dir,
+                                           "--ready-file", ready,
+                                           "--secret-file", self.secret_file])
+
+        def ready_info():
+            assert self.proc.poll() is None, f"the master exited: {read_text(self.log)[-2000:]}"
+            if os.path.exists(ready):
+                with open(ready) as fh:
+                    return json.load(fh)
+            return None
+
+        self.port = wait_for(ready_info, 30, "the master's ready file")["port"]
+        self.url = f"vega://127.0.0.1:{self.port}"
+
+    def _spawn(self, name, args):
+        with open(os.path.join(self.root, f"{name}.out"), "ab") as out:
+            proc = subprocess.Popen([sys.executable, "-m", "vega_cli.main", *args], cwd=REPO,
+                                    stdin=subprocess.DEVNULL, stdout=out,
+                                    stderr=subprocess.STDOUT, env=clean_env(),
+                                    start_new_session=True)
+        self.procs.append(proc)
+        return proc
+
+    def vega(self, *args, timeout=60, env=None):
+        return subprocess.run([sys.executable, "-m", "vega_cli.main", *args], cwd=REPO,
+                              capture_output=True, text=True, timeout=timeout,
+                              env=env or clean_env())
+
+    def status(self) -> dict:
+        result = self.vega("status", "--master", self.url, "--json",
+                           "--secret-file", self.secret_file)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    def start_worker(self, name: str, check_status: bool = True) -> str:
+        """Start a real worker; return its id once registered (and listed alive by status)."""
+        work_dir = os.path.join(self.root, name)
+        proc = self._spawn(name, ["worker", self.url, "--host", "127.0.0.1", "--cores", "1",
+                                  "--memory", "1g", "--work-dir", work_dir,
+                                  "--secret-file", self.secret_file])
+        log_path = os.path.join(work_dir, "worker.log")
+
+        def registered():
+            assert proc.poll() is None, f"the worker exited: {read_text(log_path)[-2000:]}"
+            match = re.search(r"registered with master \S+ as (\S+)", read_text(log_path))
+            return match and match.group(1)
+
+        worker_id = wait_for(registered, 30, f"worker {name} to register")
+        if check_status:
+            wait_for(lambda: any(w["id"] == worker_id and w["state"] == "alive"
+                                 for w in self.status()["workers"]), 15,
+                     f"status to list {worker_id} alive")
+        return worker_id
+
+    def stop(self) -> None:
+        for proc in reversed(self.procs):
+            kill_group(proc)
+        for pid in processes_matching(self.marker):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+# -- talking to the master ------------------------------------------------------------------
+
+def connect(port: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=CASE_TIMEOUT)
+    sock.settimeout(CASE_TIMEOUT)
+    return sock
+
+
+def authenticated(port: int, secret: bytes) -> socket.socket:
+    sock = connect(port)
+    client_handshake(sock, secret, "master")
+    return sock
+
+
+def send_quietly(sock: socket.socket, data: bytes) -> None:
+    try:
+        sock.sendall(data)
+    except OSError:
+        pass  # the master may have dropped us before reading it all
+
+
+def closed_by_master(sock: socket.socket) -> bool:
+    """Read until the master closes the connection; False if it keeps it open."""
+    try:
+        while sock.recv(65536):
+            pass
+    except (ConnectionResetError, BrokenPipeError):
+        pass
+    except socket.timeout:
+        return False
+    finally:
+        sock.close()
+    return True
+
+
+def rst_close(sock: socket.socket) -> None:
+    """Close with a TCP reset instead of a FIN."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def frame(body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + body
+
+
+# -- random values ----------------------------------------------------------------------------
+
+def random_value(rng: random.Random, depth: int = 0):
+    """A random msgpack-able value, nested a little."""
+    kinds = ["nil", "bool", "int", "bigint", "float", "str", "bin"]
+    if depth < 3:
+        kinds += ["list", "map"]
+    kind = rng.choice(kinds)
+    if kind == "nil":
+        return None
+    if kind == "bool":
+        return rng.random() < 0.5
+    if kind == "int":
+        return rng.randint(-300, 300)
+    if kind == "bigint":
+        return rng.choice([rng.randint(-2 ** 63, -1), rng.randint(0, 2 ** 64 - 1)])
+    if kind == "float":
+        return rng.choice([rng.uniform(-1e9, 1e9), math.inf, -math.inf, math.nan, -0.0])
+    if kind == "str":
+        return "".join(chr(rng.choice([rng.randint(32, 126), rng.randint(0x80, 0x2FFF)]))
+                       for _ in range(rng.randint(0, 12)))
+    if kind == "bin":
+        return rng.randbytes(rng.randint(0, 24))
+    if kind == "list":
+        return [random_value(rng, depth + 1) for _ in range(rng.randint(0, 4))]
+    return {random_scalar(rng): random_value(rng, depth + 1) for _ in range(rng.randint(0, 4))}
+
+
+def random_scalar(rng: random.Random):
+    return rng.choice([lambda: rng.randint(-5, 5), lambda: rng.randbytes(3),
+                       lambda: "k" + str(rng.randint(0, 99)), lambda: None])()
+
+
+def random_untyped(rng: random.Random):
+    """A msgpack value that is not a map with a string ``type``."""
+    value = random_value(rng)
+    if isinstance(value, dict):
+        value.pop("type", None)
+        if rng.random() < 0.5:
+            value["type"] = rng.choice([None, 7, b"RegisterWorker", ["RegisterWorker"], 1.5])
+    return value
+
+
+def unknown_type_name(rng: random.Random) -> str:
+    while True:
+        name = rng.choice(["", " ", "registerworker", "RegisterWorker ", "Challenge", "__class__",
+                           "Authenticate", "x" * rng.randint(1, 300),
+                           "".join(rng.choice("ABCdefé→\x00") for _ in range(rng.randint(1, 20)))])
+        if name not in MESSAGE_TYPES:
+            return name
+
+
+# Messages no peer may open a master connection with.
+OUT_OF_TURN = [
+    ExecutorExited("app-x", "exec-1", 1, "boom"),
+    WorkerHeartbeat("worker-nobody"),
+    UnregisterApplication("app-x"),
+    LaunchTask(1, 0, 0, 0, 0, None, b""),
+    TaskFinished(1, "success"),
+    StatusReply("{}"),
+    RegisteredWorker("0.1.0"),
+    ExecutorReady("exec-1", "127.0.0.1", 1),
+    FetchBlock("/etc/passwd", 0, 10),
+    Shutdown("now"),
+    KillTask(1),
+    RegisterExecutor("exec-1", "app-x", "worker-x", "127.0.0.1", 1, 1),
+    LaunchExecutor("app-x", "exec-1", 1, 1 << 20, "127.0.0.1", 1),
+]
+
+
+def fake_worker(index: int) -> RegisterWorker:
+    return RegisterWorker(worker_id=f"fuzz-worker-{index}", host="127.0.0.1", port=1, cores=1,
+                          memory=1 << 30, labels=["fuzz"], python_version=python_version(),
+                          vega_version=__version__, pid=os.getpid())
+
+
+def fake_app(index: int) -> RegisterApplication:
+    return RegisterApplication(name=f"fuzz-app-{index}", driver_host="127.0.0.1", driver_port=1,
+                               cores_max=0, executor_cores=0, executor_memory=1 << 20,
+                               python_version=python_version(), vega_version=__version__)
+
+
+# -- the fuzz against a master ----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def master(tmp_path_factory):
+    running = MasterProcess(tmp_path_factory.mktemp("fuzzmaster"))
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+class Tally:
+    """Counts cases and the ones the master must have dropped (and logged) for a protocol error."""
+
+    def __init__(self):
+        self.cases = 0
+        self.must_drop = 0
+        self.kept_open = []
+
+    def dropped(self, sock: socket.socket, case: str) -> None:
+        """The master must close the connection by itself (no half-close from us)."""
+        self.cases += 1
+        self.must_drop += 1
+        if not closed_by_master(sock):
+            self.kept_open.append(case)
+
+    def ended(self, sock: socket.socket, case: str) -> None:
+        """We stop sending; the master must then close its side."""
+        self.cases += 1
+        try:
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        if not closed_by_master(sock):
+            self.kept_open.append(case)
+
+
+@pytest.mark.timeout(180)
+def test_master_survives_seeded_protocol_fuzz_and_logs_dropped_peers(master):
+    """A few hundred seeded bad peers are each dropped; then status, a new worker and the log are fine."""
+    rng = random.Random(SEED)
+    tally = Tally()
+    port, secret = master.port, master.secret
+    baseline_threads, baseline_fds = proc_counts(master.proc.pid)
+    started = time.monotonic()
+
+    # Random byte strings instead of a handshake.
+    for i in range(80):
+        data = rng.randbytes(rng.randint(0, 64))
+        if i % 4 == 0 and len(data) >= 4:  # a plausible length, to reach the body decoder
+            data = struct.pack(">I", rng.randint(0, len(data) - 4)) + data[4:]
+        sock = connect(port)
+        send_quietly(sock, data)
+        definite = len(data) >= 4 and (
+            struct.unpack(">I", data[:4])[0] > HANDSHAKE_LIMIT
+            or len(data) - 4 >= struct.unpack(">I", data[:4])[0])
+        (tally.dropped if definite else tally.ended)(sock, f"random bytes {data.hex()}")
+
+    # Valid-length frames carrying random msgpack instead of Authenticate.
+    for i in range(40):
+        body = msgpack.packb(random_value(rng), use_bin_type=True)
+        if i % 5 == 0:
+            body += rng.randbytes(rng.randint(1, 8))  # trailing junk
+        body = body[:HANDSHAKE_LIMIT]
+        sock = connect(port)
+        send_quietly(sock, frame(body))
+        tally.dropped(sock, f"msgpack garbage before the handshake {body.hex()}")
+
+    # Truncated frames, before and after the handshake.
+    for i in range(30):
+        length = rng.randint(1, HANDSHAKE_LIMIT)
+        sent = struct.pack(">I", length) + rng.randbytes(rng.randint(0, length - 1))
+        sent = sent[:rng.randint(1, len(sent))]  # sometimes even the header is cut
+        sock = authenticated(port, secret) if i % 2 else connect(port)
+        send_quietly(sock, sent)
+        tally.ended(sock, f"truncated frame {sent[:16].hex()}...")
+
+    # Giant length prefixes: refused before any body is read.
+    for length in (2 ** 31, 2 ** 32 - 1, DEFAULT_MAX_FRAME + 1, 3 * 2 ** 30, HANDSHAKE_LIMIT + 1):
+        sock = connect(port)
+        send_quietly(sock, struct.pack(">I", length))
+        tally.dropped(sock, f"length prefix {length} before the handshake")
+        if length > DEFAULT_MAX_FRAME:
+            sock = authenticated(port, secret)
+            send_quietly(sock, struct.pack(">I", length) + b"\x80")
+            tally.dropped(sock, f"length prefix {length} after the handshake")
+
+    # Handshakes with a wrong MAC, or a malformed Authenticate.
+    for i in range(30):
+        sock = connect(port)
+        challenge = recv_frame(sock, "master", HANDSHAKE_LIMIT)
+        assert challenge["type"] == "Challenge" and isinstance(challenge["nonce"], bytes)
+        mac = rng.choice([rng.randbytes(32), rng.randbytes(rng.randint(0, 64)), b"",
+                          challenge["nonce"], "not bytes", 42, None])
+        reply = {"type": "Authenticate", "mac": mac, "nonce": os.urandom(32)}
+        if i % 6 == 5:
+            reply.pop(rng.choice(["mac", "nonce"]))
+        send_quietly(sock, encode_frame(reply))
+        tally.dropped(sock, f"Authenticate with mac {mac!r}")
+
+    # After a valid handshake: unknown message types.
+    for i in range(30):
+        message = {"type": unknown_type_name(rng)}
+        message.update({str(random_scalar(rng)): random_value(rng) for _ in range(rng.randint(0, 3))})
+        sock = authenticated(port, secret)
+        send_quietly(sock, encode_frame(message))
+        tally.dropped(sock, f"unknown type {message['type']!r}")
+
+    # After a valid handshake: messages out of turn.
+    for message in OUT_OF_TURN * 2:
+        sock = authenticated(port, secret)
+        send_quietly(sock, encode_frame(to_wire(message)))
+        tally.dropped(sock, f"{type(message).__name__} before registering")
+
+    # After a valid handshake: known types missing their fields, and untyped garbage.
+    for i in range(30):
+        if i % 2:
+            body = msgpack.packb({"type": rng.choice(["RegisterWorker", "RegisterApplication"]),
+                                  "worker_id": "half"}, use_bin_type=True)
+        else:
+            body = msgpack.packb(random_untyped(rng), use_bin_type=True)
+            if i % 3 == 0:
+                body = rng.randbytes(rng.randint(0, 40)) + b"\xc1"  # 0xc1 is never valid msgpack
+        sock = authenticated(port, secret)
+        send_quietly(sock, frame(body))
+        tally.dropped(sock, f"garbage after the handshake {body[:32].hex()}")
+
+    # Registered peers that then misbehave.
+    for i in range(6):
+        sock = authenticated(port, secret)
+        sock.sendall(encode_frame(to_wire(fake_worker(i))))
+        assert recv_frame(sock, "master")["type"] == "RegisteredWorker"
+        follow = rng.choice([to_wire(fake_app(i)), {"type": unknown_type_name(rng)},
+                             to_wire(UnregisterApplication("app-x"))])
+        send_quietly(sock, encode_frame(follow))
+        tally.dropped(sock, f"worker then {follow['type']!r}")
+    for i in range(6):
+        sock = authenticated(port, secret)
+        sock.sendall(encode_frame(to_wire(fake_app(i))))
+        assert recv_frame(sock, "master")["type"] == "RegisteredApplication"
+        follow = rng.choice([to_wire(fake_worker(100 + i)), {"type": unknown_type_name(rng)},
+                             to_wire(WorkerHeartbeat("x"))])
+        send_quietly(sock, encode_frame(follow))
+        tally.dropped(sock, f"application then {follow['type']!r}")
+
+    # Many connections opened at once and closed abruptly, at every stage.
+    socks = [connect(port) for _ in range(60)]
+    for i, sock in enumerate(socks):
+        if i % 3 == 1:
+            recv_frame(sock, "master", HANDSHAKE_LIMIT)  # the Challenge
+        elif i % 3 == 2:
+            send_quietly(sock, struct.pack(">I", 100) + b"\x85")
+        rst_close(sock) if i % 2 else sock.close()
+        tally.cases += 1
+
+    elapsed = time.monotonic() - started
+    assert tally.kept_open == [], f"the master kept these connections open: {tally.kept_open[:5]}"
+    assert tally.cases >= 300
+    assert elapsed < 60, f"the fuzz took {elapsed:.0f}s"
+
+    # The master still works for legitimate peers.
+    assert master.proc.poll() is None, read_text(master.log)[-3000:]
+    status = master.status()
+    fakes = {w["id"]: w["state"] for w in status["workers"]}
+    assert fakes == {f"fuzz-worker-{i}": "lost" for i in range(6)}
+    assert {a["name"]: a["state"] for a in status["applications"]} == \
+        {f"fuzz-app-{i}": "finished" for i in range(6)}
+    worker_id = master.start_worker("worker-after-fuzz")
+    assert {w["id"] for w in master.status()["workers"] if w["state"] == "alive"} == {worker_id}
+
+    # Every protocol error was logged as a dropped peer, with its reason.
+    log_text = read_text(master.log)
+    dropped = re.findall(r"master: dropped 127\.0\.0\.1:\d+: (.*)", log_text)
+    print(f"{tally.cases} cases in {elapsed:.1f}s; {tally.must_drop} must be dropped, "
+          f"{len(dropped)} dropped peers logged")
+    assert len(dropped) >= tally.must_drop, (len(dropped), tally.must_drop)
+    reasons = "\n".join(dropped)
+    for reason in ("wrong cluster secret", "expected Authenticate", "exceeds the limit",
+                   "malformed msgpack", "unknown message type", "before registering",
+                   "a frame must be a map"):
+        assert reason in reasons, f"no dropped peer logged with {reason!r}"
+    assert "Traceback" not in log_text, log_text[log_text.index("Traceback") - 500:][:3000]
+
+    # No connection thread or socket outlives its peer.
+    wait_for(lambda: proc_counts(master.proc.pid)[0] <= baseline_threads + 2
+             and proc_counts(master.proc.pid)[1] <= baseline_fds + 4, 10,
+             "the master's threads and descriptors to return to their baseline "
+             f"({baseline_threads}, {baseline_fds}): now {proc_counts(master.proc.pid)}")
+
+
+WRONG_TYPES = [b"\x00\xff", None, {"k": 1}, [1, [2]], "12", 2 ** 64 - 1, -1, 1.5, True]
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("kind", ["worker", "application"])
+def test_registration_with_wrongly_typed_fields_does_not_break_the_master(tmp_path, kind):
+    """Registrations with each field wrongly typed leave status, new workers and jobs working."""
+    own = MasterProcess(tmp_path / "typedmaster")
+    try:
+        template = to_wire(fake_worker(0) if kind == "worker" else fake_app(0))
+        for name in [k for k in template if k != "type"]:
+            for index, value in enumerate(WRONG_TYPES):
+                wire = dict(template, **{name: value})
+                if kind == "worker" and name != "worker_id":
+                    wire["worker_id"] = f"typed-{name}-{index}"
+                sock = authenticated(own.port, own.secret)
+                send_quietly(sock, encode_frame(wire))
+                sock.settimeout(1.0)
+                try:  # whatever the master answers, this peer then goes away
+                    recv_frame(sock, "master")
+                except (OSError, ProtocolError, ConnectionClosed):
+                    pass
+                sock.close()
+
+        problems = []
+        status = own.vega("status", "--master", own.url, "--json", "--secret-file", own.secret_file)
+        if status.returncode != 0:
+            problems.append(f"vega status exits {status.returncode}: "
+                            + " | ".join(status.stderr.strip().splitlines()[-2:]))
+        worker_id = own.start_worker("worker-after-typed-fuzz", check_status=not problems)
+        job = tmp_path / "tiny.py"
+        job.write_text("from vega_runtime import Context\n"
+                       "with Context() as ctx:\n"
+                       "    print(sum(ctx.parallelize(range(100), 2).map(lambda x: x * 2).collect()))\n")
+        result = own.vega("submit", "--master", own.url, "--conf",
+                          "vega.scheduler.executor_wait_timeout=15", str(job), timeout=90,
+                          env=clean_env(VEGA_SECRET_FILE=own.secret_file))
+        if result.returncode != 0 or result.stdout != "9900\n":
+            problems.append(f"a job on worker {worker_id} exits {result.returncode}: "
+                            + " | ".join(result.stderr.strip().splitlines()[-3:]))
+        errors = re.findall(r"ERROR .*?\n(?:Traceback[\s\S]*?\n(\w+Error: .*))", read_text(own.log))
+        assert problems == [], "\n".join(problems) + "\nmaster errors: " + repr(sorted(set(errors)))
+    finally:
+        own.stop()
+
+
+# -- the frame parser on its own ------------------------------------------------------------------
+
+def parse_all(data: bytes, max_frame: int):
+    """Feed ``data`` to recv_frame over a socketpair until it raises; return (frames, error)."""
+    a, b = socket.socketpair()
+    try:
+        a.sendall(data)
+        a.close()
+        frames = []
+        for _ in range(len(data) + 2):
+            try:
+                frames.append(recv_frame(b, "fuzz", max_frame))
+            except (ProtocolError, ConnectionClosed) as exc:
+                return frames, exc
+        raise AssertionError("recv_frame kept returning frames past the end of its input")
+    finally:
+        a.close()
+        b.close()
+
+
+def random_frame_bytes(rng: random.Random) -> tuple:
+    """(bytes, max_frame, valid frames at the start of the bytes)."""
+    max_frame = rng.choice([16, 64, HANDSHAKE_LIMIT, 1 << 16])
+    kind = rng.randrange(8)
+    if kind == 0:  # anything at all
+        return rng.randbytes(rng.randint(0, 80)), max_frame, []
+    if kind == 1:  # a plausible header, a random body of about its length
+        length = rng.randint(0, 200)
+        body = rng.randbytes(max(0, length + rng.randint(-5, 5)))
+        return struct.pack(">I", length) + body, max_frame, []
+    if kind == 2:  # a header of any size, maybe beyond the limit
+        length = rng.choice([rng.randint(0, 2 ** 32 - 1), max_frame, max_frame + 1, 2 ** 31])
+        if length <= max_frame:
+            length = rng.randint(0, max_frame)
+        return struct.pack(">I", length) + rng.randbytes(rng.randint(0, 32)), max_frame, []
+    if kind == 3:  # random msgpack values, maps or not
+        value = random_value(rng) if rng.random() < 0.5 else random_untyped(rng)
+        return frame(msgpack.packb(value, use_bin_type=True)), 1 << 16, []
+    # Valid frames, then something broken.
+    messages = [{"type": rng.choice(list(MESSAGE_TYPES) + ["Nope"]),
+                 **{f"f{j}": random_value(rng) for j in range(rng.randint(0, 3))}}
+                for _ in range(rng.randint(1, 3))]
+    good = b"".join(encode_frame(m) for m in messages)
+    if kind == 4:  # cut short
+        return good[:rng.randint(0, len(good))], 1 << 16, []
+    if kind == 5:  # bytes flipped
+        data = bytearray(good)
+        for _ in range(rng.randint(1, 4)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        return bytes(data), 1 << 16, []
+    if kind == 6:  # valid frames followed by garbage
+        return good + rng.randbytes(rng.randint(0, 40)), 1 << 16, messages
+    # msgpack the parser must handle: deep nesting, odd types, trailing data, ext types
+    body = rng.choice([b"\x91" * 5000 + b"\xc0", b"\x81" * 3000 + b"\xc0" * 3001,
+                       b"\xd6\xff" + rng.randbytes(4), b"\xc7\x03\xff" + rng.randbytes(3),
+                       b"\xd4\x05\x00", msgpack.packb({(1, 2): 3, "type": "X"}),
+                       msgpack.packb({"type": "X"}) + b"\x00", b"\xdf\xff\xff\xff\xff",
+                       b"\xdd\xff\xff\xff\xff", b"\xdb\xff\xff\xff\xff", b"\xc6\x7f\xff\xff\xff",
+                       b"\x82\xa4type\xa1X\xa4type\xc0", b"\x81\xc0\xa1X"])
+    return frame(body), 1 << 16, []
+
+
+def test_frame_parser_only_raises_protocol_errors_on_arbitrary_bytes():
+    """recv_frame over a socketpair: valid frames come back intact, anything else is ProtocolError or ConnectionClosed."""
+    rng = random.Random(SEED + 2)
+    surprises = []
+    for case in range(6000):
+        data, max_frame, expected = random_frame_bytes(rng)
+        try:
+            frames, error = parse_all(data, max_frame)
+        except AssertionError:
+            raise
+        except Exception as exc:  # anything but ProtocolError / ConnectionClosed
+            surprises.append(f"case {case}: {type(exc).__name__}: {exc} for {data[:64].hex()}")
+            continue
+        assert isinstance(error, (ProtocolError, ConnectionClosed))
+        for got in frames:
+            assert isinstance(got, dict) and isinstance(got.get("type"), str), (case, got)
+        if expected:  # compared as bytes: NaN != NaN
+            assert [encode_frame(f) for f in frames[:len(expected)]] == \
+                [encode_frame(m) for m in expected], case
+    assert surprises == [], "\n".join(surprises[:10])
+
+
+def test_frame_parser_refuses_giant_lengths_at_the_default_limit():
+    """At the default limit a length prefix beyond it is a ProtocolError, whatever follows."""
+    for length in (DEFAULT_MAX_FRAME + 1, 2 ** 31, 2 ** 32 - 1):
+        frames, error = parse_all(struct.pack(">I", length) + b"\x81", DEFAULT_MAX_FRAME)
+        assert frames == [] and isinstance(error, ProtocolError)
+        assert "exceeds the limit" in str(error)
+
+
+def test_decoded_frames_only_become_messages_or_protocol_errors():
+    """from_wire on any decoded frame returns a message dataclass or raises ProtocolError."""
+    rng = random.Random(SEED + 3)
+    surprises = []
+    for case in range(3000):
+        name = rng.choice(list(MESSAGE_TYPES) + [unknown_type_name(rng)])
+        cls = MESSAGE_TYPES.get(name)
+        data = {"type": name}
+        if cls is not None and rng.random() < 0.5:
+            data.update({k: v for k, v in to_wire_defaults(cls, rng).items()})
+        for _ in range(rng.randint(0, 3)):
+            data[str(random_scalar(rng))] = random_value(rng)
+        wire = encode_frame(data)
+        try:
+            decoded = parse_all(wire, 1 << 20)[0][0]
+            message = from_wire(decoded, "fuzz")
+        except ProtocolError:
+            continue
+        except Exception as exc:
+            surprises.append(f"case {case}: {type(exc).__name__}: {exc} for {data!r}"[:300])
+            continue
+        assert type(message).__name__ == name
+    assert surprises == [], "\n".join(surprises[:10])
+
+
+def to_wire_defaults(cls, rng: random.Random) -> dict:
+    """Every field of ``cls`` with a random value (right or wrong type)."""
+    import dataclasses
+
+    return {f.name: random_value(rng) for f in dataclasses.fields(cls)}
+
