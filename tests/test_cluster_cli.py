@@ -185,3 +185,22 @@ def _executor_pids(app_id):
             if "executor_main" in cmdline and app_id in cmdline:
                 pids.append(int(entry))
     return pids
+
+
+def test_a_worker_stopped_on_purpose_is_shown_dead(cluster, tmp_path):
+    """SIGTERM makes a worker say goodbye: status shows it dead, not lost."""
+    proc = subprocess.Popen([sys.executable, "-m", "vega_cli.main", "worker", cluster["url"],
+                             "--host", "127.0.0.1", "--cores", "1", "--memory", "1g",
+                             "--labels", "short-lived", "--work-dir", str(tmp_path / "w")],
+                            env=cluster["env"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+
+    def state():
+        workers = json.loads(vega("status", "--json", env=cluster["env"]).stdout)["workers"]
+        mine = [w for w in workers if w["labels"] == ["short-lived"]]
+        return mine[0]["state"] if mine else None
+
+    wait_for(lambda: state() == "alive", what="the worker to register")
+    os.killpg(proc.pid, signal.SIGTERM)
+    assert proc.wait(10) == 0
+    wait_for(lambda: state() == "dead", timeout=10, what="the worker to be shown dead")

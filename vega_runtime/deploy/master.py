@@ -29,7 +29,7 @@ from ..net.messages import (AppLog, ApplicationEnded, ApplicationKilled, FollowL
                             RegisteredWorker, RegisterWorker, RegisterWorkerFailed,
                             FetchPackage, PackageData, PackageQuery, PackageStatus,
                             RequestStatus, StatusReply, UnregisterApplication, UploadPackage,
-                            WorkerHeartbeat)
+                            WorkerHeartbeat, WorkerStopping)
 from ..net.server import Server
 from .drivers import DriverRunner
 from ..packaging import verify
@@ -186,6 +186,9 @@ class Master:
                     info.last_heartbeat = time.monotonic()
                 elif isinstance(message, ExecutorExited):
                     self._executor_exited(info, message)
+                elif isinstance(message, WorkerStopping):
+                    self._worker_gone(info, "it stopped", state="dead")
+                    return
                 else:
                     raise ProtocolError(conn.peer, f"unexpected {type(message).__name__} from a worker")
         finally:
@@ -331,12 +334,12 @@ class Master:
                     return
                 self._schedule()
 
-    def _worker_gone(self, worker: WorkerInfo, reason: str) -> None:
+    def _worker_gone(self, worker: WorkerInfo, reason: str, state: str = "lost") -> None:
         with self.lock:
             if worker.state != "alive" or self.workers.get(worker.worker_id) is not worker:
                 return
-            worker.state = "lost"
-            log.warning("worker %s lost: %s", worker.worker_id, reason)
+            worker.state = state
+            log.warning("worker %s %s: %s", worker.worker_id, state, reason)
             for app_id, executor_id in list(worker.executors):
                 app = self.apps.get(app_id)
                 if app is not None and app.executors.pop(executor_id, None) is not None:

@@ -24,7 +24,8 @@ from ..net.connection import Connection
 from ..net.framing import ConnectionClosed, ProtocolError
 from ..net.messages import (ApplicationEnded, BlockData, BlockUnavailable, ExecutorExited,
                             FetchBlock, FetchPackage, PackageData, KillExecutor, LaunchExecutor, RegisteredWorker,
-                            RegisterWorker, RegisterWorkerFailed, WorkerHeartbeat)
+                            RegisterWorker, RegisterWorkerFailed, WorkerHeartbeat,
+                            WorkerStopping)
 from ..net.server import Server
 from ..versions import python_version
 
@@ -92,6 +93,10 @@ class Worker:
         self.stopped.set()
         self.shuffle.stop()
         if self.conn is not None:
+            try:
+                self.conn.send(WorkerStopping(self.worker_id))
+            except OSError:
+                pass
             self.conn.close()
         with self.lock:
             doomed = list(self.executors.items())

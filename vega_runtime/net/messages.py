@@ -135,6 +135,12 @@ class WorkerHeartbeat:
 
 
 @dataclass
+class WorkerStopping:
+    """A worker shutting down on purpose (it will be shown as dead, not lost)."""
+    worker_id: str
+
+
+@dataclass
 class ExecutorExited:
     app_id: str
     executor_id: str
@@ -349,7 +355,7 @@ class BlockUnavailable:
 MESSAGE_TYPES: Dict[str, Type] = {cls.__name__: cls for cls in (
     LaunchTask, KillTask, RemoveRdd, RemoveBroadcast, Shutdown,
     ExecutorReady, TaskOutput, TaskFinished, RegisterExecutor,
-    RegisterWorker, WorkerHeartbeat, ExecutorExited,
+    RegisterWorker, WorkerHeartbeat, WorkerStopping, ExecutorExited,
     RegisteredWorker, RegisterWorkerFailed, LaunchExecutor, KillExecutor, ApplicationEnded,
     RegisterApplication, UnregisterApplication,
     RegisteredApplication, ApplicationRejected, ExecutorAdded, ExecutorRemoved, ApplicationWaiting,
