@@ -128,7 +128,7 @@ def worker(master_url: str, host: Optional[str], cores: int, memory: str, port: 
     except (OSError, VegaError) as exc:
         fail(f"cannot start the worker: {exc}", 1)
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: daemon.stopped.set() or daemon.conn and daemon.conn.close())
+        signal.signal(sig, lambda *_: daemon.request_stop())
     raise SystemExit(daemon.run())
 
 

@@ -89,15 +89,21 @@ class Worker:
         finally:
             self.shutdown()
 
-    def shutdown(self) -> None:
+    def request_stop(self) -> None:
+        """Say goodbye to the master and end ``run`` (safe from a signal handler)."""
+        if self.stopped.is_set():
+            return
         self.stopped.set()
-        self.shuffle.stop()
         if self.conn is not None:
             try:
                 self.conn.send(WorkerStopping(self.worker_id))
             except OSError:
                 pass
             self.conn.close()
+
+    def shutdown(self) -> None:
+        self.request_stop()
+        self.shuffle.stop()
         with self.lock:
             doomed = list(self.executors.items())
             self.executors.clear()
