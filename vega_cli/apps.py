@@ -41,9 +41,19 @@ def master_connection(master_url: Optional[str], secret_file: Optional[str]):
 @click.option("--secret-file", help=SECRET_FILE_HELP)
 def logs(app_id: str, follow: bool, master_url: Optional[str], secret_file: Optional[str]) -> None:
     """Print the task output of application APP_ID, as stored by the master."""
+    try:
+        end = stream_logs(master_connection(master_url, secret_file), app_id, follow)
+    except KeyboardInterrupt:
+        raise SystemExit(130)
+    if end.state == "unknown":
+        fail(f"the master knows no application {app_id!r}", EXIT_JOB_FAILED,
+             "List applications with: vega status")
+
+
+def stream_logs(conn, app_id: str, follow: bool):
+    """Copy an application's (or driver's) stored output to stdout; returns the LogEnd."""
     from vega_runtime.net.messages import FollowLogs, LogChunk, LogEnd
 
-    conn = master_connection(master_url, secret_file)
     try:
         conn.send(FollowLogs(app_id, follow))
         while True:
@@ -52,12 +62,7 @@ def logs(app_id: str, follow: bool, master_url: Optional[str], secret_file: Opti
                 sys.stdout.write(message.text)
                 sys.stdout.flush()
             elif isinstance(message, LogEnd):
-                if message.state == "unknown":
-                    fail(f"the master knows no application {app_id!r}", EXIT_JOB_FAILED,
-                         "List applications with: vega status")
-                return
-    except KeyboardInterrupt:
-        raise SystemExit(130)
+                return message
     finally:
         conn.close()
 

@@ -122,7 +122,7 @@ def _run_in_cluster(job: str, args: List[str], cli_conf: dict, config_file: Opti
     from vega_runtime.net.messages import DriverSubmitted, KillApplication, SubmitDriver
     from vega_runtime.packaging import Package, sha256_of, upload
 
-    from .apps import master_connection
+    from .apps import master_connection, stream_logs
 
     url = Config.load(config_file=config_file, cli=cli_conf)["vega.master"]
     path = _package(job, py_files, files, staging)
@@ -148,7 +148,8 @@ def _run_in_cluster(job: str, args: List[str], cli_conf: dict, config_file: Opti
                       highlight=False, style="dim")
         return EXIT_OK
     try:
-        return _follow_driver(master_connection(url, None), reply.driver_id)
+        end = stream_logs(master_connection(url, None), reply.driver_id, follow=True)
+        return EXIT_CANCELLED if end.state == "killed" else end.exit_code
     except KeyboardInterrupt:
         kill = master_connection(url, None)
         try:
@@ -158,24 +159,6 @@ def _run_in_cluster(job: str, args: List[str], cli_conf: dict, config_file: Opti
             kill.close()
         console.print(f"[bold yellow]vega: driver {reply.driver_id} killed[/] (Ctrl-C)")
         return EXIT_CANCELLED
-
-
-def _follow_driver(conn, driver_id: str) -> int:
-    from vega_runtime.net.messages import FollowLogs, LogChunk, LogEnd
-
-    try:
-        conn.send(FollowLogs(driver_id, True))
-        while True:
-            message = conn.recv()
-            if isinstance(message, LogChunk):
-                sys.stdout.write(message.text)
-                sys.stdout.flush()
-            elif isinstance(message, LogEnd):
-                if message.state == "killed":
-                    return EXIT_CANCELLED
-                return message.exit_code
-    finally:
-        conn.close()
 
 
 def _is_cluster(cli_conf: dict, config_file: Optional[str]) -> bool:

@@ -17,7 +17,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
 
 from ._version import __version__
 from .config import Config
-from .errors import ContextStoppedError, DriverOnlyError, VegaError
+from .errors import ContextStoppedError, DriverOnlyError
 from .io.output import abort_output, commit_output, prepare_output, write_part
 from .master_url import MasterSpec, parse_master
 from .rdd.base import RDD

@@ -194,3 +194,14 @@ def load_batches(data: bytes) -> Iterator[list]:
     load = pickle.load
     while stream.tell() < end:
         yield load(stream)
+
+
+def read_batch_file(path: str) -> Iterator[Any]:
+    """The records of a file written with ``dump_batches``, streamed batch by batch."""
+    with open(path, "rb") as fh:
+        while True:
+            try:
+                batch = pickle.load(fh)
+            except EOFError:
+                return
+            yield from batch

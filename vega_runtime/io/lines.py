@@ -8,6 +8,7 @@ and decoded in bulk, which is what makes ``text_file`` fast.
 
 from __future__ import annotations
 
+import math
 from typing import BinaryIO, Iterator
 
 from .files import open_input
@@ -19,7 +20,7 @@ def read_lines(path: str, start: int, end: int, splittable: bool = True) -> Iter
     """Lines (without ``\\n`` or ``\\r\\n``) whose first byte lies in [start, end)."""
     with open_input(path) as fh:
         if not splittable:
-            yield from _decode_all(fh)
+            yield from _lines_until(fh, 0, math.inf)
             return
         pos = _first_line_start(fh, start)
         if pos is None or pos >= end:
@@ -76,20 +77,3 @@ def _split(block: bytes) -> list:
 
 def _strip_cr(line: str) -> str:
     return line[:-1] if line.endswith("\r") else line
-
-
-def _decode_all(fh: BinaryIO) -> Iterator[str]:
-    tail = b""
-    while True:
-        chunk = fh.read(CHUNK)
-        if not chunk:
-            if tail:
-                yield _strip_cr(tail.decode("utf-8", "replace"))
-            return
-        block = tail + chunk
-        cut = block.rfind(b"\n")
-        if cut < 0:
-            tail = block
-            continue
-        yield from _split(block[:cut])
-        tail = block[cut + 1:]

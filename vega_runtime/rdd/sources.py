@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import itertools
 import os
-import pickle
-from typing import Any, Iterable, Iterator, List, Sequence
+from typing import Iterable, Iterator, List, Sequence
 
 from ..io.files import InputFile, list_input_files, open_input
 from ..io.lines import read_lines
 from ..io.splits import FileSegment, pack_segments, plan_splits
+from ..serde import read_batch_file
 from .base import RDD, Partition
 
 
@@ -108,31 +108,8 @@ def pack_whole_files(files: Sequence[InputFile], min_partitions: int,
     return pack_segments(segments, bins)
 
 
-class WholeFilesRDD(RDD):
-    """``(path, content)`` per file; text or bytes."""
-
-    def __init__(self, ctx, path: str, min_partitions: int, split_size: int, binary: bool):
-        super().__init__(ctx)
-        self.path = path
-        self.binary = binary
-        self._files = list_input_files(path)
-        self._min_partitions = min_partitions
-        self._split_size = split_size
-
-    def compute_partitions(self) -> list:
-        plan = pack_whole_files(self._files, self._min_partitions, self._split_size)
-        return [FilesPartition(i, segments) for i, segments in enumerate(plan)]
-
-    def compute(self, partition: FilesPartition, tc) -> Iterator:
-        for segment in partition.segments:
-            with open_input(segment.path) as fh:
-                data = fh.read()
-            key = "file:" + os.path.abspath(segment.path)
-            yield (key, data if self.binary else data.decode("utf-8", "replace"))
-
-
-class PickleFileRDD(RDD):
-    """Records saved by ``save_as_pickle_file`` (pickled batches per part file)."""
+class _WholeFileInput(RDD):
+    """Base of RDDs that read each input file whole, files packed by bytes."""
 
     def __init__(self, ctx, path: str, min_partitions: int, split_size: int):
         super().__init__(ctx)
@@ -145,19 +122,28 @@ class PickleFileRDD(RDD):
         plan = pack_whole_files(self._files, self._min_partitions, self._split_size)
         return [FilesPartition(i, segments) for i, segments in enumerate(plan)]
 
+
+class WholeFilesRDD(_WholeFileInput):
+    """``(path, content)`` per file; text or bytes."""
+
+    def __init__(self, ctx, path: str, min_partitions: int, split_size: int, binary: bool):
+        super().__init__(ctx, path, min_partitions, split_size)
+        self.binary = binary
+
     def compute(self, partition: FilesPartition, tc) -> Iterator:
         for segment in partition.segments:
-            yield from read_pickled_batches(segment.path)
+            with open_input(segment.path) as fh:
+                data = fh.read()
+            key = "file:" + os.path.abspath(segment.path)
+            yield (key, data if self.binary else data.decode("utf-8", "replace"))
 
 
-def read_pickled_batches(path: str) -> Iterator[Any]:
-    with open(path, "rb") as fh:
-        while True:
-            try:
-                batch = pickle.load(fh)
-            except EOFError:
-                return
-            yield from batch
+class PickleFileRDD(_WholeFileInput):
+    """Records saved by ``save_as_pickle_file`` (pickled batches per part file)."""
+
+    def compute(self, partition: FilesPartition, tc) -> Iterator:
+        for segment in partition.segments:
+            yield from read_batch_file(segment.path)
 
 
 class CheckpointRDD(RDD):
@@ -173,4 +159,4 @@ class CheckpointRDD(RDD):
         return [Partition(i) for i in range(self.num_partitions)]
 
     def compute(self, partition: Partition, tc) -> Iterator:
-        return read_pickled_batches(os.path.join(self.directory, f"part-{partition.index:05d}"))
+        return read_batch_file(os.path.join(self.directory, f"part-{partition.index:05d}"))

@@ -14,12 +14,11 @@ from __future__ import annotations
 import heapq
 import itertools
 import os
-import pickle
 import tempfile
 from operator import itemgetter
 from typing import Any, Callable, Iterable, Iterator, List, Optional
 
-from ..serde import dump_batches
+from ..serde import dump_batches, read_batch_file
 from .sizing import batches, estimate_dict, estimate_records
 
 _first = itemgetter(0)
@@ -36,13 +35,7 @@ class _Run:
 
     def __iter__(self) -> Iterator:
         try:
-            with open(self.path, "rb") as fh:
-                while True:
-                    try:
-                        batch = pickle.load(fh)
-                    except EOFError:
-                        return
-                    yield from batch
+            yield from read_batch_file(self.path)
         finally:
             os.unlink(self.path)
 

@@ -10,7 +10,6 @@ runs need no map-side merge).
 
 from __future__ import annotations
 
-import itertools
 import os
 from typing import Iterator, List
 

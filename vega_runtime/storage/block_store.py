@@ -9,12 +9,11 @@ recomputed from lineage).
 from __future__ import annotations
 
 import os
-import pickle
 import shutil
 from collections import OrderedDict
 from typing import Callable, Dict, Iterator, List, Tuple
 
-from ..serde import dump_batches
+from ..serde import dump_batches, read_batch_file
 from ..shuffle.sizing import estimate_records
 from ..storage_level import StorageLevel
 
@@ -44,7 +43,7 @@ class BlockStore:
             self.memory.move_to_end(block)
             return iter(self.memory[block][0])
         if block in self.on_disk:
-            return self._read_disk(self.on_disk[block][0])
+            return read_batch_file(self.on_disk[block][0])
         records = list(compute())
         self.put(block, records, level)
         return iter(records)
@@ -77,16 +76,6 @@ class BlockStore:
             size = dump_batches(records, out, 1024)
         os.replace(path + ".tmp", path)
         self.on_disk[block] = (path, size)
-
-    @staticmethod
-    def _read_disk(path: str) -> Iterator:
-        with open(path, "rb") as fh:
-            while True:
-                try:
-                    batch = pickle.load(fh)
-                except EOFError:
-                    return
-                yield from batch
 
     def remove_rdd(self, rdd_id: int) -> None:
         for block in [b for b in self.memory if b[0] == rdd_id]:

@@ -1,0 +1,465 @@
+"""The cluster file: which machines ``vega start-cluster`` deploys to (DESIGN.md 4.3).
+
+Two formats, chosen by extension (``.yaml``/``.yml``; ``.conf``/``.toml``), else by
+content (a ``master =`` or ``[[slaves]]`` line means TOML):
+
+* ``conf/cluster.yaml``, Vega's own; the shipped example documents every key::
+
+      master: {host: 10.0.0.1, port: 7077, webui_port: 8080, work_dir: work/master}
+      ssh: {user: vega, key: ~/.ssh/id_ed25519, port: 22, connect_timeout: 10}
+      defaults: {cores: 4, memory: 8g, work_dir: work/worker, python: null, labels: []}
+      workers: [10.0.0.2, {host: bob@10.0.0.3, ssh_port: 2222, cores: 8, labels: "gpu,ssd"}]
+      hdfs: {namenode: "hdfs://10.0.0.1:9870"}      # or hdfs: "hdfs://10.0.0.1:9870"
+      secret_file: conf/vega-secret
+
+* the Rust Vega ``hosts.conf`` (TOML): ``master = "ip:port"``, ``[[slaves]]`` tables
+  with ``ip = "user@ip"`` and optional ``key`` (``java_home``/``hadoop_home`` accepted,
+  ignored), the older ``slaves = ["user@ip", ...]``, optional top-level ``namenode``.
+
+Rules:
+
+* The **first** mistake raises ``ConfigError`` naming file, entry and key, e.g.
+  ``conf/cluster.yaml: workers[2].memory "12 parsecs" is not a size (e.g. 4g, 512m)``.
+  Order: file, master, ssh, defaults, workers, hdfs, secret_file.  An empty value means unset.
+* A worker's own keys beat ``defaults`` (labels replace, not merge), which beat built-ins;
+  its user/key/ssh_port beat the ``ssh`` section.  Unset cores/memory (None) let the
+  worker decide (all cores, RAM - 1g), as ``vega worker`` does.
+* Values are data, never shell text.  Host and user names may hold only letters, digits
+  and ``. _ -`` and may not start with ``-`` (no ssh option injection); ``a;rm -rf /`` is
+  rejected.  IPv6 is not supported (vega:// URLs cannot carry it).  Paths may contain
+  spaces: code building remote commands must quote every value with ``shlex.quote``
+  (``quote_remote_path`` for paths that may start with ``~/``).
+* ``key`` files are local (``~`` expanded, relative to the current directory) and must
+  exist.  ``work_dir`` and ``python`` are remote paths, kept verbatim (relative: to the
+  SSH login directory).  ``secret_file`` is local and need not exist yet.
+* A worker entry is one daemon, identified by host + ssh_port + work_dir
+  (``WorkerEntry.daemon_id``); two entries with one identity are an error, while the same
+  host with another ssh port or work_dir is another daemon.  Hosts may share a home
+  directory (NFS), so deploy code keeps run state under a directory named by daemon_id.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import os
+import posixpath
+import re
+import shlex
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional, Tuple
+from urllib.parse import urlsplit
+
+import yaml
+
+from .config import parse_size
+from .errors import ConfigError
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    try:
+        import tomli as tomllib  # type: ignore[no-redef]
+    except ModuleNotFoundError:
+        tomllib = None  # type: ignore[assignment]
+
+#: Names the cluster file; beats ``cluster.yaml`` / ``hosts.conf`` in the conf directory.
+CLUSTER_CONFIG_ENV = "VEGA_CLUSTER_CONFIG"
+
+_TOP_KEYS = ("master", "ssh", "workers", "defaults", "hdfs", "secret_file")
+_MASTER_KEYS = ("host", "port", "webui_port", "work_dir")
+_SSH_KEYS = ("user", "key", "port", "connect_timeout")
+_WORKER_KEYS = ("host", "user", "key", "ssh_port", "cores", "memory", "work_dir", "labels",
+                "python")
+_DEFAULT_KEYS = ("cores", "memory", "work_dir", "python", "labels")
+_HOSTS_KEYS = ("master", "slaves", "namenode")
+_SLAVE_KEYS = ("ip", "key", "java_home", "hadoop_home")
+
+_HOST_RE = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?$")
+_USER_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+_LABEL_RE = re.compile(r"^[A-Za-z0-9_.:=/+-]+$")
+_TOML_HINT = re.compile(r"^\s*(\[\[\s*slaves\s*\]\]|(master|slaves|namenode)\s*=)", re.M)
+
+
+@dataclass(frozen=True)
+class SSHSettings:
+    """The ``ssh`` section; ``user`` None means ssh's own default (local user, ~/.ssh/config)."""
+
+    user: Optional[str] = None
+    key: Optional[str] = None
+    port: int = 22
+    connect_timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class ClusterMaster:
+    """Where the master runs.
+
+    >>> ClusterMaster("10.0.0.1").url
+    'vega://10.0.0.1:7077'
+    """
+
+    host: str
+    port: int = 7077
+    webui_port: int = 8080
+    work_dir: str = "work/master"
+
+    @property
+    def url(self) -> str:
+        return f"vega://{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class WorkerEntry:
+    """One worker daemon, with the ssh section and defaults applied; memory in bytes.
+
+    >>> w = WorkerEntry("10.0.0.2", user="alice")
+    >>> w.ssh_target, w.daemon_id
+    ('alice@10.0.0.2', '10.0.0.2-22-fafab36c6e')
+    """
+
+    host: str
+    user: Optional[str] = None
+    key: Optional[str] = None
+    ssh_port: int = 22
+    cores: Optional[int] = None
+    memory: Optional[int] = None
+    work_dir: str = "work/worker"
+    labels: Tuple[str, ...] = ()
+    python: Optional[str] = None  # remote interpreter; None: the deploy code's default
+
+    @property
+    def ssh_target(self) -> str:
+        return f"{self.user}@{self.host}" if self.user else self.host
+
+    @property
+    def daemon_id(self) -> str:
+        """Stable, file-name-safe id from host + ssh_port + work_dir (not the user)."""
+        identity = _identity(self)
+        digest = hashlib.sha256("\0".join(map(str, identity)).encode()).hexdigest()[:10]
+        return f"{identity[0]}-{self.ssh_port}-{digest}"
+
+
+@dataclass(frozen=True)
+class ClusterFile:
+    path: str
+    master: ClusterMaster
+    ssh: SSHSettings
+    workers: Tuple[WorkerEntry, ...]
+    namenode: Optional[str] = None
+    secret_file: Optional[str] = None
+
+
+def quote_remote_path(path: str) -> str:
+    """Quote a remote path for a shell command, keeping a leading ``~/`` expandable.
+
+    >>> print(quote_remote_path("~/vega work"), quote_remote_path("/opt/a;b"))
+    "$HOME"/'vega work' '/opt/a;b'
+    """
+    if path == "~" or path.startswith("~/"):
+        return '"$HOME"' + ("/" + shlex.quote(path[2:]) if path[2:] else "")
+    return shlex.quote(path)
+
+
+def default_cluster_path(environ: Optional[Mapping[str, str]] = None) -> str:
+    """``$VEGA_CLUSTER_CONFIG``, else ``cluster.yaml``, else ``hosts.conf`` in the conf
+    directory (``$VEGA_CONF_DIR``, else ``conf``, as for vega-defaults.yaml)."""
+    env = os.environ if environ is None else environ
+    if env.get(CLUSTER_CONFIG_ENV):
+        return env[CLUSTER_CONFIG_ENV]
+    conf_dir = env.get("VEGA_CONF_DIR") or "conf"
+    yaml_path, toml_path = (os.path.join(conf_dir, n) for n in ("cluster.yaml", "hosts.conf"))
+    if not os.path.isfile(yaml_path) and os.path.isfile(toml_path):
+        return toml_path
+    if not os.path.isfile(yaml_path):
+        raise ConfigError(yaml_path, "file", f"does not exist (nor does {toml_path}); describe "
+                                             f"your cluster there or set {CLUSTER_CONFIG_ENV}")
+    return yaml_path
+
+
+def load_cluster_file(path: Optional[str] = None,
+                      environ: Optional[Mapping[str, str]] = None) -> ClusterFile:
+    """Read and validate ``path``, else ``default_cluster_path(environ)``."""
+    path = path or default_cluster_path(environ)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except FileNotFoundError:
+        raise ConfigError(path, "file", "does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, "file", f"cannot be read: {exc}") from None
+    return parse_cluster_text(text, path)
+
+
+def parse_cluster_text(text: str, source: str) -> ClusterFile:
+    """Parse a cluster file's text; ``source`` names it in errors and picks the format.
+
+    >>> cf = parse_cluster_text('''
+    ... master: {host: 10.0.0.1}
+    ... defaults: {cores: 4}
+    ... workers: [alice@10.0.0.2, {host: 10.0.0.3, cores: 8, memory: 16g}]''', "c.yaml")
+    >>> [(w.ssh_target, w.cores, w.memory) for w in cf.workers]
+    [('alice@10.0.0.2', 4, None), ('10.0.0.3', 8, 17179869184)]
+    >>> parse_cluster_text('master = "10.0.0.1:3000"\\nslaves = ["bob@10.0.0.2"]', "h").master
+    ClusterMaster(host='10.0.0.1', port=3000, webui_port=8080, work_dir='work/master')
+    """
+    ext = os.path.splitext(source)[1].lower()
+    toml = ext in (".conf", ".toml") or (ext not in (".yaml", ".yml") and _TOML_HINT.search(text))
+    return _Reader(source).hosts_conf(text) if toml else _Reader(source).cluster_yaml(text)
+
+
+def _identity(worker: WorkerEntry) -> Tuple[str, int, str]:
+    return worker.host.lower(), worker.ssh_port, posixpath.normpath(worker.work_dir)
+
+
+def _show(value: Any) -> str:
+    """A value as the user wrote it: strings in double quotes, YAML-ish otherwise."""
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """``safe_load``, but a key given twice in one mapping is an error, not an overwrite."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                key = self.construct_object(key_node)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"found duplicate key {_show(key)}", key_node.start_mark)
+                seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+class _Reader:
+    """Validates one file; every error names ``source`` and the key."""
+
+    def __init__(self, source: str):
+        self.source = source
+
+    def fail(self, key: str, problem: str):
+        raise ConfigError(self.source, key, problem)
+
+    def cluster_yaml(self, text: str) -> ClusterFile:
+        try:
+            data = yaml.load(text, Loader=_StrictLoader)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+            self.fail("file", f"is not valid YAML{where}: {getattr(exc, 'problem', '') or exc}")
+        if not isinstance(data, dict):
+            self.fail("file", "must be a mapping with master and workers (see conf/cluster.yaml)")
+        self.known(data, "", _TOP_KEYS)
+        master = self.section(data, "master", _MASTER_KEYS, required=True)
+        if master.get("host") is None:
+            self.fail("master.host", "is missing")
+        port = self.port(master.get("port", 7077), "master.port")
+        webui_port = self.port(master.get("webui_port", 8080), "master.webui_port")
+        if webui_port == port:
+            self.fail("master.webui_port", f"{webui_port} is the same as master.port")
+        work_dir = self.path(master.get("work_dir", "work/master"), "master.work_dir")
+        cluster_master = ClusterMaster(self.host(master["host"], "master.host"), port, webui_port,
+                                       work_dir)
+        section = self.section(data, "ssh", _SSH_KEYS)
+        ssh = SSHSettings(self.user(section.get("user"), "ssh.user"),
+                          self.key_file(section.get("key"), "ssh.key"),
+                          self.port(section.get("port", 22), "ssh.port"),
+                          self.seconds(section.get("connect_timeout", 10.0), "ssh.connect_timeout"))
+        defaults = self.worker_values(self.section(data, "defaults", _DEFAULT_KEYS), "defaults")
+        workers = data.get("workers")
+        if not isinstance(workers, list):
+            self.fail("workers", "is missing; list the worker hosts" if workers is None else
+                      f"must be a list of hosts, not {_show(workers)}")
+        entries = tuple(self.worker(raw, f"workers[{i}]", defaults, ssh)
+                        for i, raw in enumerate(workers))
+        self.unique(entries, "workers")
+        hdfs = data.get("hdfs")
+        if isinstance(hdfs, dict):
+            self.known(hdfs, "hdfs", ("namenode",))
+        namenode = (self.namenode(hdfs.get("namenode"), "hdfs.namenode") if isinstance(hdfs, dict)
+                    else self.namenode(hdfs, "hdfs"))
+        secret = data.get("secret_file")
+        secret = None if secret is None else os.path.expanduser(self.path(secret, "secret_file"))
+        return ClusterFile(self.source, cluster_master, ssh, entries, namenode, secret)
+
+    def hosts_conf(self, text: str) -> ClusterFile:
+        if tomllib is None:
+            self.fail("file", "is TOML; reading it on Python 3.10 needs tomli (pip install tomli)")
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            self.fail("file", f"is not valid TOML: {exc}")
+        self.known(data, "", _HOSTS_KEYS)
+        if "master" not in data:
+            self.fail("master", 'is missing; write master = "ip:port" (e.g. "10.0.0.1:7077")')
+        master = data["master"]
+        host, _, port = master.rpartition(":") if isinstance(master, str) else ("", "", "")
+        if not _HOST_RE.match(host) or not re.fullmatch(r"[1-9]\d{0,4}", port) or int(port) > 65535:
+            self.fail("master", f'{_show(master)} is not ip:port (e.g. "10.0.0.1:7077")')
+        slaves = data.get("slaves")
+        if not isinstance(slaves, list):
+            self.fail("slaves", 'is missing; add a [[slaves]] table with ip = "user@ip" per worker'
+                      if slaves is None else f"must be a list of workers, not {_show(slaves)}")
+        workers = []
+        for i, slave in enumerate(slaves):
+            if isinstance(slave, dict):
+                self.known(slave, f"slaves[{i}]", _SLAVE_KEYS)
+                if "ip" not in slave:
+                    self.fail(f"slaves[{i}].ip", 'is missing; write ip = "user@ip"')
+                user, ip = self.user_at_host(slave["ip"], f"slaves[{i}].ip")
+                workers.append(WorkerEntry(ip, user, self.key_file(slave.get("key"),
+                                                                   f"slaves[{i}].key")))
+            else:
+                workers.append(WorkerEntry(*reversed(self.user_at_host(slave, f"slaves[{i}]"))))
+        self.unique(tuple(workers), "slaves")
+        return ClusterFile(self.source, ClusterMaster(host, int(port)), SSHSettings(),
+                           tuple(workers), self.namenode(data.get("namenode"), "namenode"))
+
+    # -- structure -----------------------------------------------------------------------
+
+    def known(self, mapping: dict, prefix: str, allowed: Tuple[str, ...]) -> None:
+        for key in mapping:
+            if key not in allowed:
+                close = difflib.get_close_matches(str(key), allowed, n=1)
+                self.fail(f"{prefix}.{key}" if prefix else str(key),
+                          "is not a cluster file key; known keys: " + ", ".join(allowed)
+                          + (f"; did you mean {close[0]}?" if close else ""))
+
+    def section(self, data: dict, name: str, allowed: Tuple[str, ...], required=False) -> dict:
+        value = data.get(name)
+        if value is None and not required:
+            return {}
+        if not isinstance(value, dict):
+            self.fail(name, f"is missing; write {name}: {{{allowed[0]}: ...}}" if value is None
+                      else f"must be a mapping with {', '.join(allowed)}, not {_show(value)}")
+        self.known(value, name, allowed)
+        return value
+
+    def worker_values(self, raw: dict, name: str) -> dict:
+        """The values ``raw`` (a worker or ``defaults``) sets, validated; host excluded."""
+        checks = {"cores": self.cores, "memory": self.memory, "work_dir": self.path,
+                  "python": self.path, "labels": self.labels, "user": self.user,
+                  "key": self.key_file, "ssh_port": self.port}
+        return {key: checks[key](value, f"{name}.{key}") for key, value in raw.items()
+                if key in checks and value is not None}
+
+    def worker(self, raw: Any, name: str, defaults: dict, ssh: SSHSettings) -> WorkerEntry:
+        if isinstance(raw, str):
+            raw = {"host": raw}
+        if not isinstance(raw, dict):
+            self.fail(name, f'must be a host ("10.0.0.2", "alice@10.0.0.2") or a mapping with '
+                            f'{", ".join(_WORKER_KEYS)}, not {_show(raw)}')
+        self.known(raw, name, _WORKER_KEYS)
+        if raw.get("host") is None:
+            self.fail(f"{name}.host", "is missing")
+        user, host = self.user_at_host(raw["host"], f"{name}.host")
+        own = self.worker_values(raw, name)
+        if user and own.get("user", user) != user:
+            self.fail(f"{name}.user", f'{_show(own["user"])} contradicts the user {_show(user)} '
+                                      f'in {name}.host')
+        v = {**defaults, **own}
+        return WorkerEntry(host, user or v.get("user", ssh.user), v.get("key", ssh.key),
+                           v.get("ssh_port", ssh.port), v.get("cores"), v.get("memory"),
+                           v.get("work_dir", "work/worker"), v.get("labels", ()), v.get("python"))
+
+    def unique(self, workers: Tuple[WorkerEntry, ...], name: str) -> None:
+        seen: dict = {}
+        for i, worker in enumerate(workers):
+            first = seen.setdefault(_identity(worker), i)
+            if first != i:
+                self.fail(f"{name}[{i}]", f"{_show(worker.host)} is the same worker daemon as "
+                          f"{name}[{first}] (same host, ssh port and work_dir); give one of "
+                          f"them its own work_dir")
+
+    # -- values --------------------------------------------------------------------------
+
+    def host(self, value: Any, key: str) -> str:
+        if not isinstance(value, str) or not _HOST_RE.match(value):
+            hint = " (give the SSH port as ssh_port)" if ":" in str(value) else ""
+            self.fail(key, f"{_show(value)} is not a valid host name{hint}")
+        return value
+
+    def user(self, value: Any, key: str) -> str:
+        if not isinstance(value, str) or not _USER_RE.match(value):
+            self.fail(key, f"{_show(value)} is not a valid user name")
+        return value
+
+    def user_at_host(self, value: Any, key: str) -> Tuple[Optional[str], str]:
+        """``"host"`` or ``"user@host"`` -> (user or None, host)."""
+        if not isinstance(value, str) or "@" not in value:
+            return None, self.host(value, key)
+        user, _, host = value.rpartition("@")
+        for part, what, pattern in ((user, "user", _USER_RE), (host, "host", _HOST_RE)):
+            if not pattern.match(part):
+                self.fail(key, f"{_show(value)} has an invalid {what} name {_show(part)}")
+        return user, host
+
+    def whole(self, value: Any, key: str, what: str, low: int, high: Optional[int]) -> int:
+        number = int(value) if isinstance(value, str) and value.strip().isdigit() else value
+        if (isinstance(number, bool) or not isinstance(number, int) or number < low
+                or (high is not None and number > high)):
+            self.fail(key, f"{_show(value)} is not {what}")
+        return number
+
+    def port(self, value: Any, key: str) -> int:
+        return self.whole(value, key, "a port number (1-65535)", 1, 65535)
+
+    def cores(self, value: Any, key: str) -> int:
+        return self.whole(value, key, "a positive whole number", 1, None)
+
+    def memory(self, value: Any, key: str) -> int:
+        try:
+            size = parse_size(value if not isinstance(value, float) else "not a size")
+        except ValueError:
+            self.fail(key, f"{_show(value)} is not a size (e.g. 4g, 512m)")
+        if size < 1 << 20:
+            self.fail(key, f"{_show(value)} is less than 1m (a plain number is bytes; write e.g. 4g)")
+        return size
+
+    def seconds(self, value: Any, key: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            self.fail(key, f"{_show(value)} is not a positive number of seconds")
+        return float(value)
+
+    def path(self, value: Any, key: str) -> str:
+        if not isinstance(value, str) or not value.strip() or "\0" in value or "\n" in value:
+            self.fail(key, f"{_show(value)} is not a path")
+        return value
+
+    def key_file(self, value: Any, key: str) -> Optional[str]:
+        """A local private key: ``~`` expanded; must be an existing file."""
+        if value is None:
+            return None
+        expanded = os.path.expanduser(self.path(value, key))
+        if not os.path.isfile(expanded):
+            self.fail(key, f"{_show(value)} " + ("is not a file" if os.path.exists(expanded)
+                                                 else "does not exist"))
+        return expanded
+
+    def labels(self, value: Any, key: str) -> Tuple[str, ...]:
+        """A list, or a comma-separated string, of labels."""
+        items = (value.split(",") if value.strip() else []) if isinstance(value, str) else value
+        if not isinstance(items, list):
+            self.fail(key, f"{_show(value)} is not a list of labels or a comma-separated string")
+        labels = tuple(item.strip() if isinstance(item, str) else item for item in items)
+        for label in labels:
+            if not isinstance(label, str) or not _LABEL_RE.match(label):
+                self.fail(key, f"{_show(label)} is not a valid label (letters, digits, . _ - : = / +)")
+        return labels
+
+    def namenode(self, value: Any, key: str) -> Optional[str]:
+        """A namenode URL (hdfs, webhdfs, http, https); a bare ``host[:port]`` gets ``hdfs://``."""
+        if value is None:
+            return None
+        url = value if not isinstance(value, str) or "://" in value else f"hdfs://{value}"
+        try:
+            parts = urlsplit(url)
+            valid = (parts.scheme in ("hdfs", "webhdfs", "http", "https") and parts.port != 0
+                     and bool(_HOST_RE.match(parts.hostname or "")))
+        except (TypeError, ValueError, AttributeError):  # not a string; bad or out-of-range port
+            valid = False
+        if not valid:
+            self.fail(key, f"{_show(value)} is not a namenode URL (e.g. hdfs://namenode:9870)")
+        return url
