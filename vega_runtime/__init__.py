@@ -17,6 +17,7 @@ from .rdd.stats import StatCounter
 from .shared import Accumulator, AccumulatorParam, Broadcast
 from .storage_level import StorageLevel
 from .task_context import TaskContext
+from .vega_io import Decoders, HdfsIO, LocalFsIO
 
 _aliases.install(RDD, _aliases.RDD_METHODS)
 _aliases.install(Context, _aliases.CONTEXT_MEMBERS)
@@ -29,5 +30,5 @@ __all__ = [
     "Context", "SparkContext", "RDD", "StorageLevel", "TaskContext", "Broadcast", "Accumulator",
     "AccumulatorParam", "StatCounter", "VegaError", "TaskFailed", "ConfigError",
     "ClosureNotSerializable", "DriverOnlyError", "InputError", "JobCancelled",
-    "OutputExistsError", "SparkFiles", "__version__",
+    "OutputExistsError", "SparkFiles", "HdfsIO", "LocalFsIO", "Decoders", "__version__",
 ]

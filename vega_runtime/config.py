@@ -128,6 +128,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("vega.submit.package", "", parse_str, "path",
             "The job package (zip) vega submit built for a cluster master; executors get its "
             "modules and files. Set by vega submit."),
+    Setting("vega.hdfs.user", "", parse_str, "name",
+            "User name for WebHDFS (simple authentication); empty means HADOOP_USER_NAME, "
+            "then the login name. Kerberos is not supported yet.", env="HADOOP_USER_NAME"),
+    Setting("vega.hdfs.timeout", 30.0, parse_float, "seconds",
+            "Timeout of every WebHDFS request."),
+    Setting("vega.hdfs.namenode", "", parse_str, "host:port",
+            "Default WebHDFS address for HdfsIO (the cluster file's namenode sets it too)."),
     Setting("vega.listeners", "", parse_str, "module:Class,...",
             "Extra job listeners instantiated by the Context (vega submit installs its "
             "progress display this way)."),

@@ -8,6 +8,7 @@ import itertools
 import logging
 import os
 import pickle
+import posixpath
 import shutil
 import tempfile
 import threading
@@ -18,7 +19,8 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
 from ._version import __version__
 from .config import Config
 from .errors import ContextStoppedError, DriverOnlyError
-from .io.output import abort_output, commit_output, prepare_output, write_part
+from .io.hdfs import HdfsSettings, is_hdfs
+from .io.output import abort_output, commit_output, output_dir, prepare_output, write_part
 from .master_url import MasterSpec, parse_master
 from .rdd.base import RDD
 from .rdd.dependency import Dependency
@@ -61,6 +63,7 @@ class Context:
         self._application_id = time.strftime("app-%Y%m%d%H%M%S-", time.localtime(self.start_time)) \
             + os.urandom(2).hex()
         self.checkpoint_dir: Optional[str] = None
+        self.hdfs_settings = HdfsSettings(self.conf["vega.hdfs.user"], self.conf["vega.hdfs.timeout"])
         self._ids = itertools.count()
         self._shuffle_ids = itertools.count()
         self._lock = threading.RLock()
@@ -305,10 +308,14 @@ class Context:
         return [r for r in (ref() for ref in self._persisted.values()) if r is not None]
 
     def set_checkpoint_dir(self, directory: str) -> None:
-        """Where ``RDD.checkpoint()`` writes; created if missing."""
-        path = os.path.abspath(directory)
-        os.makedirs(path, exist_ok=True)
-        self.checkpoint_dir = path
+        """Where ``RDD.checkpoint()`` writes (a local path or an HDFS URL); created if missing."""
+        if is_hdfs(directory):
+            target = output_dir(directory, self.hdfs_settings)
+            target.makedirs(target.root)
+            self.checkpoint_dir = directory.rstrip("/")
+        else:
+            self.checkpoint_dir = os.path.abspath(directory)
+            os.makedirs(self.checkpoint_dir, exist_ok=True)
 
     # -- running jobs ---------------------------------------------------------------------
     def run_job(self, rdd: RDD, partition_func: Callable[[Iterable], Iterable],
@@ -334,7 +341,7 @@ class Context:
     def save_partitions(self, rdd: RDD, path: str, writer, overwrite: bool) -> None:
         """Write each partition with ``writer`` and commit the output atomically."""
         write, suffix = writer
-        target = prepare_output(path, overwrite)
+        target = prepare_output(path, overwrite, self.hdfs_settings)
 
         def save(records: Iterable) -> None:
             tc = TaskContext.get()
@@ -353,14 +360,15 @@ class Context:
             if marked._checkpoint_requested and marked._checkpoint_rdd is None:
                 base = self.checkpoint_dir if marked._checkpoint_requested == "reliable" \
                     else os.path.join(self.app_dir, "checkpoints")
-                directory = os.path.join(base, f"rdd-{marked.rdd_id}")
-                os.makedirs(directory, exist_ok=True)
+                directory = posixpath.join(base, f"rdd-{marked.rdd_id}")
+                target = output_dir(directory, self.hdfs_settings)
+                target.makedirs(target.root)
 
-                def write(records: Iterable, directory=directory) -> None:
-                    part = os.path.join(directory, f"part-{TaskContext.get().partition:05d}")
-                    with open(part + ".tmp", "wb") as out:
+                def write(records: Iterable, target=target) -> None:
+                    part = target.join(f"part-{TaskContext.get().partition:05d}")
+                    with target.open_write(part + ".tmp") as out:
                         dump_batches(records, out, 1024)
-                    os.replace(part + ".tmp", part)
+                    target.rename(part + ".tmp", part)
 
                 n = marked.get_num_partitions()
                 self._runner.run_job(marked, write, list(range(n)), f"checkpoint {marked!r}")

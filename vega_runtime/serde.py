@@ -164,27 +164,28 @@ def _global_names(code: types.CodeType) -> Iterator[str]:
 
 
 def dump_batches(records: Iterable[Any], out, batch_size: int) -> int:
-    """Write records to a binary file as pickled lists; return bytes written."""
-    start = out.tell()
+    """Write records to a binary stream as pickled lists; return bytes written."""
+    written = 0
     batch: list = []
     append = batch.append
     for record in records:
         append(record)
         if len(batch) >= batch_size:
-            dump_batch(batch, out)
+            written += dump_batch(batch, out)
             batch.clear()
     if batch:
-        dump_batch(batch, out)
-    return out.tell() - start
+        written += dump_batch(batch, out)
+    return written
 
 
-def dump_batch(batch: list, out) -> None:
+def dump_batch(batch: list, out) -> int:
     """Pickle one list of records onto ``out``; cloudpickle handles local classes."""
     try:
         data = pickle.dumps(batch, PROTOCOL)
     except (pickle.PicklingError, AttributeError, TypeError):
         data = cloudpickle.dumps(batch, PROTOCOL)
     out.write(data)
+    return len(data)
 
 
 def load_batches(data: bytes) -> Iterator[list]:
@@ -196,9 +197,9 @@ def load_batches(data: bytes) -> Iterator[list]:
         yield load(stream)
 
 
-def read_batch_file(path: str) -> Iterator[Any]:
+def read_batch_file(path: str, opener=open) -> Iterator[Any]:
     """The records of a file written with ``dump_batches``, streamed batch by batch."""
-    with open(path, "rb") as fh:
+    with opener(path, "rb") as fh:
         while True:
             try:
                 batch = pickle.load(fh)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import glob
 import os
 from dataclasses import dataclass
-from typing import List
+from typing import List, Optional
 
 from ..errors import InputError
+from .hdfs import HdfsSettings, is_hdfs
+from .hdfs import list_files as list_hdfs_files
+from .hdfs import open_read as open_hdfs
 
 COMPRESSED_SUFFIXES = (".gz", ".bz2")
 
@@ -27,15 +30,20 @@ def local_path(url: str) -> str:
     return url[len("file://"):] if url.startswith("file://") else url
 
 
-def list_input_files(spec: str) -> List[InputFile]:
+def list_input_files(spec: str, hdfs: Optional[HdfsSettings] = None) -> List[InputFile]:
     """Every file named by ``spec``, sorted by path within each comma-separated part.
 
+    Parts are local paths, ``file://`` URLs or ``hdfs://``/``webhdfs://`` URLs.
     Hidden files and names starting with ``_`` (``_SUCCESS``) inside directories
     are skipped, as Hadoop does.
     """
     files: List[InputFile] = []
     for part in (p.strip() for p in spec.split(",")):
         if not part:
+            continue
+        if is_hdfs(part):
+            files.extend(InputFile(url, size) for url, size in
+                         list_hdfs_files(part, hdfs or HdfsSettings()))
             continue
         path = local_path(part)
         if glob.has_magic(path):
@@ -67,14 +75,15 @@ def _expand(path: str) -> List[InputFile]:
         raise InputError(path, exc.strerror or str(exc)) from None
 
 
-def open_input(path: str):
-    """Open a file for binary reading, decompressing ``.gz`` and ``.bz2``."""
+def open_input(path: str, hdfs: Optional[HdfsSettings] = None):
+    """Open a local file or HDFS URL for binary reading, decompressing ``.gz`` and ``.bz2``."""
+    raw = open_hdfs(path, hdfs or HdfsSettings()) if is_hdfs(path) else open(local_path(path), "rb")
     if path.endswith(".gz"):
         import gzip
 
-        return gzip.open(path, "rb")
+        return gzip.GzipFile(fileobj=raw, mode="rb")
     if path.endswith(".bz2"):
         import bz2
 
-        return bz2.open(path, "rb")
-    return open(path, "rb")
+        return bz2.BZ2File(raw, "rb")
+    return raw

@@ -9,16 +9,18 @@ and decoded in bulk, which is what makes ``text_file`` fast.
 from __future__ import annotations
 
 import math
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Iterator, Optional
 
 from .files import open_input
+from .hdfs import HdfsSettings
 
 CHUNK = 1 << 22
 
 
-def read_lines(path: str, start: int, end: int, splittable: bool = True) -> Iterator[str]:
+def read_lines(path: str, start: int, end: int, splittable: bool = True,
+               hdfs: Optional[HdfsSettings] = None) -> Iterator[str]:
     """Lines (without ``\\n`` or ``\\r\\n``) whose first byte lies in [start, end)."""
-    with open_input(path) as fh:
+    with open_input(path, hdfs) as fh:
         if not splittable:
             yield from _lines_until(fh, 0, math.inf)
             return

@@ -15,12 +15,13 @@ Protocol (Hadoop's FileOutputCommitter, simplified):
 from __future__ import annotations
 
 import os
-
+import posixpath
 import shutil
-from typing import Any, BinaryIO, Callable, Iterator, Optional
+from typing import Any, BinaryIO, Callable, Iterator, List, Optional
 
 from ..errors import OutputExistsError, VegaError
 from .files import local_path
+from .hdfs import HdfsOutput, HdfsSettings, is_hdfs, split_url
 
 TEMPORARY = "_temporary"
 SUCCESS = "_SUCCESS"
@@ -28,13 +29,90 @@ SUCCESS = "_SUCCESS"
 PartWriter = Callable[[Iterator[Any], BinaryIO], None]
 
 
-def prepare_output(path: str, overwrite: bool) -> str:
-    target = local_path(path)
-    if os.path.exists(target):
+class LocalDir:
+    """Output operations on a local directory."""
+
+    def __init__(self, path: str):
+        self.url = path
+        self.root = local_path(path)
+
+    def join(self, *names: str) -> str:
+        return os.path.join(self.root, *names)
+
+    def exists(self, path: str) -> bool:
+        return os.path.exists(path)
+
+    def makedirs(self, path: str) -> None:
+        os.makedirs(path, exist_ok=True)
+
+    def open_write(self, path: str):
+        return open(path, "wb")
+
+    def rename(self, source: str, target: str) -> None:
+        os.replace(source, target)
+
+    def list(self, path: str) -> List[str]:
+        return sorted(os.listdir(path))
+
+    def delete(self, path: str) -> None:
+        if os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+        elif os.path.exists(path):
+            os.unlink(path)
+
+
+class HdfsDir:
+    """Output operations on an HDFS directory (WebHDFS); the client is made lazily."""
+
+    def __init__(self, url: str, settings: HdfsSettings):
+        self.url = url
+        self.settings = settings
+        self.root = split_url(url)[1].rstrip("/") or "/"
+        self._ops: Optional[HdfsOutput] = None
+
+    @property
+    def ops(self) -> HdfsOutput:
+        if self._ops is None:
+            self._ops = HdfsOutput(self.url, self.settings)
+        return self._ops
+
+    def __getstate__(self):
+        return {"url": self.url, "settings": self.settings, "root": self.root, "_ops": None}
+
+    def join(self, *names: str) -> str:
+        return posixpath.join(self.root, *names)
+
+    def exists(self, path: str) -> bool:
+        return self.ops.exists(path)
+
+    def makedirs(self, path: str) -> None:
+        self.ops.makedirs(path)
+
+    def open_write(self, path: str):
+        return self.ops.hdfs.write(path, overwrite=True)
+
+    def rename(self, source: str, target: str) -> None:
+        self.ops.rename(source, target)
+
+    def list(self, path: str) -> List[str]:
+        return sorted(self.ops.list(path))
+
+    def delete(self, path: str) -> None:
+        self.ops.delete(path)
+
+
+def output_dir(path: str, hdfs: Optional[HdfsSettings] = None):
+    return HdfsDir(path, hdfs or HdfsSettings()) if is_hdfs(path) else LocalDir(path)
+
+
+def prepare_output(path: str, overwrite: bool, hdfs: Optional[HdfsSettings] = None):
+    """On the driver, before any task runs: refuse an existing path unless overwriting."""
+    target = output_dir(path, hdfs)
+    if target.exists(target.root):
         if not overwrite:
             raise OutputExistsError(path)
-        shutil.rmtree(target) if os.path.isdir(target) else os.unlink(target)
-    os.makedirs(os.path.join(target, TEMPORARY))
+        target.delete(target.root)
+    target.makedirs(target.join(TEMPORARY))
     return target
 
 
@@ -42,32 +120,32 @@ def part_name(partition: int, suffix: str = "") -> str:
     return f"part-{partition:05d}{suffix}"
 
 
-def write_part(target: str, partition: int, attempt: int, records: Iterator[Any],
+def write_part(target, partition: int, attempt: int, records: Iterator[Any],
                writer: PartWriter, suffix: str = "") -> None:
     """Write and commit one task attempt's part file."""
-    temporary = os.path.join(target, TEMPORARY)
-    attempt_dir = os.path.join(temporary, f"attempt-{partition}-{attempt}")
-    os.makedirs(attempt_dir, exist_ok=True)
     name = part_name(partition, suffix)
-    staged = os.path.join(attempt_dir, name)
-    with open(staged, "wb") as out:
+    attempt_dir = target.join(TEMPORARY, f"attempt-{partition}-{attempt}")
+    target.makedirs(attempt_dir)
+    staged = target.join(TEMPORARY, f"attempt-{partition}-{attempt}", name)
+    with target.open_write(staged) as out:
         writer(records, out)
-    os.replace(staged, os.path.join(temporary, name))
-    os.rmdir(attempt_dir)
+    target.rename(staged, target.join(TEMPORARY, name))
+    target.delete(attempt_dir)
 
 
-def commit_output(target: str) -> None:
-    temporary = os.path.join(target, TEMPORARY)
-    for name in sorted(os.listdir(temporary)):
+def commit_output(target) -> None:
+    """On job success: parts into place, ``_temporary`` removed, ``_SUCCESS`` written."""
+    temporary = target.join(TEMPORARY)
+    for name in target.list(temporary):
         if name.startswith("part-"):
-            os.replace(os.path.join(temporary, name), os.path.join(target, name))
-    shutil.rmtree(temporary)
-    with open(os.path.join(target, SUCCESS), "wb"):
+            target.rename(target.join(TEMPORARY, name), target.join(name))
+    target.delete(temporary)
+    with target.open_write(target.join(SUCCESS)):
         pass
 
 
-def abort_output(target: str) -> None:
-    shutil.rmtree(target, ignore_errors=True)
+def abort_output(target) -> None:
+    target.delete(target.root)
 
 
 def text_lines_writer(codec: Optional[str]) -> tuple:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import posixpath
 from typing import Iterable, Iterator, List, Sequence
 
 from ..io.files import InputFile, list_input_files, open_input
@@ -77,7 +78,8 @@ class TextFileRDD(RDD):
     def __init__(self, ctx, path: str, min_partitions: int, split_size: int):
         super().__init__(ctx)
         self.path = path
-        self._files = list_input_files(path)
+        self.hdfs = ctx.hdfs_settings
+        self._files = list_input_files(path, self.hdfs)
         self._min_partitions = min_partitions
         self._split_size = split_size
         self._parallelism = ctx.default_parallelism
@@ -89,7 +91,7 @@ class TextFileRDD(RDD):
 
     def compute(self, partition: FilesPartition, tc) -> Iterator[str]:
         return itertools.chain.from_iterable(
-            read_lines(s.path, s.start, s.end, not s.path.endswith((".gz", ".bz2")))
+            read_lines(s.path, s.start, s.end, not s.path.endswith((".gz", ".bz2")), self.hdfs)
             for s in partition.segments)
 
     def __repr__(self) -> str:
@@ -98,12 +100,17 @@ class TextFileRDD(RDD):
 
 def pack_whole_files(files: Sequence[InputFile], min_partitions: int,
                      split_size: int) -> List[tuple]:
-    """Whole files packed into partitions balanced by bytes, never split."""
+    """Whole files packed into partitions balanced by bytes, never split.
+
+    ``split_size=0`` asks for exactly ``min_partitions`` partitions (fewer only
+    when there are fewer files: no partition is ever empty).
+    """
     if not files:
         return []
     whole = [InputFile(f.path, f.size) for f in files]
     total = sum(f.size for f in whole)
-    bins = min(len(whole), max(min_partitions, -(-total // max(1, split_size)), 1))
+    by_size = -(-total // split_size) if split_size else 0
+    bins = min(len(whole), max(min_partitions, by_size, 1))
     segments = [FileSegment(f.path, 0, f.size) for f in whole]
     return pack_segments(segments, bins)
 
@@ -114,9 +121,13 @@ class _WholeFileInput(RDD):
     def __init__(self, ctx, path: str, min_partitions: int, split_size: int):
         super().__init__(ctx)
         self.path = path
-        self._files = list_input_files(path)
+        self.hdfs = ctx.hdfs_settings
+        self._files = list_input_files(path, self.hdfs)
         self._min_partitions = min_partitions
         self._split_size = split_size
+
+    def _open(self, path: str, mode: str = "rb"):
+        return open_input(path, self.hdfs)
 
     def compute_partitions(self) -> list:
         plan = pack_whole_files(self._files, self._min_partitions, self._split_size)
@@ -132,7 +143,7 @@ class WholeFilesRDD(_WholeFileInput):
 
     def compute(self, partition: FilesPartition, tc) -> Iterator:
         for segment in partition.segments:
-            with open_input(segment.path) as fh:
+            with self._open(segment.path) as fh:
                 data = fh.read()
             key = "file:" + os.path.abspath(segment.path)
             yield (key, data if self.binary else data.decode("utf-8", "replace"))
@@ -143,7 +154,7 @@ class PickleFileRDD(_WholeFileInput):
 
     def compute(self, partition: FilesPartition, tc) -> Iterator:
         for segment in partition.segments:
-            yield from read_batch_file(segment.path)
+            yield from read_batch_file(segment.path, self._open)
 
 
 class CheckpointRDD(RDD):
@@ -152,6 +163,7 @@ class CheckpointRDD(RDD):
     def __init__(self, ctx, directory: str, num_partitions: int, partitioner=None):
         super().__init__(ctx)
         self.directory = directory
+        self.hdfs = ctx.hdfs_settings
         self.num_partitions = num_partitions
         self.partitioner = partitioner
 
@@ -159,4 +171,5 @@ class CheckpointRDD(RDD):
         return [Partition(i) for i in range(self.num_partitions)]
 
     def compute(self, partition: Partition, tc) -> Iterator:
-        return read_batch_file(os.path.join(self.directory, f"part-{partition.index:05d}"))
+        path = posixpath.join(self.directory, f"part-{partition.index:05d}")
+        return read_batch_file(path, lambda p, mode: open_input(p, self.hdfs))
