@@ -1,41 +1,27 @@
 """The cluster file: which machines ``vega start-cluster`` deploys to (DESIGN.md 4.3).
 
-Two formats, chosen by extension (``.yaml``/``.yml``; ``.conf``/``.toml``), else by
-content (a ``master =`` or ``[[slaves]]`` line means TOML):
+Two formats, by extension (``.yaml``/``.yml``; ``.conf``/``.toml``), else by content (a
+``master =`` or ``[[slaves]]`` line means TOML): Vega's ``conf/cluster.yaml`` (the shipped
+example documents every key) and the Rust Vega ``hosts.conf``: ``master = "ip:port"``,
+``[[slaves]]`` tables with ``ip = "user@ip"`` and optional ``key`` (``java_home`` and
+``hadoop_home`` are ignored) or the older ``slaves = ["user@ip"]``, optional ``namenode``.
 
-* ``conf/cluster.yaml``, Vega's own; the shipped example documents every key::
-
-      master: {host: 10.0.0.1, port: 7077, webui_port: 8080, work_dir: work/master}
-      ssh: {user: vega, key: ~/.ssh/id_ed25519, port: 22, connect_timeout: 10}
-      defaults: {cores: 4, memory: 8g, work_dir: work/worker, python: null, labels: []}
-      workers: [10.0.0.2, {host: bob@10.0.0.3, ssh_port: 2222, cores: 8, labels: "gpu,ssd"}]
-      hdfs: {namenode: "hdfs://10.0.0.1:9870"}      # or hdfs: "hdfs://10.0.0.1:9870"
-      secret_file: conf/vega-secret
-
-* the Rust Vega ``hosts.conf`` (TOML): ``master = "ip:port"``, ``[[slaves]]`` tables
-  with ``ip = "user@ip"`` and optional ``key`` (``java_home``/``hadoop_home`` accepted,
-  ignored), the older ``slaves = ["user@ip", ...]``, optional top-level ``namenode``.
-
-Rules:
-
-* The **first** mistake raises ``ConfigError`` naming file, entry and key, e.g.
+* The **first** mistake raises ``ConfigError`` naming file, entry and key (checking file,
+  master, ssh, defaults, workers, hdfs, secret_file in turn), e.g.
   ``conf/cluster.yaml: workers[2].memory "12 parsecs" is not a size (e.g. 4g, 512m)``.
-  Order: file, master, ssh, defaults, workers, hdfs, secret_file.  An empty value means unset.
-* A worker's own keys beat ``defaults`` (labels replace, not merge), which beat built-ins;
-  its user/key/ssh_port beat the ``ssh`` section.  Unset cores/memory (None) let the
-  worker decide (all cores, RAM - 1g), as ``vega worker`` does.
-* Values are data, never shell text.  Host and user names may hold only letters, digits
-  and ``. _ -`` and may not start with ``-`` (no ssh option injection); ``a;rm -rf /`` is
-  rejected.  IPv6 is not supported (vega:// URLs cannot carry it).  Paths may contain
-  spaces: code building remote commands must quote every value with ``shlex.quote``
-  (``quote_remote_path`` for paths that may start with ``~/``).
+* A worker's keys beat ``defaults`` (labels replace, not merge), which beat built-ins; its
+  user/key/ssh_port beat ``ssh``.  Empty values mean unset; unset cores/memory (None) let
+  the worker decide (all cores, RAM - 1g).
+* Values are data, never shell text.  Host and user names hold only letters, digits and
+  ``. _ -`` and do not start with ``-`` (no ssh option injection), so ``a;rm -rf /`` is
+  rejected; no IPv6 (vega:// URLs cannot carry it).  Paths may contain spaces: code that
+  builds commands must ``shlex.quote`` every value (a leading ``~/`` outside the quotes).
 * ``key`` files are local (``~`` expanded, relative to the current directory) and must
-  exist.  ``work_dir`` and ``python`` are remote paths, kept verbatim (relative: to the
-  SSH login directory).  ``secret_file`` is local and need not exist yet.
-* A worker entry is one daemon, identified by host + ssh_port + work_dir
-  (``WorkerEntry.daemon_id``); two entries with one identity are an error, while the same
-  host with another ssh port or work_dir is another daemon.  Hosts may share a home
-  directory (NFS), so deploy code keeps run state under a directory named by daemon_id.
+  exist; ``secret_file`` is local and may not exist yet; ``work_dir`` and ``python`` are
+  remote paths, kept verbatim (relative ones are relative to the SSH login directory).
+* An entry is one daemon, identified by host + ssh_port + work_dir (``daemon_id``): two
+  entries with one identity are an error; the same host with another ssh port or work_dir
+  is another daemon.  Hosts may share a home (NFS): keep run state under ``daemon_id``.
 """
 
 from __future__ import annotations
@@ -46,7 +32,6 @@ import json
 import os
 import posixpath
 import re
-import shlex
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Tuple
 from urllib.parse import urlsplit
@@ -55,14 +40,6 @@ import yaml
 
 from .config import parse_size
 from .errors import ConfigError
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    try:
-        import tomli as tomllib  # type: ignore[no-redef]
-    except ModuleNotFoundError:
-        tomllib = None  # type: ignore[assignment]
 
 #: Names the cluster file; beats ``cluster.yaml`` / ``hosts.conf`` in the conf directory.
 CLUSTER_CONFIG_ENV = "VEGA_CLUSTER_CONFIG"
@@ -94,11 +71,7 @@ class SSHSettings:
 
 @dataclass(frozen=True)
 class ClusterMaster:
-    """Where the master runs.
-
-    >>> ClusterMaster("10.0.0.1").url
-    'vega://10.0.0.1:7077'
-    """
+    """Where the master runs; ``url`` is what workers and drivers connect to."""
 
     host: str
     port: int = 7077
@@ -151,42 +124,23 @@ class ClusterFile:
     secret_file: Optional[str] = None
 
 
-def quote_remote_path(path: str) -> str:
-    """Quote a remote path for a shell command, keeping a leading ``~/`` expandable.
-
-    >>> print(quote_remote_path("~/vega work"), quote_remote_path("/opt/a;b"))
-    "$HOME"/'vega work' '/opt/a;b'
-    """
-    if path == "~" or path.startswith("~/"):
-        return '"$HOME"' + ("/" + shlex.quote(path[2:]) if path[2:] else "")
-    return shlex.quote(path)
-
-
-def default_cluster_path(environ: Optional[Mapping[str, str]] = None) -> str:
-    """``$VEGA_CLUSTER_CONFIG``, else ``cluster.yaml``, else ``hosts.conf`` in the conf
-    directory (``$VEGA_CONF_DIR``, else ``conf``, as for vega-defaults.yaml)."""
-    env = os.environ if environ is None else environ
-    if env.get(CLUSTER_CONFIG_ENV):
-        return env[CLUSTER_CONFIG_ENV]
-    conf_dir = env.get("VEGA_CONF_DIR") or "conf"
-    yaml_path, toml_path = (os.path.join(conf_dir, n) for n in ("cluster.yaml", "hosts.conf"))
-    if not os.path.isfile(yaml_path) and os.path.isfile(toml_path):
-        return toml_path
-    if not os.path.isfile(yaml_path):
-        raise ConfigError(yaml_path, "file", f"does not exist (nor does {toml_path}); describe "
-                                             f"your cluster there or set {CLUSTER_CONFIG_ENV}")
-    return yaml_path
-
-
 def load_cluster_file(path: Optional[str] = None,
                       environ: Optional[Mapping[str, str]] = None) -> ClusterFile:
-    """Read and validate ``path``, else ``default_cluster_path(environ)``."""
-    path = path or default_cluster_path(environ)
+    """Read and validate ``path``, else ``$VEGA_CLUSTER_CONFIG``, else ``cluster.yaml``, else
+    ``hosts.conf`` in the conf directory (``$VEGA_CONF_DIR``, else ``conf``, as for
+    vega-defaults.yaml).  ``ClusterFile.path`` tells which one was read."""
+    env = os.environ if environ is None else environ
+    path = path or env.get(CLUSTER_CONFIG_ENV)
+    if not path:
+        yaml_path, toml_path = (os.path.join(env.get("VEGA_CONF_DIR") or "conf", name)
+                                for name in ("cluster.yaml", "hosts.conf"))
+        path = next((p for p in (yaml_path, toml_path) if os.path.isfile(p)), yaml_path)
     try:
         with open(path, encoding="utf-8") as fh:
             text = fh.read()
     except FileNotFoundError:
-        raise ConfigError(path, "file", "does not exist") from None
+        raise ConfigError(path, "file", "does not exist; describe your cluster there, or set "
+                                        f"{CLUSTER_CONFIG_ENV} to a cluster file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(path, "file", f"cannot be read: {exc}") from None
     return parse_cluster_text(text, path)
@@ -218,33 +172,18 @@ def _show(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """``safe_load``, but a key given twice in one mapping is an error, not an overwrite."""
-
-    def construct_mapping(self, node, deep=False):
-        seen = set()
-        for key_node, _ in node.value:
-            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
-                key = self.construct_object(key_node)
-                if key in seen:
-                    raise yaml.constructor.ConstructorError(
-                        None, None, f"found duplicate key {_show(key)}", key_node.start_mark)
-                seen.add(key)
-        return super().construct_mapping(node, deep)
-
-
+@dataclass
 class _Reader:
     """Validates one file; every error names ``source`` and the key."""
 
-    def __init__(self, source: str):
-        self.source = source
+    source: str
 
     def fail(self, key: str, problem: str):
         raise ConfigError(self.source, key, problem)
 
     def cluster_yaml(self, text: str) -> ClusterFile:
         try:
-            data = yaml.load(text, Loader=_StrictLoader)
+            data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
@@ -253,15 +192,13 @@ class _Reader:
             self.fail("file", "must be a mapping with master and workers (see conf/cluster.yaml)")
         self.known(data, "", _TOP_KEYS)
         master = self.section(data, "master", _MASTER_KEYS, required=True)
-        if master.get("host") is None:
-            self.fail("master.host", "is missing")
-        port = self.port(master.get("port", 7077), "master.port")
-        webui_port = self.port(master.get("webui_port", 8080), "master.webui_port")
-        if webui_port == port:
-            self.fail("master.webui_port", f"{webui_port} is the same as master.port")
-        work_dir = self.path(master.get("work_dir", "work/master"), "master.work_dir")
-        cluster_master = ClusterMaster(self.host(master["host"], "master.host"), port, webui_port,
-                                       work_dir)
+        cluster_master = ClusterMaster(
+            self.host(master.get("host") or self.fail("master.host", "is missing"), "master.host"),
+            self.port(master.get("port", 7077), "master.port"),
+            self.port(master.get("webui_port", 8080), "master.webui_port"),
+            self.path(master.get("work_dir", "work/master"), "master.work_dir"))
+        if cluster_master.webui_port == cluster_master.port:
+            self.fail("master.webui_port", f"{cluster_master.port} is the same as master.port")
         section = self.section(data, "ssh", _SSH_KEYS)
         ssh = SSHSettings(self.user(section.get("user"), "ssh.user"),
                           self.key_file(section.get("key"), "ssh.key"),
@@ -269,55 +206,52 @@ class _Reader:
                           self.seconds(section.get("connect_timeout", 10.0), "ssh.connect_timeout"))
         defaults = self.worker_values(self.section(data, "defaults", _DEFAULT_KEYS), "defaults")
         workers = data.get("workers")
-        if not isinstance(workers, list):
-            self.fail("workers", "is missing; list the worker hosts" if workers is None else
-                      f"must be a list of hosts, not {_show(workers)}")
+        if not isinstance(workers, list) or not workers:
+            self.fail("workers", f"must be a list of hosts, not {_show(workers)}" if workers
+                      else "is missing or empty; list at least one worker host")
         entries = tuple(self.worker(raw, f"workers[{i}]", defaults, ssh)
                         for i, raw in enumerate(workers))
         self.unique(entries, "workers")
-        hdfs = data.get("hdfs")
-        if isinstance(hdfs, dict):
-            self.known(hdfs, "hdfs", ("namenode",))
-        namenode = (self.namenode(hdfs.get("namenode"), "hdfs.namenode") if isinstance(hdfs, dict)
-                    else self.namenode(hdfs, "hdfs"))
+        namenode = (self.namenode(self.section(data, "hdfs", ("namenode",)).get("namenode"),
+                                  "hdfs.namenode") if isinstance(data.get("hdfs"), dict)
+                    else self.namenode(data.get("hdfs"), "hdfs"))
         secret = data.get("secret_file")
         secret = None if secret is None else os.path.expanduser(self.path(secret, "secret_file"))
         return ClusterFile(self.source, cluster_master, ssh, entries, namenode, secret)
 
     def hosts_conf(self, text: str) -> ClusterFile:
-        if tomllib is None:
-            self.fail("file", "is TOML; reading it on Python 3.10 needs tomli (pip install tomli)")
+        try:
+            import tomllib
+        except ModuleNotFoundError:  # Python 3.10: pip install tomli
+            import tomli as tomllib
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             self.fail("file", f"is not valid TOML: {exc}")
         self.known(data, "", _HOSTS_KEYS)
-        if "master" not in data:
-            self.fail("master", 'is missing; write master = "ip:port" (e.g. "10.0.0.1:7077")')
-        master = data["master"]
-        host, _, port = master.rpartition(":") if isinstance(master, str) else ("", "", "")
-        if not _HOST_RE.match(host) or not re.fullmatch(r"[1-9]\d{0,4}", port) or int(port) > 65535:
-            self.fail("master", f'{_show(master)} is not ip:port (e.g. "10.0.0.1:7077")')
+        master = data.get("master")
+        match = re.fullmatch(r"(.+):([1-9]\d{0,4})", master) if isinstance(master, str) else None
+        if not match or not _HOST_RE.match(match[1]) or int(match[2]) > 65535:
+            self.fail("master", ("is missing" if master is None else f'{_show(master)} is not '
+                                 '"ip:port"') + ' (e.g. master = "10.0.0.1:7077")')
         slaves = data.get("slaves")
-        if not isinstance(slaves, list):
-            self.fail("slaves", 'is missing; add a [[slaves]] table with ip = "user@ip" per worker'
-                      if slaves is None else f"must be a list of workers, not {_show(slaves)}")
+        if not isinstance(slaves, list) or not slaves:
+            self.fail("slaves", f"must be a list of workers, not {_show(slaves)}" if slaves
+                      else 'is missing or empty; add [[slaves]] tables with ip = "user@ip"')
         workers = []
         for i, slave in enumerate(slaves):
-            if isinstance(slave, dict):
-                self.known(slave, f"slaves[{i}]", _SLAVE_KEYS)
+            name, key = f"slaves[{i}]", None
+            if isinstance(slave, dict):  # [[slaves]] ip = "user@ip", key = "..."
+                self.known(slave, name, _SLAVE_KEYS)
                 if "ip" not in slave:
-                    self.fail(f"slaves[{i}].ip", 'is missing; write ip = "user@ip"')
-                user, ip = self.user_at_host(slave["ip"], f"slaves[{i}].ip")
-                workers.append(WorkerEntry(ip, user, self.key_file(slave.get("key"),
-                                                                   f"slaves[{i}].key")))
-            else:
-                workers.append(WorkerEntry(*reversed(self.user_at_host(slave, f"slaves[{i}]"))))
+                    self.fail(f"{name}.ip", 'is missing; write ip = "user@ip"')
+                key = self.key_file(slave.get("key"), f"{name}.key")
+                slave, name = slave["ip"], f"{name}.ip"
+            user, ip = self.user_at_host(slave, name)
+            workers.append(WorkerEntry(ip, user, key))
         self.unique(tuple(workers), "slaves")
-        return ClusterFile(self.source, ClusterMaster(host, int(port)), SSHSettings(),
+        return ClusterFile(self.source, ClusterMaster(match[1], int(match[2])), SSHSettings(),
                            tuple(workers), self.namenode(data.get("namenode"), "namenode"))
-
-    # -- structure -----------------------------------------------------------------------
 
     def known(self, mapping: dict, prefix: str, allowed: Tuple[str, ...]) -> None:
         for key in mapping:
@@ -335,7 +269,7 @@ class _Reader:
             self.fail(name, f"is missing; write {name}: {{{allowed[0]}: ...}}" if value is None
                       else f"must be a mapping with {', '.join(allowed)}, not {_show(value)}")
         self.known(value, name, allowed)
-        return value
+        return {key: item for key, item in value.items() if item is not None}
 
     def worker_values(self, raw: dict, name: str) -> dict:
         """The values ``raw`` (a worker or ``defaults``) sets, validated; host excluded."""
@@ -373,16 +307,14 @@ class _Reader:
                           f"{name}[{first}] (same host, ssh port and work_dir); give one of "
                           f"them its own work_dir")
 
-    # -- values --------------------------------------------------------------------------
-
     def host(self, value: Any, key: str) -> str:
         if not isinstance(value, str) or not _HOST_RE.match(value):
             hint = " (give the SSH port as ssh_port)" if ":" in str(value) else ""
             self.fail(key, f"{_show(value)} is not a valid host name{hint}")
         return value
 
-    def user(self, value: Any, key: str) -> str:
-        if not isinstance(value, str) or not _USER_RE.match(value):
+    def user(self, value: Any, key: str) -> Optional[str]:
+        if value is not None and (not isinstance(value, str) or not _USER_RE.match(value)):
             self.fail(key, f"{_show(value)} is not a valid user name")
         return value
 
@@ -396,18 +328,18 @@ class _Reader:
                 self.fail(key, f"{_show(value)} has an invalid {what} name {_show(part)}")
         return user, host
 
-    def whole(self, value: Any, key: str, what: str, low: int, high: Optional[int]) -> int:
-        number = int(value) if isinstance(value, str) and value.strip().isdigit() else value
-        if (isinstance(number, bool) or not isinstance(number, int) or number < low
-                or (high is not None and number > high)):
-            self.fail(key, f"{_show(value)} is not {what}")
-        return number
-
     def port(self, value: Any, key: str) -> int:
-        return self.whole(value, key, "a port number (1-65535)", 1, 65535)
+        return self.whole(value, key, "a port number (1-65535)", 65535)
 
     def cores(self, value: Any, key: str) -> int:
-        return self.whole(value, key, "a positive whole number", 1, None)
+        return self.whole(value, key, "a positive whole number", 1 << 31)
+
+    def whole(self, value: Any, key: str, what: str, high: int) -> int:
+        """A whole number in 1..high, also written as a string of digits."""
+        number = int(value) if isinstance(value, str) and value.strip().isdigit() else value
+        if isinstance(number, bool) or not isinstance(number, int) or not 0 < number <= high:
+            self.fail(key, f"{_show(value)} is not {what}")
+        return number
 
     def memory(self, value: Any, key: str) -> int:
         try:
@@ -415,7 +347,8 @@ class _Reader:
         except ValueError:
             self.fail(key, f"{_show(value)} is not a size (e.g. 4g, 512m)")
         if size < 1 << 20:
-            self.fail(key, f"{_show(value)} is less than 1m (a plain number is bytes; write e.g. 4g)")
+            self.fail(key, f"{_show(value)} is less than 1m (a plain number means bytes; "
+                           "write e.g. 4g)")
         return size
 
     def seconds(self, value: Any, key: str) -> float:
@@ -446,7 +379,8 @@ class _Reader:
         labels = tuple(item.strip() if isinstance(item, str) else item for item in items)
         for label in labels:
             if not isinstance(label, str) or not _LABEL_RE.match(label):
-                self.fail(key, f"{_show(label)} is not a valid label (letters, digits, . _ - : = / +)")
+                self.fail(key, f"{_show(label)} is not a valid label "
+                               "(letters, digits, . _ - : = / +)")
         return labels
 
     def namenode(self, value: Any, key: str) -> Optional[str]:
