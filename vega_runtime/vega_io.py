@@ -54,6 +54,23 @@ class LocalFsIO:
         return self.read_to_rdd(path, ctx, num_slices).map(decoder)
 
 
+def _default_namenode() -> str:
+    """``vega.hdfs.namenode``, else the cluster file's ``hdfs`` namenode."""
+    from .cluster_file import load_cluster_file
+    from .config import Config
+
+    namenode = Config.load()["vega.hdfs.namenode"]
+    if not namenode:
+        try:
+            namenode = load_cluster_file().namenode or ""
+        except VegaError:
+            namenode = ""
+    if not namenode:
+        raise VegaError("HdfsIO needs a namenode: pass HdfsIO('host:9870'), set "
+                        "vega.hdfs.namenode, or give the cluster file an hdfs namenode")
+    return namenode
+
+
 class HdfsIO(LocalFsIO):
     """Reading and writing HDFS through WebHDFS.
 
@@ -65,12 +82,7 @@ class HdfsIO(LocalFsIO):
     def __init__(self, namenode: Optional[str] = None, user: Optional[str] = None,
                  timeout: float = 30.0):
         if namenode is None:
-            from .config import Config
-
-            namenode = Config.load()["vega.hdfs.namenode"]
-            if not namenode:
-                raise VegaError("HdfsIO needs a namenode: pass HdfsIO('host:9870') or set "
-                                "vega.hdfs.namenode (the cluster file's hdfs namenode)")
+            namenode = _default_namenode()
         self.base = namenode_url(namenode)
         self.settings = HdfsSettings(user or "", timeout)
 

@@ -8,6 +8,7 @@ import posixpath
 from typing import Iterable, Iterator, List, Sequence
 
 from ..io.files import InputFile, list_input_files, open_input
+from ..io.hdfs import is_hdfs
 from ..io.lines import read_lines
 from ..io.splits import FileSegment, pack_segments, plan_splits
 from ..serde import read_batch_file
@@ -145,7 +146,7 @@ class WholeFilesRDD(_WholeFileInput):
         for segment in partition.segments:
             with self._open(segment.path) as fh:
                 data = fh.read()
-            key = "file:" + os.path.abspath(segment.path)
+            key = segment.path if is_hdfs(segment.path) else "file:" + os.path.abspath(segment.path)
             yield (key, data if self.binary else data.decode("utf-8", "replace"))
 
 

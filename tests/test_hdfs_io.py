@@ -1,0 +1,160 @@
+"""Inputs and outputs on HDFS, through the WebHDFS test server (no NameNode can be installed here)."""
+
+import os
+import socket
+from operator import add
+
+import pytest
+
+from vega_runtime import Context, Decoders, HdfsIO, OutputExistsError, VegaError
+from vega_runtime.testing.webhdfs import WebHDFSServer
+
+
+@pytest.fixture(scope="module")
+def hdfs(tmp_path_factory):
+    """A WebHDFS server whose files live in a temporary directory."""
+    root = tmp_path_factory.mktemp("hdfs-root")
+    with WebHDFSServer(str(root)) as server:
+        server.root = root
+        server.url = "hdfs://" + server.namenode_url.split("://", 1)[1]
+        yield server
+
+
+@pytest.fixture(scope="module", params=["local", "local[2]", "local-cluster[2,1]"])
+def hctx(request):
+    with Context(master=request.param, app_name="hdfs-tests",
+                 conf={"vega.hdfs.user": "alice"}) as ctx:
+        yield ctx
+
+
+def tag(ctx) -> str:
+    """A path-safe name of the context's master, so each master writes its own files."""
+    return "".join(c for c in ctx.master if c.isalnum())
+
+
+def put(hdfs, path, data: bytes):
+    HdfsIO(hdfs.namenode_url, user="alice").write_to_hdfs(data, path, overwrite=True)
+
+
+LINES = [f"line {i} " + "x" * (i % 17) for i in range(2000)]
+
+
+def test_text_file_reads_byte_range_splits_of_an_hdfs_file(hdfs, hctx):
+    """Every line exactly once, in order, from many byte-range splits."""
+    put(hdfs, "/in/big.txt", ("\n".join(LINES) + "\n").encode())
+    rdd = hctx.text_file(f"{hdfs.url}/in/big.txt", 7)
+    assert rdd.get_num_partitions() >= 7
+    assert rdd.collect() == LINES
+
+
+def test_directories_globs_and_webhdfs_urls(hdfs, hctx):
+    """Directories (skipping _SUCCESS), globs and webhdfs:// URLs list like local paths."""
+    put(hdfs, "/dir/a.txt", b"a1\na2\n")
+    put(hdfs, "/dir/b.log", b"b1\n")
+    put(hdfs, "/dir/_SUCCESS", b"")
+    assert hctx.text_file(f"{hdfs.url}/dir").collect() == ["a1", "a2", "b1"]
+    assert hctx.text_file(f"{hdfs.url}/dir/*.txt").collect() == ["a1", "a2"]
+    webhdfs = hdfs.url.replace("hdfs://", "webhdfs://")
+    assert hctx.text_file(f"{webhdfs}/dir/b.log").collect() == ["b1"]
+
+
+def test_whole_text_binary_and_pickle_files(hdfs, hctx):
+    """whole_text_files and binary_files key by URL; pickle files round-trip."""
+    put(hdfs, "/whole/one.txt", "é1\n".encode())
+    put(hdfs, "/whole/two.txt", b"2\n")
+    texts = dict(hctx.whole_text_files(f"{hdfs.url}/whole").collect())
+    assert sorted(texts.values()) == ["2\n", "é1\n"]
+    assert all(k.startswith(hdfs.url + "/whole/") for k in texts)
+    blobs = dict(hctx.binary_files(f"{hdfs.url}/whole").collect())
+    assert sorted(blobs.values()) == [b"2\n", "é1\n".encode()]
+    target = f"{hdfs.url}/pickled-{hctx.master.replace('[', '').replace(']', '').replace(',', '')}"
+    hctx.parallelize([(1, None), ("x", [1.5])], 2).save_as_pickle_file(target)
+    assert sorted(hctx.pickle_file(target).collect(), key=repr) == [("x", [1.5]), (1, None)]
+
+
+def test_save_as_text_file_to_hdfs_is_atomic(hdfs, hctx):
+    """Parts plus _SUCCESS, no _temporary; an existing path is refused before any work."""
+    name = "out-" + hctx.master.replace("[", "").replace("]", "").replace(",", "")
+    target = f"{hdfs.url}/{name}"
+    hctx.parallelize(["a", "b", "c"], 3).save_as_text_file(target)
+    listing = sorted(os.listdir(hdfs.root / name))
+    assert listing == ["_SUCCESS", "part-00000", "part-00001", "part-00002"]
+    assert hctx.text_file(target).collect() == ["a", "b", "c"]
+    with pytest.raises(OutputExistsError):
+        hctx.parallelize(["z"]).save_as_text_file(target)
+    hctx.parallelize(["z"], 1).save_as_text_file(target, overwrite=True)
+    assert hctx.text_file(target).collect() == ["z"]
+
+
+def test_a_failed_save_leaves_nothing_on_hdfs(hdfs, hctx):
+    """A job that fails while saving removes its target directory."""
+    target = f"{hdfs.url}/failed-{os.getpid()}-{hctx.master[:5]}"
+    with pytest.raises(VegaError):
+        hctx.parallelize(range(4), 2).map(lambda x: 1 // (x - 3)).save_as_text_file(target)
+    assert not os.path.exists(hdfs.root / target.rsplit("/", 1)[1])
+
+
+def test_checkpoint_to_hdfs_truncates_lineage(hdfs, hctx):
+    """set_checkpoint_dir on HDFS: the checkpointed RDD reads back from there."""
+    hctx.set_checkpoint_dir(f"{hdfs.url}/checkpoints")
+    rdd = hctx.parallelize(range(10), 2).map(lambda x: x * 3)
+    rdd.checkpoint()
+    assert rdd.sum() == 135
+    assert rdd.is_checkpointed()
+    assert rdd.get_checkpoint_file().startswith(f"{hdfs.url}/checkpoints/rdd-")
+    assert rdd.collect() == [x * 3 for x in range(10)]
+    assert "ParallelCollectionRDD" not in rdd.to_debug_string()
+
+
+def test_wordcount_over_hdfs_matches_the_local_run(hdfs, hctx, tmp_path):
+    """Word count reading byte-range splits from HDFS and saving back gives the local answer."""
+    text = "".join(f"w{i % 13} w{i % 7} common\n" for i in range(3000))
+    put(hdfs, "/corpus/text.txt", text.encode())
+    local = tmp_path / "text.txt"
+    local.write_text(text)
+
+    def count(path):
+        return sorted(hctx.text_file(path, 4).flat_map(str.split).map(lambda w: (w, 1))
+                      .reduce_by_key(add).collect())
+
+    expected = count(str(local))
+    assert count(f"{hdfs.url}/corpus/text.txt") == expected
+    target = f"{hdfs.url}/counts-{hctx.master[:5]}-{os.getpid()}"
+    hctx.text_file(f"{hdfs.url}/corpus/text.txt", 4).flat_map(str.split) \
+        .map(lambda w: (w, 1)).reduce_by_key(add).map(lambda kv: f"{kv[0]}\t{kv[1]}") \
+        .save_as_text_file(target, overwrite=True)
+    saved = sorted(tuple(line.split("\t")) for line in hctx.text_file(target).collect())
+    assert saved == sorted((w, str(n)) for w, n in expected)
+
+
+def test_hdfs_io_reads_and_writes_like_the_rust_vega_api(hdfs, hctx):
+    """read_to_vec, read_to_rdd (one element per file, no empty partition), decoders, write."""
+    io = HdfsIO(hdfs.namenode_url.split("://", 1)[1], user="alice")
+    base = f"/rv-{tag(hctx)}/deep"
+    io.write_to_hdfs(b"alpha\nbeta\n", f"{base}/a.txt")
+    io.write_to_hdfs(b"gamma\n" * 50, f"{base}/b.txt")
+    io.write_to_hdfs(b"delta\n", f"{base}/c.txt")
+    assert io.read_to_vec(f"{base}/a.txt") == b"alpha\nbeta\n"
+    with pytest.raises(OutputExistsError):
+        io.write_to_hdfs(b"again", f"{base}/a.txt")
+    rdd = io.read_to_rdd(base, hctx, 2)
+    assert rdd.get_num_partitions() == 2
+    assert sorted(rdd.collect()) == sorted([b"alpha\nbeta\n", b"gamma\n" * 50, b"delta\n"])
+    spread = io.read_to_rdd(base, hctx, 10)
+    assert [len(p) for p in spread.glom().collect()] == [1, 1, 1]
+    lines = io.read_to_rdd_and_decode(base, hctx, 2, Decoders.to_utf8_lines())
+    assert sorted(line for file_lines in lines.collect() for line in file_lines) == \
+        sorted(["alpha", "beta", "delta"] + ["gamma"] * 50)
+    texts = io.read_to_rdd_and_decode(f"{base}/a.txt", hctx, 1, Decoders.to_utf8()).collect()
+    assert texts == ["alpha\nbeta\n"]
+
+
+def test_errors_name_the_url_and_the_cause(hdfs, hctx):
+    """A missing file and an unreachable namenode each get one clear message."""
+    with pytest.raises(VegaError, match=r"/nope.*(no such file|does not exist)"):
+        hctx.text_file(f"{hdfs.url}/nope").count()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = probe.getsockname()[1]
+    with pytest.raises(VegaError, match=rf"127\.0\.0\.1:{dead}.*unreachable"):
+        hctx.text_file(f"hdfs://127.0.0.1:{dead}/x").count()

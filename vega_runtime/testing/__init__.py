@@ -1,0 +1,1 @@
+"""Test servers that stand in for real services."""
