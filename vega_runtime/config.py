@@ -103,6 +103,9 @@ SETTINGS: tuple[Setting, ...] = (
             env="VEGA_SHUFFLE_MEMORY_BOUND"),
     Setting("vega.shuffle.batch_records", 2048, parse_int, "records",
             "Records per pickled batch in shuffle files."),
+    Setting("vega.storage.memory", "512m", parse_size, "bytes",
+            "Memory each executor may use for cached partitions before evicting the least "
+            "recently used (to disk or dropped, by storage level)."),
     Setting("vega.locality.wait", 3.0, parse_float, "seconds",
             "How long a task waits for the executor holding its cached input before "
             "running elsewhere (and recomputing the input)."),

@@ -99,7 +99,7 @@ class Context:
     def _create_backend(self):
         spec = self.master_spec
         output = self._on_task_output
-        budget = self.conf["vega.shuffle.memory_bound"]
+        budget = self.conf["vega.storage.memory"]
         if spec.kind == "inline":
             return InlineBackend(self.app_dir, output, budget)
         if spec.kind == "local":
@@ -306,6 +306,17 @@ class Context:
 
     def persisted_rdds(self) -> List[RDD]:
         return [r for r in (ref() for ref in self._persisted.values()) if r is not None]
+
+    def cached_rdds(self) -> List[dict]:
+        """Persisted RDDs and where their partitions are cached (for ``vega status``/the UI).
+
+        >>> # ctx.cached_rdds() -> [{'id': 3, 'name': None, 'storage_level': 'MEMORY_ONLY',
+        >>> #   'partitions': 4, 'cached_partitions': 4, 'memory_bytes': 2880, 'disk_bytes': 0,
+        >>> #   'executors': ['exec-1', 'exec-2']}]
+        """
+        return [{"id": rdd.rdd_id, "name": rdd.name(), "storage_level": str(rdd.storage_level),
+                 "partitions": rdd.get_num_partitions(), **self._blocks.usage(rdd.rdd_id)}
+                for rdd in self.persisted_rdds() if rdd.is_cached]
 
     def set_checkpoint_dir(self, directory: str) -> None:
         """Where ``RDD.checkpoint()`` writes (a local path or an HDFS URL); created if missing."""

@@ -44,6 +44,15 @@ class RemoveBroadcast:
 
 
 @dataclass
+class PutBlock:
+    """Keep a copy of a cached partition (replicated storage levels, ``*_2``)."""
+    rdd_id: int
+    partition: int
+    level: str
+    data: bytes
+
+
+@dataclass
 class Shutdown:
     reason: str = ""
 
@@ -82,8 +91,10 @@ class TaskFinished:
     map_id: int = -1
     metrics: Dict[str, float] = field(default_factory=dict)
     #: cached partitions stored / dropped on this executor since its last report
-    blocks_added: List[List[int]] = field(default_factory=list)
-    blocks_dropped: List[List[int]] = field(default_factory=list)
+    blocks_added: List[list] = field(default_factory=list)  # [rdd, partition, where, bytes]
+    blocks_dropped: List[list] = field(default_factory=list)  # [rdd, partition]
+    #: blocks whose storage level wants a second copy: [rdd, partition, level name, pickled records]
+    replicas: List[list] = field(default_factory=list)
 
 
 # -- executor -> driver, on connecting ------------------------------------------
@@ -353,7 +364,7 @@ class BlockUnavailable:
 
 
 MESSAGE_TYPES: Dict[str, Type] = {cls.__name__: cls for cls in (
-    LaunchTask, KillTask, RemoveRdd, RemoveBroadcast, Shutdown,
+    LaunchTask, KillTask, RemoveRdd, RemoveBroadcast, PutBlock, Shutdown,
     ExecutorReady, TaskOutput, TaskFinished, RegisterExecutor,
     RegisterWorker, WorkerHeartbeat, WorkerStopping, ExecutorExited,
     RegisteredWorker, RegisterWorkerFailed, LaunchExecutor, KillExecutor, ApplicationEnded,

@@ -13,14 +13,19 @@ BlockId = Tuple[int, int]  # (rdd_id, partition)
 class BlockTracker:
     def __init__(self) -> None:
         self._holders: Dict[BlockId, Set[str]] = {}
+        #: (block, executor) -> ("memory" | "disk", bytes)
+        self._where: Dict[Tuple[BlockId, str], Tuple[str, int]] = {}
 
     def added(self, executor_id: str, blocks: Iterable) -> None:
-        for rdd_id, partition in blocks:
+        """Record blocks an executor reported as ``[rdd_id, partition, where, bytes]``."""
+        for rdd_id, partition, where, size in blocks:
             self._holders.setdefault((rdd_id, partition), set()).add(executor_id)
+            self._where[((rdd_id, partition), executor_id)] = (where, size)
 
     def removed(self, executor_id: str, blocks: Iterable) -> None:
         for rdd_id, partition in blocks:
             holders = self._holders.get((rdd_id, partition))
+            self._where.pop(((rdd_id, partition), executor_id), None)
             if holders is not None:
                 holders.discard(executor_id)
                 if not holders:
@@ -33,9 +38,28 @@ class BlockTracker:
     def rdd_removed(self, rdd_id: int) -> None:
         for block in [b for b in self._holders if b[0] == rdd_id]:
             del self._holders[block]
+        for key in [k for k in self._where if k[0][0] == rdd_id]:
+            del self._where[key]
 
     def cached_partitions(self, rdd_id: int) -> int:
         return sum(1 for b in self._holders if b[0] == rdd_id)
+
+    def usage(self, rdd_id: int) -> dict:
+        """Partitions cached, bytes in memory and on disk, and the executors holding them."""
+        memory = disk = 0
+        executors: Set[str] = set()
+        for (block, executor_id), (where, size) in self._where.items():
+            if block[0] == rdd_id:
+                executors.add(executor_id)
+                if where == "memory":
+                    memory += size
+                else:
+                    disk += size
+        return {"cached_partitions": self.cached_partitions(rdd_id), "memory_bytes": memory,
+                "disk_bytes": disk, "executors": sorted(executors)}
+
+    def holders(self, rdd_id: int, partition: int) -> Set[str]:
+        return set(self._holders.get((rdd_id, partition), ()))
 
     def preferred_executors(self, rdd, partition: int) -> FrozenSet[str]:
         """Executors holding a cached block this task would read, through narrow dependencies."""

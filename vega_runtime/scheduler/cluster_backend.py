@@ -337,6 +337,19 @@ class ClusterBackend:
     def remove_broadcast(self, broadcast_id: int) -> None:
         self._tell_all(RemoveBroadcast(broadcast_id))
 
+    def replicate(self, source_executor: str, block) -> Optional[str]:
+        with self.lock:
+            others = [s for s in self.slots.values() if s.executor_id != source_executor]
+        source_host = self.slots[source_executor].host if source_executor in self.slots else None
+        others.sort(key=lambda s: (s.host == source_host, s.task is not None))  # another host first
+        for slot in others:
+            try:
+                slot.conn.send(block)
+                return slot.executor_id
+            except OSError:
+                continue
+        return None
+
     def stop(self) -> None:
         with self._log_ready:
             self._stopping = True

@@ -19,13 +19,14 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 from ..errors import FetchFailed
 from ..logs import OutputCapture, OutputSink, user_traceback
 from ..net.framing import ConnectionClosed
-from ..net.messages import (KillTask, LaunchTask, RemoveBroadcast, RemoveRdd, Shutdown,
-                            TaskFinished)
+from ..net.messages import (KillTask, LaunchTask, PutBlock, RemoveBroadcast, RemoveRdd,
+                            Shutdown, TaskFinished)
 from ..serde import dumps
 from ..shuffle.blocks import MapStatus, output_paths
 from ..shuffle.reader import read_local_block, read_shuffle
 from ..shuffle.writer import write_map_output
 from ..storage.block_store import BlockStore
+from ..storage_level import StorageLevel
 from ..task_context import TaskContext
 
 
@@ -154,9 +155,17 @@ class Executor:
             _restore_random(saved_random)
         finished.metrics["duration"] = time.monotonic() - started
         added, dropped = self.blocks.drain_changes()
-        finished.blocks_added = [list(b) for b in added]
+        finished.blocks_added = added
         finished.blocks_dropped = [list(b) for b in dropped]
+        finished.replicas = [[block[0], block[1], level.name, dumps(records)]
+                             for block, level, records in self.blocks.to_replicate]
+        self.blocks.to_replicate.clear()
         return finished
+
+    def put_block(self, message: PutBlock) -> None:
+        """Store a replica another executor computed."""
+        level = getattr(StorageLevel, message.level)
+        self.blocks.put((message.rdd_id, message.partition), pickle.loads(message.data), level)
 
     def _run_task(self, launch: LaunchTask, payload: StagePayload, partition, tc) -> TaskFinished:
         try:
@@ -215,5 +224,7 @@ def serve_tasks(executor: Executor, recv: Callable[[], Any], send: Callable[[Any
             executor.remove_rdd(message.rdd_id)
         elif isinstance(message, RemoveBroadcast):
             executor.remove_broadcast(message.broadcast_id)
+        elif isinstance(message, PutBlock):
+            executor.put_block(message)
         elif isinstance(message, (Shutdown, KillTask)):
             return

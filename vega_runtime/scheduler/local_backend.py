@@ -61,6 +61,9 @@ class InlineBackend:
     def remove_broadcast(self, broadcast_id: int) -> None:
         self.executor.remove_broadcast(broadcast_id)
 
+    def replicate(self, source_executor: str, block) -> None:
+        return None  # one executor: nowhere else to keep a copy
+
     def stop(self) -> None:
         self.queue.clear()
         self.executor.blocks.clear()
@@ -91,6 +94,9 @@ class ProcessPoolBackend:
         self.slots: List[_Slot] = []
         for index in range(num_executors):
             self.slots.append(self._spawn(f"exec-{index + 1}"))
+        self._spawned = num_executors
+        #: executors found dead outside ``poll`` (killed by us), reported by the next poll
+        self._lost: List[ExecutorLostEvent] = []
 
     # -- processes -------------------------------------------------------------
     def _spawn(self, executor_id: str) -> _Slot:
@@ -113,17 +119,21 @@ class ProcessPoolBackend:
         return _Slot(executor_id, pid, parent_end)
 
     def _live_slot(self, index: int) -> _Slot:
+        """The slot's executor, replaced by a new one (with a new id) if it died."""
         slot = self.slots[index]
         if not slot.alive:
-            slot = self.slots[index] = self._spawn(slot.executor_id)
+            self._spawned += 1
+            slot = self.slots[index] = self._spawn(f"exec-{self._spawned}")
         return slot
 
-    def _lose(self, slot: _Slot, reason: str) -> ExecutorLostEvent:
+    def _lose(self, slot: _Slot, reason: str, expected: bool = False) -> ExecutorLostEvent:
+        """Mark an executor dead, make sure its process is gone, and describe the loss."""
         slot.alive = False
         task_ids = [slot.task.spec.task_id] if slot.task else []
         slot.task = None
         _reap(slot)
-        log.warning("executor %s (pid %d) lost: %s", slot.executor_id, slot.pid, reason)
+        log.log(logging.INFO if expected else logging.WARNING, "executor %s (pid %d) lost: %s",
+                slot.executor_id, slot.pid, reason)
         # Shuffle files live in the shared app dir, so the outputs survive the process.
         return ExecutorLostEvent(slot.executor_id, HOST, reason, task_ids, outputs_lost=False)
 
@@ -142,16 +152,18 @@ class ProcessPoolBackend:
                 return
             if self.slots[index].task is not None:
                 continue
-            task = self._pick(self.slots[index].executor_id)
+            if self.slots[index].alive and _exited(self.slots[index]):
+                self._lost.append(self._lose(self.slots[index], "its process exited"))
+            slot = self._live_slot(index)
+            task = self._pick(slot.executor_id)
             if task is None:
                 continue
-            slot = self._live_slot(index)
             include = task.payload_key not in slot.payloads_sent
             try:
                 send_frame(slot.sock, to_wire(task.message(include)))
             except OSError:
                 self.queue.appendleft(task)
-                slot.alive = False
+                self._lost.append(self._lose(slot, "its connection broke"))
                 continue
             slot.payloads_sent.add(task.payload_key)
             slot.task = task
@@ -177,6 +189,10 @@ class ProcessPoolBackend:
         return min(waits) - time.monotonic() if waits else None
 
     def poll(self, timeout: float) -> list:
+        events: list = self._lost
+        self._lost = []
+        if events:
+            return events
         busy = {slot.sock: slot for slot in self.slots if slot.task is not None}
         deadline = self._next_locality_deadline() if self.queue else None
         if deadline is not None:
@@ -186,9 +202,9 @@ class ProcessPoolBackend:
                 time.sleep(timeout)
                 self._dispatch()
             return []
-        events: list = []
-        for sock in wait(list(busy), timeout):
-            slot = busy[sock]
+        watched = {slot.sock: slot for slot in self.slots if slot.alive}  # idle ones may die too
+        for sock in wait(list(watched), timeout):
+            slot = watched[sock]
             try:
                 message = from_wire(recv_frame(sock, slot.executor_id), slot.executor_id)
             except (ConnectionClosed, ProtocolError, OSError) as exc:
@@ -208,8 +224,7 @@ class ProcessPoolBackend:
         for slot in self.slots:
             if slot.task is not None and slot.task.spec.task_id in doomed:
                 slot.task = None
-                slot.alive = False
-                _reap(slot)
+                self._lost.append(self._lose(slot, "killed to cancel its task", expected=True))
 
     def _broadcast_message(self, message) -> None:
         for slot in self.slots:
@@ -225,11 +240,30 @@ class ProcessPoolBackend:
     def remove_broadcast(self, broadcast_id: int) -> None:
         self._broadcast_message(RemoveBroadcast(broadcast_id))
 
+    def replicate(self, source_executor: str, block) -> Optional[str]:
+        for slot in sorted(self.slots, key=lambda s: s.task is not None):
+            if slot.alive and slot.executor_id != source_executor:
+                try:
+                    send_frame(slot.sock, to_wire(block))
+                    return slot.executor_id
+                except OSError:
+                    slot.alive = False
+        return None
+
     def stop(self) -> None:
         self._broadcast_message(Shutdown("context stopped"))
         for slot in self.slots:
             _reap(slot, graceful=slot.alive)
         self.slots = []
+
+
+def _exited(slot: _Slot) -> bool:
+    """True when the executor process has died (it is then reaped)."""
+    try:
+        pid, _ = os.waitpid(slot.pid, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return pid != 0
 
 
 def _reap(slot: _Slot, graceful: bool = False) -> None:

@@ -9,8 +9,10 @@ import pickle
 from typing import Any, Callable, Dict, List, Optional
 
 from ..errors import FetchFailed, TaskFailed
+from ..net.messages import PutBlock
 from ..serde import dumps, dumps_closure
 from ..shuffle.blocks import MapStatus
+from ..storage_level import StorageLevel
 from .block_tracker import BlockTracker
 from .backend import Backend, ExecutorLostEvent, TaskFinishedEvent, TaskLaunch
 from .dag import (DAGScheduler, JobFailed, JobSucceeded, KillTasks, LaunchTasks,
@@ -94,6 +96,11 @@ class JobRunner:
         finished = event.finished
         self.blocks.added(event.executor_id, finished.blocks_added)
         self.blocks.removed(event.executor_id, finished.blocks_dropped)
+        for rdd_id, partition, level, data in finished.replicas:
+            target = self.backend.replicate(event.executor_id, PutBlock(rdd_id, partition, level, data))
+            if target is not None:
+                where = "memory" if getattr(StorageLevel, level).use_memory else "disk"
+                self.blocks.added(target, [[rdd_id, partition, where, len(data)]])
         spec = self._tasks.pop(finished.task_id, None)
         if spec is None:
             return []

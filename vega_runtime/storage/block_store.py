@@ -27,11 +27,14 @@ class BlockStore:
         self.memory: "OrderedDict[BlockId, Tuple[list, int, StorageLevel]]" = OrderedDict()
         self.on_disk: Dict[BlockId, Tuple[str, int]] = {}
         self.memory_used = 0
-        #: Blocks stored and dropped since the last ``drain_changes`` (reported to the driver).
-        self.added: List[BlockId] = []
+        #: Since the last ``drain_changes`` (reported to the driver): blocks stored or moved,
+        #: as ``[rdd_id, partition, "memory" | "disk", bytes]``, and blocks dropped.
+        self.added: List[list] = []
         self.dropped: List[BlockId] = []
+        #: Blocks whose level asks for a second copy: ``(block, level, records)``.
+        self.to_replicate: List[tuple] = []
 
-    def drain_changes(self) -> Tuple[List[BlockId], List[BlockId]]:
+    def drain_changes(self) -> Tuple[List[list], List[BlockId]]:
         changes = (self.added, self.dropped)
         self.added, self.dropped = [], []
         return changes
@@ -45,20 +48,23 @@ class BlockStore:
         if block in self.on_disk:
             return read_batch_file(self.on_disk[block][0])
         records = list(compute())
-        self.put(block, records, level)
+        if self.put(block, records, level) and level.replication > 1:
+            self.to_replicate.append((block, level, records))
         return iter(records)
 
-    def put(self, block: BlockId, records: list, level: StorageLevel) -> None:
+    def put(self, block: BlockId, records: list, level: StorageLevel) -> bool:
+        """Keep a block at ``level``; False when it fits nowhere the level allows."""
         size = estimate_records(records, len(records)) if records else 64
         if level.use_memory and size <= self.memory_budget:
             self._evict_until(self.memory_budget - size)
             self.memory[block] = (records, size, level)
             self.memory_used += size
+            self.added.append([block[0], block[1], "memory", size])
         elif level.use_disk:
             self._write_disk(block, records)
         else:
-            return
-        self.added.append(block)
+            return False
+        return True
 
     def _evict_until(self, limit: int) -> None:
         while self.memory and self.memory_used > limit:
@@ -76,6 +82,7 @@ class BlockStore:
             size = dump_batches(records, out, 1024)
         os.replace(path + ".tmp", path)
         self.on_disk[block] = (path, size)
+        self.added.append([block[0], block[1], "disk", size])
 
     def remove_rdd(self, rdd_id: int) -> None:
         for block in [b for b in self.memory if b[0] == rdd_id]:

@@ -1,0 +1,90 @@
+"""Cached partitions: computed once, evicted to disk, recomputed or replicated after a loss."""
+
+import os
+import signal
+
+import pytest
+
+from vega_runtime import StorageLevel
+
+
+def counting(ctx, n=40, partitions=4):
+    """An RDD whose computations are counted by an accumulator."""
+    computed = ctx.accumulator(0)
+
+    def touch(x):
+        computed.add(1)
+        return x
+
+    return ctx.parallelize(range(n), partitions).map(touch), computed
+
+
+@pytest.mark.parametrize("master", ["local", "local[2]", "local-cluster[2,1]"])
+def test_cached_rdd_state_is_reported_by_the_driver(fresh_ctx, master):
+    """cached_rdds() lists level, partitions cached, bytes in memory and the holders."""
+    ctx = fresh_ctx(master)
+    rdd, _ = counting(ctx)
+    rdd.set_name("numbers").cache()
+    assert rdd.count() == 40
+    (info,) = ctx.cached_rdds()
+    assert (info["name"], info["storage_level"], info["partitions"], info["cached_partitions"]) == \
+        ("numbers", "MEMORY_ONLY", 4, 4)
+    assert info["memory_bytes"] > 0 and info["disk_bytes"] == 0 and info["executors"]
+    rdd.unpersist()
+    assert ctx.cached_rdds() == []
+
+
+def test_blocks_evicted_to_disk_are_read_back_without_recomputation(fresh_ctx):
+    """MEMORY_AND_DISK with a tiny memory budget: blocks move to disk, nothing is recomputed."""
+    ctx = fresh_ctx("local", conf={"vega.storage.memory": "2k"})
+    rdd, computed = counting(ctx, n=4000, partitions=4)
+    rdd.persist(StorageLevel.MEMORY_AND_DISK)
+    assert rdd.sum() == sum(range(4000))
+    assert rdd.sum() == sum(range(4000))
+    assert computed.value == 4000
+    (info,) = ctx.cached_rdds()
+    assert info["disk_bytes"] > 0
+
+
+def test_memory_only_blocks_evicted_are_recomputed(fresh_ctx):
+    """MEMORY_ONLY blocks that do not fit are dropped and recomputed: right answer, more work."""
+    ctx = fresh_ctx("local", conf={"vega.storage.memory": "2k"})
+    rdd, computed = counting(ctx, n=4000, partitions=4)
+    rdd.cache()
+    assert rdd.count() == 4000 and rdd.count() == 4000
+    assert computed.value > 4000
+
+
+def _kill_executor_holding(ctx, rdd):
+    """SIGKILL one local[2] executor process that holds cached blocks of ``rdd``."""
+    holder = ctx.cached_rdds()[0]["executors"][0]
+    slot = [s for s in ctx.backend.slots if s.executor_id == holder][0]
+    os.kill(slot.pid, signal.SIGKILL)
+    os.waitpid(slot.pid, 0)
+    return holder
+
+
+def test_cached_partitions_of_a_lost_executor_are_recomputed(fresh_ctx):
+    """After its executor dies, only that executor's cached partitions are computed again."""
+    ctx = fresh_ctx("local[2]")
+    rdd, computed = counting(ctx, n=40, partitions=4)
+    rdd.cache()
+    assert rdd.collect() == list(range(40))
+    before = computed.value
+    _kill_executor_holding(ctx, rdd)
+    assert rdd.collect() == list(range(40))
+    recomputed = computed.value - before
+    assert 0 < recomputed < 40
+
+
+def test_replicated_blocks_survive_the_loss_of_one_executor(fresh_ctx):
+    """MEMORY_ONLY_2 keeps a copy on a second executor: losing one recomputes nothing."""
+    ctx = fresh_ctx("local[2]")
+    rdd, computed = counting(ctx, n=40, partitions=4)
+    rdd.persist(StorageLevel.MEMORY_ONLY_2)
+    assert rdd.collect() == list(range(40))
+    assert ctx.cached_rdds()[0]["executors"] == ["exec-1", "exec-2"]
+    before = computed.value
+    _kill_executor_holding(ctx, rdd)
+    assert rdd.collect() == list(range(40))
+    assert computed.value == before
