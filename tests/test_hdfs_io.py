@@ -158,3 +158,11 @@ def test_errors_name_the_url_and_the_cause(hdfs, hctx):
         dead = probe.getsockname()[1]
     with pytest.raises(VegaError, match=rf"127\.0\.0\.1:{dead}.*unreachable"):
         hctx.text_file(f"hdfs://127.0.0.1:{dead}/x").count()
+
+
+def test_reading_a_directory_as_a_file_says_so(hdfs):
+    """HdfsIO.read_to_vec on a directory names the URL and that it is not a file."""
+    io = HdfsIO(hdfs.namenode_url, user="alice")
+    io.write_to_hdfs(b"x", "/adir/inside.txt", overwrite=True)
+    with pytest.raises(VegaError, match=r"/adir.*not a file"):
+        io.read_to_vec("/adir")
