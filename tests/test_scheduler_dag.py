@@ -172,3 +172,28 @@ def test_cancel_kills_running_tasks_and_fails_the_job(ctx):
     kills = [a for a in actions if isinstance(a, KillTasks)][0]
     assert sorted(kills.task_ids) == sorted(t.task_id for t in tasks)
     assert isinstance(actions[-1].error, JobCancelled)
+
+
+def test_a_retried_task_avoids_the_executor_it_failed_on(ctx):
+    """The retry excludes the failing executor; two failures there exclude it for the stage."""
+    dag = DAGScheduler(MapOutputTracker())
+    first, second = launches(dag.submit_job(0, ctx.parallelize(range(2), 2), list, [0, 1]))
+    retry = launches(dag.task_failed(first, failure(first)))[0]
+    assert retry.excluded == frozenset({"exec-1"})
+    other = launches(dag.task_failed(second, failure(second)))[0]
+    assert other.excluded == frozenset({"exec-1"})
+    again = launches(dag.task_failed(retry, TaskFailed(0, 0, 1, "h", "exec-2", "E", "m", "")))[0]
+    assert again.excluded == frozenset({"exec-1", "exec-2"})
+
+
+def test_pick_task_skips_excluded_executors_while_others_live():
+    """An excluded executor waits; it takes the task when it is the only one left."""
+    from collections import deque
+
+    from vega_runtime.scheduler.backend import TaskLaunch, pick_task
+    from vega_runtime.scheduler.dag import TaskSpec
+
+    spec = TaskSpec(1, 0, 0, 0, 0, 1, frozenset({"exec-1"}))
+    queue = deque([TaskLaunch(spec, (0, 0), b"", b"")])
+    assert pick_task(queue, "exec-1", {"exec-1", "exec-2"}, 3.0, 0.0) is None
+    assert pick_task(queue, "exec-1", {"exec-1"}, 3.0, 0.0).spec is spec

@@ -9,7 +9,7 @@ backend, so a long task's prints appear while it runs.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, FrozenSet, List, Protocol
+from typing import Callable, FrozenSet, List, Optional, Protocol, Set
 
 from ..net.messages import LaunchTask, TaskFinished
 from .dag import TaskSpec
@@ -29,6 +29,29 @@ class TaskLaunch:
         s = self.spec
         return LaunchTask(s.task_id, s.stage_id, s.stage_attempt, s.partition, s.attempt,
                           self.payload if include_payload else None, self.partition_data)
+
+
+def pick_task(queue, executor_id: str, alive: Set[str], locality_wait: float,
+              now: float) -> Optional[TaskLaunch]:
+    """The queued task an idle executor should run, or None (it waits).
+
+    A task avoids executors it is excluded from while another live executor may
+    take it; it prefers executors caching its input, waiting up to
+    ``locality_wait`` for them (delay scheduling).  The chosen task leaves the queue.
+    """
+    chosen = None
+    for task in queue:
+        if executor_id in task.spec.excluded and alive - task.spec.excluded:
+            continue
+        if executor_id in task.preferred:
+            chosen = task
+            break
+        if chosen is None and (not task.preferred & alive
+                               or now - task.queued_at >= locality_wait):
+            chosen = task
+    if chosen is not None:
+        queue.remove(chosen)
+    return chosen
 
 
 @dataclass

@@ -28,7 +28,8 @@ from ..net.messages import (AppLog, ApplicationKilled, ApplicationRejected, Broa
                             TaskOutput, UnregisterApplication)
 from ..net.server import Server
 from ..versions import python_version
-from .backend import ExecutorLostEvent, OutputCallback, TaskFinishedEvent, TaskLaunch
+from .backend import (ExecutorLostEvent, OutputCallback, TaskFinishedEvent, TaskLaunch,
+                      pick_task)
 
 log = logging.getLogger(__name__)
 
@@ -269,18 +270,8 @@ class ClusterBackend:
                     self.queue.appendleft(task)
 
     def _pick(self, executor_id: str) -> Optional[TaskLaunch]:
-        now = time.monotonic()
-        chosen = None
-        for task in self.queue:
-            if executor_id in task.preferred:
-                chosen = task
-                break
-            if chosen is None and (not task.preferred & self.slots.keys()
-                                   or now - task.queued_at >= self.locality_wait):
-                chosen = task
-        if chosen is not None:
-            self.queue.remove(chosen)
-        return chosen
+        return pick_task(self.queue, executor_id, set(self.slots), self.locality_wait,
+                         time.monotonic())
 
     def poll(self, timeout: float) -> list:
         events = []

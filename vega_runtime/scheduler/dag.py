@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, FrozenSet, List, Optional, Set, Tuple
 
 from ..errors import FetchFailed, StageFailed, TaskFailed, VegaError
 from .map_output import MapOutputTracker
 from .stages import Stage, StageBuilder
+
+
+#: An executor on which this many tasks of a stage failed is avoided for the rest of the stage.
+EXCLUDE_AFTER_FAILURES = 2
 
 
 @dataclass(frozen=True)
@@ -25,6 +29,9 @@ class TaskSpec:
     stage_attempt: int
     partition: int
     attempt: int
+    #: executors this attempt should avoid: where it failed before, and executors on
+    #: which tasks of the stage failed repeatedly (used only while others exist)
+    excluded: FrozenSet[str] = frozenset()
 
 
 # -- actions -----------------------------------------------------------------
@@ -94,6 +101,8 @@ class DAGScheduler:
         self.running_tasks: Dict[int, TaskSpec] = {}
         self.failures: Dict[Tuple[int, int], int] = {}  # (stage_id, partition) -> failed attempts
         self.launches: Dict[Tuple[int, int], int] = {}  # (stage_id, partition) -> attempts started
+        self.failed_on: Dict[Tuple[int, int], Set[str]] = {}  # (stage_id, partition) -> executors
+        self.stage_failures: Dict[Tuple[int, str], int] = {}  # (stage_id, executor) -> failures
         self.stage_by_id: Dict[int, Stage] = {}
         self._task_ids = itertools.count()
 
@@ -106,6 +115,8 @@ class DAGScheduler:
         self.job = _Job(job_id, final, func, list(partitions))
         self.failures.clear()
         self.launches.clear()
+        self.failed_on.clear()
+        self.stage_failures.clear()
         if not partitions:
             return self._finish_job(JobSucceeded(job_id, []))
         return self._submit_stage(final)
@@ -138,6 +149,10 @@ class DAGScheduler:
             return []
         key = (stage.stage_id, task.partition)
         self.failures[key] = self.failures.get(key, 0) + 1
+        if error.executor_id:
+            self.failed_on.setdefault(key, set()).add(error.executor_id)
+            bad = (stage.stage_id, error.executor_id)
+            self.stage_failures[bad] = self.stage_failures.get(bad, 0) + 1
         if self.failures[key] >= self.max_task_attempts:
             error.attempts = self.failures[key]
             return self._fail_job(error)
@@ -215,8 +230,11 @@ class DAGScheduler:
         key = (stage.stage_id, partition)
         attempt = self.launches.get(key, 0)
         self.launches[key] = attempt + 1
+        excluded = set(self.failed_on.get(key, ()))
+        excluded |= {executor for (stage_id, executor), n in self.stage_failures.items()
+                     if stage_id == stage.stage_id and n >= EXCLUDE_AFTER_FAILURES}
         task = TaskSpec(next(self._task_ids), self.job.job_id, stage.stage_id, stage.attempt,
-                        partition, attempt)
+                        partition, attempt, frozenset(excluded))
         self.running_tasks[task.task_id] = task
         return task
 

@@ -18,7 +18,8 @@ from typing import Deque, List, Optional
 from ..net.framing import ConnectionClosed, ProtocolError, recv_frame, send_frame
 from ..net.messages import (RemoveBroadcast, RemoveRdd, Shutdown, TaskFinished, TaskOutput,
                             from_wire, to_wire)
-from .backend import ExecutorLostEvent, OutputCallback, TaskFinishedEvent, TaskLaunch
+from .backend import (ExecutorLostEvent, OutputCallback, TaskFinishedEvent, TaskLaunch,
+                      pick_task)
 from .executor import Executor, ExecutorDirs, serve_tasks
 
 log = logging.getLogger(__name__)
@@ -169,20 +170,8 @@ class ProcessPoolBackend:
             slot.task = task
 
     def _pick(self, executor_id: str) -> Optional[TaskLaunch]:
-        """Delay scheduling: a task waits a while for the executor caching its input."""
-        now = time.monotonic()
         alive = {s.executor_id for s in self.slots if s.alive}
-        chosen = None
-        for task in self.queue:
-            if executor_id in task.preferred:
-                chosen = task
-                break
-            if chosen is None and (not task.preferred & alive
-                                   or now - task.queued_at >= self.locality_wait):
-                chosen = task
-        if chosen is not None:
-            self.queue.remove(chosen)
-        return chosen
+        return pick_task(self.queue, executor_id, alive, self.locality_wait, time.monotonic())
 
     def _next_locality_deadline(self) -> Optional[float]:
         waits = [t.queued_at + self.locality_wait for t in self.queue if t.preferred]
