@@ -102,8 +102,11 @@ def master(host: str, port: int, webui_port: int, work_dir: str, secret_file: Op
 @click.option("--secret-file", help=SECRET_FILE_HELP)
 @click.option("--death-timeout", default=60.0, show_default=True,
               help="Seconds without a master before the worker stops.")
+@click.option("--work-dir-ttl", default=3600.0, show_default=True,
+              help="Seconds after which a finished application's work dir is deleted.")
 def worker(master_url: str, host: Optional[str], cores: int, memory: str, port: int,
-           work_dir: str, labels: str, secret_file: Optional[str], death_timeout: float) -> None:
+           work_dir: str, labels: str, secret_file: Optional[str], death_timeout: float,
+           work_dir_ttl: float) -> None:
     """Run a worker for the master at MASTER_URL (vega://host:port) in the foreground."""
     from vega_runtime.deploy.worker import Worker
 
@@ -124,7 +127,7 @@ def worker(master_url: str, host: Optional[str], cores: int, memory: str, port: 
     try:
         daemon = Worker(spec.host, spec.port, load_secret(secret_path), secret_path, advertise,
                         bind, port, cores, memory_bytes, [x for x in labels.split(",") if x],
-                        work_dir, death_timeout)
+                        work_dir, death_timeout, work_dir_ttl)
     except (OSError, VegaError) as exc:
         fail(f"cannot start the worker: {exc}", 1)
     for sig in (signal.SIGTERM, signal.SIGINT):

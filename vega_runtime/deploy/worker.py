@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -41,7 +42,8 @@ class WorkerRefused(Exception):
 class Worker:
     def __init__(self, master_host: str, master_port: int, secret: Optional[bytes],
                  secret_file: str, advertise_host: str, bind_host: str, port: int, cores: int,
-                 memory: int, labels: List[str], work_dir: str, death_timeout: float = 60.0):
+                 memory: int, labels: List[str], work_dir: str, death_timeout: float = 60.0,
+                 work_dir_ttl: float = 3600.0):
         self.master = (master_host, master_port)
         self.secret = secret
         self.secret_file = secret_file
@@ -49,6 +51,7 @@ class Worker:
         self.cores, self.memory, self.labels = cores, memory, labels
         self.work_dir = os.path.abspath(work_dir)
         self.death_timeout = death_timeout
+        self.work_dir_ttl = work_dir_ttl
         os.makedirs(self.work_dir, exist_ok=True)
         self.shuffle = Server(bind_host, port, secret, self._serve_blocks, "shuffle-service")
         self.worker_id = f"worker-{time.strftime('%Y%m%d%H%M%S')}-{advertise_host}-{self.shuffle.port}"
@@ -62,6 +65,7 @@ class Worker:
         """Serve until stopped or the master is gone for good; returns an exit code."""
         self.shuffle.start()
         log.info("worker %s: shuffle service on %s:%d", self.worker_id, self.host, self.shuffle.port)
+        threading.Thread(target=self._cleaner, name="work-dir-cleaner", daemon=True).start()
         last_contact = time.monotonic()
         delay = 0.05
         try:
@@ -220,6 +224,28 @@ class Worker:
             _kill_group(proc)
         log.info("application %s ended: %d executors stopped", app_id, len(doomed))
 
+    # -- work dir cleanup -----------------------------------------------------------------
+    def _cleaner(self) -> None:
+        interval = max(1.0, min(60.0, self.work_dir_ttl / 2))
+        while not self.stopped.wait(interval):
+            self.clean_work_dirs(time.time())
+
+    def clean_work_dirs(self, now: float) -> List[str]:
+        """Delete the directories of applications with no executor here, idle past the TTL."""
+        with self.lock:
+            running = {app for app, _ in self.executors}
+        removed = []
+        for name in os.listdir(self.work_dir):
+            path = os.path.join(self.work_dir, name)
+            if not name.startswith("app-") or name in running or not os.path.isdir(path):
+                continue
+            if now - _last_change(path) > self.work_dir_ttl:
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(name)
+        if removed:
+            log.info("cleaned work dirs of finished applications: %s", ", ".join(removed))
+        return removed
+
     # -- shuffle service -----------------------------------------------------------------
     def _serve_blocks(self, conn: Connection) -> None:
         while True:
@@ -259,6 +285,18 @@ def _kill_group(proc: subprocess.Popen, grace: float = 2.0) -> None:
         except ProcessLookupError:
             pass
         break
+
+
+def _last_change(path: str) -> float:
+    """The newest modification time of a directory tree."""
+    newest = os.path.getmtime(path)
+    for root, dirs, files in os.walk(path):
+        for name in dirs + files:
+            try:
+                newest = max(newest, os.path.getmtime(os.path.join(root, name)))
+            except OSError:
+                pass
+    return newest
 
 
 def _tail(path: str, lines: int = 5) -> str:

@@ -1,0 +1,26 @@
+"""Worker work dirs of finished applications are deleted after a TTL."""
+
+import os
+import time
+
+from vega_runtime.deploy.worker import Worker
+
+
+def test_finished_application_dirs_are_cleaned_after_the_ttl(tmp_path):
+    """Old app dirs go; recent ones, running apps' and other files stay."""
+    worker = Worker("127.0.0.1", 1, None, "", "127.0.0.1", "127.0.0.1", 0, 1, 1 << 30, [],
+                    str(tmp_path), work_dir_ttl=100)
+    try:
+        for name in ("app-old", "app-recent", "app-running", "packages"):
+            (tmp_path / name).mkdir()
+            (tmp_path / name / "exec-1.log").write_text("x")
+        old = time.time() - 1000
+        for name in ("app-old", "app-running", "packages"):
+            for path in (tmp_path / name / "exec-1.log", tmp_path / name):
+                os.utime(path, (old, old))
+        worker.executors[("app-running", "exec-1")] = object()
+        assert worker.clean_work_dirs(time.time()) == ["app-old"]
+        assert sorted(os.listdir(tmp_path)) == ["app-recent", "app-running", "packages"]
+    finally:
+        worker.executors.clear()
+        worker.shuffle.stop()
