@@ -197,3 +197,17 @@ def test_pick_task_skips_excluded_executors_while_others_live():
     queue = deque([TaskLaunch(spec, (0, 0), b"", b"")])
     assert pick_task(queue, "exec-1", {"exec-1", "exec-2"}, 3.0, 0.0) is None
     assert pick_task(queue, "exec-1", {"exec-1"}, 3.0, 0.0).spec is spec
+
+
+def test_a_stale_fetch_failure_does_not_unregister_recomputed_output(ctx):
+    """A second reducer's failure from the old stage attempt leaves the new map output alone."""
+    rdd, shuffle_id = two_stage_job(ctx)
+    tracker = MapOutputTracker()
+    dag = DAGScheduler(tracker)
+    for task in launches(dag.submit_job(0, rdd, list, [0, 1])):
+        actions = dag.task_succeeded(task, status(task, shuffle_id))
+    first, second = launches(actions)
+    rerun = launches(dag.fetch_failed(first, FetchFailed(shuffle_id, 0, 0, "h", "gone")))[0]
+    dag.task_succeeded(rerun, status(rerun, shuffle_id, "exec-2"))
+    assert dag.fetch_failed(second, FetchFailed(shuffle_id, 0, 1, "h", "gone")) == []
+    assert tracker.missing(shuffle_id) == []

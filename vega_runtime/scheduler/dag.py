@@ -172,9 +172,9 @@ class DAGScheduler:
         if self.running_tasks.pop(task.task_id, None) is None or self.job is None:
             return []
         stage = self.stage_by_id[task.stage_id]
-        self.map_outputs.unregister(failure.shuffle_id, failure.map_id)
         if stage not in self.running or task.stage_attempt != stage.attempt:
-            return []
+            return []  # a stale attempt: the output it missed may have been recomputed since
+        self.map_outputs.unregister(failure.shuffle_id, failure.map_id)
         stage.failures += 1
         if stage.failures >= self.max_stage_attempts:
             return self._fail_job(StageFailed(stage.stage_id, stage.failures, str(failure)))
