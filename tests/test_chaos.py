@@ -207,3 +207,32 @@ def test_losing_every_worker_waits_for_a_new_one(chaos):
     finally:
         os.killpg(newcomer.pid, signal.SIGTERM)
         newcomer.wait(10)
+
+
+def test_restarting_the_master_mid_job(chaos):
+    """SIGKILL the master while tasks run and start it again: the job finishes, the
+    driver and workers reconnect, and the new master knows the application."""
+    ctx, events, tmp = chaos
+    result = {}
+    job = threading.Thread(target=lambda: result.update(
+        value=sorted(slow_pairs(ctx, str(tmp), delay=0.02).reduce_by_key(add).collect())))
+    job.start()
+    events.wait_started(0)
+    cluster = ctx.backend.owned_cluster
+    master = cluster.processes[0]
+    argv = _cmdline(master.pid).rstrip("\0").split("\0")
+    os.killpg(master.pid, signal.SIGKILL)
+    master.wait()
+    ready = argv[argv.index("--ready-file") + 1]
+    os.unlink(ready)
+    env = {**os.environ, "VEGA_SECRET_FILE": cluster.secret_file}
+    with open(os.path.join(ctx.app_dir, "master-restarted.log"), "ab") as log:
+        cluster.processes[0] = subprocess.Popen(argv, env=env, stdout=log, stderr=log,
+                                                start_new_session=True)
+    wait_until(lambda: os.path.exists(ready), 30, "the master to restart")
+    job.join(120)
+    assert result.get("value") == EXPECTED
+    assert sorted(slow_pairs(ctx, str(tmp), delay=0).reduce_by_key(add).collect()) == EXPECTED
+    status = ctx.backend.master_status()
+    assert [a["id"] for a in status["applications"]] == [ctx.backend.app_id]
+    assert sum(w["state"] == "alive" for w in status["workers"]) == 2

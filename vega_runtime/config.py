@@ -138,6 +138,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Timeout of every WebHDFS request."),
     Setting("vega.hdfs.namenode", "", parse_str, "host:port",
             "Default WebHDFS address for HdfsIO (the cluster file's namenode sets it too)."),
+    Setting("vega.master.reconnect_timeout", 60.0, parse_float, "seconds",
+            "How long a driver keeps reconnecting to a lost master (running jobs go on "
+            "meanwhile) before its job fails."),
     Setting("vega.listeners", "", parse_str, "module:Class,...",
             "Extra job listeners instantiated by the Context (vega submit installs its "
             "progress display this way)."),

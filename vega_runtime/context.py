@@ -136,7 +136,8 @@ class Context:
                                      self._on_task_output, self._bus.on_waiting,
                                      self.conf["vega.locality.wait"],
                                      self.conf["vega.scheduler.executor_wait_timeout"],
-                                     starting=cluster is not None)
+                                     starting=cluster is not None,
+                                     master_reconnect_timeout=self.conf["vega.master.reconnect_timeout"])
             backend.owned_cluster = cluster
             backend.broadcast_dir = os.path.join(self.app_dir, "broadcast")
             self._bus.listeners.append(_MasterLogRelay(backend))

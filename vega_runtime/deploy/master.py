@@ -31,6 +31,7 @@ from ..net.messages import (AppLog, ApplicationEnded, ApplicationKilled, FollowL
                             WorkerHeartbeat, WorkerStopping)
 from ..net.server import Server
 from .drivers import DriverRunner
+from .recovery import RecoveryStore
 from ..packaging import verify
 from ..versions import python_version, version_mismatch
 
@@ -73,9 +74,14 @@ class AppInfo:
     submitted: float = field(default_factory=time.time)
     ended: Optional[float] = None
     executors: Dict[str, str] = field(default_factory=dict)  # executor_id -> worker_id
-    executor_ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+    next_executor: int = 1
     executor_failures: int = 0
     waiting_reason: str = ""
+
+    def record(self) -> dict:
+        """What survives a master restart."""
+        return {"name": self.request.name, "state": self.state, "submitted": self.submitted,
+                "ended": self.ended, "next_executor": self.next_executor}
 
 
 class Master:
@@ -89,6 +95,9 @@ class Master:
         self.started = time.time()
         self.worker_timeout = worker_timeout
         self._app_ids = itertools.count()
+        self.recovery = RecoveryStore(self.work_dir)
+        #: applications from before a restart, by id (their drivers may reconnect)
+        self.recovered: Dict[str, dict] = self.recovery.load()
         self.server = Server(host, port, secret, self._serve, "master")
         self.advertise_host = advertise_host
         self._stopped = threading.Event()
@@ -174,6 +183,11 @@ class Master:
             if old is not None and old.state == "alive":
                 old.conn.close()
             self.workers[register.worker_id] = info
+            for app_id, executor_id in register.executors:  # still running from before
+                app = self.apps.get(app_id)
+                info.executors[(app_id, executor_id)] = app.request.executor_memory if app else 0
+                if app is not None:
+                    app.executors[executor_id] = info.worker_id
             conn.send(RegisteredWorker(__version__))
             log.info("worker %s registered: %s, %d cores, %d MiB", register.worker_id,
                      register.host, register.cores, register.memory >> 20)
@@ -199,15 +213,17 @@ class Master:
             conn.send(ApplicationRejected(f"the cluster runs {mismatch}"))
             return
         with self.lock:
-            app_id = time.strftime("app-%Y%m%d%H%M%S-", time.localtime()) + \
-                f"{next(self._app_ids):04d}"
-            app = AppInfo(app_id, request, conn)
-            self.apps[app_id] = app
+            app = self._admit(conn, request)
+            if app is None:
+                return
+            app_id = app.app_id
         try:
             with self.lock:
                 conn.send(RegisteredApplication(app_id))
-                log.info("application %s (%s) registered from %s", app_id, request.name,
-                         request.driver_host)
+                log.info("application %s (%s) %s from %s", app_id, request.name,
+                         "resumed" if request.app_id else "registered", request.driver_host)
+                self._claim_executors(app)
+                self._save()
                 self._schedule()
             with open(self._log_path(app_id), "ab") as log_file:
                 while True:
@@ -222,6 +238,43 @@ class Master:
                                             f"unexpected {type(message).__name__} from a driver")
         finally:
             self._app_finished(app, "finished")
+
+    def _admit(self, conn: Connection, request: RegisterApplication) -> Optional[AppInfo]:
+        """A new application, or a known one whose driver reconnected (with the lock held)."""
+        if not request.app_id:
+            app_id = time.strftime("app-%Y%m%d%H%M%S-", time.localtime()) + \
+                f"{next(self._app_ids):04d}"
+            app = self.apps[app_id] = AppInfo(app_id, request, conn)
+            return app
+        app = self.apps.get(request.app_id)
+        if app is not None and app.state not in ("waiting", "running"):
+            conn.send(ApplicationRejected(f"application {request.app_id} has {app.state}"))
+            return None
+        if app is not None:  # the same master: the driver's connection was replaced
+            app.conn = conn
+            return app
+        saved = self.recovered.pop(request.app_id, {})
+        app = AppInfo(request.app_id, request, conn, state="running",
+                      submitted=saved.get("submitted", time.time()),
+                      next_executor=saved.get("next_executor", 1000))
+        self.apps[request.app_id] = app
+        return app
+
+    def _claim_executors(self, app: AppInfo) -> None:
+        """Executors workers reported before this application's driver came back."""
+        for worker in self.workers.values():
+            for (app_id, executor_id) in list(worker.executors):
+                if app_id == app.app_id and executor_id not in app.executors:
+                    worker.executors[(app_id, executor_id)] = app.request.executor_memory
+                    app.executors[executor_id] = worker.worker_id
+        if app.executors:
+            app.state = "running"
+
+    def _save(self) -> None:
+        """Persist the applications (call with the lock held)."""
+        records = dict(self.recovered)
+        records.update({a.app_id: a.record() for a in self.apps.values()})
+        self.recovery.save(records)
 
     def _log_path(self, app_id: str) -> str:
         directory = os.path.join(self.work_dir, "apps", app_id)
@@ -278,7 +331,8 @@ class Master:
             worker = self._worker_for(app)
             if worker is None:
                 return granted
-            executor_id = f"exec-{next(app.executor_ids)}"
+            executor_id = f"exec-{app.next_executor}"
+            app.next_executor += 1
             worker.executors[(app.app_id, executor_id)] = request.executor_memory
             app.executors[executor_id] = worker.worker_id
             worker.conn.send(LaunchExecutor(app.app_id, executor_id, 1, request.executor_memory,
@@ -363,6 +417,7 @@ class Master:
                     _send_quietly(self.workers[worker_id].conn, ApplicationEnded(app.app_id))
             app.executors.clear()
             log.info("application %s %s", app.app_id, state)
+            self._save()
             self._schedule()
 
     def kill_application(self, app_id: str, reason: str) -> bool:
@@ -405,7 +460,13 @@ class Master:
                     "started": a.submitted,
                     "duration_seconds": round((a.ended or now) - a.submitted, 1),
                     "waiting_reason": a.waiting_reason if a.state == "waiting" else "",
-                } for a in self.apps.values()],
+                } for a in self.apps.values()] + [{
+                    "id": app_id, "name": r["name"],
+                    "state": "recovering" if r["state"] in ("waiting", "running") else r["state"],
+                    "cores": 0, "driver": "", "started": r["submitted"],
+                    "duration_seconds": round((r["ended"] or now) - r["submitted"], 1),
+                    "waiting_reason": "",
+                } for app_id, r in self.recovered.items()],
                 "drivers": self.drivers.status(),
             }
 

@@ -208,6 +208,8 @@ class RegisterApplication:
     python_version: str
     vega_version: str
     package_sha: str = ""
+    #: set when a driver re-registers after losing the master: resume this application
+    app_id: str = ""
 
 
 @dataclass

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import logging
+from dataclasses import replace
 import os
 import queue
 import threading
@@ -75,7 +76,8 @@ class ClusterBackend:
     def __init__(self, master_host: str, master_port: int, secret: Optional[bytes],
                  request: dict, advertise_host: str, bind_host: str,
                  on_output: OutputCallback, on_waiting: Callable[[str], None],
-                 locality_wait: float, executor_wait_timeout: float, starting: bool = False):
+                 locality_wait: float, executor_wait_timeout: float, starting: bool = False,
+                 master_reconnect_timeout: float = 60.0):
         self.on_output = on_output
         self.on_waiting = on_waiting
         self.locality_wait = locality_wait
@@ -92,6 +94,8 @@ class ClusterBackend:
         self.starting = starting
         #: where the Context keeps broadcast values (served to executors on other hosts)
         self.broadcast_dir: Optional[str] = None
+        #: how long a job waits for a lost master to come back before failing
+        self.master_reconnect_timeout = master_reconnect_timeout
         #: why the master killed this application, once it has
         self.killed: Optional[str] = None
         self._log_lines: List[str] = []
@@ -107,10 +111,13 @@ class ClusterBackend:
         except (OSError, ProtocolError) as exc:
             self.server.stop()
             raise MasterUnreachable(url, str(exc)) from None
-        self.master.send(RegisterApplication(
+        self.master_address = (master_host, master_port)
+        self.secret = secret
+        self.registration = RegisterApplication(
             request["name"], advertise_host, self.server.port, request["cores_max"],
             request["executor_cores"], request["executor_memory"], python_version(), __version__,
-            package_sha))
+            package_sha)
+        self.master.send(self.registration)
         reply = self.master.recv()
         if isinstance(reply, ApplicationRejected):
             self.stop()
@@ -138,7 +145,12 @@ class ClusterBackend:
                 try:
                     self.master.send(AppLog("".join(batch)))
                 except OSError:
-                    return
+                    if stopping:
+                        return
+                    with self._log_ready:  # the master is away: keep the lines for later
+                        self._log_lines[:0] = batch
+                    time.sleep(0.2)
+                    continue
             if stopping and not batch:
                 return
             time.sleep(0.05)  # let lines accumulate into fewer, larger messages
@@ -157,25 +169,75 @@ class ClusterBackend:
 
     # -- peers -----------------------------------------------------------------------
     def _listen_to_master(self) -> None:
+        """Follow the master; when it goes away, reconnect and resume the application.
+
+        Executors talk to the driver directly, so running jobs go on while the master
+        restarts; the job fails only if the master stays away past the timeout.
+        """
+        while True:
+            try:
+                self._follow_master()
+            except (OSError, ConnectionClosed, ProtocolError) as exc:
+                if self._stopping:
+                    return
+                log.warning("lost the connection to the master (%s); reconnecting", exc)
+                if not self._reconnect():
+                    log.error("the master did not come back within %.0fs",
+                              self.master_reconnect_timeout)
+                    self.events.put(MasterLostEvent(str(exc)))
+                    return
+
+    def _follow_master(self) -> None:
+        while True:
+            message = self.master.recv()
+            if isinstance(message, ExecutorRemoved):
+                self._executor_removed(message.executor_id, message.reason, message.worker_lost)
+            elif isinstance(message, ApplicationWaiting):
+                self.waiting_reason = message.message
+                if not self.starting:
+                    log.warning("waiting: %s", message.message)
+                    self.on_waiting(message.message)
+            elif isinstance(message, ExecutorAdded):
+                log.info("executor %s granted on %s", message.executor_id, message.host)
+            elif isinstance(message, ApplicationKilled):
+                self.killed = message.reason
+                self.events.put(None)
+
+    def master_status(self) -> dict:
+        """The master's status document (as ``vega status --json``)."""
+        import json
+
+        from ..net.messages import RequestStatus, StatusReply
+
+        conn = Connection.connect(*self.master_address, self.secret or b"")
         try:
-            while True:
-                message = self.master.recv()
-                if isinstance(message, ExecutorRemoved):
-                    self._executor_removed(message.executor_id, message.reason, message.worker_lost)
-                elif isinstance(message, ApplicationWaiting):
-                    self.waiting_reason = message.message
-                    if not self.starting:
-                        log.warning("waiting: %s", message.message)
-                        self.on_waiting(message.message)
-                elif isinstance(message, ExecutorAdded):
-                    log.info("executor %s granted on %s", message.executor_id, message.host)
-                elif isinstance(message, ApplicationKilled):
-                    self.killed = message.reason
-                    self.events.put(None)
-        except (OSError, ConnectionClosed, ProtocolError) as exc:
-            if not self._stopping:
-                log.error("lost the connection to the master: %s", exc)
-                self.events.put(MasterLostEvent(str(exc)))
+            conn.send(RequestStatus())
+            reply = conn.recv()
+        finally:
+            conn.close()
+        if not isinstance(reply, StatusReply):
+            raise ProtocolError(conn.peer, f"expected StatusReply, got {type(reply).__name__}")
+        return json.loads(reply.status_json)
+
+    def _reconnect(self) -> bool:
+        """Register this application again, under its id, with backoff."""
+        deadline = time.monotonic() + self.master_reconnect_timeout
+        delay = 0.1
+        while not self._stopping and time.monotonic() < deadline:
+            try:
+                conn = Connection.connect(*self.master_address, self.secret or b"")
+                conn.send(replace(self.registration, app_id=self.app_id))
+                reply = conn.recv()
+                if isinstance(reply, RegisteredApplication):
+                    self.master = conn
+                    log.warning("reconnected to the master; application %s resumed", self.app_id)
+                    return True
+                conn.close()
+                return False
+            except (OSError, ConnectionClosed, ProtocolError):
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        return False
 
     def _serve_executor(self, conn: Connection) -> None:
         hello = conn.recv()
