@@ -204,3 +204,51 @@ def test_a_worker_stopped_on_purpose_is_shown_dead(cluster, tmp_path):
     os.killpg(proc.pid, signal.SIGTERM)
     assert proc.wait(10) == 0
     wait_for(lambda: state() == "dead", timeout=10, what="the worker to be shown dead")
+
+
+def test_a_killed_supervised_driver_is_restarted(cluster, tmp_path):
+    """SIGKILL a supervised cluster-mode driver: the master starts it again."""
+    marker = tmp_path / "runs"
+    marker.mkdir()
+    job = write(tmp_path / "waits.py",
+                "import os, sys, time\n"
+                f"runs = {str(marker)!r}\n"
+                "open(os.path.join(runs, str(os.getpid())), 'w').close()\n"
+                "if len(os.listdir(runs)) == 1:\n"
+                "    time.sleep(120)\n"
+                "print('second run done', flush=True)\n")
+    submitted = vega("submit", "--deploy-mode", "cluster", "--supervise", "--detach", job,
+                     env=cluster["env"])
+    driver_id = [w for w in submitted.stderr.split() if w.startswith("driver-")][0]
+
+    def driver():
+        drivers = json.loads(vega("status", "--json", env=cluster["env"]).stdout)["drivers"]
+        return [d for d in drivers if d["id"] == driver_id][0]
+
+    wait_for(lambda: os.listdir(marker), what="the driver to start")
+    os.kill(int(os.listdir(marker)[0]), signal.SIGKILL)
+    wait_for(lambda: driver()["state"] == "finished", timeout=60, what="the restarted driver")
+    assert driver()["restarts"] == 1
+    logs = vega("logs", driver_id, env=cluster["env"])
+    assert "restarting (1/3)" in logs.stdout and "second run done" in logs.stdout
+
+
+def test_killing_vega_submit_leaves_no_executor(cluster, tmp_path):
+    """SIGKILL the client-mode driver (vega submit): its executors exit at once."""
+    job = write(tmp_path / "hang.py",
+                "import time\nfrom vega_runtime import Context\n"
+                "with Context(app_name='orphan-check') as ctx:\n"
+                "    ctx.parallelize(range(2), 2).map(lambda x: time.sleep(120)).collect()\n")
+    proc = subprocess.Popen([sys.executable, "-m", "vega_cli.main", "submit", job], cwd=REPO,
+                            env=cluster["env"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+
+    def app_id():
+        apps = json.loads(vega("status", "--json", env=cluster["env"]).stdout)["applications"]
+        running = [a["id"] for a in apps if a["name"] == "orphan-check" and a["state"] == "running"]
+        return running and _executor_pids(running[0]) and running[0]
+
+    running = wait_for(app_id, what="executors of the application")
+    proc.kill()
+    proc.wait()
+    wait_for(lambda: not _executor_pids(running), timeout=10, what="the executors to exit")
