@@ -166,3 +166,12 @@ def test_reading_a_directory_as_a_file_says_so(hdfs):
     io.write_to_hdfs(b"x", "/adir/inside.txt", overwrite=True)
     with pytest.raises(VegaError, match=r"/adir.*not a file"):
         io.read_to_vec("/adir")
+
+
+def test_permission_denied_names_the_url(tmp_path):
+    """With permissions enforced, writing where the user may not says 'permission denied'."""
+    with WebHDFSServer(str(tmp_path / "root"), enforce_permissions=True) as server:
+        url = "hdfs://" + server.namenode_url.split("://", 1)[1]
+        with Context(master="local", conf={"vega.hdfs.user": "alice"}) as ctx:
+            with pytest.raises(VegaError, match=r"HDFS .*permission denied"):
+                ctx.parallelize(["x"]).save_as_text_file(f"{url}/forbidden")

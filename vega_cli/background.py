@@ -20,6 +20,34 @@ from .errors import fail
 DEFAULT_SECRET = os.path.join("conf", "vega-secret")
 
 
+def daemonize(pidfile: str, log_file: str) -> None:
+    """Detach from the terminal and the SSH session (double fork, setsid).
+
+    The original process exits once the daemon has written its pidfile, so a
+    remote ``vega worker --daemonize`` returns as soon as the worker runs.
+    """
+    os.makedirs(os.path.dirname(os.path.abspath(pidfile)), exist_ok=True)
+    read_end, write_end = os.pipe()
+    if os.fork() > 0:
+        os.close(write_end)
+        ok = os.read(read_end, 1)
+        os._exit(0 if ok == b"1" else 1)
+    os.close(read_end)
+    os.setsid()
+    if os.fork() > 0:
+        os._exit(0)
+    with open(pidfile + ".tmp", "w") as fh:
+        fh.write(f"{os.getpid()}\n")
+    os.replace(pidfile + ".tmp", pidfile)
+    log_fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    os.write(write_end, b"1")
+    os.close(write_end)
+
+
 def _pidfile(work_dir: str) -> str:
     return os.path.join(work_dir, "master.pid")
 

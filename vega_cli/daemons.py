@@ -64,12 +64,17 @@ def wait_for_signal() -> None:
 @click.option("--worker-timeout", default=15.0, show_default=True,
               help="Seconds without a heartbeat before a worker is marked lost.")
 @click.option("--ready-file", hidden=True, help="Write the bound ports here as JSON once listening.")
+@click.option("--daemonize", is_flag=True, help="Detach (used by start-cluster); needs --pidfile.")
+@click.option("--pidfile", type=click.Path(dir_okay=False))
+@click.option("--log-file", type=click.Path(dir_okay=False), help="stdout/stderr when detached.")
 def master(host: str, port: int, webui_port: int, work_dir: str, secret_file: Optional[str],
-           worker_timeout: float, ready_file: Optional[str]) -> None:
+           worker_timeout: float, ready_file: Optional[str], daemonize: bool,
+           pidfile: Optional[str], log_file: Optional[str]) -> None:
     """Run the master in the foreground."""
     from vega_runtime.deploy.http_api import start_http
     from vega_runtime.deploy.master import Master
 
+    _detach_if_asked(daemonize, pidfile, log_file, work_dir, "master")
     setup_daemon_logging(work_dir, "master")
     secret_path = resolve_secret_file(secret_file)
     secret = load_secret(secret_path)
@@ -104,9 +109,13 @@ def master(host: str, port: int, webui_port: int, work_dir: str, secret_file: Op
               help="Seconds without a master before the worker stops.")
 @click.option("--work-dir-ttl", default=3600.0, show_default=True,
               help="Seconds after which a finished application's work dir is deleted.")
+@click.option("--daemonize", is_flag=True, help="Detach (used by start-cluster); needs --pidfile.")
+@click.option("--pidfile", type=click.Path(dir_okay=False))
+@click.option("--log-file", type=click.Path(dir_okay=False), help="stdout/stderr when detached.")
 def worker(master_url: str, host: Optional[str], cores: int, memory: str, port: int,
            work_dir: str, labels: str, secret_file: Optional[str], death_timeout: float,
-           work_dir_ttl: float) -> None:
+           work_dir_ttl: float, daemonize: bool, pidfile: Optional[str],
+           log_file: Optional[str]) -> None:
     """Run a worker for the master at MASTER_URL (vega://host:port) in the foreground."""
     from vega_runtime.deploy.worker import Worker
 
@@ -120,8 +129,9 @@ def worker(master_url: str, host: Optional[str], cores: int, memory: str, port: 
         memory_bytes = parse_size(memory) if memory else _default_memory()
     except ValueError as exc:
         fail(f"--memory: {exc}", EXIT_USAGE)
-    setup_daemon_logging(work_dir, "worker")
     secret_path = resolve_secret_file(secret_file)
+    _detach_if_asked(daemonize, pidfile, log_file, work_dir, "worker")
+    setup_daemon_logging(work_dir, "worker")
     advertise = advertise_address(host, spec.host)
     bind = advertise if not secret_path else "0.0.0.0"
     try:
@@ -133,6 +143,17 @@ def worker(master_url: str, host: Optional[str], cores: int, memory: str, port: 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: daemon.request_stop())
     raise SystemExit(daemon.run())
+
+
+def _detach_if_asked(daemonize: bool, pidfile: Optional[str], log_file: Optional[str],
+                     work_dir: str, name: str) -> None:
+    if not daemonize:
+        return
+    if not pidfile:
+        fail("--daemonize needs --pidfile", EXIT_USAGE)
+    from .background import daemonize as detach
+
+    detach(pidfile, log_file or os.path.join(work_dir, f"{name}.out"))
 
 
 def _this_host_address() -> str:

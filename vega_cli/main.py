@@ -8,6 +8,7 @@ from vega_runtime import __version__
 
 from .apps import kill, logs
 from .background import start_master, stop_master
+from .cluster import start_cluster, start_workers, stop_cluster, stop_workers
 from .daemons import master, worker
 from .status import status
 from .submit import submit
@@ -19,7 +20,8 @@ def cli() -> None:
     """Vega: a Spark-style distributed data engine in Python."""
 
 
-for command in (submit, master, worker, status, logs, kill, start_master, stop_master):
+for command in (submit, master, worker, status, logs, kill, start_master, stop_master,
+                start_cluster, stop_cluster, start_workers, stop_workers):
     cli.add_command(command)
 
 

@@ -19,15 +19,27 @@ the checks of the HDFS Permissions Guide, in Hadoop's order:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import threading
 import time
-from typing import List, Optional
+from typing import Iterator, List, Optional
 
 from .errors import RemoteException
-from .namespace import (DEFAULT_DIR_PERMISSION, DEFAULT_FILE_PERMISSION, Lease, Namespace,
-                        child_of, implicit_uwx, is_dir, millis, parent_of, parts_of, stat_of)
+from .namespace import (
+    DEFAULT_DIR_PERMISSION,
+    DEFAULT_FILE_PERMISSION,
+    Lease,
+    Namespace,
+    child_of,
+    implicit_uwx,
+    is_dir,
+    millis,
+    parent_of,
+    parts_of,
+    stat_of,
+)
 from .permissions import ALL, READ, READ_EXECUTE, WRITE, Caller
 
 __all__ = ["Namesystem", "MIN_BLOCK_SIZE", "MAX_REPLICATION"]
@@ -46,10 +58,13 @@ class Namesystem:
         self.enforce_permissions = enforce_permissions
         self._lock = threading.RLock()
 
-    def caller(self, user: str) -> Caller:
+    @contextlib.contextmanager
+    def _operation(self, user: str) -> Iterator[Caller]:
+        """The lock held for one operation, and who is calling."""
         ns = self.namespace
-        return Caller(user, superuser=ns.superuser, supergroup=ns.supergroup,
-                      enforced=self.enforce_permissions, inode_of=ns.meta_for)
+        with self._lock:
+            yield Caller(user, superuser=ns.superuser, supergroup=ns.supergroup,
+                         enforced=self.enforce_permissions, inode_of=ns.meta_for)
 
     @staticmethod
     def normalize(raw: str) -> str:
@@ -59,7 +74,7 @@ class Namesystem:
 
     def _check_parent_write(self, caller: Caller, path: str, st) -> None:
         """What deleting or moving ``path`` asks of its parent: WRITE, and the sticky bit."""
-        if path == "/":
+        if not caller.checking or path == "/":
             return
         parent = parent_of(path)
         if st is not None:
@@ -69,7 +84,7 @@ class Namesystem:
 
     def _check_ancestor_write(self, caller: Caller, path: str) -> None:
         """WRITE on the deepest existing ancestor, where ``path`` is to appear."""
-        if path != "/":
+        if caller.checking and path != "/":
             caller.check(self.namespace.last_existing_dir(parent_of(path)), True, WRITE)
 
     def _check_subtree(self, caller: Caller, entry, access: int, skip_empty: bool) -> None:
@@ -102,15 +117,13 @@ class Namesystem:
     # read operations
 
     def file_status(self, path: str, user: str) -> dict:
-        with self._lock:
-            local, st = self.namespace.existing(path, self.caller(user),
-                                                f"File does not exist: {path}")
+        with self._operation(user) as caller:
+            local, st = self.namespace.existing(path, caller, f"File does not exist: {path}")
             return self.namespace.status((path, local, st), "")
 
     def list_status(self, path: str, user: str) -> List[dict]:
         """A directory's children by name; a file lists as itself with pathSuffix ''."""
-        with self._lock:
-            caller = self.caller(user)
+        with self._operation(user) as caller:
             local, st = self.namespace.existing(path, caller, f"File {path} does not exist.")
             if not is_dir(st):
                 return [self.namespace.status((path, local, st), "")]
@@ -119,8 +132,7 @@ class Namesystem:
                     for name, entry in self.namespace.entries(path, local)]
 
     def content_summary(self, path: str, user: str) -> dict:
-        with self._lock:
-            caller = self.caller(user)
+        with self._operation(user) as caller:
             local, st = self.namespace.existing(path, caller, f"File does not exist: {path}")
             self._check_subtree(caller, (path, local, st), READ_EXECUTE, skip_empty=False)
             directories = files = length = consumed = 0
@@ -138,8 +150,7 @@ class Namesystem:
     def check_open(self, path: str, offset: int, user: str) -> None:
         """The NameNode's checks before redirecting an OPEN (``chooseDatanode``): READ is
         checked when it asks for block locations, that is of a file with data."""
-        with self._lock:
-            caller = self.caller(user)
+        with self._operation(user) as caller:
             _, st = self.namespace.existing(path, caller, f"File {path} not found.")
             length = 0 if is_dir(st) else st.st_size
             if offset >= length > 0:
@@ -149,13 +160,12 @@ class Namesystem:
                 caller.check(path, False, READ)
 
     def check_append(self, path: str, user: str) -> None:
-        with self._lock:
-            self.namespace.existing(path, self.caller(user), f"File {path} not found.")
+        with self._operation(user) as caller:
+            self.namespace.existing(path, caller, f"File {path} not found.")
 
     def open_for_read(self, path: str, user: str):
         """(binary file, length) of a file, for the DataNode's OPEN."""
-        with self._lock:
-            caller = self.caller(user)
+        with self._operation(user) as caller:
             local, st = self.namespace.existing(path, caller, f"File does not exist: {path}")
             if is_dir(st):
                 raise RemoteException("FileNotFoundException", f"Path is not a file: {path}")
@@ -167,8 +177,7 @@ class Namesystem:
 
     def mkdirs(self, path: str, permission: Optional[int], user: str) -> bool:
         permission = DEFAULT_DIR_PERMISSION if permission is None else permission
-        with self._lock:
-            caller = self.caller(user)
+        with self._operation(user) as caller:
             _, st = self.namespace.inspect(path, caller, creating=True)
             if st is not None:
                 if is_dir(st):
@@ -183,8 +192,7 @@ class Namesystem:
         """``ClientProtocol.rename``: into an existing directory; false for a missing source,
         an existing destination, a missing destination parent or a move under itself."""
         ns = self.namespace
-        with self._lock:
-            caller = self.caller(user)
+        with self._operation(user) as caller:
             src_local, src_st = ns.inspect(src, caller)
             dst_local, dst_st = ns.inspect(dst, caller, creating=True)
             if src_st is not None and src != "/" and dst_st is not None and is_dir(dst_st):
@@ -206,8 +214,7 @@ class Namesystem:
             return True
 
     def delete(self, path: str, recursive: bool, user: str) -> bool:
-        with self._lock:
-            caller = self.caller(user)
+        with self._operation(user) as caller:
             local, st = self.namespace.inspect(path, caller)
             if st is not None and is_dir(st) and not recursive and self.namespace.children(local):
                 raise RemoteException("PathIsNotEmptyDirectoryException",
@@ -232,8 +239,8 @@ class Namesystem:
         return self.namespace.meta_for(path, is_dir(st))
 
     def set_permission(self, path: str, permission: Optional[int], user: str) -> None:
-        with self._lock:
-            meta = self._owned(path, self.caller(user))
+        with self._operation(user) as caller:
+            meta = self._owned(path, caller)
             meta.permission = (permission if permission is not None else
                                DEFAULT_DIR_PERMISSION if meta.is_dir else DEFAULT_FILE_PERMISSION)
 
@@ -241,8 +248,7 @@ class Namesystem:
                   user: str) -> None:
         if owner is None and group is None:
             raise RemoteException("IllegalArgumentException", "Both owner and group are empty.")
-        with self._lock:
-            caller = self.caller(user)
+        with self._operation(user) as caller:
             meta = self._owned(path, caller)
             caller.check_new_owner(owner, group)
             meta.owner = owner or meta.owner
@@ -252,8 +258,7 @@ class Namesystem:
                         user: str) -> bool:
         replication = self.namespace.replication if replication is None else replication
         self._check_replication(path, replication, client)
-        with self._lock:
-            caller = self.caller(user)
+        with self._operation(user) as caller:
             _, st = self.namespace.inspect(path, caller)
             if st is None:
                 return False
@@ -265,8 +270,7 @@ class Namesystem:
 
     def set_times(self, path: str, modification_time: int, access_time: int,
                   user: str) -> None:
-        with self._lock:
-            caller = self.caller(user)
+        with self._operation(user) as caller:
             local, st = self.namespace.existing(path, caller,
                                                 f"File/Directory {path} does not exist.")
             caller.check(path, is_dir(st), WRITE)
@@ -289,8 +293,7 @@ class Namesystem:
                 "IOException", f"Specified block size is less than configured minimum value "
                                f"(dfs.namenode.fs-limits.min-block-size): {block_size} < "
                                f"{MIN_BLOCK_SIZE}")
-        with self._lock:
-            caller = self.caller(user)
+        with self._operation(user) as caller:
             local, st = ns.inspect(path, caller, creating=True)
             self._check_ancestor_write(caller, path)
             if path == "/" or (st is not None and is_dir(st)):
@@ -323,8 +326,7 @@ class Namesystem:
 
     def open_for_append(self, path: str, user: str, client: str):
         """``appendFile`` for the DataNode's APPEND: (binary file, lease)."""
-        with self._lock:
-            caller = self.caller(user)
+        with self._operation(user) as caller:
             local, st = self.namespace.inspect(path, caller)
             if st is not None and is_dir(st):
                 raise RemoteException("FileAlreadyExistsException",

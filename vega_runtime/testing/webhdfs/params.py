@@ -1,4 +1,4 @@
-"""Query parameters as Hadoop's WebHDFS resources parse them (``*Param`` classes, ``ParamFilter``)."""
+"""Query parameters as Hadoop's WebHDFS resources parse them (``*Param``, ``ParamFilter``)."""
 
 from __future__ import annotations
 

@@ -10,9 +10,12 @@ one class to the next, as in POSIX.
 
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from typing import TYPE_CHECKING, Callable, Optional
 
 from .errors import RemoteException
+
+if TYPE_CHECKING:
+    from .namespace import Meta
 
 __all__ = ["READ", "WRITE", "EXECUTE", "READ_EXECUTE", "ALL", "Caller", "mode_string"]
 
@@ -24,15 +27,6 @@ ALL = READ | WRITE | EXECUTE
 _ACTION_NAMES = ("NONE", "EXECUTE", "WRITE", "WRITE_EXECUTE", "READ", "READ_EXECUTE",
                  "READ_WRITE", "ALL")
 STICKY = 0o1000
-
-
-class Inode(Protocol):
-    """What a check reads of an inode."""
-
-    is_dir: bool
-    owner: str
-    group: str
-    permission: int
 
 
 def mode_string(is_dir: bool, permission: int) -> str:
@@ -48,7 +42,7 @@ def mode_string(is_dir: bool, permission: int) -> str:
     return ("d" if is_dir else "-") + bits
 
 
-def _describe(path: str, inode: Inode) -> str:
+def _describe(path: str, inode: Meta) -> str:
     return f'"{path}":{inode.owner}:{inode.group}:{mode_string(inode.is_dir, inode.permission)}'
 
 
@@ -76,14 +70,14 @@ access=WRITE, inode="/dir":bob:supergroup:drwxr-xr-x
     """
 
     def __init__(self, user: str, *, superuser: str, supergroup: str, enforced: bool,
-                 inode_of: Callable[[str, bool], Inode]):
+                 inode_of: Callable[[str, bool], Meta]):
         self.user = user
         self.is_superuser = user == superuser
         self.groups = {user, supergroup} if self.is_superuser else {user}
         self.checking = enforced and not self.is_superuser
         self._inode_of = inode_of
 
-    def allows(self, inode: Inode, access: int) -> bool:
+    def allows(self, inode: Meta, access: int) -> bool:
         if inode.owner == self.user:
             granted = inode.permission >> 6
         elif inode.group in self.groups:
@@ -117,7 +111,7 @@ access=WRITE, inode="/dir":bob:supergroup:drwxr-xr-x
             raise _denied(f"Permission denied by sticky bit: user={self.user}, "
                           f"path={_describe(path, inode)}, parent={_describe(parent, directory)}")
 
-    def check_new_owner(self, owner, group) -> None:
+    def check_new_owner(self, owner: Optional[str], group: Optional[str]) -> None:
         """SETOWNER beyond the ownership check: giving an inode away takes the superuser, and
         a group must be one of the caller's."""
         if not self.checking:

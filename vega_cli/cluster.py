@@ -1,0 +1,305 @@
+"""``vega start-cluster`` / ``stop-cluster`` / ``start-workers`` / ``stop-workers``.
+
+The cluster file (``conf/cluster.yaml``, or a Rust Vega ``hosts.conf``) says where
+everything runs.  The master starts on its host (locally when that is this machine,
+else over SSH), then every worker in parallel over SSH, each after a preflight check
+(SSH, Python and Vega versions, free disk, the master's port).  Each daemon records its
+pid in a run dir of its own (``<work_dir>/<daemon_id>/run``), so hosts sharing a home
+directory never collide.  One table row per host; exit code 1 if any host failed.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import List, Optional
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from vega_runtime._version import __version__
+from vega_runtime.errors import ConfigError
+
+from .errors import EXIT_USAGE, fail
+from .remote import (LEFTOVERS, PROBE, RUNNING, STOP, Host, LocalHost, RemoteError, daemon_command,
+                     is_this_machine, local_python, quote)
+
+MIN_FREE_BYTES = 256 << 20
+
+
+@dataclass
+class Row:
+    host: str
+    role: str
+    action: str
+    result: str = ""
+    pid: str = ""
+    seconds: float = 0.0
+    failed: bool = False
+
+
+def _load(config: Optional[str]):
+    from vega_runtime.cluster_file import load_cluster_file
+
+    try:
+        return load_cluster_file(config)
+    except ConfigError as exc:
+        fail(str(exc), EXIT_USAGE)
+
+
+def _secret_file(cluster) -> str:
+    from vega_runtime.net.connection import create_secret_file
+
+    path = cluster.secret_file or os.path.join("conf", "vega-secret")
+    if not os.path.exists(path):
+        create_secret_file(path)
+        Console(stderr=True).print(f"created cluster secret {path} (mode 0600)")
+    return path
+
+
+def _worker_dir(entry) -> str:
+    return f"{entry.work_dir.rstrip('/')}/{entry.daemon_id}"
+
+
+def _master_host(cluster) -> Host:
+    ssh = cluster.ssh
+    if is_this_machine(cluster.master.host):
+        return LocalHost(cluster.master.host)
+    return Host(cluster.master.host, ssh.user, ssh.port, ssh.key, ssh.connect_timeout)
+
+
+def _worker_host(cluster, entry) -> Host:
+    return Host(entry.host, entry.user, entry.ssh_port, entry.key, cluster.ssh.connect_timeout)
+
+
+def _preflight(host: Host, python: str, work_dir: str, master: tuple) -> None:
+    """Raise RemoteError naming the first thing that would make the daemon fail."""
+    probe = host.python(python, PROBE, work_dir, master[0], str(master[1]))
+    local = "%d.%d" % sys.version_info[:2]
+    if probe["python"] != local:
+        raise RemoteError(f"{host}: {python} is Python {probe['python']}, this machine runs "
+                          f"Python {local}; set workers[].python in the cluster file")
+    if probe["vega"] != __version__:
+        found = probe["vega"] or "not installed"
+        raise RemoteError(f"{host}: Vega {__version__} is needed with {python}, found {found}; "
+                          "install it there or run with --bootstrap")
+    if probe.get("work_dir_error"):
+        raise RemoteError(f"{host}: work dir {work_dir}: {probe['work_dir_error']}")
+    if probe["free_bytes"] is not None and probe["free_bytes"] < MIN_FREE_BYTES:
+        raise RemoteError(f"{host}: only {probe['free_bytes'] >> 20} MiB free in {work_dir}")
+    if probe["master_reachable"] is False:
+        raise RemoteError(f"{host}: cannot reach the master at {master[0]}:{master[1]} "
+                          f"({probe.get('master_error')}); check firewalls and addresses")
+
+
+def _install_secret(host: Host, secret: str, directory: str) -> str:
+    remote = f"{directory}/vega-secret"
+    host.run(quote(["mkdir", "-p", directory]))
+    host.put(secret, remote)
+    host.run(quote(["chmod", "600", remote]))
+    return remote
+
+
+def _start_daemon(host: Host, python: str, role: str, args: List[str], run_dir: str,
+                  row: Row) -> None:
+    pidfile = f"{run_dir}/{role}.pid"
+    running = int(host.run(quote([python, "-c", RUNNING, pidfile])).stdout.strip() or 0)
+    if running:
+        row.result, row.pid = "already running", str(running)
+        return
+    result = host.run(daemon_command(python, role, args, run_dir))
+    if not result.ok:
+        raise RemoteError(f"{host}: {role} did not start (exit {result.code}): "
+                          f"{(result.stderr or result.stdout).strip()[-300:]}")
+    pid = host.run(quote([python, "-c", RUNNING, pidfile])).stdout.strip()
+    row.result, row.pid = "started", pid
+
+
+def _start_master(cluster, secret: str) -> Row:
+    master = cluster.master
+    row = Row(master.host, "master", "start")
+    started = time.monotonic()
+    host = _master_host(cluster)
+    python = local_python()
+    try:
+        _preflight(host, python, master.work_dir, (master.host, 0))
+        remote_secret = _install_secret(host, secret, master.work_dir)
+        _start_daemon(host, python, "master",
+                      ["--host", master.host, "--port", str(master.port),
+                       "--webui-port", str(master.webui_port), "--work-dir", master.work_dir,
+                       "--secret-file", remote_secret], f"{master.work_dir}/run", row)
+    except RemoteError as exc:
+        row.result, row.failed = str(exc), True
+    finally:
+        host.close()
+    row.seconds = time.monotonic() - started
+    return row
+
+
+def _start_worker(cluster, entry, secret: str) -> Row:
+    row = Row(entry.host, "worker", "start")
+    started = time.monotonic()
+    host = _worker_host(cluster, entry)
+    python = entry.python or local_python()
+    directory = _worker_dir(entry)
+    master = (cluster.master.host, cluster.master.port)
+    try:
+        _preflight(host, python, directory, master)
+        remote_secret = _install_secret(host, secret, directory)
+        args = [f"vega://{master[0]}:{master[1]}", "--host", entry.host, "--work-dir", directory,
+                "--secret-file", remote_secret]
+        if entry.cores:
+            args += ["--cores", str(entry.cores)]
+        if entry.memory:
+            args += ["--memory", str(entry.memory)]
+        if entry.labels:
+            args += ["--labels", ",".join(entry.labels)]
+        _start_daemon(host, python, "worker", args, f"{directory}/run", row)
+    except RemoteError as exc:
+        row.result, row.failed = str(exc), True
+    finally:
+        host.close()
+    row.seconds = time.monotonic() - started
+    return row
+
+
+def _stop(host: Host, python: str, role: str, run_dir: str, owned_dir: str) -> Row:
+    row = Row(host.name, role, "stop")
+    started = time.monotonic()
+    try:
+        outcome = host.python(python, STOP, f"{run_dir}/{role}.pid", "10")
+        if not outcome["was_running"]:
+            row.result = "not running"
+        elif not outcome["gone"]:
+            row.result, row.failed = f"pid {outcome['pid']} survived SIGKILL", True
+        else:
+            row.result = "killed after 10s" if outcome["killed"] else "stopped"
+            row.pid = str(outcome["pid"])
+        leftovers = host.python(python, LEFTOVERS, owned_dir)["killed"]
+        if leftovers:
+            row.result += f"; killed {leftovers} leftover process(es)"
+    except RemoteError as exc:
+        row.result, row.failed = str(exc), True
+    finally:
+        host.close()
+    row.seconds = time.monotonic() - started
+    return row
+
+
+def _wait_for_workers(cluster, secret: str, rows: List[Row], timeout: float = 30.0) -> None:
+    """Mark each started worker registered, or failed if the master never hears of it."""
+    from vega_runtime.net.connection import Connection, load_secret
+    from vega_runtime.net.messages import RequestStatus
+
+    expected = [r for r in rows if r.role == "worker" and not r.failed]
+    deadline = time.monotonic() + timeout
+    alive: List[str] = []
+    while time.monotonic() < deadline:
+        try:
+            conn = Connection.connect(cluster.master.host, cluster.master.port,
+                                      load_secret(secret) or b"", timeout=5)
+            try:
+                conn.send(RequestStatus())
+                import json
+
+                status = json.loads(conn.recv().status_json)
+            finally:
+                conn.close()
+            alive = [w["host"] for w in status["workers"] if w["state"] == "alive"]
+            if all(alive.count(r.host) >= sum(1 for x in expected if x.host == r.host)
+                   for r in expected):
+                break
+        except Exception:  # the master may still be starting
+            pass
+        time.sleep(0.2)
+    for row in expected:
+        if row.host in alive:
+            row.result += ", registered"
+        else:
+            row.result, row.failed = f"{row.result}, but never registered with the master", True
+
+
+def _render(rows: List[Row], title: str) -> int:
+    table = Table(title=title, title_justify="left")
+    for column in ("host", "role", "action", "result", "pid", "time"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        style = "red" if row.failed else ""
+        table.add_row(row.host, row.role, row.action, f"[{style}]{row.result}[/]" if style
+                      else row.result, row.pid, f"{row.seconds:.1f}s")
+    Console().print(table)
+    return 1 if any(row.failed for row in rows) else 0
+
+
+config_option = click.option("--config", "config", type=click.Path(dir_okay=False),
+                             help="Cluster file (default: VEGA_CLUSTER_CONFIG, conf/cluster.yaml).")
+
+
+def _start_workers(cluster, secret: str) -> List[Row]:
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        return list(pool.map(lambda e: _start_worker(cluster, e, secret), cluster.workers))
+
+
+def _stop_workers(cluster) -> List[Row]:
+    def stop(entry):
+        directory = _worker_dir(entry)
+        return _stop(_worker_host(cluster, entry), entry.python or local_python(), "worker",
+                     f"{directory}/run", directory)
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        return list(pool.map(stop, cluster.workers))
+
+
+@click.command("start-cluster")
+@config_option
+def start_cluster(config: Optional[str]) -> None:
+    """Start the master, then every worker (over SSH), and wait for them to register."""
+    cluster = _load(config)
+    secret = _secret_file(cluster)
+    rows = [_start_master(cluster, secret)]
+    if not rows[0].failed:
+        rows += _start_workers(cluster, secret)
+        _wait_for_workers(cluster, secret, rows)
+    raise SystemExit(_render(rows, f"start-cluster ({cluster.path})"))
+
+
+@click.command("start-workers")
+@config_option
+def start_workers(config: Optional[str]) -> None:
+    """Start every worker of the cluster file (the master must be running)."""
+    cluster = _load(config)
+    secret = _secret_file(cluster)
+    rows = _start_workers(cluster, secret)
+    _wait_for_workers(cluster, secret, rows)
+    raise SystemExit(_render(rows, f"start-workers ({cluster.path})"))
+
+
+@click.command("stop-workers")
+@config_option
+def stop_workers(config: Optional[str]) -> None:
+    """Stop every worker (SIGTERM, then SIGKILL) and check nothing of theirs still runs."""
+    cluster = _load(config)
+    raise SystemExit(_finish(_stop_workers(cluster), f"stop-workers ({cluster.path})"))
+
+
+@click.command("stop-cluster")
+@config_option
+def stop_cluster(config: Optional[str]) -> None:
+    """Stop the workers, then the master."""
+    cluster = _load(config)
+    rows = _stop_workers(cluster)
+    master = cluster.master
+    rows.append(_stop(_master_host(cluster), local_python(), "master", f"{master.work_dir}/run",
+                      f"{master.work_dir}/run/master.pid"))
+    raise SystemExit(_finish(rows, f"stop-cluster ({cluster.path})"))
+
+
+def _finish(rows: List[Row], title: str) -> int:
+    if all(row.result == "not running" for row in rows):
+        click.echo("nothing was running")
+        return 0
+    return _render(rows, title)

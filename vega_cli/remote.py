@@ -1,0 +1,245 @@
+"""Running commands on cluster hosts: over SSH (fabric), or locally for this machine.
+
+Every command is built from ``shlex.quote``d pieces, so no host, path or user
+name from a cluster file can inject shell syntax.  Probes and stops run small
+Python snippets on the host and answer in JSON, one round trip each.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import List, Optional, Sequence
+
+PROBE = r"""
+import json, os, shutil, socket, sys
+work_dir, master_host, master_port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+out = {"python": "%d.%d" % sys.version_info[:2], "vega": None, "free_bytes": None,
+       "master_reachable": None}
+try:
+    import vega_runtime
+    out["vega"] = vega_runtime.__version__
+except Exception as exc:
+    out["vega_error"] = str(exc)[:200]
+try:
+    os.makedirs(work_dir, exist_ok=True)
+    out["free_bytes"] = shutil.disk_usage(work_dir).free
+except OSError as exc:
+    out["work_dir_error"] = str(exc)
+if master_port:
+    try:
+        socket.create_connection((master_host, master_port), 5).close()
+        out["master_reachable"] = True
+    except OSError as exc:
+        out["master_reachable"] = False
+        out["master_error"] = str(exc)
+print(json.dumps(out))
+"""
+
+STOP = r"""
+import json, os, signal, sys, time
+pidfile, timeout = sys.argv[1], float(sys.argv[2])
+out = {"pid": None, "was_running": False, "killed": False, "gone": True}
+try:
+    pid = int(open(pidfile).read().split()[0])
+    os.kill(pid, 0)
+except (OSError, ValueError, IndexError):
+    print(json.dumps(out)); sys.exit(0)
+out.update(pid=pid, was_running=True)
+def alive():
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    try:
+        return open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+os.kill(pid, signal.SIGTERM)
+deadline = time.time() + timeout
+while alive() and time.time() < deadline:
+    time.sleep(0.05)
+if alive():
+    out["killed"] = True
+    try:
+        os.killpg(os.getpgid(pid), signal.SIGKILL)
+    except OSError:
+        os.kill(pid, signal.SIGKILL)
+    end = time.time() + 5
+    while alive() and time.time() < end:
+        time.sleep(0.05)
+out["gone"] = not alive()
+if out["gone"]:
+    os.unlink(pidfile)
+print(json.dumps(out))
+"""
+
+LEFTOVERS = r"""
+import json, os, signal, sys
+marker, killed = sys.argv[1], 0
+for entry in os.listdir("/proc"):
+    if not entry.isdigit() or int(entry) in (os.getpid(), os.getppid()):
+        continue
+    try:
+        cmdline = open("/proc/%s/cmdline" % entry, "rb").read().decode(errors="replace")
+    except OSError:
+        continue
+    if marker in cmdline and ("vega_cli.main" in cmdline or "executor_main" in cmdline):
+        try:
+            os.kill(int(entry), signal.SIGKILL)
+            killed += 1
+        except OSError:
+            pass
+print(json.dumps({"killed": killed}))
+"""
+
+RUNNING = r"""
+import os, sys
+try:
+    pid = int(open(sys.argv[1]).read().split()[0]); os.kill(pid, 0); print(pid)
+except (OSError, ValueError, IndexError):
+    print(0)
+"""
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.code == 0
+
+
+class RemoteError(Exception):
+    """A host could not be reached or a command failed; says which and what to do."""
+
+
+def quote(parts: Sequence[str]) -> str:
+    """A shell command line from arguments; a leading ``~/`` stays unquoted so it expands."""
+    quoted = []
+    for part in parts:
+        if part.startswith("~/"):
+            quoted.append("~/" + shlex.quote(part[2:]))
+        else:
+            quoted.append(shlex.quote(part))
+    return " ".join(quoted)
+
+
+def is_this_machine(host: str) -> bool:
+    """True for loopback and this machine's own names and addresses."""
+    if host in ("localhost", "127.0.0.1", "::1") or host.startswith("127."):
+        return True
+    try:
+        addresses = {a[4][0] for a in socket.getaddrinfo(socket.gethostname(), None)}
+    except OSError:
+        addresses = set()
+    return host in addresses or host == socket.gethostname()
+
+
+class Host:
+    """One machine of the cluster, reached over SSH."""
+
+    def __init__(self, name: str, user: Optional[str], port: int, key: Optional[str],
+                 connect_timeout: float):
+        self.name, self.user, self.port, self.key = name, user, port, key
+        self.connect_timeout = connect_timeout
+        self._conn = None
+
+    def __str__(self) -> str:
+        return f"{self.user + '@' if self.user else ''}{self.name}:{self.port}"
+
+    def _connection(self):
+        if self._conn is None:
+            from fabric import Connection
+
+            kwargs = {"key_filename": [self.key]} if self.key else {}
+            kwargs.update(allow_agent=False, look_for_keys=not self.key, banner_timeout=15,
+                          auth_timeout=15)
+            self._conn = Connection(self.name, user=self.user, port=self.port,
+                                    connect_timeout=self.connect_timeout, connect_kwargs=kwargs)
+            self._conn.client.set_missing_host_key_policy(_accept_new_host_keys())
+        return self._conn
+
+    def run(self, command: str, timeout: float = 120) -> Result:
+        try:
+            result = self._connection().run(command, hide=True, warn=True, timeout=timeout,
+                                            in_stream=False)
+        except Exception as exc:  # paramiko/socket errors: unreachable, auth, timeouts
+            raise RemoteError(_explain(self, exc)) from None
+        return Result(result.exited, result.stdout, result.stderr)
+
+    def put(self, local: str, remote: str) -> None:
+        try:
+            self._connection().put(local, remote)
+        except Exception as exc:
+            raise RemoteError(f"{self}: cannot upload {local} to {remote}: {exc}") from None
+
+    def python(self, interpreter: str, code: str, *args: str, timeout: float = 120) -> dict:
+        """Run a Python snippet on the host and parse the JSON it prints."""
+        result = self.run(quote([interpreter, "-c", code, *args]), timeout)
+        if not result.ok:
+            raise RemoteError(f"{self}: {interpreter} failed (exit {result.code}): "
+                              f"{result.stderr.strip()[-300:] or result.stdout.strip()[-300:]}")
+        return json.loads(result.stdout.strip().splitlines()[-1])
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+
+
+class LocalHost(Host):
+    """This machine: commands run directly, files are copied."""
+
+    def __init__(self, name: str):
+        super().__init__(name, None, 0, None, 0)
+
+    def __str__(self) -> str:
+        return f"{self.name} (local)"
+
+    def run(self, command: str, timeout: float = 120) -> Result:
+        done = subprocess.run(["bash", "-c", command], capture_output=True, text=True,
+                              timeout=timeout, stdin=subprocess.DEVNULL)
+        return Result(done.returncode, done.stdout, done.stderr)
+
+    def put(self, local: str, remote: str) -> None:
+        os.makedirs(os.path.dirname(os.path.abspath(os.path.expanduser(remote))), exist_ok=True)
+        shutil.copyfile(local, os.path.expanduser(remote))
+
+
+def _accept_new_host_keys():
+    from paramiko import AutoAddPolicy
+
+    return AutoAddPolicy()
+
+
+def _explain(host: Host, exc: Exception) -> str:
+    kind = type(exc).__name__
+    text = str(exc) or kind
+    if "Authentication" in kind or "authentication" in text.lower():
+        return (f"{host}: SSH authentication failed ({text}); check the user and key in the "
+                "cluster file and that the key is in the host's authorized_keys")
+    if isinstance(exc, (socket.timeout, TimeoutError)) or "timed out" in text.lower():
+        return f"{host}: SSH connection timed out; is the host up and the SSH port right?"
+    if isinstance(exc, (ConnectionRefusedError, OSError)) or "Unable to connect" in text:
+        return f"{host}: cannot connect over SSH ({text}); is sshd running on that port?"
+    return f"{host}: {kind}: {text}"
+
+
+def daemon_command(interpreter: str, role: str, args: List[str], run_dir: str) -> str:
+    """The command line that starts a detached daemon recording its pid in ``run_dir``."""
+    return (quote(["mkdir", "-p", run_dir]) + " && " +
+            quote([interpreter, "-m", "vega_cli.main", role, *args, "--daemonize",
+                   "--pidfile", f"{run_dir}/{role}.pid", "--log-file", f"{run_dir}/{role}.out"]))
+
+
+def local_python() -> str:
+    return sys.executable
