@@ -24,6 +24,7 @@ from rich.table import Table
 from vega_runtime._version import __version__
 from vega_runtime.errors import ConfigError
 
+from .bootstrap import bootstrap, build_wheels
 from .errors import EXIT_USAGE, fail
 from .remote import (LEFTOVERS, PROBE, RUNNING, STOP, Host, LocalHost, RemoteError, daemon_command,
                      is_this_machine, local_python, quote)
@@ -140,7 +141,7 @@ def _start_master(cluster, secret: str) -> Row:
     return row
 
 
-def _start_worker(cluster, entry, secret: str) -> Row:
+def _start_worker(cluster, entry, secret: str, wheels: Optional[List[str]] = None) -> Row:
     row = Row(entry.host, "worker", "start")
     started = time.monotonic()
     host = _worker_host(cluster, entry)
@@ -148,6 +149,9 @@ def _start_worker(cluster, entry, secret: str) -> Row:
     directory = _worker_dir(entry)
     master = (cluster.master.host, cluster.master.port)
     try:
+        if wheels is not None:
+            python, done = bootstrap(host, python, f"{directory}/vega-home", wheels)
+            row.action = f"start ({done})"
         _preflight(host, python, directory, master)
         remote_secret = _install_secret(host, secret, directory)
         args = [f"vega://{master[0]}:{master[1]}", "--host", entry.host, "--work-dir", directory,
@@ -237,18 +241,32 @@ def _render(rows: List[Row], title: str) -> int:
 
 config_option = click.option("--config", "config", type=click.Path(dir_okay=False),
                              help="Cluster file (default: VEGA_CLUSTER_CONFIG, conf/cluster.yaml).")
+bootstrap_option = click.option(
+    "--bootstrap", is_flag=True,
+    help="Install Vega (wheels built here, installed offline) on workers that lack it.")
 
 
-def _start_workers(cluster, secret: str) -> List[Row]:
+def _start_workers(cluster, secret: str, bootstrap_hosts: bool) -> List[Row]:
+    wheels = None
+    if bootstrap_hosts:
+        try:
+            wheels = build_wheels(os.path.expanduser("~/.cache/vega"))
+        except RemoteError as exc:
+            fail(str(exc), 1)
     with ThreadPoolExecutor(max_workers=16) as pool:
-        return list(pool.map(lambda e: _start_worker(cluster, e, secret), cluster.workers))
+        return list(pool.map(lambda e: _start_worker(cluster, e, secret, wheels),
+                             cluster.workers))
 
 
 def _stop_workers(cluster) -> List[Row]:
     def stop(entry):
         directory = _worker_dir(entry)
-        return _stop(_worker_host(cluster, entry), entry.python or local_python(), "worker",
-                     f"{directory}/run", directory)
+        host = _worker_host(cluster, entry)
+        python = entry.python or local_python()
+        bootstrapped = f"{directory}/vega-home/venv-{__version__}/bin/python"
+        if host.run(quote(["test", "-x", bootstrapped])).ok:
+            python = bootstrapped
+        return _stop(host, python, "worker", f"{directory}/run", directory)
 
     with ThreadPoolExecutor(max_workers=16) as pool:
         return list(pool.map(stop, cluster.workers))
@@ -256,24 +274,26 @@ def _stop_workers(cluster) -> List[Row]:
 
 @click.command("start-cluster")
 @config_option
-def start_cluster(config: Optional[str]) -> None:
+@bootstrap_option
+def start_cluster(config: Optional[str], bootstrap: bool) -> None:
     """Start the master, then every worker (over SSH), and wait for them to register."""
     cluster = _load(config)
     secret = _secret_file(cluster)
     rows = [_start_master(cluster, secret)]
     if not rows[0].failed:
-        rows += _start_workers(cluster, secret)
+        rows += _start_workers(cluster, secret, bootstrap)
         _wait_for_workers(cluster, secret, rows)
     raise SystemExit(_render(rows, f"start-cluster ({cluster.path})"))
 
 
 @click.command("start-workers")
 @config_option
-def start_workers(config: Optional[str]) -> None:
+@bootstrap_option
+def start_workers(config: Optional[str], bootstrap: bool) -> None:
     """Start every worker of the cluster file (the master must be running)."""
     cluster = _load(config)
     secret = _secret_file(cluster)
-    rows = _start_workers(cluster, secret)
+    rows = _start_workers(cluster, secret, bootstrap)
     _wait_for_workers(cluster, secret, rows)
     raise SystemExit(_render(rows, f"start-workers ({cluster.path})"))
 

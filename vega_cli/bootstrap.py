@@ -1,0 +1,75 @@
+"""``--bootstrap``: install Vega on hosts that lack it, with no registry access there.
+
+Wheels of Vega and its dependencies are built on this machine (once, cached), uploaded
+to the host, and installed offline into a virtualenv in the daemon's Vega home; the
+daemon then runs with that interpreter.  A host whose virtualenv already has this Vega
+version is left alone.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import subprocess
+import sys
+from typing import List
+
+from vega_runtime._version import __version__
+
+from .remote import Host, RemoteError, quote
+
+
+def source_tree() -> str:
+    """The directory Vega is installed from; bootstrap needs it to build a wheel."""
+    import vega_runtime
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(vega_runtime.__file__)))
+    if not os.path.exists(os.path.join(root, "setup.cfg")):
+        raise RemoteError("--bootstrap needs Vega's source tree (install Vega with "
+                          "pip install -e . from a checkout)")
+    return root
+
+
+def build_wheels(cache_dir: str) -> List[str]:
+    """Wheels of Vega and every dependency, built once per version into ``cache_dir``."""
+    target = os.path.join(cache_dir, f"wheels-{__version__}")
+    wheels = sorted(glob.glob(os.path.join(target, "*.whl")))
+    if any(os.path.basename(w).startswith("vega_engine-") for w in wheels):
+        return wheels
+    os.makedirs(target, exist_ok=True)
+    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", target,
+                           source_tree()], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RemoteError(f"building wheels failed: {done.stderr.strip()[-500:]}")
+    return sorted(glob.glob(os.path.join(target, "*.whl")))
+
+
+def _has_vega(host: Host, interpreter: str) -> bool:
+    check = host.run(quote([interpreter, "-c",
+                            "import vega_runtime; print(vega_runtime.__version__)"]))
+    return check.ok and check.stdout.strip() == __version__
+
+
+def bootstrap(host: Host, python: str, vega_home: str, wheels: List[str]) -> tuple:
+    """The host's Vega interpreter, installing it first when needed; (path, what was done).
+
+    A host whose configured interpreter already runs this Vega version is left alone.
+    """
+    if _has_vega(host, python):
+        return python, f"Vega {__version__} present"
+    venv = f"{vega_home}/venv-{__version__}"
+    interpreter = f"{venv}/bin/python"
+    if _has_vega(host, interpreter):
+        return interpreter, "Vega already bootstrapped"
+    wheel_dir = f"{vega_home}/wheels"
+    host.run(quote(["mkdir", "-p", wheel_dir]))
+    for wheel in wheels:
+        host.put(wheel, f"{wheel_dir}/{os.path.basename(wheel)}")
+    for step in ([python, "-m", "venv", venv],
+                 [interpreter, "-m", "pip", "install", "--quiet", "--no-index",
+                  "--find-links", wheel_dir, "vega-engine"]):
+        result = host.run(quote(step), timeout=600)
+        if not result.ok:
+            raise RemoteError(f"{host}: bootstrap step {' '.join(step[:3])} failed: "
+                              f"{(result.stderr or result.stdout).strip()[-400:]}")
+    return interpreter, f"bootstrapped Vega {__version__} ({len(wheels)} wheels)"
