@@ -58,7 +58,7 @@ def _secret_file(cluster) -> str:
     path = cluster.secret_file or os.path.join("conf", "vega-secret")
     if not os.path.exists(path):
         create_secret_file(path)
-        Console(stderr=True).print(f"created cluster secret {path} (mode 0600)")
+        Console(stderr=True, soft_wrap=True).print(f"created cluster secret {path} (mode 0600)")
     return path
 
 
@@ -235,7 +235,10 @@ def _render(rows: List[Row], title: str) -> int:
         style = "red" if row.failed else ""
         table.add_row(row.host, row.role, row.action, f"[{style}]{row.result}[/]" if style
                       else row.result, row.pid, f"{row.seconds:.1f}s")
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=240)  # piped or captured: whole messages, no wrapping
+    console.print(table)
     return 1 if any(row.failed for row in rows) else 0
 
 
@@ -264,8 +267,11 @@ def _stop_workers(cluster) -> List[Row]:
         host = _worker_host(cluster, entry)
         python = entry.python or local_python()
         bootstrapped = f"{directory}/vega-home/venv-{__version__}/bin/python"
-        if host.run(quote(["test", "-x", bootstrapped])).ok:
-            python = bootstrapped
+        try:
+            if host.run(quote(["test", "-x", bootstrapped])).ok:
+                python = bootstrapped
+        except RemoteError:
+            pass  # unreachable: _stop reports it in its row
         return _stop(host, python, "worker", f"{directory}/run", directory)
 
     with ThreadPoolExecutor(max_workers=16) as pool:

@@ -1,0 +1,212 @@
+"""vega start-cluster / stop-cluster / start-workers over real SSH (sshd on loopback and
+in network namespaces)."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from sshd_hosts import NetworkHosts, requires_netns_sshd, requires_sshd, start_sshd
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def vega(*args, cwd=REPO, env=None, timeout=300):
+    return subprocess.run([sys.executable, "-m", "vega_cli.main", *args], cwd=cwd,
+                          env=env or os.environ, capture_output=True, text=True, timeout=timeout)
+
+
+def write_cluster(tmp_path, ssh, workers, master_host="127.0.0.1", port=None, extra=""):
+    from sshd_hosts import free_port
+
+    port = port or free_port()
+    text = textwrap.dedent(f"""\
+        master:
+          host: {master_host}
+          port: {port}
+          webui_port: {free_port()}
+          work_dir: {tmp_path}/master
+        ssh:
+          user: root
+          key: {ssh.key_path}
+          port: {ssh.port}
+          connect_timeout: 3
+        secret_file: {tmp_path}/secret
+        workers:
+        """) + "".join(f"  - {textwrap.indent(w, '    ').strip()}\n" for w in workers) + extra
+    path = tmp_path / "cluster.yaml"
+    path.write_text(text)
+    return str(path), port
+
+
+def status(port, tmp_path):
+    result = vega("status", "--master", f"vega://127.0.0.1:{port}", "--json",
+                  "--secret-file", str(tmp_path / "secret"))
+    return json.loads(result.stdout) if result.returncode == 0 else None
+
+
+def our_processes(marker):
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                cmdline = open(f"/proc/{entry}/cmdline", "rb").read().decode(errors="replace")
+            except OSError:
+                continue
+            if marker in cmdline and ("vega_cli.main" in cmdline or "executor_main" in cmdline):
+                found.append(int(entry))
+    return found
+
+
+@pytest.fixture
+def sshd(tmp_path):
+    host = start_sshd(tmp_path / "sshd")
+    yield host
+    host.stop()
+
+
+@requires_sshd
+def test_start_cluster_runs_a_job_and_stop_cluster_leaves_nothing(sshd, tmp_path):
+    """Master here, two workers over SSH: start, start again, run, stop twice."""
+    config, port = write_cluster(tmp_path, sshd, [
+        f"host: 127.0.0.1\ncores: 1\nmemory: 1g\nwork_dir: {tmp_path}/work-a",
+        f"host: 127.0.0.1\ncores: 1\nmemory: 1g\nwork_dir: {tmp_path}/work-b\nlabels: [second]",
+    ])
+    try:
+        started = vega("start-cluster", "--config", config)
+        assert started.returncode == 0, started.stdout + started.stderr
+        assert started.stdout.count("started, registered") == 2 and "master" in started.stdout
+        assert oct(os.stat(tmp_path / "secret").st_mode & 0o777) == "0o600"
+        alive = [w for w in status(port, tmp_path)["workers"] if w["state"] == "alive"]
+        assert len(alive) == 2
+        again = vega("start-cluster", "--config", config)
+        assert again.returncode == 0 and again.stdout.count("already running") == 3
+        job = tmp_path / "where.py"
+        job.write_text("import time\nfrom vega_runtime import Context, TaskContext\n"
+                       "def where(_):\n"
+                       "    time.sleep(0.3)  # long enough for every executor to take tasks\n"
+                       "    return TaskContext.get().executor_id\n"
+                       "with Context() as ctx:\n"
+                       "    ids = ctx.parallelize(range(8), 8).map(where).distinct().collect()\n"
+                       "    print('EXECUTORS', len(ids))\n")
+        env = {**os.environ, "VEGA_SECRET_FILE": str(tmp_path / "secret")}
+        ran = vega("submit", "--master", f"vega://127.0.0.1:{port}", str(job), env=env)
+        assert "EXECUTORS 2" in ran.stdout, ran.stderr
+    finally:
+        stopped = vega("stop-cluster", "--config", config)
+    assert stopped.returncode == 0, stopped.stdout
+    assert stopped.stdout.count("stopped") == 3
+    assert our_processes(str(tmp_path)) == []
+    twice = vega("stop-cluster", "--config", config)
+    assert twice.returncode == 0 and "nothing was running" in twice.stdout
+
+
+@requires_sshd
+def test_unreachable_host_and_wrong_key_are_reported_per_host(sshd, tmp_path):
+    """A closed SSH port and a key the host refuses each fail their row; exit code 1."""
+    from sshd_hosts import free_port, make_client_key
+
+    other_key = make_client_key(tmp_path / "other-key")
+    config, port = write_cluster(tmp_path, sshd, [
+        f"host: 127.0.0.1\nssh_port: {free_port()}\nwork_dir: {tmp_path}/w1",
+        f"host: 127.0.0.1\nkey: {other_key}\nwork_dir: {tmp_path}/w2",
+        f"host: 127.0.0.1\nwork_dir: {tmp_path}/w3",
+    ])
+    try:
+        result = vega("start-cluster", "--config", config)
+        assert result.returncode == 1
+        assert "cannot connect over SSH" in result.stdout
+        assert "SSH authentication failed" in result.stdout
+        assert "started, registered" in result.stdout
+    finally:
+        vega("stop-cluster", "--config", config)
+    assert our_processes(str(tmp_path)) == []
+
+
+@requires_sshd
+def test_a_host_whose_python_differs_is_refused(sshd, tmp_path):
+    """A worker interpreter reporting another Python version fails the preflight."""
+    fake = tmp_path / "python3.9"
+    fake.write_text('#!/bin/sh\necho \'{"python": "3.9", "vega": null, "free_bytes": 1e12, '
+                    '"master_reachable": true}\'\n')
+    fake.chmod(0o755)
+    config, _ = write_cluster(tmp_path, sshd, [f"host: 127.0.0.1\npython: {fake}\n"
+                                               f"work_dir: {tmp_path}/w"])
+    try:
+        result = vega("start-workers", "--config", config)
+    finally:
+        vega("stop-cluster", "--config", config)
+    assert result.returncode == 1
+    assert "is Python 3.9, this machine runs Python" in result.stdout
+
+
+def test_cluster_file_mistakes_exit_2_naming_the_key(tmp_path):
+    """A bad size in the cluster file is a usage error naming file, entry and key."""
+    path = tmp_path / "cluster.yaml"
+    path.write_text("master:\n  host: 127.0.0.1\nworkers:\n  - host: 127.0.0.1\n"
+                    "    memory: 12 parsecs\n")
+    result = vega("start-cluster", "--config", str(path))
+    assert result.returncode == 2
+    assert f"{path}: workers[0].memory" in result.stderr
+
+
+@requires_sshd
+@pytest.mark.skipif(not os.path.exists("/usr/bin/python3"), reason="needs a system python3")
+def test_bootstrap_installs_vega_on_a_host_without_it(sshd, tmp_path):
+    """A worker whose interpreter lacks Vega is refused, then --bootstrap installs it offline."""
+    config, port = write_cluster(tmp_path, sshd, [
+        f"host: 127.0.0.1\ncores: 1\npython: /usr/bin/python3\nwork_dir: {tmp_path}/bare"])
+    try:
+        assert vega("start-master", "--host", "127.0.0.1", "--port", str(port), "--webui-port",
+                    "0", "--work-dir", str(tmp_path / "master"), "--secret-file",
+                    str(tmp_path / "secret")).returncode == 0
+        refused = vega("start-workers", "--config", config)
+        assert refused.returncode == 1 and "or run with --bootstrap" in refused.stdout
+        installed = vega("start-workers", "--bootstrap", "--config", config)
+        assert installed.returncode == 0, installed.stdout + installed.stderr
+        assert "bootstrapped Vega" in installed.stdout and "registered" in installed.stdout
+    finally:
+        vega("stop-workers", "--config", config)
+        vega("stop-master", "--work-dir", str(tmp_path / "master"))
+    assert our_processes(str(tmp_path)) == []
+
+
+@requires_netns_sshd
+def test_start_cluster_across_three_hosts(tmp_path):
+    """Three namespaces with their own sshd: the master on one, workers on all three (sharing
+    one work dir, as hosts sharing an NFS home do); a job's tasks run on every worker;
+    stop-cluster leaves nothing running on any host."""
+    with NetworkHosts(3, tmp_path / "net") as net:
+        first = net.hosts[0]
+        workers = [f"host: {h.host}\ncores: 1\nmemory: 1g\nwork_dir: {tmp_path}/work"
+                   for h in net.hosts]
+        config, port = write_cluster(tmp_path, first, workers, master_host=first.host, port=7077,
+                                     extra="")
+        started = subprocess.run(net.in_control([sys.executable, "-m", "vega_cli.main",
+                                                 "start-cluster", "--config", config]),
+                                 cwd=REPO, capture_output=True, text=True, timeout=300)
+        assert started.returncode == 0, started.stdout + started.stderr
+        assert started.stdout.count("started, registered") == 3
+        job = tmp_path / "hosts.py"
+        job.write_text("import time\nfrom vega_runtime import Context, TaskContext\n"
+                       "def where(_):\n"
+                       "    time.sleep(0.3)  # long enough for every executor to take tasks\n"
+                       "    return TaskContext.get().host\n"
+                       "with Context() as ctx:\n"
+                       "    hosts = ctx.parallelize(range(12), 12).map(where).distinct().collect()\n"
+                       "    print('HOSTS', sorted(hosts))\n")
+        env = {**os.environ, "VEGA_SECRET_FILE": str(tmp_path / "secret")}
+        ran = subprocess.run(net.in_control([sys.executable, "-m", "vega_cli.main", "submit",
+                                             "--master", f"vega://{first.host}:7077", str(job)]),
+                             cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+        assert f"HOSTS {sorted(h.host for h in net.hosts)}" in ran.stdout, ran.stdout + ran.stderr
+        stopped = subprocess.run(net.in_control([sys.executable, "-m", "vega_cli.main",
+                                                 "stop-cluster", "--config", config]),
+                                 cwd=REPO, capture_output=True, text=True, timeout=300)
+        assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+        assert stopped.stdout.count("stopped") == 4
+        assert our_processes(str(tmp_path / "work")) == []
