@@ -73,8 +73,8 @@ class FilesPartition(Partition):
         self.segments = tuple(segments)
 
 
-class TextFileRDD(RDD):
-    """Lines of text files, split by bytes on line boundaries."""
+class _FileInput(RDD):
+    """Base of RDDs reading files: lists them (locally or on HDFS) on the driver."""
 
     def __init__(self, ctx, path: str, min_partitions: int, split_size: int):
         super().__init__(ctx)
@@ -83,6 +83,16 @@ class TextFileRDD(RDD):
         self._files = list_input_files(path, self.hdfs)
         self._min_partitions = min_partitions
         self._split_size = split_size
+
+    def _open(self, path: str, mode: str = "rb"):
+        return open_input(path, self.hdfs)
+
+
+class TextFileRDD(_FileInput):
+    """Lines of text files, split by bytes on line boundaries."""
+
+    def __init__(self, ctx, path: str, min_partitions: int, split_size: int):
+        super().__init__(ctx, path, min_partitions, split_size)
         self._parallelism = ctx.default_parallelism
 
     def compute_partitions(self) -> list:
@@ -116,19 +126,8 @@ def pack_whole_files(files: Sequence[InputFile], min_partitions: int,
     return pack_segments(segments, bins)
 
 
-class _WholeFileInput(RDD):
+class _WholeFileInput(_FileInput):
     """Base of RDDs that read each input file whole, files packed by bytes."""
-
-    def __init__(self, ctx, path: str, min_partitions: int, split_size: int):
-        super().__init__(ctx)
-        self.path = path
-        self.hdfs = ctx.hdfs_settings
-        self._files = list_input_files(path, self.hdfs)
-        self._min_partitions = min_partitions
-        self._split_size = split_size
-
-    def _open(self, path: str, mode: str = "rb"):
-        return open_input(path, self.hdfs)
 
     def compute_partitions(self) -> list:
         plan = pack_whole_files(self._files, self._min_partitions, self._split_size)
