@@ -150,6 +150,10 @@ def _run_in_cluster(job: str, args: List[str], cli_conf: dict, config_file: Opti
     try:
         end = stream_logs(master_connection(url, None), reply.driver_id, follow=True)
         return EXIT_CANCELLED if end.state == "killed" else end.exit_code
+    except (OSError, VegaError) as exc:  # the master went away while we followed
+        fail(f"lost the master while following driver {reply.driver_id} ({exc}); it may "
+             f"still be running", EXIT_JOB_FAILED,
+             f"Follow it again with: vega logs --follow --master {url} {reply.driver_id}")
     except KeyboardInterrupt:
         kill = master_connection(url, None)
         try:

@@ -46,8 +46,10 @@ class DriverInfo:
 
 
 class DriverRunner:
-    def __init__(self, work_dir: str, master_url: Callable[[], str], secret_file: str):
+    def __init__(self, work_dir: str, master_url: Callable[[], str], secret_file: str,
+                 on_change: Callable[[], None] = lambda: None):
         self.work_dir = work_dir
+        self.on_change = on_change
         self.master_url = master_url
         self.secret_file = secret_file
         self.drivers: Dict[str, DriverInfo] = {}
@@ -65,6 +67,7 @@ class DriverRunner:
             driver_id = time.strftime("driver-%Y%m%d%H%M%S-", time.localtime()) + f"{self._count:04d}"
             info = self.drivers[driver_id] = DriverInfo(driver_id, request)
         threading.Thread(target=self._supervise, args=(info,), name=driver_id, daemon=True).start()
+        self.on_change()
         return info
 
     def _package_dir(self, sha256: str) -> str:
@@ -135,6 +138,7 @@ class DriverRunner:
         with self.lock:
             info.state, info.exit_code, info.ended = state, code, time.time()
         log.info("driver %s %s: %s", info.driver_id, state, reason)
+        self.on_change()
 
     def kill(self, driver_id: str) -> bool:
         with self.lock:

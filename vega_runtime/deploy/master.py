@@ -88,7 +88,8 @@ class Master:
     def __init__(self, host: str, port: int, secret: Optional[bytes], advertise_host: str,
                  work_dir: str, worker_timeout: float = 15.0, secret_file: str = ""):
         self.work_dir = os.path.abspath(work_dir)
-        self.drivers = DriverRunner(self.work_dir, lambda: self.url, secret_file)
+        self.drivers = DriverRunner(self.work_dir, lambda: self.url, secret_file,
+                                    on_change=self.save_state)
         self.lock = threading.RLock()
         self.workers: Dict[str, WorkerInfo] = {}
         self.apps: Dict[str, AppInfo] = {}
@@ -96,8 +97,13 @@ class Master:
         self.worker_timeout = worker_timeout
         self._app_ids = itertools.count()
         self.recovery = RecoveryStore(self.work_dir)
+        saved = self.recovery.load()
         #: applications from before a restart, by id (their drivers may reconnect)
-        self.recovered: Dict[str, dict] = self.recovery.load()
+        self.recovered: Dict[str, dict] = saved["apps"]
+        #: workers from before a restart that have not registered again
+        self.recovered_workers: Dict[str, dict] = saved["workers"]
+        #: cluster-mode drivers from before a restart (no longer this master's children)
+        self.recovered_drivers: List[dict] = [d for d in saved["drivers"] if d["state"] != "finished"]
         self.server = Server(host, port, secret, self._serve, "master")
         self.advertise_host = advertise_host
         self._stopped = threading.Event()
@@ -183,6 +189,7 @@ class Master:
             if old is not None and old.state == "alive":
                 old.conn.close()
             self.workers[register.worker_id] = info
+            self.recovered_workers.pop(register.worker_id, None)
             for app_id, executor_id in register.executors:  # still running from before
                 app = self.apps.get(app_id)
                 info.executors[(app_id, executor_id)] = app.request.executor_memory if app else 0
@@ -191,6 +198,7 @@ class Master:
             conn.send(RegisteredWorker(__version__))
             log.info("worker %s registered: %s, %d cores, %d MiB", register.worker_id,
                      register.host, register.cores, register.memory >> 20)
+            self._save()
             self._schedule()
         try:
             while True:
@@ -271,10 +279,18 @@ class Master:
             app.state = "running"
 
     def _save(self) -> None:
-        """Persist the applications (call with the lock held)."""
+        """Persist workers, applications and drivers (call with the lock held)."""
         records = dict(self.recovered)
         records.update({a.app_id: a.record() for a in self.apps.values()})
-        self.recovery.save(records)
+        workers = dict(self.recovered_workers)
+        workers.update({w.worker_id: {"host": w.host, "port": w.port, "cores": w.cores,
+                                      "memory": w.memory, "labels": w.labels, "state": w.state}
+                        for w in self.workers.values()})
+        self.recovery.save(records, workers, self.recovered_drivers + self.drivers.status())
+
+    def save_state(self) -> None:
+        with self.lock:
+            self._save()
 
     def _log_path(self, app_id: str) -> str:
         directory = os.path.join(self.work_dir, "apps", app_id)
@@ -400,6 +416,7 @@ class Master:
                         executor_id, f"worker {worker.worker_id} was lost ({reason})", True))
             worker.executors.clear()
             worker.conn.close()
+            self._save()
             self._schedule()
 
     def _app_finished(self, app: AppInfo, state: str) -> None:
@@ -453,7 +470,12 @@ class Master:
                     "labels": w.labels,
                     "last_heartbeat_seconds_ago": round(time.monotonic() - w.last_heartbeat, 1),
                     "executors": [f"{a}/{e}" for a, e in w.executors],
-                } for w in self.workers.values()],
+                } for w in self.workers.values()] + [{
+                    "id": worker_id, "host": w["host"], "port": w["port"], "state": "lost",
+                    "cores": w["cores"], "cores_used": 0, "memory_bytes": w["memory"],
+                    "memory_used_bytes": 0, "labels": w["labels"],
+                    "last_heartbeat_seconds_ago": None, "executors": [],
+                } for worker_id, w in self.recovered_workers.items()],
                 "applications": [{
                     "id": a.app_id, "name": a.request.name, "state": a.state,
                     "cores": len(a.executors), "driver": f"{a.request.driver_host}:{a.request.driver_port}",
@@ -467,7 +489,9 @@ class Master:
                     "duration_seconds": round((r["ended"] or now) - r["submitted"], 1),
                     "waiting_reason": "",
                 } for app_id, r in self.recovered.items()],
-                "drivers": self.drivers.status(),
+                "drivers": self.drivers.status() + [
+                    {**d, "state": "unknown" if d["state"] in ("running", "restarting", "submitted")
+                     else d["state"]} for d in self.recovered_drivers],
             }
 
 
