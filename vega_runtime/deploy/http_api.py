@@ -16,6 +16,12 @@ def start_http(host: str, port: int, master) -> ThreadingHTTPServer:
         def do_GET(self) -> None:  # noqa: N802 - http.server's name
             if self.path.rstrip("/") == "/api/v1/status":
                 self._send(200, "application/json", json.dumps(master.status(), indent=1))
+            elif self.path.rstrip("/") == "/metrics":
+                from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+                from .metrics import metrics_text
+
+                self._send(200, CONTENT_TYPE_LATEST, metrics_text(master).decode("utf-8"))
             elif self.path in ("/", "/index.html"):
                 self._send(200, "text/html; charset=utf-8", _page(master.status()))
             else:

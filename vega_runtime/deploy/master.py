@@ -96,6 +96,8 @@ class Master:
         self.started = time.time()
         self.worker_timeout = worker_timeout
         self._app_ids = itertools.count()
+        #: monotonically increasing event counts for /metrics
+        self.counters: Dict[str, int] = {"executor_losses": 0, "log_lines": 0}
         self.recovery = RecoveryStore(self.work_dir)
         saved = self.recovery.load()
         #: applications from before a restart, by id (their drivers may reconnect)
@@ -237,6 +239,7 @@ class Master:
                 while True:
                     message = conn.recv()
                     if isinstance(message, AppLog):
+                        self.counters["log_lines"] += message.text.count("\n")
                         log_file.write(message.text.encode("utf-8"))
                         log_file.flush()
                     elif isinstance(message, UnregisterApplication):
@@ -394,6 +397,7 @@ class Master:
                 return
             log.warning("executor %s of %s exited (%s)", message.executor_id, app.app_id,
                         message.reason)
+            self.counters["executor_losses"] += 1
             _send_quietly(app.conn, ExecutorRemoved(message.executor_id, message.reason, False))
             if app.state in ("waiting", "running"):
                 app.executor_failures += 1 if message.exit_code else 0
@@ -412,6 +416,7 @@ class Master:
             for app_id, executor_id in list(worker.executors):
                 app = self.apps.get(app_id)
                 if app is not None and app.executors.pop(executor_id, None) is not None:
+                    self.counters["executor_losses"] += 1
                     _send_quietly(app.conn, ExecutorRemoved(
                         executor_id, f"worker {worker.worker_id} was lost ({reason})", True))
             worker.executors.clear()
