@@ -47,6 +47,8 @@ from typing import List, Optional, Sequence, Union
 
 import pytest
 
+from proc_helpers import descendants, pid_alive
+
 SSHD = "/usr/sbin/sshd"
 SSH_KEYGEN = shutil.which("ssh-keygen") or "/usr/bin/ssh-keygen"
 SSH = shutil.which("ssh") or "/usr/bin/ssh"
@@ -82,51 +84,7 @@ requires_netns_sshd = pytest.mark.skipif(
 
 
 # --------------------------------------------------------------------------- processes
-
-def _proc_state(pid: int) -> Optional[str]:
-    """The one-letter state of ``pid`` (``'Z'`` for a zombie), or None if it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    # "pid (comm) S ppid ..." -- comm may hold spaces/parens, so split at the last ')'.
-    return data[data.rindex(b")") + 2:].split()[0].decode()
-
-
-def pid_alive(pid: int) -> bool:
-    """True while ``pid`` exists and is not a zombie."""
-    state = _proc_state(pid)
-    return state is not None and state != "Z"
-
-
-def _parent_map() -> dict:
-    parents = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                data = f.read()
-            parents[int(entry)] = int(data[data.rindex(b")") + 2:].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-    return parents
-
-
-def descendants(pid: int) -> List[int]:
-    """All live descendants of ``pid`` (children, grandchildren, ...)."""
-    children: dict = {}
-    for child, parent in _parent_map().items():
-        children.setdefault(parent, []).append(child)
-    found, frontier = [], [pid]
-    while frontier:
-        for child in children.get(frontier.pop(), []):
-            if pid_alive(child):
-                found.append(child)
-                frontier.append(child)
-    return found
-
+# (pid_alive and descendants, which read /proc, come from proc_helpers.)
 
 def _kill(pid: int, sig: int) -> None:
     try:

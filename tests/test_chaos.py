@@ -18,6 +18,9 @@ import pytest
 from vega_runtime import Context
 from vega_runtime.scheduler.listener import JobListener
 
+from proc_helpers import (arg_value, cmdline, executor_processes, parent_pid, processes_matching,
+                          spawn_vega, wait_for)
+
 PAIRS = 400
 EXPECTED = sorted({k: sum(i for i in range(PAIRS) if i % 7 == k) for k in range(7)}.items())
 
@@ -45,52 +48,10 @@ class Events(JobListener):
         assert self._event(self.stage_started, stage_id).wait(timeout), f"stage {stage_id} never started"
 
 
-def cluster_processes(ctx):
-    """pids of every process of this context's local cluster (daemons and executors)."""
-    root = ctx.app_dir
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as fh:
-                    cmdline = fh.read().decode(errors="replace")
-            except OSError:
-                continue
-            if root in cmdline:
-                pids.append(int(entry))
-    return pids
-
-
 def executor_pids(ctx):
-    return {pid: _arg(pid, "--executor-id") for pid in cluster_processes(ctx)
-            if "executor_main" in _cmdline(pid)}
-
-
-def _cmdline(pid):
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            return fh.read().decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def _arg(pid, flag):
-    parts = _cmdline(pid).split("\0")
-    return parts[parts.index(flag) + 1] if flag in parts else None
-
-
-def _parent(pid):
-    with open(f"/proc/{pid}/stat") as fh:
-        return int(fh.read().rsplit(")", 1)[1].split()[1])
-
-
-def wait_until(predicate, timeout=20, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    """{pid: executor id} of this context's executor processes."""
+    return {pid: arg_value(argv, "--executor-id")
+            for pid, argv in executor_processes(ctx.app_dir).items()}
 
 
 @pytest.fixture
@@ -101,7 +62,7 @@ def chaos(tmp_path):
                   conf={"vega.locality.wait": 0.5})
     yield ctx, events, tmp_path
     ctx.stop()
-    wait_until(lambda: not cluster_processes(ctx), 15, "every cluster process to exit")
+    wait_for(lambda: not processes_matching(ctx.app_dir), 15, "every cluster process to exit")
 
 
 def slow_pairs(ctx, log_dir, delay=0.005):
@@ -116,6 +77,17 @@ def slow_pairs(ctx, log_dir, delay=0.005):
     return ctx.parallelize(range(PAIRS), 4).map_partitions_with_index(record)
 
 
+def start_slow_job(ctx, events, log_dir):
+    """Run a shuffle of ``slow_pairs`` in a thread; return (thread, result) once its map stage
+    has started.  ``result["value"]`` holds the sorted answer when the thread has finished."""
+    result = {}
+    job = threading.Thread(target=lambda: result.update(
+        value=sorted(slow_pairs(ctx, log_dir, delay=0.02).reduce_by_key(add).collect())))
+    job.start()
+    events.wait_started(0)
+    return job, result
+
+
 def map_runs(log_dir):
     return sorted(int(name.split("-")[1]) for name in os.listdir(log_dir) if name.startswith("map-"))
 
@@ -123,13 +95,9 @@ def map_runs(log_dir):
 def test_killing_a_worker_during_the_map_stage(chaos):
     """SIGKILL a worker while map tasks run: its tasks rerun on the other worker."""
     ctx, events, tmp = chaos
-    result = {}
-    job = threading.Thread(target=lambda: result.update(
-        value=sorted(slow_pairs(ctx, str(tmp), delay=0.02).reduce_by_key(add).collect())))
-    job.start()
-    events.wait_started(0)
+    job, result = start_slow_job(ctx, events, str(tmp))
     victim = next(iter(executor_pids(ctx)))
-    os.kill(_parent(victim), signal.SIGKILL)
+    os.kill(parent_pid(victim), signal.SIGKILL)
     job.join(120)
     assert result.get("value") == EXPECTED
 
@@ -153,8 +121,8 @@ def test_killing_a_worker_after_its_map_outputs_recomputes_only_those(chaos):
         victim_executor = statuses[0].executor_id
         lost["partitions"] = sorted(s.map_id for s in statuses if s.executor_id == victim_executor)
         pid = [p for p, e in executor_pids(ctx).items() if e == victim_executor][0]
-        worker = _parent(pid)
-        work_dir = _arg(worker, "--work-dir")
+        worker = parent_pid(pid)
+        work_dir = arg_value(cmdline(worker), "--work-dir")
         os.kill(worker, signal.SIGKILL)
         shutil.rmtree(work_dir)
 
@@ -171,11 +139,7 @@ def test_killing_a_worker_after_its_map_outputs_recomputes_only_those(chaos):
 def test_killing_an_executor_retries_its_task(chaos):
     """SIGKILL one executor mid-task: the task runs again and the job finishes."""
     ctx, events, tmp = chaos
-    result = {}
-    job = threading.Thread(target=lambda: result.update(
-        value=sorted(slow_pairs(ctx, str(tmp), delay=0.02).reduce_by_key(add).collect())))
-    job.start()
-    events.wait_started(0)
+    job, result = start_slow_job(ctx, events, str(tmp))
     os.kill(next(iter(executor_pids(ctx))), signal.SIGKILL)
     job.join(120)
     assert result.get("value") == EXPECTED
@@ -184,23 +148,19 @@ def test_killing_an_executor_retries_its_task(chaos):
 def test_losing_every_worker_waits_for_a_new_one(chaos):
     """With every worker killed the job waits; a worker started later finishes it."""
     ctx, events, tmp = chaos
-    workers = {_parent(pid) for pid in executor_pids(ctx)}
-    result = {}
-    job = threading.Thread(target=lambda: result.update(
-        value=sorted(slow_pairs(ctx, str(tmp), delay=0.02).reduce_by_key(add).collect())))
-    job.start()
-    events.wait_started(0)
+    workers = {parent_pid(pid) for pid in executor_pids(ctx)}
+    job, result = start_slow_job(ctx, events, str(tmp))
     for pid in workers:
         os.kill(pid, signal.SIGKILL)
-    wait_until(lambda: not executor_pids(ctx), 15, "the executors to die with their workers")
+    wait_for(lambda: not executor_pids(ctx), 15, "the executors to die with their workers")
     cluster = ctx.backend.owned_cluster
     env = {**os.environ, "VEGA_SECRET_FILE": cluster.secret_file,
            "PYTHONPATH": os.pathsep.join(p or os.getcwd() for p in sys.path)}
-    newcomer = subprocess.Popen([sys.executable, "-m", "vega_cli.main", "worker",
-                                 f"vega://127.0.0.1:{cluster.master_port}", "--host", "127.0.0.1",
-                                 "--cores", "2", "--work-dir", os.path.join(ctx.app_dir, "late")],
-                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                start_new_session=True)
+    newcomer = spawn_vega("worker", f"vega://127.0.0.1:{cluster.master_port}", "--host",
+                          "127.0.0.1", "--cores", "2",
+                          "--work-dir", os.path.join(ctx.app_dir, "late"), env=env,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                          start_new_session=True)
     try:
         job.join(120)
         assert result.get("value") == EXPECTED
@@ -213,14 +173,10 @@ def test_restarting_the_master_mid_job(chaos):
     """SIGKILL the master while tasks run and start it again: the job finishes, the
     driver and workers reconnect, and the new master knows the application."""
     ctx, events, tmp = chaos
-    result = {}
-    job = threading.Thread(target=lambda: result.update(
-        value=sorted(slow_pairs(ctx, str(tmp), delay=0.02).reduce_by_key(add).collect())))
-    job.start()
-    events.wait_started(0)
+    job, result = start_slow_job(ctx, events, str(tmp))
     cluster = ctx.backend.owned_cluster
     master = cluster.processes[0]
-    argv = _cmdline(master.pid).rstrip("\0").split("\0")
+    argv = cmdline(master.pid)
     os.killpg(master.pid, signal.SIGKILL)
     master.wait()
     ready = argv[argv.index("--ready-file") + 1]
@@ -229,7 +185,7 @@ def test_restarting_the_master_mid_job(chaos):
     with open(os.path.join(ctx.app_dir, "master-restarted.log"), "ab") as log:
         cluster.processes[0] = subprocess.Popen(argv, env=env, stdout=log, stderr=log,
                                                 start_new_session=True)
-    wait_until(lambda: os.path.exists(ready), 30, "the master to restart")
+    wait_for(lambda: os.path.exists(ready), 30, "the master to restart")
     job.join(120)
     assert result.get("value") == EXPECTED
     assert sorted(slow_pairs(ctx, str(tmp), delay=0).reduce_by_key(add).collect()) == EXPECTED

@@ -5,27 +5,10 @@ import json
 import os
 import signal
 import subprocess
-import sys
-import time
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def vega(*args, env, cwd=REPO, timeout=120):
-    return subprocess.run([sys.executable, "-m", "vega_cli.main", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
-
-
-def wait_for(predicate, timeout=30.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+from proc_helpers import executor_processes, spawn_vega, vega, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -42,11 +25,10 @@ def cluster(tmp_path_factory):
     port = json.loads((home / "master" / "master.ready").read_text())["port"]
     url = f"vega://127.0.0.1:{port}"
     env["VEGA_MASTER"] = url
-    worker = subprocess.Popen([sys.executable, "-m", "vega_cli.main", "worker", url, "--host",
-                               "127.0.0.1", "--cores", "2", "--memory", "2g", "--work-dir",
-                               str(home / "worker")], env=env, cwd=str(home),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
+    worker = spawn_vega("worker", url, "--host", "127.0.0.1", "--cores", "2", "--memory", "2g",
+                        "--work-dir", str(home / "worker"), env=env, cwd=str(home),
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                        start_new_session=True)
 
     def alive_workers():
         result = vega("status", "--json", env=env)
@@ -157,9 +139,8 @@ def test_vega_kill_cancels_a_running_application(cluster, tmp_path):
                 "with Context(app_name='sleeper') as ctx:\n"
                 "    print('started', flush=True)\n"
                 "    ctx.parallelize(range(2), 2).map(lambda x: time.sleep(120)).collect()\n")
-    proc = subprocess.Popen([sys.executable, "-m", "vega_cli.main", "submit", job], cwd=REPO,
-                            env=cluster["env"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    proc = spawn_vega("submit", job, env=cluster["env"], stdout=subprocess.PIPE,
+                      stderr=subprocess.PIPE, text=True)
 
     def running_app():
         apps = json.loads(vega("status", "--json", env=cluster["env"]).stdout)["applications"]
@@ -170,30 +151,15 @@ def test_vega_kill_cancels_a_running_application(cluster, tmp_path):
     assert killed.returncode == 0 and "killed" in killed.stdout
     assert proc.wait(20) == 130
     assert "killed with vega kill" in proc.stderr.read()
-    wait_for(lambda: not _executor_pids(app_id), timeout=10, what="executors to exit")
-
-
-def _executor_pids(app_id):
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as fh:
-                    cmdline = fh.read().decode(errors="replace")
-            except OSError:
-                continue
-            if "executor_main" in cmdline and app_id in cmdline:
-                pids.append(int(entry))
-    return pids
+    wait_for(lambda: not executor_processes(app_id), timeout=10, what="executors to exit")
 
 
 def test_a_worker_stopped_on_purpose_is_shown_dead(cluster, tmp_path):
     """SIGTERM makes a worker say goodbye: status shows it dead, not lost."""
-    proc = subprocess.Popen([sys.executable, "-m", "vega_cli.main", "worker", cluster["url"],
-                             "--host", "127.0.0.1", "--cores", "1", "--memory", "1g",
-                             "--labels", "short-lived", "--work-dir", str(tmp_path / "w")],
-                            env=cluster["env"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = spawn_vega("worker", cluster["url"], "--host", "127.0.0.1", "--cores", "1",
+                      "--memory", "1g", "--labels", "short-lived",
+                      "--work-dir", str(tmp_path / "w"), env=cluster["env"],
+                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
     def state():
         workers = json.loads(vega("status", "--json", env=cluster["env"]).stdout)["workers"]
@@ -239,16 +205,15 @@ def test_killing_vega_submit_leaves_no_executor(cluster, tmp_path):
                 "import time\nfrom vega_runtime import Context\n"
                 "with Context(app_name='orphan-check') as ctx:\n"
                 "    ctx.parallelize(range(2), 2).map(lambda x: time.sleep(120)).collect()\n")
-    proc = subprocess.Popen([sys.executable, "-m", "vega_cli.main", "submit", job], cwd=REPO,
-                            env=cluster["env"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = spawn_vega("submit", job, env=cluster["env"], stdout=subprocess.DEVNULL,
+                      stderr=subprocess.DEVNULL)
 
     def app_id():
         apps = json.loads(vega("status", "--json", env=cluster["env"]).stdout)["applications"]
         running = [a["id"] for a in apps if a["name"] == "orphan-check" and a["state"] == "running"]
-        return running and _executor_pids(running[0]) and running[0]
+        return running and executor_processes(running[0]) and running[0]
 
     running = wait_for(app_id, what="executors of the application")
     proc.kill()
     proc.wait()
-    wait_for(lambda: not _executor_pids(running), timeout=10, what="the executors to exit")
+    wait_for(lambda: not executor_processes(running), timeout=10, what="the executors to exit")

@@ -5,12 +5,12 @@ ephemeral ports, with a cluster secret.  Waits are for events (a ready file, a
 log line, ``vega status --json`` showing a state), each with a deadline.
 """
 
+import functools
 import json
 import os
 import re
 import signal
 import subprocess
-import sys
 import textwrap
 import threading
 import time
@@ -23,94 +23,23 @@ from vega_runtime.net.connection import Connection, create_secret_file, load_sec
 from vega_runtime.net.messages import RegisteredWorker, RegisterWorker, RegisterWorkerFailed
 from vega_runtime.versions import python_version
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-EXECUTOR_MODULE = "vega_runtime.deploy.executor_main"
-POLL = 0.1  # never poll faster than this
+import proc_helpers
+from proc_helpers import (EXECUTOR_MODULE, clean_env, executor_processes, kill_group,
+                          processes_matching, read_text, spawn_vega, stop_processes, wait_for)
+
 START_TIMEOUT = 30.0
 PREFIX = re.compile(r"^\[127\.0\.0\.1 (exec-\d+) (\d+)\.(\d+)\] (.*)$")
 
+vega = functools.partial(proc_helpers.vega, timeout=90)  # `vega ARGS` from the repo root
+
 
 # -- helpers ----------------------------------------------------------------------------------
-
-def wait_for(predicate, timeout: float, what: str):
-    """Poll ``predicate`` every POLL seconds until it returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(POLL)
-
-
-def clean_env(**extra) -> dict:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("VEGA_MASTER", "VEGA_SECRET_FILE", "VEGA_SUBMIT_CONF", "COLUMNS")}
-    env.update(extra)
-    return env
-
-
-def processes_matching(*markers: str) -> dict:
-    """{pid: argv} of live (non-zombie) processes whose command line contains every marker."""
-    found = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as fh:
-                raw = fh.read()
-            with open(f"/proc/{entry}/stat") as fh:
-                state = fh.read().rpartition(")")[2].split()[0]
-        except OSError:
-            continue
-        text = raw.decode("utf-8", "replace")
-        if raw and state != "Z" and all(m in text for m in markers):
-            found[int(entry)] = text.split("\0")
-    return found
-
-
-def read_text(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            return fh.read()
-    except OSError:
-        return ""
-
-
-def vega(*args, env=None, timeout=90):
-    """Run the ``vega`` command from the repo root."""
-    return subprocess.run([sys.executable, "-m", "vega_cli.main", *args], cwd=REPO,
-                          capture_output=True, text=True, env=env or clean_env(), timeout=timeout)
-
 
 def write_job(directory, name: str, source: str) -> str:
     path = os.path.join(str(directory), name)
     with open(path, "w") as fh:
         fh.write(textwrap.dedent(source))
     return path
-
-
-def kill_group(proc: subprocess.Popen, grace: float = 10.0) -> None:
-    """SIGTERM the process group, then SIGKILL it if anything is left."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            break
-        try:
-            proc.wait(grace)
-            break
-        except subprocess.TimeoutExpired:
-            continue
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
-        proc.wait(grace)
-    except subprocess.TimeoutExpired:
-        pass
 
 
 class Cluster:
@@ -140,9 +69,8 @@ class Cluster:
 
     def _spawn(self, name, args, env=None):
         out = open(os.path.join(self.root, f"{name}.out"), "ab")
-        proc = subprocess.Popen([sys.executable, "-m", "vega_cli.main", *args], cwd=REPO,
-                                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                env=env or clean_env(), start_new_session=True)
+        proc = spawn_vega(*args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                          env=env or clean_env(), start_new_session=True)
         out.close()
         proc.name = name
         self.procs.append(proc)
@@ -193,10 +121,9 @@ class Cluster:
     def spawn_driver(self, *args, secret_file=None):
         """``vega submit`` in the background, its stdout lines readable from a queue."""
         env = clean_env(VEGA_SECRET_FILE=secret_file or self.secret_file)
-        proc = subprocess.Popen([sys.executable, "-m", "vega_cli.main", "submit", "--master",
-                                 self.url, *args], cwd=REPO, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                env=env, start_new_session=True)
+        proc = spawn_vega("submit", "--master", self.url, *args, stdin=subprocess.DEVNULL,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          env=env, start_new_session=True)
         proc.lines = []
         proc.err = []
 
@@ -210,17 +137,10 @@ class Cluster:
         return proc
 
     def executors(self, *markers) -> dict:
-        return processes_matching(EXECUTOR_MODULE, self.marker, *markers)
+        return executor_processes(self.marker, *markers)
 
     def stop(self) -> None:
-        for proc in reversed(self.procs):
-            kill_group(proc)
-        # Executors run in sessions of their own: make sure none outlives a failed test.
-        for pid in processes_matching(self.marker):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        stop_processes(self.procs, self.marker)
 
 
 HOLD_JOB = """
@@ -554,8 +474,7 @@ def test_daemon_without_a_secret_refuses_a_non_loopback_address(tmp_path, daemon
         args = ["worker", "vega://127.0.0.1:9", "--host", "0.0.0.0", "--cores", "1",
                 "--memory", "1g", "--work-dir", work_dir]
     # Run outside the repo so that no conf/vega-secret can be picked up.
-    result = subprocess.run([sys.executable, "-m", "vega_cli.main", *args], cwd=str(tmp_path),
-                            capture_output=True, text=True, env=clean_env(), timeout=30)
+    result = vega(*args, cwd=str(tmp_path), timeout=30)
     assert result.returncode != 0
     assert "Traceback" not in result.stderr, result.stderr
     assert "vega: error:" in result.stderr

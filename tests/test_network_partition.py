@@ -8,14 +8,12 @@ namespaces are used.  Needs root, iproute2 and iptables (``.ci/run`` installs th
 import json
 import os
 import shutil
-import signal
 import subprocess
-import sys
-import time
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from proc_helpers import REPO, kill_group, vega_argv, wait_for
+
 MAIN, OTHER = "vega-pm", "vega-pw"
 MAIN_IP, OTHER_IP = "10.77.0.1", "10.77.0.2"
 
@@ -57,19 +55,9 @@ def hosts():
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
 
-def wait_for(predicate, timeout=30.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def start(ns, args, env, log):
-    return subprocess.Popen(in_ns(ns, sys.executable, "-m", "vega_cli.main", *args), cwd=REPO,
-                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(in_ns(ns, *vega_argv(*args)), cwd=REPO, env=env, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def test_a_partitioned_worker_is_lost_the_job_finishes_and_it_rejoins(hosts, tmp_path):
@@ -94,8 +82,7 @@ def test_a_partitioned_worker_is_lost_the_job_finishes_and_it_rejoins(hosts, tmp
                                    "--work-dir", str(tmp_path / "w-other")], env, logs))
 
         def status():
-            out = subprocess.run(in_ns(MAIN, sys.executable, "-m", "vega_cli.main", "status",
-                                       "--master", url, "--json"),
+            out = subprocess.run(in_ns(MAIN, *vega_argv("status", "--master", url, "--json")),
                                  cwd=REPO, env=env, capture_output=True, text=True)
             return json.loads(out.stdout) if out.returncode == 0 else None
 
@@ -115,8 +102,7 @@ def test_a_partitioned_worker_is_lost_the_job_finishes_and_it_rejoins(hosts, tmp
             "with Context(app_name='partitioned') as ctx:\n"
             "    pairs = ctx.parallelize(range(600), 6).map_partitions_with_index(slow)\n"
             "    print('RESULT', sorted(pairs.reduce_by_key(add).collect()), flush=True)\n")
-        driver = subprocess.Popen(in_ns(MAIN, sys.executable, "-m", "vega_cli.main", "submit",
-                                        "--master", url, str(job)),
+        driver = subprocess.Popen(in_ns(MAIN, *vega_argv("submit", "--master", url, str(job))),
                                   cwd=REPO, env=env, stdout=subprocess.PIPE,
                                   stderr=subprocess.STDOUT, text=True)
         seen = []
@@ -138,9 +124,5 @@ def test_a_partitioned_worker_is_lost_the_job_finishes_and_it_rejoins(hosts, tmp
                  what="the partitioned worker to rejoin")
     finally:
         for proc in reversed(procs):
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(10)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                os.killpg(proc.pid, signal.SIGKILL)
+            kill_group(proc)
         logs.close()

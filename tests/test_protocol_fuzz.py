@@ -15,11 +15,9 @@ import math
 import os
 import random
 import re
-import signal
 import socket
 import struct
 import subprocess
-import sys
 import time
 
 import msgpack
@@ -36,74 +34,14 @@ from vega_runtime.net.messages import (MESSAGE_TYPES, ExecutorExited, ExecutorRe
 from vega_runtime import __version__
 from vega_runtime.versions import python_version
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from proc_helpers import clean_env, read_text, spawn_vega, stop_processes, vega, wait_for
+
 SEED = 20261121
-POLL = 0.1
 HANDSHAKE_LIMIT = 4096  # the largest frame a master reads before the handshake
 CASE_TIMEOUT = 5.0  # the master must react to every case within this
 
 
 # -- helpers ----------------------------------------------------------------------------------
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(POLL)
-
-
-def clean_env(**extra) -> dict:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("VEGA_MASTER", "VEGA_SECRET_FILE", "VEGA_SUBMIT_CONF")}
-    env.update(extra)
-    return env
-
-
-def read_text(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            return fh.read()
-    except OSError:
-        return ""
-
-
-def kill_group(proc: subprocess.Popen, grace: float = 10.0) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            break
-        try:
-            proc.wait(grace)
-            break
-        except subprocess.TimeoutExpired:
-            continue
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
-        proc.wait(grace)
-    except subprocess.TimeoutExpired:
-        pass
-
-
-def processes_matching(marker: str) -> list:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) != os.getpid():
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as fh:
-                    if marker.encode() in fh.read():
-                        found.append(int(entry))
-            except OSError:
-                pass
-    return found
-
 
 def proc_counts(pid: int) -> tuple:
     """(threads, open file descriptors) of a process."""
@@ -142,17 +80,13 @@ class MasterProcess:
 
     def _spawn(self, name, args):
         with open(os.path.join(self.root, f"{name}.out"), "ab") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "vega_cli.main", *args], cwd=REPO,
-                                    stdin=subprocess.DEVNULL, stdout=out,
-                                    stderr=subprocess.STDOUT, env=clean_env(),
-                                    start_new_session=True)
+            proc = spawn_vega(*args, stdin=subprocess.DEVNULL, stdout=out,
+                              stderr=subprocess.STDOUT, env=clean_env(), start_new_session=True)
         self.procs.append(proc)
         return proc
 
     def vega(self, *args, timeout=60, env=None):
-        return subprocess.run([sys.executable, "-m", "vega_cli.main", *args], cwd=REPO,
-                              capture_output=True, text=True, timeout=timeout,
-                              env=env or clean_env())
+        return vega(*args, timeout=timeout, env=env)
 
     def status(self) -> dict:
         result = self.vega("status", "--master", self.url, "--json",
@@ -181,13 +115,7 @@ class MasterProcess:
         return worker_id
 
     def stop(self) -> None:
-        for proc in reversed(self.procs):
-            kill_group(proc)
-        for pid in processes_matching(self.marker):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        stop_processes(self.procs, self.marker)
 
 
 # -- talking to the master ------------------------------------------------------------------

@@ -9,22 +9,11 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from sshd_hosts import (CONTROL_IP, NetworkHosts, descendants, fabric_connection, list_netns,
-                        make_client_key, pid_alive, requires_netns_sshd, requires_sshd,
-                        ssh_run, sshd_host, start_sshd)
+from proc_helpers import cmdline, descendants, pid_alive, wait_for
+from sshd_hosts import (CONTROL_IP, NetworkHosts, fabric_connection, list_netns, make_client_key,
+                        requires_netns_sshd, requires_sshd, ssh_run, sshd_host, start_sshd)
 
 __all__ = ["sshd_host"]  # the fixture, imported so tests here can use it
-
-
-def wait_for(predicate, timeout=10.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 # ------------------------------------------------------------------ loopback sshd
@@ -74,12 +63,11 @@ def test_stop_kills_sshd_and_its_session_children(tmp_path):
         def session_sleep():
             pids = descendants(host.pid)
             for pid in pids:
-                with open(f"/proc/{pid}/cmdline", "rb") as f:
-                    if f.read().startswith(b"sleep\x00300\x00"):
-                        return pids
+                if cmdline(pid)[:2] == ["sleep", "300"]:
+                    return pids
             return None
 
-        pids = wait_for(session_sleep, what="the session's sleep under sshd")
+        pids = wait_for(session_sleep, 10, "the session's sleep under sshd")
         ours = [host.pid, *pids]
     finally:
         host.stop()

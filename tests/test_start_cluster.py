@@ -1,23 +1,20 @@
 """vega start-cluster / stop-cluster / start-workers over real SSH (sshd on loopback and
 in network namespaces)."""
 
+import functools
 import json
 import os
-import shutil
 import subprocess
-import sys
 import textwrap
 
 import pytest
 
+import proc_helpers
+from proc_helpers import REPO, vega_argv, vega_processes
 from sshd_hosts import NetworkHosts, requires_netns_sshd, requires_sshd, start_sshd
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def vega(*args, cwd=REPO, env=None, timeout=300):
-    return subprocess.run([sys.executable, "-m", "vega_cli.main", *args], cwd=cwd,
-                          env=env or os.environ, capture_output=True, text=True, timeout=timeout)
+#: ``vega ARGS`` from the repo root in this environment, with room for SSH round trips.
+vega = functools.partial(proc_helpers.vega, env=os.environ, timeout=300)
 
 
 def write_cluster(tmp_path, ssh, workers, master_host="127.0.0.1", port=None, extra=""):
@@ -47,19 +44,6 @@ def status(port, tmp_path):
     result = vega("status", "--master", f"vega://127.0.0.1:{port}", "--json",
                   "--secret-file", str(tmp_path / "secret"))
     return json.loads(result.stdout) if result.returncode == 0 else None
-
-
-def our_processes(marker):
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                cmdline = open(f"/proc/{entry}/cmdline", "rb").read().decode(errors="replace")
-            except OSError:
-                continue
-            if marker in cmdline and ("vega_cli.main" in cmdline or "executor_main" in cmdline):
-                found.append(int(entry))
-    return found
 
 
 @pytest.fixture
@@ -100,7 +84,7 @@ def test_start_cluster_runs_a_job_and_stop_cluster_leaves_nothing(sshd, tmp_path
         stopped = vega("stop-cluster", "--config", config)
     assert stopped.returncode == 0, stopped.stdout
     assert stopped.stdout.count("stopped") == 3
-    assert our_processes(str(tmp_path)) == []
+    assert vega_processes(str(tmp_path)) == []
     twice = vega("stop-cluster", "--config", config)
     assert twice.returncode == 0 and "nothing was running" in twice.stdout
 
@@ -124,7 +108,7 @@ def test_unreachable_host_and_wrong_key_are_reported_per_host(sshd, tmp_path):
         assert "started, registered" in result.stdout
     finally:
         vega("stop-cluster", "--config", config)
-    assert our_processes(str(tmp_path)) == []
+    assert vega_processes(str(tmp_path)) == []
 
 
 @requires_sshd
@@ -172,7 +156,7 @@ def test_bootstrap_installs_vega_on_a_host_without_it(sshd, tmp_path):
     finally:
         vega("stop-workers", "--config", config)
         vega("stop-master", "--work-dir", str(tmp_path / "master"))
-    assert our_processes(str(tmp_path)) == []
+    assert vega_processes(str(tmp_path)) == []
 
 
 @requires_netns_sshd
@@ -186,8 +170,7 @@ def test_start_cluster_across_three_hosts(tmp_path):
                    for h in net.hosts]
         config, port = write_cluster(tmp_path, first, workers, master_host=first.host, port=7077,
                                      extra="")
-        started = subprocess.run(net.in_control([sys.executable, "-m", "vega_cli.main",
-                                                 "start-cluster", "--config", config]),
+        started = subprocess.run(net.in_control(vega_argv("start-cluster", "--config", config)),
                                  cwd=REPO, capture_output=True, text=True, timeout=300)
         assert started.returncode == 0, started.stdout + started.stderr
         assert started.stdout.count("started, registered") == 3
@@ -200,13 +183,12 @@ def test_start_cluster_across_three_hosts(tmp_path):
                        "    hosts = ctx.parallelize(range(12), 12).map(where).distinct().collect()\n"
                        "    print('HOSTS', sorted(hosts))\n")
         env = {**os.environ, "VEGA_SECRET_FILE": str(tmp_path / "secret")}
-        ran = subprocess.run(net.in_control([sys.executable, "-m", "vega_cli.main", "submit",
-                                             "--master", f"vega://{first.host}:7077", str(job)]),
+        ran = subprocess.run(net.in_control(vega_argv("submit", "--master",
+                                                      f"vega://{first.host}:7077", str(job))),
                              cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
         assert f"HOSTS {sorted(h.host for h in net.hosts)}" in ran.stdout, ran.stdout + ran.stderr
-        stopped = subprocess.run(net.in_control([sys.executable, "-m", "vega_cli.main",
-                                                 "stop-cluster", "--config", config]),
+        stopped = subprocess.run(net.in_control(vega_argv("stop-cluster", "--config", config)),
                                  cwd=REPO, capture_output=True, text=True, timeout=300)
         assert stopped.returncode == 0, stopped.stdout + stopped.stderr
         assert stopped.stdout.count("stopped") == 4
-        assert our_processes(str(tmp_path / "work")) == []
+        assert vega_processes(str(tmp_path / "work")) == []

@@ -1,0 +1,211 @@
+"""Helpers for tests that run real processes: waiting, reading /proc, and the ``vega`` command.
+
+One implementation each, shared by the cluster, chaos, protocol-fuzz, network-partition and
+SSH tests (``tests/`` is on ``sys.path``)::
+
+    from proc_helpers import processes_matching, vega, wait_for
+
+Waits poll a condition with a deadline and fail naming what they waited for; nothing here
+sleeps blindly.  The /proc readers are Linux-only and treat a process that is gone (or
+vanishes while being read) as absent.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Dict, List, Optional
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+POLL = 0.1  # seconds between two looks at a condition; never poll faster than this
+EXECUTOR_MODULE = "vega_runtime.deploy.executor_main"  # what a worker runs an executor as
+
+
+# -- waiting -----------------------------------------------------------------------------------
+
+def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
+    """Call ``predicate`` every ``POLL`` seconds until it returns something truthy; return that.
+
+    The predicate is tried at least once, and once more after the deadline has passed, so a
+    slow predicate is not cut short.  Raises AssertionError naming ``what`` after ``timeout``
+    seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(POLL)
+
+
+def read_text(path: str) -> str:
+    """The text of a file (a log, say) as far as it is written, or "" if it does not exist yet."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return fh.read()
+    except OSError:
+        return ""
+
+
+# -- /proc -------------------------------------------------------------------------------------
+
+def _stat_fields(pid: int) -> Optional[List[bytes]]:
+    """The fields of /proc/PID/stat after the command name (state, ppid, ...), or None."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            data = fh.read()
+        # "pid (comm) S ppid ...": comm may hold spaces and parentheses, so split at the last ')'.
+        return data[data.rindex(b")") + 2:].split()
+    except (OSError, ValueError):
+        return None
+
+
+def proc_state(pid: int) -> Optional[str]:
+    """The one-letter state of ``pid`` (``'Z'`` for a zombie), or None if it is gone."""
+    fields = _stat_fields(pid)
+    return fields[0].decode() if fields else None
+
+
+def pid_alive(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie."""
+    state = proc_state(pid)
+    return state is not None and state != "Z"
+
+
+def parent_pid(pid: int) -> Optional[int]:
+    """The parent of ``pid``, or None if ``pid`` is gone."""
+    fields = _stat_fields(pid)
+    return int(fields[1]) if fields else None
+
+
+def _pids() -> List[int]:
+    return [int(entry) for entry in os.listdir("/proc") if entry.isdigit()]
+
+
+def descendants(pid: int) -> List[int]:
+    """All live descendants of ``pid`` (children, grandchildren, ...)."""
+    children: Dict[int, List[int]] = {}
+    for child in _pids():
+        parent = parent_pid(child)
+        if parent is not None:
+            children.setdefault(parent, []).append(child)
+    found, frontier = [], [pid]
+    while frontier:
+        for child in children.get(frontier.pop(), []):
+            if pid_alive(child):
+                found.append(child)
+                frontier.append(child)
+    return found
+
+
+def cmdline(pid: int) -> List[str]:
+    """The argv of ``pid``, or [] if it is gone (a zombie's, or a kernel thread's, is empty)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            raw = fh.read()
+    except OSError:
+        return []
+    return raw.decode("utf-8", "replace").rstrip("\0").split("\0") if raw else []
+
+
+def arg_value(argv: List[str], flag: str) -> Optional[str]:
+    """The argument after ``flag`` in ``argv`` (``--work-dir DIR`` gives DIR), or None."""
+    return argv[argv.index(flag) + 1] if flag in argv else None
+
+
+def processes_matching(*markers: str) -> Dict[int, List[str]]:
+    """{pid: argv} of the live (non-zombie) processes, other than this one, whose command line
+    contains every marker (as a substring: a directory marker matches paths below it)."""
+    found = {}
+    for pid in _pids():
+        if pid == os.getpid():
+            continue
+        argv = cmdline(pid)
+        text = "\0".join(argv)
+        if argv and all(m in text for m in markers) and pid_alive(pid):
+            found[pid] = argv
+    return found
+
+
+def executor_processes(*markers: str) -> Dict[int, List[str]]:
+    """{pid: argv} of the live executor processes whose command line contains every marker."""
+    return processes_matching(EXECUTOR_MODULE, *markers)
+
+
+def vega_processes(marker: str) -> List[int]:
+    """Sorted pids of live Vega processes (``vega`` daemons and drivers, executors) whose
+    command line contains ``marker``; other processes naming it (sshd, say) do not count."""
+    return sorted(pid for pid, argv in processes_matching(marker).items()
+                  if any("vega_cli.main" in a or "executor_main" in a for a in argv))
+
+
+# -- the vega command --------------------------------------------------------------------------
+
+def vega_argv(*args: str) -> List[str]:
+    """The command line of ``vega ARGS`` as this interpreter runs it: python -m vega_cli.main."""
+    return [sys.executable, "-m", "vega_cli.main", *args]
+
+
+def clean_env(**extra: str) -> dict:
+    """This environment without what would point ``vega`` elsewhere (a master, a secret file,
+    submit configuration, the terminal width), plus ``extra``."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("VEGA_MASTER", "VEGA_SECRET_FILE", "VEGA_SUBMIT_CONF", "COLUMNS")}
+    env.update(extra)
+    return env
+
+
+def vega(*args: str, env=None, cwd=REPO, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run ``vega ARGS`` to the end, from the repo root by default, its output captured as text.
+
+    ``env`` defaults to ``clean_env()``; ``timeout`` raises subprocess.TimeoutExpired.
+    """
+    return subprocess.run(vega_argv(*args), cwd=cwd, env=env or clean_env(),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def spawn_vega(*args: str, cwd=REPO, **popen) -> subprocess.Popen:
+    """Start ``vega ARGS`` in the background; ``popen`` are subprocess.Popen's keywords
+    (``env``, the streams, ``start_new_session`` ...)."""
+    return subprocess.Popen(vega_argv(*args), cwd=cwd, **popen)
+
+
+# -- stopping ----------------------------------------------------------------------------------
+
+def kill_group(proc: subprocess.Popen, grace: float = 10.0) -> None:
+    """SIGTERM the process group of ``proc`` (started with ``start_new_session=True``), then
+    SIGKILL it if anything is left; waits up to ``grace`` seconds at each step."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            break
+        try:
+            proc.wait(grace)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def stop_processes(procs: List[subprocess.Popen], marker: str) -> None:
+    """``kill_group`` each of ``procs``, newest first, then SIGKILL every process left whose
+    command line contains ``marker``: executors run in sessions of their own, and none may
+    outlive a failed test."""
+    for proc in reversed(procs):
+        kill_group(proc)
+    for pid in processes_matching(marker):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
