@@ -26,3 +26,27 @@ def test_metrics_describe_workers_applications_and_relayed_lines():
         assert samples[("vega_applications", (("state", "running"),))] == 1
         assert samples[("vega_connections_rejected_total", ())] == 0
         assert ("vega_log_lines_relayed_total", ()) in samples
+
+
+def test_job_stage_task_and_shuffle_metrics_add_up_after_a_job(tmp_path):
+    """After a 2-stage job of 4+4 tasks the master reports exactly those counts."""
+    import time
+    from operator import add
+
+    with Context(master="local-cluster[2,1]", app_name="counted") as ctx:
+        port = ctx.backend.owned_cluster.webui_port
+        pairs = ctx.parallelize(range(100), 4).map(lambda x: (x % 3, x))
+        assert sorted(pairs.reduce_by_key(add, 4).collect()) == [(0, 1683), (1, 1617), (2, 1650)]
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            samples = scrape(port)
+            if samples.get(("vega_tasks_total", (("outcome", "success"),))) == 8:
+                break
+            time.sleep(0.1)
+        assert samples[("vega_tasks_total", (("outcome", "success"),))] == 8
+        assert samples[("vega_jobs_total", (("outcome", "succeeded"),))] == 1
+        assert samples[("vega_stages_total", (("outcome", "completed"),))] == 2
+        assert samples[("vega_task_duration_seconds_count", ())] == 8
+        written = samples[("vega_shuffle_written_bytes_total", ())]
+        assert written > 0 and samples[("vega_shuffle_read_bytes_total", ())] == written
+        assert samples[("vega_fetch_failures_total", ())] == 0

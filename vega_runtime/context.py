@@ -28,6 +28,7 @@ from .rdd.sources import (CheckpointRDD, EmptyRDD, ParallelCollectionRDD, Pickle
                           TextFileRDD, WholeFilesRDD)
 from .scheduler.block_tracker import BlockTracker
 from .scheduler.dag import DAGScheduler
+from .scheduler.job_metrics import JobMetrics
 from .scheduler.listener import JobListener, ListenerBus, OutputPrinter
 from .scheduler.local_backend import InlineBackend, ProcessPoolBackend
 from .scheduler.map_output import MapOutputTracker
@@ -141,6 +142,9 @@ class Context:
             backend.owned_cluster = cluster
             backend.broadcast_dir = os.path.join(self.app_dir, "broadcast")
             self._bus.listeners.append(_MasterLogRelay(backend))
+            metrics = JobMetrics()
+            self._bus.listeners.append(metrics)
+            backend.metrics_source = metrics.snapshot
             if cluster is not None:
                 backend.wait_for_executors(spec.workers * spec.cores, 60.0)
         except BaseException:

@@ -21,7 +21,7 @@ from typing import Dict, List, Optional, Tuple
 from .._version import __version__
 from ..net.connection import Connection
 from ..net.framing import ProtocolError
-from ..net.messages import (AppLog, ApplicationEnded, ApplicationKilled, FollowLogs,
+from ..net.messages import (AppLog, AppMetrics, ApplicationEnded, ApplicationKilled, FollowLogs,
                             DriverSubmitted, KillApplication, KillResult, LogChunk, LogEnd,
                             SubmitDriver, ApplicationRejected, ApplicationWaiting,
                             ExecutorAdded, ExecutorExited, ExecutorRemoved, LaunchExecutor, RegisterApplication, RegisteredApplication,
@@ -77,6 +77,8 @@ class AppInfo:
     next_executor: int = 1
     executor_failures: int = 0
     waiting_reason: str = ""
+    #: the driver's latest cumulative job metrics (JobMetrics.snapshot)
+    metrics: dict = field(default_factory=dict)
 
     def record(self) -> dict:
         """What survives a master restart."""
@@ -238,7 +240,9 @@ class Master:
             with open(self._log_path(app_id), "ab") as log_file:
                 while True:
                     message = conn.recv()
-                    if isinstance(message, AppLog):
+                    if isinstance(message, AppMetrics):
+                        app.metrics = json.loads(message.snapshot_json)
+                    elif isinstance(message, AppLog):
                         self.counters["log_lines"] += message.text.count("\n")
                         log_file.write(message.text.encode("utf-8"))
                         log_file.flush()

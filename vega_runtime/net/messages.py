@@ -223,6 +223,12 @@ class AppLog:
     text: str
 
 
+@dataclass
+class AppMetrics:
+    """A driver's cumulative job, stage, task and shuffle counts (JSON), for /metrics."""
+    snapshot_json: str
+
+
 # -- master -> driver ------------------------------------------------------------------
 
 @dataclass
@@ -374,7 +380,7 @@ MESSAGE_TYPES: Dict[str, Type] = {cls.__name__: cls for cls in (
     RegisteredApplication, ApplicationRejected, ExecutorAdded, ExecutorRemoved, ApplicationWaiting,
     FetchBlock, BlockData, BlockUnavailable, RequestStatus, StatusReply,
     PackageQuery, PackageStatus, UploadPackage, FetchPackage, PackageData,
-    AppLog, ApplicationKilled, FollowLogs, LogChunk, LogEnd, KillApplication, KillResult,
+    AppLog, AppMetrics, ApplicationKilled, FollowLogs, LogChunk, LogEnd, KillApplication, KillResult,
     SubmitDriver, DriverSubmitted, FetchBroadcast, BroadcastData,
 )}
 

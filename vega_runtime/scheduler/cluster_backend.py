@@ -10,6 +10,7 @@ events for the job loop (``poll``).
 from __future__ import annotations
 
 import collections
+import json
 import logging
 from dataclasses import replace
 import os
@@ -22,7 +23,7 @@ from .._version import __version__
 from ..errors import JobCancelled, VegaError
 from ..net.connection import Connection
 from ..net.framing import ConnectionClosed, ProtocolError
-from ..net.messages import (AppLog, ApplicationKilled, ApplicationRejected, BroadcastData,
+from ..net.messages import (AppLog, AppMetrics, ApplicationKilled, ApplicationRejected, BroadcastData,
                             FetchBroadcast, ApplicationWaiting, ExecutorAdded,
                             ExecutorRemoved, RegisterApplication, RegisteredApplication,
                             KillTask, RegisterExecutor, RemoveBroadcast, RemoveRdd, Shutdown, TaskFinished,
@@ -94,6 +95,9 @@ class ClusterBackend:
         self.starting = starting
         #: where the Context keeps broadcast values (served to executors on other hosts)
         self.broadcast_dir: Optional[str] = None
+        #: ``snapshot() -> dict`` of the application's job metrics, relayed to the master
+        self.metrics_source = None
+        self._metrics_sent = -1
         #: how long a job waits for a lost master to come back before failing
         self.master_reconnect_timeout = master_reconnect_timeout
         #: why the master killed this application, once it has
@@ -134,13 +138,26 @@ class ClusterBackend:
             self._log_lines.append(text)
             self._log_ready.notify()
 
+    def _send_metrics(self) -> None:
+        """Send the job metrics snapshot when it changed since the last one."""
+        if self.metrics_source is None:
+            return
+        snapshot = self.metrics_source()
+        if snapshot["version"] != self._metrics_sent:
+            self.master.send(AppMetrics(json.dumps(snapshot)))
+            self._metrics_sent = snapshot["version"]
+
     def _send_logs(self) -> None:
         while True:
             with self._log_ready:
-                while not self._log_lines and not self._stopping:
-                    self._log_ready.wait()
+                if not self._log_lines and not self._stopping:
+                    self._log_ready.wait(0.5)
                 batch, self._log_lines = self._log_lines, []
                 stopping = self._stopping
+            try:
+                self._send_metrics()
+            except OSError:
+                pass  # the master is away; the next snapshot carries everything
             if batch:
                 try:
                     self.master.send(AppLog("".join(batch)))
@@ -153,7 +170,8 @@ class ClusterBackend:
                     continue
             if stopping and not batch:
                 return
-            time.sleep(0.05)  # let lines accumulate into fewer, larger messages
+            if batch:
+                time.sleep(0.05)  # let lines accumulate into fewer, larger messages
 
     @staticmethod
     def _upload_package(host: str, port: int, secret: Optional[bytes], path: str) -> str:

@@ -142,9 +142,10 @@ class Executor:
             return TaskFinished(launch.task_id, TaskState.FAILED, error_type=type(exc).__name__,
                                 error_message=f"could not load the task on {self.executor_id}: {exc}",
                                 traceback=user_traceback(exc))
+        shuffle_read = [0]
         tc = TaskContext(payload.stage_id, launch.partition, launch.attempt, launch.task_id,
-                         self.executor_id, self.host, self._shuffle_reader(payload), self.blocks,
-                         self.load_broadcast, payload.settings)
+                         self.executor_id, self.host, self._shuffle_reader(payload, shuffle_read),
+                         self.blocks, self.load_broadcast, payload.settings)
         saved_random = _reseed_random()
         tc.activate()
         try:
@@ -154,6 +155,8 @@ class Executor:
             TaskContext.deactivate()
             _restore_random(saved_random)
         finished.metrics["duration"] = time.monotonic() - started
+        if shuffle_read[0]:
+            finished.metrics["shuffle_bytes_read"] = shuffle_read[0]
         added, dropped = self.blocks.drain_changes()
         finished.blocks_added = added
         finished.blocks_dropped = [list(b) for b in dropped]
@@ -198,10 +201,11 @@ class Executor:
         return TaskFinished(launch.task_id, TaskState.SUCCESS, offsets=offsets,
                             data_path=data_path, metrics={"shuffle_bytes_written": offsets[-1]})
 
-    def _shuffle_reader(self, payload: StagePayload):
+    def _shuffle_reader(self, payload: StagePayload, bytes_read: list):
         def read(dep, reduce_id: int) -> Iterator:
             statuses = [MapStatus.from_wire(s) for s in payload.map_statuses[dep.shuffle_id]]
             locations = [s.block(reduce_id) for s in statuses]
+            bytes_read[0] += sum(loc.length for loc in locations)
             return read_shuffle(dep, reduce_id, locations, self.fetch_block,
                                 payload.settings["memory_bound"], self.dirs.spill)
 

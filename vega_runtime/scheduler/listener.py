@@ -29,6 +29,10 @@ class JobListener:
 
     def on_waiting(self, message: str) -> None: ...
 
+    def on_task_metrics(self, outcome: str, metrics: dict) -> None:
+        """``outcome``: success, failed, fetch_failed or lost; ``metrics``: duration and
+        shuffle bytes written/read, as the executor measured them."""
+
 
 def prefix_lines(prefix: str, text: str) -> str:
     """``[host exec-1 3.12] line`` for every line of ``text``."""

@@ -84,6 +84,7 @@ class JobRunner:
                 if spec is not None:
                     self.listener.on_task_end(spec.stage_id, spec.partition, event.executor_id,
                                               False, 0.0)
+                    self.listener.on_task_metrics("lost", {})
                     actions += self.dag.task_failed(spec, TaskFailed(
                         spec.stage_id, spec.partition, spec.attempt + 1, event.host,
                         event.executor_id, "ExecutorLost",
@@ -107,6 +108,7 @@ class JobRunner:
         ok = finished.state == TaskState.SUCCESS
         self.listener.on_task_end(spec.stage_id, spec.partition, event.executor_id, ok,
                                   finished.metrics.get("duration", 0.0))
+        self.listener.on_task_metrics(finished.state, finished.metrics)
         if ok:
             stage = self.dag.stage_by_id[spec.stage_id]
             accumulators = pickle.loads(finished.accumulators) if finished.accumulators else None
