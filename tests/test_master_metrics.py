@@ -50,3 +50,24 @@ def test_job_stage_task_and_shuffle_metrics_add_up_after_a_job(tmp_path):
         written = samples[("vega_shuffle_written_bytes_total", ())]
         assert written > 0 and samples[("vega_shuffle_read_bytes_total", ())] == written
         assert samples[("vega_fetch_failures_total", ())] == 0
+
+
+def test_workers_export_their_own_metrics(tmp_path):
+    """Each worker serves /metrics: its executors, capacity and shuffle service counters."""
+    import re
+    import time
+
+    with Context(master="local-cluster[2,1]", app_name="worker-metrics") as ctx:
+        assert ctx.parallelize(range(10), 2).map(lambda x: (x % 2, x)).group_by_key().count() == 2
+        log_path = ctx.backend.owned_cluster.processes[1].log_path
+        deadline = time.monotonic() + 10
+        port = None
+        while port is None and time.monotonic() < deadline:
+            found = re.search(r"worker metrics on http://[\d.]+:(\d+)/metrics", open(log_path).read())
+            port = int(found.group(1)) if found else None
+            time.sleep(0.05)
+        samples = scrape(port)
+        executors = [v for (name, _), v in samples.items() if name == "vega_worker_executors"]
+        cores = [v for (name, _), v in samples.items() if name == "vega_worker_cores_total"]
+        assert executors == [1] and cores == [1]
+        assert any(name == "vega_shuffle_served_bytes_total" for name, _ in samples)

@@ -102,6 +102,8 @@ def master(host: str, port: int, webui_port: int, work_dir: str, secret_file: Op
 @click.option("--cores", type=int, default=os.cpu_count() or 1, show_default=True)
 @click.option("--memory", default="", help="Memory for executors, e.g. 8g (default: RAM - 1g).")
 @click.option("--port", default=0, show_default=True, help="Shuffle service port (0: any).")
+@click.option("--webui-port", default=8081, show_default=True,
+              help="HTTP port for /metrics (0: any free port).")
 @click.option("--work-dir", default="work/worker", show_default=True, type=click.Path(file_okay=False))
 @click.option("--labels", default="", help="Comma-separated labels.")
 @click.option("--secret-file", help=SECRET_FILE_HELP)
@@ -113,6 +115,7 @@ def master(host: str, port: int, webui_port: int, work_dir: str, secret_file: Op
 @click.option("--pidfile", type=click.Path(dir_okay=False))
 @click.option("--log-file", type=click.Path(dir_okay=False), help="stdout/stderr when detached.")
 def worker(master_url: str, host: Optional[str], cores: int, memory: str, port: int,
+           webui_port: int,
            work_dir: str, labels: str, secret_file: Optional[str], death_timeout: float,
            work_dir_ttl: float, daemonize: bool, pidfile: Optional[str],
            log_file: Optional[str]) -> None:
@@ -140,6 +143,14 @@ def worker(master_url: str, host: Optional[str], cores: int, memory: str, port: 
                         work_dir, death_timeout, work_dir_ttl)
     except (OSError, VegaError) as exc:
         fail(f"cannot start the worker: {exc}", 1)
+    from vega_runtime.deploy.http_api import start_metrics_http
+    from vega_runtime.deploy.metrics import WorkerCollector
+
+    try:
+        metrics = start_metrics_http(bind, webui_port, WorkerCollector(daemon))
+        log.info("worker metrics on http://%s:%d/metrics", advertise, metrics.server_address[1])
+    except OSError as exc:
+        log.warning("no /metrics: cannot listen on port %d (%s)", webui_port, exc)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: daemon.request_stop())
     raise SystemExit(daemon.run())

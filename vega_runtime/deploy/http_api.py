@@ -60,3 +60,31 @@ def _page(status: dict) -> str:
             f"<tr><th>id</th><th>host</th><th>state</th><th>cores</th><th>memory</th></tr>"
             f"{workers}</table><h2>Applications</h2><table border=1><tr><th>id</th><th>name</th>"
             f"<th>state</th><th>cores</th><th>duration</th></tr>{apps}</table>")
+
+
+def start_metrics_http(host: str, port: int, collector) -> ThreadingHTTPServer:
+    """A small HTTP server answering ``/metrics`` from one collector (workers, drivers)."""
+    from .metrics import registry_text
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+            if self.path.rstrip("/") != "/metrics":
+                self.send_error(404)
+                return
+            data = registry_text(collector)
+            self.send_response(200)
+            self.send_header("Content-Type", CONTENT_TYPE_LATEST)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, fmt: str, *args) -> None:
+            log.debug("http: " + fmt, *args)
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                     name="metrics-http", daemon=True).start()
+    return server

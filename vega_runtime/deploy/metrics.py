@@ -65,9 +65,7 @@ class MasterCollector:
 
 def metrics_text(master) -> bytes:
     """The master's metrics in the Prometheus text format."""
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(MasterCollector(master))
-    return generate_latest(registry)
+    return registry_text(MasterCollector(master))
 
 
 def _total(snapshots, *path) -> float:
@@ -113,3 +111,43 @@ def _job_metrics(snapshots) -> Iterator:
                               value=_total(snapshots, "shuffle", "read"))
     yield CounterMetricFamily("vega_fetch_failures_total", "Reduce tasks that lost a map output",
                               value=_total(snapshots, "tasks", "fetch_failed"))
+
+
+class WorkerCollector:
+    """A worker's executors, capacity and shuffle service traffic."""
+
+    def __init__(self, worker):
+        self.worker = worker
+
+    def collect(self) -> Iterator:
+        w = self.worker
+        with w.lock:
+            running = len(w.executors)
+            served = dict(w.served)
+        labels = ["worker", "host"]
+        values = [w.worker_id, w.host]
+        for name, text, value in (
+                ("vega_worker_executors", "Executor processes running", running),
+                ("vega_worker_cores_total", "Cores offered to executors", w.cores),
+                ("vega_worker_memory_total_bytes", "Memory offered to executors", w.memory)):
+            family = GaugeMetricFamily(name, text, labels=labels)
+            family.add_metric(values, value)
+            yield family
+        for name, text, key in (
+                ("vega_worker_executors_launched_total", "Executors started", "executors_launched"),
+                ("vega_worker_executor_exits_total", "Executors that exited unasked",
+                 "executors_exited"),
+                ("vega_shuffle_blocks_served_total", "Shuffle blocks sent to other hosts", "blocks"),
+                ("vega_shuffle_served_bytes_total", "Shuffle bytes sent to other hosts", "bytes"),
+                ("vega_shuffle_blocks_missing_total", "Shuffle block requests for missing files",
+                 "missing")):
+            family = CounterMetricFamily(name, text, labels=labels)
+            family.add_metric(values, served[key])
+            yield family
+
+
+def registry_text(collector) -> bytes:
+    """One collector's metrics in the Prometheus text format."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    return generate_latest(registry)

@@ -54,6 +54,9 @@ class Worker:
         self.work_dir_ttl = work_dir_ttl
         os.makedirs(self.work_dir, exist_ok=True)
         self.shuffle = Server(bind_host, port, secret, self._serve_blocks, "shuffle-service")
+        #: counts for /metrics
+        self.served = {"blocks": 0, "bytes": 0, "missing": 0, "executors_launched": 0,
+                       "executors_exited": 0}
         self.worker_id = f"worker-{time.strftime('%Y%m%d%H%M%S')}-{advertise_host}-{self.shuffle.port}"
         self.executors: Dict[Tuple[str, str], subprocess.Popen] = {}
         self.lock = threading.Lock()
@@ -191,6 +194,7 @@ class Worker:
                                     stderr=subprocess.STDOUT, env=env, start_new_session=True)
         with self.lock:
             self.executors[(order.app_id, order.executor_id)] = proc
+            self.served["executors_launched"] += 1
         log.info("launched %s of %s (pid %d)", order.executor_id, order.app_id, proc.pid)
         threading.Thread(target=self._watch, args=(order.app_id, order.executor_id, proc, log_path),
                          daemon=True).start()
@@ -202,6 +206,7 @@ class Worker:
         if expected or self.stopped.is_set():
             return
         reason = f"exited with code {code}" + _tail(log_path)
+        self.served["executors_exited"] += 1
         log.warning("executor %s of %s %s", executor_id, app_id, reason)
         if self.conn is not None:
             try:
@@ -252,7 +257,13 @@ class Worker:
             request = conn.recv()
             if not isinstance(request, FetchBlock):
                 raise ProtocolError(conn.peer, f"unexpected {type(request).__name__} at the shuffle service")
-            conn.send(self._read_block(request))
+            reply = self._read_block(request)
+            if isinstance(reply, BlockData):
+                self.served["blocks"] += 1
+                self.served["bytes"] += len(reply.data)
+            else:
+                self.served["missing"] += 1
+            conn.send(reply)
 
     def _read_block(self, request: FetchBlock):
         path = os.path.realpath(request.path)

@@ -46,7 +46,7 @@ class LocalCluster:
                                "--ready-file", ready])
         for index in range(spec.workers):
             self._start(f"worker-{index + 1}", [
-                "worker", f"vega://127.0.0.1:{port}", "--host", "127.0.0.1",
+                "worker", f"vega://127.0.0.1:{port}", "--host", "127.0.0.1", "--webui-port", "0",
                 "--cores", str(spec.cores), "--memory", memory,
                 "--work-dir", os.path.join(directory, f"worker-{index + 1}")])
         info = self._wait_ready(ready, self.processes[0], "master")
