@@ -71,3 +71,17 @@ def test_workers_export_their_own_metrics(tmp_path):
         cores = [v for (name, _), v in samples.items() if name == "vega_worker_cores_total"]
         assert executors == [1] and cores == [1]
         assert any(name == "vega_shuffle_served_bytes_total" for name, _ in samples)
+
+
+def test_a_client_mode_driver_serves_its_own_metrics_when_asked():
+    """--conf vega.driver.metrics.port=P: the driver's tasks appear at :P/metrics."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with Context(master="local[2]", conf={"vega.driver.metrics.port": port}) as ctx:
+        ctx.parallelize(range(10), 5).count()
+        samples = scrape(port)
+    assert samples[("vega_tasks_total", (("outcome", "success"),))] == 5
+    assert samples[("vega_jobs_total", (("outcome", "succeeded"),))] == 1

@@ -141,6 +141,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("vega.master.reconnect_timeout", 60.0, parse_float, "seconds",
             "How long a driver keeps reconnecting to a lost master (running jobs go on "
             "meanwhile) before its job fails."),
+    Setting("vega.driver.metrics.port", 0, parse_int, "port",
+            "When set, the driver serves its own job, stage and task metrics at "
+            "http://0.0.0.0:PORT/metrics (Prometheus format)."),
     Setting("vega.listeners", "", parse_str, "module:Class,...",
             "Extra job listeners instantiated by the Context (vega submit installs its "
             "progress display this way)."),

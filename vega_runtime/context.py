@@ -28,7 +28,7 @@ from .rdd.sources import (CheckpointRDD, EmptyRDD, ParallelCollectionRDD, Pickle
                           TextFileRDD, WholeFilesRDD)
 from .scheduler.block_tracker import BlockTracker
 from .scheduler.dag import DAGScheduler
-from .scheduler.job_metrics import JobMetrics
+from .scheduler.job_metrics import JobMetrics, serve_driver_metrics
 from .scheduler.listener import JobListener, ListenerBus, OutputPrinter
 from .scheduler.local_backend import InlineBackend, ProcessPoolBackend
 from .scheduler.map_output import MapOutputTracker
@@ -77,6 +77,12 @@ class Context:
         printer = [] if any(getattr(x, "handles_output", False) for x in extra) else [OutputPrinter()]
         self._bus = ListenerBus(printer + extra)
         self._blocks = BlockTracker()
+        self.job_metrics = JobMetrics()
+        self._bus.listeners.append(self.job_metrics)
+        self._metrics_server = None
+        if self.conf["vega.driver.metrics.port"]:
+            self._metrics_server = serve_driver_metrics(self.job_metrics,
+                                                        self.conf["vega.driver.metrics.port"])
         self.backend = self._create_backend()
         self._runner = JobRunner(
             self.backend,
@@ -142,9 +148,7 @@ class Context:
             backend.owned_cluster = cluster
             backend.broadcast_dir = os.path.join(self.app_dir, "broadcast")
             self._bus.listeners.append(_MasterLogRelay(backend))
-            metrics = JobMetrics()
-            self._bus.listeners.append(metrics)
-            backend.metrics_source = metrics.snapshot
+            backend.metrics_source = self.job_metrics.snapshot
             if cluster is not None:
                 backend.wait_for_executors(spec.workers * spec.cores, 60.0)
         except BaseException:
@@ -160,6 +164,8 @@ class Context:
             if not self._stopped:
                 self._stopped = True
                 self._finalizer()
+                if self._metrics_server is not None:
+                    self._metrics_server[0].shutdown()
                 log.info("context %s stopped", self.application_id)
 
     def __enter__(self) -> "Context":

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import CollectorRegistry
 from prometheus_client.exposition import generate_latest
+
+from ..scheduler.job_metrics import job_metric_families
 
 APP_STATES = ("waiting", "running", "finished", "failed", "killed")
 WORKER_STATES = ("alive", "lost", "dead")
@@ -51,7 +53,7 @@ class MasterCollector:
         for state in APP_STATES:
             applications.add_metric([state], sum(1 for a in apps if a.state == state))
         yield applications
-        yield from _job_metrics(snapshots)
+        yield from job_metric_families(snapshots)
         yield CounterMetricFamily("vega_executor_losses_total",
                                   "Executors that exited or were lost with their worker",
                                   value=counters.get("executor_losses", 0))
@@ -66,51 +68,6 @@ class MasterCollector:
 def metrics_text(master) -> bytes:
     """The master's metrics in the Prometheus text format."""
     return registry_text(MasterCollector(master))
-
-
-def _total(snapshots, *path) -> float:
-    total = 0
-    for snapshot in snapshots:
-        value = snapshot
-        for key in path:
-            value = value.get(key, 0) if isinstance(value, dict) else 0
-        total += value or 0
-    return total
-
-
-def _job_metrics(snapshots) -> Iterator:
-    """Jobs, stages, tasks, durations and shuffle bytes summed over the applications."""
-    from ..scheduler.job_metrics import DURATION_BUCKETS
-
-    for name, key, outcomes, running_key in (
-            ("vega_jobs", "jobs", ("succeeded", "failed"), "jobs_running"),
-            ("vega_stages", "stages", ("completed", "failed"), "stages_running")):
-        done = CounterMetricFamily(f"{name}_total", f"{key.capitalize()} finished, by outcome",
-                                   labels=["outcome"])
-        for outcome in outcomes:
-            done.add_metric([outcome], _total(snapshots, key, outcome))
-        yield done
-        yield GaugeMetricFamily(f"{name}_running", f"{key.capitalize()} running now",
-                                value=_total(snapshots, running_key))
-    tasks = CounterMetricFamily("vega_tasks_total", "Tasks finished, by outcome",
-                                labels=["outcome"])
-    for outcome in ("success", "failed", "fetch_failed", "lost"):
-        tasks.add_metric([outcome], _total(snapshots, "tasks", outcome))
-    yield tasks
-    buckets, cumulative = [], 0
-    for i, bound in enumerate(DURATION_BUCKETS):
-        cumulative = sum(s.get("duration_buckets", [0] * len(DURATION_BUCKETS))[i]
-                         for s in snapshots)
-        buckets.append((str(bound), cumulative))
-    buckets.append(("+Inf", _total(snapshots, "duration_count")))
-    yield HistogramMetricFamily("vega_task_duration_seconds", "Duration of successful tasks",
-                                buckets=buckets, sum_value=_total(snapshots, "duration_sum"))
-    yield CounterMetricFamily("vega_shuffle_written_bytes_total", "Shuffle bytes written",
-                              value=_total(snapshots, "shuffle", "written"))
-    yield CounterMetricFamily("vega_shuffle_read_bytes_total", "Shuffle bytes read",
-                              value=_total(snapshots, "shuffle", "read"))
-    yield CounterMetricFamily("vega_fetch_failures_total", "Reduce tasks that lost a map output",
-                              value=_total(snapshots, "tasks", "fetch_failed"))
 
 
 class WorkerCollector:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
-from typing import Optional
+from typing import Iterator, Optional
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 from .listener import JobListener
 
@@ -70,3 +72,66 @@ class JobMetrics(JobListener):
                     "tasks": dict(self.tasks), "duration_buckets": list(self.durations),
                     "duration_count": self.duration_count, "duration_sum": self.duration_sum,
                     "shuffle": dict(self.shuffle), "version": self.version}
+
+
+def _total(snapshots, *path) -> float:
+    total = 0
+    for snapshot in snapshots:
+        value = snapshot
+        for key in path:
+            value = value.get(key, 0) if isinstance(value, dict) else 0
+        total += value or 0
+    return total
+
+
+def job_metric_families(snapshots) -> Iterator:
+    """Jobs, stages, tasks, durations and shuffle bytes summed over the applications."""
+    for name, key, outcomes, running_key in (
+            ("vega_jobs", "jobs", ("succeeded", "failed"), "jobs_running"),
+            ("vega_stages", "stages", ("completed", "failed"), "stages_running")):
+        done = CounterMetricFamily(f"{name}_total", f"{key.capitalize()} finished, by outcome",
+                                   labels=["outcome"])
+        for outcome in outcomes:
+            done.add_metric([outcome], _total(snapshots, key, outcome))
+        yield done
+        yield GaugeMetricFamily(f"{name}_running", f"{key.capitalize()} running now",
+                                value=_total(snapshots, running_key))
+    tasks = CounterMetricFamily("vega_tasks_total", "Tasks finished, by outcome",
+                                labels=["outcome"])
+    for outcome in ("success", "failed", "fetch_failed", "lost"):
+        tasks.add_metric([outcome], _total(snapshots, "tasks", outcome))
+    yield tasks
+    buckets, cumulative = [], 0
+    for i, bound in enumerate(DURATION_BUCKETS):
+        cumulative = sum(s.get("duration_buckets", [0] * len(DURATION_BUCKETS))[i]
+                         for s in snapshots)
+        buckets.append((str(bound), cumulative))
+    buckets.append(("+Inf", _total(snapshots, "duration_count")))
+    yield HistogramMetricFamily("vega_task_duration_seconds", "Duration of successful tasks",
+                                buckets=buckets, sum_value=_total(snapshots, "duration_sum"))
+    yield CounterMetricFamily("vega_shuffle_written_bytes_total", "Shuffle bytes written",
+                              value=_total(snapshots, "shuffle", "written"))
+    yield CounterMetricFamily("vega_shuffle_read_bytes_total", "Shuffle bytes read",
+                              value=_total(snapshots, "shuffle", "read"))
+    yield CounterMetricFamily("vega_fetch_failures_total", "Reduce tasks that lost a map output",
+                              value=_total(snapshots, "tasks", "fetch_failed"))
+
+
+class JobMetricsCollector:
+    """Prometheus collector of one driver's JobMetrics (``vega.driver.metrics.port``)."""
+
+    def __init__(self, metrics: JobMetrics):
+        self.metrics = metrics
+
+    def collect(self) -> Iterator:
+        return job_metric_families([self.metrics.snapshot()])
+
+
+def serve_driver_metrics(metrics: JobMetrics, port: int):
+    """Expose a client-mode driver's own metrics at http://0.0.0.0:port/metrics."""
+    from prometheus_client import start_http_server
+    from prometheus_client.registry import CollectorRegistry
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(JobMetricsCollector(metrics))
+    return start_http_server(port, registry=registry)
