@@ -8,6 +8,7 @@ adds ``local-cluster[2,1]`` to ``MASTERS``.
 
 import os
 import sys
+import tempfile
 
 import pytest
 
@@ -16,6 +17,9 @@ from vega_runtime import Context
 MASTERS = ["local", "local[2]", "local-cluster[2,1]"]
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Event logs of the suite's applications go to a throwaway directory, not ~/.vega/events.
+os.environ.setdefault("VEGA_EVENTLOG_DIR", tempfile.mkdtemp(prefix="vega-test-events-"))
 
 
 @pytest.fixture(scope="module", params=MASTERS)

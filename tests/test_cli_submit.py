@@ -322,7 +322,8 @@ def test_task_stdout_and_stderr_reach_matching_stream_prefixed_none_lost(vega_cl
     err_plain, err_tasks = split_prefixed(result.stderr)
     # Logging lines are checked by test_task_logging_goes_to_stderr_prefixed_with_its_own_task.
     assert [line for line in err_plain
-            if not line.startswith("stage ") and "warn p" not in line] == []
+            if not line.startswith("stage ") and "warn p" not in line
+            and " finished in " not in line] == []  # the end-of-application summary
     for p in range(4):
         prints = [line for line in err_tasks[p] if line.startswith("err ")]
         assert prints == [f"err p{p} line {i}" for i in range(p * 50, p * 50 + 50)]

@@ -10,6 +10,7 @@ from .apps import kill, logs
 from .background import start_master, stop_master
 from .cluster import start_cluster, start_workers, stop_cluster, stop_workers
 from .daemons import master, worker
+from .history import history
 from .status import status
 from .submit import submit
 
@@ -21,7 +22,7 @@ def cli() -> None:
 
 
 for command in (submit, master, worker, status, logs, kill, start_master, stop_master,
-                start_cluster, stop_cluster, start_workers, stop_workers):
+                start_cluster, stop_cluster, start_workers, stop_workers, history):
     cli.add_command(command)
 
 

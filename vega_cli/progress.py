@@ -73,6 +73,20 @@ class ProgressDisplay(JobListener):
     def on_waiting(self, message: str) -> None:
         self._line(message, "yellow")
 
+    def on_application_end(self, summary: dict) -> None:
+        """One screen at the end: duration, stages, tasks, shuffle, retries, the event log."""
+        if not summary:
+            return
+        stages = summary["stages"]
+        retries = sum(1 for s in stages if s["attempt"]) + summary["failed_tasks"]
+        self._line(f"{summary['app_id']} finished in {summary['duration_seconds']:.2f}s: "
+                   f"{summary['jobs']} jobs, {len(stages)} stages, {summary['tasks']} tasks "
+                   f"(task time p50 {summary['task_seconds']['p50']:.3f}s, max "
+                   f"{summary['task_seconds']['max']:.3f}s), shuffle "
+                   f"{_bytes(summary['shuffle_written_bytes'])} written / "
+                   f"{_bytes(summary['shuffle_read_bytes'])} read, {retries} retries; "
+                   f"event log {summary['event_log']}", "dim")
+
     # -- output ----------------------------------------------------------------
     def on_task_output(self, prefix: str, stream: str, text: str) -> None:
         lines = prefix_lines(prefix, text)
@@ -89,6 +103,14 @@ class ProgressDisplay(JobListener):
         else:
             self.stderr.write(text + "\n")
             self.stderr.flush()
+
+
+def _bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
 
 
 def _same_terminal(a, b) -> bool:

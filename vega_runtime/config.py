@@ -144,6 +144,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("vega.driver.metrics.port", 0, parse_int, "port",
             "When set, the driver serves its own job, stage and task metrics at "
             "http://0.0.0.0:PORT/metrics (Prometheus format)."),
+    Setting("vega.eventlog.dir", "~/.vega/events", parse_str, "path",
+            "Where each application appends its event log (JSON lines) for vega history; "
+            "empty disables event logs.", env="VEGA_EVENTLOG_DIR"),
     Setting("vega.listeners", "", parse_str, "module:Class,...",
             "Extra job listeners instantiated by the Context (vega submit installs its "
             "progress display this way)."),

@@ -28,6 +28,7 @@ from .rdd.sources import (CheckpointRDD, EmptyRDD, ParallelCollectionRDD, Pickle
                           TextFileRDD, WholeFilesRDD)
 from .scheduler.block_tracker import BlockTracker
 from .scheduler.dag import DAGScheduler
+from .scheduler.event_log import EventLog, summarize
 from .scheduler.job_metrics import JobMetrics, serve_driver_metrics
 from .scheduler.listener import JobListener, ListenerBus, OutputPrinter
 from .scheduler.local_backend import InlineBackend, ProcessPoolBackend
@@ -79,6 +80,11 @@ class Context:
         self._blocks = BlockTracker()
         self.job_metrics = JobMetrics()
         self._bus.listeners.append(self.job_metrics)
+        self.event_log: Optional[EventLog] = None
+        if self.conf["vega.eventlog.dir"]:
+            self.event_log = EventLog(os.path.expanduser(self.conf["vega.eventlog.dir"]),
+                                      self.application_id, self.app_name, self.master_spec.url)
+            self._bus.listeners.append(self.event_log)
         self._metrics_server = None
         if self.conf["vega.driver.metrics.port"]:
             self._metrics_server = serve_driver_metrics(self.job_metrics,
@@ -164,6 +170,11 @@ class Context:
             if not self._stopped:
                 self._stopped = True
                 self._finalizer()
+                summary = {}
+                if self.event_log is not None:
+                    self.event_log.close()
+                    summary = summarize(self.event_log.path)
+                self._bus.on_application_end(summary)
                 if self._metrics_server is not None:
                     self._metrics_server[0].shutdown()
                 log.info("context %s stopped", self.application_id)

@@ -29,6 +29,9 @@ class JobListener:
 
     def on_waiting(self, message: str) -> None: ...
 
+    def on_application_end(self, summary: dict) -> None:
+        """The Context stopped; ``summary`` is its event log's summary (or empty)."""
+
     def on_task_metrics(self, outcome: str, metrics: dict) -> None:
         """``outcome``: success, failed, fetch_failed or lost; ``metrics``: duration and
         shuffle bytes written/read, as the executor measured them."""

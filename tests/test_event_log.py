@@ -1,0 +1,58 @@
+"""Event logs, vega history and the end-of-application summary."""
+
+import json
+import os
+import subprocess
+import sys
+
+from vega_runtime import Context
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_event_log_records_jobs_stages_and_tasks(tmp_path):
+    """Every job, stage and task of an application lands in its JSON-lines log."""
+    from operator import add
+
+    with Context(master="local[2]", app_name="logged", conf={"vega.eventlog.dir": str(tmp_path)}) as ctx:
+        ctx.parallelize(range(20), 4).map(lambda x: (x % 2, x)).reduce_by_key(add).collect()
+        path = ctx.event_log.path
+    events = [json.loads(line) for line in open(path)]
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "ApplicationStart" and kinds[-1] == "ApplicationEnd"
+    assert kinds.count("JobStart") == kinds.count("JobEnd") == 1
+    assert kinds.count("StageSubmitted") == kinds.count("StageCompleted") == 2
+    assert kinds.count("TaskEnd") == 8
+    assert all(e["time"] > 0 for e in events)
+
+
+def test_vega_history_lists_and_summarises_applications(tmp_path):
+    """vega history lists finished applications; vega history APP_ID gives stages and totals."""
+    with Context(master="local", app_name="summarised",
+                 conf={"vega.eventlog.dir": str(tmp_path)}) as ctx:
+        ctx.parallelize(range(10), 2).map(lambda x: (x, 1)).group_by_key().count()
+        app_id = ctx.application_id
+    env = {**os.environ, "VEGA_EVENTLOG_DIR": str(tmp_path)}
+    run = lambda *args: subprocess.run([sys.executable, "-m", "vega_cli.main", "history", *args],
+                                       cwd=REPO, env=env, capture_output=True, text=True)
+    listed = json.loads(run("--json").stdout)
+    assert [(s["app_id"], s["name"], s["finished"]) for s in listed] == [(app_id, "summarised", True)]
+    summary = json.loads(run(app_id, "--json").stdout)
+    assert summary["jobs"] == 1 and summary["tasks"] == 4 and len(summary["stages"]) == 2
+    assert summary["shuffle_written_bytes"] == summary["shuffle_read_bytes"] > 0
+    text = run(app_id)
+    assert text.returncode == 0 and "stages" in text.stdout and app_id in text.stdout
+    missing = run("app-nope")
+    assert missing.returncode == 1 and "no event log" in missing.stderr
+
+
+def test_vega_submit_prints_a_summary_at_the_end(tmp_path):
+    """The last stderr line of vega submit sums the application up and names its event log."""
+    result = subprocess.run([sys.executable, "-m", "vega_cli.main", "submit", "--master",
+                             "local[2]", "jobs/wordcount.py", "data/sample.txt", "3"],
+                            cwd=REPO, env={**os.environ, "VEGA_EVENTLOG_DIR": str(tmp_path)},
+                            capture_output=True, text=True)
+    assert result.returncode == 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert "finished in" in last and "1 jobs, 2 stages, 4 tasks" in last
+    assert f"event log {tmp_path}" in last

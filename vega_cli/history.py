@@ -1,0 +1,69 @@
+"""``vega history``: finished applications from their event logs."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import time
+from typing import Optional
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from vega_runtime.config import Config
+from vega_runtime.scheduler.event_log import summarize
+
+from .errors import EXIT_JOB_FAILED, fail
+
+
+@click.command("history")
+@click.argument("app_id", required=False)
+@click.option("--dir", "directory", help="Event log directory (default: vega.eventlog.dir).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def history(app_id: Optional[str], directory: Optional[str], as_json: bool) -> None:
+    """List applications from their event logs, or summarise APP_ID."""
+    directory = os.path.expanduser(directory or Config.load()["vega.eventlog.dir"])
+    console = Console(width=None if Console().is_terminal else 200)
+    if app_id:
+        path = os.path.join(directory, f"{app_id}.jsonl")
+        if not os.path.exists(path):
+            fail(f"no event log for {app_id} in {directory}", EXIT_JOB_FAILED,
+                 "List applications with: vega history")
+        summary = summarize(path)
+        if as_json:
+            click.echo(json.dumps(summary, indent=2))
+            return
+        _render_one(summary, console)
+        return
+    summaries = [summarize(p) for p in sorted(glob.glob(os.path.join(directory, "*.jsonl")))]
+    if as_json:
+        click.echo(json.dumps(summaries, indent=2))
+        return
+    table = Table(title=f"applications ({directory})", title_justify="left")
+    for column in ("id", "name", "started", "duration", "jobs", "tasks", "failed", "state"):
+        table.add_column(column, overflow="fold")
+    for s in summaries:
+        table.add_row(s["app_id"], s["name"], time.strftime("%Y-%m-%d %H:%M:%S",
+                                                            time.localtime(s["started"] or 0)),
+                      f"{s['duration_seconds']:.1f}s", str(s["jobs"]), str(s["tasks"]),
+                      str(s["failed_jobs"]), "finished" if s["finished"] else "incomplete")
+    console.print(table)
+
+
+def _render_one(s: dict, console: Console) -> None:
+    console.print(f"[bold]{s['app_id']}[/] {s['name']} on {s['master']}: "
+                  f"{s['duration_seconds']:.2f}s, {s['jobs']} jobs ({s['failed_jobs']} failed), "
+                  f"{s['tasks']} tasks ({s['failed_tasks']} failed attempts)")
+    console.print(f"task time p50 {s['task_seconds']['p50']:.3f}s, p90 "
+                  f"{s['task_seconds']['p90']:.3f}s, max {s['task_seconds']['max']:.3f}s; "
+                  f"shuffle {s['shuffle_written_bytes']} bytes written, "
+                  f"{s['shuffle_read_bytes']} read")
+    table = Table(title="stages", title_justify="left")
+    for column in ("stage", "attempt", "name", "tasks", "seconds", "failure"):
+        table.add_column(column, overflow="fold")
+    for stage in s["stages"]:
+        table.add_row(str(stage["stage_id"]), str(stage["attempt"]), stage["name"],
+                      str(stage["tasks"]), f"{stage['seconds']:.3f}", stage["failure"] or "")
+    console.print(table)

@@ -1,0 +1,109 @@
+"""Each application's append-only event log (JSON lines), and reading them back.
+
+One file per application, ``<dir>/<app_id>.jsonl``: application, job, stage and task
+start/end with timestamps and task metrics.  ``vega history`` summarises them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from typing import Iterator, List, Optional
+
+from .listener import JobListener
+
+
+class EventLog(JobListener):
+    """Appends every scheduler event of one application to its log file."""
+
+    def __init__(self, directory: str, app_id: str, app_name: str, master: str):
+        os.makedirs(directory, exist_ok=True)
+        self.path = os.path.join(directory, f"{app_id}.jsonl")
+        self._lock = threading.Lock()
+        self._file = open(self.path, "a", encoding="utf-8")
+        self._write("ApplicationStart", app_id=app_id, name=app_name, master=master)
+
+    def _write(self, event: str, **fields) -> None:
+        line = json.dumps({"event": event, "time": time.time(), **fields})
+        with self._lock:
+            if not self._file.closed:
+                self._file.write(line + "\n")
+                self._file.flush()
+
+    def on_job_start(self, job_id: int, description: str) -> None:
+        self._write("JobStart", job_id=job_id, description=description)
+
+    def on_job_end(self, job_id: int, error: Optional[BaseException]) -> None:
+        self._write("JobEnd", job_id=job_id, succeeded=error is None,
+                    error=(str(error).splitlines() or [type(error).__name__])[0] if error else None)
+
+    def on_stage_submitted(self, stage_id: int, attempt: int, name: str, num_tasks: int) -> None:
+        self._write("StageSubmitted", stage_id=stage_id, attempt=attempt, name=name,
+                    num_tasks=num_tasks)
+
+    def on_stage_completed(self, stage_id: int, failure: Optional[str]) -> None:
+        self._write("StageCompleted", stage_id=stage_id, failure=failure)
+
+    def on_task_end(self, stage_id: int, partition: int, executor_id: str, success: bool,
+                    duration: float) -> None:
+        self._write("TaskEnd", stage_id=stage_id, partition=partition, executor=executor_id,
+                    success=success, duration=duration)
+
+    def on_task_metrics(self, outcome: str, metrics: dict) -> None:
+        self._write("TaskMetrics", outcome=outcome,
+                    shuffle_written=int(metrics.get("shuffle_bytes_written", 0)),
+                    shuffle_read=int(metrics.get("shuffle_bytes_read", 0)))
+
+    def close(self) -> None:
+        self._write("ApplicationEnd")
+        with self._lock:
+            self._file.close()
+
+
+def read_events(path: str) -> Iterator[dict]:
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            line = line.strip()
+            if line:
+                yield json.loads(line)
+
+
+def summarize(path: str) -> dict:
+    """Stages, durations, task time percentiles, shuffle bytes and failures of one log."""
+    events = list(read_events(path))
+    start = next((e for e in events if e["event"] == "ApplicationStart"), {})
+    end = next((e for e in events if e["event"] == "ApplicationEnd"), None)
+    stages, submitted = [], {}
+    for e in events:
+        if e["event"] == "StageSubmitted":
+            submitted[e["stage_id"]] = e
+        elif e["event"] == "StageCompleted" and e["stage_id"] in submitted:
+            s = submitted.pop(e["stage_id"])
+            stages.append({"stage_id": e["stage_id"], "name": s["name"], "tasks": s["num_tasks"],
+                           "attempt": s["attempt"], "seconds": round(e["time"] - s["time"], 3),
+                           "failure": e["failure"]})
+    durations = sorted(e["duration"] for e in events if e["event"] == "TaskEnd" and e["success"])
+    metrics = [e for e in events if e["event"] == "TaskMetrics"]
+    jobs = [e for e in events if e["event"] == "JobEnd"]
+    last = events[-1]["time"] if events else 0
+    return {
+        "app_id": start.get("app_id"), "name": start.get("name"), "master": start.get("master"),
+        "started": start.get("time"), "finished": end is not None,
+        "duration_seconds": round((end or {"time": last})["time"] - start.get("time", last), 3),
+        "jobs": len(jobs), "failed_jobs": sum(1 for j in jobs if not j["succeeded"]),
+        "stages": stages, "tasks": len(durations),
+        "failed_tasks": sum(1 for m in metrics if m["outcome"] != "success"),
+        "task_seconds": {"p50": _percentile(durations, 0.5), "p90": _percentile(durations, 0.9),
+                         "max": durations[-1] if durations else 0.0},
+        "shuffle_written_bytes": sum(m["shuffle_written"] for m in metrics),
+        "shuffle_read_bytes": sum(m["shuffle_read"] for m in metrics),
+        "event_log": path,
+    }
+
+
+def _percentile(values: List[float], q: float) -> float:
+    if not values:
+        return 0.0
+    return round(values[min(len(values) - 1, int(q * len(values)))], 4)
