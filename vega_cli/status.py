@@ -44,8 +44,17 @@ def fetch_status(master_url: str, secret_file: str) -> dict:
 @click.option("--master", "master_url", help="vega://host:port (default: VEGA_MASTER).")
 @click.option("--json", "as_json", is_flag=True, help="Print the documented JSON form.")
 @click.option("--secret-file", help=SECRET_FILE_HELP)
-def status(master_url: Optional[str], as_json: bool, secret_file: Optional[str]) -> None:
+@click.option("--token", "print_token", is_flag=True,
+              help="Print the HTTP API token (for the web UI from other hosts, and kill).")
+def status(master_url: Optional[str], as_json: bool, secret_file: Optional[str],
+           print_token: bool) -> None:
     """Show the master, its workers and applications."""
+    if print_token:
+        from vega_runtime.deploy.http_api import api_token
+        from vega_runtime.net.connection import load_secret
+
+        click.echo(api_token(load_secret(resolve_secret_file(secret_file))))
+        return
     url = master_url or os.environ.get("VEGA_MASTER") or "vega://127.0.0.1:7077"
     try:
         if parse_master(url).kind != "vega":

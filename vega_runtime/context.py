@@ -154,7 +154,8 @@ class Context:
             backend.owned_cluster = cluster
             backend.broadcast_dir = os.path.join(self.app_dir, "broadcast")
             self._bus.listeners.append(_MasterLogRelay(backend))
-            backend.metrics_source = self.job_metrics.snapshot
+            backend.metrics_source = lambda: {**self.job_metrics.snapshot(),
+                                              "cached_rdds": self.cached_rdds()}
             if cluster is not None:
                 backend.wait_for_executors(spec.workers * spec.cores, 60.0)
         except BaseException:

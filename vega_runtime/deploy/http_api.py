@@ -1,37 +1,104 @@
-"""The master's HTTP port: the JSON API (``/api/v1/``) and a plain status page."""
+"""HTTP: the master's web UI, JSON API (``/api/v1/``) and ``/metrics``; workers' ``/metrics``."""
 
 from __future__ import annotations
 
-import html
+import hashlib
+import hmac
 import json
 import logging
+import os
 import threading
+from typing import Optional
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from ..net.server import is_loopback
 
 log = logging.getLogger(__name__)
 
 
-def start_http(host: str, port: int, master) -> ThreadingHTTPServer:
+UI_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ui")
+UI_FILES = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8",
+            "style.css": "text/css; charset=utf-8"}
+
+
+def api_token(secret: Optional[bytes]) -> str:
+    """The token the HTTP API accepts (``Authorization: Bearer ...``), derived from the
+    cluster secret so whoever holds the secret can compute it."""
+    return hmac.new(secret or b"", b"vega-http-api", hashlib.sha256).hexdigest()
+
+
+def start_http(host: str, port: int, master, secret: Optional[bytes] = None,
+               open_reads: bool = False) -> ThreadingHTTPServer:
+    """The master's HTTP port: the web UI, ``/api/v1/`` and ``/metrics``.
+
+    Changing anything (killing an application) needs the API token; reading is open to
+    loopback clients, and to everyone only with ``open_reads``.
+    """
+    token = api_token(secret)
+
     class Handler(BaseHTTPRequestHandler):
+        def _authorized(self) -> bool:
+            header = self.headers.get("Authorization", "")
+            return hmac.compare_digest(header, f"Bearer {token}")
+
+        def _may_read(self) -> bool:
+            return open_reads or is_loopback(self.client_address[0]) or self._authorized()
+
         def do_GET(self) -> None:  # noqa: N802 - http.server's name
-            if self.path.rstrip("/") == "/api/v1/status":
-                self._send(200, "application/json", json.dumps(master.status(), indent=1))
-            elif self.path.rstrip("/") == "/metrics":
+            path = self.path.split("?", 1)[0].rstrip("/") or "/"
+            if not self._may_read():
+                return self._json(401, {"error": "send Authorization: Bearer <token> "
+                                                 "(vega status --token prints it)"})
+            if path == "/api/v1/status":
+                return self._json(200, master.status())
+            if path == "/api/v1/applications":
+                return self._json(200, master.status()["applications"])
+            if path.startswith("/api/v1/applications/"):
+                return self._application(path[len("/api/v1/applications/"):])
+            if path == "/metrics":
                 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
                 from .metrics import metrics_text
 
-                self._send(200, CONTENT_TYPE_LATEST, metrics_text(master).decode("utf-8"))
-            elif self.path in ("/", "/index.html"):
-                self._send(200, "text/html; charset=utf-8", _page(master.status()))
-            else:
-                self._send(404, "application/json", json.dumps({"error": "not found"}))
+                return self._send(200, CONTENT_TYPE_LATEST, metrics_text(master))
+            name = "index.html" if path in ("/", "/index.html") else path[len("/ui/"):] \
+                if path.startswith("/ui/") else ""
+            if name in UI_FILES:
+                with open(os.path.join(UI_DIR, name), "rb") as fh:
+                    return self._send(200, UI_FILES[name], fh.read())
+            self._json(404, {"error": "not found"})
 
-        def _send(self, code: int, kind: str, body: str) -> None:
-            data = body.encode("utf-8")
+        def _application(self, rest: str) -> None:
+            app_id, _, action = rest.partition("/")
+            if action == "logs":
+                text = master.application_output(app_id)
+                if text is None:
+                    return self._json(404, {"error": f"no application {app_id}"})
+                return self._send(200, "text/plain; charset=utf-8", text.encode())
+            detail = master.application_detail(app_id)
+            if detail is None:
+                return self._json(404, {"error": f"no application {app_id}"})
+            self._json(200, detail)
+
+        def do_POST(self) -> None:  # noqa: N802
+            path = self.path.split("?", 1)[0].rstrip("/")
+            if not (path.startswith("/api/v1/applications/") and path.endswith("/kill")):
+                return self._json(404, {"error": "not found"})
+            if not self._authorized():
+                return self._json(401, {"error": "killing needs Authorization: Bearer <token>"})
+            app_id = path[len("/api/v1/applications/"):-len("/kill")]
+            killed = master.drivers.kill(app_id) or master.kill_application(
+                app_id, "killed through the HTTP API")
+            self._json(200 if killed else 404, {"killed": killed, "id": app_id})
+
+        def _json(self, code: int, body) -> None:
+            self._send(code, "application/json", json.dumps(body, indent=1).encode())
+
+        def _send(self, code: int, kind: str, data: bytes) -> None:
             self.send_response(code)
             self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(data)))
+            self.send_header("Cache-Control", "no-store")
             self.end_headers()
             self.wfile.write(data)
 
@@ -40,26 +107,9 @@ def start_http(host: str, port: int, master) -> ThreadingHTTPServer:
 
     server = ThreadingHTTPServer((host, port), Handler)
     server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="master-http",
-                     daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                     name="master-http", daemon=True).start()
     return server
-
-
-def _page(status: dict) -> str:
-    esc = html.escape
-    workers = "".join(
-        f"<tr><td>{esc(w['id'])}</td><td>{esc(w['host'])}</td><td>{esc(w['state'])}</td>"
-        f"<td>{w['cores_used']}/{w['cores']}</td><td>{w['memory_used_bytes'] >> 20}/"
-        f"{w['memory_bytes'] >> 20} MiB</td></tr>" for w in status["workers"])
-    apps = "".join(
-        f"<tr><td>{esc(a['id'])}</td><td>{esc(a['name'])}</td><td>{esc(a['state'])}</td>"
-        f"<td>{a['cores']}</td><td>{a['duration_seconds']}s</td></tr>"
-        for a in status["applications"])
-    return (f"<!doctype html><title>Vega master</title><h1>Vega master "
-            f"{esc(status['master']['url'])}</h1><h2>Workers</h2><table border=1>"
-            f"<tr><th>id</th><th>host</th><th>state</th><th>cores</th><th>memory</th></tr>"
-            f"{workers}</table><h2>Applications</h2><table border=1><tr><th>id</th><th>name</th>"
-            f"<th>state</th><th>cores</th><th>duration</th></tr>{apps}</table>")
 
 
 def start_metrics_http(host: str, port: int, collector) -> ThreadingHTTPServer:

@@ -446,6 +446,29 @@ class Master:
             self._save()
             self._schedule()
 
+    def application_detail(self, app_id: str) -> Optional[dict]:
+        """One application for the web UI: status, stages, executors, cached RDDs."""
+        with self.lock:
+            app = self.apps.get(app_id)
+            if app is None:
+                return None
+            summary = [a for a in self.status()["applications"] if a["id"] == app_id][0]
+            metrics = app.metrics or {}
+            return {**summary, "executors": dict(app.executors),
+                    "jobs": metrics.get("job_progress", []),
+                    "stages": metrics.get("stage_progress", []),
+                    "cached_rdds": metrics.get("cached_rdds", []),
+                    "logs": f"/api/v1/applications/{app_id}/logs"}
+
+    def application_output(self, app_id: str, limit: int = 1 << 20) -> Optional[str]:
+        """The last ``limit`` bytes of an application's (or driver's) stored output."""
+        path = os.path.join(self.work_dir, "apps", app_id, "output.log")
+        if not os.path.exists(path):
+            return None if app_id not in self.apps else ""
+        with open(path, "rb") as fh:
+            fh.seek(max(0, os.path.getsize(path) - limit))
+            return fh.read().decode("utf-8", "replace")
+
     def kill_application(self, app_id: str, reason: str) -> bool:
         with self.lock:
             app = self.apps.get(app_id)

@@ -142,7 +142,10 @@ class ClusterBackend:
         """Send the job metrics snapshot when it changed since the last one."""
         if self.metrics_source is None:
             return
-        snapshot = self.metrics_source()
+        try:
+            snapshot = self.metrics_source()
+        except RuntimeError:  # the scheduler changed a table while we read it: next time
+            return
         if snapshot["version"] != self._metrics_sent:
             self.master.send(AppMetrics(json.dumps(snapshot)))
             self._metrics_sent = snapshot["version"]

@@ -28,28 +28,58 @@ class JobMetrics(JobListener):
         self.duration_sum = 0.0
         self.shuffle = {"written": 0, "read": 0}
         self.version = 0
+        #: live progress for the web UI: stage id -> {name, attempt, tasks, done, failed, state}
+        self.stage_progress: dict = {}
+        self.job_progress: dict = {}
 
     def on_job_start(self, job_id: int, description: str) -> None:
         with self.lock:
             self.jobs_running += 1
+            self.job_progress[job_id] = {"id": job_id, "description": description,
+                                         "state": "running", "stages": []}
+            self._current_job = job_id
             self.version += 1
 
     def on_job_end(self, job_id: int, error: Optional[BaseException]) -> None:
         with self.lock:
             self.jobs_running -= 1
             self.jobs["failed" if error else "succeeded"] += 1
+            if job_id in self.job_progress:
+                self.job_progress[job_id]["state"] = "failed" if error else "succeeded"
+            self._trim(self.job_progress)
             self.version += 1
 
     def on_stage_submitted(self, stage_id: int, attempt: int, name: str, num_tasks: int) -> None:
         with self.lock:
             self.stages_running += 1
+            self.stage_progress[stage_id] = {"id": stage_id, "name": name, "attempt": attempt,
+                                             "tasks": num_tasks, "done": 0, "failed": 0,
+                                             "state": "running"}
+            job = self.job_progress.get(getattr(self, "_current_job", None))
+            if job is not None and stage_id not in job["stages"]:
+                job["stages"].append(stage_id)
+            self._trim(self.stage_progress)
             self.version += 1
 
     def on_stage_completed(self, stage_id: int, failure: Optional[str]) -> None:
         with self.lock:
             self.stages_running -= 1
             self.stages["failed" if failure else "completed"] += 1
+            if stage_id in self.stage_progress:
+                self.stage_progress[stage_id]["state"] = "failed" if failure else "completed"
             self.version += 1
+
+    def on_task_end(self, stage_id: int, partition: int, executor_id: str, success: bool,
+                    duration: float) -> None:
+        with self.lock:
+            progress = self.stage_progress.get(stage_id)
+            if progress is not None:
+                progress["done" if success else "failed"] += 1
+
+    @staticmethod
+    def _trim(table: dict, keep: int = 50) -> None:
+        for key in sorted(table)[:-keep]:
+            del table[key]
 
     def on_task_metrics(self, outcome: str, metrics: dict) -> None:
         with self.lock:
@@ -71,7 +101,10 @@ class JobMetrics(JobListener):
                     "stages": dict(self.stages), "stages_running": self.stages_running,
                     "tasks": dict(self.tasks), "duration_buckets": list(self.durations),
                     "duration_count": self.duration_count, "duration_sum": self.duration_sum,
-                    "shuffle": dict(self.shuffle), "version": self.version}
+                    "shuffle": dict(self.shuffle), "version": self.version,
+                    "job_progress": [dict(j, stages=list(j["stages"]))
+                                     for j in self.job_progress.values()],
+                    "stage_progress": [dict(s) for s in self.stage_progress.values()]}
 
 
 def _total(snapshots, *path) -> float:

@@ -1,0 +1,65 @@
+// The master's web UI: polls the JSON API and re-renders, without reloading the page.
+"use strict";
+
+let selected = new URLSearchParams(location.search).get("app");
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  Object.entries(attrs || {}).forEach(([k, v]) => node.setAttribute(k, v));
+  children.forEach(c => node.append(c instanceof Node ? c : document.createTextNode(String(c))));
+  return node;
+}
+
+function bar(used, total, label) {
+  const pct = total ? Math.min(100, 100 * used / total) : 0;
+  const span = el("span", {style: `width:${pct}%`});
+  return el("div", {class: "bar", role: "progressbar", "aria-valuenow": used,
+                    "aria-valuemax": total}, span, el("em", {}, label));
+}
+
+function mib(bytes) { return `${Math.round(bytes / 1048576)} MiB`; }
+
+function fill(id, rows) {
+  const body = document.querySelector(`#${id} tbody`);
+  body.replaceChildren(...rows.map(cells => el("tr", {}, ...cells.map(c => el("td", {}, c)))));
+}
+
+function state(text) { return el("span", {class: `state-${text}`}, text); }
+
+async function refresh() {
+  const status = await (await fetch("/api/v1/status")).json();
+  document.getElementById("master").textContent =
+    `${status.master.url} · version ${status.master.version}`;
+  document.getElementById("updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
+  fill("workers", status.workers.map(w => [
+    w.id, w.host, state(w.state), bar(w.cores_used, w.cores, `${w.cores_used}/${w.cores}`),
+    bar(w.memory_used_bytes, w.memory_bytes,
+        `${mib(w.memory_used_bytes)} / ${mib(w.memory_bytes)}`),
+    w.last_heartbeat_seconds_ago === null ? "—" : `${w.last_heartbeat_seconds_ago}s ago`]));
+  fill("applications", status.applications.map(a => {
+    const link = el("a", {href: `?app=${a.id}`}, "details");
+    link.onclick = event => { event.preventDefault(); selected = a.id;
+                              history.replaceState(null, "", `?app=${a.id}`); refresh(); };
+    const logs = el("a", {href: `/api/v1/applications/${a.id}/logs`}, "logs");
+    return [a.id, a.name, state(a.state), a.cores, `${a.duration_seconds}s`,
+            el("span", {}, link, " · ", logs)];
+  }));
+  if (selected) {
+    const response = await fetch(`/api/v1/applications/${selected}`);
+    if (response.ok) {
+      const app = await response.json();
+      document.getElementById("detail").hidden = false;
+      document.getElementById("detail-id").textContent = `${app.id} (${app.name})`;
+      fill("stages", (app.stages || []).slice().reverse().map(s => [
+        `${s.id}${s.attempt ? ` (attempt ${s.attempt + 1})` : ""}`, s.name, state(s.state),
+        bar(s.done, s.tasks, `${s.done}/${s.tasks}${s.failed ? `, ${s.failed} failed` : ""}`)]));
+      fill("executors", Object.entries(app.executors || {}).map(([e, w]) => [e, w]));
+      fill("cached", (app.cached_rdds || []).map(r => [
+        `${r.name || "RDD"} [${r.id}]`, r.storage_level, `${r.cached_partitions}/${r.partitions}`,
+        mib(r.memory_bytes), mib(r.disk_bytes)]));
+    }
+  }
+}
+
+refresh();
+setInterval(() => refresh().catch(() => {}), 1000);
