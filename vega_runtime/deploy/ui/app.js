@@ -17,7 +17,10 @@ function bar(used, total, label) {
                     "aria-valuemax": total}, span, el("em", {}, label));
 }
 
-function mib(bytes) { return `${Math.round(bytes / 1048576)} MiB`; }
+function mib(bytes) {
+  if (bytes < 1048576) return `${Math.round(bytes / 1024)} KiB`;
+  return `${Math.round(bytes / 1048576)} MiB`;
+}
 
 function fill(id, rows) {
   const body = document.querySelector(`#${id} tbody`);
