@@ -175,3 +175,21 @@ def test_permission_denied_names_the_url(tmp_path):
         with Context(master="local", conf={"vega.hdfs.user": "alice"}) as ctx:
             with pytest.raises(VegaError, match=r"HDFS .*permission denied"):
                 ctx.parallelize(["x"]).save_as_text_file(f"{url}/forbidden")
+
+
+def test_event_logs_can_live_on_hdfs(hdfs, tmp_path):
+    """vega.eventlog.dir on HDFS: the log lands there at the end and vega history reads it."""
+    import json
+    import subprocess
+    import sys
+
+    target = f"{hdfs.url}/event-logs"
+    with Context(master="local", app_name="on-hdfs",
+                 conf={"vega.eventlog.dir": target, "vega.hdfs.user": "alice"}) as ctx:
+        ctx.parallelize(range(6), 3).count()
+        app_id = ctx.application_id
+    assert (hdfs.root / "event-logs" / f"{app_id}.jsonl").exists()
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    listed = subprocess.run([sys.executable, "-m", "vega_cli.main", "history", "--dir", target,
+                             "--json"], cwd=repo, capture_output=True, text=True)
+    assert [s["app_id"] for s in json.loads(listed.stdout)] == [app_id]

@@ -72,3 +72,25 @@ def test_killing_through_the_api_needs_the_token():
         assert json.load(urllib.request.urlopen(request, timeout=10))["killed"] is True
         job.join(30)
         assert "error" in outcome and "HTTP API" in str(outcome["error"])
+
+
+def test_finished_applications_are_shown_from_their_event_logs(tmp_path):
+    """A master pointed at the event log directory lists and details finished applications."""
+    from vega_runtime.deploy.master import Master
+    from vega_runtime.deploy.http_api import start_http
+
+    with Context(master="local", app_name="earlier", conf={"vega.eventlog.dir": str(tmp_path)}) as ctx:
+        ctx.parallelize(range(8), 2).map(lambda x: (x, 1)).group_by_key().count()
+        app_id = ctx.application_id
+    master = Master("127.0.0.1", 0, None, "127.0.0.1", str(tmp_path / "m"),
+                    event_log_dir=str(tmp_path))
+    http = start_http("127.0.0.1", 0, master)
+    try:
+        port = http.server_address[1]
+        listed = json.loads(get(port, "/api/v1/history")[2])
+        assert [(h["app_id"], h["name"], h["finished"]) for h in listed] == [(app_id, "earlier", True)]
+        detail = json.loads(get(port, f"/api/v1/history/{app_id}")[2])
+        assert detail["tasks"] == 4 and len(detail["stages"]) == 2
+    finally:
+        http.shutdown()
+        master.stop()

@@ -1,6 +1,5 @@
 """The master web UI in a real headless Chromium (Debian's chromium, driven by Playwright)."""
 
-import os
 import shutil
 import threading
 import time

@@ -67,11 +67,14 @@ def wait_for_signal() -> None:
 @click.option("--daemonize", is_flag=True, help="Detach (used by start-cluster); needs --pidfile.")
 @click.option("--pidfile", type=click.Path(dir_okay=False))
 @click.option("--log-file", type=click.Path(dir_okay=False), help="stdout/stderr when detached.")
+@click.option("--event-log-dir", default="~/.vega/events", show_default=True,
+              help="Where drivers write event logs; the UI shows finished applications from it.")
 @click.option("--ui-open", "open_reads", is_flag=True,
               help="Let anyone read the web UI and JSON API (default: loopback, or the token).")
 def master(host: str, port: int, webui_port: int, work_dir: str, secret_file: Optional[str],
            worker_timeout: float, ready_file: Optional[str], daemonize: bool,
-           pidfile: Optional[str], log_file: Optional[str], open_reads: bool) -> None:
+           pidfile: Optional[str], log_file: Optional[str], event_log_dir: str,
+           open_reads: bool) -> None:
     """Run the master in the foreground."""
     from vega_runtime.deploy.http_api import start_http
     from vega_runtime.deploy.master import Master
@@ -82,7 +85,8 @@ def master(host: str, port: int, webui_port: int, work_dir: str, secret_file: Op
     secret = load_secret(secret_path)
     advertise = host if host not in ("0.0.0.0", "") else _this_host_address()
     try:
-        daemon = Master(host, port, secret, advertise, work_dir, worker_timeout, secret_path).start()
+        daemon = Master(host, port, secret, advertise, work_dir, worker_timeout, secret_path,
+                        event_log_dir).start()
         http = start_http(host, webui_port, daemon, secret, open_reads)
     except (OSError, VegaError) as exc:
         fail(f"cannot start the master on {host}:{port}: {exc}", 1)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import time
@@ -13,7 +12,8 @@ from rich.console import Console
 from rich.table import Table
 
 from vega_runtime.config import Config
-from vega_runtime.scheduler.event_log import summarize
+from vega_runtime.io.hdfs import HdfsSettings
+from vega_runtime.scheduler.event_log import list_summaries, summary_of
 
 from .errors import EXIT_JOB_FAILED, fail
 
@@ -24,20 +24,21 @@ from .errors import EXIT_JOB_FAILED, fail
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def history(app_id: Optional[str], directory: Optional[str], as_json: bool) -> None:
     """List applications from their event logs, or summarise APP_ID."""
-    directory = os.path.expanduser(directory or Config.load()["vega.eventlog.dir"])
+    conf = Config.load()
+    hdfs = HdfsSettings(conf["vega.hdfs.user"], conf["vega.hdfs.timeout"])
+    directory = os.path.expanduser(directory or conf["vega.eventlog.dir"])
     console = Console(width=None if Console().is_terminal else 200)
     if app_id:
-        path = os.path.join(directory, f"{app_id}.jsonl")
-        if not os.path.exists(path):
+        summary = summary_of(directory, app_id, hdfs)
+        if summary is None:
             fail(f"no event log for {app_id} in {directory}", EXIT_JOB_FAILED,
                  "List applications with: vega history")
-        summary = summarize(path)
         if as_json:
             click.echo(json.dumps(summary, indent=2))
             return
         _render_one(summary, console)
         return
-    summaries = [summarize(p) for p in sorted(glob.glob(os.path.join(directory, "*.jsonl")))]
+    summaries = list_summaries(directory, hdfs)
     if as_json:
         click.echo(json.dumps(summaries, indent=2))
         return

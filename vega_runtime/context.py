@@ -83,7 +83,8 @@ class Context:
         self.event_log: Optional[EventLog] = None
         if self.conf["vega.eventlog.dir"]:
             self.event_log = EventLog(os.path.expanduser(self.conf["vega.eventlog.dir"]),
-                                      self.application_id, self.app_name, self.master_spec.url)
+                                      self.application_id, self.app_name, self.master_spec.url,
+                                      self.hdfs_settings)
             self._bus.listeners.append(self.event_log)
         self._metrics_server = None
         if self.conf["vega.driver.metrics.port"]:
@@ -174,7 +175,7 @@ class Context:
                 summary = {}
                 if self.event_log is not None:
                     self.event_log.close()
-                    summary = summarize(self.event_log.path)
+                    summary = summarize(self.event_log.path, self.hdfs_settings)
                 self._bus.on_application_end(summary)
                 if self._metrics_server is not None:
                     self._metrics_server[0].shutdown()

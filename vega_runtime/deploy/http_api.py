@@ -55,6 +55,13 @@ def start_http(host: str, port: int, master, secret: Optional[bytes] = None,
                 return self._json(200, master.status()["applications"])
             if path.startswith("/api/v1/applications/"):
                 return self._application(path[len("/api/v1/applications/"):])
+            if path == "/api/v1/history":
+                return self._json(200, master.history())
+            if path.startswith("/api/v1/history/"):
+                summary = master.history_of(path[len("/api/v1/history/"):])
+                if summary is None:
+                    return self._json(404, {"error": "no event log for that application"})
+                return self._json(200, summary)
             if path == "/metrics":
                 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 

@@ -88,8 +88,11 @@ class AppInfo:
 
 class Master:
     def __init__(self, host: str, port: int, secret: Optional[bytes], advertise_host: str,
-                 work_dir: str, worker_timeout: float = 15.0, secret_file: str = ""):
+                 work_dir: str, worker_timeout: float = 15.0, secret_file: str = "",
+                 event_log_dir: str = ""):
         self.work_dir = os.path.abspath(work_dir)
+        #: where drivers write event logs, for finished applications in the UI
+        self.event_log_dir = os.path.expanduser(event_log_dir) if event_log_dir else ""
         self.drivers = DriverRunner(self.work_dir, lambda: self.url, secret_file,
                                     on_change=self.save_state)
         self.lock = threading.RLock()
@@ -459,6 +462,17 @@ class Master:
                     "stages": metrics.get("stage_progress", []),
                     "cached_rdds": metrics.get("cached_rdds", []),
                     "logs": f"/api/v1/applications/{app_id}/logs"}
+
+    def history(self) -> List[dict]:
+        """Summaries of the applications whose event logs are in ``event_log_dir``."""
+        from ..scheduler.event_log import list_summaries
+
+        return list_summaries(self.event_log_dir) if self.event_log_dir else []
+
+    def history_of(self, app_id: str) -> Optional[dict]:
+        from ..scheduler.event_log import summary_of
+
+        return summary_of(self.event_log_dir, app_id) if self.event_log_dir else None
 
     def application_output(self, app_id: str, limit: int = 1 << 20) -> Optional[str]:
         """The last ``limit`` bytes of an application's (or driver's) stored output."""

@@ -6,21 +6,32 @@ start/end with timestamps and task metrics.  ``vega history`` summarises them.
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import tempfile
 import threading
 import time
 from typing import Iterator, List, Optional
 
+from ..io.files import open_input
+from ..io.hdfs import HdfsSettings, is_hdfs
 from .listener import JobListener
 
 
 class EventLog(JobListener):
     """Appends every scheduler event of one application to its log file."""
 
-    def __init__(self, directory: str, app_id: str, app_name: str, master: str):
+    def __init__(self, directory: str, app_id: str, app_name: str, master: str,
+                 hdfs: Optional[HdfsSettings] = None):
+        name = f"{app_id}.jsonl"
+        self.target: Optional[str] = None
+        if is_hdfs(directory):  # kept locally while running, written to HDFS at the end
+            self.target = directory.rstrip("/") + "/" + name
+            self.hdfs = hdfs or HdfsSettings()
+            directory = tempfile.mkdtemp(prefix="vega-events-")
         os.makedirs(directory, exist_ok=True)
-        self.path = os.path.join(directory, f"{app_id}.jsonl")
+        self.path = os.path.join(directory, name)
         self._lock = threading.Lock()
         self._file = open(self.path, "a", encoding="utf-8")
         self._write("ApplicationStart", app_id=app_id, name=app_name, master=master)
@@ -60,19 +71,30 @@ class EventLog(JobListener):
         self._write("ApplicationEnd")
         with self._lock:
             self._file.close()
+        if self.target is not None:
+            from ..io.output import output_dir
+
+            directory = output_dir(self.target.rsplit("/", 1)[0], self.hdfs)
+            directory.makedirs(directory.root)
+            with open(self.path, "rb") as local, \
+                    directory.open_write(directory.join(os.path.basename(self.path))) as out:
+                out.write(local.read())
+            os.unlink(self.path)
+            os.rmdir(os.path.dirname(self.path))
+            self.path = self.target
 
 
-def read_events(path: str) -> Iterator[dict]:
-    with open(path, encoding="utf-8") as fh:
+def read_events(path: str, hdfs: Optional[HdfsSettings] = None) -> Iterator[dict]:
+    with io.TextIOWrapper(open_input(path, hdfs), encoding="utf-8") as fh:
         for line in fh:
             line = line.strip()
             if line:
                 yield json.loads(line)
 
 
-def summarize(path: str) -> dict:
+def summarize(path: str, hdfs: Optional[HdfsSettings] = None) -> dict:
     """Stages, durations, task time percentiles, shuffle bytes and failures of one log."""
-    events = list(read_events(path))
+    events = list(read_events(path, hdfs))
     start = next((e for e in events if e["event"] == "ApplicationStart"), {})
     end = next((e for e in events if e["event"] == "ApplicationEnd"), None)
     stages, submitted = [], {}
@@ -107,3 +129,25 @@ def _percentile(values: List[float], q: float) -> float:
     if not values:
         return 0.0
     return round(values[min(len(values) - 1, int(q * len(values)))], 4)
+
+
+def list_summaries(directory: str, hdfs: Optional[HdfsSettings] = None) -> List[dict]:
+    """Summaries of every event log in ``directory`` (local or HDFS), oldest first."""
+    from ..errors import InputError
+    from ..io.files import list_input_files
+
+    try:
+        paths = [f.path for f in list_input_files(directory, hdfs) if f.path.endswith(".jsonl")]
+    except InputError:
+        return []
+    return sorted((summarize(p, hdfs) for p in paths), key=lambda s: s["started"] or 0)
+
+
+def summary_of(directory: str, app_id: str, hdfs: Optional[HdfsSettings] = None) -> Optional[dict]:
+    from ..errors import VegaError
+
+    path = directory.rstrip("/") + "/" + f"{os.path.basename(app_id)}.jsonl"
+    try:
+        return summarize(path, hdfs)
+    except (OSError, VegaError):
+        return None

@@ -47,8 +47,31 @@ async function refresh() {
     return [a.id, a.name, state(a.state), a.cores, `${a.duration_seconds}s`,
             el("span", {}, link, " · ", logs)];
   }));
+  const past = await (await fetch("/api/v1/history")).json();
+  fill("history", past.filter(h => h.finished).map(h => {
+    const link = el("a", {href: `?app=${h.app_id}`}, h.app_id);
+    link.onclick = event => { event.preventDefault(); selected = h.app_id;
+                              history.replaceState(null, "", `?app=${h.app_id}`); refresh(); };
+    return [link, h.name, new Date(h.started * 1000).toLocaleString(), `${h.duration_seconds}s`,
+            h.jobs, h.tasks, `${h.task_seconds.p50}s / ${h.task_seconds.max}s`,
+            mib(h.shuffle_written_bytes)];
+  }));
   if (selected) {
-    const response = await fetch(`/api/v1/applications/${selected}`);
+    let response = await fetch(`/api/v1/applications/${selected}`);
+    if (!response.ok) {  // finished before this master started: read its event log
+      const done = await fetch(`/api/v1/history/${selected}`);
+      if (done.ok) {
+        const h = await done.json();
+        document.getElementById("detail").hidden = false;
+        document.getElementById("detail-id").textContent = `${h.app_id} (${h.name}, from its event log)`;
+        fill("stages", h.stages.map(s => [
+          `${s.stage_id}${s.attempt ? ` (attempt ${s.attempt + 1})` : ""}`, s.name,
+          state(s.failure ? "failed" : "completed"), bar(s.tasks, s.tasks, `${s.tasks} tasks, ${s.seconds}s`)]));
+        fill("executors", []);
+        fill("cached", []);
+      }
+      return;
+    }
     if (response.ok) {
       const app = await response.json();
       document.getElementById("detail").hidden = false;
