@@ -23,6 +23,8 @@ def test_event_log_records_jobs_stages_and_tasks(tmp_path):
     assert kinds.count("JobStart") == kinds.count("JobEnd") == 1
     assert kinds.count("StageSubmitted") == kinds.count("StageCompleted") == 2
     assert kinds.count("TaskEnd") == 8
+    assert sorted(e["executor"] for e in events if e["event"] == "ExecutorAdded") == \
+        ["exec-1", "exec-2"]
     assert all(e["time"] > 0 for e in events)
 
 

@@ -81,6 +81,7 @@ class WorkerCollector:
         with w.lock:
             running = len(w.executors)
             served = dict(w.served)
+        served["rejected"] = w.shuffle.rejected
         labels = ["worker", "host"]
         values = [w.worker_id, w.host]
         for name, text, value in (
@@ -97,7 +98,10 @@ class WorkerCollector:
                 ("vega_shuffle_blocks_served_total", "Shuffle blocks sent to other hosts", "blocks"),
                 ("vega_shuffle_served_bytes_total", "Shuffle bytes sent to other hosts", "bytes"),
                 ("vega_shuffle_blocks_missing_total", "Shuffle block requests for missing files",
-                 "missing")):
+                 "missing"),
+                ("vega_worker_connections_rejected_total",
+                 "Shuffle service connections dropped for failed authentication or bad frames",
+                 "rejected")):
             family = CounterMetricFamily(name, text, labels=labels)
             family.add_metric(values, served[key])
             yield family

@@ -63,6 +63,12 @@ class TaskFinishedEvent:
 
 
 @dataclass
+class ExecutorAddedEvent:
+    executor_id: str
+    host: str
+
+
+@dataclass
 class ExecutorLostEvent:
     executor_id: str
     host: str

@@ -30,7 +30,7 @@ from ..net.messages import (AppLog, AppMetrics, ApplicationKilled, ApplicationRe
                             TaskOutput, UnregisterApplication)
 from ..net.server import Server
 from ..versions import python_version
-from .backend import (ExecutorLostEvent, OutputCallback, TaskFinishedEvent, TaskLaunch,
+from .backend import (ExecutorAddedEvent, ExecutorLostEvent, OutputCallback, TaskFinishedEvent, TaskLaunch,
                       pick_task)
 
 log = logging.getLogger(__name__)
@@ -269,7 +269,7 @@ class ClusterBackend:
             self.slots[slot.executor_id] = slot
             self._executor_seen.notify_all()
         log.info("executor %s registered from %s", slot.executor_id, slot.host)
-        self.events.put(None)  # wake the job loop to dispatch
+        self.events.put(ExecutorAddedEvent(slot.executor_id, slot.host))  # also wakes the loop
         reason = "its connection closed"
         try:
             while True:

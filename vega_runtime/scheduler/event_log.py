@@ -62,6 +62,12 @@ class EventLog(JobListener):
         self._write("TaskEnd", stage_id=stage_id, partition=partition, executor=executor_id,
                     success=success, duration=duration)
 
+    def on_executor_added(self, executor_id: str, host: str) -> None:
+        self._write("ExecutorAdded", executor=executor_id, host=host)
+
+    def on_executor_lost(self, executor_id: str, host: str, reason: str) -> None:
+        self._write("ExecutorLost", executor=executor_id, host=host, reason=reason)
+
     def on_task_metrics(self, outcome: str, metrics: dict) -> None:
         self._write("TaskMetrics", outcome=outcome,
                     shuffle_written=int(metrics.get("shuffle_bytes_written", 0)),

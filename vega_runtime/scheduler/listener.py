@@ -29,6 +29,10 @@ class JobListener:
 
     def on_waiting(self, message: str) -> None: ...
 
+    def on_executor_added(self, executor_id: str, host: str) -> None: ...
+
+    def on_executor_lost(self, executor_id: str, host: str, reason: str) -> None: ...
+
     def on_application_end(self, summary: dict) -> None:
         """The Context stopped; ``summary`` is its event log's summary (or empty)."""
 

@@ -18,7 +18,7 @@ from typing import Deque, List, Optional
 from ..net.framing import ConnectionClosed, ProtocolError, recv_frame, send_frame
 from ..net.messages import (RemoveBroadcast, RemoveRdd, Shutdown, TaskFinished, TaskOutput,
                             from_wire, to_wire)
-from .backend import (ExecutorLostEvent, OutputCallback, TaskFinishedEvent, TaskLaunch,
+from .backend import (ExecutorAddedEvent, ExecutorLostEvent, OutputCallback, TaskFinishedEvent, TaskLaunch,
                       pick_task)
 from .executor import Executor, ExecutorDirs, serve_tasks
 
@@ -96,8 +96,8 @@ class ProcessPoolBackend:
         for index in range(num_executors):
             self.slots.append(self._spawn(f"exec-{index + 1}"))
         self._spawned = num_executors
-        #: executors found dead outside ``poll`` (killed by us), reported by the next poll
-        self._lost: List[ExecutorLostEvent] = []
+        #: events found outside ``poll`` (executors started, or killed by us), reported next
+        self._lost: list = [ExecutorAddedEvent(s.executor_id, HOST) for s in self.slots]
 
     # -- processes -------------------------------------------------------------
     def _spawn(self, executor_id: str) -> _Slot:
@@ -125,6 +125,7 @@ class ProcessPoolBackend:
         if not slot.alive:
             self._spawned += 1
             slot = self.slots[index] = self._spawn(f"exec-{self._spawned}")
+            self._lost.append(ExecutorAddedEvent(slot.executor_id, HOST))
         return slot
 
     def _lose(self, slot: _Slot, reason: str, expected: bool = False) -> ExecutorLostEvent:

@@ -14,7 +14,7 @@ from ..serde import dumps, dumps_closure
 from ..shuffle.blocks import MapStatus
 from ..storage_level import StorageLevel
 from .block_tracker import BlockTracker
-from .backend import Backend, ExecutorLostEvent, TaskFinishedEvent, TaskLaunch
+from .backend import Backend, ExecutorAddedEvent, ExecutorLostEvent, TaskFinishedEvent, TaskLaunch
 from .dag import (DAGScheduler, JobFailed, JobSucceeded, KillTasks, LaunchTasks,
                   MergeAccumulators, StageCompleted, StageSubmitted, TaskSpec)
 from .executor import StagePayload, TaskState
@@ -76,7 +76,11 @@ class JobRunner:
     def _handle(self, event) -> list:
         if isinstance(event, TaskFinishedEvent):
             return self._task_finished(event)
+        if isinstance(event, ExecutorAddedEvent):
+            self.listener.on_executor_added(event.executor_id, event.host)
+            return []
         if isinstance(event, ExecutorLostEvent):
+            self.listener.on_executor_lost(event.executor_id, event.host, event.reason)
             self.blocks.executor_lost(event.executor_id)
             actions = self.dag.executor_lost(event.executor_id, event.outputs_lost)
             for task_id in event.task_ids:

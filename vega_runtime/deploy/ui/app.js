@@ -67,6 +67,7 @@ async function refresh() {
         fill("stages", h.stages.map(s => [
           `${s.stage_id}${s.attempt ? ` (attempt ${s.attempt + 1})` : ""}`, s.name,
           state(s.failure ? "failed" : "completed"), bar(s.tasks, s.tasks, `${s.tasks} tasks, ${s.seconds}s`)]));
+        fill("jobs", []);
         fill("executors", []);
         fill("cached", []);
       }
@@ -76,6 +77,8 @@ async function refresh() {
       const app = await response.json();
       document.getElementById("detail").hidden = false;
       document.getElementById("detail-id").textContent = `${app.id} (${app.name})`;
+      fill("jobs", (app.jobs || []).slice().reverse().map(j => [
+        j.id, j.description, state(j.state), j.stages.join(", ")]));
       fill("stages", (app.stages || []).slice().reverse().map(s => [
         `${s.id}${s.attempt ? ` (attempt ${s.attempt + 1})` : ""}`, s.name, state(s.state),
         bar(s.done, s.tasks, `${s.done}/${s.tasks}${s.failed ? `, ${s.failed} failed` : ""}`)]));
