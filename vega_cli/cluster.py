@@ -283,13 +283,18 @@ def _stop_workers(cluster) -> List[Row]:
 @bootstrap_option
 def start_cluster(config: Optional[str], bootstrap: bool) -> None:
     """Start the master, then every worker (over SSH), and wait for them to register."""
+    _start(config, bootstrap, with_master=True)
+
+
+def _start(config: Optional[str], bootstrap: bool, with_master: bool) -> None:
     cluster = _load(config)
     secret = _secret_file(cluster)
-    rows = [_start_master(cluster, secret)]
-    if not rows[0].failed:
+    rows = [_start_master(cluster, secret)] if with_master else []
+    if not any(row.failed for row in rows):
         rows += _start_workers(cluster, secret, bootstrap)
         _wait_for_workers(cluster, secret, rows)
-    raise SystemExit(_render(rows, f"start-cluster ({cluster.path})"))
+    command = "start-cluster" if with_master else "start-workers"
+    raise SystemExit(_render(rows, f"{command} ({cluster.path})"))
 
 
 @click.command("start-workers")
@@ -297,11 +302,7 @@ def start_cluster(config: Optional[str], bootstrap: bool) -> None:
 @bootstrap_option
 def start_workers(config: Optional[str], bootstrap: bool) -> None:
     """Start every worker of the cluster file (the master must be running)."""
-    cluster = _load(config)
-    secret = _secret_file(cluster)
-    rows = _start_workers(cluster, secret, bootstrap)
-    _wait_for_workers(cluster, secret, rows)
-    raise SystemExit(_render(rows, f"start-workers ({cluster.path})"))
+    _start(config, bootstrap, with_master=False)
 
 
 @click.command("stop-workers")

@@ -21,6 +21,32 @@ UI_FILES = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript
             "style.css": "text/css; charset=utf-8"}
 
 
+class _Handler(BaseHTTPRequestHandler):
+    """Replies shared by the master's and the workers' HTTP handlers."""
+
+    def _json(self, code: int, body) -> None:
+        self._send(code, "application/json", json.dumps(body, indent=1).encode())
+
+    def _send(self, code: int, kind: str, data: bytes) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, fmt: str, *args) -> None:
+        log.debug("http: " + fmt, *args)
+
+
+def _serve(host: str, port: int, handler: type, name: str) -> ThreadingHTTPServer:
+    server = ThreadingHTTPServer((host, port), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=name,
+                     daemon=True).start()
+    return server
+
+
 def api_token(secret: Optional[bytes]) -> str:
     """The token the HTTP API accepts (``Authorization: Bearer ...``), derived from the
     cluster secret so whoever holds the secret can compute it."""
@@ -36,7 +62,7 @@ def start_http(host: str, port: int, master, secret: Optional[bytes] = None,
     """
     token = api_token(secret)
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(_Handler):
         def _authorized(self) -> bool:
             header = self.headers.get("Authorization", "")
             return hmac.compare_digest(header, f"Bearer {token}")
@@ -98,50 +124,19 @@ def start_http(host: str, port: int, master, secret: Optional[bytes] = None,
                 app_id, "killed through the HTTP API")
             self._json(200 if killed else 404, {"killed": killed, "id": app_id})
 
-        def _json(self, code: int, body) -> None:
-            self._send(code, "application/json", json.dumps(body, indent=1).encode())
-
-        def _send(self, code: int, kind: str, data: bytes) -> None:
-            self.send_response(code)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(data)))
-            self.send_header("Cache-Control", "no-store")
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, fmt: str, *args) -> None:
-            log.debug("http: " + fmt, *args)
-
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                     name="master-http", daemon=True).start()
-    return server
+    return _serve(host, port, Handler, "master-http")
 
 
 def start_metrics_http(host: str, port: int, collector) -> ThreadingHTTPServer:
     """A small HTTP server answering ``/metrics`` from one collector (workers, drivers)."""
     from .metrics import registry_text
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(_Handler):
         def do_GET(self) -> None:  # noqa: N802 - http.server's name
             from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
             if self.path.rstrip("/") != "/metrics":
-                self.send_error(404)
-                return
-            data = registry_text(collector)
-            self.send_response(200)
-            self.send_header("Content-Type", CONTENT_TYPE_LATEST)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+                return self._json(404, {"error": "not found"})
+            self._send(200, CONTENT_TYPE_LATEST, registry_text(collector))
 
-        def log_message(self, fmt: str, *args) -> None:
-            log.debug("http: " + fmt, *args)
-
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                     name="metrics-http", daemon=True).start()
-    return server
+    return _serve(host, port, Handler, "metrics-http")
