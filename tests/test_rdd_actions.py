@@ -1,5 +1,8 @@
 """Actions: collecting, taking, reducing, side effects and counting (PySpark semantics)."""
 
+import os
+import subprocess
+import sys
 import types
 from operator import add
 
@@ -313,3 +316,13 @@ def test_count_by_value_none_unicode_and_empty(ctx):
     data = [None, "é", "é", "🔑", None, None, (1, 2)]
     assert ctx.parallelize(data, 3).count_by_value() == {None: 3, "é": 2, "🔑": 1, (1, 2): 1}
     assert ctx.parallelize([], 2).count_by_value() == {}
+
+
+def test_count_approx_distinct_is_the_same_in_every_process():
+    """The sketch hashes strings alike whatever each executor's hash seed is."""
+    code = ("from vega_runtime.rdd.stats import hll_registers;"
+            "print(hll_registers([str(i) for i in range(500)] + [None, ('a', b'b')], 9).hex())")
+    outputs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                              env={**os.environ, "PYTHONHASHSEED": seed}).stdout
+               for seed in ("1", "2")}
+    assert len(outputs) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 from typing import Iterable, List
 
@@ -168,6 +169,30 @@ def _mix64(x: int) -> int:
     return x ^ (x >> 31)
 
 
+def stable_hash64(value) -> int:
+    """A 64-bit hash that is the same in every process and on every host.
+
+    ``hash()`` of strings and bytes changes with each process's hash seed, so
+    sketches built on different executors would disagree; strings and bytes
+    hash with BLAKE2b instead, ``None`` to 0, tuples element-wise, numbers via ``hash()``
+    (deterministic for them), spread with splitmix64.
+    """
+    kind = type(value)
+    if kind is str:
+        value = value.encode("utf-8", "surrogatepass")
+        kind = bytes
+    if kind is bytes:
+        return int.from_bytes(hashlib.blake2b(value, digest_size=8).digest(), "little")
+    if value is None:  # hash(None) is its address before Python 3.12
+        return 0
+    if kind is tuple:
+        h = 0x345678
+        for item in value:
+            h = _mix64(h ^ stable_hash64(item))
+        return h
+    return _mix64(hash(value) & 0xFFFFFFFFFFFFFFFF)
+
+
 def hll_precision(relative_sd: float) -> int:
     if relative_sd < 0.000017:
         raise ValueError("relativeSD should be greater than 0.000017")
@@ -180,7 +205,7 @@ def hll_registers(values: Iterable, p: int) -> bytearray:
     registers = bytearray(m)
     shift = 64 - p
     for v in values:
-        h = _mix64(hash(v) & 0xFFFFFFFFFFFFFFFF)
+        h = stable_hash64(v)
         index = h >> shift
         rest = (h << p) & 0xFFFFFFFFFFFFFFFF
         rank = (64 - p + 1) if rest == 0 else (64 - rest.bit_length() + 1)
