@@ -81,6 +81,17 @@ def parent_pid(pid: int) -> Optional[int]:
     return int(fields[1]) if fields else None
 
 
+def worker_of(pid: int) -> Optional[int]:
+    """The worker daemon ``pid`` is or runs under (an executor's parent, or the worker that
+    forked the fork server an executor was forked from), or None if there is none."""
+    while pid and pid > 1:
+        argv = cmdline(pid)
+        if "vega_cli.main" in argv and "worker" in argv:
+            return pid
+        pid = parent_pid(pid) or 0
+    return None
+
+
 def _pids() -> List[int]:
     return [int(entry) for entry in os.listdir("/proc") if entry.isdigit()]
 
@@ -102,13 +113,19 @@ def descendants(pid: int) -> List[int]:
 
 
 def cmdline(pid: int) -> List[str]:
-    """The argv of ``pid``, or [] if it is gone (a zombie's, or a kernel thread's, is empty)."""
+    """The argv of ``pid``, or [] if it is gone (a zombie's, or a kernel thread's, is empty).
+
+    Processes forked from a fork server show their command line as one title string
+    (setproctitle); it is split at spaces (the tests' paths have none)."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as fh:
             raw = fh.read()
     except OSError:
         return []
-    return raw.decode("utf-8", "replace").rstrip("\0").split("\0") if raw else []
+    argv = raw.decode("utf-8", "replace").rstrip("\0").split("\0") if raw else []
+    if len(argv) == 1 and " " in argv[0]:
+        argv = argv[0].split(" ")
+    return argv
 
 
 def arg_value(argv: List[str], flag: str) -> Optional[str]:

@@ -18,8 +18,8 @@ import pytest
 from vega_runtime import Context
 from vega_runtime.scheduler.listener import JobListener
 
-from proc_helpers import (arg_value, cmdline, executor_processes, parent_pid, processes_matching,
-                          spawn_vega, wait_for)
+from proc_helpers import (arg_value, cmdline, executor_processes, processes_matching, spawn_vega,
+                          wait_for, worker_of)
 
 PAIRS = 400
 EXPECTED = sorted({k: sum(i for i in range(PAIRS) if i % 7 == k) for k in range(7)}.items())
@@ -97,7 +97,7 @@ def test_killing_a_worker_during_the_map_stage(chaos):
     ctx, events, tmp = chaos
     job, result = start_slow_job(ctx, events, str(tmp))
     victim = next(iter(executor_pids(ctx)))
-    os.kill(parent_pid(victim), signal.SIGKILL)
+    os.kill(worker_of(victim), signal.SIGKILL)
     job.join(120)
     assert result.get("value") == EXPECTED
 
@@ -121,7 +121,7 @@ def test_killing_a_worker_after_its_map_outputs_recomputes_only_those(chaos):
         victim_executor = statuses[0].executor_id
         lost["partitions"] = sorted(s.map_id for s in statuses if s.executor_id == victim_executor)
         pid = [p for p, e in executor_pids(ctx).items() if e == victim_executor][0]
-        worker = parent_pid(pid)
+        worker = worker_of(pid)
         work_dir = arg_value(cmdline(worker), "--work-dir")
         os.kill(worker, signal.SIGKILL)
         shutil.rmtree(work_dir)
@@ -148,7 +148,7 @@ def test_killing_an_executor_retries_its_task(chaos):
 def test_losing_every_worker_waits_for_a_new_one(chaos):
     """With every worker killed the job waits; a worker started later finishes it."""
     ctx, events, tmp = chaos
-    workers = {parent_pid(pid) for pid in executor_pids(ctx)}
+    workers = {worker_of(pid) for pid in executor_pids(ctx)}
     job, result = start_slow_job(ctx, events, str(tmp))
     for pid in workers:
         os.kill(pid, signal.SIGKILL)

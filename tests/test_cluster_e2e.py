@@ -25,7 +25,8 @@ from vega_runtime.versions import python_version
 
 import proc_helpers
 from proc_helpers import (EXECUTOR_MODULE, clean_env, executor_processes, kill_group,
-                          processes_matching, read_text, spawn_vega, stop_processes, wait_for)
+                          processes_matching, read_text, spawn_vega, stop_processes, wait_for,
+                          worker_of)
 
 START_TIMEOUT = 30.0
 PREFIX = re.compile(r"^\[127\.0\.0\.1 (exec-\d+) (\d+)\.(\d+)\] (.*)$")
@@ -318,7 +319,7 @@ def test_tasks_run_on_both_workers(cluster, tmp_path):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     where = line_value(lines, "READY")
-    assert {ppid for _, ppid in where} == {w.pid for w in cluster.workers}
+    assert {worker_of(ppid) for _, ppid in where} == {w.pid for w in cluster.workers}
     assert len({executor for executor, _ in where}) == 2
     assert line_value(lines, "AFTER") == expected_pairs()
 
@@ -436,7 +437,7 @@ def test_sigkilled_worker_is_marked_lost_its_executors_die_and_jobs_still_comple
         assert result.returncode == 0, result.stderr
         lines = result.stdout.splitlines()
         assert line_value(lines, "RESULT") == expected_pairs()
-        assert {ppid for _, _, ppid in line_value(lines, "WHERE")} == {survivor.pid}
+        assert {worker_of(ppid) for _, _, ppid in line_value(lines, "WHERE")} == {survivor.pid}
     finally:
         own.stop()
 

@@ -59,7 +59,7 @@ def test_workers_export_their_own_metrics(tmp_path):
 
     with Context(master="local-cluster[2,1]", app_name="worker-metrics") as ctx:
         assert ctx.parallelize(range(10), 2).map(lambda x: (x % 2, x)).group_by_key().count() == 2
-        log_path = ctx.backend.owned_cluster.processes[1].log_path
+        log_path = ctx.backend.owned_cluster.log_paths[1]
         deadline = time.monotonic() + 10
         port = None
         while port is None and time.monotonic() < deadline:

@@ -27,7 +27,7 @@ def exported_metric_names():
     with Context(master="local-cluster[2,1]", app_name="names") as ctx:
         ctx.parallelize(range(8), 2).map(lambda x: (x % 2, x)).group_by_key().count()
         ports = [ctx.backend.owned_cluster.webui_port]
-        log = open(ctx.backend.owned_cluster.processes[1].log_path).read()
+        log = open(ctx.backend.owned_cluster.log_paths[1]).read()
         ports += [int(p) for p in re.findall(r"worker metrics on http://[\d.]+:(\d+)/metrics", log)]
         for port in ports:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:

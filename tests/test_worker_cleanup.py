@@ -9,7 +9,7 @@ from vega_runtime.deploy.worker import Worker
 def test_finished_application_dirs_are_cleaned_after_the_ttl(tmp_path):
     """Old app dirs go; recent ones, running apps' and other files stay."""
     worker = Worker("127.0.0.1", 1, None, "", "127.0.0.1", "127.0.0.1", 0, 1, 1 << 30, [],
-                    str(tmp_path), work_dir_ttl=100)
+                    str(tmp_path), work_dir_ttl=100, use_forkserver=False)
     try:
         for name in ("app-old", "app-recent", "app-running", "packages"):
             (tmp_path / name).mkdir()

@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-from rich.console import Console
-from rich.markup import escape
+if TYPE_CHECKING:
+    from rich.console import Console
 
 EXIT_OK = 0
 EXIT_JOB_FAILED = 1
@@ -19,13 +19,17 @@ EXIT_CANCELLED = 130
 _CLI_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
-def error_console() -> Console:
+def error_console() -> "Console":
+    from rich.console import Console  # imported here: daemons start without rich
+
     return Console(file=sys.__stderr__ if sys.__stderr__ else sys.stderr, highlight=False,
                    soft_wrap=True)
 
 
 def fail(message: str, code: int, hint: str = "") -> NoReturn:
     """Print ``vega: error: message`` (and a hint) and exit with ``code``."""
+    from rich.markup import escape
+
     console = error_console()
     console.print(f"[bold red]vega: error:[/] {escape(message)}", markup=True)
     if hint:

@@ -4,27 +4,29 @@
 >>> with Context(master="local") as ctx:
 ...     ctx.parallelize(["a b", "b"]).flat_map(str.split).count_by_value()
 {'a': 1, 'b': 2}
+
+The public names are imported on first use (PEP 562), so daemons and
+executors that need only part of the engine start without loading all of it.
 """
 
-from . import aliases as _aliases
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
 from ._version import __version__
-from .context import Context
-from .files import SparkFiles
-from .errors import (ClosureNotSerializable, ConfigError, DriverOnlyError, InputError,
-                     JobCancelled, OutputExistsError, TaskFailed, VegaError)
-from .rdd.base import RDD
-from .rdd.stats import StatCounter
-from .shared import Accumulator, AccumulatorParam, Broadcast
-from .storage_level import StorageLevel
-from .task_context import TaskContext
-from .vega_io import Decoders, HdfsIO, LocalFsIO
 
-_aliases.install(RDD, _aliases.RDD_METHODS)
-_aliases.install(Context, _aliases.CONTEXT_MEMBERS)
-_aliases.install(StatCounter, _aliases.STAT_COUNTER_METHODS)
-
-#: PySpark's name for the same thing, so ``SparkContext(...)`` jobs port by import alone.
-SparkContext = Context
+#: public name -> the module that defines it
+_EXPORTS = {
+    "Context": ".context", "SparkContext": ".context", "RDD": ".rdd.base",
+    "StorageLevel": ".storage_level", "TaskContext": ".task_context",
+    "Broadcast": ".shared", "Accumulator": ".shared", "AccumulatorParam": ".shared",
+    "StatCounter": ".rdd.stats", "SparkFiles": ".files",
+    "HdfsIO": ".vega_io", "LocalFsIO": ".vega_io", "Decoders": ".vega_io",
+    "VegaError": ".errors", "TaskFailed": ".errors", "ConfigError": ".errors",
+    "ClosureNotSerializable": ".errors", "DriverOnlyError": ".errors", "InputError": ".errors",
+    "JobCancelled": ".errors", "OutputExistsError": ".errors",
+}
 
 __all__ = [
     "Context", "SparkContext", "RDD", "StorageLevel", "TaskContext", "Broadcast", "Accumulator",
@@ -32,3 +34,29 @@ __all__ = [
     "ClosureNotSerializable", "DriverOnlyError", "InputError", "JobCancelled",
     "OutputExistsError", "SparkFiles", "HdfsIO", "LocalFsIO", "Decoders", "__version__",
 ]
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'vega_runtime' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:
+    from .context import Context, SparkContext
+    from .errors import (ClosureNotSerializable, ConfigError, DriverOnlyError, InputError,
+                         JobCancelled, OutputExistsError, TaskFailed, VegaError)
+    from .files import SparkFiles
+    from .rdd.base import RDD
+    from .rdd.stats import StatCounter
+    from .shared import Accumulator, AccumulatorParam, Broadcast
+    from .storage_level import StorageLevel
+    from .task_context import TaskContext
+    from .vega_io import Decoders, HdfsIO, LocalFsIO

@@ -16,6 +16,7 @@ import time
 import weakref
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
 
+from . import aliases
 from ._version import __version__
 from .config import Config
 from .errors import ContextStoppedError, DriverOnlyError
@@ -420,6 +421,12 @@ class Context:
 
     def __repr__(self) -> str:
         return f"<Context {self.application_id} master={self.master} app={self.app_name!r}>"
+
+
+aliases.install(Context, aliases.CONTEXT_MEMBERS)
+
+#: PySpark's name for the same thing, so ``SparkContext(...)`` jobs port by import alone.
+SparkContext = Context
 
 
 class _MasterLogRelay(JobListener):

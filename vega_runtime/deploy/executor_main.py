@@ -9,7 +9,6 @@ on other hosts are fetched from their workers' shuffle services.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import logging
 import os
 import queue
@@ -26,6 +25,7 @@ from ..net.connection import Connection, load_secret
 from ..net.framing import ConnectionClosed, ProtocolError
 from ..net.messages import (BlockData, BroadcastData, FetchBlock, FetchBroadcast, KillTask, LaunchTask, RegisterExecutor,
                             TaskFinished, TaskOutput)
+from ..processes import die_with_parent
 from ..scheduler.executor import Executor, ExecutorDirs, serve_tasks
 from ..shuffle.blocks import BlockLocation
 from ..shuffle.reader import read_local_block
@@ -82,13 +82,6 @@ class RemoteBlockFetcher:
             conn.close()
 
 
-def _die_with_parent() -> None:
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="vega-executor")
     for flag in ("--driver", "--app-id", "--executor-id", "--worker-id", "--host", "--app-dir"):
@@ -101,7 +94,7 @@ def main(argv=None) -> int:
     if args.package_dir:
         sys.path[:0] = python_paths(args.package_dir)
         os.environ[FILES_DIR_ENV] = os.path.join(args.package_dir, "files")
-    _die_with_parent()
+    die_with_parent()
     worker_pid = int(os.environ.get("VEGA_WORKER_PID", "0"))
     if worker_pid and os.getppid() != worker_pid:
         return 1  # the worker died before we could tie our fate to it

@@ -129,11 +129,11 @@ def start_http(host: str, port: int, master, secret: Optional[bytes] = None,
 
 def start_metrics_http(host: str, port: int, collector) -> ThreadingHTTPServer:
     """A small HTTP server answering ``/metrics`` from one collector (workers, drivers)."""
-    from .metrics import registry_text
-
     class Handler(_Handler):
         def do_GET(self) -> None:  # noqa: N802 - http.server's name
             from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+            from .metrics import registry_text
 
             if self.path.rstrip("/") != "/metrics":
                 return self._json(404, {"error": "not found"})

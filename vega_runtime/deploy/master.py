@@ -363,7 +363,7 @@ class Master:
             app.executors[executor_id] = worker.worker_id
             worker.conn.send(LaunchExecutor(app.app_id, executor_id, 1, request.executor_memory,
                                             request.driver_host, request.driver_port,
-                                            {"PYTHONHASHSEED": str(_hash_seed(app.app_id))},
+                                            {"PYTHONHASHSEED": request.hash_seed},
                                             request.package_sha))
             _send_quietly(app.conn, ExecutorAdded(executor_id, worker.worker_id, worker.host, 1))
             log.info("executor %s of %s launched on %s", executor_id, app.app_id, worker.worker_id)
@@ -548,9 +548,3 @@ def _send_quietly(conn: Connection, message) -> None:
     except OSError:
         pass
 
-
-def _hash_seed(app_id: str) -> int:
-    """One PYTHONHASHSEED per application, so every executor hashes keys alike."""
-    import zlib
-
-    return zlib.crc32(app_id.encode()) % 4294967295

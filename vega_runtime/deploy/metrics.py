@@ -2,15 +2,13 @@
 
 A custom collector (no counters sprinkled through the master): every scrape
 reads the master's workers, applications and counters under its lock.
+prometheus-client is imported at the first scrape, not at daemon start-up.
 """
 
 from __future__ import annotations
 
 from typing import Iterator
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-from prometheus_client.registry import CollectorRegistry
-from prometheus_client.exposition import generate_latest
 
 from ..scheduler.job_metrics import job_metric_families
 
@@ -23,6 +21,8 @@ class MasterCollector:
         self.master = master
 
     def collect(self) -> Iterator:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
         m = self.master
         with m.lock:
             workers = list(m.workers.values())
@@ -77,6 +77,8 @@ class WorkerCollector:
         self.worker = worker
 
     def collect(self) -> Iterator:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
         w = self.worker
         with w.lock:
             running = len(w.executors)
@@ -109,6 +111,9 @@ class WorkerCollector:
 
 def registry_text(collector) -> bytes:
     """One collector's metrics in the Prometheus text format."""
+    from prometheus_client.exposition import generate_latest
+    from prometheus_client.registry import CollectorRegistry
+
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
     return generate_latest(registry)

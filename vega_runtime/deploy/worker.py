@@ -29,10 +29,17 @@ from ..net.messages import (ApplicationEnded, BlockData, BlockUnavailable, Execu
                             WorkerStopping)
 from ..net.server import Server
 from ..versions import python_version
+from ..forkserver import ForkServer, command_title
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 2.0
+EXECUTOR_MODULE = "vega_runtime.deploy.executor_main"
+#: what the worker's fork server imports before forking executors
+EXECUTOR_PRELOAD = ("vega_runtime.deploy.executor_preload",)
+#: reconnecting to the master: quick at first (it may be starting too), then backing off
+FIRST_RETRY_SECONDS = 0.02
+MAX_RETRY_SECONDS = 5.0
 
 
 class WorkerRefused(Exception):
@@ -43,7 +50,7 @@ class Worker:
     def __init__(self, master_host: str, master_port: int, secret: Optional[bytes],
                  secret_file: str, advertise_host: str, bind_host: str, port: int, cores: int,
                  memory: int, labels: List[str], work_dir: str, death_timeout: float = 60.0,
-                 work_dir_ttl: float = 3600.0):
+                 work_dir_ttl: float = 3600.0, use_forkserver: bool = True):
         self.master = (master_host, master_port)
         self.secret = secret
         self.secret_file = secret_file
@@ -53,6 +60,9 @@ class Worker:
         self.death_timeout = death_timeout
         self.work_dir_ttl = work_dir_ttl
         os.makedirs(self.work_dir, exist_ok=True)
+        #: warm executors (see vega_runtime.forkserver); None: each one is a new interpreter.
+        #: Started first: a fork must happen before this process has threads or sockets.
+        self.forkserver = self._start_forkserver() if use_forkserver else None
         self.shuffle = Server(bind_host, port, secret, self._serve_blocks, "shuffle-service")
         #: counts for /metrics
         self.served = {"blocks": 0, "bytes": 0, "missing": 0, "executors_launched": 0,
@@ -70,13 +80,13 @@ class Worker:
         log.info("worker %s: shuffle service on %s:%d", self.worker_id, self.host, self.shuffle.port)
         threading.Thread(target=self._cleaner, name="work-dir-cleaner", daemon=True).start()
         last_contact = time.monotonic()
-        delay = 0.05
+        delay = FIRST_RETRY_SECONDS
         try:
             while not self.stopped.is_set():
                 try:
                     self._session()
                     last_contact = time.monotonic()
-                    delay = 0.05
+                    delay = FIRST_RETRY_SECONDS
                 except WorkerRefused as exc:
                     log.error("the master refused this worker: %s", exc)
                     return 1
@@ -88,10 +98,12 @@ class Worker:
                         log.error("master %s:%d unreachable for %.0fs (%s); stopping",
                                   *self.master, gone, exc)
                         return 1
-                    log.warning("master %s:%d unreachable (%s); retrying in %.1fs",
-                                *self.master, exc, delay)
+                    # a master starting alongside its workers is normal for a moment
+                    log.log(logging.WARNING if gone > 1.0 else logging.DEBUG,
+                            "master %s:%d unreachable (%s); retrying in %.2fs",
+                            *self.master, exc, delay)
                     self.stopped.wait(delay)
-                    delay = min(delay * 2, 5.0)
+                    delay = min(delay * 1.5, MAX_RETRY_SECONDS)
             return 0
         finally:
             self.shutdown()
@@ -116,6 +128,8 @@ class Worker:
             self.executors.clear()
         for (_, executor_id), proc in doomed:
             _kill_group(proc)
+        if self.forkserver is not None:
+            self.forkserver.close()
 
     def _session(self) -> None:
         conn = Connection.connect(*self.master, self.secret or b"")
@@ -143,6 +157,16 @@ class Worker:
                 self._end_application(message.app_id)
             else:
                 raise ProtocolError(conn.peer, f"unexpected {type(message).__name__} from the master")
+
+    def _start_forkserver(self) -> ForkServer:
+        """A fork of this process when it already has the executors' hash seed (sharing
+        its imports), else a new interpreter with that seed."""
+        if sys.flags.hash_randomization == 0:  # PYTHONHASHSEED=0
+            forked = ForkServer.fork(EXECUTOR_PRELOAD)
+            if forked is not None:
+                return forked
+        return ForkServer.spawn({**os.environ, "PYTHONHASHSEED": "0"}, EXECUTOR_PRELOAD,
+                                os.path.join(self.work_dir, "forkserver.log"))
 
     def _heartbeat(self, conn: Connection) -> None:
         while not self.stopped.wait(HEARTBEAT_SECONDS) and not conn.closed:
@@ -180,18 +204,24 @@ class Worker:
                 self.conn.send(ExecutorExited(order.app_id, order.executor_id, 1,
                                               f"its job package could not be fetched: {exc}"))
                 return
-        command = [sys.executable, "-m", "vega_runtime.deploy.executor_main",
-                   "--driver", f"{order.driver_host}:{order.driver_port}",
-                   "--app-id", order.app_id, "--executor-id", order.executor_id,
-                   "--worker-id", self.worker_id, "--host", self.host,
-                   "--shuffle-port", str(self.shuffle.port), "--app-dir", app_dir,
-                   "--memory", str(order.memory), "--secret-file", self.secret_file,
-                   *package_args]
-        env = {**os.environ, **order.env, "VEGA_WORKER_PID": str(os.getpid())}
+        args = ["--driver", f"{order.driver_host}:{order.driver_port}",
+                "--app-id", order.app_id, "--executor-id", order.executor_id,
+                "--worker-id", self.worker_id, "--host", self.host,
+                "--shuffle-port", str(self.shuffle.port), "--app-dir", app_dir,
+                "--memory", str(order.memory), "--secret-file", self.secret_file,
+                *package_args]
+        env = {**os.environ, **order.env}
         log_path = os.path.join(app_dir, f"{order.executor_id}.log")
-        with open(log_path, "ab") as log_file:
-            proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log_file,
-                                    stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        proc = None
+        if self.forkserver is not None:
+            proc = self.forkserver.launch(f"{EXECUTOR_MODULE}:main", args, env, log_path,
+                                          command_title(EXECUTOR_MODULE, args), tie=True)
+        if proc is None:
+            with open(log_path, "ab") as log_file:
+                proc = subprocess.Popen([sys.executable, "-m", EXECUTOR_MODULE, *args],
+                                        stdin=subprocess.DEVNULL, stdout=log_file,
+                                        stderr=subprocess.STDOUT, start_new_session=True,
+                                        env={**env, "VEGA_WORKER_PID": str(os.getpid())})
         with self.lock:
             self.executors[(order.app_id, order.executor_id)] = proc
             self.served["executors_launched"] += 1

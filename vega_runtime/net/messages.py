@@ -210,6 +210,8 @@ class RegisterApplication:
     package_sha: str = ""
     #: set when a driver re-registers after losing the master: resume this application
     app_id: str = ""
+    #: PYTHONHASHSEED for the executors, so they all hash keys alike (PySpark's default 0)
+    hash_seed: str = "0"
 
 
 @dataclass

@@ -12,6 +12,7 @@ import os
 import sys
 from typing import Iterator, List, Optional
 
+from .. import aliases
 from ..errors import DriverOnlyError
 from ..storage_level import StorageLevel
 from .actions import Actions
@@ -219,6 +220,9 @@ class RDD(Transformations, PairFunctions, Actions):
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+
+
+aliases.install(RDD, aliases.RDD_METHODS)
 
 
 def narrow_ancestors(rdd: RDD) -> Iterator[RDD]:

@@ -6,6 +6,8 @@ import hashlib
 import math
 from typing import Iterable, List
 
+from .. import aliases
+
 
 class StatCounter:
     """Count, mean, variance, min and max in one pass, mergeable across partitions.
@@ -95,6 +97,9 @@ class StatCounter:
     def __repr__(self) -> str:
         return (f"(count: {self.count()}, mean: {self.mean()}, stdev: {self.stdev()}, "
                 f"max: {self.max()}, min: {self.min()})")
+
+
+aliases.install(StatCounter, aliases.STAT_COUNTER_METHODS)
 
 
 def _is_missing(x) -> bool:

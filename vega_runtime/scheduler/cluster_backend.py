@@ -120,7 +120,7 @@ class ClusterBackend:
         self.registration = RegisterApplication(
             request["name"], advertise_host, self.server.port, request["cores_max"],
             request["executor_cores"], request["executor_memory"], python_version(), __version__,
-            package_sha)
+            package_sha, hash_seed=os.environ.get("PYTHONHASHSEED", "0"))
         self.master.send(self.registration)
         reply = self.master.recv()
         if isinstance(reply, ApplicationRejected):

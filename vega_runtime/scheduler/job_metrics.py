@@ -5,8 +5,6 @@ from __future__ import annotations
 import threading
 from typing import Iterator, Optional
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
-
 from .listener import JobListener
 
 #: Upper bounds (seconds) of the task duration histogram buckets.
@@ -119,6 +117,9 @@ def _total(snapshots, *path) -> float:
 
 def job_metric_families(snapshots) -> Iterator:
     """Jobs, stages, tasks, durations and shuffle bytes summed over the applications."""
+    # imported here: only processes serving /metrics need prometheus-client
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
     for name, key, outcomes, running_key in (
             ("vega_jobs", "jobs", ("succeeded", "failed"), "jobs_running"),
             ("vega_stages", "stages", ("completed", "failed"), "stages_running")):

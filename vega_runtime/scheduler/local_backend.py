@@ -5,7 +5,6 @@ with the same frames and messages as the cluster)."""
 from __future__ import annotations
 
 import collections
-import ctypes
 import logging
 import os
 import signal
@@ -15,6 +14,7 @@ import time
 from multiprocessing.connection import wait
 from typing import Deque, List, Optional
 
+from ..processes import die_with_parent
 from ..net.framing import ConnectionClosed, ProtocolError, recv_frame, send_frame
 from ..net.messages import (RemoveBroadcast, RemoveRdd, Shutdown, TaskFinished, TaskOutput,
                             from_wire, to_wire)
@@ -276,21 +276,12 @@ def _reap(slot: _Slot, graceful: bool = False) -> None:
     slot.sock.close()
 
 
-def _die_with_parent() -> None:
-    """Linux: the kernel kills this process when the driver dies (no orphans)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-
-
 def run_executor_process(sock: socket.socket, executor_id: str, app_dir: str,
                          memory_budget: int) -> None:
     """The main loop of a forked ``local[N]`` executor."""
     from ..logs import setup_executor_logging
 
-    _die_with_parent()
+    die_with_parent()
     if os.getppid() == 1:
         return
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle

@@ -1,0 +1,147 @@
+"""The fork server (vega_runtime.forkserver): real forked processes, their titles, exit codes,
+environment and lifetimes."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from vega_runtime.forkserver import ForkServer, command_title, compatible
+
+from proc_helpers import cmdline, pid_alive, read_text, wait_for
+
+TESTS = os.path.dirname(os.path.abspath(__file__))
+
+
+@pytest.fixture
+def server(tmp_path):
+    env = {**os.environ, "PYTHONHASHSEED": "0",
+           "PYTHONPATH": os.pathsep.join([TESTS, *sys.path])}
+    fork_server = ForkServer.spawn(env, ["forkserver_targets"], str(tmp_path / "server.log"))
+    yield fork_server
+    fork_server.close()
+
+
+def launch(server, tmp_path, function, *argv, env=None, tie=False):
+    log = str(tmp_path / f"{function}.log")
+    child = server.launch(f"forkserver_targets:{function}", list(argv), env or server.env, log,
+                          command_title("forkserver_targets", argv), tie=tie)
+    return child, log
+
+
+def test_a_child_runs_its_entry_with_its_own_environment_and_exit_code(server, tmp_path):
+    child, log = launch(server, tmp_path, "report", "3", "x",
+                        env={**server.env, "FORKSERVER_TEST": "yes"})
+    assert child.wait(30) == 3
+    lines = read_text(log).splitlines()
+    assert lines[0] == "argv 3 x"
+    assert lines[1] == "env yes"
+    assert lines[3] == "session-leader True"  # stopped by process group, like Popen's sessions
+
+
+def test_children_hash_like_a_fresh_interpreter_with_the_same_seed(server, tmp_path):
+    child, log = launch(server, tmp_path, "report", "0")
+    assert child.wait(30) == 0
+    fresh = subprocess.run([sys.executable, "-c", "print(hash('vega'))"], capture_output=True,
+                           text=True, env={**os.environ, "PYTHONHASHSEED": "0"}, check=True)
+    assert read_text(log).splitlines()[2] == f"hash {fresh.stdout.strip()}"
+
+
+def test_a_different_startup_environment_is_refused(server, tmp_path):
+    """A fork keeps the server's hash seed: a launch wanting another one gets None."""
+    child, _ = launch(server, tmp_path, "report", "0", env={**server.env, "PYTHONHASHSEED": "7"})
+    assert child is None
+    assert compatible({"PYTHONHASHSEED": "0", "HOME": "/a"}, {"PYTHONHASHSEED": "0", "HOME": "/b"})
+    assert not compatible({"PYTHONPATH": "/a"}, {})
+
+
+def test_a_child_shows_its_command_line_as_its_title(server, tmp_path):
+    child, _ = launch(server, tmp_path, "sleep", "30")
+    try:
+        title = [sys.executable, "-m", "forkserver_targets", "30"]
+        wait_for(lambda: cmdline(child.pid) == title, 10, f"the child's title {title}")
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+    assert child.wait(10) == -signal.SIGKILL
+
+
+def test_tied_children_die_with_the_fork_server(server, tmp_path):
+    tied, _ = launch(server, tmp_path, "sleep", "60", tie=True)
+    os.kill(server.server.pid, signal.SIGKILL)
+    wait_for(lambda: not pid_alive(tied.pid), 10, "the tied child to die with its fork server")
+    assert tied.wait(10) == -signal.SIGKILL  # reported by the client once the server is gone
+    assert launch(server, tmp_path, "report", "0")[0] is None  # the caller starts one itself
+
+
+def test_the_fork_server_exits_when_its_client_closes(tmp_path):
+    server = ForkServer.spawn({**os.environ, "PYTHONHASHSEED": "0"}, [], str(tmp_path / "s.log"))
+    pid = server.server.pid
+    server.close()
+    assert not pid_alive(pid)
+
+
+FORK_SCRIPT = """
+import os, sys
+from vega_runtime.forkserver import ForkServer, command_title
+server = ForkServer.fork(["json"])
+child = server.launch("vega_cli.main:main", ["--version"], dict(os.environ), sys.argv[1],
+                      command_title("vega_cli.main", ["--version"]))
+print("parent-of-server", os.getppid() != server.server.pid and server.server.pid != os.getpid())
+print("code", child.wait(30))
+server.close()
+print("server-code", server.server.returncode)
+"""
+
+
+def test_a_single_threaded_process_forks_its_own_fork_server(tmp_path):
+    """Workers with the executors' hash seed fork their fork server, sharing their imports."""
+    log = tmp_path / "child.log"
+    out = subprocess.run([sys.executable, "-c", FORK_SCRIPT, str(log)], capture_output=True,
+                         text=True, timeout=60, env={**os.environ, "PYTHONHASHSEED": "0"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["parent-of-server True", "code 0", "server-code 0"]
+    assert read_text(str(log)).startswith("vega, version ")
+
+
+def test_a_threaded_process_does_not_fork_a_fork_server():
+    started = threading.Event()
+    stop = threading.Event()
+    helper = threading.Thread(target=lambda: (started.set(), stop.wait()))
+    helper.start()
+    try:
+        started.wait()
+        assert ForkServer.fork([]) is None
+    finally:
+        stop.set()
+        helper.join()
+
+
+SEED_JOB = """
+import os
+from vega_runtime import Context
+with Context("local-cluster[2,1]", "seeds") as ctx:
+    found = ctx.parallelize(range(4), 4).map(lambda _: (hash("vega"), os.getpid())).collect()
+print(sorted({h for h, _ in found}), len({p for _, p in found}))
+"""
+
+
+def fresh_hash(seed: str) -> int:
+    out = subprocess.run([sys.executable, "-c", "print(hash('vega'))"], capture_output=True,
+                         text=True, env={**os.environ, "PYTHONHASHSEED": seed}, check=True)
+    return int(out.stdout)
+
+
+@pytest.mark.parametrize("seed", [None, "7"])
+def test_executors_hash_alike_with_the_drivers_seed_or_pysparks_default(seed):
+    """Every executor has the driver's PYTHONHASHSEED, or 0 as in PySpark: forked from a fork
+    server that has it, or (another seed) started fresh."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
+    if seed:
+        env["PYTHONHASHSEED"] = seed
+    out = subprocess.run([sys.executable, "-c", SEED_JOB], capture_output=True, text=True,
+                         env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [f"[{fresh_hash(seed or '0')}]", "2"]

@@ -1,0 +1,318 @@
+"""A fork server: one pre-imported process that forks ready-to-run children.
+
+A fresh interpreter needs about 100 ms to import Vega, and a cluster's
+start-up pays that for every daemon and executor.  Like PySpark's
+``pyspark.daemon``, a fork server imports what its children will need once;
+each child is then a fork of it, running in a few milliseconds.  Workers keep
+one to start executors; ``local-cluster`` uses one to start its master and
+workers.
+
+A forked child keeps the fork server's interpreter settings (its hash seed,
+say), so ``ForkServer.launch`` refuses (returns None, the caller starts a
+fresh interpreter) when the child's ``PYTHON*`` environment would differ.
+
+The client talks to the server over a socketpair, in ``net.framing`` frames::
+
+    client -> server  {"type": "launch", "entry": "module:function", "argv": [...],
+                       "env": {...}, "log": PATH, "title": TEXT, "tie": bool}
+    server -> client  {"type": "launched", "pid": N} or {"type": "failed", "reason": TEXT}
+    server -> client  {"type": "exited", "pid": N, "code": C}   (when a child ends)
+
+Each child gets its own session (callers stop children by process group),
+``log`` as stdout and stderr, the launch's environment, ``title`` as its
+command line in ``ps`` and ``/proc/PID/cmdline`` (as if started fresh), and
+with ``tie`` dies when the fork server does.  It runs ``function(argv)`` and
+exits with its return value.  The fork server exits when its client closes
+the socket, or (``parent``) when the process that started it dies.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import traceback
+from typing import Dict, List, Optional, Sequence
+
+from .net.framing import ConnectionClosed, ProtocolError, recv_frame, send_frame
+from .processes import die_with_parent
+
+log = logging.getLogger(__name__)
+
+
+def compatible(env: Dict[str, str], server_env: Dict[str, str]) -> bool:
+    """Whether a fork of a server started with ``server_env`` behaves like a fresh
+    interpreter started with ``env``: the ``PYTHON*`` variables read at start-up agree."""
+    def startup(e: Dict[str, str]) -> Dict[str, str]:
+        return {k: v for k, v in e.items() if k.startswith("PYTHON")}
+
+    return startup(env) == startup(server_env)
+
+
+def command_title(module: str, argv: Sequence[str]) -> str:
+    """The command line ``python -m module ARGV`` a child forked to run ``module`` shows."""
+    return " ".join([sys.executable, "-m", module, *argv])
+
+
+# -- the client's side ----------------------------------------------------------------------
+
+class ForkedProcess:
+    """A forked child, with the part of ``subprocess.Popen``'s interface callers use."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.returncode: Optional[int] = None
+        self._exited = threading.Event()
+
+    def poll(self) -> Optional[int]:
+        return self.returncode
+
+    def wait(self, timeout: Optional[float] = None) -> int:
+        if not self._exited.wait(timeout):
+            raise subprocess.TimeoutExpired(f"process {self.pid}", timeout or 0.0)
+        return self.returncode  # type: ignore[return-value]
+
+    def _exit(self, code: int) -> None:
+        self.returncode = code
+        self._exited.set()
+
+
+class ForkServer:
+    """The client's connection to a fork server (see the module docstring)."""
+
+    def __init__(self, sock: socket.socket, env: Dict[str, str], server: "subprocess.Popen | ForkedProcess"):
+        self.sock = sock
+        self.env = env
+        self.server = server
+        self.children: Dict[int, ForkedProcess] = {}
+        self._lock = threading.Lock()  # one launch at a time: replies come in order
+        self._replies: List[dict] = []
+        self._reply = threading.Condition()
+        self._closed = False
+        threading.Thread(target=self._read, name="forkserver-reader", daemon=True).start()
+
+    @classmethod
+    def spawn(cls, env: Dict[str, str], preload: Sequence[str], stderr_path: str,
+              tie_to_caller: bool = True) -> "ForkServer":
+        """Start a fork server as a new interpreter with ``env``, importing ``preload``."""
+        ours, theirs = socket.socketpair()
+        args = [sys.executable, "-m", __name__, ",".join(preload)]
+        if tie_to_caller:
+            args.append(str(os.getpid()))
+        with open(stderr_path, "ab") as err:
+            process = subprocess.Popen(args, stdin=theirs, stdout=err, stderr=err, env=env)
+        theirs.close()
+        return cls(ours, env, process)
+
+    @classmethod
+    def fork(cls, preload: Sequence[str]) -> Optional["ForkServer"]:
+        """Fork this process into a fork server (sharing what it has imported), tied to it.
+
+        Only safe while this process has one thread; None otherwise."""
+        if threading.active_count() != 1:
+            return None
+        ours, theirs = socket.socketpair()
+        pid = os.fork()
+        if pid == 0:  # the fork server
+            code = 1
+            try:
+                ours.close()
+                die_with_parent()
+                logging.getLogger().handlers.clear()  # the parent's log files are its own
+                _set_title(command_title(__name__, [",".join(preload)]))
+                code = _serve_after_preload(theirs, preload)
+            finally:
+                os._exit(code)
+        theirs.close()
+        return cls(ours, dict(os.environ), _Reaped(pid))
+
+    def launch(self, entry: str, argv: List[str], env: Dict[str, str], log_path: str,
+               title: str, tie: bool = False) -> Optional[ForkedProcess]:
+        """Fork a child running ``entry`` (``module:function``) with ``argv``; None when the
+        fork server cannot (it is gone, or ``env`` needs a fresh interpreter)."""
+        if not compatible(env, self.env):
+            return None
+        request = {"type": "launch", "entry": entry, "argv": argv, "env": env, "log": log_path,
+                   "title": title, "tie": tie}
+        with self._lock:
+            try:
+                send_frame(self.sock, request)
+            except OSError:
+                return None
+            with self._reply:
+                while not self._replies and not self._closed:
+                    self._reply.wait()
+                if not self._replies:
+                    return None
+                reply = self._replies.pop(0)
+        if reply["type"] != "launched":
+            log.warning("the fork server could not start %s: %s", entry, reply.get("reason"))
+            return None
+        return self.children[reply["pid"]]
+
+    def _read(self) -> None:
+        try:
+            while True:
+                message = recv_frame(self.sock, "fork server")
+                if message["type"] == "exited":
+                    child = self.children.pop(message["pid"], None)
+                    if child is not None:
+                        child._exit(message["code"])
+                    continue
+                if message["type"] == "launched":
+                    self.children[message["pid"]] = ForkedProcess(message["pid"])
+                with self._reply:
+                    self._replies.append(message)
+                    self._reply.notify()
+        except (OSError, ConnectionClosed, ProtocolError, KeyError):
+            pass
+        with self._reply:
+            self._closed = True
+            self._reply.notify_all()
+        if self.children:
+            log.warning("the fork server is gone; its children died with it")
+        for child in list(self.children.values()):
+            child._exit(-signal.SIGKILL)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the fork server (children it tied to itself die with it)."""
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+        try:
+            self.server.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.kill(self.server.pid, signal.SIGKILL)
+            self.server.wait()
+
+
+class _Reaped(ForkedProcess):
+    """A child forked by this process itself, reaped by ``wait``."""
+
+    def wait(self, timeout: Optional[float] = None) -> int:
+        if self.returncode is None:
+            fd = os.pidfd_open(self.pid)
+            try:
+                if not select.select([fd], [], [], timeout)[0]:
+                    raise subprocess.TimeoutExpired(f"process {self.pid}", timeout or 0.0)
+            finally:
+                os.close(fd)
+            _, status = os.waitpid(self.pid, 0)
+            self._exit(os.waitstatus_to_exitcode(status))
+        return self.returncode  # type: ignore[return-value]
+
+
+# -- the server's side ----------------------------------------------------------------------
+
+def _serve_after_preload(control: socket.socket, preload: Sequence[str]) -> int:
+    for module in preload:
+        importlib.import_module(module)
+    try:
+        import setproctitle  # noqa: F401  (loaded once here, not in every child)
+    except ImportError:
+        pass
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the client decides when we stop
+    return serve(control)
+
+
+def serve(control: socket.socket) -> int:
+    """Fork a child per launch request; report each one's exit; end when the client does."""
+    pidfds: Dict[int, int] = {}  # pidfd -> pid
+    while True:
+        ready, _, _ = select.select([control, *pidfds], [], [])
+        for fd in ready:
+            if fd is control:
+                try:
+                    request = recv_frame(control, "fork server client")
+                except (OSError, ConnectionClosed, ProtocolError):
+                    return 0
+                send_frame(control, _fork(request, control, pidfds))
+            else:
+                pid = pidfds.pop(fd)
+                os.close(fd)
+                _, status = os.waitpid(pid, 0)
+                send_frame(control, {"type": "exited", "pid": pid,
+                                     "code": os.waitstatus_to_exitcode(status)})
+
+
+def _fork(request: dict, control: socket.socket, pidfds: Dict[int, int]) -> dict:
+    server_pid = os.getpid()
+    try:
+        pid = os.fork()
+    except OSError as exc:
+        return {"type": "failed", "reason": f"fork failed: {exc}"}
+    if pid == 0:
+        _run_child(request, [control.fileno(), *pidfds], server_pid)
+    pidfds[os.pidfd_open(pid)] = pid
+    return {"type": "launched", "pid": pid}
+
+
+def _run_child(request: dict, inherited: List[int], server_pid: int) -> None:
+    """In the forked child: run the entry point, then exit without returning."""
+    code = 1
+    try:
+        for fd in inherited:
+            os.close(fd)
+        os.setsid()
+        if request.get("tie"):
+            die_with_parent()
+            if os.getppid() != server_pid:
+                return  # the fork server died before we could tie our fate to it
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        _set_title(request["title"])  # before touching the environment, which it relocates
+        os.environ.clear()
+        os.environ.update(request["env"])
+        log_fd = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        null_fd = os.open(os.devnull, os.O_RDONLY)
+        for target, source in ((0, null_fd), (1, log_fd), (2, log_fd)):
+            os.dup2(source, target)
+        os.close(log_fd)
+        os.close(null_fd)
+        sys.argv = request["title"].split(" ")[2:]  # as ``python -m module ARGS`` would have
+        module, function = request["entry"].split(":")
+        code = getattr(importlib.import_module(module), function)(request["argv"]) or 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
+def _set_title(title: str) -> None:
+    try:
+        import setproctitle
+    except ImportError:
+        return
+    setproctitle.setproctitle(title)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """``python -m vega_runtime.forkserver PRELOAD[,PRELOAD...] [PARENT_PID]``, with the
+    client's end of the socketpair as stdin."""
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) > 1:
+        die_with_parent()
+        if os.getppid() != int(argv[1]):
+            return 1  # the client died before we could tie our fate to it
+    control = socket.socket(fileno=os.dup(0))
+    null_fd = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null_fd, 0)  # children get /dev/null as stdin anyway
+    os.close(null_fd)
+    return _serve_after_preload(control, [m for m in argv[0].split(",") if m] if argv else [])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
