@@ -234,7 +234,8 @@ def _read_yaml(path: str) -> dict[str, Any]:
 
     try:
         with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh) or {}
+            # libyaml's loader where PyYAML has it: the same documents, parsed faster
+            data = yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
     except FileNotFoundError:
         raise ConfigError(path, "file", "does not exist") from None
     except yaml.YAMLError as exc:

@@ -32,7 +32,6 @@ from .scheduler.dag import DAGScheduler
 from .scheduler.event_log import EventLog, summarize
 from .scheduler.job_metrics import JobMetrics, serve_driver_metrics
 from .scheduler.listener import JobListener, ListenerBus, OutputPrinter
-from .scheduler.local_backend import InlineBackend, ProcessPoolBackend
 from .scheduler.map_output import MapOutputTracker
 from .scheduler.runner import JobRunner
 from .serde import dump_batches
@@ -115,6 +114,8 @@ class Context:
         spec = self.master_spec
         output = self._on_task_output
         budget = self.conf["vega.storage.memory"]
+        from .scheduler.local_backend import InlineBackend, ProcessPoolBackend
+
         if spec.kind == "inline":
             return InlineBackend(self.app_dir, output, budget)
         if spec.kind == "local":

@@ -7,6 +7,7 @@ import hmac
 import json
 import logging
 import os
+import socketserver
 import threading
 from typing import Optional
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -39,9 +40,18 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("http: " + fmt, *args)
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def server_bind(self) -> None:
+        # HTTPServer's own looks up the host's fully qualified name (a reverse DNS query,
+        # slow where DNS is); the name is only used in CGI environments
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = str(self.server_address[0]), self.server_address[1]
+
+
 def _serve(host: str, port: int, handler: type, name: str) -> ThreadingHTTPServer:
-    server = ThreadingHTTPServer((host, port), handler)
-    server.daemon_threads = True
+    server = _Server((host, port), handler)
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=name,
                      daemon=True).start()
     return server

@@ -24,6 +24,7 @@ from ..forkserver import ForkServer, command_title
 from ..master_url import MasterSpec
 
 START_TIMEOUT = 60.0
+READY_POLL_SECONDS = 0.005
 CLI_MODULE = "vega_cli.main"
 #: imported once by the fork server: the daemons, and what their executors need
 PRELOAD = ("vega_cli.daemons", "vega_runtime.deploy.master", "vega_runtime.deploy.worker",
@@ -95,7 +96,7 @@ class LocalCluster:
             if proc.poll() is not None:
                 raise LocalClusterFailed(f"the {name} exited with code {proc.returncode}",
                                          log_path, _tail(log_path))
-            time.sleep(0.02)
+            time.sleep(READY_POLL_SECONDS)
         raise LocalClusterFailed(f"the {name} did not start within {START_TIMEOUT:.0f}s",
                                  log_path, _tail(log_path))
 
