@@ -11,7 +11,8 @@ import click
 from vega_runtime.errors import MasterURLError
 from vega_runtime.master_url import parse_master
 
-from .daemons import SECRET_FILE_HELP, resolve_secret_file
+from .daemon_run import resolve_secret_file
+from .daemons import SECRET_FILE_HELP
 from .errors import EXIT_JOB_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, fail
 
 

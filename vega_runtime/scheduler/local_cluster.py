@@ -26,8 +26,11 @@ from ..master_url import MasterSpec
 START_TIMEOUT = 60.0
 READY_POLL_SECONDS = 0.005
 CLI_MODULE = "vega_cli.main"
+#: what the fork server runs a daemon with: ``vega master``/``vega worker`` past the
+#: option parsing (the options come ready-made, as JSON)
+DAEMON_ENTRY = "vega_cli.daemon_run:fork_entry"
 #: imported once by the fork server: the daemons, and what their executors need
-PRELOAD = ("vega_cli.daemons", "vega_runtime.deploy.master", "vega_runtime.deploy.worker",
+PRELOAD = ("vega_cli.daemon_run", "vega_runtime.deploy.master", "vega_runtime.deploy.worker",
            "vega_runtime.deploy.http_api", "vega_runtime.deploy.executor_preload")
 
 
@@ -60,23 +63,26 @@ class LocalCluster:
         self.forkserver = ForkServer.spawn(self.env, PRELOAD, os.path.join(directory, "forkserver.log"))
         ready = os.path.join(directory, "master.ready")
         port = _free_port()  # chosen here so the workers can start alongside the master
-        self._start("master", ["master", "--host", "127.0.0.1", "--port", str(port),
-                               "--webui-port", "0", "--work-dir", os.path.join(directory, "master"),
-                               "--ready-file", ready])
+        self._start("master", "master", {
+            "host": "127.0.0.1", "port": port, "webui_port": 0,
+            "work_dir": os.path.join(directory, "master"), "ready_file": ready})
         for index in range(spec.workers):
-            self._start(f"worker-{index + 1}", [
-                "worker", f"vega://127.0.0.1:{port}", "--host", "127.0.0.1", "--webui-port", "0",
-                "--cores", str(spec.cores), "--memory", memory,
-                "--work-dir", os.path.join(directory, f"worker-{index + 1}")])
+            self._start(f"worker-{index + 1}", "worker", {
+                "master_url": f"vega://127.0.0.1:{port}", "host": "127.0.0.1", "webui_port": 0,
+                "port": 0, "cores": spec.cores, "memory": memory,
+                "work_dir": os.path.join(directory, f"worker-{index + 1}")})
         info = self._wait_ready(ready, 0)
         self.master_port = info["port"]
         self.webui_port = info["webui_port"]
 
-    def _start(self, name: str, args: List[str]) -> None:
+    def _start(self, name: str, role: str, options: dict) -> None:
+        """Start ``vega ROLE`` with ``options``: forked from the fork server, else (it is
+        gone) as a new interpreter."""
         log_path = os.path.join(self.directory, f"{name}.log")
-        proc = self.forkserver.launch(f"{CLI_MODULE}:main", args, self.env, log_path,
+        args = _command_line(role, options)
+        proc = self.forkserver.launch(DAEMON_ENTRY, [role, json.dumps(options)], self.env, log_path,
                                       command_title(CLI_MODULE, args), tie=True)
-        if proc is None:  # the fork server is gone: a new interpreter will do
+        if proc is None:
             with open(log_path, "ab") as log_file:
                 proc = subprocess.Popen([sys.executable, "-m", CLI_MODULE, *args],
                                         stdin=subprocess.DEVNULL, stdout=log_file,
@@ -121,6 +127,17 @@ class LocalCluster:
             proc.wait()
         self.processes = []
         self.forkserver.close()
+
+
+def _command_line(role: str, options: dict) -> List[str]:
+    """``vega ROLE`` arguments equivalent to ``options`` (what the daemon's title shows)."""
+    args = [role]
+    for key, value in options.items():
+        if key == "master_url":
+            args.insert(1, value)
+        else:
+            args += [f"--{key.replace('_', '-')}", str(value)]
+    return args
 
 
 def _signal_group(proc: subprocess.Popen, sig: int) -> None:
