@@ -228,13 +228,19 @@ class Master:
             conn.send(ApplicationRejected(f"the cluster runs {mismatch}"))
             return
         with self.lock:
+            # admitted and answered under one lock: a worker registering meanwhile must not
+            # schedule (and announce) executors before the driver knows its application id
             app = self._admit(conn, request)
             if app is None:
                 return
             app_id = app.app_id
+            try:
+                conn.send(RegisteredApplication(app_id))
+            except OSError:
+                self._app_finished(app, "finished")
+                raise
         try:
             with self.lock:
-                conn.send(RegisteredApplication(app_id))
                 log.info("application %s (%s) %s from %s", app_id, request.name,
                          "resumed" if request.app_id else "registered", request.driver_host)
                 self._claim_executors(app)
@@ -407,7 +413,10 @@ class Master:
             self.counters["executor_losses"] += 1
             _send_quietly(app.conn, ExecutorRemoved(message.executor_id, message.reason, False))
             if app.state in ("waiting", "running"):
-                app.executor_failures += 1 if message.exit_code else 0
+                # an executor ends on its own only when something is wrong (a crash, or no
+                # driver to serve): counted whatever its exit code, so it is not relaunched
+                # forever
+                app.executor_failures += 1
                 if app.executor_failures >= MAX_EXECUTOR_FAILURES:
                     log.error("application %s failed: executors keep exiting", app.app_id)
                     app.conn.close()

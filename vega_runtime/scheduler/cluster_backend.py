@@ -21,7 +21,7 @@ from typing import Callable, Deque, Dict, List, Optional
 
 from .._version import __version__
 from ..errors import JobCancelled, VegaError
-from ..net.connection import Connection
+from ..net.connection import HANDSHAKE_TIMEOUT, Connection
 from ..net.framing import ConnectionClosed, ProtocolError
 from ..net.messages import (AppLog, AppMetrics, ApplicationKilled, ApplicationRejected, BroadcastData,
                             FetchBroadcast, ApplicationWaiting, ExecutorAdded,
@@ -105,6 +105,9 @@ class ClusterBackend:
         self._log_lines: List[str] = []
         self._log_ready = threading.Condition(threading.Lock())
         self._executor_seen = threading.Condition(self.lock)
+        #: set once the master has given this application its id (executors may connect
+        #: the moment it has, before this thread has read the reply)
+        self._registered = threading.Event()
         self.server = Server(bind_host, 0, secret, self._serve_executor, "driver").start()
         url = f"vega://{master_host}:{master_port}"
         package_sha = ""
@@ -127,6 +130,7 @@ class ClusterBackend:
             self.stop()
             raise ApplicationRefused(reply.reason)
         self.app_id = reply.app_id if isinstance(reply, RegisteredApplication) else ""
+        self._registered.set()
         threading.Thread(target=self._listen_to_master, name="driver-master", daemon=True).start()
         self._log_sender = threading.Thread(target=self._send_logs, name="driver-logs", daemon=True)
         self._log_sender.start()
@@ -262,6 +266,7 @@ class ClusterBackend:
 
     def _serve_executor(self, conn: Connection) -> None:
         hello = conn.recv()
+        self._registered.wait(HANDSHAKE_TIMEOUT)
         if not isinstance(hello, RegisterExecutor) or hello.app_id != self.app_id:
             raise ProtocolError(conn.peer, "expected RegisterExecutor for this application")
         slot = _Slot(hello.executor_id, hello.host, hello.shuffle_port, conn)
