@@ -21,7 +21,10 @@ $(STAMP): $(BIN)/python setup.cfg pyproject.toml
 run: $(BIN)/vega
 	$(BIN)/vega submit jobs/wordcount.py data/sample.txt
 
+# The tests start hundreds of Python processes: compile the sources once for all of them
+# (with PYTHONDONTWRITEBYTECODE set, each would otherwise compile what it imports).
 test: $(STAMP)
+	$(BIN)/python -m compileall -q vega_runtime vega_cli tests
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(BIN)/vega
