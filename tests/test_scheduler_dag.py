@@ -188,15 +188,33 @@ def test_a_retried_task_avoids_the_executor_it_failed_on(ctx):
 
 def test_pick_task_skips_excluded_executors_while_others_live():
     """An excluded executor waits; it takes the task when it is the only one left."""
-    from collections import deque
-
-    from vega_runtime.scheduler.backend import TaskLaunch, pick_task
+    from vega_runtime.scheduler.backend import TaskLaunch, TaskQueue
     from vega_runtime.scheduler.dag import TaskSpec
 
     spec = TaskSpec(1, 0, 0, 0, 0, 1, frozenset({"exec-1"}))
-    queue = deque([TaskLaunch(spec, (0, 0), b"", b"")])
-    assert pick_task(queue, "exec-1", {"exec-1", "exec-2"}, 3.0, 0.0) is None
-    assert pick_task(queue, "exec-1", {"exec-1"}, 3.0, 0.0).spec is spec
+    queue = TaskQueue([TaskLaunch(spec, (0, 0), b"", b"")])
+    assert queue.pick("exec-1", {"exec-1", "exec-2"}, 3.0, 0.0) is None
+    assert queue.pick("exec-1", {"exec-1"}, 3.0, 0.0).spec is spec
+    assert len(queue) == 0
+
+
+def test_pick_prefers_a_later_task_caching_its_input_else_the_first():
+    """Delay scheduling: an executor takes a queued task whose input it caches first; a task
+    preferring another live executor waits for it until ``locality_wait`` has passed."""
+    from vega_runtime.scheduler.backend import TaskLaunch, TaskQueue
+    from vega_runtime.scheduler.dag import TaskSpec
+
+    def task(task_id, preferred=()):
+        return TaskLaunch(TaskSpec(task_id, 0, 0, task_id, 0, 1), (0, 0), b"", b"",
+                          frozenset(preferred), queued_at=0.0)
+
+    queue = TaskQueue([task(1, {"exec-2"}), task(2), task(3, {"exec-1"}), task(4)])
+    alive = {"exec-1", "exec-2"}
+    assert queue.pick("exec-1", alive, 3.0, 1.0).spec.task_id == 3
+    assert queue.pick("exec-1", alive, 3.0, 1.0).spec.task_id == 2  # task 1 waits for exec-2
+    assert queue.pick("exec-1", alive, 3.0, 5.0).spec.task_id == 1  # waited long enough
+    assert queue.pick("exec-2", alive, 3.0, 5.0).spec.task_id == 4
+    assert queue.pick("exec-2", alive, 3.0, 5.0) is None
 
 
 def test_a_stale_fetch_failure_does_not_unregister_recomputed_output(ctx):

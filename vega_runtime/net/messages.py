@@ -7,7 +7,7 @@ name).  Code and records travel inside as opaque byte strings.
 from __future__ import annotations
 
 import typing
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Dict, List, Optional, Type
 
 from .framing import ProtocolError
@@ -388,9 +388,18 @@ MESSAGE_TYPES: Dict[str, Type] = {cls.__name__: cls for cls in (
 
 
 def to_wire(message) -> dict:
-    data = asdict(message)
-    data["type"] = type(message).__name__
+    """The message's fields plus its ``type`` (values are shared, not copied: msgpack only
+    reads them)."""
+    cls = type(message)
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
+    data = {name: getattr(message, name) for name in names}
+    data["type"] = cls.__name__
     return data
+
+
+_FIELD_NAMES: Dict[type, tuple] = {}
 
 
 def from_wire(data: dict, peer: str = "peer"):

@@ -8,8 +8,9 @@ backend, so a long task's prints appear while it runs.
 
 from __future__ import annotations
 
+import collections
 from dataclasses import dataclass, field
-from typing import Callable, FrozenSet, List, Optional, Protocol, Set
+from typing import Callable, Deque, FrozenSet, Iterable, Iterator, List, Optional, Protocol, Set
 
 from ..net.messages import LaunchTask, TaskFinished
 from .dag import TaskSpec
@@ -31,27 +32,68 @@ class TaskLaunch:
                           self.payload if include_payload else None, self.partition_data)
 
 
-def pick_task(queue, executor_id: str, alive: Set[str], locality_wait: float,
-              now: float) -> Optional[TaskLaunch]:
-    """The queued task an idle executor should run, or None (it waits).
+class TaskQueue:
+    """Tasks waiting for an executor, in launch order.
 
-    A task avoids executors it is excluded from while another live executor may
-    take it; it prefers executors caching its input, waiting up to
-    ``locality_wait`` for them (delay scheduling).  The chosen task leaves the queue.
+    ``pick`` is what an idle executor should run.  While no queued task prefers
+    particular executors (the common case) that is the first task it is not
+    excluded from, found in constant time; otherwise each pick scans the queue
+    for delay scheduling.
     """
-    chosen = None
-    for task in queue:
-        if executor_id in task.spec.excluded and alive - task.spec.excluded:
-            continue
-        if executor_id in task.preferred:
-            chosen = task
-            break
-        if chosen is None and (not task.preferred & alive
-                               or now - task.queued_at >= locality_wait):
-            chosen = task
-    if chosen is not None:
-        queue.remove(chosen)
-    return chosen
+
+    def __init__(self, tasks: Iterable[TaskLaunch] = ()):
+        self._tasks: Deque[TaskLaunch] = collections.deque()
+        self._preferring = 0  # queued tasks with preferred executors
+        for task in tasks:
+            self.append(task)
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def __iter__(self) -> Iterator[TaskLaunch]:
+        return iter(self._tasks)
+
+    def append(self, task: TaskLaunch) -> None:
+        self._tasks.append(task)
+        self._preferring += bool(task.preferred)
+
+    def appendleft(self, task: TaskLaunch) -> None:
+        """Put back a task that could not be sent: it runs next."""
+        self._tasks.appendleft(task)
+        self._preferring += bool(task.preferred)
+
+    def popleft(self) -> TaskLaunch:
+        task = self._tasks.popleft()
+        self._preferring -= bool(task.preferred)
+        return task
+
+    def without(self, task_ids: Set[int]) -> "TaskQueue":
+        return TaskQueue(t for t in self._tasks if t.spec.task_id not in task_ids)
+
+    def pick(self, executor_id: str, alive: Set[str], locality_wait: float,
+             now: float) -> Optional[TaskLaunch]:
+        """The queued task ``executor_id`` should run, or None (it waits).
+
+        A task avoids executors it is excluded from while another live executor may
+        take it; it prefers executors caching its input, waiting up to
+        ``locality_wait`` for them (delay scheduling).  The chosen task leaves the queue.
+        """
+        chosen = None
+        for task in self._tasks:
+            if executor_id in task.spec.excluded and alive - task.spec.excluded:
+                continue
+            if executor_id in task.preferred:
+                chosen = task
+                break
+            if chosen is None and (not task.preferred & alive
+                                   or now - task.queued_at >= locality_wait):
+                chosen = task
+                if not self._preferring:
+                    break  # no later task can prefer this executor
+        if chosen is not None:
+            self._tasks.remove(chosen)
+            self._preferring -= bool(chosen.preferred)
+        return chosen
 
 
 @dataclass

@@ -9,7 +9,6 @@ events for the job loop (``poll``).
 
 from __future__ import annotations
 
-import collections
 import json
 import logging
 from dataclasses import replace
@@ -17,7 +16,7 @@ import os
 import queue
 import threading
 import time
-from typing import Callable, Deque, Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 from .._version import __version__
 from ..errors import JobCancelled, VegaError
@@ -31,7 +30,7 @@ from ..net.messages import (AppLog, AppMetrics, ApplicationKilled, ApplicationRe
 from ..net.server import Server
 from ..versions import python_version
 from .backend import (ExecutorAddedEvent, ExecutorLostEvent, OutputCallback, TaskFinishedEvent, TaskLaunch,
-                      pick_task)
+                      TaskQueue)
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +85,7 @@ class ClusterBackend:
         self.events: "queue.Queue" = queue.Queue()
         self.lock = threading.RLock()
         self.slots: Dict[str, _Slot] = {}
-        self.queue: Deque[TaskLaunch] = collections.deque()
+        self.queue = TaskQueue()
         self.waiting_reason = "waiting for executors to start"
         self._stopping = False
         #: a LocalCluster started for this application, stopped with it
@@ -358,8 +357,7 @@ class ClusterBackend:
                     self.queue.appendleft(task)
 
     def _pick(self, executor_id: str) -> Optional[TaskLaunch]:
-        return pick_task(self.queue, executor_id, set(self.slots), self.locality_wait,
-                         time.monotonic())
+        return self.queue.pick(executor_id, set(self.slots), self.locality_wait, time.monotonic())
 
     def poll(self, timeout: float) -> list:
         events = []
@@ -393,7 +391,7 @@ class ClusterBackend:
     def kill_tasks(self, task_ids: List[int]) -> None:
         doomed = set(task_ids)
         with self.lock:
-            self.queue = collections.deque(t for t in self.queue if t.spec.task_id not in doomed)
+            self.queue = self.queue.without(doomed)
             victims = [s for s in self.slots.values() if s.task and s.task.spec.task_id in doomed]
         for slot in victims:  # the slot stays busy until the executor reports the kill
             try:

@@ -36,12 +36,15 @@ class EventLog(JobListener):
         self._file = open(self.path, "a", encoding="utf-8")
         self._write("ApplicationStart", app_id=app_id, name=app_name, master=master)
 
-    def _write(self, event: str, **fields) -> None:
+    def _write(self, event: str, flush: bool = True, **fields) -> None:
+        """Append one event; task-level events are buffered (as Spark's event logger does),
+        the next application, job or stage event flushes them."""
         line = json.dumps({"event": event, "time": time.time(), **fields})
         with self._lock:
             if not self._file.closed:
                 self._file.write(line + "\n")
-                self._file.flush()
+                if flush:
+                    self._file.flush()
 
     def on_job_start(self, job_id: int, description: str) -> None:
         self._write("JobStart", job_id=job_id, description=description)
@@ -59,7 +62,7 @@ class EventLog(JobListener):
 
     def on_task_end(self, stage_id: int, partition: int, executor_id: str, success: bool,
                     duration: float) -> None:
-        self._write("TaskEnd", stage_id=stage_id, partition=partition, executor=executor_id,
+        self._write("TaskEnd", False, stage_id=stage_id, partition=partition, executor=executor_id,
                     success=success, duration=duration)
 
     def on_executor_added(self, executor_id: str, host: str) -> None:
@@ -69,7 +72,7 @@ class EventLog(JobListener):
         self._write("ExecutorLost", executor=executor_id, host=host, reason=reason)
 
     def on_task_metrics(self, outcome: str, metrics: dict) -> None:
-        self._write("TaskMetrics", outcome=outcome,
+        self._write("TaskMetrics", False, outcome=outcome,
                     shuffle_written=int(metrics.get("shuffle_bytes_written", 0)),
                     shuffle_read=int(metrics.get("shuffle_bytes_read", 0)))
 

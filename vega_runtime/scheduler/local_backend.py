@@ -4,7 +4,6 @@ with the same frames and messages as the cluster)."""
 
 from __future__ import annotations
 
-import collections
 import logging
 import os
 import signal
@@ -12,14 +11,14 @@ import socket
 import sys
 import time
 from multiprocessing.connection import wait
-from typing import Deque, List, Optional
+from typing import List, Optional
 
 from ..processes import die_with_parent
 from ..net.framing import ConnectionClosed, ProtocolError, recv_frame, send_frame
 from ..net.messages import (RemoveBroadcast, RemoveRdd, Shutdown, TaskFinished, TaskOutput,
                             from_wire, to_wire)
 from .backend import (ExecutorAddedEvent, ExecutorLostEvent, OutputCallback, TaskFinishedEvent, TaskLaunch,
-                      pick_task)
+                      TaskQueue)
 from .executor import Executor, ExecutorDirs, serve_tasks
 
 log = logging.getLogger(__name__)
@@ -34,7 +33,7 @@ class InlineBackend:
         self.on_output = on_output
         self.executor = Executor("driver", HOST, ExecutorDirs.under(app_dir, "driver"),
                                  self._sink, memory_budget)
-        self.queue: Deque[TaskLaunch] = collections.deque()
+        self.queue = TaskQueue()
 
     def _sink(self, task_id: int, stream: str, text: str) -> None:
         self.on_output(task_id, "driver", HOST, stream, text)
@@ -54,7 +53,7 @@ class InlineBackend:
 
     def kill_tasks(self, task_ids: List[int]) -> None:
         doomed = set(task_ids)
-        self.queue = collections.deque(t for t in self.queue if t.spec.task_id not in doomed)
+        self.queue = self.queue.without(doomed)
 
     def remove_rdd(self, rdd_id: int) -> None:
         self.executor.remove_rdd(rdd_id)
@@ -66,7 +65,7 @@ class InlineBackend:
         return None  # one executor: nowhere else to keep a copy
 
     def stop(self) -> None:
-        self.queue.clear()
+        self.queue = TaskQueue()
         self.executor.blocks.clear()
 
 
@@ -91,7 +90,7 @@ class ProcessPoolBackend:
         self.locality_wait = locality_wait
         self.on_output = on_output
         self.memory_budget = memory_budget
-        self.queue: Deque[TaskLaunch] = collections.deque()
+        self.queue = TaskQueue()
         self.slots: List[_Slot] = []
         for index in range(num_executors):
             self.slots.append(self._spawn(f"exec-{index + 1}"))
@@ -172,7 +171,7 @@ class ProcessPoolBackend:
 
     def _pick(self, executor_id: str) -> Optional[TaskLaunch]:
         alive = {s.executor_id for s in self.slots if s.alive}
-        return pick_task(self.queue, executor_id, alive, self.locality_wait, time.monotonic())
+        return self.queue.pick(executor_id, alive, self.locality_wait, time.monotonic())
 
     def _next_locality_deadline(self) -> Optional[float]:
         waits = [t.queued_at + self.locality_wait for t in self.queue if t.preferred]
@@ -210,7 +209,7 @@ class ProcessPoolBackend:
 
     def kill_tasks(self, task_ids: List[int]) -> None:
         doomed = set(task_ids)
-        self.queue = collections.deque(t for t in self.queue if t.spec.task_id not in doomed)
+        self.queue = self.queue.without(doomed)
         for slot in self.slots:
             if slot.task is not None and slot.task.spec.task_id in doomed:
                 slot.task = None
