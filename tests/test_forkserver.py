@@ -145,3 +145,17 @@ def test_executors_hash_alike_with_the_drivers_seed_or_pysparks_default(seed):
                          env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == [f"[{fresh_hash(seed or '0')}]", "2"]
+
+
+def test_a_local_cluster_context_that_fails_to_start_leaves_no_fork_server():
+    """The fork server a local-cluster Context starts before reading its configuration is
+    stopped when that configuration is wrong."""
+    from vega_runtime import ConfigError, Context
+
+    from proc_helpers import descendants
+
+    with pytest.raises(ConfigError):
+        Context("local-cluster[2,1]", "bad", conf={"vega.no.such.setting": 1})
+    wait_for(lambda: not [p for p in descendants(os.getpid())
+                          if "vega_runtime.forkserver" in " ".join(cmdline(p))],
+             10, "the fork server to exit")

@@ -57,8 +57,15 @@ class Context:
             overrides["vega.master"] = master
         if app_name is not None:
             overrides["vega.app.name"] = app_name
-        self.conf = Config.load(config_file=config_file, overrides=overrides)
-        self.master_spec: MasterSpec = parse_master(self.conf["vega.master"])
+        early_forkserver = _start_local_cluster_early(master)
+        try:
+            self.conf = Config.load(config_file=config_file, overrides=overrides)
+            self.master_spec: MasterSpec = parse_master(self.conf["vega.master"])
+        except BaseException:
+            if early_forkserver is not None:
+                early_forkserver.close()
+            raise
+        self._early_forkserver = early_forkserver
         logging.getLogger("vega_runtime").setLevel(self.conf["vega.log.level"].upper())
         self.app_name: str = self.conf["vega.app.name"]
         self.start_time = time.time()
@@ -134,7 +141,8 @@ class Context:
         if spec.kind == "local-cluster":
             secret_file = os.path.join(self.app_dir, "cluster-secret")
             create_secret_file(secret_file)
-            cluster = LocalCluster(spec, os.path.join(self.app_dir, "cluster"), secret_file)
+            cluster = LocalCluster(spec, os.path.join(self.app_dir, "cluster"), secret_file,
+                                   self._early_forkserver)
             host, port = "127.0.0.1", cluster.master_port
         else:
             secret_file = self.conf["vega.secret.file"] or (
@@ -422,6 +430,16 @@ class Context:
 
     def __repr__(self) -> str:
         return f"<Context {self.application_id} master={self.master} app={self.app_name!r}>"
+
+
+def _start_local_cluster_early(master: Optional[str]):
+    """The fork server of a local cluster asked for by name (the master argument wins over
+    every configuration source), started before the configuration is read; else None."""
+    if not master or not master.replace(" ", "").startswith("local-cluster["):
+        return None
+    from .scheduler.local_cluster import start_forkserver
+
+    return start_forkserver()
 
 
 aliases.install(Context, aliases.CONTEXT_MEMBERS)

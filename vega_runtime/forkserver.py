@@ -98,15 +98,21 @@ class ForkServer:
         threading.Thread(target=self._read, name="forkserver-reader", daemon=True).start()
 
     @classmethod
-    def spawn(cls, env: Dict[str, str], preload: Sequence[str], stderr_path: str,
+    def spawn(cls, env: Dict[str, str], preload: Sequence[str], stderr_path: Optional[str] = None,
               tie_to_caller: bool = True) -> "ForkServer":
-        """Start a fork server as a new interpreter with ``env``, importing ``preload``."""
+        """Start a fork server as a new interpreter with ``env``, importing ``preload``; what
+        it prints goes to ``stderr_path``, else to this process's stderr."""
         ours, theirs = socket.socketpair()
         args = [sys.executable, "-m", __name__, ",".join(preload)]
         if tie_to_caller:
             args.append(str(os.getpid()))
-        with open(stderr_path, "ab") as err:
-            process = subprocess.Popen(args, stdin=theirs, stdout=err, stderr=err, env=env)
+        err = open(stderr_path, "ab") if stderr_path else None
+        try:
+            process = subprocess.Popen(args, stdin=theirs, stdout=err or subprocess.DEVNULL,
+                                       stderr=err, env=env)
+        finally:
+            if err is not None:
+                err.close()
         theirs.close()
         return cls(ours, env, process)
 

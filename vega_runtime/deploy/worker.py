@@ -38,7 +38,7 @@ EXECUTOR_MODULE = "vega_runtime.deploy.executor_main"
 #: what the worker's fork server imports before forking executors
 EXECUTOR_PRELOAD = ("vega_runtime.deploy.executor_preload",)
 #: reconnecting to the master: quick at first (it may be starting too), then backing off
-FIRST_RETRY_SECONDS = 0.02
+FIRST_RETRY_SECONDS = 0.005
 MAX_RETRY_SECONDS = 5.0
 
 

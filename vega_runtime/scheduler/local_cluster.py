@@ -17,7 +17,7 @@ import signal
 import subprocess
 import sys
 import time
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 from ..errors import VegaError
 from ..forkserver import ForkServer, command_title
@@ -43,8 +43,25 @@ class LocalClusterFailed(VegaError):
         return f"local-cluster: {self.what} (log: {self.log_path}): {self.tail}"
 
 
+def start_forkserver() -> ForkServer:
+    """The fork server a local cluster's daemons are forked from.  It takes ~0.1 s to import
+    them: a Context starts it first thing, and it imports while the Context reads its
+    configuration.  What it prints (nothing, unless it fails) goes to this stderr."""
+    return ForkServer.spawn(_daemon_env(), PRELOAD)
+
+
+def _daemon_env() -> Dict[str, str]:
+    # Executors see the driver's modules, as Spark's local-cluster shares its classpath;
+    # PySpark's default hash seed lets workers fork executors' fork servers from themselves.
+    env = {**os.environ, "PYTHONHASHSEED": "0",
+           "PYTHONPATH": os.pathsep.join(p or os.getcwd() for p in sys.path)}
+    env.pop("VEGA_SUBMIT_CONF", None)
+    return env
+
+
 class LocalCluster:
-    def __init__(self, spec: MasterSpec, directory: str, secret_file: str):
+    def __init__(self, spec: MasterSpec, directory: str, secret_file: str,
+                 forkserver: Optional[ForkServer] = None):
         self.directory = directory
         self.secret_file = secret_file
         #: the daemons (master first), Popen-like; ``names`` and ``log_paths`` alongside
@@ -55,12 +72,8 @@ class LocalCluster:
         memory = spec.memory or "1g"
         if memory.isdigit():
             memory += "m"  # Spark's local-cluster gives memory in MiB
-        # Executors see the driver's modules, as Spark's local-cluster shares its classpath;
-        # PySpark's default hash seed lets workers fork executors' fork servers from themselves.
-        self.env = {**os.environ, "VEGA_SECRET_FILE": secret_file, "PYTHONHASHSEED": "0",
-                    "PYTHONPATH": os.pathsep.join(p or os.getcwd() for p in sys.path)}
-        self.env.pop("VEGA_SUBMIT_CONF", None)
-        self.forkserver = ForkServer.spawn(self.env, PRELOAD, os.path.join(directory, "forkserver.log"))
+        self.env = {**_daemon_env(), "VEGA_SECRET_FILE": secret_file}
+        self.forkserver = forkserver or start_forkserver()
         ready = os.path.join(directory, "master.ready")
         port = _free_port()  # chosen here so the workers can start alongside the master
         self._start("master", "master", {
