@@ -22,9 +22,8 @@ def test_workers_running_application_and_advancing_stage_progress(tmp_path):
     with Context(master="local-cluster[2,1]", app_name="watched") as ctx:
         port = ctx.backend.owned_cluster.webui_port
         app_id = ctx.backend.app_id
-        job = threading.Thread(target=lambda: ctx.parallelize(range(12), 12).map(
+        job = threading.Thread(target=lambda: ctx.parallelize(range(24), 24).map(
             lambda x: time.sleep(0.4) or x).count())
-        job.start()
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(
                 executable_path=CHROMIUM, headless=True,
@@ -38,6 +37,7 @@ def test_workers_running_application_and_advancing_stage_progress(tmp_path):
                 assert "alive" in page.inner_text("#workers")
                 page.wait_for_selector(f"#applications >> text={app_id}", timeout=15000)
                 assert "running" in page.inner_text("#applications")
+                job.start()  # now that the page is up (a browser can take seconds to start)
                 bar = "#stages tbody tr [role=progressbar]"
                 page.wait_for_selector(bar, timeout=15000)
                 first = int(page.get_attribute(bar, "aria-valuenow"))
@@ -47,5 +47,6 @@ def test_workers_running_application_and_advancing_stage_progress(tmp_path):
                 page.screenshot(path=str(tmp_path / "master-ui.png"))
             finally:
                 browser.close()
-        job.join(60)
+        if job.ident is not None:  # started
+            job.join(60)
     assert (tmp_path / "master-ui.png").stat().st_size > 10_000
