@@ -98,14 +98,13 @@ class ForkServer:
         threading.Thread(target=self._read, name="forkserver-reader", daemon=True).start()
 
     @classmethod
-    def spawn(cls, env: Dict[str, str], preload: Sequence[str], stderr_path: Optional[str] = None,
-              tie_to_caller: bool = True) -> "ForkServer":
-        """Start a fork server as a new interpreter with ``env``, importing ``preload``; what
-        it prints goes to ``stderr_path``, else to this process's stderr."""
+    def spawn(cls, env: Dict[str, str], preload: Sequence[str],
+              stderr_path: Optional[str] = None) -> "ForkServer":
+        """Start a fork server as a new interpreter with ``env``, importing ``preload`` and
+        tied to this process; what it prints goes to ``stderr_path``, else to this
+        process's stderr."""
         ours, theirs = socket.socketpair()
-        args = [sys.executable, "-m", __name__, ",".join(preload)]
-        if tie_to_caller:
-            args.append(str(os.getpid()))
+        args = [sys.executable, "-m", __name__, ",".join(preload), str(os.getpid())]
         err = open(stderr_path, "ab") if stderr_path else None
         try:
             process = subprocess.Popen(args, stdin=theirs, stdout=err or subprocess.DEVNULL,
@@ -306,18 +305,17 @@ def _set_title(title: str) -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """``python -m vega_runtime.forkserver PRELOAD[,PRELOAD...] [PARENT_PID]``, with the
+    """``python -m vega_runtime.forkserver PRELOAD[,PRELOAD...] CLIENT_PID``, with the
     client's end of the socketpair as stdin."""
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) > 1:
-        die_with_parent()
-        if os.getppid() != int(argv[1]):
-            return 1  # the client died before we could tie our fate to it
+    preload, client_pid = sys.argv[1:] if argv is None else argv
+    die_with_parent()
+    if os.getppid() != int(client_pid):
+        return 1  # the client died before we could tie our fate to it
     control = socket.socket(fileno=os.dup(0))
     null_fd = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null_fd, 0)  # children get /dev/null as stdin anyway
     os.close(null_fd)
-    return _serve_after_preload(control, [m for m in argv[0].split(",") if m] if argv else [])
+    return _serve_after_preload(control, [m for m in preload.split(",") if m])
 
 
 if __name__ == "__main__":
