@@ -103,6 +103,7 @@ class ClusterBackend:
         self.killed: Optional[str] = None
         self._log_lines: List[str] = []
         self._log_ready = threading.Condition(threading.Lock())
+        self._stop_requested = threading.Event()  # ends the log sender's pauses
         self._executor_seen = threading.Condition(self.lock)
         #: set once the master has given this application its id (executors may connect
         #: the moment it has, before this thread has read the reply)
@@ -172,12 +173,12 @@ class ClusterBackend:
                         return
                     with self._log_ready:  # the master is away: keep the lines for later
                         self._log_lines[:0] = batch
-                    time.sleep(0.2)
+                    self._stop_requested.wait(0.2)
                     continue
             if stopping and not batch:
                 return
-            if batch:
-                time.sleep(0.05)  # let lines accumulate into fewer, larger messages
+            if batch:  # let lines accumulate into fewer, larger messages (unless stopping)
+                self._stop_requested.wait(0.05)
 
     @staticmethod
     def _upload_package(host: str, port: int, secret: Optional[bytes], path: str) -> str:
@@ -431,6 +432,7 @@ class ClusterBackend:
         with self._log_ready:
             self._stopping = True
             self._log_ready.notify()
+        self._stop_requested.set()
         self._log_sender.join(5.0)  # every line reaches the master before we unregister
         self._tell_all(Shutdown("application finished"))
         try:
