@@ -4,39 +4,62 @@ from __future__ import annotations
 
 import atexit
 import importlib
+import importlib.util
 import itertools
 import logging
 import os
 import pickle
 import posixpath
 import shutil
+import sys
 import tempfile
 import threading
 import time
 import weakref
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence
 
 from . import aliases
 from ._version import __version__
-from .config import Config
 from .errors import ContextStoppedError, DriverOnlyError
-from .io.hdfs import HdfsSettings, is_hdfs
-from .io.output import abort_output, commit_output, output_dir, prepare_output, write_part
 from .master_url import MasterSpec, parse_master
-from .rdd.base import RDD
-from .rdd.dependency import Dependency
-from .rdd.sources import (CheckpointRDD, EmptyRDD, ParallelCollectionRDD, PickleFileRDD,
-                          TextFileRDD, WholeFilesRDD)
-from .scheduler.block_tracker import BlockTracker
-from .scheduler.dag import DAGScheduler
-from .scheduler.event_log import EventLog, summarize
-from .scheduler.job_metrics import JobMetrics, serve_driver_metrics
-from .scheduler.listener import JobListener, ListenerBus, OutputPrinter
-from .scheduler.map_output import MapOutputTracker
-from .scheduler.runner import JobRunner
-from .serde import dump_batches
-from .shared import Accumulator, AccumulatorParam, Broadcast
-from .task_context import TaskContext
+
+
+def _lazy(name: str):
+    """Module ``name``, executed on its first attribute access (importlib's LazyLoader).
+
+    A local cluster's fork server needs ~0.1 s to import Vega: a Context starts it before
+    anything else, and the engine modules below load while it does, not before.
+    """
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec(name)
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    parent, _, child = name.rpartition(".")
+    setattr(sys.modules[parent], child, module)
+    return module
+
+
+config = _lazy("vega_runtime.config")
+hdfs = _lazy("vega_runtime.io.hdfs")
+outputs = _lazy("vega_runtime.io.output")
+dependency = _lazy("vega_runtime.rdd.dependency")
+sources = _lazy("vega_runtime.rdd.sources")
+block_tracker = _lazy("vega_runtime.scheduler.block_tracker")
+dag = _lazy("vega_runtime.scheduler.dag")
+event_log = _lazy("vega_runtime.scheduler.event_log")
+job_metrics = _lazy("vega_runtime.scheduler.job_metrics")
+listener = _lazy("vega_runtime.scheduler.listener")
+map_output = _lazy("vega_runtime.scheduler.map_output")
+runner = _lazy("vega_runtime.scheduler.runner")
+serde = _lazy("vega_runtime.serde")
+shared = _lazy("vega_runtime.shared")
+task_context = _lazy("vega_runtime.task_context")
+
+if TYPE_CHECKING:
+    from .rdd.base import RDD
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +74,7 @@ class Context:
 
     def __init__(self, master: Optional[str] = None, app_name: Optional[str] = None,
                  conf: Optional[Dict[str, Any]] = None, config_file: Optional[str] = None,
-                 listeners: Sequence[JobListener] = ()):
+                 listeners: Sequence[listener.JobListener] = ()):
         overrides = dict(conf or {})
         if master is not None:
             overrides["vega.master"] = master
@@ -59,7 +82,7 @@ class Context:
             overrides["vega.app.name"] = app_name
         early_forkserver = _start_local_cluster_early(master)
         try:
-            self.conf = Config.load(config_file=config_file, overrides=overrides)
+            self.conf = config.Config.load(config_file=config_file, overrides=overrides)
             self.master_spec: MasterSpec = parse_master(self.conf["vega.master"])
         except BaseException:
             if early_forkserver is not None:
@@ -72,36 +95,37 @@ class Context:
         self._application_id = time.strftime("app-%Y%m%d%H%M%S-", time.localtime(self.start_time)) \
             + os.urandom(2).hex()
         self.checkpoint_dir: Optional[str] = None
-        self.hdfs_settings = HdfsSettings(self.conf["vega.hdfs.user"], self.conf["vega.hdfs.timeout"])
+        self.hdfs_settings = hdfs.HdfsSettings(self.conf["vega.hdfs.user"], self.conf["vega.hdfs.timeout"])
         self._ids = itertools.count()
         self._shuffle_ids = itertools.count()
         self._lock = threading.RLock()
         self._stopped = False
-        self._accumulators: Dict[int, Accumulator] = {}
+        self._accumulators: Dict[int, shared.Accumulator] = {}
         self._persisted: Dict[int, "weakref.ref[RDD]"] = {}
         self.app_dir = tempfile.mkdtemp(prefix=f"vega-{self.application_id}-",
                                         dir=self.conf["vega.local.dir"] or None)
         extra = [*listeners, *self._configured_listeners()]
-        printer = [] if any(getattr(x, "handles_output", False) for x in extra) else [OutputPrinter()]
-        self._bus = ListenerBus(printer + extra)
-        self._blocks = BlockTracker()
-        self.job_metrics = JobMetrics()
+        printer = [] if any(getattr(x, "handles_output", False) for x in extra) else [listener.OutputPrinter()]
+        self._bus = listener.ListenerBus(printer + extra)
+        self._blocks = block_tracker.BlockTracker()
+        self.job_metrics = job_metrics.JobMetrics()
         self._bus.listeners.append(self.job_metrics)
-        self.event_log: Optional[EventLog] = None
+        self.event_log: Optional[event_log.EventLog] = None
         if self.conf["vega.eventlog.dir"]:
-            self.event_log = EventLog(os.path.expanduser(self.conf["vega.eventlog.dir"]),
-                                      self.application_id, self.app_name, self.master_spec.url,
+            self.event_log = event_log.EventLog(os.path.expanduser(self.conf["vega.eventlog.dir"]),
+                                                self.application_id, self.app_name,
+                                                self.master_spec.url,
                                       self.hdfs_settings)
             self._bus.listeners.append(self.event_log)
         self._metrics_server = None
         if self.conf["vega.driver.metrics.port"]:
-            self._metrics_server = serve_driver_metrics(self.job_metrics,
-                                                        self.conf["vega.driver.metrics.port"])
+            self._metrics_server = job_metrics.serve_driver_metrics(
+                self.job_metrics, self.conf["vega.driver.metrics.port"])
         self.backend = self._create_backend()
-        self._runner = JobRunner(
+        self._runner = runner.JobRunner(
             self.backend,
-            DAGScheduler(MapOutputTracker(), self.conf["vega.task.max_attempts"],
-                         self.conf["vega.stage.max_attempts"]),
+            dag.DAGScheduler(map_output.MapOutputTracker(), self.conf["vega.task.max_attempts"],
+                             self.conf["vega.stage.max_attempts"]),
             self._bus,
             {"memory_bound": self.conf["vega.shuffle.memory_bound"],
              "batch_records": self.conf["vega.shuffle.batch_records"]},
@@ -110,7 +134,7 @@ class Context:
         atexit.register(self._finalizer)
         log.info("context %s started on %s", self.application_id, self.master_spec.url)
 
-    def _configured_listeners(self) -> List[JobListener]:
+    def _configured_listeners(self) -> List[listener.JobListener]:
         listeners = []
         for spec in filter(None, (s.strip() for s in self.conf["vega.listeners"].split(","))):
             module, _, name = spec.partition(":")
@@ -134,7 +158,7 @@ class Context:
         """A backend on a running cluster, or on a local-cluster started for this Context."""
         from .net.addresses import advertise_address
         from .net.connection import create_secret_file, load_secret
-        from .scheduler.cluster_backend import ClusterBackend
+        from .scheduler.cluster_backend import ClusterBackend, MasterLogRelay
         from .scheduler.local_cluster import LocalCluster
 
         cluster = None
@@ -164,7 +188,7 @@ class Context:
                                      master_reconnect_timeout=self.conf["vega.master.reconnect_timeout"])
             backend.owned_cluster = cluster
             backend.broadcast_dir = os.path.join(self.app_dir, "broadcast")
-            self._bus.listeners.append(_MasterLogRelay(backend))
+            self._bus.listeners.append(MasterLogRelay(backend))
             backend.metrics_source = lambda: {**self.job_metrics.snapshot(),
                                               "cached_rdds": self.cached_rdds()}
             if cluster is not None:
@@ -185,7 +209,7 @@ class Context:
                 summary = {}
                 if self.event_log is not None:
                     self.event_log.close()
-                    summary = summarize(self.event_log.path, self.hdfs_settings)
+                    summary = event_log.summarize(self.event_log.path, self.hdfs_settings)
                 self._bus.on_application_end(summary)
                 if self._metrics_server is not None:
                     self._metrics_server[0].shutdown()
@@ -244,7 +268,7 @@ class Context:
 
         >>> # ctx.parallelize(range(5), 2).glom().collect() -> [[0, 1], [2, 3, 4]]
         """
-        return ParallelCollectionRDD(self, data, num_slices or self.default_parallelism)
+        return sources.ParallelCollectionRDD(self, data, num_slices or self.default_parallelism)
 
     make_rdd = parallelize
 
@@ -260,7 +284,7 @@ class Context:
 
     def empty_rdd(self) -> RDD:
         """An RDD with no partitions and no elements."""
-        return EmptyRDD(self)
+        return sources.EmptyRDD(self)
 
     def union(self, rdds: Sequence[RDD]) -> RDD:
         """The elements of all ``rdds``, one after another.
@@ -277,29 +301,29 @@ class Context:
 
         >>> # ctx.text_file("data/sample.txt").count()
         """
-        return TextFileRDD(self, path, min_partitions or self.default_min_partitions,
-                           self.conf["vega.input.split_size"])
+        return sources.TextFileRDD(self, path, min_partitions or self.default_min_partitions,
+                                   self.conf["vega.input.split_size"])
 
     def whole_text_files(self, path: str, min_partitions: Optional[int] = None) -> RDD:
         """``(path, content)`` for each file.
 
         >>> # ctx.whole_text_files("data/").keys().collect()
         """
-        return WholeFilesRDD(self, path, min_partitions or self.default_min_partitions,
-                             self.conf["vega.input.split_size"], binary=False)
+        return sources.WholeFilesRDD(self, path, min_partitions or self.default_min_partitions,
+                                     self.conf["vega.input.split_size"], binary=False)
 
     def binary_files(self, path: str, min_partitions: Optional[int] = None) -> RDD:
         """``(path, bytes)`` for each file."""
-        return WholeFilesRDD(self, path, min_partitions or self.default_min_partitions,
-                             self.conf["vega.input.split_size"], binary=True)
+        return sources.WholeFilesRDD(self, path, min_partitions or self.default_min_partitions,
+                                     self.conf["vega.input.split_size"], binary=True)
 
     def pickle_file(self, path: str, min_partitions: Optional[int] = None) -> RDD:
         """Records written by ``RDD.save_as_pickle_file``."""
-        return PickleFileRDD(self, path, min_partitions or self.default_min_partitions,
-                             self.conf["vega.input.split_size"])
+        return sources.PickleFileRDD(self, path, min_partitions or self.default_min_partitions,
+                                     self.conf["vega.input.split_size"])
 
     # -- shared variables -------------------------------------------------------------
-    def broadcast(self, value: Any) -> Broadcast:
+    def broadcast(self, value: Any) -> shared.Broadcast:
         """Send ``value`` to every executor once; read it in tasks as ``b.value``.
 
         >>> # b = ctx.broadcast({1: "a"}); ctx.parallelize([1]).map(lambda k: b.value[k]).collect()
@@ -311,15 +335,16 @@ class Context:
         path = os.path.join(directory, f"broadcast_{broadcast_id}")
         with open(path, "wb") as out:
             out.write(_dumps_value(value))
-        return Broadcast(broadcast_id, value, path, self.backend.remove_broadcast)
+        return shared.Broadcast(broadcast_id, value, path, self.backend.remove_broadcast)
 
-    def accumulator(self, value: Any, accum_param: Optional[AccumulatorParam] = None) -> Accumulator:
+    def accumulator(self, value: Any,
+                    accum_param: Optional[shared.AccumulatorParam] = None) -> shared.Accumulator:
         """A counter tasks add to; read ``acc.value`` on the driver.
 
         >>> # acc = ctx.accumulator(0); ctx.range(5).foreach(lambda x: acc.add(x)); acc.value -> 10
         """
         self._check_running()
-        acc = Accumulator(next(self._ids), value, accum_param)
+        acc = shared.Accumulator(next(self._ids), value, accum_param)
         self._accumulators[acc.id] = acc
         return acc
 
@@ -354,8 +379,8 @@ class Context:
 
     def set_checkpoint_dir(self, directory: str) -> None:
         """Where ``RDD.checkpoint()`` writes (a local path or an HDFS URL); created if missing."""
-        if is_hdfs(directory):
-            target = output_dir(directory, self.hdfs_settings)
+        if hdfs.is_hdfs(directory):
+            target = outputs.output_dir(directory, self.hdfs_settings)
             target.makedirs(target.root)
             self.checkpoint_dir = directory.rstrip("/")
         else:
@@ -386,18 +411,18 @@ class Context:
     def save_partitions(self, rdd: RDD, path: str, writer, overwrite: bool) -> None:
         """Write each partition with ``writer`` and commit the output atomically."""
         write, suffix = writer
-        target = prepare_output(path, overwrite, self.hdfs_settings)
+        target = outputs.prepare_output(path, overwrite, self.hdfs_settings)
 
         def save(records: Iterable) -> None:
-            tc = TaskContext.get()
-            write_part(target, tc.partition, tc.attempt, iter(records), write, suffix)
+            tc = task_context.TaskContext.get()
+            outputs.write_part(target, tc.partition, tc.attempt, iter(records), write, suffix)
 
         try:
             self.run_partitions(rdd, save)
         except BaseException:
-            abort_output(target)
+            outputs.abort_output(target)
             raise
-        commit_output(target)
+        outputs.commit_output(target)
 
     def _checkpoint_lineage(self, rdd: RDD) -> None:
         """Write out RDDs marked for checkpointing that this job computed."""
@@ -406,18 +431,18 @@ class Context:
                 base = self.checkpoint_dir if marked._checkpoint_requested == "reliable" \
                     else os.path.join(self.app_dir, "checkpoints")
                 directory = posixpath.join(base, f"rdd-{marked.rdd_id}")
-                target = output_dir(directory, self.hdfs_settings)
+                target = outputs.output_dir(directory, self.hdfs_settings)
                 target.makedirs(target.root)
 
                 def write(records: Iterable, target=target) -> None:
-                    part = target.join(f"part-{TaskContext.get().partition:05d}")
+                    part = target.join(f"part-{task_context.TaskContext.get().partition:05d}")
                     with target.open_write(part + ".tmp") as out:
-                        dump_batches(records, out, 1024)
+                        serde.dump_batches(records, out, 1024)
                     target.rename(part + ".tmp", part)
 
                 n = marked.get_num_partitions()
                 self._runner.run_job(marked, write, list(range(n)), f"checkpoint {marked!r}")
-                marked._checkpoint_rdd = CheckpointRDD(self, directory, n, marked.partitioner)
+                marked._checkpoint_rdd = sources.CheckpointRDD(self, directory, n, marked.partitioner)
 
     def _on_task_output(self, task_id: int, executor_id: str, host: str, stream: str,
                         text: str) -> None:
@@ -448,18 +473,6 @@ aliases.install(Context, aliases.CONTEXT_MEMBERS)
 SparkContext = Context
 
 
-class _MasterLogRelay(JobListener):
-    """Sends task output to the master too, where ``vega logs`` finds it."""
-
-    def __init__(self, backend):
-        self.backend = backend
-
-    def on_task_output(self, prefix: str, stream: str, text: str) -> None:
-        from .scheduler.listener import prefix_lines
-
-        self.backend.relay_log(prefix_lines(prefix, text))
-
-
 def _lineage(rdd: RDD) -> List[RDD]:
     seen: Dict[int, RDD] = {}
     stack = [rdd]
@@ -467,7 +480,7 @@ def _lineage(rdd: RDD) -> List[RDD]:
         current = stack.pop()
         if current.rdd_id not in seen:
             seen[current.rdd_id] = current
-            deps: List[Dependency] = current.dependencies()
+            deps: List[dependency.Dependency] = current.dependencies()
             stack.extend(d.rdd for d in deps)
     return list(seen.values())
 

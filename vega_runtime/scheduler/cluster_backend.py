@@ -31,6 +31,7 @@ from ..net.server import Server
 from ..versions import python_version
 from .backend import (ExecutorAddedEvent, ExecutorLostEvent, OutputCallback, TaskFinishedEvent, TaskLaunch,
                       TaskQueue)
+from .listener import JobListener, prefix_lines
 
 log = logging.getLogger(__name__)
 
@@ -452,3 +453,12 @@ class MasterLostEvent:
     def __init__(self, reason: str):
         self.reason = reason
 
+
+class MasterLogRelay(JobListener):
+    """Sends task output to the master too, where ``vega logs`` finds it."""
+
+    def __init__(self, backend: ClusterBackend):
+        self.backend = backend
+
+    def on_task_output(self, prefix: str, stream: str, text: str) -> None:
+        self.backend.relay_log(prefix_lines(prefix, text))
