@@ -76,15 +76,19 @@ class LocalCluster:
         self.forkserver = forkserver or start_forkserver()
         ready = os.path.join(directory, "master.ready")
         port = _free_port()  # chosen here so the workers can start alongside the master
-        self._start("master", "master", {
-            "host": "127.0.0.1", "port": port, "webui_port": 0,
-            "work_dir": os.path.join(directory, "master"), "ready_file": ready})
-        for index in range(spec.workers):
-            self._start(f"worker-{index + 1}", "worker", {
-                "master_url": f"vega://127.0.0.1:{port}", "host": "127.0.0.1", "webui_port": 0,
-                "port": 0, "cores": spec.cores, "memory": memory,
-                "work_dir": os.path.join(directory, f"worker-{index + 1}")})
-        info = self._wait_ready(ready, 0)
+        try:
+            self._start("master", "master", {
+                "host": "127.0.0.1", "port": port, "webui_port": 0,
+                "work_dir": os.path.join(directory, "master"), "ready_file": ready})
+            for index in range(spec.workers):
+                self._start(f"worker-{index + 1}", "worker", {
+                    "master_url": f"vega://127.0.0.1:{port}", "host": "127.0.0.1",
+                    "webui_port": 0, "port": 0, "cores": spec.cores, "memory": memory,
+                    "work_dir": os.path.join(directory, f"worker-{index + 1}")})
+            info = self._wait_ready(ready, 0)
+        except BaseException:
+            self.stop()  # what did start, and the fork server
+            raise
         self.master_port = info["port"]
         self.webui_port = info["webui_port"]
 
