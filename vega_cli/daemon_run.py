@@ -69,8 +69,7 @@ def wait_for_signal() -> None:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    while not stop.wait(3600):
-        pass
+    stop.wait()  # interrupted by the signal, whose handler sets it
 
 
 def run_master(host: str, port: int, webui_port: int, work_dir: str,

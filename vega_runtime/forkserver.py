@@ -28,6 +28,7 @@ the socket, or (``parent``) when the process that started it dies.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
@@ -39,6 +40,8 @@ import sys
 import threading
 import traceback
 from typing import Dict, List, Optional, Sequence
+
+import setproctitle
 
 from .net.framing import ConnectionClosed, ProtocolError, recv_frame, send_frame
 from .processes import die_with_parent
@@ -130,7 +133,7 @@ class ForkServer:
                 ours.close()
                 die_with_parent()
                 logging.getLogger().handlers.clear()  # the parent's log files are its own
-                _set_title(command_title(__name__, [",".join(preload)]))
+                setproctitle.setproctitle(command_title(__name__, [",".join(preload)]))
                 code = _serve_after_preload(theirs, preload)
             finally:
                 os._exit(code)
@@ -162,8 +165,8 @@ class ForkServer:
         return self.children[reply["pid"]]
 
     def _read(self) -> None:
-        try:
-            while True:
+        with contextlib.suppress(OSError, ConnectionClosed, ProtocolError, KeyError):
+            while True:  # until the fork server goes away
                 message = recv_frame(self.sock, "fork server")
                 if message["type"] == "exited":
                     child = self.children.pop(message["pid"], None)
@@ -175,8 +178,6 @@ class ForkServer:
                 with self._reply:
                     self._replies.append(message)
                     self._reply.notify()
-        except (OSError, ConnectionClosed, ProtocolError, KeyError):
-            pass
         with self._reply:
             self._closed = True
             self._reply.notify_all()
@@ -187,10 +188,8 @@ class ForkServer:
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop the fork server (children it tied to itself die with it)."""
-        try:
+        with contextlib.suppress(OSError):  # already gone
             self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
         self.sock.close()
         try:
             self.server.wait(timeout)
@@ -220,10 +219,6 @@ class _Reaped(ForkedProcess):
 def _serve_after_preload(control: socket.socket, preload: Sequence[str]) -> int:
     for module in preload:
         importlib.import_module(module)
-    try:
-        import setproctitle  # noqa: F401  (loaded once here, not in every child)
-    except ImportError:
-        pass
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the client decides when we stop
     return serve(control)
 
@@ -272,7 +267,8 @@ def _run_child(request: dict, inherited: List[int], server_pid: int) -> None:
             if os.getppid() != server_pid:
                 return  # the fork server died before we could tie our fate to it
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        _set_title(request["title"])  # before touching the environment, which it relocates
+        # before touching the environment, which setproctitle relocates
+        setproctitle.setproctitle(request["title"])
         os.environ.clear()
         os.environ.update(request["env"])
         log_fd = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -294,14 +290,6 @@ def _run_child(request: dict, inherited: List[int], server_pid: int) -> None:
             sys.stderr.flush()
         finally:
             os._exit(code)
-
-
-def _set_title(title: str) -> None:
-    try:
-        import setproctitle
-    except ImportError:
-        return
-    setproctitle.setproctitle(title)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import signal
 
@@ -14,7 +15,5 @@ def die_with_parent() -> None:
     Call it, then check ``os.getppid()``: a parent that died just before is
     not noticed.  Does nothing where ``prctl`` is unavailable.
     """
-    try:
+    with contextlib.suppress(OSError):  # no glibc: nothing to ask
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except OSError:
-        pass
