@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
 from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:
@@ -15,8 +14,6 @@ EXIT_JOB_FAILED = 1
 EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
 EXIT_CANCELLED = 130
-
-_CLI_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
 def error_console() -> "Console":
@@ -36,13 +33,3 @@ def fail(message: str, code: int, hint: str = "") -> NoReturn:
         console.print(hint, markup=False, style="dim")
     raise SystemExit(code)
 
-
-def user_frames(exc: BaseException) -> str:
-    """The traceback of an exception raised by the user's job, without Vega's frames."""
-    frames = [f for f in traceback.extract_tb(exc.__traceback__)
-              if not f.filename.startswith(_CLI_DIR) and "runpy" not in f.filename
-              and "vega_runtime" not in f.filename]
-    lines = ["Traceback (most recent call last):\n"]
-    lines += traceback.StackSummary.from_list(frames).format()
-    lines += traceback.format_exception_only(type(exc), exc)
-    return "".join(lines)

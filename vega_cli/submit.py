@@ -23,10 +23,10 @@ from rich.markup import escape
 
 from vega_runtime.config import SUBMIT_CONF_ENV, Config, parse_conf_pair
 from vega_runtime.errors import ConfigError, JobCancelled, MasterURLError, VegaError
+from vega_runtime.logs import name_sources, user_stack, user_traceback
 from vega_runtime.master_url import parse_master
 
-from .errors import (EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_OK, EXIT_USAGE, error_console, fail,
-                     user_frames)
+from .errors import EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_OK, EXIT_USAGE, error_console, fail
 
 PROGRESS_LISTENER = "vega_cli.progress:ProgressDisplay"
 
@@ -215,7 +215,8 @@ def _split(csv: str) -> List[str]:
 
 
 def _stage_py_files(py_files: str, staging: str) -> List[str]:
-    """Directories and zips go on sys.path as they are; .py files via a staging dir."""
+    """Directories and zips go on sys.path as they are; .py files via a staging dir
+    (tracebacks name the originals)."""
     paths, modules = [], os.path.join(staging, "py")
     for item in _split(py_files):
         if not os.path.exists(item):
@@ -224,7 +225,7 @@ def _stage_py_files(py_files: str, staging: str) -> List[str]:
             paths.append(os.path.abspath(item))
         else:
             os.makedirs(modules, exist_ok=True)
-            shutil.copy(item, modules)
+            name_sources({shutil.copy(item, modules): os.path.abspath(item)})
             if modules not in paths:
                 paths.append(modules)
     return paths
@@ -254,7 +255,7 @@ def _run_driver(job: str, args: List[str], cli_conf: dict, config_file: Optional
     sys.argv = [job, *args]
     sys.path[:0] = [os.path.dirname(os.path.abspath(job))] + extra_paths
     try:
-        runpy.run_path(job, run_name="__main__")
+        runpy.run_path(os.path.abspath(job), run_name="__main__")
         return EXIT_OK
     except SystemExit as exc:
         return _exit_code(exc.code)
@@ -273,7 +274,7 @@ def _run_driver(job: str, args: List[str], cli_conf: dict, config_file: Optional
         console = error_console()
         console.print(f"[bold red]vega: error:[/] the job {escape(job)} raised "
                       f"{type(exc).__name__}: {escape(str(exc))}")
-        console.print(user_frames(exc) if not debug else _full_traceback(exc), markup=False,
+        console.print(user_traceback(exc) if not debug else _full_traceback(exc), markup=False,
                       highlight=False)
         return EXIT_JOB_FAILED
 
@@ -282,11 +283,11 @@ def _report(job: str, exc: VegaError, debug: bool) -> None:
     console = error_console()
     console.print(f"[bold red]vega: job failed:[/] {escape(str(exc))}", markup=True,
                   highlight=False)
-    frames = [line for line in user_frames(exc).splitlines()
-              if line.startswith("  File") and "vega_runtime" not in line]
+    frames = user_stack(exc)
     if frames:
-        console.print(f"(raised by the driver at{frames[-1].strip()[4:]})", markup=False,
-                      style="dim")
+        where = frames[-1]
+        console.print(f'(raised by the driver at "{where.filename}", line {where.lineno}, '
+                      f"in {where.name})", markup=False, style="dim")
     if debug:
         console.print(_full_traceback(exc), markup=False)
 

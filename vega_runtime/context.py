@@ -334,7 +334,7 @@ class Context:
         os.makedirs(directory, exist_ok=True)
         path = os.path.join(directory, f"broadcast_{broadcast_id}")
         with open(path, "wb") as out:
-            out.write(_dumps_value(value))
+            out.write(serde.dumps(value))
         return shared.Broadcast(broadcast_id, value, path, self.backend.remove_broadcast)
 
     def accumulator(self, value: Any,
@@ -483,15 +483,6 @@ def _lineage(rdd: RDD) -> List[RDD]:
             deps: List[dependency.Dependency] = current.dependencies()
             stack.extend(d.rdd for d in deps)
     return list(seen.values())
-
-
-def _dumps_value(value: Any) -> bytes:
-    try:
-        return pickle.dumps(value, 5)
-    except Exception:
-        import cloudpickle
-
-        return cloudpickle.dumps(value, 5)
 
 
 def _shutdown(backend, app_dir: str) -> None:

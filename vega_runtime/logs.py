@@ -10,6 +10,7 @@ before the task reports its outcome.
 from __future__ import annotations
 
 import io
+import linecache
 import logging
 import os
 import sys
@@ -17,6 +18,10 @@ import traceback
 from typing import Callable
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+#: Frames from these directories are Vega's own (the engine and its command line) or
+#: the interpreter's way into the job (runpy): none of them is the user's code.
+_INTERNAL_DIRS = tuple(os.path.join(d, "") for d in (
+    _PACKAGE_DIR, os.path.join(os.path.dirname(_PACKAGE_DIR), "vega_cli")))
 
 #: ``sink(task_id, stream_name, text)``
 OutputSink = Callable[[int, str, str], None]
@@ -116,11 +121,43 @@ def setup_executor_logging(level: int = logging.INFO) -> None:
     root.setLevel(level)
 
 
+#: This process's copies of the user's source files (``--py-files`` staged for a local
+#: master, a job package extracted on a worker) and the paths the user knows them by.
+_SOURCE_NAMES: dict = {}
+
+
+def name_sources(copies: dict) -> None:
+    """Show each copy ``{copy: original}`` under its original path in tracebacks.
+
+    ``linecache`` serves the copy's lines under the original name too, so a task on a
+    host that lacks the user's files still shows the failing line of source.
+    """
+    for copy, original in copies.items():
+        _SOURCE_NAMES[copy] = original
+        try:
+            with open(copy, encoding="utf-8", errors="replace") as fh:
+                lines = fh.readlines()
+        except OSError:
+            continue
+        linecache.cache[original] = (sum(map(len, lines)), None, lines, original)
+
+
+def user_stack(exc: BaseException) -> traceback.StackSummary:
+    """The frames of ``exc``'s traceback that are the user's code, named as the user knows them."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if not f.filename.startswith(_INTERNAL_DIRS) and not _is_runpy(f.filename)]
+    for frame in frames:
+        frame.filename = _SOURCE_NAMES.get(frame.filename, frame.filename)
+    return traceback.StackSummary.from_list(frames)
+
+
+def _is_runpy(filename: str) -> bool:
+    return filename == "<frozen runpy>" or filename.endswith(os.sep + "runpy.py")
+
+
 def user_traceback(exc: BaseException) -> str:
-    """The traceback with Vega's own frames removed, so the user's code comes first."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    user = [f for f in frames if not f.filename.startswith(_PACKAGE_DIR)]
-    shown = traceback.StackSummary.from_list(user or frames)
-    lines = ["Traceback (most recent call last):\n"] + shown.format()
+    """The traceback with Vega's own frames removed (all of it if no frame is the user's)."""
+    stack = user_stack(exc) or traceback.extract_tb(exc.__traceback__)
+    lines = ["Traceback (most recent call last):\n"] + stack.format()
     lines += traceback.format_exception_only(type(exc), exc)
     return "".join(lines)

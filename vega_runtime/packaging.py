@@ -5,6 +5,8 @@ Layout inside the zip::
     job/<job.py>          the job script
     py/<module.py>        --py-files: .py files, packages (directories), .zip/.egg/.whl
     files/<name>          --files
+    sources.json          {member: absolute path on the submitting machine} of every .py
+                          file, so tracebacks name the files the user wrote
 
 A package is uploaded to the master once; workers cache it extracted under
 ``<work_dir>/packages/<sha256>/`` and executors put ``py/`` (and the archives
@@ -14,15 +16,17 @@ in it) on ``sys.path`` and find ``files/`` through ``SparkFiles``.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import zipfile
 from dataclasses import dataclass
-from typing import Iterable, List
+from typing import Dict, Iterable, List
 
 EXCLUDED_DIRS = {".git", ".hg", ".svn", "__pycache__", ".venv", "venv", ".tox", ".mypy_cache",
                  ".pytest_cache", "node_modules", ".eggs"}
 ARCHIVES = (".zip", ".egg", ".whl")
+SOURCES = "sources.json"
 
 
 @dataclass(frozen=True)
@@ -36,38 +40,44 @@ def build_package(job: str, py_files: Iterable[str], files: Iterable[str], out_d
     """Zip the job and its dependencies; the file is named by its content hash."""
     os.makedirs(out_dir, exist_ok=True)
     staging = os.path.join(out_dir, "package.zip.tmp")
+    members = {"job/" + os.path.basename(job): job}
+    for item in py_files:
+        name = os.path.basename(os.path.normpath(item))
+        if os.path.isdir(item):
+            members.update(_tree(item, "py/" + name))
+        else:
+            members["py/" + name] = item
+    members.update({"files/" + os.path.basename(item): item for item in files})
+    sources = {name: os.path.abspath(path) for name, path in members.items()
+               if name.endswith(".py") and not name.startswith("files/")}
     with zipfile.ZipFile(staging, "w", zipfile.ZIP_DEFLATED) as archive:
-        _add(archive, job, "job/" + os.path.basename(job))
-        for item in py_files:
-            name = os.path.basename(os.path.normpath(item))
-            if os.path.isdir(item):
-                _add_tree(archive, item, "py/" + name)
-            else:
-                _add(archive, item, "py/" + name)
-        for item in files:
-            _add(archive, item, "files/" + os.path.basename(item))
+        for name, path in members.items():
+            with open(path, "rb") as fh:
+                _add(archive, fh.read(), name)
+        _add(archive, json.dumps(sources, sort_keys=True).encode(), SOURCES)
     digest = sha256_of(staging)
     path = os.path.join(out_dir, f"package-{digest[:16]}.zip")
     os.replace(staging, path)
     return Package(path, digest, os.path.getsize(path))
 
 
-def _add(archive: zipfile.ZipFile, source: str, name: str) -> None:
+def _add(archive: zipfile.ZipFile, data: bytes, name: str) -> None:
     info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))  # same bytes, same hash
     info.external_attr = 0o644 << 16
     info.compress_type = zipfile.ZIP_DEFLATED
-    with open(source, "rb") as fh:
-        archive.writestr(info, fh.read())
+    archive.writestr(info, data)
 
 
-def _add_tree(archive: zipfile.ZipFile, root: str, prefix: str) -> None:
+def _tree(root: str, prefix: str) -> Dict[str, str]:
+    """``{member name: path}`` of the files under ``root``, build and VCS litter left out."""
+    members = {}
     for current, dirs, names in os.walk(root):
         dirs[:] = sorted(d for d in dirs if d not in EXCLUDED_DIRS and not d.endswith(".egg-info"))
         for name in sorted(names):
-            if name.endswith((".pyc", ".pyo")):
-                continue
-            full = os.path.join(current, name)
-            _add(archive, full, prefix + "/" + os.path.relpath(full, root).replace(os.sep, "/"))
+            if not name.endswith((".pyc", ".pyo")):
+                full = os.path.join(current, name)
+                members[prefix + "/" + os.path.relpath(full, root).replace(os.sep, "/")] = full
+    return members
 
 
 def sha256_of(path: str) -> str:
@@ -115,6 +125,16 @@ def upload(conn, package: Package) -> None:
     reply = conn.recv()
     if not (isinstance(reply, PackageStatus) and reply.present):
         raise ValueError(f"the master did not accept package {package.sha256[:12]}")
+
+
+def source_copies(package_dir: str) -> Dict[str, str]:
+    """``{extracted file: path on the submitting machine}`` of an extracted package's .py files."""
+    try:
+        with open(os.path.join(package_dir, SOURCES)) as fh:
+            sources = json.load(fh)
+    except (OSError, ValueError):
+        return {}
+    return {os.path.join(package_dir, name): path for name, path in sources.items()}
 
 
 def python_paths(package_dir: str) -> List[str]:

@@ -8,6 +8,7 @@ to move inside their function.
 from __future__ import annotations
 
 import io
+import marshal
 import pickle
 import random
 import sys
@@ -26,22 +27,30 @@ def dumps(obj: Any) -> bytes:
     try:
         return pickle.dumps(obj, PROTOCOL)
     except (pickle.PicklingError, AttributeError, TypeError):
-        return cloudpickle.dumps(obj, PROTOCOL)
+        return _cloudpickle(obj)
 
 
 loads = pickle.loads
 
 
 class _ClosurePickler(cloudpickle.CloudPickler):
-    """cloudpickle, except that process-global random generators go by reference.
+    """cloudpickle, with two things it leaves to chance pinned down.
 
-    A job's ``from random import random`` captures the driver's generator;
-    pickled by value, every task would replay the driver's state (PySpark's
-    behaviour).  By reference, each executor uses its own generator, which
-    every task reseeds.
+    Code objects travel whole, with ``marshal`` (as in a ``.pyc``): a failing
+    task's traceback then names the job's file and line whatever cloudpickle
+    release is installed (3.1.3 replaced every ``co_filename`` with
+    ``"<dynamic-code>"``).  Driver and executors run the same Python, which
+    cloudpickle needs anyway.
+
+    Process-global random generators go by reference.  A job's ``from random
+    import random`` captures the driver's generator; pickled by value, every
+    task would replay the driver's state (PySpark's behaviour).  By reference,
+    each executor uses its own generator, which every task reseeds.
     """
 
     def reducer_override(self, obj):
+        if type(obj) is types.CodeType:
+            return marshal.loads, (marshal.dumps(obj),)
         if obj is random._inst:
             return _process_random, ()
         numpy = sys.modules.get("numpy")
@@ -84,7 +93,7 @@ def _reason(exc: BaseException) -> str:
 
 def _pickles(value: Any) -> str | None:
     try:
-        cloudpickle.dumps(value, PROTOCOL)
+        _cloudpickle(value)
         return None
     except Exception as exc:
         return _reason(exc)
@@ -180,10 +189,7 @@ def dump_batches(records: Iterable[Any], out, batch_size: int) -> int:
 
 def dump_batch(batch: list, out) -> int:
     """Pickle one list of records onto ``out``; cloudpickle handles local classes."""
-    try:
-        data = pickle.dumps(batch, PROTOCOL)
-    except (pickle.PicklingError, AttributeError, TypeError):
-        data = cloudpickle.dumps(batch, PROTOCOL)
+    data = dumps(batch)
     out.write(data)
     return len(data)
 

@@ -19,8 +19,8 @@ from typing import Dict, Iterator, Tuple
 
 from ..errors import FetchFailed
 from ..files import FILES_DIR_ENV
-from ..logs import setup_executor_logging
-from ..packaging import python_paths
+from ..logs import name_sources, setup_executor_logging
+from ..packaging import python_paths, source_copies
 from ..net.connection import Connection, load_secret
 from ..net.framing import ConnectionClosed, ProtocolError
 from ..net.messages import (BlockData, BroadcastData, FetchBlock, FetchBroadcast, KillTask, LaunchTask, RegisterExecutor,
@@ -93,6 +93,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.package_dir:
         sys.path[:0] = python_paths(args.package_dir)
+        name_sources(source_copies(args.package_dir))
         os.environ[FILES_DIR_ENV] = os.path.join(args.package_dir, "files")
     die_with_parent()
     worker_pid = int(os.environ.get("VEGA_WORKER_PID", "0"))
