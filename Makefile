@@ -1,24 +1,27 @@
 # Every target does its own set-up: `make run` and `make test` work on a fresh machine.
+# Python packages come from the lock files in requirements/ (exact versions and hashes);
+# `make lock` regenerates them, `make test-latest` tries the newest releases setup.cfg allows.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-test
+STAMP  := $(VENV)/.installed
+LOCK_FLAGS := --quiet --generate-hashes --python-version 3.11 --python-platform x86_64-unknown-linux-gnu
+PIP_LOCKED := -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps --no-build-isolation
 
-.PHONY: run test bench clean
+.PHONY: run test test-latest bench lock clean
 
-$(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+# A venv whose pip, setuptools and wheel come from build.txt: packages are then built
+# without an isolated build environment, which would fetch unpinned versions.
+%/bin/python:
+	$(PYTHON) -m venv $*
+	$@ $(PIP_LOCKED) -r requirements/build.txt
 
-$(BIN)/vega: $(BIN)/python setup.cfg pyproject.toml
-	$(BIN)/python -m pip install --quiet -e .
+$(STAMP): $(BIN)/python requirements/lock.txt setup.cfg pyproject.toml
+	$(BIN)/python $(PIP_LOCKED) -r requirements/lock.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
-$(STAMP): $(BIN)/python setup.cfg pyproject.toml
-	$(BIN)/python -m pip install --quiet -e '.[test]'
-	touch $@
-
-run: $(BIN)/vega
+run: $(STAMP)
 	$(BIN)/vega submit jobs/wordcount.py data/sample.txt
 
 # The tests start hundreds of Python processes: compile the sources once for all of them
@@ -27,9 +30,26 @@ test: $(STAMP)
 	$(BIN)/python -m compileall -q vega_runtime vega_cli tests
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: $(BIN)/vega
+# The whole suite against the newest releases setup.cfg allows, in a venv of its own:
+# drift in a dependency shows here before users meet it.
+test-latest: .venv-latest/bin/python
+	.venv-latest/bin/python -m pip install --quiet --upgrade --upgrade-strategy eager -e '.[test]'
+	.venv-latest/bin/python -m pip list --format=freeze
+	.venv-latest/bin/python -m compileall -q vega_runtime vega_cli tests
+	.venv-latest/bin/python -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
 	bash scripts/bench/setup_env.sh
 	.venv-bench/bin/python scripts/bench/harness.py $(BENCH_ARGS)
 
+# Regenerate every lock file from setup.cfg and requirements/*.in (see requirements/README.md).
+lock: $(BIN)/python
+	$(BIN)/python $(PIP_LOCKED) -r requirements/tools.txt
+	$(BIN)/uv pip compile requirements/tools.in $(LOCK_FLAGS) -o requirements/tools.txt
+	$(BIN)/uv pip compile setup.cfg requirements/build.in --extra test $(LOCK_FLAGS) -o requirements/lock.txt
+	$(BIN)/uv pip compile requirements/build.in -c requirements/lock.txt $(LOCK_FLAGS) -o requirements/build.txt
+	$(BIN)/uv pip compile setup.cfg --resolution lowest-direct $(LOCK_FLAGS) -o requirements/lowest.txt
+	$(BIN)/uv pip compile setup.cfg requirements/bench.in requirements/build.in $(LOCK_FLAGS) -o requirements/bench.txt
+
 clean:
-	rm -rf $(VENV) .venv-bench build *.egg-info .pytest_cache
+	rm -rf $(VENV) .venv-latest .venv-bench build *.egg-info .pytest_cache

@@ -6,7 +6,9 @@ so the same behaviour is checked on every code path.  The cluster runtime
 adds ``local-cluster[2,1]`` to ``MASTERS``.
 """
 
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 
@@ -18,8 +20,21 @@ MASTERS = ["local", "local[2]", "local-cluster[2,1]"]
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+# The suite's processes keep their temporary files in one directory that goes at the end,
+# so $TMPDIR is left as it was found even after tests that SIGKILL drivers and daemons
+# (tests/test_cli_submit.py checks that Vega itself leaves nothing there). This process's
+# own temporary directory stays the real one: pytest's tmp_path lives there.
+tempfile.gettempdir()
+SUITE_TMP = tempfile.mkdtemp(prefix="vega-tests-")
+atexit.register(shutil.rmtree, SUITE_TMP, ignore_errors=True)
+os.environ["TMPDIR"] = SUITE_TMP
 # Event logs of the suite's applications go to a throwaway directory, not ~/.vega/events.
-os.environ.setdefault("VEGA_EVENTLOG_DIR", tempfile.mkdtemp(prefix="vega-test-events-"))
+os.environ.setdefault("VEGA_EVENTLOG_DIR", os.path.join(SUITE_TMP, "events"))
+# The suite's Vega home: a secret a test creates by default lands here, not in ~/.vega,
+# and no test sees a secret the machine's user happens to have.
+os.environ["VEGA_CONF_DIR"] = os.path.join(SUITE_TMP, "conf")
+os.makedirs(os.environ["VEGA_CONF_DIR"])
+shutil.copy(os.path.join(REPO, "conf", "vega-defaults.yaml"), os.environ["VEGA_CONF_DIR"])
 
 
 @pytest.fixture(scope="module", params=MASTERS)

@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from typing import Dict, List, Optional
 
@@ -157,6 +158,22 @@ def vega_processes(marker: str) -> List[int]:
     command line contains ``marker``; other processes naming it (sshd, say) do not count."""
     return sorted(pid for pid, argv in processes_matching(marker).items()
                   if any("vega_cli.main" in a or "executor_main" in a for a in argv))
+
+
+# -- jobs and their output --------------------------------------------------------------------
+
+def write_job(directory, name: str, source: str) -> str:
+    """Write a job script (dedented, leading blank lines dropped, so line 1 is its first line
+    of code) into ``directory`` and return its path."""
+    path = os.path.join(str(directory), name)
+    with open(path, "w") as fh:
+        fh.write(textwrap.dedent(source).lstrip("\n"))
+    return path
+
+
+def frame_lines(stderr: str) -> List[str]:
+    """The ``File "...", line N, in f`` lines of the tracebacks in ``stderr``."""
+    return [line for line in stderr.splitlines() if line.lstrip().startswith('File "')]
 
 
 # -- the vega command --------------------------------------------------------------------------

@@ -14,7 +14,6 @@ import select
 import signal
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 import zipfile
@@ -22,18 +21,13 @@ from collections import Counter, defaultdict
 
 import pytest
 
+from proc_helpers import frame_lines, write_job
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MASTERS = ["local", "local[2]"]
 PREFIXED = re.compile(r"^\[localhost (exec-\d+|driver) (\d+)\.(\d+)\] (.*)$")
 PREFIX_START = re.compile(r"^\[localhost (exec-\d+|driver) \d+\.\d+\] ")
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-
-
-def write_job(tmp_path, name: str, source: str) -> str:
-    """Write a job script (dedented) into tmp_path and return its path."""
-    path = tmp_path / name
-    path.write_text(textwrap.dedent(source).lstrip("\n"))
-    return str(path)
 
 
 def job_constant(job: str, name: str):
@@ -48,10 +42,6 @@ def job_constant(job: str, name: str):
 
 def error_lines(stderr: str):
     return [line for line in stderr.splitlines() if line.startswith("vega: error:")]
-
-
-def frame_lines(stderr: str):
-    return [line for line in stderr.splitlines() if line.lstrip().startswith('File "')]
 
 
 def clean_env(**extra) -> dict:

@@ -11,7 +11,6 @@ import os
 import re
 import signal
 import subprocess
-import textwrap
 import threading
 import time
 from operator import add
@@ -26,7 +25,7 @@ from vega_runtime.versions import python_version
 import proc_helpers
 from proc_helpers import (EXECUTOR_MODULE, clean_env, executor_processes, kill_group,
                           processes_matching, read_text, spawn_vega, stop_processes, wait_for,
-                          worker_of)
+                          worker_of, write_job)
 
 START_TIMEOUT = 30.0
 PREFIX = re.compile(r"^\[127\.0\.0\.1 (exec-\d+) (\d+)\.(\d+)\] (.*)$")
@@ -35,13 +34,6 @@ vega = functools.partial(proc_helpers.vega, timeout=90)  # `vega ARGS` from the 
 
 
 # -- helpers ----------------------------------------------------------------------------------
-
-def write_job(directory, name: str, source: str) -> str:
-    path = os.path.join(str(directory), name)
-    with open(path, "w") as fh:
-        fh.write(textwrap.dedent(source))
-    return path
-
 
 class Cluster:
     """A master and workers as processes of their own, all under one directory."""

@@ -257,7 +257,7 @@ def test_shipped_examples_parse(tmp_path, monkeypatch):
         ("alice@10.0.0.3", 22, 4, 8 << 30, "work/worker", ("linux",), "python3"),
         ("bob@10.0.0.4", 2222, 16, 64 << 30, "/data/vega work", ("gpu", "ssd"),
          "/opt/vega/.venv/bin/python")]
-    assert (cluster.namenode, cluster.secret_file) == ("hdfs://10.0.0.1:9870", "conf/vega-secret")
+    assert (cluster.namenode, cluster.secret_file) == ("hdfs://10.0.0.1:9870", None)
     hosts = load_cluster_file(os.path.join(REPO, "conf", "hosts.conf.example"))
     assert hosts.master == ClusterMaster("10.0.0.1", 7077)
     assert hosts.workers == (WorkerEntry("10.0.0.2", "vega", key), WorkerEntry("10.0.0.3", "alice"))

@@ -11,7 +11,7 @@ import click
 from vega_runtime.errors import MasterURLError
 from vega_runtime.master_url import parse_master
 
-from .daemon_run import resolve_secret_file
+from .daemon_run import secret_file_for
 from .daemons import SECRET_FILE_HELP
 from .errors import EXIT_JOB_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, fail
 
@@ -29,7 +29,7 @@ def master_connection(master_url: Optional[str], secret_file: Optional[str]):
         fail(f"this command needs a vega://host:port master, not {url!r}", EXIT_USAGE)
     try:
         return Connection.connect(spec.host, spec.port,
-                                  load_secret(resolve_secret_file(secret_file)) or b"", timeout=5)
+                                  load_secret(secret_file_for(secret_file)) or b"", timeout=5)
     except (OSError, ProtocolError) as exc:
         fail(f"cannot reach the master at {url}: {exc}", EXIT_UNREACHABLE,
              "Is it running, is the address right, and does this host have the cluster secret?")

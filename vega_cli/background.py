@@ -12,13 +12,9 @@ from typing import Optional
 
 import click
 
-from vega_runtime.net.connection import create_secret_file
-
+from .daemon_run import ensure_secret_file
 from .daemons import SECRET_FILE_HELP
 from .errors import fail
-
-DEFAULT_SECRET = os.path.join("conf", "vega-secret")
-
 
 def daemonize(pidfile: str, log_file: str) -> None:
     """Detach from the terminal and the SSH session (double fork, setsid).
@@ -78,17 +74,14 @@ def start_master(host: str, port: int, webui_port: int, work_dir: str,
     if running:
         click.echo(f"master already running (pid {running})")
         return
-    secret = secret_file or os.environ.get("VEGA_SECRET_FILE") or DEFAULT_SECRET
-    if not os.path.exists(secret):
-        create_secret_file(secret)
-        click.echo(f"created cluster secret {secret} (mode 0600): give it to workers and drivers")
+    secret = ensure_secret_file(secret_file or os.environ.get("VEGA_SECRET_FILE"))
     ready = os.path.join(work_dir, "master.ready")
     if os.path.exists(ready):
         os.unlink(ready)
     with open(os.path.join(work_dir, "master.out"), "ab") as out:
         proc = subprocess.Popen([sys.executable, "-m", "vega_cli.main", "master", "--host", host,
                                  "--port", str(port), "--webui-port", str(webui_port),
-                                 "--work-dir", work_dir, "--secret-file", os.path.abspath(secret),
+                                 "--work-dir", work_dir, "--secret-file", secret,
                                  "--ready-file", ready],
                                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)

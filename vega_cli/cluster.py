@@ -25,6 +25,7 @@ from vega_runtime._version import __version__
 from vega_runtime.errors import ConfigError
 
 from .bootstrap import bootstrap, build_wheels
+from .daemon_run import ensure_secret_file
 from .errors import EXIT_USAGE, fail
 from .remote import (LEFTOVERS, PROBE, RUNNING, STOP, Host, LocalHost, RemoteError, daemon_command,
                      is_this_machine, local_python, quote)
@@ -50,16 +51,6 @@ def _load(config: Optional[str]):
         return load_cluster_file(config)
     except ConfigError as exc:
         fail(str(exc), EXIT_USAGE)
-
-
-def _secret_file(cluster) -> str:
-    from vega_runtime.net.connection import create_secret_file
-
-    path = cluster.secret_file or os.path.join("conf", "vega-secret")
-    if not os.path.exists(path):
-        create_secret_file(path)
-        Console(stderr=True, soft_wrap=True).print(f"created cluster secret {path} (mode 0600)")
-    return path
 
 
 def _worker_dir(entry) -> str:
@@ -288,7 +279,7 @@ def start_cluster(config: Optional[str], bootstrap: bool) -> None:
 
 def _start(config: Optional[str], bootstrap: bool, with_master: bool) -> None:
     cluster = _load(config)
-    secret = _secret_file(cluster)
+    secret = ensure_secret_file(cluster.secret_file)
     rows = [_start_master(cluster, secret)] if with_master else []
     if not any(row.failed for row in rows):
         rows += _start_workers(cluster, secret, bootstrap)

@@ -20,7 +20,8 @@ from vega_runtime.config import parse_size
 from vega_runtime.errors import MasterURLError, VegaError
 from vega_runtime.master_url import parse_master
 from vega_runtime.net.addresses import advertise_address
-from vega_runtime.net.connection import load_secret
+from vega_runtime.net.connection import (create_secret_file, default_secret_file, load_secret,
+                                         resolve_secret_file)
 
 from .errors import EXIT_USAGE, fail
 
@@ -32,16 +33,24 @@ DEATH_TIMEOUT = 60.0
 WORK_DIR_TTL = 3600.0
 
 
-def resolve_secret_file(option: Optional[str]) -> str:
-    """--secret-file, else VEGA_SECRET_FILE, else conf/vega-secret if it exists, else ''."""
-    path = option or os.environ.get("VEGA_SECRET_FILE") or ""
-    if not path and os.path.isfile(os.path.join("conf", "vega-secret")):
-        path = os.path.join("conf", "vega-secret")
+def secret_file_for(option: Optional[str]) -> str:
+    """--secret-file, else VEGA_SECRET_FILE, else ~/.vega/secret if it exists, else ''."""
+    path = resolve_secret_file(option or os.environ.get("VEGA_SECRET_FILE"))
     if path and not os.path.isfile(path):
         fail(f"secret file {path!r} does not exist", EXIT_USAGE,
-             "Create one with: vega start-master (it writes conf/vega-secret), or point "
-             "--secret-file at the cluster's secret")
-    return os.path.abspath(path) if path else ""
+             f"Create one with: vega start-master (it writes {default_secret_file()}), or "
+             "point --secret-file at the cluster's secret")
+    return path
+
+
+def ensure_secret_file(path: Optional[str]) -> str:
+    """The absolute path of ``path`` (default ~/.vega/secret), creating the secret there
+    (mode 0600) and saying so when it does not exist yet."""
+    path = os.path.abspath(os.path.expanduser(path or default_secret_file()))
+    if not os.path.exists(path):
+        create_secret_file(path)
+        print(f"created cluster secret {path} (mode 0600): give it to workers and drivers")
+    return path
 
 
 def setup_daemon_logging(work_dir: str, name: str) -> None:
@@ -83,7 +92,7 @@ def run_master(host: str, port: int, webui_port: int, work_dir: str,
 
     _detach_if_asked(daemonize, pidfile, log_file, work_dir, "master")
     setup_daemon_logging(work_dir, "master")
-    secret_path = resolve_secret_file(secret_file)
+    secret_path = secret_file_for(secret_file)
     secret = load_secret(secret_path)
     advertise = host if host not in ("0.0.0.0", "") else _this_host_address()
     try:
@@ -122,7 +131,7 @@ def run_worker(master_url: str, host: Optional[str], cores: int, memory: str, po
         memory_bytes = parse_size(memory) if memory else _default_memory()
     except ValueError as exc:
         fail(f"--memory: {exc}", EXIT_USAGE)
-    secret_path = resolve_secret_file(secret_file)
+    secret_path = secret_file_for(secret_file)
     _detach_if_asked(daemonize, pidfile, log_file, work_dir, "worker")
     setup_daemon_logging(work_dir, "worker")
     advertise = advertise_address(host, spec.host)

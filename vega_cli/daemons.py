@@ -10,7 +10,7 @@ import click
 from .daemon_run import (DEATH_TIMEOUT, EVENT_LOG_DIR, WORK_DIR_TTL, WORKER_TIMEOUT, run_master,
                          run_worker)
 
-SECRET_FILE_HELP = "File holding the cluster secret (default: VEGA_SECRET_FILE, then conf/vega-secret)."
+SECRET_FILE_HELP = "File holding the cluster secret (default: VEGA_SECRET_FILE, then ~/.vega/secret)."
 
 @click.command("master")
 @click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")

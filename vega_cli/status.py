@@ -14,7 +14,7 @@ from rich.table import Table
 from vega_runtime.errors import MasterURLError
 from vega_runtime.master_url import parse_master
 
-from .daemon_run import resolve_secret_file
+from .daemon_run import secret_file_for
 from .daemons import SECRET_FILE_HELP
 from .errors import EXIT_UNREACHABLE, EXIT_USAGE, fail
 
@@ -54,7 +54,7 @@ def status(master_url: Optional[str], as_json: bool, secret_file: Optional[str],
         from vega_runtime.deploy.http_api import api_token
         from vega_runtime.net.connection import load_secret
 
-        click.echo(api_token(load_secret(resolve_secret_file(secret_file))))
+        click.echo(api_token(load_secret(secret_file_for(secret_file))))
         return
     url = master_url or os.environ.get("VEGA_MASTER") or "vega://127.0.0.1:7077"
     try:
@@ -62,7 +62,7 @@ def status(master_url: Optional[str], as_json: bool, secret_file: Optional[str],
             raise MasterURLError(url)
     except MasterURLError:
         fail(f"vega status needs a vega://host:port master, not {url!r}", EXIT_USAGE)
-    data = fetch_status(url, resolve_secret_file(secret_file))
+    data = fetch_status(url, secret_file_for(secret_file))
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return

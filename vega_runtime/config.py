@@ -116,7 +116,8 @@ SETTINGS: tuple[Setting, ...] = (
             "system temporary directory.", env="VEGA_LOCAL_DIR"),
     Setting("vega.secret.file", "", parse_str, "path",
             "File holding the cluster secret that authenticates every connection; empty "
-            "means conf/vega-secret when it exists. Without one, daemons listen on loopback only.",
+            "means ~/.vega/secret ($VEGA_CONF_DIR/secret) when it exists. Without one, daemons "
+            "listen on loopback only.",
             env="VEGA_SECRET_FILE"),
     Setting("vega.cores.max", 0, parse_int, "cores",
             "Most executor cores an application takes from a cluster; 0 means all it can get "

@@ -8,7 +8,6 @@ import importlib.util
 import itertools
 import logging
 import os
-import pickle
 import posixpath
 import shutil
 import sys
@@ -157,7 +156,7 @@ class Context:
     def _create_cluster_backend(self, spec: MasterSpec):
         """A backend on a running cluster, or on a local-cluster started for this Context."""
         from .net.addresses import advertise_address
-        from .net.connection import create_secret_file, load_secret
+        from .net.connection import create_secret_file, load_secret, resolve_secret_file
         from .scheduler.cluster_backend import ClusterBackend, MasterLogRelay
         from .scheduler.local_cluster import LocalCluster
 
@@ -169,8 +168,7 @@ class Context:
                                    self._early_forkserver)
             host, port = "127.0.0.1", cluster.master_port
         else:
-            secret_file = self.conf["vega.secret.file"] or (
-                "conf/vega-secret" if os.path.isfile("conf/vega-secret") else "")
+            secret_file = resolve_secret_file(self.conf["vega.secret.file"])
             host, port = spec.host, spec.port
         secret = load_secret(secret_file)
         advertise = advertise_address(None, host)

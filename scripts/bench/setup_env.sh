@@ -12,7 +12,10 @@ set -euo pipefail
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 VENV="${REPO_ROOT}/.venv-bench"
 PYTHON_BIN="${BENCH_PYTHON:-python3}"
-REQUIREMENTS=(pyspark "dask[bag]" psutil)
+LOCK="${REPO_ROOT}/requirements/bench.txt"   # PySpark, Dask, psutil and Vega's own, hashed
+BUILD_LOCK="${REPO_ROOT}/requirements/build.txt"
+PIP_LOCKED=(-m pip install --quiet --disable-pip-version-check --require-hashes --no-deps
+            --no-build-isolation)
 STAMP="${VENV}/.bench-stamp"
 METADATA_STAMP="${VENV}/.vega-metadata-stamp"
 
@@ -23,7 +26,7 @@ project_installable() {
 }
 
 wanted_stamp() {
-    echo "reqs=${REQUIREMENTS[*]}"
+    sha256sum "${LOCK}" | cut -d' ' -f1
 }
 
 # A digest of what the installed project's dependencies come from.
@@ -34,15 +37,16 @@ metadata_hash() {
 if [[ ! -x "${VENV}/bin/python" ]]; then
     log "creating ${VENV}"
     "${PYTHON_BIN}" -m venv "${VENV}"
+    "${VENV}/bin/python" "${PIP_LOCKED[@]}" -r "${BUILD_LOCK}"
 fi
 
 if [[ ! -f "${STAMP}" || "$(cat "${STAMP}")" != "$(wanted_stamp)" ]]; then
-    log "installing ${REQUIREMENTS[*]} into ${VENV}"
-    "${VENV}/bin/python" -m pip install --quiet "${REQUIREMENTS[@]}"
+    log "installing ${LOCK} into ${VENV}"
+    "${VENV}/bin/python" "${PIP_LOCKED[@]}" -r "${LOCK}"
     wanted_stamp > "${STAMP}"
 fi
 
-# The project is installed with its dependencies as a regular (non-editable)
+# The project is installed (its dependencies came from the lock) as a regular (non-editable)
 # install, reinstalled when its metadata changes; the harness puts the repo root
 # first on PYTHONPATH, so Vega jobs run the working tree's code. (An editable
 # install adds an import hook costing every Python process about 10 ms at
@@ -51,7 +55,7 @@ fi
 if project_installable; then
     if [[ ! -f "${METADATA_STAMP}" || "$(cat "${METADATA_STAMP}")" != "$(metadata_hash)" ]]; then
         log "installing the project"
-        if ! (cd "${REPO_ROOT}" && "${VENV}/bin/python" -m pip install --quiet .); then
+        if ! (cd "${REPO_ROOT}" && "${VENV}/bin/python" -m pip install --quiet --no-deps --no-build-isolation .); then
             log "WARNING: 'pip install .' failed; Vega jobs fall back to PYTHONPATH" \
                 "(will retry on the next run)"
             exit 0

@@ -117,6 +117,23 @@ class Connection:
         return self.sock.fileno()
 
 
+def default_secret_file() -> str:
+    """Where the cluster secret lives unless named: ``$VEGA_CONF_DIR/secret``, else
+    ``~/.vega/secret`` — the user's Vega home, never the working directory (where a
+    checkout's ``git add -A`` would pick it up)."""
+    home = os.environ.get("VEGA_CONF_DIR") or os.path.join(os.path.expanduser("~"), ".vega")
+    return os.path.join(home, "secret")
+
+
+def resolve_secret_file(path: Optional[str]) -> str:
+    """The secret file to use: ``path`` when given (``--secret-file``, ``VEGA_SECRET_FILE``,
+    ``vega.secret.file``), else the default one when it exists, else ``''`` (no secret)."""
+    if path:
+        return os.path.abspath(os.path.expanduser(path))
+    default = default_secret_file()
+    return default if os.path.isfile(default) else ""
+
+
 def load_secret(path: Optional[str]) -> Optional[bytes]:
     """The cluster secret from a file (its stripped contents), or None."""
     if not path:
@@ -127,10 +144,23 @@ def load_secret(path: Optional[str]) -> Optional[bytes]:
 
 
 def create_secret_file(path: str) -> bytes:
-    """Write a new random secret readable only by its owner (mode 0600)."""
+    """Write a new random secret readable only by its owner.
+
+    The file is born with mode 0600 under a temporary name and linked into place, so it
+    is never readable by others, never half-written, and never replaces an existing
+    secret (``FileExistsError``).  A directory made for it is 0700.
+    """
     secret = os.urandom(32).hex().encode()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(secret + b"\n")
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    staging = f"{path}.tmp-{os.getpid()}"
+    fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(secret + b"\n")
+            out.flush()
+            os.fsync(out.fileno())
+        os.link(staging, path)
+    finally:
+        os.unlink(staging)
     return secret

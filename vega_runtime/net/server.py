@@ -40,7 +40,7 @@ class InsecureBindError(VegaError):
     def __str__(self) -> str:
         return (f"refusing to listen on {self.host} without a cluster secret: anyone who can "
                 "reach the port could run code here. Bind to 127.0.0.1, or give a secret "
-                "(--secret-file, VEGA_SECRET_FILE or conf/vega-secret)")
+                "(--secret-file, VEGA_SECRET_FILE or ~/.vega/secret)")
 
 
 class Server:
