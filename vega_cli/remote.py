@@ -159,7 +159,8 @@ def is_this_machine(host: str) -> bool:
 
 def _is_local_address(family: int, sockaddr: tuple) -> bool:
     """True if ``sockaddr`` is an address of this machine: binding a socket to an address
-    no interface holds fails with EADDRNOTAVAIL."""
+    no interface holds fails with EADDRNOTAVAIL (unless the ``ip_nonlocal_bind`` sysctl
+    lets any address bind, as some floating-address setups do)."""
     if ipaddress.ip_address(sockaddr[0].split("%")[0]).is_loopback:
         return True
     try:
