@@ -159,6 +159,26 @@ def test_bootstrap_installs_vega_on_a_host_without_it(sshd, tmp_path):
     assert vega_processes(str(tmp_path)) == []
 
 
+def vega_in_control(net, *args, env=None):
+    """``vega ARGS`` run in the control namespace (where the hosts are reachable), to the end."""
+    return subprocess.run(net.in_control(vega_argv(*args)), cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def write_hosts_job(tmp_path):
+    """A job printing the sorted hosts its tasks ran on (12 tasks, each long enough that every
+    executor takes some)."""
+    job = tmp_path / "hosts.py"
+    job.write_text("import time\nfrom vega_runtime import Context, TaskContext\n"
+                   "def where(_):\n"
+                   "    time.sleep(0.3)  # long enough for every executor to take tasks\n"
+                   "    return TaskContext.get().host\n"
+                   "with Context() as ctx:\n"
+                   "    hosts = ctx.parallelize(range(12), 12).map(where).distinct().collect()\n"
+                   "    print('HOSTS', sorted(hosts))\n")
+    return str(job)
+
+
 @requires_netns_sshd
 def test_start_cluster_across_three_hosts(tmp_path):
     """Three namespaces with their own sshd: the master on one, workers on all three (sharing
@@ -168,27 +188,39 @@ def test_start_cluster_across_three_hosts(tmp_path):
         first = net.hosts[0]
         workers = [f"host: {h.host}\ncores: 1\nmemory: 1g\nwork_dir: {tmp_path}/work"
                    for h in net.hosts]
-        config, port = write_cluster(tmp_path, first, workers, master_host=first.host, port=7077,
-                                     extra="")
-        started = subprocess.run(net.in_control(vega_argv("start-cluster", "--config", config)),
-                                 cwd=REPO, capture_output=True, text=True, timeout=300)
+        config, port = write_cluster(tmp_path, first, workers, master_host=first.host, port=7077)
+        started = vega_in_control(net, "start-cluster", "--config", config)
         assert started.returncode == 0, started.stdout + started.stderr
         assert started.stdout.count("started, registered") == 3
-        job = tmp_path / "hosts.py"
-        job.write_text("import time\nfrom vega_runtime import Context, TaskContext\n"
-                       "def where(_):\n"
-                       "    time.sleep(0.3)  # long enough for every executor to take tasks\n"
-                       "    return TaskContext.get().host\n"
-                       "with Context() as ctx:\n"
-                       "    hosts = ctx.parallelize(range(12), 12).map(where).distinct().collect()\n"
-                       "    print('HOSTS', sorted(hosts))\n")
         env = {**os.environ, "VEGA_SECRET_FILE": str(tmp_path / "secret")}
-        ran = subprocess.run(net.in_control(vega_argv("submit", "--master",
-                                                      f"vega://{first.host}:7077", str(job))),
-                             cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+        ran = vega_in_control(net, "submit", "--master", f"vega://{first.host}:7077",
+                              write_hosts_job(tmp_path), env=env)
         assert f"HOSTS {sorted(h.host for h in net.hosts)}" in ran.stdout, ran.stdout + ran.stderr
-        stopped = subprocess.run(net.in_control(vega_argv("stop-cluster", "--config", config)),
-                                 cwd=REPO, capture_output=True, text=True, timeout=300)
+        stopped = vega_in_control(net, "stop-cluster", "--config", config)
         assert stopped.returncode == 0, stopped.stdout + stopped.stderr
         assert stopped.stdout.count("stopped") == 4
         assert vega_processes(str(tmp_path / "work")) == []
+
+
+@requires_netns_sshd
+def test_start_cluster_starts_a_master_named_by_a_second_interface_locally(tmp_path):
+    """The master is named by the bridge address of the machine start-cluster runs on, not the
+    address its host name resolves to: it starts locally (no sshd listens there), the workers
+    on two hosts over SSH, a job runs on both, and stop-cluster leaves nothing."""
+    with NetworkHosts(2, tmp_path / "net") as net:
+        workers = [f"host: {h.host}\ncores: 1\nmemory: 1g\nwork_dir: {tmp_path}/work"
+                   for h in net.hosts]
+        config, _ = write_cluster(tmp_path, net.hosts[0], workers, master_host=net.control_ip,
+                                  port=7077)
+        started = vega_in_control(net, "start-cluster", "--config", config)
+        assert started.returncode == 0, started.stdout + started.stderr
+        assert started.stdout.count("started, registered") == 2
+        env = {**os.environ, "VEGA_SECRET_FILE": str(tmp_path / "secret")}
+        ran = vega_in_control(net, "submit", "--master", f"vega://{net.control_ip}:7077",
+                              write_hosts_job(tmp_path), env=env)
+        assert ran.returncode == 0, ran.stdout + ran.stderr
+        assert ran.stdout == f"HOSTS {sorted(h.host for h in net.hosts)}\n", ran.stderr
+        stopped = vega_in_control(net, "stop-cluster", "--config", config)
+        assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+        assert stopped.stdout.count("stopped") == 3
+        assert vega_processes(str(tmp_path)) == []

@@ -7,7 +7,10 @@ Python snippets on the host and answer in JSON, one round trip each.
 
 from __future__ import annotations
 
+import errno
+import ipaddress
 import json
+import logging
 import os
 import shlex
 import shutil
@@ -16,6 +19,8 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from typing import List, Optional, Sequence
+
+log = logging.getLogger(__name__)
 
 PROBE = r"""
 import json, os, shutil, socket, sys
@@ -135,14 +140,37 @@ def quote(parts: Sequence[str]) -> str:
 
 
 def is_this_machine(host: str) -> bool:
-    """True for loopback and this machine's own names and addresses."""
-    if host in ("localhost", "127.0.0.1", "::1") or host.startswith("127."):
+    """True when ``host`` names this machine: loopback, its host name, or a name or address
+    that resolves to an address of one of its interfaces (a master named by the private
+    address of a second network card is local, whatever the host name resolves to).
+    A name that does not resolve is not this machine.
+
+    >>> is_this_machine("127.0.0.1"), is_this_machine("no-such-host.invalid")
+    (True, False)
+    """
+    if host == "localhost" or host == socket.gethostname():
         return True
     try:
-        addresses = {a[4][0] for a in socket.getaddrinfo(socket.gethostname(), None)}
-    except OSError:
-        addresses = set()
-    return host in addresses or host == socket.gethostname()
+        resolved = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):  # unresolvable, or not a valid host name at all
+        return False
+    return any(_is_local_address(family, sockaddr) for family, _, _, _, sockaddr in resolved)
+
+
+def _is_local_address(family: int, sockaddr: tuple) -> bool:
+    """True if ``sockaddr`` is an address of this machine: binding a socket to an address
+    no interface holds fails with EADDRNOTAVAIL (unless the ``ip_nonlocal_bind`` sysctl
+    lets any address bind, as some floating-address setups do)."""
+    if ipaddress.ip_address(sockaddr[0].split("%")[0]).is_loopback:
+        return True
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.bind((sockaddr[0], 0, *sockaddr[2:]))
+    except OSError as exc:
+        if exc.errno != errno.EADDRNOTAVAIL:
+            log.debug("cannot bind to %s to tell if it is local: %s", sockaddr[0], exc)
+        return False
+    return True
 
 
 class Host:
