@@ -24,7 +24,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # so $TMPDIR is left as it was found even after tests that SIGKILL drivers and daemons
 # (tests/test_cli_submit.py checks that Vega itself leaves nothing there). This process's
 # own temporary directory stays the real one: pytest's tmp_path lives there.
-tempfile.gettempdir()
+REAL_TMP_BEFORE = set(os.listdir(tempfile.gettempdir()))
 SUITE_TMP = tempfile.mkdtemp(prefix="vega-tests-")
 atexit.register(shutil.rmtree, SUITE_TMP, ignore_errors=True)
 os.environ["TMPDIR"] = SUITE_TMP
@@ -74,3 +74,13 @@ def vega_cli():
                               timeout=timeout)
 
     return run
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Name anything the suite's own process left in $TMPDIR (pytest's directories aside)."""
+    left = sorted(set(os.listdir(tempfile.gettempdir())) - REAL_TMP_BEFORE
+                  - {os.path.basename(SUITE_TMP)})
+    left = [name for name in left if not name.startswith("pytest-of-")]
+    if left:
+        terminalreporter.write_line(f"left in {tempfile.gettempdir()}: {', '.join(left)}",
+                                    yellow=True)

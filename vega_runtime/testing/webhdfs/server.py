@@ -103,7 +103,7 @@ class WebHDFSServer:
     default) permissions are recorded but not enforced.
 
     >>> import tempfile
-    >>> with WebHDFSServer(tempfile.mkdtemp()) as server:
+    >>> with tempfile.TemporaryDirectory() as root, WebHDFSServer(root) as server:
     ...     server.namenode_url.startswith("http://127.0.0.1:")
     True
     """
