@@ -52,6 +52,9 @@ PROGRESS_LISTENER = "vega_cli.progress:ProgressDisplay"
               help="Cluster deploy mode: restart the driver if it fails (up to 3 times).")
 @click.option("--detach", is_flag=True,
               help="Cluster deploy mode: return once the driver is submitted.")
+@click.option("--pyspark-compat", is_flag=True,
+              help="Run a PySpark RDD program unchanged: 'import pyspark' means Vega "
+                   "(also vega.pyspark_compat: true).")
 @click.option("--verbose", is_flag=True, help="Print the resolved configuration and its sources.")
 @click.option("--debug", is_flag=True, help="Show Vega's internal tracebacks.")
 @click.argument("job", type=click.Path())
@@ -59,11 +62,13 @@ PROGRESS_LISTENER = "vega_cli.progress:ProgressDisplay"
 def submit(master: Optional[str], deploy_mode: str, name: Optional[str], py_files: str,
            files: str, confs: Tuple[str, ...], config_file: Optional[str],
            executor_memory: Optional[str], executor_cores: Optional[int],
-           total_executor_cores: Optional[int], supervise: bool, detach: bool, verbose: bool,
-           debug: bool, job: str, args: Tuple[str, ...]) -> None:
+           total_executor_cores: Optional[int], supervise: bool, detach: bool,
+           pyspark_compat: bool, verbose: bool, debug: bool, job: str,
+           args: Tuple[str, ...]) -> None:
     """Package and run JOB (a Python script) with ARGS."""
     resources = {"vega.executor.memory": executor_memory, "vega.executor.cores": executor_cores,
-                 "vega.cores.max": total_executor_cores}
+                 "vega.cores.max": total_executor_cores,
+                 "vega.pyspark_compat": True if pyspark_compat else None}
     confs = confs + tuple(f"{k}={v}" for k, v in resources.items() if v is not None)
     cli_conf = _resolve_options(master, name, confs, config_file, job, deploy_mode)
     _check_syntax(job)
@@ -254,6 +259,10 @@ def _run_driver(job: str, args: List[str], cli_conf: dict, config_file: Optional
     logging.basicConfig(format="vega: %(levelname)s %(message)s", level=logging.WARNING)
     sys.argv = [job, *args]
     sys.path[:0] = [os.path.dirname(os.path.abspath(job))] + extra_paths
+    if Config.load(config_file=config_file, cli=cli_conf)["vega.pyspark_compat"]:
+        from vega_runtime.pyspark_alias import install
+
+        install()
     try:
         runpy.run_path(os.path.abspath(job), run_name="__main__")
         return EXIT_OK

@@ -114,6 +114,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("vega.local.dir", "", parse_str, "path",
             "Scratch directory for shuffle files, spills and broadcasts; empty means the "
             "system temporary directory.", env="VEGA_LOCAL_DIR"),
+    Setting("vega.pyspark_compat", False, parse_bool, "boolean",
+            "Run jobs with PySpark's names: 'import pyspark' resolves to Vega's compatibility "
+            "package (vega submit --pyspark-compat). Read by vega submit before the job starts.",
+            env="VEGA_PYSPARK_COMPAT"),
     Setting("vega.secret.file", "", parse_str, "path",
             "File holding the cluster secret that authenticates every connection; empty "
             "means ~/.vega/secret ($VEGA_CONF_DIR/secret) when it exists. Without one, daemons "

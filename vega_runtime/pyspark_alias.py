@@ -1,0 +1,82 @@
+"""``import pyspark`` resolved to Vega: the switch behind ``vega submit --pyspark-compat``.
+
+:func:`install` puts a finder first on ``sys.meta_path`` that answers for ``pyspark`` and
+its modules with Vega's (``pyspark`` is :mod:`vega_runtime.pyspark_compat`,
+``pyspark.rdd`` is :mod:`vega_runtime.rdd.base`, ...), so a real ``pyspark``, installed
+or not, is never imported.  The modules keep their real names: whatever a job pickles
+refers to them as ``vega_runtime...``, which executors import without the switch.  Any
+other ``pyspark`` module raises :class:`NotInVega`, naming it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.abc
+import importlib.util
+import sys
+from typing import Optional
+
+#: PySpark module -> the Vega module that answers for it
+ALIASES = {
+    "pyspark": "vega_runtime.pyspark_compat",
+    "pyspark.conf": "vega_runtime.pyspark_compat.conf",
+    "pyspark.context": "vega_runtime.pyspark_compat.context",
+    "pyspark.errors": "vega_runtime.pyspark_compat.errors",
+    "pyspark.util": "vega_runtime.pyspark_compat.util",
+    "pyspark.sql": "vega_runtime.pyspark_compat.sql",
+    "pyspark.sql.session": "vega_runtime.pyspark_compat.sql.session",
+    "pyspark.rdd": "vega_runtime.rdd.base",
+    "pyspark.statcounter": "vega_runtime.rdd.stats",
+    "pyspark.storagelevel": "vega_runtime.storage_level",
+    "pyspark.broadcast": "vega_runtime.shared",
+    "pyspark.accumulators": "vega_runtime.shared",
+    "pyspark.taskcontext": "vega_runtime.task_context",
+    "pyspark.files": "vega_runtime.files",
+}
+
+
+class NotInVega(ImportError):
+    """A PySpark module (or name) outside the RDD API that Vega implements."""
+
+    def __init__(self, module: str):
+        super().__init__(module, name=module)
+        self.module = module
+
+    def __str__(self) -> str:
+        return (f"{self.module} is not available: Vega implements PySpark's RDD API "
+                "(SparkContext, RDD, broadcast variables, accumulators, SparkFiles, StorageLevel, "
+                "and SparkSession as an entry point), not DataFrames, SQL, MLlib or streaming. "
+                "See 'Moving a PySpark job to Vega' in docs/api.md")
+
+
+class PySparkAlias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Finds ``pyspark`` and its modules as Vega's modules of :data:`ALIASES`."""
+
+    def find_spec(self, fullname: str, path=None, target=None):
+        if fullname != "pyspark" and not fullname.startswith("pyspark."):
+            return None
+        if fullname not in ALIASES:
+            raise NotInVega(fullname)
+        return importlib.util.spec_from_loader(fullname, self,
+                                               is_package=fullname in ("pyspark", "pyspark.sql"))
+
+    def create_module(self, spec):
+        module = importlib.import_module(ALIASES[spec.name])
+        spec.loader_state = module.__spec__
+        return module
+
+    def exec_module(self, module) -> None:
+        # The import system gave the module the alias's spec: give it back its own.
+        module.__spec__ = module.__spec__.loader_state
+
+
+def install() -> Optional[PySparkAlias]:
+    """Make ``import pyspark`` mean Vega in this process (once; later calls do nothing)."""
+    if any(isinstance(finder, PySparkAlias) for finder in sys.meta_path):
+        return None
+    if any(name == "pyspark" or name.startswith("pyspark.") for name in sys.modules):
+        raise ImportError("the real pyspark is already imported in this process; "
+                          "switch the PySpark compatibility on before any import of pyspark")
+    finder = PySparkAlias()
+    sys.meta_path.insert(0, finder)
+    return finder

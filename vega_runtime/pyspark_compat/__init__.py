@@ -1,0 +1,31 @@
+"""PySpark's names for Vega's classes: ``import pyspark`` in ``vega submit --pyspark-compat``.
+
+With the compatibility switched on (``vega submit --pyspark-compat`` or
+``vega.pyspark_compat: true``), ``import pyspark`` and ``import pyspark.<module>`` resolve
+to this package and its modules (:mod:`vega_runtime.pyspark_alias`), on the driver; the
+executors never need the name, since everything here is pickled under its real module.
+It maps names only: the classes are Vega's (``SparkContext`` is a ``Context`` that also
+takes PySpark's constructor arguments and a ``SparkConf``).  The real ``pyspark``
+package, if installed, is never imported.
+
+>>> from vega_runtime.pyspark_compat import SparkConf, SparkContext
+>>> conf = SparkConf().setAppName("doc").setMaster("local").set("spark.task.maxFailures", "2")
+>>> with SparkContext(conf=conf) as sc:
+...     sc.parallelize(range(4), numSlices=2).map(lambda x: x * x).sum()
+14
+"""
+
+from vega_runtime.files import SparkFiles
+from vega_runtime.rdd.base import RDD
+from vega_runtime.rdd.stats import StatCounter
+from vega_runtime.shared import Accumulator, AccumulatorParam, Broadcast
+from vega_runtime.storage_level import StorageLevel
+from vega_runtime.task_context import TaskContext
+
+from .conf import SparkConf
+from .context import SparkContext
+from .util import InheritableThread
+
+__all__ = ["SparkContext", "SparkConf", "RDD", "StorageLevel", "Broadcast", "Accumulator",
+           "AccumulatorParam", "TaskContext", "SparkFiles", "StatCounter", "InheritableThread"]
+__version__ = "4.3.0"  # the PySpark release whose RDD API this follows

@@ -1,0 +1,43 @@
+"""``pyspark.errors``: the exception names a PySpark program may catch.
+
+A Vega error is a ``PySparkException``, so ``except PySparkException`` catches a failed
+job (``TaskFailed``) as a PySpark program expects; the typed ones are also the built-in
+exception they are named after.
+"""
+
+from vega_runtime.errors import VegaError
+
+PySparkException = VegaError
+
+
+class PySparkValueError(VegaError, ValueError):
+    pass
+
+
+class PySparkTypeError(VegaError, TypeError):
+    pass
+
+
+class PySparkRuntimeError(VegaError, RuntimeError):
+    pass
+
+
+class PySparkIndexError(VegaError, IndexError):
+    pass
+
+
+class PySparkKeyError(VegaError, KeyError):
+    pass
+
+
+class PySparkAttributeError(VegaError, AttributeError):
+    pass
+
+
+class PySparkNotImplementedError(VegaError, NotImplementedError):
+    pass
+
+
+__all__ = ["PySparkException", "PySparkValueError", "PySparkTypeError", "PySparkRuntimeError",
+           "PySparkIndexError", "PySparkKeyError", "PySparkAttributeError",
+           "PySparkNotImplementedError"]

@@ -1,0 +1,21 @@
+"""``pyspark.sql``, as far as RDD programs use it: ``SparkSession`` as an entry point.
+
+Spark's own RDD examples start with ``SparkSession.builder...getOrCreate()``, read text
+with ``spark.read.text(path).rdd`` (rows whose ``value`` / ``[0]`` is a line) and stop
+with ``spark.stop()``; that is what is here.  DataFrames, SQL and the rest of
+``pyspark.sql`` are not part of Vega: asking for them raises an ``ImportError`` that says so.
+"""
+
+from __future__ import annotations
+
+from .session import DataFrameReader, Row, SparkSession, TextLines
+
+__all__ = ["SparkSession", "Row"]
+
+
+def __getattr__(name: str):
+    if name.startswith("_"):
+        raise AttributeError(name)
+    from vega_runtime.pyspark_alias import NotInVega
+
+    raise NotInVega(f"pyspark.sql.{name}")

@@ -1,0 +1,146 @@
+"""``SparkSession`` as an entry point to a ``SparkContext``, and text read as rows."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Dict, Optional
+
+from ..conf import SparkConf
+from ..context import SparkContext
+
+
+class Row(tuple):
+    """A row of named fields, read by name or position: ``row.value == row[0]``.
+
+    >>> row = Row(value="a line")
+    >>> row.value, row[0], row
+    ('a line', 'a line', Row(value='a line'))
+    """
+
+    __slots__ = ()
+    _fields = ("value",)
+
+    def __new__(cls, value: Any = None, **fields: Any):
+        if fields:
+            raise TypeError("Vega's Row holds the one field spark.read.text gives: value")
+        return super().__new__(cls, (value,))
+
+    @property
+    def value(self) -> Any:
+        return self[0]
+
+    def asDict(self) -> Dict[str, Any]:
+        return {"value": self[0]}
+
+    def __reduce__(self):
+        return (Row, (self[0],))
+
+    def __repr__(self) -> str:
+        return f"Row(value={self[0]!r})"
+
+
+def _row(line: str) -> Row:
+    return Row(line)
+
+
+class TextLines:
+    """What ``spark.read.text(path)`` gives: its ``rdd`` has one ``Row`` per line."""
+
+    def __init__(self, sc: SparkContext, path: str):
+        self._sc, self._path = sc, path
+
+    @property
+    def rdd(self):
+        return self._sc.text_file(self._path).map(_row)
+
+
+class DataFrameReader:
+    def __init__(self, sc: SparkContext):
+        self._sc = sc
+
+    def text(self, paths, wholetext: bool = False, lineSep: Optional[str] = None,
+             **options) -> TextLines:
+        if wholetext or lineSep is not None or options:
+            raise NotImplementedError(
+                "Vega's spark.read.text reads lines only; use sc.wholeTextFiles for whole files")
+        path = paths if isinstance(paths, str) else ",".join(paths)
+        return TextLines(self._sc, path)
+
+
+class SparkSession:
+    """PySpark's entry point, holding the ``SparkContext`` RDD programs use.
+
+    >>> spark = SparkSession.builder.master("local").appName("doc").getOrCreate()
+    >>> spark.sparkContext.parallelize([1, 2, 3]).count()
+    3
+    >>> spark.stop()
+    """
+
+    _lock = threading.Lock()
+    _active: Optional["SparkSession"] = None
+
+    class Builder:
+        def __init__(self):
+            self._conf: Dict[str, str] = {}
+
+        def config(self, key: Optional[str] = None, value: Any = None,
+                   conf: Optional[SparkConf] = None, map: Optional[Dict[str, Any]] = None
+                   ) -> "SparkSession.Builder":
+            if conf is not None:
+                self._conf.update(conf.getAll())
+            if map is not None:
+                self._conf.update({k: str(v) for k, v in map.items()})
+            if key is not None:
+                self._conf[key] = str(value)
+            return self
+
+        def master(self, master: str) -> "SparkSession.Builder":
+            return self.config("spark.master", master)
+
+        def appName(self, name: str) -> "SparkSession.Builder":
+            return self.config("spark.app.name", name)
+
+        def enableHiveSupport(self) -> "SparkSession.Builder":
+            return self
+
+        def getOrCreate(self) -> "SparkSession":
+            with SparkSession._lock:
+                session = SparkSession._active
+                if session is None or session.sparkContext._stopped:
+                    conf = SparkConf().setAll(self._conf.items())
+                    session = SparkSession(SparkContext.getOrCreate(conf))
+                    SparkSession._active = session
+                return session
+
+    class _BuilderDescriptor:
+        def __get__(self, instance, owner) -> "SparkSession.Builder":
+            return SparkSession.Builder()
+
+    builder = _BuilderDescriptor()
+
+    def __init__(self, sparkContext: SparkContext):
+        self._sc = sparkContext
+
+    @property
+    def sparkContext(self) -> SparkContext:
+        return self._sc
+
+    @property
+    def version(self) -> str:
+        return self._sc.version
+
+    @property
+    def read(self) -> DataFrameReader:
+        return DataFrameReader(self._sc)
+
+    def stop(self) -> None:
+        with SparkSession._lock:
+            if SparkSession._active is self:
+                SparkSession._active = None
+        self._sc.stop()
+
+    def __enter__(self) -> "SparkSession":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
