@@ -3,19 +3,14 @@ how the HTTP port is secured (a Host allowlist, the token as Bearer or as a cook
 ``?token=`` link, malformed headers) against a real ``vega master`` without a secret."""
 
 import json
-import os
-import shutil
 import socket
 import stat
-import subprocess
 import threading
 import time
 import urllib.error
 import urllib.request
-from types import SimpleNamespace
 
 import pytest
-from proc_helpers import REPO, clean_env, kill_group, read_text, spawn_vega, wait_for
 
 from vega_runtime import Context, StorageLevel
 from vega_runtime.deploy.http_api import api_token
@@ -51,32 +46,6 @@ def raw_request(port, head: bytes) -> bytes:
         while chunk := sock.recv(65536):
             reply += chunk
     return reply
-
-
-@pytest.fixture
-def bare_master(tmp_path):
-    """A real ``vega master`` without a cluster secret (loopback only, a random token) that
-    also answers to the name vega.test, with an event log directory the test fills."""
-    conf = tmp_path / "conf"
-    conf.mkdir()
-    shutil.copy(os.path.join(REPO, "conf", "vega-defaults.yaml"), conf)
-    events, work_dir, ready = tmp_path / "events", tmp_path / "master", tmp_path / "ready"
-    events.mkdir()
-    log = open(tmp_path / "master.out", "wb")
-    proc = spawn_vega("master", "--host", "127.0.0.1", "--port", "0", "--webui-port", "0",
-                      "--work-dir", str(work_dir), "--event-log-dir", str(events),
-                      "--ready-file", str(ready), "--ui-allowed-hosts", "vega.test",
-                      env=clean_env(VEGA_CONF_DIR=str(conf)), stdin=subprocess.DEVNULL,
-                      stdout=log, stderr=log, start_new_session=True)
-    try:
-        wait_for(lambda: ready.exists() or proc.poll() is not None, 60, "the master to start")
-        assert proc.poll() is None, read_text(str(tmp_path / "master.out"))
-        port = json.loads(ready.read_text())["webui_port"]
-        token = (work_dir / "master.token").read_text().strip()
-        yield SimpleNamespace(port=port, token=token, work_dir=work_dir, events=events)
-    finally:
-        kill_group(proc)
-        log.close()
 
 
 def test_ui_assets_and_application_detail_with_progress_and_cache():
