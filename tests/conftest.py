@@ -99,9 +99,11 @@ def bare_master(tmp_path):
     try:
         wait_for(lambda: ready.exists() or proc.poll() is not None, 60, "the master to start")
         assert proc.poll() is None, read_text(str(tmp_path / "master.out"))
-        port = json.loads(ready.read_text())["webui_port"]
+        ports = json.loads(ready.read_text())
         token = (work_dir / "master.token").read_text().strip()
-        yield SimpleNamespace(port=port, token=token, work_dir=work_dir, events=events)
+        yield SimpleNamespace(port=ports["webui_port"], token=token, work_dir=work_dir,
+                              events=events, url=f"vega://127.0.0.1:{ports['port']}",
+                              env=clean_env(VEGA_CONF_DIR=str(conf)))
     finally:
         kill_group(proc)
         log.close()

@@ -3,6 +3,7 @@ how the HTTP port is secured (a Host allowlist, the token as Bearer or as a cook
 ``?token=`` link, malformed headers) against a real ``vega master`` without a secret."""
 
 import json
+import os
 import socket
 import stat
 import threading
@@ -11,6 +12,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+from proc_helpers import clean_env, vega, write_job
 
 from vega_runtime import Context, StorageLevel
 from vega_runtime.deploy.http_api import api_token
@@ -236,3 +238,51 @@ def test_malformed_headers_get_400_or_401_and_the_server_keeps_serving(bare_mast
     code, _, _ = request(port, "/api/v1/status",
                          headers={"Authorization": f"Bearer {bare_master.token}"})
     assert code == 200
+
+
+def test_start_master_and_status_print_the_link_and_scripts_use_the_token(tmp_path):
+    """vega start-master prints the UI link; vega status --token prints the token (stdout,
+    for scripts) and the link (stderr); the link signs a browser in, the token a script."""
+    env = clean_env(VEGA_CONF_DIR=str(tmp_path / "home"))
+    work_dir = str(tmp_path / "master")
+    started = vega("start-master", "--host", "127.0.0.1", "--port", "0", "--webui-port", "0",
+                   "--work-dir", work_dir, env=env)
+    try:
+        assert started.returncode == 0, started.stderr
+        ports = json.loads(open(os.path.join(work_dir, "master.ready")).read())
+        link = f"http://127.0.0.1:{ports['webui_port']}/?token="
+        printed = [line for line in started.stdout.splitlines() if line.startswith("web UI: ")]
+        assert len(printed) == 1 and printed[0].startswith(f"web UI: {link}")
+        token = printed[0].split("?token=", 1)[1]
+        shown = vega("status", "--token", "--master", f"vega://127.0.0.1:{ports['port']}", env=env)
+        assert shown.returncode == 0, shown.stderr
+        assert shown.stdout == f"{token}\n" and f"web UI: {link}{token}" in shown.stderr
+        code, headers, _ = request(ports["webui_port"], f"/?token={token}")
+        assert code == 303 and "HttpOnly" in headers["Set-Cookie"]
+        assert json.loads(get(ports["webui_port"], "/api/v1/status", token)[2])["master"][
+            "webui_port"] == ports["webui_port"]
+    finally:
+        vega("stop-master", "--work-dir", work_dir, env=env)
+
+
+def test_without_a_secret_status_reads_the_token_the_master_wrote(bare_master):
+    """A master without a secret: vega status --token (same user, same host) reads the random
+    token from the file the master names, and the link it prints works."""
+    shown = vega("status", "--token", "--master", bare_master.url, env=bare_master.env)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.strip() == bare_master.token
+    link = f"http://127.0.0.1:{bare_master.port}/?token={bare_master.token}"
+    assert f"web UI: {link}" in shown.stderr
+    assert request(bare_master.port, link.split(str(bare_master.port), 1)[1])[0] == 303
+
+
+def test_submit_verbose_prints_the_link_of_a_local_cluster(tmp_path):
+    """vega submit --verbose against a local cluster says how to open its web UI."""
+    job = write_job(tmp_path, "tiny.py", """
+        from vega_runtime import Context
+        with Context() as ctx:
+            print(ctx.parallelize(range(4), 2).count())
+    """)
+    done = vega("submit", "--verbose", "--master", "local-cluster[1,1]", job)
+    assert done.returncode == 0, done.stderr
+    assert "local-cluster web UI: http://127.0.0.1:" in done.stderr and "/?token=" in done.stderr
