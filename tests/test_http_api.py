@@ -206,6 +206,11 @@ def test_a_token_link_sets_a_cookie_and_redirects_without_the_token(bare_master)
         assert code == 200, path
     code, headers, _ = request(port, f"/api/v1/status?token={token}")
     assert code == 303 and headers["Location"] == "/api/v1/status"
+    for path in ("/\\evil.example/", "//evil.example/"):  # no redirect to another site
+        reply = raw_request(port, f"GET {path}?token={token} HTTP/1.1\r\nHost: localhost\r\n"
+                                  "Connection: close\r\n\r\n".encode())
+        location = reply.split(b"\r\nLocation: ", 1)[1].split(b"\r\n", 1)[0]
+        assert reply.startswith(b"HTTP/1.0 303") and location in (b"/", b"/evil.example"), reply
     code, headers, _ = request(port, "/?token=wrong")
     assert code == 401 and "Set-Cookie" not in headers
     code, headers, _ = request(port, "/?token=" + token[:-1] + "%C3%A9")

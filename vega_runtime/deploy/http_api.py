@@ -33,6 +33,8 @@ UI_FILES = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript
 TOKEN_FILE = "master.token"
 #: application and driver ids as the master makes them (no path separators, no "..")
 _APP_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
+#: a path a redirect may name: on this site (not "//host/...", which browsers read as a URL)
+_LOCAL_PATH = re.compile(r"/(?![/\\])")
 _NO_TOKEN_PAGE = b"""<!doctype html><meta charset="utf-8"><title>Vega: token needed</title>
 <p>This Vega master needs its access token. Open the link <code>vega start-master</code>
 prints, or the one <code>vega status --token</code> prints (<code>http://HOST:PORT/?token=...</code>).
@@ -255,6 +257,8 @@ def start_http(host: str, port: int, master, secret: Optional[bytes] = None,
             if given is None or not hmac.compare_digest(given, token_bytes):
                 return self._json(401, {"error": "wrong token (vega status --token prints it)"})
             rest = urlencode([(k, v) for k, v in query if k != "token"])
+            if not _LOCAL_PATH.match(path):  # "//host" or "/\\host": another site to a browser
+                path = "/"
             cookie = (f"{self._cookie_name()}={cookie_value.decode()}; HttpOnly; "
                       "SameSite=Strict; Path=/")
             self._send(303, "text/plain; charset=utf-8", b"signed in\n",
