@@ -7,12 +7,17 @@ adds ``local-cluster[2,1]`` to ``MASTERS``.
 """
 
 import atexit
+import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
+from types import SimpleNamespace
 
 import pytest
+
+from proc_helpers import clean_env, kill_group, read_text, spawn_vega, wait_for
 
 from vega_runtime import Context
 
@@ -22,7 +27,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # The suite's processes keep their temporary files in one directory that goes at the end,
 # so $TMPDIR is left as it was found even after tests that SIGKILL drivers and daemons
-# (tests/test_cli_submit.py checks that Vega itself leaves nothing there). This process's
+# (tests/test_no_leftovers.py checks that Vega itself leaves nothing there). This process's
 # own temporary directory stays the real one: pytest's tmp_path lives there.
 REAL_TMP_BEFORE = set(os.listdir(tempfile.gettempdir()))
 SUITE_TMP = tempfile.mkdtemp(prefix="vega-tests-")
@@ -74,6 +79,34 @@ def vega_cli():
                               timeout=timeout)
 
     return run
+
+
+@pytest.fixture
+def bare_master(tmp_path):
+    """A real ``vega master`` without a cluster secret (loopback only, a random token) that
+    also answers to the name vega.test, with an event log directory the test fills."""
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    shutil.copy(os.path.join(REPO, "conf", "vega-defaults.yaml"), conf)
+    events, work_dir, ready = tmp_path / "events", tmp_path / "master", tmp_path / "ready"
+    events.mkdir()
+    log = open(tmp_path / "master.out", "wb")
+    proc = spawn_vega("master", "--host", "127.0.0.1", "--port", "0", "--webui-port", "0",
+                      "--work-dir", str(work_dir), "--event-log-dir", str(events),
+                      "--ready-file", str(ready), "--ui-allowed-hosts", "vega.test",
+                      env=clean_env(VEGA_CONF_DIR=str(conf)), stdin=subprocess.DEVNULL,
+                      stdout=log, stderr=log, start_new_session=True)
+    try:
+        wait_for(lambda: ready.exists() or proc.poll() is not None, 60, "the master to start")
+        assert proc.poll() is None, read_text(str(tmp_path / "master.out"))
+        ports = json.loads(ready.read_text())
+        token = (work_dir / "master.token").read_text().strip()
+        yield SimpleNamespace(port=ports["webui_port"], token=token, work_dir=work_dir,
+                              events=events, url=f"vega://127.0.0.1:{ports['port']}",
+                              env=clean_env(VEGA_CONF_DIR=str(conf)))
+    finally:
+        kill_group(proc)
+        log.close()
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -58,3 +58,26 @@ def test_vega_submit_prints_a_summary_at_the_end(tmp_path):
     last = result.stderr.strip().splitlines()[-1]
     assert "finished in" in last and "1 jobs, 2 stages, 4 tasks" in last
     assert f"event log {tmp_path}" in last
+
+
+def test_vega_history_lists_a_truncated_log_as_broken_next_to_good_ones(tmp_path):
+    """A log cut off mid-line (its driver was killed while writing) is listed as broken, with
+    why, and summarised as far as it goes; the good log next to it is listed as before."""
+    with Context(master="local", app_name="whole", conf={"vega.eventlog.dir": str(tmp_path)}) as ctx:
+        ctx.parallelize(range(10), 2).map(lambda x: (x, 1)).group_by_key().count()
+        app_id = ctx.application_id
+    whole = (tmp_path / f"{app_id}.jsonl").read_bytes()
+    (tmp_path / "app-cut-0001.jsonl").write_bytes(
+        whole[:whole.index(b'"TaskEnd"') + 20].replace(app_id.encode(), b"app-cut-0001"))
+    env = {**os.environ, "VEGA_EVENTLOG_DIR": str(tmp_path), "COLUMNS": "200"}
+    run = lambda *args: subprocess.run([sys.executable, "-m", "vega_cli.main", "history", *args],
+                                       cwd=REPO, env=env, capture_output=True, text=True)
+    listed = {s["app_id"]: s for s in json.loads(run("--json").stdout)}
+    assert listed[app_id]["broken"] is False and listed[app_id]["finished"]
+    cut = listed["app-cut-0001"]
+    assert cut["broken"] is True and "line" in cut["error"] and "cut off" in cut["error"]
+    assert cut["name"] == "whole" and cut["jobs"] == 0 and not cut["finished"]
+    table = run()
+    assert table.returncode == 0 and "broken" in table.stdout and app_id in table.stdout
+    one = run("app-cut-0001")
+    assert one.returncode == 0 and "broken event log" in one.stdout

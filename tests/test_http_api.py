@@ -1,38 +1,70 @@
-"""The master's web UI and JSON API, over real HTTP, while a local cluster runs a job."""
+"""The master's web UI and JSON API, over real HTTP, while a local cluster runs a job; and
+how the HTTP port is secured (a Host allowlist, the token as Bearer or as a cookie set by a
+``?token=`` link, malformed headers) against a real ``vega master`` without a secret."""
 
 import json
+import os
+import socket
+import stat
 import threading
 import time
 import urllib.error
 import urllib.request
 
+import pytest
+from proc_helpers import clean_env, vega, write_job
+
 from vega_runtime import Context, StorageLevel
 from vega_runtime.deploy.http_api import api_token
 
 
-def get(port, path, token=None):
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}")
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return response.status, response.headers["Content-Type"], response.read()
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def request(port, path, method="GET", headers=None):
+    """(status, headers, body) of one request, without following redirects."""
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
+                                 headers=headers or {})
+    try:
+        with urllib.request.build_opener(_NoRedirect).open(req, timeout=10) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers, exc.read()
+
+
+def get(port, path, token):
+    code, headers, body = request(port, path, headers={"Authorization": f"Bearer {token}"})
+    assert code == 200, (path, code, body)
+    return code, headers["Content-Type"], body
+
+
+def raw_request(port, head: bytes) -> bytes:
+    """Send raw request bytes (headers no client library would send) and read the reply."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(head)
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    return reply
 
 
 def test_ui_assets_and_application_detail_with_progress_and_cache():
     """The page and its assets load; an application's stages, executors and cached RDDs show."""
     with Context(master="local-cluster[2,1]", app_name="detailed") as ctx:
-        port = ctx.backend.owned_cluster.webui_port
+        port, token = ctx.backend.owned_cluster.webui_port, ctx.backend.owned_cluster.token
         for path, kind in (("/", "text/html"), ("/ui/app.js", "text/javascript"),
                            ("/ui/style.css", "text/css")):
-            code, content_type, body = get(port, path)
+            code, content_type, body = get(port, path, token)
             assert code == 200 and content_type.startswith(kind) and body
-        assert b"cdn" not in get(port, "/")[2].lower()
+        assert b"cdn" not in get(port, "/", token)[2].lower()
         cached = ctx.parallelize(range(40), 4).set_name("numbers").persist(StorageLevel.MEMORY_ONLY)
         assert cached.map(lambda x: (x % 2, x)).reduce_by_key(lambda a, b: a + b).count() == 2
         app_id = ctx.backend.app_id
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            detail = json.loads(get(port, f"/api/v1/applications/{app_id}")[2])
+            detail = json.loads(get(port, f"/api/v1/applications/{app_id}", token)[2])
             if detail["cached_rdds"] and len(detail["stages"]) == 2:
                 break
             time.sleep(0.1)
@@ -67,30 +99,195 @@ def test_killing_through_the_api_needs_the_token():
         job = threading.Thread(target=run)
         job.start()
         secret = open(ctx.backend.owned_cluster.secret_file, "rb").read().strip()
-        request = urllib.request.Request(url, method="POST")
-        request.add_header("Authorization", f"Bearer {api_token(secret)}")
-        assert json.load(urllib.request.urlopen(request, timeout=10))["killed"] is True
+        assert api_token(secret) == ctx.backend.owned_cluster.token  # derived from the secret
+        kill = urllib.request.Request(url, method="POST")
+        kill.add_header("Authorization", f"Bearer {api_token(secret)}")
+        assert json.load(urllib.request.urlopen(kill, timeout=10))["killed"] is True
         job.join(30)
         assert "error" in outcome and "HTTP API" in str(outcome["error"])
 
 
-def test_finished_applications_are_shown_from_their_event_logs(tmp_path):
+def test_finished_applications_are_shown_from_their_event_logs(bare_master):
     """A master pointed at the event log directory lists and details finished applications."""
-    from vega_runtime.deploy.master import Master
-    from vega_runtime.deploy.http_api import start_http
-
-    with Context(master="local", app_name="earlier", conf={"vega.eventlog.dir": str(tmp_path)}) as ctx:
+    with Context(master="local", app_name="earlier",
+                 conf={"vega.eventlog.dir": str(bare_master.events)}) as ctx:
         ctx.parallelize(range(8), 2).map(lambda x: (x, 1)).group_by_key().count()
         app_id = ctx.application_id
-    master = Master("127.0.0.1", 0, None, "127.0.0.1", str(tmp_path / "m"),
-                    event_log_dir=str(tmp_path))
-    http = start_http("127.0.0.1", 0, master)
+    port, token = bare_master.port, bare_master.token
+    listed = json.loads(get(port, "/api/v1/history", token)[2])
+    assert [(h["app_id"], h["name"], h["finished"], h["broken"]) for h in listed] == \
+        [(app_id, "earlier", True, False)]
+    detail = json.loads(get(port, f"/api/v1/history/{app_id}", token)[2])
+    assert detail["tasks"] == 4 and len(detail["stages"]) == 2
+
+
+def test_a_truncated_event_log_is_listed_as_broken_next_to_good_ones(bare_master):
+    """A driver killed mid-write leaves a log whose last line is cut off, and another log holds
+    a line that is no event: both are listed as broken, with why, and the good one as it is."""
+    with Context(master="local", app_name="good",
+                 conf={"vega.eventlog.dir": str(bare_master.events)}) as ctx:
+        ctx.parallelize(range(8), 2).map(lambda x: (x, 1)).group_by_key().count()
+        good = ctx.application_id
+    whole = (bare_master.events / f"{good}.jsonl").read_bytes()
+    cut = whole[:whole.index(b'"StageSubmitted"') + 30]  # mid-line, as a SIGKILL leaves it
+    (bare_master.events / "app-killed-0001.jsonl").write_bytes(
+        cut.replace(good.encode(), b"app-killed-0001"))
+    (bare_master.events / "app-garbled-0002.jsonl").write_bytes(b'{"event": "Appl\xff\n[1, 2]\n')
+    port, token = bare_master.port, bare_master.token
+    listed = {h["app_id"]: h for h in json.loads(get(port, "/api/v1/history", token)[2])}
+    assert set(listed) == {good, "app-killed-0001", "app-garbled-0002"}
+    assert listed[good]["broken"] is False and listed[good]["error"] is None
+    assert listed[good]["finished"] and listed[good]["tasks"] == 4
+    killed = listed["app-killed-0001"]
+    assert killed["broken"] is True and "cut off" in killed["error"]
+    assert killed["name"] == "good" and not killed["finished"]  # read up to where it breaks
+    assert listed["app-garbled-0002"]["broken"] and "line 1" in listed["app-garbled-0002"]["error"]
+    detail = json.loads(get(port, "/api/v1/history/app-killed-0001", token)[2])
+    assert detail["broken"] and "cut off" in detail["error"]
+
+
+def test_a_foreign_host_header_is_refused_before_anything_else(bare_master):
+    """DNS rebinding: a page at evil.example resolving to 127.0.0.1 sends Host: evil.example;
+    that gets 403 even with the right token, while this master's own names and addresses and
+    the configured extra name are served."""
+    port, bearer = bare_master.port, {"Authorization": f"Bearer {bare_master.token}"}
+    for host in ("evil.example", f"evil.example:{port}", "localhost.evil.example",
+                 "127.0.0.1.evil.example", "vega.test.evil.example", "[::1", "localhost:x"):
+        for path in ("/", "/api/v1/status", "/api/v1/history", "/ui/app.js",
+                     "/api/v1/applications/app-1/logs", f"/?token={bare_master.token}"):
+            code, _, body = request(port, path, headers={**bearer, "Host": host})
+            assert code == 403, (host, path, code)
+            assert b"Host" in body
+    for host in ("localhost", f"localhost:{port}", f"127.0.0.1:{port}", "[::1]",
+                 f"[::1]:{port}", "vega.test", f"VEGA.test:{port}", socket.gethostname()):
+        code, _, _ = request(port, "/api/v1/status", headers={**bearer, "Host": host})
+        assert code == 200, host
+
+
+def test_every_endpoint_needs_the_token_but_metrics(bare_master):
+    """No token or a wrong one: 401 (an HTML page for the UI); the Bearer token: 200; /metrics
+    stays open for Prometheus.  Without a secret the token is random, in a 0600 file."""
+    port, token = bare_master.port, bare_master.token
+    assert token != api_token(b"-") and len(token) >= 32
+    token_file = bare_master.work_dir / "master.token"
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    paths = ("/", "/index.html", "/ui/app.js", "/ui/style.css", "/api/v1/status",
+             "/api/v1/applications", "/api/v1/history", "/api/v1/applications/app-1",
+             "/api/v1/applications/app-1/logs", "/api/v1/history/app-1")
+    for path in paths:
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": token},
+                        {"Authorization": f"Basic {token}"}, {"Cookie": f"vega-token-{port}=x"}):
+            code, reply_headers, body = request(port, path, headers=headers)
+            assert code == 401, (path, headers, code)
+            kind = "application/json" if path.startswith("/api/") else "text/html"
+            assert reply_headers["Content-Type"].startswith(kind)
+            assert b"vega status --token" in body
+        code, _, _ = request(port, path, headers={"Authorization": f"Bearer {token}"})
+        assert code in (200, 404), path  # 404: no application app-1
+    code, _, _ = request(port, "/api/v1/applications/app-1/kill", "POST")
+    assert code == 401
+    code, _, body = request(port, "/metrics", headers={"Host": "prometheus.example"})
+    assert code == 200 and b"vega_workers" in body
+
+
+def test_a_token_link_sets_a_cookie_and_redirects_without_the_token(bare_master):
+    """/?token=T&app=X answers 303 to /?app=X with an HttpOnly, SameSite=Strict cookie for
+    the whole port; the cookie alone then opens the UI and the API.  A wrong token sets none."""
+    port, token = bare_master.port, bare_master.token
+    code, headers, _ = request(port, f"/?app=app-1&token={token}")
+    assert code == 303 and headers["Location"] == "/?app=app-1"
+    assert headers["Referrer-Policy"] == "no-referrer"
+    cookie = headers["Set-Cookie"]
+    name_value, *attributes = [part.strip() for part in cookie.split(";")]
+    assert name_value.startswith(f"vega-token-{port}=") and token not in cookie
+    assert {"HttpOnly", "SameSite=Strict", "Path=/"} <= set(attributes)
+    for path in ("/", "/ui/app.js", "/api/v1/status", "/api/v1/history"):
+        code, _, _ = request(port, path, headers={"Cookie": f"other=1; {name_value}; x"})
+        assert code == 200, path
+    code, headers, _ = request(port, f"/api/v1/status?token={token}")
+    assert code == 303 and headers["Location"] == "/api/v1/status"
+    for path in ("/\\evil.example/", "//evil.example/"):  # no redirect to another site
+        reply = raw_request(port, f"GET {path}?token={token} HTTP/1.1\r\nHost: localhost\r\n"
+                                  "Connection: close\r\n\r\n".encode())
+        location = reply.split(b"\r\nLocation: ", 1)[1].split(b"\r\n", 1)[0]
+        assert reply.startswith(b"HTTP/1.0 303") and location in (b"/", b"/evil.example"), reply
+    code, headers, _ = request(port, "/?token=wrong")
+    assert code == 401 and "Set-Cookie" not in headers
+    code, headers, _ = request(port, "/?token=" + token[:-1] + "%C3%A9")
+    assert code == 401 and "Set-Cookie" not in headers
+    # the cookie does not carry a kill across origins (another port is another origin)
+    code, _, _ = request(port, "/api/v1/applications/app-1/kill", "POST",
+                         headers={"Cookie": name_value, "Origin": "http://127.0.0.1:1"})
+    assert code == 403
+    code, _, _ = request(port, "/api/v1/applications/app-1/kill", "POST",
+                         headers={"Cookie": name_value, "Origin": f"http://127.0.0.1:{port}"})
+    assert code == 404  # through: there is no application app-1
+
+
+@pytest.mark.parametrize("header", [
+    b"Authorization: Bearer \xc3\xa9\xc3\xa9",  # UTF-8, not ASCII
+    b"Authorization: Bearer \xff\xfe",
+    b"Authorization: \x00\x01",
+    b"Authorization: Bearer",
+    b"Cookie: \xff\xfe=\x80; ;;==; vega-token-1=\xe9",
+    b"Cookie: " + b"a" * 4000,
+])
+def test_malformed_headers_get_400_or_401_and_the_server_keeps_serving(bare_master, header):
+    """A non-ASCII Authorization header or garbage cookies get an answer (400 or 401), never
+    a dropped connection; the next request is served."""
+    port = bare_master.port
+    reply = raw_request(port, b"GET /api/v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\n" + header +
+                        b"\r\nConnection: close\r\n\r\n")
+    status_line = reply.split(b"\r\n", 1)[0]
+    assert status_line.split()[1] in (b"400", b"401"), reply[:300]
+    code, _, _ = request(port, "/api/v1/status",
+                         headers={"Authorization": f"Bearer {bare_master.token}"})
+    assert code == 200
+
+
+def test_start_master_and_status_print_the_link_and_scripts_use_the_token(tmp_path):
+    """vega start-master prints the UI link; vega status --token prints the token (stdout,
+    for scripts) and the link (stderr); the link signs a browser in, the token a script."""
+    env = clean_env(VEGA_CONF_DIR=str(tmp_path / "home"))
+    work_dir = str(tmp_path / "master")
+    started = vega("start-master", "--host", "127.0.0.1", "--port", "0", "--webui-port", "0",
+                   "--work-dir", work_dir, env=env)
     try:
-        port = http.server_address[1]
-        listed = json.loads(get(port, "/api/v1/history")[2])
-        assert [(h["app_id"], h["name"], h["finished"]) for h in listed] == [(app_id, "earlier", True)]
-        detail = json.loads(get(port, f"/api/v1/history/{app_id}")[2])
-        assert detail["tasks"] == 4 and len(detail["stages"]) == 2
+        assert started.returncode == 0, started.stderr
+        ports = json.loads(open(os.path.join(work_dir, "master.ready")).read())
+        link = f"http://127.0.0.1:{ports['webui_port']}/?token="
+        printed = [line for line in started.stdout.splitlines() if line.startswith("web UI: ")]
+        assert len(printed) == 1 and printed[0].startswith(f"web UI: {link}")
+        token = printed[0].split("?token=", 1)[1]
+        shown = vega("status", "--token", "--master", f"vega://127.0.0.1:{ports['port']}", env=env)
+        assert shown.returncode == 0, shown.stderr
+        assert shown.stdout == f"{token}\n" and f"web UI: {link}{token}" in shown.stderr
+        code, headers, _ = request(ports["webui_port"], f"/?token={token}")
+        assert code == 303 and "HttpOnly" in headers["Set-Cookie"]
+        assert json.loads(get(ports["webui_port"], "/api/v1/status", token)[2])["master"][
+            "webui_port"] == ports["webui_port"]
     finally:
-        http.shutdown()
-        master.stop()
+        vega("stop-master", "--work-dir", work_dir, env=env)
+
+
+def test_without_a_secret_status_reads_the_token_the_master_wrote(bare_master):
+    """A master without a secret: vega status --token (same user, same host) reads the random
+    token from the file the master names, and the link it prints works."""
+    shown = vega("status", "--token", "--master", bare_master.url, env=bare_master.env)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.strip() == bare_master.token
+    link = f"http://127.0.0.1:{bare_master.port}/?token={bare_master.token}"
+    assert f"web UI: {link}" in shown.stderr
+    assert request(bare_master.port, link.split(str(bare_master.port), 1)[1])[0] == 303
+
+
+def test_submit_verbose_prints_the_link_of_a_local_cluster(tmp_path):
+    """vega submit --verbose against a local cluster says how to open its web UI."""
+    job = write_job(tmp_path, "tiny.py", """
+        from vega_runtime import Context
+        with Context() as ctx:
+            print(ctx.parallelize(range(4), 2).count())
+    """)
+    done = vega("submit", "--verbose", "--master", "local-cluster[1,1]", job)
+    assert done.returncode == 0, done.stderr
+    assert "local-cluster web UI: http://127.0.0.1:" in done.stderr and "/?token=" in done.stderr

@@ -96,6 +96,12 @@ def start_master(host: str, port: int, webui_port: int, work_dir: str,
         ports = json.load(fh)
     click.echo(f"master started (pid {proc.pid}) on port {ports['port']}, "
                f"web UI on port {ports['webui_port']}")
+    from vega_runtime.deploy.http_api import TOKEN_FILE, read_token_file, ui_link
+
+    token = read_token_file(os.path.join(work_dir, TOKEN_FILE))
+    if token:
+        local = host if host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+        click.echo(f"web UI: {ui_link(local, ports['webui_port'], token)}")
 
 
 @click.command("stop-master")

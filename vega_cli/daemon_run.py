@@ -85,9 +85,10 @@ def run_master(host: str, port: int, webui_port: int, work_dir: str,
                secret_file: Optional[str] = None, worker_timeout: float = WORKER_TIMEOUT,
                ready_file: Optional[str] = None, daemonize: bool = False,
                pidfile: Optional[str] = None, log_file: Optional[str] = None,
-               event_log_dir: str = EVENT_LOG_DIR, open_reads: bool = False) -> None:
+               event_log_dir: str = EVENT_LOG_DIR, open_reads: bool = False,
+               ui_allowed_hosts: str = "") -> None:
     """Run the master (``vega master``)."""
-    from vega_runtime.deploy.http_api import start_http
+    from vega_runtime.deploy.http_api import TOKEN_FILE, allowed_hosts, master_token, start_http
     from vega_runtime.deploy.master import Master
 
     _detach_if_asked(daemonize, pidfile, log_file, work_dir, "master")
@@ -98,7 +99,11 @@ def run_master(host: str, port: int, webui_port: int, work_dir: str,
     try:
         daemon = Master(host, port, secret, advertise, work_dir, worker_timeout, secret_path,
                         event_log_dir).start()
-        http = start_http(host, webui_port, daemon, secret, open_reads)
+        hosts = allowed_hosts(host, advertise, ui_allowed_hosts.split(","))
+        http = start_http(host, webui_port, daemon, open_reads=open_reads,
+                          token=master_token(secret, daemon.work_dir), hosts=hosts)
+        daemon.webui = {"webui_port": http.server_address[1],
+                        "token_file": os.path.join(daemon.work_dir, TOKEN_FILE)}
     except (OSError, VegaError) as exc:
         fail(f"cannot start the master on {host}:{port}: {exc}", 1)
     if ready_file:

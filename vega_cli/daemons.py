@@ -27,14 +27,18 @@ SECRET_FILE_HELP = "File holding the cluster secret (default: VEGA_SECRET_FILE, 
 @click.option("--event-log-dir", default=EVENT_LOG_DIR, show_default=True,
               help="Where drivers write event logs; the UI shows finished applications from it.")
 @click.option("--ui-open", "open_reads", is_flag=True,
-              help="Let anyone read the web UI and JSON API (default: loopback, or the token).")
+              help="Let anyone who can reach the port read the web UI and JSON API without the "
+                   "token (default: every request but /metrics needs it).")
+@click.option("--ui-allowed-hosts", default="", envvar="VEGA_UI_ALLOWED_HOSTS",
+              help="More host names (comma-separated) the HTTP port answers to, besides its "
+                   "own names, localhost and IP addresses; * answers to any (behind a proxy).")
 def master(host: str, port: int, webui_port: int, work_dir: str, secret_file: Optional[str],
            worker_timeout: float, ready_file: Optional[str], daemonize: bool,
            pidfile: Optional[str], log_file: Optional[str], event_log_dir: str,
-           open_reads: bool) -> None:
+           open_reads: bool, ui_allowed_hosts: str) -> None:
     """Run the master in the foreground."""
     run_master(host, port, webui_port, work_dir, secret_file, worker_timeout, ready_file,
-               daemonize, pidfile, log_file, event_log_dir, open_reads)
+               daemonize, pidfile, log_file, event_log_dir, open_reads, ui_allowed_hosts)
 
 
 @click.command("worker")

@@ -49,11 +49,20 @@ def history(app_id: Optional[str], directory: Optional[str], as_json: bool) -> N
         table.add_row(s["app_id"], s["name"], time.strftime("%Y-%m-%d %H:%M:%S",
                                                             time.localtime(s["started"] or 0)),
                       f"{s['duration_seconds']:.1f}s", str(s["jobs"]), str(s["tasks"]),
-                      str(s["failed_jobs"]), "finished" if s["finished"] else "incomplete")
+                      str(s["failed_jobs"]), _state(s))
     console.print(table)
 
 
+def _state(s: dict) -> str:
+    if s.get("broken"):
+        return f"[red]broken[/]: {s['error']}"
+    return "finished" if s["finished"] else "incomplete"
+
+
 def _render_one(s: dict, console: Console) -> None:
+    if s.get("broken"):
+        console.print(f"[bold red]broken event log[/] {s['event_log']}: {s['error']}",
+                      highlight=False)
     console.print(f"[bold]{s['app_id']}[/] {s['name']} on {s['master']}: "
                   f"{s['duration_seconds']:.2f}s, {s['jobs']} jobs ({s['failed_jobs']} failed), "
                   f"{s['tasks']} tasks ({s['failed_tasks']} failed attempts)")

@@ -20,25 +20,61 @@ from .errors import EXIT_UNREACHABLE, EXIT_USAGE, fail
 
 
 def fetch_status(master_url: str, secret_file: str) -> dict:
+    from vega_runtime.net.framing import ProtocolError
+
+    try:
+        return request_status(master_url, secret_file)
+    except (OSError, ProtocolError) as exc:
+        fail(f"cannot reach the master at {master_url}: {exc}", EXIT_UNREACHABLE,
+             "Is it running (vega start-master / vega master)? Is the address right, and does "
+             "this host have the cluster secret?")
+
+
+def request_status(master_url: str, secret_file: str) -> dict:
+    """The master's status document; OSError or ProtocolError if it cannot be had."""
     from vega_runtime.net.connection import Connection, load_secret
     from vega_runtime.net.framing import ProtocolError
     from vega_runtime.net.messages import RequestStatus, StatusReply
 
     spec = parse_master(master_url)
+    conn = Connection.connect(spec.host, spec.port, load_secret(secret_file) or b"", timeout=5)
     try:
-        conn = Connection.connect(spec.host, spec.port, load_secret(secret_file) or b"", timeout=5)
-        try:
-            conn.send(RequestStatus())
-            reply = conn.recv()
-        finally:
-            conn.close()
-    except (OSError, ProtocolError) as exc:
-        fail(f"cannot reach the master at {master_url}: {exc}", EXIT_UNREACHABLE,
-             "Is it running (vega start-master / vega master)? Is the address right, and does "
-             "this host have the cluster secret?")
+        conn.send(RequestStatus())
+        reply = conn.recv()
+    finally:
+        conn.close()
     if not isinstance(reply, StatusReply):
-        fail(f"unexpected reply from {master_url}: {type(reply).__name__}", EXIT_UNREACHABLE)
+        raise ProtocolError(master_url, f"unexpected reply {type(reply).__name__}")
     return json.loads(reply.status_json)
+
+
+def http_token(secret_file: str, status: Optional[dict]) -> Optional[str]:
+    """The master's HTTP API token: derived from the cluster secret, else (a master without
+    one, on this host) read from the token file it names in its status."""
+    from vega_runtime.deploy.http_api import api_token, read_token_file
+    from vega_runtime.net.connection import load_secret
+
+    secret = load_secret(secret_file)
+    if secret:
+        return api_token(secret)
+    token_file = ((status or {}).get("master") or {}).get("token_file")
+    return read_token_file(token_file) if token_file else None
+
+
+def web_ui_link(master_url: str, secret_file: str, status: Optional[dict] = None) -> Optional[str]:
+    """``http://HOST:PORT/?token=...`` for the master at ``master_url``, or None when the
+    master cannot be asked for its web UI port or the token cannot be had."""
+    from vega_runtime.deploy.http_api import ui_link
+    from vega_runtime.net.framing import ProtocolError
+
+    if status is None:
+        try:
+            status = request_status(master_url, secret_file)
+        except (OSError, ProtocolError):
+            return None
+    port = status.get("master", {}).get("webui_port")
+    token = http_token(secret_file, status)
+    return ui_link(parse_master(master_url).host, port, token) if port and token else None
 
 
 @click.command("status")
@@ -46,17 +82,14 @@ def fetch_status(master_url: str, secret_file: str) -> dict:
 @click.option("--json", "as_json", is_flag=True, help="Print the documented JSON form.")
 @click.option("--secret-file", help=SECRET_FILE_HELP)
 @click.option("--token", "print_token", is_flag=True,
-              help="Print the HTTP API token (for the web UI from other hosts, and kill).")
+              help="Print the HTTP API token (Authorization: Bearer TOKEN) and, on stderr, the "
+                   "link that opens the web UI.")
 def status(master_url: Optional[str], as_json: bool, secret_file: Optional[str],
            print_token: bool) -> None:
     """Show the master, its workers and applications."""
-    if print_token:
-        from vega_runtime.deploy.http_api import api_token
-        from vega_runtime.net.connection import load_secret
-
-        click.echo(api_token(load_secret(secret_file_for(secret_file))))
-        return
     url = master_url or os.environ.get("VEGA_MASTER") or "vega://127.0.0.1:7077"
+    if print_token:
+        return _print_token(url, secret_file_for(secret_file))
     try:
         if parse_master(url).kind != "vega":
             raise MasterURLError(url)
@@ -67,6 +100,26 @@ def status(master_url: Optional[str], as_json: bool, secret_file: Optional[str],
         click.echo(json.dumps(data, indent=2))
         return
     render(data, Console())
+
+
+def _print_token(url: str, secret_file: str) -> None:
+    """The token on stdout (for scripts: ``Authorization: Bearer $(vega status --token)``),
+    and the link that opens the web UI on stderr, when the master can be asked for it."""
+    from vega_runtime.net.framing import ProtocolError
+
+    try:
+        status = request_status(url, secret_file) if parse_master(url).kind == "vega" else None
+    except (OSError, ProtocolError, MasterURLError):
+        status = None
+    token = http_token(secret_file, status)
+    if token is None:
+        fail("no cluster secret here, and the master's token file cannot be read", EXIT_USAGE,
+             "Run this as the master's user on its host (it writes MASTER_WORK_DIR/master.token), "
+             "or give the cluster's secret (--secret-file)")
+    click.echo(token)
+    link = web_ui_link(url, secret_file, status) if status else None
+    if link:
+        click.echo(f"web UI: {link}", err=True)
 
 
 def render(data: dict, console: Console) -> None:

@@ -74,6 +74,7 @@ def submit(master: Optional[str], deploy_mode: str, name: Optional[str], py_file
     _check_syntax(job)
     if verbose:
         _print_config(config_file, cli_conf)
+        _print_web_ui(config_file, cli_conf)
     if (supervise or detach) and deploy_mode != "cluster":
         fail("--supervise and --detach need --deploy-mode cluster", EXIT_USAGE)
     staging = tempfile.mkdtemp(prefix="vega-submit-")
@@ -213,6 +214,23 @@ def _print_config(config_file: Optional[str], cli_conf: dict) -> None:
     for key in sorted(conf):
         table.add_row(key, str(conf[key]), conf.origin(key))
     error_console().print(table)
+
+
+def _print_web_ui(config_file: Optional[str], cli_conf: dict) -> None:
+    """--verbose against a cluster: the link that opens its web UI (a local-cluster's is
+    logged once it has started)."""
+    from vega_runtime.net.connection import resolve_secret_file
+
+    from .status import web_ui_link
+
+    conf = Config.load(config_file=config_file, cli=cli_conf)
+    kind = parse_master(conf["vega.master"]).kind
+    if kind == "local-cluster":
+        logging.getLogger("vega_runtime.scheduler.local_cluster").setLevel(logging.INFO)
+    elif kind == "vega":
+        link = web_ui_link(conf["vega.master"], resolve_secret_file(conf["vega.secret.file"]))
+        error_console().print(f"vega: web UI: {link or 'unavailable (the master did not say where)'}",
+                              highlight=False, soft_wrap=True)
 
 
 def _split(csv: str) -> List[str]:

@@ -1,18 +1,27 @@
-"""HTTP: the master's web UI, JSON API (``/api/v1/``) and ``/metrics``; workers' ``/metrics``."""
+"""HTTP: the master's web UI, JSON API (``/api/v1/``) and ``/metrics``; workers' ``/metrics``.
+
+The master's port answers only requests whose ``Host`` header names this master (a page on
+a foreign site cannot reach it through DNS rebinding), and everything but ``/metrics``
+needs the API token: ``Authorization: Bearer TOKEN`` from scripts, or, in a browser, a
+cookie set by opening ``/?token=TOKEN`` once (as Jupyter does).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import os
+import re
+import secrets
+import socket
 import socketserver
 import threading
-from typing import Optional
+from typing import Iterable, Optional
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-from ..net.server import is_loopback
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 log = logging.getLogger(__name__)
 
@@ -20,19 +29,34 @@ log = logging.getLogger(__name__)
 UI_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ui")
 UI_FILES = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8",
             "style.css": "text/css; charset=utf-8"}
+#: the file in the master's work dir holding its API token (mode 0600), for local clients
+TOKEN_FILE = "master.token"
+#: application and driver ids as the master makes them (no path separators, no "..")
+_APP_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
+#: a path a redirect may name: on this site (not "//host/...", which browsers read as a URL)
+_LOCAL_PATH = re.compile(r"/(?![/\\])")
+_NO_TOKEN_PAGE = b"""<!doctype html><meta charset="utf-8"><title>Vega: token needed</title>
+<p>This Vega master needs its access token. Open the link <code>vega start-master</code>
+prints, or the one <code>vega status --token</code> prints (<code>http://HOST:PORT/?token=...</code>).
+"""
 
 
 class _Handler(BaseHTTPRequestHandler):
     """Replies shared by the master's and the workers' HTTP handlers."""
 
-    def _json(self, code: int, body) -> None:
-        self._send(code, "application/json", json.dumps(body, indent=1).encode())
+    def _json(self, code: int, body, headers: Iterable = ()) -> None:
+        self._send(code, "application/json", json.dumps(body, indent=1).encode(), headers)
 
-    def _send(self, code: int, kind: str, data: bytes) -> None:
+    def _send(self, code: int, kind: str, data: bytes, headers: Iterable = ()) -> None:
         self.send_response(code)
         self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("X-Frame-Options", "DENY")
+        self.send_header("Referrer-Policy", "no-referrer")
+        for name, value in headers:
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
 
@@ -57,34 +81,198 @@ def _serve(host: str, port: int, handler: type, name: str) -> ThreadingHTTPServe
     return server
 
 
-def api_token(secret: Optional[bytes]) -> str:
-    """The token the HTTP API accepts (``Authorization: Bearer ...``), derived from the
-    cluster secret so whoever holds the secret can compute it."""
-    return hmac.new(secret or b"", b"vega-http-api", hashlib.sha256).hexdigest()
+# -- the token ---------------------------------------------------------------------------
+def api_token(secret: bytes) -> str:
+    """The token of a cluster with a secret (``Authorization: Bearer ...``), derived from
+    the secret so whoever holds the secret can compute it."""
+    if not secret:
+        raise ValueError("api_token needs the cluster secret; without one the master makes a "
+                         "random token (master_token)")
+    return hmac.new(secret, b"vega-http-api", hashlib.sha256).hexdigest()
 
 
+def master_token(secret: Optional[bytes], work_dir: str) -> str:
+    """The master's API token: derived from the cluster secret, else random for this run of
+    the master.  Written (mode 0600) to ``TOKEN_FILE`` in its work dir either way, so local
+    clients running as the same user can read it."""
+    token = api_token(secret) if secret else secrets.token_hex(32)
+    os.makedirs(work_dir, exist_ok=True)
+    path = os.path.join(work_dir, TOKEN_FILE)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, (token + "\n").encode())
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    return token
+
+
+def read_token_file(path: str) -> Optional[str]:
+    """The token a master wrote to ``path``, or None if it cannot be read."""
+    try:
+        with open(path) as fh:
+            return fh.read().strip() or None
+    except OSError:
+        return None
+
+
+def ui_link(host: str, port: int, token: str) -> str:
+    """The link that opens the web UI in a browser (and signs it in)."""
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}/?token={token}"
+
+
+# -- the Host header ---------------------------------------------------------------------
+def allowed_hosts(bind_host: str, advertise_host: str, extra: Iterable[str] = ()) -> frozenset:
+    """Host names the master answers to: its bind and advertised names, this machine's
+    name, localhost, and ``extra`` (``*`` turns the check off).  Any IP address literal is
+    accepted as well (see ``host_allowed``)."""
+    names = {"localhost", bind_host, advertise_host, socket.gethostname(), *extra}
+    return frozenset(n.strip().lower().strip("[]").rstrip(".") for n in names if n and n.strip())
+
+
+def host_allowed(header: Optional[str], names: frozenset) -> bool:
+    """Whether a request's ``Host`` header names this master.
+
+    DNS rebinding needs a host *name* (the attacker's, resolving to this machine), so IP
+    address literals are safe and all accepted; a name must be one of ``names``.  A request
+    without a Host header does not come from a browser.
+    """
+    if header is None or "*" in names:
+        return True
+    host = header.strip().lower()
+    if host.startswith("["):  # [v6] or [v6]:port
+        name, bracket, port = host[1:].partition("]")
+        if not bracket or (port and not (port[0] == ":" and port[1:].isdigit())):
+            return False
+    else:
+        name, colon, port = host.partition(":")
+        if colon and not port.isdigit():
+            return False
+    name = name.rstrip(".")
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        return bool(name) and name in names
+
+
+# -- the master's port ---------------------------------------------------------------------
 def start_http(host: str, port: int, master, secret: Optional[bytes] = None,
-               open_reads: bool = False) -> ThreadingHTTPServer:
+               open_reads: bool = False, token: Optional[str] = None,
+               hosts: Optional[frozenset] = None) -> ThreadingHTTPServer:
     """The master's HTTP port: the web UI, ``/api/v1/`` and ``/metrics``.
 
-    Changing anything (killing an application) needs the API token; reading is open to
-    loopback clients, and to everyone only with ``open_reads``.
+    ``token`` defaults to ``master_token(secret, master.work_dir)``; ``hosts`` (the names
+    the Host header may give) to this master's.  Everything but ``/metrics`` needs the
+    token; with ``open_reads`` reading does not.  The server's ``token`` attribute holds it.
     """
-    token = api_token(secret)
+    token = token or master_token(secret, master.work_dir)
+    hosts = hosts if hosts is not None else allowed_hosts(host, master.advertise_host)
+    token_bytes = token.encode()
+    cookie_value = hmac.new(token_bytes, b"vega-ui-cookie", hashlib.sha256).hexdigest().encode()
 
     class Handler(_Handler):
-        def _authorized(self) -> bool:
-            header = self.headers.get("Authorization", "")
-            return hmac.compare_digest(header, f"Bearer {token}")
-
-        def _may_read(self) -> bool:
-            return open_reads or is_loopback(self.client_address[0]) or self._authorized()
-
         def do_GET(self) -> None:  # noqa: N802 - http.server's name
-            path = self.path.split("?", 1)[0].rstrip("/") or "/"
-            if not self._may_read():
+            self._handle("GET")
+
+        def do_POST(self) -> None:  # noqa: N802
+            self._handle("POST")
+
+        def _handle(self, method: str) -> None:
+            try:
+                self._route(method)
+            except Exception:  # a bug of ours: answer, and keep serving everyone else
+                log.exception("HTTP %s %r failed", method, self.path[:200])
+                try:
+                    self._json(500, {"error": "internal error (see the master's log)"})
+                except OSError:
+                    pass
+
+        def _route(self, method: str) -> None:
+            url = urlsplit(self.path)
+            path = url.path.rstrip("/") or "/"
+            if path == "/metrics" and method == "GET":  # open, for Prometheus (any Host)
+                return self._metrics()
+            if not host_allowed(self.headers.get("Host"), hosts):
+                return self._json(403, {"error": "this master does not answer to that Host "
+                                                 "header (add the name with --ui-allowed-hosts)"})
+            origin = self.headers.get("Origin")
+            if method == "POST" and origin is not None and \
+                    urlsplit(origin).netloc.lower() != (self.headers.get("Host") or "").lower():
+                return self._json(403, {"error": "cross-origin request refused"})
+            query = parse_qsl(url.query, keep_blank_values=True)
+            if method == "GET" and any(k == "token" for k, _ in query):
+                return self._sign_in(path, query)
+            verdict = self._credentials()
+            if verdict == "malformed":
+                return self._json(400, {"error": "malformed Authorization or Cookie header"})
+            if verdict != "ok" and not (open_reads and method == "GET"):
+                if method == "GET" and not path.startswith("/api/"):
+                    return self._send(401, "text/html; charset=utf-8", _NO_TOKEN_PAGE)
                 return self._json(401, {"error": "send Authorization: Bearer <token> "
                                                  "(vega status --token prints it)"})
+            if method == "POST":
+                return self._post(path)
+            self._get(path)
+
+        # -- authentication ---------------------------------------------------------
+        def _credentials(self) -> str:
+            """ok, missing, wrong or malformed: the Authorization header if there is one,
+            else this master's cookie."""
+            header = self.headers.get("Authorization")
+            if header is not None:
+                raw = _ascii(header)
+                if raw is None:
+                    return "malformed"
+                scheme, _, value = raw.strip().partition(b" ")
+                if scheme.lower() != b"bearer":
+                    return "wrong"
+                return "ok" if hmac.compare_digest(value.strip(), token_bytes) else "wrong"
+            cookie = self._cookie()
+            if cookie is None:
+                return "missing"
+            return "ok" if hmac.compare_digest(cookie, cookie_value) else "wrong"
+
+        def _cookie(self) -> Optional[bytes]:
+            """This master's cookie (bytes), read leniently: other sites' cookies on the same
+            host may be anything."""
+            name = self._cookie_name().encode()
+            for header in self.headers.get_all("Cookie") or ():
+                for part in header.encode("latin-1", "replace").split(b";"):
+                    key, eq, value = part.strip().partition(b"=")
+                    if eq and key == name:
+                        return value.strip().strip(b'"')
+            return None
+
+        def _cookie_name(self) -> str:
+            return f"vega-token-{self.server.server_address[1]}"
+
+        def _sign_in(self, path: str, query: list) -> None:
+            """``?token=``: a right one sets the cookie and redirects to the same URL
+            without it; a wrong one is refused."""
+            given = _ascii(next(v for k, v in query if k == "token"))
+            if given is None or not hmac.compare_digest(given, token_bytes):
+                return self._json(401, {"error": "wrong token (vega status --token prints it)"})
+            rest = urlencode([(k, v) for k, v in query if k != "token"])
+            if not _LOCAL_PATH.match(path):  # "//host" or "/\\host": another site to a browser
+                path = "/"
+            cookie = (f"{self._cookie_name()}={cookie_value.decode()}; HttpOnly; "
+                      "SameSite=Strict; Path=/")
+            self._send(303, "text/plain; charset=utf-8", b"signed in\n",
+                       [("Location", path + (f"?{rest}" if rest else "")), ("Set-Cookie", cookie)])
+
+        # -- endpoints -----------------------------------------------------------------
+        def _metrics(self) -> None:
+            from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+            from .metrics import metrics_text
+
+            self._send(200, CONTENT_TYPE_LATEST, metrics_text(master))
+
+        def _get(self, path: str) -> None:
             if path == "/api/v1/status":
                 return self._json(200, master.status())
             if path == "/api/v1/applications":
@@ -94,16 +282,11 @@ def start_http(host: str, port: int, master, secret: Optional[bytes] = None,
             if path == "/api/v1/history":
                 return self._json(200, master.history())
             if path.startswith("/api/v1/history/"):
-                summary = master.history_of(path[len("/api/v1/history/"):])
+                app_id = path[len("/api/v1/history/"):]
+                summary = master.history_of(app_id) if _APP_ID.match(app_id) else None
                 if summary is None:
                     return self._json(404, {"error": "no event log for that application"})
                 return self._json(200, summary)
-            if path == "/metrics":
-                from prometheus_client.exposition import CONTENT_TYPE_LATEST
-
-                from .metrics import metrics_text
-
-                return self._send(200, CONTENT_TYPE_LATEST, metrics_text(master))
             name = "index.html" if path in ("/", "/index.html") else path[len("/ui/"):] \
                 if path.startswith("/ui/") else ""
             if name in UI_FILES:
@@ -113,6 +296,8 @@ def start_http(host: str, port: int, master, secret: Optional[bytes] = None,
 
         def _application(self, rest: str) -> None:
             app_id, _, action = rest.partition("/")
+            if not _APP_ID.match(app_id) or action not in ("", "logs"):
+                return self._json(404, {"error": "not found"})
             if action == "logs":
                 text = master.application_output(app_id)
                 if text is None:
@@ -123,18 +308,25 @@ def start_http(host: str, port: int, master, secret: Optional[bytes] = None,
                 return self._json(404, {"error": f"no application {app_id}"})
             self._json(200, detail)
 
-        def do_POST(self) -> None:  # noqa: N802
-            path = self.path.split("?", 1)[0].rstrip("/")
-            if not (path.startswith("/api/v1/applications/") and path.endswith("/kill")):
+        def _post(self, path: str) -> None:
+            prefix, suffix = "/api/v1/applications/", "/kill"
+            app_id = path[len(prefix):-len(suffix)]
+            if not (path.startswith(prefix) and path.endswith(suffix) and _APP_ID.match(app_id)):
                 return self._json(404, {"error": "not found"})
-            if not self._authorized():
-                return self._json(401, {"error": "killing needs Authorization: Bearer <token>"})
-            app_id = path[len("/api/v1/applications/"):-len("/kill")]
             killed = master.drivers.kill(app_id) or master.kill_application(
                 app_id, "killed through the HTTP API")
             self._json(200 if killed else 404, {"killed": killed, "id": app_id})
 
-    return _serve(host, port, Handler, "master-http")
+    server = _serve(host, port, Handler, "master-http")
+    server.token = token
+    return server
+
+
+def _ascii(text: str) -> Optional[bytes]:
+    """A header value as bytes, or None if it is not printable ASCII."""
+    if any(not " " <= c <= "~" for c in text):
+        return None
+    return text.encode("ascii")
 
 
 def start_metrics_http(host: str, port: int, collector) -> ThreadingHTTPServer:

@@ -113,6 +113,8 @@ class Master:
         self.recovered_drivers: List[dict] = [d for d in saved["drivers"] if d["state"] != "finished"]
         self.server = Server(host, port, secret, self._serve, "master")
         self.advertise_host = advertise_host
+        #: where its HTTP port is (``webui_port``, ``token_file``), set by whoever serves it
+        self.webui: Dict[str, object] = {}
         self._stopped = threading.Event()
 
     @property
@@ -517,7 +519,7 @@ class Master:
             return {
                 "master": {"url": self.url, "version": __version__,
                            "python": python_version(), "started": self.started,
-                           "uptime_seconds": round(now - self.started, 1)},
+                           "uptime_seconds": round(now - self.started, 1), **self.webui},
                 "workers": [{
                     "id": w.worker_id, "host": w.host, "port": w.port, "state": w.state,
                     "cores": w.cores, "cores_used": w.cores_used,

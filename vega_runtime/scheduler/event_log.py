@@ -6,13 +6,12 @@ start/end with timestamps and task metrics.  ``vega history`` summarises them.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import tempfile
 import threading
 import time
-from typing import Iterator, List, Optional
+from typing import List, Optional, Tuple
 
 from ..io.files import open_input
 from ..io.hdfs import HdfsSettings, is_hdfs
@@ -93,17 +92,45 @@ class EventLog(JobListener):
             self.path = self.target
 
 
-def read_events(path: str, hdfs: Optional[HdfsSettings] = None) -> Iterator[dict]:
-    with io.TextIOWrapper(open_input(path, hdfs), encoding="utf-8") as fh:
-        for line in fh:
-            line = line.strip()
-            if line:
-                yield json.loads(line)
+def read_log(path: str, hdfs: Optional[HdfsSettings] = None) -> Tuple[List[dict], str]:
+    """The events of one log up to its first unreadable line, and why it is broken
+    (``""`` when it is not): cut off (its driver was killed mid-write), not JSON, not an
+    event, not UTF-8."""
+    with open_input(path, hdfs) as fh:
+        data = fh.read()
+    lines = data.split(b"\n")
+    events: List[dict] = []
+    for number, raw in enumerate(lines, 1):
+        if not raw.strip():
+            continue
+        try:
+            event = json.loads(raw.decode("utf-8"))
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+            if number == len(lines):  # no newline after it: a write that never finished
+                return events, f"line {number} is cut off (was its driver killed while writing?)"
+            return events, f"line {number} is not a JSON event: {exc}"
+        if not (isinstance(event, dict) and isinstance(event.get("event"), str)
+                and isinstance(event.get("time"), (int, float))):
+            return events, f"line {number} is not an event (no event name and time)"
+        events.append(event)
+    return events, ""
 
 
 def summarize(path: str, hdfs: Optional[HdfsSettings] = None) -> dict:
-    """Stages, durations, task time percentiles, shuffle bytes and failures of one log."""
-    events = list(read_events(path, hdfs))
+    """Stages, durations, task time percentiles, shuffle bytes and failures of one log.
+
+    A broken log (see ``read_log``) is summarised up to where it breaks, with ``broken``
+    set and ``error`` saying why."""
+    events, error = read_log(path, hdfs)
+    try:
+        summary = _summary(events, path)
+    except (KeyError, TypeError, ValueError) as exc:
+        summary, error = broken_summary(path, ""), error or f"an event lacks a field: {exc!r}"
+    summary.update(broken=bool(error), error=error or None)
+    return summary
+
+
+def _summary(events: List[dict], path: str) -> dict:
     start = next((e for e in events if e["event"] == "ApplicationStart"), {})
     end = next((e for e in events if e["event"] == "ApplicationEnd"), None)
     stages, submitted = [], {}
@@ -120,8 +147,8 @@ def summarize(path: str, hdfs: Optional[HdfsSettings] = None) -> dict:
     jobs = [e for e in events if e["event"] == "JobEnd"]
     last = events[-1]["time"] if events else 0
     return {
-        "app_id": start.get("app_id"), "name": start.get("name"), "master": start.get("master"),
-        "started": start.get("time"), "finished": end is not None,
+        "app_id": start.get("app_id") or _app_id_of(path), "name": start.get("name"),
+        "master": start.get("master"), "started": start.get("time"), "finished": end is not None,
         "duration_seconds": round((end or {"time": last})["time"] - start.get("time", last), 3),
         "jobs": len(jobs), "failed_jobs": sum(1 for j in jobs if not j["succeeded"]),
         "stages": stages, "tasks": len(durations),
@@ -134,6 +161,21 @@ def summarize(path: str, hdfs: Optional[HdfsSettings] = None) -> dict:
     }
 
 
+def broken_summary(path: str, error: str) -> dict:
+    """What is listed for a log that cannot be summarised at all."""
+    return {"app_id": _app_id_of(path), "name": None, "master": None, "started": None,
+            "finished": False, "duration_seconds": 0.0, "jobs": 0, "failed_jobs": 0,
+            "stages": [], "tasks": 0, "failed_tasks": 0,
+            "task_seconds": {"p50": 0.0, "p90": 0.0, "max": 0.0},
+            "shuffle_written_bytes": 0, "shuffle_read_bytes": 0, "event_log": path,
+            "broken": True, "error": error}
+
+
+def _app_id_of(path: str) -> str:
+    name = path.rstrip("/").rsplit("/", 1)[-1]
+    return name[:-len(".jsonl")] if name.endswith(".jsonl") else name
+
+
 def _percentile(values: List[float], q: float) -> float:
     if not values:
         return 0.0
@@ -141,15 +183,22 @@ def _percentile(values: List[float], q: float) -> float:
 
 
 def list_summaries(directory: str, hdfs: Optional[HdfsSettings] = None) -> List[dict]:
-    """Summaries of every event log in ``directory`` (local or HDFS), oldest first."""
-    from ..errors import InputError
+    """Summaries of every event log in ``directory`` (local or HDFS), oldest first; each log
+    is read on its own, and one that cannot be is listed as broken, with the reason."""
+    from ..errors import InputError, VegaError
     from ..io.files import list_input_files
 
     try:
         paths = [f.path for f in list_input_files(directory, hdfs) if f.path.endswith(".jsonl")]
     except InputError:
         return []
-    return sorted((summarize(p, hdfs) for p in paths), key=lambda s: s["started"] or 0)
+    summaries = []
+    for path in paths:
+        try:
+            summaries.append(summarize(path, hdfs))
+        except (OSError, VegaError) as exc:  # gone or unreadable since it was listed
+            summaries.append(broken_summary(path, f"cannot be read: {exc}"))
+    return sorted(summaries, key=lambda s: s["started"] or 0)
 
 
 def summary_of(directory: str, app_id: str, hdfs: Optional[HdfsSettings] = None) -> Optional[dict]:

@@ -12,6 +12,7 @@ executors' fork servers from themselves in turn.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -22,6 +23,8 @@ from typing import Dict, List, Optional
 from ..errors import VegaError
 from ..forkserver import ForkServer, command_title
 from ..master_url import MasterSpec
+
+log = logging.getLogger(__name__)
 
 START_TIMEOUT = 60.0
 READY_POLL_SECONDS = 0.005
@@ -91,6 +94,15 @@ class LocalCluster:
             raise
         self.master_port = info["port"]
         self.webui_port = info["webui_port"]
+        #: the master's HTTP API token (``deploy.http_api.TOKEN_FILE`` in its work dir)
+        with open(os.path.join(directory, "master", "master.token")) as fh:
+            self.token = fh.read().strip()
+        log.info("local-cluster web UI: %s", self.ui_link)
+
+    @property
+    def ui_link(self) -> str:
+        """The link that opens this cluster's web UI in a browser (``?token=``)."""
+        return f"http://127.0.0.1:{self.webui_port}/?token={self.token}"
 
     def _start(self, name: str, role: str, options: dict) -> None:
         """Start ``vega ROLE`` with ``options``: forked from the fork server, else (it is

@@ -29,8 +29,30 @@ function fill(id, rows) {
 
 function state(text) { return el("span", {class: `state-${text}`}, text); }
 
+// The API answers 401 once the sign-in cookie is gone or stale (the master restarted
+// without a cluster secret, so with a new token): say how to sign in again.
+async function api(path) {
+  const response = await fetch(path, {credentials: "same-origin"});
+  document.getElementById("signin").hidden = response.status !== 401;
+  if (response.status === 401) throw new Error("not signed in");
+  return response;
+}
+
+function historyRow(h) {
+  const link = el("a", {href: `?app=${h.app_id}`}, h.app_id);
+  link.onclick = event => { event.preventDefault(); selected = h.app_id;
+                            history.replaceState(null, "", `?app=${h.app_id}`); refresh(); };
+  if (h.broken) {  // listed, with why, next to the logs that could be read
+    return [link, h.name || "—", h.started ? new Date(h.started * 1000).toLocaleString() : "—",
+            el("span", {class: "state-broken", title: h.error}, "broken"), h.error];
+  }
+  return [link, h.name, new Date(h.started * 1000).toLocaleString(), `${h.duration_seconds}s`,
+          h.jobs, h.tasks, `${h.task_seconds.p50}s / ${h.task_seconds.max}s`,
+          mib(h.shuffle_written_bytes)];
+}
+
 async function refresh() {
-  const status = await (await fetch("/api/v1/status")).json();
+  const status = await (await api("/api/v1/status")).json();
   document.getElementById("master").textContent =
     `${status.master.url} · version ${status.master.version}`;
   document.getElementById("updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
@@ -47,23 +69,18 @@ async function refresh() {
     return [a.id, a.name, state(a.state), a.cores, `${a.duration_seconds}s`,
             el("span", {}, link, " · ", logs)];
   }));
-  const past = await (await fetch("/api/v1/history")).json();
-  fill("history", past.filter(h => h.finished).map(h => {
-    const link = el("a", {href: `?app=${h.app_id}`}, h.app_id);
-    link.onclick = event => { event.preventDefault(); selected = h.app_id;
-                              history.replaceState(null, "", `?app=${h.app_id}`); refresh(); };
-    return [link, h.name, new Date(h.started * 1000).toLocaleString(), `${h.duration_seconds}s`,
-            h.jobs, h.tasks, `${h.task_seconds.p50}s / ${h.task_seconds.max}s`,
-            mib(h.shuffle_written_bytes)];
-  }));
+  const past = await (await api("/api/v1/history")).json();
+  fill("history", past.filter(h => h.finished || h.broken).map(historyRow));
   if (selected) {
-    let response = await fetch(`/api/v1/applications/${selected}`);
+    const response = await api(`/api/v1/applications/${selected}`);
     if (!response.ok) {  // finished before this master started: read its event log
-      const done = await fetch(`/api/v1/history/${selected}`);
+      const done = await api(`/api/v1/history/${selected}`);
       if (done.ok) {
         const h = await done.json();
         document.getElementById("detail").hidden = false;
-        document.getElementById("detail-id").textContent = `${h.app_id} (${h.name}, from its event log)`;
+        document.getElementById("detail-id").textContent = h.broken
+          ? `${h.app_id} (from its broken event log: ${h.error})`
+          : `${h.app_id} (${h.name}, from its event log)`;
         fill("stages", h.stages.map(s => [
           `${s.stage_id}${s.attempt ? ` (attempt ${s.attempt + 1})` : ""}`, s.name,
           state(s.failure ? "failed" : "completed"), bar(s.tasks, s.tasks, `${s.tasks} tasks, ${s.seconds}s`)]));
@@ -90,5 +107,5 @@ async function refresh() {
   }
 }
 
-refresh();
+refresh().catch(() => {});
 setInterval(() => refresh().catch(() => {}), 1000);
