@@ -114,6 +114,8 @@ class Master:
         self.server = Server(host, port, secret, self._serve, "master")
         self.advertise_host = advertise_host
         self._stopped = threading.Event()
+        #: the last write of the recovery state failed; retried on every heartbeat check
+        self._unsaved = False
 
     @property
     def url(self) -> str:
@@ -177,8 +179,15 @@ class Master:
                 log.info("stored package %s (%d bytes)", message.sha256[:12], len(message.data))
                 conn.send(PackageStatus(message.sha256, True))
             elif isinstance(message, FetchPackage):
-                with open(path, "rb") as fh:
-                    conn.send(PackageData(message.sha256, fh.read()))
+                try:
+                    with open(path, "rb") as fh:
+                        data = fh.read()
+                except FileNotFoundError:  # a clean "not found", not a dropped session
+                    log.warning("%s asked for package %s, which this master does not have",
+                                conn.peer, message.sha256[:12])
+                    conn.send(PackageStatus(message.sha256, False))
+                else:
+                    conn.send(PackageData(message.sha256, data))
             else:
                 raise ProtocolError(conn.peer, f"unexpected {type(message).__name__}")
             message = conn.recv()
@@ -295,7 +304,22 @@ class Master:
             app.state = "running"
 
     def _save(self) -> None:
-        """Persist workers, applications and drivers (call with the lock held)."""
+        """Persist workers, applications and drivers (call with the lock held).
+
+        A failed write is logged at ERROR and retried on the next heartbeat check: it
+        must not escape into (and end) the thread that changed the state."""
+        try:
+            self._write_state()
+        except Exception as exc:  # noqa: BLE001 - a full disk must not stop the master
+            self._unsaved = True
+            log.error("cannot write the recovery state to %s: %s (retrying every second)",
+                      self.recovery.directory, exc)
+        else:
+            if self._unsaved:
+                log.info("recovery state written again to %s", self.recovery.path)
+            self._unsaved = False
+
+    def _write_state(self) -> None:
         records = dict(self.recovered)
         records.update({a.app_id: a.record() for a in self.apps.values()})
         workers = dict(self.recovered_workers)
@@ -503,11 +527,16 @@ class Master:
 
     def _check_heartbeats(self) -> None:
         while not self._stopped.wait(1.0):
-            now = time.monotonic()
-            with self.lock:
-                for worker in list(self.workers.values()):
-                    if worker.state == "alive" and now - worker.last_heartbeat > self.worker_timeout:
-                        self._worker_gone(worker, f"no heartbeat for {self.worker_timeout:.0f}s")
+            try:
+                now = time.monotonic()
+                with self.lock:
+                    for worker in list(self.workers.values()):
+                        if worker.state == "alive" and now - worker.last_heartbeat > self.worker_timeout:
+                            self._worker_gone(worker, f"no heartbeat for {self.worker_timeout:.0f}s")
+                    if self._unsaved:
+                        self._save()
+            except Exception:  # this thread is the only one that notices silent workers
+                log.exception("checking worker heartbeats failed; checking again in 1s")
 
     # -- status ----------------------------------------------------------------------
     def status(self) -> dict:
