@@ -82,3 +82,33 @@ def test_a_package_the_master_lacks_is_a_clean_not_found(tmp_path):
         assert own.master.poll() is None
     finally:
         own.stop()
+
+
+def test_a_worker_launching_for_a_package_the_master_lacks_keeps_its_session(tmp_path):
+    """An application names a package the master never received: the worker's fetch
+    gets a clean 'not found', it reports the executor exited, and it stays registered
+    (one registration in its log, alive in the status)."""
+    from vega_runtime import __version__
+    from vega_runtime.net.messages import (ExecutorRemoved, RegisterApplication,
+                                           RegisteredApplication)
+    from vega_runtime.versions import python_version
+
+    own = Cluster(tmp_path / "c")
+    try:
+        worker = own.start_worker("worker-a")
+        driver = Connection.connect("127.0.0.1", own.port, own.secret)
+        try:
+            driver.send(RegisterApplication("no-package", "127.0.0.1", 1, 1, 0, 1 << 20,
+                                            python_version(), __version__, "0" * 64))
+            assert isinstance(driver.recv(), RegisteredApplication)
+            driver.sock.settimeout(30)
+            message = driver.recv()
+            while not isinstance(message, ExecutorRemoved):
+                message = driver.recv()
+            assert "could not be fetched" in message.reason
+        finally:
+            driver.close()
+        assert own.worker_states() == {worker.worker_id: "alive"}
+        assert read_text(worker.log_path).count("registered with master") == 1
+    finally:
+        own.stop()
