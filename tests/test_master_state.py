@@ -214,6 +214,33 @@ def test_a_master_restart_recovers_applications_and_workers_from_its_snapshot():
     assert status_states == {done: "finished", app_id: "running"}
 
 
+def test_after_a_restart_peers_that_never_come_back_are_given_up_on():
+    """15 worker timeouts after the restart: workers that did not re-register leave the
+    status, applications whose driver did not return are finished (and later forgotten
+    by the TTL); a driver that returns even later still resumes."""
+    before = Sim(worker_timeout=10.0)
+    before.worker("w1")
+    _, gone = before.app("gone", cores_max=1)
+    _, late = before.app("late", cores_max=1)
+    saved = before.state.snapshot()
+    after = Sim(MasterState(worker_timeout=10.0, finished_app_ttl=3600.0, saved=saved),
+                now=before.now + 60)
+    after.apply(Tick())
+    after.now += 150
+    assert after.apply(Tick()) == []
+    after.now += 1
+    assert after.apply(Tick()) == [SaveState()]
+    assert after.state.recovered_workers == {}
+    assert {a: r["state"] for a, r in after.state.recovered.items()} == \
+        {gone: "finished", late: "finished"}
+    after.worker("w2")
+    _, resumed = after.app("late", cores_max=1, app_id=late)
+    assert resumed == late and after.state.apps[late].state == AppState.RUNNING
+    after.now += 3601
+    out = after.apply(Tick())
+    assert [a.app_id for a in out if isinstance(a, ForgetApplication)] == [gone]
+
+
 def test_a_reconnecting_worker_replaces_its_old_session_and_keeps_its_running_executors():
     """Same worker id on a new connection: the old one is closed and its late
     'connection lost' ignored; executors it still runs stay, others are removed."""

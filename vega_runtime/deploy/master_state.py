@@ -48,6 +48,9 @@ MAX_EXECUTOR_FAILURES = 10
 FINISHED_APP_TTL = 24 * 3600.0
 #: Lost and dead workers leave the status this many worker timeouts after (Spark: 15).
 DEAD_WORKER_TIMEOUTS = 15
+#: After a restart, workers and drivers have this many worker timeouts to come back
+#: (drivers try for vega.master.reconnect_timeout, 60 s by default).
+RECOVERY_TIMEOUTS = 15
 
 
 class WorkerState(str, enum.Enum):
@@ -244,6 +247,8 @@ class MasterState:
         #: monotonically increasing event counts for /metrics
         self.counters: Dict[str, int] = {"executor_losses": 0, "log_lines": 0}
         self._app_count = 0
+        #: when peers from before the restart stop being waited for (set at the first tick)
+        self._recovery_deadline: Optional[float] = None
 
     # -- queries ----------------------------------------------------------------------
     def snapshot(self) -> Dict[str, dict]:
@@ -404,6 +409,11 @@ class MasterState:
         self._end_app(app, AppState.KILLED, now, out)
 
     def _tick(self, event: Tick, now: float, out: list) -> None:
+        if self._recovery_deadline is None:
+            self._recovery_deadline = now + RECOVERY_TIMEOUTS * self.worker_timeout
+        elif now > self._recovery_deadline and (self.recovered_workers or any(
+                r.get("state") in ("waiting", "running") for r in self.recovered.values())):
+            self._complete_recovery(now, out)
         for worker in list(self.workers.values()):
             if worker.state == WorkerState.ALIVE:
                 if now - worker.last_heartbeat > self.worker_timeout:
@@ -422,6 +432,22 @@ class MasterState:
             self._forget_app(app_id, out)
 
     # -- transitions ------------------------------------------------------------------------
+    def _complete_recovery(self, now: float, out: list) -> None:
+        """Stop waiting for what was there before the restart (Spark's completeRecovery):
+        workers that did not come back are forgotten, applications whose driver did not
+        are finished (a driver that comes back later still resumes its application)."""
+        for app_id, record in self.recovered.items():
+            if record.get("state") in ("waiting", "running"):
+                self.recovered[app_id] = {**record, "state": AppState.FINISHED.value,
+                                          "ended": now}
+                log.info("application %s finished: its driver did not come back after the "
+                         "master restarted", app_id)
+        for worker_id in self.recovered_workers:
+            log.info("worker %s forgotten: it did not come back after the master restarted",
+                     worker_id)
+        self.recovered_workers.clear()
+        out.append(SaveState())
+
     def _worker_gone(self, worker: Worker, state: WorkerState, reason: str, now: float,
                      out: list) -> None:
         if worker.state != WorkerState.ALIVE:
