@@ -257,6 +257,18 @@ def test_a_reconnecting_worker_replaces_its_old_session_and_keeps_its_running_ex
     assert sorted(sim.state.apps[app_id].executors) == ["exec-1", "exec-3"]
 
 
+def test_a_worker_reporting_executors_of_an_ended_application_is_told_to_stop_them():
+    """Re-registering with an executor of a finished application: ApplicationEnded, and
+    the executor takes no core."""
+    sim = Sim()
+    sim.worker("w1", cores=1)
+    driver, app_id = sim.app()
+    sim.apply(ApplicationUnregistered(driver))
+    session = sim.worker("w1", cores=1, executors=[(app_id, "exec-1")])
+    assert [m.app_id for m in sim.sent(session, ApplicationEnded)] == [app_id]
+    assert sim.state.workers["w1"].cores_used == 0
+
+
 def test_a_lost_worker_connection_affects_only_that_worker():
     """A send to a worker failing (connection lost) marks that worker lost; the
     application goes on with executors elsewhere, not 'finished'."""

@@ -302,12 +302,20 @@ class MasterState:
         self.workers[worker.worker_id] = worker
         self.sessions[event.session] = ("worker", worker.worker_id)
         self.recovered_workers.pop(worker.worker_id, None)
+        out.append(Send(event.session, RegisteredWorker(__version__)))
+        ended = set()
         for app_id, executor_id in sorted(reported):  # still running from before
             app = self.apps.get(app_id)
-            worker.executors[(app_id, executor_id)] = app.request.executor_memory if app else 0
-            if app is not None:
+            record = self.recovered.get(app_id, {})
+            if (app is not None and not app.state.active) or \
+                    record.get("state") in ("finished", "failed", "killed"):
+                ended.add(app_id)  # its executors are stopped, not counted
+            elif app is not None:
+                worker.executors[(app_id, executor_id)] = app.request.executor_memory
                 app.executors[executor_id] = worker.worker_id
-        out.append(Send(event.session, RegisteredWorker(__version__)))
+            else:  # the driver may come back after a master restart and claim it
+                worker.executors[(app_id, executor_id)] = 0
+        out.extend(Send(event.session, ApplicationEnded(app_id)) for app_id in sorted(ended))
         log.info("worker %s registered: %s, %d cores, %d MiB", worker.worker_id, worker.host,
                  worker.cores, worker.memory >> 20)
         out.append(SaveState())
