@@ -81,3 +81,33 @@ def test_a_drivers_old_connection_closing_does_not_end_its_resumed_application(t
         new.close()
     finally:
         master.stop()
+
+
+def test_the_tick_thread_survives_any_error(tmp_path, monkeypatch, caplog):
+    """A tick that raises is logged at ERROR and the next tick runs."""
+    import logging
+    import threading
+
+    from vega_runtime.deploy import master as master_module
+
+    monkeypatch.setattr(master_module, "TICK_SECONDS", 0.01)
+    master = Master("127.0.0.1", 0, None, "127.0.0.1", str(tmp_path))
+    real_handle, ticks = master.state.handle, []
+    again = threading.Event()
+
+    def flaky(event, now):
+        if isinstance(event, Tick):
+            ticks.append(now)
+            if len(ticks) == 1:
+                raise RuntimeError("a bug in a tick")
+            again.set()
+        return real_handle(event, now)
+
+    master.state.handle = flaky
+    with caplog.at_level(logging.ERROR, logger="vega_runtime.deploy.master"):
+        master.start()
+        try:
+            assert again.wait(10), "no tick after the failed one"
+        finally:
+            master.stop()
+    assert any(r.levelno == logging.ERROR and r.exc_info for r in caplog.records)
