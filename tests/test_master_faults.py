@@ -5,7 +5,6 @@ process of its own (the ``Cluster`` of test_cluster_e2e)."""
 import os
 import shutil
 import signal
-import time
 
 from vega_runtime.net.connection import Connection
 from vega_runtime.net.messages import FetchPackage, PackageQuery, PackageStatus

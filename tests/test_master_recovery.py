@@ -62,7 +62,7 @@ def test_a_save_that_cannot_write_raises_oserror(tmp_path):
 
 
 def test_a_corrupt_state_file_is_kept_aside_and_reported(tmp_path, caplog):
-    """Unparseable state.json: renamed to state.json.corrupt-<timestamp>, ERROR logged, empty state."""
+    """Unparseable state.json: kept as state.json.corrupt-<timestamp>, ERROR logged, empty state."""
     import logging
 
     store = RecoveryStore(str(tmp_path))

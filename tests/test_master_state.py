@@ -190,9 +190,9 @@ def test_a_master_restart_recovers_applications_and_workers_from_its_snapshot():
     resumes its application under its id, executors are matched up and numbering
     goes on; the finished application stays finished."""
     before = Sim()
-    w1 = before.worker("w1", cores=2)
-    _, done = before.app("done", cores_max=1)
-    before.apply(ApplicationUnregistered(before.sessions.__next__() - 1))
+    before.worker("w1", cores=2)
+    done_driver, done = before.app("done", cores_max=1)
+    before.apply(ApplicationUnregistered(done_driver))
     driver, app_id = before.app("running", cores_max=1)
     (executor,) = before.state.apps[app_id].executors
     saved = before.state.snapshot()
@@ -200,7 +200,7 @@ def test_a_master_restart_recovers_applications_and_workers_from_its_snapshot():
     after = Sim(MasterState(saved=saved), now=before.now + 30)
     assert set(after.state.recovered) == {done, app_id}
     assert set(after.state.recovered_workers) == {"w1"}
-    w1 = after.worker("w1", cores=2, executors=[(app_id, executor)])
+    after.worker("w1", cores=2, executors=[(app_id, executor)])
     assert after.launches() == [], "the executor's application has not come back yet"
     driver, resumed = after.app("running", cores_max=1, app_id=app_id)
     assert resumed == app_id
