@@ -53,16 +53,25 @@ FLUSH_SECONDS = 5.0
 SAVE_ERROR_EVERY_SECONDS = 60.0
 
 
+def steady_clock() -> Callable[[], float]:
+    """Wall-clock seconds that never jump: ``time.time()`` once, then advanced by
+    ``time.monotonic()``, so an NTP step cannot expire every worker at once (times are
+    saved and compared across restarts, so they must be wall-clock seconds)."""
+    wall, mono = time.time(), time.monotonic()
+    return lambda: wall + (time.monotonic() - mono)
+
+
 class Master:
     def __init__(self, host: str, port: int, secret: Optional[bytes], advertise_host: str,
                  work_dir: str, worker_timeout: float = 15.0, secret_file: str = "",
                  event_log_dir: str = "", finished_app_ttl: float = FINISHED_APP_TTL,
-                 clock: Callable[[], float] = time.time):
+                 clock: Optional[Callable[[], float]] = None):
         self.work_dir = os.path.abspath(work_dir)
         #: where drivers write event logs, for finished applications in the UI
         self.event_log_dir = os.path.expanduser(event_log_dir) if event_log_dir else ""
-        self.clock = clock
-        self.started = clock()
+        #: the time the state machine is given: wall-clock seconds that never jump
+        self.clock = clock or steady_clock()
+        self.started = self.clock()
         self.lock = threading.RLock()
         self.recovery = RecoveryStore(self.work_dir)
         self.state = MasterState(worker_timeout, finished_app_ttl, self.recovery.load())

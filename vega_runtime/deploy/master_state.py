@@ -12,8 +12,9 @@ Peers are named by *session*: the number the I/O layer gives each connection.
 A worker or driver that reconnects gets a new session, so news from its old
 connection (a late "connection lost") is recognised as stale and ignored.
 
-Times are wall-clock seconds (``time.time()``): they are saved, and compared
-across master restarts (the finished-application TTL).
+Times are wall-clock seconds: they are saved, and compared across master restarts
+(the finished-application TTL).  The master gives a clock that does not jump
+(``master.steady_clock``), so a clock step cannot expire every worker at once.
 
 >>> state = MasterState(worker_timeout=15.0)
 >>> actions = state.handle(WorkerRegistering(1, _example_worker("w1")), now=0.0)
