@@ -26,3 +26,51 @@ def test_a_restarted_master_shows_what_it_knew(tmp_path):
     assert sorted((a["id"], a["state"]) for a in status["applications"]) == \
         [("app-0", "finished"), ("app-1", "recovering")]
     assert [(d["id"], d["state"]) for d in status["drivers"]] == [("driver-1", "unknown")]
+
+
+def test_a_save_fsyncs_the_file_before_the_rename_and_the_directory_after(tmp_path, monkeypatch):
+    """state.json.tmp is fsynced, renamed over state.json, then the directory is fsynced."""
+    import os
+
+    calls = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        calls.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def replace(src, dst):
+        calls.append(("replace", os.path.basename(src)))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    store = RecoveryStore(str(tmp_path))
+    store.save({"app-1": {"name": "n"}}, {}, [])
+    assert calls == [("fsync", store.path + ".tmp"), ("replace", "state.json.tmp"),
+                     ("fsync", store.directory)]
+    assert store.load()["apps"] == {"app-1": {"name": "n"}}
+
+
+def test_a_save_that_cannot_write_raises_oserror(tmp_path):
+    """The recovery directory's path runs through a file (this stops root too): OSError."""
+    import pytest
+
+    (tmp_path / "recovery").write_text("not a directory")
+    with pytest.raises(OSError):
+        RecoveryStore(str(tmp_path)).save({}, {}, [])
+
+
+def test_a_corrupt_state_file_is_kept_aside_and_reported(tmp_path, caplog):
+    """Unparseable state.json: kept as state.json.corrupt-<timestamp>, ERROR logged, empty state."""
+    import logging
+
+    store = RecoveryStore(str(tmp_path))
+    (tmp_path / "recovery").mkdir()
+    (tmp_path / "recovery" / "state.json").write_bytes(b'{"apps": {"app-1": ')
+    with caplog.at_level(logging.ERROR):
+        assert store.load() == {"apps": {}, "workers": {}, "drivers": []}
+    kept = [p.name for p in (tmp_path / "recovery").iterdir()]
+    assert len(kept) == 1 and kept[0].startswith("state.json.corrupt-")
+    assert (tmp_path / "recovery" / kept[0]).read_bytes() == b'{"apps": {"app-1": '
+    assert any("corrupt" in r.getMessage() and r.levelno == logging.ERROR for r in caplog.records)

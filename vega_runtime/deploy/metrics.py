@@ -1,7 +1,8 @@
 """Prometheus metrics of the master, read from its state at scrape time.
 
 A custom collector (no counters sprinkled through the master): every scrape
-reads the master's workers, applications and counters under its lock.
+reads the master's workers, applications and counters (its ``MasterState``) under
+its lock.
 prometheus-client is imported at the first scrape, not at daemon start-up.
 """
 
@@ -25,10 +26,10 @@ class MasterCollector:
 
         m = self.master
         with m.lock:
-            workers = list(m.workers.values())
-            apps = list(m.apps.values())
+            workers = list(m.state.workers.values())
+            apps = list(m.state.apps.values())
             snapshots = [a.metrics for a in apps if a.metrics]
-            counters = dict(m.counters)
+            counters = dict(m.state.counters)
             rejected = m.server.rejected
         by_state = GaugeMetricFamily("vega_workers", "Workers known to the master, by state",
                                      labels=["state"])

@@ -1,0 +1,113 @@
+"""The master under faults of its own: an unwritable recovery directory, a corrupt
+state file, a worker asking for a package the master lacks.  Real daemons, each a
+process of its own (the ``Cluster`` of test_cluster_e2e)."""
+
+import os
+import shutil
+import signal
+
+from vega_runtime.net.connection import Connection
+from vega_runtime.net.messages import FetchPackage, PackageQuery, PackageStatus
+
+from proc_helpers import read_text, wait_for
+from test_cluster_e2e import WHERE_JOB, Cluster, expected_pairs, line_value, write_job
+
+
+def test_an_unwritable_recovery_dir_does_not_stop_worker_failure_detection(tmp_path):
+    """Recovery writes fail (its directory's path is a file: this stops root too): both
+    silent workers are still marked lost, one after the other, a job runs on the third,
+    and the state is written again once the directory can be written."""
+    own = Cluster(tmp_path / "c", worker_timeout=3)
+    stopped = []
+    try:
+        first, second = own.start_worker("worker-a"), own.start_worker("worker-b")
+        third = own.start_worker("worker-c")
+        recovery = os.path.join(own.master_dir, "recovery")
+        shutil.rmtree(recovery)
+        with open(recovery, "w") as fh:
+            fh.write("a file where the recovery directory was")
+        for victim in (first, second):  # the second proves the heartbeat checker survived
+            victim.send_signal(signal.SIGSTOP)
+            stopped.append(victim)
+            wait_for(lambda: own.worker_states().get(victim.worker_id) == "lost", 3 + 1 + 5,
+                     f"the master to mark {victim.worker_id} lost")
+        assert own.worker_states()[third.worker_id] == "alive"
+        master_log = read_text(own.master_log)
+        assert "ERROR" in master_log and "cannot write the recovery state" in master_log
+
+        result = own.submit(write_job(tmp_path, "where.py", WHERE_JOB))
+        assert result.returncode == 0, result.stderr
+        assert line_value(result.stdout.splitlines(), "RESULT") == expected_pairs()
+
+        os.remove(recovery)  # writable again: the next tick writes the state
+        state = os.path.join(recovery, "state.json")
+        wait_for(lambda: os.path.exists(state), 5, "the recovery state to be written again")
+    finally:
+        for proc in stopped:
+            proc.send_signal(signal.SIGCONT)
+        own.stop()
+
+
+def test_a_corrupt_state_file_at_start_is_kept_aside_and_the_master_serves(tmp_path):
+    """Garbage in state.json: the master starts, keeps the file as state.json.corrupt-*,
+    says so at ERROR, and registers workers."""
+    recovery = tmp_path / "c" / "master" / "recovery"
+    recovery.mkdir(parents=True)
+    (recovery / "state.json").write_bytes(b"\x00\x01 not json")
+    own = Cluster(tmp_path / "c")
+    try:
+        worker = own.start_worker("worker-a")
+        assert own.worker_states() == {worker.worker_id: "alive"}
+        kept = [n for n in os.listdir(recovery) if n.startswith("state.json.corrupt-")]
+        assert len(kept) == 1 and (recovery / kept[0]).read_bytes() == b"\x00\x01 not json"
+        assert "ERROR" in read_text(own.master_log) and kept[0] in read_text(own.master_log)
+    finally:
+        own.stop()
+
+
+def test_a_package_the_master_lacks_is_a_clean_not_found(tmp_path):
+    """FetchPackage of an unknown sha256: PackageStatus(present=False), and the same
+    connection goes on serving."""
+    own = Cluster(tmp_path / "c")
+    try:
+        conn = Connection.connect("127.0.0.1", own.port, own.secret)
+        try:
+            conn.send(FetchPackage("0" * 64))
+            assert conn.recv() == PackageStatus("0" * 64, False)
+            conn.send(PackageQuery("1" * 64))
+            assert conn.recv() == PackageStatus("1" * 64, False)
+        finally:
+            conn.close()
+        assert own.master.poll() is None
+    finally:
+        own.stop()
+
+
+def test_a_worker_launching_for_a_package_the_master_lacks_keeps_its_session(tmp_path):
+    """An application names a package the master never received: the worker's fetch
+    gets a clean 'not found', it reports the executor exited, and it stays registered
+    (one registration in its log, alive in the status)."""
+    from vega_runtime import __version__
+    from vega_runtime.net.messages import (ExecutorRemoved, RegisterApplication,
+                                           RegisteredApplication)
+    from vega_runtime.versions import python_version
+
+    own = Cluster(tmp_path / "c")
+    try:
+        worker = own.start_worker("worker-a")
+        driver = Connection.connect("127.0.0.1", own.port, own.secret)
+        try:
+            driver.send(RegisterApplication("no-package", "127.0.0.1", 1, 1, 0, 1 << 20,
+                                            python_version(), __version__, "0" * 64))
+            assert isinstance(driver.recv(), RegisteredApplication)
+            driver.sock.settimeout(30)
+            message = driver.recv()
+            while not isinstance(message, ExecutorRemoved):
+                message = driver.recv()
+            assert "could not be fetched" in message.reason
+        finally:
+            driver.close()
+        assert own.worker_states() == {worker.worker_id: "alive"}
+        assert read_text(worker.log_path).count("registered with master") == 1
+    finally:
+        own.stop()

@@ -1,0 +1,113 @@
+"""The master's I/O layer carrying out the state machine's actions, in-process over
+loopback: forgotten applications' files are deleted, a driver's old connection cannot
+end its resumed application."""
+
+import os
+import time
+
+from vega_runtime import __version__
+from vega_runtime.deploy.master import Master
+from vega_runtime.deploy.master_state import Tick
+from vega_runtime.net.connection import Connection
+from vega_runtime.net.messages import (AppLog, RegisterApplication, RegisteredApplication,
+                                       UnregisterApplication)
+from vega_runtime.versions import python_version
+
+from proc_helpers import wait_for
+
+
+class Clock:
+    """Wall time, plus whatever the test adds."""
+
+    def __init__(self):
+        self.offset = 0.0
+
+    def __call__(self):
+        return time.time() + self.offset
+
+
+def register(master, package="", app_id=""):
+    conn = Connection.connect("127.0.0.1", master.server.port, b"")
+    conn.send(RegisterApplication("io-test", "127.0.0.1", 1, 0, 0, 1 << 20, python_version(),
+                                  __version__, package, app_id))
+    reply = conn.recv()
+    assert isinstance(reply, RegisteredApplication), reply
+    return conn, reply.app_id
+
+
+def app_state(master, app_id):
+    return {a["id"]: a["state"] for a in master.status()["applications"]}.get(app_id)
+
+
+def test_a_finished_application_is_forgotten_with_its_logs_and_package(tmp_path):
+    """One TTL after it finished: gone from the status, its output.log and its package
+    deleted from the master's work directory."""
+    clock = Clock()
+    master = Master("127.0.0.1", 0, None, "127.0.0.1", str(tmp_path), clock=clock,
+                    finished_app_ttl=3600.0).start()
+    try:
+        master.packages.store("ab" * 32, b"zip bytes")
+        conn, app_id = register(master, package="ab" * 32)
+        conn.send(AppLog("hello from the job\n"))
+        conn.send(UnregisterApplication(app_id))
+        wait_for(lambda: app_state(master, app_id) == "finished", 10, "the application to end")
+        conn.close()
+        assert master.application_output(app_id) == "hello from the job\n"
+        clock.offset = 3600.0 + 1
+        master.handle(Tick())
+        assert app_state(master, app_id) is None
+        assert not os.path.exists(os.path.join(str(tmp_path), "apps", app_id))
+        assert not master.packages.exists("ab" * 32)
+        assert master.application_output(app_id) is None
+        assert app_id not in master.recovery.load()["apps"]
+    finally:
+        master.stop()
+
+
+def test_a_drivers_old_connection_closing_does_not_end_its_resumed_application(tmp_path):
+    """The driver reconnects under its application id; its old connection closing
+    afterwards leaves the application running."""
+    master = Master("127.0.0.1", 0, None, "127.0.0.1", str(tmp_path)).start()
+    try:
+        old, app_id = register(master)
+        new, resumed = register(master, app_id=app_id)
+        assert resumed == app_id
+        old.close()
+        wait_for(lambda: len(master._outboxes) == 1, 10,
+                 "the old connection's thread to report its end")
+        assert app_state(master, app_id) in ("waiting", "running")
+        new.send(UnregisterApplication(app_id))
+        wait_for(lambda: app_state(master, app_id) == "finished", 10, "the application to end")
+        new.close()
+    finally:
+        master.stop()
+
+
+def test_the_tick_thread_survives_any_error(tmp_path, monkeypatch, caplog):
+    """A tick that raises is logged at ERROR and the next tick runs."""
+    import logging
+    import threading
+
+    from vega_runtime.deploy import master as master_module
+
+    monkeypatch.setattr(master_module, "TICK_SECONDS", 0.01)
+    master = Master("127.0.0.1", 0, None, "127.0.0.1", str(tmp_path))
+    real_handle, ticks = master.state.handle, []
+    again = threading.Event()
+
+    def flaky(event, now):
+        if isinstance(event, Tick):
+            ticks.append(now)
+            if len(ticks) == 1:
+                raise RuntimeError("a bug in a tick")
+            again.set()
+        return real_handle(event, now)
+
+    master.state.handle = flaky
+    with caplog.at_level(logging.ERROR, logger="vega_runtime.deploy.master"):
+        master.start()
+        try:
+            assert again.wait(10), "no tick after the failed one"
+        finally:
+            master.stop()
+    assert any(r.levelno == logging.ERROR and r.exc_info for r in caplog.records)

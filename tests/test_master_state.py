@@ -1,0 +1,377 @@
+"""The master's decisions, driven with plain events and a fake clock (no sockets, no
+threads): registration, allocation within limits, heartbeat expiry over hours of
+simulated time, restarts, application lifecycle and forgetting."""
+
+import itertools
+import logging
+
+import pytest
+
+from vega_runtime import __version__
+from vega_runtime.deploy.master_state import (
+    MAX_EXECUTOR_FAILURES, AppState, ApplicationRegistering, ApplicationUnregistered,
+    ConnectionLost, Disconnect, ExecutorExitReported, ForgetApplication, HeartbeatReceived,
+    KillRequested, MasterState, SaveState, Send, Tick, WorkerRegistering, WorkerState,
+    WorkerStopped)
+from vega_runtime.net.messages import (ApplicationEnded, ApplicationKilled, ApplicationRejected,
+                                       ApplicationWaiting, ExecutorAdded, ExecutorRemoved,
+                                       LaunchExecutor, RegisterApplication, RegisteredApplication,
+                                       RegisteredWorker, RegisterWorker, RegisterWorkerFailed)
+from vega_runtime.versions import python_version
+
+GIB = 1 << 30
+
+
+@pytest.fixture(autouse=True)
+def quiet_master_log(caplog):
+    """Thousands of lifecycle lines per simulated hour: keep them out of the way."""
+    caplog.set_level(logging.ERROR, logger="vega_runtime.deploy.master_state")
+
+
+class Sim:
+    """A MasterState with a fake clock, numbered sessions and every action kept."""
+
+    def __init__(self, state=None, now=1_000_000.0, **kwargs):
+        self.state = state or MasterState(**kwargs)
+        self.now = now
+        self.sessions = itertools.count(1)
+        self.actions = []
+
+    def apply(self, event):
+        out = self.state.handle(event, self.now)
+        self.actions += out
+        return out
+
+    def worker(self, worker_id, cores=2, memory=4 * GIB, executors=(), vega=__version__):
+        session = next(self.sessions)
+        self.apply(WorkerRegistering(session, RegisterWorker(
+            worker_id, "10.0.0.1", 7000, cores, memory, [], python_version(), vega, 1,
+            [list(e) for e in executors])))
+        return session
+
+    def app(self, name="job", cores_max=0, executor_cores=0, memory=GIB, app_id="",
+            package="sha-1"):
+        session = next(self.sessions)
+        out = self.apply(ApplicationRegistering(session, RegisterApplication(
+            name, "10.0.0.9", 5000, cores_max, executor_cores, memory, python_version(),
+            __version__, package, app_id)))
+        registered = [a.message for a in out if isinstance(a, Send)
+                      and isinstance(a.message, RegisteredApplication)]
+        return session, (registered[0].app_id if registered else None)
+
+    def sent(self, session, kind, actions=None):
+        return [a.message for a in (self.actions if actions is None else actions)
+                if isinstance(a, Send) and a.session == session and isinstance(a.message, kind)]
+
+    def launches(self, actions=None):
+        return [(a.session, a.message.app_id, a.message.executor_id)
+                for a in (self.actions if actions is None else actions)
+                if isinstance(a, Send) and isinstance(a.message, LaunchExecutor)]
+
+
+def test_workers_register_and_an_application_gets_one_executor_per_core():
+    """Two 2-core workers, an app without limits: four executors, spread over both."""
+    sim = Sim()
+    w1, w2 = sim.worker("w1"), sim.worker("w2")
+    assert sim.sent(w1, RegisteredWorker) and sim.sent(w2, RegisteredWorker)
+    driver, app_id = sim.app()
+    launches = sim.launches()
+    assert sorted(s for s, _, _ in launches) == [w1, w1, w2, w2]
+    assert [e for _, _, e in launches] == ["exec-1", "exec-2", "exec-3", "exec-4"]
+    assert [m.executor_id for m in sim.sent(driver, ExecutorAdded)] == \
+        ["exec-1", "exec-2", "exec-3", "exec-4"]
+    assert sim.state.apps[app_id].state == AppState.RUNNING
+    assert any(isinstance(a, SaveState) for a in sim.actions)
+
+
+def test_allocation_honours_cores_max_executor_cores_and_memory():
+    """cores_max caps the total, executor_cores caps per worker, memory must fit."""
+    def cluster(second_memory=4 * GIB):
+        sim = Sim()
+        sim.worker("w1", cores=4, memory=4 * GIB)
+        sim.worker("w2", cores=4, memory=second_memory)
+        return sim
+
+    sim = cluster()
+    _, capped = sim.app("capped", cores_max=3)
+    assert sorted(sim.state.apps[capped].executors.values()) == ["w1", "w1", "w2"]
+    sim = cluster()
+    _, per_worker = sim.app("per-worker", executor_cores=1)
+    assert sorted(sim.state.apps[per_worker].executors.values()) == ["w1", "w2"]
+    sim = cluster(second_memory=1 * GIB)
+    _, big = sim.app("big", memory=2 * GIB)
+    assert sorted(sim.state.apps[big].executors.values()) == ["w1", "w1"]
+    assert sim.state.workers["w1"].memory_used == 4 * GIB
+    for worker in sim.state.workers.values():
+        assert worker.cores_used <= worker.cores and worker.memory_used <= worker.memory
+    huge_driver, huge = sim.app("huge", memory=8 * GIB)
+    assert sim.state.apps[huge].state == AppState.WAITING
+    (waiting,) = sim.sent(huge_driver, ApplicationWaiting)
+    assert "8192 MiB" in waiting.message and "largest has 4096 MiB" in waiting.message
+
+
+def test_an_application_waits_for_workers_and_starts_when_one_registers():
+    """No workers: the driver is told why once; a worker registering starts it."""
+    sim = Sim()
+    driver, app_id = sim.app()
+    sim.apply(Tick())
+    (waiting,) = sim.sent(driver, ApplicationWaiting)
+    assert "no workers are registered" in waiting.message
+    worker = sim.worker("w1")
+    assert sim.launches() == [(worker, app_id, "exec-1"), (worker, app_id, "exec-2")]
+    assert sim.state.apps[app_id].state == AppState.RUNNING
+
+
+def test_a_silent_worker_expires_after_the_timeout_and_its_executors_move():
+    """No heartbeat for worker_timeout: lost, its driver told (worker_lost), executors
+    granted on the other worker; a heartbeat just in time keeps a worker alive."""
+    sim = Sim(worker_timeout=15.0)
+    w1 = sim.worker("w1", cores=1)
+    driver, app_id = sim.app(cores_max=1)
+    w2 = sim.worker("w2", cores=1)
+    assert sim.launches() == [(w1, app_id, "exec-1")]
+    sim.now += 10
+    sim.apply(HeartbeatReceived(w2))
+    sim.now += 5
+    assert sim.apply(Tick()) == [], "exactly worker_timeout of silence is not yet too much"
+    sim.now += 1
+    out = sim.apply(Tick())
+    assert sim.state.workers["w1"].state == WorkerState.LOST
+    assert sim.state.workers["w2"].state == WorkerState.ALIVE
+    assert Disconnect(w1, "worker w1 lost: no heartbeat for 15s") in out
+    (removed,) = sim.sent(driver, ExecutorRemoved, out)
+    assert removed.executor_id == "exec-1" and removed.worker_lost
+    assert sim.launches(out) == [(w2, app_id, "exec-2")]
+
+
+def test_two_hundred_workers_heartbeating_for_six_hours():
+    """200 workers, 6 simulated hours: heartbeats keep them alive; 20 that go silent
+    for an hour are lost and come back; 10 that stop are dead, then forgotten; an
+    application keeps all the cores it may have throughout."""
+    timeout, beat, tick = 60.0, 20.0, 20.0
+    sim = Sim(worker_timeout=timeout)
+    sessions = {f"w{i:03d}": sim.worker(f"w{i:03d}", cores=1) for i in range(200)}
+    _, app_id = sim.app("long", cores_max=150)
+    start = sim.now
+    silent = {f"w{i:03d}" for i in range(0, 200, 10)}
+    stopping = {f"w{i:03d}" for i in range(5, 200, 20)}
+    steps_per_beat = int(beat // tick)
+    for step in range(int(6 * 3600 / tick)):
+        sim.now = start + step * tick
+        hour = (sim.now - start) / 3600
+        if step % steps_per_beat == 0:
+            for worker_id, session in sessions.items():
+                if worker_id in silent and 1 <= hour < 2:
+                    continue
+                sim.state.handle(HeartbeatReceived(session), sim.now)
+        if step == int(2 * 3600 / tick):  # the silent ones reconnect
+            for worker_id in silent:
+                sessions[worker_id] = sim.worker(worker_id, cores=1)
+        if step == int(3 * 3600 / tick):
+            for worker_id in stopping:
+                sim.apply(WorkerStopped(sessions.pop(worker_id)))
+        sim.state.handle(Tick(), sim.now)
+        app = sim.state.apps[app_id]
+        assert len(app.executors) == 150, f"at {hour:.2f} h"
+        lost = {w for w, info in sim.state.workers.items() if info.state == "lost"}
+        if 1 + 2 * timeout / 3600 <= hour < 1 + 15 * timeout / 3600:
+            assert lost == silent, f"at {hour:.2f} h"
+        elif 1 + (16 * timeout + 2 * tick) / 3600 <= hour < 2:  # forgotten
+            assert not silent & set(sim.state.workers), f"at {hour:.2f} h"
+        assert all(w.state == "alive" or (w.gone and sim.now - w.gone <= 15 * timeout + tick)
+                   for w in sim.state.workers.values())
+    states = [w.state for w in sim.state.workers.values()]
+    assert len(states) == 190 and set(states) == {WorkerState.ALIVE}
+    assert sim.state.counters["executor_losses"] >= 1
+
+
+def test_a_master_restart_recovers_applications_and_workers_from_its_snapshot():
+    """Snapshot, new state: the worker re-registers with its executor, the driver
+    resumes its application under its id, executors are matched up and numbering
+    goes on; the finished application stays finished."""
+    before = Sim()
+    before.worker("w1", cores=2)
+    done_driver, done = before.app("done", cores_max=1)
+    before.apply(ApplicationUnregistered(done_driver))
+    driver, app_id = before.app("running", cores_max=1)
+    (executor,) = before.state.apps[app_id].executors
+    saved = before.state.snapshot()
+
+    after = Sim(MasterState(saved=saved), now=before.now + 30)
+    assert set(after.state.recovered) == {done, app_id}
+    assert set(after.state.recovered_workers) == {"w1"}
+    after.worker("w1", cores=2, executors=[(app_id, executor)])
+    assert after.launches() == [], "the executor's application has not come back yet"
+    driver, resumed = after.app("running", cores_max=1, app_id=app_id)
+    assert resumed == app_id
+    app = after.state.apps[app_id]
+    assert app.executors == {executor: "w1"} and app.state == AppState.RUNNING
+    assert after.launches() == [], "cores_max is met by the recovered executor"
+    assert after.state.workers["w1"].memory_used == GIB
+    assert app.next_executor == saved["apps"][app_id]["next_executor"]
+    assert after.state.recovered == {done: saved["apps"][done]}
+    status_states = {a: r["state"] for a, r in after.state.snapshot()["apps"].items()}
+    assert status_states == {done: "finished", app_id: "running"}
+
+
+def test_after_a_restart_peers_that_never_come_back_are_given_up_on():
+    """15 worker timeouts after the restart: workers that did not re-register leave the
+    status, applications whose driver did not return are finished (and later forgotten
+    by the TTL); a driver that returns even later still resumes."""
+    before = Sim(worker_timeout=10.0)
+    before.worker("w1")
+    _, gone = before.app("gone", cores_max=1)
+    _, late = before.app("late", cores_max=1)
+    saved = before.state.snapshot()
+    after = Sim(MasterState(worker_timeout=10.0, finished_app_ttl=3600.0, saved=saved),
+                now=before.now + 60)
+    after.apply(Tick())
+    after.now += 150
+    assert after.apply(Tick()) == []
+    after.now += 1
+    assert after.apply(Tick()) == [SaveState()]
+    assert after.state.recovered_workers == {}
+    assert {a: r["state"] for a, r in after.state.recovered.items()} == \
+        {gone: "finished", late: "finished"}
+    after.worker("w2")
+    _, resumed = after.app("late", cores_max=1, app_id=late)
+    assert resumed == late and after.state.apps[late].state == AppState.RUNNING
+    after.now += 3601
+    out = after.apply(Tick())
+    assert [a.app_id for a in out if isinstance(a, ForgetApplication)] == [gone]
+
+
+def test_a_reconnecting_worker_replaces_its_old_session_and_keeps_its_running_executors():
+    """Same worker id on a new connection: the old one is closed and its late
+    'connection lost' ignored; executors it still runs stay, others are removed."""
+    sim = Sim()
+    old = sim.worker("w1", cores=2)
+    driver, app_id = sim.app()
+    assert sorted(sim.state.apps[app_id].executors) == ["exec-1", "exec-2"]
+    new = sim.worker("w1", cores=2, executors=[(app_id, "exec-1")])
+    assert Disconnect(old, "replaced by a new connection") in sim.actions
+    assert [m.executor_id for m in sim.sent(driver, ExecutorRemoved)] == ["exec-2"]
+    assert sim.apply(ConnectionLost(old, "closed")) == []
+    assert sim.state.workers["w1"].state == WorkerState.ALIVE
+    assert sim.state.workers["w1"].session == new
+    assert sorted(sim.state.apps[app_id].executors) == ["exec-1", "exec-3"]
+
+
+def test_a_worker_reporting_executors_of_an_ended_application_is_told_to_stop_them():
+    """Re-registering with an executor of a finished application: ApplicationEnded, and
+    the executor takes no core."""
+    sim = Sim()
+    sim.worker("w1", cores=1)
+    driver, app_id = sim.app()
+    sim.apply(ApplicationUnregistered(driver))
+    session = sim.worker("w1", cores=1, executors=[(app_id, "exec-1")])
+    assert [m.app_id for m in sim.sent(session, ApplicationEnded)] == [app_id]
+    assert sim.state.workers["w1"].cores_used == 0
+
+
+def test_a_lost_worker_connection_affects_only_that_worker():
+    """A send to a worker failing (connection lost) marks that worker lost; the
+    application goes on with executors elsewhere, not 'finished'."""
+    sim = Sim()
+    w1, w2 = sim.worker("w1", cores=1), sim.worker("w2", cores=1)
+    driver, app_id = sim.app()
+    out = sim.apply(ConnectionLost(w1, "sending to it failed: broken pipe"))
+    assert sim.state.workers["w1"].state == WorkerState.LOST
+    assert sim.state.apps[app_id].state == AppState.RUNNING
+    assert not sim.sent(w2, ApplicationEnded, out)
+
+
+def test_a_worker_of_another_version_is_refused():
+    """RegisterWorkerFailed naming the versions, then the connection is closed."""
+    sim = Sim()
+    session = sim.worker("w1", vega="0.0.1")
+    (refusal,) = sim.sent(session, RegisterWorkerFailed)
+    assert "0.0.1" in refusal.reason or __version__ in refusal.reason
+    assert isinstance(sim.actions[-1], Disconnect) and "w1" not in sim.state.workers
+
+
+def test_application_lifecycle_unregister_kill_and_driver_loss():
+    """Unregistered: finished, workers told; killed: the driver told; driver gone:
+    finished; a finished application cannot be resumed."""
+    sim = Sim()
+    w1 = sim.worker("w1", cores=8)
+    d1, a1 = sim.app("one", cores_max=1)
+    d2, a2 = sim.app("two", cores_max=1)
+    d3, a3 = sim.app("three", cores_max=1)
+    sim.apply(ApplicationUnregistered(d1))
+    sim.apply(KillRequested(a2, "killed with vega kill"))
+    sim.apply(ConnectionLost(d3, "its driver disconnected"))
+    assert [sim.state.apps[a].state for a in (a1, a2, a3)] == \
+        [AppState.FINISHED, AppState.KILLED, AppState.FINISHED]
+    assert [m.app_id for m in sim.sent(w1, ApplicationEnded)] == [a1, a2, a3]
+    assert sim.sent(d2, ApplicationKilled)[0].reason == "killed with vega kill"
+    assert sim.state.workers["w1"].cores_used == 0
+    session, resumed = sim.app("one", app_id=a1)
+    assert resumed is None
+    assert "has finished" in sim.sent(session, ApplicationRejected)[0].reason
+    assert sim.apply(KillRequested(a1, "again")) == []
+
+
+def test_an_application_whose_executors_keep_exiting_fails():
+    """Every exit is counted; at the limit the application fails and its driver is cut."""
+    sim = Sim()
+    w1 = sim.worker("w1", cores=1)
+    driver, app_id = sim.app()
+    for _ in range(MAX_EXECUTOR_FAILURES):
+        (executor,) = sim.state.apps[app_id].executors
+        out = sim.apply(ExecutorExitReported(w1, app_id, executor, "exited with code 1"))
+    assert sim.state.apps[app_id].state == AppState.FAILED
+    assert any(isinstance(a, Disconnect) and a.session == driver for a in out)
+    assert len(sim.sent(driver, ExecutorRemoved)) == MAX_EXECUTOR_FAILURES
+    assert sim.state.workers["w1"].cores_used == 0
+
+
+def test_finished_applications_are_forgotten_after_their_ttl():
+    """Records, logs and the package go one TTL after the end; a package another
+    application still uses is kept; applications recovered from a restart too."""
+    ttl = 24 * 3600.0
+    sim = Sim(finished_app_ttl=ttl, worker_timeout=10 * ttl)
+    sim.worker("w1", cores=4)
+    d1, a1 = sim.app("one", package="sha-shared")
+    d2, a2 = sim.app("two", package="sha-shared")
+    d3, a3 = sim.app("three", package="sha-own")
+    sim.apply(ApplicationUnregistered(d1))
+    sim.apply(ApplicationUnregistered(d3))
+    sim.now += ttl
+    assert sim.apply(Tick()) == []
+    sim.now += 1
+    out = sim.apply(Tick())
+    forgotten = sorted((a.app_id, a.package_sha) for a in out if isinstance(a, ForgetApplication))
+    assert forgotten == sorted([(a1, ""), (a3, "sha-own")])
+    assert set(sim.state.apps) == {a2} and SaveState() in out
+
+    sim.apply(ApplicationUnregistered(d2))
+    restarted = Sim(MasterState(finished_app_ttl=ttl, saved=sim.state.snapshot()), now=sim.now)
+    assert restarted.apply(Tick()) == []
+    assert set(restarted.state.recovered) == {a2}
+    restarted.now += ttl + 1
+    out = restarted.apply(Tick())
+    assert [(a.app_id, a.package_sha) for a in out if isinstance(a, ForgetApplication)] == \
+        [(a2, "sha-shared")]
+    assert restarted.state.snapshot()["apps"] == {}
+
+
+def test_a_thousand_applications_come_and_go_over_a_simulated_day():
+    """Every 90 s an application starts, takes its executors, and ends 10 minutes
+    later; no core is leaked, and only the last 12 h of finished ones are kept."""
+    sim = Sim(finished_app_ttl=12 * 3600.0)
+    workers = {f"w{i}": sim.worker(f"w{i}", cores=4) for i in range(10)}
+    running = []
+    for n in range(960):
+        sim.now += 90
+        for session in workers.values():
+            sim.state.handle(HeartbeatReceived(session), sim.now)
+        running.append((sim.now, *sim.app(f"job-{n}", cores_max=4)))
+        while running and sim.now - running[0][0] >= 600:
+            sim.apply(ApplicationUnregistered(running.pop(0)[1]))
+        sim.apply(Tick())
+    in_use = sum(w.cores_used for w in sim.state.workers.values())
+    assert in_use == sum(len(sim.state.apps[a].executors) for _, _, a in running)
+    assert in_use == 4 * len(running)
+    finished = [a for a in sim.state.apps.values() if a.state == AppState.FINISHED]
+    assert len(finished) == pytest.approx(12 * 3600 / 90, abs=8)

@@ -1,0 +1,609 @@
+"""The master's decisions as pure state transitions: events and the time in, actions out.
+
+``MasterState.handle(event, now)`` registers and re-registers workers, admits
+and resumes applications, allocates executors, expires silent workers, ends
+and finally forgets applications, and rebuilds itself from a saved snapshot
+after a restart.  It performs no I/O: ``Master`` (``master.py``) turns what
+peers send into events, applies them under its lock and carries the returned
+actions out (the shape of Spark's ``Master.receive`` and dask's
+``WorkerState``).  Tests drive it with plain events and a fake clock.
+
+Peers are named by *session*: the number the I/O layer gives each connection.
+A worker or driver that reconnects gets a new session, so news from its old
+connection (a late "connection lost") is recognised as stale and ignored.
+
+Times are wall-clock seconds: they are saved, and compared across master restarts
+(the finished-application TTL).  The master gives a clock that does not jump
+(``master.steady_clock``), so a clock step cannot expire every worker at once.
+
+>>> state = MasterState(worker_timeout=15.0)
+>>> actions = state.handle(WorkerRegistering(1, _example_worker("w1")), now=0.0)
+>>> [type(a).__name__ for a in actions]
+['Send', 'SaveState']
+>>> state.handle(Tick(), now=16.0)[0]
+Disconnect(session=1, reason='worker w1 lost: no heartbeat for 15s')
+>>> state.workers["w1"].state
+<WorkerState.LOST: 'lost'>
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple, Union
+
+from .._version import __version__
+from ..net.messages import (ApplicationEnded, ApplicationKilled, ApplicationRejected,
+                            ApplicationWaiting, ExecutorAdded, ExecutorRemoved, LaunchExecutor,
+                            RegisterApplication, RegisteredApplication, RegisteredWorker,
+                            RegisterWorker, RegisterWorkerFailed)
+from ..versions import version_mismatch
+
+log = logging.getLogger(__name__)
+
+#: An application whose executors keep dying is failed after this many exits.
+MAX_EXECUTOR_FAILURES = 10
+#: Finished applications (records, packages, logs) are forgotten after this long.
+FINISHED_APP_TTL = 24 * 3600.0
+#: Lost and dead workers leave the status this many worker timeouts after (Spark: 15).
+DEAD_WORKER_TIMEOUTS = 15
+#: After a restart, workers and drivers have this many worker timeouts to come back
+#: (drivers try for vega.master.reconnect_timeout, 60 s by default).
+RECOVERY_TIMEOUTS = 15
+
+
+class WorkerState(str, enum.Enum):
+    ALIVE = "alive"
+    LOST = "lost"  # its connection closed or it went silent
+    DEAD = "dead"  # it said it was stopping
+
+
+class AppState(str, enum.Enum):
+    WAITING = "waiting"
+    RUNNING = "running"
+    FINISHED = "finished"
+    FAILED = "failed"
+    KILLED = "killed"
+
+    @property
+    def active(self) -> bool:
+        return self in (AppState.WAITING, AppState.RUNNING)
+
+
+# -- events: what happened ------------------------------------------------------------
+
+@dataclass
+class WorkerRegistering:
+    session: int
+    register: RegisterWorker
+
+
+@dataclass
+class HeartbeatReceived:
+    session: int
+
+
+@dataclass
+class ExecutorExitReported:
+    session: int
+    app_id: str
+    executor_id: str
+    reason: str
+
+
+@dataclass
+class WorkerStopped:
+    """The worker said it is shutting down on purpose."""
+    session: int
+
+
+@dataclass
+class ConnectionLost:
+    """A peer's connection closed, or sending to it failed."""
+    session: int
+    reason: str
+
+
+@dataclass
+class ApplicationRegistering:
+    session: int
+    request: RegisterApplication
+
+
+@dataclass
+class MetricsReported:
+    session: int
+    snapshot: dict
+
+
+@dataclass
+class ApplicationUnregistered:
+    session: int
+
+
+@dataclass
+class KillRequested:
+    app_id: str
+    reason: str
+
+
+@dataclass
+class Tick:
+    """Time passed: expire silent workers, forget old applications."""
+
+
+Event = Union[WorkerRegistering, HeartbeatReceived, ExecutorExitReported, WorkerStopped,
+              ConnectionLost, ApplicationRegistering, MetricsReported, ApplicationUnregistered,
+              KillRequested, Tick]
+
+
+# -- actions: what the I/O layer must do --------------------------------------------------
+
+@dataclass
+class Send:
+    session: int
+    message: object
+
+
+@dataclass
+class Disconnect:
+    """Close the session's connection after what was sent to it so far."""
+    session: int
+    reason: str
+
+
+@dataclass
+class SaveState:
+    """The recoverable state changed: write ``snapshot()``."""
+
+
+@dataclass
+class ForgetApplication:
+    """Delete what is stored for the application: its logs, and its package unless
+    ``package_sha`` is empty (another known application still uses it)."""
+    app_id: str
+    package_sha: str
+
+
+Action = Union[Send, Disconnect, SaveState, ForgetApplication]
+
+
+# -- state ---------------------------------------------------------------------------------
+
+@dataclass
+class Worker:
+    worker_id: str
+    host: str
+    port: int
+    cores: int
+    memory: int
+    labels: List[str]
+    pid: int
+    session: int
+    registered: float
+    last_heartbeat: float
+    state: WorkerState = WorkerState.ALIVE
+    #: when it stopped being alive
+    gone: Optional[float] = None
+    executors: Dict[Tuple[str, str], int] = field(default_factory=dict)  # (app, exec) -> memory
+
+    @property
+    def cores_used(self) -> int:
+        return len(self.executors)
+
+    @property
+    def memory_used(self) -> int:
+        return sum(self.executors.values())
+
+    def record(self) -> dict:
+        return {"host": self.host, "port": self.port, "cores": self.cores, "memory": self.memory,
+                "labels": self.labels, "state": self.state.value}
+
+
+@dataclass
+class Application:
+    app_id: str
+    request: RegisterApplication
+    session: int
+    submitted: float
+    state: AppState = AppState.WAITING
+    ended: Optional[float] = None
+    executors: Dict[str, str] = field(default_factory=dict)  # executor_id -> worker_id
+    next_executor: int = 1
+    executor_failures: int = 0
+    waiting_reason: str = ""
+    #: the driver's latest cumulative job metrics (JobMetrics.snapshot)
+    metrics: dict = field(default_factory=dict)
+
+    def record(self) -> dict:
+        """What survives a master restart."""
+        return {"name": self.request.name, "state": self.state.value,
+                "submitted": self.submitted, "ended": self.ended,
+                "next_executor": self.next_executor, "package_sha": self.request.package_sha}
+
+
+class MasterState:
+    """Workers and applications, and every decision about them."""
+
+    def __init__(self, worker_timeout: float = 15.0, finished_app_ttl: float = FINISHED_APP_TTL,
+                 saved: Optional[dict] = None):
+        self.worker_timeout = worker_timeout
+        self.finished_app_ttl = finished_app_ttl
+        self.workers: Dict[str, Worker] = {}
+        self.apps: Dict[str, Application] = {}
+        #: the applications waiting or running: the ones allocation looks at
+        self._active: Dict[str, Application] = {}
+        #: session -> ("worker", worker_id) or ("app", app_id)
+        self.sessions: Dict[int, Tuple[str, str]] = {}
+        saved = saved or {}
+        #: applications from before a restart, by id (their drivers may reconnect)
+        self.recovered: Dict[str, dict] = dict(saved.get("apps", {}))
+        #: workers from before a restart that have not registered again
+        self.recovered_workers: Dict[str, dict] = dict(saved.get("workers", {}))
+        #: cluster-mode drivers from before a restart (no longer this master's children)
+        self.recovered_drivers: List[dict] = [d for d in saved.get("drivers", [])
+                                              if d.get("state") != "finished"]
+        #: monotonically increasing event counts for /metrics
+        self.counters: Dict[str, int] = {"executor_losses": 0, "log_lines": 0}
+        self._app_count = 0
+        #: when peers from before the restart stop being waited for (set at the first tick)
+        self._recovery_deadline: Optional[float] = None
+
+    # -- queries ----------------------------------------------------------------------
+    def snapshot(self) -> Dict[str, dict]:
+        """What ``RecoveryStore.save`` writes: ``{"apps": ..., "workers": ...}``."""
+        apps = dict(self.recovered)
+        apps.update({a.app_id: a.record() for a in self.apps.values()})
+        workers = dict(self.recovered_workers)
+        workers.update({w.worker_id: w.record() for w in self.workers.values()})
+        return {"apps": apps, "workers": workers}
+
+    def app_of(self, session: int) -> Optional[Application]:
+        kind, key = self.sessions.get(session, ("", ""))
+        app = self.apps.get(key) if kind == "app" else None
+        return app if app is not None and app.session == session else None
+
+    def worker_of(self, session: int) -> Optional[Worker]:
+        kind, key = self.sessions.get(session, ("", ""))
+        worker = self.workers.get(key) if kind == "worker" else None
+        return worker if worker is not None and worker.session == session else None
+
+    def is_active(self, app_id: str) -> bool:
+        app = self.apps.get(app_id)
+        return app is not None and app.state.active
+
+    # -- events -------------------------------------------------------------------------
+    def handle(self, event: Event, now: float) -> List[Action]:
+        """Apply one event at time ``now``; the actions it calls for, in order."""
+        out: List[Action] = []
+        getattr(self, _HANDLERS[type(event)])(event, now, out)
+        return out
+
+    def _worker_registering(self, event: WorkerRegistering, now: float, out: list) -> None:
+        register = event.register
+        mismatch = version_mismatch(register.python_version, register.vega_version)
+        if mismatch:
+            log.warning("refused worker %s on %s: %s", register.worker_id, register.host, mismatch)
+            out.append(Send(event.session, RegisterWorkerFailed(f"this master runs {mismatch}")))
+            out.append(Disconnect(event.session, "refused"))
+            return
+        reported = {(app_id, executor_id) for app_id, executor_id in register.executors}
+        old = self.workers.get(register.worker_id)
+        if old is not None:  # it reconnected: executors it no longer runs are gone
+            self._release_worker(old, "it registered again without them", now, out,
+                                 keep=reported)
+            self.sessions.pop(old.session, None)
+            if old.state == WorkerState.ALIVE:
+                out.append(Disconnect(old.session, "replaced by a new connection"))
+        worker = Worker(register.worker_id, register.host, register.port, register.cores,
+                        register.memory, list(register.labels), register.pid, event.session,
+                        registered=now, last_heartbeat=now)
+        self.workers[worker.worker_id] = worker
+        self.sessions[event.session] = ("worker", worker.worker_id)
+        self.recovered_workers.pop(worker.worker_id, None)
+        out.append(Send(event.session, RegisteredWorker(__version__)))
+        ended = set()
+        for app_id, executor_id in sorted(reported):  # still running from before
+            app = self.apps.get(app_id)
+            record = self.recovered.get(app_id, {})
+            if (app is not None and not app.state.active) or \
+                    record.get("state") in ("finished", "failed", "killed"):
+                ended.add(app_id)  # its executors are stopped, not counted
+            elif app is not None:
+                worker.executors[(app_id, executor_id)] = app.request.executor_memory
+                app.executors[executor_id] = worker.worker_id
+            else:  # the driver may come back after a master restart and claim it
+                worker.executors[(app_id, executor_id)] = 0
+        out.extend(Send(event.session, ApplicationEnded(app_id)) for app_id in sorted(ended))
+        log.info("worker %s registered: %s, %d cores, %d MiB", worker.worker_id, worker.host,
+                 worker.cores, worker.memory >> 20)
+        out.append(SaveState())
+        self._schedule(out)
+
+    def _heartbeat_received(self, event: HeartbeatReceived, now: float, out: list) -> None:
+        worker = self.worker_of(event.session)
+        if worker is not None and worker.state == WorkerState.ALIVE:
+            worker.last_heartbeat = now
+
+    def _executor_exit_reported(self, event: ExecutorExitReported, now: float, out: list) -> None:
+        worker = self.worker_of(event.session)
+        if worker is None:
+            return
+        worker.executors.pop((event.app_id, event.executor_id), None)
+        app = self.apps.get(event.app_id)
+        if app is None or app.executors.pop(event.executor_id, None) is None:
+            return
+        log.warning("executor %s of %s exited (%s)", event.executor_id, app.app_id, event.reason)
+        self.counters["executor_losses"] += 1
+        out.append(Send(app.session, ExecutorRemoved(event.executor_id, event.reason, False)))
+        if not app.state.active:
+            return
+        # an executor ends on its own only when something is wrong (a crash, or no driver
+        # to serve): counted whatever its exit code, so it is not relaunched forever
+        app.executor_failures += 1
+        if app.executor_failures >= MAX_EXECUTOR_FAILURES:
+            log.error("application %s failed: its executors exited %d times", app.app_id,
+                      app.executor_failures)
+            out.append(Disconnect(app.session, "its executors keep exiting"))
+            self._end_app(app, AppState.FAILED, now, out)
+            return
+        self._schedule(out)
+
+    def _worker_stopped(self, event: WorkerStopped, now: float, out: list) -> None:
+        worker = self.worker_of(event.session)
+        if worker is not None:
+            self._worker_gone(worker, WorkerState.DEAD, "it stopped", now, out)
+
+    def _connection_lost(self, event: ConnectionLost, now: float, out: list) -> None:
+        worker = self.worker_of(event.session)
+        if worker is not None:
+            self._worker_gone(worker, WorkerState.LOST, event.reason, now, out)
+            return
+        app = self.app_of(event.session)
+        if app is not None:
+            self._end_app(app, AppState.FINISHED, now, out)
+
+    def _application_registering(self, event: ApplicationRegistering, now: float,
+                                 out: list) -> None:
+        request = event.request
+        mismatch = version_mismatch(request.python_version, request.vega_version)
+        if mismatch:
+            out.append(Send(event.session, ApplicationRejected(f"the cluster runs {mismatch}")))
+            return
+        if not request.app_id:
+            self._app_count += 1
+            app_id = time.strftime("app-%Y%m%d%H%M%S-", time.localtime(now)) + \
+                f"{self._app_count:04d}"
+            app = Application(app_id, request, event.session, submitted=now)
+        elif request.app_id in self.apps:  # the same master: the driver reconnected
+            app = self.apps[request.app_id]
+            if not app.state.active:
+                out.append(Send(event.session, ApplicationRejected(
+                    f"application {request.app_id} has {app.state.value}")))
+                return
+            self.sessions.pop(app.session, None)
+            app.session, app.request = event.session, request
+        else:  # known from before a restart, or not at all: resumed under its id
+            saved = self.recovered.pop(request.app_id, {})
+            app = Application(request.app_id, request, event.session,
+                              submitted=saved.get("submitted", now), state=AppState.RUNNING,
+                              next_executor=saved.get("next_executor", 1000))
+        self.apps[app.app_id] = self._active[app.app_id] = app
+        self.sessions[event.session] = ("app", app.app_id)
+        out.append(Send(event.session, RegisteredApplication(app.app_id)))
+        log.info("application %s (%s) %s from %s", app.app_id, request.name,
+                 "resumed" if request.app_id else "registered", request.driver_host)
+        self._claim_executors(app)
+        out.append(SaveState())
+        self._schedule(out)
+
+    def _metrics_reported(self, event: MetricsReported, now: float, out: list) -> None:
+        app = self.app_of(event.session)
+        if app is not None:
+            app.metrics = event.snapshot
+
+    def _application_unregistered(self, event: ApplicationUnregistered, now: float,
+                                  out: list) -> None:
+        app = self.app_of(event.session)
+        if app is not None:
+            self._end_app(app, AppState.FINISHED, now, out)
+
+    def _kill_requested(self, event: KillRequested, now: float, out: list) -> None:
+        app = self.apps.get(event.app_id)
+        if app is None or not app.state.active:
+            return
+        out.append(Send(app.session, ApplicationKilled(event.reason)))
+        self._end_app(app, AppState.KILLED, now, out)
+
+    def _tick(self, event: Tick, now: float, out: list) -> None:
+        if self._recovery_deadline is None:
+            self._recovery_deadline = now + RECOVERY_TIMEOUTS * self.worker_timeout
+        elif now > self._recovery_deadline and (self.recovered_workers or any(
+                r.get("state") in ("waiting", "running") for r in self.recovered.values())):
+            self._complete_recovery(now, out)
+        for worker in list(self.workers.values()):
+            if worker.state == WorkerState.ALIVE:
+                if now - worker.last_heartbeat > self.worker_timeout:
+                    self._worker_gone(worker, WorkerState.LOST,
+                                      f"no heartbeat for {self.worker_timeout:.0f}s", now, out)
+            elif now - (worker.gone or now) > DEAD_WORKER_TIMEOUTS * self.worker_timeout:
+                del self.workers[worker.worker_id]
+                self.sessions.pop(worker.session, None)
+                out.append(SaveState())
+        expired = [a.app_id for a in self.apps.values()
+                   if a.ended is not None and now - a.ended > self.finished_app_ttl]
+        expired += [app_id for app_id, r in self.recovered.items()
+                    if r.get("state") not in ("waiting", "running")
+                    and now - (r.get("ended") or now) > self.finished_app_ttl]
+        for app_id in expired:
+            self._forget_app(app_id, out)
+
+    # -- transitions ------------------------------------------------------------------------
+    def _complete_recovery(self, now: float, out: list) -> None:
+        """Stop waiting for what was there before the restart (Spark's completeRecovery):
+        workers that did not come back are forgotten, applications whose driver did not
+        are finished (a driver that comes back later still resumes its application)."""
+        for app_id, record in self.recovered.items():
+            if record.get("state") in ("waiting", "running"):
+                self.recovered[app_id] = {**record, "state": AppState.FINISHED.value,
+                                          "ended": now}
+                log.info("application %s finished: its driver did not come back after the "
+                         "master restarted", app_id)
+        for worker_id in self.recovered_workers:
+            log.info("worker %s forgotten: it did not come back after the master restarted",
+                     worker_id)
+        self.recovered_workers.clear()
+        out.append(SaveState())
+
+    def _worker_gone(self, worker: Worker, state: WorkerState, reason: str, now: float,
+                     out: list) -> None:
+        if worker.state != WorkerState.ALIVE:
+            return
+        worker.state, worker.gone = state, now
+        log.warning("worker %s %s: %s", worker.worker_id, state.value, reason)
+        out.append(Disconnect(worker.session, f"worker {worker.worker_id} {state.value}: {reason}"))
+        self._release_worker(worker, reason, now, out)
+        out.append(SaveState())
+        self._schedule(out)
+
+    def _release_worker(self, worker: Worker, reason: str, now: float, out: list,
+                        keep: frozenset = frozenset()) -> None:
+        """Its executors (but those in ``keep``) are gone: tell their drivers."""
+        for app_id, executor_id in list(worker.executors):
+            app = self.apps.get(app_id)
+            if (app_id, executor_id) in keep:
+                continue
+            if app is not None and app.executors.pop(executor_id, None) is not None:
+                self.counters["executor_losses"] += 1
+                out.append(Send(app.session, ExecutorRemoved(
+                    executor_id, f"worker {worker.worker_id} was lost ({reason})", True)))
+        worker.executors.clear()
+
+    def _end_app(self, app: Application, state: AppState, now: float, out: list) -> None:
+        if not app.state.active:
+            return
+        app.state, app.ended = state, now
+        self._active.pop(app.app_id, None)
+        for executor_id, worker_id in app.executors.items():
+            worker = self.workers.get(worker_id)
+            if worker is not None:
+                worker.executors.pop((app.app_id, executor_id), None)
+        for worker_id in sorted(set(app.executors.values())):
+            worker = self.workers.get(worker_id)
+            if worker is not None and worker.state == WorkerState.ALIVE:
+                out.append(Send(worker.session, ApplicationEnded(app.app_id)))
+        app.executors.clear()
+        log.info("application %s %s", app.app_id, state.value)
+        out.append(SaveState())
+        self._schedule(out)
+
+    def _forget_app(self, app_id: str, out: list) -> None:
+        app = self.apps.pop(app_id, None)
+        record = self.recovered.pop(app_id, {})
+        if app is not None:
+            self.sessions.pop(app.session, None)
+        package = app.request.package_sha if app is not None else record.get("package_sha", "")
+        in_use = {a.request.package_sha for a in self.apps.values()}
+        in_use |= {r.get("package_sha", "") for r in self.recovered.values()}
+        log.info("application %s forgotten (finished over %.0f h ago)", app_id,
+                 self.finished_app_ttl / 3600)
+        out.append(ForgetApplication(app_id, "" if package in in_use else package))
+        out.append(SaveState())
+
+    def _claim_executors(self, app: Application) -> None:
+        """Executors workers reported before this application's driver came back."""
+        for worker in self.workers.values():
+            for (app_id, executor_id) in list(worker.executors):
+                if app_id == app.app_id and executor_id not in app.executors:
+                    worker.executors[(app_id, executor_id)] = app.request.executor_memory
+                    app.executors[executor_id] = worker.worker_id
+        if app.executors:
+            app.state = AppState.RUNNING
+
+    # -- allocation ------------------------------------------------------------------------
+    def _schedule(self, out: list) -> None:
+        """Grant executors to active applications, oldest first."""
+        for app in sorted(self._active.values(), key=lambda a: a.submitted):
+            granted = self._grant(app, out)
+            if app.executors:
+                app.state = AppState.RUNNING
+            if not granted and not app.executors:
+                self._tell_waiting(app, out)
+
+    def _grant(self, app: Application, out: list) -> int:
+        """One-core executors for ``app`` until ``cores_max`` or no worker can take one."""
+        request = app.request
+        granted = 0
+        while not request.cores_max or len(app.executors) < request.cores_max:
+            worker = self._worker_for(app)
+            if worker is None:
+                break
+            executor_id = f"exec-{app.next_executor}"
+            app.next_executor += 1
+            worker.executors[(app.app_id, executor_id)] = request.executor_memory
+            app.executors[executor_id] = worker.worker_id
+            out.append(Send(worker.session, LaunchExecutor(
+                app.app_id, executor_id, 1, request.executor_memory, request.driver_host,
+                request.driver_port, {"PYTHONHASHSEED": request.hash_seed}, request.package_sha)))
+            out.append(Send(app.session, ExecutorAdded(executor_id, worker.worker_id,
+                                                       worker.host, 1)))
+            log.info("executor %s of %s launched on %s", executor_id, app.app_id,
+                     worker.worker_id)
+            granted += 1
+        return granted
+
+    def _worker_for(self, app: Application) -> Optional[Worker]:
+        """The alive worker with room that runs fewest of the app's executors (then most
+        free cores): executors spread over the cluster."""
+        request = app.request
+        best, best_key = None, None
+        for worker in self.workers.values():
+            if (worker.state != WorkerState.ALIVE or worker.cores_used >= worker.cores
+                    or worker.memory - worker.memory_used < request.executor_memory):
+                continue
+            mine = sum(1 for (a, _) in worker.executors if a == app.app_id)
+            if request.executor_cores and mine >= request.executor_cores:
+                continue
+            key = (mine, worker.cores_used - worker.cores, worker.worker_id)
+            if best_key is None or key < best_key:
+                best, best_key = worker, key
+        return best
+
+    def _tell_waiting(self, app: Application, out: list) -> None:
+        alive = [w for w in self.workers.values() if w.state == WorkerState.ALIVE]
+        if not alive:
+            reason = ("no workers are registered with the master yet: the job will start "
+                      "when one registers (vega worker vega://MASTER:PORT)")
+        elif max(w.memory for w in alive) < app.request.executor_memory:
+            reason = (f"no worker can give an executor {app.request.executor_memory >> 20} MiB "
+                      f"(the largest has {max(w.memory for w in alive) >> 20} MiB): lower "
+                      "--executor-memory or add a larger worker")
+        else:
+            reason = "all worker cores are in use by other applications; waiting for free cores"
+        if reason != app.waiting_reason:
+            app.waiting_reason = reason
+            out.append(Send(app.session, ApplicationWaiting(reason)))
+
+
+_HANDLERS = {
+    WorkerRegistering: "_worker_registering",
+    HeartbeatReceived: "_heartbeat_received",
+    ExecutorExitReported: "_executor_exit_reported",
+    WorkerStopped: "_worker_stopped",
+    ConnectionLost: "_connection_lost",
+    ApplicationRegistering: "_application_registering",
+    MetricsReported: "_metrics_reported",
+    ApplicationUnregistered: "_application_unregistered",
+    KillRequested: "_kill_requested",
+    Tick: "_tick",
+}
+
+
+def _example_worker(worker_id: str, cores: int = 2, memory: int = 2 << 30) -> RegisterWorker:
+    """A RegisterWorker as a worker of this Vega and Python sends it (for examples, tests)."""
+    from ..versions import python_version
+
+    return RegisterWorker(worker_id, "127.0.0.1", 7000, cores, memory, [], python_version(),
+                          __version__, 1)

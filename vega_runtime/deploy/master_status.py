@@ -1,0 +1,62 @@
+"""The master's status documents: ``vega status --json``, ``/api/v1/status`` and the
+web UI's application page, read from the state machine (with the master's lock held)."""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+from .._version import __version__
+from ..versions import python_version
+from .master_state import MasterState
+
+
+def status_document(state: MasterState, drivers: List[dict], url: str, started: float,
+                    now: float) -> dict:
+    """The documented JSON status."""
+    return {
+        "master": {"url": url, "version": __version__, "python": python_version(),
+                   "started": started, "uptime_seconds": round(now - started, 1)},
+        "workers": [{
+            "id": w.worker_id, "host": w.host, "port": w.port, "state": w.state.value,
+            "cores": w.cores, "cores_used": w.cores_used,
+            "memory_bytes": w.memory, "memory_used_bytes": w.memory_used,
+            "labels": w.labels,
+            "last_heartbeat_seconds_ago": round(now - w.last_heartbeat, 1),
+            "executors": [f"{a}/{e}" for a, e in w.executors],
+        } for w in state.workers.values()] + [{
+            "id": worker_id, "host": w["host"], "port": w["port"], "state": "lost",
+            "cores": w["cores"], "cores_used": 0, "memory_bytes": w["memory"],
+            "memory_used_bytes": 0, "labels": w["labels"],
+            "last_heartbeat_seconds_ago": None, "executors": [],
+        } for worker_id, w in state.recovered_workers.items()],
+        "applications": [{
+            "id": a.app_id, "name": a.request.name, "state": a.state.value,
+            "cores": len(a.executors),
+            "driver": f"{a.request.driver_host}:{a.request.driver_port}",
+            "started": a.submitted,
+            "duration_seconds": round((a.ended or now) - a.submitted, 1),
+            "waiting_reason": a.waiting_reason if a.state == "waiting" else "",
+        } for a in state.apps.values()] + [{
+            "id": app_id, "name": r["name"],
+            "state": "recovering" if r["state"] in ("waiting", "running") else r["state"],
+            "cores": 0, "driver": "", "started": r["submitted"],
+            "duration_seconds": round((r["ended"] or now) - r["submitted"], 1),
+            "waiting_reason": "",
+        } for app_id, r in state.recovered.items()],
+        "drivers": drivers + [
+            {**d, "state": "unknown" if d["state"] in ("running", "restarting", "submitted")
+             else d["state"]} for d in state.recovered_drivers],
+    }
+
+
+def application_document(state: MasterState, summary: dict, app_id: str) -> Optional[dict]:
+    """One application for the web UI: status, stages, executors, cached RDDs."""
+    app = state.apps.get(app_id)
+    if app is None:
+        return None
+    metrics = app.metrics or {}
+    return {**summary, "executors": dict(app.executors),
+            "jobs": metrics.get("job_progress", []),
+            "stages": metrics.get("stage_progress", []),
+            "cached_rdds": metrics.get("cached_rdds", []),
+            "logs": f"/api/v1/applications/{app_id}/logs"}

@@ -1,0 +1,76 @@
+"""Job packages kept by the master: submitters ask for and upload them, workers and
+cluster-mode drivers fetch them.  ``<work_dir>/packages/<sha256>.zip``, named by content."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from typing import Optional
+
+from ..net.connection import Connection
+from ..net.framing import ProtocolError
+from ..net.messages import FetchPackage, PackageData, PackageQuery, PackageStatus, UploadPackage
+from ..packaging import verify
+
+log = logging.getLogger(__name__)
+
+
+class PackageStore:
+    def __init__(self, work_dir: str):
+        self.directory = os.path.join(work_dir, "packages")
+
+    def path(self, sha256: str) -> str:
+        return os.path.join(self.directory, f"{sha256}.zip")
+
+    def exists(self, sha256: str) -> bool:
+        return os.path.exists(self.path(sha256))
+
+    def read(self, sha256: str) -> Optional[bytes]:
+        """The package's bytes, or None when this master does not have it."""
+        try:
+            with open(self.path(sha256), "rb") as fh:
+                return fh.read()
+        except FileNotFoundError:
+            return None
+
+    def store(self, sha256: str, data: bytes) -> None:
+        os.makedirs(self.directory, exist_ok=True)
+        tmp = self.path(sha256) + ".tmp"
+        with open(tmp, "wb") as out:
+            out.write(data)
+        os.replace(tmp, self.path(sha256))
+        log.info("stored package %s (%d bytes)", sha256[:12], len(data))
+
+    def remove(self, sha256: str) -> None:
+        """Delete the package and its extracted copy (cluster-mode drivers run from it)."""
+        if not sha256 or os.sep in sha256 or sha256.startswith("."):
+            return
+        try:
+            os.remove(self.path(sha256))
+        except FileNotFoundError:
+            pass
+        shutil.rmtree(os.path.join(self.directory, sha256), ignore_errors=True)
+        log.info("removed package %s", sha256[:12])
+
+    def serve(self, conn: Connection, message) -> None:
+        """Answer package queries, uploads and fetches on one connection until it closes."""
+        while True:
+            if isinstance(message, PackageQuery):
+                conn.send(PackageStatus(message.sha256, self.exists(message.sha256)))
+            elif isinstance(message, UploadPackage):
+                if not verify(message.data, message.sha256):
+                    raise ProtocolError(conn.peer, "uploaded package does not match its sha256")
+                self.store(message.sha256, message.data)
+                conn.send(PackageStatus(message.sha256, True))
+            elif isinstance(message, FetchPackage):
+                data = self.read(message.sha256)
+                if data is None:  # a clean "not found", not a dropped session
+                    log.warning("%s asked for package %s, which this master does not have",
+                                conn.peer, message.sha256[:12])
+                    conn.send(PackageStatus(message.sha256, False))
+                else:
+                    conn.send(PackageData(message.sha256, data))
+            else:
+                raise ProtocolError(conn.peer, f"unexpected {type(message).__name__}")
+            message = conn.recv()
