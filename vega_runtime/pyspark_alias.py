@@ -29,7 +29,8 @@ ALIASES = {
     "pyspark.statcounter": "vega_runtime.rdd.stats",
     "pyspark.storagelevel": "vega_runtime.storage_level",
     "pyspark.broadcast": "vega_runtime.shared",
-    "pyspark.accumulators": "vega_runtime.shared",
+    "pyspark.accumulators": "vega_runtime.pyspark_compat.accumulators",
+    "pyspark.resultiterable": "vega_runtime.pyspark_compat.resultiterable",
     "pyspark.taskcontext": "vega_runtime.task_context",
     "pyspark.files": "vega_runtime.files",
 }

@@ -1,0 +1,198 @@
+"""Run PySpark's own unit tests for the RDD API against Vega, on one master.
+
+    python tests/pyspark_run.py PYSPARK_ZIP MASTER RESULTS.json
+
+The test modules are read at run time from the installed PySpark's ``pyspark.zip``
+(never copied into this repository) and run with ``unittest`` while ``import pyspark``
+means Vega (``vega_runtime.pyspark_alias``, the ``--pyspark-compat`` switch) and
+``pyspark_shims`` stands in for PySpark's test base classes and JVM-side names.  Every
+test of :data:`MODULES` runs except those in :data:`EXCLUDED`, each excluded for a reason
+given there.  ``RESULTS.json`` maps each test id to its outcome (``passed``, ``failed``,
+``error``, ``skipped``, ``excluded``) and a short detail.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import sys
+import tempfile
+import traceback
+import unittest
+import zipfile
+
+MODULES = ["test_rdd", "test_context", "test_join", "test_broadcast", "test_taskcontext",
+           "test_statcounter", "test_worker"]
+
+#: Seconds one test may take before it counts as an error (PySpark's tests take a few).
+TEST_TIMEOUT = 120
+
+_JVM = "needs the JVM (py4j gateway, JavaRDD or Java-side classes)"
+_SQL = "uses Spark SQL (DataFrames), which Vega does not implement"
+_RESOURCES = "resource profiles and GPU resources: a Spark scheduler feature Vega lacks"
+_BARRIER = "barrier execution mode, which Vega does not implement"
+_INTERNAL = "tests a PySpark-internal module (serializers, shuffle, worker daemon, profiler)"
+_SOURCE_TREE = "needs files of Spark's source tree (python/test_support) the wheel does not ship"
+_CONF = "tests a Spark setting that has no Vega meaning"
+
+#: test id (module.Class.method, or module.Class for the whole class) -> why it is excluded
+EXCLUDED = {
+    # test_rdd
+    "test_rdd.RDDTests.test_resourceprofile": _RESOURCES,
+    "test_rdd.RDDTests.test_multiple_python_java_RDD_conversions": _JVM,
+    "test_rdd.RDDTests.test_take_on_jrdd": _JVM,
+    "test_rdd.RDDTests.test_take_on_jrdd_with_large_rows_should_not_cause_deadlock": _JVM,
+    "test_rdd.RDDTests.test_zip_with_different_serializers": _INTERNAL,
+    "test_rdd.RDDTests.test_external_group_by_key": _INTERNAL,
+    "test_rdd.RDDTests.test_save_as_textfile_with_unicode": _SOURCE_TREE,
+    "test_rdd.RDDTests.test_transforming_pickle_file": _SOURCE_TREE,
+    "test_rdd.RDDTests.test_cartesian_on_textfile": _SOURCE_TREE,
+    "test_rdd.RDDTests.test_zip_with_different_object_sizes": _INTERNAL,
+    "test_rdd.RDDTests.test_repartition_on_textfile": _SOURCE_TREE,
+    "test_rdd.RDDTests.test_null_in_rdd": _JVM,
+    # test_context
+    "test_context.AddFileTests": _SOURCE_TREE,
+    "test_context.ContextTestsWithResources": _RESOURCES,
+    # test_broadcast: a SparkSession over the JVM, and PySpark's broadcast wire format
+    "test_broadcast.BroadcastFrameProtocolTest": _INTERNAL,
+    # test_taskcontext
+    "test_taskcontext.TaskContextTestsWithResources": _RESOURCES,
+    "test_taskcontext.TaskContextTestsWithFractionalCpus": _RESOURCES,
+    "test_taskcontext.TaskContextUDSTests": _INTERNAL,
+    # test_worker
+    "test_worker.WorkerMemoryTest": _CONF,
+    "test_worker.WorkerMemoryFractionalTaskCpusTest": _RESOURCES,
+}
+
+
+class Recorder(unittest.TestResult):
+    """Each test's outcome, with a deadline per test (SIGALRM in the main thread)."""
+
+    def __init__(self):
+        super().__init__()
+        self.outcomes: dict = {}
+
+    def startTest(self, test):
+        super().startTest(test)
+        signal.alarm(TEST_TIMEOUT)
+
+    def stopTest(self, test):
+        signal.alarm(0)
+        self.outcomes.setdefault(_test_id(test), ("passed", ""))
+        super().stopTest(test)
+
+    def addError(self, test, err):
+        super().addError(test, err)
+        self.outcomes[_test_id(test)] = ("error", _brief(err))
+
+    def addFailure(self, test, err):
+        super().addFailure(test, err)
+        self.outcomes[_test_id(test)] = ("failed", _brief(err))
+
+    def addSkip(self, test, reason):
+        super().addSkip(test, reason)
+        self.outcomes[_test_id(test)] = ("skipped", reason)
+
+    def addExpectedFailure(self, test, err):
+        super().addExpectedFailure(test, err)
+        self.outcomes[_test_id(test)] = ("skipped", "expected failure")
+
+
+class TestTimedOut(Exception):
+    pass
+
+
+def _on_alarm(signum, frame):
+    raise TestTimedOut(f"the test took longer than {TEST_TIMEOUT}s")
+
+
+def _test_id(test) -> str:
+    parts = test.id().split(".")
+    return ".".join(parts[-3:]) if len(parts) >= 3 else test.id()
+
+
+def _brief(err) -> str:
+    kind, value, tb = err
+    lines = traceback.format_exception(kind, value, tb)
+    return "".join(lines[-6:])[-1500:]
+
+
+def _excluded(test_id: str):
+    module, cls, _ = test_id.split(".")
+    return EXCLUDED.get(test_id) or EXCLUDED.get(f"{module}.{cls}")
+
+
+def _tests(suite):
+    for item in suite:
+        if isinstance(item, unittest.TestSuite):
+            yield from _tests(item)
+        else:
+            yield item
+
+
+def load_modules(zip_path: str, directory: str) -> list:
+    """PySpark's test modules from ``zip_path``, imported from a copy in ``directory``."""
+    import cloudpickle
+
+    modules = []
+    with zipfile.ZipFile(zip_path) as archive:
+        for name in MODULES:
+            path = os.path.join(directory, f"{name}.py")
+            with open(path, "wb") as out:
+                out.write(archive.read(f"pyspark/tests/{name}.py"))
+            spec = importlib.util.spec_from_file_location(f"pyspark_unit.{name}", path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[spec.name] = module
+            spec.loader.exec_module(module)
+            # Executors of a local cluster cannot import these modules: ship their code.
+            cloudpickle.register_pickle_by_value(module)
+            modules.append((name, module))
+    return modules
+
+
+def main(zip_path: str, master: str, results_path: str) -> int:
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from vega_runtime.pyspark_alias import install
+
+    import pyspark_shims
+
+    install()
+    signal.signal(signal.SIGALRM, _on_alarm)
+    sys.modules.setdefault("pyspark_unit", type(sys)("pyspark_unit"))
+    sys.modules["pyspark_unit"].__path__ = []
+    outcomes = {}
+    with tempfile.TemporaryDirectory(prefix="pyspark-tests-") as directory:
+        spark_home = os.path.join(directory, "spark-home")
+        os.makedirs(spark_home)
+        pyspark_shims.register(master, spark_home)
+        loader = unittest.TestLoader()
+        for name, module in load_modules(zip_path, directory):
+            suite, wanted = unittest.TestSuite(), []
+            for test in _tests(loader.loadTestsFromModule(module)):
+                test_id = _test_id(test)
+                reason = _excluded(test_id)
+                if reason:
+                    outcomes[test_id] = ("excluded", reason)
+                else:
+                    suite.addTest(test)
+                    wanted.append(test_id)
+            recorder = Recorder()
+            suite.run(recorder)
+            outcomes.update(recorder.outcomes)
+            # A failed setUpClass runs none of its class's tests: each counts as an error.
+            setup_errors = [(t.description, e) for t, e in recorder.errors
+                            if not isinstance(t, unittest.TestCase)]
+            for test_id in wanted:
+                if test_id not in outcomes:
+                    why = "; ".join(f"{d}: {e[-300:]}" for d, e in setup_errors) or "did not run"
+                    outcomes[test_id] = ("error", why)
+    with open(results_path, "w") as out:
+        json.dump({k: {"outcome": v[0], "detail": v[1]} for k, v in sorted(outcomes.items())},
+                  out, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(*sys.argv[1:4]))
