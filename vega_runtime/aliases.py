@@ -3,11 +3,21 @@
 Each entry is a Vega (PEP 8) name; its PySpark spelling is derived
 mechanically unless ``SPELLINGS`` says otherwise.  So a PySpark RDD job runs
 after changing only its import.
+
+``install`` also makes every public method of the class accept PySpark's
+keyword names (``num_slices`` as ``numSlices``; irregular ones from
+``KEYWORD_SPELLINGS``) under both of its names, and guards the user functions
+it is given (``user_code.fail_on_stopiteration``) when called from user code.
 """
 
 from __future__ import annotations
 
-from typing import Dict, Iterable, Tuple
+import functools
+import inspect
+import sys
+from typing import Callable, Dict, Iterable, Tuple
+
+from .user_code import USER_FUNCTION_PARAMETERS, VALUE_PARAMETERS, fail_on_stopiteration
 
 RDD_METHODS: Tuple[str, ...] = (
     "map_partitions_with_index", "map_partitions", "flat_map", "key_by", "random_split",
@@ -34,6 +44,14 @@ STAT_COUNTER_METHODS: Tuple[str, ...] = ("sample_variance", "sample_stdev", "mer
 #: Where PySpark's spelling is not the mechanical one.
 SPELLINGS: Dict[str, str] = {"empty_rdd": "emptyRDD"}
 
+#: method -> {PySpark keyword: Vega parameter} where it is not the mechanical camelCase.
+KEYWORD_SPELLINGS: Dict[str, Dict[str, str]] = {
+    "parallelize": {"c": "data"}, "make_rdd": {"c": "data"},
+    "text_file": {"name": "path"}, "pickle_file": {"name": "path"},
+    "set_checkpoint_dir": {"dirName": "directory"}, "set_log_level": {"logLevel": "level"},
+    "count_approx_distinct": {"relativeSD": "relative_sd"},
+}
+
 
 def camel_case(name: str) -> str:
     """``save_as_text_file`` -> ``saveAsTextFile``.
@@ -48,10 +66,77 @@ def camel_case(name: str) -> str:
 
 
 def install(cls: type, names: Iterable[str]) -> None:
-    """Give ``cls`` an alias per name; properties stay properties."""
+    """Give ``cls`` an alias per name; properties stay properties.
+
+    Every public method (and ``__init__``) first learns PySpark's keyword names
+    and guards its user functions, so both spellings of a method do.
+    """
+    for name, member in _public_methods(cls):
+        setattr(cls, name, _pyspark_call(name, member))
     for name in names:
         member = _lookup(cls, name)
         setattr(cls, camel_case(name), member)
+
+
+def _public_methods(cls: type):
+    seen = set()
+    for klass in cls.__mro__[:-1]:
+        for name, member in klass.__dict__.items():
+            if name in seen or (name.startswith("_") and name != "__init__"):
+                continue
+            seen.add(name)
+            if inspect.isfunction(member):
+                yield name, member
+
+
+def keyword_aliases(name: str, method: Callable) -> Dict[str, str]:
+    """PySpark keyword -> parameter of ``method`` (called ``name``).
+
+    >>> def parallelize(self, data, num_slices=None): ...
+    >>> keyword_aliases("parallelize", parallelize)
+    {'numSlices': 'num_slices', 'c': 'data'}
+    """
+    params = inspect.signature(method).parameters
+    table = {camel_case(p): p for p in params if "_" in p.strip("_")}
+    table.update({k: v for k, v in KEYWORD_SPELLINGS.get(name, {}).items() if v in params})
+    return {k: v for k, v in table.items() if k not in params}
+
+
+def _pyspark_call(name: str, method: Callable) -> Callable:
+    """``method``, accepting PySpark's keywords and guarding user functions from user code."""
+    renames = keyword_aliases(name, method)
+    params = list(inspect.signature(method).parameters)
+    guarded = {i: p for i, p in enumerate(params)
+               if p in USER_FUNCTION_PARAMETERS and (name, p) not in VALUE_PARAMETERS}
+    if not renames and not guarded:
+        return method
+
+    @functools.wraps(method)
+    def call(*args, **kwargs):
+        if kwargs and renames:
+            kwargs = _renamed(name, kwargs, renames)
+        if guarded and not sys._getframe(1).f_globals.get("__name__", "").startswith(_PACKAGE):
+            args = tuple(fail_on_stopiteration(a) if i in guarded else a
+                         for i, a in enumerate(args))
+            for key in guarded.values():
+                if key in kwargs:
+                    kwargs[key] = fail_on_stopiteration(kwargs[key])
+        return method(*args, **kwargs)
+
+    return call
+
+
+_PACKAGE = __name__.rpartition(".")[0] + "."
+
+
+def _renamed(name: str, kwargs: dict, renames: Dict[str, str]) -> dict:
+    out = {}
+    for key, value in kwargs.items():
+        target = renames.get(key, key)
+        if target in out:
+            raise TypeError(f"{name}() got {key!r} and {target!r}, two names of one argument")
+        out[target] = value
+    return out
 
 
 def _lookup(cls: type, name: str):

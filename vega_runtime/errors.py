@@ -180,3 +180,21 @@ class JobFileError(VegaError):
 
     def __str__(self) -> str:
         return f"{self.path}: {self.problem}"
+
+
+class StopIterationInUserCode(VegaError, RuntimeError):
+    """A user function raised ``StopIteration``; it fails the task instead of ending a partition.
+
+    >>> str(StopIterationInUserCode("parse", "StopIteration()")).split(";")[0]
+    "Caught StopIteration thrown from user's code"
+    """
+
+    def __init__(self, function: str, raised: str):
+        super().__init__(function, raised)
+        self.function, self.raised = function, raised
+
+    def __str__(self) -> str:
+        return (f"Caught StopIteration thrown from user's code; failing the task: {self.function} "
+                f"raised {self.raised}. Inside a function given to Vega a StopIteration would "
+                "silently end its partition early; raise another exception or return a value "
+                "(call next(it, default) instead of next(it)).")

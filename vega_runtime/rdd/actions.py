@@ -231,7 +231,13 @@ class Actions:
 
         >>> # rdd.foreach_partition(lambda it: write_all(it))
         """
-        self._run(lambda it: f(it) and None, "foreach_partition()")
+        def apply(records: Iterator) -> None:
+            result = f(records)
+            if result is not None and hasattr(result, "__iter__"):
+                for _ in result:  # a generator function runs to its end, as in PySpark
+                    pass
+
+        self._run(apply, "foreach_partition()")
 
     def is_empty(self) -> bool:
         """True when the RDD has no elements.
