@@ -97,8 +97,10 @@ def keyword_aliases(name: str, method: Callable) -> Dict[str, str]:
     {'numSlices': 'num_slices', 'c': 'data'}
     """
     params = inspect.signature(method).parameters
-    table = {camel_case(p): p for p in params if "_" in p.strip("_")}
-    table.update({k: v for k, v in KEYWORD_SPELLINGS.get(name, {}).items() if v in params})
+    irregular = {k: v for k, v in KEYWORD_SPELLINGS.get(name, {}).items() if v in params}
+    table = {camel_case(p): p for p in params
+             if "_" in p.strip("_") and p not in irregular.values()}
+    table.update(irregular)
     return {k: v for k, v in table.items() if k not in params}
 
 
@@ -130,12 +132,13 @@ _PACKAGE = __name__.rpartition(".")[0] + "."
 
 
 def _renamed(name: str, kwargs: dict, renames: Dict[str, str]) -> dict:
-    out = {}
+    out, spelled = {}, {}
     for key, value in kwargs.items():
         target = renames.get(key, key)
         if target in out:
-            raise TypeError(f"{name}() got {key!r} and {target!r}, two names of one argument")
-        out[target] = value
+            raise TypeError(f"{name}() got {spelled[target]}= and {key}=, two names of its "
+                            f"argument {target!r}: pass one")
+        out[target], spelled[target] = value, key
     return out
 
 

@@ -304,8 +304,9 @@ class Context:
         return sources.TextFileRDD(self, path, min_partitions or self.default_min_partitions,
                                    self.conf["vega.input.split_size"])
 
-    def whole_text_files(self, path: str, min_partitions: Optional[int] = None) -> RDD:
-        """``(path, content)`` for each file.
+    def whole_text_files(self, path: str, min_partitions: Optional[int] = None,
+                         use_unicode: bool = True) -> RDD:
+        """``(path, content)`` for each file (content is always ``str``, as in Python 3 PySpark).
 
         >>> # ctx.whole_text_files("data/").keys().collect()
         """
