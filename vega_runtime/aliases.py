@@ -44,6 +44,10 @@ STAT_COUNTER_METHODS: Tuple[str, ...] = ("sample_variance", "sample_stdev", "mer
 #: Where PySpark's spelling is not the mechanical one.
 SPELLINGS: Dict[str, str] = {"empty_rdd": "emptyRDD"}
 
+#: Properties whose PySpark camelCase spelling is a method (``rdd.is_checkpointed`` and
+#: ``rdd.isCheckpointed()``, as in PySpark 4).
+CALLED_AS_METHODS = frozenset({"is_checkpointed"})
+
 #: method -> {PySpark keyword: Vega parameter} where it is not the mechanical camelCase.
 KEYWORD_SPELLINGS: Dict[str, Dict[str, str]] = {
     "parallelize": {"c": "data"}, "make_rdd": {"c": "data"},
@@ -75,7 +79,17 @@ def install(cls: type, names: Iterable[str]) -> None:
         setattr(cls, name, _pyspark_call(name, member))
     for name in names:
         member = _lookup(cls, name)
+        if name in CALLED_AS_METHODS:
+            member = _getter_method(member)
         setattr(cls, camel_case(name), member)
+
+
+def _getter_method(prop: property) -> Callable:
+    def method(self):
+        return prop.fget(self)
+
+    method.__doc__ = prop.__doc__
+    return method
 
 
 def _public_methods(cls: type):

@@ -125,7 +125,12 @@ class RDD(Transformations, PairFunctions, Actions):
         """
         return len(self.partitions())
 
+    @property
     def context(self):
+        """The Context this RDD was created on, as PySpark's ``rdd.context``.
+
+        >>> # ctx.parallelize([1]).context is ctx  ->  True
+        """
         return self._driver("RDD.context")
 
     def _driver(self, what: str):
@@ -185,6 +190,7 @@ class RDD(Transformations, PairFunctions, Actions):
 
     @property
     def is_cached(self) -> bool:
+        """True while the RDD is persisted at some storage level (a property, as in PySpark)."""
         return self.storage_level != StorageLevel.NONE
 
     def checkpoint(self) -> None:
@@ -202,7 +208,10 @@ class RDD(Transformations, PairFunctions, Actions):
         self._driver("RDD.local_checkpoint")
         self._checkpoint_requested = "local"
 
+    @property
     def is_checkpointed(self) -> bool:
+        """True once the RDD has been checkpointed (a property, as in PySpark 4;
+        ``isCheckpointed()`` is the method)."""
         return self._checkpoint_rdd is not None
 
     def is_locally_checkpointed(self) -> bool:
