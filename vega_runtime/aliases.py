@@ -30,19 +30,31 @@ RDD_METHODS: Tuple[str, ...] = (
     "is_empty", "to_local_iterator", "count_approx", "count_approx_distinct", "sample_stdev",
     "sample_variance", "save_as_text_file", "save_as_pickle_file", "get_storage_level",
     "local_checkpoint", "is_checkpointed", "is_locally_checkpointed", "get_checkpoint_file",
-    "set_name", "get_num_partitions", "to_debug_string",
+    "set_name", "get_num_partitions", "to_debug_string", "sum_approx", "mean_approx",
 )
+
+#: PySpark's names of the same thing under another name: camelCase name -> Vega name.
+EXTRA_RDD_ALIASES: Dict[str, str] = {"mapPartitionsWithSplit": "map_partitions_with_index"}
 
 CONTEXT_MEMBERS: Tuple[str, ...] = (
-    "text_file", "whole_text_files", "binary_files", "pickle_file", "empty_rdd",
+    "text_file", "whole_text_files", "binary_files", "binary_records", "pickle_file", "empty_rdd",
     "set_checkpoint_dir", "run_job", "default_parallelism", "default_min_partitions",
-    "application_id", "set_log_level",
+    "application_id", "set_log_level", "get_or_create", "start_time", "ui_web_url",
+    "get_checkpoint_dir", "set_local_property", "get_local_property", "set_job_group",
+    "cancel_job_group", "cancel_all_jobs", "status_tracker",
 )
 
-STAT_COUNTER_METHODS: Tuple[str, ...] = ("sample_variance", "sample_stdev", "merge_stats")
+STATUS_TRACKER_METHODS: Tuple[str, ...] = (
+    "get_job_ids_for_group", "get_active_job_ids", "get_active_stage_ids", "get_job_info",
+    "get_stage_info",
+)
+
+STAT_COUNTER_METHODS: Tuple[str, ...] = ("sample_variance", "sample_stdev", "merge_stats",
+                                          "as_dict")
 
 #: Where PySpark's spelling is not the mechanical one.
-SPELLINGS: Dict[str, str] = {"empty_rdd": "emptyRDD"}
+SPELLINGS: Dict[str, str] = {"empty_rdd": "emptyRDD", "get_active_job_ids": "getActiveJobsIds",
+                             "ui_web_url": "uiWebUrl"}
 
 #: Properties whose PySpark camelCase spelling is a method (``rdd.is_checkpointed`` and
 #: ``rdd.isCheckpointed()``, as in PySpark 4).

@@ -15,12 +15,13 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 import weakref
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence
 
 from . import aliases
 from ._version import __version__
-from .errors import ContextStoppedError, DriverOnlyError
+from .errors import ContextStoppedError, DriverOnlyError, InputError
 from .master_url import MasterSpec, parse_master
 
 
@@ -54,6 +55,7 @@ job_metrics = _lazy("vega_runtime.scheduler.job_metrics")
 listener = _lazy("vega_runtime.scheduler.listener")
 map_output = _lazy("vega_runtime.scheduler.map_output")
 runner = _lazy("vega_runtime.scheduler.runner")
+status = _lazy("vega_runtime.scheduler.status")
 serde = _lazy("vega_runtime.serde")
 shared = _lazy("vega_runtime.shared")
 task_context = _lazy("vega_runtime.task_context")
@@ -62,6 +64,10 @@ if TYPE_CHECKING:
     from .rdd.base import RDD
 
 log = logging.getLogger(__name__)
+
+#: The local property naming a thread's job group (PySpark's key).
+JOB_GROUP = "spark.jobGroup.id"
+_NO_JOB = object()
 
 
 class Context:
@@ -75,6 +81,8 @@ class Context:
     def __init__(self, master: Optional[str] = None, app_name: Optional[str] = None,
                  conf: Optional[Dict[str, Any]] = None, config_file: Optional[str] = None,
                  listeners: Sequence[listener.JobListener] = ()):
+        if task_context.TaskContext.get() is not None:
+            raise DriverOnlyError("creating a Context")
         overrides = dict(conf or {})
         if master is not None:
             overrides["vega.master"] = master
@@ -91,8 +99,8 @@ class Context:
         self._early_forkserver = early_forkserver
         logging.getLogger("vega_runtime").setLevel(self.conf["vega.log.level"].upper())
         self.app_name: str = self.conf["vega.app.name"]
-        self.start_time = time.time()
-        self._application_id = time.strftime("app-%Y%m%d%H%M%S-", time.localtime(self.start_time)) \
+        self._start_time = time.time()
+        self._application_id = time.strftime("app-%Y%m%d%H%M%S-", time.localtime(self._start_time)) \
             + os.urandom(2).hex()
         self.checkpoint_dir: Optional[str] = None
         self.hdfs_settings = hdfs.HdfsSettings(self.conf["vega.hdfs.user"], self.conf["vega.hdfs.timeout"])
@@ -102,6 +110,8 @@ class Context:
         self._stopped = False
         self._accumulators: Dict[int, shared.Accumulator] = {}
         self._persisted: Dict[int, "weakref.ref[RDD]"] = {}
+        self._local = threading.local()
+        self._running_group: Any = _NO_JOB
         self.app_dir = tempfile.mkdtemp(prefix=f"vega-{self.application_id}-",
                                         dir=self.conf["vega.local.dir"] or None)
         extra = [*listeners, *self._configured_listeners()]
@@ -110,6 +120,8 @@ class Context:
         self._blocks = block_tracker.BlockTracker()
         self.job_metrics = job_metrics.JobMetrics()
         self._bus.listeners.append(self.job_metrics)
+        self._job_status = status.JobStatusStore(lambda: self.get_local_property(JOB_GROUP))
+        self._bus.listeners.append(self._job_status)
         self.event_log: Optional[event_log.EventLog] = None
         if self.conf["vega.eventlog.dir"]:
             self.event_log = event_log.EventLog(os.path.expanduser(self.conf["vega.eventlog.dir"]),
@@ -132,7 +144,21 @@ class Context:
             self._merge_accumulators, self._blocks)
         self._finalizer = weakref.finalize(self, _shutdown, self.backend, self.app_dir)
         atexit.register(self._finalizer)
+        Context._active = weakref.ref(self)
         log.info("context %s started on %s", self.application_id, self.master_spec.url)
+
+    _active: "Optional[weakref.ref[Context]]" = None
+
+    @classmethod
+    def get_or_create(cls, conf: Optional[Dict[str, Any]] = None) -> "Context":
+        """The running Context of this process, or a new one from ``conf``.
+
+        >>> # Context.get_or_create() is Context.get_or_create()  ->  True
+        """
+        active = cls._active() if cls._active is not None else None
+        if active is not None and not active._stopped:
+            return active
+        return cls(conf=conf)
 
     def _configured_listeners(self) -> List[listener.JobListener]:
         listeners = []
@@ -234,6 +260,22 @@ class Context:
         return self.master_spec.url
 
     @property
+    def start_time(self) -> int:
+        """When this Context started, in milliseconds since the epoch (as PySpark)."""
+        return int(self._start_time * 1000)
+
+    @property
+    def ui_web_url(self) -> Optional[str]:
+        """The web UI showing this application: a local cluster's master UI, or a cluster
+        master's on its default port 8080; None in local mode (no UI)."""
+        cluster = getattr(self.backend, "owned_cluster", None)
+        if cluster is not None:
+            return f"http://127.0.0.1:{cluster.webui_port}"
+        if self.master_spec.kind == "cluster":
+            return f"http://{self.master_spec.host}:8080"
+        return None
+
+    @property
     def version(self) -> str:
         return __version__
 
@@ -318,6 +360,23 @@ class Context:
         return sources.WholeFilesRDD(self, path, min_partitions or self.default_min_partitions,
                                      self.conf["vega.input.split_size"], binary=True)
 
+    def binary_records(self, path: str, record_length: int) -> RDD:
+        """Fixed-length ``bytes`` records of ``record_length`` bytes from binary files.
+
+        >>> # ctx.binary_records("data/records.bin", 8).count()
+        """
+        if record_length < 1:
+            raise ValueError(f"record_length must be positive, not {record_length}")
+
+        def records(named_content) -> list:
+            name, data = named_content
+            if len(data) % record_length:
+                raise InputError(name, f"its {len(data)} bytes are not a whole number of "
+                                       f"{record_length}-byte records")
+            return [data[i:i + record_length] for i in range(0, len(data), record_length)]
+
+        return self.binary_files(path).flat_map(records)
+
     def pickle_file(self, path: str, min_partitions: Optional[int] = None) -> RDD:
         """Records written by ``RDD.save_as_pickle_file``."""
         return sources.PickleFileRDD(self, path, min_partitions or self.default_min_partitions,
@@ -379,14 +438,65 @@ class Context:
                 for rdd in self.persisted_rdds() if rdd.is_cached]
 
     def set_checkpoint_dir(self, directory: str) -> None:
-        """Where ``RDD.checkpoint()`` writes (a local path or an HDFS URL); created if missing."""
+        """Checkpoints go to a new directory per application under ``directory`` (a local
+        path or an HDFS URL), created if missing, as in PySpark.
+
+        >>> # ctx.set_checkpoint_dir("/tmp/ckpt"); ctx.get_checkpoint_dir() -> '/tmp/ckpt/<uuid>'
+        """
+        unique = str(uuid.uuid4())
         if hdfs.is_hdfs(directory):
-            target = outputs.output_dir(directory, self.hdfs_settings)
+            self.checkpoint_dir = posixpath.join(directory.rstrip("/"), unique)
+            target = outputs.output_dir(self.checkpoint_dir, self.hdfs_settings)
             target.makedirs(target.root)
-            self.checkpoint_dir = directory.rstrip("/")
         else:
-            self.checkpoint_dir = os.path.abspath(directory)
+            self.checkpoint_dir = os.path.join(os.path.abspath(directory), unique)
             os.makedirs(self.checkpoint_dir, exist_ok=True)
+
+    def get_checkpoint_dir(self) -> Optional[str]:
+        """This application's checkpoint directory, or None before ``set_checkpoint_dir``."""
+        return self.checkpoint_dir
+
+    # -- job groups, local properties, status -------------------------------------------
+    def set_local_property(self, key: str, value: Optional[str]) -> None:
+        """A property of the jobs this thread submits; None removes it."""
+        properties = self._local_properties()
+        if value is None:
+            properties.pop(key, None)
+        else:
+            properties[key] = value
+
+    def get_local_property(self, key: str) -> Optional[str]:
+        """A local property set in this thread, or None."""
+        return self._local_properties().get(key)
+
+    def _local_properties(self) -> Dict[str, str]:
+        if not hasattr(self._local, "properties"):
+            self._local.properties = {}
+        return self._local.properties
+
+    def set_job_group(self, group_id: str, description: str,
+                      interrupt_on_cancel: bool = False) -> None:
+        """Jobs this thread submits from now on belong to ``group_id`` (see ``cancel_job_group``).
+
+        >>> # ctx.set_job_group("nightly", "nightly report"); rdd.count(); ctx.cancel_job_group("nightly")
+        """
+        self.set_local_property(JOB_GROUP, group_id)
+        self.set_local_property("spark.job.description", description)
+        self.set_local_property("spark.job.interruptOnCancel", str(interrupt_on_cancel).lower())
+
+    def cancel_job_group(self, group_id: str) -> None:
+        """Cancel the running job if it belongs to ``group_id``; it raises ``JobCancelled``."""
+        if self._running_group == group_id:
+            self._runner.cancel(f"job group {group_id!r} was cancelled")
+
+    def cancel_all_jobs(self) -> None:
+        """Cancel the running job, if any; it raises ``JobCancelled``."""
+        if self._running_group is not _NO_JOB:
+            self._runner.cancel("all jobs were cancelled")
+
+    def status_tracker(self) -> status.StatusTracker:
+        """Ids and progress of jobs and stages, as PySpark's ``sc.statusTracker()``."""
+        return status.StatusTracker(self._job_status)
 
     # -- running jobs ---------------------------------------------------------------------
     def run_job(self, rdd: RDD, partition_func: Callable[[Iterable], Iterable],
@@ -405,8 +515,12 @@ class Context:
         with self._lock:
             if partitions is None:
                 partitions = range(rdd.get_num_partitions())
-            results = self._runner.run_job(rdd, func, list(partitions), repr(rdd))
-            self._checkpoint_lineage(rdd)
+            self._running_group = self.get_local_property(JOB_GROUP)
+            try:
+                results = self._runner.run_job(rdd, func, list(partitions), repr(rdd))
+                self._checkpoint_lineage(rdd)
+            finally:
+                self._running_group = _NO_JOB
             return results
 
     def save_partitions(self, rdd: RDD, path: str, writer, overwrite: bool) -> None:

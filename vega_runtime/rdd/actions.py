@@ -13,7 +13,7 @@ from functools import reduce as _reduce
 from typing import Any, Callable, Iterator, List, Optional
 
 from .sampling import fraction_for_sample_size
-from .stats import (StatCounter, count_into_buckets, histogram_buckets, hll_estimate,
+from .stats import (BoundedFloat, StatCounter, count_into_buckets, histogram_buckets, hll_estimate,
                     hll_merge, hll_precision, hll_registers)
 
 
@@ -263,6 +263,22 @@ class Actions:
         >>> # ctx.range(10).count_approx(1000) -> 10
         """
         return self.count()
+
+    def sum_approx(self, timeout: int, confidence: float = 0.95) -> BoundedFloat:
+        """The sum as a ``BoundedFloat`` (exact here, with low == high).
+
+        >>> # ctx.range(10).sum_approx(1000) -> 45.0
+        """
+        total = float(self.sum())
+        return BoundedFloat(total, confidence, total, total)
+
+    def mean_approx(self, timeout: int, confidence: float = 0.95) -> BoundedFloat:
+        """The mean as a ``BoundedFloat`` (exact here, with low == high).
+
+        >>> # ctx.range(10).mean_approx(1000) -> 4.5
+        """
+        mean = float(self.mean())
+        return BoundedFloat(mean, confidence, mean, mean)
 
     def count_approx_distinct(self, relative_sd: float = 0.05) -> int:
         """Approximate number of distinct elements (HyperLogLog).

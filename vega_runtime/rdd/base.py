@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Iterator, List, Optional
+from typing import Generic, Iterator, List, Optional, TypeVar
 
 from .. import aliases
 from ..errors import DriverOnlyError
@@ -19,6 +19,8 @@ from .actions import Actions
 from .dependency import Dependency, NarrowDependency, ShuffleDependency
 from .pairs import PairFunctions
 from .transformations import Transformations
+
+T = TypeVar("T")
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -54,8 +56,10 @@ def user_call_site() -> str:
     return ""
 
 
-class RDD(Transformations, PairFunctions, Actions):
+class RDD(Transformations, PairFunctions, Actions, Generic[T]):
     """A resilient distributed dataset: an immutable, partitioned collection.
+
+    ``RDD[Tuple[int, int]]`` works in annotations, as in PySpark.
 
     >>> # ctx.parallelize(range(10), 2).map(lambda x: x * x).sum()  ->  285
     """
@@ -232,6 +236,8 @@ class RDD(Transformations, PairFunctions, Actions):
 
 
 aliases.install(RDD, aliases.RDD_METHODS)
+for _alias, _name in aliases.EXTRA_RDD_ALIASES.items():
+    setattr(RDD, _alias, getattr(RDD, _name))
 
 
 def narrow_ancestors(rdd: RDD) -> Iterator[RDD]:

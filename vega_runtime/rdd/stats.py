@@ -83,11 +83,6 @@ class StatCounter:
     def sample_stdev(self) -> float:
         return math.sqrt(self.sample_variance())
 
-    # PySpark's spellings
-    sampleVariance = sample_variance
-    sampleStdev = sample_stdev
-    mergeStats = merge_stats
-
     def as_dict(self, sample: bool = False) -> dict:
         return {"count": self.count(), "mean": self.mean(), "sum": self.sum(),
                 "min": self.min(), "max": self.max(),
@@ -100,6 +95,23 @@ class StatCounter:
 
 
 aliases.install(StatCounter, aliases.STAT_COUNTER_METHODS)
+
+
+class BoundedFloat(float):
+    """An approximate result: the value with its confidence and bounds (PySpark's).
+
+    >>> b = BoundedFloat(10.0, 0.95, 9.0, 11.0)
+    >>> b, b.confidence, b.low, b.high
+    (10.0, 0.95, 9.0, 11.0)
+    """
+
+    def __new__(cls, mean: float, confidence: float, low: float, high: float):
+        obj = super().__new__(cls, mean)
+        obj.confidence, obj.low, obj.high = confidence, low, high
+        return obj
+
+    def __reduce__(self):
+        return (BoundedFloat, (float(self), self.confidence, self.low, self.high))
 
 
 def _is_missing(x) -> bool:

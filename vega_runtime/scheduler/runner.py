@@ -8,7 +8,7 @@ import logging
 import pickle
 from typing import Any, Callable, Dict, List, Optional
 
-from ..errors import FetchFailed, TaskFailed
+from ..errors import FetchFailed, JobCancelled, TaskFailed
 from ..net.messages import PutBlock
 from ..serde import dumps, dumps_closure
 from ..shuffle.blocks import MapStatus
@@ -41,16 +41,23 @@ class JobRunner:
         self._tasks: Dict[int, TaskSpec] = {}
         self._func: Optional[Callable] = None
         self._outcome = None
+        self._cancel_reason: Optional[str] = None
+
+    def cancel(self, reason: str) -> None:
+        """Ask the running job to stop (from any thread); it raises ``JobCancelled``."""
+        self._cancel_reason = reason
 
     # -- the loop ----------------------------------------------------------------
     def run_job(self, rdd, func: Callable, partitions: List[int], description: str) -> list:
         job_id = next(self._job_ids)
-        self._func, self._outcome = func, None
+        self._func, self._outcome, self._cancel_reason = func, None, None
         self.listener.on_job_start(job_id, description)
         log.info("job %d submitted: %s", job_id, description)
         try:
             self._apply(self.dag.submit_job(job_id, rdd, func, partitions))
             while self._outcome is None:
+                if self._cancel_reason is not None:
+                    raise JobCancelled(self._cancel_reason)
                 for event in self.backend.poll(POLL_SECONDS):
                     self._apply(self._handle(event))
         except BaseException as exc:
