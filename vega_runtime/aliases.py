@@ -41,7 +41,8 @@ CONTEXT_MEMBERS: Tuple[str, ...] = (
     "set_checkpoint_dir", "run_job", "default_parallelism", "default_min_partitions",
     "application_id", "set_log_level", "get_or_create", "start_time", "ui_web_url",
     "get_checkpoint_dir", "set_local_property", "get_local_property", "set_job_group",
-    "cancel_job_group", "cancel_all_jobs", "status_tracker",
+    "cancel_job_group", "cancel_all_jobs", "status_tracker", "add_file", "add_py_file",
+    "add_archive", "list_files", "list_archives",
 )
 
 STATUS_TRACKER_METHODS: Tuple[str, ...] = (

@@ -9,6 +9,7 @@ import pickle
 from typing import Any, Callable, Dict, List, Optional
 
 from ..errors import FetchFailed, JobCancelled, TaskFailed
+from ..files import AddedFiles
 from ..net.messages import PutBlock
 from ..serde import dumps, dumps_closure
 from ..shuffle.blocks import MapStatus
@@ -42,6 +43,8 @@ class JobRunner:
         self._func: Optional[Callable] = None
         self._outcome = None
         self._cancel_reason: Optional[str] = None
+        #: Files the driver added (``Context.add_file``); every stage payload carries them.
+        self.added_files = AddedFiles()
 
     def cancel(self, reason: str) -> None:
         """Ask the running job to stop (from any thread); it raises ``JobCancelled``."""
@@ -185,7 +188,7 @@ class JobRunner:
             statuses = {dep.shuffle_id: [s.to_wire() for s in
                                          self.dag.map_outputs.statuses(dep.shuffle_id)]
                         for dep in shuffle_dependencies(stage.rdd)}
-            payload = StagePayload(stage.stage_id, stage.rdd,
+            payload = StagePayload(stage.stage_id, self.added_files, stage.rdd,
                                    None if stage.is_map else self._func,
                                    stage.shuffle_dep, statuses, self.settings)
             self._payloads[key] = dumps_closure(payload, f"stage {stage.stage_id} ({stage.rdd!r})")
