@@ -233,7 +233,8 @@ class Context:
             if not self._stopped:
                 self._stopped = True
                 self._finalizer()
-                if os.environ.get(files.FILES_DIR_ENV) == getattr(self, "_owned_files_root", None):
+                owned = getattr(self, "_owned_files_root", None)
+                if owned is not None and os.environ.get(files.FILES_DIR_ENV) == owned:
                     del os.environ[files.FILES_DIR_ENV]
                 summary = {}
                 if self.event_log is not None:
