@@ -213,7 +213,7 @@ def test_to_debug_string_shows_every_rdd_and_the_shuffle(ctx):
 def test_to_debug_string_mentions_cached_level(ctx):
     """A persisted RDD's storage level shows in its lineage."""
     rdd = ctx.parallelize([1]).set_name("dbg-cached").persist(StorageLevel.MEMORY_AND_DISK)
-    assert "MEMORY_AND_DISK" in rdd.to_debug_string()
+    assert rdd.to_debug_string().endswith(" [Disk Memory Serialized 1x Replicated]")
     rdd.unpersist()
 
 

@@ -3,8 +3,11 @@
 import importlib
 import math
 import os
+import pickle
 import re
 import shutil
+import signal
+import sys
 import threading
 import time
 from operator import add
@@ -12,7 +15,8 @@ from typing import Tuple
 
 import pytest
 
-from vega_runtime import RDD, Context, JobCancelled, SparkFiles, StatCounter, TaskFailed
+from vega_runtime import (RDD, Context, JobCancelled, SparkFiles, StatCounter, StorageLevel,
+                          TaskContext, TaskFailed, VegaError)
 
 
 def test_rdd_context_is_a_property_returning_the_context(ctx):
@@ -251,3 +255,174 @@ def test_add_archive_is_unpacked_in_a_directory_of_its_name(ctx, tmp_path):
         os.path.join(SparkFiles.get(name), "inside.txt")).read()).collect() == ["packed"]
     assert f"file:{archive}" in ctx.listArchives
     assert f"file:{archive}" not in ctx.listFiles
+
+
+# -- behaviours that differed from PySpark -------------------------------------------------
+
+def test_local_checkpoint_is_reported_before_its_job(ctx):
+    """isLocallyCheckpointed() is True right after localCheckpoint(), as in PySpark."""
+    rdd = ctx.parallelize([1, 2]).map(lambda x: x)
+    assert rdd.isLocallyCheckpointed() is False
+    rdd.localCheckpoint()
+    assert rdd.isLocallyCheckpointed() is True
+    assert rdd.is_checkpointed is False
+
+
+def test_take_sample_of_maxsize_is_refused(ctx):
+    """takeSample(False, sys.maxsize) raises ValueError, as PySpark, even for a small RDD."""
+    with pytest.raises(ValueError) as info:
+        ctx.parallelize(range(3)).takeSample(False, sys.maxsize)
+    limit = sys.maxsize - int(10.0 * math.sqrt(sys.maxsize))
+    assert str(info.value) == f"Sample size cannot be greater than {limit}."
+
+
+def test_storage_level_has_pyspark_constructor_repr_and_str():
+    """StorageLevel(useDisk, useMemory, useOffHeap, deserialized, replication), repr and str."""
+    level = StorageLevel(False, True, False, False, 1)
+    assert level == StorageLevel.MEMORY_ONLY
+    assert repr(level) == "StorageLevel(False, True, False, False, 1)"
+    assert str(level) == "Memory Serialized 1x Replicated"
+    assert str(StorageLevel.MEMORY_AND_DISK_DESER) == "Disk Memory Deserialized 1x Replicated"
+    assert str(StorageLevel.OFF_HEAP) == "Disk Memory OffHeap Serialized 1x Replicated"
+    assert (level.useDisk, level.useMemory, level.useOffHeap, level.deserialized,
+            level.replication) == (False, True, False, False, 1)
+    assert StorageLevel(True, False, False, False) == StorageLevel.DISK_ONLY
+    assert StorageLevel.DISK_ONLY_3.replication == 3
+
+
+def test_custom_storage_level_persists_and_names_itself(ctx):
+    """A level made with the constructor caches like the constants; its name is its repr."""
+    level = StorageLevel(True, True, False, True, 2)
+    rdd = ctx.parallelize(range(4), 2).persist(level)
+    assert rdd.getStorageLevel() == level and rdd.sum() == 6 and rdd.sum() == 6
+    assert level.name == "StorageLevel(True, True, False, True, 2)"
+    assert StorageLevel.named(level.name) == level
+    rdd.unpersist()
+
+
+def test_task_context_constructor_inside_a_task_is_the_running_context(ctx):
+    """TaskContext() inside a task returns TaskContext.get(), as in PySpark."""
+    rows = ctx.parallelize([1, 2], 2).map(
+        lambda _: (TaskContext() is TaskContext.get(), TaskContext().partitionId())).collect()
+    assert rows == [(True, 0), (True, 1)]
+
+
+def test_task_context_constructor_on_the_driver_explains_itself():
+    """TaskContext() on the driver raises a VegaError that says why, not a TypeError."""
+    with pytest.raises(VegaError) as info:
+        TaskContext()
+    assert str(info.value) == ("TaskContext() is the running task's context and exists only "
+                               "inside a task; on the driver TaskContext.get() returns None")
+
+
+def test_creating_a_context_inside_a_task_is_refused(ctx):
+    """A Context created inside a task fails that task instead of starting a second engine."""
+    with pytest.raises(TaskFailed) as info:
+        ctx.parallelize([1], 1).map(lambda _: Context(master="local")).collect()
+    assert info.value.error_type == "DriverOnlyError"
+    assert info.value.message.startswith("creating a Context can only be used on the driver")
+
+
+@pytest.mark.parametrize("method", ["destroy", "unpersist"])
+def test_broadcast_destroy_or_unpersist_inside_a_task_fails(ctx, method):
+    """Broadcast.destroy()/unpersist() in a task fails it (PySpark: driver only)."""
+    shared = ctx.broadcast([1, 2])
+    with pytest.raises(TaskFailed) as info:
+        ctx.parallelize([1], 1).map(lambda _: getattr(shared, method)()).collect()
+    assert info.value.error_type == "DriverOnlyError"
+    assert info.value.message.startswith(f"Broadcast.{method}() can only be used on the driver")
+    assert ctx.parallelize([0], 1).map(lambda i: shared.value[i]).collect() == [1]
+
+
+def test_broadcast_of_the_context_is_a_pickling_error(ctx):
+    """sc.broadcast(sc) raises pickle.PicklingError (a VegaError too), as PySpark."""
+    with pytest.raises(pickle.PicklingError) as info:
+        ctx.broadcast(ctx)
+    assert isinstance(info.value, VegaError)
+    assert str(info.value).startswith("Could not serialize broadcast: a Context value cannot "
+                                      "be pickled (the Context can only be used on the driver")
+
+
+def test_union_of_rdds_with_one_partitioner_keeps_it(ctx):
+    """Two RDDs partitioned alike union into one with that partitioner and partition count."""
+    a = ctx.parallelize([(1, "a"), (2, "b")]).partitionBy(3)
+    b = ctx.parallelize([(1, "c"), (4, "d")]).partitionBy(3)
+    both = a.union(b)
+    assert both.partitioner == a.partitioner and both.getNumPartitions() == 3
+    assert sorted(both.collect()) == [(1, "a"), (1, "c"), (2, "b"), (4, "d")]
+    assert both.glom().map(lambda part: sorted(k for k, _ in part)).collect() == [[], [1, 1, 4], [2]]
+    assert both.reduceByKey(add, 3).getNumPartitions() == 3
+    different = a.union(ctx.parallelize([(1, "x")]).partitionBy(2))
+    assert different.partitioner is None and different.getNumPartitions() == 5
+
+
+def _jobs_seen_after_first_record(ctx, group, prefetch):
+    """Jobs of ``group`` once the first record is read (waiting up to 10 s for a second)."""
+    ctx.setJobGroup(group, "to_local_iterator")
+    try:
+        records = ctx.parallelize(range(6), 3).toLocalIterator(prefetchPartitions=prefetch)
+        assert next(records) == 0
+        deadline = time.monotonic() + (10 if prefetch else 0.3)
+        while time.monotonic() < deadline and \
+                len(ctx.statusTracker().getJobIdsForGroup(group)) < 2:
+            time.sleep(0.01)
+        jobs = len(ctx.statusTracker().getJobIdsForGroup(group))
+        assert list(records) == [1, 2, 3, 4, 5]
+        return jobs
+    finally:
+        ctx.setLocalProperty("spark.jobGroup.id", None)
+
+
+def test_to_local_iterator_prefetches_the_next_partition(ctx):
+    """With prefetchPartitions=True the next partition's job runs before it is needed."""
+    assert _jobs_seen_after_first_record(ctx, "compat-prefetch-off", False) == 1
+    assert _jobs_seen_after_first_record(ctx, "compat-prefetch-on", True) == 2
+
+
+def test_count_approx_and_sum_approx_stop_at_the_timeout(ctx):
+    """countApprox/sumApprox answer from the partitions done within timeout (ms), bounded."""
+    def slow_first(x):
+        if x == 0:
+            time.sleep(3)
+        return x
+
+    rdd = ctx.parallelize(range(30), 3).map(slow_first)
+    started = time.monotonic()
+    partial = rdd.sumApprox(300)
+    assert partial.confidence == 0.95 and partial.low < partial.high
+    assert rdd.countApprox(300) == 30  # equal partitions: any subset extrapolates exactly
+    if ctx.master != "local":  # local runs one task at a time: it can stop only between tasks
+        assert time.monotonic() - started < 2.5
+    exact = rdd.sumApprox(60_000)
+    assert (exact, exact.low, exact.high) == (435.0, 435.0, 435.0)
+
+
+def test_empty_stat_counter_matches_pyspark():
+    """StatCounter() and StatCounter(None): count 0, mean 0.0, variance NaN, as PySpark."""
+    for empty in (StatCounter(), StatCounter(None)):
+        assert (empty.count(), empty.mean(), empty.sum()) == (0, 0.0, 0.0)
+        assert math.isnan(empty.variance()) and math.isnan(empty.sampleStdev())
+
+
+def crash_with_sigsegv(_):
+    """Die as a segfaulting C extension would (quietly: no faulthandler dump)."""
+    import faulthandler
+
+    faulthandler.disable()
+    os.kill(os.getpid(), signal.SIGSEGV)
+
+
+def test_killed_executor_names_the_signal(fresh_ctx):
+    """An executor killed by SIGSEGV is reported with the signal's name, not just 'exited'."""
+    sc = fresh_ctx(master="local[2]", conf={"vega.task.max_attempts": 1})
+    with pytest.raises(TaskFailed) as info:
+        sc.parallelize([1], 1).map(crash_with_sigsegv).collect()
+    assert info.value.error_type == "ExecutorLost"
+    assert info.value.message.endswith("; it was killed by signal 11 (SIGSEGV: Segmentation fault)")
+    assert sc.parallelize([1, 2], 2).count() == 2
+
+
+def test_intersection_takes_num_partitions(ctx):
+    """intersection(other, num_partitions), as the Rust Vega's, sets the result's partitions."""
+    both = ctx.parallelize([1, 2, 3, 3]).intersection(ctx.parallelize([3, 2, 9]), 4)
+    assert both.getNumPartitions() == 4 and sorted(both.collect()) == [2, 3]

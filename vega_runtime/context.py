@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional,
 
 from . import aliases
 from ._version import __version__
-from .errors import ContextStoppedError, DriverOnlyError, InputError
+from .errors import BroadcastNotSerializable, ContextStoppedError, DriverOnlyError, InputError
 from .master_url import MasterSpec, parse_master
 
 
@@ -337,9 +337,15 @@ class Context:
 
         >>> # ctx.union([ctx.parallelize([1]), ctx.parallelize([2])]).collect() -> [1, 2]
         """
-        from .rdd.narrow import UnionRDD
+        from .rdd.narrow import PartitionerAwareUnionRDD, UnionRDD
 
-        return UnionRDD(self, list(rdds))
+        rdds = list(rdds)
+        first = rdds[0].partitioner if rdds else None
+        if first is not None and all(r.partitioner == first and
+                                     r.get_num_partitions() == first.num_partitions
+                                     for r in rdds):
+            return PartitionerAwareUnionRDD(self, rdds)
+        return UnionRDD(self, rdds)
 
     def text_file(self, path: str, min_partitions: Optional[int] = None,
                   use_unicode: bool = True) -> RDD:
@@ -397,8 +403,12 @@ class Context:
         directory = os.path.join(self.app_dir, "broadcast")
         os.makedirs(directory, exist_ok=True)
         path = os.path.join(directory, f"broadcast_{broadcast_id}")
+        try:
+            data = serde.dumps(value)
+        except Exception as exc:
+            raise BroadcastNotSerializable(type(value).__name__, str(exc)) from exc
         with open(path, "wb") as out:
-            out.write(serde.dumps(value))
+            out.write(data)
         return shared.Broadcast(broadcast_id, value, path, self.backend.remove_broadcast)
 
     # -- files for tasks ----------------------------------------------------------------
@@ -499,7 +509,7 @@ class Context:
         >>> #   'partitions': 4, 'cached_partitions': 4, 'memory_bytes': 2880, 'disk_bytes': 0,
         >>> #   'executors': ['exec-1', 'exec-2']}]
         """
-        return [{"id": rdd.rdd_id, "name": rdd.name(), "storage_level": str(rdd.storage_level),
+        return [{"id": rdd.rdd_id, "name": rdd.name(), "storage_level": rdd.storage_level.name,
                  "partitions": rdd.get_num_partitions(), **self._blocks.usage(rdd.rdd_id)}
                 for rdd in self.persisted_rdds() if rdd.is_cached]
 
@@ -539,6 +549,10 @@ class Context:
         if not hasattr(self._local, "properties"):
             self._local.properties = {}
         return self._local.properties
+
+    def _adopt_local_properties(self, properties: Dict[str, str]) -> None:
+        """Give this thread another's local properties (jobs it runs on that one's behalf)."""
+        self._local.properties = dict(properties)
 
     def set_job_group(self, group_id: str, description: str,
                       interrupt_on_cancel: bool = False) -> None:
@@ -588,6 +602,18 @@ class Context:
             finally:
                 self._running_group = _NO_JOB
             return results
+
+    def run_partitions_within(self, rdd: RDD, func: Callable[[Iterable], Any],
+                              timeout: float) -> Dict[int, Any]:
+        """``func``'s result for each partition of ``rdd`` finished within ``timeout`` seconds."""
+        self._check_running()
+        with self._lock:
+            self._running_group = self.get_local_property(JOB_GROUP)
+            try:
+                return self._runner.run_job_within(rdd, func, list(range(rdd.get_num_partitions())),
+                                                   repr(rdd), timeout)
+            finally:
+                self._running_group = _NO_JOB
 
     def save_partitions(self, rdd: RDD, path: str, writer, overwrite: bool) -> None:
         """Write each partition with ``writer`` and commit the output atomically."""

@@ -219,7 +219,8 @@ class RDD(Transformations, PairFunctions, Actions, Generic[T]):
         return self._checkpoint_rdd is not None
 
     def is_locally_checkpointed(self) -> bool:
-        return self._checkpoint_rdd is not None and self._checkpoint_requested == "local"
+        """True once ``local_checkpoint()`` was called (before its job runs, as in PySpark)."""
+        return self._checkpoint_requested == "local"
 
     def get_checkpoint_file(self) -> Optional[str]:
         return getattr(self._checkpoint_rdd, "directory", None)

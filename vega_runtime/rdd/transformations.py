@@ -129,13 +129,13 @@ class Transformations:
     def __add__(self, other):
         return self.union(other)
 
-    def intersection(self, other):
-        """Elements in both RDDs, without duplicates.
+    def intersection(self, other, num_partitions: Optional[int] = None):
+        """Elements in both RDDs, without duplicates (``num_partitions`` as in the Rust Vega).
 
         >>> # sorted(a.intersection(b).collect())
         """
         return (self.map(lambda v: (v, None))
-                .cogroup(other.map(lambda v: (v, None)))
+                .cogroup(other.map(lambda v: (v, None)), num_partitions=num_partitions)
                 .filter(lambda kv: kv[1][0] and kv[1][1])
                 .keys())
 

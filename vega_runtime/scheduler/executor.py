@@ -182,7 +182,7 @@ class Executor:
 
     def put_block(self, message: PutBlock) -> None:
         """Store a replica another executor computed."""
-        level = getattr(StorageLevel, message.level)
+        level = StorageLevel.named(message.level)
         self.blocks.put((message.rdd_id, message.partition), pickle.loads(message.data), level)
 
     def _run_task(self, launch: LaunchTask, payload: StagePayload, partition, tc) -> TaskFinished:
