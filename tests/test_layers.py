@@ -27,7 +27,8 @@ LAYERS: Dict[str, int] = {
         "master_url", "files", "aliases", "user_code", "versions", "packaging", "cluster_file", "testing", "processes", "forkserver")},
     **{f"vega_runtime.{name}": 1 for name in ("rdd", "task_context", "shared")},
     **{f"vega_runtime.{name}": 2 for name in ("shuffle", "storage")},
-    **{f"vega_runtime.{name}": 3 for name in ("context", "scheduler", "vega_io")},
+    **{f"vega_runtime.{name}": 3 for name in ("context", "context_jobs", "context_files",
+                                              "scheduler", "vega_io")},
     "vega_runtime.deploy": 4,
     "vega_cli": 5,
 }

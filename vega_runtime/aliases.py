@@ -37,7 +37,8 @@ RDD_METHODS: Tuple[str, ...] = (
 EXTRA_RDD_ALIASES: Dict[str, str] = {"mapPartitionsWithSplit": "map_partitions_with_index"}
 
 CONTEXT_MEMBERS: Tuple[str, ...] = (
-    "text_file", "whole_text_files", "binary_files", "binary_records", "pickle_file", "empty_rdd",
+    "text_file", "whole_text_files", "binary_files", "binary_records", "pickle_file",
+    "empty_rdd",
     "set_checkpoint_dir", "run_job", "default_parallelism", "default_min_partitions",
     "application_id", "set_log_level", "get_or_create", "start_time", "ui_web_url",
     "get_checkpoint_dir", "set_local_property", "get_local_property", "set_job_group",

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional,
 from . import aliases
 from ._version import __version__
 from .errors import BroadcastNotSerializable, ContextStoppedError, DriverOnlyError, InputError
+from .context_files import FileShipping
+from .context_jobs import _NO_JOB, JOB_GROUP, JobControl
 from .master_url import MasterSpec, parse_master
 
 
@@ -47,7 +49,6 @@ config = _lazy("vega_runtime.config")
 hdfs = _lazy("vega_runtime.io.hdfs")
 outputs = _lazy("vega_runtime.io.output")
 dependency = _lazy("vega_runtime.rdd.dependency")
-files = _lazy("vega_runtime.files")
 sources = _lazy("vega_runtime.rdd.sources")
 block_tracker = _lazy("vega_runtime.scheduler.block_tracker")
 dag = _lazy("vega_runtime.scheduler.dag")
@@ -56,7 +57,6 @@ job_metrics = _lazy("vega_runtime.scheduler.job_metrics")
 listener = _lazy("vega_runtime.scheduler.listener")
 map_output = _lazy("vega_runtime.scheduler.map_output")
 runner = _lazy("vega_runtime.scheduler.runner")
-status = _lazy("vega_runtime.scheduler.status")
 serde = _lazy("vega_runtime.serde")
 shared = _lazy("vega_runtime.shared")
 task_context = _lazy("vega_runtime.task_context")
@@ -66,12 +66,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: The local property naming a thread's job group (PySpark's key).
-JOB_GROUP = "spark.jobGroup.id"
-_NO_JOB = object()
 
-
-class Context:
+class Context(JobControl, FileShipping):
     """The connection to a Vega master; creates RDDs and runs jobs.
 
     >>> with Context(master="local", app_name="doc") as ctx:
@@ -121,7 +117,7 @@ class Context:
         self._blocks = block_tracker.BlockTracker()
         self.job_metrics = job_metrics.JobMetrics()
         self._bus.listeners.append(self.job_metrics)
-        self._job_status = status.JobStatusStore(lambda: self.get_local_property(JOB_GROUP))
+        self._job_status = self._job_status_store()
         self._bus.listeners.append(self._job_status)
         self.event_log: Optional[event_log.EventLog] = None
         if self.conf["vega.eventlog.dir"]:
@@ -233,9 +229,7 @@ class Context:
             if not self._stopped:
                 self._stopped = True
                 self._finalizer()
-                owned = getattr(self, "_owned_files_root", None)
-                if owned is not None and os.environ.get(files.FILES_DIR_ENV) == owned:
-                    del os.environ[files.FILES_DIR_ENV]
+                self._forget_files_root()
                 summary = {}
                 if self.event_log is not None:
                     self.event_log.close()
@@ -411,68 +405,6 @@ class Context:
             out.write(data)
         return shared.Broadcast(broadcast_id, value, path, self.backend.remove_broadcast)
 
-    # -- files for tasks ----------------------------------------------------------------
-    def add_file(self, path: str, recursive: bool = False) -> None:
-        """Ship a file (or, with ``recursive=True``, a directory) to every executor; tasks
-        find it with ``SparkFiles.get(name)``.
-
-        >>> # ctx.add_file("lookup.csv"); rdd.map(lambda x: open(SparkFiles.get("lookup.csv")).read())
-        """
-        kind = "file"
-        if os.path.isdir(path):
-            if not recursive:
-                raise ValueError(f"{path} is a directory: pass recursive=True to add it")
-            kind = "directory"
-        self._add(path, kind)
-
-    def add_py_file(self, path: str) -> None:
-        """Ship a ``.py``, ``.zip`` or ``.egg`` file and put it on every executor's
-        ``sys.path`` (and the driver's)."""
-        if not path.endswith((".py", ".zip", ".egg")):
-            raise ValueError(f"{path}: add_py_file takes a .py, .zip or .egg file")
-        self._add(path, "py")
-
-    def add_archive(self, path: str) -> None:
-        """Ship an archive (.zip, .tar, .tar.gz, .tgz) unpacked into a directory of its name."""
-        if not path.endswith((".zip", ".tar", ".tar.gz", ".tgz")):
-            raise ValueError(f"{path}: add_archive takes a .zip, .tar, .tar.gz or .tgz file")
-        self._add(path, "archive")
-
-    @property
-    def list_files(self) -> List[str]:
-        """URIs of the files and directories added with ``add_file``/``add_py_file``."""
-        return [f"file:{f.source}" for f in self._runner.added_files.files
-                if f.kind != "archive"]
-
-    @property
-    def list_archives(self) -> List[str]:
-        """URIs of the archives added with ``add_archive``."""
-        return [f"file:{f.source}" for f in self._runner.added_files.files
-                if f.kind == "archive"]
-
-    def _add(self, path: str, kind: str) -> None:
-        source = os.path.abspath(path)
-        if not os.path.exists(source):
-            raise InputError(path, "no such file or directory")
-        name = os.path.basename(source.rstrip(os.sep))
-        known = {f.name: f for f in self._runner.added_files.files}
-        if name in known:
-            if known[name].source == source:
-                return
-            raise ValueError(f"a file named {name!r} was already added from "
-                             f"{known[name].source}; rename one of them")
-        data = files.read_for_shipping(source, kind)
-        shipped = self.broadcast(data)
-        added = files.AddedFile(name, kind, source, shipped.id, shipped._path)
-        files.materialize(added, data, self._files_root())
-        self._runner.added_files = files.AddedFiles(self._runner.added_files.files + (added,))
-
-    def _files_root(self) -> str:
-        root = files.root_directory(os.path.join(self.app_dir, "files", "driver"))
-        if root.startswith(self.app_dir):
-            self._owned_files_root = root
-        return root
-
     def accumulator(self, value: Any,
                     accum_param: Optional[shared.AccumulatorParam] = None) -> shared.Accumulator:
         """A counter tasks add to; read ``acc.value`` on the driver.
@@ -531,52 +463,6 @@ class Context:
     def get_checkpoint_dir(self) -> Optional[str]:
         """This application's checkpoint directory, or None before ``set_checkpoint_dir``."""
         return self.checkpoint_dir
-
-    # -- job groups, local properties, status -------------------------------------------
-    def set_local_property(self, key: str, value: Optional[str]) -> None:
-        """A property of the jobs this thread submits; None removes it."""
-        properties = self._local_properties()
-        if value is None:
-            properties.pop(key, None)
-        else:
-            properties[key] = value
-
-    def get_local_property(self, key: str) -> Optional[str]:
-        """A local property set in this thread, or None."""
-        return self._local_properties().get(key)
-
-    def _local_properties(self) -> Dict[str, str]:
-        if not hasattr(self._local, "properties"):
-            self._local.properties = {}
-        return self._local.properties
-
-    def _adopt_local_properties(self, properties: Dict[str, str]) -> None:
-        """Give this thread another's local properties (jobs it runs on that one's behalf)."""
-        self._local.properties = dict(properties)
-
-    def set_job_group(self, group_id: str, description: str,
-                      interrupt_on_cancel: bool = False) -> None:
-        """Jobs this thread submits from now on belong to ``group_id`` (see ``cancel_job_group``).
-
-        >>> # ctx.set_job_group("nightly", "nightly report"); rdd.count(); ctx.cancel_job_group("nightly")
-        """
-        self.set_local_property(JOB_GROUP, group_id)
-        self.set_local_property("spark.job.description", description)
-        self.set_local_property("spark.job.interruptOnCancel", str(interrupt_on_cancel).lower())
-
-    def cancel_job_group(self, group_id: str) -> None:
-        """Cancel the running job if it belongs to ``group_id``; it raises ``JobCancelled``."""
-        if self._running_group == group_id:
-            self._runner.cancel(f"job group {group_id!r} was cancelled")
-
-    def cancel_all_jobs(self) -> None:
-        """Cancel the running job, if any; it raises ``JobCancelled``."""
-        if self._running_group is not _NO_JOB:
-            self._runner.cancel("all jobs were cancelled")
-
-    def status_tracker(self) -> status.StatusTracker:
-        """Ids and progress of jobs and stages, as PySpark's ``sc.statusTracker()``."""
-        return status.StatusTracker(self._job_status)
 
     # -- running jobs ---------------------------------------------------------------------
     def run_job(self, rdd: RDD, partition_func: Callable[[Iterable], Iterable],

@@ -13,8 +13,8 @@ from functools import reduce as _reduce
 from typing import Any, Callable, Iterator, List, Optional
 
 from .sampling import fraction_for_sample_size
-from .stats import (BoundedFloat, StatCounter, count_into_buckets, estimate_mean, estimate_sum, histogram_buckets, hll_estimate,
-                    hll_merge, hll_precision, hll_registers)
+from .stats import (BoundedFloat, StatCounter, count_into_buckets, estimate_mean, estimate_sum,
+                    histogram_buckets, hll_estimate, hll_merge, hll_precision, hll_registers)
 
 
 def _count(records: Iterator) -> int:
