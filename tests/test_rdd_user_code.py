@@ -135,3 +135,25 @@ def test_foreach_partition_runs_a_generator_function_to_its_end(ctx, tmp_path):
 
     ctx.parallelize([1, 2, 3], 2).foreach_partition(touch_each)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["1", "2", "3"]
+
+
+@pytest.mark.parametrize("method, function", [
+    ("map", stop_at_three), ("filter", stop_at_three), ("flat_map", stop_always),
+    ("key_by", stop_at_three), ("sort_by", stop_at_three)])
+def test_stop_iteration_error_names_the_user_function(ctx, method, function):
+    """The failure names the user's own function and its file, not a Vega wrapper."""
+    with pytest.raises(TaskFailed) as info:
+        getattr(ctx.parallelize([1, 2, 3, 4], 2), method)(function).collect()
+    assert info.value.message.startswith(
+        f"Caught StopIteration thrown from user's code; failing the task: {function.__name__} "
+        f"({__file__}:")
+
+
+def test_map_values_and_flat_map_values_fail_on_stop_iteration(ctx):
+    """The pair pipeline's generators turn StopIteration into the same explained failure."""
+    pairs = ctx.parallelize([("a", 3)])
+    for run in (lambda: pairs.map_values(stop_at_three).collect(),
+                lambda: pairs.flat_map_values(stop_always).collect()):
+        with pytest.raises(TaskFailed) as info:
+            run()
+        assert info.value.error_type == "StopIterationInUserCode"

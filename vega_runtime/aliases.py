@@ -17,7 +17,8 @@ import inspect
 import sys
 from typing import Callable, Dict, Iterable, Tuple
 
-from .user_code import USER_FUNCTION_PARAMETERS, VALUE_PARAMETERS, fail_on_stopiteration
+from .user_code import (GUARDED_IN_PIPELINE, USER_FUNCTION_PARAMETERS, VALUE_PARAMETERS,
+                        fail_on_stopiteration)
 
 RDD_METHODS: Tuple[str, ...] = (
     "map_partitions_with_index", "map_partitions", "flat_map", "key_by", "random_split",
@@ -137,7 +138,8 @@ def _pyspark_call(name: str, method: Callable) -> Callable:
     renames = keyword_aliases(name, method)
     params = list(inspect.signature(method).parameters)
     guarded = {i: p for i, p in enumerate(params)
-               if p in USER_FUNCTION_PARAMETERS and (name, p) not in VALUE_PARAMETERS}
+               if p in USER_FUNCTION_PARAMETERS and (name, p) not in VALUE_PARAMETERS
+               and (name, p) not in GUARDED_IN_PIPELINE}
     if not renames and not guarded:
         return method
 
