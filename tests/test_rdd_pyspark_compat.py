@@ -412,13 +412,15 @@ def crash_with_sigsegv(_):
     os.kill(os.getpid(), signal.SIGSEGV)
 
 
-def test_killed_executor_names_the_signal(fresh_ctx):
+@pytest.mark.parametrize("master", ["local[2]", "local-cluster[2,1]"])
+def test_killed_executor_names_the_signal(fresh_ctx, master):
     """An executor killed by SIGSEGV is reported with the signal's name, not just 'exited'."""
-    sc = fresh_ctx(master="local[2]", conf={"vega.task.max_attempts": 1})
+    sc = fresh_ctx(master=master, conf={"vega.task.max_attempts": 1})
     with pytest.raises(TaskFailed) as info:
         sc.parallelize([1], 1).map(crash_with_sigsegv).collect()
     assert info.value.error_type == "ExecutorLost"
-    assert info.value.message.endswith("; it was killed by signal 11 (SIGSEGV: Segmentation fault)")
+    assert "its process was killed by signal 11 (SIGSEGV: Segmentation fault)" in \
+        info.value.message
     assert sc.parallelize([1, 2], 2).count() == 2
 
 

@@ -135,7 +135,7 @@ class ProcessPoolBackend:
         slot.task = None
         ended = _reap(slot, exit_wait=0.0 if expected else 0.2)
         if ended and not expected:
-            reason = f"{reason}; it {ended}"
+            reason = f"{reason}; its process {ended}"
         log.log(logging.INFO if expected else logging.WARNING, "executor %s (pid %d) lost: %s",
                 slot.executor_id, slot.pid, reason)
         # Shuffle files live in the shared app dir, so the outputs survive the process.
