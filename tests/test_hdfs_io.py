@@ -100,8 +100,9 @@ def test_checkpoint_to_hdfs_truncates_lineage(hdfs, hctx):
     rdd = hctx.parallelize(range(10), 2).map(lambda x: x * 3)
     rdd.checkpoint()
     assert rdd.sum() == 135
-    assert rdd.is_checkpointed()
-    assert rdd.get_checkpoint_file().startswith(f"{hdfs.url}/checkpoints/rdd-")
+    assert rdd.is_checkpointed is True
+    assert rdd.get_checkpoint_file() == f"{hctx.get_checkpoint_dir()}/rdd-{rdd.id()}"
+    assert hctx.get_checkpoint_dir().startswith(f"{hdfs.url}/checkpoints/")
     assert rdd.collect() == [x * 3 for x in range(10)]
     assert "ParallelCollectionRDD" not in rdd.to_debug_string()
 

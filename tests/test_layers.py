@@ -24,11 +24,12 @@ LAYER_NAMES = {0: "L0 leaves", 1: "L1 rdd", 2: "L2 shuffle/storage", 3: "L3 cont
 LAYERS: Dict[str, int] = {
     **{f"vega_runtime.{name}": 0 for name in (
         "errors", "config", "serde", "io", "net", "storage_level", "logs", "_version",
-        "master_url", "files", "aliases", "versions", "packaging", "cluster_file", "testing", "processes", "forkserver",
-        "pyspark_alias")},
+        "master_url", "files", "aliases", "user_code", "versions", "packaging", "cluster_file",
+        "testing", "processes", "forkserver", "pyspark_alias")},
     **{f"vega_runtime.{name}": 1 for name in ("rdd", "task_context", "shared")},
     **{f"vega_runtime.{name}": 2 for name in ("shuffle", "storage")},
-    **{f"vega_runtime.{name}": 3 for name in ("context", "scheduler", "vega_io", "pyspark_compat")},
+    **{f"vega_runtime.{name}": 3 for name in ("context", "context_jobs", "context_files",
+                                              "scheduler", "vega_io", "pyspark_compat")},
     "vega_runtime.deploy": 4,
     "vega_cli": 5,
 }

@@ -5,7 +5,7 @@ from operator import add
 
 import pytest
 
-from vega_runtime import RDD, Context, SparkContext, StatCounter, TaskContext
+from vega_runtime import RDD, Context, SparkContext, StatCounter, StorageLevel, TaskContext
 
 RDD_CAMEL = [
     "mapPartitions", "mapPartitionsWithIndex", "flatMap", "keyBy", "randomSplit", "zipWithIndex",
@@ -129,3 +129,85 @@ def test_pyspark_style_context_methods(ctx, tmp_path):
     assert checkpointed.isCheckpointed()
     named = my_rdd.setName("camel")
     assert named.name() == "camel" and "camel" in named.toDebugString()
+
+
+def test_camel_case_keywords_of_context_methods(ctx, tmp_path):
+    """numSlices, minPartitions, useUnicode, partitionFunc, dirName: PySpark's keywords work."""
+    sc = ctx
+    assert sc.parallelize([1, 2, 3, 4], numSlices=4).getNumPartitions() == 4
+    assert sc.make_rdd(c=[1, 2], numSlices=2).glom().collect() == [[1], [2]]
+    assert sc.range(5, numSlices=1).glom().collect() == [[0, 1, 2, 3, 4]]
+    source = tmp_path / "lines.txt"
+    source.write_text("a\nb\nc\n")
+    assert sc.textFile(name=str(source), minPartitions=3, use_unicode=True).collect() == \
+        ["a", "b", "c"]
+    assert sc.text_file(str(source), useUnicode=True).count() == 3
+    assert sc.wholeTextFiles(str(tmp_path), minPartitions=1, use_unicode=True).count() == 1
+    rdd = sc.parallelize(range(4), 2)
+    assert sc.runJob(rdd, partitionFunc=lambda it: [sum(it)], partitions=[1],
+                     allowLocal=False) == [5]
+    sc.setCheckpointDir(dirName=str(tmp_path / "ckpt"))
+    assert os.path.isdir(tmp_path / "ckpt")
+
+
+def test_camel_case_keywords_of_rdd_methods(ctx):
+    """reduceByKey(numPartitions=), sortBy(keyfunc=, ascending=), sample(withReplacement=)..."""
+    pairs = ctx.parallelize([("a", 1), ("b", 2), ("a", 3)], 2)
+    assert pairs.reduceByKey(add, numPartitions=2).getNumPartitions() == 2
+    assert pairs.reduce_by_key(func=add, numPartitions=3).getNumPartitions() == 3
+    assert pairs.groupByKey(numPartitions=1, partitionFunc=len).mapValues(list).collect() == \
+        [("a", [1, 3]), ("b", [2])]
+    assert pairs.sortByKey(ascending=False, numPartitions=1, keyfunc=str.upper).keys().collect() \
+        == ["b", "a", "a"]
+    assert pairs.combineByKey(createCombiner=lambda v: [v], mergeValue=lambda c, v: c + [v],
+                              mergeCombiners=lambda a, b: a + b,
+                              numPartitions=1).collectAsMap() == {"a": [1, 3], "b": [2]}
+    assert pairs.aggregateByKey(zeroValue=0, seqFunc=add, combFunc=add).collectAsMap() == \
+        {"a": 4, "b": 2}
+    assert pairs.foldByKey(zeroValue=0, func=add).collectAsMap() == {"a": 4, "b": 2}
+    numbers = ctx.parallelize(range(10), 2)
+    assert numbers.sortBy(keyfunc=lambda x: -x, ascending=True, numPartitions=1).take(2) == [9, 8]
+    assert numbers.map(lambda x: x, preservesPartitioning=True).count() == 10
+    assert numbers.mapPartitionsWithIndex(lambda i, it: [i], preservesPartitioning=False) \
+        .collect() == [0, 1]
+    assert numbers.sample(withReplacement=False, fraction=1.0, seed=1).count() == 10
+    assert len(numbers.takeSample(withReplacement=False, num=3, seed=2)) == 3
+    assert numbers.fold(zeroValue=0, op=add) == 45
+    assert numbers.aggregate(zeroValue=0, seqOp=add, combOp=add) == 45
+    assert numbers.treeAggregate(zeroValue=0, seqOp=add, combOp=add, depth=2) == 45
+    assert numbers.coalesce(numPartitions=1, shuffle=False).getNumPartitions() == 1
+    assert numbers.repartition(numPartitions=3).getNumPartitions() == 3
+    assert numbers.distinct(numPartitions=1).getNumPartitions() == 1
+    assert numbers.countApproxDistinct(relativeSD=0.05) == 10
+    assert numbers.pipe("cat", checkCode=True).count() == 10
+    assert list(numbers.toLocalIterator(prefetchPartitions=True)) == list(range(10))
+    assert numbers.persist(storageLevel=StorageLevel.MEMORY_ONLY).getStorageLevel() == \
+        StorageLevel.MEMORY_ONLY
+    numbers.unpersist(blocking=True)
+
+
+def test_both_spellings_of_one_keyword_are_refused(ctx):
+    """numSlices= together with num_slices= is a TypeError naming both."""
+    with pytest.raises(TypeError) as info:
+        ctx.parallelize([1], numSlices=1, num_slices=1)
+    assert str(info.value) == ("parallelize() got numSlices= and num_slices=, two names of "
+                               "its argument 'num_slices': pass one")
+
+
+def test_context_accepts_app_name_keyword(fresh_ctx):
+    """SparkContext(master=..., appName=...) as in PySpark."""
+    sc = SparkContext(master="local", appName="camel-app")
+    try:
+        assert sc.app_name == "camel-app"
+    finally:
+        sc.stop()
+
+
+def test_keyword_aliases_are_generated_from_the_parameters():
+    """Each snake_case parameter gets its camelCase keyword; irregular ones come from the table."""
+    from vega_runtime.aliases import keyword_aliases
+
+    assert keyword_aliases("count_approx_distinct", RDD.count_approx_distinct) == \
+        {"relativeSD": "relative_sd"}
+    assert keyword_aliases("text_file", Context.text_file) == \
+        {"minPartitions": "min_partitions", "useUnicode": "use_unicode", "name": "path"}

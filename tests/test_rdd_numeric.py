@@ -30,9 +30,9 @@ def test_mean_pyspark_doctest(ctx):
     assert ctx.parallelize([1, 2, 3]).mean() == 2.0
 
 
-def test_mean_of_empty_is_nan(ctx):
-    """The mean of no elements is NaN, as in PySpark."""
-    assert math.isnan(ctx.parallelize([], 2).mean())
+def test_mean_of_empty_is_zero(ctx):
+    """The mean of no elements is 0.0, as PySpark's (its StatCounter's mean starts at 0.0)."""
+    assert ctx.parallelize([], 2).mean() == 0.0
 
 
 def test_max_pyspark_doctests(ctx):

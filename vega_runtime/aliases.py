@@ -3,11 +3,22 @@
 Each entry is a Vega (PEP 8) name; its PySpark spelling is derived
 mechanically unless ``SPELLINGS`` says otherwise.  So a PySpark RDD job runs
 after changing only its import.
+
+``install`` also makes every public method of the class accept PySpark's
+keyword names (``num_slices`` as ``numSlices``; irregular ones from
+``KEYWORD_SPELLINGS``) under both of its names, and guards the user functions
+it is given (``user_code.fail_on_stopiteration``) when called from user code.
 """
 
 from __future__ import annotations
 
-from typing import Dict, Iterable, Tuple
+import functools
+import inspect
+import sys
+from typing import Callable, Dict, Iterable, Tuple
+
+from .user_code import (GUARDED_IN_PIPELINE, USER_FUNCTION_PARAMETERS, VALUE_PARAMETERS,
+                        fail_on_stopiteration)
 
 RDD_METHODS: Tuple[str, ...] = (
     "map_partitions_with_index", "map_partitions", "flat_map", "key_by", "random_split",
@@ -20,19 +31,45 @@ RDD_METHODS: Tuple[str, ...] = (
     "is_empty", "to_local_iterator", "count_approx", "count_approx_distinct", "sample_stdev",
     "sample_variance", "save_as_text_file", "save_as_pickle_file", "get_storage_level",
     "local_checkpoint", "is_checkpointed", "is_locally_checkpointed", "get_checkpoint_file",
-    "set_name", "get_num_partitions", "to_debug_string",
+    "set_name", "get_num_partitions", "to_debug_string", "sum_approx", "mean_approx",
 )
+
+#: PySpark's names of the same thing under another name: camelCase name -> Vega name.
+EXTRA_RDD_ALIASES: Dict[str, str] = {"mapPartitionsWithSplit": "map_partitions_with_index"}
 
 CONTEXT_MEMBERS: Tuple[str, ...] = (
-    "text_file", "whole_text_files", "binary_files", "pickle_file", "empty_rdd",
+    "text_file", "whole_text_files", "binary_files", "binary_records", "pickle_file",
+    "empty_rdd",
     "set_checkpoint_dir", "run_job", "default_parallelism", "default_min_partitions",
-    "application_id", "set_log_level",
+    "application_id", "set_log_level", "get_or_create", "start_time", "ui_web_url",
+    "get_checkpoint_dir", "set_local_property", "get_local_property", "set_job_group",
+    "cancel_job_group", "cancel_all_jobs", "status_tracker", "add_file", "add_py_file",
+    "add_archive", "list_files", "list_archives",
 )
 
-STAT_COUNTER_METHODS: Tuple[str, ...] = ("sample_variance", "sample_stdev", "merge_stats")
+STATUS_TRACKER_METHODS: Tuple[str, ...] = (
+    "get_job_ids_for_group", "get_active_job_ids", "get_active_stage_ids", "get_job_info",
+    "get_stage_info",
+)
+
+STAT_COUNTER_METHODS: Tuple[str, ...] = ("sample_variance", "sample_stdev", "merge_stats",
+                                          "as_dict")
 
 #: Where PySpark's spelling is not the mechanical one.
-SPELLINGS: Dict[str, str] = {"empty_rdd": "emptyRDD"}
+SPELLINGS: Dict[str, str] = {"empty_rdd": "emptyRDD", "get_active_job_ids": "getActiveJobsIds",
+                             "ui_web_url": "uiWebUrl"}
+
+#: Properties whose PySpark camelCase spelling is a method (``rdd.is_checkpointed`` and
+#: ``rdd.isCheckpointed()``, as in PySpark 4).
+CALLED_AS_METHODS = frozenset({"is_checkpointed"})
+
+#: method -> {PySpark keyword: Vega parameter} where it is not the mechanical camelCase.
+KEYWORD_SPELLINGS: Dict[str, Dict[str, str]] = {
+    "parallelize": {"c": "data"}, "make_rdd": {"c": "data"},
+    "text_file": {"name": "path"}, "pickle_file": {"name": "path"},
+    "set_checkpoint_dir": {"dirName": "directory"}, "set_log_level": {"logLevel": "level"},
+    "count_approx_distinct": {"relativeSD": "relative_sd"},
+}
 
 
 def camel_case(name: str) -> str:
@@ -48,10 +85,91 @@ def camel_case(name: str) -> str:
 
 
 def install(cls: type, names: Iterable[str]) -> None:
-    """Give ``cls`` an alias per name; properties stay properties."""
+    """Give ``cls`` an alias per name; properties stay properties.
+
+    Every public method (and ``__init__``) first learns PySpark's keyword names
+    and guards its user functions, so both spellings of a method do.
+    """
+    for name, member in _public_methods(cls):
+        setattr(cls, name, _pyspark_call(name, member))
     for name in names:
         member = _lookup(cls, name)
+        if name in CALLED_AS_METHODS:
+            member = _getter_method(member)
         setattr(cls, camel_case(name), member)
+
+
+def _getter_method(prop: property) -> Callable:
+    def method(self):
+        return prop.fget(self)
+
+    method.__doc__ = prop.__doc__
+    return method
+
+
+def _public_methods(cls: type):
+    seen = set()
+    for klass in cls.__mro__[:-1]:
+        for name, member in klass.__dict__.items():
+            if name in seen or (name.startswith("_") and name != "__init__"):
+                continue
+            seen.add(name)
+            if inspect.isfunction(member):
+                yield name, member
+
+
+def keyword_aliases(name: str, method: Callable) -> Dict[str, str]:
+    """PySpark keyword -> parameter of ``method`` (called ``name``).
+
+    >>> def parallelize(self, data, num_slices=None): ...
+    >>> keyword_aliases("parallelize", parallelize)
+    {'numSlices': 'num_slices', 'c': 'data'}
+    """
+    params = inspect.signature(method).parameters
+    irregular = {k: v for k, v in KEYWORD_SPELLINGS.get(name, {}).items() if v in params}
+    table = {camel_case(p): p for p in params
+             if "_" in p.strip("_") and p not in irregular.values()}
+    table.update(irregular)
+    return {k: v for k, v in table.items() if k not in params}
+
+
+def _pyspark_call(name: str, method: Callable) -> Callable:
+    """``method``, accepting PySpark's keywords and guarding user functions from user code."""
+    renames = keyword_aliases(name, method)
+    params = list(inspect.signature(method).parameters)
+    guarded = {i: p for i, p in enumerate(params)
+               if p in USER_FUNCTION_PARAMETERS and (name, p) not in VALUE_PARAMETERS
+               and (name, p) not in GUARDED_IN_PIPELINE}
+    if not renames and not guarded:
+        return method
+
+    @functools.wraps(method)
+    def call(*args, **kwargs):
+        if kwargs and renames:
+            kwargs = _renamed(name, kwargs, renames)
+        if guarded and not sys._getframe(1).f_globals.get("__name__", "").startswith(_PACKAGE):
+            args = tuple(fail_on_stopiteration(a) if i in guarded else a
+                         for i, a in enumerate(args))
+            for key in guarded.values():
+                if key in kwargs:
+                    kwargs[key] = fail_on_stopiteration(kwargs[key])
+        return method(*args, **kwargs)
+
+    return call
+
+
+_PACKAGE = __name__.rpartition(".")[0] + "."
+
+
+def _renamed(name: str, kwargs: dict, renames: Dict[str, str]) -> dict:
+    out, spelled = {}, {}
+    for key, value in kwargs.items():
+        target = renames.get(key, key)
+        if target in out:
+            raise TypeError(f"{name}() got {spelled[target]}= and {key}=, two names of its "
+                            f"argument {target!r}: pass one")
+        out[target], spelled[target] = value, key
+    return out
 
 
 def _lookup(cls: type, name: str):

@@ -14,12 +14,15 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 import weakref
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence
 
 from . import aliases
 from ._version import __version__
-from .errors import ContextStoppedError, DriverOnlyError
+from .errors import BroadcastNotSerializable, ContextStoppedError, DriverOnlyError, InputError
+from .context_files import FileShipping
+from .context_jobs import _NO_JOB, JOB_GROUP, JobControl
 from .master_url import MasterSpec, parse_master
 
 
@@ -63,7 +66,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class Context:
+class Context(JobControl, FileShipping):
     """The connection to a Vega master; creates RDDs and runs jobs.
 
     >>> with Context(master="local", app_name="doc") as ctx:
@@ -74,6 +77,8 @@ class Context:
     def __init__(self, master: Optional[str] = None, app_name: Optional[str] = None,
                  conf: Optional[Dict[str, Any]] = None, config_file: Optional[str] = None,
                  listeners: Sequence[listener.JobListener] = ()):
+        if task_context.TaskContext.get() is not None:
+            raise DriverOnlyError("creating a Context")
         overrides = dict(conf or {})
         if master is not None:
             overrides["vega.master"] = master
@@ -90,8 +95,8 @@ class Context:
         self._early_forkserver = early_forkserver
         logging.getLogger("vega_runtime").setLevel(self.conf["vega.log.level"].upper())
         self.app_name: str = self.conf["vega.app.name"]
-        self.start_time = time.time()
-        self._application_id = time.strftime("app-%Y%m%d%H%M%S-", time.localtime(self.start_time)) \
+        self._start_time = time.time()
+        self._application_id = time.strftime("app-%Y%m%d%H%M%S-", time.localtime(self._start_time)) \
             + os.urandom(2).hex()
         self.checkpoint_dir: Optional[str] = None
         self.hdfs_settings = hdfs.HdfsSettings(self.conf["vega.hdfs.user"], self.conf["vega.hdfs.timeout"])
@@ -101,6 +106,8 @@ class Context:
         self._stopped = False
         self._accumulators: Dict[int, shared.Accumulator] = {}
         self._persisted: Dict[int, "weakref.ref[RDD]"] = {}
+        self._local = threading.local()
+        self._running_group: Any = _NO_JOB
         self.app_dir = tempfile.mkdtemp(prefix=f"vega-{self.application_id}-",
                                         dir=self.conf["vega.local.dir"] or None)
         extra = [*listeners, *self._configured_listeners()]
@@ -109,6 +116,8 @@ class Context:
         self._blocks = block_tracker.BlockTracker()
         self.job_metrics = job_metrics.JobMetrics()
         self._bus.listeners.append(self.job_metrics)
+        self._job_status = self._job_status_store()
+        self._bus.listeners.append(self._job_status)
         self.event_log: Optional[event_log.EventLog] = None
         if self.conf["vega.eventlog.dir"]:
             self.event_log = event_log.EventLog(os.path.expanduser(self.conf["vega.eventlog.dir"]),
@@ -131,7 +140,21 @@ class Context:
             self._merge_accumulators, self._blocks)
         self._finalizer = weakref.finalize(self, _shutdown, self.backend, self.app_dir)
         atexit.register(self._finalizer)
+        Context._active = weakref.ref(self)
         log.info("context %s started on %s", self.application_id, self.master_spec.url)
+
+    _active: "Optional[weakref.ref[Context]]" = None
+
+    @classmethod
+    def get_or_create(cls, conf: Optional[Dict[str, Any]] = None) -> "Context":
+        """The running Context of this process, or a new one from ``conf``.
+
+        >>> # Context.get_or_create() is Context.get_or_create()  ->  True
+        """
+        active = cls._active() if cls._active is not None else None
+        if active is not None and not active._stopped:
+            return active
+        return cls(conf=conf)
 
     def _configured_listeners(self) -> List[listener.JobListener]:
         listeners = []
@@ -204,6 +227,7 @@ class Context:
             if not self._stopped:
                 self._stopped = True
                 self._finalizer()
+                self._forget_files_root()
                 summary = {}
                 if self.event_log is not None:
                     self.event_log.close()
@@ -230,6 +254,22 @@ class Context:
     @property
     def master(self) -> str:
         return self.master_spec.url
+
+    @property
+    def start_time(self) -> int:
+        """When this Context started, in milliseconds since the epoch (as PySpark)."""
+        return int(self._start_time * 1000)
+
+    @property
+    def ui_web_url(self) -> Optional[str]:
+        """The web UI showing this application: a local cluster's master UI, or a cluster
+        master's on its default port 8080; None in local mode (no UI)."""
+        cluster = getattr(self.backend, "owned_cluster", None)
+        if cluster is not None:
+            return f"http://127.0.0.1:{cluster.webui_port}"
+        if self.master_spec.kind == "cluster":
+            return f"http://{self.master_spec.host}:8080"
+        return None
 
     @property
     def version(self) -> str:
@@ -289,9 +329,15 @@ class Context:
 
         >>> # ctx.union([ctx.parallelize([1]), ctx.parallelize([2])]).collect() -> [1, 2]
         """
-        from .rdd.narrow import UnionRDD
+        from .rdd.narrow import PartitionerAwareUnionRDD, UnionRDD
 
-        return UnionRDD(self, list(rdds))
+        rdds = list(rdds)
+        first = rdds[0].partitioner if rdds else None
+        if first is not None and all(r.partitioner == first and
+                                     r.get_num_partitions() == first.num_partitions
+                                     for r in rdds):
+            return PartitionerAwareUnionRDD(self, rdds)
+        return UnionRDD(self, rdds)
 
     def text_file(self, path: str, min_partitions: Optional[int] = None,
                   use_unicode: bool = True) -> RDD:
@@ -302,8 +348,9 @@ class Context:
         return sources.TextFileRDD(self, path, min_partitions or self.default_min_partitions,
                                    self.conf["vega.input.split_size"])
 
-    def whole_text_files(self, path: str, min_partitions: Optional[int] = None) -> RDD:
-        """``(path, content)`` for each file.
+    def whole_text_files(self, path: str, min_partitions: Optional[int] = None,
+                         use_unicode: bool = True) -> RDD:
+        """``(path, content)`` for each file (content is always ``str``, as in Python 3 PySpark).
 
         >>> # ctx.whole_text_files("data/").keys().collect()
         """
@@ -314,6 +361,23 @@ class Context:
         """``(path, bytes)`` for each file."""
         return sources.WholeFilesRDD(self, path, min_partitions or self.default_min_partitions,
                                      self.conf["vega.input.split_size"], binary=True)
+
+    def binary_records(self, path: str, record_length: int) -> RDD:
+        """Fixed-length ``bytes`` records of ``record_length`` bytes from binary files.
+
+        >>> # ctx.binary_records("data/records.bin", 8).count()
+        """
+        if record_length < 1:
+            raise ValueError(f"record_length must be positive, not {record_length}")
+
+        def records(named_content) -> list:
+            name, data = named_content
+            if len(data) % record_length:
+                raise InputError(name, f"its {len(data)} bytes are not a whole number of "
+                                       f"{record_length}-byte records")
+            return [data[i:i + record_length] for i in range(0, len(data), record_length)]
+
+        return self.binary_files(path).flat_map(records)
 
     def pickle_file(self, path: str, min_partitions: Optional[int] = None) -> RDD:
         """Records written by ``RDD.save_as_pickle_file``."""
@@ -331,8 +395,12 @@ class Context:
         directory = os.path.join(self.app_dir, "broadcast")
         os.makedirs(directory, exist_ok=True)
         path = os.path.join(directory, f"broadcast_{broadcast_id}")
+        try:
+            data = serde.dumps(value)
+        except Exception as exc:
+            raise BroadcastNotSerializable(type(value).__name__, str(exc)) from exc
         with open(path, "wb") as out:
-            out.write(serde.dumps(value))
+            out.write(data)
         return shared.Broadcast(broadcast_id, value, path, self.backend.remove_broadcast)
 
     def accumulator(self, value: Any,
@@ -371,19 +439,28 @@ class Context:
         >>> #   'partitions': 4, 'cached_partitions': 4, 'memory_bytes': 2880, 'disk_bytes': 0,
         >>> #   'executors': ['exec-1', 'exec-2']}]
         """
-        return [{"id": rdd.rdd_id, "name": rdd.name(), "storage_level": str(rdd.storage_level),
+        return [{"id": rdd.rdd_id, "name": rdd.name(), "storage_level": rdd.storage_level.name,
                  "partitions": rdd.get_num_partitions(), **self._blocks.usage(rdd.rdd_id)}
                 for rdd in self.persisted_rdds() if rdd.is_cached]
 
     def set_checkpoint_dir(self, directory: str) -> None:
-        """Where ``RDD.checkpoint()`` writes (a local path or an HDFS URL); created if missing."""
+        """Checkpoints go to a new directory per application under ``directory`` (a local
+        path or an HDFS URL), created if missing, as in PySpark.
+
+        >>> # ctx.set_checkpoint_dir("/tmp/ckpt"); ctx.get_checkpoint_dir() -> '/tmp/ckpt/<uuid>'
+        """
+        unique = str(uuid.uuid4())
         if hdfs.is_hdfs(directory):
-            target = outputs.output_dir(directory, self.hdfs_settings)
+            self.checkpoint_dir = posixpath.join(directory.rstrip("/"), unique)
+            target = outputs.output_dir(self.checkpoint_dir, self.hdfs_settings)
             target.makedirs(target.root)
-            self.checkpoint_dir = directory.rstrip("/")
         else:
-            self.checkpoint_dir = os.path.abspath(directory)
+            self.checkpoint_dir = os.path.join(os.path.abspath(directory), unique)
             os.makedirs(self.checkpoint_dir, exist_ok=True)
+
+    def get_checkpoint_dir(self) -> Optional[str]:
+        """This application's checkpoint directory, or None before ``set_checkpoint_dir``."""
+        return self.checkpoint_dir
 
     # -- running jobs ---------------------------------------------------------------------
     def run_job(self, rdd: RDD, partition_func: Callable[[Iterable], Iterable],
@@ -402,9 +479,25 @@ class Context:
         with self._lock:
             if partitions is None:
                 partitions = range(rdd.get_num_partitions())
-            results = self._runner.run_job(rdd, func, list(partitions), repr(rdd))
-            self._checkpoint_lineage(rdd)
+            self._running_group = self.get_local_property(JOB_GROUP)
+            try:
+                results = self._runner.run_job(rdd, func, list(partitions), repr(rdd))
+                self._checkpoint_lineage(rdd)
+            finally:
+                self._running_group = _NO_JOB
             return results
+
+    def run_partitions_within(self, rdd: RDD, func: Callable[[Iterable], Any],
+                              timeout: float) -> Dict[int, Any]:
+        """``func``'s result for each partition of ``rdd`` finished within ``timeout`` seconds."""
+        self._check_running()
+        with self._lock:
+            self._running_group = self.get_local_property(JOB_GROUP)
+            try:
+                return self._runner.run_job_within(rdd, func, list(range(rdd.get_num_partitions())),
+                                                   repr(rdd), timeout)
+            finally:
+                self._running_group = _NO_JOB
 
     def save_partitions(self, rdd: RDD, path: str, writer, overwrite: bool) -> None:
         """Write each partition with ``writer`` and commit the output atomically."""

@@ -7,6 +7,8 @@ next.  Components decide what to do from the type, never from the message.
 
 from __future__ import annotations
 
+import pickle
+
 
 class VegaError(Exception):
     """Base class of every error Vega raises on purpose."""
@@ -180,3 +182,38 @@ class JobFileError(VegaError):
 
     def __str__(self) -> str:
         return f"{self.path}: {self.problem}"
+
+
+class StopIterationInUserCode(VegaError, RuntimeError):
+    """A user function raised ``StopIteration``; it fails the task instead of ending a partition.
+
+    >>> str(StopIterationInUserCode("parse", "StopIteration()")).split(";")[0]
+    "Caught StopIteration thrown from user's code"
+    """
+
+    def __init__(self, function: str, raised: str):
+        super().__init__(function, raised)
+        self.function, self.raised = function, raised
+
+    def __str__(self) -> str:
+        return (f"Caught StopIteration thrown from user's code; failing the task: {self.function} "
+                f"raised {self.raised}. Inside a function given to Vega a StopIteration would "
+                "silently end its partition early; raise another exception or return a value "
+                "(call next(it, default) instead of next(it)).")
+
+
+class BroadcastNotSerializable(VegaError, pickle.PicklingError):
+    """``ctx.broadcast(value)`` got a value that cannot be pickled (a pickle.PicklingError too).
+
+    >>> str(BroadcastNotSerializable("Context", "the Context lives on the driver"))[:46]
+    'Could not serialize broadcast: a Context value'
+    """
+
+    def __init__(self, type_name: str, reason: str):
+        super().__init__(type_name, reason)
+        self.type_name, self.reason = type_name, reason
+
+    def __str__(self) -> str:
+        return (f"Could not serialize broadcast: a {self.type_name} value cannot be pickled "
+                f"({self.reason}). Broadcast plain data (dicts, lists, arrays), not "
+                "connections, locks or the Context.")

@@ -1,8 +1,24 @@
-"""Files shipped with ``vega submit --files``, found by name (PySpark's SparkFiles)."""
+"""Files shipped to tasks, found by name (PySpark's SparkFiles).
+
+Two ways in: ``vega submit --files`` (the package's ``files/`` directory is the
+root), and ``Context.add_file``/``add_py_file``/``add_archive`` while a job
+runs.  An added file travels as a broadcast of its bytes; every stage payload
+carries the list (``AddedFiles``) ahead of its RDD, and an executor writes each
+new one into its root directory while it unpickles the payload, so a module
+added with ``add_py_file`` is importable before the stage's closures load.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import shutil
+import sys
+import tempfile
+import threading
+import zipfile
+from typing import Callable, Iterator, NamedTuple, Tuple
 
 from .errors import VegaError
 
@@ -10,21 +26,111 @@ FILES_DIR_ENV = "VEGA_FILES_DIR"
 
 
 class SparkFiles:
-    """``SparkFiles.get("lookup.csv")`` -> the local path of a file given with ``--files``."""
+    """``SparkFiles.get("lookup.csv")`` -> the local path of a shipped or added file."""
 
     @staticmethod
     def get_root_directory() -> str:
         root = os.environ.get(FILES_DIR_ENV)
         if not root:
             raise VegaError("no files were shipped with this job: pass them with "
-                            "vega submit --files a.csv,b.txt")
+                            "vega submit --files a.csv,b.txt or ctx.add_file(path)")
         return root
 
     @classmethod
     def get(cls, filename: str) -> str:
         path = os.path.join(cls.get_root_directory(), os.path.basename(filename))
         if not os.path.exists(path):
-            raise VegaError(f"{filename!r} was not shipped with this job; add it to --files")
+            raise VegaError(f"{filename!r} was not shipped with this job; add it to --files "
+                            "or call ctx.add_file() with it")
         return path
 
     getRootDirectory = get_root_directory
+
+
+class AddedFile(NamedTuple):
+    """One file added by the driver: ``kind`` is file, directory, archive or py."""
+
+    name: str
+    kind: str
+    source: str
+    broadcast_id: int
+    path: str  # the broadcast's file on the driver
+
+
+class AddedFiles:
+    """The added files, as a stage payload carries them (ahead of its RDD)."""
+
+    def __init__(self, files: Tuple[AddedFile, ...] = ()):
+        self.files = tuple(files)
+
+    def __reduce__(self):
+        return (_arrived, (self.files,))
+
+
+_installer = threading.local()
+
+
+def _arrived(files: Tuple[AddedFile, ...]) -> AddedFiles:
+    install = getattr(_installer, "install", None)
+    if install is not None and files:
+        install(files)
+    return AddedFiles(files)
+
+
+@contextlib.contextmanager
+def installing(install: Callable[[Tuple[AddedFile, ...]], None]) -> Iterator[None]:
+    """While unpickling a stage payload, hand its added files to ``install``."""
+    _installer.install = install
+    try:
+        yield
+    finally:
+        _installer.install = None
+
+
+def root_directory(fallback: str) -> str:
+    """The SparkFiles root of this process, made ``fallback`` when there is none yet."""
+    root = os.environ.get(FILES_DIR_ENV)
+    if not root:
+        os.makedirs(fallback, exist_ok=True)
+        os.environ[FILES_DIR_ENV] = root = fallback
+    return root
+
+
+def read_for_shipping(source: str, kind: str) -> bytes:
+    """The bytes that represent ``source``: a directory as a zip of its tree."""
+    if kind != "directory":
+        with open(source, "rb") as fh:
+            return fh.read()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for folder, _, names in os.walk(source):
+            for name in names:
+                full = os.path.join(folder, name)
+                archive.write(full, os.path.relpath(full, source))
+    return buffer.getvalue()
+
+
+def materialize(added: AddedFile, data: bytes, root: str) -> str:
+    """Write ``added`` under ``root`` (unpacked for directories and archives); a Python
+    file or zip joins ``sys.path``.  Returns its local path."""
+    target = os.path.join(root, added.name)
+    if added.kind in ("directory", "archive"):
+        with tempfile.TemporaryDirectory(dir=root) as scratch:
+            packed = os.path.join(scratch, added.name if added.kind == "archive" else "d.zip")
+            with open(packed, "wb") as out:
+                out.write(data)
+            shutil.rmtree(target, ignore_errors=True)
+            shutil.unpack_archive(packed, target)
+        return target
+    partial = f"{target}.{os.getpid()}.tmp"
+    with open(partial, "wb") as out:
+        out.write(data)
+    os.replace(partial, target)
+    if added.kind == "py":
+        entry = root if added.name.endswith(".py") else target
+        if entry not in sys.path:
+            sys.path.insert(1, entry)
+        import importlib
+
+        importlib.invalidate_caches()
+    return target

@@ -50,11 +50,13 @@ class Broadcast(Generic[T]):
 
     def unpersist(self, blocking: bool = False) -> None:
         """Drop executors' copies; the value is shipped again if used later."""
+        self._check_driver("Broadcast.unpersist()")
         if self._on_unpersist is not None:
             self._on_unpersist(self.id)
 
     def destroy(self, blocking: bool = False) -> None:
         """Free the value everywhere; the broadcast cannot be used afterwards."""
+        self._check_driver("Broadcast.destroy()")
         if self._on_unpersist is not None:
             self._on_unpersist(self.id)
             try:
@@ -63,6 +65,11 @@ class Broadcast(Generic[T]):
                 pass
         self._destroyed = True
         self._value = None
+
+    def _check_driver(self, what: str) -> None:
+        """A task's copy (rebuilt from its id and path) cannot free the driver's value."""
+        if self._on_unpersist is None and self._path is not None:
+            raise DriverOnlyError(what)
 
     def __reduce__(self):
         if self._destroyed:

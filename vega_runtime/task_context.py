@@ -15,8 +15,23 @@ from typing import Any, Callable, Iterator, Optional
 _current = threading.local()
 
 
+class _CurrentOnEmptyCall(type):
+    """``TaskContext()`` with no arguments is the running task's context, as in PySpark."""
+
+    def __call__(cls, *args, **kwargs):
+        if args or kwargs:
+            return super().__call__(*args, **kwargs)
+        current = cls.get()
+        if current is None:
+            from .errors import VegaError
+
+            raise VegaError("TaskContext() is the running task's context and exists only inside "
+                            "a task; on the driver TaskContext.get() returns None")
+        return current
+
+
 @dataclass
-class TaskContext:
+class TaskContext(metaclass=_CurrentOnEmptyCall):
     """The running task's identity and services.
 
     Inside a function given to a transformation::

@@ -28,6 +28,7 @@ from ..net.messages import (ApplicationEnded, BlockData, BlockUnavailable, Execu
                             RegisterWorker, RegisterWorkerFailed, WorkerHeartbeat,
                             WorkerStopping)
 from ..net.server import Server
+from ..processes import describe_returncode
 from ..versions import python_version
 from ..forkserver import ForkServer, command_title
 
@@ -235,7 +236,7 @@ class Worker:
             expected = self.executors.pop((app_id, executor_id), None) is None
         if expected or self.stopped.is_set():
             return
-        reason = f"exited with code {code}" + _tail(log_path)
+        reason = f"its process {describe_returncode(code)}" + _tail(log_path)
         self.served["executors_exited"] += 1
         log.warning("executor %s of %s %s", executor_id, app_id, reason)
         if self.conn is not None:

@@ -13,8 +13,8 @@ from functools import reduce as _reduce
 from typing import Any, Callable, Iterator, List, Optional
 
 from .sampling import fraction_for_sample_size
-from .stats import (StatCounter, count_into_buckets, histogram_buckets, hll_estimate,
-                    hll_merge, hll_precision, hll_registers)
+from .stats import (BoundedFloat, StatCounter, count_into_buckets, estimate_mean, estimate_sum,
+                    histogram_buckets, hll_estimate, hll_merge, hll_precision, hll_registers)
 
 
 def _count(records: Iterator) -> int:
@@ -100,6 +100,9 @@ class Actions:
         """
         if num < 0:
             raise ValueError("Sample size cannot be negative.")
+        max_size = sys.maxsize - int(10.0 * math.sqrt(sys.maxsize))
+        if num > max_size:
+            raise ValueError(f"Sample size cannot be greater than {max_size}.")
         if num == 0:
             return []
         total = self.count()
@@ -110,9 +113,6 @@ class Actions:
             samples = self.collect()
             rng.shuffle(samples)
             return samples
-        max_size = sys.maxsize - int(10.0 * math.sqrt(sys.maxsize))
-        if num > max_size:
-            raise ValueError(f"Sample size cannot be greater than {max_size}.")
         fraction = fraction_for_sample_size(num, total, with_replacement)
         samples = self.sample(with_replacement, fraction, seed).collect()
         while len(samples) < num:
@@ -121,12 +121,32 @@ class Actions:
         return samples[:num]
 
     def to_local_iterator(self, prefetch_partitions: bool = False) -> Iterator:
-        """Iterate over all elements, fetching one partition at a time.
+        """Iterate over all elements, fetching one partition at a time; with
+        ``prefetch_partitions`` the next partition is computed while this one is consumed.
 
         >>> # list(ctx.range(4, num_slices=2).to_local_iterator()) -> [0, 1, 2, 3]
         """
-        for index in range(self.get_num_partitions()):
-            yield from self._run(list, "to_local_iterator()", [index])[0]
+        n = self.get_num_partitions()
+
+        def fetch(index: int) -> list:
+            return self._run(list, "to_local_iterator()", [index])[0]
+
+        if not prefetch_partitions or n < 2:
+            for index in range(n):
+                yield from fetch(index)
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        ctx = self._driver("to_local_iterator()")
+        with ThreadPoolExecutor(1, thread_name_prefix="vega-prefetch",
+                                initializer=ctx._adopt_local_properties,
+                                initargs=(dict(ctx._local_properties()),)) as pool:
+            upcoming = pool.submit(fetch, 0)
+            for index in range(n):
+                records = upcoming.result()
+                if index + 1 < n:
+                    upcoming = pool.submit(fetch, index + 1)
+                yield from records
 
     # -- reducing ----------------------------------------------------------------
     def reduce(self, f: Callable[[Any, Any], Any]):
@@ -231,7 +251,13 @@ class Actions:
 
         >>> # rdd.foreach_partition(lambda it: write_all(it))
         """
-        self._run(lambda it: f(it) and None, "foreach_partition()")
+        def apply(records: Iterator) -> None:
+            result = f(records)
+            if result is not None and hasattr(result, "__iter__"):
+                for _ in result:  # a generator function runs to its end, as in PySpark
+                    pass
+
+        self._run(apply, "foreach_partition()")
 
     def is_empty(self) -> bool:
         """True when the RDD has no elements.
@@ -252,11 +278,36 @@ class Actions:
         return dict(total)
 
     def count_approx(self, timeout: int, confidence: float = 0.95) -> int:
-        """The count (exact here: Vega finishes the job rather than time out).
+        """The count, estimated from the partitions done within ``timeout`` milliseconds
+        (exact when all are).
 
         >>> # ctx.range(10).count_approx(1000) -> 10
         """
-        return self.count()
+        return int(self._sum_within(_count, timeout, confidence))
+
+    def _sum_within(self, func: Callable[[Iterator], Any], timeout: int,
+                    confidence: float) -> BoundedFloat:
+        done = self._driver("an approximate action").run_partitions_within(
+            self, func, timeout / 1000.0)
+        return estimate_sum(list(done.values()), self.get_num_partitions(), confidence)
+
+    def sum_approx(self, timeout: int, confidence: float = 0.95) -> BoundedFloat:
+        """The sum as a ``BoundedFloat``, estimated from the partitions done within
+        ``timeout`` milliseconds (exact, low == high, when all are).
+
+        >>> # ctx.range(10).sum_approx(1000) -> 45.0
+        """
+        return self._sum_within(sum, timeout, confidence)
+
+    def mean_approx(self, timeout: int, confidence: float = 0.95) -> BoundedFloat:
+        """The mean as a ``BoundedFloat``, from the partitions done within ``timeout``
+        milliseconds (exact, low == high, when all are).
+
+        >>> # ctx.range(10).mean_approx(1000) -> 4.5
+        """
+        done = self._driver("mean_approx()").run_partitions_within(
+            self, StatCounter, timeout / 1000.0)
+        return estimate_mean(list(done.values()), self.get_num_partitions(), confidence)
 
     def count_approx_distinct(self, relative_sd: float = 0.05) -> int:
         """Approximate number of distinct elements (HyperLogLog).

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Iterator, List, Optional
+from typing import Generic, Iterator, List, Optional, TypeVar
 
 from .. import aliases
 from ..errors import DriverOnlyError
@@ -19,6 +19,8 @@ from .actions import Actions
 from .dependency import Dependency, NarrowDependency, ShuffleDependency
 from .pairs import PairFunctions
 from .transformations import Transformations
+
+T = TypeVar("T")
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -54,8 +56,10 @@ def user_call_site() -> str:
     return ""
 
 
-class RDD(Transformations, PairFunctions, Actions):
+class RDD(Transformations, PairFunctions, Actions, Generic[T]):
     """A resilient distributed dataset: an immutable, partitioned collection.
+
+    ``RDD[Tuple[int, int]]`` works in annotations, as in PySpark.
 
     >>> # ctx.parallelize(range(10), 2).map(lambda x: x * x).sum()  ->  285
     """
@@ -125,7 +129,12 @@ class RDD(Transformations, PairFunctions, Actions):
         """
         return len(self.partitions())
 
+    @property
     def context(self):
+        """The Context this RDD was created on, as PySpark's ``rdd.context``.
+
+        >>> # ctx.parallelize([1]).context is ctx  ->  True
+        """
         return self._driver("RDD.context")
 
     def _driver(self, what: str):
@@ -185,6 +194,7 @@ class RDD(Transformations, PairFunctions, Actions):
 
     @property
     def is_cached(self) -> bool:
+        """True while the RDD is persisted at some storage level (a property, as in PySpark)."""
         return self.storage_level != StorageLevel.NONE
 
     def checkpoint(self) -> None:
@@ -202,11 +212,15 @@ class RDD(Transformations, PairFunctions, Actions):
         self._driver("RDD.local_checkpoint")
         self._checkpoint_requested = "local"
 
+    @property
     def is_checkpointed(self) -> bool:
+        """True once the RDD has been checkpointed (a property, as in PySpark 4;
+        ``isCheckpointed()`` is the method)."""
         return self._checkpoint_rdd is not None
 
     def is_locally_checkpointed(self) -> bool:
-        return self._checkpoint_rdd is not None and self._checkpoint_requested == "local"
+        """True once ``local_checkpoint()`` was called (before its job runs, as in PySpark)."""
+        return self._checkpoint_requested == "local"
 
     def get_checkpoint_file(self) -> Optional[str]:
         return getattr(self._checkpoint_rdd, "directory", None)
@@ -223,6 +237,8 @@ class RDD(Transformations, PairFunctions, Actions):
 
 
 aliases.install(RDD, aliases.RDD_METHODS)
+for _alias, _name in aliases.EXTRA_RDD_ALIASES.items():
+    setattr(RDD, _alias, getattr(RDD, _name))
 
 
 def narrow_ancestors(rdd: RDD) -> Iterator[RDD]:

@@ -65,6 +65,24 @@ class UnionRDD(RDD):
         return self.rdds[partition.rdd_index].iterator(partition.parent, tc)
 
 
+class PartitionerAwareUnionRDD(RDD):
+    """The union of RDDs with one partitioner: partition i joins every parent's partition i,
+    so the result keeps the partitioner and the partition count (as Spark's)."""
+
+    def __init__(self, ctx, rdds: Sequence[RDD]):
+        super().__init__(ctx, [OneToOneDependency(rdd) for rdd in rdds])
+        self.rdds = list(rdds)
+        self.partitioner = rdds[0].partitioner
+
+    def compute_partitions(self) -> list:
+        return [GroupedPartition(i, [rdd.partitions()[i] for rdd in self.rdds])
+                for i in range(self.rdds[0].get_num_partitions())]
+
+    def compute(self, partition: "GroupedPartition", tc) -> Iterator:
+        return itertools.chain.from_iterable(
+            rdd.iterator(p, tc) for rdd, p in zip(self.rdds, partition.parents))
+
+
 class GroupedPartition(Partition):
     __slots__ = ("parents",)
 

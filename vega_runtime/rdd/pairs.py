@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any, Callable, Dict, Iterator, Optional
 
+from ..user_code import flat_map_record_values, map_record_values
 from .aggregator import GROUPING, Aggregator, reducing
 from .partitioner import HashPartitioner, RangePartitioner, portable_hash
 from .sampling import StratifiedSampler, new_seed
@@ -39,7 +40,7 @@ class PairFunctions:
         >>> # ctx.parallelize([("a", 1)]).map_values(lambda v: v + 1).collect() -> [('a', 2)]
         """
         return self.map_partitions_with_index(
-            lambda _, it: ((k, f(v)) for k, v in it), preserves_partitioning=True)
+            lambda _, it: map_record_values(f, it), preserves_partitioning=True)
 
     def flat_map_values(self, f: Callable[[Any], Any]):
         """``(k, w)`` for each ``w`` in ``f(v)``, keeping the partitioner.
@@ -47,7 +48,7 @@ class PairFunctions:
         >>> # ctx.parallelize([("a", "xy")]).flat_map_values(list).collect() -> [('a', 'x'), ('a', 'y')]
         """
         return self.map_partitions_with_index(
-            lambda _, it: ((k, w) for k, v in it for w in f(v)), preserves_partitioning=True)
+            lambda _, it: flat_map_record_values(f, it), preserves_partitioning=True)
 
     def keys(self):
         """The keys.

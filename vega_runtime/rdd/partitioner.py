@@ -6,6 +6,8 @@ import bisect
 from zlib import crc32 as _crc32
 from typing import Any, Callable, List, Sequence
 
+from ..user_code import unwrapped
+
 
 def portable_hash(key: Any) -> int:
     """Hash used to partition keys: the same in every process of an application.
@@ -61,7 +63,7 @@ class HashPartitioner(Partitioner):
 
     def __eq__(self, other) -> bool:
         return (isinstance(other, HashPartitioner) and other.num_partitions == self.num_partitions
-                and other.partition_func is self.partition_func)
+                and unwrapped(other.partition_func) is unwrapped(self.partition_func))
 
     def __hash__(self) -> int:
         return hash((HashPartitioner, self.num_partitions))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import math
-from typing import Iterable, List
+import statistics
+from typing import Iterable, List, Optional
 
 from .. import aliases
 
@@ -17,13 +18,13 @@ class StatCounter:
     (4, 2.5, 1.25, 1.6666666666666667)
     """
 
-    def __init__(self, values: Iterable = ()):
+    def __init__(self, values: Optional[Iterable] = None):
         self.n = 0
         self.mu = 0.0
         self.m2 = 0.0
         self.max_value = float("-inf")
         self.min_value = float("inf")
-        for v in values:
+        for v in values or ():
             self.merge(v)
 
     def merge(self, value) -> "StatCounter":
@@ -60,7 +61,8 @@ class StatCounter:
         return self.n
 
     def mean(self) -> float:
-        return self.mu if self.n else float("nan")
+        """The mean; 0.0 when empty, as PySpark's."""
+        return self.mu
 
     def sum(self) -> float:
         return self.n * self.mu
@@ -83,11 +85,6 @@ class StatCounter:
     def sample_stdev(self) -> float:
         return math.sqrt(self.sample_variance())
 
-    # PySpark's spellings
-    sampleVariance = sample_variance
-    sampleStdev = sample_stdev
-    mergeStats = merge_stats
-
     def as_dict(self, sample: bool = False) -> dict:
         return {"count": self.count(), "mean": self.mean(), "sum": self.sum(),
                 "min": self.min(), "max": self.max(),
@@ -100,6 +97,69 @@ class StatCounter:
 
 
 aliases.install(StatCounter, aliases.STAT_COUNTER_METHODS)
+
+
+class BoundedFloat(float):
+    """An approximate result: the value with its confidence and bounds (PySpark's).
+
+    >>> b = BoundedFloat(10.0, 0.95, 9.0, 11.0)
+    >>> b, b.confidence, b.low, b.high
+    (10.0, 0.95, 9.0, 11.0)
+    """
+
+    def __new__(cls, mean: float, confidence: float, low: float, high: float):
+        obj = super().__new__(cls, mean)
+        obj.confidence, obj.low, obj.high = confidence, low, high
+        return obj
+
+    def __reduce__(self):
+        return (BoundedFloat, (float(self), self.confidence, self.low, self.high))
+
+
+def estimate_sum(partials: List[float], total_partitions: int, confidence: float) -> BoundedFloat:
+    """The total of ``total_partitions`` partition sums from the ``partials`` known so far:
+    their mean scaled up, with a normal interval over the partitions still missing.
+
+    >>> estimate_sum([10, 20], 2, 0.95)
+    30.0
+    >>> b = estimate_sum([10, 20], 4, 0.95); (b, b.low < 60 < b.high)
+    (60.0, True)
+    """
+    known = len(partials)
+    if known == total_partitions:
+        total = float(sum(partials))
+        return BoundedFloat(total, confidence, total, total)
+    if known == 0:
+        return BoundedFloat(0.0, 0.0, float("-inf"), float("inf"))
+    mean = sum(partials) / known
+    spread = statistics.stdev(partials) if known > 1 else abs(mean)
+    error = total_partitions * spread / math.sqrt(known) * \
+        math.sqrt((total_partitions - known) / total_partitions)
+    margin = _z(confidence) * error
+    estimate = mean * total_partitions
+    return BoundedFloat(estimate, confidence, estimate - margin, estimate + margin)
+
+
+def estimate_mean(partials: List["StatCounter"], total_partitions: int,
+                  confidence: float) -> BoundedFloat:
+    """The mean of all records from the partitions' StatCounters known so far."""
+    merged = StatCounter()
+    for part in partials:
+        merged.merge_stats(part)
+    if len(partials) == total_partitions:
+        mean = float(merged.mean())
+        return BoundedFloat(mean, confidence, mean, mean)
+    if merged.count() == 0:
+        return BoundedFloat(float("nan"), 0.0, float("-inf"), float("inf"))
+    margin = _z(confidence) * merged.stdev() / math.sqrt(merged.count())
+    return BoundedFloat(merged.mean(), confidence, merged.mean() - margin, merged.mean() + margin)
+
+
+def _z(confidence: float) -> float:
+    """Standard deviations either side of a normal mean that hold ``confidence`` of it."""
+    if confidence >= 1.0:
+        return float("inf")
+    return statistics.NormalDist().inv_cdf((1 + confidence) / 2)
 
 
 def _is_missing(x) -> bool:

@@ -1,7 +1,9 @@
 """Transformations: lazy RDD-to-RDD operations on any records.
 
-Narrow ones build ``MapPartitionsRDD`` chains of builtin iterators (``map``,
-``filter``, ``chain``) so a stage runs one C-level pipeline per partition.
+Narrow ones build ``MapPartitionsRDD`` chains of iterators (``map_records``,
+``filter_records``, ``chain``) so a stage runs one pipeline per partition; the
+record generators are as fast as builtin ``map``/``filter`` and turn a user
+function's ``StopIteration`` into a task failure (``user_code``).
 RDD classes are imported inside methods: they subclass ``RDD``, which is
 assembled from this mixin.
 """
@@ -12,6 +14,7 @@ import itertools
 import random
 from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence
 
+from ..user_code import filter_records, map_records
 from .partitioner import portable_hash
 from .sampling import RangeSampler, Sampler, new_seed
 
@@ -41,7 +44,8 @@ class Transformations:
 
         >>> # ctx.parallelize([1, 2, 3]).map(lambda x: x * 2).collect() -> [2, 4, 6]
         """
-        return self.map_partitions_with_index(lambda _, it: map(f, it), preserves_partitioning)
+        return self.map_partitions_with_index(lambda _, it: map_records(f, it),
+                                              preserves_partitioning)
 
     def flat_map(self, f: Callable[[Any], Iterable], preserves_partitioning: bool = False):
         """Apply ``f`` to each element and flatten the results.
@@ -49,7 +53,7 @@ class Transformations:
         >>> # ctx.parallelize(["a b", "c"]).flat_map(str.split).collect() -> ['a', 'b', 'c']
         """
         chain = itertools.chain.from_iterable
-        return self.map_partitions_with_index(lambda _, it: chain(map(f, it)),
+        return self.map_partitions_with_index(lambda _, it: chain(map_records(f, it)),
                                               preserves_partitioning)
 
     def filter(self, f: Callable[[Any], bool]):
@@ -57,7 +61,7 @@ class Transformations:
 
         >>> # ctx.parallelize(range(5)).filter(lambda x: x % 2).collect() -> [1, 3]
         """
-        return self.map_partitions_with_index(lambda _, it: filter(f, it), True)
+        return self.map_partitions_with_index(lambda _, it: filter_records(f, it), True)
 
     def glom(self):
         """Each partition as one list.
@@ -129,13 +133,13 @@ class Transformations:
     def __add__(self, other):
         return self.union(other)
 
-    def intersection(self, other):
-        """Elements in both RDDs, without duplicates.
+    def intersection(self, other, num_partitions: Optional[int] = None):
+        """Elements in both RDDs, without duplicates (``num_partitions`` as in the Rust Vega).
 
         >>> # sorted(a.intersection(b).collect())
         """
         return (self.map(lambda v: (v, None))
-                .cogroup(other.map(lambda v: (v, None)))
+                .cogroup(other.map(lambda v: (v, None)), num_partitions=num_partitions)
                 .filter(lambda kv: kv[1][0] and kv[1][1])
                 .keys())
 

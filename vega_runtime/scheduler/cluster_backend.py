@@ -35,6 +35,9 @@ from .listener import JobListener, prefix_lines
 
 log = logging.getLogger(__name__)
 
+#: Seconds a lost executor's connection waits for its worker to report how it exited.
+EXIT_REASON_WAIT = 1.0
+
 
 class MasterUnreachable(VegaError):
     def __init__(self, url: str, reason: str):
@@ -294,8 +297,18 @@ class ClusterBackend:
                     raise ProtocolError(conn.peer, f"unexpected {type(message).__name__}")
         except (ConnectionClosed, OSError) as exc:
             reason = f"its connection closed ({exc})"
+            self._await_exit_reason(slot.executor_id)
         finally:
             self._executor_removed(slot.executor_id, reason, False)
+
+    def _await_exit_reason(self, executor_id: str) -> None:
+        """A dropped executor connection usually means its process died: give its worker a
+        moment to say how (the master's ExecutorRemoved names the signal or exit code)."""
+        if self._stopping:
+            return
+        with self.lock:
+            self._executor_seen.wait_for(lambda: executor_id not in self.slots,
+                                         EXIT_REASON_WAIT)
 
     def _broadcast_bytes(self, request: FetchBroadcast) -> bytes:
         """A broadcast's pickled value, only from this application's broadcast directory."""
@@ -308,6 +321,7 @@ class ClusterBackend:
     def _executor_removed(self, executor_id: str, reason: str, worker_lost: bool) -> None:
         with self.lock:
             slot = self.slots.pop(executor_id, None)
+            self._executor_seen.notify_all()
         if slot is None:
             if worker_lost:
                 self.events.put(ExecutorLostEvent(executor_id, "", reason, [], True))

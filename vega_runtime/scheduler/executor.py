@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
+from .. import files
 from ..errors import FetchFailed
 from ..logs import OutputCapture, OutputSink, user_traceback
 from ..net.framing import ConnectionClosed
@@ -62,6 +63,7 @@ class StagePayload:
     """What every task of one stage attempt needs; shipped once per executor."""
 
     stage_id: int
+    added_files: Any  # files.AddedFiles: unpickled before the RDD, so added modules import
     rdd: Any
     func: Optional[Callable[[Iterator], Any]]  # result stages
     shuffle_dep: Any  # map stages
@@ -75,13 +77,15 @@ class ExecutorDirs:
     blocks: str
     spill: str
     broadcast: str
+    files: str
 
     @classmethod
     def under(cls, app_dir: str, executor_id: str) -> "ExecutorDirs":
         dirs = cls(os.path.join(app_dir, "shuffle"),
                    os.path.join(app_dir, "blocks", executor_id),
                    os.path.join(app_dir, "spill", executor_id),
-                   os.path.join(app_dir, "broadcast"))
+                   os.path.join(app_dir, "broadcast"),
+                   os.path.join(app_dir, "files", executor_id))
         for path in (dirs.shuffle, dirs.spill):
             os.makedirs(path, exist_ok=True)
         return dirs
@@ -100,6 +104,7 @@ class Executor:
         #: ``fetch_broadcast(id, path) -> bytes`` for executors on another host than the driver
         self.fetch_broadcast: Optional[Callable[[int, str], bytes]] = None
         self._broadcasts: Dict[int, Any] = {}
+        self._installed_files: set = set()
 
     # -- caches ------------------------------------------------------------------
     def _payload(self, launch: LaunchTask) -> StagePayload:
@@ -108,7 +113,8 @@ class Executor:
         if payload is None:
             if launch.payload is None:
                 raise RuntimeError(f"stage {key} payload was never sent to {self.executor_id}")
-            payload = pickle.loads(launch.payload)
+            with files.installing(self.install_files):
+                payload = pickle.loads(launch.payload)
             # Keep the latest attempt of a few recent stages only.
             if len(self._payloads) > 16:
                 self._payloads.pop(next(iter(self._payloads)))
@@ -125,6 +131,15 @@ class Executor:
             else:
                 self._broadcasts[broadcast_id] = pickle.loads(self.fetch_broadcast(broadcast_id, path))
         return self._broadcasts[broadcast_id]
+
+    def install_files(self, added) -> None:
+        """Write files the driver added since the last stage into this process's root."""
+        root = None
+        for item in added:
+            if item not in self._installed_files:
+                root = root or files.root_directory(self.dirs.files)
+                files.materialize(item, self.load_broadcast(item.broadcast_id, item.path), root)
+                self._installed_files.add(item)
 
     def remove_broadcast(self, broadcast_id: int) -> None:
         self._broadcasts.pop(broadcast_id, None)
@@ -167,7 +182,7 @@ class Executor:
 
     def put_block(self, message: PutBlock) -> None:
         """Store a replica another executor computed."""
-        level = getattr(StorageLevel, message.level)
+        level = StorageLevel.named(message.level)
         self.blocks.put((message.rdd_id, message.partition), pickle.loads(message.data), level)
 
     def _run_task(self, launch: LaunchTask, payload: StagePayload, partition, tc) -> TaskFinished:

@@ -13,7 +13,7 @@ import time
 from multiprocessing.connection import wait
 from typing import List, Optional
 
-from ..processes import die_with_parent
+from ..processes import describe_exit, die_with_parent
 from ..net.framing import ConnectionClosed, ProtocolError, recv_frame, send_frame
 from ..net.messages import (RemoveBroadcast, RemoveRdd, Shutdown, TaskFinished, TaskOutput,
                             from_wire, to_wire)
@@ -79,6 +79,7 @@ class _Slot:
         self.task: Optional[TaskLaunch] = None
         self.payloads_sent: set = set()
         self.alive = True
+        self.exit_status: Optional[int] = None  # os.waitpid's, once collected
 
 
 class ProcessPoolBackend:
@@ -132,7 +133,9 @@ class ProcessPoolBackend:
         slot.alive = False
         task_ids = [slot.task.spec.task_id] if slot.task else []
         slot.task = None
-        _reap(slot)
+        ended = _reap(slot, exit_wait=0.0 if expected else 0.2)
+        if ended and not expected:
+            reason = f"{reason}; its process {ended}"
         log.log(logging.INFO if expected else logging.WARNING, "executor %s (pid %d) lost: %s",
                 slot.executor_id, slot.pid, reason)
         # Shuffle files live in the shared app dir, so the outputs survive the process.
@@ -249,14 +252,28 @@ class ProcessPoolBackend:
 def _exited(slot: _Slot) -> bool:
     """True when the executor process has died (it is then reaped)."""
     try:
-        pid, _ = os.waitpid(slot.pid, os.WNOHANG)
+        pid, status = os.waitpid(slot.pid, os.WNOHANG)
     except ChildProcessError:
         return True
+    if pid != 0:
+        slot.exit_status = status
     return pid != 0
 
 
-def _reap(slot: _Slot, graceful: bool = False) -> None:
-    """Make sure the process is gone and collected."""
+def _wait_for_exit(slot: _Slot, seconds: float) -> Optional[int]:
+    """The exit status if the process ends within ``seconds`` (a crashed executor's socket
+    closes a moment before it can be collected), else None."""
+    deadline = time.monotonic() + seconds
+    while slot.exit_status is None:
+        if _exited(slot) or time.monotonic() >= deadline:
+            break
+        time.sleep(0.01)
+    return slot.exit_status
+
+
+def _reap(slot: _Slot, graceful: bool = False, exit_wait: float = 0.0) -> str:
+    """Make sure the process is gone and collected; says how it ended when it ended by
+    itself (``describe_exit``), else returns ''."""
     if graceful:
         slot.sock.settimeout(2.0)
         try:
@@ -264,15 +281,18 @@ def _reap(slot: _Slot, graceful: bool = False) -> None:
                 pass
         except OSError:
             pass
-    try:
-        os.kill(slot.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    try:
-        os.waitpid(slot.pid, 0)
-    except ChildProcessError:
-        pass
+    status = _wait_for_exit(slot, exit_wait)
+    if status is None:
+        try:
+            os.kill(slot.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            os.waitpid(slot.pid, 0)
+        except ChildProcessError:
+            pass
     slot.sock.close()
+    return "" if status is None else describe_exit(status)
 
 
 def run_executor_process(sock: socket.socket, executor_id: str, app_dir: str,

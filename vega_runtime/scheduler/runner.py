@@ -6,9 +6,11 @@ from __future__ import annotations
 import itertools
 import logging
 import pickle
+import time
 from typing import Any, Callable, Dict, List, Optional
 
-from ..errors import FetchFailed, TaskFailed
+from ..errors import FetchFailed, JobCancelled, TaskFailed
+from ..files import AddedFiles
 from ..net.messages import PutBlock
 from ..serde import dumps, dumps_closure
 from ..shuffle.blocks import MapStatus
@@ -41,17 +43,41 @@ class JobRunner:
         self._tasks: Dict[int, TaskSpec] = {}
         self._func: Optional[Callable] = None
         self._outcome = None
+        self._cancel_reason: Optional[str] = None
+        #: Files the driver added (``Context.add_file``); every stage payload carries them.
+        self.added_files = AddedFiles()
+
+    def cancel(self, reason: str) -> None:
+        """Ask the running job to stop (from any thread); it raises ``JobCancelled``."""
+        self._cancel_reason = reason
 
     # -- the loop ----------------------------------------------------------------
     def run_job(self, rdd, func: Callable, partitions: List[int], description: str) -> list:
+        """``func``'s result for each partition, in order."""
+        return self._run_job(rdd, func, partitions, description, None)
+
+    def run_job_within(self, rdd, func: Callable, partitions: List[int], description: str,
+                       timeout: float) -> Dict[int, Any]:
+        """Results of the partitions finished within ``timeout`` seconds (all of them if the
+        job ends in time), by partition; the job's remaining tasks are killed."""
+        return self._run_job(rdd, func, partitions, description, time.monotonic() + timeout)
+
+    def _run_job(self, rdd, func: Callable, partitions: List[int], description: str,
+                 deadline: Optional[float]):
         job_id = next(self._job_ids)
-        self._func, self._outcome = func, None
+        self._func, self._outcome, self._cancel_reason = func, None, None
         self.listener.on_job_start(job_id, description)
         log.info("job %d submitted: %s", job_id, description)
         try:
             self._apply(self.dag.submit_job(job_id, rdd, func, partitions))
             while self._outcome is None:
-                for event in self.backend.poll(POLL_SECONDS):
+                if self._cancel_reason is not None:
+                    raise JobCancelled(self._cancel_reason)
+                if deadline is not None and time.monotonic() >= deadline:
+                    return self._stop_at_deadline(job_id)
+                wait = POLL_SECONDS if deadline is None else \
+                    max(0.0, min(POLL_SECONDS, deadline - time.monotonic()))
+                for event in self.backend.poll(wait):
                     self._apply(self._handle(event))
         except BaseException as exc:
             if self.dag.job is not None:
@@ -66,7 +92,17 @@ class JobRunner:
             self.listener.on_job_end(job_id, self._outcome.error)
             raise self._outcome.error
         self.listener.on_job_end(job_id, None)
+        if deadline is not None:
+            return dict(zip(partitions, self._outcome.results))
         return self._outcome.results
+
+    def _stop_at_deadline(self, job_id: int) -> Dict[int, Any]:
+        finished = dict(self.dag.job.results)  # result-stage partitions only
+        log.info("job %d stopped at its deadline with %d partitions done", job_id, len(finished))
+        self._apply([a for a in self.dag.cancel_job("deadline reached")
+                     if isinstance(a, KillTasks)])
+        self.listener.on_job_end(job_id, None)
+        return finished
 
     def task(self, task_id: int) -> Optional[TaskSpec]:
         """The running task with this id, if any (for output prefixes)."""
@@ -104,7 +140,7 @@ class JobRunner:
         for rdd_id, partition, level, data in finished.replicas:
             target = self.backend.replicate(event.executor_id, PutBlock(rdd_id, partition, level, data))
             if target is not None:
-                where = "memory" if getattr(StorageLevel, level).use_memory else "disk"
+                where = "memory" if StorageLevel.named(level).use_memory else "disk"
                 self.blocks.added(target, [[rdd_id, partition, where, len(data)]])
         spec = self._tasks.pop(finished.task_id, None)
         if spec is None:
@@ -178,7 +214,7 @@ class JobRunner:
             statuses = {dep.shuffle_id: [s.to_wire() for s in
                                          self.dag.map_outputs.statuses(dep.shuffle_id)]
                         for dep in shuffle_dependencies(stage.rdd)}
-            payload = StagePayload(stage.stage_id, stage.rdd,
+            payload = StagePayload(stage.stage_id, self.added_files, stage.rdd,
                                    None if stage.is_map else self._func,
                                    stage.shuffle_dep, statuses, self.settings)
             self._payloads[key] = dumps_closure(payload, f"stage {stage.stage_id} ({stage.rdd!r})")

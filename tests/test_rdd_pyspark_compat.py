@@ -1,0 +1,430 @@
+"""PySpark drop-in details: attributes, missing members and behaviours that differed."""
+
+import importlib
+import math
+import os
+import pickle
+import re
+import shutil
+import signal
+import sys
+import threading
+import time
+from operator import add
+from typing import Tuple
+
+import pytest
+
+from vega_runtime import (RDD, Context, JobCancelled, SparkFiles, StatCounter, StorageLevel,
+                          TaskContext, TaskFailed, VegaError)
+
+
+def test_rdd_context_is_a_property_returning_the_context(ctx):
+    """rdd.context is the Context itself, as PySpark's property."""
+    assert ctx.parallelize([1]).context is ctx
+
+
+def test_is_cached_is_a_property(ctx):
+    """rdd.is_cached is a bool attribute that follows cache() and unpersist()."""
+    rdd = ctx.parallelize([1])
+    assert rdd.is_cached is False
+    rdd.cache()
+    assert rdd.is_cached is True
+    rdd.unpersist()
+    assert rdd.is_cached is False
+
+
+def test_is_checkpointed_is_a_property_and_is_checkpointed_camel_a_method(ctx, tmp_path):
+    """rdd.is_checkpointed (property) and rdd.isCheckpointed() (method), as in PySpark 4."""
+    ctx.set_checkpoint_dir(str(tmp_path))
+    rdd = ctx.parallelize([1, 2]).map(lambda x: x)
+    assert rdd.is_checkpointed is False and rdd.isCheckpointed() is False
+    rdd.checkpoint()
+    rdd.count()
+    assert rdd.is_checkpointed is True and rdd.isCheckpointed() is True
+    assert isinstance(RDD.is_checkpointed, property)
+
+
+def test_get_or_create_returns_the_running_context(ctx):
+    """Context.getOrCreate() (SparkContext.getOrCreate) gives back the running Context."""
+    assert Context.getOrCreate() is ctx
+    assert Context.get_or_create() is ctx
+
+
+def test_start_time_is_epoch_milliseconds(ctx):
+    """sc.startTime is an int of milliseconds since the epoch, before now."""
+    assert isinstance(ctx.startTime, int)
+    assert 1_600_000_000_000 < ctx.startTime <= time.time() * 1000
+
+
+def test_ui_web_url_names_the_master_ui_or_none(ctx):
+    """uiWebUrl: the local cluster's master UI, None without a UI (local, local[N])."""
+    if ctx.master.startswith("local-cluster"):
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+", ctx.uiWebUrl)
+    else:
+        assert ctx.uiWebUrl is None
+
+
+def test_checkpoint_dir_is_per_application_and_reported(fresh_ctx, tmp_path):
+    """setCheckpointDir makes a unique sub-directory; getCheckpointDir names it; RDDs go under it."""
+    sc = fresh_ctx(master="local")
+    assert sc.getCheckpointDir() is None
+    sc.setCheckpointDir(str(tmp_path))
+    directory = sc.getCheckpointDir()
+    assert os.path.dirname(directory) == str(tmp_path)
+    assert re.fullmatch(r"[0-9a-f-]{36}", os.path.basename(directory))
+    rdd = sc.parallelize([1, 2])
+    rdd.checkpoint()
+    rdd.count()
+    assert os.path.dirname(rdd.getCheckpointFile()) == directory
+
+
+def test_local_properties_are_per_thread(ctx):
+    """setLocalProperty/getLocalProperty: a value set in one thread is not seen in another."""
+    ctx.setLocalProperty("team", "search")
+    seen = []
+    thread = threading.Thread(target=lambda: seen.append(ctx.getLocalProperty("team")))
+    thread.start()
+    thread.join()
+    assert ctx.getLocalProperty("team") == "search" and seen == [None]
+    ctx.setLocalProperty("team", None)
+    assert ctx.getLocalProperty("team") is None
+
+
+def test_status_tracker_reports_jobs_of_a_group_and_their_stages(ctx):
+    """statusTracker(): job ids per group, job and stage info after the job ended."""
+    ctx.setJobGroup("compat-report", "a report")
+    try:
+        ctx.parallelize(range(4), 2).map(lambda x: (x % 2, x)).reduceByKey(add).collect()
+    finally:
+        ctx.setLocalProperty("spark.jobGroup.id", None)
+    tracker = ctx.statusTracker()
+    job_ids = tracker.getJobIdsForGroup("compat-report")
+    assert len(job_ids) == 1
+    info = tracker.getJobInfo(job_ids[0])
+    assert info.status == "SUCCEEDED" and len(info.stageIds) == 2
+    stage = tracker.getStageInfo(info.stageIds[-1])
+    assert (stage.numTasks, stage.numActiveTasks, stage.numCompletedTasks,
+            stage.numFailedTasks) == (2, 0, 2, 0)
+    assert tracker.getActiveJobsIds() == [] and tracker.getActiveStageIds() == []
+    assert tracker.getJobInfo(10**6) is None and tracker.getStageInfo(10**6) is None
+
+
+def _run_cancellable(ctx, group):
+    """Start a slow job of ``group`` in a thread; returns (thread, outcome list)."""
+    outcome = []
+
+    def job():
+        ctx.setJobGroup(group, "slow")
+        try:
+            outcome.append(ctx.parallelize(range(200), 200).map(
+                lambda x: time.sleep(0.05) or x).count())
+        except BaseException as exc:  # recorded for the test to inspect
+            outcome.append(exc)
+
+    thread = threading.Thread(target=job)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not ctx.statusTracker().getActiveJobsIds() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return thread, outcome
+
+
+def test_cancel_job_group_cancels_its_running_job(ctx):
+    """cancelJobGroup stops a running job of that group; it raises JobCancelled."""
+    thread, outcome = _run_cancellable(ctx, "compat-cancel")
+    ctx.cancelJobGroup("some-other-group")
+    ctx.cancelJobGroup("compat-cancel")
+    thread.join(30)
+    assert isinstance(outcome[0], JobCancelled)
+    assert str(outcome[0]) == "job cancelled: job group 'compat-cancel' was cancelled"
+    assert ctx.parallelize([1, 2]).count() == 2
+
+
+def test_cancel_all_jobs_cancels_the_running_job(ctx):
+    """cancelAllJobs stops whatever job is running."""
+    thread, outcome = _run_cancellable(ctx, "compat-all")
+    ctx.cancelAllJobs()
+    thread.join(30)
+    assert isinstance(outcome[0], JobCancelled)
+    assert str(outcome[0]) == "job cancelled: all jobs were cancelled"
+
+
+def test_binary_records_cuts_files_into_fixed_length_records(ctx, tmp_path):
+    """binaryRecords(path, recordLength) gives each recordLength bytes as one record."""
+    (tmp_path / "r.bin").write_bytes(b"aaaabbbbcccc")
+    assert ctx.binaryRecords(str(tmp_path / "r.bin"), 4).collect() == [b"aaaa", b"bbbb", b"cccc"]
+    assert ctx.binary_records(str(tmp_path), record_length=6).collect() == [b"aaaabb", b"bbcccc"]
+
+
+def test_binary_records_refuses_a_partial_record(ctx, tmp_path):
+    """A file that is not a whole number of records fails with InputError naming it."""
+    (tmp_path / "odd.bin").write_bytes(b"12345")
+    with pytest.raises(TaskFailed) as info:
+        ctx.binaryRecords(str(tmp_path / "odd.bin"), 2).collect()
+    assert info.value.error_type == "InputError"
+    assert info.value.message.endswith("odd.bin: its 5 bytes are not a whole number of "
+                                       "2-byte records")
+
+
+def test_sum_approx_and_mean_approx_are_bounded_floats(ctx):
+    """sumApprox/meanApprox return BoundedFloat with confidence, low and high."""
+    rdd = ctx.parallelize(range(10), 2)
+    total, mean = rdd.sumApprox(1000, 0.9), rdd.meanApprox(1000)
+    assert (total, total.confidence, total.low, total.high) == (45.0, 0.9, 45.0, 45.0)
+    assert (mean, mean.confidence, mean.low, mean.high) == (4.5, 0.95, 4.5, 4.5)
+
+
+def test_map_partitions_with_split_is_map_partitions_with_index(ctx):
+    """The deprecated mapPartitionsWithSplit still works."""
+    rdd = ctx.parallelize([1, 2, 3], 3)
+    assert rdd.mapPartitionsWithSplit(lambda i, it: [i * 10 + sum(it)]).collect() == [1, 12, 23]
+
+
+def test_stat_counter_as_dict():
+    """StatCounter.asDict() and asDict(sample=True), as PySpark's."""
+    s = StatCounter([1.0, 2.0, 3.0])
+    assert s.asDict() == {"count": 3, "mean": 2.0, "sum": 6.0, "min": 1.0, "max": 3.0,
+                          "stdev": math.sqrt(2 / 3), "variance": 2 / 3}
+    assert s.asDict(sample=True)["variance"] == 1.0
+
+
+def test_rdd_is_subscriptable_in_annotations():
+    """RDD[Tuple[int, int]] works, as Spark's examples annotate."""
+    alias = RDD[Tuple[int, int]]
+    assert alias.__origin__ is RDD and alias.__args__ == (Tuple[int, int],)
+
+
+def test_add_file_reaches_tasks_and_the_driver(ctx, tmp_path):
+    """addFile: tasks and the driver read it through SparkFiles.get; listFiles names it."""
+    source = tmp_path / f"greeting-{ctx.application_id}.txt"
+    source.write_text("hello")
+    ctx.addFile(str(source))
+    name = source.name
+    assert ctx.parallelize([1, 2], 2).map(
+        lambda _: open(SparkFiles.get(name)).read()).collect() == ["hello", "hello"]
+    assert open(SparkFiles.get(name)).read() == "hello"
+    assert f"file:{source}" in ctx.listFiles
+
+
+def test_add_file_of_a_directory_needs_recursive(ctx, tmp_path):
+    """A directory is refused without recursive=True and shipped whole with it."""
+    tree = tmp_path / f"tree-{ctx.application_id}"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "sub" / "leaf.txt").write_text("leaf")
+    with pytest.raises(ValueError) as info:
+        ctx.addFile(str(tree))
+    assert str(info.value) == f"{tree} is a directory: pass recursive=True to add it"
+    ctx.addFile(str(tree), recursive=True)
+    name = tree.name
+    assert ctx.parallelize([0], 1).map(lambda _: open(
+        os.path.join(SparkFiles.get(name), "sub", "leaf.txt")).read()).collect() == ["leaf"]
+
+
+def test_add_file_refuses_a_second_file_of_the_same_name(ctx, tmp_path):
+    """Two different files with one name cannot both be added."""
+    for folder in ("one", "two"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / f"same-{ctx.application_id}.txt").write_text(folder)
+    ctx.addFile(str(tmp_path / "one" / f"same-{ctx.application_id}.txt"))
+    ctx.addFile(str(tmp_path / "one" / f"same-{ctx.application_id}.txt"))  # again: a no-op
+    with pytest.raises(ValueError) as info:
+        ctx.addFile(str(tmp_path / "two" / f"same-{ctx.application_id}.txt"))
+    assert str(info.value).startswith(f"a file named 'same-{ctx.application_id}.txt' was "
+                                      "already added from ")
+
+
+def test_add_py_file_makes_a_module_importable_in_tasks(ctx, tmp_path):
+    """addPyFile: a module the closures use imports on the executors (and the driver)."""
+    module = "compat_helper_" + re.sub(r"\W", "_", ctx.application_id)
+    (tmp_path / f"{module}.py").write_text("def triple(x):\n    return 3 * x\n")
+    ctx.addPyFile(str(tmp_path / f"{module}.py"))
+    helper = importlib.import_module(module)
+    assert ctx.parallelize([1, 2], 2).map(helper.triple).collect() == [3, 6]
+
+
+def test_add_archive_is_unpacked_in_a_directory_of_its_name(ctx, tmp_path):
+    """addArchive: tasks see the archive's tree under SparkFiles.get(archive name)."""
+    (tmp_path / "content").mkdir()
+    (tmp_path / "content" / "inside.txt").write_text("packed")
+    archive = shutil.make_archive(str(tmp_path / f"bundle-{ctx.application_id}"), "zip",
+                                  str(tmp_path / "content"))
+    ctx.addArchive(archive)
+    name = os.path.basename(archive)
+    assert ctx.parallelize([0], 1).map(lambda _: open(
+        os.path.join(SparkFiles.get(name), "inside.txt")).read()).collect() == ["packed"]
+    assert f"file:{archive}" in ctx.listArchives
+    assert f"file:{archive}" not in ctx.listFiles
+
+
+# -- behaviours that differed from PySpark -------------------------------------------------
+
+def test_local_checkpoint_is_reported_before_its_job(ctx):
+    """isLocallyCheckpointed() is True right after localCheckpoint(), as in PySpark."""
+    rdd = ctx.parallelize([1, 2]).map(lambda x: x)
+    assert rdd.isLocallyCheckpointed() is False
+    rdd.localCheckpoint()
+    assert rdd.isLocallyCheckpointed() is True
+    assert rdd.is_checkpointed is False
+
+
+def test_take_sample_of_maxsize_is_refused(ctx):
+    """takeSample(False, sys.maxsize) raises ValueError, as PySpark, even for a small RDD."""
+    with pytest.raises(ValueError) as info:
+        ctx.parallelize(range(3)).takeSample(False, sys.maxsize)
+    limit = sys.maxsize - int(10.0 * math.sqrt(sys.maxsize))
+    assert str(info.value) == f"Sample size cannot be greater than {limit}."
+
+
+def test_storage_level_has_pyspark_constructor_repr_and_str():
+    """StorageLevel(useDisk, useMemory, useOffHeap, deserialized, replication), repr and str."""
+    level = StorageLevel(False, True, False, False, 1)
+    assert level == StorageLevel.MEMORY_ONLY
+    assert repr(level) == "StorageLevel(False, True, False, False, 1)"
+    assert str(level) == "Memory Serialized 1x Replicated"
+    assert str(StorageLevel.MEMORY_AND_DISK_DESER) == "Disk Memory Deserialized 1x Replicated"
+    assert str(StorageLevel.OFF_HEAP) == "Disk Memory OffHeap Serialized 1x Replicated"
+    assert (level.useDisk, level.useMemory, level.useOffHeap, level.deserialized,
+            level.replication) == (False, True, False, False, 1)
+    assert StorageLevel(True, False, False, False) == StorageLevel.DISK_ONLY
+    assert StorageLevel.DISK_ONLY_3.replication == 3
+
+
+def test_custom_storage_level_persists_and_names_itself(ctx):
+    """A level made with the constructor caches like the constants; its name is its repr."""
+    level = StorageLevel(True, True, False, True, 2)
+    rdd = ctx.parallelize(range(4), 2).persist(level)
+    assert rdd.getStorageLevel() == level and rdd.sum() == 6 and rdd.sum() == 6
+    assert level.name == "StorageLevel(True, True, False, True, 2)"
+    assert StorageLevel.named(level.name) == level
+    rdd.unpersist()
+
+
+def test_task_context_constructor_inside_a_task_is_the_running_context(ctx):
+    """TaskContext() inside a task returns TaskContext.get(), as in PySpark."""
+    rows = ctx.parallelize([1, 2], 2).map(
+        lambda _: (TaskContext() is TaskContext.get(), TaskContext().partitionId())).collect()
+    assert rows == [(True, 0), (True, 1)]
+
+
+def test_task_context_constructor_on_the_driver_explains_itself():
+    """TaskContext() on the driver raises a VegaError that says why, not a TypeError."""
+    with pytest.raises(VegaError) as info:
+        TaskContext()
+    assert str(info.value) == ("TaskContext() is the running task's context and exists only "
+                               "inside a task; on the driver TaskContext.get() returns None")
+
+
+def test_creating_a_context_inside_a_task_is_refused(ctx):
+    """A Context created inside a task fails that task instead of starting a second engine."""
+    with pytest.raises(TaskFailed) as info:
+        ctx.parallelize([1], 1).map(lambda _: Context(master="local")).collect()
+    assert info.value.error_type == "DriverOnlyError"
+    assert info.value.message.startswith("creating a Context can only be used on the driver")
+
+
+@pytest.mark.parametrize("method", ["destroy", "unpersist"])
+def test_broadcast_destroy_or_unpersist_inside_a_task_fails(ctx, method):
+    """Broadcast.destroy()/unpersist() in a task fails it (PySpark: driver only)."""
+    shared = ctx.broadcast([1, 2])
+    with pytest.raises(TaskFailed) as info:
+        ctx.parallelize([1], 1).map(lambda _: getattr(shared, method)()).collect()
+    assert info.value.error_type == "DriverOnlyError"
+    assert info.value.message.startswith(f"Broadcast.{method}() can only be used on the driver")
+    assert ctx.parallelize([0], 1).map(lambda i: shared.value[i]).collect() == [1]
+
+
+def test_broadcast_of_the_context_is_a_pickling_error(ctx):
+    """sc.broadcast(sc) raises pickle.PicklingError (a VegaError too), as PySpark."""
+    with pytest.raises(pickle.PicklingError) as info:
+        ctx.broadcast(ctx)
+    assert isinstance(info.value, VegaError)
+    assert str(info.value).startswith("Could not serialize broadcast: a Context value cannot "
+                                      "be pickled (the Context can only be used on the driver")
+
+
+def test_union_of_rdds_with_one_partitioner_keeps_it(ctx):
+    """Two RDDs partitioned alike union into one with that partitioner and partition count."""
+    a = ctx.parallelize([(1, "a"), (2, "b")]).partitionBy(3)
+    b = ctx.parallelize([(1, "c"), (4, "d")]).partitionBy(3)
+    both = a.union(b)
+    assert both.partitioner == a.partitioner and both.getNumPartitions() == 3
+    assert sorted(both.collect()) == [(1, "a"), (1, "c"), (2, "b"), (4, "d")]
+    assert both.glom().map(lambda part: sorted(k for k, _ in part)).collect() == [[], [1, 1, 4], [2]]
+    assert both.reduceByKey(add, 3).getNumPartitions() == 3
+    different = a.union(ctx.parallelize([(1, "x")]).partitionBy(2))
+    assert different.partitioner is None and different.getNumPartitions() == 5
+
+
+def _jobs_seen_after_first_record(ctx, group, prefetch):
+    """Jobs of ``group`` once the first record is read (waiting up to 10 s for a second)."""
+    ctx.setJobGroup(group, "to_local_iterator")
+    try:
+        records = ctx.parallelize(range(6), 3).toLocalIterator(prefetchPartitions=prefetch)
+        assert next(records) == 0
+        deadline = time.monotonic() + (10 if prefetch else 0.3)
+        while time.monotonic() < deadline and \
+                len(ctx.statusTracker().getJobIdsForGroup(group)) < 2:
+            time.sleep(0.01)
+        jobs = len(ctx.statusTracker().getJobIdsForGroup(group))
+        assert list(records) == [1, 2, 3, 4, 5]
+        return jobs
+    finally:
+        ctx.setLocalProperty("spark.jobGroup.id", None)
+
+
+def test_to_local_iterator_prefetches_the_next_partition(ctx):
+    """With prefetchPartitions=True the next partition's job runs before it is needed."""
+    assert _jobs_seen_after_first_record(ctx, "compat-prefetch-off", False) == 1
+    assert _jobs_seen_after_first_record(ctx, "compat-prefetch-on", True) == 2
+
+
+def test_count_approx_and_sum_approx_stop_at_the_timeout(ctx):
+    """countApprox/sumApprox answer from the partitions done within timeout (ms), bounded."""
+    def slow_first(x):
+        if x == 0:
+            time.sleep(3)
+        return x
+
+    rdd = ctx.parallelize(range(30), 3).map(slow_first)
+    started = time.monotonic()
+    partial = rdd.sumApprox(300)
+    assert partial.confidence == 0.95 and partial.low < partial.high
+    assert rdd.countApprox(300) == 30  # equal partitions: any subset extrapolates exactly
+    if ctx.master != "local":  # local runs one task at a time: it can stop only between tasks
+        assert time.monotonic() - started < 2.5
+    exact = rdd.sumApprox(60_000)
+    assert (exact, exact.low, exact.high) == (435.0, 435.0, 435.0)
+
+
+def test_empty_stat_counter_matches_pyspark():
+    """StatCounter() and StatCounter(None): count 0, mean 0.0, variance NaN, as PySpark."""
+    for empty in (StatCounter(), StatCounter(None)):
+        assert (empty.count(), empty.mean(), empty.sum()) == (0, 0.0, 0.0)
+        assert math.isnan(empty.variance()) and math.isnan(empty.sampleStdev())
+
+
+def crash_with_sigsegv(_):
+    """Die as a segfaulting C extension would (quietly: no faulthandler dump)."""
+    import faulthandler
+
+    faulthandler.disable()
+    os.kill(os.getpid(), signal.SIGSEGV)
+
+
+@pytest.mark.parametrize("master", ["local[2]", "local-cluster[2,1]"])
+def test_killed_executor_names_the_signal(fresh_ctx, master):
+    """An executor killed by SIGSEGV is reported with the signal's name, not just 'exited'."""
+    sc = fresh_ctx(master=master, conf={"vega.task.max_attempts": 1})
+    with pytest.raises(TaskFailed) as info:
+        sc.parallelize([1], 1).map(crash_with_sigsegv).collect()
+    assert info.value.error_type == "ExecutorLost"
+    assert "its process was killed by signal 11 (SIGSEGV: Segmentation fault)" in \
+        info.value.message
+    assert sc.parallelize([1, 2], 2).count() == 2
+
+
+def test_intersection_takes_num_partitions(ctx):
+    """intersection(other, num_partitions), as the Rust Vega's, sets the result's partitions."""
+    both = ctx.parallelize([1, 2, 3, 3]).intersection(ctx.parallelize([3, 2, 9]), 4)
+    assert both.getNumPartitions() == 4 and sorted(both.collect()) == [2, 3]

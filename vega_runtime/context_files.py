@@ -1,0 +1,87 @@
+"""Files for tasks: the Context's ``add_file``, ``add_py_file`` and ``add_archive``.
+
+A mixin of ``Context``.  An added file is broadcast as bytes and listed in the
+runner's ``added_files``, which every stage payload carries (see ``files``);
+the driver keeps its own copy in its SparkFiles root.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import List
+
+from . import files
+from .errors import InputError
+
+
+class FileShipping:
+    """Needs ``self.app_dir``, ``self._runner`` and ``self.broadcast``."""
+
+    _owned_files_root = None
+
+    def add_file(self, path: str, recursive: bool = False) -> None:
+        """Ship a file (or, with ``recursive=True``, a directory) to every executor; tasks
+        find it with ``SparkFiles.get(name)``.
+
+        >>> # ctx.add_file("lookup.csv"); rdd.map(lambda x: open(SparkFiles.get("lookup.csv")).read())
+        """
+        kind = "file"
+        if os.path.isdir(path):
+            if not recursive:
+                raise ValueError(f"{path} is a directory: pass recursive=True to add it")
+            kind = "directory"
+        self._add(path, kind)
+
+    def add_py_file(self, path: str) -> None:
+        """Ship a ``.py``, ``.zip`` or ``.egg`` file and put it on every executor's
+        ``sys.path`` (and the driver's)."""
+        if not path.endswith((".py", ".zip", ".egg")):
+            raise ValueError(f"{path}: add_py_file takes a .py, .zip or .egg file")
+        self._add(path, "py")
+
+    def add_archive(self, path: str) -> None:
+        """Ship an archive (.zip, .tar, .tar.gz, .tgz) unpacked into a directory of its name."""
+        if not path.endswith((".zip", ".tar", ".tar.gz", ".tgz")):
+            raise ValueError(f"{path}: add_archive takes a .zip, .tar, .tar.gz or .tgz file")
+        self._add(path, "archive")
+
+    @property
+    def list_files(self) -> List[str]:
+        """URIs of the files and directories added with ``add_file``/``add_py_file``."""
+        return [f"file:{f.source}" for f in self._runner.added_files.files
+                if f.kind != "archive"]
+
+    @property
+    def list_archives(self) -> List[str]:
+        """URIs of the archives added with ``add_archive``."""
+        return [f"file:{f.source}" for f in self._runner.added_files.files
+                if f.kind == "archive"]
+
+    def _add(self, path: str, kind: str) -> None:
+        source = os.path.abspath(path)
+        if not os.path.exists(source):
+            raise InputError(path, "no such file or directory")
+        name = os.path.basename(source.rstrip(os.sep))
+        known = {f.name: f for f in self._runner.added_files.files}
+        if name in known:
+            if known[name].source == source:
+                return
+            raise ValueError(f"a file named {name!r} was already added from "
+                             f"{known[name].source}; rename one of them")
+        data = files.read_for_shipping(source, kind)
+        shipped = self.broadcast(data)
+        added = files.AddedFile(name, kind, source, shipped.id, shipped._path)
+        files.materialize(added, data, self._files_root())
+        self._runner.added_files = files.AddedFiles(self._runner.added_files.files + (added,))
+
+    def _files_root(self) -> str:
+        root = files.root_directory(os.path.join(self.app_dir, "files", "driver"))
+        if root.startswith(self.app_dir):
+            self._owned_files_root = root
+        return root
+
+    def _forget_files_root(self) -> None:
+        """Unset the SparkFiles root this Context made (its app dir is about to go)."""
+        owned = self._owned_files_root
+        if owned is not None and os.environ.get(files.FILES_DIR_ENV) == owned:
+            del os.environ[files.FILES_DIR_ENV]

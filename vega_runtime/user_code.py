@@ -1,0 +1,135 @@
+"""User functions fail their task; they never end an iterator early.
+
+A function given to ``map`` runs inside builtin iterators (``map``, ``filter``,
+``chain``) and reducers: a ``StopIteration`` it raises would look like the end
+of the partition, and ``rdd.map(f).collect()`` would return fewer records with
+no error.  ``fail_on_stopiteration`` turns it into ``StopIterationInUserCode``,
+as PySpark does.  ``aliases.install`` applies it once, when a public method is
+called from user code, to each argument named in ``USER_FUNCTION_PARAMETERS``;
+the wrapped function then travels to the executors with the stage.
+
+The element-wise hot path (``map``, ``filter``, ``flat_map``, ``map_values``,
+``flat_map_values``) needs no wrapper: its records flow through the generators
+below, which catch the ``StopIteration`` around the whole loop (free in Python
+3.11) and run as fast as the builtin ``map`` and ``filter``.
+"""
+
+from __future__ import annotations
+
+import types
+from typing import Any, Callable, Iterator
+
+from .errors import StopIterationInUserCode
+
+#: Parameters of the public API that take a user function.
+USER_FUNCTION_PARAMETERS = frozenset({
+    "f", "func", "op", "seq_op", "comb_op", "seq_func", "comb_func", "create_combiner",
+    "merge_value", "merge_combiners", "keyfunc", "key", "partition_func",
+})
+
+#: (method, parameter) pairs that share a name above but take a value, not a function.
+VALUE_PARAMETERS = frozenset({("lookup", "key")})
+
+#: (method, parameter) pairs whose function runs inside the generators below: not wrapped.
+GUARDED_IN_PIPELINE = frozenset({("map", "f"), ("filter", "f"), ("flat_map", "f"),
+                                 ("map_values", "f"), ("flat_map_values", "f")})
+
+#: Builtins cannot raise StopIteration themselves: left unwrapped, they stay C-speed.
+_BUILTIN_TYPES = (types.BuiltinFunctionType, types.MethodDescriptorType,
+                  types.WrapperDescriptorType, types.MethodWrapperType,
+                  types.ClassMethodDescriptorType)
+
+
+def fail_on_stopiteration(f: Callable) -> Callable:
+    """``f``, raising ``StopIterationInUserCode`` where it would raise ``StopIteration``.
+
+    >>> def first(xs):
+    ...     return next(iter(xs))
+    >>> list(map(first, [[1], []]))          # the StopIteration ends the map silently
+    [1]
+    >>> list(map(fail_on_stopiteration(first), [[1], []]))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    vega_runtime.errors.StopIterationInUserCode: Caught StopIteration thrown from user's code; ...
+    """
+    if not callable(f) or getattr(f, "_fails_on_stopiteration", False) or _is_builtin(f):
+        return f
+
+    def guarded(*args):  # Vega calls user functions with positional arguments only
+        try:
+            return f(*args)
+        except StopIteration as exc:
+            raise StopIterationInUserCode(describe(f), repr(exc)) from exc
+
+    guarded.__name__ = getattr(f, "__name__", "function")
+    guarded.__qualname__ = getattr(f, "__qualname__", guarded.__name__)
+    guarded.__doc__ = getattr(f, "__doc__", None)
+    guarded.__wrapped__ = f
+    guarded._fails_on_stopiteration = True
+    return guarded
+
+
+def unwrapped(f: Any) -> Any:
+    """The user's own function behind ``fail_on_stopiteration`` (for equality checks)."""
+    return f.__wrapped__ if getattr(f, "_fails_on_stopiteration", False) else f
+
+
+def describe(f: Callable) -> str:
+    """``name (file:line)`` of a function, for error messages."""
+    name = getattr(f, "__qualname__", None) or type(f).__name__
+    code = getattr(f, "__code__", None)
+    if code is None:
+        return name
+    return f"{name} ({code.co_filename}:{code.co_firstlineno})"
+
+
+def _is_builtin(f: Any) -> bool:
+    if isinstance(f, _BUILTIN_TYPES):
+        return True
+    return isinstance(f, type) and f.__module__ == "builtins"
+
+
+def _stopped(f: Callable, exc: StopIteration) -> StopIterationInUserCode:
+    return StopIterationInUserCode(describe(f), repr(exc))
+
+
+def map_records(f: Callable, records: Iterator) -> Iterator:
+    """``map(f, records)``, failing where ``f`` raises StopIteration.
+
+    >>> list(map_records(str, [1, 2]))
+    ['1', '2']
+    """
+    try:
+        for record in records:
+            yield f(record)
+    except StopIteration as exc:
+        raise _stopped(f, exc) from exc
+
+
+def filter_records(f: Callable, records: Iterator) -> Iterator:
+    """``filter(f, records)``, failing where ``f`` raises StopIteration."""
+    try:
+        for record in records:
+            if f(record):
+                yield record
+    except StopIteration as exc:
+        raise _stopped(f, exc) from exc
+
+
+def map_record_values(f: Callable, pairs: Iterator) -> Iterator:
+    """``(k, f(v))`` for each pair, failing where ``f`` raises StopIteration."""
+    try:
+        for key, value in pairs:
+            yield key, f(value)
+    except StopIteration as exc:
+        raise _stopped(f, exc) from exc
+
+
+def flat_map_record_values(f: Callable, pairs: Iterator) -> Iterator:
+    """``(k, w)`` for each ``w`` in ``f(v)``, failing where ``f`` raises StopIteration."""
+    try:
+        for key, value in pairs:
+            for item in f(value):
+                yield key, item
+    except StopIteration as exc:
+        raise _stopped(f, exc) from exc
