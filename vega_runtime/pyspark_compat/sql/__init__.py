@@ -14,8 +14,10 @@ __all__ = ["SparkSession", "Row"]
 
 
 def __getattr__(name: str):
-    if name.startswith("_"):
-        raise AttributeError(name)
+    # pyspark.sql's classes (DataFrame, Column, Window, ...) are capitalised; its modules
+    # (functions, types) are found, and refused, by the import system.
+    if not name[:1].isupper():
+        raise AttributeError(f"module 'pyspark.sql' has no attribute {name!r}")
     from vega_runtime.pyspark_alias import NotInVega
 
     raise NotInVega(f"pyspark.sql.{name}")
