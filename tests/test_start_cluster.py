@@ -17,7 +17,11 @@ from sshd_hosts import NetworkHosts, requires_netns_sshd, requires_sshd, start_s
 vega = functools.partial(proc_helpers.vega, env=os.environ, timeout=300)
 
 
-def write_cluster(tmp_path, ssh, workers, master_host="127.0.0.1", port=None, extra=""):
+def write_cluster(tmp_path, ssh, workers, master_host="127.0.0.1", port=None, extra="",
+                  known_hosts=None):
+    """A cluster file for these workers reached through ``ssh``'s key and port; host keys
+    are checked against ``known_hosts`` (default: the one the sshd fixture wrote, which
+    holds the keys of every host it started)."""
     from sshd_hosts import free_port
 
     port = port or free_port()
@@ -32,6 +36,7 @@ def write_cluster(tmp_path, ssh, workers, master_host="127.0.0.1", port=None, ex
           key: {ssh.key_path}
           port: {ssh.port}
           connect_timeout: 3
+          known_hosts: {known_hosts or ssh.known_hosts_path}
         secret_file: {tmp_path}/secret
         workers:
         """) + "".join(f"  - {textwrap.indent(w, '    ').strip()}\n" for w in workers) + extra
