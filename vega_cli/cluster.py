@@ -244,7 +244,7 @@ def _render(rows: List[Row], title: str, known_hosts: Optional[KnownHosts] = Non
                       else row.result, row.pid, f"{row.seconds:.1f}s")
     console = Console()
     if not console.is_terminal:
-        console = Console(width=240)  # piped or captured: whole messages, no wrapping
+        console = Console(width=1000)  # piped or captured: whole messages, no wrapping
     console.print(table)
     for accepted in (known_hosts.accepted if known_hosts else ()):
         console.print(f"recorded the new SSH host key of {accepted} in {known_hosts.path}",
