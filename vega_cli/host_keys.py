@@ -93,7 +93,11 @@ class KnownHosts:
         """Make a paramiko ``SSHClient`` check host keys against this file."""
         with self._lock:
             if os.path.isfile(self.path):
-                client.load_system_host_keys(self.path)
+                try:
+                    client.load_system_host_keys(self.path)
+                except Exception as exc:  # a line paramiko cannot parse (bad base64, ...)
+                    raise HostKeyError(f"cannot read known_hosts file {self.path}: {exc}; "
+                                       "fix or remove that line") from None
         from paramiko import MissingHostKeyPolicy
 
         known_hosts = self
@@ -110,7 +114,11 @@ class KnownHosts:
 
         if not os.path.isfile(self.path):
             return None
-        return HostKeys(self.path).lookup(name)
+        try:
+            return HostKeys(self.path).lookup(name)
+        except Exception as exc:
+            raise HostKeyError(f"cannot read known_hosts file {self.path}: {exc}; "
+                               "fix or remove that line") from None
 
     def missing(self, name: str, key) -> None:
         """Called by paramiko for a host not in the file as it was when the client opened."""
