@@ -17,8 +17,9 @@ example documents every key) and the Rust Vega ``hosts.conf``: ``master = "ip:po
   rejected; no IPv6 (vega:// URLs cannot carry it).  Paths may contain spaces: code that
   builds commands must ``shlex.quote`` every value (a leading ``~/`` outside the quotes).
 * ``key`` files are local (``~`` expanded, relative to the current directory) and must
-  exist; ``secret_file`` and ``ssh.known_hosts`` are local and may not exist yet; ``work_dir`` and ``python`` are
-  remote paths, kept verbatim (relative ones are relative to the SSH login directory).
+  exist; ``secret_file`` and ``ssh.known_hosts`` are local and may not exist yet;
+  ``work_dir`` and ``python`` are remote paths, kept verbatim (relative ones are relative
+  to the SSH login directory).
 * An entry is one daemon, identified by host + ssh_port + work_dir (``daemon_id``): two
   entries with one identity are an error; the same host with another ssh port or work_dir
   is another daemon.  Hosts may share a home (NFS): keep run state under ``daemon_id``.

@@ -168,7 +168,8 @@ SETTINGS: tuple[Setting, ...] = (
             "modules and files. Set by vega submit."),
     Setting("vega.hdfs.user", "", parse_str, "name",
             "User name for WebHDFS (simple authentication); empty means HADOOP_USER_NAME, "
-            "then the login name. Kerberos is not supported (docs/storage.md).", env="HADOOP_USER_NAME"),
+            "then the login name. Kerberos is not supported (docs/storage.md).",
+            env="HADOOP_USER_NAME"),
     Setting("vega.hdfs.timeout", 30.0, parse_float, "seconds",
             "Timeout of every WebHDFS request."),
     Setting("vega.hdfs.namenode", "", parse_str, "host:port",

@@ -79,8 +79,10 @@ def redirect_allowed(host: str, namenode_host: str, datanodes: Sequence[str]) ->
     (True, False)
     >>> redirect_allowed("dn3.example.com", "nn", ["*.example.com"])
     True
-    >>> redirect_allowed("10.0.0.7", "nn", ["10.0.0.0/24"]), redirect_allowed("example.com", "nn", ["*.example.com"])
-    (True, False)
+    >>> redirect_allowed("10.0.0.7", "nn", ["10.0.0.0/24"])
+    True
+    >>> redirect_allowed("example.com", "nn", ["*.example.com"])  # the domain itself: no
+    False
     """
     host = host.lower().rstrip(".")
     if host == namenode_host.lower().rstrip("."):
