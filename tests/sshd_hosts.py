@@ -143,7 +143,8 @@ class SshHost:
     port: int
     user: str
     key_path: str                 # client private key (ed25519, no passphrase); .pub beside it
-    known_hosts_path: str         # a known_hosts file holding this server's host key
+    known_hosts_path: str         # a known_hosts file holding this server's host key (in a
+    #                               NetworkHosts: every host's, the same file for all)
     process: subprocess.Popen     # the sshd listener (pid == sshd's pid, also under netns)
     netns: Optional[str] = None
     client_netns: Optional[str] = None
@@ -586,6 +587,8 @@ class NetworkHosts:
         known = self.tmp_dir / "known_hosts"
         known.write_text("".join(Path(h.known_hosts_path).read_text() for h in self.hosts))
         self.known_hosts_path = str(known)
+        for h in self.hosts:  # any host's file then verifies every host (a cluster file
+            h.known_hosts_path = self.known_hosts_path  # names one for all of them)
 
     def close(self) -> None:
         """Stop every sshd, kill everything in the namespaces, delete them (idempotent)."""

@@ -250,7 +250,8 @@ def test_shipped_examples_parse(tmp_path, monkeypatch):
     key = str(tmp_path / ".ssh" / "id_ed25519")
     cluster = load_cluster_file(os.path.join(REPO, "conf", "cluster.yaml"))
     assert cluster.master == ClusterMaster("10.0.0.1", 7077, 8080, "work/master")
-    assert cluster.ssh == SSHSettings("vega", key, 22, 10.0)
+    assert cluster.ssh == SSHSettings("vega", key, 22, 10.0,
+                                      str(tmp_path / ".ssh" / "known_hosts"))
     assert [(w.ssh_target, w.ssh_port, w.cores, w.memory, w.work_dir, w.labels, w.python)
             for w in cluster.workers] == [
         ("vega@10.0.0.2", 22, 4, 8 << 30, "work/worker", ("linux",), "python3"),
@@ -262,6 +263,14 @@ def test_shipped_examples_parse(tmp_path, monkeypatch):
     assert hosts.master == ClusterMaster("10.0.0.1", 7077)
     assert hosts.workers == (WorkerEntry("10.0.0.2", "vega", key), WorkerEntry("10.0.0.3", "alice"))
     assert hosts.namenode == "hdfs://10.0.0.1:9870"
+
+
+def test_ssh_known_hosts_is_a_local_path_that_may_not_exist_yet(tmp_path):
+    """ssh.known_hosts: ~ expanded and made absolute; a file not there yet is fine."""
+    cluster = parse_cluster_text(MASTER + f"ssh: {{known_hosts: {tmp_path}/kh}}\nworkers: [a]\n",
+                                 "c.yaml")
+    assert cluster.ssh.known_hosts == str(tmp_path / "kh")
+    assert parse_cluster_text(MASTER + "workers: [a]\n", "c.yaml").ssh.known_hosts is None
 
 
 # -- every validation error, exactly -----------------------------------------------------------
@@ -304,9 +313,15 @@ BAD_YAML = [
     (MASTER + "ssh: {connect_timeout: 0}\nworkers: [a]\n",
      "ssh.connect_timeout 0 is not a positive number of seconds"),
     (MASTER + "ssh: {password: x}\nworkers: [a]\n",
-     "ssh.password is not a cluster file key; known keys: user, key, port, connect_timeout"),
+     "ssh.password is not a cluster file key; known keys: user, key, port, connect_timeout, "
+     "known_hosts"),
     (MASTER + "ssh: [vega]\nworkers: [a]\n",
-     'ssh must be a mapping with user, key, port, connect_timeout, not ["vega"]'),
+     'ssh must be a mapping with user, key, port, connect_timeout, known_hosts, not ["vega"]'),
+    (MASTER + "ssh: {known_hosts: /}\nworkers: [a]\n",
+     'ssh.known_hosts "/" is not a file (name a known_hosts file, e.g. ~/.ssh/known_hosts)'),
+    (MASTER + "ssh: {known_hosts: /no/such/dir/known_hosts}\nworkers: [a]\n",
+     'ssh.known_hosts "/no/such/dir/known_hosts" is in a directory that does not exist'),
+    (MASTER + "ssh: {known_hosts: [a]}\nworkers: [a]\n", 'ssh.known_hosts ["a"] is not a path'),
     # defaults
     (MASTER + "defaults: {memory: lots}\nworkers: [a]\n",
      'defaults.memory "lots" is not a size (e.g. 4g, 512m)'),

@@ -4,8 +4,12 @@ and every metric the dashboard queries is one Vega (or node_exporter) exports.""
 import json
 import os
 import re
+import stat
+import subprocess
+import sys
 import urllib.request
 
+import pytest
 import yaml
 
 from vega_runtime import Context
@@ -64,3 +68,80 @@ def test_every_dashboard_query_uses_exported_metrics():
     for expr in exprs:
         for metric in re.findall(r"\b(vega_[a-z_]+|node_[A-Za-z_]+)\b", expr):
             assert metric in names, f"{metric!r} (in {expr!r}) is not exported"
+
+
+def interpolate(text, environ=None):
+    """What docker compose makes of ``${VAR}``, ``${VAR:-default}`` and ``${VAR:?error}``
+    with ``environ`` (default: nothing set); an unset ``:?`` variable raises, as compose does."""
+    environ = environ or {}
+
+    def value(match):
+        name, op, arg = match.group(1), match.group(2), match.group(3)
+        if environ.get(name):
+            return environ[name]
+        if op == ":-":
+            return arg
+        if op == ":?":
+            raise LookupError(arg)
+        return ""
+    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:[-?])([^}]*))?\}", value, text)
+
+
+def compose(environ=None):
+    """The compose file as docker compose reads it with ``environ`` (default: a password set)."""
+    with open(os.path.join(ROOT, "docker-compose.yml")) as fh:
+        text = fh.read()
+    if environ is None:
+        environ = {"GRAFANA_ADMIN_PASSWORD": "s3cret"}
+    return yaml.safe_load(interpolate(text, environ))
+
+
+def test_every_port_is_published_on_loopback_by_default():
+    """3000, 9090 and 9100 are published on 127.0.0.1 only (HOST_IP:HOST:CONTAINER), unless
+    MONITORING_BIND_ADDRESS says otherwise."""
+    published = {name: service.get("ports", []) for name, service in compose()["services"].items()}
+    assert published == {"prometheus": ["127.0.0.1:9090:9090"],
+                         "grafana": ["127.0.0.1:3000:3000"],
+                         "node-exporter": ["127.0.0.1:9100:9100"]}
+    moved = compose({"GRAFANA_ADMIN_PASSWORD": "x", "MONITORING_BIND_ADDRESS": "10.0.0.5"})
+    assert moved["services"]["grafana"]["ports"] == ["10.0.0.5:3000:3000"]
+
+
+def test_grafana_has_no_anonymous_access_and_no_default_password():
+    """Anonymous access and sign-up off; the admin password comes from .env and compose
+    refuses to start without it (no admin/admin fallback)."""
+    env = compose()["services"]["grafana"]["environment"]
+    assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
+    assert env["GF_USERS_ALLOW_SIGN_UP"] == "false"
+    assert env["GF_SECURITY_ADMIN_PASSWORD"] == "s3cret"
+    with pytest.raises(LookupError, match="scripts/monitoring_env.py"):
+        compose({})
+    with open(os.path.join(ROOT, "docker-compose.yml")) as fh:
+        assert "admin/admin" not in fh.read()
+
+
+def test_monitoring_env_script_writes_a_private_password_file_once(tmp_path):
+    """scripts/monitoring_env.py writes .env born 0600 with a long random password that the
+    compose file's variable picks up, and never overwrites it; the checkout ignores it."""
+    script = os.path.join(os.path.dirname(ROOT), os.pardir, "scripts", "monitoring_env.py")
+    target = tmp_path / ".env"
+    old_umask = os.umask(0o022)
+    try:
+        first = subprocess.run([sys.executable, script, str(target)], capture_output=True,
+                               text=True, check=True)
+    finally:
+        os.umask(old_umask)
+    assert "mode 0600" in first.stdout
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
+    values = dict(line.split("=", 1) for line in target.read_text().splitlines()
+                  if line and not line.startswith("#"))
+    assert set(values) == {"GRAFANA_ADMIN_PASSWORD"} and len(values["GRAFANA_ADMIN_PASSWORD"]) >= 32
+    env = compose(values)["services"]["grafana"]["environment"]
+    assert env["GF_SECURITY_ADMIN_PASSWORD"] == values["GRAFANA_ADMIN_PASSWORD"]
+    before = target.read_text()
+    again = subprocess.run([sys.executable, script, str(target)], capture_output=True,
+                           text=True, check=True)
+    assert "exists; left as it is" in again.stdout and target.read_text() == before
+    ignored = subprocess.run(["git", "check-ignore", "-q", "conf/monitoring/.env"],
+                             cwd=os.path.dirname(os.path.dirname(ROOT)))
+    assert ignored.returncode == 0

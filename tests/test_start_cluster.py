@@ -17,7 +17,11 @@ from sshd_hosts import NetworkHosts, requires_netns_sshd, requires_sshd, start_s
 vega = functools.partial(proc_helpers.vega, env=os.environ, timeout=300)
 
 
-def write_cluster(tmp_path, ssh, workers, master_host="127.0.0.1", port=None, extra=""):
+def write_cluster(tmp_path, ssh, workers, master_host="127.0.0.1", port=None, extra="",
+                  known_hosts=None):
+    """A cluster file for these workers reached through ``ssh``'s key and port; host keys
+    are checked against ``known_hosts`` (default: the one the sshd fixture wrote, which
+    holds the keys of every host it started)."""
     from sshd_hosts import free_port
 
     port = port or free_port()
@@ -32,6 +36,7 @@ def write_cluster(tmp_path, ssh, workers, master_host="127.0.0.1", port=None, ex
           key: {ssh.key_path}
           port: {ssh.port}
           connect_timeout: 3
+          known_hosts: {known_hosts or ssh.known_hosts_path}
         secret_file: {tmp_path}/secret
         workers:
         """) + "".join(f"  - {textwrap.indent(w, '    ').strip()}\n" for w in workers) + extra
@@ -65,6 +70,9 @@ def test_start_cluster_runs_a_job_and_stop_cluster_leaves_nothing(sshd, tmp_path
         assert started.returncode == 0, started.stdout + started.stderr
         assert started.stdout.count("started, registered") == 2 and "master" in started.stdout
         assert oct(os.stat(tmp_path / "secret").st_mode & 0o777) == "0o600"
+        for copy in [tmp_path / "master" / "vega-secret",
+                     *tmp_path.glob("work-*/*/vega-secret")]:  # the master's, each worker's
+            assert oct(os.stat(copy).st_mode & 0o777) == "0o600", copy
         alive = [w for w in status(port, tmp_path)["workers"] if w["state"] == "alive"]
         assert len(alive) == 2
         again = vega("start-cluster", "--config", config)
@@ -108,6 +116,67 @@ def test_unreachable_host_and_wrong_key_are_reported_per_host(sshd, tmp_path):
         assert "started, registered" in result.stdout
     finally:
         vega("stop-cluster", "--config", config)
+    assert vega_processes(str(tmp_path)) == []
+
+
+def ssh_fingerprint(public_key_path):
+    """``SHA256:...`` of a public key file, as ssh-keygen prints it."""
+    from sshd_hosts import SSH_KEYGEN
+
+    return subprocess.run([SSH_KEYGEN, "-lf", public_key_path], capture_output=True,
+                          text=True, check=True).stdout.split()[1]
+
+
+@requires_sshd
+def test_unknown_host_key_stops_start_cluster_until_accepted(sshd, tmp_path):
+    """A worker host whose key is not in the cluster file's known_hosts fails its row with
+    the key's fingerprint and the ssh-keyscan hint, and gets no secret; with
+    --accept-new-host-keys it starts and its key is recorded; stop-cluster then needs no flag."""
+    known = tmp_path / "known_hosts"
+    config, _ = write_cluster(tmp_path, sshd, [f"host: 127.0.0.1\ncores: 1\n"
+                                               f"work_dir: {tmp_path}/work"],
+                              known_hosts=str(known))
+    try:
+        refused = vega("start-cluster", "--config", config)
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        assert "unknown SSH host key ED25519 " + ssh_fingerprint(
+            sshd.host_key_path + ".pub") in refused.stdout
+        assert f"ssh-keyscan -p {sshd.port} 127.0.0.1 >> {known}" in refused.stdout
+        assert list(tmp_path.glob("work/*/vega-secret")) == [] and not known.exists()
+        accepted = vega("start-cluster", "--accept-new-host-keys", "--config", config)
+        assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+        assert "started, registered" in accepted.stdout
+        assert f"recorded the new SSH host key of [127.0.0.1]:{sshd.port}" in accepted.stdout
+        assert known.read_text() == open(sshd.known_hosts_path).read()
+    finally:
+        stopped = vega("stop-cluster", "--config", config)
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    assert vega_processes(str(tmp_path)) == []
+
+
+@requires_sshd
+def test_a_changed_host_key_is_refused_even_with_accept_new(sshd, tmp_path):
+    """known_hosts holds another key for the worker's host: its row fails naming a possible
+    man-in-the-middle, with or without --accept-new-host-keys, and no secret is sent."""
+    from sshd_hosts import make_client_key
+
+    impostor = make_client_key(tmp_path / "impostor")
+    known = tmp_path / "known_hosts"
+    kind, blob = open(impostor + ".pub").read().split()[:2]
+    known.write_text(f"[127.0.0.1]:{sshd.port} {kind} {blob}\n")
+    config, _ = write_cluster(tmp_path, sshd, [f"host: 127.0.0.1\nwork_dir: {tmp_path}/work"],
+                              known_hosts=str(known))
+    try:
+        for flags in ([], ["--accept-new-host-keys"]):
+            result = vega("start-cluster", *flags, "--config", config)
+            assert result.returncode == 1, result.stdout + result.stderr
+            assert "SSH HOST KEY CHANGED" in result.stdout
+            assert "man-in-the-middle" in result.stdout
+            assert ssh_fingerprint(sshd.host_key_path + ".pub") in result.stdout
+    finally:
+        vega("stop-cluster", "--config", config)
+    assert list(tmp_path.glob("work/*/vega-secret")) == []
+    assert known.read_text() == f"[127.0.0.1]:{sshd.port} {kind} {blob}\n"
     assert vega_processes(str(tmp_path)) == []
 
 
@@ -224,3 +293,53 @@ def test_start_cluster_starts_a_master_named_by_a_second_interface_locally(tmp_p
         assert stopped.returncode == 0, stopped.stdout + stopped.stderr
         assert stopped.stdout.count("stopped") == 3
         assert vega_processes(str(tmp_path)) == []
+
+
+@requires_netns_sshd
+def test_host_keys_are_checked_per_host_across_namespaces(tmp_path):
+    """Two hosts, only the first one's key known: start-cluster starts the master and the
+    first worker, fails the second host's row with its fingerprint and the ssh-keyscan hint
+    (no secret sent there); --accept-new-host-keys starts it and records its key; a forged
+    key for the first host then fails its row of stop-workers as a possible man-in-the-middle."""
+    with NetworkHosts(2, tmp_path / "net") as net:
+        first, second = net.hosts
+        known = tmp_path / "known_hosts"
+        lines = open(net.known_hosts_path).read().splitlines(keepends=True)
+        known.write_text(lines[0])
+        workers = [f"host: {h.host}\ncores: 1\nwork_dir: {tmp_path}/work{i}"
+                   for i, h in enumerate(net.hosts)]
+        config, _ = write_cluster(tmp_path, first, workers, master_host=net.control_ip,
+                                  port=7077, known_hosts=str(known))
+        refused = vega_in_control(net, "start-cluster", "--config", config)
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        assert refused.stdout.count("started, registered") == 1
+        assert ("unknown SSH host key ED25519 " + ssh_fingerprint(second.host_key_path + ".pub")
+                in refused.stdout)
+        assert f"ssh-keyscan -p 22 {second.host} >> {known}" in refused.stdout
+        assert list(tmp_path.glob("work1/*/vega-secret")) == []
+        copies = list(tmp_path.glob("work0/*/vega-secret"))
+        assert [oct(os.stat(c).st_mode & 0o777) for c in copies] == ["0o600"]
+        accepted = vega_in_control(net, "start-cluster", "--accept-new-host-keys",
+                                   "--config", config)
+        assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+        assert accepted.stdout.count("already running") == 2
+        assert accepted.stdout.count("started, registered") == 1
+        assert known.read_text() == "".join(lines)
+        assert [oct(os.stat(c).st_mode & 0o777) for c in tmp_path.glob("work*/*/vega-secret")
+                ] == ["0o600", "0o600"]
+        kind, blob = open(make_key(tmp_path / "forged") + ".pub").read().split()[:2]
+        known.write_text(f"{first.host} {kind} {blob}\n" + lines[1])
+        forged = vega_in_control(net, "stop-workers", "--accept-new-host-keys", "--config", config)
+        assert forged.returncode == 1 and "man-in-the-middle" in forged.stdout, forged.stdout
+        assert forged.stdout.count("stopped") == 1  # the second host's worker
+        known.write_text("".join(lines))
+        stopped = vega_in_control(net, "stop-cluster", "--config", config)
+        assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+        assert stopped.stdout.count("stopped") == 2  # the first host's worker, the master
+        assert vega_processes(str(tmp_path)) == []
+
+
+def make_key(path):
+    from sshd_hosts import make_client_key
+
+    return make_client_key(path)

@@ -62,7 +62,7 @@ def bootstrap(host: Host, python: str, vega_home: str, wheels: List[str]) -> tup
     if _has_vega(host, interpreter):
         return interpreter, "Vega already bootstrapped"
     wheel_dir = f"{vega_home}/wheels"
-    host.run(quote(["mkdir", "-p", wheel_dir]))
+    host.check(quote(["mkdir", "-p", wheel_dir]), f"mkdir {wheel_dir}")
     for wheel in wheels:
         host.put(wheel, f"{wheel_dir}/{os.path.basename(wheel)}")
     for step in ([python, "-m", "venv", venv],

@@ -27,6 +27,7 @@ from vega_runtime.errors import ConfigError
 from .bootstrap import bootstrap, build_wheels
 from .daemon_run import ensure_secret_file
 from .errors import EXIT_USAGE, fail
+from .host_keys import KnownHosts
 from .remote import (LEFTOVERS, PROBE, RUNNING, STOP, Host, LocalHost, RemoteError, daemon_command,
                      is_this_machine, local_python, quote)
 
@@ -57,15 +58,17 @@ def _worker_dir(entry) -> str:
     return f"{entry.work_dir.rstrip('/')}/{entry.daemon_id}"
 
 
-def _master_host(cluster) -> Host:
+def _master_host(cluster, known_hosts: KnownHosts) -> Host:
     ssh = cluster.ssh
     if is_this_machine(cluster.master.host):
         return LocalHost(cluster.master.host)
-    return Host(cluster.master.host, ssh.user, ssh.port, ssh.key, ssh.connect_timeout)
+    return Host(cluster.master.host, ssh.user, ssh.port, ssh.key, ssh.connect_timeout,
+                known_hosts)
 
 
-def _worker_host(cluster, entry) -> Host:
-    return Host(entry.host, entry.user, entry.ssh_port, entry.key, cluster.ssh.connect_timeout)
+def _worker_host(cluster, entry, known_hosts: KnownHosts) -> Host:
+    return Host(entry.host, entry.user, entry.ssh_port, entry.key, cluster.ssh.connect_timeout,
+                known_hosts)
 
 
 def _preflight(host: Host, python: str, work_dir: str, master: tuple) -> None:
@@ -89,17 +92,26 @@ def _preflight(host: Host, python: str, work_dir: str, master: tuple) -> None:
 
 
 def _install_secret(host: Host, secret: str, directory: str) -> str:
+    """Copy the secret to ``directory/vega-secret`` on the host, born with mode 0600."""
     remote = f"{directory}/vega-secret"
-    host.run(quote(["mkdir", "-p", directory]))
-    host.put(secret, remote)
-    host.run(quote(["chmod", "600", remote]))
+    with open(secret, encoding="ascii") as fh:
+        host.write_private_file(remote, fh.read())
     return remote
+
+
+def _running_pid(host: Host, python: str, pidfile: str) -> int:
+    """The pid recorded in ``pidfile`` if that process runs, else 0."""
+    out = host.check(quote([python, "-c", RUNNING, pidfile]), f"reading {pidfile}").stdout
+    try:
+        return int(out.strip() or 0)
+    except ValueError:
+        raise RemoteError(f"{host}: reading {pidfile} printed {out.strip()[-100:]!r}") from None
 
 
 def _start_daemon(host: Host, python: str, role: str, args: List[str], run_dir: str,
                   row: Row) -> None:
     pidfile = f"{run_dir}/{role}.pid"
-    running = int(host.run(quote([python, "-c", RUNNING, pidfile])).stdout.strip() or 0)
+    running = _running_pid(host, python, pidfile)
     if running:
         row.result, row.pid = "already running", str(running)
         return
@@ -107,15 +119,18 @@ def _start_daemon(host: Host, python: str, role: str, args: List[str], run_dir: 
     if not result.ok:
         raise RemoteError(f"{host}: {role} did not start (exit {result.code}): "
                           f"{(result.stderr or result.stdout).strip()[-300:]}")
-    pid = host.run(quote([python, "-c", RUNNING, pidfile])).stdout.strip()
-    row.result, row.pid = "started", pid
+    pid = _running_pid(host, python, pidfile)
+    if not pid:
+        raise RemoteError(f"{host}: {role} exited right after starting; see "
+                          f"{run_dir}/{role}.out there")
+    row.result, row.pid = "started", str(pid)
 
 
-def _start_master(cluster, secret: str) -> Row:
+def _start_master(cluster, secret: str, known_hosts: KnownHosts) -> Row:
     master = cluster.master
     row = Row(master.host, "master", "start")
     started = time.monotonic()
-    host = _master_host(cluster)
+    host = _master_host(cluster, known_hosts)
     python = local_python()
     try:
         _preflight(host, python, master.work_dir, (master.host, 0))
@@ -132,10 +147,11 @@ def _start_master(cluster, secret: str) -> Row:
     return row
 
 
-def _start_worker(cluster, entry, secret: str, wheels: Optional[List[str]] = None) -> Row:
+def _start_worker(cluster, entry, secret: str, known_hosts: KnownHosts,
+                  wheels: Optional[List[str]] = None) -> Row:
     row = Row(entry.host, "worker", "start")
     started = time.monotonic()
-    host = _worker_host(cluster, entry)
+    host = _worker_host(cluster, entry, known_hosts)
     python = entry.python or local_python()
     directory = _worker_dir(entry)
     master = (cluster.master.host, cluster.master.port)
@@ -218,7 +234,7 @@ def _wait_for_workers(cluster, secret: str, rows: List[Row], timeout: float = 30
             row.result, row.failed = f"{row.result}, but never registered with the master", True
 
 
-def _render(rows: List[Row], title: str) -> int:
+def _render(rows: List[Row], title: str, known_hosts: Optional[KnownHosts] = None) -> int:
     table = Table(title=title, title_justify="left")
     for column in ("host", "role", "action", "result", "pid", "time"):
         table.add_column(column, overflow="fold")
@@ -228,19 +244,32 @@ def _render(rows: List[Row], title: str) -> int:
                       else row.result, row.pid, f"{row.seconds:.1f}s")
     console = Console()
     if not console.is_terminal:
-        console = Console(width=240)  # piped or captured: whole messages, no wrapping
+        console = Console(width=1000)  # piped or captured: whole messages, no wrapping
     console.print(table)
+    for accepted in (known_hosts.accepted if known_hosts else ()):
+        console.print(f"recorded the new SSH host key of {accepted} in {known_hosts.path}",
+                      markup=False, highlight=False)
     return 1 if any(row.failed for row in rows) else 0
 
 
 config_option = click.option("--config", "config", type=click.Path(dir_okay=False),
                              help="Cluster file (default: VEGA_CLUSTER_CONFIG, conf/cluster.yaml).")
+accept_option = click.option(
+    "--accept-new-host-keys", "accept_new", is_flag=True,
+    help="Connect to hosts whose SSH host key is not in the known_hosts file yet, and record "
+         "their keys there (ssh's StrictHostKeyChecking=accept-new). A changed key is "
+         "always refused.")
 bootstrap_option = click.option(
     "--bootstrap", is_flag=True,
     help="Install Vega (wheels built here, installed offline) on workers that lack it.")
 
 
-def _start_workers(cluster, secret: str, bootstrap_hosts: bool) -> List[Row]:
+def _known_hosts(cluster, accept_new: bool) -> KnownHosts:
+    return KnownHosts(cluster.ssh.known_hosts, accept_new)
+
+
+def _start_workers(cluster, secret: str, bootstrap_hosts: bool,
+                   known_hosts: KnownHosts) -> List[Row]:
     wheels = None
     if bootstrap_hosts:
         try:
@@ -248,14 +277,14 @@ def _start_workers(cluster, secret: str, bootstrap_hosts: bool) -> List[Row]:
         except RemoteError as exc:
             fail(str(exc), 1)
     with ThreadPoolExecutor(max_workers=16) as pool:
-        return list(pool.map(lambda e: _start_worker(cluster, e, secret, wheels),
+        return list(pool.map(lambda e: _start_worker(cluster, e, secret, known_hosts, wheels),
                              cluster.workers))
 
 
-def _stop_workers(cluster) -> List[Row]:
+def _stop_workers(cluster, known_hosts: KnownHosts) -> List[Row]:
     def stop(entry):
         directory = _worker_dir(entry)
-        host = _worker_host(cluster, entry)
+        host = _worker_host(cluster, entry, known_hosts)
         python = entry.python or local_python()
         bootstrapped = f"{directory}/vega-home/venv-{__version__}/bin/python"
         try:
@@ -272,52 +301,60 @@ def _stop_workers(cluster) -> List[Row]:
 @click.command("start-cluster")
 @config_option
 @bootstrap_option
-def start_cluster(config: Optional[str], bootstrap: bool) -> None:
+@accept_option
+def start_cluster(config: Optional[str], bootstrap: bool, accept_new: bool) -> None:
     """Start the master, then every worker (over SSH), and wait for them to register."""
-    _start(config, bootstrap, with_master=True)
+    _start(config, bootstrap, accept_new, with_master=True)
 
 
-def _start(config: Optional[str], bootstrap: bool, with_master: bool) -> None:
+def _start(config: Optional[str], bootstrap: bool, accept_new: bool, with_master: bool) -> None:
     cluster = _load(config)
+    known_hosts = _known_hosts(cluster, accept_new)
     secret = ensure_secret_file(cluster.secret_file)
-    rows = [_start_master(cluster, secret)] if with_master else []
+    rows = [_start_master(cluster, secret, known_hosts)] if with_master else []
     if not any(row.failed for row in rows):
-        rows += _start_workers(cluster, secret, bootstrap)
+        rows += _start_workers(cluster, secret, bootstrap, known_hosts)
         _wait_for_workers(cluster, secret, rows)
     command = "start-cluster" if with_master else "start-workers"
-    raise SystemExit(_render(rows, f"{command} ({cluster.path})"))
+    raise SystemExit(_render(rows, f"{command} ({cluster.path})", known_hosts))
 
 
 @click.command("start-workers")
 @config_option
 @bootstrap_option
-def start_workers(config: Optional[str], bootstrap: bool) -> None:
+@accept_option
+def start_workers(config: Optional[str], bootstrap: bool, accept_new: bool) -> None:
     """Start every worker of the cluster file (the master must be running)."""
-    _start(config, bootstrap, with_master=False)
+    _start(config, bootstrap, accept_new, with_master=False)
 
 
 @click.command("stop-workers")
 @config_option
-def stop_workers(config: Optional[str]) -> None:
+@accept_option
+def stop_workers(config: Optional[str], accept_new: bool) -> None:
     """Stop every worker (SIGTERM, then SIGKILL) and check nothing of theirs still runs."""
     cluster = _load(config)
-    raise SystemExit(_finish(_stop_workers(cluster), f"stop-workers ({cluster.path})"))
+    known_hosts = _known_hosts(cluster, accept_new)
+    raise SystemExit(_finish(_stop_workers(cluster, known_hosts),
+                             f"stop-workers ({cluster.path})", known_hosts))
 
 
 @click.command("stop-cluster")
 @config_option
-def stop_cluster(config: Optional[str]) -> None:
+@accept_option
+def stop_cluster(config: Optional[str], accept_new: bool) -> None:
     """Stop the workers, then the master."""
     cluster = _load(config)
-    rows = _stop_workers(cluster)
+    known_hosts = _known_hosts(cluster, accept_new)
+    rows = _stop_workers(cluster, known_hosts)
     master = cluster.master
-    rows.append(_stop(_master_host(cluster), local_python(), "master", f"{master.work_dir}/run",
-                      f"{master.work_dir}/run/master.pid"))
-    raise SystemExit(_finish(rows, f"stop-cluster ({cluster.path})"))
+    rows.append(_stop(_master_host(cluster, known_hosts), local_python(), "master",
+                      f"{master.work_dir}/run", f"{master.work_dir}/run/master.pid"))
+    raise SystemExit(_finish(rows, f"stop-cluster ({cluster.path})", known_hosts))
 
 
-def _finish(rows: List[Row], title: str) -> int:
+def _finish(rows: List[Row], title: str, known_hosts: KnownHosts) -> int:
     if all(row.result == "not running" for row in rows):
         click.echo("nothing was running")
         return 0
-    return _render(rows, title)
+    return _render(rows, title, known_hosts)

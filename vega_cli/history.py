@@ -25,7 +25,8 @@ from .errors import EXIT_JOB_FAILED, fail
 def history(app_id: Optional[str], directory: Optional[str], as_json: bool) -> None:
     """List applications from their event logs, or summarise APP_ID."""
     conf = Config.load()
-    hdfs = HdfsSettings(conf["vega.hdfs.user"], conf["vega.hdfs.timeout"])
+    hdfs = HdfsSettings(conf["vega.hdfs.user"], conf["vega.hdfs.timeout"],
+                        conf["vega.hdfs.datanodes"])
     directory = os.path.expanduser(directory or conf["vega.eventlog.dir"])
     console = Console(width=None if Console().is_terminal else 200)
     if app_id:

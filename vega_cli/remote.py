@@ -8,10 +8,12 @@ Python snippets on the host and answer in JSON, one round trip each.
 from __future__ import annotations
 
 import errno
+import io
 import ipaddress
 import json
 import logging
 import os
+import posixpath
 import shlex
 import shutil
 import socket
@@ -19,6 +21,8 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from typing import List, Optional, Sequence
+
+from .host_keys import HostKeyError, KnownHosts, explain_bad_host_key
 
 log = logging.getLogger(__name__)
 
@@ -177,9 +181,10 @@ class Host:
     """One machine of the cluster, reached over SSH."""
 
     def __init__(self, name: str, user: Optional[str], port: int, key: Optional[str],
-                 connect_timeout: float):
+                 connect_timeout: float, known_hosts: Optional[KnownHosts] = None):
         self.name, self.user, self.port, self.key = name, user, port, key
         self.connect_timeout = connect_timeout
+        self.known_hosts = known_hosts or KnownHosts()  # strict: unknown hosts are refused
         self._conn = None
 
     def __str__(self) -> str:
@@ -194,16 +199,39 @@ class Host:
                           auth_timeout=15)
             self._conn = Connection(self.name, user=self.user, port=self.port,
                                     connect_timeout=self.connect_timeout, connect_kwargs=kwargs)
-            self._conn.client.set_missing_host_key_policy(_accept_new_host_keys())
+            self.known_hosts.configure(self._conn.client)
         return self._conn
 
-    def run(self, command: str, timeout: float = 120) -> Result:
+    def run(self, command: str, timeout: float = 120, stdin: Optional[str] = None) -> Result:
+        """Run ``command``; ``stdin`` (if given) is its standard input, then end of file."""
+        in_stream = io.StringIO(stdin) if stdin is not None else False
         try:
             result = self._connection().run(command, hide=True, warn=True, timeout=timeout,
-                                            in_stream=False)
+                                            in_stream=in_stream)
         except Exception as exc:  # paramiko/socket errors: unreachable, auth, timeouts
             raise RemoteError(_explain(self, exc)) from None
         return Result(result.exited, result.stdout, result.stderr)
+
+    def check(self, command: str, what: str, timeout: float = 120,
+              stdin: Optional[str] = None) -> Result:
+        """Run ``command`` and raise RemoteError naming ``what`` and its stderr if it fails."""
+        result = self.run(command, timeout, stdin)
+        if not result.ok:
+            raise RemoteError(f"{self}: {what} failed (exit {result.code}): "
+                              f"{(result.stderr or result.stdout).strip()[-300:] or 'no output'}")
+        return result
+
+    def write_private_file(self, remote: str, content: str) -> None:
+        """Write ``content`` (a secret) to ``remote``, born with mode 0600: under umask 077,
+        into a temporary name beside it (``mktemp``, mode 0600), then renamed into place;
+        the secret travels on stdin, never on a command line.  Parent directories made
+        here are 0700.  Raises RemoteError with the command's stderr if any step fails."""
+        directory, name = posixpath.split(remote)
+        directory = directory or "."
+        script = ('umask 077 && mkdir -p -- "$1" && tmp=$(mktemp "$1/.$2.XXXXXX") && '
+                  '{ cat > "$tmp" && mv -f -- "$tmp" "$1/$2" || { rm -f -- "$tmp"; exit 1; }; }')
+        self.check(quote(["sh", "-c", script, "sh", directory, name]),
+                   f"writing {remote} (mode 0600)", stdin=content)
 
     def put(self, local: str, remote: str) -> None:
         try:
@@ -233,9 +261,10 @@ class LocalHost(Host):
     def __str__(self) -> str:
         return f"{self.name} (local)"
 
-    def run(self, command: str, timeout: float = 120) -> Result:
+    def run(self, command: str, timeout: float = 120, stdin: Optional[str] = None) -> Result:
         done = subprocess.run(["bash", "-c", command], capture_output=True, text=True,
-                              timeout=timeout, stdin=subprocess.DEVNULL)
+                              timeout=timeout, input=stdin,
+                              stdin=subprocess.DEVNULL if stdin is None else None)
         return Result(done.returncode, done.stdout, done.stderr)
 
     def put(self, local: str, remote: str) -> None:
@@ -243,15 +272,13 @@ class LocalHost(Host):
         shutil.copyfile(local, os.path.expanduser(remote))
 
 
-def _accept_new_host_keys():
-    from paramiko import AutoAddPolicy
-
-    return AutoAddPolicy()
-
-
 def _explain(host: Host, exc: Exception) -> str:
     kind = type(exc).__name__
     text = str(exc) or kind
+    if isinstance(exc, HostKeyError):
+        return f"{host}: {text}"
+    if kind == "BadHostKeyException":  # a changed key, found against the loaded file
+        return f"{host}: {explain_bad_host_key(exc, host.known_hosts, host.port)}"
     if "Authentication" in kind or "authentication" in text.lower():
         return (f"{host}: SSH authentication failed ({text}); check the user and key in the "
                 "cluster file and that the key is in the host's authorized_keys")

@@ -17,8 +17,9 @@ example documents every key) and the Rust Vega ``hosts.conf``: ``master = "ip:po
   rejected; no IPv6 (vega:// URLs cannot carry it).  Paths may contain spaces: code that
   builds commands must ``shlex.quote`` every value (a leading ``~/`` outside the quotes).
 * ``key`` files are local (``~`` expanded, relative to the current directory) and must
-  exist; ``secret_file`` is local and may not exist yet; ``work_dir`` and ``python`` are
-  remote paths, kept verbatim (relative ones are relative to the SSH login directory).
+  exist; ``secret_file`` and ``ssh.known_hosts`` are local and may not exist yet;
+  ``work_dir`` and ``python`` are remote paths, kept verbatim (relative ones are relative
+  to the SSH login directory).
 * An entry is one daemon, identified by host + ssh_port + work_dir (``daemon_id``): two
   entries with one identity are an error; the same host with another ssh port or work_dir
   is another daemon.  Hosts may share a home (NFS): keep run state under ``daemon_id``.
@@ -46,7 +47,7 @@ CLUSTER_CONFIG_ENV = "VEGA_CLUSTER_CONFIG"
 
 _TOP_KEYS = ("master", "ssh", "workers", "defaults", "hdfs", "secret_file")
 _MASTER_KEYS = ("host", "port", "webui_port", "work_dir")
-_SSH_KEYS = ("user", "key", "port", "connect_timeout")
+_SSH_KEYS = ("user", "key", "port", "connect_timeout", "known_hosts")
 _WORKER_KEYS = ("host", "user", "key", "ssh_port", "cores", "memory", "work_dir", "labels",
                 "python")
 _DEFAULT_KEYS = ("cores", "memory", "work_dir", "python", "labels")
@@ -61,12 +62,14 @@ _TOML_HINT = re.compile(r"^\s*(\[\[\s*slaves\s*\]\]|(master|slaves|namenode)\s*=
 
 @dataclass(frozen=True)
 class SSHSettings:
-    """The ``ssh`` section; ``user`` None means ssh's own default (local user, ~/.ssh/config)."""
+    """The ``ssh`` section; ``user`` None means ssh's own default (local user, ~/.ssh/config);
+    ``known_hosts`` None means ``~/.ssh/known_hosts``."""
 
     user: Optional[str] = None
     key: Optional[str] = None
     port: int = 22
     connect_timeout: float = 10.0
+    known_hosts: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -203,7 +206,8 @@ class _Reader:
         ssh = SSHSettings(self.user(section.get("user"), "ssh.user"),
                           self.key_file(section.get("key"), "ssh.key"),
                           self.port(section.get("port", 22), "ssh.port"),
-                          self.seconds(section.get("connect_timeout", 10.0), "ssh.connect_timeout"))
+                          self.seconds(section.get("connect_timeout", 10.0), "ssh.connect_timeout"),
+                          self.known_hosts(section.get("known_hosts"), "ssh.known_hosts"))
         defaults = self.worker_values(self.section(data, "defaults", _DEFAULT_KEYS), "defaults")
         workers = data.get("workers")
         if not isinstance(workers, list) or not workers:
@@ -369,6 +373,19 @@ class _Reader:
         if not os.path.isfile(expanded):
             self.fail(key, f"{_show(value)} " + ("is not a file" if os.path.exists(expanded)
                                                  else "does not exist"))
+        return expanded
+
+    def known_hosts(self, value: Any, key: str) -> Optional[str]:
+        """A local known_hosts file: ``~`` expanded, made absolute; it may not exist yet
+        (``--accept-new-host-keys`` creates it) but may not be a directory."""
+        if value is None:
+            return None
+        expanded = os.path.abspath(os.path.expanduser(self.path(value, key)))
+        if os.path.exists(expanded) and not os.path.isfile(expanded):
+            self.fail(key, f"{_show(value)} is not a file (name a known_hosts file, e.g. "
+                           "~/.ssh/known_hosts)")
+        if not os.path.isdir(os.path.dirname(expanded)):
+            self.fail(key, f"{_show(value)} is in a directory that does not exist")
         return expanded
 
     def labels(self, value: Any, key: str) -> Tuple[str, ...]:

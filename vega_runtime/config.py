@@ -75,6 +75,40 @@ def parse_str(text: Any) -> str:
     return "" if text is None else str(text)
 
 
+_HOST_PATTERN_RE = re.compile(r"^(\*\.)?[a-z0-9_](?:[a-z0-9_.-]{0,251}[a-z0-9_])?$")
+
+
+def parse_hosts(text: Any) -> tuple[str, ...]:
+    """A list of hosts: a YAML list or a comma-separated string of host names or addresses,
+    ``*.domain`` (any host in that domain) or networks (``10.0.0.0/24``); lower-cased.
+
+    >>> parse_hosts("dn1.example.com, *.dn.example.com,10.0.0.0/24")
+    ('dn1.example.com', '*.dn.example.com', '10.0.0.0/24')
+    >>> parse_hosts(""), parse_hosts(["DN1"])
+    ((), ('dn1',))
+    """
+    import ipaddress
+
+    if text is None:
+        return ()
+    items = text.split(",") if isinstance(text, str) else text
+    if not isinstance(items, (list, tuple)):
+        raise ValueError(f"{text!r} is not a list of hosts (e.g. dn1,dn2 or *.example.com)")
+    hosts = []
+    for item in items:
+        host = str(item).strip().lower()
+        if not host:
+            continue
+        try:
+            ipaddress.ip_network(host, strict=False)
+        except ValueError:
+            if not _HOST_PATTERN_RE.match(host):
+                raise ValueError(f"{str(item).strip()!r} is not a host name, *.domain, "
+                                 "address or network (e.g. 10.0.0.0/24)") from None
+        hosts.append(host)
+    return tuple(hosts)
+
+
 @dataclass(frozen=True)
 class Setting:
     key: str
@@ -138,11 +172,18 @@ SETTINGS: tuple[Setting, ...] = (
             "modules and files. Set by vega submit."),
     Setting("vega.hdfs.user", "", parse_str, "name",
             "User name for WebHDFS (simple authentication); empty means HADOOP_USER_NAME, "
-            "then the login name. Kerberos is not supported yet.", env="HADOOP_USER_NAME"),
+            "then the login name. Kerberos is not supported (docs/storage.md).",
+            env="HADOOP_USER_NAME"),
     Setting("vega.hdfs.timeout", 30.0, parse_float, "seconds",
             "Timeout of every WebHDFS request."),
     Setting("vega.hdfs.namenode", "", parse_str, "host:port",
             "Default WebHDFS address for HdfsIO (the cluster file's namenode sets it too)."),
+    Setting("vega.hdfs.datanodes", "", parse_hosts, "hosts",
+            "Hosts besides the namenode's own that WebHDFS may redirect reads and writes to "
+            "(the cluster's datanodes): host names, *.domain, addresses or networks "
+            "(10.0.0.0/24), comma-separated or a list. A redirect anywhere else is refused: "
+            "a rogue namenode could send your data and user name to any host.",
+            env="VEGA_HDFS_DATANODES"),
     Setting("vega.master.reconnect_timeout", 60.0, parse_float, "seconds",
             "How long a driver keeps reconnecting to a lost master (running jobs go on "
             "meanwhile) before its job fails."),

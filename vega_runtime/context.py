@@ -99,7 +99,8 @@ class Context(JobControl, FileShipping):
         self._application_id = time.strftime("app-%Y%m%d%H%M%S-", time.localtime(self._start_time)) \
             + os.urandom(2).hex()
         self.checkpoint_dir: Optional[str] = None
-        self.hdfs_settings = hdfs.HdfsSettings(self.conf["vega.hdfs.user"], self.conf["vega.hdfs.timeout"])
+        self.hdfs_settings = hdfs.HdfsSettings(self.conf["vega.hdfs.user"], self.conf["vega.hdfs.timeout"],
+                                               self.conf["vega.hdfs.datanodes"])
         self._ids = itertools.count()
         self._shuffle_ids = itertools.count()
         self._lock = threading.RLock()

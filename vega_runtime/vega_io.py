@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import posixpath
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, List, Optional, Sequence
 
 from .errors import OutputExistsError, VegaError
 from .io.files import open_input
@@ -76,15 +76,24 @@ class HdfsIO(LocalFsIO):
 
     ``namenode`` is the WebHDFS address as ``http://host:port``, ``hdfs://host:port`` or
     ``host:port``; by default the ``vega.hdfs.namenode`` setting (the cluster file's
-    namenode).
+    namenode).  ``datanodes``: hosts besides the namenode's that its redirects may lead to;
+    by default the ``vega.hdfs.datanodes`` setting.
     """
 
     def __init__(self, namenode: Optional[str] = None, user: Optional[str] = None,
-                 timeout: float = 30.0):
+                 timeout: float = 30.0, datanodes: Optional[Sequence[str]] = None):
         if namenode is None:
             namenode = _default_namenode()
         self.base = namenode_url(namenode)
-        self.settings = HdfsSettings(user or "", timeout)
+        if datanodes is None:
+            from .config import Config
+
+            hosts = Config.load()["vega.hdfs.datanodes"]
+        else:
+            from .config import parse_hosts
+
+            hosts = parse_hosts(list(datanodes))
+        self.settings = HdfsSettings(user or "", timeout, hosts)
 
     def _url(self, path: str) -> str:
         return "hdfs://" + self.base.split("://", 1)[1] + posixpath.join("/", path)

@@ -2,19 +2,25 @@
 
 ``hdfs://namenode:9870/path`` names the NameNode's WebHDFS HTTP address (as the
 Rust Vega does).  Every client has a timeout; authentication is WebHDFS
-"simple" (a user name; Kerberos is not supported yet).  Reads of byte ranges
+"simple" (a user name; Kerberos is not supported).  Reads of byte ranges
 use OPEN's ``offset``/``length``, so tasks read only their own split.
+
+The NameNode answers data operations (OPEN, CREATE, APPEND) with a redirect to a
+DataNode.  A client follows it, with the user name and the data, only to the NameNode's
+own host or a host in ``vega.hdfs.datanodes``; a redirect anywhere else raises
+``HdfsRedirectRefused`` before anything is sent there.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import io
+import ipaddress
 import os
 import posixpath
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
-from urllib.parse import urlsplit
+from typing import List, Optional, Sequence, Tuple
+from urllib.parse import urljoin, urlsplit
 
 from ..errors import InputError, VegaError
 
@@ -27,6 +33,7 @@ class HdfsSettings:
 
     user: str = ""
     timeout: float = 30.0
+    datanodes: Tuple[str, ...] = ()  # vega.hdfs.datanodes: where redirects may lead
 
     def resolved_user(self) -> str:
         import getpass
@@ -43,6 +50,88 @@ class HdfsError(VegaError):
 
     def __str__(self) -> str:
         return f"HDFS {self.url}: {self.reason}"
+
+
+class HdfsRedirectRefused(HdfsError):
+    """The NameNode redirected to a host that is neither itself nor a listed DataNode."""
+
+    def __init__(self, url: str, target: str, namenode: str):
+        super().__init__(url, target)
+        self.args = (url, target, namenode)  # so it pickles across processes
+        self.url, self.target, self.namenode = url, target, namenode
+        self.reason = str(self)
+
+    def __str__(self) -> str:
+        parts = urlsplit(self.target)
+        host = parts.hostname or self.target
+        return (f"HDFS {self.url}: the namenode {self.namenode} redirected to "
+                f"{parts.scheme}://{parts.netloc}, which is not the namenode's host nor in "
+                f"vega.hdfs.datanodes; nothing was sent there. If {host} is a datanode of "
+                f"this cluster, add it to vega.hdfs.datanodes (e.g. --conf "
+                f"vega.hdfs.datanodes={host}, or *.domain, or a network such as 10.0.0.0/24)")
+
+
+def redirect_allowed(host: str, namenode_host: str, datanodes: Sequence[str]) -> bool:
+    """May a WebHDFS client follow a redirect to ``host``?  Only to the namenode's own host
+    or a host ``datanodes`` lists: by name, ``*.domain``, address or network.
+
+    >>> redirect_allowed("nn", "nn", ()), redirect_allowed("evil.com", "nn", ())
+    (True, False)
+    >>> redirect_allowed("dn3.example.com", "nn", ["*.example.com"])
+    True
+    >>> redirect_allowed("10.0.0.7", "nn", ["10.0.0.0/24"])
+    True
+    >>> redirect_allowed("example.com", "nn", ["*.example.com"])  # the domain itself: no
+    False
+    """
+    host = host.lower().rstrip(".")
+    if host == namenode_host.lower().rstrip("."):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    for allowed in datanodes:
+        if allowed.startswith("*."):
+            if address is None and host.endswith(allowed[1:]):
+                return True
+        elif "/" in allowed or address is not None:
+            try:
+                if address is not None and address in ipaddress.ip_network(allowed, strict=False):
+                    return True
+            except ValueError:  # a name in the list, an address in the redirect
+                pass
+        elif host == allowed:
+            return True
+    return False
+
+
+def _guarded_session(url: str, base_url: str, datanodes: Sequence[str]):
+    """A requests session that sends nothing to a host other than the namenode's or a listed
+    datanode: neither a request the hdfs package makes to a Location it was given (CREATE,
+    APPEND) nor a redirect requests would follow (OPEN)."""
+    import requests
+
+    namenode_host = urlsplit(base_url).hostname or ""
+
+    def check(target: str) -> None:
+        parts = urlsplit(target)
+        if parts.scheme not in ("http", "https") or not redirect_allowed(
+                parts.hostname or "", namenode_host, datanodes):
+            raise HdfsRedirectRefused(url, target, base_url)
+
+    class GuardedSession(requests.Session):
+        def request(self, method, url, *args, **kwargs):
+            check(url)
+            return super().request(method, url, *args, **kwargs)
+
+        def get_redirect_target(self, resp):
+            target = super().get_redirect_target(resp)
+            if target:
+                check(urljoin(resp.url, target))
+            return target
+
+    return GuardedSession()
 
 
 def is_hdfs(path: str) -> bool:
@@ -69,13 +158,19 @@ def namenode_url(namenode: str) -> str:
     return f"http://{parts.hostname}:{parts.port or 9870}"
 
 
-def client(base_url: str, settings: HdfsSettings):
+def client(base_url: str, settings: HdfsSettings, url: str = ""):
+    """A WebHDFS client of the namenode at ``base_url`` that follows redirects only to
+    allowed hosts; ``url`` (default ``base_url``) names what it is for in errors."""
     from hdfs import InsecureClient
 
-    return InsecureClient(base_url, user=settings.resolved_user(), timeout=settings.timeout)
+    session = _guarded_session(url or base_url, base_url, settings.datanodes)
+    return InsecureClient(base_url, user=settings.resolved_user(), timeout=settings.timeout,
+                          session=session)
 
 
 def _explain(url: str, exc: Exception) -> HdfsError:
+    if isinstance(exc, HdfsError):
+        return exc
     message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     kind = type(exc).__name__
     if kind in ("ConnectionError", "ConnectTimeout", "ReadTimeout", "Timeout"):
@@ -93,7 +188,7 @@ def list_files(spec: str, settings: HdfsSettings) -> List[Tuple[str, int]]:
     ``_`` and ``.`` names) or a glob in the last path component."""
     base, path = split_url(spec)
     prefix = spec[: len(spec) - len(urlsplit(spec).path)]
-    hdfs = client(base, settings)
+    hdfs = client(base, settings, spec)
     try:
         if any(ch in posixpath.basename(path) for ch in "*?["):
             parent = posixpath.dirname(path) or "/"
@@ -133,7 +228,7 @@ class _RangeReader(io.RawIOBase):
     def __init__(self, url: str, settings: HdfsSettings):
         self.url = url
         self.base, self.path = split_url(url)
-        self.hdfs = client(self.base, settings)
+        self.hdfs = client(self.base, settings, url)
         self.position = 0
         self._stream = None
         self._context = None
@@ -190,7 +285,7 @@ class HdfsOutput:
     def __init__(self, url: str, settings: HdfsSettings):
         self.url = url
         self.base, self.root = split_url(url)
-        self.hdfs = client(self.base, settings)
+        self.hdfs = client(self.base, settings, url)
 
     def _call(self, what: str, fn, *args, **kwargs):
         try:

@@ -23,6 +23,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="NameNode (WebHDFS) port; 0 picks one (default 9870)")
     parser.add_argument("--datanode-port", type=int, default=0,
                         help="DataNode port; 0 picks one (default 0)")
+    parser.add_argument("--datanode-host", default=None,
+                        help="address the DataNode listens on and the NameNode redirects to "
+                             "(default: --host)")
     parser.add_argument("--enforce-permissions", action="store_true",
                         help="check owners, groups and modes as HDFS does "
                              "(dfs.permissions.enabled); the superuser is 'hdfs'")
@@ -30,7 +33,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     server = WebHDFSServer(args.root, args.host, args.namenode_port, args.datanode_port,
                            log_requests=not args.quiet,
-                           enforce_permissions=args.enforce_permissions)
+                           enforce_permissions=args.enforce_permissions,
+                           datanode_host=args.datanode_host)
     try:
         server.start()
     except OSError as err:

@@ -42,6 +42,7 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
         self.namesystem = owner._namesystem
         self._connections: Dict[socket.socket, threading.Thread] = {}
         self._connections_lock = threading.Lock()
+        self.connections_accepted = 0
         super().__init__(address, handler)
 
     def server_bind(self):
@@ -55,6 +56,7 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
                                   daemon=True)
         with self._connections_lock:
             self._connections[request] = thread
+            self.connections_accepted += 1
         thread.start()
 
     def _serve_connection(self, request, client_address):
@@ -97,7 +99,10 @@ class WebHDFSServer:
 
     ``start()`` returns once both ports accept connections; ``stop()`` ends every
     connection and thread.  ``superuser``/``supergroup`` own what is found on disk,
-    ``replication`` and ``block_size`` are the defaults of new files.  With
+    ``replication`` and ``block_size`` are the defaults of new files.  ``datanode_host``
+    (default: ``host``) is where the DataNode listens and where the NameNode redirects data
+    operations: another loopback address (127.0.0.2) plays a DataNode, or a rogue third
+    host, on another machine; ``datanode_connections`` counts the connections it took.  With
     ``enforce_permissions`` (HDFS's ``dfs.permissions.enabled``) every operation is
     checked against owners, groups and modes as HDFS checks them; without it (the
     default) permissions are recorded but not enforced.
@@ -112,10 +117,11 @@ class WebHDFSServer:
                  datanode_port: int = 0, *, superuser: str = "hdfs",
                  supergroup: str = "supergroup", replication: int = 1,
                  block_size: int = DEFAULT_BLOCK_SIZE, log_requests: bool = False,
-                 enforce_permissions: bool = False):
+                 enforce_permissions: bool = False, datanode_host: Optional[str] = None):
         os.makedirs(root_dir, exist_ok=True)
         self.root_dir = os.path.realpath(root_dir)
         self.host = host
+        self.datanode_host = datanode_host
         self.log_requests = log_requests
         self.enforce_permissions = enforce_permissions
         self._requested_ports = (namenode_port, datanode_port)
@@ -146,9 +152,10 @@ class WebHDFSServer:
             family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
             servers: List[_HTTPServer] = []
             try:
-                for handler, port in zip((NameNodeHandler, DataNodeHandler),
-                                         self._requested_ports):
-                    servers.append(_HTTPServer((self.host, port), handler, self, family))
+                hosts = (self.host, self.datanode_host or self.host)
+                for handler, host, port in zip((NameNodeHandler, DataNodeHandler), hosts,
+                                               self._requested_ports):
+                    servers.append(_HTTPServer((host, port), handler, self, family))
             except BaseException:
                 for server in servers:
                     server.server_close()
@@ -223,16 +230,29 @@ class WebHDFSServer:
         return f"http://{self.namenode_netloc()}"
 
     @property
+    def datanode_connections(self) -> int:
+        """How many connections the DataNode has accepted so far."""
+        if not self._servers:
+            raise RuntimeError("the WebHDFSServer is not started")
+        return self._servers[1].connections_accepted
+
+    def _datanode_url_host(self, host_header: Optional[str] = None) -> str:
+        if self.datanode_host not in (None, "", "0.0.0.0", "::"):
+            return self.datanode_host
+        return self._url_host(host_header)
+
+    @property
     def datanode_url(self) -> str:
-        return f"http://{_netloc(self._url_host(), self.datanode_port)}"
+        return f"http://{_netloc(self._datanode_url_host(), self.datanode_port)}"
 
     def datanode_location(self, path: str, query: str, host_header: Optional[str]) -> str:
         """Where the NameNode sends a data operation: the DataNode, with the client's query
         string exactly as sent (every parameter) and ``namenoderpcaddress`` appended."""
         host = self._url_host(host_header)
+        datanode_host = self._datanode_url_host(host_header)
         kept = [piece for piece in query.split("&") if piece and
                 urllib.parse.unquote_plus(piece.split("=", 1)[0]).lower() != "namenoderpcaddress"]
         kept.append("namenoderpcaddress=" + urllib.parse.quote(
             _netloc(host, self.namenode_port), safe=":[]"))
-        return (f"http://{_netloc(host, self.datanode_port)}{PREFIX}"
+        return (f"http://{_netloc(datanode_host, self.datanode_port)}{PREFIX}"
                 f"{urllib.parse.quote(path, safe=PATH_SAFE)}?{'&'.join(kept)}")
