@@ -133,7 +133,7 @@ class Context(JobControl, FileShipping):
         self.backend = self._create_backend()
         self._runner = runner.JobRunner(
             self.backend,
-            dag.DAGScheduler(map_output.MapOutputTracker(), self.conf["vega.task.max_attempts"],
+            dag.DAGScheduler(map_output.MapOutputTracker(), self.master_spec.max_failures or self.conf["vega.task.max_attempts"],
                              self.conf["vega.stage.max_attempts"]),
             self._bus,
             {"memory_bound": self.conf["vega.shuffle.memory_bound"],

@@ -41,7 +41,7 @@ class MasterURLError(VegaError):
         self.url = url
 
     def __str__(self) -> str:
-        return (f"invalid master URL {self.url!r}: use local, local[N], local[*], "
+        return (f"invalid master URL {self.url!r}: use local, local[N], local[N,F], local[*], "
                 f"local-cluster[W,C] or vega://host:port")
 
 

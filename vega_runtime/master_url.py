@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from .errors import MasterURLError
 
-_LOCAL_N = re.compile(r"^local\[(\d+|\*)\]$")
+_LOCAL_N = re.compile(r"^local\[\s*(\d+|\*)\s*(?:,\s*(\d+)\s*)?\]$")
 _LOCAL_CLUSTER = re.compile(r"^local-cluster\[\s*(\d+)\s*,\s*(\d+)\s*(?:,\s*(\d+[kmgtKMGT]?)\s*)?\]$")
 _VEGA = re.compile(r"^vega://([^:/\s]+):(\d+)/?$")
 
@@ -18,7 +18,14 @@ class MasterSpec:
     """A parsed master URL.
 
     >>> parse_master("local[4]")
-    MasterSpec(kind='local', url='local[4]', cores=4, workers=0, memory='', host='', port=0)
+    MasterSpec(kind='local', url='local[4]', cores=4, workers=0, memory='', host='', port=0, max_failures=0)
+
+    As in Spark, ``local[N,F]`` also sets how many times a task may fail (``F``, the
+    job's ``vega.task.max_attempts``), and a bare memory size in ``local-cluster[W,C,M]``
+    is in MiB:
+
+    >>> parse_master("local[2, 3]").max_failures, parse_master("local-cluster[2,1,1024]").memory
+    (3, '1024m')
     """
 
     kind: str  # "inline", "local", "local-cluster" or "vega"
@@ -28,6 +35,8 @@ class MasterSpec:
     memory: str = ""
     host: str = ""
     port: int = 0
+    #: ``F`` of ``local[N,F]``: attempts per task; 0 means the configured number
+    max_failures: int = 0
 
 
 def parse_master(url: str) -> MasterSpec:
@@ -37,15 +46,18 @@ def parse_master(url: str) -> MasterSpec:
     match = _LOCAL_N.match(text)
     if match:
         cores = (os.cpu_count() or 1) if match.group(1) == "*" else int(match.group(1))
-        if cores < 1:
+        max_failures = int(match.group(2) or 0)
+        if cores < 1 or (match.group(2) and max_failures < 1):
             raise MasterURLError(url)
-        return MasterSpec("local", text, cores)
+        return MasterSpec("local", text, cores, max_failures=max_failures)
     match = _LOCAL_CLUSTER.match(text)
     if match:
         workers, cores = int(match.group(1)), int(match.group(2))
         if workers < 1 or cores < 1:
             raise MasterURLError(url)
-        return MasterSpec("local-cluster", text, cores, workers, match.group(3) or "")
+        memory = match.group(3) or ""
+        return MasterSpec("local-cluster", text, cores, workers,
+                          memory + "m" if memory.isdigit() else memory)
     match = _VEGA.match(text)
     if match:
         return MasterSpec("vega", text, host=match.group(1), port=int(match.group(2)))
