@@ -9,6 +9,8 @@ cluster secret, without sending it::
 
 A peer that fails it, or later sends an oversized, malformed, unknown or
 out-of-turn frame, gets a ``ProtocolError`` and is disconnected by its server.
+The server's two steps (``challenge``, ``answer_authenticate``) are plain
+functions over bytes and maps: ``Server`` drives them on non-blocking sockets.
 """
 
 from __future__ import annotations
@@ -20,10 +22,13 @@ import socket
 import threading
 from typing import Optional
 
-from .framing import DEFAULT_MAX_FRAME, ConnectionClosed, ProtocolError, recv_frame, send_frame
+from .framing import (DEFAULT_MAX_FRAME, ConnectionClosed, ProtocolError, encode_frame,
+                      recv_frame, send_frame)
 from .messages import from_wire, to_wire
 
 HANDSHAKE_TIMEOUT = 10.0
+#: the largest frame either side reads before the handshake is complete
+HANDSHAKE_MAX_FRAME = 4096
 
 
 class AuthenticationFailed(ProtocolError):
@@ -41,15 +46,20 @@ def _expect(message: dict, kind: str, peer: str, field: str) -> bytes:
     return message[field]
 
 
-def server_handshake(sock: socket.socket, secret: bytes, peer: str) -> None:
+def challenge() -> tuple:
+    """The server's first step: ``(nonce, Challenge frame as bytes)``."""
     nonce = os.urandom(32)
-    send_frame(sock, {"type": "Challenge", "nonce": nonce})
-    reply = recv_frame(sock, peer, max_frame=4096)
+    return nonce, encode_frame({"type": "Challenge", "nonce": nonce})
+
+
+def answer_authenticate(reply: dict, nonce: bytes, secret: bytes, peer: str) -> bytes:
+    """The server's second step: check the client's Authenticate map against ``nonce``;
+    the Authenticated frame (bytes) to send back, or AuthenticationFailed."""
     mac = _expect(reply, "Authenticate", peer, "mac")
     client_nonce = _expect(reply, "Authenticate", peer, "nonce")
     if not hmac.compare_digest(mac, _mac(secret, b"client", nonce)):
         raise AuthenticationFailed(peer, "wrong cluster secret")
-    send_frame(sock, {"type": "Authenticated", "mac": _mac(secret, b"server", client_nonce)})
+    return encode_frame({"type": "Authenticated", "mac": _mac(secret, b"server", client_nonce)})
 
 
 def client_handshake(sock: socket.socket, secret: bytes, peer: str) -> None:
@@ -61,12 +71,12 @@ def client_handshake(sock: socket.socket, secret: bytes, peer: str) -> None:
 
 
 def _client_handshake(sock: socket.socket, secret: bytes, peer: str) -> None:
-    challenge = recv_frame(sock, peer, max_frame=4096)
-    nonce = _expect(challenge, "Challenge", peer, "nonce")
+    first = recv_frame(sock, peer, max_frame=HANDSHAKE_MAX_FRAME)
+    nonce = _expect(first, "Challenge", peer, "nonce")
     client_nonce = os.urandom(32)
     send_frame(sock, {"type": "Authenticate", "mac": _mac(secret, b"client", nonce),
                       "nonce": client_nonce})
-    reply = recv_frame(sock, peer, max_frame=4096)
+    reply = recv_frame(sock, peer, max_frame=HANDSHAKE_MAX_FRAME)
     mac = _expect(reply, "Authenticated", peer, "mac")
     if not hmac.compare_digest(mac, _mac(secret, b"server", client_nonce)):
         raise AuthenticationFailed(peer, "the server does not know the cluster secret")
@@ -99,18 +109,30 @@ class Connection:
     def send(self, message) -> None:
         data = to_wire(message)
         with self._send_lock:
-            send_frame(self.sock, data)
+            try:
+                send_frame(self.sock, data)
+            except OSError:
+                # the peer went away or stopped reading (a server's connections have a send
+                # timeout): part of a frame may be out, so the channel is done; shutting it
+                # down wakes the thread reading from it, which ends the connection
+                self.shutdown()
+                raise
 
     def recv(self):
         return from_wire(recv_frame(self.sock, self.peer, self.max_frame), self.peer)
 
+    def shutdown(self) -> None:
+        """End the connection both ways without releasing the descriptor (safe while another
+        thread blocks on it: its recv returns)."""
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
     def close(self) -> None:
         if not self.closed:
             self.closed = True
-            try:
-                self.sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            self.shutdown()
             self.sock.close()
 
     def fileno(self) -> int:
