@@ -6,10 +6,12 @@ so that the total caps are reached, not only the per-address ones.  Waits are on
 with deadlines (a close seen by ``recv``, a log line, a status reply), never blind sleeps.
 The in-process tests at the end drive ``Server`` with short deadlines for the edges.
 
-Measured figures are printed (``pytest -s``) and kept in docs/network-limits.md.
+Measured figures are printed (``pytest -s``); docs/cluster.md keeps the benchmark's.
 """
 
+import errno
 import json
+import logging
 import os
 import re
 import resource
@@ -24,6 +26,7 @@ import pytest
 from vega_runtime.net.connection import Connection, client_handshake
 from vega_runtime.net.framing import HEADER, ConnectionClosed, recv_frame
 from vega_runtime.net.messages import RequestStatus, StatusReply
+from vega_runtime.net.limits import AcceptBackoff, RateLimitedLog, Rejections
 from vega_runtime.net.server import Server
 
 from proc_helpers import read_text, wait_for
@@ -313,3 +316,34 @@ def test_stop_closes_the_port_and_handshakes_in_progress():
     assert closed_within(sock, 2)
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", server.port), timeout=2)
+
+
+# -- the helpers, pure ----------------------------------------------------------------------------
+
+def test_rate_limited_log_holds_back_a_flood_and_reports_how_many(caplog):
+    """Past its burst a key is held back; the next line it may log says how many were not."""
+    now = [0.0]
+    logs = RateLimitedLog(logging.getLogger("vega.test.ratelimit"), burst=3, rate=1.0,
+                          clock=lambda: now[0])
+    with caplog.at_level(logging.WARNING, logger="vega.test.ratelimit"):
+        assert [logs.log("k", logging.WARNING, "dropped %d", i) for i in range(10)] == \
+            [True] * 3 + [False] * 7
+        assert logs.log("other", logging.WARNING, "another reason")
+        now[0] = 1.0
+        assert logs.log("k", logging.WARNING, "dropped %d", 10)
+        assert not logs.log("k", logging.WARNING, "dropped %d", 11)
+    assert [r.getMessage() for r in caplog.records] == [
+        "dropped 0", "dropped 1", "dropped 2", "another reason",
+        "dropped 10 (7 similar messages were not logged)"]
+
+
+def test_accept_backoff_doubles_from_50ms_to_1s_only_for_exhaustion():
+    """EMFILE backs off 50 ms doubling to 1 s and is counted; a peer's error is retried at once."""
+    rejections = Rejections()
+    backoff = AcceptBackoff("test", logging.getLogger("vega.test.backoff"), rejections)
+    emfile = OSError(errno.EMFILE, "Too many open files")
+    assert [backoff.failed(emfile) for _ in range(7)] == [0.05, 0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
+    assert backoff.failed(OSError(errno.ECONNABORTED, "Software caused connection abort")) == 0
+    backoff.succeeded()
+    assert backoff.failed(OSError(errno.ENFILE, "Too many open files in system")) == 0.05
+    assert rejections.counts() == {"out_of_descriptors": 8}

@@ -68,6 +68,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        self.rfile.close()  # the plain socket file, replaced by one that keeps the deadline
         self.rfile = io.BufferedReader(_DeadlineReader(
             self.connection, time.monotonic() + self.server.request_timeout, self._timed_out))
 
