@@ -271,7 +271,7 @@ def test_total_cap_and_deadline_of_an_in_process_server():
         assert all(got_challenge(s) for s in held)
         over = open_idle(server.port, 1, ["127.0.0.3"])[0]
         assert not got_challenge(over)
-        assert server.rejections.counts() == {"total_limit": 1}
+        assert server.rejections.total() == server.rejections.counts()["total_limit"] == 1
         assert all(closed_within(s, 3) for s in held)
         assert server.rejections.counts()["handshake_timeout"] == 8
         conn = Connection.connect("127.0.0.1", server.port, b"s")
@@ -339,11 +339,11 @@ def test_rate_limited_log_holds_back_a_flood_and_reports_how_many(caplog):
 
 def test_accept_backoff_doubles_from_50ms_to_1s_only_for_exhaustion():
     """EMFILE backs off 50 ms doubling to 1 s and is counted; a peer's error is retried at once."""
-    rejections = Rejections()
+    rejections = Rejections(["out_of_descriptors", "protocol"])
     backoff = AcceptBackoff("test", logging.getLogger("vega.test.backoff"), rejections)
     emfile = OSError(errno.EMFILE, "Too many open files")
     assert [backoff.failed(emfile) for _ in range(7)] == [0.05, 0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
     assert backoff.failed(OSError(errno.ECONNABORTED, "Software caused connection abort")) == 0
     backoff.succeeded()
     assert backoff.failed(OSError(errno.ENFILE, "Too many open files in system")) == 0.05
-    assert rejections.counts() == {"out_of_descriptors": 8}
+    assert rejections.counts() == {"out_of_descriptors": 8, "protocol": 0}

@@ -113,7 +113,8 @@ class _Server(ThreadingHTTPServer):
         self.name = name
         self.request_timeout, self.response_timeout = request_timeout, response_timeout
         self.admission = Admission(max_connections, per_address)
-        self.rejections = Rejections()
+        self.rejections = Rejections(("request_timeout", "total_limit", "address_limit",
+                                      "out_of_descriptors", "no_threads"))
         self.logs = RateLimitedLog(log)
         self._backoff = AcceptBackoff(name, log, self.rejections)
         super().__init__(address, handler)

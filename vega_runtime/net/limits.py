@@ -91,11 +91,12 @@ class Admission:
 
 
 class Rejections:
-    """Connections a server dropped, by reason (metric labels), thread-safe."""
+    """Connections a server dropped, by reason (metric labels), thread-safe.  The ``reasons``
+    a server knows start at zero, so their series exist before the first rejection."""
 
-    def __init__(self):
+    def __init__(self, reasons=()):
         self._lock = threading.Lock()
-        self._counts: Counter = Counter()
+        self._counts: Counter = Counter({reason: 0 for reason in reasons})
 
     def add(self, reason: str) -> None:
         with self._lock:

@@ -61,6 +61,9 @@ Handler = Callable[[Connection], None]
 SEND_TIMEOUT = 20.0
 MAX_HANDSHAKES = 64
 MAX_HANDSHAKES_PER_ADDRESS = 16
+#: why connections are dropped or refused (labels of vega_rejected_connections_total)
+REASONS = ("auth_failed", "protocol", "handshake_timeout", "total_limit", "address_limit",
+           "out_of_descriptors", "no_threads")
 
 
 def is_loopback(host: str) -> bool:
@@ -155,7 +158,7 @@ class Server:
         self.handshake_timeout = handshake_timeout
         self.send_timeout = send_timeout
         self.admission = Admission(max_handshakes, max_handshakes_per_address)
-        self.rejections = Rejections()
+        self.rejections = Rejections(REASONS)
         self.logs = RateLimitedLog(log)
         self._backoff = AcceptBackoff(name, log, self.rejections)
         self.listener = socket.create_server((host, port), reuse_port=False, backlog=128)
