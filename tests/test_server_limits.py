@@ -66,6 +66,22 @@ def close_all(socks: list) -> None:
         sock.close()
 
 
+def closed_count(socks: list) -> int:
+    """How many of ``socks`` the peer has closed (reading, without blocking, what they got)."""
+    closed = 0
+    for sock in socks:
+        sock.setblocking(False)
+        try:
+            while sock.recv(65536):
+                pass
+            closed += 1
+        except BlockingIOError:
+            pass
+        except (ConnectionResetError, BrokenPipeError):
+            closed += 1
+    return closed
+
+
 def closed_within(sock: socket.socket, timeout: float) -> bool:
     """Read (and discard) until the peer closes; False if it is still open after ``timeout``."""
     deadline = time.monotonic() + timeout
@@ -115,12 +131,12 @@ def test_master_with_256_descriptors_serves_after_400_idle_connections(master):
     threads0, fds0 = proc_counts(master.proc.pid)
     rpc = open_idle(master.port, 400)
     http = open_idle(master.webui_port, 400)
-    # Both ports have taken up or refused every connection once 64 of each are held.
-    flood_threads, flood_fds = wait_for(
-        lambda: (lambda c: c if c[1] <= fds0 + 64 + 64 + 8 else None)(proc_counts(master.proc.pid)),
-        15, "the master to shed the connections over its caps")
+    wait_for(lambda: closed_count(rpc) >= 400 - 64 and closed_count(http) >= 400 - 64, 15,
+             "each port to close the connections over its cap of 64")
+    flood_threads, flood_fds = proc_counts(master.proc.pid)
     print(f"baseline {threads0} threads, {fds0} fds; with 400+400 idle connections "
           f"{flood_threads} threads, {flood_fds} fds")
+    assert flood_fds <= fds0 + 64 + 64 + 4
     assert flood_threads <= threads0 + 64 + 4  # HTTP connections have threads, handshakes none
     close_all(rpc + http)
 
@@ -132,8 +148,9 @@ def test_master_with_256_descriptors_serves_after_400_idle_connections(master):
     samples = metric_samples(master.webui_port)
     refused = {labels: v for (name, labels), v in samples.items()
                if name == "vega_rejected_connections_total"}
-    assert refused[(("port", "rpc"), ("reason", "total_limit"))] >= 400 - 64
-    assert refused[(("port", "http"), ("reason", "total_limit"))] >= 400 - 64
+    for port in ("rpc", "http"):  # refused at once, or (on a slow machine) at the deadline
+        assert sum(v for labels, v in refused.items() if ("port", port) in labels) >= 400 - 64
+    assert refused[(("port", "rpc"), ("reason", "total_limit"))] > 0
     assert "Traceback" not in read_text(master.log)
 
 
@@ -162,6 +179,8 @@ def test_master_out_of_descriptors_logs_backs_off_and_recovers(master):
     errors = re.findall(r"ERROR.*cannot accept connections.*", read_text(master.log))
     assert errors and len(errors) <= 10, errors  # at most one line every 5 s per port
     assert "Too many open files" in errors[0]
+    assert {re.search(r"(\S+): cannot accept", e).group(1) for e in errors} == \
+        {"master", "master-http"}  # both ports ran out, both carried on
 
 
 def cpu_ticks(pid: int) -> int:
@@ -229,9 +248,11 @@ def test_per_address_cap_refuses_the_17th_handshake_but_not_other_addresses(mast
 def test_idle_and_slow_http_clients_are_dropped_and_the_ui_answers(master):
     """64 HTTP connections that send nothing or a byte a second are closed by the request
     deadline; the 65th is refused at once; then the UI answers."""
+    threads0 = proc_counts(master.proc.pid)[0]
     idle = open_idle(master.webui_port, 63, ADDRESSES[:4])
     slow = open_idle(master.webui_port, 1, ["127.0.0.5"])[0]
-    wait_for(lambda: proc_counts(master.proc.pid)[0] >= 64, 10, "64 HTTP connection threads")
+    wait_for(lambda: proc_counts(master.proc.pid)[0] >= threads0 + 64, 10,
+             "64 HTTP connection threads")
     refused = open_idle(master.webui_port, 1, ["127.0.0.6"])[0]
     assert closed_within(refused, 5), "a connection over the cap was kept"
     started = time.monotonic()
