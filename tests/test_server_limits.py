@@ -303,6 +303,36 @@ def test_total_cap_and_deadline_of_an_in_process_server():
         server.stop()
 
 
+def test_a_client_refused_at_the_per_address_cap_retries_until_a_slot_frees():
+    """Many executors of one host connecting at once: the ones refused for the cap try again
+    (Connection.connect) and get in once earlier handshakes end."""
+    server = Server("127.0.0.1", 0, b"s", _status_handler, "test",
+                    max_handshakes_per_address=2).start()
+    try:
+        held = open_idle(server.port, 2, ["127.0.0.1"])
+        assert all(got_challenge(s) for s in held)
+        outcome = {}
+
+        def connect():
+            try:
+                outcome["conn"] = Connection.connect("127.0.0.1", server.port, b"s", timeout=10)
+            except Exception as exc:  # reported below
+                outcome["error"] = exc
+
+        client = threading.Thread(target=connect)
+        client.start()
+        wait_for(lambda: server.rejections.counts()["address_limit"] >= 1, 5,
+                 "the client to be refused once")
+        close_all(held)
+        client.join(10)
+        assert "conn" in outcome, outcome
+        outcome["conn"].send(RequestStatus())
+        assert isinstance(outcome["conn"].recv(), StatusReply)
+        outcome["conn"].close()
+    finally:
+        server.stop()
+
+
 def test_a_peer_that_stops_reading_is_dropped_by_the_send_timeout():
     """A handler sending to an authenticated peer that never reads fails within the send
     timeout and the connection is closed, instead of blocking forever."""

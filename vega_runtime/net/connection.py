@@ -18,8 +18,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import random
 import socket
 import threading
+import time
 from typing import Optional
 
 from .framing import (DEFAULT_MAX_FRAME, ConnectionClosed, ProtocolError, encode_frame,
@@ -62,16 +64,26 @@ def answer_authenticate(reply: dict, nonce: bytes, secret: bytes, peer: str) -> 
     return encode_frame({"type": "Authenticated", "mac": _mac(secret, b"server", client_nonce)})
 
 
+class HandshakeRefused(AuthenticationFailed):
+    """The server closed the connection before its Challenge: it is at its cap of connections
+    in the handshake (from this address, or in total), or the port is not a Vega port."""
+
+
 def client_handshake(sock: socket.socket, secret: bytes, peer: str) -> None:
     try:
-        _client_handshake(sock, secret, peer)
+        first = recv_frame(sock, peer, max_frame=HANDSHAKE_MAX_FRAME)
+    except (ConnectionClosed, ConnectionResetError):
+        raise HandshakeRefused(peer, "the server closed the connection before its challenge: "
+                                     "it is refusing connections (too many in their handshake) "
+                                     "or this is not a Vega port") from None
+    try:
+        _client_handshake(sock, secret, peer, first)
     except ConnectionClosed:
         raise AuthenticationFailed(peer, "the peer closed the connection during the handshake: "
                                          "does this host have the cluster's secret?") from None
 
 
-def _client_handshake(sock: socket.socket, secret: bytes, peer: str) -> None:
-    first = recv_frame(sock, peer, max_frame=HANDSHAKE_MAX_FRAME)
+def _client_handshake(sock: socket.socket, secret: bytes, peer: str, first: dict) -> None:
     nonce = _expect(first, "Challenge", peer, "nonce")
     client_nonce = os.urandom(32)
     send_frame(sock, {"type": "Authenticate", "mac": _mac(secret, b"client", nonce),
@@ -95,13 +107,26 @@ class Connection:
     @classmethod
     def connect(cls, host: str, port: int, secret: bytes, timeout: float = HANDSHAKE_TIMEOUT,
                 max_frame: int = DEFAULT_MAX_FRAME) -> "Connection":
-        sock = socket.create_connection((host, port), timeout=timeout)
+        """Connect and authenticate.  A server refusing the connection for its handshake cap
+        (many executors of one host connecting at once) is tried again, 50 ms doubling to
+        1 s with jitter, for up to ``timeout`` seconds."""
         peer = f"{host}:{port}"
-        try:
-            client_handshake(sock, secret, peer)
-        except BaseException:
-            sock.close()
-            raise
+        deadline, delay = time.monotonic() + timeout, 0.05
+        while True:
+            sock = socket.create_connection((host, port), timeout=timeout)
+            try:
+                client_handshake(sock, secret, peer)
+                break
+            except HandshakeRefused:
+                sock.close()
+                pause = delay * random.uniform(0.5, 1.5)
+                if time.monotonic() + pause > deadline:
+                    raise
+                time.sleep(pause)
+                delay = min(1.0, delay * 2)
+            except BaseException:
+                sock.close()
+                raise
         sock.settimeout(None)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return cls(sock, peer, max_frame)
