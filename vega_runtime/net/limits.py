@@ -82,6 +82,16 @@ class Admission:
             self._by_address[address] += 1
             return None
 
+    def busiest(self, than: str) -> Optional[str]:
+        """The address holding the most slots, if it holds more than ``than`` does: whose
+        connection to give up when the total is reached, so that a flood from a few
+        addresses cannot lock out the others."""
+        with self._lock:
+            if not self._by_address:
+                return None
+            address, count = max(self._by_address.items(), key=lambda item: item[1])
+            return address if count > self._by_address[than] else None
+
     def release(self, address: str) -> None:
         with self._lock:
             self.active -= 1

@@ -8,7 +8,9 @@ running the handler, exactly as before.  Why:
 - Before the handshake a peer is anyone who can reach the port.  Here it
   costs one descriptor and a small ``_Handshake`` record, never a thread, and
   the number of them is capped in total and per source address (excess
-  connections are closed at once).  Each handshake has one deadline for the
+  connections are closed at once; at the total cap, a connection from an
+  address holding fewer handshakes than the busiest one takes the place of
+  that address's oldest, so a flood from a few addresses locks nobody out).  Each handshake has one deadline for the
   whole exchange, checked by the loop, so trickling a byte a second does not
   extend it.
 - After the handshake a peer has the cluster secret: it is trusted to hold a
@@ -270,6 +272,8 @@ class Server:
     def _admit(self, sock: socket.socket, address) -> None:
         peer = f"{address[0]}:{address[1]}"
         refused = self.admission.admit(address[0])
+        if refused == "total_limit" and self._evict_for(address[0]):
+            refused = self.admission.admit(address[0])
         if refused is not None:
             self.rejections.add(refused)
             limit = (f"{self.admission.total} connections in the handshake"
@@ -284,6 +288,17 @@ class Server:
         self._handshakes[sock] = state
         self._selector.register(sock, state.events(), state)
         self._advance(state, selectors.EVENT_WRITE)
+
+    def _evict_for(self, address: str) -> bool:
+        """At the total cap, drop the oldest handshake of the address holding the most, if
+        it holds more than ``address`` does; True if one was dropped."""
+        busiest = self.admission.busiest(than=address)
+        victim = next((s for s in self._handshakes.values() if s.address == busiest), None)
+        if victim is None:
+            return False
+        self._reject(victim, "total_limit", "%d connections in the handshake; %s holds the most",
+                     self.admission.total, busiest)
+        return True
 
     def _advance(self, state: _Handshake, mask: int) -> None:
         try:
