@@ -6,24 +6,25 @@ sockets; a connection that proves the secret is handed to a thread of its own
 running the handler, exactly as before.  Why:
 
 - Before the handshake a peer is anyone who can reach the port.  Here it
-  costs one descriptor and a small ``_Handshake`` record, never a thread, and
-  the number of them is capped in total and per source address (excess
-  connections are closed at once; at the total cap, a connection from an
-  address holding fewer handshakes than the busiest one takes the place of
-  that address's oldest, so a flood from a few addresses locks nobody out).  Each handshake has one deadline for the
-  whole exchange, checked by the loop, so trickling a byte a second does not
-  extend it.
+  costs one descriptor and a small ``_Handshake`` record, never a thread.
+  Handshakes are capped in total and per source address; excess connections
+  are closed at once, except that at the total cap a connection from an
+  address holding fewer handshakes than the busiest takes the place of that
+  address's oldest, so a flood from a few addresses locks nobody out.  Each
+  handshake has one deadline for the whole exchange, checked by the loop, so
+  trickling a byte a second does not extend it.
 - After the handshake a peer has the cluster secret: it is trusted to hold a
   connection, and the handlers (master, shuffle service) are blocking code
   that reads one message after another.  Keeping a thread per authenticated
   connection keeps them unchanged.  Those sockets get a send timeout, so a
   peer that stops reading fails the send (and is dropped) instead of blocking
   the sender, which may hold a daemon's lock.
-- asyncio would do the handshake part as well, but would put a second
-  concurrency model next to the blocking handlers and an event loop thread in
-  every daemon for the same dozen lines of state machine; a bounded thread
-  pool for handshakes would still let 64 slow clients occupy the whole pool
-  for the deadline, where a selector serves any number of them with one thread.
+- asyncio would run the handshakes as well, but would put a second
+  concurrency model and an event loop thread into every daemon beside the
+  blocking handlers, for a few dozen lines of state machine.  A bounded pool
+  of handshake threads ties the cap to a number of threads, each parked on a
+  slow client until its deadline; the selector's cap is only a policy number
+  and all handshakes cost one thread.
 - accept() failing for lack of descriptors (EMFILE/ENFILE) or memory is
   logged at ERROR (at most once every 5 s), the listener is left alone for
   50 ms doubling to 1 s, and accepting resumes: the loop only ends on ``stop``.
@@ -40,6 +41,7 @@ by reason (``rejections``, read by /metrics) and logged at a bounded rate.
 from __future__ import annotations
 
 import collections
+import contextlib
 import ipaddress
 import logging
 import selectors
@@ -232,7 +234,8 @@ class Server:
             if key.data == "listener":
                 self._accept()
             elif key.data == "wakeup":
-                self._wakeup_r.recv(64)
+                with contextlib.suppress(BlockingIOError):
+                    self._wakeup_r.recv(64)
             else:
                 self._advance(key.data, mask)
         now = time.monotonic()
@@ -301,6 +304,8 @@ class Server:
         return True
 
     def _advance(self, state: _Handshake, mask: int) -> None:
+        if state.sock not in self._handshakes:  # evicted earlier in the same turn
+            return
         try:
             if mask & selectors.EVENT_READ and not state.answered:
                 state.read(self.secret)
@@ -337,9 +342,14 @@ class Server:
 
     # -- authenticated connections ---------------------------------------------------------------
     def _hand_over(self, sock: socket.socket, peer: str) -> None:
-        sock.setblocking(True)
-        set_send_timeout(sock, self.send_timeout)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            sock.setblocking(True)
+            set_send_timeout(sock, self.send_timeout)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError as exc:  # the peer is already gone
+            log.debug("%s: %s disconnected after the handshake: %s", self.name, peer, exc)
+            sock.close()
+            return
         conn = Connection(sock, peer, self.max_frame)
         with self._lock:
             self.established += 1
