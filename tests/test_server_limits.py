@@ -274,6 +274,10 @@ def test_idle_and_slow_http_clients_are_dropped_and_the_ui_answers(master):
                     (("port", "http"), ("reason", "request_timeout")))] >= 64
     assert samples[("vega_rejected_connections_total",
                     (("port", "http"), ("reason", "total_limit")))] >= 1
+    # the trickling client is logged; the silent ones (like a browser's spare connections) not
+    dropped = re.findall(r"WARNING.*master-http: dropped (\S+): [1-9]\d* bytes and no complete",
+                         read_text(master.log))
+    assert dropped == ["127.0.0.5"], dropped
 
 
 # -- the server in-process, with short deadlines ------------------------------------------------

@@ -46,6 +46,7 @@ class _DeadlineReader(io.RawIOBase):
     def __init__(self, sock: socket.socket, deadline: float, on_timeout):
         super().__init__()
         self.sock, self.deadline, self.on_timeout = sock, deadline, on_timeout
+        self.received = 0
 
     def readable(self) -> bool:
         return True
@@ -56,10 +57,12 @@ class _DeadlineReader(io.RawIOBase):
             if remaining <= 0:
                 raise socket.timeout("request deadline passed")
             self.sock.settimeout(remaining)
-            return self.sock.recv_into(buffer)
+            got = self.sock.recv_into(buffer)
         except socket.timeout:
-            self.on_timeout()
+            self.on_timeout(self.received)
             raise _RequestTimedOut("no complete request before the deadline") from None
+        self.received += got
+        return got
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -72,9 +75,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.rfile = io.BufferedReader(_DeadlineReader(
             self.connection, time.monotonic() + self.server.request_timeout, self._timed_out))
 
-    def _timed_out(self) -> None:
-        self.server.reject("request_timeout", "dropped %s: no complete request within %.0fs",
-                           self.client_address[0], self.server.request_timeout)
+    def _timed_out(self, received: int) -> None:
+        # browsers open connections ahead of need and may never use them: silence is DEBUG,
+        # a request trickled in too slowly is WARNING
+        self.server.reject("request_timeout", "dropped %s: %d bytes and no complete request "
+                           "within %.0fs", self.client_address[0], received,
+                           self.server.request_timeout,
+                           level=logging.WARNING if received else logging.DEBUG)
 
     def parse_request(self) -> bool:
         if not super().parse_request():
@@ -125,9 +132,9 @@ class _Server(ThreadingHTTPServer):
         socketserver.TCPServer.server_bind(self)
         self.server_name, self.server_port = str(self.server_address[0]), self.server_address[1]
 
-    def reject(self, reason: str, fmt: str, *args) -> None:
+    def reject(self, reason: str, fmt: str, *args, level: int = logging.WARNING) -> None:
         self.rejections.add(reason)
-        self.logs.log(reason, logging.WARNING, "%s: " + fmt, self.name, *args)
+        self.logs.log(f"{reason}-{level}", level, "%s: " + fmt, self.name, *args)
 
     def get_request(self):
         try:
