@@ -275,4 +275,7 @@ def start_metrics_http(host: str, port: int, collector) -> ThreadingHTTPServer:
                 return self._json(404, {"error": "not found"})
             self._send(200, CONTENT_TYPE_LATEST, registry_text(collector))
 
-    return _serve(host, port, Handler, "metrics-http")
+    server = _serve(host, port, Handler, "metrics-http")
+    if hasattr(collector, "http"):  # a collector that reports its HTTP server's connections
+        collector.http = server
+    return server

@@ -99,6 +99,8 @@ class WorkerCollector:
 
     def __init__(self, worker):
         self.worker = worker
+        #: the HTTP server answering /metrics, once it runs (``start_metrics_http`` sets it)
+        self.http = None
 
     def collect(self) -> Iterator:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -131,7 +133,7 @@ class WorkerCollector:
             family = CounterMetricFamily(name, text, labels=labels)
             family.add_metric(values, served[key])
             yield family
-        yield from connection_families({"shuffle": w.shuffle}, labels, values)
+        yield from connection_families({"shuffle": w.shuffle, "http": self.http}, labels, values)
 
 
 def registry_text(collector) -> bytes:
