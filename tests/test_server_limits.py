@@ -16,6 +16,7 @@ import os
 import re
 import resource
 import socket
+import subprocess
 import threading
 import time
 import urllib.error
@@ -29,7 +30,7 @@ from vega_runtime.net.messages import RequestStatus, StatusReply
 from vega_runtime.net.limits import AcceptBackoff, RateLimitedLog, Rejections
 from vega_runtime.net.server import Server
 
-from proc_helpers import read_text, wait_for
+from proc_helpers import REPO, clean_env, read_text, vega_argv, wait_for
 from test_protocol_fuzz import MasterProcess, proc_counts
 
 ADDRESSES = [f"127.0.0.{i}" for i in range(1, 9)]
@@ -154,6 +155,27 @@ def test_master_with_256_descriptors_serves_after_400_idle_connections(master):
         assert sum(v for labels, v in refused.items() if ("port", port) in labels) >= 400 - 64
     assert refused[(("port", "rpc"), ("reason", "total_limit"))] > 0
     assert "Traceback" not in read_text(master.log)
+
+
+@pytest.mark.timeout(90)
+def test_a_job_runs_while_a_flood_holds_every_handshake_slot(master):
+    """64 idle handshakes from eight other addresses (the total cap) and 64 idle HTTP
+    connections held throughout: a real job from 127.0.0.1 still registers, runs and ends,
+    its connections taking the place of the flood's oldest."""
+    worker_id = master.start_worker("worker-under-flood")
+    flood_from = [f"127.0.0.{i}" for i in range(2, 10)]
+    rpc = open_idle(master.port, 64, flood_from)
+    assert all(got_challenge(s) for s in rpc)
+    http = open_idle(master.webui_port, 64, flood_from)
+    result = subprocess.run(
+        vega_argv("submit", "--master", master.url, "jobs/pi.py", "2000"), cwd=REPO,
+        env=clean_env(VEGA_SECRET_FILE=master.secret_file), capture_output=True, text=True,
+        timeout=60)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Pi is roughly" in result.stdout
+    assert 0 < closed_count(rpc) < 64  # some of the flood made room, not all of it
+    close_all(rpc + http)
+    assert worker_id in {w["id"] for w in master.status()["workers"] if w["state"] == "alive"}
 
 
 @pytest.mark.timeout(60)
