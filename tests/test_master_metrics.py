@@ -71,6 +71,9 @@ def test_workers_export_their_own_metrics(tmp_path):
         cores = [v for (name, _), v in samples.items() if name == "vega_worker_cores_total"]
         assert executors == [1] and cores == [1]
         assert any(name == "vega_shuffle_served_bytes_total" for name, _ in samples)
+        ports = {dict(labels)["port"] for name, labels in samples
+                 if name == "vega_rejected_connections_total"}
+        assert ports == {"shuffle", "http"}  # both of the worker's ports report rejections
 
 
 def test_a_client_mode_driver_serves_its_own_metrics_when_asked():

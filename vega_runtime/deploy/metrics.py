@@ -17,9 +17,32 @@ APP_STATES = ("waiting", "running", "finished", "failed", "killed")
 WORKER_STATES = ("alive", "lost", "dead")
 
 
+def connection_families(servers, labels=(), values=()) -> Iterator:
+    """Rejected connections by port and reason, and open connections by port and state, of
+    ``servers`` (``{port label: Server or HTTP server}``)."""
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+    rejected = CounterMetricFamily(
+        "vega_rejected_connections", "Connections dropped or refused, by port and reason "
+        "(auth_failed, protocol, handshake_timeout, request_timeout, total_limit, "
+        "address_limit, out_of_descriptors, no_threads)", labels=[*labels, "port", "reason"])
+    open_now = GaugeMetricFamily("vega_open_connections", "Connections open now, by port and "
+                                 "state (handshake, established)", labels=[*labels, "port", "state"])
+    for port, server in servers.items():
+        if server is None:
+            continue
+        for reason, count in sorted(server.rejections.counts().items()):
+            rejected.add_metric([*values, port, reason], count)
+        for state, count in server.connection_counts().items():
+            open_now.add_metric([*values, port, state], count)
+    yield rejected
+    yield open_now
+
+
 class MasterCollector:
-    def __init__(self, master):
+    def __init__(self, master, http=None):
         self.master = master
+        self.http = http
 
     def collect(self) -> Iterator:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -62,13 +85,14 @@ class MasterCollector:
                                   "Task output lines drivers relayed to the master",
                                   value=counters.get("log_lines", 0))
         yield CounterMetricFamily("vega_connections_rejected_total",
-                                  "Connections dropped for failed authentication or bad frames",
+                                  "Connections to the RPC port dropped, all reasons together",
                                   value=rejected)
+        yield from connection_families({"rpc": m.server, "http": self.http})
 
 
-def metrics_text(master) -> bytes:
-    """The master's metrics in the Prometheus text format."""
-    return registry_text(MasterCollector(master))
+def metrics_text(master, http=None) -> bytes:
+    """The master's metrics in the Prometheus text format (``http``: its HTTP server)."""
+    return registry_text(MasterCollector(master, http))
 
 
 class WorkerCollector:
@@ -76,6 +100,8 @@ class WorkerCollector:
 
     def __init__(self, worker):
         self.worker = worker
+        #: the HTTP server answering /metrics, once it runs (``start_metrics_http`` sets it)
+        self.http = None
 
     def collect(self) -> Iterator:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -108,6 +134,7 @@ class WorkerCollector:
             family = CounterMetricFamily(name, text, labels=labels)
             family.add_metric(values, served[key])
             yield family
+        yield from connection_families({"shuffle": w.shuffle, "http": self.http}, labels, values)
 
 
 def registry_text(collector) -> bytes:

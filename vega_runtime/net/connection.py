@@ -9,6 +9,8 @@ cluster secret, without sending it::
 
 A peer that fails it, or later sends an oversized, malformed, unknown or
 out-of-turn frame, gets a ``ProtocolError`` and is disconnected by its server.
+The server's two steps (``challenge``, ``answer_authenticate``) are plain
+functions over bytes and maps: ``Server`` drives them on non-blocking sockets.
 """
 
 from __future__ import annotations
@@ -16,14 +18,19 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import random
 import socket
 import threading
+import time
 from typing import Optional
 
-from .framing import DEFAULT_MAX_FRAME, ConnectionClosed, ProtocolError, recv_frame, send_frame
+from .framing import (DEFAULT_MAX_FRAME, ConnectionClosed, ProtocolError, encode_frame,
+                      recv_frame, send_frame)
 from .messages import from_wire, to_wire
 
 HANDSHAKE_TIMEOUT = 10.0
+#: the largest frame either side reads before the handshake is complete
+HANDSHAKE_MAX_FRAME = 4096
 
 
 class AuthenticationFailed(ProtocolError):
@@ -41,32 +48,47 @@ def _expect(message: dict, kind: str, peer: str, field: str) -> bytes:
     return message[field]
 
 
-def server_handshake(sock: socket.socket, secret: bytes, peer: str) -> None:
+def challenge() -> tuple:
+    """The server's first step: ``(nonce, Challenge frame as bytes)``."""
     nonce = os.urandom(32)
-    send_frame(sock, {"type": "Challenge", "nonce": nonce})
-    reply = recv_frame(sock, peer, max_frame=4096)
+    return nonce, encode_frame({"type": "Challenge", "nonce": nonce})
+
+
+def answer_authenticate(reply: dict, nonce: bytes, secret: bytes, peer: str) -> bytes:
+    """The server's second step: check the client's Authenticate map against ``nonce``;
+    the Authenticated frame (bytes) to send back, or AuthenticationFailed."""
     mac = _expect(reply, "Authenticate", peer, "mac")
     client_nonce = _expect(reply, "Authenticate", peer, "nonce")
     if not hmac.compare_digest(mac, _mac(secret, b"client", nonce)):
         raise AuthenticationFailed(peer, "wrong cluster secret")
-    send_frame(sock, {"type": "Authenticated", "mac": _mac(secret, b"server", client_nonce)})
+    return encode_frame({"type": "Authenticated", "mac": _mac(secret, b"server", client_nonce)})
+
+
+class HandshakeRefused(AuthenticationFailed):
+    """The server closed the connection before its Challenge: it is at its cap of connections
+    in the handshake (from this address, or in total), or the port is not a Vega port."""
 
 
 def client_handshake(sock: socket.socket, secret: bytes, peer: str) -> None:
     try:
-        _client_handshake(sock, secret, peer)
+        first = recv_frame(sock, peer, max_frame=HANDSHAKE_MAX_FRAME)
+    except (ConnectionClosed, ConnectionResetError):
+        raise HandshakeRefused(peer, "the server closed the connection before its challenge: "
+                                     "it is refusing connections (too many in their handshake) "
+                                     "or this is not a Vega port") from None
+    try:
+        _client_handshake(sock, secret, peer, first)
     except ConnectionClosed:
         raise AuthenticationFailed(peer, "the peer closed the connection during the handshake: "
                                          "does this host have the cluster's secret?") from None
 
 
-def _client_handshake(sock: socket.socket, secret: bytes, peer: str) -> None:
-    challenge = recv_frame(sock, peer, max_frame=4096)
-    nonce = _expect(challenge, "Challenge", peer, "nonce")
+def _client_handshake(sock: socket.socket, secret: bytes, peer: str, first: dict) -> None:
+    nonce = _expect(first, "Challenge", peer, "nonce")
     client_nonce = os.urandom(32)
     send_frame(sock, {"type": "Authenticate", "mac": _mac(secret, b"client", nonce),
                       "nonce": client_nonce})
-    reply = recv_frame(sock, peer, max_frame=4096)
+    reply = recv_frame(sock, peer, max_frame=HANDSHAKE_MAX_FRAME)
     mac = _expect(reply, "Authenticated", peer, "mac")
     if not hmac.compare_digest(mac, _mac(secret, b"server", client_nonce)):
         raise AuthenticationFailed(peer, "the server does not know the cluster secret")
@@ -85,13 +107,26 @@ class Connection:
     @classmethod
     def connect(cls, host: str, port: int, secret: bytes, timeout: float = HANDSHAKE_TIMEOUT,
                 max_frame: int = DEFAULT_MAX_FRAME) -> "Connection":
-        sock = socket.create_connection((host, port), timeout=timeout)
+        """Connect and authenticate.  A server refusing the connection for its handshake cap
+        (many executors of one host connecting at once) is tried again, 50 ms doubling to
+        1 s with jitter, for up to ``timeout`` seconds."""
         peer = f"{host}:{port}"
-        try:
-            client_handshake(sock, secret, peer)
-        except BaseException:
-            sock.close()
-            raise
+        deadline, delay = time.monotonic() + timeout, 0.05
+        while True:
+            sock = socket.create_connection((host, port), timeout=timeout)
+            try:
+                client_handshake(sock, secret, peer)
+                break
+            except HandshakeRefused:
+                sock.close()
+                pause = delay * random.uniform(0.5, 1.5)
+                if time.monotonic() + pause > deadline:
+                    raise
+                time.sleep(pause)
+                delay = min(1.0, delay * 2)
+            except BaseException:
+                sock.close()
+                raise
         sock.settimeout(None)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return cls(sock, peer, max_frame)
@@ -99,18 +134,30 @@ class Connection:
     def send(self, message) -> None:
         data = to_wire(message)
         with self._send_lock:
-            send_frame(self.sock, data)
+            try:
+                send_frame(self.sock, data)
+            except OSError:
+                # the peer went away or stopped reading (a server's connections have a send
+                # timeout): part of a frame may be out, so the channel is done; shutting it
+                # down wakes the thread reading from it, which ends the connection
+                self.shutdown()
+                raise
 
     def recv(self):
         return from_wire(recv_frame(self.sock, self.peer, self.max_frame), self.peer)
 
+    def shutdown(self) -> None:
+        """End the connection both ways without releasing the descriptor (safe while another
+        thread blocks on it: its recv returns)."""
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
     def close(self) -> None:
         if not self.closed:
             self.closed = True
-            try:
-                self.sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            self.shutdown()
             self.sock.close()
 
     def fileno(self) -> int:
