@@ -44,6 +44,9 @@ def master(tmp_path):
     running = MasterProcess(tmp_path)
     with open(os.path.join(running.root, "master.ready")) as fh:
         running.webui_port = json.load(fh)["webui_port"]
+    global TOKEN
+    with open(os.path.join(running.work_dir, "master.token")) as fh:
+        TOKEN = fh.read().strip()
     try:
         yield running
     finally:
@@ -106,8 +109,14 @@ def got_challenge(sock: socket.socket) -> bool:
         return False
 
 
+#: the API token of the test's master (every endpoint but /metrics needs it)
+TOKEN = ""
+
+
 def http_get(port: int, path: str, timeout: float = 10.0):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as response:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}",
+                                     headers={"Authorization": f"Bearer {TOKEN}"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
         return response.status, response.read()
 
 

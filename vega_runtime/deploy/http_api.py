@@ -26,7 +26,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from ..net.limits import AcceptBackoff, Admission, RateLimitedLog, Rejections
-from ..net.server import is_loopback
 
 log = logging.getLogger(__name__)
 
@@ -287,22 +286,15 @@ def host_allowed(header: Optional[str], names: frozenset) -> bool:
 
 # -- the master's port ---------------------------------------------------------------------
 def start_http(host: str, port: int, master, secret: Optional[bytes] = None,
-<<<<<<< HEAD
                open_reads: bool = False, token: Optional[str] = None,
-               hosts: Optional[frozenset] = None) -> ThreadingHTTPServer:
+               hosts: Optional[frozenset] = None, **limits) -> ThreadingHTTPServer:
     """The master's HTTP port: the web UI, ``/api/v1/`` and ``/metrics``.
 
     ``token`` defaults to ``master_token(secret, master.work_dir)``; ``hosts`` (the names
     the Host header may give) to this master's.  Everything but ``/metrics`` needs the
     token; with ``open_reads`` reading does not.  The server's ``token`` attribute holds it.
-=======
-               open_reads: bool = False, **limits) -> ThreadingHTTPServer:
-    """The master's HTTP port: the web UI, ``/api/v1/`` and ``/metrics``.
-
-    Changing anything (killing an application) needs the API token; reading is open to
-    loopback clients, and to everyone only with ``open_reads``.  ``limits`` are ``_Server``'s
-    (``max_connections``, ``per_address``, ``request_timeout``, ``response_timeout``).
->>>>>>> netio
+    ``limits`` are ``_Server``'s (``max_connections``, ``per_address``, ``request_timeout``,
+    ``response_timeout``).
     """
     token = token or master_token(secret, master.work_dir)
     hosts = hosts if hosts is not None else allowed_hosts(host, master.advertise_host)
@@ -405,7 +397,7 @@ def start_http(host: str, port: int, master, secret: Optional[bytes] = None,
 
             from .metrics import metrics_text
 
-            self._send(200, CONTENT_TYPE_LATEST, metrics_text(master))
+            self._send(200, CONTENT_TYPE_LATEST, metrics_text(master, self.server))
 
         def _get(self, path: str) -> None:
             if path == "/api/v1/status":
@@ -422,15 +414,6 @@ def start_http(host: str, port: int, master, secret: Optional[bytes] = None,
                 if summary is None:
                     return self._json(404, {"error": "no event log for that application"})
                 return self._json(200, summary)
-<<<<<<< HEAD
-=======
-            if path == "/metrics":
-                from prometheus_client.exposition import CONTENT_TYPE_LATEST
-
-                from .metrics import metrics_text
-
-                return self._send(200, CONTENT_TYPE_LATEST, metrics_text(master, self.server))
->>>>>>> netio
             name = "index.html" if path in ("/", "/index.html") else path[len("/ui/"):] \
                 if path.startswith("/ui/") else ""
             if name in UI_FILES:
@@ -461,8 +444,7 @@ def start_http(host: str, port: int, master, secret: Optional[bytes] = None,
                 app_id, "killed through the HTTP API")
             self._json(200 if killed else 404, {"killed": killed, "id": app_id})
 
-<<<<<<< HEAD
-    server = _serve(host, port, Handler, "master-http")
+    server = _serve(host, port, Handler, "master-http", **limits)
     server.token = token
     return server
 
@@ -472,9 +454,6 @@ def _ascii(text: str) -> Optional[bytes]:
     if any(not " " <= c <= "~" for c in text):
         return None
     return text.encode("ascii")
-=======
-    return _serve(host, port, Handler, "master-http", **limits)
->>>>>>> netio
 
 
 def start_metrics_http(host: str, port: int, collector) -> ThreadingHTTPServer:
