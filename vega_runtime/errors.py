@@ -180,3 +180,18 @@ class JobFileError(VegaError):
 
     def __str__(self) -> str:
         return f"{self.path}: {self.problem}"
+
+
+class BadPackage(VegaError):
+    """A job package a worker will not unpack: not a zip, or unsafe to unpack.
+
+    >>> str(BadPackage("it is not a zip archive"))
+    'the job package cannot be used: it is not a zip archive'
+    """
+
+    def __init__(self, problem: str):
+        super().__init__(problem)
+        self.problem = problem
+
+    def __str__(self) -> str:
+        return f"the job package cannot be used: {self.problem}"

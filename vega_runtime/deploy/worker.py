@@ -20,6 +20,7 @@ import time
 from typing import Dict, List, Optional, Tuple
 
 from .. import packaging
+from ..errors import VegaError
 from .._version import __version__
 from ..net.connection import Connection
 from ..net.framing import ConnectionClosed, ProtocolError
@@ -72,6 +73,8 @@ class Worker:
         self.lock = threading.Lock()
         self.stopped = threading.Event()
         self.conn: Optional[Connection] = None
+        #: when the current session registered; None between sessions
+        self.registered_at: Optional[float] = None
 
     # -- lifecycle -------------------------------------------------------------------
     def run(self) -> int:
@@ -85,14 +88,16 @@ class Worker:
             while not self.stopped.is_set():
                 try:
                     self._session()
-                    last_contact = time.monotonic()
-                    delay = FIRST_RETRY_SECONDS
                 except WorkerRefused as exc:
                     log.error("the master refused this worker: %s", exc)
                     return 1
                 except (OSError, ConnectionClosed, ProtocolError) as exc:
                     if self.stopped.is_set():
                         break
+                    if self.registered_at is not None:  # the master was there until now
+                        last_contact = time.monotonic()
+                        self.registered_at = None
+                        delay = FIRST_RETRY_SECONDS
                     gone = time.monotonic() - last_contact
                     if gone > self.death_timeout:
                         log.error("master %s:%d unreachable for %.0fs (%s); stopping",
@@ -144,6 +149,7 @@ class Worker:
             raise WorkerRefused(reply.reason)
         if not isinstance(reply, RegisteredWorker):
             raise ProtocolError(conn.peer, f"expected RegisteredWorker, got {type(reply).__name__}")
+        self.registered_at = time.monotonic()
         log.info("registered with master %s:%d as %s", *self.master, self.worker_id)
         beating = threading.Thread(target=self._heartbeat, args=(conn,), daemon=True)
         beating.start()
@@ -199,7 +205,7 @@ class Worker:
         if order.package_sha:
             try:
                 package_args = ["--package-dir", self._package_dir(order.package_sha)]
-            except (OSError, ProtocolError, ValueError) as exc:
+            except (OSError, VegaError) as exc:  # ConnectionClosed, ProtocolError, BadPackage
                 log.error("cannot get package %s: %s", order.package_sha[:12], exc)
                 self.conn.send(ExecutorExited(order.app_id, order.executor_id, 1,
                                               f"its job package could not be fetched: {exc}"))
