@@ -27,13 +27,14 @@ class Sim:
         self.state = WorkerState(death_timeout, work_dir_ttl, rng=random.Random(seed))
         self.now = 0.0
         self.master_up = True
+        self.master_hangs = False  # accepts connections, never answers a registration
         self.log = []  # (time, action)
 
     def send(self, event):
         actions = self.state.handle(event, self.now)
         self.log += [(self.now, a) for a in actions]
         for action in actions:
-            if isinstance(action, Connect):
+            if isinstance(action, Connect) and not self.master_hangs:
                 self.send(Registered(action.session) if self.master_up
                           else RegistrationFailed(action.session, "connection refused"))
         return actions
@@ -186,6 +187,21 @@ def test_reconnect_backoff_grows_to_a_cap_with_jitter():
             assert full * (1 - ws.JITTER) - 1e-9 <= delay <= full + 1e-9
         assert max(got) > cap * (1 - ws.JITTER)  # the cap was reached
     assert delays(1, 60.0) != delays(2, 60.0)
+
+
+def test_an_unanswered_registration_is_abandoned_and_tried_again():
+    """A master that accepts connections but never answers: each attempt is abandoned after
+    REGISTRATION_TIMEOUT_SECONDS; once it answers again the worker registers."""
+    sim = started(death_timeout=60.0)
+    sim.lose_master()
+    sim.master_up, sim.master_hangs = True, True
+    sim.run(35.0)
+    abandoned = sim.of(ws.AbandonSession)
+    assert [round(t) for t, _ in abandoned] == [10, 20, 30]
+    assert [a.session for _, a in abandoned] == [c.session for _, c in sim.of(Connect, 0.001)][:3]
+    sim.master_hangs = False
+    sim.run(45.0)
+    assert sim.state.status == WorkerStatus.REGISTERED and not sim.of(Shutdown)
 
 
 def test_a_successful_registration_resets_the_backoff():

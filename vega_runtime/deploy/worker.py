@@ -37,7 +37,7 @@ from ..net.messages import (ApplicationEnded, BlockData, BlockUnavailable, Execu
                             RegisterWorkerFailed, WorkerHeartbeat, WorkerStopping)
 from ..net.server import Server
 from ..versions import python_version
-from .worker_state import (ApplicationFinished, CleanWorkDirs, Connect, ExecutorLaunchFailed,
+from .worker_state import (AbandonSession, ApplicationFinished, CleanWorkDirs, Connect, ExecutorLaunchFailed,
                            ExecutorProcessExited, ExecutorStarted, KillExecutor, KillRequested,
                            LaunchRequested, Refused, Registered, RegistrationFailed,
                            ReportExecutorExit, SendHeartbeat, SessionLost, Shutdown, Started,
@@ -82,6 +82,9 @@ class Worker:
         #: the registered session's connection to the master, if any
         self.conn: Optional[Connection] = None
         self.stopping = False
+        #: {session: its connection (None while connecting)} while a session's thread runs;
+        #: an abandoned session is removed, and its thread then goes quietly
+        self.sessions: Dict[int, Optional[Connection]] = {}
         self._cleaning = threading.Lock()
 
     # -- the event loop ----------------------------------------------------------------
@@ -113,7 +116,14 @@ class Worker:
 
     def _carry_out(self, action) -> None:
         if isinstance(action, Connect):
+            with self.lock:
+                self.sessions[action.session] = None
             _spawn(self._session, action)
+        elif isinstance(action, AbandonSession):
+            with self.lock:
+                conn = self.sessions.pop(action.session, None)
+            if conn is not None:
+                conn.close()  # its thread's recv fails; the state has moved on already
         elif isinstance(action, SendHeartbeat):
             self._send_to_master(WorkerHeartbeat(self.worker_id))
         elif isinstance(action, StartExecutor):
@@ -152,31 +162,48 @@ class Worker:
     # -- the master ------------------------------------------------------------------
     def _session(self, order: Connect) -> None:
         """Connect and register, then turn what the master says into events until the
-        connection ends."""
+        connection ends (or the session is abandoned)."""
         session = order.session
         try:
             conn = Connection.connect(*self.master, self.secret or b"")
         except (OSError, VegaError) as exc:
             self.events.put(RegistrationFailed(session, _why(exc)))
             return
+        with self.lock:
+            abandoned = session not in self.sessions
+            if not abandoned:
+                self.sessions[session] = conn
+        if abandoned:
+            conn.close()
+            return
+        try:
+            self._follow_master(session, conn, order.executors)
+        except Exception as exc:  # a bug here must not leave the worker without a master
+            log.exception("session %d with the master failed", session)
+            self.events.put(SessionLost(session, f"internal error: {exc!r}"))
+        finally:
+            with self.lock:
+                self.sessions.pop(session, None)
+                if self.conn is conn:
+                    self.conn = None
+            conn.close()
+
+    def _follow_master(self, session: int, conn: Connection, executors: List[List[str]]) -> None:
         try:
             conn.send(RegisterWorker(self.worker_id, self.host, self.shuffle.port, self.cores,
                                      self.memory, self.labels, python_version(), __version__,
-                                     os.getpid(), order.executors))
+                                     os.getpid(), executors))
             reply = conn.recv()
             if isinstance(reply, RegisterWorkerFailed):
-                conn.close()
                 self.events.put(Refused(session, reply.reason))
                 return
             if not isinstance(reply, RegisteredWorker):
                 raise ProtocolError(conn.peer, f"expected RegisteredWorker, got {type(reply).__name__}")
         except (OSError, VegaError) as exc:
-            conn.close()
             self.events.put(RegistrationFailed(session, _why(exc)))
             return
         with self.lock:
-            if self.stopping:
-                conn.close()
+            if self.stopping or session not in self.sessions:  # stopped, or abandoned
                 return
             self.conn = conn
         log.info("registered with master %s:%d as %s", *self.master, self.worker_id)
@@ -185,10 +212,6 @@ class Worker:
             while True:
                 self.events.put(self._event_from(conn, conn.recv()))
         except (OSError, VegaError) as exc:
-            with self.lock:
-                if self.conn is conn:
-                    self.conn = None
-            conn.close()
             self.events.put(SessionLost(session, _why(exc)))
 
     @staticmethod
@@ -231,6 +254,11 @@ class Worker:
             proc = self._start_executor(order, log_path)
         except (OSError, VegaError) as exc:
             self.events.put(ExecutorLaunchFailed(*key, f"{_why(exc)} (on worker {self.worker_id})"))
+            return
+        except Exception as exc:  # a bug: the launch fails, the worker goes on
+            log.exception("launching %s of %s failed", order.executor_id, order.app_id)
+            self.events.put(ExecutorLaunchFailed(*key, f"internal error on worker "
+                                                       f"{self.worker_id}: {exc!r}"))
             return
         with self.lock:
             self.executors[key] = proc

@@ -42,6 +42,9 @@ JITTER = 0.5
 #: the cap is also at most this fraction of the death timeout, so a worker tries several
 #: times before it gives up (a 4 s death timeout retries at least every 0.5 s)
 RETRY_CAP_OF_DEATH_TIMEOUT = 1 / 8
+#: a registration the master has not answered after this long is abandoned and tried again
+#: (a master that accepts connections but hangs must not hold the worker until its death)
+REGISTRATION_TIMEOUT_SECONDS = 10.0
 
 
 class WorkerStatus(str, Enum):
@@ -157,6 +160,12 @@ class Connect:
 
 
 @dataclass(frozen=True)
+class AbandonSession:
+    """Close session ``session``'s connection: its registration went unanswered."""
+    session: int
+
+
+@dataclass(frozen=True)
 class SendHeartbeat:
     pass
 
@@ -217,6 +226,8 @@ class WorkerState:
     #: failed attempts since the last registration (sets the backoff)
     attempts: int = 0
     retry_at: Optional[float] = None
+    #: when the registration under way is abandoned
+    registration_deadline: Optional[float] = None
     heartbeat_at: Optional[float] = None
     cleanup_at: Optional[float] = None
     executors: Dict[Key, ExecutorStatus] = field(default_factory=dict)
@@ -244,7 +255,8 @@ class WorkerState:
         if self.status == WorkerStatus.REGISTERED:
             times.append(self.heartbeat_at)
         elif self.status != WorkerStatus.STARTING:
-            times += [self.retry_at, self.last_contact + self.death_timeout]
+            times += [self.retry_at, self.registration_deadline,
+                      self.last_contact + self.death_timeout]
         return min((t for t in times if t is not None), default=None)
 
     # -- the way in --------------------------------------------------------------------
@@ -273,9 +285,14 @@ class WorkerState:
                 log.error("the master has been unreachable for %.0fs (--death-timeout %.0fs); "
                           "stopping", gone, self.death_timeout)
                 return self._shut_down(1, f"master unreachable for {gone:.0f}s", goodbye=False)
+        if (self.status == WorkerStatus.CONNECTING and self.registration_deadline is not None
+                and now >= self.registration_deadline):
+            actions.append(AbandonSession(self.session))
+            self._back_off(now, f"no answer to the registration within "
+                                f"{REGISTRATION_TIMEOUT_SECONDS:.0f}s")
         if (self.status == WorkerStatus.BACKING_OFF and self.retry_at is not None
                 and now >= self.retry_at):
-            actions.append(self._connect())
+            actions.append(self._connect(now))
         if (self.status == WorkerStatus.REGISTERED and self.heartbeat_at is not None
                 and now >= self.heartbeat_at):
             actions.append(SendHeartbeat())
@@ -291,21 +308,23 @@ class WorkerState:
             return []
         self.last_contact = now  # a new worker gives its master the whole death timeout
         self.cleanup_at = now + self.cleanup_interval
-        return [self._connect()]
+        return [self._connect(now)]
 
     def _on_Tick(self, event: Tick, now: float) -> list:
         return []
 
-    def _connect(self) -> Connect:
+    def _connect(self, now: float) -> Connect:
         self.session += 1
         self.status = WorkerStatus.CONNECTING
         self.retry_at = None
+        self.registration_deadline = now + REGISTRATION_TIMEOUT_SECONDS
         return Connect(self.session, [[app, ex] for (app, ex) in sorted(self.executors)])
 
     def _on_Registered(self, event: Registered, now: float) -> list:
         if event.session != self.session or self.status != WorkerStatus.CONNECTING:
             return []
         self.status = WorkerStatus.REGISTERED
+        self.registration_deadline = None
         self.last_contact = now
         self.attempts = 0
         self.heartbeat_at = now + HEARTBEAT_SECONDS
@@ -331,6 +350,7 @@ class WorkerState:
         delay *= 1 - JITTER * self.rng.random()
         self.attempts += 1
         self.status = WorkerStatus.BACKING_OFF
+        self.registration_deadline = None
         self.retry_at = now + delay
         gone = now - self.last_contact
         # a master starting alongside its workers is normal for a moment
