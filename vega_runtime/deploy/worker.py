@@ -7,9 +7,9 @@ directories) is made by ``vega_runtime.deploy.worker_state.WorkerState``; this m
 turns sockets, processes and timers into its events and carries out its actions.
 
 One thread (``run``) applies events in order.  Work that waits (connecting to the
-master and reading from it, fetching and unpacking a package, watching an executor,
-killing a process group, cleaning the disk) runs in threads of its own that post
-events back; no lock is held while anything waits on a socket or the disk.
+master, reading from it and sending to it, fetching and unpacking a package, watching
+an executor, killing a process group, cleaning the disk) runs in threads of its own
+that post events back; no lock is held while anything waits on a socket or the disk.
 """
 
 from __future__ import annotations
@@ -86,6 +86,9 @@ class Worker:
         #: an abandoned session is removed, and its thread then goes quietly
         self.sessions: Dict[int, Optional[Connection]] = {}
         self._cleaning = threading.Lock()
+        #: messages for the master, sent by their own thread so the event loop never waits
+        #: on the master's socket
+        self.outbox: "queue.SimpleQueue" = queue.SimpleQueue()
 
     # -- the event loop ----------------------------------------------------------------
     def run(self) -> int:
@@ -93,6 +96,7 @@ class Worker:
         self.shuffle.start()
         log.info("worker %s: shuffle service on %s:%d", self.worker_id, self.host, self.shuffle.port)
         self.events.put(Started())
+        _spawn(self._send_outbox)
         try:
             while True:
                 wakeup = self.state.next_wakeup()
@@ -106,6 +110,7 @@ class Worker:
                         return self._shut_down(action)
                     self._carry_out(action)
         finally:
+            self.outbox.put(None)
             self.shuffle.stop()
             if self.forkserver is not None:
                 self.forkserver.close()
@@ -125,7 +130,7 @@ class Worker:
             if conn is not None:
                 conn.close()  # its thread's recv fails; the state has moved on already
         elif isinstance(action, SendHeartbeat):
-            self._send_to_master(WorkerHeartbeat(self.worker_id))
+            self.outbox.put(WorkerHeartbeat(self.worker_id))
         elif isinstance(action, StartExecutor):
             _spawn(self._run_executor, action.order)
         elif isinstance(action, KillExecutor):
@@ -134,8 +139,8 @@ class Worker:
             if proc is not None:
                 _spawn(_kill_group, proc)
         elif isinstance(action, ReportExecutorExit):
-            self._send_to_master(ExecutorExited(action.app_id, action.executor_id,
-                                                action.exit_code, action.reason))
+            self.outbox.put(ExecutorExited(action.app_id, action.executor_id, action.exit_code,
+                                           action.reason))
         elif isinstance(action, CleanWorkDirs):
             _spawn(self._clean_in_background, action.keep)
         else:
@@ -224,16 +229,21 @@ class Worker:
             return ApplicationFinished(message.app_id)
         raise ProtocolError(conn.peer, f"unexpected {type(message).__name__} from the master")
 
-    def _send_to_master(self, message) -> None:
-        """Send on the registered session, if there is one (a broken connection is noticed
-        by the session's reader)."""
-        with self.lock:
-            conn = self.conn
-        if conn is not None:
-            try:
-                conn.send(message)
-            except OSError:
-                pass
+    def _send_outbox(self) -> None:
+        """Send queued messages on the registered session, if there is one (a broken
+        connection is noticed by the session's reader; the next registration tells the
+        master which executors still run)."""
+        while True:
+            message = self.outbox.get()
+            if message is None:
+                return
+            with self.lock:
+                conn = self.conn
+            if conn is not None:
+                try:
+                    conn.send(message)
+                except OSError:
+                    pass
 
     def _start_forkserver(self) -> ForkServer:
         """A fork of this process when it already has the executors' hash seed (sharing
