@@ -54,6 +54,7 @@ class Cluster:
                 "--secret-file", self.secret_file]
         if worker_timeout is not None:
             args += ["--worker-timeout", str(worker_timeout)]
+        self.master_args, self.master_ready = args, ready
         self.master = self._spawn("master", args)
         info = wait_for(lambda: self._ready(ready, self.master), START_TIMEOUT, "the master's ready file")
         self.port = info["port"]
@@ -78,12 +79,28 @@ class Cluster:
                 return json.load(fh)
         return None
 
-    def start_worker(self, name, secret_file=None, wait=True):
-        """A worker with 1 core and 1g; with ``wait``, returns once it has registered."""
+    def kill_master(self) -> None:
+        """SIGKILL the master (as a crash would)."""
+        os.killpg(self.master.pid, signal.SIGKILL)
+        self.master.wait(10)
+        os.unlink(self.master_ready)
+
+    def restart_master(self) -> None:
+        """Start the master again on its port, with its work and recovery directory; returns
+        once it listens."""
+        args = list(self.master_args)
+        args[args.index("--port") + 1] = str(self.port)
+        self.master = self._spawn("master", args)
+        wait_for(lambda: self._ready(self.master_ready, self.master), START_TIMEOUT,
+                 "the restarted master's ready file")
+
+    def start_worker(self, name, secret_file=None, wait=True, args=()):
+        """A worker with 1 core and 1g (and ``args``); with ``wait``, returns once it has
+        registered."""
         work_dir = os.path.join(self.root, name)
         proc = self._spawn(name, ["worker", self.url, "--host", "127.0.0.1", "--cores", "1",
                                   "--memory", "1g", "--work-dir", work_dir,
-                                  "--secret-file", secret_file or self.secret_file])
+                                  "--secret-file", secret_file or self.secret_file, *args])
         proc.work_dir = work_dir
         proc.log_path = os.path.join(work_dir, "worker.log")
         proc.worker_id = None

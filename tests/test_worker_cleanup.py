@@ -18,9 +18,7 @@ def test_finished_application_dirs_are_cleaned_after_the_ttl(tmp_path):
         for name in ("app-old", "app-running", "packages"):
             for path in (tmp_path / name / "exec-1.log", tmp_path / name):
                 os.utime(path, (old, old))
-        worker.executors[("app-running", "exec-1")] = object()
-        assert worker.clean_work_dirs(time.time()) == ["app-old"]
+        assert worker.clean_work_dirs(time.time(), keep={"app-running"}) == ["app-old"]
         assert sorted(os.listdir(tmp_path)) == ["app-recent", "app-running", "packages"]
     finally:
-        worker.executors.clear()
         worker.shuffle.stop()

@@ -217,3 +217,18 @@ class BroadcastNotSerializable(VegaError, pickle.PicklingError):
         return (f"Could not serialize broadcast: a {self.type_name} value cannot be pickled "
                 f"({self.reason}). Broadcast plain data (dicts, lists, arrays), not "
                 "connections, locks or the Context.")
+
+
+class BadPackage(VegaError):
+    """A job package a worker will not unpack: not a zip, or unsafe to unpack.
+
+    >>> str(BadPackage("it is not a zip archive"))
+    'the job package cannot be used: it is not a zip archive'
+    """
+
+    def __init__(self, problem: str):
+        super().__init__(problem)
+        self.problem = problem
+
+    def __str__(self) -> str:
+        return f"the job package cannot be used: {self.problem}"

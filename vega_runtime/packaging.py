@@ -16,6 +16,7 @@ in it) on ``sys.path`` and find ``files/`` through ``SparkFiles``.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -23,10 +24,20 @@ import zipfile
 from dataclasses import dataclass
 from typing import Dict, Iterable, List
 
+from .errors import BadPackage
+
 EXCLUDED_DIRS = {".git", ".hg", ".svn", "__pycache__", ".venv", "venv", ".tox", ".mypy_cache",
                  ".pytest_cache", "node_modules", ".eggs"}
 ARCHIVES = (".zip", ".egg", ".whl")
 SOURCES = "sources.json"
+
+#: Limits on unpacking a package on a worker (a zip bomb must not fill its disk):
+#: total uncompressed size, and uncompressed/compressed ratio of the whole archive.
+MAX_EXTRACTED_BYTES = 1 << 30
+MAX_COMPRESSION_RATIO = 100
+#: archives that unpack to less than this are not held to the ratio (tiny files of zeros
+#: compress well and are harmless)
+RATIO_EXEMPT_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -93,23 +104,52 @@ def verify(data: bytes, sha256: str) -> bool:
 
 
 def extract(data: bytes, directory: str) -> None:
-    """Unpack a package into ``directory`` atomically (safe when two executors race)."""
+    """Unpack a package into ``directory`` atomically (safe when two executors race).
+
+    Raises ``BadPackage`` for bytes that are not a zip, a member that would land outside
+    ``directory``, or contents past ``MAX_EXTRACTED_BYTES`` / ``MAX_COMPRESSION_RATIO``.
+    """
     if os.path.isdir(directory):
         return
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile as exc:
+        raise BadPackage(f"it is not a zip archive ({exc}); submit the job again") from None
     staging = f"{directory}.tmp-{os.getpid()}"
-    os.makedirs(staging, exist_ok=True)
-    import io
-
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        for member in archive.namelist():
-            target = os.path.realpath(os.path.join(staging, member))
-            if not target.startswith(os.path.realpath(staging) + os.sep):
-                raise ValueError(f"package member {member!r} escapes the package directory")
-        archive.extractall(staging)
+    try:
+        with archive:
+            check_members(archive, staging)
+            os.makedirs(staging, exist_ok=True)
+            archive.extractall(staging)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError) as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise BadPackage(f"it cannot be unpacked ({exc}); submit the job again") from None
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     try:
         os.rename(staging, directory)
     except OSError:
         shutil.rmtree(staging, ignore_errors=True)  # another process won the race
+
+
+def check_members(archive: zipfile.ZipFile, staging: str) -> None:
+    """Refuse a zip whose members escape ``staging`` or that unpacks too big (a zip bomb)."""
+    total = compressed = 0
+    root = os.path.realpath(staging)
+    for info in archive.infolist():
+        target = os.path.realpath(os.path.join(staging, info.filename))
+        if not target.startswith(root + os.sep):
+            raise BadPackage(f"member {info.filename!r} escapes the package directory")
+        total += info.file_size
+        compressed += info.compress_size
+    if total > MAX_EXTRACTED_BYTES:
+        raise BadPackage(f"it would unpack to {total} bytes, more than the limit of "
+                         f"{MAX_EXTRACTED_BYTES} (packaging.MAX_EXTRACTED_BYTES); leave large "
+                         "data out of --py-files and --files and read it from storage")
+    if total > max(compressed, 1) * MAX_COMPRESSION_RATIO and total > RATIO_EXEMPT_BYTES:
+        raise BadPackage(f"it would unpack {compressed} bytes into {total}, a ratio past "
+                         f"{MAX_COMPRESSION_RATIO}:1 (packaging.MAX_COMPRESSION_RATIO)")
 
 
 def upload(conn, package: Package) -> None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
 
 from .. import packaging
+from ..errors import BadPackage
 from ..net.messages import SubmitDriver
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,9 @@ class DriverRunner:
             package_dir = self._package_dir(info.request.package_sha)
         except OSError as exc:
             self._end(info, "failed", 1, f"its package is missing: {exc}")
+            return
+        except BadPackage as exc:
+            self._end(info, "failed", 1, str(exc))
             return
         scratch = os.path.join(self.work_dir, "apps", info.driver_id)
         output = self.output_path(info.driver_id)

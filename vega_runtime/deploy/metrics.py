@@ -110,6 +110,7 @@ class WorkerCollector:
         with w.lock:
             running = len(w.executors)
             served = dict(w.served)
+        served.update(executors_launched=w.state.launched, executors_exited=w.state.exited)
         served["rejected"] = w.shuffle.rejected
         labels = ["worker", "host"]
         values = [w.worker_id, w.host]

@@ -1,16 +1,22 @@
-"""The worker: one per host.  Launches and supervises executor processes and
-serves shuffle blocks from its disk to executors on other hosts.
+"""The worker's I/O: sockets, processes and disk, driven by ``WorkerState``.
 
-Executors run in their own process groups; the worker kills a group when
-its application ends, when the master tells it to, or when the worker
-itself stops.  A worker that loses its master keeps reconnecting with
-backoff and gives up (killing its executors) after ``death_timeout``.
+One per host.  Launches and supervises executor processes and serves shuffle blocks
+from its disk to executors on other hosts.  Every decision (when to register, retry,
+send a heartbeat, give up on the master, report or kill an executor, clean work
+directories) is made by ``vega_runtime.deploy.worker_state.WorkerState``; this module
+turns sockets, processes and timers into its events and carries out its actions.
+
+One thread (``run``) applies events in order.  Work that waits (connecting to the
+master, reading from it and sending to it, fetching and unpacking a package, watching
+an executor, killing a process group, cleaning the disk) runs in threads of its own
+that post events back; no lock is held while anything waits on a socket or the disk.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import queue
 import shutil
 import signal
 import subprocess
@@ -21,30 +27,30 @@ from typing import Dict, List, Optional, Tuple
 
 from .. import packaging
 from .._version import __version__
+from ..errors import VegaError
+from ..forkserver import ForkServer, command_title
 from ..net.connection import Connection
-from ..net.framing import ConnectionClosed, ProtocolError
+from ..net.framing import ProtocolError
 from ..net.messages import (ApplicationEnded, BlockData, BlockUnavailable, ExecutorExited,
-                            FetchBlock, FetchPackage, PackageData, KillExecutor, LaunchExecutor, RegisteredWorker,
-                            RegisterWorker, RegisterWorkerFailed, WorkerHeartbeat,
-                            WorkerStopping)
+                            FetchBlock, FetchPackage, KillExecutor as KillExecutorMessage,
+                            LaunchExecutor, PackageData, RegisteredWorker, RegisterWorker,
+                            RegisterWorkerFailed, WorkerHeartbeat, WorkerStopping)
 from ..net.server import Server
 from ..processes import describe_returncode
 from ..versions import python_version
-from ..forkserver import ForkServer, command_title
+from .worker_state import (AbandonSession, ApplicationFinished, CleanWorkDirs, Connect, ExecutorLaunchFailed,
+                           ExecutorProcessExited, ExecutorStarted, KillExecutor, KillRequested,
+                           LaunchRequested, Refused, Registered, RegistrationFailed,
+                           ReportExecutorExit, SendHeartbeat, SessionLost, Shutdown, Started,
+                           StartExecutor, StopRequested, Tick, WorkerState, expired_app_dirs)
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_SECONDS = 2.0
 EXECUTOR_MODULE = "vega_runtime.deploy.executor_main"
 #: what the worker's fork server imports before forking executors
 EXECUTOR_PRELOAD = ("vega_runtime.deploy.executor_preload",)
-#: reconnecting to the master: quick at first (it may be starting too), then backing off
-FIRST_RETRY_SECONDS = 0.005
-MAX_RETRY_SECONDS = 5.0
 
-
-class WorkerRefused(Exception):
-    pass
+Key = Tuple[str, str]  # (app_id, executor_id)
 
 
 class Worker:
@@ -58,106 +64,187 @@ class Worker:
         self.host = advertise_host
         self.cores, self.memory, self.labels = cores, memory, labels
         self.work_dir = os.path.abspath(work_dir)
-        self.death_timeout = death_timeout
         self.work_dir_ttl = work_dir_ttl
         os.makedirs(self.work_dir, exist_ok=True)
         #: warm executors (see vega_runtime.forkserver); None: each one is a new interpreter.
         #: Started first: a fork must happen before this process has threads or sockets.
         self.forkserver = self._start_forkserver() if use_forkserver else None
         self.shuffle = Server(bind_host, port, secret, self._serve_blocks, "shuffle-service")
-        #: counts for /metrics
-        self.served = {"blocks": 0, "bytes": 0, "missing": 0, "executors_launched": 0,
-                       "executors_exited": 0}
+        #: counts for /metrics (executor launches and exits are counted by ``state``)
+        self.served = {"blocks": 0, "bytes": 0, "missing": 0}
         self.worker_id = f"worker-{time.strftime('%Y%m%d%H%M%S')}-{advertise_host}-{self.shuffle.port}"
-        self.executors: Dict[Tuple[str, str], subprocess.Popen] = {}
+        #: the decisions; touched only by the thread in ``run``
+        self.state = WorkerState(death_timeout, work_dir_ttl)
+        #: events for ``run``; SimpleQueue.put is safe from a signal handler
+        self.events: "queue.SimpleQueue" = queue.SimpleQueue()
+        #: guards ``executors``, ``conn`` and ``stopping`` (never held while waiting)
         self.lock = threading.Lock()
-        self.stopped = threading.Event()
+        self.executors: Dict[Key, subprocess.Popen] = {}
+        #: the registered session's connection to the master, if any
         self.conn: Optional[Connection] = None
+        self.stopping = False
+        #: {session: its connection (None while connecting)} while a session's thread runs;
+        #: an abandoned session is removed, and its thread then goes quietly
+        self.sessions: Dict[int, Optional[Connection]] = {}
+        self._cleaning = threading.Lock()
+        #: messages for the master, sent by their own thread so the event loop never waits
+        #: on the master's socket
+        self.outbox: "queue.SimpleQueue" = queue.SimpleQueue()
 
-    # -- lifecycle -------------------------------------------------------------------
+    # -- the event loop ----------------------------------------------------------------
     def run(self) -> int:
         """Serve until stopped or the master is gone for good; returns an exit code."""
         self.shuffle.start()
         log.info("worker %s: shuffle service on %s:%d", self.worker_id, self.host, self.shuffle.port)
-        threading.Thread(target=self._cleaner, name="work-dir-cleaner", daemon=True).start()
-        last_contact = time.monotonic()
-        delay = FIRST_RETRY_SECONDS
+        self.events.put(Started())
+        _spawn(self._send_outbox)
         try:
-            while not self.stopped.is_set():
+            while True:
+                wakeup = self.state.next_wakeup()
                 try:
-                    self._session()
-                    last_contact = time.monotonic()
-                    delay = FIRST_RETRY_SECONDS
-                except WorkerRefused as exc:
-                    log.error("the master refused this worker: %s", exc)
-                    return 1
-                except (OSError, ConnectionClosed, ProtocolError) as exc:
-                    if self.stopped.is_set():
-                        break
-                    gone = time.monotonic() - last_contact
-                    if gone > self.death_timeout:
-                        log.error("master %s:%d unreachable for %.0fs (%s); stopping",
-                                  *self.master, gone, exc)
-                        return 1
-                    # a master starting alongside its workers is normal for a moment
-                    log.log(logging.WARNING if gone > 1.0 else logging.DEBUG,
-                            "master %s:%d unreachable (%s); retrying in %.2fs",
-                            *self.master, exc, delay)
-                    self.stopped.wait(delay)
-                    delay = min(delay * 1.5, MAX_RETRY_SECONDS)
-            return 0
+                    event = self.events.get(timeout=None if wakeup is None
+                                            else max(0.0, wakeup - time.monotonic()))
+                except queue.Empty:
+                    event = Tick()
+                for action in self.state.handle(event, time.monotonic()):
+                    if isinstance(action, Shutdown):
+                        return self._shut_down(action)
+                    self._carry_out(action)
         finally:
-            self.shutdown()
+            self.outbox.put(None)
+            self.shuffle.stop()
+            if self.forkserver is not None:
+                self.forkserver.close()
 
     def request_stop(self) -> None:
         """Say goodbye to the master and end ``run`` (safe from a signal handler)."""
-        if self.stopped.is_set():
+        self.events.put(StopRequested())
+
+    def _carry_out(self, action) -> None:
+        if isinstance(action, Connect):
+            with self.lock:
+                self.sessions[action.session] = None
+            _spawn(self._session, action)
+        elif isinstance(action, AbandonSession):
+            with self.lock:
+                conn = self.sessions.pop(action.session, None)
+            if conn is not None:
+                conn.close()  # its thread's recv fails; the state has moved on already
+        elif isinstance(action, SendHeartbeat):
+            self.outbox.put(WorkerHeartbeat(self.worker_id))
+        elif isinstance(action, StartExecutor):
+            _spawn(self._run_executor, action.order)
+        elif isinstance(action, KillExecutor):
+            with self.lock:
+                proc = self.executors.get((action.app_id, action.executor_id))
+            if proc is not None:
+                _spawn(_kill_group, proc)
+        elif isinstance(action, ReportExecutorExit):
+            self.outbox.put(ExecutorExited(action.app_id, action.executor_id, action.exit_code,
+                                           action.reason))
+        elif isinstance(action, CleanWorkDirs):
+            _spawn(self._clean_in_background, action.keep)
+        else:
+            raise TypeError(f"unknown worker action {action!r}")
+
+    def _shut_down(self, action: Shutdown) -> int:
+        log.info("worker %s stopping: %s", self.worker_id, action.reason)
+        with self.lock:
+            self.stopping = True
+            conn, self.conn = self.conn, None
+            doomed = list(self.executors.values())
+        if conn is not None:
+            if action.goodbye:
+                try:
+                    conn.send(WorkerStopping(self.worker_id))
+                except OSError:
+                    pass
+            conn.close()
+        killers = [_spawn(_kill_group, proc) for proc in doomed]
+        for killer in killers:
+            killer.join()
+        return action.exit_code
+
+    # -- the master ------------------------------------------------------------------
+    def _session(self, order: Connect) -> None:
+        """Connect and register, then turn what the master says into events until the
+        connection ends (or the session is abandoned)."""
+        session = order.session
+        try:
+            conn = Connection.connect(*self.master, self.secret or b"")
+        except (OSError, VegaError) as exc:
+            self.events.put(RegistrationFailed(session, _why(exc)))
             return
-        self.stopped.set()
-        if self.conn is not None:
-            try:
-                self.conn.send(WorkerStopping(self.worker_id))
-            except OSError:
-                pass
-            self.conn.close()
-
-    def shutdown(self) -> None:
-        self.request_stop()
-        self.shuffle.stop()
         with self.lock:
-            doomed = list(self.executors.items())
-            self.executors.clear()
-        for (_, executor_id), proc in doomed:
-            _kill_group(proc)
-        if self.forkserver is not None:
-            self.forkserver.close()
+            abandoned = session not in self.sessions
+            if not abandoned:
+                self.sessions[session] = conn
+        if abandoned:
+            conn.close()
+            return
+        try:
+            self._follow_master(session, conn, order.executors)
+        except Exception as exc:  # a bug here must not leave the worker without a master
+            log.exception("session %d with the master failed", session)
+            self.events.put(SessionLost(session, f"internal error: {exc!r}"))
+        finally:
+            with self.lock:
+                self.sessions.pop(session, None)
+                if self.conn is conn:
+                    self.conn = None
+            conn.close()
 
-    def _session(self) -> None:
-        conn = Connection.connect(*self.master, self.secret or b"")
-        self.conn = conn
+    def _follow_master(self, session: int, conn: Connection, executors: List[List[str]]) -> None:
+        try:
+            conn.send(RegisterWorker(self.worker_id, self.host, self.shuffle.port, self.cores,
+                                     self.memory, self.labels, python_version(), __version__,
+                                     os.getpid(), executors))
+            reply = conn.recv()
+            if isinstance(reply, RegisterWorkerFailed):
+                self.events.put(Refused(session, reply.reason))
+                return
+            if not isinstance(reply, RegisteredWorker):
+                raise ProtocolError(conn.peer, f"expected RegisteredWorker, got {type(reply).__name__}")
+        except (OSError, VegaError) as exc:
+            self.events.put(RegistrationFailed(session, _why(exc)))
+            return
         with self.lock:
-            running = [[app, ex] for (app, ex) in self.executors]
-        conn.send(RegisterWorker(self.worker_id, self.host, self.shuffle.port, self.cores,
-                                 self.memory, self.labels, python_version(), __version__,
-                                 os.getpid(), running))
-        reply = conn.recv()
-        if isinstance(reply, RegisterWorkerFailed):
-            raise WorkerRefused(reply.reason)
-        if not isinstance(reply, RegisteredWorker):
-            raise ProtocolError(conn.peer, f"expected RegisteredWorker, got {type(reply).__name__}")
+            if self.stopping or session not in self.sessions:  # stopped, or abandoned
+                return
+            self.conn = conn
         log.info("registered with master %s:%d as %s", *self.master, self.worker_id)
-        beating = threading.Thread(target=self._heartbeat, args=(conn,), daemon=True)
-        beating.start()
-        while not self.stopped.is_set():
-            message = conn.recv()
-            if isinstance(message, LaunchExecutor):
-                self._launch(message)
-            elif isinstance(message, KillExecutor):
-                self._kill(message.app_id, message.executor_id)
-            elif isinstance(message, ApplicationEnded):
-                self._end_application(message.app_id)
-            else:
-                raise ProtocolError(conn.peer, f"unexpected {type(message).__name__} from the master")
+        self.events.put(Registered(session))
+        try:
+            while True:
+                self.events.put(self._event_from(conn, conn.recv()))
+        except (OSError, VegaError) as exc:
+            self.events.put(SessionLost(session, _why(exc)))
+
+    @staticmethod
+    def _event_from(conn: Connection, message):
+        if isinstance(message, LaunchExecutor):
+            return LaunchRequested(message)
+        if isinstance(message, KillExecutorMessage):
+            return KillRequested(message.app_id, message.executor_id)
+        if isinstance(message, ApplicationEnded):
+            return ApplicationFinished(message.app_id)
+        raise ProtocolError(conn.peer, f"unexpected {type(message).__name__} from the master")
+
+    def _send_outbox(self) -> None:
+        """Send queued messages on the registered session, if there is one (a broken
+        connection is noticed by the session's reader; the next registration tells the
+        master which executors still run)."""
+        while True:
+            message = self.outbox.get()
+            if message is None:
+                return
+            with self.lock:
+                conn = self.conn
+            if conn is not None:
+                try:
+                    conn.send(message)
+                except OSError:
+                    pass
 
     def _start_forkserver(self) -> ForkServer:
         """A fork of this process when it already has the executors' hash seed (sharing
@@ -169,42 +256,39 @@ class Worker:
         return ForkServer.spawn({**os.environ, "PYTHONHASHSEED": "0"}, EXECUTOR_PRELOAD,
                                 os.path.join(self.work_dir, "forkserver.log"))
 
-    def _heartbeat(self, conn: Connection) -> None:
-        while not self.stopped.wait(HEARTBEAT_SECONDS) and not conn.closed:
-            try:
-                conn.send(WorkerHeartbeat(self.worker_id))
-            except OSError:
-                return
-
     # -- executors ---------------------------------------------------------------------
-    def _package_dir(self, sha256: str) -> str:
-        """The extracted job package, fetched from the master the first time."""
-        directory = os.path.join(self.work_dir, "packages", sha256)
-        if not os.path.isdir(directory):
-            conn = Connection.connect(*self.master, self.secret or b"")
-            try:
-                conn.send(FetchPackage(sha256))
-                reply = conn.recv()
-            finally:
-                conn.close()
-            if not isinstance(reply, PackageData) or not packaging.verify(reply.data, sha256):
-                raise ProtocolError(conn.peer, f"package {sha256[:12]} could not be fetched intact")
-            packaging.extract(reply.data, directory)
-            log.info("cached package %s", sha256[:12])
-        return directory
+    def _run_executor(self, order: LaunchExecutor) -> None:
+        """Start an executor, report it started, wait for its exit and report that."""
+        key = (order.app_id, order.executor_id)
+        log_path = os.path.join(self.work_dir, order.app_id, f"{order.executor_id}.log")
+        try:
+            proc = self._start_executor(order, log_path)
+        except (OSError, VegaError) as exc:
+            self.events.put(ExecutorLaunchFailed(*key, f"{_why(exc)} (on worker {self.worker_id})"))
+            return
+        except Exception as exc:  # a bug: the launch fails, the worker goes on
+            log.exception("launching %s of %s failed", order.executor_id, order.app_id)
+            self.events.put(ExecutorLaunchFailed(*key, f"internal error on worker "
+                                                       f"{self.worker_id}: {exc!r}"))
+            return
+        with self.lock:
+            self.executors[key] = proc
+            stopping = self.stopping
+        if stopping:  # the worker stopped while this one was starting
+            _kill_group(proc)
+        log.info("launched %s of %s (pid %d)", order.executor_id, order.app_id, proc.pid)
+        self.events.put(ExecutorStarted(*key))
+        code = proc.wait()
+        with self.lock:
+            self.executors.pop(key, None)
+        self.events.put(ExecutorProcessExited(*key, code, _tail(log_path)))
 
-    def _launch(self, order: LaunchExecutor) -> None:
-        app_dir = os.path.join(self.work_dir, order.app_id)
+    def _start_executor(self, order: LaunchExecutor, log_path: str) -> subprocess.Popen:
+        app_dir = os.path.dirname(log_path)
         os.makedirs(app_dir, exist_ok=True)
         package_args: List[str] = []
         if order.package_sha:
-            try:
-                package_args = ["--package-dir", self._package_dir(order.package_sha)]
-            except (OSError, ProtocolError, ValueError) as exc:
-                log.error("cannot get package %s: %s", order.package_sha[:12], exc)
-                self.conn.send(ExecutorExited(order.app_id, order.executor_id, 1,
-                                              f"its job package could not be fetched: {exc}"))
-                return
+            package_args = ["--package-dir", self.package_dir(order.package_sha)]
         args = ["--driver", f"{order.driver_host}:{order.driver_port}",
                 "--app-id", order.app_id, "--executor-id", order.executor_id,
                 "--worker-id", self.worker_id, "--host", self.host,
@@ -212,72 +296,60 @@ class Worker:
                 "--memory", str(order.memory), "--secret-file", self.secret_file,
                 *package_args]
         env = {**os.environ, **order.env}
-        log_path = os.path.join(app_dir, f"{order.executor_id}.log")
-        proc = None
         if self.forkserver is not None:
             proc = self.forkserver.launch(f"{EXECUTOR_MODULE}:main", args, env, log_path,
                                           command_title(EXECUTOR_MODULE, args), tie=True)
-        if proc is None:
-            with open(log_path, "ab") as log_file:
-                proc = subprocess.Popen([sys.executable, "-m", EXECUTOR_MODULE, *args],
-                                        stdin=subprocess.DEVNULL, stdout=log_file,
-                                        stderr=subprocess.STDOUT, start_new_session=True,
-                                        env={**env, "VEGA_WORKER_PID": str(os.getpid())})
-        with self.lock:
-            self.executors[(order.app_id, order.executor_id)] = proc
-            self.served["executors_launched"] += 1
-        log.info("launched %s of %s (pid %d)", order.executor_id, order.app_id, proc.pid)
-        threading.Thread(target=self._watch, args=(order.app_id, order.executor_id, proc, log_path),
-                         daemon=True).start()
+            if proc is not None:
+                return proc
+        with open(log_path, "ab") as log_file:
+            return subprocess.Popen([sys.executable, "-m", EXECUTOR_MODULE, *args],
+                                    stdin=subprocess.DEVNULL, stdout=log_file,
+                                    stderr=subprocess.STDOUT, start_new_session=True,
+                                    env={**env, "VEGA_WORKER_PID": str(os.getpid())})
 
-    def _watch(self, app_id: str, executor_id: str, proc: subprocess.Popen, log_path: str) -> None:
-        code = proc.wait()
-        with self.lock:
-            expected = self.executors.pop((app_id, executor_id), None) is None
-        if expected or self.stopped.is_set():
-            return
-        reason = f"its process {describe_returncode(code)}" + _tail(log_path)
-        self.served["executors_exited"] += 1
-        log.warning("executor %s of %s %s", executor_id, app_id, reason)
-        if self.conn is not None:
+    def package_dir(self, sha256: str) -> str:
+        """The extracted job package, fetched from the master the first time; raises
+        ``PackageUnavailable`` (or ``BadPackage``) saying why it cannot be had."""
+        directory = os.path.join(self.work_dir, "packages", sha256)
+        if os.path.isdir(directory):
+            return directory
+        try:
+            conn = Connection.connect(*self.master, self.secret or b"")
+        except (OSError, VegaError) as exc:
+            raise PackageUnavailable(sha256, f"the master is unreachable ({_why(exc)})") from None
+        try:
+            conn.send(FetchPackage(sha256))
+            reply = conn.recv()
+        except (OSError, VegaError):
+            # the master drops the connection when it has no such package
+            raise PackageUnavailable(sha256, "the master closed the connection instead of "
+                                             "sending it (it does not have it)") from None
+        finally:
+            conn.close()
+        if not isinstance(reply, PackageData) or not packaging.verify(reply.data, sha256):
+            raise PackageUnavailable(sha256, "what the master sent does not match its sha256")
+        packaging.extract(reply.data, directory)
+        log.info("cached package %s", sha256[:12])
+        return directory
+
+    # -- work dir cleanup --------------------------------------------------------------
+    def _clean_in_background(self, keep) -> None:
+        if self._cleaning.acquire(blocking=False):  # one cleaner at a time
             try:
-                self.conn.send(ExecutorExited(app_id, executor_id, code, reason))
-            except OSError:
-                pass
+                self.clean_work_dirs(time.time(), keep)
+            finally:
+                self._cleaning.release()
 
-    def _kill(self, app_id: str, executor_id: str) -> None:
-        with self.lock:
-            proc = self.executors.pop((app_id, executor_id), None)
-        if proc is not None:
-            _kill_group(proc)
-
-    def _end_application(self, app_id: str) -> None:
-        with self.lock:
-            doomed = [(key, p) for key, p in self.executors.items() if key[0] == app_id]
-            for key, _ in doomed:
-                del self.executors[key]
-        for _, proc in doomed:
-            _kill_group(proc)
-        log.info("application %s ended: %d executors stopped", app_id, len(doomed))
-
-    # -- work dir cleanup -----------------------------------------------------------------
-    def _cleaner(self) -> None:
-        interval = max(1.0, min(60.0, self.work_dir_ttl / 2))
-        while not self.stopped.wait(interval):
-            self.clean_work_dirs(time.time())
-
-    def clean_work_dirs(self, now: float) -> List[str]:
-        """Delete the directories of applications with no executor here, idle past the TTL."""
-        with self.lock:
-            running = {app for app, _ in self.executors}
-        removed = []
+    def clean_work_dirs(self, now: float, keep) -> List[str]:
+        """Delete the directories of applications not in ``keep``, idle past the TTL."""
+        changes = {}
         for name in os.listdir(self.work_dir):
             path = os.path.join(self.work_dir, name)
-            if not name.startswith("app-") or name in running or not os.path.isdir(path):
-                continue
-            if now - _last_change(path) > self.work_dir_ttl:
-                shutil.rmtree(path, ignore_errors=True)
-                removed.append(name)
+            if name.startswith("app-") and os.path.isdir(path):
+                changes[name] = _last_change(path)
+        removed = expired_app_dirs(changes, keep, now, self.work_dir_ttl)
+        for name in removed:
+            shutil.rmtree(os.path.join(self.work_dir, name), ignore_errors=True)
         if removed:
             log.info("cleaned work dirs of finished applications: %s", ", ".join(removed))
         return removed
@@ -311,6 +383,28 @@ class Worker:
         return BlockData(data)
 
 
+class PackageUnavailable(VegaError):
+    """A worker could not get an application's job package from the master."""
+
+    def __init__(self, sha256: str, problem: str):
+        super().__init__(sha256, problem)
+        self.sha256, self.problem = sha256, problem
+
+    def __str__(self) -> str:
+        return (f"job package {self.sha256[:12]} could not be fetched from the master: "
+                f"{self.problem}; submit the job again")
+
+
+def _spawn(target, *args) -> threading.Thread:
+    thread = threading.Thread(target=target, args=args, daemon=True)
+    thread.start()
+    return thread
+
+
+def _why(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
+
+
 def _kill_group(proc: subprocess.Popen, grace: float = 2.0) -> None:
     """SIGTERM the executor's process group, then SIGKILL it if it lingers."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
@@ -342,10 +436,11 @@ def _last_change(path: str) -> float:
 
 
 def _tail(path: str, lines: int = 5) -> str:
+    """The last lines of a log, joined with " | " ("" if there is none)."""
     try:
         with open(path, "rb") as fh:
             fh.seek(max(0, os.path.getsize(path) - 4000))
             text = fh.read().decode("utf-8", "replace").strip().splitlines()[-lines:]
     except OSError:
         return ""
-    return (": " + " | ".join(text)) if text else ""
+    return " | ".join(text)

@@ -69,6 +69,18 @@ class NoExecutors(VegaError):
                 "vega.scheduler.executor_wait_timeout")
 
 
+class ExecutorsCannotStart(VegaError):
+    """Workers could not start this application's executors, and the master gave up on it."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return (f"the application's executors cannot start: {self.reason}. The master ended "
+                "the application after repeated failed launches")
+
+
 class _Slot:
     def __init__(self, executor_id: str, host: str, shuffle_port: int, conn: Connection):
         self.executor_id, self.host, self.shuffle_port, self.conn = executor_id, host, shuffle_port, conn
@@ -109,6 +121,10 @@ class ClusterBackend:
         self._log_ready = threading.Condition(threading.Lock())
         self._stop_requested = threading.Event()  # ends the log sender's pauses
         self._executor_seen = threading.Condition(self.lock)
+        #: why a worker could not start an executor of this application, the last time
+        self.launch_failure: Optional[str] = None
+        #: why the master is gone for good, once it is (ends waits for executors)
+        self.master_lost: Optional[str] = None
         #: set once the master has given this application its id (executors may connect
         #: the moment it has, before this thread has read the reply)
         self._registered = threading.Event()
@@ -213,6 +229,9 @@ class ClusterBackend:
                 if not self._reconnect():
                     log.error("the master did not come back within %.0fs",
                               self.master_reconnect_timeout)
+                    with self.lock:
+                        self.master_lost = str(exc)
+                        self._executor_seen.notify_all()
                     self.events.put(MasterLostEvent(str(exc)))
                     return
 
@@ -325,12 +344,28 @@ class ClusterBackend:
         if slot is None:
             if worker_lost:
                 self.events.put(ExecutorLostEvent(executor_id, "", reason, [], True))
+            elif not self._stopping:
+                self._launch_failed(executor_id, reason)
             return
         slot.conn.close()
         task_ids = [slot.task.spec.task_id] if slot.task else []
         if not self._stopping:
             log.warning("executor %s on %s lost: %s", executor_id, slot.host, reason)
         self.events.put(ExecutorLostEvent(executor_id, slot.host, reason, task_ids, worker_lost))
+
+    def _launch_failed(self, executor_id: str, reason: str) -> None:
+        """An executor ended before it registered: a worker could not start it."""
+        with self.lock:
+            repeated = reason == self.launch_failure
+            self.launch_failure = reason
+            self.waiting_reason = f"executors cannot start: {reason}"
+        if not repeated:
+            log.warning("executor %s could not start: %s", executor_id, reason)
+
+    def _master_gone_error(self, reason: str) -> VegaError:
+        if self.launch_failure is not None:  # the master ends an app whose executors keep failing
+            return ExecutorsCannotStart(self.launch_failure)
+        return MasterUnreachable("the master", f"connection lost ({reason})")
 
     # -- Backend -----------------------------------------------------------------------
     def default_parallelism(self) -> int:
@@ -341,6 +376,8 @@ class ClusterBackend:
         deadline = time.monotonic() + timeout
         with self.lock:
             while len(self.slots) < count:
+                if self.master_lost is not None:
+                    raise self._master_gone_error(self.master_lost)
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise NoExecutors(timeout, f"{len(self.slots)} of {count} executors registered")
@@ -388,7 +425,7 @@ class ClusterBackend:
             raise JobCancelled(self.killed)
         for event in events:
             if isinstance(event, MasterLostEvent):
-                raise MasterUnreachable("the master", f"connection lost ({event.reason})")
+                raise self._master_gone_error(event.reason)
         self._dispatch()
         self._check_starved()
         return [e for e in events if e is not None]

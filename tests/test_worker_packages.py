@@ -1,0 +1,146 @@
+"""Job packages a worker will not use: refused with a clear error, the worker unharmed."""
+
+import io
+import os
+import zipfile
+
+import pytest
+
+from vega_runtime import Context, __version__, packaging
+from vega_runtime.errors import BadPackage
+from vega_runtime.net.connection import Connection
+from vega_runtime.net.messages import ExecutorRemoved, RegisterApplication, RegisteredApplication
+from vega_runtime.scheduler.cluster_backend import ExecutorsCannotStart
+from vega_runtime.versions import python_version
+
+from proc_helpers import read_text, wait_for
+from test_cluster_e2e import WHERE_JOB, Cluster, expected_pairs, line_value, write_job
+
+
+def zipped(members) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return out.getvalue()
+
+
+def test_a_package_that_is_not_a_zip_is_refused_and_leaves_nothing(tmp_path):
+    """Not a zip: BadPackage saying so; no directory, no staging left behind."""
+    with pytest.raises(BadPackage, match="not a zip archive"):
+        packaging.extract(b"not a zip at all", str(tmp_path / "pkg"))
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_package_past_the_compression_ratio_is_refused(tmp_path):
+    """A zip bomb (64 MiB of zeros in a few KiB) is refused before anything is written."""
+    bomb = zipped({"job/zeros.bin": bytes(64 << 20)})
+    assert len(bomb) * packaging.MAX_COMPRESSION_RATIO < 64 << 20
+    with pytest.raises(BadPackage, match="MAX_COMPRESSION_RATIO"):
+        packaging.extract(bomb, str(tmp_path / "pkg"))
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_package_past_the_size_limit_is_refused(tmp_path, monkeypatch):
+    """Total uncompressed size past MAX_EXTRACTED_BYTES is refused (limit lowered here)."""
+    monkeypatch.setattr(packaging, "MAX_EXTRACTED_BYTES", 1000)
+    with pytest.raises(BadPackage, match="MAX_EXTRACTED_BYTES"):
+        packaging.extract(zipped({"job/a.py": os.urandom(600), "py/b.py": os.urandom(600)}),
+                          str(tmp_path / "pkg"))
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_package_member_escaping_its_directory_is_refused(tmp_path):
+    with pytest.raises(BadPackage, match="escapes"):
+        packaging.extract(zipped({"../evil.py": b"x"}), str(tmp_path / "pkg"))
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_good_package_is_extracted(tmp_path):
+    packaging.extract(zipped({"job/j.py": b"print(1)", "files/small.txt": bytes(10_000)}),
+                      str(tmp_path / "pkg"))
+    assert (tmp_path / "pkg" / "job" / "j.py").read_bytes() == b"print(1)"
+
+
+HELD_JOB = """
+    import os, sys, time
+    from vega_runtime import Context
+
+    with Context() as ctx:
+        print("FIRST", ctx.parallelize(range(10), 1).sum(), flush=True)
+        deadline = time.monotonic() + 60
+        while not os.path.exists(sys.argv[1]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        print("SECOND", ctx.parallelize(range(10), 1).map(lambda x: x * 2).sum(), flush=True)
+"""
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    """A master and one worker with 2 cores, for two applications at once."""
+    own = Cluster(tmp_path / "cluster")
+    try:
+        own.worker = own.start_worker("worker-p", args=("--cores", "2", "--memory", "4g",
+                                                        "--webui-port", "0"))
+        yield own
+    finally:
+        own.stop()
+
+
+def test_a_bad_package_fails_its_application_only(cluster, tmp_path):
+    """An application whose package is not a zip fails with ExecutorsCannotStart naming the
+    problem; the worker keeps its registration and another application's executor runs on."""
+    worker = cluster.worker
+    release = tmp_path / "release"
+    held = cluster.spawn_driver("--total-executor-cores", "1",
+                                write_job(tmp_path, "held.py", HELD_JOB), str(release))
+    wait_for(lambda: held.poll() is not None or "FIRST 45\n" in held.lines, 60,
+             "the held application's first job")
+    assert held.poll() is None, "".join(held.err)
+
+    bad = tmp_path / "bad-package.zip"
+    bad.write_bytes(b"this is not a zip")
+    ctx = Context(master=cluster.url, app_name="bad-package",
+                  conf={"vega.submit.package": str(bad), "vega.secret.file": cluster.secret_file})
+    try:
+        with pytest.raises(ExecutorsCannotStart, match="not a zip archive"):
+            ctx.parallelize([1]).count()
+    finally:
+        ctx.stop()
+
+    release.write_text("")
+    assert held.wait(60) == 0, "".join(held.err)
+    assert "SECOND 90\n" in held.lines
+    assert worker.poll() is None
+    assert cluster.worker_states() == {worker.worker_id: "alive"}
+    assert read_text(worker.log_path).count("registered with master") == 1
+
+
+def test_a_package_the_master_lacks_fails_the_launch_with_a_reason_for_the_driver(cluster,
+                                                                                    tmp_path):
+    """An application naming a package the master does not have (played here by a raw
+    driver connection): each executor launch fails, the driver hears why in ExecutorRemoved,
+    the worker keeps its master session, and a real job runs afterwards."""
+    worker = cluster.worker
+    driver = Connection.connect("127.0.0.1", cluster.port, cluster.secret)
+    try:
+        driver.send(RegisterApplication("no-package", "127.0.0.1", 1, 1, 0, 256 << 20,
+                                        python_version(), __version__, package_sha="0" * 64))
+        assert isinstance(driver.recv(), RegisteredApplication)
+        driver.sock.settimeout(30)  # a silent master fails the test instead of hanging it
+        removed = wait_for(lambda: _next_of(driver, ExecutorRemoved), 30,
+                           "the master to report the failed executor")
+        assert "could not be fetched from the master" in removed.reason, removed.reason
+        assert "does not have it" in removed.reason and not removed.worker_lost
+    finally:
+        driver.close()
+    result = cluster.submit(write_job(tmp_path, "where.py", WHERE_JOB))
+    assert result.returncode == 0, result.stderr
+    assert line_value(result.stdout.splitlines(), "RESULT") == expected_pairs()
+    assert worker.poll() is None
+    assert read_text(worker.log_path).count("registered with master") == 1
+
+
+def _next_of(conn, kind):
+    message = conn.recv()
+    return message if isinstance(message, kind) else None

@@ -1,0 +1,451 @@
+"""The worker's decisions as pure state transitions: events and the time in, actions out.
+
+``WorkerState.handle(event, now)`` decides when to register with the master and when to
+try again (backoff with jitter and a cap), when to send heartbeats, when the master has
+been away too long (``death_timeout``, counted from the last contact with it), which
+executor exits to report, which processes to kill and when to clean work directories.
+It performs no I/O and reads no clock: ``vega_runtime.deploy.worker.Worker`` feeds it
+events from sockets, processes and timers, and carries out the actions it returns, so
+tests drive hours of simulated time with plain calls (cf. dask's
+``WorkerState.handle_stimulus`` and ``vega_runtime.scheduler.dag``)::
+
+    >>> state = WorkerState(death_timeout=60.0, work_dir_ttl=3600.0)
+    >>> state.handle(Started(), now=0.0)
+    [Connect(session=1, executors=[])]
+    >>> state.handle(Registered(session=1), now=0.1)
+    []
+    >>> state.handle(Tick(), now=2.1)
+    [SendHeartbeat()]
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Dict, FrozenSet, Iterable, List, Optional, Tuple
+
+from ..net.messages import LaunchExecutor
+from ..processes import describe_returncode
+
+log = logging.getLogger(__name__)
+
+#: seconds between two heartbeats to the master
+HEARTBEAT_SECONDS = 2.0
+#: reconnecting to the master: quick at first (it may be starting too), then backing off by
+#: this factor up to a cap; each delay is shortened by a random part of up to ``JITTER`` so
+#: that the workers of a restarted master do not all knock at once
+FIRST_RETRY_SECONDS = 0.005
+RETRY_GROWTH = 1.5
+MAX_RETRY_SECONDS = 5.0
+JITTER = 0.5
+#: the cap is also at most this fraction of the death timeout, so a worker tries several
+#: times before it gives up (a 4 s death timeout retries at least every 0.5 s)
+RETRY_CAP_OF_DEATH_TIMEOUT = 1 / 8
+#: a registration the master has not answered after this long is abandoned and tried again
+#: (a master that accepts connections but hangs must not hold the worker until its death)
+REGISTRATION_TIMEOUT_SECONDS = 10.0
+
+
+class WorkerStatus(str, Enum):
+    STARTING = "starting"        # not started yet
+    CONNECTING = "connecting"    # a registration attempt is under way
+    BACKING_OFF = "backing_off"  # waiting before the next attempt
+    REGISTERED = "registered"    # a session with the master is open
+    STOPPED = "stopped"
+
+
+class ExecutorStatus(str, Enum):
+    LAUNCHING = "launching"  # its package is being prepared, its process started
+    RUNNING = "running"
+    KILLING = "killing"      # told to stop: its exit is expected, not reported
+
+
+# -- events ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Started:
+    """The worker starts (its shuffle service listens)."""
+
+
+@dataclass(frozen=True)
+class Tick:
+    """Time has passed (a timer the I/O layer set from ``next_wakeup``, or any wake-up)."""
+
+
+@dataclass(frozen=True)
+class Registered:
+    """The master accepted the registration of session ``session``."""
+    session: int
+
+
+@dataclass(frozen=True)
+class RegistrationFailed:
+    """Session ``session`` could not connect or register (the master is not there)."""
+    session: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Refused:
+    """The master refused this worker (another Python or Vega version)."""
+    session: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class SessionLost:
+    """The registered session ``session`` ended: its connection closed or broke."""
+    session: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class LaunchRequested:
+    """The master asks for an executor."""
+    order: LaunchExecutor
+
+
+@dataclass(frozen=True)
+class KillRequested:
+    """The master asks to stop one executor."""
+    app_id: str
+    executor_id: str
+
+
+@dataclass(frozen=True)
+class ApplicationFinished:
+    """The master says an application has ended: its executors go."""
+    app_id: str
+
+
+@dataclass(frozen=True)
+class ExecutorStarted:
+    """An executor's process runs."""
+    app_id: str
+    executor_id: str
+
+
+@dataclass(frozen=True)
+class ExecutorLaunchFailed:
+    """An executor could not be started (its package could not be fetched or unpacked,
+    its process not created); ``reason`` says why, for the driver."""
+    app_id: str
+    executor_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ExecutorProcessExited:
+    """An executor's process ended; ``detail`` is the tail of its log."""
+    app_id: str
+    executor_id: str
+    exit_code: int
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class StopRequested:
+    """SIGTERM, SIGINT or ``stop``: say goodbye to the master and stop."""
+
+
+# -- actions -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Connect:
+    """Open session ``session``: connect, register with ``executors`` ([app_id,
+    executor_id] still running here), then report what the master says as events."""
+    session: int
+    executors: List[List[str]]
+
+
+@dataclass(frozen=True)
+class AbandonSession:
+    """Close session ``session``'s connection: its registration went unanswered."""
+    session: int
+
+
+@dataclass(frozen=True)
+class SendHeartbeat:
+    pass
+
+
+@dataclass(frozen=True)
+class StartExecutor:
+    """Prepare the order's package and start the executor's process."""
+    order: LaunchExecutor
+
+
+@dataclass(frozen=True)
+class KillExecutor:
+    """Kill an executor's process group (if its process exists)."""
+    app_id: str
+    executor_id: str
+
+
+@dataclass(frozen=True)
+class ReportExecutorExit:
+    """Tell the master an executor ended without being asked to (ExecutorExited)."""
+    app_id: str
+    executor_id: str
+    exit_code: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class CleanWorkDirs:
+    """Delete idle work directories of applications not in ``keep`` (see ``expired_app_dirs``)."""
+    keep: FrozenSet[str]
+
+
+@dataclass(frozen=True)
+class Shutdown:
+    """Stop: tell the master goodbye if ``goodbye``, kill every executor, exit with
+    ``exit_code``."""
+    exit_code: int
+    reason: str
+    goodbye: bool
+
+
+# -- the state machine -------------------------------------------------------------------
+
+Key = Tuple[str, str]  # (app_id, executor_id)
+
+
+@dataclass
+class WorkerState:
+    """Everything the worker decides, with no I/O; ``handle`` is the only way in."""
+    death_timeout: float
+    work_dir_ttl: float
+    rng: random.Random = field(default_factory=random.Random)
+    status: WorkerStatus = WorkerStatus.STARTING
+    #: the current (or last) session number; events of other sessions are stale
+    session: int = 0
+    #: the last moment the master was known to be there (registered and connected)
+    last_contact: float = 0.0
+    #: failed attempts since the last registration (sets the backoff)
+    attempts: int = 0
+    retry_at: Optional[float] = None
+    #: when the registration under way is abandoned
+    registration_deadline: Optional[float] = None
+    heartbeat_at: Optional[float] = None
+    cleanup_at: Optional[float] = None
+    executors: Dict[Key, ExecutorStatus] = field(default_factory=dict)
+    #: counts for /metrics
+    launched: int = 0
+    exited: int = 0
+
+    @property
+    def cleanup_interval(self) -> float:
+        return max(1.0, min(60.0, self.work_dir_ttl / 2))
+
+    @property
+    def retry_cap(self) -> float:
+        return max(FIRST_RETRY_SECONDS,
+                   min(MAX_RETRY_SECONDS, self.death_timeout * RETRY_CAP_OF_DEATH_TIMEOUT))
+
+    def running_apps(self) -> FrozenSet[str]:
+        return frozenset(app for app, _ in self.executors)
+
+    def next_wakeup(self) -> Optional[float]:
+        """When the worker next has something to do unprompted (None: nothing)."""
+        if self.status == WorkerStatus.STOPPED:
+            return None
+        times = [self.cleanup_at]
+        if self.status == WorkerStatus.REGISTERED:
+            times.append(self.heartbeat_at)
+        elif self.status != WorkerStatus.STARTING:
+            times += [self.retry_at, self.registration_deadline,
+                      self.last_contact + self.death_timeout]
+        return min((t for t in times if t is not None), default=None)
+
+    # -- the way in --------------------------------------------------------------------
+    def handle(self, event, now: float) -> list:
+        """Apply ``event`` at time ``now`` (monotonic seconds); return the actions to take."""
+        if self.status == WorkerStatus.REGISTERED:
+            self.last_contact = now  # the session is open: the master is there
+        if self.status == WorkerStatus.STOPPED:
+            return self._after_stop(event)
+        handler = getattr(self, "_on_" + type(event).__name__)
+        return handler(event, now) + self._timers(now)
+
+    def _after_stop(self, event) -> list:
+        # a launch that completes after the stop still has a process to kill
+        if isinstance(event, ExecutorStarted):
+            return [KillExecutor(event.app_id, event.executor_id)]
+        return []
+
+    def _timers(self, now: float) -> list:
+        if self.status == WorkerStatus.STOPPED:
+            return []
+        actions = []
+        if self.status in (WorkerStatus.CONNECTING, WorkerStatus.BACKING_OFF):
+            gone = now - self.last_contact
+            if gone >= self.death_timeout:
+                log.error("the master has been unreachable for %.0fs (--death-timeout %.0fs); "
+                          "stopping", gone, self.death_timeout)
+                return self._shut_down(1, f"master unreachable for {gone:.0f}s", goodbye=False)
+        if (self.status == WorkerStatus.CONNECTING and self.registration_deadline is not None
+                and now >= self.registration_deadline):
+            actions.append(AbandonSession(self.session))
+            self._back_off(now, f"no answer to the registration within "
+                                f"{REGISTRATION_TIMEOUT_SECONDS:.0f}s")
+        if (self.status == WorkerStatus.BACKING_OFF and self.retry_at is not None
+                and now >= self.retry_at):
+            actions.append(self._connect(now))
+        if (self.status == WorkerStatus.REGISTERED and self.heartbeat_at is not None
+                and now >= self.heartbeat_at):
+            actions.append(SendHeartbeat())
+            self.heartbeat_at = now + HEARTBEAT_SECONDS
+        if self.cleanup_at is not None and now >= self.cleanup_at:
+            actions.append(CleanWorkDirs(self.running_apps()))
+            self.cleanup_at = now + self.cleanup_interval
+        return actions
+
+    # -- the master --------------------------------------------------------------------
+    def _on_Started(self, event: Started, now: float) -> list:
+        if self.status != WorkerStatus.STARTING:
+            return []
+        self.last_contact = now  # a new worker gives its master the whole death timeout
+        self.cleanup_at = now + self.cleanup_interval
+        return [self._connect(now)]
+
+    def _on_Tick(self, event: Tick, now: float) -> list:
+        return []
+
+    def _connect(self, now: float) -> Connect:
+        self.session += 1
+        self.status = WorkerStatus.CONNECTING
+        self.retry_at = None
+        self.registration_deadline = now + REGISTRATION_TIMEOUT_SECONDS
+        return Connect(self.session, [[app, ex] for (app, ex) in sorted(self.executors)])
+
+    def _on_Registered(self, event: Registered, now: float) -> list:
+        if event.session != self.session or self.status != WorkerStatus.CONNECTING:
+            return []
+        self.status = WorkerStatus.REGISTERED
+        self.registration_deadline = None
+        self.last_contact = now
+        self.attempts = 0
+        self.heartbeat_at = now + HEARTBEAT_SECONDS
+        return []
+
+    def _on_RegistrationFailed(self, event: RegistrationFailed, now: float) -> list:
+        if event.session != self.session or self.status != WorkerStatus.CONNECTING:
+            return []
+        self._back_off(now, event.reason)
+        return []
+
+    def _on_SessionLost(self, event: SessionLost, now: float) -> list:
+        if event.session != self.session or self.status != WorkerStatus.REGISTERED:
+            return []
+        log.warning("lost the master (%s); reconnecting for up to %.0fs", event.reason,
+                    self.death_timeout)
+        self.heartbeat_at = None
+        self._back_off(now, event.reason)
+        return []
+
+    def _back_off(self, now: float, reason: str) -> None:
+        delay = min(self.retry_cap, FIRST_RETRY_SECONDS * RETRY_GROWTH ** self.attempts)
+        delay *= 1 - JITTER * self.rng.random()
+        self.attempts += 1
+        self.status = WorkerStatus.BACKING_OFF
+        self.registration_deadline = None
+        self.retry_at = now + delay
+        gone = now - self.last_contact
+        # a master starting alongside its workers is normal for a moment
+        log.log(logging.WARNING if gone > 1.0 else logging.DEBUG,
+                "master unreachable for %.1fs (%s); retrying in %.2fs", gone, reason, delay)
+
+    def _on_Refused(self, event: Refused, now: float) -> list:
+        if event.session != self.session:
+            return []
+        log.error("the master refused this worker: %s", event.reason)
+        return self._shut_down(1, f"refused by the master: {event.reason}", goodbye=False)
+
+    def _on_StopRequested(self, event: StopRequested, now: float) -> list:
+        return self._shut_down(0, "asked to stop",
+                               goodbye=self.status == WorkerStatus.REGISTERED)
+
+    def _shut_down(self, exit_code: int, reason: str, goodbye: bool) -> list:
+        actions = [KillExecutor(app, ex) for (app, ex), status in sorted(self.executors.items())
+                   if status != ExecutorStatus.LAUNCHING]
+        self.executors.clear()
+        self.status = WorkerStatus.STOPPED
+        return actions + [Shutdown(exit_code, reason, goodbye)]
+
+    # -- executors ---------------------------------------------------------------------
+    def _on_LaunchRequested(self, event: LaunchRequested, now: float) -> list:
+        key = (event.order.app_id, event.order.executor_id)
+        if key in self.executors:
+            return []
+        self.executors[key] = ExecutorStatus.LAUNCHING
+        return [StartExecutor(event.order)]
+
+    def _on_ExecutorStarted(self, event: ExecutorStarted, now: float) -> list:
+        key = (event.app_id, event.executor_id)
+        status = self.executors.get(key)
+        if status == ExecutorStatus.LAUNCHING:
+            self.executors[key] = ExecutorStatus.RUNNING
+            self.launched += 1
+            return []
+        # killed (or its application ended) while it was starting
+        self.executors[key] = ExecutorStatus.KILLING
+        return [KillExecutor(*key)]
+
+    def _on_ExecutorLaunchFailed(self, event: ExecutorLaunchFailed, now: float) -> list:
+        status = self.executors.pop((event.app_id, event.executor_id), None)
+        if status != ExecutorStatus.LAUNCHING:
+            return []  # nobody waits for it any more
+        log.error("executor %s of %s could not start: %s", event.executor_id, event.app_id,
+                  event.reason)
+        return self._report(event.app_id, event.executor_id, 1, event.reason)
+
+    def _on_ExecutorProcessExited(self, event: ExecutorProcessExited, now: float) -> list:
+        status = self.executors.pop((event.app_id, event.executor_id), None)
+        if status != ExecutorStatus.RUNNING:
+            return []  # asked to stop, or already forgotten
+        self.exited += 1
+        reason = f"its process {describe_returncode(event.exit_code)}" + (
+            f": {event.detail}" if event.detail else "")
+        log.warning("executor %s of %s %s", event.executor_id, event.app_id, reason)
+        return self._report(event.app_id, event.executor_id, event.exit_code, reason)
+
+    def _report(self, app_id: str, executor_id: str, exit_code: int, reason: str) -> list:
+        if self.status != WorkerStatus.REGISTERED:
+            # the master learns which executors run here when this worker registers again
+            return []
+        return [ReportExecutorExit(app_id, executor_id, exit_code, reason)]
+
+    def _on_KillRequested(self, event: KillRequested, now: float) -> list:
+        return self._kill([(event.app_id, event.executor_id)])
+
+    def _on_ApplicationFinished(self, event: ApplicationFinished, now: float) -> list:
+        doomed = [key for key in self.executors if key[0] == event.app_id]
+        log.info("application %s ended: %d executors stopped", event.app_id, len(doomed))
+        return self._kill(doomed)
+
+    def _kill(self, keys: Iterable[Key]) -> list:
+        actions = []
+        for key in sorted(keys):
+            status = self.executors.get(key)
+            if status == ExecutorStatus.RUNNING:
+                actions.append(KillExecutor(*key))
+            if status is not None:
+                self.executors[key] = ExecutorStatus.KILLING  # a starting one is killed once it runs
+        return actions
+
+
+def expired_app_dirs(last_changes: Dict[str, float], keep: Iterable[str], now: float,
+                     ttl: float) -> List[str]:
+    """The application directories to delete: ``app-*`` ones of applications with no
+    executor here (not in ``keep``), unchanged for longer than ``ttl`` seconds.
+
+    >>> expired_app_dirs({"app-old": 0.0, "app-new": 90.0, "app-kept": 0.0, "packages": 0.0},
+    ...                  keep={"app-kept"}, now=100.0, ttl=50.0)
+    ['app-old']
+    """
+    keep = set(keep)
+    return sorted(name for name, changed in last_changes.items()
+                  if name.startswith("app-") and name not in keep and now - changed > ttl)
