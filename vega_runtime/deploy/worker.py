@@ -33,10 +33,9 @@ from ..net.connection import Connection
 from ..net.framing import ProtocolError
 from ..net.messages import (ApplicationEnded, BlockData, BlockUnavailable, ExecutorExited,
                             FetchBlock, FetchPackage, KillExecutor as KillExecutorMessage,
-                            LaunchExecutor, PackageData, RegisteredWorker, RegisterWorker,
+                            LaunchExecutor, PackageData, PackageStatus, RegisteredWorker, RegisterWorker,
                             RegisterWorkerFailed, WorkerHeartbeat, WorkerStopping)
 from ..net.server import Server
-from ..processes import describe_returncode
 from ..versions import python_version
 from .worker_state import (AbandonSession, ApplicationFinished, CleanWorkDirs, Connect, ExecutorLaunchFailed,
                            ExecutorProcessExited, ExecutorStarted, KillExecutor, KillRequested,
@@ -320,12 +319,13 @@ class Worker:
         try:
             conn.send(FetchPackage(sha256))
             reply = conn.recv()
-        except (OSError, VegaError):
-            # the master drops the connection when it has no such package
-            raise PackageUnavailable(sha256, "the master closed the connection instead of "
-                                             "sending it (it does not have it)") from None
+        except (OSError, VegaError) as exc:
+            raise PackageUnavailable(sha256, f"the connection to the master failed ({_why(exc)})"
+                                     ) from None
         finally:
             conn.close()
+        if isinstance(reply, PackageStatus) and not reply.present:
+            raise PackageUnavailable(sha256, "the master does not have it")
         if not isinstance(reply, PackageData) or not packaging.verify(reply.data, sha256):
             raise PackageUnavailable(sha256, "what the master sent does not match its sha256")
         packaging.extract(reply.data, directory)
