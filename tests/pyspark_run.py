@@ -1,6 +1,8 @@
 """Run PySpark's own unit tests for the RDD API against Vega, on one master.
 
-    python tests/pyspark_run.py PYSPARK_ZIP MASTER RESULTS.json
+    python tests/pyspark_run.py PYSPARK_ZIP MASTER RESULTS.json [SUBSTRING]
+
+(with SUBSTRING, only the tests whose id contains it run: for looking into one)
 
 The test modules are read at run time from the installed PySpark's ``pyspark.zip``
 (never copied into this repository) and run with ``unittest`` while ``import pyspark``
@@ -165,7 +167,7 @@ def load_modules(zip_path: str, directory: str) -> list:
     return modules
 
 
-def main(zip_path: str, master: str, results_path: str) -> int:
+def main(zip_path: str, master: str, results_path: str, only: str = "") -> int:
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from vega_runtime.pyspark_alias import install
 
@@ -186,6 +188,8 @@ def main(zip_path: str, master: str, results_path: str) -> int:
             for test in _tests(loader.loadTestsFromModule(module)):
                 test_id = _test_id(test)
                 reason = _excluded(test_id, master)
+                if only not in test_id:
+                    continue
                 if reason:
                     outcomes[test_id] = ("excluded", reason)
                 else:
@@ -208,4 +212,4 @@ def main(zip_path: str, master: str, results_path: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(*sys.argv[1:4]))
+    sys.exit(main(*sys.argv[1:5]))

@@ -71,7 +71,7 @@ def test_checkpoint_dir_is_per_application_and_reported(fresh_ctx, tmp_path):
     assert sc.getCheckpointDir() is None
     sc.setCheckpointDir(str(tmp_path))
     directory = sc.getCheckpointDir()
-    assert os.path.dirname(directory) == str(tmp_path)
+    assert os.path.dirname(directory) == "file:" + str(tmp_path)
     assert re.fullmatch(r"[0-9a-f-]{36}", os.path.basename(directory))
     rdd = sc.parallelize([1, 2])
     rdd.checkpoint()
@@ -182,11 +182,13 @@ def test_map_partitions_with_split_is_map_partitions_with_index(ctx):
 
 
 def test_stat_counter_as_dict():
-    """StatCounter.asDict() and asDict(sample=True), as PySpark's."""
+    """StatCounter.asDict() and asDict(sample=True), as PySpark's: the default reports the
+    sample stdev and variance, sample=True the population ones (PySpark 4.3's asDict)."""
     s = StatCounter([1.0, 2.0, 3.0])
     assert s.asDict() == {"count": 3, "mean": 2.0, "sum": 6.0, "min": 1.0, "max": 3.0,
-                          "stdev": math.sqrt(2 / 3), "variance": 2 / 3}
-    assert s.asDict(sample=True)["variance"] == 1.0
+                          "stdev": 1.0, "variance": 1.0}
+    assert s.asDict(sample=True)["variance"] == 2 / 3
+    assert s.asDict(sample=True)["stdev"] == math.sqrt(2 / 3)
 
 
 def test_rdd_is_subscriptable_in_annotations():
@@ -320,7 +322,8 @@ def test_creating_a_context_inside_a_task_is_refused(ctx):
     with pytest.raises(TaskFailed) as info:
         ctx.parallelize([1], 1).map(lambda _: Context(master="local")).collect()
     assert info.value.error_type == "DriverOnlyError"
-    assert info.value.message.startswith("creating a Context can only be used on the driver")
+    assert info.value.message.startswith(
+        "[CONTEXT_ONLY_VALID_ON_DRIVER] creating a Context can only be used on the driver")
 
 
 @pytest.mark.parametrize("method", ["destroy", "unpersist"])
@@ -330,7 +333,8 @@ def test_broadcast_destroy_or_unpersist_inside_a_task_fails(ctx, method):
     with pytest.raises(TaskFailed) as info:
         ctx.parallelize([1], 1).map(lambda _: getattr(shared, method)()).collect()
     assert info.value.error_type == "DriverOnlyError"
-    assert info.value.message.startswith(f"Broadcast.{method}() can only be used on the driver")
+    assert info.value.message.startswith(
+        f"[CONTEXT_ONLY_VALID_ON_DRIVER] Broadcast.{method}() can only be used on the driver")
     assert ctx.parallelize([0], 1).map(lambda i: shared.value[i]).collect() == [1]
 
 
@@ -340,7 +344,8 @@ def test_broadcast_of_the_context_is_a_pickling_error(ctx):
         ctx.broadcast(ctx)
     assert isinstance(info.value, VegaError)
     assert str(info.value).startswith("Could not serialize broadcast: a Context value cannot "
-                                      "be pickled (the Context can only be used on the driver")
+                                      "be pickled ([CONTEXT_ONLY_VALID_ON_DRIVER] the Context "
+                                      "can only be used on the driver")
 
 
 def test_union_of_rdds_with_one_partitioner_keeps_it(ctx):

@@ -46,6 +46,7 @@ def _lazy(name: str):
 
 config = _lazy("vega_runtime.config")
 hdfs = _lazy("vega_runtime.io.hdfs")
+io_files = _lazy("vega_runtime.io.files")
 outputs = _lazy("vega_runtime.io.output")
 dependency = _lazy("vega_runtime.rdd.dependency")
 sources = _lazy("vega_runtime.rdd.sources")
@@ -448,7 +449,7 @@ class Context(JobControl, FileShipping):
         """Checkpoints go to a new directory per application under ``directory`` (a local
         path or an HDFS URL), created if missing, as in PySpark.
 
-        >>> # ctx.set_checkpoint_dir("/tmp/ckpt"); ctx.get_checkpoint_dir() -> '/tmp/ckpt/<uuid>'
+        >>> # ctx.set_checkpoint_dir("/tmp/ckpt"); ctx.get_checkpoint_dir() -> 'file:/tmp/ckpt/<uuid>'
         """
         unique = str(uuid.uuid4())
         if hdfs.is_hdfs(directory):
@@ -456,12 +457,14 @@ class Context(JobControl, FileShipping):
             target = outputs.output_dir(self.checkpoint_dir, self.hdfs_settings)
             target.makedirs(target.root)
         else:
-            self.checkpoint_dir = os.path.join(os.path.abspath(directory), unique)
+            self.checkpoint_dir = os.path.join(os.path.abspath(io_files.local_path(directory)),
+                                               unique)
             os.makedirs(self.checkpoint_dir, exist_ok=True)
 
     def get_checkpoint_dir(self) -> Optional[str]:
-        """This application's checkpoint directory, or None before ``set_checkpoint_dir``."""
-        return self.checkpoint_dir
+        """This application's checkpoint directory as a URI (``file:/...``, ``hdfs://...``),
+        or None before ``set_checkpoint_dir``."""
+        return None if self.checkpoint_dir is None else io_files.file_uri(self.checkpoint_dir)
 
     # -- running jobs ---------------------------------------------------------------------
     def run_job(self, rdd: RDD, partition_func: Callable[[Iterable], Iterable],

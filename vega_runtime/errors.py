@@ -53,14 +53,23 @@ class ContextStoppedError(VegaError):
 
 
 class DriverOnlyError(VegaError):
-    """The driver's API (actions, the Context) was used inside a task."""
+    """The driver's API (actions, the Context) was used inside a task.
+
+    The message starts with PySpark's error class for this mistake, which PySpark programs
+    may look for (``getErrorClass()`` returns it, as PySpark's exceptions do).
+    """
+
+    error_class = "CONTEXT_ONLY_VALID_ON_DRIVER"
 
     def __init__(self, what: str):
         super().__init__(what)
         self.what = what
 
+    def getErrorClass(self) -> str:  # noqa: N802 - PySpark's name
+        return self.error_class
+
     def __str__(self) -> str:
-        return (f"{self.what} can only be used on the driver, not inside a task. "
+        return (f"[{self.error_class}] {self.what} can only be used on the driver, not inside a task. "
                 "A transformation's function runs on an executor, which has no Context: "
                 "compute what you need before the transformation (for example collect() "
                 "a small RDD and broadcast() it), or express it as a join.")

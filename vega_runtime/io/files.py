@@ -26,8 +26,21 @@ class InputFile:
 
 
 def local_path(url: str) -> str:
-    """``file:///a/b`` -> ``/a/b``; bare paths unchanged."""
-    return url[len("file://"):] if url.startswith("file://") else url
+    """``file:///a/b`` and ``file:/a/b`` -> ``/a/b``; bare paths unchanged."""
+    if url.startswith("file://"):
+        return url[len("file://"):]
+    return url[len("file:"):] if url.startswith("file:") else url
+
+
+def file_uri(path: str) -> str:
+    """A path as Spark reports it: ``/a/b`` -> ``file:/a/b``; URLs (``hdfs://...``) unchanged.
+
+    >>> file_uri("/tmp/ckpt"), file_uri("hdfs://nn:9870/ckpt")
+    ('file:/tmp/ckpt', 'hdfs://nn:9870/ckpt')
+    """
+    if ":" in path.split("/", 1)[0]:
+        return path
+    return "file:" + os.path.abspath(path)
 
 
 def list_input_files(spec: str, hdfs: Optional[HdfsSettings] = None) -> List[InputFile]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Dict, Iterable, Optional
 
 from vega_runtime.context import Context
@@ -19,6 +20,10 @@ class SparkContext(Context):
     Vega reports as ignored (executors inherit their worker's environment).
     """
 
+    #: the running SparkContext of this process (PySpark's class attribute of the name)
+    _active_spark_context: Optional["SparkContext"] = None
+    _active_lock = threading.Lock()
+
     def __init__(self, master: Optional[str] = None, appName: Optional[str] = None,
                  sparkHome: Optional[str] = None, pyFiles: Optional[Iterable[str]] = None,
                  environment: Optional[Dict[str, Any]] = None, batchSize: int = 0,
@@ -35,10 +40,29 @@ class SparkContext(Context):
         for key, value in (environment or {}).items():
             self._spark_conf.set("spark.executorEnv." + key, value)
         settings = vega_settings(self._spark_conf.getAll())
-        super().__init__(master=settings.pop("vega.master", None),
-                         app_name=settings.pop("vega.app.name", None), conf=settings)
+        with SparkContext._active_lock:
+            running = SparkContext._active_spark_context
+            if running is not None:
+                raise ValueError(f"Cannot run multiple SparkContexts at once; existing "
+                                 f"SparkContext(app={running.app_name}, "
+                                 f"master={running.master_spec.url}) is running: stop it "
+                                 "first, or use SparkContext.getOrCreate()")
+            super().__init__(master=settings.pop("vega.master", None),
+                             app_name=settings.pop("vega.app.name", None), conf=settings)
+            SparkContext._active_spark_context = self
         for path in pyFiles or ():
             self.add_py_file(path)
+
+    def stop(self) -> None:
+        with SparkContext._active_lock:
+            if SparkContext._active_spark_context is self:
+                SparkContext._active_spark_context = None
+        super().stop()
+
+    @property
+    def _temp_dir(self) -> str:
+        """The driver's scratch directory of this application (PySpark's ``_temp_dir``)."""
+        return self.app_dir
 
     def getConf(self) -> SparkConf:
         """A copy of the settings this context was created with (PySpark's ``getConf``)."""

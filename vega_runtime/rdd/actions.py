@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterator, List, Optional
 
 from .sampling import fraction_for_sample_size
 from .stats import (BoundedFloat, StatCounter, count_into_buckets, estimate_mean, estimate_sum,
-                    histogram_buckets, hll_estimate, hll_merge, hll_precision, hll_registers)
+                    histogram_buckets, hll_count, hll_merge, hll_precision, hll_sketch)
 
 
 def _count(records: Iterator) -> int:
@@ -315,8 +315,8 @@ class Actions:
         >>> # ctx.range(1000).count_approx_distinct() -> about 1000
         """
         p = hll_precision(relative_sd)
-        parts = self._run(lambda it: hll_registers(it, p), "count_approx_distinct()")
-        return hll_estimate(_reduce(hll_merge, parts, bytearray(1 << p)))
+        parts = self._run(lambda it: hll_sketch(it, p), "count_approx_distinct()")
+        return hll_count(_reduce(hll_merge, parts, (bytearray(1 << p), frozenset())))
 
     # -- numbers -------------------------------------------------------------
     def sum(self):

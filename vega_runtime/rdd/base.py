@@ -14,6 +14,7 @@ from typing import Generic, Iterator, List, Optional, TypeVar
 
 from .. import aliases
 from ..errors import DriverOnlyError
+from ..io.files import file_uri
 from ..storage_level import StorageLevel
 from .actions import Actions
 from .dependency import Dependency, NarrowDependency, ShuffleDependency
@@ -223,7 +224,9 @@ class RDD(Transformations, PairFunctions, Actions, Generic[T]):
         return self._checkpoint_requested == "local"
 
     def get_checkpoint_file(self) -> Optional[str]:
-        return getattr(self._checkpoint_rdd, "directory", None)
+        """Where this RDD was checkpointed, as a URI (``file:/...``, ``hdfs://...``), or None."""
+        directory = getattr(self._checkpoint_rdd, "directory", None)
+        return None if directory is None else file_uri(directory)
 
     # -- shipping ---------------------------------------------------------
     def __getstate__(self):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 import statistics
-from typing import Iterable, List, Optional
+from typing import Iterable, List, Optional, Tuple
 
 from .. import aliases
 
@@ -86,10 +86,17 @@ class StatCounter:
         return math.sqrt(self.sample_variance())
 
     def as_dict(self, sample: bool = False) -> dict:
+        """The members as a dict, as PySpark's ``asDict`` gives them: note that, there, the
+        default (``sample=False``) reports the *sample* stdev and variance and
+        ``sample=True`` the population ones.
+
+        >>> StatCounter([1.0, 2.0, 3.0, 4.0]).as_dict()["variance"]
+        1.6666666666666667
+        """
         return {"count": self.count(), "mean": self.mean(), "sum": self.sum(),
                 "min": self.min(), "max": self.max(),
-                "stdev": self.sample_stdev() if sample else self.stdev(),
-                "variance": self.sample_variance() if sample else self.variance()}
+                "stdev": self.stdev() if sample else self.sample_stdev(),
+                "variance": self.variance() if sample else self.sample_variance()}
 
     def __repr__(self) -> str:
         return (f"(count: {self.count()}, mean: {self.mean()}, stdev: {self.stdev()}, "
@@ -266,21 +273,41 @@ def hll_precision(relative_sd: float) -> int:
 
 
 def hll_registers(values: Iterable, p: int) -> bytearray:
+    return hll_sketch(values, p)[0]
+
+
+def hll_sketch(values: Iterable, p: int) -> Tuple[bytearray, Optional[frozenset]]:
+    """One partition's sketch: HyperLogLog's ``1 << p`` registers, and the exact set of the
+    values' 64-bit hashes as long as it holds at most ``1 << p`` of them, so that small
+    counts are exact (what HyperLogLog++'s sparse representation achieves)."""
     m = 1 << p
     registers = bytearray(m)
+    hashes: Optional[set] = set()
     shift = 64 - p
     for v in values:
         h = stable_hash64(v)
+        if hashes is not None:
+            hashes.add(h)
+            if len(hashes) > m:
+                hashes = None
         index = h >> shift
         rest = (h << p) & 0xFFFFFFFFFFFFFFFF
         rank = (64 - p + 1) if rest == 0 else (64 - rest.bit_length() + 1)
         if rank > registers[index]:
             registers[index] = rank
-    return registers
+    return registers, None if hashes is None else frozenset(hashes)
 
 
-def hll_merge(a: bytearray, b: bytearray) -> bytearray:
-    return bytearray(max(x, y) for x, y in zip(a, b))
+def hll_merge(a: tuple, b: tuple) -> tuple:
+    registers = bytearray(max(x, y) for x, y in zip(a[0], b[0]))
+    hashes = a[1] | b[1] if a[1] is not None and b[1] is not None else None
+    return registers, hashes if hashes is not None and len(hashes) <= len(registers) else None
+
+
+def hll_count(sketch: tuple) -> int:
+    """The number of distinct values a merged sketch saw: exact while small, else estimated."""
+    registers, hashes = sketch
+    return len(hashes) if hashes is not None else hll_estimate(registers)
 
 
 def hll_estimate(registers: bytearray) -> int:

@@ -121,6 +121,17 @@ class DAGScheduler:
             return self._finish_job(JobSucceeded(job_id, []))
         return self._submit_stage(final)
 
+    def job_stage_ids(self) -> List[int]:
+        """The ids of every stage in the running job's graph, ancestors first."""
+        seen: Dict[int, Stage] = {}
+        stack = [self.job.final_stage] if self.job is not None else []
+        while stack:
+            stage = stack.pop()
+            if stage.stage_id not in seen:
+                seen[stage.stage_id] = stage
+                stack.extend(stage.parents)
+        return sorted(seen)
+
     def task_succeeded(self, task: TaskSpec, value: Any, accumulators: Any = None) -> list:
         """``value`` is a MapStatus for map tasks, the result for result tasks."""
         if self.running_tasks.pop(task.task_id, None) is None or self.job is None:

@@ -16,6 +16,10 @@ class JobListener:
 
     def on_job_start(self, job_id: int, description: str) -> None: ...
 
+    def on_job_stages(self, job_id: int, stage_ids: List[int]) -> None:
+        """Every stage of a job's graph, those it will skip (their map output exists) included,
+        as Spark's job-start event lists them."""
+
     def on_stage_submitted(self, stage_id: int, attempt: int, name: str, num_tasks: int) -> None: ...
 
     def on_task_end(self, stage_id: int, partition: int, executor_id: str, success: bool,

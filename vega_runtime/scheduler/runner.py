@@ -69,7 +69,9 @@ class JobRunner:
         self.listener.on_job_start(job_id, description)
         log.info("job %d submitted: %s", job_id, description)
         try:
-            self._apply(self.dag.submit_job(job_id, rdd, func, partitions))
+            actions = self.dag.submit_job(job_id, rdd, func, partitions)
+            self.listener.on_job_stages(job_id, self.dag.job_stage_ids())
+            self._apply(actions)
             while self._outcome is None:
                 if self._cancel_reason is not None:
                     raise JobCancelled(self._cancel_reason)

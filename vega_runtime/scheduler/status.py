@@ -53,6 +53,12 @@ class JobStatusStore(JobListener):
             self._current_job = job_id
             _trim(self.jobs)
 
+    def on_job_stages(self, job_id: int, stage_ids: List[int]) -> None:
+        with self._lock:
+            job = self.jobs.get(job_id)
+            if job is not None:
+                job["stages"] = list(stage_ids)
+
     def on_stage_submitted(self, stage_id: int, attempt: int, name: str, num_tasks: int) -> None:
         with self._lock:
             job = self.jobs.get(self._current_job)
