@@ -54,12 +54,29 @@ EXCLUDED = {
     "test_rdd.RDDTests.test_zip_with_different_object_sizes": _INTERNAL,
     "test_rdd.RDDTests.test_repartition_on_textfile": _SOURCE_TREE,
     "test_rdd.RDDTests.test_null_in_rdd": _JVM,
+    "test_rdd.RDDTests.test_multithread_broadcast_pickle": _INTERNAL,  # sc.serializer, _pickled_broadcast_vars
     # test_context
     "test_context.AddFileTests": _SOURCE_TREE,
     "test_context.ContextTestsWithResources": _RESOURCES,
-    # test_broadcast: a SparkSession over the JVM, and PySpark's broadcast wire format
+    "test_context.ContextTests.test_resources": _RESOURCES,
+    "test_context.ContextTests.test_set_conf": _JVM,  # sc._jsc
+    "test_context.ContextTests.test_forbid_insecure_gateway": _JVM,  # a py4j gateway
+    "test_context.ContextTests.test_allow_to_create_spark_context_in_executors":
+        "spark.executor.allowSparkContext: Vega refuses a Context inside a task, always",
+    "test_context.CheckpointTests.test_checkpoint_and_restore": _INTERNAL,  # sc._checkpointFile
+    # test_broadcast: PySpark's broadcast wire format and internal constructor, SQL UDFs
     "test_broadcast.BroadcastFrameProtocolTest": _INTERNAL,
+    "test_broadcast.BroadcastTest.test_broadcast_when_sc_none": _INTERNAL,
+    "test_broadcast.BroadcastTest.test_broadcast_value_against_gc": _JVM,  # sc._jvm
+    "test_broadcast.BroadcastTest.test_broadcast_in_udfs_with_encryption": _SQL,
     # test_taskcontext
+    "test_taskcontext.TaskContextTests.test_barrier": _BARRIER,
+    "test_taskcontext.TaskContextTests.test_context_get": _BARRIER,  # rdd.barrier()
+    "test_taskcontext.TaskContextTests.test_barrier_context_get": _BARRIER,
+    "test_taskcontext.TaskContextTests.test_barrier_infos": _BARRIER,
+    "test_taskcontext.TaskContextTests.test_all_gather": _BARRIER,
+    "test_taskcontext.TaskContextTests.test_resources": _RESOURCES,
+    "test_taskcontext.TaskContextTestsWithWorkerReuse": _BARRIER,  # both use rdd.barrier()
     "test_taskcontext.TaskContextTestsWithResources": _RESOURCES,
     "test_taskcontext.TaskContextTestsWithFractionalCpus": _RESOURCES,
     "test_taskcontext.TaskContextUDSTests": _INTERNAL,
@@ -77,6 +94,8 @@ EXCLUDED_ON = {
         "test_worker.WorkerSegfaultTest": _INLINE,
         "test_worker.WorkerSegfaultNonDaemonTest": _INLINE,
         "test_worker.WorkerPoolCrashTest": _INLINE,
+        "test_worker.WorkerTests.test_cancel_task": _INLINE,
+        "test_worker.SimpleWorkerTests.test_cancel_task": _INLINE,
     },
 }
 

@@ -1,0 +1,158 @@
+"""Spark's own RDD example programs run unchanged on Vega and give PySpark's answers.
+
+Each program is the installed PySpark's ``examples/src/main/python/<name>.py``, run as is
+with ``vega submit --pyspark-compat --master local[2]``, and again with the real PySpark
+(``spark_examples_run.py``, in the benchmark venv); the two outputs are compared as each
+program allows: exactly where it is deterministic, within floating-point summation order
+for PageRank, and by quality where it starts from an unseeded random point (logistic
+regression) or samples (pi).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import re
+import subprocess
+
+import pytest
+
+from proc_helpers import REPO, clean_env, vega
+from pyspark_install import pyspark_home, pyspark_python, requires_pyspark
+
+pytestmark = requires_pyspark
+
+RUNNER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "spark_examples_run.py")
+LR_DIMENSIONS = 10  # D in logistic_regression.py
+
+
+def _write_inputs(directory) -> dict:
+    """Each example's arguments, with the input files it reads written into ``directory``."""
+    rng = random.Random(7)
+    numbers = directory / "numbers.txt"
+    numbers.write_text("\n".join(" ".join(str(rng.randrange(1000)) for _ in range(8))
+                                 for _ in range(50)) + "\n")
+    points = directory / "lr_points.txt"
+    lines = []
+    for _ in range(400):
+        label = rng.choice((-1.0, 1.0))
+        lines.append(" ".join([f"{label:.1f}"] + [f"{label * 0.7 + rng.gauss(0, 1):.4f}"
+                                                  for _ in range(LR_DIMENSIONS)]))
+    points.write_text("\n".join(lines) + "\n")
+    data = os.path.join(pyspark_home(), "data", "mllib")
+    return {
+        "wordcount": [os.path.join(REPO, "data", "sample.txt")],
+        "sort": [str(numbers)],
+        "pagerank": [os.path.join(data, "pagerank_data.txt"), "10"],
+        "transitive_closure": ["2"],
+        "pi": ["2"],
+        "kmeans": [os.path.join(data, "kmeans_data.txt"), "2", "0.1"],
+        "logistic_regression": [str(points), "5"],
+        "als": ["30", "60", "5", "3", "2"],
+        "status_api_demo": [],
+    }
+
+
+@pytest.fixture(scope="module")
+def answers(tmp_path_factory):
+    """``(inputs, pyspark_outputs)``: what the real PySpark prints for every example."""
+    directory = tmp_path_factory.mktemp("examples")
+    inputs = _write_inputs(directory)
+    runs, out = directory / "runs.json", directory / "pyspark.json"
+    runs.write_text(json.dumps(sorted(inputs.items())))
+    examples = os.path.join(pyspark_home(), "examples", "src", "main", "python")
+    done = subprocess.run([pyspark_python(), RUNNER, examples, str(runs), str(out)],
+                          cwd=str(directory), capture_output=True, text=True, timeout=600,
+                          env=clean_env(PYSPARK_PYTHON=pyspark_python()))
+    assert done.returncode == 0 and out.exists(), done.stderr[-4000:]
+    return inputs, json.loads(out.read_text())
+
+
+def _run_on_vega(name: str, args, tmp_path) -> str:
+    example = os.path.join(pyspark_home(), "examples", "src", "main", "python", f"{name}.py")
+    result = vega("submit", "--pyspark-compat", "--master", "local[2]", example, *args,
+                  env=clean_env(), cwd=str(tmp_path), timeout=300)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return result.stdout
+
+
+def same_lines(vega_out: str, spark_out: str) -> None:
+    assert sorted(vega_out.splitlines()) == sorted(spark_out.splitlines())
+
+
+def same_output(vega_out: str, spark_out: str) -> None:
+    assert vega_out == spark_out
+
+
+def same_ranks(vega_out: str, spark_out: str) -> None:
+    def ranks(text):
+        return {m.group(1): float(m.group(2))
+                for m in re.finditer(r"^(\S+) has rank: (\S+)\.$", text, re.M)}
+    vega_ranks, spark_ranks = ranks(vega_out), ranks(spark_out)
+    assert vega_ranks.keys() == spark_ranks.keys() and spark_ranks
+    for page, rank in spark_ranks.items():
+        assert math.isclose(vega_ranks[page], rank, rel_tol=1e-9), page
+
+
+def both_near_pi(vega_out: str, spark_out: str) -> None:
+    for out in (vega_out, spark_out):
+        assert abs(float(re.search(r"Pi is roughly (\S+)", out).group(1)) - math.pi) < 0.05
+
+
+def same_centers(vega_out: str, spark_out: str) -> None:
+    def centers(text):
+        arrays = re.findall(r"array\(\[([^\]]*)\]\)", text.split("Final centers:")[1])
+        return sorted(tuple(round(float(x), 6) for x in a.replace(",", " ").split())
+                      for a in arrays)
+    assert centers(vega_out) == centers(spark_out) and len(centers(spark_out)) == 2
+
+
+def classifies_as_well(vega_out: str, spark_out: str, points_file: str) -> None:
+    """Both start from an unseeded random w: compare how well each final w classifies."""
+    def accuracy(text):
+        weights = [float(x) for x in re.split(r"[\s,]+", text.split("Final w:")[1]
+                                             .strip().strip("[]").replace("]", "")) if x]
+        right = total = 0
+        with open(points_file) as fh:
+            for line in fh:
+                label, *features = map(float, line.split())
+                score = sum(w * x for w, x in zip(weights, features))
+                right += (score > 0) == (label > 0)
+                total += 1
+        return right / total
+    spark_accuracy = accuracy(spark_out)
+    assert spark_accuracy > 0.9
+    assert accuracy(vega_out) >= spark_accuracy - 0.05
+
+
+def same_results(vega_out: str, spark_out: str) -> None:
+    def results(text):
+        return [line for line in text.splitlines() if line.startswith("Job results are:")]
+    assert results(vega_out) == results(spark_out) and results(spark_out)
+
+
+CHECKS = {
+    "wordcount": same_lines,
+    "sort": same_output,
+    "pagerank": same_ranks,
+    "transitive_closure": same_output,
+    "pi": both_near_pi,
+    "kmeans": same_centers,
+    "als": same_output,
+    "status_api_demo": same_results,
+}
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("name", sorted(CHECKS) + ["logistic_regression"])
+def test_spark_example_runs_unchanged_and_gives_pysparks_answer(answers, name, tmp_path):
+    """The example, unchanged, under vega submit --pyspark-compat on local[2], prints what
+    PySpark prints (as far as the program is deterministic)."""
+    inputs, spark_outputs = answers
+    vega_out = _run_on_vega(name, inputs[name], tmp_path)
+    if name == "logistic_regression":
+        classifies_as_well(vega_out, spark_outputs[name], inputs[name][0])
+    else:
+        CHECKS[name](vega_out, spark_outputs[name])
