@@ -91,6 +91,34 @@ def test_local_properties_are_per_thread(ctx):
     assert ctx.getLocalProperty("team") is None
 
 
+def test_tasks_see_the_local_properties_of_the_thread_that_started_their_job(ctx):
+    """TaskContext.getLocalProperty reads what the submitting thread had set, as in PySpark."""
+    ctx.setLocalProperty("team", "search")
+    try:
+        seen = ctx.parallelize([1, 2, 3], 3).map(
+            lambda x: TaskContext.get().getLocalProperty("team")).collect()
+        missing = ctx.parallelize([1], 1).map(
+            lambda x: TaskContext.get().getLocalProperty("absent")).collect()
+    finally:
+        ctx.setLocalProperty("team", None)
+    assert seen == ["search"] * 3 and missing == [None]
+
+
+def test_a_jobs_status_lists_the_stages_it_skips(ctx):
+    """getJobInfo(...).stageIds includes a shuffle map stage whose output a job reuses."""
+    pairs = ctx.parallelize(range(10), 2).map(lambda x: (x % 3, x)).reduce_by_key(lambda a, b: a + b)
+    ctx.setJobGroup("skips-1", "first")
+    pairs.collect()
+    ctx.setJobGroup("skips-2", "second, reusing the map output")
+    pairs.collect()
+    tracker = ctx.statusTracker()
+    first, second = (tracker.getJobInfo(tracker.getJobIdsForGroup(g)[0]) for g in ("skips-1", "skips-2"))
+    map_stage = first.stageIds[0]
+    assert len(first.stageIds) == 2 and len(second.stageIds) == 2
+    assert second.stageIds[0] == map_stage  # skipped: its output is reused
+    assert ctx.statusTracker().getStageInfo(second.stageIds[1]).numCompletedTasks == 2
+
+
 def test_status_tracker_reports_jobs_of_a_group_and_their_stages(ctx):
     """statusTracker(): job ids per group, job and stage info after the job ended."""
     ctx.setJobGroup("compat-report", "a report")

@@ -139,7 +139,7 @@ class Context(JobControl, FileShipping):
             self._bus,
             {"memory_bound": self.conf["vega.shuffle.memory_bound"],
              "batch_records": self.conf["vega.shuffle.batch_records"]},
-            self._merge_accumulators, self._blocks)
+            self._merge_accumulators, self._blocks, lambda: self._local_properties())
         self._finalizer = weakref.finalize(self, _shutdown, self.backend, self.app_dir)
         atexit.register(self._finalizer)
         Context._active = weakref.ref(self)

@@ -75,6 +75,11 @@ class TaskContext(metaclass=_CurrentOnEmptyCall):
     def task_attempt_id(self) -> int:
         return self.attempt_id
 
+    def get_local_property(self, key: str) -> Optional[str]:
+        """A local property the driver's submitting thread had set when the job started
+        (``Context.set_local_property``), or None."""
+        return self.settings.get("local_properties", {}).get(key)
+
     def activate(self) -> "TaskContext":
         _current.context = self
         return self
@@ -88,3 +93,4 @@ class TaskContext(metaclass=_CurrentOnEmptyCall):
     partitionId = partition_id
     attemptNumber = attempt_number
     taskAttemptId = task_attempt_id
+    getLocalProperty = get_local_property

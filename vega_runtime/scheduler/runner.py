@@ -31,8 +31,13 @@ POLL_SECONDS = 0.25
 class JobRunner:
     def __init__(self, backend: Backend, dag: DAGScheduler, listener: JobListener,
                  settings: Dict[str, Any], merge_accumulators: Callable[[dict], None],
-                 blocks: BlockTracker):
+                 blocks: BlockTracker,
+                 local_properties: Callable[[], Dict[str, str]] = dict):
         self.backend = backend
+        #: the submitting thread's local properties, read when each job starts; its tasks
+        #: see them (``TaskContext.getLocalProperty``)
+        self.local_properties = local_properties
+        self._job_settings: Dict[str, Any] = settings
         self.blocks = blocks
         self.dag = dag
         self.listener = listener
@@ -66,6 +71,7 @@ class JobRunner:
                  deadline: Optional[float]):
         job_id = next(self._job_ids)
         self._func, self._outcome, self._cancel_reason = func, None, None
+        self._job_settings = {**self.settings, "local_properties": dict(self.local_properties())}
         self.listener.on_job_start(job_id, description)
         log.info("job %d submitted: %s", job_id, description)
         try:
@@ -218,7 +224,7 @@ class JobRunner:
                         for dep in shuffle_dependencies(stage.rdd)}
             payload = StagePayload(stage.stage_id, self.added_files, stage.rdd,
                                    None if stage.is_map else self._func,
-                                   stage.shuffle_dep, statuses, self.settings)
+                                   stage.shuffle_dep, statuses, self._job_settings)
             self._payloads[key] = dumps_closure(payload, f"stage {stage.stage_id} ({stage.rdd!r})")
         return self._payloads[key]
 
