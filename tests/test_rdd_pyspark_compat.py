@@ -461,3 +461,17 @@ def test_intersection_takes_num_partitions(ctx):
     """intersection(other, num_partitions), as the Rust Vega's, sets the result's partitions."""
     both = ctx.parallelize([1, 2, 3, 3]).intersection(ctx.parallelize([3, 2, 9]), 4)
     assert both.getNumPartitions() == 4 and sorted(both.collect()) == [2, 3]
+
+
+@pytest.mark.parametrize("master", ["local", "local[2]"])
+def test_a_task_refuses_a_driver_on_another_python(fresh_ctx, master):
+    """With sc.pythonVer differing from the executors' Python, tasks fail naming both versions
+    (PySpark's worker check); the same Context runs again once it matches."""
+    sc = fresh_ctx(master=master, conf={"vega.task.max_attempts": 1})
+    here = sc.pythonVer
+    sc.pythonVer = "2.0"
+    with pytest.raises(TaskFailed) as info:
+        sc.parallelize([1, 2]).count()
+    assert f"Python in the executor is {here}, the driver's is 2.0" in str(info.value)
+    sc.pythonVer = here
+    assert sc.parallelize([1, 2]).count() == 2

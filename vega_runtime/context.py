@@ -139,7 +139,7 @@ class Context(JobControl, FileShipping):
             self._bus,
             {"memory_bound": self.conf["vega.shuffle.memory_bound"],
              "batch_records": self.conf["vega.shuffle.batch_records"]},
-            self._merge_accumulators, self._blocks, lambda: self._local_properties())
+            self._merge_accumulators, self._blocks, self._job_settings)
         self._finalizer = weakref.finalize(self, _shutdown, self.backend, self.app_dir)
         atexit.register(self._finalizer)
         Context._active = weakref.ref(self)
@@ -223,6 +223,23 @@ class Context(JobControl, FileShipping):
         return backend
 
     # -- lifecycle -----------------------------------------------------------------
+    #: The driver's Python as ``major.minor`` (PySpark's ``pythonVer``); a task refuses to run
+    #: on an executor whose Python differs, since pickled code needs the same version.
+    python_ver = "%d.%d" % sys.version_info[:2]
+
+    @property
+    def pythonVer(self) -> str:  # noqa: N802 - PySpark's name
+        return self.python_ver
+
+    @pythonVer.setter
+    def pythonVer(self, value: str) -> None:  # noqa: N802
+        self.python_ver = value
+
+    def _job_settings(self) -> Dict[str, Any]:
+        """What every task of a job starting now is told besides its stage's settings."""
+        return {"local_properties": dict(self._local_properties()),
+                "python_version": self.python_ver}
+
     def stop(self) -> None:
         """Stop the executors and delete this application's scratch files."""
         with self._lock:

@@ -157,6 +157,10 @@ class Executor:
             return TaskFinished(launch.task_id, TaskState.FAILED, error_type=type(exc).__name__,
                                 error_message=f"could not load the task on {self.executor_id}: {exc}",
                                 traceback=user_traceback(exc))
+        mismatch = _python_mismatch(payload.settings.get("python_version"))
+        if mismatch is not None:
+            return TaskFinished(launch.task_id, TaskState.FAILED, error_type="PythonVersionMismatch",
+                                error_message=mismatch)
         shuffle_read = [0]
         tc = TaskContext(payload.stage_id, launch.partition, launch.attempt, launch.task_id,
                          self.executor_id, self.host, self._shuffle_reader(payload, shuffle_read),
@@ -247,3 +251,13 @@ def serve_tasks(executor: Executor, recv: Callable[[], Any], send: Callable[[Any
             executor.put_block(message)
         elif isinstance(message, (Shutdown, KillTask)):
             return
+
+
+def _python_mismatch(driver: Optional[str]) -> Optional[str]:
+    """Why this executor cannot run a task of a driver on Python ``driver`` (None if it can)."""
+    here = "%d.%d" % sys.version_info[:2]
+    if driver is None or driver == here:
+        return None
+    return (f"Python in the executor is {here}, the driver's is {driver}: tasks need the same "
+            "minor version on both (pickled code is version-specific). Run the same Python "
+            "everywhere (workers[].python in the cluster file)")

@@ -32,11 +32,11 @@ class JobRunner:
     def __init__(self, backend: Backend, dag: DAGScheduler, listener: JobListener,
                  settings: Dict[str, Any], merge_accumulators: Callable[[dict], None],
                  blocks: BlockTracker,
-                 local_properties: Callable[[], Dict[str, str]] = dict):
+                 job_settings: Callable[[], Dict[str, Any]] = dict):
         self.backend = backend
-        #: the submitting thread's local properties, read when each job starts; its tasks
-        #: see them (``TaskContext.getLocalProperty``)
-        self.local_properties = local_properties
+        #: settings read when each job starts and shipped with its stages: the submitting
+        #: thread's local properties (``TaskContext.getLocalProperty``), the driver's Python
+        self.job_settings = job_settings
         self._job_settings: Dict[str, Any] = settings
         self.blocks = blocks
         self.dag = dag
@@ -71,7 +71,7 @@ class JobRunner:
                  deadline: Optional[float]):
         job_id = next(self._job_ids)
         self._func, self._outcome, self._cancel_reason = func, None, None
-        self._job_settings = {**self.settings, "local_properties": dict(self.local_properties())}
+        self._job_settings = {**self.settings, **self.job_settings()}
         self.listener.on_job_start(job_id, description)
         log.info("job %d submitted: %s", job_id, description)
         try:
