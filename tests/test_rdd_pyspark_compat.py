@@ -475,3 +475,46 @@ def test_a_task_refuses_a_driver_on_another_python(fresh_ctx, master):
     assert f"Python in the executor is {here}, the driver's is 2.0" in str(info.value)
     sc.pythonVer = here
     assert sc.parallelize([1, 2]).count() == 2
+
+
+def test_cancelling_a_group_also_cancels_its_jobs_waiting_to_run(fresh_ctx, tmp_path):
+    """Jobs of a group that other threads submitted while another job ran raise JobCancelled
+    when the group is cancelled; other groups' waiting jobs run (Spark's cancelJobGroup)."""
+    sc = fresh_ctx(master="local[2]")
+    release = str(tmp_path / "release")
+    outcomes, queued = {}, []
+
+    def hold(x):
+        deadline = time.monotonic() + 60
+        while not os.path.exists(release) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return x
+
+    def run(name, group, job):
+        sc.setJobGroup(group, name)
+        queued.append(name)
+        try:
+            outcomes[name] = job()
+        except JobCancelled:
+            outcomes[name] = "cancelled"
+
+    blocker = threading.Thread(target=run, args=(
+        "blocker", "hold", lambda: sc.parallelize([1], 1).map(hold).collect()))
+    blocker.start()
+    deadline = time.monotonic() + 30
+    while not sc.statusTracker().getActiveJobsIds() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    waiting = [threading.Thread(target=run, args=(name, group, lambda: sc.parallelize([1, 2]).count()))
+               for name, group in (("a1", "A"), ("b1", "B"), ("a2", "A"))]
+    for thread in waiting:
+        thread.start()
+    while len(queued) < 4 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.1)  # from queued.append to waiting for the Context is one function call
+    sc.cancelJobGroup("A")
+    open(release, "w").close()
+    for thread in [blocker, *waiting]:
+        thread.join(60)
+    assert outcomes == {"blocker": [1], "a1": "cancelled", "a2": "cancelled", "b1": 2}
+    sc.setJobGroup("A", "a later job of the group")
+    assert sc.parallelize([1]).count() == 1

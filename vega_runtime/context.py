@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import collections
 import importlib
 import importlib.util
 import itertools
@@ -22,7 +23,7 @@ from . import aliases
 from ._version import __version__
 from .errors import BroadcastNotSerializable, ContextStoppedError, DriverOnlyError, InputError
 from .context_files import FileShipping
-from .context_jobs import _NO_JOB, JOB_GROUP, JobControl
+from .context_jobs import _NO_JOB, JobControl
 from .master_url import MasterSpec, parse_master
 
 
@@ -110,6 +111,7 @@ class Context(JobControl, FileShipping):
         self._persisted: Dict[int, "weakref.ref[RDD]"] = {}
         self._local = threading.local()
         self._running_group: Any = _NO_JOB
+        self._cancellations: collections.Counter = collections.Counter()
         self.app_dir = tempfile.mkdtemp(prefix=f"vega-{self.application_id}-",
                                         dir=self.conf["vega.local.dir"] or None)
         extra = [*listeners, *self._configured_listeners()]
@@ -497,28 +499,20 @@ class Context(JobControl, FileShipping):
                        partitions: Optional[Sequence[int]] = None) -> list:
         """Run ``func`` on each given partition of ``rdd``; one result per partition."""
         self._check_running()
-        with self._lock:
+        with self._job_slot():
             if partitions is None:
                 partitions = range(rdd.get_num_partitions())
-            self._running_group = self.get_local_property(JOB_GROUP)
-            try:
-                results = self._runner.run_job(rdd, func, list(partitions), repr(rdd))
-                self._checkpoint_lineage(rdd)
-            finally:
-                self._running_group = _NO_JOB
+            results = self._runner.run_job(rdd, func, list(partitions), repr(rdd))
+            self._checkpoint_lineage(rdd)
             return results
 
     def run_partitions_within(self, rdd: RDD, func: Callable[[Iterable], Any],
                               timeout: float) -> Dict[int, Any]:
         """``func``'s result for each partition of ``rdd`` finished within ``timeout`` seconds."""
         self._check_running()
-        with self._lock:
-            self._running_group = self.get_local_property(JOB_GROUP)
-            try:
-                return self._runner.run_job_within(rdd, func, list(range(rdd.get_num_partitions())),
-                                                   repr(rdd), timeout)
-            finally:
-                self._running_group = _NO_JOB
+        with self._job_slot():
+            return self._runner.run_job_within(rdd, func, list(range(rdd.get_num_partitions())),
+                                               repr(rdd), timeout)
 
     def save_partitions(self, rdd: RDD, path: str, writer, overwrite: bool) -> None:
         """Write each partition with ``writer`` and commit the output atomically."""

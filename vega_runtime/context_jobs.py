@@ -3,27 +3,55 @@
 A mixin of ``Context`` (PySpark's ``setJobGroup``, ``cancelJobGroup``,
 ``cancelAllJobs``, ``setLocalProperty``, ``statusTracker``).  Jobs run one at a
 time under the Context's lock; cancelling asks the runner to stop the running
-one, which then raises ``JobCancelled``.
+one, which then raises ``JobCancelled``, and makes the jobs of the group (or all
+jobs) that other threads have submitted and are waiting to run raise it too, as
+Spark cancels a group's queued jobs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from typing import Dict, Optional
+from collections import Counter
+from typing import Dict, Iterator, Optional
 
+from .errors import JobCancelled
 from .scheduler import status
 
 #: The local property naming a thread's job group (PySpark's key).
 JOB_GROUP = "spark.jobGroup.id"
 #: ``Context._running_group`` while no job runs.
 _NO_JOB = object()
+#: the key of ``cancel_all_jobs`` in ``Context._cancellations``
+_ALL_JOBS = object()
 
 
 class JobControl:
-    """Needs ``self._local`` (a threading.local), ``self._running_group``, ``self._runner``."""
+    """Needs ``self._local`` (a threading.local), ``self._running_group``, ``self._runner``,
+    ``self._lock`` (the Context's job slot) and ``self._cancellations`` (a Counter)."""
 
     _local: threading.local
     _running_group: object
+    _lock: threading.RLock
+    #: how often each job group (and ``_ALL_JOBS``: every job) has been cancelled
+    _cancellations: Counter
+
+    @contextlib.contextmanager
+    def _job_slot(self) -> Iterator[None]:
+        """Run this thread's job when the Context is free; if its group, or every job, was
+        cancelled while it waited, it raises ``JobCancelled`` instead of running."""
+        group = self.get_local_property(JOB_GROUP)
+        seen = (self._cancellations[group], self._cancellations[_ALL_JOBS])
+        with self._lock:
+            if (self._cancellations[group], self._cancellations[_ALL_JOBS]) != seen:
+                raise JobCancelled(f"job group {group!r} was cancelled before the job started"
+                                   if self._cancellations[group] != seen[0] else
+                                   "all jobs were cancelled before the job started")
+            outer, self._running_group = self._running_group, group
+            try:
+                yield
+            finally:
+                self._running_group = outer
 
     def _job_status_store(self) -> status.JobStatusStore:
         return status.JobStatusStore(lambda: self.get_local_property(JOB_GROUP))
@@ -60,12 +88,15 @@ class JobControl:
         self.set_local_property("spark.job.interruptOnCancel", str(interrupt_on_cancel).lower())
 
     def cancel_job_group(self, group_id: str) -> None:
-        """Cancel the running job if it belongs to ``group_id``; it raises ``JobCancelled``."""
+        """Cancel the running job if it belongs to ``group_id``, and the group's jobs waiting
+        to run; they raise ``JobCancelled``."""
+        self._cancellations[group_id] += 1
         if self._running_group == group_id:
             self._runner.cancel(f"job group {group_id!r} was cancelled")
 
     def cancel_all_jobs(self) -> None:
-        """Cancel the running job, if any; it raises ``JobCancelled``."""
+        """Cancel the running job, if any, and those waiting to run; they raise ``JobCancelled``."""
+        self._cancellations[_ALL_JOBS] += 1
         if self._running_group is not _NO_JOB:
             self._runner.cancel("all jobs were cancelled")
 
