@@ -518,3 +518,41 @@ def test_cancelling_a_group_also_cancels_its_jobs_waiting_to_run(fresh_ctx, tmp_
     assert outcomes == {"blocker": [1], "a1": "cancelled", "a2": "cancelled", "b1": 2}
     sc.setJobGroup("A", "a later job of the group")
     assert sc.parallelize([1]).count() == 1
+
+
+def test_job_tags_name_jobs_to_cancel(fresh_ctx, tmp_path):
+    """addJobTag/removeJobTag/getJobTags/clearJobTags are per thread; cancelJobsWithTag stops
+    the running job that carries the tag (PySpark 3.5's job tags)."""
+    sc = fresh_ctx(master="local[2]")
+    sc.addJobTag("nightly")
+    sc.addJobTag("report")
+    sc.removeJobTag("report")
+    assert sc.getJobTags() == {"nightly"}
+    with pytest.raises(ValueError):
+        sc.addJobTag("a,b")
+    started = str(tmp_path / "started")
+    outcome = []
+
+    def slow(x):
+        open(started, "w").close()
+        time.sleep(60)
+        return x
+
+    def run():
+        sc.addJobTag("nightly")
+        try:
+            outcome.append(sc.parallelize([1], 1).map(slow).collect())
+        except JobCancelled as exc:
+            outcome.append(str(exc))
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not os.path.exists(started) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    sc.cancelJobsWithTag("other")
+    sc.cancelJobsWithTag("nightly")
+    thread.join(30)
+    assert outcome == ["job cancelled: jobs tagged 'nightly' were cancelled"]
+    sc.clearJobTags()
+    assert sc.getJobTags() == set() and sc.parallelize([1, 2]).count() == 2

@@ -45,7 +45,9 @@ CONTEXT_MEMBERS: Tuple[str, ...] = (
     "application_id", "set_log_level", "get_or_create", "start_time", "ui_web_url",
     "get_checkpoint_dir", "set_local_property", "get_local_property", "set_job_group",
     "cancel_job_group", "cancel_all_jobs", "status_tracker", "add_file", "add_py_file",
-    "add_archive", "list_files", "list_archives",
+    "add_archive", "list_files", "list_archives", "set_job_description",
+    "set_interrupt_on_cancel", "add_job_tag", "remove_job_tag", "get_job_tags",
+    "clear_job_tags", "cancel_jobs_with_tag", "spark_user",
 )
 
 STATUS_TRACKER_METHODS: Tuple[str, ...] = (

@@ -111,6 +111,7 @@ class Context(JobControl, FileShipping):
         self._persisted: Dict[int, "weakref.ref[RDD]"] = {}
         self._local = threading.local()
         self._running_group: Any = _NO_JOB
+        self._running_tags: set = set()
         self._cancellations: collections.Counter = collections.Counter()
         self.app_dir = tempfile.mkdtemp(prefix=f"vega-{self.application_id}-",
                                         dir=self.conf["vega.local.dir"] or None)

@@ -11,6 +11,7 @@ Spark cancels a group's queued jobs.
 from __future__ import annotations
 
 import contextlib
+import getpass
 import threading
 from collections import Counter
 from typing import Dict, Iterator, Optional
@@ -18,8 +19,9 @@ from typing import Dict, Iterator, Optional
 from .errors import JobCancelled
 from .scheduler import status
 
-#: The local property naming a thread's job group (PySpark's key).
+#: The local properties naming a thread's job group and its job tags (PySpark's keys).
 JOB_GROUP = "spark.jobGroup.id"
+JOB_TAGS = "spark.job.tags"
 #: ``Context._running_group`` while no job runs.
 _NO_JOB = object()
 #: the key of ``cancel_all_jobs`` in ``Context._cancellations``
@@ -32,6 +34,7 @@ class JobControl:
 
     _local: threading.local
     _running_group: object
+    _running_tags: set
     _lock: threading.RLock
     #: how often each job group (and ``_ALL_JOBS``: every job) has been cancelled
     _cancellations: Counter
@@ -40,18 +43,19 @@ class JobControl:
     def _job_slot(self) -> Iterator[None]:
         """Run this thread's job when the Context is free; if its group, or every job, was
         cancelled while it waited, it raises ``JobCancelled`` instead of running."""
-        group = self.get_local_property(JOB_GROUP)
-        seen = (self._cancellations[group], self._cancellations[_ALL_JOBS])
+        group, tags = self.get_local_property(JOB_GROUP), self.get_job_tags()
+        keys = [group, _ALL_JOBS, *(("tag", tag) for tag in tags)]
+        seen = [self._cancellations[key] for key in keys]
         with self._lock:
-            if (self._cancellations[group], self._cancellations[_ALL_JOBS]) != seen:
-                raise JobCancelled(f"job group {group!r} was cancelled before the job started"
-                                   if self._cancellations[group] != seen[0] else
-                                   "all jobs were cancelled before the job started")
-            outer, self._running_group = self._running_group, group
+            if [self._cancellations[key] for key in keys] != seen:
+                raise JobCancelled("the job's group, one of its tags, or every job was "
+                                   "cancelled before the job started")
+            outer = self._running_group, self._running_tags
+            self._running_group, self._running_tags = group, tags
             try:
                 yield
             finally:
-                self._running_group = outer
+                self._running_group, self._running_tags = outer
 
     def _job_status_store(self) -> status.JobStatusStore:
         return status.JobStatusStore(lambda: self.get_local_property(JOB_GROUP))
@@ -93,6 +97,46 @@ class JobControl:
         self._cancellations[group_id] += 1
         if self._running_group == group_id:
             self._runner.cancel(f"job group {group_id!r} was cancelled")
+
+    def set_job_description(self, value: Optional[str]) -> None:
+        """The description of the jobs this thread submits (PySpark's ``setJobDescription``)."""
+        self.set_local_property("spark.job.description", value)
+
+    def set_interrupt_on_cancel(self, interrupt_on_cancel: bool) -> None:
+        """Whether cancelling this thread's jobs interrupts their running tasks; Vega always
+        stops a cancelled job's tasks, so this is recorded for PySpark programs only."""
+        self.set_local_property("spark.job.interruptOnCancel", str(interrupt_on_cancel).lower())
+
+    def add_job_tag(self, tag: str) -> None:
+        """Tag the jobs this thread submits from now on (see ``cancel_jobs_with_tag``).
+
+        >>> # ctx.add_job_tag("nightly"); rdd.count(); ctx.cancel_jobs_with_tag("nightly")
+        """
+        if not tag or "," in tag:
+            raise ValueError(f"a job tag is a non-empty string without commas, not {tag!r}")
+        self.set_local_property(JOB_TAGS, ",".join(sorted(self.get_job_tags() | {tag})))
+
+    def remove_job_tag(self, tag: str) -> None:
+        self.set_local_property(JOB_TAGS, ",".join(sorted(self.get_job_tags() - {tag})) or None)
+
+    def get_job_tags(self) -> set:
+        """The tags of the jobs this thread submits."""
+        return set(filter(None, (self.get_local_property(JOB_TAGS) or "").split(",")))
+
+    def clear_job_tags(self) -> None:
+        self.set_local_property(JOB_TAGS, None)
+
+    def cancel_jobs_with_tag(self, tag: str) -> None:
+        """Cancel the running job and the waiting ones that carry ``tag``; they raise
+        ``JobCancelled``."""
+        self._cancellations[("tag", tag)] += 1
+        if self._running_group is not _NO_JOB and tag in self._running_tags:
+            self._runner.cancel(f"jobs tagged {tag!r} were cancelled")
+
+    @staticmethod
+    def spark_user() -> str:
+        """The user running this application (PySpark's ``sparkUser``)."""
+        return getpass.getuser()
 
     def cancel_all_jobs(self) -> None:
         """Cancel the running job, if any, and those waiting to run; they raise ``JobCancelled``."""
