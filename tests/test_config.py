@@ -92,8 +92,9 @@ def test_defaults_file_regenerates_identically():
 
 def test_daemon_library_defaults_match_the_schema():
     """The defaults the daemons' classes keep for tests and embedding are the schema's."""
-    from vega_runtime.deploy import http_api, worker_state
-    from vega_runtime.deploy.master_state import FINISHED_APP_TTL
+    from vega_runtime.deploy import drivers, http_api, worker_state
+    from vega_runtime.deploy.master_state import (DEAD_WORKER_TIMEOUTS, FINISHED_APP_TTL,
+                                                  MAX_EXECUTOR_FAILURES)
     from vega_runtime.net import connection, server
 
     defaults = {s.key: s.parse(s.default) for s in SETTINGS}
@@ -102,6 +103,9 @@ def test_daemon_library_defaults_match_the_schema():
     assert defaults["vega.worker.registration_timeout"] == \
         worker_state.REGISTRATION_TIMEOUT_SECONDS
     assert defaults["vega.master.finished_app_ttl"] == FINISHED_APP_TTL
+    assert defaults["vega.master.max_executor_failures"] == MAX_EXECUTOR_FAILURES
+    assert defaults["vega.master.dead_worker_persistence"] == DEAD_WORKER_TIMEOUTS
+    assert defaults["vega.master.supervise.max_restarts"] == drivers.MAX_RESTARTS
     assert defaults["vega.net.handshake_timeout"] == connection.HANDSHAKE_TIMEOUT
     assert defaults["vega.net.max_handshakes"] == server.MAX_HANDSHAKES
     assert defaults["vega.net.max_handshakes_per_address"] == server.MAX_HANDSHAKES_PER_ADDRESS

@@ -177,10 +177,19 @@ DAEMON_SETTINGS: tuple[Setting, ...] = (
             flag="--work-dir"),
     _master("vega.worker.timeout", 15.0, parse_float, "seconds",
             "Seconds without a heartbeat before the master marks a worker lost (Spark's "
-            "spark.worker.timeout); lost and dead workers leave the status 15 timeouts later.",
+            "spark.worker.timeout).",
             env="VEGA_WORKER_TIMEOUT", flag="--worker-timeout"),
     _master("vega.master.finished_app_ttl", 24 * 3600.0, parse_float, "seconds",
             "How long the master keeps a finished application (record, package, logs)."),
+    _master("vega.master.max_executor_failures", 10, parse_int, "exits",
+            "An application whose executors exit this many times is failed (Spark's "
+            "spark.deploy.maxExecutorRetries)."),
+    _master("vega.master.dead_worker_persistence", 15, parse_int, "worker timeouts",
+            "Lost and dead workers leave the status this many vega.worker.timeout after "
+            "(Spark's spark.dead.worker.persistence)."),
+    _master("vega.master.supervise.max_restarts", 3, parse_int, "restarts",
+            "How many times the master restarts a cluster-mode driver submitted with "
+            "--supervise that failed."),
     _master("vega.ui.open", False, parse_bool, "boolean",
             "Let anyone who can reach the master's HTTP port read the web UI and JSON API "
             "without the token (otherwise every request but /metrics needs it).",

@@ -81,11 +81,14 @@ class Master:
         self.lock = threading.RLock()
         self.recovery = RecoveryStore(self.work_dir)
         self.state = MasterState(conf["vega.worker.timeout"], conf["vega.master.finished_app_ttl"],
-                                 self.recovery.load())
+                                 self.recovery.load(),
+                                 conf["vega.master.max_executor_failures"],
+                                 conf["vega.master.dead_worker_persistence"])
         self.packages = PackageStore(self.work_dir)
         self.logs = AppLogs(self.work_dir)
         self.drivers = DriverRunner(self.work_dir, lambda: self.url, secret_file,
-                                    on_change=self.save_state)
+                                    on_change=self.save_state,
+                                    max_restarts=conf["vega.master.supervise.max_restarts"])
         self._outboxes: Dict[int, Outbox] = {}
         self._sessions = itertools.count(1)
         self._save_lock = threading.Lock()
