@@ -19,9 +19,9 @@ from .daemon_run import MASTER_OPTIONS, WORKER_OPTIONS, run_master, run_worker
 def setting_option(flag: str, name: str, options: dict, help: str, **kwargs):
     """A flag for the setting ``options[name]``; its help names the setting and default."""
     setting = SETTINGS_BY_KEY[options[name]]
-    default = setting.default if setting.default != "" else "none"
+    default = "" if setting.default in ("", False) else f"; default: {setting.default}"
     return click.option(flag, name, default=None, show_default=False,
-                        help=f"{help} [setting {setting.key}; default: {default}]", **kwargs)
+                        help=f"{help} [setting {setting.key}{default}]", **kwargs)
 
 
 def master_option(flag: str, name: str, help: str, **kwargs):
