@@ -9,7 +9,6 @@ with a secret as without one, never on 0.0.0.0 unless asked.
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 
