@@ -225,14 +225,17 @@ def test_master_listens_on_its_advertised_address_with_a_secret(tmp_path, secret
 
 def test_driver_listeners_bind_its_advertised_address(tmp_path):
     """A local-cluster driver advertised as 127.0.0.2 (vega.driver.host) serves executors
-    and its metrics there only, with the cluster's secret; the job runs."""
+    and its metrics there only, with the cluster's secret; the job runs.  Its RPC port
+    takes the vega.net.* limits it is given."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         metrics_port = probe.getsockname()[1]
     with Context(master="local-cluster[1,1]", app_name="bind",
                  conf={"vega.driver.host": "127.0.0.2",
-                       "vega.driver.metrics.port": metrics_port}) as ctx:
+                       "vega.driver.metrics.port": metrics_port,
+                       "vega.net.send_timeout": 7.5}) as ctx:
         assert ctx.parallelize(range(10), 2).map(lambda x: x * 2).sum() == 90
+        assert ctx.backend.server.send_timeout == 7.5
         sockets = listening_sockets(os.getpid())
         driver_port = ctx.backend.server.port
     assert ("127.0.0.2", driver_port) in sockets

@@ -144,7 +144,7 @@ def run_master(host: Optional[str] = None, port: Optional[int] = None,
     """Run the master (``vega master``); options left None come from the configuration."""
     from vega_runtime.deploy.http_api import TOKEN_FILE, allowed_hosts, master_token, start_http
     from vega_runtime.deploy.master import Master
-    from vega_runtime.deploy.settings import http_limits
+    from vega_runtime.config import http_limits
 
     given = {"host": host, "bind": bind, "port": port, "webui_port": webui_port,
              "work_dir": work_dir, "secret_file": secret_file, "worker_timeout": worker_timeout,
@@ -228,7 +228,7 @@ def run_worker(master_url: str, host: Optional[str] = None, cores: Optional[int]
         fail(f"cannot start the worker: {exc}", 1)
     from vega_runtime.deploy.http_api import start_metrics_http
     from vega_runtime.deploy.metrics import WorkerCollector
-    from vega_runtime.deploy.settings import http_limits
+    from vega_runtime.config import http_limits
 
     webui_port = conf["vega.worker.ui.port"]
     try:

@@ -155,6 +155,11 @@ def _daemons(key, default, parse, unit, doc, env=None):
     return Setting(key, default, parse, unit, doc, env, None, DAEMONS)
 
 
+def _rpc(key, default, parse, unit, doc):
+    """A setting of every RPC port: the master's, a worker's shuffle service, a driver's."""
+    return Setting(key, default, parse, unit, doc, None, None, (DRIVER, MASTER, WORKER))
+
+
 #: The master's and workers' settings (vega master, vega worker; Spark's spark.master.*,
 #: spark.worker.*); their flags win over everything below them, as for the driver.
 DAEMON_SETTINGS: tuple[Setting, ...] = (
@@ -238,15 +243,15 @@ DAEMON_SETTINGS: tuple[Setting, ...] = (
     _worker("vega.worker.registration_timeout", 10.0, parse_float, "seconds",
             "A registration the master has not answered in this long is abandoned and "
             "tried again."),
-    _daemons("vega.net.handshake_timeout", 10.0, parse_float, "seconds",
-             "Time a new connection to a daemon's RPC port (master, shuffle service) has to "
+    _rpc("vega.net.handshake_timeout", 10.0, parse_float, "seconds",
+             "Time a new connection to an RPC port (master, shuffle service, driver) has to "
              "prove the secret before it is dropped."),
-    _daemons("vega.net.max_handshakes", 64, parse_int, "connections",
-             "Connections a daemon's RPC port holds in the handshake at once, from all "
+    _rpc("vega.net.max_handshakes", 64, parse_int, "connections",
+             "Connections an RPC port holds in the handshake at once, from all "
              "addresses; more are closed (or displace the busiest address's oldest)."),
-    _daemons("vega.net.max_handshakes_per_address", 16, parse_int, "connections",
+    _rpc("vega.net.max_handshakes_per_address", 16, parse_int, "connections",
              "Connections in the handshake at once from one address."),
-    _daemons("vega.net.send_timeout", 20.0, parse_float, "seconds",
+    _rpc("vega.net.send_timeout", 20.0, parse_float, "seconds",
              "A send on an authenticated connection that makes no progress this long fails "
              "and the peer is dropped."),
     _daemons("vega.ui.max_connections", 64, parse_int, "connections",
@@ -422,6 +427,24 @@ class Config(Mapping[str, Any]):
         _apply(values, origins, cli or {}, "command line")
         _apply(values, origins, overrides or {}, "job")
         return cls(values, origins)
+
+
+def rpc_limits(conf: Mapping[str, Any]) -> dict[str, Any]:
+    """``net.server.Server`` keyword arguments from ``vega.net.*``: the handshake deadline
+    and caps, the send timeout (the master's, workers' and drivers' RPC ports)."""
+    return {"handshake_timeout": conf["vega.net.handshake_timeout"],
+            "max_handshakes": conf["vega.net.max_handshakes"],
+            "max_handshakes_per_address": conf["vega.net.max_handshakes_per_address"],
+            "send_timeout": conf["vega.net.send_timeout"]}
+
+
+def http_limits(conf: Mapping[str, Any]) -> dict[str, Any]:
+    """``deploy.http_api`` servers' keyword arguments from ``vega.ui.*``: connection caps
+    and request/response deadlines (the master's HTTP port, workers' /metrics)."""
+    return {"max_connections": conf["vega.ui.max_connections"],
+            "per_address": conf["vega.ui.max_connections_per_address"],
+            "request_timeout": conf["vega.ui.request_timeout"],
+            "response_timeout": conf["vega.ui.response_timeout"]}
 
 
 def _apply(values: dict, origins: dict, new: Mapping[str, Any], origin: str) -> None:

@@ -180,6 +180,7 @@ class Context(JobControl, FileShipping):
 
     def _create_cluster_backend(self, spec: MasterSpec):
         """A backend on a running cluster, or on a local-cluster started for this Context."""
+        from .config import rpc_limits
         from .net.connection import create_secret_file, load_secret, resolve_secret_file
         from .scheduler.cluster_backend import ClusterBackend, MasterLogRelay
         from .scheduler.local_cluster import LocalCluster
@@ -207,7 +208,8 @@ class Context(JobControl, FileShipping):
                                      self.conf["vega.locality.wait"],
                                      self.conf["vega.scheduler.executor_wait_timeout"],
                                      starting=cluster is not None,
-                                     master_reconnect_timeout=self.conf["vega.master.reconnect_timeout"])
+                                     master_reconnect_timeout=self.conf["vega.master.reconnect_timeout"],
+                                     server_limits=rpc_limits(self.conf))
             backend.owned_cluster = cluster
             backend.broadcast_dir = os.path.join(self.app_dir, "broadcast")
             self._bus.listeners.append(MasterLogRelay(backend))

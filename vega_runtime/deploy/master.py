@@ -22,7 +22,7 @@ import threading
 import time
 from typing import Callable, Dict, List, Optional
 
-from ..config import Config
+from ..config import Config, rpc_limits
 from ..net.connection import Connection
 from ..net.framing import ProtocolError
 from ..net.messages import (AppLog, AppMetrics, DriverSubmitted, ExecutorExited, FetchPackage,
@@ -42,7 +42,6 @@ from .master_status import application_document, status_document
 from .outbox import Outbox
 from .package_store import PackageStore
 from .recovery import RecoveryStore
-from .settings import rpc_limits
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from typing import Dict, List, Optional, Tuple
 
 from .. import packaging
 from .._version import __version__
-from ..config import Config
+from ..config import Config, rpc_limits
 from ..errors import VegaError
 from ..forkserver import ForkServer, command_title
 from ..net.connection import Connection
@@ -38,7 +38,6 @@ from ..net.messages import (ApplicationEnded, BlockData, BlockUnavailable, Execu
                             RegisterWorkerFailed, WorkerHeartbeat, WorkerStopping)
 from ..net.server import Server
 from ..versions import python_version
-from .settings import rpc_limits
 from .worker_state import (AbandonSession, ApplicationFinished, CleanWorkDirs, Connect, ExecutorLaunchFailed,
                            ExecutorProcessExited, ExecutorStarted, KillExecutor, KillRequested,
                            LaunchRequested, Refused, Registered, RegistrationFailed,
