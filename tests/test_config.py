@@ -75,3 +75,51 @@ def test_bad_master_urls_are_rejected_with_the_choices(url):
     """An unknown master URL lists the valid forms."""
     with pytest.raises(MasterURLError, match="local-cluster"):
         parse_master(url)
+
+
+def test_defaults_file_regenerates_identically():
+    """conf/vega-defaults.yaml is what scripts/write_defaults_yaml.py writes (regenerate it,
+    don't edit it by hand)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("write_defaults_yaml",
+                                                  "scripts/write_defaults_yaml.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with open("conf/vega-defaults.yaml") as fh:
+        assert fh.read() == module.render()
+
+
+def test_daemon_library_defaults_match_the_schema():
+    """The defaults the daemons' classes keep for tests and embedding are the schema's."""
+    from vega_runtime.deploy import drivers, http_api, worker_state
+    from vega_runtime.deploy.master_state import (DEAD_WORKER_TIMEOUTS, FINISHED_APP_TTL,
+                                                  MAX_EXECUTOR_FAILURES)
+    from vega_runtime.net import connection, server
+
+    defaults = {s.key: s.parse(s.default) for s in SETTINGS}
+    assert defaults["vega.worker.heartbeat_interval"] == worker_state.HEARTBEAT_SECONDS
+    assert defaults["vega.worker.reconnect.max_backoff"] == worker_state.MAX_RETRY_SECONDS
+    assert defaults["vega.worker.registration_timeout"] == \
+        worker_state.REGISTRATION_TIMEOUT_SECONDS
+    assert defaults["vega.master.finished_app_ttl"] == FINISHED_APP_TTL
+    assert defaults["vega.master.max_executor_failures"] == MAX_EXECUTOR_FAILURES
+    assert defaults["vega.master.dead_worker_persistence"] == DEAD_WORKER_TIMEOUTS
+    assert defaults["vega.master.supervise.max_restarts"] == drivers.MAX_RESTARTS
+    assert defaults["vega.net.handshake_timeout"] == connection.HANDSHAKE_TIMEOUT
+    assert defaults["vega.net.max_handshakes"] == server.MAX_HANDSHAKES
+    assert defaults["vega.net.max_handshakes_per_address"] == server.MAX_HANDSHAKES_PER_ADDRESS
+    assert defaults["vega.net.send_timeout"] == server.SEND_TIMEOUT
+    assert defaults["vega.ui.max_connections"] == http_api.MAX_CONNECTIONS
+    assert defaults["vega.ui.max_connections_per_address"] == \
+        http_api.MAX_CONNECTIONS_PER_ADDRESS
+    assert defaults["vega.ui.request_timeout"] == http_api.REQUEST_TIMEOUT
+    assert defaults["vega.ui.response_timeout"] == http_api.RESPONSE_TIMEOUT
+
+
+def test_nested_yaml_reaches_settings_under_a_leaf_key(tmp_path):
+    """vega.master is a setting (the URL) and a prefix (vega.master.port): both nest."""
+    config = tmp_path / "c.yaml"
+    config.write_text("vega:\n  master:\n    port: 7000\n    ui:\n      port: 9000\n")
+    conf = Config.load(config_file=str(config), environ={})
+    assert (conf["vega.master.port"], conf["vega.master.ui.port"]) == (7000, 9000)

@@ -6,6 +6,7 @@ import os
 import time
 
 from vega_runtime import __version__
+from vega_runtime.config import Config
 from vega_runtime.deploy.master import Master
 from vega_runtime.deploy.master_state import Tick
 from vega_runtime.net.connection import Connection
@@ -14,6 +15,12 @@ from vega_runtime.net.messages import (AppLog, RegisterApplication, RegisteredAp
 from vega_runtime.versions import python_version
 
 from proc_helpers import wait_for
+
+
+def master_conf(work_dir, **settings) -> Config:
+    """A loopback master on an ephemeral port, working in ``work_dir``."""
+    return Config.load(environ={}, cli={"vega.master.host": "127.0.0.1", "vega.master.port": 0,
+                                        "vega.master.work_dir": str(work_dir), **settings})
 
 
 class Clock:
@@ -43,8 +50,8 @@ def test_a_finished_application_is_forgotten_with_its_logs_and_package(tmp_path)
     """One TTL after it finished: gone from the status, its output.log and its package
     deleted from the master's work directory."""
     clock = Clock()
-    master = Master("127.0.0.1", 0, None, "127.0.0.1", str(tmp_path), clock=clock,
-                    finished_app_ttl=3600.0).start()
+    master = Master(master_conf(tmp_path, **{"vega.master.finished_app_ttl": 3600.0}), None,
+                    clock=clock).start()
     try:
         master.packages.store("ab" * 32, b"zip bytes")
         conn, app_id = register(master, package="ab" * 32)
@@ -67,7 +74,7 @@ def test_a_finished_application_is_forgotten_with_its_logs_and_package(tmp_path)
 def test_a_drivers_old_connection_closing_does_not_end_its_resumed_application(tmp_path):
     """The driver reconnects under its application id; its old connection closing
     afterwards leaves the application running."""
-    master = Master("127.0.0.1", 0, None, "127.0.0.1", str(tmp_path)).start()
+    master = Master(master_conf(tmp_path), None).start()
     try:
         old, app_id = register(master)
         new, resumed = register(master, app_id=app_id)
@@ -91,7 +98,7 @@ def test_the_tick_thread_survives_any_error(tmp_path, monkeypatch, caplog):
     from vega_runtime.deploy import master as master_module
 
     monkeypatch.setattr(master_module, "TICK_SECONDS", 0.01)
-    master = Master("127.0.0.1", 0, None, "127.0.0.1", str(tmp_path))
+    master = Master(master_conf(tmp_path), None)
     real_handle, ticks = master.state.handle, []
     again = threading.Event()
 

@@ -1,7 +1,14 @@
 """What a restarted master knows from its recovery directory."""
 
+from vega_runtime.config import Config
 from vega_runtime.deploy.master import Master
 from vega_runtime.deploy.recovery import RecoveryStore
+
+
+def master_conf(work_dir, **settings) -> Config:
+    """A loopback master on an ephemeral port, working in ``work_dir``."""
+    return Config.load(environ={}, cli={"vega.master.host": "127.0.0.1", "vega.master.port": 0,
+                                        "vega.master.work_dir": str(work_dir), **settings})
 
 
 def test_a_restarted_master_shows_what_it_knew(tmp_path):
@@ -17,7 +24,7 @@ def test_a_restarted_master_shows_what_it_knew(tmp_path):
         [{"id": "driver-1", "name": "supervised", "state": "running", "restarts": 0,
           "exit_code": None, "pid": 999999, "supervise": True, "started": 100.0,
           "duration_seconds": 1.0}])
-    master = Master("127.0.0.1", 0, None, "127.0.0.1", str(tmp_path))
+    master = Master(master_conf(tmp_path), None)
     try:
         status = master.status()
     finally:

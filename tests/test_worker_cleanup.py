@@ -3,13 +3,17 @@
 import os
 import time
 
+from vega_runtime.config import Config
 from vega_runtime.deploy.worker import Worker
 
 
 def test_finished_application_dirs_are_cleaned_after_the_ttl(tmp_path):
     """Old app dirs go; recent ones, running apps' and other files stay."""
-    worker = Worker("127.0.0.1", 1, None, "", "127.0.0.1", "127.0.0.1", 0, 1, 1 << 30, [],
-                    str(tmp_path), work_dir_ttl=100, use_forkserver=False)
+    conf = Config.load(environ={}, cli={
+        "vega.worker.host": "127.0.0.1", "vega.worker.port": 0, "vega.worker.cores": 1,
+        "vega.worker.memory": "1g", "vega.worker.work_dir": str(tmp_path),
+        "vega.worker.cleanup.app_data_ttl": 100})
+    worker = Worker(conf, "127.0.0.1", 1, None, "", use_forkserver=False)
     try:
         for name in ("app-old", "app-recent", "app-running", "packages"):
             (tmp_path / name).mkdir()

@@ -60,12 +60,14 @@ def read_pid(path: str) -> Optional[int]:
 
 
 @click.command("start-master")
-@click.option("--host", default="0.0.0.0", show_default=True)
+@click.option("--host", help="Address workers and drivers reach the master at (default: "
+                             "vega.master.host, else this machine's address).")
+@click.option("--bind", help="Address to listen on (default: the --host address).")
 @click.option("--port", default=7077, show_default=True)
 @click.option("--webui-port", default=8080, show_default=True)
 @click.option("--work-dir", default="work/master", show_default=True, type=click.Path(file_okay=False))
 @click.option("--secret-file", help=SECRET_FILE_HELP + " Created (mode 0600) when missing.")
-def start_master(host: str, port: int, webui_port: int, work_dir: str,
+def start_master(host: Optional[str], bind: Optional[str], port: int, webui_port: int, work_dir: str,
                  secret_file: Optional[str]) -> None:
     """Start the master in the background (pidfile in the work dir)."""
     os.makedirs(work_dir, exist_ok=True)
@@ -79,7 +81,8 @@ def start_master(host: str, port: int, webui_port: int, work_dir: str,
     if os.path.exists(ready):
         os.unlink(ready)
     with open(os.path.join(work_dir, "master.out"), "ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "vega_cli.main", "master", "--host", host,
+        addresses = [*(["--host", host] if host else []), *(["--bind", bind] if bind else [])]
+        proc = subprocess.Popen([sys.executable, "-m", "vega_cli.main", "master", *addresses,
                                  "--port", str(port), "--webui-port", str(webui_port),
                                  "--work-dir", work_dir, "--secret-file", secret,
                                  "--ready-file", ready],
@@ -100,7 +103,7 @@ def start_master(host: str, port: int, webui_port: int, work_dir: str,
 
     token = read_token_file(os.path.join(work_dir, TOKEN_FILE))
     if token:
-        local = host if host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+        local = ports.get("host") or "127.0.0.1"
         click.echo(f"web UI: {ui_link(local, ports['webui_port'], token)}")
 
 

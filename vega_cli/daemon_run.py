@@ -14,10 +14,10 @@ import os
 import signal
 import sys
 import threading
-from typing import List, Optional
+from typing import Callable, List, Optional
 
-from vega_runtime.config import parse_size
-from vega_runtime.errors import MasterURLError, VegaError
+from vega_runtime.config import MASTER, WORKER, Config, settings_used_by
+from vega_runtime.errors import ConfigError, MasterURLError, VegaError
 from vega_runtime.master_url import parse_master
 from vega_runtime.net.addresses import advertise_address
 from vega_runtime.net.connection import (create_secret_file, default_secret_file, load_secret,
@@ -27,10 +27,62 @@ from .errors import EXIT_USAGE, fail
 
 log = logging.getLogger("vega_cli")
 
-WORKER_TIMEOUT = 15.0
-EVENT_LOG_DIR = "~/.vega/events"
-DEATH_TIMEOUT = 60.0
-WORK_DIR_TTL = 3600.0
+#: each daemon's options (``run_master``'s and ``run_worker``'s keywords, the flags
+#: ``--host`` and so on) and the setting each one sets
+MASTER_OPTIONS = {
+    "host": "vega.master.host", "bind": "vega.master.bind", "port": "vega.master.port",
+    "webui_port": "vega.master.ui.port", "work_dir": "vega.master.work_dir",
+    "secret_file": "vega.secret.file", "worker_timeout": "vega.worker.timeout",
+    "event_log_dir": "vega.eventlog.dir", "open_reads": "vega.ui.open",
+    "ui_allowed_hosts": "vega.ui.allowed_hosts",
+}
+WORKER_OPTIONS = {
+    "host": "vega.worker.host", "bind": "vega.worker.bind", "port": "vega.worker.port",
+    "webui_port": "vega.worker.ui.port", "work_dir": "vega.worker.work_dir",
+    "cores": "vega.worker.cores", "memory": "vega.worker.memory",
+    "labels": "vega.worker.labels", "secret_file": "vega.secret.file",
+    "death_timeout": "vega.worker.death_timeout",
+    "work_dir_ttl": "vega.worker.cleanup.app_data_ttl",
+}
+#: ``--host`` given as a wildcard: listen there, advertise this machine's address (as
+#: before ``--bind`` existed)
+WILDCARDS = ("0.0.0.0", "::")
+
+
+def daemon_config(options: dict, given: dict, config_file: Optional[str]) -> Config:
+    """The daemon's Config: the documented precedence, with the options ``given`` (those
+    not None) as the command line's values."""
+    cli = {options[name]: value for name, value in given.items() if value is not None}
+    try:
+        return Config.load(config_file=config_file, cli=cli)
+    except ConfigError as exc:
+        fail(str(exc), EXIT_USAGE)
+
+
+def listen_addresses(conf: Config, host_key: str, bind_key: str,
+                     default_host: Callable[[], str]) -> Config:
+    """``conf`` with the advertised address (``host_key``) and the listening one
+    (``bind_key``) filled in: an empty host is ``default_host()``; an empty bind is the
+    host, so nothing listens on every interface unless asked to."""
+    host, bind = conf[host_key], conf[bind_key]
+    resolved = {}
+    if host in WILDCARDS:  # --host 0.0.0.0: the old way of asking to listen everywhere
+        resolved[host_key] = default_host()
+        if not bind:
+            resolved[bind_key] = host
+    elif not host:
+        resolved[host_key] = default_host()
+    conf = conf.with_values(resolved, f"{conf.origin(host_key)}: this machine's address") \
+        if resolved else conf
+    if not conf[bind_key]:
+        conf = conf.with_values({bind_key: conf[host_key]}, f"{conf.origin(bind_key)}: {host_key}")
+    return conf
+
+
+def print_daemon_config(conf: Config, role: str) -> None:
+    from .config_table import print_config
+
+    print_config(conf, [s.key for s in settings_used_by(role)], f"vega {role}: resolved settings")
 
 
 def secret_file_for(option: Optional[str]) -> str:
@@ -81,49 +133,67 @@ def wait_for_signal() -> None:
     stop.wait()  # interrupted by the signal, whose handler sets it
 
 
-def run_master(host: str, port: int, webui_port: int, work_dir: str,
-               secret_file: Optional[str] = None, worker_timeout: float = WORKER_TIMEOUT,
+def run_master(host: Optional[str] = None, port: Optional[int] = None,
+               webui_port: Optional[int] = None, work_dir: Optional[str] = None,
+               secret_file: Optional[str] = None, worker_timeout: Optional[float] = None,
                ready_file: Optional[str] = None, daemonize: bool = False,
                pidfile: Optional[str] = None, log_file: Optional[str] = None,
-               event_log_dir: str = EVENT_LOG_DIR, open_reads: bool = False,
-               ui_allowed_hosts: str = "") -> None:
-    """Run the master (``vega master``)."""
+               event_log_dir: Optional[str] = None, open_reads: Optional[bool] = None,
+               ui_allowed_hosts: Optional[str] = None, bind: Optional[str] = None,
+               config_file: Optional[str] = None, verbose: bool = False) -> None:
+    """Run the master (``vega master``); options left None come from the configuration."""
     from vega_runtime.deploy.http_api import TOKEN_FILE, allowed_hosts, master_token, start_http
     from vega_runtime.deploy.master import Master
+    from vega_runtime.config import http_limits
 
+    given = {"host": host, "bind": bind, "port": port, "webui_port": webui_port,
+             "work_dir": work_dir, "secret_file": secret_file, "worker_timeout": worker_timeout,
+             "event_log_dir": event_log_dir, "open_reads": open_reads,
+             "ui_allowed_hosts": ui_allowed_hosts}
+    conf = listen_addresses(daemon_config(MASTER_OPTIONS, given, config_file),
+                            "vega.master.host", "vega.master.bind", _this_host_address)
+    if verbose:
+        print_daemon_config(conf, MASTER)
+    work_dir = conf["vega.master.work_dir"]
     _detach_if_asked(daemonize, pidfile, log_file, work_dir, "master")
     setup_daemon_logging(work_dir, "master")
-    secret_path = secret_file_for(secret_file)
+    secret_path = secret_file_for(conf["vega.secret.file"])
     secret = load_secret(secret_path)
-    advertise = host if host not in ("0.0.0.0", "") else _this_host_address()
+    bind, advertise = conf["vega.master.bind"], conf["vega.master.host"]
     try:
-        daemon = Master(host, port, secret, advertise, work_dir, worker_timeout, secret_path,
-                        event_log_dir).start()
-        hosts = allowed_hosts(host, advertise, ui_allowed_hosts.split(","))
-        http = start_http(host, webui_port, daemon, open_reads=open_reads,
-                          token=master_token(secret, daemon.work_dir), hosts=hosts)
+        daemon = Master(conf, secret, secret_path).start()
+        hosts = allowed_hosts(bind, advertise, conf["vega.ui.allowed_hosts"])
+        http = start_http(bind, conf["vega.master.ui.port"], daemon,
+                          open_reads=conf["vega.ui.open"],
+                          token=master_token(secret, daemon.work_dir), hosts=hosts,
+                          **http_limits(conf))
         daemon.webui = {"webui_port": http.server_address[1],
                         "token_file": os.path.join(daemon.work_dir, TOKEN_FILE)}
     except (OSError, VegaError) as exc:
-        fail(f"cannot start the master on {host}:{port}: {exc}", 1)
+        fail(f"cannot start the master on {bind}:{conf['vega.master.port']}: {exc}", 1)
     if ready_file:
         tmp = ready_file + ".tmp"
         with open(tmp, "w") as fh:
-            json.dump({"port": daemon.server.port, "webui_port": http.server_address[1]}, fh)
+            json.dump({"port": daemon.server.port, "webui_port": http.server_address[1],
+                       "host": advertise}, fh)
         os.replace(tmp, ready_file)
-    log.info("master %s ready; web UI on port %d", daemon.url, http.server_address[1])
+    log.info("master %s ready (listening on %s); web UI on port %d", daemon.url, bind,
+             http.server_address[1])
     wait_for_signal()
     daemon.stop()
     http.server_close()
     exit_now(0)
 
 
-def run_worker(master_url: str, host: Optional[str], cores: int, memory: str, port: int,
-               webui_port: int, work_dir: str, labels: str = "", secret_file: Optional[str] = None,
-               death_timeout: float = DEATH_TIMEOUT, work_dir_ttl: float = WORK_DIR_TTL,
+def run_worker(master_url: str, host: Optional[str] = None, cores: Optional[int] = None,
+               memory: Optional[str] = None, port: Optional[int] = None,
+               webui_port: Optional[int] = None, work_dir: Optional[str] = None,
+               labels: Optional[str] = None, secret_file: Optional[str] = None,
+               death_timeout: Optional[float] = None, work_dir_ttl: Optional[float] = None,
                daemonize: bool = False, pidfile: Optional[str] = None,
-               log_file: Optional[str] = None) -> None:
-    """Run a worker (``vega worker``)."""
+               log_file: Optional[str] = None, bind: Optional[str] = None,
+               config_file: Optional[str] = None, verbose: bool = False) -> None:
+    """Run a worker (``vega worker``); options left None come from the configuration."""
     from vega_runtime.deploy.worker import Worker
 
     try:
@@ -132,29 +202,41 @@ def run_worker(master_url: str, host: Optional[str], cores: int, memory: str, po
         fail(str(exc), EXIT_USAGE)
     if spec.kind != "vega":
         fail(f"a worker needs a vega://host:port master URL, not {master_url!r}", EXIT_USAGE)
-    try:
-        memory_bytes = parse_size(memory) if memory else _default_memory()
-    except ValueError as exc:
-        fail(f"--memory: {exc}", EXIT_USAGE)
-    secret_path = secret_file_for(secret_file)
+    given = {"host": host, "bind": bind, "port": port, "webui_port": webui_port,
+             "work_dir": work_dir, "cores": cores, "memory": memory or None, "labels": labels,
+             "secret_file": secret_file, "death_timeout": death_timeout,
+             "work_dir_ttl": work_dir_ttl}
+    conf = listen_addresses(daemon_config(WORKER_OPTIONS, given, config_file),
+                            "vega.worker.host", "vega.worker.bind",
+                            lambda: advertise_address(None, spec.host))
+    machine = {}
+    if not conf["vega.worker.cores"]:
+        machine["vega.worker.cores"] = os.cpu_count() or 1
+    if not conf["vega.worker.memory"]:
+        machine["vega.worker.memory"] = _default_memory()
+    if machine:
+        conf = conf.with_values(machine, "default: this machine's")
+    if verbose:
+        print_daemon_config(conf, WORKER)
+    secret_path = secret_file_for(conf["vega.secret.file"])
+    work_dir = conf["vega.worker.work_dir"]
     _detach_if_asked(daemonize, pidfile, log_file, work_dir, "worker")
     setup_daemon_logging(work_dir, "worker")
-    advertise = advertise_address(host, spec.host)
-    bind = advertise if not secret_path else "0.0.0.0"
     try:
-        daemon = Worker(spec.host, spec.port, load_secret(secret_path), secret_path, advertise,
-                        bind, port, cores, memory_bytes, [x for x in labels.split(",") if x],
-                        work_dir, death_timeout, work_dir_ttl)
+        daemon = Worker(conf, spec.host, spec.port, load_secret(secret_path), secret_path)
     except (OSError, VegaError) as exc:
         fail(f"cannot start the worker: {exc}", 1)
     from vega_runtime.deploy.http_api import start_metrics_http
     from vega_runtime.deploy.metrics import WorkerCollector
+    from vega_runtime.config import http_limits
 
+    webui_port = conf["vega.worker.ui.port"]
     try:
-        metrics = start_metrics_http(bind, webui_port, WorkerCollector(daemon))
-        log.info("worker metrics on http://%s:%d/metrics", advertise, metrics.server_address[1])
+        metrics = start_metrics_http(daemon.bind_host, webui_port, WorkerCollector(daemon),
+                                     **http_limits(conf))
+        log.info("worker metrics on http://%s:%d/metrics", daemon.host, metrics.server_address[1])
     except OSError as exc:
-        log.warning("no /metrics: cannot listen on port %d (%s)", webui_port, exc)
+        log.warning("no /metrics: cannot listen on %s:%d (%s)", daemon.bind_host, webui_port, exc)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: daemon.request_stop())
     exit_now(daemon.run())

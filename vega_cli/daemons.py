@@ -1,70 +1,118 @@
-"""``vega master`` and ``vega worker``: the cluster daemons in the foreground."""
+"""``vega master`` and ``vega worker``: the cluster daemons in the foreground.
+
+Every option but the process ones (--daemonize, --pidfile, ...) sets a setting of
+conf/vega-defaults.yaml (named in its help); an option not given leaves the setting to
+the configuration: defaults < vega-defaults.yaml < --config < VEGA_* < the option.
+"""
 
 from __future__ import annotations
 
-import os
 from typing import Optional
 
 import click
 
-from .daemon_run import (DEATH_TIMEOUT, EVENT_LOG_DIR, WORK_DIR_TTL, WORKER_TIMEOUT, run_master,
-                         run_worker)
+from vega_runtime.config import SETTINGS_BY_KEY
 
+from .daemon_run import MASTER_OPTIONS, WORKER_OPTIONS, run_master, run_worker
+
+
+def setting_option(flag: str, name: str, options: dict, help: str, **kwargs):
+    """A flag for the setting ``options[name]``; its help names the setting and default."""
+    setting = SETTINGS_BY_KEY[options[name]]
+    default = "" if setting.default in ("", False) else f"; default: {setting.default}"
+    return click.option(flag, name, default=None, show_default=False,
+                        help=f"{help} [setting {setting.key}{default}]", **kwargs)
+
+
+def master_option(flag: str, name: str, help: str, **kwargs):
+    return setting_option(flag, name, MASTER_OPTIONS, help, **kwargs)
+
+
+def worker_option(flag: str, name: str, help: str, **kwargs):
+    return setting_option(flag, name, WORKER_OPTIONS, help, **kwargs)
+
+
+config_option = click.option("--config", "config_file", type=click.Path(dir_okay=False),
+                             help="A settings file (YAML), over conf/vega-defaults.yaml.")
+verbose_option = click.option("--verbose", is_flag=True,
+                              help="Print each resolved setting and where it came from.")
 SECRET_FILE_HELP = "File holding the cluster secret (default: VEGA_SECRET_FILE, then ~/.vega/secret)."
+BIND_HELP = ("Address to listen on (default: the --host address; 0.0.0.0 for every "
+             "interface, which needs a secret).")
+
 
 @click.command("master")
-@click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
-@click.option("--port", default=7077, show_default=True, help="Port for workers and drivers.")
-@click.option("--webui-port", default=8080, show_default=True, help="HTTP port (UI, JSON API).")
-@click.option("--work-dir", default="work/master", show_default=True, type=click.Path(file_okay=False))
-@click.option("--secret-file", help=SECRET_FILE_HELP)
-@click.option("--worker-timeout", default=WORKER_TIMEOUT, show_default=True,
-              help="Seconds without a heartbeat before a worker is marked lost.")
+@master_option("--host", "host", "Address workers and drivers reach the master at "
+                                 "(default: VEGA_LOCAL_IP, then this machine's address).")
+@master_option("--bind", "bind", BIND_HELP)
+@master_option("--port", "port", "Port for workers and drivers.", type=int)
+@master_option("--webui-port", "webui_port", "HTTP port (UI, JSON API, /metrics).", type=int)
+@master_option("--work-dir", "work_dir", "The master's directory.",
+               type=click.Path(file_okay=False))
+@master_option("--secret-file", "secret_file", SECRET_FILE_HELP)
+@master_option("--worker-timeout", "worker_timeout",
+               "Seconds without a heartbeat before a worker is marked lost.", type=float)
 @click.option("--ready-file", hidden=True, help="Write the bound ports here as JSON once listening.")
 @click.option("--daemonize", is_flag=True, help="Detach (used by start-cluster); needs --pidfile.")
 @click.option("--pidfile", type=click.Path(dir_okay=False))
 @click.option("--log-file", type=click.Path(dir_okay=False), help="stdout/stderr when detached.")
-@click.option("--event-log-dir", default=EVENT_LOG_DIR, show_default=True,
-              help="Where drivers write event logs; the UI shows finished applications from it.")
-@click.option("--ui-open", "open_reads", is_flag=True,
-              help="Let anyone who can reach the port read the web UI and JSON API without the "
-                   "token (default: every request but /metrics needs it).")
-@click.option("--ui-allowed-hosts", default="", envvar="VEGA_UI_ALLOWED_HOSTS",
-              help="More host names (comma-separated) the HTTP port answers to, besides its "
-                   "own names, localhost and IP addresses; * answers to any (behind a proxy).")
-def master(host: str, port: int, webui_port: int, work_dir: str, secret_file: Optional[str],
-           worker_timeout: float, ready_file: Optional[str], daemonize: bool,
-           pidfile: Optional[str], log_file: Optional[str], event_log_dir: str,
-           open_reads: bool, ui_allowed_hosts: str) -> None:
+@master_option("--event-log-dir", "event_log_dir",
+               "Where drivers write event logs; the UI shows finished applications from it.")
+@master_option("--ui-open", "open_reads", "Let anyone who can reach the port read the web UI "
+               "and JSON API without the token (default: every request but /metrics needs it).",
+               is_flag=True)
+@master_option("--ui-allowed-hosts", "ui_allowed_hosts",
+               "More host names (comma-separated) the HTTP port answers to, besides its own "
+               "names, localhost and IP addresses; * answers to any (behind a proxy).")
+@config_option
+@verbose_option
+def master(host: Optional[str], bind: Optional[str], port: Optional[int],
+           webui_port: Optional[int], work_dir: Optional[str], secret_file: Optional[str],
+           worker_timeout: Optional[float], ready_file: Optional[str], daemonize: bool,
+           pidfile: Optional[str], log_file: Optional[str], event_log_dir: Optional[str],
+           open_reads: Optional[bool], ui_allowed_hosts: Optional[str],
+           config_file: Optional[str], verbose: bool) -> None:
     """Run the master in the foreground."""
-    run_master(host, port, webui_port, work_dir, secret_file, worker_timeout, ready_file,
-               daemonize, pidfile, log_file, event_log_dir, open_reads, ui_allowed_hosts)
+    run_master(host=host, port=port, webui_port=webui_port, work_dir=work_dir,
+               secret_file=secret_file, worker_timeout=worker_timeout, ready_file=ready_file,
+               daemonize=daemonize, pidfile=pidfile, log_file=log_file,
+               event_log_dir=event_log_dir, open_reads=open_reads,
+               ui_allowed_hosts=ui_allowed_hosts, bind=bind, config_file=config_file,
+               verbose=verbose)
 
 
 @click.command("worker")
 @click.argument("master_url")
-@click.option("--host", help="Address others reach this worker at (default: VEGA_LOCAL_IP, "
-                             "then the local address routing to the master).")
-@click.option("--cores", type=int, default=os.cpu_count() or 1, show_default=True)
-@click.option("--memory", default="", help="Memory for executors, e.g. 8g (default: RAM - 1g).")
-@click.option("--port", default=0, show_default=True, help="Shuffle service port (0: any).")
-@click.option("--webui-port", default=8081, show_default=True,
-              help="HTTP port for /metrics (0: any free port).")
-@click.option("--work-dir", default="work/worker", show_default=True, type=click.Path(file_okay=False))
-@click.option("--labels", default="", help="Comma-separated labels.")
-@click.option("--secret-file", help=SECRET_FILE_HELP)
-@click.option("--death-timeout", default=DEATH_TIMEOUT, show_default=True,
-              help="Seconds without a master before the worker stops.")
-@click.option("--work-dir-ttl", default=WORK_DIR_TTL, show_default=True,
-              help="Seconds after which a finished application's work dir is deleted.")
+@worker_option("--host", "host", "Address others reach this worker at (default: "
+                                 "VEGA_LOCAL_IP, then the local address routing to the master).")
+@worker_option("--bind", "bind", BIND_HELP)
+@worker_option("--cores", "cores", "Cores for executors (0: every CPU).", type=int)
+@worker_option("--memory", "memory", "Memory for executors, e.g. 8g (0: RAM - 1g).")
+@worker_option("--port", "port", "Shuffle service port (0: any).", type=int)
+@worker_option("--webui-port", "webui_port", "HTTP port for /metrics (0: any free port).",
+               type=int)
+@worker_option("--work-dir", "work_dir", "The worker's directory.",
+               type=click.Path(file_okay=False))
+@worker_option("--labels", "labels", "Comma-separated labels.")
+@worker_option("--secret-file", "secret_file", SECRET_FILE_HELP)
+@worker_option("--death-timeout", "death_timeout",
+               "Seconds without a master before the worker stops.", type=float)
+@worker_option("--work-dir-ttl", "work_dir_ttl",
+               "Seconds after which a finished application's work dir is deleted.", type=float)
 @click.option("--daemonize", is_flag=True, help="Detach (used by start-cluster); needs --pidfile.")
 @click.option("--pidfile", type=click.Path(dir_okay=False))
 @click.option("--log-file", type=click.Path(dir_okay=False), help="stdout/stderr when detached.")
-def worker(master_url: str, host: Optional[str], cores: int, memory: str, port: int,
-           webui_port: int,
-           work_dir: str, labels: str, secret_file: Optional[str], death_timeout: float,
-           work_dir_ttl: float, daemonize: bool, pidfile: Optional[str],
-           log_file: Optional[str]) -> None:
+@config_option
+@verbose_option
+def worker(master_url: str, host: Optional[str], bind: Optional[str], cores: Optional[int],
+           memory: Optional[str], port: Optional[int], webui_port: Optional[int],
+           work_dir: Optional[str], labels: Optional[str], secret_file: Optional[str],
+           death_timeout: Optional[float], work_dir_ttl: Optional[float], daemonize: bool,
+           pidfile: Optional[str], log_file: Optional[str], config_file: Optional[str],
+           verbose: bool) -> None:
     """Run a worker for the master at MASTER_URL (vega://host:port) in the foreground."""
-    run_worker(master_url, host, cores, memory, port, webui_port, work_dir, labels, secret_file,
-               death_timeout, work_dir_ttl, daemonize, pidfile, log_file)
+    run_worker(master_url, host=host, cores=cores, memory=memory, port=port,
+               webui_port=webui_port, work_dir=work_dir, labels=labels, secret_file=secret_file,
+               death_timeout=death_timeout, work_dir_ttl=work_dir_ttl, daemonize=daemonize,
+               pidfile=pidfile, log_file=log_file, bind=bind, config_file=config_file,
+               verbose=verbose)

@@ -205,15 +205,12 @@ def _check_syntax(job: str) -> None:
 
 
 def _print_config(config_file: Optional[str], cli_conf: dict) -> None:
-    from rich.table import Table
+    from vega_runtime.config import DRIVER, settings_used_by
 
-    conf = Config.load(config_file=config_file, cli=cli_conf)
-    table = Table(title="resolved configuration", show_lines=False)
-    for column in ("setting", "value", "from"):
-        table.add_column(column)
-    for key in sorted(conf):
-        table.add_row(key, str(conf[key]), conf.origin(key))
-    error_console().print(table)
+    from .config_table import print_config
+
+    print_config(Config.load(config_file=config_file, cli=cli_conf),
+                 [s.key for s in settings_used_by(DRIVER)])
 
 
 def _print_web_ui(config_file: Optional[str], cli_conf: dict) -> None:

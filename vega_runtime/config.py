@@ -6,7 +6,7 @@ Precedence, lowest first::
     < conf/vega-defaults.yaml   (in $VEGA_CONF_DIR, else ./conf)
     < the --config file
     < VEGA_* environment variables (each setting names its own)
-    < CLI flags (vega submit --conf KEY=VALUE, --master, ...)
+    < CLI flags (vega submit --conf KEY=VALUE, --master, ...; vega master --port, ...)
     < values set in the job (Context(conf={...}))
 
 ``conf/vega-defaults.yaml`` documents every key with its default and unit; a
@@ -109,6 +109,25 @@ def parse_hosts(text: Any) -> tuple[str, ...]:
     return tuple(hosts)
 
 
+def parse_names(text: Any) -> tuple[str, ...]:
+    """A list of names: a YAML list or a comma-separated string.
+
+    >>> parse_names("a, b,,c"), parse_names(["x"]), parse_names("")
+    (('a', 'b', 'c'), ('x',), ())
+    """
+    if text is None:
+        return ()
+    items = text.split(",") if isinstance(text, str) else text
+    if not isinstance(items, (list, tuple)):
+        raise ValueError(f"{text!r} is not a list (e.g. a,b or a YAML list)")
+    return tuple(str(item).strip() for item in items if str(item).strip())
+
+
+#: who reads a setting: the driver (the job's process), the master, the workers
+DRIVER, MASTER, WORKER = "driver", "master", "worker"
+DAEMONS = (MASTER, WORKER)
+
+
 @dataclass(frozen=True)
 class Setting:
     key: str
@@ -117,7 +136,134 @@ class Setting:
     unit: str
     doc: str
     env: str | None = None
+    #: the command-line flag that sets it, e.g. ``vega master --port``
+    flag: str | None = None
+    used_by: tuple[str, ...] = (DRIVER,)
 
+
+def _master(key, default, parse, unit, doc, env=None, flag=None):
+    return Setting(key, default, parse, unit, doc, env,
+                   flag and f"vega master {flag}", (MASTER,))
+
+
+def _worker(key, default, parse, unit, doc, env=None, flag=None):
+    return Setting(key, default, parse, unit, doc, env,
+                   flag and f"vega worker {flag}", (WORKER,))
+
+
+def _daemons(key, default, parse, unit, doc, env=None):
+    return Setting(key, default, parse, unit, doc, env, None, DAEMONS)
+
+
+def _rpc(key, default, parse, unit, doc):
+    """A setting of every RPC port: the master's, a worker's shuffle service, a driver's."""
+    return Setting(key, default, parse, unit, doc, None, None, (DRIVER, MASTER, WORKER))
+
+
+#: The master's and workers' settings (vega master, vega worker; Spark's spark.master.*,
+#: spark.worker.*); their flags win over everything below them, as for the driver.
+DAEMON_SETTINGS: tuple[Setting, ...] = (
+    _master("vega.master.host", "", parse_str, "address",
+            "Address workers and drivers reach the master at (its URL is "
+            "vega://HOST:PORT); empty means VEGA_LOCAL_IP, else this machine's address.",
+            env="VEGA_MASTER_HOST", flag="--host"),
+    _master("vega.master.bind", "", parse_str, "address",
+            "Address the master's ports (RPC, HTTP) listen on; empty means vega.master.host. "
+            "0.0.0.0 listens on every interface; without a secret only loopback is allowed.",
+            env="VEGA_MASTER_BIND", flag="--bind"),
+    _master("vega.master.port", 7077, parse_int, "port",
+            "Port for workers and drivers (0: any free port).", env="VEGA_MASTER_PORT",
+            flag="--port"),
+    _master("vega.master.ui.port", 8080, parse_int, "port",
+            "The master's HTTP port: web UI, JSON API and /metrics (0: any free port).",
+            env="VEGA_MASTER_UI_PORT", flag="--webui-port"),
+    _master("vega.master.work_dir", "work/master", parse_str, "path",
+            "The master's directory: recovery state, job packages, application logs, API token.",
+            flag="--work-dir"),
+    _master("vega.worker.timeout", 15.0, parse_float, "seconds",
+            "Seconds without a heartbeat before the master marks a worker lost (Spark's "
+            "spark.worker.timeout).",
+            env="VEGA_WORKER_TIMEOUT", flag="--worker-timeout"),
+    _master("vega.master.finished_app_ttl", 24 * 3600.0, parse_float, "seconds",
+            "How long the master keeps a finished application (record, package, logs)."),
+    _master("vega.master.max_executor_failures", 10, parse_int, "exits",
+            "An application whose executors exit this many times is failed (Spark's "
+            "spark.deploy.maxExecutorRetries)."),
+    _master("vega.master.dead_worker_persistence", 15, parse_int, "worker timeouts",
+            "Lost and dead workers leave the status this many vega.worker.timeout after "
+            "(Spark's spark.dead.worker.persistence)."),
+    _master("vega.master.supervise.max_restarts", 3, parse_int, "restarts",
+            "How many times the master restarts a cluster-mode driver submitted with "
+            "--supervise that failed."),
+    _master("vega.ui.open", False, parse_bool, "boolean",
+            "Let anyone who can reach the master's HTTP port read the web UI and JSON API "
+            "without the token (otherwise every request but /metrics needs it).",
+            flag="--ui-open"),
+    _master("vega.ui.allowed_hosts", "", parse_names, "hosts",
+            "More host names (comma-separated or a list) the master's HTTP port answers to, "
+            "besides its own names, localhost and IP addresses; * answers to any (behind a "
+            "proxy).", env="VEGA_UI_ALLOWED_HOSTS", flag="--ui-allowed-hosts"),
+    _worker("vega.worker.host", "", parse_str, "address",
+            "Address the master, drivers and executors reach this worker at; empty means "
+            "VEGA_LOCAL_IP, else the local address that routes to the master.",
+            env="VEGA_WORKER_HOST", flag="--host"),
+    _worker("vega.worker.bind", "", parse_str, "address",
+            "Address the worker's ports (shuffle service, metrics) listen on; empty means "
+            "vega.worker.host. 0.0.0.0 listens on every interface; without a secret only "
+            "loopback is allowed.", env="VEGA_WORKER_BIND", flag="--bind"),
+    _worker("vega.worker.port", 0, parse_int, "port",
+            "The worker's shuffle service port (0: any free port).", env="VEGA_WORKER_PORT",
+            flag="--port"),
+    _worker("vega.worker.ui.port", 8081, parse_int, "port",
+            "The worker's HTTP port for /metrics (0: any free port).",
+            env="VEGA_WORKER_UI_PORT", flag="--webui-port"),
+    _worker("vega.worker.cores", 0, parse_int, "cores",
+            "Cores the worker offers to executors; 0 means every CPU of the machine.",
+            env="VEGA_WORKER_CORES", flag="--cores"),
+    _worker("vega.worker.memory", 0, parse_size, "bytes",
+            "Memory the worker offers to executors; 0 means the machine's RAM less 1g.",
+            env="VEGA_WORKER_MEMORY", flag="--memory"),
+    _worker("vega.worker.work_dir", "work/worker", parse_str, "path",
+            "The worker's directory: executors' application dirs, shuffle files, packages.",
+            env="VEGA_WORKER_DIR", flag="--work-dir"),
+    _worker("vega.worker.labels", "", parse_names, "labels",
+            "Labels of this worker (comma-separated or a list).", flag="--labels"),
+    _worker("vega.worker.death_timeout", 60.0, parse_float, "seconds",
+            "Seconds without the master (counted from the last contact) before the worker "
+            "stops, killing its executors.", flag="--death-timeout"),
+    _worker("vega.worker.cleanup.app_data_ttl", 3600.0, parse_float, "seconds",
+            "A finished application's work dir is deleted once unchanged this long (Spark's "
+            "spark.worker.cleanup.appDataTtl).", flag="--work-dir-ttl"),
+    _worker("vega.worker.heartbeat_interval", 2.0, parse_float, "seconds",
+            "Seconds between two heartbeats to the master; keep it well below "
+            "vega.worker.timeout."),
+    _worker("vega.worker.reconnect.max_backoff", 5.0, parse_float, "seconds",
+            "Longest wait between two attempts to reach a lost master (the waits start at "
+            "5 ms and grow by half each time, with jitter; at most 1/8 of the death timeout)."),
+    _worker("vega.worker.registration_timeout", 10.0, parse_float, "seconds",
+            "A registration the master has not answered in this long is abandoned and "
+            "tried again."),
+    _rpc("vega.net.handshake_timeout", 10.0, parse_float, "seconds",
+             "Time a new connection to an RPC port (master, shuffle service, driver) has to "
+             "prove the secret before it is dropped."),
+    _rpc("vega.net.max_handshakes", 64, parse_int, "connections",
+             "Connections an RPC port holds in the handshake at once, from all "
+             "addresses; more are closed (or displace the busiest address's oldest)."),
+    _rpc("vega.net.max_handshakes_per_address", 16, parse_int, "connections",
+             "Connections in the handshake at once from one address."),
+    _rpc("vega.net.send_timeout", 20.0, parse_float, "seconds",
+             "A send on an authenticated connection that makes no progress this long fails "
+             "and the peer is dropped."),
+    _daemons("vega.ui.max_connections", 64, parse_int, "connections",
+             "HTTP connections (web UI, JSON API, /metrics) served at once, from all "
+             "addresses; more are closed at once."),
+    _daemons("vega.ui.max_connections_per_address", 16, parse_int, "connections",
+             "HTTP connections served at once from one address."),
+    _daemons("vega.ui.request_timeout", 10.0, parse_float, "seconds",
+             "Time an HTTP client has to send its request line and headers."),
+    _daemons("vega.ui.response_timeout", 20.0, parse_float, "seconds",
+             "Time an HTTP response may take to send."),
+)
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("vega.master", "local[*]", parse_str, "url",
@@ -156,7 +302,7 @@ SETTINGS: tuple[Setting, ...] = (
             "File holding the cluster secret that authenticates every connection; empty "
             "means ~/.vega/secret ($VEGA_CONF_DIR/secret) when it exists. Without one, daemons "
             "listen on loopback only.",
-            env="VEGA_SECRET_FILE"),
+            env="VEGA_SECRET_FILE", flag="vega master/worker --secret-file", used_by=(DRIVER, MASTER, WORKER)),
     Setting("vega.cores.max", 0, parse_int, "cores",
             "Most executor cores an application takes from a cluster; 0 means all it can get "
             "(vega submit --total-executor-cores)."),
@@ -189,18 +335,39 @@ SETTINGS: tuple[Setting, ...] = (
             "meanwhile) before its job fails."),
     Setting("vega.driver.metrics.port", 0, parse_int, "port",
             "When set, the driver serves its own job, stage and task metrics at "
-            "http://0.0.0.0:PORT/metrics (Prometheus format)."),
+            "http://HOST:PORT/metrics (Prometheus format), HOST being vega.driver.bind."),
+    Setting("vega.driver.host", "", parse_str, "address",
+            "Address executors reach the driver at (Spark's spark.driver.host); empty means "
+            "VEGA_LOCAL_IP, else the local address that routes to the master.",
+            env="VEGA_DRIVER_HOST"),
+    Setting("vega.driver.bind", "", parse_str, "address",
+            "Address the driver's listeners (executors' connections, metrics) bind to "
+            "(Spark's spark.driver.bindAddress); empty means vega.driver.host. 0.0.0.0 "
+            "listens on every interface; without a secret only loopback is allowed.",
+            env="VEGA_DRIVER_BIND"),
     Setting("vega.eventlog.dir", "~/.vega/events", parse_str, "path",
             "Where each application appends its event log (JSON lines) for vega history; "
-            "empty disables event logs.", env="VEGA_EVENTLOG_DIR"),
+            "empty disables event logs. The master's web UI lists finished applications "
+            "from the same directory.", env="VEGA_EVENTLOG_DIR", flag="vega master --event-log-dir",
+            used_by=(DRIVER, MASTER)),
     Setting("vega.listeners", "", parse_str, "module:Class,...",
             "Extra job listeners instantiated by the Context (vega submit installs its "
             "progress display this way)."),
     Setting("vega.log.level", "WARNING", parse_str, "level",
             "Log level of the driver's vega loggers.", env="VEGA_LOG_LEVEL"),
+    *DAEMON_SETTINGS,
 )
 
 SETTINGS_BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}
+
+
+def settings_used_by(role: str) -> tuple[Setting, ...]:
+    """The settings ``role`` (``"driver"``, ``"master"`` or ``"worker"``) reads.
+
+    >>> "vega.worker.timeout" in {s.key for s in settings_used_by("master")}
+    True
+    """
+    return tuple(s for s in SETTINGS if role in s.used_by)
 
 #: Set by ``vega submit`` for the job's process: JSON of the CLI-level overrides.
 SUBMIT_CONF_ENV = "VEGA_SUBMIT_CONF"
@@ -262,6 +429,24 @@ class Config(Mapping[str, Any]):
         return cls(values, origins)
 
 
+def rpc_limits(conf: Mapping[str, Any]) -> dict[str, Any]:
+    """``net.server.Server`` keyword arguments from ``vega.net.*``: the handshake deadline
+    and caps, the send timeout (the master's, workers' and drivers' RPC ports)."""
+    return {"handshake_timeout": conf["vega.net.handshake_timeout"],
+            "max_handshakes": conf["vega.net.max_handshakes"],
+            "max_handshakes_per_address": conf["vega.net.max_handshakes_per_address"],
+            "send_timeout": conf["vega.net.send_timeout"]}
+
+
+def http_limits(conf: Mapping[str, Any]) -> dict[str, Any]:
+    """``deploy.http_api`` servers' keyword arguments from ``vega.ui.*``: connection caps
+    and request/response deadlines (the master's HTTP port, workers' /metrics)."""
+    return {"max_connections": conf["vega.ui.max_connections"],
+            "per_address": conf["vega.ui.max_connections_per_address"],
+            "request_timeout": conf["vega.ui.request_timeout"],
+            "response_timeout": conf["vega.ui.response_timeout"]}
+
+
 def _apply(values: dict, origins: dict, new: Mapping[str, Any], origin: str) -> None:
     for key, raw in new.items():
         setting = SETTINGS_BY_KEY.get(key)
@@ -292,11 +477,12 @@ def _read_yaml(path: str) -> dict[str, Any]:
 
 
 def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Accept both ``vega.task.max_attempts: 4`` and nested ``vega: {task: ...}``."""
+    """Accept both ``vega.task.max_attempts: 4`` and nested ``vega: {task: ...}`` (no
+    setting takes a mapping, so ``vega: {master: {port: 7077}}`` is vega.master.port)."""
     flat: dict[str, Any] = {}
     for key, value in data.items():
         full = f"{prefix}{key}"
-        if isinstance(value, dict) and full not in SETTINGS_BY_KEY:
+        if isinstance(value, dict):
             flat.update(_flatten(value, full + "."))
         else:
             flat[full] = value

@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 import weakref
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from . import aliases
 from ._version import __version__
@@ -133,7 +133,8 @@ class Context(JobControl, FileShipping):
         self._metrics_server = None
         if self.conf["vega.driver.metrics.port"]:
             self._metrics_server = job_metrics.serve_driver_metrics(
-                self.job_metrics, self.conf["vega.driver.metrics.port"])
+                self.job_metrics, self.conf["vega.driver.metrics.port"],
+                self._driver_addresses()[1])
         self.backend = self._create_backend()
         self._runner = runner.JobRunner(
             self.backend,
@@ -183,7 +184,7 @@ class Context(JobControl, FileShipping):
 
     def _create_cluster_backend(self, spec: MasterSpec):
         """A backend on a running cluster, or on a local-cluster started for this Context."""
-        from .net.addresses import advertise_address
+        from .config import rpc_limits
         from .net.connection import create_secret_file, load_secret, resolve_secret_file
         from .scheduler.cluster_backend import ClusterBackend, MasterLogRelay
         from .scheduler.local_cluster import LocalCluster
@@ -199,19 +200,20 @@ class Context(JobControl, FileShipping):
             secret_file = resolve_secret_file(self.conf["vega.secret.file"])
             host, port = spec.host, spec.port
         secret = load_secret(secret_file)
-        advertise = advertise_address(None, host)
+        advertise, bind = self._driver_addresses()
         request = {"name": self.app_name, "cores_max": self.conf["vega.cores.max"],
                    "executor_cores": self.conf["vega.executor.cores"],
                    "executor_memory": self.conf["vega.executor.memory"],
                    "package": self.conf["vega.submit.package"]}
         try:
             backend = ClusterBackend(host, port, secret, request, advertise,
-                                     "0.0.0.0" if secret else advertise,
+                                     bind,
                                      self._on_task_output, self._bus.on_waiting,
                                      self.conf["vega.locality.wait"],
                                      self.conf["vega.scheduler.executor_wait_timeout"],
                                      starting=cluster is not None,
-                                     master_reconnect_timeout=self.conf["vega.master.reconnect_timeout"])
+                                     master_reconnect_timeout=self.conf["vega.master.reconnect_timeout"],
+                                     server_limits=rpc_limits(self.conf))
             backend.owned_cluster = cluster
             backend.broadcast_dir = os.path.join(self.app_dir, "broadcast")
             self._bus.listeners.append(MasterLogRelay(backend))
@@ -224,6 +226,17 @@ class Context(JobControl, FileShipping):
                 cluster.stop()
             raise
         return backend
+
+    def _driver_addresses(self) -> Tuple[str, str]:
+        """(advertised, bound) addresses of the driver's listeners: ``vega.driver.host``,
+        else VEGA_LOCAL_IP, else the local address routing to the master (loopback for
+        local masters); ``vega.driver.bind``, else the advertised one."""
+        from .net.addresses import advertise_address
+
+        spec = self.master_spec
+        peer = spec.host if spec.kind == "vega" else "127.0.0.1"
+        advertise = advertise_address(self.conf["vega.driver.host"] or None, peer)
+        return advertise, self.conf["vega.driver.bind"] or advertise
 
     # -- lifecycle -----------------------------------------------------------------
     #: The driver's Python as ``major.minor`` (PySpark's ``pythonVer``); a task refuses to run

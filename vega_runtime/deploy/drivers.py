@@ -48,8 +48,11 @@ class DriverInfo:
 
 class DriverRunner:
     def __init__(self, work_dir: str, master_url: Callable[[], str], secret_file: str,
-                 on_change: Callable[[], None] = lambda: None):
+                 on_change: Callable[[], None] = lambda: None,
+                 max_restarts: int = MAX_RESTARTS):
         self.work_dir = work_dir
+        #: how often a supervised driver that failed is started again
+        self.max_restarts = max_restarts
         self.on_change = on_change
         self.master_url = master_url
         self.secret_file = secret_file
@@ -122,11 +125,11 @@ class DriverRunner:
                 if info.state == "killed":
                     return
                 failed = code != 0
-                if failed and info.request.supervise and info.restarts < MAX_RESTARTS:
+                if failed and info.request.supervise and info.restarts < self.max_restarts:
                     info.restarts += 1
                     info.state = "restarting"
                     message = (f"driver {info.driver_id} exited with code {code}; restarting "
-                               f"({info.restarts}/{MAX_RESTARTS})")
+                               f"({info.restarts}/{self.max_restarts})")
                 else:
                     message = None
             if message is None:

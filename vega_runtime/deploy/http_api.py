@@ -456,8 +456,9 @@ def _ascii(text: str) -> Optional[bytes]:
     return text.encode("ascii")
 
 
-def start_metrics_http(host: str, port: int, collector) -> ThreadingHTTPServer:
-    """A small HTTP server answering ``/metrics`` from one collector (workers, drivers)."""
+def start_metrics_http(host: str, port: int, collector, **limits) -> ThreadingHTTPServer:
+    """A small HTTP server answering ``/metrics`` from one collector (workers); ``limits``
+    as ``start_http``'s."""
     class Handler(_Handler):
         def do_GET(self) -> None:  # noqa: N802 - http.server's name
             from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -468,7 +469,7 @@ def start_metrics_http(host: str, port: int, collector) -> ThreadingHTTPServer:
                 return self._json(404, {"error": "not found"})
             self._send(200, CONTENT_TYPE_LATEST, registry_text(collector))
 
-    server = _serve(host, port, Handler, "metrics-http")
+    server = _serve(host, port, Handler, "metrics-http", **limits)
     if hasattr(collector, "http"):  # a collector that reports its HTTP server's connections
         collector.http = server
     return server

@@ -22,6 +22,7 @@ import threading
 import time
 from typing import Callable, Dict, List, Optional
 
+from ..config import Config, rpc_limits
 from ..net.connection import Connection
 from ..net.framing import ProtocolError
 from ..net.messages import (AppLog, AppMetrics, DriverSubmitted, ExecutorExited, FetchPackage,
@@ -32,7 +33,7 @@ from ..net.messages import (AppLog, AppMetrics, DriverSubmitted, ExecutorExited,
 from ..net.server import Server
 from .app_logs import AppLogs
 from .drivers import DriverRunner
-from .master_state import (FINISHED_APP_TTL, Action, ApplicationRegistering,
+from .master_state import (Action, ApplicationRegistering,
                            ApplicationUnregistered, ConnectionLost, Disconnect,
                            ExecutorExitReported, ForgetApplication, HeartbeatReceived,
                            KillRequested, MasterState, MetricsReported, SaveState, Send, Tick,
@@ -62,31 +63,42 @@ def steady_clock() -> Callable[[], float]:
 
 
 class Master:
-    def __init__(self, host: str, port: int, secret: Optional[bytes], advertise_host: str,
-                 work_dir: str, worker_timeout: float = 15.0, secret_file: str = "",
-                 event_log_dir: str = "", finished_app_ttl: float = FINISHED_APP_TTL,
+    """The master, configured by ``conf`` (``vega.master.*``, ``vega.worker.timeout``,
+    ``vega.net.*``, ``vega.eventlog.dir``); ``vega.master.host`` is the address it
+    advertises, and it listens on ``vega.master.bind`` (by default the same address)."""
+
+    def __init__(self, conf: Config, secret: Optional[bytes], secret_file: str = "",
                  clock: Optional[Callable[[], float]] = None):
-        self.work_dir = os.path.abspath(work_dir)
+        self.conf = conf
+        self.work_dir = os.path.abspath(conf["vega.master.work_dir"])
         #: where drivers write event logs, for finished applications in the UI
+        event_log_dir = conf["vega.eventlog.dir"]
         self.event_log_dir = os.path.expanduser(event_log_dir) if event_log_dir else ""
         #: the time the state machine is given: wall-clock seconds that never jump
         self.clock = clock or steady_clock()
         self.started = self.clock()
         self.lock = threading.RLock()
         self.recovery = RecoveryStore(self.work_dir)
-        self.state = MasterState(worker_timeout, finished_app_ttl, self.recovery.load())
+        self.state = MasterState(conf["vega.worker.timeout"], conf["vega.master.finished_app_ttl"],
+                                 self.recovery.load(),
+                                 conf["vega.master.max_executor_failures"],
+                                 conf["vega.master.dead_worker_persistence"])
         self.packages = PackageStore(self.work_dir)
         self.logs = AppLogs(self.work_dir)
         self.drivers = DriverRunner(self.work_dir, lambda: self.url, secret_file,
-                                    on_change=self.save_state)
+                                    on_change=self.save_state,
+                                    max_restarts=conf["vega.master.supervise.max_restarts"])
         self._outboxes: Dict[int, Outbox] = {}
         self._sessions = itertools.count(1)
         self._save_lock = threading.Lock()
         self._unsaved = False
         self._save_failing_since: Optional[float] = None
         self._save_error_logged = 0.0
-        self.server = Server(host, port, secret, self._serve, "master")
-        self.advertise_host = advertise_host
+        self.advertise_host = conf["vega.master.host"]
+        #: the address its ports listen on
+        self.bind_host = conf["vega.master.bind"] or self.advertise_host
+        self.server = Server(self.bind_host, conf["vega.master.port"], secret, self._serve,
+                             "master", **rpc_limits(conf))
         #: where its HTTP port is (``webui_port``, ``token_file``), set by whoever serves it
         self.webui: Dict[str, object] = {}
         self._stopped = threading.Event()

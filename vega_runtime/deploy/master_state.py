@@ -228,9 +228,13 @@ class MasterState:
     """Workers and applications, and every decision about them."""
 
     def __init__(self, worker_timeout: float = 15.0, finished_app_ttl: float = FINISHED_APP_TTL,
-                 saved: Optional[dict] = None):
+                 saved: Optional[dict] = None,
+                 max_executor_failures: int = MAX_EXECUTOR_FAILURES,
+                 dead_worker_timeouts: int = DEAD_WORKER_TIMEOUTS):
         self.worker_timeout = worker_timeout
         self.finished_app_ttl = finished_app_ttl
+        self.max_executor_failures = max_executor_failures
+        self.dead_worker_timeouts = dead_worker_timeouts
         self.workers: Dict[str, Worker] = {}
         self.apps: Dict[str, Application] = {}
         #: the applications waiting or running: the ones allocation looks at
@@ -343,7 +347,7 @@ class MasterState:
         # an executor ends on its own only when something is wrong (a crash, or no driver
         # to serve): counted whatever its exit code, so it is not relaunched forever
         app.executor_failures += 1
-        if app.executor_failures >= MAX_EXECUTOR_FAILURES:
+        if app.executor_failures >= self.max_executor_failures:
             log.error("application %s failed: its executors exited %d times", app.app_id,
                       app.executor_failures)
             out.append(Disconnect(app.session, "its executors keep exiting"))
@@ -428,7 +432,7 @@ class MasterState:
                 if now - worker.last_heartbeat > self.worker_timeout:
                     self._worker_gone(worker, WorkerState.LOST,
                                       f"no heartbeat for {self.worker_timeout:.0f}s", now, out)
-            elif now - (worker.gone or now) > DEAD_WORKER_TIMEOUTS * self.worker_timeout:
+            elif now - (worker.gone or now) > self.dead_worker_timeouts * self.worker_timeout:
                 del self.workers[worker.worker_id]
                 self.sessions.pop(worker.session, None)
                 out.append(SaveState())

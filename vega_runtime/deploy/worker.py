@@ -27,6 +27,7 @@ from typing import Dict, List, Optional, Tuple
 
 from .. import packaging
 from .._version import __version__
+from ..config import Config, rpc_limits
 from ..errors import VegaError
 from ..forkserver import ForkServer, command_title
 from ..net.connection import Connection
@@ -53,27 +54,38 @@ Key = Tuple[str, str]  # (app_id, executor_id)
 
 
 class Worker:
-    def __init__(self, master_host: str, master_port: int, secret: Optional[bytes],
-                 secret_file: str, advertise_host: str, bind_host: str, port: int, cores: int,
-                 memory: int, labels: List[str], work_dir: str, death_timeout: float = 60.0,
-                 work_dir_ttl: float = 3600.0, use_forkserver: bool = True):
+    """A worker of the master at ``master_host:master_port``, configured by ``conf``
+    (``vega.worker.*``, ``vega.net.*``) with its host, cores and memory resolved:
+    ``vega.worker.host`` is the address it advertises, and its shuffle service listens on
+    ``vega.worker.bind`` (by default the same address)."""
+
+    def __init__(self, conf: Config, master_host: str, master_port: int,
+                 secret: Optional[bytes], secret_file: str, use_forkserver: bool = True):
+        self.conf = conf
         self.master = (master_host, master_port)
         self.secret = secret
         self.secret_file = secret_file
-        self.host = advertise_host
-        self.cores, self.memory, self.labels = cores, memory, labels
-        self.work_dir = os.path.abspath(work_dir)
-        self.work_dir_ttl = work_dir_ttl
+        self.host = conf["vega.worker.host"]
+        #: the address its ports listen on
+        self.bind_host = conf["vega.worker.bind"] or self.host
+        self.cores, self.memory = conf["vega.worker.cores"], conf["vega.worker.memory"]
+        self.labels = list(conf["vega.worker.labels"])
+        self.work_dir = os.path.abspath(conf["vega.worker.work_dir"])
+        self.work_dir_ttl = conf["vega.worker.cleanup.app_data_ttl"]
         os.makedirs(self.work_dir, exist_ok=True)
         #: warm executors (see vega_runtime.forkserver); None: each one is a new interpreter.
         #: Started first: a fork must happen before this process has threads or sockets.
         self.forkserver = self._start_forkserver() if use_forkserver else None
-        self.shuffle = Server(bind_host, port, secret, self._serve_blocks, "shuffle-service")
+        self.shuffle = Server(self.bind_host, conf["vega.worker.port"], secret,
+                              self._serve_blocks, "shuffle-service", **rpc_limits(conf))
         #: counts for /metrics (executor launches and exits are counted by ``state``)
         self.served = {"blocks": 0, "bytes": 0, "missing": 0}
-        self.worker_id = f"worker-{time.strftime('%Y%m%d%H%M%S')}-{advertise_host}-{self.shuffle.port}"
+        self.worker_id = f"worker-{time.strftime('%Y%m%d%H%M%S')}-{self.host}-{self.shuffle.port}"
         #: the decisions; touched only by the thread in ``run``
-        self.state = WorkerState(death_timeout, work_dir_ttl)
+        self.state = WorkerState(conf["vega.worker.death_timeout"], self.work_dir_ttl,
+                                 heartbeat_interval=conf["vega.worker.heartbeat_interval"],
+                                 max_retry=conf["vega.worker.reconnect.max_backoff"],
+                                 registration_timeout=conf["vega.worker.registration_timeout"])
         #: events for ``run``; SimpleQueue.put is safe from a signal handler
         self.events: "queue.SimpleQueue" = queue.SimpleQueue()
         #: guards ``executors``, ``conn`` and ``stopping`` (never held while waiting)
@@ -94,7 +106,8 @@ class Worker:
     def run(self) -> int:
         """Serve until stopped or the master is gone for good; returns an exit code."""
         self.shuffle.start()
-        log.info("worker %s: shuffle service on %s:%d", self.worker_id, self.host, self.shuffle.port)
+        log.info("worker %s: shuffle service on %s:%d (listening on %s)", self.worker_id,
+                 self.host, self.shuffle.port, self.bind_host)
         self.events.put(Started())
         _spawn(self._send_outbox)
         try:

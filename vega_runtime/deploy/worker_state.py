@@ -31,6 +31,8 @@ from ..processes import describe_returncode
 
 log = logging.getLogger(__name__)
 
+# The defaults of WorkerState's settings; a worker's come from its Config (vega.worker.*
+# in conf/vega-defaults.yaml), and a test keeps these in step with it.
 #: seconds between two heartbeats to the master
 HEARTBEAT_SECONDS = 2.0
 #: reconnecting to the master: quick at first (it may be starting too), then backing off by
@@ -219,6 +221,10 @@ class WorkerState:
     death_timeout: float
     work_dir_ttl: float
     rng: random.Random = field(default_factory=random.Random)
+    heartbeat_interval: float = HEARTBEAT_SECONDS
+    #: the longest wait between two registration attempts (see ``retry_cap``)
+    max_retry: float = MAX_RETRY_SECONDS
+    registration_timeout: float = REGISTRATION_TIMEOUT_SECONDS
     status: WorkerStatus = WorkerStatus.STARTING
     #: the current (or last) session number; events of other sessions are stale
     session: int = 0
@@ -243,7 +249,7 @@ class WorkerState:
     @property
     def retry_cap(self) -> float:
         return max(FIRST_RETRY_SECONDS,
-                   min(MAX_RETRY_SECONDS, self.death_timeout * RETRY_CAP_OF_DEATH_TIMEOUT))
+                   min(self.max_retry, self.death_timeout * RETRY_CAP_OF_DEATH_TIMEOUT))
 
     def running_apps(self) -> FrozenSet[str]:
         return frozenset(app for app, _ in self.executors)
@@ -290,14 +296,14 @@ class WorkerState:
                 and now >= self.registration_deadline):
             actions.append(AbandonSession(self.session))
             self._back_off(now, f"no answer to the registration within "
-                                f"{REGISTRATION_TIMEOUT_SECONDS:.0f}s")
+                                f"{self.registration_timeout:.0f}s")
         if (self.status == WorkerStatus.BACKING_OFF and self.retry_at is not None
                 and now >= self.retry_at):
             actions.append(self._connect(now))
         if (self.status == WorkerStatus.REGISTERED and self.heartbeat_at is not None
                 and now >= self.heartbeat_at):
             actions.append(SendHeartbeat())
-            self.heartbeat_at = now + HEARTBEAT_SECONDS
+            self.heartbeat_at = now + self.heartbeat_interval
         if self.cleanup_at is not None and now >= self.cleanup_at:
             actions.append(CleanWorkDirs(self.running_apps()))
             self.cleanup_at = now + self.cleanup_interval
@@ -318,7 +324,7 @@ class WorkerState:
         self.session += 1
         self.status = WorkerStatus.CONNECTING
         self.retry_at = None
-        self.registration_deadline = now + REGISTRATION_TIMEOUT_SECONDS
+        self.registration_deadline = now + self.registration_timeout
         return Connect(self.session, [[app, ex] for (app, ex) in sorted(self.executors)])
 
     def _on_Registered(self, event: Registered, now: float) -> list:
@@ -328,7 +334,7 @@ class WorkerState:
         self.registration_deadline = None
         self.last_contact = now
         self.attempts = 0
-        self.heartbeat_at = now + HEARTBEAT_SECONDS
+        self.heartbeat_at = now + self.heartbeat_interval
         return []
 
     def _on_RegistrationFailed(self, event: RegistrationFailed, now: float) -> list:

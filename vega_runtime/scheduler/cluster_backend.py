@@ -93,7 +93,8 @@ class ClusterBackend:
                  request: dict, advertise_host: str, bind_host: str,
                  on_output: OutputCallback, on_waiting: Callable[[str], None],
                  locality_wait: float, executor_wait_timeout: float, starting: bool = False,
-                 master_reconnect_timeout: float = 60.0):
+                 master_reconnect_timeout: float = 60.0,
+                 server_limits: Optional[dict] = None):
         self.on_output = on_output
         self.on_waiting = on_waiting
         self.locality_wait = locality_wait
@@ -128,7 +129,8 @@ class ClusterBackend:
         #: set once the master has given this application its id (executors may connect
         #: the moment it has, before this thread has read the reply)
         self._registered = threading.Event()
-        self.server = Server(bind_host, 0, secret, self._serve_executor, "driver").start()
+        self.server = Server(bind_host, 0, secret, self._serve_executor, "driver",
+                             **(server_limits or {})).start()
         url = f"vega://{master_host}:{master_port}"
         package_sha = ""
         try:

@@ -161,11 +161,11 @@ class JobMetricsCollector:
         return job_metric_families([self.metrics.snapshot()])
 
 
-def serve_driver_metrics(metrics: JobMetrics, port: int):
-    """Expose a client-mode driver's own metrics at http://0.0.0.0:port/metrics."""
+def serve_driver_metrics(metrics: JobMetrics, port: int, host: str):
+    """Expose a client-mode driver's own metrics at http://host:port/metrics."""
     from prometheus_client import start_http_server
     from prometheus_client.registry import CollectorRegistry
 
     registry = CollectorRegistry(auto_describe=False)
     registry.register(JobMetricsCollector(metrics))
-    return start_http_server(port, registry=registry)
+    return start_http_server(port, addr=host, registry=registry)

@@ -1,0 +1,29 @@
+"""``--verbose``: the resolved settings and where each came from (vega submit, vega master,
+vega worker)."""
+
+from __future__ import annotations
+
+from typing import Iterable, Optional
+
+from vega_runtime.config import Config
+
+from .errors import error_console
+
+
+def print_config(conf: Config, keys: Optional[Iterable[str]] = None,
+                 title: str = "resolved configuration") -> None:
+    """A table of ``keys`` (default: every setting) with their values and origins, on stderr."""
+    from rich.table import Table
+
+    table = Table(title=title, show_lines=False)
+    for column in ("setting", "value", "from"):
+        table.add_column(column)
+    for key in sorted(conf if keys is None else keys):
+        table.add_row(key, _show(conf[key]), conf.origin(key))
+    error_console().print(table)
+
+
+def _show(value) -> str:
+    if isinstance(value, tuple):
+        return ",".join(value)
+    return str(value)
