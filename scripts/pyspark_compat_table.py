@@ -1,0 +1,108 @@
+"""Write docs/api.md's PySpark compatibility table from the installed PySpark and Vega.
+
+    .venv/bin/python scripts/pyspark_compat_table.py [PYSPARK_PACKAGE_DIR]
+
+Every public member of PySpark's ``RDD`` and ``SparkContext`` (read from PySpark's source
+with ``ast``, never imported; the package in ``.venv-bench`` by default) gets a row:
+supported when ``vega_runtime.pyspark_compat`` has it, with how it differs where
+:data:`DIFFERS` says so, else not supported with the reason in :data:`NOT_SUPPORTED`.
+The table replaces what stands between the two markers in docs/api.md.
+"""
+
+from __future__ import annotations
+
+import ast
+import glob
+import os
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from vega_runtime.pyspark_compat import RDD, SparkContext  # noqa: E402
+
+BEGIN, END = "<!-- compatibility table: begin -->", "<!-- compatibility table: end -->"
+
+_HADOOP = "Hadoop input/output formats need the JVM; use text, pickle or binary files"
+_RESOURCES = "resource profiles and barrier mode are Spark scheduler features Vega lacks"
+NOT_SUPPORTED = {
+    "cleanShuffleDependencies": "shuffle files go with their application (and the worker's "
+                                "work-dir cleaner); there is no per-RDD cleaner",
+    "saveAsNewAPIHadoopDataset": _HADOOP, "saveAsNewAPIHadoopFile": _HADOOP,
+    "saveAsHadoopDataset": _HADOOP, "saveAsHadoopFile": _HADOOP, "saveAsSequenceFile": _HADOOP,
+    "sequenceFile": _HADOOP, "newAPIHadoopFile": _HADOOP, "newAPIHadoopRDD": _HADOOP,
+    "hadoopFile": _HADOOP, "hadoopRDD": _HADOOP,
+    "barrier": _RESOURCES, "withResources": _RESOURCES, "getResourceProfile": _RESOURCES,
+    "resources": _RESOURCES,
+    "toDF": "DataFrames are Spark SQL, which Vega does not implement",
+    "setSystemProperty": "sets a JVM system property; Vega has no JVM",
+    "getSystemProperty": "reads a JVM system property; Vega has no JVM",
+    "show_profiles": "PySpark's Python profiler hooks are not implemented",
+    "dump_profiles": "PySpark's Python profiler hooks are not implemented",
+}
+DIFFERS = {
+    "saveAsPickleFile": "pickled batches, not a Hadoop SequenceFile; `pickleFile` reads them; "
+                        "takes `overwrite=False`",
+    "saveAsTextFile": "takes `overwrite=False`",
+    "countApprox": "extrapolates the partitions finished by the timeout; `local` checks the "
+                   "timeout between tasks",
+    "sumApprox": "as `countApprox`", "meanApprox": "as `countApprox`",
+    "countApproxDistinct": "HyperLogLog, exact while the distinct count is small",
+    "groupByKey": "values are lists (PySpark: `ResultIterable`, also iterable)",
+    "persist": "`useOffHeap` and `deserialized` are carried, not acted on",
+    "id": "PySpark pipelines chains of narrow transformations into one RDD; Vega makes one "
+          "RDD per transformation, so ids grow faster",
+    "getConf": "a copy of the `SparkConf` the context was created with",
+    "setInterruptOnCancel": "recorded only: Vega always stops a cancelled job's tasks",
+    "uiWebUrl": "a `vega://` master's UI is assumed on its default port 8080",
+    "statusTracker": "`getExecutorInfos` is not implemented",
+    "addPyFile": "`.py`, `.zip` and `.egg`",
+}
+
+
+def public_members(package: str, relative: str, cls: str) -> list:
+    with open(os.path.join(package, relative)) as fh:
+        tree = ast.parse(fh.read())
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == cls:
+            names = [f.name for f in node.body
+                     if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))
+                     and not f.name.startswith("_")]
+            return sorted(set(names), key=names.index)
+    raise LookupError(f"{cls} not found in {relative}")
+
+
+def rows(names: list, vega_class: type) -> list:
+    lines = []
+    for name in names:
+        if hasattr(vega_class, name):
+            status, note = ("differs", DIFFERS[name]) if name in DIFFERS else ("supported", "")
+        else:
+            status, note = "not supported", NOT_SUPPORTED.get(name, "not implemented yet")
+        lines.append(f"| `{name}` | {status} | {note} |")
+    return lines
+
+
+def table(package: str) -> str:
+    out = ["| `RDD` member | in Vega | notes |", "|---|---|---|"]
+    out += rows(public_members(package, "core/rdd.py", "RDD"), RDD)
+    out += ["", "| `SparkContext` member | in Vega | notes |", "|---|---|---|"]
+    out += rows(public_members(package, "core/context.py", "SparkContext"), SparkContext)
+    return "\n".join(out)
+
+
+def main(package: str = "") -> int:
+    package = package or sorted(glob.glob(os.path.join(
+        REPO, ".venv-bench", "lib", "python3*", "site-packages", "pyspark")))[-1]
+    path = os.path.join(REPO, "docs", "api.md")
+    with open(path) as fh:
+        text = fh.read()
+    before, rest = text.split(BEGIN)
+    _, after = rest.split(END)
+    with open(path, "w") as fh:
+        fh.write(f"{before}{BEGIN}\n{table(package)}\n{END}{after}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(*sys.argv[1:2]))
