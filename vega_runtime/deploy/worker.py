@@ -37,6 +37,7 @@ from ..net.messages import (ApplicationEnded, BlockData, BlockUnavailable, Execu
                             RegisterWorkerFailed, WorkerHeartbeat, WorkerStopping)
 from ..net.server import Server
 from ..versions import python_version
+from .log_files import wait_rotating_output
 from .worker_state import (AbandonSession, ApplicationFinished, CleanWorkDirs, Connect, ExecutorLaunchFailed,
                            ExecutorProcessExited, ExecutorStarted, KillExecutor, KillRequested,
                            LaunchRequested, Refused, Registered, RegistrationFailed,
@@ -277,7 +278,7 @@ class Worker:
             _kill_group(proc)
         log.info("launched %s of %s (pid %d)", order.executor_id, order.app_id, proc.pid)
         self.events.put(ExecutorStarted(*key))
-        code = proc.wait()
+        code = wait_rotating_output(proc, log_path)
         with self.lock:
             self.executors.pop(key, None)
         self.events.put(ExecutorProcessExited(*key, code, _tail(log_path)))
