@@ -82,7 +82,7 @@ def test_one_request_for_the_whole_block_exceeds_that_frame_limit(service):
 def test_the_service_refuses_a_request_above_its_chunk_size(service, monkeypatch):
     """A shuffle service never reads more than one chunk into memory for one request."""
     worker, secret, block = service
-    monkeypatch.setattr(worker_module, "FETCH_CHUNK_BYTES", 64 << 10)
+    monkeypatch.setattr(worker_module, "SERVICE_MAX_REQUEST_BYTES", 64 << 10)
     fetcher = RemoteBlockFetcher("10.9.9.9", secret, chunk_bytes=1 << 20)
     with pytest.raises(FetchFailed, match="at most 65536 per request"):
         records_of(fetcher, block)

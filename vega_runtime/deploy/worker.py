@@ -36,7 +36,7 @@ from ..net.messages import (ApplicationEnded, BlockData, BlockUnavailable, Execu
                             LaunchExecutor, PackageData, PackageStatus, RegisteredWorker, RegisterWorker,
                             RegisterWorkerFailed, WorkerHeartbeat, WorkerStopping)
 from ..net.server import Server
-from ..shuffle.blocks import FETCH_CHUNK_BYTES
+from ..shuffle.blocks import SERVICE_MAX_REQUEST_BYTES
 from ..versions import python_version
 from .log_files import wait_rotating_output
 from .worker_state import (AbandonSession, ApplicationFinished, CleanWorkDirs, Connect, ExecutorLaunchFailed,
@@ -374,9 +374,9 @@ class Worker:
         path = os.path.realpath(request.path)
         if not path.startswith(self.work_dir + os.sep):
             return BlockUnavailable(f"{request.path} is not a shuffle file of this worker")
-        if not 0 <= request.length <= FETCH_CHUNK_BYTES:
+        if not 0 <= request.length <= SERVICE_MAX_REQUEST_BYTES:
             return BlockUnavailable(f"{request.length} bytes asked at once; a shuffle service "
-                                    f"sends at most {FETCH_CHUNK_BYTES} per request")
+                                    f"sends at most {SERVICE_MAX_REQUEST_BYTES} per request")
         try:
             with open(path, "rb") as fh:
                 fh.seek(request.offset)

@@ -46,10 +46,12 @@ class MapStatus:
 #: What ends every non-empty block: the CRC-32 of the block's bytes before it.
 BLOCK_TRAILER = struct.Struct(">I")
 
-#: The most bytes of a block one request to a shuffle service asks for (and the most a
-#: service sends in one reply): a larger block is fetched in several chunks, so no block
-#: is too big for a frame.
-FETCH_CHUNK_BYTES = 64 << 20
+#: The most bytes of a block one request to a shuffle service asks for: a larger block is
+#: fetched in several chunks (so no block is too big for a frame, and unpickling starts
+#: after the first chunk; a 42 MiB block came in 0.2-0.5 s in 4 MiB chunks, 1.0 s whole).
+FETCH_CHUNK_BYTES = 4 << 20
+#: The most bytes a shuffle service reads and sends for one request (it refuses more).
+SERVICE_MAX_REQUEST_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
