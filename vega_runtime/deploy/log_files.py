@@ -3,7 +3,9 @@
 Three kinds of file grow while a cluster runs, and each is bounded here:
 
 - the master's and worker's own logs (``master.log``, ``worker.log``): a standard
-  ``logging.handlers.RotatingFileHandler`` (see ``daemon_log_handler``);
+  ``logging.handlers.RotatingFileHandler`` (see ``daemon_log_handler``); the copy of the
+  log a daemon writes on its stderr is rotated too when stderr is a file (``master.out``
+  of a daemon in the background: ``StderrHandler``);
 - output the master writes itself (an application's stored output relayed by its driver,
   ``apps/<id>/output.log``): ``RotatingOutput``, a binary file that renames itself to
   ``.1`` (``.1`` to ``.2``, ...) when it would pass its size;
@@ -24,8 +26,9 @@ import logging
 import logging.handlers
 import os
 import shutil
+import stat
 import subprocess
-from typing import List
+from typing import List, Optional
 
 #: ``master.log`` / ``worker.log`` rotate at this size ...
 DAEMON_LOG_MAX_BYTES = 64 << 20
@@ -47,6 +50,39 @@ def daemon_log_handler(path: str, max_bytes: int = DAEMON_LOG_MAX_BYTES,
                        backups: int = DAEMON_LOG_BACKUPS) -> logging.Handler:
     """The file handler of a daemon's own log: rotated at ``max_bytes``, ``backups`` kept."""
     return logging.handlers.RotatingFileHandler(path, maxBytes=max_bytes, backupCount=backups)
+
+
+class StderrHandler(logging.StreamHandler):
+    """A daemon's log on its stderr. When stderr is a file (``master.out`` of a daemon
+    started in the background, a local cluster's daemon logs), that file is rotated like a
+    child's output (``rotate_copy_truncate``) once a record takes it past ``max_bytes``:
+    it holds the same lines as the daemon's own log, and whatever else reaches stderr."""
+
+    def __init__(self, max_bytes: int = DAEMON_LOG_MAX_BYTES, backups: int = DAEMON_LOG_BACKUPS):
+        super().__init__()
+        self.max_bytes, self.backups = max_bytes, backups
+        self.path = _regular_file_of(self.stream)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        super().emit(record)
+        if self.path is not None:
+            try:
+                if os.fstat(self.stream.fileno()).st_size >= self.max_bytes:
+                    rotate_copy_truncate(self.path, self.max_bytes, self.backups)
+            except (OSError, ValueError):
+                self.path = None  # stderr closed or replaced: stop trying
+
+
+def _regular_file_of(stream) -> Optional[str]:
+    """The path of the regular file ``stream`` writes to, or None (a terminal, a pipe)."""
+    try:
+        fd = stream.fileno()
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        path = os.readlink(f"/proc/self/fd/{fd}")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return path if os.path.isabs(path) and os.path.exists(path) else None
 
 
 def backup_paths(path: str, backups: int) -> List[str]:
