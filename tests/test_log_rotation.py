@@ -88,7 +88,8 @@ def test_copy_truncate_rotation_of_a_child_writing_with_o_append(tmp_path):
               "    if i % 100 == 0: time.sleep(0.02)\n"
               "print('the end', flush=True)\n")
     with open(path, "ab") as out:
-        proc = subprocess.Popen([sys.executable, "-c", script], stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([sys.executable, "-c", script], stdout=out,
+                                stderr=subprocess.STDOUT)
     code = wait_rotating_output(proc, path, max_bytes=20_000, backups=3, every=0.01)
     assert code == 0
     rotate_copy_truncate(path, max_bytes=20_000, backups=3)  # what the next check would do

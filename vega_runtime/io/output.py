@@ -113,7 +113,8 @@ class HdfsDir:
     def staged(self) -> "HdfsDir":
         """The same output written to a staging sibling first, swapped in on commit."""
         staging = HdfsDir(self.url, self.settings)
-        staging.root, staging.final, staging._ops = self.sibling(self.root, "staging"), self.root, self._ops
+        staging.root, staging.final = self.sibling(self.root, "staging"), self.root
+        staging._ops = self._ops
         return staging
 
     def exists(self, path: str) -> bool:

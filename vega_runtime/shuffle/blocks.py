@@ -3,7 +3,8 @@
 A map task writes ``shuffle_S_M_A.data`` (pickled record batches grouped by
 reduce partition, each non-empty block ending with the CRC-32 of its batches,
 ``BLOCK_TRAILER``) and ``shuffle_S_M_A.index`` (``num_reduces + 1`` offsets,
-little-endian int64).  A block that does not check out is a lost map output.  A ``MapStatus`` tells the driver where that output is;
+little-endian int64).  A block that does not check out is a lost map output.
+A ``MapStatus`` tells the driver where that output is;
 a ``BlockLocation`` tells one reducer where its piece of it is.
 """
 
