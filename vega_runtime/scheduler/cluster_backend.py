@@ -294,7 +294,8 @@ class ClusterBackend:
                 conn.send(replace(self.registration, app_id=self.app_id))
                 reply = conn.recv()
                 if isinstance(reply, RegisteredApplication):
-                    self.master = conn
+                    lost, self.master = self.master, conn
+                    lost.close()  # shut down when it was lost; now its descriptor goes too
                     log.warning("reconnected to the master; application %s resumed", self.app_id)
                     return True
                 conn.close()
