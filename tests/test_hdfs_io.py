@@ -94,6 +94,21 @@ def test_a_failed_save_leaves_nothing_on_hdfs(hdfs, hctx):
     assert not os.path.exists(hdfs.root / target.rsplit("/", 1)[1])
 
 
+def test_a_failed_overwrite_on_hdfs_keeps_the_old_output(hdfs, hctx):
+    """overwrite=True by a failing job: the old output stays, no staging copy is left."""
+    name = f"kept-{os.getpid()}-{tag(hctx)}"
+    target = f"{hdfs.url}/{name}"
+    hctx.parallelize(["old"], 1).save_as_text_file(target)
+    with pytest.raises(VegaError):
+        hctx.parallelize(range(4), 2).map(lambda x: 1 // (x - 3)) \
+            .save_as_text_file(target, overwrite=True)
+    assert hctx.text_file(target).collect() == ["old"]
+    assert [n for n in os.listdir(hdfs.root) if name in n] == [name]
+    hctx.parallelize(["new"], 1).save_as_text_file(target, overwrite=True)
+    assert hctx.text_file(target).collect() == ["new"]
+    assert [n for n in os.listdir(hdfs.root) if name in n] == [name]
+
+
 def test_checkpoint_to_hdfs_truncates_lineage(hdfs, hctx):
     """set_checkpoint_dir on HDFS: the checkpointed RDD reads back from there."""
     hctx.set_checkpoint_dir(f"{hdfs.url}/checkpoints")

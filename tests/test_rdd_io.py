@@ -252,6 +252,44 @@ def test_failed_save_leaves_nothing_at_target(fresh_ctx, tmp_path):
     assert not os.path.exists(out)
 
 
+def test_failed_overwrite_keeps_the_old_output(fresh_ctx, tmp_path):
+    """save_as_*(overwrite=True) by a job that fails leaves the previous output intact and
+    nothing of its own beside it."""
+    ctx = fresh_ctx(conf={"vega.task.max_attempts": 2})
+    out = str(tmp_path / "kept")
+    ctx.parallelize(["old1", "old2", "old3"], 3).save_as_text_file(out)
+    before = {name: open(os.path.join(out, name)).read() for name in os.listdir(out)}
+
+    def explode(x):
+        if x == 7:
+            raise RuntimeError("no saving today")
+        return x
+
+    with pytest.raises(TaskFailed):
+        ctx.parallelize(range(10), 3).map(explode).save_as_text_file(out, overwrite=True)
+    assert {name: open(os.path.join(out, name)).read() for name in os.listdir(out)} == before
+    assert os.listdir(tmp_path) == ["kept"]
+    with pytest.raises(TaskFailed):
+        ctx.parallelize(range(10), 3).map(explode).save_as_pickle_file(out, overwrite=True)
+    assert sorted(ctx.text_file(out).collect()) == ["old1", "old2", "old3"]
+    assert os.listdir(tmp_path) == ["kept"]
+
+
+def test_overwrite_keeps_the_old_output_until_the_new_one_is_complete(ctx, tmp_path):
+    """While the overwriting job's tasks run, the path still holds the old output; after
+    it, only the new output is there and no staging or old copy is left beside it."""
+    out = str(tmp_path / "swapped")
+    ctx.parallelize(["old"], 1).save_as_text_file(out)
+
+    def seen_by_task(x):
+        return f"{x} saw {read_parts(out).strip()!r}"
+
+    ctx.parallelize(["a", "b", "c"], 3).map(seen_by_task).save_as_text_file(out, overwrite=True)
+    assert sorted(ctx.text_file(out).collect()) == ["a saw 'old'", "b saw 'old'", "c saw 'old'"]
+    assert sorted(os.listdir(out)) == ["_SUCCESS", "part-00000", "part-00001", "part-00002"]
+    assert os.listdir(tmp_path) == ["swapped"]
+
+
 # -- pickle files -------------------------------------------------------------------------------
 
 def test_pickle_file_pyspark_doctest(ctx, tmp_path):

@@ -106,11 +106,16 @@ def ensure_secret_file(path: Optional[str]) -> str:
 
 
 def setup_daemon_logging(work_dir: str, name: str) -> None:
+    """Log to stderr and to ``<work_dir>/<name>.log``, which rotates at
+    ``DAEMON_LOG_MAX_BYTES`` keeping ``DAEMON_LOG_BACKUPS`` old files (``log_files``); so
+    does stderr when it is a file (``<name>.out`` of a daemon in the background)."""
+    from vega_runtime.deploy.log_files import StderrHandler, daemon_log_handler
+
     os.makedirs(work_dir, exist_ok=True)
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     root = logging.getLogger()
     root.setLevel(logging.INFO)
-    for handler in (logging.StreamHandler(), logging.FileHandler(os.path.join(work_dir, f"{name}.log"))):
+    for handler in (StderrHandler(), daemon_log_handler(os.path.join(work_dir, f"{name}.log"))):
         handler.setFormatter(fmt)
         root.addHandler(handler)
 

@@ -1,5 +1,7 @@
 """Applications' and drivers' stored output (``<work_dir>/apps/<id>/output.log``): written
-from what drivers relay, followed by ``vega logs``, read by the web UI."""
+from what drivers relay, followed by ``vega logs``, read by the web UI.  The file rotates
+at ``APP_OUTPUT_MAX_BYTES`` (``output.log.1`` ... , see ``log_files``), so a chatty
+application cannot fill the master's disk; a follower crosses a rotation without a gap."""
 
 from __future__ import annotations
 
@@ -10,34 +12,42 @@ from typing import Callable, Optional, Tuple
 
 from ..net.connection import Connection
 from ..net.messages import LogChunk, LogEnd
+from .log_files import APP_OUTPUT_BACKUPS, APP_OUTPUT_MAX_BYTES, RotatingOutput
 
 #: How often a followed log is checked for new output.
 FOLLOW_POLL_SECONDS = 0.2
 
 
 class AppLogs:
-    def __init__(self, work_dir: str):
+    def __init__(self, work_dir: str, max_bytes: int = APP_OUTPUT_MAX_BYTES,
+                 backups: int = APP_OUTPUT_BACKUPS):
         self.directory = os.path.join(work_dir, "apps")
+        self.max_bytes, self.backups = max_bytes, backups
 
     def path(self, app_id: str) -> str:
         return os.path.join(self.directory, app_id, "output.log")
 
-    def open_for_append(self, app_id: str):
+    def open_for_append(self, app_id: str) -> RotatingOutput:
         os.makedirs(os.path.dirname(self.path(app_id)), exist_ok=True)
-        return open(self.path(app_id), "ab")
+        return RotatingOutput(self.path(app_id), self.max_bytes, self.backups)
 
     def exists(self, app_id: str) -> bool:
         return os.path.exists(self.path(app_id))
 
     def tail(self, app_id: str, limit: int = 1 << 20) -> Optional[str]:
-        """The last ``limit`` bytes of the output, or None when there is none."""
+        """The last ``limit`` bytes of the output (reaching into the rotated ``.1`` when
+        the file is younger than that), or None when there is none."""
         path = self.path(app_id)
         try:
-            with open(path, "rb") as fh:
-                fh.seek(max(0, os.path.getsize(path) - limit))
-                return fh.read().decode("utf-8", "replace")
+            data = _last_bytes(path, limit)
         except FileNotFoundError:
             return None
+        if len(data) < limit:
+            try:
+                data = _last_bytes(path + ".1", limit - len(data)) + data
+            except FileNotFoundError:
+                pass
+        return data.decode("utf-8", "replace")
 
     def remove(self, app_id: str) -> None:
         if app_id and os.sep not in app_id and not app_id.startswith("."):
@@ -47,21 +57,42 @@ class AppLogs:
                state: Callable[[], Tuple[str, int, bool]], stopped: threading.Event) -> None:
         """Send the stored output; with ``follow``, until ``state()`` (``(state, exit code,
         done)``) says the application or driver is done."""
-        offset = 0
+        offset, inode = 0, None
         while True:
             name, code, done = state()
             data = b""
             try:
                 with open(self.path(app_id), "rb") as fh:
-                    fh.seek(offset)
-                    data = fh.read(1 << 20)
+                    stat = os.fstat(fh.fileno())
+                    if inode is not None and (stat.st_ino != inode or stat.st_size < offset):
+                        data = self._rest_of_rotated(app_id, offset)  # then the new file
+                        offset = 0
+                    inode = stat.st_ino
+                    if not data:
+                        fh.seek(offset)
+                        data = fh.read(1 << 20)
+                        offset += len(data)
             except FileNotFoundError:
                 pass
             if data:
-                offset += len(data)
                 conn.send(LogChunk(data.decode("utf-8", "replace")))
                 continue
             if done or not follow:
                 conn.send(LogEnd(name, code))
                 return
             stopped.wait(FOLLOW_POLL_SECONDS)
+
+    def _rest_of_rotated(self, app_id: str, offset: int) -> bytes:
+        """What a follower at ``offset`` had not read of the file rotated to ``.1``."""
+        try:
+            with open(self.path(app_id) + ".1", "rb") as fh:
+                fh.seek(offset)
+                return fh.read()
+        except OSError:
+            return b""
+
+
+def _last_bytes(path: str, limit: int) -> bytes:
+    with open(path, "rb") as fh:
+        fh.seek(max(0, os.fstat(fh.fileno()).st_size - limit))
+        return fh.read()

@@ -23,6 +23,7 @@ from typing import Callable, Dict, List, Optional
 from .. import packaging
 from ..errors import BadPackage
 from ..net.messages import SubmitDriver
+from .log_files import wait_rotating_output
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +121,7 @@ class DriverRunner:
                     return
                 info.proc, info.pid, info.state = proc, proc.pid, "running"
             log.info("driver %s started (pid %d)", info.driver_id, proc.pid)
-            code = proc.wait()
+            code = wait_rotating_output(proc, output)
             with self.lock:
                 if info.state == "killed":
                     return

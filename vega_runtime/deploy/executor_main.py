@@ -9,6 +9,7 @@ on other hosts are fetched from their workers' shuffle services.
 from __future__ import annotations
 
 import argparse
+import io
 import logging
 import os
 import queue
@@ -22,23 +23,28 @@ from ..files import FILES_DIR_ENV
 from ..logs import name_sources, setup_executor_logging
 from ..packaging import python_paths, source_copies
 from ..net.connection import Connection, load_secret
-from ..net.framing import ConnectionClosed, ProtocolError
+from ..net.framing import DEFAULT_MAX_FRAME, ConnectionClosed, ProtocolError
 from ..net.messages import (BlockData, BroadcastData, FetchBlock, FetchBroadcast, KillTask, LaunchTask, RegisterExecutor,
                             TaskFinished, TaskOutput)
 from ..processes import die_with_parent
 from ..scheduler.executor import Executor, ExecutorDirs, serve_tasks
-from ..shuffle.blocks import BlockLocation
-from ..shuffle.reader import read_local_block
+from ..shuffle.blocks import FETCH_CHUNK_BYTES, BlockLocation
+from ..shuffle.reader import load_block_batches, read_local_block
 
 log = logging.getLogger(__name__)
+
+#: Room in a frame for the BlockData message around a chunk's bytes.
+FRAME_SLACK = 1 << 12
 
 
 class RemoteBlockFetcher:
     """Reads local blocks from disk and remote ones from their host's shuffle service."""
 
-    def __init__(self, host: str, secret: bytes):
+    def __init__(self, host: str, secret: bytes, max_frame: int = DEFAULT_MAX_FRAME,
+                 chunk_bytes: int = FETCH_CHUNK_BYTES):
         self.host = host
         self.secret = secret
+        self.max_frame, self.chunk_bytes = max_frame, chunk_bytes
         self._connections: Dict[Tuple[str, int], Connection] = {}
         self._lock = threading.Lock()
 
@@ -48,15 +54,18 @@ class RemoteBlockFetcher:
         return self._fetch(location)
 
     def _fetch(self, location: BlockLocation) -> Iterator[list]:
-        import io
-        import pickle
-
+        """The block's batches, streamed from its host in chunks of at most
+        ``FETCH_CHUNK_BYTES`` (and never more than a frame holds)."""
         if location.length == 0:
             return
         where = f"{location.host}:{location.port}"
+        yield from load_block_batches(_RemoteBlock(self, location, where).read, location, where)
+
+    def fetch_chunk(self, location: BlockLocation, offset: int, length: int, where: str) -> bytes:
+        """``length`` bytes of the block from ``offset`` within it, in one request."""
         try:
             conn = self._connection(location.host, location.port)
-            conn.send(FetchBlock(location.path, location.offset, location.length))
+            conn.send(FetchBlock(location.path, location.offset + offset, length))
             reply = conn.recv()
         except (OSError, ConnectionClosed, ProtocolError) as exc:
             self._drop(location.host, location.port)
@@ -64,15 +73,23 @@ class RemoteBlockFetcher:
         if not isinstance(reply, BlockData):
             raise FetchFailed(location.shuffle_id, location.map_id, -1, where,
                               getattr(reply, "reason", "unexpected reply"))
-        stream = io.BytesIO(reply.data)
-        while stream.tell() < len(reply.data):
-            yield pickle.load(stream)
+        if len(reply.data) != length:
+            self._drop(location.host, location.port)
+            raise FetchFailed(location.shuffle_id, location.map_id, -1, where,
+                              f"asked for {length} bytes, got {len(reply.data)}")
+        return reply.data
+
+    @property
+    def chunk_size(self) -> int:
+        """The most bytes one request asks of a shuffle service (its reply fits a frame)."""
+        return max(1, min(self.chunk_bytes, self.max_frame - FRAME_SLACK))
 
     def _connection(self, host: str, port: int) -> Connection:
         with self._lock:
             conn = self._connections.get((host, port))
             if conn is None or conn.closed:
-                conn = self._connections[(host, port)] = Connection.connect(host, port, self.secret)
+                conn = self._connections[(host, port)] = Connection.connect(
+                    host, port, self.secret, max_frame=self.max_frame)
             return conn
 
     def _drop(self, host: str, port: int) -> None:
@@ -80,6 +97,38 @@ class RemoteBlockFetcher:
             conn = self._connections.pop((host, port), None)
         if conn is not None:
             conn.close()
+
+
+class _RemoteBlock(io.RawIOBase):
+    """A remote block as a readable stream: each read past what has arrived fetches the
+    next chunk, so only one chunk of a big block is in memory at a time."""
+
+    def __init__(self, fetcher: RemoteBlockFetcher, location: BlockLocation, where: str):
+        self.fetcher, self.location, self.where = fetcher, location, where
+        self._chunk = memoryview(b"")
+        self._fetched = 0  # bytes of the block fetched so far
+        self._position = 0  # bytes of the block handed out so far
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if not self._chunk:
+            remaining = self.location.length - self._fetched
+            if remaining <= 0:
+                return 0
+            size = min(remaining, self.fetcher.chunk_size)
+            self._chunk = memoryview(self.fetcher.fetch_chunk(self.location, self._fetched, size,
+                                                              self.where))
+            self._fetched += size
+        count = min(len(buffer), len(self._chunk))
+        buffer[:count] = self._chunk[:count]
+        self._chunk = self._chunk[count:]
+        self._position += count
+        return count
+
+    def tell(self) -> int:
+        return self._position
 
 
 def main(argv=None) -> int:

@@ -37,7 +37,9 @@ from ..net.messages import (ApplicationEnded, BlockData, BlockUnavailable, Execu
                             LaunchExecutor, PackageData, PackageStatus, RegisteredWorker, RegisterWorker,
                             RegisterWorkerFailed, WorkerHeartbeat, WorkerStopping)
 from ..net.server import Server
+from ..shuffle.blocks import SERVICE_MAX_REQUEST_BYTES
 from ..versions import python_version
+from .log_files import wait_rotating_output
 from .worker_state import (AbandonSession, ApplicationFinished, CleanWorkDirs, Connect, ExecutorLaunchFailed,
                            ExecutorProcessExited, ExecutorStarted, KillExecutor, KillRequested,
                            LaunchRequested, Refused, Registered, RegistrationFailed,
@@ -290,7 +292,7 @@ class Worker:
             _kill_group(proc)
         log.info("launched %s of %s (pid %d)", order.executor_id, order.app_id, proc.pid)
         self.events.put(ExecutorStarted(*key))
-        code = proc.wait()
+        code = wait_rotating_output(proc, log_path)
         with self.lock:
             self.executors.pop(key, None)
         self.events.put(ExecutorProcessExited(*key, code, _tail(log_path)))
@@ -385,6 +387,9 @@ class Worker:
         path = os.path.realpath(request.path)
         if not path.startswith(self.work_dir + os.sep):
             return BlockUnavailable(f"{request.path} is not a shuffle file of this worker")
+        if not 0 <= request.length <= SERVICE_MAX_REQUEST_BYTES:
+            return BlockUnavailable(f"{request.length} bytes asked at once; a shuffle service "
+                                    f"sends at most {SERVICE_MAX_REQUEST_BYTES} per request")
         try:
             with open(path, "rb") as fh:
                 fh.seek(request.offset)

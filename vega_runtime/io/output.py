@@ -10,6 +10,12 @@ Protocol (Hadoop's FileOutputCommitter, simplified):
 3. ``commit_output``: on job success the driver moves the parts into PATH,
    removes ``_temporary`` and writes ``_SUCCESS``.  ``abort_output`` removes
    PATH entirely, so a failed job leaves nothing at the target.
+
+Overwriting (``overwrite=True`` on an existing PATH) keeps the old output until the
+new one is complete: the job writes a hidden sibling ``.NAME.staging-ID`` as above,
+and only its commit swaps it in (old PATH renamed aside to ``.NAME.old-ID``, the
+staging directory renamed to PATH, the old one deleted).  A failed or killed job
+removes only its staging directory, so PATH still holds the previous output.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import os
 import posixpath
 import shutil
+import uuid
 from typing import Any, BinaryIO, Callable, Iterator, List, Optional
 
 from ..errors import OutputExistsError, VegaError
@@ -35,9 +42,22 @@ class LocalDir:
     def __init__(self, path: str):
         self.url = path
         self.root = local_path(path)
+        #: where a commit swaps ``root`` into (an overwrite's staging directory), or None
+        self.final: Optional[str] = None
 
     def join(self, *names: str) -> str:
         return os.path.join(self.root, *names)
+
+    def sibling(self, path: str, tag: str) -> str:
+        """A new hidden name next to ``path``: ``.NAME.TAG-ID`` in the same directory."""
+        parent, name = os.path.split(path.rstrip(os.sep))
+        return os.path.join(parent, f".{name}.{tag}-{uuid.uuid4().hex[:12]}")
+
+    def staged(self) -> "LocalDir":
+        """The same output written to a staging sibling first, swapped in on commit."""
+        staging = LocalDir(self.sibling(self.root, "staging"))
+        staging.final = self.root
+        return staging
 
     def exists(self, path: str) -> bool:
         return os.path.exists(path)
@@ -69,6 +89,8 @@ class HdfsDir:
         self.settings = settings
         self.root = split_url(url)[1].rstrip("/") or "/"
         self._ops: Optional[HdfsOutput] = None
+        #: where a commit swaps ``root`` into (an overwrite's staging directory), or None
+        self.final: Optional[str] = None
 
     @property
     def ops(self) -> HdfsOutput:
@@ -77,10 +99,23 @@ class HdfsDir:
         return self._ops
 
     def __getstate__(self):
-        return {"url": self.url, "settings": self.settings, "root": self.root, "_ops": None}
+        return {"url": self.url, "settings": self.settings, "root": self.root, "_ops": None,
+                "final": self.final}
 
     def join(self, *names: str) -> str:
         return posixpath.join(self.root, *names)
+
+    def sibling(self, path: str, tag: str) -> str:
+        """A new hidden name next to ``path``: ``.NAME.TAG-ID`` in the same directory."""
+        parent, name = posixpath.split(path.rstrip("/"))
+        return posixpath.join(parent, f".{name}.{tag}-{uuid.uuid4().hex[:12]}")
+
+    def staged(self) -> "HdfsDir":
+        """The same output written to a staging sibling first, swapped in on commit."""
+        staging = HdfsDir(self.url, self.settings)
+        staging.root, staging.final = self.sibling(self.root, "staging"), self.root
+        staging._ops = self._ops
+        return staging
 
     def exists(self, path: str) -> bool:
         return self.ops.exists(path)
@@ -106,12 +141,13 @@ def output_dir(path: str, hdfs: Optional[HdfsSettings] = None):
 
 
 def prepare_output(path: str, overwrite: bool, hdfs: Optional[HdfsSettings] = None):
-    """On the driver, before any task runs: refuse an existing path unless overwriting."""
+    """On the driver, before any task runs: refuse an existing path unless overwriting, in
+    which case the job writes a staging sibling and the old output stays until commit."""
     target = output_dir(path, hdfs)
     if target.exists(target.root):
         if not overwrite:
             raise OutputExistsError(path)
-        target.delete(target.root)
+        target = target.staged()
     target.makedirs(target.join(TEMPORARY))
     return target
 
@@ -142,9 +178,30 @@ def commit_output(target) -> None:
     target.delete(temporary)
     with target.open_write(target.join(SUCCESS)):
         pass
+    if target.final is not None:
+        _swap_into_place(target)
+
+
+def _swap_into_place(target) -> None:
+    """An overwrite's complete output replaces the old one: old aside, new in, old gone.
+    If the new one cannot be renamed in, the old one is put back."""
+    final = target.final
+    old = target.sibling(final, "old") if target.exists(final) else None
+    if old is not None:
+        target.rename(final, old)
+    try:
+        target.rename(target.root, final)
+    except BaseException:
+        if old is not None:
+            target.rename(old, final)
+        raise
+    if old is not None:
+        target.delete(old)
 
 
 def abort_output(target) -> None:
+    """A failed job: its output goes (an overwrite's staging directory; the old output
+    it was to replace stays)."""
     target.delete(target.root)
 
 

@@ -32,6 +32,7 @@ from ..versions import python_version
 from .backend import (ExecutorAddedEvent, ExecutorLostEvent, OutputCallback, TaskFinishedEvent, TaskLaunch,
                       TaskQueue)
 from .listener import JobListener, prefix_lines
+from .log_buffer import LogRelayBuffer, dropped_notice
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +119,8 @@ class ClusterBackend:
         self.master_reconnect_timeout = master_reconnect_timeout
         #: why the master killed this application, once it has
         self.killed: Optional[str] = None
-        self._log_lines: List[str] = []
+        #: task output on its way to the master, bounded while the master is away
+        self._log_lines = LogRelayBuffer()
         self._log_ready = threading.Condition(threading.Lock())
         self._stop_requested = threading.Event()  # ends the log sender's pauses
         self._executor_seen = threading.Condition(self.lock)
@@ -161,8 +163,14 @@ class ClusterBackend:
     def relay_log(self, text: str) -> None:
         """Queue task output for the master (``vega logs``); sent in batches."""
         with self._log_ready:
-            self._log_lines.append(text)
+            self._log_lines.add(text)
             self._log_ready.notify()
+
+    @property
+    def log_lines_dropped(self) -> int:
+        """Lines of task output that never reached the master (it was away too long)."""
+        with self._log_ready:
+            return self._log_lines.dropped_total
 
     def _send_metrics(self) -> None:
         """Send the job metrics snapshot when it changed since the last one."""
@@ -181,23 +189,31 @@ class ClusterBackend:
             with self._log_ready:
                 if not self._log_lines and not self._stopping:
                     self._log_ready.wait(0.5)
-                batch, self._log_lines = self._log_lines, []
+                batch = self._log_lines.take()
+                dropped, self._log_lines.unreported = self._log_lines.unreported, 0
                 stopping = self._stopping
             try:
                 self._send_metrics()
             except OSError:
                 pass  # the master is away; the next snapshot carries everything
-            if batch:
+            if batch or dropped:
                 try:
-                    self.master.send(AppLog("".join(batch)))
+                    self.master.send(AppLog((dropped_notice(dropped) if dropped else "")
+                                            + "".join(batch)))
                 except OSError:
-                    if stopping:
-                        return
                     with self._log_ready:  # the master is away: keep the lines for later
-                        self._log_lines[:0] = batch
+                        self._log_lines.unreported += dropped
+                        if stopping:
+                            self._log_lines.drop(len(batch))
+                            return
+                        self._log_lines.put_back(batch)
                     self._stop_requested.wait(0.2)
                     continue
-            if stopping and not batch:
+                if dropped:
+                    log.warning("%d lines of task output were dropped while the master was "
+                                "away (the driver buffers at most %d lines for it)", dropped,
+                                self._log_lines.max_lines)
+            if stopping and not batch and not dropped:
                 return
             if batch:  # let lines accumulate into fewer, larger messages (unless stopping)
                 self._stop_requested.wait(0.05)
@@ -227,6 +243,7 @@ class ClusterBackend:
             except (OSError, ConnectionClosed, ProtocolError) as exc:
                 if self._stopping:
                     return
+                self.master.shutdown()  # log lines wait in the buffer, not in a dead socket
                 log.warning("lost the connection to the master (%s); reconnecting", exc)
                 if not self._reconnect():
                     log.error("the master did not come back within %.0fs",
@@ -279,7 +296,8 @@ class ClusterBackend:
                 conn.send(replace(self.registration, app_id=self.app_id))
                 reply = conn.recv()
                 if isinstance(reply, RegisteredApplication):
-                    self.master = conn
+                    lost, self.master = self.master, conn
+                    lost.close()  # shut down when it was lost; now its descriptor goes too
                     log.warning("reconnected to the master; application %s resumed", self.app_id)
                     return True
                 conn.close()
@@ -488,6 +506,9 @@ class ClusterBackend:
             self._log_ready.notify()
         self._stop_requested.set()
         self._log_sender.join(5.0)  # every line reaches the master before we unregister
+        if self.log_lines_dropped:
+            log.warning("%d lines of task output in all never reached the master; 'vega logs "
+                        "%s' lacks them", self.log_lines_dropped, getattr(self, "app_id", ""))
         self._tell_all(Shutdown("application finished"))
         try:
             self.master.send(UnregisterApplication(getattr(self, "app_id", "")))
@@ -512,6 +533,16 @@ class MasterLogRelay(JobListener):
 
     def __init__(self, backend: ClusterBackend):
         self.backend = backend
+        self._dropped_before = 0
 
     def on_task_output(self, prefix: str, stream: str, text: str) -> None:
         self.backend.relay_log(prefix_lines(prefix, text))
+
+    def on_job_end(self, job_id: int, error: Optional[BaseException]) -> None:
+        """Say how much of this job's output the master's copy lacks, if any."""
+        dropped = self.backend.log_lines_dropped
+        if dropped > self._dropped_before:
+            log.warning("job %d: %d lines of task output were dropped while the master was "
+                        "away; 'vega logs %s' lacks them (this terminal showed every line)",
+                        job_id, dropped - self._dropped_before, self.backend.app_id)
+            self._dropped_before = dropped

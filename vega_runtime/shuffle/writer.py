@@ -11,10 +11,11 @@ runs need no map-side merge).
 from __future__ import annotations
 
 import os
+import zlib
 from typing import Iterator, List
 
 from ..serde import dump_batches
-from .blocks import write_index
+from .blocks import BLOCK_TRAILER, write_index
 from .sizing import batches, estimate_dict, estimate_records
 
 
@@ -93,12 +94,30 @@ def _bucket(chunk, partitioner, num_reduces: int) -> List[list]:
 
 
 def _write_run(buckets: List[list], path: str, batch_records: int) -> List[int]:
+    """One block per bucket (its batches, then their checksum); returns the offsets."""
     offsets = [0]
     with open(path, "wb") as out:
+        checked = _Checksummed(out)
         for bucket in buckets:
-            dump_batches(bucket, out, batch_records)
+            if dump_batches(bucket, checked, batch_records):
+                checked.end_block()
             offsets.append(out.tell())
     return offsets
+
+
+class _Checksummed:
+    """A binary stream that keeps the CRC-32 of what is written, for a block's trailer."""
+
+    def __init__(self, out):
+        self.out, self.crc = out, 0
+
+    def write(self, data: bytes) -> int:
+        self.crc = zlib.crc32(data, self.crc)
+        return self.out.write(data)
+
+    def end_block(self) -> None:
+        self.out.write(BLOCK_TRAILER.pack(self.crc))
+        self.crc = 0
 
 
 def _merge_runs(runs, data_path: str, num_reduces: int) -> List[int]:
@@ -111,10 +130,16 @@ def _merge_runs(runs, data_path: str, num_reduces: int) -> List[int]:
     handles = [open(path, "rb") for path, _ in runs]
     try:
         with open(data_path, "wb") as out:
+            checked = _Checksummed(out)
             for reduce_id in range(num_reduces):
+                copied = 0
                 for fh, (_, run_offsets) in zip(handles, runs):
-                    fh.seek(run_offsets[reduce_id])
-                    _copy_range(fh, out, run_offsets[reduce_id + 1] - run_offsets[reduce_id])
+                    length = run_offsets[reduce_id + 1] - run_offsets[reduce_id]
+                    if length:  # the run's block without its trailer
+                        fh.seek(run_offsets[reduce_id])
+                        copied += _copy_range(fh, checked, length - BLOCK_TRAILER.size)
+                if copied:
+                    checked.end_block()
                 offsets.append(out.tell())
     finally:
         for fh in handles:
@@ -124,7 +149,7 @@ def _merge_runs(runs, data_path: str, num_reduces: int) -> List[int]:
     return offsets
 
 
-def _copy_range(src, dst, length: int) -> None:
+def _copy_range(src, dst, length: int) -> int:
     remaining = length
     while remaining > 0:
         data = src.read(min(remaining, 1 << 20))
@@ -132,4 +157,5 @@ def _copy_range(src, dst, length: int) -> None:
             break
         dst.write(data)
         remaining -= len(data)
+    return length - remaining
 

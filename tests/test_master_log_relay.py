@@ -1,0 +1,87 @@
+"""Issue 11: the driver's buffer of task output for an absent master is bounded; what it
+drops is counted and said in the master's stored log once the master is back."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+
+from vega_runtime import Context
+from vega_runtime.scheduler import log_buffer
+from vega_runtime.scheduler.log_buffer import LogRelayBuffer, dropped_notice
+
+from proc_helpers import arg_value, cmdline, processes_matching, wait_for
+
+
+def test_the_buffer_keeps_the_newest_lines_within_its_bounds():
+    """Past max_lines the oldest lines go, and are counted."""
+    buffer = LogRelayBuffer(max_lines=5, max_bytes=1 << 20)
+    buffer.add("".join(f"line {i}\n" for i in range(12)))
+    assert buffer.take() == [f"line {i}\n" for i in range(7, 12)]
+    assert (buffer.unreported, buffer.dropped_total) == (7, 7)
+
+
+def test_the_buffer_is_bounded_in_bytes_too():
+    buffer = LogRelayBuffer(max_lines=1000, max_bytes=100)
+    buffer.add("x" * 59 + "\n")
+    buffer.add("y" * 59 + "\n")
+    assert buffer.take() == ["y" * 59 + "\n"] and buffer.dropped_total == 1
+
+
+def test_lines_put_back_after_a_failed_send_are_dropped_first():
+    """A batch the master did not take goes back in front of newer lines."""
+    buffer = LogRelayBuffer(max_lines=4, max_bytes=1 << 20)
+    buffer.add("a\nb\nc\n")
+    batch = buffer.take()
+    buffer.add("d\ne\n")
+    buffer.put_back(batch)
+    assert buffer.take() == ["b\n", "c\n", "d\n", "e\n"]
+    assert buffer.unreported == 1
+    buffer.drop(3)  # a final send that failed
+    assert (buffer.unreported, buffer.dropped_total) == (4, 4)
+
+
+def test_dropped_lines_are_reported_in_the_stored_log_once_the_master_is_back(
+        tmp_path, monkeypatch, caplog):
+    """SIGKILL the master, run a chatty job, restart the master: `vega logs` has the newest
+    lines, a line saying how many were dropped, and the driver says so at the job's end."""
+    monkeypatch.setattr(log_buffer, "MASTER_LOG_BUFFER_LINES", 40)
+    caplog.set_level(logging.WARNING, logger="vega_runtime.scheduler.cluster_backend")
+    ctx = Context(master="local-cluster[1,1]", app_name="chatty")
+    try:
+        backend, cluster = ctx.backend, ctx.backend.owned_cluster
+        master = cluster.processes[0]
+        argv = cmdline(master.pid)
+        stored = os.path.join(arg_value(argv, "--work-dir"), "apps", backend.app_id, "output.log")
+        os.killpg(master.pid, signal.SIGKILL)
+        master.wait()
+        before = backend.master
+
+        def chatter(i):
+            print(f"chatter {i:03d}")
+            return i
+
+        assert ctx.parallelize(range(200), 1).map(chatter).sum() == sum(range(200))
+        assert backend.log_lines_dropped >= 200 - 40
+        assert any("lines of task output were dropped while the master was away" in r.message
+                   for r in caplog.records)
+        ready = arg_value(argv, "--ready-file")
+        os.unlink(ready)
+        env = {**os.environ, "VEGA_SECRET_FILE": cluster.secret_file}
+        with open(os.path.join(ctx.app_dir, "master-restarted.log"), "ab") as out:
+            cluster.processes[0] = subprocess.Popen(argv, env=env, stdout=out, stderr=out,
+                                                    start_new_session=True)
+        wait_for(lambda: backend.master is not before, 60, "the driver to reconnect")
+        notice = dropped_notice(backend.log_lines_dropped)
+        wait_for(lambda: os.path.exists(stored) and "chatter 199" in open(stored).read(), 30,
+                 "the buffered lines to reach the master")
+        text = open(stored).read()
+        assert notice in text
+        after = text[text.index(notice) + len(notice):]
+        assert [line.rsplit(" ", 1)[-1] for line in after.splitlines() if "chatter" in line] \
+            == [f"{i:03d}" for i in range(160, 200)]
+    finally:
+        ctx.stop()
+    wait_for(lambda: not processes_matching(ctx.app_dir), 15, "every cluster process to exit")
