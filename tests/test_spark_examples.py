@@ -64,7 +64,7 @@ def answers(tmp_path_factory):
     runs.write_text(json.dumps(sorted(inputs.items())))
     examples = os.path.join(pyspark_home(), "examples", "src", "main", "python")
     done = subprocess.run([pyspark_python(), RUNNER, examples, str(runs), str(out)],
-                          cwd=str(directory), capture_output=True, text=True, timeout=600,
+                          cwd=str(directory), capture_output=True, text=True, timeout=1200,
                           env=clean_env(PYSPARK_PYTHON=pyspark_python()))
     assert done.returncode == 0 and out.exists(), done.stderr[-4000:]
     return inputs, json.loads(out.read_text())
