@@ -14,6 +14,7 @@ import pytest
 
 from vega_runtime.deploy import worker as worker_module
 from vega_runtime.deploy.executor_main import RemoteBlockFetcher
+from vega_runtime.config import Config
 from vega_runtime.deploy.worker import Worker
 from vega_runtime.errors import FetchFailed
 from vega_runtime.net.connection import Connection, create_secret_file
@@ -31,8 +32,10 @@ def service(tmp_path):
     """A worker (never registered with a master) whose shuffle service serves its work dir;
     yields (worker, secret, a block of RECORDS behind another block in one data file)."""
     secret = create_secret_file(str(tmp_path / "secret"))
-    worker = Worker("127.0.0.1", 1, secret, str(tmp_path / "secret"), "127.0.0.1", "127.0.0.1",
-                    0, 1, 1 << 30, [], str(tmp_path / "work"), use_forkserver=False)
+    conf = Config.load(environ={}, cli={"vega.worker.host": "127.0.0.1", "vega.worker.cores": 1,
+                                        "vega.worker.memory": "1g",
+                                        "vega.worker.work_dir": str(tmp_path / "work")})
+    worker = Worker(conf, "127.0.0.1", 1, secret, str(tmp_path / "secret"), use_forkserver=False)
     worker.shuffle.start()
     app_dir = tmp_path / "work" / "app-1"
     app_dir.mkdir(parents=True)

@@ -8,7 +8,7 @@ with ``spark.stop()``; that is what is here.  DataFrames, SQL and the rest of
 
 from __future__ import annotations
 
-from .session import DataFrameReader, Row, SparkSession, TextLines
+from .session import Row, SparkSession
 
 __all__ = ["SparkSession", "Row"]
 
