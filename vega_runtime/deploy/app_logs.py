@@ -8,6 +8,7 @@ import shutil
 import threading
 from typing import Callable, Optional, Tuple
 
+from .. import ids
 from ..net.connection import Connection
 from ..net.messages import LogChunk, LogEnd
 
@@ -20,17 +21,20 @@ class AppLogs:
         self.directory = os.path.join(work_dir, "apps")
 
     def path(self, app_id: str) -> str:
-        return os.path.join(self.directory, app_id, "output.log")
+        """``InvalidIdentifier`` unless ``app_id`` is an application or driver id."""
+        return os.path.join(self.directory, ids.APP_OR_DRIVER.check(app_id), "output.log")
 
     def open_for_append(self, app_id: str):
         os.makedirs(os.path.dirname(self.path(app_id)), exist_ok=True)
         return open(self.path(app_id), "ab")
 
     def exists(self, app_id: str) -> bool:
-        return os.path.exists(self.path(app_id))
+        return ids.APP_OR_DRIVER.matches(app_id) and os.path.exists(self.path(app_id))
 
     def tail(self, app_id: str, limit: int = 1 << 20) -> Optional[str]:
         """The last ``limit`` bytes of the output, or None when there is none."""
+        if not ids.APP_OR_DRIVER.matches(app_id):
+            return None
         path = self.path(app_id)
         try:
             with open(path, "rb") as fh:
@@ -40,7 +44,7 @@ class AppLogs:
             return None
 
     def remove(self, app_id: str) -> None:
-        if app_id and os.sep not in app_id and not app_id.startswith("."):
+        if ids.APP_OR_DRIVER.matches(app_id):  # not a bad recovery record's id
             shutil.rmtree(os.path.join(self.directory, app_id), ignore_errors=True)
 
     def follow(self, conn: Connection, app_id: str, follow: bool,

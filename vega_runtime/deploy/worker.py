@@ -25,7 +25,7 @@ import threading
 import time
 from typing import Dict, List, Optional, Tuple
 
-from .. import packaging
+from .. import ids, packaging
 from .._version import __version__
 from ..errors import VegaError
 from ..forkserver import ForkServer, command_title
@@ -259,8 +259,9 @@ class Worker:
     def _run_executor(self, order: LaunchExecutor) -> None:
         """Start an executor, report it started, wait for its exit and report that."""
         key = (order.app_id, order.executor_id)
-        log_path = os.path.join(self.work_dir, order.app_id, f"{order.executor_id}.log")
-        try:
+        try:  # LaunchExecutor's ids were checked when it was decoded: this is the second line
+            log_path = os.path.join(self.work_dir, ids.APP.check(order.app_id),
+                                    f"{ids.EXECUTOR.check(order.executor_id)}.log")
             proc = self._start_executor(order, log_path)
         except (OSError, VegaError) as exc:
             self.events.put(ExecutorLaunchFailed(*key, f"{_why(exc)} (on worker {self.worker_id})"))
@@ -309,7 +310,7 @@ class Worker:
     def package_dir(self, sha256: str) -> str:
         """The extracted job package, fetched from the master the first time; raises
         ``PackageUnavailable`` (or ``BadPackage``) saying why it cannot be had."""
-        directory = os.path.join(self.work_dir, "packages", sha256)
+        directory = os.path.join(self.work_dir, "packages", ids.PACKAGE.check(sha256))
         if os.path.isdir(directory):
             return directory
         try:
