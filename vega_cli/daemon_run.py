@@ -20,6 +20,7 @@ from vega_runtime.config import parse_size
 from vega_runtime.errors import MasterURLError, VegaError
 from vega_runtime.master_url import parse_master
 from vega_runtime.net.addresses import advertise_address
+from vega_runtime.private_files import make_private_dir, use_private_umask
 from vega_runtime.net.connection import (create_secret_file, default_secret_file, load_secret,
                                          resolve_secret_file)
 
@@ -54,7 +55,7 @@ def ensure_secret_file(path: Optional[str]) -> str:
 
 
 def setup_daemon_logging(work_dir: str, name: str) -> None:
-    os.makedirs(work_dir, exist_ok=True)
+    make_private_dir(work_dir)
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     root = logging.getLogger()
     root.setLevel(logging.INFO)
@@ -91,6 +92,7 @@ def run_master(host: str, port: int, webui_port: int, work_dir: str,
     from vega_runtime.deploy.http_api import TOKEN_FILE, allowed_hosts, master_token, start_http
     from vega_runtime.deploy.master import Master
 
+    use_private_umask()  # work dir 0700, all in it 0600 (vega_runtime/private_files.py)
     _detach_if_asked(daemonize, pidfile, log_file, work_dir, "master")
     setup_daemon_logging(work_dir, "master")
     secret_path = secret_file_for(secret_file)
@@ -126,6 +128,7 @@ def run_worker(master_url: str, host: Optional[str], cores: int, memory: str, po
     """Run a worker (``vega worker``)."""
     from vega_runtime.deploy.worker import Worker
 
+    use_private_umask()  # work dir 0700, all in it 0600, executors' too (inherited)
     try:
         spec = parse_master(master_url)
     except MasterURLError as exc:

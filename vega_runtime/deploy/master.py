@@ -30,6 +30,7 @@ from ..net.messages import (AppLog, AppMetrics, DriverSubmitted, ExecutorExited,
                             SubmitDriver, UnregisterApplication, UploadPackage,
                             WorkerHeartbeat, WorkerStopping)
 from ..net.server import Server
+from ..private_files import make_private_dir
 from .app_logs import AppLogs
 from .drivers import DriverRunner
 from .master_state import (FINISHED_APP_TTL, Action, ApplicationRegistering,
@@ -66,7 +67,7 @@ class Master:
                  work_dir: str, worker_timeout: float = 15.0, secret_file: str = "",
                  event_log_dir: str = "", finished_app_ttl: float = FINISHED_APP_TTL,
                  clock: Optional[Callable[[], float]] = None):
-        self.work_dir = os.path.abspath(work_dir)
+        self.work_dir = make_private_dir(os.path.abspath(work_dir))
         #: where drivers write event logs, for finished applications in the UI
         self.event_log_dir = os.path.expanduser(event_log_dir) if event_log_dir else ""
         #: the time the state machine is given: wall-clock seconds that never jump

@@ -36,6 +36,7 @@ from ..net.messages import (ApplicationEnded, BlockData, BlockUnavailable, Execu
                             LaunchExecutor, PackageData, PackageStatus, RegisteredWorker, RegisterWorker,
                             RegisterWorkerFailed, WorkerHeartbeat, WorkerStopping)
 from ..net.server import Server
+from ..private_files import make_private_dir
 from ..versions import python_version
 from .worker_state import (AbandonSession, ApplicationFinished, CleanWorkDirs, Connect, ExecutorLaunchFailed,
                            ExecutorProcessExited, ExecutorStarted, KillExecutor, KillRequested,
@@ -62,9 +63,8 @@ class Worker:
         self.secret_file = secret_file
         self.host = advertise_host
         self.cores, self.memory, self.labels = cores, memory, labels
-        self.work_dir = os.path.abspath(work_dir)
+        self.work_dir = make_private_dir(os.path.abspath(work_dir))
         self.work_dir_ttl = work_dir_ttl
-        os.makedirs(self.work_dir, exist_ok=True)
         #: warm executors (see vega_runtime.forkserver); None: each one is a new interpreter.
         #: Started first: a fork must happen before this process has threads or sockets.
         self.forkserver = self._start_forkserver() if use_forkserver else None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from typing import Iterator, List
 
+from ..private_files import open_private
 from ..serde import dump_batches
 from .blocks import write_index
 from .sizing import batches, estimate_dict, estimate_records
@@ -94,7 +95,7 @@ def _bucket(chunk, partitioner, num_reduces: int) -> List[list]:
 
 def _write_run(buckets: List[list], path: str, batch_records: int) -> List[int]:
     offsets = [0]
-    with open(path, "wb") as out:
+    with open_private(path, "wb") as out:
         for bucket in buckets:
             dump_batches(bucket, out, batch_records)
             offsets.append(out.tell())
@@ -110,7 +111,7 @@ def _merge_runs(runs, data_path: str, num_reduces: int) -> List[int]:
     offsets = [0]
     handles = [open(path, "rb") for path, _ in runs]
     try:
-        with open(data_path, "wb") as out:
+        with open_private(data_path, "wb") as out:
             for reduce_id in range(num_reduces):
                 for fh, (_, run_offsets) in zip(handles, runs):
                     fh.seek(run_offsets[reduce_id])
