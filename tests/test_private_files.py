@@ -80,24 +80,33 @@ def umask_022():
         os.umask(old)
 
 
-def test_local_cluster_work_dirs_app_dir_and_event_logs_are_private(tmp_path, umask_022):
-    """local-cluster[2,1]: the driver's app dir (daemons' work dirs inside) and the event
-    log directory hold nothing for group or others."""
-    events = tmp_path / "events"
+#: what must be in the driver's app dir after JOB on each master (so the test is not vacuous)
+EXPECTED = {
+    # the daemons' logs, executors' logs and shuffle files, recovery state, stored output,
+    # the broadcast
+    "local-cluster[2,1]": ("master.log", "worker-1.log", "exec-1.log", ".data", ".index",
+                           "state.json", "master.token", "output.log", "broadcast_0"),
+    "local[2]": (".data", ".index", "broadcast_0"),
+}
+
+
+@pytest.mark.parametrize("master", sorted(EXPECTED))
+def test_local_app_dir_work_dirs_and_event_logs_are_private(tmp_path, umask_022, master):
+    """local-cluster[2,1] and local[2]: the driver's app dir (local-cluster's daemons' work
+    dirs inside) and the event log directory hold nothing for group or others."""
+    events = tmp_path / "events" / "new"  # made by the driver, parents too
     job = write_job(tmp_path, "private.py", JOB)
-    result = vega("submit", "--master", "local-cluster[2,1]", job,
+    result = vega("submit", "--master", master, job,
                   env=clean_env(VEGA_EVENTLOG_DIR=str(events)), timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "SUM 44880" in result.stdout
     app_dir, event_dir = line_json(result.stdout, "APP_DIR"), line_json(result.stdout, "EVENTS")
-    # not vacuous: daemons' logs, executors' logs and shuffle files, recovery state, the
-    # cached blocks, the broadcast and the event log were all there
-    assert has(app_dir, "master.log", "worker-1.log", "exec-1.log", ".data", ".index",
-               "state.json", "master.token", "output.log", "broadcast_0"), sorted(app_dir)
-    assert any("/blocks/" in p and "rdd_" in p for p in app_dir), sorted(app_dir)
+    assert has(app_dir, *EXPECTED[master]), sorted(app_dir)
+    assert any("blocks/" in p and "rdd_" in p for p in app_dir), sorted(app_dir)  # DISK_ONLY
     assert has(event_dir, ".jsonl"), event_dir
     assert open_to_others(app_dir) == []
     assert open_to_others(event_dir) == []
+    assert stat.S_IMODE(os.stat(events.parent).st_mode) == 0o700
 
 
 def test_standalone_master_and_worker_work_dirs_are_private(tmp_path, umask_022):

@@ -24,7 +24,7 @@ from .errors import BroadcastNotSerializable, ContextStoppedError, DriverOnlyErr
 from .context_files import FileShipping
 from .context_jobs import _NO_JOB, JOB_GROUP, JobControl
 from .master_url import MasterSpec, parse_master
-from .private_files import DIR_MODE, open_private
+from .private_files import make_private_dirs, open_private
 
 
 def _lazy(name: str):
@@ -395,7 +395,7 @@ class Context(JobControl, FileShipping):
         self._check_running()
         broadcast_id = next(self._ids)
         directory = os.path.join(self.app_dir, "broadcast")
-        os.makedirs(directory, mode=DIR_MODE, exist_ok=True)
+        make_private_dirs(directory)
         path = os.path.join(directory, f"broadcast_{broadcast_id}")
         try:
             data = serde.dumps(value)

@@ -48,10 +48,30 @@ def open_private(path: str, mode: str = "ab", encoding: Optional[str] = None):
     return os.fdopen(fd, mode, encoding=encoding) if "b" not in mode else os.fdopen(fd, mode)
 
 
+def make_private_dirs(path: str) -> str:
+    """``os.makedirs(path)`` with every directory it creates 0700, whatever the umask
+    (``os.makedirs`` gives its ``mode`` to the last one only); existing ones are left
+    as they are."""
+    missing, current = [], path
+    while current and not os.path.isdir(current):
+        missing.append(current)
+        parent = os.path.dirname(current)
+        if parent == current:
+            break
+        current = parent
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, DIR_MODE)
+        except FileExistsError:  # made meanwhile by another process
+            if not os.path.isdir(directory):
+                raise
+    return path
+
+
 def make_private_dir(path: str) -> str:
     """Create ``path`` (0700) if needed; a daemon's own directory that exists with access
     for group or others (made by an older Vega, or by hand) is made 0700, saying so."""
-    os.makedirs(path, mode=DIR_MODE, exist_ok=True)
+    make_private_dirs(path)
     info = os.stat(path)
     if stat.S_IMODE(info.st_mode) & 0o077 and info.st_uid == os.getuid():
         os.chmod(path, stat.S_IMODE(info.st_mode) & ~0o077)

@@ -15,7 +15,7 @@ from typing import List, Optional, Tuple
 
 from ..io.files import open_input
 from ..io.hdfs import HdfsSettings, is_hdfs
-from ..private_files import DIR_MODE, open_private
+from ..private_files import make_private_dirs, open_private
 from .listener import JobListener
 
 
@@ -32,7 +32,7 @@ class EventLog(JobListener):
             directory = tempfile.mkdtemp(prefix="vega-events-")
         # Private: a new directory is 0700, the log 0600 (an existing directory, maybe shared
         # on purpose, is left as it is)
-        os.makedirs(directory, mode=DIR_MODE, exist_ok=True)
+        make_private_dirs(directory)
         self.path = os.path.join(directory, name)
         self._lock = threading.Lock()
         self._file = open_private(self.path, "a", encoding="utf-8")

@@ -25,7 +25,7 @@ from ..net.messages import (KillTask, LaunchTask, PutBlock, RemoveBroadcast, Rem
 from ..serde import dumps
 from ..shuffle.blocks import MapStatus, output_paths
 from ..shuffle.reader import read_local_block, read_shuffle
-from ..private_files import DIR_MODE
+from ..private_files import make_private_dirs
 from ..shuffle.writer import write_map_output
 from ..storage.block_store import BlockStore
 from ..storage_level import StorageLevel
@@ -88,7 +88,7 @@ class ExecutorDirs:
                    os.path.join(app_dir, "broadcast"),
                    os.path.join(app_dir, "files", executor_id))
         for path in (dirs.shuffle, dirs.spill):
-            os.makedirs(path, mode=DIR_MODE, exist_ok=True)
+            make_private_dirs(path)
         return dirs
 
 

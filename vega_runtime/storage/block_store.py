@@ -13,7 +13,7 @@ import shutil
 from collections import OrderedDict
 from typing import Callable, Dict, Iterator, List, Tuple
 
-from ..private_files import DIR_MODE, open_private
+from ..private_files import make_private_dirs, open_private
 from ..serde import dump_batches, read_batch_file
 from ..shuffle.sizing import estimate_records
 from ..storage_level import StorageLevel
@@ -77,7 +77,7 @@ class BlockStore:
                 self.dropped.append(block)
 
     def _write_disk(self, block: BlockId, records: list) -> None:
-        os.makedirs(self.directory, mode=DIR_MODE, exist_ok=True)
+        make_private_dirs(self.directory)
         path = os.path.join(self.directory, f"rdd_{block[0]}_{block[1]}")
         with open_private(path + ".tmp", "wb") as out:
             size = dump_batches(records, out, 1024)
