@@ -25,6 +25,7 @@ from vega_runtime.net.messages import (ApplicationEnded, DriverSubmitted, Execut
                                        RegisteredWorker, RegisterWorker, SubmitDriver,
                                        UploadPackage, WorkerHeartbeat, from_wire, to_wire)
 from vega_runtime.net.server import Server
+from vega_runtime.packaging import build_package, upload
 from vega_runtime.versions import python_version
 
 from proc_helpers import read_text, wait_for, write_job
@@ -167,6 +168,35 @@ def test_master_refuses_application_and_driver_ids_that_are_paths(cluster, tmp_p
     result = cluster.submit("--name", "sum", job)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "SUM 435" in result.stdout
+
+
+def test_cluster_mode_driver_runs_only_a_job_file_inside_its_package(cluster, tmp_path):
+    """SubmitDriver naming a job file outside its (valid) package: the driver fails saying so,
+    and the file outside is not run."""
+    marker = tmp_path / "ran"
+    outside = write_job(cluster.root, "outside.py", f"open({str(marker)!r}, 'w').close()\n")
+    package = build_package(write_job(tmp_path, "inside.py", SUM_JOB), [], [],
+                            str(tmp_path / "package"))
+    conn = Connection.connect("127.0.0.1", cluster.port, cluster.secret)
+    try:
+        upload(conn, package)
+    finally:
+        conn.close()
+    escape = os.path.relpath(outside, os.path.join(cluster.master_dir, "packages", package.sha256))
+    conn = Connection.connect("127.0.0.1", cluster.port, cluster.secret)
+    try:
+        conn.send(SubmitDriver("escape", escape, [], "{}", package.sha256, False))
+        driver_id = conn.recv().driver_id
+    finally:
+        conn.close()
+
+    def ended():
+        drivers = {d["id"]: d for d in cluster.status().get("drivers", [])}
+        return drivers.get(driver_id, {}).get("state") in ("failed", "finished") and drivers[driver_id]
+
+    assert wait_for(ended, 30, "the driver to end")["state"] == "failed"
+    assert "is not in its package" in read_text(cluster.master_log)
+    assert not marker.exists()
 
 
 def test_vega_logs_and_kill_refuse_malformed_ids_before_asking(cluster):
