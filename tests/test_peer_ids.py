@@ -97,6 +97,18 @@ def test_messages_refuse_malformed_ids_as_protocol_errors(message, field):
             from_wire(dict(wire, **{field: bad}))
 
 
+def test_a_reconnecting_worker_lists_only_well_formed_executors():
+    """RegisterWorker.executors holds [app_id, executor_id] pairs, each id of its form."""
+    register = RegisterWorker("worker-20261203083328-10.0.0.7-40123", "10.0.0.7", 1, 1, 1, [],
+                              python_version(), __version__, 1,
+                              [["app-20261203083328-0001", "exec-1"]])
+    assert from_wire(to_wire(register)) == register
+    for bad in ([["../../escape", "exec-1"]], [["app-20261203083328-0001", "exec-1/.."]],
+                [["app-20261203083328-0001"]], [["app-20261203083328-0001", "exec-1", "x"]]):
+        with pytest.raises(ProtocolError, match="field 'executors'"):
+            from_wire(dict(to_wire(register), executors=bad))
+
+
 def test_id_patterns_accept_what_vega_generates():
     """The ids masters, workers, contexts and hashlib make all match their pattern."""
     assert ids.PACKAGE.check(hashlib.sha256(b"x").hexdigest())

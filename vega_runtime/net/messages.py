@@ -23,6 +23,8 @@ ExecutorId = Annotated[str, ids.EXECUTOR]
 WorkerId = Annotated[str, ids.WORKER]
 PackageId = Annotated[str, ids.PACKAGE]
 PackageIdOrEmpty = Annotated[str, ids.PACKAGE.or_empty()]
+#: ``[app_id, executor_id]``
+ExecutorOfApp = Annotated[List[str], (ids.APP, ids.EXECUTOR)]
 
 
 # -- driver -> executor ------------------------------------------------------
@@ -149,7 +151,7 @@ class RegisterWorker:
     python_version: str
     vega_version: str
     pid: int
-    executors: List[List[str]] = field(default_factory=list)  # [app_id, executor_id] on reconnect
+    executors: List[ExecutorOfApp] = field(default_factory=list)  # the ones it runs, on reconnect
 
 
 @dataclass
@@ -425,10 +427,13 @@ def from_wire(data: dict, peer: str = "peer"):
         hint, kind = _id_kind(hints[name])
         if not _has_type(value, hint):
             raise ProtocolError(peer, f"bad {cls.__name__}: field {name!r} is "
-                                      f"{type(value).__name__}, not {hint}")
+                                      f"{type(value).__name__}, not {_describe(hint)}")
         if kind is not None and not kind.matches(value):
             raise ProtocolError(peer, f"bad {cls.__name__}: field {name!r} is not a {kind.name}: "
                                       f"{value[:80]!r}")
+        if kind is None and not _has_ids(value, hints[name]):
+            raise ProtocolError(peer, f"bad {cls.__name__}: field {name!r} holds malformed ids: "
+                                      f"{repr(value)[:80]}")
     try:
         return cls(**values)
     except TypeError as exc:
@@ -453,8 +458,33 @@ def _id_kind(hint):
     return hint, None
 
 
+def _describe(hint) -> str:
+    """A field's type as a message shows it (``Annotated`` ids shown as their base type)."""
+    if typing.get_origin(hint) is Annotated:
+        return _describe(typing.get_args(hint)[0])
+    if typing.get_origin(hint) in (list, dict, typing.Union):
+        return str(hint).replace(str(typing.get_args(hint)[0]),
+                                 _describe(typing.get_args(hint)[0]), 1)
+    return str(hint)
+
+
+def _has_ids(value, hint) -> bool:
+    """Whether the ids inside a (type-checked) list field match: an item hinted
+    ``Annotated[List[str], (kind, kind...)]`` must be exactly one id of each kind."""
+    if typing.get_origin(hint) is not list:
+        return True
+    (item,) = typing.get_args(hint) or (typing.Any,)
+    if typing.get_origin(item) is not Annotated:
+        return True
+    kinds = [e for e in typing.get_args(item)[1:] if isinstance(e, tuple)]
+    return all(len(v) == len(kinds[0]) and all(k.matches(x) for k, x in zip(kinds[0], v))
+               for v in value) if kinds else True
+
+
 def _has_type(value, hint) -> bool:
     origin = typing.get_origin(hint)
+    if origin is Annotated:
+        return _has_type(value, typing.get_args(hint)[0])
     if origin is typing.Union:
         return any(_has_type(value, arg) for arg in typing.get_args(hint))
     if origin is list:
