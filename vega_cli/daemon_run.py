@@ -20,9 +20,9 @@ from vega_runtime.config import parse_size
 from vega_runtime.errors import MasterURLError, VegaError
 from vega_runtime.master_url import parse_master
 from vega_runtime.net.addresses import advertise_address
-from vega_runtime.private_files import make_private_dir, use_private_umask
 from vega_runtime.net.connection import (create_secret_file, default_secret_file, load_secret,
                                          resolve_secret_file)
+from vega_runtime.private_files import make_private_dir, use_private_umask
 
 from .errors import EXIT_USAGE, fail
 

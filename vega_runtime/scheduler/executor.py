@@ -22,10 +22,10 @@ from ..logs import OutputCapture, OutputSink, user_traceback
 from ..net.framing import ConnectionClosed
 from ..net.messages import (KillTask, LaunchTask, PutBlock, RemoveBroadcast, RemoveRdd,
                             Shutdown, TaskFinished)
+from ..private_files import make_private_dirs
 from ..serde import dumps
 from ..shuffle.blocks import MapStatus, output_paths
 from ..shuffle.reader import read_local_block, read_shuffle
-from ..private_files import make_private_dirs
 from ..shuffle.writer import write_map_output
 from ..storage.block_store import BlockStore
 from ..storage_level import StorageLevel
