@@ -396,7 +396,7 @@ def test_worker_with_another_vega_version_is_refused_naming_both_versions(cluste
     """RegisterWorker from Vega 0.0.0-other gets RegisterWorkerFailed naming both versions."""
     conn = Connection.connect("127.0.0.1", cluster.port, cluster.secret)
     try:
-        conn.send(RegisterWorker(worker_id="worker-from-the-past", host="127.0.0.1", port=1,
+        conn.send(RegisterWorker(worker_id="worker-19991231235959-from-the-past-1", host="127.0.0.1", port=1,
                                  cores=1, memory=1 << 30, labels=[],
                                  python_version=python_version(), vega_version="0.0.0-other",
                                  pid=os.getpid()))
@@ -406,7 +406,7 @@ def test_worker_with_another_vega_version_is_refused_naming_both_versions(cluste
     assert isinstance(reply, RegisterWorkerFailed), reply
     assert not isinstance(reply, RegisteredWorker)
     assert "0.0.0-other" in reply.reason and __version__ in reply.reason
-    assert "worker-from-the-past" not in {w["id"] for w in cluster.status()["workers"]}
+    assert "worker-19991231235959-from-the-past-1" not in {w["id"] for w in cluster.status()["workers"]}
 
 
 # -- clusters of their own --------------------------------------------------------------------

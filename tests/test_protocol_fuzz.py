@@ -215,11 +215,19 @@ def unknown_type_name(rng: random.Random) -> str:
             return name
 
 
+APP_ID = "app-20261121000000-0001"
+
+
+def fake_worker_id(tag) -> str:
+    """A worker id of the documented form (vega_runtime/ids.py) for a peer we play."""
+    return f"worker-20261121000000-{tag}-1"
+
+
 # Messages no peer may open a master connection with.
 OUT_OF_TURN = [
-    ExecutorExited("app-x", "exec-1", 1, "boom"),
-    WorkerHeartbeat("worker-nobody"),
-    UnregisterApplication("app-x"),
+    ExecutorExited(APP_ID, "exec-1", 1, "boom"),
+    WorkerHeartbeat(fake_worker_id("nobody")),
+    UnregisterApplication(APP_ID),
     LaunchTask(1, 0, 0, 0, 0, None, b""),
     TaskFinished(1, "success"),
     StatusReply("{}"),
@@ -228,13 +236,13 @@ OUT_OF_TURN = [
     FetchBlock("/etc/passwd", 0, 10),
     Shutdown("now"),
     KillTask(1),
-    RegisterExecutor("exec-1", "app-x", "worker-x", "127.0.0.1", 1, 1),
-    LaunchExecutor("app-x", "exec-1", 1, 1 << 20, "127.0.0.1", 1),
+    RegisterExecutor("exec-1", APP_ID, fake_worker_id("x"), "127.0.0.1", 1, 1),
+    LaunchExecutor(APP_ID, "exec-1", 1, 1 << 20, "127.0.0.1", 1),
 ]
 
 
 def fake_worker(index: int) -> RegisterWorker:
-    return RegisterWorker(worker_id=f"fuzz-worker-{index}", host="127.0.0.1", port=1, cores=1,
+    return RegisterWorker(worker_id=fake_worker_id(f"fuzz{index}"), host="127.0.0.1", port=1, cores=1,
                           memory=1 << 30, labels=["fuzz"], python_version=python_version(),
                           vega_version=__version__, pid=os.getpid())
 
@@ -378,7 +386,7 @@ def test_master_survives_seeded_protocol_fuzz_and_logs_dropped_peers(master):
         sock.sendall(encode_frame(to_wire(fake_worker(i))))
         assert recv_frame(sock, "master")["type"] == "RegisteredWorker"
         follow = rng.choice([to_wire(fake_app(i)), {"type": unknown_type_name(rng)},
-                             to_wire(UnregisterApplication("app-x"))])
+                             to_wire(UnregisterApplication(APP_ID))])
         send_quietly(sock, encode_frame(follow))
         tally.dropped(sock, f"worker then {follow['type']!r}")
     for i in range(6):
@@ -386,7 +394,7 @@ def test_master_survives_seeded_protocol_fuzz_and_logs_dropped_peers(master):
         sock.sendall(encode_frame(to_wire(fake_app(i))))
         assert recv_frame(sock, "master")["type"] == "RegisteredApplication"
         follow = rng.choice([to_wire(fake_worker(100 + i)), {"type": unknown_type_name(rng)},
-                             to_wire(WorkerHeartbeat("x"))])
+                             to_wire(WorkerHeartbeat(fake_worker_id("x")))])
         send_quietly(sock, encode_frame(follow))
         tally.dropped(sock, f"application then {follow['type']!r}")
 
@@ -416,7 +424,7 @@ def test_master_survives_seeded_protocol_fuzz_and_logs_dropped_peers(master):
     assert master.proc.poll() is None, read_text(master.log)[-3000:]
     status = master.status()
     fakes = {w["id"]: w["state"] for w in status["workers"]}
-    assert fakes == {f"fuzz-worker-{i}": "lost" for i in range(6)}
+    assert fakes == {fake_worker_id(f"fuzz{i}"): "lost" for i in range(6)}
     assert {a["name"]: a["state"] for a in status["applications"]} == \
         {f"fuzz-app-{i}": "finished" for i in range(6)}
     worker_id = master.start_worker("worker-after-fuzz")
@@ -457,7 +465,7 @@ def test_registration_with_wrongly_typed_fields_does_not_break_the_master(tmp_pa
             for index, value in enumerate(WRONG_TYPES):
                 wire = dict(template, **{name: value})
                 if kind == "worker" and name != "worker_id":
-                    wire["worker_id"] = f"typed-{name}-{index}"
+                    wire["worker_id"] = fake_worker_id(f"typed-{name}-{index}")
                 sock = authenticated(own.port, own.secret)
                 send_quietly(sock, encode_frame(wire))
                 sock.settimeout(1.0)

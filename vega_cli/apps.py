@@ -8,6 +8,7 @@ from typing import Optional
 
 import click
 
+from vega_runtime import ids
 from vega_runtime.errors import MasterURLError
 from vega_runtime.master_url import parse_master
 
@@ -35,6 +36,14 @@ def master_connection(master_url: Optional[str], secret_file: Optional[str]):
              "Is it running, is the address right, and does this host have the cluster secret?")
 
 
+def check_app_id(app_id: str) -> None:
+    """Refuse, before asking the master, an id that no application or driver can have (the
+    master would drop a connection that sent it: ids become file names there)."""
+    if not ids.APP_OR_DRIVER.matches(app_id):
+        fail(f"no application {app_id!r}: ids look like {ids.APP_OR_DRIVER.example}",
+             EXIT_JOB_FAILED, "List applications with: vega status")
+
+
 @click.command("logs")
 @click.argument("app_id")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing until the application ends.")
@@ -42,6 +51,7 @@ def master_connection(master_url: Optional[str], secret_file: Optional[str]):
 @click.option("--secret-file", help=SECRET_FILE_HELP)
 def logs(app_id: str, follow: bool, master_url: Optional[str], secret_file: Optional[str]) -> None:
     """Print the task output of application APP_ID, as stored by the master."""
+    check_app_id(app_id)
     try:
         end = stream_logs(master_connection(master_url, secret_file), app_id, follow)
     except KeyboardInterrupt:
@@ -76,6 +86,7 @@ def kill(app_id: str, master_url: Optional[str], secret_file: Optional[str]) -> 
     """Cancel application APP_ID: its tasks and executors stop."""
     from vega_runtime.net.messages import KillApplication
 
+    check_app_id(app_id)
     conn = master_connection(master_url, secret_file)
     try:
         conn.send(KillApplication(app_id))

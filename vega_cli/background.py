@@ -12,6 +12,8 @@ from typing import Optional
 
 import click
 
+from vega_runtime.private_files import make_private_dir, open_private
+
 from .daemon_run import ensure_secret_file
 from .daemons import SECRET_FILE_HELP
 from .errors import fail
@@ -35,7 +37,7 @@ def daemonize(pidfile: str, log_file: str) -> None:
     with open(pidfile + ".tmp", "w") as fh:
         fh.write(f"{os.getpid()}\n")
     os.replace(pidfile + ".tmp", pidfile)
-    log_fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    log_fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.dup2(log_fd, 1)
@@ -70,7 +72,7 @@ def read_pid(path: str) -> Optional[int]:
 def start_master(host: Optional[str], bind: Optional[str], port: int, webui_port: int, work_dir: str,
                  secret_file: Optional[str]) -> None:
     """Start the master in the background (pidfile in the work dir)."""
-    os.makedirs(work_dir, exist_ok=True)
+    make_private_dir(work_dir)
     pidfile = _pidfile(work_dir)
     running = read_pid(pidfile)
     if running:
@@ -80,7 +82,7 @@ def start_master(host: Optional[str], bind: Optional[str], port: int, webui_port
     ready = os.path.join(work_dir, "master.ready")
     if os.path.exists(ready):
         os.unlink(ready)
-    with open(os.path.join(work_dir, "master.out"), "ab") as out:
+    with open_private(os.path.join(work_dir, "master.out"), "ab") as out:
         addresses = [*(["--host", host] if host else []), *(["--bind", bind] if bind else [])]
         proc = subprocess.Popen([sys.executable, "-m", "vega_cli.main", "master", *addresses,
                                  "--port", str(port), "--webui-port", str(webui_port),
@@ -93,7 +95,7 @@ def start_master(host: Optional[str], bind: Optional[str], port: int, webui_port
         if proc.poll() is not None or time.monotonic() > deadline:
             fail(f"the master did not start; see {os.path.join(work_dir, 'master.log')}", 1)
         time.sleep(0.05)
-    with open(pidfile, "w") as fh:
+    with open_private(pidfile, "w") as fh:
         fh.write(f"{proc.pid}\n")
     with open(ready) as fh:
         ports = json.load(fh)

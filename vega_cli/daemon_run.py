@@ -22,6 +22,7 @@ from vega_runtime.master_url import parse_master
 from vega_runtime.net.addresses import advertise_address
 from vega_runtime.net.connection import (create_secret_file, default_secret_file, load_secret,
                                          resolve_secret_file)
+from vega_runtime.private_files import make_private_dir, use_private_umask
 
 from .errors import EXIT_USAGE, fail
 
@@ -111,7 +112,7 @@ def setup_daemon_logging(work_dir: str, name: str) -> None:
     does stderr when it is a file (``<name>.out`` of a daemon in the background)."""
     from vega_runtime.deploy.log_files import StderrHandler, daemon_log_handler
 
-    os.makedirs(work_dir, exist_ok=True)
+    make_private_dir(work_dir)
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     root = logging.getLogger()
     root.setLevel(logging.INFO)
@@ -151,6 +152,7 @@ def run_master(host: Optional[str] = None, port: Optional[int] = None,
     from vega_runtime.deploy.master import Master
     from vega_runtime.config import http_limits
 
+    use_private_umask()  # work dir 0700, all in it 0600 (vega_runtime/private_files.py)
     given = {"host": host, "bind": bind, "port": port, "webui_port": webui_port,
              "work_dir": work_dir, "secret_file": secret_file, "worker_timeout": worker_timeout,
              "event_log_dir": event_log_dir, "open_reads": open_reads,
@@ -201,6 +203,7 @@ def run_worker(master_url: str, host: Optional[str] = None, cores: Optional[int]
     """Run a worker (``vega worker``); options left None come from the configuration."""
     from vega_runtime.deploy.worker import Worker
 
+    use_private_umask()  # work dir 0700, all in it 0600, executors' too (inherited)
     try:
         spec = parse_master(master_url)
     except MasterURLError as exc:

@@ -25,6 +25,7 @@ from .errors import BroadcastNotSerializable, ContextStoppedError, DriverOnlyErr
 from .context_files import FileShipping
 from .context_jobs import _NO_JOB, JobControl
 from .master_url import MasterSpec, parse_master
+from .private_files import make_private_dirs, open_private
 
 
 def _lazy(name: str):
@@ -428,13 +429,13 @@ class Context(JobControl, FileShipping):
         self._check_running()
         broadcast_id = next(self._ids)
         directory = os.path.join(self.app_dir, "broadcast")
-        os.makedirs(directory, exist_ok=True)
+        make_private_dirs(directory)
         path = os.path.join(directory, f"broadcast_{broadcast_id}")
         try:
             data = serde.dumps(value)
         except Exception as exc:
             raise BroadcastNotSerializable(type(value).__name__, str(exc)) from exc
-        with open(path, "wb") as out:
+        with open_private(path, "wb") as out:
             out.write(data)
         return shared.Broadcast(broadcast_id, value, path, self.backend.remove_broadcast)
 

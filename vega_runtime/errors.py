@@ -241,3 +241,19 @@ class BadPackage(VegaError):
 
     def __str__(self) -> str:
         return f"the job package cannot be used: {self.problem}"
+
+
+class InvalidIdentifier(VegaError):
+    """An application, executor, worker, driver or package id that does not have its form.
+
+    >>> str(InvalidIdentifier("package id", "../x", "64 lowercase hex digits (a sha256)"))
+    "'../x' is not a package id (expected 64 lowercase hex digits (a sha256))"
+    """
+
+    def __init__(self, kind: str, value, example: str):
+        super().__init__(kind, value, example)
+        self.kind, self.value, self.example = kind, value, example
+
+    def __str__(self) -> str:
+        shown = repr(self.value) if len(repr(self.value)) <= 80 else repr(self.value)[:77] + "..."
+        return f"{shown} is not a {self.kind} (expected {self.example})"

@@ -271,7 +271,7 @@ def _run_child(request: dict, inherited: List[int], server_pid: int) -> None:
         setproctitle.setproctitle(request["title"])
         os.environ.clear()
         os.environ.update(request["env"])
-        log_fd = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        log_fd = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         null_fd = os.open(os.devnull, os.O_RDONLY)
         for target, source in ((0, null_fd), (1, log_fd), (2, log_fd)):
             os.dup2(source, target)

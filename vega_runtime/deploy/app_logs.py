@@ -10,6 +10,7 @@ import shutil
 import threading
 from typing import Callable, Optional, Tuple
 
+from .. import ids
 from ..net.connection import Connection
 from ..net.messages import LogChunk, LogEnd
 from .log_files import APP_OUTPUT_BACKUPS, APP_OUTPUT_MAX_BYTES, RotatingOutput
@@ -25,18 +26,21 @@ class AppLogs:
         self.max_bytes, self.backups = max_bytes, backups
 
     def path(self, app_id: str) -> str:
-        return os.path.join(self.directory, app_id, "output.log")
+        """``InvalidIdentifier`` unless ``app_id`` is an application or driver id."""
+        return os.path.join(self.directory, ids.APP_OR_DRIVER.check(app_id), "output.log")
 
     def open_for_append(self, app_id: str) -> RotatingOutput:
         os.makedirs(os.path.dirname(self.path(app_id)), exist_ok=True)
         return RotatingOutput(self.path(app_id), self.max_bytes, self.backups)
 
     def exists(self, app_id: str) -> bool:
-        return os.path.exists(self.path(app_id))
+        return ids.APP_OR_DRIVER.matches(app_id) and os.path.exists(self.path(app_id))
 
     def tail(self, app_id: str, limit: int = 1 << 20) -> Optional[str]:
         """The last ``limit`` bytes of the output (reaching into the rotated ``.1`` when
         the file is younger than that), or None when there is none."""
+        if not ids.APP_OR_DRIVER.matches(app_id):
+            return None
         path = self.path(app_id)
         try:
             data = _last_bytes(path, limit)
@@ -50,7 +54,7 @@ class AppLogs:
         return data.decode("utf-8", "replace")
 
     def remove(self, app_id: str) -> None:
-        if app_id and os.sep not in app_id and not app_id.startswith("."):
+        if ids.APP_OR_DRIVER.matches(app_id):  # not a bad recovery record's id
             shutil.rmtree(os.path.join(self.directory, app_id), ignore_errors=True)
 
     def follow(self, conn: Connection, app_id: str, follow: bool,

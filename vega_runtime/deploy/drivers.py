@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
 
-from .. import packaging
+from .. import ids, packaging
 from ..errors import BadPackage
 from ..net.messages import SubmitDriver
 from .log_files import wait_rotating_output
@@ -62,7 +62,7 @@ class DriverRunner:
         self._count = 0
 
     def output_path(self, driver_id: str) -> str:
-        directory = os.path.join(self.work_dir, "apps", driver_id)
+        directory = os.path.join(self.work_dir, "apps", ids.DRIVER.check(driver_id))
         os.makedirs(directory, exist_ok=True)
         return os.path.join(directory, "output.log")
 
@@ -76,7 +76,7 @@ class DriverRunner:
         return info
 
     def _package_dir(self, sha256: str) -> str:
-        directory = os.path.join(self.work_dir, "packages", sha256)
+        directory = os.path.join(self.work_dir, "packages", ids.PACKAGE.check(sha256))
         if not os.path.isdir(directory):
             with open(os.path.join(self.work_dir, "packages", f"{sha256}.zip"), "rb") as fh:
                 packaging.extract(fh.read(), directory)
@@ -105,6 +105,10 @@ class DriverRunner:
             return
         except BadPackage as exc:
             self._end(info, "failed", 1, str(exc))
+            return
+        job = os.path.realpath(os.path.join(package_dir, info.request.job_file))
+        if not job.startswith(os.path.realpath(package_dir) + os.sep):
+            self._end(info, "failed", 1, f"its job file {info.request.job_file!r} is not in its package")
             return
         scratch = os.path.join(self.work_dir, "apps", info.driver_id)
         output = self.output_path(info.driver_id)

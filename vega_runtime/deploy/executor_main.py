@@ -27,6 +27,7 @@ from ..net.framing import DEFAULT_MAX_FRAME, ConnectionClosed, ProtocolError
 from ..net.messages import (BlockData, BroadcastData, FetchBlock, FetchBroadcast, KillTask, LaunchTask, RegisterExecutor,
                             TaskFinished, TaskOutput)
 from ..processes import die_with_parent
+from ..private_files import use_private_umask
 from ..scheduler.executor import Executor, ExecutorDirs, serve_tasks
 from ..shuffle.blocks import FETCH_CHUNK_BYTES, BlockLocation
 from ..shuffle.reader import load_block_batches, read_local_block
@@ -140,6 +141,7 @@ def main(argv=None) -> int:
     parser.add_argument("--secret-file", default="")
     parser.add_argument("--package-dir", default="")
     args = parser.parse_args(argv)
+    use_private_umask()  # shuffle files, spills, cached blocks: 0600 (the worker's umask too)
     if args.package_dir:
         sys.path[:0] = python_paths(args.package_dir)
         name_sources(source_copies(args.package_dir))

@@ -31,6 +31,7 @@ from ..net.messages import (AppLog, AppMetrics, DriverSubmitted, ExecutorExited,
                             SubmitDriver, UnregisterApplication, UploadPackage,
                             WorkerHeartbeat, WorkerStopping)
 from ..net.server import Server
+from ..private_files import make_private_dir
 from .app_logs import AppLogs
 from .drivers import DriverRunner
 from .master_state import (Action, ApplicationRegistering,
@@ -70,7 +71,7 @@ class Master:
     def __init__(self, conf: Config, secret: Optional[bytes], secret_file: str = "",
                  clock: Optional[Callable[[], float]] = None):
         self.conf = conf
-        self.work_dir = os.path.abspath(conf["vega.master.work_dir"])
+        self.work_dir = make_private_dir(os.path.abspath(conf["vega.master.work_dir"]))
         #: where drivers write event logs, for finished applications in the UI
         event_log_dir = conf["vega.eventlog.dir"]
         self.event_log_dir = os.path.expanduser(event_log_dir) if event_log_dir else ""

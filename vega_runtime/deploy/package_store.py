@@ -8,6 +8,7 @@ import os
 import shutil
 from typing import Optional
 
+from .. import ids
 from ..net.connection import Connection
 from ..net.framing import ProtocolError
 from ..net.messages import FetchPackage, PackageData, PackageQuery, PackageStatus, UploadPackage
@@ -21,7 +22,9 @@ class PackageStore:
         self.directory = os.path.join(work_dir, "packages")
 
     def path(self, sha256: str) -> str:
-        return os.path.join(self.directory, f"{sha256}.zip")
+        """Where the package is; ``InvalidIdentifier`` unless ``sha256`` is a package id
+        (messages are checked when decoded: this is the second line)."""
+        return os.path.join(self.directory, f"{ids.PACKAGE.check(sha256)}.zip")
 
     def exists(self, sha256: str) -> bool:
         return os.path.exists(self.path(sha256))
@@ -44,7 +47,7 @@ class PackageStore:
 
     def remove(self, sha256: str) -> None:
         """Delete the package and its extracted copy (cluster-mode drivers run from it)."""
-        if not sha256 or os.sep in sha256 or sha256.startswith("."):
+        if not ids.PACKAGE.matches(sha256):  # "" (no package), or a bad recovery record
             return
         try:
             os.remove(self.path(sha256))

@@ -25,7 +25,7 @@ import threading
 import time
 from typing import Dict, List, Optional, Tuple
 
-from .. import packaging
+from .. import ids, packaging
 from .._version import __version__
 from ..config import Config, rpc_limits
 from ..errors import VegaError
@@ -38,6 +38,7 @@ from ..net.messages import (ApplicationEnded, BlockData, BlockUnavailable, Execu
                             RegisterWorkerFailed, WorkerHeartbeat, WorkerStopping)
 from ..net.server import Server
 from ..shuffle.blocks import SERVICE_MAX_REQUEST_BYTES
+from ..private_files import make_private_dir
 from ..versions import python_version
 from .log_files import wait_rotating_output
 from .worker_state import (AbandonSession, ApplicationFinished, CleanWorkDirs, Connect, ExecutorLaunchFailed,
@@ -72,9 +73,8 @@ class Worker:
         self.bind_host = conf["vega.worker.bind"] or self.host
         self.cores, self.memory = conf["vega.worker.cores"], conf["vega.worker.memory"]
         self.labels = list(conf["vega.worker.labels"])
-        self.work_dir = os.path.abspath(conf["vega.worker.work_dir"])
+        self.work_dir = make_private_dir(os.path.abspath(conf["vega.worker.work_dir"]))
         self.work_dir_ttl = conf["vega.worker.cleanup.app_data_ttl"]
-        os.makedirs(self.work_dir, exist_ok=True)
         #: warm executors (see vega_runtime.forkserver); None: each one is a new interpreter.
         #: Started first: a fork must happen before this process has threads or sockets.
         self.forkserver = self._start_forkserver() if use_forkserver else None
@@ -274,8 +274,9 @@ class Worker:
     def _run_executor(self, order: LaunchExecutor) -> None:
         """Start an executor, report it started, wait for its exit and report that."""
         key = (order.app_id, order.executor_id)
-        log_path = os.path.join(self.work_dir, order.app_id, f"{order.executor_id}.log")
-        try:
+        try:  # LaunchExecutor's ids were checked when it was decoded: this is the second line
+            log_path = os.path.join(self.work_dir, ids.APP.check(order.app_id),
+                                    f"{ids.EXECUTOR.check(order.executor_id)}.log")
             proc = self._start_executor(order, log_path)
         except (OSError, VegaError) as exc:
             self.events.put(ExecutorLaunchFailed(*key, f"{_why(exc)} (on worker {self.worker_id})"))
@@ -324,7 +325,7 @@ class Worker:
     def package_dir(self, sha256: str) -> str:
         """The extracted job package, fetched from the master the first time; raises
         ``PackageUnavailable`` (or ``BadPackage``) saying why it cannot be had."""
-        directory = os.path.join(self.work_dir, "packages", sha256)
+        directory = os.path.join(self.work_dir, "packages", ids.PACKAGE.check(sha256))
         if os.path.isdir(directory):
             return directory
         try:

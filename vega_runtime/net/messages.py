@@ -8,9 +8,23 @@ from __future__ import annotations
 
 import typing
 from dataclasses import dataclass, field, fields
-from typing import Dict, List, Optional, Type
+from typing import Annotated, Dict, List, Optional, Type
 
+from .. import ids
 from .framing import ProtocolError
+
+# Id fields: from_wire refuses a message whose id does not have its form (vega_runtime/ids.py),
+# so no handler ever sees a peer's "../../outside" where a file name is made of an id.
+AppId = Annotated[str, ids.APP]
+AppIdOrEmpty = Annotated[str, ids.APP.or_empty()]
+AppOrDriverId = Annotated[str, ids.APP_OR_DRIVER]
+DriverId = Annotated[str, ids.DRIVER]
+ExecutorId = Annotated[str, ids.EXECUTOR]
+WorkerId = Annotated[str, ids.WORKER]
+PackageId = Annotated[str, ids.PACKAGE]
+PackageIdOrEmpty = Annotated[str, ids.PACKAGE.or_empty()]
+#: ``[app_id, executor_id]``
+ExecutorOfApp = Annotated[List[str], (ids.APP, ids.EXECUTOR)]
 
 
 # -- driver -> executor ------------------------------------------------------
@@ -61,7 +75,7 @@ class Shutdown:
 
 @dataclass
 class ExecutorReady:
-    executor_id: str
+    executor_id: ExecutorId
     host: str
     pid: int
 
@@ -101,9 +115,9 @@ class TaskFinished:
 
 @dataclass
 class RegisterExecutor:
-    executor_id: str
-    app_id: str
-    worker_id: str
+    executor_id: ExecutorId
+    app_id: AppId
+    worker_id: WorkerId
     host: str
     shuffle_port: int
     pid: int
@@ -128,7 +142,7 @@ class BroadcastData:
 
 @dataclass
 class RegisterWorker:
-    worker_id: str
+    worker_id: WorkerId
     host: str
     port: int  # the worker's shuffle service
     cores: int
@@ -137,24 +151,24 @@ class RegisterWorker:
     python_version: str
     vega_version: str
     pid: int
-    executors: List[List[str]] = field(default_factory=list)  # [app_id, executor_id] on reconnect
+    executors: List[ExecutorOfApp] = field(default_factory=list)  # the ones it runs, on reconnect
 
 
 @dataclass
 class WorkerHeartbeat:
-    worker_id: str
+    worker_id: WorkerId
 
 
 @dataclass
 class WorkerStopping:
     """A worker shutting down on purpose (it will be shown as dead, not lost)."""
-    worker_id: str
+    worker_id: WorkerId
 
 
 @dataclass
 class ExecutorExited:
-    app_id: str
-    executor_id: str
+    app_id: AppId
+    executor_id: ExecutorId
     exit_code: int
     reason: str
 
@@ -173,26 +187,26 @@ class RegisterWorkerFailed:
 
 @dataclass
 class LaunchExecutor:
-    app_id: str
-    executor_id: str
+    app_id: AppId
+    executor_id: ExecutorId
     cores: int
     memory: int
     driver_host: str
     driver_port: int
     #: settings the executor needs (PYTHONHASHSEED, log level)
     env: Dict[str, str] = field(default_factory=dict)
-    package_sha: str = ""
+    package_sha: PackageIdOrEmpty = ""
 
 
 @dataclass
 class KillExecutor:
-    app_id: str
-    executor_id: str
+    app_id: AppId
+    executor_id: ExecutorId
 
 
 @dataclass
 class ApplicationEnded:
-    app_id: str
+    app_id: AppId
 
 
 # -- driver -> master --------------------------------------------------------------
@@ -207,16 +221,16 @@ class RegisterApplication:
     executor_memory: int
     python_version: str
     vega_version: str
-    package_sha: str = ""
+    package_sha: PackageIdOrEmpty = ""
     #: set when a driver re-registers after losing the master: resume this application
-    app_id: str = ""
+    app_id: AppIdOrEmpty = ""
     #: PYTHONHASHSEED for the executors, so they all hash keys alike (PySpark's default 0)
     hash_seed: str = "0"
 
 
 @dataclass
 class UnregisterApplication:
-    app_id: str
+    app_id: AppIdOrEmpty
 
 
 @dataclass
@@ -235,7 +249,7 @@ class AppMetrics:
 
 @dataclass
 class RegisteredApplication:
-    app_id: str
+    app_id: AppId
 
 
 @dataclass
@@ -245,15 +259,15 @@ class ApplicationRejected:
 
 @dataclass
 class ExecutorAdded:
-    executor_id: str
-    worker_id: str
+    executor_id: ExecutorId
+    worker_id: WorkerId
     host: str
     cores: int
 
 
 @dataclass
 class ExecutorRemoved:
-    executor_id: str
+    executor_id: ExecutorId
     reason: str
     worker_lost: bool
 
@@ -282,7 +296,7 @@ class StatusReply:
 
 @dataclass
 class FollowLogs:
-    app_id: str
+    app_id: AppOrDriverId
     follow: bool
 
 
@@ -304,18 +318,18 @@ class SubmitDriver:
     job_file: str  # path inside the package, e.g. job/wordcount.py
     args: List[str]
     conf_json: str
-    package_sha: str
+    package_sha: PackageId
     supervise: bool
 
 
 @dataclass
 class DriverSubmitted:
-    driver_id: str
+    driver_id: DriverId
 
 
 @dataclass
 class KillApplication:
-    app_id: str
+    app_id: AppOrDriverId
 
 
 @dataclass
@@ -328,29 +342,29 @@ class KillResult:
 
 @dataclass
 class PackageQuery:
-    sha256: str
+    sha256: PackageId
 
 
 @dataclass
 class PackageStatus:
-    sha256: str
+    sha256: PackageId
     present: bool
 
 
 @dataclass
 class UploadPackage:
-    sha256: str
+    sha256: PackageId
     data: bytes
 
 
 @dataclass
 class FetchPackage:
-    sha256: str
+    sha256: PackageId
 
 
 @dataclass
 class PackageData:
-    sha256: str
+    sha256: PackageId
     data: bytes
 
 
@@ -410,9 +424,16 @@ def from_wire(data: dict, peer: str = "peer"):
     hints = _field_types(cls)
     values = {k: v for k, v in data.items() if k in hints}
     for name, value in values.items():
-        if not _has_type(value, hints[name]):
+        hint, kind = _id_kind(hints[name])
+        if not _has_type(value, hint):
             raise ProtocolError(peer, f"bad {cls.__name__}: field {name!r} is "
-                                      f"{type(value).__name__}, not {hints[name]}")
+                                      f"{type(value).__name__}, not {_describe(hint)}")
+        if kind is not None and not kind.matches(value):
+            raise ProtocolError(peer, f"bad {cls.__name__}: field {name!r} is not a {kind.name}: "
+                                      f"{value[:80]!r}")
+        if kind is None and not _has_ids(value, hints[name]):
+            raise ProtocolError(peer, f"bad {cls.__name__}: field {name!r} holds malformed ids: "
+                                      f"{repr(value)[:80]}")
     try:
         return cls(**values)
     except TypeError as exc:
@@ -424,12 +445,46 @@ _TYPES_CACHE: Dict[type, dict] = {}
 
 def _field_types(cls: type) -> dict:
     if cls not in _TYPES_CACHE:
-        _TYPES_CACHE[cls] = typing.get_type_hints(cls)
+        _TYPES_CACHE[cls] = typing.get_type_hints(cls, include_extras=True)
     return _TYPES_CACHE[cls]
+
+
+def _id_kind(hint):
+    """(the type, the ``ids.IdKind`` its values must match or None) of a field's hint."""
+    if typing.get_origin(hint) is Annotated:
+        base, *extras = typing.get_args(hint)
+        kinds = [e for e in extras if isinstance(e, ids.IdKind)]
+        return base, (kinds[0] if kinds else None)
+    return hint, None
+
+
+def _describe(hint) -> str:
+    """A field's type as a message shows it (``Annotated`` ids shown as their base type)."""
+    if typing.get_origin(hint) is Annotated:
+        return _describe(typing.get_args(hint)[0])
+    if typing.get_origin(hint) in (list, dict, typing.Union):
+        return str(hint).replace(str(typing.get_args(hint)[0]),
+                                 _describe(typing.get_args(hint)[0]), 1)
+    return str(hint)
+
+
+def _has_ids(value, hint) -> bool:
+    """Whether the ids inside a (type-checked) list field match: an item hinted
+    ``Annotated[List[str], (kind, kind...)]`` must be exactly one id of each kind."""
+    if typing.get_origin(hint) is not list:
+        return True
+    (item,) = typing.get_args(hint) or (typing.Any,)
+    if typing.get_origin(item) is not Annotated:
+        return True
+    kinds = [e for e in typing.get_args(item)[1:] if isinstance(e, tuple)]
+    return all(len(v) == len(kinds[0]) and all(k.matches(x) for k, x in zip(kinds[0], v))
+               for v in value) if kinds else True
 
 
 def _has_type(value, hint) -> bool:
     origin = typing.get_origin(hint)
+    if origin is Annotated:
+        return _has_type(value, typing.get_args(hint)[0])
     if origin is typing.Union:
         return any(_has_type(value, arg) for arg in typing.get_args(hint))
     if origin is list:

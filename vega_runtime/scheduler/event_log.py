@@ -15,6 +15,7 @@ from typing import List, Optional, Tuple
 
 from ..io.files import open_input
 from ..io.hdfs import HdfsSettings, is_hdfs
+from ..private_files import make_private_dirs, open_private
 from .listener import JobListener
 
 
@@ -29,10 +30,12 @@ class EventLog(JobListener):
             self.target = directory.rstrip("/") + "/" + name
             self.hdfs = hdfs or HdfsSettings()
             directory = tempfile.mkdtemp(prefix="vega-events-")
-        os.makedirs(directory, exist_ok=True)
+        # Private: a new directory is 0700, the log 0600 (an existing directory, maybe shared
+        # on purpose, is left as it is)
+        make_private_dirs(directory)
         self.path = os.path.join(directory, name)
         self._lock = threading.Lock()
-        self._file = open(self.path, "a", encoding="utf-8")
+        self._file = open_private(self.path, "a", encoding="utf-8")
         self._write("ApplicationStart", app_id=app_id, name=app_name, master=master)
 
     def _write(self, event: str, flush: bool = True, **fields) -> None:

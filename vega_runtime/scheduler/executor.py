@@ -22,6 +22,7 @@ from ..logs import OutputCapture, OutputSink, user_traceback
 from ..net.framing import ConnectionClosed
 from ..net.messages import (KillTask, LaunchTask, PutBlock, RemoveBroadcast, RemoveRdd,
                             Shutdown, TaskFinished)
+from ..private_files import make_private_dirs
 from ..serde import dumps
 from ..shuffle.blocks import MapStatus, output_paths
 from ..shuffle.reader import read_local_block, read_shuffle
@@ -87,7 +88,7 @@ class ExecutorDirs:
                    os.path.join(app_dir, "broadcast"),
                    os.path.join(app_dir, "files", executor_id))
         for path in (dirs.shuffle, dirs.spill):
-            os.makedirs(path, exist_ok=True)
+            make_private_dirs(path)
         return dirs
 
 

@@ -23,6 +23,7 @@ from typing import Dict, List, Optional
 from ..errors import VegaError
 from ..forkserver import ForkServer, command_title
 from ..master_url import MasterSpec
+from ..private_files import make_private_dir, open_private
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ class LocalCluster:
         self.processes: list = []
         self.names: List[str] = []
         self.log_paths: List[str] = []
-        os.makedirs(directory, exist_ok=True)
+        make_private_dir(directory)
         memory = spec.memory or "1g"
         if memory.isdigit():
             memory += "m"  # Spark's local-cluster gives memory in MiB
@@ -112,7 +113,7 @@ class LocalCluster:
         proc = self.forkserver.launch(DAEMON_ENTRY, [role, json.dumps(options)], self.env, log_path,
                                       command_title(CLI_MODULE, args), tie=True)
         if proc is None:
-            with open(log_path, "ab") as log_file:
+            with open_private(log_path, "ab") as log_file:
                 proc = subprocess.Popen([sys.executable, "-m", CLI_MODULE, *args],
                                         stdin=subprocess.DEVNULL, stdout=log_file,
                                         stderr=subprocess.STDOUT, env=self.env,

@@ -15,6 +15,8 @@ import struct
 from dataclasses import dataclass
 from typing import List, Sequence
 
+from ..private_files import open_private
+
 
 @dataclass(frozen=True)
 class MapStatus:
@@ -74,7 +76,7 @@ def output_paths(shuffle_dir: str, shuffle_id: int, map_id: int, attempt: int):
 
 def write_index(path: str, offsets: List[int]) -> None:
     tmp = path + ".tmp"
-    with open(tmp, "wb") as out:
+    with open_private(tmp, "wb") as out:
         out.write(struct.pack(f"<{len(offsets)}q", *offsets))
     os.replace(tmp, path)
 

@@ -14,6 +14,7 @@ import os
 import zlib
 from typing import Iterator, List
 
+from ..private_files import open_private
 from ..serde import dump_batches
 from .blocks import BLOCK_TRAILER, write_index
 from .sizing import batches, estimate_dict, estimate_records
@@ -96,7 +97,7 @@ def _bucket(chunk, partitioner, num_reduces: int) -> List[list]:
 def _write_run(buckets: List[list], path: str, batch_records: int) -> List[int]:
     """One block per bucket (its batches, then their checksum); returns the offsets."""
     offsets = [0]
-    with open(path, "wb") as out:
+    with open_private(path, "wb") as out:
         checked = _Checksummed(out)
         for bucket in buckets:
             if dump_batches(bucket, checked, batch_records):
@@ -129,7 +130,7 @@ def _merge_runs(runs, data_path: str, num_reduces: int) -> List[int]:
     offsets = [0]
     handles = [open(path, "rb") for path, _ in runs]
     try:
-        with open(data_path, "wb") as out:
+        with open_private(data_path, "wb") as out:
             checked = _Checksummed(out)
             for reduce_id in range(num_reduces):
                 copied = 0

@@ -13,6 +13,7 @@ import shutil
 from collections import OrderedDict
 from typing import Callable, Dict, Iterator, List, Tuple
 
+from ..private_files import make_private_dirs, open_private
 from ..serde import dump_batches, read_batch_file
 from ..shuffle.sizing import estimate_records
 from ..storage_level import StorageLevel
@@ -76,9 +77,9 @@ class BlockStore:
                 self.dropped.append(block)
 
     def _write_disk(self, block: BlockId, records: list) -> None:
-        os.makedirs(self.directory, exist_ok=True)
+        make_private_dirs(self.directory)
         path = os.path.join(self.directory, f"rdd_{block[0]}_{block[1]}")
-        with open(path + ".tmp", "wb") as out:
+        with open_private(path + ".tmp", "wb") as out:
             size = dump_batches(records, out, 1024)
         os.replace(path + ".tmp", path)
         self.on_disk[block] = (path, size)

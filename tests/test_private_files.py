@@ -1,0 +1,163 @@
+"""Work directories are 0700 and everything in them 0600 (issue 12, item 6).
+
+Real jobs (a shuffle, a DISK_ONLY cache, a broadcast, task output, an event log) run on
+``local-cluster[2,1]`` and on a separately started master and worker, all started with
+the permissive umask 022; afterwards no file or directory in any work directory, the
+driver's application directory or the event log directory is readable, writable or
+searchable by group or others.
+"""
+
+import json
+import os
+import stat
+
+import pytest
+
+from vega_runtime.private_files import make_private_dir, open_private
+
+from proc_helpers import clean_env, read_text, write_job
+from test_cluster_e2e import Cluster, vega
+
+#: What the job walks (its own app dir, so local-cluster's daemons' work dirs inside it,
+#: and the event log directory) before its Context stops and deletes them.
+JOB = """
+    import json, os, stat, sys
+    from operator import add
+    from vega_runtime import Context, StorageLevel
+
+    def modes(root):
+        found = {}
+        for dirpath, dirnames, filenames in os.walk(root):
+            for name in [""] + dirnames + filenames:
+                path = os.path.join(dirpath, name)
+                found[os.path.relpath(path, root)] = stat.S_IMODE(os.lstat(path).st_mode)
+        return found
+
+    with Context(app_name="private") as ctx:
+        table = ctx.broadcast({k: k * 10 for k in range(3)})
+        pairs = ctx.parallelize([(i % 3, i) for i in range(300)], 3).reduce_by_key(add)
+        pairs.persist(StorageLevel.DISK_ONLY)
+        print("SUM", sum(pairs.map(lambda kv: table.value[kv[0]] + kv[1]).collect()), flush=True)
+        ctx.parallelize(range(4), 2).foreach(lambda x: print("task output", x))
+        print("APP_DIR", json.dumps(modes(ctx.app_dir)))
+        print("EVENTS", json.dumps(modes(os.environ["VEGA_EVENTLOG_DIR"])))
+"""
+
+
+def open_to_others(tree: dict) -> list:
+    """The paths of ``{path: mode}`` that group or others may read, write or search."""
+    return sorted(f"{path} {oct(mode)}" for path, mode in tree.items() if mode & 0o077)
+
+
+def modes(root: str) -> dict:
+    found = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in [""] + dirnames + filenames:
+            path = os.path.join(dirpath, name)
+            found[os.path.relpath(path, root)] = stat.S_IMODE(os.lstat(path).st_mode)
+    return found
+
+
+def line_json(stdout: str, tag: str):
+    for line in stdout.splitlines():
+        if line.startswith(tag + " "):
+            return json.loads(line[len(tag) + 1:])
+    raise AssertionError(f"no {tag} line in {stdout!r}")
+
+
+def has(tree: dict, *suffixes) -> bool:
+    return all(any(p.endswith(s) for p in tree) for s in suffixes)
+
+
+@pytest.fixture
+def umask_022():
+    """Everything this test starts, the daemons included, begins with a permissive umask."""
+    old = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+#: what must be in the driver's app dir after JOB on each master (so the test is not vacuous)
+EXPECTED = {
+    # the daemons' logs, executors' logs and shuffle files, recovery state, stored output,
+    # the broadcast
+    "local-cluster[2,1]": ("master.log", "worker-1.log", "exec-1.log", ".data", ".index",
+                           "state.json", "master.token", "output.log", "broadcast_0"),
+    "local[2]": (".data", ".index", "broadcast_0"),
+}
+
+
+@pytest.mark.parametrize("master", sorted(EXPECTED))
+def test_local_app_dir_work_dirs_and_event_logs_are_private(tmp_path, umask_022, master):
+    """local-cluster[2,1] and local[2]: the driver's app dir (local-cluster's daemons' work
+    dirs inside) and the event log directory hold nothing for group or others."""
+    events = tmp_path / "events" / "new"  # made by the driver, parents too
+    job = write_job(tmp_path, "private.py", JOB)
+    result = vega("submit", "--master", master, job,
+                  env=clean_env(VEGA_EVENTLOG_DIR=str(events)), timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "SUM 44880" in result.stdout
+    app_dir, event_dir = line_json(result.stdout, "APP_DIR"), line_json(result.stdout, "EVENTS")
+    assert has(app_dir, *EXPECTED[master]), sorted(app_dir)
+    assert any("blocks/" in p and "rdd_" in p for p in app_dir), sorted(app_dir)  # DISK_ONLY
+    assert has(event_dir, ".jsonl"), event_dir
+    assert open_to_others(app_dir) == []
+    assert open_to_others(event_dir) == []
+    assert stat.S_IMODE(os.stat(events.parent).st_mode) == 0o700
+
+
+def test_standalone_master_and_worker_work_dirs_are_private(tmp_path, umask_022):
+    """A master and a worker started by hand, a client-mode and a cluster-mode job: their
+    work dirs (packages, logs, recovery state, app dirs, shuffle files) and the event logs
+    are 0700/0600; a work dir that existed as 0755 is made 0700."""
+    cluster = Cluster(tmp_path / "standalone")
+    try:
+        worker_dir = os.path.join(cluster.root, "worker-a")
+        os.makedirs(worker_dir, mode=0o755)
+        os.chmod(worker_dir, 0o755)  # as an older Vega left it
+        cluster.start_worker("worker-a")
+        events = tmp_path / "events"
+        env = clean_env(VEGA_SECRET_FILE=cluster.secret_file, VEGA_EVENTLOG_DIR=str(events))
+        job = write_job(tmp_path, "private.py", JOB)
+        client = vega("submit", "--master", cluster.url, job, env=env, timeout=120)
+        assert client.returncode == 0, client.stderr[-3000:]
+        assert "SUM 44880" in client.stdout
+        detached = vega("submit", "--master", cluster.url, "--deploy-mode", "cluster", job,
+                        env=env, timeout=120)
+        assert detached.returncode == 0, detached.stderr[-3000:]
+        assert "SUM 44880" in detached.stdout
+
+        master, worker = modes(cluster.master_dir), modes(worker_dir)
+        assert has(master, "master.log", "master.token", "state.json", "output.log", ".zip"), \
+            sorted(master)
+        assert any(p.startswith("apps/driver-") for p in master), sorted(master)
+        assert has(worker, "worker.log", "exec-1.log", ".data", ".index"), sorted(worker)
+        assert any(p.startswith("packages/") for p in worker), sorted(worker)
+        assert open_to_others(master) == []
+        assert open_to_others(worker) == []
+        assert open_to_others(modes(str(events))) == []
+        client_app_dir = line_json(client.stdout, "APP_DIR")
+        assert open_to_others(client_app_dir) == []
+    finally:
+        cluster.stop()
+    assert "Traceback" not in read_text(cluster.master_log)
+
+
+def test_private_helpers_create_0600_files_and_tighten_a_0755_directory(tmp_path, umask_022):
+    """open_private ignores a permissive umask; make_private_dir makes an existing dir 0700."""
+    path = tmp_path / "log"
+    with open_private(str(path), "ab") as fh:
+        fh.write(b"x")
+    with open_private(str(path), "a", encoding="utf-8") as fh:
+        fh.write("y")
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600 and path.read_text() == "xy"
+    shared = tmp_path / "work"
+    shared.mkdir(mode=0o755)
+    make_private_dir(str(shared))
+    assert stat.S_IMODE(os.stat(shared).st_mode) == 0o700
+    fresh = tmp_path / "a" / "b"
+    make_private_dir(str(fresh))
+    assert stat.S_IMODE(os.stat(fresh).st_mode) == 0o700
+    assert os.umask(0o022) == 0o022  # and they leave this process's umask alone

@@ -1,0 +1,78 @@
+"""The identifiers Vega processes exchange, each with its one pattern.
+
+Several of them become file names (``<work_dir>/packages/<sha256>.zip``,
+``<work_dir>/apps/<app_id>/output.log``, ``<work_dir>/<app_id>/<executor_id>.log``),
+so what a peer sends is checked against these patterns before it touches a path:
+``net/messages.py`` refuses a message whose id fields do not match (a protocol
+error: the peer is dropped), and the functions that build paths check again
+(``check``).  Every pattern starts with a fixed prefix and has no ``/``, no NUL
+and no leading dot, so a valid id is always one plain name inside its directory.
+
+>>> PACKAGE.matches("0" * 64), PACKAGE.matches("../../outside")
+(True, False)
+>>> APP.matches("app-20261203083328-0001"), APP.matches("app-20261203083328-0001/../x")
+(True, False)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .errors import InvalidIdentifier
+
+
+@dataclass(frozen=True)
+class IdKind:
+    """One kind of identifier: a name for messages and its full-match pattern."""
+    name: str
+    pattern: str
+    example: str
+    #: "" is accepted too (an optional field: no package, a new application)
+    allow_empty: bool = False
+
+    def matches(self, value) -> bool:
+        if not isinstance(value, str):
+            return False
+        if value == "" and self.allow_empty:
+            return True
+        return _compiled(self.pattern).fullmatch(value) is not None
+
+    def check(self, value) -> str:
+        """``value`` itself, or ``InvalidIdentifier`` when it does not match."""
+        if not self.matches(value):
+            raise InvalidIdentifier(self.name, value, self.example)
+        return value
+
+    def or_empty(self) -> "IdKind":
+        return IdKind(self.name, self.pattern, self.example, allow_empty=True)
+
+
+_PATTERNS: dict = {}
+
+
+def _compiled(pattern: str):
+    if pattern not in _PATTERNS:
+        _PATTERNS[pattern] = re.compile(pattern, re.ASCII)
+    return _PATTERNS[pattern]
+
+
+_STAMP = r"\d{14}"  # time.strftime("%Y%m%d%H%M%S")
+
+#: A job package: the sha256 of its zip, as ``hashlib.sha256().hexdigest()`` spells it.
+PACKAGE = IdKind("package id", r"[0-9a-f]{64}", "64 lowercase hex digits (a sha256)")
+#: An application: ``app-<stamp>-<n>``; the master numbers them (0001, 0002, ...: more
+#: digits past 9999), a Context without a master uses 4 random hex digits.
+APP = IdKind("application id", rf"app-{_STAMP}-[0-9a-f]{{4,12}}", "app-20261203083328-0001")
+#: A cluster-mode driver, numbered by the master: ``driver-<stamp>-<n>``.
+DRIVER = IdKind("driver id", rf"driver-{_STAMP}-[0-9]{{4,12}}", "driver-20261203083328-0001")
+#: What ``vega logs`` and ``vega kill`` accept: an application or a driver.
+APP_OR_DRIVER = IdKind("application or driver id",
+                       rf"(?:app-{_STAMP}-[0-9a-f]{{4,12}}|driver-{_STAMP}-[0-9]{{4,12}})",
+                       "app-20261203083328-0001 or driver-20261203083328-0001")
+#: An executor of an application, numbered from 1: ``exec-<n>``.
+EXECUTOR = IdKind("executor id", r"exec-[0-9]{1,9}", "exec-1")
+#: A worker: ``worker-<stamp>-<advertised host>-<shuffle port>``; the host is a name or an
+#: IPv4/IPv6 address (with a zone: ``fe80::1%eth0``).
+WORKER = IdKind("worker id", rf"worker-{_STAMP}-[A-Za-z0-9._:%\[\]-]{{1,255}}-[0-9]{{1,5}}",
+                "worker-20261203083328-10.0.0.7-40123")

@@ -1,0 +1,80 @@
+"""Files only their owner may read: work directories 0700, what is in them 0600.
+
+A daemon's work directory holds job packages (user code), shuffle data and cached
+partitions (user data), logs (task output), its recovery state and its HTTP token;
+a driver's application directory holds broadcast values and spills.  None of it is
+for the other accounts of a host.  Daemons and executors therefore run with the
+umask 0o077 (``use_private_umask``: every file and directory they or the libraries
+they call create, zip extraction and ``logging.FileHandler`` included, is private);
+files a process of the user's own umask creates for them (a driver's event log,
+local-cluster's daemon logs) are opened with an explicit mode (``open_private``).
+
+>>> import tempfile, stat
+>>> root = tempfile.mkdtemp()
+>>> with open_private(os.path.join(root, "x.log"), "ab") as fh: _ = fh.write(b"hi")
+>>> oct(stat.S_IMODE(os.stat(os.path.join(root, "x.log")).st_mode))
+'0o600'
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from typing import Optional
+
+log = logging.getLogger(__name__)
+
+#: group and others get nothing
+PRIVATE_UMASK = 0o077
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+
+_FLAGS = {"ab": os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+          "a": os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+          "wb": os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+          "w": os.O_WRONLY | os.O_CREAT | os.O_TRUNC}
+
+
+def use_private_umask() -> None:
+    """From now on this process (and the processes it starts) creates private files."""
+    os.umask(PRIVATE_UMASK)
+
+
+def open_private(path: str, mode: str = "ab", encoding: Optional[str] = None):
+    """``open(path, mode)`` for writing, creating the file 0600 whatever the umask (an
+    existing file keeps its mode)."""
+    fd = os.open(path, _FLAGS[mode], FILE_MODE)
+    return os.fdopen(fd, mode, encoding=encoding) if "b" not in mode else os.fdopen(fd, mode)
+
+
+def make_private_dirs(path: str) -> str:
+    """``os.makedirs(path)`` with every directory it creates 0700, whatever the umask
+    (``os.makedirs`` gives its ``mode`` to the last one only); existing ones are left
+    as they are."""
+    missing, current = [], path
+    while current and not os.path.isdir(current):
+        missing.append(current)
+        parent = os.path.dirname(current)
+        if parent == current:
+            break
+        current = parent
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, DIR_MODE)
+        except FileExistsError:  # made meanwhile by another process
+            if not os.path.isdir(directory):
+                raise
+    return path
+
+
+def make_private_dir(path: str) -> str:
+    """Create ``path`` (0700) if needed; a daemon's own directory that exists with access
+    for group or others (made by an older Vega, or by hand) is made 0700, saying so."""
+    make_private_dirs(path)
+    info = os.stat(path)
+    if stat.S_IMODE(info.st_mode) & 0o077 and info.st_uid == os.getuid():
+        os.chmod(path, stat.S_IMODE(info.st_mode) & ~0o077)
+        log.info("made %s private (mode %o; it was %o)", path,
+                 stat.S_IMODE(info.st_mode) & ~0o077, stat.S_IMODE(info.st_mode))
+    return path
