@@ -241,7 +241,7 @@ def terminal():
 def test_ctrl_c_cancels_the_running_job_and_keeps_the_shell(terminal):
     """On a terminal: Ctrl-C during a long job brings the prompt back within seconds with a
     one-line message, the Context still runs jobs, and Ctrl-D leaves no process behind."""
-    term = terminal("--master", "local[2]")
+    term = terminal("--master", "local[2]", "--plain")  # Python's console even with IPython
     term.expect(">>> ")
     term.send(b"print('dir=' + sc.app_dir + '=')\n")
     app_dir = re.search(r"dir=(.+)=\n", term.expect("=\n>>> ")).group(1)
@@ -269,7 +269,7 @@ def test_ctrl_c_cancels_the_running_job_and_keeps_the_shell(terminal):
 
 def test_ctrl_c_at_the_prompt_clears_the_line(terminal):
     """Ctrl-C while typing drops the unfinished statement, as Python's REPL does."""
-    term = terminal("--master", "local")
+    term = terminal("--master", "local", "--plain")
     term.expect(">>> ")
     term.send(b"for i in range(3):\n")
     term.expect("... ")
@@ -279,3 +279,30 @@ def test_ctrl_c_at_the_prompt_clears_the_line(terminal):
     assert "42\n" in term.expect(">>> ")
     term.send(b"exit()\n")
     assert term.wait() == 0
+
+
+def test_ipython_session_cancels_with_ctrl_c_and_reports_errors(terminal):
+    """Where IPython is installed, the shell is IPython, with the same Ctrl-C and errors."""
+    pytest.importorskip("IPython")
+    term = terminal("--master", "local[2]")
+    term.expect("In [1]: ")
+    term.send(b"sc.parallelize(range(4),4).map(lambda x: __import__('time').sleep(60))"
+              b".collect()\r")
+    term.expect("stage 0 ")
+    wait_for(lambda: len(descendants(term.pid)) >= 2, 30, "two executors")
+    processes = descendants(term.pid)
+    started = time.monotonic()
+    term.send(b"\x03")
+    shown = term.expect("In [2]: ", timeout=15)
+    assert time.monotonic() - started < 5, shown
+    assert "KeyboardInterrupt: job 0 cancelled; its running tasks were stopped" in shown, shown
+    term.send(b"sc.parallelize([1, 0], 2).map(lambda x: 1 / x).collect()\r")
+    shown = term.expect("In [3]: ")
+    assert "ZeroDivisionError: division by zero" in shown, shown
+    assert "interactiveshell.py" not in shown  # neither IPython's frames nor Vega's
+    term.send(b"print('count =', sc.parallelize([1, 2]).count())\r")
+    assert "count = 2\n" in term.expect("In [4]: ")
+    processes += descendants(term.pid)
+    term.send(b"\x04")
+    assert term.wait() == 0, term.transcript[-3000:]
+    assert_all_gone(processes)

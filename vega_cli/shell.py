@@ -304,6 +304,7 @@ def _run_ipython(namespace: dict, watch: JobWatch, ctrl_c: CtrlC, debug: bool) -
     ipython = app.shell
 
     def report(shell, kind, value, tb, tb_offset=None):
+        value = value.with_traceback(tb.tb_next if tb is not None else None)  # not run_code's
         print(describe_error(value, watch, debug), end="", file=sys.stderr)
 
     def before_cell(*_) -> None:
