@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import os
 import pty
+import queue
 import re
 import select
+import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -122,6 +125,36 @@ def test_exit_code_of_exit_is_the_shell_exit_code_and_stops_the_context():
     assert out == ""
     assert processes
     assert_all_gone(processes)
+
+
+@pytest.mark.parametrize("signum, during_job", [(signal.SIGHUP, False), (signal.SIGTERM, True)])
+def test_hangup_or_terminate_stops_the_context_and_removes_its_files(signum, during_job):
+    """SIGHUP (the terminal closed) or SIGTERM, at the prompt or during a job, ends the shell
+    with 128+N after stopping the Context: no process and no scratch directory is left."""
+    proc = spawn_shell("--master", "local[2]")
+    errors: "queue.Queue[str]" = queue.Queue()
+    threading.Thread(target=lambda: [errors.put(line) for line in proc.stderr], daemon=True).start()
+    try:
+        proc.stdin.write("print(sc.app_dir, flush=True)\n")
+        proc.stdin.flush()
+        app_dir = proc.stdout.readline().strip()
+        assert os.path.isdir(app_dir)
+        processes = session_processes(proc.pid, app_dir)
+        if during_job:
+            proc.stdin.write("sc.parallelize(range(2), 2).map(lambda x: __import__('time')"
+                             ".sleep(60)).collect()\n")
+            proc.stdin.flush()
+            while not errors.get(timeout=60).startswith("stage 0 started"):
+                pass
+        proc.send_signal(signum)
+        assert proc.wait(timeout=30) == 128 + signum
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert processes
+    assert_all_gone(processes)
+    assert not os.path.exists(app_dir)
 
 
 def test_options_reach_the_context(tmp_path):
@@ -238,17 +271,19 @@ def terminal():
         term.close()
 
 
-def test_ctrl_c_cancels_the_running_job_and_keeps_the_shell(terminal):
+@pytest.mark.parametrize("master", ["local", "local[2]", "local-cluster[2,1]"])
+def test_ctrl_c_cancels_the_running_job_and_keeps_the_shell(terminal, master):
     """On a terminal: Ctrl-C during a long job brings the prompt back within seconds with a
     one-line message, the Context still runs jobs, and Ctrl-D leaves no process behind."""
-    term = terminal("--master", "local[2]", "--plain")  # Python's console even with IPython
+    term = terminal("--master", master, "--plain")  # Python's console even with IPython
     term.expect(">>> ")
     term.send(b"print('dir=' + sc.app_dir + '=')\n")
     app_dir = re.search(r"dir=(.+)=\n", term.expect("=\n>>> ")).group(1)
     term.send(b"sc.parallelize(range(4),4).map(lambda x: __import__('time').sleep(60))"
               b".collect()\n")
     term.expect("stage 0 ")  # the progress bar of the running stage
-    wait_for(lambda: len(descendants(term.pid)) >= 2, 30, "two executors")
+    if master == "local[2]":
+        wait_for(lambda: len(descendants(term.pid)) >= 2, 30, "two executors")
     processes = session_processes(term.pid, app_dir)
 
     started = time.monotonic()

@@ -112,19 +112,34 @@ def _run_shell(cli_conf: dict, config_file: Optional[str], py_files: str, stagin
     namespace = {"__name__": "__main__", "__doc__": None, "sc": ctx, "ctx": ctx,
                  "Context": type(ctx), "SparkContext": type(ctx)}
     ctrl_c = CtrlC(ctx, watch)
-    previous = signal.getsignal(signal.SIGINT)
+    previous = {signum: signal.getsignal(signum) for signum in LEAVING + (signal.SIGINT,)}
     try:
         print(banner(ctx, conf), file=sys.stderr, flush=True)
         signal.signal(signal.SIGINT, ctrl_c)
+        for signum in LEAVING:
+            signal.signal(signum, _leave)
         if interactive and not plain and _have_ipython():
             return _run_ipython(namespace, watch, ctrl_c, debug)
         return _run_console(namespace, watch, interactive, debug)
+    except SystemExit as exc:  # _leave, from a job or IPython's prompt
+        return _exit_code(exc.code)
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # stopping must not be cut short
+        for signum in previous:  # stopping must not be cut short
+            signal.signal(signum, signal.SIG_IGN)
         try:
             ctx.stop()
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+
+#: Signals that end the session the way exit() does (the terminal closed, a kill): the
+#: Context still stops, so its scratch directory goes too.
+LEAVING = (signal.SIGTERM, signal.SIGHUP)
+
+
+def _leave(signum, frame) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _start_context(cli_conf: dict, config_file: Optional[str]):
