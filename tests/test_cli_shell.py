@@ -24,11 +24,11 @@ from proc_helpers import REPO, clean_env, descendants, pid_alive, processes_matc
 ANSI = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07]*\x07|[()][0-9A-Za-z]|[=>])")
 
 
-def spawn_shell(*args: str) -> subprocess.Popen:
+def spawn_shell(*args: str, env=None) -> subprocess.Popen:
     """``vega shell ARGS`` with stdin, stdout and stderr on pipes."""
     return subprocess.Popen([sys.executable, "-m", "vega_cli.main", "shell", *args], cwd=REPO,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=clean_env())
+                            text=True, env=env or clean_env())
 
 
 def session_processes(shell_pid: int, app_dir: str) -> list:
@@ -41,10 +41,10 @@ def assert_all_gone(pids: list) -> None:
     wait_for(lambda: not [p for p in pids if pid_alive(p)], 10, f"processes {pids} to end")
 
 
-def run_piped(master: str, source: str, *args: str):
+def run_piped(master: str, source: str, *args: str, env=None):
     """Feed ``source`` to ``vega shell --master MASTER`` on a pipe; (exit code, stdout after
     the first line, stderr, the session's processes seen while it ran)."""
-    proc = spawn_shell("--master", master, *args)
+    proc = spawn_shell("--master", master, *args, env=env)
     try:
         proc.stdin.write('print(sc.app_dir, flush=True)\n')
         proc.stdin.flush()
@@ -79,6 +79,14 @@ def test_banner_names_master_application_and_web_ui():
     assert re.fullmatch(r"app-\d{14}-[0-9a-f]{4}", app_id), out
     assert f"master local-cluster[1,1], application {app_id} (banner-test)" in err, err
     assert re.search(r"web UI: http://127\.0\.0\.1:\d+/\?token=\w+", err), err
+
+
+def test_banner_of_a_cluster_master_links_its_web_ui(bare_master):
+    """Against a vega:// master the banner gives the master's signed-in web UI link."""
+    code, out, err, _ = run_piped(bare_master.url, "print(sc.master)\n", env=bare_master.env)
+    assert code == 0, err
+    assert out == bare_master.url + "\n"
+    assert f"web UI: http://127.0.0.1:{bare_master.port}/?token={bare_master.token}" in err, err
 
 
 def test_plain_one_liner_as_documented():
