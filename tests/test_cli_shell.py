@@ -21,6 +21,8 @@ import pytest
 
 from proc_helpers import REPO, clean_env, descendants, pid_alive, processes_matching, wait_for
 
+#: x86-64 system calls a reading shell blocks in: read, poll, select, pselect6, ppoll
+WAITING_FOR_INPUT = {"0", "7", "23", "270", "271"}
 ANSI = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07]*\x07|[()][0-9A-Za-z]|[=>])")
 
 
@@ -243,6 +245,20 @@ class Terminal:
         seen, self.pending = self.pending[:end], self.pending[end:]
         return seen
 
+    def wait_for_key(self) -> None:
+        """Wait until the shell is blocked reading the terminal: a SIGINT that lands in the
+        instant before readline calls select() waits for the next key (CPython's readline
+        checks signals only when select() is interrupted); a person cannot type that fast,
+        a test can."""
+        def blocked() -> bool:
+            try:
+                with open(f"/proc/{self.pid}/syscall") as fh:
+                    number = fh.read().split()[0]
+            except (OSError, IndexError):
+                return False
+            return number in WAITING_FOR_INPUT
+        wait_for(blocked, 30, "the shell to wait for a key")
+
     def wait(self, timeout: float = 30.0) -> int:
         def ended():
             try:
@@ -316,6 +332,9 @@ def test_ctrl_c_at_the_prompt_clears_the_line(terminal):
     term.expect(">>> ")
     term.send(b"for i in range(3):\n")
     term.expect("... ")
+    term.send(b"    print(i)")
+    term.expect("print(i)")
+    term.wait_for_key()
     term.send(b"\x03")
     assert "KeyboardInterrupt" in term.expect(">>> ", timeout=15)
     term.send(b"print(6 * 7)\n")
