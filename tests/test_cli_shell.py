@@ -184,13 +184,16 @@ def test_options_reach_the_context(tmp_path):
 
 
 def test_pyspark_compat_makes_import_pyspark_work():
-    """With --pyspark-compat, `import pyspark` is Vega and getOrCreate() is the shell's sc."""
+    """With --pyspark-compat, `import pyspark` is Vega, getOrCreate() is the shell's sc, and
+    `spark` is a SparkSession on it (as in PySpark's shell)."""
     source = ("import pyspark\n"
               "from pyspark import SparkContext, StorageLevel\n"
-              "print(SparkContext.getOrCreate() is sc, pyspark.__name__)\n")
+              "print(SparkContext.getOrCreate() is sc, pyspark.__name__)\n"
+              "print(spark.sparkContext is sc, spark.read.text('README.md').rdd.count() > 0)\n")
     code, out, err, _ = run_piped("local", source, "--pyspark-compat")
     assert code == 0, err
-    assert out == "True vega_runtime.pyspark_compat\n", err
+    assert out == "True vega_runtime.pyspark_compat\nTrue True\n", err
+    assert "defined: Context, SparkContext, ctx, sc, spark" in err
 
 
 def test_bad_master_is_a_usage_error():

@@ -111,10 +111,15 @@ def _run_shell(cli_conf: dict, config_file: Optional[str], py_files: str, stagin
     interactive = sys.stdin.isatty()
     namespace = {"__name__": "__main__", "__doc__": None, "sc": ctx, "ctx": ctx,
                  "Context": type(ctx), "SparkContext": type(ctx)}
+    if conf["vega.pyspark_compat"]:  # as in PySpark's shell, `spark` is a session on `sc`
+        from vega_runtime.pyspark_compat.sql import SparkSession
+
+        namespace["spark"] = SparkSession.builder.getOrCreate()
     ctrl_c = CtrlC(ctx, watch)
     previous = {signum: signal.getsignal(signum) for signum in LEAVING + (signal.SIGINT,)}
     try:
-        print(banner(ctx, conf), file=sys.stderr, flush=True)
+        print(banner(ctx, conf, sorted(set(namespace) - {"__name__", "__doc__"})),
+              file=sys.stderr, flush=True)
         signal.signal(signal.SIGINT, ctrl_c)
         for signum in LEAVING:
             signal.signal(signum, _leave)
@@ -161,14 +166,16 @@ def _start_context(cli_conf: dict, config_file: Optional[str]):
     return ctx, watch
 
 
-def banner(ctx, conf: Config) -> str:
-    """What the shell says first: versions, master, application id, web UI, how to leave."""
+def banner(ctx, conf: Config, names) -> str:
+    """What the shell says first: versions, master, application id, web UI, the names it
+    defines, how to leave."""
     ui = _web_ui(ctx, conf)
     return "\n".join([
         f"Vega {ctx.version} shell (Python {platform.python_version()})",
         f"master {ctx.master}, application {ctx.application_id} ({ctx.app_name})",
         f"web UI: {ui}" if ui else "web UI: none (a local master has none)",
-        "sc and ctx are the Context. Ctrl-C cancels a running job; Ctrl-D or exit() leaves.",
+        f"defined: {', '.join(names)} (sc and ctx are the Context)",
+        "Ctrl-C cancels a running job; Ctrl-D or exit() leaves.",
     ])
 
 
