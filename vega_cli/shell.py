@@ -297,7 +297,8 @@ def _run_console(namespace: dict, watch: JobWatch, interactive: bool, debug: boo
 
 
 def _enable_line_editing(namespace: dict) -> None:
-    """Line editing, history and tab completion of the namespace, as Python's REPL."""
+    """Line editing, the session's history and tab completion of the namespace (Python's REPL
+    also keeps ~/.python_history; this shell does not)."""
     try:
         import readline
         import rlcompleter
