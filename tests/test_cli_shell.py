@@ -167,8 +167,10 @@ def test_hangup_or_terminate_stops_the_context_and_removes_its_files(signum, dur
     assert not os.path.exists(app_dir)
 
 
-def test_options_reach_the_context(tmp_path):
-    """--name, --conf, --config and --py-files work as for `vega submit`."""
+@pytest.mark.parametrize("master", ["local[2]", "local-cluster[2,1]"])
+def test_options_reach_the_context(tmp_path, master):
+    """--name, --conf, --config and --py-files work as for `vega submit` (on a cluster the
+    py-files travel to the executors in a package)."""
     (tmp_path / "shell_lib.py").write_text("def tag(x):\n    return ['lib', x]\n")
     config = tmp_path / "settings.yaml"
     config.write_text("vega:\n  default:\n    parallelism: 3\n")
@@ -176,7 +178,7 @@ def test_options_reach_the_context(tmp_path):
               "print(sc.app_name, sc.conf['vega.task.max_attempts'], sc.default_parallelism)\n"
               "print(sc.parallelize([1, 2]).map(lambda x: __import__('shell_lib').tag(x))"
               ".collect())\n")
-    code, out, err, _ = run_piped("local[2]", source, "--name", "explore", "--conf",
+    code, out, err, _ = run_piped(master, source, "--name", "explore", "--conf",
                                   "vega.task.max_attempts=2", "--config", str(config),
                                   "--py-files", str(tmp_path / "shell_lib.py"))
     assert code == 0, err
