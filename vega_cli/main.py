@@ -13,6 +13,7 @@ from vega_runtime import __version__
 #: command name -> "module:attribute" defining it
 COMMANDS = {
     "submit": "vega_cli.submit:submit",
+    "shell": "vega_cli.shell:shell",
     "master": "vega_cli.daemons:master",
     "worker": "vega_cli.daemons:worker",
     "status": "vega_cli.status:status",

@@ -1,0 +1,375 @@
+"""``vega shell``: a real ``vega`` process fed on a pipe, and on a pseudo-terminal for Ctrl-C.
+
+Every test ends by checking that the processes the session started (local executors, a local
+cluster's master, workers and executors) are gone once the shell has exited.
+"""
+
+from __future__ import annotations
+
+import os
+import pty
+import queue
+import re
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from proc_helpers import REPO, clean_env, descendants, pid_alive, processes_matching, wait_for
+
+#: x86-64 system calls a reading shell blocks in: read, poll, select, pselect6, ppoll
+WAITING_FOR_INPUT = {"0", "7", "23", "270", "271"}
+ANSI = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07]*\x07|[()][0-9A-Za-z]|[=>])")
+
+
+def spawn_shell(*args: str, env=None) -> subprocess.Popen:
+    """``vega shell ARGS`` with stdin, stdout and stderr on pipes."""
+    return subprocess.Popen([sys.executable, "-m", "vega_cli.main", "shell", *args], cwd=REPO,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env or clean_env())
+
+
+def session_processes(shell_pid: int, app_dir: str) -> list:
+    """The live processes a shell's Context started: its descendants, and whatever names its
+    application directory (a local cluster's daemons run in their own sessions)."""
+    return sorted(set(descendants(shell_pid)) | set(processes_matching(app_dir)))
+
+
+def assert_all_gone(pids: list) -> None:
+    wait_for(lambda: not [p for p in pids if pid_alive(p)], 10, f"processes {pids} to end")
+
+
+def run_piped(master: str, source: str, *args: str, env=None):
+    """Feed ``source`` to ``vega shell --master MASTER`` on a pipe; (exit code, stdout after
+    the first line, stderr, the session's processes seen while it ran)."""
+    proc = spawn_shell("--master", master, *args, env=env)
+    try:
+        proc.stdin.write('print(sc.app_dir, flush=True)\n')
+        proc.stdin.flush()
+        app_dir = proc.stdout.readline().strip()
+        assert app_dir, proc.stderr.read()
+        processes = session_processes(proc.pid, app_dir)
+        out, err = proc.communicate(source, timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return proc.returncode, out, err, processes
+
+
+@pytest.mark.parametrize("master", ["local", "local[2]", "local-cluster[2,1]"])
+def test_piped_sum_prints_the_result_exits_0_and_leaves_no_process(master):
+    """A piped statement prints exactly its result on stdout; the Context stops at EOF."""
+    code, out, err, processes = run_piped(master, "print(sc.parallelize(range(10)).sum())\n")
+    assert code == 0, err
+    assert out == "45\n", err
+    if master != "local":
+        assert processes, "the session should have started executor processes"
+    assert_all_gone(processes)
+
+
+def test_banner_names_master_application_and_web_ui():
+    """The banner (on stderr) says the master, the application id and the web UI link."""
+    code, out, err, _ = run_piped("local-cluster[1,1]", "print(sc.application_id)\n",
+                                  "--name", "banner-test")
+    assert code == 0, err
+    app_id = out.strip()
+    assert re.fullmatch(r"app-\d{14}-[0-9a-f]{4}", app_id), out
+    assert f"master local-cluster[1,1], application {app_id} (banner-test)" in err, err
+    assert re.search(r"web UI: http://127\.0\.0\.1:\d+/\?token=\w+", err), err
+
+
+def test_banner_of_a_cluster_master_links_its_web_ui(bare_master):
+    """Against a vega:// master the banner gives the master's signed-in web UI link."""
+    code, out, err, _ = run_piped(bare_master.url, "print(sc.master)\n", env=bare_master.env)
+    assert code == 0, err
+    assert out == bare_master.url + "\n"
+    assert f"web UI: http://127.0.0.1:{bare_master.port}/?token={bare_master.token}" in err, err
+
+
+def test_plain_one_liner_as_documented():
+    """The README's example: echo a statement into `vega shell --master local[2]`."""
+    proc = subprocess.run(f"echo 'print(sc.parallelize(range(10)).sum())' | "
+                          f"{sys.executable} -m vega_cli.main shell --master 'local[2]'",
+                          shell=True, cwd=REPO, capture_output=True, text=True, env=clean_env(),
+                          timeout=120)
+    assert (proc.returncode, proc.stdout) == (0, "45\n"), proc.stderr
+    assert ">>>" not in proc.stdout + proc.stderr  # no prompts when stdin is not a terminal
+
+
+def test_failing_job_shows_the_error_and_the_shell_goes_on():
+    """A task that raises shows the user's error and remote traceback; the next lines run."""
+    source = ("def invert(x):\n"
+              "    return 1 / (x - 3)\n"
+              "\n"
+              "sc.parallelize(range(6), 3).map(invert).collect()\n"
+              "print('after', sc.parallelize(range(4)).count())\n"
+              "for i in range(2):\n"
+              "    print('loop', i)\n")
+    code, out, err, processes = run_piped("local[2]", source,
+                                          "--conf", "vega.task.max_attempts=1")
+    assert code == 0, err
+    assert out == "after 4\nloop 0\nloop 1\n", err
+    assert "TaskFailed: task 1 of stage 0" in err and "ZeroDivisionError" in err, err
+    assert 'File "<console>", line 2, in invert' in err, err
+    assert "vega_runtime" + os.sep + "scheduler" not in err  # Vega's own frames are hidden
+    assert_all_gone(processes)
+
+
+def test_driver_exception_shows_the_users_traceback():
+    """An error in driver code is reported as Python's console would and the session goes on."""
+    code, out, err, _ = run_piped("local", "{}['missing']\nprint('still here')\n")
+    assert code == 0, err
+    assert out == "still here\n"
+    assert "KeyError: 'missing'" in err
+
+
+def test_exit_code_of_exit_is_the_shell_exit_code_and_stops_the_context():
+    """exit(3) leaves with status 3, still stopping the Context and its executors."""
+    code, out, err, processes = run_piped("local[2]", "exit(3)\nprint('not reached')\n")
+    assert code == 3, err
+    assert out == ""
+    assert processes
+    assert_all_gone(processes)
+
+
+@pytest.mark.parametrize("signum, during_job", [(signal.SIGHUP, False), (signal.SIGTERM, True)])
+def test_hangup_or_terminate_stops_the_context_and_removes_its_files(signum, during_job):
+    """SIGHUP (the terminal closed) or SIGTERM, at the prompt or during a job, ends the shell
+    with 128+N after stopping the Context: no process and no scratch directory is left."""
+    proc = spawn_shell("--master", "local[2]")
+    errors: "queue.Queue[str]" = queue.Queue()
+    threading.Thread(target=lambda: [errors.put(line) for line in proc.stderr], daemon=True).start()
+    try:
+        proc.stdin.write("print(sc.app_dir, flush=True)\n")
+        proc.stdin.flush()
+        app_dir = proc.stdout.readline().strip()
+        assert os.path.isdir(app_dir)
+        processes = session_processes(proc.pid, app_dir)
+        if during_job:
+            proc.stdin.write("sc.parallelize(range(2), 2).map(lambda x: __import__('time')"
+                             ".sleep(60)).collect()\n")
+            proc.stdin.flush()
+            while not errors.get(timeout=60).startswith("stage 0 started"):
+                pass
+        proc.send_signal(signum)
+        assert proc.wait(timeout=30) == 128 + signum
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert processes
+    assert_all_gone(processes)
+    assert not os.path.exists(app_dir)
+
+
+@pytest.mark.parametrize("master", ["local[2]", "local-cluster[2,1]"])
+def test_options_reach_the_context(tmp_path, master):
+    """--name, --conf, --config and --py-files work as for `vega submit` (on a cluster the
+    py-files travel to the executors in a package)."""
+    (tmp_path / "shell_lib.py").write_text("def tag(x):\n    return ['lib', x]\n")
+    config = tmp_path / "settings.yaml"
+    config.write_text("vega:\n  default:\n    parallelism: 3\n")
+    source = ("import shell_lib\n"
+              "print(sc.app_name, sc.conf['vega.task.max_attempts'], sc.default_parallelism)\n"
+              "print(sc.parallelize([1, 2]).map(lambda x: __import__('shell_lib').tag(x))"
+              ".collect())\n")
+    code, out, err, _ = run_piped(master, source, "--name", "explore", "--conf",
+                                  "vega.task.max_attempts=2", "--config", str(config),
+                                  "--py-files", str(tmp_path / "shell_lib.py"))
+    assert code == 0, err
+    assert out == "explore 2 3\n[['lib', 1], ['lib', 2]]\n", err
+
+
+def test_pyspark_compat_makes_import_pyspark_work():
+    """With --pyspark-compat, `import pyspark` is Vega, getOrCreate() is the shell's sc, and
+    `spark` is a SparkSession on it (as in PySpark's shell)."""
+    source = ("import pyspark\n"
+              "from pyspark import SparkContext, StorageLevel\n"
+              "print(SparkContext.getOrCreate() is sc, pyspark.__name__)\n"
+              "print(spark.sparkContext is sc, spark.read.text('README.md').rdd.count() > 0)\n")
+    code, out, err, _ = run_piped("local", source, "--pyspark-compat")
+    assert code == 0, err
+    assert out == "True vega_runtime.pyspark_compat\nTrue True\n", err
+    assert "defined: Context, SparkContext, ctx, sc, spark" in err
+
+
+def test_bad_master_is_a_usage_error():
+    """A master URL that does not parse exits 2 before anything starts."""
+    proc = subprocess.run([sys.executable, "-m", "vega_cli.main", "shell", "--master", "lokal[2]"],
+                          cwd=REPO, capture_output=True, text=True, env=clean_env(), timeout=60,
+                          stdin=subprocess.DEVNULL)
+    assert proc.returncode == 2, proc.stderr
+    assert "lokal[2]" in proc.stderr
+
+
+# -- on a terminal ------------------------------------------------------------------------------
+
+class Terminal:
+    """``vega shell ARGS`` on a pseudo-terminal that is its controlling terminal, so that
+    writing ``\\x03`` sends SIGINT as a key press does.  ``expect`` reads until a string."""
+
+    def __init__(self, *args: str):
+        env = clean_env(TERM="xterm-256color", COLUMNS="120", LINES="40")
+        argv = [sys.executable, "-m", "vega_cli.main", "shell", *args]
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:  # the child: nothing but exec
+            os.chdir(REPO)
+            os.execve(sys.executable, argv, env)
+        self.pending = ""
+        self.transcript = ""
+        self.code = None
+
+    def send(self, data: bytes) -> None:
+        os.write(self.fd, data)
+
+    def expect(self, text: str, timeout: float = 60.0) -> str:
+        """What the terminal showed up to and including ``text`` (escape sequences removed)."""
+        deadline = time.monotonic() + timeout
+        while text not in self.pending:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no {text!r} within {timeout}s; the terminal shows:\n"
+                                     + self.transcript[-3000:])
+            if select.select([self.fd], [], [], min(left, 0.5))[0]:
+                try:
+                    data = os.read(self.fd, 65536)
+                except OSError:  # EIO: the shell has closed the terminal
+                    data = b""
+                if not data:
+                    raise AssertionError(f"the shell ended before {text!r}:\n"
+                                         + self.transcript[-3000:])
+                chunk = ANSI.sub("", data.decode("utf-8", "replace")).replace("\r", "")
+                self.pending += chunk
+                self.transcript += chunk
+        end = self.pending.index(text) + len(text)
+        seen, self.pending = self.pending[:end], self.pending[end:]
+        return seen
+
+    def wait_for_key(self) -> None:
+        """Wait until the shell is blocked reading the terminal: a SIGINT that lands in the
+        instant before readline calls select() waits for the next key (CPython's readline
+        checks signals only when select() is interrupted); a person cannot type that fast,
+        a test can."""
+        def blocked() -> bool:
+            try:
+                with open(f"/proc/{self.pid}/syscall") as fh:
+                    number = fh.read().split()[0]
+            except (OSError, IndexError):
+                return False
+            return number in WAITING_FOR_INPUT
+        wait_for(blocked, 30, "the shell to wait for a key")
+
+    def wait(self, timeout: float = 30.0) -> int:
+        def ended():
+            try:
+                os.read(self.fd, 65536)  # keep the terminal drained
+            except OSError:
+                pass
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.code = os.waitstatus_to_exitcode(status)
+            return pid != 0
+        wait_for(ended, timeout, "the shell to exit")
+        return self.code
+
+    def close(self) -> None:
+        if self.code is None:
+            try:
+                os.kill(self.pid, 9)
+                os.waitpid(self.pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+        os.close(self.fd)
+
+
+@pytest.fixture
+def terminal():
+    opened = []
+
+    def open_terminal(*args: str) -> Terminal:
+        opened.append(Terminal(*args))
+        return opened[-1]
+
+    yield open_terminal
+    for term in opened:
+        term.close()
+
+
+@pytest.mark.parametrize("master", ["local", "local[2]", "local-cluster[2,1]"])
+def test_ctrl_c_cancels_the_running_job_and_keeps_the_shell(terminal, master):
+    """On a terminal: Ctrl-C during a long job brings the prompt back within seconds with a
+    one-line message, the Context still runs jobs, and Ctrl-D leaves no process behind."""
+    term = terminal("--master", master, "--plain")  # Python's console even with IPython
+    term.expect(">>> ")
+    term.send(b"print('dir=' + sc.app_dir + '=')\n")
+    app_dir = re.search(r"dir=(.+)=\n", term.expect("=\n>>> ")).group(1)
+    term.send(b"sc.parallelize(range(4),4).map(lambda x: __import__('time').sleep(60))"
+              b".collect()\n")
+    term.expect("stage 0 ")  # the progress bar of the running stage
+    if master == "local[2]":
+        wait_for(lambda: len(descendants(term.pid)) >= 2, 30, "two executors")
+    processes = session_processes(term.pid, app_dir)
+
+    started = time.monotonic()
+    term.send(b"\x03")
+    shown = term.expect(">>> ", timeout=15)
+    assert time.monotonic() - started < 5, shown
+    assert "KeyboardInterrupt: job 0 cancelled; its running tasks were stopped" in shown, shown
+    assert "Traceback" not in shown
+
+    term.send(b"print('count =', sc.parallelize([1, 2]).count())\n")
+    assert "count = 2\n" in term.expect(">>> ", timeout=60)
+    processes += session_processes(term.pid, app_dir)
+
+    term.send(b"\x04")  # Ctrl-D
+    assert term.wait() == 0, term.transcript[-3000:]
+    assert_all_gone(processes)
+
+
+def test_ctrl_c_at_the_prompt_clears_the_line(terminal):
+    """Ctrl-C while typing drops the unfinished statement, as Python's REPL does."""
+    term = terminal("--master", "local", "--plain")
+    term.expect(">>> ")
+    term.send(b"for i in range(3):\n")
+    term.expect("... ")
+    term.send(b"    print(i)")
+    term.expect("print(i)")
+    term.wait_for_key()
+    term.send(b"\x03")
+    assert "KeyboardInterrupt" in term.expect(">>> ", timeout=15)
+    term.send(b"print(6 * 7)\n")
+    assert "42\n" in term.expect(">>> ")
+    term.send(b"exit()\n")
+    assert term.wait() == 0
+
+
+def test_ipython_session_cancels_with_ctrl_c_and_reports_errors(terminal):
+    """Where IPython is installed, the shell is IPython, with the same Ctrl-C and errors."""
+    pytest.importorskip("IPython")
+    term = terminal("--master", "local[2]")
+    term.expect("In [1]: ")
+    term.send(b"sc.parallelize(range(4),4).map(lambda x: __import__('time').sleep(60))"
+              b".collect()\r")
+    term.expect("stage 0 ")
+    wait_for(lambda: len(descendants(term.pid)) >= 2, 30, "two executors")
+    processes = descendants(term.pid)
+    started = time.monotonic()
+    term.send(b"\x03")
+    shown = term.expect("In [2]: ", timeout=15)
+    assert time.monotonic() - started < 5, shown
+    assert "KeyboardInterrupt: job 0 cancelled; its running tasks were stopped" in shown, shown
+    term.send(b"sc.parallelize([1, 0], 2).map(lambda x: 1 / x).collect()\r")
+    shown = term.expect("In [3]: ")
+    assert "ZeroDivisionError: division by zero" in shown, shown
+    assert "interactiveshell.py" not in shown  # neither IPython's frames nor Vega's
+    term.send(b"print('count =', sc.parallelize([1, 2]).count())\r")
+    assert "count = 2\n" in term.expect("In [4]: ")
+    processes += descendants(term.pid)
+    term.send(b"\x04")
+    assert term.wait() == 0, term.transcript[-3000:]
+    assert_all_gone(processes)

@@ -1,0 +1,350 @@
+"""``vega shell``: an interactive Python session with a running Context, as ``pyspark`` and
+``spark-shell`` give their users.
+
+``sc`` and ``ctx`` name the same Context; stages show the progress ``vega submit`` shows
+(its listener, :class:`vega_cli.progress.ProgressDisplay`).  Ctrl-C while a job runs
+cancels that job (``Context.cancel_all_jobs``: the job stops at a safe point within a
+fraction of a second and its running tasks are killed; a second Ctrl-C interrupts the
+driver at once) and the prompt comes back; at the prompt Ctrl-C clears the line, as in
+Python's REPL.  Leaving (Ctrl-D, ``exit()``) stops the Context and its executors.
+
+IPython is used when it is installed and stdin is a terminal (``--plain`` says no);
+otherwise Python's ``code.InteractiveConsole``.  With stdin not a terminal (a pipe, a
+file) no prompts are printed, so ``echo 'print(sc.parallelize(range(10)).sum())' | vega
+shell`` prints just ``45``; the banner and errors go to stderr.
+"""
+
+from __future__ import annotations
+
+import code
+import logging
+import os
+import platform
+import shutil
+import signal
+import sys
+import tempfile
+from typing import Optional, Tuple
+
+import click
+
+from vega_runtime.config import Config, parse_conf_pair
+from vega_runtime.errors import ConfigError, JobCancelled, MasterURLError, VegaError
+from vega_runtime.master_url import parse_master
+from vega_runtime.scheduler.listener import JobListener
+
+from .errors import EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, fail
+
+#: the application name when --name is not given (PySpark's is "PySparkShell")
+SHELL_APP_NAME = "vega-shell"
+
+
+@click.command("shell")
+@click.option("--master", help="local, local[N], local[*], local-cluster[W,C] or vega://host:port "
+                               "(default: VEGA_MASTER, then config, then local[*]).")
+@click.option("--name", help=f"Application name (default: {SHELL_APP_NAME}).")
+@click.option("--py-files", default="", help="Comma-separated .py, .zip files or directories "
+                                             "to put on sys.path (the executors' too).")
+@click.option("--conf", "confs", multiple=True, metavar="KEY=VALUE",
+              help="A setting, e.g. --conf vega.task.max_attempts=2 (repeatable).")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False),
+              help="A YAML file of settings.")
+@click.option("--executor-memory", help="Memory per executor, e.g. 2g (cluster masters).")
+@click.option("--executor-cores", type=int, help="Most executor cores per worker (cluster masters).")
+@click.option("--total-executor-cores", type=int, help="Most executor cores in all (cluster masters).")
+@click.option("--pyspark-compat", is_flag=True,
+              help="'import pyspark' means Vega in the shell (also vega.pyspark_compat: true).")
+@click.option("--plain", is_flag=True, help="Python's standard console even if IPython is installed.")
+@click.option("--debug", is_flag=True, help="Show Vega's internal frames in tracebacks.")
+def shell(master: Optional[str], name: Optional[str], py_files: str, confs: Tuple[str, ...],
+          config_file: Optional[str], executor_memory: Optional[str],
+          executor_cores: Optional[int], total_executor_cores: Optional[int],
+          pyspark_compat: bool, plain: bool, debug: bool) -> None:
+    """An interactive Python session with a Context as `sc` (and `ctx`)."""
+    resources = {"vega.executor.memory": executor_memory, "vega.executor.cores": executor_cores,
+                 "vega.cores.max": total_executor_cores,
+                 "vega.pyspark_compat": True if pyspark_compat else None}
+    confs = confs + tuple(f"{k}={v}" for k, v in resources.items() if v is not None)
+    cli_conf = _resolve_options(master, name, confs, config_file)
+    staging = tempfile.mkdtemp(prefix="vega-shell-")
+    try:
+        code_ = _run_shell(cli_conf, config_file, py_files, staging, plain, debug)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    raise SystemExit(code_)
+
+
+def _resolve_options(master: Optional[str], name: Optional[str], confs: Tuple[str, ...],
+                     config_file: Optional[str]) -> dict:
+    """The command line's settings (checked: a bad one is a usage error before anything starts)."""
+    cli_conf: dict = {"vega.app.name": name or SHELL_APP_NAME}
+    try:
+        for pair in confs:
+            key, value = parse_conf_pair(pair)
+            cli_conf[key] = value
+        if master is not None:
+            parse_master(master)
+            cli_conf["vega.master"] = master
+        parse_master(Config.load(config_file=config_file, cli=cli_conf)["vega.master"])
+    except (ConfigError, MasterURLError) as exc:
+        fail(str(exc), EXIT_USAGE)
+    return cli_conf
+
+
+def _run_shell(cli_conf: dict, config_file: Optional[str], py_files: str, staging: str,
+               plain: bool, debug: bool) -> int:
+    from .submit import _package, _split, _stage_py_files
+
+    logging.basicConfig(format="vega: %(levelname)s %(message)s", level=logging.WARNING)
+    sys.path[:0] = [""] + _stage_py_files(py_files, staging)  # "": the cwd, as Python's REPL
+    conf = Config.load(config_file=config_file, cli=cli_conf)
+    if parse_master(conf["vega.master"]).kind in ("vega", "local-cluster") and _split(py_files):
+        stub = os.path.join(staging, "vega-shell.py")  # a package names one job script
+        with open(stub, "w") as fh:
+            fh.write("# the interactive session of `vega shell`\n")
+        cli_conf["vega.submit.package"] = _package(stub, py_files, "", staging)
+    if conf["vega.pyspark_compat"]:
+        from vega_runtime.pyspark_alias import install
+
+        install()
+    ctx, watch = _start_context(cli_conf, config_file)
+    interactive = sys.stdin.isatty()
+    namespace = {"__name__": "__main__", "__doc__": None, "sc": ctx, "ctx": ctx,
+                 "Context": type(ctx), "SparkContext": type(ctx)}
+    if conf["vega.pyspark_compat"]:  # as in PySpark's shell, `spark` is a session on `sc`
+        from vega_runtime.pyspark_compat.sql import SparkSession
+
+        namespace["spark"] = SparkSession.builder.getOrCreate()
+    ctrl_c = CtrlC(ctx, watch)
+    previous = {signum: signal.getsignal(signum) for signum in LEAVING + (signal.SIGINT,)}
+    try:
+        print(banner(ctx, conf, sorted(set(namespace) - {"__name__", "__doc__"})),
+              file=sys.stderr, flush=True)
+        signal.signal(signal.SIGINT, ctrl_c)
+        for signum in LEAVING:
+            signal.signal(signum, _leave)
+        if interactive and not plain and _have_ipython():
+            return _run_ipython(namespace, watch, ctrl_c, debug)
+        return _run_console(namespace, watch, interactive, debug)
+    except SystemExit as exc:  # _leave, from a job or IPython's prompt
+        return _exit_code(exc.code)
+    finally:
+        for signum in previous:  # stopping must not be cut short
+            signal.signal(signum, signal.SIG_IGN)
+        try:
+            ctx.stop()
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+
+#: Signals that end the session the way exit() does (the terminal closed, a kill): the
+#: Context still stops, so its scratch directory goes too.
+LEAVING = (signal.SIGTERM, signal.SIGHUP)
+
+
+def _leave(signum, frame) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _start_context(cli_conf: dict, config_file: Optional[str]):
+    from vega_runtime import Context
+
+    from .progress import ProgressDisplay
+
+    watch = JobWatch()
+    master = Config.load(config_file=config_file, cli=cli_conf)["vega.master"]
+    try:
+        ctx = Context(conf=cli_conf, config_file=config_file, listeners=[ProgressDisplay(), watch])
+    except KeyboardInterrupt:
+        fail(f"interrupted while starting a Context on {master}", EXIT_CANCELLED)
+    except VegaError as exc:
+        fail(f"could not start a Context on {master}: {exc}", EXIT_JOB_FAILED)
+    except OSError as exc:
+        fail(f"could not start a Context on {master}: {exc}", EXIT_UNREACHABLE,
+             "Is the master running and the address right?")
+    return ctx, watch
+
+
+def banner(ctx, conf: Config, names) -> str:
+    """What the shell says first: versions, master, application id, web UI, the names it
+    defines, how to leave."""
+    ui = _web_ui(ctx, conf)
+    return "\n".join([
+        f"Vega {ctx.version} shell (Python {platform.python_version()})",
+        f"master {ctx.master}, application {ctx.application_id} ({ctx.app_name})",
+        f"web UI: {ui}" if ui else "web UI: none (a local master has none)",
+        f"defined: {', '.join(names)} (sc and ctx are the Context)",
+        "Ctrl-C cancels a running job; Ctrl-D or exit() leaves.",
+    ])
+
+
+def _web_ui(ctx, conf: Config) -> Optional[str]:
+    """The link that opens the web UI (signed in where the token can be had), or None."""
+    cluster = getattr(ctx.backend, "owned_cluster", None)
+    if cluster is not None:
+        return cluster.ui_link
+    if ctx.master_spec.kind == "vega":
+        from vega_runtime.net.connection import resolve_secret_file
+
+        from .status import web_ui_link
+
+        return web_ui_link(ctx.master, resolve_secret_file(conf["vega.secret.file"])) \
+            or ctx.ui_web_url
+    return ctx.ui_web_url
+
+
+# -- Ctrl-C ---------------------------------------------------------------------------------
+class JobWatch(JobListener):
+    """Whether a job is running, and whether the last one ended because of Ctrl-C."""
+
+    def __init__(self) -> None:
+        self.running: Optional[int] = None
+        self.cancel_requested = False
+        self.cancelled: Optional[int] = None  # the job Ctrl-C stopped, until reported
+
+    def on_job_start(self, job_id: int, description: str) -> None:
+        self.running, self.cancel_requested, self.cancelled = job_id, False, None
+
+    def on_job_end(self, job_id: int, error: Optional[BaseException]) -> None:
+        if self.cancel_requested and error is not None:
+            self.cancelled = job_id
+        self.running, self.cancel_requested = None, False
+
+
+class CtrlC:
+    """The shell's SIGINT handler.  A running job is cancelled through the Context, so it
+    stops at a safe point (never inside a half-written message to an executor); a second
+    Ctrl-C, or one with the ``local`` master (whose tasks run in this thread), interrupts
+    at once.  With no job running, KeyboardInterrupt as always."""
+
+    def __init__(self, ctx, watch: JobWatch):
+        self.ctx = ctx
+        self.watch = watch
+        self.inline = ctx.master_spec.kind == "inline"
+
+    def __call__(self, signum, frame) -> None:
+        watch = self.watch
+        if watch.running is None:
+            raise KeyboardInterrupt
+        first = not watch.cancel_requested
+        watch.cancel_requested = True
+        self.ctx.cancel_all_jobs()
+        if not first or self.inline:
+            raise KeyboardInterrupt
+
+
+def describe_error(exc: BaseException, watch: JobWatch, debug: bool) -> str:
+    """What the console prints for an exception of the user's statement: one line for a
+    job that Ctrl-C cancelled, the user's frames (Vega's hidden) for anything else."""
+    from vega_runtime.logs import user_traceback
+
+    if isinstance(exc, (KeyboardInterrupt, JobCancelled)) and watch.cancelled is not None:
+        job_id, watch.cancelled = watch.cancelled, None
+        return f"KeyboardInterrupt: job {job_id} cancelled; its running tasks were stopped\n"
+    if isinstance(exc, JobCancelled):
+        return f"JobCancelled: {exc}\n"
+    if debug:
+        import traceback
+
+        return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return user_traceback(exc)
+
+
+# -- the consoles ---------------------------------------------------------------------------
+class VegaConsole(code.InteractiveConsole):
+    """Python's console, quiet when not on a terminal, reporting errors as the shell does."""
+
+    def __init__(self, namespace: dict, watch: JobWatch, interactive: bool, debug: bool):
+        super().__init__(namespace, filename="<console>")
+        self.watch = watch
+        self.interactive = interactive
+        self.debug = debug
+
+    def raw_input(self, prompt: str = "") -> str:
+        try:
+            return input(prompt if self.interactive else "")
+        except EOFError:
+            if self.buffer:  # input ended inside a block: run it, as a blank line would
+                return ""
+            raise
+
+    def write(self, data: str) -> None:
+        if data == "\n" and not self.interactive:  # the newline that ends a prompt line at EOF
+            return
+        sys.stderr.write(data)
+
+    def runcode(self, code_) -> None:
+        self.watch.cancelled = None
+        super().runcode(code_)
+
+    def showtraceback(self) -> None:
+        kind, exc, tb = sys.exc_info()
+        sys.last_type, sys.last_value, sys.last_traceback = kind, exc, tb
+        exc = exc.with_traceback(tb.tb_next if tb is not None else None)  # not runcode's frame
+        self.write(describe_error(exc, self.watch, self.debug))
+
+
+def _run_console(namespace: dict, watch: JobWatch, interactive: bool, debug: bool) -> int:
+    if interactive:
+        _enable_line_editing(namespace)
+    console = VegaConsole(namespace, watch, interactive, debug)
+    try:
+        console.interact(banner="", exitmsg="")
+    except SystemExit as exc:  # exit(), quit(), sys.exit(code)
+        return _exit_code(exc.code)
+    return EXIT_OK
+
+
+def _enable_line_editing(namespace: dict) -> None:
+    """Line editing, the session's history and tab completion of the namespace (Python's REPL
+    also keeps ~/.python_history; this shell does not)."""
+    try:
+        import readline
+        import rlcompleter
+    except ImportError:
+        return
+    readline.set_completer(rlcompleter.Completer(namespace).complete)
+    readline.parse_and_bind("tab: complete")
+
+
+def _have_ipython() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("IPython") is not None
+
+
+def _run_ipython(namespace: dict, watch: JobWatch, ctrl_c: CtrlC, debug: bool) -> int:
+    """IPython with the same namespace, Ctrl-C handling and error reports."""
+    from IPython.terminal.ipapp import TerminalIPythonApp
+    from traitlets.config import Config as IPythonConfig
+
+    config = IPythonConfig()
+    config.TerminalIPythonApp.display_banner = False
+    config.TerminalInteractiveShell.confirm_exit = False
+    app = TerminalIPythonApp.instance(config=config, user_ns=namespace)
+    app.initialize(argv=[])
+    ipython = app.shell
+
+    def report(shell, kind, value, tb, tb_offset=None):
+        value = value.with_traceback(tb.tb_next if tb is not None else None)  # not run_code's
+        print(describe_error(value, watch, debug), end="", file=sys.stderr)
+
+    def before_cell(*_) -> None:
+        watch.cancelled = None
+        # prompt_toolkit takes SIGINT while it reads a line and gives back Python's default
+        signal.signal(signal.SIGINT, ctrl_c)
+
+    ipython.set_custom_exc((KeyboardInterrupt, VegaError), report)
+    ipython.events.register("pre_run_cell", before_cell)
+    app.start()
+    return EXIT_OK
+
+
+def _exit_code(code_) -> int:
+    if code_ is None:
+        return EXIT_OK
+    if isinstance(code_, int):
+        return code_
+    print(code_, file=sys.stderr)
+    return EXIT_JOB_FAILED
