@@ -303,7 +303,7 @@ class Context(JobControl, FileShipping):
         cluster = getattr(self.backend, "owned_cluster", None)
         if cluster is not None:
             return f"http://127.0.0.1:{cluster.webui_port}"
-        if self.master_spec.kind == "cluster":
+        if self.master_spec.kind == "vega":
             return f"http://{self.master_spec.host}:8080"
         return None
 
