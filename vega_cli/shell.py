@@ -34,26 +34,15 @@ from vega_runtime.master_url import parse_master
 from vega_runtime.scheduler.listener import JobListener
 
 from .errors import EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, fail
+from .options import job_options, settings_from_flags
 
 #: the application name when --name is not given (PySpark's is "PySparkShell")
 SHELL_APP_NAME = "vega-shell"
 
 
 @click.command("shell")
-@click.option("--master", help="local, local[N], local[*], local-cluster[W,C] or vega://host:port "
-                               "(default: VEGA_MASTER, then config, then local[*]).")
+@job_options
 @click.option("--name", help=f"Application name (default: {SHELL_APP_NAME}).")
-@click.option("--py-files", default="", help="Comma-separated .py, .zip files or directories "
-                                             "to put on sys.path (the executors' too).")
-@click.option("--conf", "confs", multiple=True, metavar="KEY=VALUE",
-              help="A setting, e.g. --conf vega.task.max_attempts=2 (repeatable).")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False),
-              help="A YAML file of settings.")
-@click.option("--executor-memory", help="Memory per executor, e.g. 2g (cluster masters).")
-@click.option("--executor-cores", type=int, help="Most executor cores per worker (cluster masters).")
-@click.option("--total-executor-cores", type=int, help="Most executor cores in all (cluster masters).")
-@click.option("--pyspark-compat", is_flag=True,
-              help="'import pyspark' means Vega in the shell (also vega.pyspark_compat: true).")
 @click.option("--plain", is_flag=True, help="Python's standard console even if IPython is installed.")
 @click.option("--debug", is_flag=True, help="Show Vega's internal frames in tracebacks.")
 def shell(master: Optional[str], name: Optional[str], py_files: str, confs: Tuple[str, ...],
@@ -61,10 +50,8 @@ def shell(master: Optional[str], name: Optional[str], py_files: str, confs: Tupl
           executor_cores: Optional[int], total_executor_cores: Optional[int],
           pyspark_compat: bool, plain: bool, debug: bool) -> None:
     """An interactive Python session with a Context as `sc` (and `ctx`)."""
-    resources = {"vega.executor.memory": executor_memory, "vega.executor.cores": executor_cores,
-                 "vega.cores.max": total_executor_cores,
-                 "vega.pyspark_compat": True if pyspark_compat else None}
-    confs = confs + tuple(f"{k}={v}" for k, v in resources.items() if v is not None)
+    confs = settings_from_flags(confs, executor_memory, executor_cores, total_executor_cores,
+                                pyspark_compat)
     cli_conf = _resolve_options(master, name, confs, config_file)
     staging = tempfile.mkdtemp(prefix="vega-shell-")
     try:
@@ -93,16 +80,16 @@ def _resolve_options(master: Optional[str], name: Optional[str], confs: Tuple[st
 
 def _run_shell(cli_conf: dict, config_file: Optional[str], py_files: str, staging: str,
                plain: bool, debug: bool) -> int:
-    from .submit import _package, _split, _stage_py_files
+    from .staging import build_job_package, split_list, stage_py_files
 
     logging.basicConfig(format="vega: %(levelname)s %(message)s", level=logging.WARNING)
-    sys.path[:0] = [""] + _stage_py_files(py_files, staging)  # "": the cwd, as Python's REPL
+    sys.path[:0] = [""] + stage_py_files(py_files, staging)  # "": the cwd, as Python's REPL
     conf = Config.load(config_file=config_file, cli=cli_conf)
-    if parse_master(conf["vega.master"]).kind in ("vega", "local-cluster") and _split(py_files):
+    if parse_master(conf["vega.master"]).kind in ("vega", "local-cluster") and split_list(py_files):
         stub = os.path.join(staging, "vega-shell.py")  # a package names one job script
         with open(stub, "w") as fh:
             fh.write("# the interactive session of `vega shell`\n")
-        cli_conf["vega.submit.package"] = _package(stub, py_files, "", staging)
+        cli_conf["vega.submit.package"] = build_job_package(stub, py_files, "", staging)
     if conf["vega.pyspark_compat"]:
         from vega_runtime.pyspark_alias import install
 

@@ -23,38 +23,27 @@ from rich.markup import escape
 
 from vega_runtime.config import SUBMIT_CONF_ENV, Config, parse_conf_pair
 from vega_runtime.errors import ConfigError, JobCancelled, MasterURLError, VegaError
-from vega_runtime.logs import name_sources, user_stack, user_traceback
+from vega_runtime.logs import user_stack, user_traceback
 from vega_runtime.master_url import parse_master
 
 from .errors import EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_OK, EXIT_USAGE, error_console, fail
+from .options import job_options, settings_from_flags
+from .staging import build_job_package, stage_files, stage_py_files
 
 PROGRESS_LISTENER = "vega_cli.progress:ProgressDisplay"
 
 
 @click.command(context_settings={"allow_interspersed_args": False})
-@click.option("--master", help="local, local[N], local[*], local-cluster[W,C] or vega://host:port "
-                               "(default: VEGA_MASTER, then config, then local[*]).")
+@job_options
 @click.option("--deploy-mode", type=click.Choice(["client", "cluster"]), default="client",
               show_default=True, help="Where the driver runs.")
 @click.option("--name", help="Application name.")
-@click.option("--py-files", default="", help="Comma-separated .py, .zip files or directories "
-                                             "to put on the job's sys.path.")
 @click.option("--files", default="", help="Comma-separated files made available to the job "
                                           "(vega_runtime.SparkFiles.get(name)).")
-@click.option("--conf", "confs", multiple=True, metavar="KEY=VALUE",
-              help="A setting, e.g. --conf vega.task.max_attempts=2 (repeatable).")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False),
-              help="A YAML file of settings.")
-@click.option("--executor-memory", help="Memory per executor, e.g. 2g (cluster masters).")
-@click.option("--executor-cores", type=int, help="Most executor cores per worker (cluster masters).")
-@click.option("--total-executor-cores", type=int, help="Most executor cores in all (cluster masters).")
 @click.option("--supervise", is_flag=True,
               help="Cluster deploy mode: restart the driver if it fails (up to 3 times).")
 @click.option("--detach", is_flag=True,
               help="Cluster deploy mode: return once the driver is submitted.")
-@click.option("--pyspark-compat", is_flag=True,
-              help="Run a PySpark RDD program unchanged: 'import pyspark' means Vega "
-                   "(also vega.pyspark_compat: true).")
 @click.option("--verbose", is_flag=True, help="Print the resolved configuration and its sources.")
 @click.option("--debug", is_flag=True, help="Show Vega's internal tracebacks.")
 @click.argument("job", type=click.Path())
@@ -66,10 +55,8 @@ def submit(master: Optional[str], deploy_mode: str, name: Optional[str], py_file
            pyspark_compat: bool, verbose: bool, debug: bool, job: str,
            args: Tuple[str, ...]) -> None:
     """Package and run JOB (a Python script) with ARGS."""
-    resources = {"vega.executor.memory": executor_memory, "vega.executor.cores": executor_cores,
-                 "vega.cores.max": total_executor_cores,
-                 "vega.pyspark_compat": True if pyspark_compat else None}
-    confs = confs + tuple(f"{k}={v}" for k, v in resources.items() if v is not None)
+    confs = settings_from_flags(confs, executor_memory, executor_cores, total_executor_cores,
+                                pyspark_compat)
     cli_conf = _resolve_options(master, name, confs, config_file, job, deploy_mode)
     _check_syntax(job)
     if verbose:
@@ -86,10 +73,10 @@ def submit(master: Optional[str], deploy_mode: str, name: Optional[str], py_file
             shutil.rmtree(staging, ignore_errors=True)
         raise SystemExit(code)
     try:
-        extra_paths = _stage_py_files(py_files, staging)
-        files_dir = _stage_files(files, staging)
+        extra_paths = stage_py_files(py_files, staging)
+        files_dir = stage_files(files, staging)
         if _is_cluster(cli_conf, config_file):
-            cli_conf["vega.submit.package"] = _package(job, py_files, files, staging)
+            cli_conf["vega.submit.package"] = build_job_package(job, py_files, files, staging)
         code = _run_driver(job, list(args), cli_conf, config_file, extra_paths, files_dir, debug)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -131,7 +118,7 @@ def _run_in_cluster(job: str, args: List[str], cli_conf: dict, config_file: Opti
     from .apps import master_connection, stream_logs
 
     url = Config.load(config_file=config_file, cli=cli_conf)["vega.master"]
-    path = _package(job, py_files, files, staging)
+    path = build_job_package(job, py_files, files, staging)
     package = Package(path, sha256_of(path), os.path.getsize(path))
     conn = master_connection(url, None)
     try:
@@ -176,24 +163,6 @@ def _is_cluster(cli_conf: dict, config_file: Optional[str]) -> bool:
     return parse_master(master).kind in ("vega", "local-cluster")
 
 
-def _package(job: str, py_files: str, files: str, staging: str) -> str:
-    """Zip the job for the cluster's executors and say how big it is."""
-    from vega_runtime.packaging import build_package
-
-    package = build_package(job, _split(py_files), _split(files), os.path.join(staging, "package"))
-    error_console().print(f"vega: job package {_size(package.size)} "
-                          f"(sha256 {package.sha256[:12]})", style="dim", highlight=False)
-    return package.path
-
-
-def _size(n: int) -> str:
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
-
-
 def _check_syntax(job: str) -> None:
     with open(job, "rb") as fh:
         source = fh.read()
@@ -228,37 +197,6 @@ def _print_web_ui(config_file: Optional[str], cli_conf: dict) -> None:
         link = web_ui_link(conf["vega.master"], resolve_secret_file(conf["vega.secret.file"]))
         error_console().print(f"vega: web UI: {link or 'unavailable (the master did not say where)'}",
                               highlight=False, soft_wrap=True)
-
-
-def _split(csv: str) -> List[str]:
-    return [p.strip() for p in csv.split(",") if p.strip()]
-
-
-def _stage_py_files(py_files: str, staging: str) -> List[str]:
-    """Directories and zips go on sys.path as they are; .py files via a staging dir
-    (tracebacks name the originals)."""
-    paths, modules = [], os.path.join(staging, "py")
-    for item in _split(py_files):
-        if not os.path.exists(item):
-            fail(f"--py-files: {item!r} does not exist", EXIT_USAGE)
-        if os.path.isdir(item) or item.endswith((".zip", ".egg", ".whl")):
-            paths.append(os.path.abspath(item))
-        else:
-            os.makedirs(modules, exist_ok=True)
-            name_sources({shutil.copy(item, modules): os.path.abspath(item)})
-            if modules not in paths:
-                paths.append(modules)
-    return paths
-
-
-def _stage_files(files: str, staging: str) -> str:
-    directory = os.path.join(staging, "files")
-    os.makedirs(directory, exist_ok=True)
-    for item in _split(files):
-        if not os.path.isfile(item):
-            fail(f"--files: {item!r} is not a file", EXIT_USAGE)
-        shutil.copy(item, directory)
-    return directory
 
 
 def _run_driver(job: str, args: List[str], cli_conf: dict, config_file: Optional[str],

@@ -1,0 +1,45 @@
+"""The options of the commands that run jobs (``vega submit``, ``vega shell``), in one place."""
+
+from __future__ import annotations
+
+from typing import Callable, Optional, Tuple
+
+import click
+
+MASTER_HELP = ("local, local[N], local[*], local-cluster[W,C] or vega://host:port "
+               "(default: VEGA_MASTER, then config, then local[*]).")
+
+
+def job_options(command: Callable) -> Callable:
+    """``--master``, ``--py-files``, ``--conf``, ``--config``, the executor resources and
+    ``--pyspark-compat``: read them back with :func:`settings_from_flags`."""
+    options = [
+        click.option("--master", help=MASTER_HELP),
+        click.option("--py-files", default="", help="Comma-separated .py, .zip files or "
+                     "directories to put on sys.path, the driver's and the executors'."),
+        click.option("--conf", "confs", multiple=True, metavar="KEY=VALUE",
+                     help="A setting, e.g. --conf vega.task.max_attempts=2 (repeatable)."),
+        click.option("--config", "config_file", type=click.Path(dir_okay=False),
+                     help="A YAML file of settings."),
+        click.option("--executor-memory", help="Memory per executor, e.g. 2g (cluster masters)."),
+        click.option("--executor-cores", type=int,
+                     help="Most executor cores per worker (cluster masters)."),
+        click.option("--total-executor-cores", type=int,
+                     help="Most executor cores in all (cluster masters)."),
+        click.option("--pyspark-compat", is_flag=True,
+                     help="Run PySpark RDD code unchanged: 'import pyspark' means Vega "
+                          "(also vega.pyspark_compat: true)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def settings_from_flags(confs: Tuple[str, ...], executor_memory: Optional[str],
+                        executor_cores: Optional[int], total_executor_cores: Optional[int],
+                        pyspark_compat: bool) -> Tuple[str, ...]:
+    """``--conf`` pairs, with the flags that stand for settings added as pairs too."""
+    flags = {"vega.executor.memory": executor_memory, "vega.executor.cores": executor_cores,
+             "vega.cores.max": total_executor_cores,
+             "vega.pyspark_compat": True if pyspark_compat else None}
+    return confs + tuple(f"{k}={v}" for k, v in flags.items() if v is not None)

@@ -1,0 +1,63 @@
+"""Where a job's files go before it runs: --py-files and --files staged for a local master,
+and the job package (``vega_runtime.packaging``) for a cluster's executors.  Shared by
+``vega submit`` and ``vega shell``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import List
+
+from vega_runtime.logs import name_sources
+
+from .errors import EXIT_USAGE, error_console, fail
+
+
+def split_list(csv: str) -> List[str]:
+    return [p.strip() for p in csv.split(",") if p.strip()]
+
+
+def stage_py_files(py_files: str, staging: str) -> List[str]:
+    """Directories and zips go on sys.path as they are; .py files via a staging dir
+    (tracebacks name the originals)."""
+    paths, modules = [], os.path.join(staging, "py")
+    for item in split_list(py_files):
+        if not os.path.exists(item):
+            fail(f"--py-files: {item!r} does not exist", EXIT_USAGE)
+        if os.path.isdir(item) or item.endswith((".zip", ".egg", ".whl")):
+            paths.append(os.path.abspath(item))
+        else:
+            os.makedirs(modules, exist_ok=True)
+            name_sources({shutil.copy(item, modules): os.path.abspath(item)})
+            if modules not in paths:
+                paths.append(modules)
+    return paths
+
+
+def stage_files(files: str, staging: str) -> str:
+    directory = os.path.join(staging, "files")
+    os.makedirs(directory, exist_ok=True)
+    for item in split_list(files):
+        if not os.path.isfile(item):
+            fail(f"--files: {item!r} is not a file", EXIT_USAGE)
+        shutil.copy(item, directory)
+    return directory
+
+
+def build_job_package(job: str, py_files: str, files: str, staging: str) -> str:
+    """Zip the job for the cluster's executors and say how big it is."""
+    from vega_runtime.packaging import build_package
+
+    package = build_package(job, split_list(py_files), split_list(files),
+                            os.path.join(staging, "package"))
+    error_console().print(f"vega: job package {_size(package.size)} "
+                          f"(sha256 {package.sha256[:12]})", style="dim", highlight=False)
+    return package.path
+
+
+def _size(n: int) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
