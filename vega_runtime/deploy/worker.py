@@ -36,6 +36,7 @@ from ..net.messages import (ApplicationEnded, BlockData, BlockUnavailable, Execu
                             LaunchExecutor, PackageData, PackageStatus, RegisteredWorker, RegisterWorker,
                             RegisterWorkerFailed, WorkerHeartbeat, WorkerStopping)
 from ..net.server import Server
+from ..processes import kill_tree
 from ..versions import python_version
 from .worker_state import (AbandonSession, ApplicationFinished, CleanWorkDirs, Connect, ExecutorLaunchFailed,
                            ExecutorProcessExited, ExecutorStarted, KillExecutor, KillRequested,
@@ -406,21 +407,24 @@ def _why(exc: BaseException) -> str:
 
 
 def _kill_group(proc: subprocess.Popen, grace: float = 2.0) -> None:
-    """SIGTERM the executor's process group, then SIGKILL it if it lingers."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            break
+    """SIGTERM the executor's process group (the executor kills what it started, daemonized
+    grandchildren included), then SIGKILL its whole tree if it lingers, then the group."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        kill_tree(proc.pid)  # still ours to signal: not yet collected
         try:
             proc.wait(grace)
-            if sig == signal.SIGTERM:
-                os.killpg(proc.pid, signal.SIGKILL)  # anything the executor forked
         except subprocess.TimeoutExpired:
-            continue
-        except ProcessLookupError:
             pass
-        break
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # anything left in its group
+    except ProcessLookupError:
+        pass
 
 
 def _last_change(path: str) -> float:

@@ -1,0 +1,94 @@
+"""No orphans: an application's whole process tree ends with it.
+
+Real processes throughout: a task starts a grandchild that daemonizes (``sh -c 'sleep &'``,
+so it re-parents away from the task's executor, and with ``setsid`` leaves its process
+group too); it must be gone once the application ends.  A cluster-mode driver dies with
+its master; ``stop-master`` never signals a process its pidfile merely names.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+
+import pytest
+
+from proc_helpers import (clean_env, cmdline, descendants, pid_alive, read_text, vega, wait_for,
+                          write_job)
+from vega_runtime import Context
+from vega_runtime.processes import is_vega_daemon, kill_tree, pidfile_process
+
+
+def start_daemonized_sleep(_):
+    """A task: start ``sleep`` the way a careless daemon would (double fork, own session)
+    and return its pid."""
+    import subprocess
+
+    out = subprocess.run(["sh", "-c", "setsid sleep 1000 >/dev/null 2>&1 & echo $!"],
+                         capture_output=True, text=True, check=True).stdout
+    return int(out.split()[-1])
+
+
+@pytest.mark.parametrize("master", ["local[2]", "local-cluster[2,1]"])
+def test_a_tasks_double_forked_grandchild_ends_with_its_application(master):
+    """The daemonized grandchildren of a job's tasks are gone after the Context stops."""
+    ctx = Context(master=master, app_name="process-trees")
+    try:
+        pids = ctx.parallelize(range(2), 2).map(start_daemonized_sleep).collect()
+        assert all(pid_alive(pid) and "sleep" in cmdline(pid) for pid in pids)
+    finally:
+        ctx.stop()
+    try:
+        wait_for(lambda: not any(pid_alive(pid) for pid in pids), timeout=30,
+                 what=f"the tasks' daemonized sleeps {pids} to end with the application")
+    finally:
+        for pid in pids:  # never leave them behind, even when the test fails
+            if pid_alive(pid) and "sleep" in cmdline(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_kill_tree_takes_down_processes_that_left_the_process_group():
+    """kill_tree ends a process and everything below it, setsid'd descendants included."""
+    proc = subprocess.Popen(["sh", "-c", "setsid sleep 1000 & sleep 1000 & wait"],
+                            start_new_session=True)
+    below = wait_for(lambda: len(descendants(proc.pid)) >= 2 and descendants(proc.pid),
+                     what="the shell's two sleeps")
+    assert kill_tree(proc.pid) == 3
+    proc.wait(10)
+    wait_for(lambda: not any(pid_alive(pid) for pid in below), what="the sleeps to die")
+
+
+def test_a_pid_is_recognised_as_a_vega_daemon_only_by_its_command_line():
+    """is_vega_daemon reads /proc/PID/cmdline: the vega command followed by the role."""
+    sleeper = subprocess.Popen(["sleep", "1000"])
+    try:
+        assert not is_vega_daemon(sleeper.pid, "master")
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    fake = subprocess.Popen(["sh", "-c", "exec -a python sleep 1000"])  # not vega either
+    try:
+        assert not is_vega_daemon(fake.pid, "worker")
+    finally:
+        fake.kill()
+        fake.wait()
+
+
+def test_stop_master_refuses_to_signal_an_unrelated_process_its_pidfile_names(tmp_path):
+    """A stale master.pid whose pid now runs `sleep`: stop-master says so, exits non-zero,
+    and the sleep lives on."""
+    work_dir = tmp_path / "master"
+    work_dir.mkdir()
+    sleeper = subprocess.Popen(["sleep", "1000"], start_new_session=True)
+    try:
+        (work_dir / "master.pid").write_text(f"{sleeper.pid}\n")
+        result = vega("stop-master", "--work-dir", str(work_dir))
+        assert result.returncode != 0
+        message = result.stdout + result.stderr
+        assert f"pid {sleeper.pid}" in message and "not a vega master" in message, message
+        assert sleeper.poll() is None and pid_alive(sleeper.pid)
+        assert pidfile_process(str(work_dir / "master.pid"), "master")[0] is None
+    finally:
+        sleeper.kill()
+        sleeper.wait()
