@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 
 import pytest
 
@@ -89,6 +90,28 @@ def test_stop_master_refuses_to_signal_an_unrelated_process_its_pidfile_names(tm
         assert f"pid {sleeper.pid}" in message and "not a vega master" in message, message
         assert sleeper.poll() is None and pid_alive(sleeper.pid)
         assert pidfile_process(str(work_dir / "master.pid"), "master")[0] is None
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_stop_cluster_leaves_a_process_alone_that_a_stale_worker_pidfile_names(tmp_path):
+    """The fleet's stop snippet (run here as on any host) reports a foreign pid as not
+    stopped, and the start check takes the pidfile for stale (nothing runs)."""
+    from vega_cli.cluster import _stop
+    from vega_cli.remote import RUNNING, LocalHost, quote
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    sleeper = subprocess.Popen(["sleep", "1000"], start_new_session=True)
+    try:
+        (run_dir / "worker.pid").write_text(f"{sleeper.pid}\n")
+        row = _stop(LocalHost("localhost"), sys.executable, "worker", str(run_dir), str(tmp_path))
+        assert row.failed and f"pid {sleeper.pid}" in row.result and "not a vega worker" in row.result
+        assert sleeper.poll() is None and pid_alive(sleeper.pid)
+        running = LocalHost("localhost").check(
+            quote([sys.executable, "-c", RUNNING, str(run_dir / "worker.pid"), "worker"]), "reading")
+        assert running.stdout.strip() == "0"
     finally:
         sleeper.kill()
         sleeper.wait()

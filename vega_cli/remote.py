@@ -51,14 +51,15 @@ if master_port:
 print(json.dumps(out))
 """
 
+# The pidfile snippets signal a pid only if it runs the expected daemon (``pidfile_process``):
+# a stale pidfile's pid may belong to another process by now.
 STOP = r"""
 import json, os, signal, sys, time
-pidfile, timeout = sys.argv[1], float(sys.argv[2])
-out = {"pid": None, "was_running": False, "killed": False, "gone": True}
-try:
-    pid = int(open(pidfile).read().split()[0])
-    os.kill(pid, 0)
-except (OSError, ValueError, IndexError):
+from vega_runtime.processes import pidfile_process
+pidfile, timeout, role = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+out = {"pid": None, "was_running": False, "killed": False, "gone": True, "foreign": ""}
+pid, out["foreign"] = pidfile_process(pidfile, role)
+if pid is None:
     print(json.dumps(out)); sys.exit(0)
 out.update(pid=pid, was_running=True)
 def alive():
@@ -109,11 +110,9 @@ print(json.dumps({"killed": killed}))
 """
 
 RUNNING = r"""
-import os, sys
-try:
-    pid = int(open(sys.argv[1]).read().split()[0]); os.kill(pid, 0); print(pid)
-except (OSError, ValueError, IndexError):
-    print(0)
+import sys
+from vega_runtime.processes import pidfile_process
+print(pidfile_process(sys.argv[1], sys.argv[2])[0] or 0)
 """
 
 
