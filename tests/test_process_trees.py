@@ -8,6 +8,7 @@ its master; ``stop-master`` never signals a process its pidfile merely names.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -15,9 +16,10 @@ import sys
 
 import pytest
 
-from proc_helpers import (clean_env, cmdline, descendants, pid_alive, read_text, vega, wait_for,
-                          write_job)
+from proc_helpers import (clean_env, cmdline, descendants, kill_group, parent_pid, pid_alive, read_text,
+                          spawn_vega, vega, wait_for, write_job)
 from vega_runtime import Context
+from vega_runtime.net.connection import create_secret_file
 from vega_runtime.processes import is_vega_daemon, kill_tree, pidfile_process
 
 
@@ -115,3 +117,41 @@ def test_stop_cluster_leaves_a_process_alone_that_a_stale_worker_pidfile_names(t
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_a_cluster_mode_driver_dies_when_its_master_is_killed(tmp_path):
+    """SIGKILL the master while its cluster-mode driver runs: the driver goes too."""
+    home = tmp_path / "home"
+    home.mkdir()
+    create_secret_file(str(home / "secret"))
+    env = clean_env(VEGA_SECRET_FILE=str(home / "secret"))
+    ready = home / "master.ready"
+    master = spawn_vega("master", "--host", "127.0.0.1", "--port", "0", "--webui-port", "0",
+                        "--work-dir", str(home / "master"), "--ready-file", str(ready), env=env,
+                        cwd=str(home), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                        start_new_session=True)
+    driver_pid = None
+    try:
+        wait_for(ready.exists, what="the master to be ready")
+        port = json.loads(wait_for(lambda: read_text(str(ready)), what="master.ready"))["port"]
+        pidfile = tmp_path / "driver.pid"
+        job = write_job(tmp_path, "waits.py", f"""
+            import os, time
+            with open({str(pidfile)!r} + ".tmp", "w") as fh:
+                fh.write(str(os.getpid()))
+            os.replace({str(pidfile)!r} + ".tmp", {str(pidfile)!r})
+            time.sleep(300)
+        """)
+        submitted = vega("submit", "--master", f"vega://127.0.0.1:{port}", "--deploy-mode",
+                         "cluster", "--detach", job, env=env)
+        assert submitted.returncode == 0, submitted.stderr
+        driver_pid = int(wait_for(lambda: read_text(str(pidfile)), what="the driver to start"))
+        assert pid_alive(driver_pid) and parent_pid(driver_pid) == master.pid
+        master.kill()
+        master.wait(10)
+        wait_for(lambda: not pid_alive(driver_pid), timeout=10,
+                 what=f"the driver (pid {driver_pid}) to die with its master")
+    finally:
+        kill_group(master)
+        if driver_pid and pid_alive(driver_pid) and "vega_cli.main" in cmdline(driver_pid):
+            os.kill(driver_pid, signal.SIGKILL)
