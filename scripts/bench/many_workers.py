@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -279,7 +280,7 @@ def run(args) -> None:
             master.wait(10)
         except subprocess.TimeoutExpired:
             with_group(master, signal.SIGKILL)
-        print(f"(work dir {directory})")
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def run_job(args, url: str, secret: str, master_pid: int, directory: str) -> None:
