@@ -310,7 +310,10 @@ def run_job(args, url: str, secret: str, master_pid: int, directory: str) -> Non
     if os.path.exists(failures):
         with open(failures) as fh:
             lines = fh.read().splitlines()
-        print(f"{len(lines)} simulated executors could not connect to the driver, e.g. {lines[0]}")
+        late = [line for line in lines if int(line.split(":")[0].split("-")[-1]) > executors]
+        print(f"{len(lines)} simulated executors could not connect to the driver, {len(late)} of "
+              f"them replacements (ids past {executors}) launched while the application ended, "
+              f"e.g. {lines[0]}")
     print(f"job of {args.tasks} tasks on {executors} simulated executors: count "
           f"{figures['count']}, executors registered in {figures['executors_seconds']}s, job "
           f"{figures['job_seconds']}s = {args.tasks / max(figures['job_seconds'], 1e-9):.0f} tasks/s; "
