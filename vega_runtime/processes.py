@@ -245,6 +245,15 @@ def pidfile_process(path: str, role: str) -> "tuple[Optional[int], str]":
                   f"it was left alone. The pidfile is stale: remove it")
 
 
+def pidfile_check_source() -> str:
+    """The source of ``pidfile_process`` and what it uses, standing alone (it needs ``os``),
+    for snippets run on other hosts: the Vega installed there may be older than this one."""
+    import inspect
+
+    return "".join(inspect.getsource(f) + "\n\n" for f in (_stat, command_line, is_vega_daemon,
+                                                          pidfile_process))
+
+
 def describe_exit(status: int) -> str:
     """How a process ended, from its ``os.waitpid`` status, naming a fatal signal.
 
