@@ -87,12 +87,12 @@ def _children_by_scan(pid: int) -> List[int]:
 
 
 def _stat(pid: int) -> Dict[str, object]:
-    """State, ppid and start time (clock ticks since boot) from /proc/PID/stat; {} if gone."""
+    """State and ppid from /proc/PID/stat; {} if the process is gone."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as fh:
             data = fh.read()
         fields = data[data.rindex(b")") + 2:].split()
-        return {"state": fields[0].decode(), "ppid": int(fields[1]), "start": int(fields[19])}
+        return {"state": fields[0].decode(), "ppid": int(fields[1])}
     except (OSError, ValueError, IndexError):
         return {}
 
