@@ -12,7 +12,9 @@ import json
 import os
 import signal
 import subprocess
+import inspect
 import sys
+import textwrap
 
 import pytest
 
@@ -33,13 +35,14 @@ def start_daemonized_sleep(_):
     return int(out.split()[-1])
 
 
-@pytest.mark.parametrize("master", ["local[2]", "local-cluster[2,1]"])
-def test_a_tasks_double_forked_grandchild_ends_with_its_application(master):
+@pytest.mark.parametrize("master_url", ["local[2]", "local-cluster[2,1]"])
+def test_a_tasks_double_forked_grandchild_ends_with_its_application(master_url):
     """The daemonized grandchildren of a job's tasks are gone after the Context stops."""
-    ctx = Context(master=master, app_name="process-trees")
+    ctx = Context(master=master_url, app_name="process-trees")
     try:
         pids = ctx.parallelize(range(2), 2).map(start_daemonized_sleep).collect()
-        assert all(pid_alive(pid) and "sleep" in cmdline(pid) for pid in pids)
+        wait_for(lambda: all(pid_alive(pid) and "sleep" in cmdline(pid) for pid in pids),
+                 what=f"{pids} to run sleep")  # setsid may not have exec'd sleep yet
     finally:
         ctx.stop()
     try:
@@ -119,39 +122,75 @@ def test_stop_cluster_leaves_a_process_alone_that_a_stale_worker_pidfile_names(t
         sleeper.wait()
 
 
-def test_a_cluster_mode_driver_dies_when_its_master_is_killed(tmp_path):
-    """SIGKILL the master while its cluster-mode driver runs: the driver goes too."""
+@pytest.fixture
+def master(tmp_path):
+    """A master of the test's own (``vega master``, its own session), to SIGKILL at will:
+    yields (process, master URL, environment)."""
     home = tmp_path / "home"
     home.mkdir()
     create_secret_file(str(home / "secret"))
     env = clean_env(VEGA_SECRET_FILE=str(home / "secret"))
     ready = home / "master.ready"
-    master = spawn_vega("master", "--host", "127.0.0.1", "--port", "0", "--webui-port", "0",
-                        "--work-dir", str(home / "master"), "--ready-file", str(ready), env=env,
-                        cwd=str(home), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                        start_new_session=True)
-    driver_pid = None
+    proc = spawn_vega("master", "--host", "127.0.0.1", "--port", "0", "--webui-port", "0",
+                      "--work-dir", str(home / "master"), "--ready-file", str(ready), env=env,
+                      cwd=str(home), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                      start_new_session=True)
     try:
         wait_for(ready.exists, what="the master to be ready")
         port = json.loads(wait_for(lambda: read_text(str(ready)), what="master.ready"))["port"]
-        pidfile = tmp_path / "driver.pid"
-        job = write_job(tmp_path, "waits.py", f"""
-            import os, time
-            with open({str(pidfile)!r} + ".tmp", "w") as fh:
-                fh.write(str(os.getpid()))
-            os.replace({str(pidfile)!r} + ".tmp", {str(pidfile)!r})
-            time.sleep(300)
-        """)
-        submitted = vega("submit", "--master", f"vega://127.0.0.1:{port}", "--deploy-mode",
-                         "cluster", "--detach", job, env=env)
-        assert submitted.returncode == 0, submitted.stderr
-        driver_pid = int(wait_for(lambda: read_text(str(pidfile)), what="the driver to start"))
-        assert pid_alive(driver_pid) and parent_pid(driver_pid) == master.pid
-        master.kill()
-        master.wait(10)
+        yield proc, f"vega://127.0.0.1:{port}", env
+    finally:
+        kill_group(proc)
+
+
+def submit_cluster_mode(tmp_path, url, env, body: str) -> int:
+    """Submit a job (``body``, after it has written its pid) in cluster deploy mode, detached;
+    returns the driver's pid once it runs."""
+    pidfile = tmp_path / "driver.pid"
+    header = textwrap.dedent(f"""
+        import os, time
+        with open({str(pidfile)!r} + ".tmp", "w") as fh:
+            fh.write(str(os.getpid()))
+        os.replace({str(pidfile)!r} + ".tmp", {str(pidfile)!r})
+    """)
+    job = write_job(tmp_path, "job.py", header + "\n" + textwrap.dedent(body))
+    submitted = vega("submit", "--master", url, "--deploy-mode", "cluster", "--detach", job,
+                     env=env)
+    assert submitted.returncode == 0, submitted.stderr
+    return int(wait_for(lambda: read_text(str(pidfile)), what="the driver to start"))
+
+
+def test_a_cluster_mode_driver_dies_when_its_master_is_killed(tmp_path, master):
+    """SIGKILL the master while its cluster-mode driver runs: the driver goes too."""
+    proc, url, env = master
+    driver_pid = submit_cluster_mode(tmp_path, url, env, "time.sleep(300)\n")
+    try:
+        assert pid_alive(driver_pid) and parent_pid(driver_pid) == proc.pid
+        proc.kill()
+        proc.wait(10)
         wait_for(lambda: not pid_alive(driver_pid), timeout=10,
                  what=f"the driver (pid {driver_pid}) to die with its master")
     finally:
-        kill_group(master)
-        if driver_pid and pid_alive(driver_pid) and "vega_cli.main" in cmdline(driver_pid):
+        if pid_alive(driver_pid) and "vega_cli.main" in cmdline(driver_pid):
             os.kill(driver_pid, signal.SIGKILL)
+
+
+def test_a_cluster_mode_drivers_daemonized_grandchild_ends_with_it(tmp_path, master):
+    """A cluster-mode driver whose job leaves a daemonized process behind and ends: the
+    process is gone with the driver."""
+    _, url, env = master
+    grandchild_file = tmp_path / "grandchild.pid"
+    driver_pid = submit_cluster_mode(tmp_path, url, env, inspect.getsource(start_daemonized_sleep)
+                                     + textwrap.dedent(f"""
+        with open({str(grandchild_file)!r} + ".tmp", "w") as fh:
+            fh.write(str(start_daemonized_sleep(None)))
+        os.replace({str(grandchild_file)!r} + ".tmp", {str(grandchild_file)!r})
+    """))
+    grandchild = int(wait_for(lambda: read_text(str(grandchild_file)), what="the grandchild"))
+    try:
+        wait_for(lambda: not pid_alive(driver_pid), what="the driver to finish")
+        wait_for(lambda: not pid_alive(grandchild), timeout=10,
+                 what=f"the driver's daemonized grandchild (pid {grandchild}) to end with it")
+    finally:
+        if pid_alive(grandchild) and "sleep" in cmdline(grandchild):
+            os.kill(grandchild, signal.SIGKILL)

@@ -245,6 +245,8 @@ def serve(control: socket.socket) -> int:
                 try:
                     request = recv_frame(control, "fork server client")
                 except (OSError, ConnectionClosed, ProtocolError):
+                    if adopting:
+                        end_adopted(set(pidfds.values()))  # last look: nobody else will
                     return 0
                 send_frame(control, _fork(request, control, pidfds))
             else:
