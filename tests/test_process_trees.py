@@ -48,10 +48,50 @@ def test_a_tasks_double_forked_grandchild_ends_with_its_application(master_url):
     try:
         wait_for(lambda: not any(pid_alive(pid) for pid in pids), timeout=30,
                  what=f"the tasks' daemonized sleeps {pids} to end with the application")
+    except AssertionError as exc:
+        parents = {pid: (parent_pid(pid), cmdline(parent_pid(pid) or 0)) for pid in pids
+                   if pid_alive(pid)}
+        raise AssertionError(f"{exc}; alive, with their parents: {parents}") from None
     finally:
         for pid in pids:  # never leave them behind, even when the test fails
             if pid_alive(pid) and "sleep" in cmdline(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_a_sigkilled_executors_orphans_are_killed_by_its_worker(tmp_path, master, monkeypatch):
+    """An executor started as a new interpreter (its application wants another hash seed
+    than the worker's fork server) and SIGKILLed: what it daemonized re-parents to the
+    worker (`vega worker`, a subreaper), which kills it while the application still runs."""
+    _, url, env = master
+    worker = spawn_vega("worker", url, "--host", "127.0.0.1", "--cores", "1", "--memory", "1g",
+                        "--work-dir", str(tmp_path / "worker"), env=env, stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL, start_new_session=True)
+    monkeypatch.setenv("PYTHONHASHSEED", "7")
+    monkeypatch.setenv("VEGA_SECRET_FILE", env["VEGA_SECRET_FILE"])
+    pid = None
+    try:
+        ctx = Context(master=url, app_name="process-trees")
+        try:
+            def start_sleep_and_say_where(_):  # nested: shipped by value to a fresh interpreter
+                import os
+                import subprocess
+
+                out = subprocess.run(["sh", "-c", "setsid sleep 1000 >/dev/null 2>&1 & echo $!"],
+                                     capture_output=True, text=True, check=True).stdout
+                return int(out.split()[-1]), os.getpid()
+
+            [(pid, executor)] = ctx.parallelize([0], 1).map(start_sleep_and_say_where).collect()
+            wait_for(lambda: "sleep" in cmdline(pid), what="the sleep to start")
+            assert parent_pid(executor) == worker.pid  # started as the worker's own child
+            os.kill(executor, signal.SIGKILL)
+            wait_for(lambda: not pid_alive(pid), timeout=10,
+                     what=f"the worker to kill the dead executor's sleep (pid {pid})")
+        finally:
+            ctx.stop()
+    finally:
+        kill_group(worker)
+        if pid and pid_alive(pid) and "sleep" in cmdline(pid):
+            os.kill(pid, signal.SIGKILL)
 
 
 def test_kill_tree_takes_down_processes_that_left_the_process_group():

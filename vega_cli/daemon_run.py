@@ -144,7 +144,7 @@ def run_worker(master_url: str, host: Optional[str], cores: int, memory: str, po
     try:
         daemon = Worker(spec.host, spec.port, load_secret(secret_path), secret_path, advertise,
                         bind, port, cores, memory_bytes, [x for x in labels.split(",") if x],
-                        work_dir, death_timeout, work_dir_ttl)
+                        work_dir, death_timeout, work_dir_ttl, adopt_orphans=True)
     except (OSError, VegaError) as exc:
         fail(f"cannot start the worker: {exc}", 1)
     from vega_runtime.deploy.http_api import start_metrics_http

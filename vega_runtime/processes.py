@@ -17,6 +17,7 @@ import contextlib
 import ctypes
 import os
 import signal
+import threading
 import time
 from typing import Dict, List, Optional
 
@@ -139,9 +140,21 @@ def _signal(pid: int, sig: int) -> bool:
         return False
 
 
+#: one ``end_descendants`` at a time: a thread that finds the driver gone and a SIGTERM
+#: handler may both run it, and the handler must not end the process half way through the
+#: other's (leaving stopped, orphaned processes); reentrant for a handler that interrupts
+#: the same thread
+_ENDING = threading.RLock()
+
+
 def end_descendants(wait: float = 1.0) -> int:
     """Kill every descendant of this process and collect those that became its children
     (waiting up to ``wait`` seconds); call it as this process ends.  Returns how many."""
+    with _ENDING:
+        return _end_descendants(wait)
+
+
+def _end_descendants(wait: float) -> int:
     me = os.getpid()
     count = kill_tree(me, include_root=False)
     deadline = time.monotonic() + wait

@@ -28,7 +28,7 @@ from typing import Dict, List, Optional, Tuple
 from .. import packaging
 from .._version import __version__
 from ..errors import VegaError
-from ..forkserver import ForkServer, command_title
+from ..forkserver import ADOPTED_CHECK, ForkServer, command_title
 from ..net.connection import Connection
 from ..net.framing import ProtocolError
 from ..net.messages import (ApplicationEnded, BlockData, BlockUnavailable, ExecutorExited,
@@ -36,7 +36,7 @@ from ..net.messages import (ApplicationEnded, BlockData, BlockUnavailable, Execu
                             LaunchExecutor, PackageData, PackageStatus, RegisteredWorker, RegisterWorker,
                             RegisterWorkerFailed, WorkerHeartbeat, WorkerStopping)
 from ..net.server import Server
-from ..processes import kill_tree
+from ..processes import become_subreaper, end_adopted, kill_tree
 from ..versions import python_version
 from .worker_state import (AbandonSession, ApplicationFinished, CleanWorkDirs, Connect, ExecutorLaunchFailed,
                            ExecutorProcessExited, ExecutorStarted, KillExecutor, KillRequested,
@@ -57,7 +57,8 @@ class Worker:
     def __init__(self, master_host: str, master_port: int, secret: Optional[bytes],
                  secret_file: str, advertise_host: str, bind_host: str, port: int, cores: int,
                  memory: int, labels: List[str], work_dir: str, death_timeout: float = 60.0,
-                 work_dir_ttl: float = 3600.0, use_forkserver: bool = True):
+                 work_dir_ttl: float = 3600.0, use_forkserver: bool = True,
+                 adopt_orphans: bool = False):
         self.master = (master_host, master_port)
         self.secret = secret
         self.secret_file = secret_file
@@ -90,6 +91,11 @@ class Worker:
         #: messages for the master, sent by their own thread so the event loop never waits
         #: on the master's socket
         self.outbox: "queue.SimpleQueue" = queue.SimpleQueue()
+        #: executors being started as this process's children, not yet in ``executors``
+        self.launching = 0
+        #: make this process a subreaper that kills orphans re-parented to it: only for a
+        #: process of its own (``vega worker``), as it kills every child it did not start
+        self.adopt_orphans = adopt_orphans
 
     # -- the event loop ----------------------------------------------------------------
     def run(self) -> int:
@@ -98,6 +104,8 @@ class Worker:
         log.info("worker %s: shuffle service on %s:%d", self.worker_id, self.host, self.shuffle.port)
         self.events.put(Started())
         _spawn(self._send_outbox)
+        if self.adopt_orphans and become_subreaper():
+            _spawn(self._end_adopted_orphans)
         try:
             while True:
                 wakeup = self.state.next_wakeup()
@@ -261,18 +269,23 @@ class Worker:
         """Start an executor, report it started, wait for its exit and report that."""
         key = (order.app_id, order.executor_id)
         log_path = os.path.join(self.work_dir, order.app_id, f"{order.executor_id}.log")
+        with self.lock:
+            self.launching += 1
         try:
             proc = self._start_executor(order, log_path)
         except (OSError, VegaError) as exc:
+            self._launched()
             self.events.put(ExecutorLaunchFailed(*key, f"{_why(exc)} (on worker {self.worker_id})"))
             return
         except Exception as exc:  # a bug: the launch fails, the worker goes on
+            self._launched()
             log.exception("launching %s of %s failed", order.executor_id, order.app_id)
             self.events.put(ExecutorLaunchFailed(*key, f"internal error on worker "
                                                        f"{self.worker_id}: {exc!r}"))
             return
         with self.lock:
             self.executors[key] = proc
+            self.launching -= 1
             stopping = self.stopping
         if stopping:  # the worker stopped while this one was starting
             _kill_group(proc)
@@ -282,6 +295,24 @@ class Worker:
         with self.lock:
             self.executors.pop(key, None)
         self.events.put(ExecutorProcessExited(*key, code, _tail(log_path)))
+
+    def _launched(self) -> None:
+        with self.lock:
+            self.launching -= 1
+
+    def _end_adopted_orphans(self) -> None:
+        """The worker is a subreaper: what an executor that died without cleaning up left
+        behind (an executor started as a new interpreter and SIGKILLed, or everything under
+        a fork server that died) re-parents here and is killed, once a second."""
+        while True:
+            time.sleep(ADOPTED_CHECK)
+            with self.lock:
+                if self.launching:  # a new child may not be in ``executors`` yet
+                    continue
+                known = {proc.pid for proc in self.executors.values()}
+            if self.forkserver is not None:
+                known.add(self.forkserver.server.pid)
+            end_adopted(known)
 
     def _start_executor(self, order: LaunchExecutor, log_path: str) -> subprocess.Popen:
         app_dir = os.path.dirname(log_path)
