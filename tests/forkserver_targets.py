@@ -17,3 +17,17 @@ def report(argv):
 def sleep(argv):
     time.sleep(float(argv[0]))
     return 0
+
+
+def daemonize_sleep(argv):
+    """Start a ``sleep`` that leaves this process's session (setsid, double fork), write its
+    pid to argv[0], then wait to be killed."""
+    import subprocess
+
+    out = subprocess.run(["sh", "-c", "setsid sleep 1000 >/dev/null 2>&1 & echo $!"],
+                         capture_output=True, text=True, check=True).stdout
+    with open(argv[0] + ".tmp", "w") as fh:
+        fh.write(out.split()[-1])
+    os.replace(argv[0] + ".tmp", argv[0])
+    time.sleep(1000)
+    return 0

@@ -159,3 +159,20 @@ def test_a_local_cluster_context_that_fails_to_start_leaves_no_fork_server():
     wait_for(lambda: not [p for p in descendants(os.getpid())
                           if "vega_runtime.forkserver" in " ".join(cmdline(p))],
              10, "the fork server to exit")
+
+
+def test_what_a_killed_child_left_behind_is_killed_by_the_fork_server(server, tmp_path):
+    """A child SIGKILLed with a daemonized grandchild: the grandchild re-parents to the fork
+    server (a subreaper), which kills it."""
+    pidfile = str(tmp_path / "grandchild.pid")
+    child, _ = launch(server, tmp_path, "daemonize_sleep", pidfile)
+    grandchild = int(wait_for(lambda: read_text(pidfile), what="the grandchild's pid"))
+    try:
+        assert pid_alive(grandchild)
+        os.kill(child.pid, signal.SIGKILL)
+        assert child.wait(10) == -signal.SIGKILL
+        wait_for(lambda: not pid_alive(grandchild), timeout=10,
+                 what="the fork server to kill the orphaned grandchild")
+    finally:
+        if pid_alive(grandchild) and "sleep" in cmdline(grandchild):
+            os.kill(grandchild, signal.SIGKILL)

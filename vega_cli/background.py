@@ -13,10 +13,12 @@ from typing import Optional
 import click
 
 from vega_runtime.private_files import make_private_dir, open_private
+from vega_runtime.processes import pidfile_process
 
 from .daemon_run import ensure_secret_file
 from .daemons import SECRET_FILE_HELP
 from .errors import fail
+
 
 def daemonize(pidfile: str, log_file: str) -> None:
     """Detach from the terminal and the SSH session (double fork, setsid).
@@ -51,14 +53,8 @@ def _pidfile(work_dir: str) -> str:
 
 
 def read_pid(path: str) -> Optional[int]:
-    """The pid in ``path`` if that process is alive, else None."""
-    try:
-        with open(path) as fh:
-            pid = int(fh.read().split()[0])
-        os.kill(pid, 0)
-        return pid
-    except (OSError, ValueError, IndexError):
-        return None
+    """The pid in ``path`` if that process is alive and is a Vega master, else None."""
+    return pidfile_process(path, "master")[0]
 
 
 @click.command("start-master")
@@ -115,7 +111,9 @@ def start_master(host: Optional[str], bind: Optional[str], port: int, webui_port
 def stop_master(work_dir: str, timeout: float) -> None:
     """Stop the background master: SIGTERM, then SIGKILL; verifies it is gone."""
     pidfile = _pidfile(work_dir)
-    pid = read_pid(pidfile)
+    pid, foreign = pidfile_process(pidfile, "master")
+    if foreign:
+        fail(f"not stopping: {foreign}", 1)
     if pid is None:
         click.echo("master is not running")
         if os.path.exists(pidfile):
@@ -127,7 +125,9 @@ def stop_master(work_dir: str, timeout: float) -> None:
 
 
 def stop_process(pid: int, timeout: float) -> None:
-    """SIGTERM the process group, wait, SIGKILL; fail loudly if it survives."""
+    """SIGTERM the process group, wait, SIGKILL; fail loudly if it survives.
+
+    Only for a pid checked with ``pidfile_process`` (never one a pidfile merely names)."""
     for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
         try:
             os.killpg(pid, sig)

@@ -99,9 +99,9 @@ def _install_secret(host: Host, secret: str, directory: str) -> str:
     return remote
 
 
-def _running_pid(host: Host, python: str, pidfile: str) -> int:
-    """The pid recorded in ``pidfile`` if that process runs, else 0."""
-    out = host.check(quote([python, "-c", RUNNING, pidfile]), f"reading {pidfile}").stdout
+def _running_pid(host: Host, python: str, pidfile: str, role: str) -> int:
+    """The pid recorded in ``pidfile`` if that process runs ``vega ROLE``, else 0."""
+    out = host.check(quote([python, "-c", RUNNING, pidfile, role]), f"reading {pidfile}").stdout
     try:
         return int(out.strip() or 0)
     except ValueError:
@@ -111,7 +111,7 @@ def _running_pid(host: Host, python: str, pidfile: str) -> int:
 def _start_daemon(host: Host, python: str, role: str, args: List[str], run_dir: str,
                   row: Row) -> None:
     pidfile = f"{run_dir}/{role}.pid"
-    running = _running_pid(host, python, pidfile)
+    running = _running_pid(host, python, pidfile, role)
     if running:
         row.result, row.pid = "already running", str(running)
         return
@@ -119,7 +119,7 @@ def _start_daemon(host: Host, python: str, role: str, args: List[str], run_dir: 
     if not result.ok:
         raise RemoteError(f"{host}: {role} did not start (exit {result.code}): "
                           f"{(result.stderr or result.stdout).strip()[-300:]}")
-    pid = _running_pid(host, python, pidfile)
+    pid = _running_pid(host, python, pidfile, role)
     if not pid:
         raise RemoteError(f"{host}: {role} exited right after starting; see "
                           f"{run_dir}/{role}.out there")
@@ -182,8 +182,10 @@ def _stop(host: Host, python: str, role: str, run_dir: str, owned_dir: str) -> R
     row = Row(host.name, role, "stop")
     started = time.monotonic()
     try:
-        outcome = host.python(python, STOP, f"{run_dir}/{role}.pid", "10")
-        if not outcome["was_running"]:
+        outcome = host.python(python, STOP, f"{run_dir}/{role}.pid", "10", role)
+        if outcome.get("foreign"):
+            row.result, row.failed = f"not stopped: {outcome['foreign']}", True
+        elif not outcome["was_running"]:
             row.result = "not running"
         elif not outcome["gone"]:
             row.result, row.failed = f"pid {outcome['pid']} survived SIGKILL", True

@@ -231,7 +231,8 @@ def run_worker(master_url: str, host: Optional[str] = None, cores: Optional[int]
     _detach_if_asked(daemonize, pidfile, log_file, work_dir, "worker")
     setup_daemon_logging(work_dir, "worker")
     try:
-        daemon = Worker(conf, spec.host, spec.port, load_secret(secret_path), secret_path)
+        daemon = Worker(conf, spec.host, spec.port, load_secret(secret_path), secret_path,
+                        adopt_orphans=True)
     except (OSError, VegaError) as exc:
         fail(f"cannot start the worker: {exc}", 1)
     from vega_runtime.deploy.http_api import start_metrics_http

@@ -22,6 +22,8 @@ import sys
 from dataclasses import dataclass
 from typing import List, Optional, Sequence
 
+from vega_runtime.processes import pidfile_check_source
+
 from .host_keys import HostKeyError, KnownHosts, explain_bad_host_key
 
 log = logging.getLogger(__name__)
@@ -51,14 +53,17 @@ if master_port:
 print(json.dumps(out))
 """
 
-STOP = r"""
+# The pidfile snippets signal a pid only if it runs the expected daemon (``pidfile_process``,
+# its source included: the host's Vega may be older): a stale pidfile's pid may belong to
+# another process by now.
+_PIDFILE_CHECK = "from __future__ import annotations\nimport os\n" + pidfile_check_source()
+
+STOP = _PIDFILE_CHECK + r"""
 import json, os, signal, sys, time
-pidfile, timeout = sys.argv[1], float(sys.argv[2])
-out = {"pid": None, "was_running": False, "killed": False, "gone": True}
-try:
-    pid = int(open(pidfile).read().split()[0])
-    os.kill(pid, 0)
-except (OSError, ValueError, IndexError):
+pidfile, timeout, role = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+out = {"pid": None, "was_running": False, "killed": False, "gone": True, "foreign": ""}
+pid, out["foreign"] = pidfile_process(pidfile, role)
+if pid is None:
     print(json.dumps(out)); sys.exit(0)
 out.update(pid=pid, was_running=True)
 def alive():
@@ -108,12 +113,9 @@ for entry in os.listdir("/proc"):
 print(json.dumps({"killed": killed}))
 """
 
-RUNNING = r"""
-import os, sys
-try:
-    pid = int(open(sys.argv[1]).read().split()[0]); os.kill(pid, 0); print(pid)
-except (OSError, ValueError, IndexError):
-    print(0)
+RUNNING = _PIDFILE_CHECK + r"""
+import sys
+print(pidfile_process(sys.argv[1], sys.argv[2])[0] or 0)
 """
 
 

@@ -25,8 +25,10 @@ from vega_runtime.config import SUBMIT_CONF_ENV, Config, parse_conf_pair
 from vega_runtime.errors import ConfigError, JobCancelled, MasterURLError, VegaError
 from vega_runtime.logs import user_stack, user_traceback
 from vega_runtime.master_url import parse_master
+from vega_runtime.processes import DIE_WITH_ENV, own_descendants, tie_from_env
 
-from .errors import EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_OK, EXIT_USAGE, error_console, fail
+from .errors import (EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE,
+                     error_console, fail)
 from .options import job_options, settings_from_flags
 from .staging import build_job_package, stage_files, stage_py_files
 
@@ -55,6 +57,7 @@ def submit(master: Optional[str], deploy_mode: str, name: Optional[str], py_file
            pyspark_compat: bool, verbose: bool, debug: bool, job: str,
            args: Tuple[str, ...]) -> None:
     """Package and run JOB (a Python script) with ARGS."""
+    _tie_to_starter()
     confs = settings_from_flags(confs, executor_memory, executor_cores, total_executor_cores,
                                 pyspark_compat)
     cli_conf = _resolve_options(master, name, confs, config_file, job, deploy_mode)
@@ -81,6 +84,16 @@ def submit(master: Optional[str], deploy_mode: str, name: Optional[str], py_file
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     raise SystemExit(code)
+
+
+def _tie_to_starter() -> None:
+    """A cluster-mode driver (started by the master with ``VEGA_DIE_WITH_PID``) dies with
+    the master and takes everything its job started with it."""
+    if DIE_WITH_ENV not in os.environ:
+        return
+    if not tie_from_env():
+        fail("the master that started this driver is gone", EXIT_UNREACHABLE)
+    own_descendants()
 
 
 def _resolve_options(master, name, confs, config_file, job, deploy_mode) -> dict:

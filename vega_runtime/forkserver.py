@@ -24,6 +24,11 @@ command line in ``ps`` and ``/proc/PID/cmdline`` (as if started fresh), and
 with ``tie`` dies when the fork server does.  It runs ``function(argv)`` and
 exits with its return value.  The fork server exits when its client closes
 the socket, or (``parent``) when the process that started it dies.
+
+The fork server is a subreaper (``vega_runtime.processes``): when a child dies
+without taking its own descendants down (an executor killed with SIGKILL, say),
+those re-parent to the fork server, which kills them within ``ADOPTED_CHECK``
+seconds and collects them.
 """
 
 from __future__ import annotations
@@ -44,9 +49,12 @@ from typing import Dict, List, Optional, Sequence
 import setproctitle
 
 from .net.framing import ConnectionClosed, ProtocolError, recv_frame, send_frame
-from .processes import die_with_parent
+from .processes import become_subreaper, die_with_parent, end_adopted
 
 log = logging.getLogger(__name__)
+
+#: seconds between two looks for orphans adopted from children that died
+ADOPTED_CHECK = 1.0
 
 
 def compatible(env: Dict[str, str], server_env: Dict[str, str]) -> bool:
@@ -224,15 +232,21 @@ def _serve_after_preload(control: socket.socket, preload: Sequence[str]) -> int:
 
 
 def serve(control: socket.socket) -> int:
-    """Fork a child per launch request; report each one's exit; end when the client does."""
+    """Fork a child per launch request; report each one's exit; end when the client does;
+    kill what dead children left behind (they re-parent here)."""
     pidfds: Dict[int, int] = {}  # pidfd -> pid
+    adopting = become_subreaper()
     while True:
-        ready, _, _ = select.select([control, *pidfds], [], [])
+        ready, _, _ = select.select([control, *pidfds], [], [], ADOPTED_CHECK if adopting else None)
+        if adopting:
+            end_adopted(set(pidfds.values()))
         for fd in ready:
             if fd is control:
                 try:
                     request = recv_frame(control, "fork server client")
                 except (OSError, ConnectionClosed, ProtocolError):
+                    if adopting:
+                        end_adopted(set(pidfds.values()))  # last look: nobody else will
                     return 0
                 send_frame(control, _fork(request, control, pidfds))
             else:

@@ -1,23 +1,269 @@
-"""Tying a process's life to its parent's (Linux), and saying how a process ended."""
+"""Process lifetimes (Linux): tying a process to its parent, ending a process's whole
+tree, recognising a Vega daemon behind a pid, and saying how a process ended.
+
+No orphans (DESIGN.md, section 6): executors and drivers die with their parent
+(``die_with_parent``), and what they start dies with them.  A task may start a
+process that double-forks or calls ``setsid``; such a grandchild leaves the
+executor's process group and, normally, re-parents to init.  An executor (and a
+cluster-mode driver, and a fork server) therefore makes itself a *child
+subreaper* (``become_subreaper``): orphans below it re-parent to it, so its
+descendants stay findable from /proc, and ``end_descendants`` kills them all when
+it ends.  ``kill_tree`` does the same from outside, for a parent killing a child.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import os
 import signal
+import threading
+import time
+from typing import Dict, List, Optional
 
 PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
+#: set by a parent in a child's environment: the child ties itself to that pid (``tie_from_env``)
+DIE_WITH_ENV = "VEGA_DIE_WITH_PID"
+
+
+def _prctl(option: int, value: int) -> bool:
+    try:  # no glibc: nothing to ask
+        return ctypes.CDLL("libc.so.6", use_errno=True).prctl(option, value, 0, 0, 0) == 0
+    except OSError:
+        return False
 
 
 def die_with_parent() -> None:
     """Ask the kernel to SIGKILL this process when its parent dies (no orphans).
 
     Call it, then check ``os.getppid()``: a parent that died just before is
-    not noticed.  Does nothing where ``prctl`` is unavailable.
+    not noticed.  The "parent" is the thread that started this process: it must
+    live as long as the child (the threads that start executors and drivers wait
+    for them).  Does nothing where ``prctl`` is unavailable.
     """
-    with contextlib.suppress(OSError):  # no glibc: nothing to ask
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def tie_from_env() -> bool:
+    """``die_with_parent`` if this process's starter asked for it in ``VEGA_DIE_WITH_PID``
+    (removed from the environment, so this process's own children are not confused).
+
+    False when the parent named there is already gone: the caller should exit."""
+    expected = os.environ.pop(DIE_WITH_ENV, "")
+    if not expected:
+        return True
+    die_with_parent()
+    return os.getppid() == int(expected)
+
+
+def become_subreaper() -> bool:
+    """Make this process a child subreaper: descendants orphaned below it (a double-forked
+    daemon, say) re-parent to it instead of to init.  False where unsupported."""
+    return _prctl(PR_SET_CHILD_SUBREAPER, 1)
+
+
+def children(pid: int) -> List[int]:
+    """The child processes of ``pid`` (zombies included), [] if it is gone."""
+    found: List[int] = []
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as fh:
+                found.extend(int(child) for child in fh.read().split())
+        except OSError:  # the thread ended, or no such file: look through every process
+            return _children_by_scan(pid)
+    return found
+
+
+def _children_by_scan(pid: int) -> List[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and _stat(int(entry)).get("ppid") == pid:
+            found.append(int(entry))
+    return found
+
+
+def _stat(pid: int) -> Dict[str, object]:
+    """State and ppid from /proc/PID/stat; {} if the process is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            data = fh.read()
+        fields = data[data.rindex(b")") + 2:].split()
+        return {"state": fields[0].decode(), "ppid": int(fields[1])}
+    except (OSError, ValueError, IndexError):
+        return {}
+
+
+def descendants(pid: int) -> List[int]:
+    """Every process below ``pid`` (children, their children, ...), parents first."""
+    found, frontier = [], [pid]
+    while frontier:
+        for child in children(frontier.pop(0)):
+            if child not in found:
+                found.append(child)
+                frontier.append(child)
+    return found
+
+
+def kill_tree(pid: int, include_root: bool = True) -> int:
+    """SIGKILL the processes below ``pid`` (and ``pid`` itself with ``include_root``);
+    returns how many were signalled.
+
+    Each one is stopped (SIGSTOP) before anything is killed, until no new one
+    appears, so a process cannot fork its way out while the tree is taken down,
+    and nothing re-parents away from ``pid`` half way.  Processes that orphans
+    re-parented to ``pid`` are found only if ``pid`` is a subreaper."""
+    doomed: List[int] = []
+    if include_root and _signal(pid, signal.SIGSTOP):
+        doomed.append(pid)
+    while True:
+        new = [p for p in descendants(pid) if p not in doomed]
+        if not new:
+            break
+        doomed.extend(p for p in new if _signal(p, signal.SIGSTOP))
+        if not any(p in doomed for p in new):
+            break  # all vanished meanwhile
+    for victim in doomed:
+        _signal(victim, signal.SIGKILL)
+    return len(doomed)
+
+
+def _signal(pid: int, sig: int) -> bool:
+    try:
+        os.kill(pid, sig)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
+
+
+#: one ``end_descendants`` at a time: a thread that finds the driver gone and a SIGTERM
+#: handler may both run it, and the handler must not end the process half way through the
+#: other's (leaving stopped, orphaned processes); reentrant for a handler that interrupts
+#: the same thread
+_ENDING = threading.RLock()
+
+
+def end_descendants(wait: float = 1.0) -> int:
+    """Kill every descendant of this process and collect those that became its children
+    (waiting up to ``wait`` seconds); call it as this process ends.  Returns how many."""
+    with _ENDING:
+        return _end_descendants(wait)
+
+
+def _end_descendants(wait: float) -> int:
+    me = os.getpid()
+    count = kill_tree(me, include_root=False)
+    deadline = time.monotonic() + wait
+    while count:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            break
+        if pid == 0:
+            if not children(me) or time.monotonic() > deadline:
+                break
+            time.sleep(0.01)
+    return count
+
+
+def own_descendants() -> None:
+    """Become a subreaper and take every descendant down when this process ends: on a
+    normal exit (atexit) and on SIGTERM (after which it dies of SIGTERM as before).
+
+    Paths that leave with ``os._exit`` call ``end_descendants`` themselves; a SIGKILL
+    leaves it to the parent (``kill_tree``) or to the subreaper above."""
+    import atexit
+
+    if not become_subreaper():
+        return
+    atexit.register(end_descendants)
+
+    def on_sigterm(signum, frame):
+        end_descendants()
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+
+
+def end_adopted(known) -> List[int]:
+    """For a subreaper whose own children are ``known``: kill every other child (an orphan
+    adopted from a child that died without cleaning up) with its tree, and collect the
+    adopted ones that have ended.  Returns the pids collected."""
+    collected = []
+    for child in children(os.getpid()):
+        if child in known:
+            continue
+        if _stat(child).get("state") != "Z":
+            kill_tree(child)
+        try:
+            if os.waitpid(child, os.WNOHANG)[0]:
+                collected.append(child)
+        except ChildProcessError:
+            pass
+    return collected
+
+
+# -- which process a pid is ---------------------------------------------------------------------
+
+def command_line(pid: int) -> List[str]:
+    """The argv of ``pid`` ([] if it is gone or a zombie).  A process forked from a fork
+    server shows one title string (setproctitle), split here at spaces."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            raw = fh.read()
+    except OSError:
+        return []
+    argv = raw.decode("utf-8", "replace").rstrip("\0").split("\0") if raw else []
+    if len(argv) == 1 and " " in argv[0]:
+        argv = argv[0].split(" ")
+    return argv
+
+
+def is_vega_daemon(pid: int, role: str) -> bool:
+    """Whether ``pid`` runs ``vega ROLE`` (``python -m vega_cli.main ROLE ...``, the ``vega``
+    script, or the title a fork server gives it), not some process that reuses the pid.
+
+    >>> is_vega_daemon(os.getpid(), "master")
+    False
+    """
+    argv = command_line(pid)
+    for index, arg in enumerate(argv[:-1]):
+        if arg == "vega_cli.main" or os.path.basename(arg) == "vega":
+            return argv[index + 1] == role
+    return False
+
+
+def pidfile_process(path: str, role: str) -> "tuple[Optional[int], str]":
+    """The Vega ``role`` daemon a pidfile names: ``(pid, "")`` if it runs; ``(None, "")`` if
+    the file is missing, unreadable or names no live process; ``(None, why)`` if the pid
+    belongs to another process (a stale pidfile whose pid was reused), never to be signalled.
+    """
+    try:
+        with open(path) as fh:
+            pid = int(fh.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None, ""
+    state = _stat(pid).get("state")
+    if state in (None, "Z"):
+        return None, ""
+    if is_vega_daemon(pid, role):
+        return pid, ""
+    shown = " ".join(command_line(pid))[:120] or "unknown"
+    return None, (f"{path} names pid {pid}, which is not a vega {role} (it runs {shown!r}); "
+                  f"it was left alone. The pidfile is stale: remove it")
+
+
+def pidfile_check_source() -> str:
+    """The source of ``pidfile_process`` and what it uses, standing alone (it needs ``os``),
+    for snippets run on other hosts: the Vega installed there may be older than this one."""
+    import inspect
+
+    return "".join(inspect.getsource(f) + "\n\n" for f in (_stat, command_line, is_vega_daemon,
+                                                          pidfile_process))
 
 
 def describe_exit(status: int) -> str:

@@ -5,6 +5,10 @@ package, so it behaves exactly like a driver started by hand; its output
 goes to ``<work_dir>/apps/<driver_id>/output.log`` where ``vega logs`` and
 an attached ``vega submit`` follow it.  With ``supervise`` a driver that
 exits non-zero or is killed by a signal is restarted, up to a limit.
+
+A driver dies with the master (``VEGA_DIE_WITH_PID``: it sets PR_SET_PDEATHSIG
+on itself, see ``vega_cli.submit``), and as a subreaper takes what its job
+started down with it; a driver killed here goes with its whole tree.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Callable, Dict, List, Optional
 from .. import ids, packaging
 from ..errors import BadPackage
 from ..net.messages import SubmitDriver
+from ..processes import DIE_WITH_ENV, kill_tree
 from .log_files import wait_rotating_output
 
 log = logging.getLogger(__name__)
@@ -113,7 +118,8 @@ class DriverRunner:
         scratch = os.path.join(self.work_dir, "apps", info.driver_id)
         output = self.output_path(info.driver_id)
         while True:
-            env = {**os.environ, "VEGA_SECRET_FILE": self.secret_file}
+            # the thread that starts a driver waits for it: PDEATHSIG counts from this thread
+            env = {**os.environ, "VEGA_SECRET_FILE": self.secret_file, DIE_WITH_ENV: str(os.getpid())}
             env.pop("VEGA_SUBMIT_CONF", None)
             with open(output, "ab") as out:
                 proc = subprocess.Popen(self._command(info, package_dir), cwd=scratch, env=env,
@@ -179,12 +185,19 @@ class DriverRunner:
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)
-            proc.wait(5.0)
-            return
-        except ProcessLookupError:
-            return
-        except subprocess.TimeoutExpired:
-            continue
+    """SIGTERM the driver's process group (it ends its descendants), then SIGKILL its
+    whole tree and group if it lingers."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(5.0)
+        return
+    except ProcessLookupError:
+        return
+    except subprocess.TimeoutExpired:
+        pass
+    kill_tree(proc.pid)  # not yet collected: still the driver's pid
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()

@@ -2,7 +2,9 @@
 
 Started by the worker as ``python -m vega_runtime.deploy.executor_main``.
 It dies with its worker (``PR_SET_PDEATHSIG``) and exits when its driver
-connection closes.  Shuffle blocks on this host are read from disk; blocks
+connection closes.  It is a subreaper: whatever its tasks start, daemonized
+grandchildren included, is killed when it exits or is stopped with SIGTERM
+(``vega_runtime.processes.own_descendants``).  Shuffle blocks on this host are read from disk; blocks
 on other hosts are fetched from their workers' shuffle services.
 """
 
@@ -26,7 +28,7 @@ from ..net.connection import Connection, load_secret
 from ..net.framing import DEFAULT_MAX_FRAME, ConnectionClosed, ProtocolError
 from ..net.messages import (BlockData, BroadcastData, FetchBlock, FetchBroadcast, KillTask, LaunchTask, RegisterExecutor,
                             TaskFinished, TaskOutput)
-from ..processes import die_with_parent
+from ..processes import die_with_parent, end_descendants, own_descendants
 from ..private_files import use_private_umask
 from ..scheduler.executor import Executor, ExecutorDirs, serve_tasks
 from ..shuffle.blocks import FETCH_CHUNK_BYTES, BlockLocation
@@ -150,6 +152,15 @@ def main(argv=None) -> int:
     worker_pid = int(os.environ.get("VEGA_WORKER_PID", "0"))
     if worker_pid and os.getppid() != worker_pid:
         return 1  # the worker died before we could tie our fate to it
+    own_descendants()
+    try:
+        return run(args)
+    finally:  # forked executors leave with os._exit, which skips atexit
+        end_descendants()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Register with the driver and serve its tasks until it goes away."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.__stderr__)
     secret = load_secret(args.secret_file) or b""
@@ -206,6 +217,7 @@ def serve_cancellable(executor: Executor, conn: Connection) -> None:
                 else:
                     inbox.put(message)
         except (OSError, ConnectionClosed, ProtocolError):
+            end_descendants()
             os._exit(0)  # the driver is gone: nothing left to do, nobody to report to
 
     threading.Thread(target=read, name="driver-reader", daemon=True).start()

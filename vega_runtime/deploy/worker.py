@@ -29,7 +29,7 @@ from .. import ids, packaging
 from .._version import __version__
 from ..config import Config, rpc_limits
 from ..errors import VegaError
-from ..forkserver import ForkServer, command_title
+from ..forkserver import ADOPTED_CHECK, ForkServer, command_title
 from ..net.connection import Connection
 from ..net.framing import ProtocolError
 from ..net.messages import (ApplicationEnded, BlockData, BlockUnavailable, ExecutorExited,
@@ -37,6 +37,7 @@ from ..net.messages import (ApplicationEnded, BlockData, BlockUnavailable, Execu
                             LaunchExecutor, PackageData, PackageStatus, RegisteredWorker, RegisterWorker,
                             RegisterWorkerFailed, WorkerHeartbeat, WorkerStopping)
 from ..net.server import Server
+from ..processes import become_subreaper, end_adopted, kill_tree
 from ..shuffle.blocks import SERVICE_MAX_REQUEST_BYTES
 from ..private_files import make_private_dir
 from ..versions import python_version
@@ -63,7 +64,8 @@ class Worker:
     ``vega.worker.bind`` (by default the same address)."""
 
     def __init__(self, conf: Config, master_host: str, master_port: int,
-                 secret: Optional[bytes], secret_file: str, use_forkserver: bool = True):
+                 secret: Optional[bytes], secret_file: str, use_forkserver: bool = True,
+                 adopt_orphans: bool = False):
         self.conf = conf
         self.master = (master_host, master_port)
         self.secret = secret
@@ -103,6 +105,11 @@ class Worker:
         #: messages for the master, sent by their own thread so the event loop never waits
         #: on the master's socket
         self.outbox: "queue.SimpleQueue" = queue.SimpleQueue()
+        #: executors being started as this process's children, not yet in ``executors``
+        self.launching = 0
+        #: make this process a subreaper that kills orphans re-parented to it: only for a
+        #: process of its own (``vega worker``), as it kills every child it did not start
+        self.adopt_orphans = adopt_orphans
 
     # -- the event loop ----------------------------------------------------------------
     def run(self) -> int:
@@ -112,6 +119,8 @@ class Worker:
                  self.host, self.shuffle.port, self.bind_host)
         self.events.put(Started())
         _spawn(self._send_outbox)
+        if self.adopt_orphans and become_subreaper():
+            _spawn(self._end_adopted_orphans)
         try:
             while True:
                 wakeup = self.state.next_wakeup()
@@ -274,20 +283,25 @@ class Worker:
     def _run_executor(self, order: LaunchExecutor) -> None:
         """Start an executor, report it started, wait for its exit and report that."""
         key = (order.app_id, order.executor_id)
+        with self.lock:
+            self.launching += 1
         try:  # LaunchExecutor's ids were checked when it was decoded: this is the second line
             log_path = os.path.join(self.work_dir, ids.APP.check(order.app_id),
                                     f"{ids.EXECUTOR.check(order.executor_id)}.log")
             proc = self._start_executor(order, log_path)
         except (OSError, VegaError) as exc:
+            self._launched()
             self.events.put(ExecutorLaunchFailed(*key, f"{_why(exc)} (on worker {self.worker_id})"))
             return
         except Exception as exc:  # a bug: the launch fails, the worker goes on
+            self._launched()
             log.exception("launching %s of %s failed", order.executor_id, order.app_id)
             self.events.put(ExecutorLaunchFailed(*key, f"internal error on worker "
                                                        f"{self.worker_id}: {exc!r}"))
             return
         with self.lock:
             self.executors[key] = proc
+            self.launching -= 1
             stopping = self.stopping
         if stopping:  # the worker stopped while this one was starting
             _kill_group(proc)
@@ -297,6 +311,24 @@ class Worker:
         with self.lock:
             self.executors.pop(key, None)
         self.events.put(ExecutorProcessExited(*key, code, _tail(log_path)))
+
+    def _launched(self) -> None:
+        with self.lock:
+            self.launching -= 1
+
+    def _end_adopted_orphans(self) -> None:
+        """The worker is a subreaper: what an executor that died without cleaning up left
+        behind (an executor started as a new interpreter and SIGKILLed, or everything under
+        a fork server that died) re-parents here and is killed, once a second."""
+        while True:
+            time.sleep(ADOPTED_CHECK)
+            with self.lock:
+                if self.launching:  # a new child may not be in ``executors`` yet
+                    continue
+                known = {proc.pid for proc in self.executors.values()}
+            if self.forkserver is not None:
+                known.add(self.forkserver.server.pid)
+            end_adopted(known)
 
     def _start_executor(self, order: LaunchExecutor, log_path: str) -> subprocess.Popen:
         app_dir = os.path.dirname(log_path)
@@ -425,21 +457,24 @@ def _why(exc: BaseException) -> str:
 
 
 def _kill_group(proc: subprocess.Popen, grace: float = 2.0) -> None:
-    """SIGTERM the executor's process group, then SIGKILL it if it lingers."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            break
+    """SIGTERM the executor's process group (the executor kills what it started, daemonized
+    grandchildren included), then SIGKILL its whole tree if it lingers, then the group."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        kill_tree(proc.pid)  # still ours to signal: not yet collected
         try:
             proc.wait(grace)
-            if sig == signal.SIGTERM:
-                os.killpg(proc.pid, signal.SIGKILL)  # anything the executor forked
         except subprocess.TimeoutExpired:
-            continue
-        except ProcessLookupError:
             pass
-        break
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # anything left in its group
+    except ProcessLookupError:
+        pass
 
 
 def _last_change(path: str) -> float:

@@ -13,7 +13,7 @@ import time
 from multiprocessing.connection import wait
 from typing import List, Optional
 
-from ..processes import describe_exit, die_with_parent
+from ..processes import describe_exit, die_with_parent, end_descendants, kill_tree, own_descendants
 from ..net.framing import ConnectionClosed, ProtocolError, recv_frame, send_frame
 from ..net.messages import (RemoveBroadcast, RemoveRdd, Shutdown, TaskFinished, TaskOutput,
                             from_wire, to_wire)
@@ -115,7 +115,10 @@ class ProcessPoolBackend:
             except BaseException:  # noqa: BLE001 - a child must never return into the driver
                 code = 1
             finally:
-                os._exit(code)
+                try:
+                    end_descendants()  # what its tasks started goes with it
+                finally:
+                    os._exit(code)
         child_end.close()
         return _Slot(executor_id, pid, parent_end)
 
@@ -283,10 +286,7 @@ def _reap(slot: _Slot, graceful: bool = False, exit_wait: float = 0.0) -> str:
             pass
     status = _wait_for_exit(slot, exit_wait)
     if status is None:
-        try:
-            os.kill(slot.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        kill_tree(slot.pid)  # with whatever its tasks started (it is a subreaper)
         try:
             os.waitpid(slot.pid, 0)
         except ChildProcessError:
@@ -305,6 +305,7 @@ def run_executor_process(sock: socket.socket, executor_id: str, app_dir: str,
         return
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    own_descendants()  # a subreaper: ``_spawn`` kills what its tasks started as it exits
     setup_executor_logging()
 
     def sink(task_id: int, stream: str, text: str) -> None:
