@@ -1,0 +1,214 @@
+"""TLS 1.3 for every connection: a cluster CA derived from the secret, a leaf per process.
+
+The user names one thing, the secret file (``--secret-file``).  From the secret
+every process derives the same certificate authority::
+
+    CA key  = Ed25519(HKDF-SHA256(secret, salt="vega tls", info="vega cluster CA v1"))
+    CA cert = self-signed, every field fixed (name, serial, validity) -> byte-identical
+
+and at its first connection issues itself a leaf certificate for a fresh
+Ed25519 key, signed by that CA.  Servers and clients both present their leaf
+and verify the peer's against the CA (mutual TLS, ``CERT_REQUIRED``, TLS 1.3
+only, no host name check: a peer's identity is "holds the cluster secret").
+Nothing is written next to the secret, nothing expires on its own, and
+rotating the secret rotates the CA.  Without a secret the CA is derived from
+the empty string: the channel is encrypted but anyone can make such a
+certificate, which is why such daemons only listen on loopback.  See
+docs/security.md.
+
+``VEGA_INSECURE_PLAINTEXT_FOR_BENCHMARKS=1`` turns TLS off in every process that
+has it, to measure its cost; never a default, and every process of the cluster
+must agree.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import hashlib
+import logging
+import os
+import socket
+import ssl
+import tempfile
+from typing import Optional
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+log = logging.getLogger(__name__)
+
+PLAINTEXT_ENV = "VEGA_INSECURE_PLAINTEXT_FOR_BENCHMARKS"
+_CA_INFO = b"vega cluster CA v1"
+_EPOCH = datetime.datetime(2000, 1, 1, tzinfo=datetime.timezone.utc)
+_FOREVER = datetime.datetime(9999, 12, 31, 23, 59, 59, tzinfo=datetime.timezone.utc)
+
+
+def plaintext_for_benchmarks() -> bool:
+    """True when TLS is switched off to measure its cost (never a default)."""
+    return os.environ.get(PLAINTEXT_ENV) == "1"
+
+
+def derive_ca_key(secret: bytes) -> Ed25519PrivateKey:
+    """The cluster CA's private key: the same for every holder of ``secret``."""
+    seed = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"vega tls",
+                info=_CA_INFO).derive(secret)
+    return Ed25519PrivateKey.from_private_bytes(seed)
+
+
+def ca_fingerprint(secret: bytes) -> str:
+    """A short name for the CA of ``secret`` (in its certificate's subject and in logs)."""
+    public = derive_ca_key(secret).public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(public).hexdigest()[:16]
+
+
+def _ca_name(secret: bytes) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Vega"),
+                      x509.NameAttribute(NameOID.COMMON_NAME,
+                                         f"Vega cluster CA {ca_fingerprint(secret)}")])
+
+
+def ca_certificate(secret: bytes) -> x509.Certificate:
+    """The cluster CA's certificate; deterministic (Ed25519 signatures are), so every
+    holder of the secret builds the same bytes."""
+    key = derive_ca_key(secret)
+    public = key.public_key()
+    serial = int.from_bytes(hashlib.sha256(b"serial" + public.public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw)).digest()[:16], "big") >> 1
+    name = _ca_name(secret)
+    return (x509.CertificateBuilder()
+            .subject_name(name).issuer_name(name).public_key(public).serial_number(serial)
+            .not_valid_before(_EPOCH).not_valid_after(_FOREVER)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False,
+                                         key_encipherment=False, data_encipherment=False,
+                                         key_agreement=False, key_cert_sign=True, crl_sign=True,
+                                         encipher_only=False, decipher_only=False),
+                           critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+            .sign(key, None))
+
+
+def issue_leaf(secret: bytes, ca_key: Optional[Ed25519PrivateKey] = None) -> tuple:
+    """A fresh key and a certificate for it signed by the CA of ``secret``: PEM
+    ``(certificate chain, private key)``.  ``ca_key`` signs instead (tests use it to
+    make certificates of another CA)."""
+    ca_key = ca_key or derive_ca_key(secret)
+    key = Ed25519PrivateKey.generate()
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Vega"),
+                x509.NameAttribute(NameOID.COMMON_NAME,
+                                   f"vega {socket.gethostname()} pid {os.getpid()}")]))
+            .issuer_name(_ca_name(secret)).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(_FOREVER)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH,
+                                                  ExtendedKeyUsageOID.CLIENT_AUTH]),
+                           critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                ca_key.public_key()), critical=False)
+            .sign(ca_key, None))
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    return cert.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+def make_context(server_side: bool, ca_pem: bytes, chain_pem: bytes,
+                 key_pem: bytes) -> ssl.SSLContext:
+    """A TLS 1.3-only context presenting ``chain_pem`` and requiring a peer certificate
+    signed by ``ca_pem``."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER if server_side else ssl.PROTOCOL_TLS_CLIENT)
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.load_verify_locations(cadata=ca_pem.decode())
+    if server_side:
+        context.num_tickets = 0  # nobody resumes sessions; no post-handshake messages
+    # the ssl module loads a certificate chain only from files: the leaf's key is written
+    # to a private directory, loaded and removed at once (the CA key never touches disk)
+    with tempfile.TemporaryDirectory(prefix="vega-tls-") as scratch:
+        path = os.path.join(scratch, "leaf.pem")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(key_pem + chain_pem)
+        context.load_cert_chain(path)
+    return context
+
+
+class ClusterTls:
+    """The two contexts of one process for one secret (its leaf certificate is shared)."""
+
+    def __init__(self, secret: bytes):
+        self.fingerprint = ca_fingerprint(secret)
+        ca_pem = ca_certificate(secret).public_bytes(serialization.Encoding.PEM)
+        chain_pem, key_pem = issue_leaf(secret)
+        self.server = make_context(True, ca_pem, chain_pem, key_pem)
+        self.client = make_context(False, ca_pem, chain_pem, key_pem)
+
+
+@functools.lru_cache(maxsize=8)
+def _cluster_tls(secret: bytes) -> ClusterTls:
+    return ClusterTls(secret)
+
+
+def cluster_tls(secret: Optional[bytes]) -> Optional[ClusterTls]:
+    """The TLS contexts for ``secret`` (``None``/``b""``: the well-known no-secret CA),
+    issued once per process; None when TLS is off for a benchmark.  A pure function of
+    the secret but for the leaf key, hence cached rather than passed around."""
+    if plaintext_for_benchmarks():
+        _warn_plaintext()
+        return None
+    return _cluster_tls(secret or b"")
+
+
+@functools.lru_cache(maxsize=1)
+def _warn_plaintext() -> None:
+    log.warning("TLS is OFF (%s=1): connections are plaintext; for benchmarks only",
+                PLAINTEXT_ENV)
+
+
+#: SSL error reasons meaning "the peer does not speak TLS at all"
+_NOT_TLS = ("WRONG_VERSION_NUMBER", "HTTP_REQUEST", "HTTPS_PROXY_REQUEST", "RECORD_LAYER_FAILURE",
+            "PACKET_LENGTH_TOO_LONG", "UNEXPECTED_MESSAGE", "UNEXPECTED_RECORD",
+            "RECORD_LENGTH_MISMATCH", "BAD_RECORD_TYPE")
+
+
+def describe_server_side(exc: ssl.SSLError) -> str:
+    """Why a client's TLS handshake failed, for the server's log line."""
+    reason = getattr(exc, "reason", None) or ""
+    if isinstance(exc, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in reason:
+        return ("its certificate is not signed by this cluster's CA (a client with another "
+                f"cluster's secret?): {getattr(exc, 'verify_message', '') or reason}")
+    if reason == "PEER_DID_NOT_RETURN_A_CERTIFICATE":
+        return "it sent no client certificate (not a Vega client of this cluster)"
+    if reason in ("UNSUPPORTED_PROTOCOL", "TLSV1_ALERT_PROTOCOL_VERSION"):
+        return "it offered a TLS version older than 1.3"
+    if reason in _NOT_TLS:
+        return f"not a TLS 1.3 client (a plaintext Vega client or another protocol): {reason}"
+    if reason.startswith(("TLSV1_ALERT", "SSLV3_ALERT", "TLSV13_ALERT")):
+        return f"it refused our certificate (another cluster's secret?): {reason}"
+    return f"TLS handshake failed: {reason or exc}"
+
+
+def describe_client_side(exc: ssl.SSLError) -> str:
+    """Why our TLS handshake with a server failed, for the client's error."""
+    reason = getattr(exc, "reason", None) or ""
+    if isinstance(exc, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in reason:
+        return ("the server's certificate is not signed by this cluster's CA: it has another "
+                "secret (check --secret-file on both sides)")
+    if reason in ("TLSV1_ALERT_UNKNOWN_CA", "SSLV3_ALERT_BAD_CERTIFICATE",
+                  "TLSV1_ALERT_DECRYPT_ERROR", "SSLV3_ALERT_CERTIFICATE_UNKNOWN",
+                  "TLSV13_ALERT_CERTIFICATE_REQUIRED", "TLSV1_ALERT_ACCESS_DENIED"):
+        return ("the server refused our certificate: it has another cluster secret "
+                f"(check --secret-file on both sides) [{reason}]")
+    if reason in _NOT_TLS:
+        return (f"the server does not speak TLS 1.3 (an older Vega, or started with "
+                f"{PLAINTEXT_ENV}=1?) [{reason}]")
+    return f"TLS handshake failed: {reason or exc}"
