@@ -30,7 +30,7 @@ from typing import Optional
 from .framing import (DEFAULT_MAX_FRAME, ConnectionClosed, ProtocolError, encode_frame,
                       recv_frame, send_frame)
 from .messages import from_wire, to_wire
-from .tls import cluster_tls, describe_client_side
+from .tls import PLAINTEXT_ENV, cluster_tls, describe_client_side, plaintext_for_benchmarks
 
 HANDSHAKE_TIMEOUT = 10.0
 #: the largest frame either side reads before the handshake is complete
@@ -79,9 +79,11 @@ def client_handshake(sock: socket.socket, secret: bytes, peer: str) -> None:
     except ssl.SSLError as exc:  # the server's alert about our certificate arrives here
         raise AuthenticationFailed(peer, describe_client_side(exc)) from None
     except (ConnectionClosed, ConnectionResetError):
+        hint = (f" (this process has {PLAINTEXT_ENV}=1: does the server too?)"
+                if plaintext_for_benchmarks() else "")
         raise HandshakeRefused(peer, "the server closed the connection before its challenge: "
                                      "it is refusing connections (too many in their handshake) "
-                                     "or this is not a Vega port") from None
+                                     "or this is not a Vega port" + hint) from None
     try:
         _client_handshake(sock, secret, peer, first)
     except ConnectionClosed:

@@ -278,14 +278,14 @@ class Server:
             self._close_all()
 
     def _turn(self) -> None:
-        for key, mask in self._selector.select(self._timeout()):
+        for key, _ in self._selector.select(self._timeout()):
             if key.data == "listener":
                 self._accept()
             elif key.data == "wakeup":
                 with contextlib.suppress(BlockingIOError):
                     self._wakeup_r.recv(64)
             else:
-                self._advance(key.data, mask)
+                self._advance(key.data)
         now = time.monotonic()
         while self._handshakes:
             state = next(iter(self._handshakes.values()))
@@ -350,7 +350,7 @@ class Server:
                            tls=self.tls_context is not None)
         self._handshakes[sock] = state
         self._selector.register(sock, state.events(), state)
-        self._advance(state, selectors.EVENT_WRITE)
+        self._advance(state)
 
     def _evict_for(self, address: str) -> bool:
         """At the total cap, drop the oldest handshake of the address holding the most, if
@@ -363,7 +363,7 @@ class Server:
                      self.admission.total, busiest)
         return True
 
-    def _advance(self, state: _Handshake, mask: int) -> None:
+    def _advance(self, state: _Handshake) -> None:
         if state.sock not in self._handshakes:  # evicted earlier in the same turn
             return
         try:
