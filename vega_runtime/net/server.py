@@ -204,6 +204,7 @@ class Server:
         self.secret = secret or b""
         tls = cluster_tls(self.secret)
         self.tls_context = tls.server if tls is not None else None
+        self.tls_summary = tls.summary if tls is not None else "plaintext (benchmark switch)"
         self.handler = handler
         self.name = name
         self.max_frame = max_frame
@@ -242,6 +243,7 @@ class Server:
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> "Server":
+        log.info("%s: listening on %s:%d, %s", self.name, self.host, self.port, self.tls_summary)
         self._thread.start()
         return self
 

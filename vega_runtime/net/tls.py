@@ -93,11 +93,10 @@ def ca_certificate(secret: bytes) -> x509.Certificate:
             .sign(key, None))
 
 
-def issue_leaf(secret: bytes, ca_key: Optional[Ed25519PrivateKey] = None) -> tuple:
+def issue_leaf(secret: bytes) -> tuple:
     """A fresh key and a certificate for it signed by the CA of ``secret``: PEM
-    ``(certificate chain, private key)``.  ``ca_key`` signs instead (tests use it to
-    make certificates of another CA)."""
-    ca_key = ca_key or derive_ca_key(secret)
+    ``(certificate chain, private key)``."""
+    ca_key = derive_ca_key(secret)
     key = Ed25519PrivateKey.generate()
     now = datetime.datetime.now(datetime.timezone.utc)
     cert = (x509.CertificateBuilder()
@@ -147,6 +146,9 @@ class ClusterTls:
 
     def __init__(self, secret: bytes):
         self.fingerprint = ca_fingerprint(secret)
+        #: what a log line says about this process's TLS
+        self.summary = (f"TLS 1.3, cluster CA {self.fingerprint}" if secret else
+                        "TLS 1.3 without a secret (encrypted, not authenticated: loopback only)")
         ca_pem = ca_certificate(secret).public_bytes(serialization.Encoding.PEM)
         chain_pem, key_pem = issue_leaf(secret)
         self.server = make_context(True, ca_pem, chain_pem, key_pem)
