@@ -187,3 +187,37 @@ def test_large_frames_cross_tls_intact():
         conn.close()
     finally:
         server.stop()
+
+
+def test_frames_sent_and_received_at_once_on_tls_connections_stay_intact():
+    """A thread sending while another receives on the same TLS connection (as every daemon
+    does) corrupts nothing, on both ends of several connections."""
+    frames = 300
+    payloads = [os.urandom(1 + (i * 7919) % 100_000).hex() for i in range(32)]
+    errors = []
+
+    def duplex(conn, side):
+        def pump():
+            for i in range(frames):
+                conn.send(StatusReply(payloads[i % 32]))
+
+        sender = threading.Thread(target=pump)
+        sender.start()
+        for i in range(frames):
+            if conn.recv().status_json != payloads[i % 32]:
+                errors.append((side, i))
+        sender.join()
+
+    server = Server("127.0.0.1", 0, b"s", lambda conn: duplex(conn, "server"), "test").start()
+    try:
+        conns = [Connection.connect("127.0.0.1", server.port, b"s") for _ in range(3)]
+        clients = [threading.Thread(target=duplex, args=(conn, "client")) for conn in conns]
+        for client in clients:
+            client.start()
+        for client in clients:
+            client.join(60)
+        assert errors == [] and not any(client.is_alive() for client in clients)
+        for conn in conns:
+            conn.close()
+    finally:
+        server.stop()
