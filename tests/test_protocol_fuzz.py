@@ -447,9 +447,9 @@ def test_master_survives_seeded_protocol_fuzz_and_logs_dropped_peers(master):
     # (each reason logs up to 300 lines at once before its rate limit holds lines back)
     assert len(dropped) >= tally.must_drop, (len(dropped), tally.must_drop)
     reasons = "\n".join(dropped)
-    for reason in ("not a TLS 1.3 client", "wrong cluster secret", "expected Authenticate", "exceeds the limit",
-                   "malformed msgpack", "unknown message type", "before registering",
-                   "a frame must be a map"):
+    for reason in ("not a TLS 1.3 client", "wrong cluster secret", "expected Authenticate",
+                   "exceeds the limit", "malformed msgpack", "unknown message type",
+                   "before registering", "a frame must be a map"):
         assert reason in reasons, f"no dropped peer logged with {reason!r}"
     assert "Traceback" not in log_text, log_text[log_text.index("Traceback") - 500:][:3000]
 

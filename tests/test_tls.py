@@ -66,7 +66,8 @@ def wait_logged(master, text: str) -> None:
 
 
 def test_ca_is_the_same_in_every_process_for_a_secret_and_differs_across_secrets():
-    """Every holder of a secret derives byte-identical CA certificates; another secret, another CA."""
+    """Every holder of a secret derives byte-identical CA certificates; another secret,
+    another CA."""
     code = ("import sys; from vega_runtime.net.tls import ca_certificate; "
             "from cryptography.hazmat.primitives.serialization import Encoding; "
             "sys.stdout.write(ca_certificate(b'secret-a').public_bytes(Encoding.PEM).decode())")

@@ -99,10 +99,11 @@ def main(argv) -> None:
         return
     mode = argv[0] if argv else "connect"
     if mode == "connect":
-        child = ["connect", argv[1] if len(argv) > 1 else "200", argv[2] if len(argv) > 2 else "512"]
+        child = ["connect", *(argv[1:3] + ["200", "512"][len(argv[1:3]):])]
         for plaintext in (False, True):
             got = _run(child, plaintext)
-            print(f"{'plaintext' if plaintext else 'TLS 1.3  '}  connect {got['connect_ms']:.2f} ms "
+            label = "plaintext" if plaintext else "TLS 1.3  "
+            print(f"{label}  connect {got['connect_ms']:.2f} ms "
                   f"(median of {child[1]}), {got['mib_per_s']:,.0f} MiB/s in 1 MiB frames")
         return
     pairs = int(argv[1]) if len(argv) > 1 else 6
@@ -114,7 +115,8 @@ def main(argv) -> None:
         jobs = [job for run in runs for job in run["jobs"]]
         print(f"{'plaintext' if plaintext else 'TLS 1.3  '}  start "
               f"{statistics.median(r['start'] for r in runs):.2f} s, group_by_key "
-              f"{statistics.median(jobs):.2f} s ({min(jobs):.2f}-{max(jobs):.2f}, {len(jobs)} jobs), "
+              f"{statistics.median(jobs):.2f} s ({min(jobs):.2f}-{max(jobs):.2f}, "
+              f"{len(jobs)} jobs), "
               f"stop {statistics.median(r['stop'] for r in runs):.3f} s")
 
 
