@@ -6,6 +6,7 @@ The CA is derived from the secret (vega_runtime/net/tls.py); the tests build the
 certificates a client would present with the same functions, or with another CA's key.
 """
 
+import datetime
 import os
 import re
 import select
@@ -18,13 +19,13 @@ import threading
 import time
 
 import pytest
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
 
 from vega_runtime.net.connection import AuthenticationFailed, Connection
 from vega_runtime.net.framing import encode_frame, recv_frame
 from vega_runtime.net.messages import RequestStatus, StatusReply
 from vega_runtime.net.server import Server
-from vega_runtime.net.tls import (ca_certificate, derive_ca_key, issue_leaf, make_context)
+from vega_runtime.net.tls import ca_certificate_pem, derive_ca_key, issue_leaf, make_context
 
 from proc_helpers import read_text, wait_for
 from test_protocol_fuzz import MasterProcess
@@ -53,7 +54,7 @@ def read_until(stream, marker: bytes, timeout: float) -> bytes:
 
 
 def ca_pem(secret: bytes) -> bytes:
-    return ca_certificate(secret).public_bytes(serialization.Encoding.PEM)
+    return ca_certificate_pem(secret)
 
 
 def dropped_lines(master) -> list:
@@ -68,14 +69,34 @@ def wait_logged(master, text: str) -> None:
 def test_ca_is_the_same_in_every_process_for_a_secret_and_differs_across_secrets():
     """Every holder of a secret derives byte-identical CA certificates; another secret,
     another CA."""
-    code = ("import sys; from vega_runtime.net.tls import ca_certificate; "
-            "from cryptography.hazmat.primitives.serialization import Encoding; "
-            "sys.stdout.write(ca_certificate(b'secret-a').public_bytes(Encoding.PEM).decode())")
+    code = ("import sys; from vega_runtime.net.tls import ca_certificate_pem; "
+            "sys.stdout.write(ca_certificate_pem(b'secret-a').decode())")
     other_process = subprocess.run([sys.executable, "-c", code], capture_output=True,
                                    check=True).stdout
     assert other_process == ca_pem(b"secret-a")
     assert ca_pem(b"secret-b") != ca_pem(b"secret-a")
     assert derive_ca_key(b"").public_key() != derive_ca_key(b"secret-a").public_key()
+
+
+def test_certificates_are_a_ca_and_a_leaf_it_signed_as_x509_reads_them():
+    """The DER written by net/certificates.py is what x509 expects: a CA limited to signing
+    leaves, and a leaf for both TLS ends signed by it, valid now."""
+    ca = x509.load_pem_x509_certificate(ca_pem(b"k"))
+    chain, key = issue_leaf(b"k")
+    leaf = x509.load_pem_x509_certificate(chain)
+    ca.verify_directly_issued_by(ca)
+    leaf.verify_directly_issued_by(ca)
+    assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value == \
+        x509.BasicConstraints(ca=True, path_length=0)
+    assert not leaf.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    usages = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert {u.dotted_string for u in usages} == {"1.3.6.1.5.5.7.3.1", "1.3.6.1.5.5.7.3.2"}
+    assert leaf.issuer == ca.subject
+    now = datetime.datetime.now(datetime.timezone.utc)
+    assert leaf.not_valid_before_utc < now < leaf.not_valid_after_utc
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    assert load_pem_private_key(key, None).public_key() == leaf.public_key()
 
 
 def test_a_plaintext_client_is_refused_with_a_clear_log_line_and_others_are_served(master):

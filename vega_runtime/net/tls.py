@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime
 import functools
 import hashlib
+import hmac
 import logging
 import os
 import socket
@@ -33,11 +34,9 @@ import ssl
 import tempfile
 from typing import Optional
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from . import certificates
 
 log = logging.getLogger(__name__)
 
@@ -52,71 +51,53 @@ def plaintext_for_benchmarks() -> bool:
     return os.environ.get(PLAINTEXT_ENV) == "1"
 
 
+def _hkdf_sha256(secret: bytes, salt: bytes, info: bytes) -> bytes:
+    """32 bytes of HKDF-SHA256 (RFC 5869: one block of expand)."""
+    prk = hmac.new(salt, secret, hashlib.sha256).digest()
+    return hmac.new(prk, info + b"\x01", hashlib.sha256).digest()
+
+
 def derive_ca_key(secret: bytes) -> Ed25519PrivateKey:
     """The cluster CA's private key: the same for every holder of ``secret``."""
-    seed = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"vega tls",
-                info=_CA_INFO).derive(secret)
-    return Ed25519PrivateKey.from_private_bytes(seed)
+    return Ed25519PrivateKey.from_private_bytes(_hkdf_sha256(secret, b"vega tls", _CA_INFO))
 
 
 def ca_fingerprint(secret: bytes) -> str:
     """A short name for the CA of ``secret`` (in its certificate's subject and in logs)."""
-    public = derive_ca_key(secret).public_key().public_bytes(
-        serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    public = derive_ca_key(secret).public_key().public_bytes_raw()
     return hashlib.sha256(public).hexdigest()[:16]
 
 
-def _ca_name(secret: bytes) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Vega"),
-                      x509.NameAttribute(NameOID.COMMON_NAME,
-                                         f"Vega cluster CA {ca_fingerprint(secret)}")])
+def _ca_name(secret: bytes) -> tuple:
+    return ("Vega", f"Vega cluster CA {ca_fingerprint(secret)}")
 
 
-def ca_certificate(secret: bytes) -> x509.Certificate:
-    """The cluster CA's certificate; deterministic (Ed25519 signatures are), so every
-    holder of the secret builds the same bytes."""
+def ca_certificate_pem(secret: bytes) -> bytes:
+    """The cluster CA's certificate (PEM); deterministic (Ed25519 signatures are, and every
+    field is fixed), so every holder of the secret builds the same bytes."""
     key = derive_ca_key(secret)
-    public = key.public_key()
-    serial = int.from_bytes(hashlib.sha256(b"serial" + public.public_bytes(
-        serialization.Encoding.Raw, serialization.PublicFormat.Raw)).digest()[:16], "big") >> 1
+    public = key.public_key().public_bytes_raw()
+    serial = int.from_bytes(hashlib.sha256(b"serial" + public).digest()[:16], "big") >> 1
     name = _ca_name(secret)
-    return (x509.CertificateBuilder()
-            .subject_name(name).issuer_name(name).public_key(public).serial_number(serial)
-            .not_valid_before(_EPOCH).not_valid_after(_FOREVER)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False,
-                                         key_encipherment=False, data_encipherment=False,
-                                         key_agreement=False, key_cert_sign=True, crl_sign=True,
-                                         encipher_only=False, decipher_only=False),
-                           critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
-            .sign(key, None))
+    der = certificates.certificate(signer=key, issuer=name, subject=name, public=public,
+                                   serial=serial, not_before=_EPOCH, not_after=_FOREVER,
+                                   ca=True)
+    return certificates.pem("CERTIFICATE", der)
 
 
 def issue_leaf(secret: bytes) -> tuple:
     """A fresh key and a certificate for it signed by the CA of ``secret``: PEM
     ``(certificate chain, private key)``."""
-    ca_key = derive_ca_key(secret)
-    key = Ed25519PrivateKey.generate()
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([
-                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Vega"),
-                x509.NameAttribute(NameOID.COMMON_NAME,
-                                   f"vega {socket.gethostname()} pid {os.getpid()}")]))
-            .issuer_name(_ca_name(secret)).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(_FOREVER)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH,
-                                                  ExtendedKeyUsageOID.CLIENT_AUTH]),
-                           critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                ca_key.public_key()), critical=False)
-            .sign(ca_key, None))
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
-    return cert.public_bytes(serialization.Encoding.PEM), key_pem
+    seed = os.urandom(32)
+    public = Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes_raw()
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    der = certificates.certificate(
+        signer=derive_ca_key(secret), issuer=_ca_name(secret),
+        subject=("Vega", f"vega {socket.gethostname()} pid {os.getpid()}"), public=public,
+        serial=int.from_bytes(os.urandom(16), "big") >> 1,
+        not_before=now - datetime.timedelta(days=1), not_after=_FOREVER, ca=False)
+    return (certificates.pem("CERTIFICATE", der),
+            certificates.pem("PRIVATE KEY", certificates.private_key_der(seed)))
 
 
 def make_context(server_side: bool, ca_pem: bytes, chain_pem: bytes,
@@ -149,7 +130,7 @@ class ClusterTls:
         #: what a log line says about this process's TLS
         self.summary = (f"TLS 1.3, cluster CA {self.fingerprint}" if secret else
                         "TLS 1.3 without a secret (encrypted, not authenticated: loopback only)")
-        ca_pem = ca_certificate(secret).public_bytes(serialization.Encoding.PEM)
+        ca_pem = ca_certificate_pem(secret)
         chain_pem, key_pem = issue_leaf(secret)
         self.server = make_context(True, ca_pem, chain_pem, key_pem)
         self.client = make_context(False, ca_pem, chain_pem, key_pem)
