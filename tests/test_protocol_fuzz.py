@@ -16,6 +16,7 @@ import os
 import random
 import re
 import socket
+import ssl
 import struct
 import subprocess
 import time
@@ -26,6 +27,7 @@ import pytest
 from vega_runtime.net.connection import client_handshake, create_secret_file, load_secret
 from vega_runtime.net.framing import (DEFAULT_MAX_FRAME, ConnectionClosed, ProtocolError,
                                       encode_frame, recv_frame)
+from vega_runtime.net.tls import cluster_tls
 from vega_runtime.net.messages import (MESSAGE_TYPES, ExecutorExited, ExecutorReady, FetchBlock,
                                        KillTask, LaunchExecutor, LaunchTask, RegisterApplication,
                                        RegisteredWorker, RegisterExecutor, RegisterWorker,
@@ -120,14 +122,16 @@ class MasterProcess:
 
 # -- talking to the master ------------------------------------------------------------------
 
-def connect(port: int) -> socket.socket:
+def connect(port: int, secret=None) -> socket.socket:
+    """A connection to the master: inside TLS with a certificate of the CA of ``secret``
+    (what the fuzz cases below send is then past the TLS layer), or raw TCP if None."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=CASE_TIMEOUT)
     sock.settimeout(CASE_TIMEOUT)
-    return sock
+    return sock if secret is None else cluster_tls(secret).client.wrap_socket(sock)
 
 
 def authenticated(port: int, secret: bytes) -> socket.socket:
-    sock = connect(port)
+    sock = connect(port, secret)
     client_handshake(sock, secret, "master")
     return sock
 
@@ -144,10 +148,10 @@ def closed_by_master(sock: socket.socket) -> bool:
     try:
         while sock.recv(65536):
             pass
-    except (ConnectionResetError, BrokenPipeError):
-        pass
     except socket.timeout:
         return False
+    except (ConnectionResetError, BrokenPipeError, ssl.SSLError):
+        pass  # (a TLS peer's close without close_notify, or its alert)
     finally:
         sock.close()
     return True
@@ -155,7 +159,10 @@ def closed_by_master(sock: socket.socket) -> bool:
 
 def rst_close(sock: socket.socket) -> None:
     """Close with a TCP reset instead of a FIN."""
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except OSError:
+        pass  # already closed (a failed TLS handshake closes its socket)
     sock.close()
 
 
@@ -299,12 +306,21 @@ def test_master_survives_seeded_protocol_fuzz_and_logs_dropped_peers(master):
     baseline_threads, baseline_fds = proc_counts(master.proc.pid)
     started = time.monotonic()
 
+    # Random byte strings and frames in plain TCP, where TLS is expected.
+    for i in range(40):
+        data = rng.randbytes(rng.randint(0, 64))
+        if i % 2:
+            data = frame(msgpack.packb(random_value(rng), use_bin_type=True))[:200]
+        sock = connect(port)
+        send_quietly(sock, data)
+        tally.ended(sock, f"plaintext bytes {data.hex()}")
+
     # Random byte strings instead of a handshake.
     for i in range(80):
         data = rng.randbytes(rng.randint(0, 64))
         if i % 4 == 0 and len(data) >= 4:  # a plausible length, to reach the body decoder
             data = struct.pack(">I", rng.randint(0, len(data) - 4)) + data[4:]
-        sock = connect(port)
+        sock = connect(port, secret)
         send_quietly(sock, data)
         definite = len(data) >= 4 and (
             struct.unpack(">I", data[:4])[0] > HANDSHAKE_LIMIT
@@ -317,7 +333,7 @@ def test_master_survives_seeded_protocol_fuzz_and_logs_dropped_peers(master):
         if i % 5 == 0:
             body += rng.randbytes(rng.randint(1, 8))  # trailing junk
         body = body[:HANDSHAKE_LIMIT]
-        sock = connect(port)
+        sock = connect(port, secret)
         send_quietly(sock, frame(body))
         tally.dropped(sock, f"msgpack garbage before the handshake {body.hex()}")
 
@@ -326,13 +342,13 @@ def test_master_survives_seeded_protocol_fuzz_and_logs_dropped_peers(master):
         length = rng.randint(1, HANDSHAKE_LIMIT)
         sent = struct.pack(">I", length) + rng.randbytes(rng.randint(0, length - 1))
         sent = sent[:rng.randint(1, len(sent))]  # sometimes even the header is cut
-        sock = authenticated(port, secret) if i % 2 else connect(port)
+        sock = authenticated(port, secret) if i % 2 else connect(port, secret)
         send_quietly(sock, sent)
         tally.ended(sock, f"truncated frame {sent[:16].hex()}...")
 
     # Giant length prefixes: refused before any body is read.
     for length in (2 ** 31, 2 ** 32 - 1, DEFAULT_MAX_FRAME + 1, 3 * 2 ** 30, HANDSHAKE_LIMIT + 1):
-        sock = connect(port)
+        sock = connect(port, secret)
         send_quietly(sock, struct.pack(">I", length))
         tally.dropped(sock, f"length prefix {length} before the handshake")
         if length > DEFAULT_MAX_FRAME:
@@ -342,7 +358,7 @@ def test_master_survives_seeded_protocol_fuzz_and_logs_dropped_peers(master):
 
     # Handshakes with a wrong MAC, or a malformed Authenticate.
     for i in range(30):
-        sock = connect(port)
+        sock = connect(port, secret)
         challenge = recv_frame(sock, "master", HANDSHAKE_LIMIT)
         assert challenge["type"] == "Challenge" and isinstance(challenge["nonce"], bytes)
         mac = rng.choice([rng.randbytes(32), rng.randbytes(rng.randint(0, 64)), b"",
@@ -405,9 +421,10 @@ def test_master_survives_seeded_protocol_fuzz_and_logs_dropped_peers(master):
     for i, sock in enumerate(socks):
         if i % 3 == 1:
             try:
+                sock = cluster_tls(secret).client.wrap_socket(sock)
                 recv_frame(sock, "master", HANDSHAKE_LIMIT)  # the Challenge
                 challenged += 1
-            except (ConnectionClosed, ConnectionResetError):
+            except (ConnectionClosed, ConnectionResetError, ssl.SSLError):
                 pass  # refused: over the per-address cap
         elif i % 3 == 2:
             send_quietly(sock, struct.pack(">I", 100) + b"\x85")
@@ -438,9 +455,9 @@ def test_master_survives_seeded_protocol_fuzz_and_logs_dropped_peers(master):
     # (each reason logs up to 300 lines at once before its rate limit holds lines back)
     assert len(dropped) >= tally.must_drop, (len(dropped), tally.must_drop)
     reasons = "\n".join(dropped)
-    for reason in ("wrong cluster secret", "expected Authenticate", "exceeds the limit",
-                   "malformed msgpack", "unknown message type", "before registering",
-                   "a frame must be a map"):
+    for reason in ("not a TLS 1.3 client", "wrong cluster secret", "expected Authenticate",
+                   "exceeds the limit", "malformed msgpack", "unknown message type",
+                   "before registering", "a frame must be a map"):
         assert reason in reasons, f"no dropped peer logged with {reason!r}"
     assert "Traceback" not in log_text, log_text[log_text.index("Traceback") - 500:][:3000]
 

@@ -16,6 +16,7 @@ import os
 import re
 import resource
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -29,6 +30,7 @@ from vega_runtime.net.framing import HEADER, ConnectionClosed, recv_frame
 from vega_runtime.net.messages import RequestStatus, StatusReply
 from vega_runtime.net.limits import AcceptBackoff, RateLimitedLog, Rejections
 from vega_runtime.net.server import Server
+from vega_runtime.net.tls import cluster_tls
 
 from proc_helpers import REPO, clean_env, read_text, vega_argv, wait_for
 from test_protocol_fuzz import MasterProcess, proc_counts
@@ -65,47 +67,70 @@ def open_idle(port: int, count: int, addresses=ADDRESSES, timeout: float = 5.0) 
     return socks
 
 
+def tls_wrap(sock: socket.socket, secret: bytes):
+    """The TLS handshake of a Vega client on ``sock``; None if the server closed it (refused
+    at a cap).  What the tests send afterwards is inside TLS, as a real client's would be."""
+    try:
+        return cluster_tls(secret).client.wrap_socket(sock)
+    except (ssl.SSLError, ConnectionResetError, BrokenPipeError):
+        sock.close()
+        return None
+
+
+def open_tls(port: int, count: int, secret: bytes, addresses=ADDRESSES) -> list:
+    """``count`` connections past their TLS handshake (None for refused ones), sending nothing."""
+    return [tls_wrap(sock, secret) for sock in open_idle(port, count, addresses)]
+
+
 def close_all(socks: list) -> None:
     for sock in socks:
-        sock.close()
+        if sock is not None:
+            sock.close()
 
 
 def closed_count(socks: list) -> int:
     """How many of ``socks`` the peer has closed (reading, without blocking, what they got)."""
     closed = 0
     for sock in socks:
+        if sock is None:
+            closed += 1
+            continue
         sock.setblocking(False)
         try:
             while sock.recv(65536):
                 pass
             closed += 1
-        except BlockingIOError:
+        except (BlockingIOError, ssl.SSLWantReadError):
             pass
-        except (ConnectionResetError, BrokenPipeError):
+        except (ConnectionResetError, BrokenPipeError, ssl.SSLError):
             closed += 1
     return closed
 
 
 def closed_within(sock: socket.socket, timeout: float) -> bool:
     """Read (and discard) until the peer closes; False if it is still open after ``timeout``."""
+    if sock is None:
+        return True
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
             sock.settimeout(max(0.01, deadline - time.monotonic()))
             if not sock.recv(65536):
                 return True
-    except (ConnectionResetError, BrokenPipeError):
-        return True
     except socket.timeout:
-        pass
+        return False
+    except (ConnectionResetError, BrokenPipeError, ssl.SSLError):
+        return True
     return False
 
 
 def got_challenge(sock: socket.socket) -> bool:
     """True if the master sent its Challenge, False if it closed the connection at once."""
+    if sock is None:
+        return False
     try:
         return recv_frame(sock, "master", 4096)["type"] == "Challenge"
-    except (ConnectionClosed, ConnectionResetError):
+    except (ConnectionClosed, ConnectionResetError, ssl.SSLError):
         return False
 
 
@@ -148,7 +173,7 @@ def test_master_with_256_descriptors_serves_after_400_idle_connections(master):
           f"{flood_threads} threads, {flood_fds} fds")
     assert flood_fds <= fds0 + 64 + 64 + 4
     assert flood_threads <= threads0 + 64 + 4  # HTTP connections have threads, handshakes none
-    newcomer = open_idle(master.port, 1, ["127.0.0.9"])  # the flood does not lock others out
+    newcomer = open_tls(master.port, 1, master.secret, ["127.0.0.9"])  # others get in
     assert got_challenge(newcomer[0])
     close_all(rpc + http + newcomer)
 
@@ -173,7 +198,7 @@ def test_a_job_runs_while_a_flood_holds_every_handshake_slot(master):
     its connections taking the place of the flood's oldest."""
     worker_id = master.start_worker("worker-under-flood")
     flood_from = [f"127.0.0.{i}" for i in range(2, 10)]
-    rpc = open_idle(master.port, 64, flood_from)
+    rpc = open_tls(master.port, 64, master.secret, flood_from)
     assert all(got_challenge(s) for s in rpc)
     http = open_idle(master.webui_port, 64, flood_from)
     result = subprocess.run(
@@ -238,7 +263,7 @@ def _try_http(port: int):
 @pytest.mark.timeout(60)
 def test_slow_handshake_is_dropped_at_the_deadline_while_others_are_served(master):
     """A client sending one byte a second is dropped ~10 s after connecting, not later."""
-    sock = open_idle(master.port, 1, ["127.0.0.2"])[0]
+    sock = open_tls(master.port, 1, master.secret, ["127.0.0.2"])[0]
     started = time.monotonic()
     assert got_challenge(sock)
     trickle = HEADER.pack(200) + b"\x82" * 200  # a plausible Authenticate, never finished
@@ -264,11 +289,11 @@ def test_slow_handshake_is_dropped_at_the_deadline_while_others_are_served(maste
 @pytest.mark.timeout(60)
 def test_per_address_cap_refuses_the_17th_handshake_but_not_other_addresses(master):
     """16 connections in the handshake from one address are served; the 17th is closed at once."""
-    first = open_idle(master.port, 16, ["127.0.0.3"])
+    first = open_tls(master.port, 16, master.secret, ["127.0.0.3"])
     assert all(got_challenge(s) for s in first)
-    extra = open_idle(master.port, 4, ["127.0.0.3"])
+    extra = open_tls(master.port, 4, master.secret, ["127.0.0.3"])
     assert not any(got_challenge(s) for s in extra)
-    other = open_idle(master.port, 1, ["127.0.0.4"])
+    other = open_tls(master.port, 1, master.secret, ["127.0.0.4"])
     assert got_challenge(other[0])
     close_all(first + extra + other)
     samples = metric_samples(master.webui_port)
@@ -326,11 +351,11 @@ def test_total_cap_and_deadline_of_an_in_process_server():
     server = Server("127.0.0.1", 0, b"s", _status_handler, "test", handshake_timeout=1.0,
                     max_handshakes=8, max_handshakes_per_address=8).start()
     try:
-        held = open_idle(server.port, 8, ["127.0.0.1"])
+        held = open_tls(server.port, 8, b"s", ["127.0.0.1"])
         assert all(got_challenge(s) for s in held)
-        over = open_idle(server.port, 1, ["127.0.0.1"])[0]
+        over = open_tls(server.port, 1, b"s", ["127.0.0.1"])[0]
         assert not got_challenge(over)
-        newcomer = open_idle(server.port, 1, ["127.0.0.2"])[0]
+        newcomer = open_tls(server.port, 1, b"s", ["127.0.0.2"])[0]
         assert got_challenge(newcomer)
         assert closed_within(held[0], 0.5), "the oldest of the busiest address was kept"
         assert server.rejections.total() == server.rejections.counts()["total_limit"] == 2
@@ -350,7 +375,7 @@ def test_a_client_refused_at_the_per_address_cap_retries_until_a_slot_frees():
     server = Server("127.0.0.1", 0, b"s", _status_handler, "test",
                     max_handshakes_per_address=2).start()
     try:
-        held = open_idle(server.port, 2, ["127.0.0.1"])
+        held = open_tls(server.port, 2, b"s", ["127.0.0.1"])
         assert all(got_challenge(s) for s in held)
         outcome = {}
 
@@ -391,6 +416,7 @@ def test_a_peer_that_stops_reading_is_dropped_by_the_send_timeout():
     try:
         sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock = tls_wrap(sock, b"s")
         client_handshake(sock, b"s", "test")
         assert failed.wait(10), "the send to a peer that stopped reading never failed"
         wait_for(lambda: server.established == 0, 5, "the connection to be closed")
@@ -402,7 +428,7 @@ def test_a_peer_that_stops_reading_is_dropped_by_the_send_timeout():
 def test_stop_closes_the_port_and_handshakes_in_progress():
     """After stop() the port refuses connections and handshakes in progress are closed."""
     server = Server("127.0.0.1", 0, b"s", _status_handler, "test").start()
-    sock = open_idle(server.port, 1)[0]
+    sock = open_tls(server.port, 1, b"s")[0]
     assert got_challenge(sock)
     server.stop()
     assert closed_within(sock, 2)

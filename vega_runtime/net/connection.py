@@ -1,7 +1,9 @@
-"""Authenticated connections: the HMAC handshake and a framed, typed channel.
+"""Authenticated connections: TLS 1.3, the HMAC handshake and a framed, typed channel.
 
-Every connection starts with a challenge/response proving both ends hold the
-cluster secret, without sending it::
+Every connection is TLS 1.3 with both ends presenting a certificate of the
+cluster's CA, which is derived from the secret (``tls.py``).  Inside it, a
+challenge/response proves again that both ends hold the secret, without
+sending it::
 
     server -> client   Challenge{nonce}
     client -> server   Authenticate{mac = HMAC(secret, "client" + nonce), nonce2}
@@ -20,6 +22,7 @@ import hmac
 import os
 import random
 import socket
+import ssl
 import threading
 import time
 from typing import Optional
@@ -27,6 +30,7 @@ from typing import Optional
 from .framing import (DEFAULT_MAX_FRAME, ConnectionClosed, ProtocolError, encode_frame,
                       recv_frame, send_frame)
 from .messages import from_wire, to_wire
+from .tls import PLAINTEXT_ENV, cluster_tls, describe_client_side, plaintext_for_benchmarks
 
 HANDSHAKE_TIMEOUT = 10.0
 #: the largest frame either side reads before the handshake is complete
@@ -72,10 +76,14 @@ class HandshakeRefused(AuthenticationFailed):
 def client_handshake(sock: socket.socket, secret: bytes, peer: str) -> None:
     try:
         first = recv_frame(sock, peer, max_frame=HANDSHAKE_MAX_FRAME)
+    except ssl.SSLError as exc:  # the server's alert about our certificate arrives here
+        raise AuthenticationFailed(peer, describe_client_side(exc)) from None
     except (ConnectionClosed, ConnectionResetError):
+        hint = (f" (this process has {PLAINTEXT_ENV}=1: does the server too?)"
+                if plaintext_for_benchmarks() else "")
         raise HandshakeRefused(peer, "the server closed the connection before its challenge: "
                                      "it is refusing connections (too many in their handshake) "
-                                     "or this is not a Vega port") from None
+                                     "or this is not a Vega port" + hint) from None
     try:
         _client_handshake(sock, secret, peer, first)
     except ConnectionClosed:
@@ -94,13 +102,33 @@ def _client_handshake(sock: socket.socket, secret: bytes, peer: str, first: dict
         raise AuthenticationFailed(peer, "the server does not know the cluster secret")
 
 
+def wrap_client(context: ssl.SSLContext, sock: socket.socket, peer: str) -> ssl.SSLSocket:
+    """The TLS handshake of a client; errors say whose certificate was refused."""
+    try:
+        return context.wrap_socket(sock)
+    except ssl.SSLCertVerificationError as exc:
+        raise AuthenticationFailed(peer, describe_client_side(exc)) from None
+    except (ssl.SSLEOFError, ConnectionResetError, BrokenPipeError):
+        # closed before the handshake: refused at the server's cap (retried), or the
+        # server closed on our ClientHello (a plaintext server)
+        raise HandshakeRefused(peer, "the server closed the connection during the TLS "
+                                     "handshake: it is refusing connections (too many in "
+                                     "their handshake), or it does not speak TLS 1.3, or "
+                                     "this is not a Vega port") from None
+    except ssl.SSLError as exc:
+        raise AuthenticationFailed(peer, describe_client_side(exc)) from None
+
+
 class Connection:
     """A framed channel carrying message dataclasses; ``send`` is thread-safe."""
 
-    def __init__(self, sock: socket.socket, peer: str, max_frame: int = DEFAULT_MAX_FRAME):
+    def __init__(self, sock: socket.socket, peer: str, max_frame: int = DEFAULT_MAX_FRAME,
+                 patient: bool = False):
         self.sock = sock
         self.peer = peer
         self.max_frame = max_frame
+        #: the socket's timeout bounds sends only: receives wait it out and go on
+        self.patient = patient
         self._send_lock = threading.Lock()
         self.closed = False
 
@@ -111,10 +139,13 @@ class Connection:
         (many executors of one host connecting at once) is tried again, 50 ms doubling to
         1 s with jitter, for up to ``timeout`` seconds."""
         peer = f"{host}:{port}"
+        tls = cluster_tls(secret)
         deadline, delay = time.monotonic() + timeout, 0.05
         while True:
             sock = socket.create_connection((host, port), timeout=timeout)
             try:
+                if tls is not None:
+                    sock = wrap_client(tls.client, sock, peer)
                 client_handshake(sock, secret, peer)
                 break
             except HandshakeRefused:
@@ -144,7 +175,8 @@ class Connection:
                 raise
 
     def recv(self):
-        return from_wire(recv_frame(self.sock, self.peer, self.max_frame), self.peer)
+        return from_wire(recv_frame(self.sock, self.peer, self.max_frame, self.patient),
+                         self.peer)
 
     def shutdown(self) -> None:
         """End the connection both ways without releasing the descriptor (safe while another

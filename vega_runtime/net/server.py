@@ -13,6 +13,13 @@ running the handler, exactly as before.  Why:
   address's oldest, so a flood from a few addresses locks nobody out.  Each
   handshake has one deadline for the whole exchange, checked by the loop, so
   trickling a byte a second does not extend it.
+- The TLS 1.3 handshake (``tls.py``: both sides present a certificate of the
+  cluster's CA) runs in the same loop: the accepted socket is wrapped with
+  ``do_handshake_on_connect=False`` and ``do_handshake()`` is retried on the
+  readiness it asks for (``SSLWantReadError``/``SSLWantWriteError``); then the
+  Challenge/Authenticate exchange follows inside it.  The one deadline and the
+  caps cover both.  Reads loop until the socket would block, because TLS may
+  hold decrypted bytes (``pending()``) that the selector cannot see.
 - After the handshake a peer has the cluster secret: it is trusted to hold a
   connection, and the handlers (master, shuffle service) are blocking code
   that reads one message after another.  Keeping a thread per authenticated
@@ -46,6 +53,7 @@ import ipaddress
 import logging
 import selectors
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -56,17 +64,20 @@ from .connection import (HANDSHAKE_MAX_FRAME, HANDSHAKE_TIMEOUT, AuthenticationF
                          Connection, answer_authenticate, challenge)
 from .framing import DEFAULT_MAX_FRAME, HEADER, ConnectionClosed, ProtocolError, decode_body
 from .limits import AcceptBackoff, Admission, RateLimitedLog, Rejections
+from .tls import cluster_tls, describe_server_side
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Connection], None]
+
+_WOULD_BLOCK = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 #: seconds a send on an authenticated connection may make no progress before it fails
 SEND_TIMEOUT = 20.0
 MAX_HANDSHAKES = 64
 MAX_HANDSHAKES_PER_ADDRESS = 16
 #: why connections are dropped or refused (labels of vega_rejected_connections_total)
-REASONS = ("auth_failed", "protocol", "handshake_timeout", "total_limit", "address_limit",
+REASONS = ("auth_failed", "tls", "protocol", "handshake_timeout", "total_limit", "address_limit",
            "out_of_descriptors", "no_threads")
 
 
@@ -99,12 +110,14 @@ class InsecureBindError(VegaError):
 
 
 class _Handshake:
-    """One connection in the handshake: what is left to send, what has been read."""
+    """One connection in the handshake: TLS first (when on), then what is left to send and
+    what has been read of the Authenticate frame."""
 
     __slots__ = ("sock", "peer", "address", "deadline", "nonce", "out", "inbuf", "need",
-                 "header_done", "answered")
+                 "header_done", "answered", "tls_pending", "tls_wants")
 
-    def __init__(self, sock: socket.socket, peer: str, address: str, deadline: float):
+    def __init__(self, sock: socket.socket, peer: str, address: str, deadline: float,
+                 tls: bool = False):
         self.sock, self.peer, self.address, self.deadline = sock, peer, address, deadline
         self.nonce, frame = challenge()
         self.out = memoryview(frame)
@@ -112,33 +125,66 @@ class _Handshake:
         self.need = HEADER.size
         self.header_done = False
         self.answered = False
+        self.tls_pending = tls
+        self.tls_wants = selectors.EVENT_READ
+
+    def shake(self) -> None:
+        """One step of the TLS handshake; ``tls_pending`` is False once it is done."""
+        try:
+            self.sock.do_handshake()
+        except ssl.SSLWantReadError:
+            self.tls_wants = selectors.EVENT_READ
+        except ssl.SSLWantWriteError:
+            self.tls_wants = selectors.EVENT_WRITE
+        else:
+            self.tls_pending = False
 
     def write(self) -> None:
-        sent = self.sock.send(self.out)
+        try:
+            sent = self.sock.send(self.out)
+        except _WOULD_BLOCK:
+            return
         self.out = self.out[sent:]
 
     def read(self, secret: bytes) -> None:
         """Read what is there of the Authenticate frame; once whole, queue the answer."""
-        data = self.sock.recv(self.need - len(self.inbuf))
-        if not data:
-            raise ConnectionClosed(self.peer)
-        self.inbuf += data
-        if len(self.inbuf) < self.need:
-            return
-        if not self.header_done:
-            (length,) = HEADER.unpack(self.inbuf)
-            if length > HANDSHAKE_MAX_FRAME:
-                raise ProtocolError(self.peer, f"frame of {length} bytes exceeds the limit "
-                                               f"of {HANDSHAKE_MAX_FRAME}")
-            self.header_done, self.need, self.inbuf = True, length, bytearray()
-            if length:
+        while not self.answered:
+            try:
+                data = self.sock.recv(self.need - len(self.inbuf))
+            except _WOULD_BLOCK:
                 return
-        reply = decode_body(bytes(self.inbuf), self.peer)
-        self.out = memoryview(bytes(self.out) + answer_authenticate(reply, self.nonce, secret,
-                                                                    self.peer))
-        self.answered = True
+            if not data:
+                raise ConnectionClosed(self.peer)
+            self.inbuf += data
+            if len(self.inbuf) < self.need:
+                continue
+            if not self.header_done:
+                (length,) = HEADER.unpack(self.inbuf)
+                if length > HANDSHAKE_MAX_FRAME:
+                    raise ProtocolError(self.peer, f"frame of {length} bytes exceeds the "
+                                                   f"limit of {HANDSHAKE_MAX_FRAME}")
+                self.header_done, self.need, self.inbuf = True, length, bytearray()
+                if length:
+                    continue
+            reply = decode_body(bytes(self.inbuf), self.peer)
+            self.out = memoryview(bytes(self.out) + answer_authenticate(
+                reply, self.nonce, secret, self.peer))
+            self.answered = True
+
+    def step(self, secret: bytes) -> None:
+        """Move the handshake on as far as the socket allows."""
+        if self.tls_pending:
+            self.shake()
+            if self.tls_pending:
+                return
+        self.write()
+        if not self.answered:
+            self.read(secret)
+            self.write()
 
     def events(self) -> int:
+        if self.tls_pending:
+            return self.tls_wants
         wanted = 0 if self.answered else selectors.EVENT_READ
         return wanted | (selectors.EVENT_WRITE if self.out else 0)
 
@@ -156,6 +202,9 @@ class Server:
         if secret is None and not is_loopback(host):
             raise InsecureBindError(host)
         self.secret = secret or b""
+        tls = cluster_tls(self.secret)
+        self.tls_context = tls.server if tls is not None else None
+        self.tls_summary = tls.summary if tls is not None else "plaintext (benchmark switch)"
         self.handler = handler
         self.name = name
         self.max_frame = max_frame
@@ -194,6 +243,7 @@ class Server:
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> "Server":
+        log.info("%s: listening on %s:%d, %s", self.name, self.host, self.port, self.tls_summary)
         self._thread.start()
         return self
 
@@ -230,21 +280,23 @@ class Server:
             self._close_all()
 
     def _turn(self) -> None:
-        for key, mask in self._selector.select(self._timeout()):
+        for key, _ in self._selector.select(self._timeout()):
             if key.data == "listener":
                 self._accept()
             elif key.data == "wakeup":
                 with contextlib.suppress(BlockingIOError):
                     self._wakeup_r.recv(64)
             else:
-                self._advance(key.data, mask)
+                self._advance(key.data)
         now = time.monotonic()
         while self._handshakes:
             state = next(iter(self._handshakes.values()))
             if state.deadline > now:
                 break
-            self._reject(state, "handshake_timeout", "no handshake within %.0fs",
-                         self.handshake_timeout)
+            self._reject(state, "handshake_timeout", "no handshake within %.0fs%s",
+                         self.handshake_timeout,
+                         " (no TLS handshake: a plaintext client?)" if state.tls_pending
+                         else "")
         if self._paused_until is not None and now >= self._paused_until:
             self._paused_until = None
             self._selector.register(self.listener, selectors.EVENT_READ, "listener")
@@ -287,10 +339,20 @@ class Server:
             sock.close()
             return
         sock.setblocking(False)
-        state = _Handshake(sock, peer, address[0], time.monotonic() + self.handshake_timeout)
+        if self.tls_context is not None:
+            try:
+                sock = self.tls_context.wrap_socket(sock, server_side=True,
+                                                    do_handshake_on_connect=False)
+            except OSError as exc:  # the peer is already gone
+                log.debug("%s: %s disconnected before TLS: %s", self.name, peer, exc)
+                self.admission.release(address[0])
+                sock.close()
+                return
+        state = _Handshake(sock, peer, address[0], time.monotonic() + self.handshake_timeout,
+                           tls=self.tls_context is not None)
         self._handshakes[sock] = state
         self._selector.register(sock, state.events(), state)
-        self._advance(state, selectors.EVENT_WRITE)
+        self._advance(state)
 
     def _evict_for(self, address: str) -> bool:
         """At the total cap, drop the oldest handshake of the address holding the most, if
@@ -303,16 +365,16 @@ class Server:
                      self.admission.total, busiest)
         return True
 
-    def _advance(self, state: _Handshake, mask: int) -> None:
+    def _advance(self, state: _Handshake) -> None:
         if state.sock not in self._handshakes:  # evicted earlier in the same turn
             return
         try:
-            if mask & selectors.EVENT_READ and not state.answered:
-                state.read(self.secret)
-            if state.out:
-                state.write()
-        except BlockingIOError:
-            pass
+            state.step(self.secret)
+        except (ssl.SSLEOFError, ssl.SSLZeroReturnError) as exc:
+            log.debug("%s: %s disconnected during the handshake: %s", self.name, state.peer, exc)
+            return self._forget(state)
+        except ssl.SSLError as exc:
+            return self._reject(state, "tls", "%s", describe_server_side(exc))
         except AuthenticationFailed as exc:
             return self._reject(state, "auth_failed", "%s", exc.problem)
         except ProtocolError as exc:
@@ -342,15 +404,21 @@ class Server:
 
     # -- authenticated connections ---------------------------------------------------------------
     def _hand_over(self, sock: socket.socket, peer: str) -> None:
+        tls = isinstance(sock, ssl.SSLSocket)
         try:
-            sock.setblocking(True)
-            set_send_timeout(sock, self.send_timeout)
+            if tls:
+                # the ssl module waits out SO_SNDTIMEO on a blocking socket (it selects and
+                # retries): a socket timeout bounds its sends, and receives wait it out
+                sock.settimeout(self.send_timeout)
+            else:
+                sock.setblocking(True)
+                set_send_timeout(sock, self.send_timeout)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError as exc:  # the peer is already gone
             log.debug("%s: %s disconnected after the handshake: %s", self.name, peer, exc)
             sock.close()
             return
-        conn = Connection(sock, peer, self.max_frame)
+        conn = Connection(sock, peer, self.max_frame, patient=tls)
         with self._lock:
             self.established += 1
         try:

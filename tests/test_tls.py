@@ -1,0 +1,245 @@
+"""TLS 1.3 on every connection (issue 12): a real master refuses plaintext clients and
+certificates of another CA, keeps serving everyone else, and ``openssl s_client`` sees
+TLS 1.3 with a certificate of the cluster's CA on its port.
+
+The CA is derived from the secret (vega_runtime/net/tls.py); the tests build the
+certificates a client would present with the same functions, or with another CA's key.
+"""
+
+import datetime
+import os
+import re
+import select
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from cryptography import x509
+
+from vega_runtime.net.connection import AuthenticationFailed, Connection
+from vega_runtime.net.framing import encode_frame, recv_frame
+from vega_runtime.net.messages import RequestStatus, StatusReply
+from vega_runtime.net.server import Server
+from vega_runtime.net.tls import ca_certificate_pem, derive_ca_key, issue_leaf, make_context
+
+from proc_helpers import read_text, wait_for
+from test_protocol_fuzz import MasterProcess
+
+
+@pytest.fixture(scope="module")
+def master(tmp_path_factory):
+    """A real ``vega master`` on loopback with a secret (and so with TLS)."""
+    running = MasterProcess(tmp_path_factory.mktemp("tls-master"))
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def read_until(stream, marker: bytes, timeout: float) -> bytes:
+    """What ``stream`` gives until ``marker`` appears, it ends, or ``timeout`` passes."""
+    got, deadline = b"", time.monotonic() + timeout
+    while marker not in got and time.monotonic() < deadline:
+        ready, _, _ = select.select([stream], [], [], max(0.0, deadline - time.monotonic()))
+        chunk = os.read(stream.fileno(), 65536) if ready else b""
+        if not chunk:
+            break
+        got += chunk
+    return got
+
+
+def ca_pem(secret: bytes) -> bytes:
+    return ca_certificate_pem(secret)
+
+
+def dropped_lines(master) -> list:
+    return re.findall(r"master: dropped 127\.0\.0\.1:\d+: (.*)", read_text(master.log))
+
+
+def wait_logged(master, text: str) -> None:
+    wait_for(lambda: any(text in line for line in dropped_lines(master)), 10,
+             f"the master to log a dropped peer with {text!r}")
+
+
+def test_ca_is_the_same_in_every_process_for_a_secret_and_differs_across_secrets():
+    """Every holder of a secret derives byte-identical CA certificates; another secret,
+    another CA."""
+    code = ("import sys; from vega_runtime.net.tls import ca_certificate_pem; "
+            "sys.stdout.write(ca_certificate_pem(b'secret-a').decode())")
+    other_process = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                                   check=True).stdout
+    assert other_process == ca_pem(b"secret-a")
+    assert ca_pem(b"secret-b") != ca_pem(b"secret-a")
+    assert derive_ca_key(b"").public_key() != derive_ca_key(b"secret-a").public_key()
+
+
+def test_certificates_are_a_ca_and_a_leaf_it_signed_as_x509_reads_them():
+    """The DER written by net/certificates.py is what x509 expects: a CA limited to signing
+    leaves, and a leaf for both TLS ends signed by it, valid now."""
+    ca = x509.load_pem_x509_certificate(ca_pem(b"k"))
+    chain, key = issue_leaf(b"k")
+    leaf = x509.load_pem_x509_certificate(chain)
+    ca.verify_directly_issued_by(ca)
+    leaf.verify_directly_issued_by(ca)
+    assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value == \
+        x509.BasicConstraints(ca=True, path_length=0)
+    assert not leaf.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    usages = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert {u.dotted_string for u in usages} == {"1.3.6.1.5.5.7.3.1", "1.3.6.1.5.5.7.3.2"}
+    assert leaf.issuer == ca.subject
+    now = datetime.datetime.now(datetime.timezone.utc)
+    assert leaf.not_valid_before_utc < now < leaf.not_valid_after_utc
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    assert load_pem_private_key(key, None).public_key() == leaf.public_key()
+
+
+def test_a_plaintext_client_is_refused_with_a_clear_log_line_and_others_are_served(master):
+    """A client speaking the frame protocol without TLS is closed at once and logged."""
+    with socket.create_connection(("127.0.0.1", master.port), timeout=5) as sock:
+        try:
+            sock.sendall(encode_frame({"type": "Authenticate", "mac": b"x" * 32,
+                                       "nonce": b"n" * 32}))
+            sock.shutdown(socket.SHUT_WR)
+            while sock.recv(4096):
+                pass
+        except OSError:
+            pass  # already closed by the master (a reset): what matters is that it is closed
+    wait_logged(master, "not a TLS 1.3 client (a plaintext Vega client or another protocol)")
+    assert master.status()["workers"] == []
+
+
+def test_a_client_with_a_certificate_of_another_ca_is_refused_and_others_are_served(master):
+    """A client that skips checking the server and presents a certificate signed by another
+    cluster's CA is refused by the server's verification, which logs why."""
+    chain, key = issue_leaf(b"another secret")
+    context = make_context(False, ca_pem(b"another secret"), chain, key)
+    context.verify_mode = ssl.CERT_NONE  # an intruder does not care whom it talks to
+    raw = socket.create_connection(("127.0.0.1", master.port), timeout=5)
+    with context.wrap_socket(raw) as sock:  # TLS 1.3: the client's side completes first
+        with pytest.raises((ssl.SSLError, ConnectionResetError)):
+            recv_frame(sock, "master", 4096)
+    wait_logged(master, "its certificate is not signed by this cluster's CA")
+    assert master.status()["workers"] == []
+
+
+def test_a_client_with_another_secret_is_told_the_certificate_does_not_match(master):
+    """Connection.connect with another secret fails fast, naming the secret; the master logs it."""
+    with pytest.raises(AuthenticationFailed, match="another secret|another cluster secret"):
+        Connection.connect("127.0.0.1", master.port, b"not the cluster's secret", timeout=5)
+    wait_logged(master, "another cluster's secret")
+    conn = Connection.connect("127.0.0.1", master.port, master.secret, timeout=5)
+    assert conn.sock.version() == "TLSv1.3"
+    conn.close()
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None,
+                    reason="the openssl command line tool is not installed")
+def test_openssl_s_client_sees_tls13_and_the_cluster_ca_on_the_master_port(master, tmp_path):
+    """`openssl s_client -tls1_3` with a certificate of the cluster's CA: TLS 1.3, verified
+    both ways; without a certificate the master refuses the client."""
+    chain, key = issue_leaf(master.secret)
+    files = {"ca.pem": ca_pem(master.secret), "leaf.pem": chain, "key.pem": key}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    argv = ["openssl", "s_client", "-connect", f"127.0.0.1:{master.port}", "-tls1_3",
+            "-brief", "-CAfile", str(tmp_path / "ca.pem"), "-verify_return_error"]
+    client = subprocess.Popen(argv + ["-cert", str(tmp_path / "leaf.pem"),
+                                      "-key", str(tmp_path / "key.pem")],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT)
+    try:  # until the master's Challenge arrives: the Vega handshake begins inside TLS
+        output = read_until(client.stdout, b"Challenge", 20).decode(errors="replace")
+    finally:
+        client.kill()
+        client.wait()
+    assert "Protocol version: TLSv1.3" in output, output
+    assert "Verification: OK" in output, output
+    assert "Challenge" in output, output
+    subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=20)
+    wait_logged(master, "it sent no client certificate")
+    assert master.status()["workers"] == []
+
+
+def _status_handler(conn):
+    while True:
+        if isinstance(conn.recv(), RequestStatus):
+            conn.send(StatusReply("{}"))
+
+
+def test_a_silent_plaintext_client_is_dropped_at_the_handshake_deadline_naming_tls():
+    """A client that waits for a plaintext Challenge (an older Vega) never starts TLS; the one
+    handshake deadline covers the TLS handshake and the drop says so."""
+    server = Server("127.0.0.1", 0, b"s", _status_handler, "test", handshake_timeout=0.5).start()
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as silent:
+            outcome = {}
+            reader = threading.Thread(target=lambda: outcome.update(got=silent.recv(10)))
+            reader.start()
+            reader.join(5)
+            assert outcome.get("got") == b""
+        assert server.rejections.counts()["handshake_timeout"] == 1
+        conn = Connection.connect("127.0.0.1", server.port, b"s")
+        conn.send(RequestStatus())
+        assert isinstance(conn.recv(), StatusReply)
+        conn.close()
+    finally:
+        server.stop()
+
+
+def test_large_frames_cross_tls_intact():
+    """Frames larger than a TLS record (16 KiB) and than the 1 MiB read chunk arrive whole."""
+    payload = os.urandom(3 << 20).hex()
+
+    def echo(conn):
+        while True:
+            conn.send(conn.recv())
+
+    server = Server("127.0.0.1", 0, b"s", echo, "test").start()
+    try:
+        conn = Connection.connect("127.0.0.1", server.port, b"s")
+        for size in (1, 20_000, len(payload)):
+            conn.send(StatusReply(payload[:size]))
+            assert conn.recv() == StatusReply(payload[:size])
+        conn.close()
+    finally:
+        server.stop()
+
+
+def test_frames_sent_and_received_at_once_on_tls_connections_stay_intact():
+    """A thread sending while another receives on the same TLS connection (as every daemon
+    does) corrupts nothing, on both ends of several connections."""
+    frames = 300
+    payloads = [os.urandom(1 + (i * 7919) % 100_000).hex() for i in range(32)]
+    errors = []
+
+    def duplex(conn, side):
+        def pump():
+            for i in range(frames):
+                conn.send(StatusReply(payloads[i % 32]))
+
+        sender = threading.Thread(target=pump)
+        sender.start()
+        for i in range(frames):
+            if conn.recv().status_json != payloads[i % 32]:
+                errors.append((side, i))
+        sender.join()
+
+    server = Server("127.0.0.1", 0, b"s", lambda conn: duplex(conn, "server"), "test").start()
+    try:
+        conns = [Connection.connect("127.0.0.1", server.port, b"s") for _ in range(3)]
+        clients = [threading.Thread(target=duplex, args=(conn, "client")) for conn in conns]
+        for client in clients:
+            client.start()
+        for client in clients:
+            client.join(60)
+        assert errors == [] and not any(client.is_alive() for client in clients)
+        for conn in conns:
+            conn.close()
+    finally:
+        server.stop()

@@ -1,0 +1,197 @@
+"""TLS 1.3 for every connection: a cluster CA derived from the secret, a leaf per process.
+
+The user names one thing, the secret file (``--secret-file``).  From the secret
+every process derives the same certificate authority::
+
+    CA key  = Ed25519(HKDF-SHA256(secret, salt="vega tls", info="vega cluster CA v1"))
+    CA cert = self-signed, every field fixed (name, serial, validity) -> byte-identical
+
+and at its first connection issues itself a leaf certificate for a fresh
+Ed25519 key, signed by that CA.  Servers and clients both present their leaf
+and verify the peer's against the CA (mutual TLS, ``CERT_REQUIRED``, TLS 1.3
+only, no host name check: a peer's identity is "holds the cluster secret").
+Nothing is written next to the secret, nothing expires on its own, and
+rotating the secret rotates the CA.  Without a secret the CA is derived from
+the empty string: the channel is encrypted but anyone can make such a
+certificate, which is why such daemons only listen on loopback.  See
+docs/security.md.
+
+``VEGA_INSECURE_PLAINTEXT_FOR_BENCHMARKS=1`` turns TLS off in every process that
+has it, to measure its cost; never a default, and every process of the cluster
+must agree.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import hashlib
+import hmac
+import logging
+import os
+import socket
+import ssl
+import tempfile
+from typing import Optional
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from . import certificates
+
+log = logging.getLogger(__name__)
+
+PLAINTEXT_ENV = "VEGA_INSECURE_PLAINTEXT_FOR_BENCHMARKS"
+_CA_INFO = b"vega cluster CA v1"
+_EPOCH = datetime.datetime(2000, 1, 1, tzinfo=datetime.timezone.utc)
+_FOREVER = datetime.datetime(9999, 12, 31, 23, 59, 59, tzinfo=datetime.timezone.utc)
+
+
+def plaintext_for_benchmarks() -> bool:
+    """True when TLS is switched off to measure its cost (never a default)."""
+    return os.environ.get(PLAINTEXT_ENV) == "1"
+
+
+def _hkdf_sha256(secret: bytes, salt: bytes, info: bytes) -> bytes:
+    """32 bytes of HKDF-SHA256 (RFC 5869: one block of expand)."""
+    prk = hmac.new(salt, secret, hashlib.sha256).digest()
+    return hmac.new(prk, info + b"\x01", hashlib.sha256).digest()
+
+
+def derive_ca_key(secret: bytes) -> Ed25519PrivateKey:
+    """The cluster CA's private key: the same for every holder of ``secret``."""
+    return Ed25519PrivateKey.from_private_bytes(_hkdf_sha256(secret, b"vega tls", _CA_INFO))
+
+
+def ca_fingerprint(secret: bytes) -> str:
+    """A short name for the CA of ``secret`` (in its certificate's subject and in logs)."""
+    public = derive_ca_key(secret).public_key().public_bytes_raw()
+    return hashlib.sha256(public).hexdigest()[:16]
+
+
+def _ca_name(secret: bytes) -> tuple:
+    return ("Vega", f"Vega cluster CA {ca_fingerprint(secret)}")
+
+
+def ca_certificate_pem(secret: bytes) -> bytes:
+    """The cluster CA's certificate (PEM); deterministic (Ed25519 signatures are, and every
+    field is fixed), so every holder of the secret builds the same bytes."""
+    key = derive_ca_key(secret)
+    public = key.public_key().public_bytes_raw()
+    serial = int.from_bytes(hashlib.sha256(b"serial" + public).digest()[:16], "big") >> 1
+    name = _ca_name(secret)
+    der = certificates.certificate(signer=key, issuer=name, subject=name, public=public,
+                                   serial=serial, not_before=_EPOCH, not_after=_FOREVER,
+                                   ca=True)
+    return certificates.pem("CERTIFICATE", der)
+
+
+def issue_leaf(secret: bytes) -> tuple:
+    """A fresh key and a certificate for it signed by the CA of ``secret``: PEM
+    ``(certificate chain, private key)``."""
+    seed = os.urandom(32)
+    public = Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes_raw()
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    der = certificates.certificate(
+        signer=derive_ca_key(secret), issuer=_ca_name(secret),
+        subject=("Vega", f"vega {socket.gethostname()} pid {os.getpid()}"), public=public,
+        serial=int.from_bytes(os.urandom(16), "big") >> 1,
+        not_before=now - datetime.timedelta(days=1), not_after=_FOREVER, ca=False)
+    return (certificates.pem("CERTIFICATE", der),
+            certificates.pem("PRIVATE KEY", certificates.private_key_der(seed)))
+
+
+def make_context(server_side: bool, ca_pem: bytes, chain_pem: bytes,
+                 key_pem: bytes) -> ssl.SSLContext:
+    """A TLS 1.3-only context presenting ``chain_pem`` and requiring a peer certificate
+    signed by ``ca_pem``."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER if server_side else ssl.PROTOCOL_TLS_CLIENT)
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.load_verify_locations(cadata=ca_pem.decode())
+    if server_side:
+        context.num_tickets = 0  # nobody resumes sessions; no post-handshake messages
+    # the ssl module loads a certificate chain only from files: the leaf's key is written
+    # to a private directory, loaded and removed at once (the CA key never touches disk)
+    with tempfile.TemporaryDirectory(prefix="vega-tls-") as scratch:
+        path = os.path.join(scratch, "leaf.pem")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(key_pem + chain_pem)
+        context.load_cert_chain(path)
+    return context
+
+
+class ClusterTls:
+    """The two contexts of one process for one secret (its leaf certificate is shared)."""
+
+    def __init__(self, secret: bytes):
+        self.fingerprint = ca_fingerprint(secret)
+        #: what a log line says about this process's TLS
+        self.summary = (f"TLS 1.3, cluster CA {self.fingerprint}" if secret else
+                        "TLS 1.3 without a secret (encrypted, not authenticated: loopback only)")
+        ca_pem = ca_certificate_pem(secret)
+        chain_pem, key_pem = issue_leaf(secret)
+        self.server = make_context(True, ca_pem, chain_pem, key_pem)
+        self.client = make_context(False, ca_pem, chain_pem, key_pem)
+
+
+@functools.lru_cache(maxsize=8)
+def _cluster_tls(secret: bytes) -> ClusterTls:
+    return ClusterTls(secret)
+
+
+def cluster_tls(secret: Optional[bytes]) -> Optional[ClusterTls]:
+    """The TLS contexts for ``secret`` (``None``/``b""``: the well-known no-secret CA),
+    issued once per process; None when TLS is off for a benchmark.  A pure function of
+    the secret but for the leaf key, hence cached rather than passed around."""
+    if plaintext_for_benchmarks():
+        _warn_plaintext()
+        return None
+    return _cluster_tls(secret or b"")
+
+
+@functools.lru_cache(maxsize=1)
+def _warn_plaintext() -> None:
+    log.warning("TLS is OFF (%s=1): connections are plaintext; for benchmarks only",
+                PLAINTEXT_ENV)
+
+
+#: SSL error reasons meaning "the peer does not speak TLS at all"
+_NOT_TLS = ("WRONG_VERSION_NUMBER", "HTTP_REQUEST", "HTTPS_PROXY_REQUEST", "RECORD_LAYER_FAILURE",
+            "PACKET_LENGTH_TOO_LONG", "UNEXPECTED_MESSAGE", "UNEXPECTED_RECORD",
+            "RECORD_LENGTH_MISMATCH", "BAD_RECORD_TYPE")
+
+
+def describe_server_side(exc: ssl.SSLError) -> str:
+    """Why a client's TLS handshake failed, for the server's log line."""
+    reason = getattr(exc, "reason", None) or ""
+    if isinstance(exc, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in reason:
+        return ("its certificate is not signed by this cluster's CA (a client with another "
+                f"cluster's secret?): {getattr(exc, 'verify_message', '') or reason}")
+    if reason == "PEER_DID_NOT_RETURN_A_CERTIFICATE":
+        return "it sent no client certificate (not a Vega client of this cluster)"
+    if reason in ("UNSUPPORTED_PROTOCOL", "TLSV1_ALERT_PROTOCOL_VERSION"):
+        return "it offered a TLS version older than 1.3"
+    if reason in _NOT_TLS:
+        return f"not a TLS 1.3 client (a plaintext Vega client or another protocol): {reason}"
+    if reason.startswith(("TLSV1_ALERT", "SSLV3_ALERT", "TLSV13_ALERT")):
+        return f"it refused our certificate (another cluster's secret?): {reason}"
+    return f"TLS handshake failed: {reason or exc}"
+
+
+def describe_client_side(exc: ssl.SSLError) -> str:
+    """Why our TLS handshake with a server failed, for the client's error."""
+    reason = getattr(exc, "reason", None) or ""
+    if isinstance(exc, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in reason:
+        return ("the server's certificate is not signed by this cluster's CA: it has another "
+                "secret (check --secret-file on both sides)")
+    if reason in ("TLSV1_ALERT_UNKNOWN_CA", "SSLV3_ALERT_BAD_CERTIFICATE",
+                  "TLSV1_ALERT_DECRYPT_ERROR", "SSLV3_ALERT_CERTIFICATE_UNKNOWN",
+                  "TLSV13_ALERT_CERTIFICATE_REQUIRED", "TLSV1_ALERT_ACCESS_DENIED"):
+        return ("the server refused our certificate: it has another cluster secret "
+                f"(check --secret-file on both sides) [{reason}]")
+    if reason in _NOT_TLS:
+        return (f"the server does not speak TLS 1.3 (an older Vega, or started with "
+                f"{PLAINTEXT_ENV}=1?) [{reason}]")
+    return f"TLS handshake failed: {reason or exc}"
