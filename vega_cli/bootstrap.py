@@ -9,6 +9,7 @@ version is left alone.
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import subprocess
 import sys
@@ -30,9 +31,29 @@ def source_tree() -> str:
     return root
 
 
+def build_id() -> str:
+    """This Vega's version and a digest of its source (every file of its packages and its
+    setup.cfg): a checkout changed without a new version number is a new build, so neither
+    the wheel cache nor a host's bootstrapped virtualenv can hand out stale code."""
+    root = source_tree()
+    digest = hashlib.sha256()
+    for package in ("vega_runtime", "vega_cli"):
+        for current, dirs, names in os.walk(os.path.join(root, package)):
+            dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+            for name in sorted(n for n in names if not n.endswith((".pyc", ".pyo"))):
+                path = os.path.join(current, name)
+                digest.update(os.path.relpath(path, root).encode() + b"\0")
+                with open(path, "rb") as fh:
+                    digest.update(fh.read())
+    with open(os.path.join(root, "setup.cfg"), "rb") as fh:
+        digest.update(fh.read())
+    return f"{__version__}-{digest.hexdigest()[:12]}"
+
+
 def build_wheels(cache_dir: str) -> List[str]:
-    """Wheels of Vega and every dependency, built once per version into ``cache_dir``."""
-    target = os.path.join(cache_dir, f"wheels-{__version__}")
+    """Wheels of Vega and every dependency, built once per build (``build_id``) into
+    ``cache_dir``."""
+    target = os.path.join(cache_dir, f"wheels-{build_id()}")
     wheels = sorted(glob.glob(os.path.join(target, "*.whl")))
     if any(os.path.basename(w).startswith("vega_engine-") for w in wheels):
         return wheels
@@ -53,11 +74,12 @@ def _has_vega(host: Host, interpreter: str) -> bool:
 def bootstrap(host: Host, python: str, vega_home: str, wheels: List[str]) -> tuple:
     """The host's Vega interpreter, installing it first when needed; (path, what was done).
 
-    A host whose configured interpreter already runs this Vega version is left alone.
+    A host whose configured interpreter already runs this Vega version is left alone; a
+    bootstrapped virtualenv is named after the build, so a changed checkout installs anew.
     """
     if _has_vega(host, python):
         return python, f"Vega {__version__} present"
-    venv = f"{vega_home}/venv-{__version__}"
+    venv = f"{vega_home}/venv-{build_id()}"
     interpreter = f"{venv}/bin/python"
     if _has_vega(host, interpreter):
         return interpreter, "Vega already bootstrapped"
