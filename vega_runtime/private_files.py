@@ -10,9 +10,9 @@ files a process of the user's own umask creates for them (a driver's event log,
 local-cluster's daemon logs) are opened with an explicit mode (``open_private``).
 
 >>> import tempfile, stat
->>> root = tempfile.mkdtemp()
->>> with open_private(os.path.join(root, "x.log"), "ab") as fh: _ = fh.write(b"hi")
->>> oct(stat.S_IMODE(os.stat(os.path.join(root, "x.log")).st_mode))
+>>> with tempfile.TemporaryDirectory() as root:
+...     with open_private(os.path.join(root, "x.log"), "ab") as fh: _ = fh.write(b"hi")
+...     oct(stat.S_IMODE(os.stat(os.path.join(root, "x.log")).st_mode))
 '0o600'
 """
 
