@@ -18,6 +18,8 @@ import textwrap
 import time
 from typing import Dict, List, Optional
 
+from vega_runtime.processes import command_line
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 POLL = 0.1  # seconds between two looks at a condition; never poll faster than this
 EXECUTOR_MODULE = "vega_runtime.deploy.executor_main"  # what a worker runs an executor as
@@ -114,19 +116,9 @@ def descendants(pid: int) -> List[int]:
 
 
 def cmdline(pid: int) -> List[str]:
-    """The argv of ``pid``, or [] if it is gone (a zombie's, or a kernel thread's, is empty).
-
-    Processes forked from a fork server show their command line as one title string
-    (setproctitle); it is split at spaces (the tests' paths have none)."""
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            raw = fh.read()
-    except OSError:
-        return []
-    argv = raw.decode("utf-8", "replace").rstrip("\0").split("\0") if raw else []
-    if len(argv) == 1 and " " in argv[0]:
-        argv = argv[0].split(" ")
-    return argv
+    """The argv of ``pid``, or [] if it is gone (``vega_runtime.processes.command_line``:
+    a fork server's child shows one title string, split at spaces; the tests' paths have none)."""
+    return command_line(pid)
 
 
 def arg_value(argv: List[str], flag: str) -> Optional[str]:

@@ -35,6 +35,19 @@ def job_options(command: Callable) -> Callable:
     return command
 
 
+def cli_settings(master: Optional[str], confs: Tuple[str, ...]) -> dict:
+    """The settings given on the command line: ``--conf`` pairs, then ``--master`` (checked);
+    raises ``ConfigError`` or ``MasterURLError`` for a bad one."""
+    from vega_runtime.config import parse_conf_pair
+    from vega_runtime.master_url import parse_master
+
+    settings = dict(parse_conf_pair(pair) for pair in confs)
+    if master is not None:
+        parse_master(master)
+        settings["vega.master"] = master
+    return settings
+
+
 def settings_from_flags(confs: Tuple[str, ...], executor_memory: Optional[str],
                         executor_cores: Optional[int], total_executor_cores: Optional[int],
                         pyspark_compat: bool) -> Tuple[str, ...]:

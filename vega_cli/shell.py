@@ -28,13 +28,13 @@ from typing import Optional, Tuple
 
 import click
 
-from vega_runtime.config import Config, parse_conf_pair
+from vega_runtime.config import Config
 from vega_runtime.errors import ConfigError, JobCancelled, MasterURLError, VegaError
 from vega_runtime.master_url import parse_master
 from vega_runtime.scheduler.listener import JobListener
 
 from .errors import EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, fail
-from .options import job_options, settings_from_flags
+from .options import cli_settings, job_options, settings_from_flags
 
 #: the application name when --name is not given (PySpark's is "PySparkShell")
 SHELL_APP_NAME = "vega-shell"
@@ -64,14 +64,8 @@ def shell(master: Optional[str], name: Optional[str], py_files: str, confs: Tupl
 def _resolve_options(master: Optional[str], name: Optional[str], confs: Tuple[str, ...],
                      config_file: Optional[str]) -> dict:
     """The command line's settings (checked: a bad one is a usage error before anything starts)."""
-    cli_conf: dict = {"vega.app.name": name or SHELL_APP_NAME}
     try:
-        for pair in confs:
-            key, value = parse_conf_pair(pair)
-            cli_conf[key] = value
-        if master is not None:
-            parse_master(master)
-            cli_conf["vega.master"] = master
+        cli_conf = {"vega.app.name": name or SHELL_APP_NAME, **cli_settings(master, confs)}
         parse_master(Config.load(config_file=config_file, cli=cli_conf)["vega.master"])
     except (ConfigError, MasterURLError) as exc:
         fail(str(exc), EXIT_USAGE)

@@ -21,7 +21,7 @@ from typing import List, Optional, Tuple
 import click
 from rich.markup import escape
 
-from vega_runtime.config import SUBMIT_CONF_ENV, Config, parse_conf_pair
+from vega_runtime.config import SUBMIT_CONF_ENV, Config
 from vega_runtime.errors import ConfigError, JobCancelled, MasterURLError, VegaError
 from vega_runtime.logs import user_stack, user_traceback
 from vega_runtime.master_url import parse_master
@@ -29,7 +29,7 @@ from vega_runtime.processes import DIE_WITH_ENV, own_descendants, tie_from_env
 
 from .errors import (EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE,
                      error_console, fail)
-from .options import job_options, settings_from_flags
+from .options import cli_settings, job_options, settings_from_flags
 from .staging import build_job_package, stage_files, stage_py_files
 
 PROGRESS_LISTENER = "vega_cli.progress:ProgressDisplay"
@@ -97,14 +97,8 @@ def _tie_to_starter() -> None:
 
 
 def _resolve_options(master, name, confs, config_file, job, deploy_mode) -> dict:
-    cli_conf: dict = {}
     try:
-        for pair in confs:
-            key, value = parse_conf_pair(pair)
-            cli_conf[key] = value
-        if master is not None:
-            parse_master(master)
-            cli_conf["vega.master"] = master
+        cli_conf = cli_settings(master, confs)
         if name is not None:
             cli_conf["vega.app.name"] = name
         resolved = Config.load(config_file=config_file, cli=cli_conf)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import contextlib
 import os
 import resource
 import shutil
@@ -129,10 +130,8 @@ class SimulatedWorker:
     def heartbeat(self) -> None:
         from vega_runtime.net.messages import WorkerHeartbeat
 
-        try:
+        with contextlib.suppress(OSError):  # the master is gone: the run is ending
             self.conn.send(WorkerHeartbeat(self.worker_id))
-        except OSError:
-            pass
 
     def follow_master(self) -> None:
         from vega_runtime.net.messages import ApplicationEnded, KillExecutor, LaunchExecutor
@@ -184,17 +183,13 @@ class SimulatedWorker:
                 return run(message)
 
         executor.run = run_one_at_a_time
-        try:
+        with contextlib.suppress(Exception):  # the driver went away, or we were told to stop
             serve_tasks(executor, conn.recv, conn.send)
-        except Exception:  # noqa: BLE001 - the driver went away, or we were told to stop
-            pass
         with self.lock:
             self.executors.pop(key, None)
         conn.close()
-        try:
+        with contextlib.suppress(OSError):  # the master is gone: the run is ending
             self.conn.send(ExecutorExited(*key, 0, "exited"))
-        except OSError:
-            pass
 
 
 def simulate(first: int, count: int, url: str, secret_file: str, cores: int, work_dir: str) -> None:
@@ -322,10 +317,8 @@ def run_job(args, url: str, secret: str, master_pid: int, directory: str) -> Non
 
 
 def with_group(proc: subprocess.Popen, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):  # already gone
         os.killpg(proc.pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def main() -> None:
