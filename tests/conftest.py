@@ -102,6 +102,7 @@ def bare_master(tmp_path):
         ports = json.loads(ready.read_text())
         token = (work_dir / "master.token").read_text().strip()
         yield SimpleNamespace(port=ports["webui_port"], token=token, work_dir=work_dir,
+                              ca_file=str(work_dir / "ca.pem"),
                               events=events, url=f"vega://127.0.0.1:{ports['port']}",
                               env=clean_env(VEGA_CONF_DIR=str(conf)))
     finally:

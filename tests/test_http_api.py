@@ -1,11 +1,15 @@
-"""The master's web UI and JSON API, over real HTTP, while a local cluster runs a job; and
-how the HTTP port is secured (a Host allowlist, the token as Bearer or as a cookie set by a
-``?token=`` link, malformed headers) against a real ``vega master`` without a secret."""
+"""The master's web UI and JSON API, over real HTTPS, while a local cluster runs a job; and
+how the HTTP port is secured (TLS 1.3 with a certificate of the cluster CA, a Host
+allowlist, the token as Bearer or as a cookie set by a ``?token=`` link, malformed headers)
+against a real ``vega master`` without a secret.  Every client here verifies the server
+against the cluster CA's file."""
 
 import json
 import os
 import socket
+import ssl
 import stat
+import subprocess
 import threading
 import time
 import urllib.error
@@ -16,6 +20,7 @@ from proc_helpers import clean_env, vega, write_job
 
 from vega_runtime import Context, StorageLevel
 from vega_runtime.deploy.http_api import api_token
+from vega_runtime.net.tls import http_client_context
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -23,26 +28,39 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-def request(port, path, method="GET", headers=None):
-    """(status, headers, body) of one request, without following redirects."""
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
+def site_of(cluster):
+    """(port, CA file) of a local cluster's master, as ``bare_master`` has them."""
+    return cluster.webui_port, cluster.ca_file
+
+
+def request(site, path, method="GET", headers=None):
+    """(status, headers, body) of one HTTPS request to ``site`` (anything with ``port`` and
+    ``ca_file``, or a (port, CA file) pair), verified against its CA, without following
+    redirects."""
+    port, ca_file = site if isinstance(site, tuple) else (site.port, site.ca_file)
+    req = urllib.request.Request(f"https://127.0.0.1:{port}{path}", method=method,
                                  headers=headers or {})
+    opener = urllib.request.build_opener(
+        _NoRedirect, urllib.request.HTTPSHandler(context=http_client_context(ca_file)))
     try:
-        with urllib.request.build_opener(_NoRedirect).open(req, timeout=10) as response:
+        with opener.open(req, timeout=10) as response:
             return response.status, response.headers, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.headers, exc.read()
 
 
-def get(port, path, token):
-    code, headers, body = request(port, path, headers={"Authorization": f"Bearer {token}"})
+def get(site, path, token):
+    code, headers, body = request(site, path, headers={"Authorization": f"Bearer {token}"})
     assert code == 200, (path, code, body)
     return code, headers["Content-Type"], body
 
 
-def raw_request(port, head: bytes) -> bytes:
-    """Send raw request bytes (headers no client library would send) and read the reply."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+def raw_request(site, head: bytes) -> bytes:
+    """Send raw request bytes (headers no client library would send) over TLS verified
+    against the site's CA, and read the reply."""
+    context = http_client_context(site.ca_file)
+    with socket.create_connection(("127.0.0.1", site.port), timeout=10) as plain, \
+            context.wrap_socket(plain, server_hostname="127.0.0.1") as sock:
         sock.sendall(head)
         reply = b""
         while chunk := sock.recv(65536):
@@ -53,7 +71,7 @@ def raw_request(port, head: bytes) -> bytes:
 def test_ui_assets_and_application_detail_with_progress_and_cache():
     """The page and its assets load; an application's stages, executors and cached RDDs show."""
     with Context(master="local-cluster[2,1]", app_name="detailed") as ctx:
-        port, token = ctx.backend.owned_cluster.webui_port, ctx.backend.owned_cluster.token
+        port, token = site_of(ctx.backend.owned_cluster), ctx.backend.owned_cluster.token
         for path, kind in (("/", "text/html"), ("/ui/app.js", "text/javascript"),
                            ("/ui/style.css", "text/css")):
             code, content_type, body = get(port, path, token)
@@ -81,10 +99,12 @@ def test_killing_through_the_api_needs_the_token():
 
     with Context(master="local-cluster[2,1]", app_name="to-kill") as ctx:
         port = ctx.backend.owned_cluster.webui_port
+        https = http_client_context(ctx.backend.owned_cluster.ca_file)
         app_id = ctx.backend.app_id
-        url = f"http://127.0.0.1:{port}/api/v1/applications/{app_id}/kill"
+        url = f"https://127.0.0.1:{port}/api/v1/applications/{app_id}/kill"
         try:
-            urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=10)
+            urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=10,
+                                   context=https)
             raise AssertionError("an unauthenticated kill was accepted")
         except urllib.error.HTTPError as exc:
             assert exc.code == 401
@@ -102,7 +122,7 @@ def test_killing_through_the_api_needs_the_token():
         assert api_token(secret) == ctx.backend.owned_cluster.token  # derived from the secret
         kill = urllib.request.Request(url, method="POST")
         kill.add_header("Authorization", f"Bearer {api_token(secret)}")
-        assert json.load(urllib.request.urlopen(kill, timeout=10))["killed"] is True
+        assert json.load(urllib.request.urlopen(kill, timeout=10, context=https))["killed"] is True
         job.join(30)
         assert "error" in outcome and "HTTP API" in str(outcome["error"])
 
@@ -113,7 +133,7 @@ def test_finished_applications_are_shown_from_their_event_logs(bare_master):
                  conf={"vega.eventlog.dir": str(bare_master.events)}) as ctx:
         ctx.parallelize(range(8), 2).map(lambda x: (x, 1)).group_by_key().count()
         app_id = ctx.application_id
-    port, token = bare_master.port, bare_master.token
+    port, token = bare_master, bare_master.token
     listed = json.loads(get(port, "/api/v1/history", token)[2])
     assert [(h["app_id"], h["name"], h["finished"], h["broken"]) for h in listed] == \
         [(app_id, "earlier", True, False)]
@@ -133,7 +153,7 @@ def test_a_truncated_event_log_is_listed_as_broken_next_to_good_ones(bare_master
     (bare_master.events / "app-killed-0001.jsonl").write_bytes(
         cut.replace(good.encode(), b"app-killed-0001"))
     (bare_master.events / "app-garbled-0002.jsonl").write_bytes(b'{"event": "Appl\xff\n[1, 2]\n')
-    port, token = bare_master.port, bare_master.token
+    port, token = bare_master, bare_master.token
     listed = {h["app_id"]: h for h in json.loads(get(port, "/api/v1/history", token)[2])}
     assert set(listed) == {good, "app-killed-0001", "app-garbled-0002"}
     assert listed[good]["broken"] is False and listed[good]["error"] is None
@@ -151,16 +171,17 @@ def test_a_foreign_host_header_is_refused_before_anything_else(bare_master):
     that gets 403 even with the right token, while this master's own names and addresses and
     the configured extra name are served."""
     port, bearer = bare_master.port, {"Authorization": f"Bearer {bare_master.token}"}
+    site = bare_master
     for host in ("evil.example", f"evil.example:{port}", "localhost.evil.example",
                  "127.0.0.1.evil.example", "vega.test.evil.example", "[::1", "localhost:x"):
         for path in ("/", "/api/v1/status", "/api/v1/history", "/ui/app.js",
                      "/api/v1/applications/app-1/logs", f"/?token={bare_master.token}"):
-            code, _, body = request(port, path, headers={**bearer, "Host": host})
+            code, _, body = request(site, path, headers={**bearer, "Host": host})
             assert code == 403, (host, path, code)
             assert b"Host" in body
     for host in ("localhost", f"localhost:{port}", f"127.0.0.1:{port}", "[::1]",
                  f"[::1]:{port}", "vega.test", f"VEGA.test:{port}", socket.gethostname()):
-        code, _, _ = request(port, "/api/v1/status", headers={**bearer, "Host": host})
+        code, _, _ = request(site, "/api/v1/status", headers={**bearer, "Host": host})
         assert code == 200, host
 
 
@@ -177,50 +198,50 @@ def test_every_endpoint_needs_the_token_but_metrics(bare_master):
     for path in paths:
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": token},
                         {"Authorization": f"Basic {token}"}, {"Cookie": f"vega-token-{port}=x"}):
-            code, reply_headers, body = request(port, path, headers=headers)
+            code, reply_headers, body = request(bare_master, path, headers=headers)
             assert code == 401, (path, headers, code)
             kind = "application/json" if path.startswith("/api/") else "text/html"
             assert reply_headers["Content-Type"].startswith(kind)
             assert b"vega status --token" in body
-        code, _, _ = request(port, path, headers={"Authorization": f"Bearer {token}"})
+        code, _, _ = request(bare_master, path, headers={"Authorization": f"Bearer {token}"})
         assert code in (200, 404), path  # 404: no application app-1
-    code, _, _ = request(port, "/api/v1/applications/app-1/kill", "POST")
+    code, _, _ = request(bare_master, "/api/v1/applications/app-1/kill", "POST")
     assert code == 401
-    code, _, body = request(port, "/metrics", headers={"Host": "prometheus.example"})
+    code, _, body = request(bare_master, "/metrics", headers={"Host": "prometheus.example"})
     assert code == 200 and b"vega_workers" in body
 
 
 def test_a_token_link_sets_a_cookie_and_redirects_without_the_token(bare_master):
-    """/?token=T&app=X answers 303 to /?app=X with an HttpOnly, SameSite=Strict cookie for
+    """/?token=T&app=X answers 303 to /?app=X with a Secure, HttpOnly, SameSite=Strict cookie for
     the whole port; the cookie alone then opens the UI and the API.  A wrong token sets none."""
     port, token = bare_master.port, bare_master.token
-    code, headers, _ = request(port, f"/?app=app-1&token={token}")
+    code, headers, _ = request(bare_master, f"/?app=app-1&token={token}")
     assert code == 303 and headers["Location"] == "/?app=app-1"
     assert headers["Referrer-Policy"] == "no-referrer"
     cookie = headers["Set-Cookie"]
     name_value, *attributes = [part.strip() for part in cookie.split(";")]
     assert name_value.startswith(f"vega-token-{port}=") and token not in cookie
-    assert {"HttpOnly", "SameSite=Strict", "Path=/"} <= set(attributes)
+    assert {"HttpOnly", "SameSite=Strict", "Path=/", "Secure"} <= set(attributes)
     for path in ("/", "/ui/app.js", "/api/v1/status", "/api/v1/history"):
-        code, _, _ = request(port, path, headers={"Cookie": f"other=1; {name_value}; x"})
+        code, _, _ = request(bare_master, path, headers={"Cookie": f"other=1; {name_value}; x"})
         assert code == 200, path
-    code, headers, _ = request(port, f"/api/v1/status?token={token}")
+    code, headers, _ = request(bare_master, f"/api/v1/status?token={token}")
     assert code == 303 and headers["Location"] == "/api/v1/status"
     for path in ("/\\evil.example/", "//evil.example/"):  # no redirect to another site
-        reply = raw_request(port, f"GET {path}?token={token} HTTP/1.1\r\nHost: localhost\r\n"
+        reply = raw_request(bare_master, f"GET {path}?token={token} HTTP/1.1\r\nHost: localhost\r\n"
                                   "Connection: close\r\n\r\n".encode())
         location = reply.split(b"\r\nLocation: ", 1)[1].split(b"\r\n", 1)[0]
         assert reply.startswith(b"HTTP/1.0 303") and location in (b"/", b"/evil.example"), reply
-    code, headers, _ = request(port, "/?token=wrong")
+    code, headers, _ = request(bare_master, "/?token=wrong")
     assert code == 401 and "Set-Cookie" not in headers
-    code, headers, _ = request(port, "/?token=" + token[:-1] + "%C3%A9")
+    code, headers, _ = request(bare_master, "/?token=" + token[:-1] + "%C3%A9")
     assert code == 401 and "Set-Cookie" not in headers
     # the cookie does not carry a kill across origins (another port is another origin)
-    code, _, _ = request(port, "/api/v1/applications/app-1/kill", "POST",
-                         headers={"Cookie": name_value, "Origin": "http://127.0.0.1:1"})
+    code, _, _ = request(bare_master, "/api/v1/applications/app-1/kill", "POST",
+                         headers={"Cookie": name_value, "Origin": "https://127.0.0.1:1"})
     assert code == 403
-    code, _, _ = request(port, "/api/v1/applications/app-1/kill", "POST",
-                         headers={"Cookie": name_value, "Origin": f"http://127.0.0.1:{port}"})
+    code, _, _ = request(bare_master, "/api/v1/applications/app-1/kill", "POST",
+                         headers={"Cookie": name_value, "Origin": f"https://127.0.0.1:{port}"})
     assert code == 404  # through: there is no application app-1
 
 
@@ -236,11 +257,11 @@ def test_malformed_headers_get_400_or_401_and_the_server_keeps_serving(bare_mast
     """A non-ASCII Authorization header or garbage cookies get an answer (400 or 401), never
     a dropped connection; the next request is served."""
     port = bare_master.port
-    reply = raw_request(port, b"GET /api/v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\n" + header +
+    reply = raw_request(bare_master, b"GET /api/v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\n" + header +
                         b"\r\nConnection: close\r\n\r\n")
     status_line = reply.split(b"\r\n", 1)[0]
     assert status_line.split()[1] in (b"400", b"401"), reply[:300]
-    code, _, _ = request(port, "/api/v1/status",
+    code, _, _ = request(bare_master, "/api/v1/status",
                          headers={"Authorization": f"Bearer {bare_master.token}"})
     assert code == 200
 
@@ -255,16 +276,18 @@ def test_start_master_and_status_print_the_link_and_scripts_use_the_token(tmp_pa
     try:
         assert started.returncode == 0, started.stderr
         ports = json.loads(open(os.path.join(work_dir, "master.ready")).read())
-        link = f"http://127.0.0.1:{ports['webui_port']}/?token="
+        link = f"https://127.0.0.1:{ports['webui_port']}/?token="
         printed = [line for line in started.stdout.splitlines() if line.startswith("web UI: ")]
         assert len(printed) == 1 and printed[0].startswith(f"web UI: {link}")
         token = printed[0].split("?token=", 1)[1]
         shown = vega("status", "--token", "--master", f"vega://127.0.0.1:{ports['port']}", env=env)
         assert shown.returncode == 0, shown.stderr
         assert shown.stdout == f"{token}\n" and f"web UI: {link}{token}" in shown.stderr
-        code, headers, _ = request(ports["webui_port"], f"/?token={token}")
+        site = (ports["webui_port"], os.path.join(work_dir, "ca.pem"))
+        assert f"CA certificate (for browsers and curl --cacert): {site[1]}" in started.stdout
+        code, headers, _ = request(site, f"/?token={token}")
         assert code == 303 and "HttpOnly" in headers["Set-Cookie"]
-        assert json.loads(get(ports["webui_port"], "/api/v1/status", token)[2])["master"][
+        assert json.loads(get(site, "/api/v1/status", token)[2])["master"][
             "webui_port"] == ports["webui_port"]
     finally:
         vega("stop-master", "--work-dir", work_dir, env=env)
@@ -276,9 +299,9 @@ def test_without_a_secret_status_reads_the_token_the_master_wrote(bare_master):
     shown = vega("status", "--token", "--master", bare_master.url, env=bare_master.env)
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.strip() == bare_master.token
-    link = f"http://127.0.0.1:{bare_master.port}/?token={bare_master.token}"
+    link = f"https://127.0.0.1:{bare_master.port}/?token={bare_master.token}"
     assert f"web UI: {link}" in shown.stderr
-    assert request(bare_master.port, link.split(str(bare_master.port), 1)[1])[0] == 303
+    assert request(bare_master, link.split(str(bare_master.port), 1)[1])[0] == 303
 
 
 def test_submit_verbose_prints_the_link_of_a_local_cluster(tmp_path):
@@ -290,4 +313,4 @@ def test_submit_verbose_prints_the_link_of_a_local_cluster(tmp_path):
     """)
     done = vega("submit", "--verbose", "--master", "local-cluster[1,1]", job)
     assert done.returncode == 0, done.stderr
-    assert "local-cluster web UI: http://127.0.0.1:" in done.stderr and "/?token=" in done.stderr
+    assert "local-cluster web UI: https://127.0.0.1:" in done.stderr and "/?token=" in done.stderr

@@ -213,33 +213,49 @@ def test_large_frames_cross_tls_intact():
 
 def test_frames_sent_and_received_at_once_on_tls_connections_stay_intact():
     """A thread sending while another receives on the same TLS connection (as every daemon
-    does) corrupts nothing, on both ends of several connections."""
-    frames = 300
+    does) corrupts nothing, on both ends of several connections.  Every thread is joined
+    (and its failure recorded) before any connection is closed."""
+    frames, connections = 300, 3
     payloads = [os.urandom(1 + (i * 7919) % 100_000).hex() for i in range(32)]
-    errors = []
+    errors, served = [], []
 
     def duplex(conn, side):
         def pump():
-            for i in range(frames):
-                conn.send(StatusReply(payloads[i % 32]))
+            try:
+                for i in range(frames):
+                    conn.send(StatusReply(payloads[i % 32]))
+            except Exception as exc:  # recorded: the test fails on it
+                errors.append((side, "send", repr(exc)))
 
-        sender = threading.Thread(target=pump)
+        sender = threading.Thread(target=pump, name=f"pump-{side}")
         sender.start()
-        for i in range(frames):
-            if conn.recv().status_json != payloads[i % 32]:
-                errors.append((side, i))
-        sender.join()
+        try:
+            for i in range(frames):
+                if conn.recv().status_json != payloads[i % 32]:
+                    errors.append((side, i))
+        except Exception as exc:
+            errors.append((side, "recv", repr(exc)))
+        finally:
+            sender.join(60)
+            if sender.is_alive():
+                errors.append((side, "the sender is still sending after 60 s"))
+            if side == "server":
+                served.append(side)
 
     server = Server("127.0.0.1", 0, b"s", lambda conn: duplex(conn, "server"), "test").start()
+    conns = []
     try:
-        conns = [Connection.connect("127.0.0.1", server.port, b"s") for _ in range(3)]
+        conns = [Connection.connect("127.0.0.1", server.port, b"s") for _ in range(connections)]
         clients = [threading.Thread(target=duplex, args=(conn, "client")) for conn in conns]
         for client in clients:
             client.start()
         for client in clients:
             client.join(60)
-        assert errors == [] and not any(client.is_alive() for client in clients)
+        assert not any(client.is_alive() for client in clients)
+        # the server's ends are done too (their senders joined) before anything is closed
+        wait_for(lambda: len(served) == connections, 60, "the server's ends to finish")
+        assert errors == []
+    finally:
         for conn in conns:
             conn.close()
-    finally:
         server.stop()

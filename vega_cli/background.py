@@ -103,6 +103,10 @@ def start_master(host: Optional[str], bind: Optional[str], port: int, webui_port
     if token:
         local = ports.get("host") or "127.0.0.1"
         click.echo(f"web UI: {ui_link(local, ports['webui_port'], token)}")
+    from vega_runtime.net.tls import CA_FILE
+
+    click.echo(f"CA certificate (for browsers and curl --cacert): "
+               f"{os.path.abspath(os.path.join(work_dir, CA_FILE))}")
 
 
 @click.command("stop-master")

@@ -151,6 +151,7 @@ def run_master(host: Optional[str] = None, port: Optional[int] = None,
     from vega_runtime.deploy.http_api import TOKEN_FILE, allowed_hosts, master_token, start_http
     from vega_runtime.deploy.master import Master
     from vega_runtime.config import http_limits
+    from vega_runtime.net.tls import write_ca_file
 
     use_private_umask()  # work dir 0700, all in it 0600 (vega_runtime/private_files.py)
     given = {"host": host, "bind": bind, "port": port, "webui_port": webui_port,
@@ -170,12 +171,14 @@ def run_master(host: Optional[str] = None, port: Optional[int] = None,
     try:
         daemon = Master(conf, secret, secret_path).start()
         hosts = allowed_hosts(bind, advertise, conf["vega.ui.allowed_hosts"])
-        http = start_http(bind, conf["vega.master.ui.port"], daemon,
+        http = start_http(bind, conf["vega.master.ui.port"], daemon, secret,
                           open_reads=conf["vega.ui.open"],
                           token=master_token(secret, daemon.work_dir), hosts=hosts,
                           **http_limits(conf))
         daemon.webui = {"webui_port": http.server_address[1],
-                        "token_file": os.path.join(daemon.work_dir, TOKEN_FILE)}
+                        "token_file": os.path.join(daemon.work_dir, TOKEN_FILE),
+                        "ca_file": write_ca_file(secret, daemon.work_dir),
+                        "webui_scheme": http.scheme}
     except (OSError, VegaError) as exc:
         fail(f"cannot start the master on {bind}:{conf['vega.master.port']}: {exc}", 1)
     if ready_file:
@@ -184,8 +187,9 @@ def run_master(host: Optional[str] = None, port: Optional[int] = None,
             json.dump({"port": daemon.server.port, "webui_port": http.server_address[1],
                        "host": advertise}, fh)
         os.replace(tmp, ready_file)
-    log.info("master %s ready (listening on %s); web UI on port %d", daemon.url, bind,
-             http.server_address[1])
+    log.info("master %s ready (listening on %s); web UI on %s://%s:%d/ (CA certificate %s)",
+             daemon.url, bind, http.scheme, advertise, http.server_address[1],
+             daemon.webui["ca_file"])
     wait_for_signal()
     daemon.stop()
     http.server_close()
@@ -242,8 +246,9 @@ def run_worker(master_url: str, host: Optional[str] = None, cores: Optional[int]
     webui_port = conf["vega.worker.ui.port"]
     try:
         metrics = start_metrics_http(daemon.bind_host, webui_port, WorkerCollector(daemon),
-                                     **http_limits(conf))
-        log.info("worker metrics on http://%s:%d/metrics", daemon.host, metrics.server_address[1])
+                                     daemon.secret, (daemon.host,), **http_limits(conf))
+        log.info("worker metrics on %s://%s:%d/metrics", metrics.scheme, daemon.host,
+                 metrics.server_address[1])
     except OSError as exc:
         log.warning("no /metrics: cannot listen on %s:%d (%s)", daemon.bind_host, webui_port, exc)
     for sig in (signal.SIGTERM, signal.SIGINT):

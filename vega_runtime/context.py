@@ -300,11 +300,13 @@ class Context(JobControl, FileShipping):
     def ui_web_url(self) -> Optional[str]:
         """The web UI showing this application: a local cluster's master UI, or a cluster
         master's on its default port 8080; None in local mode (no UI)."""
+        from .net.tls import http_scheme
+
         cluster = getattr(self.backend, "owned_cluster", None)
         if cluster is not None:
-            return f"http://127.0.0.1:{cluster.webui_port}"
+            return f"{http_scheme()}://127.0.0.1:{cluster.webui_port}"
         if self.master_spec.kind == "vega":
-            return f"http://{self.master_spec.host}:8080"
+            return f"{http_scheme()}://{self.master_spec.host}:8080"
         return None
 
     @property

@@ -1,4 +1,8 @@
-"""HTTP: the master's web UI, JSON API (``/api/v1/``) and ``/metrics``; workers' ``/metrics``.
+"""HTTPS: the master's web UI, JSON API (``/api/v1/``) and ``/metrics``; workers' ``/metrics``.
+
+Every port speaks TLS 1.3 with a certificate of the cluster CA (``net/tls.py``); the
+handshake runs on the connection's own thread, under the request deadline, and a client
+speaking plain HTTP gets a plain-text 400 saying to use ``https://``.
 
 The master's port answers only requests whose ``Host`` header names this master (a page on
 a foreign site cannot reach it through DNS rebinding), and everything but ``/metrics``
@@ -19,6 +23,8 @@ import re
 import secrets
 import socket
 import socketserver
+import ssl
+import sys
 import threading
 import time
 from typing import Dict, Iterable, Optional
@@ -26,6 +32,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from ..net.limits import AcceptBackoff, Admission, RateLimitedLog, Rejections
+from ..net.tls import describe_server_side, http_scheme, http_server_context
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +48,7 @@ _APP_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 _LOCAL_PATH = re.compile(r"/(?![/\\])")
 _NO_TOKEN_PAGE = b"""<!doctype html><meta charset="utf-8"><title>Vega: token needed</title>
 <p>This Vega master needs its access token. Open the link <code>vega start-master</code>
-prints, or the one <code>vega status --token</code> prints (<code>http://HOST:PORT/?token=...</code>).
+prints, or the one <code>vega status --token</code> prints (<code>https://HOST:PORT/?token=...</code>).
 """
 
 
@@ -54,8 +61,17 @@ MAX_CONNECTIONS = 64
 MAX_CONNECTIONS_PER_ADDRESS = 16
 
 
+_PLAIN_HTTP_REPLY = (b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                     b"Connection: close\r\n\r\nThis Vega port speaks HTTPS only: open the same "
+                     b"address with https:// (vega status --token prints the link).\n")
+
+
 class _RequestTimedOut(TimeoutError):
     """The client did not send its request within the deadline."""
+
+
+class _NotServed(Exception):
+    """The connection was refused before HTTP (no TLS, a failed handshake); logged."""
 
 
 class _DeadlineReader(io.RawIOBase):
@@ -89,10 +105,55 @@ class _Handler(BaseHTTPRequestHandler):
     one deadline (``server.request_timeout``), sending the response another."""
 
     def setup(self) -> None:
+        deadline = time.monotonic() + self.server.request_timeout
+        self._tls_socket = None
+        if self.server.tls is not None:
+            self.request = self._tls_socket = self._start_tls(deadline)
         super().setup()
         self.rfile.close()  # the plain socket file, replaced by one that keeps the deadline
-        self.rfile = io.BufferedReader(_DeadlineReader(
-            self.connection, time.monotonic() + self.server.request_timeout, self._timed_out))
+        self.rfile = io.BufferedReader(_DeadlineReader(self.connection, deadline, self._timed_out))
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            if self._tls_socket is not None:  # the server closes the plain socket it detached
+                self._tls_socket.close()
+
+    def _start_tls(self, deadline: float) -> ssl.SSLSocket:
+        """The TLS handshake, before the request deadline; a plain-HTTP client is answered
+        with a plain-text 400.  Raises ``_NotServed`` (logged) when there is no TLS."""
+        sock, address = self.request, self.client_address[0]
+        try:
+            sock.settimeout(max(deadline - time.monotonic(), 0.001))
+            first = sock.recv(1, socket.MSG_PEEK)
+        except OSError:  # a timeout: opened ahead of need and never used, as browsers do
+            self.server.reject("request_timeout", "dropped %s: nothing sent within %.0fs",
+                               address, self.server.request_timeout, level=logging.DEBUG)
+            raise _NotServed() from None
+        if not first:
+            raise _NotServed()  # connected and closed
+        if first != b"\x16":  # not a TLS handshake record
+            self.server.reject("tls", "dropped %s: not a TLS 1.3 client (plain HTTP? the "
+                               "address is https://...)", address)
+            if first.isalpha():
+                _answer_plain_http(sock)
+            raise _NotServed()
+        tls_sock = self.server.tls.wrap_socket(sock, server_side=True,
+                                               do_handshake_on_connect=False)
+        try:
+            tls_sock.settimeout(max(deadline - time.monotonic(), 0.001))
+            tls_sock.do_handshake()
+        except ssl.SSLError as exc:
+            tls_sock.close()
+            self.server.reject("tls", "dropped %s: %s", address, describe_server_side(exc))
+            raise _NotServed() from None
+        except OSError as exc:  # a timeout, or the client went away
+            tls_sock.close()
+            self.server.reject("tls", "dropped %s: TLS handshake not completed: %s", address,
+                               exc or "timed out", level=logging.DEBUG)
+            raise _NotServed() from None
+        return tls_sock
 
     def _timed_out(self, received: int) -> None:
         # browsers open connections ahead of need and may never use them: silence is DEBUG,
@@ -136,16 +197,18 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
 
-    def __init__(self, address, handler: type, name: str,
+    def __init__(self, address, handler: type, name: str, tls: Optional[ssl.SSLContext] = None,
                  max_connections: int = MAX_CONNECTIONS,
                  per_address: int = MAX_CONNECTIONS_PER_ADDRESS,
                  request_timeout: float = REQUEST_TIMEOUT,
                  response_timeout: float = RESPONSE_TIMEOUT):
-        self.name = name
+        self.name, self.tls = name, tls
+        #: ``https``, or ``http`` when TLS is off for a benchmark
+        self.scheme = "https" if tls is not None else "http"
         self.request_timeout, self.response_timeout = request_timeout, response_timeout
         self.admission = Admission(max_connections, per_address)
         self.rejections = Rejections(("request_timeout", "total_limit", "address_limit",
-                                      "out_of_descriptors", "no_threads"))
+                                      "out_of_descriptors", "no_threads", "tls"))
         self.logs = RateLimitedLog(log)
         self._backoff = AcceptBackoff(name, log, self.rejections)
         super().__init__(address, handler)
@@ -185,6 +248,10 @@ class _Server(ThreadingHTTPServer):
             self.reject("no_threads", "dropped %s: %s", client_address[0], exc)
             self.shutdown_request(request)
 
+    def handle_error(self, request, client_address) -> None:
+        if not isinstance(sys.exc_info()[1], _NotServed):  # those are logged already
+            super().handle_error(request, client_address)
+
     def process_request_thread(self, request, client_address) -> None:
         try:
             super().process_request_thread(request, client_address)
@@ -199,8 +266,20 @@ class _Server(ThreadingHTTPServer):
         return {"established": self.admission.active}
 
 
-def _serve(host: str, port: int, handler: type, name: str, **limits) -> ThreadingHTTPServer:
-    server = _Server((host, port), handler, name, **limits)
+def _answer_plain_http(sock: socket.socket) -> None:
+    """Tell a plain-HTTP client (in plain HTTP) to use https://, and close."""
+    try:
+        sock.settimeout(1.0)
+        sock.recv(65536)  # its request, so that closing does not reset the connection
+        sock.sendall(_PLAIN_HTTP_REPLY)
+        sock.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+
+
+def _serve(host: str, port: int, handler: type, name: str, tls: Optional[ssl.SSLContext],
+           **limits) -> ThreadingHTTPServer:
+    server = _Server((host, port), handler, name, tls, **limits)
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=name,
                      daemon=True).start()
     return server
@@ -246,7 +325,7 @@ def ui_link(host: str, port: int, token: str) -> str:
     """The link that opens the web UI in a browser (and signs it in)."""
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"
-    return f"http://{host}:{port}/?token={token}"
+    return f"{http_scheme()}://{host}:{port}/?token={token}"
 
 
 # -- the Host header ---------------------------------------------------------------------
@@ -288,9 +367,10 @@ def host_allowed(header: Optional[str], names: frozenset) -> bool:
 def start_http(host: str, port: int, master, secret: Optional[bytes] = None,
                open_reads: bool = False, token: Optional[str] = None,
                hosts: Optional[frozenset] = None, **limits) -> ThreadingHTTPServer:
-    """The master's HTTP port: the web UI, ``/api/v1/`` and ``/metrics``.
+    """The master's HTTPS port: the web UI, ``/api/v1/`` and ``/metrics``.
 
-    ``token`` defaults to ``master_token(secret, master.work_dir)``; ``hosts`` (the names
+    Its certificate is issued by the CA of ``secret`` (the no-secret CA without one) and
+    names ``hosts``.  ``token`` defaults to ``master_token(secret, master.work_dir)``; ``hosts`` (the names
     the Host header may give) to this master's.  Everything but ``/metrics`` needs the
     token; with ``open_reads`` reading does not.  The server's ``token`` attribute holds it.
     ``limits`` are ``_Server``'s (``max_connections``, ``per_address``, ``request_timeout``,
@@ -387,7 +467,7 @@ def start_http(host: str, port: int, master, secret: Optional[bytes] = None,
             if not _LOCAL_PATH.match(path):  # "//host" or "/\\host": another site to a browser
                 path = "/"
             cookie = (f"{self._cookie_name()}={cookie_value.decode()}; HttpOnly; "
-                      "SameSite=Strict; Path=/")
+                      f"SameSite=Strict; Path=/{'; Secure' if self.server.tls else ''}")
             self._send(303, "text/plain; charset=utf-8", b"signed in\n",
                        [("Location", path + (f"?{rest}" if rest else "")), ("Set-Cookie", cookie)])
 
@@ -444,7 +524,8 @@ def start_http(host: str, port: int, master, secret: Optional[bytes] = None,
                 app_id, "killed through the HTTP API")
             self._json(200 if killed else 404, {"killed": killed, "id": app_id})
 
-    server = _serve(host, port, Handler, "master-http", **limits)
+    server = _serve(host, port, Handler, "master-http", http_server_context(secret, hosts),
+                    **limits)
     server.token = token
     return server
 
@@ -456,9 +537,11 @@ def _ascii(text: str) -> Optional[bytes]:
     return text.encode("ascii")
 
 
-def start_metrics_http(host: str, port: int, collector, **limits) -> ThreadingHTTPServer:
-    """A small HTTP server answering ``/metrics`` from one collector (workers); ``limits``
-    as ``start_http``'s."""
+def start_metrics_http(host: str, port: int, collector, secret: Optional[bytes] = None,
+                       hosts: Iterable[str] = (), **limits) -> ThreadingHTTPServer:
+    """A small HTTPS server answering ``/metrics`` from one collector (workers), with a
+    certificate of the CA of ``secret`` naming ``host`` and ``hosts``; ``limits`` as
+    ``start_http``'s."""
     class Handler(_Handler):
         def do_GET(self) -> None:  # noqa: N802 - http.server's name
             from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -469,7 +552,8 @@ def start_metrics_http(host: str, port: int, collector, **limits) -> ThreadingHT
                 return self._json(404, {"error": "not found"})
             self._send(200, CONTENT_TYPE_LATEST, registry_text(collector))
 
-    server = _serve(host, port, Handler, "metrics-http", **limits)
+    server = _serve(host, port, Handler, "metrics-http",
+                    http_server_context(secret, (host, socket.gethostname(), *hosts)), **limits)
     if hasattr(collector, "http"):  # a collector that reports its HTTP server's connections
         collector.http = server
     return server

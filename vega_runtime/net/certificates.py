@@ -2,7 +2,9 @@
 
 Two shapes only: the cluster CA (self-signed, CA:TRUE, pathlen 0, keyCertSign)
 and a leaf (CA:FALSE, digitalSignature, serverAuth + clientAuth), both Ed25519
-(RFC 8410).  Writing them here rather than with ``cryptography.x509`` keeps the
+(RFC 8410).  The HTTP port's leaf is the one exception: its key is ECDSA P-256 (browsers
+do not offer Ed25519 in TLS), given as a whole SubjectPublicKeyInfo, and it names the
+host names and addresses it serves (subjectAltName: HTTP clients check them).  Writing them here rather than with ``cryptography.x509`` keeps the
 import to the Ed25519 primitive: ``cryptography.x509`` and its serialization
 cost every fresh interpreter (every driver) about 55 ms more (63 ms against 9 ms
 for the Ed25519 primitive alone, measured over a bare interpreter).  ``tests/test_tls.py``
@@ -27,6 +29,7 @@ _KEY_USAGE = b"\x06\x03\x55\x1d\x0f"
 _SUBJECT_KEY_ID = b"\x06\x03\x55\x1d\x0e"
 _AUTHORITY_KEY_ID = b"\x06\x03\x55\x1d\x23"
 _EXTENDED_KEY_USAGE = b"\x06\x03\x55\x1d\x25"
+_SUBJECT_ALT_NAME = b"\x06\x03\x55\x1d\x11"
 _SERVER_AUTH = b"\x06\x08\x2b\x06\x01\x05\x05\x07\x03\x01"
 _CLIENT_AUTH = b"\x06\x08\x2b\x06\x01\x05\x05\x07\x03\x02"
 
@@ -70,12 +73,22 @@ def key_id(public: bytes) -> bytes:
     return hashlib.sha1(public).digest()
 
 
+def _alt_names(dns_names: Iterable[str], addresses: Iterable[bytes]) -> bytes:
+    """GeneralNames: dNSName [2] IA5String, iPAddress [7] OCTET STRING (4 or 16 bytes)."""
+    return _seq(*[_tlv(0x82, name.encode("ascii")) for name in dns_names],
+                *[_tlv(0x87, packed) for packed in addresses])
+
+
 def certificate(*, signer: Ed25519PrivateKey, issuer: tuple, subject: tuple, public: bytes,
                 serial: int, not_before: datetime.datetime, not_after: datetime.datetime,
-                ca: bool) -> bytes:
-    """A DER certificate for the Ed25519 key ``public`` (32 raw bytes), signed by ``signer``;
-    ``issuer`` and ``subject`` are ``(organization, common name)``."""
+                ca: bool, spki: bytes = b"", dns_names: Iterable[str] = (),
+                addresses: Iterable[bytes] = ()) -> bytes:
+    """A DER certificate for the Ed25519 key ``public`` (32 raw bytes), or for the key of
+    the DER SubjectPublicKeyInfo ``spki`` when given, signed by ``signer``; ``issuer`` and
+    ``subject`` are ``(organization, common name)``; a leaf with ``dns_names`` or
+    ``addresses`` (packed IPv4/IPv6) lists them as its subjectAltName."""
     issuer_public = signer.public_key().public_bytes_raw()
+    dns_names, addresses = tuple(dns_names), tuple(addresses)
     if ca:
         extensions: Iterable[bytes] = (
             _extension(_BASIC_CONSTRAINTS, _seq(b"\x01\x01\xff", _integer(0)), True),
@@ -87,13 +100,16 @@ def certificate(*, signer: Ed25519PrivateKey, issuer: tuple, subject: tuple, pub
             _extension(_KEY_USAGE, b"\x03\x02\x07\x80", True),  # digitalSignature
             _extension(_EXTENDED_KEY_USAGE, _seq(_SERVER_AUTH, _CLIENT_AUTH), False),
             _extension(_AUTHORITY_KEY_ID, _seq(_tlv(0x80, key_id(issuer_public))), False))
+        if dns_names or addresses:
+            extensions += (_extension(_SUBJECT_ALT_NAME, _alt_names(dns_names, addresses),
+                                      False),)
     tbs = _seq(b"\xa0\x03\x02\x01\x02",  # version 3
                _integer(serial),
                _seq(_ED25519),
                _name(*issuer),
                _seq(_time(not_before), _time(not_after)),
                _name(*subject),
-               _seq(_seq(_ED25519), _tlv(0x03, b"\x00" + public)),
+               spki or _seq(_seq(_ED25519), _tlv(0x03, b"\x00" + public)),
                _tlv(0xA3, _seq(*extensions)))
     return _seq(tbs, _seq(_ED25519), _tlv(0x03, b"\x00" + signer.sign(tbs)))
 

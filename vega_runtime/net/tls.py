@@ -16,6 +16,12 @@ the empty string: the channel is encrypted but anyone can make such a
 certificate, which is why such daemons only listen on loopback.  See
 docs/security.md.
 
+The HTTP ports (the master's web UI, JSON API and ``/metrics``, a worker's ``/metrics``)
+serve HTTPS with a leaf of the same CA: an ECDSA P-256 key (browsers offer no Ed25519)
+naming the host names and addresses the port answers to, no client certificate asked
+(HTTP clients prove themselves with the API token).  HTTP clients verify it against the
+CA certificate, which a master also writes to ``CA_FILE`` in its work dir.
+
 ``VEGA_INSECURE_PLAINTEXT_FOR_BENCHMARKS=1`` turns TLS off in every process that
 has it, to measure its cost; never a default, and every process of the cluster
 must agree.
@@ -27,12 +33,13 @@ import datetime
 import functools
 import hashlib
 import hmac
+import ipaddress
 import logging
 import os
 import socket
 import ssl
 import tempfile
-from typing import Optional
+from typing import Iterable, Optional, Tuple
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -41,6 +48,8 @@ from . import certificates
 log = logging.getLogger(__name__)
 
 PLAINTEXT_ENV = "VEGA_INSECURE_PLAINTEXT_FOR_BENCHMARKS"
+#: the cluster CA's certificate in a master's work dir (public: for HTTP clients to trust)
+CA_FILE = "ca.pem"
 _CA_INFO = b"vega cluster CA v1"
 _EPOCH = datetime.datetime(2000, 1, 1, tzinfo=datetime.timezone.utc)
 _FOREVER = datetime.datetime(9999, 12, 31, 23, 59, 59, tzinfo=datetime.timezone.utc)
@@ -111,15 +120,20 @@ def make_context(server_side: bool, ca_pem: bytes, chain_pem: bytes,
     context.load_verify_locations(cadata=ca_pem.decode())
     if server_side:
         context.num_tickets = 0  # nobody resumes sessions; no post-handshake messages
-    # the ssl module loads a certificate chain only from files: the leaf's key is written
-    # to a private directory, loaded and removed at once (the CA key never touches disk)
+    _load_chain(context, chain_pem, key_pem)
+    return context
+
+
+def _load_chain(context: ssl.SSLContext, chain_pem: bytes, key_pem: bytes) -> None:
+    """Give ``context`` its certificate chain and key.  The ssl module loads them only from
+    files: the leaf's key is written to a private directory, loaded and removed at once
+    (the CA key never touches disk)."""
     with tempfile.TemporaryDirectory(prefix="vega-tls-") as scratch:
         path = os.path.join(scratch, "leaf.pem")
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as out:
             out.write(key_pem + chain_pem)
         context.load_cert_chain(path)
-    return context
 
 
 class ClusterTls:
@@ -149,6 +163,97 @@ def cluster_tls(secret: Optional[bytes]) -> Optional[ClusterTls]:
         _warn_plaintext()
         return None
     return _cluster_tls(secret or b"")
+
+
+# -- HTTPS ---------------------------------------------------------------------------------
+def http_scheme() -> str:
+    """``https``, the scheme of every Vega HTTP port (``http`` only with TLS off for a
+    benchmark)."""
+    return "http" if plaintext_for_benchmarks() else "https"
+
+
+def http_names(hosts: Iterable[str]) -> Tuple[Tuple[str, ...], Tuple[bytes, ...]]:
+    """The subjectAltName of an HTTP port answering to ``hosts``: ``(DNS names, packed IP
+    addresses)``, always with localhost, 127.0.0.1 and ::1; ``*`` and the wildcard
+    addresses name nothing and are left out.
+
+    >>> names, addresses = http_names(["Node1.example.", "10.0.0.5", "[::1]", "*", "0.0.0.0"])
+    >>> names, [str(ipaddress.ip_address(packed)) for packed in addresses]
+    (('localhost', 'node1.example'), ['127.0.0.1', '::1', '10.0.0.5'])
+    """
+    names, addresses = ["localhost"], [ipaddress.ip_address("127.0.0.1"),
+                                       ipaddress.ip_address("::1")]
+    for host in hosts:
+        host = host.strip().strip("[]").rstrip(".").lower()
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            if host and host != "*" and host.isascii() and host not in names:
+                names.append(host)
+            continue
+        if not address.is_unspecified and address not in addresses:
+            addresses.append(address)
+    return tuple(names), tuple(a.packed for a in addresses)
+
+
+def issue_http_leaf(secret: bytes, hosts: Iterable[str]) -> tuple:
+    """A fresh ECDSA P-256 key and a certificate for it signed by the CA of ``secret``,
+    naming ``hosts`` (see ``http_names``): PEM ``(certificate, private key)``."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    spki = key.public_key().public_bytes(serialization.Encoding.DER,
+                                         serialization.PublicFormat.SubjectPublicKeyInfo)
+    dns_names, addresses = http_names(hosts)
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    der = certificates.certificate(
+        signer=derive_ca_key(secret), issuer=_ca_name(secret),
+        subject=("Vega", f"vega HTTP {socket.gethostname()} pid {os.getpid()}"), public=b"",
+        spki=spki, serial=int.from_bytes(os.urandom(16), "big") >> 1,
+        not_before=now - datetime.timedelta(days=1), not_after=_FOREVER, ca=False,
+        dns_names=dns_names, addresses=addresses)
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    return certificates.pem("CERTIFICATE", der), key_pem
+
+
+def http_server_context(secret: Optional[bytes], hosts: Iterable[str]) -> Optional[ssl.SSLContext]:
+    """The TLS 1.3 context of an HTTP port answering to ``hosts``: a fresh leaf of the CA
+    of ``secret`` (``None``/``b""``: the well-known no-secret CA), no client certificate
+    asked; None when TLS is off for a benchmark."""
+    if plaintext_for_benchmarks():
+        _warn_plaintext()
+        return None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    context.set_alpn_protocols(["http/1.1"])
+    _load_chain(context, *issue_http_leaf(secret or b"", hosts))
+    return context
+
+
+def http_client_context(ca_file: Optional[str] = None,
+                        secret: Optional[bytes] = None) -> ssl.SSLContext:
+    """A TLS 1.3 client context for Vega's HTTP ports trusting only the cluster CA: the one
+    in ``ca_file`` (``CA_FILE`` of a master, or a copy), else the CA of ``secret``.  Host
+    names are checked (the server's certificate names the hosts it answers to)."""
+    if ca_file is not None:
+        context = ssl.create_default_context(cafile=ca_file)
+    else:
+        context = ssl.create_default_context(cadata=ca_certificate_pem(secret or b"").decode())
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    return context
+
+
+def write_ca_file(secret: Optional[bytes], directory: str) -> str:
+    """Write the CA certificate of ``secret`` to ``directory``/``CA_FILE`` (atomically);
+    its path."""
+    path = os.path.join(directory, CA_FILE)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "wb") as out:
+        out.write(ca_certificate_pem(secret or b""))
+    os.replace(tmp, path)
+    return path
 
 
 @functools.lru_cache(maxsize=1)

@@ -23,6 +23,7 @@ from typing import Dict, List, Optional
 from ..errors import VegaError
 from ..forkserver import ForkServer, command_title
 from ..master_url import MasterSpec
+from ..net.tls import CA_FILE, http_scheme
 from ..private_files import make_private_dir, open_private
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,12 @@ class LocalCluster:
     @property
     def ui_link(self) -> str:
         """The link that opens this cluster's web UI in a browser (``?token=``)."""
-        return f"http://127.0.0.1:{self.webui_port}/?token={self.token}"
+        return f"{http_scheme()}://127.0.0.1:{self.webui_port}/?token={self.token}"
+
+    @property
+    def ca_file(self) -> str:
+        """The cluster CA's certificate, which the master's HTTPS certificate chains to."""
+        return os.path.join(self.directory, "master", CA_FILE)
 
     def _start(self, name: str, role: str, options: dict) -> None:
         """Start ``vega ROLE`` with ``options``: forked from the fork server, else (it is
