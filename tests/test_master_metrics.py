@@ -1,14 +1,19 @@
-"""The master's /metrics endpoint, scraped over HTTP while a local cluster runs."""
+"""The master's /metrics endpoint, scraped over HTTPS (verified against the cluster CA)
+while a local cluster runs; the workers' too."""
 
 import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from vega_runtime import Context
+from vega_runtime.net.tls import http_client_context
 
 
-def scrape(port):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+def scrape(port, ca_file=None, scheme="https"):
+    """The samples at ``scheme://127.0.0.1:port/metrics``, verified against ``ca_file``."""
+    context = http_client_context(ca_file) if scheme == "https" else None
+    with urllib.request.urlopen(f"{scheme}://127.0.0.1:{port}/metrics", timeout=10,
+                                context=context) as response:
         text = response.read().decode()
     return {(s.name, tuple(sorted(s.labels.items()))): s.value
             for family in text_string_to_metric_families(text) for s in family.samples}
@@ -18,7 +23,7 @@ def test_metrics_describe_workers_applications_and_relayed_lines():
     """Workers by state, cores per worker, the running application and relayed log lines."""
     with Context(master="local-cluster[2,1]", app_name="metrics") as ctx:
         ctx.parallelize(range(4), 2).foreach(lambda x: print("line", x))
-        samples = scrape(ctx.backend.owned_cluster.webui_port)
+        samples = scrape(ctx.backend.owned_cluster.webui_port, ctx.backend.owned_cluster.ca_file)
         assert samples[("vega_workers", (("state", "alive"),))] == 2
         totals = [v for (name, labels), v in samples.items()
                   if name == "vega_worker_cores" and ("kind", "total") in labels]
@@ -39,7 +44,7 @@ def test_job_stage_task_and_shuffle_metrics_add_up_after_a_job(tmp_path):
         assert sorted(pairs.reduce_by_key(add, 4).collect()) == [(0, 1683), (1, 1617), (2, 1650)]
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            samples = scrape(port)
+            samples = scrape(port, ctx.backend.owned_cluster.ca_file)
             if samples.get(("vega_tasks_total", (("outcome", "success"),))) == 8:
                 break
             time.sleep(0.1)
@@ -63,10 +68,11 @@ def test_workers_export_their_own_metrics(tmp_path):
         deadline = time.monotonic() + 10
         port = None
         while port is None and time.monotonic() < deadline:
-            found = re.search(r"worker metrics on http://[\d.]+:(\d+)/metrics", open(log_path).read())
+            found = re.search(r"worker metrics on https://[\d.]+:(\d+)/metrics",
+                              open(log_path).read())
             port = int(found.group(1)) if found else None
             time.sleep(0.05)
-        samples = scrape(port)
+        samples = scrape(port, ctx.backend.owned_cluster.ca_file)  # the workers' CA too
         executors = [v for (name, _), v in samples.items() if name == "vega_worker_executors"]
         cores = [v for (name, _), v in samples.items() if name == "vega_worker_cores_total"]
         assert executors == [1] and cores == [1]
@@ -85,6 +91,6 @@ def test_a_client_mode_driver_serves_its_own_metrics_when_asked():
         port = probe.getsockname()[1]
     with Context(master="local[2]", conf={"vega.driver.metrics.port": port}) as ctx:
         ctx.parallelize(range(10), 5).count()
-        samples = scrape(port)
+        samples = scrape(port, scheme="http")
     assert samples[("vega_tasks_total", (("outcome", "success"),))] == 5
     assert samples[("vega_jobs_total", (("outcome", "succeeded"),))] == 1

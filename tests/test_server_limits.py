@@ -30,7 +30,7 @@ from vega_runtime.net.framing import HEADER, ConnectionClosed, recv_frame
 from vega_runtime.net.messages import RequestStatus, StatusReply
 from vega_runtime.net.limits import AcceptBackoff, RateLimitedLog, Rejections
 from vega_runtime.net.server import Server
-from vega_runtime.net.tls import cluster_tls
+from vega_runtime.net.tls import cluster_tls, http_client_context
 
 from proc_helpers import REPO, clean_env, read_text, vega_argv, wait_for
 from test_protocol_fuzz import MasterProcess, proc_counts
@@ -46,9 +46,10 @@ def master(tmp_path):
     running = MasterProcess(tmp_path)
     with open(os.path.join(running.root, "master.ready")) as fh:
         running.webui_port = json.load(fh)["webui_port"]
-    global TOKEN
+    global TOKEN, CA_FILE
     with open(os.path.join(running.work_dir, "master.token")) as fh:
         TOKEN = fh.read().strip()
+    CA_FILE = os.path.join(running.work_dir, "ca.pem")
     try:
         yield running
     finally:
@@ -134,14 +135,17 @@ def got_challenge(sock: socket.socket) -> bool:
         return False
 
 
-#: the API token of the test's master (every endpoint but /metrics needs it)
+#: the API token of the test's master (every endpoint but /metrics needs it), and the
+#: cluster CA its HTTPS certificate chains to
 TOKEN = ""
+CA_FILE = ""
 
 
 def http_get(port: int, path: str, timeout: float = 10.0):
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}",
+    request = urllib.request.Request(f"https://127.0.0.1:{port}{path}",
                                      headers={"Authorization": f"Bearer {TOKEN}"})
-    with urllib.request.urlopen(request, timeout=timeout) as response:
+    with urllib.request.urlopen(request, timeout=timeout,
+                                context=http_client_context(CA_FILE)) as response:
         return response.status, response.read()
 
 
@@ -304,11 +308,12 @@ def test_per_address_cap_refuses_the_17th_handshake_but_not_other_addresses(mast
 
 @pytest.mark.timeout(60)
 def test_idle_and_slow_http_clients_are_dropped_and_the_ui_answers(master):
-    """64 HTTP connections that send nothing or a byte a second are closed by the request
-    deadline; the 65th is refused at once; then the UI answers."""
+    """64 HTTPS connections that send nothing or (past the TLS handshake) a byte a second are
+    closed by the request deadline; the 65th is refused at once; then the UI answers."""
     threads0 = proc_counts(master.proc.pid)[0]
     idle = open_idle(master.webui_port, 63, ADDRESSES[:4])
-    slow = open_idle(master.webui_port, 1, ["127.0.0.5"])[0]
+    slow = http_client_context(CA_FILE).wrap_socket(
+        open_idle(master.webui_port, 1, ["127.0.0.5"])[0], server_hostname="127.0.0.1")
     wait_for(lambda: proc_counts(master.proc.pid)[0] >= threads0 + 64, 10,
              "64 HTTP connection threads")
     refused = open_idle(master.webui_port, 1, ["127.0.0.6"])[0]
