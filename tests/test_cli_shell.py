@@ -80,7 +80,7 @@ def test_banner_names_master_application_and_web_ui():
     app_id = out.strip()
     assert re.fullmatch(r"app-\d{14}-[0-9a-f]{4}", app_id), out
     assert f"master local-cluster[1,1], application {app_id} (banner-test)" in err, err
-    assert re.search(r"web UI: http://127\.0\.0\.1:\d+/\?token=\w+", err), err
+    assert re.search(r"web UI: https://127\.0\.0\.1:\d+/\?token=\w+", err), err
 
 
 def test_banner_of_a_cluster_master_links_its_web_ui(bare_master):
@@ -88,7 +88,7 @@ def test_banner_of_a_cluster_master_links_its_web_ui(bare_master):
     code, out, err, _ = run_piped(bare_master.url, "print(sc.master)\n", env=bare_master.env)
     assert code == 0, err
     assert out == bare_master.url + "\n"
-    assert f"web UI: http://127.0.0.1:{bare_master.port}/?token={bare_master.token}" in err, err
+    assert f"web UI: https://127.0.0.1:{bare_master.port}/?token={bare_master.token}" in err, err
 
 
 def test_plain_one_liner_as_documented():

@@ -6,6 +6,8 @@ against the cluster CA's file."""
 
 import json
 import os
+import re
+import shutil
 import socket
 import ssl
 import stat
@@ -16,11 +18,11 @@ import urllib.error
 import urllib.request
 
 import pytest
-from proc_helpers import clean_env, vega, write_job
+from proc_helpers import clean_env, vega, wait_for, write_job
 
 from vega_runtime import Context, StorageLevel
 from vega_runtime.deploy.http_api import api_token
-from vega_runtime.net.tls import http_client_context
+from vega_runtime.net.tls import ca_certificate_pem, http_client_context
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -285,6 +287,8 @@ def test_start_master_and_status_print_the_link_and_scripts_use_the_token(tmp_pa
         assert shown.stdout == f"{token}\n" and f"web UI: {link}{token}" in shown.stderr
         site = (ports["webui_port"], os.path.join(work_dir, "ca.pem"))
         assert f"CA certificate (for browsers and curl --cacert): {site[1]}" in started.stdout
+        ca = vega("status", "--ca-cert", env=env)  # from the secret, on any host that has it
+        assert ca.returncode == 0 and ca.stdout == open(site[1]).read(), ca.stderr
         code, headers, _ = request(site, f"/?token={token}")
         assert code == 303 and "HttpOnly" in headers["Set-Cookie"]
         assert json.loads(get(site, "/api/v1/status", token)[2])["master"][
@@ -314,3 +318,79 @@ def test_submit_verbose_prints_the_link_of_a_local_cluster(tmp_path):
     done = vega("submit", "--verbose", "--master", "local-cluster[1,1]", job)
     assert done.returncode == 0, done.stderr
     assert "local-cluster web UI: https://127.0.0.1:" in done.stderr and "/?token=" in done.stderr
+
+
+# -- HTTPS -------------------------------------------------------------------------------------
+@pytest.mark.skipif(shutil.which("openssl") is None,
+                    reason="the openssl command line tool is not installed")
+def test_openssl_s_client_sees_tls13_and_a_certificate_of_the_cluster_ca(bare_master):
+    """`openssl s_client -tls1_3` verifies the HTTP port's certificate against the CA file
+    the master wrote (with the address checked), and no client certificate is asked for."""
+    argv = ["openssl", "s_client", "-connect", f"127.0.0.1:{bare_master.port}", "-tls1_3",
+            "-brief", "-CAfile", bare_master.ca_file, "-verify_return_error",
+            "-verify_ip", "127.0.0.1", "-ign_eof"]
+    done = subprocess.run(argv, input=b"GET /metrics HTTP/1.0\r\n\r\n", capture_output=True,
+                          timeout=30)
+    output = (done.stdout + done.stderr).decode(errors="replace")
+    assert "Protocol version: TLSv1.3" in output, output
+    assert "Verification: OK" in output, output
+    assert "HTTP/1.0 200" in output and "vega_workers" in output, output
+
+
+def test_the_certificate_is_issued_by_the_cluster_ca_for_this_masters_names(bare_master):
+    """The server's certificate is an ECDSA P-256 key (browsers offer no Ed25519) signed by
+    the cluster CA (here the well-known no-secret CA, in the master's ca.pem), naming the
+    master's addresses and names, --ui-allowed-hosts included."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    with open(bare_master.ca_file, "rb") as fh:
+        assert fh.read() == ca_certificate_pem(b"")  # no secret: the well-known CA
+    with socket.create_connection(("127.0.0.1", bare_master.port), timeout=10) as plain, \
+            http_client_context(bare_master.ca_file).wrap_socket(
+                plain, server_hostname="127.0.0.1") as sock:
+        assert sock.version() == "TLSv1.3"
+        der = sock.getpeercert(binary_form=True)
+    leaf = x509.load_der_x509_certificate(der)
+    ca = x509.load_pem_x509_certificate(ca_certificate_pem(b""))
+    leaf.verify_directly_issued_by(ca)
+    assert isinstance(leaf.public_key(), ec.EllipticCurvePublicKey)
+    assert leaf.public_key().curve.name == "secp256r1"
+    names = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert {"localhost", "vega.test", socket.gethostname().lower()} <= \
+        set(names.get_values_for_type(x509.DNSName))
+    assert {"127.0.0.1", "::1"} <= {str(a) for a in names.get_values_for_type(x509.IPAddress)}
+
+
+def test_a_client_trusting_another_ca_or_another_name_is_refused(bare_master):
+    """Verification is real: the CA of another secret does not verify the certificate, nor
+    does a name it does not list."""
+    url = f"https://127.0.0.1:{bare_master.port}/metrics"
+    with pytest.raises(urllib.error.URLError) as refused:
+        urllib.request.urlopen(url, timeout=10, context=http_client_context(secret=b"another"))
+    assert isinstance(refused.value.reason, ssl.SSLCertVerificationError)
+    with socket.create_connection(("127.0.0.1", bare_master.port), timeout=10) as plain, \
+            pytest.raises(ssl.SSLCertVerificationError, match="Hostname mismatch"):
+        http_client_context(bare_master.ca_file).wrap_socket(plain,
+                                                             server_hostname="evil.example")
+
+
+def test_plain_http_on_the_https_port_gets_a_clear_400_and_others_are_served(bare_master):
+    """A plain-HTTP request is answered at once, in plain HTTP, with 400 and "use https://"
+    (no hang); it is counted as a TLS refusal and the next HTTPS request is served."""
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", bare_master.port), timeout=10) as sock:
+        sock.sendall(b"GET /api/v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    assert time.monotonic() - started < 5
+    assert reply.startswith(b"HTTP/1.0 400 Bad Request\r\n"), reply
+    assert b"speaks HTTPS only" in reply and b"https://" in reply
+    with pytest.raises(urllib.error.HTTPError) as plain:
+        urllib.request.urlopen(f"http://127.0.0.1:{bare_master.port}/", timeout=10)
+    assert plain.value.code == 400
+    metrics = request(bare_master, "/metrics")[2].decode()
+    assert re.search(r'vega_rejected_connections_total\{port="http",reason="tls"\} ([2-9]|\d\d)',
+                     metrics), metrics
+    assert get(bare_master, "/api/v1/status", bare_master.token)[0] == 200

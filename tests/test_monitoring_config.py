@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from vega_runtime import Context
+from vega_runtime.net.tls import http_client_context
 
 ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "conf",
                     "monitoring")
@@ -32,9 +33,11 @@ def exported_metric_names():
         ctx.parallelize(range(8), 2).map(lambda x: (x % 2, x)).group_by_key().count()
         ports = [ctx.backend.owned_cluster.webui_port]
         log = open(ctx.backend.owned_cluster.log_paths[1]).read()
-        ports += [int(p) for p in re.findall(r"worker metrics on http://[\d.]+:(\d+)/metrics", log)]
+        ports += [int(p) for p in re.findall(r"worker metrics on https://[\d.]+:(\d+)/metrics", log)]
+        https = http_client_context(ctx.backend.owned_cluster.ca_file)
         for port in ports:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+            with urllib.request.urlopen(f"https://127.0.0.1:{port}/metrics", timeout=10,
+                                        context=https) as r:
                 for line in r.read().decode().splitlines():
                     if line and not line.startswith("#"):
                         names.add(re.match(r"[a-zA-Z_:][a-zA-Z0-9_:]*", line).group(0))

@@ -63,7 +63,7 @@ def http_token(secret_file: str, status: Optional[dict]) -> Optional[str]:
 
 
 def web_ui_link(master_url: str, secret_file: str, status: Optional[dict] = None) -> Optional[str]:
-    """``http://HOST:PORT/?token=...`` for the master at ``master_url``, or None when the
+    """``https://HOST:PORT/?token=...`` for the master at ``master_url``, or None when the
     master cannot be asked for its web UI port or the token cannot be had."""
     from vega_runtime.deploy.http_api import ui_link
     from vega_runtime.net.framing import ProtocolError
@@ -85,10 +85,23 @@ def web_ui_link(master_url: str, secret_file: str, status: Optional[dict] = None
 @click.option("--token", "print_token", is_flag=True,
               help="Print the HTTP API token (Authorization: Bearer TOKEN) and, on stderr, the "
                    "link that opens the web UI.")
+@click.option("--ca-cert", "print_ca", is_flag=True,
+              help="Print the cluster CA's certificate (PEM), made from the secret, for HTTPS "
+                   "clients to trust: curl --cacert, Prometheus tls_config.ca_file, a browser.")
 def status(master_url: Optional[str], as_json: bool, secret_file: Optional[str],
-           print_token: bool) -> None:
+           print_token: bool, print_ca: bool) -> None:
     """Show the master, its workers and applications."""
     url = master_url or os.environ.get("VEGA_MASTER") or "vega://127.0.0.1:7077"
+    if print_ca:
+        from vega_runtime.net.connection import load_secret
+        from vega_runtime.net.tls import ca_certificate_pem
+
+        secret = load_secret(secret_file_for(secret_file))
+        if not secret:
+            click.echo("vega: no cluster secret here: this is the well-known CA of daemons "
+                       "without one (loopback only)", err=True)
+        click.echo(ca_certificate_pem(secret or b"").decode(), nl=False)
+        return
     if print_token:
         return _print_token(url, secret_file_for(secret_file))
     try:
