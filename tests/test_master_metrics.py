@@ -91,6 +91,6 @@ def test_a_client_mode_driver_serves_its_own_metrics_when_asked():
         port = probe.getsockname()[1]
     with Context(master="local[2]", conf={"vega.driver.metrics.port": port}) as ctx:
         ctx.parallelize(range(10), 5).count()
-        samples = scrape(port, scheme="http")
+        samples = scrape(port)  # the no-secret CA: local mode has no secret
     assert samples[("vega_tasks_total", (("outcome", "success"),))] == 5
     assert samples[("vega_jobs_total", (("outcome", "succeeded"),))] == 1

@@ -135,7 +135,7 @@ class Context(JobControl, FileShipping):
         if self.conf["vega.driver.metrics.port"]:
             self._metrics_server = job_metrics.serve_driver_metrics(
                 self.job_metrics, self.conf["vega.driver.metrics.port"],
-                self._driver_addresses()[1])
+                self._driver_addresses()[1], self._cluster_secret())
         self.backend = self._create_backend()
         self._runner = runner.JobRunner(
             self.backend,
@@ -228,6 +228,15 @@ class Context(JobControl, FileShipping):
             raise
         return backend
 
+    def _cluster_secret(self) -> Optional[bytes]:
+        """The secret of the vega:// cluster this driver joins (None in local modes, whose
+        secret, if any, is made later with their cluster)."""
+        if self.master_spec.kind != "vega":
+            return None
+        from .net.connection import load_secret, resolve_secret_file
+
+        return load_secret(resolve_secret_file(self.conf["vega.secret.file"]))
+
     def _driver_addresses(self) -> Tuple[str, str]:
         """(advertised, bound) addresses of the driver's listeners: ``vega.driver.host``,
         else VEGA_LOCAL_IP, else the local address routing to the master (loopback for
@@ -271,6 +280,7 @@ class Context(JobControl, FileShipping):
                 self._bus.on_application_end(summary)
                 if self._metrics_server is not None:
                     self._metrics_server[0].shutdown()
+                    self._metrics_server[0].server_close()
                 log.info("context %s stopped", self.application_id)
 
     def __enter__(self) -> "Context":

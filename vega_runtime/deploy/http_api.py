@@ -32,7 +32,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from ..net.limits import AcceptBackoff, Admission, RateLimitedLog, Rejections
-from ..net.tls import describe_server_side, http_scheme, http_server_context
+from ..net.tls import HttpsRefused, accept_https, http_scheme, http_server_context
 
 log = logging.getLogger(__name__)
 
@@ -61,17 +61,8 @@ MAX_CONNECTIONS = 64
 MAX_CONNECTIONS_PER_ADDRESS = 16
 
 
-_PLAIN_HTTP_REPLY = (b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
-                     b"Connection: close\r\n\r\nThis Vega port speaks HTTPS only: open the same "
-                     b"address with https:// (vega status --token prints the link).\n")
-
-
 class _RequestTimedOut(TimeoutError):
     """The client did not send its request within the deadline."""
-
-
-class _NotServed(Exception):
-    """The connection was refused before HTTP (no TLS, a failed handshake); logged."""
 
 
 class _DeadlineReader(io.RawIOBase):
@@ -121,39 +112,14 @@ class _Handler(BaseHTTPRequestHandler):
                 self._tls_socket.close()
 
     def _start_tls(self, deadline: float) -> ssl.SSLSocket:
-        """The TLS handshake, before the request deadline; a plain-HTTP client is answered
-        with a plain-text 400.  Raises ``_NotServed`` (logged) when there is no TLS."""
-        sock, address = self.request, self.client_address[0]
+        """The TLS handshake, before the request deadline (``accept_https``); raises
+        ``HttpsRefused`` once the refusal is logged and counted."""
         try:
-            sock.settimeout(max(deadline - time.monotonic(), 0.001))
-            first = sock.recv(1, socket.MSG_PEEK)
-        except OSError:  # a timeout: opened ahead of need and never used, as browsers do
-            self.server.reject("request_timeout", "dropped %s: nothing sent within %.0fs",
-                               address, self.server.request_timeout, level=logging.DEBUG)
-            raise _NotServed() from None
-        if not first:
-            raise _NotServed()  # connected and closed
-        if first != b"\x16":  # not a TLS handshake record
-            self.server.reject("tls", "dropped %s: not a TLS 1.3 client (plain HTTP? the "
-                               "address is https://...)", address)
-            if first.isalpha():
-                _answer_plain_http(sock)
-            raise _NotServed()
-        tls_sock = self.server.tls.wrap_socket(sock, server_side=True,
-                                               do_handshake_on_connect=False)
-        try:
-            tls_sock.settimeout(max(deadline - time.monotonic(), 0.001))
-            tls_sock.do_handshake()
-        except ssl.SSLError as exc:
-            tls_sock.close()
-            self.server.reject("tls", "dropped %s: %s", address, describe_server_side(exc))
-            raise _NotServed() from None
-        except OSError as exc:  # a timeout, or the client went away
-            tls_sock.close()
-            self.server.reject("tls", "dropped %s: TLS handshake not completed: %s", address,
-                               exc or "timed out", level=logging.DEBUG)
-            raise _NotServed() from None
-        return tls_sock
+            return accept_https(self.request, self.server.tls, deadline)
+        except HttpsRefused as refused:
+            self.server.reject(refused.reason, "dropped %s: %s", self.client_address[0],
+                               refused.message, level=refused.level)
+            raise
 
     def _timed_out(self, received: int) -> None:
         # browsers open connections ahead of need and may never use them: silence is DEBUG,
@@ -249,7 +215,7 @@ class _Server(ThreadingHTTPServer):
             self.shutdown_request(request)
 
     def handle_error(self, request, client_address) -> None:
-        if not isinstance(sys.exc_info()[1], _NotServed):  # those are logged already
+        if not isinstance(sys.exc_info()[1], HttpsRefused):  # those are logged already
             super().handle_error(request, client_address)
 
     def process_request_thread(self, request, client_address) -> None:
@@ -264,17 +230,6 @@ class _Server(ThreadingHTTPServer):
 
     def connection_counts(self) -> Dict[str, int]:
         return {"established": self.admission.active}
-
-
-def _answer_plain_http(sock: socket.socket) -> None:
-    """Tell a plain-HTTP client (in plain HTTP) to use https://, and close."""
-    try:
-        sock.settimeout(1.0)
-        sock.recv(65536)  # its request, so that closing does not reset the connection
-        sock.sendall(_PLAIN_HTTP_REPLY)
-        sock.shutdown(socket.SHUT_WR)
-    except OSError:
-        pass
 
 
 def _serve(host: str, port: int, handler: type, name: str, tls: Optional[ssl.SSLContext],

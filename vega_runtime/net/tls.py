@@ -39,6 +39,7 @@ import os
 import socket
 import ssl
 import tempfile
+import time
 from typing import Iterable, Optional, Tuple
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -254,6 +255,64 @@ def write_ca_file(secret: Optional[bytes], directory: str) -> str:
         out.write(ca_certificate_pem(secret or b""))
     os.replace(tmp, path)
     return path
+
+
+_PLAIN_HTTP_REPLY = (b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                     b"Connection: close\r\n\r\nThis Vega port speaks HTTPS only: open the same "
+                     b"address with https:// (vega status --token prints the link).\n")
+
+
+class HttpsRefused(Exception):
+    """A connection to an HTTPS port not served: ``reason`` (a metric label), ``message``
+    (for the log line), ``level`` (of the log line)."""
+
+    def __init__(self, reason: str, message: str, level: int = logging.WARNING):
+        super().__init__(message)
+        self.reason, self.message, self.level = reason, message, level
+
+
+def accept_https(sock: socket.socket, context: ssl.SSLContext, deadline: float) -> ssl.SSLSocket:
+    """The server side of an HTTPS connection just accepted: the TLS handshake, done by
+    ``deadline`` (``time.monotonic()``), on the connection's own thread.  A client that
+    speaks plain HTTP is answered, in plain HTTP, with a 400 saying to use https://.
+    Raises ``HttpsRefused``; the socket is closed then (by the caller's server for ``sock``)."""
+    try:
+        sock.settimeout(max(deadline - time.monotonic(), 0.001))
+        first = sock.recv(1, socket.MSG_PEEK)
+    except OSError:  # a timeout: opened ahead of need and never used, as browsers do
+        raise HttpsRefused("request_timeout", "nothing sent before the deadline",
+                           logging.DEBUG) from None
+    if not first:
+        raise HttpsRefused("tls", "closed before the TLS handshake", logging.DEBUG)
+    if first != b"\x16":  # not a TLS handshake record
+        if first.isalpha():
+            _answer_plain_http(sock)
+        raise HttpsRefused("tls", "not a TLS 1.3 client (plain HTTP? the address is "
+                                  "https://...)")
+    tls_sock = context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+    try:
+        # the ssl module keeps one deadline for the whole handshake, however slowly it comes
+        tls_sock.settimeout(max(deadline - time.monotonic(), 0.001))
+        tls_sock.do_handshake()
+    except ssl.SSLError as exc:
+        tls_sock.close()
+        raise HttpsRefused("tls", describe_server_side(exc)) from None
+    except OSError as exc:  # the deadline passed, or the client went away
+        tls_sock.close()
+        raise HttpsRefused("tls", f"TLS handshake not completed: {exc or 'timed out'}",
+                           logging.DEBUG) from None
+    return tls_sock
+
+
+def _answer_plain_http(sock: socket.socket) -> None:
+    """Tell a plain-HTTP client (in plain HTTP) to use https://."""
+    try:
+        sock.settimeout(1.0)
+        sock.recv(65536)  # its request, so that closing does not reset the connection
+        sock.sendall(_PLAIN_HTTP_REPLY)
+        sock.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
 
 
 @functools.lru_cache(maxsize=1)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Iterator, Optional
 
 from .listener import JobListener
+
+log = logging.getLogger(__name__)
 
 #: Upper bounds (seconds) of the task duration histogram buckets.
 DURATION_BUCKETS = (0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 60.0, 300.0)
@@ -161,11 +164,79 @@ class JobMetricsCollector:
         return job_metric_families([self.metrics.snapshot()])
 
 
-def serve_driver_metrics(metrics: JobMetrics, port: int, host: str):
-    """Expose a client-mode driver's own metrics at http://host:port/metrics."""
-    from prometheus_client import start_http_server
+#: seconds a scraper has for the TLS handshake and its request, and each send takes at most
+METRICS_TIMEOUT = 10.0
+
+
+def serve_driver_metrics(metrics: JobMetrics, port: int, host: str,
+                         secret: Optional[bytes] = None) -> tuple:
+    """Expose a client-mode driver's own metrics at https://host:port/metrics, with a
+    certificate of the CA of ``secret`` (the cluster's; the no-secret CA without one), the
+    TLS handshake on each connection's own thread; ``(server, thread)``."""
+    import socket
+    import socketserver
+    import sys
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
     from prometheus_client.registry import CollectorRegistry
+
+    from ..net.tls import HttpsRefused, accept_https, http_server_context
 
     registry = CollectorRegistry(auto_describe=False)
     registry.register(JobMetricsCollector(metrics))
-    return start_http_server(port, addr=host, registry=registry)
+    context = http_server_context(secret, (host,))
+
+    class Handler(BaseHTTPRequestHandler):
+        timeout = METRICS_TIMEOUT  # each read and send, once past the handshake
+
+        def setup(self) -> None:
+            self.tls_socket = None
+            if context is not None:
+                self.request = self.tls_socket = accept_https(
+                    self.request, context, time.monotonic() + METRICS_TIMEOUT)
+            super().setup()
+
+        def finish(self) -> None:
+            try:
+                super().finish()
+            finally:
+                if self.tls_socket is not None:
+                    self.tls_socket.close()
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            found = self.path.split("?", 1)[0].rstrip("/") == "/metrics"
+            body = generate_latest(registry) if found else b"not found\n"
+            self.send_response(200 if found else 404)
+            self.send_header("Content-Type", CONTENT_TYPE_LATEST if found else "text/plain")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, fmt: str, *args) -> None:
+            log.debug("driver metrics: " + fmt, *args)
+
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+        address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+
+        def server_bind(self) -> None:  # without HTTPServer's reverse DNS look-up
+            socketserver.TCPServer.server_bind(self)
+            self.server_name, self.server_port = host, self.server_address[1]
+
+        def handle_error(self, request, client_address) -> None:
+            exc = sys.exc_info()[1]
+            if isinstance(exc, HttpsRefused):
+                log.log(exc.level, "driver metrics: dropped %s: %s", client_address[0],
+                        exc.message)
+            elif isinstance(exc, OSError):
+                log.debug("driver metrics: %s: %s", client_address[0], exc)
+            else:
+                super().handle_error(request, client_address)
+
+    server = Server((host, port), Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
+                              name="driver-metrics", daemon=True)
+    thread.start()
+    return server, thread
