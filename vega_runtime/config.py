@@ -335,7 +335,8 @@ SETTINGS: tuple[Setting, ...] = (
             "meanwhile) before its job fails."),
     Setting("vega.driver.metrics.port", 0, parse_int, "port",
             "When set, the driver serves its own job, stage and task metrics at "
-            "http://HOST:PORT/metrics (Prometheus format), HOST being vega.driver.bind."),
+            "https://HOST:PORT/metrics (Prometheus format, a certificate of the cluster "
+            "CA), HOST being vega.driver.bind."),
     Setting("vega.driver.host", "", parse_str, "address",
             "Address executors reach the driver at (Spark's spark.driver.host); empty means "
             "VEGA_LOCAL_IP, else the local address that routes to the master.",

@@ -58,10 +58,18 @@ def answers(argv: list, timeout: float) -> str:
     return f"{'ok' if ok else 'FAILED'} in {time.monotonic() - started:.1f}s"
 
 
-def http_answers(port: int, timeout: float) -> str:
+def http_answers(port: int, timeout: float, ca_file: str) -> str:
+    """Whether /metrics answers, over HTTPS verified against the master's CA file (plain
+    HTTP for a checkout from before HTTPS, which writes none)."""
     started = time.monotonic()
     try:
-        urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/status", timeout=timeout).read()
+        if os.path.exists(ca_file):
+            from vega_runtime.net.tls import http_client_context
+
+            urllib.request.urlopen(f"https://127.0.0.1:{port}/metrics", timeout=timeout,
+                                   context=http_client_context(ca_file)).read()
+        else:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=timeout).read()
         return f"ok in {time.monotonic() - started:.1f}s"
     except OSError as exc:
         return f"FAILED ({exc.__class__.__name__}) in {time.monotonic() - started:.1f}s"
@@ -108,7 +116,7 @@ def main() -> None:
             sock.close()
         cpu = counts(master.pid)[2]
         print(f"after closing: vega status {answers(status, 20)}, "
-              f"web UI {http_answers(ports['webui_port'], 10)}")
+              f"web UI {http_answers(ports['webui_port'], 10, os.path.join(root, 'm', 'ca.pem'))}")
         time.sleep(2)
         after = counts(master.pid)
         print(f"2s later: threads {after[0]}, fds {after[1]}, cpu used {after[2] - cpu:.2f}s")

@@ -100,7 +100,8 @@ class Master:
         self.bind_host = conf["vega.master.bind"] or self.advertise_host
         self.server = Server(self.bind_host, conf["vega.master.port"], secret, self._serve,
                              "master", **rpc_limits(conf))
-        #: where its HTTP port is (``webui_port``, ``token_file``), set by whoever serves it
+        #: where its HTTPS port is (``webui_port``, ``token_file``, ``ca_file``,
+        #: ``webui_scheme``), set by whoever serves it
         self.webui: Dict[str, object] = {}
         self._stopped = threading.Event()
 

@@ -296,6 +296,11 @@ def accept_https(sock: socket.socket, context: ssl.SSLContext, deadline: float) 
         tls_sock.do_handshake()
     except ssl.SSLError as exc:
         tls_sock.close()
+        reason = getattr(exc, "reason", None) or ""
+        if reason.startswith(("TLSV1_ALERT", "SSLV3_ALERT")) and "PROTOCOL_VERSION" not in reason:
+            raise HttpsRefused("tls", "it refused our certificate (a browser or client that "
+                                      f"does not trust the cluster CA: give it ca.pem) [{reason}]",
+                               logging.INFO) from None
         raise HttpsRefused("tls", describe_server_side(exc)) from None
     except OSError as exc:  # the deadline passed, or the client went away
         tls_sock.close()
