@@ -443,6 +443,48 @@ def test_stop_closes_the_port_and_handshakes_in_progress():
 
 # -- the helpers, pure ----------------------------------------------------------------------------
 
+def test_a_tls_handshake_trickled_in_is_cut_at_the_request_deadline():
+    """An HTTPS port's one request deadline covers the TLS handshake however slowly it comes:
+    a ClientHello sent a byte every 0.1 s is dropped at the 1 s deadline, not kept alive by
+    each byte; a client sending nothing too; a prompt client is served meanwhile."""
+    from vega_runtime.deploy.http_api import start_metrics_http
+
+    class Collector:
+        def collect(self):
+            return iter(())
+
+    server = start_metrics_http("127.0.0.1", 0, Collector(), b"s", request_timeout=1.0)
+    port = server.server_address[1]
+    try:
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        hello = http_client_context(secret=b"s").wrap_bio(incoming, outgoing,
+                                                          server_hostname="127.0.0.1")
+        with pytest.raises(ssl.SSLWantReadError):
+            hello.do_handshake()
+        client_hello = outgoing.read()
+        slow, silent = open_idle(port, 2, ["127.0.0.1"])
+        started = time.monotonic()
+        for byte in client_hello:  # each byte well within a per-read timeout of 1 s
+            try:
+                slow.send(bytes([byte]))
+            except OSError:
+                break
+            if closed_within(slow, 0.1):
+                break
+        kept = time.monotonic() - started
+        assert kept < 1.0 + 1.5, f"a trickled TLS handshake was kept {kept:.1f}s"
+        assert len(client_hello) * 0.1 > 3, "the ClientHello is too short to show anything"
+        assert closed_within(silent, 3)
+        request = urllib.request.Request(f"https://127.0.0.1:{port}/metrics")
+        with urllib.request.urlopen(request, timeout=10,
+                                    context=http_client_context(secret=b"s")) as response:
+            assert response.status == 200
+        assert server.rejections.counts()["request_timeout"] == 2  # the slow and the silent
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_rate_limited_log_holds_back_a_flood_and_reports_how_many(caplog):
     """Past its burst a key is held back; the next line it may log says how many were not."""
     now = [0.0]

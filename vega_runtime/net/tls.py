@@ -302,10 +302,13 @@ def accept_https(sock: socket.socket, context: ssl.SSLContext, deadline: float) 
                                       f"does not trust the cluster CA: give it ca.pem) [{reason}]",
                                logging.INFO) from None
         raise HttpsRefused("tls", describe_server_side(exc)) from None
-    except OSError as exc:  # the deadline passed, or the client went away
+    except TimeoutError:  # trickled in too slowly (a silent client never gets this far)
         tls_sock.close()
-        raise HttpsRefused("tls", f"TLS handshake not completed: {exc or 'timed out'}",
-                           logging.DEBUG) from None
+        raise HttpsRefused("request_timeout", "no complete TLS handshake before the "
+                                              "deadline") from None
+    except OSError as exc:  # the client went away
+        tls_sock.close()
+        raise HttpsRefused("tls", f"TLS handshake not completed: {exc}", logging.DEBUG) from None
     return tls_sock
 
 
