@@ -325,8 +325,8 @@ def start_http(host: str, port: int, master, secret: Optional[bytes] = None,
     """The master's HTTPS port: the web UI, ``/api/v1/`` and ``/metrics``.
 
     Its certificate is issued by the CA of ``secret`` (the no-secret CA without one) and
-    names ``hosts``.  ``token`` defaults to ``master_token(secret, master.work_dir)``; ``hosts`` (the names
-    the Host header may give) to this master's.  Everything but ``/metrics`` needs the
+    names ``hosts``.  ``token`` defaults to ``master_token(secret, master.work_dir)``;
+    ``hosts`` (the names the Host header may give) to this master's.  Everything but ``/metrics`` needs the
     token; with ``open_reads`` reading does not.  The server's ``token`` attribute holds it.
     ``limits`` are ``_Server``'s (``max_connections``, ``per_address``, ``request_timeout``,
     ``response_timeout``).
