@@ -16,10 +16,10 @@ the empty string: the channel is encrypted but anyone can make such a
 certificate, which is why such daemons only listen on loopback.  See
 docs/security.md.
 
-The HTTP ports (the master's web UI, JSON API and ``/metrics``, a worker's ``/metrics``)
-serve HTTPS with a leaf of the same CA: an ECDSA P-256 key (browsers offer no Ed25519)
-naming the host names and addresses the port answers to, no client certificate asked
-(HTTP clients prove themselves with the API token).  HTTP clients verify it against the
+The HTTP ports (the master's web UI, JSON API and ``/metrics``, workers' and drivers'
+``/metrics``) serve HTTPS with a leaf of the same CA: an ECDSA P-256 key (browsers offer
+no Ed25519) naming the host names and addresses the port answers to, no client
+certificate asked (HTTP clients prove themselves with the API token).  HTTP clients verify it against the
 CA certificate, which a master also writes to ``CA_FILE`` in its work dir.
 
 ``VEGA_INSECURE_PLAINTEXT_FOR_BENCHMARKS=1`` turns TLS off in every process that
