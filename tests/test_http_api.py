@@ -395,3 +395,28 @@ def test_plain_http_on_the_https_port_gets_a_clear_400_and_others_are_served(bar
     assert re.search(r'vega_rejected_connections_total\{port="http",reason="tls"\} ([2-9]|\d\d)',
                      metrics), metrics
     assert get(bare_master, "/api/v1/status", bare_master.token)[0] == 200
+
+
+def test_with_tls_off_for_a_benchmark_the_port_and_its_links_are_plain_http(monkeypatch):
+    """VEGA_INSECURE_PLAINTEXT_FOR_BENCHMARKS=1 (never a default) turns HTTPS off too, and
+    the links say http://, so that they still open."""
+    from vega_runtime.deploy.http_api import start_metrics_http, ui_link
+    from vega_runtime.net.tls import PLAINTEXT_ENV
+
+    class Collector:
+        def collect(self):
+            return iter(())
+
+    monkeypatch.setenv(PLAINTEXT_ENV, "1")
+    server = start_metrics_http("127.0.0.1", 0, Collector())
+    try:
+        assert server.scheme == "http"
+        assert ui_link("127.0.0.1", 8080, "t") == "http://127.0.0.1:8080/?token=t"
+        port = server.server_address[1]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+            assert response.status == 200
+    finally:
+        server.shutdown()
+        server.server_close()
+    monkeypatch.delenv(PLAINTEXT_ENV)
+    assert ui_link("::1", 8080, "t") == "https://[::1]:8080/?token=t"
