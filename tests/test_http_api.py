@@ -123,6 +123,8 @@ def test_killing_through_the_api_needs_the_token():
         job.start()
         secret = open(ctx.backend.owned_cluster.secret_file, "rb").read().strip()
         assert api_token(secret) == ctx.backend.owned_cluster.token  # derived from the secret
+        with open(ctx.backend.owned_cluster.ca_file, "rb") as fh:  # so is the CA (HTTPS too)
+            assert fh.read() == ca_certificate_pem(secret)
         kill = urllib.request.Request(url, method="POST")
         kill.add_header("Authorization", f"Bearer {api_token(secret)}")
         assert json.load(urllib.request.urlopen(kill, timeout=10, context=https))["killed"] is True
