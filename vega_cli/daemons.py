@@ -46,7 +46,7 @@ BIND_HELP = ("Address to listen on (default: the --host address; 0.0.0.0 for eve
                                  "(default: VEGA_LOCAL_IP, then this machine's address).")
 @master_option("--bind", "bind", BIND_HELP)
 @master_option("--port", "port", "Port for workers and drivers.", type=int)
-@master_option("--webui-port", "webui_port", "HTTP port (UI, JSON API, /metrics).", type=int)
+@master_option("--webui-port", "webui_port", "HTTPS port (UI, JSON API, /metrics).", type=int)
 @master_option("--work-dir", "work_dir", "The master's directory.",
                type=click.Path(file_okay=False))
 @master_option("--secret-file", "secret_file", SECRET_FILE_HELP)
@@ -89,7 +89,7 @@ def master(host: Optional[str], bind: Optional[str], port: Optional[int],
 @worker_option("--cores", "cores", "Cores for executors (0: every CPU).", type=int)
 @worker_option("--memory", "memory", "Memory for executors, e.g. 8g (0: RAM - 1g).")
 @worker_option("--port", "port", "Shuffle service port (0: any).", type=int)
-@worker_option("--webui-port", "webui_port", "HTTP port for /metrics (0: any free port).",
+@worker_option("--webui-port", "webui_port", "HTTPS port for /metrics (0: any free port).",
                type=int)
 @worker_option("--work-dir", "work_dir", "The worker's directory.",
                type=click.Path(file_okay=False))
