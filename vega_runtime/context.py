@@ -131,12 +131,15 @@ class Context(JobControl, FileShipping):
                                                 self.master_spec.url,
                                       self.hdfs_settings)
             self._bus.listeners.append(self.event_log)
+        #: the relay of this application's events to a cluster master (cluster backends)
+        self._event_relay = None
         self._metrics_server = None
         if self.conf["vega.driver.metrics.port"]:
             self._metrics_server = job_metrics.serve_driver_metrics(
                 self.job_metrics, self.conf["vega.driver.metrics.port"],
                 self._driver_addresses()[1])
         self.backend = self._create_backend()
+        self._log_environment()
         self._runner = runner.JobRunner(
             self.backend,
             dag.DAGScheduler(map_output.MapOutputTracker(), self.master_spec.max_failures or self.conf["vega.task.max_attempts"],
@@ -187,7 +190,7 @@ class Context(JobControl, FileShipping):
         """A backend on a running cluster, or on a local-cluster started for this Context."""
         from .config import rpc_limits
         from .net.connection import create_secret_file, load_secret, resolve_secret_file
-        from .scheduler.cluster_backend import ClusterBackend, MasterLogRelay
+        from .scheduler.cluster_backend import ClusterBackend, MasterEventRelay, MasterLogRelay
         from .scheduler.local_cluster import LocalCluster
 
         cluster = None
@@ -218,6 +221,9 @@ class Context(JobControl, FileShipping):
             backend.owned_cluster = cluster
             backend.broadcast_dir = os.path.join(self.app_dir, "broadcast")
             self._bus.listeners.append(MasterLogRelay(backend))
+            self._event_relay = MasterEventRelay(backend)
+            self._event_relay.application_start(backend.app_id, self.app_name, spec.url)
+            self._bus.listeners.append(self._event_relay)
             backend.metrics_source = lambda: {**self.job_metrics.snapshot(),
                                               "cached_rdds": self.cached_rdds()}
             if cluster is not None:
@@ -227,6 +233,21 @@ class Context(JobControl, FileShipping):
                 cluster.stop()
             raise
         return backend
+
+    def _event_writers(self) -> List[event_log.EventWriter]:
+        return [x for x in self._bus.listeners if isinstance(x, event_log.EventWriter)]
+
+    def _log_environment(self) -> None:
+        """The resolved configuration (value and where it came from) and the driver's
+        runtime, into the event log and the master's copy (Spark's environment page)."""
+        import platform
+
+        settings = [[key, _plain(self.conf[key]), self.conf.origin(key)]
+                    for key in sorted(self.conf)]
+        runtime = {"pythonVersion": platform.python_version(), "vegaVersion": __version__,
+                   "pythonExecutable": sys.executable, "platform": platform.platform()}
+        for writer in self._event_writers():
+            writer.environment(settings, runtime)
 
     def _driver_addresses(self) -> Tuple[str, str]:
         """(advertised, bound) addresses of the driver's listeners: ``vega.driver.host``,
@@ -262,6 +283,8 @@ class Context(JobControl, FileShipping):
         with self._lock:
             if not self._stopped:
                 self._stopped = True
+                if self._event_relay is not None:  # before the backend's last send
+                    self._event_relay.close()
                 self._finalizer()
                 self._forget_files_root()
                 summary = {}
@@ -461,6 +484,8 @@ class Context(JobControl, FileShipping):
         self._persisted[rdd.rdd_id] = weakref.ref(rdd)
 
     def unpersist_rdd(self, rdd_id: int) -> None:
+        for writer in self._event_writers():
+            writer.rdd_unpersisted(rdd_id)
         self._persisted.pop(rdd_id, None)
         self._blocks.rdd_removed(rdd_id)
         self.backend.remove_rdd(rdd_id)
@@ -612,3 +637,8 @@ def _shutdown(backend, app_dir: str) -> None:
     finally:
         shutil.rmtree(app_dir, ignore_errors=True)
 
+
+
+def _plain(value: Any) -> Any:
+    """A setting's value as JSON can carry it."""
+    return value if isinstance(value, (str, int, float, bool, type(None))) else str(value)

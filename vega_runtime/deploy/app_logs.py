@@ -29,6 +29,11 @@ class AppLogs:
         """``InvalidIdentifier`` unless ``app_id`` is an application or driver id."""
         return os.path.join(self.directory, ids.APP_OR_DRIVER.check(app_id), "output.log")
 
+    def events_path(self, app_id: str) -> str:
+        """Where the event-log lines a driver relays are kept (``InvalidIdentifier`` as
+        ``path``)."""
+        return os.path.join(self.directory, ids.APP_OR_DRIVER.check(app_id), "events.jsonl")
+
     def open_for_append(self, app_id: str) -> RotatingOutput:
         os.makedirs(os.path.dirname(self.path(app_id)), exist_ok=True)
         return RotatingOutput(self.path(app_id), self.max_bytes, self.backups)

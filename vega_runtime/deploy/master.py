@@ -23,9 +23,10 @@ import time
 from typing import Callable, Dict, List, Optional
 
 from ..config import Config, rpc_limits
+from ..private_files import open_private
 from ..net.connection import Connection
 from ..net.framing import ProtocolError
-from ..net.messages import (AppLog, AppMetrics, DriverSubmitted, ExecutorExited, FetchPackage,
+from ..net.messages import (AppEvents, AppLog, AppMetrics, DriverSubmitted, ExecutorExited, FetchPackage,
                             FollowLogs, KillApplication, KillResult, LogEnd, PackageQuery,
                             RegisterApplication, RegisterWorker, RequestStatus, StatusReply,
                             SubmitDriver, UnregisterApplication, UploadPackage,
@@ -271,10 +272,15 @@ class Master:
                 app = self.state.app_of(session)
             if app is None:  # rejected
                 return
-            with self.logs.open_for_append(app.app_id) as log_file:
+            events_path = self.logs.events_path(app.app_id)
+            with self.logs.open_for_append(app.app_id) as log_file, \
+                    open_private(events_path, "a", encoding="utf-8") as events_file:
                 while True:
                     message = conn.recv()
-                    if isinstance(message, AppMetrics):
+                    if isinstance(message, AppEvents):
+                        events_file.write(message.text)
+                        events_file.flush()
+                    elif isinstance(message, AppMetrics):
                         self.handle(MetricsReported(session, json.loads(message.snapshot_json)))
                     elif isinstance(message, AppLog):
                         with self.lock:
