@@ -26,13 +26,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from ..net.limits import AcceptBackoff, Admission, RateLimitedLog, Rejections
+from .spark_api import SparkApi
 
 log = logging.getLogger(__name__)
 
 
 UI_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ui")
 UI_FILES = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8",
-            "style.css": "text/css; charset=utf-8"}
+            "style.css": "text/css; charset=utf-8",
+            # the application pages on Spark's REST API (spark_api.py)
+            "app.html": "text/html; charset=utf-8", "app-pages.js": "text/javascript; charset=utf-8",
+            "charts.js": "text/javascript; charset=utf-8"}
 #: the file in the master's work dir holding its API token (mode 0600), for local clients
 TOKEN_FILE = "master.token"
 #: application and driver ids as the master makes them (no path separators, no "..")
@@ -299,6 +303,7 @@ def start_http(host: str, port: int, master, secret: Optional[bytes] = None,
     token = token or master_token(secret, master.work_dir)
     hosts = hosts if hosts is not None else allowed_hosts(host, master.advertise_host)
     token_bytes = token.encode()
+    spark = SparkApi(master)
     cookie_value = hmac.new(token_bytes, b"vega-ui-cookie", hashlib.sha256).hexdigest().encode()
 
     class Handler(_Handler):
@@ -343,6 +348,9 @@ def start_http(host: str, port: int, master, secret: Optional[bytes] = None,
                                                  "(vega status --token prints it)"})
             if method == "POST":
                 return self._post(path)
+            answer = spark.get(path, url.query)
+            if answer is not None:
+                return self._json(*answer)
             self._get(path)
 
         # -- authentication ---------------------------------------------------------
