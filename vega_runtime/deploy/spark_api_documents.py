@@ -1,7 +1,7 @@
 """Spark's monitoring REST API documents (``/api/v1/applications/...``) from an
 ``app_events.AppRecord`` (pure: no I/O).
 
-Field names and units are Spark's (``org.apache.spark.status.api.v1`` in api.scala, and
+Field names and units are Spark's (``org.apache.spark.status.api.v1`` in api.scala of Spark 4, and
 docs/monitoring.md): times in milliseconds, sizes in bytes, dates as
 ``2015-02-03T16:42:59.720GMT``.  What Vega does not measure (CPU time, GC time, spill,
 record counts, input and output metrics) is 0, as Spark reports metrics it has none of;
@@ -28,6 +28,19 @@ def spark_date(epoch: Optional[float]) -> Optional[str]:
     millis = int(round(epoch * 1000))
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(millis // 1000)) + \
         f".{millis % 1000:03d}GMT"
+
+
+#: push-based shuffle (Spark's, which Vega lacks): always 0
+_PUSH_STAGE_FIELDS = (
+    "shuffleCorruptMergedBlockChunks", "shuffleMergedFetchFallbackCount",
+    "shuffleMergedRemoteBlocksFetched", "shuffleMergedLocalBlocksFetched",
+    "shuffleMergedRemoteChunksFetched", "shuffleMergedLocalChunksFetched",
+    "shuffleMergedRemoteBytesRead", "shuffleMergedLocalBytesRead", "shuffleRemoteReqsDuration",
+    "shuffleMergedRemoteReqsDuration")
+_PUSH_READ_FIELDS = (
+    "corruptMergedBlockChunks", "mergedFetchFallbackCount", "remoteMergedBlocksFetched",
+    "localMergedBlocksFetched", "remoteMergedChunksFetched", "localMergedChunksFetched",
+    "remoteMergedBytesRead", "localMergedBytesRead", "remoteMergedReqsDuration")
 
 
 def _ms(seconds: Optional[float]) -> int:
@@ -134,7 +147,8 @@ def stage_data(app: AppRecord, stage: StageAttempt, details: bool) -> dict:
         "executorRunTime": sum(m["executorRunTime"] for m in metrics),
         "executorCpuTime": 0, "resultSize": sum(m["resultSize"] for m in metrics),
         "jvmGcTime": 0, "resultSerializationTime": 0, "memoryBytesSpilled": 0,
-        "diskBytesSpilled": 0, "peakExecutionMemory": 0, "inputBytes": 0, "inputRecords": 0,
+        "diskBytesSpilled": 0, "peakExecutionMemory": 0, "peakOnHeapExecutionMemory": 0,
+        "peakOffHeapExecutionMemory": 0, "inputBytes": 0, "inputRecords": 0,
         "outputBytes": 0, "outputRecords": 0,
         "shuffleRemoteBlocksFetched": 0, "shuffleLocalBlocksFetched": 0,
         "shuffleFetchWaitTime": 0,
@@ -142,13 +156,16 @@ def stage_data(app: AppRecord, stage: StageAttempt, details: bool) -> dict:
                                       for m in metrics),
         "shuffleRemoteBytesReadToDisk": 0, "shuffleLocalBytesRead": 0,
         "shuffleReadBytes": sum(m["shuffleReadMetrics"]["remoteBytesRead"] for m in metrics),
-        "shuffleReadRecords": 0,
+        "shuffleReadRecords": 0, **{name: 0 for name in _PUSH_STAGE_FIELDS},
         "shuffleWriteBytes": sum(m["shuffleWriteMetrics"]["bytesWritten"] for m in metrics),
         "shuffleWriteTime": 0, "shuffleWriteRecords": 0,
         "name": stage.name, "description": None, "details": stage.name,
         "schedulingPool": "default",
         "rddIds": sorted((r["rdd_id"] for r in info.get("rdds", ())), reverse=True),
-        "accumulatorUpdates": [], "killedTasksSummary": {}, "resourceProfileId": 0,
+        "accumulatorUpdates": [], "speculationSummary": speculation_summary(tasks),
+        "killedTasksSummary": {}, "resourceProfileId": 0, "peakExecutorMetrics": None,
+        "taskMetricsDistributions": None, "executorMetricsDistributions": None,
+        "isShufflePushEnabled": False, "shuffleMergersCount": 0,
         # Vega's own: what the stage DAG is drawn from
         "parentIds": info.get("parent_ids", []), "rdds": info.get("rdds", []),
     }
@@ -156,6 +173,15 @@ def stage_data(app: AppRecord, stage: StageAttempt, details: bool) -> dict:
         data["tasks"] = {str(t["task_id"]): task_data(t) for t in tasks}
         data["executorSummary"] = executor_stage_summaries(tasks)
     return data
+
+
+def speculation_summary(tasks: List[dict]) -> dict:
+    """SpeculationStageSummary: the speculative attempts among ``tasks``."""
+    speculative = [t for t in tasks if t.get("speculative")]
+    return {"numTasks": len(speculative), "numActiveTasks": 0,
+            "numCompletedTasks": len([t for t in speculative if t["state"] == "success"]),
+            "numFailedTasks": len([t for t in speculative if _status(t) == "FAILED"]),
+            "numKilledTasks": len([t for t in speculative if _status(t) == "KILLED"])}
 
 
 def task_metrics(task: dict) -> dict:
@@ -167,14 +193,16 @@ def task_metrics(task: dict) -> dict:
         "executorRunTime": _ms(m.get("run_time", m.get("duration"))),
         "executorCpuTime": 0, "resultSize": int(m.get("result_size", 0)),
         "jvmGcTime": 0, "resultSerializationTime": 0, "memoryBytesSpilled": 0,
-        "diskBytesSpilled": 0, "peakExecutionMemory": 0,
+        "diskBytesSpilled": 0, "peakExecutionMemory": 0, "peakOnHeapExecutionMemory": 0,
+        "peakOffHeapExecutionMemory": 0,
         "inputMetrics": {"bytesRead": 0, "recordsRead": 0},
         "outputMetrics": {"bytesWritten": 0, "recordsWritten": 0},
         "shuffleReadMetrics": {"remoteBlocksFetched": 0, "localBlocksFetched": 0,
                                "fetchWaitTime": 0,
                                "remoteBytesRead": int(m.get("shuffle_bytes_read", 0)),
                                "remoteBytesReadToDisk": 0, "localBytesRead": 0,
-                               "recordsRead": 0},
+                               "recordsRead": 0, "remoteReqsDuration": 0,
+                               "shufflePushReadMetrics": {n: 0 for n in _PUSH_READ_FIELDS}},
         "shuffleWriteMetrics": {"bytesWritten": int(m.get("shuffle_bytes_written", 0)),
                                 "writeTime": 0, "recordsWritten": 0}}
 
@@ -204,7 +232,8 @@ def executor_stage_summaries(tasks: List[dict]) -> Dict[str, dict]:
             "inputBytes": 0, "inputRecords": 0, "outputBytes": 0, "outputRecords": 0,
             "shuffleRead": 0, "shuffleReadRecords": 0, "shuffleWrite": 0,
             "shuffleWriteRecords": 0, "memoryBytesSpilled": 0, "diskBytesSpilled": 0,
-            "isBlacklistedForStage": False, "isExcludedForStage": False})
+            "isBlacklistedForStage": False, "peakMemoryMetrics": None,
+            "isExcludedForStage": False})
         m = task_metrics(task)
         s["taskTime"] += task_duration_ms(task)
         status = _status(task)
@@ -260,6 +289,7 @@ def task_summary(stage: StageAttempt, quantiles: Sequence[float]) -> Optional[di
         "executorCpuTime": zeros, "resultSize": dist(lambda m: m["resultSize"]),
         "jvmGcTime": zeros, "resultSerializationTime": zeros, "gettingResultTime": zeros,
         "schedulerDelay": zeros, "peakExecutionMemory": zeros,
+        "peakOnHeapExecutionMemory": zeros, "peakOffHeapExecutionMemory": zeros,
         "memoryBytesSpilled": zeros, "diskBytesSpilled": zeros,
         "inputMetrics": {"bytesRead": zeros, "recordsRead": zeros},
         "outputMetrics": {"bytesWritten": zeros, "recordsWritten": zeros},
@@ -268,7 +298,9 @@ def task_summary(stage: StageAttempt, quantiles: Sequence[float]) -> Optional[di
             "readRecords": zeros, "remoteBlocksFetched": zeros, "localBlocksFetched": zeros,
             "fetchWaitTime": zeros,
             "remoteBytesRead": dist(lambda m: m["shuffleReadMetrics"]["remoteBytesRead"]),
-            "remoteBytesReadToDisk": zeros, "totalBlocksFetched": zeros},
+            "remoteBytesReadToDisk": zeros, "totalBlocksFetched": zeros,
+            "remoteReqsDuration": zeros,
+            "shufflePushReadMetricsDist": {n: zeros for n in _PUSH_READ_FIELDS}},
         "shuffleWriteMetrics": {
             "writeBytes": dist(lambda m: m["shuffleWriteMetrics"]["bytesWritten"]),
             "writeRecords": zeros, "writeTime": zeros}}
@@ -340,7 +372,9 @@ def rdd_storage(app: AppRecord, rdd_id: Optional[int] = None) -> List[dict]:
                 "address": app.executors[e].host if e in app.executors else e,
                 "memoryUsed": sum(h[e][1] for _, h in parts if e in h and h[e][0] == "memory"),
                 "memoryRemaining": 0,
-                "diskUsed": sum(h[e][1] for _, h in parts if e in h and h[e][0] == "disk")}
+                "diskUsed": sum(h[e][1] for _, h in parts if e in h and h[e][0] == "disk"),
+                "onHeapMemoryUsed": None, "offHeapMemoryUsed": None,
+                "onHeapMemoryRemaining": None, "offHeapMemoryRemaining": None}
                 for e in executors]
             entry["partitions"] = [{
                 "blockName": f"rdd_{rdd}_{partition}", "storageLevel": level,
