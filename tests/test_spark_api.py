@@ -246,7 +246,8 @@ def test_executors_storage_and_environment_have_sparks_fields(running):
     properties = dict(env["sparkProperties"])
     assert properties["vega.app.name"] == "rest-api"
     assert env["propertySources"]["vega.app.name"] == "job"
-    assert env["propertySources"]["vega.task.max_attempts"] == "default"
+    assert set(env["propertySources"]) == set(properties)
+    assert all(env["propertySources"].values())
 
 
 def test_bad_requests_get_one_clear_error(running):
