@@ -128,7 +128,8 @@ async function stageView(stageId, attempt) {
   if (summary) {
     parts.push(el("h3", {}, `Summary metrics of ${stage.numCompleteTasks} successful tasks`),
       table("quantiles", ["metric", "min", "25th percentile", "median", "75th percentile", "max"],
-            SUMMARY_ROWS.map(([name, get, fmt]) => [name, ...get(summary).map(fmt)])));
+            SUMMARY_ROWS.map(([name, get, fmt]) => [name, ...get(summary).map(
+              v => el("span", {"data-value": v}, fmt(v)))])));
     const durations = tasks.filter(t => t.status === "SUCCESS").map(t => t.duration);
     parts.push(el("h3", {}, "Task durations"),
                el("div", {id: "histogram", class: "chart"}, histogramSvg(durations, 10, 600, "ms")));
