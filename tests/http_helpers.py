@@ -25,3 +25,8 @@ def api_get(port: int, path: str, token: str):
             return exc.code, json.loads(body)
         except ValueError:
             return exc.code, body
+
+
+def browser_opener() -> urllib.request.OpenerDirector:
+    """A client that keeps cookies, as a browser does (``?token=`` links sign in with one)."""
+    return urllib.request.build_opener(urllib.request.HTTPCookieProcessor())

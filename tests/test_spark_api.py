@@ -2,11 +2,12 @@
 running application (events relayed by its driver) and a finished one (its event log):
 field names compared with Spark's, values with the event log."""
 
+import re
 import shutil
 
 import pytest
-from http_helpers import api_get
-from proc_helpers import wait_for
+from http_helpers import api_get, browser_opener, ui_url
+from proc_helpers import vega, wait_for, write_job
 from ui_workload import FLAKY_PARTITION, run_workload, task_events
 
 from vega_runtime import Context
@@ -290,3 +291,44 @@ def test_a_finished_application_from_its_event_log(bare_master, tmp_path):
     executors = api_get(port, f"{base}/allexecutors", token)[1]
     assert len(executors) == 2 and all(set(e) == EXECUTOR_SUMMARY for e in executors)
     assert api_get(port, f"{base}/storage/rdd", token)[1][0]["numCachedPartitions"] == 4
+
+
+def test_the_contexts_html_and_link_open_its_pages(running):
+    """In Jupyter a Context shows its master, application and a link that signs in to its
+    pages."""
+    ctx, port, token, app, _ = running
+    link = ctx.application_ui_link
+    assert link == ui_url(port, f"/ui/app.html?app={app}&token={token}")
+    html = ctx._repr_html_()
+    assert "local-cluster[2,1]" in html and app in html and html.count("<a href=") == 1
+    assert link.replace("&", "&amp;") in html
+    with browser_opener().open(link, timeout=20) as response:  # signs in (a cookie), then the page
+        assert response.status == 200 and b"app-pages.js" in response.read()
+
+
+def test_submit_and_history_print_the_applications_links(bare_master, tmp_path):
+    """vega submit says where the application's pages are as it starts; vega history links
+    each finished application to the pages of the master that has its event logs."""
+    job = write_job(tmp_path, "tiny.py", """
+        from vega_runtime import Context
+        with Context() as ctx:
+            print(ctx.parallelize(range(4), 2).count())
+    """)
+    done = vega("submit", "--master", "local-cluster[1,1]", "--conf",
+                f"vega.eventlog.dir={bare_master.events}", job, env=bare_master.env)
+    assert done.returncode == 0, done.stderr
+    shown = re.search(r"application (app-\S+): web UI (http\S+/ui/app\.html\?app=(app-\S+)"
+                      r"&token=[0-9a-f]{64})", done.stderr)
+    assert shown, done.stderr
+    app, = [p.name[:-len(".jsonl")] for p in bare_master.events.iterdir()]
+    assert shown.group(1) == app
+    listed = vega("history", "--dir", str(bare_master.events), "--master", bare_master.url,
+                  env=bare_master.env)
+    assert listed.returncode == 0, listed.stderr
+    link = ui_url(bare_master.port, f"/ui/app.html?app={app}&token={bare_master.token}")
+    assert f"{app}: {link}" in listed.stdout
+    one = vega("history", app, "--dir", str(bare_master.events), "--master", bare_master.url,
+               env=bare_master.env)
+    assert f"web UI: {link}" in one.stdout
+    code, info = api_get(bare_master.port, f"/api/v1/applications/{app}", bare_master.token)
+    assert code == 200 and info["attempts"][0]["completed"] is True

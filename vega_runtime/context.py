@@ -151,6 +151,7 @@ class Context(JobControl, FileShipping):
         self._finalizer = weakref.finalize(self, _shutdown, self.backend, self.app_dir)
         atexit.register(self._finalizer)
         Context._active = weakref.ref(self)
+        self._bus.on_application_start(self.application_id, self.application_ui_link)
         log.info("context %s started on %s", self.application_id, self.master_spec.url)
 
     _active: "Optional[weakref.ref[Context]]" = None
@@ -329,6 +330,40 @@ class Context(JobControl, FileShipping):
         if self.master_spec.kind == "vega":
             return f"http://{self.master_spec.host}:8080"
         return None
+
+    @property
+    def application_ui_link(self) -> Optional[str]:
+        """The link to this application's pages in the master's web UI (jobs, stage DAGs,
+        task timelines, executors, storage, environment), signed in with the token where
+        this driver can have it; None in local mode (no UI)."""
+        from .net.ui_links import api_token, application_link
+
+        cluster = getattr(self.backend, "owned_cluster", None)
+        app_id = getattr(self.backend, "app_id", "")
+        if cluster is not None:
+            return application_link(cluster.ui_link, app_id)
+        if self.ui_web_url is None:
+            return None
+        secret = getattr(self.backend, "secret", None)
+        token = f"?token={api_token(secret)}" if secret else ""
+        return application_link(f"{self.ui_web_url}/{token}", app_id)
+
+    def _repr_html_(self) -> str:
+        """What Jupyter shows for a Context: master, application, link to its web UI."""
+        from html import escape
+
+        link = self.application_ui_link
+        ui = f'<a href="{escape(link)}" target="_blank">open the web UI</a>' if link else \
+            "none (a local master has no web UI)"
+        on_master = getattr(self.backend, "app_id", "") or self.application_id
+        shown = self.application_id + ("" if on_master == self.application_id
+                                       else f" ({on_master} on the master)")
+        rows = [("master", escape(self.master)), ("application", escape(shown)),
+                ("name", escape(self.app_name)), ("web UI", ui),
+                ("state", "stopped" if self._stopped else "running")]
+        return ('<div class="vega-context"><b>Vega Context</b><table>' +
+                "".join(f"<tr><th style='text-align:left'>{k}</th><td>{v}</td></tr>"
+                        for k, v in rows) + "</table></div>")
 
     @property
     def version(self) -> str:

@@ -26,6 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from ..net.limits import AcceptBackoff, Admission, RateLimitedLog, Rejections
+from ..net.ui_links import api_token  # noqa: F401 - here since the token began here
 from .spark_api import SparkApi
 
 log = logging.getLogger(__name__)
@@ -211,15 +212,6 @@ def _serve(host: str, port: int, handler: type, name: str, **limits) -> Threadin
 
 
 # -- the token ---------------------------------------------------------------------------
-def api_token(secret: bytes) -> str:
-    """The token of a cluster with a secret (``Authorization: Bearer ...``), derived from
-    the secret so whoever holds the secret can compute it."""
-    if not secret:
-        raise ValueError("api_token needs the cluster secret; without one the master makes a "
-                         "random token (master_token)")
-    return hmac.new(secret, b"vega-http-api", hashlib.sha256).hexdigest()
-
-
 def master_token(secret: Optional[bytes], work_dir: str) -> str:
     """The master's API token: derived from the cluster secret, else random for this run of
     the master.  Written (mode 0600) to ``TOKEN_FILE`` in its work dir either way, so local

@@ -46,6 +46,10 @@ class JobListener:
 
     def on_executor_lost(self, executor_id: str, host: str, reason: str) -> None: ...
 
+    def on_application_start(self, app_id: str, ui_link: Optional[str]) -> None:
+        """The Context has started; ``ui_link`` opens its pages in the master's web UI
+        (signed in with the token), None where there is no UI (local masters)."""
+
     def on_application_end(self, summary: dict) -> None:
         """The Context stopped; ``summary`` is its event log's summary (or empty)."""
 

@@ -129,7 +129,8 @@ function timelineSvg(tasks, width) {
   const ay = top + executors.length * lane + 14;
   for (let k = 0; k <= 4; k++) {
     const x = scale(span * k / 4);
-    svg.append(svgEl("text", {x, y: ay, class: "axis", "text-anchor": "middle"},
+    svg.append(svgEl("text", {x, y: ay, class: "axis",
+                              "text-anchor": k === 0 ? "start" : k === 4 ? "end" : "middle"},
                      `${Math.round(span * k / 4)} ms`));
   }
   return svg;
