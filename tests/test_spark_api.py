@@ -332,3 +332,18 @@ def test_submit_and_history_print_the_applications_links(bare_master, tmp_path):
     assert f"web UI: {link}" in one.stdout
     code, info = api_get(bare_master.port, f"/api/v1/applications/{app}", bare_master.token)
     assert code == 200 and info["attempts"][0]["completed"] is True
+
+
+def test_an_application_the_master_runs_is_listed_once(tmp_path, monkeypatch):
+    """The master and the driver share the event log directory (as with the default
+    ~/.vega/events): the running application is listed once, under the master's id, not
+    again from its event log under the Context's."""
+    monkeypatch.setenv("VEGA_EVENTLOG_DIR", str(tmp_path))
+    with Context(master="local-cluster[1,1]", app_name="once") as ctx:
+        assert ctx.parallelize(range(4), 2).count() == 4
+        port, token = ctx.backend.owned_cluster.webui_port, ctx.backend.owned_cluster.token
+        assert (tmp_path / f"{ctx.application_id}.jsonl").exists()
+        wait_for(lambda: api_get(port, f"/api/v1/applications/{ctx.backend.app_id}/jobs",
+                                 token)[1], 30, "the driver's events at the master")
+        code, listed = api_get(port, "/api/v1/applications", token)
+        assert code == 200 and [a["id"] for a in listed] == [ctx.backend.app_id]

@@ -223,7 +223,8 @@ class Context(JobControl, FileShipping):
             backend.broadcast_dir = os.path.join(self.app_dir, "broadcast")
             self._bus.listeners.append(MasterLogRelay(backend))
             self._event_relay = MasterEventRelay(backend)
-            self._event_relay.application_start(backend.app_id, self.app_name, spec.url)
+            self._event_relay.application_start(backend.app_id, self.app_name, spec.url,
+                                                context_id=self.application_id)
             self._bus.listeners.append(self._event_relay)
             backend.metrics_source = lambda: {**self.job_metrics.snapshot(),
                                               "cached_rdds": self.cached_rdds()}

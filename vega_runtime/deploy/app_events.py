@@ -53,6 +53,8 @@ class ExecutorRecord:
 @dataclass
 class AppRecord:
     app_id: str
+    #: the Context's own id (its event log's name) when ``app_id`` is the master's
+    context_id: str = ""
     name: str = ""
     master: str = ""
     started: float = 0.0
@@ -104,6 +106,7 @@ def replay(app_id: str, events: List[dict], error: str = "") -> AppRecord:
         app.last_event = max(app.last_event, at)
         if kind == "ApplicationStart":
             app.name, app.master, app.started = e.get("name") or "", e.get("master") or "", at
+            app.context_id = e.get("context_id") or ""
         elif kind == "ApplicationEnd":
             app.ended = at
         elif kind == "Environment":

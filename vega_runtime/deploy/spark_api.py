@@ -112,13 +112,14 @@ class SparkApi:
         """Spark's ApplicationInfo list (``?status=running|completed``, ``?limit=``):
         the master's applications (with its own fields too) and those of the event logs."""
         listed: List[dict] = []
-        known = self._running()
-        for app_id, summary in known.items():
+        known = set(self._running())
+        for app_id, summary in self._running().items():
             record = self.record(app_id) or AppRecord(app_id, name=summary["name"],
                                                        started=summary["started"] or 0.0)
+            known.add(record.context_id)  # its event log, listed once: here
             listed.append({**summary, **docs.application_info(
                 record, summary["state"] in _ACTIVE)})
-        for past in (self.master.history() if hasattr(self.master, "history") else []):
+        for past in self.master.history():
             if past["app_id"] in known:
                 continue
             record = self.record(past["app_id"])

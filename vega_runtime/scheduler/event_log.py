@@ -31,8 +31,10 @@ class EventWriter(JobListener):
         the next application, job or stage event flushes them."""
         self.write(json.dumps({"event": event, "time": time.time(), **fields}), flush)
 
-    def application_start(self, app_id: str, app_name: str, master: str) -> None:
-        self._write("ApplicationStart", app_id=app_id, name=app_name, master=master)
+    def application_start(self, app_id: str, app_name: str, master: str, **ids) -> None:
+        """``ids``: other names of the application (``context_id``: the Context's own id,
+        which names its event log, where ``app_id`` is the master's)."""
+        self._write("ApplicationStart", app_id=app_id, name=app_name, master=master, **ids)
 
     def environment(self, settings: List[list], runtime: dict) -> None:
         """The resolved configuration, ``[key, value, where it came from]`` each, and the
