@@ -185,7 +185,15 @@ def speculation_summary(tasks: List[dict]) -> dict:
 
 
 def task_metrics(task: dict) -> dict:
-    """TaskMetrics of one attempt (milliseconds and bytes)."""
+    """TaskMetrics of one attempt (milliseconds and bytes); made once per replayed task
+    (kept in it: a page polling a stage asks again and again)."""
+    made = task.get("_task_metrics")
+    if made is None:
+        made = task["_task_metrics"] = _task_metrics(task)
+    return made
+
+
+def _task_metrics(task: dict) -> dict:
     m = task.get("metrics") or {}
     return {
         "executorDeserializeTime": _ms(m.get("deserialize_time")),
@@ -212,7 +220,14 @@ def task_duration_ms(task: dict) -> int:
 
 
 def task_data(task: dict) -> dict:
-    """TaskData of one attempt."""
+    """TaskData of one attempt (made once per replayed task, as ``task_metrics``)."""
+    made = task.get("_task_data")
+    if made is None:
+        made = task["_task_data"] = _task_data(task)
+    return made
+
+
+def _task_data(task: dict) -> dict:
     return {
         "taskId": task["task_id"], "index": task["partition"], "attempt": task["attempt"],
         "partitionId": task["partition"], "launchTime": spark_date(task["launch_time"]),

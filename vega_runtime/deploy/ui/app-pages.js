@@ -105,15 +105,23 @@ const SUMMARY_ROWS = [
   ["Spill (disk)", d => d.diskBytesSpilled, bytes]];
 const QUANTILES = [0, 0.25, 0.5, 0.75, 1];
 
+// the most task attempts a stage page draws and lists (as Spark's timeline, 1000)
+const MAX_TASKS = 1000;
+
 async function stageView(stageId, attempt) {
   const path = `${base}/stages/${stageId}/${attempt}`;
-  const stage = await api(`${path}?details=true`);
-  const tasks = Object.values(stage.tasks || {}).sort((a, b) => a.taskId - b.taskId);
+  const stage = await api(`${path}?details=false`);
+  const tasks = await api(`${path}/taskList?length=${MAX_TASKS}&sortBy=ID`);
+  const attempts = stage.numCompleteTasks + stage.numFailedTasks + stage.numKilledTasks;
   const parts = [el("h2", {}, `Stage ${stageId} (attempt ${attempt}): `, state(stage.status)),
     el("p", {class: "summary"}, `${stage.name} · ${stage.numCompleteTasks}/${stage.numTasks} ` +
        `tasks done, ${stage.numFailedTasks} failed · shuffle read ${bytes(stage.shuffleReadBytes)}` +
        `, write ${bytes(stage.shuffleWriteBytes)}` +
        (stage.failureReason ? ` · failed: ${stage.failureReason}` : ""))];
+  if (attempts > tasks.length) {
+    parts.push(el("p", {class: "summary"}, `The timeline, histogram and list show the first ` +
+                  `${tasks.length} of ${attempts} task attempts; the summary metrics cover all.`));
+  }
   if (tasks.length) {
     parts.push(el("h3", {}, "Event timeline"),
       el("div", {class: "legend"}, ...["SUCCESS", "FAILED", "KILLED"].map(
