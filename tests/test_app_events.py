@@ -106,3 +106,33 @@ def test_a_running_application_and_a_cut_off_log():
     done = docs.application_info(running, running=False)  # its driver went away
     assert done["attempts"][0]["completed"] is True
     assert done["attempts"][0]["endTimeEpoch"] == 104200
+
+
+def test_new_events_apply_on_top_of_those_seen(tmp_path):
+    """A running application's file is read from where the last read stopped, a line still
+    being written waits for its end, and the result is the same as one full replay."""
+    import json
+
+    from vega_runtime.deploy.app_events import apply
+    from vega_runtime.deploy.spark_api import _Replayed
+
+    whole = replay("app-1", EVENTS)
+    half = replay("app-1", EVENTS[:9])
+    apply(half, EVENTS[9:])
+    assert docs.job_data(half, half.jobs[1]) == docs.job_data(whole, whole.jobs[1])
+    assert docs.executor_summaries(half, True) == docs.executor_summaries(whole, True)
+
+    path = tmp_path / "events.jsonl"
+    lines = [json.dumps(e).encode() + b"\n" for e in EVENTS]
+    path.write_bytes(b"".join(lines[:9]) + lines[9][:20])  # the 10th line half written
+    replayed = _Replayed(str(path), replay("app-1", []))
+    replayed.read_new(path.stat().st_size)
+    assert replayed.offset == sum(map(len, lines[:9])) and not replayed.app.error
+    assert sum(len(s.tasks) for s in replayed.app.stages.values()) == 3
+    path.write_bytes(b"".join(lines))
+    replayed.read_new(path.stat().st_size)
+    assert docs.job_data(replayed.app, replayed.app.jobs[1]) == docs.job_data(whole, whole.jobs[1])
+    with open(path, "ab") as fh:
+        fh.write(b"{not json\n")
+    replayed.read_new(path.stat().st_size)
+    assert replayed.app.error.startswith("a line is not a JSON event")

@@ -71,6 +71,8 @@ class AppRecord:
     runtime: dict = field(default_factory=dict)
     #: why the events stop early (a broken log), "" when they do not
     error: str = ""
+    #: the job whose stages are being submitted (replay state)
+    running_job: Optional[int] = None
 
     @property
     def completed(self) -> bool:
@@ -100,7 +102,14 @@ class AppRecord:
 def replay(app_id: str, events: List[dict], error: str = "") -> AppRecord:
     """The application ``events`` describe (in the order written)."""
     app = AppRecord(app_id, error=error)
-    running_job: Optional[int] = None
+    apply(app, events)
+    return app
+
+
+def apply(app: AppRecord, events: List[dict]) -> None:
+    """Bring ``app`` up to date with ``events``, the ones written after those it has seen
+    (a running application's new lines)."""
+    running_job = app.running_job
     for e in events:
         kind, at = e["event"], e["time"]
         app.last_event = max(app.last_event, at)
@@ -145,8 +154,8 @@ def replay(app_id: str, events: List[dict], error: str = "") -> AppRecord:
         elif kind == "UnpersistRDD":
             for key in [k for k in app.blocks if k[0] == e["rdd_id"]]:
                 del app.blocks[key]
+    app.running_job = running_job
     app.blocks = {k: v for k, v in app.blocks.items() if v}
-    return app
 
 
 def _apply_blocks(app: AppRecord, task: dict) -> None:

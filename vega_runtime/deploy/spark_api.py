@@ -17,9 +17,9 @@ from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import parse_qsl
 
 from ..errors import VegaError
-from ..scheduler.event_log import read_log
+from ..scheduler.event_log import parse_event, read_log
 from . import spark_api_documents as docs
-from .app_events import AppRecord, replay
+from .app_events import AppRecord, apply, replay
 
 PREFIX = "/api/v1/applications"
 #: replayed applications kept for the next request (a page polls every second or two)
@@ -33,15 +33,45 @@ class NotFound(Exception):
     pass
 
 
+class _Replayed:
+    """An application replayed from a local events file up to ``offset`` (bytes of whole
+    lines read)."""
+
+    def __init__(self, path: str, app: AppRecord):
+        self.path, self.app, self.offset = path, app, 0
+
+    def read_new(self, size: int) -> None:
+        """Replay the lines written since the last read (a line still being written waits
+        for the next; one that is not an event ends the replay, as ``read_log``)."""
+        if self.app.error:
+            return
+        with open(self.path, "rb") as fh:
+            fh.seek(self.offset)
+            data = fh.read(size - self.offset)
+        whole = data.rfind(b"\n") + 1
+        events = []
+        for raw in data[:whole].split(b"\n"):
+            if not raw.strip():
+                continue
+            try:
+                events.append(parse_event(raw))
+            except ValueError as exc:
+                self.app.error = f"a line {exc}"
+                break
+        apply(self.app, events)
+        self.offset += whole
+
+
 class SparkApi:
     """The REST API of one master (``master`` gives ``status()``, ``application_detail``,
     ``logs.events_path`` and ``event_log_dir``)."""
 
     def __init__(self, master, cached: int = CACHED_APPLICATIONS):
         self.master = master
-        self._cache: "OrderedDict[str, Tuple[tuple, AppRecord]]" = OrderedDict()
+        self._cache: "OrderedDict[str, _Replayed]" = OrderedDict()
         self._cached = cached
-        self._lock = threading.Lock()
+        #: one request at a time: replaying mutates the cached applications
+        self._lock = threading.RLock()
 
     # -- where events are ------------------------------------------------------------------
     def _paths(self, app_id: str) -> List[str]:
@@ -56,34 +86,39 @@ class SparkApi:
         return paths
 
     def record(self, app_id: str) -> Optional[AppRecord]:
-        """The application replayed from its events, or None if this master has none."""
-        for path in self._paths(app_id):
-            try:
-                stat = os.stat(path) if "://" not in path else None
-            except OSError:
-                continue
-            key = (path, stat.st_size, stat.st_mtime_ns) if stat is not None else None
-            with self._lock:
-                hit = self._cache.get(app_id)
-                if key is not None and hit is not None and hit[0] == key:
-                    self._cache.move_to_end(app_id)
-                    return hit[1]
-            try:
-                events, error = read_log(path)
-            except (OSError, ValueError):
-                continue
-            if not events and error:
-                continue
-            if path.endswith("events.jsonl") and error.endswith("is cut off (was its driver "
-                                                                "killed while writing?)"):
-                error = ""  # a relayed copy being appended to
-            app = replay(app_id, events, error)
-            if key is not None:
-                with self._lock:
-                    self._cache[app_id] = (key, app)
-                    while len(self._cache) > self._cached:
-                        self._cache.popitem(last=False)
-            return app
+        """The application replayed from its events, or None if this master has none.
+
+        A local file is read from where the last request stopped (a running application's
+        pages poll it), an HDFS one whole."""
+        with self._lock:
+            for path in self._paths(app_id):
+                if "://" in path:
+                    try:
+                        events, error = read_log(path)
+                    except (OSError, VegaError):
+                        continue
+                    if events:
+                        return replay(app_id, events, error)
+                    continue
+                try:
+                    size = os.path.getsize(path)
+                except OSError:
+                    continue
+                replayed = self._cache.get(app_id)
+                if replayed is None or replayed.path != path or size < replayed.offset:
+                    replayed = _Replayed(path, AppRecord(app_id))
+                if size > replayed.offset:
+                    try:
+                        replayed.read_new(size)
+                    except OSError:
+                        continue
+                if not replayed.app.started and not replayed.app.jobs:
+                    continue  # nothing readable yet
+                self._cache[app_id] = replayed
+                self._cache.move_to_end(app_id)
+                while len(self._cache) > self._cached:
+                    self._cache.popitem(last=False)
+                return replayed.app
         return None
 
     def _running(self) -> Dict[str, dict]:
@@ -97,6 +132,10 @@ class SparkApi:
             return None
         params = dict(parse_qsl(query, keep_blank_values=True))
         parts = [p for p in path[len(PREFIX):].split("/") if p]
+        with self._lock:
+            return self._answer(parts, params)
+
+    def _answer(self, parts: List[str], params: Dict[str, str]) -> Optional[Answer]:
         try:
             if not parts:
                 return 200, self._applications(params)

@@ -136,16 +136,29 @@ def read_log(path: str, hdfs: Optional[HdfsSettings] = None) -> Tuple[List[dict]
         if not raw.strip():
             continue
         try:
-            event = json.loads(raw.decode("utf-8"))
-        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
-            if number == len(lines):  # no newline after it: a write that never finished
+            events.append(parse_event(raw))
+        except ValueError as exc:
+            if number == len(lines) and not isinstance(exc, NotAnEvent):
+                # no newline after it: a write that never finished
                 return events, f"line {number} is cut off (was its driver killed while writing?)"
-            return events, f"line {number} is not a JSON event: {exc}"
-        if not (isinstance(event, dict) and isinstance(event.get("event"), str)
-                and isinstance(event.get("time"), (int, float))):
-            return events, f"line {number} is not an event (no event name and time)"
-        events.append(event)
+            return events, f"line {number} {exc}"
     return events, ""
+
+
+class NotAnEvent(ValueError):
+    pass
+
+
+def parse_event(raw: bytes) -> dict:
+    """One line of an event log as its event; ValueError saying why it is not one."""
+    try:
+        event = json.loads(raw.decode("utf-8"))
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+        raise ValueError(f"is not a JSON event: {exc}") from None
+    if not (isinstance(event, dict) and isinstance(event.get("event"), str)
+            and isinstance(event.get("time"), (int, float))):
+        raise NotAnEvent("is not an event (no event name and time)")
+    return event
 
 
 def summarize(path: str, hdfs: Optional[HdfsSettings] = None) -> dict:
