@@ -136,3 +136,18 @@ def test_new_events_apply_on_top_of_those_seen(tmp_path):
         fh.write(b"{not json\n")
     replayed.read_new(path.stat().st_size)
     assert replayed.app.error.startswith("a line is not a JSON event")
+
+
+def test_the_master_keeps_relayed_events_up_to_a_bound(tmp_path, caplog):
+    from vega_runtime.deploy.app_logs import RelayedEvents
+
+    path = tmp_path / "events.jsonl"
+    with RelayedEvents(str(path), max_bytes=30) as events:
+        events.write("0123456789\n")
+        events.write("0123456789\n")
+        events.write("0123456789\n")  # would pass 30 bytes: dropped
+        events.write("x\n")  # would fit, but the events must not have a gap
+        assert events.dropped == 2
+    assert path.read_text() == "0123456789\n" * 2
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert "later events of this application are not kept" in caplog.text

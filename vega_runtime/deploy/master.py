@@ -23,7 +23,6 @@ import time
 from typing import Callable, Dict, List, Optional
 
 from ..config import Config, rpc_limits
-from ..private_files import open_private
 from ..net.connection import Connection
 from ..net.framing import ProtocolError
 from ..net.messages import (AppEvents, AppLog, AppMetrics, DriverSubmitted, ExecutorExited, FetchPackage,
@@ -33,7 +32,7 @@ from ..net.messages import (AppEvents, AppLog, AppMetrics, DriverSubmitted, Exec
                             WorkerHeartbeat, WorkerStopping)
 from ..net.server import Server
 from ..private_files import make_private_dir
-from .app_logs import AppLogs
+from .app_logs import AppLogs, RelayedEvents
 from .drivers import DriverRunner
 from .master_state import (Action, ApplicationRegistering,
                            ApplicationUnregistered, ConnectionLost, Disconnect,
@@ -274,12 +273,11 @@ class Master:
                 return
             events_path = self.logs.events_path(app.app_id)
             with self.logs.open_for_append(app.app_id) as log_file, \
-                    open_private(events_path, "a", encoding="utf-8") as events_file:
+                    RelayedEvents(events_path) as events_file:
                 while True:
                     message = conn.recv()
                     if isinstance(message, AppEvents):
                         events_file.write(message.text)
-                        events_file.flush()
                     elif isinstance(message, AppMetrics):
                         self.handle(MetricsReported(session, json.loads(message.snapshot_json)))
                     elif isinstance(message, AppLog):
