@@ -9,6 +9,7 @@ error is ignored)."""
 
 import base64
 import hashlib
+import os
 import shutil
 import socket
 import threading
@@ -16,6 +17,8 @@ import time
 from contextlib import contextmanager
 
 import pytest
+from http_helpers import ui_url
+from ui_workload import FLAKY_PARTITION, run_workload, task_events
 
 from vega_runtime import Context
 from vega_runtime.net.tls import http_client_context
@@ -133,3 +136,110 @@ def test_without_trusting_the_server_key_chromium_refuses_the_page(bare_master):
         page = browser.new_page()
         plain = page.goto(f"http://127.0.0.1:{bare_master.port}/")
         assert plain.status == 400 and "speaks HTTPS only" in page.inner_text("body")
+def _screenshot(page, name, tmp_path):
+    """A 1280x800 screenshot: into VEGA_SCREENSHOT_DIR (docs/images when refreshing the
+    docs) or the test's directory."""
+    directory = os.environ.get("VEGA_SCREENSHOT_DIR") or str(tmp_path)
+    path = os.path.join(directory, f"{name}.png")
+    page.screenshot(path=path)
+    assert os.path.getsize(path) > 10_000
+    return path
+
+
+def _open(page, url):
+    response = page.goto(url)
+    assert response.status == 200, url
+    page.wait_for_selector("body[data-rendered]", state="attached", timeout=20000)
+    assert page.is_hidden("#problem"), page.inner_text("#problem")
+
+
+def _quantile_row(page, metric):
+    cells = page.locator("#quantiles tbody tr", has_text=metric).locator("span[data-value]")
+    return [float(v) for v in cells.evaluate_all("spans => spans.map(s => s.dataset.value)")]
+
+
+def _check_job_and_stage_pages(page, base, event_log, tmp_path, shots):
+    """The job page's DAG and the stage page's timeline and quantiles, against the event log."""
+    _open(page, f"{base}&job=0")
+    page.wait_for_selector("svg.dag g.stage")
+    stages = page.locator("svg.dag g.stage")
+    assert sorted(stages.evaluate_all("gs => gs.map(g => g.dataset.stageId)")) == ["0", "1"]
+    assert stages.evaluate_all("gs => gs.map(g => g.dataset.status)") == ["COMPLETE"] * 2
+    edges = page.locator("svg.dag path.edge").evaluate_all(
+        "ps => ps.map(p => [p.dataset.from, p.dataset.to])")
+    assert edges == [["0", "1"]]  # the shuffle
+    cached = page.locator('svg.dag g.stage[data-stage-id="0"] g.rdd.cached')
+    assert cached.count() == 1 and "numbers" in cached.text_content()
+    if shots:
+        _screenshot(page, "ui-job-dag", tmp_path)
+
+    _open(page, f"{base}&stage=0&attempt=0")
+    attempts = task_events(event_log, 0)
+    bars = page.locator("svg.timeline rect.task")
+    assert bars.count() == len(attempts) == 5  # one bar per task attempt
+    failed = page.locator('svg.timeline rect.task[data-status="FAILED"]')
+    assert failed.count() == 1 and failed.get_attribute("data-index") == str(FLAKY_PARTITION)
+    lanes = page.locator("svg.timeline .lane-label").evaluate_all(
+        "ts => ts.map(t => t.textContent)")
+    assert sorted(lanes) == sorted({e["executor"] for e in attempts})
+    durations = sorted(round(e["metrics"]["duration"] * 1000) for e in attempts
+                       if e["state"] == "success")
+    # min, 25th, median, 75th, max of 4 successful tasks by Spark's rule (index int(q * n))
+    assert _quantile_row(page, "Duration") == [durations[i] for i in (0, 1, 2, 3, 3)]
+    written = sorted(e["metrics"]["shuffle_bytes_written"] for e in attempts
+                     if e["state"] == "success")
+    assert _quantile_row(page, "Shuffle write") == [written[i] for i in (0, 1, 2, 3, 3)]
+    assert sum(int(b.get_attribute("data-count"))
+               for b in page.locator("svg.histogram rect.bin").all()) == 4
+    if shots:
+        _screenshot(page, "ui-stage-timeline", tmp_path)
+
+
+def test_job_stage_executor_storage_and_history_pages(bare_master, tmp_path):
+    """A local-cluster application with a shuffle, a failed-then-retried task and a cached
+    RDD: while it runs, its master's job page draws the two stages and the shuffle between
+    them, the stage page one timeline bar per task attempt and the quantiles of the event
+    log; the executors and storage pages list both executors and the cached partitions.
+    Once it has finished, a master that only has its event log lists it on the history page,
+    which links to the same pages."""
+    with Context(master="local-cluster[2,1]", app_name="pictures",
+                 conf={"vega.eventlog.dir": str(bare_master.events)}) as ctx:
+        run_workload(ctx)
+        cluster = ctx.backend.owned_cluster
+        event_log = bare_master.events / f"{ctx.application_id}.jsonl"
+        base = ui_url(cluster.webui_port, f"/ui/app.html?app={ctx.backend.app_id}")
+        with chromium(spki_pin(cluster.webui_port, cluster.ca_file)) as browser:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.goto(cluster.ui_link)  # signs in
+            page.wait_for_function(  # the driver relays events in batches
+                f"fetch('/api/v1/applications/{ctx.backend.app_id}/jobs/1')"
+                ".then(r => r.ok ? r.json() : {}).then(j => j.status === 'SUCCEEDED')",
+                timeout=20000, polling=200)
+            _open(page, base)
+            assert page.locator("#jobs tbody tr").count() == 2
+            _screenshot(page, "ui-jobs", tmp_path)
+            _check_job_and_stage_pages(page, base, event_log, tmp_path, shots=True)
+            _open(page, f"{base}&view=executors")
+            rows = page.locator("#executors tbody tr")
+            assert sorted(r.split("\t")[0] for r in rows.all_inner_texts()) == ["exec-1", "exec-2"]
+            _screenshot(page, "ui-executors", tmp_path)
+            _open(page, f"{base}&view=storage")
+            assert "4/4" in page.locator("#storage tbody tr", has_text="numbers").inner_text()
+            _screenshot(page, "ui-storage", tmp_path)
+            _open(page, f"{base}&view=environment")
+            row = page.locator("#properties tbody tr", has_text="vega.app.name").inner_text()
+            assert "pictures" in row and "job" in row
+            _screenshot(page, "ui-environment", tmp_path)
+        app_id = ctx.application_id
+    with chromium(spki_pin(bare_master.port, bare_master.ca_file)) as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(ui_url(bare_master.port, f"/?token={bare_master.token}"))
+        _open(page, ui_url(bare_master.port, "/ui/app.html?view=history"))
+        link = page.locator("#history-apps tbody tr a", has_text=app_id)
+        assert link.count() == 1
+        _screenshot(page, "ui-history", tmp_path)
+        link.click()
+        page.wait_for_selector("#jobs tbody tr", timeout=20000)
+        assert "(finished)" in page.inner_text("#app-title")
+        base = ui_url(bare_master.port, f"/ui/app.html?app={app_id}")
+        _check_job_and_stage_pages(page, base, event_log, tmp_path, shots=False)

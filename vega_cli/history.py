@@ -13,6 +13,7 @@ from rich.table import Table
 
 from vega_runtime.config import Config
 from vega_runtime.io.hdfs import HdfsSettings
+from vega_runtime.net.ui_links import application_link
 from vega_runtime.scheduler.event_log import list_summaries, summary_of
 
 from .errors import EXIT_JOB_FAILED, fail
@@ -22,9 +23,15 @@ from .errors import EXIT_JOB_FAILED, fail
 @click.argument("app_id", required=False)
 @click.option("--dir", "directory", help="Event log directory (default: vega.eventlog.dir).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def history(app_id: Optional[str], directory: Optional[str], as_json: bool) -> None:
+@click.option("--master", "master_url",
+              help="vega://host:port whose web UI shows these logs (its --event-log-dir); "
+                   "default: vega.master when it is a cluster. Links to each application's "
+                   "pages are printed when it answers.")
+def history(app_id: Optional[str], directory: Optional[str], as_json: bool,
+            master_url: Optional[str]) -> None:
     """List applications from their event logs, or summarise APP_ID."""
     conf = Config.load()
+    ui = None if as_json else _master_ui(master_url or conf["vega.master"], conf)
     hdfs = HdfsSettings(conf["vega.hdfs.user"], conf["vega.hdfs.timeout"],
                         conf["vega.hdfs.datanodes"])
     directory = os.path.expanduser(directory or conf["vega.eventlog.dir"])
@@ -38,6 +45,9 @@ def history(app_id: Optional[str], directory: Optional[str], as_json: bool) -> N
             click.echo(json.dumps(summary, indent=2))
             return
         _render_one(summary, console)
+        if ui:
+            console.print(f"web UI: {application_link(ui, summary['app_id'])}",
+                          highlight=False, soft_wrap=True)
         return
     summaries = list_summaries(directory, hdfs)
     if as_json:
@@ -52,6 +62,27 @@ def history(app_id: Optional[str], directory: Optional[str], as_json: bool) -> N
                       f"{s['duration_seconds']:.1f}s", str(s["jobs"]), str(s["tasks"]),
                       str(s["failed_jobs"]), _state(s))
     console.print(table)
+    for s in summaries if ui else ():
+        if not s.get("broken"):
+            console.print(f"{s['app_id']}: {application_link(ui, s['app_id'])}",
+                          highlight=False, soft_wrap=True)
+
+
+def _master_ui(master_url: str, conf: Config) -> Optional[str]:
+    """The link that opens the web UI of the cluster master at ``master_url`` (signed in),
+    or None for local masters or when it cannot be had."""
+    from vega_runtime.errors import MasterURLError
+    from vega_runtime.master_url import parse_master
+    from vega_runtime.net.connection import resolve_secret_file
+
+    from .status import web_ui_link
+
+    try:
+        if parse_master(master_url).kind != "vega":
+            return None
+    except MasterURLError:
+        return None
+    return web_ui_link(master_url, resolve_secret_file(conf["vega.secret.file"]))
 
 
 def _state(s: dict) -> str:

@@ -73,6 +73,10 @@ class ProgressDisplay(JobListener):
     def on_waiting(self, message: str) -> None:
         self._line(message, "yellow")
 
+    def on_application_start(self, app_id: str, ui_link: Optional[str]) -> None:
+        if ui_link:
+            self._line(f"application {app_id}: web UI {ui_link}", "dim")
+
     def on_application_end(self, summary: dict) -> None:
         """One screen at the end: duration, stages, tasks, shuffle, retries, the event log."""
         if not summary:

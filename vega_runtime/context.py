@@ -131,12 +131,15 @@ class Context(JobControl, FileShipping):
                                                 self.master_spec.url,
                                       self.hdfs_settings)
             self._bus.listeners.append(self.event_log)
+        #: the relay of this application's events to a cluster master (cluster backends)
+        self._event_relay = None
         self._metrics_server = None
         if self.conf["vega.driver.metrics.port"]:
             self._metrics_server = job_metrics.serve_driver_metrics(
                 self.job_metrics, self.conf["vega.driver.metrics.port"],
                 self._driver_addresses()[1], self._cluster_secret())
         self.backend = self._create_backend()
+        self._log_environment()
         self._runner = runner.JobRunner(
             self.backend,
             dag.DAGScheduler(map_output.MapOutputTracker(), self.master_spec.max_failures or self.conf["vega.task.max_attempts"],
@@ -148,6 +151,7 @@ class Context(JobControl, FileShipping):
         self._finalizer = weakref.finalize(self, _shutdown, self.backend, self.app_dir)
         atexit.register(self._finalizer)
         Context._active = weakref.ref(self)
+        self._bus.on_application_start(self.application_id, self.application_ui_link)
         log.info("context %s started on %s", self.application_id, self.master_spec.url)
 
     _active: "Optional[weakref.ref[Context]]" = None
@@ -187,7 +191,7 @@ class Context(JobControl, FileShipping):
         """A backend on a running cluster, or on a local-cluster started for this Context."""
         from .config import rpc_limits
         from .net.connection import create_secret_file, load_secret, resolve_secret_file
-        from .scheduler.cluster_backend import ClusterBackend, MasterLogRelay
+        from .scheduler.cluster_backend import ClusterBackend, MasterEventRelay, MasterLogRelay
         from .scheduler.local_cluster import LocalCluster
 
         cluster = None
@@ -218,6 +222,10 @@ class Context(JobControl, FileShipping):
             backend.owned_cluster = cluster
             backend.broadcast_dir = os.path.join(self.app_dir, "broadcast")
             self._bus.listeners.append(MasterLogRelay(backend))
+            self._event_relay = MasterEventRelay(backend)
+            self._event_relay.application_start(backend.app_id, self.app_name, spec.url,
+                                                context_id=self.application_id)
+            self._bus.listeners.append(self._event_relay)
             backend.metrics_source = lambda: {**self.job_metrics.snapshot(),
                                               "cached_rdds": self.cached_rdds()}
             if cluster is not None:
@@ -236,6 +244,20 @@ class Context(JobControl, FileShipping):
         from .net.connection import load_secret, resolve_secret_file
 
         return load_secret(resolve_secret_file(self.conf["vega.secret.file"]))
+    def _event_writers(self) -> List[event_log.EventWriter]:
+        return [x for x in self._bus.listeners if isinstance(x, event_log.EventWriter)]
+
+    def _log_environment(self) -> None:
+        """The resolved configuration (value and where it came from) and the driver's
+        runtime, into the event log and the master's copy (Spark's environment page)."""
+        import platform
+
+        settings = [[key, _plain(self.conf[key]), self.conf.origin(key)]
+                    for key in sorted(self.conf)]
+        runtime = {"pythonVersion": platform.python_version(), "vegaVersion": __version__,
+                   "pythonExecutable": sys.executable, "platform": platform.platform()}
+        for writer in self._event_writers():
+            writer.environment(settings, runtime)
 
     def _driver_addresses(self) -> Tuple[str, str]:
         """(advertised, bound) addresses of the driver's listeners: ``vega.driver.host``,
@@ -271,6 +293,8 @@ class Context(JobControl, FileShipping):
         with self._lock:
             if not self._stopped:
                 self._stopped = True
+                if self._event_relay is not None:  # before the backend's last send
+                    self._event_relay.close()
                 self._finalizer()
                 self._forget_files_root()
                 summary = {}
@@ -318,6 +342,40 @@ class Context(JobControl, FileShipping):
         if self.master_spec.kind == "vega":
             return f"{http_scheme()}://{self.master_spec.host}:8080"
         return None
+
+    @property
+    def application_ui_link(self) -> Optional[str]:
+        """The link to this application's pages in the master's web UI (jobs, stage DAGs,
+        task timelines, executors, storage, environment), signed in with the token where
+        this driver can have it; None in local mode (no UI)."""
+        from .net.ui_links import api_token, application_link
+
+        cluster = getattr(self.backend, "owned_cluster", None)
+        app_id = getattr(self.backend, "app_id", "")
+        if cluster is not None:
+            return application_link(cluster.ui_link, app_id)
+        if self.ui_web_url is None:
+            return None
+        secret = getattr(self.backend, "secret", None)
+        token = f"?token={api_token(secret)}" if secret else ""
+        return application_link(f"{self.ui_web_url}/{token}", app_id)
+
+    def _repr_html_(self) -> str:
+        """What Jupyter shows for a Context: master, application, link to its web UI."""
+        from html import escape
+
+        link = self.application_ui_link
+        ui = f'<a href="{escape(link)}" target="_blank">open the web UI</a>' if link else \
+            "none (a local master has no web UI)"
+        on_master = getattr(self.backend, "app_id", "") or self.application_id
+        shown = self.application_id + ("" if on_master == self.application_id
+                                       else f" ({on_master} on the master)")
+        rows = [("master", escape(self.master)), ("application", escape(shown)),
+                ("name", escape(self.app_name)), ("web UI", ui),
+                ("state", "stopped" if self._stopped else "running")]
+        return ('<div class="vega-context"><b>Vega Context</b><table>' +
+                "".join(f"<tr><th style='text-align:left'>{k}</th><td>{v}</td></tr>"
+                        for k, v in rows) + "</table></div>")
 
     @property
     def version(self) -> str:
@@ -473,6 +531,8 @@ class Context(JobControl, FileShipping):
         self._persisted[rdd.rdd_id] = weakref.ref(rdd)
 
     def unpersist_rdd(self, rdd_id: int) -> None:
+        for writer in self._event_writers():
+            writer.rdd_unpersisted(rdd_id)
         self._persisted.pop(rdd_id, None)
         self._blocks.rdd_removed(rdd_id)
         self.backend.remove_rdd(rdd_id)
@@ -624,3 +684,8 @@ def _shutdown(backend, app_dir: str) -> None:
     finally:
         shutil.rmtree(app_dir, ignore_errors=True)
 
+
+
+def _plain(value: Any) -> Any:
+    """A setting's value as JSON can carry it."""
+    return value if isinstance(value, (str, int, float, bool, type(None))) else str(value)

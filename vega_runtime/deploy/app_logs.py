@@ -5,6 +5,7 @@ application cannot fill the master's disk; a follower crosses a rotation without
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import threading
@@ -15,8 +16,46 @@ from ..net.connection import Connection
 from ..net.messages import LogChunk, LogEnd
 from .log_files import APP_OUTPUT_BACKUPS, APP_OUTPUT_MAX_BYTES, RotatingOutput
 
+log = logging.getLogger(__name__)
+
 #: How often a followed log is checked for new output.
 FOLLOW_POLL_SECONDS = 0.2
+#: The most bytes of relayed events the master keeps per application (its pages stop there)
+APP_EVENTS_MAX_BYTES = 512 << 20
+
+
+class RelayedEvents:
+    """The event-log lines a driver relays (``events.jsonl``, private), appended up to
+    ``max_bytes``: past that the rest is dropped, once logged, so one application cannot
+    fill the master's disk (its pages then show it up to there)."""
+
+    def __init__(self, path: str, max_bytes: int = APP_EVENTS_MAX_BYTES):
+        from ..private_files import open_private
+
+        self.path, self.max_bytes = path, max_bytes
+        self._file = open_private(path, "a", encoding="utf-8")
+        self.size = self._file.tell()
+        self.dropped = 0
+
+    def write(self, text: str) -> None:
+        if self.dropped or self.size + len(text) > self.max_bytes:  # no gaps: all after too
+            if not self.dropped:
+                log.warning("%s reached %d bytes: later events of this application are not "
+                            "kept (its pages end there)", self.path, self.max_bytes)
+            self.dropped += text.count("\n")
+            return
+        self._file.write(text)
+        self._file.flush()
+        self.size += len(text)
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> "RelayedEvents":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 class AppLogs:
@@ -28,6 +67,11 @@ class AppLogs:
     def path(self, app_id: str) -> str:
         """``InvalidIdentifier`` unless ``app_id`` is an application or driver id."""
         return os.path.join(self.directory, ids.APP_OR_DRIVER.check(app_id), "output.log")
+
+    def events_path(self, app_id: str) -> str:
+        """Where the event-log lines a driver relays are kept (``InvalidIdentifier`` as
+        ``path``)."""
+        return os.path.join(self.directory, ids.APP_OR_DRIVER.check(app_id), "events.jsonl")
 
     def open_for_append(self, app_id: str) -> RotatingOutput:
         os.makedirs(os.path.dirname(self.path(app_id)), exist_ok=True)

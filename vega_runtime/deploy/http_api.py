@@ -33,13 +33,18 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from ..net.limits import AcceptBackoff, Admission, RateLimitedLog, Rejections
 from ..net.tls import HttpsRefused, accept_https, http_scheme, http_server_context
+from ..net.ui_links import api_token  # noqa: F401 - here since the token began here
+from .spark_api import SparkApi
 
 log = logging.getLogger(__name__)
 
 
 UI_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ui")
 UI_FILES = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8",
-            "style.css": "text/css; charset=utf-8"}
+            "style.css": "text/css; charset=utf-8",
+            # the application pages on Spark's REST API (spark_api.py)
+            "app.html": "text/html; charset=utf-8", "app-pages.js": "text/javascript; charset=utf-8",
+            "charts.js": "text/javascript; charset=utf-8"}
 #: the file in the master's work dir holding its API token (mode 0600), for local clients
 TOKEN_FILE = "master.token"
 #: application and driver ids as the master makes them (no path separators, no "..")
@@ -241,15 +246,6 @@ def _serve(host: str, port: int, handler: type, name: str, tls: Optional[ssl.SSL
 
 
 # -- the token ---------------------------------------------------------------------------
-def api_token(secret: bytes) -> str:
-    """The token of a cluster with a secret (``Authorization: Bearer ...``), derived from
-    the secret so whoever holds the secret can compute it."""
-    if not secret:
-        raise ValueError("api_token needs the cluster secret; without one the master makes a "
-                         "random token (master_token)")
-    return hmac.new(secret, b"vega-http-api", hashlib.sha256).hexdigest()
-
-
 def master_token(secret: Optional[bytes], work_dir: str) -> str:
     """The master's API token: derived from the cluster secret, else random for this run of
     the master.  Written (mode 0600) to ``TOKEN_FILE`` in its work dir either way, so local
@@ -334,6 +330,7 @@ def start_http(host: str, port: int, master, secret: Optional[bytes] = None,
     token = token or master_token(secret, master.work_dir)
     hosts = hosts if hosts is not None else allowed_hosts(host, master.advertise_host)
     token_bytes = token.encode()
+    spark = SparkApi(master)
     cookie_value = hmac.new(token_bytes, b"vega-ui-cookie", hashlib.sha256).hexdigest().encode()
 
     class Handler(_Handler):
@@ -378,6 +375,9 @@ def start_http(host: str, port: int, master, secret: Optional[bytes] = None,
                                                  "(vega status --token prints it)"})
             if method == "POST":
                 return self._post(path)
+            answer = spark.get(path, url.query)
+            if answer is not None:
+                return self._json(*answer)
             self._get(path)
 
         # -- authentication ---------------------------------------------------------

@@ -25,14 +25,14 @@ from typing import Callable, Dict, List, Optional
 from ..config import Config, rpc_limits
 from ..net.connection import Connection
 from ..net.framing import ProtocolError
-from ..net.messages import (AppLog, AppMetrics, DriverSubmitted, ExecutorExited, FetchPackage,
+from ..net.messages import (AppEvents, AppLog, AppMetrics, DriverSubmitted, ExecutorExited, FetchPackage,
                             FollowLogs, KillApplication, KillResult, LogEnd, PackageQuery,
                             RegisterApplication, RegisterWorker, RequestStatus, StatusReply,
                             SubmitDriver, UnregisterApplication, UploadPackage,
                             WorkerHeartbeat, WorkerStopping)
 from ..net.server import Server
 from ..private_files import make_private_dir
-from .app_logs import AppLogs
+from .app_logs import AppLogs, RelayedEvents
 from .drivers import DriverRunner
 from .master_state import (Action, ApplicationRegistering,
                            ApplicationUnregistered, ConnectionLost, Disconnect,
@@ -272,10 +272,14 @@ class Master:
                 app = self.state.app_of(session)
             if app is None:  # rejected
                 return
-            with self.logs.open_for_append(app.app_id) as log_file:
+            events_path = self.logs.events_path(app.app_id)
+            with self.logs.open_for_append(app.app_id) as log_file, \
+                    RelayedEvents(events_path) as events_file:
                 while True:
                     message = conn.recv()
-                    if isinstance(message, AppMetrics):
+                    if isinstance(message, AppEvents):
+                        events_file.write(message.text)
+                    elif isinstance(message, AppMetrics):
                         self.handle(MetricsReported(session, json.loads(message.snapshot_json)))
                     elif isinstance(message, AppLog):
                         with self.lock:

@@ -240,6 +240,13 @@ class AppLog:
 
 
 @dataclass
+class AppEvents:
+    """Event-log lines (JSON, newline-terminated) relayed by a driver, kept by the master
+    for its Spark-shaped REST API and pages while the application runs and after."""
+    text: str
+
+
+@dataclass
 class AppMetrics:
     """A driver's cumulative job, stage, task and shuffle counts (JSON), for /metrics."""
     snapshot_json: str
@@ -396,7 +403,7 @@ MESSAGE_TYPES: Dict[str, Type] = {cls.__name__: cls for cls in (
     RegisteredApplication, ApplicationRejected, ExecutorAdded, ExecutorRemoved, ApplicationWaiting,
     FetchBlock, BlockData, BlockUnavailable, RequestStatus, StatusReply,
     PackageQuery, PackageStatus, UploadPackage, FetchPackage, PackageData,
-    AppLog, AppMetrics, ApplicationKilled, FollowLogs, LogChunk, LogEnd, KillApplication, KillResult,
+    AppLog, AppEvents, AppMetrics, ApplicationKilled, FollowLogs, LogChunk, LogEnd, KillApplication, KillResult,
     SubmitDriver, DriverSubmitted, FetchBroadcast, BroadcastData,
 )}
 

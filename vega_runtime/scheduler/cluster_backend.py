@@ -22,7 +22,7 @@ from .._version import __version__
 from ..errors import JobCancelled, VegaError
 from ..net.connection import HANDSHAKE_TIMEOUT, Connection
 from ..net.framing import ConnectionClosed, ProtocolError
-from ..net.messages import (AppLog, AppMetrics, ApplicationKilled, ApplicationRejected, BroadcastData,
+from ..net.messages import (AppEvents, AppLog, AppMetrics, ApplicationKilled, ApplicationRejected, BroadcastData,
                             FetchBroadcast, ApplicationWaiting, ExecutorAdded,
                             ExecutorRemoved, RegisterApplication, RegisteredApplication,
                             KillTask, RegisterExecutor, RemoveBroadcast, RemoveRdd, Shutdown, TaskFinished,
@@ -31,11 +31,15 @@ from ..net.server import Server
 from ..versions import python_version
 from .backend import (ExecutorAddedEvent, ExecutorLostEvent, OutputCallback, TaskFinishedEvent, TaskLaunch,
                       TaskQueue)
+from .event_log import EventWriter
 from .listener import JobListener, prefix_lines
 from .log_buffer import LogRelayBuffer, dropped_notice
 
 log = logging.getLogger(__name__)
 
+#: Event-log lines a driver keeps for a master that is away, and at most this many bytes
+EVENT_BUFFER_LINES = 100_000
+EVENT_BUFFER_BYTES = 64 << 20
 #: Seconds a lost executor's connection waits for its worker to report how it exited.
 EXIT_REASON_WAIT = 1.0
 
@@ -121,6 +125,8 @@ class ClusterBackend:
         self.killed: Optional[str] = None
         #: task output on its way to the master, bounded while the master is away
         self._log_lines = LogRelayBuffer()
+        #: event-log lines on their way to the master (its REST API for running apps)
+        self._event_lines = LogRelayBuffer(EVENT_BUFFER_LINES, EVENT_BUFFER_BYTES)
         self._log_ready = threading.Condition(threading.Lock())
         self._stop_requested = threading.Event()  # ends the log sender's pauses
         self._executor_seen = threading.Condition(self.lock)
@@ -166,6 +172,23 @@ class ClusterBackend:
             self._log_lines.add(text)
             self._log_ready.notify()
 
+    def relay_events(self, line: str) -> None:
+        """Queue one event-log line for the master; sent in batches with the logs."""
+        with self._log_ready:
+            self._event_lines.add(line + "\n")
+            self._log_ready.notify()
+
+    def _send_events(self) -> None:
+        with self._log_ready:
+            batch = self._event_lines.take()
+        if not batch:
+            return
+        try:
+            self.master.send(AppEvents("".join(batch)))
+        except OSError:  # the master is away: keep them for later (the oldest may be dropped)
+            with self._log_ready:
+                self._event_lines.put_back(batch)
+
     @property
     def log_lines_dropped(self) -> int:
         """Lines of task output that never reached the master (it was away too long)."""
@@ -196,6 +219,7 @@ class ClusterBackend:
                 self._send_metrics()
             except OSError:
                 pass  # the master is away; the next snapshot carries everything
+            self._send_events()
             if batch or dropped:
                 try:
                     self.master.send(AppLog((dropped_notice(dropped) if dropped else "")
@@ -526,6 +550,21 @@ class ClusterBackend:
 class MasterLostEvent:
     def __init__(self, reason: str):
         self.reason = reason
+
+
+class MasterEventRelay(EventWriter):
+    """Sends the application's events to the master as they happen (the event log's lines),
+    so the master serves the same REST API and pages for running applications as for
+    finished ones, whether or not ``vega.eventlog.dir`` is set."""
+
+    def __init__(self, backend: ClusterBackend):
+        self.backend = backend
+
+    def write(self, line: str, flush: bool) -> None:
+        self.backend.relay_events(line)
+
+    def close(self) -> None:
+        self._write("ApplicationEnd")
 
 
 class MasterLogRelay(JobListener):

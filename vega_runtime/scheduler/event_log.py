@@ -19,34 +19,36 @@ from ..private_files import make_private_dirs, open_private
 from .listener import JobListener
 
 
-class EventLog(JobListener):
-    """Appends every scheduler event of one application to its log file."""
+class EventWriter(JobListener):
+    """Turns scheduler events into event-log lines (JSON, one per event) for ``write``; the
+    file log below and the driver's relay to the master (``MasterEventRelay``) are two."""
 
-    def __init__(self, directory: str, app_id: str, app_name: str, master: str,
-                 hdfs: Optional[HdfsSettings] = None):
-        name = f"{app_id}.jsonl"
-        self.target: Optional[str] = None
-        if is_hdfs(directory):  # kept locally while running, written to HDFS at the end
-            self.target = directory.rstrip("/") + "/" + name
-            self.hdfs = hdfs or HdfsSettings()
-            directory = tempfile.mkdtemp(prefix="vega-events-")
-        # Private: a new directory is 0700, the log 0600 (an existing directory, maybe shared
-        # on purpose, is left as it is)
-        make_private_dirs(directory)
-        self.path = os.path.join(directory, name)
-        self._lock = threading.Lock()
-        self._file = open_private(self.path, "a", encoding="utf-8")
-        self._write("ApplicationStart", app_id=app_id, name=app_name, master=master)
+    def write(self, line: str, flush: bool) -> None:
+        raise NotImplementedError
 
     def _write(self, event: str, flush: bool = True, **fields) -> None:
         """Append one event; task-level events are buffered (as Spark's event logger does),
         the next application, job or stage event flushes them."""
-        line = json.dumps({"event": event, "time": time.time(), **fields})
-        with self._lock:
-            if not self._file.closed:
-                self._file.write(line + "\n")
-                if flush:
-                    self._file.flush()
+        self.write(json.dumps({"event": event, "time": time.time(), **fields}), flush)
+
+    def application_start(self, app_id: str, app_name: str, master: str, **ids) -> None:
+        """``ids``: other names of the application (``context_id``: the Context's own id,
+        which names its event log, where ``app_id`` is the master's)."""
+        self._write("ApplicationStart", app_id=app_id, name=app_name, master=master, **ids)
+
+    def environment(self, settings: List[list], runtime: dict) -> None:
+        """The resolved configuration, ``[key, value, where it came from]`` each, and the
+        driver's runtime (Python, Vega, platform)."""
+        self._write("Environment", settings=settings, runtime=runtime)
+
+    def rdd_unpersisted(self, rdd_id: int) -> None:
+        self._write("UnpersistRDD", rdd_id=rdd_id)
+
+    def on_job_graph(self, job_id: int, stages: List[dict]) -> None:
+        self._write("JobGraph", job_id=job_id, stages=stages)
+
+    def on_task_info(self, info: dict) -> None:
+        self._write("TaskInfo", False, **info)
 
     def on_job_start(self, job_id: int, description: str) -> None:
         self._write("JobStart", job_id=job_id, description=description)
@@ -78,6 +80,33 @@ class EventLog(JobListener):
                     shuffle_written=int(metrics.get("shuffle_bytes_written", 0)),
                     shuffle_read=int(metrics.get("shuffle_bytes_read", 0)))
 
+
+class EventLog(EventWriter):
+    """Appends every scheduler event of one application to its log file."""
+
+    def __init__(self, directory: str, app_id: str, app_name: str, master: str,
+                 hdfs: Optional[HdfsSettings] = None):
+        name = f"{app_id}.jsonl"
+        self.target: Optional[str] = None
+        if is_hdfs(directory):  # kept locally while running, written to HDFS at the end
+            self.target = directory.rstrip("/") + "/" + name
+            self.hdfs = hdfs or HdfsSettings()
+            directory = tempfile.mkdtemp(prefix="vega-events-")
+        # Private: a new directory is 0700, the log 0600 (an existing directory, maybe shared
+        # on purpose, is left as it is)
+        make_private_dirs(directory)
+        self.path = os.path.join(directory, name)
+        self._lock = threading.Lock()
+        self._file = open_private(self.path, "a", encoding="utf-8")
+        self.application_start(app_id, app_name, master)
+
+    def write(self, line: str, flush: bool) -> None:
+        with self._lock:
+            if not self._file.closed:
+                self._file.write(line + "\n")
+                if flush:
+                    self._file.flush()
+
     def close(self) -> None:
         self._write("ApplicationEnd")
         with self._lock:
@@ -107,16 +136,29 @@ def read_log(path: str, hdfs: Optional[HdfsSettings] = None) -> Tuple[List[dict]
         if not raw.strip():
             continue
         try:
-            event = json.loads(raw.decode("utf-8"))
-        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
-            if number == len(lines):  # no newline after it: a write that never finished
+            events.append(parse_event(raw))
+        except ValueError as exc:
+            if number == len(lines) and not isinstance(exc, NotAnEvent):
+                # no newline after it: a write that never finished
                 return events, f"line {number} is cut off (was its driver killed while writing?)"
-            return events, f"line {number} is not a JSON event: {exc}"
-        if not (isinstance(event, dict) and isinstance(event.get("event"), str)
-                and isinstance(event.get("time"), (int, float))):
-            return events, f"line {number} is not an event (no event name and time)"
-        events.append(event)
+            return events, f"line {number} {exc}"
     return events, ""
+
+
+class NotAnEvent(ValueError):
+    pass
+
+
+def parse_event(raw: bytes) -> dict:
+    """One line of an event log as its event; ValueError saying why it is not one."""
+    try:
+        event = json.loads(raw.decode("utf-8"))
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+        raise ValueError(f"is not a JSON event: {exc}") from None
+    if not (isinstance(event, dict) and isinstance(event.get("event"), str)
+            and isinstance(event.get("time"), (int, float))):
+        raise NotAnEvent("is not an event (no event name and time)")
+    return event
 
 
 def summarize(path: str, hdfs: Optional[HdfsSettings] = None) -> dict:

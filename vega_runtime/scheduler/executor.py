@@ -148,7 +148,7 @@ class Executor:
     # -- running -------------------------------------------------------------------
     def run(self, launch: LaunchTask) -> TaskFinished:
         """Run one task attempt; every failure becomes a failed ``TaskFinished``."""
-        started = time.monotonic()
+        started, launched = time.monotonic(), time.time()
         try:
             payload = self._payload(launch)
             partition = pickle.loads(launch.partition_data)
@@ -167,6 +167,7 @@ class Executor:
                          self.executor_id, self.host, self._shuffle_reader(payload, shuffle_read),
                          self.blocks, self.load_broadcast, payload.settings)
         saved_random = _reseed_random()
+        deserialized = time.monotonic()
         tc.activate()
         try:
             with OutputCapture(launch.task_id, self.sink):
@@ -174,7 +175,11 @@ class Executor:
         finally:
             TaskContext.deactivate()
             _restore_random(saved_random)
-        finished.metrics["duration"] = time.monotonic() - started
+        ended = time.monotonic()
+        finished.metrics.update(duration=ended - started, launch_time=launched,
+                                deserialize_time=deserialized - started,
+                                run_time=ended - deserialized,
+                                result_size=len(finished.value or b""))
         if shuffle_read[0]:
             finished.metrics["shuffle_bytes_read"] = shuffle_read[0]
         added, dropped = self.blocks.drain_changes()

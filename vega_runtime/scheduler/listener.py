@@ -20,10 +20,19 @@ class JobListener:
         """Every stage of a job's graph, those it will skip (their map output exists) included,
         as Spark's job-start event lists them."""
 
+    def on_job_graph(self, job_id: int, stages: List[dict]) -> None:
+        """Every stage of a job's graph as ``stage_graph.stage_info`` describes it (parent
+        stages, RDDs and their edges), for event logs and the UI's DAG."""
+
     def on_stage_submitted(self, stage_id: int, attempt: int, name: str, num_tasks: int) -> None: ...
 
     def on_task_end(self, stage_id: int, partition: int, executor_id: str, success: bool,
                     duration: float) -> None: ...
+
+    def on_task_info(self, info: dict) -> None:
+        """One finished (or lost) task attempt in full: ids, executor and host, launch and
+        finish times (epoch seconds), outcome, error, metrics and cache changes; called right
+        after ``on_task_end`` (see ``runner.task_info``)."""
 
     def on_stage_completed(self, stage_id: int, failure: Optional[str]) -> None: ...
 
@@ -36,6 +45,10 @@ class JobListener:
     def on_executor_added(self, executor_id: str, host: str) -> None: ...
 
     def on_executor_lost(self, executor_id: str, host: str, reason: str) -> None: ...
+
+    def on_application_start(self, app_id: str, ui_link: Optional[str]) -> None:
+        """The Context has started; ``ui_link`` opens its pages in the master's web UI
+        (signed in with the token), None where there is no UI (local masters)."""
 
     def on_application_end(self, summary: dict) -> None:
         """The Context stopped; ``summary`` is its event log's summary (or empty)."""

@@ -21,6 +21,7 @@ from .dag import (DAGScheduler, JobFailed, JobSucceeded, KillTasks, LaunchTasks,
                   MergeAccumulators, StageCompleted, StageSubmitted, TaskSpec)
 from .executor import StagePayload, TaskState
 from .listener import JobListener
+from .stage_graph import job_graph
 from .stages import Stage, shuffle_dependencies
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,10 @@ class JobRunner:
         log.info("job %d submitted: %s", job_id, description)
         try:
             actions = self.dag.submit_job(job_id, rdd, func, partitions)
-            self.listener.on_job_stages(job_id, self.dag.job_stage_ids())
+            stage_ids = self.dag.job_stage_ids()
+            self.listener.on_job_stages(job_id, stage_ids)
+            self.listener.on_job_graph(job_id, job_graph([self.dag.stage_by_id[s]
+                                                          for s in stage_ids]))
             self._apply(actions)
             while self._outcome is None:
                 if self._cancel_reason is not None:
@@ -132,6 +136,8 @@ class JobRunner:
                 if spec is not None:
                     self.listener.on_task_end(spec.stage_id, spec.partition, event.executor_id,
                                               False, 0.0)
+                    self.listener.on_task_info(task_info(spec, event.executor_id, event.host,
+                                                         "lost", {}, event.reason))
                     self.listener.on_task_metrics("lost", {})
                     actions += self.dag.task_failed(spec, TaskFailed(
                         spec.stage_id, spec.partition, spec.attempt + 1, event.host,
@@ -156,6 +162,10 @@ class JobRunner:
         ok = finished.state == TaskState.SUCCESS
         self.listener.on_task_end(spec.stage_id, spec.partition, event.executor_id, ok,
                                   finished.metrics.get("duration", 0.0))
+        self.listener.on_task_info(task_info(
+            spec, event.executor_id, event.host, finished.state, finished.metrics,
+            f"{finished.error_type}: {finished.error_message}" if not ok else None,
+            finished.blocks_added, finished.blocks_dropped))
         self.listener.on_task_metrics(finished.state, finished.metrics)
         if ok:
             stage = self.dag.stage_by_id[spec.stage_id]
@@ -227,6 +237,23 @@ class JobRunner:
                                    stage.shuffle_dep, statuses, self._job_settings)
             self._payloads[key] = dumps_closure(payload, f"stage {stage.stage_id} ({stage.rdd!r})")
         return self._payloads[key]
+
+
+def task_info(spec: TaskSpec, executor_id: str, host: str, state: str, metrics: dict,
+              error: Optional[str], blocks_added: list = (), blocks_dropped: list = ()) -> dict:
+    """What ``JobListener.on_task_info`` gets for one attempt; times in epoch seconds (the
+    executor's clock for the launch, the driver's for the finish)."""
+    finished = time.time()
+    duration = float(metrics.get("duration", 0.0))
+    return {"task_id": spec.task_id, "job_id": spec.job_id, "stage_id": spec.stage_id,
+            "stage_attempt": spec.stage_attempt, "partition": spec.partition,
+            "attempt": spec.attempt, "executor": executor_id, "host": host, "state": state,
+            "speculative": bool(getattr(spec, "speculative", False)),
+            "launch_time": float(metrics.get("launch_time", finished - duration)),
+            "finish_time": finished, "error": error,
+            "metrics": {k: v for k, v in metrics.items() if k != "launch_time"},
+            "blocks_added": [list(b) for b in blocks_added],
+            "blocks_dropped": [list(b) for b in blocks_dropped]}
 
 
 def _stage_name(stage: Stage) -> str:

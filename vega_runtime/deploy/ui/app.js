@@ -46,7 +46,9 @@ function historyRow(h) {
     return [link, h.name || "—", h.started ? new Date(h.started * 1000).toLocaleString() : "—",
             el("span", {class: "state-broken", title: h.error}, "broken"), h.error];
   }
-  return [link, h.name, new Date(h.started * 1000).toLocaleString(), `${h.duration_seconds}s`,
+  const pages = el("a", {href: `/ui/app.html?app=${h.app_id}`}, "jobs");
+  return [el("span", {}, link, " · ", pages), h.name,
+          new Date(h.started * 1000).toLocaleString(), `${h.duration_seconds}s`,
           h.jobs, h.tasks, `${h.task_seconds.p50}s / ${h.task_seconds.max}s`,
           mib(h.shuffle_written_bytes)];
 }
@@ -66,8 +68,9 @@ async function refresh() {
     link.onclick = event => { event.preventDefault(); selected = a.id;
                               history.replaceState(null, "", `?app=${a.id}`); refresh(); };
     const logs = el("a", {href: `/api/v1/applications/${a.id}/logs`}, "logs");
+    const pages = el("a", {href: `/ui/app.html?app=${a.id}`}, "jobs");
     return [a.id, a.name, state(a.state), a.cores, `${a.duration_seconds}s`,
-            el("span", {}, link, " · ", logs)];
+            el("span", {}, link, " · ", pages, " · ", logs)];
   }));
   const past = await (await api("/api/v1/history")).json();
   fill("history", past.filter(h => h.finished || h.broken).map(historyRow));

@@ -1,0 +1,153 @@
+"""Replaying an application's events (app_events.replay) into Spark's REST API documents
+(spark_api_documents), with events written the way the driver writes them: lost
+executors, skipped, failed and running stages, speculative attempts, unpersisted RDDs."""
+
+from vega_runtime.deploy import spark_api_documents as docs
+from vega_runtime.deploy.app_events import replay
+
+
+def stage(stage_id, parents, rdd_id, level="NONE"):
+    return {"stage_id": stage_id, "kind": "shuffle map" if stage_id == 0 else "result",
+            "name": f"stage {stage_id}", "num_tasks": 2, "parent_ids": parents,
+            "rdds": [{"rdd_id": rdd_id, "name": f"rdd{rdd_id}", "call_site": "job.py:1",
+                      "num_partitions": 2, "storage_level": level, "parent_ids": [],
+                      "shuffle_parent_ids": []}]}
+
+
+def task(task_id, stage_id, partition, executor, state, start, seconds, attempt=0, **extra):
+    return {"event": "TaskInfo", "time": start + seconds, "task_id": task_id, "job_id": 0,
+            "stage_id": stage_id, "stage_attempt": 0, "partition": partition,
+            "attempt": attempt, "executor": executor, "host": "10.0.0.1", "state": state,
+            "speculative": False, "launch_time": start, "finish_time": start + seconds,
+            "error": None if state == "success" else "RuntimeError: boom",
+            "metrics": {"duration": seconds, "run_time": seconds},
+            "blocks_added": [], "blocks_dropped": [], **extra}
+
+
+EVENTS = [
+    {"event": "ApplicationStart", "time": 100.0, "app_id": "app-1", "name": "replayed",
+     "master": "vega://m:7077"},
+    {"event": "ExecutorAdded", "time": 100.5, "executor": "exec-1", "host": "10.0.0.1"},
+    {"event": "ExecutorAdded", "time": 100.6, "executor": "exec-2", "host": "10.0.0.2"},
+    {"event": "JobStart", "time": 101.0, "job_id": 0, "description": "first"},
+    {"event": "JobGraph", "time": 101.0, "job_id": 0,
+     "stages": [stage(0, [], 0, "MEMORY_ONLY"), stage(1, [0], 1)]},
+    {"event": "StageSubmitted", "time": 101.0, "stage_id": 0, "attempt": 0, "name": "map",
+     "num_tasks": 2},
+    task(0, 0, 0, "exec-1", "success", 101.0, 0.5, blocks_added=[[0, 0, "memory", 100]]),
+    task(1, 0, 1, "exec-2", "success", 101.0, 1.5, blocks_added=[[0, 1, "memory", 300]]),
+    task(2, 0, 1, "exec-1", "success", 101.6, 0.4, attempt=1, speculative=True),
+    {"event": "StageCompleted", "time": 102.5, "stage_id": 0, "failure": None},
+    {"event": "StageSubmitted", "time": 102.5, "stage_id": 1, "attempt": 0, "name": "result",
+     "num_tasks": 2},
+    task(3, 1, 0, "exec-2", "lost", 102.5, 0.0),
+    {"event": "ExecutorLost", "time": 103.0, "executor": "exec-2", "host": "10.0.0.2",
+     "reason": "its worker was lost"},
+    {"event": "StageCompleted", "time": 103.0, "stage_id": 1,
+     "failure": "task 1.0 failed 4 times"},
+    {"event": "JobEnd", "time": 103.0, "job_id": 0, "succeeded": False,
+     "error": "task 1.0 failed 4 times"},
+    {"event": "JobStart", "time": 104.0, "job_id": 1, "description": "second"},
+    {"event": "JobGraph", "time": 104.0, "job_id": 1,
+     "stages": [stage(0, [], 0, "MEMORY_ONLY"), stage(2, [0], 2)]},
+    {"event": "StageSubmitted", "time": 104.0, "stage_id": 2, "attempt": 0, "name": "again",
+     "num_tasks": 2},
+    task(4, 2, 0, "exec-1", "success", 104.0, 0.2),
+]
+
+
+def test_lost_executors_keep_their_tasks_and_lose_their_blocks():
+    app = replay("app-1", EVENTS)
+    everyone = {e["id"]: e for e in docs.executor_summaries(app, include_dead=True)}
+    assert [e["id"] for e in docs.executor_summaries(app, include_dead=False)] == ["exec-1"]
+    lost = everyone["exec-2"]
+    assert (lost["isActive"], lost["removeReason"]) == (False, "its worker was lost")
+    assert lost["removeTime"] == "1970-01-01T00:01:43.000GMT"
+    assert (lost["totalTasks"], lost["failedTasks"], lost["completedTasks"]) == (2, 1, 1)
+    assert (lost["rddBlocks"], lost["memoryUsed"]) == (0, 0)  # its cached block went with it
+    assert (everyone["exec-1"]["rddBlocks"], everyone["exec-1"]["memoryUsed"]) == (1, 100)
+    rdd, = docs.rdd_storage(app)
+    assert (rdd["id"], rdd["numCachedPartitions"], rdd["memoryUsed"]) == (0, 1, 100)
+    gone = replay("app-1", EVENTS + [{"event": "UnpersistRDD", "time": 105.0, "rdd_id": 0}])
+    assert docs.rdd_storage(gone) == []
+
+
+def test_stage_and_job_states_skipped_stages_and_speculation():
+    app = replay("app-1", EVENTS)
+    states = {(s.stage_id, s.attempt): docs.stage_status(app, s) for s in app.stage_attempts()}
+    assert states == {(0, 0): "COMPLETE", (1, 0): "FAILED", (2, 0): "ACTIVE"}
+    first, second = docs.job_data(app, app.jobs[0]), docs.job_data(app, app.jobs[1])
+    assert (first["status"], first["numFailedStages"], first["numCompletedStages"]) == \
+        ("FAILED", 1, 1)
+    assert (second["status"], second["numSkippedStages"], second["numSkippedTasks"]) == \
+        ("RUNNING", 1, 2)
+    assert second["numActiveTasks"] == 1
+    graph = docs.job_graph(app, app.jobs[1])
+    assert [(s["stage_id"], s["status"]) for s in graph["stages"]] == \
+        [(0, "SKIPPED"), (2, "ACTIVE")]
+    data = docs.stage_data(app, app.stages[(0, 0)], details=True)
+    assert data["speculationSummary"] == {"numTasks": 1, "numActiveTasks": 0,
+                                          "numCompletedTasks": 1, "numFailedTasks": 0,
+                                          "numKilledTasks": 0}
+    assert [t["speculative"] for t in data["tasks"].values()] == [False, False, True]
+    assert data["executorRunTime"] == 500 + 1500 + 400  # milliseconds
+    assert data["firstTaskLaunchedTime"] == "1970-01-01T00:01:41.000GMT"
+    summary = docs.task_summary(app.stages[(0, 0)], [0.0, 0.5, 1.0])
+    assert summary["duration"] == [400.0, 500.0, 1500.0]
+    assert docs.task_summary(app.stages[(1, 0)], [0.5]) is None  # nothing succeeded
+
+
+def test_a_running_application_and_a_cut_off_log():
+    running = replay("app-1", EVENTS)
+    info = docs.application_info(running, running=True)
+    assert info["attempts"][0]["completed"] is False
+    assert info["attempts"][0]["endTime"] == docs.NO_DATE
+    assert info["coresGranted"] == 1  # one live executor, one slot each
+    done = docs.application_info(running, running=False)  # its driver went away
+    assert done["attempts"][0]["completed"] is True
+    assert done["attempts"][0]["endTimeEpoch"] == 104200
+
+
+def test_new_events_apply_on_top_of_those_seen(tmp_path):
+    """A running application's file is read from where the last read stopped, a line still
+    being written waits for its end, and the result is the same as one full replay."""
+    import json
+
+    from vega_runtime.deploy.app_events import apply
+    from vega_runtime.deploy.spark_api import _Replayed
+
+    whole = replay("app-1", EVENTS)
+    half = replay("app-1", EVENTS[:9])
+    apply(half, EVENTS[9:])
+    assert docs.job_data(half, half.jobs[1]) == docs.job_data(whole, whole.jobs[1])
+    assert docs.executor_summaries(half, True) == docs.executor_summaries(whole, True)
+
+    path = tmp_path / "events.jsonl"
+    lines = [json.dumps(e).encode() + b"\n" for e in EVENTS]
+    path.write_bytes(b"".join(lines[:9]) + lines[9][:20])  # the 10th line half written
+    replayed = _Replayed(str(path), replay("app-1", []))
+    replayed.read_new(path.stat().st_size)
+    assert replayed.offset == sum(map(len, lines[:9])) and not replayed.app.error
+    assert sum(len(s.tasks) for s in replayed.app.stages.values()) == 3
+    path.write_bytes(b"".join(lines))
+    replayed.read_new(path.stat().st_size)
+    assert docs.job_data(replayed.app, replayed.app.jobs[1]) == docs.job_data(whole, whole.jobs[1])
+    with open(path, "ab") as fh:
+        fh.write(b"{not json\n")
+    replayed.read_new(path.stat().st_size)
+    assert replayed.app.error.startswith("a line is not a JSON event")
+
+
+def test_the_master_keeps_relayed_events_up_to_a_bound(tmp_path, caplog):
+    from vega_runtime.deploy.app_logs import RelayedEvents
+
+    path = tmp_path / "events.jsonl"
+    with RelayedEvents(str(path), max_bytes=30) as events:
+        events.write("0123456789\n")
+        events.write("0123456789\n")
+        events.write("0123456789\n")  # would pass 30 bytes: dropped
+        events.write("x\n")  # would fit, but the events must not have a gap
+        assert events.dropped == 2
+    assert path.read_text() == "0123456789\n" * 2
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert "later events of this application are not kept" in caplog.text

@@ -1,0 +1,350 @@
+"""Spark's monitoring REST API (/api/v1/applications/...) on the master's HTTP port, for a
+running application (events relayed by its driver) and a finished one (its event log):
+field names compared with Spark's, values with the event log."""
+
+import re
+import shutil
+
+import pytest
+from http_helpers import api_get, browser_opener, ui_url
+from proc_helpers import vega, wait_for, write_job
+from ui_workload import FLAKY_PARTITION, run_workload, task_events
+
+from vega_runtime import Context
+from vega_runtime.deploy.spark_api_documents import quantile_values
+
+# Field names of Spark's REST API documents, from Spark's
+# core/src/main/scala/org/apache/spark/status/api/v1/api.scala (apache/spark at commit
+# a7742058f3dec4eb84b79c889269e13d8d1e8761, Spark 4) and docs/monitoring.md.
+APPLICATION_INFO = {"id", "name", "coresGranted", "maxCores", "coresPerExecutor",
+                    "memoryPerExecutorMB", "attempts"}
+# ApplicationAttemptInfo, with the getters Jackson writes (startTimeEpoch...); attemptId is
+# an Option Spark leaves out when there are no attempts (Vega's case)
+APPLICATION_ATTEMPT_INFO = {"startTime", "endTime", "lastUpdated", "duration", "sparkUser",
+                            "completed", "appSparkVersion", "startTimeEpoch", "endTimeEpoch",
+                            "lastUpdatedEpoch"}
+JOB_DATA = {"jobId", "name", "description", "submissionTime", "completionTime", "stageIds",
+            "jobGroup", "jobTags", "status", "numTasks", "numActiveTasks", "numCompletedTasks",
+            "numSkippedTasks", "numFailedTasks", "numKilledTasks", "numCompletedIndices",
+            "numActiveStages", "numCompletedStages", "numSkippedStages", "numFailedStages",
+            "killedTasksSummary"}
+STAGE_DATA = {
+    "status", "stageId", "attemptId", "numTasks", "numActiveTasks", "numCompleteTasks",
+    "numFailedTasks", "numKilledTasks", "numCompletedIndices", "submissionTime",
+    "firstTaskLaunchedTime", "completionTime", "failureReason", "executorDeserializeTime",
+    "executorDeserializeCpuTime", "executorRunTime", "executorCpuTime", "resultSize",
+    "jvmGcTime", "resultSerializationTime", "memoryBytesSpilled", "diskBytesSpilled",
+    "peakExecutionMemory", "peakOnHeapExecutionMemory", "peakOffHeapExecutionMemory",
+    "inputBytes", "inputRecords", "outputBytes", "outputRecords", "shuffleRemoteBlocksFetched",
+    "shuffleLocalBlocksFetched", "shuffleFetchWaitTime", "shuffleRemoteBytesRead",
+    "shuffleRemoteBytesReadToDisk", "shuffleLocalBytesRead", "shuffleReadBytes",
+    "shuffleReadRecords", "shuffleCorruptMergedBlockChunks", "shuffleMergedFetchFallbackCount",
+    "shuffleMergedRemoteBlocksFetched", "shuffleMergedLocalBlocksFetched",
+    "shuffleMergedRemoteChunksFetched", "shuffleMergedLocalChunksFetched",
+    "shuffleMergedRemoteBytesRead", "shuffleMergedLocalBytesRead", "shuffleRemoteReqsDuration",
+    "shuffleMergedRemoteReqsDuration", "shuffleWriteBytes", "shuffleWriteTime",
+    "shuffleWriteRecords", "name", "description", "details", "schedulingPool", "rddIds",
+    "accumulatorUpdates", "tasks", "executorSummary", "speculationSummary",
+    "killedTasksSummary", "resourceProfileId", "peakExecutorMetrics",
+    "taskMetricsDistributions", "executorMetricsDistributions", "isShufflePushEnabled",
+    "shuffleMergersCount"}
+#: Vega's own StageData fields: what the job page draws the stage DAG from
+STAGE_DATA_VEGA = {"parentIds", "rdds"}
+EXECUTOR_STAGE_SUMMARY = {
+    "taskTime", "failedTasks", "succeededTasks", "killedTasks", "inputBytes", "inputRecords",
+    "outputBytes", "outputRecords", "shuffleRead", "shuffleReadRecords", "shuffleWrite",
+    "shuffleWriteRecords", "memoryBytesSpilled", "diskBytesSpilled", "isBlacklistedForStage",
+    "peakMemoryMetrics", "isExcludedForStage"}
+SPECULATION_STAGE_SUMMARY = {"numTasks", "numActiveTasks", "numCompletedTasks",
+                             "numFailedTasks", "numKilledTasks"}
+TASK_DATA = {"taskId", "index", "attempt", "partitionId", "launchTime", "resultFetchStart",
+             "duration", "executorId", "host", "status", "taskLocality", "speculative",
+             "accumulatorUpdates", "errorMessage", "taskMetrics", "executorLogs",
+             "schedulerDelay", "gettingResultTime"}
+TASK_METRICS = {"executorDeserializeTime", "executorDeserializeCpuTime", "executorRunTime",
+                "executorCpuTime", "resultSize", "jvmGcTime", "resultSerializationTime",
+                "memoryBytesSpilled", "diskBytesSpilled", "peakExecutionMemory",
+                "peakOnHeapExecutionMemory", "peakOffHeapExecutionMemory", "inputMetrics",
+                "outputMetrics", "shuffleReadMetrics", "shuffleWriteMetrics"}
+INPUT_METRICS, OUTPUT_METRICS = {"bytesRead", "recordsRead"}, {"bytesWritten", "recordsWritten"}
+SHUFFLE_PUSH_READ_METRICS = {
+    "corruptMergedBlockChunks", "mergedFetchFallbackCount", "remoteMergedBlocksFetched",
+    "localMergedBlocksFetched", "remoteMergedChunksFetched", "localMergedChunksFetched",
+    "remoteMergedBytesRead", "localMergedBytesRead", "remoteMergedReqsDuration"}
+SHUFFLE_READ_METRICS = {"remoteBlocksFetched", "localBlocksFetched", "fetchWaitTime",
+                        "remoteBytesRead", "remoteBytesReadToDisk", "localBytesRead",
+                        "recordsRead", "remoteReqsDuration", "shufflePushReadMetrics"}
+SHUFFLE_WRITE_METRICS = {"bytesWritten", "writeTime", "recordsWritten"}
+TASK_METRIC_DISTRIBUTIONS = {
+    "quantiles", "duration", "executorDeserializeTime", "executorDeserializeCpuTime",
+    "executorRunTime", "executorCpuTime", "resultSize", "jvmGcTime", "resultSerializationTime",
+    "gettingResultTime", "schedulerDelay", "peakExecutionMemory", "peakOnHeapExecutionMemory",
+    "peakOffHeapExecutionMemory", "memoryBytesSpilled", "diskBytesSpilled", "inputMetrics",
+    "outputMetrics", "shuffleReadMetrics", "shuffleWriteMetrics"}
+SHUFFLE_READ_METRIC_DISTRIBUTIONS = {
+    "readBytes", "readRecords", "remoteBlocksFetched", "localBlocksFetched", "fetchWaitTime",
+    "remoteBytesRead", "remoteBytesReadToDisk", "totalBlocksFetched", "remoteReqsDuration",
+    "shufflePushReadMetricsDist"}
+SHUFFLE_WRITE_METRIC_DISTRIBUTIONS = {"writeBytes", "writeRecords", "writeTime"}
+EXECUTOR_SUMMARY = {
+    "id", "hostPort", "isActive", "rddBlocks", "memoryUsed", "diskUsed", "totalCores",
+    "maxTasks", "activeTasks", "failedTasks", "completedTasks", "totalTasks", "totalDuration",
+    "totalGCTime", "totalInputBytes", "totalShuffleRead", "totalShuffleWrite", "isBlacklisted",
+    "maxMemory", "addTime", "removeTime", "removeReason", "executorLogs", "memoryMetrics",
+    "blacklistedInStages", "peakMemoryMetrics", "attributes", "resources",
+    "resourceProfileId", "isExcluded", "excludedInStages"}
+MEMORY_METRICS = {"usedOnHeapStorageMemory", "usedOffHeapStorageMemory",
+                  "totalOnHeapStorageMemory", "totalOffHeapStorageMemory"}
+RDD_STORAGE_INFO = {"id", "name", "numPartitions", "numCachedPartitions", "storageLevel",
+                    "memoryUsed", "diskUsed", "dataDistribution", "partitions"}
+RDD_DATA_DISTRIBUTION = {"address", "memoryUsed", "memoryRemaining", "diskUsed",
+                         "onHeapMemoryUsed", "offHeapMemoryUsed", "onHeapMemoryRemaining",
+                         "offHeapMemoryRemaining"}
+RDD_PARTITION_INFO = {"blockName", "storageLevel", "memoryUsed", "diskUsed", "executors"}
+APPLICATION_ENVIRONMENT_INFO = {"runtime", "sparkProperties", "hadoopProperties",
+                                "systemProperties", "metricsProperties", "classpathEntries",
+                                "resourceProfiles"}
+RUNTIME_INFO = {"javaVersion", "javaHome", "scalaVersion"}
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory):
+    """A local-cluster application that has run the workload and is still running."""
+    events = tmp_path_factory.mktemp("events")
+    with Context(master="local-cluster[2,1]", app_name="rest-api",
+                 conf={"vega.eventlog.dir": str(events)}) as ctx:
+        run_workload(ctx)
+        cluster = ctx.backend.owned_cluster
+        app = ctx.backend.app_id
+        port, token = (cluster.webui_port, cluster.ca_file), cluster.token
+        # the driver relays events in batches: wait for the last job's to arrive
+        wait_for(lambda: api_get(port, f"/api/v1/applications/{app}/jobs/1", token)[0] == 200
+                 and api_get(port, f"/api/v1/applications/{app}/jobs/1", token)[1]["status"]
+                 == "SUCCEEDED", 30, "the master to have the driver's events")
+        yield ctx, port, token, app, events / f"{ctx.application_id}.jsonl"
+
+
+def get(running, path):
+    _, port, token, app, _ = running
+    code, body = api_get(port, f"/api/v1/applications/{app}{path}", token)
+    assert code == 200, (path, code, body)
+    return body
+
+
+def test_applications_list_and_attempts_have_sparks_fields(running):
+    _, port, token, app, _ = running
+    code, listed = api_get(port, "/api/v1/applications", token)
+    assert code == 200
+    entry, = [a for a in listed if a["id"] == app]
+    assert APPLICATION_INFO <= set(entry)  # plus the master's own status fields
+    assert set(entry["attempts"][0]) == APPLICATION_ATTEMPT_INFO
+    assert entry["attempts"][0]["completed"] is False
+    assert entry["attempts"][0]["endTime"] == "1969-12-31T23:59:59.999GMT"
+    assert api_get(port, "/api/v1/applications?status=completed", token)[1] == []
+    one = get(running, "")
+    assert APPLICATION_INFO <= set(one) and one["name"] == "rest-api"
+
+
+def test_jobs_have_sparks_fields_and_counts(running):
+    jobs = get(running, "/jobs")
+    assert [j["jobId"] for j in jobs] == [1, 0]  # newest first, as Spark
+    for job in jobs:
+        assert set(job) == JOB_DATA
+    job0 = get(running, "/jobs/0")
+    assert job0["stageIds"] == [0, 1] and job0["status"] == "SUCCEEDED"
+    assert (job0["numTasks"], job0["numCompletedTasks"], job0["numFailedTasks"]) == (8, 8, 1)
+    assert job0["numCompletedStages"] == 2 and job0["numSkippedStages"] == 0
+    assert get(running, "/jobs?status=FAILED") == []
+
+
+def test_stages_tasks_and_summaries_have_sparks_fields(running):
+    stages = get(running, "/stages")
+    assert [(s["stageId"], s["attemptId"], s["status"]) for s in stages] == \
+        [(2, 0, "COMPLETE"), (1, 0, "COMPLETE"), (0, 0, "COMPLETE")]
+    for stage in stages:
+        assert set(stage) == STAGE_DATA - {"tasks", "executorSummary"} | STAGE_DATA_VEGA
+    detailed = get(running, "/stages/0/0")
+    assert set(detailed) == STAGE_DATA | STAGE_DATA_VEGA
+    assert set(detailed["speculationSummary"]) == SPECULATION_STAGE_SUMMARY
+    for summary in detailed["executorSummary"].values():
+        assert set(summary) == EXECUTOR_STAGE_SUMMARY
+    assert (detailed["numCompleteTasks"], detailed["numFailedTasks"]) == (4, 1)
+    assert detailed["parentIds"] == [] and get(running, "/stages/1")[0]["parentIds"] == [0]
+    tasks = list(detailed["tasks"].values())
+    for task in tasks:
+        assert set(task) == TASK_DATA
+        metrics = task["taskMetrics"]
+        assert set(metrics) == TASK_METRICS
+        assert set(metrics["inputMetrics"]) == INPUT_METRICS
+        assert set(metrics["outputMetrics"]) == OUTPUT_METRICS
+        assert set(metrics["shuffleReadMetrics"]) == SHUFFLE_READ_METRICS
+        assert set(metrics["shuffleReadMetrics"]["shufflePushReadMetrics"]) == \
+            SHUFFLE_PUSH_READ_METRICS
+        assert set(metrics["shuffleWriteMetrics"]) == SHUFFLE_WRITE_METRICS
+    failed, = [t for t in tasks if t["status"] == "FAILED"]
+    assert failed["index"] == FLAKY_PARTITION and failed["attempt"] == 0
+    assert "the first attempt fails on purpose" in failed["errorMessage"]
+    retried, = [t for t in tasks if t["index"] == FLAKY_PARTITION and t["status"] == "SUCCESS"]
+    assert retried["attempt"] == 1
+    listed = get(running, "/stages/0/0/taskList?sortBy=decreasingRuntime&length=3")
+    assert len(listed) == 3 and [t["duration"] for t in listed] == \
+        sorted((t["duration"] for t in tasks), reverse=True)[:3]
+    assert [t["taskId"] for t in get(running, "/stages/0/0/taskList?status=failed")] == \
+        [failed["taskId"]]
+
+
+def test_task_summary_quantiles_match_the_event_log(running):
+    *_, event_log = running
+    summary = get(running, "/stages/1/0/taskSummary?quantiles=0.0,0.5,1.0")
+    assert set(summary) == TASK_METRIC_DISTRIBUTIONS
+    assert set(summary["inputMetrics"]) == INPUT_METRICS
+    assert set(summary["outputMetrics"]) == OUTPUT_METRICS
+    assert set(summary["shuffleReadMetrics"]) == SHUFFLE_READ_METRIC_DISTRIBUTIONS
+    assert set(summary["shuffleReadMetrics"]["shufflePushReadMetricsDist"]) == \
+        SHUFFLE_PUSH_READ_METRICS
+    assert set(summary["shuffleWriteMetrics"]) == SHUFFLE_WRITE_METRIC_DISTRIBUTIONS
+    assert summary["quantiles"] == [0.0, 0.5, 1.0]
+    done = [e for e in task_events(event_log, 1) if e["state"] == "success"]
+    assert len(done) == 4
+    # Spark's rule: of n sorted values, quantile q is the one at index min(int(q * n), n - 1)
+    durations = sorted(round(e["metrics"]["duration"] * 1000) for e in done)
+    assert summary["duration"] == [durations[0], durations[2], durations[3]]
+    read = sorted(e["metrics"].get("shuffle_bytes_read", 0) for e in done)
+    assert summary["shuffleReadMetrics"]["readBytes"] == [read[0], read[2], read[3]]
+    assert read[-1] > 0
+    assert quantile_values([5, 1, 4, 2, 3], [0.0, 0.25, 0.5, 0.95, 1.0]) == [1, 2, 3, 5, 5]
+    # only successful tasks count, as in Spark: stage 0's failed attempt is left out
+    assert len(task_events(event_log, 0)) == 5
+    assert get(running, "/stages/0/0/taskSummary")["quantiles"] == [0.05, 0.25, 0.5, 0.75, 0.95]
+
+
+def test_executors_storage_and_environment_have_sparks_fields(running):
+    executors = get(running, "/allexecutors")
+    assert sorted(e["id"] for e in executors) == ["exec-1", "exec-2"]
+    assert get(running, "/executors") == executors  # none lost
+    for executor in executors:
+        assert set(executor) == EXECUTOR_SUMMARY
+        assert set(executor["memoryMetrics"]) == MEMORY_METRICS
+    assert sum(e["totalTasks"] for e in executors) == 4 + 1 + 4 + 4
+    assert sum(e["failedTasks"] for e in executors) == 1
+    rdd, = get(running, "/storage/rdd")
+    assert set(rdd) == RDD_STORAGE_INFO - {"dataDistribution", "partitions"}
+    assert (rdd["name"], rdd["numPartitions"], rdd["numCachedPartitions"],
+            rdd["storageLevel"]) == ("numbers", 4, 4, "MEMORY_ONLY")
+    one = get(running, f"/storage/rdd/{rdd['id']}")
+    assert set(one) == RDD_STORAGE_INFO
+    for spread in one["dataDistribution"]:
+        assert set(spread) == RDD_DATA_DISTRIBUTION
+    assert [p["blockName"] for p in one["partitions"]] == [f"rdd_{rdd['id']}_{i}" for i in range(4)]
+    for partition in one["partitions"]:
+        assert set(partition) == RDD_PARTITION_INFO
+    # the flaky partition's failed attempt cached its block before failing: two copies
+    assert sum(len(p["executors"]) for p in one["partitions"]) == \
+        sum(e["rddBlocks"] for e in executors) in (4, 5)
+    assert sum(p["memoryUsed"] for p in one["partitions"]) == rdd["memoryUsed"] > 0
+    env = get(running, "/environment")
+    assert APPLICATION_ENVIRONMENT_INFO <= set(env) and RUNTIME_INFO <= set(env["runtime"])
+    properties = dict(env["sparkProperties"])
+    assert properties["vega.app.name"] == "rest-api"
+    assert env["propertySources"]["vega.app.name"] == "job"
+    assert set(env["propertySources"]) == set(properties)
+    assert all(env["propertySources"].values())
+
+
+def test_bad_requests_get_one_clear_error(running):
+    _, port, token, app, _ = running
+    for path, code, words in (
+            ("/stages/x", 400, "stage id must be a whole number"),
+            ("/stages/9", 404, "no stage 9"),
+            ("/stages/0/0/taskSummary?quantiles=2", 400, "between 0 and 1"),
+            ("/stages/0/0/taskList?sortBy=size", 400, "sortBy must be"),
+            ("/jobs/7", 404, "no job 7"),
+            ("/storage/rdd/99", 404, "no cached partitions"),
+            ("/nothing", 404, "not found")):
+        got, body = api_get(port, f"/api/v1/applications/{app}{path}", token)
+        assert got == code and words in body["error"], (path, got, body)
+    got, body = api_get(port, "/api/v1/applications/app-none-0001/jobs", token)
+    assert got == 404 and "no application app-none-0001" in body["error"]
+    assert api_get(port, f"/api/v1/applications/{app}/jobs", "wrong")[0] == 401
+
+
+def test_a_finished_application_from_its_event_log(bare_master, tmp_path):
+    """A master that never ran the application serves it from its event log directory,
+    completed, with the same documents."""
+    with Context(master="local-cluster[2,1]", app_name="finished",
+                 conf={"vega.eventlog.dir": str(tmp_path)}) as ctx:
+        run_workload(ctx)
+        app = ctx.application_id
+    shutil.copy(tmp_path / f"{app}.jsonl", bare_master.events)
+    port, token = bare_master, bare_master.token
+    code, listed = api_get(port, "/api/v1/applications?status=completed", token)
+    assert code == 200 and [a["id"] for a in listed] == [app]
+    assert set(listed[0]) == APPLICATION_INFO
+    assert set(listed[0]["attempts"][0]) == APPLICATION_ATTEMPT_INFO
+    assert listed[0]["attempts"][0]["completed"] is True
+    assert api_get(port, "/api/v1/applications?status=running", token)[1] == []
+    base = f"/api/v1/applications/{app}"
+    assert [j["status"] for j in api_get(port, f"{base}/jobs", token)[1]] == \
+        ["SUCCEEDED", "SUCCEEDED"]
+    stage = api_get(port, f"{base}/stages/0/0", token)[1]
+    assert set(stage) == STAGE_DATA | STAGE_DATA_VEGA and len(stage["tasks"]) == 5
+    executors = api_get(port, f"{base}/allexecutors", token)[1]
+    assert len(executors) == 2 and all(set(e) == EXECUTOR_SUMMARY for e in executors)
+    assert api_get(port, f"{base}/storage/rdd", token)[1][0]["numCachedPartitions"] == 4
+
+
+def test_the_contexts_html_and_link_open_its_pages(running):
+    """In Jupyter a Context shows its master, application and a link that signs in to its
+    pages."""
+    ctx, port, token, app, _ = running
+    link = ctx.application_ui_link
+    assert link == ui_url(port, f"/ui/app.html?app={app}&token={token}")
+    html = ctx._repr_html_()
+    assert "local-cluster[2,1]" in html and app in html and html.count("<a href=") == 1
+    assert link.replace("&", "&amp;") in html
+    with browser_opener(port).open(link, timeout=20) as response:  # signs in (a cookie), then the page
+        assert response.status == 200 and b"app-pages.js" in response.read()
+
+
+def test_submit_and_history_print_the_applications_links(bare_master, tmp_path):
+    """vega submit says where the application's pages are as it starts; vega history links
+    each finished application to the pages of the master that has its event logs."""
+    job = write_job(tmp_path, "tiny.py", """
+        from vega_runtime import Context
+        with Context() as ctx:
+            print(ctx.parallelize(range(4), 2).count())
+    """)
+    done = vega("submit", "--master", "local-cluster[1,1]", "--conf",
+                f"vega.eventlog.dir={bare_master.events}", job, env=bare_master.env)
+    assert done.returncode == 0, done.stderr
+    shown = re.search(r"application (app-\S+): web UI (https://\S+/ui/app\.html\?app=(app-\S+)"
+                      r"&token=[0-9a-f]{64})", done.stderr)
+    assert shown, done.stderr
+    app, = [p.name[:-len(".jsonl")] for p in bare_master.events.iterdir()]
+    assert shown.group(1) == app
+    listed = vega("history", "--dir", str(bare_master.events), "--master", bare_master.url,
+                  env=bare_master.env)
+    assert listed.returncode == 0, listed.stderr
+    link = ui_url(bare_master, f"/ui/app.html?app={app}&token={bare_master.token}")
+    assert f"{app}: {link}" in listed.stdout
+    one = vega("history", app, "--dir", str(bare_master.events), "--master", bare_master.url,
+               env=bare_master.env)
+    assert f"web UI: {link}" in one.stdout
+    code, info = api_get(bare_master, f"/api/v1/applications/{app}", bare_master.token)
+    assert code == 200 and info["attempts"][0]["completed"] is True
+
+
+def test_an_application_the_master_runs_is_listed_once(tmp_path, monkeypatch):
+    """The master and the driver share the event log directory (as with the default
+    ~/.vega/events): the running application is listed once, under the master's id, not
+    again from its event log under the Context's."""
+    monkeypatch.setenv("VEGA_EVENTLOG_DIR", str(tmp_path))
+    with Context(master="local-cluster[1,1]", app_name="once") as ctx:
+        assert ctx.parallelize(range(4), 2).count() == 4
+        cluster = ctx.backend.owned_cluster
+        port, token = (cluster.webui_port, cluster.ca_file), cluster.token
+        assert (tmp_path / f"{ctx.application_id}.jsonl").exists()
+        wait_for(lambda: api_get(port, f"/api/v1/applications/{ctx.backend.app_id}/jobs",
+                                 token)[1], 30, "the driver's events at the master")
+        code, listed = api_get(port, "/api/v1/applications", token)
+        assert code == 200 and [a["id"] for a in listed] == [ctx.backend.app_id]

@@ -1,0 +1,166 @@
+"""One application as its events tell it: jobs, stage attempts, task attempts, executors,
+cached blocks and environment, replayed from event-log lines (pure: no I/O).
+
+The same replay serves a running application (the lines its driver relays to the master)
+and a finished one (its event log), so both get the same REST API and pages.  Times are
+epoch seconds here; ``spark_api`` turns them into Spark's units.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+
+@dataclass
+class JobRecord:
+    job_id: int
+    description: str
+    submitted: float
+    completed: Optional[float] = None
+    succeeded: Optional[bool] = None
+    error: Optional[str] = None
+    #: stage_graph.stage_info of every stage in the job's graph (skipped ones too)
+    graph: List[dict] = field(default_factory=list)
+
+    @property
+    def stage_ids(self) -> List[int]:
+        return [s["stage_id"] for s in self.graph]
+
+
+@dataclass
+class StageAttempt:
+    stage_id: int
+    attempt: int
+    name: str
+    num_tasks: int
+    job_id: Optional[int]
+    submitted: float
+    completed: Optional[float] = None
+    failure: Optional[str] = None
+    tasks: List[dict] = field(default_factory=list)  # TaskInfo events, in finishing order
+
+
+@dataclass
+class ExecutorRecord:
+    executor_id: str
+    host: str
+    added: float
+    removed: Optional[float] = None
+    remove_reason: Optional[str] = None
+
+
+@dataclass
+class AppRecord:
+    app_id: str
+    #: the Context's own id (its event log's name) when ``app_id`` is the master's
+    context_id: str = ""
+    name: str = ""
+    master: str = ""
+    started: float = 0.0
+    ended: Optional[float] = None
+    last_event: float = 0.0
+    jobs: Dict[int, JobRecord] = field(default_factory=dict)
+    stages: Dict[Tuple[int, int], StageAttempt] = field(default_factory=dict)
+    #: the latest stage_graph.stage_info seen for each stage id
+    stage_info: Dict[int, dict] = field(default_factory=dict)
+    executors: Dict[str, ExecutorRecord] = field(default_factory=dict)
+    #: cached blocks: (rdd_id, partition) -> {executor: (where, bytes)}
+    blocks: Dict[Tuple[int, int], Dict[str, Tuple[str, int]]] = field(default_factory=dict)
+    settings: List[list] = field(default_factory=list)  # [key, value, origin]
+    runtime: dict = field(default_factory=dict)
+    #: why the events stop early (a broken log), "" when they do not
+    error: str = ""
+    #: the job whose stages are being submitted (replay state)
+    running_job: Optional[int] = None
+
+    @property
+    def completed(self) -> bool:
+        return self.ended is not None
+
+    def stage_attempts(self) -> List[StageAttempt]:
+        """Every stage attempt, newest first (as Spark lists stages)."""
+        return sorted(self.stages.values(), key=lambda s: (s.stage_id, s.attempt), reverse=True)
+
+    def latest_attempt(self, stage_id: int) -> Optional[StageAttempt]:
+        attempts = [s for s in self.stages.values() if s.stage_id == stage_id]
+        return max(attempts, key=lambda s: s.attempt) if attempts else None
+
+    def all_tasks(self) -> List[dict]:
+        return [t for s in self.stages.values() for t in s.tasks]
+
+    def rdd_infos(self) -> Dict[int, dict]:
+        """Every RDD the job graphs named, by id (the latest description of each)."""
+        rdds: Dict[int, dict] = {}
+        for job in sorted(self.jobs.values(), key=lambda j: j.job_id):
+            for stage in job.graph:
+                for rdd in stage["rdds"]:
+                    rdds[rdd["rdd_id"]] = rdd
+        return rdds
+
+
+def replay(app_id: str, events: List[dict], error: str = "") -> AppRecord:
+    """The application ``events`` describe (in the order written)."""
+    app = AppRecord(app_id, error=error)
+    apply(app, events)
+    return app
+
+
+def apply(app: AppRecord, events: List[dict]) -> None:
+    """Bring ``app`` up to date with ``events``, the ones written after those it has seen
+    (a running application's new lines)."""
+    running_job = app.running_job
+    for e in events:
+        kind, at = e["event"], e["time"]
+        app.last_event = max(app.last_event, at)
+        if kind == "ApplicationStart":
+            app.name, app.master, app.started = e.get("name") or "", e.get("master") or "", at
+            app.context_id = e.get("context_id") or ""
+        elif kind == "ApplicationEnd":
+            app.ended = at
+        elif kind == "Environment":
+            app.settings, app.runtime = e.get("settings", []), e.get("runtime", {})
+        elif kind == "JobStart":
+            app.jobs[e["job_id"]] = JobRecord(e["job_id"], e.get("description", ""), at)
+            running_job = e["job_id"]
+        elif kind == "JobGraph" and e["job_id"] in app.jobs:
+            app.jobs[e["job_id"]].graph = e["stages"]
+            for stage in e["stages"]:
+                app.stage_info[stage["stage_id"]] = stage
+        elif kind == "JobEnd" and e["job_id"] in app.jobs:
+            job = app.jobs[e["job_id"]]
+            job.completed, job.succeeded, job.error = at, e["succeeded"], e.get("error")
+            running_job = None if running_job == e["job_id"] else running_job
+        elif kind == "StageSubmitted":
+            key = (e["stage_id"], e["attempt"])
+            app.stages[key] = StageAttempt(e["stage_id"], e["attempt"], e["name"],
+                                           e["num_tasks"], running_job, at)
+        elif kind == "StageCompleted":
+            stage = app.latest_attempt(e["stage_id"])
+            if stage is not None:
+                stage.completed, stage.failure = at, e.get("failure")
+        elif kind == "TaskInfo":
+            stage = app.stages.get((e["stage_id"], e["stage_attempt"]))
+            if stage is not None:
+                stage.tasks.append(e)
+            _apply_blocks(app, e)
+        elif kind == "ExecutorAdded":
+            app.executors[e["executor"]] = ExecutorRecord(e["executor"], e["host"], at)
+        elif kind == "ExecutorLost" and e["executor"] in app.executors:
+            record = app.executors[e["executor"]]
+            record.removed, record.remove_reason = at, e.get("reason")
+            for holders in app.blocks.values():
+                holders.pop(e["executor"], None)
+        elif kind == "UnpersistRDD":
+            for key in [k for k in app.blocks if k[0] == e["rdd_id"]]:
+                del app.blocks[key]
+    app.running_job = running_job
+    app.blocks = {k: v for k, v in app.blocks.items() if v}
+
+
+def _apply_blocks(app: AppRecord, task: dict) -> None:
+    executor = task["executor"]
+    for rdd_id, partition, where, size in task.get("blocks_added", ()):
+        app.blocks.setdefault((rdd_id, partition), {})[executor] = (where, int(size))
+    for rdd_id, partition, *_ in task.get("blocks_dropped", ()):
+        app.blocks.get((rdd_id, partition), {}).pop(executor, None)

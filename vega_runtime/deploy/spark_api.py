@@ -1,0 +1,275 @@
+"""Spark's monitoring REST API on the master's HTTP port: ``/api/v1/applications/...``.
+
+Every application's events come from one of two places: the lines its driver relays to
+this master (running applications, and finished ones this master ran), else its event log
+in the master's ``--event-log-dir`` (finished ones, from any master).  Both are replayed
+the same way (``app_events.replay``) and answered with the same documents
+(``spark_api_documents``).  ``SparkApi.get`` answers a path or returns None for the
+master's own routes (``/api/v1/applications/ID/logs``).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from typing import Any, Dict, List, Optional, Tuple
+from urllib.parse import parse_qsl
+
+from ..errors import VegaError
+from ..scheduler.event_log import parse_event, read_log
+from . import spark_api_documents as docs
+from .app_events import AppRecord, apply, replay
+
+PREFIX = "/api/v1/applications"
+#: replayed applications kept for the next request (a page polls every second or two)
+CACHED_APPLICATIONS = 16
+_ACTIVE = ("waiting", "running", "recovering")
+
+Answer = Tuple[int, Any]
+
+
+class NotFound(Exception):
+    pass
+
+
+class _Replayed:
+    """An application replayed from a local events file up to ``offset`` (bytes of whole
+    lines read)."""
+
+    def __init__(self, path: str, app: AppRecord):
+        self.path, self.app, self.offset = path, app, 0
+
+    def read_new(self, size: int) -> None:
+        """Replay the lines written since the last read (a line still being written waits
+        for the next; one that is not an event ends the replay, as ``read_log``)."""
+        if self.app.error:
+            return
+        with open(self.path, "rb") as fh:
+            fh.seek(self.offset)
+            data = fh.read(size - self.offset)
+        whole = data.rfind(b"\n") + 1
+        events = []
+        for raw in data[:whole].split(b"\n"):
+            if not raw.strip():
+                continue
+            try:
+                events.append(parse_event(raw))
+            except ValueError as exc:
+                self.app.error = f"a line {exc}"
+                break
+        apply(self.app, events)
+        self.offset += whole
+
+
+class SparkApi:
+    """The REST API of one master (``master`` gives ``status()``, ``application_detail``,
+    ``logs.events_path`` and ``event_log_dir``)."""
+
+    def __init__(self, master, cached: int = CACHED_APPLICATIONS):
+        self.master = master
+        self._cache: "OrderedDict[str, _Replayed]" = OrderedDict()
+        self._cached = cached
+        #: one request at a time: replaying mutates the cached applications
+        self._lock = threading.RLock()
+
+    # -- where events are ------------------------------------------------------------------
+    def _paths(self, app_id: str) -> List[str]:
+        paths = []
+        try:
+            paths.append(self.master.logs.events_path(app_id))
+        except VegaError:  # not an application id (InvalidIdentifier)
+            return []
+        directory = getattr(self.master, "event_log_dir", None)
+        if directory:
+            paths.append(directory.rstrip("/") + "/" + f"{os.path.basename(app_id)}.jsonl")
+        return paths
+
+    def record(self, app_id: str) -> Optional[AppRecord]:
+        """The application replayed from its events, or None if this master has none.
+
+        A local file is read from where the last request stopped (a running application's
+        pages poll it), an HDFS one whole."""
+        with self._lock:
+            for path in self._paths(app_id):
+                if "://" in path:
+                    try:
+                        events, error = read_log(path)
+                    except (OSError, VegaError):
+                        continue
+                    if events:
+                        return replay(app_id, events, error)
+                    continue
+                try:
+                    size = os.path.getsize(path)
+                except OSError:
+                    continue
+                replayed = self._cache.get(app_id)
+                if replayed is None or replayed.path != path or size < replayed.offset:
+                    replayed = _Replayed(path, AppRecord(app_id))
+                if size > replayed.offset:
+                    try:
+                        replayed.read_new(size)
+                    except OSError:
+                        continue
+                if not replayed.app.started and not replayed.app.jobs:
+                    continue  # nothing readable yet
+                self._cache[app_id] = replayed
+                self._cache.move_to_end(app_id)
+                while len(self._cache) > self._cached:
+                    self._cache.popitem(last=False)
+                return replayed.app
+        return None
+
+    def _running(self) -> Dict[str, dict]:
+        return {a["id"]: a for a in self.master.status()["applications"]}
+
+    # -- routing -------------------------------------------------------------------------------
+    def get(self, path: str, query: str) -> Optional[Answer]:
+        """(HTTP status, JSON body) for ``path`` (no trailing slash) and its query string,
+        or None when the path is not this API's."""
+        if path != PREFIX and not path.startswith(PREFIX + "/"):
+            return None
+        params = dict(parse_qsl(query, keep_blank_values=True))
+        parts = [p for p in path[len(PREFIX):].split("/") if p]
+        with self._lock:
+            return self._answer(parts, params)
+
+    def _answer(self, parts: List[str], params: Dict[str, str]) -> Optional[Answer]:
+        try:
+            if not parts:
+                return 200, self._applications(params)
+            if parts[1:] == ["logs"]:
+                return None
+            return self._application(parts[0], parts[1:], params)
+        except NotFound as exc:
+            return 404, {"error": str(exc)}
+        except ValueError as exc:
+            return 400, {"error": str(exc)}
+
+    def _applications(self, params: Dict[str, str]) -> List[dict]:
+        """Spark's ApplicationInfo list (``?status=running|completed``, ``?limit=``):
+        the master's applications (with its own fields too) and those of the event logs."""
+        listed: List[dict] = []
+        known = set(self._running())
+        for app_id, summary in self._running().items():
+            record = self.record(app_id) or AppRecord(app_id, name=summary["name"],
+                                                       started=summary["started"] or 0.0)
+            known.add(record.context_id)  # its event log, listed once: here
+            listed.append({**summary, **docs.application_info(
+                record, summary["state"] in _ACTIVE)})
+        for past in self.master.history():
+            if past["app_id"] in known:
+                continue
+            record = self.record(past["app_id"])
+            if record is not None:
+                listed.append(docs.application_info(record, False))
+        status = params.get("status", "").lower()
+        if status not in ("", "running", "completed"):
+            raise ValueError("status must be running or completed")
+        if status:
+            listed = [a for a in listed
+                      if a["attempts"][0]["completed"] == (status == "completed")]
+        listed.sort(key=lambda a: a["attempts"][0]["startTimeEpoch"], reverse=True)
+        if params.get("limit"):
+            listed = listed[:_int(params["limit"], "limit")]
+        return listed
+
+    def _application(self, app_id: str, rest: List[str], params: Dict[str, str]) -> Answer:
+        app = self.record(app_id)
+        running = self._running().get(app_id)
+        if app is None and running is None:
+            raise NotFound(f"no application {app_id} (neither running on this master nor in "
+                           f"its event log directory)")
+        if app is None:  # registered, no events relayed yet
+            app = AppRecord(app_id, name=running["name"], started=running["started"] or 0.0)
+        active = running is not None and running["state"] in _ACTIVE
+        if not rest:
+            detail = self.master.application_detail(app_id) if running is not None else None
+            return 200, {**(detail or {}), **docs.application_info(app, active)}
+        head, args = rest[0], rest[1:]
+        if head == "jobs":
+            return 200, self._jobs(app, args, params)
+        if head == "stages":
+            return 200, self._stages(app, args, params)
+        if head in ("executors", "allexecutors") and not args:
+            return 200, docs.executor_summaries(app, head == "allexecutors")
+        if head == "storage" and args[:1] == ["rdd"] and len(args) <= 2:
+            if len(args) == 1:
+                return 200, docs.rdd_storage(app)
+            found = docs.rdd_storage(app, _int(args[1], "RDD id"))
+            if not found:
+                raise NotFound(f"RDD {args[1]} has no cached partitions")
+            return 200, found[0]
+        if head == "environment" and not args:
+            return 200, docs.environment(app)
+        raise NotFound("not found")
+
+    def _jobs(self, app: AppRecord, args: List[str], params: Dict[str, str]):
+        if not args:
+            jobs = [docs.job_data(app, j) for j in sorted(app.jobs.values(),
+                                                          key=lambda j: -j.job_id)]
+            wanted = params.get("status", "").upper()
+            return [j for j in jobs if j["status"] == wanted] if wanted else jobs
+        job = app.jobs.get(_int(args[0], "job id"))
+        if job is None:
+            raise NotFound(f"no job {args[0]}")
+        if args[1:] == []:
+            return docs.job_data(app, job)
+        if args[1:] == ["graph"]:
+            return docs.job_graph(app, job)
+        raise NotFound("not found")
+
+    def _stages(self, app: AppRecord, args: List[str], params: Dict[str, str]):
+        details = params.get("details", "").lower() == "true"
+        if not args:
+            stages = [docs.stage_data(app, s, details) for s in app.stage_attempts()]
+            wanted = [w.strip().upper() for w in params.get("status", "").split(",") if w.strip()]
+            return [s for s in stages if s["status"] in wanted] if wanted else stages
+        stage_id = _int(args[0], "stage id")
+        attempts = [s for s in app.stage_attempts() if s.stage_id == stage_id]
+        if not attempts:
+            raise NotFound(f"no stage {stage_id}")
+        if len(args) == 1:
+            return [docs.stage_data(app, s, details) for s in attempts]
+        attempt = _int(args[1], "stage attempt")
+        stage = next((s for s in attempts if s.attempt == attempt), None)
+        if stage is None:
+            raise NotFound(f"no attempt {attempt} of stage {stage_id}")
+        if len(args) == 2:
+            return docs.stage_data(app, stage, params.get("details", "true") != "false")
+        if args[2:] == ["taskSummary"]:
+            quantiles = _quantiles(params.get("quantiles"))
+            summary = docs.task_summary(stage, quantiles)
+            if summary is None:
+                raise NotFound(f"no task of stage {stage_id} attempt {attempt} has "
+                               f"succeeded yet")
+            return summary
+        if args[2:] == ["taskList"]:
+            return docs.task_list(stage, _int(params.get("offset", "0"), "offset"),
+                                  _int(params.get("length", "20"), "length"),
+                                  params.get("sortBy", "ID"), params.get("status"))
+        raise NotFound("not found")
+
+
+def _int(text: str, what: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"{what} must be a whole number, not {text!r}") from None
+    if value < 0:
+        raise ValueError(f"{what} must not be negative")
+    return value
+
+
+def _quantiles(text: Optional[str]) -> Tuple[float, ...]:
+    if not text:
+        return docs.DEFAULT_QUANTILES
+    try:
+        values = tuple(float(q) for q in text.split(","))
+    except ValueError:
+        raise ValueError(f"quantiles must be numbers between 0 and 1 separated by commas, "
+                         f"not {text!r}") from None
+    if not all(0.0 <= q <= 1.0 for q in values):
+        raise ValueError(f"quantiles must be between 0 and 1: {text!r}")
+    return values

@@ -1,0 +1,429 @@
+"""Spark's monitoring REST API documents (``/api/v1/applications/...``) from an
+``app_events.AppRecord`` (pure: no I/O).
+
+Field names and units are Spark's (``org.apache.spark.status.api.v1`` in api.scala of Spark 4, and
+docs/monitoring.md): times in milliseconds, sizes in bytes, dates as
+``2015-02-03T16:42:59.720GMT``.  What Vega does not measure (CPU time, GC time, spill,
+record counts, input and output metrics) is 0, as Spark reports metrics it has none of;
+Vega does not tell local from remote shuffle reads, so all shuffle bytes read are
+``remoteBytesRead``.  docs/monitoring.md lists the differences.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Dict, List, Optional, Sequence
+
+from .app_events import AppRecord, JobRecord, StageAttempt
+
+#: Spark's default ``quantiles`` of taskSummary
+DEFAULT_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+#: what Spark writes for a date that has not happened (an application still running)
+NO_DATE = "1969-12-31T23:59:59.999GMT"
+
+
+def spark_date(epoch: Optional[float]) -> Optional[str]:
+    if epoch is None:
+        return None
+    millis = int(round(epoch * 1000))
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(millis // 1000)) + \
+        f".{millis % 1000:03d}GMT"
+
+
+#: push-based shuffle (Spark's, which Vega lacks): always 0
+_PUSH_STAGE_FIELDS = (
+    "shuffleCorruptMergedBlockChunks", "shuffleMergedFetchFallbackCount",
+    "shuffleMergedRemoteBlocksFetched", "shuffleMergedLocalBlocksFetched",
+    "shuffleMergedRemoteChunksFetched", "shuffleMergedLocalChunksFetched",
+    "shuffleMergedRemoteBytesRead", "shuffleMergedLocalBytesRead", "shuffleRemoteReqsDuration",
+    "shuffleMergedRemoteReqsDuration")
+_PUSH_READ_FIELDS = (
+    "corruptMergedBlockChunks", "mergedFetchFallbackCount", "remoteMergedBlocksFetched",
+    "localMergedBlocksFetched", "remoteMergedChunksFetched", "localMergedChunksFetched",
+    "remoteMergedBytesRead", "localMergedBytesRead", "remoteMergedReqsDuration")
+
+
+def _ms(seconds: Optional[float]) -> int:
+    return int(round((seconds or 0.0) * 1000))
+
+
+def _status(task: dict) -> str:
+    """Spark's task status of a Vega outcome."""
+    return {"success": "SUCCESS", "killed": "KILLED"}.get(task["state"], "FAILED")
+
+
+# -- applications -------------------------------------------------------------------------
+def application_info(app: AppRecord, running: bool) -> dict:
+    """ApplicationInfo: one attempt (Vega has no application attempts)."""
+    completed = app.completed or not running
+    end = app.ended if app.ended is not None else (None if running else app.last_event)
+    attempt = {
+        "startTime": spark_date(app.started), "endTime": spark_date(end) or NO_DATE,
+        "lastUpdated": spark_date(app.last_event or app.started),
+        "duration": _ms((end if end is not None else time.time()) - app.started)
+        if app.started else 0,
+        "sparkUser": "", "completed": completed, "appSparkVersion": app.runtime.get(
+            "vegaVersion", ""),
+        "startTimeEpoch": _ms(app.started), "endTimeEpoch": _ms(end) if end else -1,
+        "lastUpdatedEpoch": _ms(app.last_event or app.started)}
+    cores = len([e for e in app.executors.values() if e.removed is None])
+    return {"id": app.app_id, "name": app.name, "coresGranted": cores,
+            "maxCores": _setting(app, "vega.cores.max"),
+            "coresPerExecutor": 1, "memoryPerExecutorMB": None, "attempts": [attempt]}
+
+
+def _setting(app: AppRecord, key: str):
+    return next((value for k, value, _ in app.settings if k == key), None)
+
+
+# -- jobs -----------------------------------------------------------------------------------
+def job_data(app: AppRecord, job: JobRecord) -> dict:
+    attempts = [s for s in app.stages.values() if s.job_id == job.job_id]
+    ran = {s.stage_id for s in attempts}
+    skipped = [s for s in job.graph if s["stage_id"] not in ran]
+    tasks = [t for s in attempts for t in s.tasks]
+    done = [t for t in tasks if t["state"] == "success"]
+    status = "RUNNING" if job.completed is None else \
+        ("SUCCEEDED" if job.succeeded else "FAILED")
+    latest = {}
+    for s in attempts:
+        if s.stage_id not in latest or s.attempt > latest[s.stage_id].attempt:
+            latest[s.stage_id] = s
+    return {
+        "jobId": job.job_id, "name": job.description, "description": job.description,
+        "submissionTime": spark_date(job.submitted),
+        "completionTime": spark_date(job.completed), "stageIds": job.stage_ids,
+        "jobGroup": None, "jobTags": [], "status": status,
+        "numTasks": sum(s["num_tasks"] for s in job.graph),
+        "numActiveTasks": 0 if job.completed is not None else
+        sum(max(0, s.num_tasks - _finished_indices(s)) for s in latest.values()
+            if s.completed is None),
+        "numCompletedTasks": len(done),
+        "numSkippedTasks": sum(s["num_tasks"] for s in skipped),
+        "numFailedTasks": len([t for t in tasks if _status(t) == "FAILED"]),
+        "numKilledTasks": len([t for t in tasks if _status(t) == "KILLED"]),
+        "numCompletedIndices": len({(t["stage_id"], t["partition"]) for t in done}),
+        "numActiveStages": len([s for s in latest.values() if s.completed is None]),
+        "numCompletedStages": len([s for s in latest.values()
+                                   if s.completed is not None and not s.failure]),
+        "numSkippedStages": len(skipped),
+        "numFailedStages": len([s for s in attempts if s.failure]),
+        "killedTasksSummary": {}}
+
+
+def _finished_indices(stage: StageAttempt) -> int:
+    return len({t["partition"] for t in stage.tasks if t["state"] == "success"})
+
+
+# -- stages and tasks ---------------------------------------------------------------------
+def stage_status(app: AppRecord, stage: StageAttempt) -> str:
+    if stage.completed is None:
+        job = app.jobs.get(stage.job_id) if stage.job_id is not None else None
+        ended = app.completed or (job is not None and job.completed is not None)
+        return "FAILED" if ended else "ACTIVE"
+    return "FAILED" if stage.failure else "COMPLETE"
+
+
+def stage_data(app: AppRecord, stage: StageAttempt, details: bool) -> dict:
+    """StageData; with ``details`` its tasks and per-executor summary too."""
+    tasks = stage.tasks
+    metrics = [task_metrics(t) for t in tasks]
+    info = app.stage_info.get(stage.stage_id, {})
+    first_launch = min((t["launch_time"] for t in tasks), default=None)
+    data = {
+        "status": stage_status(app, stage), "stageId": stage.stage_id,
+        "attemptId": stage.attempt, "numTasks": stage.num_tasks,
+        "numActiveTasks": 0 if stage.completed is not None else
+        max(0, stage.num_tasks - _finished_indices(stage)),
+        "numCompleteTasks": len([t for t in tasks if t["state"] == "success"]),
+        "numFailedTasks": len([t for t in tasks if _status(t) == "FAILED"]),
+        "numKilledTasks": len([t for t in tasks if _status(t) == "KILLED"]),
+        "numCompletedIndices": _finished_indices(stage),
+        "submissionTime": spark_date(stage.submitted),
+        "firstTaskLaunchedTime": spark_date(first_launch),
+        "completionTime": spark_date(stage.completed), "failureReason": stage.failure,
+        "executorDeserializeTime": sum(m["executorDeserializeTime"] for m in metrics),
+        "executorDeserializeCpuTime": 0,
+        "executorRunTime": sum(m["executorRunTime"] for m in metrics),
+        "executorCpuTime": 0, "resultSize": sum(m["resultSize"] for m in metrics),
+        "jvmGcTime": 0, "resultSerializationTime": 0, "memoryBytesSpilled": 0,
+        "diskBytesSpilled": 0, "peakExecutionMemory": 0, "peakOnHeapExecutionMemory": 0,
+        "peakOffHeapExecutionMemory": 0, "inputBytes": 0, "inputRecords": 0,
+        "outputBytes": 0, "outputRecords": 0,
+        "shuffleRemoteBlocksFetched": 0, "shuffleLocalBlocksFetched": 0,
+        "shuffleFetchWaitTime": 0,
+        "shuffleRemoteBytesRead": sum(m["shuffleReadMetrics"]["remoteBytesRead"]
+                                      for m in metrics),
+        "shuffleRemoteBytesReadToDisk": 0, "shuffleLocalBytesRead": 0,
+        "shuffleReadBytes": sum(m["shuffleReadMetrics"]["remoteBytesRead"] for m in metrics),
+        "shuffleReadRecords": 0, **{name: 0 for name in _PUSH_STAGE_FIELDS},
+        "shuffleWriteBytes": sum(m["shuffleWriteMetrics"]["bytesWritten"] for m in metrics),
+        "shuffleWriteTime": 0, "shuffleWriteRecords": 0,
+        "name": stage.name, "description": None, "details": stage.name,
+        "schedulingPool": "default",
+        "rddIds": sorted((r["rdd_id"] for r in info.get("rdds", ())), reverse=True),
+        "accumulatorUpdates": [], "speculationSummary": speculation_summary(tasks),
+        "killedTasksSummary": {}, "resourceProfileId": 0, "peakExecutorMetrics": None,
+        "taskMetricsDistributions": None, "executorMetricsDistributions": None,
+        "isShufflePushEnabled": False, "shuffleMergersCount": 0,
+        # Vega's own: what the stage DAG is drawn from
+        "parentIds": info.get("parent_ids", []), "rdds": info.get("rdds", []),
+    }
+    if details:
+        data["tasks"] = {str(t["task_id"]): task_data(t) for t in tasks}
+        data["executorSummary"] = executor_stage_summaries(tasks)
+    return data
+
+
+def speculation_summary(tasks: List[dict]) -> dict:
+    """SpeculationStageSummary: the speculative attempts among ``tasks``."""
+    speculative = [t for t in tasks if t.get("speculative")]
+    return {"numTasks": len(speculative), "numActiveTasks": 0,
+            "numCompletedTasks": len([t for t in speculative if t["state"] == "success"]),
+            "numFailedTasks": len([t for t in speculative if _status(t) == "FAILED"]),
+            "numKilledTasks": len([t for t in speculative if _status(t) == "KILLED"])}
+
+
+def task_metrics(task: dict) -> dict:
+    """TaskMetrics of one attempt (milliseconds and bytes); made once per replayed task
+    (kept in it: a page polling a stage asks again and again)."""
+    made = task.get("_task_metrics")
+    if made is None:
+        made = task["_task_metrics"] = _task_metrics(task)
+    return made
+
+
+def _task_metrics(task: dict) -> dict:
+    m = task.get("metrics") or {}
+    return {
+        "executorDeserializeTime": _ms(m.get("deserialize_time")),
+        "executorDeserializeCpuTime": 0,
+        "executorRunTime": _ms(m.get("run_time", m.get("duration"))),
+        "executorCpuTime": 0, "resultSize": int(m.get("result_size", 0)),
+        "jvmGcTime": 0, "resultSerializationTime": 0, "memoryBytesSpilled": 0,
+        "diskBytesSpilled": 0, "peakExecutionMemory": 0, "peakOnHeapExecutionMemory": 0,
+        "peakOffHeapExecutionMemory": 0,
+        "inputMetrics": {"bytesRead": 0, "recordsRead": 0},
+        "outputMetrics": {"bytesWritten": 0, "recordsWritten": 0},
+        "shuffleReadMetrics": {"remoteBlocksFetched": 0, "localBlocksFetched": 0,
+                               "fetchWaitTime": 0,
+                               "remoteBytesRead": int(m.get("shuffle_bytes_read", 0)),
+                               "remoteBytesReadToDisk": 0, "localBytesRead": 0,
+                               "recordsRead": 0, "remoteReqsDuration": 0,
+                               "shufflePushReadMetrics": {n: 0 for n in _PUSH_READ_FIELDS}},
+        "shuffleWriteMetrics": {"bytesWritten": int(m.get("shuffle_bytes_written", 0)),
+                                "writeTime": 0, "recordsWritten": 0}}
+
+
+def task_duration_ms(task: dict) -> int:
+    return _ms((task.get("metrics") or {}).get("duration", 0.0))
+
+
+def task_data(task: dict) -> dict:
+    """TaskData of one attempt (made once per replayed task, as ``task_metrics``)."""
+    made = task.get("_task_data")
+    if made is None:
+        made = task["_task_data"] = _task_data(task)
+    return made
+
+
+def _task_data(task: dict) -> dict:
+    return {
+        "taskId": task["task_id"], "index": task["partition"], "attempt": task["attempt"],
+        "partitionId": task["partition"], "launchTime": spark_date(task["launch_time"]),
+        "resultFetchStart": None, "duration": task_duration_ms(task),
+        "executorId": task["executor"], "host": task["host"], "status": _status(task),
+        "taskLocality": "ANY", "speculative": bool(task.get("speculative", False)),
+        "accumulatorUpdates": [], "errorMessage": task.get("error"),
+        "taskMetrics": task_metrics(task), "executorLogs": {}, "schedulerDelay": 0,
+        "gettingResultTime": 0}
+
+
+def executor_stage_summaries(tasks: List[dict]) -> Dict[str, dict]:
+    out: Dict[str, dict] = {}
+    for task in tasks:
+        s = out.setdefault(task["executor"], {
+            "taskTime": 0, "failedTasks": 0, "succeededTasks": 0, "killedTasks": 0,
+            "inputBytes": 0, "inputRecords": 0, "outputBytes": 0, "outputRecords": 0,
+            "shuffleRead": 0, "shuffleReadRecords": 0, "shuffleWrite": 0,
+            "shuffleWriteRecords": 0, "memoryBytesSpilled": 0, "diskBytesSpilled": 0,
+            "isBlacklistedForStage": False, "peakMemoryMetrics": None,
+            "isExcludedForStage": False})
+        m = task_metrics(task)
+        s["taskTime"] += task_duration_ms(task)
+        status = _status(task)
+        s["succeededTasks" if status == "SUCCESS" else
+          "killedTasks" if status == "KILLED" else "failedTasks"] += 1
+        s["shuffleRead"] += m["shuffleReadMetrics"]["remoteBytesRead"]
+        s["shuffleWrite"] += m["shuffleWriteMetrics"]["bytesWritten"]
+    return out
+
+
+def task_list(stage: StageAttempt, offset: int = 0, length: int = 20,
+              sort_by: str = "ID", status: Optional[str] = None) -> List[dict]:
+    """``taskList``: attempts sorted as Spark's ``sortBy`` (ID, increasingRuntime,
+    decreasingRuntime), optionally of one ``status``, ``length`` from ``offset``."""
+    tasks = [task_data(t) for t in stage.tasks]
+    if status:
+        tasks = [t for t in tasks if t["status"] == status.upper()]
+    key = {"ID": lambda t: t["taskId"], "increasingRuntime": lambda t: t["duration"],
+           "decreasingRuntime": lambda t: -t["duration"]}.get(sort_by)
+    if key is None:
+        raise ValueError(f"sortBy must be ID, increasingRuntime or decreasingRuntime, "
+                         f"not {sort_by!r}")
+    return sorted(tasks, key=key)[offset:offset + length]
+
+
+def quantile_values(values: Sequence[float], quantiles: Sequence[float]) -> List[float]:
+    """Spark's taskSummary rule: the value at index ``min(int(q * n), n - 1)`` of the
+    sorted values (``[]`` when there are none)."""
+    ordered = sorted(values)
+    if not ordered:
+        return []
+    return [float(ordered[min(int(q * len(ordered)), len(ordered) - 1)]) for q in quantiles]
+
+
+def task_summary(stage: StageAttempt, quantiles: Sequence[float]) -> Optional[dict]:
+    """TaskMetricDistributions over the stage attempt's successful tasks (as Spark), or None
+    when none has succeeded yet."""
+    done = [t for t in stage.tasks if t["state"] == "success"]
+    if not done:
+        return None
+    metrics = [task_metrics(t) for t in done]
+
+    def dist(get) -> List[float]:
+        return quantile_values([get(m) for m in metrics], quantiles)
+
+    zeros = dist(lambda m: 0)
+    return {
+        "quantiles": list(quantiles),
+        "duration": quantile_values([task_duration_ms(t) for t in done], quantiles),
+        "executorDeserializeTime": dist(lambda m: m["executorDeserializeTime"]),
+        "executorDeserializeCpuTime": zeros,
+        "executorRunTime": dist(lambda m: m["executorRunTime"]),
+        "executorCpuTime": zeros, "resultSize": dist(lambda m: m["resultSize"]),
+        "jvmGcTime": zeros, "resultSerializationTime": zeros, "gettingResultTime": zeros,
+        "schedulerDelay": zeros, "peakExecutionMemory": zeros,
+        "peakOnHeapExecutionMemory": zeros, "peakOffHeapExecutionMemory": zeros,
+        "memoryBytesSpilled": zeros, "diskBytesSpilled": zeros,
+        "inputMetrics": {"bytesRead": zeros, "recordsRead": zeros},
+        "outputMetrics": {"bytesWritten": zeros, "recordsWritten": zeros},
+        "shuffleReadMetrics": {
+            "readBytes": dist(lambda m: m["shuffleReadMetrics"]["remoteBytesRead"]),
+            "readRecords": zeros, "remoteBlocksFetched": zeros, "localBlocksFetched": zeros,
+            "fetchWaitTime": zeros,
+            "remoteBytesRead": dist(lambda m: m["shuffleReadMetrics"]["remoteBytesRead"]),
+            "remoteBytesReadToDisk": zeros, "totalBlocksFetched": zeros,
+            "remoteReqsDuration": zeros,
+            "shufflePushReadMetricsDist": {n: zeros for n in _PUSH_READ_FIELDS}},
+        "shuffleWriteMetrics": {
+            "writeBytes": dist(lambda m: m["shuffleWriteMetrics"]["bytesWritten"]),
+            "writeRecords": zeros, "writeTime": zeros}}
+
+
+# -- executors, storage, environment ---------------------------------------------------------
+def executor_summaries(app: AppRecord, include_dead: bool) -> List[dict]:
+    tasks = app.all_tasks()
+    memory = _setting(app, "vega.storage.memory")
+    out = []
+    for record in sorted(app.executors.values(), key=lambda e: (e.added, e.executor_id)):
+        if record.removed is not None and not include_dead:
+            continue
+        mine = [t for t in tasks if t["executor"] == record.executor_id]
+        held = [(k, holders[record.executor_id]) for k, holders in app.blocks.items()
+                if record.executor_id in holders]
+        failed = len([t for t in mine if _status(t) == "FAILED"])
+        completed = len([t for t in mine if t["state"] == "success"])
+        memory_used = sum(size for _, (where, size) in held if where == "memory")
+        out.append({
+            "id": record.executor_id, "hostPort": record.host,
+            "isActive": record.removed is None, "rddBlocks": len(held),
+            "memoryUsed": memory_used,
+            "diskUsed": sum(size for _, (where, size) in held if where == "disk"),
+            "totalCores": 1, "maxTasks": 1, "activeTasks": 0, "failedTasks": failed,
+            "completedTasks": completed, "totalTasks": len(mine),
+            "totalDuration": sum(task_duration_ms(t) for t in mine), "totalGCTime": 0,
+            "totalInputBytes": 0,
+            "totalShuffleRead": sum(task_metrics(t)["shuffleReadMetrics"]["remoteBytesRead"]
+                                    for t in mine),
+            "totalShuffleWrite": sum(task_metrics(t)["shuffleWriteMetrics"]["bytesWritten"]
+                                     for t in mine),
+            "isBlacklisted": False, "maxMemory": int(memory) if isinstance(memory, int) else 0,
+            "addTime": spark_date(record.added), "removeTime": spark_date(record.removed),
+            "removeReason": record.remove_reason, "executorLogs": {},
+            "memoryMetrics": {"usedOnHeapStorageMemory": memory_used,
+                              "usedOffHeapStorageMemory": 0,
+                              "totalOnHeapStorageMemory": int(memory)
+                              if isinstance(memory, int) else 0,
+                              "totalOffHeapStorageMemory": 0},
+            "blacklistedInStages": [], "peakMemoryMetrics": None, "attributes": {},
+            "resources": {}, "resourceProfileId": 0, "isExcluded": False,
+            "excludedInStages": []})
+    return out
+
+
+def rdd_storage(app: AppRecord, rdd_id: Optional[int] = None) -> List[dict]:
+    """RDDStorageInfo of every RDD with cached partitions (or of one, with its
+    ``dataDistribution`` and ``partitions``)."""
+    infos = app.rdd_infos()
+    by_rdd: Dict[int, list] = {}
+    for (rdd, partition), holders in sorted(app.blocks.items()):
+        by_rdd.setdefault(rdd, []).append((partition, holders))
+    out = []
+    for rdd, parts in sorted(by_rdd.items()):
+        if rdd_id is not None and rdd != rdd_id:
+            continue
+        info = infos.get(rdd, {})
+        level = info.get("storage_level", "")
+        memory = sum(s for _, h in parts for where, s in h.values() if where == "memory")
+        disk = sum(s for _, h in parts for where, s in h.values() if where == "disk")
+        entry = {"id": rdd, "name": info.get("name", f"rdd {rdd}"),
+                 "numPartitions": info.get("num_partitions", len(parts)),
+                 "numCachedPartitions": len(parts), "storageLevel": level,
+                 "memoryUsed": memory, "diskUsed": disk}
+        if rdd_id is not None:
+            executors = sorted({e for _, h in parts for e in h})
+            entry["dataDistribution"] = [{
+                "address": app.executors[e].host if e in app.executors else e,
+                "memoryUsed": sum(h[e][1] for _, h in parts if e in h and h[e][0] == "memory"),
+                "memoryRemaining": 0,
+                "diskUsed": sum(h[e][1] for _, h in parts if e in h and h[e][0] == "disk"),
+                "onHeapMemoryUsed": None, "offHeapMemoryUsed": None,
+                "onHeapMemoryRemaining": None, "offHeapMemoryRemaining": None}
+                for e in executors]
+            entry["partitions"] = [{
+                "blockName": f"rdd_{rdd}_{partition}", "storageLevel": level,
+                "memoryUsed": sum(s for where, s in h.values() if where == "memory"),
+                "diskUsed": sum(s for where, s in h.values() if where == "disk"),
+                "executors": sorted(h)} for partition, h in parts]
+        out.append(entry)
+    return out
+
+
+def environment(app: AppRecord) -> dict:
+    """ApplicationEnvironmentInfo; Vega's settings are the ``sparkProperties`` and
+    ``propertySources`` (Vega's own) says where each value came from."""
+    runtime = app.runtime
+    return {
+        "runtime": {"javaVersion": "", "javaHome": "", "scalaVersion": "",
+                    **{k: v for k, v in runtime.items() if k != "pythonExecutable"}},
+        "sparkProperties": [[k, "" if v is None else str(v)] for k, v, _ in app.settings],
+        "hadoopProperties": [], "systemProperties": [
+            [k, str(v)] for k, v in sorted(runtime.items())],
+        "metricsProperties": [], "classpathEntries": [],
+        "resourceProfiles": [],
+        "propertySources": {k: origin for k, _, origin in app.settings}}
+
+
+def job_graph(app: AppRecord, job: JobRecord) -> dict:
+    """Vega's own: the job's stage DAG with each stage's state in this job (what the job
+    page draws)."""
+    stages = []
+    for info in job.graph:
+        attempts = [s for s in app.stages.values()
+                    if s.stage_id == info["stage_id"] and s.job_id == job.job_id]
+        state = "SKIPPED" if not attempts else \
+            stage_status(app, max(attempts, key=lambda s: s.attempt))
+        stages.append({**info, "status": state,
+                       "attempts": sorted(s.attempt for s in attempts)})
+    return {"jobId": job.job_id, "stages": stages}
