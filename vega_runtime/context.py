@@ -205,6 +205,7 @@ class Context(JobControl, FileShipping):
         request = {"name": self.app_name, "cores_max": self.conf["vega.cores.max"],
                    "executor_cores": self.conf["vega.executor.cores"],
                    "executor_memory": self.conf["vega.executor.memory"],
+                   "labels": list(self.conf["vega.executor.labels"]),
                    "package": self.conf["vega.submit.package"]}
         try:
             backend = ClusterBackend(host, port, secret, request, advertise,

@@ -253,7 +253,8 @@ class Master:
                     self.handle(HeartbeatReceived(session))
                 elif isinstance(message, ExecutorExited):
                     self.handle(ExecutorExitReported(session, message.app_id,
-                                                     message.executor_id, message.reason))
+                                                     message.executor_id, message.reason,
+                                                     message.cause, message.detail))
                 elif isinstance(message, WorkerStopping):
                     self.handle(WorkerStopped(session))
                     return

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple, Union
 
 from .._version import __version__
+from ..executor_loss import LossCause, worker_loss
 from ..net.messages import (ApplicationEnded, ApplicationKilled, ApplicationRejected,
                             ApplicationWaiting, ExecutorAdded, ExecutorRemoved, LaunchExecutor,
                             RegisterApplication, RegisteredApplication, RegisteredWorker,
@@ -91,6 +92,9 @@ class ExecutorExitReported:
     app_id: str
     executor_id: str
     reason: str
+    #: an ``executor_loss.LossCause`` value, and the end of the executor's log
+    cause: str = ""
+    detail: str = ""
 
 
 @dataclass
@@ -339,9 +343,11 @@ class MasterState:
         app = self.apps.get(event.app_id)
         if app is None or app.executors.pop(event.executor_id, None) is None:
             return
-        log.warning("executor %s of %s exited (%s)", event.executor_id, app.app_id, event.reason)
+        log.warning("executor %s of %s on %s %s", event.executor_id, app.app_id,
+                    worker.worker_id, event.reason)
         self.counters["executor_losses"] += 1
-        out.append(Send(app.session, ExecutorRemoved(event.executor_id, event.reason, False)))
+        out.append(Send(app.session, ExecutorRemoved(event.executor_id, event.reason, False,
+                                                     event.cause, event.detail)))
         if not app.state.active:
             return
         # an executor ends on its own only when something is wrong (a crash, or no driver
@@ -431,7 +437,8 @@ class MasterState:
             if worker.state == WorkerState.ALIVE:
                 if now - worker.last_heartbeat > self.worker_timeout:
                     self._worker_gone(worker, WorkerState.LOST,
-                                      f"no heartbeat for {self.worker_timeout:.0f}s", now, out)
+                                      f"no heartbeat for {self.worker_timeout:.0f}s", now, out,
+                                      heartbeat=True)
             elif now - (worker.gone or now) > self.dead_worker_timeouts * self.worker_timeout:
                 del self.workers[worker.worker_id]
                 self.sessions.pop(worker.session, None)
@@ -462,27 +469,28 @@ class MasterState:
         out.append(SaveState())
 
     def _worker_gone(self, worker: Worker, state: WorkerState, reason: str, now: float,
-                     out: list) -> None:
+                     out: list, heartbeat: bool = False) -> None:
         if worker.state != WorkerState.ALIVE:
             return
         worker.state, worker.gone = state, now
         log.warning("worker %s %s: %s", worker.worker_id, state.value, reason)
         out.append(Disconnect(worker.session, f"worker {worker.worker_id} {state.value}: {reason}"))
-        self._release_worker(worker, reason, now, out)
+        self._release_worker(worker, reason, now, out, heartbeat=heartbeat)
         out.append(SaveState())
         self._schedule(out)
 
     def _release_worker(self, worker: Worker, reason: str, now: float, out: list,
-                        keep: frozenset = frozenset()) -> None:
+                        keep: frozenset = frozenset(), heartbeat: bool = False) -> None:
         """Its executors (but those in ``keep``) are gone: tell their drivers."""
+        cause, description = worker_loss(worker.worker_id, reason, heartbeat)
         for app_id, executor_id in list(worker.executors):
             app = self.apps.get(app_id)
             if (app_id, executor_id) in keep:
                 continue
             if app is not None and app.executors.pop(executor_id, None) is not None:
                 self.counters["executor_losses"] += 1
-                out.append(Send(app.session, ExecutorRemoved(
-                    executor_id, f"worker {worker.worker_id} was lost ({reason})", True)))
+                out.append(Send(app.session, ExecutorRemoved(executor_id, description, True,
+                                                             cause.value)))
         worker.executors.clear()
 
     def _end_app(self, app: Application, state: AppState, now: float, out: list) -> None:
@@ -559,13 +567,14 @@ class MasterState:
         return granted
 
     def _worker_for(self, app: Application) -> Optional[Worker]:
-        """The alive worker with room that runs fewest of the app's executors (then most
-        free cores): executors spread over the cluster."""
+        """The alive worker with room, carrying the app's labels, that runs fewest of the
+        app's executors (then most free cores): executors spread over the cluster."""
         request = app.request
         best, best_key = None, None
         for worker in self.workers.values():
             if (worker.state != WorkerState.ALIVE or worker.cores_used >= worker.cores
-                    or worker.memory - worker.memory_used < request.executor_memory):
+                    or worker.memory - worker.memory_used < request.executor_memory
+                    or not carries_labels(worker.labels, request.labels)):
                 continue
             mine = sum(1 for (a, _) in worker.executors if a == app.app_id)
             if request.executor_cores and mine >= request.executor_cores:
@@ -577,18 +586,62 @@ class MasterState:
 
     def _tell_waiting(self, app: Application, out: list) -> None:
         alive = [w for w in self.workers.values() if w.state == WorkerState.ALIVE]
-        if not alive:
-            reason = ("no workers are registered with the master yet: the job will start "
-                      "when one registers (vega worker vega://MASTER:PORT)")
-        elif max(w.memory for w in alive) < app.request.executor_memory:
-            reason = (f"no worker can give an executor {app.request.executor_memory >> 20} MiB "
-                      f"(the largest has {max(w.memory for w in alive) >> 20} MiB): lower "
-                      "--executor-memory or add a larger worker")
-        else:
-            reason = "all worker cores are in use by other applications; waiting for free cores"
+        usable = {w.worker_id for w in alive if carries_labels(w.labels, app.request.labels)}
+        holders = sorted({a for w in usable for a, _ in self.workers[w].executors
+                          if a != app.app_id})
+        reason = waiting_reason(app.request, alive,
+                                [f"{a} ({self.apps[a].request.name})" if a in self.apps else a
+                                 for a in holders])
         if reason != app.waiting_reason:
             app.waiting_reason = reason
             out.append(Send(app.session, ApplicationWaiting(reason)))
+
+
+def carries_labels(worker_labels: List[str], required: List[str]) -> bool:
+    """Whether a worker with ``worker_labels`` may run executors of an application that
+    asks for ``required`` (vega.executor.labels): it carries every one of them.
+
+    >>> carries_labels(["gpu", "ssd", "rack-1"], ["gpu", "ssd"]), carries_labels(["gpu"], ["gpu", "ssd"])
+    (True, False)
+    """
+    return set(required) <= set(worker_labels)
+
+
+def waiting_reason(request: RegisterApplication, alive: List[Worker],
+                   holders: List[str]) -> str:
+    """Why an application got no executor, for its driver and ``vega status``: no workers;
+    none carrying its labels (naming the labels nobody has); none with enough memory; or
+    the cores of those it may use taken by ``holders`` (the other applications there)."""
+    if not alive:
+        return ("no workers are registered with the master yet: the job will start when one "
+                "registers (vega worker vega://MASTER:PORT)")
+    required = list(request.labels)
+    usable = [w for w in alive if carries_labels(w.labels, required)]
+    if not usable:
+        wanted = ",".join(required)
+        missing = [label for label in required if not any(label in w.labels for w in alive)]
+        if missing:
+            return (f"no worker has the label{'s' if len(missing) > 1 else ''} "
+                    f"{', '.join(missing)} (vega.executor.labels={wanted}): the job will start "
+                    f"when a worker with all of them registers (vega worker --labels {wanted})")
+        return (f"no single worker has all the labels {', '.join(required)} "
+                f"(vega.executor.labels={wanted}), though each is on some worker: the job "
+                f"will start when a worker with all of them registers (vega worker --labels "
+                f"{wanted})")
+    where = "worker carrying its labels" if required else "worker"
+    largest = max(w.memory for w in usable)
+    if largest < request.executor_memory:
+        return (f"no {where} can give an executor {request.executor_memory >> 20} MiB (the "
+                f"largest has {largest >> 20} MiB): lower --executor-memory or add a larger "
+                "worker")
+    taken = f" by {', '.join(holders)}" if holders else ""
+    whose = "of the workers carrying its labels " if required else ""
+    if any(w.cores_used < w.cores for w in usable):
+        what = f"memory {whose}is taken{taken}: none has {request.executor_memory >> 20} MiB free"
+    else:
+        what = f"cores {whose}are taken{taken}"
+    return (f"all {what}; waiting for free cores (give applications vega.cores.max "
+            "(--total-executor-cores) so that several share the cluster)")
 
 
 _HANDLERS = {
