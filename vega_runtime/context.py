@@ -221,8 +221,10 @@ class Context(JobControl, FileShipping):
             self._bus.listeners.append(MasterLogRelay(backend))
             backend.metrics_source = lambda: {**self.job_metrics.snapshot(),
                                               "cached_rdds": self.cached_rdds()}
-            if cluster is not None:
-                backend.wait_for_executors(spec.workers * spec.cores, 60.0)
+            if cluster is not None:  # every core, or as many as vega.cores.max allows
+                cores_max = self.conf["vega.cores.max"]
+                backend.wait_for_executors(min(spec.workers * spec.cores,
+                                               cores_max or spec.workers * spec.cores), 60.0)
         except BaseException:
             if cluster is not None:
                 cluster.stop()

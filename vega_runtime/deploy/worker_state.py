@@ -422,10 +422,12 @@ class WorkerState:
             return []  # asked to stop, or already forgotten
         self.exited += 1
         cause, reason = classify_exit(event.exit_code, event.memory_limit, event.oom_kills)
+        # over its limit, the executor's last line says just that (the reason says it too)
+        detail = "" if cause == LossCause.MEMORY_LIMIT else event.detail
         log.warning("executor %s of %s %s%s", event.executor_id, event.app_id, reason,
-                    f": {event.detail}" if event.detail else "")
+                    f": {detail}" if detail else "")
         return self._report(ReportExecutorExit(event.app_id, event.executor_id, event.exit_code,
-                                               reason, cause.value, event.detail))
+                                               reason, cause.value, detail))
 
     def _report(self, report: ReportExecutorExit) -> list:
         if self.status != WorkerStatus.REGISTERED:

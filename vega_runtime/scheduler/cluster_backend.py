@@ -109,6 +109,8 @@ class ClusterBackend:
         self._removed: set = set()
         self.queue = TaskQueue()
         self.waiting_reason = "waiting for executors to start"
+        #: whether ``waiting_reason`` is the master's
+        self._told_waiting = False
         self._stopping = False
         #: a LocalCluster started for this application, stopped with it
         self.owned_cluster = None
@@ -267,10 +269,12 @@ class ClusterBackend:
                                        message.cause, message.detail)
             elif isinstance(message, ApplicationWaiting):
                 self.waiting_reason = message.message
+                self._told_waiting = True
                 if not self.starting:
                     log.warning("waiting: %s", message.message)
                     self.on_waiting(message.message)
             elif isinstance(message, ExecutorAdded):
+                self._told_waiting = False  # it waits no more
                 log.info("executor %s granted on %s", message.executor_id, message.host)
             elif isinstance(message, ApplicationKilled):
                 self.killed = message.reason
@@ -410,7 +414,9 @@ class ClusterBackend:
                     raise self._master_gone_error(self.master_lost)
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise NoExecutors(timeout, f"{len(self.slots)} of {count} executors registered")
+                    said = self.waiting_reason if self._told_waiting else ""
+                    raise NoExecutors(timeout, f"{len(self.slots)} of {count} executors "
+                                               f"registered" + (f"; {said}" if said else ""))
                 self._executor_seen.wait(left)
         self.starting = False
 
