@@ -12,9 +12,9 @@ import os
 
 import pytest
 
-from vega_runtime import Context, TaskFailed
+from vega_runtime import TaskContext, TaskFailed
 
-from proc_helpers import read_text, wait_for, worker_of, write_job
+from proc_helpers import wait_for, worker_of, write_job
 from test_cluster_e2e import Cluster, line_value, vega
 
 WHERE_JOB = """
@@ -195,17 +195,19 @@ def test_a_memory_hog_is_stopped_at_its_limit_and_reported_as_such_everywhere(tm
                             "--conf", f"vega.eventlog.dir={events}",
                             write_job(tmp_path, "hog.py", HOG_JOB), timeout=120)
         assert result.returncode == 1, result.stderr
-        first = "executor exec-1 on 127.0.0.1 exceeded its 512 MiB memory limit while running task 0.1"
-        second = "executor exec-2 on 127.0.0.1 exceeded its 512 MiB memory limit while running task 0.1"
+        first, second = (f"executor {executor} on 127.0.0.1 exceeded its 512 MiB memory limit "
+                         "while running task 0.1" for executor in ("exec-1", "exec-2"))
         assert f"vega: WARNING task 0.1 (attempt 2) will run again: {first}\n" in result.stderr
         assert (f"task 1 of stage 0 (RDD created at hog.py:11 in <module>) failed 2 times; last "
                 f"error on 127.0.0.1 (exec-2): ExecutorLost: {second}") in result.stderr
 
         (log_name,) = os.listdir(events)
-        lost = [e for e in map(json.loads, open(events / log_name)) if e["event"] == "ExecutorLost"]
+        lost = [e for e in map(json.loads, open(events / log_name))
+                if e["event"] == "ExecutorLost"]
         assert [(e["executor"], e["reason"], e["cause"]) for e in lost] == [
             ("exec-1", first, "memory_limit"), ("exec-2", second, "memory_limit")]
-        logs = vega("logs", status_app(own, "hog")["id"], "--master", own.url, "--secret-file", own.secret_file)
+        logs = vega("logs", status_app(own, "hog")["id"], "--master", own.url,
+                    "--secret-file", own.secret_file)
         assert f"vega: {first} [memory_limit]\n" in logs.stdout, logs.stdout + logs.stderr
         assert f"vega: {second} [memory_limit]\n" in logs.stdout
 
@@ -234,3 +236,12 @@ def test_local_cluster_executor_over_its_memory_limit_fails_the_task_saying_so(f
     assert info.value.message == ("executor exec-1 on 127.0.0.1 exceeded its 256 MiB memory "
                                   "limit while running task 0.1")
     assert ctx.parallelize(range(10), 2).sum() == 45
+
+
+def test_local_cluster_with_cores_max_starts_with_that_many_executors(fresh_ctx):
+    """local-cluster[2,1] with vega.cores.max=1 waits for one executor, not for both cores
+    (it used to wait a minute for a second one that never came and fail)."""
+    ctx = fresh_ctx(master="local-cluster[2,1]", conf={"vega.cores.max": 1})
+    assert ctx.parallelize(range(100), 4).map(lambda x: x * 2).sum() == 9900
+    where = ctx.parallelize(range(8), 4).map(lambda x: TaskContext.get().executor_id).collect()
+    assert set(where) == {"exec-1"}

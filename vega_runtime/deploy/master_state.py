@@ -601,8 +601,10 @@ def carries_labels(worker_labels: List[str], required: List[str]) -> bool:
     """Whether a worker with ``worker_labels`` may run executors of an application that
     asks for ``required`` (vega.executor.labels): it carries every one of them.
 
-    >>> carries_labels(["gpu", "ssd", "rack-1"], ["gpu", "ssd"]), carries_labels(["gpu"], ["gpu", "ssd"])
-    (True, False)
+    >>> carries_labels(["gpu", "ssd", "rack-1"], ["gpu", "ssd"])
+    True
+    >>> carries_labels(["gpu"], ["gpu", "ssd"])
+    False
     """
     return set(required) <= set(worker_labels)
 
