@@ -89,6 +89,8 @@ class _Slot:
         self.executor_id, self.host, self.shuffle_port, self.conn = executor_id, host, shuffle_port, conn
         self.task: Optional[TaskLaunch] = None
         self.payloads_sent: set = set()
+        #: its connection closed: no new task, while its worker is given time to say why
+        self.gone = False
 
 
 class ClusterBackend:
@@ -347,6 +349,7 @@ class ClusterBackend:
         except (ConnectionClosed, OSError) as exc:
             reason = f"closed its connection to the driver ({exc}), and its worker did not " \
                      f"say why within {EXIT_REASON_WAIT:.0f}s"
+            slot.gone = True
             self._await_exit_reason(slot.executor_id)
         finally:
             self._executor_removed(slot.executor_id, reason, False, LossCause.CONNECTION.value)
@@ -431,7 +434,7 @@ class ClusterBackend:
             for slot in list(self.slots.values()):
                 if not self.queue:
                     return
-                if slot.task is not None:
+                if slot.task is not None or slot.gone:
                     continue
                 task = self._pick(slot.executor_id)
                 if task is None:
