@@ -218,6 +218,49 @@ def test_a_memory_hog_is_stopped_at_its_limit_and_reported_as_such_everywhere(tm
         own.stop()
 
 
+CRASH_JOB = """
+    import os, signal
+    from vega_runtime import Context, TaskFailed
+
+    def exit_3(x):
+        os._exit(3)
+
+    def sigkill(x):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    with Context() as ctx:
+        for crash in (exit_3, sigkill):
+            try:
+                ctx.parallelize([0], 1).map(crash).collect()
+            except TaskFailed as error:
+                print("FAILED", error.message.split(" (its log ends")[0], flush=True)
+"""
+
+
+def test_executor_exits_and_signals_are_classified_in_the_error_and_the_event_log(tmp_path):
+    """An executor that exits with code 3 and one killed by SIGKILL: the task errors and the
+    event log name the exit code and the signal, with their causes."""
+    own = Cluster(tmp_path / "crashes")
+    try:
+        own.start_worker("worker-1")
+        events = tmp_path / "events"
+        result = own.submit("--conf", "vega.task.max_attempts=1",
+                            "--conf", f"vega.eventlog.dir={events}",
+                            write_job(tmp_path, "crash.py", CRASH_JOB))
+        assert result.returncode == 0, result.stderr
+        exited = "executor exec-1 on 127.0.0.1 exited with code 3 while running task 0.0"
+        killed = ("executor exec-2 on 127.0.0.1 was killed by signal 9 (SIGKILL: Killed) while "
+                  "running task 1.0")
+        assert [line for line in result.stdout.splitlines() if line.startswith("FAILED")] == \
+            [f"FAILED {exited}", f"FAILED {killed}"]
+        (log_name,) = os.listdir(events)
+        lost = [(e["reason"].split(" (its log ends")[0], e["cause"])
+                for e in map(json.loads, open(events / log_name)) if e["event"] == "ExecutorLost"]
+        assert lost == [(exited, "exit_code"), (killed, "signal")]
+    finally:
+        own.stop()
+
+
 def test_local_cluster_executor_over_its_memory_limit_fails_the_task_saying_so(fresh_ctx):
     """local-cluster[1,1,512] with 256m executors: TaskFailed names the executor, its limit
     and the task; the application goes on with a new executor."""

@@ -237,6 +237,12 @@ def serve_cancellable(executor: Executor, conn: Connection) -> int:
         except (OSError, ConnectionClosed, ProtocolError):
             end_descendants()
             os._exit(0)  # the driver is gone: nothing left to do, nobody to report to
+        except MemoryError:  # a message larger than what is left under the limit
+            sys.stderr.write(f"executor {executor.executor_id} ran out of memory reading from "
+                             f"its driver; stopping with exit code {MEMORY_LIMIT_EXIT_CODE}\n")
+            sys.stderr.flush()
+            end_descendants()
+            os._exit(MEMORY_LIMIT_EXIT_CODE)
 
     threading.Thread(target=read, name="driver-reader", daemon=True).start()
 
