@@ -180,6 +180,30 @@ def test_without_cores_max_the_second_application_waits_naming_the_first(tmp_pat
         own.stop()
 
 
+def test_fair_mode_divides_the_workers_between_applications_waiting_for_them(tmp_path,
+                                                                            monkeypatch):
+    """A master with vega.scheduler.mode=fair, two applications submitted before any worker:
+    when two 1-core workers register each application gets one (in fifo mode the first
+    would take both), proven by tasks that wait for each other."""
+    monkeypatch.setenv("VEGA_SCHEDULER_MODE", "fair")
+    own = Cluster(tmp_path / "fair")
+    try:
+        barrier = tmp_path / "barrier"
+        barrier.mkdir()
+        job = write_job(tmp_path, "meet.py", MEET_JOB)
+        drivers = [own.spawn_driver("--name", name, job, str(barrier), "2")
+                   for name in ("first", "second")]
+        wait_for(lambda: [a["state"] for a in own.status()["applications"]] ==
+                 ["waiting", "waiting"], 60, "both applications to wait for workers")
+        own.start_worker("worker-1")
+        own.start_worker("worker-2")
+        for driver in drivers:
+            assert driver.wait(90) == 0, "".join(driver.err)
+            assert line_value(driver.lines, "MET") == [0]
+    finally:
+        own.stop()
+
+
 # -- memory limits and classified deaths -------------------------------------------------------
 
 def test_a_memory_hog_is_stopped_at_its_limit_and_reported_as_such_everywhere(tmp_path):

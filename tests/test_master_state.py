@@ -496,3 +496,30 @@ def test_an_executor_exit_reaches_its_driver_with_its_cause_and_log_tail():
     (lost_with_worker, ) = sim.sent(driver, ExecutorRemoved, sim.apply(ConnectionLost(w1, "reset")))
     assert (lost_with_worker.cause, lost_with_worker.reason) == \
         ("worker_lost", "was lost with its worker w1 (reset)")
+
+
+def test_fair_mode_divides_the_cores_evenly_and_gives_released_ones_to_the_newcomer():
+    """vega.scheduler.mode=fair: applications registered before the workers get two cores
+    each of four; one that holds everything keeps it, but what it gives back goes to the
+    application below its share, and all of it when it ends."""
+    sim = Sim(mode="fair")
+    _, first = sim.app("first")
+    _, second = sim.app("second")
+    sim.worker("w1", cores=2)
+    sim.worker("w2", cores=2)
+    assert [len(sim.state.apps[a].executors) for a in (first, second)] == [2, 2]
+
+    sim = Sim(mode="fair")
+    w1, w2 = sim.worker("w1", cores=2), sim.worker("w2", cores=2)
+    first_driver, first = sim.app("first")
+    second_driver, second = sim.app("second")
+    assert [len(sim.state.apps[a].executors) for a in (first, second)] == [4, 0]
+    assert "beyond their fair share" in waiting(sim, second_driver)
+    for executor_id in ("exec-1", "exec-2"):  # the first gives back two (dynamic allocation)
+        worker = w1 if sim.state.apps[first].executors[executor_id] == "w1" else w2
+        sim.apply(ExecutorExitReported(worker, first, executor_id, "released"))
+    assert [len(sim.state.apps[a].executors) for a in (first, second)] == [2, 2]
+    _, third = sim.app("third")
+    assert len(sim.state.apps[third].executors) == 0
+    sim.apply(ApplicationUnregistered(first_driver))
+    assert [len(sim.state.apps[a].executors) for a in (second, third)] == [2, 2]

@@ -55,6 +55,22 @@ def parse_bool(text: Any) -> bool:
     raise ValueError(f"{text!r} is not a boolean (true or false)")
 
 
+def parse_choice(text: Any, choices: tuple) -> str:
+    """One of ``choices``, case-insensitive.
+
+    >>> parse_choice("FAIR", ("fifo", "fair"))
+    'fair'
+    """
+    lowered = str(text).strip().lower()
+    if lowered not in choices:
+        raise ValueError(f"{text!r} is not one of {', '.join(choices)}")
+    return lowered
+
+
+def parse_scheduling_mode(text: Any) -> str:
+    return parse_choice(text, ("fifo", "fair"))
+
+
 def parse_int(text: Any) -> int:
     if isinstance(text, bool):
         raise ValueError(f"{text!r} is not a whole number")
@@ -192,6 +208,11 @@ DAEMON_SETTINGS: tuple[Setting, ...] = (
     _master("vega.master.dead_worker_persistence", 15, parse_int, "worker timeouts",
             "Lost and dead workers leave the status this many vega.worker.timeout after "
             "(Spark's spark.dead.worker.persistence)."),
+    _master("vega.scheduler.mode", "fifo", parse_scheduling_mode, "mode",
+            "How the master shares cores between applications: fifo, oldest first, each "
+            "taking what it may (Spark standalone); fair, each at most an even share (an "
+            "application keeps what it holds beyond it until it gives executors back).",
+            env="VEGA_SCHEDULER_MODE"),
     _master("vega.master.supervise.max_restarts", 3, parse_int, "restarts",
             "How many times the master restarts a cluster-mode driver submitted with "
             "--supervise that failed."),

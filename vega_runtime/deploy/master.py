@@ -83,7 +83,8 @@ class Master:
         self.state = MasterState(conf["vega.worker.timeout"], conf["vega.master.finished_app_ttl"],
                                  self.recovery.load(),
                                  conf["vega.master.max_executor_failures"],
-                                 conf["vega.master.dead_worker_persistence"])
+                                 conf["vega.master.dead_worker_persistence"],
+                                 conf["vega.scheduler.mode"])
         self.packages = PackageStore(self.work_dir)
         self.logs = AppLogs(self.work_dir)
         self.drivers = DriverRunner(self.work_dir, lambda: self.url, secret_file,

@@ -61,6 +61,12 @@ class WorkerState(str, enum.Enum):
     DEAD = "dead"  # it said it was stopping
 
 
+class SchedulingMode(str, enum.Enum):
+    """How the master shares cores between applications (vega.scheduler.mode)."""
+    FIFO = "fifo"  # oldest first: each takes what it may (Spark standalone)
+    FAIR = "fair"  # each at most an even share of the cores (max-min fair)
+
+
 class AppState(str, enum.Enum):
     WAITING = "waiting"
     RUNNING = "running"
@@ -234,8 +240,12 @@ class MasterState:
     def __init__(self, worker_timeout: float = 15.0, finished_app_ttl: float = FINISHED_APP_TTL,
                  saved: Optional[dict] = None,
                  max_executor_failures: int = MAX_EXECUTOR_FAILURES,
-                 dead_worker_timeouts: int = DEAD_WORKER_TIMEOUTS):
+                 dead_worker_timeouts: int = DEAD_WORKER_TIMEOUTS,
+                 mode: SchedulingMode = SchedulingMode.FIFO):
         self.worker_timeout = worker_timeout
+        self.mode = SchedulingMode(mode)
+        #: in fair mode, the most cores each active application may hold (``fair_shares``)
+        self._fair_shares: Dict[str, int] = {}
         self.finished_app_ttl = finished_app_ttl
         self.max_executor_failures = max_executor_failures
         self.dead_worker_timeouts = dead_worker_timeouts
@@ -537,6 +547,11 @@ class MasterState:
     # -- allocation ------------------------------------------------------------------------
     def _schedule(self, out: list) -> None:
         """Grant executors to active applications, oldest first."""
+        if self.mode == SchedulingMode.FAIR:
+            self._fair_shares = fair_shares(
+                sum(w.cores for w in self.workers.values() if w.state == WorkerState.ALIVE),
+                [(a.app_id, a.request.cores_max)
+                 for a in sorted(self._active.values(), key=lambda a: a.submitted)])
         for app in sorted(self._active.values(), key=lambda a: a.submitted):
             granted = self._grant(app, out)
             if app.executors:
@@ -549,6 +564,9 @@ class MasterState:
         request = app.request
         granted = 0
         while not request.cores_max or len(app.executors) < request.cores_max:
+            if self.mode == SchedulingMode.FAIR and \
+                    len(app.executors) >= self._fair_shares.get(app.app_id, 0):
+                break  # its share: what it holds beyond it, it keeps until it gives it back
             worker = self._worker_for(app)
             if worker is None:
                 break
@@ -591,7 +609,7 @@ class MasterState:
                           if a != app.app_id})
         reason = waiting_reason(app.request, alive,
                                 [f"{a} ({self.apps[a].request.name})" if a in self.apps else a
-                                 for a in holders])
+                                 for a in holders], self.mode)
         if reason != app.waiting_reason:
             app.waiting_reason = reason
             out.append(Send(app.session, ApplicationWaiting(reason)))
@@ -609,8 +627,35 @@ def carries_labels(worker_labels: List[str], required: List[str]) -> bool:
     return set(required) <= set(worker_labels)
 
 
+def fair_shares(cores: int, demands: List[Tuple[str, int]]) -> Dict[str, int]:
+    """Max-min fair shares of ``cores`` between applications ``[(app_id, cores_max)]``
+    (oldest first; a cores_max of 0 wants everything): an even share each, what an
+    application does not want going to the others, a remainder to the oldest.
+
+    >>> fair_shares(8, [("a", 0), ("b", 0), ("c", 0)])
+    {'a': 3, 'b': 3, 'c': 2}
+    >>> fair_shares(8, [("a", 0), ("b", 1), ("c", 0)])
+    {'a': 4, 'b': 1, 'c': 3}
+    """
+    shares = {app_id: 0 for app_id, _ in demands}
+    wanting = [(app_id, want or cores) for app_id, want in demands]
+    left = cores
+    while left > 0 and wanting:
+        even = max(1, left // len(wanting))
+        for app_id, want in list(wanting):
+            give = min(even, want - shares[app_id], left)
+            shares[app_id] += give
+            left -= give
+            if shares[app_id] >= want:
+                wanting.remove((app_id, want))
+            if left == 0:
+                break
+    return shares
+
+
 def waiting_reason(request: RegisterApplication, alive: List[Worker],
-                   holders: List[str]) -> str:
+                   holders: List[str],
+                   mode: SchedulingMode = SchedulingMode.FIFO) -> str:
     """Why an application got no executor, for its driver and ``vega status``: no workers;
     none carrying its labels (naming the labels nobody has); none with enough memory; or
     the cores of those it may use taken by ``holders`` (the other applications there)."""
@@ -642,6 +687,10 @@ def waiting_reason(request: RegisterApplication, alive: List[Worker],
         what = f"memory {whose}is taken{taken}: none has {request.executor_memory >> 20} MiB free"
     else:
         what = f"cores {whose}are taken{taken}"
+    if mode == SchedulingMode.FAIR:
+        return (f"all {what}; waiting for them to give back executors beyond their fair share "
+                "(vega.scheduler.mode=fair: idle executors go back with dynamic allocation, "
+                "all of them when an application ends)")
     return (f"all {what}; waiting for free cores (give applications vega.cores.max "
             "(--total-executor-cores) so that several share the cluster)")
 
