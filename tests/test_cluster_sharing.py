@@ -9,6 +9,7 @@ on a driver's terminal, ``vega status --json`` showing a state), each with a dea
 
 import json
 import os
+import signal
 
 import pytest
 
@@ -282,6 +283,61 @@ def test_executor_exits_and_signals_are_classified_in_the_error_and_the_event_lo
                 for e in map(json.loads, open(events / log_name)) if e["event"] == "ExecutorLost"]
         assert lost == [(exited, "exit_code"), (killed, "signal")]
     finally:
+        own.stop()
+
+
+GO_JOB = """
+    import os, sys, time
+    from vega_runtime import Context, TaskContext
+
+    barrier, go = sys.argv[1], sys.argv[2]
+
+    def wait_for_go(x):
+        ctx = TaskContext.get()
+        open(os.path.join(barrier, f"{ctx.executor_id}-{x}-{os.getppid()}"), "w").close()
+        deadline = time.monotonic() + 60
+        while not os.path.exists(go) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return x
+
+    with Context() as ctx:
+        print("DONE", ctx.parallelize(range(2), 2).map(wait_for_go).collect(), flush=True)
+"""
+
+
+def test_an_executor_lost_with_a_silent_worker_is_classified_as_a_lost_heartbeat(tmp_path):
+    """A SIGSTOPped worker (--worker-timeout 3) while its executor runs a task: the task
+    runs again elsewhere, and the event log says the executor was lost with its worker for
+    want of heartbeats, naming the task."""
+    own = Cluster(tmp_path / "silent", worker_timeout=3)
+    victim = None
+    try:
+        victim = own.start_worker("victim")
+        own.start_worker("survivor")
+        barrier, go, events = tmp_path / "barrier", tmp_path / "go", tmp_path / "events"
+        barrier.mkdir()
+        driver = own.spawn_driver("--conf", f"vega.eventlog.dir={events}",
+                                  write_job(tmp_path, "go.py", GO_JOB), str(barrier), str(go))
+        wait_for(lambda: len(os.listdir(barrier)) == 2 or driver.poll() is not None, 60,
+                 "a task on each worker")
+        (on_victim,) = [name.split("-") for name in os.listdir(barrier)
+                        if worker_of(int(name.split("-")[-1])) == victim.pid]
+        executor, partition = f"exec-{on_victim[1]}", on_victim[2]
+        victim.send_signal(signal.SIGSTOP)
+        wait_for(lambda: own.worker_states().get(victim.worker_id) == "lost", 15,
+                 "the master to mark the silent worker lost")
+        go.write_text("")
+        assert driver.wait(60) == 0, "".join(driver.err)
+        assert line_value(driver.lines, "DONE") == [0, 1]
+        (log_name,) = os.listdir(events)
+        lost = [(e["executor"], e["reason"], e["cause"])
+                for e in map(json.loads, open(events / log_name)) if e["event"] == "ExecutorLost"]
+        assert lost == [(executor, f"executor {executor} on 127.0.0.1 was lost with its worker "
+                                   f"{victim.worker_id} (no heartbeat for 3s) while running task "
+                                   f"0.{partition}", "heartbeat")]
+    finally:
+        if victim is not None:
+            victim.send_signal(signal.SIGCONT)
         own.stop()
 
 
