@@ -42,19 +42,20 @@ class Sim:
         self.actions += out
         return out
 
-    def worker(self, worker_id, cores=2, memory=4 * GIB, executors=(), vega=__version__):
+    def worker(self, worker_id, cores=2, memory=4 * GIB, executors=(), vega=__version__,
+               labels=()):
         session = next(self.sessions)
         self.apply(WorkerRegistering(session, RegisterWorker(
-            worker_id, "10.0.0.1", 7000, cores, memory, [], python_version(), vega, 1,
+            worker_id, "10.0.0.1", 7000, cores, memory, list(labels), python_version(), vega, 1,
             [list(e) for e in executors])))
         return session
 
     def app(self, name="job", cores_max=0, executor_cores=0, memory=GIB, app_id="",
-            package="sha-1"):
+            package="sha-1", labels=()):
         session = next(self.sessions)
         out = self.apply(ApplicationRegistering(session, RegisterApplication(
             name, "10.0.0.9", 5000, cores_max, executor_cores, memory, python_version(),
-            __version__, package, app_id)))
+            __version__, package, app_id, labels=list(labels))))
         registered = [a.message for a in out if isinstance(a, Send)
                       and isinstance(a.message, RegisteredApplication)]
         return session, (registered[0].app_id if registered else None)
@@ -141,6 +142,8 @@ def test_a_silent_worker_expires_after_the_timeout_and_its_executors_move():
     assert Disconnect(w1, "worker w1 lost: no heartbeat for 15s") in out
     (removed,) = sim.sent(driver, ExecutorRemoved, out)
     assert removed.executor_id == "exec-1" and removed.worker_lost
+    assert (removed.cause, removed.reason) == \
+        ("heartbeat", "was lost with its worker w1 (no heartbeat for 15s)")
     assert sim.launches(out) == [(w2, app_id, "exec-2")]
 
 
@@ -375,3 +378,148 @@ def test_a_thousand_applications_come_and_go_over_a_simulated_day():
     assert in_use == 4 * len(running)
     finished = [a for a in sim.state.apps.values() if a.state == AppState.FINISHED]
     assert len(finished) == pytest.approx(12 * 3600 / 90, abs=8)
+
+
+# -- placement by labels, several applications ----------------------------------------------
+
+def waiting(sim, driver):
+    """The last waiting reason the driver was sent."""
+    return sim.sent(driver, ApplicationWaiting)[-1].message
+
+
+def test_executors_go_only_to_workers_carrying_every_label_of_the_application():
+    """vega.executor.labels=gpu,ssd: executors on the gpu+ssd workers only, however many
+    cores the others have free; an application without labels may use every worker."""
+    sim = Sim()
+    sim.worker("plain", cores=4)
+    sim.worker("gpu-only", cores=4, labels=["gpu"])
+    sim.worker("both-1", cores=1, labels=["ssd", "gpu"])
+    sim.worker("both-2", cores=2, labels=["gpu", "ssd", "rack-7"])
+    _, labelled = sim.app("labelled", labels=["gpu", "ssd"])
+    assert sorted(sim.state.apps[labelled].executors.values()) == ["both-1", "both-2", "both-2"]
+    _, free = sim.app("anywhere")
+    assert sorted(set(sim.state.apps[free].executors.values())) == ["gpu-only", "plain"]
+    assert len(sim.state.apps[free].executors) == 8
+
+
+def test_an_application_whose_labels_nobody_has_waits_naming_them_and_starts_when_one_registers():
+    """No worker has ssd: the driver is told which label is missing, once; a worker that
+    has both labels registering starts it there and nowhere else."""
+    sim = Sim()
+    sim.worker("w1", labels=["gpu"])
+    sim.worker("w2")
+    driver, app_id = sim.app(labels=["gpu", "ssd"])
+    sim.apply(Tick())
+    assert sim.state.apps[app_id].state == AppState.WAITING
+    assert [m.message for m in sim.sent(driver, ApplicationWaiting)] == [
+        "no worker has the label ssd (vega.executor.labels=gpu,ssd): the job will start when "
+        "a worker with all of them registers (vega worker --labels gpu,ssd)"]
+    assert sim.state.apps[app_id].waiting_reason == waiting(sim, driver)
+    w3 = sim.worker("w3", labels=["ssd"])
+    assert "no single worker has all the labels gpu, ssd" in waiting(sim, driver)
+    assert sim.launches() == []
+    w4 = sim.worker("w4", labels=["ssd", "gpu"], cores=1)
+    assert sim.launches() == [(w4, app_id, "exec-1")]
+    assert sim.state.apps[app_id].state == AppState.RUNNING
+    assert w3 not in {s for s, _, _ in sim.launches()}
+
+
+def test_two_labels_nobody_has_are_both_named():
+    sim = Sim()
+    sim.worker("w1", labels=["rack-1"])
+    driver, _ = sim.app(labels=["gpu", "rack-1", "ssd"])
+    assert waiting(sim, driver).startswith(
+        "no worker has the labels gpu, ssd (vega.executor.labels=gpu,rack-1,ssd)")
+
+
+def test_labelled_workers_too_small_or_busy_give_their_own_reasons():
+    """Memory of the labelled workers (not the largest worker anywhere) decides; busy
+    labelled workers name the application holding them."""
+    sim = Sim()
+    sim.worker("big", memory=16 * GIB)
+    sim.worker("small-gpu", cores=1, memory=2 * GIB, labels=["gpu"])
+    driver, _ = sim.app("needs-4g", memory=4 * GIB, labels=["gpu"])
+    assert waiting(sim, driver) == (
+        "no worker carrying its labels can give an executor 4096 MiB (the largest has "
+        "2048 MiB): lower --executor-memory or add a larger worker")
+    _, holder = sim.app("holder", labels=["gpu"])
+    driver2, _ = sim.app("late", labels=["gpu"])
+    assert waiting(sim, driver2) == (
+        f"all cores of the workers carrying its labels are taken by {holder} (holder); "
+        "waiting for free cores (give applications vega.cores.max (--total-executor-cores) "
+        "so that several share the cluster)")
+
+
+def test_without_cores_max_the_first_application_takes_everything_and_the_second_waits():
+    """Spark standalone's default: the first application takes every core; the second
+    waits, told who holds them, and starts when the first ends."""
+    sim = Sim()
+    sim.worker("w1", cores=2)
+    sim.worker("w2", cores=2)
+    first_driver, first = sim.app("first")
+    second_driver, second = sim.app("second")
+    assert len(sim.state.apps[first].executors) == 4
+    assert sim.state.apps[second].state == AppState.WAITING
+    assert waiting(sim, second_driver) == (
+        f"all cores are taken by {first} (first); waiting for free cores (give applications "
+        "vega.cores.max (--total-executor-cores) so that several share the cluster)")
+    sim.apply(ApplicationUnregistered(first_driver))
+    assert len(sim.state.apps[second].executors) == 4
+    assert sim.state.apps[second].state == AppState.RUNNING
+
+
+def test_with_cores_max_two_applications_submitted_together_both_run():
+    """vega.cores.max=2 on a 4-core cluster: both applications get two cores at once."""
+    sim = Sim()
+    sim.worker("w1", cores=2)
+    sim.worker("w2", cores=2)
+    first_driver, first = sim.app("first", cores_max=2)
+    second_driver, second = sim.app("second", cores_max=2)
+    for app_id in (first, second):
+        assert sim.state.apps[app_id].state == AppState.RUNNING
+        assert sorted(sim.state.apps[app_id].executors.values()) == ["w1", "w2"]
+    assert not sim.sent(first_driver, ApplicationWaiting)
+    assert not sim.sent(second_driver, ApplicationWaiting)
+
+
+def test_an_executor_exit_reaches_its_driver_with_its_cause_and_log_tail():
+    """The worker's classification (cause, description, log tail) goes to the driver as is."""
+    sim = Sim()
+    w1 = sim.worker("w1", cores=1)
+    driver, app_id = sim.app()
+    sim.apply(ExecutorExitReported(w1, app_id, "exec-1", "exceeded its 1 GiB memory limit",
+                                   "memory_limit", "MemoryError"))
+    (removed,) = sim.sent(driver, ExecutorRemoved)
+    assert (removed.executor_id, removed.reason, removed.worker_lost, removed.cause,
+            removed.detail) == ("exec-1", "exceeded its 1 GiB memory limit", False,
+                                "memory_limit", "MemoryError")
+    (lost_with_worker, ) = sim.sent(driver, ExecutorRemoved, sim.apply(ConnectionLost(w1, "reset")))
+    assert (lost_with_worker.cause, lost_with_worker.reason) == \
+        ("worker_lost", "was lost with its worker w1 (reset)")
+
+
+def test_fair_mode_divides_the_cores_evenly_and_gives_released_ones_to_the_newcomer():
+    """vega.scheduler.mode=fair: applications registered before the workers get two cores
+    each of four; one that holds everything keeps it, but what it gives back goes to the
+    application below its share, and all of it when it ends."""
+    sim = Sim(mode="fair")
+    _, first = sim.app("first")
+    _, second = sim.app("second")
+    sim.worker("w1", cores=2)
+    sim.worker("w2", cores=2)
+    assert [len(sim.state.apps[a].executors) for a in (first, second)] == [2, 2]
+
+    sim = Sim(mode="fair")
+    w1, w2 = sim.worker("w1", cores=2), sim.worker("w2", cores=2)
+    first_driver, first = sim.app("first")
+    second_driver, second = sim.app("second")
+    assert [len(sim.state.apps[a].executors) for a in (first, second)] == [4, 0]
+    assert "beyond their fair share" in waiting(sim, second_driver)
+    for executor_id in ("exec-1", "exec-2"):  # the first gives back two (dynamic allocation)
+        worker = w1 if sim.state.apps[first].executors[executor_id] == "w1" else w2
+        sim.apply(ExecutorExitReported(worker, first, executor_id, "released"))
+    assert [len(sim.state.apps[a].executors) for a in (first, second)] == [2, 2]
+    _, third = sim.app("third")
+    assert len(sim.state.apps[third].executors) == 0
+    sim.apply(ApplicationUnregistered(first_driver))
+    assert [len(sim.state.apps[a].executors) for a in (second, third)] == [2, 2]

@@ -452,7 +452,7 @@ def test_killed_executor_names_the_signal(fresh_ctx, master):
     with pytest.raises(TaskFailed) as info:
         sc.parallelize([1], 1).map(crash_with_sigsegv).collect()
     assert info.value.error_type == "ExecutorLost"
-    assert "its process was killed by signal 11 (SIGSEGV: Segmentation fault)" in \
+    assert "was killed by signal 11 (SIGSEGV: Segmentation fault)" in \
         info.value.message
     assert sc.parallelize([1, 2], 2).count() == 2
 

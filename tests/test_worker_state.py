@@ -247,9 +247,30 @@ def test_events_of_an_old_session_are_ignored():
 def test_an_executor_that_exits_unasked_is_reported_with_its_code_and_log_tail():
     sim = started()
     running(sim)
-    assert sim.send(ExecutorProcessExited("app-1", "exec-1", 3, "MemoryError")) == [
-        ReportExecutorExit("app-1", "exec-1", 3, "its process exited with code 3: MemoryError")]
+    assert sim.send(ExecutorProcessExited("app-1", "exec-1", 3, "boom")) == [
+        ReportExecutorExit("app-1", "exec-1", 3, "exited with code 3", "exit_code", "boom")]
     assert sim.state.exited == 1 and sim.state.executors == {}
+
+
+@pytest.mark.parametrize("exit_code, memory_limit, oom_kills, cause, reason", [
+    (52, 1 << 30, 0, "memory_limit", "exceeded its 1 GiB memory limit"),
+    (52, 0, 0, "exit_code", "exited with code 52"),  # no limit: a plain exit code
+    (-9, 1 << 30, 1, "oom_killer",
+     "was killed by the kernel's OOM killer (SIGKILL): its host ran out of memory"),
+    (-9, 1 << 30, 0, "signal", "was killed by signal 9 (SIGKILL: Killed)"),
+    (-11, 0, 2, "signal", "was killed by signal 11 (SIGSEGV: Segmentation fault)"),
+    (0, 512 << 20, 0, "exit_code", "exited with code 0"),
+])
+def test_every_executor_exit_is_classified(exit_code, memory_limit, oom_kills, cause, reason):
+    """Exit code, signal by name, memory limit (Spark's exit code 52 under a limit), and
+    the kernel's OOM killer (SIGKILL while the host's OOM kill count rose)."""
+    sim = started()
+    running(sim)
+    (report,) = sim.send(ExecutorProcessExited("app-1", "exec-1", exit_code, "tail",
+                                               memory_limit, oom_kills))
+    # over its limit, the log's last line only says so: the reason says it already
+    assert (report.cause, report.reason, report.detail) == \
+        (cause, reason, "" if cause == "memory_limit" else "tail")
 
 
 def test_a_killed_executor_exit_is_not_reported():
@@ -283,7 +304,7 @@ def test_a_failed_launch_is_reported_with_its_reason_and_nothing_else_changes():
     sim.send(LaunchRequested(order("app-bad", "exec-7", sha="ab" * 32)))
     reason = "the job package cannot be used: it is not a zip archive"
     assert sim.send(ExecutorLaunchFailed("app-bad", "exec-7", reason)) == [
-        ReportExecutorExit("app-bad", "exec-7", 1, reason)]
+        ReportExecutorExit("app-bad", "exec-7", 1, reason, "launch_failed")]
     assert sim.state.status == WorkerStatus.REGISTERED
     assert sim.state.executors == {("app-good", "exec-1"): ExecutorStatus.RUNNING}
 

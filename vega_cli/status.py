@@ -142,7 +142,7 @@ def render(data: dict, console: Console) -> None:
                   f"up {_duration(m['uptime_seconds'])}")
     workers = Table(title="workers", title_justify="left")
     workers.add_column("id", overflow="fold")
-    for column in ("host", "state", "cores", "memory", "heartbeat", "executors"):
+    for column in ("host", "state", "cores", "memory", "heartbeat", "executors", "labels"):
         workers.add_column(column, no_wrap=True)
     # cells as Text, not markup: a table of hundreds of workers renders in half the time
     for w in data["workers"]:
@@ -150,7 +150,8 @@ def render(data: dict, console: Console) -> None:
         workers.add_row(Text(w["id"]), Text(w["host"]), Text(w["state"], style=style),
                         f"{w['cores_used']}/{w['cores']}",
                         f"{w['memory_used_bytes'] >> 20}/{w['memory_bytes'] >> 20} MiB",
-                        f"{w['last_heartbeat_seconds_ago']}s ago", str(len(w["executors"])))
+                        f"{w['last_heartbeat_seconds_ago']}s ago", str(len(w["executors"])),
+                        Text(",".join(w.get("labels") or [])))
     console.print(workers)
     apps = Table(title="applications", title_justify="left")
     apps.add_column("id", overflow="fold")
@@ -161,6 +162,9 @@ def render(data: dict, console: Console) -> None:
                      time.strftime("%H:%M:%S", time.localtime(a["started"])),
                      _duration(a["duration_seconds"]))
     console.print(apps)
+    for a in data["applications"]:
+        if a.get("waiting_reason"):
+            console.print(Text(f"{a['id']} waits: {a['waiting_reason']}", style="yellow"))
     if data.get("drivers"):
         drivers = Table(title="drivers (cluster deploy mode)", title_justify="left")
         drivers.add_column("id", overflow="fold")

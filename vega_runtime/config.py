@@ -55,6 +55,22 @@ def parse_bool(text: Any) -> bool:
     raise ValueError(f"{text!r} is not a boolean (true or false)")
 
 
+def parse_choice(text: Any, choices: tuple) -> str:
+    """One of ``choices``, case-insensitive.
+
+    >>> parse_choice("FAIR", ("fifo", "fair"))
+    'fair'
+    """
+    lowered = str(text).strip().lower()
+    if lowered not in choices:
+        raise ValueError(f"{text!r} is not one of {', '.join(choices)}")
+    return lowered
+
+
+def parse_scheduling_mode(text: Any) -> str:
+    return parse_choice(text, ("fifo", "fair"))
+
+
 def parse_int(text: Any) -> int:
     if isinstance(text, bool):
         raise ValueError(f"{text!r} is not a whole number")
@@ -192,6 +208,11 @@ DAEMON_SETTINGS: tuple[Setting, ...] = (
     _master("vega.master.dead_worker_persistence", 15, parse_int, "worker timeouts",
             "Lost and dead workers leave the status this many vega.worker.timeout after "
             "(Spark's spark.dead.worker.persistence)."),
+    _master("vega.scheduler.mode", "fifo", parse_scheduling_mode, "mode",
+            "How the master shares cores between applications: fifo, oldest first, each "
+            "taking what it may (Spark standalone); fair, each at most an even share (an "
+            "application keeps what it holds beyond it until it gives executors back).",
+            env="VEGA_SCHEDULER_MODE"),
     _master("vega.master.supervise.max_restarts", 3, parse_int, "restarts",
             "How many times the master restarts a cluster-mode driver submitted with "
             "--supervise that failed."),
@@ -228,6 +249,11 @@ DAEMON_SETTINGS: tuple[Setting, ...] = (
             env="VEGA_WORKER_DIR", flag="--work-dir"),
     _worker("vega.worker.labels", "", parse_names, "labels",
             "Labels of this worker (comma-separated or a list).", flag="--labels"),
+    _worker("vega.worker.executor_memory_limit", True, parse_bool, "boolean",
+            "Hold each executor to its --executor-memory (RLIMIT_DATA in the executor "
+            "process): a task that allocates past it stops its executor, reported as over "
+            "its memory limit. false: executors may use what the host has.",
+            env="VEGA_WORKER_EXECUTOR_MEMORY_LIMIT"),
     _worker("vega.worker.death_timeout", 60.0, parse_float, "seconds",
             "Seconds without the master (counted from the last contact) before the worker "
             "stops, killing its executors.", flag="--death-timeout"),
@@ -310,7 +336,13 @@ SETTINGS: tuple[Setting, ...] = (
             "Most executor cores an application takes on one worker; 0 means no limit "
             "(vega submit --executor-cores). Each executor process runs one task at a time."),
     Setting("vega.executor.memory", "1g", parse_size, "bytes",
-            "Memory reserved on a worker for each executor (vega submit --executor-memory)."),
+            "Memory reserved on a worker for each executor (vega submit --executor-memory), "
+            "and the most it may use: past it, it stops with its task (see "
+            "vega.worker.executor_memory_limit)."),
+    Setting("vega.executor.labels", "", parse_names, "labels",
+            "Run the application's executors only on workers carrying every one of these "
+            "labels (comma-separated or a list; vega worker --labels). Until such a worker "
+            "registers, the application waits and says which labels nobody has."),
     Setting("vega.scheduler.executor_wait_timeout", 300.0, parse_float, "seconds",
             "How long a job waits for a first executor (no live workers) before failing."),
     Setting("vega.submit.package", "", parse_str, "path",

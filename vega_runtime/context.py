@@ -209,6 +209,7 @@ class Context(JobControl, FileShipping):
         request = {"name": self.app_name, "cores_max": self.conf["vega.cores.max"],
                    "executor_cores": self.conf["vega.executor.cores"],
                    "executor_memory": self.conf["vega.executor.memory"],
+                   "labels": list(self.conf["vega.executor.labels"]),
                    "package": self.conf["vega.submit.package"]}
         try:
             backend = ClusterBackend(host, port, secret, request, advertise,
@@ -228,8 +229,10 @@ class Context(JobControl, FileShipping):
             self._bus.listeners.append(self._event_relay)
             backend.metrics_source = lambda: {**self.job_metrics.snapshot(),
                                               "cached_rdds": self.cached_rdds()}
-            if cluster is not None:
-                backend.wait_for_executors(spec.workers * spec.cores, 60.0)
+            if cluster is not None:  # every core, or as many as vega.cores.max allows
+                cores_max = self.conf["vega.cores.max"]
+                backend.wait_for_executors(min(spec.workers * spec.cores,
+                                               cores_max or spec.workers * spec.cores), 60.0)
         except BaseException:
             if cluster is not None:
                 cluster.stop()

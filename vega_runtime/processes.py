@@ -293,3 +293,16 @@ def describe_returncode(code: int) -> str:
     except ValueError:
         name = "unknown signal"
     return f"was killed by signal {number} ({name}: {signal.strsignal(number)})"
+
+
+def oom_kill_count() -> int:
+    """How many processes the kernel's OOM killer has killed on this host since it booted
+    (``oom_kill`` in /proc/vmstat, Linux 4.13+); 0 where that cannot be read."""
+    try:
+        with open("/proc/vmstat", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"oom_kill "):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0

@@ -15,12 +15,14 @@ import io
 import logging
 import os
 import queue
+import resource
 import signal
 import sys
 import threading
 from typing import Dict, Iterator, Tuple
 
 from ..errors import FetchFailed
+from ..executor_loss import MEMORY_LIMIT_EXIT_CODE, binary_size
 from ..files import FILES_DIR_ENV
 from ..logs import name_sources, setup_executor_logging
 from ..packaging import python_paths, source_copies
@@ -140,6 +142,8 @@ def main(argv=None) -> int:
         parser.add_argument(flag, required=True)
     parser.add_argument("--shuffle-port", type=int, required=True)
     parser.add_argument("--memory", type=int, default=1 << 30)
+    parser.add_argument("--memory-limit", type=int, default=0,
+                        help="bytes of data memory (RLIMIT_DATA) this executor may use; 0: no limit")
     parser.add_argument("--secret-file", default="")
     parser.add_argument("--package-dir", default="")
     args = parser.parse_args(argv)
@@ -153,10 +157,21 @@ def main(argv=None) -> int:
     if worker_pid and os.getppid() != worker_pid:
         return 1  # the worker died before we could tie our fate to it
     own_descendants()
+    if args.memory_limit:
+        hold_to_memory(args.memory_limit)
     try:
         return run(args)
     finally:  # forked executors leave with os._exit, which skips atexit
         end_descendants()
+
+
+def hold_to_memory(limit: int) -> None:
+    """Hold this process (and what it starts) to ``limit`` bytes of data memory: heap and
+    private writable mappings (``RLIMIT_DATA``, Linux 4.7+), which is what Python objects
+    take.  An allocation past it fails, so the task gets a MemoryError and the executor
+    stops (``serve_cancellable``).  Virtual address space (``RLIMIT_AS``) is not limited:
+    untouched reservations (thread stacks' guard pages, allocator arenas) would count."""
+    resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -176,23 +191,26 @@ def run(args: argparse.Namespace) -> int:
     executor = Executor(args.executor_id, args.host, ExecutorDirs.under(args.app_dir, args.executor_id),
                         lambda task_id, stream, text: conn.send(TaskOutput(task_id, stream, text)),
                         max(64 << 20, args.memory // 2), RemoteBlockFetcher(args.host, secret))
-    serve_cancellable(executor, conn)
-    return 0
+    executor.memory_limit = args.memory_limit
+    return serve_cancellable(executor, conn)
 
 
 class TaskKilled(BaseException):
     """Raised in the task thread when the driver kills the running task."""
 
 
-def serve_cancellable(executor: Executor, conn: Connection) -> None:
-    """Run tasks in the main thread while a reader thread watches the driver.
+def serve_cancellable(executor: Executor, conn: Connection) -> int:
+    """Run tasks in the main thread while a reader thread watches the driver; returns the
+    executor's exit code.
 
     A ``KillTask`` for the running task interrupts it (a signal, so even a
-    sleeping task stops); a closed driver connection ends the process at once.
+    sleeping task stops); a closed driver connection ends the process at once.  A task
+    that runs out of the executor's memory limit ends it with ``MEMORY_LIMIT_EXIT_CODE``,
+    after a line on its log saying so (its worker reports the exit as over the limit).
     """
     inbox: "queue.Queue" = queue.Queue()
     replies: "queue.Queue" = queue.Queue()
-    running = {"task_id": None}
+    running = {"task_id": None, "task": ""}
 
     def fetch_broadcast(broadcast_id: int, path: str) -> bytes:
         conn.send(FetchBroadcast(broadcast_id, path))
@@ -219,6 +237,12 @@ def serve_cancellable(executor: Executor, conn: Connection) -> None:
         except (OSError, ConnectionClosed, ProtocolError):
             end_descendants()
             os._exit(0)  # the driver is gone: nothing left to do, nobody to report to
+        except MemoryError:  # a message larger than what is left under the limit
+            sys.stderr.write(f"executor {executor.executor_id} ran out of memory reading from "
+                             f"its driver; stopping with exit code {MEMORY_LIMIT_EXIT_CODE}\n")
+            sys.stderr.flush()
+            end_descendants()
+            os._exit(MEMORY_LIMIT_EXIT_CODE)
 
     threading.Thread(target=read, name="driver-reader", daemon=True).start()
 
@@ -226,6 +250,7 @@ def serve_cancellable(executor: Executor, conn: Connection) -> None:
         message = inbox.get()
         if isinstance(message, LaunchTask):
             running["task_id"] = message.task_id
+            running["task"] = f"{message.stage_id}.{message.partition}"
         return message
 
     def send(message) -> None:
@@ -235,9 +260,17 @@ def serve_cancellable(executor: Executor, conn: Connection) -> None:
     while True:
         try:
             serve_tasks(executor, next_message, send)
-            return
+            return 0
         except TaskKilled:
             send(TaskFinished(running["task_id"] or -1, "killed"))
+        except MemoryError:
+            break  # out of the handler: the failed task's frames (and memory) are freed
+    sys.stderr.write(f"executor {executor.executor_id} exceeded its "
+                     f"{binary_size(executor.memory_limit)} memory limit (RLIMIT_DATA) while "
+                     f"running task {running['task']}: MemoryError; stopping with exit code "
+                     f"{MEMORY_LIMIT_EXIT_CODE}\n")
+    sys.stderr.flush()
+    return MEMORY_LIMIT_EXIT_CODE
 
 
 if __name__ == "__main__":

@@ -83,7 +83,8 @@ class Master:
         self.state = MasterState(conf["vega.worker.timeout"], conf["vega.master.finished_app_ttl"],
                                  self.recovery.load(),
                                  conf["vega.master.max_executor_failures"],
-                                 conf["vega.master.dead_worker_persistence"])
+                                 conf["vega.master.dead_worker_persistence"],
+                                 conf["vega.scheduler.mode"])
         self.packages = PackageStore(self.work_dir)
         self.logs = AppLogs(self.work_dir)
         self.drivers = DriverRunner(self.work_dir, lambda: self.url, secret_file,
@@ -254,7 +255,8 @@ class Master:
                     self.handle(HeartbeatReceived(session))
                 elif isinstance(message, ExecutorExited):
                     self.handle(ExecutorExitReported(session, message.app_id,
-                                                     message.executor_id, message.reason))
+                                                     message.executor_id, message.reason,
+                                                     message.cause, message.detail))
                 elif isinstance(message, WorkerStopping):
                     self.handle(WorkerStopped(session))
                     return

@@ -35,11 +35,13 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple, Union
 
 from .._version import __version__
+from ..executor_loss import worker_loss
 from ..net.messages import (ApplicationEnded, ApplicationKilled, ApplicationRejected,
                             ApplicationWaiting, ExecutorAdded, ExecutorRemoved, LaunchExecutor,
                             RegisterApplication, RegisteredApplication, RegisteredWorker,
                             RegisterWorker, RegisterWorkerFailed)
 from ..versions import version_mismatch
+from .placement import SchedulingMode, carries_labels, fair_shares, waiting_reason
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +93,9 @@ class ExecutorExitReported:
     app_id: str
     executor_id: str
     reason: str
+    #: an ``executor_loss.LossCause`` value, and the end of the executor's log
+    cause: str = ""
+    detail: str = ""
 
 
 @dataclass
@@ -230,8 +235,12 @@ class MasterState:
     def __init__(self, worker_timeout: float = 15.0, finished_app_ttl: float = FINISHED_APP_TTL,
                  saved: Optional[dict] = None,
                  max_executor_failures: int = MAX_EXECUTOR_FAILURES,
-                 dead_worker_timeouts: int = DEAD_WORKER_TIMEOUTS):
+                 dead_worker_timeouts: int = DEAD_WORKER_TIMEOUTS,
+                 mode: SchedulingMode = SchedulingMode.FIFO):
         self.worker_timeout = worker_timeout
+        self.mode = SchedulingMode(mode)
+        #: in fair mode, the most cores each active application may hold (``fair_shares``)
+        self._fair_shares: Dict[str, int] = {}
         self.finished_app_ttl = finished_app_ttl
         self.max_executor_failures = max_executor_failures
         self.dead_worker_timeouts = dead_worker_timeouts
@@ -339,9 +348,11 @@ class MasterState:
         app = self.apps.get(event.app_id)
         if app is None or app.executors.pop(event.executor_id, None) is None:
             return
-        log.warning("executor %s of %s exited (%s)", event.executor_id, app.app_id, event.reason)
+        log.warning("executor %s of %s on %s %s", event.executor_id, app.app_id,
+                    worker.worker_id, event.reason)
         self.counters["executor_losses"] += 1
-        out.append(Send(app.session, ExecutorRemoved(event.executor_id, event.reason, False)))
+        out.append(Send(app.session, ExecutorRemoved(event.executor_id, event.reason, False,
+                                                     event.cause, event.detail)))
         if not app.state.active:
             return
         # an executor ends on its own only when something is wrong (a crash, or no driver
@@ -431,7 +442,8 @@ class MasterState:
             if worker.state == WorkerState.ALIVE:
                 if now - worker.last_heartbeat > self.worker_timeout:
                     self._worker_gone(worker, WorkerState.LOST,
-                                      f"no heartbeat for {self.worker_timeout:.0f}s", now, out)
+                                      f"no heartbeat for {self.worker_timeout:.0f}s", now, out,
+                                      heartbeat=True)
             elif now - (worker.gone or now) > self.dead_worker_timeouts * self.worker_timeout:
                 del self.workers[worker.worker_id]
                 self.sessions.pop(worker.session, None)
@@ -462,27 +474,28 @@ class MasterState:
         out.append(SaveState())
 
     def _worker_gone(self, worker: Worker, state: WorkerState, reason: str, now: float,
-                     out: list) -> None:
+                     out: list, heartbeat: bool = False) -> None:
         if worker.state != WorkerState.ALIVE:
             return
         worker.state, worker.gone = state, now
         log.warning("worker %s %s: %s", worker.worker_id, state.value, reason)
         out.append(Disconnect(worker.session, f"worker {worker.worker_id} {state.value}: {reason}"))
-        self._release_worker(worker, reason, now, out)
+        self._release_worker(worker, reason, now, out, heartbeat=heartbeat)
         out.append(SaveState())
         self._schedule(out)
 
     def _release_worker(self, worker: Worker, reason: str, now: float, out: list,
-                        keep: frozenset = frozenset()) -> None:
+                        keep: frozenset = frozenset(), heartbeat: bool = False) -> None:
         """Its executors (but those in ``keep``) are gone: tell their drivers."""
+        cause, description = worker_loss(worker.worker_id, reason, heartbeat)
         for app_id, executor_id in list(worker.executors):
             app = self.apps.get(app_id)
             if (app_id, executor_id) in keep:
                 continue
             if app is not None and app.executors.pop(executor_id, None) is not None:
                 self.counters["executor_losses"] += 1
-                out.append(Send(app.session, ExecutorRemoved(
-                    executor_id, f"worker {worker.worker_id} was lost ({reason})", True)))
+                out.append(Send(app.session, ExecutorRemoved(executor_id, description, True,
+                                                             cause.value)))
         worker.executors.clear()
 
     def _end_app(self, app: Application, state: AppState, now: float, out: list) -> None:
@@ -529,6 +542,11 @@ class MasterState:
     # -- allocation ------------------------------------------------------------------------
     def _schedule(self, out: list) -> None:
         """Grant executors to active applications, oldest first."""
+        if self.mode == SchedulingMode.FAIR:
+            self._fair_shares = fair_shares(
+                sum(w.cores for w in self.workers.values() if w.state == WorkerState.ALIVE),
+                [(a.app_id, a.request.cores_max)
+                 for a in sorted(self._active.values(), key=lambda a: a.submitted)])
         for app in sorted(self._active.values(), key=lambda a: a.submitted):
             granted = self._grant(app, out)
             if app.executors:
@@ -541,6 +559,9 @@ class MasterState:
         request = app.request
         granted = 0
         while not request.cores_max or len(app.executors) < request.cores_max:
+            if self.mode == SchedulingMode.FAIR and \
+                    len(app.executors) >= self._fair_shares.get(app.app_id, 0):
+                break  # its share: what it holds beyond it, it keeps until it gives it back
             worker = self._worker_for(app)
             if worker is None:
                 break
@@ -559,13 +580,14 @@ class MasterState:
         return granted
 
     def _worker_for(self, app: Application) -> Optional[Worker]:
-        """The alive worker with room that runs fewest of the app's executors (then most
-        free cores): executors spread over the cluster."""
+        """The alive worker with room, carrying the app's labels, that runs fewest of the
+        app's executors (then most free cores): executors spread over the cluster."""
         request = app.request
         best, best_key = None, None
         for worker in self.workers.values():
             if (worker.state != WorkerState.ALIVE or worker.cores_used >= worker.cores
-                    or worker.memory - worker.memory_used < request.executor_memory):
+                    or worker.memory - worker.memory_used < request.executor_memory
+                    or not carries_labels(worker.labels, request.labels)):
                 continue
             mine = sum(1 for (a, _) in worker.executors if a == app.app_id)
             if request.executor_cores and mine >= request.executor_cores:
@@ -577,15 +599,12 @@ class MasterState:
 
     def _tell_waiting(self, app: Application, out: list) -> None:
         alive = [w for w in self.workers.values() if w.state == WorkerState.ALIVE]
-        if not alive:
-            reason = ("no workers are registered with the master yet: the job will start "
-                      "when one registers (vega worker vega://MASTER:PORT)")
-        elif max(w.memory for w in alive) < app.request.executor_memory:
-            reason = (f"no worker can give an executor {app.request.executor_memory >> 20} MiB "
-                      f"(the largest has {max(w.memory for w in alive) >> 20} MiB): lower "
-                      "--executor-memory or add a larger worker")
-        else:
-            reason = "all worker cores are in use by other applications; waiting for free cores"
+        usable = {w.worker_id for w in alive if carries_labels(w.labels, app.request.labels)}
+        holders = sorted({a for w in usable for a, _ in self.workers[w].executors
+                          if a != app.app_id})
+        reason = waiting_reason(app.request, alive,
+                                [f"{a} ({self.apps[a].request.name})" if a in self.apps else a
+                                 for a in holders], self.mode)
         if reason != app.waiting_reason:
             app.waiting_reason = reason
             out.append(Send(app.session, ApplicationWaiting(reason)))

@@ -36,12 +36,13 @@ def status_document(state: MasterState, drivers: List[dict], url: str, started: 
             "started": a.submitted,
             "duration_seconds": round((a.ended or now) - a.submitted, 1),
             "waiting_reason": a.waiting_reason if a.state == "waiting" else "",
+            "labels": list(a.request.labels),
         } for a in state.apps.values()] + [{
             "id": app_id, "name": r["name"],
             "state": "recovering" if r["state"] in ("waiting", "running") else r["state"],
             "cores": 0, "driver": "", "started": r["submitted"],
             "duration_seconds": round((r["ended"] or now) - r["submitted"], 1),
-            "waiting_reason": "",
+            "waiting_reason": "", "labels": [],
         } for app_id, r in state.recovered.items()],
         "drivers": drivers + [
             {**d, "state": "unknown" if d["state"] in ("running", "restarting", "submitted")

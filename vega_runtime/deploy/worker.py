@@ -37,7 +37,7 @@ from ..net.messages import (ApplicationEnded, BlockData, BlockUnavailable, Execu
                             LaunchExecutor, PackageData, PackageStatus, RegisteredWorker, RegisterWorker,
                             RegisterWorkerFailed, WorkerHeartbeat, WorkerStopping)
 from ..net.server import Server
-from ..processes import become_subreaper, end_adopted, kill_tree
+from ..processes import become_subreaper, end_adopted, kill_tree, oom_kill_count
 from ..shuffle.blocks import SERVICE_MAX_REQUEST_BYTES
 from ..private_files import make_private_dir
 from ..versions import python_version
@@ -75,6 +75,8 @@ class Worker:
         self.bind_host = conf["vega.worker.bind"] or self.host
         self.cores, self.memory = conf["vega.worker.cores"], conf["vega.worker.memory"]
         self.labels = list(conf["vega.worker.labels"])
+        #: hold each executor to the memory it was granted (executor_main --memory-limit)
+        self.limit_memory = conf["vega.worker.executor_memory_limit"]
         self.work_dir = make_private_dir(os.path.abspath(conf["vega.worker.work_dir"]))
         self.work_dir_ttl = conf["vega.worker.cleanup.app_data_ttl"]
         #: warm executors (see vega_runtime.forkserver); None: each one is a new interpreter.
@@ -164,7 +166,7 @@ class Worker:
                 _spawn(_kill_group, proc)
         elif isinstance(action, ReportExecutorExit):
             self.outbox.put(ExecutorExited(action.app_id, action.executor_id, action.exit_code,
-                                           action.reason))
+                                           action.reason, action.cause, action.detail))
         elif isinstance(action, CleanWorkDirs):
             _spawn(self._clean_in_background, action.keep)
         else:
@@ -307,10 +309,14 @@ class Worker:
             _kill_group(proc)
         log.info("launched %s of %s (pid %d)", order.executor_id, order.app_id, proc.pid)
         self.events.put(ExecutorStarted(*key))
+        oom_kills = oom_kill_count()
         code = wait_rotating_output(proc, log_path)
+        oom_kills = oom_kill_count() - oom_kills
         with self.lock:
             self.executors.pop(key, None)
-        self.events.put(ExecutorProcessExited(*key, code, _tail(log_path)))
+        self.events.put(ExecutorProcessExited(*key, code, _tail(log_path),
+                                              order.memory if self.limit_memory else 0,
+                                              oom_kills))
 
     def _launched(self) -> None:
         with self.lock:
@@ -342,6 +348,8 @@ class Worker:
                 "--shuffle-port", str(self.shuffle.port), "--app-dir", app_dir,
                 "--memory", str(order.memory), "--secret-file", self.secret_file,
                 *package_args]
+        if self.limit_memory:
+            args += ["--memory-limit", str(order.memory)]
         env = {**os.environ, **order.env}
         if self.forkserver is not None:
             proc = self.forkserver.launch(f"{EXECUTOR_MODULE}:main", args, env, log_path,

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Dict, FrozenSet, Iterable, List, Optional, Tuple
 
+from ..executor_loss import LossCause, classify_exit
 from ..net.messages import LaunchExecutor
-from ..processes import describe_returncode
 
 log = logging.getLogger(__name__)
 
@@ -140,11 +140,15 @@ class ExecutorLaunchFailed:
 
 @dataclass(frozen=True)
 class ExecutorProcessExited:
-    """An executor's process ended; ``detail`` is the tail of its log."""
+    """An executor's process ended; ``detail`` is the tail of its log, ``memory_limit``
+    the limit it ran under (0: none), ``oom_kills`` how many processes the kernel's OOM
+    killer killed on this host while it ran."""
     app_id: str
     executor_id: str
     exit_code: int
     detail: str = ""
+    memory_limit: int = 0
+    oom_kills: int = 0
 
 
 @dataclass(frozen=True)
@@ -188,11 +192,14 @@ class KillExecutor:
 
 @dataclass(frozen=True)
 class ReportExecutorExit:
-    """Tell the master an executor ended without being asked to (ExecutorExited)."""
+    """Tell the master an executor ended without being asked to (ExecutorExited):
+    ``reason`` describes how (``executor_loss``), ``cause`` classifies it."""
     app_id: str
     executor_id: str
     exit_code: int
     reason: str
+    cause: str = ""
+    detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -406,23 +413,27 @@ class WorkerState:
             return []  # nobody waits for it any more
         log.error("executor %s of %s could not start: %s", event.executor_id, event.app_id,
                   event.reason)
-        return self._report(event.app_id, event.executor_id, 1, event.reason)
+        return self._report(ReportExecutorExit(event.app_id, event.executor_id, 1, event.reason,
+                                               LossCause.LAUNCH_FAILED.value))
 
     def _on_ExecutorProcessExited(self, event: ExecutorProcessExited, now: float) -> list:
         status = self.executors.pop((event.app_id, event.executor_id), None)
         if status != ExecutorStatus.RUNNING:
             return []  # asked to stop, or already forgotten
         self.exited += 1
-        reason = f"its process {describe_returncode(event.exit_code)}" + (
-            f": {event.detail}" if event.detail else "")
-        log.warning("executor %s of %s %s", event.executor_id, event.app_id, reason)
-        return self._report(event.app_id, event.executor_id, event.exit_code, reason)
+        cause, reason = classify_exit(event.exit_code, event.memory_limit, event.oom_kills)
+        # over its limit, the executor's last line says just that (the reason says it too)
+        detail = "" if cause == LossCause.MEMORY_LIMIT else event.detail
+        log.warning("executor %s of %s %s%s", event.executor_id, event.app_id, reason,
+                    f": {detail}" if detail else "")
+        return self._report(ReportExecutorExit(event.app_id, event.executor_id, event.exit_code,
+                                               reason, cause.value, detail))
 
-    def _report(self, app_id: str, executor_id: str, exit_code: int, reason: str) -> list:
+    def _report(self, report: ReportExecutorExit) -> list:
         if self.status != WorkerStatus.REGISTERED:
             # the master learns which executors run here when this worker registers again
             return []
-        return [ReportExecutorExit(app_id, executor_id, exit_code, reason)]
+        return [report]
 
     def _on_KillRequested(self, event: KillRequested, now: float) -> list:
         return self._kill([(event.app_id, event.executor_id)])

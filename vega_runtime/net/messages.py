@@ -170,7 +170,12 @@ class ExecutorExited:
     app_id: AppId
     executor_id: ExecutorId
     exit_code: int
+    #: how it ended, for a sentence "executor X on HOST <reason>" (executor_loss.py)
     reason: str
+    #: an ``executor_loss.LossCause`` value ("" when unknown)
+    cause: str = ""
+    #: the end of its log
+    detail: str = ""
 
 
 # -- master -> worker --------------------------------------------------------------
@@ -226,6 +231,8 @@ class RegisterApplication:
     app_id: AppIdOrEmpty = ""
     #: PYTHONHASHSEED for the executors, so they all hash keys alike (PySpark's default 0)
     hash_seed: str = "0"
+    #: executors only on workers carrying every one of these labels (vega.executor.labels)
+    labels: List[str] = field(default_factory=list)
 
 
 @dataclass
@@ -275,8 +282,13 @@ class ExecutorAdded:
 @dataclass
 class ExecutorRemoved:
     executor_id: ExecutorId
+    #: how it ended, for a sentence "executor X on HOST <reason>" (executor_loss.py)
     reason: str
     worker_lost: bool
+    #: an ``executor_loss.LossCause`` value ("" when unknown)
+    cause: str = ""
+    #: the end of its log, when its worker sent it
+    detail: str = ""
 
 
 @dataclass

@@ -114,9 +114,15 @@ class ExecutorAddedEvent:
 class ExecutorLostEvent:
     executor_id: str
     host: str
+    #: how it ended: with a ``cause``, a description in ``executor_loss``'s words ("exceeded
+    #: its 1 GiB memory limit"); without one, what the backend saw ("its connection broke")
     reason: str
     task_ids: List[int]
     outputs_lost: bool
+    #: an ``executor_loss.LossCause`` value, or "" (unclassified)
+    cause: str = ""
+    #: the end of the executor's log, when its worker sent it
+    detail: str = ""
 
 
 #: ``on_output(task_id, executor_id, host, stream, text)``

@@ -20,6 +20,7 @@ from typing import Callable, Dict, List, Optional
 
 from .._version import __version__
 from ..errors import JobCancelled, VegaError
+from ..executor_loss import LossCause
 from ..net.connection import HANDSHAKE_TIMEOUT, Connection
 from ..net.framing import ConnectionClosed, ProtocolError
 from ..net.messages import (AppEvents, AppLog, AppMetrics, ApplicationKilled, ApplicationRejected, BroadcastData,
@@ -40,8 +41,9 @@ log = logging.getLogger(__name__)
 #: Event-log lines a driver keeps for a master that is away, and at most this many bytes
 EVENT_BUFFER_LINES = 100_000
 EVENT_BUFFER_BYTES = 64 << 20
-#: Seconds a lost executor's connection waits for its worker to report how it exited.
-EXIT_REASON_WAIT = 1.0
+#: Seconds a lost executor's connection waits for its worker to report how it exited (the
+#: report usually comes within milliseconds; the wait ends when it does).
+EXIT_REASON_WAIT = 5.0
 
 
 class MasterUnreachable(VegaError):
@@ -91,6 +93,8 @@ class _Slot:
         self.executor_id, self.host, self.shuffle_port, self.conn = executor_id, host, shuffle_port, conn
         self.task: Optional[TaskLaunch] = None
         self.payloads_sent: set = set()
+        #: its connection closed: no new task, while its worker is given time to say why
+        self.gone = False
 
 
 class ClusterBackend:
@@ -107,8 +111,12 @@ class ClusterBackend:
         self.events: "queue.Queue" = queue.Queue()
         self.lock = threading.RLock()
         self.slots: Dict[str, _Slot] = {}
+        #: executors that registered and are gone
+        self._removed: set = set()
         self.queue = TaskQueue()
         self.waiting_reason = "waiting for executors to start"
+        #: whether ``waiting_reason`` is the master's
+        self._told_waiting = False
         self._stopping = False
         #: a LocalCluster started for this application, stopped with it
         self.owned_cluster = None
@@ -153,7 +161,8 @@ class ClusterBackend:
         self.registration = RegisterApplication(
             request["name"], advertise_host, self.server.port, request["cores_max"],
             request["executor_cores"], request["executor_memory"], python_version(), __version__,
-            package_sha, hash_seed=os.environ.get("PYTHONHASHSEED", "0"))
+            package_sha, hash_seed=os.environ.get("PYTHONHASHSEED", "0"),
+            labels=list(request.get("labels", ())))
         self.master.send(self.registration)
         reply = self.master.recv()
         if isinstance(reply, ApplicationRejected):
@@ -282,13 +291,16 @@ class ClusterBackend:
         while True:
             message = self.master.recv()
             if isinstance(message, ExecutorRemoved):
-                self._executor_removed(message.executor_id, message.reason, message.worker_lost)
+                self._executor_removed(message.executor_id, message.reason, message.worker_lost,
+                                       message.cause, message.detail)
             elif isinstance(message, ApplicationWaiting):
                 self.waiting_reason = message.message
+                self._told_waiting = True
                 if not self.starting:
                     log.warning("waiting: %s", message.message)
                     self.on_waiting(message.message)
             elif isinstance(message, ExecutorAdded):
+                self._told_waiting = False  # it waits no more
                 log.info("executor %s granted on %s", message.executor_id, message.host)
             elif isinstance(message, ApplicationKilled):
                 self.killed = message.reason
@@ -342,7 +354,7 @@ class ClusterBackend:
             self._executor_seen.notify_all()
         log.info("executor %s registered from %s", slot.executor_id, slot.host)
         self.events.put(ExecutorAddedEvent(slot.executor_id, slot.host))  # also wakes the loop
-        reason = "its connection closed"
+        reason = "closed its connection to the driver"
         try:
             while True:
                 message = conn.recv()
@@ -359,10 +371,12 @@ class ClusterBackend:
                 else:
                     raise ProtocolError(conn.peer, f"unexpected {type(message).__name__}")
         except (ConnectionClosed, OSError) as exc:
-            reason = f"its connection closed ({exc})"
+            reason = f"closed its connection to the driver ({exc}), and its worker did not " \
+                     f"say why within {EXIT_REASON_WAIT:.0f}s"
+            slot.gone = True
             self._await_exit_reason(slot.executor_id)
         finally:
-            self._executor_removed(slot.executor_id, reason, False)
+            self._executor_removed(slot.executor_id, reason, False, LossCause.CONNECTION.value)
 
     def _await_exit_reason(self, executor_id: str) -> None:
         """A dropped executor connection usually means its process died: give its worker a
@@ -381,21 +395,24 @@ class ClusterBackend:
         with open(path, "rb") as fh:
             return fh.read()
 
-    def _executor_removed(self, executor_id: str, reason: str, worker_lost: bool) -> None:
+    def _executor_removed(self, executor_id: str, reason: str, worker_lost: bool,
+                          cause: str = "", detail: str = "") -> None:
+        """An executor is gone; ``reason`` says how (``executor_loss``: "exceeded its 1 GiB
+        memory limit"), ``cause`` classifies it."""
         with self.lock:
             slot = self.slots.pop(executor_id, None)
             self._executor_seen.notify_all()
         if slot is None:
             if worker_lost:
-                self.events.put(ExecutorLostEvent(executor_id, "", reason, [], True))
-            elif not self._stopping:
-                self._launch_failed(executor_id, reason)
+                self.events.put(ExecutorLostEvent(executor_id, "", reason, [], True, cause))
+            elif not self._stopping and executor_id not in self._removed:
+                self._launch_failed(executor_id, reason)  # it never registered
             return
+        self._removed.add(executor_id)  # a late report of its end is not a failed launch
         slot.conn.close()
         task_ids = [slot.task.spec.task_id] if slot.task else []
-        if not self._stopping:
-            log.warning("executor %s on %s lost: %s", executor_id, slot.host, reason)
-        self.events.put(ExecutorLostEvent(executor_id, slot.host, reason, task_ids, worker_lost))
+        self.events.put(ExecutorLostEvent(executor_id, slot.host, reason, task_ids, worker_lost,
+                                          cause, detail))
 
     def _launch_failed(self, executor_id: str, reason: str) -> None:
         """An executor ended before it registered: a worker could not start it."""
@@ -424,7 +441,9 @@ class ClusterBackend:
                     raise self._master_gone_error(self.master_lost)
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise NoExecutors(timeout, f"{len(self.slots)} of {count} executors registered")
+                    said = self.waiting_reason if self._told_waiting else ""
+                    raise NoExecutors(timeout, f"{len(self.slots)} of {count} executors "
+                                               f"registered" + (f"; {said}" if said else ""))
                 self._executor_seen.wait(left)
         self.starting = False
 
@@ -439,7 +458,7 @@ class ClusterBackend:
             for slot in list(self.slots.values()):
                 if not self.queue:
                     return
-                if slot.task is not None:
+                if slot.task is not None or slot.gone:
                     continue
                 task = self._pick(slot.executor_id)
                 if task is None:
@@ -576,6 +595,12 @@ class MasterLogRelay(JobListener):
 
     def on_task_output(self, prefix: str, stream: str, text: str) -> None:
         self.backend.relay_log(prefix_lines(prefix, text))
+
+    def on_executor_lost(self, executor_id: str, host: str, reason: str,
+                         cause: str = "") -> None:
+        """``vega logs`` says how each executor ended, in the driver's words."""
+        if not self.backend._stopping:
+            self.backend.relay_log(f"vega: {reason}" + (f" [{cause}]" if cause else "") + "\n")
 
     def on_job_end(self, job_id: int, error: Optional[BaseException]) -> None:
         """Say how much of this job's output the master's copy lacks, if any."""

@@ -72,8 +72,9 @@ class EventWriter(JobListener):
     def on_executor_added(self, executor_id: str, host: str) -> None:
         self._write("ExecutorAdded", executor=executor_id, host=host)
 
-    def on_executor_lost(self, executor_id: str, host: str, reason: str) -> None:
-        self._write("ExecutorLost", executor=executor_id, host=host, reason=reason)
+    def on_executor_lost(self, executor_id: str, host: str, reason: str,
+                         cause: str = "") -> None:
+        self._write("ExecutorLost", executor=executor_id, host=host, reason=reason, cause=cause)
 
     def on_task_metrics(self, outcome: str, metrics: dict) -> None:
         self._write("TaskMetrics", False, outcome=outcome,

@@ -106,6 +106,9 @@ class Executor:
         self.fetch_broadcast: Optional[Callable[[int, str], bytes]] = None
         self._broadcasts: Dict[int, Any] = {}
         self._installed_files: set = set()
+        #: the memory limit this process runs under (0: none); a task's MemoryError under
+        #: it is not the task's failure but the executor's end (it escapes ``run``)
+        self.memory_limit = 0
 
     # -- caches ------------------------------------------------------------------
     def _payload(self, launch: LaunchTask) -> StagePayload:
@@ -210,8 +213,9 @@ class Executor:
             return TaskFinished(launch.task_id, TaskState.FETCH_FAILED, shuffle_id=exc.shuffle_id,
                                 map_id=exc.map_id, error_type="FetchFailed", error_message=str(exc))
         except BaseException as exc:  # the user's code may raise anything, even SystemExit
-            if isinstance(exc, KeyboardInterrupt):
-                raise
+            if isinstance(exc, KeyboardInterrupt) or (
+                    isinstance(exc, MemoryError) and self.memory_limit):
+                raise  # over its memory limit, the executor process stops (executor_main)
             sys.stderr.flush()
             return TaskFinished(launch.task_id, TaskState.FAILED, error_type=type(exc).__name__,
                                 error_message=str(exc), traceback=user_traceback(exc))

@@ -44,7 +44,10 @@ class JobListener:
 
     def on_executor_added(self, executor_id: str, host: str) -> None: ...
 
-    def on_executor_lost(self, executor_id: str, host: str, reason: str) -> None: ...
+    def on_executor_lost(self, executor_id: str, host: str, reason: str,
+                         cause: str = "") -> None:
+        """``reason``: the whole sentence ("executor exec-3 on HOST exceeded its 1 GiB memory
+        limit while running task 2.7"); ``cause``: an ``executor_loss.LossCause`` value or ""."""
 
     def on_application_start(self, app_id: str, ui_link: Optional[str]) -> None:
         """The Context has started; ``ui_link`` opens its pages in the master's web UI

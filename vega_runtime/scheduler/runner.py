@@ -10,6 +10,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional
 
 from ..errors import FetchFailed, JobCancelled, TaskFailed
+from ..executor_loss import loss_sentence
 from ..files import AddedFiles
 from ..net.messages import PutBlock
 from ..serde import dumps, dumps_closure
@@ -128,24 +129,36 @@ class JobRunner:
             self.listener.on_executor_added(event.executor_id, event.host)
             return []
         if isinstance(event, ExecutorLostEvent):
-            self.listener.on_executor_lost(event.executor_id, event.host, event.reason)
-            self.blocks.executor_lost(event.executor_id)
-            actions = self.dag.executor_lost(event.executor_id, event.outputs_lost)
-            for task_id in event.task_ids:
-                spec = self._tasks.pop(task_id, None)
-                if spec is not None:
-                    self.listener.on_task_end(spec.stage_id, spec.partition, event.executor_id,
-                                              False, 0.0)
-                    self.listener.on_task_info(task_info(spec, event.executor_id, event.host,
-                                                         "lost", {}, event.reason))
-                    self.listener.on_task_metrics("lost", {})
-                    actions += self.dag.task_failed(spec, TaskFailed(
-                        spec.stage_id, spec.partition, spec.attempt + 1, event.host,
-                        event.executor_id, "ExecutorLost",
-                        f"the executor running this task was lost: {event.reason}", "",
-                        self._call_site(spec)))
-            return actions
+            return self._executor_lost(event)
         return []
+
+    def _executor_lost(self, event: ExecutorLostEvent) -> list:
+        """Say how it ended, in one sentence for the log, the listeners and the error of each
+        task it was running (which is retried, counted as a failed attempt)."""
+        running = [self._tasks[t] for t in event.task_ids if t in self._tasks]
+        description = event.reason if event.cause else f"was lost ({event.reason})"
+        sentence = loss_sentence(event.executor_id, event.host, description,
+                                 ", ".join(f"{s.stage_id}.{s.partition}" for s in running))
+        if event.detail:
+            sentence += f" (its log ends: {event.detail})"
+        log.warning("%s", sentence)
+        self.listener.on_executor_lost(event.executor_id, event.host, sentence, event.cause)
+        self.blocks.executor_lost(event.executor_id)
+        actions = self.dag.executor_lost(event.executor_id, event.outputs_lost)
+        for spec in running:
+            del self._tasks[spec.task_id]
+            self.listener.on_task_end(spec.stage_id, spec.partition, event.executor_id, False, 0.0)
+            self.listener.on_task_info(task_info(spec, event.executor_id, event.host, "lost", {},
+                                                 sentence))
+            self.listener.on_task_metrics("lost", {})
+            retry = self.dag.task_failed(spec, TaskFailed(
+                spec.stage_id, spec.partition, spec.attempt + 1, event.host, event.executor_id,
+                "ExecutorLost", sentence, "", self._call_site(spec)))
+            if any(isinstance(a, LaunchTasks) for a in retry):
+                log.warning("task %d.%d (attempt %d) will run again: %s", spec.stage_id,
+                            spec.partition, spec.attempt + 2, sentence)
+            actions += retry
+        return actions
 
     def _task_finished(self, event: TaskFinishedEvent) -> list:
         finished = event.finished

@@ -59,7 +59,7 @@ async function refresh() {
     `${status.master.url} · version ${status.master.version}`;
   document.getElementById("updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
   fill("workers", status.workers.map(w => [
-    w.id, w.host, state(w.state), bar(w.cores_used, w.cores, `${w.cores_used}/${w.cores}`),
+    w.id, w.labels.length ? `${w.host} (${w.labels.join(", ")})` : w.host, state(w.state), bar(w.cores_used, w.cores, `${w.cores_used}/${w.cores}`),
     bar(w.memory_used_bytes, w.memory_bytes,
         `${mib(w.memory_used_bytes)} / ${mib(w.memory_bytes)}`),
     w.last_heartbeat_seconds_ago === null ? "—" : `${w.last_heartbeat_seconds_ago}s ago`]));
@@ -69,7 +69,8 @@ async function refresh() {
                               history.replaceState(null, "", `?app=${a.id}`); refresh(); };
     const logs = el("a", {href: `/api/v1/applications/${a.id}/logs`}, "logs");
     const pages = el("a", {href: `/ui/app.html?app=${a.id}`}, "jobs");
-    return [a.id, a.name, state(a.state), a.cores, `${a.duration_seconds}s`,
+    const why = a.waiting_reason ? el("span", {class: "waiting"}, `: ${a.waiting_reason}`) : "";
+    return [a.id, a.name, el("span", {}, state(a.state), why), a.cores, `${a.duration_seconds}s`,
             el("span", {}, link, " · ", pages, " · ", logs)];
   }));
   const past = await (await api("/api/v1/history")).json();

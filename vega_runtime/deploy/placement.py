@@ -1,0 +1,101 @@
+"""Which workers and how many cores an application may have, as pure functions of the
+master's view: placement by labels (``carries_labels``), fair shares of the cores
+between applications (``fair_shares``), and why an application that got nothing waits
+(``waiting_reason``).  ``MasterState`` (``master_state.py``) applies them when it grants
+executors; tests call them with plain values."""
+
+from __future__ import annotations
+
+import enum
+from typing import TYPE_CHECKING, Dict, List, Tuple
+
+from ..net.messages import RegisterApplication
+
+if TYPE_CHECKING:  # the master's record of a worker (master_state imports this module)
+    from .master_state import Worker
+
+
+class SchedulingMode(str, enum.Enum):
+    """How the master shares cores between applications (vega.scheduler.mode)."""
+    FIFO = "fifo"  # oldest first: each takes what it may (Spark standalone)
+    FAIR = "fair"  # each at most an even share of the cores (max-min fair)
+
+
+def carries_labels(worker_labels: List[str], required: List[str]) -> bool:
+    """Whether a worker with ``worker_labels`` may run executors of an application that
+    asks for ``required`` (vega.executor.labels): it carries every one of them.
+
+    >>> carries_labels(["gpu", "ssd", "rack-1"], ["gpu", "ssd"])
+    True
+    >>> carries_labels(["gpu"], ["gpu", "ssd"])
+    False
+    """
+    return set(required) <= set(worker_labels)
+
+
+def fair_shares(cores: int, demands: List[Tuple[str, int]]) -> Dict[str, int]:
+    """Max-min fair shares of ``cores`` between applications ``[(app_id, cores_max)]``
+    (oldest first; a cores_max of 0 wants everything): an even share each, what an
+    application does not want going to the others, a remainder to the oldest.
+
+    >>> fair_shares(8, [("a", 0), ("b", 0), ("c", 0)])
+    {'a': 3, 'b': 3, 'c': 2}
+    >>> fair_shares(8, [("a", 0), ("b", 1), ("c", 0)])
+    {'a': 4, 'b': 1, 'c': 3}
+    """
+    shares = {app_id: 0 for app_id, _ in demands}
+    wanting = [(app_id, want or cores) for app_id, want in demands]
+    left = cores
+    while left > 0 and wanting:
+        even = max(1, left // len(wanting))
+        for app_id, want in list(wanting):
+            give = min(even, want - shares[app_id], left)
+            shares[app_id] += give
+            left -= give
+            if shares[app_id] >= want:
+                wanting.remove((app_id, want))
+            if left == 0:
+                break
+    return shares
+
+
+def waiting_reason(request: RegisterApplication, alive: List[Worker],
+                   holders: List[str],
+                   mode: SchedulingMode = SchedulingMode.FIFO) -> str:
+    """Why an application got no executor, for its driver and ``vega status``: no workers;
+    none carrying its labels (naming the labels nobody has); none with enough memory; or
+    the cores of those it may use taken by ``holders`` (the other applications there)."""
+    if not alive:
+        return ("no workers are registered with the master yet: the job will start when one "
+                "registers (vega worker vega://MASTER:PORT)")
+    required = list(request.labels)
+    usable = [w for w in alive if carries_labels(w.labels, required)]
+    if not usable:
+        wanted = ",".join(required)
+        missing = [label for label in required if not any(label in w.labels for w in alive)]
+        if missing:
+            return (f"no worker has the label{'s' if len(missing) > 1 else ''} "
+                    f"{', '.join(missing)} (vega.executor.labels={wanted}): the job will start "
+                    f"when a worker with all of them registers (vega worker --labels {wanted})")
+        return (f"no single worker has all the labels {', '.join(required)} "
+                f"(vega.executor.labels={wanted}), though each is on some worker: the job "
+                f"will start when a worker with all of them registers (vega worker --labels "
+                f"{wanted})")
+    where = "worker carrying its labels" if required else "worker"
+    largest = max(w.memory for w in usable)
+    if largest < request.executor_memory:
+        return (f"no {where} can give an executor {request.executor_memory >> 20} MiB (the "
+                f"largest has {largest >> 20} MiB): lower --executor-memory or add a larger "
+                "worker")
+    taken = f" by {', '.join(holders)}" if holders else ""
+    whose = "of the workers carrying its labels " if required else ""
+    if any(w.cores_used < w.cores for w in usable):
+        what = f"memory {whose}is taken{taken}: none has {request.executor_memory >> 20} MiB free"
+    else:
+        what = f"cores {whose}are taken{taken}"
+    if mode == SchedulingMode.FAIR:
+        return (f"all {what}; waiting for them to give back executors beyond their fair share "
+                "(vega.scheduler.mode=fair: idle executors go back with dynamic allocation, "
+                "all of them when an application ends)")
+    return (f"all {what}; waiting for free cores (give applications vega.cores.max "
+            "(--total-executor-cores) so that several share the cluster)")
