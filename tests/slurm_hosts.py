@@ -10,8 +10,9 @@ a munge key of its own, both written to ``tmp_dir``::
     ...
 
 slurmctld runs as this machine's host name (it checks that ``SlurmctldHost`` names
-it) at the control address.  One munged serves them all through a socket file in ``tmp_dir`` (a path socket works
-across network namespaces; slurm.conf names it with ``AuthInfo=socket=``).  The nodes
+it) at the control address.  One munged serves them all through a socket file in
+``tmp_dir`` (a path socket works across network namespaces; slurm.conf names it with
+``AuthInfo=socket=``).  The nodes
 share this machine's file system, as a cluster's nodes share a home directory.  Node
 names do not resolve: slurm.conf gives each one a ``NodeAddr``.  Every slurmd has its own
 spool, pid and log file (``%n`` in slurm.conf).  The root namespace is not touched; the
@@ -204,7 +205,8 @@ class SlurmCluster:
         # one (this machine's hierarchy) rather than let it guess from /sys/fs/cgroup
         (self.tmp / "cgroup.conf").write_text("CgroupPlugin=cgroup/v1\n")
         Path(self.conf).write_text(SLURM_CONF.format(
-            control_ip=CONTROL_IP, hostname=socket.gethostname(), munge_socket=self.munge_socket, tmp=self.tmp,
+            control_ip=CONTROL_IP, hostname=socket.gethostname(),
+            munge_socket=self.munge_socket, tmp=self.tmp,
             cpus=self.cpus, memory=self.memory_mb, nodes=nodes))
 
     def _start(self, ns: str, argv: Sequence[str], log_name: str) -> None:
@@ -251,7 +253,8 @@ class SlurmCluster:
         """``argv`` run in the controller's namespace (where Slurm clients run)."""
         return in_netns(CONTROL_NS, argv)
 
-    def run(self, argv: Sequence[str], timeout: float = 30, **kwargs) -> subprocess.CompletedProcess:
+    def run(self, argv: Sequence[str], timeout: float = 30,
+            **kwargs) -> subprocess.CompletedProcess:
         return subprocess.run(self.command(argv), env=kwargs.pop("env", self.env),
                               capture_output=True, text=True, timeout=timeout, **kwargs)
 

@@ -99,8 +99,9 @@ def test_scancel_ends_slurm_cluster_and_leaves_no_vega_process(slurm, tmp_path):
                                  str(work_dir / "secret")), env=env)
     assert status.returncode == 0, status.stderr
     workers = json.loads(status.stdout)["workers"]
-    assert sorted((w["host"], w["cores"], w["state"]) for w in workers) == \
-        [(ip, 2, "alive") for ip in slurm.ips]
+    # a worker per node, with the job's CPUs and memory there (--cpus-per-task=2, --mem)
+    assert sorted((w["host"], w["cores"], w["memory_bytes"], w["state"]) for w in workers) == \
+        [(ip, 2, 1500 << 20, "alive") for ip in slurm.ips]
     assert len(_not_slurm(_processes_in(slurm.namespaces))) >= 3  # master, 2 workers
 
     assert slurm.run(["scancel", job_id], env=env).returncode == 0

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional, Sequence
 
 from vega_runtime.config import parse_size
-from vega_runtime.errors import ConfigError
 
 #: job states after which a job no longer runs (``scontrol show job``'s JobState)
 ENDED_STATES = frozenset({"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL",
@@ -34,7 +33,11 @@ SPEC_KEYS = {
 }
 
 
-class AllocationError(ConfigError):
+class SlurmSpecError(ValueError):
+    """A bad ``--slurm`` spec; the message names the part."""
+
+
+class AllocationError(ValueError):
     """Not inside an allocation, or one Vega cannot use; the message says what to do."""
 
 
@@ -131,19 +134,19 @@ def parse_spec(spec: str) -> Dict[str, str]:
         key, sep, value = part.partition("=")
         key, value = key.strip(), value.strip()
         if not sep or not value:
-            raise ConfigError(f"--slurm {spec!r}: {part!r} is not KEY=VALUE")
+            raise SlurmSpecError(f"--slurm {spec!r}: {part!r} is not KEY=VALUE")
         if key not in SPEC_KEYS:
             known = ", ".join(SPEC_KEYS)
-            raise ConfigError(f"--slurm {spec!r}: unknown key {key!r} (known: {known})")
+            raise SlurmSpecError(f"--slurm {spec!r}: unknown key {key!r} (known: {known})")
         result[key] = value
     for key in ("nodes", "cores"):
         if key in result and not (result[key].isdigit() and int(result[key]) > 0):
-            raise ConfigError(f"--slurm {spec!r}: {key} must be a positive whole number")
+            raise SlurmSpecError(f"--slurm {spec!r}: {key} must be a positive whole number")
     if "memory" in result:
         try:
             result["memory"] = f"{max(1, parse_size(result['memory']) >> 20)}M"
-        except (ValueError, ConfigError) as exc:
-            raise ConfigError(f"--slurm {spec!r}: memory {result['memory']!r}: {exc}") from None
+        except ValueError as exc:
+            raise SlurmSpecError(f"--slurm {spec!r}: memory {result['memory']!r}: {exc}") from None
     return result
 
 

@@ -19,10 +19,8 @@ import tempfile
 import time
 from typing import List, Optional, Sequence, TextIO, Tuple
 
-from vega_runtime.errors import ConfigError
-
 from .errors import EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_USAGE, error_console, fail
-from .slurm_allocation import (ENDED_STATES, job_exit_code, job_fields, parse_spec,
+from .slurm_allocation import (ENDED_STATES, SlurmSpecError, job_exit_code, job_fields, parse_spec,
                                sbatch_options, sbatch_script)
 from .slurm_cluster import VEGA, slurm_command
 
@@ -56,7 +54,7 @@ def submit_to_slurm(spec_text: str, master: Optional[str], job: str, args: Seque
         fail(f"job file {job!r} does not exist", EXIT_USAGE)
     try:
         spec = parse_spec(spec_text)
-    except ConfigError as exc:
+    except SlurmSpecError as exc:
         fail(str(exc), EXIT_USAGE, "e.g. --slurm nodes=2,cores=4,memory=8g,time=30:00")
     app = name or os.path.splitext(os.path.basename(job))[0]
     output_dir = os.getcwd()
