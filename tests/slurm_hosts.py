@@ -201,9 +201,11 @@ class SlurmCluster:
                           for name, ip in zip(self.nodes, self.ips))
         for directory in ["ctld-state", *(f"spool-{name}" for name in self.nodes)]:
             (self.tmp / directory).mkdir(exist_ok=True)
-        # slurmd initializes a cgroup plugin even when no plugin uses cgroups; name the v1
-        # one (this machine's hierarchy) rather than let it guess from /sys/fs/cgroup
-        (self.tmp / "cgroup.conf").write_text("CgroupPlugin=cgroup/v1\n")
+        # slurmd initializes a cgroup plugin even when no plugin uses cgroups, and its
+        # guess fails on a tmpfs /sys/fs/cgroup: name the machine's hierarchy
+        unified = os.path.exists("/sys/fs/cgroup/cgroup.controllers")
+        (self.tmp / "cgroup.conf").write_text("CgroupPlugin=cgroup/v2\nIgnoreSystemd=yes\n"
+                                              if unified else "CgroupPlugin=cgroup/v1\n")
         Path(self.conf).write_text(SLURM_CONF.format(
             control_ip=CONTROL_IP, hostname=socket.gethostname(),
             munge_socket=self.munge_socket, tmp=self.tmp,

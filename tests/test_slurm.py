@@ -77,7 +77,8 @@ def test_submit_slurm_runs_wordcount_on_two_nodes(slurm, tmp_path):
         assert f"registered with master {slurm.ips[0]}:" in log, log
         assert f"shuffle service on {ip}:" in log, log
     assert not (work_dir / "secret").exists()  # deleted when the cluster stopped
-    assert _not_slurm(_processes_in(slurm.namespaces)) == {}
+    wait_for(lambda: not _not_slurm(_processes_in(slurm.namespaces)), 30,
+             "every process of the job to end")
 
 
 def test_scancel_ends_slurm_cluster_and_leaves_no_vega_process(slurm, tmp_path):
@@ -109,3 +110,15 @@ def test_scancel_ends_slurm_cluster_and_leaves_no_vega_process(slurm, tmp_path):
     wait_for(lambda: not _not_slurm(_processes_in(slurm.namespaces)), 30,
              "every process of the job to end")
     assert not (work_dir / "secret").exists()
+
+
+def test_submit_slurm_exits_with_the_jobs_exit_code(slurm, tmp_path):
+    job = tmp_path / "fails.py"
+    job.write_text("import sys\nfrom vega_runtime import Context\n"
+                   "with Context() as ctx:\n    n = ctx.parallelize(range(10), 2).count()\n"
+                   "print('counted', n)\nsys.exit(3)\n")
+    done = slurm.run(vega_argv("submit", "--slurm", "nodes=1,cores=1,memory=1100m", str(job)),
+                     env=_env(slurm, tmp_path), cwd=str(tmp_path), timeout=150)
+    assert (done.returncode, done.stdout) == (3, "counted 10\n"), done.stderr
+    job_id = done.stderr.split("submitted Slurm job ", 1)[1].split()[0]
+    assert slurm.job_state(job_id) == "FAILED"
