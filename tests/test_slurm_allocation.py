@@ -5,8 +5,9 @@ import pytest
 
 from proc_helpers import clean_env, vega
 from vega_cli.slurm_allocation import (AllocationError, SlurmSpecError, allocation_from_env,
-                                       job_exit_code, job_fields, node_address, parse_spec,
-                                       sbatch_options, sbatch_script, worker_resources)
+                                       job_exit_code, job_fields, master_peer, node_addresses,
+                                       parse_spec, sbatch_options, sbatch_script,
+                                       worker_resources)
 
 BATCH_ENV = {"SLURM_JOB_ID": "42", "SLURM_JOB_NODELIST": "node[1-2]", "SLURM_JOB_NUM_NODES": "2",
              "SLURM_CPUS_ON_NODE": "8", "SLURM_MEM_PER_NODE": "16000",
@@ -40,12 +41,24 @@ def test_worker_resources_come_from_the_node_share():
         worker_resources({"SLURM_MEM_PER_NODE": "lots"})
 
 
-def test_node_address_and_job_fields_from_scontrol():
-    node = "NodeName=s18n1 Arch=x86_64 CoresPerSocket=1 NodeAddr=10.118.0.11 NodeHostName=s18n1"
-    assert node_address(node) == "10.118.0.11"
-    assert node_address("NodeName=x State=IDLE") is None
+def test_node_addresses_and_job_fields_from_scontrol():
+    nodes = ("NodeName=s18n1 Arch=x86_64 CoresPerSocket=1 NodeAddr=10.118.0.11 NodeHostName=s18n1\n"
+             "NodeName=s18n2 Arch=x86_64 NodeAddr=s18n2 NodeHostName=s18n2\n")
+    assert node_addresses(nodes) == {"s18n1": "10.118.0.11", "s18n2": "s18n2"}
+    assert node_addresses("NodeName=x State=IDLE") == {}
     fields = job_fields("JobId=5 JobName=vega-wc JobState=COMPLETED Reason=None ExitCode=0:0")
     assert (fields["JobState"], fields["ExitCode"]) == ("COMPLETED", "0:0")
+
+
+def test_master_address_is_the_nodes_ip_or_the_route_to_another_node():
+    """An IP NodeAddr is used as it is; a name (Debian maps a host's own name to 127.0.1.1)
+    is not trusted: the route to another node of the job decides."""
+    ips = {"a": "10.0.0.1", "b": "10.0.0.2"}
+    assert master_peer(ips, ["a", "b"], "a") == ("10.0.0.1", None)
+    names = {"a": "a", "b": "b.cluster"}
+    assert master_peer(names, ["a", "b"], "a") == (None, "b.cluster")
+    assert master_peer(names, ["a"], "a") == (None, "a")          # alone: route to itself
+    assert master_peer(ips, ["a", "b"], None) == (None, "10.0.0.1")  # salloc on a login node
 
 
 @pytest.mark.parametrize("state, exit_code, expected", [

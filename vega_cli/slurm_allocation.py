@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass
-from typing import Dict, List, Mapping, Optional, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from vega_runtime.config import parse_size
 
@@ -101,11 +101,38 @@ def worker_resources(env: Mapping[str, str]) -> Dict[str, object]:
     return resources
 
 
-def node_address(scontrol_node: str) -> Optional[str]:
-    """``NodeAddr`` from ``scontrol show node -o NAME``'s output (the address Slurm itself
-    reaches the node at), or None."""
-    match = re.search(r"(?:^|\s)NodeAddr=(\S+)", scontrol_node)
-    return match.group(1) if match else None
+def node_addresses(scontrol_nodes: str) -> Dict[str, str]:
+    """Node name -> ``NodeAddr`` (the address Slurm itself reaches the node at, often the
+    name again) from ``scontrol show node -o NODES``'s lines."""
+    found = {}
+    for line in scontrol_nodes.splitlines():
+        name = re.search(r"(?:^|\s)NodeName=(\S+)", line)
+        address = re.search(r"(?:^|\s)NodeAddr=(\S+)", line)
+        if name and address:
+            found[name.group(1)] = address.group(1)
+    return found
+
+
+def master_peer(addresses: Mapping[str, str], nodes: Sequence[str],
+                this_node: Optional[str]) -> Tuple[Optional[str], Optional[str]]:
+    """How to find the master's address: ``(address, None)`` when this node's NodeAddr is
+    an IP address (use it), else ``(None, peer)``: the address routing to ``peer``,
+    another node of the allocation (or this one, alone), is the one workers reach."""
+    own = addresses.get(this_node or "")
+    if own and _is_ip(own):
+        return own, None
+    others = [addresses.get(n, n) for n in nodes if n != this_node]
+    return None, (others[0] if others else own)
+
+
+def _is_ip(text: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(text)
+        return True
+    except ValueError:
+        return False
 
 
 def job_fields(scontrol_job: str) -> Dict[str, str]:

@@ -36,8 +36,8 @@ from vega_runtime.net.connection import create_secret_file, default_secret_file
 from vega_runtime.private_files import make_private_dir
 
 from .errors import EXIT_CANCELLED, EXIT_USAGE, error_console, fail
-from .slurm_allocation import Allocation, AllocationError, allocation_from_env, node_address, \
-    worker_resources
+from .slurm_allocation import (Allocation, AllocationError, allocation_from_env, master_peer,
+                               node_addresses, worker_resources)
 
 VEGA = [sys.executable, "-m", "vega_cli.main"]
 WORKER_STEP_NAME = "vega-workers"
@@ -65,23 +65,23 @@ def expand_nodelist(nodelist: str) -> List[str]:
                          "expanding SLURM_JOB_NODELIST").split()
 
 
-def master_address(option: Optional[str], allocation: Allocation) -> str:
+def master_address(option: Optional[str], allocation: Allocation, nodes: List[str]) -> str:
     """Where workers and the driver reach the master: ``--host``, else VEGA_LOCAL_IP, else
-    the address Slurm reaches this node at, else this machine's name's address."""
-    if option:
-        return option
-    if os.environ.get("VEGA_LOCAL_IP"):
-        return os.environ["VEGA_LOCAL_IP"]
-    if allocation.node_name:
-        found = node_address(slurm_command(["scontrol", "show", "node", "-o",
-                                            allocation.node_name], "finding this node's address"))
-        if found and found != allocation.node_name:
-            return found
-    try:
-        return socket.gethostbyname(socket.gethostname())
-    except OSError:
+    this node's NodeAddr in Slurm when that is an IP address, else this machine's address
+    on the route to the allocation's other nodes."""
+    from vega_runtime.net.addresses import advertise_address
+
+    if option or os.environ.get("VEGA_LOCAL_IP"):
+        return advertise_address(option, "")
+    addresses = node_addresses(slurm_command(["scontrol", "show", "node", "-o",
+                                              allocation.nodelist], "finding the nodes' addresses"))
+    own, peer = master_peer(addresses, nodes, allocation.node_name)
+    if own:
+        return own
+    if not peer:
         fail("cannot tell which address the workers reach this host at", EXIT_USAGE,
              "Give it with --host ADDRESS")
+    return advertise_address(None, peer)
 
 
 def default_work_dir(job_id: str) -> str:
@@ -258,7 +258,7 @@ def slurm_cluster(work_dir: Optional[str], host: Optional[str], register_timeout
     except AllocationError as exc:
         fail(str(exc), EXIT_USAGE)
     nodes = expand_nodelist(allocation.nodelist)
-    address = master_address(host, allocation)
+    address = master_address(host, allocation, nodes)
     directory = os.path.abspath(work_dir or default_work_dir(allocation.job_id))
     cluster = SlurmVegaCluster(allocation, nodes, directory, address, console)
     stop = threading.Event()
