@@ -122,3 +122,20 @@ def test_submit_slurm_exits_with_the_jobs_exit_code(slurm, tmp_path):
     assert (done.returncode, done.stdout) == (3, "counted 10\n"), done.stderr
     job_id = done.stderr.split("submitted Slurm job ", 1)[1].split()[0]
     assert slurm.job_state(job_id) == "FAILED"
+
+
+def test_slurm_cluster_in_an_salloc_runs_the_job_from_the_login_host(slurm, tmp_path):
+    """Under salloc the command runs where salloc does (here the controller's namespace, a
+    login node): the master runs there, the workers on the two nodes."""
+    data = tmp_path / "words.txt"
+    data.write_text(TEXT)
+    done = slurm.run(["salloc", "--nodes=2", "--ntasks-per-node=1", "--cpus-per-task=1",
+                      "--mem=1100M", *vega_argv("slurm-cluster", "--",
+                                                os.path.join(REPO, "jobs", "wordcount.py"),
+                                                str(data), "4")],
+                     env=_env(slurm, tmp_path), cwd=str(tmp_path), timeout=150)
+    assert done.returncode == 0, f"{done.stdout}\n{done.stderr}\n{slurm.logs()}"
+    assert done.stdout.splitlines() == EXPECTED, done.stderr
+    assert "master vega://10.118.0.1:" in done.stderr  # this host, on the nodes' network
+    wait_for(lambda: not _not_slurm(_processes_in(slurm.namespaces)), 30,
+             "every process of the job to end")
