@@ -130,7 +130,8 @@ PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 class SlurmCluster:
     """``n`` Slurm nodes (``s18n1`` .. ``s18nN``) and their controller (a context manager).
 
-    Attributes after ``__enter__``: ``nodes`` (names), ``ips``, ``namespaces``, ``conf``
+    Attributes after ``__enter__``: ``nodes`` (names), ``ips``, ``namespaces`` (the
+    nodes'), ``all_namespaces`` (and the controller's, a login host), ``conf``
     (slurm.conf's path), ``env`` (the environment Slurm clients need).  Cleanup kills every
     process in the namespaces (daemons, job steps) and deletes them, also when the body
     raises."""
@@ -142,6 +143,7 @@ class SlurmCluster:
         self.nodes = [f"s18n{i}" for i in range(1, n + 1)]
         self.namespaces = [f"{NODE_NS_PREFIX}{i}" for i in range(1, n + 1)]
         self.ips = [f"{SUBNET}{10 + i}" for i in range(1, n + 1)]
+        self.all_namespaces = [*self.namespaces, CONTROL_NS]  # the nodes' and the login host's
         self.conf = str(self.tmp / "slurm.conf")
         self.env = {**os.environ, "SLURM_CONF": self.conf}
         self._daemons: List[subprocess.Popen] = []

@@ -4,6 +4,7 @@ namespace hosts, munge, one slurm.conf), checked through their public faces: the
 output and exit code, the master's status, and /proc after ``scancel``."""
 
 import json
+import re
 import os
 import sys
 
@@ -57,7 +58,16 @@ def _processes_in(namespaces) -> dict:
 
 def _not_slurm(processes: dict) -> dict:
     return {pid: argv for pid, argv in processes.items()
-            if argv and os.path.basename(argv[0]) not in ("slurmd", "slurmstepd")}
+            if argv and os.path.basename(argv[0]).split(":")[0]  # slurmctld's "slurmctld:
+            not in ("slurmctld", "slurmd", "slurmstepd")}          # slurmscriptd" child
+
+
+def _wait_until_only_slurm_runs(slurm) -> None:
+    try:
+        wait_for(lambda: not _not_slurm(_processes_in(slurm.all_namespaces)), 30,
+                 "every process of the job to end")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: {_not_slurm(_processes_in(slurm.all_namespaces))}")
 
 
 def test_submit_slurm_runs_wordcount_on_two_nodes(slurm, tmp_path):
@@ -77,8 +87,7 @@ def test_submit_slurm_runs_wordcount_on_two_nodes(slurm, tmp_path):
         assert f"registered with master {slurm.ips[0]}:" in log, log
         assert f"shuffle service on {ip}:" in log, log
     assert not (work_dir / "secret").exists()  # deleted when the cluster stopped
-    wait_for(lambda: not _not_slurm(_processes_in(slurm.namespaces)), 30,
-             "every process of the job to end")
+    _wait_until_only_slurm_runs(slurm)
 
 
 def test_scancel_ends_slurm_cluster_and_leaves_no_vega_process(slurm, tmp_path):
@@ -103,12 +112,11 @@ def test_scancel_ends_slurm_cluster_and_leaves_no_vega_process(slurm, tmp_path):
     # a worker per node, with the job's CPUs and memory there (--cpus-per-task=2, --mem)
     assert sorted((w["host"], w["cores"], w["memory_bytes"], w["state"]) for w in workers) == \
         [(ip, 2, 1500 << 20, "alive") for ip in slurm.ips]
-    assert len(_not_slurm(_processes_in(slurm.namespaces))) >= 3  # master, 2 workers
+    assert len(_not_slurm(_processes_in(slurm.all_namespaces))) >= 3  # master, 2 workers
 
     assert slurm.run(["scancel", job_id], env=env).returncode == 0
     wait_for(lambda: slurm.job_state(job_id) == "CANCELLED", 60, "the job to be cancelled")
-    wait_for(lambda: not _not_slurm(_processes_in(slurm.namespaces)), 30,
-             "every process of the job to end")
+    _wait_until_only_slurm_runs(slurm)
     assert not (work_dir / "secret").exists()
 
 
@@ -137,5 +145,17 @@ def test_slurm_cluster_in_an_salloc_runs_the_job_from_the_login_host(slurm, tmp_
     assert done.returncode == 0, f"{done.stdout}\n{done.stderr}\n{slurm.logs()}"
     assert done.stdout.splitlines() == EXPECTED, done.stderr
     assert "master vega://10.118.0.1:" in done.stderr  # this host, on the nodes' network
-    wait_for(lambda: not _not_slurm(_processes_in(slurm.namespaces)), 30,
-             "every process of the job to end")
+    _wait_until_only_slurm_runs(slurm)
+
+
+def test_workers_that_do_not_register_in_time_fail_the_job_and_are_stopped(slurm, tmp_path):
+    """--register-timeout shorter than a worker's start: one clear error, exit 1, and the
+    master and the worker step stopped all the same."""
+    done = slurm.run(["salloc", "--nodes=2", "--mem=1100M",
+                      *vega_argv("slurm-cluster", "--register-timeout", "0.2", "--",
+                                 os.path.join(REPO, "jobs", "wordcount.py"), "/nonexistent")],
+                     env=_env(slurm, tmp_path), cwd=str(tmp_path), timeout=150)
+    assert done.returncode == 1, done.stderr
+    assert re.search(r"vega: error: only [01] of 2 workers registered in 0s .*worker\.log",
+                     done.stderr), done.stderr
+    _wait_until_only_slurm_runs(slurm)

@@ -90,6 +90,10 @@ def default_work_dir(job_id: str) -> str:
     return os.path.join(os.path.dirname(default_secret_file()), "slurm", f"job-{job_id}")
 
 
+class ClusterStartError(RuntimeError):
+    """The master or the workers did not come up; the message names the log to read."""
+
+
 class SlurmVegaCluster:
     """The master (a child process), the worker step (an ``srun`` child) and their files."""
 
@@ -126,10 +130,10 @@ class SlurmVegaCluster:
         deadline = time.monotonic() + 60
         while not os.path.exists(ready):
             if self.master.poll() is not None:
-                raise AllocationError(f"the master exited with {self.master.returncode}; see "
+                raise ClusterStartError(f"the master exited with {self.master.returncode}; see "
                                       f"{self.work_dir}/master.out")
             if time.monotonic() > deadline:
-                raise AllocationError(f"the master did not start in 60s; see "
+                raise ClusterStartError(f"the master did not start in 60s; see "
                                       f"{self.work_dir}/master.out")
             time.sleep(0.1)
         with open(ready) as fh:
@@ -155,9 +159,9 @@ class SlurmVegaCluster:
         alive: List[str] = []
         while True:
             if self.workers.poll() is not None:
-                raise AllocationError(f"the worker step (srun) exited with "
+                raise ClusterStartError(f"the worker step (srun) exited with "
                                       f"{self.workers.returncode}; see "
-                                      f"{self.work_dir}/worker-NODE.out")
+                                      f"{self.work_dir}/NODE/worker.log and worker-taskN.out")
             try:
                 status = request_status(self.url, self.secret_file)
                 alive = [w["host"] for w in status["workers"] if w["state"] == "alive"]
@@ -166,9 +170,9 @@ class SlurmVegaCluster:
             if len(alive) >= len(self.nodes):
                 return
             if time.monotonic() > deadline:
-                raise AllocationError(f"only {len(alive)} of {len(self.nodes)} workers "
+                raise ClusterStartError(f"only {len(alive)} of {len(self.nodes)} workers "
                                       f"registered in {timeout:.0f}s ({', '.join(alive)}); see "
-                                      f"{self.work_dir}/worker-NODE.out")
+                                      f"{self.work_dir}/NODE/worker.log and worker-taskN.out")
             time.sleep(0.2)
 
     def alive(self) -> bool:
@@ -189,7 +193,6 @@ class SlurmVegaCluster:
             os.unlink(self.secret_file)
         except OSError:
             pass
-
 
     def _signal_worker_step(self) -> None:
         """SIGTERM to the worker step's tasks (``scancel --signal``: srun itself, given
@@ -271,8 +274,8 @@ def slurm_cluster(work_dir: Optional[str], host: Optional[str], register_timeout
                       f"{len(nodes)} worker(s) on {allocation.nodelist}; secret file "
                       f"{cluster.secret_file}; logs in {directory}", highlight=False)
         code = _run_until_stopped(cluster, submit_args, stop)
-    except AllocationError as exc:
-        console.print(f"[bold red]vega: error:[/] {exc}")
+    except ClusterStartError as exc:
+        console.print(f"[bold red]vega: error:[/] {exc}", highlight=False)
     finally:
         cluster.stop()
     raise SystemExit(code)

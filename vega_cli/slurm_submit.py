@@ -88,11 +88,16 @@ def follow(job_id: str, outputs: List[Tuple[str, TextIO]]) -> int:
     offsets = [0] * len(outputs)
     cancelled = False
     missing_since = None
+    said = ""
     while True:
         try:
             fields = _job(job_id)
             _copy(outputs, offsets)
             state = fields.get("JobState", "")
+            if state == "PENDING" and fields.get("Reason", "") != said:
+                said = fields.get("Reason", "")
+                error_console().print(f"vega: Slurm job {job_id} is pending ({said})",
+                                      highlight=False, style="dim")
             if state in ENDED_STATES:
                 _copy(outputs, offsets)
                 return EXIT_CANCELLED if cancelled else job_exit_code(fields, EXIT_CANCELLED)
