@@ -138,6 +138,7 @@ class SlurmVegaCluster:
             time.sleep(0.1)
         with open(ready) as fh:
             port = json.load(fh)["port"]
+        os.unlink(ready)
         return f"vega://{self.host}:{port}"
 
     def _start_workers(self) -> None:
