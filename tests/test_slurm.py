@@ -159,3 +159,25 @@ def test_workers_that_do_not_register_in_time_fail_the_job_and_are_stopped(slurm
     assert re.search(r"vega: error: only [01] of 2 workers registered in 0s .*worker\.log",
                      done.stderr), done.stderr
     _wait_until_only_slurm_runs(slurm)
+
+
+def test_secret_in_env_reaches_the_workers_but_not_their_executors(slurm, tmp_path):
+    """--secret-in-env: each worker gets the secret from srun's environment into a private
+    file of its own and out of its environment, so executors do not inherit it."""
+    job = tmp_path / "env.py"
+    job.write_text(
+        "import os\nfrom vega_runtime import Context\nwith Context() as ctx:\n"
+        "    seen = ctx.parallelize(range(4), 4).map(\n"
+        "        lambda _: os.environ.get('VEGA_SLURM_SECRET', 'unset')).collect()\n"
+        "print(sorted(set(seen)))\n")
+    work_dir = tmp_path / "work"
+    done = slurm.run(["salloc", "--nodes=2", "--mem=1100M",
+                      *vega_argv("slurm-cluster", "--secret-in-env", "--work-dir", str(work_dir),
+                                 "--", str(job))],
+                     env=_env(slurm, tmp_path), cwd=str(tmp_path), timeout=150)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "['unset']\n"
+    for node in slurm.nodes:  # each worker kept its copy in its own dir, deleted at the end
+        assert "registered with master" in read_text(str(work_dir / node / "worker.log"))
+    assert not list(work_dir.glob("**/secret"))
+    _wait_until_only_slurm_runs(slurm)

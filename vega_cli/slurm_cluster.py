@@ -41,6 +41,9 @@ from .slurm_allocation import (Allocation, AllocationError, allocation_from_env,
 
 VEGA = [sys.executable, "-m", "vega_cli.main"]
 WORKER_STEP_NAME = "vega-workers"
+#: the secret in the worker step's environment (``--secret-in-env``); each worker moves
+#: it into a private file and out of its environment before anything else starts
+SECRET_ENV = "VEGA_SLURM_SECRET"
 #: seconds each part gets to stop on SIGTERM before it is killed
 STOP_GRACE = 15.0
 
@@ -98,8 +101,9 @@ class SlurmVegaCluster:
     """The master (a child process), the worker step (an ``srun`` child) and their files."""
 
     def __init__(self, allocation: Allocation, nodes: List[str], work_dir: str, host: str,
-                 console):
+                 console, secret_in_env: bool = False):
         self.allocation, self.nodes, self.host = allocation, nodes, host
+        self.secret_in_env = secret_in_env
         self.work_dir = work_dir
         self.secret_file = os.path.join(work_dir, "secret")
         self.console = console
@@ -143,13 +147,17 @@ class SlurmVegaCluster:
 
     def _start_workers(self) -> None:
         count = str(len(self.nodes))
+        env, secret_args = os.environ, ["--secret-file", self.secret_file]
+        if self.secret_in_env:
+            with open(self.secret_file, encoding="ascii") as fh:
+                env = {**os.environ, SECRET_ENV: fh.read().strip()}
+            secret_args = ["--secret-from-env"]
         self.workers = subprocess.Popen(
             ["srun", f"--nodes={count}", f"--ntasks={count}", "--ntasks-per-node=1",
              "--kill-on-bad-exit=0", f"--job-name={WORKER_STEP_NAME}",
              f"--output={self.work_dir}/worker-task%t.out"]
-            + VEGA + ["slurm-worker", self.url, "--work-dir", self.work_dir,
-                      "--secret-file", self.secret_file],
-            stdin=subprocess.DEVNULL, start_new_session=True)
+            + VEGA + ["slurm-worker", self.url, "--work-dir", self.work_dir, *secret_args],
+            stdin=subprocess.DEVNULL, start_new_session=True, env=env)
 
     def _wait_for_workers(self, timeout: float) -> None:
         from vega_runtime.net.framing import ProtocolError
@@ -190,10 +198,12 @@ class SlurmVegaCluster:
                 pass
         _terminate(self.workers)  # srun ends the step at once on SIGTERM: the fallback
         _terminate(self.master)
-        try:
-            os.unlink(self.secret_file)
-        except OSError:
-            pass
+        for path in [self.secret_file, *(os.path.join(self.work_dir, n, "secret")
+                                         for n in self.nodes)]:  # workers' copies
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
 
     def _signal_worker_step(self) -> None:
         """SIGTERM to the worker step's tasks (``scancel --signal``: srun itself, given
@@ -249,9 +259,13 @@ def _run_until_stopped(cluster: SlurmVegaCluster, submit_args: Tuple[str, ...],
                              "then this node's NodeAddr in Slurm).")
 @click.option("--register-timeout", type=float, default=120.0, show_default=True,
               help="Seconds to wait for every worker to register.")
+@click.option("--secret-in-env", is_flag=True,
+              help="Give the workers the secret in the worker step's environment (srun "
+                   "passes it to each node) instead of the work dir: for a --work-dir that "
+                   "is on each node's own disk.")
 @click.argument("submit_args", nargs=-1, type=click.UNPROCESSED)
 def slurm_cluster(work_dir: Optional[str], host: Optional[str], register_timeout: float,
-                  submit_args: Tuple[str, ...]) -> None:
+                  secret_in_env: bool, submit_args: Tuple[str, ...]) -> None:
     """Start a Vega cluster in this Slurm allocation: the master here, a worker per node
     (srun); then run `vega submit --master URL SUBMIT_ARGS` (e.g. jobs/wordcount.py
     data.txt) and exit with its code, or with no SUBMIT_ARGS keep the cluster up until
@@ -264,7 +278,7 @@ def slurm_cluster(work_dir: Optional[str], host: Optional[str], register_timeout
     nodes = expand_nodelist(allocation.nodelist)
     address = master_address(host, allocation, nodes)
     directory = os.path.abspath(work_dir or default_work_dir(allocation.job_id))
-    cluster = SlurmVegaCluster(allocation, nodes, directory, address, console)
+    cluster = SlurmVegaCluster(allocation, nodes, directory, address, console, secret_in_env)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, lambda *_: stop.set())
@@ -285,16 +299,37 @@ def slurm_cluster(work_dir: Optional[str], host: Optional[str], register_timeout
 @click.command("slurm-worker", hidden=True)
 @click.argument("master_url")
 @click.option("--work-dir", required=True, type=click.Path(file_okay=False))
-@click.option("--secret-file", required=True)
-def slurm_worker(master_url: str, work_dir: str, secret_file: str) -> None:
+@click.option("--secret-file")
+@click.option("--secret-from-env", is_flag=True)
+def slurm_worker(master_url: str, work_dir: str, secret_file: Optional[str],
+                 secret_from_env: bool) -> None:
     """One task of slurm-cluster's worker step: a worker with this node's share of the
     allocation, in WORK_DIR/NODE."""
     from .daemon_run import run_worker
 
     node = os.environ.get("SLURMD_NODENAME") or socket.gethostname()
+    own_dir = os.path.join(work_dir, node)
     try:
         resources = worker_resources(os.environ)
     except AllocationError as exc:
         fail(str(exc), EXIT_USAGE)
-    run_worker(master_url, work_dir=os.path.join(work_dir, node), secret_file=secret_file,
-               **resources)
+    if secret_from_env:
+        secret_file = _secret_from_env(own_dir)
+    if not secret_file:
+        fail("slurm-worker needs --secret-file or --secret-from-env", EXIT_USAGE)
+    run_worker(master_url, work_dir=own_dir, secret_file=secret_file, **resources)
+
+
+def _secret_from_env(directory: str) -> str:
+    """Move the secret from the environment (where executors would inherit it) into
+    ``directory/secret`` (0600, in a 0700 directory); its path."""
+    from vega_runtime.private_files import open_private
+
+    secret = os.environ.pop(SECRET_ENV, "")
+    if not secret:
+        fail(f"{SECRET_ENV} is not set in this task's environment", EXIT_USAGE)
+    make_private_dir(directory)
+    path = os.path.join(directory, "secret")
+    with open_private(path, "w", encoding="ascii") as fh:
+        fh.write(secret + "\n")
+    return path
