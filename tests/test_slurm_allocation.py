@@ -104,3 +104,13 @@ def test_submit_slurm_refuses_a_bad_spec_and_a_master(tmp_path):
     assert done.returncode == 2 and "unknown key 'gpus'" in done.stderr
     done = vega("submit", "--slurm", "nodes=2", "--master", "local", "jobs/wordcount.py")
     assert done.returncode == 2 and "leave out --master" in done.stderr
+
+
+def test_submit_slurm_checks_the_job_before_submitting(tmp_path):
+    """A missing job or a syntax error is reported at once, not after the queue."""
+    done = vega("submit", "--slurm", "nodes=1", str(tmp_path / "nope.py"))
+    assert done.returncode == 2 and "does not exist" in done.stderr
+    broken = tmp_path / "broken.py"
+    broken.write_text("def f(:\n")
+    done = vega("submit", "--slurm", "nodes=1", str(broken))
+    assert done.returncode == 1 and "broken.py:1: syntax error" in done.stderr

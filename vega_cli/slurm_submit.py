@@ -50,8 +50,6 @@ def submit_to_slurm(spec_text: str, master: Optional[str], job: str, args: Seque
     """Submit the batch job and follow it; returns the exit code."""
     if master:
         fail("--slurm starts a cluster of its own; leave out --master", EXIT_USAGE)
-    if not os.path.isfile(job):
-        fail(f"job file {job!r} does not exist", EXIT_USAGE)
     try:
         spec = parse_spec(spec_text)
     except SlurmSpecError as exc:
@@ -78,8 +76,12 @@ def submit_to_slurm(spec_text: str, master: Optional[str], job: str, args: Seque
 
 
 def _job(job_id: str) -> dict:
-    done = subprocess.run(["scontrol", "show", "job", "-o", job_id], capture_output=True,
-                          text=True, timeout=60)
+    """The job's fields, or {} when slurmctld does not answer (or no longer knows it)."""
+    try:
+        done = subprocess.run(["scontrol", "show", "job", "-o", job_id], capture_output=True,
+                              text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
     return job_fields(done.stdout) if done.returncode == 0 else {}
 
 

@@ -63,13 +63,13 @@ def submit(master: Optional[str], deploy_mode: str, name: Optional[str], py_file
     _tie_to_starter()
     confs = settings_from_flags(confs, executor_memory, executor_cores, total_executor_cores,
                                 pyspark_compat)
+    cli_conf = _resolve_options(master, name, confs, config_file, job, deploy_mode)
+    _check_syntax(job)
     if slurm_spec is not None:
         from .slurm_submit import submit_to_slurm
 
         raise SystemExit(submit_to_slurm(slurm_spec, master, job, args, confs, name,
                                          config_file, py_files, files))
-    cli_conf = _resolve_options(master, name, confs, config_file, job, deploy_mode)
-    _check_syntax(job)
     if verbose:
         _print_config(config_file, cli_conf)
         _print_web_ui(config_file, cli_conf)
