@@ -303,10 +303,8 @@ def slurm_cluster(work_dir: Optional[str], host: Optional[str], register_timeout
 @click.option("--secret-from-env", is_flag=True)
 def slurm_worker(master_url: str, work_dir: str, secret_file: Optional[str],
                  secret_from_env: bool) -> None:
-    """One task of slurm-cluster's worker step: a worker with this node's share of the
-    allocation, in WORK_DIR/NODE."""
-    from .daemon_run import run_worker
-
+    """One task of slurm-cluster's worker step: becomes ``vega worker`` (the same process,
+    so Slurm tracks it) with this node's share of the allocation, in WORK_DIR/NODE."""
     node = os.environ.get("SLURMD_NODENAME") or socket.gethostname()
     own_dir = os.path.join(work_dir, node)
     try:
@@ -317,7 +315,9 @@ def slurm_worker(master_url: str, work_dir: str, secret_file: Optional[str],
         secret_file = _secret_from_env(own_dir)
     if not secret_file:
         fail("slurm-worker needs --secret-file or --secret-from-env", EXIT_USAGE)
-    run_worker(master_url, work_dir=own_dir, secret_file=secret_file, **resources)
+    options = [f"--{name}={value}" for name, value in resources.items()]
+    os.execv(sys.executable, VEGA + ["worker", master_url, "--work-dir", own_dir,
+                                     "--secret-file", secret_file, *options])
 
 
 def _secret_from_env(directory: str) -> str:
