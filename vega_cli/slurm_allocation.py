@@ -143,7 +143,13 @@ def job_fields(scontrol_job: str) -> Dict[str, str]:
 
 def job_exit_code(fields: Mapping[str, str], cancelled_code: int) -> int:
     """The exit code a follower of the job returns: ``cancelled_code`` for a cancelled
-    job, else the batch script's (``ExitCode=CODE:SIGNAL``; 128+SIGNAL when killed)."""
+    job, else the batch script's (``ExitCode=CODE:SIGNAL``; 128+SIGNAL when killed).
+
+    >>> job_exit_code({"JobState": "FAILED", "ExitCode": "3:0"}, 130)
+    3
+    >>> job_exit_code({"JobState": "CANCELLED", "ExitCode": "0:15"}, 130)
+    130
+    """
     if fields.get("JobState", "").startswith("CANCELLED"):
         return cancelled_code
     code, _, signal = fields.get("ExitCode", "1:0").partition(":")
@@ -155,7 +161,11 @@ def job_exit_code(fields: Mapping[str, str], cancelled_code: int) -> int:
 
 
 def parse_spec(spec: str) -> Dict[str, str]:
-    """``vega submit --slurm``'s ``nodes=2,cores=4,memory=8g,time=30:00,...``."""
+    """``vega submit --slurm``'s ``nodes=2,cores=4,memory=8g,time=30:00,...``.
+
+    >>> parse_spec("nodes=2,cores=4,memory=8g,time=30:00")
+    {'nodes': '2', 'cores': '4', 'memory': '8192M', 'time': '30:00'}
+    """
     result: Dict[str, str] = {}
     for part in filter(None, (p.strip() for p in spec.split(","))):
         key, sep, value = part.partition("=")
