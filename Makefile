@@ -48,6 +48,7 @@ lock: $(BIN)/python
 	$(BIN)/uv pip compile requirements/tools.in $(LOCK_FLAGS) -o requirements/tools.txt
 	$(BIN)/uv pip compile setup.cfg requirements/build.in --extra test $(LOCK_FLAGS) -o requirements/lock.txt
 	$(BIN)/uv pip compile requirements/build.in -c requirements/lock.txt $(LOCK_FLAGS) -o requirements/build.txt
+	$(BIN)/uv pip compile setup.cfg $(LOCK_FLAGS) -o requirements/runtime.txt
 	$(BIN)/uv pip compile setup.cfg --resolution lowest-direct $(LOCK_FLAGS) -o requirements/lowest.txt
 	$(BIN)/uv pip compile setup.cfg requirements/bench.in requirements/build.in $(LOCK_FLAGS) -o requirements/bench.txt
 

@@ -26,6 +26,8 @@ COMMANDS = {
     "start-workers": "vega_cli.cluster:start_workers",
     "stop-workers": "vega_cli.cluster:stop_workers",
     "history": "vega_cli.history:history",
+    "slurm-cluster": "vega_cli.slurm_cluster:slurm_cluster",
+    "slurm-worker": "vega_cli.slurm_cluster:slurm_worker",
 }
 
 

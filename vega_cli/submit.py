@@ -48,20 +48,28 @@ PROGRESS_LISTENER = "vega_cli.progress:ProgressDisplay"
               help="Cluster deploy mode: return once the driver is submitted.")
 @click.option("--verbose", is_flag=True, help="Print the resolved configuration and its sources.")
 @click.option("--debug", is_flag=True, help="Show Vega's internal tracebacks.")
+@click.option("--slurm", "slurm_spec", metavar="nodes=N,cores=C,memory=M,time=T",
+              help="Run the job on a Vega cluster of its own in a Slurm batch job (sbatch) "
+                   "and follow its output; also partition=, account=, qos=, constraint=.")
 @click.argument("job", type=click.Path())
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def submit(master: Optional[str], deploy_mode: str, name: Optional[str], py_files: str,
            files: str, confs: Tuple[str, ...], config_file: Optional[str],
            executor_memory: Optional[str], executor_cores: Optional[int],
            total_executor_cores: Optional[int], supervise: bool, detach: bool,
-           pyspark_compat: bool, verbose: bool, debug: bool, job: str,
-           args: Tuple[str, ...]) -> None:
+           pyspark_compat: bool, verbose: bool, debug: bool, slurm_spec: Optional[str],
+           job: str, args: Tuple[str, ...]) -> None:
     """Package and run JOB (a Python script) with ARGS."""
     _tie_to_starter()
     confs = settings_from_flags(confs, executor_memory, executor_cores, total_executor_cores,
                                 pyspark_compat)
     cli_conf = _resolve_options(master, name, confs, config_file, job, deploy_mode)
     _check_syntax(job)
+    if slurm_spec is not None:
+        from .slurm_submit import submit_to_slurm
+
+        raise SystemExit(submit_to_slurm(slurm_spec, master, job, args, confs, name,
+                                         config_file, py_files, files))
     if verbose:
         _print_config(config_file, cli_conf)
         _print_web_ui(config_file, cli_conf)
