@@ -57,6 +57,7 @@ dag = _lazy("vega_runtime.scheduler.dag")
 event_log = _lazy("vega_runtime.scheduler.event_log")
 job_metrics = _lazy("vega_runtime.scheduler.job_metrics")
 listener = _lazy("vega_runtime.scheduler.listener")
+speculation = _lazy("vega_runtime.scheduler.speculation")
 map_output = _lazy("vega_runtime.scheduler.map_output")
 runner = _lazy("vega_runtime.scheduler.runner")
 serde = _lazy("vega_runtime.serde")
@@ -144,7 +145,8 @@ class Context(JobControl, FileShipping):
             self._bus,
             {"memory_bound": self.conf["vega.shuffle.memory_bound"],
              "batch_records": self.conf["vega.shuffle.batch_records"]},
-            self._merge_accumulators, self._blocks, self._job_settings)
+            self._merge_accumulators, self._blocks, self._job_settings,
+            speculation.SpeculationPolicy.from_conf(self.conf))
         self._finalizer = weakref.finalize(self, _shutdown, self.backend, self.app_dir)
         atexit.register(self._finalizer)
         Context._active = weakref.ref(self)
@@ -187,6 +189,7 @@ class Context(JobControl, FileShipping):
         """A backend on a running cluster, or on a local-cluster started for this Context."""
         from .config import rpc_limits
         from .net.connection import create_secret_file, load_secret, resolve_secret_file
+        from .scheduler.allocation import AllocationSettings
         from .scheduler.cluster_backend import ClusterBackend, MasterLogRelay
         from .scheduler.local_cluster import LocalCluster
 
@@ -214,14 +217,19 @@ class Context(JobControl, FileShipping):
                                      self.conf["vega.scheduler.executor_wait_timeout"],
                                      starting=cluster is not None,
                                      master_reconnect_timeout=self.conf["vega.master.reconnect_timeout"],
-                                     server_limits=rpc_limits(self.conf))
+                                     server_limits=rpc_limits(self.conf),
+                                     allocation=AllocationSettings.from_conf(self.conf))
             backend.owned_cluster = cluster
             backend.broadcast_dir = os.path.join(self.app_dir, "broadcast")
             self._bus.listeners.append(MasterLogRelay(backend))
             backend.metrics_source = lambda: {**self.job_metrics.snapshot(),
                                               "cached_rdds": self.cached_rdds()}
+            backend.holds_cached_blocks = self._blocks.holds_blocks
             if cluster is not None:
-                backend.wait_for_executors(spec.workers * spec.cores, 60.0)
+                wanted = spec.workers * spec.cores
+                if backend.allocation is not None:  # only what dynamic allocation asks for
+                    wanted = min(wanted, backend.allocation.target)
+                backend.wait_for_executors(wanted, 60.0)
         except BaseException:
             if cluster is not None:
                 cluster.stop()

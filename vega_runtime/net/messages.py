@@ -226,11 +226,29 @@ class RegisterApplication:
     app_id: AppIdOrEmpty = ""
     #: PYTHONHASHSEED for the executors, so they all hash keys alike (PySpark's default 0)
     hash_seed: str = "0"
+    #: dynamic allocation: the executors it wants now (RequestExecutors changes it); -1:
+    #: as many as it can get (static allocation)
+    requested_executors: int = -1
 
 
 @dataclass
 class UnregisterApplication:
     app_id: AppIdOrEmpty
+
+
+@dataclass
+class RequestExecutors:
+    """Dynamic allocation: the total number of executors the application wants now
+    (Spark's RequestExecutors); the master launches no more than that."""
+    requested_total: int
+
+
+@dataclass
+class KillExecutors:
+    """Dynamic allocation: the application releases these idle executors; the master has
+    their workers stop them (their map outputs stay served by the workers)."""
+    executor_ids: List[ExecutorId]
+    reason: str
 
 
 @dataclass
@@ -392,7 +410,7 @@ MESSAGE_TYPES: Dict[str, Type] = {cls.__name__: cls for cls in (
     ExecutorReady, TaskOutput, TaskFinished, RegisterExecutor,
     RegisterWorker, WorkerHeartbeat, WorkerStopping, ExecutorExited,
     RegisteredWorker, RegisterWorkerFailed, LaunchExecutor, KillExecutor, ApplicationEnded,
-    RegisterApplication, UnregisterApplication,
+    RegisterApplication, UnregisterApplication, RequestExecutors, KillExecutors,
     RegisteredApplication, ApplicationRejected, ExecutorAdded, ExecutorRemoved, ApplicationWaiting,
     FetchBlock, BlockData, BlockUnavailable, RequestStatus, StatusReply,
     PackageQuery, PackageStatus, UploadPackage, FetchPackage, PackageData,

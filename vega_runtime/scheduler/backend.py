@@ -105,6 +105,15 @@ class TaskFinishedEvent:
 
 
 @dataclass
+class TaskStartedEvent:
+    """A task was sent to an executor (``at``: ``time.monotonic()`` then)."""
+    task_id: int
+    executor_id: str
+    host: str
+    at: float
+
+
+@dataclass
 class ExecutorAddedEvent:
     executor_id: str
     host: str
@@ -117,6 +126,8 @@ class ExecutorLostEvent:
     reason: str
     task_ids: List[int]
     outputs_lost: bool
+    #: released on purpose (dynamic allocation), not lost: nothing of it is missed
+    released: bool = False
 
 
 #: ``on_output(task_id, executor_id, host, stream, text)``

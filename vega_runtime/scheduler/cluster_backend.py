@@ -25,12 +25,14 @@ from ..net.framing import ConnectionClosed, ProtocolError
 from ..net.messages import (AppLog, AppMetrics, ApplicationKilled, ApplicationRejected, BroadcastData,
                             FetchBroadcast, ApplicationWaiting, ExecutorAdded,
                             ExecutorRemoved, RegisterApplication, RegisteredApplication,
-                            KillTask, RegisterExecutor, RemoveBroadcast, RemoveRdd, Shutdown, TaskFinished,
-                            TaskOutput, UnregisterApplication)
+                            KillExecutors, KillTask, RegisterExecutor, RemoveBroadcast, RemoveRdd,
+                            RequestExecutors, Shutdown, TaskFinished, TaskOutput,
+                            UnregisterApplication)
 from ..net.server import Server
 from ..versions import python_version
+from .allocation import AllocationSettings, ExecutorAllocationManager, ExecutorView
 from .backend import (ExecutorAddedEvent, ExecutorLostEvent, OutputCallback, TaskFinishedEvent, TaskLaunch,
-                      TaskQueue)
+                      TaskQueue, TaskStartedEvent)
 from .listener import JobListener, prefix_lines
 from .log_buffer import LogRelayBuffer, dropped_notice
 
@@ -38,6 +40,8 @@ log = logging.getLogger(__name__)
 
 #: Seconds a lost executor's connection waits for its worker to report how it exited.
 EXIT_REASON_WAIT = 1.0
+#: How often dynamic allocation looks at the backlog and idle executors (Spark: 100 ms).
+ALLOCATION_INTERVAL = 0.1
 
 
 class MasterUnreachable(VegaError):
@@ -87,6 +91,10 @@ class _Slot:
         self.executor_id, self.host, self.shuffle_port, self.conn = executor_id, host, shuffle_port, conn
         self.task: Optional[TaskLaunch] = None
         self.payloads_sent: set = set()
+        #: when it last became idle (``time.monotonic()``)
+        self.idle_since = time.monotonic()
+        #: why it is being released (dynamic allocation); it gets no more tasks
+        self.releasing: Optional[str] = None
 
 
 class ClusterBackend:
@@ -95,7 +103,8 @@ class ClusterBackend:
                  on_output: OutputCallback, on_waiting: Callable[[str], None],
                  locality_wait: float, executor_wait_timeout: float, starting: bool = False,
                  master_reconnect_timeout: float = 60.0,
-                 server_limits: Optional[dict] = None):
+                 server_limits: Optional[dict] = None,
+                 allocation: Optional[AllocationSettings] = None):
         self.on_output = on_output
         self.on_waiting = on_waiting
         self.locality_wait = locality_wait
@@ -131,6 +140,11 @@ class ClusterBackend:
         #: set once the master has given this application its id (executors may connect
         #: the moment it has, before this thread has read the reply)
         self._registered = threading.Event()
+        #: dynamic allocation (``vega.dynamic_allocation.*``); None: static allocation
+        self.allocation = ExecutorAllocationManager(allocation, time.monotonic()) \
+            if allocation is not None else None
+        #: ``holds_cached_blocks(executor_id) -> bool``, for dynamic allocation's timeouts
+        self.holds_cached_blocks: Callable[[str], bool] = lambda executor_id: False
         self.server = Server(bind_host, 0, secret, self._serve_executor, "driver",
                              **(server_limits or {})).start()
         url = f"vega://{master_host}:{master_port}"
@@ -147,7 +161,8 @@ class ClusterBackend:
         self.registration = RegisterApplication(
             request["name"], advertise_host, self.server.port, request["cores_max"],
             request["executor_cores"], request["executor_memory"], python_version(), __version__,
-            package_sha, hash_seed=os.environ.get("PYTHONHASHSEED", "0"))
+            package_sha, hash_seed=os.environ.get("PYTHONHASHSEED", "0"),
+            requested_executors=-1 if self.allocation is None else self.allocation.target)
         self.master.send(self.registration)
         reply = self.master.recv()
         if isinstance(reply, ApplicationRejected):
@@ -158,6 +173,50 @@ class ClusterBackend:
         threading.Thread(target=self._listen_to_master, name="driver-master", daemon=True).start()
         self._log_sender = threading.Thread(target=self._send_logs, name="driver-logs", daemon=True)
         self._log_sender.start()
+        if self.allocation is not None:
+            threading.Thread(target=self._allocate, name="driver-allocation", daemon=True).start()
+
+    # -- dynamic allocation ----------------------------------------------------------------
+    def _allocate(self) -> None:
+        """Ask the master for executors while tasks wait; release idle ones (on a timer, so
+        executors are released between jobs too)."""
+        while not self._stop_requested.wait(ALLOCATION_INTERVAL):
+            try:
+                self._allocate_once(time.monotonic())
+            except OSError as exc:  # the master is away: asked again after it is back
+                log.debug("dynamic allocation could not reach the master: %s", exc)
+
+    def _allocate_once(self, now: float) -> None:
+        with self.lock:
+            views = [ExecutorView(s.executor_id, s.task is not None, s.idle_since,
+                                  s.task is None and self._holds_cached(s.executor_id))
+                     for s in self.slots.values()]
+            running = sum(1 for s in self.slots.values() if s.task is not None)
+            decision = self.allocation.update(now, len(self.queue), running, views)
+            released = []
+            for executor_id, reason in decision.release:
+                slot = self.slots.get(executor_id)
+                if slot is not None and slot.task is None and slot.releasing is None:
+                    slot.releasing = reason
+                    released.append(executor_id)
+                else:
+                    self.allocation.releasing.discard(executor_id)
+            if decision.requested_total is not None:
+                self.registration = replace(self.registration,
+                                            requested_executors=decision.requested_total)
+        if decision.requested_total is not None:
+            log.info("dynamic allocation: requesting %d executors", decision.requested_total)
+            self.master.send(RequestExecutors(decision.requested_total))
+        if released:
+            log.info("dynamic allocation: releasing %s (%s)", ", ".join(released),
+                     decision.release[0][1])
+            self.master.send(KillExecutors(released, decision.release[0][1]))
+
+    def _holds_cached(self, executor_id: str) -> bool:
+        try:
+            return self.holds_cached_blocks(executor_id)
+        except RuntimeError:  # the scheduler changed the table while we read it
+            return True
 
     # -- logs kept by the master ---------------------------------------------------
     def relay_log(self, text: str) -> None:
@@ -328,6 +387,7 @@ class ClusterBackend:
                 elif isinstance(message, TaskFinished):
                     with self.lock:
                         slot.task = None
+                        slot.idle_since = time.monotonic()
                     self.events.put(TaskFinishedEvent(slot.executor_id, slot.host, message,
                                                       slot.shuffle_port))
                 elif isinstance(message, FetchBroadcast):
@@ -336,7 +396,8 @@ class ClusterBackend:
                     raise ProtocolError(conn.peer, f"unexpected {type(message).__name__}")
         except (ConnectionClosed, OSError) as exc:
             reason = f"its connection closed ({exc})"
-            self._await_exit_reason(slot.executor_id)
+            if slot.releasing is None:
+                self._await_exit_reason(slot.executor_id)
         finally:
             self._executor_removed(slot.executor_id, reason, False)
 
@@ -369,6 +430,11 @@ class ClusterBackend:
             return
         slot.conn.close()
         task_ids = [slot.task.spec.task_id] if slot.task else []
+        if slot.releasing is not None and not worker_lost:
+            log.info("executor %s on %s removed: %s", executor_id, slot.host, slot.releasing)
+            self.events.put(ExecutorLostEvent(executor_id, slot.host, slot.releasing, task_ids,
+                                              False, released=True))
+            return
         if not self._stopping:
             log.warning("executor %s on %s lost: %s", executor_id, slot.host, reason)
         self.events.put(ExecutorLostEvent(executor_id, slot.host, reason, task_ids, worker_lost))
@@ -415,7 +481,7 @@ class ClusterBackend:
             for slot in list(self.slots.values()):
                 if not self.queue:
                     return
-                if slot.task is not None:
+                if slot.task is not None or slot.releasing is not None:
                     continue
                 task = self._pick(slot.executor_id)
                 if task is None:
@@ -423,6 +489,9 @@ class ClusterBackend:
                 include = task.payload_key not in slot.payloads_sent
                 slot.task = task
                 slot.payloads_sent.add(task.payload_key)
+                # before the send: the executor's reply may be queued before this returns
+                self.events.put(TaskStartedEvent(task.spec.task_id, slot.executor_id, slot.host,
+                                                 time.monotonic()))
                 try:
                     slot.conn.send(task.message(include))
                 except OSError:
@@ -430,7 +499,8 @@ class ClusterBackend:
                     self.queue.appendleft(task)
 
     def _pick(self, executor_id: str) -> Optional[TaskLaunch]:
-        return self.queue.pick(executor_id, set(self.slots), self.locality_wait, time.monotonic())
+        alive = {e for e, s in self.slots.items() if s.releasing is None}
+        return self.queue.pick(executor_id, alive, self.locality_wait, time.monotonic())
 
     def poll(self, timeout: float) -> list:
         events = []

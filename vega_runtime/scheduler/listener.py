@@ -22,8 +22,20 @@ class JobListener:
 
     def on_stage_submitted(self, stage_id: int, attempt: int, name: str, num_tasks: int) -> None: ...
 
+    def on_task_start(self, stage_id: int, partition: int, task_id: int, attempt: int,
+                      executor_id: str, host: str, speculative: bool) -> None:
+        """A task attempt was sent to an executor; ``speculative``: a copy of a straggler."""
+
     def on_task_end(self, stage_id: int, partition: int, executor_id: str, success: bool,
-                    duration: float) -> None: ...
+                    duration: float, attempt: int = 0, speculative: bool = False) -> None: ...
+
+    def on_task_killed(self, stage_id: int, partition: int, task_id: int, attempt: int,
+                       executor_id: str, speculative: bool, reason: str) -> None:
+        """A running attempt was killed while its job went on: another attempt of the
+        partition finished first, or its stage was resubmitted.  Its outcome is ignored."""
+
+    def on_speculative_task_submitted(self, stage_id: int, partition: int) -> None:
+        """A straggler of the stage gets a copy (Spark's SpeculativeTaskSubmitted)."""
 
     def on_stage_completed(self, stage_id: int, failure: Optional[str]) -> None: ...
 
@@ -35,7 +47,9 @@ class JobListener:
 
     def on_executor_added(self, executor_id: str, host: str) -> None: ...
 
-    def on_executor_lost(self, executor_id: str, host: str, reason: str) -> None: ...
+    def on_executor_removed(self, executor_id: str, host: str, reason: str, lost: bool) -> None:
+        """``lost``: it died or its connection broke; else it was released on purpose
+        (dynamic allocation), and its map outputs are still served by its worker."""
 
     def on_application_end(self, summary: dict) -> None:
         """The Context stopped; ``summary`` is its event log's summary (or empty)."""
