@@ -74,6 +74,8 @@ def test_idle_executors_are_released_between_actions_and_shuffle_output_stays_re
         assert len(removed) >= used
         assert all(not e["lost"] and e["reason"].startswith("released by dynamic allocation: "
                                                            "idle for") for e in removed)
+        second_start = events(ctx, "JobStart")[1]["time"]
+        assert all(e["time"] < second_start for e in removed)  # when they went, not when heard
         assert not [e for e in events(ctx, "TaskEnd") if not e["success"]]
 
 
@@ -122,7 +124,9 @@ def test_a_straggler_is_speculated_and_the_result_and_accumulators_are_exact(tmp
                 seen.add(1)
                 yield record * 10
 
+        started = time.monotonic()
         result = ctx.parallelize(range(40), 4).map_partitions(maybe_hang).collect()
+        print(f"speculated job took {time.monotonic() - started:.2f}s")
         assert result == [x * 10 for x in range(40)]
         assert seen.value == 40
         starts = events(ctx, "TaskStart")

@@ -9,6 +9,7 @@ backend, so a long task's prints appear while it runs.
 from __future__ import annotations
 
 import collections
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Deque, FrozenSet, Iterable, Iterator, List, Optional, Protocol, Set
 
@@ -117,6 +118,8 @@ class TaskStartedEvent:
 class ExecutorAddedEvent:
     executor_id: str
     host: str
+    #: when (``time.time()``): the job loop may hear of it only when the next job runs
+    at: float = field(default_factory=time.time)
 
 
 @dataclass
@@ -128,6 +131,8 @@ class ExecutorLostEvent:
     outputs_lost: bool
     #: released on purpose (dynamic allocation), not lost: nothing of it is missed
     released: bool = False
+    #: when (``time.time()``): the job loop may hear of it only when the next job runs
+    at: float = field(default_factory=time.time)
 
 
 #: ``on_output(task_id, executor_id, host, stream, text)``

@@ -38,10 +38,12 @@ class EventLog(JobListener):
         self._file = open_private(self.path, "a", encoding="utf-8")
         self._write("ApplicationStart", app_id=app_id, name=app_name, master=master)
 
-    def _write(self, event: str, flush: bool = True, **fields) -> None:
-        """Append one event; task-level events are buffered (as Spark's event logger does),
-        the next application, job or stage event flushes them."""
-        line = json.dumps({"event": event, "time": time.time(), **fields})
+    def _write(self, event: str, flush: bool = True, at: Optional[float] = None,
+               **fields) -> None:
+        """Append one event (that happened ``at``, else now); task-level events are
+        buffered (as Spark's event logger does), the next application, job or stage event
+        flushes them."""
+        line = json.dumps({"event": event, "time": time.time() if at is None else at, **fields})
         with self._lock:
             if not self._file.closed:
                 self._file.write(line + "\n")
@@ -80,11 +82,13 @@ class EventLog(JobListener):
     def on_speculative_task_submitted(self, stage_id: int, partition: int) -> None:
         self._write("SpeculativeTaskSubmitted", False, stage_id=stage_id, partition=partition)
 
-    def on_executor_added(self, executor_id: str, host: str) -> None:
-        self._write("ExecutorAdded", executor=executor_id, host=host)
+    def on_executor_added(self, executor_id: str, host: str, at: float) -> None:
+        self._write("ExecutorAdded", at=at, executor=executor_id, host=host)
 
-    def on_executor_removed(self, executor_id: str, host: str, reason: str, lost: bool) -> None:
-        self._write("ExecutorRemoved", executor=executor_id, host=host, reason=reason, lost=lost)
+    def on_executor_removed(self, executor_id: str, host: str, reason: str, lost: bool,
+                            at: float) -> None:
+        self._write("ExecutorRemoved", at=at, executor=executor_id, host=host, reason=reason,
+                    lost=lost)
 
     def on_task_metrics(self, outcome: str, metrics: dict) -> None:
         self._write("TaskMetrics", False, outcome=outcome,

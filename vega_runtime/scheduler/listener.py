@@ -45,11 +45,15 @@ class JobListener:
 
     def on_waiting(self, message: str) -> None: ...
 
-    def on_executor_added(self, executor_id: str, host: str) -> None: ...
+    def on_executor_added(self, executor_id: str, host: str, at: float) -> None:
+        """``at``: when it registered (``time.time()``); between jobs the driver hears of
+        executors only when the next job starts, so this is earlier than the call."""
 
-    def on_executor_removed(self, executor_id: str, host: str, reason: str, lost: bool) -> None:
+    def on_executor_removed(self, executor_id: str, host: str, reason: str, lost: bool,
+                            at: float) -> None:
         """``lost``: it died or its connection broke; else it was released on purpose
-        (dynamic allocation), and its map outputs are still served by its worker."""
+        (dynamic allocation), and its map outputs are still served by its worker.
+        ``at``: when it went (see ``on_executor_added``)."""
 
     def on_application_end(self, summary: dict) -> None:
         """The Context stopped; ``summary`` is its event log's summary (or empty)."""

@@ -139,11 +139,11 @@ class JobRunner:
             self._task_started(event)
             return []
         if isinstance(event, ExecutorAddedEvent):
-            self.listener.on_executor_added(event.executor_id, event.host)
+            self.listener.on_executor_added(event.executor_id, event.host, event.at)
             return []
         if isinstance(event, ExecutorLostEvent):
             self.listener.on_executor_removed(event.executor_id, event.host, event.reason,
-                                              not event.released)
+                                              not event.released, event.at)
             self.blocks.executor_lost(event.executor_id)
             actions = self.dag.executor_lost(event.executor_id, event.outputs_lost)
             for task_id in event.task_ids:
