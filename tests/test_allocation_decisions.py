@@ -287,3 +287,28 @@ def test_a_failed_attempt_is_not_retried_while_its_copy_runs(ctx):
     assert dag.task_failed(task, error) == []
     done = dag.task_succeeded(copy, [0, 1])
     assert isinstance(done[-1], JobSucceeded) and done[-1].results == [[0, 1]]
+
+
+# -- vega status ---------------------------------------------------------------------------
+
+def test_vega_status_shows_each_applications_executors_and_its_request():
+    from rich.console import Console
+
+    from vega_cli.status import render
+
+    def app(app_id, executors, requested):
+        return {"id": app_id, "name": "job", "state": "running", "cores": executors,
+                "executors": executors, "requested_executors": requested, "driver": "",
+                "started": 0.0, "duration_seconds": 1.0, "waiting_reason": ""}
+
+    console = Console(record=True, width=200)
+    render({"master": {"url": "vega://m:7077", "version": __version__, "uptime_seconds": 5.0},
+            "workers": [], "drivers": [],
+            "applications": [app("app-1", 3, None), app("app-2", 2, 5), app("app-3", 4, 4)]},
+           console)
+    rows = {}
+    for line in console.export_text().splitlines():
+        cells = [c.strip() for c in line.split("│")[1:-1]]
+        if cells and cells[0].startswith("app-"):
+            rows[cells[0]] = cells[3:5]  # cores, executors
+    assert rows == {"app-1": ["3", "3"], "app-2": ["2", "2 (requested 5)"], "app-3": ["4", "4"]}

@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 EXIT_REASON_WAIT = 1.0
 #: How often dynamic allocation looks at the backlog and idle executors (Spark: 100 ms).
 ALLOCATION_INTERVAL = 0.1
+#: A released executor still connected after this long (its master did not know it) is
+#: told to stop by the driver itself.
+RELEASE_GRACE = 10.0
 
 
 class MasterUnreachable(VegaError):
@@ -95,6 +98,7 @@ class _Slot:
         self.idle_since = time.monotonic()
         #: why it is being released (dynamic allocation); it gets no more tasks
         self.releasing: Optional[str] = None
+        self.releasing_since = 0.0
 
 
 class ClusterBackend:
@@ -197,16 +201,26 @@ class ClusterBackend:
             for executor_id, reason in decision.release:
                 slot = self.slots.get(executor_id)
                 if slot is not None and slot.task is None and slot.releasing is None:
-                    slot.releasing = reason
+                    slot.releasing, slot.releasing_since = reason, now
                     released.append(executor_id)
                 else:
                     self.allocation.releasing.discard(executor_id)
+            overdue = [s for s in self.slots.values()
+                       if s.releasing is not None and now - s.releasing_since > RELEASE_GRACE]
             if decision.requested_total is not None:
                 self.registration = replace(self.registration,
                                             requested_executors=decision.requested_total)
         if decision.requested_total is not None:
             log.info("dynamic allocation: requesting %d executors", decision.requested_total)
             self.master.send(RequestExecutors(decision.requested_total))
+        for slot in overdue:
+            slot.releasing_since = now  # told once per grace period
+            log.warning("executor %s was released %.0fs ago and still runs: stopping it from "
+                        "the driver", slot.executor_id, RELEASE_GRACE)
+            try:
+                slot.conn.send(Shutdown("released by dynamic allocation"))
+            except OSError:
+                pass
         if released:
             log.info("dynamic allocation: releasing %s (%s)", ", ".join(released),
                      decision.release[0][1])
