@@ -4,8 +4,10 @@ straggler's copy wins with exact results and accumulators."""
 
 import json
 import logging
+import subprocess
 import threading
 import time
+import urllib.request
 from operator import add
 
 import pytest
@@ -13,7 +15,8 @@ import pytest
 from vega_runtime import Context, TaskContext
 from vega_runtime.scheduler.listener import JobListener
 
-from proc_helpers import wait_for
+from proc_helpers import kill_group, read_text, spawn_vega, wait_for
+from sshd_hosts import free_port
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -143,3 +146,53 @@ def test_a_straggler_is_speculated_and_the_result_and_accumulators_are_exact(tmp
         assert [e["partition"] for e in events(ctx, "SpeculativeTaskSubmitted")] == [3]
         # the next job runs (on local[2] the killed attempt's process was replaced)
         assert ctx.parallelize(range(10), 4).map_partitions(maybe_hang).count() == 10
+
+
+def metric(host, port, name):
+    """A worker's counter from its /metrics."""
+    with urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=10) as reply:
+        text = reply.read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(name + "{"))
+
+
+def test_released_executors_map_outputs_are_served_by_their_workers(bare_master, tmp_path):
+    """Separately started workers on two loopback addresses: every executor is released
+    after the map stage, and the next action's reducers fetch the map outputs of the other
+    host from its worker's shuffle service (the map stage does not run again)."""
+    workers, ports = [], {}
+    try:
+        for host in ("127.0.0.2", "127.0.0.3"):
+            ports[host] = free_port(host)
+            log = open(tmp_path / f"worker-{host}.out", "wb")
+            workers.append((spawn_vega("worker", bare_master.url, "--host", host, "--cores", "2",
+                                       "--memory", "1g", "--webui-port", str(ports[host]),
+                                       "--work-dir", str(tmp_path / host), env=bare_master.env,
+                                       stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                       start_new_session=True), log))
+        for host in ports:
+            wait_for(lambda: "registered with master" in read_text(
+                str(tmp_path / f"worker-{host}.out")), 60, f"the worker on {host} to register")
+        recorder = StageRecorder()
+        conf = {**dynamic_conf(tmp_path), "vega.dynamic_allocation.initial_executors": 2}
+        with Context(bare_master.url, "dyn-service", conf=conf, listeners=[recorder]) as ctx:
+            wait_for(lambda: len(ctx.backend.slots) == 2, 60, "two executors")
+            assert {s.host for s in ctx.backend.slots.values()} == {"127.0.0.2", "127.0.0.3"}
+            pairs = ctx.parallelize(range(3000), 4).map(lambda x: (x % 11, x)).group_by_key(4)
+            expected = sorted((k, sorted(x for x in range(3000) if x % 11 == k)) for k in range(11))
+            assert sorted((k, sorted(v)) for k, v in pairs.collect()) == expected
+            wait_for(lambda: app_status(ctx)["executors"] == 0, 30, "every executor released")
+            served_before = sum(metric(h, p, "vega_shuffle_blocks_served_total")
+                                for h, p in ports.items())
+            stages_before = len(recorder.submitted)
+            assert sorted((k, sorted(v)) for k, v in pairs.collect()) == expected
+            assert [kind for _, kind, _ in recorder.submitted[stages_before:]] == ["result stage"]
+            served = sum(metric(h, p, "vega_shuffle_blocks_served_total")
+                         for h, p in ports.items()) - served_before
+            assert served > 0
+            assert metric("127.0.0.2", ports["127.0.0.2"], "vega_shuffle_blocks_missing_total") \
+                + metric("127.0.0.3", ports["127.0.0.3"], "vega_shuffle_blocks_missing_total") == 0
+    finally:
+        for proc, log in workers:
+            kill_group(proc)
+            log.close()

@@ -85,6 +85,10 @@ class JobRunner:
         self.listener.on_job_start(job_id, description)
         log.info("job %d submitted: %s", job_id, description)
         try:
+            # what happened since the last job (executors lost or released) first, so the
+            # job is planned on what is still there
+            for event in self.backend.poll(0.0):
+                self._apply(self._handle(event))
             actions = self.dag.submit_job(job_id, rdd, func, partitions)
             self.listener.on_job_stages(job_id, self.dag.job_stage_ids())
             self._apply(actions)
