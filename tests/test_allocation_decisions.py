@@ -87,6 +87,27 @@ def test_max_below_min_is_refused():
         ExecutorAllocationManager(AllocationSettings(min_executors=3, max_executors=2), now=0.0)
 
 
+def test_bad_settings_are_refused_with_the_key_and_where_it_came_from():
+    """A Context with impossible dynamic allocation or speculation settings fails at once,
+    naming the setting."""
+    from vega_runtime.config import Config
+    from vega_runtime.errors import ConfigError
+
+    conf = Config.load(overrides={"vega.dynamic_allocation.enabled": True,
+                                  "vega.dynamic_allocation.min_executors": 3,
+                                  "vega.dynamic_allocation.max_executors": 2})
+    with pytest.raises(ConfigError) as info:
+        AllocationSettings.from_conf(conf)
+    assert str(info.value) == ("job: vega.dynamic_allocation.max_executors (2) is below "
+                               "min_executors (3): raise it, or set it to 0 for no limit")
+    conf = Config.load(overrides={"vega.speculation": "true", "vega.speculation.quantile": 1.5})
+    with pytest.raises(ConfigError, match="vega.speculation.quantile is 1.5: it must be a "
+                                          r"fraction in \(0, 1\]"):
+        SpeculationPolicy.from_conf(conf)
+    assert SpeculationPolicy.from_conf(Config.load()) is None
+    assert AllocationSettings.from_conf(Config.load()) is None
+
+
 # -- the driver's releases ---------------------------------------------------------------
 
 def test_executors_idle_past_the_timeout_are_released_down_to_min():

@@ -52,6 +52,7 @@ io_files = _lazy("vega_runtime.io.files")
 outputs = _lazy("vega_runtime.io.output")
 dependency = _lazy("vega_runtime.rdd.dependency")
 sources = _lazy("vega_runtime.rdd.sources")
+allocation = _lazy("vega_runtime.scheduler.allocation")
 block_tracker = _lazy("vega_runtime.scheduler.block_tracker")
 dag = _lazy("vega_runtime.scheduler.dag")
 event_log = _lazy("vega_runtime.scheduler.event_log")
@@ -92,6 +93,8 @@ class Context(JobControl, FileShipping):
         try:
             self.conf = config.Config.load(config_file=config_file, overrides=overrides)
             self.master_spec: MasterSpec = parse_master(self.conf["vega.master"])
+            speculation_policy = speculation.SpeculationPolicy.from_conf(self.conf)
+            allocation.AllocationSettings.from_conf(self.conf)  # refused before anything starts
         except BaseException:
             if early_forkserver is not None:
                 early_forkserver.close()
@@ -145,8 +148,7 @@ class Context(JobControl, FileShipping):
             self._bus,
             {"memory_bound": self.conf["vega.shuffle.memory_bound"],
              "batch_records": self.conf["vega.shuffle.batch_records"]},
-            self._merge_accumulators, self._blocks, self._job_settings,
-            speculation.SpeculationPolicy.from_conf(self.conf))
+            self._merge_accumulators, self._blocks, self._job_settings, speculation_policy)
         self._finalizer = weakref.finalize(self, _shutdown, self.backend, self.app_dir)
         atexit.register(self._finalizer)
         Context._active = weakref.ref(self)
@@ -189,7 +191,6 @@ class Context(JobControl, FileShipping):
         """A backend on a running cluster, or on a local-cluster started for this Context."""
         from .config import rpc_limits
         from .net.connection import create_secret_file, load_secret, resolve_secret_file
-        from .scheduler.allocation import AllocationSettings
         from .scheduler.cluster_backend import ClusterBackend, MasterLogRelay
         from .scheduler.local_cluster import LocalCluster
 
@@ -218,7 +219,7 @@ class Context(JobControl, FileShipping):
                                      starting=cluster is not None,
                                      master_reconnect_timeout=self.conf["vega.master.reconnect_timeout"],
                                      server_limits=rpc_limits(self.conf),
-                                     allocation=AllocationSettings.from_conf(self.conf))
+                                     allocation=allocation.AllocationSettings.from_conf(self.conf))
             backend.owned_cluster = cluster
             backend.broadcast_dir = os.path.join(self.app_dir, "broadcast")
             self._bus.listeners.append(MasterLogRelay(backend))

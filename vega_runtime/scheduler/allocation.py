@@ -53,6 +53,15 @@ class AllocationSettings:
         key = "vega.dynamic_allocation."
         if not conf[key + "enabled"]:
             return None
+        for name in ("min_executors", "max_executors", "initial_executors",
+                     "scheduler_backlog_timeout", "sustained_scheduler_backlog_timeout",
+                     "executor_idle_timeout", "cached_executor_idle_timeout"):
+            if conf[key + name] < 0:
+                _refuse(conf, key + name, f"is {conf[key + name]}: it cannot be negative")
+        if conf[key + "max_executors"] and conf[key + "max_executors"] < conf[key + "min_executors"]:
+            _refuse(conf, key + "max_executors",
+                    f"({conf[key + 'max_executors']}) is below min_executors "
+                    f"({conf[key + 'min_executors']}): raise it, or set it to 0 for no limit")
         return cls(conf[key + "min_executors"], conf[key + "max_executors"],
                    conf[key + "initial_executors"], conf[key + "scheduler_backlog_timeout"],
                    conf[key + "sustained_scheduler_backlog_timeout"] or None,
@@ -72,6 +81,12 @@ class AllocationSettings:
         if self.sustained_backlog_timeout is None:
             return self.backlog_timeout
         return self.sustained_backlog_timeout
+
+
+def _refuse(conf, key: str, problem: str) -> None:
+    from ..errors import ConfigError
+
+    raise ConfigError(conf.origin(key) if hasattr(conf, "origin") else "", key, problem)
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,16 @@ class SpeculationPolicy:
         """The policy of ``vega.speculation.*``; None when speculation is off."""
         if not conf["vega.speculation"]:
             return None
+        from ..errors import ConfigError
+
+        checks = (("multiplier", lambda v: v > 0, "must be above 0 (e.g. 1.5)"),
+                  ("quantile", lambda v: 0 < v <= 1, "must be a fraction in (0, 1] (e.g. 0.75)"),
+                  ("min_runtime", lambda v: v >= 0, "cannot be negative"))
+        for name, valid, rule in checks:
+            key = f"vega.speculation.{name}"
+            if not valid(conf[key]):
+                raise ConfigError(conf.origin(key) if hasattr(conf, "origin") else "", key,
+                                  f"is {conf[key]}: it {rule}")
         return cls(conf["vega.speculation.multiplier"], conf["vega.speculation.quantile"],
                    conf["vega.speculation.min_runtime"])
 
