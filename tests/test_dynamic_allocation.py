@@ -196,3 +196,22 @@ def test_released_executors_map_outputs_are_served_by_their_workers(bare_master,
         for proc, log in workers:
             kill_group(proc)
             log.close()
+
+
+def test_an_executor_holding_cached_blocks_is_kept_while_idle_ones_go(tmp_path):
+    """With cached_executor_idle_timeout left at never, the executor caching a partition
+    stays after the others are released, and the cache is read from it."""
+    conf = dynamic_conf(tmp_path, initial_executors=2)
+    with Context("local-cluster[2,1]", "dyn-cached", conf=conf) as ctx:
+        wait_for(lambda: len(ctx.backend.slots) == 2, 60, "two executors")
+        cached = ctx.parallelize(range(100), 1).map(lambda x: x + 1).cache()
+        assert cached.count() == 100
+        [usage] = ctx.cached_rdds()
+        holder = usage["executors"]
+        assert len(holder) == 1
+        wait_for(lambda: app_status(ctx)["executors"] == 1, 30, "the idle executor released")
+        assert sorted(ctx.backend.slots) == holder
+        time.sleep(3.0)  # three idle timeouts: staying can only be seen over time
+        assert sorted(ctx.backend.slots) == holder and app_status(ctx)["executors"] == 1
+        assert cached.sum() == sum(range(1, 101))
+        assert ctx.cached_rdds()[0]["executors"] == holder
