@@ -333,3 +333,12 @@ def test_vega_status_shows_each_applications_executors_and_its_request():
         if cells and cells[0].startswith("app-"):
             rows[cells[0]] = cells[3:5]  # cores, executors
     assert rows == {"app-1": ["3", "3"], "app-2": ["2", "2 (requested 5)"], "app-3": ["4", "4"]}
+
+
+def test_a_release_naming_a_malformed_executor_id_is_refused_on_the_wire():
+    from vega_runtime.net.framing import ProtocolError
+    from vega_runtime.net.messages import KillExecutors, from_wire, to_wire
+
+    assert from_wire(to_wire(KillExecutors(["exec-3"], "idle"))).executor_ids == ["exec-3"]
+    with pytest.raises(ProtocolError, match="malformed ids"):
+        from_wire(to_wire(KillExecutors(["exec-3", "../../etc"], "idle")))

@@ -488,12 +488,16 @@ def _describe(hint) -> str:
 
 def _has_ids(value, hint) -> bool:
     """Whether the ids inside a (type-checked) list field match: an item hinted
-    ``Annotated[List[str], (kind, kind...)]`` must be exactly one id of each kind."""
+    ``Annotated[List[str], (kind, kind...)]`` must be exactly one id of each kind, and
+    an item hinted ``Annotated[str, kind]`` one id of that kind."""
     if typing.get_origin(hint) is not list:
         return True
     (item,) = typing.get_args(hint) or (typing.Any,)
     if typing.get_origin(item) is not Annotated:
         return True
+    single = [e for e in typing.get_args(item)[1:] if isinstance(e, ids.IdKind)]
+    if single:
+        return all(single[0].matches(v) for v in value)
     kinds = [e for e in typing.get_args(item)[1:] if isinstance(e, tuple)]
     return all(len(v) == len(kinds[0]) and all(k.matches(x) for k, x in zip(kinds[0], v))
                for v in value) if kinds else True

@@ -289,7 +289,8 @@ class JobRunner:
         key = (stage.stage_id, stage.attempt)
         for spec in tasks:
             self._tasks[spec.task_id] = spec
-            preferred = self.blocks.preferred_executors(stage.rdd, spec.partition)
+            # not an executor it must avoid (a retry's, or a speculative copy's original)
+            preferred = self.blocks.preferred_executors(stage.rdd, spec.partition) - spec.excluded
             self.backend.launch(TaskLaunch(spec, key, payload, dumps(partitions[spec.partition]),
                                            preferred))
 
