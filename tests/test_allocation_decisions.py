@@ -8,7 +8,7 @@ import math
 import pytest
 
 from vega_runtime import Context
-from vega_runtime.deploy.master_state import (ApplicationRegistering, ExecutorsReleased,
+from vega_runtime.deploy.master_state import (ApplicationRegistering, AppState, ExecutorsReleased,
                                               ExecutorsRequested, Send)
 from vega_runtime.errors import TaskFailed
 from vega_runtime.net.messages import (ApplicationWaiting, KillExecutor, LaunchExecutor,
@@ -178,6 +178,7 @@ def test_the_master_launches_no_more_than_the_requested_total():
     session, app_id = register(sim, requested=0)
     app = sim.state.apps[app_id]
     assert app.executors == {} and app.requested_total == 0
+    assert app.state == AppState.RUNNING  # running, wanting no executor for now
     assert not [a for a in sim.actions if isinstance(a, Send)
                 and isinstance(a.message, ApplicationWaiting)]  # it wants none: not waiting
     assert launched(sim.apply(ExecutorsRequested(session, 3))) == ["exec-1", "exec-2", "exec-3"]

@@ -582,7 +582,7 @@ class MasterState:
         """Grant executors to active applications, oldest first."""
         for app in sorted(self._active.values(), key=lambda a: a.submitted):
             granted = self._grant(app, out)
-            if app.executors:
+            if app.executors or app.at_requested_total:  # (it may want none for now)
                 app.state = AppState.RUNNING
             if not granted and not app.executors and not app.at_requested_total:
                 self._tell_waiting(app, out)
