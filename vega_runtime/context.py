@@ -180,6 +180,9 @@ class Context(JobControl, FileShipping):
         budget = self.conf["vega.storage.memory"]
         from .scheduler.local_backend import InlineBackend, ProcessPoolBackend
 
+        if spec.kind in ("inline", "local") and self.conf["vega.dynamic_allocation.enabled"]:
+            log.warning("vega.dynamic_allocation.enabled has no effect on %s: its executors "
+                        "are fixed (use a cluster or local-cluster master)", spec.url)
         if spec.kind == "inline":
             return InlineBackend(self.app_dir, output, budget)
         if spec.kind == "local":
