@@ -22,6 +22,9 @@ from proc_helpers import clean_env, kill_group, read_text, spawn_vega, wait_for
 from vega_runtime import Context
 
 MASTERS = ["local", "local[2]", "local-cluster[2,1]"]
+#: the suite's local clusters ask for executors as Spark's dynamic allocation does
+LOCAL_CLUSTER_CONF = {"vega.dynamic_allocation.enabled": True,
+                      "vega.dynamic_allocation.initial_executors": 2}
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -44,8 +47,10 @@ shutil.copy(os.path.join(REPO, "conf", "vega-defaults.yaml"), os.environ["VEGA_C
 
 @pytest.fixture(scope="module", params=MASTERS)
 def ctx(request):
-    """A Context per master kind, shared by a module's tests (startup is not free)."""
-    context = Context(master=request.param, app_name="tests")
+    """A Context per master kind, shared by a module's tests (startup is not free).
+    ``local-cluster`` runs with dynamic allocation on (it starts with every core)."""
+    conf = LOCAL_CLUSTER_CONF if request.param.startswith("local-cluster") else {}
+    context = Context(master=request.param, app_name="tests", conf=conf)
     yield context
     context.stop()
 

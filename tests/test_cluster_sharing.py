@@ -228,7 +228,7 @@ def test_a_memory_hog_is_stopped_at_its_limit_and_reported_as_such_everywhere(tm
 
         (log_name,) = os.listdir(events)
         lost = [e for e in map(json.loads, open(events / log_name))
-                if e["event"] == "ExecutorLost"]
+                if e["event"] == "ExecutorRemoved" and e["lost"]]
         assert [(e["executor"], e["reason"], e["cause"]) for e in lost] == [
             ("exec-1", first, "memory_limit"), ("exec-2", second, "memory_limit")]
         logs = vega("logs", status_app(own, "hog")["id"], "--master", own.url,
@@ -280,7 +280,7 @@ def test_executor_exits_and_signals_are_classified_in_the_error_and_the_event_lo
             [f"FAILED {exited}", f"FAILED {killed}"]
         (log_name,) = os.listdir(events)
         lost = [(e["reason"].split(" (its log ends")[0], e["cause"])
-                for e in map(json.loads, open(events / log_name)) if e["event"] == "ExecutorLost"]
+                for e in map(json.loads, open(events / log_name)) if e["event"] == "ExecutorRemoved" and e["lost"]]
         assert lost == [(exited, "exit_code"), (killed, "signal")]
     finally:
         own.stop()
@@ -331,7 +331,7 @@ def test_an_executor_lost_with_a_silent_worker_is_classified_as_a_lost_heartbeat
         assert line_value(driver.lines, "DONE") == [0, 1]
         (log_name,) = os.listdir(events)
         lost = [(e["executor"], e["reason"], e["cause"])
-                for e in map(json.loads, open(events / log_name)) if e["event"] == "ExecutorLost"]
+                for e in map(json.loads, open(events / log_name)) if e["event"] == "ExecutorRemoved" and e["lost"]]
         assert lost == [(executor, f"executor {executor} on 127.0.0.1 was lost with its worker "
                                    f"{victim.worker_id} (no heartbeat for 3s) while running task "
                                    f"0.{partition}", "heartbeat")]

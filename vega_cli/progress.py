@@ -50,7 +50,7 @@ class ProgressDisplay(JobListener):
             self._line(f"stage {stage_id} started: {label}, {num_tasks} tasks")
 
     def on_task_end(self, stage_id: int, partition: int, executor_id: str, success: bool,
-                    duration: float) -> None:
+                    duration: float, attempt: int = 0, speculative: bool = False) -> None:
         if success and self.progress is not None and stage_id in self.tasks:
             self.progress.advance(self.tasks[stage_id])
 

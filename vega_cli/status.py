@@ -136,6 +136,13 @@ def _print_token(url: str, secret_file: str) -> None:
         click.echo(f"web UI: {link}", err=True)
 
 
+def _executors(app: dict) -> str:
+    """``3``, or ``3 (requested 5)`` while dynamic allocation asks for another number."""
+    count, requested = app.get("executors", app["cores"]), app.get("requested_executors")
+    return str(count) if requested is None or requested == count else \
+        f"{count} (requested {requested})"
+
+
 def render(data: dict, console: Console) -> None:
     m = data["master"]
     console.print(f"[bold]master[/] {m['url']}  version {m['version']}  "
@@ -155,10 +162,10 @@ def render(data: dict, console: Console) -> None:
     console.print(workers)
     apps = Table(title="applications", title_justify="left")
     apps.add_column("id", overflow="fold")
-    for column in ("name", "state", "cores", "started", "duration"):
+    for column in ("name", "state", "cores", "executors", "started", "duration"):
         apps.add_column(column)
     for a in data["applications"]:
-        apps.add_row(a["id"], a["name"], a["state"], str(a["cores"]),
+        apps.add_row(a["id"], a["name"], a["state"], str(a["cores"]), _executors(a),
                      time.strftime("%H:%M:%S", time.localtime(a["started"])),
                      _duration(a["duration_seconds"]))
     console.print(apps)

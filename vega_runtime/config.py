@@ -16,6 +16,7 @@ test keeps it in step with ``SETTINGS``.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -85,6 +86,20 @@ def parse_float(text: Any) -> float:
         return float(text)
     except (TypeError, ValueError):
         raise ValueError(f"{text!r} is not a number") from None
+
+
+def parse_seconds_or_never(text: Any) -> float:
+    """Seconds, or ``never`` (infinity).
+
+    >>> parse_seconds_or_never("30"), parse_seconds_or_never("never")
+    (30.0, inf)
+    """
+    if isinstance(text, str) and text.strip().lower() in ("never", "inf", "infinity"):
+        return math.inf
+    value = parse_float(text)
+    if value < 0:
+        raise ValueError(f"{text!r} is negative: give seconds, or never")
+    return value
 
 
 def parse_str(text: Any) -> str:
@@ -345,6 +360,41 @@ SETTINGS: tuple[Setting, ...] = (
             "registers, the application waits and says which labels nobody has."),
     Setting("vega.scheduler.executor_wait_timeout", 300.0, parse_float, "seconds",
             "How long a job waits for a first executor (no live workers) before failing."),
+    Setting("vega.dynamic_allocation.enabled", False, parse_bool, "boolean",
+            "Dynamic allocation on a cluster master: ask the master for executors while tasks "
+            "wait and give back idle ones (Spark's spark.dynamicAllocation.enabled). Map "
+            "outputs of released executors stay readable: their workers serve them."),
+    Setting("vega.dynamic_allocation.min_executors", 0, parse_int, "executors",
+            "Executors dynamic allocation keeps however idle the application is."),
+    Setting("vega.dynamic_allocation.max_executors", 0, parse_int, "executors",
+            "Most executors dynamic allocation asks for; 0 means as many as waiting tasks can "
+            "use (vega.cores.max still applies)."),
+    Setting("vega.dynamic_allocation.initial_executors", 0, parse_int, "executors",
+            "Executors asked for when the application starts (at least min_executors)."),
+    Setting("vega.dynamic_allocation.scheduler_backlog_timeout", 1.0, parse_float, "seconds",
+            "How long tasks wait for executors before more are asked for: 1, then 2, 4, ... "
+            "more every such interval while the backlog lasts (Spark's ramp-up)."),
+    Setting("vega.dynamic_allocation.sustained_scheduler_backlog_timeout", 0.0, parse_float,
+            "seconds",
+            "Interval between further requests while the backlog lasts; 0 means the same as "
+            "scheduler_backlog_timeout."),
+    Setting("vega.dynamic_allocation.executor_idle_timeout", 60.0, parse_float, "seconds",
+            "An executor idle this long is released (down to min_executors)."),
+    Setting("vega.dynamic_allocation.cached_executor_idle_timeout", "never",
+            parse_seconds_or_never, "seconds",
+            "An executor holding cached blocks is released only after idling this long; never "
+            "means it is kept."),
+    Setting("vega.speculation", False, parse_bool, "boolean",
+            "Speculative execution: a task much slower than its stage's finished tasks gets a "
+            "copy on another executor; the first to finish wins, the other is killed and its "
+            "output and accumulator updates discarded."),
+    Setting("vega.speculation.multiplier", 1.5, parse_float, "times",
+            "How many times slower than the median of the stage's finished tasks a task must "
+            "run to be speculated."),
+    Setting("vega.speculation.quantile", 0.75, parse_float, "fraction",
+            "Fraction of a stage's tasks that must finish before any of it is speculated."),
+    Setting("vega.speculation.min_runtime", 1.0, parse_float, "seconds",
+            "A task runs at least this long before it is speculated."),
     Setting("vega.submit.package", "", parse_str, "path",
             "The job package (zip) vega submit built for a cluster master; executors get its "
             "modules and files. Set by vega submit."),

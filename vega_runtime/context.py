@@ -52,11 +52,13 @@ io_files = _lazy("vega_runtime.io.files")
 outputs = _lazy("vega_runtime.io.output")
 dependency = _lazy("vega_runtime.rdd.dependency")
 sources = _lazy("vega_runtime.rdd.sources")
+allocation = _lazy("vega_runtime.scheduler.allocation")
 block_tracker = _lazy("vega_runtime.scheduler.block_tracker")
 dag = _lazy("vega_runtime.scheduler.dag")
 event_log = _lazy("vega_runtime.scheduler.event_log")
 job_metrics = _lazy("vega_runtime.scheduler.job_metrics")
 listener = _lazy("vega_runtime.scheduler.listener")
+speculation = _lazy("vega_runtime.scheduler.speculation")
 map_output = _lazy("vega_runtime.scheduler.map_output")
 runner = _lazy("vega_runtime.scheduler.runner")
 serde = _lazy("vega_runtime.serde")
@@ -91,6 +93,8 @@ class Context(JobControl, FileShipping):
         try:
             self.conf = config.Config.load(config_file=config_file, overrides=overrides)
             self.master_spec: MasterSpec = parse_master(self.conf["vega.master"])
+            speculation_policy = speculation.SpeculationPolicy.from_conf(self.conf)
+            allocation.AllocationSettings.from_conf(self.conf)  # refused before anything starts
         except BaseException:
             if early_forkserver is not None:
                 early_forkserver.close()
@@ -147,7 +151,7 @@ class Context(JobControl, FileShipping):
             self._bus,
             {"memory_bound": self.conf["vega.shuffle.memory_bound"],
              "batch_records": self.conf["vega.shuffle.batch_records"]},
-            self._merge_accumulators, self._blocks, self._job_settings)
+            self._merge_accumulators, self._blocks, self._job_settings, speculation_policy)
         self._finalizer = weakref.finalize(self, _shutdown, self.backend, self.app_dir)
         atexit.register(self._finalizer)
         Context._active = weakref.ref(self)
@@ -180,6 +184,9 @@ class Context(JobControl, FileShipping):
         budget = self.conf["vega.storage.memory"]
         from .scheduler.local_backend import InlineBackend, ProcessPoolBackend
 
+        if spec.kind in ("inline", "local") and self.conf["vega.dynamic_allocation.enabled"]:
+            log.warning("vega.dynamic_allocation.enabled has no effect on %s: its executors "
+                        "are fixed (use a cluster or local-cluster master)", spec.url)
         if spec.kind == "inline":
             return InlineBackend(self.app_dir, output, budget)
         if spec.kind == "local":
@@ -219,7 +226,8 @@ class Context(JobControl, FileShipping):
                                      self.conf["vega.scheduler.executor_wait_timeout"],
                                      starting=cluster is not None,
                                      master_reconnect_timeout=self.conf["vega.master.reconnect_timeout"],
-                                     server_limits=rpc_limits(self.conf))
+                                     server_limits=rpc_limits(self.conf),
+                                     allocation=allocation.AllocationSettings.from_conf(self.conf))
             backend.owned_cluster = cluster
             backend.broadcast_dir = os.path.join(self.app_dir, "broadcast")
             self._bus.listeners.append(MasterLogRelay(backend))
@@ -229,10 +237,15 @@ class Context(JobControl, FileShipping):
             self._bus.listeners.append(self._event_relay)
             backend.metrics_source = lambda: {**self.job_metrics.snapshot(),
                                               "cached_rdds": self.cached_rdds()}
+            backend.holds_cached_blocks = self._blocks.holds_blocks
             if cluster is not None:  # every core, or as many as vega.cores.max allows
+                wanted = spec.workers * spec.cores
                 cores_max = self.conf["vega.cores.max"]
-                backend.wait_for_executors(min(spec.workers * spec.cores,
-                                               cores_max or spec.workers * spec.cores), 60.0)
+                if cores_max:
+                    wanted = min(wanted, cores_max)
+                if backend.allocation is not None:  # only what dynamic allocation asks for
+                    wanted = min(wanted, backend.allocation.target)
+                backend.wait_for_executors(wanted, 60.0)
         except BaseException:
             if cluster is not None:
                 cluster.stop()

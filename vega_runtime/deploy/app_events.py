@@ -146,7 +146,7 @@ def apply(app: AppRecord, events: List[dict]) -> None:
             _apply_blocks(app, e)
         elif kind == "ExecutorAdded":
             app.executors[e["executor"]] = ExecutorRecord(e["executor"], e["host"], at)
-        elif kind == "ExecutorLost" and e["executor"] in app.executors:
+        elif kind in ("ExecutorRemoved", "ExecutorLost") and e["executor"] in app.executors:
             record = app.executors[e["executor"]]
             record.removed, record.remove_reason = at, e.get("reason")
             for holders in app.blocks.values():

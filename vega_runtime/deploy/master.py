@@ -26,8 +26,9 @@ from ..config import Config, rpc_limits
 from ..net.connection import Connection
 from ..net.framing import ProtocolError
 from ..net.messages import (AppEvents, AppLog, AppMetrics, DriverSubmitted, ExecutorExited, FetchPackage,
-                            FollowLogs, KillApplication, KillResult, LogEnd, PackageQuery,
-                            RegisterApplication, RegisterWorker, RequestStatus, StatusReply,
+                            FollowLogs, KillApplication, KillExecutors, KillResult, LogEnd,
+                            PackageQuery, RegisterApplication, RegisterWorker, RequestExecutors,
+                            RequestStatus, StatusReply,
                             SubmitDriver, UnregisterApplication, UploadPackage,
                             WorkerHeartbeat, WorkerStopping)
 from ..net.server import Server
@@ -36,7 +37,8 @@ from .app_logs import AppLogs, RelayedEvents
 from .drivers import DriverRunner
 from .master_state import (Action, ApplicationRegistering,
                            ApplicationUnregistered, ConnectionLost, Disconnect,
-                           ExecutorExitReported, ForgetApplication, HeartbeatReceived,
+                           ExecutorExitReported, ExecutorsReleased, ExecutorsRequested,
+                           ForgetApplication, HeartbeatReceived,
                            KillRequested, MasterState, MetricsReported, SaveState, Send, Tick,
                            WorkerRegistering, WorkerStopped)
 from .master_status import application_document, status_document
@@ -288,6 +290,11 @@ class Master:
                             self.state.counters["log_lines"] += message.text.count("\n")
                         log_file.write(message.text.encode("utf-8"))
                         log_file.flush()
+                    elif isinstance(message, RequestExecutors):
+                        self.handle(ExecutorsRequested(session, message.requested_total))
+                    elif isinstance(message, KillExecutors):
+                        self.handle(ExecutorsReleased(session, list(message.executor_ids),
+                                                      message.reason))
                     elif isinstance(message, UnregisterApplication):
                         self.handle(ApplicationUnregistered(session))
                         break

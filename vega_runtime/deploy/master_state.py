@@ -37,7 +37,8 @@ from typing import Dict, List, Optional, Tuple, Union
 from .._version import __version__
 from ..executor_loss import worker_loss
 from ..net.messages import (ApplicationEnded, ApplicationKilled, ApplicationRejected,
-                            ApplicationWaiting, ExecutorAdded, ExecutorRemoved, LaunchExecutor,
+                            ApplicationWaiting, ExecutorAdded, ExecutorRemoved, KillExecutor,
+                            LaunchExecutor,
                             RegisterApplication, RegisteredApplication, RegisteredWorker,
                             RegisterWorker, RegisterWorkerFailed)
 from ..versions import version_mismatch
@@ -135,13 +136,28 @@ class KillRequested:
 
 
 @dataclass
+class ExecutorsRequested:
+    """Dynamic allocation: the application wants this many executors now."""
+    session: int
+    requested_total: int
+
+
+@dataclass
+class ExecutorsReleased:
+    """Dynamic allocation: the application gives these idle executors back."""
+    session: int
+    executor_ids: List[str]
+    reason: str
+
+
+@dataclass
 class Tick:
     """Time passed: expire silent workers, forget old applications."""
 
 
 Event = Union[WorkerRegistering, HeartbeatReceived, ExecutorExitReported, WorkerStopped,
               ConnectionLost, ApplicationRegistering, MetricsReported, ApplicationUnregistered,
-              KillRequested, Tick]
+              KillRequested, ExecutorsRequested, ExecutorsReleased, Tick]
 
 
 # -- actions: what the I/O layer must do --------------------------------------------------
@@ -221,6 +237,14 @@ class Application:
     waiting_reason: str = ""
     #: the driver's latest cumulative job metrics (JobMetrics.snapshot)
     metrics: dict = field(default_factory=dict)
+    #: dynamic allocation's cap: the executors the application asked for (None: static
+    #: allocation, as many as it can get)
+    requested_total: Optional[int] = None
+
+    @property
+    def at_requested_total(self) -> bool:
+        """It has (or is launching) every executor it asked for."""
+        return self.requested_total is not None and len(self.executors) >= self.requested_total
 
     def record(self) -> dict:
         """What survives a master restart."""
@@ -405,6 +429,8 @@ class MasterState:
             app = Application(request.app_id, request, event.session,
                               submitted=saved.get("submitted", now), state=AppState.RUNNING,
                               next_executor=saved.get("next_executor", 1000))
+        app.requested_total = request.requested_executors if request.requested_executors >= 0 \
+            else None
         self.apps[app.app_id] = self._active[app.app_id] = app
         self.sessions[event.session] = ("app", app.app_id)
         out.append(Send(event.session, RegisteredApplication(app.app_id)))
@@ -431,6 +457,31 @@ class MasterState:
             return
         out.append(Send(app.session, ApplicationKilled(event.reason)))
         self._end_app(app, AppState.KILLED, now, out)
+
+    def _executors_requested(self, event: ExecutorsRequested, now: float, out: list) -> None:
+        app = self.app_of(event.session)
+        if app is None or not app.state.active:
+            return
+        app.requested_total = max(0, event.requested_total)
+        log.info("application %s requests %d executors (has %d)", app.app_id,
+                 app.requested_total, len(app.executors))
+        self._schedule(out)
+
+    def _executors_released(self, event: ExecutorsReleased, now: float, out: list) -> None:
+        """Stop the executors through their workers; their shuffle files stay served."""
+        app = self.app_of(event.session)
+        if app is None or not app.state.active:
+            return
+        for executor_id in event.executor_ids:
+            worker = self.workers.get(app.executors.pop(executor_id, ""))
+            if worker is None:
+                continue
+            worker.executors.pop((app.app_id, executor_id), None)
+            if worker.state == WorkerState.ALIVE:
+                out.append(Send(worker.session, KillExecutor(app.app_id, executor_id)))
+            log.info("executor %s of %s released on %s: %s", executor_id, app.app_id,
+                     worker.worker_id, event.reason)
+        self._schedule(out)
 
     def _tick(self, event: Tick, now: float, out: list) -> None:
         if self._recovery_deadline is None:
@@ -549,9 +600,9 @@ class MasterState:
                  for a in sorted(self._active.values(), key=lambda a: a.submitted)])
         for app in sorted(self._active.values(), key=lambda a: a.submitted):
             granted = self._grant(app, out)
-            if app.executors:
+            if app.executors or app.at_requested_total:  # (it may want none for now)
                 app.state = AppState.RUNNING
-            if not granted and not app.executors:
+            if not granted and not app.executors and not app.at_requested_total:
                 self._tell_waiting(app, out)
 
     def _grant(self, app: Application, out: list) -> int:
@@ -559,6 +610,8 @@ class MasterState:
         request = app.request
         granted = 0
         while not request.cores_max or len(app.executors) < request.cores_max:
+            if app.at_requested_total:  # dynamic allocation's cap
+                break
             if self.mode == SchedulingMode.FAIR and \
                     len(app.executors) >= self._fair_shares.get(app.app_id, 0):
                 break  # its share: what it holds beyond it, it keeps until it gives it back
@@ -620,6 +673,8 @@ _HANDLERS = {
     MetricsReported: "_metrics_reported",
     ApplicationUnregistered: "_application_unregistered",
     KillRequested: "_kill_requested",
+    ExecutorsRequested: "_executors_requested",
+    ExecutorsReleased: "_executors_released",
     Tick: "_tick",
 }
 

@@ -32,6 +32,8 @@ def status_document(state: MasterState, drivers: List[dict], url: str, started: 
         "applications": [{
             "id": a.app_id, "name": a.request.name, "state": a.state.value,
             "cores": len(a.executors),
+            "executors": len(a.executors),
+            "requested_executors": a.requested_total,
             "driver": f"{a.request.driver_host}:{a.request.driver_port}",
             "started": a.submitted,
             "duration_seconds": round((a.ended or now) - a.submitted, 1),
@@ -40,7 +42,7 @@ def status_document(state: MasterState, drivers: List[dict], url: str, started: 
         } for a in state.apps.values()] + [{
             "id": app_id, "name": r["name"],
             "state": "recovering" if r["state"] in ("waiting", "running") else r["state"],
-            "cores": 0, "driver": "", "started": r["submitted"],
+            "cores": 0, "executors": 0, "requested_executors": None, "driver": "", "started": r["submitted"],
             "duration_seconds": round((r["ended"] or now) - r["submitted"], 1),
             "waiting_reason": "", "labels": [],
         } for app_id, r in state.recovered.items()],

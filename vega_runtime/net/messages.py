@@ -233,11 +233,29 @@ class RegisterApplication:
     hash_seed: str = "0"
     #: executors only on workers carrying every one of these labels (vega.executor.labels)
     labels: List[str] = field(default_factory=list)
+    #: dynamic allocation: the executors it wants now (RequestExecutors changes it); -1:
+    #: as many as it can get (static allocation)
+    requested_executors: int = -1
 
 
 @dataclass
 class UnregisterApplication:
     app_id: AppIdOrEmpty
+
+
+@dataclass
+class RequestExecutors:
+    """Dynamic allocation: the total number of executors the application wants now
+    (Spark's RequestExecutors); the master launches no more than that."""
+    requested_total: int
+
+
+@dataclass
+class KillExecutors:
+    """Dynamic allocation: the application releases these idle executors; the master has
+    their workers stop them (their map outputs stay served by the workers)."""
+    executor_ids: List[ExecutorId]
+    reason: str
 
 
 @dataclass
@@ -411,7 +429,7 @@ MESSAGE_TYPES: Dict[str, Type] = {cls.__name__: cls for cls in (
     ExecutorReady, TaskOutput, TaskFinished, RegisterExecutor,
     RegisterWorker, WorkerHeartbeat, WorkerStopping, ExecutorExited,
     RegisteredWorker, RegisterWorkerFailed, LaunchExecutor, KillExecutor, ApplicationEnded,
-    RegisterApplication, UnregisterApplication,
+    RegisterApplication, UnregisterApplication, RequestExecutors, KillExecutors,
     RegisteredApplication, ApplicationRejected, ExecutorAdded, ExecutorRemoved, ApplicationWaiting,
     FetchBlock, BlockData, BlockUnavailable, RequestStatus, StatusReply,
     PackageQuery, PackageStatus, UploadPackage, FetchPackage, PackageData,
@@ -489,12 +507,16 @@ def _describe(hint) -> str:
 
 def _has_ids(value, hint) -> bool:
     """Whether the ids inside a (type-checked) list field match: an item hinted
-    ``Annotated[List[str], (kind, kind...)]`` must be exactly one id of each kind."""
+    ``Annotated[List[str], (kind, kind...)]`` must be exactly one id of each kind, and
+    an item hinted ``Annotated[str, kind]`` one id of that kind."""
     if typing.get_origin(hint) is not list:
         return True
     (item,) = typing.get_args(hint) or (typing.Any,)
     if typing.get_origin(item) is not Annotated:
         return True
+    single = [e for e in typing.get_args(item)[1:] if isinstance(e, ids.IdKind)]
+    if single:
+        return all(single[0].matches(v) for v in value)
     kinds = [e for e in typing.get_args(item)[1:] if isinstance(e, tuple)]
     return all(len(v) == len(kinds[0]) and all(k.matches(x) for k, x in zip(kinds[0], v))
                for v in value) if kinds else True

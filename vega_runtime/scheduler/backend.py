@@ -9,6 +9,7 @@ backend, so a long task's prints appear while it runs.
 from __future__ import annotations
 
 import collections
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Deque, FrozenSet, Iterable, Iterator, List, Optional, Protocol, Set
 
@@ -105,9 +106,20 @@ class TaskFinishedEvent:
 
 
 @dataclass
+class TaskStartedEvent:
+    """A task was sent to an executor (``at``: ``time.monotonic()`` then)."""
+    task_id: int
+    executor_id: str
+    host: str
+    at: float
+
+
+@dataclass
 class ExecutorAddedEvent:
     executor_id: str
     host: str
+    #: when (``time.time()``): the job loop may hear of it only when the next job runs
+    at: float = field(default_factory=time.time)
 
 
 @dataclass
@@ -123,6 +135,10 @@ class ExecutorLostEvent:
     cause: str = ""
     #: the end of the executor's log, when its worker sent it
     detail: str = ""
+    #: released on purpose (dynamic allocation), not lost: nothing of it is missed
+    released: bool = False
+    #: when (``time.time()``): the job loop may hear of it only when the next job runs
+    at: float = field(default_factory=time.time)
 
 
 #: ``on_output(task_id, executor_id, host, stream, text)``

@@ -41,6 +41,10 @@ class BlockTracker:
         for key in [k for k in self._where if k[0][0] == rdd_id]:
             del self._where[key]
 
+    def holds_blocks(self, executor_id: str) -> bool:
+        """True when the executor holds cached blocks (dynamic allocation keeps it longer)."""
+        return any(executor == executor_id for _, executor in list(self._where))
+
     def cached_partitions(self, rdd_id: int) -> int:
         return sum(1 for b in self._holders if b[0] == rdd_id)
 

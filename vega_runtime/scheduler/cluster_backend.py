@@ -26,12 +26,14 @@ from ..net.framing import ConnectionClosed, ProtocolError
 from ..net.messages import (AppEvents, AppLog, AppMetrics, ApplicationKilled, ApplicationRejected, BroadcastData,
                             FetchBroadcast, ApplicationWaiting, ExecutorAdded,
                             ExecutorRemoved, RegisterApplication, RegisteredApplication,
-                            KillTask, RegisterExecutor, RemoveBroadcast, RemoveRdd, Shutdown, TaskFinished,
-                            TaskOutput, UnregisterApplication)
+                            KillExecutors, KillTask, RegisterExecutor, RemoveBroadcast, RemoveRdd,
+                            RequestExecutors, Shutdown, TaskFinished, TaskOutput,
+                            UnregisterApplication)
 from ..net.server import Server
 from ..versions import python_version
+from .allocation import AllocationSettings, ExecutorAllocationManager, ExecutorView
 from .backend import (ExecutorAddedEvent, ExecutorLostEvent, OutputCallback, TaskFinishedEvent, TaskLaunch,
-                      TaskQueue)
+                      TaskQueue, TaskStartedEvent)
 from .event_log import EventWriter
 from .listener import JobListener, prefix_lines
 from .log_buffer import LogRelayBuffer, dropped_notice
@@ -44,6 +46,11 @@ EVENT_BUFFER_BYTES = 64 << 20
 #: Seconds a lost executor's connection waits for its worker to report how it exited (the
 #: report usually comes within milliseconds; the wait ends when it does).
 EXIT_REASON_WAIT = 5.0
+#: How often dynamic allocation looks at the backlog and idle executors (Spark: 100 ms).
+ALLOCATION_INTERVAL = 0.1
+#: A released executor still connected after this long (its master did not know it) is
+#: told to stop by the driver itself.
+RELEASE_GRACE = 10.0
 
 
 class MasterUnreachable(VegaError):
@@ -95,6 +102,11 @@ class _Slot:
         self.payloads_sent: set = set()
         #: its connection closed: no new task, while its worker is given time to say why
         self.gone = False
+        #: when it last became idle (``time.monotonic()``)
+        self.idle_since = time.monotonic()
+        #: why it is being released (dynamic allocation); it gets no more tasks
+        self.releasing: Optional[str] = None
+        self.releasing_since = 0.0
 
 
 class ClusterBackend:
@@ -103,7 +115,8 @@ class ClusterBackend:
                  on_output: OutputCallback, on_waiting: Callable[[str], None],
                  locality_wait: float, executor_wait_timeout: float, starting: bool = False,
                  master_reconnect_timeout: float = 60.0,
-                 server_limits: Optional[dict] = None):
+                 server_limits: Optional[dict] = None,
+                 allocation: Optional[AllocationSettings] = None):
         self.on_output = on_output
         self.on_waiting = on_waiting
         self.locality_wait = locality_wait
@@ -145,6 +158,11 @@ class ClusterBackend:
         #: set once the master has given this application its id (executors may connect
         #: the moment it has, before this thread has read the reply)
         self._registered = threading.Event()
+        #: dynamic allocation (``vega.dynamic_allocation.*``); None: static allocation
+        self.allocation = ExecutorAllocationManager(allocation, time.monotonic()) \
+            if allocation is not None else None
+        #: ``holds_cached_blocks(executor_id) -> bool``, for dynamic allocation's timeouts
+        self.holds_cached_blocks: Callable[[str], bool] = lambda executor_id: False
         self.server = Server(bind_host, 0, secret, self._serve_executor, "driver",
                              **(server_limits or {})).start()
         url = f"vega://{master_host}:{master_port}"
@@ -162,7 +180,8 @@ class ClusterBackend:
             request["name"], advertise_host, self.server.port, request["cores_max"],
             request["executor_cores"], request["executor_memory"], python_version(), __version__,
             package_sha, hash_seed=os.environ.get("PYTHONHASHSEED", "0"),
-            labels=list(request.get("labels", ())))
+            labels=list(request.get("labels", ())),
+            requested_executors=-1 if self.allocation is None else self.allocation.target)
         self.master.send(self.registration)
         reply = self.master.recv()
         if isinstance(reply, ApplicationRejected):
@@ -173,6 +192,60 @@ class ClusterBackend:
         threading.Thread(target=self._listen_to_master, name="driver-master", daemon=True).start()
         self._log_sender = threading.Thread(target=self._send_logs, name="driver-logs", daemon=True)
         self._log_sender.start()
+        if self.allocation is not None:
+            threading.Thread(target=self._allocate, name="driver-allocation", daemon=True).start()
+
+    # -- dynamic allocation ----------------------------------------------------------------
+    def _allocate(self) -> None:
+        """Ask the master for executors while tasks wait; release idle ones (on a timer, so
+        executors are released between jobs too)."""
+        while not self._stop_requested.wait(ALLOCATION_INTERVAL):
+            try:
+                self._allocate_once(time.monotonic())
+            except OSError as exc:  # the master is away: asked again after it is back
+                log.debug("dynamic allocation could not reach the master: %s", exc)
+
+    def _allocate_once(self, now: float) -> None:
+        with self.lock:
+            views = [ExecutorView(s.executor_id, s.task is not None, s.idle_since,
+                                  s.task is None and self._holds_cached(s.executor_id))
+                     for s in self.slots.values()]
+            running = sum(1 for s in self.slots.values() if s.task is not None)
+            decision = self.allocation.update(now, len(self.queue), running, views)
+            released = []
+            for executor_id, reason in decision.release:
+                slot = self.slots.get(executor_id)
+                if slot is not None and slot.task is None and slot.releasing is None:
+                    slot.releasing, slot.releasing_since = reason, now
+                    released.append(executor_id)
+                else:
+                    self.allocation.releasing.discard(executor_id)
+            overdue = [s for s in self.slots.values()
+                       if s.releasing is not None and now - s.releasing_since > RELEASE_GRACE]
+            if decision.requested_total is not None:
+                self.registration = replace(self.registration,
+                                            requested_executors=decision.requested_total)
+        if decision.requested_total is not None:
+            log.info("dynamic allocation: requesting %d executors", decision.requested_total)
+            self.master.send(RequestExecutors(decision.requested_total))
+        for slot in overdue:
+            slot.releasing_since = now  # told once per grace period
+            log.warning("executor %s was released %.0fs ago and still runs: stopping it from "
+                        "the driver", slot.executor_id, RELEASE_GRACE)
+            try:
+                slot.conn.send(Shutdown("released by dynamic allocation"))
+            except OSError:
+                pass
+        if released:
+            log.info("dynamic allocation: releasing %s (%s)", ", ".join(released),
+                     decision.release[0][1])
+            self.master.send(KillExecutors(released, decision.release[0][1]))
+
+    def _holds_cached(self, executor_id: str) -> bool:
+        try:
+            return self.holds_cached_blocks(executor_id)
+        except RuntimeError:  # the scheduler changed the table while we read it
+            return True
 
     # -- logs kept by the master ---------------------------------------------------
     def relay_log(self, text: str) -> None:
@@ -364,6 +437,7 @@ class ClusterBackend:
                 elif isinstance(message, TaskFinished):
                     with self.lock:
                         slot.task = None
+                        slot.idle_since = time.monotonic()
                     self.events.put(TaskFinishedEvent(slot.executor_id, slot.host, message,
                                                       slot.shuffle_port))
                 elif isinstance(message, FetchBroadcast):
@@ -374,7 +448,8 @@ class ClusterBackend:
             reason = f"closed its connection to the driver ({exc}), and its worker did not " \
                      f"say why within {EXIT_REASON_WAIT:.0f}s"
             slot.gone = True
-            self._await_exit_reason(slot.executor_id)
+            if slot.releasing is None:  # released on purpose: nothing to wait for
+                self._await_exit_reason(slot.executor_id)
         finally:
             self._executor_removed(slot.executor_id, reason, False, LossCause.CONNECTION.value)
 
@@ -411,6 +486,11 @@ class ClusterBackend:
         self._removed.add(executor_id)  # a late report of its end is not a failed launch
         slot.conn.close()
         task_ids = [slot.task.spec.task_id] if slot.task else []
+        if slot.releasing is not None and not worker_lost:
+            log.info("executor %s on %s removed: %s", executor_id, slot.host, slot.releasing)
+            self.events.put(ExecutorLostEvent(executor_id, slot.host, slot.releasing, task_ids,
+                                              False, released=True))
+            return
         self.events.put(ExecutorLostEvent(executor_id, slot.host, reason, task_ids, worker_lost,
                                           cause, detail))
 
@@ -458,7 +538,7 @@ class ClusterBackend:
             for slot in list(self.slots.values()):
                 if not self.queue:
                     return
-                if slot.task is not None or slot.gone:
+                if slot.task is not None or slot.gone or slot.releasing is not None:
                     continue
                 task = self._pick(slot.executor_id)
                 if task is None:
@@ -466,6 +546,9 @@ class ClusterBackend:
                 include = task.payload_key not in slot.payloads_sent
                 slot.task = task
                 slot.payloads_sent.add(task.payload_key)
+                # before the send: the executor's reply may be queued before this returns
+                self.events.put(TaskStartedEvent(task.spec.task_id, slot.executor_id, slot.host,
+                                                 time.monotonic()))
                 try:
                     slot.conn.send(task.message(include))
                 except OSError:
@@ -473,7 +556,8 @@ class ClusterBackend:
                     self.queue.appendleft(task)
 
     def _pick(self, executor_id: str) -> Optional[TaskLaunch]:
-        return self.queue.pick(executor_id, set(self.slots), self.locality_wait, time.monotonic())
+        alive = {e for e, s in self.slots.items() if s.releasing is None}
+        return self.queue.pick(executor_id, alive, self.locality_wait, time.monotonic())
 
     def poll(self, timeout: float) -> list:
         events = []
@@ -596,8 +680,8 @@ class MasterLogRelay(JobListener):
     def on_task_output(self, prefix: str, stream: str, text: str) -> None:
         self.backend.relay_log(prefix_lines(prefix, text))
 
-    def on_executor_lost(self, executor_id: str, host: str, reason: str,
-                         cause: str = "") -> None:
+    def on_executor_removed(self, executor_id: str, host: str, reason: str, lost: bool,
+                            at: float, cause: str = "") -> None:
         """``vega logs`` says how each executor ended, in the driver's words."""
         if not self.backend._stopping:
             self.backend.relay_log(f"vega: {reason}" + (f" [{cause}]" if cause else "") + "\n")

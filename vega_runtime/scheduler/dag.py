@@ -32,6 +32,8 @@ class TaskSpec:
     #: executors this attempt should avoid: where it failed before, and executors on
     #: which tasks of the stage failed repeatedly (used only while others exist)
     excluded: FrozenSet[str] = frozenset()
+    #: a copy of a straggling attempt (speculation); the first attempt to finish wins
+    speculative: bool = False
 
 
 # -- actions -----------------------------------------------------------------
@@ -45,6 +47,8 @@ class LaunchTasks:
 @dataclass
 class KillTasks:
     task_ids: List[int]
+    #: why, when the job goes on (the listener hears of each killed attempt)
+    reason: str = ""
 
 
 @dataclass
@@ -142,7 +146,9 @@ class DAGScheduler:
                 or pending is None or task.partition not in pending:
             return []
         pending.discard(task.partition)
-        actions: list = [MergeAccumulators(accumulators)] if accumulators else []
+        actions: list = self._kill_other_attempts(task)
+        if accumulators:
+            actions.append(MergeAccumulators(accumulators))
         if stage.is_map:
             self.map_outputs.register(value)
         else:
@@ -156,7 +162,7 @@ class DAGScheduler:
         if self.running_tasks.pop(task.task_id, None) is None or self.job is None:
             return []
         stage = self.stage_by_id[task.stage_id]
-        if stage not in self.running or task.stage_attempt != stage.attempt:
+        if not self._current(stage, task):
             return []
         key = (stage.stage_id, task.partition)
         self.failures[key] = self.failures.get(key, 0) + 1
@@ -167,6 +173,8 @@ class DAGScheduler:
         if self.failures[key] >= self.max_task_attempts:
             error.attempts = self.failures[key]
             return self._fail_job(error)
+        if self._other_attempts(task):
+            return []  # a copy of it still runs
         return [LaunchTasks(stage, [self._task(stage, task.partition)])]
 
     def task_lost(self, task: TaskSpec) -> list:
@@ -174,9 +182,25 @@ class DAGScheduler:
         if self.running_tasks.pop(task.task_id, None) is None or self.job is None:
             return []
         stage = self.stage_by_id[task.stage_id]
-        if stage not in self.running or task.stage_attempt != stage.attempt:
+        if not self._current(stage, task) or self._other_attempts(task):
             return []
         return [LaunchTasks(stage, [self._task(stage, task.partition)])]
+
+    def speculate(self, stage_id: int, stage_attempt: int, partition: int,
+                  avoid: FrozenSet[str] = frozenset()) -> list:
+        """Launch a copy of a straggling task, avoiding the executors in ``avoid`` (where
+        it runs); nothing if the partition is done or already has a copy."""
+        stage = self.stage_by_id.get(stage_id)
+        if self.job is None or stage is None or stage not in self.running \
+                or stage.attempt != stage_attempt \
+                or partition not in self.pending.get(stage_id, ()):
+            return []
+        running = [t for t in self.running_tasks.values()
+                   if t.stage_id == stage_id and t.partition == partition]
+        if len(running) != 1:
+            return []
+        task = self._task(stage, partition, speculative=True, avoid=avoid)
+        return [LaunchTasks(stage, [task])]
 
     def fetch_failed(self, task: TaskSpec, failure: FetchFailed) -> list:
         """A reducer lost a map output: recompute the missing map tasks, then retry."""
@@ -189,7 +213,8 @@ class DAGScheduler:
         stage.failures += 1
         if stage.failures >= self.max_stage_attempts:
             return self._fail_job(StageFailed(stage.stage_id, stage.failures, str(failure)))
-        actions: list = [KillTasks(self._tasks_of(stage)), StageCompleted(stage, str(failure))]
+        actions: list = [KillTasks(self._tasks_of(stage), "its stage is resubmitted after a fetch "
+                                             "failure"), StageCompleted(stage, str(failure))]
         self.running.discard(stage)
         self.pending.pop(stage.stage_id, None)
         stage.attempt += 1
@@ -237,15 +262,16 @@ class DAGScheduler:
         tasks = [self._task(stage, p) for p in partitions]
         return [StageSubmitted(stage, len(tasks)), LaunchTasks(stage, tasks)]
 
-    def _task(self, stage: Stage, partition: int) -> TaskSpec:
+    def _task(self, stage: Stage, partition: int, speculative: bool = False,
+              avoid: FrozenSet[str] = frozenset()) -> TaskSpec:
         key = (stage.stage_id, partition)
         attempt = self.launches.get(key, 0)
         self.launches[key] = attempt + 1
-        excluded = set(self.failed_on.get(key, ()))
+        excluded = set(self.failed_on.get(key, ())) | avoid
         excluded |= {executor for (stage_id, executor), n in self.stage_failures.items()
                      if stage_id == stage.stage_id and n >= EXCLUDE_AFTER_FAILURES}
         task = TaskSpec(next(self._task_ids), self.job.job_id, stage.stage_id, stage.attempt,
-                        partition, attempt, frozenset(excluded))
+                        partition, attempt, frozenset(excluded), speculative)
         self.running_tasks[task.task_id] = task
         return task
 
@@ -264,6 +290,24 @@ class DAGScheduler:
                 self.waiting.discard(child)
                 actions += self._submit_stage(child)
         return actions
+
+    def _current(self, stage: Stage, task: TaskSpec) -> bool:
+        """The task belongs to its stage's running attempt and its partition is not done."""
+        return stage in self.running and task.stage_attempt == stage.attempt \
+            and task.partition in self.pending.get(stage.stage_id, ())
+
+    def _other_attempts(self, task: TaskSpec) -> List[int]:
+        return [t.task_id for t in self.running_tasks.values()
+                if t.stage_id == task.stage_id and t.partition == task.partition
+                and t.task_id != task.task_id]
+
+    def _kill_other_attempts(self, task: TaskSpec) -> list:
+        """The partition is done: its other attempts (speculative copies, or the original
+        a copy beat) are killed and their outcomes ignored."""
+        others = self._other_attempts(task)
+        for task_id in others:
+            del self.running_tasks[task_id]
+        return [KillTasks(others, "another attempt finished first")] if others else []
 
     def _tasks_of(self, stage: Stage) -> List[int]:
         return [t.task_id for t in self.running_tasks.values() if t.stage_id == stage.stage_id]

@@ -26,10 +26,13 @@ class EventWriter(JobListener):
     def write(self, line: str, flush: bool) -> None:
         raise NotImplementedError
 
-    def _write(self, event: str, flush: bool = True, **fields) -> None:
-        """Append one event; task-level events are buffered (as Spark's event logger does),
-        the next application, job or stage event flushes them."""
-        self.write(json.dumps({"event": event, "time": time.time(), **fields}), flush)
+    def _write(self, event: str, flush: bool = True, at: Optional[float] = None,
+               **fields) -> None:
+        """Append one event (that happened ``at``, else now); task-level events are
+        buffered (as Spark's event logger does), the next application, job or stage event
+        flushes them."""
+        self.write(json.dumps({"event": event, "time": time.time() if at is None else at,
+                               **fields}), flush)
 
     def application_start(self, app_id: str, app_name: str, master: str, **ids) -> None:
         """``ids``: other names of the application (``context_id``: the Context's own id,
@@ -64,17 +67,31 @@ class EventWriter(JobListener):
     def on_stage_completed(self, stage_id: int, failure: Optional[str]) -> None:
         self._write("StageCompleted", stage_id=stage_id, failure=failure)
 
+    def on_task_start(self, stage_id: int, partition: int, task_id: int, attempt: int,
+                      executor_id: str, host: str, speculative: bool) -> None:
+        self._write("TaskStart", False, stage_id=stage_id, partition=partition, task_id=task_id,
+                    attempt=attempt, executor=executor_id, host=host, speculative=speculative)
+
     def on_task_end(self, stage_id: int, partition: int, executor_id: str, success: bool,
-                    duration: float) -> None:
+                    duration: float, attempt: int = 0, speculative: bool = False) -> None:
         self._write("TaskEnd", False, stage_id=stage_id, partition=partition, executor=executor_id,
-                    success=success, duration=duration)
+                    success=success, duration=duration, attempt=attempt, speculative=speculative)
 
-    def on_executor_added(self, executor_id: str, host: str) -> None:
-        self._write("ExecutorAdded", executor=executor_id, host=host)
+    def on_task_killed(self, stage_id: int, partition: int, task_id: int, attempt: int,
+                       executor_id: str, speculative: bool, reason: str) -> None:
+        self._write("TaskKilled", False, stage_id=stage_id, partition=partition, task_id=task_id,
+                    attempt=attempt, executor=executor_id, speculative=speculative, reason=reason)
 
-    def on_executor_lost(self, executor_id: str, host: str, reason: str,
-                         cause: str = "") -> None:
-        self._write("ExecutorLost", executor=executor_id, host=host, reason=reason, cause=cause)
+    def on_speculative_task_submitted(self, stage_id: int, partition: int) -> None:
+        self._write("SpeculativeTaskSubmitted", False, stage_id=stage_id, partition=partition)
+
+    def on_executor_added(self, executor_id: str, host: str, at: float) -> None:
+        self._write("ExecutorAdded", at=at, executor=executor_id, host=host)
+
+    def on_executor_removed(self, executor_id: str, host: str, reason: str, lost: bool,
+                            at: float, cause: str = "") -> None:
+        self._write("ExecutorRemoved", at=at, executor=executor_id, host=host, reason=reason,
+                    lost=lost, cause=cause)
 
     def on_task_metrics(self, outcome: str, metrics: dict) -> None:
         self._write("TaskMetrics", False, outcome=outcome,

@@ -71,7 +71,7 @@ class JobMetrics(JobListener):
             self.version += 1
 
     def on_task_end(self, stage_id: int, partition: int, executor_id: str, success: bool,
-                    duration: float) -> None:
+                    duration: float, attempt: int = 0, speculative: bool = False) -> None:
         with self.lock:
             progress = self.stage_progress.get(stage_id)
             if progress is not None:

@@ -26,8 +26,20 @@ class JobListener:
 
     def on_stage_submitted(self, stage_id: int, attempt: int, name: str, num_tasks: int) -> None: ...
 
+    def on_task_start(self, stage_id: int, partition: int, task_id: int, attempt: int,
+                      executor_id: str, host: str, speculative: bool) -> None:
+        """A task attempt was sent to an executor; ``speculative``: a copy of a straggler."""
+
     def on_task_end(self, stage_id: int, partition: int, executor_id: str, success: bool,
-                    duration: float) -> None: ...
+                    duration: float, attempt: int = 0, speculative: bool = False) -> None: ...
+
+    def on_task_killed(self, stage_id: int, partition: int, task_id: int, attempt: int,
+                       executor_id: str, speculative: bool, reason: str) -> None:
+        """A running attempt was killed while its job went on: another attempt of the
+        partition finished first, or its stage was resubmitted.  Its outcome is ignored."""
+
+    def on_speculative_task_submitted(self, stage_id: int, partition: int) -> None:
+        """A straggler of the stage gets a copy (Spark's SpeculativeTaskSubmitted)."""
 
     def on_task_info(self, info: dict) -> None:
         """One finished (or lost) task attempt in full: ids, executor and host, launch and
@@ -42,12 +54,17 @@ class JobListener:
 
     def on_waiting(self, message: str) -> None: ...
 
-    def on_executor_added(self, executor_id: str, host: str) -> None: ...
+    def on_executor_added(self, executor_id: str, host: str, at: float) -> None:
+        """``at``: when it registered (``time.time()``); between jobs the driver hears of
+        executors only when the next job starts, so this is earlier than the call."""
 
-    def on_executor_lost(self, executor_id: str, host: str, reason: str,
-                         cause: str = "") -> None:
+    def on_executor_removed(self, executor_id: str, host: str, reason: str, lost: bool,
+                            at: float, cause: str = "") -> None:
         """``reason``: the whole sentence ("executor exec-3 on HOST exceeded its 1 GiB memory
-        limit while running task 2.7"); ``cause``: an ``executor_loss.LossCause`` value or ""."""
+        limit while running task 2.7"); ``lost``: it died or its connection broke; else it was
+        released on purpose (dynamic allocation), and its map outputs are still served by its
+        worker.  ``at``: when it went (see ``on_executor_added``); ``cause``: an
+        ``executor_loss.LossCause`` value or ""."""
 
     def on_application_start(self, app_id: str, ui_link: Optional[str]) -> None:
         """The Context has started; ``ui_link`` opens its pages in the master's web UI

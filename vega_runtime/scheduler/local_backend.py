@@ -18,7 +18,7 @@ from ..net.framing import ConnectionClosed, ProtocolError, recv_frame, send_fram
 from ..net.messages import (RemoveBroadcast, RemoveRdd, Shutdown, TaskFinished, TaskOutput,
                             from_wire, to_wire)
 from .backend import (ExecutorAddedEvent, ExecutorLostEvent, OutputCallback, TaskFinishedEvent, TaskLaunch,
-                      TaskQueue)
+                      TaskQueue, TaskStartedEvent)
 from .executor import Executor, ExecutorDirs, serve_tasks
 
 log = logging.getLogger(__name__)
@@ -48,8 +48,9 @@ class InlineBackend:
         if not self.queue:
             return []
         task = self.queue.popleft()
+        started = TaskStartedEvent(task.spec.task_id, "driver", HOST, time.monotonic())
         finished = self.executor.run(task.message(include_payload=True))
-        return [TaskFinishedEvent("driver", HOST, finished)]
+        return [started, TaskFinishedEvent("driver", HOST, finished)]
 
     def kill_tasks(self, task_ids: List[int]) -> None:
         doomed = set(task_ids)
@@ -174,6 +175,8 @@ class ProcessPoolBackend:
                 continue
             slot.payloads_sent.add(task.payload_key)
             slot.task = task
+            self._lost.append(TaskStartedEvent(task.spec.task_id, slot.executor_id, HOST,
+                                               time.monotonic()))
 
     def _pick(self, executor_id: str) -> Optional[TaskLaunch]:
         alive = {s.executor_id for s in self.slots if s.alive}

@@ -17,11 +17,13 @@ from ..serde import dumps, dumps_closure
 from ..shuffle.blocks import MapStatus
 from ..storage_level import StorageLevel
 from .block_tracker import BlockTracker
-from .backend import Backend, ExecutorAddedEvent, ExecutorLostEvent, TaskFinishedEvent, TaskLaunch
+from .backend import (Backend, ExecutorAddedEvent, ExecutorLostEvent, TaskFinishedEvent,
+                      TaskLaunch, TaskStartedEvent)
 from .dag import (DAGScheduler, JobFailed, JobSucceeded, KillTasks, LaunchTasks,
                   MergeAccumulators, StageCompleted, StageSubmitted, TaskSpec)
 from .executor import StagePayload, TaskState
 from .listener import JobListener
+from .speculation import SpeculationPolicy, SpeculationTracker
 from .stage_graph import job_graph
 from .stages import Stage, shuffle_dependencies
 
@@ -34,8 +36,14 @@ class JobRunner:
     def __init__(self, backend: Backend, dag: DAGScheduler, listener: JobListener,
                  settings: Dict[str, Any], merge_accumulators: Callable[[dict], None],
                  blocks: BlockTracker,
-                 job_settings: Callable[[], Dict[str, Any]] = dict):
+                 job_settings: Callable[[], Dict[str, Any]] = dict,
+                 speculation: Optional[SpeculationPolicy] = None,
+                 clock: Callable[[], float] = time.monotonic):
         self.backend = backend
+        #: copies of straggling tasks (``vega.speculation``); None: off
+        self.speculation = SpeculationTracker(speculation) if speculation else None
+        #: the backends' clock (TaskStartedEvent.at)
+        self.clock = clock
         #: settings read when each job starts and shipped with its stages: the submitting
         #: thread's local properties (``TaskContext.getLocalProperty``), the driver's Python
         self.job_settings = job_settings
@@ -48,6 +56,8 @@ class JobRunner:
         self._job_ids = itertools.count()
         self._payloads: Dict[tuple, bytes] = {}
         self._tasks: Dict[int, TaskSpec] = {}
+        self._running_on: Dict[int, str] = {}  # task_id -> executor_id, once started
+        self._stage_tasks: Dict[int, int] = {}  # stage_id -> tasks of its running attempt
         self._func: Optional[Callable] = None
         self._outcome = None
         self._cancel_reason: Optional[str] = None
@@ -77,6 +87,10 @@ class JobRunner:
         self.listener.on_job_start(job_id, description)
         log.info("job %d submitted: %s", job_id, description)
         try:
+            # what happened since the last job (executors lost or released) first, so the
+            # job is planned on what is still there
+            for event in self.backend.poll(0.0):
+                self._apply(self._handle(event))
             actions = self.dag.submit_job(job_id, rdd, func, partitions)
             stage_ids = self.dag.job_stage_ids()
             self.listener.on_job_stages(job_id, stage_ids)
@@ -92,6 +106,8 @@ class JobRunner:
                     max(0.0, min(POLL_SECONDS, deadline - time.monotonic()))
                 for event in self.backend.poll(wait):
                     self._apply(self._handle(event))
+                if self.speculation is not None and self.dag.job is not None:
+                    self._speculate()
         except BaseException as exc:
             if self.dag.job is not None:
                 reason = "interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else str(exc)
@@ -101,6 +117,9 @@ class JobRunner:
         finally:
             self._payloads.clear()
             self._tasks.clear()
+            self._running_on.clear()
+            if self.speculation is not None:
+                self.speculation = SpeculationTracker(self.speculation.policy)
         if isinstance(self._outcome, JobFailed):
             self.listener.on_job_end(job_id, self._outcome.error)
             raise self._outcome.error
@@ -125,29 +144,39 @@ class JobRunner:
     def _handle(self, event) -> list:
         if isinstance(event, TaskFinishedEvent):
             return self._task_finished(event)
+        if isinstance(event, TaskStartedEvent):
+            self._task_started(event)
+            return []
         if isinstance(event, ExecutorAddedEvent):
-            self.listener.on_executor_added(event.executor_id, event.host)
+            self.listener.on_executor_added(event.executor_id, event.host, event.at)
             return []
         if isinstance(event, ExecutorLostEvent):
             return self._executor_lost(event)
         return []
 
     def _executor_lost(self, event: ExecutorLostEvent) -> list:
-        """Say how it ended, in one sentence for the log, the listeners and the error of each
-        task it was running (which is retried, counted as a failed attempt)."""
+        """An executor released on purpose (dynamic allocation) or lost: say how it ended, in
+        one sentence for the log, the listeners and the error of each task it was running
+        (which is retried, counted as a failed attempt)."""
         running = [self._tasks[t] for t in event.task_ids if t in self._tasks]
-        description = event.reason if event.cause else f"was lost ({event.reason})"
-        sentence = loss_sentence(event.executor_id, event.host, description,
-                                 ", ".join(f"{s.stage_id}.{s.partition}" for s in running))
-        if event.detail:
-            sentence += f" (its log ends: {event.detail})"
-        log.warning("%s", sentence)
-        self.listener.on_executor_lost(event.executor_id, event.host, sentence, event.cause)
+        if event.released:
+            sentence = event.reason
+        else:
+            description = event.reason if event.cause else f"was lost ({event.reason})"
+            sentence = loss_sentence(event.executor_id, event.host, description,
+                                     ", ".join(f"{s.stage_id}.{s.partition}" for s in running))
+            if event.detail:
+                sentence += f" (its log ends: {event.detail})"
+            log.warning("%s", sentence)
+        self.listener.on_executor_removed(event.executor_id, event.host, sentence,
+                                          not event.released, event.at, event.cause)
         self.blocks.executor_lost(event.executor_id)
         actions = self.dag.executor_lost(event.executor_id, event.outputs_lost)
         for spec in running:
             del self._tasks[spec.task_id]
-            self.listener.on_task_end(spec.stage_id, spec.partition, event.executor_id, False, 0.0)
+            self._attempt_over(spec.task_id, False)
+            self.listener.on_task_end(spec.stage_id, spec.partition, event.executor_id, False, 0.0,
+                                      spec.attempt, spec.speculative)
             self.listener.on_task_info(task_info(spec, event.executor_id, event.host, "lost", {},
                                                  sentence))
             self.listener.on_task_metrics("lost", {})
@@ -173,8 +202,10 @@ class JobRunner:
         if spec is None:
             return []
         ok = finished.state == TaskState.SUCCESS
+        self._attempt_over(spec.task_id, ok)
         self.listener.on_task_end(spec.stage_id, spec.partition, event.executor_id, ok,
-                                  finished.metrics.get("duration", 0.0))
+                                  finished.metrics.get("duration", 0.0), spec.attempt,
+                                  spec.speculative)
         self.listener.on_task_info(task_info(
             spec, event.executor_id, event.host, finished.state, finished.metrics,
             f"{finished.error_type}: {finished.error_message}" if not ok else None,
@@ -205,6 +236,42 @@ class JobRunner:
             finished.error_type, finished.error_message, finished.traceback,
             self._call_site(spec)))
 
+    def _task_started(self, event: TaskStartedEvent) -> None:
+        spec = self._tasks.get(event.task_id)
+        if spec is None:
+            return
+        self._running_on[spec.task_id] = event.executor_id
+        if self.speculation is not None:
+            self.speculation.task_started(spec.task_id, (spec.stage_id, spec.stage_attempt),
+                                          spec.partition,
+                                          self._stage_tasks.get(spec.stage_id, 1), event.at)
+        self.listener.on_task_start(spec.stage_id, spec.partition, spec.task_id, spec.attempt,
+                                    event.executor_id, event.host, spec.speculative)
+
+    def _attempt_over(self, task_id: int, succeeded: bool) -> None:
+        self._running_on.pop(task_id, None)
+        if self.speculation is not None:
+            if succeeded:
+                self.speculation.task_succeeded(task_id, self.clock())
+            else:
+                self.speculation.task_ended(task_id)
+
+    def _speculate(self) -> None:
+        """Give each straggler a copy on another executor (the first to finish wins)."""
+        for (stage_id, stage_attempt), partition in self.speculation.speculatable(self.clock()):
+            running = [t for t in self._tasks.values()
+                       if t.stage_id == stage_id and t.partition == partition]
+            avoid = frozenset(self._running_on[t.task_id] for t in running
+                              if t.task_id in self._running_on)
+            actions = self.dag.speculate(stage_id, stage_attempt, partition, avoid)
+            if actions:
+                log.info("task %d.%d runs past %.1fs (%.1f x the median of its stage's finished "
+                         "tasks): launching a speculative copy", stage_id, partition,
+                         self.speculation.threshold((stage_id, stage_attempt)),
+                         self.speculation.policy.multiplier)
+                self.listener.on_speculative_task_submitted(stage_id, partition)
+                self._apply(actions)
+
     def _call_site(self, spec: TaskSpec) -> str:
         stage = self.dag.stage_by_id.get(spec.stage_id)
         return stage.rdd.call_site if stage is not None else ""
@@ -216,18 +283,33 @@ class JobRunner:
                 self._launch(action.stage, action.tasks)
             elif isinstance(action, KillTasks):
                 for task_id in action.task_ids:
-                    self._tasks.pop(task_id, None)
+                    spec = self._tasks.pop(task_id, None)
+                    if spec is not None and action.reason:
+                        self._attempt_killed(spec, action.reason)
                 self.backend.kill_tasks(action.task_ids)
             elif isinstance(action, StageSubmitted):
                 log.info("stage %d submitted: %d tasks", action.stage.stage_id, action.num_tasks)
+                self._stage_tasks[action.stage.stage_id] = action.num_tasks
                 self.listener.on_stage_submitted(action.stage.stage_id, action.stage.attempt,
                                                  _stage_name(action.stage), action.num_tasks)
             elif isinstance(action, StageCompleted):
+                if self.speculation is not None:
+                    self.speculation.stage_ended(action.stage.stage_id)
                 self.listener.on_stage_completed(action.stage.stage_id, action.failure)
             elif isinstance(action, MergeAccumulators):
                 self.merge_accumulators(action.updates)
             elif isinstance(action, (JobSucceeded, JobFailed)):
                 self._outcome = action
+
+    def _attempt_killed(self, spec: TaskSpec, reason: str) -> None:
+        """An attempt killed while its job goes on (another attempt of it finished first)."""
+        executor_id = self._running_on.get(spec.task_id, "")
+        self._attempt_over(spec.task_id, False)
+        if executor_id:  # it had started
+            log.info("task %d.%d attempt %d on %s killed: %s", spec.stage_id, spec.partition,
+                     spec.attempt, executor_id, reason)
+            self.listener.on_task_killed(spec.stage_id, spec.partition, spec.task_id,
+                                         spec.attempt, executor_id, spec.speculative, reason)
 
     def _launch(self, stage: Stage, tasks: List[TaskSpec]) -> None:
         payload = self._payload(stage)
@@ -235,7 +317,8 @@ class JobRunner:
         key = (stage.stage_id, stage.attempt)
         for spec in tasks:
             self._tasks[spec.task_id] = spec
-            preferred = self.blocks.preferred_executors(stage.rdd, spec.partition)
+            # not an executor it must avoid (a retry's, or a speculative copy's original)
+            preferred = self.blocks.preferred_executors(stage.rdd, spec.partition) - spec.excluded
             self.backend.launch(TaskLaunch(spec, key, payload, dumps(partitions[spec.partition]),
                                            preferred))
 

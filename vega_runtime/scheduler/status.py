@@ -69,7 +69,7 @@ class JobStatusStore(JobListener):
             _trim(self.stages)
 
     def on_task_end(self, stage_id: int, partition: int, executor_id: str, success: bool,
-                    duration: float) -> None:
+                    duration: float, attempt: int = 0, speculative: bool = False) -> None:
         with self._lock:
             stage = self.stages.get(stage_id)
             if stage is not None:
