@@ -199,7 +199,7 @@ def _print_web_ui(config_file: Optional[str], cli_conf: dict) -> None:
     conf = Config.load(config_file=config_file, cli=cli_conf)
     kind = parse_master(conf["vega.master"]).kind
     if kind == "local-cluster":
-        logging.getLogger("vega_runtime.scheduler.local_cluster").setLevel(logging.INFO)
+        logging.getLogger("vega_runtime.deploy.local_cluster").setLevel(logging.INFO)
     elif kind == "vega":
         link = web_ui_link(conf["vega.master"], resolve_secret_file(conf["vega.secret.file"]))
         error_console().print(f"vega: web UI: {link or 'unavailable (the master did not say where)'}",

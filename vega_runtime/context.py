@@ -188,7 +188,7 @@ class Context(JobControl, FileShipping):
         from .config import rpc_limits
         from .net.connection import create_secret_file, load_secret, resolve_secret_file
         from .scheduler.cluster_backend import ClusterBackend, MasterLogRelay
-        from .scheduler.local_cluster import LocalCluster
+        from .deploy.local_cluster import LocalCluster
 
         cluster = None
         if spec.kind == "local-cluster":
@@ -583,7 +583,7 @@ def _start_local_cluster_early(master: Optional[str]):
     every configuration source), started before the configuration is read; else None."""
     if not master or not master.replace(" ", "").startswith("local-cluster["):
         return None
-    from .scheduler.local_cluster import start_forkserver
+    from .deploy.local_cluster import start_forkserver
 
     return start_forkserver()
 
