@@ -25,7 +25,7 @@ LAYERS: Dict[str, int] = {
     **{f"vega_runtime.{name}": 0 for name in (
         "errors", "config", "serde", "io", "net", "storage_level", "logs", "_version",
         "master_url", "files", "aliases", "user_code", "versions", "packaging", "cluster_file",
-        "testing", "processes", "forkserver", "pyspark_alias", "ids", "private_files")},
+        "processes", "forkserver", "pyspark_alias", "ids", "private_files")},
     **{f"vega_runtime.{name}": 1 for name in ("rdd", "task_context", "shared")},
     **{f"vega_runtime.{name}": 2 for name in ("shuffle", "storage")},
     **{f"vega_runtime.{name}": 3 for name in ("context", "context_jobs", "context_files",
