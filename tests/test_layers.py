@@ -17,8 +17,8 @@ from typing import Dict, Iterator, List, Optional, Tuple
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGES = ("vega_runtime", "vega_cli")
 
-LAYER_NAMES = {0: "L0 leaves", 1: "L1 rdd", 2: "L2 shuffle/storage", 3: "L3 context/scheduler",
-               4: "L4 deploy", 5: "L5 cli"}
+LAYER_NAMES = {0: "L0 leaves", 1: "L1 rdd", 2: "L2 shuffle/storage", 3: "L3 scheduler",
+               4: "L4 deploy", 5: "L5 context", 6: "L6 cli"}
 
 #: Module (or package: it covers its submodules) -> layer.
 LAYERS: Dict[str, int] = {
@@ -28,14 +28,16 @@ LAYERS: Dict[str, int] = {
         "processes", "forkserver", "pyspark_alias", "ids", "private_files")},
     **{f"vega_runtime.{name}": 1 for name in ("rdd", "task_context", "shared")},
     **{f"vega_runtime.{name}": 2 for name in ("shuffle", "storage")},
-    **{f"vega_runtime.{name}": 3 for name in ("context", "context_jobs", "context_files",
-                                              "scheduler", "vega_io", "pyspark_compat")},
+    "vega_runtime.scheduler": 3,
     "vega_runtime.deploy": 4,
-    "vega_cli": 5,
+    # The Context sits above deploy (as SparkContext does in Spark): it starts local clusters.
+    **{f"vega_runtime.{name}": 5 for name in ("context", "context_jobs", "context_files",
+                                              "vega_io", "pyspark_compat")},
+    "vega_cli": 6,
 }
-#: The package ``__init__`` of vega_runtime re-exports the Context: layer 3, but
+#: The package ``__init__`` of vega_runtime re-exports the Context: layer 5, but
 #: only the module itself, never as a prefix covering unplaced submodules.
-EXACT_LAYERS: Dict[str, int] = {"vega_runtime": 3}
+EXACT_LAYERS: Dict[str, int] = {"vega_runtime": 5}
 
 
 def layer_of(module: str) -> Optional[int]:
@@ -171,7 +173,7 @@ def test_checker_reports_relative_upward_import_with_module_line_and_layers():
     """A relative import from rdd into the scheduler is named with line and both layers."""
     found = _check("vega_runtime.rdd.base", "import os\n\nfrom ..scheduler.dag import DAGScheduler\n")
     assert found == ["vega_runtime.rdd.base (vega_runtime/rdd/base.py:3) [L1 rdd] imports "
-                     "vega_runtime.scheduler.dag [L3 context/scheduler]: a higher layer"]
+                     "vega_runtime.scheduler.dag [L3 scheduler]: a higher layer"]
 
 
 def test_checker_reports_function_local_import():
@@ -179,14 +181,14 @@ def test_checker_reports_function_local_import():
     source = "def f():\n    if True:\n        from vega_runtime.context import Context\n"
     assert _check("vega_runtime.shuffle.reader", source) == [
         "vega_runtime.shuffle.reader (vega_runtime/shuffle/reader.py:3) [L2 shuffle/storage] "
-        "imports vega_runtime.context [L3 context/scheduler]: a higher layer"]
+        "imports vega_runtime.context [L5 context]: a higher layer"]
 
 
-def test_checker_treats_import_from_package_init_as_layer_three():
-    """``from .. import X`` in an L0 module reaches vega_runtime/__init__ (L3)."""
+def test_checker_treats_import_from_package_init_as_the_context_layer():
+    """``from .. import X`` in an L0 module reaches vega_runtime/__init__ (L5)."""
     found = _check("vega_runtime.io.files", "from .. import Context\n")
     assert found == ["vega_runtime.io.files (vega_runtime/io/files.py:1) [L0 leaves] imports "
-                     "vega_runtime [L3 context/scheduler]: a higher layer"]
+                     "vega_runtime [L5 context]: a higher layer"]
 
 
 def test_checker_resolves_from_package_import_submodule():
@@ -199,8 +201,8 @@ def test_checker_sees_import_module_with_literal_name():
     """``importlib.import_module('vega_cli.progress')`` from the runtime is an upward import."""
     source = "import importlib\nimportlib.import_module('vega_cli.progress')\n"
     assert _check("vega_runtime.context", source) == [
-        "vega_runtime.context (vega_runtime/context.py:2) [L3 context/scheduler] imports "
-        "vega_cli.progress [L5 cli]: a higher layer"]
+        "vega_runtime.context (vega_runtime/context.py:2) [L5 context] imports "
+        "vega_cli.progress [L6 cli]: a higher layer"]
 
 
 def test_checker_allows_same_layer_lower_layers_and_third_party():
@@ -227,4 +229,4 @@ def test_layer_map_places_deploy_between_scheduler_and_cli():
     assert _check("vega_runtime.scheduler.runner", "from ..deploy import master\n",
                   extra=["vega_runtime.deploy", "vega_runtime.deploy.master"]) == [
         "vega_runtime.scheduler.runner (vega_runtime/scheduler/runner.py:1) "
-        "[L3 context/scheduler] imports vega_runtime.deploy.master [L4 deploy]: a higher layer"]
+        "[L3 scheduler] imports vega_runtime.deploy.master [L4 deploy]: a higher layer"]
