@@ -12,7 +12,7 @@ from vega_runtime import ids
 from vega_runtime.errors import MasterURLError
 from vega_runtime.master_url import parse_master
 
-from .daemon_run import secret_file_for
+from vega_runtime.deploy.daemon_main import secret_file_for
 from .daemons import SECRET_FILE_HELP
 from .errors import EXIT_JOB_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, fail
 

@@ -15,7 +15,7 @@ import click
 from vega_runtime.private_files import make_private_dir, open_private
 from vega_runtime.processes import pidfile_process
 
-from .daemon_run import ensure_secret_file
+from vega_runtime.deploy.daemon_main import ensure_secret_file
 from .daemons import SECRET_FILE_HELP
 from .errors import fail
 

@@ -13,7 +13,7 @@ import click
 
 from vega_runtime.config import SETTINGS_BY_KEY
 
-from .daemon_run import MASTER_OPTIONS, WORKER_OPTIONS, run_master, run_worker
+from vega_runtime.deploy.daemon_main import MASTER_OPTIONS, WORKER_OPTIONS, run_master, run_worker
 
 
 def setting_option(flag: str, name: str, options: dict, help: str, **kwargs):

@@ -15,7 +15,7 @@ from rich.text import Text
 from vega_runtime.errors import MasterURLError
 from vega_runtime.master_url import parse_master
 
-from .daemon_run import secret_file_for
+from vega_runtime.deploy.daemon_main import secret_file_for
 from .daemons import SECRET_FILE_HELP
 from .errors import EXIT_UNREACHABLE, EXIT_USAGE, fail
 

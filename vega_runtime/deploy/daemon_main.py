@@ -24,7 +24,7 @@ from vega_runtime.net.connection import (create_secret_file, default_secret_file
                                          resolve_secret_file)
 from vega_runtime.private_files import make_private_dir, use_private_umask
 
-from .errors import EXIT_USAGE, fail
+from vega_cli.errors import EXIT_USAGE, fail
 
 log = logging.getLogger("vega_cli")
 
@@ -81,7 +81,7 @@ def listen_addresses(conf: Config, host_key: str, bind_key: str,
 
 
 def print_daemon_config(conf: Config, role: str) -> None:
-    from .config_table import print_config
+    from vega_cli.config_table import print_config
 
     print_config(conf, [s.key for s in settings_used_by(role)], f"vega {role}: resolved settings")
 
@@ -264,7 +264,7 @@ def _detach_if_asked(daemonize: bool, pidfile: Optional[str], log_file: Optional
         return
     if not pidfile:
         fail("--daemonize needs --pidfile", EXIT_USAGE)
-    from .background import daemonize as detach
+    from vega_cli.background import daemonize as detach
 
     detach(pidfile, log_file or os.path.join(work_dir, f"{name}.out"))
 

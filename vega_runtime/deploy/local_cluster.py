@@ -32,9 +32,9 @@ READY_POLL_SECONDS = 0.005
 CLI_MODULE = "vega_cli.main"
 #: what the fork server runs a daemon with: ``vega master``/``vega worker`` past the
 #: option parsing (the options come ready-made, as JSON)
-DAEMON_ENTRY = "vega_cli.daemon_run:fork_entry"
+DAEMON_ENTRY = "vega_runtime.deploy.daemon_main:fork_entry"
 #: imported once by the fork server: the daemons, and what their executors need
-PRELOAD = ("vega_cli.daemon_run", "vega_runtime.deploy.master", "vega_runtime.deploy.worker",
+PRELOAD = ("vega_runtime.deploy.daemon_main", "vega_runtime.deploy.master", "vega_runtime.deploy.worker",
            "vega_runtime.deploy.http_api", "vega_runtime.deploy.executor_preload")
 
 
