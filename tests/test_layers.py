@@ -2,8 +2,9 @@
 
 Every module of ``vega_runtime`` and ``vega_cli`` is parsed with ``ast``; every
 import in it (top-level, function-local, relative, ``importlib.import_module``
-with a literal name) that reaches one of the two packages is checked against
-the layer map below.  Standard-library and third-party imports are not
+with a literal name) and every module a string names (``"module:function"`` entry
+points, ``-m module`` command lines, lists of module names) that reaches one of the
+two packages is checked against the layer map below.  Standard-library and third-party imports are not
 restricted.  A new module must be placed in ``LAYERS`` deliberately.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 from dataclasses import dataclass
 from typing import Dict, Iterator, List, Optional, Tuple
 
@@ -92,9 +94,69 @@ def _resolve_base(module: str, is_package: bool, level: int, name: Optional[str]
     return f"{base}.{name}" if name else base
 
 
+#: ``"module:function"``: an entry point, imported by whoever runs it (a fork server, say)
+ENTRY_POINT = re.compile(r"((?:vega_runtime|vega_cli)(?:\.\w+)*):\w+(?:\.\w+)*")
+
+#: Programs a module starts as processes of their own, by ``-m module``, although the
+#: module is in a higher layer: (starting module, started module) -> why.  Starting a
+#: program is not importing it, but each such start is listed here deliberately.
+PROGRAMS_STARTED: Dict[Tuple[str, str], str] = {
+    ("vega_runtime.deploy.drivers", "vega_cli.main"):
+        "a cluster-mode driver is `vega submit` run by the master, exactly as by hand",
+}
+
+
+def _not_data(tree: ast.AST) -> set:
+    """ids of the nodes that name no module to run: docstrings, f-string parts and operands
+    of a comparison (``arg in ("vega_cli.main", ...)`` recognizes a command line)."""
+    skipped = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) \
+                and node.body and isinstance(node.body[0], ast.Expr) \
+                and isinstance(node.body[0].value, ast.Constant):
+            skipped.add(id(node.body[0].value))
+        elif isinstance(node, ast.Compare):
+            skipped.update(id(operand) for operand in [node.left, *node.comparators])
+        elif isinstance(node, ast.JoinedStr):
+            skipped.update(id(value) for value in node.values)
+    return skipped
+
+
+def string_references(tree: ast.AST, known: Dict[str, str]) -> Iterator[Import]:
+    """Vega modules named by strings: ``"module:function"`` entry points, ``-m module`` in
+    a command line (a list or tuple), and dotted module names listed in a list or tuple
+    (modules to preload, say)."""
+    skipped = _not_data(tree)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                and id(node) not in skipped:
+            match = ENTRY_POINT.fullmatch(node.value)
+            if match:
+                yield Import(node.lineno, match.group(1))
+    constants = {target.id: node.value for node in getattr(tree, "body", [])
+                 if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+                 for target in node.targets if isinstance(target, ast.Name)}
+    for node in ast.walk(tree):
+        if not isinstance(node, (ast.List, ast.Tuple)) or id(node) in skipped:
+            continue
+        items = node.elts
+        for index, item in enumerate(items):
+            if isinstance(item, ast.Name) and item.id in constants:  # -m MODULE_NAME
+                item = ast.copy_location(constants[item.id], item)
+            if not (isinstance(item, ast.Constant) and isinstance(item.value, str)):
+                continue
+            after_m = index > 0 and isinstance(items[index - 1], ast.Constant) \
+                and items[index - 1].value == "-m"
+            if (after_m and _is_internal(item.value)) or \
+                    ("." in item.value and item.value in known and _is_internal(item.value)):
+                yield Import(item.lineno, item.value)
+
+
 def imports_of(source: str, module: str, is_package: bool, known: Dict[str, str]) -> Iterator[Import]:
-    """Every import of ``source`` (anywhere in the file) that names a vega module."""
+    """Every import of ``source`` (anywhere in the file) that names a vega module, by an
+    import statement, ``import_module`` or a string (:func:`string_references`)."""
     tree = ast.parse(source)
+    yield from string_references(tree, known)
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
@@ -126,6 +188,8 @@ def violations_in(module: str, path: str, source: str, known: Dict[str, str]) ->
         if not _is_internal(imp.target):
             continue
         target_layer = layer_of(imp.target)
+        if (module, imp.target) in PROGRAMS_STARTED:
+            continue
         where = f"{module} ({os.path.relpath(path, REPO)}:{imp.line})"
         if target_layer is None:
             found.append(f"{where} imports {imp.target}, which is in no layer")
@@ -230,3 +294,42 @@ def test_layer_map_places_deploy_between_scheduler_and_cli():
                   extra=["vega_runtime.deploy", "vega_runtime.deploy.master"]) == [
         "vega_runtime.scheduler.runner (vega_runtime/scheduler/runner.py:1) "
         "[L3 scheduler] imports vega_runtime.deploy.master [L4 deploy]: a higher layer"]
+
+
+def test_checker_sees_entry_point_strings():
+    """A ``"module:function"`` string (what a fork server imports and calls) is an import."""
+    source = 'DAEMON_ENTRY = "vega_cli.daemon_run:fork_entry"\n'
+    assert _check("vega_runtime.scheduler.local_cluster", source,
+                  extra=["vega_cli.daemon_run"]) == [
+        "vega_runtime.scheduler.local_cluster (vega_runtime/scheduler/local_cluster.py:1) "
+        "[L3 scheduler] imports vega_cli.daemon_run [L6 cli]: a higher layer"]
+
+
+def test_checker_sees_dash_m_command_lines_and_module_lists():
+    """``-m module`` in a command line, directly or through a module-level constant, and a
+    tuple of module names to preload are imports; a comparison and a docstring are not."""
+    source = ('"""Runs python -m vega_cli.main master."""\n'
+              'CLI = "vega_cli.main"\n'
+              'cmd = [sys.executable, "-m", "vega_cli.main", "submit"]\n'
+              'fallback = [sys.executable, "-m", CLI, "master"]\n'
+              'PRELOAD = ("vega_cli.daemons", "json")\n'
+              'ours = argv[0] == "vega_cli.main" or argv[0] in ("vega_cli.main", "vega")\n')
+    found = _check("vega_runtime.deploy.worker", source)
+    assert [line.split(" imports ")[1].split(" [")[0] for line in found] == [
+        "vega_cli.main", "vega_cli.main", "vega_cli.daemons"]
+    assert [line.split(".py:")[1].split(")")[0] for line in found] == ["3", "4", "5"]
+
+
+def test_checker_lets_listed_programs_be_started():
+    """A program started across layers on purpose (PROGRAMS_STARTED) is not reported."""
+    source = 'command = [sys.executable, "-m", "vega_cli.main", "submit"]\n'
+    assert _check("vega_runtime.deploy.drivers", source) == []
+    assert _check("vega_runtime.deploy.master", source) != []
+
+
+def test_the_context_may_start_deploy_but_deploy_may_not_reach_the_context():
+    """Context (L5) sits above deploy (L4): a local cluster is deploy's, the Context uses it."""
+    assert _check("vega_runtime.context", "from .deploy.local_cluster import LocalCluster\n") == []
+    assert _check("vega_runtime.deploy.master", "from ..context import Context\n") == [
+        "vega_runtime.deploy.master (vega_runtime/deploy/master.py:1) [L4 deploy] imports "
+        "vega_runtime.context [L5 context]: a higher layer"]

@@ -11,10 +11,10 @@ import click
 from vega_runtime import ids
 from vega_runtime.errors import MasterURLError
 from vega_runtime.master_url import parse_master
-
 from vega_runtime.deploy.daemon_main import secret_file_for
-from .daemons import SECRET_FILE_HELP
+
 from .errors import EXIT_JOB_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, fail
+from .options import secret_file_option
 
 
 def master_connection(master_url: Optional[str], secret_file: Optional[str]):
@@ -48,7 +48,7 @@ def check_app_id(app_id: str) -> None:
 @click.argument("app_id")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing until the application ends.")
 @click.option("--master", "master_url", help="vega://host:port (default: VEGA_MASTER).")
-@click.option("--secret-file", help=SECRET_FILE_HELP)
+@secret_file_option()
 def logs(app_id: str, follow: bool, master_url: Optional[str], secret_file: Optional[str]) -> None:
     """Print the task output of application APP_ID, as stored by the master."""
     check_app_id(app_id)
@@ -81,7 +81,7 @@ def stream_logs(conn, app_id: str, follow: bool):
 @click.command("kill")
 @click.argument("app_id")
 @click.option("--master", "master_url", help="vega://host:port (default: VEGA_MASTER).")
-@click.option("--secret-file", help=SECRET_FILE_HELP)
+@secret_file_option()
 def kill(app_id: str, master_url: Optional[str], secret_file: Optional[str]) -> None:
     """Cancel application APP_ID: its tasks and executors stop."""
     from vega_runtime.net.messages import KillApplication

@@ -25,9 +25,9 @@ from vega_runtime._version import __version__
 from vega_runtime.errors import ConfigError
 
 from .bootstrap import bootstrap, build_wheels
-from vega_runtime.deploy.daemon_main import ensure_secret_file
 from .errors import EXIT_USAGE, fail
 from .host_keys import KnownHosts
+from .options import ensure_secret_file
 from .remote import (LEFTOVERS, PROBE, RUNNING, STOP, Host, LocalHost, RemoteError, daemon_command,
                      is_this_machine, local_python, quote)
 

@@ -14,10 +14,10 @@ from rich.text import Text
 
 from vega_runtime.errors import MasterURLError
 from vega_runtime.master_url import parse_master
-
 from vega_runtime.deploy.daemon_main import secret_file_for
-from .daemons import SECRET_FILE_HELP
+
 from .errors import EXIT_UNREACHABLE, EXIT_USAGE, fail
+from .options import secret_file_option
 
 
 def fetch_status(master_url: str, secret_file: str) -> dict:
@@ -81,7 +81,7 @@ def web_ui_link(master_url: str, secret_file: str, status: Optional[dict] = None
 @click.command("status")
 @click.option("--master", "master_url", help="vega://host:port (default: VEGA_MASTER).")
 @click.option("--json", "as_json", is_flag=True, help="Print the documented JSON form.")
-@click.option("--secret-file", help=SECRET_FILE_HELP)
+@secret_file_option()
 @click.option("--token", "print_token", is_flag=True,
               help="Print the HTTP API token (Authorization: Bearer TOKEN) and, on stderr, the "
                    "link that opens the web UI.")

@@ -33,6 +33,21 @@ class ConfigError(VegaError):
         return f"{where}{self.key} {self.problem}"
 
 
+class DaemonStartFailed(VegaError):
+    """A master or worker could not start (its port is taken, its work dir unwritable...).
+
+    >>> str(DaemonStartFailed("the master on 127.0.0.1:7077", "[Errno 98] Address already in use"))
+    'cannot start the master on 127.0.0.1:7077: [Errno 98] Address already in use'
+    """
+
+    def __init__(self, what: str, reason: str):
+        super().__init__(what, reason)
+        self.what, self.reason = what, reason
+
+    def __str__(self) -> str:
+        return f"cannot start {self.what}: {self.reason}"
+
+
 class MasterURLError(VegaError):
     """The master URL does not name a master kind Vega knows."""
 

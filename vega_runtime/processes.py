@@ -225,14 +225,16 @@ def command_line(pid: int) -> List[str]:
 
 def is_vega_daemon(pid: int, role: str) -> bool:
     """Whether ``pid`` runs ``vega ROLE`` (``python -m vega_cli.main ROLE ...``, the ``vega``
-    script, or the title a fork server gives it), not some process that reuses the pid.
+    script, or a local cluster's ``python -m vega_runtime.deploy.daemon_main ROLE ...``, the
+    title a fork server gives it too), not some process that reuses the pid.
 
     >>> is_vega_daemon(os.getpid(), "master")
     False
     """
     argv = command_line(pid)
     for index, arg in enumerate(argv[:-1]):
-        if arg == "vega_cli.main" or os.path.basename(arg) == "vega":
+        if arg in ("vega_cli.main", "vega_runtime.deploy.daemon_main") \
+                or os.path.basename(arg) == "vega":
             return argv[index + 1] == role
     return False
 

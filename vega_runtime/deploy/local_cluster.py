@@ -29,9 +29,9 @@ log = logging.getLogger(__name__)
 
 START_TIMEOUT = 60.0
 READY_POLL_SECONDS = 0.005
-CLI_MODULE = "vega_cli.main"
-#: what the fork server runs a daemon with: ``vega master``/``vega worker`` past the
-#: option parsing (the options come ready-made, as JSON)
+#: what runs a daemon: ``vega master``/``vega worker`` past the option parsing (the
+#: options come ready-made, as JSON), forked by the fork server or run with ``-m``
+DAEMON_MODULE = "vega_runtime.deploy.daemon_main"
 DAEMON_ENTRY = "vega_runtime.deploy.daemon_main:fork_entry"
 #: imported once by the fork server: the daemons, and what their executors need
 PRELOAD = ("vega_runtime.deploy.daemon_main", "vega_runtime.deploy.master", "vega_runtime.deploy.worker",
@@ -109,12 +109,13 @@ class LocalCluster:
         """Start ``vega ROLE`` with ``options``: forked from the fork server, else (it is
         gone) as a new interpreter."""
         log_path = os.path.join(self.directory, f"{name}.log")
-        args = _command_line(role, options)
-        proc = self.forkserver.launch(DAEMON_ENTRY, [role, json.dumps(options)], self.env, log_path,
-                                      command_title(CLI_MODULE, args), tie=True)
+        argv = [role, json.dumps(options)]
+        proc = self.forkserver.launch(DAEMON_ENTRY, argv, self.env, log_path,
+                                      command_title(DAEMON_MODULE, _command_line(role, options)),
+                                      tie=True)
         if proc is None:
             with open_private(log_path, "ab") as log_file:
-                proc = subprocess.Popen([sys.executable, "-m", CLI_MODULE, *args],
+                proc = subprocess.Popen([sys.executable, "-m", DAEMON_MODULE, *argv],
                                         stdin=subprocess.DEVNULL, stdout=log_file,
                                         stderr=subprocess.STDOUT, env=self.env,
                                         start_new_session=True)
@@ -160,7 +161,8 @@ class LocalCluster:
 
 
 def _command_line(role: str, options: dict) -> List[str]:
-    """``vega ROLE`` arguments equivalent to ``options`` (what the daemon's title shows)."""
+    """``ROLE`` and flags equivalent to ``options`` (what the daemon's title shows, as
+    ``vega ROLE`` would take them)."""
     args = [role]
     for key, value in options.items():
         if key == "master_url":
