@@ -15,7 +15,7 @@ import click
 from vega_runtime.private_files import make_private_dir, open_private
 from vega_runtime.processes import pidfile_process
 
-from .errors import fail
+from .errors import CommandError
 from .options import ensure_secret_file, secret_file_option
 
 
@@ -60,7 +60,8 @@ def start_master(host: Optional[str], bind: Optional[str], port: int, webui_port
     deadline = time.monotonic() + 30
     while not os.path.exists(ready):
         if proc.poll() is not None or time.monotonic() > deadline:
-            fail(f"the master did not start; see {os.path.join(work_dir, 'master.log')}", 1)
+            log_path = os.path.join(work_dir, "master.log")
+            raise CommandError(f"the master did not start; see {log_path}")
         time.sleep(0.05)
     with open_private(pidfile, "w") as fh:
         fh.write(f"{proc.pid}\n")
@@ -84,7 +85,7 @@ def stop_master(work_dir: str, timeout: float) -> None:
     pidfile = _pidfile(work_dir)
     pid, foreign = pidfile_process(pidfile, "master")
     if foreign:
-        fail(f"not stopping: {foreign}", 1)
+        raise CommandError(f"not stopping: {foreign}")
     if pid is None:
         click.echo("master is not running")
         if os.path.exists(pidfile):
@@ -111,4 +112,4 @@ def stop_process(pid: int, timeout: float) -> None:
             except ProcessLookupError:
                 return
             time.sleep(0.05)
-    fail(f"process {pid} survived SIGKILL", 1)
+    raise CommandError(f"process {pid} survived SIGKILL")

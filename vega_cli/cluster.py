@@ -25,10 +25,10 @@ from vega_runtime._version import __version__
 from vega_runtime.errors import ConfigError
 
 from .bootstrap import bootstrap, build_wheels
-from .errors import EXIT_USAGE, fail
+from .errors import CommandError, RemoteError, UsageError
 from .host_keys import KnownHosts
 from .options import ensure_secret_file
-from .remote import (LEFTOVERS, PROBE, RUNNING, STOP, Host, LocalHost, RemoteError, daemon_command,
+from .remote import (LEFTOVERS, PROBE, RUNNING, STOP, Host, LocalHost, daemon_command,
                      is_this_machine, local_python, quote)
 
 MIN_FREE_BYTES = 256 << 20
@@ -51,7 +51,7 @@ def _load(config: Optional[str]):
     try:
         return load_cluster_file(config)
     except ConfigError as exc:
-        fail(str(exc), EXIT_USAGE)
+        raise UsageError(str(exc))
 
 
 def _worker_dir(entry) -> str:
@@ -277,7 +277,7 @@ def _start_workers(cluster, secret: str, bootstrap_hosts: bool,
         try:
             wheels = build_wheels(os.path.expanduser("~/.cache/vega"))
         except RemoteError as exc:
-            fail(str(exc), 1)
+            raise CommandError(str(exc))
     with ThreadPoolExecutor(max_workers=16) as pool:
         return list(pool.map(lambda e: _start_worker(cluster, e, secret, known_hosts, wheels),
                              cluster.workers))
@@ -304,12 +304,12 @@ def _stop_workers(cluster, known_hosts: KnownHosts) -> List[Row]:
 @config_option
 @bootstrap_option
 @accept_option
-def start_cluster(config: Optional[str], bootstrap: bool, accept_new: bool) -> None:
+def start_cluster(config: Optional[str], bootstrap: bool, accept_new: bool) -> int:
     """Start the master, then every worker (over SSH), and wait for them to register."""
-    _start(config, bootstrap, accept_new, with_master=True)
+    return _start(config, bootstrap, accept_new, with_master=True)
 
 
-def _start(config: Optional[str], bootstrap: bool, accept_new: bool, with_master: bool) -> None:
+def _start(config: Optional[str], bootstrap: bool, accept_new: bool, with_master: bool) -> int:
     cluster = _load(config)
     known_hosts = _known_hosts(cluster, accept_new)
     secret = ensure_secret_file(cluster.secret_file)
@@ -318,33 +318,33 @@ def _start(config: Optional[str], bootstrap: bool, accept_new: bool, with_master
         rows += _start_workers(cluster, secret, bootstrap, known_hosts)
         _wait_for_workers(cluster, secret, rows)
     command = "start-cluster" if with_master else "start-workers"
-    raise SystemExit(_render(rows, f"{command} ({cluster.path})", known_hosts))
+    return _render(rows, f"{command} ({cluster.path})", known_hosts)
 
 
 @click.command("start-workers")
 @config_option
 @bootstrap_option
 @accept_option
-def start_workers(config: Optional[str], bootstrap: bool, accept_new: bool) -> None:
+def start_workers(config: Optional[str], bootstrap: bool, accept_new: bool) -> int:
     """Start every worker of the cluster file (the master must be running)."""
-    _start(config, bootstrap, accept_new, with_master=False)
+    return _start(config, bootstrap, accept_new, with_master=False)
 
 
 @click.command("stop-workers")
 @config_option
 @accept_option
-def stop_workers(config: Optional[str], accept_new: bool) -> None:
+def stop_workers(config: Optional[str], accept_new: bool) -> int:
     """Stop every worker (SIGTERM, then SIGKILL) and check nothing of theirs still runs."""
     cluster = _load(config)
     known_hosts = _known_hosts(cluster, accept_new)
-    raise SystemExit(_finish(_stop_workers(cluster, known_hosts),
-                             f"stop-workers ({cluster.path})", known_hosts))
+    return _finish(_stop_workers(cluster, known_hosts), f"stop-workers ({cluster.path})",
+                   known_hosts)
 
 
 @click.command("stop-cluster")
 @config_option
 @accept_option
-def stop_cluster(config: Optional[str], accept_new: bool) -> None:
+def stop_cluster(config: Optional[str], accept_new: bool) -> int:
     """Stop the workers, then the master."""
     cluster = _load(config)
     known_hosts = _known_hosts(cluster, accept_new)
@@ -352,7 +352,7 @@ def stop_cluster(config: Optional[str], accept_new: bool) -> None:
     master = cluster.master
     rows.append(_stop(_master_host(cluster, known_hosts), local_python(), "master",
                       f"{master.work_dir}/run", f"{master.work_dir}/run/master.pid"))
-    raise SystemExit(_finish(rows, f"stop-cluster ({cluster.path})", known_hosts))
+    return _finish(rows, f"stop-cluster ({cluster.path})", known_hosts)
 
 
 def _finish(rows: List[Row], title: str, known_hosts: KnownHosts) -> int:

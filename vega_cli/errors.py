@@ -1,9 +1,17 @@
-"""Turning failures into one message and an exit code, in one place."""
+"""The CLI's errors and exit codes.
+
+A command that cannot do its job raises (one of the classes here, or any
+``VegaError`` of the runtime); ``vega_cli.main`` turns the exception into one message
+(``vega: error: ...`` and a hint) and an exit code, in one place (``main.EXIT_CODES``).
+A command whose outcome is a code (a job's, a cluster's) returns it.
+"""
 
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
+
+from vega_runtime.errors import VegaError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -15,6 +23,38 @@ EXIT_UNREACHABLE = 3
 EXIT_CANCELLED = 130
 
 
+class CommandError(VegaError):
+    """A command could not do what it was asked: ``message``, and ``hint`` saying what to
+    do next (printed below it).
+
+    >>> str(CommandError("the master did not start", "see work/master/master.log"))
+    'the master did not start'
+    """
+
+    def __init__(self, message: str, hint: str = ""):
+        super().__init__(message, hint)
+        self.message, self.hint = message, hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(CommandError):
+    """The command line asks for something that cannot be (exit code 2)."""
+
+
+class Unreachable(CommandError):
+    """The master (or a host) cannot be reached (exit code 3)."""
+
+
+class Cancelled(CommandError):
+    """The user interrupted the command (exit code 130)."""
+
+
+class RemoteError(VegaError):
+    """A host could not be reached or a command failed; says which and what to do."""
+
+
 def error_console() -> "Console":
     from rich.console import Console  # imported here: daemons start without rich
 
@@ -22,13 +62,19 @@ def error_console() -> "Console":
                    soft_wrap=True)
 
 
-def fail(message: str, code: int, hint: str = "") -> NoReturn:
-    """Print ``vega: error: message`` (and a hint) and exit with ``code``."""
+def print_error(message: str, hint: str = "") -> None:
+    """Print ``vega: error: message`` (and a hint) on stderr."""
     from rich.markup import escape
 
     console = error_console()
     console.print(f"[bold red]vega: error:[/] {escape(message)}", markup=True)
     if hint:
         console.print(hint, markup=False, style="dim")
-    raise SystemExit(code)
 
+
+def debug_requested() -> bool:
+    """Whether ``vega --debug`` was given (for commands that print tracebacks themselves)."""
+    import click
+
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx and ctx.find_root().params.get("debug"))

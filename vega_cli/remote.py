@@ -24,6 +24,7 @@ from typing import List, Optional, Sequence
 
 from vega_runtime.processes import pidfile_check_source
 
+from .errors import RemoteError
 from .host_keys import HostKeyError, KnownHosts, explain_bad_host_key
 
 log = logging.getLogger(__name__)
@@ -128,10 +129,6 @@ class Result:
     @property
     def ok(self) -> bool:
         return self.code == 0
-
-
-class RemoteError(Exception):
-    """A host could not be reached or a command failed; says which and what to do."""
 
 
 def quote(parts: Sequence[str]) -> str:

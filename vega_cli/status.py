@@ -16,7 +16,7 @@ from vega_runtime.errors import MasterURLError
 from vega_runtime.master_url import parse_master
 from vega_runtime.deploy.daemon_main import secret_file_for
 
-from .errors import EXIT_UNREACHABLE, EXIT_USAGE, fail
+from .errors import Unreachable, UsageError
 from .options import secret_file_option
 
 
@@ -26,9 +26,9 @@ def fetch_status(master_url: str, secret_file: str) -> dict:
     try:
         return request_status(master_url, secret_file)
     except (OSError, ProtocolError) as exc:
-        fail(f"cannot reach the master at {master_url}: {exc}", EXIT_UNREACHABLE,
-             "Is it running (vega start-master / vega master)? Is the address right, and does "
-             "this host have the cluster secret?")
+        raise Unreachable(f"cannot reach the master at {master_url}: {exc}",
+                          "Is it running (vega start-master / vega master)? Is the address "
+                          "right, and does this host have the cluster secret?")
 
 
 def request_status(master_url: str, secret_file: str) -> dict:
@@ -95,7 +95,7 @@ def status(master_url: Optional[str], as_json: bool, secret_file: Optional[str],
         if parse_master(url).kind != "vega":
             raise MasterURLError(url)
     except MasterURLError:
-        fail(f"vega status needs a vega://host:port master, not {url!r}", EXIT_USAGE)
+        raise UsageError(f"vega status needs a vega://host:port master, not {url!r}")
     data = fetch_status(url, secret_file_for(secret_file))
     if as_json:
         click.echo(json.dumps(data, indent=2))
@@ -114,9 +114,10 @@ def _print_token(url: str, secret_file: str) -> None:
         status = None
     token = http_token(secret_file, status)
     if token is None:
-        fail("no cluster secret here, and the master's token file cannot be read", EXIT_USAGE,
-             "Run this as the master's user on its host (it writes MASTER_WORK_DIR/master.token), "
-             "or give the cluster's secret (--secret-file)")
+        raise UsageError("no cluster secret here, and the master's token file cannot be read",
+                         "Run this as the master's user on its host (it writes "
+                         "MASTER_WORK_DIR/master.token), or give the cluster's secret "
+                         "(--secret-file)")
     click.echo(token)
     link = web_ui_link(url, secret_file, status) if status else None
     if link:

@@ -48,6 +48,21 @@ class DaemonStartFailed(VegaError):
         return f"cannot start {self.what}: {self.reason}"
 
 
+class SecretFileMissing(ConfigError):
+    """The cluster secret file named (by --secret-file, VEGA_SECRET_FILE or a setting) is
+    not there; ``hint`` says how to make one."""
+
+    def __init__(self, path: str, default: str):
+        super().__init__("", "secret file", f"{path!r} does not exist")
+        self.path, self.default = path, default
+        self.args = (path, default)
+
+    @property
+    def hint(self) -> str:
+        return (f"Create one with: vega start-master (it writes {self.default}), or point "
+                "--secret-file at the cluster's secret")
+
+
 class MasterURLError(VegaError):
     """The master URL does not name a master kind Vega knows."""
 

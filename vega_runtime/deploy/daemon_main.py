@@ -21,7 +21,7 @@ import threading
 from typing import Callable, List, Optional
 
 from ..config import MASTER, WORKER, Config
-from ..errors import ConfigError, DaemonStartFailed, VegaError
+from ..errors import ConfigError, DaemonStartFailed, SecretFileMissing, VegaError
 from ..master_url import parse_master
 from ..net.addresses import advertise_address
 from ..net.connection import default_secret_file, load_secret, resolve_secret_file
@@ -86,9 +86,7 @@ def secret_file_for(option: Optional[str]) -> str:
     raises ``ConfigError`` when the file named does not exist."""
     path = resolve_secret_file(option or os.environ.get("VEGA_SECRET_FILE"))
     if path and not os.path.isfile(path):
-        raise ConfigError("", "secret file", f"{path!r} does not exist: create one with "
-                          f"vega start-master (it writes {default_secret_file()}), or point "
-                          "--secret-file at the cluster's secret")
+        raise SecretFileMissing(path, default_secret_file())
     return path
 
 
