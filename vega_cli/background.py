@@ -13,7 +13,7 @@ from typing import Optional
 import click
 
 from vega_runtime.private_files import make_private_dir, open_private
-from vega_runtime.processes import pidfile_process
+from vega_runtime.processes import pidfile_process, signal_group
 
 from .errors import CommandError
 from .options import ensure_secret_file, secret_file_option
@@ -101,9 +101,7 @@ def stop_process(pid: int, timeout: float) -> None:
 
     Only for a pid checked with ``pidfile_process`` (never one a pidfile merely names)."""
     for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(pid, sig)
-        except ProcessLookupError:
+        if not signal_group(pid, sig):
             return
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:

@@ -14,11 +14,14 @@ it ends.  ``kill_tree`` does the same from outside, for a parent killing a child
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 import signal
 import threading
 import time
 from typing import Dict, List, Optional
+
+log = logging.getLogger(__name__)
 
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
@@ -129,6 +132,37 @@ def kill_tree(pid: int, include_root: bool = True) -> int:
     for victim in doomed:
         _signal(victim, signal.SIGKILL)
     return len(doomed)
+
+
+def signal_group(pgid: int, sig: int) -> bool:
+    """Send ``sig`` to the process group ``pgid``; False when no process is left in it."""
+    try:
+        os.killpg(pgid, sig)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def end_group(proc, grace: float) -> None:
+    """End a child that leads its own process group (``start_new_session``) with all it
+    started: SIGTERM the group and wait up to ``grace`` seconds for the child; if it
+    lingers, SIGKILL its whole tree (``kill_tree``: not yet reaped, its pid is still its
+    own); then SIGKILL whatever is left in the group and reap the child.  ``proc`` is a
+    ``subprocess.Popen`` or a fork server's ``ForkedProcess``.  The one way Vega ends the
+    process groups it started (executors, drivers, a local cluster's daemons)."""
+    import subprocess
+
+    if not signal_group(proc.pid, signal.SIGTERM):
+        return
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        kill_tree(proc.pid)
+    signal_group(proc.pid, signal.SIGKILL)  # anything left in its group
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        log.warning("process %d did not exit after SIGKILL", proc.pid)
 
 
 def _signal(pid: int, sig: int) -> bool:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -27,7 +26,7 @@ from typing import Callable, Dict, List, Optional
 from .. import ids, packaging
 from ..errors import BadPackage
 from ..net.messages import SubmitDriver
-from ..processes import DIE_WITH_ENV, kill_tree
+from ..processes import DIE_WITH_ENV, end_group
 from .log_files import wait_rotating_output
 
 log = logging.getLogger(__name__)
@@ -185,19 +184,6 @@ class DriverRunner:
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
-    """SIGTERM the driver's process group (it ends its descendants), then SIGKILL its
-    whole tree and group if it lingers."""
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(5.0)
-        return
-    except ProcessLookupError:
-        return
-    except subprocess.TimeoutExpired:
-        pass
-    kill_tree(proc.pid)  # not yet collected: still the driver's pid
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait()
+    """End a driver's process group (it ends its descendants; its tree goes with SIGKILL
+    if it lingers)."""
+    end_group(proc, grace=5.0)

@@ -24,6 +24,7 @@ from ..errors import VegaError
 from ..forkserver import ForkServer, command_title
 from ..master_url import MasterSpec
 from ..private_files import make_private_dir, open_private
+from ..processes import signal_group
 
 log = logging.getLogger(__name__)
 
@@ -147,14 +148,14 @@ class LocalCluster:
         """SIGTERM every daemon at once (workers take their executors with them), then
         SIGKILL whatever is left after ``grace`` seconds."""
         for proc in self.processes:
-            _signal_group(proc, signal.SIGTERM)
+            signal_group(proc.pid, signal.SIGTERM)
         deadline = time.monotonic() + grace
         for proc in self.processes:
             try:
                 proc.wait(max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 pass
-            _signal_group(proc, signal.SIGKILL)  # anything left in the group
+            signal_group(proc.pid, signal.SIGKILL)  # anything left in the group
             proc.wait()
         self.processes = []
         self.forkserver.close()
@@ -170,13 +171,6 @@ def _command_line(role: str, options: dict) -> List[str]:
         else:
             args += [f"--{key.replace('_', '-')}", str(value)]
     return args
-
-
-def _signal_group(proc: subprocess.Popen, sig: int) -> None:
-    try:
-        os.killpg(proc.pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def _free_port() -> int:
