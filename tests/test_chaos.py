@@ -16,6 +16,7 @@ from operator import add
 import pytest
 
 from vega_runtime import Context
+from vega_runtime.net.status_request import fetch_master_status
 from vega_runtime.scheduler.listener import JobListener
 
 from proc_helpers import (arg_value, cmdline, executor_processes, processes_matching, spawn_vega,
@@ -189,6 +190,6 @@ def test_restarting_the_master_mid_job(chaos):
     job.join(120)
     assert result.get("value") == EXPECTED
     assert sorted(slow_pairs(ctx, str(tmp), delay=0).reduce_by_key(add).collect()) == EXPECTED
-    status = ctx.backend.master_status()
+    status = fetch_master_status(*ctx.backend.master_address, ctx.backend.secret or b"")
     assert [a["id"] for a in status["applications"]] == [ctx.backend.app_id]
     assert sum(w["state"] == "alive" for w in status["workers"]) == 2

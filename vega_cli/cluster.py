@@ -205,29 +205,23 @@ def _stop(host: Host, python: str, role: str, run_dir: str, owned_dir: str) -> R
 
 def _wait_for_workers(cluster, secret: str, rows: List[Row], timeout: float = 30.0) -> None:
     """Mark each started worker registered, or failed if the master never hears of it."""
-    from vega_runtime.net.connection import Connection, load_secret
-    from vega_runtime.net.messages import RequestStatus
+    from vega_runtime.errors import VegaError
+    from vega_runtime.net.connection import load_secret
+    from vega_runtime.net.status_request import fetch_master_status
 
     expected = [r for r in rows if r.role == "worker" and not r.failed]
     deadline = time.monotonic() + timeout
     alive: List[str] = []
     while time.monotonic() < deadline:
         try:
-            conn = Connection.connect(cluster.master.host, cluster.master.port,
-                                      load_secret(secret) or b"", timeout=5)
-            try:
-                conn.send(RequestStatus())
-                import json
-
-                status = json.loads(conn.recv().status_json)
-            finally:
-                conn.close()
-            alive = [w["host"] for w in status["workers"] if w["state"] == "alive"]
-            if all(alive.count(r.host) >= sum(1 for x in expected if x.host == r.host)
-                   for r in expected):
-                break
-        except Exception:  # the master may still be starting
-            pass
+            status = fetch_master_status(cluster.master.host, cluster.master.port,
+                                         load_secret(secret) or b"")
+        except (OSError, VegaError):  # the master may still be starting
+            status = {"workers": []}
+        alive = [w["host"] for w in status["workers"] if w["state"] == "alive"]
+        if all(alive.count(r.host) >= sum(1 for x in expected if x.host == r.host)
+               for r in expected):
+            break
         time.sleep(0.2)
     for row in expected:
         if row.host in alive:

@@ -33,20 +33,11 @@ def fetch_status(master_url: str, secret_file: str) -> dict:
 
 def request_status(master_url: str, secret_file: str) -> dict:
     """The master's status document; OSError or ProtocolError if it cannot be had."""
-    from vega_runtime.net.connection import Connection, load_secret
-    from vega_runtime.net.framing import ProtocolError
-    from vega_runtime.net.messages import RequestStatus, StatusReply
+    from vega_runtime.net.connection import load_secret
+    from vega_runtime.net.status_request import fetch_master_status
 
     spec = parse_master(master_url)
-    conn = Connection.connect(spec.host, spec.port, load_secret(secret_file) or b"", timeout=5)
-    try:
-        conn.send(RequestStatus())
-        reply = conn.recv()
-    finally:
-        conn.close()
-    if not isinstance(reply, StatusReply):
-        raise ProtocolError(master_url, f"unexpected reply {type(reply).__name__}")
-    return json.loads(reply.status_json)
+    return fetch_master_status(spec.host, spec.port, load_secret(secret_file) or b"")
 
 
 def http_token(secret_file: str, status: Optional[dict]) -> Optional[str]:

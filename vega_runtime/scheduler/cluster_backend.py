@@ -270,22 +270,6 @@ class ClusterBackend:
                 self.killed = message.reason
                 self.events.put(None)
 
-    def master_status(self) -> dict:
-        """The master's status document (as ``vega status --json``)."""
-        import json
-
-        from ..net.messages import RequestStatus, StatusReply
-
-        conn = Connection.connect(*self.master_address, self.secret or b"")
-        try:
-            conn.send(RequestStatus())
-            reply = conn.recv()
-        finally:
-            conn.close()
-        if not isinstance(reply, StatusReply):
-            raise ProtocolError(conn.peer, f"expected StatusReply, got {type(reply).__name__}")
-        return json.loads(reply.status_json)
-
     def _reconnect(self) -> bool:
         """Register this application again, under its id, with backoff."""
         deadline = time.monotonic() + self.master_reconnect_timeout
