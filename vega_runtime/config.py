@@ -402,9 +402,6 @@ class Config(Mapping[str, Any]):
         _apply(resolved, origins, values, origin)
         return Config(resolved, origins)
 
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self._values)
-
     @classmethod
     def load(cls, config_file: str | None = None, environ: Mapping[str, str] | None = None,
              cli: Mapping[str, Any] | None = None, overrides: Mapping[str, Any] | None = None,

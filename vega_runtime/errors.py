@@ -212,17 +212,6 @@ class OutputExistsError(VegaError):
                 "or pass overwrite=True")
 
 
-class JobFileError(VegaError):
-    """The job script given to ``vega submit`` cannot be run."""
-
-    def __init__(self, path: str, problem: str):
-        super().__init__(path, problem)
-        self.path, self.problem = path, problem
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.problem}"
-
-
 class StopIterationInUserCode(VegaError, RuntimeError):
     """A user function raised ``StopIteration``; it fails the task instead of ending a partition.
 

@@ -138,12 +138,6 @@ class LocalCluster:
         raise LocalClusterFailed(f"the {name} did not start within {START_TIMEOUT:.0f}s",
                                  log_path, _tail(log_path))
 
-    def check_alive(self) -> Optional[str]:
-        for proc, name, log_path in zip(self.processes, self.names, self.log_paths):
-            if proc.poll() is not None:
-                return f"{name} exited with code {proc.returncode}: {_tail(log_path)}"
-        return None
-
     def stop(self, grace: float = 5.0) -> None:
         """SIGTERM every daemon at once (workers take their executors with them), then
         SIGKILL whatever is left after ``grace`` seconds."""
