@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -13,7 +12,7 @@ from typing import Optional
 import click
 
 from vega_runtime.private_files import make_private_dir, open_private
-from vega_runtime.processes import pidfile_process, signal_group
+from vega_runtime.processes import pidfile_process, stop_daemon
 
 from .errors import CommandError
 from .options import ensure_secret_file, secret_file_option
@@ -91,23 +90,7 @@ def stop_master(work_dir: str, timeout: float) -> None:
         if os.path.exists(pidfile):
             os.unlink(pidfile)
         return
-    stop_process(pid, timeout)
+    if not stop_daemon(pid, timeout)[1]:
+        raise CommandError(f"process {pid} survived SIGKILL")
     os.unlink(pidfile)
     click.echo(f"master stopped (pid {pid})")
-
-
-def stop_process(pid: int, timeout: float) -> None:
-    """SIGTERM the process group, wait, SIGKILL; fail loudly if it survives.
-
-    Only for a pid checked with ``pidfile_process`` (never one a pidfile merely names)."""
-    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
-        if not signal_group(pid, sig):
-            return
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return
-            time.sleep(0.05)
-    raise CommandError(f"process {pid} survived SIGKILL")

@@ -28,8 +28,7 @@ from .bootstrap import bootstrap, build_wheels
 from .errors import CommandError, RemoteError, UsageError
 from .host_keys import KnownHosts
 from .options import ensure_secret_file
-from .remote import (LEFTOVERS, PROBE, RUNNING, STOP, Host, LocalHost, daemon_command,
-                     is_this_machine, local_python, quote)
+from .remote import Host, LocalHost, daemon_command, is_this_machine, local_python, quote
 
 MIN_FREE_BYTES = 256 << 20
 
@@ -73,7 +72,7 @@ def _worker_host(cluster, entry, known_hosts: KnownHosts) -> Host:
 
 def _preflight(host: Host, python: str, work_dir: str, master: tuple) -> None:
     """Raise RemoteError naming the first thing that would make the daemon fail."""
-    probe = host.python(python, PROBE, work_dir, master[0], str(master[1]))
+    probe = host.remote_op(python, "probe", work_dir, master[0], str(master[1]))
     local = "%d.%d" % sys.version_info[:2]
     if probe["python"] != local:
         raise RemoteError(f"{host}: {python} is Python {probe['python']}, this machine runs "
@@ -101,11 +100,7 @@ def _install_secret(host: Host, secret: str, directory: str) -> str:
 
 def _running_pid(host: Host, python: str, pidfile: str, role: str) -> int:
     """The pid recorded in ``pidfile`` if that process runs ``vega ROLE``, else 0."""
-    out = host.check(quote([python, "-c", RUNNING, pidfile, role]), f"reading {pidfile}").stdout
-    try:
-        return int(out.strip() or 0)
-    except ValueError:
-        raise RemoteError(f"{host}: reading {pidfile} printed {out.strip()[-100:]!r}") from None
+    return int(host.remote_op(python, "running", pidfile, role)["pid"])
 
 
 def _start_daemon(host: Host, python: str, role: str, args: List[str], run_dir: str,
@@ -182,7 +177,7 @@ def _stop(host: Host, python: str, role: str, run_dir: str, owned_dir: str) -> R
     row = Row(host.name, role, "stop")
     started = time.monotonic()
     try:
-        outcome = host.python(python, STOP, f"{run_dir}/{role}.pid", "10", role)
+        outcome = host.remote_op(python, "stop", f"{run_dir}/{role}.pid", "10", role)
         if outcome.get("foreign"):
             row.result, row.failed = f"not stopped: {outcome['foreign']}", True
         elif not outcome["was_running"]:
@@ -192,7 +187,7 @@ def _stop(host: Host, python: str, role: str, run_dir: str, owned_dir: str) -> R
         else:
             row.result = "killed after 10s" if outcome["killed"] else "stopped"
             row.pid = str(outcome["pid"])
-        leftovers = host.python(python, LEFTOVERS, owned_dir)["killed"]
+        leftovers = host.remote_op(python, "leftovers", owned_dir)["killed"]
         if leftovers:
             row.result += f"; killed {leftovers} leftover process(es)"
     except RemoteError as exc:

@@ -293,13 +293,31 @@ def pidfile_process(path: str, role: str) -> "tuple[Optional[int], str]":
                   f"it was left alone. The pidfile is stale: remove it")
 
 
-def pidfile_check_source() -> str:
-    """The source of ``pidfile_process`` and what it uses, standing alone (it needs ``os``),
-    for snippets run on other hosts: the Vega installed there may be older than this one."""
-    import inspect
+def is_alive(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie is not).
 
-    return "".join(inspect.getsource(f) + "\n\n" for f in (_stat, command_line, is_vega_daemon,
-                                                          pidfile_process))
+    >>> is_alive(os.getpid())
+    True
+    """
+    return _stat(pid).get("state") not in (None, "Z")
+
+
+def stop_daemon(pid: int, timeout: float, poll: float = 0.05) -> "tuple[bool, bool]":
+    """Stop a daemon that leads its process group (``vega master``/``worker`` detached, not
+    a child of this process): SIGTERM the group, wait ``timeout`` seconds, then SIGKILL the
+    group and wait 5 more.  Returns ``(killed, gone)``: whether SIGKILL was needed, and
+    whether the daemon is gone.  Only for a pid checked with ``pidfile_process``."""
+    killed = False
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+        killed = sig == signal.SIGKILL
+        if not signal_group(pid, sig):
+            break
+        deadline = time.monotonic() + wait
+        while is_alive(pid) and time.monotonic() < deadline:
+            time.sleep(poll)
+        if not is_alive(pid):
+            break
+    return killed, not is_alive(pid)
 
 
 def describe_exit(status: int) -> str:
