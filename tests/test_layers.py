@@ -27,7 +27,7 @@ LAYERS: Dict[str, int] = {
     **{f"vega_runtime.{name}": 0 for name in (
         "errors", "config", "serde", "io", "net", "storage_level", "logs", "_version",
         "master_url", "files", "aliases", "user_code", "versions", "packaging", "cluster_file",
-        "processes", "forkserver", "pyspark_alias", "ids", "private_files")},
+        "processes", "forkserver", "pyspark_alias", "ids", "private_files", "lazy_imports")},
     **{f"vega_runtime.{name}": 1 for name in ("rdd", "task_context", "shared")},
     **{f"vega_runtime.{name}": 2 for name in ("shuffle", "storage")},
     "vega_runtime.scheduler": 3,
@@ -171,7 +171,8 @@ def imports_of(source: str, module: str, is_package: bool, known: Dict[str, str]
             func = node.func
             called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
             first = node.args[0]
-            if called in ("import_module", "__import__") and isinstance(first, ast.Constant) \
+            if called in ("import_module", "__import__", "lazy_module") \
+                    and isinstance(first, ast.Constant) \
                     and isinstance(first.value, str):
                 name = first.value
                 if name.startswith("."):  # import_module(".x", package=__package__)
@@ -333,3 +334,11 @@ def test_the_context_may_start_deploy_but_deploy_may_not_reach_the_context():
     assert _check("vega_runtime.deploy.master", "from ..context import Context\n") == [
         "vega_runtime.deploy.master (vega_runtime/deploy/master.py:1) [L4 deploy] imports "
         "vega_runtime.context [L5 context]: a higher layer"]
+
+
+def test_checker_sees_lazy_modules():
+    """``lazy_module("...")`` (vega_runtime.lazy_imports) imports, later: it is checked too."""
+    source = 'from .lazy_imports import lazy_module\nrunner = lazy_module("vega_runtime.deploy.master")\n'
+    assert _check("vega_runtime.scheduler.runner", source) == [
+        "vega_runtime.scheduler.runner (vega_runtime/scheduler/runner.py:2) [L3 scheduler] "
+        "imports vega_runtime.deploy.master [L4 deploy]: a higher layer"]

@@ -3,13 +3,13 @@ only when that command runs (so ``vega master`` does not load ``submit``)."""
 
 from __future__ import annotations
 
-import importlib
 import sys
 from typing import List, Optional, Tuple, Type
 
 import click
 
 from vega_runtime._version import __version__
+from vega_runtime.lazy_imports import load_entry_point
 from vega_runtime.errors import ConfigError, JobCancelled, MasterURLError, VegaError
 
 from .errors import (EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, Cancelled,
@@ -98,8 +98,7 @@ class LazyGroup(click.Group):
         target = COMMANDS.get(name)
         if target is None:
             return None
-        module, attribute = target.split(":")
-        return getattr(importlib.import_module(module), attribute)
+        return load_entry_point(target)
 
     def invoke(self, ctx: click.Context):
         try:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import atexit
 import collections
-import importlib
-import importlib.util
 import itertools
 import logging
 import os
@@ -24,44 +22,27 @@ from ._version import __version__
 from .errors import BroadcastNotSerializable, ContextStoppedError, DriverOnlyError, InputError
 from .context_files import FileShipping
 from .context_jobs import _NO_JOB, JobControl
+from .lazy_imports import lazy_module, load_entry_point
 from .master_url import MasterSpec, parse_master
 from .private_files import make_private_dirs, open_private
 
 
-def _lazy(name: str):
-    """Module ``name``, executed on its first attribute access (importlib's LazyLoader).
-
-    A local cluster's fork server needs ~0.1 s to import Vega: a Context starts it before
-    anything else, and the engine modules below load while it does, not before.
-    """
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.find_spec(name)
-    spec.loader = importlib.util.LazyLoader(spec.loader)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    parent, _, child = name.rpartition(".")
-    setattr(sys.modules[parent], child, module)
-    return module
-
-
-config = _lazy("vega_runtime.config")
-hdfs = _lazy("vega_runtime.io.hdfs")
-io_files = _lazy("vega_runtime.io.files")
-outputs = _lazy("vega_runtime.io.output")
-dependency = _lazy("vega_runtime.rdd.dependency")
-sources = _lazy("vega_runtime.rdd.sources")
-block_tracker = _lazy("vega_runtime.scheduler.block_tracker")
-dag = _lazy("vega_runtime.scheduler.dag")
-event_log = _lazy("vega_runtime.scheduler.event_log")
-job_metrics = _lazy("vega_runtime.scheduler.job_metrics")
-listener = _lazy("vega_runtime.scheduler.listener")
-map_output = _lazy("vega_runtime.scheduler.map_output")
-runner = _lazy("vega_runtime.scheduler.runner")
-serde = _lazy("vega_runtime.serde")
-shared = _lazy("vega_runtime.shared")
-task_context = _lazy("vega_runtime.task_context")
+config = lazy_module("vega_runtime.config")
+hdfs = lazy_module("vega_runtime.io.hdfs")
+io_files = lazy_module("vega_runtime.io.files")
+outputs = lazy_module("vega_runtime.io.output")
+dependency = lazy_module("vega_runtime.rdd.dependency")
+sources = lazy_module("vega_runtime.rdd.sources")
+block_tracker = lazy_module("vega_runtime.scheduler.block_tracker")
+dag = lazy_module("vega_runtime.scheduler.dag")
+event_log = lazy_module("vega_runtime.scheduler.event_log")
+job_metrics = lazy_module("vega_runtime.scheduler.job_metrics")
+listener = lazy_module("vega_runtime.scheduler.listener")
+map_output = lazy_module("vega_runtime.scheduler.map_output")
+runner = lazy_module("vega_runtime.scheduler.runner")
+serde = lazy_module("vega_runtime.serde")
+shared = lazy_module("vega_runtime.shared")
+task_context = lazy_module("vega_runtime.task_context")
 
 if TYPE_CHECKING:
     from .rdd.base import RDD
@@ -166,8 +147,7 @@ class Context(JobControl, FileShipping):
     def _configured_listeners(self) -> List[listener.JobListener]:
         listeners = []
         for spec in filter(None, (s.strip() for s in self.conf["vega.listeners"].split(","))):
-            module, _, name = spec.partition(":")
-            listeners.append(getattr(importlib.import_module(module), name)())
+            listeners.append(load_entry_point(spec)())
         return listeners
 
     def _create_backend(self):
