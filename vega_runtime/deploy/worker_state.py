@@ -28,6 +28,7 @@ from typing import Dict, FrozenSet, Iterable, List, Optional, Tuple
 
 from ..net.messages import LaunchExecutor
 from ..processes import describe_returncode
+from ..retry import backoff_delay
 
 log = logging.getLogger(__name__)
 
@@ -353,8 +354,8 @@ class WorkerState:
         return []
 
     def _back_off(self, now: float, reason: str) -> None:
-        delay = min(self.retry_cap, FIRST_RETRY_SECONDS * RETRY_GROWTH ** self.attempts)
-        delay *= 1 - JITTER * self.rng.random()
+        delay = backoff_delay(self.attempts, FIRST_RETRY_SECONDS, self.retry_cap, RETRY_GROWTH,
+                              JITTER, self.rng.random())
         self.attempts += 1
         self.status = WorkerStatus.BACKING_OFF
         self.registration_deadline = None

@@ -28,6 +28,7 @@ from ..net.messages import (AppLog, AppMetrics, ApplicationKilled, ApplicationRe
                             KillTask, RegisterExecutor, RemoveBroadcast, RemoveRdd, Shutdown, TaskFinished,
                             TaskOutput, UnregisterApplication)
 from ..net.server import Server
+from ..retry import Backoff
 from ..versions import python_version
 from .backend import (ExecutorAddedEvent, ExecutorLostEvent, OutputCallback, TaskFinishedEvent, TaskLaunch,
                       TaskQueue)
@@ -273,7 +274,7 @@ class ClusterBackend:
     def _reconnect(self) -> bool:
         """Register this application again, under its id, with backoff."""
         deadline = time.monotonic() + self.master_reconnect_timeout
-        delay = 0.1
+        backoff = Backoff(0.1, 2.0)
         while not self._stopping and time.monotonic() < deadline:
             try:
                 conn = Connection.connect(*self.master_address, self.secret or b"")
@@ -287,8 +288,7 @@ class ClusterBackend:
                 conn.close()
                 return False
             except (OSError, ConnectionClosed, ProtocolError):
-                time.sleep(delay)
-                delay = min(delay * 2, 2.0)
+                time.sleep(backoff.next())
         return False
 
     def _serve_executor(self, conn: Connection) -> None:
