@@ -261,10 +261,10 @@ def _detach_if_asked(daemonize: bool, pidfile: Optional[str], log_file: Optional
         return
     if not pidfile:
         raise ConfigError("", "--daemonize", "needs --pidfile")
-    daemonize(pidfile, log_file or os.path.join(work_dir, f"{name}.out"))
+    detach(pidfile, log_file or os.path.join(work_dir, f"{name}.out"))
 
 
-def daemonize(pidfile: str, log_file: str) -> None:
+def detach(pidfile: str, log_file: str) -> None:
     """Detach from the terminal and the SSH session (double fork, setsid).
 
     The original process exits once the daemon has written its pidfile, so a
