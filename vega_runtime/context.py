@@ -137,7 +137,8 @@ class Context(JobControl, FileShipping):
     def get_or_create(cls, conf: Optional[Dict[str, Any]] = None) -> "Context":
         """The running Context of this process, or a new one from ``conf``.
 
-        >>> # Context.get_or_create() is Context.get_or_create()  ->  True
+        >>> Context.get_or_create() is Context.get_or_create()
+        True
         """
         active = cls._active() if cls._active is not None else None
         if active is not None and not active._stopped:
@@ -320,7 +321,8 @@ class Context(JobControl, FileShipping):
     def parallelize(self, data: Iterable, num_slices: Optional[int] = None) -> RDD:
         """An RDD of a local collection, cut into ``num_slices`` partitions.
 
-        >>> # ctx.parallelize(range(5), 2).glom().collect() -> [[0, 1], [2, 3, 4]]
+        >>> ctx.parallelize(range(5), 2).glom().collect()
+        [[0, 1], [2, 3, 4]]
         """
         return sources.ParallelCollectionRDD(self, data, num_slices or self.default_parallelism)
 
@@ -330,7 +332,8 @@ class Context(JobControl, FileShipping):
               num_slices: Optional[int] = None) -> RDD:
         """Integers from ``start`` up to, not including, ``end``.
 
-        >>> # ctx.range(1, 7, 2).collect() -> [1, 3, 5]
+        >>> ctx.range(1, 7, 2).collect()
+        [1, 3, 5]
         """
         if end is None:
             start, end = 0, start
@@ -343,7 +346,8 @@ class Context(JobControl, FileShipping):
     def union(self, rdds: Sequence[RDD]) -> RDD:
         """The elements of all ``rdds``, one after another.
 
-        >>> # ctx.union([ctx.parallelize([1]), ctx.parallelize([2])]).collect() -> [1, 2]
+        >>> ctx.union([ctx.parallelize([1]), ctx.parallelize([2])]).collect()
+        [1, 2]
         """
         from .rdd.narrow import PartitionerAwareUnionRDD, UnionRDD
 
@@ -423,7 +427,8 @@ class Context(JobControl, FileShipping):
                     accum_param: Optional[shared.AccumulatorParam] = None) -> shared.Accumulator:
         """A counter tasks add to; read ``acc.value`` on the driver.
 
-        >>> # acc = ctx.accumulator(0); ctx.range(5).foreach(lambda x: acc.add(x)); acc.value -> 10
+        >>> acc = ctx.accumulator(0); ctx.range(5).foreach(lambda x: acc.add(x)); acc.value
+        10
         """
         self._check_running()
         acc = shared.Accumulator(next(self._ids), value, accum_param)
@@ -451,9 +456,14 @@ class Context(JobControl, FileShipping):
     def cached_rdds(self) -> List[dict]:
         """Persisted RDDs and where their partitions are cached (for ``vega status``/the UI).
 
-        >>> # ctx.cached_rdds() -> [{'id': 3, 'name': None, 'storage_level': 'MEMORY_ONLY',
-        >>> #   'partitions': 4, 'cached_partitions': 4, 'memory_bytes': 2880, 'disk_bytes': 0,
-        >>> #   'executors': ['exec-1', 'exec-2']}]
+        >>> squares = ctx.parallelize(range(100), 4).map(lambda x: x * x).cache()
+        >>> squares.count()
+        100
+        >>> [(r["partitions"], r["storage_level"]) for r in ctx.cached_rdds()
+        ...  if r["id"] == squares.id()]
+        [(4, 'MEMORY_ONLY')]
+        >>> squares.unpersist().is_cached
+        False
         """
         return [{"id": rdd.rdd_id, "name": rdd.name(), "storage_level": rdd.storage_level.name,
                  "partitions": rdd.get_num_partitions(), **self._blocks.usage(rdd.rdd_id)}
@@ -463,7 +473,12 @@ class Context(JobControl, FileShipping):
         """Checkpoints go to a new directory per application under ``directory`` (a local
         path or an HDFS URL), created if missing, as in PySpark.
 
-        >>> # ctx.set_checkpoint_dir("/tmp/ckpt"); ctx.get_checkpoint_dir() -> 'file:/tmp/ckpt/<uuid>'
+        >>> import shutil, tempfile
+        >>> parent = tempfile.mkdtemp()
+        >>> ctx.set_checkpoint_dir(parent)
+        >>> ctx.get_checkpoint_dir().startswith("file:" + parent + "/")
+        True
+        >>> shutil.rmtree(parent)
         """
         unique = str(uuid.uuid4())
         if hdfs.is_hdfs(directory):
@@ -485,7 +500,8 @@ class Context(JobControl, FileShipping):
                 partitions: Optional[Sequence[int]] = None, allow_local: bool = False) -> list:
         """Run ``partition_func`` on the given partitions and concatenate what it returns.
 
-        >>> # ctx.run_job(ctx.parallelize(range(6), 3), lambda it: [sum(it)], [0, 2]) -> [1, 9]
+        >>> ctx.run_job(ctx.parallelize(range(6), 3), lambda it: [sum(it)], [0, 2])
+        [1, 9]
         """
         parts = self.run_partitions(rdd, lambda it: list(partition_func(it)), partitions)
         return [x for part in parts for x in part]

@@ -37,7 +37,8 @@ class PairFunctions:
     def map_values(self, f: Callable[[Any], Any]):
         """``(k, f(v))``, keeping the partitioner.
 
-        >>> # ctx.parallelize([("a", 1)]).map_values(lambda v: v + 1).collect() -> [('a', 2)]
+        >>> ctx.parallelize([("a", 1)]).map_values(lambda v: v + 1).collect()
+        [('a', 2)]
         """
         return self.map_partitions_with_index(
             lambda _, it: map_record_values(f, it), preserves_partitioning=True)
@@ -45,7 +46,8 @@ class PairFunctions:
     def flat_map_values(self, f: Callable[[Any], Any]):
         """``(k, w)`` for each ``w`` in ``f(v)``, keeping the partitioner.
 
-        >>> # ctx.parallelize([("a", "xy")]).flat_map_values(list).collect() -> [('a', 'x'), ('a', 'y')]
+        >>> ctx.parallelize([("a", "xy")]).flat_map_values(list).collect()
+        [('a', 'x'), ('a', 'y')]
         """
         return self.map_partitions_with_index(
             lambda _, it: flat_map_record_values(f, it), preserves_partitioning=True)
@@ -53,14 +55,16 @@ class PairFunctions:
     def keys(self):
         """The keys.
 
-        >>> # ctx.parallelize([(1, 2)]).keys().collect() -> [1]
+        >>> ctx.parallelize([(1, 2)]).keys().collect()
+        [1]
         """
         return self.map(lambda kv: kv[0])
 
     def values(self):
         """The values.
 
-        >>> # ctx.parallelize([(1, 2)]).values().collect() -> [2]
+        >>> ctx.parallelize([(1, 2)]).values().collect()
+        [2]
         """
         return self.map(lambda kv: kv[1])
 
@@ -88,7 +92,8 @@ class PairFunctions:
                       partition_func: Callable[[Any], int] = portable_hash):
         """Merge the values of each key with an associative ``func``.
 
-        >>> # ctx.parallelize([("a", 1), ("a", 2)]).reduce_by_key(operator.add).collect() -> [('a', 3)]
+        >>> ctx.parallelize([("a", 1), ("a", 2)]).reduce_by_key(operator.add).collect()
+        [('a', 3)]
         """
         return self._aggregate(reducing(func), num_partitions, partition_func)
 
@@ -116,14 +121,16 @@ class PairFunctions:
                      partition_func: Callable[[Any], int] = portable_hash):
         """``(key, [values])`` with values in input order.
 
-        >>> # ctx.parallelize([("a", 1), ("a", 2)]).group_by_key().map_values(list).collect() -> [('a', [1, 2])]
+        >>> ctx.parallelize([("a", 1), ("a", 2)]).group_by_key().map_values(list).collect()
+        [('a', [1, 2])]
         """
         return self._aggregate(GROUPING, num_partitions, partition_func)
 
     def partition_by(self, num_partitions: int, partition_func: Callable[[Any], int] = portable_hash):
         """Records moved so that ``partition_func(key) % n`` is their partition.
 
-        >>> # rdd.partition_by(4).get_num_partitions() -> 4
+        >>> ctx.parallelize([("a", 1), ("b", 2)]).partition_by(4).get_num_partitions()
+        4
         """
         from .shuffled import ShuffledRDD
 
@@ -171,7 +178,8 @@ class PairFunctions:
     def join(self, other, num_partitions: Optional[int] = None):
         """``(k, (v, w))`` for every pair of matching values.
 
-        >>> # ctx.parallelize([(1, "a")]).join(ctx.parallelize([(1, "x")])).collect() -> [(1, ('a', 'x'))]
+        >>> ctx.parallelize([(1, "a")]).join(ctx.parallelize([(1, "x")])).collect()
+        [(1, ('a', 'x'))]
         """
         return self.cogroup(other, num_partitions=num_partitions).flat_map_values(
             lambda vw: [(v, w) for v in vw[0] for w in vw[1]])
@@ -194,7 +202,8 @@ class PairFunctions:
     def subtract_by_key(self, other, num_partitions: Optional[int] = None):
         """Pairs whose key is not in ``other``; duplicates kept.
 
-        >>> # ctx.parallelize([(1, 2), (3, 4)]).subtract_by_key(ctx.parallelize([(3, 0)])).collect() -> [(1, 2)]
+        >>> ctx.parallelize([(1, 2), (3, 4)]).subtract_by_key(ctx.parallelize([(3, 0)])).collect()
+        [(1, 2)]
         """
         return (self.cogroup(other, num_partitions=num_partitions)
                 .filter(lambda kv: kv[1][0] and not kv[1][1])
@@ -205,7 +214,8 @@ class PairFunctions:
                     keyfunc: Callable[[Any], Any] = _identity):
         """Sorted by key: range-partitioned from a sample of keys, then sorted per partition.
 
-        >>> # ctx.parallelize([(2, "b"), (1, "a")]).sort_by_key().collect() -> [(1, 'a'), (2, 'b')]
+        >>> ctx.parallelize([(2, "b"), (1, "a")]).sort_by_key().collect()
+        [(1, 'a'), (2, 'b')]
         """
         from .shuffled import ShuffledRDD
 
@@ -254,7 +264,8 @@ class PairFunctions:
     def lookup(self, key: Any) -> list:
         """The values of ``key``; reads one partition when the partitioner is known.
 
-        >>> # ctx.parallelize([(1, "a"), (1, "b")]).lookup(1) -> ['a', 'b']
+        >>> ctx.parallelize([(1, "a"), (1, "b")]).lookup(1)
+        ['a', 'b']
         """
         values = self.filter(lambda kv: kv[0] == key).values()
         if self.partitioner is not None:
@@ -265,21 +276,24 @@ class PairFunctions:
     def collect_as_map(self) -> dict:
         """The pairs as a dict (later keys win).
 
-        >>> # ctx.parallelize([(1, 2)]).collect_as_map() -> {1: 2}
+        >>> ctx.parallelize([(1, 2)]).collect_as_map()
+        {1: 2}
         """
         return dict(self.collect())
 
     def count_by_key(self) -> dict:
         """``{key: number of pairs}``.
 
-        >>> # ctx.parallelize([("a", 1), ("a", 2)]).count_by_key() -> {'a': 2}
+        >>> ctx.parallelize([("a", 1), ("a", 2)]).count_by_key()
+        {'a': 2}
         """
         return self.map(lambda kv: kv[0]).count_by_value()
 
     def reduce_by_key_locally(self, func: Callable[[Any, Any], Any]) -> dict:
         """``reduce_by_key`` with the result merged into a dict on the driver.
 
-        >>> # ctx.parallelize([("a", 1), ("a", 2)]).reduce_by_key_locally(operator.add) -> {'a': 3}
+        >>> ctx.parallelize([("a", 1), ("a", 2)]).reduce_by_key_locally(operator.add)
+        {'a': 3}
         """
         def reduce_partition(records: Iterator) -> dict:
             return dict(combine_locally(reducing(func), records))
