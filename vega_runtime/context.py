@@ -363,7 +363,8 @@ class Context(JobControl, FileShipping):
                   use_unicode: bool = True) -> RDD:
         """Lines of text files: a file, a directory, a glob or a comma-separated list.
 
-        >>> # ctx.text_file("data/sample.txt").count()
+        >>> ctx.text_file("data/sample.txt").count()  # from the checkout
+        14
         """
         return sources.TextFileRDD(self, path, min_partitions or self.default_min_partitions,
                                    self.conf["vega.input.split_size"])
@@ -372,7 +373,8 @@ class Context(JobControl, FileShipping):
                          use_unicode: bool = True) -> RDD:
         """``(path, content)`` for each file (content is always ``str``, as in Python 3 PySpark).
 
-        >>> # ctx.whole_text_files("data/").keys().collect()
+        >>> [path.rsplit("/", 1)[1] for path in ctx.whole_text_files("data/").keys().collect()]
+        ['sample.txt']
         """
         return sources.WholeFilesRDD(self, path, min_partitions or self.default_min_partitions,
                                      self.conf["vega.input.split_size"], binary=False)
@@ -385,7 +387,13 @@ class Context(JobControl, FileShipping):
     def binary_records(self, path: str, record_length: int) -> RDD:
         """Fixed-length ``bytes`` records of ``record_length`` bytes from binary files.
 
-        >>> # ctx.binary_records("data/records.bin", 8).count()
+        >>> import os, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "records.bin")
+        >>> with open(path, "wb") as fh:
+        ...     _ = fh.write(bytes(range(24)))
+        >>> ctx.binary_records(path, 8).map(lambda r: r[0]).collect()
+        [0, 8, 16]
+        >>> os.remove(path); os.rmdir(os.path.dirname(path))
         """
         if record_length < 1:
             raise ValueError(f"record_length must be positive, not {record_length}")
@@ -408,7 +416,9 @@ class Context(JobControl, FileShipping):
     def broadcast(self, value: Any) -> shared.Broadcast:
         """Send ``value`` to every executor once; read it in tasks as ``b.value``.
 
-        >>> # b = ctx.broadcast({1: "a"}); ctx.parallelize([1]).map(lambda k: b.value[k]).collect()
+        >>> b = ctx.broadcast({1: "a"})
+        >>> ctx.parallelize([1]).map(lambda k: b.value[k]).collect()
+        ['a']
         """
         self._check_running()
         broadcast_id = next(self._ids)

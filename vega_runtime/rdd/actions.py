@@ -43,7 +43,8 @@ class Actions:
         """``collect()`` as a job of ``group_id`` (PySpark's ``collectWithJobGroup``); the
         thread's job group is what it was before afterwards.
 
-        >>> # rdd.collect_with_job_group("g", "a collect that cancel_job_group('g') can stop")
+        >>> ctx.parallelize([1, 2]).collect_with_job_group("g", "cancel_job_group('g') can stop it")
+        [1, 2]
         """
         ctx = self._driver("collect_with_job_group()")
         saved = {key: ctx.get_local_property(key) for key in (
@@ -268,7 +269,10 @@ class Actions:
     def foreach(self, f: Callable[[Any], None]) -> None:
         """Call ``f`` on every element (on the executors).
 
-        >>> # rdd.foreach(lambda x: acc.add(x))
+        >>> acc = ctx.accumulator(0)
+        >>> ctx.parallelize([1, 2, 3]).foreach(lambda x: acc.add(x))
+        >>> acc.value
+        6
         """
         def apply(records: Iterator) -> None:
             for record in records:
@@ -279,7 +283,10 @@ class Actions:
     def foreach_partition(self, f: Callable[[Iterator], None]) -> None:
         """Call ``f`` on each partition's iterator.
 
-        >>> # rdd.foreach_partition(lambda it: write_all(it))
+        >>> sizes = ctx.accumulator(0)
+        >>> ctx.parallelize(range(10), 2).foreach_partition(lambda it: sizes.add(len(list(it))))
+        >>> sizes.value
+        10
         """
         def apply(records: Iterator) -> None:
             result = f(records)
@@ -430,7 +437,14 @@ class Actions:
                           overwrite: bool = False) -> None:
         """One ``part-NNNNN`` text file per partition, committed atomically with ``_SUCCESS``.
 
-        >>> # ctx.parallelize(["a", "b"], 2).save_as_text_file("/tmp/out")
+        >>> import os, shutil, tempfile
+        >>> out = os.path.join(tempfile.mkdtemp(), "out")
+        >>> ctx.parallelize(["a", "b"], 2).save_as_text_file(out)
+        >>> sorted(name for name in os.listdir(out) if name.startswith("part-"))
+        ['part-00000', 'part-00001']
+        >>> ctx.text_file(out).collect()
+        ['a', 'b']
+        >>> shutil.rmtree(os.path.dirname(out))
         """
         from ..io.output import text_lines_writer
 
@@ -440,7 +454,12 @@ class Actions:
     def save_as_pickle_file(self, path: str, batch_size: int = 10, overwrite: bool = False) -> None:
         """Pickled batches of elements per partition; read back with ``ctx.pickle_file``.
 
-        >>> # rdd.save_as_pickle_file("/tmp/pickled")
+        >>> import os, shutil, tempfile
+        >>> out = os.path.join(tempfile.mkdtemp(), "pickled")
+        >>> ctx.parallelize([{"a": 1}, (2, 3)]).save_as_pickle_file(out)
+        >>> ctx.pickle_file(out).collect()
+        [{'a': 1}, (2, 3)]
+        >>> shutil.rmtree(os.path.dirname(out))
         """
         from ..io.output import pickle_batches_writer
 

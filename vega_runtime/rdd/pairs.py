@@ -74,7 +74,10 @@ class PairFunctions:
                        partition_func: Callable[[Any], int] = portable_hash):
         """The general per-key aggregation; the others are built on it.
 
-        >>> # rdd.combine_by_key(lambda v: [v], lambda c, v: c + [v], lambda a, b: a + b)
+        >>> rdd = ctx.parallelize([("a", 1), ("b", 2), ("a", 3)])
+        >>> lists = rdd.combine_by_key(lambda v: [v], lambda c, v: c + [v], lambda a, b: a + b)
+        >>> sorted(lists.collect())
+        [('a', [1, 3]), ('b', [2])]
         """
         return self._aggregate(Aggregator(create_combiner, merge_value, merge_combiners),
                                num_partitions, partition_func)
@@ -102,7 +105,9 @@ class PairFunctions:
                     partition_func: Callable[[Any], int] = portable_hash):
         """Like reduce_by_key, starting each key from a copy of ``zero_value``.
 
-        >>> # rdd.fold_by_key(0, operator.add)
+        >>> rdd = ctx.parallelize([("a", 1), ("b", 2), ("a", 3)])
+        >>> sorted(rdd.fold_by_key(0, operator.add).collect())
+        [('a', 4), ('b', 2)]
         """
         return self.combine_by_key(lambda v: func(copy.deepcopy(zero_value), v), func, func,
                                    num_partitions, partition_func)
@@ -112,7 +117,10 @@ class PairFunctions:
                          partition_func: Callable[[Any], int] = portable_hash):
         """Aggregate values of each key into a different type.
 
-        >>> # rdd.aggregate_by_key((0, 0), lambda a, v: (a[0] + v, a[1] + 1), lambda a, b: (a[0] + b[0], a[1] + b[1]))
+        >>> rdd = ctx.parallelize([("a", 1), ("b", 2), ("a", 3)])  # (sum, count) per key:
+        >>> sorted(rdd.aggregate_by_key((0, 0), lambda a, v: (a[0] + v, a[1] + 1),
+        ...                             lambda a, b: (a[0] + b[0], a[1] + b[1])).collect())
+        [('a', (4, 2)), ('b', (2, 1))]
         """
         return self.combine_by_key(lambda v: seq_func(copy.deepcopy(zero_value), v), seq_func,
                                    comb_func, num_partitions, partition_func)
@@ -143,7 +151,10 @@ class PairFunctions:
     def cogroup(self, *others, num_partitions: Optional[int] = None):
         """``(key, (values in self, values in other, ...))`` for every key in any.
 
-        >>> # a.cogroup(b).map_values(lambda vs: [list(v) for v in vs]).collect()
+        >>> a = ctx.parallelize([("a", 1), ("b", 4)])
+        >>> b = ctx.parallelize([("a", 2)])
+        >>> sorted(a.cogroup(b).map_values(lambda vs: [list(v) for v in vs]).collect())
+        [('a', [[1], [2]]), ('b', [[4], []])]
         """
         if others and isinstance(others[-1], int):
             others, num_partitions = others[:-1], others[-1]
@@ -240,7 +251,9 @@ class PairFunctions:
             ascending: bool = True, keyfunc: Callable[[Any], Any] = _identity):
         """Hash-partition, then sort each partition by key.
 
-        >>> # rdd.repartition_and_sort_within_partitions(2)
+        >>> rdd = ctx.parallelize([(3, "c"), (1, "a"), (2, "b"), (4, "d")])
+        >>> rdd.repartition_and_sort_within_partitions(2).glom().collect()
+        [[(2, 'b'), (4, 'd')], [(1, 'a'), (3, 'c')]]
         """
         from .shuffled import ShuffledRDD
 
@@ -251,7 +264,10 @@ class PairFunctions:
                       seed: Optional[int] = None):
         """A sample with a fraction per key.
 
-        >>> # rdd.sample_by_key(False, {"a": 0.5, "b": 0.1}, seed=2)
+        >>> rdd = ctx.parallelize([(key, i) for key in "ab" for i in range(100)])
+        >>> counts = rdd.sample_by_key(False, {"a": 0.5, "b": 0.1}, seed=2).count_by_key()
+        >>> 25 < counts["a"] < 75, 0 < counts["b"] < 30
+        (True, True)
         """
         for fraction in fractions.values():
             if fraction < 0:

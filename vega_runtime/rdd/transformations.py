@@ -25,7 +25,9 @@ class Transformations:
                                   preserves_partitioning: bool = False):
         """Apply ``f(partition_index, iterator)`` to each partition.
 
-        >>> # rdd.map_partitions_with_index(lambda i, it: [(i, sum(it))])
+        >>> rdd = ctx.parallelize([1, 2, 3, 4], 2)
+        >>> rdd.map_partitions_with_index(lambda i, it: [(i, sum(it))]).collect()
+        [(0, 3), (1, 7)]
         """
         from .narrow import MapPartitionsRDD
 
@@ -108,7 +110,9 @@ class Transformations:
     def random_split(self, weights: Sequence[float], seed: Optional[int] = None) -> List:
         """Split into RDDs with sizes in proportion to ``weights``; each element in one.
 
-        >>> # a, b = ctx.range(10).random_split([0.5, 0.5], seed=3)
+        >>> a, b = ctx.range(10).random_split([0.5, 0.5], seed=3)
+        >>> sorted(a.collect() + b.collect())  # each element lands in exactly one part
+        [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
         """
         if any(w < 0 for w in weights):
             raise ValueError("Weights must be nonnegative")
@@ -146,7 +150,8 @@ class Transformations:
     def intersection(self, other, num_partitions: Optional[int] = None):
         """Elements in both RDDs, without duplicates (``num_partitions`` as in the Rust Vega).
 
-        >>> # sorted(a.intersection(b).collect())
+        >>> sorted(ctx.parallelize([1, 2, 3, 3]).intersection(ctx.parallelize([3, 4, 2])).collect())
+        [2, 3]
         """
         return (self.map(lambda v: (v, None))
                 .cogroup(other.map(lambda v: (v, None)), num_partitions=num_partitions)
@@ -259,6 +264,7 @@ class Transformations:
                  partition_func: Callable[[Any], int] = portable_hash):
         """Pairs ``(f(x), [elements with that key])``, values in input order.
 
-        >>> # ctx.parallelize([1, 2, 3]).group_by(lambda x: x % 2).map_values(list).collect()
+        >>> sorted(ctx.parallelize([1, 2, 3]).group_by(lambda x: x % 2).map_values(list).collect())
+        [(0, [2]), (1, [1, 3])]
         """
         return self.map(lambda x: (f(x), x)).group_by_key(num_partitions, partition_func)
