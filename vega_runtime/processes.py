@@ -303,14 +303,22 @@ def is_alive(pid: int) -> bool:
 
 
 def stop_daemon(pid: int, timeout: float, poll: float = 0.05) -> "tuple[bool, bool]":
-    """Stop a daemon that leads its process group (``vega master``/``worker`` detached, not
-    a child of this process): SIGTERM the group, wait ``timeout`` seconds, then SIGKILL the
-    group and wait 5 more.  Returns ``(killed, gone)``: whether SIGKILL was needed, and
-    whether the daemon is gone.  Only for a pid checked with ``pidfile_process``."""
+    """Stop a daemon that is not a child of this process (``vega master``/``worker`` in
+    the background): SIGTERM its process group (its own after ``setsid``; never this
+    process's), wait ``timeout`` seconds, then SIGKILL the group and wait 5 more.  Returns
+    ``(killed, gone)``: whether SIGKILL was needed, and whether the daemon is gone.  Only
+    for a pid checked with ``pidfile_process``."""
     killed = False
     for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
         killed = sig == signal.SIGKILL
-        if not signal_group(pid, sig):
+        try:
+            group = os.getpgid(pid)
+        except ProcessLookupError:
+            break
+        if group == os.getpgrp():  # ours too: signal the daemon alone
+            if not _signal(pid, sig):
+                break
+        elif not signal_group(group, sig):
             break
         deadline = time.monotonic() + wait
         while is_alive(pid) and time.monotonic() < deadline:
