@@ -22,6 +22,8 @@ from vega_runtime.processes import command_line
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 POLL = 0.1  # seconds between two looks at a condition; never poll faster than this
+#: the masters `vega submit` tests run every job on
+LOCAL_MASTERS = ["local", "local[2]"]
 EXECUTOR_MODULE = "vega_runtime.deploy.executor_main"  # what a worker runs an executor as
 #: what Vega daemons run as: ``vega master|worker``, or a local cluster's daemons
 DAEMON_MODULES = ("vega_cli.main", "vega_runtime.deploy.daemon_main")
