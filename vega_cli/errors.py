@@ -72,6 +72,13 @@ def print_error(message: str, hint: str = "") -> None:
         console.print(hint, markup=False, style="dim")
 
 
+def full_traceback(exc: BaseException) -> str:
+    """Every frame of ``exc``'s traceback, Vega's included (what --debug shows)."""
+    import traceback
+
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+
+
 def debug_requested() -> bool:
     """Whether ``vega --debug`` was given (for commands that print tracebacks themselves)."""
     import click

@@ -13,7 +13,7 @@ from vega_runtime.lazy_imports import load_entry_point
 from vega_runtime.errors import ConfigError, JobCancelled, MasterURLError, VegaError
 
 from .errors import (EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, Cancelled,
-                     Unreachable, UsageError, print_error)
+                     Unreachable, UsageError, full_traceback, print_error)
 
 #: command name -> "module:attribute" defining it
 COMMANDS = {
@@ -73,9 +73,7 @@ def report(exc: BaseException, debug: bool) -> None:
     """Say what went wrong on stderr: one message and a hint; with --debug, the traceback
     first.  An exception that is no VegaError is a bug in Vega: it says so."""
     if debug:
-        import traceback
-
-        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+        print(full_traceback(exc), end="", file=sys.stderr)
     if isinstance(exc, KeyboardInterrupt):
         print_error("interrupted")
     elif isinstance(exc, VegaError):

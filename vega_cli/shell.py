@@ -34,7 +34,7 @@ from vega_runtime.master_url import parse_master
 from vega_runtime.scheduler.listener import JobListener
 
 from .errors import (EXIT_JOB_FAILED, EXIT_OK, Cancelled, CommandError, Unreachable, UsageError,
-                     debug_requested)
+                     debug_requested, full_traceback)
 from .options import cli_settings, job_options, settings_from_flags
 
 #: the application name when --name is not given (PySpark's is "PySparkShell")
@@ -228,11 +228,7 @@ def describe_error(exc: BaseException, watch: JobWatch, debug: bool) -> str:
         return f"KeyboardInterrupt: job {job_id} cancelled; its running tasks were stopped\n"
     if isinstance(exc, JobCancelled):
         return f"JobCancelled: {exc}\n"
-    if debug:
-        import traceback
-
-        return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    return user_traceback(exc)
+    return full_traceback(exc) if debug else user_traceback(exc)
 
 
 # -- the consoles ---------------------------------------------------------------------------

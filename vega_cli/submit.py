@@ -28,7 +28,7 @@ from vega_runtime.master_url import parse_master
 from vega_runtime.processes import DIE_WITH_ENV, own_descendants, tie_from_env
 
 from .errors import (EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_OK, CommandError, Unreachable,
-                     UsageError, debug_requested, error_console)
+                     UsageError, debug_requested, error_console, full_traceback)
 from .options import cli_settings, job_options, settings_from_flags
 from .staging import build_job_package, stage_files, stage_py_files
 
@@ -246,7 +246,7 @@ def _run_driver(job: str, args: List[str], cli_conf: dict, config_file: Optional
         console = error_console()
         console.print(f"[bold red]vega: error:[/] the job {escape(job)} raised "
                       f"{type(exc).__name__}: {escape(str(exc))}")
-        console.print(user_traceback(exc) if not debug else _full_traceback(exc), markup=False,
+        console.print(user_traceback(exc) if not debug else full_traceback(exc), markup=False,
                       highlight=False)
         return EXIT_JOB_FAILED
 
@@ -261,13 +261,7 @@ def _report(job: str, exc: VegaError, debug: bool) -> None:
         console.print(f'(raised by the driver at "{where.filename}", line {where.lineno}, '
                       f"in {where.name})", markup=False, style="dim")
     if debug:
-        console.print(_full_traceback(exc), markup=False)
-
-
-def _full_traceback(exc: BaseException) -> str:
-    import traceback
-
-    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        console.print(full_traceback(exc), markup=False)
 
 
 def _exit_code(code) -> int:
