@@ -277,10 +277,10 @@ def _stop_workers(cluster, known_hosts: KnownHosts) -> List[Row]:
         directory = _worker_dir(entry)
         host = _worker_host(cluster, entry, known_hosts)
         python = entry.python or local_python()
-        bootstrapped = f"{directory}/vega-home/venv-{__version__}/bin/python"
-        try:
-            if host.run(quote(["test", "-x", bootstrapped])).ok:
-                python = bootstrapped
+        try:  # a bootstrapped Vega (bootstrap.py), the newest if builds changed since
+            found = host.run("ls -t -- " + quote([f"{directory}/vega-home"]) +
+                             "/venv-*/bin/python 2>/dev/null | head -n 1").stdout.strip()
+            python = found or python
         except RemoteError:
             pass  # unreachable: _stop reports it in its row
         return _stop(host, python, "worker", f"{directory}/run", directory)
