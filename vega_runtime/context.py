@@ -113,10 +113,13 @@ class Context(JobControl, FileShipping):
                                       self.hdfs_settings)
             self._bus.listeners.append(self.event_log)
         self._metrics_server = None
-        if self.conf["vega.driver.metrics.port"]:
-            self._metrics_server = job_metrics.serve_driver_metrics(
-                self.job_metrics, self.conf["vega.driver.metrics.port"],
-                self._driver_addresses()[1])
+        if self.conf["vega.driver.metrics.port"]:  # the workers' /metrics server
+            from .config import http_limits
+            from .deploy.http_api import start_metrics_http
+
+            self._metrics_server = start_metrics_http(
+                self._driver_addresses()[1], self.conf["vega.driver.metrics.port"],
+                job_metrics.JobMetricsCollector(self.job_metrics), **http_limits(self.conf))
         self.backend = self._create_backend()
         self._runner = runner.JobRunner(
             self.backend,
@@ -251,7 +254,8 @@ class Context(JobControl, FileShipping):
                     summary = event_log.summarize(self.event_log.path, self.hdfs_settings)
                 self._bus.on_application_end(summary)
                 if self._metrics_server is not None:
-                    self._metrics_server[0].shutdown()
+                    self._metrics_server.shutdown()
+                    self._metrics_server.server_close()
                 log.info("context %s stopped", self.application_id)
 
     def __enter__(self) -> "Context":

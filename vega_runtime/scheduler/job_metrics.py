@@ -159,13 +159,3 @@ class JobMetricsCollector:
 
     def collect(self) -> Iterator:
         return job_metric_families([self.metrics.snapshot()])
-
-
-def serve_driver_metrics(metrics: JobMetrics, port: int, host: str):
-    """Expose a client-mode driver's own metrics at http://host:port/metrics."""
-    from prometheus_client import start_http_server
-    from prometheus_client.registry import CollectorRegistry
-
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(JobMetricsCollector(metrics))
-    return start_http_server(port, addr=host, registry=registry)
