@@ -135,7 +135,7 @@ SYSTEM_FILES = frozenset({
 })
 
 
-def test_layer(item) -> str:
+def layer_of_test(item) -> str:
     """``unit`` for the doctests and UNIT_FILES, ``system`` for SYSTEM_FILES, else
     ``integration`` (processes on loopback)."""
     name = os.path.basename(str(item.fspath))
@@ -144,10 +144,7 @@ def test_layer(item) -> str:
     return "system" if name in SYSTEM_FILES else "integration"
 
 
-test_layer.__test__ = False  # a helper, not a test
-
-
 def pytest_collection_modifyitems(config, items):
     """Mark every test with its layer (markers registered in setup.cfg)."""
     for item in items:
-        item.add_marker(getattr(pytest.mark, test_layer(item)))
+        item.add_marker(getattr(pytest.mark, layer_of_test(item)))

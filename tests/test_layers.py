@@ -342,3 +342,14 @@ def test_checker_sees_lazy_modules():
     assert _check("vega_runtime.scheduler.runner", source) == [
         "vega_runtime.scheduler.runner (vega_runtime/scheduler/runner.py:2) [L3 scheduler] "
         "imports vega_runtime.deploy.master [L4 deploy]: a higher layer"]
+
+
+def test_the_test_layers_name_existing_files(request):
+    """Every file conftest.py marks unit or system exists (a renamed one would silently
+    become integration)."""
+    here = os.path.join(REPO, "tests", "conftest.py")
+    (conftest,) = [plugin for plugin in request.config.pluginmanager.get_plugins()
+                   if getattr(plugin, "__file__", None) == here]
+    tests = set(os.listdir(os.path.join(REPO, "tests")))
+    assert sorted((conftest.UNIT_FILES | conftest.SYSTEM_FILES) - tests) == []
+    assert conftest.UNIT_FILES.isdisjoint(conftest.SYSTEM_FILES)
