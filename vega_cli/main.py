@@ -10,7 +10,8 @@ import click
 
 from vega_runtime._version import __version__
 from vega_runtime.lazy_imports import load_entry_point
-from vega_runtime.errors import ConfigError, JobCancelled, MasterURLError, VegaError
+from vega_runtime.errors import (ConfigError, JobCancelled, MasterUnreachable, MasterURLError,
+                                 VegaError)
 
 from .errors import (EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, Cancelled,
                      Unreachable, UsageError, full_traceback, print_error)
@@ -40,6 +41,7 @@ EXIT_CODES: List[Tuple[Type[BaseException], int]] = [
     (ConfigError, EXIT_USAGE),
     (MasterURLError, EXIT_USAGE),
     (Unreachable, EXIT_UNREACHABLE),
+    (MasterUnreachable, EXIT_UNREACHABLE),
     (Cancelled, EXIT_CANCELLED),
     (JobCancelled, EXIT_CANCELLED),
     (KeyboardInterrupt, EXIT_CANCELLED),

@@ -48,6 +48,54 @@ class DaemonStartFailed(VegaError):
         return f"cannot start {self.what}: {self.reason}"
 
 
+class MasterUnreachable(VegaError):
+    """A driver cannot reach (or lost, for longer than it waits) its cluster's master."""
+
+    def __init__(self, url: str, reason: str):
+        super().__init__(url, reason)
+        self.url, self.reason = url, reason
+
+    def __str__(self) -> str:
+        return (f"cannot reach the master at {self.url}: {self.reason}. Check that it runs "
+                "(vega status --master URL) and that this host can reach its port")
+
+
+class ApplicationRefused(VegaError):
+    """The master refused to register the application (its reason says why)."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"the master refused the application: {self.reason}"
+
+
+class NoExecutors(VegaError):
+    """No executor came within ``vega.scheduler.executor_wait_timeout``."""
+
+    def __init__(self, seconds: float, reason: str):
+        super().__init__(seconds, reason)
+        self.seconds, self.reason = seconds, reason
+
+    def __str__(self) -> str:
+        return (f"no executor became available within {self.seconds:.0f}s ({self.reason}); "
+                "start workers (vega worker vega://MASTER:PORT) or raise "
+                "vega.scheduler.executor_wait_timeout")
+
+
+class ExecutorsCannotStart(VegaError):
+    """Workers could not start this application's executors, and the master gave up on it."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return (f"the application's executors cannot start: {self.reason}. The master ended "
+                "the application after repeated failed launches")
+
+
 class SecretFileMissing(ConfigError):
     """The cluster secret file named (by --secret-file, VEGA_SECRET_FILE or a setting) is
     not there; ``hint`` says how to make one."""

@@ -19,7 +19,8 @@ import time
 from typing import Callable, Dict, List, Optional
 
 from .._version import __version__
-from ..errors import JobCancelled, VegaError
+from ..errors import (ApplicationRefused, ExecutorsCannotStart, JobCancelled,
+                      MasterUnreachable, NoExecutors, VegaError)
 from ..net.connection import HANDSHAKE_TIMEOUT, Connection
 from ..net.framing import ConnectionClosed, ProtocolError
 from ..net.messages import (AppLog, AppMetrics, ApplicationKilled, ApplicationRejected, BroadcastData,
@@ -39,48 +40,6 @@ log = logging.getLogger(__name__)
 
 #: Seconds a lost executor's connection waits for its worker to report how it exited.
 EXIT_REASON_WAIT = 1.0
-
-
-class MasterUnreachable(VegaError):
-    def __init__(self, url: str, reason: str):
-        super().__init__(url, reason)
-        self.url, self.reason = url, reason
-
-    def __str__(self) -> str:
-        return (f"cannot reach the master at {self.url}: {self.reason}. Check that it runs "
-                "(vega status --master URL) and that this host can reach its port")
-
-
-class ApplicationRefused(VegaError):
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
-
-    def __str__(self) -> str:
-        return f"the master refused the application: {self.reason}"
-
-
-class NoExecutors(VegaError):
-    def __init__(self, seconds: float, reason: str):
-        super().__init__(seconds, reason)
-        self.seconds, self.reason = seconds, reason
-
-    def __str__(self) -> str:
-        return (f"no executor became available within {self.seconds:.0f}s ({self.reason}); "
-                "start workers (vega worker vega://MASTER:PORT) or raise "
-                "vega.scheduler.executor_wait_timeout")
-
-
-class ExecutorsCannotStart(VegaError):
-    """Workers could not start this application's executors, and the master gave up on it."""
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
-
-    def __str__(self) -> str:
-        return (f"the application's executors cannot start: {self.reason}. The master ended "
-                "the application after repeated failed launches")
 
 
 class _Slot:
