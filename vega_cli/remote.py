@@ -23,8 +23,8 @@ import sys
 from dataclasses import dataclass
 from typing import List, Optional, Sequence
 
-from .errors import RemoteError
-from .host_keys import HostKeyError, KnownHosts, explain_bad_host_key
+from .errors import HostKeyError, RemoteError
+from .host_keys import KnownHosts, explain_bad_host_key
 
 log = logging.getLogger(__name__)
 
