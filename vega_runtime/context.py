@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import atexit
 import collections
-import importlib
-import importlib.util
 import itertools
 import logging
 import os
@@ -24,46 +22,29 @@ from ._version import __version__
 from .errors import BroadcastNotSerializable, ContextStoppedError, DriverOnlyError, InputError
 from .context_files import FileShipping
 from .context_jobs import _NO_JOB, JobControl
+from .lazy_imports import lazy_module, load_entry_point
 from .master_url import MasterSpec, parse_master
 from .private_files import make_private_dirs, open_private
 
 
-def _lazy(name: str):
-    """Module ``name``, executed on its first attribute access (importlib's LazyLoader).
-
-    A local cluster's fork server needs ~0.1 s to import Vega: a Context starts it before
-    anything else, and the engine modules below load while it does, not before.
-    """
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.find_spec(name)
-    spec.loader = importlib.util.LazyLoader(spec.loader)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    parent, _, child = name.rpartition(".")
-    setattr(sys.modules[parent], child, module)
-    return module
-
-
-config = _lazy("vega_runtime.config")
-hdfs = _lazy("vega_runtime.io.hdfs")
-io_files = _lazy("vega_runtime.io.files")
-outputs = _lazy("vega_runtime.io.output")
-dependency = _lazy("vega_runtime.rdd.dependency")
-sources = _lazy("vega_runtime.rdd.sources")
-allocation = _lazy("vega_runtime.scheduler.allocation")
-block_tracker = _lazy("vega_runtime.scheduler.block_tracker")
-dag = _lazy("vega_runtime.scheduler.dag")
-event_log = _lazy("vega_runtime.scheduler.event_log")
-job_metrics = _lazy("vega_runtime.scheduler.job_metrics")
-listener = _lazy("vega_runtime.scheduler.listener")
-speculation = _lazy("vega_runtime.scheduler.speculation")
-map_output = _lazy("vega_runtime.scheduler.map_output")
-runner = _lazy("vega_runtime.scheduler.runner")
-serde = _lazy("vega_runtime.serde")
-shared = _lazy("vega_runtime.shared")
-task_context = _lazy("vega_runtime.task_context")
+config = lazy_module("vega_runtime.config")
+hdfs = lazy_module("vega_runtime.io.hdfs")
+io_files = lazy_module("vega_runtime.io.files")
+outputs = lazy_module("vega_runtime.io.output")
+dependency = lazy_module("vega_runtime.rdd.dependency")
+sources = lazy_module("vega_runtime.rdd.sources")
+allocation = lazy_module("vega_runtime.scheduler.allocation")
+block_tracker = lazy_module("vega_runtime.scheduler.block_tracker")
+dag = lazy_module("vega_runtime.scheduler.dag")
+event_log = lazy_module("vega_runtime.scheduler.event_log")
+job_metrics = lazy_module("vega_runtime.scheduler.job_metrics")
+listener = lazy_module("vega_runtime.scheduler.listener")
+speculation = lazy_module("vega_runtime.scheduler.speculation")
+map_output = lazy_module("vega_runtime.scheduler.map_output")
+runner = lazy_module("vega_runtime.scheduler.runner")
+serde = lazy_module("vega_runtime.serde")
+shared = lazy_module("vega_runtime.shared")
+task_context = lazy_module("vega_runtime.task_context")
 
 if TYPE_CHECKING:
     from .rdd.base import RDD
@@ -138,10 +119,14 @@ class Context(JobControl, FileShipping):
         #: the relay of this application's events to a cluster master (cluster backends)
         self._event_relay = None
         self._metrics_server = None
-        if self.conf["vega.driver.metrics.port"]:
-            self._metrics_server = job_metrics.serve_driver_metrics(
-                self.job_metrics, self.conf["vega.driver.metrics.port"],
-                self._driver_addresses()[1], self._cluster_secret())
+        if self.conf["vega.driver.metrics.port"]:  # the workers' /metrics server
+            from .config import http_limits
+            from .deploy.http_api import start_metrics_http
+
+            self._metrics_server = start_metrics_http(
+                self._driver_addresses()[1], self.conf["vega.driver.metrics.port"],
+                job_metrics.JobMetricsCollector(self.job_metrics), self._cluster_secret(),
+                **http_limits(self.conf))
         self.backend = self._create_backend()
         self._log_environment()
         self._runner = runner.JobRunner(
@@ -164,7 +149,8 @@ class Context(JobControl, FileShipping):
     def get_or_create(cls, conf: Optional[Dict[str, Any]] = None) -> "Context":
         """The running Context of this process, or a new one from ``conf``.
 
-        >>> # Context.get_or_create() is Context.get_or_create()  ->  True
+        >>> Context.get_or_create() is Context.get_or_create()
+        True
         """
         active = cls._active() if cls._active is not None else None
         if active is not None and not active._stopped:
@@ -174,8 +160,7 @@ class Context(JobControl, FileShipping):
     def _configured_listeners(self) -> List[listener.JobListener]:
         listeners = []
         for spec in filter(None, (s.strip() for s in self.conf["vega.listeners"].split(","))):
-            module, _, name = spec.partition(":")
-            listeners.append(getattr(importlib.import_module(module), name)())
+            listeners.append(load_entry_point(spec)())
         return listeners
 
     def _create_backend(self):
@@ -199,7 +184,7 @@ class Context(JobControl, FileShipping):
         from .config import rpc_limits
         from .net.connection import create_secret_file, load_secret, resolve_secret_file
         from .scheduler.cluster_backend import ClusterBackend, MasterEventRelay, MasterLogRelay
-        from .scheduler.local_cluster import LocalCluster
+        from .deploy.local_cluster import LocalCluster
 
         cluster = None
         if spec.kind == "local-cluster":
@@ -319,8 +304,8 @@ class Context(JobControl, FileShipping):
                     summary = event_log.summarize(self.event_log.path, self.hdfs_settings)
                 self._bus.on_application_end(summary)
                 if self._metrics_server is not None:
-                    self._metrics_server[0].shutdown()
-                    self._metrics_server[0].server_close()
+                    self._metrics_server.shutdown()
+                    self._metrics_server.server_close()
                 log.info("context %s stopped", self.application_id)
 
     def __enter__(self) -> "Context":
@@ -426,7 +411,8 @@ class Context(JobControl, FileShipping):
     def parallelize(self, data: Iterable, num_slices: Optional[int] = None) -> RDD:
         """An RDD of a local collection, cut into ``num_slices`` partitions.
 
-        >>> # ctx.parallelize(range(5), 2).glom().collect() -> [[0, 1], [2, 3, 4]]
+        >>> ctx.parallelize(range(5), 2).glom().collect()
+        [[0, 1], [2, 3, 4]]
         """
         return sources.ParallelCollectionRDD(self, data, num_slices or self.default_parallelism)
 
@@ -436,7 +422,8 @@ class Context(JobControl, FileShipping):
               num_slices: Optional[int] = None) -> RDD:
         """Integers from ``start`` up to, not including, ``end``.
 
-        >>> # ctx.range(1, 7, 2).collect() -> [1, 3, 5]
+        >>> ctx.range(1, 7, 2).collect()
+        [1, 3, 5]
         """
         if end is None:
             start, end = 0, start
@@ -449,7 +436,8 @@ class Context(JobControl, FileShipping):
     def union(self, rdds: Sequence[RDD]) -> RDD:
         """The elements of all ``rdds``, one after another.
 
-        >>> # ctx.union([ctx.parallelize([1]), ctx.parallelize([2])]).collect() -> [1, 2]
+        >>> ctx.union([ctx.parallelize([1]), ctx.parallelize([2])]).collect()
+        [1, 2]
         """
         from .rdd.narrow import PartitionerAwareUnionRDD, UnionRDD
 
@@ -465,7 +453,8 @@ class Context(JobControl, FileShipping):
                   use_unicode: bool = True) -> RDD:
         """Lines of text files: a file, a directory, a glob or a comma-separated list.
 
-        >>> # ctx.text_file("data/sample.txt").count()
+        >>> ctx.text_file("data/sample.txt").count()  # from the checkout
+        14
         """
         return sources.TextFileRDD(self, path, min_partitions or self.default_min_partitions,
                                    self.conf["vega.input.split_size"])
@@ -474,7 +463,8 @@ class Context(JobControl, FileShipping):
                          use_unicode: bool = True) -> RDD:
         """``(path, content)`` for each file (content is always ``str``, as in Python 3 PySpark).
 
-        >>> # ctx.whole_text_files("data/").keys().collect()
+        >>> [path.rsplit("/", 1)[1] for path in ctx.whole_text_files("data/").keys().collect()]
+        ['sample.txt']
         """
         return sources.WholeFilesRDD(self, path, min_partitions or self.default_min_partitions,
                                      self.conf["vega.input.split_size"], binary=False)
@@ -487,7 +477,13 @@ class Context(JobControl, FileShipping):
     def binary_records(self, path: str, record_length: int) -> RDD:
         """Fixed-length ``bytes`` records of ``record_length`` bytes from binary files.
 
-        >>> # ctx.binary_records("data/records.bin", 8).count()
+        >>> import os, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "records.bin")
+        >>> with open(path, "wb") as fh:
+        ...     _ = fh.write(bytes(range(24)))
+        >>> ctx.binary_records(path, 8).map(lambda r: r[0]).collect()
+        [0, 8, 16]
+        >>> os.remove(path); os.rmdir(os.path.dirname(path))
         """
         if record_length < 1:
             raise ValueError(f"record_length must be positive, not {record_length}")
@@ -510,7 +506,9 @@ class Context(JobControl, FileShipping):
     def broadcast(self, value: Any) -> shared.Broadcast:
         """Send ``value`` to every executor once; read it in tasks as ``b.value``.
 
-        >>> # b = ctx.broadcast({1: "a"}); ctx.parallelize([1]).map(lambda k: b.value[k]).collect()
+        >>> b = ctx.broadcast({1: "a"})
+        >>> ctx.parallelize([1]).map(lambda k: b.value[k]).collect()
+        ['a']
         """
         self._check_running()
         broadcast_id = next(self._ids)
@@ -529,7 +527,8 @@ class Context(JobControl, FileShipping):
                     accum_param: Optional[shared.AccumulatorParam] = None) -> shared.Accumulator:
         """A counter tasks add to; read ``acc.value`` on the driver.
 
-        >>> # acc = ctx.accumulator(0); ctx.range(5).foreach(lambda x: acc.add(x)); acc.value -> 10
+        >>> acc = ctx.accumulator(0); ctx.range(5).foreach(lambda x: acc.add(x)); acc.value
+        10
         """
         self._check_running()
         acc = shared.Accumulator(next(self._ids), value, accum_param)
@@ -559,9 +558,14 @@ class Context(JobControl, FileShipping):
     def cached_rdds(self) -> List[dict]:
         """Persisted RDDs and where their partitions are cached (for ``vega status``/the UI).
 
-        >>> # ctx.cached_rdds() -> [{'id': 3, 'name': None, 'storage_level': 'MEMORY_ONLY',
-        >>> #   'partitions': 4, 'cached_partitions': 4, 'memory_bytes': 2880, 'disk_bytes': 0,
-        >>> #   'executors': ['exec-1', 'exec-2']}]
+        >>> squares = ctx.parallelize(range(100), 4).map(lambda x: x * x).cache()
+        >>> squares.count()
+        100
+        >>> [(r["partitions"], r["storage_level"]) for r in ctx.cached_rdds()
+        ...  if r["id"] == squares.id()]
+        [(4, 'MEMORY_ONLY')]
+        >>> squares.unpersist().is_cached
+        False
         """
         return [{"id": rdd.rdd_id, "name": rdd.name(), "storage_level": rdd.storage_level.name,
                  "partitions": rdd.get_num_partitions(), **self._blocks.usage(rdd.rdd_id)}
@@ -571,7 +575,12 @@ class Context(JobControl, FileShipping):
         """Checkpoints go to a new directory per application under ``directory`` (a local
         path or an HDFS URL), created if missing, as in PySpark.
 
-        >>> # ctx.set_checkpoint_dir("/tmp/ckpt"); ctx.get_checkpoint_dir() -> 'file:/tmp/ckpt/<uuid>'
+        >>> import shutil, tempfile
+        >>> parent = tempfile.mkdtemp()
+        >>> ctx.set_checkpoint_dir(parent)
+        >>> ctx.get_checkpoint_dir().startswith("file:" + parent + "/")
+        True
+        >>> shutil.rmtree(parent)
         """
         unique = str(uuid.uuid4())
         if hdfs.is_hdfs(directory):
@@ -593,7 +602,8 @@ class Context(JobControl, FileShipping):
                 partitions: Optional[Sequence[int]] = None, allow_local: bool = False) -> list:
         """Run ``partition_func`` on the given partitions and concatenate what it returns.
 
-        >>> # ctx.run_job(ctx.parallelize(range(6), 3), lambda it: [sum(it)], [0, 2]) -> [1, 9]
+        >>> ctx.run_job(ctx.parallelize(range(6), 3), lambda it: [sum(it)], [0, 2])
+        [1, 9]
         """
         parts = self.run_partitions(rdd, lambda it: list(partition_func(it)), partitions)
         return [x for part in parts for x in part]
@@ -671,7 +681,7 @@ def _start_local_cluster_early(master: Optional[str]):
     every configuration source), started before the configuration is read; else None."""
     if not master or not master.replace(" ", "").startswith("local-cluster["):
         return None
-    from .scheduler.local_cluster import start_forkserver
+    from .deploy.local_cluster import start_forkserver
 
     return start_forkserver()
 

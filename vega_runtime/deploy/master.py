@@ -316,7 +316,7 @@ class Master:
 
         def state():
             if driver is not None:
-                return driver.state, driver.exit_code or 0, driver.done
+                return driver.state.value, driver.exit_code or 0, driver.done
             with self.lock:
                 app = self.state.apps.get(app_id)
                 return ("finished", 0, True) if app is None else \
