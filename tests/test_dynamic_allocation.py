@@ -13,6 +13,7 @@ from operator import add
 import pytest
 
 from vega_runtime import Context, TaskContext
+from vega_runtime.net.status_request import fetch_master_status
 from vega_runtime.net.tls import http_client_context
 from vega_runtime.scheduler.listener import JobListener
 
@@ -34,7 +35,7 @@ class StageRecorder(JobListener):
 
 def app_status(ctx):
     """This application's row of the master's JSON status (``vega status --json``)."""
-    document = ctx.backend.master_status()
+    document = fetch_master_status(*ctx.backend.master_address, ctx.backend.secret or b"")
     return next(a for a in document["applications"] if a["id"] == ctx.backend.app_id)
 
 
