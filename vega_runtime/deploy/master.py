@@ -7,8 +7,8 @@ carried out here: messages are queued, still under the lock so their order is
 the order of the decisions, on the peer's ``Outbox``, whose own thread does the
 socket write with no lock held.  A slow peer stalls only itself; a failed send
 becomes a "connection lost" event for that peer.  The recovery state is written
-after the lock is released; a failed write is logged at ERROR and retried every
-tick.  One connection per worker and per driver; the first message says which
+after the lock is released (``recovery.RecoveryWriter``); a failed write is logged
+at ERROR and retried every tick.  One connection per worker and per driver; the first message says which
 it is.
 """
 
@@ -44,7 +44,7 @@ from .master_state import (Action, ApplicationRegistering,
 from .master_status import application_document, status_document
 from .outbox import Outbox
 from .package_store import PackageStore
-from .recovery import RecoveryStore
+from .recovery import RecoveryStore, RecoveryWriter
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +53,6 @@ log = logging.getLogger(__name__)
 TICK_SECONDS = 1.0
 #: How long a closing connection may take to send what was queued for it.
 FLUSH_SECONDS = 5.0
-#: A recovery write that keeps failing is logged at ERROR at most this often.
-SAVE_ERROR_EVERY_SECONDS = 60.0
 
 
 def steady_clock() -> Callable[[], float]:
@@ -94,10 +92,8 @@ class Master:
                                     max_restarts=conf["vega.master.supervise.max_restarts"])
         self._outboxes: Dict[int, Outbox] = {}
         self._sessions = itertools.count(1)
-        self._save_lock = threading.Lock()
-        self._unsaved = False
-        self._save_failing_since: Optional[float] = None
-        self._save_error_logged = 0.0
+        self.recovery_writer = RecoveryWriter(self.recovery, self._recovery_snapshot,
+                                              TICK_SECONDS)
         self.advertise_host = conf["vega.master.host"]
         #: the address its ports listen on
         self.bind_host = conf["vega.master.bind"] or self.advertise_host
@@ -155,49 +151,22 @@ class Master:
         while not self._stopped.wait(TICK_SECONDS):
             try:
                 self.handle(Tick())
-                if self._unsaved:
+                if self.recovery_writer.unsaved:
                     self.save_state()
             except Exception:  # noqa: BLE001
                 log.exception("the master's periodic check failed; checking again in %.0fs",
                               TICK_SECONDS)
 
     def save_state(self) -> None:
-        """Write the recovery state; a failure is logged at ERROR and retried next tick.
+        """Write the recovery state (``RecoveryWriter``); a failure is logged at ERROR and
+        retried next tick."""
+        self.recovery_writer.save()
 
-        Writers do not queue up: while one writes, others only mark the state unsaved,
-        and the writer goes round again."""
-        self._unsaved = True
-        if not self._save_lock.acquire(blocking=False):
-            return
-        try:
-            while self._unsaved:
-                with self.lock:
-                    snapshot = self.state.snapshot()
-                    drivers = list(self.state.recovered_drivers)
-                    self._unsaved = False
-                try:
-                    self.recovery.save(snapshot["apps"], snapshot["workers"],
-                                       drivers + self.drivers.status())
-                except Exception as exc:  # noqa: BLE001 - a full disk must not stop the master
-                    self._unsaved = True
-                    self._save_failed(exc)
-                    return
-                if self._save_failing_since is not None:
-                    log.info("recovery state written again to %s after %.0fs of failures",
-                             self.recovery.path, time.monotonic() - self._save_failing_since)
-                    self._save_failing_since = None
-        finally:
-            self._save_lock.release()
-
-    def _save_failed(self, exc: Exception) -> None:
-        now = time.monotonic()
-        if self._save_failing_since is None:
-            self._save_failing_since = now
-        if now - self._save_error_logged >= SAVE_ERROR_EVERY_SECONDS:
-            self._save_error_logged = now
-            log.error("cannot write the recovery state to %s: %s (retrying every %.0fs; a "
-                      "master restart now would forget the latest changes)",
-                      self.recovery.directory, exc, TICK_SECONDS)
+    def _recovery_snapshot(self):
+        with self.lock:
+            snapshot = self.state.snapshot()
+            drivers = list(self.state.recovered_drivers)
+        return snapshot["apps"], snapshot["workers"], drivers + self.drivers.status()
 
     def _forget(self, action: ForgetApplication) -> None:
         self.logs.remove(action.app_id)
