@@ -26,7 +26,7 @@ from ..config import Config, rpc_limits
 from ..net.connection import Connection
 from ..net.framing import ProtocolError
 from ..net.messages import (AppEvents, AppLog, AppMetrics, DriverSubmitted, ExecutorExited, FetchPackage,
-                            FollowLogs, KillApplication, KillExecutors, KillResult, LogEnd,
+                            FollowLogs, KillApplication, KillExecutors, KillResult,
                             PackageQuery, RegisterApplication, RegisterWorker, RequestExecutors,
                             RequestStatus, StatusReply,
                             SubmitDriver, UnregisterApplication, UploadPackage,
@@ -35,6 +35,7 @@ from ..net.server import Server
 from ..private_files import make_private_dir
 from .app_logs import AppLogs, RelayedEvents
 from .drivers import DriverRunner
+from .log_follower import serve_logs
 from .master_state import (Action, ApplicationRegistering,
                            ApplicationUnregistered, ConnectionLost, Disconnect,
                            ExecutorExitReported, ExecutorsReleased, ExecutorsRequested,
@@ -102,7 +103,8 @@ class Master:
         #: where its HTTPS port is (``webui_port``, ``token_file``, ``ca_file``,
         #: ``webui_scheme``), set by whoever serves it
         self.webui: Dict[str, object] = {}
-        self._stopped = threading.Event()
+        #: set when the master stops (ends the tick thread and log followers)
+        self.stopped = threading.Event()
 
     @property
     def url(self) -> str:
@@ -115,7 +117,7 @@ class Master:
         return self
 
     def stop(self) -> None:
-        self._stopped.set()
+        self.stopped.set()
         self.server.stop()
         self.drivers.stop()
         with self.lock:
@@ -148,7 +150,7 @@ class Master:
     def _tick_loop(self) -> None:
         """Expire silent workers, forget old applications, retry a failed write. This
         thread alone notices silent workers: whatever goes wrong, it goes on."""
-        while not self._stopped.wait(TICK_SECONDS):
+        while not self.stopped.wait(TICK_SECONDS):
             try:
                 self.handle(Tick())
                 if self.recovery_writer.unsaved:
@@ -186,7 +188,7 @@ class Master:
         elif isinstance(first, (PackageQuery, UploadPackage, FetchPackage)):
             self.packages.serve(conn, first)
         elif isinstance(first, FollowLogs):
-            self._serve_logs(conn, first)
+            serve_logs(self, conn, first)
         elif isinstance(first, SubmitDriver):
             if not self.packages.exists(first.package_sha):
                 raise ProtocolError(conn.peer, "SubmitDriver for a package never uploaded")
@@ -272,26 +274,6 @@ class Master:
                                             f"unexpected {type(message).__name__} from a driver")
         finally:
             self._close_session(session, "its driver disconnected")
-
-    def _serve_logs(self, conn: Connection, request: FollowLogs) -> None:
-        """Send an application's stored output; with ``follow``, until it ends."""
-        app_id = request.app_id
-        driver = self.drivers.drivers.get(app_id)
-        with self.lock:
-            known = app_id in self.state.apps
-        if not known and driver is None and not self.logs.exists(app_id):
-            conn.send(LogEnd("unknown", 1))
-            return
-
-        def state():
-            if driver is not None:
-                return driver.state.value, driver.exit_code or 0, driver.done
-            with self.lock:
-                app = self.state.apps.get(app_id)
-                return ("finished", 0, True) if app is None else \
-                    (app.state.value, 0, not app.state.active)
-
-        self.logs.follow(conn, app_id, request.follow, state, self._stopped)
 
     # -- requests from the HTTP API ------------------------------------------------------
     def kill_application(self, app_id: str, reason: str) -> bool:
