@@ -1,21 +1,18 @@
-"""The master's I/O: connections in, events to the state machine, actions out.
+"""The master's I/O: events to the state machine, actions out.
 
 Every decision (registration, allocation, expiry, application lifecycle,
 recovery) is made by ``MasterState`` (``master_state.py``), under one lock, from
-events this module makes of what peers send.  The actions it returns are
-carried out here: messages are queued, still under the lock so their order is
-the order of the decisions, on the peer's ``Outbox``, whose own thread does the
-socket write with no lock held.  A slow peer stalls only itself; a failed send
-becomes a "connection lost" event for that peer.  The recovery state is written
-after the lock is released (``recovery.RecoveryWriter``); a failed write is logged
-at ERROR and retried every tick.  One connection per worker and per driver; the first message says which
-it is.
+events made of what peers send (``master_connections.py``).  The actions it
+returns are carried out here: messages are queued, still under the lock so their
+order is the order of the decisions, on the peer's ``Outbox``, whose own thread
+does the socket write with no lock held.  A slow peer stalls only itself; a failed
+send becomes a "connection lost" event for that peer.  The recovery state is
+written after the lock is released (``recovery.RecoveryWriter``); a failed write
+is logged at ERROR and retried every tick.
 """
 
 from __future__ import annotations
 
-import itertools
-import json
 import logging
 import os
 import threading
@@ -23,27 +20,13 @@ import time
 from typing import Callable, Dict, List, Optional
 
 from ..config import Config, rpc_limits
-from ..net.connection import Connection
-from ..net.framing import ProtocolError
-from ..net.messages import (AppEvents, AppLog, AppMetrics, DriverSubmitted, ExecutorExited, FetchPackage,
-                            FollowLogs, KillApplication, KillExecutors, KillResult,
-                            PackageQuery, RegisterApplication, RegisterWorker, RequestExecutors,
-                            RequestStatus, StatusReply,
-                            SubmitDriver, UnregisterApplication, UploadPackage,
-                            WorkerHeartbeat, WorkerStopping)
 from ..net.server import Server
 from ..private_files import make_private_dir
-from .app_logs import AppLogs, RelayedEvents
+from .app_logs import AppLogs
 from .drivers import DriverRunner
-from .log_follower import serve_logs
-from .master_state import (Action, ApplicationRegistering,
-                           ApplicationUnregistered, ConnectionLost, Disconnect,
-                           ExecutorExitReported, ExecutorsReleased, ExecutorsRequested,
-                           ForgetApplication, HeartbeatReceived,
-                           KillRequested, MasterState, MetricsReported, SaveState, Send, Tick,
-                           WorkerRegistering, WorkerStopped)
+from .master_connections import MasterConnections
+from .master_state import Action, ForgetApplication, KillRequested, MasterState, SaveState, Tick
 from .master_status import application_document, status_document
-from .outbox import Outbox
 from .package_store import PackageStore
 from .recovery import RecoveryStore, RecoveryWriter
 
@@ -52,8 +35,6 @@ log = logging.getLogger(__name__)
 #: How often silent workers are looked for, old applications forgotten and a failed
 #: recovery write retried.
 TICK_SECONDS = 1.0
-#: How long a closing connection may take to send what was queued for it.
-FLUSH_SECONDS = 5.0
 
 
 def steady_clock() -> Callable[[], float]:
@@ -91,15 +72,14 @@ class Master:
         self.drivers = DriverRunner(self.work_dir, lambda: self.url, secret_file,
                                     on_change=self.save_state,
                                     max_restarts=conf["vega.master.supervise.max_restarts"])
-        self._outboxes: Dict[int, Outbox] = {}
-        self._sessions = itertools.count(1)
+        self.connections = MasterConnections(self)
         self.recovery_writer = RecoveryWriter(self.recovery, self._recovery_snapshot,
                                               TICK_SECONDS)
         self.advertise_host = conf["vega.master.host"]
         #: the address its ports listen on
         self.bind_host = conf["vega.master.bind"] or self.advertise_host
-        self.server = Server(self.bind_host, conf["vega.master.port"], secret, self._serve,
-                             "master", **rpc_limits(conf))
+        self.server = Server(self.bind_host, conf["vega.master.port"], secret,
+                             self.connections.serve, "master", **rpc_limits(conf))
         #: where its HTTPS port is (``webui_port``, ``token_file``, ``ca_file``,
         #: ``webui_scheme``), set by whoever serves it
         self.webui: Dict[str, object] = {}
@@ -120,10 +100,7 @@ class Master:
         self.stopped.set()
         self.server.stop()
         self.drivers.stop()
-        with self.lock:
-            outboxes = list(self._outboxes.values())
-        for outbox in outboxes:
-            outbox.close()
+        self.connections.close_all()
 
     # -- events in, actions out -------------------------------------------------------
     def handle(self, event) -> List[Action]:
@@ -131,15 +108,7 @@ class Master:
         write the state and delete forgotten applications' files (outside it)."""
         with self.lock:
             actions = self.state.handle(event, self.clock())
-            for action in actions:
-                if isinstance(action, (Send, Disconnect)):
-                    outbox = self._outboxes.get(action.session)
-                    if outbox is None:
-                        continue
-                    if isinstance(action, Send):
-                        outbox.put(action.message)
-                    else:
-                        outbox.close()
+            self.connections.deliver(actions)
         for action in actions:
             if isinstance(action, ForgetApplication):
                 self._forget(action)
@@ -175,105 +144,6 @@ class Master:
         if action.package_sha and not any(d.request.package_sha == action.package_sha
                                           and not d.done for d in self.drivers.drivers.values()):
             self.packages.remove(action.package_sha)
-
-    # -- connections ------------------------------------------------------------------
-    def _serve(self, conn: Connection) -> None:
-        first = conn.recv()
-        if isinstance(first, RegisterWorker):
-            self._serve_worker(conn, first)
-        elif isinstance(first, RegisterApplication):
-            self._serve_driver(conn, first)
-        elif isinstance(first, RequestStatus):
-            conn.send(StatusReply(json.dumps(self.status())))
-        elif isinstance(first, (PackageQuery, UploadPackage, FetchPackage)):
-            self.packages.serve(conn, first)
-        elif isinstance(first, FollowLogs):
-            serve_logs(self, conn, first)
-        elif isinstance(first, SubmitDriver):
-            if not self.packages.exists(first.package_sha):
-                raise ProtocolError(conn.peer, "SubmitDriver for a package never uploaded")
-            conn.send(DriverSubmitted(self.drivers.submit(first).driver_id))
-        elif isinstance(first, KillApplication):
-            killed = (self.drivers.kill(first.app_id)
-                      or self.kill_application(first.app_id, "killed with vega kill"))
-            conn.send(KillResult(killed, "killed" if killed else
-                                 f"{first.app_id} is not a running application"))
-        else:
-            raise ProtocolError(conn.peer, f"{type(first).__name__} before registering")
-
-    def _open_session(self, conn: Connection) -> int:
-        session = next(self._sessions)
-
-        def lost(reason: str) -> None:
-            self.handle(ConnectionLost(session, f"sending to it failed: {reason}"))
-
-        with self.lock:
-            self._outboxes[session] = Outbox(conn, lost, conn.peer)
-        return session
-
-    def _close_session(self, session: int, reason: str) -> None:
-        self.handle(ConnectionLost(session, reason))
-        with self.lock:
-            outbox = self._outboxes.pop(session, None)
-        if outbox is not None:
-            outbox.close(wait=FLUSH_SECONDS)
-
-    def _serve_worker(self, conn: Connection, register: RegisterWorker) -> None:
-        session = self._open_session(conn)
-        try:
-            self.handle(WorkerRegistering(session, register))
-            while True:
-                message = conn.recv()
-                if isinstance(message, WorkerHeartbeat):
-                    self.handle(HeartbeatReceived(session))
-                elif isinstance(message, ExecutorExited):
-                    self.handle(ExecutorExitReported(session, message.app_id,
-                                                     message.executor_id, message.reason,
-                                                     message.cause, message.detail))
-                elif isinstance(message, WorkerStopping):
-                    self.handle(WorkerStopped(session))
-                    return
-                else:
-                    raise ProtocolError(conn.peer,
-                                        f"unexpected {type(message).__name__} from a worker")
-        finally:
-            self._close_session(session, "its connection closed")
-
-    def _serve_driver(self, conn: Connection, request: RegisterApplication) -> None:
-        session = self._open_session(conn)
-        try:
-            self.handle(ApplicationRegistering(session, request))
-            with self.lock:
-                app = self.state.app_of(session)
-            if app is None:  # rejected
-                return
-            events_path = self.logs.events_path(app.app_id)
-            with self.logs.open_for_append(app.app_id) as log_file, \
-                    RelayedEvents(events_path) as events_file:
-                while True:
-                    message = conn.recv()
-                    if isinstance(message, AppEvents):
-                        events_file.write(message.text)
-                    elif isinstance(message, AppMetrics):
-                        self.handle(MetricsReported(session, json.loads(message.snapshot_json)))
-                    elif isinstance(message, AppLog):
-                        with self.lock:
-                            self.state.counters["log_lines"] += message.text.count("\n")
-                        log_file.write(message.text.encode("utf-8"))
-                        log_file.flush()
-                    elif isinstance(message, RequestExecutors):
-                        self.handle(ExecutorsRequested(session, message.requested_total))
-                    elif isinstance(message, KillExecutors):
-                        self.handle(ExecutorsReleased(session, list(message.executor_ids),
-                                                      message.reason))
-                    elif isinstance(message, UnregisterApplication):
-                        self.handle(ApplicationUnregistered(session))
-                        break
-                    else:
-                        raise ProtocolError(conn.peer,
-                                            f"unexpected {type(message).__name__} from a driver")
-        finally:
-            self._close_session(session, "its driver disconnected")
 
     # -- requests from the HTTP API ------------------------------------------------------
     def kill_application(self, app_id: str, reason: str) -> bool:
