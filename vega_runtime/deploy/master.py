@@ -26,7 +26,7 @@ from .app_logs import AppLogs
 from .drivers import DriverRunner
 from .master_connections import MasterConnections
 from .master_state import Action, ForgetApplication, KillRequested, MasterState, SaveState, Tick
-from .master_status import application_document, status_document
+from .master_status import StatusQueries
 from .package_store import PackageStore
 from .recovery import RecoveryStore, RecoveryWriter
 
@@ -45,7 +45,7 @@ def steady_clock() -> Callable[[], float]:
     return lambda: wall + (time.monotonic() - mono)
 
 
-class Master:
+class Master(StatusQueries):
     """The master, configured by ``conf`` (``vega.master.*``, ``vega.worker.timeout``,
     ``vega.net.*``, ``vega.eventlog.dir``); ``vega.master.host`` is the address it
     advertises, and it listens on ``vega.master.bind`` (by default the same address)."""
@@ -145,43 +145,10 @@ class Master:
                                           and not d.done for d in self.drivers.drivers.values()):
             self.packages.remove(action.package_sha)
 
-    # -- requests from the HTTP API ------------------------------------------------------
+    # -- requests from the HTTP API (the status documents: master_status.StatusQueries) ----
     def kill_application(self, app_id: str, reason: str) -> bool:
         with self.lock:
             if not self.state.is_active(app_id):
                 return False
         self.handle(KillRequested(app_id, reason))
         return True
-
-    def status(self) -> dict:
-        """The documented JSON status (``vega status --json``, ``/api/v1/status``)."""
-        drivers = self.drivers.status()
-        with self.lock:
-            document = status_document(self.state, drivers, self.url, self.started, self.clock())
-        document["master"].update(self.webui)
-        return document
-
-    def application_detail(self, app_id: str) -> Optional[dict]:
-        """One application for the web UI: status, stages, executors, cached RDDs."""
-        with self.lock:
-            summary = [a for a in self.status()["applications"] if a["id"] == app_id]
-            return application_document(self.state, summary[0], app_id) if summary else None
-
-    def application_output(self, app_id: str, limit: int = 1 << 20) -> Optional[str]:
-        """The last ``limit`` bytes of an application's (or driver's) stored output."""
-        text = self.logs.tail(app_id, limit)
-        if text is None:
-            with self.lock:
-                return "" if app_id in self.state.apps else None
-        return text
-
-    def history(self) -> List[dict]:
-        """Summaries of the applications whose event logs are in ``event_log_dir``."""
-        from ..scheduler.event_log import list_summaries
-
-        return list_summaries(self.event_log_dir) if self.event_log_dir else []
-
-    def history_of(self, app_id: str) -> Optional[dict]:
-        from ..scheduler.event_log import summary_of
-
-        return summary_of(self.event_log_dir, app_id) if self.event_log_dir else None
