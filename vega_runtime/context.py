@@ -15,9 +15,9 @@ import threading
 import time
 import uuid
 import weakref
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence
 
-from . import aliases
+from . import aliases, context_backend
 from ._version import __version__
 from .errors import BroadcastNotSerializable, ContextStoppedError, DriverOnlyError, InputError
 from .context_files import FileShipping
@@ -70,7 +70,7 @@ class Context(JobControl, FileShipping):
             overrides["vega.master"] = master
         if app_name is not None:
             overrides["vega.app.name"] = app_name
-        early_forkserver = _start_local_cluster_early(master)
+        early_forkserver = context_backend.start_local_cluster_early(master)
         try:
             self.conf = config.Config.load(config_file=config_file, overrides=overrides)
             self.master_spec: MasterSpec = parse_master(self.conf["vega.master"])
@@ -116,18 +116,19 @@ class Context(JobControl, FileShipping):
                                                 self.master_spec.url,
                                       self.hdfs_settings)
             self._bus.listeners.append(self.event_log)
-        #: the relay of this application's events to a cluster master (cluster backends)
-        self._event_relay = None
         self._metrics_server = None
         if self.conf["vega.driver.metrics.port"]:  # the workers' /metrics server
             from .config import http_limits
             from .deploy.http_api import start_metrics_http
 
             self._metrics_server = start_metrics_http(
-                self._driver_addresses()[1], self.conf["vega.driver.metrics.port"],
-                job_metrics.JobMetricsCollector(self.job_metrics), self._cluster_secret(),
+                context_backend.driver_addresses(self.conf, self.master_spec)[1],
+                self.conf["vega.driver.metrics.port"],
+                job_metrics.JobMetricsCollector(self.job_metrics),
+                context_backend.cluster_secret(self.conf, self.master_spec),
                 **http_limits(self.conf))
-        self.backend = self._create_backend()
+        #: the relay of this application's events to a cluster master (cluster backends)
+        self.backend, self._event_relay = context_backend.create_backend(self)
         self._log_environment()
         self._runner = runner.JobRunner(
             self.backend,
@@ -163,88 +164,6 @@ class Context(JobControl, FileShipping):
             listeners.append(load_entry_point(spec)())
         return listeners
 
-    def _create_backend(self):
-        spec = self.master_spec
-        output = self._on_task_output
-        budget = self.conf["vega.storage.memory"]
-        from .scheduler.local_backend import InlineBackend, ProcessPoolBackend
-
-        if spec.kind in ("inline", "local") and self.conf["vega.dynamic_allocation.enabled"]:
-            log.warning("vega.dynamic_allocation.enabled has no effect on %s: its executors "
-                        "are fixed (use a cluster or local-cluster master)", spec.url)
-        if spec.kind == "inline":
-            return InlineBackend(self.app_dir, output, budget)
-        if spec.kind == "local":
-            return ProcessPoolBackend(spec.cores, self.app_dir, output, budget,
-                                      self.conf["vega.locality.wait"])
-        return self._create_cluster_backend(spec)
-
-    def _create_cluster_backend(self, spec: MasterSpec):
-        """A backend on a running cluster, or on a local-cluster started for this Context."""
-        from .config import rpc_limits
-        from .net.connection import create_secret_file, load_secret, resolve_secret_file
-        from .scheduler.cluster_backend import ClusterBackend, MasterEventRelay, MasterLogRelay
-        from .deploy.local_cluster import LocalCluster
-
-        cluster = None
-        if spec.kind == "local-cluster":
-            secret_file = os.path.join(self.app_dir, "cluster-secret")
-            create_secret_file(secret_file)
-            cluster = LocalCluster(spec, os.path.join(self.app_dir, "cluster"), secret_file,
-                                   self._early_forkserver)
-            host, port = "127.0.0.1", cluster.master_port
-        else:
-            secret_file = resolve_secret_file(self.conf["vega.secret.file"])
-            host, port = spec.host, spec.port
-        secret = load_secret(secret_file)
-        advertise, bind = self._driver_addresses()
-        request = {"name": self.app_name, "cores_max": self.conf["vega.cores.max"],
-                   "executor_cores": self.conf["vega.executor.cores"],
-                   "executor_memory": self.conf["vega.executor.memory"],
-                   "labels": list(self.conf["vega.executor.labels"]),
-                   "package": self.conf["vega.submit.package"]}
-        try:
-            backend = ClusterBackend(host, port, secret, request, advertise,
-                                     bind,
-                                     self._on_task_output, self._bus.on_waiting,
-                                     self.conf["vega.locality.wait"],
-                                     self.conf["vega.scheduler.executor_wait_timeout"],
-                                     starting=cluster is not None,
-                                     master_reconnect_timeout=self.conf["vega.master.reconnect_timeout"],
-                                     server_limits=rpc_limits(self.conf),
-                                     allocation=allocation.AllocationSettings.from_conf(self.conf))
-            backend.owned_cluster = cluster
-            backend.broadcast_dir = os.path.join(self.app_dir, "broadcast")
-            self._bus.listeners.append(MasterLogRelay(backend))
-            self._event_relay = MasterEventRelay(backend)
-            self._event_relay.application_start(backend.app_id, self.app_name, spec.url,
-                                                context_id=self.application_id)
-            self._bus.listeners.append(self._event_relay)
-            backend.metrics_source = lambda: {**self.job_metrics.snapshot(),
-                                              "cached_rdds": self.cached_rdds()}
-            backend.holds_cached_blocks = self._blocks.holds_blocks
-            if cluster is not None:  # every core, or as many as vega.cores.max allows
-                wanted = spec.workers * spec.cores
-                cores_max = self.conf["vega.cores.max"]
-                if cores_max:
-                    wanted = min(wanted, cores_max)
-                if backend.allocation is not None:  # only what dynamic allocation asks for
-                    wanted = min(wanted, backend.allocation.target)
-                backend.wait_for_executors(wanted, 60.0)
-        except BaseException:
-            if cluster is not None:
-                cluster.stop()
-            raise
-        return backend
-
-    def _cluster_secret(self) -> Optional[bytes]:
-        """The secret of the vega:// cluster this driver joins (None in local modes, whose
-        secret, if any, is made later with their cluster)."""
-        if self.master_spec.kind != "vega":
-            return None
-        from .net.connection import load_secret, resolve_secret_file
-
-        return load_secret(resolve_secret_file(self.conf["vega.secret.file"]))
     def _event_writers(self) -> List[event_log.EventWriter]:
         return [x for x in self._bus.listeners if isinstance(x, event_log.EventWriter)]
 
@@ -259,17 +178,6 @@ class Context(JobControl, FileShipping):
                    "pythonExecutable": sys.executable, "platform": platform.platform()}
         for writer in self._event_writers():
             writer.environment(settings, runtime)
-
-    def _driver_addresses(self) -> Tuple[str, str]:
-        """(advertised, bound) addresses of the driver's listeners: ``vega.driver.host``,
-        else VEGA_LOCAL_IP, else the local address routing to the master (loopback for
-        local masters); ``vega.driver.bind``, else the advertised one."""
-        from .net.addresses import advertise_address
-
-        spec = self.master_spec
-        peer = spec.host if spec.kind == "vega" else "127.0.0.1"
-        advertise = advertise_address(self.conf["vega.driver.host"] or None, peer)
-        return advertise, self.conf["vega.driver.bind"] or advertise
 
     # -- lifecycle -----------------------------------------------------------------
     #: The driver's Python as ``major.minor`` (PySpark's ``pythonVer``); a task refuses to run
@@ -674,16 +582,6 @@ class Context(JobControl, FileShipping):
 
     def __repr__(self) -> str:
         return f"<Context {self.application_id} master={self.master} app={self.app_name!r}>"
-
-
-def _start_local_cluster_early(master: Optional[str]):
-    """The fork server of a local cluster asked for by name (the master argument wins over
-    every configuration source), started before the configuration is read; else None."""
-    if not master or not master.replace(" ", "").startswith("local-cluster["):
-        return None
-    from .deploy.local_cluster import start_forkserver
-
-    return start_forkserver()
 
 
 aliases.install(Context, aliases.CONTEXT_MEMBERS)
