@@ -35,7 +35,8 @@ LAYERS: Dict[str, int] = {
     "vega_runtime.deploy": 4,
     # The Context sits above deploy (as SparkContext does in Spark): it starts local clusters.
     **{f"vega_runtime.{name}": 5 for name in ("context", "context_jobs", "context_files",
-                                              "context_backend", "vega_io", "pyspark_compat")},
+                                              "context_backend", "context_checkpoints", "vega_io",
+                                              "pyspark_compat")},
     "vega_cli": 6,
 }
 #: The package ``__init__`` of vega_runtime re-exports the Context: layer 5, but

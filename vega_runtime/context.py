@@ -7,13 +7,11 @@ import collections
 import itertools
 import logging
 import os
-import posixpath
 import shutil
 import sys
 import tempfile
 import threading
 import time
-import uuid
 import weakref
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence
 
@@ -31,7 +29,6 @@ config = lazy_module("vega_runtime.config")
 hdfs = lazy_module("vega_runtime.io.hdfs")
 io_files = lazy_module("vega_runtime.io.files")
 outputs = lazy_module("vega_runtime.io.output")
-dependency = lazy_module("vega_runtime.rdd.dependency")
 sources = lazy_module("vega_runtime.rdd.sources")
 allocation = lazy_module("vega_runtime.scheduler.allocation")
 block_tracker = lazy_module("vega_runtime.scheduler.block_tracker")
@@ -43,6 +40,7 @@ speculation = lazy_module("vega_runtime.scheduler.speculation")
 map_output = lazy_module("vega_runtime.scheduler.map_output")
 runner = lazy_module("vega_runtime.scheduler.runner")
 serde = lazy_module("vega_runtime.serde")
+checkpoints = lazy_module("vega_runtime.context_checkpoints")
 shared = lazy_module("vega_runtime.shared")
 task_context = lazy_module("vega_runtime.task_context")
 
@@ -490,15 +488,7 @@ class Context(JobControl, FileShipping):
         True
         >>> shutil.rmtree(parent)
         """
-        unique = str(uuid.uuid4())
-        if hdfs.is_hdfs(directory):
-            self.checkpoint_dir = posixpath.join(directory.rstrip("/"), unique)
-            target = outputs.output_dir(self.checkpoint_dir, self.hdfs_settings)
-            target.makedirs(target.root)
-        else:
-            self.checkpoint_dir = os.path.join(os.path.abspath(io_files.local_path(directory)),
-                                               unique)
-            os.makedirs(self.checkpoint_dir, exist_ok=True)
+        self.checkpoint_dir = checkpoints.new_checkpoint_dir(directory, self.hdfs_settings)
 
     def get_checkpoint_dir(self) -> Optional[str]:
         """This application's checkpoint directory as a URI (``file:/...``, ``hdfs://...``),
@@ -524,7 +514,7 @@ class Context(JobControl, FileShipping):
             if partitions is None:
                 partitions = range(rdd.get_num_partitions())
             results = self._runner.run_job(rdd, func, list(partitions), repr(rdd))
-            self._checkpoint_lineage(rdd)
+            checkpoints.write_checkpoints(self, rdd, self._runner.run_job)
             return results
 
     def run_partitions_within(self, rdd: RDD, func: Callable[[Iterable], Any],
@@ -551,26 +541,6 @@ class Context(JobControl, FileShipping):
             raise
         outputs.commit_output(target)
 
-    def _checkpoint_lineage(self, rdd: RDD) -> None:
-        """Write out RDDs marked for checkpointing that this job computed."""
-        for marked in _lineage(rdd):
-            if marked._checkpoint_requested and marked._checkpoint_rdd is None:
-                base = self.checkpoint_dir if marked._checkpoint_requested == "reliable" \
-                    else os.path.join(self.app_dir, "checkpoints")
-                directory = posixpath.join(base, f"rdd-{marked.rdd_id}")
-                target = outputs.output_dir(directory, self.hdfs_settings)
-                target.makedirs(target.root)
-
-                def write(records: Iterable, target=target) -> None:
-                    part = target.join(f"part-{task_context.TaskContext.get().partition:05d}")
-                    with target.open_write(part + ".tmp") as out:
-                        serde.dump_batches(records, out, 1024)
-                    target.rename(part + ".tmp", part)
-
-                n = marked.get_num_partitions()
-                self._runner.run_job(marked, write, list(range(n)), f"checkpoint {marked!r}")
-                marked._checkpoint_rdd = sources.CheckpointRDD(self, directory, n, marked.partitioner)
-
     def _on_task_output(self, task_id: int, executor_id: str, host: str, stream: str,
                         text: str) -> None:
         spec = self._runner.task(task_id)
@@ -588,18 +558,6 @@ aliases.install(Context, aliases.CONTEXT_MEMBERS)
 
 #: PySpark's name for the same thing, so ``SparkContext(...)`` jobs port by import alone.
 SparkContext = Context
-
-
-def _lineage(rdd: RDD) -> List[RDD]:
-    seen: Dict[int, RDD] = {}
-    stack = [rdd]
-    while stack:
-        current = stack.pop()
-        if current.rdd_id not in seen:
-            seen[current.rdd_id] = current
-            deps: List[dependency.Dependency] = current.dependencies()
-            stack.extend(d.rdd for d in deps)
-    return list(seen.values())
 
 
 def _shutdown(backend, app_dir: str) -> None:
