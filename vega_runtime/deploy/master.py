@@ -4,8 +4,9 @@ Every decision (registration, allocation, expiry, application lifecycle,
 recovery) is made by ``MasterState`` (``master_state.py``), under one lock, from
 events made of what peers send (``master_connections.py``).  The actions it
 returns are carried out here: messages are queued, still under the lock so their
-order is the order of the decisions, on the peer's ``Outbox``, whose own thread
-does the socket write with no lock held.  A slow peer stalls only itself; a failed
+order is the order of the decisions, on the peer's ``Outbox``
+(``MasterConnections.deliver``), whose own thread does the socket write with no
+lock held.  A slow peer stalls only itself; a failed
 send becomes a "connection lost" event for that peer.  The recovery state is
 written after the lock is released (``recovery.RecoveryWriter``); a failed write
 is logged at ERROR and retried every tick.
