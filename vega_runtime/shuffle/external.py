@@ -18,6 +18,7 @@ import tempfile
 from operator import itemgetter
 from typing import Any, Callable, Iterable, Iterator, List, Optional
 
+from ..rdd.partitioner import identity
 from ..serde import dump_batches, read_batch_file
 from .sizing import batches, estimate_dict, estimate_records
 
@@ -120,9 +121,17 @@ def external_sort(records: Iterator, key: Callable[[Any], Any], reverse: bool,
     return heapq.merge(*runs, iter(buffer), key=key, reverse=reverse)
 
 
+def record_sort_key(sort_key: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """The sort key of a ``(key, value)`` record, ``sort_key(key)``: ``itemgetter(0)`` (no
+    Python call per record) for the default ``identity``."""
+    if sort_key is identity:
+        return _first
+    return lambda kv: sort_key(kv[0])
+
+
 def combine_and_sort(merger: ExternalMerger, sort_key: Optional[Callable], ascending: bool,
                      memory_bound: int, spill_dir: str) -> Iterator:
     items = merger.items()
     if sort_key is None:
         return items
-    return external_sort(items, lambda kv: sort_key(kv[0]), not ascending, memory_bound, spill_dir)
+    return external_sort(items, record_sort_key(sort_key), not ascending, memory_bound, spill_dir)
