@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import copy
+import math
 from typing import Any, Callable, Dict, Iterator, Optional
 
 from ..user_code import flat_map_record_values, map_record_values
 from .aggregator import GROUPING, Aggregator, reducing
-from .partitioner import HashPartitioner, RangePartitioner, portable_hash
-from .sampling import StratifiedSampler, new_seed
-
-
-def _identity(x):
-    return x
+from .partitioner import HashPartitioner, RangePartitioner, identity as _identity, portable_hash
+from .sampling import KeySketch, StratifiedSampler, new_seed, range_bounds
 
 
 def combine_locally(aggregator: Aggregator, records: Iterator) -> Iterator:
@@ -236,12 +233,11 @@ class PairFunctions:
             return source.map_partitions(
                 lambda it: iter(sorted(it, key=lambda kv: keyfunc(kv[0]), reverse=not ascending)),
                 True)
-        size = self.count()
-        fraction = min(n * 20.0 / max(size, 1), 1.0)
-        samples = sorted(self.sample(False, fraction, 1).map(lambda kv: kv[0]).collect(),
-                         key=keyfunc)
-        bounds = [keyfunc(samples[int(len(samples) * (i + 1) / n)]) for i in range(n - 1)] \
-            if samples else []
+        # One pass over the input (Spark's sketch): each partition's count and a sample of its
+        # keys, 20 per output partition, oversampled 3 times; bounds by weighted quantiles.
+        per_partition = math.ceil(3.0 * min(20.0 * n, 1e6) / max(self.get_num_partitions(), 1))
+        sketches = self.map_partitions_with_index(KeySketch(per_partition, seed=1)).collect()
+        bounds = range_bounds(sketches, n, keyfunc)
         partitioner = RangePartitioner(bounds, ascending, keyfunc)
         return ShuffledRDD(self, partitioner, sort_key=keyfunc, ascending=ascending)
 
