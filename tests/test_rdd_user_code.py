@@ -157,3 +157,33 @@ def test_map_values_and_flat_map_values_fail_on_stop_iteration(ctx):
         with pytest.raises(TaskFailed) as info:
             run()
         assert info.value.error_type == "StopIterationInUserCode"
+
+
+def test_map_with_builtin_next_still_fails_on_stop_iteration(ctx):
+    """``map(next)`` is a builtin that raises StopIteration: never run by the builtin map."""
+    rdd = ctx.parallelize([[1], [], [3]], 1).map(iter)
+    with pytest.raises(TaskFailed) as info:
+        rdd.map(next).collect()
+    assert info.value.error_type == "StopIterationInUserCode"
+
+
+def test_functions_that_pack_values_and_str_methods_give_the_same_records(ctx):
+    """The fast path (builtin map/filter) for inert lambdas and str methods: same results."""
+    lines = ctx.parallelize(["a b", "", "c a"], 2)
+    assert lines.flat_map(str.split).map(lambda w: (w, 1)).collect() == [
+        ("a", 1), ("b", 1), ("c", 1), ("a", 1)]
+    assert lines.flat_map(str.split).map(lambda w: ("k", w)).collect() == [
+        ("k", "a"), ("k", "b"), ("k", "c"), ("k", "a")]
+    assert lines.map(lambda w: (w, w)).collect() == [("a b", "a b"), ("", ""), ("c a", "c a")]
+    assert lines.filter(lambda line: line).collect() == ["a b", "c a"]
+    assert lines.map(str.upper).collect() == ["A B", "", "C A"]
+
+
+@pytest.mark.parametrize("function, expected", [
+    (lambda w: (w, 1), True), (lambda v: [v, None], True), (str.split, True), (bytes.strip, True),
+    (lambda i: (i % 3, i), False), (lambda kv: kv[0], False), (next, False), (len, False),
+    (list, False), (lambda x: x.attr, False), (fail_on_stopiteration(stop_always), True)])
+def test_which_functions_the_builtin_map_may_call(function, expected):
+    from vega_runtime.user_code import cannot_stop_iteration
+
+    assert cannot_stop_iteration(function) is expected

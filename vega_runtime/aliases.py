@@ -137,17 +137,18 @@ def keyword_aliases(name: str, method: Callable) -> Dict[str, str]:
 
 
 def _pyspark_call(name: str, method: Callable) -> Callable:
-    """``method``, accepting PySpark's keywords and guarding user functions from user code."""
-    renames = keyword_aliases(name, method)
-    params = list(inspect.signature(method).parameters)
-    guarded = {i: p for i, p in enumerate(params)
-               if p in USER_FUNCTION_PARAMETERS and (name, p) not in VALUE_PARAMETERS
-               and (name, p) not in GUARDED_IN_PIPELINE}
-    if not renames and not guarded:
-        return method
+    """``method``, accepting PySpark's keywords and guarding user functions from user code.
+
+    The signature is read at the first call, not at import: a job calls a handful of the
+    ~290 methods, and reading them all took a good part of ``import vega_runtime``.
+    """
+    plan: list = []  # [(renames, guarded)], filled by the first call (one atomic store)
 
     @functools.wraps(method)
     def call(*args, **kwargs):
+        if not plan:
+            plan[:] = [_call_plan(name, method)]
+        renames, guarded = plan[0]
         if kwargs and renames:
             kwargs = _renamed(name, kwargs, renames)
         if guarded and not sys._getframe(1).f_globals.get("__name__", "").startswith(_PACKAGE):
@@ -159,6 +160,15 @@ def _pyspark_call(name: str, method: Callable) -> Callable:
         return method(*args, **kwargs)
 
     return call
+
+
+def _call_plan(name: str, method: Callable) -> Tuple[Dict[str, str], Dict[int, str]]:
+    """(PySpark keyword -> parameter, position -> parameter of each user function to guard)."""
+    params = list(inspect.signature(method).parameters)
+    guarded = {i: p for i, p in enumerate(params)
+               if p in USER_FUNCTION_PARAMETERS and (name, p) not in VALUE_PARAMETERS
+               and (name, p) not in GUARDED_IN_PIPELINE}
+    return keyword_aliases(name, method), guarded
 
 
 _PACKAGE = __name__.rpartition(".")[0] + "."

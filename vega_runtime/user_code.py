@@ -16,7 +16,9 @@ below, which catch the ``StopIteration`` around the whole loop (free in Python
 
 from __future__ import annotations
 
+import inspect
 import types
+from itertools import repeat
 from typing import Any, Callable, Iterator
 
 from .errors import StopIterationInUserCode
@@ -93,12 +95,84 @@ def _stopped(f: Callable, exc: StopIteration) -> StopIterationInUserCode:
     return StopIterationInUserCode(describe(f), repr(exc))
 
 
+#: Opcodes that only move or pack values: a function made of nothing else calls no code.
+_INERT_OPCODES = frozenset({
+    "RESUME", "NOP", "CACHE", "COPY_FREE_VARS", "MAKE_CELL", "LOAD_FAST", "LOAD_FAST_CHECK",
+    "LOAD_FAST_LOAD_FAST", "LOAD_CONST", "LOAD_DEREF", "BUILD_TUPLE", "BUILD_LIST",
+    "RETURN_VALUE", "RETURN_CONST",
+})
+
+
+def cannot_stop_iteration(f: Any) -> bool:
+    """Whether calling ``f`` can never raise StopIteration, so the builtin ``map`` and
+    ``filter`` may call it: functions already guarded, methods of ``str`` and ``bytes``
+    (``str.split``: C code that calls no other code) and Python functions that only pack
+    their arguments and constants (``lambda w: (w, 1)``), which call nothing.  Anything
+    else (a call, an operator, an attribute, ``next``, ``len``) may raise it or run user
+    code that does.
+
+    >>> cannot_stop_iteration(lambda w: (w, 1)), cannot_stop_iteration(str.split)
+    (True, True)
+    >>> cannot_stop_iteration(lambda i: (i % 3, i)), cannot_stop_iteration(next)
+    (False, False)
+    """
+    if getattr(f, "_fails_on_stopiteration", False):
+        return True
+    if type(f) is types.MethodDescriptorType:
+        return f.__objclass__ in (str, bytes)
+    if type(f) is not types.FunctionType:
+        return False
+    import dis  # only when a pipeline is built; keeps start-up light
+
+    return all(i.opname in _INERT_OPCODES for i in dis.get_instructions(f.__code__))
+
+
 def map_records(f: Callable, records: Iterator) -> Iterator:
     """``map(f, records)``, failing where ``f`` raises StopIteration.
+
+    The builtin ``map`` when ``f`` cannot raise it (no generator frame per record).
 
     >>> list(map_records(str, [1, 2]))
     ['1', '2']
     """
+    pairing = _pairs_with_constant(f)
+    if pairing is not None:  # lambda w: (w, 1): the same tuples, made by zip at C speed
+        constant, first = pairing
+        return zip(records, repeat(constant)) if first else zip(repeat(constant), records)
+    if cannot_stop_iteration(f):
+        return map(f, records)
+    return _guarded_map(f, records)
+
+
+def _pairs_with_constant(f: Any):
+    """``(c, True)`` when ``f`` is ``lambda x: (x, c)``, ``(c, False)`` when it is
+    ``lambda x: (c, x)`` (one positional parameter, a constant ``c``), else None.
+
+    >>> _pairs_with_constant(lambda w: (w, 1)), _pairs_with_constant(lambda w: ("k", w))
+    ((1, True), ('k', False))
+    >>> _pairs_with_constant(lambda w: (w, w)), _pairs_with_constant(lambda w, n=1: (w, n))
+    (None, None)
+    """
+    code = getattr(f, "__code__", None)
+    if (type(f) is not types.FunctionType or code.co_argcount != 1 or code.co_kwonlyargcount
+            or code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS)
+            or not cannot_stop_iteration(f)):
+        return None
+    import dis
+
+    steps = [(i.opname, i.argval) for i in dis.get_instructions(code)
+             if i.opname not in ("RESUME", "NOP", "CACHE")]
+    if len(steps) != 4 or steps[2:] != [("BUILD_TUPLE", 2), ("RETURN_VALUE", None)]:
+        return None
+    parameter = ("LOAD_FAST", code.co_varnames[0])
+    if steps[0] == parameter and steps[1][0] == "LOAD_CONST":
+        return steps[1][1], True
+    if steps[1] == parameter and steps[0][0] == "LOAD_CONST":
+        return steps[0][1], False
+    return None
+
+
+def _guarded_map(f: Callable, records: Iterator) -> Iterator:
     try:
         for record in records:
             yield f(record)
@@ -108,6 +182,12 @@ def map_records(f: Callable, records: Iterator) -> Iterator:
 
 def filter_records(f: Callable, records: Iterator) -> Iterator:
     """``filter(f, records)``, failing where ``f`` raises StopIteration."""
+    if cannot_stop_iteration(f):
+        return filter(f, records)
+    return _guarded_filter(f, records)
+
+
+def _guarded_filter(f: Callable, records: Iterator) -> Iterator:
     try:
         for record in records:
             if f(record):

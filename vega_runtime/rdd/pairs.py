@@ -159,7 +159,12 @@ class PairFunctions:
         width = len(rdds)
 
         def create(tagged):
-            groups = tuple([] for _ in range(width))
+            groups = tuple([[] for _ in range(width)])
+            groups[tagged[0]].append(tagged[1])
+            return groups
+
+        def create_pair(tagged):  # join's case, the common one: no generator per key
+            groups = ([], [])
             groups[tagged[0]].append(tagged[1])
             return groups
 
@@ -177,7 +182,8 @@ class PairFunctions:
         if num_partitions is None:
             num_partitions = self._driver("cogroup()").default_reduce_partitions(
                 max(r.get_num_partitions() for r in rdds))
-        return union.combine_by_key(create, merge_value, merge_groups, num_partitions)
+        return union.combine_by_key(create_pair if width == 2 else create, merge_value,
+                                    merge_groups, num_partitions)
 
     def group_with(self, other, *others):
         """``cogroup`` of several RDDs."""
