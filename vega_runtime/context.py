@@ -241,28 +241,28 @@ class Context(JobControl, FileShipping):
     def ui_web_url(self) -> Optional[str]:
         """The web UI showing this application: a local cluster's master UI, or a cluster
         master's on its default port 8080; None in local mode (no UI)."""
+        cluster = getattr(self.backend, "owned_cluster", None)
+        if cluster is None and self.master_spec.kind != "vega":
+            return None  # local mode: no UI, and no TLS module (ssl, cryptography) to import
         from .net.tls import http_scheme
 
-        cluster = getattr(self.backend, "owned_cluster", None)
         if cluster is not None:
             return f"{http_scheme()}://127.0.0.1:{cluster.webui_port}"
-        if self.master_spec.kind == "vega":
-            return f"{http_scheme()}://{self.master_spec.host}:8080"
-        return None
+        return f"{http_scheme()}://{self.master_spec.host}:8080"
 
     @property
     def application_ui_link(self) -> Optional[str]:
         """The link to this application's pages in the master's web UI (jobs, stage DAGs,
         task timelines, executors, storage, environment), signed in with the token where
         this driver can have it; None in local mode (no UI)."""
+        cluster = getattr(self.backend, "owned_cluster", None)
+        if cluster is None and self.ui_web_url is None:
+            return None
         from .net.ui_links import api_token, application_link
 
-        cluster = getattr(self.backend, "owned_cluster", None)
         app_id = getattr(self.backend, "app_id", "")
         if cluster is not None:
             return application_link(cluster.ui_link, app_id)
-        if self.ui_web_url is None:
-            return None
         secret = getattr(self.backend, "secret", None)
         token = f"?token={api_token(secret)}" if secret else ""
         return application_link(f"{self.ui_web_url}/{token}", app_id)
