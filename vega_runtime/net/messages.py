@@ -11,7 +11,11 @@ from dataclasses import dataclass, field, fields
 from typing import Annotated, Dict, List, Optional, Type
 
 from .. import ids
+from ..lazy_imports import lazy_module
 from .framing import ProtocolError
+
+#: the messages only cluster mode sends, defined on first use (``__getattr__`` below)
+cluster_messages = lazy_module("vega_runtime.net.cluster_messages")
 
 # Id fields: from_wire refuses a message whose id does not have its form (vega_runtime/ids.py),
 # so no handler ever sees a peer's "../../outside" where a file name is made of an id.
@@ -111,331 +115,24 @@ class TaskFinished:
     replicas: List[list] = field(default_factory=list)
 
 
-# -- executor -> driver, on connecting ------------------------------------------
-
-@dataclass
-class RegisterExecutor:
-    executor_id: ExecutorId
-    app_id: AppId
-    worker_id: WorkerId
-    host: str
-    shuffle_port: int
-    pid: int
-
-
-@dataclass
-class FetchBroadcast:
-    """An executor on another host asks its driver for a broadcast value."""
-    broadcast_id: int
-    path: str
-
-
-# -- driver -> executor, replies ---------------------------------------------------
-
-@dataclass
-class BroadcastData:
-    broadcast_id: int
-    data: bytes
-
-
-# -- worker -> master ------------------------------------------------------------
-
-@dataclass
-class RegisterWorker:
-    worker_id: WorkerId
-    host: str
-    port: int  # the worker's shuffle service
-    cores: int
-    memory: int
-    labels: List[str]
-    python_version: str
-    vega_version: str
-    pid: int
-    executors: List[ExecutorOfApp] = field(default_factory=list)  # the ones it runs, on reconnect
-
-
-@dataclass
-class WorkerHeartbeat:
-    worker_id: WorkerId
-
-
-@dataclass
-class WorkerStopping:
-    """A worker shutting down on purpose (it will be shown as dead, not lost)."""
-    worker_id: WorkerId
-
-
-@dataclass
-class ExecutorExited:
-    app_id: AppId
-    executor_id: ExecutorId
-    exit_code: int
-    #: how it ended, for a sentence "executor X on HOST <reason>" (executor_loss.py)
-    reason: str
-    #: an ``executor_loss.LossCause`` value ("" when unknown)
-    cause: str = ""
-    #: the end of its log
-    detail: str = ""
-
-
-# -- master -> worker --------------------------------------------------------------
-
-@dataclass
-class RegisteredWorker:
-    master_version: str
-
-
-@dataclass
-class RegisterWorkerFailed:
-    reason: str
-
-
-@dataclass
-class LaunchExecutor:
-    app_id: AppId
-    executor_id: ExecutorId
-    cores: int
-    memory: int
-    driver_host: str
-    driver_port: int
-    #: settings the executor needs (PYTHONHASHSEED, log level)
-    env: Dict[str, str] = field(default_factory=dict)
-    package_sha: PackageIdOrEmpty = ""
-
-
-@dataclass
-class KillExecutor:
-    app_id: AppId
-    executor_id: ExecutorId
-
-
-@dataclass
-class ApplicationEnded:
-    app_id: AppId
-
-
-# -- driver -> master --------------------------------------------------------------
-
-@dataclass
-class RegisterApplication:
-    name: str
-    driver_host: str
-    driver_port: int
-    cores_max: int  # 0: as many as the cluster has
-    executor_cores: int  # 0: no per-worker limit
-    executor_memory: int
-    python_version: str
-    vega_version: str
-    package_sha: PackageIdOrEmpty = ""
-    #: set when a driver re-registers after losing the master: resume this application
-    app_id: AppIdOrEmpty = ""
-    #: PYTHONHASHSEED for the executors, so they all hash keys alike (PySpark's default 0)
-    hash_seed: str = "0"
-    #: executors only on workers carrying every one of these labels (vega.executor.labels)
-    labels: List[str] = field(default_factory=list)
-    #: dynamic allocation: the executors it wants now (RequestExecutors changes it); -1:
-    #: as many as it can get (static allocation)
-    requested_executors: int = -1
-
-
-@dataclass
-class UnregisterApplication:
-    app_id: AppIdOrEmpty
-
-
-@dataclass
-class RequestExecutors:
-    """Dynamic allocation: the total number of executors the application wants now
-    (Spark's RequestExecutors); the master launches no more than that."""
-    requested_total: int
-
-
-@dataclass
-class KillExecutors:
-    """Dynamic allocation: the application releases these idle executors; the master has
-    their workers stop them (their map outputs stay served by the workers)."""
-    executor_ids: List[ExecutorId]
-    reason: str
-
-
-@dataclass
-class AppLog:
-    """Task output relayed by a driver, stored by the master for ``vega logs``."""
-    text: str
-
-
-@dataclass
-class AppEvents:
-    """Event-log lines (JSON, newline-terminated) relayed by a driver, kept by the master
-    for its Spark-shaped REST API and pages while the application runs and after."""
-    text: str
-
-
-@dataclass
-class AppMetrics:
-    """A driver's cumulative job, stage, task and shuffle counts (JSON), for /metrics."""
-    snapshot_json: str
-
-
-# -- master -> driver ------------------------------------------------------------------
-
-@dataclass
-class RegisteredApplication:
-    app_id: AppId
-
-
-@dataclass
-class ApplicationRejected:
-    reason: str
-
-
-@dataclass
-class ExecutorAdded:
-    executor_id: ExecutorId
-    worker_id: WorkerId
-    host: str
-    cores: int
-
-
-@dataclass
-class ExecutorRemoved:
-    executor_id: ExecutorId
-    #: how it ended, for a sentence "executor X on HOST <reason>" (executor_loss.py)
-    reason: str
-    worker_lost: bool
-    #: an ``executor_loss.LossCause`` value ("" when unknown)
-    cause: str = ""
-    #: the end of its log, when its worker sent it
-    detail: str = ""
-
-
-@dataclass
-class ApplicationWaiting:
-    message: str
-
-
-@dataclass
-class ApplicationKilled:
-    reason: str
-
-
-# -- any client -> master ----------------------------------------------------------------
-
-@dataclass
-class RequestStatus:
-    pass
-
-
-@dataclass
-class StatusReply:
-    status_json: str
-
-
-@dataclass
-class FollowLogs:
-    app_id: AppOrDriverId
-    follow: bool
-
-
-@dataclass
-class LogChunk:
-    text: str
-
-
-@dataclass
-class LogEnd:
-    state: str
-    exit_code: int = 0
-
-
-@dataclass
-class SubmitDriver:
-    """Cluster deploy mode: run this packaged job's driver on the master's host."""
-    name: str
-    job_file: str  # path inside the package, e.g. job/wordcount.py
-    args: List[str]
-    conf_json: str
-    package_sha: PackageId
-    supervise: bool
-
-
-@dataclass
-class DriverSubmitted:
-    driver_id: DriverId
-
-
-@dataclass
-class KillApplication:
-    app_id: AppOrDriverId
-
-
-@dataclass
-class KillResult:
-    killed: bool
-    message: str
-
-
-# -- job packages: submitter -> master, worker -> master -------------------------------------
-
-@dataclass
-class PackageQuery:
-    sha256: PackageId
-
-
-@dataclass
-class PackageStatus:
-    sha256: PackageId
-    present: bool
-
-
-@dataclass
-class UploadPackage:
-    sha256: PackageId
-    data: bytes
-
-
-@dataclass
-class FetchPackage:
-    sha256: PackageId
-
-
-@dataclass
-class PackageData:
-    sha256: PackageId
-    data: bytes
-
-
-# -- executor -> worker (shuffle service) -----------------------------------------------
-
-@dataclass
-class FetchBlock:
-    path: str
-    offset: int
-    length: int
-
-
-@dataclass
-class BlockData:
-    data: bytes
-
-
-@dataclass
-class BlockUnavailable:
-    reason: str
-
-
-MESSAGE_TYPES: Dict[str, Type] = {cls.__name__: cls for cls in (
+#: the messages between a driver and its executors, which local mode uses too
+_TASK_MESSAGE_TYPES: Dict[str, Type] = {cls.__name__: cls for cls in (
     LaunchTask, KillTask, RemoveRdd, RemoveBroadcast, PutBlock, Shutdown,
-    ExecutorReady, TaskOutput, TaskFinished, RegisterExecutor,
-    RegisterWorker, WorkerHeartbeat, WorkerStopping, ExecutorExited,
-    RegisteredWorker, RegisterWorkerFailed, LaunchExecutor, KillExecutor, ApplicationEnded,
-    RegisterApplication, UnregisterApplication, RequestExecutors, KillExecutors,
-    RegisteredApplication, ApplicationRejected, ExecutorAdded, ExecutorRemoved, ApplicationWaiting,
-    FetchBlock, BlockData, BlockUnavailable, RequestStatus, StatusReply,
-    PackageQuery, PackageStatus, UploadPackage, FetchPackage, PackageData,
-    AppLog, AppEvents, AppMetrics, ApplicationKilled, FollowLogs, LogChunk, LogEnd, KillApplication, KillResult,
-    SubmitDriver, DriverSubmitted, FetchBroadcast, BroadcastData,
+    ExecutorReady, TaskOutput, TaskFinished,
 )}
+
+
+def __getattr__(name: str):
+    """``MESSAGE_TYPES`` (every message by its class name) and the cluster-mode messages,
+    loaded on first use."""
+    if name == "MESSAGE_TYPES":
+        value = {**_TASK_MESSAGE_TYPES, **cluster_messages.CLUSTER_MESSAGE_TYPES}
+    elif not name.startswith("__") and name in cluster_messages.CLUSTER_MESSAGE_TYPES:
+        value = cluster_messages.CLUSTER_MESSAGE_TYPES[name]
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
 
 
 def to_wire(message) -> dict:
@@ -455,7 +152,8 @@ _FIELD_NAMES: Dict[type, tuple] = {}
 
 def from_wire(data: dict, peer: str = "peer"):
     """The message a decoded frame holds; ProtocolError unless every field has its type."""
-    cls = MESSAGE_TYPES.get(data.get("type"))
+    cls = _TASK_MESSAGE_TYPES.get(data.get("type")) or \
+        cluster_messages.CLUSTER_MESSAGE_TYPES.get(data.get("type"))
     if cls is None:
         raise ProtocolError(peer, f"unknown message type {data.get('type')!r}")
     hints = _field_types(cls)
