@@ -249,3 +249,30 @@ def test_application_scratch_dir_removed_on_stop(fresh_ctx):
     assert os.path.isdir(scratch)
     ctx.stop()
     assert not os.path.exists(scratch)
+
+
+def test_platform_name_is_what_platform_module_says():
+    """The environment record's platform string, read without ``uname -p``, is
+    ``platform.platform()``'s."""
+    import platform
+
+    from vega_runtime.context import platform_name
+
+    assert platform_name() == platform.platform()
+
+
+def test_local_mode_has_no_ui_link_and_loads_no_tls():
+    """Local mode has no web UI: no link, and neither the TLS machinery nor the cluster
+    messages are imported (start-up time)."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom vega_runtime import Context\n"
+            "with Context(master='local[2]') as c:\n"
+            "    assert c.parallelize([1, 2, 3]).count() == 3 and c.application_ui_link is None\n"
+            "print(sorted(m for m in ('ssl', 'vega_runtime.net.tls', 'vega_runtime.net.ui_links',\n"
+            "             'vega_runtime.net.cluster_messages') if m in sys.modules\n"
+            "             and not type(sys.modules[m]).__name__.startswith('_Lazy')))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -50,6 +50,20 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def platform_name() -> str:
+    """``platform.platform()`` without the ``uname -p`` subprocess it runs on Linux (at every
+    Context start, for the event log's environment record): there the processor it asks
+    for is "unknown" or the machine, both of which ``platform()`` leaves out."""
+    import platform
+
+    uname = platform.uname()  # reading .processor, not done here, is what runs `uname -p`
+    if uname.system != "Linux":
+        return platform.platform()
+    libc, version = platform.libc_ver()
+    parts = (uname.system, uname.release, uname.machine, "with", libc + version)
+    return "-".join(part.replace(" ", "_") for part in parts if part)
+
+
 class Context(JobControl, FileShipping):
     """The connection to a Vega master; creates RDDs and runs jobs.
 
@@ -173,7 +187,7 @@ class Context(JobControl, FileShipping):
         settings = [[key, _plain(self.conf[key]), self.conf.origin(key)]
                     for key in sorted(self.conf)]
         runtime = {"pythonVersion": platform.python_version(), "vegaVersion": __version__,
-                   "pythonExecutable": sys.executable, "platform": platform.platform()}
+                   "pythonExecutable": sys.executable, "platform": platform_name()}
         for writer in self._event_writers():
             writer.environment(settings, runtime)
 
