@@ -123,3 +123,37 @@ def test_nested_yaml_reaches_settings_under_a_leaf_key(tmp_path):
     config.write_text("vega:\n  master:\n    port: 7000\n    ui:\n      port: 9000\n")
     conf = Config.load(config_file=str(config), environ={})
     assert (conf["vega.master.port"], conf["vega.master.ui.port"]) == (7000, 9000)
+
+
+def test_generated_defaults_file_reads_as_yaml_does_without_pyyaml(tmp_path):
+    """The generated conf/vega-defaults.yaml is recognized without a YAML parser (start-up
+    time); what it yields is what PyYAML reads from it, and the origin is the file."""
+    import subprocess
+    import sys
+
+    from vega_runtime.config import Config, _read_defaults_file, _read_yaml
+
+    copy = tmp_path / "vega-defaults.yaml"
+    copy.write_text(open("conf/vega-defaults.yaml").read())
+    fast, parsed = _read_defaults_file(str(copy)), _read_yaml(str(copy))
+    assert set(fast) == set(parsed) == {s.key for s in SETTINGS}
+    for s in SETTINGS:
+        assert repr(s.parse(fast[s.key])) == repr(s.parse(parsed[s.key])), s.key
+    conf = Config.load(conf_dir=str(tmp_path), environ={})
+    assert {conf.origin(s.key) for s in SETTINGS} == {str(copy)}
+    code = ("import sys\nfrom vega_runtime.config import Config\n"
+            "Config.load(conf_dir='conf', environ={})\nprint('yaml' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "False", done.stderr
+
+
+def test_edited_defaults_file_is_parsed_as_yaml(tmp_path):
+    """Changing one value (or adding YAML the generator does not write) is honoured."""
+    from vega_runtime.config import Config
+
+    text = open("conf/vega-defaults.yaml").read()
+    (tmp_path / "vega-defaults.yaml").write_text(
+        text.replace("vega.task.max_attempts: 4\n", "vega.task.max_attempts: 7\n"))
+    assert Config.load(conf_dir=str(tmp_path), environ={})["vega.task.max_attempts"] == 7
+    (tmp_path / "vega-defaults.yaml").write_text(text + "vega:\n  app:\n    name: nested\n")
+    assert Config.load(conf_dir=str(tmp_path), environ={})["vega.app.name"] == "nested"

@@ -496,7 +496,7 @@ class Config(Mapping[str, Any]):
         defaults_file = os.path.join(conf_dir or env.get("VEGA_CONF_DIR") or "conf",
                                      "vega-defaults.yaml")
         if os.path.isfile(defaults_file):
-            _apply(values, origins, _read_yaml(defaults_file), defaults_file)
+            _apply(values, origins, _read_defaults_file(defaults_file), defaults_file)
         config_file = config_file or env.get("VEGA_CONFIG")
         if config_file:
             _apply(values, origins, _read_yaml(config_file), config_file)
@@ -538,6 +538,32 @@ def _apply(values: dict, origins: dict, new: Mapping[str, Any], origin: str) -> 
         except ValueError as exc:
             raise ConfigError(origin, key, str(exc)) from None
         origins[key] = origin
+
+
+def defaults_file_line(setting: Setting) -> str:
+    """``setting``'s line in conf/vega-defaults.yaml: its key and built-in default, as YAML
+    (``scripts/write_defaults_yaml.py`` writes the file from these lines)."""
+    value = setting.default
+    if value == "":
+        value = '""'
+    elif isinstance(value, str) and any(c in value for c in "[]*:,"):
+        value = f'"{value}"'
+    return f"{setting.key}: {value}"
+
+
+def _read_defaults_file(path: str) -> dict[str, Any]:
+    """The settings of a ``vega-defaults.yaml``.  One that is, comments and blank lines
+    aside, exactly the generated lines holds every built-in default (tests/test_config.py
+    checks they read back as such), and needs no YAML parser: importing PyYAML was a tenth
+    of a trivial job's start-up."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            lines = [line for line in fh.read().split("\n") if line and not line.startswith("#")]
+    except (OSError, UnicodeDecodeError):
+        return _read_yaml(path)  # which says what is wrong with the file
+    if lines == [defaults_file_line(s) for s in SETTINGS]:
+        return {s.key: s.default for s in SETTINGS}
+    return _read_yaml(path)
 
 
 def _read_yaml(path: str) -> dict[str, Any]:
