@@ -17,7 +17,6 @@ import shutil
 import sys
 import tempfile
 import threading
-import zipfile
 from typing import Callable, Iterator, NamedTuple, Tuple
 
 from .errors import VegaError
@@ -101,6 +100,8 @@ def read_for_shipping(source: str, kind: str) -> bytes:
     if kind != "directory":
         with open(source, "rb") as fh:
             return fh.read()
+    import zipfile  # here, not at start-up: only directories are zipped
+
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for folder, _, names in os.walk(source):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import statistics
 from typing import Iterable, List, Optional, Tuple
 
 from .. import aliases
@@ -139,6 +138,8 @@ def estimate_sum(partials: List[float], total_partitions: int, confidence: float
     if known == 0:
         return BoundedFloat(0.0, 0.0, float("-inf"), float("inf"))
     mean = sum(partials) / known
+    import statistics  # here, not at start-up: it imports fractions and decimal
+
     spread = statistics.stdev(partials) if known > 1 else abs(mean)
     error = total_partitions * spread / math.sqrt(known) * \
         math.sqrt((total_partitions - known) / total_partitions)
@@ -166,6 +167,8 @@ def _z(confidence: float) -> float:
     """Standard deviations either side of a normal mean that hold ``confidence`` of it."""
     if confidence >= 1.0:
         return float("inf")
+    import statistics
+
     return statistics.NormalDist().inv_cdf((1 + confidence) / 2)
 
 
