@@ -1,4 +1,6 @@
-"""Every message Vega processes exchange, as plain dataclasses grouped by direction.
+"""Every message Vega processes exchange, as plain dataclasses grouped by direction: here
+those between a driver and its executors (local mode uses them too); the cluster's own in
+``cluster_messages``, loaded on first use and reachable from here by name.
 
 On the wire a message is a msgpack map: its fields plus ``type`` (the class
 name).  Code and records travel inside as opaque byte strings.
