@@ -16,7 +16,7 @@ import os
 import queue
 import threading
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Callable, List, Optional
 
 from .._version import __version__
 from ..errors import JobCancelled, VegaError
@@ -26,14 +26,15 @@ from ..net.framing import ConnectionClosed, ProtocolError
 from ..net.messages import (AppEvents, AppLog, AppMetrics, ApplicationKilled, ApplicationRejected, BroadcastData,
                             FetchBroadcast, ApplicationWaiting, ExecutorAdded,
                             ExecutorRemoved, RegisterApplication, RegisteredApplication,
-                            KillExecutors, KillTask, RegisterExecutor, RemoveBroadcast, RemoveRdd,
+                            KillExecutors, RegisterExecutor, RemoveBroadcast, RemoveRdd,
                             RequestExecutors, Shutdown, TaskFinished, TaskOutput,
                             UnregisterApplication)
 from ..net.server import Server
 from ..versions import python_version
 from .allocation import AllocationSettings, ExecutorAllocationManager, ExecutorView
-from .backend import (ExecutorAddedEvent, ExecutorLostEvent, OutputCallback, TaskFinishedEvent, TaskLaunch,
-                      TaskQueue, TaskStartedEvent)
+from .backend import (ExecutorAddedEvent, ExecutorLostEvent, OutputCallback, TaskFinishedEvent,
+                      TaskLaunch)
+from .executor_pool import ExecutorPool
 from .event_log import EventWriter
 from .listener import JobListener, prefix_lines
 from .log_buffer import LogRelayBuffer, dropped_notice
@@ -95,18 +96,14 @@ class ExecutorsCannotStart(VegaError):
                 "the application after repeated failed launches")
 
 
-class _Slot:
+class _RemoteExecutor:
+    """An executor that connected to the driver: the pool's handle to it."""
+
     def __init__(self, executor_id: str, host: str, shuffle_port: int, conn: Connection):
         self.executor_id, self.host, self.shuffle_port, self.conn = executor_id, host, shuffle_port, conn
-        self.task: Optional[TaskLaunch] = None
-        self.payloads_sent: set = set()
-        #: its connection closed: no new task, while its worker is given time to say why
-        self.gone = False
-        #: when it last became idle (``time.monotonic()``)
-        self.idle_since = time.monotonic()
-        #: why it is being released (dynamic allocation); it gets no more tasks
-        self.releasing: Optional[str] = None
-        self.releasing_since = 0.0
+
+    def send(self, message) -> None:
+        self.conn.send(message)
 
 
 class ClusterBackend:
@@ -119,14 +116,14 @@ class ClusterBackend:
                  allocation: Optional[AllocationSettings] = None):
         self.on_output = on_output
         self.on_waiting = on_waiting
-        self.locality_wait = locality_wait
         self.executor_wait_timeout = executor_wait_timeout
         self.events: "queue.Queue" = queue.Queue()
         self.lock = threading.RLock()
-        self.slots: Dict[str, _Slot] = {}
+        #: the executors and the tasks waiting for them (calls hold ``lock``); an executor
+        #: whose connection closed is ``gone`` while its worker is given time to say why
+        self.pool = ExecutorPool(self.events.put, locality_wait)
         #: executors that registered and are gone
         self._removed: set = set()
-        self.queue = TaskQueue()
         self.waiting_reason = "waiting for executors to start"
         #: whether ``waiting_reason`` is the master's
         self._told_waiting = False
@@ -209,18 +206,18 @@ class ClusterBackend:
         with self.lock:
             views = [ExecutorView(s.executor_id, s.task is not None, s.idle_since,
                                   s.task is None and self._holds_cached(s.executor_id))
-                     for s in self.slots.values()]
-            running = sum(1 for s in self.slots.values() if s.task is not None)
-            decision = self.allocation.update(now, len(self.queue), running, views)
+                     for s in self.pool]
+            decision = self.allocation.update(now, len(self.pool.queue), self.pool.running(),
+                                              views)
             released = []
             for executor_id, reason in decision.release:
-                slot = self.slots.get(executor_id)
+                slot = self.pool.get(executor_id)
                 if slot is not None and slot.task is None and slot.releasing is None:
                     slot.releasing, slot.releasing_since = reason, now
                     released.append(executor_id)
                 else:
                     self.allocation.releasing.discard(executor_id)
-            overdue = [s for s in self.slots.values()
+            overdue = [s for s in self.pool
                        if s.releasing is not None and now - s.releasing_since > RELEASE_GRACE]
             if decision.requested_total is not None:
                 self.registration = replace(self.registration,
@@ -233,7 +230,7 @@ class ClusterBackend:
             log.warning("executor %s was released %.0fs ago and still runs: stopping it from "
                         "the driver", slot.executor_id, RELEASE_GRACE)
             try:
-                slot.conn.send(Shutdown("released by dynamic allocation"))
+                slot.handle.send(Shutdown("released by dynamic allocation"))
             except OSError:
                 pass
         if released:
@@ -421,9 +418,9 @@ class ClusterBackend:
         self._registered.wait(HANDSHAKE_TIMEOUT)
         if not isinstance(hello, RegisterExecutor) or hello.app_id != self.app_id:
             raise ProtocolError(conn.peer, "expected RegisterExecutor for this application")
-        slot = _Slot(hello.executor_id, hello.host, hello.shuffle_port, conn)
+        executor = _RemoteExecutor(hello.executor_id, hello.host, hello.shuffle_port, conn)
         with self.lock:
-            self.slots[slot.executor_id] = slot
+            slot = self.pool.add(executor)
             self._executor_seen.notify_all()
         log.info("executor %s registered from %s", slot.executor_id, slot.host)
         self.events.put(ExecutorAddedEvent(slot.executor_id, slot.host))  # also wakes the loop
@@ -436,10 +433,9 @@ class ClusterBackend:
                                    message.text)
                 elif isinstance(message, TaskFinished):
                     with self.lock:
-                        slot.task = None
-                        slot.idle_since = time.monotonic()
+                        self.pool.task_ended(slot.executor_id)
                     self.events.put(TaskFinishedEvent(slot.executor_id, slot.host, message,
-                                                      slot.shuffle_port))
+                                                      executor.shuffle_port))
                 elif isinstance(message, FetchBroadcast):
                     conn.send(BroadcastData(message.broadcast_id, self._broadcast_bytes(message)))
                 else:
@@ -447,7 +443,8 @@ class ClusterBackend:
         except (ConnectionClosed, OSError) as exc:
             reason = f"closed its connection to the driver ({exc}), and its worker did not " \
                      f"say why within {EXIT_REASON_WAIT:.0f}s"
-            slot.gone = True
+            with self.lock:
+                slot.gone = True
             if slot.releasing is None:  # released on purpose: nothing to wait for
                 self._await_exit_reason(slot.executor_id)
         finally:
@@ -459,7 +456,7 @@ class ClusterBackend:
         if self._stopping:
             return
         with self.lock:
-            self._executor_seen.wait_for(lambda: executor_id not in self.slots,
+            self._executor_seen.wait_for(lambda: executor_id not in self.pool,
                                          EXIT_REASON_WAIT)
 
     def _broadcast_bytes(self, request: FetchBroadcast) -> bytes:
@@ -475,7 +472,7 @@ class ClusterBackend:
         """An executor is gone; ``reason`` says how (``executor_loss``: "exceeded its 1 GiB
         memory limit"), ``cause`` classifies it."""
         with self.lock:
-            slot = self.slots.pop(executor_id, None)
+            slot = self.pool.remove(executor_id)
             self._executor_seen.notify_all()
         if slot is None:
             if worker_lost:
@@ -484,8 +481,8 @@ class ClusterBackend:
                 self._launch_failed(executor_id, reason)  # it never registered
             return
         self._removed.add(executor_id)  # a late report of its end is not a failed launch
-        slot.conn.close()
-        task_ids = [slot.task.spec.task_id] if slot.task else []
+        slot.handle.conn.close()
+        task_ids = slot.task_ids()
         if slot.releasing is not None and not worker_lost:
             log.info("executor %s on %s removed: %s", executor_id, slot.host, slot.releasing)
             self.events.put(ExecutorLostEvent(executor_id, slot.host, slot.releasing, task_ids,
@@ -511,53 +508,29 @@ class ClusterBackend:
     # -- Backend -----------------------------------------------------------------------
     def default_parallelism(self) -> int:
         with self.lock:
-            return max(2, len(self.slots))
+            return max(2, len(self.pool))
 
     def wait_for_executors(self, count: int, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         with self.lock:
-            while len(self.slots) < count:
+            while len(self.pool) < count:
                 if self.master_lost is not None:
                     raise self._master_gone_error(self.master_lost)
                 left = deadline - time.monotonic()
                 if left <= 0:
                     said = self.waiting_reason if self._told_waiting else ""
-                    raise NoExecutors(timeout, f"{len(self.slots)} of {count} executors "
+                    raise NoExecutors(timeout, f"{len(self.pool)} of {count} executors "
                                                f"registered" + (f"; {said}" if said else ""))
                 self._executor_seen.wait(left)
         self.starting = False
 
     def launch(self, task: TaskLaunch) -> None:
-        task.queued_at = time.monotonic()
         with self.lock:
-            self.queue.append(task)
-            self._dispatch()
+            self.pool.submit(task)  # an executor a send fails to: its connection's thread
 
     def _dispatch(self) -> None:
         with self.lock:
-            for slot in list(self.slots.values()):
-                if not self.queue:
-                    return
-                if slot.task is not None or slot.gone or slot.releasing is not None:
-                    continue
-                task = self._pick(slot.executor_id)
-                if task is None:
-                    continue
-                include = task.payload_key not in slot.payloads_sent
-                slot.task = task
-                slot.payloads_sent.add(task.payload_key)
-                # before the send: the executor's reply may be queued before this returns
-                self.events.put(TaskStartedEvent(task.spec.task_id, slot.executor_id, slot.host,
-                                                 time.monotonic()))
-                try:
-                    slot.conn.send(task.message(include))
-                except OSError:
-                    slot.task = None
-                    self.queue.appendleft(task)
-
-    def _pick(self, executor_id: str) -> Optional[TaskLaunch]:
-        alive = {e for e, s in self.slots.items() if s.releasing is None}
-        return self.queue.pick(executor_id, alive, self.locality_wait, time.monotonic())
+            self.pool.dispatch()
 
     def poll(self, timeout: float) -> list:
         events = []
@@ -579,7 +552,7 @@ class ClusterBackend:
 
     def _check_starved(self) -> None:
         with self.lock:
-            if not self.queue or self.slots:
+            if not self.pool.queue or len(self.pool):
                 self._starved_since = None
                 return
             since = getattr(self, "_starved_since", None)
@@ -589,24 +562,12 @@ class ClusterBackend:
                 raise NoExecutors(self.executor_wait_timeout, self.waiting_reason)
 
     def kill_tasks(self, task_ids: List[int]) -> None:
-        doomed = set(task_ids)
         with self.lock:
-            self.queue = self.queue.without(doomed)
-            victims = [s for s in self.slots.values() if s.task and s.task.spec.task_id in doomed]
-        for slot in victims:  # the slot stays busy until the executor reports the kill
-            try:
-                slot.conn.send(KillTask(slot.task.spec.task_id))
-            except (OSError, AttributeError):
-                pass
+            self.pool.kill(task_ids)
 
     def _tell_all(self, message) -> None:
         with self.lock:
-            slots = list(self.slots.values())
-        for slot in slots:
-            try:
-                slot.conn.send(message)
-            except OSError:
-                pass
+            self.pool.tell_all(message)
 
     def remove_rdd(self, rdd_id: int) -> None:
         self._tell_all(RemoveRdd(rdd_id))
@@ -616,16 +577,7 @@ class ClusterBackend:
 
     def replicate(self, source_executor: str, block) -> Optional[str]:
         with self.lock:
-            others = [s for s in self.slots.values() if s.executor_id != source_executor]
-        source_host = self.slots[source_executor].host if source_executor in self.slots else None
-        others.sort(key=lambda s: (s.host == source_host, s.task is not None))  # another host first
-        for slot in others:
-            try:
-                slot.conn.send(block)
-                return slot.executor_id
-            except OSError:
-                continue
-        return None
+            return self.pool.replicate(source_executor, block)
 
     def stop(self) -> None:
         with self._log_ready:
@@ -644,8 +596,8 @@ class ClusterBackend:
         self.master.close()
         self.server.stop()
         with self.lock:
-            for slot in self.slots.values():
-                slot.conn.close()
+            for slot in self.pool:
+                slot.handle.conn.close()
         if self.owned_cluster is not None:
             self.owned_cluster.stop()
 
