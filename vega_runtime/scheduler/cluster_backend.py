@@ -19,7 +19,7 @@ import time
 from typing import Callable, List, Optional
 
 from .._version import __version__
-from ..errors import JobCancelled, VegaError
+from ..errors import ExecutorsCannotStart, JobCancelled, MasterUnreachable, NoExecutors, VegaError
 from ..executor_loss import LossCause
 from ..net.connection import HANDSHAKE_TIMEOUT, Connection
 from ..net.framing import ConnectionClosed, ProtocolError
@@ -35,7 +35,7 @@ from .backend import (ExecutorAddedEvent, ExecutorLostEvent, OutputCallback, Tas
 from .executor_pool import ExecutorPool
 from .event_log import EventWriter
 from .listener import JobListener, prefix_lines
-from .master_client import MasterClient, MasterUnreachable
+from .master_client import MasterClient
 from .master_relay import MasterRelay
 
 log = logging.getLogger(__name__)
@@ -48,29 +48,6 @@ ALLOCATION_INTERVAL = 0.1
 #: A released executor still connected after this long (its master did not know it) is
 #: told to stop by the driver itself.
 RELEASE_GRACE = 10.0
-
-
-class NoExecutors(VegaError):
-    def __init__(self, seconds: float, reason: str):
-        super().__init__(seconds, reason)
-        self.seconds, self.reason = seconds, reason
-
-    def __str__(self) -> str:
-        return (f"no executor became available within {self.seconds:.0f}s ({self.reason}); "
-                "start workers (vega worker vega://MASTER:PORT) or raise "
-                "vega.scheduler.executor_wait_timeout")
-
-
-class ExecutorsCannotStart(VegaError):
-    """Workers could not start this application's executors, and the master gave up on it."""
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
-
-    def __str__(self) -> str:
-        return (f"the application's executors cannot start: {self.reason}. The master ended "
-                "the application after repeated failed launches")
 
 
 class _RemoteExecutor:
@@ -227,9 +204,14 @@ class ClusterBackend:
         """The connection to the master of the moment (a new one after it restarts)."""
         return self.master_client.conn
 
-    def master_status(self) -> dict:
-        """The master's status document (as ``vega status --json``)."""
-        return self.master_client.status()
+    @property
+    def master_address(self) -> tuple:
+        """``(host, port)`` of the master."""
+        return self.master_client.address
+
+    @property
+    def secret(self) -> bytes:
+        return self.master_client.secret
 
     def _on_master_message(self, message) -> None:
         if isinstance(message, ExecutorRemoved):

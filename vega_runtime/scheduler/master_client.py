@@ -8,7 +8,6 @@ restarts; only a master that stays away past the reconnect timeout is reported g
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -16,32 +15,14 @@ import time
 from dataclasses import replace
 from typing import Callable, Optional
 
-from ..errors import VegaError
+from ..errors import ApplicationRefused, MasterUnreachable
 from ..net.connection import Connection
 from ..net.framing import ConnectionClosed, ProtocolError
 from ..net.messages import (ApplicationRejected, RegisterApplication, RegisteredApplication,
-                            RequestExecutors, RequestStatus, StatusReply, UnregisterApplication)
+                            RequestExecutors, UnregisterApplication)
+from ..retry import Backoff
 
 log = logging.getLogger(__name__)
-
-
-class MasterUnreachable(VegaError):
-    def __init__(self, url: str, reason: str):
-        super().__init__(url, reason)
-        self.url, self.reason = url, reason
-
-    def __str__(self) -> str:
-        return (f"cannot reach the master at {self.url}: {self.reason}. Check that it runs "
-                "(vega status --master URL) and that this host can reach its port")
-
-
-class ApplicationRefused(VegaError):
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
-
-    def __str__(self) -> str:
-        return f"the master refused the application: {self.reason}"
 
 
 class MasterClient:
@@ -127,7 +108,7 @@ class MasterClient:
     def _reconnect(self) -> bool:
         """Register this application again, under its id, with backoff."""
         deadline = time.monotonic() + self.reconnect_timeout
-        delay = 0.1
+        backoff = Backoff(0.1, 2.0)
         while not self._closing and time.monotonic() < deadline:
             try:
                 conn = Connection.connect(*self.address, self.secret)
@@ -141,21 +122,8 @@ class MasterClient:
                 conn.close()
                 return False
             except (OSError, ConnectionClosed, ProtocolError):
-                time.sleep(delay)
-                delay = min(delay * 2, 2.0)
+                time.sleep(backoff.next())
         return False
-
-    def status(self) -> dict:
-        """The master's status document (as ``vega status --json``)."""
-        conn = Connection.connect(*self.address, self.secret)
-        try:
-            conn.send(RequestStatus())
-            reply = conn.recv()
-        finally:
-            conn.close()
-        if not isinstance(reply, StatusReply):
-            raise ProtocolError(conn.peer, f"expected StatusReply, got {type(reply).__name__}")
-        return json.loads(reply.status_json)
 
     def stop_reconnecting(self) -> None:
         self._closing = True
