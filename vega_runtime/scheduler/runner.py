@@ -10,7 +10,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional
 
 from ..errors import FetchFailed, JobCancelled, TaskFailed
-from ..executor_loss import loss_sentence
+from ..executor_loss import caused_by_app, loss_sentence
 from ..files import AddedFiles
 from ..net.messages import PutBlock
 from ..serde import dumps, dumps_closure
@@ -156,8 +156,9 @@ class JobRunner:
 
     def _executor_lost(self, event: ExecutorLostEvent) -> list:
         """An executor released on purpose (dynamic allocation) or lost: say how it ended, in
-        one sentence for the log, the listeners and the error of each task it was running
-        (which is retried, counted as a failed attempt)."""
+        one sentence for the log, the listeners and the error of each task it was running.
+        Each such task runs again; the attempt counts as failed unless the executor was lost
+        with its worker (``caused_by_app``: Spark's rule)."""
         running = [self._tasks[t] for t in event.task_ids if t in self._tasks]
         if event.released:
             sentence = event.reason
@@ -180,12 +181,17 @@ class JobRunner:
             self.listener.on_task_info(task_info(spec, event.executor_id, event.host, "lost", {},
                                                  sentence))
             self.listener.on_task_metrics("lost", {})
-            retry = self.dag.task_failed(spec, TaskFailed(
-                spec.stage_id, spec.partition, spec.attempt + 1, event.host, event.executor_id,
-                "ExecutorLost", sentence, "", self._call_site(spec)))
+            counted = caused_by_app(event.cause)
+            if counted:
+                retry = self.dag.task_failed(spec, TaskFailed(
+                    spec.stage_id, spec.partition, spec.attempt + 1, event.host,
+                    event.executor_id, "ExecutorLost", sentence, "", self._call_site(spec)))
+            else:
+                retry = self.dag.task_lost(spec)
             if any(isinstance(a, LaunchTasks) for a in retry):
-                log.warning("task %d.%d (attempt %d) will run again: %s", spec.stage_id,
-                            spec.partition, spec.attempt + 2, sentence)
+                log.warning("task %d.%d (attempt %d) will run again%s: %s", spec.stage_id,
+                            spec.partition, spec.attempt + 2,
+                            "" if counted else " (not counted as a failed attempt)", sentence)
             actions += retry
         return actions
 
