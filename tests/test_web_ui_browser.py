@@ -290,6 +290,7 @@ def test_running_attempts_and_executors_over_time_of_a_dynamic_allocation_applic
                 assert page.locator(f'svg.timeline path.running-end[data-task-id="{task_id}"]'
                                     ).count() == 1
                 assert page.locator("#tasks tbody tr", has_text="RUNNING").count() >= 1
+                _screenshot(page, "ui-stage-running", tmp_path)
             finally:
                 job.join(60)
             wait_for(lambda: not ctx.backend.slots, 30, "every executor released when idle")
@@ -318,3 +319,51 @@ def test_running_attempts_and_executors_over_time_of_a_dynamic_allocation_applic
             step = page.get_attribute("#executors-over-time svg path.step", "d")
             assert step.count(" V ") == len(changes)  # one rise or fall per change
             _screenshot(page, "ui-executors-over-time", tmp_path)
+
+
+def test_a_speculated_stage_shows_the_killed_loser_and_the_speculative_winner(tmp_path):
+    """A straggler's speculative copy wins: the REST API lists the original as KILLED with
+    its reason and the copy as speculative, and the stage timeline marks both (K, S)."""
+    conf = {"vega.speculation": True, "vega.speculation.min_runtime": 0.5,
+            "vega.eventlog.dir": str(tmp_path / "events")}
+
+    def maybe_hang(records):
+        from vega_runtime import TaskContext
+
+        tc = TaskContext.get()
+        if tc.partition_id() == 3 and tc.attempt_number() == 0:
+            time.sleep(120)  # the straggler: killed when its copy wins
+        return records
+
+    with Context(master="local-cluster[2,1]", app_name="speculated", conf=conf) as ctx:
+        assert ctx.parallelize(range(40), 4).map_partitions(maybe_hang).count() == 40
+        cluster = ctx.backend.owned_cluster
+        app = ctx.backend.app_id
+        with chromium(spki_pin(cluster.webui_port, cluster.ca_file)) as browser:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.goto(cluster.ui_link)  # signs in
+            page.wait_for_function(  # the driver relays events in batches
+                f"fetch('/api/v1/applications/{app}/jobs/0').then(r => r.ok ? r.json() : {{}})"
+                ".then(j => j.status === 'SUCCEEDED' && j.numKilledTasks === 1)",
+                timeout=20000, polling=200)
+            stage = page.evaluate(f"fetch('/api/v1/applications/{app}/stages/0/0')"
+                                  ".then(r => r.json())")
+            tasks = sorted(stage["tasks"].values(), key=lambda t: t["taskId"])
+            assert [(t["index"], t["attempt"], t["status"], t["speculative"]) for t in tasks
+                    if t["index"] == 3] == [(3, 0, "KILLED", False), (3, 1, "SUCCESS", True)]
+            loser, = [t for t in tasks if t["status"] == "KILLED"]
+            assert loser["errorMessage"] == "another attempt finished first"
+            assert stage["killedTasksSummary"] == {"another attempt finished first": 1}
+            assert (stage["speculationSummary"]["numTasks"],
+                    stage["speculationSummary"]["numCompletedTasks"]) == (1, 1)
+            _open(page, ui_url(cluster.webui_port, f"/ui/app.html?app={app}&stage=0&attempt=0"))
+            killed = page.locator('svg.timeline rect.task[data-status="KILLED"]')
+            assert killed.count() == 1 and killed.get_attribute("data-index") == "3"
+            copy = page.locator('svg.timeline rect.task.speculative')
+            assert copy.count() == 1 and copy.get_attribute("data-status") == "SUCCESS"
+            marks = page.locator("svg.timeline text.task-mark").evaluate_all(
+                "ts => ts.map(t => t.textContent)")
+            assert sorted(marks) == ["K", "S"]
+            assert "another attempt finished first" in page.locator(
+                "#tasks tbody tr", has_text="KILLED").inner_text()
+            _screenshot(page, "ui-stage-speculation", tmp_path)
