@@ -62,6 +62,7 @@ async function jobsView() {
       `${j.numCompletedStages}/${j.stageIds.length}` +
         (j.numSkippedStages ? ` (${j.numSkippedStages} skipped)` : ""),
       `${j.numCompletedTasks}/${j.numTasks - j.numSkippedTasks}` +
+        (j.numActiveTasks ? ` (${j.numActiveTasks} running)` : "") +
         (j.numFailedTasks ? ` (${j.numFailedTasks} failed)` : "")])),
     el("h2", {}, "Stages"), stagesTable(stages)];
 }
@@ -72,7 +73,9 @@ function stagesTable(stages) {
     link(appQuery(`stage=${s.stageId}&attempt=${s.attemptId}`),
          `${s.stageId}${s.attemptId ? ` (attempt ${s.attemptId})` : ""}`),
     s.name, state(s.status), when(s.submissionTime),
-    `${s.numCompleteTasks}/${s.numTasks}${s.numFailedTasks ? ` (${s.numFailedTasks} failed)` : ""}`,
+    `${s.numCompleteTasks}/${s.numTasks}` +
+      (s.numActiveTasks ? ` (${s.numActiveTasks} running)` : "") +
+      (s.numFailedTasks ? ` (${s.numFailedTasks} failed)` : ""),
     bytes(s.shuffleReadBytes), bytes(s.shuffleWriteBytes)]));
 }
 
