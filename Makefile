@@ -27,7 +27,7 @@ run: $(STAMP)
 # The tests start hundreds of Python processes: compile the sources once for all of them
 # (with PYTHONDONTWRITEBYTECODE set, each would otherwise compile what it imports).
 test: $(STAMP)
-	$(BIN)/python -m compileall -q vega_runtime vega_cli tests
+	$(BIN)/python -m compileall -q vega_runtime vega_cli vega_testing tests
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The whole suite against the newest releases setup.cfg allows, in a venv of its own:

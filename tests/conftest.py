@@ -123,3 +123,36 @@ def pytest_terminal_summary(terminalreporter):
     if left:
         terminalreporter.write_line(f"left in {tempfile.gettempdir()}: {', '.join(left)}",
                                     yellow=True)
+
+
+# -- test layers: pytest -m unit | integration | system ----------------------------------------
+
+#: pure tests (state machines, parsing, the scheduler): milliseconds each, no process started
+UNIT_FILES = frozenset({
+    "test_layers.py", "test_config.py", "test_cluster_file.py", "test_master_state.py",
+    "test_worker_state.py", "test_scheduler_dag.py", "test_protocol.py", "test_outbox.py",
+    "test_webhdfs_namespace.py", "test_webhdfs_errors.py", "test_app_events.py",
+    "test_slurm_allocation.py",
+})
+#: tests that need a system around Vega: sshd, network namespaces, Chromium, Prometheus, PySpark
+SYSTEM_FILES = frozenset({
+    "test_start_cluster.py", "test_sshd_hosts.py", "test_ssh_host_keys.py",
+    "test_remote_hosts.py", "test_network_partition.py", "test_web_ui_browser.py",
+    "test_prometheus_scrape.py", "test_pyspark_unit_tests.py", "test_spark_examples.py",
+    "test_slurm.py", "test_k8s_pods.py",
+})
+
+
+def layer_of_test(item) -> str:
+    """``unit`` for the doctests and UNIT_FILES, ``system`` for SYSTEM_FILES, else
+    ``integration`` (processes on loopback)."""
+    name = os.path.basename(str(item.fspath))
+    if isinstance(item, pytest.DoctestItem) or name in UNIT_FILES:
+        return "unit"
+    return "system" if name in SYSTEM_FILES else "integration"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every test with its layer (markers registered in setup.cfg)."""
+    for item in items:
+        item.add_marker(getattr(pytest.mark, layer_of_test(item)))

@@ -22,7 +22,11 @@ from vega_runtime.processes import command_line
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 POLL = 0.1  # seconds between two looks at a condition; never poll faster than this
+#: the masters `vega submit` tests run every job on
+LOCAL_MASTERS = ["local", "local[2]"]
 EXECUTOR_MODULE = "vega_runtime.deploy.executor_main"  # what a worker runs an executor as
+#: what Vega daemons run as: ``vega master|worker``, or a local cluster's daemons
+DAEMON_MODULES = ("vega_cli.main", "vega_runtime.deploy.daemon_main")
 
 
 # -- waiting -----------------------------------------------------------------------------------
@@ -89,7 +93,7 @@ def worker_of(pid: int) -> Optional[int]:
     forked the fork server an executor was forked from), or None if there is none."""
     while pid and pid > 1:
         argv = cmdline(pid)
-        if "vega_cli.main" in argv and "worker" in argv:
+        if any(module in argv for module in DAEMON_MODULES) and "worker" in argv:
             return pid
         pid = parent_pid(pid) or 0
     return None
@@ -149,7 +153,8 @@ def vega_processes(marker: str) -> List[int]:
     """Sorted pids of live Vega processes (``vega`` daemons and drivers, executors) whose
     command line contains ``marker``; other processes naming it (sshd, say) do not count."""
     return sorted(pid for pid, argv in processes_matching(marker).items()
-                  if any("vega_cli.main" in a or "executor_main" in a for a in argv))
+                  if any(module in a for module in (*DAEMON_MODULES, "executor_main")
+                         for a in argv))
 
 
 # -- jobs and their output --------------------------------------------------------------------

@@ -16,10 +16,11 @@ from operator import add
 import pytest
 
 from vega_runtime import Context
+from vega_runtime.net.status_request import fetch_master_status
 from vega_runtime.scheduler.listener import JobListener
 
 from proc_helpers import (arg_value, cmdline, executor_processes, processes_matching, spawn_vega,
-                          wait_for, worker_of)
+                          vega_argv, wait_for, worker_of)
 
 PAIRS = 400
 EXPECTED = sorted({k: sum(i for i in range(PAIRS) if i % 7 == k) for k in range(7)}.items())
@@ -176,19 +177,20 @@ def test_restarting_the_master_mid_job(chaos):
     job, result = start_slow_job(ctx, events, str(tmp))
     cluster = ctx.backend.owned_cluster
     master = cluster.processes[0]
-    argv = cmdline(master.pid)
+    argv = cmdline(master.pid)  # its title: python -m MODULE master --host ... (vega's flags)
+    restart = vega_argv("master", *argv[argv.index("master") + 1:])
     os.killpg(master.pid, signal.SIGKILL)
     master.wait()
     ready = argv[argv.index("--ready-file") + 1]
     os.unlink(ready)
     env = {**os.environ, "VEGA_SECRET_FILE": cluster.secret_file}
     with open(os.path.join(ctx.app_dir, "master-restarted.log"), "ab") as log:
-        cluster.processes[0] = subprocess.Popen(argv, env=env, stdout=log, stderr=log,
+        cluster.processes[0] = subprocess.Popen(restart, env=env, stdout=log, stderr=log,
                                                 start_new_session=True)
     wait_for(lambda: os.path.exists(ready), 30, "the master to restart")
     job.join(120)
     assert result.get("value") == EXPECTED
     assert sorted(slow_pairs(ctx, str(tmp), delay=0).reduce_by_key(add).collect()) == EXPECTED
-    status = ctx.backend.master_status()
+    status = fetch_master_status(*ctx.backend.master_address, ctx.backend.secret or b"")
     assert [a["id"] for a in status["applications"]] == [ctx.backend.app_id]
     assert sum(w["state"] == "alive" for w in status["workers"]) == 2

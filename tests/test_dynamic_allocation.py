@@ -13,6 +13,8 @@ from operator import add
 import pytest
 
 from vega_runtime import Context, TaskContext
+from vega_runtime.net.status_request import fetch_master_status
+from vega_runtime.net.tls import http_client_context
 from vega_runtime.scheduler.listener import JobListener
 
 from proc_helpers import kill_group, read_text, spawn_vega, wait_for
@@ -33,7 +35,7 @@ class StageRecorder(JobListener):
 
 def app_status(ctx):
     """This application's row of the master's JSON status (``vega status --json``)."""
-    document = ctx.backend.master_status()
+    document = fetch_master_status(*ctx.backend.master_address, ctx.backend.secret or b"")
     return next(a for a in document["applications"] if a["id"] == ctx.backend.app_id)
 
 
@@ -146,9 +148,10 @@ def test_a_straggler_is_speculated_and_the_result_and_accumulators_are_exact(tmp
         assert ctx.parallelize(range(10), 4).map_partitions(maybe_hang).count() == 10
 
 
-def metric(host, port, name):
-    """A worker's counter from its /metrics."""
-    with urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=10) as reply:
+def metric(host, port, name, ca_file):
+    """A worker's counter from its /metrics (HTTPS, verified against the cluster CA)."""
+    with urllib.request.urlopen(f"https://{host}:{port}/metrics", timeout=10,
+                                context=http_client_context(ca_file)) as reply:
         text = reply.read().decode()
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
                if line.startswith(name + "{"))
@@ -180,16 +183,18 @@ def test_released_executors_map_outputs_are_served_by_their_workers(bare_master,
             expected = sorted((k, sorted(x for x in range(3000) if x % 11 == k)) for k in range(11))
             assert sorted((k, sorted(v)) for k, v in pairs.collect()) == expected
             wait_for(lambda: app_status(ctx)["executors"] == 0, 30, "every executor released")
-            served_before = sum(metric(h, p, "vega_shuffle_blocks_served_total")
+            served_before = sum(metric(h, p, "vega_shuffle_blocks_served_total", bare_master.ca_file)
                                 for h, p in ports.items())
             stages_before = len(recorder.submitted)
             assert sorted((k, sorted(v)) for k, v in pairs.collect()) == expected
             assert [kind for _, kind, _ in recorder.submitted[stages_before:]] == ["result stage"]
-            served = sum(metric(h, p, "vega_shuffle_blocks_served_total")
+            served = sum(metric(h, p, "vega_shuffle_blocks_served_total", bare_master.ca_file)
                          for h, p in ports.items()) - served_before
             assert served > 0
-            assert metric("127.0.0.2", ports["127.0.0.2"], "vega_shuffle_blocks_missing_total") \
-                + metric("127.0.0.3", ports["127.0.0.3"], "vega_shuffle_blocks_missing_total") == 0
+            assert metric("127.0.0.2", ports["127.0.0.2"], "vega_shuffle_blocks_missing_total",
+                          bare_master.ca_file) \
+                + metric("127.0.0.3", ports["127.0.0.3"], "vega_shuffle_blocks_missing_total",
+                         bare_master.ca_file) == 0
     finally:
         for proc, log in workers:
             kill_group(proc)

@@ -7,7 +7,7 @@ from operator import add
 import pytest
 
 from vega_runtime import Context, Decoders, HdfsIO, OutputExistsError, VegaError
-from vega_runtime.testing.webhdfs import WebHDFSServer
+from vega_testing.webhdfs import WebHDFSServer
 
 
 @pytest.fixture(scope="module")

@@ -2,8 +2,9 @@
 
 Every module of ``vega_runtime`` and ``vega_cli`` is parsed with ``ast``; every
 import in it (top-level, function-local, relative, ``importlib.import_module``
-with a literal name) that reaches one of the two packages is checked against
-the layer map below.  Standard-library and third-party imports are not
+with a literal name) and every module a string names (``"module:function"`` entry
+points, ``-m module`` command lines, lists of module names) that reaches one of the
+two packages is checked against the layer map below.  Standard-library and third-party imports are not
 restricted.  A new module must be placed in ``LAYERS`` deliberately.
 """
 
@@ -11,32 +12,36 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 from dataclasses import dataclass
 from typing import Dict, Iterator, List, Optional, Tuple
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGES = ("vega_runtime", "vega_cli")
 
-LAYER_NAMES = {0: "L0 leaves", 1: "L1 rdd", 2: "L2 shuffle/storage", 3: "L3 context/scheduler",
-               4: "L4 deploy", 5: "L5 cli"}
+LAYER_NAMES = {0: "L0 leaves", 1: "L1 rdd", 2: "L2 shuffle/storage", 3: "L3 scheduler",
+               4: "L4 deploy", 5: "L5 context", 6: "L6 cli"}
 
 #: Module (or package: it covers its submodules) -> layer.
 LAYERS: Dict[str, int] = {
     **{f"vega_runtime.{name}": 0 for name in (
         "errors", "config", "serde", "io", "net", "storage_level", "logs", "_version",
         "master_url", "files", "aliases", "user_code", "versions", "packaging", "cluster_file",
-        "testing", "processes", "forkserver", "pyspark_alias", "ids", "private_files",
+        "processes", "forkserver", "pyspark_alias", "ids", "private_files", "lazy_imports", "retry",
         "executor_loss")},
     **{f"vega_runtime.{name}": 1 for name in ("rdd", "task_context", "shared")},
     **{f"vega_runtime.{name}": 2 for name in ("shuffle", "storage")},
-    **{f"vega_runtime.{name}": 3 for name in ("context", "context_jobs", "context_files",
-                                              "scheduler", "vega_io", "pyspark_compat")},
+    "vega_runtime.scheduler": 3,
     "vega_runtime.deploy": 4,
-    "vega_cli": 5,
+    # The Context sits above deploy (as SparkContext does in Spark): it starts local clusters.
+    **{f"vega_runtime.{name}": 5 for name in ("context", "context_jobs", "context_files",
+                                              "context_backend", "context_checkpoints", "vega_io",
+                                              "pyspark_compat")},
+    "vega_cli": 6,
 }
-#: The package ``__init__`` of vega_runtime re-exports the Context: layer 3, but
+#: The package ``__init__`` of vega_runtime re-exports the Context: layer 5, but
 #: only the module itself, never as a prefix covering unplaced submodules.
-EXACT_LAYERS: Dict[str, int] = {"vega_runtime": 3}
+EXACT_LAYERS: Dict[str, int] = {"vega_runtime": 5}
 
 
 def layer_of(module: str) -> Optional[int]:
@@ -91,9 +96,69 @@ def _resolve_base(module: str, is_package: bool, level: int, name: Optional[str]
     return f"{base}.{name}" if name else base
 
 
+#: ``"module:function"``: an entry point, imported by whoever runs it (a fork server, say)
+ENTRY_POINT = re.compile(r"((?:vega_runtime|vega_cli)(?:\.\w+)*):\w+(?:\.\w+)*")
+
+#: Programs a module starts as processes of their own, by ``-m module``, although the
+#: module is in a higher layer: (starting module, started module) -> why.  Starting a
+#: program is not importing it, but each such start is listed here deliberately.
+PROGRAMS_STARTED: Dict[Tuple[str, str], str] = {
+    ("vega_runtime.deploy.drivers", "vega_cli.main"):
+        "a cluster-mode driver is `vega submit` run by the master, exactly as by hand",
+}
+
+
+def _not_data(tree: ast.AST) -> set:
+    """ids of the nodes that name no module to run: docstrings, f-string parts and operands
+    of a comparison (``arg in ("vega_cli.main", ...)`` recognizes a command line)."""
+    skipped = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) \
+                and node.body and isinstance(node.body[0], ast.Expr) \
+                and isinstance(node.body[0].value, ast.Constant):
+            skipped.add(id(node.body[0].value))
+        elif isinstance(node, ast.Compare):
+            skipped.update(id(operand) for operand in [node.left, *node.comparators])
+        elif isinstance(node, ast.JoinedStr):
+            skipped.update(id(value) for value in node.values)
+    return skipped
+
+
+def string_references(tree: ast.AST, known: Dict[str, str]) -> Iterator[Import]:
+    """Vega modules named by strings: ``"module:function"`` entry points, ``-m module`` in
+    a command line (a list or tuple), and dotted module names listed in a list or tuple
+    (modules to preload, say)."""
+    skipped = _not_data(tree)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                and id(node) not in skipped:
+            match = ENTRY_POINT.fullmatch(node.value)
+            if match:
+                yield Import(node.lineno, match.group(1))
+    constants = {target.id: node.value for node in getattr(tree, "body", [])
+                 if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+                 for target in node.targets if isinstance(target, ast.Name)}
+    for node in ast.walk(tree):
+        if not isinstance(node, (ast.List, ast.Tuple)) or id(node) in skipped:
+            continue
+        items = node.elts
+        for index, item in enumerate(items):
+            if isinstance(item, ast.Name) and item.id in constants:  # -m MODULE_NAME
+                item = ast.copy_location(constants[item.id], item)
+            if not (isinstance(item, ast.Constant) and isinstance(item.value, str)):
+                continue
+            after_m = index > 0 and isinstance(items[index - 1], ast.Constant) \
+                and items[index - 1].value == "-m"
+            if (after_m and _is_internal(item.value)) or \
+                    ("." in item.value and item.value in known and _is_internal(item.value)):
+                yield Import(item.lineno, item.value)
+
+
 def imports_of(source: str, module: str, is_package: bool, known: Dict[str, str]) -> Iterator[Import]:
-    """Every import of ``source`` (anywhere in the file) that names a vega module."""
+    """Every import of ``source`` (anywhere in the file) that names a vega module, by an
+    import statement, ``import_module`` or a string (:func:`string_references`)."""
     tree = ast.parse(source)
+    yield from string_references(tree, known)
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
@@ -108,7 +173,8 @@ def imports_of(source: str, module: str, is_package: bool, known: Dict[str, str]
             func = node.func
             called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
             first = node.args[0]
-            if called in ("import_module", "__import__") and isinstance(first, ast.Constant) \
+            if called in ("import_module", "__import__", "lazy_module") \
+                    and isinstance(first, ast.Constant) \
                     and isinstance(first.value, str):
                 name = first.value
                 if name.startswith("."):  # import_module(".x", package=__package__)
@@ -125,6 +191,8 @@ def violations_in(module: str, path: str, source: str, known: Dict[str, str]) ->
         if not _is_internal(imp.target):
             continue
         target_layer = layer_of(imp.target)
+        if (module, imp.target) in PROGRAMS_STARTED:
+            continue
         where = f"{module} ({os.path.relpath(path, REPO)}:{imp.line})"
         if target_layer is None:
             found.append(f"{where} imports {imp.target}, which is in no layer")
@@ -172,7 +240,7 @@ def test_checker_reports_relative_upward_import_with_module_line_and_layers():
     """A relative import from rdd into the scheduler is named with line and both layers."""
     found = _check("vega_runtime.rdd.base", "import os\n\nfrom ..scheduler.dag import DAGScheduler\n")
     assert found == ["vega_runtime.rdd.base (vega_runtime/rdd/base.py:3) [L1 rdd] imports "
-                     "vega_runtime.scheduler.dag [L3 context/scheduler]: a higher layer"]
+                     "vega_runtime.scheduler.dag [L3 scheduler]: a higher layer"]
 
 
 def test_checker_reports_function_local_import():
@@ -180,14 +248,14 @@ def test_checker_reports_function_local_import():
     source = "def f():\n    if True:\n        from vega_runtime.context import Context\n"
     assert _check("vega_runtime.shuffle.reader", source) == [
         "vega_runtime.shuffle.reader (vega_runtime/shuffle/reader.py:3) [L2 shuffle/storage] "
-        "imports vega_runtime.context [L3 context/scheduler]: a higher layer"]
+        "imports vega_runtime.context [L5 context]: a higher layer"]
 
 
-def test_checker_treats_import_from_package_init_as_layer_three():
-    """``from .. import X`` in an L0 module reaches vega_runtime/__init__ (L3)."""
+def test_checker_treats_import_from_package_init_as_the_context_layer():
+    """``from .. import X`` in an L0 module reaches vega_runtime/__init__ (L5)."""
     found = _check("vega_runtime.io.files", "from .. import Context\n")
     assert found == ["vega_runtime.io.files (vega_runtime/io/files.py:1) [L0 leaves] imports "
-                     "vega_runtime [L3 context/scheduler]: a higher layer"]
+                     "vega_runtime [L5 context]: a higher layer"]
 
 
 def test_checker_resolves_from_package_import_submodule():
@@ -200,8 +268,8 @@ def test_checker_sees_import_module_with_literal_name():
     """``importlib.import_module('vega_cli.progress')`` from the runtime is an upward import."""
     source = "import importlib\nimportlib.import_module('vega_cli.progress')\n"
     assert _check("vega_runtime.context", source) == [
-        "vega_runtime.context (vega_runtime/context.py:2) [L3 context/scheduler] imports "
-        "vega_cli.progress [L5 cli]: a higher layer"]
+        "vega_runtime.context (vega_runtime/context.py:2) [L5 context] imports "
+        "vega_cli.progress [L6 cli]: a higher layer"]
 
 
 def test_checker_allows_same_layer_lower_layers_and_third_party():
@@ -228,4 +296,62 @@ def test_layer_map_places_deploy_between_scheduler_and_cli():
     assert _check("vega_runtime.scheduler.runner", "from ..deploy import master\n",
                   extra=["vega_runtime.deploy", "vega_runtime.deploy.master"]) == [
         "vega_runtime.scheduler.runner (vega_runtime/scheduler/runner.py:1) "
-        "[L3 context/scheduler] imports vega_runtime.deploy.master [L4 deploy]: a higher layer"]
+        "[L3 scheduler] imports vega_runtime.deploy.master [L4 deploy]: a higher layer"]
+
+
+def test_checker_sees_entry_point_strings():
+    """A ``"module:function"`` string (what a fork server imports and calls) is an import."""
+    source = 'DAEMON_ENTRY = "vega_cli.daemon_run:fork_entry"\n'
+    assert _check("vega_runtime.scheduler.local_cluster", source,
+                  extra=["vega_cli.daemon_run"]) == [
+        "vega_runtime.scheduler.local_cluster (vega_runtime/scheduler/local_cluster.py:1) "
+        "[L3 scheduler] imports vega_cli.daemon_run [L6 cli]: a higher layer"]
+
+
+def test_checker_sees_dash_m_command_lines_and_module_lists():
+    """``-m module`` in a command line, directly or through a module-level constant, and a
+    tuple of module names to preload are imports; a comparison and a docstring are not."""
+    source = ('"""Runs python -m vega_cli.main master."""\n'
+              'CLI = "vega_cli.main"\n'
+              'cmd = [sys.executable, "-m", "vega_cli.main", "submit"]\n'
+              'fallback = [sys.executable, "-m", CLI, "master"]\n'
+              'PRELOAD = ("vega_cli.daemons", "json")\n'
+              'ours = argv[0] == "vega_cli.main" or argv[0] in ("vega_cli.main", "vega")\n')
+    found = _check("vega_runtime.deploy.worker", source)
+    assert [line.split(" imports ")[1].split(" [")[0] for line in found] == [
+        "vega_cli.main", "vega_cli.main", "vega_cli.daemons"]
+    assert [line.split(".py:")[1].split(")")[0] for line in found] == ["3", "4", "5"]
+
+
+def test_checker_lets_listed_programs_be_started():
+    """A program started across layers on purpose (PROGRAMS_STARTED) is not reported."""
+    source = 'command = [sys.executable, "-m", "vega_cli.main", "submit"]\n'
+    assert _check("vega_runtime.deploy.drivers", source) == []
+    assert _check("vega_runtime.deploy.master", source) != []
+
+
+def test_the_context_may_start_deploy_but_deploy_may_not_reach_the_context():
+    """Context (L5) sits above deploy (L4): a local cluster is deploy's, the Context uses it."""
+    assert _check("vega_runtime.context", "from .deploy.local_cluster import LocalCluster\n") == []
+    assert _check("vega_runtime.deploy.master", "from ..context import Context\n") == [
+        "vega_runtime.deploy.master (vega_runtime/deploy/master.py:1) [L4 deploy] imports "
+        "vega_runtime.context [L5 context]: a higher layer"]
+
+
+def test_checker_sees_lazy_modules():
+    """``lazy_module("...")`` (vega_runtime.lazy_imports) imports, later: it is checked too."""
+    source = 'from .lazy_imports import lazy_module\nrunner = lazy_module("vega_runtime.deploy.master")\n'
+    assert _check("vega_runtime.scheduler.runner", source) == [
+        "vega_runtime.scheduler.runner (vega_runtime/scheduler/runner.py:2) [L3 scheduler] "
+        "imports vega_runtime.deploy.master [L4 deploy]: a higher layer"]
+
+
+def test_the_test_layers_name_existing_files(request):
+    """Every file conftest.py marks unit or system exists (a renamed one would silently
+    become integration)."""
+    here = os.path.join(REPO, "tests", "conftest.py")
+    (conftest,) = [plugin for plugin in request.config.pluginmanager.get_plugins()
+                   if getattr(plugin, "__file__", None) == here]
+    tests = set(os.listdir(os.path.join(REPO, "tests")))
+    assert sorted((conftest.UNIT_FILES | conftest.SYSTEM_FILES) - tests) == []
+    assert conftest.UNIT_FILES.isdisjoint(conftest.SYSTEM_FILES)

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 
-from vega_cli.daemon_run import setup_daemon_logging
+from vega_runtime.deploy.daemon_main import setup_daemon_logging
 from vega_runtime.deploy.app_logs import AppLogs
 from vega_runtime.deploy.log_files import (DAEMON_LOG_BACKUPS, DAEMON_LOG_MAX_BYTES,
                                            RotatingOutput, rotate_copy_truncate,

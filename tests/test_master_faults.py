@@ -5,12 +5,30 @@ process of its own (the ``Cluster`` of test_cluster_e2e)."""
 import os
 import shutil
 import signal
+import time
 
 from vega_runtime.net.connection import Connection
 from vega_runtime.net.messages import FetchPackage, PackageQuery, PackageStatus
 
 from proc_helpers import read_text, wait_for
 from test_cluster_e2e import WHERE_JOB, Cluster, expected_pairs, line_value, write_job
+
+
+def _replace_dir_with_file(path: str) -> bool:
+    """Put a file where the directory ``path`` is, while the master may be writing in it: the
+    directory is renamed aside (atomic; removing it file by file races with the master's
+    writes), and the file created only if the master has not made the directory again."""
+    if os.path.isdir(path):
+        aside = f"{path}.aside-{time.monotonic_ns()}"
+        os.rename(path, aside)
+        shutil.rmtree(aside, ignore_errors=True)  # a write may still land in it
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return False  # the master made the directory again: once more
+    with os.fdopen(fd, "w") as fh:
+        fh.write("a file where the recovery directory was")
+    return True
 
 
 def test_an_unwritable_recovery_dir_does_not_stop_worker_failure_detection(tmp_path):
@@ -23,9 +41,8 @@ def test_an_unwritable_recovery_dir_does_not_stop_worker_failure_detection(tmp_p
         first, second = own.start_worker("worker-a"), own.start_worker("worker-b")
         third = own.start_worker("worker-c")
         recovery = os.path.join(own.master_dir, "recovery")
-        shutil.rmtree(recovery)
-        with open(recovery, "w") as fh:
-            fh.write("a file where the recovery directory was")
+        wait_for(lambda: _replace_dir_with_file(recovery), 10,
+                 "the recovery directory to be replaced by a file")
         for victim in (first, second):  # the second proves the heartbeat checker survived
             victim.send_signal(signal.SIGSTOP)
             stopped.append(victim)

@@ -80,7 +80,7 @@ def test_a_drivers_old_connection_closing_does_not_end_its_resumed_application(t
         new, resumed = register(master, app_id=app_id)
         assert resumed == app_id
         old.close()
-        wait_for(lambda: len(master._outboxes) == 1, 10,
+        wait_for(lambda: master.connections.count() == 1, 10,
                  "the old connection's thread to report its end")
         assert app_state(master, app_id) in ("waiting", "running")
         new.send(UnregisterApplication(app_id))

@@ -12,7 +12,7 @@ from vega_runtime import Context
 from vega_runtime.scheduler import log_buffer
 from vega_runtime.scheduler.log_buffer import LogRelayBuffer, dropped_notice
 
-from proc_helpers import arg_value, cmdline, processes_matching, wait_for
+from proc_helpers import arg_value, cmdline, processes_matching, vega_argv, wait_for
 
 
 def test_the_buffer_keeps_the_newest_lines_within_its_bounds():
@@ -71,7 +71,8 @@ def test_dropped_lines_are_reported_in_the_stored_log_once_the_master_is_back(
         os.unlink(ready)
         env = {**os.environ, "VEGA_SECRET_FILE": cluster.secret_file}
         with open(os.path.join(ctx.app_dir, "master-restarted.log"), "ab") as out:
-            cluster.processes[0] = subprocess.Popen(argv, env=env, stdout=out, stderr=out,
+            restart = vega_argv("master", *argv[argv.index("master") + 1:])  # its title's flags
+            cluster.processes[0] = subprocess.Popen(restart, env=env, stdout=out, stderr=out,
                                                     start_new_session=True)
         wait_for(lambda: backend.master is not before, 60, "the driver to reconnect")
         notice = dropped_notice(backend.log_lines_dropped)

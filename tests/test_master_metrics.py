@@ -45,7 +45,9 @@ def test_job_stage_task_and_shuffle_metrics_add_up_after_a_job(tmp_path):
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             samples = scrape(port, ctx.backend.owned_cluster.ca_file)
-            if samples.get(("vega_tasks_total", (("outcome", "success"),))) == 8:
+            # the driver relays its counters every so often: wait for the job's end too
+            if samples.get(("vega_tasks_total", (("outcome", "success"),))) == 8 and \
+                    samples.get(("vega_jobs_total", (("outcome", "succeeded"),))) == 1:
                 break
             time.sleep(0.1)
         assert samples[("vega_tasks_total", (("outcome", "success"),))] == 8

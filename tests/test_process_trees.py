@@ -141,10 +141,11 @@ def test_stop_master_refuses_to_signal_an_unrelated_process_its_pidfile_names(tm
 
 
 def test_stop_cluster_leaves_a_process_alone_that_a_stale_worker_pidfile_names(tmp_path):
-    """The fleet's stop snippet (run here as on any host) reports a foreign pid as not
-    stopped, and the start check takes the pidfile for stale (nothing runs)."""
+    """The fleet's stop operation (vega_cli.remote_ops, run here as on any host) reports a
+    foreign pid as not stopped, and the start check takes the pidfile for stale (nothing
+    runs)."""
     from vega_cli.cluster import _stop
-    from vega_cli.remote import RUNNING, LocalHost, quote
+    from vega_cli.remote import LocalHost
 
     run_dir = tmp_path / "run"
     run_dir.mkdir()
@@ -154,9 +155,9 @@ def test_stop_cluster_leaves_a_process_alone_that_a_stale_worker_pidfile_names(t
         row = _stop(LocalHost("localhost"), sys.executable, "worker", str(run_dir), str(tmp_path))
         assert row.failed and f"pid {sleeper.pid}" in row.result and "not a vega worker" in row.result
         assert sleeper.poll() is None and pid_alive(sleeper.pid)
-        running = LocalHost("localhost").check(
-            quote([sys.executable, "-c", RUNNING, str(run_dir / "worker.pid"), "worker"]), "reading")
-        assert running.stdout.strip() == "0"
+        running = LocalHost("localhost").remote_op(sys.executable, "running",
+                                                   str(run_dir / "worker.pid"), "worker")
+        assert running == {"pid": 0}
     finally:
         sleeper.kill()
         sleeper.wait()

@@ -3,11 +3,10 @@
 The master gets a few hundred seeded cases of garbage, truncated and oversized
 frames, wrong handshakes, unknown and out-of-turn messages and abrupt
 disconnects; afterwards it must still serve ``vega status --json``, register a
-worker, and have logged the peers it dropped.  The frame parser gets
-arbitrary bytes over a socketpair and may only ever raise ``ProtocolError`` or
-``ConnectionClosed``.  (hypothesis is not installed in the venv, so the
-generators are seeded ``random.Random`` instances: every run sees the same
-cases, and a failure names the seed and the input.)
+worker, and have logged the peers it dropped.  (The cases are drawn from seeded
+``random.Random`` instances: every run sends the same, and a failure names the seed
+and the input.  The frame parser and decoder on their own, one property per kind
+of bad input, are tests/test_protocol_properties.py, with Hypothesis.)
 """
 
 import json
@@ -32,7 +31,7 @@ from vega_runtime.net.messages import (MESSAGE_TYPES, ExecutorExited, ExecutorRe
                                        KillTask, LaunchExecutor, LaunchTask, RegisterApplication,
                                        RegisteredWorker, RegisterExecutor, RegisterWorker,
                                        Shutdown, StatusReply, TaskFinished, UnregisterApplication,
-                                       WorkerHeartbeat, from_wire, to_wire)
+                                       WorkerHeartbeat, to_wire)
 from vega_runtime import __version__
 from vega_runtime.versions import python_version
 
@@ -512,128 +511,3 @@ def test_registration_with_wrongly_typed_fields_does_not_break_the_master(tmp_pa
         assert problems == [], "\n".join(problems) + "\nmaster errors: " + repr(sorted(set(errors)))
     finally:
         own.stop()
-
-
-# -- the frame parser on its own ------------------------------------------------------------------
-
-def parse_all(data: bytes, max_frame: int):
-    """Feed ``data`` to recv_frame over a socketpair until it raises; return (frames, error)."""
-    a, b = socket.socketpair()
-    try:
-        a.sendall(data)
-        a.close()
-        frames = []
-        for _ in range(len(data) + 2):
-            try:
-                frames.append(recv_frame(b, "fuzz", max_frame))
-            except (ProtocolError, ConnectionClosed) as exc:
-                return frames, exc
-        raise AssertionError("recv_frame kept returning frames past the end of its input")
-    finally:
-        a.close()
-        b.close()
-
-
-def random_frame_bytes(rng: random.Random) -> tuple:
-    """(bytes, max_frame, valid frames at the start of the bytes)."""
-    max_frame = rng.choice([16, 64, HANDSHAKE_LIMIT, 1 << 16])
-    kind = rng.randrange(8)
-    if kind == 0:  # anything at all
-        return rng.randbytes(rng.randint(0, 80)), max_frame, []
-    if kind == 1:  # a plausible header, a random body of about its length
-        length = rng.randint(0, 200)
-        body = rng.randbytes(max(0, length + rng.randint(-5, 5)))
-        return struct.pack(">I", length) + body, max_frame, []
-    if kind == 2:  # a header of any size, maybe beyond the limit
-        length = rng.choice([rng.randint(0, 2 ** 32 - 1), max_frame, max_frame + 1, 2 ** 31])
-        if length <= max_frame:
-            length = rng.randint(0, max_frame)
-        return struct.pack(">I", length) + rng.randbytes(rng.randint(0, 32)), max_frame, []
-    if kind == 3:  # random msgpack values, maps or not
-        value = random_value(rng) if rng.random() < 0.5 else random_untyped(rng)
-        return frame(msgpack.packb(value, use_bin_type=True)), 1 << 16, []
-    # Valid frames, then something broken.
-    messages = [{"type": rng.choice(list(MESSAGE_TYPES) + ["Nope"]),
-                 **{f"f{j}": random_value(rng) for j in range(rng.randint(0, 3))}}
-                for _ in range(rng.randint(1, 3))]
-    good = b"".join(encode_frame(m) for m in messages)
-    if kind == 4:  # cut short
-        return good[:rng.randint(0, len(good))], 1 << 16, []
-    if kind == 5:  # bytes flipped
-        data = bytearray(good)
-        for _ in range(rng.randint(1, 4)):
-            data[rng.randrange(len(data))] = rng.randrange(256)
-        return bytes(data), 1 << 16, []
-    if kind == 6:  # valid frames followed by garbage
-        return good + rng.randbytes(rng.randint(0, 40)), 1 << 16, messages
-    # msgpack the parser must handle: deep nesting, odd types, trailing data, ext types
-    body = rng.choice([b"\x91" * 5000 + b"\xc0", b"\x81" * 3000 + b"\xc0" * 3001,
-                       b"\xd6\xff" + rng.randbytes(4), b"\xc7\x03\xff" + rng.randbytes(3),
-                       b"\xd4\x05\x00", msgpack.packb({(1, 2): 3, "type": "X"}),
-                       msgpack.packb({"type": "X"}) + b"\x00", b"\xdf\xff\xff\xff\xff",
-                       b"\xdd\xff\xff\xff\xff", b"\xdb\xff\xff\xff\xff", b"\xc6\x7f\xff\xff\xff",
-                       b"\x82\xa4type\xa1X\xa4type\xc0", b"\x81\xc0\xa1X"])
-    return frame(body), 1 << 16, []
-
-
-def test_frame_parser_only_raises_protocol_errors_on_arbitrary_bytes():
-    """recv_frame over a socketpair: valid frames come back intact, anything else is ProtocolError or ConnectionClosed."""
-    rng = random.Random(SEED + 2)
-    surprises = []
-    for case in range(6000):
-        data, max_frame, expected = random_frame_bytes(rng)
-        try:
-            frames, error = parse_all(data, max_frame)
-        except AssertionError:
-            raise
-        except Exception as exc:  # anything but ProtocolError / ConnectionClosed
-            surprises.append(f"case {case}: {type(exc).__name__}: {exc} for {data[:64].hex()}")
-            continue
-        assert isinstance(error, (ProtocolError, ConnectionClosed))
-        for got in frames:
-            assert isinstance(got, dict) and isinstance(got.get("type"), str), (case, got)
-        if expected:  # compared as bytes: NaN != NaN
-            assert [encode_frame(f) for f in frames[:len(expected)]] == \
-                [encode_frame(m) for m in expected], case
-    assert surprises == [], "\n".join(surprises[:10])
-
-
-def test_frame_parser_refuses_giant_lengths_at_the_default_limit():
-    """At the default limit a length prefix beyond it is a ProtocolError, whatever follows."""
-    for length in (DEFAULT_MAX_FRAME + 1, 2 ** 31, 2 ** 32 - 1):
-        frames, error = parse_all(struct.pack(">I", length) + b"\x81", DEFAULT_MAX_FRAME)
-        assert frames == [] and isinstance(error, ProtocolError)
-        assert "exceeds the limit" in str(error)
-
-
-def test_decoded_frames_only_become_messages_or_protocol_errors():
-    """from_wire on any decoded frame returns a message dataclass or raises ProtocolError."""
-    rng = random.Random(SEED + 3)
-    surprises = []
-    for case in range(3000):
-        name = rng.choice(list(MESSAGE_TYPES) + [unknown_type_name(rng)])
-        cls = MESSAGE_TYPES.get(name)
-        data = {"type": name}
-        if cls is not None and rng.random() < 0.5:
-            data.update({k: v for k, v in to_wire_defaults(cls, rng).items()})
-        for _ in range(rng.randint(0, 3)):
-            data[str(random_scalar(rng))] = random_value(rng)
-        wire = encode_frame(data)
-        try:
-            decoded = parse_all(wire, 1 << 20)[0][0]
-            message = from_wire(decoded, "fuzz")
-        except ProtocolError:
-            continue
-        except Exception as exc:
-            surprises.append(f"case {case}: {type(exc).__name__}: {exc} for {data!r}"[:300])
-            continue
-        assert type(message).__name__ == name
-    assert surprises == [], "\n".join(surprises[:10])
-
-
-def to_wire_defaults(cls, rng: random.Random) -> dict:
-    """Every field of ``cls`` with a random value (right or wrong type)."""
-    import dataclasses
-
-    return {f.name: random_value(rng) for f in dataclasses.fields(cls)}
-

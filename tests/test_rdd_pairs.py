@@ -3,6 +3,8 @@
 import random
 from operator import add
 
+import pytest
+
 BIG = "v" * (5 * 1024 * 1024)
 
 
@@ -464,3 +466,29 @@ def test_reduce_by_key_locally_across_partitions(ctx):
     rdd = ctx.parallelize([(i % 4, i) for i in range(40)] + [(None, 1)], 5)
     assert rdd.reduce_by_key_locally(add) == {k: sum(range(k, 40, 4)) for k in range(4)} | {None: 1}
     assert ctx.parallelize([], 3).reduce_by_key_locally(add) == {}
+
+
+@pytest.mark.parametrize("records", [0, 5, 60, 61, 100_000])
+def test_key_sketch_counts_exactly_and_samples_uniformly(records):
+    """sort_by_key's one-pass sketch: the exact record count, and a sample of min(size,
+    count) distinct input keys spread over the whole partition (not its head)."""
+    from vega_runtime.rdd.sampling import KeySketch
+
+    [(count, sample)] = list(KeySketch(60, seed=1)(3, ((i, None) for i in range(records))))
+    assert count == records
+    assert len(sample) == min(60, records) == len(set(sample))
+    assert set(sample) <= set(range(records))
+    if records == 100_000:
+        assert 30_000 < sum(sample) / len(sample) < 70_000
+        assert max(sample) > 90_000
+
+
+def test_range_bounds_weigh_each_partition_by_its_count():
+    """A partition sampled as thoroughly as one ten times its size counts ten times less."""
+    from vega_runtime.rdd.sampling import range_bounds
+
+    small = (100, list(range(0, 100, 10)))  # 10 keys standing for 100 records
+    large = (1000, list(range(1000, 2000, 100)))  # 10 keys standing for 1000 records
+    assert range_bounds([small, large], 2, lambda k: k) == [1400]
+    assert range_bounds([(0, []), (0, [])], 4, lambda k: k) == []
+    assert range_bounds([small], 4, lambda k: -k) == [-70, -50, -20]

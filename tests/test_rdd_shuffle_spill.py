@@ -63,3 +63,28 @@ def test_reduce_by_key_spills_with_many_keys(spill_ctx):
     counts = rdd.reduce_by_key(lambda a, b: a + b).collect()
     assert len(counts) == 100_000
     assert all(v == 3 for _, v in counts)
+
+
+@pytest.mark.parametrize("master", MASTERS)
+def test_sort_out_of_core_is_balanced_and_leaves_no_file(fresh_ctx, tmp_path, master):
+    """200k 10-byte random keys with 90-byte values, sorted under a 1 MB bound into 8
+    partitions (TeraSort's shape): globally ordered, the partitions near equal in size (the
+    one-pass sketch's bounds), and the scratch directory empty once the Context stops."""
+    ctx = fresh_ctx(master=master, conf={**SPILL_CONF, "vega.local.dir": str(tmp_path)})
+    n = 200_000
+
+    def records(block):
+        rng = random.Random(block)
+        return [(rng.randbytes(10), b"v" * 90) for _ in range(10_000)]
+
+    rdd = ctx.parallelize(range(n // 10_000), 4).flat_map(records)
+    sizes = rdd.sort_by_key(num_partitions=8).glom().map(
+        lambda part: (len(part), part[0][0], part[-1][0], part == sorted(part))).collect()
+    assert sum(size for size, *_ in sizes) == n
+    assert all(is_sorted for *_, is_sorted in sizes)
+    assert all(sizes[i][2] <= sizes[i + 1][1] for i in range(7))
+    assert all(n / 8 * 0.6 < size < n / 8 * 1.4 for size, *_ in sizes), sizes
+    spilled = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any(p.name.startswith("shuffle_") for p in spilled)  # it did write shuffle files
+    ctx.stop()
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []

@@ -112,3 +112,22 @@ def test_missing_map_output_raises_fetch_failed(tmp_path):
     with pytest.raises(FetchFailed) as info:
         read(tmp_path, dep, [status], 1)
     assert (info.value.shuffle_id, info.value.map_id, info.value.reduce_id) == (0, 0, 1)
+
+
+@pytest.mark.parametrize("ascending", [True, False])
+def test_range_buckets_cut_a_sorted_chunk_as_the_partitioner_would(ascending):
+    """sort_by_key's map side: every record lands in the bucket RangePartitioner gives it,
+    each bucket sorted by key (descending too), equal keys in input order."""
+    from vega_runtime.rdd.partitioner import RangePartitioner, identity
+    from vega_runtime.shuffle.external import range_buckets
+
+    rng = random.Random(7)
+    records = [(rng.randrange(100), i) for i in range(5000)]
+    partitioner = RangePartitioner([10, 10, 50, 99], ascending, identity)
+    dep = ShuffleDependency(_Rdd(), 0, partitioner, None, sort_key=identity, ascending=ascending)
+    buckets = range_buckets(list(records), dep)
+    assert len(buckets) == 5
+    for number, bucket in enumerate(buckets):
+        expected = [r for r in records if partitioner(r[0]) == number]
+        assert bucket == sorted(expected, key=lambda r: r[0], reverse=not ascending)
+    assert range_buckets(list(records), dependency(sort_key=identity)) is None  # hash partitioned

@@ -13,7 +13,8 @@ import pytest
 from sshd_hosts import SSH_KEYGEN, make_client_key, requires_sshd, start_sshd
 from vega_cli.cluster import _install_secret
 from vega_cli.host_keys import KnownHosts
-from vega_cli.remote import Host, LocalHost, RemoteError
+from vega_cli.errors import RemoteError
+from vega_cli.remote import Host, LocalHost
 
 
 @pytest.fixture

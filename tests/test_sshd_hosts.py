@@ -10,8 +10,9 @@ import paramiko
 import pytest
 
 from proc_helpers import cmdline, descendants, pid_alive, wait_for
-from sshd_hosts import (CONTROL_IP, NetworkHosts, fabric_connection, list_netns, make_client_key,
-                        requires_netns_sshd, requires_sshd, ssh_run, sshd_host, start_sshd)
+from netns_hosts import CONTROL_IP, NetworkHosts, list_netns, requires_netns_sshd
+from sshd_hosts import (fabric_connection, make_client_key, requires_sshd, ssh_run, sshd_host,
+                        start_sshd)
 
 __all__ = ["sshd_host"]  # the fixture, imported so tests here can use it
 

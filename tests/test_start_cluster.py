@@ -11,7 +11,8 @@ import pytest
 
 import proc_helpers
 from proc_helpers import REPO, vega_argv, vega_processes
-from sshd_hosts import NetworkHosts, requires_netns_sshd, requires_sshd, start_sshd
+from netns_hosts import NetworkHosts, requires_netns_sshd
+from sshd_hosts import requires_sshd, start_sshd
 
 #: ``vega ARGS`` from the repo root in this environment, with room for SSH round trips.
 vega = functools.partial(proc_helpers.vega, env=os.environ, timeout=300)

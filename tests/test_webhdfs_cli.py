@@ -1,6 +1,6 @@
 """Running the WebHDFS test server: starting and stopping it, and its command line.
 
-``stop()`` ends every connection and thread; ``python -m vega_runtime.testing.webhdfs``
+``stop()`` ends every connection and thread; ``python -m vega_testing.webhdfs``
 serves until interrupted.
 """
 
@@ -16,7 +16,7 @@ import time
 import hdfs
 import pytest
 
-from vega_runtime.testing.webhdfs import WebHDFSServer
+from vega_testing.webhdfs import WebHDFSServer
 
 from proc_helpers import REPO
 from webhdfs_helpers import send, target
@@ -70,7 +70,7 @@ def test_command_line_serves_until_interrupted(tmp_path):
     """python -m ... --root DIR prints both addresses, serves, and exits 0 on Ctrl-C."""
     root = tmp_path / "cli-root"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vega_runtime.testing.webhdfs", "--root", str(root),
+        [sys.executable, "-m", "vega_testing.webhdfs", "--root", str(root),
          "--namenode-port", "0", "--datanode-port", "0", "--quiet"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -95,7 +95,7 @@ def test_command_line_serves_until_interrupted(tmp_path):
 def test_command_line_can_enforce_permissions(tmp_path):
     """--enforce-permissions: a user other than hdfs cannot write into the root."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vega_runtime.testing.webhdfs", "--root", str(tmp_path / "r"),
+        [sys.executable, "-m", "vega_testing.webhdfs", "--root", str(tmp_path / "r"),
          "--namenode-port", "0", "--datanode-port", "0", "--quiet", "--enforce-permissions"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:

@@ -9,7 +9,7 @@ import os
 import hdfs
 import pytest
 
-from vega_runtime.testing.webhdfs import WebHDFSServer
+from vega_testing.webhdfs import WebHDFSServer
 
 from webhdfs_helpers import (ALICE, create, follow, nn, read_local, remote_exception, send, server,
                              status)

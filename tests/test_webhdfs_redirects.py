@@ -11,7 +11,7 @@ from vega_runtime.config import Config, parse_hosts
 from vega_runtime.errors import ConfigError
 from vega_runtime.io.hdfs import (HdfsOutput, HdfsRedirectRefused, HdfsSettings, list_files,
                                   open_read, redirect_allowed)
-from vega_runtime.testing.webhdfs import WebHDFSServer
+from vega_testing.webhdfs import WebHDFSServer
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from vega_runtime import Context, __version__, packaging
 from vega_runtime.errors import BadPackage
 from vega_runtime.net.connection import Connection
 from vega_runtime.net.messages import ExecutorRemoved, RegisterApplication, RegisteredApplication
-from vega_runtime.scheduler.cluster_backend import ExecutorsCannotStart
+from vega_runtime.errors import ExecutorsCannotStart
 from vega_runtime.versions import python_version
 
 from proc_helpers import read_text, wait_for

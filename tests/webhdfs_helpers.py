@@ -25,7 +25,7 @@ from typing import NamedTuple
 import hdfs
 import pytest
 
-from vega_runtime.testing.webhdfs import WebHDFSServer
+from vega_testing.webhdfs import WebHDFSServer
 
 MiB = 1024 * 1024
 ALICE = {"user.name": "alice"}

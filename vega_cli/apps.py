@@ -11,10 +11,10 @@ import click
 from vega_runtime import ids
 from vega_runtime.errors import MasterURLError
 from vega_runtime.master_url import parse_master
+from vega_runtime.deploy.daemon_main import secret_file_for
 
-from .daemon_run import secret_file_for
-from .daemons import SECRET_FILE_HELP
-from .errors import EXIT_JOB_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, fail
+from .errors import CommandError, Unreachable, UsageError
+from .options import secret_file_option
 
 
 def master_connection(master_url: Optional[str], secret_file: Optional[str]):
@@ -27,38 +27,36 @@ def master_connection(master_url: Optional[str], secret_file: Optional[str]):
         if spec.kind != "vega":
             raise MasterURLError(url)
     except MasterURLError:
-        fail(f"this command needs a vega://host:port master, not {url!r}", EXIT_USAGE)
+        raise UsageError(f"this command needs a vega://host:port master, not {url!r}")
     try:
         return Connection.connect(spec.host, spec.port,
                                   load_secret(secret_file_for(secret_file)) or b"", timeout=5)
     except (OSError, ProtocolError) as exc:
-        fail(f"cannot reach the master at {url}: {exc}", EXIT_UNREACHABLE,
-             "Is it running, is the address right, and does this host have the cluster secret?")
+        raise Unreachable(f"cannot reach the master at {url}: {exc}",
+                          "Is it running, is the address right, and does this host have the "
+                          "cluster secret?")
 
 
 def check_app_id(app_id: str) -> None:
     """Refuse, before asking the master, an id that no application or driver can have (the
     master would drop a connection that sent it: ids become file names there)."""
     if not ids.APP_OR_DRIVER.matches(app_id):
-        fail(f"no application {app_id!r}: ids look like {ids.APP_OR_DRIVER.example}",
-             EXIT_JOB_FAILED, "List applications with: vega status")
+        raise CommandError(f"no application {app_id!r}: ids look like {ids.APP_OR_DRIVER.example}",
+                           "List applications with: vega status")
 
 
 @click.command("logs")
 @click.argument("app_id")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing until the application ends.")
 @click.option("--master", "master_url", help="vega://host:port (default: VEGA_MASTER).")
-@click.option("--secret-file", help=SECRET_FILE_HELP)
+@secret_file_option()
 def logs(app_id: str, follow: bool, master_url: Optional[str], secret_file: Optional[str]) -> None:
     """Print the task output of application APP_ID, as stored by the master."""
     check_app_id(app_id)
-    try:
-        end = stream_logs(master_connection(master_url, secret_file), app_id, follow)
-    except KeyboardInterrupt:
-        raise SystemExit(130)
+    end = stream_logs(master_connection(master_url, secret_file), app_id, follow)  # Ctrl-C: 130
     if end.state == "unknown":
-        fail(f"the master knows no application {app_id!r}", EXIT_JOB_FAILED,
-             "List applications with: vega status")
+        raise CommandError(f"the master knows no application {app_id!r}",
+                           "List applications with: vega status")
 
 
 def stream_logs(conn, app_id: str, follow: bool):
@@ -81,7 +79,7 @@ def stream_logs(conn, app_id: str, follow: bool):
 @click.command("kill")
 @click.argument("app_id")
 @click.option("--master", "master_url", help="vega://host:port (default: VEGA_MASTER).")
-@click.option("--secret-file", help=SECRET_FILE_HELP)
+@secret_file_option()
 def kill(app_id: str, master_url: Optional[str], secret_file: Optional[str]) -> None:
     """Cancel application APP_ID: its tasks and executors stop."""
     from vega_runtime.net.messages import KillApplication
@@ -94,5 +92,6 @@ def kill(app_id: str, master_url: Optional[str], secret_file: Optional[str]) -> 
     finally:
         conn.close()
     if not reply.killed:
-        fail(reply.message, EXIT_JOB_FAILED, "List applications with: vega status")
+        raise CommandError(reply.message,
+                           "List applications with: vega status")
     click.echo(f"killed {app_id}")

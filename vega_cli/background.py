@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -13,39 +12,10 @@ from typing import Optional
 import click
 
 from vega_runtime.private_files import make_private_dir, open_private
-from vega_runtime.processes import pidfile_process
+from vega_runtime.processes import pidfile_process, stop_daemon
 
-from .daemon_run import ensure_secret_file
-from .daemons import SECRET_FILE_HELP
-from .errors import fail
-
-
-def daemonize(pidfile: str, log_file: str) -> None:
-    """Detach from the terminal and the SSH session (double fork, setsid).
-
-    The original process exits once the daemon has written its pidfile, so a
-    remote ``vega worker --daemonize`` returns as soon as the worker runs.
-    """
-    os.makedirs(os.path.dirname(os.path.abspath(pidfile)), exist_ok=True)
-    read_end, write_end = os.pipe()
-    if os.fork() > 0:
-        os.close(write_end)
-        ok = os.read(read_end, 1)
-        os._exit(0 if ok == b"1" else 1)
-    os.close(read_end)
-    os.setsid()
-    if os.fork() > 0:
-        os._exit(0)
-    with open(pidfile + ".tmp", "w") as fh:
-        fh.write(f"{os.getpid()}\n")
-    os.replace(pidfile + ".tmp", pidfile)
-    log_fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
-    os.dup2(log_fd, 1)
-    os.dup2(log_fd, 2)
-    os.write(write_end, b"1")
-    os.close(write_end)
+from .errors import CommandError
+from .options import ensure_secret_file, secret_file_option
 
 
 def _pidfile(work_dir: str) -> str:
@@ -64,7 +34,7 @@ def read_pid(path: str) -> Optional[int]:
 @click.option("--port", default=7077, show_default=True)
 @click.option("--webui-port", default=8080, show_default=True)
 @click.option("--work-dir", default="work/master", show_default=True, type=click.Path(file_okay=False))
-@click.option("--secret-file", help=SECRET_FILE_HELP + " Created (mode 0600) when missing.")
+@secret_file_option("Created (mode 0600) when missing.")
 def start_master(host: Optional[str], bind: Optional[str], port: int, webui_port: int, work_dir: str,
                  secret_file: Optional[str]) -> None:
     """Start the master in the background (pidfile in the work dir)."""
@@ -89,7 +59,8 @@ def start_master(host: Optional[str], bind: Optional[str], port: int, webui_port
     deadline = time.monotonic() + 30
     while not os.path.exists(ready):
         if proc.poll() is not None or time.monotonic() > deadline:
-            fail(f"the master did not start; see {os.path.join(work_dir, 'master.log')}", 1)
+            log_path = os.path.join(work_dir, "master.log")
+            raise CommandError(f"the master did not start; see {log_path}")
         time.sleep(0.05)
     with open_private(pidfile, "w") as fh:
         fh.write(f"{proc.pid}\n")
@@ -117,31 +88,13 @@ def stop_master(work_dir: str, timeout: float) -> None:
     pidfile = _pidfile(work_dir)
     pid, foreign = pidfile_process(pidfile, "master")
     if foreign:
-        fail(f"not stopping: {foreign}", 1)
+        raise CommandError(f"not stopping: {foreign}")
     if pid is None:
         click.echo("master is not running")
         if os.path.exists(pidfile):
             os.unlink(pidfile)
         return
-    stop_process(pid, timeout)
+    if not stop_daemon(pid, timeout)[1]:
+        raise CommandError(f"process {pid} survived SIGKILL")
     os.unlink(pidfile)
     click.echo(f"master stopped (pid {pid})")
-
-
-def stop_process(pid: int, timeout: float) -> None:
-    """SIGTERM the process group, wait, SIGKILL; fail loudly if it survives.
-
-    Only for a pid checked with ``pidfile_process`` (never one a pidfile merely names)."""
-    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(pid, sig)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return
-            time.sleep(0.05)
-    fail(f"process {pid} survived SIGKILL", 1)

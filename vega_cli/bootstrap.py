@@ -17,7 +17,8 @@ from typing import List
 
 from vega_runtime._version import __version__
 
-from .remote import Host, RemoteError, quote
+from .errors import RemoteError
+from .remote import Host, quote
 
 
 def source_tree() -> str:

@@ -25,11 +25,10 @@ from vega_runtime._version import __version__
 from vega_runtime.errors import ConfigError
 
 from .bootstrap import bootstrap, build_wheels
-from .daemon_run import ensure_secret_file
-from .errors import EXIT_USAGE, fail
+from .errors import CommandError, RemoteError, UsageError
 from .host_keys import KnownHosts
-from .remote import (LEFTOVERS, PROBE, RUNNING, STOP, Host, LocalHost, RemoteError, daemon_command,
-                     is_this_machine, local_python, quote)
+from .options import ensure_secret_file
+from .remote import Host, LocalHost, daemon_command, is_this_machine, local_python, quote
 
 MIN_FREE_BYTES = 256 << 20
 
@@ -51,7 +50,7 @@ def _load(config: Optional[str]):
     try:
         return load_cluster_file(config)
     except ConfigError as exc:
-        fail(str(exc), EXIT_USAGE)
+        raise UsageError(str(exc))
 
 
 def _worker_dir(entry) -> str:
@@ -73,7 +72,7 @@ def _worker_host(cluster, entry, known_hosts: KnownHosts) -> Host:
 
 def _preflight(host: Host, python: str, work_dir: str, master: tuple) -> None:
     """Raise RemoteError naming the first thing that would make the daemon fail."""
-    probe = host.python(python, PROBE, work_dir, master[0], str(master[1]))
+    probe = host.remote_op(python, "probe", work_dir, master[0], str(master[1]))
     local = "%d.%d" % sys.version_info[:2]
     if probe["python"] != local:
         raise RemoteError(f"{host}: {python} is Python {probe['python']}, this machine runs "
@@ -101,11 +100,7 @@ def _install_secret(host: Host, secret: str, directory: str) -> str:
 
 def _running_pid(host: Host, python: str, pidfile: str, role: str) -> int:
     """The pid recorded in ``pidfile`` if that process runs ``vega ROLE``, else 0."""
-    out = host.check(quote([python, "-c", RUNNING, pidfile, role]), f"reading {pidfile}").stdout
-    try:
-        return int(out.strip() or 0)
-    except ValueError:
-        raise RemoteError(f"{host}: reading {pidfile} printed {out.strip()[-100:]!r}") from None
+    return int(host.remote_op(python, "running", pidfile, role)["pid"])
 
 
 def _start_daemon(host: Host, python: str, role: str, args: List[str], run_dir: str,
@@ -182,7 +177,7 @@ def _stop(host: Host, python: str, role: str, run_dir: str, owned_dir: str) -> R
     row = Row(host.name, role, "stop")
     started = time.monotonic()
     try:
-        outcome = host.python(python, STOP, f"{run_dir}/{role}.pid", "10", role)
+        outcome = host.remote_op(python, "stop", f"{run_dir}/{role}.pid", "10", role)
         if outcome.get("foreign"):
             row.result, row.failed = f"not stopped: {outcome['foreign']}", True
         elif not outcome["was_running"]:
@@ -192,7 +187,7 @@ def _stop(host: Host, python: str, role: str, run_dir: str, owned_dir: str) -> R
         else:
             row.result = "killed after 10s" if outcome["killed"] else "stopped"
             row.pid = str(outcome["pid"])
-        leftovers = host.python(python, LEFTOVERS, owned_dir)["killed"]
+        leftovers = host.remote_op(python, "leftovers", owned_dir)["killed"]
         if leftovers:
             row.result += f"; killed {leftovers} leftover process(es)"
     except RemoteError as exc:
@@ -205,29 +200,23 @@ def _stop(host: Host, python: str, role: str, run_dir: str, owned_dir: str) -> R
 
 def _wait_for_workers(cluster, secret: str, rows: List[Row], timeout: float = 30.0) -> None:
     """Mark each started worker registered, or failed if the master never hears of it."""
-    from vega_runtime.net.connection import Connection, load_secret
-    from vega_runtime.net.messages import RequestStatus
+    from vega_runtime.errors import VegaError
+    from vega_runtime.net.connection import load_secret
+    from vega_runtime.net.status_request import fetch_master_status
 
     expected = [r for r in rows if r.role == "worker" and not r.failed]
     deadline = time.monotonic() + timeout
     alive: List[str] = []
     while time.monotonic() < deadline:
         try:
-            conn = Connection.connect(cluster.master.host, cluster.master.port,
-                                      load_secret(secret) or b"", timeout=5)
-            try:
-                conn.send(RequestStatus())
-                import json
-
-                status = json.loads(conn.recv().status_json)
-            finally:
-                conn.close()
-            alive = [w["host"] for w in status["workers"] if w["state"] == "alive"]
-            if all(alive.count(r.host) >= sum(1 for x in expected if x.host == r.host)
-                   for r in expected):
-                break
-        except Exception:  # the master may still be starting
-            pass
+            status = fetch_master_status(cluster.master.host, cluster.master.port,
+                                         load_secret(secret) or b"")
+        except (OSError, VegaError):  # the master may still be starting
+            status = {"workers": []}
+        alive = [w["host"] for w in status["workers"] if w["state"] == "alive"]
+        if all(alive.count(r.host) >= sum(1 for x in expected if x.host == r.host)
+               for r in expected):
+            break
         time.sleep(0.2)
     for row in expected:
         if row.host in alive:
@@ -277,7 +266,7 @@ def _start_workers(cluster, secret: str, bootstrap_hosts: bool,
         try:
             wheels = build_wheels(os.path.expanduser("~/.cache/vega"))
         except RemoteError as exc:
-            fail(str(exc), 1)
+            raise CommandError(str(exc))
     with ThreadPoolExecutor(max_workers=16) as pool:
         return list(pool.map(lambda e: _start_worker(cluster, e, secret, known_hosts, wheels),
                              cluster.workers))
@@ -288,10 +277,10 @@ def _stop_workers(cluster, known_hosts: KnownHosts) -> List[Row]:
         directory = _worker_dir(entry)
         host = _worker_host(cluster, entry, known_hosts)
         python = entry.python or local_python()
-        bootstrapped = f"{directory}/vega-home/venv-{__version__}/bin/python"
-        try:
-            if host.run(quote(["test", "-x", bootstrapped])).ok:
-                python = bootstrapped
+        try:  # a bootstrapped Vega (bootstrap.py), the newest if builds changed since
+            found = host.run("ls -t -- " + quote([f"{directory}/vega-home"]) +
+                             "/venv-*/bin/python 2>/dev/null | head -n 1").stdout.strip()
+            python = found or python
         except RemoteError:
             pass  # unreachable: _stop reports it in its row
         return _stop(host, python, "worker", f"{directory}/run", directory)
@@ -304,12 +293,12 @@ def _stop_workers(cluster, known_hosts: KnownHosts) -> List[Row]:
 @config_option
 @bootstrap_option
 @accept_option
-def start_cluster(config: Optional[str], bootstrap: bool, accept_new: bool) -> None:
+def start_cluster(config: Optional[str], bootstrap: bool, accept_new: bool) -> int:
     """Start the master, then every worker (over SSH), and wait for them to register."""
-    _start(config, bootstrap, accept_new, with_master=True)
+    return _start(config, bootstrap, accept_new, with_master=True)
 
 
-def _start(config: Optional[str], bootstrap: bool, accept_new: bool, with_master: bool) -> None:
+def _start(config: Optional[str], bootstrap: bool, accept_new: bool, with_master: bool) -> int:
     cluster = _load(config)
     known_hosts = _known_hosts(cluster, accept_new)
     secret = ensure_secret_file(cluster.secret_file)
@@ -318,33 +307,33 @@ def _start(config: Optional[str], bootstrap: bool, accept_new: bool, with_master
         rows += _start_workers(cluster, secret, bootstrap, known_hosts)
         _wait_for_workers(cluster, secret, rows)
     command = "start-cluster" if with_master else "start-workers"
-    raise SystemExit(_render(rows, f"{command} ({cluster.path})", known_hosts))
+    return _render(rows, f"{command} ({cluster.path})", known_hosts)
 
 
 @click.command("start-workers")
 @config_option
 @bootstrap_option
 @accept_option
-def start_workers(config: Optional[str], bootstrap: bool, accept_new: bool) -> None:
+def start_workers(config: Optional[str], bootstrap: bool, accept_new: bool) -> int:
     """Start every worker of the cluster file (the master must be running)."""
-    _start(config, bootstrap, accept_new, with_master=False)
+    return _start(config, bootstrap, accept_new, with_master=False)
 
 
 @click.command("stop-workers")
 @config_option
 @accept_option
-def stop_workers(config: Optional[str], accept_new: bool) -> None:
+def stop_workers(config: Optional[str], accept_new: bool) -> int:
     """Stop every worker (SIGTERM, then SIGKILL) and check nothing of theirs still runs."""
     cluster = _load(config)
     known_hosts = _known_hosts(cluster, accept_new)
-    raise SystemExit(_finish(_stop_workers(cluster, known_hosts),
-                             f"stop-workers ({cluster.path})", known_hosts))
+    return _finish(_stop_workers(cluster, known_hosts), f"stop-workers ({cluster.path})",
+                   known_hosts)
 
 
 @click.command("stop-cluster")
 @config_option
 @accept_option
-def stop_cluster(config: Optional[str], accept_new: bool) -> None:
+def stop_cluster(config: Optional[str], accept_new: bool) -> int:
     """Stop the workers, then the master."""
     cluster = _load(config)
     known_hosts = _known_hosts(cluster, accept_new)
@@ -352,7 +341,7 @@ def stop_cluster(config: Optional[str], accept_new: bool) -> None:
     master = cluster.master
     rows.append(_stop(_master_host(cluster, known_hosts), local_python(), "master",
                       f"{master.work_dir}/run", f"{master.work_dir}/run/master.pid"))
-    raise SystemExit(_finish(rows, f"stop-cluster ({cluster.path})", known_hosts))
+    return _finish(rows, f"stop-cluster ({cluster.path})", known_hosts)
 
 
 def _finish(rows: List[Row], title: str, known_hosts: KnownHosts) -> int:

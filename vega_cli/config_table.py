@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Iterable, Optional
 
-from vega_runtime.config import Config
+from vega_runtime.config import Config, settings_used_by
 
 from .errors import error_console
 
@@ -21,6 +21,11 @@ def print_config(conf: Config, keys: Optional[Iterable[str]] = None,
     for key in sorted(conf if keys is None else keys):
         table.add_row(key, _show(conf[key]), conf.origin(key))
     error_console().print(table)
+
+
+def print_daemon_config(conf: Config, role: str) -> None:
+    """``vega master --verbose`` / ``vega worker --verbose``: the settings the role uses."""
+    print_config(conf, [s.key for s in settings_used_by(role)], f"vega {role}: resolved settings")
 
 
 def _show(value) -> str:

@@ -13,7 +13,10 @@ import click
 
 from vega_runtime.config import SETTINGS_BY_KEY
 
-from .daemon_run import MASTER_OPTIONS, WORKER_OPTIONS, run_master, run_worker
+from vega_runtime.deploy.daemon_main import MASTER_OPTIONS, WORKER_OPTIONS, run_master, run_worker
+
+from .config_table import print_daemon_config
+from .options import SECRET_FILE_HELP
 
 
 def setting_option(flag: str, name: str, options: dict, help: str, **kwargs):
@@ -36,7 +39,6 @@ config_option = click.option("--config", "config_file", type=click.Path(dir_okay
                              help="A settings file (YAML), over conf/vega-defaults.yaml.")
 verbose_option = click.option("--verbose", is_flag=True,
                               help="Print each resolved setting and where it came from.")
-SECRET_FILE_HELP = "File holding the cluster secret (default: VEGA_SECRET_FILE, then ~/.vega/secret)."
 BIND_HELP = ("Address to listen on (default: the --host address; 0.0.0.0 for every "
              "interface, which needs a secret).")
 
@@ -78,7 +80,7 @@ def master(host: Optional[str], bind: Optional[str], port: Optional[int],
                daemonize=daemonize, pidfile=pidfile, log_file=log_file,
                event_log_dir=event_log_dir, open_reads=open_reads,
                ui_allowed_hosts=ui_allowed_hosts, bind=bind, config_file=config_file,
-               verbose=verbose)
+               show_config=print_daemon_config if verbose else None)
 
 
 @click.command("worker")
@@ -115,4 +117,4 @@ def worker(master_url: str, host: Optional[str], bind: Optional[str], cores: Opt
                webui_port=webui_port, work_dir=work_dir, labels=labels, secret_file=secret_file,
                death_timeout=death_timeout, work_dir_ttl=work_dir_ttl, daemonize=daemonize,
                pidfile=pidfile, log_file=log_file, bind=bind, config_file=config_file,
-               verbose=verbose)
+               show_config=print_daemon_config if verbose else None)

@@ -1,9 +1,17 @@
-"""Turning failures into one message and an exit code, in one place."""
+"""The CLI's errors and exit codes.
+
+A command that cannot do its job raises (one of the classes here, or any
+``VegaError`` of the runtime); ``vega_cli.main`` turns the exception into one message
+(``vega: error: ...`` and a hint) and an exit code, in one place (``main.EXIT_CODES``).
+A command whose outcome is a code (a job's, a cluster's) returns it.
+"""
 
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
+
+from vega_runtime.errors import VegaError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -15,6 +23,74 @@ EXIT_UNREACHABLE = 3
 EXIT_CANCELLED = 130
 
 
+class CommandError(VegaError):
+    """A command could not do what it was asked: ``message``, and ``hint`` saying what to
+    do next (printed below it).
+
+    >>> str(CommandError("the master did not start", "see work/master/master.log"))
+    'the master did not start'
+    """
+
+    def __init__(self, message: str, hint: str = ""):
+        super().__init__(message, hint)
+        self.message, self.hint = message, hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(CommandError):
+    """The command line asks for something that cannot be (exit code 2)."""
+
+
+class Unreachable(CommandError):
+    """The master (or a host) cannot be reached (exit code 3)."""
+
+
+class Cancelled(CommandError):
+    """The user interrupted the command (exit code 130)."""
+
+
+class RemoteError(VegaError):
+    """A host could not be reached or a command failed; says which and what to do."""
+
+
+class HostKeyError(VegaError):
+    """A host's SSH key is unknown or changed; says which key and what to do."""
+
+
+class UnknownHostKey(HostKeyError):
+    def __init__(self, name: str, key, known_hosts: str):
+        super().__init__(name, key, known_hosts)
+        self.name, self.key, self.known_hosts = name, key, known_hosts
+
+    def __str__(self) -> str:
+        from .host_keys import _describe, _host_and_port
+
+        host, port = _host_and_port(self.name)
+        return (f"unknown SSH host key {_describe(self.key)} (not in {self.known_hosts}); "
+                f"check that fingerprint with the host's administrator (on the host: "
+                f"ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), then record it with "
+                f"'ssh-keyscan -p {port} {host} >> {self.known_hosts}' or rerun with "
+                f"--accept-new-host-keys")
+
+
+class HostKeyChanged(HostKeyError):
+    def __init__(self, name: str, key, expected, known_hosts: str):
+        super().__init__(name, key, expected, known_hosts)
+        self.name, self.key, self.expected, self.known_hosts = name, key, expected, known_hosts
+
+    def __str__(self) -> str:
+        from .host_keys import _describe
+
+        return (f"SSH HOST KEY CHANGED: the host offers {_describe(self.key)} but "
+                f"{self.known_hosts} records {_describe(self.expected)}; this may be a "
+                f"man-in-the-middle attack, so Vega will not connect (nor send the secret). "
+                f"If the host was reinstalled, verify the new fingerprint with its "
+                f"administrator, then remove the old entry with "
+                f"'ssh-keygen -R \"{self.name}\" -f {self.known_hosts}'")
+
+
 def error_console() -> "Console":
     from rich.console import Console  # imported here: daemons start without rich
 
@@ -22,13 +98,26 @@ def error_console() -> "Console":
                    soft_wrap=True)
 
 
-def fail(message: str, code: int, hint: str = "") -> NoReturn:
-    """Print ``vega: error: message`` (and a hint) and exit with ``code``."""
+def print_error(message: str, hint: str = "") -> None:
+    """Print ``vega: error: message`` (and a hint) on stderr."""
     from rich.markup import escape
 
     console = error_console()
     console.print(f"[bold red]vega: error:[/] {escape(message)}", markup=True)
     if hint:
         console.print(hint, markup=False, style="dim")
-    raise SystemExit(code)
 
+
+def full_traceback(exc: BaseException) -> str:
+    """Every frame of ``exc``'s traceback, Vega's included (what --debug shows)."""
+    import traceback
+
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+
+
+def debug_requested() -> bool:
+    """Whether ``vega --debug`` was given (for commands that print tracebacks themselves)."""
+    import click
+
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx and ctx.find_root().params.get("debug"))

@@ -16,7 +16,7 @@ from vega_runtime.io.hdfs import HdfsSettings
 from vega_runtime.net.ui_links import application_link
 from vega_runtime.scheduler.event_log import list_summaries, summary_of
 
-from .errors import EXIT_JOB_FAILED, fail
+from .errors import CommandError
 
 
 @click.command("history")
@@ -39,8 +39,8 @@ def history(app_id: Optional[str], directory: Optional[str], as_json: bool,
     if app_id:
         summary = summary_of(directory, app_id, hdfs)
         if summary is None:
-            fail(f"no event log for {app_id} in {directory}", EXIT_JOB_FAILED,
-                 "List applications with: vega history")
+            raise CommandError(f"no event log for {app_id} in {directory}",
+                               "List applications with: vega history")
         if as_json:
             click.echo(json.dumps(summary, indent=2))
             return

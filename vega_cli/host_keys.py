@@ -17,6 +17,8 @@ import os
 import threading
 from typing import List, Optional
 
+from .errors import HostKeyChanged, HostKeyError, UnknownHostKey
+
 log = logging.getLogger(__name__)
 
 DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
@@ -42,38 +44,6 @@ def _host_and_port(name: str):
         host, _, port = name[1:].partition("]:")
         return host, int(port)
     return name, 22
-
-
-class HostKeyError(Exception):
-    """A host's SSH key is unknown or changed; says which key and what to do."""
-
-
-class UnknownHostKey(HostKeyError):
-    def __init__(self, name: str, key, known_hosts: str):
-        super().__init__(name, key, known_hosts)
-        self.name, self.key, self.known_hosts = name, key, known_hosts
-
-    def __str__(self) -> str:
-        host, port = _host_and_port(self.name)
-        return (f"unknown SSH host key {_describe(self.key)} (not in {self.known_hosts}); "
-                f"check that fingerprint with the host's administrator (on the host: "
-                f"ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), then record it with "
-                f"'ssh-keyscan -p {port} {host} >> {self.known_hosts}' or rerun with "
-                f"--accept-new-host-keys")
-
-
-class HostKeyChanged(HostKeyError):
-    def __init__(self, name: str, key, expected, known_hosts: str):
-        super().__init__(name, key, expected, known_hosts)
-        self.name, self.key, self.expected, self.known_hosts = name, key, expected, known_hosts
-
-    def __str__(self) -> str:
-        return (f"SSH HOST KEY CHANGED: the host offers {_describe(self.key)} but "
-                f"{self.known_hosts} records {_describe(self.expected)}; this may be a "
-                f"man-in-the-middle attack, so Vega will not connect (nor send the secret). "
-                f"If the host was reinstalled, verify the new fingerprint with its "
-                f"administrator, then remove the old entry with "
-                f"'ssh-keygen -R \"{self.name}\" -f {self.known_hosts}'")
 
 
 class KnownHosts:

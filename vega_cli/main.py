@@ -3,12 +3,18 @@ only when that command runs (so ``vega master`` does not load ``submit``)."""
 
 from __future__ import annotations
 
-import importlib
-from typing import List, Optional
+import sys
+from typing import List, Optional, Tuple, Type
 
 import click
 
-from vega_runtime import __version__
+from vega_runtime._version import __version__
+from vega_runtime.lazy_imports import load_entry_point
+from vega_runtime.errors import (ConfigError, JobCancelled, MasterUnreachable, MasterURLError,
+                                 VegaError)
+
+from .errors import (EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, Cancelled,
+                     Unreachable, UsageError, full_traceback, print_error)
 
 #: command name -> "module:attribute" defining it
 COMMANDS = {
@@ -31,8 +37,61 @@ COMMANDS = {
 }
 
 
+#: exception class -> exit code, the first match wins: the one place a failure becomes a code
+EXIT_CODES: List[Tuple[Type[BaseException], int]] = [
+    (UsageError, EXIT_USAGE),
+    (ConfigError, EXIT_USAGE),
+    (MasterURLError, EXIT_USAGE),
+    (Unreachable, EXIT_UNREACHABLE),
+    (MasterUnreachable, EXIT_UNREACHABLE),
+    (Cancelled, EXIT_CANCELLED),
+    (JobCancelled, EXIT_CANCELLED),
+    (KeyboardInterrupt, EXIT_CANCELLED),
+    (VegaError, EXIT_JOB_FAILED),
+    (Exception, EXIT_JOB_FAILED),
+]
+
+
+def exit_code_for(exc: BaseException) -> Optional[int]:
+    """The exit code of a command that raised ``exc`` (None: not an error to translate,
+    such as click's own exits).
+
+    >>> exit_code_for(UsageError("--supervise needs --deploy-mode cluster"))
+    2
+    >>> exit_code_for(ConfigError("", "vega.task.max_attempts", "must be at least 1"))
+    2
+    >>> exit_code_for(KeyboardInterrupt())
+    130
+    >>> exit_code_for(SystemExit(0)) is None
+    True
+    """
+    if isinstance(exc, (click.exceptions.Exit, click.ClickException, click.Abort)):
+        return None
+    for cls, code in EXIT_CODES:
+        if isinstance(exc, cls):
+            return code
+    return None
+
+
+def report(exc: BaseException, debug: bool) -> None:
+    """Say what went wrong on stderr: one message and a hint; with --debug, the traceback
+    first.  An exception that is no VegaError is a bug in Vega: it says so."""
+    if debug:
+        print(full_traceback(exc), end="", file=sys.stderr)
+    if isinstance(exc, KeyboardInterrupt):
+        print_error("interrupted")
+    elif isinstance(exc, VegaError):
+        print_error(str(exc), getattr(exc, "hint", ""))
+    else:
+        print_error(f"internal error: {type(exc).__name__}: {exc}",
+                    "" if debug else "Run again with vega --debug for the traceback, and "
+                    "please report it.")
+
+
 class LazyGroup(click.Group):
-    """A group whose subcommands are imported on first use (click's documented pattern)."""
+    """A group whose subcommands are imported on first use (click's documented pattern),
+    and whose commands end in one place: an exception becomes a message and an exit code
+    (``EXIT_CODES``), a returned int the exit code."""
 
     def list_commands(self, ctx: click.Context) -> List[str]:
         return list(COMMANDS)
@@ -41,13 +100,26 @@ class LazyGroup(click.Group):
         target = COMMANDS.get(name)
         if target is None:
             return None
-        module, attribute = target.split(":")
-        return getattr(importlib.import_module(module), attribute)
+        return load_entry_point(target)
+
+    def invoke(self, ctx: click.Context):
+        try:
+            result = super().invoke(ctx)
+        except BaseException as exc:
+            code = exit_code_for(exc)
+            if code is None:
+                raise
+            report(exc, bool(ctx.params.get("debug")))
+            ctx.exit(code)
+        if isinstance(result, int) and result:
+            ctx.exit(result)
+        return result
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="vega")
-def cli() -> None:
+@click.option("--debug", is_flag=True, help="Print the full traceback of an error.")
+def cli(debug: bool) -> None:
     """Vega: a Spark-style distributed data engine in Python."""
 
 

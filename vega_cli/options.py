@@ -1,10 +1,34 @@
-"""The options of the commands that run jobs (``vega submit``, ``vega shell``), in one place."""
+"""Options shared by several commands, in one place: those of the commands that run jobs
+(``vega submit``, ``vega shell``) and the cluster secret's."""
 
 from __future__ import annotations
 
+import os
 from typing import Callable, Optional, Tuple
 
 import click
+
+SECRET_FILE_HELP = ("File holding the cluster secret (default: VEGA_SECRET_FILE, then "
+                    "~/.vega/secret).")
+
+
+def secret_file_option(more_help: str = "") -> Callable:
+    """``--secret-file``: read it back with ``deploy.daemon_main.secret_file_for``."""
+    return click.option("--secret-file", "secret_file",
+                        help=SECRET_FILE_HELP + (f" {more_help}" if more_help else ""))
+
+
+def ensure_secret_file(path: Optional[str]) -> str:
+    """The absolute path of ``path`` (default ~/.vega/secret), creating the secret there
+    (mode 0600) and saying so when it does not exist yet."""
+    from vega_runtime.net.connection import create_secret_file, default_secret_file
+
+    path = os.path.abspath(os.path.expanduser(path or default_secret_file()))
+    if not os.path.exists(path):
+        create_secret_file(path)
+        click.echo(f"created cluster secret {path} (mode 0600): give it to workers and drivers")
+    return path
+
 
 MASTER_HELP = ("local, local[N], local[*], local-cluster[W,C] or vega://host:port "
                "(default: VEGA_MASTER, then config, then local[*]).")

@@ -1,8 +1,9 @@
 """Running commands on cluster hosts: over SSH (fabric), or locally for this machine.
 
 Every command is built from ``shlex.quote``d pieces, so no host, path or user
-name from a cluster file can inject shell syntax.  Probes and stops run small
-Python snippets on the host and answer in JSON, one round trip each.
+name from a cluster file can inject shell syntax.  Probes and stops run
+``python -m vega_cli.remote_ops`` on the host, which answers in JSON, one round
+trip each.
 """
 
 from __future__ import annotations
@@ -22,102 +23,10 @@ import sys
 from dataclasses import dataclass
 from typing import List, Optional, Sequence
 
-from vega_runtime.processes import pidfile_check_source
-
-from .host_keys import HostKeyError, KnownHosts, explain_bad_host_key
+from .errors import HostKeyError, RemoteError
+from .host_keys import KnownHosts, explain_bad_host_key
 
 log = logging.getLogger(__name__)
-
-PROBE = r"""
-import json, os, shutil, socket, sys
-work_dir, master_host, master_port = sys.argv[1], sys.argv[2], int(sys.argv[3])
-out = {"python": "%d.%d" % sys.version_info[:2], "vega": None, "free_bytes": None,
-       "master_reachable": None}
-try:
-    import vega_runtime
-    out["vega"] = vega_runtime.__version__
-except Exception as exc:
-    out["vega_error"] = str(exc)[:200]
-try:
-    os.makedirs(work_dir, exist_ok=True)
-    out["free_bytes"] = shutil.disk_usage(work_dir).free
-except OSError as exc:
-    out["work_dir_error"] = str(exc)
-if master_port:
-    try:
-        socket.create_connection((master_host, master_port), 5).close()
-        out["master_reachable"] = True
-    except OSError as exc:
-        out["master_reachable"] = False
-        out["master_error"] = str(exc)
-print(json.dumps(out))
-"""
-
-# The pidfile snippets signal a pid only if it runs the expected daemon (``pidfile_process``,
-# its source included: the host's Vega may be older): a stale pidfile's pid may belong to
-# another process by now.
-_PIDFILE_CHECK = "from __future__ import annotations\nimport os\n" + pidfile_check_source()
-
-STOP = _PIDFILE_CHECK + r"""
-import json, os, signal, sys, time
-pidfile, timeout, role = sys.argv[1], float(sys.argv[2]), sys.argv[3]
-out = {"pid": None, "was_running": False, "killed": False, "gone": True, "foreign": ""}
-pid, out["foreign"] = pidfile_process(pidfile, role)
-if pid is None:
-    print(json.dumps(out)); sys.exit(0)
-out.update(pid=pid, was_running=True)
-def alive():
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    try:
-        return open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-os.kill(pid, signal.SIGTERM)
-deadline = time.time() + timeout
-while alive() and time.time() < deadline:
-    time.sleep(0.05)
-if alive():
-    out["killed"] = True
-    try:
-        os.killpg(os.getpgid(pid), signal.SIGKILL)
-    except OSError:
-        os.kill(pid, signal.SIGKILL)
-    end = time.time() + 5
-    while alive() and time.time() < end:
-        time.sleep(0.05)
-out["gone"] = not alive()
-if out["gone"]:
-    os.unlink(pidfile)
-print(json.dumps(out))
-"""
-
-LEFTOVERS = r"""
-import json, os, signal, sys
-marker, killed = sys.argv[1], 0
-for entry in os.listdir("/proc"):
-    if not entry.isdigit() or int(entry) in (os.getpid(), os.getppid()):
-        continue
-    try:
-        cmdline = open("/proc/%s/cmdline" % entry, "rb").read().decode(errors="replace")
-    except OSError:
-        continue
-    if marker in cmdline and ("vega_cli.main" in cmdline or "executor_main" in cmdline):
-        try:
-            os.kill(int(entry), signal.SIGKILL)
-            killed += 1
-        except OSError:
-            pass
-print(json.dumps({"killed": killed}))
-"""
-
-RUNNING = _PIDFILE_CHECK + r"""
-import sys
-print(pidfile_process(sys.argv[1], sys.argv[2])[0] or 0)
-"""
-
 
 @dataclass
 class Result:
@@ -128,10 +37,6 @@ class Result:
     @property
     def ok(self) -> bool:
         return self.code == 0
-
-
-class RemoteError(Exception):
-    """A host could not be reached or a command failed; says which and what to do."""
 
 
 def quote(parts: Sequence[str]) -> str:
@@ -241,13 +146,27 @@ class Host:
         except Exception as exc:
             raise RemoteError(f"{self}: cannot upload {local} to {remote}: {exc}") from None
 
-    def python(self, interpreter: str, code: str, *args: str, timeout: float = 120) -> dict:
-        """Run a Python snippet on the host and parse the JSON it prints."""
-        result = self.run(quote([interpreter, "-c", code, *args]), timeout)
+    def remote_op(self, interpreter: str, operation: str, *args: str,
+                  timeout: float = 120) -> dict:
+        """Run ``python -m vega_cli.remote_ops OPERATION ARGS`` on the host and parse the
+        JSON it prints; raises RemoteError if it fails (Vega missing there, say)."""
+        result = self.run(quote([interpreter, "-m", "vega_cli.remote_ops", operation, *args]),
+                          timeout)
         if not result.ok:
+            if "No module named 'vega_cli" in result.stderr:
+                from vega_runtime._version import __version__
+
+                raise RemoteError(f"{self}: Vega {__version__} is needed with {interpreter}, "
+                                  "found not installed (or too old to have "
+                                  "vega_cli.remote_ops); install it there or run with "
+                                  "--bootstrap")
             raise RemoteError(f"{self}: {interpreter} failed (exit {result.code}): "
                               f"{result.stderr.strip()[-300:] or result.stdout.strip()[-300:]}")
-        return json.loads(result.stdout.strip().splitlines()[-1])
+        try:
+            return json.loads(result.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            raise RemoteError(f"{self}: {operation} printed {result.stdout.strip()[-100:]!r}, "
+                              "not JSON") from None
 
     def close(self) -> None:
         if self._conn is not None:

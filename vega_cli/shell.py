@@ -33,7 +33,8 @@ from vega_runtime.errors import ConfigError, JobCancelled, MasterURLError, VegaE
 from vega_runtime.master_url import parse_master
 from vega_runtime.scheduler.listener import JobListener
 
-from .errors import EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, fail
+from .errors import (EXIT_JOB_FAILED, EXIT_OK, Cancelled, CommandError, Unreachable, UsageError,
+                     debug_requested, full_traceback)
 from .options import cli_settings, job_options, settings_from_flags
 
 #: the application name when --name is not given (PySpark's is "PySparkShell")
@@ -44,12 +45,14 @@ SHELL_APP_NAME = "vega-shell"
 @job_options
 @click.option("--name", help=f"Application name (default: {SHELL_APP_NAME}).")
 @click.option("--plain", is_flag=True, help="Python's standard console even if IPython is installed.")
-@click.option("--debug", is_flag=True, help="Show Vega's internal frames in tracebacks.")
+@click.option("--debug", is_flag=True,
+              help="Show Vega's internal frames in tracebacks (as vega --debug).")
 def shell(master: Optional[str], name: Optional[str], py_files: str, confs: Tuple[str, ...],
           config_file: Optional[str], executor_memory: Optional[str],
           executor_cores: Optional[int], total_executor_cores: Optional[int],
-          pyspark_compat: bool, plain: bool, debug: bool) -> None:
+          pyspark_compat: bool, plain: bool, debug: bool) -> int:
     """An interactive Python session with a Context as `sc` (and `ctx`)."""
+    debug = debug or debug_requested()
     confs = settings_from_flags(confs, executor_memory, executor_cores, total_executor_cores,
                                 pyspark_compat)
     cli_conf = _resolve_options(master, name, confs, config_file)
@@ -58,7 +61,7 @@ def shell(master: Optional[str], name: Optional[str], py_files: str, confs: Tupl
         code_ = _run_shell(cli_conf, config_file, py_files, staging, plain, debug)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    raise SystemExit(code_)
+    return code_
 
 
 def _resolve_options(master: Optional[str], name: Optional[str], confs: Tuple[str, ...],
@@ -68,7 +71,7 @@ def _resolve_options(master: Optional[str], name: Optional[str], confs: Tuple[st
         cli_conf = {"vega.app.name": name or SHELL_APP_NAME, **cli_settings(master, confs)}
         parse_master(Config.load(config_file=config_file, cli=cli_conf)["vega.master"])
     except (ConfigError, MasterURLError) as exc:
-        fail(str(exc), EXIT_USAGE)
+        raise UsageError(str(exc))
     return cli_conf
 
 
@@ -138,12 +141,12 @@ def _start_context(cli_conf: dict, config_file: Optional[str]):
     try:
         ctx = Context(conf=cli_conf, config_file=config_file, listeners=[ProgressDisplay(), watch])
     except KeyboardInterrupt:
-        fail(f"interrupted while starting a Context on {master}", EXIT_CANCELLED)
+        raise Cancelled(f"interrupted while starting a Context on {master}")
     except VegaError as exc:
-        fail(f"could not start a Context on {master}: {exc}", EXIT_JOB_FAILED)
+        raise CommandError(f"could not start a Context on {master}: {exc}")
     except OSError as exc:
-        fail(f"could not start a Context on {master}: {exc}", EXIT_UNREACHABLE,
-             "Is the master running and the address right?")
+        raise Unreachable(f"could not start a Context on {master}: {exc}",
+                          "Is the master running and the address right?")
     return ctx, watch
 
 
@@ -225,11 +228,7 @@ def describe_error(exc: BaseException, watch: JobWatch, debug: bool) -> str:
         return f"KeyboardInterrupt: job {job_id} cancelled; its running tasks were stopped\n"
     if isinstance(exc, JobCancelled):
         return f"JobCancelled: {exc}\n"
-    if debug:
-        import traceback
-
-        return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    return user_traceback(exc)
+    return full_traceback(exc) if debug else user_traceback(exc)
 
 
 # -- the consoles ---------------------------------------------------------------------------

@@ -35,7 +35,7 @@ import click
 from vega_runtime.net.connection import create_secret_file, default_secret_file
 from vega_runtime.private_files import make_private_dir
 
-from .errors import EXIT_CANCELLED, EXIT_USAGE, error_console, fail
+from .errors import EXIT_CANCELLED, CommandError, UsageError, error_console
 from .slurm_allocation import (Allocation, AllocationError, allocation_from_env, master_peer,
                                node_addresses, worker_resources)
 
@@ -53,12 +53,13 @@ def slurm_command(argv: Sequence[str], what: str) -> str:
     try:
         done = subprocess.run(list(argv), capture_output=True, text=True, timeout=60)
     except FileNotFoundError:
-        fail(f"{argv[0]} is not installed here; {what} needs Slurm's client commands",
-             EXIT_USAGE, "Run this on a node of the Slurm cluster (or install slurm-client).")
+        raise UsageError(f"{argv[0]} is not installed here; {what} needs Slurm's client commands",
+                         "Run this on a node of the Slurm cluster (or install slurm-client).")
     except subprocess.TimeoutExpired:
-        fail(f"{' '.join(argv)} did not answer in 60s ({what})", 1)
+        raise CommandError(f"{' '.join(argv)} did not answer in 60s ({what})") from None
     if done.returncode != 0:
-        fail(f"{' '.join(argv)} failed ({what}): {done.stderr.strip() or done.returncode}", 1)
+        raise CommandError(f"{' '.join(argv)} failed ({what}): "
+                           f"{done.stderr.strip() or done.returncode}")
     return done.stdout
 
 
@@ -82,8 +83,8 @@ def master_address(option: Optional[str], allocation: Allocation, nodes: List[st
     if own:
         return own
     if not peer:
-        fail("cannot tell which address the workers reach this host at", EXIT_USAGE,
-             "Give it with --host ADDRESS")
+        raise UsageError("cannot tell which address the workers reach this host at",
+                         "Give it with --host ADDRESS")
     return advertise_address(None, peer)
 
 
@@ -265,7 +266,7 @@ def _run_until_stopped(cluster: SlurmVegaCluster, submit_args: Tuple[str, ...],
                    "is on each node's own disk.")
 @click.argument("submit_args", nargs=-1, type=click.UNPROCESSED)
 def slurm_cluster(work_dir: Optional[str], host: Optional[str], register_timeout: float,
-                  secret_in_env: bool, submit_args: Tuple[str, ...]) -> None:
+                  secret_in_env: bool, submit_args: Tuple[str, ...]) -> int:
     """Start a Vega cluster in this Slurm allocation: the master here, a worker per node
     (srun); then run `vega submit --master URL SUBMIT_ARGS` (e.g. jobs/wordcount.py
     data.txt) and exit with its code, or with no SUBMIT_ARGS keep the cluster up until
@@ -274,7 +275,7 @@ def slurm_cluster(work_dir: Optional[str], host: Optional[str], register_timeout
     try:
         allocation = allocation_from_env(os.environ)
     except AllocationError as exc:
-        fail(str(exc), EXIT_USAGE)
+        raise UsageError(str(exc)) from exc
     nodes = expand_nodelist(allocation.nodelist)
     address = master_address(host, allocation, nodes)
     directory = os.path.abspath(work_dir or default_work_dir(allocation.job_id))
@@ -293,7 +294,7 @@ def slurm_cluster(work_dir: Optional[str], host: Optional[str], register_timeout
         console.print(f"[bold red]vega: error:[/] {exc}", highlight=False)
     finally:
         cluster.stop()
-    raise SystemExit(code)
+    return code
 
 
 @click.command("slurm-worker", hidden=True)
@@ -310,11 +311,11 @@ def slurm_worker(master_url: str, work_dir: str, secret_file: Optional[str],
     try:
         resources = worker_resources(os.environ)
     except AllocationError as exc:
-        fail(str(exc), EXIT_USAGE)
+        raise UsageError(str(exc)) from exc
     if secret_from_env:
         secret_file = _secret_from_env(own_dir)
     if not secret_file:
-        fail("slurm-worker needs --secret-file or --secret-from-env", EXIT_USAGE)
+        raise UsageError("slurm-worker needs --secret-file or --secret-from-env")
     options = [f"--{name}={value}" for name, value in resources.items()]
     os.execv(sys.executable, VEGA + ["worker", master_url, "--work-dir", own_dir,
                                      "--secret-file", secret_file, *options])
@@ -327,7 +328,7 @@ def _secret_from_env(directory: str) -> str:
 
     secret = os.environ.pop(SECRET_ENV, "")
     if not secret:
-        fail(f"{SECRET_ENV} is not set in this task's environment", EXIT_USAGE)
+        raise UsageError(f"{SECRET_ENV} is not set in this task's environment")
     make_private_dir(directory)
     path = os.path.join(directory, "secret")
     with open_private(path, "w", encoding="ascii") as fh:

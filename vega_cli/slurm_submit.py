@@ -19,7 +19,7 @@ import tempfile
 import time
 from typing import List, Optional, Sequence, TextIO, Tuple
 
-from .errors import EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_USAGE, error_console, fail
+from .errors import EXIT_CANCELLED, CommandError, UsageError, error_console
 from .slurm_allocation import (ENDED_STATES, SlurmSpecError, job_exit_code, job_fields, parse_spec,
                                sbatch_options, sbatch_script)
 from .slurm_cluster import VEGA, slurm_command
@@ -49,11 +49,11 @@ def submit_to_slurm(spec_text: str, master: Optional[str], job: str, args: Seque
                     py_files: str, files: str) -> int:
     """Submit the batch job and follow it; returns the exit code."""
     if master:
-        fail("--slurm starts a cluster of its own; leave out --master", EXIT_USAGE)
+        raise UsageError("--slurm starts a cluster of its own; leave out --master")
     try:
         spec = parse_spec(spec_text)
     except SlurmSpecError as exc:
-        fail(str(exc), EXIT_USAGE, "e.g. --slurm nodes=2,cores=4,memory=8g,time=30:00")
+        raise UsageError(str(exc), "e.g. --slurm nodes=2,cores=4,memory=8g,time=30:00") from exc
     app = name or os.path.splitext(os.path.basename(job))[0]
     output_dir = os.getcwd()
     command = VEGA + ["slurm-cluster", "--",
@@ -106,8 +106,8 @@ def follow(job_id: str, outputs: List[Tuple[str, TextIO]]) -> int:
             if not fields:  # slurmctld forgot it (MinJobAge) or cannot be reached
                 missing_since = missing_since or time.monotonic()
                 if time.monotonic() - missing_since > 60:
-                    fail(f"Slurm no longer knows job {job_id}; its outcome is unknown",
-                         EXIT_JOB_FAILED, f"See {outputs[0][0]} and sacct -j {job_id}")
+                    raise CommandError(f"Slurm no longer knows job {job_id}; its outcome is unknown",
+                                       f"See {outputs[0][0]} and sacct -j {job_id}")
             else:
                 missing_since = None
             time.sleep(POLL)

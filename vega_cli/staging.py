@@ -10,7 +10,7 @@ from typing import List
 
 from vega_runtime.logs import name_sources
 
-from .errors import EXIT_USAGE, error_console, fail
+from .errors import UsageError, error_console
 
 
 def split_list(csv: str) -> List[str]:
@@ -23,7 +23,7 @@ def stage_py_files(py_files: str, staging: str) -> List[str]:
     paths, modules = [], os.path.join(staging, "py")
     for item in split_list(py_files):
         if not os.path.exists(item):
-            fail(f"--py-files: {item!r} does not exist", EXIT_USAGE)
+            raise UsageError(f"--py-files: {item!r} does not exist")
         if os.path.isdir(item) or item.endswith((".zip", ".egg", ".whl")):
             paths.append(os.path.abspath(item))
         else:
@@ -39,7 +39,7 @@ def stage_files(files: str, staging: str) -> str:
     os.makedirs(directory, exist_ok=True)
     for item in split_list(files):
         if not os.path.isfile(item):
-            fail(f"--files: {item!r} is not a file", EXIT_USAGE)
+            raise UsageError(f"--files: {item!r} is not a file")
         shutil.copy(item, directory)
     return directory
 

@@ -14,10 +14,10 @@ from rich.text import Text
 
 from vega_runtime.errors import MasterURLError
 from vega_runtime.master_url import parse_master
+from vega_runtime.deploy.daemon_main import secret_file_for
 
-from .daemon_run import secret_file_for
-from .daemons import SECRET_FILE_HELP
-from .errors import EXIT_UNREACHABLE, EXIT_USAGE, fail
+from .errors import Unreachable, UsageError
+from .options import secret_file_option
 
 
 def fetch_status(master_url: str, secret_file: str) -> dict:
@@ -26,27 +26,18 @@ def fetch_status(master_url: str, secret_file: str) -> dict:
     try:
         return request_status(master_url, secret_file)
     except (OSError, ProtocolError) as exc:
-        fail(f"cannot reach the master at {master_url}: {exc}", EXIT_UNREACHABLE,
-             "Is it running (vega start-master / vega master)? Is the address right, and does "
-             "this host have the cluster secret?")
+        raise Unreachable(f"cannot reach the master at {master_url}: {exc}",
+                          "Is it running (vega start-master / vega master)? Is the address "
+                          "right, and does this host have the cluster secret?")
 
 
 def request_status(master_url: str, secret_file: str) -> dict:
     """The master's status document; OSError or ProtocolError if it cannot be had."""
-    from vega_runtime.net.connection import Connection, load_secret
-    from vega_runtime.net.framing import ProtocolError
-    from vega_runtime.net.messages import RequestStatus, StatusReply
+    from vega_runtime.net.connection import load_secret
+    from vega_runtime.net.status_request import fetch_master_status
 
     spec = parse_master(master_url)
-    conn = Connection.connect(spec.host, spec.port, load_secret(secret_file) or b"", timeout=5)
-    try:
-        conn.send(RequestStatus())
-        reply = conn.recv()
-    finally:
-        conn.close()
-    if not isinstance(reply, StatusReply):
-        raise ProtocolError(master_url, f"unexpected reply {type(reply).__name__}")
-    return json.loads(reply.status_json)
+    return fetch_master_status(spec.host, spec.port, load_secret(secret_file) or b"")
 
 
 def http_token(secret_file: str, status: Optional[dict]) -> Optional[str]:
@@ -81,7 +72,7 @@ def web_ui_link(master_url: str, secret_file: str, status: Optional[dict] = None
 @click.command("status")
 @click.option("--master", "master_url", help="vega://host:port (default: VEGA_MASTER).")
 @click.option("--json", "as_json", is_flag=True, help="Print the documented JSON form.")
-@click.option("--secret-file", help=SECRET_FILE_HELP)
+@secret_file_option()
 @click.option("--token", "print_token", is_flag=True,
               help="Print the HTTP API token (Authorization: Bearer TOKEN) and, on stderr, the "
                    "link that opens the web UI.")
@@ -108,7 +99,7 @@ def status(master_url: Optional[str], as_json: bool, secret_file: Optional[str],
         if parse_master(url).kind != "vega":
             raise MasterURLError(url)
     except MasterURLError:
-        fail(f"vega status needs a vega://host:port master, not {url!r}", EXIT_USAGE)
+        raise UsageError(f"vega status needs a vega://host:port master, not {url!r}")
     data = fetch_status(url, secret_file_for(secret_file))
     if as_json:
         click.echo(json.dumps(data, indent=2))
@@ -127,9 +118,10 @@ def _print_token(url: str, secret_file: str) -> None:
         status = None
     token = http_token(secret_file, status)
     if token is None:
-        fail("no cluster secret here, and the master's token file cannot be read", EXIT_USAGE,
-             "Run this as the master's user on its host (it writes MASTER_WORK_DIR/master.token), "
-             "or give the cluster's secret (--secret-file)")
+        raise UsageError("no cluster secret here, and the master's token file cannot be read",
+                         "Run this as the master's user on its host (it writes "
+                         "MASTER_WORK_DIR/master.token), or give the cluster's secret "
+                         "(--secret-file)")
     click.echo(token)
     link = web_ui_link(url, secret_file, status) if status else None
     if link:

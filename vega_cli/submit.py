@@ -27,8 +27,8 @@ from vega_runtime.logs import user_stack, user_traceback
 from vega_runtime.master_url import parse_master
 from vega_runtime.processes import DIE_WITH_ENV, own_descendants, tie_from_env
 
-from .errors import (EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE,
-                     error_console, fail)
+from .errors import (EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_OK, CommandError, Unreachable,
+                     UsageError, debug_requested, error_console, full_traceback)
 from .options import cli_settings, job_options, settings_from_flags
 from .staging import build_job_package, stage_files, stage_py_files
 
@@ -47,7 +47,7 @@ PROGRESS_LISTENER = "vega_cli.progress:ProgressDisplay"
 @click.option("--detach", is_flag=True,
               help="Cluster deploy mode: return once the driver is submitted.")
 @click.option("--verbose", is_flag=True, help="Print the resolved configuration and its sources.")
-@click.option("--debug", is_flag=True, help="Show Vega's internal tracebacks.")
+@click.option("--debug", is_flag=True, help="Show Vega's internal tracebacks (as vega --debug).")
 @click.option("--slurm", "slurm_spec", metavar="nodes=N,cores=C,memory=M,time=T",
               help="Run the job on a Vega cluster of its own in a Slurm batch job (sbatch) "
                    "and follow its output; also partition=, account=, qos=, constraint=.")
@@ -58,8 +58,9 @@ def submit(master: Optional[str], deploy_mode: str, name: Optional[str], py_file
            executor_memory: Optional[str], executor_cores: Optional[int],
            total_executor_cores: Optional[int], supervise: bool, detach: bool,
            pyspark_compat: bool, verbose: bool, debug: bool, slurm_spec: Optional[str],
-           job: str, args: Tuple[str, ...]) -> None:
-    """Package and run JOB (a Python script) with ARGS."""
+           job: str, args: Tuple[str, ...]) -> int:
+    """Package and run JOB (a Python script) with ARGS; returns the exit code."""
+    debug = debug or debug_requested()
     _tie_to_starter()
     confs = settings_from_flags(confs, executor_memory, executor_cores, total_executor_cores,
                                 pyspark_compat)
@@ -68,13 +69,13 @@ def submit(master: Optional[str], deploy_mode: str, name: Optional[str], py_file
     if slurm_spec is not None:
         from .slurm_submit import submit_to_slurm
 
-        raise SystemExit(submit_to_slurm(slurm_spec, master, job, args, confs, name,
-                                         config_file, py_files, files))
+        return submit_to_slurm(slurm_spec, master, job, args, confs, name, config_file,
+                               py_files, files)
     if verbose:
         _print_config(config_file, cli_conf)
         _print_web_ui(config_file, cli_conf)
     if (supervise or detach) and deploy_mode != "cluster":
-        fail("--supervise and --detach need --deploy-mode cluster", EXIT_USAGE)
+        raise UsageError("--supervise and --detach need --deploy-mode cluster")
     staging = tempfile.mkdtemp(prefix="vega-submit-")
     if deploy_mode == "cluster":
         try:
@@ -82,7 +83,7 @@ def submit(master: Optional[str], deploy_mode: str, name: Optional[str], py_file
                                    staging, supervise, detach)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        raise SystemExit(code)
+        return code
     try:
         extra_paths = stage_py_files(py_files, staging)
         files_dir = stage_files(files, staging)
@@ -91,7 +92,7 @@ def submit(master: Optional[str], deploy_mode: str, name: Optional[str], py_file
         code = _run_driver(job, list(args), cli_conf, config_file, extra_paths, files_dir, debug)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    raise SystemExit(code)
+    return code
 
 
 def _tie_to_starter() -> None:
@@ -100,7 +101,7 @@ def _tie_to_starter() -> None:
     if DIE_WITH_ENV not in os.environ:
         return
     if not tie_from_env():
-        fail("the master that started this driver is gone", EXIT_UNREACHABLE)
+        raise Unreachable("the master that started this driver is gone")
     own_descendants()
 
 
@@ -112,13 +113,14 @@ def _resolve_options(master, name, confs, config_file, job, deploy_mode) -> dict
         resolved = Config.load(config_file=config_file, cli=cli_conf)
         spec = parse_master(resolved["vega.master"])
     except (ConfigError, MasterURLError) as exc:
-        fail(str(exc), EXIT_USAGE)
+        raise UsageError(str(exc))
     if deploy_mode == "cluster" and spec.kind != "vega":
-        fail(f"--deploy-mode cluster needs a vega://host:port master, not {spec.url!r}",
-             EXIT_USAGE, "Run local masters in client mode (the default).")
+        raise UsageError(f"--deploy-mode cluster needs a vega://host:port master, not {spec.url!r}",
+                         "Run local masters in client mode (the default).")
     if not os.path.isfile(job):
-        fail(f"job file {job!r} does not exist", EXIT_USAGE,
-             "Give the path of a Python script, e.g. vega submit jobs/wordcount.py data/sample.txt")
+        raise UsageError(f"job file {job!r} does not exist",
+                         "Give the path of a Python script, e.g. vega submit "
+                         "jobs/wordcount.py data/sample.txt")
     if "vega.app.name" not in cli_conf:
         cli_conf["vega.app.name"] = os.path.splitext(os.path.basename(job))[0]
     return cli_conf
@@ -148,7 +150,7 @@ def _run_in_cluster(job: str, args: List[str], cli_conf: dict, config_file: Opti
     finally:
         conn.close()
     if not isinstance(reply, DriverSubmitted):
-        fail(f"the master did not accept the driver: {reply}", EXIT_JOB_FAILED)
+        raise CommandError(f"the master did not accept the driver: {reply}")
     console = error_console()
     console.print(f"vega: driver {reply.driver_id} submitted to {url}", highlight=False)
     if detach:
@@ -159,9 +161,10 @@ def _run_in_cluster(job: str, args: List[str], cli_conf: dict, config_file: Opti
         end = stream_logs(master_connection(url, None), reply.driver_id, follow=True)
         return EXIT_CANCELLED if end.state == "killed" else end.exit_code
     except (OSError, VegaError) as exc:  # the master went away while we followed
-        fail(f"lost the master while following driver {reply.driver_id} ({exc}); it may "
-             f"still be running", EXIT_JOB_FAILED,
-             f"Follow it again with: vega logs --follow --master {url} {reply.driver_id}")
+        raise CommandError(f"lost the master while following driver {reply.driver_id} "
+                           f"({exc}); it may still be running",
+                           f"Follow it again with: vega logs --follow --master {url} "
+                           f"{reply.driver_id}")
     except KeyboardInterrupt:
         kill = master_connection(url, None)
         try:
@@ -184,8 +187,8 @@ def _check_syntax(job: str) -> None:
     try:
         compile(source, job, "exec")
     except SyntaxError as exc:
-        fail(f"{job}:{exc.lineno}: syntax error: {exc.msg}", EXIT_JOB_FAILED,
-             (exc.text or "").rstrip())
+        raise CommandError(f"{job}:{exc.lineno}: syntax error: {exc.msg}",
+                           (exc.text or "").rstrip())
 
 
 def _print_config(config_file: Optional[str], cli_conf: dict) -> None:
@@ -207,7 +210,7 @@ def _print_web_ui(config_file: Optional[str], cli_conf: dict) -> None:
     conf = Config.load(config_file=config_file, cli=cli_conf)
     kind = parse_master(conf["vega.master"]).kind
     if kind == "local-cluster":
-        logging.getLogger("vega_runtime.scheduler.local_cluster").setLevel(logging.INFO)
+        logging.getLogger("vega_runtime.deploy.local_cluster").setLevel(logging.INFO)
     elif kind == "vega":
         link = web_ui_link(conf["vega.master"], resolve_secret_file(conf["vega.secret.file"]))
         error_console().print(f"vega: web UI: {link or 'unavailable (the master did not say where)'}",
@@ -251,7 +254,7 @@ def _run_driver(job: str, args: List[str], cli_conf: dict, config_file: Optional
         console = error_console()
         console.print(f"[bold red]vega: error:[/] the job {escape(job)} raised "
                       f"{type(exc).__name__}: {escape(str(exc))}")
-        console.print(user_traceback(exc) if not debug else _full_traceback(exc), markup=False,
+        console.print(user_traceback(exc) if not debug else full_traceback(exc), markup=False,
                       highlight=False)
         return EXIT_JOB_FAILED
 
@@ -266,13 +269,7 @@ def _report(job: str, exc: VegaError, debug: bool) -> None:
         console.print(f'(raised by the driver at "{where.filename}", line {where.lineno}, '
                       f"in {where.name})", markup=False, style="dim")
     if debug:
-        console.print(_full_traceback(exc), markup=False)
-
-
-def _full_traceback(exc: BaseException) -> str:
-    import traceback
-
-    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        console.print(full_traceback(exc), markup=False)
 
 
 def _exit_code(code) -> int:

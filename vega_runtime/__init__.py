@@ -11,10 +11,10 @@ executors that need only part of the engine start without loading all of it.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
 from ._version import __version__
+from .lazy_imports import load_entry_point
 
 #: public name -> the module that defines it
 _EXPORTS = {
@@ -40,7 +40,7 @@ def __getattr__(name: str):
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'vega_runtime' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
+    value = load_entry_point(f"{__name__}{module}:{name}")
     globals()[name] = value
     return value
 

@@ -485,9 +485,6 @@ class Config(Mapping[str, Any]):
         _apply(resolved, origins, values, origin)
         return Config(resolved, origins)
 
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self._values)
-
     @classmethod
     def load(cls, config_file: str | None = None, environ: Mapping[str, str] | None = None,
              cli: Mapping[str, Any] | None = None, overrides: Mapping[str, Any] | None = None,
@@ -523,7 +520,7 @@ def rpc_limits(conf: Mapping[str, Any]) -> dict[str, Any]:
 
 def http_limits(conf: Mapping[str, Any]) -> dict[str, Any]:
     """``deploy.http_api`` servers' keyword arguments from ``vega.ui.*``: connection caps
-    and request/response deadlines (the master's HTTP port, workers' /metrics)."""
+    and request/response deadlines (the master's HTTP port, workers' and drivers' /metrics)."""
     return {"max_connections": conf["vega.ui.max_connections"],
             "per_address": conf["vega.ui.max_connections_per_address"],
             "request_timeout": conf["vega.ui.request_timeout"],

@@ -4,66 +4,45 @@ from __future__ import annotations
 
 import atexit
 import collections
-import importlib
-import importlib.util
 import itertools
 import logging
 import os
-import posixpath
 import shutil
 import sys
 import tempfile
 import threading
 import time
-import uuid
 import weakref
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence
 
-from . import aliases
+from . import aliases, context_backend
 from ._version import __version__
 from .errors import BroadcastNotSerializable, ContextStoppedError, DriverOnlyError, InputError
 from .context_files import FileShipping
 from .context_jobs import _NO_JOB, JobControl
+from .lazy_imports import lazy_module, load_entry_point
 from .master_url import MasterSpec, parse_master
 from .private_files import make_private_dirs, open_private
 
 
-def _lazy(name: str):
-    """Module ``name``, executed on its first attribute access (importlib's LazyLoader).
-
-    A local cluster's fork server needs ~0.1 s to import Vega: a Context starts it before
-    anything else, and the engine modules below load while it does, not before.
-    """
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.find_spec(name)
-    spec.loader = importlib.util.LazyLoader(spec.loader)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    parent, _, child = name.rpartition(".")
-    setattr(sys.modules[parent], child, module)
-    return module
-
-
-config = _lazy("vega_runtime.config")
-hdfs = _lazy("vega_runtime.io.hdfs")
-io_files = _lazy("vega_runtime.io.files")
-outputs = _lazy("vega_runtime.io.output")
-dependency = _lazy("vega_runtime.rdd.dependency")
-sources = _lazy("vega_runtime.rdd.sources")
-allocation = _lazy("vega_runtime.scheduler.allocation")
-block_tracker = _lazy("vega_runtime.scheduler.block_tracker")
-dag = _lazy("vega_runtime.scheduler.dag")
-event_log = _lazy("vega_runtime.scheduler.event_log")
-job_metrics = _lazy("vega_runtime.scheduler.job_metrics")
-listener = _lazy("vega_runtime.scheduler.listener")
-speculation = _lazy("vega_runtime.scheduler.speculation")
-map_output = _lazy("vega_runtime.scheduler.map_output")
-runner = _lazy("vega_runtime.scheduler.runner")
-serde = _lazy("vega_runtime.serde")
-shared = _lazy("vega_runtime.shared")
-task_context = _lazy("vega_runtime.task_context")
+config = lazy_module("vega_runtime.config")
+hdfs = lazy_module("vega_runtime.io.hdfs")
+io_files = lazy_module("vega_runtime.io.files")
+outputs = lazy_module("vega_runtime.io.output")
+sources = lazy_module("vega_runtime.rdd.sources")
+allocation = lazy_module("vega_runtime.scheduler.allocation")
+block_tracker = lazy_module("vega_runtime.scheduler.block_tracker")
+dag = lazy_module("vega_runtime.scheduler.dag")
+event_log = lazy_module("vega_runtime.scheduler.event_log")
+job_metrics = lazy_module("vega_runtime.scheduler.job_metrics")
+listener = lazy_module("vega_runtime.scheduler.listener")
+speculation = lazy_module("vega_runtime.scheduler.speculation")
+map_output = lazy_module("vega_runtime.scheduler.map_output")
+runner = lazy_module("vega_runtime.scheduler.runner")
+serde = lazy_module("vega_runtime.serde")
+checkpoints = lazy_module("vega_runtime.context_checkpoints")
+shared = lazy_module("vega_runtime.shared")
+task_context = lazy_module("vega_runtime.task_context")
 
 if TYPE_CHECKING:
     from .rdd.base import RDD
@@ -89,7 +68,7 @@ class Context(JobControl, FileShipping):
             overrides["vega.master"] = master
         if app_name is not None:
             overrides["vega.app.name"] = app_name
-        early_forkserver = _start_local_cluster_early(master)
+        early_forkserver = context_backend.start_local_cluster_early(master)
         try:
             self.conf = config.Config.load(config_file=config_file, overrides=overrides)
             self.master_spec: MasterSpec = parse_master(self.conf["vega.master"])
@@ -137,14 +116,19 @@ class Context(JobControl, FileShipping):
                                                 self.master_spec.url,
                                       self.hdfs_settings)
             self._bus.listeners.append(self.event_log)
-        #: the relay of this application's events to a cluster master (cluster backends)
-        self._event_relay = None
         self._metrics_server = None
-        if self.conf["vega.driver.metrics.port"]:
-            self._metrics_server = job_metrics.serve_driver_metrics(
-                self.job_metrics, self.conf["vega.driver.metrics.port"],
-                self._driver_addresses()[1], self._cluster_secret())
-        self.backend = self._create_backend()
+        if self.conf["vega.driver.metrics.port"]:  # the workers' /metrics server
+            from .config import http_limits
+            from .deploy.http_api import start_metrics_http
+
+            self._metrics_server = start_metrics_http(
+                context_backend.driver_addresses(self.conf, self.master_spec)[1],
+                self.conf["vega.driver.metrics.port"],
+                job_metrics.JobMetricsCollector(self.job_metrics),
+                context_backend.cluster_secret(self.conf, self.master_spec),
+                **http_limits(self.conf))
+        #: the relay of this application's events to a cluster master (cluster backends)
+        self.backend, self._event_relay = context_backend.create_backend(self)
         self._log_environment()
         self._runner = runner.JobRunner(
             self.backend,
@@ -166,7 +150,8 @@ class Context(JobControl, FileShipping):
     def get_or_create(cls, conf: Optional[Dict[str, Any]] = None) -> "Context":
         """The running Context of this process, or a new one from ``conf``.
 
-        >>> # Context.get_or_create() is Context.get_or_create()  ->  True
+        >>> Context.get_or_create() is Context.get_or_create()
+        True
         """
         active = cls._active() if cls._active is not None else None
         if active is not None and not active._stopped:
@@ -176,92 +161,9 @@ class Context(JobControl, FileShipping):
     def _configured_listeners(self) -> List[listener.JobListener]:
         listeners = []
         for spec in filter(None, (s.strip() for s in self.conf["vega.listeners"].split(","))):
-            module, _, name = spec.partition(":")
-            listeners.append(getattr(importlib.import_module(module), name)())
+            listeners.append(load_entry_point(spec)())
         return listeners
 
-    def _create_backend(self):
-        spec = self.master_spec
-        output = self._on_task_output
-        budget = self.conf["vega.storage.memory"]
-        from .scheduler.local_backend import InlineBackend, ProcessPoolBackend
-
-        if spec.kind in ("inline", "local") and self.conf["vega.dynamic_allocation.enabled"]:
-            log.warning("vega.dynamic_allocation.enabled has no effect on %s: its executors "
-                        "are fixed (use a cluster or local-cluster master)", spec.url)
-        if spec.kind == "inline":
-            return InlineBackend(self.app_dir, output, budget)
-        if spec.kind == "local":
-            return ProcessPoolBackend(spec.cores, self.app_dir, output, budget,
-                                      self.conf["vega.locality.wait"])
-        return self._create_cluster_backend(spec)
-
-    def _create_cluster_backend(self, spec: MasterSpec):
-        """A backend on a running cluster, or on a local-cluster started for this Context."""
-        from .config import rpc_limits
-        from .net.connection import create_secret_file, load_secret, resolve_secret_file
-        from .scheduler.cluster_backend import ClusterBackend, MasterEventRelay, MasterLogRelay
-        from .scheduler.local_cluster import LocalCluster
-
-        cluster = None
-        if spec.kind == "local-cluster":
-            secret_file = os.path.join(self.app_dir, "cluster-secret")
-            create_secret_file(secret_file)
-            cluster = LocalCluster(spec, os.path.join(self.app_dir, "cluster"), secret_file,
-                                   self._early_forkserver)
-            host, port = "127.0.0.1", cluster.master_port
-        else:
-            secret_file = resolve_secret_file(self.conf["vega.secret.file"])
-            host, port = spec.host, spec.port
-        secret = load_secret(secret_file)
-        advertise, bind = self._driver_addresses()
-        request = {"name": self.app_name, "cores_max": self.conf["vega.cores.max"],
-                   "executor_cores": self.conf["vega.executor.cores"],
-                   "executor_memory": self.conf["vega.executor.memory"],
-                   "labels": list(self.conf["vega.executor.labels"]),
-                   "package": self.conf["vega.submit.package"]}
-        try:
-            backend = ClusterBackend(host, port, secret, request, advertise,
-                                     bind,
-                                     self._on_task_output, self._bus.on_waiting,
-                                     self.conf["vega.locality.wait"],
-                                     self.conf["vega.scheduler.executor_wait_timeout"],
-                                     starting=cluster is not None,
-                                     master_reconnect_timeout=self.conf["vega.master.reconnect_timeout"],
-                                     server_limits=rpc_limits(self.conf),
-                                     allocation=allocation.AllocationSettings.from_conf(self.conf))
-            backend.owned_cluster = cluster
-            backend.broadcast_dir = os.path.join(self.app_dir, "broadcast")
-            self._bus.listeners.append(MasterLogRelay(backend))
-            self._event_relay = MasterEventRelay(backend)
-            self._event_relay.application_start(backend.app_id, self.app_name, spec.url,
-                                                context_id=self.application_id)
-            self._bus.listeners.append(self._event_relay)
-            backend.metrics_source = lambda: {**self.job_metrics.snapshot(),
-                                              "cached_rdds": self.cached_rdds()}
-            backend.holds_cached_blocks = self._blocks.holds_blocks
-            if cluster is not None:  # every core, or as many as vega.cores.max allows
-                wanted = spec.workers * spec.cores
-                cores_max = self.conf["vega.cores.max"]
-                if cores_max:
-                    wanted = min(wanted, cores_max)
-                if backend.allocation is not None:  # only what dynamic allocation asks for
-                    wanted = min(wanted, backend.allocation.target)
-                backend.wait_for_executors(wanted, 60.0)
-        except BaseException:
-            if cluster is not None:
-                cluster.stop()
-            raise
-        return backend
-
-    def _cluster_secret(self) -> Optional[bytes]:
-        """The secret of the vega:// cluster this driver joins (None in local modes, whose
-        secret, if any, is made later with their cluster)."""
-        if self.master_spec.kind != "vega":
-            return None
-        from .net.connection import load_secret, resolve_secret_file
-
-        return load_secret(resolve_secret_file(self.conf["vega.secret.file"]))
     def _event_writers(self) -> List[event_log.EventWriter]:
         return [x for x in self._bus.listeners if isinstance(x, event_log.EventWriter)]
 
@@ -276,17 +178,6 @@ class Context(JobControl, FileShipping):
                    "pythonExecutable": sys.executable, "platform": platform.platform()}
         for writer in self._event_writers():
             writer.environment(settings, runtime)
-
-    def _driver_addresses(self) -> Tuple[str, str]:
-        """(advertised, bound) addresses of the driver's listeners: ``vega.driver.host``,
-        else VEGA_LOCAL_IP, else the local address routing to the master (loopback for
-        local masters); ``vega.driver.bind``, else the advertised one."""
-        from .net.addresses import advertise_address
-
-        spec = self.master_spec
-        peer = spec.host if spec.kind == "vega" else "127.0.0.1"
-        advertise = advertise_address(self.conf["vega.driver.host"] or None, peer)
-        return advertise, self.conf["vega.driver.bind"] or advertise
 
     # -- lifecycle -----------------------------------------------------------------
     #: The driver's Python as ``major.minor`` (PySpark's ``pythonVer``); a task refuses to run
@@ -321,8 +212,8 @@ class Context(JobControl, FileShipping):
                     summary = event_log.summarize(self.event_log.path, self.hdfs_settings)
                 self._bus.on_application_end(summary)
                 if self._metrics_server is not None:
-                    self._metrics_server[0].shutdown()
-                    self._metrics_server[0].server_close()
+                    self._metrics_server.shutdown()
+                    self._metrics_server.server_close()
                 log.info("context %s stopped", self.application_id)
 
     def __enter__(self) -> "Context":
@@ -457,7 +348,8 @@ class Context(JobControl, FileShipping):
     def parallelize(self, data: Iterable, num_slices: Optional[int] = None) -> RDD:
         """An RDD of a local collection, cut into ``num_slices`` partitions.
 
-        >>> # ctx.parallelize(range(5), 2).glom().collect() -> [[0, 1], [2, 3, 4]]
+        >>> ctx.parallelize(range(5), 2).glom().collect()
+        [[0, 1], [2, 3, 4]]
         """
         return sources.ParallelCollectionRDD(self, data, num_slices or self.default_parallelism)
 
@@ -467,7 +359,8 @@ class Context(JobControl, FileShipping):
               num_slices: Optional[int] = None) -> RDD:
         """Integers from ``start`` up to, not including, ``end``.
 
-        >>> # ctx.range(1, 7, 2).collect() -> [1, 3, 5]
+        >>> ctx.range(1, 7, 2).collect()
+        [1, 3, 5]
         """
         if end is None:
             start, end = 0, start
@@ -480,7 +373,8 @@ class Context(JobControl, FileShipping):
     def union(self, rdds: Sequence[RDD]) -> RDD:
         """The elements of all ``rdds``, one after another.
 
-        >>> # ctx.union([ctx.parallelize([1]), ctx.parallelize([2])]).collect() -> [1, 2]
+        >>> ctx.union([ctx.parallelize([1]), ctx.parallelize([2])]).collect()
+        [1, 2]
         """
         from .rdd.narrow import PartitionerAwareUnionRDD, UnionRDD
 
@@ -496,7 +390,8 @@ class Context(JobControl, FileShipping):
                   use_unicode: bool = True) -> RDD:
         """Lines of text files: a file, a directory, a glob or a comma-separated list.
 
-        >>> # ctx.text_file("data/sample.txt").count()
+        >>> ctx.text_file("data/sample.txt").count()  # from the checkout
+        14
         """
         return sources.TextFileRDD(self, path, min_partitions or self.default_min_partitions,
                                    self.conf["vega.input.split_size"])
@@ -505,7 +400,8 @@ class Context(JobControl, FileShipping):
                          use_unicode: bool = True) -> RDD:
         """``(path, content)`` for each file (content is always ``str``, as in Python 3 PySpark).
 
-        >>> # ctx.whole_text_files("data/").keys().collect()
+        >>> [path.rsplit("/", 1)[1] for path in ctx.whole_text_files("data/").keys().collect()]
+        ['sample.txt']
         """
         return sources.WholeFilesRDD(self, path, min_partitions or self.default_min_partitions,
                                      self.conf["vega.input.split_size"], binary=False)
@@ -518,7 +414,13 @@ class Context(JobControl, FileShipping):
     def binary_records(self, path: str, record_length: int) -> RDD:
         """Fixed-length ``bytes`` records of ``record_length`` bytes from binary files.
 
-        >>> # ctx.binary_records("data/records.bin", 8).count()
+        >>> import os, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "records.bin")
+        >>> with open(path, "wb") as fh:
+        ...     _ = fh.write(bytes(range(24)))
+        >>> ctx.binary_records(path, 8).map(lambda r: r[0]).collect()
+        [0, 8, 16]
+        >>> os.remove(path); os.rmdir(os.path.dirname(path))
         """
         if record_length < 1:
             raise ValueError(f"record_length must be positive, not {record_length}")
@@ -541,7 +443,9 @@ class Context(JobControl, FileShipping):
     def broadcast(self, value: Any) -> shared.Broadcast:
         """Send ``value`` to every executor once; read it in tasks as ``b.value``.
 
-        >>> # b = ctx.broadcast({1: "a"}); ctx.parallelize([1]).map(lambda k: b.value[k]).collect()
+        >>> b = ctx.broadcast({1: "a"})
+        >>> ctx.parallelize([1]).map(lambda k: b.value[k]).collect()
+        ['a']
         """
         self._check_running()
         broadcast_id = next(self._ids)
@@ -560,7 +464,8 @@ class Context(JobControl, FileShipping):
                     accum_param: Optional[shared.AccumulatorParam] = None) -> shared.Accumulator:
         """A counter tasks add to; read ``acc.value`` on the driver.
 
-        >>> # acc = ctx.accumulator(0); ctx.range(5).foreach(lambda x: acc.add(x)); acc.value -> 10
+        >>> acc = ctx.accumulator(0); ctx.range(5).foreach(lambda x: acc.add(x)); acc.value
+        10
         """
         self._check_running()
         acc = shared.Accumulator(next(self._ids), value, accum_param)
@@ -590,9 +495,14 @@ class Context(JobControl, FileShipping):
     def cached_rdds(self) -> List[dict]:
         """Persisted RDDs and where their partitions are cached (for ``vega status``/the UI).
 
-        >>> # ctx.cached_rdds() -> [{'id': 3, 'name': None, 'storage_level': 'MEMORY_ONLY',
-        >>> #   'partitions': 4, 'cached_partitions': 4, 'memory_bytes': 2880, 'disk_bytes': 0,
-        >>> #   'executors': ['exec-1', 'exec-2']}]
+        >>> squares = ctx.parallelize(range(100), 4).map(lambda x: x * x).cache()
+        >>> squares.count()
+        100
+        >>> [(r["partitions"], r["storage_level"]) for r in ctx.cached_rdds()
+        ...  if r["id"] == squares.id()]
+        [(4, 'MEMORY_ONLY')]
+        >>> squares.unpersist().is_cached
+        False
         """
         return [{"id": rdd.rdd_id, "name": rdd.name(), "storage_level": rdd.storage_level.name,
                  "partitions": rdd.get_num_partitions(), **self._blocks.usage(rdd.rdd_id)}
@@ -602,17 +512,14 @@ class Context(JobControl, FileShipping):
         """Checkpoints go to a new directory per application under ``directory`` (a local
         path or an HDFS URL), created if missing, as in PySpark.
 
-        >>> # ctx.set_checkpoint_dir("/tmp/ckpt"); ctx.get_checkpoint_dir() -> 'file:/tmp/ckpt/<uuid>'
+        >>> import shutil, tempfile
+        >>> parent = tempfile.mkdtemp()
+        >>> ctx.set_checkpoint_dir(parent)
+        >>> ctx.get_checkpoint_dir().startswith("file:" + parent + "/")
+        True
+        >>> shutil.rmtree(parent)
         """
-        unique = str(uuid.uuid4())
-        if hdfs.is_hdfs(directory):
-            self.checkpoint_dir = posixpath.join(directory.rstrip("/"), unique)
-            target = outputs.output_dir(self.checkpoint_dir, self.hdfs_settings)
-            target.makedirs(target.root)
-        else:
-            self.checkpoint_dir = os.path.join(os.path.abspath(io_files.local_path(directory)),
-                                               unique)
-            os.makedirs(self.checkpoint_dir, exist_ok=True)
+        self.checkpoint_dir = checkpoints.new_checkpoint_dir(directory, self.hdfs_settings)
 
     def get_checkpoint_dir(self) -> Optional[str]:
         """This application's checkpoint directory as a URI (``file:/...``, ``hdfs://...``),
@@ -624,7 +531,8 @@ class Context(JobControl, FileShipping):
                 partitions: Optional[Sequence[int]] = None, allow_local: bool = False) -> list:
         """Run ``partition_func`` on the given partitions and concatenate what it returns.
 
-        >>> # ctx.run_job(ctx.parallelize(range(6), 3), lambda it: [sum(it)], [0, 2]) -> [1, 9]
+        >>> ctx.run_job(ctx.parallelize(range(6), 3), lambda it: [sum(it)], [0, 2])
+        [1, 9]
         """
         parts = self.run_partitions(rdd, lambda it: list(partition_func(it)), partitions)
         return [x for part in parts for x in part]
@@ -637,7 +545,7 @@ class Context(JobControl, FileShipping):
             if partitions is None:
                 partitions = range(rdd.get_num_partitions())
             results = self._runner.run_job(rdd, func, list(partitions), repr(rdd))
-            self._checkpoint_lineage(rdd)
+            checkpoints.write_checkpoints(self, rdd, self._runner.run_job)
             return results
 
     def run_partitions_within(self, rdd: RDD, func: Callable[[Iterable], Any],
@@ -664,26 +572,6 @@ class Context(JobControl, FileShipping):
             raise
         outputs.commit_output(target)
 
-    def _checkpoint_lineage(self, rdd: RDD) -> None:
-        """Write out RDDs marked for checkpointing that this job computed."""
-        for marked in _lineage(rdd):
-            if marked._checkpoint_requested and marked._checkpoint_rdd is None:
-                base = self.checkpoint_dir if marked._checkpoint_requested == "reliable" \
-                    else os.path.join(self.app_dir, "checkpoints")
-                directory = posixpath.join(base, f"rdd-{marked.rdd_id}")
-                target = outputs.output_dir(directory, self.hdfs_settings)
-                target.makedirs(target.root)
-
-                def write(records: Iterable, target=target) -> None:
-                    part = target.join(f"part-{task_context.TaskContext.get().partition:05d}")
-                    with target.open_write(part + ".tmp") as out:
-                        serde.dump_batches(records, out, 1024)
-                    target.rename(part + ".tmp", part)
-
-                n = marked.get_num_partitions()
-                self._runner.run_job(marked, write, list(range(n)), f"checkpoint {marked!r}")
-                marked._checkpoint_rdd = sources.CheckpointRDD(self, directory, n, marked.partitioner)
-
     def _on_task_output(self, task_id: int, executor_id: str, host: str, stream: str,
                         text: str) -> None:
         spec = self._runner.task(task_id)
@@ -697,32 +585,10 @@ class Context(JobControl, FileShipping):
         return f"<Context {self.application_id} master={self.master} app={self.app_name!r}>"
 
 
-def _start_local_cluster_early(master: Optional[str]):
-    """The fork server of a local cluster asked for by name (the master argument wins over
-    every configuration source), started before the configuration is read; else None."""
-    if not master or not master.replace(" ", "").startswith("local-cluster["):
-        return None
-    from .scheduler.local_cluster import start_forkserver
-
-    return start_forkserver()
-
-
 aliases.install(Context, aliases.CONTEXT_MEMBERS)
 
 #: PySpark's name for the same thing, so ``SparkContext(...)`` jobs port by import alone.
 SparkContext = Context
-
-
-def _lineage(rdd: RDD) -> List[RDD]:
-    seen: Dict[int, RDD] = {}
-    stack = [rdd]
-    while stack:
-        current = stack.pop()
-        if current.rdd_id not in seen:
-            seen[current.rdd_id] = current
-            deps: List[dependency.Dependency] = current.dependencies()
-            stack.extend(d.rdd for d in deps)
-    return list(seen.values())
 
 
 def _shutdown(backend, app_dir: str) -> None:

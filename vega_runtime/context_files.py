@@ -23,7 +23,15 @@ class FileShipping:
         """Ship a file (or, with ``recursive=True``, a directory) to every executor; tasks
         find it with ``SparkFiles.get(name)``.
 
-        >>> # ctx.add_file("lookup.csv"); rdd.map(lambda x: open(SparkFiles.get("lookup.csv")).read())
+        >>> import os, tempfile
+        >>> from vega_runtime import SparkFiles
+        >>> path = os.path.join(tempfile.mkdtemp(), "lookup.csv")
+        >>> with open(path, "w") as fh:
+        ...     _ = fh.write("a,1")
+        >>> ctx.add_file(path)
+        >>> ctx.parallelize([0]).map(lambda _: open(SparkFiles.get("lookup.csv")).read()).collect()
+        ['a,1']
+        >>> os.remove(path); os.rmdir(os.path.dirname(path))
         """
         kind = "file"
         if os.path.isdir(path):

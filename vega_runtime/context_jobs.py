@@ -85,7 +85,12 @@ class JobControl:
                       interrupt_on_cancel: bool = False) -> None:
         """Jobs this thread submits from now on belong to ``group_id`` (see ``cancel_job_group``).
 
-        >>> # ctx.set_job_group("nightly", "nightly report"); rdd.count(); ctx.cancel_job_group("nightly")
+        >>> ctx.set_job_group("nightly", "nightly report")
+        >>> ctx.parallelize(range(3)).count()  # cancel_job_group("nightly") would stop it
+        3
+        >>> ctx.get_local_property("spark.jobGroup.id")
+        'nightly'
+        >>> ctx.set_local_property("spark.jobGroup.id", None)  # no group again
         """
         self.set_local_property(JOB_GROUP, group_id)
         self.set_local_property("spark.job.description", description)
@@ -110,7 +115,12 @@ class JobControl:
     def add_job_tag(self, tag: str) -> None:
         """Tag the jobs this thread submits from now on (see ``cancel_jobs_with_tag``).
 
-        >>> # ctx.add_job_tag("nightly"); rdd.count(); ctx.cancel_jobs_with_tag("nightly")
+        >>> ctx.add_job_tag("nightly")
+        >>> ctx.parallelize(range(3)).count()  # cancel_jobs_with_tag("nightly") would stop it
+        3
+        >>> sorted(ctx.get_job_tags())
+        ['nightly']
+        >>> ctx.remove_job_tag("nightly")
         """
         if not tag or "," in tag:
             raise ValueError(f"a job tag is a non-empty string without commas, not {tag!r}")

@@ -33,6 +33,84 @@ class ConfigError(VegaError):
         return f"{where}{self.key} {self.problem}"
 
 
+class DaemonStartFailed(VegaError):
+    """A master or worker could not start (its port is taken, its work dir unwritable...).
+
+    >>> str(DaemonStartFailed("the master on 127.0.0.1:7077", "[Errno 98] Address already in use"))
+    'cannot start the master on 127.0.0.1:7077: [Errno 98] Address already in use'
+    """
+
+    def __init__(self, what: str, reason: str):
+        super().__init__(what, reason)
+        self.what, self.reason = what, reason
+
+    def __str__(self) -> str:
+        return f"cannot start {self.what}: {self.reason}"
+
+
+class MasterUnreachable(VegaError):
+    """A driver cannot reach (or lost, for longer than it waits) its cluster's master."""
+
+    def __init__(self, url: str, reason: str):
+        super().__init__(url, reason)
+        self.url, self.reason = url, reason
+
+    def __str__(self) -> str:
+        return (f"cannot reach the master at {self.url}: {self.reason}. Check that it runs "
+                "(vega status --master URL) and that this host can reach its port")
+
+
+class ApplicationRefused(VegaError):
+    """The master refused to register the application (its reason says why)."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"the master refused the application: {self.reason}"
+
+
+class NoExecutors(VegaError):
+    """No executor came within ``vega.scheduler.executor_wait_timeout``."""
+
+    def __init__(self, seconds: float, reason: str):
+        super().__init__(seconds, reason)
+        self.seconds, self.reason = seconds, reason
+
+    def __str__(self) -> str:
+        return (f"no executor became available within {self.seconds:.0f}s ({self.reason}); "
+                "start workers (vega worker vega://MASTER:PORT) or raise "
+                "vega.scheduler.executor_wait_timeout")
+
+
+class ExecutorsCannotStart(VegaError):
+    """Workers could not start this application's executors, and the master gave up on it."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return (f"the application's executors cannot start: {self.reason}. The master ended "
+                "the application after repeated failed launches")
+
+
+class SecretFileMissing(ConfigError):
+    """The cluster secret file named (by --secret-file, VEGA_SECRET_FILE or a setting) is
+    not there; ``hint`` says how to make one."""
+
+    def __init__(self, path: str, default: str):
+        super().__init__("", "secret file", f"{path!r} does not exist")
+        self.path, self.default = path, default
+        self.args = (path, default)
+
+    @property
+    def hint(self) -> str:
+        return (f"Create one with: vega start-master (it writes {self.default}), or point "
+                "--secret-file at the cluster's secret")
+
+
 class MasterURLError(VegaError):
     """The master URL does not name a master kind Vega knows."""
 
@@ -180,17 +258,6 @@ class OutputExistsError(VegaError):
     def __str__(self) -> str:
         return (f"output path {self.path} already exists; choose another path, delete it, "
                 "or pass overwrite=True")
-
-
-class JobFileError(VegaError):
-    """The job script given to ``vega submit`` cannot be run."""
-
-    def __init__(self, path: str, problem: str):
-        super().__init__(path, problem)
-        self.path, self.problem = path, problem
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.problem}"
 
 
 class StopIterationInUserCode(VegaError, RuntimeError):

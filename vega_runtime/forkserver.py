@@ -48,6 +48,7 @@ from typing import Dict, List, Optional, Sequence
 
 import setproctitle
 
+from .lazy_imports import load_entry_point
 from .net.framing import ConnectionClosed, ProtocolError, recv_frame, send_frame
 from .processes import become_subreaper, die_with_parent, end_adopted
 
@@ -292,8 +293,7 @@ def _run_child(request: dict, inherited: List[int], server_pid: int) -> None:
         os.close(log_fd)
         os.close(null_fd)
         sys.argv = request["title"].split(" ")[2:]  # as ``python -m module ARGS`` would have
-        module, function = request["entry"].split(":")
-        code = getattr(importlib.import_module(module), function)(request["argv"]) or 0
+        code = load_entry_point(request["entry"])(request["argv"]) or 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except BaseException:

@@ -14,11 +14,14 @@ it ends.  ``kill_tree`` does the same from outside, for a parent killing a child
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 import signal
 import threading
 import time
 from typing import Dict, List, Optional
+
+log = logging.getLogger(__name__)
 
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
@@ -131,6 +134,37 @@ def kill_tree(pid: int, include_root: bool = True) -> int:
     return len(doomed)
 
 
+def signal_group(pgid: int, sig: int) -> bool:
+    """Send ``sig`` to the process group ``pgid``; False when no process is left in it."""
+    try:
+        os.killpg(pgid, sig)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def end_group(proc, grace: float) -> None:
+    """End a child that leads its own process group (``start_new_session``) with all it
+    started: SIGTERM the group and wait up to ``grace`` seconds for the child; if it
+    lingers, SIGKILL its whole tree (``kill_tree``: not yet reaped, its pid is still its
+    own); then SIGKILL whatever is left in the group and reap the child.  ``proc`` is a
+    ``subprocess.Popen`` or a fork server's ``ForkedProcess``.  The one way Vega ends the
+    process groups it started (executors, drivers, a local cluster's daemons)."""
+    import subprocess
+
+    if not signal_group(proc.pid, signal.SIGTERM):
+        return
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        kill_tree(proc.pid)
+    signal_group(proc.pid, signal.SIGKILL)  # anything left in its group
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        log.warning("process %d did not exit after SIGKILL", proc.pid)
+
+
 def _signal(pid: int, sig: int) -> bool:
     try:
         os.kill(pid, sig)
@@ -225,14 +259,16 @@ def command_line(pid: int) -> List[str]:
 
 def is_vega_daemon(pid: int, role: str) -> bool:
     """Whether ``pid`` runs ``vega ROLE`` (``python -m vega_cli.main ROLE ...``, the ``vega``
-    script, or the title a fork server gives it), not some process that reuses the pid.
+    script, or a local cluster's ``python -m vega_runtime.deploy.daemon_main ROLE ...``, the
+    title a fork server gives it too), not some process that reuses the pid.
 
     >>> is_vega_daemon(os.getpid(), "master")
     False
     """
     argv = command_line(pid)
     for index, arg in enumerate(argv[:-1]):
-        if arg == "vega_cli.main" or os.path.basename(arg) == "vega":
+        if arg in ("vega_cli.main", "vega_runtime.deploy.daemon_main") \
+                or os.path.basename(arg) == "vega":
             return argv[index + 1] == role
     return False
 
@@ -257,13 +293,39 @@ def pidfile_process(path: str, role: str) -> "tuple[Optional[int], str]":
                   f"it was left alone. The pidfile is stale: remove it")
 
 
-def pidfile_check_source() -> str:
-    """The source of ``pidfile_process`` and what it uses, standing alone (it needs ``os``),
-    for snippets run on other hosts: the Vega installed there may be older than this one."""
-    import inspect
+def is_alive(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie is not).
 
-    return "".join(inspect.getsource(f) + "\n\n" for f in (_stat, command_line, is_vega_daemon,
-                                                          pidfile_process))
+    >>> is_alive(os.getpid())
+    True
+    """
+    return _stat(pid).get("state") not in (None, "Z")
+
+
+def stop_daemon(pid: int, timeout: float, poll: float = 0.05) -> "tuple[bool, bool]":
+    """Stop a daemon that is not a child of this process (``vega master``/``worker`` in
+    the background): SIGTERM its process group (its own after ``setsid``; never this
+    process's), wait ``timeout`` seconds, then SIGKILL the group and wait 5 more.  Returns
+    ``(killed, gone)``: whether SIGKILL was needed, and whether the daemon is gone.  Only
+    for a pid checked with ``pidfile_process``."""
+    killed = False
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+        killed = sig == signal.SIGKILL
+        try:
+            group = os.getpgid(pid)
+        except ProcessLookupError:
+            break
+        if group == os.getpgrp():  # ours too: signal the daemon alone
+            if not _signal(pid, sig):
+                break
+        elif not signal_group(group, sig):
+            break
+        deadline = time.monotonic() + wait
+        while is_alive(pid) and time.monotonic() < deadline:
+            time.sleep(poll)
+        if not is_alive(pid):
+            break
+    return killed, not is_alive(pid)
 
 
 def describe_exit(status: int) -> str:

@@ -194,15 +194,6 @@ def dump_batch(batch: list, out) -> int:
     return len(data)
 
 
-def load_batches(data: bytes) -> Iterator[list]:
-    """Yield the pickled lists written by ``dump_batches`` from a byte string."""
-    stream = io.BytesIO(data)
-    end = len(data)
-    load = pickle.load
-    while stream.tell() < end:
-        yield load(stream)
-
-
 def read_batch_file(path: str, opener=open) -> Iterator[Any]:
     """The records of a file written with ``dump_batches``, streamed batch by batch."""
     with opener(path, "rb") as fh:

@@ -21,7 +21,9 @@ T = TypeVar("T")
 class Broadcast(Generic[T]):
     """A read-only value sent to each executor once.
 
-    >>> # b = ctx.broadcast({"a": 1}); rdd.map(lambda k: b.value[k])
+    >>> b = ctx.broadcast({"a": 1})
+    >>> ctx.parallelize(["a", "a"]).map(lambda k: b.value[k]).collect()
+    [1, 1]
     """
 
     def __init__(self, broadcast_id: int, value: T, path: str,
@@ -103,7 +105,10 @@ class AccumulatorParam(Generic[T]):
 class Accumulator(Generic[T]):
     """A variable tasks can only add to; its value is read on the driver.
 
-    >>> # acc = ctx.accumulator(0); rdd.foreach(lambda x: acc.add(x)); acc.value
+    >>> acc = ctx.accumulator(0)
+    >>> ctx.parallelize([1, 2, 3]).foreach(lambda x: acc.add(x))
+    >>> acc.value
+    6
     """
 
     def __init__(self, accumulator_id: int, value: T,

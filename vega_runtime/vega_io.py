@@ -1,8 +1,11 @@
 """The Rust Vega IO API, for users coming from it: ``HdfsIO``, ``LocalFsIO``, ``Decoders``.
 
->>> # io = HdfsIO("namenode:9870", user="alice")
->>> # io.write_to_hdfs(b"hello", "/data/hello.txt"); io.read_to_vec("/data/hello.txt") -> b'hello'
->>> # lines = io.read_to_rdd_and_decode("/data", ctx, 4, Decoders.to_utf8_lines())
+With a namenode at ``namenode:9870``::
+
+    io = HdfsIO("namenode:9870", user="alice")
+    io.write_to_hdfs(b"hello", "/data/hello.txt")
+    io.read_to_vec("/data/hello.txt")  # b'hello'
+    lines = io.read_to_rdd_and_decode("/data", ctx, 4, Decoders.to_utf8_lines())
 """
 
 from __future__ import annotations

@@ -13,10 +13,10 @@ started down with it; a driver killed here goes with its whole tree.
 
 from __future__ import annotations
 
+import enum
 import json
 import logging
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -27,7 +27,8 @@ from typing import Callable, Dict, List, Optional
 from .. import ids, packaging
 from ..errors import BadPackage
 from ..net.messages import SubmitDriver
-from ..processes import DIE_WITH_ENV, kill_tree
+from ..processes import DIE_WITH_ENV, end_group
+from ..retry import backoff_delay
 from .log_files import wait_rotating_output
 
 log = logging.getLogger(__name__)
@@ -35,11 +36,24 @@ log = logging.getLogger(__name__)
 MAX_RESTARTS = 3
 
 
+class DriverState(str, enum.Enum):
+    SUBMITTED = "submitted"
+    RUNNING = "running"
+    RESTARTING = "restarting"  # supervised, after a failure
+    FINISHED = "finished"
+    FAILED = "failed"
+    KILLED = "killed"
+
+    @property
+    def ended(self) -> bool:
+        return self in (DriverState.FINISHED, DriverState.FAILED, DriverState.KILLED)
+
+
 @dataclass
 class DriverInfo:
     driver_id: str
     request: SubmitDriver
-    state: str = "submitted"  # submitted | running | restarting | finished | failed | killed
+    state: DriverState = DriverState.SUBMITTED
     restarts: int = 0
     exit_code: Optional[int] = None
     pid: int = 0
@@ -49,7 +63,7 @@ class DriverInfo:
 
     @property
     def done(self) -> bool:
-        return self.state in ("finished", "failed", "killed")
+        return self.state.ended
 
 
 class DriverRunner:
@@ -106,14 +120,14 @@ class DriverRunner:
         try:
             package_dir = self._package_dir(info.request.package_sha)
         except OSError as exc:
-            self._end(info, "failed", 1, f"its package is missing: {exc}")
+            self._end(info, DriverState.FAILED, 1, f"its package is missing: {exc}")
             return
         except BadPackage as exc:
-            self._end(info, "failed", 1, str(exc))
+            self._end(info, DriverState.FAILED, 1, str(exc))
             return
         job = os.path.realpath(os.path.join(package_dir, info.request.job_file))
         if not job.startswith(os.path.realpath(package_dir) + os.sep):
-            self._end(info, "failed", 1, f"its job file {info.request.job_file!r} is not in its package")
+            self._end(info, DriverState.FAILED, 1, f"its job file {info.request.job_file!r} is not in its package")
             return
         scratch = os.path.join(self.work_dir, "apps", info.driver_id)
         output = self.output_path(info.driver_id)
@@ -126,36 +140,36 @@ class DriverRunner:
                                         stdin=subprocess.DEVNULL, stdout=out,
                                         stderr=subprocess.STDOUT, start_new_session=True)
             with self.lock:
-                if info.state == "killed":
+                if info.state == DriverState.KILLED:
                     _kill_group(proc)
                     return
-                info.proc, info.pid, info.state = proc, proc.pid, "running"
+                info.proc, info.pid, info.state = proc, proc.pid, DriverState.RUNNING
             log.info("driver %s started (pid %d)", info.driver_id, proc.pid)
             code = wait_rotating_output(proc, output)
             with self.lock:
-                if info.state == "killed":
+                if info.state == DriverState.KILLED:
                     return
                 failed = code != 0
                 if failed and info.request.supervise and info.restarts < self.max_restarts:
                     info.restarts += 1
-                    info.state = "restarting"
+                    info.state = DriverState.RESTARTING
                     message = (f"driver {info.driver_id} exited with code {code}; restarting "
                                f"({info.restarts}/{self.max_restarts})")
                 else:
                     message = None
             if message is None:
-                self._end(info, "failed" if failed else "finished", code,
+                self._end(info, DriverState.FAILED if failed else DriverState.FINISHED, code,
                           f"exited with code {code}")
                 return
             log.warning(message)
             with open(output, "ab") as out:
                 out.write(f"vega: {message}\n".encode())
-            time.sleep(min(5.0, 0.5 * 2 ** info.restarts))
+            time.sleep(backoff_delay(info.restarts, first=0.5, cap=5.0))
 
-    def _end(self, info: DriverInfo, state: str, code: int, reason: str) -> None:
+    def _end(self, info: DriverInfo, state: DriverState, code: int, reason: str) -> None:
         with self.lock:
             info.state, info.exit_code, info.ended = state, code, time.time()
-        log.info("driver %s %s: %s", info.driver_id, state, reason)
+        log.info("driver %s %s: %s", info.driver_id, state.value, reason)
         self.on_change()
 
     def kill(self, driver_id: str) -> bool:
@@ -163,7 +177,7 @@ class DriverRunner:
             info = self.drivers.get(driver_id)
             if info is None or info.done:
                 return False
-            info.state = "killed"
+            info.state = DriverState.KILLED
             info.exit_code, info.ended = 130, time.time()
             proc = info.proc
         if proc is not None:
@@ -177,7 +191,7 @@ class DriverRunner:
     def status(self) -> List[dict]:
         now = time.time()
         with self.lock:
-            return [{"id": d.driver_id, "name": d.request.name, "state": d.state,
+            return [{"id": d.driver_id, "name": d.request.name, "state": d.state.value,
                      "restarts": d.restarts, "exit_code": d.exit_code, "pid": d.pid,
                      "supervise": d.request.supervise, "started": d.submitted,
                      "duration_seconds": round((d.ended or now) - d.submitted, 1)}
@@ -185,19 +199,6 @@ class DriverRunner:
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
-    """SIGTERM the driver's process group (it ends its descendants), then SIGKILL its
-    whole tree and group if it lingers."""
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(5.0)
-        return
-    except ProcessLookupError:
-        return
-    except subprocess.TimeoutExpired:
-        pass
-    kill_tree(proc.pid)  # not yet collected: still the driver's pid
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait()
+    """End a driver's process group (it ends its descendants; its tree goes with SIGKILL
+    if it lingers)."""
+    end_group(proc, grace=5.0)

@@ -1,21 +1,19 @@
-"""The master's I/O: connections in, events to the state machine, actions out.
+"""The master's I/O: events to the state machine, actions out.
 
 Every decision (registration, allocation, expiry, application lifecycle,
 recovery) is made by ``MasterState`` (``master_state.py``), under one lock, from
-events this module makes of what peers send.  The actions it returns are
-carried out here: messages are queued, still under the lock so their order is
-the order of the decisions, on the peer's ``Outbox``, whose own thread does the
-socket write with no lock held.  A slow peer stalls only itself; a failed send
-becomes a "connection lost" event for that peer.  The recovery state is written
-after the lock is released; a failed write is logged at ERROR and retried every
-tick.  One connection per worker and per driver; the first message says which
-it is.
+events made of what peers send (``master_connections.py``).  The actions it
+returns are carried out here: messages are queued, still under the lock so their
+order is the order of the decisions, on the peer's ``Outbox``
+(``MasterConnections.deliver``), whose own thread does the socket write with no
+lock held.  A slow peer stalls only itself; a failed
+send becomes a "connection lost" event for that peer.  The recovery state is
+written after the lock is released (``recovery.RecoveryWriter``); a failed write
+is logged at ERROR and retried every tick.
 """
 
 from __future__ import annotations
 
-import itertools
-import json
 import logging
 import os
 import threading
@@ -23,38 +21,21 @@ import time
 from typing import Callable, Dict, List, Optional
 
 from ..config import Config, rpc_limits
-from ..net.connection import Connection
-from ..net.framing import ProtocolError
-from ..net.messages import (AppEvents, AppLog, AppMetrics, DriverSubmitted, ExecutorExited, FetchPackage,
-                            FollowLogs, KillApplication, KillExecutors, KillResult, LogEnd,
-                            PackageQuery, RegisterApplication, RegisterWorker, RequestExecutors,
-                            RequestStatus, StatusReply,
-                            SubmitDriver, UnregisterApplication, UploadPackage,
-                            WorkerHeartbeat, WorkerStopping)
 from ..net.server import Server
 from ..private_files import make_private_dir
-from .app_logs import AppLogs, RelayedEvents
+from .app_logs import AppLogs
 from .drivers import DriverRunner
-from .master_state import (Action, ApplicationRegistering,
-                           ApplicationUnregistered, ConnectionLost, Disconnect,
-                           ExecutorExitReported, ExecutorsReleased, ExecutorsRequested,
-                           ForgetApplication, HeartbeatReceived,
-                           KillRequested, MasterState, MetricsReported, SaveState, Send, Tick,
-                           WorkerRegistering, WorkerStopped)
-from .master_status import application_document, status_document
-from .outbox import Outbox
+from .master_connections import MasterConnections
+from .master_state import Action, ForgetApplication, KillRequested, MasterState, SaveState, Tick
+from .master_status import StatusQueries
 from .package_store import PackageStore
-from .recovery import RecoveryStore
+from .recovery import RecoveryStore, RecoveryWriter
 
 log = logging.getLogger(__name__)
 
 #: How often silent workers are looked for, old applications forgotten and a failed
 #: recovery write retried.
 TICK_SECONDS = 1.0
-#: How long a closing connection may take to send what was queued for it.
-FLUSH_SECONDS = 5.0
-#: A recovery write that keeps failing is logged at ERROR at most this often.
-SAVE_ERROR_EVERY_SECONDS = 60.0
 
 
 def steady_clock() -> Callable[[], float]:
@@ -65,7 +46,7 @@ def steady_clock() -> Callable[[], float]:
     return lambda: wall + (time.monotonic() - mono)
 
 
-class Master:
+class Master(StatusQueries):
     """The master, configured by ``conf`` (``vega.master.*``, ``vega.worker.timeout``,
     ``vega.net.*``, ``vega.eventlog.dir``); ``vega.master.host`` is the address it
     advertises, and it listens on ``vega.master.bind`` (by default the same address)."""
@@ -92,21 +73,19 @@ class Master:
         self.drivers = DriverRunner(self.work_dir, lambda: self.url, secret_file,
                                     on_change=self.save_state,
                                     max_restarts=conf["vega.master.supervise.max_restarts"])
-        self._outboxes: Dict[int, Outbox] = {}
-        self._sessions = itertools.count(1)
-        self._save_lock = threading.Lock()
-        self._unsaved = False
-        self._save_failing_since: Optional[float] = None
-        self._save_error_logged = 0.0
+        self.connections = MasterConnections(self)
+        self.recovery_writer = RecoveryWriter(self.recovery, self._recovery_snapshot,
+                                              TICK_SECONDS)
         self.advertise_host = conf["vega.master.host"]
         #: the address its ports listen on
         self.bind_host = conf["vega.master.bind"] or self.advertise_host
-        self.server = Server(self.bind_host, conf["vega.master.port"], secret, self._serve,
-                             "master", **rpc_limits(conf))
+        self.server = Server(self.bind_host, conf["vega.master.port"], secret,
+                             self.connections.serve, "master", **rpc_limits(conf))
         #: where its HTTPS port is (``webui_port``, ``token_file``, ``ca_file``,
         #: ``webui_scheme``), set by whoever serves it
         self.webui: Dict[str, object] = {}
-        self._stopped = threading.Event()
+        #: set when the master stops (ends the tick thread and log followers)
+        self.stopped = threading.Event()
 
     @property
     def url(self) -> str:
@@ -119,13 +98,10 @@ class Master:
         return self
 
     def stop(self) -> None:
-        self._stopped.set()
+        self.stopped.set()
         self.server.stop()
         self.drivers.stop()
-        with self.lock:
-            outboxes = list(self._outboxes.values())
-        for outbox in outboxes:
-            outbox.close()
+        self.connections.close_all()
 
     # -- events in, actions out -------------------------------------------------------
     def handle(self, event) -> List[Action]:
@@ -133,15 +109,7 @@ class Master:
         write the state and delete forgotten applications' files (outside it)."""
         with self.lock:
             actions = self.state.handle(event, self.clock())
-            for action in actions:
-                if isinstance(action, (Send, Disconnect)):
-                    outbox = self._outboxes.get(action.session)
-                    if outbox is None:
-                        continue
-                    if isinstance(action, Send):
-                        outbox.put(action.message)
-                    else:
-                        outbox.close()
+            self.connections.deliver(actions)
         for action in actions:
             if isinstance(action, ForgetApplication):
                 self._forget(action)
@@ -152,52 +120,25 @@ class Master:
     def _tick_loop(self) -> None:
         """Expire silent workers, forget old applications, retry a failed write. This
         thread alone notices silent workers: whatever goes wrong, it goes on."""
-        while not self._stopped.wait(TICK_SECONDS):
+        while not self.stopped.wait(TICK_SECONDS):
             try:
                 self.handle(Tick())
-                if self._unsaved:
+                if self.recovery_writer.unsaved:
                     self.save_state()
             except Exception:  # noqa: BLE001
                 log.exception("the master's periodic check failed; checking again in %.0fs",
                               TICK_SECONDS)
 
     def save_state(self) -> None:
-        """Write the recovery state; a failure is logged at ERROR and retried next tick.
+        """Write the recovery state (``RecoveryWriter``); a failure is logged at ERROR and
+        retried next tick."""
+        self.recovery_writer.save()
 
-        Writers do not queue up: while one writes, others only mark the state unsaved,
-        and the writer goes round again."""
-        self._unsaved = True
-        if not self._save_lock.acquire(blocking=False):
-            return
-        try:
-            while self._unsaved:
-                with self.lock:
-                    snapshot = self.state.snapshot()
-                    drivers = list(self.state.recovered_drivers)
-                    self._unsaved = False
-                try:
-                    self.recovery.save(snapshot["apps"], snapshot["workers"],
-                                       drivers + self.drivers.status())
-                except Exception as exc:  # noqa: BLE001 - a full disk must not stop the master
-                    self._unsaved = True
-                    self._save_failed(exc)
-                    return
-                if self._save_failing_since is not None:
-                    log.info("recovery state written again to %s after %.0fs of failures",
-                             self.recovery.path, time.monotonic() - self._save_failing_since)
-                    self._save_failing_since = None
-        finally:
-            self._save_lock.release()
-
-    def _save_failed(self, exc: Exception) -> None:
-        now = time.monotonic()
-        if self._save_failing_since is None:
-            self._save_failing_since = now
-        if now - self._save_error_logged >= SAVE_ERROR_EVERY_SECONDS:
-            self._save_error_logged = now
-            log.error("cannot write the recovery state to %s: %s (retrying every %.0fs; a "
-                      "master restart now would forget the latest changes)",
-                      self.recovery.directory, exc, TICK_SECONDS)
+    def _recovery_snapshot(self):
+        with self.lock:
+            snapshot = self.state.snapshot()
+            drivers = list(self.state.recovered_drivers)
+        return snapshot["apps"], snapshot["workers"], drivers + self.drivers.status()
 
     def _forget(self, action: ForgetApplication) -> None:
         self.logs.remove(action.app_id)
@@ -205,162 +146,10 @@ class Master:
                                           and not d.done for d in self.drivers.drivers.values()):
             self.packages.remove(action.package_sha)
 
-    # -- connections ------------------------------------------------------------------
-    def _serve(self, conn: Connection) -> None:
-        first = conn.recv()
-        if isinstance(first, RegisterWorker):
-            self._serve_worker(conn, first)
-        elif isinstance(first, RegisterApplication):
-            self._serve_driver(conn, first)
-        elif isinstance(first, RequestStatus):
-            conn.send(StatusReply(json.dumps(self.status())))
-        elif isinstance(first, (PackageQuery, UploadPackage, FetchPackage)):
-            self.packages.serve(conn, first)
-        elif isinstance(first, FollowLogs):
-            self._serve_logs(conn, first)
-        elif isinstance(first, SubmitDriver):
-            if not self.packages.exists(first.package_sha):
-                raise ProtocolError(conn.peer, "SubmitDriver for a package never uploaded")
-            conn.send(DriverSubmitted(self.drivers.submit(first).driver_id))
-        elif isinstance(first, KillApplication):
-            killed = (self.drivers.kill(first.app_id)
-                      or self.kill_application(first.app_id, "killed with vega kill"))
-            conn.send(KillResult(killed, "killed" if killed else
-                                 f"{first.app_id} is not a running application"))
-        else:
-            raise ProtocolError(conn.peer, f"{type(first).__name__} before registering")
-
-    def _open_session(self, conn: Connection) -> int:
-        session = next(self._sessions)
-
-        def lost(reason: str) -> None:
-            self.handle(ConnectionLost(session, f"sending to it failed: {reason}"))
-
-        with self.lock:
-            self._outboxes[session] = Outbox(conn, lost, conn.peer)
-        return session
-
-    def _close_session(self, session: int, reason: str) -> None:
-        self.handle(ConnectionLost(session, reason))
-        with self.lock:
-            outbox = self._outboxes.pop(session, None)
-        if outbox is not None:
-            outbox.close(wait=FLUSH_SECONDS)
-
-    def _serve_worker(self, conn: Connection, register: RegisterWorker) -> None:
-        session = self._open_session(conn)
-        try:
-            self.handle(WorkerRegistering(session, register))
-            while True:
-                message = conn.recv()
-                if isinstance(message, WorkerHeartbeat):
-                    self.handle(HeartbeatReceived(session))
-                elif isinstance(message, ExecutorExited):
-                    self.handle(ExecutorExitReported(session, message.app_id,
-                                                     message.executor_id, message.reason,
-                                                     message.cause, message.detail))
-                elif isinstance(message, WorkerStopping):
-                    self.handle(WorkerStopped(session))
-                    return
-                else:
-                    raise ProtocolError(conn.peer,
-                                        f"unexpected {type(message).__name__} from a worker")
-        finally:
-            self._close_session(session, "its connection closed")
-
-    def _serve_driver(self, conn: Connection, request: RegisterApplication) -> None:
-        session = self._open_session(conn)
-        try:
-            self.handle(ApplicationRegistering(session, request))
-            with self.lock:
-                app = self.state.app_of(session)
-            if app is None:  # rejected
-                return
-            events_path = self.logs.events_path(app.app_id)
-            with self.logs.open_for_append(app.app_id) as log_file, \
-                    RelayedEvents(events_path) as events_file:
-                while True:
-                    message = conn.recv()
-                    if isinstance(message, AppEvents):
-                        events_file.write(message.text)
-                    elif isinstance(message, AppMetrics):
-                        self.handle(MetricsReported(session, json.loads(message.snapshot_json)))
-                    elif isinstance(message, AppLog):
-                        with self.lock:
-                            self.state.counters["log_lines"] += message.text.count("\n")
-                        log_file.write(message.text.encode("utf-8"))
-                        log_file.flush()
-                    elif isinstance(message, RequestExecutors):
-                        self.handle(ExecutorsRequested(session, message.requested_total))
-                    elif isinstance(message, KillExecutors):
-                        self.handle(ExecutorsReleased(session, list(message.executor_ids),
-                                                      message.reason))
-                    elif isinstance(message, UnregisterApplication):
-                        self.handle(ApplicationUnregistered(session))
-                        break
-                    else:
-                        raise ProtocolError(conn.peer,
-                                            f"unexpected {type(message).__name__} from a driver")
-        finally:
-            self._close_session(session, "its driver disconnected")
-
-    def _serve_logs(self, conn: Connection, request: FollowLogs) -> None:
-        """Send an application's stored output; with ``follow``, until it ends."""
-        app_id = request.app_id
-        driver = self.drivers.drivers.get(app_id)
-        with self.lock:
-            known = app_id in self.state.apps
-        if not known and driver is None and not self.logs.exists(app_id):
-            conn.send(LogEnd("unknown", 1))
-            return
-
-        def state():
-            if driver is not None:
-                return driver.state, driver.exit_code or 0, driver.done
-            with self.lock:
-                app = self.state.apps.get(app_id)
-                return ("finished", 0, True) if app is None else \
-                    (app.state.value, 0, not app.state.active)
-
-        self.logs.follow(conn, app_id, request.follow, state, self._stopped)
-
-    # -- requests from the HTTP API ------------------------------------------------------
+    # -- requests from the HTTP API (the status documents: master_status.StatusQueries) ----
     def kill_application(self, app_id: str, reason: str) -> bool:
         with self.lock:
             if not self.state.is_active(app_id):
                 return False
         self.handle(KillRequested(app_id, reason))
         return True
-
-    def status(self) -> dict:
-        """The documented JSON status (``vega status --json``, ``/api/v1/status``)."""
-        drivers = self.drivers.status()
-        with self.lock:
-            document = status_document(self.state, drivers, self.url, self.started, self.clock())
-        document["master"].update(self.webui)
-        return document
-
-    def application_detail(self, app_id: str) -> Optional[dict]:
-        """One application for the web UI: status, stages, executors, cached RDDs."""
-        with self.lock:
-            summary = [a for a in self.status()["applications"] if a["id"] == app_id]
-            return application_document(self.state, summary[0], app_id) if summary else None
-
-    def application_output(self, app_id: str, limit: int = 1 << 20) -> Optional[str]:
-        """The last ``limit`` bytes of an application's (or driver's) stored output."""
-        text = self.logs.tail(app_id, limit)
-        if text is None:
-            with self.lock:
-                return "" if app_id in self.state.apps else None
-        return text
-
-    def history(self) -> List[dict]:
-        """Summaries of the applications whose event logs are in ``event_log_dir``."""
-        from ..scheduler.event_log import list_summaries
-
-        return list_summaries(self.event_log_dir) if self.event_log_dir else []
-
-    def history_of(self, app_id: str) -> Optional[dict]:
-        from ..scheduler.event_log import summary_of
-
-        return summary_of(self.event_log_dir, app_id) if self.event_log_dir else None

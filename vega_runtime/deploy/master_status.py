@@ -1,5 +1,7 @@
 """The master's status documents: ``vega status --json``, ``/api/v1/status`` and the
-web UI's application page, read from the state machine (with the master's lock held)."""
+web UI's application page, read from the state machine (with the master's lock held)
+by pure functions; ``StatusQueries`` is the ``Master``'s side (its lock, its drivers,
+its stored output, the event-log directory of finished applications)."""
 
 from __future__ import annotations
 
@@ -63,3 +65,42 @@ def application_document(state: MasterState, summary: dict, app_id: str) -> Opti
             "stages": metrics.get("stage_progress", []),
             "cached_rdds": metrics.get("cached_rdds", []),
             "logs": f"/api/v1/applications/{app_id}/logs"}
+
+
+class StatusQueries:
+    """A mixin of ``Master``: needs ``self.lock``, ``self.state``, ``self.drivers``,
+    ``self.logs``, ``self.url``, ``self.started``, ``self.clock``, ``self.webui`` and
+    ``self.event_log_dir``."""
+
+    def status(self) -> dict:
+        """The documented JSON status (``vega status --json``, ``/api/v1/status``)."""
+        drivers = self.drivers.status()
+        with self.lock:
+            document = status_document(self.state, drivers, self.url, self.started, self.clock())
+        document["master"].update(self.webui)
+        return document
+
+    def application_detail(self, app_id: str) -> Optional[dict]:
+        """One application for the web UI: status, stages, executors, cached RDDs."""
+        with self.lock:
+            summary = [a for a in self.status()["applications"] if a["id"] == app_id]
+            return application_document(self.state, summary[0], app_id) if summary else None
+
+    def application_output(self, app_id: str, limit: int = 1 << 20) -> Optional[str]:
+        """The last ``limit`` bytes of an application's (or driver's) stored output."""
+        text = self.logs.tail(app_id, limit)
+        if text is None:
+            with self.lock:
+                return "" if app_id in self.state.apps else None
+        return text
+
+    def history(self) -> List[dict]:
+        """Summaries of the applications whose event logs are in ``event_log_dir``."""
+        from ..scheduler.event_log import list_summaries
+
+        return list_summaries(self.event_log_dir) if self.event_log_dir else []
+
+    def history_of(self, app_id: str) -> Optional[dict]:
+        from ..scheduler.event_log import summary_of
+
+        return summary_of(self.event_log_dir, app_id) if self.event_log_dir else None

@@ -12,9 +12,7 @@ from typing import Iterator
 
 
 from ..scheduler.job_metrics import job_metric_families
-
-APP_STATES = ("waiting", "running", "finished", "failed", "killed")
-WORKER_STATES = ("alive", "lost", "dead")
+from .master_state import AppState, WorkerState
 
 
 def connection_families(servers, labels=(), values=()) -> Iterator:
@@ -56,15 +54,15 @@ class MasterCollector:
             rejected = m.server.rejected
         by_state = GaugeMetricFamily("vega_workers", "Workers known to the master, by state",
                                      labels=["state"])
-        for state in WORKER_STATES:
-            by_state.add_metric([state], sum(1 for w in workers if w.state == state))
+        for state in WorkerState:  # the master's own states: one series each, 0 included
+            by_state.add_metric([state.value], sum(1 for w in workers if w.state == state))
         yield by_state
         cores = GaugeMetricFamily("vega_worker_cores", "Cores of each worker",
                                   labels=["worker", "host", "kind"])
         memory = GaugeMetricFamily("vega_worker_memory_bytes", "Executor memory of each worker",
                                    labels=["worker", "host", "kind"])
         for w in workers:
-            if w.state != "alive":
+            if w.state != WorkerState.ALIVE:
                 continue
             cores.add_metric([w.worker_id, w.host, "total"], w.cores)
             cores.add_metric([w.worker_id, w.host, "used"], w.cores_used)
@@ -74,8 +72,8 @@ class MasterCollector:
         yield memory
         applications = GaugeMetricFamily("vega_applications", "Applications, by state",
                                          labels=["state"])
-        for state in APP_STATES:
-            applications.add_metric([state], sum(1 for a in apps if a.state == state))
+        for state in AppState:
+            applications.add_metric([state.value], sum(1 for a in apps if a.state == state))
         yield applications
         yield from job_metric_families(snapshots)
         yield CounterMetricFamily("vega_executor_losses_total",

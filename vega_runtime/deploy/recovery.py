@@ -12,6 +12,11 @@ renamed over the old one, and the directory is fsynced so the rename survives
 a power cut.  A state file that cannot be parsed is not silently dropped: it is
 renamed to ``state.json.corrupt-<timestamp>`` (for an operator to look at) and
 reported at ERROR, and the master starts with an empty state.
+
+``RecoveryWriter`` decides when to write: on every change, never two writers at
+once (a change during a write only marks the state unsaved, and the writer goes
+round again), and a failed write is logged at ERROR at most once a minute and
+retried by the master's tick.
 """
 
 from __future__ import annotations
@@ -19,10 +24,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 log = logging.getLogger(__name__)
+
+#: A recovery write that keeps failing is logged at ERROR at most this often.
+SAVE_ERROR_EVERY_SECONDS = 60.0
 
 
 class RecoveryStore:
@@ -76,6 +85,64 @@ class RecoveryStore:
             os.close(fd)
         os.replace(tmp, self.path)
         _fsync_directory(self.directory)
+
+
+class RecoveryWriter:
+    """Writes what ``snapshot()`` returns (``(apps, workers, drivers)``) to ``store``.
+
+    Writers do not queue up: while one writes, others only mark the state unsaved,
+    and the writer goes round again.  A failure leaves the state unsaved; whoever
+    calls ``save`` next (the master's tick, every ``retry_seconds``) tries again."""
+
+    def __init__(self, store: RecoveryStore,
+                 snapshot: Callable[[], Tuple[Dict[str, dict], Dict[str, dict], List[dict]]],
+                 retry_seconds: float):
+        self.store = store
+        self._snapshot = snapshot
+        self._retry_seconds = retry_seconds
+        self._lock = threading.Lock()
+        self._unsaved = False
+        self._failing_since: Optional[float] = None
+        self._error_logged = 0.0
+
+    @property
+    def unsaved(self) -> bool:
+        """Whether a change is not on disk yet (a write failed or is going on)."""
+        return self._unsaved
+
+    def save(self) -> None:
+        """Write the state now, or have the writer at work write it again; a failure
+        is logged at ERROR and left for the next call."""
+        self._unsaved = True
+        if not self._lock.acquire(blocking=False):
+            return
+        try:
+            while self._unsaved:
+                # Cleared before the snapshot: a change after it marks the state again.
+                self._unsaved = False
+                apps, workers, drivers = self._snapshot()
+                try:
+                    self.store.save(apps, workers, drivers)
+                except Exception as exc:  # noqa: BLE001 - a full disk must not stop the master
+                    self._unsaved = True
+                    self._failed(exc)
+                    return
+                if self._failing_since is not None:
+                    log.info("recovery state written again to %s after %.0fs of failures",
+                             self.store.path, time.monotonic() - self._failing_since)
+                    self._failing_since = None
+        finally:
+            self._lock.release()
+
+    def _failed(self, exc: Exception) -> None:
+        now = time.monotonic()
+        if self._failing_since is None:
+            self._failing_since = now
+        if now - self._error_logged >= SAVE_ERROR_EVERY_SECONDS:
+            self._error_logged = now
+            log.error("cannot write the recovery state to %s: %s (retrying every %.0fs; a "
+                      "master restart now would forget the latest changes)",
+                      self.store.directory, exc, self._retry_seconds)
 
 
 def _fsync_directory(directory: str) -> None:

@@ -18,7 +18,6 @@ import logging
 import os
 import queue
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -37,7 +36,7 @@ from ..net.messages import (ApplicationEnded, BlockData, BlockUnavailable, Execu
                             LaunchExecutor, PackageData, PackageStatus, RegisteredWorker, RegisterWorker,
                             RegisterWorkerFailed, WorkerHeartbeat, WorkerStopping)
 from ..net.server import Server
-from ..processes import become_subreaper, end_adopted, kill_tree, oom_kill_count
+from ..processes import become_subreaper, end_adopted, end_group, oom_kill_count
 from ..shuffle.blocks import SERVICE_MAX_REQUEST_BYTES
 from ..private_files import make_private_dir
 from ..versions import python_version
@@ -464,25 +463,10 @@ def _why(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _kill_group(proc: subprocess.Popen, grace: float = 2.0) -> None:
-    """SIGTERM the executor's process group (the executor kills what it started, daemonized
-    grandchildren included), then SIGKILL its whole tree if it lingers, then the group."""
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    try:
-        proc.wait(grace)
-    except subprocess.TimeoutExpired:
-        kill_tree(proc.pid)  # still ours to signal: not yet collected
-        try:
-            proc.wait(grace)
-        except subprocess.TimeoutExpired:
-            pass
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)  # anything left in its group
-    except ProcessLookupError:
-        pass
+def _kill_group(proc: subprocess.Popen) -> None:
+    """End an executor's process group (the executor kills what it started, daemonized
+    grandchildren included; its tree goes with SIGKILL if it lingers)."""
+    end_group(proc, grace=2.0)
 
 
 def _last_change(path: str) -> float:

@@ -28,6 +28,7 @@ from typing import Dict, FrozenSet, Iterable, List, Optional, Tuple
 
 from ..executor_loss import LossCause, classify_exit
 from ..net.messages import LaunchExecutor
+from ..retry import backoff_delay
 
 log = logging.getLogger(__name__)
 
@@ -360,8 +361,8 @@ class WorkerState:
         return []
 
     def _back_off(self, now: float, reason: str) -> None:
-        delay = min(self.retry_cap, FIRST_RETRY_SECONDS * RETRY_GROWTH ** self.attempts)
-        delay *= 1 - JITTER * self.rng.random()
+        delay = backoff_delay(self.attempts, FIRST_RETRY_SECONDS, self.retry_cap, RETRY_GROWTH,
+                              JITTER, self.rng.random())
         self.attempts += 1
         self.status = WorkerStatus.BACKING_OFF
         self.registration_deadline = None

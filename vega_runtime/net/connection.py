@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-import random
 import socket
 import ssl
 import threading
@@ -29,6 +28,7 @@ from typing import Optional
 
 from .framing import (DEFAULT_MAX_FRAME, ConnectionClosed, ProtocolError, encode_frame,
                       recv_frame, send_frame)
+from ..retry import Backoff
 from .messages import from_wire, to_wire
 from .tls import PLAINTEXT_ENV, cluster_tls, describe_client_side, plaintext_for_benchmarks
 
@@ -140,7 +140,7 @@ class Connection:
         1 s with jitter, for up to ``timeout`` seconds."""
         peer = f"{host}:{port}"
         tls = cluster_tls(secret)
-        deadline, delay = time.monotonic() + timeout, 0.05
+        deadline, backoff = time.monotonic() + timeout, Backoff(0.05, 1.0, jitter=0.5)
         while True:
             sock = socket.create_connection((host, port), timeout=timeout)
             try:
@@ -150,11 +150,10 @@ class Connection:
                 break
             except HandshakeRefused:
                 sock.close()
-                pause = delay * random.uniform(0.5, 1.5)
+                pause = backoff.next()
                 if time.monotonic() + pause > deadline:
                     raise
                 time.sleep(pause)
-                delay = min(1.0, delay * 2)
             except BaseException:
                 sock.close()
                 raise

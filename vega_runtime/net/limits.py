@@ -20,6 +20,8 @@ import time
 from collections import Counter
 from typing import Dict, Optional
 
+from ..retry import Backoff
+
 #: accept() failures that mean "no descriptors or kernel memory left now": back off and retry
 EXHAUSTED = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 
@@ -131,13 +133,14 @@ class AcceptBackoff:
     def __init__(self, name: str, logger: logging.Logger, rejections: Rejections):
         self.name, self.rejections = name, rejections
         self.logs = RateLimitedLog(logger, burst=1, rate=0.2)  # one line every 5 s at most
+        self.backoff = Backoff(self.FIRST, self.LAST)
         self.delay = 0.0
 
     def failed(self, exc: OSError) -> float:
         """Seconds to wait before the next accept()."""
         if exc.errno not in EXHAUSTED:
             return 0.0
-        self.delay = min(self.LAST, self.delay * 2 or self.FIRST)
+        self.delay = self.backoff.next()
         self.rejections.add("out_of_descriptors")
         self.logs.log("exhausted", logging.ERROR,
                       "%s: cannot accept connections: %s; retrying in %.2fs (raise the "
@@ -146,4 +149,5 @@ class AcceptBackoff:
         return self.delay
 
     def succeeded(self) -> None:
+        self.backoff.reset()
         self.delay = 0.0

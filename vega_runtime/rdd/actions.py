@@ -33,7 +33,8 @@ class Actions:
     def collect(self) -> list:
         """All elements, in partition order.
 
-        >>> # ctx.parallelize([1, 2, 3], 2).collect() -> [1, 2, 3]
+        >>> ctx.parallelize([1, 2, 3], 2).collect()
+        [1, 2, 3]
         """
         return list(itertools.chain.from_iterable(self._run(list, "collect()")))
 
@@ -42,7 +43,8 @@ class Actions:
         """``collect()`` as a job of ``group_id`` (PySpark's ``collectWithJobGroup``); the
         thread's job group is what it was before afterwards.
 
-        >>> # rdd.collect_with_job_group("g", "a collect that cancel_job_group('g') can stop")
+        >>> ctx.parallelize([1, 2]).collect_with_job_group("g", "cancel_job_group('g') can stop it")
+        [1, 2]
         """
         ctx = self._driver("collect_with_job_group()")
         saved = {key: ctx.get_local_property(key) for key in (
@@ -57,14 +59,16 @@ class Actions:
     def count(self) -> int:
         """Number of elements.
 
-        >>> # ctx.range(10).count() -> 10
+        >>> ctx.range(10).count()
+        10
         """
         return sum(self._run(_count, "count()"))
 
     def first(self):
         """The first element; ValueError on an empty RDD.
 
-        >>> # ctx.parallelize([5, 6]).first() -> 5
+        >>> ctx.parallelize([5, 6]).first()
+        5
         """
         items = self.take(1)
         if not items:
@@ -74,7 +78,8 @@ class Actions:
     def take(self, num: int) -> list:
         """The first ``num`` elements, scanning as few partitions as it can.
 
-        >>> # ctx.range(100, num_slices=10).take(3) -> [0, 1, 2]
+        >>> ctx.range(100, num_slices=10).take(3)
+        [0, 1, 2]
         """
         items: list = []
         total = self.get_num_partitions()
@@ -97,7 +102,8 @@ class Actions:
     def take_ordered(self, num: int, key: Optional[Callable] = None) -> list:
         """The ``num`` smallest elements (by ``key``), ascending.
 
-        >>> # ctx.parallelize([5, 1, 3]).take_ordered(2) -> [1, 3]
+        >>> ctx.parallelize([5, 1, 3]).take_ordered(2)
+        [1, 3]
         """
         parts = self._run(lambda it: heapq.nsmallest(num, it, key), "take_ordered()")
         return heapq.nsmallest(num, itertools.chain.from_iterable(parts), key)
@@ -105,7 +111,8 @@ class Actions:
     def top(self, num: int, key: Optional[Callable] = None) -> list:
         """The ``num`` largest elements (by ``key``), descending.
 
-        >>> # ctx.parallelize([5, 1, 3]).top(2) -> [5, 3]
+        >>> ctx.parallelize([5, 1, 3]).top(2)
+        [5, 3]
         """
         parts = self._run(lambda it: heapq.nlargest(num, it, key), "top()")
         return heapq.nlargest(num, itertools.chain.from_iterable(parts), key)
@@ -113,7 +120,8 @@ class Actions:
     def take_sample(self, with_replacement: bool, num: int, seed: Optional[int] = None) -> list:
         """Exactly ``num`` random elements (fewer only if the RDD is smaller).
 
-        >>> # len(ctx.range(100).take_sample(False, 5, seed=1)) -> 5
+        >>> len(ctx.range(100).take_sample(False, 5, seed=1))
+        5
         """
         if num < 0:
             raise ValueError("Sample size cannot be negative.")
@@ -141,7 +149,8 @@ class Actions:
         """Iterate over all elements, fetching one partition at a time; with
         ``prefetch_partitions`` the next partition is computed while this one is consumed.
 
-        >>> # list(ctx.range(4, num_slices=2).to_local_iterator()) -> [0, 1, 2, 3]
+        >>> list(ctx.range(4, num_slices=2).to_local_iterator())
+        [0, 1, 2, 3]
         """
         n = self.get_num_partitions()
 
@@ -169,7 +178,8 @@ class Actions:
     def reduce(self, f: Callable[[Any, Any], Any]):
         """Combine all elements with an associative, commutative ``f``.
 
-        >>> # ctx.parallelize([1, 2, 3]).reduce(operator.add) -> 6
+        >>> ctx.parallelize([1, 2, 3]).reduce(operator.add)
+        6
         """
         def reduce_partition(records: Iterator) -> list:
             records = iter(records)
@@ -185,7 +195,8 @@ class Actions:
     def fold(self, zero_value: Any, op: Callable[[Any, Any], Any]):
         """Fold each partition from ``zero_value``, then the partition results.
 
-        >>> # ctx.parallelize([1, 2, 3]).fold(0, operator.add) -> 6
+        >>> ctx.parallelize([1, 2, 3]).fold(0, operator.add)
+        6
         """
         def fold_partition(records: Iterator):
             return _reduce(op, records, copy.deepcopy(zero_value))
@@ -195,7 +206,8 @@ class Actions:
     def aggregate(self, zero_value: Any, seq_op: Callable, comb_op: Callable):
         """Aggregate each partition with ``seq_op``, then the results with ``comb_op``.
 
-        >>> # ctx.parallelize([1, 2, 3]).aggregate((0, 0), lambda a, x: (a[0] + x, a[1] + 1), lambda a, b: (a[0] + b[0], a[1] + b[1])) -> (6, 3)
+        >>> ctx.parallelize([1, 2, 3]).aggregate((0, 0), lambda a, x: (a[0] + x, a[1] + 1), lambda a, b: (a[0] + b[0], a[1] + b[1]))
+        (6, 3)
         """
         def aggregate_partition(records: Iterator):
             return _reduce(seq_op, records, copy.deepcopy(zero_value))
@@ -206,7 +218,8 @@ class Actions:
     def tree_aggregate(self, zero_value: Any, seq_op: Callable, comb_op: Callable, depth: int = 2):
         """``aggregate`` with partial results combined in a tree of ``depth`` levels.
 
-        >>> # ctx.range(100, num_slices=10).tree_aggregate(0, operator.add, operator.add) -> 4950
+        >>> ctx.range(100, num_slices=10).tree_aggregate(0, operator.add, operator.add)
+        4950
         """
         if depth < 1:
             raise ValueError(f"Depth cannot be smaller than 1 but got {depth}.")
@@ -233,7 +246,8 @@ class Actions:
     def tree_reduce(self, f: Callable[[Any, Any], Any], depth: int = 2):
         """``reduce`` with a tree of partial results.
 
-        >>> # ctx.range(100, num_slices=10).tree_reduce(operator.add) -> 4950
+        >>> ctx.range(100, num_slices=10).tree_reduce(operator.add)
+        4950
         """
         if depth < 1:
             raise ValueError(f"Depth cannot be smaller than 1 but got {depth}.")
@@ -255,7 +269,10 @@ class Actions:
     def foreach(self, f: Callable[[Any], None]) -> None:
         """Call ``f`` on every element (on the executors).
 
-        >>> # rdd.foreach(lambda x: acc.add(x))
+        >>> acc = ctx.accumulator(0)
+        >>> ctx.parallelize([1, 2, 3]).foreach(lambda x: acc.add(x))
+        >>> acc.value
+        6
         """
         def apply(records: Iterator) -> None:
             for record in records:
@@ -266,7 +283,10 @@ class Actions:
     def foreach_partition(self, f: Callable[[Iterator], None]) -> None:
         """Call ``f`` on each partition's iterator.
 
-        >>> # rdd.foreach_partition(lambda it: write_all(it))
+        >>> sizes = ctx.accumulator(0)
+        >>> ctx.parallelize(range(10), 2).foreach_partition(lambda it: sizes.add(len(list(it))))
+        >>> sizes.value
+        10
         """
         def apply(records: Iterator) -> None:
             result = f(records)
@@ -279,7 +299,8 @@ class Actions:
     def is_empty(self) -> bool:
         """True when the RDD has no elements.
 
-        >>> # ctx.empty_rdd().is_empty() -> True
+        >>> ctx.empty_rdd().is_empty()
+        True
         """
         return self.get_num_partitions() == 0 or not self.take(1)
 
@@ -287,7 +308,8 @@ class Actions:
     def count_by_value(self) -> dict:
         """``{element: occurrences}``.
 
-        >>> # ctx.parallelize([1, 1, 2]).count_by_value() -> {1: 2, 2: 1}
+        >>> ctx.parallelize([1, 1, 2]).count_by_value()
+        {1: 2, 2: 1}
         """
         total: Counter = Counter()
         for part in self._run(Counter, "count_by_value()"):
@@ -298,7 +320,8 @@ class Actions:
         """The count, estimated from the partitions done within ``timeout`` milliseconds
         (exact when all are).
 
-        >>> # ctx.range(10).count_approx(1000) -> 10
+        >>> ctx.range(10).count_approx(1000)
+        10
         """
         return int(self._sum_within(_count, timeout, confidence))
 
@@ -312,7 +335,8 @@ class Actions:
         """The sum as a ``BoundedFloat``, estimated from the partitions done within
         ``timeout`` milliseconds (exact, low == high, when all are).
 
-        >>> # ctx.range(10).sum_approx(1000) -> 45.0
+        >>> ctx.range(10).sum_approx(1000)
+        45.0
         """
         return self._sum_within(sum, timeout, confidence)
 
@@ -320,7 +344,8 @@ class Actions:
         """The mean as a ``BoundedFloat``, from the partitions done within ``timeout``
         milliseconds (exact, low == high, when all are).
 
-        >>> # ctx.range(10).mean_approx(1000) -> 4.5
+        >>> ctx.range(10).mean_approx(1000)
+        4.5
         """
         done = self._driver("mean_approx()").run_partitions_within(
             self, StatCounter, timeout / 1000.0)
@@ -329,7 +354,8 @@ class Actions:
     def count_approx_distinct(self, relative_sd: float = 0.05) -> int:
         """Approximate number of distinct elements (HyperLogLog).
 
-        >>> # ctx.range(1000).count_approx_distinct() -> about 1000
+        >>> 950 <= ctx.range(1000).count_approx_distinct() <= 1050
+        True
         """
         p = hll_precision(relative_sd)
         parts = self._run(lambda it: hll_sketch(it, p), "count_approx_distinct()")
@@ -339,14 +365,16 @@ class Actions:
     def sum(self):
         """The sum of the elements.
 
-        >>> # ctx.range(5).sum() -> 10
+        >>> ctx.range(5).sum()
+        10
         """
         return sum(self._run(sum, "sum()"))
 
     def stats(self) -> StatCounter:
         """Count, mean, variance, min and max in one job.
 
-        >>> # ctx.parallelize([1, 2, 3]).stats().mean() -> 2.0
+        >>> ctx.parallelize([1, 2, 3]).stats().mean()
+        2.0
         """
         return _reduce(StatCounter.merge_stats, self._run(StatCounter, "stats()"), StatCounter())
 
@@ -368,21 +396,24 @@ class Actions:
     def max(self, key: Optional[Callable] = None):
         """The largest element (by ``key``).
 
-        >>> # ctx.parallelize([1, 5, 2]).max() -> 5
+        >>> ctx.parallelize([1, 5, 2]).max()
+        5
         """
         return self.reduce(max if key is None else (lambda a, b: max(a, b, key=key)))
 
     def min(self, key: Optional[Callable] = None):
         """The smallest element (by ``key``).
 
-        >>> # ctx.parallelize([1, 5, 2]).min() -> 1
+        >>> ctx.parallelize([1, 5, 2]).min()
+        1
         """
         return self.reduce(min if key is None else (lambda a, b: min(a, b, key=key)))
 
     def histogram(self, buckets):
         """``(bucket boundaries, counts)``; an int gives evenly spaced buckets.
 
-        >>> # ctx.parallelize(range(51)).histogram(2) -> ([0, 25, 50], [25, 26])
+        >>> ctx.parallelize(range(51)).histogram(2)
+        ([0, 25, 50], [25, 26])
         """
         comparable = self.filter(lambda x: not (x is None or (isinstance(x, float) and math.isnan(x))))
 
@@ -406,7 +437,14 @@ class Actions:
                           overwrite: bool = False) -> None:
         """One ``part-NNNNN`` text file per partition, committed atomically with ``_SUCCESS``.
 
-        >>> # ctx.parallelize(["a", "b"], 2).save_as_text_file("/tmp/out")
+        >>> import os, shutil, tempfile
+        >>> out = os.path.join(tempfile.mkdtemp(), "out")
+        >>> ctx.parallelize(["a", "b"], 2).save_as_text_file(out)
+        >>> sorted(name for name in os.listdir(out) if name.startswith("part-"))
+        ['part-00000', 'part-00001']
+        >>> ctx.text_file(out).collect()
+        ['a', 'b']
+        >>> shutil.rmtree(os.path.dirname(out))
         """
         from ..io.output import text_lines_writer
 
@@ -416,7 +454,12 @@ class Actions:
     def save_as_pickle_file(self, path: str, batch_size: int = 10, overwrite: bool = False) -> None:
         """Pickled batches of elements per partition; read back with ``ctx.pickle_file``.
 
-        >>> # rdd.save_as_pickle_file("/tmp/pickled")
+        >>> import os, shutil, tempfile
+        >>> out = os.path.join(tempfile.mkdtemp(), "pickled")
+        >>> ctx.parallelize([{"a": 1}, (2, 3)]).save_as_pickle_file(out)
+        >>> ctx.pickle_file(out).collect()
+        [{'a': 1}, (2, 3)]
+        >>> shutil.rmtree(os.path.dirname(out))
         """
         from ..io.output import pickle_batches_writer
 

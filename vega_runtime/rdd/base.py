@@ -62,7 +62,8 @@ class RDD(Transformations, PairFunctions, Actions, Generic[T]):
 
     ``RDD[Tuple[int, int]]`` works in annotations, as in PySpark.
 
-    >>> # ctx.parallelize(range(10), 2).map(lambda x: x * x).sum()  ->  285
+    >>> ctx.parallelize(range(10), 2).map(lambda x: x * x).sum()
+    285
     """
 
     def __init__(self, ctx, deps: List[Dependency] = ()):
@@ -126,7 +127,8 @@ class RDD(Transformations, PairFunctions, Actions, Generic[T]):
     def get_num_partitions(self) -> int:
         """Number of partitions.
 
-        >>> # ctx.parallelize(range(10), 3).get_num_partitions()  ->  3
+        >>> ctx.parallelize(range(10), 3).get_num_partitions()
+        3
         """
         return len(self.partitions())
 
@@ -134,7 +136,8 @@ class RDD(Transformations, PairFunctions, Actions, Generic[T]):
     def context(self):
         """The Context this RDD was created on, as PySpark's ``rdd.context``.
 
-        >>> # ctx.parallelize([1]).context is ctx  ->  True
+        >>> ctx.parallelize([1]).context is ctx
+        True
         """
         return self._driver("RDD.context")
 

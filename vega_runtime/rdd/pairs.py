@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import copy
+import math
 from typing import Any, Callable, Dict, Iterator, Optional
 
 from ..user_code import flat_map_record_values, map_record_values
 from .aggregator import GROUPING, Aggregator, reducing
-from .partitioner import HashPartitioner, RangePartitioner, portable_hash
-from .sampling import StratifiedSampler, new_seed
-
-
-def _identity(x):
-    return x
+from .partitioner import HashPartitioner, RangePartitioner, identity as _identity, portable_hash
+from .sampling import KeySketch, StratifiedSampler, new_seed, range_bounds
 
 
 def combine_locally(aggregator: Aggregator, records: Iterator) -> Iterator:
@@ -37,7 +34,8 @@ class PairFunctions:
     def map_values(self, f: Callable[[Any], Any]):
         """``(k, f(v))``, keeping the partitioner.
 
-        >>> # ctx.parallelize([("a", 1)]).map_values(lambda v: v + 1).collect() -> [('a', 2)]
+        >>> ctx.parallelize([("a", 1)]).map_values(lambda v: v + 1).collect()
+        [('a', 2)]
         """
         return self.map_partitions_with_index(
             lambda _, it: map_record_values(f, it), preserves_partitioning=True)
@@ -45,7 +43,8 @@ class PairFunctions:
     def flat_map_values(self, f: Callable[[Any], Any]):
         """``(k, w)`` for each ``w`` in ``f(v)``, keeping the partitioner.
 
-        >>> # ctx.parallelize([("a", "xy")]).flat_map_values(list).collect() -> [('a', 'x'), ('a', 'y')]
+        >>> ctx.parallelize([("a", "xy")]).flat_map_values(list).collect()
+        [('a', 'x'), ('a', 'y')]
         """
         return self.map_partitions_with_index(
             lambda _, it: flat_map_record_values(f, it), preserves_partitioning=True)
@@ -53,14 +52,16 @@ class PairFunctions:
     def keys(self):
         """The keys.
 
-        >>> # ctx.parallelize([(1, 2)]).keys().collect() -> [1]
+        >>> ctx.parallelize([(1, 2)]).keys().collect()
+        [1]
         """
         return self.map(lambda kv: kv[0])
 
     def values(self):
         """The values.
 
-        >>> # ctx.parallelize([(1, 2)]).values().collect() -> [2]
+        >>> ctx.parallelize([(1, 2)]).values().collect()
+        [2]
         """
         return self.map(lambda kv: kv[1])
 
@@ -70,7 +71,10 @@ class PairFunctions:
                        partition_func: Callable[[Any], int] = portable_hash):
         """The general per-key aggregation; the others are built on it.
 
-        >>> # rdd.combine_by_key(lambda v: [v], lambda c, v: c + [v], lambda a, b: a + b)
+        >>> rdd = ctx.parallelize([("a", 1), ("b", 2), ("a", 3)])
+        >>> lists = rdd.combine_by_key(lambda v: [v], lambda c, v: c + [v], lambda a, b: a + b)
+        >>> sorted(lists.collect())
+        [('a', [1, 3]), ('b', [2])]
         """
         return self._aggregate(Aggregator(create_combiner, merge_value, merge_combiners),
                                num_partitions, partition_func)
@@ -88,7 +92,8 @@ class PairFunctions:
                       partition_func: Callable[[Any], int] = portable_hash):
         """Merge the values of each key with an associative ``func``.
 
-        >>> # ctx.parallelize([("a", 1), ("a", 2)]).reduce_by_key(operator.add).collect() -> [('a', 3)]
+        >>> ctx.parallelize([("a", 1), ("a", 2)]).reduce_by_key(operator.add).collect()
+        [('a', 3)]
         """
         return self._aggregate(reducing(func), num_partitions, partition_func)
 
@@ -97,7 +102,9 @@ class PairFunctions:
                     partition_func: Callable[[Any], int] = portable_hash):
         """Like reduce_by_key, starting each key from a copy of ``zero_value``.
 
-        >>> # rdd.fold_by_key(0, operator.add)
+        >>> rdd = ctx.parallelize([("a", 1), ("b", 2), ("a", 3)])
+        >>> sorted(rdd.fold_by_key(0, operator.add).collect())
+        [('a', 4), ('b', 2)]
         """
         return self.combine_by_key(lambda v: func(copy.deepcopy(zero_value), v), func, func,
                                    num_partitions, partition_func)
@@ -107,7 +114,10 @@ class PairFunctions:
                          partition_func: Callable[[Any], int] = portable_hash):
         """Aggregate values of each key into a different type.
 
-        >>> # rdd.aggregate_by_key((0, 0), lambda a, v: (a[0] + v, a[1] + 1), lambda a, b: (a[0] + b[0], a[1] + b[1]))
+        >>> rdd = ctx.parallelize([("a", 1), ("b", 2), ("a", 3)])  # (sum, count) per key:
+        >>> sorted(rdd.aggregate_by_key((0, 0), lambda a, v: (a[0] + v, a[1] + 1),
+        ...                             lambda a, b: (a[0] + b[0], a[1] + b[1])).collect())
+        [('a', (4, 2)), ('b', (2, 1))]
         """
         return self.combine_by_key(lambda v: seq_func(copy.deepcopy(zero_value), v), seq_func,
                                    comb_func, num_partitions, partition_func)
@@ -116,14 +126,16 @@ class PairFunctions:
                      partition_func: Callable[[Any], int] = portable_hash):
         """``(key, [values])`` with values in input order.
 
-        >>> # ctx.parallelize([("a", 1), ("a", 2)]).group_by_key().map_values(list).collect() -> [('a', [1, 2])]
+        >>> ctx.parallelize([("a", 1), ("a", 2)]).group_by_key().map_values(list).collect()
+        [('a', [1, 2])]
         """
         return self._aggregate(GROUPING, num_partitions, partition_func)
 
     def partition_by(self, num_partitions: int, partition_func: Callable[[Any], int] = portable_hash):
         """Records moved so that ``partition_func(key) % n`` is their partition.
 
-        >>> # rdd.partition_by(4).get_num_partitions() -> 4
+        >>> ctx.parallelize([("a", 1), ("b", 2)]).partition_by(4).get_num_partitions()
+        4
         """
         from .shuffled import ShuffledRDD
 
@@ -136,7 +148,10 @@ class PairFunctions:
     def cogroup(self, *others, num_partitions: Optional[int] = None):
         """``(key, (values in self, values in other, ...))`` for every key in any.
 
-        >>> # a.cogroup(b).map_values(lambda vs: [list(v) for v in vs]).collect()
+        >>> a = ctx.parallelize([("a", 1), ("b", 4)])
+        >>> b = ctx.parallelize([("a", 2)])
+        >>> sorted(a.cogroup(b).map_values(lambda vs: [list(v) for v in vs]).collect())
+        [('a', [[1], [2]]), ('b', [[4], []])]
         """
         if others and isinstance(others[-1], int):
             others, num_partitions = others[:-1], others[-1]
@@ -171,7 +186,8 @@ class PairFunctions:
     def join(self, other, num_partitions: Optional[int] = None):
         """``(k, (v, w))`` for every pair of matching values.
 
-        >>> # ctx.parallelize([(1, "a")]).join(ctx.parallelize([(1, "x")])).collect() -> [(1, ('a', 'x'))]
+        >>> ctx.parallelize([(1, "a")]).join(ctx.parallelize([(1, "x")])).collect()
+        [(1, ('a', 'x'))]
         """
         return self.cogroup(other, num_partitions=num_partitions).flat_map_values(
             lambda vw: [(v, w) for v in vw[0] for w in vw[1]])
@@ -194,7 +210,8 @@ class PairFunctions:
     def subtract_by_key(self, other, num_partitions: Optional[int] = None):
         """Pairs whose key is not in ``other``; duplicates kept.
 
-        >>> # ctx.parallelize([(1, 2), (3, 4)]).subtract_by_key(ctx.parallelize([(3, 0)])).collect() -> [(1, 2)]
+        >>> ctx.parallelize([(1, 2), (3, 4)]).subtract_by_key(ctx.parallelize([(3, 0)])).collect()
+        [(1, 2)]
         """
         return (self.cogroup(other, num_partitions=num_partitions)
                 .filter(lambda kv: kv[1][0] and not kv[1][1])
@@ -205,7 +222,8 @@ class PairFunctions:
                     keyfunc: Callable[[Any], Any] = _identity):
         """Sorted by key: range-partitioned from a sample of keys, then sorted per partition.
 
-        >>> # ctx.parallelize([(2, "b"), (1, "a")]).sort_by_key().collect() -> [(1, 'a'), (2, 'b')]
+        >>> ctx.parallelize([(2, "b"), (1, "a")]).sort_by_key().collect()
+        [(1, 'a'), (2, 'b')]
         """
         from .shuffled import ShuffledRDD
 
@@ -215,12 +233,11 @@ class PairFunctions:
             return source.map_partitions(
                 lambda it: iter(sorted(it, key=lambda kv: keyfunc(kv[0]), reverse=not ascending)),
                 True)
-        size = self.count()
-        fraction = min(n * 20.0 / max(size, 1), 1.0)
-        samples = sorted(self.sample(False, fraction, 1).map(lambda kv: kv[0]).collect(),
-                         key=keyfunc)
-        bounds = [keyfunc(samples[int(len(samples) * (i + 1) / n)]) for i in range(n - 1)] \
-            if samples else []
+        # One pass over the input (Spark's sketch): each partition's count and a sample of its
+        # keys, 20 per output partition, oversampled 3 times; bounds by weighted quantiles.
+        per_partition = math.ceil(3.0 * min(20.0 * n, 1e6) / max(self.get_num_partitions(), 1))
+        sketches = self.map_partitions_with_index(KeySketch(per_partition, seed=1)).collect()
+        bounds = range_bounds(sketches, n, keyfunc)
         partitioner = RangePartitioner(bounds, ascending, keyfunc)
         return ShuffledRDD(self, partitioner, sort_key=keyfunc, ascending=ascending)
 
@@ -230,7 +247,9 @@ class PairFunctions:
             ascending: bool = True, keyfunc: Callable[[Any], Any] = _identity):
         """Hash-partition, then sort each partition by key.
 
-        >>> # rdd.repartition_and_sort_within_partitions(2)
+        >>> rdd = ctx.parallelize([(3, "c"), (1, "a"), (2, "b"), (4, "d")])
+        >>> rdd.repartition_and_sort_within_partitions(2).glom().collect()
+        [[(2, 'b'), (4, 'd')], [(1, 'a'), (3, 'c')]]
         """
         from .shuffled import ShuffledRDD
 
@@ -241,7 +260,10 @@ class PairFunctions:
                       seed: Optional[int] = None):
         """A sample with a fraction per key.
 
-        >>> # rdd.sample_by_key(False, {"a": 0.5, "b": 0.1}, seed=2)
+        >>> rdd = ctx.parallelize([(key, i) for key in "ab" for i in range(100)])
+        >>> counts = rdd.sample_by_key(False, {"a": 0.5, "b": 0.1}, seed=2).count_by_key()
+        >>> 25 < counts["a"] < 75, 0 < counts["b"] < 30
+        (True, True)
         """
         for fraction in fractions.values():
             if fraction < 0:
@@ -254,7 +276,8 @@ class PairFunctions:
     def lookup(self, key: Any) -> list:
         """The values of ``key``; reads one partition when the partitioner is known.
 
-        >>> # ctx.parallelize([(1, "a"), (1, "b")]).lookup(1) -> ['a', 'b']
+        >>> ctx.parallelize([(1, "a"), (1, "b")]).lookup(1)
+        ['a', 'b']
         """
         values = self.filter(lambda kv: kv[0] == key).values()
         if self.partitioner is not None:
@@ -265,21 +288,24 @@ class PairFunctions:
     def collect_as_map(self) -> dict:
         """The pairs as a dict (later keys win).
 
-        >>> # ctx.parallelize([(1, 2)]).collect_as_map() -> {1: 2}
+        >>> ctx.parallelize([(1, 2)]).collect_as_map()
+        {1: 2}
         """
         return dict(self.collect())
 
     def count_by_key(self) -> dict:
         """``{key: number of pairs}``.
 
-        >>> # ctx.parallelize([("a", 1), ("a", 2)]).count_by_key() -> {'a': 2}
+        >>> ctx.parallelize([("a", 1), ("a", 2)]).count_by_key()
+        {'a': 2}
         """
         return self.map(lambda kv: kv[0]).count_by_value()
 
     def reduce_by_key_locally(self, func: Callable[[Any, Any], Any]) -> dict:
         """``reduce_by_key`` with the result merged into a dict on the driver.
 
-        >>> # ctx.parallelize([("a", 1), ("a", 2)]).reduce_by_key_locally(operator.add) -> {'a': 3}
+        >>> ctx.parallelize([("a", 1), ("a", 2)]).reduce_by_key_locally(operator.add)
+        {'a': 3}
         """
         def reduce_partition(records: Iterator) -> dict:
             return dict(combine_locally(reducing(func), records))

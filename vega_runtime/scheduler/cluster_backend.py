@@ -19,7 +19,8 @@ import time
 from typing import Callable, Dict, List, Optional
 
 from .._version import __version__
-from ..errors import JobCancelled, VegaError
+from ..errors import (ApplicationRefused, ExecutorsCannotStart, JobCancelled,
+                      MasterUnreachable, NoExecutors, VegaError)
 from ..executor_loss import LossCause
 from ..net.connection import HANDSHAKE_TIMEOUT, Connection
 from ..net.framing import ConnectionClosed, ProtocolError
@@ -30,6 +31,7 @@ from ..net.messages import (AppEvents, AppLog, AppMetrics, ApplicationKilled, Ap
                             RequestExecutors, Shutdown, TaskFinished, TaskOutput,
                             UnregisterApplication)
 from ..net.server import Server
+from ..retry import Backoff
 from ..versions import python_version
 from .allocation import AllocationSettings, ExecutorAllocationManager, ExecutorView
 from .backend import (ExecutorAddedEvent, ExecutorLostEvent, OutputCallback, TaskFinishedEvent, TaskLaunch,
@@ -51,48 +53,6 @@ ALLOCATION_INTERVAL = 0.1
 #: A released executor still connected after this long (its master did not know it) is
 #: told to stop by the driver itself.
 RELEASE_GRACE = 10.0
-
-
-class MasterUnreachable(VegaError):
-    def __init__(self, url: str, reason: str):
-        super().__init__(url, reason)
-        self.url, self.reason = url, reason
-
-    def __str__(self) -> str:
-        return (f"cannot reach the master at {self.url}: {self.reason}. Check that it runs "
-                "(vega status --master URL) and that this host can reach its port")
-
-
-class ApplicationRefused(VegaError):
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
-
-    def __str__(self) -> str:
-        return f"the master refused the application: {self.reason}"
-
-
-class NoExecutors(VegaError):
-    def __init__(self, seconds: float, reason: str):
-        super().__init__(seconds, reason)
-        self.seconds, self.reason = seconds, reason
-
-    def __str__(self) -> str:
-        return (f"no executor became available within {self.seconds:.0f}s ({self.reason}); "
-                "start workers (vega worker vega://MASTER:PORT) or raise "
-                "vega.scheduler.executor_wait_timeout")
-
-
-class ExecutorsCannotStart(VegaError):
-    """Workers could not start this application's executors, and the master gave up on it."""
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
-
-    def __str__(self) -> str:
-        return (f"the application's executors cannot start: {self.reason}. The master ended "
-                "the application after repeated failed launches")
 
 
 class _Slot:
@@ -379,26 +339,10 @@ class ClusterBackend:
                 self.killed = message.reason
                 self.events.put(None)
 
-    def master_status(self) -> dict:
-        """The master's status document (as ``vega status --json``)."""
-        import json
-
-        from ..net.messages import RequestStatus, StatusReply
-
-        conn = Connection.connect(*self.master_address, self.secret or b"")
-        try:
-            conn.send(RequestStatus())
-            reply = conn.recv()
-        finally:
-            conn.close()
-        if not isinstance(reply, StatusReply):
-            raise ProtocolError(conn.peer, f"expected StatusReply, got {type(reply).__name__}")
-        return json.loads(reply.status_json)
-
     def _reconnect(self) -> bool:
         """Register this application again, under its id, with backoff."""
         deadline = time.monotonic() + self.master_reconnect_timeout
-        delay = 0.1
+        backoff = Backoff(0.1, 2.0)
         while not self._stopping and time.monotonic() < deadline:
             try:
                 conn = Connection.connect(*self.master_address, self.secret or b"")
@@ -412,8 +356,7 @@ class ClusterBackend:
                 conn.close()
                 return False
             except (OSError, ConnectionClosed, ProtocolError):
-                time.sleep(delay)
-                delay = min(delay * 2, 2.0)
+                time.sleep(backoff.next())
         return False
 
     def _serve_executor(self, conn: Connection) -> None:

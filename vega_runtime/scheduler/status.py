@@ -98,7 +98,12 @@ def _trim(table: dict) -> None:
 class StatusTracker:
     """Low-level status of jobs and stages, as PySpark's ``sc.statusTracker()``.
 
-    >>> # tracker = ctx.status_tracker(); tracker.get_job_ids_for_group("nightly") -> [0, 1]
+    >>> ctx.set_job_group("tracked", "two jobs to look up")
+    >>> ctx.parallelize([1, 2]).count(), ctx.parallelize([3]).count()
+    (2, 1)
+    >>> len(ctx.status_tracker().get_job_ids_for_group("tracked"))
+    2
+    >>> ctx.set_local_property("spark.jobGroup.id", None)  # no group again
     """
 
     def __init__(self, store: JobStatusStore):

@@ -11,6 +11,7 @@ equal keys within one hash group combined in run order, which keeps
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import itertools
 import os
@@ -18,6 +19,7 @@ import tempfile
 from operator import itemgetter
 from typing import Any, Callable, Iterable, Iterator, List, Optional
 
+from ..rdd.partitioner import RangePartitioner, identity
 from ..serde import dump_batches, read_batch_file
 from .sizing import batches, estimate_dict, estimate_records
 
@@ -120,9 +122,43 @@ def external_sort(records: Iterator, key: Callable[[Any], Any], reverse: bool,
     return heapq.merge(*runs, iter(buffer), key=key, reverse=reverse)
 
 
+def record_sort_key(sort_key: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """The sort key of a ``(key, value)`` record, ``sort_key(key)``: ``itemgetter(0)`` (no
+    Python call per record) for the default ``identity``."""
+    if sort_key is identity:
+        return _first
+    return lambda kv: sort_key(kv[0])
+
+
+def range_buckets(chunk, dep) -> Optional[List[list]]:
+    """The map side of a range-partitioned sorted shuffle (``sort_by_key``): ``chunk`` (a list
+    of records) sorted by key in C, then cut into the reduce partitions' buckets at the
+    partitioner's bounds with ``bisect``, so neither the partitioner nor a Python loop runs per
+    record. Every bucket is then a sorted run, which the reducer's sort (Timsort) merges
+    instead of sorting from scratch. Equal keys keep their input order (the sort is stable).
+    None when the shuffle is not such a one (the caller buckets record by record).
+    """
+    partitioner = dep.partitioner
+    if (dep.aggregator is not None or dep.sort_key is None or not isinstance(chunk, list)
+            or type(partitioner) is not RangePartitioner or partitioner.key_func is not dep.sort_key):
+        return None
+    key = record_sort_key(dep.sort_key)
+    ascending = partitioner.ascending
+    chunk.sort(key=key, reverse=not ascending)
+    keys = list(map(key, chunk))
+    if not ascending:
+        keys.reverse()
+    # keys ascend now; partition p holds the keys k with bounds[p-1] < k <= bounds[p]
+    cuts = [0, *(bisect.bisect_right(keys, bound) for bound in partitioner.bounds), len(keys)]
+    if ascending:
+        return [chunk[cuts[p]:cuts[p + 1]] for p in range(partitioner.num_partitions)]
+    size = len(chunk)  # chunk descends: partition n-1-p holds its positions size-cuts[p+1] ..
+    return [chunk[size - cuts[p + 1]:size - cuts[p]] for p in reversed(range(partitioner.num_partitions))]
+
+
 def combine_and_sort(merger: ExternalMerger, sort_key: Optional[Callable], ascending: bool,
                      memory_bound: int, spill_dir: str) -> Iterator:
     items = merger.items()
     if sort_key is None:
         return items
-    return external_sort(items, lambda kv: sort_key(kv[0]), not ascending, memory_bound, spill_dir)
+    return external_sort(items, record_sort_key(sort_key), not ascending, memory_bound, spill_dir)

@@ -10,7 +10,7 @@ from typing import Callable, Iterable, Iterator
 
 from ..errors import FetchFailed
 from .blocks import BLOCK_TRAILER, BlockLocation
-from .external import ExternalMerger, combine_and_sort, external_sort
+from .external import ExternalMerger, combine_and_sort, external_sort, record_sort_key
 
 #: ``fetch(location) -> iterator of record batches``.
 BlockFetcher = Callable[[BlockLocation], Iterator[list]]
@@ -110,9 +110,8 @@ def read_shuffle(dep, reduce_id: int, locations: Iterable[BlockLocation], fetch:
         merger.merge_all(records)
         return combine_and_sort(merger, dep.sort_key, dep.ascending, memory_bound, spill_dir)
     if dep.sort_key is not None:
-        key = dep.sort_key
-        return external_sort(records, lambda kv: key(kv[0]), not dep.ascending, memory_bound,
-                             spill_dir)
+        return external_sort(records, record_sort_key(dep.sort_key), not dep.ascending,
+                             memory_bound, spill_dir)
     return records
 
 

@@ -17,6 +17,7 @@ from typing import Iterator, List
 from ..private_files import open_private
 from ..serde import dump_batches
 from .blocks import BLOCK_TRAILER, write_index
+from .external import range_buckets
 from .sizing import batches, estimate_dict, estimate_records
 
 
@@ -30,7 +31,7 @@ def write_map_output(records: Iterator, dep, data_path: str, index_path: str,
         chunks = _buffered_chunks(records, memory_bound)
     runs = []
     for number, chunk in enumerate(chunks):
-        buckets = _bucket(chunk, dep.partitioner, num_reduces)
+        buckets = range_buckets(chunk, dep) or _bucket(chunk, dep.partitioner, num_reduces)
         run_path = f"{data_path}.run{number}"
         runs.append((run_path, _write_run(buckets, run_path, batch_records)))
     if not runs:

@@ -3,9 +3,10 @@
 Every job script is run as its own process by ``harness.py`` and prints exactly
 one ``RESULT <json>`` line on stdout, which the harness compares across
 engines. This module is deliberately import-light (the ``trivial`` workload
-measures interpreter start-up plus imports) and is only used on the driver:
-functions shipped to workers must live in the job script itself (or be
-lambdas/stdlib), because worker processes of Spark or Vega cannot import it.
+measures interpreter start-up plus imports) and is only used on the driver.
+Functions shipped to workers live in the job script itself, or in a module of
+this directory that the workers import (``teragen.py``): the harness puts this
+directory on every job's ``PYTHONPATH``.
 """
 
 import argparse
@@ -26,6 +27,10 @@ def parse_args(description):
     parser.add_argument("--partitions", type=int, default=2, help="partitions of generated data")
     parser.add_argument("--master", default="local[2]", help="master URL (Vega and PySpark)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes (Dask, baseline)")
+    parser.add_argument("--out-partitions", type=int, default=8, help="partitions of a sort's output")
+    parser.add_argument("--memory-bound", default="128m",
+                        help="shuffle memory bound of the sort (vega.shuffle.memory_bound, "
+                             "spark.python.worker.memory)")
     return parser.parse_args()
 
 
@@ -52,8 +57,8 @@ def quiet_spark_env(python):
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", python)
 
 
-def spark_context(app_name, master="local[2]"):
-    """A quiet ``SparkContext`` whose Python workers use this interpreter."""
+def spark_context(app_name, master="local[2]", settings=None):
+    """A quiet ``SparkContext`` whose Python workers use this interpreter, with ``settings``."""
     import sys
 
     quiet_spark_env(sys.executable)
@@ -67,6 +72,7 @@ def spark_context(app_name, master="local[2]"):
         .set("spark.ui.enabled", "false")
         .set("spark.ui.showConsoleProgress", "false")
         .set("spark.driver.extraJavaOptions", "-Dlog4j2.configurationFile=" + log4j)
+        .setAll(list((settings or {}).items()))
     )
     context = SparkContext(conf=conf)
     context.setLogLevel("ERROR")

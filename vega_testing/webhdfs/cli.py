@@ -1,4 +1,4 @@
-"""``python -m vega_runtime.testing.webhdfs``: serve a directory over WebHDFS until Ctrl-C."""
+"""``python -m vega_testing.webhdfs``: serve a directory over WebHDFS until Ctrl-C."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ __all__ = ["main"]
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m vega_runtime.testing.webhdfs",
+        prog="python -m vega_testing.webhdfs",
         description="Serve a directory over WebHDFS: a stand-in HDFS NameNode and DataNode.")
     parser.add_argument("--root", required=True, help="the directory HDFS path / maps to")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")

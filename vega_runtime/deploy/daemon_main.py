@@ -1,9 +1,13 @@
-"""The master and worker daemons' lives, without the command line (no click).
+"""The master and worker daemons' start-up and lives, without the command line.
 
 ``vega master`` and ``vega worker`` (``vega_cli.daemons``) parse their options
 and call ``run_master`` / ``run_worker``; a local cluster's fork server calls
 ``fork_entry`` with the same options, skipping the parsing layer and its
-imports.  Each function serves until SIGTERM or SIGINT and exits the process.
+imports (``python -m vega_runtime.deploy.daemon_main ROLE JSON_OPTIONS`` does the
+same in a new interpreter).  Each function serves until SIGTERM or SIGINT and exits
+the process; a daemon that cannot start raises a ``VegaError`` (``ConfigError`` for
+bad settings, ``DaemonStartFailed`` otherwise) before it serves, which the CLI turns
+into a message and an exit code.
 """
 
 from __future__ import annotations
@@ -16,15 +20,15 @@ import sys
 import threading
 from typing import Callable, List, Optional
 
-from vega_runtime.config import MASTER, WORKER, Config, settings_used_by
-from vega_runtime.errors import ConfigError, MasterURLError, VegaError
-from vega_runtime.master_url import parse_master
-from vega_runtime.net.addresses import advertise_address
-from vega_runtime.net.connection import (create_secret_file, default_secret_file, load_secret,
-                                         resolve_secret_file)
-from vega_runtime.private_files import make_private_dir, use_private_umask
+from ..config import MASTER, WORKER, Config
+from ..errors import ConfigError, DaemonStartFailed, SecretFileMissing, VegaError
+from ..master_url import parse_master
+from ..net.addresses import advertise_address
+from ..net.connection import default_secret_file, load_secret, resolve_secret_file
+from ..private_files import make_private_dir, use_private_umask
 
-from .errors import EXIT_USAGE, fail
+#: what a caller may pass as ``show_config``: print the resolved settings of a role
+ShowConfig = Callable[[Config, str], None]
 
 log = logging.getLogger("vega_cli")
 
@@ -54,10 +58,7 @@ def daemon_config(options: dict, given: dict, config_file: Optional[str]) -> Con
     """The daemon's Config: the documented precedence, with the options ``given`` (those
     not None) as the command line's values."""
     cli = {options[name]: value for name, value in given.items() if value is not None}
-    try:
-        return Config.load(config_file=config_file, cli=cli)
-    except ConfigError as exc:
-        fail(str(exc), EXIT_USAGE)
+    return Config.load(config_file=config_file, cli=cli)
 
 
 def listen_addresses(conf: Config, host_key: str, bind_key: str,
@@ -80,29 +81,12 @@ def listen_addresses(conf: Config, host_key: str, bind_key: str,
     return conf
 
 
-def print_daemon_config(conf: Config, role: str) -> None:
-    from .config_table import print_config
-
-    print_config(conf, [s.key for s in settings_used_by(role)], f"vega {role}: resolved settings")
-
-
 def secret_file_for(option: Optional[str]) -> str:
-    """--secret-file, else VEGA_SECRET_FILE, else ~/.vega/secret if it exists, else ''."""
+    """--secret-file, else VEGA_SECRET_FILE, else ~/.vega/secret if it exists, else '';
+    raises ``ConfigError`` when the file named does not exist."""
     path = resolve_secret_file(option or os.environ.get("VEGA_SECRET_FILE"))
     if path and not os.path.isfile(path):
-        fail(f"secret file {path!r} does not exist", EXIT_USAGE,
-             f"Create one with: vega start-master (it writes {default_secret_file()}), or "
-             "point --secret-file at the cluster's secret")
-    return path
-
-
-def ensure_secret_file(path: Optional[str]) -> str:
-    """The absolute path of ``path`` (default ~/.vega/secret), creating the secret there
-    (mode 0600) and saying so when it does not exist yet."""
-    path = os.path.abspath(os.path.expanduser(path or default_secret_file()))
-    if not os.path.exists(path):
-        create_secret_file(path)
-        print(f"created cluster secret {path} (mode 0600): give it to workers and drivers")
+        raise SecretFileMissing(path, default_secret_file())
     return path
 
 
@@ -110,7 +94,7 @@ def setup_daemon_logging(work_dir: str, name: str) -> None:
     """Log to stderr and to ``<work_dir>/<name>.log``, which rotates at
     ``DAEMON_LOG_MAX_BYTES`` keeping ``DAEMON_LOG_BACKUPS`` old files (``log_files``); so
     does stderr when it is a file (``<name>.out`` of a daemon in the background)."""
-    from vega_runtime.deploy.log_files import StderrHandler, daemon_log_handler
+    from .log_files import StderrHandler, daemon_log_handler
 
     make_private_dir(work_dir)
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -146,12 +130,14 @@ def run_master(host: Optional[str] = None, port: Optional[int] = None,
                pidfile: Optional[str] = None, log_file: Optional[str] = None,
                event_log_dir: Optional[str] = None, open_reads: Optional[bool] = None,
                ui_allowed_hosts: Optional[str] = None, bind: Optional[str] = None,
-               config_file: Optional[str] = None, verbose: bool = False) -> None:
-    """Run the master (``vega master``); options left None come from the configuration."""
-    from vega_runtime.deploy.http_api import TOKEN_FILE, allowed_hosts, master_token, start_http
-    from vega_runtime.deploy.master import Master
-    from vega_runtime.config import http_limits
-    from vega_runtime.net.tls import write_ca_file
+               config_file: Optional[str] = None,
+               show_config: Optional[ShowConfig] = None) -> None:
+    """Run the master (``vega master``); options left None come from the configuration;
+    ``show_config(conf, role)`` sees the resolved settings first."""
+    from ..config import http_limits
+    from ..net.tls import write_ca_file
+    from .http_api import TOKEN_FILE, allowed_hosts, master_token, start_http
+    from .master import Master
 
     use_private_umask()  # work dir 0700, all in it 0600 (vega_runtime/private_files.py)
     given = {"host": host, "bind": bind, "port": port, "webui_port": webui_port,
@@ -160,8 +146,8 @@ def run_master(host: Optional[str] = None, port: Optional[int] = None,
              "ui_allowed_hosts": ui_allowed_hosts}
     conf = listen_addresses(daemon_config(MASTER_OPTIONS, given, config_file),
                             "vega.master.host", "vega.master.bind", _this_host_address)
-    if verbose:
-        print_daemon_config(conf, MASTER)
+    if show_config:
+        show_config(conf, MASTER)
     work_dir = conf["vega.master.work_dir"]
     _detach_if_asked(daemonize, pidfile, log_file, work_dir, "master")
     setup_daemon_logging(work_dir, "master")
@@ -180,7 +166,8 @@ def run_master(host: Optional[str] = None, port: Optional[int] = None,
                         "ca_file": write_ca_file(secret, daemon.work_dir),
                         "webui_scheme": http.scheme}
     except (OSError, VegaError) as exc:
-        fail(f"cannot start the master on {bind}:{conf['vega.master.port']}: {exc}", 1)
+        raise DaemonStartFailed(f"the master on {bind}:{conf['vega.master.port']}",
+                                str(exc)) from exc
     if ready_file:
         tmp = ready_file + ".tmp"
         with open(tmp, "w") as fh:
@@ -203,17 +190,17 @@ def run_worker(master_url: str, host: Optional[str] = None, cores: Optional[int]
                death_timeout: Optional[float] = None, work_dir_ttl: Optional[float] = None,
                daemonize: bool = False, pidfile: Optional[str] = None,
                log_file: Optional[str] = None, bind: Optional[str] = None,
-               config_file: Optional[str] = None, verbose: bool = False) -> None:
-    """Run a worker (``vega worker``); options left None come from the configuration."""
+               config_file: Optional[str] = None,
+               show_config: Optional[ShowConfig] = None) -> None:
+    """Run a worker (``vega worker``); options left None come from the configuration;
+    ``show_config(conf, role)`` sees the resolved settings first."""
     from vega_runtime.deploy.worker import Worker
 
     use_private_umask()  # work dir 0700, all in it 0600, executors' too (inherited)
-    try:
-        spec = parse_master(master_url)
-    except MasterURLError as exc:
-        fail(str(exc), EXIT_USAGE)
+    spec = parse_master(master_url)  # MasterURLError
     if spec.kind != "vega":
-        fail(f"a worker needs a vega://host:port master URL, not {master_url!r}", EXIT_USAGE)
+        raise ConfigError("", "MASTER_URL", f"{master_url!r} is not vega://host:port, "
+                          "the only kind of master a worker serves")
     given = {"host": host, "bind": bind, "port": port, "webui_port": webui_port,
              "work_dir": work_dir, "cores": cores, "memory": memory or None, "labels": labels,
              "secret_file": secret_file, "death_timeout": death_timeout,
@@ -228,8 +215,8 @@ def run_worker(master_url: str, host: Optional[str] = None, cores: Optional[int]
         machine["vega.worker.memory"] = _default_memory()
     if machine:
         conf = conf.with_values(machine, "default: this machine's")
-    if verbose:
-        print_daemon_config(conf, WORKER)
+    if show_config:
+        show_config(conf, WORKER)
     secret_path = secret_file_for(conf["vega.secret.file"])
     work_dir = conf["vega.worker.work_dir"]
     _detach_if_asked(daemonize, pidfile, log_file, work_dir, "worker")
@@ -238,10 +225,10 @@ def run_worker(master_url: str, host: Optional[str] = None, cores: Optional[int]
         daemon = Worker(conf, spec.host, spec.port, load_secret(secret_path), secret_path,
                         adopt_orphans=True)
     except (OSError, VegaError) as exc:
-        fail(f"cannot start the worker: {exc}", 1)
-    from vega_runtime.deploy.http_api import start_metrics_http
-    from vega_runtime.deploy.metrics import WorkerCollector
-    from vega_runtime.config import http_limits
+        raise DaemonStartFailed("the worker", str(exc)) from exc
+    from ..config import http_limits
+    from .http_api import start_metrics_http
+    from .metrics import WorkerCollector
 
     webui_port = conf["vega.worker.ui.port"]
     try:
@@ -257,10 +244,20 @@ def run_worker(master_url: str, host: Optional[str] = None, cores: Optional[int]
 
 
 def fork_entry(argv: List[str]) -> None:
-    """``[ROLE, JSON_OPTIONS]``: run the master or a worker with these options (the entry
-    point local clusters give their fork server)."""
+    """``[ROLE, JSON_OPTIONS, ...]``: run the master or a worker with these options (the
+    entry point local clusters give their fork server; arguments past the two are the
+    options again, as flags, for the process's title).  A daemon that cannot start prints
+    why on stderr (its log) and exits with 1."""
     role, options = argv[0], json.loads(argv[1])
-    {"master": run_master, "worker": run_worker}[role](**options)
+    try:
+        {"master": run_master, "worker": run_worker}[role](**options)
+    except VegaError as exc:
+        print(f"vega {role}: error: {exc}", file=sys.stderr)
+        exit_now(1)
+
+
+if __name__ == "__main__":
+    fork_entry(sys.argv[1:])
 
 
 def _detach_if_asked(daemonize: bool, pidfile: Optional[str], log_file: Optional[str],
@@ -268,10 +265,36 @@ def _detach_if_asked(daemonize: bool, pidfile: Optional[str], log_file: Optional
     if not daemonize:
         return
     if not pidfile:
-        fail("--daemonize needs --pidfile", EXIT_USAGE)
-    from .background import daemonize as detach
-
+        raise ConfigError("", "--daemonize", "needs --pidfile")
     detach(pidfile, log_file or os.path.join(work_dir, f"{name}.out"))
+
+
+def detach(pidfile: str, log_file: str) -> None:
+    """Detach from the terminal and the SSH session (double fork, setsid).
+
+    The original process exits once the daemon has written its pidfile, so a
+    remote ``vega worker --daemonize`` returns as soon as the worker runs.
+    """
+    os.makedirs(os.path.dirname(os.path.abspath(pidfile)), exist_ok=True)
+    read_end, write_end = os.pipe()
+    if os.fork() > 0:
+        os.close(write_end)
+        ok = os.read(read_end, 1)
+        os._exit(0 if ok == b"1" else 1)
+    os.close(read_end)
+    os.setsid()
+    if os.fork() > 0:
+        os._exit(0)
+    with open(pidfile + ".tmp", "w") as fh:
+        fh.write(f"{os.getpid()}\n")
+    os.replace(pidfile + ".tmp", pidfile)
+    log_fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    os.write(write_end, b"1")
+    os.close(write_end)
 
 
 def _this_host_address() -> str:

@@ -25,17 +25,18 @@ from ..forkserver import ForkServer, command_title
 from ..master_url import MasterSpec
 from ..net.tls import CA_FILE, http_scheme
 from ..private_files import make_private_dir, open_private
+from ..processes import signal_group
 
 log = logging.getLogger(__name__)
 
 START_TIMEOUT = 60.0
 READY_POLL_SECONDS = 0.005
-CLI_MODULE = "vega_cli.main"
-#: what the fork server runs a daemon with: ``vega master``/``vega worker`` past the
-#: option parsing (the options come ready-made, as JSON)
-DAEMON_ENTRY = "vega_cli.daemon_run:fork_entry"
+#: what runs a daemon: ``vega master``/``vega worker`` past the option parsing (the
+#: options come ready-made, as JSON), forked by the fork server or run with ``-m``
+DAEMON_MODULE = "vega_runtime.deploy.daemon_main"
+DAEMON_ENTRY = "vega_runtime.deploy.daemon_main:fork_entry"
 #: imported once by the fork server: the daemons, and what their executors need
-PRELOAD = ("vega_cli.daemon_run", "vega_runtime.deploy.master", "vega_runtime.deploy.worker",
+PRELOAD = ("vega_runtime.deploy.daemon_main", "vega_runtime.deploy.master", "vega_runtime.deploy.worker",
            "vega_runtime.deploy.http_api", "vega_runtime.deploy.executor_preload")
 
 
@@ -115,12 +116,13 @@ class LocalCluster:
         """Start ``vega ROLE`` with ``options``: forked from the fork server, else (it is
         gone) as a new interpreter."""
         log_path = os.path.join(self.directory, f"{name}.log")
-        args = _command_line(role, options)
-        proc = self.forkserver.launch(DAEMON_ENTRY, [role, json.dumps(options)], self.env, log_path,
-                                      command_title(CLI_MODULE, args), tie=True)
+        argv = [role, json.dumps(options)]
+        proc = self.forkserver.launch(DAEMON_ENTRY, argv, self.env, log_path,
+                                      command_title(DAEMON_MODULE, _command_line(role, options)),
+                                      tie=True)
         if proc is None:
             with open_private(log_path, "ab") as log_file:
-                proc = subprocess.Popen([sys.executable, "-m", CLI_MODULE, *args],
+                proc = subprocess.Popen([sys.executable, "-m", DAEMON_MODULE, *argv],
                                         stdin=subprocess.DEVNULL, stdout=log_file,
                                         stderr=subprocess.STDOUT, env=self.env,
                                         start_new_session=True)
@@ -142,31 +144,26 @@ class LocalCluster:
         raise LocalClusterFailed(f"the {name} did not start within {START_TIMEOUT:.0f}s",
                                  log_path, _tail(log_path))
 
-    def check_alive(self) -> Optional[str]:
-        for proc, name, log_path in zip(self.processes, self.names, self.log_paths):
-            if proc.poll() is not None:
-                return f"{name} exited with code {proc.returncode}: {_tail(log_path)}"
-        return None
-
     def stop(self, grace: float = 5.0) -> None:
         """SIGTERM every daemon at once (workers take their executors with them), then
         SIGKILL whatever is left after ``grace`` seconds."""
         for proc in self.processes:
-            _signal_group(proc, signal.SIGTERM)
+            signal_group(proc.pid, signal.SIGTERM)
         deadline = time.monotonic() + grace
         for proc in self.processes:
             try:
                 proc.wait(max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 pass
-            _signal_group(proc, signal.SIGKILL)  # anything left in the group
+            signal_group(proc.pid, signal.SIGKILL)  # anything left in the group
             proc.wait()
         self.processes = []
         self.forkserver.close()
 
 
 def _command_line(role: str, options: dict) -> List[str]:
-    """``vega ROLE`` arguments equivalent to ``options`` (what the daemon's title shows)."""
+    """``ROLE`` and flags equivalent to ``options`` (what the daemon's title shows, as
+    ``vega ROLE`` would take them)."""
     args = [role]
     for key, value in options.items():
         if key == "master_url":
@@ -174,13 +171,6 @@ def _command_line(role: str, options: dict) -> List[str]:
         else:
             args += [f"--{key.replace('_', '-')}", str(value)]
     return args
-
-
-def _signal_group(proc: subprocess.Popen, sig: int) -> None:
-    try:
-        os.killpg(proc.pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def _free_port() -> int:

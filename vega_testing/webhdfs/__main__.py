@@ -1,4 +1,4 @@
-"""``python -m vega_runtime.testing.webhdfs --root DIR``: see ``cli.main``."""
+"""``python -m vega_testing.webhdfs --root DIR``: see ``cli.main``."""
 
 import sys
 

@@ -65,7 +65,7 @@ class Caller:
     >>> alice.check("/dir", True, WRITE)
     Traceback (most recent call last):
     ...
-    vega_runtime.testing.webhdfs.errors.RemoteException: Permission denied: user=alice, \
+    vega_testing.webhdfs.errors.RemoteException: Permission denied: user=alice, \
 access=WRITE, inode="/dir":bob:supergroup:drwxr-xr-x
     """
 

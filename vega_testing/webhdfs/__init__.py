@@ -35,7 +35,7 @@ Use it as a context manager::
     with WebHDFSServer(tmp_dir) as server:
         client = hdfs.InsecureClient(server.namenode_url, user="alice")
 
-or from a shell: ``python -m vega_runtime.testing.webhdfs --root DIR``.
+or from a shell: ``python -m vega_testing.webhdfs --root DIR``.
 """
 
 from .cli import main

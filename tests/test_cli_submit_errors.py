@@ -1,0 +1,280 @@
+"""``vega submit``'s exit codes and error messages, and Ctrl-C: a real process
+(test_cli_submit.py has the rest)."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from proc_helpers import LOCAL_MASTERS as MASTERS
+from proc_helpers import REPO, clean_env, frame_lines, write_job
+
+
+def error_lines(stderr: str):
+    return [line for line in stderr.splitlines() if line.startswith("vega: error:")]
+
+
+# -- exit codes and errors ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("master", MASTERS)
+def test_exception_in_driver_exits_1_with_user_traceback_only(vega_cli, tmp_path, master):
+    """A driver exception exits 1 and shows the job's frames, not vega_cli's or runpy's."""
+    job = write_job(tmp_path, "driver_fails.py", """
+        from vega_runtime import Context
+
+        def check(total):
+            raise ValueError(f"unexpected total {total}")
+
+        with Context() as ctx:
+            check(ctx.parallelize([1, 2, 3]).sum())
+    """)
+    result = vega_cli("submit", "--master", master, job)
+    assert result.returncode == 1
+    assert f'File "{job}", line 7, in <module>' in result.stderr
+    assert f'File "{job}", line 4, in check' in result.stderr
+    assert "ValueError: unexpected total 6" in result.stderr
+    frames = frame_lines(result.stderr)
+    assert frames and all(job in line for line in frames), frames
+    assert "runpy" not in result.stderr and "vega_cli" not in result.stderr
+
+
+@pytest.mark.parametrize("master", MASTERS)
+def test_exception_in_task_exits_1_with_remote_traceback(vega_cli, tmp_path, master):
+    """1/0 in a map exits 1 naming ZeroDivisionError, the user's line and 'failed 4 times'."""
+    job = write_job(tmp_path, "task_fails.py", """
+        from vega_runtime import Context
+
+        def invert(x):
+            return 1 / (x - x)
+
+        with Context() as ctx:
+            ctx.parallelize(range(8), 4).map(invert).collect()
+    """)
+    result = vega_cli("submit", "--master", master, job)
+    assert result.returncode == 1
+    assert "ZeroDivisionError" in result.stderr
+    assert f'File "{job}", line 4, in invert' in result.stderr
+    assert "failed 4 times" in result.stderr
+    assert not [line for line in frame_lines(result.stderr)
+                if "vega_runtime" in line or "vega_cli" in line or "runpy" in line]
+
+
+def test_sys_exit_code_of_the_job_is_the_exit_code(vega_cli, tmp_path):
+    """sys.exit(3) in a job makes vega submit exit 3."""
+    job = write_job(tmp_path, "exits.py", """
+        import sys
+        from vega_runtime import Context
+        with Context() as ctx:
+            print(ctx.parallelize([1, 2], 2).count())
+            sys.exit(3)
+    """)
+    result = vega_cli("submit", "--master", "local[2]", job)
+    assert result.returncode == 3
+    assert result.stdout == "2\n"
+
+
+def test_missing_job_file_exits_2_naming_it(vega_cli, tmp_path):
+    """A job path that does not exist is a usage error (2) naming that path."""
+    missing = str(tmp_path / "no_such_job.py")
+    result = vega_cli("submit", "--master", "local", missing)
+    assert result.returncode == 2
+    assert len(error_lines(result.stderr)) == 1 and missing in error_lines(result.stderr)[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_syntax_error_in_job_exits_1_with_file_line(vega_cli, tmp_path):
+    """A job that does not parse exits 1 with 'FILE:LINE' and 'syntax error', running nothing."""
+    job = write_job(tmp_path, "broken.py", """
+        print("never runs")
+        total = 1
+        def half(x:
+            return x / 2
+    """)
+    result = vega_cli("submit", "--master", "local", job)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    [message] = error_lines(result.stderr)
+    assert f"{job}:3" in message and "syntax error" in message
+    assert "Traceback" not in result.stderr
+
+
+UNPICKLABLE = {
+    "lock": ("import threading", "threading.Lock()", "lock"),
+    "socket": ("import socket", "socket.socket()", "socket"),
+}
+
+
+@pytest.mark.parametrize("master", MASTERS)
+@pytest.mark.parametrize("kind", sorted(UNPICKLABLE))
+def test_unpicklable_closure_exits_1_naming_variable_and_type(vega_cli, tmp_path, kind, master):
+    """A closure capturing a lock or socket fails with one message naming the variable and type."""
+    module, make, type_name = UNPICKLABLE[kind]
+    job = write_job(tmp_path, "captures.py", f"""
+        {module}
+        from vega_runtime import Context
+
+        def main():
+            guard_{kind} = {make}
+            with Context() as ctx:
+                ctx.parallelize(range(4), 2).map(lambda x: (guard_{kind}, x)[1]).collect()
+
+        main()
+    """)
+    result = vega_cli("submit", "--master", master, job)
+    assert result.returncode == 1
+    assert f"'guard_{kind}' of type {type_name}" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("conf, named", [
+    ("vega.task.max_attempts", "vega.task.max_attempts"),  # no '='
+    ("vega.no.such.key=1", "vega.no.such.key"),
+    ("vega.task.max_attempts=abc", "vega.task.max_attempts"),
+])
+def test_bad_conf_exits_2_naming_the_key(vega_cli, conf, named):
+    """A --conf without '=', with an unknown key or with a bad value is a usage error naming it."""
+    result = vega_cli("submit", "--master", "local", "--conf", conf, "jobs/make_rdd.py")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    [message] = error_lines(result.stderr)
+    assert named in message and "--conf" in message
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_conf_value_message_names_the_value(vega_cli):
+    """vega.task.max_attempts=abc explains that 'abc' is not a whole number."""
+    result = vega_cli("submit", "--conf", "vega.task.max_attempts=abc", "jobs/make_rdd.py")
+    assert result.returncode == 2
+    assert "'abc' is not a whole number" in result.stderr
+
+
+@pytest.mark.parametrize("url", ["bogus", "local[0]", "local[two]", "vega://nohost"])
+def test_bad_master_url_exits_2_naming_it(vega_cli, url):
+    """An unknown master URL is a usage error that quotes the URL."""
+    result = vega_cli("submit", "--master", url, "jobs/make_rdd.py")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    [message] = error_lines(result.stderr)
+    assert repr(url) in message
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("master", ["local", "local[2]"])
+def test_cluster_deploy_mode_with_local_master_exits_2(vega_cli, master):
+    """--deploy-mode cluster needs a vega:// master; with a local one it is a usage error."""
+    result = vega_cli("submit", "--deploy-mode", "cluster", "--master", master, "jobs/make_rdd.py")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    [message] = error_lines(result.stderr)
+    assert "--deploy-mode cluster" in message and repr(master) in message
+
+
+def test_unknown_flag_exits_2(vega_cli):
+    """An unknown vega submit flag before the job exits 2 and names the flag."""
+    result = vega_cli("submit", "--no-such-flag", "jobs/make_rdd.py")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "--no-such-flag" in result.stderr
+
+
+def test_unknown_flag_is_reported_as_an_unknown_option(vega_cli):
+    """An unknown flag is called an unknown option, not a missing job file."""
+    result = vega_cli("submit", "--no-such-flag", "jobs/make_rdd.py")
+    assert result.returncode == 2
+    assert re.search(r"(no such|unknown|unrecognized) option", result.stderr, re.IGNORECASE), \
+        result.stderr
+    assert "does not exist" not in result.stderr
+
+
+# -- Ctrl-C -------------------------------------------------------------------------------------
+
+def _children_of(pid: int) -> dict:
+    """{child pid: start time} of the live (non-zombie) processes whose parent is ``pid``."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            stat = _stat(int(entry))
+            if stat and stat[1] == str(pid) and stat[0] != "Z":
+                found[int(entry)] = stat[19]
+    return found
+
+
+def _stat(pid: int):
+    """Fields of /proc/PID/stat after the command name (state first), or None if gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rpartition(")")[2].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
+def _alive(pid: int, start_time: str) -> bool:
+    stat = _stat(pid)
+    return bool(stat) and stat[19] == start_time and stat[0] != "Z"
+
+
+def _pump(stream, lines: "queue.Queue[str]") -> None:
+    for line in iter(stream.readline, ""):
+        lines.put(line)
+    lines.put("")
+
+
+@pytest.mark.parametrize("master", MASTERS)
+def test_ctrl_c_exits_130_and_leaves_no_executors(tmp_path, master):
+    """SIGINT during a running stage exits 130 within seconds and leaves no executor processes."""
+    job = write_job(tmp_path, "sleepy.py", """
+        import time
+        from vega_runtime import Context
+        with Context() as ctx:
+            print("started", flush=True)
+            ctx.parallelize(range(4), 4).map(lambda x: time.sleep(60)).collect()
+            print("finished")
+    """)
+    proc = subprocess.Popen([sys.executable, "-m", "vega_cli.main", "submit", "--master", master,
+                             job], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=clean_env())
+    out_lines: "queue.Queue[str]" = queue.Queue()
+    err_lines: "queue.Queue[str]" = queue.Queue()
+    pumps = [threading.Thread(target=_pump, args=(proc.stdout, out_lines), daemon=True),
+             threading.Thread(target=_pump, args=(proc.stderr, err_lines), daemon=True)]
+    for pump in pumps:
+        pump.start()
+    try:
+        assert out_lines.get(timeout=60) == "started\n"
+        seen = []
+        while not any(line.startswith("stage 0 started") for line in seen):
+            line = err_lines.get(timeout=60)
+            assert line, "vega submit ended before the stage started: " + "".join(seen)
+            seen.append(line)
+        executors = _children_of(proc.pid)
+        assert len(executors) == (2 if master == "local[2]" else 0)
+
+        proc.send_signal(signal.SIGINT)
+        started = time.monotonic()
+        code = proc.wait(timeout=15)
+        assert time.monotonic() - started < 5
+        assert code == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    for pump in pumps:
+        pump.join(timeout=10)
+    rest = []
+    while not err_lines.empty():
+        rest.append(err_lines.get())
+    assert "cancelled" in "".join(rest)
+    assert "finished" not in [out_lines.get() for _ in range(out_lines.qsize())]
+    deadline = time.monotonic() + 5  # the kernel reaps the killed executors asynchronously
+    while any(_alive(pid, start) for pid, start in executors.items()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [pid for pid, start in executors.items() if _alive(pid, start)] == []
+    assert _children_of(proc.pid) == {}

@@ -1,0 +1,105 @@
+"""``python -m vega_cli.remote_ops OPERATION ARGS...``: what the cluster commands
+(``vega start-cluster``, ``stop-cluster``...) do on a host, run there over SSH; each
+operation prints one JSON object on stdout.
+
+    probe WORK_DIR MASTER_HOST MASTER_PORT   Python and Vega versions, free space,
+                                             whether the master answers (port 0: skip)
+    running PIDFILE ROLE                     {"pid": the live vega ROLE it names, or 0}
+    stop PIDFILE TIMEOUT ROLE                SIGTERM, then SIGKILL after TIMEOUT seconds
+    leftovers MARKER                         SIGKILL Vega processes whose command line
+                                             holds MARKER (a work dir)
+
+Only the standard library and Vega's own leaf modules are imported: the host may run
+nothing else of Vega.  A pidfile's pid is signalled only if it runs the expected daemon
+(``processes.pidfile_process``): a stale pidfile's pid may belong to another process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import sys
+from typing import Callable, Dict, List, Optional
+
+#: what Vega's processes run as (their command lines hold one of these)
+VEGA_PROGRAMS = ("vega_cli.main", "vega_runtime.deploy.daemon_main",
+                 "vega_runtime.deploy.executor_main")
+
+
+def probe(work_dir: str, master_host: str, master_port: str) -> dict:
+    """What decides whether a daemon can start here."""
+    from vega_runtime._version import __version__
+
+    out: dict = {"python": "%d.%d" % sys.version_info[:2], "vega": __version__,
+                 "free_bytes": None, "master_reachable": None}
+    try:
+        os.makedirs(work_dir, exist_ok=True)
+        out["free_bytes"] = shutil.disk_usage(work_dir).free
+    except OSError as exc:
+        out["work_dir_error"] = str(exc)
+    if int(master_port):
+        try:
+            socket.create_connection((master_host, int(master_port)), 5).close()
+            out["master_reachable"] = True
+        except OSError as exc:
+            out["master_reachable"] = False
+            out["master_error"] = str(exc)
+    return out
+
+
+def running(pidfile: str, role: str) -> dict:
+    from vega_runtime.processes import pidfile_process
+
+    return {"pid": pidfile_process(pidfile, role)[0] or 0}
+
+
+def stop(pidfile: str, timeout: str, role: str) -> dict:
+    from vega_runtime.processes import pidfile_process, stop_daemon
+
+    out = {"pid": None, "was_running": False, "killed": False, "gone": True, "foreign": ""}
+    pid, out["foreign"] = pidfile_process(pidfile, role)
+    if pid is None:
+        return out
+    out.update(pid=pid, was_running=True)
+    out["killed"], out["gone"] = stop_daemon(pid, float(timeout))
+    if out["gone"]:
+        os.unlink(pidfile)
+    return out
+
+
+def leftovers(marker: str) -> dict:
+    from vega_runtime.processes import command_line
+
+    killed = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) in (os.getpid(), os.getppid()):
+            continue
+        cmdline = " ".join(command_line(int(entry)))
+        if marker in cmdline and any(program in cmdline for program in VEGA_PROGRAMS):
+            try:
+                os.kill(int(entry), signal.SIGKILL)
+                killed += 1
+            except OSError:
+                pass
+    return {"killed": killed}
+
+
+OPERATIONS: Dict[str, Callable[..., dict]] = {
+    "probe": probe, "running": running, "stop": stop, "leftovers": leftovers}
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] not in OPERATIONS:
+        print(f"usage: python -m vega_cli.remote_ops {{{','.join(OPERATIONS)}}} ARGS...",
+              file=sys.stderr)
+        return 2
+    print(json.dumps(OPERATIONS[args[0]](*args[1:])))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,141 @@
+"""Backend construction for a ``Context``: the master URL picks the backend.
+
+``inline`` and ``local[N]`` run in this process and its children
+(``scheduler/local_backend.py``); ``vega://`` joins a running cluster and
+``local-cluster[W,C]`` starts one for this Context first (``LocalCluster``), both
+through ``ClusterBackend``, which then waits for the executors a local cluster is
+sure to give.  The modules below load only when a backend of theirs is built, so a
+local cluster's fork server (started by ``start_local_cluster_early`` before the
+configuration is read) imports Vega while the driver does.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import TYPE_CHECKING, Any, Optional, Tuple
+
+from .master_url import MasterSpec
+
+if TYPE_CHECKING:
+    from .config import Config
+
+log = logging.getLogger(__name__)
+
+
+def start_local_cluster_early(master: Optional[str]):
+    """The fork server of a local cluster asked for by name (the master argument wins over
+    every configuration source), started before the configuration is read; else None."""
+    if not master or not master.replace(" ", "").startswith("local-cluster["):
+        return None
+    from .deploy.local_cluster import start_forkserver
+
+    return start_forkserver()
+
+
+def create_backend(ctx) -> Tuple[Any, Any]:
+    """``(backend, event relay)`` for ``ctx`` (a ``Context`` being built: its ``conf``,
+    ``master_spec``, ``app_dir`` and listener bus); the relay of the application's events
+    to a cluster master, or None for local backends."""
+    spec = ctx.master_spec
+    output = ctx._on_task_output
+    budget = ctx.conf["vega.storage.memory"]
+    from .scheduler.local_backend import InlineBackend, ProcessPoolBackend
+
+    if spec.kind in ("inline", "local") and ctx.conf["vega.dynamic_allocation.enabled"]:
+        log.warning("vega.dynamic_allocation.enabled has no effect on %s: its executors "
+                    "are fixed (use a cluster or local-cluster master)", spec.url)
+    if spec.kind == "inline":
+        return InlineBackend(ctx.app_dir, output, budget), None
+    if spec.kind == "local":
+        return ProcessPoolBackend(spec.cores, ctx.app_dir, output, budget,
+                                  ctx.conf["vega.locality.wait"]), None
+    return _create_cluster_backend(ctx, spec)
+
+
+def _create_cluster_backend(ctx, spec: MasterSpec) -> Tuple[Any, Any]:
+    """A backend on a running cluster, or on a local-cluster started for this Context."""
+    from .config import rpc_limits
+    from .net.connection import create_secret_file, load_secret, resolve_secret_file
+    from .scheduler import allocation
+    from .scheduler.cluster_backend import ClusterBackend, MasterEventRelay, MasterLogRelay
+    from .deploy.local_cluster import LocalCluster
+
+    conf = ctx.conf
+    cluster = None
+    if spec.kind == "local-cluster":
+        secret_file = os.path.join(ctx.app_dir, "cluster-secret")
+        create_secret_file(secret_file)
+        cluster = LocalCluster(spec, os.path.join(ctx.app_dir, "cluster"), secret_file,
+                               ctx._early_forkserver)
+        host, port = "127.0.0.1", cluster.master_port
+    else:
+        secret_file = resolve_secret_file(conf["vega.secret.file"])
+        host, port = spec.host, spec.port
+    secret = load_secret(secret_file)
+    advertise, bind = driver_addresses(conf, spec)
+    request = {"name": ctx.app_name, "cores_max": conf["vega.cores.max"],
+               "executor_cores": conf["vega.executor.cores"],
+               "executor_memory": conf["vega.executor.memory"],
+               "labels": list(conf["vega.executor.labels"]),
+               "package": conf["vega.submit.package"]}
+    try:
+        backend = ClusterBackend(host, port, secret, request, advertise,
+                                 bind,
+                                 ctx._on_task_output, ctx._bus.on_waiting,
+                                 conf["vega.locality.wait"],
+                                 conf["vega.scheduler.executor_wait_timeout"],
+                                 starting=cluster is not None,
+                                 master_reconnect_timeout=conf["vega.master.reconnect_timeout"],
+                                 server_limits=rpc_limits(conf),
+                                 allocation=allocation.AllocationSettings.from_conf(conf))
+        backend.owned_cluster = cluster
+        backend.broadcast_dir = os.path.join(ctx.app_dir, "broadcast")
+        ctx._bus.listeners.append(MasterLogRelay(backend))
+        event_relay = MasterEventRelay(backend)
+        event_relay.application_start(backend.app_id, ctx.app_name, spec.url,
+                                      context_id=ctx.application_id)
+        ctx._bus.listeners.append(event_relay)
+        backend.metrics_source = lambda: {**ctx.job_metrics.snapshot(),
+                                          "cached_rdds": ctx.cached_rdds()}
+        backend.holds_cached_blocks = ctx._blocks.holds_blocks
+        if cluster is not None:
+            backend.wait_for_executors(local_cluster_slots(spec, conf, backend), 60.0)
+    except BaseException:
+        if cluster is not None:
+            cluster.stop()
+        raise
+    return backend, event_relay
+
+
+def local_cluster_slots(spec: MasterSpec, conf: "Config", backend) -> int:
+    """How many task slots (executor cores) a new local cluster is waited for: every core,
+    or as many as ``vega.cores.max`` allows, or only what dynamic allocation asks for."""
+    wanted = spec.workers * spec.cores
+    cores_max = conf["vega.cores.max"]
+    if cores_max:
+        wanted = min(wanted, cores_max)
+    if backend.allocation is not None:
+        wanted = min(wanted, backend.allocation.target)
+    return wanted
+
+
+def cluster_secret(conf: "Config", spec: MasterSpec) -> Optional[bytes]:
+    """The secret of the vega:// cluster this driver joins (None in local modes, whose
+    secret, if any, is made later with their cluster)."""
+    if spec.kind != "vega":
+        return None
+    from .net.connection import load_secret, resolve_secret_file
+
+    return load_secret(resolve_secret_file(conf["vega.secret.file"]))
+
+
+def driver_addresses(conf: "Config", spec: MasterSpec) -> Tuple[str, str]:
+    """(advertised, bound) addresses of the driver's listeners: ``vega.driver.host``,
+    else VEGA_LOCAL_IP, else the local address routing to the master (loopback for
+    local masters); ``vega.driver.bind``, else the advertised one."""
+    from .net.addresses import advertise_address
+
+    peer = spec.host if spec.kind == "vega" else "127.0.0.1"
+    advertise = advertise_address(conf["vega.driver.host"] or None, peer)
+    return advertise, conf["vega.driver.bind"] or advertise

@@ -1,0 +1,77 @@
+"""Checkpoint writing for a ``Context``: ``set_checkpoint_dir``'s per-application
+directory, and writing out the RDDs marked with ``checkpoint()`` or
+``local_checkpoint()`` after a job that computed them.
+
+A reliable checkpoint goes under the checkpoint directory (a local path or an HDFS
+URL), a local one under the application's scratch directory; each partition is
+written as pickled record batches to ``rdd-<id>/part-NNNNN`` (through a ``.tmp`` file
+renamed into place, so a retried task replaces its predecessor's part), by a job of
+its own, and the RDD then reads from its ``CheckpointRDD`` with its lineage cut.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import uuid
+from typing import TYPE_CHECKING, Callable, Dict, Iterable, List
+
+from . import serde, task_context
+from .io import files as io_files
+from .io import hdfs
+from .io import output as outputs
+from .rdd import sources
+
+if TYPE_CHECKING:
+    from .rdd.base import RDD
+
+
+def new_checkpoint_dir(directory: str, hdfs_settings: "hdfs.HdfsSettings") -> str:
+    """A new directory per application under ``directory`` (a local path or an HDFS URL),
+    created with its parents; its absolute path or URL."""
+    unique = str(uuid.uuid4())
+    if hdfs.is_hdfs(directory):
+        checkpoint_dir = posixpath.join(directory.rstrip("/"), unique)
+        target = outputs.output_dir(checkpoint_dir, hdfs_settings)
+        target.makedirs(target.root)
+        return checkpoint_dir
+    checkpoint_dir = os.path.join(os.path.abspath(io_files.local_path(directory)), unique)
+    os.makedirs(checkpoint_dir, exist_ok=True)
+    return checkpoint_dir
+
+
+def write_checkpoints(ctx, rdd: "RDD", run_job: Callable[[RDD, Callable, List[int], str], list]) \
+        -> None:
+    """Write out the RDDs of ``rdd``'s lineage marked for checkpointing and not written yet,
+    each by ``run_job(rdd, func, partitions, description)``, and point them at what was
+    written.  ``ctx`` is the ``Context`` (its ``checkpoint_dir``, ``app_dir`` and
+    ``hdfs_settings``)."""
+    for marked in lineage(rdd):
+        if marked._checkpoint_requested and marked._checkpoint_rdd is None:
+            base = ctx.checkpoint_dir if marked._checkpoint_requested == "reliable" \
+                else os.path.join(ctx.app_dir, "checkpoints")
+            directory = posixpath.join(base, f"rdd-{marked.rdd_id}")
+            target = outputs.output_dir(directory, ctx.hdfs_settings)
+            target.makedirs(target.root)
+
+            def write(records: Iterable, target=target) -> None:
+                part = target.join(f"part-{task_context.TaskContext.get().partition:05d}")
+                with target.open_write(part + ".tmp") as out:
+                    serde.dump_batches(records, out, 1024)
+                target.rename(part + ".tmp", part)
+
+            n = marked.get_num_partitions()
+            run_job(marked, write, list(range(n)), f"checkpoint {marked!r}")
+            marked._checkpoint_rdd = sources.CheckpointRDD(ctx, directory, n, marked.partitioner)
+
+
+def lineage(rdd: "RDD") -> List["RDD"]:
+    """``rdd`` and every RDD it depends on, each once."""
+    seen: Dict[int, RDD] = {}
+    stack = [rdd]
+    while stack:
+        current = stack.pop()
+        if current.rdd_id not in seen:
+            seen[current.rdd_id] = current
+            stack.extend(d.rdd for d in current.dependencies())
+    return list(seen.values())

@@ -1,0 +1,36 @@
+"""Following an application's (or a cluster-mode driver's) output for ``vega logs``.
+
+The stored output is read and sent by ``AppLogs.follow``; this module answers what it
+asks on each round: the state of the run followed and whether it is done, from the
+driver runner for a driver and from the master's state for an application."""
+
+from __future__ import annotations
+
+from typing import Tuple
+
+from ..net.connection import Connection
+from ..net.messages import FollowLogs, LogEnd
+
+
+def serve_logs(master, conn: Connection, request: FollowLogs) -> None:
+    """Send ``request.app_id``'s stored output; with ``follow``, until its run ends.  An id
+    the master knows nothing of gets ``LogEnd("unknown", 1)``.  ``master`` is the
+    ``Master`` (its ``drivers``, ``lock``, ``state``, ``logs`` and ``stopped``)."""
+    app_id = request.app_id
+    driver = master.drivers.drivers.get(app_id)
+    with master.lock:
+        known = app_id in master.state.apps
+    if not known and driver is None and not master.logs.exists(app_id):
+        conn.send(LogEnd("unknown", 1))
+        return
+
+    def state() -> Tuple[str, int, bool]:
+        """(state, exit code, done) of the run followed."""
+        if driver is not None:
+            return driver.state.value, driver.exit_code or 0, driver.done
+        with master.lock:
+            app = master.state.apps.get(app_id)
+            return ("finished", 0, True) if app is None else \
+                (app.state.value, 0, not app.state.active)
+
+    master.logs.follow(conn, app_id, request.follow, state, master.stopped)

@@ -1,0 +1,173 @@
+"""The master's connections: what each peer sends becomes an event for the master.
+
+One connection per worker and per driver, named by a session number; the first
+message says what the connection is (a worker or a driver registering, a status
+request, a package transfer, ``vega logs``, a cluster-mode submission or a kill).
+Messages to a worker or driver are queued on its session's ``Outbox`` (a sending
+thread per connection): ``deliver`` does it under the master's lock, so their order
+is the order of the decisions; a failed send becomes a "connection lost" event.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from typing import Dict, Iterable
+
+from ..net.connection import Connection
+from ..net.framing import ProtocolError
+from ..net.messages import (AppEvents, AppLog, AppMetrics, DriverSubmitted, ExecutorExited, FetchPackage,
+                            FollowLogs, KillApplication, KillExecutors, KillResult,
+                            PackageQuery, RegisterApplication, RegisterWorker, RequestExecutors,
+                            RequestStatus, StatusReply,
+                            SubmitDriver, UnregisterApplication, UploadPackage,
+                            WorkerHeartbeat, WorkerStopping)
+from .app_logs import RelayedEvents
+from .log_follower import serve_logs
+from .master_state import (Action, ApplicationRegistering, ApplicationUnregistered,
+                           ConnectionLost, Disconnect, ExecutorExitReported, ExecutorsReleased,
+                           ExecutorsRequested, HeartbeatReceived, MetricsReported, Send,
+                           WorkerRegistering, WorkerStopped)
+from .outbox import Outbox
+
+#: How long a closing connection may take to send what was queued for it.
+FLUSH_SECONDS = 5.0
+
+
+class MasterConnections:
+    """The peers of ``master`` (a ``Master``: its ``handle``, ``lock``, ``state``, ``logs``,
+    ``packages``, ``drivers``, ``status`` and ``kill_application``), one session each."""
+
+    def __init__(self, master):
+        self.master = master
+        self._outboxes: Dict[int, Outbox] = {}
+        self._sessions = itertools.count(1)
+
+    def count(self) -> int:
+        """How many worker and driver connections are open."""
+        with self.master.lock:
+            return len(self._outboxes)
+
+    def deliver(self, actions: Iterable[Action]) -> None:
+        """Queue the ``Send``s and ``Disconnect``s of ``actions`` on their sessions' outboxes
+        (never blocking); called under the master's lock, in the order of the decisions."""
+        for action in actions:
+            if isinstance(action, (Send, Disconnect)):
+                outbox = self._outboxes.get(action.session)
+                if outbox is None:
+                    continue
+                if isinstance(action, Send):
+                    outbox.put(action.message)
+                else:
+                    outbox.close()
+
+    def close_all(self) -> None:
+        """Close every connection, without waiting for what is queued (the master stops)."""
+        with self.master.lock:
+            outboxes = list(self._outboxes.values())
+        for outbox in outboxes:
+            outbox.close()
+
+    def serve(self, conn: Connection) -> None:
+        """Serve one connection (the server's handler): its first message says who it is."""
+        master = self.master
+        first = conn.recv()
+        if isinstance(first, RegisterWorker):
+            self._serve_worker(conn, first)
+        elif isinstance(first, RegisterApplication):
+            self._serve_driver(conn, first)
+        elif isinstance(first, RequestStatus):
+            conn.send(StatusReply(json.dumps(master.status())))
+        elif isinstance(first, (PackageQuery, UploadPackage, FetchPackage)):
+            master.packages.serve(conn, first)
+        elif isinstance(first, FollowLogs):
+            serve_logs(master, conn, first)
+        elif isinstance(first, SubmitDriver):
+            if not master.packages.exists(first.package_sha):
+                raise ProtocolError(conn.peer, "SubmitDriver for a package never uploaded")
+            conn.send(DriverSubmitted(master.drivers.submit(first).driver_id))
+        elif isinstance(first, KillApplication):
+            killed = (master.drivers.kill(first.app_id)
+                      or master.kill_application(first.app_id, "killed with vega kill"))
+            conn.send(KillResult(killed, "killed" if killed else
+                                 f"{first.app_id} is not a running application"))
+        else:
+            raise ProtocolError(conn.peer, f"{type(first).__name__} before registering")
+
+    def _open(self, conn: Connection) -> int:
+        master = self.master
+        session = next(self._sessions)
+
+        def lost(reason: str) -> None:
+            master.handle(ConnectionLost(session, f"sending to it failed: {reason}"))
+
+        with master.lock:
+            self._outboxes[session] = Outbox(conn, lost, conn.peer)
+        return session
+
+    def _close(self, session: int, reason: str) -> None:
+        master = self.master
+        master.handle(ConnectionLost(session, reason))
+        with master.lock:
+            outbox = self._outboxes.pop(session, None)
+        if outbox is not None:
+            outbox.close(wait=FLUSH_SECONDS)
+
+    def _serve_worker(self, conn: Connection, register: RegisterWorker) -> None:
+        master = self.master
+        session = self._open(conn)
+        try:
+            master.handle(WorkerRegistering(session, register))
+            while True:
+                message = conn.recv()
+                if isinstance(message, WorkerHeartbeat):
+                    master.handle(HeartbeatReceived(session))
+                elif isinstance(message, ExecutorExited):
+                    master.handle(ExecutorExitReported(session, message.app_id,
+                                                       message.executor_id, message.reason,
+                                                       message.cause, message.detail))
+                elif isinstance(message, WorkerStopping):
+                    master.handle(WorkerStopped(session))
+                    return
+                else:
+                    raise ProtocolError(conn.peer,
+                                        f"unexpected {type(message).__name__} from a worker")
+        finally:
+            self._close(session, "its connection closed")
+
+    def _serve_driver(self, conn: Connection, request: RegisterApplication) -> None:
+        master = self.master
+        session = self._open(conn)
+        try:
+            master.handle(ApplicationRegistering(session, request))
+            with master.lock:
+                app = master.state.app_of(session)
+            if app is None:  # rejected
+                return
+            events_path = master.logs.events_path(app.app_id)
+            with master.logs.open_for_append(app.app_id) as log_file, \
+                    RelayedEvents(events_path) as events_file:
+                while True:
+                    message = conn.recv()
+                    if isinstance(message, AppEvents):
+                        events_file.write(message.text)
+                    elif isinstance(message, AppMetrics):
+                        master.handle(MetricsReported(session, json.loads(message.snapshot_json)))
+                    elif isinstance(message, AppLog):
+                        with master.lock:
+                            master.state.counters["log_lines"] += message.text.count("\n")
+                        log_file.write(message.text.encode("utf-8"))
+                        log_file.flush()
+                    elif isinstance(message, RequestExecutors):
+                        master.handle(ExecutorsRequested(session, message.requested_total))
+                    elif isinstance(message, KillExecutors):
+                        master.handle(ExecutorsReleased(session, list(message.executor_ids),
+                                                        message.reason))
+                    elif isinstance(message, UnregisterApplication):
+                        master.handle(ApplicationUnregistered(session))
+                        break
+                    else:
+                        raise ProtocolError(conn.peer,
+                                            f"unexpected {type(message).__name__} from a driver")
+        finally:
+            self._close(session, "its driver disconnected")

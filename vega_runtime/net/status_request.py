@@ -1,0 +1,24 @@
+"""Asking a master for its status document (what ``vega status --json`` prints), in one place."""
+
+from __future__ import annotations
+
+import json
+
+from .connection import Connection
+from .framing import ProtocolError
+from .messages import RequestStatus, StatusReply
+
+
+def fetch_master_status(host: str, port: int, secret: bytes, timeout: float = 5.0) -> dict:
+    """The status document of the master at ``host:port``; raises ``OSError`` or
+    ``ProtocolError`` (a closed connection, a wrong secret, an unexpected reply) when it
+    cannot be had."""
+    conn = Connection.connect(host, port, secret, timeout=timeout)
+    try:
+        conn.send(RequestStatus())
+        reply = conn.recv()
+    finally:
+        conn.close()
+    if not isinstance(reply, StatusReply):
+        raise ProtocolError(f"{host}:{port}", f"expected StatusReply, got {type(reply).__name__}")
+    return json.loads(reply.status_json)

@@ -1,1 +1,0 @@
-"""Test servers that stand in for real services."""
