@@ -13,7 +13,7 @@ import tempfile
 import threading
 import time
 import weakref
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from . import aliases, context_backend
 from ._version import __version__
@@ -261,11 +261,14 @@ class Context(JobControl, FileShipping):
         if self._ui_web_url is not None:
             return self._ui_web_url
         from .net.framing import ProtocolError
+        from .net.status_request import fetch_master_status
         from .net.tls import http_scheme
         from .net.ui_links import api_token, read_token_file
 
         try:
-            reported = self.backend.master_status().get("master", {})
+            reported = fetch_master_status(*self.backend.master_address,
+                                           getattr(self.backend, "secret", None) or b"")
+            reported = reported.get("master", {})
         except (OSError, ProtocolError, ValueError) as exc:
             log.debug("no web UI link: the master could not be asked for its port: %s", exc)
             return "", ""  # asked again next time: the master may be back
