@@ -170,7 +170,8 @@ async function executorsView() {
     "removed", "why", "active", "tasks", "failed", "task time", "shuffle read", "shuffle write",
     "RDD blocks", "storage memory", "disk"], executors.map(e => [
       e.id, e.hostPort, state(e.isActive ? "active" : "dead"), when(e.addTime),
-      when(e.removeTime), e.removeReason, e.activeTasks, e.totalTasks, e.failedTasks, ms(e.totalDuration),
+      when(e.removeTime), e.removeReason, e.activeTasks, e.totalTasks, e.failedTasks,
+      ms(e.totalDuration),
       bytes(e.totalShuffleRead), bytes(e.totalShuffleWrite), e.rddBlocks,
       `${bytes(e.memoryUsed)} / ${bytes(e.maxMemory)}`, bytes(e.diskUsed)]))];
 }
