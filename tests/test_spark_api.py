@@ -364,6 +364,7 @@ def test_a_cluster_masters_link_has_the_port_it_reports(bare_master, tmp_path):
             print("LINK", ctx.application_ui_link)
             print("HTML", ctx._repr_html_())
             print("APP", ctx.backend.app_id)
+            print("URL", ctx.uiWebUrl)
     """)
     done = vega("submit", "--master", bare_master.url, job, env=bare_master.env)
     assert done.returncode == 0, done.stderr
@@ -372,6 +373,7 @@ def test_a_cluster_masters_link_has_the_port_it_reports(bare_master, tmp_path):
     assert re.search(rf"^application app-\S+: web UI {re.escape(link)}$", done.stderr, re.M), \
         done.stderr
     assert re.search(r"^LINK (\S+)$", done.stdout, re.M).group(1) == link
+    assert f"URL {ui_url(bare_master, '')}\n" in done.stdout
     assert f'<a href="{link.replace("&", "&amp;")}"' in done.stdout
     assert bare_master.port != 8080
     with browser_opener(bare_master).open(link, timeout=20) as response:
