@@ -13,7 +13,7 @@ import tempfile
 import threading
 import time
 import weakref
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from . import aliases, context_backend
 from ._version import __version__
@@ -91,6 +91,8 @@ class Context(JobControl, FileShipping):
         self._shuffle_ids = itertools.count()
         self._lock = threading.RLock()
         self._stopped = False
+        #: the master's web UI and its token (``_master_web_ui``), once known
+        self._ui_web_url: Optional[Tuple[str, str]] = None
         self._accumulators: Dict[int, shared.Accumulator] = {}
         self._persisted: Dict[int, "weakref.ref[RDD]"] = {}
         self._local = threading.local()
@@ -240,32 +242,64 @@ class Context(JobControl, FileShipping):
     @property
     def ui_web_url(self) -> Optional[str]:
         """The web UI showing this application: a local cluster's master UI, or a cluster
-        master's on its default port 8080; None in local mode (no UI)."""
+        master's on the HTTPS port it reports in its status; None in local mode (no UI)
+        or when the master cannot be asked."""
         from .net.tls import http_scheme
 
         cluster = getattr(self.backend, "owned_cluster", None)
         if cluster is not None:
             return f"{http_scheme()}://127.0.0.1:{cluster.webui_port}"
-        if self.master_spec.kind == "vega":
-            return f"{http_scheme()}://{self.master_spec.host}:8080"
-        return None
+        if self.master_spec.kind != "vega":
+            return None
+        return self._master_web_ui()[0] or None
+
+    def _master_web_ui(self) -> Tuple[str, str]:
+        """``scheme://host:port`` of a cluster master's web UI as its status reports it, and
+        the token that signs a browser in to it (derived from the cluster secret, else read
+        from the token file the master names, when this driver can read it); "" for what
+        cannot be had.  Asked once."""
+        if self._ui_web_url is not None:
+            return self._ui_web_url
+        from .net.framing import ProtocolError
+        from .net.status_request import fetch_master_status
+        from .net.tls import http_scheme
+        from .net.ui_links import api_token, read_token_file
+
+        try:
+            reported = fetch_master_status(*self.backend.master_address,
+                                           getattr(self.backend, "secret", None) or b"")
+            reported = reported.get("master", {})
+        except (OSError, ProtocolError, ValueError) as exc:
+            log.debug("no web UI link: the master could not be asked for its port: %s", exc)
+            return "", ""  # asked again next time: the master may be back
+        port = reported.get("webui_port")
+        scheme = reported.get("webui_scheme") or http_scheme()
+        base = f"{scheme}://{self.master_spec.host}:{port}" if port else ""
+        secret = getattr(self.backend, "secret", None)
+        if secret:
+            token = api_token(secret)
+        else:  # a master without a cluster secret: its random token, if readable here
+            token = read_token_file(reported.get("token_file") or "") or ""
+        self._ui_web_url = (base, token)
+        return self._ui_web_url
 
     @property
     def application_ui_link(self) -> Optional[str]:
         """The link to this application's pages in the master's web UI (jobs, stage DAGs,
         task timelines, executors, storage, environment), signed in with the token where
         this driver can have it; None in local mode (no UI)."""
-        from .net.ui_links import api_token, application_link
+        from .net.ui_links import application_link
 
         cluster = getattr(self.backend, "owned_cluster", None)
         app_id = getattr(self.backend, "app_id", "")
         if cluster is not None:
             return application_link(cluster.ui_link, app_id)
-        if self.ui_web_url is None:
+        if self.master_spec.kind != "vega":
             return None
-        secret = getattr(self.backend, "secret", None)
-        token = f"?token={api_token(secret)}" if secret else ""
-        return application_link(f"{self.ui_web_url}/{token}", app_id)
+        base, token = self._master_web_ui()
+        if not base:
+            return None
+        return application_link(f"{base}/" + (f"?token={token}" if token else ""), app_id)
 
     def _repr_html_(self) -> str:
         """What Jupyter shows for a Context: master, application, link to its web UI."""

@@ -33,7 +33,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from ..net.limits import AcceptBackoff, Admission, RateLimitedLog, Rejections
 from ..net.tls import HttpsRefused, accept_https, http_scheme, http_server_context
-from ..net.ui_links import api_token  # noqa: F401 - here since the token began here
+from ..net.ui_links import api_token, read_token_file  # noqa: F401 - here since they began here
 from .spark_api import SparkApi
 
 log = logging.getLogger(__name__)
@@ -261,15 +261,6 @@ def master_token(secret: Optional[bytes], work_dir: str) -> str:
         os.close(fd)
     os.replace(tmp, path)
     return token
-
-
-def read_token_file(path: str) -> Optional[str]:
-    """The token a master wrote to ``path``, or None if it cannot be read."""
-    try:
-        with open(path) as fh:
-            return fh.read().strip() or None
-    except OSError:
-        return None
 
 
 def ui_link(host: str, port: int, token: str) -> str:
