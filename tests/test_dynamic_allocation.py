@@ -69,6 +69,9 @@ def test_idle_executors_are_released_between_actions_and_shuffle_output_stays_re
         wait_for(lambda: app_status(ctx)["executors"] == 0, 30,
                  "every executor released by dynamic allocation")
         assert wait_for(lambda: not ctx.backend.pool, 10, "the driver to see them go")
+        # in the event log while the driver sleeps, not only once the next job starts
+        wait_for(lambda: len(events(ctx, "ExecutorRemoved")) >= used, 10,
+                 "the releases in the event log before the next job")
         stages_before = len(recorder.submitted)
         doubled = pairs.map_values(lambda v: v * 2)
         assert sorted(doubled.collect()) == [(k, 2 * v) for k, v in expected]

@@ -140,6 +140,11 @@ class Context(JobControl, FileShipping):
             self._merge_accumulators, self._blocks, self._job_settings, speculation_policy)
         self._finalizer = weakref.finalize(self, _shutdown, self.backend, self.app_dir)
         atexit.register(self._finalizer)
+        self._idle = threading.Event()  # set when the Context stops
+        if getattr(self.backend, "allocation", None) is not None:
+            # executors come and go between jobs (dynamic allocation): record it as it happens
+            threading.Thread(target=_catch_up_while_idle, args=(weakref.ref(self), self._idle),
+                             name="vega-idle-events", daemon=True).start()
         Context._active = weakref.ref(self)
         self._bus.on_application_start(self.application_id, self.application_ui_link)
         log.info("context %s started on %s", self.application_id, self.master_spec.url)
@@ -202,6 +207,8 @@ class Context(JobControl, FileShipping):
         with self._lock:
             if not self._stopped:
                 self._stopped = True
+                self._idle.set()
+                self._take_in_last_events()
                 if self._event_relay is not None:  # before the backend's last send
                     self._event_relay.close()
                 self._finalizer()
@@ -215,6 +222,14 @@ class Context(JobControl, FileShipping):
                     self._metrics_server.shutdown()
                     self._metrics_server.server_close()
                 log.info("context %s stopped", self.application_id)
+
+    def _take_in_last_events(self) -> None:
+        """What the backend reported after the last job (executors released), into the
+        event log before it closes."""
+        try:
+            self._runner.catch_up()
+        except Exception as exc:  # a backend already broken: its errors were reported
+            log.debug("events after the last job not taken in: %s", exc)
 
     def __enter__(self) -> "Context":
         return self
@@ -605,3 +620,25 @@ def _shutdown(backend, app_dir: str) -> None:
 def _plain(value: Any) -> Any:
     """A setting's value as JSON can carry it."""
     return value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
+
+
+#: how often a Context with dynamic allocation takes in executor events between jobs
+IDLE_EVENTS_INTERVAL = 0.5
+
+
+def _catch_up_while_idle(context_ref, stopped: threading.Event) -> None:
+    """Between jobs nobody asks the backend what happened: every ``IDLE_EVENTS_INTERVAL``
+    seconds, while no job runs (the Context's lock is free), take it in."""
+    while not stopped.wait(IDLE_EVENTS_INTERVAL):
+        context = context_ref()
+        if context is None:
+            return
+        if context._lock.acquire(blocking=False):  # a job holds it while it runs
+            try:
+                if not context._stopped:
+                    context._runner.catch_up()
+            except Exception as exc:  # the next job meets the same failure and reports it
+                log.debug("executor events not taken in between jobs: %s", exc)
+            finally:
+                context._lock.release()
+        del context

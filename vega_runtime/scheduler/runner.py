@@ -89,8 +89,7 @@ class JobRunner:
         try:
             # what happened since the last job (executors lost or released) first, so the
             # job is planned on what is still there
-            for event in self.backend.poll(0.0):
-                self._apply(self._handle(event))
+            self.catch_up()
             actions = self.dag.submit_job(job_id, rdd, func, partitions)
             stage_ids = self.dag.job_stage_ids()
             self.listener.on_job_stages(job_id, stage_ids)
@@ -127,6 +126,13 @@ class JobRunner:
         if deadline is not None:
             return dict(zip(partitions, self._outcome.results))
         return self._outcome.results
+
+    def catch_up(self) -> None:
+        """Take in what the backend reported since it was last asked (executors added, lost
+        or released between jobs): the listeners (event log, the master's copy) hear of it
+        now, not when the next job starts.  Only from the thread that may run jobs."""
+        for event in self.backend.poll(0.0):
+            self._apply(self._handle(event))
 
     def _stop_at_deadline(self, job_id: int) -> Dict[int, Any]:
         finished = dict(self.dag.job.results)  # result-stage partitions only
