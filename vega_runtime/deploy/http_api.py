@@ -44,7 +44,9 @@ UI_FILES = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript
             "style.css": "text/css; charset=utf-8",
             # the application pages on Spark's REST API (spark_api.py)
             "app.html": "text/html; charset=utf-8", "app-pages.js": "text/javascript; charset=utf-8",
-            "charts.js": "text/javascript; charset=utf-8"}
+            "charts.js": "text/javascript; charset=utf-8",
+            # what both pages build on
+            "dom.js": "text/javascript; charset=utf-8"}
 #: the file in the master's work dir holding its API token (mode 0600), for local clients
 TOKEN_FILE = "master.token"
 #: application and driver ids as the master makes them (no path separators, no "..")

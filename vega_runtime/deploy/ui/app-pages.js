@@ -7,12 +7,7 @@ const appId = params.get("app");
 const base = appId ? `/api/v1/applications/${encodeURIComponent(appId)}` : null;
 const {dagSvg, timelineSvg, histogramSvg, executorsSvg, sparkTime} = window.VegaCharts;
 
-function el(tag, attrs, ...children) {
-  const node = document.createElement(tag);
-  Object.entries(attrs || {}).forEach(([k, v]) => node.setAttribute(k, v));
-  children.forEach(c => node.append(c instanceof Node ? c : document.createTextNode(String(c))));
-  return node;
-}
+const {el, signedInFetch} = window.VegaDom;
 
 function table(id, headers, rows) {
   return el("table", {id}, el("thead", {}, el("tr", {}, ...headers.map(h => el("th", {}, h)))),
@@ -33,9 +28,7 @@ function bytes(n) {
 function ms(n) { return n < 1000 ? `${Math.round(n)} ms` : `${(n / 1000).toFixed(1)} s`; }
 
 async function api(path) {
-  const response = await fetch(path, {credentials: "same-origin"});
-  document.getElementById("signin").hidden = response.status !== 401;
-  if (response.status === 401) throw new Error("not signed in");
+  const response = await signedInFetch(path);
   if (!response.ok) {
     const body = await response.json().catch(() => ({}));
     throw new Error(body.error || `${path}: HTTP ${response.status}`);
