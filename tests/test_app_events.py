@@ -81,7 +81,9 @@ def test_stage_and_job_states_skipped_stages_and_speculation():
         ("FAILED", 1, 1)
     assert (second["status"], second["numSkippedStages"], second["numSkippedTasks"]) == \
         ("RUNNING", 1, 2)
-    assert second["numActiveTasks"] == 1
+    assert second["numActiveTasks"] == 0  # its other task has not started (Spark's count)
+    started = replay("app-1", EVENTS + [start(5, 1, "exec-1", 104.3, stage_id=2)])
+    assert docs.job_data(started, started.jobs[1], now=105.0)["numActiveTasks"] == 1
     graph = docs.job_graph(app, app.jobs[1])
     assert [(s["stage_id"], s["status"]) for s in graph["stages"]] == \
         [(0, "SKIPPED"), (2, "ACTIVE")]
@@ -151,3 +153,128 @@ def test_the_master_keeps_relayed_events_up_to_a_bound(tmp_path, caplog):
     assert path.read_text() == "0123456789\n" * 2
     assert oct(path.stat().st_mode & 0o777) == "0o600"
     assert "later events of this application are not kept" in caplog.text
+
+
+def start(task_id, partition, executor, at, attempt=0, speculative=False, stage_id=0):
+    return {"event": "TaskStart", "time": at, "stage_id": stage_id, "partition": partition,
+            "task_id": task_id, "attempt": attempt, "executor": executor, "host": "10.0.0.1",
+            "speculative": speculative}
+
+
+#: a straggler (task 1 on exec-2) gets a speculative copy (task 2 on exec-1) that wins
+SPECULATED = [
+    {"event": "ApplicationStart", "time": 200.0, "app_id": "app-2", "name": "speculated",
+     "master": "vega://m:7077"},
+    {"event": "ExecutorAdded", "time": 200.1, "executor": "exec-1", "host": "10.0.0.1"},
+    {"event": "ExecutorAdded", "time": 200.2, "executor": "exec-2", "host": "10.0.0.2"},
+    {"event": "JobStart", "time": 201.0, "job_id": 0, "description": "slow"},
+    {"event": "JobGraph", "time": 201.0, "job_id": 0, "stages": [stage(0, [], 0)]},
+    {"event": "StageSubmitted", "time": 201.0, "stage_id": 0, "attempt": 0, "name": "map",
+     "num_tasks": 2},
+    start(0, 0, "exec-1", 201.0),
+    start(1, 1, "exec-2", 201.0),
+    task(0, 0, 0, "exec-1", "success", 201.0, 0.5),
+    {"event": "SpeculativeTaskSubmitted", "time": 202.0, "stage_id": 0, "partition": 1},
+    start(2, 1, "exec-1", 202.0, attempt=1, speculative=True),
+    # -- 9 events: running; then the copy wins and the original is killed
+    task(2, 0, 1, "exec-1", "success", 202.0, 0.6, attempt=1, speculative=True),
+    {"event": "TaskKilled", "time": 202.6, "stage_id": 0, "partition": 1, "task_id": 1,
+     "attempt": 0, "executor": "exec-2", "speculative": False,
+     "reason": "another attempt finished first"},
+    {"event": "StageCompleted", "time": 202.6, "stage_id": 0, "failure": None},
+    {"event": "JobEnd", "time": 202.6, "job_id": 0, "succeeded": True, "error": None},
+]
+
+
+def test_started_attempts_are_running_with_their_duration_so_far():
+    app = replay("app-2", SPECULATED[:11])
+    stage0 = app.stages[(0, 0)]
+    listed = docs.task_list(app, stage0, now=203.0)
+    assert [(t["taskId"], t["status"], t["duration"], t["speculative"], t["executorId"])
+            for t in listed] == [(0, "SUCCESS", 500, False, "exec-1"),
+                                 (1, "RUNNING", 2000, False, "exec-2"),
+                                 (2, "RUNNING", 1000, True, "exec-1")]
+    assert listed[1]["launchTime"] == "1970-01-01T00:03:21.000GMT"
+    assert listed[1]["taskMetrics"]["executorRunTime"] == 0  # no metrics before it ends
+    assert [t["taskId"] for t in docs.task_list(app, stage0, status="running", now=203.0)] \
+        == [1, 2]
+    assert [t["taskId"] for t in docs.task_list(app, stage0, sort_by="decreasingRuntime",
+                                                now=203.0)] == [1, 2, 0]
+    data = docs.stage_data(app, stage0, details=True, now=203.0)
+    assert (data["status"], data["numActiveTasks"], data["numCompleteTasks"],
+            data["numKilledTasks"]) == ("ACTIVE", 2, 1, 0)
+    assert data["speculationSummary"] == {"numTasks": 1, "numActiveTasks": 1,
+                                          "numCompletedTasks": 0, "numFailedTasks": 0,
+                                          "numKilledTasks": 0}
+    assert sorted(data["tasks"]) == ["0", "1", "2"]
+    assert data["executorSummary"]["exec-1"]["succeededTasks"] == 1
+    assert "exec-2" not in data["executorSummary"]  # nothing of it has ended yet
+    job = docs.job_data(app, app.jobs[0], now=203.0)
+    assert (job["status"], job["numActiveTasks"], job["numCompletedTasks"]) == \
+        ("RUNNING", 2, 1)
+    executors = {e["id"]: e for e in docs.executor_summaries(app, True, now=203.0)}
+    assert [(executors[e]["activeTasks"], executors[e]["totalTasks"],
+             executors[e]["completedTasks"], executors[e]["totalDuration"])
+            for e in ("exec-1", "exec-2")] == [(1, 2, 1, 500), (1, 1, 0, 0)]
+
+
+def test_the_loser_of_a_speculation_is_killed():
+    app = replay("app-2", SPECULATED)
+    stage0 = app.stages[(0, 0)]
+    assert stage0.running == {}
+    listed = docs.task_list(app, stage0, now=999.0)
+    assert [(t["taskId"], t["status"], t["duration"], t["speculative"], t["errorMessage"])
+            for t in listed] == [(0, "SUCCESS", 500, False, None),
+                                 (1, "KILLED", 1600, False, "another attempt finished first"),
+                                 (2, "SUCCESS", 600, True, None)]
+    data = docs.stage_data(app, stage0, details=True)
+    assert (data["status"], data["numActiveTasks"], data["numCompleteTasks"],
+            data["numKilledTasks"], data["numFailedTasks"], data["numCompletedIndices"]) == \
+        ("COMPLETE", 0, 2, 1, 0, 2)
+    assert data["killedTasksSummary"] == {"another attempt finished first": 1}
+    assert data["speculationSummary"] == {"numTasks": 1, "numActiveTasks": 0,
+                                          "numCompletedTasks": 1, "numFailedTasks": 0,
+                                          "numKilledTasks": 0}
+    assert data["executorSummary"]["exec-2"]["killedTasks"] == 1
+    job = docs.job_data(app, app.jobs[0])
+    assert (job["status"], job["numActiveTasks"], job["numKilledTasks"],
+            job["numCompletedTasks"], job["killedTasksSummary"]) == \
+        ("SUCCEEDED", 0, 1, 2, {"another attempt finished first": 1})
+    executors = {e["id"]: e for e in docs.executor_summaries(app, True)}
+    assert [(executors[e]["activeTasks"], executors[e]["totalTasks"],
+             executors[e]["completedTasks"], executors[e]["failedTasks"])
+            for e in ("exec-1", "exec-2")] == [(0, 2, 2, 0), (0, 1, 0, 0)]
+    # the quantiles stay those of the successful attempts
+    assert docs.task_summary(stage0, [0.0, 1.0])["duration"] == [500.0, 600.0]
+
+
+def test_an_attempt_left_running_when_its_stage_ended_shows_as_killed():
+    """The driver stops waiting for a failed job's other attempts: no event ends them."""
+    events = SPECULATED[:11] + [
+        task(2, 0, 1, "exec-1", "failed", 202.0, 0.6, attempt=1, speculative=True),
+        {"event": "StageCompleted", "time": 203.0, "stage_id": 0, "failure": "boom"},
+        {"event": "JobEnd", "time": 203.0, "job_id": 0, "succeeded": False, "error": "boom"}]
+    app = replay("app-2", events)
+    listed = docs.task_list(app, app.stages[(0, 0)], now=999.0)
+    assert [(t["taskId"], t["status"], t["duration"], t["errorMessage"]) for t in listed] == \
+        [(0, "SUCCESS", 500, None), (1, "KILLED", 2000, docs.STAGE_ENDED),
+         (2, "FAILED", 600, "RuntimeError: boom")]
+    assert docs.job_data(app, app.jobs[0])["numActiveTasks"] == 0
+
+
+def test_the_executor_timeline_steps_with_each_executor_added_released_or_lost():
+    events = SPECULATED + [
+        {"event": "ExecutorRemoved", "time": 204.0, "executor": "exec-2", "host": "10.0.0.2",
+         "reason": "exec-2 was idle for 1s: released", "lost": False, "cause": ""},
+        {"event": "ExecutorAdded", "time": 205.0, "executor": "exec-3", "host": "10.0.0.3"},
+        {"event": "ExecutorRemoved", "time": 206.0, "executor": "exec-1", "host": "10.0.0.1",
+         "reason": "exec-1 ran out of memory", "lost": True, "cause": "oom"},
+        {"event": "ApplicationEnd", "time": 207.0}]
+    timeline = docs.executor_timeline(replay("app-2", events))
+    assert (timeline["startTime"], timeline["endTime"]) == (200000, 207000)
+    assert [(p["time"], p["executors"], p["change"], p["executorId"], p["cause"])
+            for p in timeline["points"]] == [
+        (200100, 1, "added", "exec-1", ""), (200200, 2, "added", "exec-2", ""),
+        (204000, 1, "released", "exec-2", ""), (205000, 2, "added", "exec-3", ""),
+        (206000, 1, "lost", "exec-1", "oom")]
+    assert timeline["points"][2]["reason"] == "exec-2 was idle for 1s: released"

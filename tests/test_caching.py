@@ -58,9 +58,9 @@ def test_memory_only_blocks_evicted_are_recomputed(fresh_ctx):
 def _kill_executor_holding(ctx, rdd):
     """SIGKILL one local[2] executor process that holds cached blocks of ``rdd``."""
     holder = ctx.cached_rdds()[0]["executors"][0]
-    slot = [s for s in ctx.backend.slots if s.executor_id == holder][0]
-    os.kill(slot.pid, signal.SIGKILL)
-    os.waitpid(slot.pid, 0)
+    pid = ctx.backend.processes[holder].pid
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
     return holder
 
 

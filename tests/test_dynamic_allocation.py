@@ -68,7 +68,10 @@ def test_idle_executors_are_released_between_actions_and_shuffle_output_stays_re
         assert used >= 1
         wait_for(lambda: app_status(ctx)["executors"] == 0, 30,
                  "every executor released by dynamic allocation")
-        assert wait_for(lambda: not ctx.backend.slots, 10, "the driver to see them go")
+        assert wait_for(lambda: not ctx.backend.pool, 10, "the driver to see them go")
+        # in the event log while the driver sleeps, not only once the next job starts
+        wait_for(lambda: len(events(ctx, "ExecutorRemoved")) >= used, 10,
+                 "the releases in the event log before the next job")
         stages_before = len(recorder.submitted)
         doubled = pairs.map_values(lambda v: v * 2)
         assert sorted(doubled.collect()) == [(k, 2 * v) for k, v in expected]
@@ -108,7 +111,7 @@ def test_executors_rise_under_backlog_up_to_max(tmp_path, caplog):
                     if r.getMessage().startswith("dynamic allocation: requesting")]
         assert requests[:3] == [1, 3, 4] and max(requests) == 4, requests
         assert max(seen) == 4 and app_status(ctx)["executors"] == 4
-        wait_for(lambda: len(ctx.backend.slots) == 4, 60, "the four executors to register")
+        wait_for(lambda: len(ctx.backend.pool) == 4, 60, "the four executors to register")
 
 
 @pytest.mark.parametrize("master", ["local[2]", "local-cluster[2,1]"])
@@ -177,8 +180,8 @@ def test_released_executors_map_outputs_are_served_by_their_workers(bare_master,
         recorder = StageRecorder()
         conf = {**dynamic_conf(tmp_path), "vega.dynamic_allocation.initial_executors": 2}
         with Context(bare_master.url, "dyn-service", conf=conf, listeners=[recorder]) as ctx:
-            wait_for(lambda: len(ctx.backend.slots) == 2, 60, "two executors")
-            assert {s.host for s in ctx.backend.slots.values()} == {"127.0.0.2", "127.0.0.3"}
+            wait_for(lambda: len(ctx.backend.pool) == 2, 60, "two executors")
+            assert {s.host for s in ctx.backend.pool} == {"127.0.0.2", "127.0.0.3"}
             pairs = ctx.parallelize(range(3000), 4).map(lambda x: (x % 11, x)).group_by_key(4)
             expected = sorted((k, sorted(x for x in range(3000) if x % 11 == k)) for k in range(11))
             assert sorted((k, sorted(v)) for k, v in pairs.collect()) == expected
@@ -206,15 +209,17 @@ def test_an_executor_holding_cached_blocks_is_kept_while_idle_ones_go(tmp_path):
     stays after the others are released, and the cache is read from it."""
     conf = dynamic_conf(tmp_path, initial_executors=2)
     with Context("local-cluster[2,1]", "dyn-cached", conf=conf) as ctx:
-        wait_for(lambda: len(ctx.backend.slots) == 2, 60, "two executors")
+        wait_for(lambda: len(ctx.backend.pool) == 2, 60, "two executors")
         cached = ctx.parallelize(range(100), 1).map(lambda x: x + 1).cache()
         assert cached.count() == 100
         [usage] = ctx.cached_rdds()
         holder = usage["executors"]
         assert len(holder) == 1
         wait_for(lambda: app_status(ctx)["executors"] == 1, 30, "the idle executor released")
-        assert sorted(ctx.backend.slots) == holder
+        # the master may count it gone a moment before the driver hears so
+        wait_for(lambda: sorted(ctx.backend.pool.executor_ids()) == holder, 10,
+                 "the driver to see the released executor go")
         time.sleep(3.0)  # three idle timeouts: staying can only be seen over time
-        assert sorted(ctx.backend.slots) == holder and app_status(ctx)["executors"] == 1
+        assert sorted(ctx.backend.pool.executor_ids()) == holder and app_status(ctx)["executors"] == 1
         assert cached.sum() == sum(range(1, 101))
         assert ctx.cached_rdds()[0]["executors"] == holder

@@ -93,6 +93,17 @@ def test_failed_task_is_retried_then_fails_the_job_with_its_error(ctx):
     assert outcome.error.attempts == 3 and outcome.error.message == "third"
 
 
+def test_a_task_lost_with_its_executor_runs_again_without_counting_an_attempt(ctx):
+    """A loss that is not the task's doing (its worker went) reruns it however often it
+    happens; a failure after that still has every attempt."""
+    dag = DAGScheduler(MapOutputTracker(), max_task_attempts=2)
+    (task,) = launches(dag.submit_job(0, ctx.parallelize([1], 1), list, [0]))
+    for _ in range(3):
+        (task,) = launches(dag.task_lost(task))
+    (task,) = launches(dag.task_failed(task, failure(task)))
+    assert isinstance(dag.task_failed(task, failure(task))[-1], JobFailed)
+
+
 def test_fetch_failure_recomputes_only_the_lost_map_partition(ctx):
     """A lost map output reruns that one map task, then the reduce stage again."""
     rdd, shuffle_id = two_stage_job(ctx)

@@ -2,6 +2,7 @@
 running application (events relayed by its driver) and a finished one (its event log):
 field names compared with Spark's, values with the event log."""
 
+import json
 import re
 import shutil
 
@@ -351,3 +352,60 @@ def test_an_application_the_master_runs_is_listed_once(tmp_path, monkeypatch):
                                  token)[1], 30, "the driver's events at the master")
         code, listed = api_get(port, "/api/v1/applications", token)
         assert code == 200 and [a["id"] for a in listed] == [ctx.backend.app_id]
+
+
+def test_a_cluster_masters_link_has_the_port_it_reports(bare_master, tmp_path):
+    """Against a ``vega master`` (its web UI on a port of its choosing, not 8080), vega submit
+    in client mode prints the link the master reports, with its token, and the Context's
+    _repr_html_ shows the same; the link opens the application's page."""
+    job = write_job(tmp_path, "linked.py", """
+        from vega_runtime import Context
+        with Context() as ctx:
+            print("LINK", ctx.application_ui_link)
+            print("HTML", ctx._repr_html_())
+            print("APP", ctx.backend.app_id)
+            print("URL", ctx.uiWebUrl)
+    """)
+    done = vega("submit", "--master", bare_master.url, job, env=bare_master.env)
+    assert done.returncode == 0, done.stderr
+    app = re.search(r"^APP (\S+)$", done.stdout, re.M).group(1)
+    link = ui_url(bare_master, f"/ui/app.html?app={app}&token={bare_master.token}")
+    assert re.search(rf"^application app-\S+: web UI {re.escape(link)}$", done.stderr, re.M), \
+        done.stderr
+    assert re.search(r"^LINK (\S+)$", done.stdout, re.M).group(1) == link
+    assert f"URL {ui_url(bare_master, '')}\n" in done.stdout
+    assert f'<a href="{link.replace("&", "&amp;")}"' in done.stdout
+    assert bare_master.port != 8080
+    with browser_opener(bare_master).open(link, timeout=20) as response:
+        assert response.status == 200 and b"app-pages.js" in response.read()
+
+
+def test_a_driver_in_cluster_mode_links_to_its_masters_reported_port(tmp_path):
+    """vega submit --deploy-mode cluster: the driver, on a worker, prints the link to its
+    application's pages on the master's reported HTTPS port, signed with the cluster's token."""
+    from test_cluster_e2e import Cluster
+
+    from vega_runtime.net.ui_links import api_token
+
+    cluster = Cluster(tmp_path / "standalone")
+    try:
+        cluster.start_worker("worker-a")
+        with open(cluster.master_ready) as fh:
+            webui_port = json.load(fh)["webui_port"]
+        job = write_job(tmp_path, "linked.py", """
+            from vega_runtime import Context
+            with Context() as ctx:
+                print("APP", ctx.backend.app_id)
+                print("LINK", ctx.application_ui_link)
+        """)
+        done = cluster.submit("--deploy-mode", "cluster", job, timeout=120)
+        assert done.returncode == 0, done.stderr[-3000:]
+        app = re.search(r"^APP (\S+)$", done.stdout, re.M).group(1)
+        link = ui_url((webui_port, None),
+                      f"/ui/app.html?app={app}&token={api_token(cluster.secret)}")
+        assert re.search(r"^LINK (\S+)$", done.stdout, re.M).group(1) == link
+        # the driver's output comes back to vega submit as one stream, on its stdout
+        assert re.search(rf"^application app-\S+: web UI {re.escape(link)}$", done.stdout,
+                         re.M), done.stdout[-3000:]
+    finally:
+        cluster.stop()

@@ -9,6 +9,7 @@ error is ignored)."""
 
 import base64
 import hashlib
+import json
 import os
 import shutil
 import socket
@@ -18,6 +19,7 @@ from contextlib import contextmanager
 
 import pytest
 from http_helpers import ui_url
+from proc_helpers import wait_for
 from ui_workload import FLAKY_PARTITION, run_workload, task_events
 
 from vega_runtime import Context
@@ -243,3 +245,130 @@ def test_job_stage_executor_storage_and_history_pages(bare_master, tmp_path):
         assert "(finished)" in page.inner_text("#app-title")
         base = ui_url(bare_master.port, f"/ui/app.html?app={app_id}")
         _check_job_and_stage_pages(page, base, event_log, tmp_path, shots=False)
+
+
+def test_running_attempts_and_executors_over_time_of_a_dynamic_allocation_application(tmp_path):
+    """With dynamic allocation, executors come for a job and go when idle: while a slow
+    task runs, its stage's timeline draws it as a running bar (open-ended); once the
+    executors have been released (and a second job has started one again), the executors
+    page's step line has one point per ExecutorAdded and ExecutorRemoved of the event log,
+    at its time, with the count after it."""
+    conf = {"vega.dynamic_allocation.enabled": True,
+            "vega.dynamic_allocation.scheduler_backlog_timeout": 0.2,
+            "vega.dynamic_allocation.executor_idle_timeout": 1.0,
+            "vega.executor.memory": "128m", "vega.eventlog.dir": str(tmp_path / "events")}
+    slow = 4.0
+
+    def maybe_slow(records):
+        from vega_runtime import TaskContext
+
+        if TaskContext.get().partition_id() == 1:
+            time.sleep(slow)
+        return records
+
+    with Context(master="local-cluster[2,1]", app_name="elastic", conf=conf) as ctx:
+        cluster = ctx.backend.owned_cluster
+        app = ctx.backend.app_id
+        base = ui_url(cluster.webui_port, f"/ui/app.html?app={app}")
+        job = threading.Thread(target=lambda: ctx.parallelize(range(8), 2).map_partitions(
+            maybe_slow).count())
+        with chromium(spki_pin(cluster.webui_port, cluster.ca_file)) as browser:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.goto(cluster.ui_link)  # signs in
+            job.start()
+            try:
+                page.wait_for_function(
+                    f"fetch('/api/v1/applications/{app}/stages/0/0')"
+                    ".then(r => r.ok ? r.json() : {})"
+                    ".then(s => s.status === 'ACTIVE')", timeout=int(slow * 1000), polling=100)
+                _open(page, f"{base}&stage=0&attempt=0")
+                # the page polls while the application runs: the slow task shows running
+                running = page.wait_for_selector(
+                    'svg.timeline rect.task[data-status="RUNNING"][data-index="1"]',
+                    timeout=int(slow * 1000))
+                task_id = running.get_attribute("data-task-id")
+                assert page.locator(f'svg.timeline path.running-end[data-task-id="{task_id}"]'
+                                    ).count() == 1
+                assert page.locator("#tasks tbody tr", has_text="RUNNING").count() >= 1
+                _screenshot(page, "ui-stage-running", tmp_path)
+            finally:
+                job.join(60)
+            wait_for(lambda: not ctx.backend.pool, 30, "every executor released when idle")
+
+            def executor_changes():
+                with open(ctx.event_log.path, encoding="utf-8") as fh:
+                    return [e for e in map(json.loads, fh)
+                            if e["event"] in ("ExecutorAdded", "ExecutorRemoved")]
+
+            # the Context takes in releases between jobs by itself: no next job needed
+            wait_for(lambda: sorted(e["event"] for e in executor_changes()).count(
+                "ExecutorRemoved") * 2 == len(executor_changes()), 10,
+                "every release in the event log")
+            changes = executor_changes()
+            assert not any(e.get("lost") for e in changes)
+            assert [e["event"] for e in changes].count("ExecutorRemoved") >= 1
+            page.wait_for_function(  # the driver relays events in batches
+                f"fetch('/api/v1/applications/{app}/executorTimeline').then(r => r.json())"
+                f".then(t => t.points.length === {len(changes)})", timeout=20000, polling=200)
+            _open(page, f"{base}&view=executors")
+            points = page.locator("#executors-over-time svg circle.change").evaluate_all(
+                "cs => cs.map(c => [Number(c.dataset.time), Number(c.dataset.executors), "
+                "c.dataset.change, c.dataset.executorId])")
+            expected, count = [], 0
+            for e in sorted(changes, key=lambda e: (e["time"], e["event"] == "ExecutorRemoved")):
+                count += 1 if e["event"] == "ExecutorAdded" else -1
+                expected.append([round(e["time"] * 1000), count,
+                                 "added" if e["event"] == "ExecutorAdded" else "released",
+                                 e["executor"]])
+            assert points == expected, (points, expected)
+            step = page.get_attribute("#executors-over-time svg path.step", "d")
+            assert step.count(" V ") == len(changes)  # one rise or fall per change
+            _screenshot(page, "ui-executors-over-time", tmp_path)
+
+
+def test_a_speculated_stage_shows_the_killed_loser_and_the_speculative_winner(tmp_path):
+    """A straggler's speculative copy wins: the REST API lists the original as KILLED with
+    its reason and the copy as speculative, and the stage timeline marks both (K, S)."""
+    conf = {"vega.speculation": True, "vega.speculation.min_runtime": 0.5,
+            "vega.eventlog.dir": str(tmp_path / "events")}
+
+    def maybe_hang(records):
+        from vega_runtime import TaskContext
+
+        tc = TaskContext.get()
+        if tc.partition_id() == 3 and tc.attempt_number() == 0:
+            time.sleep(120)  # the straggler: killed when its copy wins
+        return records
+
+    with Context(master="local-cluster[2,1]", app_name="speculated", conf=conf) as ctx:
+        assert ctx.parallelize(range(40), 4).map_partitions(maybe_hang).count() == 40
+        cluster = ctx.backend.owned_cluster
+        app = ctx.backend.app_id
+        with chromium(spki_pin(cluster.webui_port, cluster.ca_file)) as browser:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.goto(cluster.ui_link)  # signs in
+            page.wait_for_function(  # the driver relays events in batches
+                f"fetch('/api/v1/applications/{app}/jobs/0').then(r => r.ok ? r.json() : {{}})"
+                ".then(j => j.status === 'SUCCEEDED' && j.numKilledTasks === 1)",
+                timeout=20000, polling=200)
+            stage = page.evaluate(f"fetch('/api/v1/applications/{app}/stages/0/0')"
+                                  ".then(r => r.json())")
+            tasks = sorted(stage["tasks"].values(), key=lambda t: t["taskId"])
+            assert [(t["index"], t["attempt"], t["status"], t["speculative"]) for t in tasks
+                    if t["index"] == 3] == [(3, 0, "KILLED", False), (3, 1, "SUCCESS", True)]
+            loser, = [t for t in tasks if t["status"] == "KILLED"]
+            assert loser["errorMessage"] == "another attempt finished first"
+            assert stage["killedTasksSummary"] == {"another attempt finished first": 1}
+            assert (stage["speculationSummary"]["numTasks"],
+                    stage["speculationSummary"]["numCompletedTasks"]) == (1, 1)
+            _open(page, ui_url(cluster.webui_port, f"/ui/app.html?app={app}&stage=0&attempt=0"))
+            killed = page.locator('svg.timeline rect.task[data-status="KILLED"]')
+            assert killed.count() == 1 and killed.get_attribute("data-index") == "3"
+            copy = page.locator('svg.timeline rect.task.speculative')
+            assert copy.count() == 1 and copy.get_attribute("data-status") == "SUCCESS"
+            marks = page.locator("svg.timeline text.task-mark").evaluate_all(
+                "ts => ts.map(t => t.textContent)")
+            assert sorted(marks) == ["K", "S"]
+            assert "another attempt finished first" in page.locator(
+                "#tasks tbody tr", has_text="KILLED").inner_text()
+            _screenshot(page, "ui-stage-speculation", tmp_path)

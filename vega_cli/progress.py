@@ -1,12 +1,16 @@
 """What ``vega submit`` shows while a job runs: stage progress and task output.
 
 On a terminal, rich progress bars (one per running stage) with task output
-printed above them; otherwise plain lines.  Installed in the job's Context
-through the ``vega.listeners`` setting.
+printed above them; in a Jupyter notebook, rich's notebook output (the bars as a
+widget when ipywidgets is installed, else one HTML line per stage started and
+finished), never terminal escape codes; otherwise (files, pipes, dumb terminals)
+plain lines.  Installed in the job's Context through the ``vega.listeners``
+setting (``vega_cli.progress:ProgressDisplay``).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 import time
 from typing import Dict, Optional
@@ -17,15 +21,40 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from vega_runtime.scheduler.listener import JobListener, prefix_lines
 
 
+#: how progress shows (``display_mode``)
+TERMINAL, NOTEBOOK, NOTEBOOK_LINES, LINES = "terminal", "notebook", "notebook-lines", "lines"
+
+
+def display_mode(console: Console, widgets: bool) -> str:
+    """How progress shows on ``console``: live bars redrawn with escape codes on a
+    terminal; rich's Jupyter output in a notebook (live bars as a widget when ``widgets``,
+    ipywidgets, is there, else HTML lines); plain lines elsewhere (files, pipes, dumb
+    terminals)."""
+    if console.is_jupyter:
+        return NOTEBOOK if widgets else NOTEBOOK_LINES
+    if console.is_terminal and not console.is_dumb_terminal:
+        return TERMINAL
+    return LINES
+
+
+def _has_ipywidgets() -> bool:
+    return importlib.util.find_spec("ipywidgets") is not None
+
+
 class ProgressDisplay(JobListener):
     #: The Context leaves task output to this listener instead of its default printer.
     handles_output = True
 
-    def __init__(self) -> None:
+    def __init__(self, console: Optional[Console] = None) -> None:
+        """``console``: where to show progress (default: a rich Console on stderr, which
+        finds out whether that is a terminal or a Jupyter notebook)."""
         self.stdout = sys.stdout
         self.stderr = sys.stderr
-        self.console = Console(file=self.stderr, highlight=False, soft_wrap=True)
-        self.live = self.console.is_terminal
+        self.console = console or Console(file=self.stderr, highlight=False, soft_wrap=True)
+        self.mode = display_mode(self.console,
+                                 self.console.is_jupyter and _has_ipywidgets())
+        #: progress bars (redrawn on a terminal, a widget in a notebook)
+        self.live = self.mode in (TERMINAL, NOTEBOOK)
         self.progress: Optional[Progress] = None
         self.tasks: Dict[int, int] = {}
         self.started: Dict[int, float] = {}
@@ -102,7 +131,7 @@ class ProgressDisplay(JobListener):
         out.flush()
 
     def _line(self, text: str, style: str = "") -> None:
-        if self.live:
+        if self.mode != LINES:  # through rich: styled on a terminal, HTML in a notebook
             self.console.print(text, style=style or None, markup=False)
         else:
             self.stderr.write(text + "\n")

@@ -13,7 +13,7 @@ import tempfile
 import threading
 import time
 import weakref
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from . import aliases, context_backend
 from ._version import __version__
@@ -105,6 +105,8 @@ class Context(JobControl, FileShipping):
         self._shuffle_ids = itertools.count()
         self._lock = threading.RLock()
         self._stopped = False
+        #: the master's web UI and its token (``_master_web_ui``), once known
+        self._ui_web_url: Optional[Tuple[str, str]] = None
         self._accumulators: Dict[int, shared.Accumulator] = {}
         self._persisted: Dict[int, "weakref.ref[RDD]"] = {}
         self._local = threading.local()
@@ -152,6 +154,11 @@ class Context(JobControl, FileShipping):
             self._merge_accumulators, self._blocks, self._job_settings, speculation_policy)
         self._finalizer = weakref.finalize(self, _shutdown, self.backend, self.app_dir)
         atexit.register(self._finalizer)
+        self._idle = threading.Event()  # set when the Context stops
+        if getattr(self.backend, "allocation", None) is not None:
+            # executors come and go between jobs (dynamic allocation): record it as it happens
+            threading.Thread(target=_catch_up_while_idle, args=(weakref.ref(self), self._idle),
+                             name="vega-idle-events", daemon=True).start()
         Context._active = weakref.ref(self)
         self._bus.on_application_start(self.application_id, self.application_ui_link)
         log.info("context %s started on %s", self.application_id, self.master_spec.url)
@@ -214,6 +221,8 @@ class Context(JobControl, FileShipping):
         with self._lock:
             if not self._stopped:
                 self._stopped = True
+                self._idle.set()
+                self._take_in_last_events()
                 if self._event_relay is not None:  # before the backend's last send
                     self._event_relay.close()
                 self._finalizer()
@@ -227,6 +236,14 @@ class Context(JobControl, FileShipping):
                     self._metrics_server.shutdown()
                     self._metrics_server.server_close()
                 log.info("context %s stopped", self.application_id)
+
+    def _take_in_last_events(self) -> None:
+        """What the backend reported after the last job (executors released), into the
+        event log before it closes."""
+        try:
+            self._runner.catch_up()
+        except Exception as exc:  # a backend already broken: its errors were reported
+            log.debug("events after the last job not taken in: %s", exc)
 
     def __enter__(self) -> "Context":
         return self
@@ -254,15 +271,46 @@ class Context(JobControl, FileShipping):
     @property
     def ui_web_url(self) -> Optional[str]:
         """The web UI showing this application: a local cluster's master UI, or a cluster
-        master's on its default port 8080; None in local mode (no UI)."""
+        master's on the HTTPS port it reports in its status; None in local mode (no UI)
+        or when the master cannot be asked."""
         cluster = getattr(self.backend, "owned_cluster", None)
         if cluster is None and self.master_spec.kind != "vega":
             return None  # local mode: no UI, and no TLS module (ssl, cryptography) to import
-        from .net.tls import http_scheme
-
         if cluster is not None:
+            from .net.tls import http_scheme
+
             return f"{http_scheme()}://127.0.0.1:{cluster.webui_port}"
-        return f"{http_scheme()}://{self.master_spec.host}:8080"
+        return self._master_web_ui()[0] or None
+
+    def _master_web_ui(self) -> Tuple[str, str]:
+        """``scheme://host:port`` of a cluster master's web UI as its status reports it, and
+        the token that signs a browser in to it (derived from the cluster secret, else read
+        from the token file the master names, when this driver can read it); "" for what
+        cannot be had.  Asked once."""
+        if self._ui_web_url is not None:
+            return self._ui_web_url
+        from .net.framing import ProtocolError
+        from .net.status_request import fetch_master_status
+        from .net.tls import http_scheme
+        from .net.ui_links import api_token, read_token_file
+
+        try:
+            reported = fetch_master_status(*self.backend.master_address,
+                                           getattr(self.backend, "secret", None) or b"")
+            reported = reported.get("master", {})
+        except (OSError, ProtocolError, ValueError) as exc:
+            log.debug("no web UI link: the master could not be asked for its port: %s", exc)
+            return "", ""  # asked again next time: the master may be back
+        port = reported.get("webui_port")
+        scheme = reported.get("webui_scheme") or http_scheme()
+        base = f"{scheme}://{self.master_spec.host}:{port}" if port else ""
+        secret = getattr(self.backend, "secret", None)
+        if secret:
+            token = api_token(secret)
+        else:  # a master without a cluster secret: its random token, if readable here
+            token = read_token_file(reported.get("token_file") or "") or ""
+        self._ui_web_url = (base, token)
+        return self._ui_web_url
 
     @property
     def application_ui_link(self) -> Optional[str]:
@@ -270,16 +318,17 @@ class Context(JobControl, FileShipping):
         task timelines, executors, storage, environment), signed in with the token where
         this driver can have it; None in local mode (no UI)."""
         cluster = getattr(self.backend, "owned_cluster", None)
-        if cluster is None and self.ui_web_url is None:
-            return None
-        from .net.ui_links import api_token, application_link
+        if cluster is None and self.master_spec.kind != "vega":
+            return None  # local mode: no UI (nor ui_links' hashlib/hmac to import)
+        from .net.ui_links import application_link
 
         app_id = getattr(self.backend, "app_id", "")
         if cluster is not None:
             return application_link(cluster.ui_link, app_id)
-        secret = getattr(self.backend, "secret", None)
-        token = f"?token={api_token(secret)}" if secret else ""
-        return application_link(f"{self.ui_web_url}/{token}", app_id)
+        base, token = self._master_web_ui()
+        if not base:
+            return None
+        return application_link(f"{base}/" + (f"?token={token}" if token else ""), app_id)
 
     def _repr_html_(self) -> str:
         """What Jupyter shows for a Context: master, application, link to its web UI."""
@@ -585,3 +634,25 @@ def _shutdown(backend, app_dir: str) -> None:
 def _plain(value: Any) -> Any:
     """A setting's value as JSON can carry it."""
     return value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
+
+
+#: how often a Context with dynamic allocation takes in executor events between jobs
+IDLE_EVENTS_INTERVAL = 0.5
+
+
+def _catch_up_while_idle(context_ref, stopped: threading.Event) -> None:
+    """Between jobs nobody asks the backend what happened: every ``IDLE_EVENTS_INTERVAL``
+    seconds, while no job runs (the Context's lock is free), take it in."""
+    while not stopped.wait(IDLE_EVENTS_INTERVAL):
+        context = context_ref()
+        if context is None:
+            return
+        if context._lock.acquire(blocking=False):  # a job holds it while it runs
+            try:
+                if not context._stopped:
+                    context._runner.catch_up()
+            except Exception as exc:  # the next job meets the same failure and reports it
+                log.debug("executor events not taken in between jobs: %s", exc)
+            finally:
+                context._lock.release()
+        del context

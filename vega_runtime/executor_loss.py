@@ -71,6 +71,19 @@ def worker_loss(worker_id: str, reason: str, heartbeat: bool) -> Tuple[LossCause
             f"was lost with its worker {worker_id} ({reason})")
 
 
+def caused_by_app(cause: str) -> bool:
+    """Whether an executor's loss counts as a failed attempt of the task it was running
+    (Spark's ``exitCausedByApp``): its own end (an exit, a signal, its memory limit, the OOM
+    killer) may be the task's doing and counts; a loss with its worker (no heartbeat, the
+    worker gone) is not the task's and does not.  An unclassified loss (``""``, or the
+    driver's connection closing with nobody saying why) counts, as in Spark.
+
+    >>> caused_by_app(LossCause.HEARTBEAT.value), caused_by_app(LossCause.SIGNAL.value)
+    (False, True)
+    """
+    return cause not in (LossCause.HEARTBEAT.value, LossCause.WORKER_LOST.value)
+
+
 def loss_sentence(executor_id: str, host: str, description: str, task: str = "") -> str:
     """``executor ID on HOST DESCRIPTION[ while running task STAGE.PARTITION]``."""
     where = f" on {host}" if host else ""

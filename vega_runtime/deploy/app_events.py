@@ -38,7 +38,10 @@ class StageAttempt:
     submitted: float
     completed: Optional[float] = None
     failure: Optional[str] = None
-    tasks: List[dict] = field(default_factory=list)  # TaskInfo events, in finishing order
+    #: ended attempts (TaskInfo events and killed attempts), in the order they ended
+    tasks: List[dict] = field(default_factory=list)
+    #: attempts started (TaskStart) and not ended yet, by task id, in starting order
+    running: Dict[int, dict] = field(default_factory=dict)
 
 
 @dataclass
@@ -48,6 +51,10 @@ class ExecutorRecord:
     added: float
     removed: Optional[float] = None
     remove_reason: Optional[str] = None
+    #: whether it was lost (else released on purpose, by dynamic allocation or at the end)
+    lost: Optional[bool] = None
+    #: the class of a loss (ExecutorRemoved's ``cause``: "worker_lost", "oom"...), "" if none
+    cause: str = ""
 
 
 @dataclass
@@ -85,9 +92,6 @@ class AppRecord:
     def latest_attempt(self, stage_id: int) -> Optional[StageAttempt]:
         attempts = [s for s in self.stages.values() if s.stage_id == stage_id]
         return max(attempts, key=lambda s: s.attempt) if attempts else None
-
-    def all_tasks(self) -> List[dict]:
-        return [t for s in self.stages.values() for t in s.tasks]
 
     def rdd_infos(self) -> Dict[int, dict]:
         """Every RDD the job graphs named, by id (the latest description of each)."""
@@ -139,16 +143,29 @@ def apply(app: AppRecord, events: List[dict]) -> None:
             stage = app.latest_attempt(e["stage_id"])
             if stage is not None:
                 stage.completed, stage.failure = at, e.get("failure")
+        elif kind == "TaskStart":
+            stage = app.latest_attempt(e["stage_id"])
+            if stage is not None:
+                stage.running[e["task_id"]] = _started(e, stage)
         elif kind == "TaskInfo":
+            _ended(app, e["stage_id"], e["task_id"])
             stage = app.stages.get((e["stage_id"], e["stage_attempt"]))
             if stage is not None:
                 stage.tasks.append(e)
             _apply_blocks(app, e)
+        elif kind == "TaskKilled":
+            started = _ended(app, e["stage_id"], e["task_id"])
+            stage = app.stages.get((e["stage_id"], started["stage_attempt"])) if started \
+                else app.latest_attempt(e["stage_id"])
+            if stage is not None:
+                stage.tasks.append(killed_attempt(started or _started(e, stage), at,
+                                                  e.get("reason") or "killed"))
         elif kind == "ExecutorAdded":
             app.executors[e["executor"]] = ExecutorRecord(e["executor"], e["host"], at)
         elif kind in ("ExecutorRemoved", "ExecutorLost") and e["executor"] in app.executors:
             record = app.executors[e["executor"]]
             record.removed, record.remove_reason = at, e.get("reason")
+            record.lost, record.cause = bool(e.get("lost", True)), e.get("cause") or ""
             for holders in app.blocks.values():
                 holders.pop(e["executor"], None)
         elif kind == "UnpersistRDD":
@@ -156,6 +173,32 @@ def apply(app: AppRecord, events: List[dict]) -> None:
                 del app.blocks[key]
     app.running_job = running_job
     app.blocks = {k: v for k, v in app.blocks.items() if v}
+
+
+def _started(start: dict, stage: StageAttempt) -> dict:
+    """A started attempt (TaskStart) in TaskInfo's shape, its state "running"."""
+    return {"task_id": start["task_id"], "job_id": stage.job_id, "stage_id": stage.stage_id,
+            "stage_attempt": stage.attempt, "partition": start["partition"],
+            "attempt": start["attempt"], "executor": start["executor"],
+            "host": start.get("host", ""), "state": "running",
+            "speculative": bool(start.get("speculative", False)),
+            "launch_time": start["time"], "finish_time": None, "error": None, "metrics": {},
+            "blocks_added": [], "blocks_dropped": []}
+
+
+def killed_attempt(started: dict, at: float, reason: str) -> dict:
+    """A started attempt killed ``at`` (its duration from launch to kill), as Spark shows
+    an attempt killed because another one of its task finished first."""
+    return {**started, "state": "killed", "finish_time": at, "error": reason,
+            "metrics": {"duration": max(0.0, at - started["launch_time"]), "run_time": 0.0}}
+
+
+def _ended(app: AppRecord, stage_id: int, task_id: int) -> Optional[dict]:
+    """Forget the started attempt ``task_id`` (it has ended); its start, if seen."""
+    for stage in app.stages.values():
+        if stage.stage_id == stage_id and task_id in stage.running:
+            return stage.running.pop(task_id)
+    return None
 
 
 def _apply_blocks(app: AppRecord, task: dict) -> None:

@@ -14,25 +14,22 @@ import argparse
 import io
 import logging
 import os
-import queue
 import resource
-import signal
 import sys
 import threading
 from typing import Dict, Iterator, Tuple
 
 from ..errors import FetchFailed
-from ..executor_loss import MEMORY_LIMIT_EXIT_CODE, binary_size
 from ..files import FILES_DIR_ENV
 from ..logs import name_sources, setup_executor_logging
 from ..packaging import python_paths, source_copies
 from ..net.connection import Connection, load_secret
 from ..net.framing import DEFAULT_MAX_FRAME, ConnectionClosed, ProtocolError
-from ..net.messages import (BlockData, BroadcastData, FetchBlock, FetchBroadcast, KillTask, LaunchTask, RegisterExecutor,
-                            TaskFinished, TaskOutput)
+from ..net.messages import BlockData, FetchBlock, RegisterExecutor, TaskOutput
 from ..processes import die_with_parent, end_descendants, own_descendants
 from ..private_files import use_private_umask
-from ..scheduler.executor import Executor, ExecutorDirs, serve_tasks
+from ..scheduler.executor import Executor, ExecutorDirs
+from ..scheduler.executor_loop import serve_cancellable
 from ..shuffle.blocks import FETCH_CHUNK_BYTES, BlockLocation
 from ..shuffle.reader import load_block_batches, read_local_block
 
@@ -193,84 +190,6 @@ def run(args: argparse.Namespace) -> int:
                         max(64 << 20, args.memory // 2), RemoteBlockFetcher(args.host, secret))
     executor.memory_limit = args.memory_limit
     return serve_cancellable(executor, conn)
-
-
-class TaskKilled(BaseException):
-    """Raised in the task thread when the driver kills the running task."""
-
-
-def serve_cancellable(executor: Executor, conn: Connection) -> int:
-    """Run tasks in the main thread while a reader thread watches the driver; returns the
-    executor's exit code.
-
-    A ``KillTask`` for the running task interrupts it (a signal, so even a
-    sleeping task stops); a closed driver connection ends the process at once.  A task
-    that runs out of the executor's memory limit ends it with ``MEMORY_LIMIT_EXIT_CODE``,
-    after a line on its log saying so (its worker reports the exit as over the limit).
-    """
-    inbox: "queue.Queue" = queue.Queue()
-    replies: "queue.Queue" = queue.Queue()
-    running = {"task_id": None, "task": ""}
-
-    def fetch_broadcast(broadcast_id: int, path: str) -> bytes:
-        conn.send(FetchBroadcast(broadcast_id, path))
-        return replies.get().data
-
-    executor.fetch_broadcast = fetch_broadcast
-
-    def interrupt(signum, frame):
-        raise TaskKilled()
-
-    signal.signal(signal.SIGUSR1, interrupt)
-
-    def read() -> None:
-        try:
-            while True:
-                message = conn.recv()
-                if isinstance(message, KillTask):
-                    if running["task_id"] == message.task_id:
-                        os.kill(os.getpid(), signal.SIGUSR1)
-                elif isinstance(message, BroadcastData):
-                    replies.put(message)
-                else:
-                    inbox.put(message)
-        except (OSError, ConnectionClosed, ProtocolError):
-            end_descendants()
-            os._exit(0)  # the driver is gone: nothing left to do, nobody to report to
-        except MemoryError:  # a message larger than what is left under the limit
-            sys.stderr.write(f"executor {executor.executor_id} ran out of memory reading from "
-                             f"its driver; stopping with exit code {MEMORY_LIMIT_EXIT_CODE}\n")
-            sys.stderr.flush()
-            end_descendants()
-            os._exit(MEMORY_LIMIT_EXIT_CODE)
-
-    threading.Thread(target=read, name="driver-reader", daemon=True).start()
-
-    def next_message():
-        message = inbox.get()
-        if isinstance(message, LaunchTask):
-            running["task_id"] = message.task_id
-            running["task"] = f"{message.stage_id}.{message.partition}"
-        return message
-
-    def send(message) -> None:
-        running["task_id"] = None
-        conn.send(message)
-
-    while True:
-        try:
-            serve_tasks(executor, next_message, send)
-            return 0
-        except TaskKilled:
-            send(TaskFinished(running["task_id"] or -1, "killed"))
-        except MemoryError:
-            break  # out of the handler: the failed task's frames (and memory) are freed
-    sys.stderr.write(f"executor {executor.executor_id} exceeded its "
-                     f"{binary_size(executor.memory_limit)} memory limit (RLIMIT_DATA) while "
-                     f"running task {running['task']}: MemoryError; stopping with exit code "
-                     f"{MEMORY_LIMIT_EXIT_CODE}\n")
-    sys.stderr.flush()
-    return MEMORY_LIMIT_EXIT_CODE
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from ..net.limits import AcceptBackoff, Admission, RateLimitedLog, Rejections
 from ..net.tls import HttpsRefused, accept_https, http_scheme, http_server_context
-from ..net.ui_links import api_token  # noqa: F401 - here since the token began here
+from ..net.ui_links import api_token, read_token_file  # noqa: F401 - here since they began here
 from .spark_api import SparkApi
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,9 @@ UI_FILES = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript
             "style.css": "text/css; charset=utf-8",
             # the application pages on Spark's REST API (spark_api.py)
             "app.html": "text/html; charset=utf-8", "app-pages.js": "text/javascript; charset=utf-8",
-            "charts.js": "text/javascript; charset=utf-8"}
+            "charts.js": "text/javascript; charset=utf-8",
+            # what both pages build on
+            "dom.js": "text/javascript; charset=utf-8"}
 #: the file in the master's work dir holding its API token (mode 0600), for local clients
 TOKEN_FILE = "master.token"
 #: application and driver ids as the master makes them (no path separators, no "..")
@@ -261,15 +263,6 @@ def master_token(secret: Optional[bytes], work_dir: str) -> str:
         os.close(fd)
     os.replace(tmp, path)
     return token
-
-
-def read_token_file(path: str) -> Optional[str]:
-    """The token a master wrote to ``path``, or None if it cannot be read."""
-    try:
-        with open(path) as fh:
-            return fh.read().strip() or None
-    except OSError:
-        return None
 
 
 def ui_link(host: str, port: int, token: str) -> str:

@@ -192,6 +192,8 @@ class SparkApi:
             return 200, self._jobs(app, args, params)
         if head == "stages":
             return 200, self._stages(app, args, params)
+        if head == "executorTimeline" and not args:
+            return 200, docs.executor_timeline(app)
         if head in ("executors", "allexecutors") and not args:
             return 200, docs.executor_summaries(app, head == "allexecutors")
         if head == "storage" and args[:1] == ["rdd"] and len(args) <= 2:
@@ -246,7 +248,7 @@ class SparkApi:
                                f"succeeded yet")
             return summary
         if args[2:] == ["taskList"]:
-            return docs.task_list(stage, _int(params.get("offset", "0"), "offset"),
+            return docs.task_list(app, stage, _int(params.get("offset", "0"), "offset"),
                                   _int(params.get("length", "20"), "length"),
                                   params.get("sortBy", "ID"), params.get("status"))
         raise NotFound("not found")

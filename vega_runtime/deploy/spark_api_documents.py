@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from typing import Dict, List, Optional, Sequence
 
-from .app_events import AppRecord, JobRecord, StageAttempt
+from .app_events import AppRecord, JobRecord, StageAttempt, killed_attempt
 
 #: Spark's default ``quantiles`` of taskSummary
 DEFAULT_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
@@ -49,7 +49,43 @@ def _ms(seconds: Optional[float]) -> int:
 
 def _status(task: dict) -> str:
     """Spark's task status of a Vega outcome."""
-    return {"success": "SUCCESS", "killed": "KILLED"}.get(task["state"], "FAILED")
+    return {"success": "SUCCESS", "killed": "KILLED", "running": "RUNNING"}.get(
+        task["state"], "FAILED")
+
+
+#: why a started attempt shows as killed when its stage attempt ended without its end
+STAGE_ENDED = "its stage attempt ended while it was running"
+
+
+def attempts(app: AppRecord, stage: StageAttempt, now: Optional[float] = None) -> List[dict]:
+    """Every task attempt of ``stage``: the ended ones, then those started and not ended,
+    running (their duration up to ``now``, default the current time) while the stage
+    attempt is active, else killed when it ended (Spark kills a finished stage's leftover
+    attempts; Vega's driver stops waiting for them)."""
+    if not stage.running:
+        return stage.tasks
+    if stage_status(app, stage) == "ACTIVE":
+        at = time.time() if now is None else now
+        return stage.tasks + [
+            {**t, "metrics": {"duration": max(0.0, at - t["launch_time"]), "run_time": 0.0}}
+            for t in stage.running.values()]
+    job = app.jobs.get(stage.job_id) if stage.job_id is not None else None
+    end = stage.completed or (job.completed if job is not None else None) or app.ended \
+        or app.last_event
+    return stage.tasks + [killed_attempt(t, end, STAGE_ENDED) for t in stage.running.values()]
+
+
+def _killed_summary(tasks: List[dict]) -> Dict[str, int]:
+    """Spark's killedTasksSummary: how many attempts were killed for each reason."""
+    out: Dict[str, int] = {}
+    for t in tasks:
+        if t["state"] == "killed":
+            out[t.get("error") or "killed"] = out.get(t.get("error") or "killed", 0) + 1
+    return out
+
+
+def _running(tasks: List[dict]) -> List[dict]:
+    return [t for t in tasks if t["state"] == "running"]
 
 
 # -- applications -------------------------------------------------------------------------
@@ -77,16 +113,16 @@ def _setting(app: AppRecord, key: str):
 
 
 # -- jobs -----------------------------------------------------------------------------------
-def job_data(app: AppRecord, job: JobRecord) -> dict:
-    attempts = [s for s in app.stages.values() if s.job_id == job.job_id]
-    ran = {s.stage_id for s in attempts}
+def job_data(app: AppRecord, job: JobRecord, now: Optional[float] = None) -> dict:
+    stage_attempts = [s for s in app.stages.values() if s.job_id == job.job_id]
+    ran = {s.stage_id for s in stage_attempts}
     skipped = [s for s in job.graph if s["stage_id"] not in ran]
-    tasks = [t for s in attempts for t in s.tasks]
+    tasks = [t for s in stage_attempts for t in attempts(app, s, now)]
     done = [t for t in tasks if t["state"] == "success"]
     status = "RUNNING" if job.completed is None else \
         ("SUCCEEDED" if job.succeeded else "FAILED")
     latest = {}
-    for s in attempts:
+    for s in stage_attempts:
         if s.stage_id not in latest or s.attempt > latest[s.stage_id].attempt:
             latest[s.stage_id] = s
     return {
@@ -95,9 +131,7 @@ def job_data(app: AppRecord, job: JobRecord) -> dict:
         "completionTime": spark_date(job.completed), "stageIds": job.stage_ids,
         "jobGroup": None, "jobTags": [], "status": status,
         "numTasks": sum(s["num_tasks"] for s in job.graph),
-        "numActiveTasks": 0 if job.completed is not None else
-        sum(max(0, s.num_tasks - _finished_indices(s)) for s in latest.values()
-            if s.completed is None),
+        "numActiveTasks": len(_running(tasks)),
         "numCompletedTasks": len(done),
         "numSkippedTasks": sum(s["num_tasks"] for s in skipped),
         "numFailedTasks": len([t for t in tasks if _status(t) == "FAILED"]),
@@ -107,8 +141,8 @@ def job_data(app: AppRecord, job: JobRecord) -> dict:
         "numCompletedStages": len([s for s in latest.values()
                                    if s.completed is not None and not s.failure]),
         "numSkippedStages": len(skipped),
-        "numFailedStages": len([s for s in attempts if s.failure]),
-        "killedTasksSummary": {}}
+        "numFailedStages": len([s for s in stage_attempts if s.failure]),
+        "killedTasksSummary": _killed_summary(tasks)}
 
 
 def _finished_indices(stage: StageAttempt) -> int:
@@ -124,17 +158,18 @@ def stage_status(app: AppRecord, stage: StageAttempt) -> str:
     return "FAILED" if stage.failure else "COMPLETE"
 
 
-def stage_data(app: AppRecord, stage: StageAttempt, details: bool) -> dict:
-    """StageData; with ``details`` its tasks and per-executor summary too."""
-    tasks = stage.tasks
+def stage_data(app: AppRecord, stage: StageAttempt, details: bool,
+               now: Optional[float] = None) -> dict:
+    """StageData; with ``details`` its tasks and per-executor summary too (running
+    attempts' durations up to ``now``, as ``attempts``)."""
+    tasks = attempts(app, stage, now)
     metrics = [task_metrics(t) for t in tasks]
     info = app.stage_info.get(stage.stage_id, {})
     first_launch = min((t["launch_time"] for t in tasks), default=None)
     data = {
         "status": stage_status(app, stage), "stageId": stage.stage_id,
         "attemptId": stage.attempt, "numTasks": stage.num_tasks,
-        "numActiveTasks": 0 if stage.completed is not None else
-        max(0, stage.num_tasks - _finished_indices(stage)),
+        "numActiveTasks": len(_running(tasks)),
         "numCompleteTasks": len([t for t in tasks if t["state"] == "success"]),
         "numFailedTasks": len([t for t in tasks if _status(t) == "FAILED"]),
         "numKilledTasks": len([t for t in tasks if _status(t) == "KILLED"]),
@@ -163,7 +198,7 @@ def stage_data(app: AppRecord, stage: StageAttempt, details: bool) -> dict:
         "schedulingPool": "default",
         "rddIds": sorted((r["rdd_id"] for r in info.get("rdds", ())), reverse=True),
         "accumulatorUpdates": [], "speculationSummary": speculation_summary(tasks),
-        "killedTasksSummary": {}, "resourceProfileId": 0, "peakExecutorMetrics": None,
+        "killedTasksSummary": _killed_summary(tasks), "resourceProfileId": 0, "peakExecutorMetrics": None,
         "taskMetricsDistributions": None, "executorMetricsDistributions": None,
         "isShufflePushEnabled": False, "shuffleMergersCount": 0,
         # Vega's own: what the stage DAG is drawn from
@@ -178,7 +213,7 @@ def stage_data(app: AppRecord, stage: StageAttempt, details: bool) -> dict:
 def speculation_summary(tasks: List[dict]) -> dict:
     """SpeculationStageSummary: the speculative attempts among ``tasks``."""
     speculative = [t for t in tasks if t.get("speculative")]
-    return {"numTasks": len(speculative), "numActiveTasks": 0,
+    return {"numTasks": len(speculative), "numActiveTasks": len(_running(speculative)),
             "numCompletedTasks": len([t for t in speculative if t["state"] == "success"]),
             "numFailedTasks": len([t for t in speculative if _status(t) == "FAILED"]),
             "numKilledTasks": len([t for t in speculative if _status(t) == "KILLED"])}
@@ -242,6 +277,8 @@ def _task_data(task: dict) -> dict:
 def executor_stage_summaries(tasks: List[dict]) -> Dict[str, dict]:
     out: Dict[str, dict] = {}
     for task in tasks:
+        if task["state"] == "running":
+            continue
         s = out.setdefault(task["executor"], {
             "taskTime": 0, "failedTasks": 0, "succeededTasks": 0, "killedTasks": 0,
             "inputBytes": 0, "inputRecords": 0, "outputBytes": 0, "outputRecords": 0,
@@ -259,11 +296,12 @@ def executor_stage_summaries(tasks: List[dict]) -> Dict[str, dict]:
     return out
 
 
-def task_list(stage: StageAttempt, offset: int = 0, length: int = 20,
-              sort_by: str = "ID", status: Optional[str] = None) -> List[dict]:
+def task_list(app: AppRecord, stage: StageAttempt, offset: int = 0, length: int = 20,
+              sort_by: str = "ID", status: Optional[str] = None,
+              now: Optional[float] = None) -> List[dict]:
     """``taskList``: attempts sorted as Spark's ``sortBy`` (ID, increasingRuntime,
     decreasingRuntime), optionally of one ``status``, ``length`` from ``offset``."""
-    tasks = [task_data(t) for t in stage.tasks]
+    tasks = [task_data(t) for t in attempts(app, stage, now)]
     if status:
         tasks = [t for t in tasks if t["status"] == status.upper()]
     key = {"ID": lambda t: t["taskId"], "increasingRuntime": lambda t: t["duration"],
@@ -322,8 +360,9 @@ def task_summary(stage: StageAttempt, quantiles: Sequence[float]) -> Optional[di
 
 
 # -- executors, storage, environment ---------------------------------------------------------
-def executor_summaries(app: AppRecord, include_dead: bool) -> List[dict]:
-    tasks = app.all_tasks()
+def executor_summaries(app: AppRecord, include_dead: bool,
+                       now: Optional[float] = None) -> List[dict]:
+    tasks = [t for s in app.stages.values() for t in attempts(app, s, now)]
     memory = _setting(app, "vega.storage.memory")
     out = []
     for record in sorted(app.executors.values(), key=lambda e: (e.added, e.executor_id)):
@@ -340,9 +379,11 @@ def executor_summaries(app: AppRecord, include_dead: bool) -> List[dict]:
             "isActive": record.removed is None, "rddBlocks": len(held),
             "memoryUsed": memory_used,
             "diskUsed": sum(size for _, (where, size) in held if where == "disk"),
-            "totalCores": 1, "maxTasks": 1, "activeTasks": 0, "failedTasks": failed,
+            "totalCores": 1, "maxTasks": 1, "activeTasks": len(_running(mine)),
+            "failedTasks": failed,
             "completedTasks": completed, "totalTasks": len(mine),
-            "totalDuration": sum(task_duration_ms(t) for t in mine), "totalGCTime": 0,
+            "totalDuration": sum(task_duration_ms(t) for t in mine
+                                 if t["state"] != "running"), "totalGCTime": 0,
             "totalInputBytes": 0,
             "totalShuffleRead": sum(task_metrics(t)["shuffleReadMetrics"]["remoteBytesRead"]
                                     for t in mine),
@@ -360,6 +401,24 @@ def executor_summaries(app: AppRecord, include_dead: bool) -> List[dict]:
             "resources": {}, "resourceProfileId": 0, "isExcluded": False,
             "excludedInStages": []})
     return out
+
+
+def executor_timeline(app: AppRecord) -> dict:
+    """Vega's own: the application's executor count over time, one point per executor
+    added or removed (``change``: added, released on purpose, or lost), in time order;
+    what the executors page draws as a step line."""
+    changes = [(e.added, 0, "added", e) for e in app.executors.values()]
+    changes += [(e.removed, 1, "lost" if e.lost else "released", e)
+                for e in app.executors.values() if e.removed is not None]
+    count, points = 0, []
+    for at, _, change, record in sorted(changes, key=lambda c: (c[0], c[1], c[3].executor_id)):
+        count += 1 if change == "added" else -1
+        points.append({"time": _ms(at), "executors": count, "change": change,
+                       "executorId": record.executor_id, "host": record.host,
+                       "reason": None if change == "added" else record.remove_reason,
+                       "cause": record.cause if change == "lost" else ""})
+    return {"startTime": _ms(app.started), "endTime": _ms(app.ended) if app.ended else None,
+            "points": points}
 
 
 def rdd_storage(app: AppRecord, rdd_id: Optional[int] = None) -> List[dict]:

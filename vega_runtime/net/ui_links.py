@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from typing import Optional
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 #: the page showing one application (its jobs, stages, executors, storage, environment)
@@ -18,6 +19,15 @@ def api_token(secret: bytes) -> str:
         raise ValueError("api_token needs the cluster secret; without one the master makes a "
                          "random token (master_token)")
     return hmac.new(secret, b"vega-http-api", hashlib.sha256).hexdigest()
+
+
+def read_token_file(path: str) -> Optional[str]:
+    """The token a master wrote to ``path``, or None if it cannot be read."""
+    try:
+        with open(path) as fh:
+            return fh.read().strip() or None
+    except OSError:
+        return None
 
 
 def application_link(ui_link: str, app_id: str) -> str:

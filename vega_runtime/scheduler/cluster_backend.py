@@ -1,50 +1,45 @@
 """The backend for ``vega://`` and ``local-cluster`` masters.
 
-The driver registers its application with the master and listens for its
-executors, which workers launch and which connect back to the driver.  Task
-launches go straight to executors over their connections; executor and
-master connections are served by threads that turn what they hear into
-events for the job loop (``poll``).
+The driver registers its application with the master (``MasterClient``) and listens
+for its executors, which workers launch and which connect back to the driver; each
+executor's connection is a handle in the ``ExecutorPool``, which launches tasks on them
+directly.  Executor and master connections are served by threads that turn what they
+hear into events for the job loop (``poll``); what the master keeps for the application
+(task output, events, job metrics) goes through a ``MasterRelay``.  This module ties them
+together and adds dynamic allocation's timer.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from dataclasses import replace
 import os
 import queue
 import threading
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Callable, List, Optional
 
 from .._version import __version__
-from ..errors import (ApplicationRefused, ExecutorsCannotStart, JobCancelled,
-                      MasterUnreachable, NoExecutors, VegaError)
+from ..errors import ExecutorsCannotStart, JobCancelled, MasterUnreachable, NoExecutors, VegaError
 from ..executor_loss import LossCause
 from ..net.connection import HANDSHAKE_TIMEOUT, Connection
 from ..net.framing import ConnectionClosed, ProtocolError
-from ..net.messages import (AppEvents, AppLog, AppMetrics, ApplicationKilled, ApplicationRejected, BroadcastData,
-                            FetchBroadcast, ApplicationWaiting, ExecutorAdded,
-                            ExecutorRemoved, RegisterApplication, RegisteredApplication,
-                            KillExecutors, KillTask, RegisterExecutor, RemoveBroadcast, RemoveRdd,
-                            RequestExecutors, Shutdown, TaskFinished, TaskOutput,
-                            UnregisterApplication)
+from ..net.messages import (ApplicationKilled, ApplicationWaiting, BroadcastData, ExecutorAdded,
+                            ExecutorRemoved, FetchBroadcast, KillExecutors, RegisterApplication,
+                            RegisterExecutor, RemoveBroadcast, RemoveRdd, Shutdown, TaskFinished,
+                            TaskOutput)
 from ..net.server import Server
-from ..retry import Backoff
 from ..versions import python_version
 from .allocation import AllocationSettings, ExecutorAllocationManager, ExecutorView
-from .backend import (ExecutorAddedEvent, ExecutorLostEvent, OutputCallback, TaskFinishedEvent, TaskLaunch,
-                      TaskQueue, TaskStartedEvent)
+from .backend import (ExecutorAddedEvent, ExecutorLostEvent, OutputCallback, TaskFinishedEvent,
+                      TaskLaunch)
+from .executor_pool import ExecutorPool
 from .event_log import EventWriter
 from .listener import JobListener, prefix_lines
-from .log_buffer import LogRelayBuffer, dropped_notice
+from .master_client import MasterClient
+from .master_relay import MasterRelay
 
 log = logging.getLogger(__name__)
 
-#: Event-log lines a driver keeps for a master that is away, and at most this many bytes
-EVENT_BUFFER_LINES = 100_000
-EVENT_BUFFER_BYTES = 64 << 20
 #: Seconds a lost executor's connection waits for its worker to report how it exited (the
 #: report usually comes within milliseconds; the wait ends when it does).
 EXIT_REASON_WAIT = 5.0
@@ -55,18 +50,14 @@ ALLOCATION_INTERVAL = 0.1
 RELEASE_GRACE = 10.0
 
 
-class _Slot:
+class _RemoteExecutor:
+    """An executor that connected to the driver: the pool's handle to it."""
+
     def __init__(self, executor_id: str, host: str, shuffle_port: int, conn: Connection):
         self.executor_id, self.host, self.shuffle_port, self.conn = executor_id, host, shuffle_port, conn
-        self.task: Optional[TaskLaunch] = None
-        self.payloads_sent: set = set()
-        #: its connection closed: no new task, while its worker is given time to say why
-        self.gone = False
-        #: when it last became idle (``time.monotonic()``)
-        self.idle_since = time.monotonic()
-        #: why it is being released (dynamic allocation); it gets no more tasks
-        self.releasing: Optional[str] = None
-        self.releasing_since = 0.0
+
+    def send(self, message) -> None:
+        self.conn.send(message)
 
 
 class ClusterBackend:
@@ -79,14 +70,14 @@ class ClusterBackend:
                  allocation: Optional[AllocationSettings] = None):
         self.on_output = on_output
         self.on_waiting = on_waiting
-        self.locality_wait = locality_wait
         self.executor_wait_timeout = executor_wait_timeout
         self.events: "queue.Queue" = queue.Queue()
         self.lock = threading.RLock()
-        self.slots: Dict[str, _Slot] = {}
+        #: the executors and the tasks waiting for them (calls hold ``lock``); an executor
+        #: whose connection closed is ``gone`` while its worker is given time to say why
+        self.pool = ExecutorPool(self.events.put, locality_wait)
         #: executors that registered and are gone
         self._removed: set = set()
-        self.queue = TaskQueue()
         self.waiting_reason = "waiting for executors to start"
         #: whether ``waiting_reason`` is the master's
         self._told_waiting = False
@@ -99,17 +90,12 @@ class ClusterBackend:
         self.broadcast_dir: Optional[str] = None
         #: ``snapshot() -> dict`` of the application's job metrics, relayed to the master
         self.metrics_source = None
-        self._metrics_sent = -1
-        #: how long a job waits for a lost master to come back before failing
-        self.master_reconnect_timeout = master_reconnect_timeout
         #: why the master killed this application, once it has
         self.killed: Optional[str] = None
-        #: task output on its way to the master, bounded while the master is away
-        self._log_lines = LogRelayBuffer()
-        #: event-log lines on their way to the master (its REST API for running apps)
-        self._event_lines = LogRelayBuffer(EVENT_BUFFER_LINES, EVENT_BUFFER_BYTES)
-        self._log_ready = threading.Condition(threading.Lock())
-        self._stop_requested = threading.Event()  # ends the log sender's pauses
+        #: task output, event-log lines and job metrics on their way to the master
+        self.relay = MasterRelay(lambda message: self.master_client.send(message),
+                                 self._metrics_snapshot)
+        self._stop_requested = threading.Event()  # ends dynamic allocation's timer
         self._executor_seen = threading.Condition(self.lock)
         #: why a worker could not start an executor of this application, the last time
         self.launch_failure: Optional[str] = None
@@ -125,33 +111,24 @@ class ClusterBackend:
         self.holds_cached_blocks: Callable[[str], bool] = lambda executor_id: False
         self.server = Server(bind_host, 0, secret, self._serve_executor, "driver",
                              **(server_limits or {})).start()
-        url = f"vega://{master_host}:{master_port}"
-        package_sha = ""
+        #: the application's registration with the master, kept across master restarts
+        self.master_client = MasterClient(master_host, master_port, secret,
+                                          master_reconnect_timeout)
         try:
-            if request.get("package"):
-                package_sha = self._upload_package(master_host, master_port, secret, request["package"])
-            self.master = Connection.connect(master_host, master_port, secret or b"")
-        except (OSError, ProtocolError) as exc:
+            package_sha = self.master_client.upload_package(request["package"]) \
+                if request.get("package") else ""
+            self.app_id = self.master_client.register(RegisterApplication(
+                request["name"], advertise_host, self.server.port, request["cores_max"],
+                request["executor_cores"], request["executor_memory"], python_version(),
+                __version__, package_sha, hash_seed=os.environ.get("PYTHONHASHSEED", "0"),
+                labels=list(request.get("labels", ())),
+                requested_executors=-1 if self.allocation is None else self.allocation.target))
+        except VegaError:
             self.server.stop()
-            raise MasterUnreachable(url, str(exc)) from None
-        self.master_address = (master_host, master_port)
-        self.secret = secret
-        self.registration = RegisterApplication(
-            request["name"], advertise_host, self.server.port, request["cores_max"],
-            request["executor_cores"], request["executor_memory"], python_version(), __version__,
-            package_sha, hash_seed=os.environ.get("PYTHONHASHSEED", "0"),
-            labels=list(request.get("labels", ())),
-            requested_executors=-1 if self.allocation is None else self.allocation.target)
-        self.master.send(self.registration)
-        reply = self.master.recv()
-        if isinstance(reply, ApplicationRejected):
-            self.stop()
-            raise ApplicationRefused(reply.reason)
-        self.app_id = reply.app_id if isinstance(reply, RegisteredApplication) else ""
+            raise
         self._registered.set()
-        threading.Thread(target=self._listen_to_master, name="driver-master", daemon=True).start()
-        self._log_sender = threading.Thread(target=self._send_logs, name="driver-logs", daemon=True)
-        self._log_sender.start()
+        self.master_client.follow(self._on_master_message, self._master_gone)
+        self.relay.start()
         if self.allocation is not None:
             threading.Thread(target=self._allocate, name="driver-allocation", daemon=True).start()
 
@@ -169,37 +146,34 @@ class ClusterBackend:
         with self.lock:
             views = [ExecutorView(s.executor_id, s.task is not None, s.idle_since,
                                   s.task is None and self._holds_cached(s.executor_id))
-                     for s in self.slots.values()]
-            running = sum(1 for s in self.slots.values() if s.task is not None)
-            decision = self.allocation.update(now, len(self.queue), running, views)
+                     for s in self.pool]
+            decision = self.allocation.update(now, len(self.pool.queue), self.pool.running(),
+                                              views)
             released = []
             for executor_id, reason in decision.release:
-                slot = self.slots.get(executor_id)
+                slot = self.pool.get(executor_id)
                 if slot is not None and slot.task is None and slot.releasing is None:
                     slot.releasing, slot.releasing_since = reason, now
                     released.append(executor_id)
                 else:
                     self.allocation.releasing.discard(executor_id)
-            overdue = [s for s in self.slots.values()
+            overdue = [s for s in self.pool
                        if s.releasing is not None and now - s.releasing_since > RELEASE_GRACE]
-            if decision.requested_total is not None:
-                self.registration = replace(self.registration,
-                                            requested_executors=decision.requested_total)
         if decision.requested_total is not None:
             log.info("dynamic allocation: requesting %d executors", decision.requested_total)
-            self.master.send(RequestExecutors(decision.requested_total))
+            self.master_client.request_executors(decision.requested_total)
         for slot in overdue:
             slot.releasing_since = now  # told once per grace period
             log.warning("executor %s was released %.0fs ago and still runs: stopping it from "
                         "the driver", slot.executor_id, RELEASE_GRACE)
             try:
-                slot.conn.send(Shutdown("released by dynamic allocation"))
+                slot.handle.send(Shutdown("released by dynamic allocation"))
             except OSError:
                 pass
         if released:
             log.info("dynamic allocation: releasing %s (%s)", ", ".join(released),
                      decision.release[0][1])
-            self.master.send(KillExecutors(released, decision.release[0][1]))
+            self.master_client.send(KillExecutors(released, decision.release[0][1]))
 
     def _holds_cached(self, executor_id: str) -> bool:
         try:
@@ -207,166 +181,71 @@ class ClusterBackend:
         except RuntimeError:  # the scheduler changed the table while we read it
             return True
 
-    # -- logs kept by the master ---------------------------------------------------
+    # -- what the master is told ---------------------------------------------------------
     def relay_log(self, text: str) -> None:
         """Queue task output for the master (``vega logs``); sent in batches."""
-        with self._log_ready:
-            self._log_lines.add(text)
-            self._log_ready.notify()
+        self.relay.add_log(text)
 
     def relay_events(self, line: str) -> None:
         """Queue one event-log line for the master; sent in batches with the logs."""
-        with self._log_ready:
-            self._event_lines.add(line + "\n")
-            self._log_ready.notify()
-
-    def _send_events(self) -> None:
-        with self._log_ready:
-            batch = self._event_lines.take()
-        if not batch:
-            return
-        try:
-            self.master.send(AppEvents("".join(batch)))
-        except OSError:  # the master is away: keep them for later (the oldest may be dropped)
-            with self._log_ready:
-                self._event_lines.put_back(batch)
+        self.relay.add_event(line)
 
     @property
     def log_lines_dropped(self) -> int:
         """Lines of task output that never reached the master (it was away too long)."""
-        with self._log_ready:
-            return self._log_lines.dropped_total
+        return self.relay.log_lines_dropped
 
-    def _send_metrics(self) -> None:
-        """Send the job metrics snapshot when it changed since the last one."""
-        if self.metrics_source is None:
-            return
-        try:
-            snapshot = self.metrics_source()
-        except RuntimeError:  # the scheduler changed a table while we read it: next time
-            return
-        if snapshot["version"] != self._metrics_sent:
-            self.master.send(AppMetrics(json.dumps(snapshot)))
-            self._metrics_sent = snapshot["version"]
+    def _metrics_snapshot(self) -> Optional[dict]:
+        return self.metrics_source() if self.metrics_source is not None else None
 
-    def _send_logs(self) -> None:
-        while True:
-            with self._log_ready:
-                if not self._log_lines and not self._stopping:
-                    self._log_ready.wait(0.5)
-                batch = self._log_lines.take()
-                dropped, self._log_lines.unreported = self._log_lines.unreported, 0
-                stopping = self._stopping
-            try:
-                self._send_metrics()
-            except OSError:
-                pass  # the master is away; the next snapshot carries everything
-            self._send_events()
-            if batch or dropped:
-                try:
-                    self.master.send(AppLog((dropped_notice(dropped) if dropped else "")
-                                            + "".join(batch)))
-                except OSError:
-                    with self._log_ready:  # the master is away: keep the lines for later
-                        self._log_lines.unreported += dropped
-                        if stopping:
-                            self._log_lines.drop(len(batch))
-                            return
-                        self._log_lines.put_back(batch)
-                    self._stop_requested.wait(0.2)
-                    continue
-                if dropped:
-                    log.warning("%d lines of task output were dropped while the master was "
-                                "away (the driver buffers at most %d lines for it)", dropped,
-                                self._log_lines.max_lines)
-            if stopping and not batch and not dropped:
-                return
-            if batch:  # let lines accumulate into fewer, larger messages (unless stopping)
-                self._stop_requested.wait(0.05)
+    # -- the master ----------------------------------------------------------------------
+    @property
+    def master(self) -> Connection:
+        """The connection to the master of the moment (a new one after it restarts)."""
+        return self.master_client.conn
 
-    @staticmethod
-    def _upload_package(host: str, port: int, secret: Optional[bytes], path: str) -> str:
-        from ..packaging import Package, sha256_of, upload
+    @property
+    def master_address(self) -> tuple:
+        """``(host, port)`` of the master."""
+        return self.master_client.address
 
-        package = Package(path, sha256_of(path), os.path.getsize(path))
-        conn = Connection.connect(host, port, secret or b"")
-        try:
-            upload(conn, package)
-        finally:
-            conn.close()
-        return package.sha256
+    @property
+    def secret(self) -> bytes:
+        return self.master_client.secret
 
-    # -- peers -----------------------------------------------------------------------
-    def _listen_to_master(self) -> None:
-        """Follow the master; when it goes away, reconnect and resume the application.
+    def _on_master_message(self, message) -> None:
+        if isinstance(message, ExecutorRemoved):
+            self._executor_removed(message.executor_id, message.reason, message.worker_lost,
+                                   message.cause, message.detail)
+        elif isinstance(message, ApplicationWaiting):
+            self.waiting_reason = message.message
+            self._told_waiting = True
+            if not self.starting:
+                log.warning("waiting: %s", message.message)
+                self.on_waiting(message.message)
+        elif isinstance(message, ExecutorAdded):
+            self._told_waiting = False  # it waits no more
+            log.info("executor %s granted on %s", message.executor_id, message.host)
+        elif isinstance(message, ApplicationKilled):
+            self.killed = message.reason
+            self.events.put(None)
 
-        Executors talk to the driver directly, so running jobs go on while the master
-        restarts; the job fails only if the master stays away past the timeout.
-        """
-        while True:
-            try:
-                self._follow_master()
-            except (OSError, ConnectionClosed, ProtocolError) as exc:
-                if self._stopping:
-                    return
-                self.master.shutdown()  # log lines wait in the buffer, not in a dead socket
-                log.warning("lost the connection to the master (%s); reconnecting", exc)
-                if not self._reconnect():
-                    log.error("the master did not come back within %.0fs",
-                              self.master_reconnect_timeout)
-                    with self.lock:
-                        self.master_lost = str(exc)
-                        self._executor_seen.notify_all()
-                    self.events.put(MasterLostEvent(str(exc)))
-                    return
+    def _master_gone(self, reason: str) -> None:
+        """The master stayed away past the reconnect timeout: the running job fails."""
+        with self.lock:
+            self.master_lost = reason
+            self._executor_seen.notify_all()
+        self.events.put(MasterLostEvent(reason))
 
-    def _follow_master(self) -> None:
-        while True:
-            message = self.master.recv()
-            if isinstance(message, ExecutorRemoved):
-                self._executor_removed(message.executor_id, message.reason, message.worker_lost,
-                                       message.cause, message.detail)
-            elif isinstance(message, ApplicationWaiting):
-                self.waiting_reason = message.message
-                self._told_waiting = True
-                if not self.starting:
-                    log.warning("waiting: %s", message.message)
-                    self.on_waiting(message.message)
-            elif isinstance(message, ExecutorAdded):
-                self._told_waiting = False  # it waits no more
-                log.info("executor %s granted on %s", message.executor_id, message.host)
-            elif isinstance(message, ApplicationKilled):
-                self.killed = message.reason
-                self.events.put(None)
-
-    def _reconnect(self) -> bool:
-        """Register this application again, under its id, with backoff."""
-        deadline = time.monotonic() + self.master_reconnect_timeout
-        backoff = Backoff(0.1, 2.0)
-        while not self._stopping and time.monotonic() < deadline:
-            try:
-                conn = Connection.connect(*self.master_address, self.secret or b"")
-                conn.send(replace(self.registration, app_id=self.app_id))
-                reply = conn.recv()
-                if isinstance(reply, RegisteredApplication):
-                    lost, self.master = self.master, conn
-                    lost.close()  # shut down when it was lost; now its descriptor goes too
-                    log.warning("reconnected to the master; application %s resumed", self.app_id)
-                    return True
-                conn.close()
-                return False
-            except (OSError, ConnectionClosed, ProtocolError):
-                time.sleep(backoff.next())
-        return False
-
+    # -- executors -------------------------------------------------------------------------
     def _serve_executor(self, conn: Connection) -> None:
         hello = conn.recv()
         self._registered.wait(HANDSHAKE_TIMEOUT)
         if not isinstance(hello, RegisterExecutor) or hello.app_id != self.app_id:
             raise ProtocolError(conn.peer, "expected RegisterExecutor for this application")
-        slot = _Slot(hello.executor_id, hello.host, hello.shuffle_port, conn)
+        executor = _RemoteExecutor(hello.executor_id, hello.host, hello.shuffle_port, conn)
         with self.lock:
-            self.slots[slot.executor_id] = slot
+            slot = self.pool.add(executor)
             self._executor_seen.notify_all()
         log.info("executor %s registered from %s", slot.executor_id, slot.host)
         self.events.put(ExecutorAddedEvent(slot.executor_id, slot.host))  # also wakes the loop
@@ -379,10 +258,9 @@ class ClusterBackend:
                                    message.text)
                 elif isinstance(message, TaskFinished):
                     with self.lock:
-                        slot.task = None
-                        slot.idle_since = time.monotonic()
+                        self.pool.task_ended(slot.executor_id)
                     self.events.put(TaskFinishedEvent(slot.executor_id, slot.host, message,
-                                                      slot.shuffle_port))
+                                                      executor.shuffle_port))
                 elif isinstance(message, FetchBroadcast):
                     conn.send(BroadcastData(message.broadcast_id, self._broadcast_bytes(message)))
                 else:
@@ -390,7 +268,8 @@ class ClusterBackend:
         except (ConnectionClosed, OSError) as exc:
             reason = f"closed its connection to the driver ({exc}), and its worker did not " \
                      f"say why within {EXIT_REASON_WAIT:.0f}s"
-            slot.gone = True
+            with self.lock:
+                slot.gone = True
             if slot.releasing is None:  # released on purpose: nothing to wait for
                 self._await_exit_reason(slot.executor_id)
         finally:
@@ -402,7 +281,7 @@ class ClusterBackend:
         if self._stopping:
             return
         with self.lock:
-            self._executor_seen.wait_for(lambda: executor_id not in self.slots,
+            self._executor_seen.wait_for(lambda: executor_id not in self.pool,
                                          EXIT_REASON_WAIT)
 
     def _broadcast_bytes(self, request: FetchBroadcast) -> bytes:
@@ -418,7 +297,7 @@ class ClusterBackend:
         """An executor is gone; ``reason`` says how (``executor_loss``: "exceeded its 1 GiB
         memory limit"), ``cause`` classifies it."""
         with self.lock:
-            slot = self.slots.pop(executor_id, None)
+            slot = self.pool.remove(executor_id)
             self._executor_seen.notify_all()
         if slot is None:
             if worker_lost:
@@ -427,8 +306,8 @@ class ClusterBackend:
                 self._launch_failed(executor_id, reason)  # it never registered
             return
         self._removed.add(executor_id)  # a late report of its end is not a failed launch
-        slot.conn.close()
-        task_ids = [slot.task.spec.task_id] if slot.task else []
+        slot.handle.conn.close()
+        task_ids = slot.task_ids()
         if slot.releasing is not None and not worker_lost:
             log.info("executor %s on %s removed: %s", executor_id, slot.host, slot.releasing)
             self.events.put(ExecutorLostEvent(executor_id, slot.host, slot.releasing, task_ids,
@@ -454,53 +333,29 @@ class ClusterBackend:
     # -- Backend -----------------------------------------------------------------------
     def default_parallelism(self) -> int:
         with self.lock:
-            return max(2, len(self.slots))
+            return max(2, len(self.pool))
 
     def wait_for_executors(self, count: int, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         with self.lock:
-            while len(self.slots) < count:
+            while len(self.pool) < count:
                 if self.master_lost is not None:
                     raise self._master_gone_error(self.master_lost)
                 left = deadline - time.monotonic()
                 if left <= 0:
                     said = self.waiting_reason if self._told_waiting else ""
-                    raise NoExecutors(timeout, f"{len(self.slots)} of {count} executors "
+                    raise NoExecutors(timeout, f"{len(self.pool)} of {count} executors "
                                                f"registered" + (f"; {said}" if said else ""))
                 self._executor_seen.wait(left)
         self.starting = False
 
     def launch(self, task: TaskLaunch) -> None:
-        task.queued_at = time.monotonic()
         with self.lock:
-            self.queue.append(task)
-            self._dispatch()
+            self.pool.submit(task)  # an executor a send fails to: its connection's thread
 
     def _dispatch(self) -> None:
         with self.lock:
-            for slot in list(self.slots.values()):
-                if not self.queue:
-                    return
-                if slot.task is not None or slot.gone or slot.releasing is not None:
-                    continue
-                task = self._pick(slot.executor_id)
-                if task is None:
-                    continue
-                include = task.payload_key not in slot.payloads_sent
-                slot.task = task
-                slot.payloads_sent.add(task.payload_key)
-                # before the send: the executor's reply may be queued before this returns
-                self.events.put(TaskStartedEvent(task.spec.task_id, slot.executor_id, slot.host,
-                                                 time.monotonic()))
-                try:
-                    slot.conn.send(task.message(include))
-                except OSError:
-                    slot.task = None
-                    self.queue.appendleft(task)
-
-    def _pick(self, executor_id: str) -> Optional[TaskLaunch]:
-        alive = {e for e, s in self.slots.items() if s.releasing is None}
-        return self.queue.pick(executor_id, alive, self.locality_wait, time.monotonic())
+            self.pool.dispatch()
 
     def poll(self, timeout: float) -> list:
         events = []
@@ -522,7 +377,7 @@ class ClusterBackend:
 
     def _check_starved(self) -> None:
         with self.lock:
-            if not self.queue or self.slots:
+            if not self.pool.queue or len(self.pool):
                 self._starved_since = None
                 return
             since = getattr(self, "_starved_since", None)
@@ -532,24 +387,12 @@ class ClusterBackend:
                 raise NoExecutors(self.executor_wait_timeout, self.waiting_reason)
 
     def kill_tasks(self, task_ids: List[int]) -> None:
-        doomed = set(task_ids)
         with self.lock:
-            self.queue = self.queue.without(doomed)
-            victims = [s for s in self.slots.values() if s.task and s.task.spec.task_id in doomed]
-        for slot in victims:  # the slot stays busy until the executor reports the kill
-            try:
-                slot.conn.send(KillTask(slot.task.spec.task_id))
-            except (OSError, AttributeError):
-                pass
+            self.pool.kill(task_ids)
 
     def _tell_all(self, message) -> None:
         with self.lock:
-            slots = list(self.slots.values())
-        for slot in slots:
-            try:
-                slot.conn.send(message)
-            except OSError:
-                pass
+            self.pool.tell_all(message)
 
     def remove_rdd(self, rdd_id: int) -> None:
         self._tell_all(RemoveRdd(rdd_id))
@@ -559,36 +402,22 @@ class ClusterBackend:
 
     def replicate(self, source_executor: str, block) -> Optional[str]:
         with self.lock:
-            others = [s for s in self.slots.values() if s.executor_id != source_executor]
-        source_host = self.slots[source_executor].host if source_executor in self.slots else None
-        others.sort(key=lambda s: (s.host == source_host, s.task is not None))  # another host first
-        for slot in others:
-            try:
-                slot.conn.send(block)
-                return slot.executor_id
-            except OSError:
-                continue
-        return None
+            return self.pool.replicate(source_executor, block)
 
     def stop(self) -> None:
-        with self._log_ready:
-            self._stopping = True
-            self._log_ready.notify()
+        self._stopping = True
+        self.master_client.stop_reconnecting()
         self._stop_requested.set()
-        self._log_sender.join(5.0)  # every line reaches the master before we unregister
+        self.relay.stop()  # every line reaches the master before we unregister
         if self.log_lines_dropped:
             log.warning("%d lines of task output in all never reached the master; 'vega logs "
-                        "%s' lacks them", self.log_lines_dropped, getattr(self, "app_id", ""))
+                        "%s' lacks them", self.log_lines_dropped, self.app_id)
         self._tell_all(Shutdown("application finished"))
-        try:
-            self.master.send(UnregisterApplication(getattr(self, "app_id", "")))
-        except OSError:
-            pass
-        self.master.close()
+        self.master_client.close()  # unregisters the application
         self.server.stop()
         with self.lock:
-            for slot in self.slots.values():
-                slot.conn.close()
+            for slot in self.pool:
+                slot.handle.conn.close()
         if self.owned_cluster is not None:
             self.owned_cluster.stop()
 

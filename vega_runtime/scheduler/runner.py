@@ -10,7 +10,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional
 
 from ..errors import FetchFailed, JobCancelled, TaskFailed
-from ..executor_loss import loss_sentence
+from ..executor_loss import caused_by_app, loss_sentence
 from ..files import AddedFiles
 from ..net.messages import PutBlock
 from ..serde import dumps, dumps_closure
@@ -89,8 +89,7 @@ class JobRunner:
         try:
             # what happened since the last job (executors lost or released) first, so the
             # job is planned on what is still there
-            for event in self.backend.poll(0.0):
-                self._apply(self._handle(event))
+            self.catch_up()
             actions = self.dag.submit_job(job_id, rdd, func, partitions)
             stage_ids = self.dag.job_stage_ids()
             self.listener.on_job_stages(job_id, stage_ids)
@@ -128,6 +127,13 @@ class JobRunner:
             return dict(zip(partitions, self._outcome.results))
         return self._outcome.results
 
+    def catch_up(self) -> None:
+        """Take in what the backend reported since it was last asked (executors added, lost
+        or released between jobs): the listeners (event log, the master's copy) hear of it
+        now, not when the next job starts.  Only from the thread that may run jobs."""
+        for event in self.backend.poll(0.0):
+            self._apply(self._handle(event))
+
     def _stop_at_deadline(self, job_id: int) -> Dict[int, Any]:
         finished = dict(self.dag.job.results)  # result-stage partitions only
         log.info("job %d stopped at its deadline with %d partitions done", job_id, len(finished))
@@ -156,8 +162,9 @@ class JobRunner:
 
     def _executor_lost(self, event: ExecutorLostEvent) -> list:
         """An executor released on purpose (dynamic allocation) or lost: say how it ended, in
-        one sentence for the log, the listeners and the error of each task it was running
-        (which is retried, counted as a failed attempt)."""
+        one sentence for the log, the listeners and the error of each task it was running.
+        Each such task runs again; the attempt counts as failed unless the executor was lost
+        with its worker (``caused_by_app``: Spark's rule)."""
         running = [self._tasks[t] for t in event.task_ids if t in self._tasks]
         if event.released:
             sentence = event.reason
@@ -180,12 +187,17 @@ class JobRunner:
             self.listener.on_task_info(task_info(spec, event.executor_id, event.host, "lost", {},
                                                  sentence))
             self.listener.on_task_metrics("lost", {})
-            retry = self.dag.task_failed(spec, TaskFailed(
-                spec.stage_id, spec.partition, spec.attempt + 1, event.host, event.executor_id,
-                "ExecutorLost", sentence, "", self._call_site(spec)))
+            counted = caused_by_app(event.cause)
+            if counted:
+                retry = self.dag.task_failed(spec, TaskFailed(
+                    spec.stage_id, spec.partition, spec.attempt + 1, event.host,
+                    event.executor_id, "ExecutorLost", sentence, "", self._call_site(spec)))
+            else:
+                retry = self.dag.task_lost(spec)
             if any(isinstance(a, LaunchTasks) for a in retry):
-                log.warning("task %d.%d (attempt %d) will run again: %s", spec.stage_id,
-                            spec.partition, spec.attempt + 2, sentence)
+                log.warning("task %d.%d (attempt %d) will run again%s: %s", spec.stage_id,
+                            spec.partition, spec.attempt + 2,
+                            "" if counted else " (not counted as a failed attempt)", sentence)
             actions += retry
         return actions
 

@@ -5,14 +5,9 @@
 const params = new URLSearchParams(location.search);
 const appId = params.get("app");
 const base = appId ? `/api/v1/applications/${encodeURIComponent(appId)}` : null;
-const {dagSvg, timelineSvg, histogramSvg, sparkTime} = window.VegaCharts;
+const {dagSvg, timelineSvg, histogramSvg, executorsSvg, sparkTime} = window.VegaCharts;
 
-function el(tag, attrs, ...children) {
-  const node = document.createElement(tag);
-  Object.entries(attrs || {}).forEach(([k, v]) => node.setAttribute(k, v));
-  children.forEach(c => node.append(c instanceof Node ? c : document.createTextNode(String(c))));
-  return node;
-}
+const {el, signedInFetch} = window.VegaDom;
 
 function table(id, headers, rows) {
   return el("table", {id}, el("thead", {}, el("tr", {}, ...headers.map(h => el("th", {}, h)))),
@@ -33,9 +28,7 @@ function bytes(n) {
 function ms(n) { return n < 1000 ? `${Math.round(n)} ms` : `${(n / 1000).toFixed(1)} s`; }
 
 async function api(path) {
-  const response = await fetch(path, {credentials: "same-origin"});
-  document.getElementById("signin").hidden = response.status !== 401;
-  if (response.status === 401) throw new Error("not signed in");
+  const response = await signedInFetch(path);
   if (!response.ok) {
     const body = await response.json().catch(() => ({}));
     throw new Error(body.error || `${path}: HTTP ${response.status}`);
@@ -62,6 +55,7 @@ async function jobsView() {
       `${j.numCompletedStages}/${j.stageIds.length}` +
         (j.numSkippedStages ? ` (${j.numSkippedStages} skipped)` : ""),
       `${j.numCompletedTasks}/${j.numTasks - j.numSkippedTasks}` +
+        (j.numActiveTasks ? ` (${j.numActiveTasks} running)` : "") +
         (j.numFailedTasks ? ` (${j.numFailedTasks} failed)` : "")])),
     el("h2", {}, "Stages"), stagesTable(stages)];
 }
@@ -72,7 +66,9 @@ function stagesTable(stages) {
     link(appQuery(`stage=${s.stageId}&attempt=${s.attemptId}`),
          `${s.stageId}${s.attemptId ? ` (attempt ${s.attemptId})` : ""}`),
     s.name, state(s.status), when(s.submissionTime),
-    `${s.numCompleteTasks}/${s.numTasks}${s.numFailedTasks ? ` (${s.numFailedTasks} failed)` : ""}`,
+    `${s.numCompleteTasks}/${s.numTasks}` +
+      (s.numActiveTasks ? ` (${s.numActiveTasks} running)` : "") +
+      (s.numFailedTasks ? ` (${s.numFailedTasks} failed)` : ""),
     bytes(s.shuffleReadBytes), bytes(s.shuffleWriteBytes)]));
 }
 
@@ -112,10 +108,13 @@ async function stageView(stageId, attempt) {
   const path = `${base}/stages/${stageId}/${attempt}`;
   const stage = await api(`${path}?details=false`);
   const tasks = await api(`${path}/taskList?length=${MAX_TASKS}&sortBy=ID`);
-  const attempts = stage.numCompleteTasks + stage.numFailedTasks + stage.numKilledTasks;
+  const attempts = stage.numCompleteTasks + stage.numFailedTasks + stage.numKilledTasks +
+    stage.numActiveTasks;
   const parts = [el("h2", {}, `Stage ${stageId} (attempt ${attempt}): `, state(stage.status)),
     el("p", {class: "summary"}, `${stage.name} · ${stage.numCompleteTasks}/${stage.numTasks} ` +
-       `tasks done, ${stage.numFailedTasks} failed · shuffle read ${bytes(stage.shuffleReadBytes)}` +
+       `tasks done, ${stage.numActiveTasks} running, ${stage.numFailedTasks} failed, ` +
+       `${stage.numKilledTasks} killed, ${stage.speculationSummary.numTasks} speculative` +
+       ` · shuffle read ${bytes(stage.shuffleReadBytes)}` +
        `, write ${bytes(stage.shuffleWriteBytes)}` +
        (stage.failureReason ? ` · failed: ${stage.failureReason}` : ""))];
   if (attempts > tasks.length) {
@@ -124,7 +123,7 @@ async function stageView(stageId, attempt) {
   }
   if (tasks.length) {
     parts.push(el("h3", {}, "Event timeline"),
-      el("div", {class: "legend"}, ...["SUCCESS", "FAILED", "KILLED"].map(
+      el("div", {class: "legend"}, ...["SUCCESS", "RUNNING", "FAILED", "KILLED"].map(
         k => el("span", {class: `key task-${k}`}, k.toLowerCase())),
         el("span", {class: "key speculative"}, "speculative (S)")),
       el("div", {id: "timeline", class: "chart"}, timelineSvg(tasks, 1180)));
@@ -153,12 +152,19 @@ async function stageView(stageId, attempt) {
 }
 
 async function executorsView() {
-  const executors = await api(`${base}/allexecutors`);
-  return [el("h2", {}, "Executors"), table("executors", ["executor", "host", "status", "added",
-    "removed", "why", "tasks", "failed", "task time", "shuffle read", "shuffle write",
+  const [executors, timeline] = await Promise.all([api(`${base}/allexecutors`),
+                                                   api(`${base}/executorTimeline`)]);
+  return [el("h2", {}, "Executors over time"),
+    el("div", {class: "legend"}, ...["added", "released", "lost"].map(
+      k => el("span", {class: `key change-${k}`}, k))),
+    el("div", {id: "executors-over-time", class: "chart"},
+       executorsSvg(timeline, 1180, Date.now())),
+    el("h2", {}, "Executors"), table("executors", ["executor", "host", "status", "added",
+    "removed", "why", "active", "tasks", "failed", "task time", "shuffle read", "shuffle write",
     "RDD blocks", "storage memory", "disk"], executors.map(e => [
       e.id, e.hostPort, state(e.isActive ? "active" : "dead"), when(e.addTime),
-      when(e.removeTime), e.removeReason, e.totalTasks, e.failedTasks, ms(e.totalDuration),
+      when(e.removeTime), e.removeReason, e.activeTasks, e.totalTasks, e.failedTasks,
+      ms(e.totalDuration),
       bytes(e.totalShuffleRead), bytes(e.totalShuffleWrite), e.rddBlocks,
       `${bytes(e.memoryUsed)} / ${bytes(e.maxMemory)}`, bytes(e.diskUsed)]))];
 }

@@ -3,12 +3,7 @@
 
 let selected = new URLSearchParams(location.search).get("app");
 
-function el(tag, attrs, ...children) {
-  const node = document.createElement(tag);
-  Object.entries(attrs || {}).forEach(([k, v]) => node.setAttribute(k, v));
-  children.forEach(c => node.append(c instanceof Node ? c : document.createTextNode(String(c))));
-  return node;
-}
+const {el, signedInFetch: api} = window.VegaDom;
 
 function bar(used, total, label) {
   const pct = total ? Math.min(100, 100 * used / total) : 0;
@@ -28,15 +23,6 @@ function fill(id, rows) {
 }
 
 function state(text) { return el("span", {class: `state-${text}`}, text); }
-
-// The API answers 401 once the sign-in cookie is gone or stale (the master restarted
-// without a cluster secret, so with a new token): say how to sign in again.
-async function api(path) {
-  const response = await fetch(path, {credentials: "same-origin"});
-  document.getElementById("signin").hidden = response.status !== 401;
-  if (response.status === 401) throw new Error("not signed in");
-  return response;
-}
 
 function historyRow(h) {
   const link = el("a", {href: `?app=${h.app_id}`}, h.app_id);

@@ -1,5 +1,6 @@
 // Plain SVG drawings for the application pages: the stage DAG of a job, the task timeline
-// of a stage attempt, and a histogram.  No library: each is a few dozen lines.
+// of a stage attempt, a histogram and the executor count over time.  No library: each is a
+// few dozen lines.
 (function () {
 "use strict";
 
@@ -93,7 +94,8 @@ function dagSvg(stages, onStage) {
   return svg;
 }
 
-// tasks: Spark TaskData list -> one lane per executor, one bar per task attempt.
+// tasks: Spark TaskData list -> one lane per executor, one bar per task attempt (a running
+// one up to now, its duration so far, with an open end).
 function timelineSvg(tasks, width) {
   const executors = [...new Set(tasks.map(t => t.executorId))].sort();
   const starts = tasks.map(t => sparkTime(t.launchTime));
@@ -113,6 +115,7 @@ function timelineSvg(tasks, width) {
     const y = top + executors.indexOf(t.executorId) * lane + 3;
     const x = scale(starts[i] - t0);
     const w = Math.max(t.status === "SUCCESS" ? 2 : 12, scale(starts[i] - t0 + t.duration) - x);
+    const running = t.status === "RUNNING";
     const bar = svgEl("rect", {class: `task task-${t.status}${t.speculative ? " speculative" : ""}`,
       x, y, width: w, height: lane - 10, rx: 2, "data-task-id": t.taskId,
       "data-index": t.index, "data-attempt": t.attempt, "data-status": t.status,
@@ -121,10 +124,13 @@ function timelineSvg(tasks, width) {
             `${t.status}${t.speculative ? ", speculative" : ""}, ${t.duration} ms` +
             (t.errorMessage ? `\n${t.errorMessage}` : "")));
     svg.append(bar);
-    if (t.status === "FAILED" || t.speculative) {
-      svg.append(svgEl("text", {class: "task-mark", x: x + 2, y: y + 14},
-                       t.status === "FAILED" ? "✕" : "S"));
+    if (running) {  // an arrow head at its end: still going
+      svg.append(svgEl("path", {class: "running-end", "data-task-id": t.taskId,
+        d: `M ${x + w} ${y - 2} L ${x + w + 7} ${y + (lane - 10) / 2} L ${x + w} ${y + lane - 8} z`}));
     }
+    const mark = [t.status === "FAILED" ? "✕" : t.status === "KILLED" ? "K" : "",
+                  t.speculative ? "S" : ""].join("");
+    if (mark) svg.append(svgEl("text", {class: "task-mark", x: x + 2, y: y + 14}, mark));
   });
   const ay = top + executors.length * lane + 14;
   for (let k = 0; k <= 4; k++) {
@@ -160,5 +166,52 @@ function histogramSvg(values, bins, width, unit) {
   return svg;
 }
 
-window.VegaCharts = {dagSvg, timelineSvg, histogramSvg, sparkTime};
+// timeline: Vega's executorTimeline document ({startTime, endTime, points: [{time,
+// executors, change, executorId, reason, cause}]}, times in ms) -> a step line of the
+// executor count from the application's start to its end (or `now`), one marker per change:
+// added, released (on purpose) or lost.
+function executorsSvg(timeline, width, now) {
+  const points = timeline.points;
+  const height = 180, left = 40, right = 12, top = 12, bottom = 26;
+  const t0 = Math.min(timeline.startTime || Infinity, ...points.map(p => p.time));
+  const t1 = Math.max(timeline.endTime || now, ...points.map(p => p.time));
+  const span = Math.max(1, t1 - t0);
+  const most = Math.max(1, ...points.map(p => p.executors));
+  const x = t => left + (width - left - right) * (t - t0) / span;
+  const y = n => top + (height - top - bottom) * (1 - n / most);
+  const svg = svgEl("svg", {class: "executors-chart", width, height,
+                            viewBox: `0 0 ${width} ${height}`, role: "img",
+                            "aria-label": "executors over time"});
+  for (let n = 0; n <= most; n += Math.max(1, Math.ceil(most / 4))) {
+    svg.append(svgEl("line", {class: "grid", x1: left, x2: width - right, y1: y(n), y2: y(n)}),
+               svgEl("text", {class: "axis", x: left - 6, y: y(n) + 4, "text-anchor": "end"}, n));
+  }
+  let d = `M ${x(t0)} ${y(0)}`;
+  points.forEach(p => {
+    d += ` H ${x(p.time)} V ${y(p.executors)}`;
+  });
+  d += ` H ${x(t1)}`;
+  svg.append(svgEl("path", {class: "step", d}));
+  points.forEach(p => {
+    const label = `${new Date(p.time).toLocaleTimeString()}: ${p.executorId} ${p.change}` +
+      `${p.reason ? ` (${p.reason})` : ""} → ${p.executors} executor${p.executors === 1 ? "" : "s"}`;
+    svg.append(svgEl("circle", {class: `change change-${p.change}`, cx: x(p.time),
+      cy: y(p.executors), r: p.change === "lost" ? 6 : 4, "data-time": p.time,
+      "data-executors": p.executors, "data-change": p.change,
+      "data-executor-id": p.executorId}, title(label)));
+    if (p.change === "lost") {
+      svg.append(svgEl("text", {class: "lost-mark", x: x(p.time), y: y(p.executors) + 4,
+                                "text-anchor": "middle"}, "✕"));
+    }
+  });
+  const seconds = span / 1000;
+  for (let k = 0; k <= 4; k++) {
+    svg.append(svgEl("text", {x: x(t0 + span * k / 4), y: height - 8, class: "axis",
+                              "text-anchor": k === 0 ? "start" : k === 4 ? "end" : "middle"},
+                     `${(seconds * k / 4).toFixed(seconds < 10 ? 1 : 0)} s`));
+  }
+  return svg;
+}
+
+window.VegaCharts = {dagSvg, timelineSvg, histogramSvg, executorsSvg, sparkTime};
 })();

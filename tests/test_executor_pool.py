@@ -1,0 +1,136 @@
+"""The executor pool both task-running backends feed, driven with fake executor handles."""
+
+from vega_runtime.net.messages import KillTask, LaunchTask, PutBlock, RemoveRdd
+from vega_runtime.scheduler.backend import TaskLaunch, TaskStartedEvent
+from vega_runtime.scheduler.dag import TaskSpec
+from vega_runtime.scheduler.executor_pool import ExecutorPool
+
+
+class FakeExecutor:
+    """An executor handle that records what it is sent, or cannot be reached."""
+
+    def __init__(self, executor_id, host="h1", broken=False):
+        self.executor_id, self.host, self.broken = executor_id, host, broken
+        self.sent = []
+
+    def send(self, message):
+        if self.broken:
+            raise BrokenPipeError("gone")
+        self.sent.append(message)
+
+
+class Clock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+def launch(task_id, stage_id=0, excluded=(), preferred=()):
+    spec = TaskSpec(task_id, 0, stage_id, 0, task_id, 0, frozenset(excluded))
+    return TaskLaunch(spec, (stage_id, 0), b"payload", b"part", frozenset(preferred))
+
+
+def make_pool(*handles, locality_wait=3.0):
+    events, clock = [], Clock()
+    pool = ExecutorPool(events.append, locality_wait, clock)
+    for handle in handles:
+        pool.add(handle)
+    return pool, events, clock
+
+
+def launched(handle):
+    return [(m.task_id, m.payload is not None) for m in handle.sent if isinstance(m, LaunchTask)]
+
+
+def test_each_idle_executor_gets_one_task_and_each_stage_payload_once():
+    a, b = FakeExecutor("exec-1"), FakeExecutor("exec-2")
+    pool, events, _ = make_pool(a, b)
+    for task_id in range(3):
+        assert pool.submit(launch(task_id)) == []
+    assert launched(a) == [(0, True)] and launched(b) == [(1, True)]
+    assert [(e.task_id, e.executor_id) for e in events] == [(0, "exec-1"), (1, "exec-2")]
+    assert all(isinstance(e, TaskStartedEvent) and e.at == 100.0 for e in events)
+    assert len(pool.queue) == 1 and pool.running() == 2
+    pool.task_ended("exec-2")
+    pool.dispatch()
+    assert launched(b) == [(1, True), (2, False)]  # the payload went with task 1
+
+
+def test_a_task_avoids_executors_it_is_excluded_from_while_others_live():
+    a, b = FakeExecutor("exec-1"), FakeExecutor("exec-2")
+    pool, _, _ = make_pool(a, b)
+    pool.submit(launch(0, excluded={"exec-1"}))
+    assert launched(a) == [] and launched(b) == [(0, True)]
+
+
+def test_a_task_waits_for_its_preferred_executor_up_to_the_locality_wait():
+    a, b = FakeExecutor("exec-1"), FakeExecutor("exec-2")
+    pool, _, clock = make_pool(a, b)
+    pool.get("exec-2").task = launch(99)  # busy
+    pool.submit(launch(0, preferred={"exec-2"}))
+    assert launched(a) == [] and pool.next_locality_deadline() == 3.0
+    clock.now += 3.0
+    pool.dispatch()
+    assert launched(a) == [(0, True)]
+
+
+def test_a_failed_send_puts_the_task_back_first_and_the_executor_out_of_use():
+    bad, good = FakeExecutor("exec-1", broken=True), FakeExecutor("exec-2")
+    pool, _, _ = make_pool(bad, good)
+    pool.get("exec-2").task = launch(99)
+    assert pool.submit(launch(0)) == ["exec-1"]
+    assert pool.get("exec-1").gone and [t.spec.task_id for t in pool.queue] == [0]
+    assert pool.get("exec-1").payloads_sent == set()
+    pool.task_ended("exec-2")
+    assert pool.dispatch() == [] and launched(good) == [(0, True)]
+
+
+def test_released_executors_get_no_tasks():
+    a, b = FakeExecutor("exec-1"), FakeExecutor("exec-2")
+    pool, _, _ = make_pool(a, b)
+    pool.get("exec-1").releasing = "idle for 60s"
+    pool.submit(launch(0))
+    assert launched(a) == [] and launched(b) == [(0, True)]
+
+
+def test_cancelling_drops_queued_tasks_and_sends_kill_task_to_running_ones():
+    a = FakeExecutor("exec-1")
+    pool, _, _ = make_pool(a)
+    pool.submit(launch(0))
+    pool.submit(launch(1))
+    pool.kill([0, 1])
+    assert len(pool.queue) == 0
+    assert [m.task_id for m in a.sent if isinstance(m, KillTask)] == [0]
+    assert pool.get("exec-1").task.spec.task_id == 0  # busy until it reports the kill
+    pool.task_ended("exec-1")
+    assert pool.get("exec-1").task is None
+
+
+def test_a_removed_executor_hands_back_the_task_it_was_running():
+    a = FakeExecutor("exec-1")
+    pool, _, _ = make_pool(a)
+    pool.submit(launch(7))
+    slot = pool.remove("exec-1")
+    assert slot.task_ids() == [7] and len(pool) == 0 and pool.remove("exec-1") is None
+
+
+def test_a_block_is_replicated_to_an_idle_executor_on_another_host_first():
+    source, same_host = FakeExecutor("exec-1", "h1"), FakeExecutor("exec-2", "h1")
+    busy_other, idle_other = FakeExecutor("exec-3", "h2"), FakeExecutor("exec-4", "h2")
+    pool, _, _ = make_pool(source, same_host, busy_other, idle_other)
+    pool.get("exec-3").task = launch(99)
+    block = PutBlock(1, 0, "MEMORY_ONLY_2", b"x")
+    assert pool.replicate("exec-1", block) == "exec-4" and idle_other.sent == [block]
+    idle_other.broken = True
+    assert pool.replicate("exec-1", block) == "exec-3"
+    assert pool.get("exec-4").gone
+
+
+def test_messages_for_all_reach_every_reachable_executor():
+    a, b = FakeExecutor("exec-1"), FakeExecutor("exec-2", broken=True)
+    pool, _, _ = make_pool(a, b)
+    pool.tell_all(RemoveRdd(3))
+    pool.tell_all(RemoveRdd(4))
+    assert a.sent == [RemoveRdd(3), RemoveRdd(4)] and pool.get("exec-2").gone

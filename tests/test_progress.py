@@ -1,0 +1,77 @@
+"""vega submit's progress display (vega_cli.progress) on a terminal, in a Jupyter notebook
+and in plain text: escape codes only where a terminal redraws them.
+
+IPython is not installed here, so a notebook is rich's Console with ``force_jupyter``:
+what rich hands to Jupyter's display is recorded (``record=True``) and read back."""
+
+import io
+import re
+
+from rich.console import Console
+
+from vega_cli.progress import (LINES, NOTEBOOK, NOTEBOOK_LINES, TERMINAL, ProgressDisplay,
+                               display_mode)
+
+ESC = "\x1b"
+
+
+def run_stage(display):
+    display.on_application_start("app-1", "https://m:8080/ui/app.html?app=app-1")
+    display.on_job_start(0, "count")
+    display.on_stage_submitted(0, 0, "result stage at job.py:3", 2)
+    display.on_task_end(0, 0, "exec-1", True, 0.1)
+    display.on_task_end(0, 1, "exec-2", True, 0.1)
+    display.on_stage_completed(0, None)
+    display.on_job_end(0, None)
+
+
+def test_how_progress_shows_on_each_kind_of_output():
+    assert display_mode(Console(force_jupyter=True), widgets=True) == NOTEBOOK
+    assert display_mode(Console(force_jupyter=True), widgets=False) == NOTEBOOK_LINES
+    assert display_mode(Console(file=io.StringIO(), force_terminal=True,
+                                _environ={"TERM": "xterm"}), widgets=False) == TERMINAL
+    assert display_mode(Console(file=io.StringIO(), force_terminal=True,
+                                _environ={"TERM": "dumb"}), widgets=True) == LINES
+    assert display_mode(Console(file=io.StringIO()), widgets=True) == LINES  # a pipe
+
+
+def test_in_a_notebook_progress_is_rich_notebook_output_without_escape_codes():
+    stream = io.StringIO()
+    notebook = Console(file=stream, force_jupyter=True, record=True, width=100)
+    display = ProgressDisplay(notebook)
+    display.stderr = stream
+    assert display.mode in (NOTEBOOK, NOTEBOOK_LINES)  # NOTEBOOK with ipywidgets installed
+    if display.mode == NOTEBOOK:
+        return  # the bars are an ipywidgets Output widget: only a notebook can show it
+    assert display.progress is None and not display.live
+    run_stage(display)
+    html = notebook.export_html(clear=False)
+    shown = notebook.export_text()
+    assert shown.splitlines()[0] == \
+        "application app-1: web UI https://m:8080/ui/app.html?app=app-1"
+    assert "stage 0 started: result stage at job.py:3, 2 tasks" in shown
+    assert "stage 0 finished in " in shown
+    assert ESC not in shown and stream.getvalue() == ""  # all of it went to Jupyter's display
+    assert "<span" in html and "started: result stage at job.py:" in html  # rich HTML
+
+
+def test_a_terminal_gets_live_bars_and_a_dumb_one_plain_lines():
+    terminal = io.StringIO()
+    display = ProgressDisplay(Console(file=terminal, force_terminal=True, width=100,
+                                      _environ={"TERM": "xterm"}))
+    assert display.mode == TERMINAL
+    run_stage(display)
+    assert ESC in terminal.getvalue()
+    assert "stage 0 finished in " in re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", terminal.getvalue())
+
+    dumb = io.StringIO()
+    display = ProgressDisplay(Console(file=dumb, force_terminal=True,
+                                      _environ={"TERM": "dumb"}))
+    display.stderr = dumb
+    assert display.mode == LINES
+    run_stage(display)
+    lines = dumb.getvalue().splitlines()
+    assert lines[:2] == ["application app-1: web UI https://m:8080/ui/app.html?app=app-1",
+                         "stage 0 started: result stage at job.py:3, 2 tasks"]
+    assert lines[2].startswith("stage 0 finished in ") and len(lines) == 3
+    assert ESC not in dumb.getvalue()

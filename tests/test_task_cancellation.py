@@ -1,0 +1,45 @@
+"""One cancellation path on every master that runs executors: a cancelled task is
+interrupted (a ``KillTask``), and its executor lives on to run the next job."""
+
+import os
+import threading
+import time
+
+import pytest
+
+from proc_helpers import wait_for
+from vega_runtime.errors import JobCancelled
+
+
+@pytest.mark.parametrize("master", ["local[2]", "local-cluster[2,1,1024]"])
+def test_a_cancelled_task_is_interrupted_and_its_executor_serves_the_next_job(
+        fresh_ctx, tmp_path, master):
+    ctx = fresh_ctx(master)
+    wait_for(lambda: len(ctx.backend.pool) == 2, 60, "two executors")
+    executors = sorted(ctx.backend.pool.executor_ids())
+    started = str(tmp_path)
+
+    def sleep_long(x):
+        open(os.path.join(started, f"task-{x}"), "w").close()
+        time.sleep(120)
+        return x
+
+    outcome = []
+
+    def job():
+        ctx.setJobGroup("slow", "sleeps")
+        try:
+            outcome.append(ctx.parallelize(range(2), 2).map(sleep_long).collect())
+        except BaseException as exc:  # recorded for the test to inspect
+            outcome.append(exc)
+
+    thread = threading.Thread(target=job)
+    thread.start()
+    wait_for(lambda: len(os.listdir(started)) == 2, 60, "both tasks to start")
+    ctx.cancelJobGroup("slow")
+    thread.join(30)
+    assert isinstance(outcome[0], JobCancelled)
+    began = time.monotonic()
+    assert ctx.parallelize(range(4), 2).map(lambda x: x * 2).collect() == [0, 2, 4, 6]
+    assert time.monotonic() - began < 60  # the sleeping tasks were interrupted
+    assert sorted(ctx.backend.pool.executor_ids()) == executors

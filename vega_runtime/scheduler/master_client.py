@@ -1,0 +1,140 @@
+"""A cluster driver's connection to its master.
+
+It uploads the application's package, registers the application, hands each message
+the master sends to the backend, and, when the master goes away, registers the
+application again under its id (with backoff) so running jobs go on while the master
+restarts; only a master that stays away past the reconnect timeout is reported gone.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import replace
+from typing import Callable, Optional
+
+from ..errors import ApplicationRefused, MasterUnreachable
+from ..net.connection import Connection
+from ..net.framing import ConnectionClosed, ProtocolError
+from ..net.messages import (ApplicationRejected, RegisterApplication, RegisteredApplication,
+                            RequestExecutors, UnregisterApplication)
+from ..retry import Backoff
+
+log = logging.getLogger(__name__)
+
+
+class MasterClient:
+    """The registered application's channel to the master (``conn`` changes when it
+    reconnects)."""
+
+    def __init__(self, host: str, port: int, secret: Optional[bytes],
+                 reconnect_timeout: float = 60.0):
+        self.address = (host, port)
+        self.secret = secret or b""
+        self.url = f"vega://{host}:{port}"
+        #: how long to try registering again with a master that went away
+        self.reconnect_timeout = reconnect_timeout
+        self.conn: Optional[Connection] = None
+        self.registration: Optional[RegisterApplication] = None
+        self.app_id = ""
+        self._closing = False
+
+    def upload_package(self, path: str) -> str:
+        """Store the application's package on the master; its SHA-256."""
+        from ..packaging import Package, sha256_of, upload
+
+        package = Package(path, sha256_of(path), os.path.getsize(path))
+        conn = self._connect()
+        try:
+            upload(conn, package)
+        finally:
+            conn.close()
+        return package.sha256
+
+    def register(self, registration: RegisterApplication) -> str:
+        """Register the application; its id.  Raises ``MasterUnreachable`` or
+        ``ApplicationRefused``."""
+        self.registration = registration
+        self.conn = self._connect()
+        self.conn.send(registration)
+        reply = self.conn.recv()
+        if isinstance(reply, ApplicationRejected):
+            self.conn.close()
+            raise ApplicationRefused(reply.reason)
+        self.app_id = reply.app_id if isinstance(reply, RegisteredApplication) else ""
+        return self.app_id
+
+    def _connect(self) -> Connection:
+        try:
+            return Connection.connect(*self.address, self.secret)
+        except (OSError, ProtocolError) as exc:
+            raise MasterUnreachable(self.url, str(exc)) from None
+
+    def send(self, message) -> None:
+        """Raises ``OSError`` while the master is away."""
+        self.conn.send(message)
+
+    def request_executors(self, total: int) -> None:
+        """Ask for ``total`` executors in all (dynamic allocation); a re-registration after
+        the master restarts asks for the same."""
+        self.registration = replace(self.registration, requested_executors=total)
+        self.send(RequestExecutors(total))
+
+    def follow(self, on_message: Callable[[object], None],
+               on_gone: Callable[[str], None]) -> None:
+        """Hand each message from the master to ``on_message`` on a thread of its own;
+        ``on_gone(reason)`` once the master is away past the reconnect timeout."""
+        threading.Thread(target=self._follow, args=(on_message, on_gone), name="driver-master",
+                         daemon=True).start()
+
+    def _follow(self, on_message: Callable[[object], None],
+                on_gone: Callable[[str], None]) -> None:
+        while True:
+            try:
+                while True:
+                    on_message(self.conn.recv())
+            except (OSError, ConnectionClosed, ProtocolError) as exc:
+                if self._closing:
+                    return
+                self.conn.shutdown()  # what is sent meanwhile waits in buffers, not a dead socket
+                log.warning("lost the connection to the master (%s); reconnecting", exc)
+                if not self._reconnect():
+                    log.error("the master did not come back within %.0fs", self.reconnect_timeout)
+                    on_gone(str(exc))
+                    return
+
+    def _reconnect(self) -> bool:
+        """Register this application again, under its id, with backoff."""
+        deadline = time.monotonic() + self.reconnect_timeout
+        backoff = Backoff(0.1, 2.0)
+        while not self._closing and time.monotonic() < deadline:
+            try:
+                conn = Connection.connect(*self.address, self.secret)
+                conn.send(replace(self.registration, app_id=self.app_id))
+                reply = conn.recv()
+                if isinstance(reply, RegisteredApplication):
+                    lost, self.conn = self.conn, conn
+                    lost.close()  # shut down when it was lost; now its descriptor goes too
+                    log.warning("reconnected to the master; application %s resumed", self.app_id)
+                    return True
+                conn.close()
+                return False
+            except (OSError, ConnectionClosed, ProtocolError):
+                time.sleep(backoff.next())
+        return False
+
+    def stop_reconnecting(self) -> None:
+        self._closing = True
+
+    def close(self) -> None:
+        """Unregister the application (if the master is there to hear it) and disconnect."""
+        self._closing = True
+        if self.conn is None:
+            return
+        try:
+            self.conn.send(UnregisterApplication(self.app_id))
+        except OSError:
+            pass
+        self.conn.close()

@@ -1,0 +1,128 @@
+"""What a cluster driver keeps its master informed of, sent by one thread.
+
+Task output (``vega logs``), event-log lines (the master's REST API and pages for
+running applications) and job-metric snapshots (its ``/metrics``) go to the master in
+batches.  While the master is away they wait in bounded buffers (``log_buffer``);
+the oldest lines are dropped and counted, and the stored log says so where the gap is.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from typing import Callable, Optional
+
+from ..net.messages import AppEvents, AppLog, AppMetrics
+from .log_buffer import LogRelayBuffer, dropped_notice
+
+log = logging.getLogger(__name__)
+
+#: Event-log lines a driver keeps for a master that is away, and at most this many bytes
+EVENT_BUFFER_LINES = 100_000
+EVENT_BUFFER_BYTES = 64 << 20
+
+
+class MasterRelay:
+    """Buffers and sends; ``send`` delivers one message to the master of the moment (it
+    raises ``OSError`` while the master is away), ``metrics`` returns the job metrics
+    snapshot (a dict with a ``version``), or None before there is one."""
+
+    def __init__(self, send: Callable[[object], None], metrics: Callable[[], Optional[dict]]):
+        self.send = send
+        self.metrics = metrics
+        self._metrics_sent = -1
+        #: task output on its way to the master, bounded while the master is away
+        self._log_lines = LogRelayBuffer()
+        #: event-log lines on their way to the master
+        self._event_lines = LogRelayBuffer(EVENT_BUFFER_LINES, EVENT_BUFFER_BYTES)
+        self._ready = threading.Condition(threading.Lock())
+        self._stopping = False
+        self._stop_requested = threading.Event()  # ends the sender's pauses
+        self._sender = threading.Thread(target=self._send_all, name="driver-logs", daemon=True)
+
+    def start(self) -> None:
+        self._sender.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Send what is buffered (while the master answers) and end the sender."""
+        with self._ready:
+            self._stopping = True
+            self._ready.notify()
+        self._stop_requested.set()
+        if self._sender.is_alive():
+            self._sender.join(timeout)
+
+    def add_log(self, text: str) -> None:
+        """Queue task output for the master (``vega logs``)."""
+        with self._ready:
+            self._log_lines.add(text)
+            self._ready.notify()
+
+    def add_event(self, line: str) -> None:
+        """Queue one event-log line for the master."""
+        with self._ready:
+            self._event_lines.add(line + "\n")
+            self._ready.notify()
+
+    @property
+    def log_lines_dropped(self) -> int:
+        """Lines of task output that never reached the master (it was away too long)."""
+        with self._ready:
+            return self._log_lines.dropped_total
+
+    def _send_events(self) -> None:
+        with self._ready:
+            batch = self._event_lines.take()
+        if not batch:
+            return
+        try:
+            self.send(AppEvents("".join(batch)))
+        except OSError:  # the master is away: keep them for later (the oldest may be dropped)
+            with self._ready:
+                self._event_lines.put_back(batch)
+
+    def _send_metrics(self) -> None:
+        """Send the job metrics snapshot when it changed since the last one."""
+        try:
+            snapshot = self.metrics()
+        except RuntimeError:  # the scheduler changed a table while we read it: next time
+            return
+        if snapshot is not None and snapshot["version"] != self._metrics_sent:
+            self.send(AppMetrics(json.dumps(snapshot)))
+            self._metrics_sent = snapshot["version"]
+
+    def _send_all(self) -> None:
+        while True:
+            with self._ready:
+                if not self._log_lines and not self._stopping:
+                    self._ready.wait(0.5)
+                batch = self._log_lines.take()
+                dropped, self._log_lines.unreported = self._log_lines.unreported, 0
+                stopping = self._stopping
+            try:
+                self._send_metrics()
+            except OSError:
+                pass  # the master is away; the next snapshot carries everything
+            self._send_events()
+            if batch or dropped:
+                try:
+                    self.send(AppLog((dropped_notice(dropped) if dropped else "")
+                                     + "".join(batch)))
+                except OSError:
+                    with self._ready:  # the master is away: keep the lines for later
+                        self._log_lines.unreported += dropped
+                        if stopping:
+                            self._log_lines.drop(len(batch))
+                            return
+                        self._log_lines.put_back(batch)
+                    self._stop_requested.wait(0.2)
+                    continue
+                if dropped:
+                    log.warning("%d lines of task output were dropped while the master was "
+                                "away (the driver buffers at most %d lines for it)", dropped,
+                                self._log_lines.max_lines)
+            if stopping and not batch and not dropped:
+                return
+            if batch:  # let lines accumulate into fewer, larger messages (unless stopping)
+                self._stop_requested.wait(0.05)
