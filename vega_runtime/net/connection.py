@@ -21,7 +21,6 @@ import hashlib
 import hmac
 import os
 import socket
-import ssl
 import threading
 import time
 from typing import Optional
@@ -30,7 +29,6 @@ from .framing import (DEFAULT_MAX_FRAME, ConnectionClosed, ProtocolError, encode
                       recv_frame, send_frame)
 from ..retry import Backoff
 from .messages import from_wire, to_wire
-from .tls import PLAINTEXT_ENV, cluster_tls, describe_client_side, plaintext_for_benchmarks
 
 HANDSHAKE_TIMEOUT = 10.0
 #: the largest frame either side reads before the handshake is complete
@@ -74,6 +72,12 @@ class HandshakeRefused(AuthenticationFailed):
 
 
 def client_handshake(sock: socket.socket, secret: bytes, peer: str) -> None:
+    # TLS (ssl, cryptography) loads when a client first connects, not with this module:
+    # local[N] executors use ``Connection`` over a socketpair and never need it
+    import ssl
+
+    from .tls import PLAINTEXT_ENV, describe_client_side, plaintext_for_benchmarks
+
     try:
         first = recv_frame(sock, peer, max_frame=HANDSHAKE_MAX_FRAME)
     except ssl.SSLError as exc:  # the server's alert about our certificate arrives here
@@ -104,6 +108,10 @@ def _client_handshake(sock: socket.socket, secret: bytes, peer: str, first: dict
 
 def wrap_client(context: ssl.SSLContext, sock: socket.socket, peer: str) -> ssl.SSLSocket:
     """The TLS handshake of a client; errors say whose certificate was refused."""
+    import ssl
+
+    from .tls import describe_client_side
+
     try:
         return context.wrap_socket(sock)
     except ssl.SSLCertVerificationError as exc:
@@ -138,6 +146,8 @@ class Connection:
         """Connect and authenticate.  A server refusing the connection for its handshake cap
         (many executors of one host connecting at once) is tried again, 50 ms doubling to
         1 s with jitter, for up to ``timeout`` seconds."""
+        from .tls import cluster_tls
+
         peer = f"{host}:{port}"
         tls = cluster_tls(secret)
         deadline, backoff = time.monotonic() + timeout, Backoff(0.05, 1.0, jitter=0.5)
