@@ -25,21 +25,6 @@ class RegisterExecutor:
     pid: int
 
 
-@dataclass
-class FetchBroadcast:
-    """An executor on another host asks its driver for a broadcast value."""
-    broadcast_id: int
-    path: str
-
-
-# -- driver -> executor, replies ---------------------------------------------------
-
-@dataclass
-class BroadcastData:
-    broadcast_id: int
-    data: bytes
-
-
 # -- worker -> master ------------------------------------------------------------
 
 @dataclass
@@ -327,7 +312,7 @@ class BlockUnavailable:
 
 
 CLUSTER_MESSAGE_TYPES: Dict[str, Type] = {cls.__name__: cls for cls in (
-    RegisterExecutor, FetchBroadcast, BroadcastData, RegisterWorker, WorkerHeartbeat,
+    RegisterExecutor, RegisterWorker, WorkerHeartbeat,
     WorkerStopping, ExecutorExited, RegisteredWorker, RegisterWorkerFailed, LaunchExecutor,
     KillExecutor, ApplicationEnded, RegisterApplication, UnregisterApplication, RequestExecutors,
     KillExecutors, AppLog, AppEvents, AppMetrics, RegisteredApplication, ApplicationRejected,

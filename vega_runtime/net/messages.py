@@ -117,10 +117,25 @@ class TaskFinished:
     replicas: List[list] = field(default_factory=list)
 
 
+@dataclass
+class FetchBroadcast:
+    """An executor on another host asks its driver for a broadcast value."""
+    broadcast_id: int
+    path: str
+
+
+# -- driver -> executor, replies ---------------------------------------------------
+
+@dataclass
+class BroadcastData:
+    broadcast_id: int
+    data: bytes
+
+
 #: the messages between a driver and its executors, which local mode uses too
 _TASK_MESSAGE_TYPES: Dict[str, Type] = {cls.__name__: cls for cls in (
     LaunchTask, KillTask, RemoveRdd, RemoveBroadcast, PutBlock, Shutdown,
-    ExecutorReady, TaskOutput, TaskFinished,
+    ExecutorReady, TaskOutput, TaskFinished, FetchBroadcast, BroadcastData,
 )}
 
 
