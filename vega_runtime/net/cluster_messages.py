@@ -7,7 +7,7 @@ this module loads on first use, so local mode does not pay for defining them).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Type
+from typing import Dict, List, Type
 
 from .messages import (AppId, AppIdOrEmpty, AppOrDriverId, DriverId, ExecutorId, ExecutorOfApp,  # noqa: F401
                        PackageId, PackageIdOrEmpty, WorkerId)

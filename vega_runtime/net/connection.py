@@ -23,12 +23,15 @@ import os
 import socket
 import threading
 import time
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from .framing import (DEFAULT_MAX_FRAME, ConnectionClosed, ProtocolError, encode_frame,
                       recv_frame, send_frame)
 from ..retry import Backoff
 from .messages import from_wire, to_wire
+
+if TYPE_CHECKING:
+    import ssl
 
 HANDSHAKE_TIMEOUT = 10.0
 #: the largest frame either side reads before the handshake is complete
