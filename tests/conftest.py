@@ -10,6 +10,7 @@ import atexit
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -33,6 +34,13 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # (tests/test_no_leftovers.py checks that Vega itself leaves nothing there). This process's
 # own temporary directory stays the real one: pytest's tmp_path lives there.
 REAL_TMP_BEFORE = set(os.listdir(tempfile.gettempdir()))
+# A suite started in the background by a shell without job control (`make test &`) inherits
+# SIGINT ignored, and so would every process it starts: the tests that press Ctrl-C
+# (SIGINT) on `vega submit`, the shell or a server would wait in vain.  Processes started
+# from here get the default disposition back (a handler is reset to it at exec).
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 SUITE_TMP = tempfile.mkdtemp(prefix="vega-tests-")
 atexit.register(shutil.rmtree, SUITE_TMP, ignore_errors=True)
 os.environ["TMPDIR"] = SUITE_TMP
