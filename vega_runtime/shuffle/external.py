@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterable, Iterator, List, Optional
 
 from ..rdd.partitioner import RangePartitioner, identity
 from ..serde import dump_batches, read_batch_file
+from .gc_pause import gc_paused
 from .sizing import batches, estimate_dict, estimate_records
 
 _first = itemgetter(0)
@@ -58,7 +59,8 @@ class ExternalMerger:
 
     def merge_all(self, records: Iterator) -> None:
         for batch in batches(records):
-            self._merge_batch(batch)
+            with gc_paused():
+                self._merge_batch(batch)
             if estimate_dict(self.combiners) > self.memory_bound:
                 self._spill()
 
@@ -111,7 +113,8 @@ def external_sort(records: Iterator, key: Callable[[Any], Any], reverse: bool,
     buffer: list = []
     runs: List[_Run] = []
     for batch in batches(records):
-        buffer.extend(batch)
+        with gc_paused():
+            buffer.extend(batch)
         if estimate_records(reversed(buffer), len(buffer)) > memory_bound:
             buffer.sort(key=key, reverse=reverse)
             runs.append(_Run(buffer, spill_dir, batch_records))

@@ -10,6 +10,7 @@ from typing import Callable, Iterable, Iterator
 
 from ..errors import FetchFailed
 from .blocks import BLOCK_TRAILER, BlockLocation
+from .gc_pause import gc_paused
 from .external import ExternalMerger, combine_and_sort, external_sort, record_sort_key
 
 #: ``fetch(location) -> iterator of record batches``.
@@ -49,7 +50,8 @@ def load_block_batches(read: Callable[[int], bytes], location: BlockLocation,
     load = pickle.load
     while stream.tell() < payload.length:
         try:
-            batch = load(stream)
+            with gc_paused():
+                batch = load(stream)
         except FetchFailed:
             raise
         except Exception as exc:  # noqa: BLE001 - garbled bytes fail in any way pickle can

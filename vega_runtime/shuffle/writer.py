@@ -18,6 +18,7 @@ from ..private_files import open_private
 from ..serde import dump_batches
 from .blocks import BLOCK_TRAILER, write_index
 from .external import range_buckets
+from .gc_pause import gc_paused
 from .sizing import batches, estimate_dict, estimate_records
 
 
@@ -53,14 +54,15 @@ def _combined_chunks(records: Iterator, aggregator, memory_bound: int) -> Iterat
     combiners: dict = {}
     get = combiners.get
     for batch in batches(records):
-        if create is None:
-            for key, value in batch:
-                current = get(key, missing)
-                combiners[key] = value if current is missing else merge(current, value)
-        else:
-            for key, value in batch:
-                current = get(key, missing)
-                combiners[key] = create(value) if current is missing else merge(current, value)
+        with gc_paused():
+            if create is None:
+                for key, value in batch:
+                    current = get(key, missing)
+                    combiners[key] = value if current is missing else merge(current, value)
+            else:
+                for key, value in batch:
+                    current = get(key, missing)
+                    combiners[key] = create(value) if current is missing else merge(current, value)
         if estimate_dict(combiners) > memory_bound:
             yield combiners
             combiners = {}
@@ -76,7 +78,8 @@ def _buffered_chunks(records: Iterator, memory_bound: int) -> Iterator[list]:
     """Lists of records, each at most about ``memory_bound`` bytes."""
     buffer: list = []
     for batch in batches(records):
-        buffer.extend(batch)
+        with gc_paused():
+            buffer.extend(batch)
         if estimate_records(reversed(buffer), len(buffer)) > memory_bound:
             yield buffer
             buffer = []
