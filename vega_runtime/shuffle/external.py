@@ -21,11 +21,11 @@ from typing import Any, Callable, Iterable, Iterator, List, Optional
 
 from ..rdd.partitioner import RangePartitioner, identity
 from ..serde import dump_batches, read_batch_file
+from .combine import combine_batch
 from .gc_pause import gc_paused
 from .sizing import batches, estimate_dict, estimate_records
 
 _first = itemgetter(0)
-_MISSING = object()
 
 
 class _Run:
@@ -65,22 +65,11 @@ class ExternalMerger:
                 self._spill()
 
     def _merge_batch(self, chunk: Iterator) -> None:
-        combiners = self.combiners
-        get = combiners.get
-        missing = _MISSING
         agg = self.aggregator
         if self.values_are_combiners:
-            merge, create = agg.merge_combiners, None
+            combine_batch(self.combiners, chunk, None, agg.merge_combiners)
         else:
-            merge, create = agg.merge_value, agg.create_combiner
-        if create is None:
-            for key, value in chunk:
-                current = get(key, missing)
-                combiners[key] = value if current is missing else merge(current, value)
-        else:
-            for key, value in chunk:
-                current = get(key, missing)
-                combiners[key] = create(value) if current is missing else merge(current, value)
+            combine_batch(self.combiners, chunk, agg.create_combiner, agg.merge_value)
 
     def _spill(self) -> None:
         ordered = sorted(((hash(k), k, c) for k, c in self.combiners.items()), key=_first)

@@ -17,6 +17,7 @@ from typing import Iterator, List
 from ..private_files import open_private
 from ..serde import dump_batches
 from .blocks import BLOCK_TRAILER, write_index
+from .combine import combine_batch
 from .external import range_buckets
 from .gc_pause import gc_paused
 from .sizing import batches, estimate_dict, estimate_records
@@ -44,34 +45,18 @@ def write_map_output(records: Iterator, dep, data_path: str, index_path: str,
 
 
 def _combined_chunks(records: Iterator, aggregator, memory_bound: int) -> Iterator[dict]:
-    """Dicts of key -> combiner, each at most about ``memory_bound`` bytes.
-
-    The combine loops are the hottest code of a shuffle, so they are written
-    out per case; the size is checked between batches of records.
-    """
+    """Dicts of key -> combiner, each at most about ``memory_bound`` bytes; the size is
+    checked between batches of records."""
     create, merge = aggregator.create_combiner, aggregator.merge_value
-    missing = _MISSING
     combiners: dict = {}
-    get = combiners.get
     for batch in batches(records):
         with gc_paused():
-            if create is None:
-                for key, value in batch:
-                    current = get(key, missing)
-                    combiners[key] = value if current is missing else merge(current, value)
-            else:
-                for key, value in batch:
-                    current = get(key, missing)
-                    combiners[key] = create(value) if current is missing else merge(current, value)
+            combine_batch(combiners, batch, create, merge)
         if estimate_dict(combiners) > memory_bound:
             yield combiners
             combiners = {}
-            get = combiners.get
     if combiners:
         yield combiners
-
-
-_MISSING = object()
 
 
 def _buffered_chunks(records: Iterator, memory_bound: int) -> Iterator[list]:
