@@ -131,3 +131,21 @@ def test_range_buckets_cut_a_sorted_chunk_as_the_partitioner_would(ascending):
         expected = [r for r in records if partitioner(r[0]) == number]
         assert bucket == sorted(expected, key=lambda r: r[0], reverse=not ascending)
     assert range_buckets(list(records), dependency(sort_key=identity)) is None  # hash partitioned
+
+
+@pytest.mark.parametrize("keys", [
+    [0, 1, -1, -2, 7, 2 ** 64 + 3, -(2 ** 70)],          # ints: hash() in C
+    ["", "a", "é", "\ud800x", "word"],                  # strs: crc32 of UTF-8 in C
+    [1, "a", None, (1, "b"), b"x", True, 2.5],          # mixed: the partitioner per key
+])
+def test_partitions_of_a_chunk_of_keys_are_the_partitioners_own(tmp_path, keys):
+    """The map side partitions a chunk of keys at once; every key lands where the
+    partitioner puts it on its own, and the written blocks say so."""
+    partitioner = HashPartitioner(5)
+    assert list(partitioner.partitions_of(keys)) == [partitioner(k) for k in keys]
+    dep = dependency(reduces=5)
+    records = [(k, i) for i, k in enumerate(keys)]
+    status, _ = write(tmp_path, records, dep)
+    for reduce_id in range(5):
+        assert read(tmp_path, dep, [status], reduce_id) == [
+            r for r in records if partitioner(r[0]) == reduce_id]

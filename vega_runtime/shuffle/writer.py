@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import zlib
+from operator import itemgetter
 from typing import Iterator, List
 
 from ..private_files import open_private
@@ -73,14 +74,20 @@ def _buffered_chunks(records: Iterator, memory_bound: int) -> Iterator[list]:
 
 
 def _bucket(chunk, partitioner, num_reduces: int) -> List[list]:
-    items = chunk.items() if isinstance(chunk, dict) else chunk
+    if isinstance(chunk, dict):
+        items, keys = chunk.items(), list(chunk)
+    else:
+        items, keys = chunk, list(map(_first, chunk))
     if num_reduces == 1:
         return [list(items)]
     buckets: List[list] = [[] for _ in range(num_reduces)]
     appends = [b.append for b in buckets]
-    for item in items:
-        appends[partitioner(item[0])](item)
+    for item, partition in zip(items, partitioner.partitions_of(keys)):
+        appends[partition](item)
     return buckets
+
+
+_first = itemgetter(0)
 
 
 def _write_run(buckets: List[list], path: str, batch_records: int) -> List[int]:
