@@ -1,5 +1,6 @@
 """Shuffle map output files, spilling and the reduce-side merge, without a Context."""
 
+import pickle
 import random
 from operator import add
 
@@ -8,7 +9,8 @@ import pytest
 from vega_runtime.rdd.aggregator import GROUPING, reducing
 from vega_runtime.rdd.dependency import ShuffleDependency
 from vega_runtime.rdd.partitioner import HashPartitioner
-from vega_runtime.shuffle.blocks import MapStatus, read_index
+from vega_runtime.serde import _cloudpickle
+from vega_runtime.shuffle.blocks import BLOCK_TRAILER, MapStatus, read_index
 from vega_runtime.shuffle.external import ExternalMerger, external_sort
 from vega_runtime.shuffle.reader import read_local_block, read_shuffle
 from vega_runtime.shuffle.writer import write_map_output
@@ -149,3 +151,25 @@ def test_partitions_of_a_chunk_of_keys_are_the_partitioners_own(tmp_path, keys):
     for reduce_id in range(5):
         assert read(tmp_path, dep, [status], reduce_id) == [
             r for r in records if partitioner(r[0]) == reduce_id]
+
+
+def test_a_batch_that_needs_cloudpickle_between_plain_ones_reads_back_whole(tmp_path):
+    """Batches of 100 records: the second ends with an instance of a local class (plain
+    pickle fails after writing frames of the batch's first 2 kB values, cloudpickle then
+    writes it); no half-pickled batch is left in the block, and every record reads back
+    in order."""
+    class Local:  # pickle cannot find it by name
+        def __init__(self, n):
+            self.n = n
+
+    records = [(i, i) for i in range(100)] + [(i, f"{i}" * 500) for i in range(100, 199)] + \
+        [(199, Local(199))] + [(i, -i) for i in range(200, 300)]
+    dep = dependency(reduces=1)
+    status, _ = write(tmp_path, records, dep)
+    got = read(tmp_path, dep, [status], 0)
+    assert [k for k, _ in got] == list(range(300))
+    assert got[:199] == records[:199] and got[200:] == records[200:]
+    assert type(got[199][1]).__name__ == "Local" and got[199][1].n == 199
+    whole_batches = (len(pickle.dumps(records[:100], 5)) + len(_cloudpickle(records[100:200]))
+                     + len(pickle.dumps(records[200:], 5)) + BLOCK_TRAILER.size)
+    assert status.bytes_written() == whole_batches
