@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import os
 import socket
+import sys
 import threading
 import time
 from typing import TYPE_CHECKING, Optional
@@ -135,6 +136,11 @@ class Connection:
 
     def __init__(self, sock: socket.socket, peer: str, max_frame: int = DEFAULT_MAX_FRAME,
                  patient: bool = False):
+        ssl = sys.modules.get("ssl")  # not loaded: it cannot be a TLS socket
+        if ssl is not None and isinstance(sock, ssl.SSLSocket):
+            from .tls_socket import SerialTls
+
+            sock = SerialTls(sock)  # read by one thread while others send
         self.sock = sock
         self.peer = peer
         self.max_frame = max_frame
