@@ -108,6 +108,21 @@ def test_cancelling_drops_queued_tasks_and_sends_kill_task_to_running_ones():
     assert pool.get("exec-1").task is None
 
 
+def test_an_executor_that_does_not_report_its_killed_task_is_overdue_after_the_grace():
+    a, b = FakeExecutor("exec-1"), FakeExecutor("exec-2")
+    pool, _, clock = make_pool(a, b)
+    pool.submit(launch(0))
+    pool.submit(launch(1))
+    pool.kill([0])
+    clock.now += 2.0
+    pool.kill([0])  # asked again: the grace counts from the first kill
+    assert pool.overdue_kills(3.0) == []
+    clock.now += 1.5
+    assert pool.overdue_kills(3.0) == ["exec-1"]  # exec-2's task was never killed
+    pool.task_ended("exec-1")
+    assert pool.overdue_kills(3.0) == []
+
+
 def test_a_removed_executor_hands_back_the_task_it_was_running():
     a = FakeExecutor("exec-1")
     pool, _, _ = make_pool(a)

@@ -52,6 +52,8 @@ class PoolSlot:
         #: why it is being released (dynamic allocation); it gets no more tasks
         self.releasing: Optional[str] = None
         self.releasing_since = 0.0
+        #: when its running task was told to stop (``KillTask``), until it reports the end
+        self.kill_sent_at: Optional[float] = None
 
     @property
     def executor_id(self) -> str:
@@ -158,8 +160,18 @@ class ExecutorPool:
         slot = self._slots.get(executor_id)
         if slot is not None:
             slot.task = None
+            slot.kill_sent_at = None
             slot.idle_since = self.clock()
         return slot
+
+    def overdue_kills(self, grace: float) -> List[str]:
+        """Executors told to kill their task more than ``grace`` seconds ago that have not
+        reported its end (the task ignores the interruption, or the kill crossed its
+        start): the backend ends them instead (Spark's task reaper)."""
+        now = self.clock()
+        return [s.executor_id for s in self._slots.values()
+                if s.task is not None and s.kill_sent_at is not None
+                and now - s.kill_sent_at > grace]
 
     def next_locality_deadline(self) -> Optional[float]:
         """Seconds until a queued task stops waiting for its preferred executors, if any."""
@@ -173,6 +185,8 @@ class ExecutorPool:
         self.queue = self.queue.without(doomed)
         for slot in list(self._slots.values()):
             if slot.task is not None and slot.task.spec.task_id in doomed:
+                if slot.kill_sent_at is None:
+                    slot.kill_sent_at = self.clock()
                 self._send(slot, KillTask(slot.task.spec.task_id))
 
     # -- messages to executors -------------------------------------------------------------

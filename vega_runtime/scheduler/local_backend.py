@@ -23,6 +23,9 @@ from .executor import Executor, ExecutorDirs
 from .executor_loop import serve_cancellable
 from .executor_pool import ExecutorPool
 
+#: seconds a forked executor has to report a killed task's end before it is ended itself
+KILL_GRACE = 3.0
+
 log = logging.getLogger(__name__)
 
 HOST = "localhost"
@@ -168,6 +171,12 @@ class ProcessPoolBackend:
             self._events.append(self._lose(executor_id, "its connection broke"))
 
     def poll(self, timeout: float) -> list:
+        for executor_id in self.pool.overdue_kills(KILL_GRACE):
+            process = self.processes.get(executor_id)
+            if process is not None:  # its end shows below as a lost connection
+                log.warning("executor %s did not stop its killed task within %.0fs: ending "
+                            "the process", executor_id, KILL_GRACE)
+                kill_tree(process.pid)
         events: list = self._events[:]
         self._events.clear()
         if events:
