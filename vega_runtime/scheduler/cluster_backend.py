@@ -186,9 +186,10 @@ class ClusterBackend:
         """Queue task output for the master (``vega logs``); sent in batches."""
         self.relay.add_log(text)
 
-    def relay_events(self, line: str) -> None:
-        """Queue one event-log line for the master; sent in batches with the logs."""
-        self.relay.add_event(line)
+    def relay_events(self, line: str, flush: bool = True) -> None:
+        """Queue one event-log line for the master; sent in batches with the logs (task-level
+        lines, ``flush`` False, wait for the next batch)."""
+        self.relay.add_event(line, flush)
 
     @property
     def log_lines_dropped(self) -> int:
@@ -436,7 +437,7 @@ class MasterEventRelay(EventWriter):
         self.backend = backend
 
     def write(self, line: str, flush: bool) -> None:
-        self.backend.relay_events(line)
+        self.backend.relay_events(line, flush)
 
     def close(self) -> None:
         self._write("ApplicationEnd")
