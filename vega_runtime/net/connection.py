@@ -192,6 +192,16 @@ class Connection:
                 self.shutdown()
                 raise
 
+    def send_many(self, messages: list) -> None:
+        """Send several messages in one write (one TLS record for a batch of small ones)."""
+        data = b"".join(encode_frame(to_wire(message)) for message in messages)
+        with self._send_lock:
+            try:
+                self.sock.sendall(data)
+            except OSError:
+                self.shutdown()
+                raise
+
     def recv(self):
         return from_wire(recv_frame(self.sock, self.peer, self.max_frame, self.patient),
                          self.peer)

@@ -129,6 +129,7 @@ class ExecutorLostEvent:
     #: how it ended: with a ``cause``, a description in ``executor_loss``'s words ("exceeded
     #: its 1 GiB memory limit"); without one, what the backend saw ("its connection broke")
     reason: str
+    #: the tasks it held, the one it was running first (the others waited behind it)
     task_ids: List[int]
     outputs_lost: bool
     #: an ``executor_loss.LossCause`` value, or "" (unclassified)

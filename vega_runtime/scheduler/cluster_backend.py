@@ -59,6 +59,9 @@ class _RemoteExecutor:
     def send(self, message) -> None:
         self.conn.send(message)
 
+    def send_many(self, messages: list) -> None:
+        self.conn.send_many(messages)
+
 
 class ClusterBackend:
     def __init__(self, master_host: str, master_port: int, secret: Optional[bytes],
@@ -259,7 +262,8 @@ class ClusterBackend:
                                    message.text)
                 elif isinstance(message, TaskFinished):
                     with self.lock:
-                        self.pool.task_ended(slot.executor_id)
+                        self.pool.task_ended(slot.executor_id, message.task_id,
+                                             message.metrics.get("duration"))
                     self.events.put(TaskFinishedEvent(slot.executor_id, slot.host, message,
                                                       executor.shuffle_port))
                 elif isinstance(message, FetchBroadcast):

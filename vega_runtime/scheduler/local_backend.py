@@ -88,6 +88,9 @@ class _ExecutorProcess:
     def send(self, message) -> None:
         self.conn.send(message)
 
+    def send_many(self, messages: list) -> None:
+        self.conn.send_many(messages)
+
 
 class ProcessPoolBackend:
     """``local[N]``: N long-lived executor processes, forked when the Context starts; one
@@ -202,7 +205,8 @@ class ProcessPoolBackend:
                 self.on_output(message.task_id, process.executor_id, HOST, message.stream,
                                message.text)
             elif isinstance(message, TaskFinished):
-                self.pool.task_ended(process.executor_id)
+                self.pool.task_ended(process.executor_id, message.task_id,
+                                     message.metrics.get("duration"))
                 events.append(TaskFinishedEvent(process.executor_id, HOST, message))
         self._dispatch()
         return events

@@ -163,8 +163,9 @@ class JobRunner:
     def _executor_lost(self, event: ExecutorLostEvent) -> list:
         """An executor released on purpose (dynamic allocation) or lost: say how it ended, in
         one sentence for the log, the listeners and the error of each task it was running.
-        Each such task runs again; the attempt counts as failed unless the executor was lost
-        with its worker (``caused_by_app``: Spark's rule)."""
+        Each such task runs again; the running one's attempt counts as failed unless the
+        executor was lost with its worker (``caused_by_app``: Spark's rule), those waiting
+        behind it on the executor never count."""
         running = [self._tasks[t] for t in event.task_ids if t in self._tasks]
         if event.released:
             sentence = event.reason
@@ -187,7 +188,9 @@ class JobRunner:
             self.listener.on_task_info(task_info(spec, event.executor_id, event.host, "lost", {},
                                                  sentence))
             self.listener.on_task_metrics("lost", {})
-            counted = caused_by_app(event.cause)
+            # only the running task (the first in flight) can have caused the loss; the
+            # tasks waiting behind it on the executor never started
+            counted = caused_by_app(event.cause) and spec.task_id == event.task_ids[0]
             if counted:
                 retry = self.dag.task_failed(spec, TaskFailed(
                     spec.stage_id, spec.partition, spec.attempt + 1, event.host,
