@@ -216,10 +216,7 @@ def _field_checks(cls: type) -> dict:
     checks = {}
     for name, hint in _field_types(cls).items():
         base, kind = _id_kind(hint)
-        has_ids = None
-        if kind is None and typing.get_origin(hint) is list:
-            has_ids = lambda value, hint=hint: _has_ids(value, hint)  # noqa: E731
-        checks[name] = (_type_check(base), kind, has_ids)
+        checks[name] = (_type_check(base), kind, None if kind is not None else _ids_check(hint))
     return checks
 
 
@@ -274,18 +271,20 @@ def _describe(hint) -> str:
     return str(hint)
 
 
-def _has_ids(value, hint) -> bool:
-    """Whether the ids inside a (type-checked) list field match: an item hinted
-    ``Annotated[List[str], (kind, kind...)]`` must be exactly one id of each kind, and
-    an item hinted ``Annotated[str, kind]`` one id of that kind."""
+def _ids_check(hint):
+    """A predicate for the ids inside a (type-checked) list field, or None when it holds
+    none: an item hinted ``Annotated[List[str], (kind, kind...)]`` must be exactly one id
+    of each kind, and an item hinted ``Annotated[str, kind]`` one id of that kind."""
     if typing.get_origin(hint) is not list:
-        return True
+        return None
     (item,) = typing.get_args(hint) or (typing.Any,)
     if typing.get_origin(item) is not Annotated:
-        return True
+        return None
     single = [e for e in typing.get_args(item)[1:] if isinstance(e, ids.IdKind)]
     if single:
-        return all(single[0].matches(v) for v in value)
+        return lambda value: all(single[0].matches(v) for v in value)
     kinds = [e for e in typing.get_args(item)[1:] if isinstance(e, tuple)]
-    return all(len(v) == len(kinds[0]) and all(k.matches(x) for k, x in zip(kinds[0], v))
-               for v in value) if kinds else True
+    if not kinds:
+        return None
+    return lambda value: all(len(v) == len(kinds[0]) and all(k.matches(x) for k, x in
+                                                             zip(kinds[0], v)) for v in value)
