@@ -37,7 +37,7 @@ class InlineBackend:
     def __init__(self, app_dir: str, on_output: OutputCallback, memory_budget: int):
         self.on_output = on_output
         self.executor = Executor("driver", HOST, ExecutorDirs.under(app_dir, "driver"),
-                                 self._sink, memory_budget)
+                                 self._sink, memory_budget, in_driver=True)
         self.queue = TaskQueue()
 
     def _sink(self, task_id: int, stream: str, text: str) -> None:
