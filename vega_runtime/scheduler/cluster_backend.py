@@ -354,9 +354,9 @@ class ClusterBackend:
                 self._executor_seen.wait(left)
         self.starting = False
 
-    def launch(self, task: TaskLaunch) -> None:
+    def launch(self, tasks: List[TaskLaunch]) -> None:
         with self.lock:
-            self.pool.submit(task)  # an executor a send fails to: its connection's thread
+            self.pool.submit(tasks)  # an executor a send fails to: its connection's thread
 
     def _dispatch(self) -> None:
         with self.lock:

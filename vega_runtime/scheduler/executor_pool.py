@@ -152,10 +152,13 @@ class ExecutorPool:
         return sum(len(s.tasks) for s in self._slots.values())
 
     # -- tasks -------------------------------------------------------------------------
-    def submit(self, task: TaskLaunch) -> List[str]:
-        """Queue a task and hand out what idle executors can run; returns ``dispatch``'s."""
-        task.queued_at = self.clock()
-        self.queue.append(task)
+    def submit(self, tasks) -> List[str]:
+        """Queue tasks (one ``TaskLaunch``, or a list) and hand out what executors can take;
+        returns ``dispatch``'s."""
+        now = self.clock()
+        for task in tasks if isinstance(tasks, list) else [tasks]:
+            task.queued_at = now
+            self.queue.append(task)
         return self.dispatch()
 
     def dispatch(self) -> List[str]:

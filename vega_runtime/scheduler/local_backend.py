@@ -46,8 +46,9 @@ class InlineBackend:
     def default_parallelism(self) -> int:
         return 1
 
-    def launch(self, task: TaskLaunch) -> None:
-        self.queue.append(task)
+    def launch(self, tasks: List[TaskLaunch]) -> None:
+        for task in tasks:
+            self.queue.append(task)
 
     def poll(self, timeout: float) -> list:
         if not self.queue:
@@ -158,9 +159,11 @@ class ProcessPoolBackend:
     def default_parallelism(self) -> int:
         return self.num_executors
 
-    def launch(self, task: TaskLaunch) -> None:
-        task.queued_at = time.monotonic()
-        self.pool.queue.append(task)
+    def launch(self, tasks: List[TaskLaunch]) -> None:
+        now = time.monotonic()
+        for task in tasks:
+            task.queued_at = now
+            self.pool.queue.append(task)
         self._dispatch()
 
     def _dispatch(self) -> None:

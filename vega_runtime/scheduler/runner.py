@@ -330,12 +330,14 @@ class JobRunner:
         payload = self._payload(stage)
         partitions = stage.rdd.partitions()
         key = (stage.stage_id, stage.attempt)
+        launches = []
         for spec in tasks:
             self._tasks[spec.task_id] = spec
             # not an executor it must avoid (a retry's, or a speculative copy's original)
             preferred = self.blocks.preferred_executors(stage.rdd, spec.partition) - spec.excluded
-            self.backend.launch(TaskLaunch(spec, key, payload, dumps(partitions[spec.partition]),
-                                           preferred))
+            launches.append(TaskLaunch(spec, key, payload, dumps(partitions[spec.partition]),
+                                       preferred))
+        self.backend.launch(launches)
 
     def _payload(self, stage: Stage) -> bytes:
         key = (stage.stage_id, stage.attempt)
