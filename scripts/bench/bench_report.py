@@ -250,7 +250,7 @@ def cpu_model() -> str:
             if line.startswith("model name"):
                 return line.split(":", 1)[1].strip()
     except OSError:
-        pass
+        pass  # no /proc (not Linux): ask platform
     return platform.processor() or "unknown"
 
 

@@ -286,7 +286,7 @@ class TreeRssSampler:
             try:
                 total += process.memory_info().rss
             except psutil.Error:
-                pass
+                continue  # it ended between the listing and the reading: nothing resident
         return total
 
     def kill_survivors(self) -> int:
@@ -298,7 +298,7 @@ class TreeRssSampler:
                     process.kill()
                     killed += 1
             except psutil.Error:
-                pass
+                continue  # already gone: nothing to kill
         return killed
 
 
@@ -306,7 +306,7 @@ def kill_process_group(pgid: int) -> None:
     try:
         os.killpg(pgid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
-        pass
+        return  # the group has no process left (PermissionError: only zombies remain)
 
 
 class ExitWaiter:
