@@ -92,10 +92,11 @@ def _create_cluster_backend(ctx, spec: MasterSpec) -> Tuple[Any, Any]:
         backend.owned_cluster = cluster
         backend.broadcast_dir = os.path.join(ctx.app_dir, "broadcast")
         ctx._bus.listeners.append(MasterLogRelay(backend))
-        event_relay = MasterEventRelay(backend)
-        event_relay.application_start(backend.app_id, ctx.app_name, spec.url,
-                                      context_id=ctx.application_id)
-        ctx._bus.listeners.append(event_relay)
+        event_relay = MasterEventRelay(backend, source=ctx.event_log)
+        event_relay.start(backend.app_id, ctx.app_name, spec.url,
+                          context_id=ctx.application_id)
+        if ctx.event_log is None:  # else it takes the event log's lines
+            ctx._bus.listeners.append(event_relay)
         backend.metrics_source = lambda: {**ctx.job_metrics.snapshot(),
                                           "cached_rdds": ctx.cached_rdds()}
         backend.holds_cached_blocks = ctx._blocks.holds_blocks

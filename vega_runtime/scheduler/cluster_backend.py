@@ -435,15 +435,26 @@ class MasterLostEvent:
 class MasterEventRelay(EventWriter):
     """Sends the application's events to the master as they happen (the event log's lines),
     so the master serves the same REST API and pages for running applications as for
-    finished ones, whether or not ``vega.eventlog.dir`` is set."""
+    finished ones, whether or not ``vega.eventlog.dir`` is set.  With ``source`` (the
+    driver's own event log) it takes that log's lines (``tee``) instead of listening to
+    the scheduler itself; its own are the application's start and end (the master's id)."""
 
-    def __init__(self, backend: ClusterBackend):
+    def __init__(self, backend: ClusterBackend, source: Optional[EventWriter] = None):
         self.backend = backend
+        self.source = source
+
+    def start(self, app_id: str, app_name: str, master: str, **ids) -> None:
+        """Write the application's start, then follow ``source`` (if any)."""
+        self.application_start(app_id, app_name, master, **ids)
+        if self.source is not None:
+            self.source.tee(self.write)
 
     def write(self, line: str, flush: bool) -> None:
         self.backend.relay_events(line, flush)
 
     def close(self) -> None:
+        if self.source is not None:
+            self.source.untee(self.write)
         self._write("ApplicationEnd")
 
 
