@@ -26,8 +26,8 @@ import threading
 import time
 from typing import TYPE_CHECKING, Optional
 
-from .framing import (DEFAULT_MAX_FRAME, ConnectionClosed, ProtocolError, encode_frame,
-                      recv_frame, send_frame)
+from .framing import (DEFAULT_MAX_FRAME, HEADER, ConnectionClosed, ProtocolError, decode_body,
+                      encode_frame, recv_exactly, recv_frame, recv_some, send_frame)
 from ..retry import Backoff
 from .messages import from_wire, to_wire
 
@@ -35,6 +35,9 @@ if TYPE_CHECKING:
     import ssl
 
 HANDSHAKE_TIMEOUT = 10.0
+#: bytes a connection asks its socket for at once: the frames of a batch (tasks launched
+#: or finished together) are taken from one read, not two reads per frame
+READ_CHUNK = 64 << 10
 #: the largest frame either side reads before the handshake is complete
 HANDSHAKE_MAX_FRAME = 4096
 
@@ -148,6 +151,9 @@ class Connection:
         self.patient = patient
         self._send_lock = threading.Lock()
         self.closed = False
+        #: what was read past the last whole frame (``buffered``); one reader at a time
+        self._inbuf = bytearray()
+        self._chunk = memoryview(bytearray(READ_CHUNK))
 
     @classmethod
     def connect(cls, host: str, port: int, secret: bytes, timeout: float = HANDSHAKE_TIMEOUT,
@@ -203,8 +209,36 @@ class Connection:
                 raise
 
     def recv(self):
-        return from_wire(recv_frame(self.sock, self.peer, self.max_frame, self.patient),
-                         self.peer)
+        """The next message (from one thread at a time); ProtocolError for an oversized or
+        malformed frame, ConnectionClosed at the end."""
+        (length,) = HEADER.unpack(self._take(HEADER.size))
+        if length > self.max_frame:
+            raise ProtocolError(self.peer, f"frame of {length} bytes exceeds the limit of "
+                                           f"{self.max_frame}")
+        return from_wire(decode_body(self._take(length), self.peer), self.peer)
+
+    @property
+    def buffered(self) -> bool:
+        """Whether bytes of the next frame were read already (the socket may not be readable
+        while a whole message waits here: check this before waiting for it)."""
+        return bool(self._inbuf)
+
+    def _take(self, n: int) -> bytes:
+        """``n`` bytes: from what was read before, then reads of up to ``READ_CHUNK``; the
+        rest of a larger frame is read exactly (memory grows with what arrives)."""
+        buf = self._inbuf
+        if len(buf) < n and n - len(buf) > READ_CHUNK:
+            head = bytes(buf)
+            buf.clear()
+            return head + recv_exactly(self.sock, n - len(head), self.peer, self.patient)
+        while len(buf) < n:
+            got = recv_some(self.sock, self._chunk, self.patient)
+            if got == 0:
+                raise ConnectionClosed(self.peer)
+            buf += self._chunk[:got]
+        data = bytes(buf[:n])
+        del buf[:n]
+        return data
 
     def shutdown(self) -> None:
         """End the connection both ways without releasing the descriptor (safe while another

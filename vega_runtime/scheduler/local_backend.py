@@ -196,7 +196,8 @@ class ProcessPoolBackend:
                 self._dispatch()
             return []
         watched = {p.conn: p for p in self.processes.values()}  # idle ones may die too
-        for conn in wait(list(watched), timeout):
+        ready = [conn for conn in watched if conn.buffered]  # a message read already waits
+        for conn in ready or wait(list(watched), timeout):
             process = watched[conn]
             try:
                 message = conn.recv()
