@@ -99,18 +99,46 @@ class OutputPrinter(JobListener):
 
 
 class ListenerBus(JobListener):
-    """Fans every event out to a list of listeners."""
+    """Fans every event out to a list of listeners (``listeners``: others append to it).
+
+    Each event's fan-out is worked out once per set of listeners: only the listeners that
+    override the event's method are called (a scheduler of short tasks sends four
+    task-level events per task to half a dozen listeners, most of which ignore them)."""
 
     def __init__(self, listeners: List[JobListener]):
         self.listeners = list(listeners)
+        self._fan_outs: dict = {}
+        self._fan_outs_for: list = []  # the listeners _fan_outs were made for
 
     def __getattribute__(self, name: str):
         if name.startswith("on_"):
-            listeners = object.__getattribute__(self, "listeners")
-
-            def fan_out(*args):
-                for listener in listeners:
-                    getattr(listener, name)(*args)
-
+            state = object.__getattribute__(self, "__dict__")
+            listeners = state["listeners"]
+            if state["_fan_outs_for"] != listeners:
+                state["_fan_outs"], state["_fan_outs_for"] = {}, list(listeners)
+            fan_out = state["_fan_outs"].get(name)
+            if fan_out is None:
+                fan_out = state["_fan_outs"][name] = _fan_out(name, listeners)
             return fan_out
         return object.__getattribute__(self, name)
+
+
+def _fan_out(name: str, listeners: List[JobListener]):
+    """A function calling ``name`` on each listener that does something for it."""
+    ignored = JobListener.__dict__.get(name)
+    methods = [method for method in (getattr(listener, name) for listener in listeners)
+               if ignored is None or getattr(method, "__func__", None) is not ignored]
+    if not methods:
+        return _ignore
+    if len(methods) == 1:
+        return methods[0]
+
+    def fan_out(*args):
+        for method in methods:
+            method(*args)
+
+    return fan_out
+
+
+def _ignore(*args) -> None:
+    """The fan-out of an event no listener handles."""
