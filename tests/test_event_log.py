@@ -81,3 +81,44 @@ def test_vega_history_lists_a_truncated_log_as_broken_next_to_good_ones(tmp_path
     assert table.returncode == 0 and "broken" in table.stdout and app_id in table.stdout
     one = run("app-cut-0001")
     assert one.returncode == 0 and "broken event log" in one.stdout
+
+
+def test_task_start_and_end_lines_are_those_json_dumps_writes():
+    """TaskStart and TaskEnd lines are encoded by hand for speed: byte for byte what
+    json.dumps writes, odd values (quotes, non-ASCII, non-finite or integer durations,
+    non-bool flags) included."""
+    from vega_runtime.scheduler.event_log import EventWriter
+
+    class Lines(EventWriter):
+        def __init__(self):
+            self.lines = []
+
+        def write(self, line, flush):
+            self.lines.append((line, flush))
+
+    writer = Lines()
+    writer.on_task_start(3, 17, 12345, 0, "exec-1", "127.0.0.1", False)
+    writer.on_task_start(3, 17, 12346, 2, 'ex"ec\\2', "h\u00f6st\n", True)
+    writer.on_task_end(3, 17, "exec-1", True, 0.000123456, 0, False)
+    writer.on_task_end(3, 17, "exéc", False, float("nan"), 1, True)
+    writer.on_task_end(3, 17, "exec-1", 1, 0, 1, 0)
+    writer.on_task_end(3, 17, "exec-1", True, float("inf"), 0, False)
+    expected = [
+        ("TaskStart", dict(stage_id=3, partition=17, task_id=12345, attempt=0, executor="exec-1",
+                           host="127.0.0.1", speculative=False)),
+        ("TaskStart", dict(stage_id=3, partition=17, task_id=12346, attempt=2,
+                           executor='ex"ec\\2', host="h\u00f6st\n", speculative=True)),
+        ("TaskEnd", dict(stage_id=3, partition=17, executor="exec-1", success=True,
+                         duration=0.000123456, attempt=0, speculative=False)),
+        ("TaskEnd", dict(stage_id=3, partition=17, executor="exéc", success=False,
+                         duration=float("nan"), attempt=1, speculative=True)),
+        ("TaskEnd", dict(stage_id=3, partition=17, executor="exec-1", success=1, duration=0,
+                         attempt=1, speculative=0)),
+        ("TaskEnd", dict(stage_id=3, partition=17, executor="exec-1", success=True,
+                         duration=float("inf"), attempt=0, speculative=False)),
+    ]
+    assert len(writer.lines) == len(expected)
+    for (line, flush), (event, fields) in zip(writer.lines, expected):
+        at = json.loads(line)["time"]
+        assert line == json.dumps({"event": event, "time": at, **fields})
+        assert flush is False
