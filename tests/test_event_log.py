@@ -83,11 +83,13 @@ def test_vega_history_lists_a_truncated_log_as_broken_next_to_good_ones(tmp_path
     assert one.returncode == 0 and "broken event log" in one.stdout
 
 
-def test_task_start_and_end_lines_are_those_json_dumps_writes():
-    """TaskStart and TaskEnd lines are encoded by hand for speed: byte for byte what
+def test_task_level_lines_are_those_json_dumps_writes():
+    """TaskStart, TaskEnd, TaskMetrics and TaskInfo lines are encoded by hand for speed: byte for byte what
     json.dumps writes, odd values (quotes, non-ASCII, non-finite or integer durations,
     non-bool flags) included."""
     from vega_runtime.scheduler.event_log import EventWriter
+    from vega_runtime.scheduler.runner import task_info
+    from vega_runtime.scheduler.dag import TaskSpec
 
     class Lines(EventWriter):
         def __init__(self):
@@ -103,6 +105,18 @@ def test_task_start_and_end_lines_are_those_json_dumps_writes():
     writer.on_task_end(3, 17, "exéc", False, float("nan"), 1, True)
     writer.on_task_end(3, 17, "exec-1", 1, 0, 1, 0)
     writer.on_task_end(3, 17, "exec-1", True, float("inf"), 0, False)
+    writer.on_task_metrics("success", {"shuffle_bytes_written": 1024.0, "duration": 0.1})
+    writer.on_task_metrics("fetch_failed", {"shuffle_bytes_read": 7})
+    spec = TaskSpec(task_id=12345, job_id=2, stage_id=3, stage_attempt=0, partition=17,
+                    attempt=1)
+    infos = [task_info(spec, "exec-1", "127.0.0.1", "success",
+                       {"duration": 0.000123, "launch_time": 1764770000.25, "run_time": 1e-05},
+                       None, [(4, 17, "memory", 1024)], []),
+             task_info(spec, "ex\u00e9c", "h\"ost", "failed", {"duration": float("nan")},
+                       "ValueError: bad \"input\"\nline 2"),
+             {**task_info(spec, "exec-1", "h", "success", {}, None), "extra": 1}]
+    for info in infos:
+        writer.on_task_info(info)
     expected = [
         ("TaskStart", dict(stage_id=3, partition=17, task_id=12345, attempt=0, executor="exec-1",
                            host="127.0.0.1", speculative=False)),
@@ -116,6 +130,9 @@ def test_task_start_and_end_lines_are_those_json_dumps_writes():
                          attempt=1, speculative=0)),
         ("TaskEnd", dict(stage_id=3, partition=17, executor="exec-1", success=True,
                          duration=float("inf"), attempt=0, speculative=False)),
+        ("TaskMetrics", dict(outcome="success", shuffle_written=1024, shuffle_read=0)),
+        ("TaskMetrics", dict(outcome="fetch_failed", shuffle_written=0, shuffle_read=7)),
+        *(("TaskInfo", info) for info in infos),
     ]
     assert len(writer.lines) == len(expected)
     for (line, flush), (event, fields) in zip(writer.lines, expected):

@@ -21,6 +21,10 @@ from .listener import JobListener
 
 _str = json.encoder.encode_basestring_ascii  # a string as json.dumps writes it
 _BOOLS = {True: "true", False: "false"}
+#: the keys of ``runner.task_info``'s dict, in its order
+_TASK_INFO_KEYS = ("task_id", "job_id", "stage_id", "stage_attempt", "partition", "attempt",
+                   "executor", "host", "state", "speculative", "launch_time", "finish_time",
+                   "error", "metrics", "blocks_added", "blocks_dropped")
 
 
 class EventWriter(JobListener):
@@ -75,6 +79,27 @@ class EventWriter(JobListener):
         self._write("JobGraph", job_id=job_id, stages=stages)
 
     def on_task_info(self, info: dict) -> None:
+        if tuple(info) == _TASK_INFO_KEYS:  # runner.task_info's, encoded as on_task_start
+            (task_id, job_id, stage_id, stage_attempt, partition, attempt, executor, host, state,
+             speculative, launched, finished, error, metrics, added, dropped) = info.values()
+            if type(task_id) is type(job_id) is type(stage_id) is type(stage_attempt) \
+                    is type(partition) is type(attempt) is int \
+                    and type(executor) is type(host) is type(state) is str \
+                    and type(speculative) is bool and (error is None or type(error) is str) \
+                    and type(launched) is type(finished) is float \
+                    and launched - launched == 0.0 and finished - finished == 0.0:
+                self._write_line(
+                    f'{{"event": "TaskInfo", "time": {time.time()!r}, "task_id": {task_id}, '
+                    f'"job_id": {job_id}, "stage_id": {stage_id}, '
+                    f'"stage_attempt": {stage_attempt}, "partition": {partition}, '
+                    f'"attempt": {attempt}, "executor": {_str(executor)}, "host": {_str(host)}, '
+                    f'"state": {_str(state)}, "speculative": {_BOOLS[speculative]}, '
+                    f'"launch_time": {launched!r}, "finish_time": {finished!r}, '
+                    f'"error": {"null" if error is None else _str(error)}, '
+                    f'"metrics": {json.dumps(metrics)}, '
+                    f'"blocks_added": {"[]" if added == [] else json.dumps(added)}, '
+                    f'"blocks_dropped": {"[]" if dropped == [] else json.dumps(dropped)}}}')
+                return
         self._write("TaskInfo", False, **info)
 
     def on_job_start(self, job_id: int, description: str) -> None:
@@ -135,9 +160,15 @@ class EventWriter(JobListener):
                     lost=lost, cause=cause)
 
     def on_task_metrics(self, outcome: str, metrics: dict) -> None:
-        self._write("TaskMetrics", False, outcome=outcome,
-                    shuffle_written=int(metrics.get("shuffle_bytes_written", 0)),
-                    shuffle_read=int(metrics.get("shuffle_bytes_read", 0)))
+        written = int(metrics.get("shuffle_bytes_written", 0))
+        read = int(metrics.get("shuffle_bytes_read", 0))
+        if type(outcome) is str and type(written) is type(read) is int:  # as on_task_start
+            self._write_line(
+                f'{{"event": "TaskMetrics", "time": {time.time()!r}, "outcome": {_str(outcome)}, '
+                f'"shuffle_written": {written}, "shuffle_read": {read}}}')
+            return
+        self._write("TaskMetrics", False, outcome=outcome, shuffle_written=written,
+                    shuffle_read=read)
 
 
 class EventLog(EventWriter):
