@@ -30,6 +30,17 @@ def test_the_buffer_is_bounded_in_bytes_too():
     assert buffer.take() == ["y" * 59 + "\n"] and buffer.dropped_total == 1
 
 
+def test_single_lines_are_bounded_as_added_text_is():
+    """add_line (event-log lines) keeps the same bounds in lines and bytes as add."""
+    buffer = LogRelayBuffer(max_lines=3, max_bytes=100)
+    for i in range(5):
+        buffer.add_line(f"event {i}\n")
+    assert buffer.take() == [f"event {i}\n" for i in range(2, 5)]
+    buffer.add_line("x" * 59 + "\n")
+    buffer.add_line("y" * 59 + "\n")
+    assert buffer.take() == ["y" * 59 + "\n"] and buffer.dropped_total == 3
+
+
 def test_lines_put_back_after_a_failed_send_are_dropped_first():
     """A batch the master did not take goes back in front of newer lines."""
     buffer = LogRelayBuffer(max_lines=4, max_bytes=1 << 20)

@@ -47,6 +47,14 @@ class LogRelayBuffer:
             self._bytes += len(line)
         self._enforce()
 
+    def add_line(self, line: str) -> None:
+        """Queue one line that has no line break but its last character (an event-log
+        line): ``add`` without the splitting."""
+        self._lines.append(line)
+        self._bytes += len(line)
+        if len(self._lines) > self.max_lines or self._bytes > self.max_bytes:
+            self._enforce()
+
     def take(self) -> List[str]:
         """Every queued line, oldest first, for one send."""
         lines, self._lines, self._bytes = list(self._lines), deque(), 0

@@ -65,7 +65,7 @@ class MasterRelay:
         half-second round) instead of waking the sender each: one message per task would
         cost the driver and the master more than the task itself."""
         with self._ready:
-            self._event_lines.add(line + "\n")
+            self._event_lines.add_line(line + "\n")
             if flush:
                 self._ready.notify()
 
