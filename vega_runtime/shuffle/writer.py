@@ -35,9 +35,10 @@ def write_map_output(records: Iterator, dep, data_path: str, index_path: str,
         chunks = _buffered_chunks(records, memory_bound)
     runs = []
     for number, chunk in enumerate(chunks):
-        buckets = range_buckets(chunk, dep) or _bucket(chunk, dep.partitioner, num_reduces)
-        run_path = f"{data_path}.run{number}"
-        runs.append((run_path, _write_run(buckets, run_path, batch_records)))
+        with gc_paused():  # bucketing makes a tuple per key (a dict's items), with no cycles
+            buckets = range_buckets(chunk, dep) or _bucket(chunk, dep.partitioner, num_reduces)
+            run_path = f"{data_path}.run{number}"
+            runs.append((run_path, _write_run(buckets, run_path, batch_records)))
     if not runs:
         runs.append((f"{data_path}.run0", _write_run([[] for _ in range(num_reduces)],
                                                      f"{data_path}.run0", batch_records)))
