@@ -12,7 +12,8 @@ from collections import _count_elements  # Counter.update's C loop: no Python co
 from operator import add
 from typing import Callable, Iterable, Optional
 
-from ..rdd.aggregator import TaggedValues, _append, _extend, _new_list, append_tagged
+from ..rdd.aggregator import (TaggedValues, _append, _extend, _new_list, append_tagged,
+                              extend_groups)
 from ..user_code import ConstantPairs, adds
 
 _MISSING = object()
@@ -88,6 +89,14 @@ def combine_batch(combiners: dict, batch: Iterable, create: Optional[Callable],
                 combiners[key] = create(tagged)
             else:
                 groups[tagged[0]].append(tagged[1])
+    elif create is None and merge is extend_groups:  # cogroup, groups of a map side
+        for key, groups in batch:
+            mine = get(key)
+            if mine is None:
+                combiners[key] = groups
+            else:
+                for values, more in zip(mine, groups):
+                    values.extend(more)
     elif create is None and merge is add:  # reduce_by_key(add)
         missing = _MISSING
         for key, value in batch:
