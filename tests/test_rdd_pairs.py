@@ -268,6 +268,20 @@ def test_join_pairs_values_in_order_within_a_key(ctx):
     assert x.join(y, 1).count() == 6
 
 
+def test_join_counts_equal_their_collected_records(ctx):
+    """count() of every join (which counts from the lists' lengths) is the number of
+    records collect() returns, with duplicate keys, unmatched keys and empty sides."""
+    x = ctx.parallelize([("a", 1), ("a", 2), ("b", 3), ("c", None)] * 3, 3)
+    y = ctx.parallelize([("a", "x"), ("a", "y"), ("d", 0), ("c", None)], 2)
+    empty = ctx.parallelize([], 2)
+    for left, right in [(x, y), (y, x), (x, empty), (empty, y)]:
+        for join in ("join", "left_outer_join", "right_outer_join", "full_outer_join"):
+            joined = getattr(left, join)(right, 2)
+            assert joined.count() == len(joined.collect()), join
+    assert x.join(y).count() == 3 * 2 * 2 + 3
+    assert x.full_outer_join(y).count() == 3 * 2 * 2 + 3 + 3 + 1
+
+
 def test_cogroup_and_join_of_co_partitioned_rdds(ctx):
     """Both sides partitioned alike: cogroup groups each partition without a shuffle, and
     gives the same groups and joins."""

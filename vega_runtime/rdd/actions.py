@@ -18,8 +18,12 @@ from .stats import (BoundedFloat, StatCounter, count_into_buckets, estimate_mean
 
 
 def _count(records: Iterator) -> int:
-    """How many records: ``zip`` pairs each with the next number and a zero-length
-    ``deque`` drops the pairs, all in C (no Python step per record)."""
+    """How many records: ``record_count()`` when the iterator can tell without making them
+    (a join's ``JoinedPairs``), else ``zip`` pairs each with the next number and a
+    zero-length ``deque`` drops the pairs, all in C (no Python step per record)."""
+    record_count = getattr(records, "record_count", None)
+    if record_count is not None:
+        return record_count()
     numbers = itertools.count()
     deque(zip(records, numbers), maxlen=0)
     return next(numbers)

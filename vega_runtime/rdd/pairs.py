@@ -208,9 +208,8 @@ class PairFunctions:
         """The joins: ``(k, (v, w))`` for every pair of ``cogroup``'s lists of a key, in
         ``for v in vs for w in ws`` order; an empty left (right) side pairs as ``[None]``
         when ``pad_left`` (``pad_right``), which keeps the other side's unmatched values."""
-        pairs = partial(_key_pairs, pad_left, pad_right)
         return self.cogroup(other, num_partitions=num_partitions).map_partitions(
-            lambda groups: chain.from_iterable(map(pairs, groups)), True)
+            lambda groups: JoinedPairs.of(groups, pad_left, pad_right), True)
 
     def subtract_by_key(self, other, num_partitions: Optional[int] = None):
         """Pairs whose key is not in ``other``; duplicates kept.
@@ -327,6 +326,29 @@ def _tagger(index: int):
 
 
 _NONE_ONLY = (None,)
+
+
+class JoinedPairs(chain):
+    """A join's records of one partition, ``_key_pairs`` of each cogroup: a ``chain`` that
+    also knows how many records it holds without making them (``count()`` asks)."""
+
+    __slots__ = ("groups", "pad_left", "pad_right")
+
+    @classmethod
+    def of(cls, groups: Iterator, pad_left: bool, pad_right: bool) -> "JoinedPairs":
+        groups = iter(groups)
+        self = cls.from_iterable(map(partial(_key_pairs, pad_left, pad_right), groups))
+        self.groups, self.pad_left, self.pad_right = groups, pad_left, pad_right
+        return self
+
+    def record_count(self) -> int:
+        """The number of records left, from the lengths of each key's lists (consumes the
+        groups; the pairs are never made)."""
+        total = 0
+        pad_left, pad_right = self.pad_left, self.pad_right
+        for _, (vs, ws) in self.groups:
+            total += (len(vs) or pad_left) * (len(ws) or pad_right)
+        return total
 
 
 def _key_pairs(pad_left: bool, pad_right: bool, group) -> Iterator:
