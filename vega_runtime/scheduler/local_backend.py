@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import logging
 import os
+import selectors
 import signal
 import socket
 import sys
 import time
-from multiprocessing.connection import wait
 from typing import Dict, List, Optional
 
 from ..processes import describe_exit, die_with_parent, end_descendants, kill_tree, own_descendants
@@ -190,7 +190,7 @@ class ProcessPoolBackend:
                 self._dispatch()
             return []
         watched = {p.conn: p for p in self.processes.values()}  # idle ones may die too
-        for conn in wait(list(watched), timeout):
+        for conn in _readable(list(watched), timeout):
             process = watched[conn]
             try:
                 message = conn.recv()
@@ -225,6 +225,15 @@ class ProcessPoolBackend:
             slot = self.pool.get(executor_id)
             _reap(process, graceful=slot is not None and not slot.gone)
         self.processes.clear()
+
+
+def _readable(conns: list, timeout: float) -> list:
+    """The connections with something to read within ``timeout`` seconds (what
+    ``multiprocessing.connection.wait`` does, without loading multiprocessing and subprocess)."""
+    with selectors.PollSelector() as selector:
+        for conn in conns:
+            selector.register(conn, selectors.EVENT_READ)
+        return [key.fileobj for key, _ in selector.select(timeout)]
 
 
 def _exited(slot: _ExecutorProcess) -> bool:
