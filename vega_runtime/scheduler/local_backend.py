@@ -4,6 +4,7 @@ with the same frames and messages as the cluster)."""
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import selectors
@@ -25,6 +26,10 @@ from .executor_pool import ExecutorPool
 
 #: seconds a forked executor has to report a killed task's end before it is ended itself
 KILL_GRACE = 3.0
+#: what tasks unpickle and the driver needs anyway (a parallelized collection's and input
+#: files' RDD classes, with their I/O): loaded before the executors fork, which then share
+#: it instead of each importing it at its first task
+EXECUTOR_PRELOAD = ("vega_runtime.rdd.sources",)
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +109,8 @@ class ProcessPoolBackend:
         self.pool = ExecutorPool(self._events.append, locality_wait)
         self.processes: Dict[str, _ExecutorProcess] = {}
         self._spawned = 0
+        for name in EXECUTOR_PRELOAD:
+            vars(importlib.import_module(name))  # vars(): runs a module the Context loads lazily
         self._start_missing()
 
     # -- processes -------------------------------------------------------------
