@@ -17,8 +17,6 @@ functions over bytes and maps: ``Server`` drives them on non-blocking sockets.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
 import socket
 import sys
@@ -47,7 +45,18 @@ class AuthenticationFailed(ProtocolError):
 
 
 def _mac(secret: bytes, role: bytes, nonce: bytes) -> bytes:
+    # hashlib and hmac (OpenSSL's libcrypto) load at the first handshake, not with this
+    # module: local[N] executors use ``Connection`` over a socketpair and never need them
+    import hashlib
+    import hmac
+
     return hmac.new(secret, role + nonce, hashlib.sha256).digest()
+
+
+def _same_mac(received: bytes, expected: bytes) -> bool:
+    import hmac
+
+    return hmac.compare_digest(received, expected)
 
 
 def _expect(message: dict, kind: str, peer: str, field: str) -> bytes:
@@ -68,7 +77,7 @@ def answer_authenticate(reply: dict, nonce: bytes, secret: bytes, peer: str) -> 
     the Authenticated frame (bytes) to send back, or AuthenticationFailed."""
     mac = _expect(reply, "Authenticate", peer, "mac")
     client_nonce = _expect(reply, "Authenticate", peer, "nonce")
-    if not hmac.compare_digest(mac, _mac(secret, b"client", nonce)):
+    if not _same_mac(mac, _mac(secret, b"client", nonce)):
         raise AuthenticationFailed(peer, "wrong cluster secret")
     return encode_frame({"type": "Authenticated", "mac": _mac(secret, b"server", client_nonce)})
 
@@ -109,7 +118,7 @@ def _client_handshake(sock: socket.socket, secret: bytes, peer: str, first: dict
                       "nonce": client_nonce})
     reply = recv_frame(sock, peer, max_frame=HANDSHAKE_MAX_FRAME)
     mac = _expect(reply, "Authenticated", peer, "mac")
-    if not hmac.compare_digest(mac, _mac(secret, b"server", client_nonce)):
+    if not _same_mac(mac, _mac(secret, b"server", client_nonce)):
         raise AuthenticationFailed(peer, "the server does not know the cluster secret")
 
 

@@ -19,6 +19,7 @@ from .dag import TaskSpec
 
 @dataclass
 class TaskLaunch:
+    """A task handed to a backend: its spec, its stage payload and its partition."""
     spec: TaskSpec
     payload_key: tuple  # (stage_id, stage_attempt): an executor needs each payload once
     payload: bytes
@@ -99,6 +100,7 @@ class TaskQueue:
 
 @dataclass
 class TaskFinishedEvent:
+    """An executor reported a task's end."""
     executor_id: str
     host: str
     finished: TaskFinished
@@ -116,6 +118,7 @@ class TaskStartedEvent:
 
 @dataclass
 class ExecutorAddedEvent:
+    """An executor joined the application."""
     executor_id: str
     host: str
     #: when (``time.time()``): the job loop may hear of it only when the next job runs
@@ -124,6 +127,7 @@ class ExecutorAddedEvent:
 
 @dataclass
 class ExecutorLostEvent:
+    """An executor is gone, with the tasks it was running."""
     executor_id: str
     host: str
     #: how it ended: with a ``cause``, a description in ``executor_loss``'s words ("exceeded

@@ -23,6 +23,7 @@ EXCLUDE_AFTER_FAILURES = 2
 
 @dataclass(frozen=True)
 class TaskSpec:
+    """One task attempt to run: which partition of which stage attempt, for which job."""
     task_id: int
     job_id: int
     stage_id: int
@@ -40,12 +41,14 @@ class TaskSpec:
 
 @dataclass
 class LaunchTasks:
+    """Action: run these tasks of ``stage``."""
     stage: Stage
     tasks: List[TaskSpec]
 
 
 @dataclass
 class KillTasks:
+    """Action: stop these running task attempts."""
     task_ids: List[int]
     #: why, when the job goes on (the listener hears of each killed attempt)
     reason: str = ""
@@ -53,29 +56,34 @@ class KillTasks:
 
 @dataclass
 class StageSubmitted:
+    """Action: tell the listeners a stage attempt started."""
     stage: Stage
     num_tasks: int
 
 
 @dataclass
 class StageCompleted:
+    """Action: tell the listeners a stage attempt ended (``failure`` says why it failed)."""
     stage: Stage
     failure: Optional[str] = None
 
 
 @dataclass
 class MergeAccumulators:
+    """Action: add a successful task's accumulator updates on the driver."""
     updates: Any
 
 
 @dataclass
 class JobSucceeded:
+    """Action: the job is done; its results by partition, in order."""
     job_id: int
     results: List[Any]
 
 
 @dataclass
 class JobFailed:
+    """Action: the job failed with ``error``."""
     job_id: int
     error: BaseException
 
@@ -122,6 +130,7 @@ class RunningTasks:
 
 @dataclass
 class _Job:
+    """The running job: its final stage, result function and results so far."""
     job_id: int
     final_stage: Stage
     func: Callable

@@ -75,6 +75,7 @@ class StagePayload:
 
 @dataclass
 class ExecutorDirs:
+    """An executor's scratch directories under the application's directory."""
     shuffle: str
     blocks: str
     spill: str

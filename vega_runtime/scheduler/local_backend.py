@@ -4,13 +4,14 @@ with the same frames and messages as the cluster)."""
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
+import selectors
 import signal
 import socket
 import sys
 import time
-from multiprocessing.connection import wait
 from typing import Dict, List, Optional
 
 from ..processes import describe_exit, die_with_parent, end_descendants, kill_tree, own_descendants
@@ -25,6 +26,10 @@ from .executor_pool import ExecutorPool
 
 #: seconds a forked executor has to report a killed task's end before it is ended itself
 KILL_GRACE = 3.0
+#: what tasks unpickle and the driver needs anyway (a parallelized collection's and input
+#: files' RDD classes, with their I/O): loaded before the executors fork, which then share
+#: it instead of each importing it at its first task
+EXECUTOR_PRELOAD = ("vega_runtime.rdd.sources",)
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +113,8 @@ class ProcessPoolBackend:
         self.pool = ExecutorPool(self._events.append, locality_wait)
         self.processes: Dict[str, _ExecutorProcess] = {}
         self._spawned = 0
+        for name in EXECUTOR_PRELOAD:
+            vars(importlib.import_module(name))  # vars(): runs a module the Context loads lazily
         self._start_missing()
 
     # -- processes -------------------------------------------------------------
@@ -197,7 +204,7 @@ class ProcessPoolBackend:
             return []
         watched = {p.conn: p for p in self.processes.values()}  # idle ones may die too
         ready = [conn for conn in watched if conn.buffered]  # a message read already waits
-        for conn in ready or wait(list(watched), timeout):
+        for conn in ready or _readable(list(watched), timeout):
             process = watched[conn]
             try:
                 message = conn.recv()
@@ -233,6 +240,15 @@ class ProcessPoolBackend:
             slot = self.pool.get(executor_id)
             _reap(process, graceful=slot is not None and not slot.gone)
         self.processes.clear()
+
+
+def _readable(conns: list, timeout: float) -> list:
+    """The connections with something to read within ``timeout`` seconds (what
+    ``multiprocessing.connection.wait`` does, without loading multiprocessing and subprocess)."""
+    with selectors.PollSelector() as selector:
+        for conn in conns:
+            selector.register(conn, selectors.EVENT_READ)
+        return [key.fileobj for key, _ in selector.select(timeout)]
 
 
 def _exited(slot: _ExecutorProcess) -> bool:

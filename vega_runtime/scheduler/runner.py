@@ -7,7 +7,7 @@ import itertools
 import logging
 import pickle
 import time
-from typing import Any, Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
 from ..errors import FetchFailed, JobCancelled, TaskFailed
 from ..executor_loss import caused_by_app, loss_sentence
@@ -23,9 +23,11 @@ from .dag import (DAGScheduler, JobFailed, JobSucceeded, KillTasks, LaunchTasks,
                   MergeAccumulators, StageCompleted, StageSubmitted, TaskSpec)
 from .executor import StagePayload, TaskState
 from .listener import JobListener
-from .speculation import SpeculationPolicy, SpeculationTracker
 from .stage_graph import job_graph
 from .stages import Stage, shuffle_dependencies
+
+if TYPE_CHECKING:
+    from .speculation import SpeculationPolicy
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +43,11 @@ class JobRunner:
                  clock: Callable[[], float] = time.monotonic):
         self.backend = backend
         #: copies of straggling tasks (``vega.speculation``); None: off
-        self.speculation = SpeculationTracker(speculation) if speculation else None
+        self.speculation = None
+        if speculation:  # its module loads only then
+            from .speculation import SpeculationTracker
+
+            self.speculation = SpeculationTracker(speculation)
         #: the backends' clock (TaskStartedEvent.at)
         self.clock = clock
         #: settings read when each job starts and shipped with its stages: the submitting
@@ -118,7 +124,7 @@ class JobRunner:
             self._tasks.clear()
             self._running_on.clear()
             if self.speculation is not None:
-                self.speculation = SpeculationTracker(self.speculation.policy)
+                self.speculation = type(self.speculation)(self.speculation.policy)
         if isinstance(self._outcome, JobFailed):
             self.listener.on_job_end(job_id, self._outcome.error)
             raise self._outcome.error
