@@ -1,6 +1,6 @@
 """Shuffle map output files, spilling and the reduce-side merge, without a Context."""
 
-import pickle
+import marshal
 import random
 from operator import add
 
@@ -9,7 +9,8 @@ import pytest
 from vega_runtime.rdd.aggregator import GROUPING, reducing
 from vega_runtime.rdd.dependency import ShuffleDependency
 from vega_runtime.rdd.partitioner import HashPartitioner
-from vega_runtime.serde import _cloudpickle
+from vega_runtime.serde import (_MARSHALLED_END, _MARSHALLED_START, _cloudpickle, dump_record_list,
+                                read_batch_file)
 from vega_runtime.shuffle.blocks import BLOCK_TRAILER, MapStatus, read_index
 from vega_runtime.shuffle.external import ExternalMerger, external_sort
 from vega_runtime.shuffle.reader import read_local_block, read_shuffle
@@ -102,6 +103,27 @@ def test_external_sort_is_sorted_and_stable_across_runs(tmp_path):
     assert got == sorted(records, key=lambda r: r[0])
     descending = list(external_sort(iter(records), lambda r: r[0], True, 20_000, str(tmp_path)))
     assert [r[0] for r in descending] == sorted((r[0] for r in records), reverse=True)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_plain_batches_are_marshalled_and_other_records_read_back_as_they_were(tmp_path):
+    """A list of records dumps in batches: tuples of plain values with marshal (smaller
+    and faster), anything marshal would not give back as it was (a bytearray, a str
+    subclass, a nested tuple, a list record) with pickle; every record reads back equal and
+    of its type."""
+    class Text(str):
+        pass
+
+    plain = [(b"k%d" % i, "v", i, 1.5, None, True) for i in range(10)]
+    others = [[(bytearray(b"x"), 1)], [(Text("t"), 2)], [(1, (2, 3))], [[1, 2]]]
+    records = plain + [r for batch in others for r in batch] + plain
+    path = tmp_path / "batches"
+    with open(path, "wb") as out:
+        written = dump_record_list(records, out, 10)
+    assert written == path.stat().st_size
+    assert list(read_batch_file(str(path))) == records
+    assert [type(r[0]) for r in read_batch_file(str(path))][10:13] == [bytearray, Text, int]
+    assert path.read_bytes().count(_MARSHALLED_START) == 2
 
 
 def test_missing_map_output_raises_fetch_failed(tmp_path):
@@ -153,11 +175,16 @@ def test_partitions_of_a_chunk_of_keys_are_the_partitioners_own(tmp_path, keys):
             r for r in records if partitioner(r[0]) == reduce_id]
 
 
+def marshalled(batch):
+    """The bytes of a batch of plain records in a block: a pickle calling marshal.loads."""
+    return len(_MARSHALLED_START) + 8 + len(marshal.dumps(batch)) + len(_MARSHALLED_END)
+
+
 def test_a_batch_that_needs_cloudpickle_between_plain_ones_reads_back_whole(tmp_path):
     """Batches of 100 records: the second ends with an instance of a local class (plain
     pickle fails after writing frames of the batch's first 2 kB values, cloudpickle then
     writes it); no half-pickled batch is left in the block, and every record reads back
-    in order."""
+    in order. The batches of plain records around it are marshalled."""
     class Local:  # pickle cannot find it by name
         def __init__(self, n):
             self.n = n
@@ -170,6 +197,6 @@ def test_a_batch_that_needs_cloudpickle_between_plain_ones_reads_back_whole(tmp_
     assert [k for k, _ in got] == list(range(300))
     assert got[:199] == records[:199] and got[200:] == records[200:]
     assert type(got[199][1]).__name__ == "Local" and got[199][1].n == 199
-    whole_batches = (len(pickle.dumps(records[:100], 5)) + len(_cloudpickle(records[100:200]))
-                     + len(pickle.dumps(records[200:], 5)) + BLOCK_TRAILER.size)
+    whole_batches = (marshalled(records[:100]) + len(_cloudpickle(records[100:200]))
+                     + marshalled(records[200:]) + BLOCK_TRAILER.size)
     assert status.bytes_written() == whole_batches

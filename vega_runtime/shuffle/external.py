@@ -20,7 +20,7 @@ from operator import itemgetter
 from typing import Any, Callable, Iterable, Iterator, List, Optional
 
 from ..rdd.partitioner import RangePartitioner, identity
-from ..serde import dump_batches, read_batch_file
+from ..serde import dump_batches, dump_record_list, read_batch_file
 from .combine import combine_batch
 from .gc_pause import gc_paused
 from .sizing import batches, estimate_dict, estimate_records
@@ -34,7 +34,10 @@ class _Run:
     def __init__(self, records: Iterable, directory: str, batch_records: int):
         fd, self.path = tempfile.mkstemp(prefix="spill-", dir=directory)
         with os.fdopen(fd, "wb") as out:
-            dump_batches(records, out, batch_records)
+            if isinstance(records, list):
+                dump_record_list(records, out, batch_records)
+            else:
+                dump_batches(records, out, batch_records)
 
     def __iter__(self) -> Iterator:
         try:
