@@ -153,7 +153,9 @@ def test_range_buckets_cut_a_sorted_chunk_as_the_partitioner_would(ascending):
     assert len(buckets) == 5
     for number, bucket in enumerate(buckets):
         expected = [r for r in records if partitioner(r[0]) == number]
-        assert bucket == sorted(expected, key=lambda r: r[0], reverse=not ascending)
+        assert list(bucket) == sorted(expected, key=lambda r: r[0], reverse=not ascending)
+        assert bucket.plain  # tuples of ints: marshalled without another check
+    assert not any(b.plain for b in range_buckets(records[:-1] + [(5, bytearray(b"x"))], dep))
     assert range_buckets(list(records), dependency(sort_key=identity)) is None  # hash partitioned
 
 

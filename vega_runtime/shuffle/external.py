@@ -20,7 +20,7 @@ from operator import itemgetter
 from typing import Any, Callable, Iterable, Iterator, List, Optional
 
 from ..rdd.partitioner import RangePartitioner, identity
-from ..serde import dump_batches, dump_record_list, read_batch_file
+from ..serde import RecordSlice, dump_batches, dump_record_list, plain_records, read_batch_file
 from .combine import combine_batch
 from .gc_pause import gc_paused
 from .sizing import batches, estimate_dict, estimate_records
@@ -125,12 +125,16 @@ def record_sort_key(sort_key: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return lambda kv: sort_key(kv[0])
 
 
-def range_buckets(chunk, dep) -> Optional[List[list]]:
+def range_buckets(chunk, dep) -> Optional[List[RecordSlice]]:
     """The map side of a range-partitioned sorted shuffle (``sort_by_key``): ``chunk`` (a list
     of records) sorted by key in C, then cut into the reduce partitions' buckets at the
     partitioner's bounds with ``bisect``, so neither the partitioner nor a Python loop runs per
     record. Every bucket is then a sorted run, which the reducer's sort (Timsort) merges
     instead of sorting from scratch. Equal keys keep their input order (the sort is stable).
+    The buckets are slices of ``chunk`` that copy nothing; whether the records are plain
+    (``plain_records``) is checked before the sort, while they are in the order they were
+    made, which is their order in memory (once sorted, reading every record again cost
+    more than writing it: each one in a cache miss).
     None when the shuffle is not such a one (the caller buckets record by record).
     """
     partitioner = dep.partitioner
@@ -139,6 +143,7 @@ def range_buckets(chunk, dep) -> Optional[List[list]]:
         return None
     key = record_sort_key(dep.sort_key)
     ascending = partitioner.ascending
+    plain = plain_records(chunk)
     chunk.sort(key=key, reverse=not ascending)
     keys = list(map(key, chunk))
     if not ascending:
@@ -146,9 +151,10 @@ def range_buckets(chunk, dep) -> Optional[List[list]]:
     # keys ascend now; partition p holds the keys k with bounds[p-1] < k <= bounds[p]
     cuts = [0, *(bisect.bisect_right(keys, bound) for bound in partitioner.bounds), len(keys)]
     if ascending:
-        return [chunk[cuts[p]:cuts[p + 1]] for p in range(partitioner.num_partitions)]
+        return [RecordSlice(chunk, cuts[p], cuts[p + 1], plain) for p in range(partitioner.num_partitions)]
     size = len(chunk)  # chunk descends: partition n-1-p holds its positions size-cuts[p+1] ..
-    return [chunk[size - cuts[p + 1]:size - cuts[p]] for p in reversed(range(partitioner.num_partitions))]
+    return [RecordSlice(chunk, size - cuts[p + 1], size - cuts[p], plain)
+            for p in reversed(range(partitioner.num_partitions))]
 
 
 def combine_and_sort(merger: ExternalMerger, sort_key: Optional[Callable], ascending: bool,
