@@ -2,7 +2,7 @@
 
 import marshal
 import random
-from operator import add
+from operator import add, itemgetter
 
 import pytest
 
@@ -12,7 +12,7 @@ from vega_runtime.rdd.partitioner import HashPartitioner
 from vega_runtime.serde import (_MARSHALLED_END, _MARSHALLED_START, _cloudpickle, dump_record_list,
                                 read_batch_file)
 from vega_runtime.shuffle.blocks import BLOCK_TRAILER, MapStatus, read_index
-from vega_runtime.shuffle.external import ExternalMerger, external_sort
+from vega_runtime.shuffle.external import ExternalMerger, external_sort, merge_sorted_batches
 from vega_runtime.shuffle.reader import read_local_block, read_shuffle
 from vega_runtime.shuffle.writer import write_map_output
 
@@ -104,6 +104,22 @@ def test_external_sort_is_sorted_and_stable_across_runs(tmp_path):
     descending = list(external_sort(iter(records), lambda r: r[0], True, 20_000, str(tmp_path)))
     assert [r[0] for r in descending] == sorted((r[0] for r in records), reverse=True)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_merge_of_sorted_batches_is_sorted_and_stable():
+    """Runs of sorted batches (of any sizes, some empty) with many equal keys, within a run
+    and across runs and batch ends: merged as a stable sort of their concatenation would."""
+    rng = random.Random(5)
+    for _ in range(2000):
+        runs, concatenated = [], []
+        for run in range(rng.randint(1, 5)):
+            keys = sorted(rng.randint(0, rng.choice([1, 3, 50])) for _ in range(rng.randint(0, 25)))
+            records = [(key, (run, i)) for i, key in enumerate(keys)]
+            size = rng.randint(1, 6)
+            runs.append([[]] * rng.randint(0, 1) + [records[i:i + size] for i in range(0, len(records), size)])
+            concatenated += records
+        merged = [record for batch in merge_sorted_batches(runs, itemgetter(0)) for record in batch]
+        assert merged == sorted(concatenated, key=itemgetter(0))
 
 
 def test_plain_batches_are_marshalled_and_other_records_read_back_as_they_were(tmp_path):

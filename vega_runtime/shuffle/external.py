@@ -15,6 +15,7 @@ import bisect
 import heapq
 import itertools
 import os
+import pickle
 import tempfile
 from operator import itemgetter
 from typing import Any, Callable, Iterable, Iterator, List, Optional
@@ -42,6 +43,20 @@ class _Run:
     def __iter__(self) -> Iterator:
         try:
             yield from read_batch_file(self.path)
+        finally:
+            os.unlink(self.path)
+
+    def batches(self) -> Iterator[list]:
+        """The run's batches of records, as written."""
+        try:
+            with open(self.path, "rb") as fh:
+                while True:
+                    try:
+                        with gc_paused():
+                            batch = pickle.load(fh)
+                    except EOFError:
+                        return
+                    yield batch
         finally:
             os.unlink(self.path)
 
@@ -114,7 +129,58 @@ def external_sort(records: Iterator, key: Callable[[Any], Any], reverse: bool,
     buffer.sort(key=key, reverse=reverse)
     if not runs:
         return iter(buffer)
-    return heapq.merge(*runs, iter(buffer), key=key, reverse=reverse)
+    if reverse:
+        return heapq.merge(*runs, iter(buffer), key=key, reverse=True)
+    in_memory = (buffer[i:i + batch_records] for i in range(0, len(buffer), batch_records))
+    return itertools.chain.from_iterable(
+        merge_sorted_batches([run.batches() for run in runs] + [in_memory], key))
+
+
+def merge_sorted_batches(runs: List[Iterable[list]], key: Callable[[Any], Any]) -> Iterator[list]:
+    """Merge runs of records sorted by ascending ``key``, each given as its batches (lists),
+    a batch at a time: every round takes, from each run's current batch, the records up to
+    the smallest of the batches' last keys (``bisect``) and sorts them together (Timsort
+    merges such sorted pieces in C), where ``heapq.merge`` runs Python code per record.
+    Stable: of equal keys, those of an earlier run come first (a run whose batch ends at
+    the bound may have more of that key to come, so later runs give only smaller keys).
+    """
+    heads = []  # [batch, its keys, how many of them are merged, the rest of the run]
+    for run in runs:
+        run = iter(run)
+        head = _head(run, key)
+        if head is not None:
+            heads.append(head)
+    while heads:
+        bound = min(head[1][-1] for head in heads)
+        pieces, equal_keys_too, exhausted = [], True, False
+        for head in heads:
+            batch, keys, position, _ = head
+            if equal_keys_too:
+                cut = bisect.bisect_right(keys, bound, position)
+                equal_keys_too = bound < keys[-1]  # else more of ``bound`` may follow
+            else:
+                cut = bisect.bisect_left(keys, bound, position)
+            if cut > position:
+                pieces.append(batch[position:cut] if position or cut < len(batch) else batch)
+                head[2] = cut
+                exhausted = exhausted or cut == len(batch)
+        if exhausted:
+            heads = [head if head[2] < len(head[0]) else _head(head[3], key) for head in heads]
+            heads = [head for head in heads if head is not None]
+        if len(pieces) == 1:
+            yield pieces[0]
+        else:
+            merged = list(itertools.chain.from_iterable(pieces))
+            merged.sort(key=key)
+            yield merged
+
+
+def _head(run: Iterator[list], key: Callable[[Any], Any]) -> Optional[list]:
+    """The merge state of ``run`` at its next non-empty batch; None at its end."""
+    for batch in run:
+        if batch:
+            return [batch, list(map(key, batch)), 0, run]
+    return None
 
 
 def record_sort_key(sort_key: Callable[[Any], Any]) -> Callable[[Any], Any]:
