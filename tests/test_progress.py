@@ -1,7 +1,7 @@
 """vega submit's progress display (vega_cli.progress) on a terminal, in a Jupyter notebook
 and in plain text: escape codes only where a terminal redraws them.
 
-IPython is not installed here, so a notebook is rich's Console with ``force_jupyter``:
+No Jupyter kernel runs here, so a notebook is rich's Console with ``force_jupyter``:
 what rich hands to Jupyter's display is recorded (``record=True``) and read back."""
 
 import io

@@ -2,6 +2,7 @@
 in network namespaces)."""
 
 import functools
+import glob
 import json
 import os
 import subprocess
@@ -223,10 +224,32 @@ def test_bootstrap_installs_vega_on_a_host_without_it(sshd, tmp_path):
         installed = vega("start-workers", "--bootstrap", "--config", config)
         assert installed.returncode == 0, installed.stdout + installed.stderr
         assert "bootstrapped Vega" in installed.stdout and "registered" in installed.stdout
+        assert installed_versions(tmp_path / "bare") == locked_versions()
     finally:
         vega("stop-workers", "--config", config)
         vega("stop-master", "--work-dir", str(tmp_path / "master"))
     assert vega_processes(str(tmp_path)) == []
+
+
+def locked_versions():
+    """{package: version} of the runtime lock file."""
+    pins = {}
+    with open(os.path.join(REPO, "requirements", "runtime.txt")) as fh:
+        for line in fh:
+            name, sep, version = line.partition("==")
+            if sep and not line.startswith((" ", "#")):
+                pins[name.strip().lower().replace("_", "-")] = version.split()[0].rstrip("\\")
+    return pins
+
+
+def installed_versions(work_dir):
+    """{package: version} in the virtualenv --bootstrap made under ``work_dir``, Vega aside."""
+    [python] = glob.glob(f"{work_dir}/*/vega-home/venv-*/bin/python")  # <work_dir>/<daemon id>/
+    listed = subprocess.run([python, "-m", "pip", "list", "--format", "json"], check=True,
+                            capture_output=True, text=True).stdout
+    skipped = {"vega-engine", "pip", "setuptools"}
+    return {p["name"].lower().replace("_", "-"): p["version"] for p in json.loads(listed)
+            if p["name"].lower() not in skipped}
 
 
 def vega_in_control(net, *args, env=None):

@@ -2,7 +2,9 @@
 
 Wheels of Vega and its dependencies are built on this machine (once, cached), uploaded
 to the host, and installed offline into a virtualenv in the daemon's Vega home; the
-daemon then runs with that interpreter.  A host whose virtualenv already has this Vega
+daemon then runs with that interpreter.  The dependencies are the exact versions of the
+runtime lock file (``requirements/runtime.txt``, hashes checked), the same set the
+Dockerfile installs, so every host runs what CI tested.  A host whose virtualenv already has this Vega
 version is left alone.
 """
 
@@ -21,14 +23,18 @@ from .errors import RemoteError
 from .remote import Host, quote
 
 
+#: The runtime dependencies' lock file, relative to the source tree (``make lock``).
+RUNTIME_LOCK = os.path.join("requirements", "runtime.txt")
+
+
 def source_tree() -> str:
     """The directory Vega is installed from; bootstrap needs it to build a wheel."""
     import vega_runtime
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(vega_runtime.__file__)))
-    if not os.path.exists(os.path.join(root, "setup.cfg")):
-        raise RemoteError("--bootstrap needs Vega's source tree (install Vega with "
-                          "pip install -e . from a checkout)")
+    if not all(os.path.exists(os.path.join(root, name)) for name in ("setup.cfg", RUNTIME_LOCK)):
+        raise RemoteError("--bootstrap needs Vega's source tree with its lock files (install "
+                          "Vega with pip install -e . from a checkout)")
     return root
 
 
@@ -46,23 +52,28 @@ def build_id() -> str:
                 digest.update(os.path.relpath(path, root).encode() + b"\0")
                 with open(path, "rb") as fh:
                     digest.update(fh.read())
-    with open(os.path.join(root, "setup.cfg"), "rb") as fh:
-        digest.update(fh.read())
+    for name in ("setup.cfg", RUNTIME_LOCK):
+        with open(os.path.join(root, name), "rb") as fh:
+            digest.update(fh.read())
     return f"{__version__}-{digest.hexdigest()[:12]}"
 
 
 def build_wheels(cache_dir: str) -> List[str]:
-    """Wheels of Vega and every dependency, built once per build (``build_id``) into
-    ``cache_dir``."""
+    """Wheels of Vega and every dependency at its locked version, built once per build
+    (``build_id``) into ``cache_dir``."""
     target = os.path.join(cache_dir, f"wheels-{build_id()}")
     wheels = sorted(glob.glob(os.path.join(target, "*.whl")))
     if any(os.path.basename(w).startswith("vega_engine-") for w in wheels):
         return wheels
     os.makedirs(target, exist_ok=True)
-    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", target,
-                           source_tree()], capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RemoteError(f"building wheels failed: {done.stderr.strip()[-500:]}")
+    root = source_tree()
+    pip_wheel = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", target]
+    for what, command in (("the locked dependencies",
+                           [*pip_wheel, "--require-hashes", "-r", os.path.join(root, RUNTIME_LOCK)]),
+                          ("Vega", [*pip_wheel, root])):
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RemoteError(f"building the wheels of {what} failed: {done.stderr.strip()[-500:]}")
     return sorted(glob.glob(os.path.join(target, "*.whl")))
 
 
@@ -80,11 +91,12 @@ def bootstrap(host: Host, python: str, vega_home: str, wheels: List[str]) -> tup
     """
     if _has_vega(host, python):
         return python, f"Vega {__version__} present"
-    venv = f"{vega_home}/venv-{build_id()}"
+    build = build_id()
+    venv = f"{vega_home}/venv-{build}"
     interpreter = f"{venv}/bin/python"
     if _has_vega(host, interpreter):
         return interpreter, "Vega already bootstrapped"
-    wheel_dir = f"{vega_home}/wheels"
+    wheel_dir = f"{vega_home}/wheels-{build}"  # this build's wheels only: pip picks no other version
     host.check(quote(["mkdir", "-p", wheel_dir]), f"mkdir {wheel_dir}")
     for wheel in wheels:
         host.put(wheel, f"{wheel_dir}/{os.path.basename(wheel)}")
