@@ -14,6 +14,25 @@ def report(argv):
     return int(argv[0])
 
 
+#: what ``prepare`` left in the fork server, for the children forked after it
+PREPARED = []
+
+
+def prepare(argv):
+    """Run in the fork server itself (``ForkServer.call``): remember argv."""
+    PREPARED.extend(argv)
+
+
+def fail_to_prepare(argv):
+    raise ValueError(f"cannot prepare {argv[0]}")
+
+
+def show_prepared(argv):
+    """Print what the fork server prepared before forking this child."""
+    print("prepared", " ".join(PREPARED))
+    return 0
+
+
 def sleep(argv):
     time.sleep(float(argv[0]))
     return 0

@@ -14,9 +14,13 @@ class FakeExecutor:
         self.sent = []
 
     def send(self, message):
+        self.send_many([message])
+
+    def send_many(self, messages):
         if self.broken:
             raise BrokenPipeError("gone")
-        self.sent.append(message)
+        self.writes = getattr(self, "writes", 0) + 1
+        self.sent.extend(messages)
 
 
 class Clock:
@@ -40,6 +44,11 @@ def make_pool(*handles, locality_wait=3.0):
     return pool, events, clock
 
 
+def busy(pool, executor_id, task):
+    """Make an executor hold a task (as if sent earlier)."""
+    pool.get(executor_id).tasks[task.spec.task_id] = task
+
+
 def launched(handle):
     return [(m.task_id, m.payload is not None) for m in handle.sent if isinstance(m, LaunchTask)]
 
@@ -53,7 +62,7 @@ def test_each_idle_executor_gets_one_task_and_each_stage_payload_once():
     assert [(e.task_id, e.executor_id) for e in events] == [(0, "exec-1"), (1, "exec-2")]
     assert all(isinstance(e, TaskStartedEvent) and e.at == 100.0 for e in events)
     assert len(pool.queue) == 1 and pool.running() == 2
-    pool.task_ended("exec-2")
+    pool.task_ended("exec-2", 1)
     pool.dispatch()
     assert launched(b) == [(1, True), (2, False)]  # the payload went with task 1
 
@@ -68,7 +77,7 @@ def test_a_task_avoids_executors_it_is_excluded_from_while_others_live():
 def test_a_task_waits_for_its_preferred_executor_up_to_the_locality_wait():
     a, b = FakeExecutor("exec-1"), FakeExecutor("exec-2")
     pool, _, clock = make_pool(a, b)
-    pool.get("exec-2").task = launch(99)  # busy
+    busy(pool, "exec-2", launch(99))
     pool.submit(launch(0, preferred={"exec-2"}))
     assert launched(a) == [] and pool.next_locality_deadline() == 3.0
     clock.now += 3.0
@@ -79,11 +88,11 @@ def test_a_task_waits_for_its_preferred_executor_up_to_the_locality_wait():
 def test_a_failed_send_puts_the_task_back_first_and_the_executor_out_of_use():
     bad, good = FakeExecutor("exec-1", broken=True), FakeExecutor("exec-2")
     pool, _, _ = make_pool(bad, good)
-    pool.get("exec-2").task = launch(99)
+    busy(pool, "exec-2", launch(99))
     assert pool.submit(launch(0)) == ["exec-1"]
     assert pool.get("exec-1").gone and [t.spec.task_id for t in pool.queue] == [0]
     assert pool.get("exec-1").payloads_sent == set()
-    pool.task_ended("exec-2")
+    pool.task_ended("exec-2", 99)
     assert pool.dispatch() == [] and launched(good) == [(0, True)]
 
 
@@ -104,7 +113,7 @@ def test_cancelling_drops_queued_tasks_and_sends_kill_task_to_running_ones():
     assert len(pool.queue) == 0
     assert [m.task_id for m in a.sent if isinstance(m, KillTask)] == [0]
     assert pool.get("exec-1").task.spec.task_id == 0  # busy until it reports the kill
-    pool.task_ended("exec-1")
+    pool.task_ended("exec-1", 0)
     assert pool.get("exec-1").task is None
 
 
@@ -119,7 +128,7 @@ def test_an_executor_that_does_not_report_its_killed_task_is_overdue_after_the_g
     assert pool.overdue_kills(3.0) == []
     clock.now += 1.5
     assert pool.overdue_kills(3.0) == ["exec-1"]  # exec-2's task was never killed
-    pool.task_ended("exec-1")
+    pool.task_ended("exec-1", 0)
     assert pool.overdue_kills(3.0) == []
 
 
@@ -135,7 +144,7 @@ def test_a_block_is_replicated_to_an_idle_executor_on_another_host_first():
     source, same_host = FakeExecutor("exec-1", "h1"), FakeExecutor("exec-2", "h1")
     busy_other, idle_other = FakeExecutor("exec-3", "h2"), FakeExecutor("exec-4", "h2")
     pool, _, _ = make_pool(source, same_host, busy_other, idle_other)
-    pool.get("exec-3").task = launch(99)
+    busy(pool, "exec-3", launch(99))
     block = PutBlock(1, 0, "MEMORY_ONLY_2", b"x")
     assert pool.replicate("exec-1", block) == "exec-4" and idle_other.sent == [block]
     idle_other.broken = True
@@ -149,3 +158,85 @@ def test_messages_for_all_reach_every_reachable_executor():
     pool.tell_all(RemoveRdd(3))
     pool.tell_all(RemoveRdd(4))
     assert a.sent == [RemoveRdd(3), RemoveRdd(4)] and pool.get("exec-2").gone
+
+
+def short_tasks_done(pool, executor_id, task_id):
+    """The executor reports a task that ran 1 ms: from now on it may hold several."""
+    pool.task_ended(executor_id, task_id, 0.001)
+
+
+def test_an_executor_running_short_tasks_holds_several_sent_in_one_write():
+    a, b = FakeExecutor("exec-1"), FakeExecutor("exec-2")
+    pool, events, _ = make_pool(a, b)
+    for task_id in range(12):
+        pool.submit(launch(task_id))
+    assert launched(a) == [(0, True)] and launched(b) == [(1, True)]  # one each at first
+    short_tasks_done(pool, "exec-1", 0)
+    writes = a.writes
+    pool.dispatch()
+    assert launched(a)[1:] == [(2, False), (3, False), (4, False), (5, False)]
+    assert a.writes == writes + 1 and pool.get("exec-1").task_ids() == [2, 3, 4, 5]
+    assert pool.running() == 5 and [e.task_id for e in events][-4:] == [2, 3, 4, 5]
+    short_tasks_done(pool, "exec-1", 3)  # ended out of order: the others stay in flight
+    pool.dispatch()
+    assert pool.get("exec-1").task_ids() == [2, 4, 5, 6]
+
+
+def test_every_idle_executor_gets_a_task_before_any_gets_a_second():
+    a, b = FakeExecutor("exec-1"), FakeExecutor("exec-2")
+    pool, _, _ = make_pool(a, b)
+    pool.submit(launch(0))
+    pool.submit(launch(1))
+    short_tasks_done(pool, "exec-1", 0)
+    short_tasks_done(pool, "exec-2", 1)
+    for task_id in range(2, 5):
+        pool.queue.append(launch(task_id))
+    pool.dispatch()
+    assert [t for t, _ in launched(a)] == [0, 2, 4] and [t for t, _ in launched(b)] == [1, 3]
+
+
+def test_an_executor_whose_last_task_was_long_gets_one_at_a_time():
+    a = FakeExecutor("exec-1")
+    pool, _, _ = make_pool(a)
+    for task_id in range(3):
+        pool.submit(launch(task_id))
+    pool.task_ended("exec-1", 0, 2.5)
+    pool.dispatch()
+    assert pool.get("exec-1").task_ids() == [1] and len(pool.queue) == 1
+
+
+def test_killing_a_task_waiting_on_an_executor_sends_kill_task_and_the_rest_stay():
+    a = FakeExecutor("exec-1")
+    pool, _, clock = make_pool(a)
+    pool.submit(launch(0))
+    short_tasks_done(pool, "exec-1", 0)
+    for task_id in range(1, 4):
+        pool.submit(launch(task_id))
+    pool.kill([2])
+    assert [m.task_id for m in a.sent if isinstance(m, KillTask)] == [2]
+    clock.now += 5.0
+    assert pool.overdue_kills(3.0) == ["exec-1"]
+    pool.task_ended("exec-1", 2)  # reported killed
+    assert pool.get("exec-1").task_ids() == [1, 3] and pool.overdue_kills(3.0) == []
+
+
+def test_a_removed_executor_hands_back_every_task_it_held_the_running_one_first():
+    a = FakeExecutor("exec-1")
+    pool, _, _ = make_pool(a)
+    pool.submit(launch(0))
+    short_tasks_done(pool, "exec-1", 0)
+    for task_id in range(1, 4):
+        pool.submit(launch(task_id))
+    assert pool.remove("exec-1").task_ids() == [1, 2, 3]
+
+
+def test_a_failed_write_of_several_tasks_puts_them_all_back_in_order():
+    a = FakeExecutor("exec-1")
+    pool, _, _ = make_pool(a)
+    pool.submit(launch(0))
+    short_tasks_done(pool, "exec-1", 0)
+    a.broken = True
+    for task_id in range(1, 4):
+        pool.queue.append(launch(task_id))
+    assert pool.dispatch() == ["exec-1"]
+    assert [t.spec.task_id for t in pool.queue] == [1, 2, 3] and pool.get("exec-1").tasks == {}

@@ -50,6 +50,19 @@ def test_children_hash_like_a_fresh_interpreter_with_the_same_seed(server, tmp_p
     assert read_text(log).splitlines()[2] == f"hash {fresh.stdout.strip()}"
 
 
+def test_children_inherit_what_a_call_prepared_in_the_fork_server(server, tmp_path):
+    """A call runs in the fork server itself: children forked after it inherit its work (a
+    local cluster's TLS contexts); a failing call is reported and changes nothing."""
+    child, log = launch(server, tmp_path, "show_prepared")
+    assert child.wait(30) == 0
+    assert read_text(log).splitlines() == ["prepared "]
+    assert server.call("forkserver_targets:prepare", ["tls", "contexts"]) is True
+    assert server.call("forkserver_targets:fail_to_prepare", ["it"]) is False
+    child, log = launch(server, tmp_path, "show_prepared")
+    assert child.wait(30) == 0
+    assert read_text(log).splitlines() == ["prepared ", "prepared tls contexts"]  # same log
+
+
 def test_a_different_startup_environment_is_refused(server, tmp_path):
     """A fork keeps the server's hash seed: a launch wanting another one gets None."""
     child, _ = launch(server, tmp_path, "report", "0", env={**server.env, "PYTHONHASHSEED": "7"})

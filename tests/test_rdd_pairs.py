@@ -75,6 +75,26 @@ def test_reduce_by_key_on_already_partitioned_rdd(ctx):
         (k, sum(range(k, 50, 5))) for k in range(5)]
 
 
+def test_reduce_by_key_of_constant_pairs_sums_exactly(ctx):
+    """(w, c) pairs reduced by addition (counted by the map side when c is an int) sum
+    to count * c; any other constant or merge is folded value by value."""
+    words = ctx.parallelize(["a", "b", "a", "c", "a", "b"] * 50, 3)
+    assert sorted(words.map(lambda w: (w, 1)).reduce_by_key(add).collect()) == [
+        ("a", 150), ("b", 100), ("c", 50)]
+    assert sorted(words.map(lambda w: (w, -3)).reduce_by_key(lambda a, b: a + b, 2)
+                  .collect()) == [("a", -450), ("b", -300), ("c", -150)]
+    assert sorted(words.map(lambda w: (w, 0)).reduce_by_key(add).collect()) == [
+        ("a", 0), ("b", 0), ("c", 0)]
+    assert sorted(words.map(lambda w: (w, 2)).reduce_by_key(max).collect()) == [
+        ("a", 2), ("b", 2), ("c", 2)]
+    assert sorted(words.map(lambda w: (w, "x")).reduce_by_key(add).map_values(len)
+                  .collect()) == [("a", 150), ("b", 100), ("c", 50)]
+    # a bool stays a bool while a key has one value (True + True is 2, 1 * True is 1)
+    flags = dict(ctx.parallelize(["a", "b", "a"], 1).map(lambda w: (w, True))
+                 .reduce_by_key(add).collect())
+    assert flags == {"a": 2, "b": True} and type(flags["b"]) is bool
+
+
 def test_fold_by_key_pyspark_doctest(ctx):
     """PySpark's doctest: fold_by_key(0, add)."""
     rdd = ctx.parallelize([("a", 1), ("b", 1), ("a", 1)])
@@ -235,6 +255,46 @@ def test_join_cross_product_none_values_and_partitions(ctx):
         [("a", (1, "x")), ("a", (1, "y")), ("a", (2, "x")), ("a", (2, "y")), ("b", (None, None))],
         key=repr)
     assert x.join(ctx.parallelize([], 1)).collect() == []
+
+
+def test_join_pairs_values_in_order_within_a_key(ctx):
+    """Each key's pairs come as ``for v in left for w in right``, left values in
+    partition-then-record order, as PySpark gives them."""
+    x = ctx.parallelize([("k", 1), ("k", 2), ("k", 3)], 2)
+    y = ctx.parallelize([("k", "a"), ("k", "b")], 1)
+    assert x.join(y, 1).collect() == [
+        ("k", (1, "a")), ("k", (1, "b")), ("k", (2, "a")), ("k", (2, "b")),
+        ("k", (3, "a")), ("k", (3, "b"))]
+    assert x.join(y, 1).count() == 6
+
+
+def test_join_counts_equal_their_collected_records(ctx):
+    """count() of every join (which counts from the lists' lengths) is the number of
+    records collect() returns, with duplicate keys, unmatched keys and empty sides."""
+    x = ctx.parallelize([("a", 1), ("a", 2), ("b", 3), ("c", None)] * 3, 3)
+    y = ctx.parallelize([("a", "x"), ("a", "y"), ("d", 0), ("c", None)], 2)
+    empty = ctx.parallelize([], 2)
+    for left, right in [(x, y), (y, x), (x, empty), (empty, y)]:
+        for join in ("join", "left_outer_join", "right_outer_join", "full_outer_join"):
+            joined = getattr(left, join)(right, 2)
+            assert joined.count() == len(joined.collect()), join
+    assert x.join(y).count() == 3 * 2 * 2 + 3
+    assert x.full_outer_join(y).count() == 3 * 2 * 2 + 3 + 3 + 1
+
+
+def test_cogroup_and_join_of_co_partitioned_rdds(ctx):
+    """Both sides partitioned alike: cogroup groups each partition without a shuffle, and
+    gives the same groups and joins."""
+    x = ctx.parallelize([(k % 6, k) for k in range(30)], 3).partition_by(2)
+    y = ctx.parallelize([(k, -k) for k in range(4)], 2).partition_by(2)
+    grouped = x.cogroup(y, num_partitions=2)
+    assert grouped.partitioner == x.partitioner
+    assert {k: tuple(map(list, v)) for k, v in grouped.collect()} == {
+        k: (list(range(k, 30, 6)), [-k] if k < 4 else []) for k in range(6)}
+    assert sorted(x.join(y, 2).collect()) == sorted(
+        (k, (v, -k)) for v in range(30) for k in [v % 6] if k < 4)
+    assert sorted(x.left_outer_join(y, 2).collect()) == sorted(
+        (v % 6, (v, -(v % 6) if v % 6 < 4 else None)) for v in range(30))
 
 
 def test_left_outer_join_pyspark_doctest(ctx):

@@ -1,6 +1,7 @@
 """Shuffles several times larger than vega.shuffle.memory_bound spill and stay exact."""
 
 import random
+from operator import add
 
 import pytest
 
@@ -61,6 +62,15 @@ def test_reduce_by_key_spills_with_many_keys(spill_ctx):
     """100k distinct keys reduce exactly under the 1 MB bound."""
     rdd = spill_ctx.parallelize(range(N), 4).map(lambda i: (f"k{i % 100_000}", 1))
     counts = rdd.reduce_by_key(lambda a, b: a + b).collect()
+    assert len(counts) == 100_000
+    assert all(v == 3 for _, v in counts)
+
+
+def test_word_count_spills_with_many_keys(spill_ctx):
+    """(w, 1) pairs reduced by add (counted by the map side) over 100k distinct words
+    stay exact when the counts spill."""
+    words = spill_ctx.parallelize([f"w{i % 100_000}" for i in range(N)], 4)
+    counts = words.map(lambda w: (w, 1)).reduce_by_key(add).collect()
     assert len(counts) == 100_000
     assert all(v == 3 for _, v in counts)
 

@@ -161,6 +161,8 @@ DAEMONS = (MASTER, WORKER)
 
 @dataclass(frozen=True)
 class Setting:
+    """One configuration key: its default, parser, unit, documentation, environment variable
+    and flag, and the roles that read it."""
     key: str
     default: Any
     parse: Callable[[Any], Any]

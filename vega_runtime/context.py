@@ -86,8 +86,11 @@ class Context(JobControl, FileShipping):
         try:
             self.conf = config.Config.load(config_file=config_file, overrides=overrides)
             self.master_spec: MasterSpec = parse_master(self.conf["vega.master"])
-            speculation_policy = speculation.SpeculationPolicy.from_conf(self.conf)
-            allocation.AllocationSettings.from_conf(self.conf)  # refused before anything starts
+            # each module loads only when its feature is on (refused before anything starts)
+            speculation_policy = speculation.SpeculationPolicy.from_conf(self.conf) \
+                if self.conf["vega.speculation"] else None
+            if self.conf["vega.dynamic_allocation.enabled"]:
+                allocation.AllocationSettings.from_conf(self.conf)
         except BaseException:
             if early_forkserver is not None:
                 early_forkserver.close()

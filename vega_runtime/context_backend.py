@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from typing import TYPE_CHECKING, Any, Optional, Tuple
 
 from .master_url import MasterSpec
@@ -65,9 +66,15 @@ def _create_cluster_backend(ctx, spec: MasterSpec) -> Tuple[Any, Any]:
     cluster = None
     if spec.kind == "local-cluster":
         secret_file = os.path.join(ctx.app_dir, "cluster-secret")
+        # this driver's TLS (~60 ms: ssl, cryptography, its leaf) is made while the cluster
+        # starts, which leaves it idle, rather than when it first connects to the master
         create_secret_file(secret_file)
+        tls = threading.Thread(target=_prepare_tls, args=(secret_file,), name="vega-tls-setup",
+                               daemon=True)
+        tls.start()
         cluster = LocalCluster(spec, os.path.join(ctx.app_dir, "cluster"), secret_file,
                                ctx._early_forkserver)
+        tls.join()
         host, port = "127.0.0.1", cluster.master_port
     else:
         secret_file = resolve_secret_file(conf["vega.secret.file"])
@@ -92,10 +99,11 @@ def _create_cluster_backend(ctx, spec: MasterSpec) -> Tuple[Any, Any]:
         backend.owned_cluster = cluster
         backend.broadcast_dir = os.path.join(ctx.app_dir, "broadcast")
         ctx._bus.listeners.append(MasterLogRelay(backend))
-        event_relay = MasterEventRelay(backend)
-        event_relay.application_start(backend.app_id, ctx.app_name, spec.url,
-                                      context_id=ctx.application_id)
-        ctx._bus.listeners.append(event_relay)
+        event_relay = MasterEventRelay(backend, source=ctx.event_log)
+        event_relay.start(backend.app_id, ctx.app_name, spec.url,
+                          context_id=ctx.application_id)
+        if ctx.event_log is None:  # else it takes the event log's lines
+            ctx._bus.listeners.append(event_relay)
         backend.metrics_source = lambda: {**ctx.job_metrics.snapshot(),
                                           "cached_rdds": ctx.cached_rdds()}
         backend.holds_cached_blocks = ctx._blocks.holds_blocks
@@ -106,6 +114,12 @@ def _create_cluster_backend(ctx, spec: MasterSpec) -> Tuple[Any, Any]:
             cluster.stop()
         raise
     return backend, event_relay
+
+
+def _prepare_tls(secret_file: str) -> None:
+    from .net.tls import prepare_cluster_tls  # imported here: in the thread
+
+    prepare_cluster_tls([secret_file])
 
 
 def local_cluster_slots(spec: MasterSpec, conf: "Config", backend) -> int:

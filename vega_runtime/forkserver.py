@@ -16,13 +16,17 @@ The client talks to the server over a socketpair, in ``net.framing`` frames::
     client -> server  {"type": "launch", "entry": "module:function", "argv": [...],
                        "env": {...}, "log": PATH, "title": TEXT, "tie": bool}
     server -> client  {"type": "launched", "pid": N} or {"type": "failed", "reason": TEXT}
+    client -> server  {"type": "call", "entry": "module:function", "argv": [...]}
+    server -> client  {"type": "called"} or {"type": "failed", "reason": TEXT}
     server -> client  {"type": "exited", "pid": N, "code": C}   (when a child ends)
 
 Each child gets its own session (callers stop children by process group),
 ``log`` as stdout and stderr, the launch's environment, ``title`` as its
 command line in ``ps`` and ``/proc/PID/cmdline`` (as if started fresh), and
 with ``tie`` dies when the fork server does.  It runs ``function(argv)`` and
-exits with its return value.  The fork server exits when its client closes
+exits with its return value.  A ``call`` runs ``function(argv)`` in the fork server
+itself, so every child forked after it inherits what it prepared (a local cluster's
+TLS contexts, say).  The fork server exits when its client closes
 the socket, or (``parent``) when the process that started it dies.
 
 The fork server is a subreaper (``vega_runtime.processes``): when a child dies
@@ -173,6 +177,25 @@ class ForkServer:
             return None
         return self.children[reply["pid"]]
 
+    def call(self, entry: str, argv: List[str]) -> bool:
+        """Run ``entry`` (``module:function``) with ``argv`` in the fork server itself, once,
+        before the children launched after it are forked; False if it could not."""
+        with self._lock:
+            try:
+                send_frame(self.sock, {"type": "call", "entry": entry, "argv": argv})
+            except OSError:
+                return False
+            with self._reply:
+                while not self._replies and not self._closed:
+                    self._reply.wait()
+                if not self._replies:
+                    return False
+                reply = self._replies.pop(0)
+        if reply["type"] != "called":
+            log.warning("the fork server could not run %s: %s", entry, reply.get("reason"))
+            return False
+        return True
+
     def _read(self) -> None:
         with contextlib.suppress(OSError, ConnectionClosed, ProtocolError, KeyError):
             while True:  # until the fork server goes away
@@ -249,13 +272,23 @@ def serve(control: socket.socket) -> int:
                     if adopting:
                         end_adopted(set(pidfds.values()))  # last look: nobody else will
                     return 0
-                send_frame(control, _fork(request, control, pidfds))
+                answer = _call(request) if request.get("type") == "call" else \
+                    _fork(request, control, pidfds)
+                send_frame(control, answer)
             else:
                 pid = pidfds.pop(fd)
                 os.close(fd)
                 _, status = os.waitpid(pid, 0)
                 send_frame(control, {"type": "exited", "pid": pid,
                                      "code": os.waitstatus_to_exitcode(status)})
+
+
+def _call(request: dict) -> dict:
+    try:
+        load_entry_point(request["entry"])(request["argv"])
+    except Exception as exc:  # the children will do without what it prepares
+        return {"type": "failed", "reason": f"{type(exc).__name__}: {exc}"}
+    return {"type": "called"}
 
 
 def _fork(request: dict, control: socket.socket, pidfds: Dict[int, int]) -> dict:

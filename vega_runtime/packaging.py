@@ -42,6 +42,7 @@ RATIO_EXEMPT_BYTES = 1 << 20
 
 @dataclass(frozen=True)
 class Package:
+    """A job package (zip) on disk: its path, SHA-256 and size."""
     path: str
     sha256: str
     size: int

@@ -13,7 +13,6 @@ it ends.  ``kill_tree`` does the same from outside, for a parent killing a child
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 import signal
@@ -30,6 +29,8 @@ DIE_WITH_ENV = "VEGA_DIE_WITH_PID"
 
 
 def _prctl(option: int, value: int) -> bool:
+    import ctypes  # here, not at start-up: a driver's processes need it, the driver does not
+
     try:  # no glibc: nothing to ask
         return ctypes.CDLL("libc.so.6", use_errno=True).prctl(option, value, 0, 0, 0) == 0
     except OSError:

@@ -17,6 +17,7 @@ below, which catch the ``StopIteration`` around the whole loop (free in Python
 from __future__ import annotations
 
 import inspect
+import operator
 import types
 from itertools import repeat
 from typing import Any, Callable, Iterator
@@ -138,10 +139,54 @@ def map_records(f: Callable, records: Iterator) -> Iterator:
     pairing = _pairs_with_constant(f)
     if pairing is not None:  # lambda w: (w, 1): the same tuples, made by zip at C speed
         constant, first = pairing
-        return zip(records, repeat(constant)) if first else zip(repeat(constant), records)
+        return ConstantPairs(records, constant) if first else zip(repeat(constant), records)
     if cannot_stop_iteration(f):
         return map(f, records)
     return _guarded_map(f, records)
+
+
+class ConstantPairs(zip):
+    """``(record, constant)`` for each record: ``zip(records, repeat(constant))``, which a
+    consumer may skip, reading ``keys`` (the records) and ``constant`` instead (a
+    shuffle's map side counts the keys of ``(word, 1)`` pairs reduced with ``add``).
+
+    >>> pairs = ConstantPairs(iter("ab"), 1)
+    >>> list(pairs), pairs.constant
+    ([('a', 1), ('b', 1)], 1)
+    """
+
+    __slots__ = ("keys", "constant")
+
+    def __new__(cls, records: Iterator, constant: Any):
+        records = iter(records)
+        self = super().__new__(cls, records, repeat(constant))
+        self.keys, self.constant = records, constant
+        return self
+
+
+def adds(f: Any) -> bool:
+    """Whether ``f(a, b)`` is ``a + b``: ``operator.add``, or a function whose code is
+    only that (``lambda a, b: a + b``), guarded or not.
+
+    >>> adds(operator.add), adds(lambda a, b: a + b), adds(lambda a, b: b + a)
+    (True, True, False)
+    """
+    f = unwrapped(f)
+    if f is operator.add:
+        return True
+    code = getattr(f, "__code__", None)
+    if (type(f) is not types.FunctionType or code.co_argcount != 2 or code.co_kwonlyargcount
+            or code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS)):
+        return False
+    import dis
+
+    steps = [(i.opname, i.argrepr if i.opname == "BINARY_OP" else i.argval)
+             for i in dis.get_instructions(code) if i.opname not in ("RESUME", "NOP", "CACHE")]
+    first, second = code.co_varnames[:2]
+    loads = [("LOAD_FAST", first), ("LOAD_FAST", second)]
+    if steps[:1] == [("LOAD_FAST_LOAD_FAST", (first, second))]:  # Python 3.13
+        steps[:1] = loads
+    return steps == [*loads, ("BINARY_OP", "+"), ("RETURN_VALUE", None)]
 
 
 def _pairs_with_constant(f: Any):

@@ -14,6 +14,7 @@ from typing import Dict, List, Optional, Tuple
 
 @dataclass
 class JobRecord:
+    """A job as its application's event log tells it."""
     job_id: int
     description: str
     submitted: float
@@ -30,6 +31,7 @@ class JobRecord:
 
 @dataclass
 class StageAttempt:
+    """A stage attempt as its application's event log tells it."""
     stage_id: int
     attempt: int
     name: str
@@ -46,6 +48,7 @@ class StageAttempt:
 
 @dataclass
 class ExecutorRecord:
+    """An executor as its application's event log tells it."""
     executor_id: str
     host: str
     added: float
@@ -59,6 +62,7 @@ class ExecutorRecord:
 
 @dataclass
 class AppRecord:
+    """An application as its event log tells it: jobs, stages, executors."""
     app_id: str
     #: the Context's own id (its event log's name) when ``app_id`` is the master's
     context_id: str = ""

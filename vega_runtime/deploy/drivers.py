@@ -51,6 +51,7 @@ class DriverState(str, enum.Enum):
 
 @dataclass
 class DriverInfo:
+    """A driver the master runs (cluster deploy mode): its request, state and restarts."""
     driver_id: str
     request: SubmitDriver
     state: DriverState = DriverState.SUBMITTED

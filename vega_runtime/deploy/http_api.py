@@ -12,6 +12,7 @@ cookie set by opening ``/?token=TOKEN`` once (as Jupyter does).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import io
@@ -27,7 +28,7 @@ import ssl
 import sys
 import threading
 import time
-from typing import Dict, Iterable, Optional
+from typing import Callable, Dict, Iterable, Optional, Union
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -170,14 +171,18 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
 
-    def __init__(self, address, handler: type, name: str, tls: Optional[ssl.SSLContext] = None,
+    def __init__(self, address, handler: type, name: str,
+                 tls: Union[ssl.SSLContext, Callable[[], Optional[ssl.SSLContext]], None] = None,
                  max_connections: int = MAX_CONNECTIONS,
                  per_address: int = MAX_CONNECTIONS_PER_ADDRESS,
                  request_timeout: float = REQUEST_TIMEOUT,
                  response_timeout: float = RESPONSE_TIMEOUT):
-        self.name, self.tls = name, tls
+        self.name = name
+        #: the TLS context, or what makes it at the first connection (``tls``)
+        self._tls = tls
+        self._tls_lock = threading.Lock()
         #: ``https``, or ``http`` when TLS is off for a benchmark
-        self.scheme = "https" if tls is not None else "http"
+        self.scheme = http_scheme() if callable(tls) else "https" if tls is not None else "http"
         self.request_timeout, self.response_timeout = request_timeout, response_timeout
         self.admission = Admission(max_connections, per_address)
         self.rejections = Rejections(("request_timeout", "total_limit", "address_limit",
@@ -185,6 +190,17 @@ class _Server(ThreadingHTTPServer):
         self.logs = RateLimitedLog(log)
         self._backoff = AcceptBackoff(name, log, self.rejections)
         super().__init__(address, handler)
+
+    @property
+    def tls(self) -> Optional[ssl.SSLContext]:
+        """The TLS context (None: plain HTTP), made at the first connection when it was
+        given as a function: its leaf (an ECDSA key) then costs the daemon's start-up
+        nothing (~25 ms of CPU, on a local cluster's path to its first job)."""
+        if callable(self._tls):
+            with self._tls_lock:
+                if callable(self._tls):
+                    self._tls = self._tls()
+        return self._tls
 
     def server_bind(self) -> None:
         # HTTPServer's own looks up the host's fully qualified name (a reverse DNS query,
@@ -239,7 +255,8 @@ class _Server(ThreadingHTTPServer):
         return {"established": self.admission.active}
 
 
-def _serve(host: str, port: int, handler: type, name: str, tls: Optional[ssl.SSLContext],
+def _serve(host: str, port: int, handler: type, name: str,
+           tls: Union[ssl.SSLContext, Callable[[], Optional[ssl.SSLContext]], None],
            **limits) -> ThreadingHTTPServer:
     server = _Server((host, port), handler, name, tls, **limits)
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=name,
@@ -472,8 +489,8 @@ def start_http(host: str, port: int, master, secret: Optional[bytes] = None,
                 app_id, "killed through the HTTP API")
             self._json(200 if killed else 404, {"killed": killed, "id": app_id})
 
-    server = _serve(host, port, Handler, "master-http", http_server_context(secret, hosts),
-                    **limits)
+    server = _serve(host, port, Handler, "master-http",
+                    functools.partial(http_server_context, secret, hosts), **limits)
     server.token = token
     return server
 
@@ -501,7 +518,8 @@ def start_metrics_http(host: str, port: int, collector, secret: Optional[bytes] 
             self._send(200, CONTENT_TYPE_LATEST, registry_text(collector))
 
     server = _serve(host, port, Handler, "metrics-http",
-                    http_server_context(secret, (host, socket.gethostname(), *hosts)), **limits)
+                    functools.partial(http_server_context, secret,
+                                      (host, socket.gethostname(), *hosts)), **limits)
     if hasattr(collector, "http"):  # a collector that reports its HTTP server's connections
         collector.http = server
     return server

@@ -23,7 +23,6 @@ from typing import Dict, List, Optional
 from ..errors import VegaError
 from ..forkserver import ForkServer, command_title
 from ..master_url import MasterSpec
-from ..net.tls import CA_FILE, http_scheme
 from ..private_files import make_private_dir, open_private
 from ..processes import signal_group
 
@@ -35,6 +34,8 @@ READY_POLL_SECONDS = 0.005
 #: options come ready-made, as JSON), forked by the fork server or run with ``-m``
 DAEMON_MODULE = "vega_runtime.deploy.daemon_main"
 DAEMON_ENTRY = "vega_runtime.deploy.daemon_main:fork_entry"
+#: run by the fork server once it has the cluster's secret, before forking the daemons
+PREPARE_TLS = "vega_runtime.net.tls:prepare_cluster_tls"
 #: imported once by the fork server: the daemons, and what their executors need
 PRELOAD = ("vega_runtime.deploy.daemon_main", "vega_runtime.deploy.master", "vega_runtime.deploy.worker",
            "vega_runtime.deploy.http_api", "vega_runtime.deploy.executor_preload")
@@ -52,7 +53,8 @@ class LocalClusterFailed(VegaError):
 def start_forkserver() -> ForkServer:
     """The fork server a local cluster's daemons are forked from.  It takes ~0.1 s to import
     them: a Context starts it first thing, and it imports while the Context reads its
-    configuration.  What it prints (nothing, unless it fails) goes to this stderr."""
+    configuration.  What it prints (nothing, unless it fails) goes to this stderr.  (This
+    module imports no TLS, ~50 ms that would delay it: ``net.tls`` loads where used.)"""
     return ForkServer.spawn(_daemon_env(), PRELOAD)
 
 
@@ -80,6 +82,8 @@ class LocalCluster:
             memory += "m"  # Spark's local-cluster gives memory in MiB
         self.env = {**_daemon_env(), "VEGA_SECRET_FILE": secret_file}
         self.forkserver = forkserver or start_forkserver()
+        # the daemons and their executors inherit the fork server's TLS contexts
+        self.forkserver.call(PREPARE_TLS, [secret_file])
         ready = os.path.join(directory, "master.ready")
         port = _free_port()  # chosen here so the workers can start alongside the master
         try:
@@ -105,11 +109,15 @@ class LocalCluster:
     @property
     def ui_link(self) -> str:
         """The link that opens this cluster's web UI in a browser (``?token=``)."""
+        from ..net.tls import http_scheme
+
         return f"{http_scheme()}://127.0.0.1:{self.webui_port}/?token={self.token}"
 
     @property
     def ca_file(self) -> str:
         """The cluster CA's certificate, which the master's HTTPS certificate chains to."""
+        from ..net.tls import CA_FILE
+
         return os.path.join(self.directory, "master", CA_FILE)
 
     def _start(self, name: str, role: str, options: dict) -> None:

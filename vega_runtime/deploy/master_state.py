@@ -79,17 +79,20 @@ class AppState(str, enum.Enum):
 
 @dataclass
 class WorkerRegistering:
+    """Event: a worker asks to register."""
     session: int
     register: RegisterWorker
 
 
 @dataclass
 class HeartbeatReceived:
+    """Event: a worker's heartbeat."""
     session: int
 
 
 @dataclass
 class ExecutorExitReported:
+    """Event: a worker reports that an executor exited."""
     session: int
     app_id: str
     executor_id: str
@@ -114,23 +117,27 @@ class ConnectionLost:
 
 @dataclass
 class ApplicationRegistering:
+    """Event: a driver asks to register its application."""
     session: int
     request: RegisterApplication
 
 
 @dataclass
 class MetricsReported:
+    """Event: a driver's metrics snapshot."""
     session: int
     snapshot: dict
 
 
 @dataclass
 class ApplicationUnregistered:
+    """Event: a driver ends its application."""
     session: int
 
 
 @dataclass
 class KillRequested:
+    """Event: someone asks to kill an application."""
     app_id: str
     reason: str
 
@@ -164,6 +171,7 @@ Event = Union[WorkerRegistering, HeartbeatReceived, ExecutorExitReported, Worker
 
 @dataclass
 class Send:
+    """Action: send ``message`` to the peer of ``session``."""
     session: int
     message: object
 
@@ -195,6 +203,7 @@ Action = Union[Send, Disconnect, SaveState, ForgetApplication]
 
 @dataclass
 class Worker:
+    """A registered worker: its address, resources, session and last heartbeat."""
     worker_id: str
     host: str
     port: int
@@ -225,6 +234,7 @@ class Worker:
 
 @dataclass
 class Application:
+    """A registered application: its request, state and executors."""
     app_id: str
     request: RegisterApplication
     session: int

@@ -175,6 +175,7 @@ class AbandonSession:
 
 @dataclass(frozen=True)
 class SendHeartbeat:
+    """Action: tell the master this worker is alive."""
     pass
 
 

@@ -17,6 +17,7 @@ COMPRESSED_SUFFIXES = (".gz", ".bz2")
 
 @dataclass(frozen=True)
 class InputFile:
+    """An input file and its size."""
     path: str
     size: int
 

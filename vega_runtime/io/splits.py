@@ -16,6 +16,7 @@ from .files import InputFile
 
 @dataclass(frozen=True)
 class FileSegment:
+    """Bytes ``start`` to ``end`` of one input file."""
     path: str
     start: int
     end: int  # exclusive; for compressed files the file size, read whole

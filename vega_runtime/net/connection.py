@@ -17,8 +17,6 @@ functions over bytes and maps: ``Server`` drives them on non-blocking sockets.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
 import socket
 import sys
@@ -26,8 +24,8 @@ import threading
 import time
 from typing import TYPE_CHECKING, Optional
 
-from .framing import (DEFAULT_MAX_FRAME, ConnectionClosed, ProtocolError, encode_frame,
-                      recv_frame, send_frame)
+from .framing import (DEFAULT_MAX_FRAME, HEADER, ConnectionClosed, ProtocolError, decode_body,
+                      encode_frame, recv_exactly, recv_frame, recv_some, send_frame)
 from ..retry import Backoff
 from .messages import from_wire, to_wire
 
@@ -35,6 +33,9 @@ if TYPE_CHECKING:
     import ssl
 
 HANDSHAKE_TIMEOUT = 10.0
+#: bytes a connection asks its socket for at once: the frames of a batch (tasks launched
+#: or finished together) are taken from one read, not two reads per frame
+READ_CHUNK = 64 << 10
 #: the largest frame either side reads before the handshake is complete
 HANDSHAKE_MAX_FRAME = 4096
 
@@ -44,7 +45,18 @@ class AuthenticationFailed(ProtocolError):
 
 
 def _mac(secret: bytes, role: bytes, nonce: bytes) -> bytes:
+    # hashlib and hmac (OpenSSL's libcrypto) load at the first handshake, not with this
+    # module: local[N] executors use ``Connection`` over a socketpair and never need them
+    import hashlib
+    import hmac
+
     return hmac.new(secret, role + nonce, hashlib.sha256).digest()
+
+
+def _same_mac(received: bytes, expected: bytes) -> bool:
+    import hmac
+
+    return hmac.compare_digest(received, expected)
 
 
 def _expect(message: dict, kind: str, peer: str, field: str) -> bytes:
@@ -65,7 +77,7 @@ def answer_authenticate(reply: dict, nonce: bytes, secret: bytes, peer: str) -> 
     the Authenticated frame (bytes) to send back, or AuthenticationFailed."""
     mac = _expect(reply, "Authenticate", peer, "mac")
     client_nonce = _expect(reply, "Authenticate", peer, "nonce")
-    if not hmac.compare_digest(mac, _mac(secret, b"client", nonce)):
+    if not _same_mac(mac, _mac(secret, b"client", nonce)):
         raise AuthenticationFailed(peer, "wrong cluster secret")
     return encode_frame({"type": "Authenticated", "mac": _mac(secret, b"server", client_nonce)})
 
@@ -106,7 +118,7 @@ def _client_handshake(sock: socket.socket, secret: bytes, peer: str, first: dict
                       "nonce": client_nonce})
     reply = recv_frame(sock, peer, max_frame=HANDSHAKE_MAX_FRAME)
     mac = _expect(reply, "Authenticated", peer, "mac")
-    if not hmac.compare_digest(mac, _mac(secret, b"server", client_nonce)):
+    if not _same_mac(mac, _mac(secret, b"server", client_nonce)):
         raise AuthenticationFailed(peer, "the server does not know the cluster secret")
 
 
@@ -148,6 +160,9 @@ class Connection:
         self.patient = patient
         self._send_lock = threading.Lock()
         self.closed = False
+        #: what was read past the last whole frame (``buffered``); one reader at a time
+        self._inbuf = bytearray()
+        self._chunk = memoryview(bytearray(READ_CHUNK))
 
     @classmethod
     def connect(cls, host: str, port: int, secret: bytes, timeout: float = HANDSHAKE_TIMEOUT,
@@ -192,9 +207,47 @@ class Connection:
                 self.shutdown()
                 raise
 
+    def send_many(self, messages: list) -> None:
+        """Send several messages in one write (one TLS record for a batch of small ones)."""
+        data = b"".join(encode_frame(to_wire(message)) for message in messages)
+        with self._send_lock:
+            try:
+                self.sock.sendall(data)
+            except OSError:
+                self.shutdown()
+                raise
+
     def recv(self):
-        return from_wire(recv_frame(self.sock, self.peer, self.max_frame, self.patient),
-                         self.peer)
+        """The next message (from one thread at a time); ProtocolError for an oversized or
+        malformed frame, ConnectionClosed at the end."""
+        (length,) = HEADER.unpack(self._take(HEADER.size))
+        if length > self.max_frame:
+            raise ProtocolError(self.peer, f"frame of {length} bytes exceeds the limit of "
+                                           f"{self.max_frame}")
+        return from_wire(decode_body(self._take(length), self.peer), self.peer)
+
+    @property
+    def buffered(self) -> bool:
+        """Whether bytes of the next frame were read already (the socket may not be readable
+        while a whole message waits here: check this before waiting for it)."""
+        return bool(self._inbuf)
+
+    def _take(self, n: int) -> bytes:
+        """``n`` bytes: from what was read before, then reads of up to ``READ_CHUNK``; the
+        rest of a larger frame is read exactly (memory grows with what arrives)."""
+        buf = self._inbuf
+        if len(buf) < n and n - len(buf) > READ_CHUNK:
+            head = bytes(buf)
+            buf.clear()
+            return head + recv_exactly(self.sock, n - len(head), self.peer, self.patient)
+        while len(buf) < n:
+            got = recv_some(self.sock, self._chunk, self.patient)
+            if got == 0:
+                raise ConnectionClosed(self.peer)
+            buf += self._chunk[:got]
+        data = bytes(buf[:n])
+        del buf[:n]
+        return data
 
     def shutdown(self) -> None:
         """End the connection both ways without releasing the descriptor (safe while another

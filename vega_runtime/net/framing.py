@@ -43,7 +43,7 @@ def send_frame(sock: socket.socket, message: dict) -> None:
     sock.sendall(encode_frame(message))
 
 
-def _recv_into(sock: socket.socket, view: memoryview, patient: bool) -> int:
+def recv_some(sock: socket.socket, view: memoryview, patient: bool) -> int:
     """``sock.recv_into(view)``; when ``patient``, a timeout (the socket's timeout is there
     for its sends) is waited out: nothing was consumed, so the read is simply retried."""
     while True:
@@ -54,7 +54,7 @@ def _recv_into(sock: socket.socket, view: memoryview, patient: bool) -> int:
                 raise
 
 
-def _recv_exactly(sock: socket.socket, n: int, peer: str, patient: bool = False) -> bytes:
+def recv_exactly(sock: socket.socket, n: int, peer: str, patient: bool = False) -> bytes:
     """Read n bytes; memory grows with what actually arrives (1 MiB at a time), not with
     what a peer claims.  Works on TLS sockets too (whose reads end at a 16 KiB record)."""
     chunks, got = [], 0
@@ -62,7 +62,7 @@ def _recv_exactly(sock: socket.socket, n: int, peer: str, patient: bool = False)
         chunk = memoryview(bytearray(min(n - got, 1 << 20)))
         filled = 0
         while filled < len(chunk):
-            read = _recv_into(sock, chunk[filled:], patient)
+            read = recv_some(sock, chunk[filled:], patient)
             if read == 0:
                 raise ConnectionClosed(peer)
             filled += read
@@ -75,10 +75,10 @@ def recv_frame(sock: socket.socket, peer: str = "peer",
                max_frame: int = DEFAULT_MAX_FRAME, patient: bool = False) -> dict:
     """Read one frame; ProtocolError for oversized or malformed ones.  ``patient``: wait
     out socket timeouts (a server's connections have one for their sends)."""
-    (length,) = HEADER.unpack(_recv_exactly(sock, HEADER.size, peer, patient))
+    (length,) = HEADER.unpack(recv_exactly(sock, HEADER.size, peer, patient))
     if length > max_frame:
         raise ProtocolError(peer, f"frame of {length} bytes exceeds the limit of {max_frame}")
-    body = _recv_exactly(sock, length, peer, patient)
+    body = recv_exactly(sock, length, peer, patient)
     return decode_body(body, peer)
 
 

@@ -173,19 +173,26 @@ def from_wire(data: dict, peer: str = "peer"):
         cluster_messages.CLUSTER_MESSAGE_TYPES.get(data.get("type"))
     if cls is None:
         raise ProtocolError(peer, f"unknown message type {data.get('type')!r}")
-    hints = _field_types(cls)
-    values = {k: v for k, v in data.items() if k in hints}
-    for name, value in values.items():
-        hint, kind = _id_kind(hints[name])
-        if not _has_type(value, hint):
+    checks = _CHECKS.get(cls)
+    if checks is None:
+        checks = _CHECKS[cls] = _field_checks(cls)
+    values = {}
+    for name, value in data.items():
+        check = checks.get(name)
+        if check is None:
+            continue  # "type", or a field this version does not know
+        has_type, kind, has_ids = check
+        if not has_type(value):
+            hint = _field_types(cls)[name]
             raise ProtocolError(peer, f"bad {cls.__name__}: field {name!r} is "
-                                      f"{type(value).__name__}, not {_describe(hint)}")
+                                      f"{type(value).__name__}, not {_describe(_id_kind(hint)[0])}")
         if kind is not None and not kind.matches(value):
             raise ProtocolError(peer, f"bad {cls.__name__}: field {name!r} is not a {kind.name}: "
                                       f"{value[:80]!r}")
-        if kind is None and not _has_ids(value, hints[name]):
+        if has_ids is not None and not has_ids(value):
             raise ProtocolError(peer, f"bad {cls.__name__}: field {name!r} holds malformed ids: "
                                       f"{repr(value)[:80]}")
+        values[name] = value
     try:
         return cls(**values)
     except TypeError as exc:
@@ -193,12 +200,56 @@ def from_wire(data: dict, peer: str = "peer"):
 
 
 _TYPES_CACHE: Dict[type, dict] = {}
+#: message class -> {field: (type predicate, id kind or None, ids predicate or None)}, made
+#: once per class from its hints (``typing`` introspection per message cost more than the
+#: rest of decoding it)
+_CHECKS: Dict[type, dict] = {}
 
 
 def _field_types(cls: type) -> dict:
     if cls not in _TYPES_CACHE:
         _TYPES_CACHE[cls] = typing.get_type_hints(cls, include_extras=True)
     return _TYPES_CACHE[cls]
+
+
+def _field_checks(cls: type) -> dict:
+    checks = {}
+    for name, hint in _field_types(cls).items():
+        base, kind = _id_kind(hint)
+        checks[name] = (_type_check(base), kind, None if kind is not None else _ids_check(hint))
+    return checks
+
+
+def _type_check(hint):
+    """A predicate for values of a field hinted ``hint``, with the hint taken apart once."""
+    origin = typing.get_origin(hint)
+    if origin is Annotated:
+        return _type_check(typing.get_args(hint)[0])
+    if origin is typing.Union:
+        options = [_type_check(arg) for arg in typing.get_args(hint)]
+        return lambda value: any(check(value) for check in options)
+    if origin is list:
+        (item,) = typing.get_args(hint) or (typing.Any,)
+        check_item = _type_check(item)
+        if item is typing.Any:
+            return lambda value: isinstance(value, list)
+        return lambda value: isinstance(value, list) and all(map(check_item, value))
+    if origin is dict:
+        key, item = typing.get_args(hint) or (typing.Any, typing.Any)
+        check_key, check_item = _type_check(key), _type_check(item)
+        return lambda value: isinstance(value, dict) and all(
+            check_key(k) and check_item(v) for k, v in value.items())
+    if hint is typing.Any:
+        return lambda value: True
+    if hint is type(None):
+        return lambda value: value is None
+    if hint is int:
+        return lambda value: isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return lambda value: isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(hint, type):
+        return lambda value: isinstance(value, hint)
+    return lambda value: True
 
 
 def _id_kind(hint):
@@ -220,44 +271,20 @@ def _describe(hint) -> str:
     return str(hint)
 
 
-def _has_ids(value, hint) -> bool:
-    """Whether the ids inside a (type-checked) list field match: an item hinted
-    ``Annotated[List[str], (kind, kind...)]`` must be exactly one id of each kind, and
-    an item hinted ``Annotated[str, kind]`` one id of that kind."""
+def _ids_check(hint):
+    """A predicate for the ids inside a (type-checked) list field, or None when it holds
+    none: an item hinted ``Annotated[List[str], (kind, kind...)]`` must be exactly one id
+    of each kind, and an item hinted ``Annotated[str, kind]`` one id of that kind."""
     if typing.get_origin(hint) is not list:
-        return True
+        return None
     (item,) = typing.get_args(hint) or (typing.Any,)
     if typing.get_origin(item) is not Annotated:
-        return True
+        return None
     single = [e for e in typing.get_args(item)[1:] if isinstance(e, ids.IdKind)]
     if single:
-        return all(single[0].matches(v) for v in value)
+        return lambda value: all(single[0].matches(v) for v in value)
     kinds = [e for e in typing.get_args(item)[1:] if isinstance(e, tuple)]
-    return all(len(v) == len(kinds[0]) and all(k.matches(x) for k, x in zip(kinds[0], v))
-               for v in value) if kinds else True
-
-
-def _has_type(value, hint) -> bool:
-    origin = typing.get_origin(hint)
-    if origin is Annotated:
-        return _has_type(value, typing.get_args(hint)[0])
-    if origin is typing.Union:
-        return any(_has_type(value, arg) for arg in typing.get_args(hint))
-    if origin is list:
-        (item,) = typing.get_args(hint) or (typing.Any,)
-        return isinstance(value, list) and all(_has_type(v, item) for v in value)
-    if origin is dict:
-        key, item = typing.get_args(hint) or (typing.Any, typing.Any)
-        return isinstance(value, dict) and all(
-            _has_type(k, key) and _has_type(v, item) for k, v in value.items())
-    if hint is typing.Any:
-        return True
-    if hint is type(None):
-        return value is None
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if isinstance(hint, type):
-        return isinstance(value, hint)
-    return True
+    if not kinds:
+        return None
+    return lambda value: all(len(v) == len(kinds[0]) and all(k.matches(x) for k, x in
+                                                             zip(kinds[0], v)) for v in value)

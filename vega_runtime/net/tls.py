@@ -40,7 +40,7 @@ import socket
 import ssl
 import tempfile
 import time
-from typing import Iterable, Optional, Tuple
+from typing import Iterable, List, Optional, Tuple
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -164,6 +164,16 @@ def cluster_tls(secret: Optional[bytes]) -> Optional[ClusterTls]:
         _warn_plaintext()
         return None
     return _cluster_tls(secret or b"")
+
+
+def prepare_cluster_tls(argv: List[str]) -> None:
+    """``[SECRET_FILE]``: issue this process's TLS contexts for that secret now.  A local
+    cluster's fork server runs it (``ForkServer.call``) before forking the master and the
+    workers, which fork the executors: they all share its contexts instead of each issuing
+    a leaf when it first listens or connects (~10 ms of CPU and a scratch directory each)."""
+    from .connection import load_secret
+
+    cluster_tls(load_secret(argv[0]))
 
 
 # -- HTTPS ---------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import itertools
 import math
 import random
 import sys
-from collections import Counter
+from collections import Counter, deque
 from functools import reduce as _reduce
 from typing import Any, Callable, Iterator, List, Optional
 
@@ -18,10 +18,15 @@ from .stats import (BoundedFloat, StatCounter, count_into_buckets, estimate_mean
 
 
 def _count(records: Iterator) -> int:
-    n = 0
-    for n, _ in enumerate(records, 1):
-        pass
-    return n
+    """How many records: ``record_count()`` when the iterator can tell without making them
+    (a join's ``JoinedPairs``), else ``zip`` pairs each with the next number and a
+    zero-length ``deque`` drops the pairs, all in C (no Python step per record)."""
+    record_count = getattr(records, "record_count", None)
+    if record_count is not None:
+        return record_count()
+    numbers = itertools.count()
+    deque(zip(records, numbers), maxlen=0)
+    return next(numbers)
 
 
 class Actions:

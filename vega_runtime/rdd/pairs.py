@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import copy
 import math
+from functools import partial
+from itertools import chain, product, repeat
 from typing import Any, Callable, Dict, Iterator, Optional
 
 from ..user_code import flat_map_record_values, map_record_values
-from .aggregator import GROUPING, Aggregator, reducing
+from .aggregator import GROUPING, Aggregator, TaggedValues, append_tagged, extend_groups, reducing
 from .partitioner import HashPartitioner, RangePartitioner, identity as _identity, portable_hash
 from .sampling import KeySketch, StratifiedSampler, new_seed, range_bounds
 
@@ -168,22 +170,15 @@ class PairFunctions:
             groups[tagged[0]].append(tagged[1])
             return groups
 
-        def merge_value(groups, tagged):
-            groups[tagged[0]].append(tagged[1])
-            return groups
-
-        def merge_groups(a, b):
-            for mine, theirs in zip(a, b):
-                mine.extend(theirs)
-            return a
-
-        tagged = [rdd.map_values(_tagger(i)) for i, rdd in enumerate(rdds)]
+        tagged = [rdd.map_partitions_with_index(_tagger(i), preserves_partitioning=True)
+                  for i, rdd in enumerate(rdds)]
         union = self._driver("cogroup()").union(tagged)
         if num_partitions is None:
             num_partitions = self._driver("cogroup()").default_reduce_partitions(
                 max(r.get_num_partitions() for r in rdds))
-        return union.combine_by_key(create_pair if width == 2 else create, merge_value,
-                                    merge_groups, num_partitions)
+        return union._aggregate(
+            Aggregator(create_pair if width == 2 else create, append_tagged, extend_groups),
+            num_partitions, portable_hash)
 
     def group_with(self, other, *others):
         """``cogroup`` of several RDDs."""
@@ -195,23 +190,26 @@ class PairFunctions:
         >>> ctx.parallelize([(1, "a")]).join(ctx.parallelize([(1, "x")])).collect()
         [(1, ('a', 'x'))]
         """
-        return self.cogroup(other, num_partitions=num_partitions).flat_map_values(
-            lambda vw: [(v, w) for v in vw[0] for w in vw[1]])
+        return self._joined(other, num_partitions, False, False)
 
     def left_outer_join(self, other, num_partitions: Optional[int] = None):
         """Like join; keys only in this RDD give ``(v, None)``."""
-        return self.cogroup(other, num_partitions=num_partitions).flat_map_values(
-            lambda vw: [(v, w) for v in vw[0] for w in (vw[1] or [None])])
+        return self._joined(other, num_partitions, False, True)
 
     def right_outer_join(self, other, num_partitions: Optional[int] = None):
         """Like join; keys only in ``other`` give ``(None, w)``."""
-        return self.cogroup(other, num_partitions=num_partitions).flat_map_values(
-            lambda vw: [(v, w) for v in (vw[0] or [None]) for w in vw[1]])
+        return self._joined(other, num_partitions, True, False)
 
     def full_outer_join(self, other, num_partitions: Optional[int] = None):
         """Like join; unmatched keys on either side are paired with None."""
-        return self.cogroup(other, num_partitions=num_partitions).flat_map_values(
-            lambda vw: [(v, w) for v in (vw[0] or [None]) for w in (vw[1] or [None])])
+        return self._joined(other, num_partitions, True, True)
+
+    def _joined(self, other, num_partitions: Optional[int], pad_left: bool, pad_right: bool):
+        """The joins: ``(k, (v, w))`` for every pair of ``cogroup``'s lists of a key, in
+        ``for v in vs for w in ws`` order; an empty left (right) side pairs as ``[None]``
+        when ``pad_left`` (``pad_right``), which keeps the other side's unmatched values."""
+        return self.cogroup(other, num_partitions=num_partitions).map_partitions(
+            lambda groups: JoinedPairs.of(groups, pad_left, pad_right), True)
 
     def subtract_by_key(self, other, num_partitions: Optional[int] = None):
         """Pairs whose key is not in ``other``; duplicates kept.
@@ -324,5 +322,42 @@ class PairFunctions:
 
 
 def _tagger(index: int):
-    return lambda v: (index, v)
+    return lambda _, records: TaggedValues(records, index)
+
+
+_NONE_ONLY = (None,)
+
+
+class JoinedPairs(chain):
+    """A join's records of one partition, ``_key_pairs`` of each cogroup: a ``chain`` that
+    also knows how many records it holds without making them (``count()`` asks)."""
+
+    __slots__ = ("groups", "pad_left", "pad_right")
+
+    @classmethod
+    def of(cls, groups: Iterator, pad_left: bool, pad_right: bool) -> "JoinedPairs":
+        groups = iter(groups)
+        self = cls.from_iterable(map(partial(_key_pairs, pad_left, pad_right), groups))
+        self.groups, self.pad_left, self.pad_right = groups, pad_left, pad_right
+        return self
+
+    def record_count(self) -> int:
+        """The number of records left, from the lengths of each key's lists (consumes the
+        groups; the pairs are never made)."""
+        total = 0
+        pad_left, pad_right = self.pad_left, self.pad_right
+        for _, (vs, ws) in self.groups:
+            total += (len(vs) or pad_left) * (len(ws) or pad_right)
+        return total
+
+
+def _key_pairs(pad_left: bool, pad_right: bool, group) -> Iterator:
+    """``(k, (v, w))`` for each ``v`` and ``w`` of one key's ``(k, (vs, ws))``, made in C
+    (``product`` pairs them, ``zip`` adds the key); an empty side is ``[None]`` when padded."""
+    key, (vs, ws) = group
+    if pad_left and not vs:
+        vs = _NONE_ONLY
+    if pad_right and not ws:
+        ws = _NONE_ONLY
+    return zip(repeat(key), product(vs, ws))
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import math
 from typing import Iterable, List, Optional, Tuple
 
 from .. import aliases
+from ..lazy_imports import lazy_module
+
+#: loads OpenSSL's libcrypto: only when a sketch first hashes a string (every job imports this module)
+hashlib = lazy_module("hashlib")
 
 
 class StatCounter:

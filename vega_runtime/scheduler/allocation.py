@@ -101,6 +101,7 @@ class ExecutorView:
 
 @dataclass
 class AllocationDecision:
+    """What dynamic allocation decided this time: a new executor total, executors to release."""
     #: the new total to ask the master for; None: unchanged
     requested_total: Optional[int] = None
     #: (executor_id, reason) pairs to release

@@ -19,6 +19,7 @@ from .dag import TaskSpec
 
 @dataclass
 class TaskLaunch:
+    """A task handed to a backend: its spec, its stage payload and its partition."""
     spec: TaskSpec
     payload_key: tuple  # (stage_id, stage_attempt): an executor needs each payload once
     payload: bytes
@@ -99,6 +100,7 @@ class TaskQueue:
 
 @dataclass
 class TaskFinishedEvent:
+    """An executor reported a task's end."""
     executor_id: str
     host: str
     finished: TaskFinished
@@ -116,6 +118,7 @@ class TaskStartedEvent:
 
 @dataclass
 class ExecutorAddedEvent:
+    """An executor joined the application."""
     executor_id: str
     host: str
     #: when (``time.time()``): the job loop may hear of it only when the next job runs
@@ -124,11 +127,13 @@ class ExecutorAddedEvent:
 
 @dataclass
 class ExecutorLostEvent:
+    """An executor is gone, with the tasks it was running."""
     executor_id: str
     host: str
     #: how it ended: with a ``cause``, a description in ``executor_loss``'s words ("exceeded
     #: its 1 GiB memory limit"); without one, what the backend saw ("its connection broke")
     reason: str
+    #: the tasks it held, the one it was running first (the others waited behind it)
     task_ids: List[int]
     outputs_lost: bool
     #: an ``executor_loss.LossCause`` value, or "" (unclassified)
@@ -150,7 +155,9 @@ class Backend(Protocol):
 
     def default_parallelism(self) -> int: ...
 
-    def launch(self, task: TaskLaunch) -> None: ...
+    def launch(self, tasks: List[TaskLaunch]) -> None:
+        """Queue tasks (a stage's, or a retry) and start what executors can take."""
+        ...
 
     def poll(self, timeout: float) -> list: ...
 

@@ -59,6 +59,9 @@ class _RemoteExecutor:
     def send(self, message) -> None:
         self.conn.send(message)
 
+    def send_many(self, messages: list) -> None:
+        self.conn.send_many(messages)
+
 
 class ClusterBackend:
     def __init__(self, master_host: str, master_port: int, secret: Optional[bytes],
@@ -186,9 +189,10 @@ class ClusterBackend:
         """Queue task output for the master (``vega logs``); sent in batches."""
         self.relay.add_log(text)
 
-    def relay_events(self, line: str) -> None:
-        """Queue one event-log line for the master; sent in batches with the logs."""
-        self.relay.add_event(line)
+    def relay_events(self, line: str, flush: bool = True) -> None:
+        """Queue one event-log line for the master; sent in batches with the logs (task-level
+        lines, ``flush`` False, wait for the next batch)."""
+        self.relay.add_event(line, flush)
 
     @property
     def log_lines_dropped(self) -> int:
@@ -258,7 +262,8 @@ class ClusterBackend:
                                    message.text)
                 elif isinstance(message, TaskFinished):
                     with self.lock:
-                        self.pool.task_ended(slot.executor_id)
+                        self.pool.task_ended(slot.executor_id, message.task_id,
+                                             message.metrics.get("duration"))
                     self.events.put(TaskFinishedEvent(slot.executor_id, slot.host, message,
                                                       executor.shuffle_port))
                 elif isinstance(message, FetchBroadcast):
@@ -349,9 +354,9 @@ class ClusterBackend:
                 self._executor_seen.wait(left)
         self.starting = False
 
-    def launch(self, task: TaskLaunch) -> None:
+    def launch(self, tasks: List[TaskLaunch]) -> None:
         with self.lock:
-            self.pool.submit(task)  # an executor a send fails to: its connection's thread
+            self.pool.submit(tasks)  # an executor a send fails to: its connection's thread
 
     def _dispatch(self) -> None:
         with self.lock:
@@ -430,15 +435,26 @@ class MasterLostEvent:
 class MasterEventRelay(EventWriter):
     """Sends the application's events to the master as they happen (the event log's lines),
     so the master serves the same REST API and pages for running applications as for
-    finished ones, whether or not ``vega.eventlog.dir`` is set."""
+    finished ones, whether or not ``vega.eventlog.dir`` is set.  With ``source`` (the
+    driver's own event log) it takes that log's lines (``tee``) instead of listening to
+    the scheduler itself; its own are the application's start and end (the master's id)."""
 
-    def __init__(self, backend: ClusterBackend):
+    def __init__(self, backend: ClusterBackend, source: Optional[EventWriter] = None):
         self.backend = backend
+        self.source = source
+
+    def start(self, app_id: str, app_name: str, master: str, **ids) -> None:
+        """Write the application's start, then follow ``source`` (if any)."""
+        self.application_start(app_id, app_name, master, **ids)
+        if self.source is not None:
+            self.source.tee(self.write)
 
     def write(self, line: str, flush: bool) -> None:
-        self.backend.relay_events(line)
+        self.backend.relay_events(line, flush)
 
     def close(self) -> None:
+        if self.source is not None:
+            self.source.untee(self.write)
         self._write("ApplicationEnd")
 
 

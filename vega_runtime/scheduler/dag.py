@@ -23,6 +23,7 @@ EXCLUDE_AFTER_FAILURES = 2
 
 @dataclass(frozen=True)
 class TaskSpec:
+    """One task attempt to run: which partition of which stage attempt, for which job."""
     task_id: int
     job_id: int
     stage_id: int
@@ -40,12 +41,14 @@ class TaskSpec:
 
 @dataclass
 class LaunchTasks:
+    """Action: run these tasks of ``stage``."""
     stage: Stage
     tasks: List[TaskSpec]
 
 
 @dataclass
 class KillTasks:
+    """Action: stop these running task attempts."""
     task_ids: List[int]
     #: why, when the job goes on (the listener hears of each killed attempt)
     reason: str = ""
@@ -53,35 +56,81 @@ class KillTasks:
 
 @dataclass
 class StageSubmitted:
+    """Action: tell the listeners a stage attempt started."""
     stage: Stage
     num_tasks: int
 
 
 @dataclass
 class StageCompleted:
+    """Action: tell the listeners a stage attempt ended (``failure`` says why it failed)."""
     stage: Stage
     failure: Optional[str] = None
 
 
 @dataclass
 class MergeAccumulators:
+    """Action: add a successful task's accumulator updates on the driver."""
     updates: Any
 
 
 @dataclass
 class JobSucceeded:
+    """Action: the job is done; its results by partition, in order."""
     job_id: int
     results: List[Any]
 
 
 @dataclass
 class JobFailed:
+    """Action: the job failed with ``error``."""
     job_id: int
     error: BaseException
 
 
+class RunningTasks:
+    """The attempts the scheduler waits for, by task id and by ``(stage_id, partition)``: a
+    finished task finds its partition's other attempts in constant time (no scan of every
+    running task, which made a stage of many tasks quadratic)."""
+
+    def __init__(self):
+        self._by_id: Dict[int, TaskSpec] = {}
+        self._by_partition: Dict[Tuple[int, int], Set[int]] = {}
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def __iter__(self):
+        return iter(self._by_id)
+
+    def values(self):
+        return self._by_id.values()
+
+    def add(self, task: TaskSpec) -> None:
+        self._by_id[task.task_id] = task
+        self._by_partition.setdefault((task.stage_id, task.partition), set()).add(task.task_id)
+
+    def pop(self, task_id: int) -> Optional[TaskSpec]:
+        task = self._by_id.pop(task_id, None)
+        if task is not None:
+            key = (task.stage_id, task.partition)
+            attempts = self._by_partition[key]
+            attempts.discard(task_id)
+            if not attempts:
+                del self._by_partition[key]
+        return task
+
+    def of_partition(self, stage_id: int, partition: int) -> List[TaskSpec]:
+        return [self._by_id[t] for t in sorted(self._by_partition.get((stage_id, partition), ()))]
+
+    def clear(self) -> None:
+        self._by_id.clear()
+        self._by_partition.clear()
+
+
 @dataclass
 class _Job:
+    """The running job: its final stage, result function and results so far."""
     job_id: int
     final_stage: Stage
     func: Callable
@@ -102,7 +151,7 @@ class DAGScheduler:
         self.waiting: Set[Stage] = set()
         self.running: Set[Stage] = set()
         self.pending: Dict[int, Set[int]] = {}  # stage_id -> partitions not yet done
-        self.running_tasks: Dict[int, TaskSpec] = {}
+        self.running_tasks = RunningTasks()
         self.failures: Dict[Tuple[int, int], int] = {}  # (stage_id, partition) -> failed attempts
         self.launches: Dict[Tuple[int, int], int] = {}  # (stage_id, partition) -> attempts started
         self.failed_on: Dict[Tuple[int, int], Set[str]] = {}  # (stage_id, partition) -> executors
@@ -138,7 +187,7 @@ class DAGScheduler:
 
     def task_succeeded(self, task: TaskSpec, value: Any, accumulators: Any = None) -> list:
         """``value`` is a MapStatus for map tasks, the result for result tasks."""
-        if self.running_tasks.pop(task.task_id, None) is None or self.job is None:
+        if self.running_tasks.pop(task.task_id) is None or self.job is None:
             return []
         stage = self.stage_by_id[task.stage_id]
         pending = self.pending.get(stage.stage_id)
@@ -159,7 +208,7 @@ class DAGScheduler:
 
     def task_failed(self, task: TaskSpec, error: TaskFailed) -> list:
         """A task raised (or its executor died under it): retry it or fail the job."""
-        if self.running_tasks.pop(task.task_id, None) is None or self.job is None:
+        if self.running_tasks.pop(task.task_id) is None or self.job is None:
             return []
         stage = self.stage_by_id[task.stage_id]
         if not self._current(stage, task):
@@ -179,7 +228,7 @@ class DAGScheduler:
 
     def task_lost(self, task: TaskSpec) -> list:
         """A task's executor went away for reasons outside the task: rerun, uncounted."""
-        if self.running_tasks.pop(task.task_id, None) is None or self.job is None:
+        if self.running_tasks.pop(task.task_id) is None or self.job is None:
             return []
         stage = self.stage_by_id[task.stage_id]
         if not self._current(stage, task) or self._other_attempts(task):
@@ -195,16 +244,14 @@ class DAGScheduler:
                 or stage.attempt != stage_attempt \
                 or partition not in self.pending.get(stage_id, ()):
             return []
-        running = [t for t in self.running_tasks.values()
-                   if t.stage_id == stage_id and t.partition == partition]
-        if len(running) != 1:
+        if len(self.running_tasks.of_partition(stage_id, partition)) != 1:
             return []
         task = self._task(stage, partition, speculative=True, avoid=avoid)
         return [LaunchTasks(stage, [task])]
 
     def fetch_failed(self, task: TaskSpec, failure: FetchFailed) -> list:
         """A reducer lost a map output: recompute the missing map tasks, then retry."""
-        if self.running_tasks.pop(task.task_id, None) is None or self.job is None:
+        if self.running_tasks.pop(task.task_id) is None or self.job is None:
             return []
         stage = self.stage_by_id[task.stage_id]
         if stage not in self.running or task.stage_attempt != stage.attempt:
@@ -272,7 +319,7 @@ class DAGScheduler:
                      if stage_id == stage.stage_id and n >= EXCLUDE_AFTER_FAILURES}
         task = TaskSpec(next(self._task_ids), self.job.job_id, stage.stage_id, stage.attempt,
                         partition, attempt, frozenset(excluded), speculative)
-        self.running_tasks[task.task_id] = task
+        self.running_tasks.add(task)
         return task
 
     def _stage_finished(self, stage: Stage, submitted: bool = True) -> list:
@@ -297,16 +344,15 @@ class DAGScheduler:
             and task.partition in self.pending.get(stage.stage_id, ())
 
     def _other_attempts(self, task: TaskSpec) -> List[int]:
-        return [t.task_id for t in self.running_tasks.values()
-                if t.stage_id == task.stage_id and t.partition == task.partition
-                and t.task_id != task.task_id]
+        return [t.task_id for t in self.running_tasks.of_partition(task.stage_id, task.partition)
+                if t.task_id != task.task_id]
 
     def _kill_other_attempts(self, task: TaskSpec) -> list:
         """The partition is done: its other attempts (speculative copies, or the original
         a copy beat) are killed and their outcomes ignored."""
         others = self._other_attempts(task)
         for task_id in others:
-            del self.running_tasks[task_id]
+            self.running_tasks.pop(task_id)
         return [KillTasks(others, "another attempt finished first")] if others else []
 
     def _tasks_of(self, stage: Stage) -> List[int]:

@@ -21,18 +21,32 @@ from .listener import JobListener
 
 class EventWriter(JobListener):
     """Turns scheduler events into event-log lines (JSON, one per event) for ``write``; the
-    file log below and the driver's relay to the master (``MasterEventRelay``) are two."""
+    file log below and the driver's relay to the master (``MasterEventRelay``) are two.
+    Another writer can take its lines from one (``tee``) instead of encoding each event
+    again: four events per task make the encoding a fair part of the driver's work."""
+
+    #: ``write``s of other writers that get each line too (``tee``)
+    _tees: tuple = ()
 
     def write(self, line: str, flush: bool) -> None:
         raise NotImplementedError
+
+    def tee(self, write) -> None:
+        """Give every line written from now on to ``write(line, flush)`` too."""
+        self._tees = (*self._tees, write)
+
+    def untee(self, write) -> None:
+        self._tees = tuple(w for w in self._tees if w != write)
 
     def _write(self, event: str, flush: bool = True, at: Optional[float] = None,
                **fields) -> None:
         """Append one event (that happened ``at``, else now); task-level events are
         buffered (as Spark's event logger does), the next application, job or stage event
         flushes them."""
-        self.write(json.dumps({"event": event, "time": time.time() if at is None else at,
-                               **fields}), flush)
+        line = json.dumps({"event": event, "time": time.time() if at is None else at, **fields})
+        self.write(line, flush)
+        for write in self._tees:
+            write(line, flush)
 
     def application_start(self, app_id: str, app_name: str, master: str, **ids) -> None:
         """``ids``: other names of the application (``context_id``: the Context's own id,

@@ -32,23 +32,24 @@ from ..storage_level import StorageLevel
 from ..task_context import TaskContext
 
 
-def _reseed_random():
+def _reseed_random(keep: bool):
     """Give this task its own random streams (``random``, and numpy's if loaded).
 
-    Returns the previous states, restored after the task so a driver running
-    tasks inline keeps its own sequence.
+    With ``keep``, returns the previous states, restored after the task so a driver
+    running tasks inline keeps its own sequence (an executor process has none to keep).
     """
-    saved = [random.getstate(), None]
+    saved = [random.getstate() if keep else None, None]
     random.seed()
     numpy = sys.modules.get("numpy")
     if numpy is not None:
-        saved[1] = numpy.random.get_state()
+        saved[1] = numpy.random.get_state() if keep else None
         numpy.random.seed(int.from_bytes(os.urandom(4), "little"))
     return saved
 
 
 def _restore_random(saved) -> None:
-    random.setstate(saved[0])
+    if saved[0] is not None:
+        random.setstate(saved[0])
     if saved[1] is not None:
         sys.modules["numpy"].random.set_state(saved[1])
 
@@ -74,6 +75,7 @@ class StagePayload:
 
 @dataclass
 class ExecutorDirs:
+    """An executor's scratch directories under the application's directory."""
     shuffle: str
     blocks: str
     spill: str
@@ -94,12 +96,14 @@ class ExecutorDirs:
 
 class Executor:
     def __init__(self, executor_id: str, host: str, dirs: ExecutorDirs, sink: OutputSink,
-                 memory_budget: int, fetch_block=read_local_block):
+                 memory_budget: int, fetch_block=read_local_block, in_driver: bool = False):
         self.executor_id = executor_id
         self.host = host
         self.dirs = dirs
         self.sink = sink
         self.fetch_block = fetch_block
+        #: runs tasks inside the driver (``local``): the driver's random state is kept
+        self.in_driver = in_driver
         self.blocks = BlockStore(dirs.blocks, memory_budget)
         self._payloads: Dict[tuple, StagePayload] = {}
         #: ``fetch_broadcast(id, path) -> bytes`` for executors on another host than the driver
@@ -169,7 +173,7 @@ class Executor:
         tc = TaskContext(payload.stage_id, launch.partition, launch.attempt, launch.task_id,
                          self.executor_id, self.host, self._shuffle_reader(payload, shuffle_read),
                          self.blocks, self.load_broadcast, payload.settings)
-        saved_random = _reseed_random()
+        saved_random = _reseed_random(self.in_driver)
         deserialized = time.monotonic()
         tc.activate()
         try:

@@ -9,9 +9,19 @@ exclusions and delay scheduling), sending each stage's payload once per
 executor, cancelling tasks, replicating cached blocks, and executors released on
 purpose (dynamic allocation) that get no more work.
 
-Cancellation has one path: a queued task leaves the queue, a running one gets a
-``KillTask`` and its executor stays busy until it reports the task ended (the
-executor interrupts the task; it does not die).
+Tasks in flight: an executor runs one task at a time, but one whose last task was
+short (under ``SHORT_TASK`` seconds) is sent up to ``TASKS_IN_FLIGHT`` tasks, which
+wait in its own queue: it starts the next the moment one ends, without waiting for
+the driver to hear of the end and send another (the round trip, not the task, bounds
+a stage of short tasks otherwise).  Each executor gets its first task before any gets
+a second, and what one executor is sent goes in one write (``send_many``).  Executors
+running long tasks get one at a time, so no task waits behind a long one while
+another executor idles.
+
+Cancellation has one path: a queued task leaves the queue, a task in flight gets a
+``KillTask`` and its executor keeps it until it reports the task ended (the
+executor interrupts a running task, and drops one still waiting in its queue; it
+does not die).
 
 The pool performs no waiting and owns no thread; a backend that calls it from
 several threads holds its own lock around the calls.
@@ -26,6 +36,12 @@ from ..net.messages import KillTask
 from .backend import TaskLaunch, TaskQueue, TaskStartedEvent
 
 
+#: Tasks an executor whose tasks are short holds at once (one runs, the others wait there).
+TASKS_IN_FLIGHT = 4
+#: Seconds under which a finished task counts as short (its executor then gets several).
+SHORT_TASK = 0.05
+
+
 class ExecutorHandle(Protocol):
     """How the pool reaches one executor."""
 
@@ -36,13 +52,21 @@ class ExecutorHandle(Protocol):
         """Send one wire message; raises ``OSError`` when the executor cannot be reached."""
         ...
 
+    def send_many(self, messages: list) -> None:
+        """Send several messages in one write; ``OSError`` as ``send``."""
+        ...
+
 
 class PoolSlot:
     """One executor and what the driver knows of it."""
 
     def __init__(self, handle: ExecutorHandle, now: float):
         self.handle = handle
-        self.task: Optional[TaskLaunch] = None
+        #: the tasks sent to it and not reported ended, in launch order: it runs the first
+        #: and runs the others in this order
+        self.tasks: Dict[int, TaskLaunch] = {}
+        #: how long its last finished task ran (None: none yet)
+        self.last_duration: Optional[float] = None
         #: ``TaskLaunch.payload_key``s this executor has received
         self.payloads_sent: set = set()
         #: unreachable (a send failed, or its connection closed): no new task
@@ -52,8 +76,8 @@ class PoolSlot:
         #: why it is being released (dynamic allocation); it gets no more tasks
         self.releasing: Optional[str] = None
         self.releasing_since = 0.0
-        #: when its running task was told to stop (``KillTask``), until it reports the end
-        self.kill_sent_at: Optional[float] = None
+        #: task id -> when it was told to stop (``KillTask``), until it reports the end
+        self.kills: Dict[int, float] = {}
 
     @property
     def executor_id(self) -> str:
@@ -64,16 +88,27 @@ class PoolSlot:
         return self.handle.host
 
     @property
+    def task(self) -> Optional[TaskLaunch]:
+        """The task it runs (the first in flight), or None when it is idle."""
+        return next(iter(self.tasks.values()), None)
+
+    @property
     def usable(self) -> bool:
         """It may be given a task (when idle)."""
         return not self.gone and self.releasing is None
 
+    def capacity(self) -> int:
+        """How many tasks it may hold: several while its tasks are short, else one."""
+        short = self.last_duration is not None and self.last_duration < SHORT_TASK
+        return TASKS_IN_FLIGHT if short else 1
+
     def task_ids(self) -> List[int]:
-        return [self.task.spec.task_id] if self.task is not None else []
+        """The tasks in flight, the running one first."""
+        return list(self.tasks)
 
 
 class ExecutorPool:
-    """Queued tasks and the executors that run them, one task per executor at a time.
+    """Queued tasks and the executors that run them (one at a time each, a few in flight).
 
     ``emit`` receives each ``TaskStartedEvent``, before the task is sent (the
     executor's answer may arrive on another thread before ``send`` returns).
@@ -113,65 +148,86 @@ class ExecutorPool:
         return list(self._slots)
 
     def running(self) -> int:
-        """How many executors run a task."""
-        return sum(1 for s in self._slots.values() if s.task is not None)
+        """How many tasks are in flight (sent to an executor, not reported ended)."""
+        return sum(len(s.tasks) for s in self._slots.values())
 
     # -- tasks -------------------------------------------------------------------------
-    def submit(self, task: TaskLaunch) -> List[str]:
-        """Queue a task and hand out what idle executors can run; returns ``dispatch``'s."""
-        task.queued_at = self.clock()
-        self.queue.append(task)
+    def submit(self, tasks) -> List[str]:
+        """Queue tasks (one ``TaskLaunch``, or a list) and hand out what executors can take;
+        returns ``dispatch``'s."""
+        now = self.clock()
+        for task in tasks if isinstance(tasks, list) else [tasks]:
+            task.queued_at = now
+            self.queue.append(task)
         return self.dispatch()
 
     def dispatch(self) -> List[str]:
-        """Give each idle, usable executor the task it should run next.  Returns the
-        executors a send failed to (marked ``gone``; their task went back to the queue's
+        """Give usable executors the tasks they should run next: each idle one a task first,
+        then those running short tasks more, up to their ``capacity``.  Returns the
+        executors a send failed to (marked ``gone``; their new tasks went back to the queue's
         front): the backend finds out why they are unreachable."""
+        batches: Dict[str, list] = {}
+        for level in range(TASKS_IN_FLIGHT):
+            for slot in self._slots.values():
+                if not self.queue:
+                    break
+                if len(slot.tasks) != level or level >= slot.capacity() or not slot.usable:
+                    continue
+                task = self.queue.pick(slot.executor_id, self._usable_ids(), self.locality_wait,
+                                       self.clock())
+                if task is None:
+                    continue
+                slot.tasks[task.spec.task_id] = task
+                batches.setdefault(slot.executor_id, []).append(task)
+                self.emit(TaskStartedEvent(task.spec.task_id, slot.executor_id, slot.host,
+                                           self.clock()))
         broken = []
-        for slot in list(self._slots.values()):
-            if not self.queue:
-                break
-            if slot.task is not None or not slot.usable:
-                continue
-            task = self.queue.pick(slot.executor_id, self._usable_ids(), self.locality_wait,
-                                   self.clock())
-            if task is None:
-                continue
-            include = task.payload_key not in slot.payloads_sent
-            slot.task = task
-            self.emit(TaskStartedEvent(task.spec.task_id, slot.executor_id, slot.host,
-                                       self.clock()))
+        for executor_id, tasks in batches.items():
+            slot = self._slots[executor_id]
+            messages, keys = [], set()
+            for task in tasks:
+                include = task.payload_key not in slot.payloads_sent and task.payload_key not in keys
+                keys.add(task.payload_key)
+                messages.append(task.message(include))
             try:
-                slot.handle.send(task.message(include))
+                if len(messages) == 1:
+                    slot.handle.send(messages[0])
+                else:
+                    slot.handle.send_many(messages)
             except OSError:
-                slot.task = None
+                for task in reversed(tasks):
+                    del slot.tasks[task.spec.task_id]
+                    self.queue.appendleft(task)
                 slot.gone = True
-                self.queue.appendleft(task)
-                broken.append(slot.executor_id)
+                broken.append(executor_id)
                 continue
-            slot.payloads_sent.add(task.payload_key)
+            slot.payloads_sent |= keys
         return broken
 
     def _usable_ids(self) -> set:
         return {e for e, s in self._slots.items() if s.usable}
 
-    def task_ended(self, executor_id: str) -> Optional[PoolSlot]:
-        """The executor reported its task's end (finished, failed or killed): it is idle."""
+    def task_ended(self, executor_id: str, task_id: int,
+                   duration: Optional[float] = None) -> Optional[PoolSlot]:
+        """The executor reported a task's end (finished, failed or killed; ``duration``: how
+        long it ran, when it ran): it holds one task less, and is idle if that was the last."""
         slot = self._slots.get(executor_id)
-        if slot is not None:
-            slot.task = None
-            slot.kill_sent_at = None
-            slot.idle_since = self.clock()
+        if slot is not None and slot.tasks.pop(task_id, None) is not None:
+            slot.kills.pop(task_id, None)
+            if duration is not None:
+                slot.last_duration = duration
+            if not slot.tasks:
+                slot.idle_since = self.clock()
         return slot
 
     def overdue_kills(self, grace: float) -> List[str]:
-        """Executors told to kill their task more than ``grace`` seconds ago that have not
+        """Executors told to kill a task more than ``grace`` seconds ago that have not
         reported its end (the task ignores the interruption, or the kill crossed its
         start): the backend ends them instead (Spark's task reaper)."""
         now = self.clock()
         return [s.executor_id for s in self._slots.values()
-                if s.task is not None and s.kill_sent_at is not None
-                and now - s.kill_sent_at > grace]
+                if any(now - at > grace for task_id, at in s.kills.items()
+                       if task_id in s.tasks)]
 
     def next_locality_deadline(self) -> Optional[float]:
         """Seconds until a queued task stops waiting for its preferred executors, if any."""
@@ -179,15 +235,18 @@ class ExecutorPool:
         return max(0.0, min(waits) - self.clock()) if waits else None
 
     def kill(self, task_ids: List[int]) -> None:
-        """Cancel tasks: queued ones leave the queue, running ones get a ``KillTask`` (their
-        executor stays busy until it reports the task's end)."""
+        """Cancel tasks: queued ones leave the queue, those in flight get a ``KillTask`` (their
+        executor keeps them until it reports their end)."""
         doomed = set(task_ids)
         self.queue = self.queue.without(doomed)
         for slot in list(self._slots.values()):
-            if slot.task is not None and slot.task.spec.task_id in doomed:
-                if slot.kill_sent_at is None:
-                    slot.kill_sent_at = self.clock()
-                self._send(slot, KillTask(slot.task.spec.task_id))
+            # the waiting ones first, the running one last: the executor has dropped them
+            # by the time the interrupted task ends, and does not start them
+            ids = [task_id for task_id in reversed(slot.tasks) if task_id in doomed]
+            for task_id in ids:
+                slot.kills.setdefault(task_id, self.clock())
+            if ids:
+                self._send_many(slot, [KillTask(task_id) for task_id in ids])
 
     # -- messages to executors -------------------------------------------------------------
     def tell_all(self, message) -> None:
@@ -208,6 +267,15 @@ class ExecutorPool:
             if self._send(slot, block):
                 return slot.executor_id
         return None
+
+    @staticmethod
+    def _send_many(slot: PoolSlot, messages: list) -> bool:
+        try:
+            slot.handle.send_many(messages)
+            return True
+        except OSError:
+            slot.gone = True
+            return False
 
     @staticmethod
     def _send(slot: PoolSlot, message) -> bool:

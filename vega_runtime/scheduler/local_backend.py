@@ -4,13 +4,14 @@ with the same frames and messages as the cluster)."""
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
+import selectors
 import signal
 import socket
 import sys
 import time
-from multiprocessing.connection import wait
 from typing import Dict, List, Optional
 
 from ..processes import describe_exit, die_with_parent, end_descendants, kill_tree, own_descendants
@@ -25,6 +26,10 @@ from .executor_pool import ExecutorPool
 
 #: seconds a forked executor has to report a killed task's end before it is ended itself
 KILL_GRACE = 3.0
+#: what tasks unpickle and the driver needs anyway (a parallelized collection's and input
+#: files' RDD classes, with their I/O): loaded before the executors fork, which then share
+#: it instead of each importing it at its first task
+EXECUTOR_PRELOAD = ("vega_runtime.rdd.sources",)
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +42,7 @@ class InlineBackend:
     def __init__(self, app_dir: str, on_output: OutputCallback, memory_budget: int):
         self.on_output = on_output
         self.executor = Executor("driver", HOST, ExecutorDirs.under(app_dir, "driver"),
-                                 self._sink, memory_budget)
+                                 self._sink, memory_budget, in_driver=True)
         self.queue = TaskQueue()
 
     def _sink(self, task_id: int, stream: str, text: str) -> None:
@@ -46,8 +51,9 @@ class InlineBackend:
     def default_parallelism(self) -> int:
         return 1
 
-    def launch(self, task: TaskLaunch) -> None:
-        self.queue.append(task)
+    def launch(self, tasks: List[TaskLaunch]) -> None:
+        for task in tasks:
+            self.queue.append(task)
 
     def poll(self, timeout: float) -> list:
         if not self.queue:
@@ -88,6 +94,9 @@ class _ExecutorProcess:
     def send(self, message) -> None:
         self.conn.send(message)
 
+    def send_many(self, messages: list) -> None:
+        self.conn.send_many(messages)
+
 
 class ProcessPoolBackend:
     """``local[N]``: N long-lived executor processes, forked when the Context starts; one
@@ -104,6 +113,8 @@ class ProcessPoolBackend:
         self.pool = ExecutorPool(self._events.append, locality_wait)
         self.processes: Dict[str, _ExecutorProcess] = {}
         self._spawned = 0
+        for name in EXECUTOR_PRELOAD:
+            vars(importlib.import_module(name))  # vars(): runs a module the Context loads lazily
         self._start_missing()
 
     # -- processes -------------------------------------------------------------
@@ -155,9 +166,11 @@ class ProcessPoolBackend:
     def default_parallelism(self) -> int:
         return self.num_executors
 
-    def launch(self, task: TaskLaunch) -> None:
-        task.queued_at = time.monotonic()
-        self.pool.queue.append(task)
+    def launch(self, tasks: List[TaskLaunch]) -> None:
+        now = time.monotonic()
+        for task in tasks:
+            task.queued_at = now
+            self.pool.queue.append(task)
         self._dispatch()
 
     def _dispatch(self) -> None:
@@ -190,7 +203,8 @@ class ProcessPoolBackend:
                 self._dispatch()
             return []
         watched = {p.conn: p for p in self.processes.values()}  # idle ones may die too
-        for conn in wait(list(watched), timeout):
+        ready = [conn for conn in watched if conn.buffered]  # a message read already waits
+        for conn in ready or _readable(list(watched), timeout):
             process = watched[conn]
             try:
                 message = conn.recv()
@@ -202,7 +216,8 @@ class ProcessPoolBackend:
                 self.on_output(message.task_id, process.executor_id, HOST, message.stream,
                                message.text)
             elif isinstance(message, TaskFinished):
-                self.pool.task_ended(process.executor_id)
+                self.pool.task_ended(process.executor_id, message.task_id,
+                                     message.metrics.get("duration"))
                 events.append(TaskFinishedEvent(process.executor_id, HOST, message))
         self._dispatch()
         return events
@@ -225,6 +240,15 @@ class ProcessPoolBackend:
             slot = self.pool.get(executor_id)
             _reap(process, graceful=slot is not None and not slot.gone)
         self.processes.clear()
+
+
+def _readable(conns: list, timeout: float) -> list:
+    """The connections with something to read within ``timeout`` seconds (what
+    ``multiprocessing.connection.wait`` does, without loading multiprocessing and subprocess)."""
+    with selectors.PollSelector() as selector:
+        for conn in conns:
+            selector.register(conn, selectors.EVENT_READ)
+        return [key.fileobj for key, _ in selector.select(timeout)]
 
 
 def _exited(slot: _ExecutorProcess) -> bool:

@@ -59,11 +59,15 @@ class MasterRelay:
             self._log_lines.add(text)
             self._ready.notify()
 
-    def add_event(self, line: str) -> None:
-        """Queue one event-log line for the master."""
+    def add_event(self, line: str, flush: bool = True) -> None:
+        """Queue one event-log line for the master; task-level lines (``flush`` False) wait
+        for the next send (an application, job or stage event, task output, or the sender's
+        half-second round) instead of waking the sender each: one message per task would
+        cost the driver and the master more than the task itself."""
         with self._ready:
             self._event_lines.add(line + "\n")
-            self._ready.notify()
+            if flush:
+                self._ready.notify()
 
     @property
     def log_lines_dropped(self) -> int:

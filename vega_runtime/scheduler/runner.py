@@ -7,7 +7,7 @@ import itertools
 import logging
 import pickle
 import time
-from typing import Any, Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
 from ..errors import FetchFailed, JobCancelled, TaskFailed
 from ..executor_loss import caused_by_app, loss_sentence
@@ -23,9 +23,11 @@ from .dag import (DAGScheduler, JobFailed, JobSucceeded, KillTasks, LaunchTasks,
                   MergeAccumulators, StageCompleted, StageSubmitted, TaskSpec)
 from .executor import StagePayload, TaskState
 from .listener import JobListener
-from .speculation import SpeculationPolicy, SpeculationTracker
 from .stage_graph import job_graph
 from .stages import Stage, shuffle_dependencies
+
+if TYPE_CHECKING:
+    from .speculation import SpeculationPolicy
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +43,11 @@ class JobRunner:
                  clock: Callable[[], float] = time.monotonic):
         self.backend = backend
         #: copies of straggling tasks (``vega.speculation``); None: off
-        self.speculation = SpeculationTracker(speculation) if speculation else None
+        self.speculation = None
+        if speculation:  # its module loads only then
+            from .speculation import SpeculationTracker
+
+            self.speculation = SpeculationTracker(speculation)
         #: the backends' clock (TaskStartedEvent.at)
         self.clock = clock
         #: settings read when each job starts and shipped with its stages: the submitting
@@ -118,7 +124,7 @@ class JobRunner:
             self._tasks.clear()
             self._running_on.clear()
             if self.speculation is not None:
-                self.speculation = SpeculationTracker(self.speculation.policy)
+                self.speculation = type(self.speculation)(self.speculation.policy)
         if isinstance(self._outcome, JobFailed):
             self.listener.on_job_end(job_id, self._outcome.error)
             raise self._outcome.error
@@ -163,8 +169,9 @@ class JobRunner:
     def _executor_lost(self, event: ExecutorLostEvent) -> list:
         """An executor released on purpose (dynamic allocation) or lost: say how it ended, in
         one sentence for the log, the listeners and the error of each task it was running.
-        Each such task runs again; the attempt counts as failed unless the executor was lost
-        with its worker (``caused_by_app``: Spark's rule)."""
+        Each such task runs again; the running one's attempt counts as failed unless the
+        executor was lost with its worker (``caused_by_app``: Spark's rule), those waiting
+        behind it on the executor never count."""
         running = [self._tasks[t] for t in event.task_ids if t in self._tasks]
         if event.released:
             sentence = event.reason
@@ -187,7 +194,9 @@ class JobRunner:
             self.listener.on_task_info(task_info(spec, event.executor_id, event.host, "lost", {},
                                                  sentence))
             self.listener.on_task_metrics("lost", {})
-            counted = caused_by_app(event.cause)
+            # only the running task (the first in flight) can have caused the loss; the
+            # tasks waiting behind it on the executor never started
+            counted = caused_by_app(event.cause) and spec.task_id == event.task_ids[0]
             if counted:
                 retry = self.dag.task_failed(spec, TaskFailed(
                     spec.stage_id, spec.partition, spec.attempt + 1, event.host,
@@ -327,12 +336,14 @@ class JobRunner:
         payload = self._payload(stage)
         partitions = stage.rdd.partitions()
         key = (stage.stage_id, stage.attempt)
+        launches = []
         for spec in tasks:
             self._tasks[spec.task_id] = spec
             # not an executor it must avoid (a retry's, or a speculative copy's original)
             preferred = self.blocks.preferred_executors(stage.rdd, spec.partition) - spec.excluded
-            self.backend.launch(TaskLaunch(spec, key, payload, dumps(partitions[spec.partition]),
-                                           preferred))
+            launches.append(TaskLaunch(spec, key, payload, dumps(partitions[spec.partition]),
+                                       preferred))
+        self.backend.launch(launches)
 
     def _payload(self, stage: Stage) -> bytes:
         key = (stage.stage_id, stage.attempt)

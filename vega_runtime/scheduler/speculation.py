@@ -54,6 +54,7 @@ class SpeculationPolicy:
 
 @dataclass
 class _StageAttempt:
+    """What speculation tracks of one stage attempt's tasks."""
     num_tasks: int
     durations: List[float] = field(default_factory=list)  # of successful tasks
     succeeded: Set[int] = field(default_factory=set)  # partitions

@@ -11,6 +11,7 @@ from ..rdd.dependency import ShuffleDependency
 
 @dataclass(eq=False)
 class Stage:
+    """A set of tasks, one per partition of ``rdd``, between shuffle boundaries."""
     stage_id: int
     rdd: RDD
     parents: List["Stage"]

@@ -20,6 +20,7 @@ from ..private_files import open_private
 
 @dataclass(frozen=True)
 class MapStatus:
+    """Where one map task wrote its shuffle output, and each reduce partition's offsets in it."""
     shuffle_id: int
     map_id: int
     executor_id: str
@@ -59,6 +60,7 @@ SERVICE_MAX_REQUEST_BYTES = 64 << 20
 
 @dataclass(frozen=True)
 class BlockLocation:
+    """One reduce partition's bytes in one map output file."""
     shuffle_id: int
     map_id: int
     executor_id: str

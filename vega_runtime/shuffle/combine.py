@@ -8,11 +8,59 @@ record (its aggregator's functions are recognised by identity).
 
 from __future__ import annotations
 
+from collections import _count_elements  # Counter.update's C loop: no Python code per key
+from operator import add
 from typing import Callable, Iterable, Optional
 
-from ..rdd.aggregator import _append, _extend, _new_list
+from ..rdd.aggregator import (TaggedValues, _append, _extend, _new_list, append_tagged,
+                              extend_groups)
+from ..user_code import ConstantPairs, adds
 
 _MISSING = object()
+
+
+def combine_side(combiners: dict, batch: Iterable, side: int, create: Callable) -> None:
+    """``combine_batch`` of one side's ``(key, value)`` pairs into a ``cogroup``'s groups
+    (``TaggedValues`` without the tags): the value appended to the key's list ``side``,
+    ``create((side, value))`` for a new key."""
+    get = combiners.get
+    for key, value in batch:
+        groups = get(key)
+        if groups is None:
+            combiners[key] = create((side, value))
+        else:
+            groups[side].append(value)
+
+
+def counted_pairs(records, aggregator) -> Optional[ConstantPairs]:
+    """``records`` when their map-side combine is a count: pairs ``(key, c)`` made by
+    ``lambda w: (w, c)`` (``ConstantPairs``) with ``c`` an ``int``, reduced by addition
+    (``add``, ``lambda a, b: a + b``), so each key's combiner is its count times ``c``
+    exactly (word count). None otherwise."""
+    if (type(records) is ConstantPairs and type(records.constant) is int
+            and aggregator.create_combiner is None and adds(aggregator.merge_value)):
+        return records
+    return None
+
+
+def tagged_side(records, aggregator) -> Optional[TaggedValues]:
+    """``records`` when they are one side of a ``cogroup`` (``TaggedValues``) combined by
+    its aggregator, whose map side ``combine_side`` may do without the tags; else None."""
+    if type(records) is TaggedValues and aggregator.merge_value is append_tagged:
+        return records
+    return None
+
+
+def count_batch(counts: dict, keys: Iterable) -> None:
+    """Add 1 to ``counts[key]`` (0 when new) for each key, in C."""
+    _count_elements(counts, keys)
+
+
+def times(counts: dict, constant: int) -> dict:
+    """The combiners of ``counts`` keys each paired with ``constant``: ``n * constant``."""
+    if constant == 1:
+        return counts
+    return {key: n * constant for key, n in counts.items()}
 
 
 def combine_batch(combiners: dict, batch: Iterable, create: Optional[Callable],
@@ -34,6 +82,26 @@ def combine_batch(combiners: dict, batch: Iterable, create: Optional[Callable],
                 combiners[key] = values
             else:
                 group.extend(values)
+    elif merge is append_tagged:  # cogroup, (side, value): appended to the side's list
+        for key, tagged in batch:
+            groups = get(key)
+            if groups is None:
+                combiners[key] = create(tagged)
+            else:
+                groups[tagged[0]].append(tagged[1])
+    elif create is None and merge is extend_groups:  # cogroup, groups of a map side
+        for key, groups in batch:
+            mine = get(key)
+            if mine is None:
+                combiners[key] = groups
+            else:
+                for values, more in zip(mine, groups):
+                    values.extend(more)
+    elif create is None and merge is add:  # reduce_by_key(add)
+        missing = _MISSING
+        for key, value in batch:
+            current = get(key, missing)
+            combiners[key] = value if current is missing else current + value
     elif create is None:
         missing = _MISSING
         for key, value in batch:

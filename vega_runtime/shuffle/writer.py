@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import os
 import zlib
+from functools import partial
 from operator import itemgetter
 from typing import Iterator, List
 
 from ..private_files import open_private
 from ..serde import dump_record_list
 from .blocks import BLOCK_TRAILER, write_index
-from .combine import combine_batch
+from .combine import combine_batch, combine_side, count_batch, counted_pairs, tagged_side, times
 from .external import range_buckets
 from .gc_pause import gc_paused
 from .sizing import batches, estimate_dict, estimate_records
@@ -34,9 +35,10 @@ def write_map_output(records: Iterator, dep, data_path: str, index_path: str,
         chunks = _buffered_chunks(records, memory_bound)
     runs = []
     for number, chunk in enumerate(chunks):
-        buckets = range_buckets(chunk, dep) or _bucket(chunk, dep.partitioner, num_reduces)
-        run_path = f"{data_path}.run{number}"
-        runs.append((run_path, _write_run(buckets, run_path, batch_records)))
+        with gc_paused():  # bucketing makes a tuple per key (a dict's items), with no cycles
+            buckets = range_buckets(chunk, dep) or _bucket(chunk, dep.partitioner, num_reduces)
+            run_path = f"{data_path}.run{number}"
+            runs.append((run_path, _write_run(buckets, run_path, batch_records)))
     if not runs:
         runs.append((f"{data_path}.run0", _write_run([[] for _ in range(num_reduces)],
                                                      f"{data_path}.run0", batch_records)))
@@ -49,15 +51,37 @@ def _combined_chunks(records: Iterator, aggregator, memory_bound: int) -> Iterat
     """Dicts of key -> combiner, each at most about ``memory_bound`` bytes; the size is
     checked between batches of records."""
     create, merge = aggregator.create_combiner, aggregator.merge_value
+    counted = counted_pairs(records, aggregator)
+    if counted is not None:  # word count's (w, 1) pairs reduced by add: count the words
+        yield from _counted_chunks(counted, memory_bound)
+        return
+    side = tagged_side(records, aggregator)
+    if side is not None:  # one side of a cogroup: its values go to their lists untagged
+        records, fold = side.records, partial(combine_side, side=side.tag, create=create)
+    else:
+        fold = partial(combine_batch, create=create, merge=merge)
     combiners: dict = {}
     for batch in batches(records):
         with gc_paused():
-            combine_batch(combiners, batch, create, merge)
+            fold(combiners, batch)
         if estimate_dict(combiners) > memory_bound:
             yield combiners
             combiners = {}
     if combiners:
         yield combiners
+
+
+def _counted_chunks(pairs, memory_bound: int) -> Iterator[dict]:
+    """``_combined_chunks`` of ``(key, c)`` pairs summed: each key's count times ``c``."""
+    counts: dict = {}
+    for batch in batches(pairs.keys):
+        with gc_paused():
+            count_batch(counts, batch)
+        if estimate_dict(counts) > memory_bound:
+            yield times(counts, pairs.constant)
+            counts = {}
+    if counts:
+        yield times(counts, pairs.constant)
 
 
 def _buffered_chunks(records: Iterator, memory_bound: int) -> Iterator[list]:

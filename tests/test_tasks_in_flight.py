@@ -1,0 +1,93 @@
+"""Several tasks in flight on one executor (``executor_pool.TASKS_IN_FLIGHT``), with real
+executors: an executor running short tasks holds a few, and what happens to those waiting
+behind its running task when it is lost or when they are cancelled."""
+
+import os
+import threading
+import time
+
+import pytest
+
+from proc_helpers import wait_for
+from vega_runtime.errors import JobCancelled
+from vega_runtime.scheduler.listener import JobListener
+
+MASTERS = ["local[2]", "local-cluster[2,1,1024]"]
+
+
+class TaskInfos(JobListener):
+    def __init__(self):
+        self.infos = []
+        self.removed = []
+
+    def on_task_info(self, info: dict) -> None:
+        self.infos.append(info)
+
+    def on_executor_removed(self, executor_id, host, reason, lost, at, cause=""):
+        self.removed.append(executor_id)
+
+
+@pytest.mark.parametrize("master", MASTERS)
+def test_an_executor_lost_with_tasks_waiting_behind_its_running_one_has_all_run_again(
+        fresh_ctx, tmp_path, master):
+    infos = TaskInfos()
+    ctx = fresh_ctx(master, listeners=[infos])
+    wait_for(lambda: len(ctx.backend.pool) == 2, 60, "two executors")
+    marker = str(tmp_path / "crashed")
+
+    def crash_once(x):
+        if x == 60 and not os.path.exists(marker):
+            open(marker, "w").close()
+            time.sleep(0.5)  # the driver sends this executor more short tasks meanwhile
+            os._exit(3)
+        return x * 2
+
+    assert ctx.parallelize(range(200), 200).map(crash_once).sum() == sum(range(200)) * 2
+    assert os.path.exists(marker)
+    lost = [i for i in infos.infos if i["state"] == "lost"]
+    assert len(lost) >= 2, lost  # the crashing task and at least one waiting behind it
+    assert len({i["executor"] for i in lost}) == 1
+    succeeded = sorted(i["partition"] for i in infos.infos if i["state"] == "success")
+    assert succeeded == list(range(200))  # each partition's result counted once
+
+
+@pytest.mark.parametrize("master", MASTERS)
+def test_cancelling_tasks_waiting_on_busy_executors_keeps_the_executors(
+        fresh_ctx, tmp_path, master):
+    ctx = fresh_ctx(master)
+    wait_for(lambda: len(ctx.backend.pool) == 2, 60, "two executors")
+    executors = sorted(ctx.backend.pool.executor_ids())
+    started = str(tmp_path)
+
+    def long_after_short(x):
+        if x >= 6:
+            open(os.path.join(started, f"task-{x}"), "w").close()
+            time.sleep(120)
+        return x
+
+    outcome = []
+
+    def job():
+        ctx.setJobGroup("slow", "short tasks, then long ones")
+        try:
+            outcome.append(ctx.parallelize(range(40), 40).map(long_after_short).collect())
+        except BaseException as exc:  # recorded for the test to inspect
+            outcome.append(exc)
+
+    thread = threading.Thread(target=job)
+    thread.start()
+    wait_for(lambda: len(os.listdir(started)) == 2, 60, "a long task on each executor")
+    in_flight = ctx.backend.pool.running()
+    assert in_flight > 2  # tasks wait behind the long ones on their executors
+    ctx.cancelJobGroup("slow")
+    thread.join(30)
+    assert isinstance(outcome[0], JobCancelled)
+    assert len(os.listdir(started)) == 2  # the waiting tasks were dropped, not run
+    began = time.monotonic()
+    assert ctx.parallelize(range(4), 2).map(lambda x: x * 2).collect() == [0, 2, 4, 6]
+    assert time.monotonic() - began < 60
+    # every killed task is reported (jobs keep the driver listening), within the task
+    # reaper's grace: no executor is ended for staying silent
+    wait_for(lambda: ctx.parallelize(range(2), 2).count() == 2
+             and ctx.backend.pool.running() == 0, 30, "the killed tasks' reports")
+    assert sorted(ctx.backend.pool.executor_ids()) == executors
