@@ -1,17 +1,18 @@
 """Shuffle map output files, spilling and the reduce-side merge, without a Context."""
 
-import pickle
+import marshal
 import random
-from operator import add
+from operator import add, itemgetter
 
 import pytest
 
 from vega_runtime.rdd.aggregator import GROUPING, reducing
 from vega_runtime.rdd.dependency import ShuffleDependency
 from vega_runtime.rdd.partitioner import HashPartitioner
-from vega_runtime.serde import _cloudpickle
+from vega_runtime.serde import (_MARSHALLED_END, _MARSHALLED_START, _cloudpickle, dump_record_list,
+                                read_batch_file)
 from vega_runtime.shuffle.blocks import BLOCK_TRAILER, MapStatus, read_index
-from vega_runtime.shuffle.external import ExternalMerger, external_sort
+from vega_runtime.shuffle.external import ExternalMerger, external_sort, merge_sorted_batches
 from vega_runtime.shuffle.reader import read_local_block, read_shuffle
 from vega_runtime.shuffle.writer import write_map_output
 
@@ -102,6 +103,43 @@ def test_external_sort_is_sorted_and_stable_across_runs(tmp_path):
     assert got == sorted(records, key=lambda r: r[0])
     descending = list(external_sort(iter(records), lambda r: r[0], True, 20_000, str(tmp_path)))
     assert [r[0] for r in descending] == sorted((r[0] for r in records), reverse=True)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_merge_of_sorted_batches_is_sorted_and_stable():
+    """Runs of sorted batches (of any sizes, some empty) with many equal keys, within a run
+    and across runs and batch ends: merged as a stable sort of their concatenation would."""
+    rng = random.Random(5)
+    for _ in range(2000):
+        runs, concatenated = [], []
+        for run in range(rng.randint(1, 5)):
+            keys = sorted(rng.randint(0, rng.choice([1, 3, 50])) for _ in range(rng.randint(0, 25)))
+            records = [(key, (run, i)) for i, key in enumerate(keys)]
+            size = rng.randint(1, 6)
+            runs.append([[]] * rng.randint(0, 1) + [records[i:i + size] for i in range(0, len(records), size)])
+            concatenated += records
+        merged = [record for batch in merge_sorted_batches(runs, itemgetter(0)) for record in batch]
+        assert merged == sorted(concatenated, key=itemgetter(0))
+
+
+def test_plain_batches_are_marshalled_and_other_records_read_back_as_they_were(tmp_path):
+    """A list of records dumps in batches: tuples of plain values with marshal (smaller
+    and faster), anything marshal would not give back as it was (a bytearray, a str
+    subclass, a nested tuple, a list record) with pickle; every record reads back equal and
+    of its type."""
+    class Text(str):
+        pass
+
+    plain = [(b"k%d" % i, "v", i, 1.5, None, True) for i in range(10)]
+    others = [[(bytearray(b"x"), 1)], [(Text("t"), 2)], [(1, (2, 3))], [[1, 2]]]
+    records = plain + [r for batch in others for r in batch] + plain
+    path = tmp_path / "batches"
+    with open(path, "wb") as out:
+        written = dump_record_list(records, out, 10)
+    assert written == path.stat().st_size
+    assert list(read_batch_file(str(path))) == records
+    assert [type(r[0]) for r in read_batch_file(str(path))][10:13] == [bytearray, Text, int]
+    assert path.read_bytes().count(_MARSHALLED_START) == 2
 
 
 def test_missing_map_output_raises_fetch_failed(tmp_path):
@@ -131,7 +169,9 @@ def test_range_buckets_cut_a_sorted_chunk_as_the_partitioner_would(ascending):
     assert len(buckets) == 5
     for number, bucket in enumerate(buckets):
         expected = [r for r in records if partitioner(r[0]) == number]
-        assert bucket == sorted(expected, key=lambda r: r[0], reverse=not ascending)
+        assert list(bucket) == sorted(expected, key=lambda r: r[0], reverse=not ascending)
+        assert bucket.plain  # tuples of ints: marshalled without another check
+    assert not any(b.plain for b in range_buckets(records[:-1] + [(5, bytearray(b"x"))], dep))
     assert range_buckets(list(records), dependency(sort_key=identity)) is None  # hash partitioned
 
 
@@ -153,11 +193,16 @@ def test_partitions_of_a_chunk_of_keys_are_the_partitioners_own(tmp_path, keys):
             r for r in records if partitioner(r[0]) == reduce_id]
 
 
+def marshalled(batch):
+    """The bytes of a batch of plain records in a block: a pickle calling marshal.loads."""
+    return len(_MARSHALLED_START) + 8 + len(marshal.dumps(batch)) + len(_MARSHALLED_END)
+
+
 def test_a_batch_that_needs_cloudpickle_between_plain_ones_reads_back_whole(tmp_path):
     """Batches of 100 records: the second ends with an instance of a local class (plain
     pickle fails after writing frames of the batch's first 2 kB values, cloudpickle then
     writes it); no half-pickled batch is left in the block, and every record reads back
-    in order."""
+    in order. The batches of plain records around it are marshalled."""
     class Local:  # pickle cannot find it by name
         def __init__(self, n):
             self.n = n
@@ -170,6 +215,6 @@ def test_a_batch_that_needs_cloudpickle_between_plain_ones_reads_back_whole(tmp_
     assert [k for k, _ in got] == list(range(300))
     assert got[:199] == records[:199] and got[200:] == records[200:]
     assert type(got[199][1]).__name__ == "Local" and got[199][1].n == 199
-    whole_batches = (len(pickle.dumps(records[:100], 5)) + len(_cloudpickle(records[100:200]))
-                     + len(pickle.dumps(records[200:], 5)) + BLOCK_TRAILER.size)
+    whole_batches = (marshalled(records[:100]) + len(_cloudpickle(records[100:200]))
+                     + marshalled(records[200:]) + BLOCK_TRAILER.size)
     assert status.bytes_written() == whole_batches

@@ -8,6 +8,7 @@ to move inside their function.
 from __future__ import annotations
 
 import io
+import itertools
 import marshal
 import pickle
 import random
@@ -238,3 +239,67 @@ def read_batch_file(path: str, opener=open) -> Iterator[Any]:
             except EOFError:
                 return
             yield from batch
+
+
+#: Types ``marshal`` writes and reads back as themselves (a subclass, or another object with
+#: the buffer protocol such as ``bytearray``, is written as its base type or as ``bytes``).
+_MARSHAL_EXACT = frozenset({bytes, str, int, float, bool, type(None)})
+#: A pickle that calls ``marshal.loads`` on the bytes that follow (``BINBYTES8``), then
+#: ``_MARSHALLED_END``: ``pickle.load`` reads such a batch like any other.
+_MARSHALLED_START = b"\x80\x05cmarshal\nloads\n\x8e"
+_MARSHALLED_END = b"\x85R."
+
+
+class RecordSlice:
+    """``records[start:stop]`` without a copy (no reference count of its records touched),
+    for ``dump_record_list``; ``plain`` when every record is known to be a tuple of plain
+    values (``plain_records``), so its batches are not checked again."""
+
+    __slots__ = ("records", "start", "stop", "plain")
+
+    def __init__(self, records: list, start: int, stop: int, plain: bool = False):
+        self.records, self.start, self.stop, self.plain = records, start, stop, plain
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    def __iter__(self) -> Iterator[Any]:
+        return itertools.islice(self.records, self.start, self.stop)
+
+
+def plain_records(records: list) -> bool:
+    """Whether every record is a tuple of plain values, which ``marshal`` gives back exactly."""
+    return ({tuple}.issuperset(map(type, records))
+            and _MARSHAL_EXACT.issuperset(map(type, itertools.chain.from_iterable(records))))
+
+
+def dump_record_list(records, out, batch_size: int) -> int:
+    """``dump_batches`` for a list of records (or a ``RecordSlice`` of one): the same stream
+    of batches, ``pickle.load`` reads it back the same way; return bytes written.
+
+    A batch whose records are tuples of plain values (``bytes``, ``str``, ``int``, ``float``,
+    ``bool``, ``None``: the types ``marshal`` reads back exactly) is written with ``marshal``,
+    wrapped in a pickle that calls ``marshal.loads``, other batches with pickle. marshal
+    writes such records faster (TeraSort records, batches of 2048 in sorted order: 600 ns
+    a record against 790 ns with pickle, reading 225 against 260 ns, on a loaded machine),
+    and the batches are slices of the list, with no Python loop per record.
+    """
+    if isinstance(records, RecordSlice):
+        source, begin, end, known_plain = records.records, records.start, records.stop, records.plain
+    else:
+        source, begin, end, known_plain = records, 0, len(records), False
+    sink = _Frames()
+    pickler = pickle.Pickler(sink, PROTOCOL)
+    written = 0
+    for start in range(begin, end, batch_size):
+        batch = source[start:min(start + batch_size, end)]
+        if known_plain or plain_records(batch):
+            data = marshal.dumps(batch)
+            out.write(_MARSHALLED_START)
+            out.write(len(data).to_bytes(8, "little"))
+            out.write(data)
+            out.write(_MARSHALLED_END)
+            written += len(_MARSHALLED_START) + 8 + len(data) + len(_MARSHALLED_END)
+        else:
+            written += _dump_batch(pickler, sink, batch, out)
+    return written

@@ -15,12 +15,13 @@ import bisect
 import heapq
 import itertools
 import os
+import pickle
 import tempfile
 from operator import itemgetter
 from typing import Any, Callable, Iterable, Iterator, List, Optional
 
 from ..rdd.partitioner import RangePartitioner, identity
-from ..serde import dump_batches, read_batch_file
+from ..serde import RecordSlice, dump_batches, dump_record_list, plain_records, read_batch_file
 from .combine import combine_batch
 from .gc_pause import gc_paused
 from .sizing import batches, estimate_dict, estimate_records
@@ -34,11 +35,28 @@ class _Run:
     def __init__(self, records: Iterable, directory: str, batch_records: int):
         fd, self.path = tempfile.mkstemp(prefix="spill-", dir=directory)
         with os.fdopen(fd, "wb") as out:
-            dump_batches(records, out, batch_records)
+            if isinstance(records, list):
+                dump_record_list(records, out, batch_records)
+            else:
+                dump_batches(records, out, batch_records)
 
     def __iter__(self) -> Iterator:
         try:
             yield from read_batch_file(self.path)
+        finally:
+            os.unlink(self.path)
+
+    def batches(self) -> Iterator[list]:
+        """The run's batches of records, as written."""
+        try:
+            with open(self.path, "rb") as fh:
+                while True:
+                    try:
+                        with gc_paused():
+                            batch = pickle.load(fh)
+                    except EOFError:
+                        return
+                    yield batch
         finally:
             os.unlink(self.path)
 
@@ -111,7 +129,58 @@ def external_sort(records: Iterator, key: Callable[[Any], Any], reverse: bool,
     buffer.sort(key=key, reverse=reverse)
     if not runs:
         return iter(buffer)
-    return heapq.merge(*runs, iter(buffer), key=key, reverse=reverse)
+    if reverse:
+        return heapq.merge(*runs, iter(buffer), key=key, reverse=True)
+    in_memory = (buffer[i:i + batch_records] for i in range(0, len(buffer), batch_records))
+    return itertools.chain.from_iterable(
+        merge_sorted_batches([run.batches() for run in runs] + [in_memory], key))
+
+
+def merge_sorted_batches(runs: List[Iterable[list]], key: Callable[[Any], Any]) -> Iterator[list]:
+    """Merge runs of records sorted by ascending ``key``, each given as its batches (lists),
+    a batch at a time: every round takes, from each run's current batch, the records up to
+    the smallest of the batches' last keys (``bisect``) and sorts them together (Timsort
+    merges such sorted pieces in C), where ``heapq.merge`` runs Python code per record.
+    Stable: of equal keys, those of an earlier run come first (a run whose batch ends at
+    the bound may have more of that key to come, so later runs give only smaller keys).
+    """
+    heads = []  # [batch, its keys, how many of them are merged, the rest of the run]
+    for run in runs:
+        run = iter(run)
+        head = _head(run, key)
+        if head is not None:
+            heads.append(head)
+    while heads:
+        bound = min(head[1][-1] for head in heads)
+        pieces, equal_keys_too, exhausted = [], True, False
+        for head in heads:
+            batch, keys, position, _ = head
+            if equal_keys_too:
+                cut = bisect.bisect_right(keys, bound, position)
+                equal_keys_too = bound < keys[-1]  # else more of ``bound`` may follow
+            else:
+                cut = bisect.bisect_left(keys, bound, position)
+            if cut > position:
+                pieces.append(batch[position:cut] if position or cut < len(batch) else batch)
+                head[2] = cut
+                exhausted = exhausted or cut == len(batch)
+        if exhausted:
+            heads = [head if head[2] < len(head[0]) else _head(head[3], key) for head in heads]
+            heads = [head for head in heads if head is not None]
+        if len(pieces) == 1:
+            yield pieces[0]
+        else:
+            merged = list(itertools.chain.from_iterable(pieces))
+            merged.sort(key=key)
+            yield merged
+
+
+def _head(run: Iterator[list], key: Callable[[Any], Any]) -> Optional[list]:
+    """The merge state of ``run`` at its next non-empty batch; None at its end."""
+    for batch in run:
+        if batch:
+            return [batch, list(map(key, batch)), 0, run]
+    return None
 
 
 def record_sort_key(sort_key: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -122,12 +191,16 @@ def record_sort_key(sort_key: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return lambda kv: sort_key(kv[0])
 
 
-def range_buckets(chunk, dep) -> Optional[List[list]]:
+def range_buckets(chunk, dep) -> Optional[List[RecordSlice]]:
     """The map side of a range-partitioned sorted shuffle (``sort_by_key``): ``chunk`` (a list
     of records) sorted by key in C, then cut into the reduce partitions' buckets at the
     partitioner's bounds with ``bisect``, so neither the partitioner nor a Python loop runs per
     record. Every bucket is then a sorted run, which the reducer's sort (Timsort) merges
     instead of sorting from scratch. Equal keys keep their input order (the sort is stable).
+    The buckets are slices of ``chunk`` that copy nothing; whether the records are plain
+    (``plain_records``) is checked before the sort, while they are in the order they were
+    made, which is their order in memory (once sorted, reading every record again cost
+    more than writing it: each one in a cache miss).
     None when the shuffle is not such a one (the caller buckets record by record).
     """
     partitioner = dep.partitioner
@@ -136,6 +209,7 @@ def range_buckets(chunk, dep) -> Optional[List[list]]:
         return None
     key = record_sort_key(dep.sort_key)
     ascending = partitioner.ascending
+    plain = plain_records(chunk)
     chunk.sort(key=key, reverse=not ascending)
     keys = list(map(key, chunk))
     if not ascending:
@@ -143,9 +217,10 @@ def range_buckets(chunk, dep) -> Optional[List[list]]:
     # keys ascend now; partition p holds the keys k with bounds[p-1] < k <= bounds[p]
     cuts = [0, *(bisect.bisect_right(keys, bound) for bound in partitioner.bounds), len(keys)]
     if ascending:
-        return [chunk[cuts[p]:cuts[p + 1]] for p in range(partitioner.num_partitions)]
+        return [RecordSlice(chunk, cuts[p], cuts[p + 1], plain) for p in range(partitioner.num_partitions)]
     size = len(chunk)  # chunk descends: partition n-1-p holds its positions size-cuts[p+1] ..
-    return [chunk[size - cuts[p + 1]:size - cuts[p]] for p in reversed(range(partitioner.num_partitions))]
+    return [RecordSlice(chunk, size - cuts[p + 1], size - cuts[p], plain)
+            for p in reversed(range(partitioner.num_partitions))]
 
 
 def combine_and_sort(merger: ExternalMerger, sort_key: Optional[Callable], ascending: bool,

@@ -17,7 +17,7 @@ from operator import itemgetter
 from typing import Iterator, List
 
 from ..private_files import open_private
-from ..serde import dump_batches
+from ..serde import dump_record_list
 from .blocks import BLOCK_TRAILER, write_index
 from .combine import combine_batch, combine_side, count_batch, counted_pairs, tagged_side, times
 from .external import range_buckets
@@ -120,7 +120,7 @@ def _write_run(buckets: List[list], path: str, batch_records: int) -> List[int]:
     with open_private(path, "wb") as out:
         checked = _Checksummed(out)
         for bucket in buckets:
-            if dump_batches(bucket, checked, batch_records):
+            if dump_record_list(bucket, checked, batch_records):
                 checked.end_block()
             offsets.append(out.tell())
     return offsets
