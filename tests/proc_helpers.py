@@ -240,3 +240,22 @@ def stop_processes(procs: List[subprocess.Popen], marker: str) -> None:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def start_job_in_thread(ctx, group: str, description: str, action):
+    """Run ``action()`` (a job) in a thread under job group ``group``; return the thread and
+    a list that receives its result, or the exception it raised (for the test to inspect)."""
+    import threading
+
+    outcome = []
+
+    def job():
+        ctx.setJobGroup(group, description)
+        try:
+            outcome.append(action())
+        except BaseException as exc:  # recorded for the test to inspect
+            outcome.append(exc)
+
+    thread = threading.Thread(target=job)
+    thread.start()
+    return thread, outcome

@@ -2,12 +2,11 @@
 interrupted (a ``KillTask``), and its executor lives on to run the next job."""
 
 import os
-import threading
 import time
 
 import pytest
 
-from proc_helpers import wait_for
+from proc_helpers import start_job_in_thread, wait_for
 from vega_runtime.errors import JobCancelled
 
 
@@ -24,17 +23,8 @@ def test_a_cancelled_task_is_interrupted_and_its_executor_serves_the_next_job(
         time.sleep(120)
         return x
 
-    outcome = []
-
-    def job():
-        ctx.setJobGroup("slow", "sleeps")
-        try:
-            outcome.append(ctx.parallelize(range(2), 2).map(sleep_long).collect())
-        except BaseException as exc:  # recorded for the test to inspect
-            outcome.append(exc)
-
-    thread = threading.Thread(target=job)
-    thread.start()
+    thread, outcome = start_job_in_thread(
+        ctx, "slow", "sleeps", lambda: ctx.parallelize(range(2), 2).map(sleep_long).collect())
     wait_for(lambda: len(os.listdir(started)) == 2, 60, "both tasks to start")
     ctx.cancelJobGroup("slow")
     thread.join(30)

@@ -3,12 +3,11 @@ executors: an executor running short tasks holds a few, and what happens to thos
 behind its running task when it is lost or when they are cancelled."""
 
 import os
-import threading
 import time
 
 import pytest
 
-from proc_helpers import wait_for
+from proc_helpers import start_job_in_thread, wait_for
 from vega_runtime.errors import JobCancelled
 from vega_runtime.scheduler.listener import JobListener
 
@@ -65,17 +64,8 @@ def test_cancelling_tasks_waiting_on_busy_executors_keeps_the_executors(
             time.sleep(120)
         return x
 
-    outcome = []
-
-    def job():
-        ctx.setJobGroup("slow", "short tasks, then long ones")
-        try:
-            outcome.append(ctx.parallelize(range(40), 40).map(long_after_short).collect())
-        except BaseException as exc:  # recorded for the test to inspect
-            outcome.append(exc)
-
-    thread = threading.Thread(target=job)
-    thread.start()
+    thread, outcome = start_job_in_thread(
+        ctx, "slow", "short tasks, then long ones", lambda: ctx.parallelize(range(40), 40).map(long_after_short).collect())
     wait_for(lambda: len(os.listdir(started)) == 2, 60, "a long task on each executor")
     in_flight = ctx.backend.pool.running()
     assert in_flight > 2  # tasks wait behind the long ones on their executors
