@@ -226,6 +226,18 @@ class Connection:
                                            f"{self.max_frame}")
         return from_wire(decode_body(self._take(length), self.peer), self.peer)
 
+    def recv_more(self) -> list:
+        """The messages whose whole frames were read already (by earlier ``recv``s), without
+        reading the socket: a batch sent in one write is taken together after its first."""
+        messages = []
+        buf = self._inbuf
+        while len(buf) >= HEADER.size:
+            (length,) = HEADER.unpack_from(buf)
+            if len(buf) - HEADER.size < length:
+                break
+            messages.append(self.recv())  # checks the length and the frame as recv does
+        return messages
+
     @property
     def buffered(self) -> bool:
         """Whether bytes of the next frame were read already (the socket may not be readable

@@ -74,11 +74,16 @@ class ClusterBackend:
         self.on_output = on_output
         self.on_waiting = on_waiting
         self.executor_wait_timeout = executor_wait_timeout
+        #: what the connections' threads report to the job loop (``poll``): events, or lists
+        #: of events reported together
         self.events: "queue.Queue" = queue.Queue()
         self.lock = threading.RLock()
+        #: tasks sent (``TaskStartedEvent``s), reported by the next ``poll`` before what the
+        #: queue holds; only the job loop's thread launches tasks
+        self._started: list = []
         #: the executors and the tasks waiting for them (calls hold ``lock``); an executor
         #: whose connection closed is ``gone`` while its worker is given time to say why
-        self.pool = ExecutorPool(self.events.put, locality_wait)
+        self.pool = ExecutorPool(self._started.append, locality_wait)
         #: executors that registered and are gone
         self._removed: set = set()
         self.waiting_reason = "waiting for executors to start"
@@ -256,20 +261,26 @@ class ClusterBackend:
         reason = "closed its connection to the driver"
         try:
             while True:
-                message = conn.recv()
-                if isinstance(message, TaskOutput):
-                    self.on_output(message.task_id, slot.executor_id, slot.host, message.stream,
-                                   message.text)
-                elif isinstance(message, TaskFinished):
-                    with self.lock:
-                        self.pool.task_ended(slot.executor_id, message.task_id,
-                                             message.metrics.get("duration"))
-                    self.events.put(TaskFinishedEvent(slot.executor_id, slot.host, message,
-                                                      executor.shuffle_port))
-                elif isinstance(message, FetchBroadcast):
-                    conn.send(BroadcastData(message.broadcast_id, self._broadcast_bytes(message)))
-                else:
-                    raise ProtocolError(conn.peer, f"unexpected {type(message).__name__}")
+                # the results an executor sent in one write are read together: the pool and
+                # the job loop take them in one step (one lock, one wake-up), not one each
+                finished = []
+                for message in [conn.recv(), *conn.recv_more()]:
+                    if isinstance(message, TaskFinished):
+                        finished.append(message)
+                        continue
+                    if finished:  # what came before it first, in order
+                        self._tasks_ended(slot, finished, executor.shuffle_port)
+                        finished = []
+                    if isinstance(message, TaskOutput):
+                        self.on_output(message.task_id, slot.executor_id, slot.host,
+                                       message.stream, message.text)
+                    elif isinstance(message, FetchBroadcast):
+                        conn.send(BroadcastData(message.broadcast_id,
+                                                self._broadcast_bytes(message)))
+                    else:
+                        raise ProtocolError(conn.peer, f"unexpected {type(message).__name__}")
+                if finished:
+                    self._tasks_ended(slot, finished, executor.shuffle_port)
         except (ConnectionClosed, OSError) as exc:
             reason = f"closed its connection to the driver ({exc}), and its worker did not " \
                      f"say why within {EXIT_REASON_WAIT:.0f}s"
@@ -279,6 +290,16 @@ class ClusterBackend:
                 self._await_exit_reason(slot.executor_id)
         finally:
             self._executor_removed(slot.executor_id, reason, False, LossCause.CONNECTION.value)
+
+    def _tasks_ended(self, slot, messages: list, shuffle_port: int) -> None:
+        """Executor ``slot`` reported the end of tasks: it holds fewer, and the job loop hears
+        of them (one event list)."""
+        executor_id, host = slot.executor_id, slot.host
+        with self.lock:
+            for message in messages:
+                self.pool.task_ended(executor_id, message.task_id, message.metrics.get("duration"))
+        self.events.put([TaskFinishedEvent(executor_id, host, message, shuffle_port)
+                         for message in messages])
 
     def _await_exit_reason(self, executor_id: str) -> None:
         """A dropped executor connection usually means its process died: give its worker a
@@ -358,38 +379,42 @@ class ClusterBackend:
         with self.lock:
             self.pool.submit(tasks)  # an executor a send fails to: its connection's thread
 
-    def _dispatch(self) -> None:
-        with self.lock:
-            self.pool.dispatch()
-
     def poll(self, timeout: float) -> list:
-        events = []
+        # the tasks sent since the last poll first: a task's start comes before its end
+        events = self._started[:]
+        self._started.clear()
+        master_lost = None
         try:
-            event = self.events.get(timeout=timeout)
-            events.append(event)
+            item = self.events.get_nowait() if events else self.events.get(timeout=timeout)
             while True:
-                events.append(self.events.get_nowait())
+                if type(item) is list:
+                    events += item
+                elif isinstance(item, MasterLostEvent):
+                    master_lost = item
+                elif item is not None:
+                    events.append(item)
+                item = self.events.get_nowait()
         except queue.Empty:
             pass
         if self.killed:
             raise JobCancelled(self.killed)
-        for event in events:
-            if isinstance(event, MasterLostEvent):
-                raise self._master_gone_error(event.reason)
-        self._dispatch()
-        self._check_starved()
-        return [e for e in events if e is not None]
+        if master_lost is not None:
+            raise self._master_gone_error(master_lost.reason)
+        with self.lock:
+            self.pool.dispatch()
+            self._check_starved()
+        return events
 
     def _check_starved(self) -> None:
-        with self.lock:
-            if not self.pool.queue or len(self.pool):
-                self._starved_since = None
-                return
-            since = getattr(self, "_starved_since", None)
-            if since is None:
-                self._starved_since = time.monotonic()
-            elif time.monotonic() - since > self.executor_wait_timeout:
-                raise NoExecutors(self.executor_wait_timeout, self.waiting_reason)
+        """(Under ``lock``.)"""
+        if not self.pool.queue or len(self.pool):
+            self._starved_since = None
+            return
+        since = getattr(self, "_starved_since", None)
+        if since is None:
+            self._starved_since = time.monotonic()
+        elif time.monotonic() - since > self.executor_wait_timeout:
+            raise NoExecutors(self.executor_wait_timeout, self.waiting_reason)
 
     def kill_tasks(self, task_ids: List[int]) -> None:
         with self.lock:

@@ -5,8 +5,9 @@ connection, so a ``KillTask`` can interrupt the running task (a signal) and the
 executor goes on serving: cancelling a task never costs its executor.  The driver
 may send several tasks ahead (``executor_pool.TASKS_IN_FLIGHT``); they wait in the
 inbox and run in order, and a ``KillTask`` for one still waiting drops it at once
-(reported killed without running).  Results go out through a sender thread, which
-sends those that pile up while it waits for its turn in one write.
+(reported killed without running).  The task thread sends results itself, several in
+one write (``_Outbox``): a thread hand-off and a write per task cost more than a
+short task.
 """
 
 from __future__ import annotations
@@ -24,6 +25,13 @@ from ..net.messages import (BroadcastData, FetchBroadcast, KillTask, LaunchTask,
                             TaskFinished)
 from ..processes import end_descendants
 from .executor import Executor, serve_tasks
+
+
+#: results the task thread holds at most before it sends them (one write)
+RESULT_BATCH = 4
+#: seconds between the watchdog's looks at held results while results come in: a result
+#: is held at most about twice this (plus a switch interval) behind a task that runs long
+RESULT_LINGER = 0.002
 
 
 class TaskKilled(BaseException):
@@ -71,7 +79,7 @@ def serve_cancellable(executor: Executor, conn: Connection) -> int:
             elif task_id in waiting:
                 waiting.discard(task_id)
                 dropped.add(task_id)
-                outbox.put(TaskFinished(task_id, "killed"))
+                outbox.put(TaskFinished(task_id, "killed"), hold=False)
 
     def read() -> None:
         try:
@@ -100,6 +108,8 @@ def serve_cancellable(executor: Executor, conn: Connection) -> int:
 
     def next_message():
         while True:
+            if not inbox.qsize():
+                outbox.send_pending()  # nothing to run next: the driver hears of every end now
             message = inbox.get()
             if not isinstance(message, LaunchTask):
                 if isinstance(message, Shutdown):
@@ -141,38 +151,64 @@ def serve_cancellable(executor: Executor, conn: Connection) -> int:
 
 
 class _Outbox:
-    """Task results on their way to the driver, sent by one thread: results that pile up
-    while it waits for its turn (a batch of short tasks) go in one write.  It waits for
-    the interpreter's lock at most a switch interval (5 ms) while a task runs, so no
-    result waits for the end of the task after it."""
+    """Task results on their way to the driver.  The task thread sends them itself, those
+    of a run of short tasks in one write: it holds a result while more tasks wait in its
+    inbox, and sends what it holds when ``RESULT_BATCH`` are held or before it waits for
+    its next task (``send_pending``).  A result held while the next task runs long is
+    sent by a watchdog thread, which looks every ``RESULT_LINGER`` seconds while results
+    come in (and sleeps otherwise): no result waits for the end of the task after it."""
 
     def __init__(self, conn: Connection):
         self.conn = conn
         self._pending: list = []
-        self._ready = threading.Condition(threading.Lock())
-        self._sending = False
-        threading.Thread(target=self._run, name="results-sender", daemon=True).start()
+        #: results put so far (the watchdog's clock: what it saw held one look ago is late)
+        self._puts = 0
+        self._cond = threading.Condition(threading.Lock())
+        self._watching = False
+        threading.Thread(target=self._watch, name="results-watchdog", daemon=True).start()
 
-    def put(self, message) -> None:
-        with self._ready:
+    def put(self, message, hold: bool = True) -> None:
+        """Queue a result; ``hold``: it may wait for the next ones (the task thread's), else
+        it is sent now with those held."""
+        with self._cond:
             self._pending.append(message)
-            self._ready.notify_all()
+            self._puts += 1
+            if not hold or len(self._pending) >= RESULT_BATCH:
+                self._send_locked()
+            elif not self._watching:
+                self._watching = True
+                self._cond.notify()
 
-    def flush(self) -> None:
-        """Wait until every result put so far is sent (or the connection failed)."""
-        with self._ready:
-            self._ready.wait_for(lambda: not self._pending and not self._sending)
+    def send_pending(self) -> None:
+        """Send every result held (one write)."""
+        if self._pending:
+            with self._cond:
+                self._send_locked()
 
-    def _run(self) -> None:
-        while True:
-            with self._ready:
-                self._ready.wait_for(lambda: self._pending)
-                batch, self._pending, self._sending = self._pending, [], True
-            try:
+    flush = send_pending
+
+    def _send_locked(self) -> None:
+        batch, self._pending = self._pending, []
+        if not batch:
+            return
+        try:
+            if len(batch) == 1:
+                self.conn.send(batch[0])
+            else:
                 self.conn.send_many(batch)
-            except OSError:
-                pass  # the driver is gone: the reader thread ends the process
-            finally:
-                with self._ready:
-                    self._sending = False
-                    self._ready.notify_all()
+        except OSError:
+            pass  # the driver is gone: the reader thread ends the process
+
+    def _watch(self) -> None:
+        with self._cond:
+            while True:
+                self._cond.wait_for(lambda: self._watching)
+                seen = self._puts
+                while True:
+                    self._cond.wait(RESULT_LINGER)
+                    if self._pending and self._puts - len(self._pending) < seen:
+                        self._send_locked()  # held since the last look: its task runs long
+                    elif not self._pending and self._puts == seen:
+                        self._watching = False  # a quiet look: sleep until results come
+                        break
+                    seen = self._puts
