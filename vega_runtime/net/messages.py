@@ -9,7 +9,7 @@ name).  Code and records travel inside as opaque byte strings.
 from __future__ import annotations
 
 import typing
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Annotated, Dict, List, Optional, Type
 
 from .. import ids
@@ -154,17 +154,38 @@ def __getattr__(name: str):
 
 def to_wire(message) -> dict:
     """The message's fields plus its ``type`` (values are shared, not copied: msgpack only
-    reads them)."""
+    reads them).  A message between a driver and its executors leaves out the fields that
+    hold their default (``from_wire`` puts the default back): a task's result is a few of
+    its sixteen fields, and it travels once per task."""
     cls = type(message)
-    names = _FIELD_NAMES.get(cls)
-    if names is None:
-        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
-    data = {name: getattr(message, name) for name in names}
+    spec = _WIRE_FIELDS.get(cls)
+    if spec is None:
+        spec = _WIRE_FIELDS[cls] = _wire_fields(cls)
+    always, optional = spec
+    data = {name: getattr(message, name) for name in always}
+    for name, default in optional:
+        value = getattr(message, name)
+        if value is not default and (value != default or type(value) is not type(default)):
+            data[name] = value
     data["type"] = cls.__name__
     return data
 
 
-_FIELD_NAMES: Dict[type, tuple] = {}
+#: message class -> (fields always sent, (field, default) of those sent unless at the default)
+_WIRE_FIELDS: Dict[type, tuple] = {}
+
+
+def _wire_fields(cls: type) -> tuple:
+    compact = _TASK_MESSAGE_TYPES.get(cls.__name__) is cls
+    always, optional = [], []
+    for f in fields(cls):
+        if compact and f.default is not MISSING:
+            optional.append((f.name, f.default))
+        elif compact and f.default_factory is not MISSING:
+            optional.append((f.name, f.default_factory()))  # an empty list or map
+        else:
+            always.append(f.name)
+    return tuple(always), tuple(optional)
 
 
 def from_wire(data: dict, peer: str = "peer"):
@@ -226,7 +247,10 @@ def _type_check(hint):
     if origin is Annotated:
         return _type_check(typing.get_args(hint)[0])
     if origin is typing.Union:
-        options = [_type_check(arg) for arg in typing.get_args(hint)]
+        args = typing.get_args(hint)
+        if all(isinstance(arg, type) and arg not in (int, float, bool) for arg in args):
+            return lambda value: isinstance(value, args)  # Optional[bytes], say
+        options = [_type_check(arg) for arg in args]
         return lambda value: any(check(value) for check in options)
     if origin is list:
         (item,) = typing.get_args(hint) or (typing.Any,)

@@ -26,6 +26,10 @@ T = TypeVar("T")
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+#: each ``Partition`` class's slot names, its bases' included
+_SLOT_NAMES: dict = {}
+
+
 class Partition:
     """One slice of an RDD; subclasses carry what ``compute`` needs."""
 
@@ -35,8 +39,11 @@ class Partition:
         self.index = index
 
     def __getstate__(self):
-        return {s: getattr(self, s) for cls in type(self).__mro__
-                for s in getattr(cls, "__slots__", ()) if hasattr(self, s)}
+        names = _SLOT_NAMES.get(type(self))
+        if names is None:  # a task's partition is pickled for each launch: worked out once
+            names = _SLOT_NAMES[type(self)] = tuple(
+                s for cls in type(self).__mro__ for s in getattr(cls, "__slots__", ()))
+        return {s: getattr(self, s) for s in names if hasattr(self, s)}
 
     def __setstate__(self, state):
         for key, value in state.items():

@@ -19,6 +19,7 @@ from .stages import Stage, StageBuilder
 
 #: An executor on which this many tasks of a stage failed is avoided for the rest of the stage.
 EXCLUDE_AFTER_FAILURES = 2
+_NONE_EXCLUDED: FrozenSet[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -314,11 +315,15 @@ class DAGScheduler:
         key = (stage.stage_id, partition)
         attempt = self.launches.get(key, 0)
         self.launches[key] = attempt + 1
-        excluded = set(self.failed_on.get(key, ())) | avoid
-        excluded |= {executor for (stage_id, executor), n in self.stage_failures.items()
-                     if stage_id == stage.stage_id and n >= EXCLUDE_AFTER_FAILURES}
+        if self.failed_on or self.stage_failures or avoid:
+            excluded = set(self.failed_on.get(key, ())) | avoid
+            excluded |= {executor for (stage_id, executor), n in self.stage_failures.items()
+                         if stage_id == stage.stage_id and n >= EXCLUDE_AFTER_FAILURES}
+            excluded = frozenset(excluded)
+        else:  # no task has failed: nothing to avoid (most tasks of most jobs)
+            excluded = _NONE_EXCLUDED
         task = TaskSpec(next(self._task_ids), self.job.job_id, stage.stage_id, stage.attempt,
-                        partition, attempt, frozenset(excluded), speculative)
+                        partition, attempt, excluded, speculative)
         self.running_tasks.add(task)
         return task
 

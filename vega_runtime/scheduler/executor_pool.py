@@ -167,20 +167,21 @@ class ExecutorPool:
         executors a send failed to (marked ``gone``; their new tasks went back to the queue's
         front): the backend finds out why they are unreachable."""
         batches: Dict[str, list] = {}
+        if not self.queue:
+            return []
+        usable, now = self._usable_ids(), self.clock()
         for level in range(TASKS_IN_FLIGHT):
             for slot in self._slots.values():
                 if not self.queue:
                     break
                 if len(slot.tasks) != level or level >= slot.capacity() or not slot.usable:
                     continue
-                task = self.queue.pick(slot.executor_id, self._usable_ids(), self.locality_wait,
-                                       self.clock())
+                task = self.queue.pick(slot.executor_id, usable, self.locality_wait, now)
                 if task is None:
                     continue
                 slot.tasks[task.spec.task_id] = task
                 batches.setdefault(slot.executor_id, []).append(task)
-                self.emit(TaskStartedEvent(task.spec.task_id, slot.executor_id, slot.host,
-                                           self.clock()))
+                self.emit(TaskStartedEvent(task.spec.task_id, slot.executor_id, slot.host, now))
         broken = []
         for executor_id, tasks in batches.items():
             slot = self._slots[executor_id]
