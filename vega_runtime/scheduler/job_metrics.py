@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from bisect import bisect_left
+from itertools import accumulate
 from typing import Iterator, Optional
 
 from .listener import JobListener
@@ -24,7 +26,8 @@ class JobMetrics(JobListener):
         self.stages = {"completed": 0, "failed": 0}
         self.stages_running = 0
         self.tasks = {"success": 0, "failed": 0, "fetch_failed": 0, "lost": 0}
-        self.durations = [0] * len(DURATION_BUCKETS)
+        #: successful tasks by the first bucket their duration fits in (``durations`` sums them)
+        self._duration_counts = [0] * (len(DURATION_BUCKETS) + 1)
         self.duration_count = 0
         self.duration_sum = 0.0
         self.shuffle = {"written": 0, "read": 0}
@@ -89,18 +92,21 @@ class JobMetrics(JobListener):
                 duration = metrics.get("duration", 0.0)
                 self.duration_count += 1
                 self.duration_sum += duration
-                for i, bound in enumerate(DURATION_BUCKETS):
-                    if duration <= bound:
-                        self.durations[i] += 1
+                self._duration_counts[bisect_left(DURATION_BUCKETS, duration)] += 1
             self.shuffle["written"] += int(metrics.get("shuffle_bytes_written", 0))
             self.shuffle["read"] += int(metrics.get("shuffle_bytes_read", 0))
             self.version += 1
+
+    @property
+    def durations(self) -> list:
+        """Successful tasks that ran at most each bucket's bound (a cumulative histogram)."""
+        return list(accumulate(self._duration_counts[:len(DURATION_BUCKETS)]))
 
     def snapshot(self) -> dict:
         with self.lock:
             return {"jobs": dict(self.jobs), "jobs_running": self.jobs_running,
                     "stages": dict(self.stages), "stages_running": self.stages_running,
-                    "tasks": dict(self.tasks), "duration_buckets": list(self.durations),
+                    "tasks": dict(self.tasks), "duration_buckets": self.durations,
                     "duration_count": self.duration_count, "duration_sum": self.duration_sum,
                     "shuffle": dict(self.shuffle), "version": self.version,
                     "job_progress": [dict(j, stages=list(j["stages"]))
