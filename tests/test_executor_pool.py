@@ -1,9 +1,11 @@
 """The executor pool both task-running backends feed, driven with fake executor handles."""
 
+import pytest
+
 from vega_runtime.net.messages import KillTask, LaunchTask, PutBlock, RemoveRdd
 from vega_runtime.scheduler.backend import TaskLaunch, TaskStartedEvent
 from vega_runtime.scheduler.dag import TaskSpec
-from vega_runtime.scheduler.executor_pool import ExecutorPool
+from vega_runtime.scheduler.executor_pool import SHORT_TASK, TASKS_IN_FLIGHT, ExecutorPool
 
 
 class FakeExecutor:
@@ -168,18 +170,53 @@ def short_tasks_done(pool, executor_id, task_id):
 def test_an_executor_running_short_tasks_holds_several_sent_in_one_write():
     a, b = FakeExecutor("exec-1"), FakeExecutor("exec-2")
     pool, events, _ = make_pool(a, b)
-    for task_id in range(12):
+    for task_id in range(200):
         pool.submit(launch(task_id))
     assert launched(a) == [(0, True)] and launched(b) == [(1, True)]  # one each at first
-    short_tasks_done(pool, "exec-1", 0)
+    short_tasks_done(pool, "exec-1", 0)  # 1 ms: 50 ms of work (IN_FLIGHT_WORK) is 51 tasks
     writes = a.writes
     pool.dispatch()
-    assert launched(a)[1:] == [(2, False), (3, False), (4, False), (5, False)]
-    assert a.writes == writes + 1 and pool.get("exec-1").task_ids() == [2, 3, 4, 5]
-    assert pool.running() == 5 and [e.task_id for e in events][-4:] == [2, 3, 4, 5]
+    assert launched(a)[1:] == [(t, False) for t in range(2, 53)]
+    assert a.writes == writes + 1 and pool.get("exec-1").task_ids() == list(range(2, 53))
+    assert pool.running() == 52 and [e.task_id for e in events][-51:] == list(range(2, 53))
     short_tasks_done(pool, "exec-1", 3)  # ended out of order: the others stay in flight
     pool.dispatch()
-    assert pool.get("exec-1").task_ids() == [2, 4, 5, 6]
+    assert pool.get("exec-1").task_ids() == [2, *range(4, 54)]
+
+
+@pytest.mark.parametrize("duration, held", [(0.0001, TASKS_IN_FLIGHT), (0.01, 6), (0.04, 2),
+                                            (SHORT_TASK, 1)])
+def test_the_tasks_an_executor_holds_fill_a_bounded_time_at_most_tasks_in_flight(duration, held):
+    a = FakeExecutor("exec-1")
+    pool, _, _ = make_pool(a)
+    pool.submit(launch(0))
+    pool.task_ended("exec-1", 0, duration)
+    pool.submit([launch(task_id) for task_id in range(1, 200)])
+    assert pool.get("exec-1").task_ids() == list(range(1, 1 + held))
+
+
+def test_no_executor_holds_more_than_its_share_of_the_work_left():
+    a, b = FakeExecutor("exec-1"), FakeExecutor("exec-2")
+    pool, _, _ = make_pool(a, b)
+    pool.submit([launch(task_id) for task_id in range(40)])
+    short_tasks_done(pool, "exec-1", 0)  # 39 tasks left, one on exec-2: 20 each
+    pool.dispatch()
+    assert pool.get("exec-1").task_ids() == list(range(2, 22))
+    short_tasks_done(pool, "exec-2", 1)
+    pool.dispatch()
+    assert pool.get("exec-2").task_ids() == list(range(22, 40)) and not pool.queue
+
+
+def test_the_first_task_of_another_stage_runs_alone_until_its_time_is_known():
+    a = FakeExecutor("exec-1")
+    pool, _, _ = make_pool(a)
+    pool.submit(launch(0, stage_id=0))
+    short_tasks_done(pool, "exec-1", 0)
+    pool.submit([launch(task_id, stage_id=1) for task_id in range(1, 10)])
+    assert pool.get("exec-1").task_ids() == [1]  # its tasks may be long: one at a time
+    short_tasks_done(pool, "exec-1", 1)
+    pool.dispatch()
+    assert pool.get("exec-1").task_ids() == list(range(2, 10))
 
 
 def test_every_idle_executor_gets_a_task_before_any_gets_a_second():

@@ -64,6 +64,10 @@ class TaskQueue:
         self._tasks.appendleft(task)
         self._preferring += bool(task.preferred)
 
+    def first(self) -> TaskLaunch:
+        """The task queued first (the queue is not empty)."""
+        return self._tasks[0]
+
     def popleft(self) -> TaskLaunch:
         task = self._tasks.popleft()
         self._preferring -= bool(task.preferred)

@@ -17,6 +17,7 @@ import queue
 import signal
 import sys
 import threading
+from typing import Callable
 
 from ..executor_loss import MEMORY_LIMIT_EXIT_CODE, binary_size
 from ..net.connection import Connection
@@ -28,7 +29,7 @@ from .executor import Executor, serve_tasks
 
 
 #: results the task thread holds at most before it sends them (one write)
-RESULT_BATCH = 4
+RESULT_BATCH = 32
 #: seconds between the watchdog's looks at held results while results come in: a result
 #: is held at most about twice this (plus a switch interval) behind a task that runs long
 RESULT_LINGER = 0.002
@@ -57,7 +58,7 @@ def serve_cancellable(executor: Executor, conn: Connection) -> int:
     dropped: set = set()
     #: the id of a running task a KillTask was signalled for
     doomed = {"task_id": None}
-    outbox = _Outbox(conn)
+    outbox = _Outbox(conn, inbox.qsize)
 
     def fetch_broadcast(broadcast_id: int, path: str) -> bytes:
         conn.send(FetchBroadcast(broadcast_id, path))
@@ -152,14 +153,18 @@ def serve_cancellable(executor: Executor, conn: Connection) -> int:
 
 class _Outbox:
     """Task results on their way to the driver.  The task thread sends them itself, those
-    of a run of short tasks in one write: it holds a result while more tasks wait in its
-    inbox, and sends what it holds when ``RESULT_BATCH`` are held or before it waits for
-    its next task (``send_pending``).  A result held while the next task runs long is
-    sent by a watchdog thread, which looks every ``RESULT_LINGER`` seconds while results
-    come in (and sleeps otherwise): no result waits for the end of the task after it."""
+    of a run of short tasks in a few writes: it holds a result while more tasks wait in
+    its inbox, and sends what it holds once that is as many as still wait there (so the
+    driver sends more while it runs the rest), at most ``RESULT_BATCH``, and before it
+    waits for its next task (``send_pending``).  A result held while the next task runs
+    long is sent by a watchdog thread, which looks every ``RESULT_LINGER`` seconds while
+    results come in (and sleeps otherwise): no result waits for the end of the task after
+    it."""
 
-    def __init__(self, conn: Connection):
+    def __init__(self, conn: Connection, waiting: Callable[[], int]):
         self.conn = conn
+        #: how many messages wait in the task thread's inbox
+        self.waiting = waiting
         self._pending: list = []
         #: results put so far (the watchdog's clock: what it saw held one look ago is late)
         self._puts = 0
@@ -173,7 +178,8 @@ class _Outbox:
         with self._cond:
             self._pending.append(message)
             self._puts += 1
-            if not hold or len(self._pending) >= RESULT_BATCH:
+            held = len(self._pending)
+            if not hold or held >= RESULT_BATCH or held >= self.waiting():
                 self._send_locked()
             elif not self._watching:
                 self._watching = True

@@ -9,14 +9,17 @@ exclusions and delay scheduling), sending each stage's payload once per
 executor, cancelling tasks, replicating cached blocks, and executors released on
 purpose (dynamic allocation) that get no more work.
 
-Tasks in flight: an executor runs one task at a time, but one whose last task was
-short (under ``SHORT_TASK`` seconds) is sent up to ``TASKS_IN_FLIGHT`` tasks, which
-wait in its own queue: it starts the next the moment one ends, without waiting for
-the driver to hear of the end and send another (the round trip, not the task, bounds
-a stage of short tasks otherwise).  Each executor gets its first task before any gets
-a second, and what one executor is sent goes in one write (``send_many``).  Executors
-running long tasks get one at a time, so no task waits behind a long one while
-another executor idles.
+Tasks in flight: an executor runs one task at a time, but one whose last task of the
+stage was short (under ``SHORT_TASK`` seconds) is sent as many as that task would take
+``IN_FLIGHT_WORK`` seconds to run, up to ``TASKS_IN_FLIGHT``; they wait in its own
+queue: it starts the next the moment one ends, without waiting for the driver to hear of
+the end and send another (the round trip, not the task, bounds a stage of short tasks
+otherwise), and the driver's work per task (a wake-up, a read, a write) is shared by
+many.  Each executor gets its first task before any gets a second, none more than its
+share of the work left (so a stage whose later tasks turn out long has them spread), and
+what one executor is sent goes in one write (``send_many``).  Executors running long tasks, and
+those starting another stage, get one at a time, so no task waits behind a long one
+while another executor idles.
 
 Cancellation has one path: a queued task leaves the queue, a task in flight gets a
 ``KillTask`` and its executor keeps it until it reports the task ended (the
@@ -29,6 +32,7 @@ several threads holds its own lock around the calls.
 
 from __future__ import annotations
 
+import heapq
 import time
 from typing import Callable, Dict, Iterator, List, Optional, Protocol
 
@@ -36,10 +40,14 @@ from ..net.messages import KillTask
 from .backend import TaskLaunch, TaskQueue, TaskStartedEvent
 
 
-#: Tasks an executor whose tasks are short holds at once (one runs, the others wait there).
-TASKS_IN_FLIGHT = 4
+#: Tasks an executor whose tasks are short holds at most (one runs, the others wait there).
+TASKS_IN_FLIGHT = 64
 #: Seconds under which a finished task counts as short (its executor then gets several).
 SHORT_TASK = 0.05
+#: Seconds of work an executor running short tasks holds: as many tasks as its last one
+#: would take to fill it, up to ``TASKS_IN_FLIGHT`` (so what waits on an executor while
+#: another runs out of work is bounded by time, not by count)
+IN_FLIGHT_WORK = 0.05
 
 
 class ExecutorHandle(Protocol):
@@ -65,8 +73,9 @@ class PoolSlot:
         #: the tasks sent to it and not reported ended, in launch order: it runs the first
         #: and runs the others in this order
         self.tasks: Dict[int, TaskLaunch] = {}
-        #: how long its last finished task ran (None: none yet)
+        #: how long its last finished task ran (None: none yet), and its stage (payload_key)
         self.last_duration: Optional[float] = None
+        self.last_stage: Optional[tuple] = None
         #: ``TaskLaunch.payload_key``s this executor has received
         self.payloads_sent: set = set()
         #: unreachable (a send failed, or its connection closed): no new task
@@ -97,10 +106,15 @@ class PoolSlot:
         """It may be given a task (when idle)."""
         return not self.gone and self.releasing is None
 
-    def capacity(self) -> int:
-        """How many tasks it may hold: several while its tasks are short, else one."""
-        short = self.last_duration is not None and self.last_duration < SHORT_TASK
-        return TASKS_IN_FLIGHT if short else 1
+    def capacity(self, stage: Optional[tuple] = None) -> int:
+        """How many tasks it may hold: while its tasks of ``stage`` (a ``payload_key``) are
+        short, as many as its last one would take ``IN_FLIGHT_WORK`` seconds to run (at most
+        ``TASKS_IN_FLIGHT``), else one (a stage's first task on an executor runs alone)."""
+        last = self.last_duration
+        if last is None or last >= SHORT_TASK or stage != self.last_stage:
+            return 1
+        return TASKS_IN_FLIGHT if last * TASKS_IN_FLIGHT <= IN_FLIGHT_WORK \
+            else 1 + int(IN_FLIGHT_WORK / last)
 
     def task_ids(self) -> List[int]:
         """The tasks in flight, the running one first."""
@@ -170,18 +184,25 @@ class ExecutorPool:
         if not self.queue:
             return []
         usable, now = self._usable_ids(), self.clock()
-        for level in range(TASKS_IN_FLIGHT):
-            for slot in self._slots.values():
-                if not self.queue:
-                    break
-                if len(slot.tasks) != level or level >= slot.capacity() or not slot.usable:
-                    continue
-                task = self.queue.pick(slot.executor_id, usable, self.locality_wait, now)
-                if task is None:
-                    continue
-                slot.tasks[task.spec.task_id] = task
-                batches.setdefault(slot.executor_id, []).append(task)
-                self.emit(TaskStartedEvent(task.spec.task_id, slot.executor_id, slot.host, now))
+        # the executor holding the fewest tasks gets the next (the first in order among equals):
+        # every idle one a task, then each a second, ... (a heap: many executors stay cheap)
+        holders = [(len(slot.tasks), order, slot)
+                   for order, slot in enumerate(self._slots.values()) if slot.usable]
+        # none holds more than its share of the work left, so a stage's later tasks spread
+        # over the executors even if they turn out long
+        share = -(-(len(self.queue) + sum(h for h, _, _ in holders)) // max(1, len(holders)))
+        heapq.heapify(holders)
+        while holders and self.queue:
+            held, order, slot = heapq.heappop(holders)
+            if held and (held >= share or held >= slot.capacity(self.queue.first().payload_key)):
+                continue
+            task = self.queue.pick(slot.executor_id, usable, self.locality_wait, now)
+            if task is None:
+                continue
+            slot.tasks[task.spec.task_id] = task
+            batches.setdefault(slot.executor_id, []).append(task)
+            self.emit(TaskStartedEvent(task.spec.task_id, slot.executor_id, slot.host, now))
+            heapq.heappush(holders, (held + 1, order, slot))
         broken = []
         for executor_id, tasks in batches.items():
             slot = self._slots[executor_id]
@@ -213,10 +234,11 @@ class ExecutorPool:
         """The executor reported a task's end (finished, failed or killed; ``duration``: how
         long it ran, when it ran): it holds one task less, and is idle if that was the last."""
         slot = self._slots.get(executor_id)
-        if slot is not None and slot.tasks.pop(task_id, None) is not None:
+        task = slot.tasks.pop(task_id, None) if slot is not None else None
+        if task is not None:
             slot.kills.pop(task_id, None)
             if duration is not None:
-                slot.last_duration = duration
+                slot.last_duration, slot.last_stage = duration, task.payload_key
             if not slot.tasks:
                 slot.idle_since = self.clock()
         return slot
