@@ -207,18 +207,19 @@ class ProcessPoolBackend:
         for conn in ready or _readable(list(watched), timeout):
             process = watched[conn]
             try:
-                message = conn.recv()
+                messages = [conn.recv(), *conn.recv_more()]  # what one write sent, together
             except (ConnectionClosed, ProtocolError, OSError) as exc:
                 events.append(self._lose(process.executor_id,
                                          f"process exited or broke its connection ({exc})"))
                 continue
-            if isinstance(message, TaskOutput):
-                self.on_output(message.task_id, process.executor_id, HOST, message.stream,
-                               message.text)
-            elif isinstance(message, TaskFinished):
-                self.pool.task_ended(process.executor_id, message.task_id,
-                                     message.metrics.get("duration"))
-                events.append(TaskFinishedEvent(process.executor_id, HOST, message))
+            for message in messages:
+                if isinstance(message, TaskOutput):
+                    self.on_output(message.task_id, process.executor_id, HOST, message.stream,
+                                   message.text)
+                elif isinstance(message, TaskFinished):
+                    self.pool.task_ended(process.executor_id, message.task_id,
+                                         message.metrics.get("duration"))
+                    events.append(TaskFinishedEvent(process.executor_id, HOST, message))
         self._dispatch()
         return events
 
