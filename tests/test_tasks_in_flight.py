@@ -81,3 +81,39 @@ def test_cancelling_tasks_waiting_on_busy_executors_keeps_the_executors(
     wait_for(lambda: ctx.parallelize(range(2), 2).count() == 2
              and ctx.backend.pool.running() == 0, 30, "the killed tasks' reports")
     assert sorted(ctx.backend.pool.executor_ids()) == executors
+
+
+class MarkWhenDone(JobListener):
+    """Creates ``marker`` once the driver has heard that ``partitions`` succeeded."""
+
+    def __init__(self, marker, partitions):
+        self.marker, self.waiting = marker, set(partitions)
+
+    def on_task_info(self, info: dict) -> None:
+        if info["state"] == "success":
+            self.waiting.discard(info["partition"])
+            if not self.waiting and not os.path.exists(self.marker):
+                open(self.marker, "w").close()
+
+
+@pytest.mark.parametrize("master", ["local[1]", "local-cluster[1,1,1024]"])
+def test_results_an_executor_holds_reach_the_driver_while_a_long_task_runs(
+        fresh_ctx, tmp_path, master):
+    """Short tasks' results wait for those of the tasks after them (one write for many), but
+    not for the end of a long one: the driver hears of partitions 1-3 while partition 4 runs,
+    which waits for the driver to have heard (else it runs out its minute)."""
+    marker = str(tmp_path / "heard")
+    ctx = fresh_ctx(master, listeners=[MarkWhenDone(marker, [1, 2, 3])])
+    wait_for(lambda: len(ctx.backend.pool) == 1, 60, "the executor")
+
+    def long_fourth(x):
+        if x == 4:  # the executor holds the results of 1-3: 16 more tasks wait behind this
+            deadline = time.monotonic() + 60
+            while not os.path.exists(marker) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            return os.path.exists(marker)
+        return True
+
+    began = time.monotonic()
+    assert ctx.parallelize(range(21), 21).map(long_fourth).collect() == [True] * 21
+    assert time.monotonic() - began < 30
