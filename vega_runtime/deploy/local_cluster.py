@@ -36,9 +36,14 @@ DAEMON_MODULE = "vega_runtime.deploy.daemon_main"
 DAEMON_ENTRY = "vega_runtime.deploy.daemon_main:fork_entry"
 #: run by the fork server once it has the cluster's secret, before forking the daemons
 PREPARE_TLS = "vega_runtime.net.tls:prepare_cluster_tls"
-#: imported once by the fork server: the daemons, and what their executors need
-PRELOAD = ("vega_runtime.deploy.daemon_main", "vega_runtime.deploy.master", "vega_runtime.deploy.worker",
-           "vega_runtime.deploy.http_api", "vega_runtime.deploy.executor_preload")
+#: imported once by the fork server, in stages: what every daemon needs (configuration,
+#: connections, TLS) before it serves; then, while idle, what the master needs, then what
+#: the workers and their executors need.  Each daemon is forked as soon as its own part is
+#: in (``ForkServer.launch``'s ``imports``), so the master starts while the fork server is
+#: still importing the workers' code.
+PRELOAD = ("vega_runtime.deploy.daemon_main",)
+IMPORTS = {"master": ("vega_runtime.deploy.master", "vega_runtime.deploy.http_api"),
+           "worker": ("vega_runtime.deploy.worker", "vega_runtime.deploy.executor_preload")}
 
 
 class LocalClusterFailed(VegaError):
@@ -55,7 +60,7 @@ def start_forkserver() -> ForkServer:
     them: a Context starts it first thing, and it imports while the Context reads its
     configuration.  What it prints (nothing, unless it fails) goes to this stderr.  (This
     module imports no TLS, ~50 ms that would delay it: ``net.tls`` loads where used.)"""
-    return ForkServer.spawn(_daemon_env(), PRELOAD)
+    return ForkServer.spawn(_daemon_env(), PRELOAD, prefetch=IMPORTS["master"] + IMPORTS["worker"])
 
 
 def _daemon_env() -> Dict[str, str]:
@@ -127,7 +132,7 @@ class LocalCluster:
         argv = [role, json.dumps(options)]
         proc = self.forkserver.launch(DAEMON_ENTRY, argv, self.env, log_path,
                                       command_title(DAEMON_MODULE, _command_line(role, options)),
-                                      tie=True)
+                                      tie=True, imports=IMPORTS[role])
         if proc is None:
             with open_private(log_path, "ab") as log_file:
                 proc = subprocess.Popen([sys.executable, "-m", DAEMON_MODULE, *argv],
