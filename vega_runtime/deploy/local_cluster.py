@@ -36,13 +36,12 @@ DAEMON_MODULE = "vega_runtime.deploy.daemon_main"
 DAEMON_ENTRY = "vega_runtime.deploy.daemon_main:fork_entry"
 #: run by the fork server once it has the cluster's secret, before forking the daemons
 PREPARE_TLS = "vega_runtime.net.tls:prepare_cluster_tls"
-#: imported once by the fork server, in stages: what every daemon needs (configuration,
-#: connections, TLS) before it serves; then, while idle, what the master needs, then what
-#: the workers and their executors need.  Each daemon is forked as soon as its own part is
-#: in (``ForkServer.launch``'s ``imports``), so the master starts while the fork server is
-#: still importing the workers' code.
+#: imported by the fork server before it serves: what every daemon needs (configuration,
+#: connections, TLS).  The master is forked then and imports its own code, while the fork
+#: server imports the workers' and their executors' (``IMPORTS``: while idle, and before
+#: it forks a worker), once for all of them: the two run side by side.
 PRELOAD = ("vega_runtime.deploy.daemon_main",)
-IMPORTS = {"master": ("vega_runtime.deploy.master", "vega_runtime.deploy.http_api"),
+IMPORTS = {"master": (),
            "worker": ("vega_runtime.deploy.worker", "vega_runtime.deploy.executor_preload")}
 
 
@@ -57,10 +56,10 @@ class LocalClusterFailed(VegaError):
 
 def start_forkserver() -> ForkServer:
     """The fork server a local cluster's daemons are forked from.  It takes ~0.1 s to import
-    them: a Context starts it first thing, and it imports while the Context reads its
-    configuration.  What it prints (nothing, unless it fails) goes to this stderr.  (This
+    what they all need (``PRELOAD``): a Context starts it first thing, and it imports while
+    the Context reads its configuration.  What it prints (nothing, unless it fails) goes to this stderr.  (This
     module imports no TLS, ~50 ms that would delay it: ``net.tls`` loads where used.)"""
-    return ForkServer.spawn(_daemon_env(), PRELOAD, prefetch=IMPORTS["master"] + IMPORTS["worker"])
+    return ForkServer.spawn(_daemon_env(), PRELOAD, prefetch=IMPORTS["worker"])
 
 
 def _daemon_env() -> Dict[str, str]:
