@@ -9,11 +9,12 @@ name).  Code and records travel inside as opaque byte strings.
 from __future__ import annotations
 
 import typing
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Annotated, Dict, List, Optional, Type
 
 from .. import ids
 from ..lazy_imports import lazy_module
+from ..records import field_names
 from .framing import ProtocolError
 
 #: the messages only cluster mode sends, defined on first use (``__getattr__`` below)
@@ -158,7 +159,7 @@ def to_wire(message) -> dict:
     cls = type(message)
     names = _FIELD_NAMES.get(cls)
     if names is None:
-        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
+        names = _FIELD_NAMES[cls] = field_names(cls)
     data = {name: getattr(message, name) for name in names}
     data["type"] = cls.__name__
     return data
