@@ -120,6 +120,10 @@ def _prepare_tls(secret_file: str) -> None:
     from .net.tls import prepare_cluster_tls  # imported here: in the thread
 
     prepare_cluster_tls([secret_file])
+    # and what the driver's first connection to the master loads, while the cluster starts
+    import encodings.idna  # noqa: F401
+
+    from .net import tls_socket  # noqa: F401
 
 
 def local_cluster_slots(spec: MasterSpec, conf: "Config", backend) -> int:

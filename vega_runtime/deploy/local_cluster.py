@@ -37,11 +37,13 @@ DAEMON_ENTRY = "vega_runtime.deploy.daemon_main:fork_entry"
 #: run by the fork server once it has the cluster's secret, before forking the daemons
 PREPARE_TLS = "vega_runtime.net.tls:prepare_cluster_tls"
 #: imported by the fork server before it serves: what every daemon needs (configuration,
-#: connections, TLS, the HTTP server, the codec a first connection to a host name loads).
+#: connections, TLS and its sockets, the HTTP server, the codec a first connection to a
+#: host name loads).
 #: The master is forked then and imports the little that is its own, while the fork server
 #: imports the workers' and their executors' code (``IMPORTS``: while idle, and before it
 #: forks a worker), once for all of them.
-PRELOAD = ("vega_runtime.deploy.daemon_main", "vega_runtime.deploy.http_api", "encodings.idna")
+PRELOAD = ("vega_runtime.deploy.daemon_main", "vega_runtime.deploy.http_api",
+           "vega_runtime.net.tls_socket", "encodings.idna")
 IMPORTS = {"master": (),
            "worker": ("vega_runtime.deploy.worker", "vega_runtime.deploy.metrics",
                       "vega_runtime.deploy.executor_preload")}
