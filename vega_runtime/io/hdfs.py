@@ -18,22 +18,27 @@ import io
 import ipaddress
 import os
 import posixpath
-from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 from urllib.parse import urljoin, urlsplit
 
 from ..errors import InputError, VegaError
+from ..records import FrozenRecord
 
 SCHEMES = ("hdfs", "webhdfs")
 
 
-@dataclass(frozen=True)
-class HdfsSettings:
+class HdfsSettings(FrozenRecord):
     """Who Vega is to WebHDFS and how long it waits for it."""
 
-    user: str = ""
-    timeout: float = 30.0
-    datanodes: Tuple[str, ...] = ()  # vega.hdfs.datanodes: where redirects may lead
+    user: str
+    timeout: float
+    datanodes: Tuple[str, ...]  # vega.hdfs.datanodes: where redirects may lead
+
+    def __init__(self, user="", timeout=30.0, datanodes=()):
+        setattr = object.__setattr__
+        setattr(self, "user", user)
+        setattr(self, "timeout", timeout)
+        setattr(self, "datanodes", datanodes)
 
     def resolved_user(self) -> str:
         import getpass

@@ -8,8 +8,8 @@ On the wire a message is a msgpack map: its fields plus ``type`` (the class
 name).  Code and records travel inside as opaque byte strings.
 """
 
-from __future__ import annotations
-
+# (no ``from __future__ import annotations``: ``from_wire`` reads the fields' types with
+# ``typing.get_type_hints``, which would compile every annotation string in each process)
 import typing
 from typing import Annotated, Dict, List, Optional, Type
 
