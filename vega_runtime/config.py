@@ -118,8 +118,6 @@ def parse_hosts(text: Any) -> tuple[str, ...]:
     >>> parse_hosts(""), parse_hosts(["DN1"])
     ((), ('dn1',))
     """
-    import ipaddress
-
     if text is None:
         return ()
     items = text.split(",") if isinstance(text, str) else text
@@ -130,6 +128,8 @@ def parse_hosts(text: Any) -> tuple[str, ...]:
         host = str(item).strip().lower()
         if not host:
             continue
+        import ipaddress  # (here: no Context with no hosts listed loads it)
+
         try:
             ipaddress.ip_network(host, strict=False)
         except ValueError:
