@@ -7,7 +7,8 @@ local mode does not pay for defining them).  ``RegisterApplication`` stays a dat
 driver re-sends it changed with ``dataclasses.replace``.
 """
 
-from __future__ import annotations
+# (no ``from __future__ import annotations``: ``from_wire`` reads the fields' types with
+# ``typing.get_type_hints``, which would compile every annotation string in each process)
 
 from dataclasses import dataclass, field
 from typing import Dict, List, Type
