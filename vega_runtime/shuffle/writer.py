@@ -19,7 +19,8 @@ from typing import Iterator, List
 from ..private_files import open_private
 from ..serde import dump_record_list
 from .blocks import BLOCK_TRAILER, write_index
-from .combine import combine_batch, combine_side, count_batch, counted_pairs, tagged_side, times
+from .combine import (combine_batch, combine_mapped, combine_side, count_batch, counted_pairs,
+                      mapped_fold, mapped_pairs, tagged_side, times)
 from .external import range_buckets
 from .gc_pause import gc_paused
 from .sizing import batches, estimate_dict, estimate_records
@@ -55,9 +56,12 @@ def _combined_chunks(records: Iterator, aggregator, memory_bound: int) -> Iterat
     if counted is not None:  # word count's (w, 1) pairs reduced by add: count the words
         yield from _counted_chunks(counted, memory_bound)
         return
-    side = tagged_side(records, aggregator)
+    side, mapped = tagged_side(records, aggregator), mapped_pairs(records, aggregator)
     if side is not None:  # one side of a cogroup: its values go to their lists untagged
         records, fold = side.records, partial(combine_side, side=side.tag, create=create)
+    elif mapped is not None:  # map(f)'s records: f called in the combine loop
+        records, fold = mapped.records, partial(combine_mapped, f=mapped.f,
+                                                fold=mapped_fold(aggregator))
     else:
         fold = partial(combine_batch, create=create, merge=merge)
     combiners: dict = {}
