@@ -127,6 +127,32 @@ def test_reduce_by_key_of_mapped_records_sums_exactly(ctx):
         numbers.map(lambda i: (i,)).reduce_by_key(add).collect()
 
 
+class Tally(int):
+    """An int subclass: its sums are plain ints, but a key or value of this type must come
+    out of the shuffle as itself (marshal would write it as an int)."""
+
+    def __repr__(self):
+        return f"Tally({int(self)})"
+
+
+def test_reduce_by_key_shuffles_values_that_marshal_would_change_exactly(ctx):
+    """A map side's combined dict is written with marshal only when every key and value is
+    plain: bytearray values (marshal writes bytes), int-subclass keys and values, bools and
+    lists cross the shuffle as themselves, next to plain pairs of other partitions."""
+    pairs = [("a", bytearray(b"x")), ("b", bytearray(b"y")), ("a", bytearray(b"z"))]
+    got = dict(ctx.parallelize(pairs, 2).reduce_by_key(add, 3).collect())
+    assert got == {"a": bytearray(b"xz"), "b": bytearray(b"y")}
+    assert {type(v) for v in got.values()} == {bytearray}
+    tallies = [(Tally(1), Tally(2)), (1.5, 3), (Tally(1), True), (None, [1]), (None, [2])]
+    got = ctx.parallelize(tallies, 1).reduce_by_key(lambda a, b: a + b, 2).collect()
+    assert sorted(got, key=repr) == sorted([(Tally(1), 3), (1.5, 3), (None, [1, 2])], key=repr)
+    assert [type(k) for k, _ in got if k == 1] == [Tally]
+    single = dict(ctx.parallelize([(Tally(7), Tally(5)), ("p", 1)], 2).reduce_by_key(add)
+                  .collect())
+    assert single == {7: 5, "p": 1} and [type(x) for x in next(iter(single.items()))] == [
+        Tally, Tally]
+
+
 def test_group_by_key_of_mapped_records_keeps_order(ctx):
     """map(f) then group_by_key (f called in the combine loop): values in partition, then
     record order."""

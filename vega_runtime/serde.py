@@ -270,7 +270,14 @@ class RecordSlice:
 def plain_records(records: list) -> bool:
     """Whether every record is a tuple of plain values, which ``marshal`` gives back exactly."""
     return ({tuple}.issuperset(map(type, records))
-            and _MARSHAL_EXACT.issuperset(map(type, itertools.chain.from_iterable(records))))
+            and plain_values(itertools.chain.from_iterable(records)))
+
+
+def plain_values(values: Iterable[Any]) -> bool:
+    """Whether every value is plain (``bytes``, ``str``, ``int``, ``float``, ``bool`` or
+    ``None``: what ``marshal`` gives back exactly); the items of a dict whose keys and values
+    are plain are plain records, checked without a tuple made per item."""
+    return _MARSHAL_EXACT.issuperset(map(type, values))
 
 
 def dump_record_list(records, out, batch_size: int) -> int:
