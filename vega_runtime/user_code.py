@@ -16,13 +16,16 @@ below, which catch the ``StopIteration`` around the whole loop (free in Python
 
 from __future__ import annotations
 
-import inspect
 import operator
 import types
 from itertools import repeat
 from typing import Any, Callable, Iterator
 
 from .errors import StopIterationInUserCode
+
+#: ``inspect.CO_VARARGS | inspect.CO_VARKEYWORDS`` (a ``*args`` or ``**kwargs`` parameter),
+#: without loading ``inspect`` (and ``ast``) into every driver
+_VARIADIC = 0x04 | 0x08
 
 #: Parameters of the public API that take a user function.
 USER_FUNCTION_PARAMETERS = frozenset({
@@ -177,7 +180,7 @@ def adds(f: Any) -> bool:
         return True
     code = getattr(f, "__code__", None)
     if (type(f) is not types.FunctionType or code.co_argcount != 2 or code.co_kwonlyargcount
-            or code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS)):
+            or code.co_flags & (_VARIADIC)):
         return False
     import dis
 
@@ -201,7 +204,7 @@ def _pairs_with_constant(f: Any):
     """
     code = getattr(f, "__code__", None)
     if (type(f) is not types.FunctionType or code.co_argcount != 1 or code.co_kwonlyargcount
-            or code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS)
+            or code.co_flags & (_VARIADIC)
             or not cannot_stop_iteration(f)):
         return None
     import dis
