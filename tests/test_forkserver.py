@@ -222,3 +222,19 @@ def test_what_a_killed_child_left_behind_is_killed_by_the_fork_server(server, tm
     finally:
         if pid_alive(grandchild) and "sleep" in cmdline(grandchild):
             os.kill(grandchild, signal.SIGKILL)
+
+
+def test_a_local_cluster_runs_the_drivers_vega_not_one_in_its_working_directory(tmp_path):
+    """The daemons and executors of a local cluster import Vega from where the driver did,
+    not from a ``vega_runtime`` that happens to lie in the driver's working directory."""
+    decoy = tmp_path / "cwd" / "vega_runtime"
+    decoy.mkdir(parents=True)
+    (decoy / "__init__.py").write_text("raise ImportError('the decoy vega_runtime was imported')\n")
+    job = tmp_path / "job.py"
+    job.write_text("from vega_runtime import Context\n"
+                   "with Context('local-cluster[1,1]', 'cwd') as ctx:\n"
+                   "    print(ctx.parallelize(range(3), 3).map(lambda x: x * 2).sum())\n")
+    out = subprocess.run([sys.executable, str(job)], capture_output=True, text=True,
+                         cwd=decoy.parent, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["6"]

@@ -79,6 +79,15 @@ def compatible(env: Dict[str, str], server_env: Dict[str, str]) -> bool:
     return startup(env) == startup(server_env)
 
 
+def python_module(module: str) -> List[str]:
+    """The command ``python -P -m module``: a fresh interpreter running ``module`` from the
+    ``PYTHONPATH`` it is given, without putting its working directory first on the module
+    path (``-P``, Python 3.11+), so a driver run from a directory holding another copy of a
+    package does not get its daemons and executors from that copy."""
+    safe_path = ["-P"] if sys.version_info >= (3, 11) else []
+    return [sys.executable, *safe_path, "-m", module]
+
+
 def command_title(module: str, argv: Sequence[str]) -> str:
     """The command line ``python -m module ARGV`` a child forked to run ``module`` shows."""
     return " ".join([sys.executable, "-m", module, *argv])
@@ -128,7 +137,7 @@ class ForkServer:
         (then ``prefetch`` while idle) and tied to this process; what it prints goes to
         ``stderr_path``, else to this process's stderr."""
         ours, theirs = socket.socketpair()
-        args = [sys.executable, "-m", __name__, ",".join(preload), str(os.getpid()),
+        args = [*python_module(__name__), ",".join(preload), str(os.getpid()),
                 ",".join(prefetch)]
         err = open(stderr_path, "ab") if stderr_path else None
         try:

@@ -21,7 +21,7 @@ import time
 from typing import Dict, List, Optional
 
 from ..errors import VegaError
-from ..forkserver import ForkServer, command_title
+from ..forkserver import ForkServer, command_title, python_module
 from ..master_url import MasterSpec
 from ..private_files import make_private_dir, open_private
 from ..processes import signal_group
@@ -138,7 +138,7 @@ class LocalCluster:
                                       tie=True, imports=IMPORTS[role])
         if proc is None:
             with open_private(log_path, "ab") as log_file:
-                proc = subprocess.Popen([sys.executable, "-m", DAEMON_MODULE, *argv],
+                proc = subprocess.Popen([*python_module(DAEMON_MODULE), *argv],
                                         stdin=subprocess.DEVNULL, stdout=log_file,
                                         stderr=subprocess.STDOUT, env=self.env,
                                         start_new_session=True)
