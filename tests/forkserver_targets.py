@@ -33,6 +33,12 @@ def show_prepared(argv):
     return 0
 
 
+def show_loaded(argv):
+    """Print which of the modules named in argv this child has without importing them."""
+    print("loaded", " ".join(name for name in argv if name in sys.modules))
+    return 0
+
+
 def sleep(argv):
     time.sleep(float(argv[0]))
     return 0

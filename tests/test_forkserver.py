@@ -25,11 +25,20 @@ def server(tmp_path):
     fork_server.close()
 
 
-def launch(server, tmp_path, function, *argv, env=None, tie=False):
+def launch(server, tmp_path, function, *argv, env=None, tie=False, imports=()):
     log = str(tmp_path / f"{function}.log")
     child = server.launch(f"forkserver_targets:{function}", list(argv), env or server.env, log,
-                          command_title("forkserver_targets", argv), tie=tie)
+                          command_title("forkserver_targets", argv), tie=tie, imports=imports)
     return child, log
+
+
+def loaded_in_child(server, tmp_path, *modules, imports=()):
+    """The line a child forked now prints about which of ``modules`` it has already."""
+    child, log = launch(server, tmp_path, "show_loaded", *modules, imports=imports)
+    assert child.wait(30) == 0
+    line = read_text(log).splitlines()[-1]
+    os.unlink(log)
+    return line
 
 
 def test_a_child_runs_its_entry_with_its_own_environment_and_exit_code(server, tmp_path):
@@ -61,6 +70,30 @@ def test_children_inherit_what_a_call_prepared_in_the_fork_server(server, tmp_pa
     child, log = launch(server, tmp_path, "show_prepared")
     assert child.wait(30) == 0
     assert read_text(log).splitlines() == ["prepared ", "prepared tls contexts"]  # same log
+
+
+def test_a_launch_has_its_imports_done_first_and_later_children_keep_them(server, tmp_path):
+    """A launch's ``imports`` are imported by the fork server before it forks the child, once
+    for every child after it; one that cannot be imported fails the launch (None: the caller
+    starts a new interpreter, which reports the error itself)."""
+    assert loaded_in_child(server, tmp_path, "colorsys", "wave") == "loaded "  # neither yet
+    assert loaded_in_child(server, tmp_path, "colorsys", imports=["colorsys"]) == "loaded colorsys"
+    assert loaded_in_child(server, tmp_path, "colorsys") == "loaded colorsys"
+    assert launch(server, tmp_path, "report", "0", imports=["no_such_module_here"])[0] is None
+    assert loaded_in_child(server, tmp_path, "colorsys") == "loaded colorsys"  # still serving
+
+
+def test_a_fork_server_imports_its_prefetch_while_idle(tmp_path):
+    """``prefetch`` is imported after the preload, while no request waits: children forked
+    once it is in have it without asking; a module that cannot be imported is skipped."""
+    env = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": os.pathsep.join([TESTS, *sys.path])}
+    server = ForkServer.spawn(env, ["forkserver_targets"], str(tmp_path / "server.log"),
+                              prefetch=["no_such_module_here", "wave"])
+    try:
+        wait_for(lambda: loaded_in_child(server, tmp_path, "wave") == "loaded wave", 30,
+                 "the fork server to import its prefetch")
+    finally:
+        server.close()
 
 
 def test_a_different_startup_environment_is_refused(server, tmp_path):
@@ -189,3 +222,19 @@ def test_what_a_killed_child_left_behind_is_killed_by_the_fork_server(server, tm
     finally:
         if pid_alive(grandchild) and "sleep" in cmdline(grandchild):
             os.kill(grandchild, signal.SIGKILL)
+
+
+def test_a_local_cluster_runs_the_drivers_vega_not_one_in_its_working_directory(tmp_path):
+    """The daemons and executors of a local cluster import Vega from where the driver did,
+    not from a ``vega_runtime`` that happens to lie in the driver's working directory."""
+    decoy = tmp_path / "cwd" / "vega_runtime"
+    decoy.mkdir(parents=True)
+    (decoy / "__init__.py").write_text("raise ImportError('the decoy vega_runtime was imported')\n")
+    job = tmp_path / "job.py"
+    job.write_text("from vega_runtime import Context\n"
+                   "with Context('local-cluster[1,1]', 'cwd') as ctx:\n"
+                   "    print(ctx.parallelize(range(3), 3).map(lambda x: x * 2).sum())\n")
+    out = subprocess.run([sys.executable, str(job)], capture_output=True, text=True,
+                         cwd=decoy.parent, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["6"]

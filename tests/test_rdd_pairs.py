@@ -95,6 +95,71 @@ def test_reduce_by_key_of_constant_pairs_sums_exactly(ctx):
     assert flags == {"a": 2, "b": True} and type(flags["b"]) is bool
 
 
+def test_reduce_by_key_of_mapped_records_sums_exactly(ctx):
+    """map(f) then reduce_by_key: f is called in the map side's combine loop for addition
+    (operator.add or lambda a, b: a + b); every other merge, and values that are not ints,
+    give the same exact results as folding in plain Python."""
+    def expected(pairs, merge):
+        out = {}
+        for key, value in pairs:
+            out[key] = merge(out[key], value) if key in out else value
+        return out
+
+    numbers = ctx.parallelize(range(2000), 3)
+    to_pair = lambda i: (i % 97, i)  # noqa: E731 - a user's lambda, as jobs write them
+    pairs = [to_pair(i) for i in range(2000)]
+    assert dict(numbers.map(to_pair).reduce_by_key(add).collect()) == expected(pairs, add)
+    assert dict(numbers.map(to_pair).reduce_by_key(lambda a, b: a + b, 5).collect()) == (
+        expected(pairs, add))
+    assert dict(numbers.map(to_pair).reduce_by_key(max).collect()) == expected(pairs, max)
+    assert numbers.map(to_pair).reduce_by_key(add).count() == 97
+    # floats, strings, lists and mixed key types: added value by value, in record order
+    # within a map partition
+    mixed = [(None, 0.1), ("k", 0.2), (1, [1]), ((1, "a"), "x"), (None, 0.7), (1, [2]),
+             ((1, "a"), "y"), (1.0, [3]), ("k", 1e16), ("k", 1.0)]
+    got = dict(ctx.parallelize(range(len(mixed)), 1).map(lambda i: mixed[i])
+               .reduce_by_key(add).collect())
+    assert got == expected(mixed, add) and got[1] == [1, 2, 3] and got["k"] == 0.2 + 1e16 + 1.0
+    # a chain of maps, and a map whose records are not pairs, fail or pass as before
+    assert sorted(numbers.map(lambda i: i * 2).map(lambda i: (i % 3, 1)).reduce_by_key(add)
+                  .collect()) == [(0, 667), (1, 666), (2, 667)]
+    with pytest.raises(Exception, match="unpack"):
+        numbers.map(lambda i: (i,)).reduce_by_key(add).collect()
+
+
+class Tally(int):
+    """An int subclass: its sums are plain ints, but a key or value of this type must come
+    out of the shuffle as itself (marshal would write it as an int)."""
+
+    def __repr__(self):
+        return f"Tally({int(self)})"
+
+
+def test_reduce_by_key_shuffles_values_that_marshal_would_change_exactly(ctx):
+    """A map side's combined dict is written with marshal only when every key and value is
+    plain: bytearray values (marshal writes bytes), int-subclass keys and values, bools and
+    lists cross the shuffle as themselves, next to plain pairs of other partitions."""
+    pairs = [("a", bytearray(b"x")), ("b", bytearray(b"y")), ("a", bytearray(b"z"))]
+    got = dict(ctx.parallelize(pairs, 2).reduce_by_key(add, 3).collect())
+    assert got == {"a": bytearray(b"xz"), "b": bytearray(b"y")}
+    assert {type(v) for v in got.values()} == {bytearray}
+    tallies = [(Tally(1), Tally(2)), (1.5, 3), (Tally(1), True), (None, [1]), (None, [2])]
+    got = ctx.parallelize(tallies, 1).reduce_by_key(lambda a, b: a + b, 2).collect()
+    assert sorted(got, key=repr) == sorted([(Tally(1), 3), (1.5, 3), (None, [1, 2])], key=repr)
+    assert [type(k) for k, _ in got if k == 1] == [Tally]
+    single = dict(ctx.parallelize([(Tally(7), Tally(5)), ("p", 1)], 2).reduce_by_key(add)
+                  .collect())
+    assert single == {7: 5, "p": 1} and [type(x) for x in next(iter(single.items()))] == [
+        Tally, Tally]
+
+
+def test_group_by_key_of_mapped_records_keeps_order(ctx):
+    """map(f) then group_by_key (f called in the combine loop): values in partition, then
+    record order."""
+    grouped = ctx.parallelize(range(300), 4).map(lambda i: (i % 7, -i)).group_by_key(3)
+    assert as_lists(grouped.collect()) == [(k, [-i for i in range(k, 300, 7)]) for k in range(7)]
+
+
 def test_fold_by_key_pyspark_doctest(ctx):
     """PySpark's doctest: fold_by_key(0, add)."""
     rdd = ctx.parallelize([("a", 1), ("b", 1), ("a", 1)])

@@ -14,6 +14,7 @@ from operator import add
 from typing import Tuple
 
 import pytest
+from proc_helpers import start_job_in_thread, wait_for
 
 from vega_runtime import (RDD, Context, JobCancelled, SparkFiles, StatCounter, StorageLevel,
                           TaskContext, TaskFailed, VegaError)
@@ -139,22 +140,11 @@ def test_status_tracker_reports_jobs_of_a_group_and_their_stages(ctx):
 
 
 def _run_cancellable(ctx, group):
-    """Start a slow job of ``group`` in a thread; returns (thread, outcome list)."""
-    outcome = []
-
-    def job():
-        ctx.setJobGroup(group, "slow")
-        try:
-            outcome.append(ctx.parallelize(range(200), 200).map(
-                lambda x: time.sleep(0.05) or x).count())
-        except BaseException as exc:  # recorded for the test to inspect
-            outcome.append(exc)
-
-    thread = threading.Thread(target=job)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not ctx.statusTracker().getActiveJobsIds() and time.monotonic() < deadline:
-        time.sleep(0.01)
+    """Start a slow job of ``group`` in a thread; returns (thread, outcome list) once it runs."""
+    thread, outcome = start_job_in_thread(
+        ctx, group, "slow",
+        lambda: ctx.parallelize(range(200), 200).map(lambda x: time.sleep(0.05) or x).count())
+    wait_for(lambda: ctx.statusTracker().getActiveJobsIds(), 30, "the slow job to start")
     return thread, outcome
 
 

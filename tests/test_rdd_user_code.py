@@ -39,6 +39,10 @@ EXECUTOR_SIDE = {
     "map_values": lambda rdd: rdd.key_by(str).map_values(stop_at_three).collect(),
     "flat_map_values": lambda rdd: rdd.key_by(str).flatMapValues(stop_always).collect(),
     "reduce_by_key": lambda rdd: rdd.map(lambda x: (x % 2, x)).reduceByKey(stop_at_three).collect(),
+    "map_then_reduce_by_key_add": lambda rdd: rdd.map(lambda x: (stop_at_three(x), x))
+    .reduce_by_key(add).collect(),
+    "map_then_group_by_key": lambda rdd: rdd.map(lambda x: (stop_at_three(x), x))
+    .group_by_key().collect(),
     "combine_by_key_create": lambda rdd: rdd.map(lambda x: (x, x)).combine_by_key(
         stop_at_three, add, add).collect(),
     "aggregate_by_key": lambda rdd: rdd.map(lambda x: (0, x)).aggregate_by_key(

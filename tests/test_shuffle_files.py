@@ -2,6 +2,7 @@
 
 import marshal
 import random
+import struct
 from operator import add, itemgetter
 
 import pytest
@@ -9,8 +10,8 @@ import pytest
 from vega_runtime.rdd.aggregator import GROUPING, reducing
 from vega_runtime.rdd.dependency import ShuffleDependency
 from vega_runtime.rdd.partitioner import HashPartitioner
-from vega_runtime.serde import (_MARSHALLED_END, _MARSHALLED_START, _cloudpickle, dump_record_list,
-                                read_batch_file)
+from vega_runtime.serde import (_MARSHAL_VERSION, _MARSHALLED_END, _MARSHALLED_START,
+                                _cloudpickle, dump_record_list, read_batch_file)
 from vega_runtime.shuffle.blocks import BLOCK_TRAILER, MapStatus, read_index
 from vega_runtime.shuffle.external import ExternalMerger, external_sort, merge_sorted_batches
 from vega_runtime.shuffle.reader import read_local_block, read_shuffle
@@ -142,6 +143,29 @@ def test_plain_batches_are_marshalled_and_other_records_read_back_as_they_were(t
     assert path.read_bytes().count(_MARSHALLED_START) == 2
 
 
+def test_marshalled_plain_values_read_back_exactly(tmp_path):
+    """Plain values marshalled without back-references (format 2) read back equal and of
+    their type: signed zero, infinities and NaN bit for bit, ints past 64 bits, non-ASCII and
+    empty str/bytes, bools, None, and one int object shared by many records."""
+    shared = 10 ** 30
+    special = [(-0.0, float("inf")), (float("-inf"), 2 ** 70), (-(2 ** 63) - 1, "ключ🔑"),
+               ("", b""), (True, False), (None, b"\x00\xff"), (shared, shared)]
+    records = special * 3 + [(i, shared) for i in range(50)]
+    path = tmp_path / "plain"
+    with open(path, "wb") as out:
+        dump_record_list(records, out, 8)
+    got = list(read_batch_file(str(path)))
+    assert path.read_bytes().count(_MARSHALLED_START) == 9  # every batch marshalled
+    assert [tuple(map(type, r)) for r in got] == [tuple(map(type, r)) for r in records]
+    assert [tuple(map(repr, r)) for r in got] == [tuple(map(repr, r)) for r in records]
+    nan = [(float("nan"), 1.0)]
+    with open(path, "wb") as out:
+        dump_record_list(nan, out, 8)
+    (value, one), = read_batch_file(str(path))
+    assert value != value and one == 1.0 and struct.pack("<d", value) == struct.pack(
+        "<d", nan[0][0])
+
+
 def test_missing_map_output_raises_fetch_failed(tmp_path):
     """A vanished shuffle file is a FetchFailed naming shuffle, map and reduce ids."""
     from vega_runtime.errors import FetchFailed
@@ -195,7 +219,8 @@ def test_partitions_of_a_chunk_of_keys_are_the_partitioners_own(tmp_path, keys):
 
 def marshalled(batch):
     """The bytes of a batch of plain records in a block: a pickle calling marshal.loads."""
-    return len(_MARSHALLED_START) + 8 + len(marshal.dumps(batch)) + len(_MARSHALLED_END)
+    return (len(_MARSHALLED_START) + 8 + len(marshal.dumps(batch, _MARSHAL_VERSION))
+            + len(_MARSHALLED_END))
 
 
 def test_a_batch_that_needs_cloudpickle_between_plain_ones_reads_back_whole(tmp_path):

@@ -13,8 +13,8 @@ it is given (``user_code.fail_on_stopiteration``) when called from user code.
 from __future__ import annotations
 
 import functools
-import inspect
 import sys
+import types
 from typing import Callable, Dict, Iterable, Tuple
 
 from .user_code import (GUARDED_IN_PIPELINE, USER_FUNCTION_PARAMETERS, VALUE_PARAMETERS,
@@ -117,8 +117,39 @@ def _public_methods(cls: type):
             if name in seen or (name.startswith("_") and name != "__init__"):
                 continue
             seen.add(name)
-            if inspect.isfunction(member):
+            if isinstance(member, types.FunctionType):
                 yield name, member
+
+
+def parameter_names(method: Callable) -> Tuple[str, ...]:
+    """The names of ``inspect.signature(method).parameters``, in order; read from the code
+    of a plain function (and what ``functools.wraps`` wrapped), without loading ``inspect``
+    and ``ast`` into every driver.
+
+    >>> def f(a, b=1, *args, c, **kwargs): ...
+    >>> parameter_names(f)
+    ('a', 'b', 'args', 'c', 'kwargs')
+    >>> parameter_names(functools.wraps(f)(lambda *a, **k: None))
+    ('a', 'b', 'args', 'c', 'kwargs')
+    """
+    while hasattr(method, "__wrapped__") and not hasattr(method, "__signature__"):
+        method = method.__wrapped__
+    if type(method) is not types.FunctionType or hasattr(method, "__signature__"):
+        import inspect
+
+        return tuple(inspect.signature(method).parameters)
+    code = method.__code__
+    positional, keyword = code.co_argcount, code.co_kwonlyargcount
+    names = code.co_varnames
+    star = positional + keyword
+    out = list(names[:positional])
+    if code.co_flags & 0x04:  # CO_VARARGS
+        out.append(names[star])
+        star += 1
+    out.extend(names[positional:positional + keyword])
+    if code.co_flags & 0x08:  # CO_VARKEYWORDS
+        out.append(names[star])
+    return tuple(out)
 
 
 def keyword_aliases(name: str, method: Callable) -> Dict[str, str]:
@@ -128,7 +159,7 @@ def keyword_aliases(name: str, method: Callable) -> Dict[str, str]:
     >>> keyword_aliases("parallelize", parallelize)
     {'numSlices': 'num_slices', 'c': 'data'}
     """
-    params = inspect.signature(method).parameters
+    params = parameter_names(method)
     irregular = {k: v for k, v in KEYWORD_SPELLINGS.get(name, {}).items() if v in params}
     table = {camel_case(p): p for p in params
              if "_" in p.strip("_") and p not in irregular.values()}
@@ -164,7 +195,7 @@ def _pyspark_call(name: str, method: Callable) -> Callable:
 
 def _call_plan(name: str, method: Callable) -> Tuple[Dict[str, str], Dict[int, str]]:
     """(PySpark keyword -> parameter, position -> parameter of each user function to guard)."""
-    params = list(inspect.signature(method).parameters)
+    params = parameter_names(method)
     guarded = {i: p for i, p in enumerate(params)
                if p in USER_FUNCTION_PARAMETERS and (name, p) not in VALUE_PARAMETERS
                and (name, p) not in GUARDED_IN_PIPELINE}

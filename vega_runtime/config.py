@@ -19,10 +19,10 @@ import json
 import math
 import os
 import re
-from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from .errors import ConfigError
+from .records import FrozenRecord
 
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
@@ -118,8 +118,6 @@ def parse_hosts(text: Any) -> tuple[str, ...]:
     >>> parse_hosts(""), parse_hosts(["DN1"])
     ((), ('dn1',))
     """
-    import ipaddress
-
     if text is None:
         return ()
     items = text.split(",") if isinstance(text, str) else text
@@ -130,6 +128,8 @@ def parse_hosts(text: Any) -> tuple[str, ...]:
         host = str(item).strip().lower()
         if not host:
             continue
+        import ipaddress  # (here: no Context with no hosts listed loads it)
+
         try:
             ipaddress.ip_network(host, strict=False)
         except ValueError:
@@ -159,8 +159,7 @@ DRIVER, MASTER, WORKER = "driver", "master", "worker"
 DAEMONS = (MASTER, WORKER)
 
 
-@dataclass(frozen=True)
-class Setting:
+class Setting(FrozenRecord):
     """One configuration key: its default, parser, unit, documentation, environment variable
     and flag, and the roles that read it."""
     key: str
@@ -168,10 +167,21 @@ class Setting:
     parse: Callable[[Any], Any]
     unit: str
     doc: str
-    env: str | None = None
+    env: str | None
     #: the command-line flag that sets it, e.g. ``vega master --port``
-    flag: str | None = None
-    used_by: tuple[str, ...] = (DRIVER,)
+    flag: str | None
+    used_by: tuple[str, ...]
+
+    def __init__(self, key, default, parse, unit, doc, env=None, flag=None, used_by=(DRIVER,)):
+        setattr = object.__setattr__
+        setattr(self, "key", key)
+        setattr(self, "default", default)
+        setattr(self, "parse", parse)
+        setattr(self, "unit", unit)
+        setattr(self, "doc", doc)
+        setattr(self, "env", env)
+        setattr(self, "flag", flag)
+        setattr(self, "used_by", used_by)
 
 
 def _master(key, default, parse, unit, doc, env=None, flag=None):

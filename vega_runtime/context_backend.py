@@ -41,17 +41,17 @@ def create_backend(ctx) -> Tuple[Any, Any]:
     spec = ctx.master_spec
     output = ctx._on_task_output
     budget = ctx.conf["vega.storage.memory"]
+    if spec.kind not in ("inline", "local"):  # a cluster's driver runs no task itself
+        return _create_cluster_backend(ctx, spec)
     from .scheduler.local_backend import InlineBackend, ProcessPoolBackend
 
-    if spec.kind in ("inline", "local") and ctx.conf["vega.dynamic_allocation.enabled"]:
+    if ctx.conf["vega.dynamic_allocation.enabled"]:
         log.warning("vega.dynamic_allocation.enabled has no effect on %s: its executors "
                     "are fixed (use a cluster or local-cluster master)", spec.url)
     if spec.kind == "inline":
         return InlineBackend(ctx.app_dir, output, budget), None
-    if spec.kind == "local":
-        return ProcessPoolBackend(spec.cores, ctx.app_dir, output, budget,
-                                  ctx.conf["vega.locality.wait"]), None
-    return _create_cluster_backend(ctx, spec)
+    return ProcessPoolBackend(spec.cores, ctx.app_dir, output, budget,
+                              ctx.conf["vega.locality.wait"]), None
 
 
 def _create_cluster_backend(ctx, spec: MasterSpec) -> Tuple[Any, Any]:
@@ -120,6 +120,10 @@ def _prepare_tls(secret_file: str) -> None:
     from .net.tls import prepare_cluster_tls  # imported here: in the thread
 
     prepare_cluster_tls([secret_file])
+    # and what the driver's first connection to the master loads, while the cluster starts
+    import encodings.idna  # noqa: F401
+
+    from .net import tls_socket  # noqa: F401
 
 
 def local_cluster_slots(spec: MasterSpec, conf: "Config", backend) -> int:

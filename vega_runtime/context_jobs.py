@@ -11,7 +11,6 @@ Spark cancels a group's queued jobs.
 from __future__ import annotations
 
 import contextlib
-import getpass
 import threading
 from collections import Counter
 from typing import Dict, Iterator, Optional
@@ -146,6 +145,8 @@ class JobControl:
     @staticmethod
     def spark_user() -> str:
         """The user running this application (PySpark's ``sparkUser``)."""
+        import getpass
+
         return getpass.getuser()
 
     def cancel_all_jobs(self) -> None:

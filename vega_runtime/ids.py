@@ -17,19 +17,25 @@ and no leading dot, so a valid id is always one plain name inside its directory.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from .errors import InvalidIdentifier
+from .records import FrozenRecord
 
 
-@dataclass(frozen=True)
-class IdKind:
+class IdKind(FrozenRecord):
     """One kind of identifier: a name for messages and its full-match pattern."""
     name: str
     pattern: str
     example: str
     #: "" is accepted too (an optional field: no package, a new application)
-    allow_empty: bool = False
+    allow_empty: bool
+
+    def __init__(self, name, pattern, example, allow_empty=False):
+        setattr = object.__setattr__
+        setattr(self, "name", name)
+        setattr(self, "pattern", pattern)
+        setattr(self, "example", example)
+        setattr(self, "allow_empty", allow_empty)
 
     def matches(self, value) -> bool:
         if not isinstance(value, str):

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 
 from .errors import MasterURLError
+from .records import FrozenRecord
 
 _LOCAL_N = re.compile(r"^local\[\s*(\d+|\*)\s*(?:,\s*(\d+)\s*)?\]$")
 _LOCAL_CLUSTER = re.compile(r"^local-cluster\[\s*(\d+)\s*,\s*(\d+)\s*(?:,\s*(\d+[kmgtKMGT]?)\s*)?\]$")
 _VEGA = re.compile(r"^vega://([^:/\s]+):(\d+)/?$")
 
 
-@dataclass(frozen=True)
-class MasterSpec:
+class MasterSpec(FrozenRecord):
     """A parsed master URL.
 
     >>> parse_master("local[4]")
@@ -30,13 +29,24 @@ class MasterSpec:
 
     kind: str  # "inline", "local", "local-cluster" or "vega"
     url: str
-    cores: int = 1
-    workers: int = 0
-    memory: str = ""
-    host: str = ""
-    port: int = 0
+    cores: int
+    workers: int
+    memory: str
+    host: str
+    port: int
     #: ``F`` of ``local[N,F]``: attempts per task; 0 means the configured number
-    max_failures: int = 0
+    max_failures: int
+
+    def __init__(self, kind, url, cores=1, workers=0, memory="", host="", port=0, max_failures=0):
+        setattr = object.__setattr__
+        setattr(self, "kind", kind)
+        setattr(self, "url", url)
+        setattr(self, "cores", cores)
+        setattr(self, "workers", workers)
+        setattr(self, "memory", memory)
+        setattr(self, "host", host)
+        setattr(self, "port", port)
+        setattr(self, "max_failures", max_failures)
 
 
 def parse_master(url: str) -> MasterSpec:

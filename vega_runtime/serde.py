@@ -248,6 +248,12 @@ _MARSHAL_EXACT = frozenset({bytes, str, int, float, bool, type(None)})
 #: ``_MARSHALLED_END``: ``pickle.load`` reads such a batch like any other.
 _MARSHALLED_START = b"\x80\x05cmarshal\nloads\n\x8e"
 _MARSHALLED_END = b"\x85R."
+#: marshal's format 2: no back-references (formats 3 and 4 look up every value held
+#: elsewhere too, a dict's key say, in a table so as to write it once): plain values read
+#: back equal either way. Writing 50k (int, int) records: 3.2 ms against 8.9 ms, reading
+#: 9.8 against 10.9 ms, 25% more bytes; TeraSort's (10-byte, 90-byte) records: 9.1 against
+#: 11.4 ms, 3% more bytes.
+_MARSHAL_VERSION = 2
 
 
 class RecordSlice:
@@ -270,7 +276,14 @@ class RecordSlice:
 def plain_records(records: list) -> bool:
     """Whether every record is a tuple of plain values, which ``marshal`` gives back exactly."""
     return ({tuple}.issuperset(map(type, records))
-            and _MARSHAL_EXACT.issuperset(map(type, itertools.chain.from_iterable(records))))
+            and plain_values(itertools.chain.from_iterable(records)))
+
+
+def plain_values(values: Iterable[Any]) -> bool:
+    """Whether every value is plain (``bytes``, ``str``, ``int``, ``float``, ``bool`` or
+    ``None``: what ``marshal`` gives back exactly); the items of a dict whose keys and values
+    are plain are plain records, checked without a tuple made per item."""
+    return _MARSHAL_EXACT.issuperset(map(type, values))
 
 
 def dump_record_list(records, out, batch_size: int) -> int:
@@ -294,7 +307,7 @@ def dump_record_list(records, out, batch_size: int) -> int:
     for start in range(begin, end, batch_size):
         batch = source[start:min(start + batch_size, end)]
         if known_plain or plain_records(batch):
-            data = marshal.dumps(batch)
+            data = marshal.dumps(batch, _MARSHAL_VERSION)
             out.write(_MARSHALLED_START)
             out.write(len(data).to_bytes(8, "little"))
             out.write(data)

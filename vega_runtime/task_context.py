@@ -9,8 +9,9 @@ running task's context inside user functions, as in PySpark.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Optional
+
+from .records import Record
 
 _current = threading.local()
 
@@ -30,8 +31,7 @@ class _CurrentOnEmptyCall(type):
         return current
 
 
-@dataclass
-class TaskContext(metaclass=_CurrentOnEmptyCall):
+class TaskContext(Record, metaclass=_CurrentOnEmptyCall):
     """The running task's identity and services.
 
     Inside a function given to a transformation::
@@ -43,20 +43,36 @@ class TaskContext(metaclass=_CurrentOnEmptyCall):
     partition: int
     attempt: int
     attempt_id: int
-    executor_id: str = "driver"
-    host: str = "localhost"
+    executor_id: str
+    host: str
     #: ``read_shuffle(dependency, reduce_id) -> iterator of records``.
-    read_shuffle: Optional[Callable[[Any, int], Iterator]] = None
+    read_shuffle: Optional[Callable[[Any, int], Iterator]]
     #: The executor's block store for cached partitions (``storage.BlockStore``).
-    blocks: Any = None
+    blocks: Any
     #: ``load_broadcast(broadcast_id, path) -> value``; cached per executor.
-    load_broadcast: Optional[Callable[[int, str], Any]] = None
+    load_broadcast: Optional[Callable[[int, str], Any]]
     #: Settings the task may need (memory bounds, batch sizes, scratch dir).
-    settings: dict = field(default_factory=dict)
+    settings: dict
     #: Accumulator id -> value added by this task attempt; merged on the driver.
-    accumulator_updates: dict = field(default_factory=dict)
+    accumulator_updates: dict
     #: Partition ids of RDDs computed (not read from cache) by this attempt.
-    computed: list = field(default_factory=list)
+    computed: list
+
+    def __init__(self, stage, partition, attempt, attempt_id, executor_id="driver",
+                 host="localhost", read_shuffle=None, blocks=None, load_broadcast=None,
+                 settings=None, accumulator_updates=None, computed=None):
+        self.stage = stage
+        self.partition = partition
+        self.attempt = attempt
+        self.attempt_id = attempt_id
+        self.executor_id = executor_id
+        self.host = host
+        self.read_shuffle = read_shuffle
+        self.blocks = blocks
+        self.load_broadcast = load_broadcast
+        self.settings = {} if settings is None else settings
+        self.accumulator_updates = {} if accumulator_updates is None else accumulator_updates
+        self.computed = [] if computed is None else computed
 
     @staticmethod
     def get() -> Optional["TaskContext"]:

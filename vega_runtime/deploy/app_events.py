@@ -8,12 +8,15 @@ epoch seconds here; ``spark_api`` turns them into Spark's units.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
+from ..records import Record
 
-@dataclass
-class JobRecord:
+#: a field's default standing for a new empty container (each record gets its own)
+_NEW = object()
+
+
+class JobRecord(Record):
     """A job as its application's event log tells it."""
     job_id: int
     description: str
@@ -22,15 +25,24 @@ class JobRecord:
     succeeded: Optional[bool] = None
     error: Optional[str] = None
     #: stage_graph.stage_info of every stage in the job's graph (skipped ones too)
-    graph: List[dict] = field(default_factory=list)
+    graph: List[dict]
+
+    def __init__(self, job_id, description, submitted, completed=None, succeeded=None,
+                 error=None, graph=_NEW):
+        self.job_id = job_id
+        self.description = description
+        self.submitted = submitted
+        self.completed = completed
+        self.succeeded = succeeded
+        self.error = error
+        self.graph = [] if graph is _NEW else graph
 
     @property
     def stage_ids(self) -> List[int]:
         return [s["stage_id"] for s in self.graph]
 
 
-@dataclass
-class StageAttempt:
+class StageAttempt(Record):
     """A stage attempt as its application's event log tells it."""
     stage_id: int
     attempt: int
@@ -41,13 +53,25 @@ class StageAttempt:
     completed: Optional[float] = None
     failure: Optional[str] = None
     #: ended attempts (TaskInfo events and killed attempts), in the order they ended
-    tasks: List[dict] = field(default_factory=list)
+    tasks: List[dict]
     #: attempts started (TaskStart) and not ended yet, by task id, in starting order
-    running: Dict[int, dict] = field(default_factory=dict)
+    running: Dict[int, dict]
+
+    def __init__(self, stage_id, attempt, name, num_tasks, job_id, submitted, completed=None,
+                 failure=None, tasks=_NEW, running=_NEW):
+        self.stage_id = stage_id
+        self.attempt = attempt
+        self.name = name
+        self.num_tasks = num_tasks
+        self.job_id = job_id
+        self.submitted = submitted
+        self.completed = completed
+        self.failure = failure
+        self.tasks = [] if tasks is _NEW else tasks
+        self.running = {} if running is _NEW else running
 
 
-@dataclass
-class ExecutorRecord:
+class ExecutorRecord(Record):
     """An executor as its application's event log tells it."""
     executor_id: str
     host: str
@@ -59,9 +83,18 @@ class ExecutorRecord:
     #: the class of a loss (ExecutorRemoved's ``cause``: "worker_lost", "oom"...), "" if none
     cause: str = ""
 
+    def __init__(self, executor_id, host, added, removed=None, remove_reason=None, lost=None,
+                 cause=""):
+        self.executor_id = executor_id
+        self.host = host
+        self.added = added
+        self.removed = removed
+        self.remove_reason = remove_reason
+        self.lost = lost
+        self.cause = cause
 
-@dataclass
-class AppRecord:
+
+class AppRecord(Record):
     """An application as its event log tells it: jobs, stages, executors."""
     app_id: str
     #: the Context's own id (its event log's name) when ``app_id`` is the master's
@@ -71,19 +104,39 @@ class AppRecord:
     started: float = 0.0
     ended: Optional[float] = None
     last_event: float = 0.0
-    jobs: Dict[int, JobRecord] = field(default_factory=dict)
-    stages: Dict[Tuple[int, int], StageAttempt] = field(default_factory=dict)
+    jobs: Dict[int, JobRecord]
+    stages: Dict[Tuple[int, int], StageAttempt]
     #: the latest stage_graph.stage_info seen for each stage id
-    stage_info: Dict[int, dict] = field(default_factory=dict)
-    executors: Dict[str, ExecutorRecord] = field(default_factory=dict)
+    stage_info: Dict[int, dict]
+    executors: Dict[str, ExecutorRecord]
     #: cached blocks: (rdd_id, partition) -> {executor: (where, bytes)}
-    blocks: Dict[Tuple[int, int], Dict[str, Tuple[str, int]]] = field(default_factory=dict)
-    settings: List[list] = field(default_factory=list)  # [key, value, origin]
-    runtime: dict = field(default_factory=dict)
+    blocks: Dict[Tuple[int, int], Dict[str, Tuple[str, int]]]
+    settings: List[list]  # [key, value, origin]
+    runtime: dict
     #: why the events stop early (a broken log), "" when they do not
     error: str = ""
     #: the job whose stages are being submitted (replay state)
     running_job: Optional[int] = None
+
+    def __init__(self, app_id, context_id="", name="", master="", started=0.0, ended=None,
+                 last_event=0.0, jobs=_NEW, stages=_NEW, stage_info=_NEW, executors=_NEW,
+                 blocks=_NEW, settings=_NEW, runtime=_NEW, error="", running_job=None):
+        self.app_id = app_id
+        self.context_id = context_id
+        self.name = name
+        self.master = master
+        self.started = started
+        self.ended = ended
+        self.last_event = last_event
+        self.jobs = {} if jobs is _NEW else jobs
+        self.stages = {} if stages is _NEW else stages
+        self.stage_info = {} if stage_info is _NEW else stage_info
+        self.executors = {} if executors is _NEW else executors
+        self.blocks = {} if blocks is _NEW else blocks
+        self.settings = [] if settings is _NEW else settings
+        self.runtime = {} if runtime is _NEW else runtime
+        self.error = error
+        self.running_job = running_job
 
     @property
     def completed(self) -> bool:

@@ -21,7 +21,7 @@ import time
 from typing import Dict, List, Optional
 
 from ..errors import VegaError
-from ..forkserver import ForkServer, command_title
+from ..forkserver import ForkServer, command_title, python_module
 from ..master_url import MasterSpec
 from ..private_files import make_private_dir, open_private
 from ..processes import signal_group
@@ -36,9 +36,17 @@ DAEMON_MODULE = "vega_runtime.deploy.daemon_main"
 DAEMON_ENTRY = "vega_runtime.deploy.daemon_main:fork_entry"
 #: run by the fork server once it has the cluster's secret, before forking the daemons
 PREPARE_TLS = "vega_runtime.net.tls:prepare_cluster_tls"
-#: imported once by the fork server: the daemons, and what their executors need
-PRELOAD = ("vega_runtime.deploy.daemon_main", "vega_runtime.deploy.master", "vega_runtime.deploy.worker",
-           "vega_runtime.deploy.http_api", "vega_runtime.deploy.executor_preload")
+#: imported by the fork server before it serves: what every daemon needs (configuration,
+#: connections, TLS and its sockets, the HTTP server, the codec a first connection to a
+#: host name loads).
+#: The master is forked then and imports the little that is its own, while the fork server
+#: imports the workers' and their executors' code (``IMPORTS``: while idle, and before it
+#: forks a worker), once for all of them.
+PRELOAD = ("vega_runtime.deploy.daemon_main", "vega_runtime.deploy.http_api",
+           "vega_runtime.net.tls_socket", "encodings.idna")
+IMPORTS = {"master": (),
+           "worker": ("vega_runtime.deploy.worker", "vega_runtime.deploy.metrics",
+                      "vega_runtime.deploy.executor_preload")}
 
 
 class LocalClusterFailed(VegaError):
@@ -52,10 +60,10 @@ class LocalClusterFailed(VegaError):
 
 def start_forkserver() -> ForkServer:
     """The fork server a local cluster's daemons are forked from.  It takes ~0.1 s to import
-    them: a Context starts it first thing, and it imports while the Context reads its
-    configuration.  What it prints (nothing, unless it fails) goes to this stderr.  (This
+    what they all need (``PRELOAD``): a Context starts it first thing, and it imports while
+    the Context reads its configuration.  What it prints (nothing, unless it fails) goes to this stderr.  (This
     module imports no TLS, ~50 ms that would delay it: ``net.tls`` loads where used.)"""
-    return ForkServer.spawn(_daemon_env(), PRELOAD)
+    return ForkServer.spawn(_daemon_env(), PRELOAD, prefetch=IMPORTS["worker"])
 
 
 def _daemon_env() -> Dict[str, str]:
@@ -127,10 +135,10 @@ class LocalCluster:
         argv = [role, json.dumps(options)]
         proc = self.forkserver.launch(DAEMON_ENTRY, argv, self.env, log_path,
                                       command_title(DAEMON_MODULE, _command_line(role, options)),
-                                      tie=True)
+                                      tie=True, imports=IMPORTS[role])
         if proc is None:
             with open_private(log_path, "ab") as log_file:
-                proc = subprocess.Popen([sys.executable, "-m", DAEMON_MODULE, *argv],
+                proc = subprocess.Popen([*python_module(DAEMON_MODULE), *argv],
                                         stdin=subprocess.DEVNULL, stdout=log_file,
                                         stderr=subprocess.STDOUT, env=self.env,
                                         start_new_session=True)

@@ -31,7 +31,6 @@ from __future__ import annotations
 import enum
 import logging
 import time
-from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple, Union
 
 from .._version import __version__
@@ -41,8 +40,12 @@ from ..net.messages import (ApplicationEnded, ApplicationKilled, ApplicationReje
                             LaunchExecutor,
                             RegisterApplication, RegisteredApplication, RegisteredWorker,
                             RegisterWorker, RegisterWorkerFailed)
+from ..records import Record
 from ..versions import version_mismatch
 from .placement import SchedulingMode, carries_labels, fair_shares, waiting_reason
+
+#: a field's default standing for a new empty container (each record gets its own)
+_NEW = object()
 
 log = logging.getLogger(__name__)
 
@@ -77,21 +80,25 @@ class AppState(str, enum.Enum):
 
 # -- events: what happened ------------------------------------------------------------
 
-@dataclass
-class WorkerRegistering:
+class WorkerRegistering(Record):
     """Event: a worker asks to register."""
     session: int
     register: RegisterWorker
 
+    def __init__(self, session, register):
+        self.session = session
+        self.register = register
 
-@dataclass
-class HeartbeatReceived:
+
+class HeartbeatReceived(Record):
     """Event: a worker's heartbeat."""
     session: int
 
+    def __init__(self, session):
+        self.session = session
 
-@dataclass
-class ExecutorExitReported:
+
+class ExecutorExitReported(Record):
     """Event: a worker reports that an executor exited."""
     session: int
     app_id: str
@@ -101,64 +108,94 @@ class ExecutorExitReported:
     cause: str = ""
     detail: str = ""
 
+    def __init__(self, session, app_id, executor_id, reason, cause="", detail=""):
+        self.session = session
+        self.app_id = app_id
+        self.executor_id = executor_id
+        self.reason = reason
+        self.cause = cause
+        self.detail = detail
 
-@dataclass
-class WorkerStopped:
+
+class WorkerStopped(Record):
     """The worker said it is shutting down on purpose."""
     session: int
 
+    def __init__(self, session):
+        self.session = session
 
-@dataclass
-class ConnectionLost:
+
+class ConnectionLost(Record):
     """A peer's connection closed, or sending to it failed."""
     session: int
     reason: str
 
+    def __init__(self, session, reason):
+        self.session = session
+        self.reason = reason
 
-@dataclass
-class ApplicationRegistering:
+
+class ApplicationRegistering(Record):
     """Event: a driver asks to register its application."""
     session: int
     request: RegisterApplication
 
+    def __init__(self, session, request):
+        self.session = session
+        self.request = request
 
-@dataclass
-class MetricsReported:
+
+class MetricsReported(Record):
     """Event: a driver's metrics snapshot."""
     session: int
     snapshot: dict
 
+    def __init__(self, session, snapshot):
+        self.session = session
+        self.snapshot = snapshot
 
-@dataclass
-class ApplicationUnregistered:
+
+class ApplicationUnregistered(Record):
     """Event: a driver ends its application."""
     session: int
 
+    def __init__(self, session):
+        self.session = session
 
-@dataclass
-class KillRequested:
+
+class KillRequested(Record):
     """Event: someone asks to kill an application."""
     app_id: str
     reason: str
 
+    def __init__(self, app_id, reason):
+        self.app_id = app_id
+        self.reason = reason
 
-@dataclass
-class ExecutorsRequested:
+
+class ExecutorsRequested(Record):
     """Dynamic allocation: the application wants this many executors now."""
     session: int
     requested_total: int
 
+    def __init__(self, session, requested_total):
+        self.session = session
+        self.requested_total = requested_total
 
-@dataclass
-class ExecutorsReleased:
+
+class ExecutorsReleased(Record):
     """Dynamic allocation: the application gives these idle executors back."""
     session: int
     executor_ids: List[str]
     reason: str
 
+    def __init__(self, session, executor_ids, reason):
+        self.session = session
+        self.executor_ids = executor_ids
+        self.reason = reason
 
-@dataclass
-class Tick:
+
+class Tick(Record):
     """Time passed: expire silent workers, forget old applications."""
 
 
@@ -169,31 +206,39 @@ Event = Union[WorkerRegistering, HeartbeatReceived, ExecutorExitReported, Worker
 
 # -- actions: what the I/O layer must do --------------------------------------------------
 
-@dataclass
-class Send:
+class Send(Record):
     """Action: send ``message`` to the peer of ``session``."""
     session: int
     message: object
 
+    def __init__(self, session, message):
+        self.session = session
+        self.message = message
 
-@dataclass
-class Disconnect:
+
+class Disconnect(Record):
     """Close the session's connection after what was sent to it so far."""
     session: int
     reason: str
 
+    def __init__(self, session, reason):
+        self.session = session
+        self.reason = reason
 
-@dataclass
-class SaveState:
+
+class SaveState(Record):
     """The recoverable state changed: write ``snapshot()``."""
 
 
-@dataclass
-class ForgetApplication:
+class ForgetApplication(Record):
     """Delete what is stored for the application: its logs, and its package unless
     ``package_sha`` is empty (another known application still uses it)."""
     app_id: str
     package_sha: str
+
+    def __init__(self, app_id, package_sha):
+        self.app_id = app_id
+        self.package_sha = package_sha
 
 
 Action = Union[Send, Disconnect, SaveState, ForgetApplication]
@@ -201,8 +246,7 @@ Action = Union[Send, Disconnect, SaveState, ForgetApplication]
 
 # -- state ---------------------------------------------------------------------------------
 
-@dataclass
-class Worker:
+class Worker(Record):
     """A registered worker: its address, resources, session and last heartbeat."""
     worker_id: str
     host: str
@@ -217,7 +261,23 @@ class Worker:
     state: WorkerState = WorkerState.ALIVE
     #: when it stopped being alive
     gone: Optional[float] = None
-    executors: Dict[Tuple[str, str], int] = field(default_factory=dict)  # (app, exec) -> memory
+    executors: Dict[Tuple[str, str], int]  # (app, exec) -> memory
+
+    def __init__(self, worker_id, host, port, cores, memory, labels, pid, session, registered,
+                 last_heartbeat, state=WorkerState.ALIVE, gone=None, executors=_NEW):
+        self.worker_id = worker_id
+        self.host = host
+        self.port = port
+        self.cores = cores
+        self.memory = memory
+        self.labels = labels
+        self.pid = pid
+        self.session = session
+        self.registered = registered
+        self.last_heartbeat = last_heartbeat
+        self.state = state
+        self.gone = gone
+        self.executors = {} if executors is _NEW else executors
 
     @property
     def cores_used(self) -> int:
@@ -232,8 +292,7 @@ class Worker:
                 "labels": self.labels, "state": self.state.value}
 
 
-@dataclass
-class Application:
+class Application(Record):
     """A registered application: its request, state and executors."""
     app_id: str
     request: RegisterApplication
@@ -241,15 +300,31 @@ class Application:
     submitted: float
     state: AppState = AppState.WAITING
     ended: Optional[float] = None
-    executors: Dict[str, str] = field(default_factory=dict)  # executor_id -> worker_id
+    executors: Dict[str, str]  # executor_id -> worker_id
     next_executor: int = 1
     executor_failures: int = 0
     waiting_reason: str = ""
     #: the driver's latest cumulative job metrics (JobMetrics.snapshot)
-    metrics: dict = field(default_factory=dict)
+    metrics: dict
     #: dynamic allocation's cap: the executors the application asked for (None: static
     #: allocation, as many as it can get)
     requested_total: Optional[int] = None
+
+    def __init__(self, app_id, request, session, submitted, state=AppState.WAITING, ended=None,
+                 executors=_NEW, next_executor=1, executor_failures=0, waiting_reason="",
+                 metrics=_NEW, requested_total=None):
+        self.app_id = app_id
+        self.request = request
+        self.session = session
+        self.submitted = submitted
+        self.state = state
+        self.ended = ended
+        self.executors = {} if executors is _NEW else executors
+        self.next_executor = next_executor
+        self.executor_failures = executor_failures
+        self.waiting_reason = waiting_reason
+        self.metrics = {} if metrics is _NEW else metrics
+        self.requested_total = requested_total
 
     @property
     def at_requested_total(self) -> bool:

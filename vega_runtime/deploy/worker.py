@@ -28,7 +28,7 @@ from .. import ids, packaging
 from .._version import __version__
 from ..config import Config, rpc_limits
 from ..errors import VegaError
-from ..forkserver import ADOPTED_CHECK, ForkServer, command_title
+from ..forkserver import ADOPTED_CHECK, ForkServer, command_title, python_module
 from ..net.connection import Connection
 from ..net.framing import ProtocolError
 from ..net.messages import (ApplicationEnded, BlockData, BlockUnavailable, ExecutorExited,
@@ -356,7 +356,7 @@ class Worker:
             if proc is not None:
                 return proc
         with open(log_path, "ab") as log_file:
-            return subprocess.Popen([sys.executable, "-m", EXECUTOR_MODULE, *args],
+            return subprocess.Popen([*python_module(EXECUTOR_MODULE), *args],
                                     stdin=subprocess.DEVNULL, stdout=log_file,
                                     stderr=subprocess.STDOUT, start_new_session=True,
                                     env={**env, "VEGA_WORKER_PID": str(os.getpid())})

@@ -22,13 +22,16 @@ from __future__ import annotations
 
 import logging
 import random
-from dataclasses import dataclass, field
 from enum import Enum
 from typing import Dict, FrozenSet, Iterable, List, Optional, Tuple
 
 from ..executor_loss import LossCause, classify_exit
 from ..net.messages import LaunchExecutor
+from ..records import FrozenRecord, Record
 from ..retry import backoff_delay
+
+#: a field's default standing for a new empty container (each record gets its own)
+_NEW = object()
 
 log = logging.getLogger(__name__)
 
@@ -67,80 +70,102 @@ class ExecutorStatus(str, Enum):
 
 # -- events ------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Started:
+class Started(FrozenRecord):
     """The worker starts (its shuffle service listens)."""
 
 
-@dataclass(frozen=True)
-class Tick:
+class Tick(FrozenRecord):
     """Time has passed (a timer the I/O layer set from ``next_wakeup``, or any wake-up)."""
 
 
-@dataclass(frozen=True)
-class Registered:
+class Registered(FrozenRecord):
     """The master accepted the registration of session ``session``."""
     session: int
 
+    def __init__(self, session):
+        object.__setattr__(self, "session", session)
 
-@dataclass(frozen=True)
-class RegistrationFailed:
+
+class RegistrationFailed(FrozenRecord):
     """Session ``session`` could not connect or register (the master is not there)."""
     session: int
     reason: str
 
+    def __init__(self, session, reason):
+        object.__setattr__(self, "session", session)
+        object.__setattr__(self, "reason", reason)
 
-@dataclass(frozen=True)
-class Refused:
+
+class Refused(FrozenRecord):
     """The master refused this worker (another Python or Vega version)."""
     session: int
     reason: str
 
+    def __init__(self, session, reason):
+        object.__setattr__(self, "session", session)
+        object.__setattr__(self, "reason", reason)
 
-@dataclass(frozen=True)
-class SessionLost:
+
+class SessionLost(FrozenRecord):
     """The registered session ``session`` ended: its connection closed or broke."""
     session: int
     reason: str
 
+    def __init__(self, session, reason):
+        object.__setattr__(self, "session", session)
+        object.__setattr__(self, "reason", reason)
 
-@dataclass(frozen=True)
-class LaunchRequested:
+
+class LaunchRequested(FrozenRecord):
     """The master asks for an executor."""
     order: LaunchExecutor
 
+    def __init__(self, order):
+        object.__setattr__(self, "order", order)
 
-@dataclass(frozen=True)
-class KillRequested:
+
+class KillRequested(FrozenRecord):
     """The master asks to stop one executor."""
     app_id: str
     executor_id: str
 
+    def __init__(self, app_id, executor_id):
+        object.__setattr__(self, "app_id", app_id)
+        object.__setattr__(self, "executor_id", executor_id)
 
-@dataclass(frozen=True)
-class ApplicationFinished:
+
+class ApplicationFinished(FrozenRecord):
     """The master says an application has ended: its executors go."""
     app_id: str
 
+    def __init__(self, app_id):
+        object.__setattr__(self, "app_id", app_id)
 
-@dataclass(frozen=True)
-class ExecutorStarted:
+
+class ExecutorStarted(FrozenRecord):
     """An executor's process runs."""
     app_id: str
     executor_id: str
 
+    def __init__(self, app_id, executor_id):
+        object.__setattr__(self, "app_id", app_id)
+        object.__setattr__(self, "executor_id", executor_id)
 
-@dataclass(frozen=True)
-class ExecutorLaunchFailed:
+
+class ExecutorLaunchFailed(FrozenRecord):
     """An executor could not be started (its package could not be fetched or unpacked,
     its process not created); ``reason`` says why, for the driver."""
     app_id: str
     executor_id: str
     reason: str
 
+    def __init__(self, app_id, executor_id, reason):
+        object.__setattr__(self, "app_id", app_id)
+        object.__setattr__(self, "executor_id", executor_id)
+        object.__setattr__(self, "reason", reason)
 
-@dataclass(frozen=True)
-class ExecutorProcessExited:
+
+class ExecutorProcessExited(FrozenRecord):
     """An executor's process ended; ``detail`` is the tail of its log, ``memory_limit``
     the limit it ran under (0: none), ``oom_kills`` how many processes the kernel's OOM
     killer killed on this host while it ran."""
@@ -151,49 +176,64 @@ class ExecutorProcessExited:
     memory_limit: int = 0
     oom_kills: int = 0
 
+    def __init__(self, app_id, executor_id, exit_code, detail="", memory_limit=0, oom_kills=0):
+        object.__setattr__(self, "app_id", app_id)
+        object.__setattr__(self, "executor_id", executor_id)
+        object.__setattr__(self, "exit_code", exit_code)
+        object.__setattr__(self, "detail", detail)
+        object.__setattr__(self, "memory_limit", memory_limit)
+        object.__setattr__(self, "oom_kills", oom_kills)
 
-@dataclass(frozen=True)
-class StopRequested:
+
+class StopRequested(FrozenRecord):
     """SIGTERM, SIGINT or ``stop``: say goodbye to the master and stop."""
 
 
 # -- actions -----------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Connect:
+class Connect(FrozenRecord):
     """Open session ``session``: connect, register with ``executors`` ([app_id,
     executor_id] still running here), then report what the master says as events."""
     session: int
     executors: List[List[str]]
 
+    def __init__(self, session, executors):
+        object.__setattr__(self, "session", session)
+        object.__setattr__(self, "executors", executors)
 
-@dataclass(frozen=True)
-class AbandonSession:
+
+class AbandonSession(FrozenRecord):
     """Close session ``session``'s connection: its registration went unanswered."""
     session: int
 
+    def __init__(self, session):
+        object.__setattr__(self, "session", session)
 
-@dataclass(frozen=True)
-class SendHeartbeat:
+
+class SendHeartbeat(FrozenRecord):
     """Action: tell the master this worker is alive."""
     pass
 
 
-@dataclass(frozen=True)
-class StartExecutor:
+class StartExecutor(FrozenRecord):
     """Prepare the order's package and start the executor's process."""
     order: LaunchExecutor
 
+    def __init__(self, order):
+        object.__setattr__(self, "order", order)
 
-@dataclass(frozen=True)
-class KillExecutor:
+
+class KillExecutor(FrozenRecord):
     """Kill an executor's process group (if its process exists)."""
     app_id: str
     executor_id: str
 
+    def __init__(self, app_id, executor_id):
+        object.__setattr__(self, "app_id", app_id)
+        object.__setattr__(self, "executor_id", executor_id)
 
-@dataclass(frozen=True)
-class ReportExecutorExit:
+
+class ReportExecutorExit(FrozenRecord):
     """Tell the master an executor ended without being asked to (ExecutorExited):
     ``reason`` describes how (``executor_loss``), ``cause`` classifies it."""
     app_id: str
@@ -203,20 +243,34 @@ class ReportExecutorExit:
     cause: str = ""
     detail: str = ""
 
+    def __init__(self, app_id, executor_id, exit_code, reason, cause="", detail=""):
+        object.__setattr__(self, "app_id", app_id)
+        object.__setattr__(self, "executor_id", executor_id)
+        object.__setattr__(self, "exit_code", exit_code)
+        object.__setattr__(self, "reason", reason)
+        object.__setattr__(self, "cause", cause)
+        object.__setattr__(self, "detail", detail)
 
-@dataclass(frozen=True)
-class CleanWorkDirs:
+
+class CleanWorkDirs(FrozenRecord):
     """Delete idle work directories of applications not in ``keep`` (see ``expired_app_dirs``)."""
     keep: FrozenSet[str]
 
+    def __init__(self, keep):
+        object.__setattr__(self, "keep", keep)
 
-@dataclass(frozen=True)
-class Shutdown:
+
+class Shutdown(FrozenRecord):
     """Stop: tell the master goodbye if ``goodbye``, kill every executor, exit with
     ``exit_code``."""
     exit_code: int
     reason: str
     goodbye: bool
+
+    def __init__(self, exit_code, reason, goodbye):
+        object.__setattr__(self, "exit_code", exit_code)
+        object.__setattr__(self, "reason", reason)
+        object.__setattr__(self, "goodbye", goodbye)
 
 
 # -- the state machine -------------------------------------------------------------------
@@ -224,12 +278,11 @@ class Shutdown:
 Key = Tuple[str, str]  # (app_id, executor_id)
 
 
-@dataclass
-class WorkerState:
+class WorkerState(Record):
     """Everything the worker decides, with no I/O; ``handle`` is the only way in."""
     death_timeout: float
     work_dir_ttl: float
-    rng: random.Random = field(default_factory=random.Random)
+    rng: random.Random
     heartbeat_interval: float = HEARTBEAT_SECONDS
     #: the longest wait between two registration attempts (see ``retry_cap``)
     max_retry: float = MAX_RETRY_SECONDS
@@ -246,10 +299,34 @@ class WorkerState:
     registration_deadline: Optional[float] = None
     heartbeat_at: Optional[float] = None
     cleanup_at: Optional[float] = None
-    executors: Dict[Key, ExecutorStatus] = field(default_factory=dict)
+    executors: Dict[Key, ExecutorStatus]
     #: counts for /metrics
     launched: int = 0
     exited: int = 0
+
+    def __init__(self, death_timeout, work_dir_ttl, rng=_NEW,
+                 heartbeat_interval=HEARTBEAT_SECONDS, max_retry=MAX_RETRY_SECONDS,
+                 registration_timeout=REGISTRATION_TIMEOUT_SECONDS,
+                 status=WorkerStatus.STARTING, session=0, last_contact=0.0, attempts=0,
+                 retry_at=None, registration_deadline=None, heartbeat_at=None, cleanup_at=None,
+                 executors=_NEW, launched=0, exited=0):
+        self.death_timeout = death_timeout
+        self.work_dir_ttl = work_dir_ttl
+        self.rng = random.Random() if rng is _NEW else rng
+        self.heartbeat_interval = heartbeat_interval
+        self.max_retry = max_retry
+        self.registration_timeout = registration_timeout
+        self.status = status
+        self.session = session
+        self.last_contact = last_contact
+        self.attempts = attempts
+        self.retry_at = retry_at
+        self.registration_deadline = registration_deadline
+        self.heartbeat_at = heartbeat_at
+        self.cleanup_at = cleanup_at
+        self.executors = {} if executors is _NEW else executors
+        self.launched = launched
+        self.exited = exited
 
     @property
     def cleanup_interval(self) -> float:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import glob
 import os
-from dataclasses import dataclass
 from typing import List, Optional
 
 from ..errors import InputError
+from ..records import FrozenRecord
 from .hdfs import HdfsSettings, is_hdfs
 from .hdfs import list_files as list_hdfs_files
 from .hdfs import open_read as open_hdfs
@@ -15,11 +15,15 @@ from .hdfs import open_read as open_hdfs
 COMPRESSED_SUFFIXES = (".gz", ".bz2")
 
 
-@dataclass(frozen=True)
-class InputFile:
+class InputFile(FrozenRecord):
     """An input file and its size."""
     path: str
     size: int
+
+    def __init__(self, path, size):
+        setattr = object.__setattr__
+        setattr(self, "path", path)
+        setattr(self, "size", size)
 
     @property
     def splittable(self) -> bool:

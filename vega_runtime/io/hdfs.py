@@ -15,25 +15,30 @@ from __future__ import annotations
 
 import fnmatch
 import io
-import ipaddress
 import os
 import posixpath
-from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
-from urllib.parse import urljoin, urlsplit
+
+# (``urllib.parse`` and ``ipaddress`` load where used: every Context makes HdfsSettings)
 
 from ..errors import InputError, VegaError
+from ..records import FrozenRecord
 
 SCHEMES = ("hdfs", "webhdfs")
 
 
-@dataclass(frozen=True)
-class HdfsSettings:
+class HdfsSettings(FrozenRecord):
     """Who Vega is to WebHDFS and how long it waits for it."""
 
-    user: str = ""
-    timeout: float = 30.0
-    datanodes: Tuple[str, ...] = ()  # vega.hdfs.datanodes: where redirects may lead
+    user: str
+    timeout: float
+    datanodes: Tuple[str, ...]  # vega.hdfs.datanodes: where redirects may lead
+
+    def __init__(self, user="", timeout=30.0, datanodes=()):
+        setattr = object.__setattr__
+        setattr(self, "user", user)
+        setattr(self, "timeout", timeout)
+        setattr(self, "datanodes", datanodes)
 
     def resolved_user(self) -> str:
         import getpass
@@ -62,6 +67,8 @@ class HdfsRedirectRefused(HdfsError):
         self.reason = str(self)
 
     def __str__(self) -> str:
+        from urllib.parse import urlsplit
+
         parts = urlsplit(self.target)
         host = parts.hostname or self.target
         return (f"HDFS {self.url}: the namenode {self.namenode} redirected to "
@@ -84,6 +91,8 @@ def redirect_allowed(host: str, namenode_host: str, datanodes: Sequence[str]) ->
     >>> redirect_allowed("example.com", "nn", ["*.example.com"])  # the domain itself: no
     False
     """
+    import ipaddress
+
     host = host.lower().rstrip(".")
     if host == namenode_host.lower().rstrip("."):
         return True
@@ -110,6 +119,8 @@ def _guarded_session(url: str, base_url: str, datanodes: Sequence[str]):
     """A requests session that sends nothing to a host other than the namenode's or a listed
     datanode: neither a request the hdfs package makes to a Location it was given (CREATE,
     APPEND) nor a redirect requests would follow (OPEN)."""
+    from urllib.parse import urljoin, urlsplit
+
     import requests
 
     namenode_host = urlsplit(base_url).hostname or ""
@@ -140,6 +151,8 @@ def is_hdfs(path: str) -> bool:
 
 def split_url(url: str) -> Tuple[str, str]:
     """``hdfs://nn:9870/a/b`` -> (``http://nn:9870``, ``/a/b``)."""
+    from urllib.parse import urlsplit
+
     parts = urlsplit(url)
     if not parts.hostname:
         raise HdfsError(url, "the URL names no namenode (use hdfs://host:port/path)")
@@ -149,6 +162,8 @@ def split_url(url: str) -> Tuple[str, str]:
 
 def namenode_url(namenode: str) -> str:
     """Accept ``http://h:p``, ``hdfs://h:p`` or ``h:p``; return the WebHDFS HTTP address."""
+    from urllib.parse import urlsplit
+
     text = namenode.strip()
     if "://" not in text:
         text = "http://" + text
@@ -186,6 +201,8 @@ def _explain(url: str, exc: Exception) -> HdfsError:
 def list_files(spec: str, settings: HdfsSettings) -> List[Tuple[str, int]]:
     """(URL, size) of every file a URL names: a file, a directory (recursively, skipping
     ``_`` and ``.`` names) or a glob in the last path component."""
+    from urllib.parse import urlsplit
+
     base, path = split_url(spec)
     prefix = spec[: len(spec) - len(urlsplit(spec).path)]
     hdfs = client(base, settings, spec)

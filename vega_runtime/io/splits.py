@@ -8,18 +8,23 @@ share a partition and records keep their order.  Compressed files are never cut.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import List, Sequence, Tuple
 
 from .files import InputFile
+from ..records import FrozenRecord
 
 
-@dataclass(frozen=True)
-class FileSegment:
+class FileSegment(FrozenRecord):
     """Bytes ``start`` to ``end`` of one input file."""
     path: str
     start: int
     end: int  # exclusive; for compressed files the file size, read whole
+
+    def __init__(self, path, start, end):
+        setattr = object.__setattr__
+        setattr(self, "path", path)
+        setattr(self, "start", start)
+        setattr(self, "end", end)
 
     @property
     def length(self) -> int:

@@ -1,22 +1,29 @@
 """The messages of cluster mode: executors registering with their driver, workers and
-drivers with the master, clients, job packages and the shuffle service.  Plain dataclasses,
-sent and checked like every message (``vega_runtime.net.messages``, which names them all;
-this module loads on first use, so local mode does not pay for defining them).
+drivers with the master, clients, job packages and the shuffle service.  Records
+(``vega_runtime.records``: a hand-written ``__init__``, no code generated at import, which
+every daemon and cluster driver pays at start-up), sent and checked like every message
+(``vega_runtime.net.messages``, which names them all; this module loads on first use, so
+local mode does not pay for defining them).  ``RegisterApplication`` stays a dataclass: the
+driver re-sends it changed with ``dataclasses.replace``.
 """
 
-from __future__ import annotations
+# (no ``from __future__ import annotations``: ``from_wire`` reads the fields' types with
+# ``typing.get_type_hints``, which would compile every annotation string in each process)
 
 from dataclasses import dataclass, field
 from typing import Dict, List, Type
 
+from ..records import Record
 from .messages import (AppId, AppIdOrEmpty, AppOrDriverId, DriverId, ExecutorId, ExecutorOfApp,  # noqa: F401
                        PackageId, PackageIdOrEmpty, WorkerId)
+
+#: a field's default standing for a new empty container (each record gets its own)
+_NEW = object()
 
 
 # -- executor -> driver, on connecting ------------------------------------------
 
-@dataclass
-class RegisterExecutor:
+class RegisterExecutor(Record):
     executor_id: ExecutorId
     app_id: AppId
     worker_id: WorkerId
@@ -24,11 +31,18 @@ class RegisterExecutor:
     shuffle_port: int
     pid: int
 
+    def __init__(self, executor_id, app_id, worker_id, host, shuffle_port, pid):
+        self.executor_id = executor_id
+        self.app_id = app_id
+        self.worker_id = worker_id
+        self.host = host
+        self.shuffle_port = shuffle_port
+        self.pid = pid
+
 
 # -- worker -> master ------------------------------------------------------------
 
-@dataclass
-class RegisterWorker:
+class RegisterWorker(Record):
     worker_id: WorkerId
     host: str
     port: int  # the worker's shuffle service
@@ -38,22 +52,38 @@ class RegisterWorker:
     python_version: str
     vega_version: str
     pid: int
-    executors: List[ExecutorOfApp] = field(default_factory=list)  # the ones it runs, on reconnect
+    executors: List[ExecutorOfApp]  # the ones it runs, on reconnect
+
+    def __init__(self, worker_id, host, port, cores, memory, labels, python_version,
+                 vega_version, pid, executors=_NEW):
+        self.worker_id = worker_id
+        self.host = host
+        self.port = port
+        self.cores = cores
+        self.memory = memory
+        self.labels = labels
+        self.python_version = python_version
+        self.vega_version = vega_version
+        self.pid = pid
+        self.executors = [] if executors is _NEW else executors
 
 
-@dataclass
-class WorkerHeartbeat:
+class WorkerHeartbeat(Record):
     worker_id: WorkerId
 
+    def __init__(self, worker_id):
+        self.worker_id = worker_id
 
-@dataclass
-class WorkerStopping:
+
+class WorkerStopping(Record):
     """A worker shutting down on purpose (it will be shown as dead, not lost)."""
     worker_id: WorkerId
 
+    def __init__(self, worker_id):
+        self.worker_id = worker_id
 
-@dataclass
-class ExecutorExited:
+
+class ExecutorExited(Record):
     app_id: AppId
     executor_id: ExecutorId
     exit_code: int
@@ -64,21 +94,32 @@ class ExecutorExited:
     #: the end of its log
     detail: str = ""
 
+    def __init__(self, app_id, executor_id, exit_code, reason, cause="", detail=""):
+        self.app_id = app_id
+        self.executor_id = executor_id
+        self.exit_code = exit_code
+        self.reason = reason
+        self.cause = cause
+        self.detail = detail
+
 
 # -- master -> worker --------------------------------------------------------------
 
-@dataclass
-class RegisteredWorker:
+class RegisteredWorker(Record):
     master_version: str
 
+    def __init__(self, master_version):
+        self.master_version = master_version
 
-@dataclass
-class RegisterWorkerFailed:
+
+class RegisterWorkerFailed(Record):
     reason: str
 
+    def __init__(self, reason):
+        self.reason = reason
 
-@dataclass
-class LaunchExecutor:
+
+class LaunchExecutor(Record):
     app_id: AppId
     executor_id: ExecutorId
     cores: int
@@ -86,19 +127,35 @@ class LaunchExecutor:
     driver_host: str
     driver_port: int
     #: settings the executor needs (PYTHONHASHSEED, log level)
-    env: Dict[str, str] = field(default_factory=dict)
+    env: Dict[str, str]
     package_sha: PackageIdOrEmpty = ""
 
+    def __init__(self, app_id, executor_id, cores, memory, driver_host, driver_port, env=_NEW,
+                 package_sha=""):
+        self.app_id = app_id
+        self.executor_id = executor_id
+        self.cores = cores
+        self.memory = memory
+        self.driver_host = driver_host
+        self.driver_port = driver_port
+        self.env = {} if env is _NEW else env
+        self.package_sha = package_sha
 
-@dataclass
-class KillExecutor:
+
+class KillExecutor(Record):
     app_id: AppId
     executor_id: ExecutorId
 
+    def __init__(self, app_id, executor_id):
+        self.app_id = app_id
+        self.executor_id = executor_id
 
-@dataclass
-class ApplicationEnded:
+
+class ApplicationEnded(Record):
     app_id: AppId
+
+    def __init__(self, app_id):
+        self.app_id = app_id
 
 
 # -- driver -> master --------------------------------------------------------------
@@ -125,67 +182,88 @@ class RegisterApplication:
     requested_executors: int = -1
 
 
-@dataclass
-class UnregisterApplication:
+class UnregisterApplication(Record):
     app_id: AppIdOrEmpty
 
+    def __init__(self, app_id):
+        self.app_id = app_id
 
-@dataclass
-class RequestExecutors:
+
+class RequestExecutors(Record):
     """Dynamic allocation: the total number of executors the application wants now
     (Spark's RequestExecutors); the master launches no more than that."""
     requested_total: int
 
+    def __init__(self, requested_total):
+        self.requested_total = requested_total
 
-@dataclass
-class KillExecutors:
+
+class KillExecutors(Record):
     """Dynamic allocation: the application releases these idle executors; the master has
     their workers stop them (their map outputs stay served by the workers)."""
     executor_ids: List[ExecutorId]
     reason: str
 
+    def __init__(self, executor_ids, reason):
+        self.executor_ids = executor_ids
+        self.reason = reason
 
-@dataclass
-class AppLog:
+
+class AppLog(Record):
     """Task output relayed by a driver, stored by the master for ``vega logs``."""
     text: str
 
+    def __init__(self, text):
+        self.text = text
 
-@dataclass
-class AppEvents:
+
+class AppEvents(Record):
     """Event-log lines (JSON, newline-terminated) relayed by a driver, kept by the master
     for its Spark-shaped REST API and pages while the application runs and after."""
     text: str
 
+    def __init__(self, text):
+        self.text = text
 
-@dataclass
-class AppMetrics:
+
+class AppMetrics(Record):
     """A driver's cumulative job, stage, task and shuffle counts (JSON), for /metrics."""
     snapshot_json: str
+
+    def __init__(self, snapshot_json):
+        self.snapshot_json = snapshot_json
 
 
 # -- master -> driver ------------------------------------------------------------------
 
-@dataclass
-class RegisteredApplication:
+class RegisteredApplication(Record):
     app_id: AppId
 
+    def __init__(self, app_id):
+        self.app_id = app_id
 
-@dataclass
-class ApplicationRejected:
+
+class ApplicationRejected(Record):
     reason: str
 
+    def __init__(self, reason):
+        self.reason = reason
 
-@dataclass
-class ExecutorAdded:
+
+class ExecutorAdded(Record):
     executor_id: ExecutorId
     worker_id: WorkerId
     host: str
     cores: int
 
+    def __init__(self, executor_id, worker_id, host, cores):
+        self.executor_id = executor_id
+        self.worker_id = worker_id
+        self.host = host
+        self.cores = cores
 
-@dataclass
-class ExecutorRemoved:
+
+class ExecutorRemoved(Record):
     executor_id: ExecutorId
     #: how it ended, for a sentence "executor X on HOST <reason>" (executor_loss.py)
     reason: str
@@ -195,48 +273,67 @@ class ExecutorRemoved:
     #: the end of its log, when its worker sent it
     detail: str = ""
 
+    def __init__(self, executor_id, reason, worker_lost, cause="", detail=""):
+        self.executor_id = executor_id
+        self.reason = reason
+        self.worker_lost = worker_lost
+        self.cause = cause
+        self.detail = detail
 
-@dataclass
-class ApplicationWaiting:
+
+class ApplicationWaiting(Record):
     message: str
 
+    def __init__(self, message):
+        self.message = message
 
-@dataclass
-class ApplicationKilled:
+
+class ApplicationKilled(Record):
     reason: str
+
+    def __init__(self, reason):
+        self.reason = reason
 
 
 # -- any client -> master ----------------------------------------------------------------
 
-@dataclass
-class RequestStatus:
+class RequestStatus(Record):
     pass
 
 
-@dataclass
-class StatusReply:
+class StatusReply(Record):
     status_json: str
 
+    def __init__(self, status_json):
+        self.status_json = status_json
 
-@dataclass
-class FollowLogs:
+
+class FollowLogs(Record):
     app_id: AppOrDriverId
     follow: bool
 
+    def __init__(self, app_id, follow):
+        self.app_id = app_id
+        self.follow = follow
 
-@dataclass
-class LogChunk:
+
+class LogChunk(Record):
     text: str
 
+    def __init__(self, text):
+        self.text = text
 
-@dataclass
-class LogEnd:
+
+class LogEnd(Record):
     state: str
     exit_code: int = 0
 
+    def __init__(self, state, exit_code=0):
+        self.state = state
+        self.exit_code = exit_code
 
-@dataclass
-class SubmitDriver:
+
+class SubmitDriver(Record):
     """Cluster deploy mode: run this packaged job's driver on the master's host."""
     name: str
     job_file: str  # path inside the package, e.g. job/wordcount.py
@@ -245,70 +342,106 @@ class SubmitDriver:
     package_sha: PackageId
     supervise: bool
 
+    def __init__(self, name, job_file, args, conf_json, package_sha, supervise):
+        self.name = name
+        self.job_file = job_file
+        self.args = args
+        self.conf_json = conf_json
+        self.package_sha = package_sha
+        self.supervise = supervise
 
-@dataclass
-class DriverSubmitted:
+
+class DriverSubmitted(Record):
     driver_id: DriverId
 
+    def __init__(self, driver_id):
+        self.driver_id = driver_id
 
-@dataclass
-class KillApplication:
+
+class KillApplication(Record):
     app_id: AppOrDriverId
 
+    def __init__(self, app_id):
+        self.app_id = app_id
 
-@dataclass
-class KillResult:
+
+class KillResult(Record):
     killed: bool
     message: str
+
+    def __init__(self, killed, message):
+        self.killed = killed
+        self.message = message
 
 
 # -- job packages: submitter -> master, worker -> master -------------------------------------
 
-@dataclass
-class PackageQuery:
+class PackageQuery(Record):
     sha256: PackageId
 
+    def __init__(self, sha256):
+        self.sha256 = sha256
 
-@dataclass
-class PackageStatus:
+
+class PackageStatus(Record):
     sha256: PackageId
     present: bool
 
+    def __init__(self, sha256, present):
+        self.sha256 = sha256
+        self.present = present
 
-@dataclass
-class UploadPackage:
+
+class UploadPackage(Record):
     sha256: PackageId
     data: bytes
 
+    def __init__(self, sha256, data):
+        self.sha256 = sha256
+        self.data = data
 
-@dataclass
-class FetchPackage:
+
+class FetchPackage(Record):
     sha256: PackageId
 
+    def __init__(self, sha256):
+        self.sha256 = sha256
 
-@dataclass
-class PackageData:
+
+class PackageData(Record):
     sha256: PackageId
     data: bytes
+
+    def __init__(self, sha256, data):
+        self.sha256 = sha256
+        self.data = data
 
 
 # -- executor -> worker (shuffle service) -----------------------------------------------
 
-@dataclass
-class FetchBlock:
+class FetchBlock(Record):
     path: str
     offset: int
     length: int
 
+    def __init__(self, path, offset, length):
+        self.path = path
+        self.offset = offset
+        self.length = length
 
-@dataclass
-class BlockData:
+
+class BlockData(Record):
     data: bytes
 
+    def __init__(self, data):
+        self.data = data
 
-@dataclass
-class BlockUnavailable:
+
+class BlockUnavailable(Record):
     reason: str
+
+    def __init__(self, reason):
+        self.reason = reason
 
 
 CLUSTER_MESSAGE_TYPES: Dict[str, Type] = {cls.__name__: cls for cls in (

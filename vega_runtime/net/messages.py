@@ -1,19 +1,21 @@
-"""Every message Vega processes exchange, as plain dataclasses grouped by direction: here
-those between a driver and its executors (local mode uses them too); the cluster's own in
-``cluster_messages``, loaded on first use and reachable from here by name.
+"""Every message Vega processes exchange, as plain data classes grouped by direction: here
+those between a driver and its executors (local mode uses them too), records
+(``vega_runtime.records``: no code generated at import, every job loads them); the
+cluster's own, records too (but one), in ``cluster_messages``, loaded on first use and
+reachable from here by name.
 
 On the wire a message is a msgpack map: its fields plus ``type`` (the class
 name).  Code and records travel inside as opaque byte strings.
 """
 
-from __future__ import annotations
-
+# (no ``from __future__ import annotations``: ``from_wire`` reads the fields' types with
+# ``typing.get_type_hints``, which would compile every annotation string in each process)
 import typing
-from dataclasses import MISSING, dataclass, field, fields
 from typing import Annotated, Dict, List, Optional, Type
 
 from .. import ids
 from ..lazy_imports import lazy_module
+from ..records import Record, field_names
 from .framing import ProtocolError
 
 #: the messages only cluster mode sends, defined on first use (``__getattr__`` below)
@@ -35,8 +37,7 @@ ExecutorOfApp = Annotated[List[str], (ids.APP, ids.EXECUTOR)]
 
 # -- driver -> executor ------------------------------------------------------
 
-@dataclass
-class LaunchTask:
+class LaunchTask(Record):
     task_id: int
     stage_id: int
     stage_attempt: int
@@ -47,89 +48,145 @@ class LaunchTask:
     #: pickled Partition object of the stage's RDD.
     partition_data: bytes
 
+    def __init__(self, task_id, stage_id, stage_attempt, partition, attempt, payload,
+                 partition_data):
+        self.task_id = task_id
+        self.stage_id = stage_id
+        self.stage_attempt = stage_attempt
+        self.partition = partition
+        self.attempt = attempt
+        self.payload = payload
+        self.partition_data = partition_data
 
-@dataclass
-class KillTask:
+
+class KillTask(Record):
     task_id: int
 
+    def __init__(self, task_id):
+        self.task_id = task_id
 
-@dataclass
-class RemoveRdd:
+
+class RemoveRdd(Record):
     rdd_id: int
 
+    def __init__(self, rdd_id):
+        self.rdd_id = rdd_id
 
-@dataclass
-class RemoveBroadcast:
+
+class RemoveBroadcast(Record):
     broadcast_id: int
 
+    def __init__(self, broadcast_id):
+        self.broadcast_id = broadcast_id
 
-@dataclass
-class PutBlock:
+
+class PutBlock(Record):
     """Keep a copy of a cached partition (replicated storage levels, ``*_2``)."""
     rdd_id: int
     partition: int
     level: str
     data: bytes
 
+    def __init__(self, rdd_id, partition, level, data):
+        self.rdd_id = rdd_id
+        self.partition = partition
+        self.level = level
+        self.data = data
 
-@dataclass
-class Shutdown:
-    reason: str = ""
+
+class Shutdown(Record):
+    reason: str
+
+    def __init__(self, reason=""):
+        self.reason = reason
 
 
 # -- executor -> driver ------------------------------------------------------
 
-@dataclass
-class ExecutorReady:
+class ExecutorReady(Record):
     executor_id: ExecutorId
     host: str
     pid: int
 
+    def __init__(self, executor_id, host, pid):
+        self.executor_id = executor_id
+        self.host = host
+        self.pid = pid
 
-@dataclass
-class TaskOutput:
+
+class TaskOutput(Record):
     task_id: int
     stream: str  # "stdout" or "stderr"
     text: str
 
+    def __init__(self, task_id, stream, text):
+        self.task_id = task_id
+        self.stream = stream
+        self.text = text
 
-@dataclass
-class TaskFinished:
+
+class TaskFinished(Record):
     task_id: int
     state: str  # TaskState value
     #: pickled result value (result tasks) or msgpack-ready map output offsets (map tasks).
-    value: Optional[bytes] = None
-    offsets: Optional[List[int]] = None
-    data_path: str = ""
+    value: Optional[bytes]
+    offsets: Optional[List[int]]
+    data_path: str
     #: pickled {accumulator_id: update}.
-    accumulators: Optional[bytes] = None
-    error_type: str = ""
-    error_message: str = ""
-    traceback: str = ""
+    accumulators: Optional[bytes]
+    error_type: str
+    error_message: str
+    traceback: str
     #: for fetch failures
-    shuffle_id: int = -1
-    map_id: int = -1
-    metrics: Dict[str, float] = field(default_factory=dict)
+    shuffle_id: int
+    map_id: int
+    metrics: Dict[str, float]
     #: cached partitions stored / dropped on this executor since its last report
-    blocks_added: List[list] = field(default_factory=list)  # [rdd, partition, where, bytes]
-    blocks_dropped: List[list] = field(default_factory=list)  # [rdd, partition]
+    blocks_added: List[list]  # [rdd, partition, where, bytes]
+    blocks_dropped: List[list]  # [rdd, partition]
     #: blocks whose storage level wants a second copy: [rdd, partition, level name, pickled records]
-    replicas: List[list] = field(default_factory=list)
+    replicas: List[list]
+
+    def __init__(self, task_id, state, value=None, offsets=None, data_path="",
+                 accumulators=None, error_type="", error_message="", traceback="",
+                 shuffle_id=-1, map_id=-1, metrics=None, blocks_added=None,
+                 blocks_dropped=None, replicas=None):
+        self.task_id = task_id
+        self.state = state
+        self.value = value
+        self.offsets = offsets
+        self.data_path = data_path
+        self.accumulators = accumulators
+        self.error_type = error_type
+        self.error_message = error_message
+        self.traceback = traceback
+        self.shuffle_id = shuffle_id
+        self.map_id = map_id
+        self.metrics = {} if metrics is None else metrics
+        self.blocks_added = [] if blocks_added is None else blocks_added
+        self.blocks_dropped = [] if blocks_dropped is None else blocks_dropped
+        self.replicas = [] if replicas is None else replicas
 
 
-@dataclass
-class FetchBroadcast:
+class FetchBroadcast(Record):
     """An executor on another host asks its driver for a broadcast value."""
     broadcast_id: int
     path: str
 
+    def __init__(self, broadcast_id, path):
+        self.broadcast_id = broadcast_id
+        self.path = path
+
 
 # -- driver -> executor, replies ---------------------------------------------------
 
-@dataclass
-class BroadcastData:
+class BroadcastData(Record):
     broadcast_id: int
     data: bytes
+
+    def __init__(self, broadcast_id, data):
+        self.broadcast_id = broadcast_id
+        self.data = data
 
 
 #: the messages between a driver and its executors, which local mode uses too
@@ -176,16 +233,17 @@ _WIRE_FIELDS: Dict[type, tuple] = {}
 
 
 def _wire_fields(cls: type) -> tuple:
-    compact = _TASK_MESSAGE_TYPES.get(cls.__name__) is cls
-    always, optional = [], []
-    for f in fields(cls):
-        if compact and f.default is not MISSING:
-            optional.append((f.name, f.default))
-        elif compact and f.default_factory is not MISSING:
-            optional.append((f.name, f.default_factory()))  # an empty list or map
-        else:
-            always.append(f.name)
-    return tuple(always), tuple(optional)
+    names = field_names(cls)
+    if _TASK_MESSAGE_TYPES.get(cls.__name__) is not cls:
+        return names, ()
+    # a task message's defaults: what its __init__ (plain assignments) sets when given only
+    # the fields without a default
+    init = cls.__init__
+    required = init.__code__.co_argcount - 1 - len(init.__defaults__ or ())
+    blank = cls(*[None] * required)
+    optional = init.__code__.co_varnames[1 + required:init.__code__.co_argcount]
+    return (tuple(n for n in names if n not in optional),
+            tuple((n, getattr(blank, n)) for n in names if n in optional))
 
 
 def from_wire(data: dict, peer: str = "peer"):

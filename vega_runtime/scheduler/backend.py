@@ -10,23 +10,32 @@ from __future__ import annotations
 
 import collections
 import time
-from dataclasses import dataclass, field
 from typing import Callable, Deque, FrozenSet, Iterable, Iterator, List, Optional, Protocol, Set
 
 from ..net.messages import LaunchTask, TaskFinished
+from ..records import Record
 from .dag import TaskSpec
 
 
-@dataclass
-class TaskLaunch:
+class TaskLaunch(Record):
     """A task handed to a backend: its spec, its stage payload and its partition."""
     spec: TaskSpec
     payload_key: tuple  # (stage_id, stage_attempt): an executor needs each payload once
     payload: bytes
     partition_data: bytes
     #: executors holding cached input of this task; others wait ``locality_wait`` first
-    preferred: FrozenSet[str] = frozenset()
-    queued_at: float = field(default=0.0, compare=False)
+    preferred: FrozenSet[str]
+    queued_at: float
+    _not_compared = ("queued_at",)
+
+    def __init__(self, spec, payload_key, payload, partition_data, preferred=frozenset(),
+                 queued_at=0.0):
+        self.spec = spec
+        self.payload_key = payload_key
+        self.payload = payload
+        self.partition_data = partition_data
+        self.preferred = preferred
+        self.queued_at = queued_at
 
     def message(self, include_payload: bool) -> LaunchTask:
         s = self.spec
@@ -102,35 +111,48 @@ class TaskQueue:
         return chosen
 
 
-@dataclass
-class TaskFinishedEvent:
+class TaskFinishedEvent(Record):
     """An executor reported a task's end."""
     executor_id: str
     host: str
     finished: TaskFinished
-    shuffle_port: int = 0  # where other hosts fetch this executor's map outputs
+    shuffle_port: int  # where other hosts fetch this executor's map outputs
+
+    def __init__(self, executor_id, host, finished, shuffle_port=0):
+        self.executor_id = executor_id
+        self.host = host
+        self.finished = finished
+        self.shuffle_port = shuffle_port
 
 
-@dataclass
-class TaskStartedEvent:
+class TaskStartedEvent(Record):
     """A task was sent to an executor (``at``: ``time.monotonic()`` then)."""
     task_id: int
     executor_id: str
     host: str
     at: float
 
+    def __init__(self, task_id, executor_id, host, at):
+        self.task_id = task_id
+        self.executor_id = executor_id
+        self.host = host
+        self.at = at
 
-@dataclass
-class ExecutorAddedEvent:
+
+class ExecutorAddedEvent(Record):
     """An executor joined the application."""
     executor_id: str
     host: str
     #: when (``time.time()``): the job loop may hear of it only when the next job runs
-    at: float = field(default_factory=time.time)
+    at: float
+
+    def __init__(self, executor_id, host, at=None):
+        self.executor_id = executor_id
+        self.host = host
+        self.at = time.time() if at is None else at
 
 
-@dataclass
-class ExecutorLostEvent:
+class ExecutorLostEvent(Record):
     """An executor is gone, with the tasks it was running."""
     executor_id: str
     host: str
@@ -141,13 +163,25 @@ class ExecutorLostEvent:
     task_ids: List[int]
     outputs_lost: bool
     #: an ``executor_loss.LossCause`` value, or "" (unclassified)
-    cause: str = ""
+    cause: str
     #: the end of the executor's log, when its worker sent it
-    detail: str = ""
+    detail: str
     #: released on purpose (dynamic allocation), not lost: nothing of it is missed
-    released: bool = False
+    released: bool
     #: when (``time.time()``): the job loop may hear of it only when the next job runs
-    at: float = field(default_factory=time.time)
+    at: float
+
+    def __init__(self, executor_id, host, reason, task_ids, outputs_lost, cause="", detail="",
+                 released=False, at=None):
+        self.executor_id = executor_id
+        self.host = host
+        self.reason = reason
+        self.task_ids = task_ids
+        self.outputs_lost = outputs_lost
+        self.cause = cause
+        self.detail = detail
+        self.released = released
+        self.at = time.time() if at is None else at
 
 
 #: ``on_output(task_id, executor_id, host, stream, text)``

@@ -9,9 +9,9 @@ drive every transition with plain method calls.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, FrozenSet, List, Optional, Set, Tuple
 
+from ..records import FrozenRecord, Record
 from ..errors import FetchFailed, StageFailed, TaskFailed, VegaError
 from .map_output import MapOutputTracker
 from .stages import Stage, StageBuilder
@@ -22,8 +22,7 @@ EXCLUDE_AFTER_FAILURES = 2
 _NONE_EXCLUDED: FrozenSet[str] = frozenset()
 
 
-@dataclass(frozen=True)
-class TaskSpec:
+class TaskSpec(FrozenRecord):
     """One task attempt to run: which partition of which stage attempt, for which job."""
     task_id: int
     job_id: int
@@ -33,60 +32,92 @@ class TaskSpec:
     attempt: int
     #: executors this attempt should avoid: where it failed before, and executors on
     #: which tasks of the stage failed repeatedly (used only while others exist)
-    excluded: FrozenSet[str] = frozenset()
+    excluded: FrozenSet[str]
     #: a copy of a straggling attempt (speculation); the first attempt to finish wins
-    speculative: bool = False
+    speculative: bool
+
+    def __init__(self, task_id, job_id, stage_id, stage_attempt, partition, attempt,
+                 excluded=frozenset(), speculative=False):
+        setattr = object.__setattr__
+        setattr(self, "task_id", task_id)
+        setattr(self, "job_id", job_id)
+        setattr(self, "stage_id", stage_id)
+        setattr(self, "stage_attempt", stage_attempt)
+        setattr(self, "partition", partition)
+        setattr(self, "attempt", attempt)
+        setattr(self, "excluded", excluded)
+        setattr(self, "speculative", speculative)
 
 
-# -- actions -----------------------------------------------------------------
+# -- actions (records: vega_runtime/records.py) ----------------------------------
 
-@dataclass
-class LaunchTasks:
+class LaunchTasks(Record):
     """Action: run these tasks of ``stage``."""
     stage: Stage
     tasks: List[TaskSpec]
 
+    def __init__(self, stage, tasks):
+        self.stage = stage
+        self.tasks = tasks
 
-@dataclass
-class KillTasks:
+
+class KillTasks(Record):
     """Action: stop these running task attempts."""
     task_ids: List[int]
     #: why, when the job goes on (the listener hears of each killed attempt)
-    reason: str = ""
+    reason: str
+
+    def __init__(self, task_ids, reason=""):
+        self.task_ids = task_ids
+        self.reason = reason
 
 
-@dataclass
-class StageSubmitted:
+class StageSubmitted(Record):
     """Action: tell the listeners a stage attempt started."""
     stage: Stage
     num_tasks: int
 
+    def __init__(self, stage, num_tasks):
+        self.stage = stage
+        self.num_tasks = num_tasks
 
-@dataclass
-class StageCompleted:
+
+class StageCompleted(Record):
     """Action: tell the listeners a stage attempt ended (``failure`` says why it failed)."""
     stage: Stage
-    failure: Optional[str] = None
+    failure: Optional[str]
+
+    def __init__(self, stage, failure=None):
+        self.stage = stage
+        self.failure = failure
 
 
-@dataclass
-class MergeAccumulators:
+class MergeAccumulators(Record):
     """Action: add a successful task's accumulator updates on the driver."""
     updates: Any
 
+    def __init__(self, updates):
+        self.updates = updates
 
-@dataclass
-class JobSucceeded:
+
+class JobSucceeded(Record):
     """Action: the job is done; its results by partition, in order."""
     job_id: int
     results: List[Any]
 
+    def __init__(self, job_id, results):
+        self.job_id = job_id
+        self.results = results
 
-@dataclass
-class JobFailed:
+
+class JobFailed(Record):
     """Action: the job failed with ``error``."""
     job_id: int
     error: BaseException
+
+    def __init__(self, job_id, error):
+        self.job_id = job_id
+        self.error = error
 
 
 class RunningTasks:
@@ -129,14 +160,20 @@ class RunningTasks:
         self._by_partition.clear()
 
 
-@dataclass
-class _Job:
+class _Job(Record):
     """The running job: its final stage, result function and results so far."""
     job_id: int
     final_stage: Stage
     func: Callable
     partitions: List[int]
-    results: Dict[int, Any] = field(default_factory=dict)
+    results: Dict[int, Any]
+
+    def __init__(self, job_id, final_stage, func, partitions, results=None):
+        self.job_id = job_id
+        self.final_stage = final_stage
+        self.func = func
+        self.partitions = partitions
+        self.results = {} if results is None else results
 
 
 class DAGScheduler:

@@ -13,7 +13,6 @@ import pickle
 import random
 import sys
 import time
-from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from .. import files
@@ -23,6 +22,7 @@ from ..net.framing import ConnectionClosed
 from ..net.messages import (KillTask, LaunchTask, PutBlock, RemoveBroadcast, RemoveRdd,
                             Shutdown, TaskFinished)
 from ..private_files import make_private_dirs
+from ..records import Record
 from ..serde import dumps
 from ..shuffle.blocks import MapStatus, output_paths
 from ..shuffle.reader import read_local_block, read_shuffle
@@ -61,8 +61,7 @@ class TaskState:
     FETCH_FAILED = "fetch_failed"
 
 
-@dataclass
-class StagePayload:
+class StagePayload(Record):
     """What every task of one stage attempt needs; shipped once per executor."""
 
     stage_id: int
@@ -73,15 +72,30 @@ class StagePayload:
     map_statuses: Dict[int, List[list]]  # shuffle_id -> MapStatus.to_wire() per map
     settings: Dict[str, Any]
 
+    def __init__(self, stage_id, added_files, rdd, func, shuffle_dep, map_statuses, settings):
+        self.stage_id = stage_id
+        self.added_files = added_files
+        self.rdd = rdd
+        self.func = func
+        self.shuffle_dep = shuffle_dep
+        self.map_statuses = map_statuses
+        self.settings = settings
 
-@dataclass
-class ExecutorDirs:
+
+class ExecutorDirs(Record):
     """An executor's scratch directories under the application's directory."""
     shuffle: str
     blocks: str
     spill: str
     broadcast: str
     files: str
+
+    def __init__(self, shuffle, blocks, spill, broadcast, files):
+        self.shuffle = shuffle
+        self.blocks = blocks
+        self.spill = spill
+        self.broadcast = broadcast
+        self.files = files
 
     @classmethod
     def under(cls, app_dir: str, executor_id: str) -> "ExecutorDirs":

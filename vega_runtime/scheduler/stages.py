@@ -2,25 +2,37 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
 
+from ..records import Record
 from ..rdd.base import RDD, narrow_ancestors
 from ..rdd.dependency import ShuffleDependency
 
 
-@dataclass(eq=False)
-class Stage:
-    """A set of tasks, one per partition of ``rdd``, between shuffle boundaries."""
+class Stage(Record):
+    """A set of tasks, one per partition of ``rdd``, between shuffle boundaries (equal only
+    to itself)."""
     stage_id: int
     rdd: RDD
     parents: List["Stage"]
     #: set for shuffle map stages: the dependency whose map side this stage writes.
-    shuffle_dep: Optional[ShuffleDependency] = None
-    attempt: int = 0
+    shuffle_dep: Optional[ShuffleDependency]
+    attempt: int
     #: how many times this stage was resubmitted after lost map outputs
-    failures: int = 0
-    name: str = field(default="")
+    failures: int
+    name: str
+
+    __eq__ = object.__eq__
+    __hash__ = object.__hash__
+
+    def __init__(self, stage_id, rdd, parents, shuffle_dep=None, attempt=0, failures=0, name=""):
+        self.stage_id = stage_id
+        self.rdd = rdd
+        self.parents = parents
+        self.shuffle_dep = shuffle_dep
+        self.attempt = attempt
+        self.failures = failures
+        self.name = name
 
     @property
     def is_map(self) -> bool:

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import os
 import struct
-from dataclasses import dataclass
 from typing import List, Sequence
 
 from ..private_files import open_private
+from ..records import FrozenRecord
 
 
-@dataclass(frozen=True)
-class MapStatus:
+class MapStatus(FrozenRecord):
     """Where one map task wrote its shuffle output, and each reduce partition's offsets in it."""
     shuffle_id: int
     map_id: int
@@ -27,7 +26,17 @@ class MapStatus:
     host: str
     path: str  # the data file
     offsets: tuple  # num_reduces + 1 byte offsets
-    port: int = 0  # the host's shuffle service; 0 when every reader shares the disk
+    port: int  # the host's shuffle service; 0 when every reader shares the disk
+
+    def __init__(self, shuffle_id, map_id, executor_id, host, path, offsets, port=0):
+        setattr = object.__setattr__
+        setattr(self, "shuffle_id", shuffle_id)
+        setattr(self, "map_id", map_id)
+        setattr(self, "executor_id", executor_id)
+        setattr(self, "host", host)
+        setattr(self, "path", path)
+        setattr(self, "offsets", offsets)
+        setattr(self, "port", port)
 
     def block(self, reduce_id: int) -> "BlockLocation":
         start = self.offsets[reduce_id]
@@ -58,8 +67,7 @@ FETCH_CHUNK_BYTES = 4 << 20
 SERVICE_MAX_REQUEST_BYTES = 64 << 20
 
 
-@dataclass(frozen=True)
-class BlockLocation:
+class BlockLocation(FrozenRecord):
     """One reduce partition's bytes in one map output file."""
     shuffle_id: int
     map_id: int
@@ -68,7 +76,18 @@ class BlockLocation:
     path: str
     offset: int
     length: int
-    port: int = 0
+    port: int
+
+    def __init__(self, shuffle_id, map_id, executor_id, host, path, offset, length, port=0):
+        setattr = object.__setattr__
+        setattr(self, "shuffle_id", shuffle_id)
+        setattr(self, "map_id", map_id)
+        setattr(self, "executor_id", executor_id)
+        setattr(self, "host", host)
+        setattr(self, "path", path)
+        setattr(self, "offset", offset)
+        setattr(self, "length", length)
+        setattr(self, "port", port)
 
 
 def output_paths(shuffle_dir: str, shuffle_id: int, map_id: int, attempt: int):

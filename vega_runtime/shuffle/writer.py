@@ -17,9 +17,10 @@ from operator import itemgetter
 from typing import Iterator, List
 
 from ..private_files import open_private
-from ..serde import dump_record_list
+from ..serde import RecordSlice, dump_record_list, plain_values
 from .blocks import BLOCK_TRAILER, write_index
-from .combine import combine_batch, combine_side, count_batch, counted_pairs, tagged_side, times
+from .combine import (combine_batch, combine_mapped, combine_side, count_batch, counted_pairs,
+                      mapped_fold, mapped_pairs, tagged_side, times)
 from .external import range_buckets
 from .gc_pause import gc_paused
 from .sizing import batches, estimate_dict, estimate_records
@@ -55,9 +56,12 @@ def _combined_chunks(records: Iterator, aggregator, memory_bound: int) -> Iterat
     if counted is not None:  # word count's (w, 1) pairs reduced by add: count the words
         yield from _counted_chunks(counted, memory_bound)
         return
-    side = tagged_side(records, aggregator)
+    side, mapped = tagged_side(records, aggregator), mapped_pairs(records, aggregator)
     if side is not None:  # one side of a cogroup: its values go to their lists untagged
         records, fold = side.records, partial(combine_side, side=side.tag, create=create)
+    elif mapped is not None:  # map(f)'s records: f called in the combine loop
+        records, fold = mapped.records, partial(combine_mapped, f=mapped.f,
+                                                fold=mapped_fold(aggregator))
     else:
         fold = partial(combine_batch, create=create, merge=merge)
     combiners: dict = {}
@@ -97,17 +101,24 @@ def _buffered_chunks(records: Iterator, memory_bound: int) -> Iterator[list]:
         yield buffer
 
 
-def _bucket(chunk, partitioner, num_reduces: int) -> List[list]:
+def _bucket(chunk, partitioner, num_reduces: int) -> list:
+    """The chunk's records (a dict's items) per reduce partition. A dict's buckets whose
+    keys and values are all plain (checked once per chunk, in C) are ``RecordSlice``s known
+    to be plain, which ``dump_record_list`` writes without checking each batch again."""
     if isinstance(chunk, dict):
         items, keys = chunk.items(), list(chunk)
+        plain = plain_values(keys) and plain_values(chunk.values())
     else:
-        items, keys = chunk, list(map(_first, chunk))
+        items, keys, plain = chunk, list(map(_first, chunk)), False
     if num_reduces == 1:
-        return [list(items)]
-    buckets: List[list] = [[] for _ in range(num_reduces)]
-    appends = [b.append for b in buckets]
-    for item, partition in zip(items, partitioner.partitions_of(keys)):
-        appends[partition](item)
+        buckets = [list(items)]
+    else:
+        buckets = [[] for _ in range(num_reduces)]
+        appends = [b.append for b in buckets]
+        for item, partition in zip(items, partitioner.partitions_of(keys)):
+            appends[partition](item)
+    if plain:
+        return [RecordSlice(bucket, 0, len(bucket), True) for bucket in buckets]
     return buckets
 
 
