@@ -140,7 +140,7 @@ UNIT_FILES = frozenset({
     "test_layers.py", "test_config.py", "test_cluster_file.py", "test_master_state.py",
     "test_worker_state.py", "test_scheduler_dag.py", "test_protocol.py", "test_outbox.py",
     "test_webhdfs_namespace.py", "test_webhdfs_errors.py", "test_app_events.py",
-    "test_slurm_allocation.py", "test_executor_pool.py",
+    "test_slurm_allocation.py", "test_executor_pool.py", "test_records.py",
 })
 #: tests that need a system around Vega: sshd, network namespaces, Chromium, Prometheus, PySpark
 SYSTEM_FILES = frozenset({
