@@ -264,7 +264,8 @@ def test_platform_name_is_what_platform_module_says():
 def test_local_mode_has_no_ui_link_and_loads_no_tls():
     """Local mode has no web UI: no link, and neither the TLS machinery nor the cluster
     messages are imported (start-up time), nor what only handshakes (hashlib's OpenSSL),
-    executors (ctypes), speculation and dynamic allocation need."""
+    executors (ctypes), speculation and dynamic allocation need, nor cloudpickle (with
+    inspect) for a job whose code plain pickle ships."""
     import subprocess
     import sys
 
@@ -273,10 +274,66 @@ def test_local_mode_has_no_ui_link_and_loads_no_tls():
             "    assert c.parallelize([1, 2, 3]).count() == 3 and c.application_ui_link is None\n"
             "print(sorted(m for m in ('ssl', 'vega_runtime.net.tls', 'vega_runtime.net.ui_links',\n"
             "             'vega_runtime.net.cluster_messages', 'hashlib', 'hmac', '_hashlib',\n"
-            "             'ctypes', 'multiprocessing', 'subprocess',\n"
+            "             'ctypes', 'multiprocessing', 'subprocess', 'cloudpickle', 'dataclasses',\n"
+            "             'inspect', 'uuid',\n"
             "             'vega_runtime.scheduler.speculation', 'vega_runtime.scheduler.allocation')\n"
             "       if m in sys.modules\n"
             "             and not type(sys.modules[m]).__name__.startswith('_Lazy')))\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+MAIN_FUNCTION_JOB = """
+import sys
+from vega_runtime import Context
+with Context(master=MASTER) as ctx:
+    def triple(x):  # defined in __main__ after the executors started
+        return 3 * x
+    class Box:
+        def __init__(self, v):
+            self.v = v
+    print(ctx.parallelize(range(4), 2).map(triple).collect(),
+          ctx.parallelize(range(3), 3).map(Box).map(lambda b: b.v + 1).collect(),
+          ctx.parallelize([1, 2]).map(abs).count())
+"""
+
+
+@pytest.mark.parametrize("master", ["local[2]", "local-cluster[1,1]"])
+def test_functions_and_classes_of_main_reach_the_executors_by_value(master, tmp_path):
+    """Code of the job's own script (``__main__``), even defined after the executors
+    started, reaches them (by value)."""
+    import subprocess
+    import sys
+
+    job = tmp_path / "job.py"
+    job.write_text(MAIN_FUNCTION_JOB.replace("MASTER", repr(master)))
+    done = subprocess.run([sys.executable, str(job)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[0, 3, 6, 9] [1, 2, 3] 2"
+
+
+PLAIN_OR_CLOUDPICKLE = """
+import operator, pickle, sys
+from vega_runtime import serde
+def job_function(x):
+    return x
+plain = serde.dumps_closure([operator.add, len], "library code")
+print("cloudpickle" in sys.modules, pickle.loads(plain) == [operator.add, len])
+by_value = serde.dumps_closure([operator.add, job_function], "the job's code")
+print("cloudpickle" in sys.modules, b"job_function" in by_value, pickle.loads(by_value)[1](7))
+"""
+
+
+def test_job_code_is_pickled_plainly_until_it_needs_cloudpickle():
+    """A closure of importable functions is pickled with plain pickle (cloudpickle is not
+    even imported); one holding a function of ``__main__`` goes by value with cloudpickle,
+    which plain pickle would send as a mere name."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", PLAIN_OR_CLOUDPICKLE], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["False True", "True True 7"]

@@ -24,7 +24,8 @@ from typing import Any, Callable, Mapping
 from .errors import ConfigError
 from .records import FrozenRecord
 
-_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
+# patterns as strings: ``re`` compiles (and caches) them on first use, not at import
+_SIZE_PATTERN = r"(?i)^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$"
 _SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 
@@ -38,7 +39,7 @@ def parse_size(text: Any) -> int:
         raise ValueError(f"{text!r} is not a size (e.g. 4g, 512m)")
     if isinstance(text, int):
         return text
-    match = _SIZE_RE.match(str(text))
+    match = re.match(_SIZE_PATTERN, str(text))
     if not match:
         raise ValueError(f"{str(text)!r} is not a size (e.g. 4g, 512m)")
     number, unit = match.groups()
@@ -106,7 +107,7 @@ def parse_str(text: Any) -> str:
     return "" if text is None else str(text)
 
 
-_HOST_PATTERN_RE = re.compile(r"^(\*\.)?[a-z0-9_](?:[a-z0-9_.-]{0,251}[a-z0-9_])?$")
+_HOST_PATTERN = r"^(\*\.)?[a-z0-9_](?:[a-z0-9_.-]{0,251}[a-z0-9_])?$"
 
 
 def parse_hosts(text: Any) -> tuple[str, ...]:
@@ -133,7 +134,7 @@ def parse_hosts(text: Any) -> tuple[str, ...]:
         try:
             ipaddress.ip_network(host, strict=False)
         except ValueError:
-            if not _HOST_PATTERN_RE.match(host):
+            if not re.match(_HOST_PATTERN, host):
                 raise ValueError(f"{str(item).strip()!r} is not a host name, *.domain, "
                                  "address or network (e.g. 10.0.0.0/24)") from None
         hosts.append(host)

@@ -8,9 +8,10 @@ import re
 from .errors import MasterURLError
 from .records import FrozenRecord
 
-_LOCAL_N = re.compile(r"^local\[\s*(\d+|\*)\s*(?:,\s*(\d+)\s*)?\]$")
-_LOCAL_CLUSTER = re.compile(r"^local-cluster\[\s*(\d+)\s*,\s*(\d+)\s*(?:,\s*(\d+[kmgtKMGT]?)\s*)?\]$")
-_VEGA = re.compile(r"^vega://([^:/\s]+):(\d+)/?$")
+# patterns as strings: ``re`` compiles (and caches) the one a URL needs on first use
+_LOCAL_N = r"^local\[\s*(\d+|\*)\s*(?:,\s*(\d+)\s*)?\]$"
+_LOCAL_CLUSTER = r"^local-cluster\[\s*(\d+)\s*,\s*(\d+)\s*(?:,\s*(\d+[kmgtKMGT]?)\s*)?\]$"
+_VEGA = r"^vega://([^:/\s]+):(\d+)/?$"
 
 
 class MasterSpec(FrozenRecord):
@@ -53,14 +54,14 @@ def parse_master(url: str) -> MasterSpec:
     text = (url or "").strip()
     if text == "local":
         return MasterSpec("inline", text, 1)
-    match = _LOCAL_N.match(text)
+    match = re.match(_LOCAL_N, text)
     if match:
         cores = (os.cpu_count() or 1) if match.group(1) == "*" else int(match.group(1))
         max_failures = int(match.group(2) or 0)
         if cores < 1 or (match.group(2) and max_failures < 1):
             raise MasterURLError(url)
         return MasterSpec("local", text, cores, max_failures=max_failures)
-    match = _LOCAL_CLUSTER.match(text)
+    match = re.match(_LOCAL_CLUSTER, text)
     if match:
         workers, cores = int(match.group(1)), int(match.group(2))
         if workers < 1 or cores < 1:
@@ -68,7 +69,7 @@ def parse_master(url: str) -> MasterSpec:
         memory = match.group(3) or ""
         return MasterSpec("local-cluster", text, cores, workers,
                           memory + "m" if memory.isdigit() else memory)
-    match = _VEGA.match(text)
+    match = re.match(_VEGA, text)
     if match:
         return MasterSpec("vega", text, host=match.group(1), port=int(match.group(2)))
     raise MasterURLError(url)
