@@ -264,8 +264,7 @@ def test_platform_name_is_what_platform_module_says():
 def test_local_mode_has_no_ui_link_and_loads_no_tls():
     """Local mode has no web UI: no link, and neither the TLS machinery nor the cluster
     messages are imported (start-up time), nor what only handshakes (hashlib's OpenSSL),
-    executors (ctypes), speculation and dynamic allocation need, nor cloudpickle (with
-    inspect) for a job whose code plain pickle ships."""
+    executors (ctypes), speculation and dynamic allocation need."""
     import subprocess
     import sys
 
@@ -274,8 +273,7 @@ def test_local_mode_has_no_ui_link_and_loads_no_tls():
             "    assert c.parallelize([1, 2, 3]).count() == 3 and c.application_ui_link is None\n"
             "print(sorted(m for m in ('ssl', 'vega_runtime.net.tls', 'vega_runtime.net.ui_links',\n"
             "             'vega_runtime.net.cluster_messages', 'hashlib', 'hmac', '_hashlib',\n"
-            "             'ctypes', 'multiprocessing', 'subprocess', 'cloudpickle', 'dataclasses',\n"
-            "             'inspect', 'uuid',\n"
+            "             'ctypes', 'multiprocessing', 'subprocess',\n"
             "             'vega_runtime.scheduler.speculation', 'vega_runtime.scheduler.allocation')\n"
             "       if m in sys.modules\n"
             "             and not type(sys.modules[m]).__name__.startswith('_Lazy')))\n")
@@ -313,27 +311,3 @@ def test_functions_and_classes_of_main_reach_the_executors_by_value(master, tmp_
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[0, 3, 6, 9] [1, 2, 3] 2"
 
-
-PLAIN_OR_CLOUDPICKLE = """
-import operator, pickle, sys
-from vega_runtime import serde
-def job_function(x):
-    return x
-plain = serde.dumps_closure([operator.add, len], "library code")
-print("cloudpickle" in sys.modules, pickle.loads(plain) == [operator.add, len])
-by_value = serde.dumps_closure([operator.add, job_function], "the job's code")
-print("cloudpickle" in sys.modules, b"job_function" in by_value, pickle.loads(by_value)[1](7))
-"""
-
-
-def test_job_code_is_pickled_plainly_until_it_needs_cloudpickle():
-    """A closure of importable functions is pickled with plain pickle (cloudpickle is not
-    even imported); one holding a function of ``__main__`` goes by value with cloudpickle,
-    which plain pickle would send as a mere name."""
-    import subprocess
-    import sys
-
-    done = subprocess.run([sys.executable, "-c", PLAIN_OR_CLOUDPICKLE], capture_output=True,
-                          text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split("\n")[:2] == ["False True", "True True 7"]
