@@ -23,7 +23,8 @@ from typing import Any, Callable, Iterator
 
 from .errors import StopIterationInUserCode
 
-#: ``inspect.CO_VARARGS | inspect.CO_VARKEYWORDS``: a ``*args`` or ``**kwargs`` parameter
+#: ``inspect.CO_VARARGS | inspect.CO_VARKEYWORDS`` (a ``*args`` or ``**kwargs`` parameter),
+#: without loading ``inspect`` (and ``ast``) into every driver
 _VARIADIC = 0x04 | 0x08
 
 #: Parameters of the public API that take a user function.
@@ -179,7 +180,7 @@ def adds(f: Any) -> bool:
         return True
     code = getattr(f, "__code__", None)
     if (type(f) is not types.FunctionType or code.co_argcount != 2 or code.co_kwonlyargcount
-            or code.co_flags & _VARIADIC):
+            or code.co_flags & (_VARIADIC)):
         return False
     import dis
 
@@ -203,7 +204,7 @@ def _pairs_with_constant(f: Any):
     """
     code = getattr(f, "__code__", None)
     if (type(f) is not types.FunctionType or code.co_argcount != 1 or code.co_kwonlyargcount
-            or code.co_flags & _VARIADIC
+            or code.co_flags & (_VARIADIC)
             or not cannot_stop_iteration(f)):
         return None
     import dis
