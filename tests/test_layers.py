@@ -28,6 +28,7 @@ LAYERS: Dict[str, int] = {
         "errors", "config", "serde", "io", "net", "storage_level", "logs", "_version",
         "master_url", "files", "aliases", "user_code", "versions", "packaging", "cluster_file",
         "processes", "forkserver", "pyspark_alias", "ids", "private_files", "lazy_imports", "retry", "records",
+        "lambda_fusion",
         "executor_loss")},
     **{f"vega_runtime.{name}": 1 for name in ("rdd", "task_context", "shared")},
     **{f"vega_runtime.{name}": 2 for name in ("shuffle", "storage")},

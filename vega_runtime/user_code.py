@@ -132,10 +132,12 @@ def cannot_stop_iteration(f: Any) -> bool:
     return all(i.opname in _INERT_OPCODES for i in dis.get_instructions(f.__code__))
 
 
-def map_records(f: Callable, records: Iterator) -> Iterator:
+def map_records(f: Callable, records: Iterator, source=None) -> Iterator:
     """``map(f, records)``, failing where ``f`` raises StopIteration.
 
     The builtin ``map`` when ``f`` cannot raise it (no generator frame per record).
+    ``source`` is ``f``'s body as its file has it (``lambda_fusion.lambda_source``), which
+    a consumer may fuse into its own loop.
 
     >>> list(map_records(str, [1, 2]))
     ['1', '2']
@@ -146,7 +148,7 @@ def map_records(f: Callable, records: Iterator) -> Iterator:
         return ConstantPairs(records, constant) if first else zip(repeat(constant), records)
     if cannot_stop_iteration(f):
         return map(f, records)
-    return MappedRecords(f, records)
+    return MappedRecords(f, records, source)
 
 
 class ConstantPairs(zip):
@@ -225,17 +227,18 @@ class MappedRecords:
     """``f(record)`` for each record, failing where ``f`` raises StopIteration: iterating
     it runs a generator. A consumer that loops over the records anyway may read ``f`` and
     ``records`` instead and call ``f`` in its own loop (``stopped_in`` makes the error),
-    saving a generator step per record (a shuffle's map-side combine).
+    saving a generator step per record (a shuffle's map-side combine), or put ``f``'s
+    body in its loop (``source``: ``lambda_fusion``), saving the call too.
 
     >>> mapped = MappedRecords(lambda i: (i % 2, i), range(3))
     >>> list(mapped), mapped.f(5)
     ([(0, 0), (1, 1), (0, 2)], (1, 5))
     """
 
-    __slots__ = ("f", "records", "_generator")
+    __slots__ = ("f", "records", "source", "_generator")
 
-    def __init__(self, f: Callable, records: Iterator):
-        self.f, self.records = f, iter(records)
+    def __init__(self, f: Callable, records: Iterator, source=None):
+        self.f, self.records, self.source = f, iter(records), source
         self._generator = _guarded_map(f, self.records)
 
     def __iter__(self) -> Iterator:

@@ -14,6 +14,7 @@ import itertools
 import random
 from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence
 
+from ..lambda_fusion import lambda_source
 from ..user_code import filter_records, map_records
 from .partitioner import portable_hash
 from .sampling import RangeSampler, Sampler, new_seed
@@ -48,7 +49,8 @@ class Transformations:
         >>> ctx.parallelize([1, 2, 3]).map(lambda x: x * 2).collect()
         [2, 4, 6]
         """
-        return self.map_partitions_with_index(lambda _, it: map_records(f, it),
+        source = lambda_source(f)  # read here, where the user's file is; checked where used
+        return self.map_partitions_with_index(lambda _, it: map_records(f, it, source),
                                               preserves_partitioning)
 
     def flat_map(self, f: Callable[[Any], Iterable], preserves_partitioning: bool = False):

@@ -14,6 +14,7 @@ from typing import Callable, Iterable, Optional
 
 from ..rdd.aggregator import (TaggedValues, _append, _extend, _new_list, append_tagged,
                               extend_groups)
+from ..lambda_fusion import fused_loop
 from ..user_code import ConstantPairs, MappedRecords, adds, stopped_in
 
 _MISSING = object()
@@ -63,11 +64,20 @@ def mapped_fold(aggregator) -> Optional[str]:
     return None
 
 
-def combine_mapped(combiners: dict, batch: Iterable, f: Callable, fold: str) -> None:
-    """``combine_batch`` of ``map(f, batch)`` with ``mapped_fold``'s ``fold``: ``f`` called
-    in the combine loop (a Python call, with no generator step per record), a StopIteration
-    it raises failing the task as ``map`` does (``stopped_in``; the ``try`` costs nothing
-    per record on Python 3.11)."""
+def combine_mapped(combiners: dict, batch: Iterable, f: Callable, fold: str,
+                   source=None) -> None:
+    """``combine_batch`` of ``map(f, batch)`` with ``mapped_fold``'s ``fold``. ``f``'s body
+    runs inside the loop when ``source`` proves it (``lambda_fusion.fused_loop``: no call
+    per record); else ``f`` is called in the loop (no generator step per record). A
+    StopIteration ``f`` raises fails the task as ``map`` does (``stopped_in``; the ``try``
+    costs nothing per record on Python 3.11)."""
+    if source is not None:
+        loop = fused_loop(f, source, fold)
+        if loop is not None:
+            stopped = loop(combiners, batch, _MISSING)
+            if stopped is not None:
+                raise stopped_in(f, stopped) from stopped
+            return
     get = combiners.get
     if fold == "add":  # reduce_by_key(add): the values summed
         missing = _MISSING

@@ -61,7 +61,8 @@ def _combined_chunks(records: Iterator, aggregator, memory_bound: int) -> Iterat
         records, fold = side.records, partial(combine_side, side=side.tag, create=create)
     elif mapped is not None:  # map(f)'s records: f called in the combine loop
         records, fold = mapped.records, partial(combine_mapped, f=mapped.f,
-                                                fold=mapped_fold(aggregator))
+                                                fold=mapped_fold(aggregator),
+                                                source=mapped.source)
     else:
         fold = partial(combine_batch, create=create, merge=merge)
     combiners: dict = {}
