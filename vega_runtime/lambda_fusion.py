@@ -109,7 +109,7 @@ def body_span(code: types.CodeType) -> Optional[Tuple[int, int, int, int]]:
     instructions cover (None without positions), columns in UTF-8 bytes.
 
     >>> body_span((lambda i: (i % 3, i)).__code__)[1:4:2]
-    (26, 36)
+    (21, 31)
     """
     span = None
     import dis
