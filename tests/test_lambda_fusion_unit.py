@@ -146,3 +146,17 @@ def test_pure_helpers():
     code = (lambda i: i).__code__
     assert same_code(code, code) and not same_code(None, code)
     assert not same_code((lambda i: -i).__code__, code)
+
+
+def test_errors_of_the_loops_own_steps_are_the_same():
+    """An unhashable key, or values that do not add, fail as in the called loop."""
+    unhashable = lambda i: ([i], i)  # noqa: E731
+    mixed = lambda i: (0, i if i else "a")  # noqa: E731
+    for f, fold, error in ((unhashable, "add", "unhashable type: 'list'"),
+                           (unhashable, "group", "unhashable type: 'list'"),
+                           (mixed, "add", "can only concatenate str")):
+        loop = fused_loop(f, lambda_source(f), fold)
+        with pytest.raises(TypeError, match=error):
+            loop({}, iter(range(3)), object())
+        with pytest.raises(TypeError, match=error):
+            folded(f, range(3), fold)
