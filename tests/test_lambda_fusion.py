@@ -151,3 +151,22 @@ def test_fused_on_a_local_cluster():
     assert last_frame(info.value) == (__file__, str(failing.__code__.co_firstlineno),
                                       "<lambda>",
                                       "failing = lambda i: (1 // (i - 4000), i)  # noqa: E731")
+
+
+@pytest.mark.parametrize("ctx", ["local[2]"], indirect=True)
+def test_reduce_of_a_fused_map_sums_as_calling_it(ctx):
+    """rdd.map(lambda).reduce(add): the map's body summed in one loop per partition, the
+    same exact sums (ints, floats in record order, strings), empty partitions skipped,
+    a StopIteration failing the task."""
+    numbers = ctx.parallelize(range(1000), 4)
+    assert numbers.map(lambda i: i * 3 - 1).reduce(add) == sum(i * 3 - 1 for i in range(1000))
+    assert numbers.map(lambda i: i * 3 - 1).reduce(lambda a, b: a + b) == 1497500
+    floats = [i * 0.1 for i in range(1000)]
+    parts = [floats[p * 250:(p + 1) * 250] for p in range(4)]
+    got = numbers.map(lambda i: i * 0.1).reduce(add)
+    assert got == sum([sum(part[1:], part[0]) for part in parts][1:],
+                      sum(parts[0][1:], parts[0][0]))
+    assert ctx.parallelize(range(3), 6).map(lambda i: str(i)).reduce(add) == "012"
+    with pytest.raises(TaskFailed) as info:
+        numbers.map(lambda i: next(iter(())) if i == 7 else i).reduce(add)
+    assert info.value.error_type == "StopIterationInUserCode"

@@ -160,3 +160,32 @@ def test_errors_of_the_loops_own_steps_are_the_same():
             loop({}, iter(range(3)), object())
         with pytest.raises(TypeError, match=error):
             folded(f, range(3), fold)
+
+
+def test_reduce_records_sums_a_fused_map_as_functools_reduce():
+    """reduce(add) of map(lambda)'s records: one loop, the same sum (and the same empty
+    partition); other reducers and unfusable maps go through functools.reduce."""
+    import functools
+    import random
+
+    from vega_runtime.user_code import MappedRecords, map_records
+    from vega_runtime.lambda_fusion import reduce_records
+
+    hits = lambda _: 1 if random.random() ** 2 + random.random() ** 2 <= 1 else 0  # noqa
+    assert fused_loop(hits, lambda_source(hits), "sum") is not None
+    random.seed(7)
+    expected = functools.reduce(add, map(hits, range(5000)))
+    random.seed(7)
+    records = map_records(hits, iter(range(5000)), lambda_source(hits))
+    assert type(records) is MappedRecords and reduce_records(add, records) == [expected]
+    floats = lambda i: (i * 0.1) ** 2  # noqa: E731 - order of float additions kept
+    for reducer in (add, lambda a, b: a + b, max, lambda a, b: b - a):
+        want = [functools.reduce(reducer, map(floats, range(100)))]
+        assert reduce_records(reducer, map_records(floats, iter(range(100)),
+                                                   lambda_source(floats))) == want
+    assert reduce_records(add, map_records(floats, iter(()), lambda_source(floats))) == []
+    assert reduce_records(add, iter([[1], [2]])) == [[1, 2]]
+    stops = lambda i: next(iter(())) if i == 3 else i  # noqa: E731
+    from vega_runtime.errors import StopIterationInUserCode
+    with pytest.raises(StopIterationInUserCode):
+        reduce_records(add, map_records(stops, iter(range(5)), lambda_source(stops)))

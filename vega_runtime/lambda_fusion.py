@@ -83,6 +83,18 @@ def {p}loop({p}combiners, {p}batch, {p}missing):
         else:
             {p}group.append({p}value)
 """,
+    "sum": """
+def {p}loop({p}combiners, {p}batch, {p}missing):
+    {p}total = {p}missing
+    for {param} in {p}batch:
+        try:
+            {p}value = {p}expr
+        except StopIteration as {p}stop:
+            return {p}stop
+{unbind}
+        {p}total = {p}value if {p}total is {p}missing else {p}total + {p}value
+    {p}combiners.append({p}total)
+""",
 }
 
 #: A walrus target is unbound again after each record, as each call of the lambda starts
@@ -168,8 +180,10 @@ def lambda_source(f: Any) -> Optional[Source]:
 
 def fused_loop(f: Callable, source: Optional[Source], fold: str) -> Optional[Callable]:
     """``loop(combiners, batch, missing)``: ``combine_mapped``'s ``fold`` ("add" or
-    "group") of ``map(f, batch)`` with ``f``'s body inline, returning a StopIteration its
-    body raised (None when done); None when ``source`` is not provably ``f``'s body."""
+    "group") of ``map(f, batch)`` with ``f``'s body inline, or ("sum") the sum of
+    ``map(f, batch)`` appended to the list ``combiners`` (``missing`` when the batch is
+    empty); it returns a StopIteration the body raised (None when done). None when
+    ``source`` is not provably ``f``'s body."""
     if source is None or not _plain_lambda(f) or _SHADOWED & f.__globals__.keys():
         return None
     code = _fused_code(f.__code__, f.__code__.co_filename, source, fold)
@@ -202,7 +216,7 @@ def _fused_code(code: types.CodeType, filename: str, source: Source,
                      if isinstance(node, ast.NamedExpr)})
     template = _LOOPS.get(fold)
     if template is None:
-        raise ValueError(f"a fused loop folds by 'add' or 'group', not {fold!r}")
+        raise ValueError(f"a fused loop folds by 'add', 'group' or 'sum', not {fold!r}")
     loop = ast.parse(template.format(
         p=_PREFIX, param=param,
         unbind="".join(_UNBIND.format(name=name) for name in walrus)))
@@ -347,3 +361,26 @@ def _replace_placeholder(tree, body) -> None:
             node.value = body
             return
     raise AssertionError("the loop template has no placeholder")
+
+
+def reduce_records(f: Callable, records) -> list:
+    """``[functools.reduce(f, records)]``, ``[]`` for no records: ``reduce()``'s work on
+    one partition. Records of ``map(g)`` (``MappedRecords``) summed by ``f`` (``add``,
+    ``lambda a, b: a + b``) are summed in one loop with ``g``'s body inline when it can
+    be fused; a StopIteration from it fails the task as ``map``'s does."""
+    from .user_code import MappedRecords, adds, stopped_in
+
+    if type(records) is MappedRecords and records.source is not None and adds(f):
+        loop = fused_loop(records.f, records.source, "sum")
+        if loop is not None:
+            missing, total = object(), []
+            stopped = loop(total, records.records, missing)
+            if stopped is not None:
+                raise stopped_in(records.f, stopped) from stopped
+            return [] if total[0] is missing else total
+    from functools import reduce
+
+    records = iter(records)
+    for first in records:
+        return [reduce(f, records, first)]
+    return []

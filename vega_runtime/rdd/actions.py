@@ -12,6 +12,7 @@ from collections import Counter, deque
 from functools import reduce as _reduce
 from typing import Any, Callable, Iterator, List, Optional
 
+from ..lambda_fusion import reduce_records
 from .sampling import fraction_for_sample_size
 from .stats import (BoundedFloat, StatCounter, count_into_buckets, estimate_mean, estimate_sum,
                     histogram_buckets, hll_count, hll_merge, hll_precision, hll_sketch)
@@ -187,10 +188,7 @@ class Actions:
         6
         """
         def reduce_partition(records: Iterator) -> list:
-            records = iter(records)
-            for first in records:
-                return [_reduce(f, records, first)]
-            return []
+            return reduce_records(f, records)  # a map(lambda)'s sum: fused (lambda_fusion)
 
         values = list(itertools.chain.from_iterable(self._run(reduce_partition, "reduce()")))
         if not values:
