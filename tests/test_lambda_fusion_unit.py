@@ -189,3 +189,20 @@ def test_reduce_records_sums_a_fused_map_as_functools_reduce():
     from vega_runtime.errors import StopIterationInUserCode
     with pytest.raises(StopIterationInUserCode):
         reduce_records(add, map_records(stops, iter(range(5)), lambda_source(stops)))
+
+
+def test_method_calls_on_imported_modules_are_fused():
+    """``random.random()`` of an imported module compiles to an attribute load and call
+    (3.11), a method call on anything else: both are recompiled alike and fused."""
+    class Box:
+        def twice(self, x):
+            return 2 * x
+
+    box = Box()
+    on_module = lambda i: (i % 2, linecache.getline("", 0) + str(i))  # noqa: E731
+    on_object = lambda i: (i % 2, box.twice(i))  # noqa: E731
+    mixed = lambda i: (i % 2 + len(linecache.getline("", 0)), box.twice(i))  # noqa: E731
+    for f in (on_module, on_object, mixed):
+        loop = fused_loop(f, lambda_source(f), "add")
+        assert loop is not None
+        assert run(loop, range(10)) == folded(f, range(10), "add")

@@ -186,17 +186,21 @@ def fused_loop(f: Callable, source: Optional[Source], fold: str) -> Optional[Cal
     ``source`` is not provably ``f``'s body."""
     if source is None or not _plain_lambda(f) or _SHADOWED & f.__globals__.keys():
         return None
-    code = _fused_code(f.__code__, f.__code__.co_filename, source, fold)
+    code = f.__code__
+    modules = frozenset(name for name in code.co_names
+                        if type(f.__globals__.get(name)) is types.ModuleType)
+    code = _fused_code(code, code.co_filename, source, fold, modules)
     if code is None:
         return None
     return types.FunctionType(code, f.__globals__, code.co_name, None, f.__closure__)
 
 
 @lru_cache(maxsize=256)
-def _fused_code(code: types.CodeType, filename: str, source: Source,
-                fold: str) -> Optional[types.CodeType]:
+def _fused_code(code: types.CodeType, filename: str, source: Source, fold: str,
+                modules: frozenset) -> Optional[types.CodeType]:
     """The fused loop's code for the lambda ``code`` (cached: once per code object, file
-    and fold), None when ``source`` does not compile to ``code``."""
+    and fold), None when ``source`` does not compile to ``code``. ``modules``: the
+    global names whose values are modules."""
     import ast
 
     line, col, text = source
@@ -210,7 +214,14 @@ def _fused_code(code: types.CodeType, filename: str, source: Source,
             or any(isinstance(node, (ast.Lambda, ast.GeneratorExp, ast.Yield, ast.YieldFrom,
                                      ast.Await)) for node in ast.walk(body))):
         return None  # a name of the loop's, the frame seen, or a closure outliving a record
-    if not same_code(_compiled_lambda(code, filename, param, body), code):
+    others = frozenset(names - {param} - set(code.co_freevars))
+    # CPython 3.11 compiles ``name.f()`` as an attribute load and a call, not a method
+    # call, when the module binds ``name`` by an import statement: the body is recompiled
+    # with its module-valued globals imported, then none, then every global it names.
+    for imported in (modules, frozenset(), others):
+        if same_code(_compiled_lambda(code, filename, param, body, imported), code):
+            break
+    else:
         return None
     walrus = sorted({node.target.id for node in ast.walk(body)
                      if isinstance(node, ast.NamedExpr)})
@@ -222,7 +233,7 @@ def _fused_code(code: types.CodeType, filename: str, source: Source,
         unbind="".join(_UNBIND.format(name=name) for name in walrus)))
     _place(loop, body)
     _replace_placeholder(loop, body)
-    fused = _nested_code(_in_scope(loop.body, code.co_freevars), filename,
+    fused = _nested_code(_in_scope(loop.body, code.co_freevars, imported), filename,
                          _future_flags(code))
     if fused is None or fused.co_freevars != code.co_freevars:
         return None
@@ -261,9 +272,11 @@ def _names(node) -> set:
     return names
 
 
-def _compiled_lambda(code: types.CodeType, filename: str, param: str, body):
+def _compiled_lambda(code: types.CodeType, filename: str, param: str, body,
+                     imported: frozenset):
     """``lambda param: body`` compiled where ``code`` was: nested in a function that binds
-    ``code``'s free variables, at ``code``'s first line."""
+    ``code``'s free variables, at ``code``'s first line, in a module that imports the
+    names ``imported``."""
     import ast
     import copy
 
@@ -276,17 +289,19 @@ def _compiled_lambda(code: types.CodeType, filename: str, param: str, body):
         part.end_lineno, part.end_col_offset = body.end_lineno, body.end_col_offset
     returned = ast.Return(value=node)
     ast.copy_location(returned, node)
-    return _nested_code(_in_scope([returned], code.co_freevars), filename,
+    return _nested_code(_in_scope([returned], code.co_freevars, imported), filename,
                         _future_flags(code), kind="<lambda>")
 
 
-def _in_scope(statements: list, freevars: tuple):
-    """A module defining ``def _vega_fused_scope(): <freevars> = None; <statements>``."""
+def _in_scope(statements: list, freevars: tuple, imported: frozenset = frozenset()):
+    """A module ``import <imported>`` defining ``def _vega_fused_scope(): <freevars> =
+    None; <statements>``."""
     import ast
 
-    scope = ast.parse(f"def {_PREFIX}scope():\n"
+    scope = ast.parse("".join(f"import {name}\n" for name in sorted(imported))
+                      + f"def {_PREFIX}scope():\n"
                       + "".join(f"    {name} = None\n" for name in freevars) + "    pass\n")
-    scope.body[0].body[len(freevars):] = statements
+    scope.body[-1].body[len(freevars):] = statements
     return ast.fix_missing_locations(scope)
 
 
