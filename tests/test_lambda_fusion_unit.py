@@ -46,6 +46,9 @@ def fusable_lambdas():
                                  i),
         "two on a line, second": (lambda i: (i, 1), lambda é: (é % 2, "ü" * é))[1],
         "param captured": lambda i: (i % 2, [i for _ in r]),
+        "f-string": lambda i: (f"{i % k!r:>{k}}", i),
+        "body at column 0": (lambda i:
+(i % k, i)),  # noqa: E128
     }
 
 

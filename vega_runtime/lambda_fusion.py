@@ -2,7 +2,9 @@
 
 ``rdd.map(lambda i: (i % keys, i)).reduce_by_key(add)`` calls the lambda once per record
 (a Python call, a tuple made and unpacked); Spark's whole-stage code generation would
-fuse the two operators into one loop. Here the lambda's own source is put in the loop:
+fuse the two operators into one loop. Fused here: the map side's combine of
+``reduce_by_key(add)`` and ``group_by_key`` (``shuffle.combine.combine_mapped``) and the
+``reduce(add)`` action's sum of a partition (``reduce_records``). Here the lambda's own source is put in the loop:
 ``for i in batch: key, value = (i % keys, i)`` (CPython unpacks a tuple display without
 building it), compiled once per code object, bound to the lambda's globals and closure
 cells, under the lambda's file name and line numbers, so a traceback points at the
