@@ -95,7 +95,8 @@ def test_executors_die_with_a_sigkilled_driver(tmp_path, first_job_in):
 PROBE = """
 import os, sys
 
-WATCHED = ("cloudpickle", "inspect", "dataclasses", "ast", "dis", "platform", "uuid", "ctypes")
+WATCHED = ("cloudpickle", "inspect", "dataclasses", "ast", "dis", "platform", "uuid", "ctypes",
+           "tempfile", "shutil", "bz2", "lzma")
 
 
 def loaded():

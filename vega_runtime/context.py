@@ -7,9 +7,7 @@ import collections
 import itertools
 import logging
 import os
-import shutil
 import sys
-import tempfile
 import threading
 import time
 import weakref
@@ -22,7 +20,7 @@ from .context_files import FileShipping
 from .context_jobs import _NO_JOB, JobControl
 from .lazy_imports import lazy_module, load_entry_point
 from .master_url import MasterSpec, parse_master
-from .private_files import make_private_dirs, open_private
+from .private_files import make_private_dirs, new_private_dir, open_private, remove_tree
 from .shuffle.gc_pause import gc_paused
 
 
@@ -141,8 +139,8 @@ class Context(JobControl, FileShipping):
         self._running_group: Any = _NO_JOB
         self._running_tags: set = set()
         self._cancellations: collections.Counter = collections.Counter()
-        self.app_dir = tempfile.mkdtemp(prefix=f"vega-{self.application_id}-",
-                                        dir=self.conf["vega.local.dir"] or None)
+        self.app_dir = new_private_dir(f"vega-{self.application_id}-",
+                                       self.conf["vega.local.dir"] or None)
         extra = [*listeners, *self._configured_listeners()]
         printer = [] if any(getattr(x, "handles_output", False) for x in extra) else [listener.OutputPrinter()]
         self._bus = listener.ListenerBus(printer + extra)
@@ -656,7 +654,7 @@ def _shutdown(backend, app_dir: str) -> None:
     try:
         backend.stop()
     finally:
-        shutil.rmtree(app_dir, ignore_errors=True)
+        remove_tree(app_dir)
 
 
 

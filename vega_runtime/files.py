@@ -13,9 +13,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import shutil
 import sys
-import tempfile
 import threading
 from typing import Callable, Iterator, NamedTuple, Tuple
 
@@ -116,6 +114,9 @@ def materialize(added: AddedFile, data: bytes, root: str) -> str:
     file or zip joins ``sys.path``.  Returns its local path."""
     target = os.path.join(root, added.name)
     if added.kind in ("directory", "archive"):
+        import shutil  # here: every driver imports this module, few unpack an archive
+        import tempfile
+
         with tempfile.TemporaryDirectory(dir=root) as scratch:
             packed = os.path.join(scratch, added.name if added.kind == "archive" else "d.zip")
             with open(packed, "wb") as out:
