@@ -15,9 +15,10 @@ import io
 import os
 import sys
 import threading
-from typing import Callable, Iterator, NamedTuple, Tuple
+from typing import Callable, Iterator, Tuple
 
 from .errors import VegaError
+from .records import FrozenRecord
 
 FILES_DIR_ENV = "VEGA_FILES_DIR"
 
@@ -44,7 +45,7 @@ class SparkFiles:
     getRootDirectory = get_root_directory
 
 
-class AddedFile(NamedTuple):
+class AddedFile(FrozenRecord):
     """One file added by the driver: ``kind`` is file, directory, archive or py."""
 
     name: str
@@ -52,6 +53,13 @@ class AddedFile(NamedTuple):
     source: str
     broadcast_id: int
     path: str  # the broadcast's file on the driver
+
+    def __init__(self, name, kind, source, broadcast_id, path):
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "source", source)
+        object.__setattr__(self, "broadcast_id", broadcast_id)
+        object.__setattr__(self, "path", path)
 
 
 class AddedFiles:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import select
 import selectors
 import signal
 import socket
@@ -316,21 +317,40 @@ def _wait_for_exit(slot: _ExecutorProcess, seconds: float) -> Optional[int]:
     """The exit status if the process ends within ``seconds`` (a crashed executor's socket
     closes a moment before it can be collected), else None."""
     deadline = time.monotonic() + seconds
-    while slot.exit_status is None:
-        if _exited(slot) or time.monotonic() >= deadline:
-            break
-        time.sleep(0.01)
+    pidfd = _pidfd(slot.pid) if seconds > 0 else None
+    try:
+        while slot.exit_status is None:
+            if _exited(slot) or time.monotonic() >= deadline:
+                break
+            if pidfd is None:
+                time.sleep(0.01)
+            else:  # readable the moment the process has ended
+                select.select([pidfd], [], [], max(0.0, deadline - time.monotonic()))
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
     return slot.exit_status
+
+
+def _pidfd(pid: int) -> Optional[int]:
+    """A file descriptor that becomes readable when process ``pid`` ends, where the system
+    has them (Linux 5.3); else None."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
 
 
 def _reap(slot: _ExecutorProcess, graceful: bool = False, exit_wait: float = 0.0) -> str:
     """Make sure the process is gone and collected; says how it ended when it ended by
-    itself (``describe_exit``), else returns ''."""
+    itself (``describe_exit``), else returns ''. ``graceful``: it was told to stop, and is
+    given 2 seconds to close its connection, then a second to end."""
     if graceful:
         slot.conn.sock.settimeout(2.0)
         try:
             while slot.conn.sock.recv(1 << 16):
                 pass
+            exit_wait = max(exit_wait, 1.0)  # closed: it is ending, collected in a moment
         except OSError:
             pass
     status = _wait_for_exit(slot, exit_wait)
