@@ -242,6 +242,15 @@ def stop_processes(procs: List[subprocess.Popen], marker: str) -> None:
             pass
 
 
+def executors_up(ctx, count: int) -> List[str]:
+    """The sorted ids of a Context's ``count`` executors, once they are all up: a
+    ``local[N]`` Context forks its executors at its first job, so a one-task job runs first
+    (on a cluster it waits for an executor, as any job)."""
+    ctx.parallelize([0], 1).count()
+    wait_for(lambda: len(ctx.backend.pool) == count, 60, f"{count} executors")
+    return sorted(ctx.backend.pool.executor_ids())
+
+
 def start_job_in_thread(ctx, group: str, description: str, action):
     """Run ``action()`` (a job) in a thread under job group ``group``; return the thread and
     a list that receives its result, or the exception it raised (for the test to inspect)."""

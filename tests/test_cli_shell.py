@@ -43,12 +43,18 @@ def assert_all_gone(pids: list) -> None:
     wait_for(lambda: not [p for p in pids if pid_alive(p)], 10, f"processes {pids} to end")
 
 
-def run_piped(master: str, source: str, *args: str, env=None):
+#: a first statement that prints the application's directory after a first job (a
+#: ``local[N]`` Context forks its executors at its first job)
+APP_DIR_AFTER_A_JOB = "print(sc.parallelize([0], 1).count() and sc.app_dir, flush=True)\n"
+
+
+def run_piped(master: str, source: str, *args: str, env=None, first_job: bool = False):
     """Feed ``source`` to ``vega shell --master MASTER`` on a pipe; (exit code, stdout after
-    the first line, stderr, the session's processes seen while it ran)."""
+    the first line, stderr, the session's processes seen while it ran: after a first job
+    when ``first_job``)."""
     proc = spawn_shell("--master", master, *args, env=env)
     try:
-        proc.stdin.write('print(sc.app_dir, flush=True)\n')
+        proc.stdin.write(APP_DIR_AFTER_A_JOB if first_job else 'print(sc.app_dir, flush=True)\n')
         proc.stdin.flush()
         app_dir = proc.stdout.readline().strip()
         assert app_dir, proc.stderr.read()
@@ -64,7 +70,8 @@ def run_piped(master: str, source: str, *args: str, env=None):
 @pytest.mark.parametrize("master", ["local", "local[2]", "local-cluster[2,1]"])
 def test_piped_sum_prints_the_result_exits_0_and_leaves_no_process(master):
     """A piped statement prints exactly its result on stdout; the Context stops at EOF."""
-    code, out, err, processes = run_piped(master, "print(sc.parallelize(range(10)).sum())\n")
+    code, out, err, processes = run_piped(master, "print(sc.parallelize(range(10)).sum())\n",
+                                          first_job=True)
     assert code == 0, err
     assert out == "45\n", err
     if master != "local":
@@ -130,7 +137,8 @@ def test_driver_exception_shows_the_users_traceback():
 
 def test_exit_code_of_exit_is_the_shell_exit_code_and_stops_the_context():
     """exit(3) leaves with status 3, still stopping the Context and its executors."""
-    code, out, err, processes = run_piped("local[2]", "exit(3)\nprint('not reached')\n")
+    code, out, err, processes = run_piped("local[2]", "exit(3)\nprint('not reached')\n",
+                                          first_job=True)
     assert code == 3, err
     assert out == ""
     assert processes
@@ -145,7 +153,7 @@ def test_hangup_or_terminate_stops_the_context_and_removes_its_files(signum, dur
     errors: "queue.Queue[str]" = queue.Queue()
     threading.Thread(target=lambda: [errors.put(line) for line in proc.stderr], daemon=True).start()
     try:
-        proc.stdin.write("print(sc.app_dir, flush=True)\n")
+        proc.stdin.write(APP_DIR_AFTER_A_JOB)
         proc.stdin.flush()
         app_dir = proc.stdout.readline().strip()
         assert os.path.isdir(app_dir)
@@ -154,7 +162,7 @@ def test_hangup_or_terminate_stops_the_context_and_removes_its_files(signum, dur
             proc.stdin.write("sc.parallelize(range(2), 2).map(lambda x: __import__('time')"
                              ".sleep(60)).collect()\n")
             proc.stdin.flush()
-            while not errors.get(timeout=60).startswith("stage 0 started"):
+            while not errors.get(timeout=60).startswith("stage 1 started"):
                 pass
         proc.send_signal(signum)
         assert proc.wait(timeout=30) == 128 + signum

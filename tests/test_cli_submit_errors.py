@@ -15,7 +15,7 @@ import time
 import pytest
 
 from proc_helpers import LOCAL_MASTERS as MASTERS
-from proc_helpers import REPO, clean_env, frame_lines, write_job
+from proc_helpers import REPO, clean_env, frame_lines, wait_for, write_job
 
 
 def error_lines(stderr: str):
@@ -254,8 +254,10 @@ def test_ctrl_c_exits_130_and_leaves_no_executors(tmp_path, master):
             line = err_lines.get(timeout=60)
             assert line, "vega submit ended before the stage started: " + "".join(seen)
             seen.append(line)
-        executors = _children_of(proc.pid)
-        assert len(executors) == (2 if master == "local[2]" else 0)
+        wanted = 2 if master == "local[2]" else 0  # forked as the stage's tasks are launched
+        executors = wait_for(lambda: [found for found in [_children_of(proc.pid)]
+                                      if len(found) >= wanted], 30, f"{wanted} executors")[0]
+        assert len(executors) == wanted
 
         proc.send_signal(signal.SIGINT)
         started = time.monotonic()

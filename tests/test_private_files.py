@@ -13,7 +13,7 @@ import stat
 
 import pytest
 
-from vega_runtime.private_files import make_private_dir, open_private
+from vega_runtime.private_files import make_private_dir, new_private_dir, open_private, remove_tree
 
 from proc_helpers import clean_env, read_text, write_job
 from test_cluster_e2e import Cluster, vega
@@ -161,3 +161,40 @@ def test_private_helpers_create_0600_files_and_tighten_a_0755_directory(tmp_path
     make_private_dir(str(fresh))
     assert stat.S_IMODE(os.stat(fresh).st_mode) == 0o700
     assert os.umask(0o022) == 0o022  # and they leave this process's umask alone
+
+
+def test_new_private_dir_is_mkdtemps_directory_made_0700(tmp_path, umask_022, monkeypatch):
+    """A new 0700 directory PREFIX + 8 characters: in the parent given, else in the first
+    usable of $TMPDIR, $TEMP, $TMP, /tmp... (an unusable $TMPDIR is passed over, as
+    ``tempfile.gettempdir`` does); a parent that does not exist is an error."""
+    first = new_private_dir("vega-x-", str(tmp_path))
+    second = new_private_dir("vega-x-", str(tmp_path))
+    assert first != second
+    for path in (first, second):
+        assert os.path.dirname(path) == str(tmp_path) and os.path.basename(path)[:7] == "vega-x-"
+        assert len(os.path.basename(path)) == 15 and stat.S_IMODE(os.stat(path).st_mode) == 0o700
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)  # else this process's, which tempfile keeps
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "missing"))
+    monkeypatch.setenv("TEMP", str(tmp_path))
+    assert os.path.dirname(new_private_dir("vega-y-")) == str(tmp_path)
+    with pytest.raises(FileNotFoundError):
+        new_private_dir("vega-z-", str(tmp_path / "missing"))
+
+
+def test_remove_tree_deletes_everything_below_and_follows_no_link(tmp_path):
+    """remove_tree deletes nested directories and files, and a symbolic link in the tree
+    (not what it points to); a path that is gone already is no error."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("kept")
+    tree = tmp_path / "tree"
+    (tree / "a" / "b").mkdir(parents=True)
+    (tree / "a" / "b" / "data").write_bytes(b"x")
+    (tree / "top").write_bytes(b"y")
+    os.symlink(outside, tree / "a" / "link")
+    remove_tree(str(tree))
+    assert not os.path.lexists(tree)
+    assert (outside / "keep.txt").read_text() == "kept"
+    remove_tree(str(tree))

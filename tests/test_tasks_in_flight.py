@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from proc_helpers import start_job_in_thread, wait_for
+from proc_helpers import executors_up, start_job_in_thread, wait_for
 from vega_runtime.errors import JobCancelled
 from vega_runtime.scheduler.listener import JobListener
 
@@ -31,7 +31,8 @@ def test_an_executor_lost_with_tasks_waiting_behind_its_running_one_has_all_run_
         fresh_ctx, tmp_path, master):
     infos = TaskInfos()
     ctx = fresh_ctx(master, listeners=[infos])
-    wait_for(lambda: len(ctx.backend.pool) == 2, 60, "two executors")
+    executors_up(ctx, 2)
+    infos.infos.clear()
     marker = str(tmp_path / "crashed")
 
     def crash_once(x):
@@ -54,8 +55,7 @@ def test_an_executor_lost_with_tasks_waiting_behind_its_running_one_has_all_run_
 def test_cancelling_tasks_waiting_on_busy_executors_keeps_the_executors(
         fresh_ctx, tmp_path, master):
     ctx = fresh_ctx(master)
-    wait_for(lambda: len(ctx.backend.pool) == 2, 60, "two executors")
-    executors = sorted(ctx.backend.pool.executor_ids())
+    executors = executors_up(ctx, 2)
     started = str(tmp_path)
 
     def long_after_short(x):
@@ -104,7 +104,7 @@ def test_results_an_executor_holds_reach_the_driver_while_a_long_task_runs(
     which waits for the driver to have heard (else it runs out its minute)."""
     marker = str(tmp_path / "heard")
     ctx = fresh_ctx(master, listeners=[MarkWhenDone(marker, [1, 2, 3])])
-    wait_for(lambda: len(ctx.backend.pool) == 1, 60, "the executor")
+    executors_up(ctx, 1)
 
     def long_fourth(x):
         if x == 4:  # the executor holds the results of 1-3: 16 more tasks wait behind this

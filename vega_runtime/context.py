@@ -7,9 +7,7 @@ import collections
 import itertools
 import logging
 import os
-import shutil
 import sys
-import tempfile
 import threading
 import time
 import weakref
@@ -22,7 +20,8 @@ from .context_files import FileShipping
 from .context_jobs import _NO_JOB, JobControl
 from .lazy_imports import lazy_module, load_entry_point
 from .master_url import MasterSpec, parse_master
-from .private_files import make_private_dirs, open_private
+from .private_files import make_private_dirs, new_private_dir, open_private, remove_tree
+from .shuffle.gc_pause import gc_paused
 
 
 config = lazy_module("vega_runtime.config")
@@ -51,17 +50,33 @@ log = logging.getLogger(__name__)
 
 
 def platform_name() -> str:
-    """``platform.platform()`` without the ``uname -p`` subprocess it runs on Linux (at every
-    Context start, for the event log's environment record): there the processor it asks
-    for is "unknown" or the machine, both of which ``platform()`` leaves out."""
-    import platform
+    """``platform.platform()`` without the ``platform`` module on Linux with glibc (at every
+    Context start, for the event log's environment record: importing it, with its regular
+    expressions, was ~3 ms of a job's start-up) nor the ``uname -p`` subprocess it runs
+    there: the processor it asks for is "unknown" or the machine, both of which
+    ``platform()`` leaves out."""
+    uname = os.uname()
+    try:  # what platform.libc_ver() reads first
+        libc = os.confstr("CS_GNU_LIBC_VERSION").split(maxsplit=1)
+    except (AttributeError, ValueError, OSError):
+        libc = []
+    if uname.sysname != "Linux" or len(libc) != 2:
+        import platform
 
-    uname = platform.uname()  # reading .processor, not done here, is what runs `uname -p`
-    if uname.system != "Linux":
         return platform.platform()
-    libc, version = platform.libc_ver()
-    parts = (uname.system, uname.release, uname.machine, "with", libc + version)
-    return "-".join(part.replace(" ", "_") for part in parts if part)
+    name = "-".join(part.strip() for part in ("Linux", uname.release, uname.machine, "with",
+                                              libc[0] + libc[1]) if part)
+    for unsafe in ' /\\:;"()':  # platform's clean-up of the parts
+        name = name.replace(unsafe, "_" if unsafe == " " else "-")
+    name = name.replace("unknown", "")
+    while "--" in name:
+        name = name.replace("--", "-")
+    return name.rstrip("-")
+
+
+def python_version() -> str:
+    """``platform.python_version()`` (e.g. ``3.11.7``), read from ``sys.version`` as it is."""
+    return sys.version.split()[0]
 
 
 class Context(JobControl, FileShipping):
@@ -75,6 +90,14 @@ class Context(JobControl, FileShipping):
     def __init__(self, master: Optional[str] = None, app_name: Optional[str] = None,
                  conf: Optional[Dict[str, Any]] = None, config_file: Optional[str] = None,
                  listeners: Sequence[listener.JobListener] = ()):
+        # start-up loads the engine's modules (~30 ms): they make objects, no garbage, so
+        # the collector's passes over them while they load would find nothing
+        with gc_paused():
+            self._start(master, app_name, conf, config_file, listeners)
+
+    def _start(self, master: Optional[str], app_name: Optional[str],
+               conf: Optional[Dict[str, Any]], config_file: Optional[str],
+               listeners: Sequence[listener.JobListener]) -> None:
         if task_context.TaskContext.get() is not None:
             raise DriverOnlyError("creating a Context")
         overrides = dict(conf or {})
@@ -116,8 +139,8 @@ class Context(JobControl, FileShipping):
         self._running_group: Any = _NO_JOB
         self._running_tags: set = set()
         self._cancellations: collections.Counter = collections.Counter()
-        self.app_dir = tempfile.mkdtemp(prefix=f"vega-{self.application_id}-",
-                                        dir=self.conf["vega.local.dir"] or None)
+        self.app_dir = new_private_dir(f"vega-{self.application_id}-",
+                                       self.conf["vega.local.dir"] or None)
         extra = [*listeners, *self._configured_listeners()]
         printer = [] if any(getattr(x, "handles_output", False) for x in extra) else [listener.OutputPrinter()]
         self._bus = listener.ListenerBus(printer + extra)
@@ -192,13 +215,14 @@ class Context(JobControl, FileShipping):
     def _log_environment(self) -> None:
         """The resolved configuration (value and where it came from) and the driver's
         runtime, into the event log and the master's copy (Spark's environment page)."""
-        import platform
-
+        writers = self._event_writers()
+        if not writers:
+            return
         settings = [[key, _plain(self.conf[key]), self.conf.origin(key)]
                     for key in sorted(self.conf)]
-        runtime = {"pythonVersion": platform.python_version(), "vegaVersion": __version__,
+        runtime = {"pythonVersion": python_version(), "vegaVersion": __version__,
                    "pythonExecutable": sys.executable, "platform": platform_name()}
-        for writer in self._event_writers():
+        for writer in writers:
             writer.environment(settings, runtime)
 
     # -- lifecycle -----------------------------------------------------------------
@@ -630,7 +654,7 @@ def _shutdown(backend, app_dir: str) -> None:
     try:
         backend.stop()
     finally:
-        shutil.rmtree(app_dir, ignore_errors=True)
+        remove_tree(app_dir)
 
 
 

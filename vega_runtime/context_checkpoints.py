@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import posixpath
-import uuid
 from typing import TYPE_CHECKING, Callable, Dict, Iterable, List
 
 from . import serde, task_context
@@ -29,6 +28,8 @@ if TYPE_CHECKING:
 def new_checkpoint_dir(directory: str, hdfs_settings: "hdfs.HdfsSettings") -> str:
     """A new directory per application under ``directory`` (a local path or an HDFS URL),
     created with its parents; its absolute path or URL."""
+    import uuid  # here: every job imports this module, few make a checkpoint directory
+
     unique = str(uuid.uuid4())
     if hdfs.is_hdfs(directory):
         checkpoint_dir = posixpath.join(directory.rstrip("/"), unique)

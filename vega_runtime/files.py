@@ -13,13 +13,12 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import shutil
 import sys
-import tempfile
 import threading
-from typing import Callable, Iterator, NamedTuple, Tuple
+from typing import Callable, Iterator, Tuple
 
 from .errors import VegaError
+from .records import FrozenRecord
 
 FILES_DIR_ENV = "VEGA_FILES_DIR"
 
@@ -46,7 +45,7 @@ class SparkFiles:
     getRootDirectory = get_root_directory
 
 
-class AddedFile(NamedTuple):
+class AddedFile(FrozenRecord):
     """One file added by the driver: ``kind`` is file, directory, archive or py."""
 
     name: str
@@ -54,6 +53,13 @@ class AddedFile(NamedTuple):
     source: str
     broadcast_id: int
     path: str  # the broadcast's file on the driver
+
+    def __init__(self, name, kind, source, broadcast_id, path):
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "source", source)
+        object.__setattr__(self, "broadcast_id", broadcast_id)
+        object.__setattr__(self, "path", path)
 
 
 class AddedFiles:
@@ -116,6 +122,9 @@ def materialize(added: AddedFile, data: bytes, root: str) -> str:
     file or zip joins ``sys.path``.  Returns its local path."""
     target = os.path.join(root, added.name)
     if added.kind in ("directory", "archive"):
+        import shutil  # here: every driver imports this module, few unpack an archive
+        import tempfile
+
         with tempfile.TemporaryDirectory(dir=root) as scratch:
             packed = os.path.join(scratch, added.name if added.kind == "archive" else "d.zip")
             with open(packed, "wb") as out:

@@ -29,12 +29,44 @@ DIE_WITH_ENV = "VEGA_DIE_WITH_PID"
 
 
 def _prctl(option: int, value: int) -> bool:
-    import ctypes  # here, not at start-up: a driver's processes need it, the driver does not
-
+    global _libc_prctl
     try:  # no glibc: nothing to ask
-        return ctypes.CDLL("libc.so.6", use_errno=True).prctl(option, value, 0, 0, 0) == 0
+        if _libc_prctl is None:
+            _libc_prctl = _bind_prctl()
+        return _libc_prctl(option, value, 0, 0, 0) == 0
     except OSError:
         return False
+
+
+#: libc's ``prctl``, bound on first use (``_bind_prctl``)
+_libc_prctl = None
+
+
+def _bind_prctl():
+    """libc's ``prctl`` as a callable returning its int result.
+
+    Bound with ``_ctypes``, the C half of ``ctypes``, alone: importing the ``ctypes``
+    package (its ~80 type and helper classes) took 3-9 ms of each forked ``local[N]``
+    executor's start-up, before its first task, against ~1 ms so.  The package is the
+    fallback if the C module ever lacks what is used here."""
+    try:
+        import _ctypes
+
+        class CInt(_ctypes._SimpleCData):
+            _type_ = "i"
+
+        class CFunction(_ctypes.CFuncPtr):
+            _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
+            _restype_ = CInt
+
+        class Libc:
+            _handle = _ctypes.dlopen("libc.so.6", os.RTLD_NOW | os.RTLD_LOCAL)
+
+        return CFunction(("prctl", Libc))
+    except (ImportError, AttributeError, TypeError):
+        import ctypes
+
+        return ctypes.CDLL("libc.so.6", use_errno=True).prctl
 
 
 def die_with_parent() -> None:

@@ -3,6 +3,10 @@
 ``dumps_closure`` turns a pickling failure into a ``ClosureNotSerializable``
 that names the captured variable and its type, so users learn which object
 to move inside their function.
+
+cloudpickle (and ``inspect``, ``ast``, ``dis``, ``platform``, ``uuid`` it loads) is
+imported on first use: a job whose code plain ``pickle`` ships as it is (functions and
+classes of importable modules, no lambda, nothing of ``__main__``) never loads it.
 """
 
 from __future__ import annotations
@@ -15,8 +19,6 @@ import random
 import sys
 import types
 from typing import Any, Iterable, Iterator
-
-import cloudpickle
 
 from .errors import ClosureNotSerializable
 
@@ -34,30 +36,63 @@ def dumps(obj: Any) -> bytes:
 loads = pickle.loads
 
 
-class _ClosurePickler(cloudpickle.CloudPickler):
-    """cloudpickle, with two things it leaves to chance pinned down.
+def _closure_pickler() -> type:
+    """``_ClosurePickler``, defined (and cloudpickle imported) on first use."""
+    global _ClosurePickler
+    if _ClosurePickler is None:
+        import cloudpickle
 
-    Code objects travel whole, with ``marshal`` (as in a ``.pyc``): a failing
-    task's traceback then names the job's file and line whatever cloudpickle
-    release is installed (3.1.3 replaced every ``co_filename`` with
-    ``"<dynamic-code>"``).  Driver and executors run the same Python, which
-    cloudpickle needs anyway.
+        class _ClosurePickler(cloudpickle.CloudPickler):
+            """cloudpickle, with two things it leaves to chance pinned down.
 
-    Process-global random generators go by reference.  A job's ``from random
-    import random`` captures the driver's generator; pickled by value, every
-    task would replay the driver's state (PySpark's behaviour).  By reference,
-    each executor uses its own generator, which every task reseeds.
-    """
+            Code objects travel whole, with ``marshal`` (as in a ``.pyc``): a failing
+            task's traceback then names the job's file and line whatever cloudpickle
+            release is installed (3.1.3 replaced every ``co_filename`` with
+            ``"<dynamic-code>"``).  Driver and executors run the same Python, which
+            cloudpickle needs anyway.
+
+            Process-global random generators go by reference (``_process_generator``).
+            """
+
+            def reducer_override(self, obj):
+                if type(obj) is types.CodeType:
+                    return marshal.loads, (marshal.dumps(obj),)
+                return _process_generator(obj) or super().reducer_override(obj)
+
+    return _ClosurePickler
+
+
+_ClosurePickler = None
+
+
+def _process_generator(obj):
+    """The reduction of a process-global random generator, by reference, else None.
+
+    A job's ``from random import random`` captures the driver's generator; pickled by
+    value, every task would replay the driver's state (PySpark's behaviour).  By
+    reference, each executor uses its own generator, which every task reseeds."""
+    if obj is random._inst:
+        return _process_random, ()
+    numpy = sys.modules.get("numpy")
+    if numpy is not None and obj is numpy.random.mtrand._rand:
+        return _process_numpy_random, ()
+    return None
+
+
+class _NeedsCloudpickle(Exception):
+    """Raised by ``_PlainClosurePickler`` for what only cloudpickle ships right."""
+
+
+class _PlainClosurePickler(pickle.Pickler):
+    """Plain ``pickle`` for a job's code while cloudpickle is not loaded: functions and
+    classes go by reference, as cloudpickle sends those of importable modules; anything
+    cloudpickle would send by value (a lambda or local function fails plain pickling; a
+    function or class of ``__main__`` is refused here) falls back to cloudpickle."""
 
     def reducer_override(self, obj):
-        if type(obj) is types.CodeType:
-            return marshal.loads, (marshal.dumps(obj),)
-        if obj is random._inst:
-            return _process_random, ()
-        numpy = sys.modules.get("numpy")
-        if numpy is not None and obj is numpy.random.mtrand._rand:
-            return _process_numpy_random, ()
-        return super().reducer_override(obj)
+        if isinstance(obj, (types.FunctionType, type)) and obj.__module__ == "__main__":
+            raise _NeedsCloudpickle()
+        return _process_generator(obj) or NotImplemented
 
 
 def _process_random():
@@ -72,14 +107,28 @@ def _process_numpy_random():
 
 def _cloudpickle(obj: Any) -> bytes:
     buffer = io.BytesIO()
-    _ClosurePickler(buffer, protocol=PROTOCOL).dump(obj)
+    _closure_pickler()(buffer, protocol=PROTOCOL).dump(obj)
+    return buffer.getvalue()
+
+
+def _plain_closure(obj: Any):
+    """``obj`` pickled plainly when that ships it as cloudpickle would, else None (and
+    None at once when cloudpickle is loaded already: it is then the one way)."""
+    if "cloudpickle" in sys.modules:
+        return None
+    buffer = io.BytesIO()
+    try:
+        _PlainClosurePickler(buffer, protocol=PROTOCOL).dump(obj)
+    except Exception:  # a lambda, a local class, __main__: cloudpickle's work
+        return None
     return buffer.getvalue()
 
 
 def dumps_closure(obj: Any, what: str) -> bytes:
-    """cloudpickle ``obj``; on failure explain which captured variable is to blame."""
+    """Pickle a job's code ``obj`` (plainly when it can, else with cloudpickle); on
+    failure explain which captured variable is to blame."""
     try:
-        return _cloudpickle(obj)
+        return _plain_closure(obj) or _cloudpickle(obj)
     except Exception as exc:  # pickling can raise nearly anything
         culprit = find_unpicklable(obj)
         if culprit is None:

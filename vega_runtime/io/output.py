@@ -23,7 +23,6 @@ from __future__ import annotations
 import os
 import posixpath
 import shutil
-import uuid
 from typing import Any, BinaryIO, Callable, Iterator, List, Optional
 
 from ..errors import OutputExistsError, VegaError
@@ -51,7 +50,7 @@ class LocalDir:
     def sibling(self, path: str, tag: str) -> str:
         """A new hidden name next to ``path``: ``.NAME.TAG-ID`` in the same directory."""
         parent, name = os.path.split(path.rstrip(os.sep))
-        return os.path.join(parent, f".{name}.{tag}-{uuid.uuid4().hex[:12]}")
+        return os.path.join(parent, f".{name}.{tag}-{os.urandom(6).hex()}")
 
     def staged(self) -> "LocalDir":
         """The same output written to a staging sibling first, swapped in on commit."""
@@ -108,7 +107,7 @@ class HdfsDir:
     def sibling(self, path: str, tag: str) -> str:
         """A new hidden name next to ``path``: ``.NAME.TAG-ID`` in the same directory."""
         parent, name = posixpath.split(path.rstrip("/"))
-        return posixpath.join(parent, f".{name}.{tag}-{uuid.uuid4().hex[:12]}")
+        return posixpath.join(parent, f".{name}.{tag}-{os.urandom(6).hex()}")
 
     def staged(self) -> "HdfsDir":
         """The same output written to a staging sibling first, swapped in on commit."""

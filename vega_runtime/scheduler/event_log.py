@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import threading
 import time
 from typing import List, Optional, Tuple
 
 from ..io.files import open_input
 from ..io.hdfs import HdfsSettings, is_hdfs
-from ..private_files import make_private_dirs, open_private
+from ..private_files import make_private_dirs, new_private_dir, open_private
 from .listener import JobListener
 
 
@@ -193,7 +192,7 @@ class EventLog(EventWriter):
         if is_hdfs(directory):  # kept locally while running, written to HDFS at the end
             self.target = directory.rstrip("/") + "/" + name
             self.hdfs = hdfs or HdfsSettings()
-            directory = tempfile.mkdtemp(prefix="vega-events-")
+            directory = new_private_dir("vega-events-")
         # Private: a new directory is 0700, the log 0600 (an existing directory, maybe shared
         # on purpose, is left as it is)
         make_private_dirs(directory)

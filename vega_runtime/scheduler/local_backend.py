@@ -1,16 +1,18 @@
 """Backends for ``local`` (tasks run inline, one at a time) and ``local[N]``
-(N executor processes forked once per Context, talking over socket pairs
-with the same frames and messages as the cluster)."""
+(N executor processes forked once per Context, at its first job, talking over socket
+pairs with the same frames and messages as the cluster)."""
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
+import queue
+import select
 import selectors
 import signal
 import socket
 import sys
+import threading
 import time
 from typing import Dict, List, Optional
 
@@ -26,11 +28,6 @@ from .executor_pool import ExecutorPool
 
 #: seconds a forked executor has to report a killed task's end before it is ended itself
 KILL_GRACE = 3.0
-#: what tasks unpickle and the driver needs anyway (a parallelized collection's and input
-#: files' RDD classes, with their I/O): loaded before the executors fork, which then share
-#: it instead of each importing it at its first task
-EXECUTOR_PRELOAD = ("vega_runtime.rdd.sources",)
-
 log = logging.getLogger(__name__)
 
 HOST = "localhost"
@@ -99,8 +96,13 @@ class _ExecutorProcess:
 
 
 class ProcessPoolBackend:
-    """``local[N]``: N long-lived executor processes, forked when the Context starts; one
-    that dies is replaced (under a new id) when there is work for it."""
+    """``local[N]``: N long-lived executor processes, forked when the first tasks are
+    launched; one that dies is replaced (under a new id) when there is work for it.
+
+    Forked then, not when the Context starts, they inherit every module the driver loaded
+    to plan and pickle that job: its RDD classes, and cloudpickle only if the job's code
+    needed it (``serde.dumps_closure``), so a job of Vega's own functions loads it nowhere
+    and a job with a lambda loads it once, in the driver, not again in each executor."""
 
     def __init__(self, num_executors: int, app_dir: str, on_output: OutputCallback,
                  memory_budget: int, locality_wait: float = 3.0):
@@ -113,19 +115,30 @@ class ProcessPoolBackend:
         self.pool = ExecutorPool(self._events.append, locality_wait)
         self.processes: Dict[str, _ExecutorProcess] = {}
         self._spawned = 0
-        for name in EXECUTOR_PRELOAD:
-            vars(importlib.import_module(name))  # vars(): runs a module the Context loads lazily
-        self._start_missing()
+        #: forks for jobs run outside the main thread (``_fork``), started on first need
+        self._forker: Optional[_Forker] = None
 
     # -- processes -------------------------------------------------------------
     def _start_missing(self) -> None:
-        """Fork executors until there are ``num_executors``."""
+        """Fork executors until there are ``num_executors`` (before a launch's tasks are
+        dispatched: the first launch forks them all)."""
         while len(self.processes) < self.num_executors:
             self._spawned += 1
-            process = self._spawn(f"exec-{self._spawned}")
+            process = self._fork(f"exec-{self._spawned}")
             self.processes[process.executor_id] = process
             self.pool.add(process)
             self._events.append(ExecutorAddedEvent(process.executor_id, HOST))
+
+    def _fork(self, executor_id: str) -> _ExecutorProcess:
+        """``_spawn`` from a thread that lives as long as the executor: an executor dies with
+        the thread that forked it (``die_with_parent``), and a job may run in a thread of its
+        own that ends before the Context. The main thread lives until the process ends; the
+        others have the backend's forker thread fork for them."""
+        if threading.current_thread() is threading.main_thread():
+            return self._spawn(executor_id)
+        if self._forker is None:
+            self._forker = _Forker()
+        return self._forker.call(self._spawn, executor_id)
 
     def _spawn(self, executor_id: str) -> _ExecutorProcess:
         sys.stdout.flush()
@@ -241,6 +254,43 @@ class ProcessPoolBackend:
             slot = self.pool.get(executor_id)
             _reap(process, graceful=slot is not None and not slot.gone)
         self.processes.clear()
+        if self._forker is not None:  # after the executors it forked are gone
+            self._forker.close()
+            self._forker = None
+
+
+class _Forker:
+    """A daemon thread that runs calls for other threads (``call``) until ``close``: the
+    thread that forks a local executor must outlive it."""
+
+    def __init__(self):
+        self._calls: "queue.SimpleQueue" = queue.SimpleQueue()
+        threading.Thread(target=self._serve, name="vega-executor-forker", daemon=True).start()
+
+    def call(self, function, *args):
+        """``function(*args)`` run in the forker thread; what it returns or raises."""
+        done = threading.Event()
+        outcome: list = []
+        self._calls.put((function, args, outcome, done))
+        done.wait()
+        if isinstance(outcome[0], BaseException):
+            raise outcome[0]
+        return outcome[0]
+
+    def close(self) -> None:
+        self._calls.put(None)
+
+    def _serve(self) -> None:
+        while True:
+            request = self._calls.get()
+            if request is None:
+                return
+            function, args, outcome, done = request
+            try:
+                outcome.append(function(*args))
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller, which raises it
+                outcome.append(exc)
+            done.set()
 
 
 def _readable(conns: list, timeout: float) -> list:
@@ -267,21 +317,40 @@ def _wait_for_exit(slot: _ExecutorProcess, seconds: float) -> Optional[int]:
     """The exit status if the process ends within ``seconds`` (a crashed executor's socket
     closes a moment before it can be collected), else None."""
     deadline = time.monotonic() + seconds
-    while slot.exit_status is None:
-        if _exited(slot) or time.monotonic() >= deadline:
-            break
-        time.sleep(0.01)
+    pidfd = _pidfd(slot.pid) if seconds > 0 else None
+    try:
+        while slot.exit_status is None:
+            if _exited(slot) or time.monotonic() >= deadline:
+                break
+            if pidfd is None:
+                time.sleep(0.01)
+            else:  # readable the moment the process has ended
+                select.select([pidfd], [], [], max(0.0, deadline - time.monotonic()))
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
     return slot.exit_status
+
+
+def _pidfd(pid: int) -> Optional[int]:
+    """A file descriptor that becomes readable when process ``pid`` ends, where the system
+    has them (Linux 5.3); else None."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
 
 
 def _reap(slot: _ExecutorProcess, graceful: bool = False, exit_wait: float = 0.0) -> str:
     """Make sure the process is gone and collected; says how it ended when it ended by
-    itself (``describe_exit``), else returns ''."""
+    itself (``describe_exit``), else returns ''. ``graceful``: it was told to stop, and is
+    given 2 seconds to close its connection, then a second to end."""
     if graceful:
         slot.conn.sock.settimeout(2.0)
         try:
             while slot.conn.sock.recv(1 << 16):
                 pass
+            exit_wait = max(exit_wait, 1.0)  # closed: it is ending, collected in a moment
         except OSError:
             pass
     status = _wait_for_exit(slot, exit_wait)

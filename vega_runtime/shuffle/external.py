@@ -16,7 +16,6 @@ import heapq
 import itertools
 import os
 import pickle
-import tempfile
 from operator import itemgetter
 from typing import Any, Callable, Iterable, Iterator, List, Optional
 
@@ -33,6 +32,8 @@ class _Run:
     """A spill file of pickled batches, read back lazily and deleted after."""
 
     def __init__(self, records: Iterable, directory: str, batch_records: int):
+        import tempfile  # here: a driver loads this module, executors that spill use it
+
         fd, self.path = tempfile.mkstemp(prefix="spill-", dir=directory)
         with os.fdopen(fd, "wb") as out:
             if isinstance(records, list):

@@ -9,11 +9,10 @@ recomputed from lineage).
 from __future__ import annotations
 
 import os
-import shutil
 from collections import OrderedDict
 from typing import Callable, Dict, Iterator, List, Tuple
 
-from ..private_files import make_private_dirs, open_private
+from ..private_files import make_private_dirs, open_private, remove_tree
 from ..serde import dump_batches, read_batch_file
 from ..shuffle.sizing import estimate_records
 from ..storage_level import StorageLevel
@@ -105,4 +104,4 @@ class BlockStore:
         self.memory.clear()
         self.on_disk.clear()
         self.memory_used = 0
-        shutil.rmtree(self.directory, ignore_errors=True)
+        remove_tree(self.directory)
