@@ -7,7 +7,6 @@ import collections
 import itertools
 import logging
 import os
-import shutil
 import sys
 import tempfile
 import threading
@@ -22,7 +21,7 @@ from .context_files import FileShipping
 from .context_jobs import _NO_JOB, JobControl
 from .lazy_imports import lazy_module, load_entry_point
 from .master_url import MasterSpec, parse_master
-from .private_files import make_private_dirs, open_private
+from .private_files import make_private_dirs, open_private, remove_tree
 
 
 config = lazy_module("vega_runtime.config")
@@ -630,7 +629,7 @@ def _shutdown(backend, app_dir: str) -> None:
     try:
         backend.stop()
     finally:
-        shutil.rmtree(app_dir, ignore_errors=True)
+        remove_tree(app_dir)
 
 
 

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import stat
-from typing import Optional
+from typing import Dict, List, Optional
 
 log = logging.getLogger(__name__)
 
@@ -78,3 +79,58 @@ def make_private_dir(path: str) -> str:
         log.info("made %s private (mode %o; it was %o)", path,
                  stat.S_IMODE(info.st_mode) & ~0o077, stat.S_IMODE(info.st_mode))
     return path
+
+
+#: a tree with more entries than this is removed by several threads (``remove_tree``)
+PARALLEL_REMOVAL = 8
+
+
+def remove_tree(path: str, threads: int = 8) -> None:
+    """``shutil.rmtree(path, ignore_errors=True)``, with the files, then the directories of
+    each depth (deepest first), removed by ``threads`` threads at once.  Where removing
+    a directory (or a file whose blocks are on disk) waits for the device, ~3 ms each on
+    an ext4 mounted with ``discard``, a local cluster's application directory (a dozen
+    directories) goes in the time of a few.  Symbolic links are removed, not followed.
+
+    >>> import tempfile
+    >>> root, outside = tempfile.mkdtemp(), tempfile.mkdtemp()
+    >>> for name in ("a/b/c", "a/d", "e", "g/h/i"):
+    ...     os.makedirs(os.path.join(root, name))
+    >>> for name in ("a/b/f", "a/d/f", "g/h/f", "f"):
+    ...     open(os.path.join(root, name), "w").close()
+    >>> os.symlink(outside, os.path.join(root, "e", "elsewhere"))
+    >>> remove_tree(root, threads=2); os.path.exists(root), os.path.isdir(outside)
+    (False, True)
+    >>> os.rmdir(outside)
+    """
+    files: List[str] = []
+    levels: Dict[int, List[str]] = {}
+    _list_tree(path, 0, files, levels)
+    if len(files) + sum(map(len, levels.values())) > PARALLEL_REMOVAL:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(threads, thread_name_prefix="vega-remove") as pool:
+            list(pool.map(_remove, files, [os.unlink] * len(files)))
+            for depth in sorted(levels, reverse=True):
+                list(pool.map(_remove, levels[depth], [os.rmdir] * len(levels[depth])))
+    shutil.rmtree(path, ignore_errors=True)  # whatever is left (or appeared meanwhile)
+
+
+def _list_tree(path: str, depth: int, files: List[str], levels: Dict[int, List[str]]) -> None:
+    try:
+        with os.scandir(path) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    _list_tree(entry.path, depth + 1, files, levels)
+                else:
+                    files.append(entry.path)
+    except OSError:
+        return
+    levels.setdefault(depth, []).append(path)
+
+
+def _remove(path: str, remove) -> None:
+    try:
+        remove(path)
+    except OSError:
+        pass  # left for shutil.rmtree to try, or already gone
