@@ -39,12 +39,14 @@ DAEMON_ENTRY = "vega_runtime.deploy.daemon_main:fork_entry"
 PREPARE_TLS = "vega_runtime.net.tls:prepare_cluster_tls"
 #: imported by the fork server before it serves: what every daemon needs (configuration,
 #: connections, TLS and its sockets, the HTTP server, the codec a first connection to a
-#: host name loads).
+#: host name loads), and what the master and the workers both import besides (log files,
+#: job packages, executor exits: ~12 modules the master would otherwise import again).
 #: The master is forked then and imports the little that is its own, while the fork server
 #: imports the workers' and their executors' code (``IMPORTS``: while idle, and before it
 #: forks a worker), once for all of them.
 PRELOAD = ("vega_runtime.deploy.daemon_main", "vega_runtime.deploy.http_api",
-           "vega_runtime.net.tls_socket", "encodings.idna")
+           "vega_runtime.net.tls_socket", "encodings.idna", "vega_runtime.deploy.log_files",
+           "vega_runtime.packaging", "vega_runtime.executor_loss", "queue")
 #: each daemon's settings besides the options: the master keeps no recovery state (its
 #: work dir goes with the application; its fsyncs cost ~10 ms each on a busy disk, and
 #: the files they commit make deleting the application's directory slow)
