@@ -35,6 +35,26 @@ def test_a_restarted_master_shows_what_it_knew(tmp_path):
     assert [(d["id"], d["state"]) for d in status["drivers"]] == [("driver-1", "unknown")]
 
 
+def test_a_master_with_recovery_off_neither_reads_nor_writes_its_state(tmp_path):
+    """vega.master.recovery false (a local cluster's master): it starts empty whatever the
+    directory holds, and its changes write nothing."""
+    saved = {"app-1": {"name": "running-job", "state": "running", "submitted": 100.0,
+                       "ended": None, "next_executor": 4}}
+    RecoveryStore(str(tmp_path)).save(saved, {}, [])
+    before = (tmp_path / "recovery" / "state.json").read_bytes()
+    master = Master(master_conf(tmp_path, **{"vega.master.recovery": False}), None)
+    try:
+        assert master.status()["applications"] == []
+        master.save_state()
+    finally:
+        master.stop()
+    assert sorted(p.name for p in (tmp_path / "recovery").iterdir()) == ["state.json"]
+    assert (tmp_path / "recovery" / "state.json").read_bytes() == before
+    store = RecoveryStore(str(tmp_path / "elsewhere"), enabled=False)
+    store.save(saved, {}, [])
+    assert not (tmp_path / "elsewhere").exists()
+
+
 def test_a_save_fsyncs_the_file_before_the_rename_and_the_directory_after(tmp_path, monkeypatch):
     """state.json.tmp is fsynced, renamed over state.json, then the directory is fsynced."""
     import os

@@ -81,10 +81,10 @@ def umask_022():
 
 #: what must be in the driver's app dir after JOB on each master (so the test is not vacuous)
 EXPECTED = {
-    # the daemons' logs, executors' logs and shuffle files, recovery state, stored output,
-    # the broadcast
+    # the daemons' logs, executors' logs and shuffle files, stored output, the broadcast
+    # (a local cluster's master keeps no recovery state: vega.master.recovery)
     "local-cluster[2,1]": ("master.log", "worker-1.log", "exec-1.log", ".data", ".index",
-                           "state.json", "master.token", "output.log", "broadcast_0"),
+                           "master.token", "output.log", "broadcast_0"),
     "local[2]": (".data", ".index", "broadcast_0"),
 }
 
@@ -101,6 +101,7 @@ def test_local_app_dir_work_dirs_and_event_logs_are_private(tmp_path, umask_022,
     assert "SUM 44880" in result.stdout
     app_dir, event_dir = line_json(result.stdout, "APP_DIR"), line_json(result.stdout, "EVENTS")
     assert has(app_dir, *EXPECTED[master]), sorted(app_dir)
+    assert not has(app_dir, "state.json"), sorted(app_dir)  # nor does a local-cluster master
     assert any("blocks/" in p and "rdd_" in p for p in app_dir), sorted(app_dir)  # DISK_ONLY
     assert has(event_dir, ".jsonl"), event_dir
     assert open_to_others(app_dir) == []

@@ -78,6 +78,33 @@ def test_ca_is_the_same_in_every_process_for_a_secret_and_differs_across_secrets
     assert derive_ca_key(b"").public_key() != derive_ca_key(b"secret-a").public_key()
 
 
+@pytest.mark.skipif(not hasattr(os, "memfd_create"), reason="Linux's memfd_create")
+def test_a_contexts_leaf_key_is_loaded_without_a_file_or_directory_on_disk(tmp_path, monkeypatch):
+    """The ssl module loads a key only from a path: an anonymous in-memory file's
+    (/proc/self/fd), so the leaf key touches no disk and no scratch directory is made."""
+    import tempfile
+
+    made = []
+    real_mkdtemp = tempfile.mkdtemp
+    monkeypatch.setattr(tempfile, "mkdtemp", lambda *a, **k: made.append(a or k) or
+                        real_mkdtemp(*a, **k))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    secret = b"x" * 32
+    chain, key = issue_leaf(secret)
+    server = make_context(True, ca_certificate_pem(secret), chain, key)
+    client = make_context(False, ca_certificate_pem(secret), chain, key)
+    assert made == [] and os.listdir(tmp_path) == []
+    ours, theirs = socket.socketpair()
+    with server.wrap_socket(ours, server_side=True, do_handshake_on_connect=False) as a, \
+            client.wrap_socket(theirs, do_handshake_on_connect=False) as b:
+        shaking = threading.Thread(target=a.do_handshake)
+        shaking.start()
+        b.do_handshake()
+        shaking.join(10)
+        assert b.version() == "TLSv1.3"
+        assert a.getpeercert() and b.getpeercert()  # each side presented the loaded leaf
+
+
 def test_certificates_are_a_ca_and_a_leaf_it_signed_as_x509_reads_them():
     """The DER written by net/certificates.py is what x509 expects: a CA limited to signing
     leaves, and a leaf for both TLS ends signed by it, valid now."""

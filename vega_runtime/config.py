@@ -228,6 +228,12 @@ DAEMON_SETTINGS: tuple[Setting, ...] = (
             "Seconds without a heartbeat before the master marks a worker lost (Spark's "
             "spark.worker.timeout).",
             env="VEGA_WORKER_TIMEOUT", flag="--worker-timeout"),
+    _master("vega.master.recovery", True, parse_bool, "boolean",
+            "Keep the master's state (workers, applications, cluster-mode drivers) in its "
+            "work dir, written durably (fsync) at every change, so that a restarted master "
+            "takes up where it left off. A local-cluster master, whose work dir goes with "
+            "its application, keeps none.",
+            env="VEGA_MASTER_RECOVERY"),
     _master("vega.master.finished_app_ttl", 24 * 3600.0, parse_float, "seconds",
             "How long the master keeps a finished application (record, package, logs)."),
     _master("vega.master.max_executor_failures", 10, parse_int, "exits",

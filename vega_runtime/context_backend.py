@@ -11,6 +11,7 @@ configuration is read) imports Vega while the driver does.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import threading
@@ -68,7 +69,7 @@ def _create_cluster_backend(ctx, spec: MasterSpec) -> Tuple[Any, Any]:
         secret_file = os.path.join(ctx.app_dir, "cluster-secret")
         # this driver's TLS (~60 ms: ssl, cryptography, its leaf) is made while the cluster
         # starts, which leaves it idle, rather than when it first connects to the master
-        create_secret_file(secret_file)
+        create_secret_file(secret_file, durable=False)  # deleted with the app's directory
         tls = threading.Thread(target=_prepare_tls, args=(secret_file,), name="vega-tls-setup",
                                daemon=True)
         tls.start()
@@ -108,12 +109,19 @@ def _create_cluster_backend(ctx, spec: MasterSpec) -> Tuple[Any, Any]:
                                           "cached_rdds": ctx.cached_rdds()}
         backend.holds_cached_blocks = ctx._blocks.holds_blocks
         if cluster is not None:
+            cluster.wait_started()
             backend.wait_for_executors(local_cluster_slots(spec, conf, backend), 60.0)
     except BaseException:
         if cluster is not None:
             cluster.stop()
         raise
     return backend, event_relay
+
+
+#: what the Context builds once its backend is up (its job runner): loaded while a local
+#: cluster starts, which leaves the driver idle, rather than after
+AFTER_BACKEND = ("vega_runtime.scheduler.runner", "vega_runtime.scheduler.dag",
+                 "vega_runtime.scheduler.map_output")
 
 
 def _prepare_tls(secret_file: str) -> None:
@@ -124,6 +132,9 @@ def _prepare_tls(secret_file: str) -> None:
     import encodings.idna  # noqa: F401
 
     from .net import tls_socket  # noqa: F401
+
+    for name in AFTER_BACKEND:  # the Context's lazy modules run at their first attribute
+        getattr(importlib.import_module(name), "__name__")
 
 
 def local_cluster_slots(spec: MasterSpec, conf: "Config", backend) -> int:

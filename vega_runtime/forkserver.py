@@ -68,6 +68,10 @@ log = logging.getLogger(__name__)
 
 #: seconds between two looks for orphans adopted from children that died
 ADOPTED_CHECK = 1.0
+#: seconds a fork server with modules still to prefetch waits, after answering a request,
+#: for the client's next one (a local cluster asks for its master right after its TLS
+#: set-up) before it starts an import that would hold that request up
+FOLLOW_UP = 0.003
 
 
 def compatible(env: Dict[str, str], server_env: Dict[str, str]) -> bool:
@@ -284,8 +288,11 @@ def serve(control: socket.socket, prefetch: Sequence[str] = ()) -> int:
     pidfds: Dict[int, int] = {}  # pidfd -> pid
     adopting = become_subreaper()
     idle_imports = list(prefetch)
+    answered = False  # a request was just answered: its client's next one may follow
     while True:
-        timeout = 0.0 if idle_imports else ADOPTED_CHECK if adopting else None
+        timeout = (FOLLOW_UP if answered else 0.0) if idle_imports else \
+            ADOPTED_CHECK if adopting else None
+        answered = False
         ready, _, _ = select.select([control, *pidfds], [], [], timeout)
         if not ready and idle_imports:
             _import(idle_imports.pop(0))
@@ -303,6 +310,7 @@ def serve(control: socket.socket, prefetch: Sequence[str] = ()) -> int:
                 answer = _call(request) if request.get("type") == "call" else \
                     _fork(request, control, pidfds)
                 send_frame(control, answer)
+                answered = True
             else:
                 pid = pidfds.pop(fd)
                 os.close(fd)

@@ -22,7 +22,8 @@ import logging
 import os
 import stat
 import sys
-from typing import Optional
+import threading
+from typing import Dict, List, Optional
 
 log = logging.getLogger(__name__)
 
@@ -117,26 +118,71 @@ def new_private_dir(prefix: str, parent: Optional[str] = None) -> str:
     return tempfile.mkdtemp(prefix=prefix)  # raises as it does when none is usable
 
 
-def remove_tree(path: str) -> None:
-    """Delete ``path`` and everything below it, ignoring what cannot be deleted:
-    ``shutil.rmtree(path, ignore_errors=True)`` for a process that has not loaded
-    ``shutil`` (a Context's stop). Symbolic links are removed, never followed."""
-    if "shutil" in sys.modules:
-        sys.modules["shutil"].rmtree(path, ignore_errors=True)
+#: a tree with more entries than this is removed by several threads (``remove_tree``)
+PARALLEL_REMOVAL = 8
+
+
+def remove_tree(path: str, threads: int = 8) -> None:
+    """``shutil.rmtree(path, ignore_errors=True)`` without importing ``shutil`` (a Context's
+    stop), with the files, then the directories of each depth (deepest first), removed by
+    ``threads`` threads at once when the tree has more than ``PARALLEL_REMOVAL`` entries.
+    Where removing a directory (or a file whose blocks are on disk) waits for the device,
+    ~3 ms each on an ext4 mounted with ``discard``, a local cluster's application directory
+    (a dozen directories) goes in the time of a few.  Symbolic links are removed, never
+    followed; what cannot be removed is left.
+
+    >>> import tempfile
+    >>> root, outside = tempfile.mkdtemp(), tempfile.mkdtemp()
+    >>> for name in ("a/b/c", "a/d", "e", "g/h/i"):
+    ...     os.makedirs(os.path.join(root, name))
+    >>> for name in ("a/b/f", "a/d/f", "g/h/f", "f"):
+    ...     open(os.path.join(root, name), "w").close()
+    >>> os.symlink(outside, os.path.join(root, "e", "elsewhere"))
+    >>> remove_tree(root, threads=2); os.path.exists(root), os.path.isdir(outside)
+    (False, True)
+    >>> os.rmdir(outside)
+    """
+    files: List[str] = []
+    levels: Dict[int, List[str]] = {}
+    _list_tree(path, 0, files, levels)
+    parallel = threads if len(files) + sum(map(len, levels.values())) > PARALLEL_REMOVAL else 1
+    _remove_all(files, os.unlink, parallel)
+    for depth in sorted(levels, reverse=True):
+        _remove_all(levels[depth], os.rmdir, parallel)
+
+
+def _list_tree(path: str, depth: int, files: List[str], levels: Dict[int, List[str]]) -> None:
+    try:
+        with os.scandir(path) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    _list_tree(entry.path, depth + 1, files, levels)
+                else:
+                    files.append(entry.path)
+    except OSError:
         return
-    try:
-        entries = list(os.scandir(path))
-    except OSError:
-        entries = []
-    for entry in entries:
-        try:
-            if entry.is_dir(follow_symlinks=False):
-                remove_tree(entry.path)
-            else:
-                os.unlink(entry.path)
-        except OSError:
-            pass
-    try:
-        os.rmdir(path)
-    except OSError:
-        pass
+    levels.setdefault(depth, []).append(path)
+
+
+def _remove_all(paths: List[str], remove, threads: int) -> None:
+    """``remove`` every path (errors ignored), by up to ``threads`` threads."""
+    pending = list(reversed(paths))
+
+    def drain() -> None:
+        while True:
+            try:
+                path = pending.pop()  # atomic: each path is taken by one thread
+            except IndexError:
+                return
+            try:
+                remove(path)
+            except OSError:
+                pass  # already gone, or not removable: left, as rmtree(ignore_errors=True)
+
+    helpers = [threading.Thread(target=drain, name="vega-remove", daemon=True)
+               for _ in range(min(threads, len(paths)) - 1)]
+    for helper in helpers:
+        helper.start()
+    drain()
+    for helper in helpers:
+        helper.join()

@@ -17,8 +17,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from ..errors import VegaError
 from ..forkserver import ForkServer, command_title, python_module
@@ -38,12 +39,18 @@ DAEMON_ENTRY = "vega_runtime.deploy.daemon_main:fork_entry"
 PREPARE_TLS = "vega_runtime.net.tls:prepare_cluster_tls"
 #: imported by the fork server before it serves: what every daemon needs (configuration,
 #: connections, TLS and its sockets, the HTTP server, the codec a first connection to a
-#: host name loads).
+#: host name loads), and what the master and the workers both import besides (log files,
+#: job packages, executor exits: ~12 modules the master would otherwise import again).
 #: The master is forked then and imports the little that is its own, while the fork server
 #: imports the workers' and their executors' code (``IMPORTS``: while idle, and before it
 #: forks a worker), once for all of them.
 PRELOAD = ("vega_runtime.deploy.daemon_main", "vega_runtime.deploy.http_api",
-           "vega_runtime.net.tls_socket", "encodings.idna")
+           "vega_runtime.net.tls_socket", "encodings.idna", "vega_runtime.deploy.log_files",
+           "vega_runtime.packaging", "vega_runtime.executor_loss", "queue")
+#: each daemon's settings besides the options: the master keeps no recovery state (its
+#: work dir goes with the application; its fsyncs cost ~10 ms each on a busy disk, and
+#: the files they commit make deleting the application's directory slow)
+ROLE_ENV = {"master": {"VEGA_MASTER_RECOVERY": "false"}, "worker": {}}
 IMPORTS = {"master": (),
            "worker": ("vega_runtime.deploy.worker", "vega_runtime.deploy.metrics",
                       "vega_runtime.deploy.executor_preload")}
@@ -94,15 +101,23 @@ class LocalCluster:
         self.forkserver.call(PREPARE_TLS, [secret_file])
         ready = os.path.join(directory, "master.ready")
         port = _free_port()  # chosen here so the workers can start alongside the master
+        #: launches the workers while the master starts (``wait_started``)
+        self._launcher: Optional[threading.Thread] = None
+        self._launch_failure: Optional[BaseException] = None
         try:
             self._start("master", "master", {
                 "host": "127.0.0.1", "port": port, "webui_port": 0,
                 "work_dir": os.path.join(directory, "master"), "ready_file": ready})
-            for index in range(spec.workers):
-                self._start(f"worker-{index + 1}", "worker", {
-                    "master_url": f"vega://127.0.0.1:{port}", "host": "127.0.0.1",
-                    "webui_port": 0, "port": 0, "cores": spec.cores, "memory": memory,
-                    "work_dir": os.path.join(directory, f"worker-{index + 1}")})
+            workers = [(f"worker-{index + 1}", {
+                "master_url": f"vega://127.0.0.1:{port}", "host": "127.0.0.1",
+                "webui_port": 0, "port": 0, "cores": spec.cores, "memory": memory,
+                "work_dir": os.path.join(directory, f"worker-{index + 1}")})
+                for index in range(spec.workers)]
+            # the fork server imports the workers' code before it forks them (tens of ms):
+            # meanwhile the master starts and the driver can register with it
+            self._launcher = threading.Thread(target=self._start_workers, args=(workers,),
+                                              name="vega-local-cluster-workers", daemon=True)
+            self._launcher.start()
             info = self._wait_ready(ready, 0)
         except BaseException:
             self.stop()  # what did start, and the fork server
@@ -128,19 +143,35 @@ class LocalCluster:
 
         return os.path.join(self.directory, "master", CA_FILE)
 
+    def _start_workers(self, workers: List[Tuple[str, dict]]) -> None:
+        try:
+            for name, options in workers:
+                self._start(name, "worker", options)
+        except BaseException as exc:  # told by ``wait_started``
+            self._launch_failure = exc
+
+    def wait_started(self) -> None:
+        """Wait until every worker is started (they register with the master on their
+        own); raises what stopped one from starting."""
+        if self._launcher is not None:
+            self._launcher.join()
+        if self._launch_failure is not None:
+            raise self._launch_failure
+
     def _start(self, name: str, role: str, options: dict) -> None:
         """Start ``vega ROLE`` with ``options``: forked from the fork server, else (it is
         gone) as a new interpreter."""
         log_path = os.path.join(self.directory, f"{name}.log")
         argv = [role, json.dumps(options)]
-        proc = self.forkserver.launch(DAEMON_ENTRY, argv, self.env, log_path,
+        env = {**self.env, **ROLE_ENV[role]}
+        proc = self.forkserver.launch(DAEMON_ENTRY, argv, env, log_path,
                                       command_title(DAEMON_MODULE, _command_line(role, options)),
                                       tie=True, imports=IMPORTS[role])
         if proc is None:
             with open_private(log_path, "ab") as log_file:
                 proc = subprocess.Popen([*python_module(DAEMON_MODULE), *argv],
                                         stdin=subprocess.DEVNULL, stdout=log_file,
-                                        stderr=subprocess.STDOUT, env=self.env,
+                                        stderr=subprocess.STDOUT, env=env,
                                         start_new_session=True)
         self.processes.append(proc)
         self.names.append(name)
@@ -163,6 +194,8 @@ class LocalCluster:
     def stop(self, grace: float = 5.0) -> None:
         """SIGTERM every daemon at once (workers take their executors with them), then
         SIGKILL whatever is left after ``grace`` seconds."""
+        if self._launcher is not None:
+            self._launcher.join()  # every daemon it starts is in ``processes``
         for proc in self.processes:
             signal_group(proc.pid, signal.SIGTERM)
         deadline = time.monotonic() + grace

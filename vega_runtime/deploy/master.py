@@ -62,7 +62,7 @@ class Master(StatusQueries):
         self.clock = clock or steady_clock()
         self.started = self.clock()
         self.lock = threading.RLock()
-        self.recovery = RecoveryStore(self.work_dir)
+        self.recovery = RecoveryStore(self.work_dir, conf["vega.master.recovery"])
         self.state = MasterState(conf["vega.worker.timeout"], conf["vega.master.finished_app_ttl"],
                                  self.recovery.load(),
                                  conf["vega.master.max_executor_failures"],

@@ -12,7 +12,6 @@ from typing import Iterator
 
 
 from ..scheduler.job_metrics import job_metric_families
-from .master_state import AppState, WorkerState
 
 
 def connection_families(servers, labels=(), values=()) -> Iterator:
@@ -44,6 +43,8 @@ class MasterCollector:
 
     def collect(self) -> Iterator:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        from .master_state import AppState, WorkerState  # the master's (it has them loaded)
 
         m = self.master
         with m.lock:

@@ -35,12 +35,18 @@ SAVE_ERROR_EVERY_SECONDS = 60.0
 
 
 class RecoveryStore:
-    def __init__(self, work_dir: str):
+    """The state file; with ``enabled`` False (``vega.master.recovery``) there is none: the
+    master starts empty and writes nothing."""
+
+    def __init__(self, work_dir: str, enabled: bool = True):
         self.directory = os.path.join(work_dir, "recovery")
         self.path = os.path.join(self.directory, "state.json")
+        self.enabled = enabled
 
     def load(self) -> Dict[str, Any]:
         """``{"apps": {...}, "workers": {...}, "drivers": [...]}`` as last saved."""
+        if not self.enabled:
+            return {"apps": {}, "workers": {}, "drivers": []}
         state: Dict[str, Any] = {}
         try:
             with open(self.path, "rb") as fh:
@@ -72,6 +78,8 @@ class RecoveryStore:
 
     def save(self, apps: Dict[str, dict], workers: Dict[str, dict], drivers: List[dict]) -> None:
         """Write the state durably; raises OSError when it cannot (the caller retries)."""
+        if not self.enabled:
+            return
         os.makedirs(self.directory, exist_ok=True)
         data = json.dumps({"apps": apps, "workers": workers, "drivers": drivers}).encode("utf-8")
         tmp = self.path + ".tmp"

@@ -305,12 +305,14 @@ def load_secret(path: Optional[str]) -> Optional[bytes]:
     return secret or None
 
 
-def create_secret_file(path: str) -> bytes:
+def create_secret_file(path: str, durable: bool = True) -> bytes:
     """Write a new random secret readable only by its owner.
 
     The file is born with mode 0600 under a temporary name and linked into place, so it
     is never readable by others, never half-written, and never replaces an existing
-    secret (``FileExistsError``).  A directory made for it is 0700.
+    secret (``FileExistsError``).  A directory made for it is 0700.  It is on disk
+    (fsync) before it is in place unless not ``durable`` (a local cluster's secret, which
+    lives as long as its application's scratch directory).
     """
     secret = os.urandom(32).hex().encode()
     directory = os.path.dirname(os.path.abspath(path))
@@ -321,7 +323,8 @@ def create_secret_file(path: str) -> bytes:
         with os.fdopen(fd, "wb") as out:
             out.write(secret + b"\n")
             out.flush()
-            os.fsync(out.fileno())
+            if durable:
+                os.fsync(out.fileno())
         os.link(staging, path)
     finally:
         os.unlink(staging)

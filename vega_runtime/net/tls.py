@@ -127,8 +127,20 @@ def make_context(server_side: bool, ca_pem: bytes, chain_pem: bytes,
 
 def _load_chain(context: ssl.SSLContext, chain_pem: bytes, key_pem: bytes) -> None:
     """Give ``context`` its certificate chain and key.  The ssl module loads them only from
-    files: the leaf's key is written to a private directory, loaded and removed at once
-    (the CA key never touches disk)."""
+    a path: on Linux an anonymous file in memory (``memfd_create``, read through
+    ``/proc/self/fd``), so the leaf's key never touches a disk, nor does a scratch directory
+    have to be removed (~3 ms on a file system that discards freed blocks); elsewhere a
+    private directory, removed at once.  The CA key never touches disk."""
+    if hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd"):
+        fd = os.memfd_create("vega-tls-leaf", os.MFD_CLOEXEC)
+        try:
+            view = memoryview(key_pem + chain_pem)
+            while view:
+                view = view[os.write(fd, view):]
+            context.load_cert_chain(f"/proc/self/fd/{fd}")
+        finally:
+            os.close(fd)
+        return
     with tempfile.TemporaryDirectory(prefix="vega-tls-") as scratch:
         path = os.path.join(scratch, "leaf.pem")
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
