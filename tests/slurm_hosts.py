@@ -10,8 +10,9 @@ a munge key of its own, both written to ``tmp_dir``::
     ...
 
 slurmctld runs as this machine's host name (it checks that ``SlurmctldHost`` names
-it) at the control address.  One munged serves them all through a socket file in
-``tmp_dir`` (a path socket works across network namespaces; slurm.conf names it with
+it) at the control address.  One munged serves them all through a socket file in a
+short directory of /tmp (with the slurmds' spools: Unix socket paths are at most 108
+bytes, more than a deep ``tmp_dir`` leaves; deleted on close) (a path socket works across network namespaces; slurm.conf names it with
 ``AuthInfo=socket=``).  The nodes
 share this machine's file system, as a cluster's nodes share a home directory.  Node
 names do not resolve: slurm.conf gives each one a ``NodeAddr``.  Every slurmd has its own
@@ -30,6 +31,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import List, Optional, Sequence
 
@@ -98,7 +100,7 @@ AuthInfo=socket={munge_socket}
 StateSaveLocation={tmp}/ctld-state
 SlurmctldPidFile={tmp}/slurmctld.pid
 SlurmctldLogFile={tmp}/slurmctld.log
-SlurmdSpoolDir={tmp}/spool-%n
+SlurmdSpoolDir={spool}/%n
 SlurmdPidFile={tmp}/slurmd-%n.pid
 SlurmdLogFile={tmp}/slurmd-%n.log
 SlurmctldDebug=info
@@ -147,6 +149,7 @@ class SlurmCluster:
         self.env = {**os.environ, "SLURM_CONF": self.conf}
         self._daemons: List[subprocess.Popen] = []
         self._munged_pid = 0
+        self.spool: Optional[Path] = None
 
     # -- lifecycle
 
@@ -189,7 +192,11 @@ class SlurmCluster:
         fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
         with os.fdopen(fd, "wb") as fh:
             fh.write(os.urandom(1024))
-        self.munge_socket = str(munge / "munge.socket")
+        # munged's socket and slurmstepd's (in the spool: ``<node>_<job>.<step>``) are Unix
+        # socket paths of at most 108 bytes: they go in a short directory of /tmp, not in
+        # tmp_dir, which is as long as the caller's TMPDIR and the test's name make it
+        self.spool = Path(tempfile.mkdtemp(prefix="s18-", dir="/tmp"))
+        self.munge_socket = str(self.spool / "munge.socket")
         pidfile = munge / "munged.pid"
         _sh(_binary("munged"), "--force", f"--socket={self.munge_socket}", f"--key-file={key}",
             f"--pid-file={pidfile}", f"--log-file={munge / 'munged.log'}",
@@ -200,8 +207,9 @@ class SlurmCluster:
     def _config(self) -> None:
         nodes = "\n".join(f"NodeName={name} NodeAddr={ip} NodeHostname={name}"
                           for name, ip in zip(self.nodes, self.ips))
-        for directory in ["ctld-state", *(f"spool-{name}" for name in self.nodes)]:
-            (self.tmp / directory).mkdir(exist_ok=True)
+        (self.tmp / "ctld-state").mkdir(exist_ok=True)
+        for name in self.nodes:
+            (self.spool / name).mkdir()
         # slurmd initializes a cgroup plugin even when no plugin uses cgroups, and its
         # guess fails on a tmpfs /sys/fs/cgroup: name the machine's hierarchy
         unified = os.path.exists("/sys/fs/cgroup/cgroup.controllers")
@@ -209,7 +217,7 @@ class SlurmCluster:
                                               if unified else "CgroupPlugin=cgroup/v1\n")
         Path(self.conf).write_text(SLURM_CONF.format(
             control_ip=CONTROL_IP, hostname=socket.gethostname(),
-            munge_socket=self.munge_socket, tmp=self.tmp,
+            munge_socket=self.munge_socket, tmp=self.tmp, spool=self.spool,
             cpus=self.cpus, memory=self.memory_mb, nodes=nodes))
 
     def _start(self, ns: str, argv: Sequence[str], log_name: str) -> None:
@@ -249,6 +257,9 @@ class SlurmCluster:
             os.kill(self._munged_pid, signal.SIGTERM)
             wait_for(lambda: not pid_alive(self._munged_pid), 10, "munged to stop")
         self._munged_pid = 0
+        if self.spool is not None:
+            shutil.rmtree(self.spool, ignore_errors=True)
+            self.spool = None
 
     # -- clients
 
