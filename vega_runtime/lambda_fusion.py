@@ -54,31 +54,27 @@ _NESTED = 0x10  # CO_NESTED: differs with where the lambda was written; no effec
 _FRAME_OPS = frozenset({"RESUME", "RETURN_VALUE", "RETURN_CONST", "COPY_FREE_VARS",
                         "MAKE_CELL", "CACHE"})
 
+#: The head of the loops over ``(key, value)`` pairs (folds "add" and "group").
+_PAIR_LOOP = """
+def {p}loop({p}combiners, {p}batch, {p}missing):
+    {p}get = {p}combiners.get
+    for {param} in {p}batch:
+        try:
+            {p}key, {p}value = {p}expr
+        except StopIteration as {p}stop:
+            return {p}stop
+{unbind}
+"""
+
 #: The loop of each fold, ``{expr}`` standing for the lambda's body and ``{p}`` for the
 #: loop's names. It returns the StopIteration the body raised (the caller fails the task
 #: with it, as it does when the lambda raises it), None when the batch is done.
 _LOOPS = {
-    "add": """
-def {p}loop({p}combiners, {p}batch, {p}missing):
-    {p}get = {p}combiners.get
-    for {param} in {p}batch:
-        try:
-            {p}key, {p}value = {p}expr
-        except StopIteration as {p}stop:
-            return {p}stop
-{unbind}
+    "add": _PAIR_LOOP + """\
         {p}current = {p}get({p}key, {p}missing)
         {p}combiners[{p}key] = {p}value if {p}current is {p}missing else {p}current + {p}value
 """,
-    "group": """
-def {p}loop({p}combiners, {p}batch, {p}missing):
-    {p}get = {p}combiners.get
-    for {param} in {p}batch:
-        try:
-            {p}key, {p}value = {p}expr
-        except StopIteration as {p}stop:
-            return {p}stop
-{unbind}
+    "group": _PAIR_LOOP + """\
         {p}group = {p}get({p}key)
         if {p}group is None:
             {p}combiners[{p}key] = [{p}value]
