@@ -3,6 +3,7 @@
 import marshal
 import random
 import struct
+import zlib
 from operator import add, itemgetter
 
 import pytest
@@ -69,6 +70,51 @@ def test_spilled_map_output_still_combines_to_exact_totals(tmp_path):
     got = dict(read(tmp_path, dep, [status], 0) + read(tmp_path, dep, [status], 1))
     assert got == expected
     assert not list(tmp_path.glob("*.run*")), "spill runs must be removed"
+
+
+def test_runs_concatenate_into_one_checked_block_per_partition(tmp_path):
+    """A map output spilled in several runs has one block per reduce partition, whose
+    trailer is the CRC-32 of all its bytes (combined from the runs'): it reads back whole,
+    and a flipped byte in it is a lost map output."""
+    from vega_runtime.errors import FetchFailed
+
+    dep = dependency(reduces=3)
+    records = [(i, "v%d" % i) for i in range(20_000)]
+    status, _ = write(tmp_path, records, dep, memory_bound=100_000)
+    for reduce_id in range(3):
+        block = status.block(reduce_id)
+        data = (tmp_path / "m0.data").read_bytes()[block.offset:block.offset + block.length]
+        crc = struct.unpack(">I", data[-BLOCK_TRAILER.size:])[0]
+        assert crc == zlib.crc32(data[:-BLOCK_TRAILER.size])
+        assert [r for batch in read_local_block(block) for r in batch] == \
+            [r for r in records if r[0] % 3 == reduce_id]
+    block = status.block(1)
+    with open(block.path, "r+b") as fh:
+        fh.seek(block.offset + block.length // 2)
+        byte = fh.read(1)
+        fh.seek(-1, 1)
+        fh.write(bytes([byte[0] ^ 0x40]))
+    with pytest.raises(FetchFailed):
+        list(read_local_block(block))
+
+
+@pytest.mark.parametrize("lengths", [(0, 5), (3, 0), (1, 1), (977, 65_536), (70_000, 3, 12)])
+def test_crc32_combine_is_zlibs_crc_of_the_concatenation(lengths):
+    from vega_runtime.shuffle.checksum import crc32_combine
+
+    rng = random.Random(sum(lengths))
+    parts = [rng.randbytes(n) for n in lengths]
+    crc = 0
+    for part in parts:
+        crc = crc32_combine(crc, zlib.crc32(part), len(part))
+    assert crc == zlib.crc32(b"".join(parts))
+
+
+def test_crc32_combine_table_holds_the_squares_of_x():
+    from vega_runtime.shuffle.checksum import _X_TO_2_TO_K, _multiply
+
+    assert _X_TO_2_TO_K[0] == 1 << 30  # x^1, bit-reflected
+    assert all(_multiply(p, p) == q for p, q in zip(_X_TO_2_TO_K, _X_TO_2_TO_K[1:]))
 
 
 def test_grouping_keeps_map_order_then_record_order_across_spills(tmp_path):

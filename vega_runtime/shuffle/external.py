@@ -195,13 +195,14 @@ def record_sort_key(sort_key: Callable[[Any], Any]) -> Callable[[Any], Any]:
 def range_buckets(chunk, dep) -> Optional[List[RecordSlice]]:
     """The map side of a range-partitioned sorted shuffle (``sort_by_key``): ``chunk`` (a list
     of records) sorted by key in C, then cut into the reduce partitions' buckets at the
-    partitioner's bounds with ``bisect``, so neither the partitioner nor a Python loop runs per
-    record. Every bucket is then a sorted run, which the reducer's sort (Timsort) merges
-    instead of sorting from scratch. Equal keys keep their input order (the sort is stable).
-    The buckets are slices of ``chunk`` that copy nothing; whether the records are plain
-    (``plain_records``) is checked before the sort, while they are in the order they were
-    made, which is their order in memory (once sorted, reading every record again cost
-    more than writing it: each one in a cache miss).
+    partitioner's bounds with ``bisect`` (a few key calls per bound), so neither the
+    partitioner nor a Python loop runs per record. Every bucket is then a sorted run, which
+    the reducer's sort (Timsort) merges instead of sorting from scratch. Equal keys keep their
+    input order (the sort is stable). The buckets are slices of a sorted copy of ``chunk``:
+    ``chunk`` keeps the records in the order they were made, which is their order in memory,
+    so whether they are plain (``plain_records``) is checked, and they are freed, in that
+    order (600k TeraSort records were freed in 0.06 s against 0.13 s in sorted order: each
+    one a cache miss).
     None when the shuffle is not such a one (the caller buckets record by record).
     """
     partitioner = dep.partitioner
@@ -211,17 +212,31 @@ def range_buckets(chunk, dep) -> Optional[List[RecordSlice]]:
     key = record_sort_key(dep.sort_key)
     ascending = partitioner.ascending
     plain = plain_records(chunk)
-    chunk.sort(key=key, reverse=not ascending)
-    keys = list(map(key, chunk))
-    if not ascending:
-        keys.reverse()
-    # keys ascend now; partition p holds the keys k with bounds[p-1] < k <= bounds[p]
-    cuts = [0, *(bisect.bisect_right(keys, bound) for bound in partitioner.bounds), len(keys)]
+    ordered = sorted(chunk, key=key, reverse=not ascending)
+    keys_ascend = ordered if ascending else _Reversed(ordered)
+    # partition p holds the keys k with bounds[p-1] < k <= bounds[p]
+    cuts = [0, *(bisect.bisect_right(keys_ascend, bound, key=key) for bound in partitioner.bounds),
+            len(ordered)]
     if ascending:
-        return [RecordSlice(chunk, cuts[p], cuts[p + 1], plain) for p in range(partitioner.num_partitions)]
-    size = len(chunk)  # chunk descends: partition n-1-p holds its positions size-cuts[p+1] ..
-    return [RecordSlice(chunk, size - cuts[p + 1], size - cuts[p], plain)
+        return [RecordSlice(ordered, cuts[p], cuts[p + 1], plain) for p in range(partitioner.num_partitions)]
+    size = len(ordered)  # ordered descends: partition n-1-p holds its positions size-cuts[p+1] ..
+    return [RecordSlice(ordered, size - cuts[p + 1], size - cuts[p], plain)
             for p in reversed(range(partitioner.num_partitions))]
+
+
+class _Reversed:
+    """A list read back to front, for ``bisect`` (which reads a few items of it)."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: list):
+        self.items = items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> Any:
+        return self.items[len(self.items) - 1 - index]
 
 
 def combine_and_sort(merger: ExternalMerger, sort_key: Optional[Callable], ascending: bool,

@@ -14,11 +14,12 @@ import os
 import zlib
 from functools import partial
 from operator import itemgetter
-from typing import Iterator, List
+from typing import Iterator, List, Tuple
 
 from ..private_files import open_private
 from ..serde import RecordSlice, dump_record_list, plain_values
 from .blocks import BLOCK_TRAILER, write_index
+from .checksum import crc32_combine
 from .combine import (combine_batch, combine_mapped, combine_side, count_batch, counted_pairs,
                       mapped_fold, mapped_pairs, tagged_side, times)
 from .external import range_buckets
@@ -40,6 +41,8 @@ def write_map_output(records: Iterator, dep, data_path: str, index_path: str,
             buckets = range_buckets(chunk, dep) or _bucket(chunk, dep.partitioner, num_reduces)
             run_path = f"{data_path}.run{number}"
             runs.append((run_path, _write_run(buckets, run_path, batch_records)))
+            del buckets  # the chunk's records freed now, in the order they were made,
+            chunk.clear()  # not while the next chunk fills
     if not runs:
         runs.append((f"{data_path}.run0", _write_run([[] for _ in range(num_reduces)],
                                                      f"{data_path}.run0", batch_records)))
@@ -126,16 +129,16 @@ def _bucket(chunk, partitioner, num_reduces: int) -> list:
 _first = itemgetter(0)
 
 
-def _write_run(buckets: List[list], path: str, batch_records: int) -> List[int]:
-    """One block per bucket (its batches, then their checksum); returns the offsets."""
-    offsets = [0]
+def _write_run(buckets: List[list], path: str, batch_records: int) -> Tuple[List[int], List[int]]:
+    """One block per bucket (its batches, then their checksum); returns the offsets and the
+    blocks' checksums (0 for an empty one)."""
+    offsets, crcs = [0], []
     with open_private(path, "wb") as out:
         checked = _Checksummed(out)
         for bucket in buckets:
-            if dump_record_list(bucket, checked, batch_records):
-                checked.end_block()
+            crcs.append(checked.end_block() if dump_record_list(bucket, checked, batch_records) else 0)
             offsets.append(out.tell())
-    return offsets
+    return offsets, crcs
 
 
 class _Checksummed:
@@ -148,32 +151,38 @@ class _Checksummed:
         self.crc = zlib.crc32(data, self.crc)
         return self.out.write(data)
 
-    def end_block(self) -> None:
-        self.out.write(BLOCK_TRAILER.pack(self.crc))
-        self.crc = 0
+    def end_block(self) -> int:
+        """Write the block's trailer; returns the block's checksum."""
+        crc, self.crc = self.crc, 0
+        self.out.write(BLOCK_TRAILER.pack(crc))
+        return crc
 
 
 def _merge_runs(runs, data_path: str, num_reduces: int) -> List[int]:
-    """Concatenate the runs' segments per reduce partition into the data file."""
+    """Concatenate the runs' blocks per reduce partition into the data file, one block (and
+    one checksum, combined from the runs') per partition. The kernel copies the bytes
+    (``copy_file_range``): they do not pass through Python."""
     if len(runs) == 1:
-        run_path, offsets = runs[0]
+        run_path, (offsets, _) = runs[0]
         os.replace(run_path, data_path)
         return offsets
     offsets = [0]
-    handles = [open(path, "rb") for path, _ in runs]
+    handles = [open(path, "rb", buffering=0) for path, _ in runs]
     try:
         with open_private(data_path, "wb") as out:
-            checked = _Checksummed(out)
+            dst = out.fileno()  # written to by the kernel's copies only, at its position
             for reduce_id in range(num_reduces):
-                copied = 0
-                for fh, (_, run_offsets) in zip(handles, runs):
-                    length = run_offsets[reduce_id + 1] - run_offsets[reduce_id]
-                    if length:  # the run's block without its trailer
-                        fh.seek(run_offsets[reduce_id])
-                        copied += _copy_range(fh, checked, length - BLOCK_TRAILER.size)
+                crc, copied = 0, 0
+                for fh, (_, (run_offsets, run_crcs)) in zip(handles, runs):
+                    start, stop = run_offsets[reduce_id], run_offsets[reduce_id + 1]
+                    if stop > start:  # the run's block without its trailer
+                        length = stop - start - BLOCK_TRAILER.size
+                        _copy_range(fh.fileno(), dst, start, length)
+                        crc = crc32_combine(crc, run_crcs[reduce_id], length)
+                        copied += length
                 if copied:
-                    checked.end_block()
-                offsets.append(out.tell())
+                    copied += os.write(dst, BLOCK_TRAILER.pack(crc))
+                offsets.append(offsets[-1] + copied)
     finally:
         for fh in handles:
             fh.close()
@@ -182,13 +191,14 @@ def _merge_runs(runs, data_path: str, num_reduces: int) -> List[int]:
     return offsets
 
 
-def _copy_range(src, dst, length: int) -> int:
-    remaining = length
-    while remaining > 0:
-        data = src.read(min(remaining, 1 << 20))
-        if not data:
-            break
-        dst.write(data)
-        remaining -= len(data)
-    return length - remaining
-
+def _copy_range(src: int, dst: int, offset: int, length: int) -> None:
+    """Append ``length`` bytes of ``src`` from ``offset`` to ``dst`` (file descriptors)."""
+    while length > 0:
+        try:
+            done = os.copy_file_range(src, dst, length, offset)
+        except OSError:  # not between these file systems (kernels before 5.3)
+            done = os.write(dst, os.pread(src, min(length, 1 << 20), offset))
+        if done == 0:
+            raise OSError(f"shuffle run ended {length} bytes early")
+        offset += done
+        length -= done
