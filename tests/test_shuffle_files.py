@@ -58,6 +58,24 @@ def test_map_side_combine_sends_one_record_per_key(tmp_path):
     assert sorted(r for batch in blocks for r in batch) == [("a", 1000), ("b", 20)]
 
 
+@pytest.mark.parametrize("reduces", [1, 3, 9])
+@pytest.mark.parametrize("key", [int, str, float])
+def test_combined_plain_pairs_land_in_their_partitions_in_order(tmp_path, reduces, key):
+    """A map-side combined dict of plain keys and values is written as columns (few
+    partitions) or as tuples (many): either way each partition reads back its pairs as
+    tuples, in the dict's order, keys and values of their own types."""
+    dep = dependency(reducing(add), reduces=reduces)
+    records = [(key(i % 997), i) for i in range(20_000)]
+    status, _ = write(tmp_path, records, dep)
+    totals = {}
+    for k, v in records:
+        totals[k] = totals.get(k, 0) + v
+    for reduce_id in range(reduces):
+        got = [r for batch in read_local_block(status.block(reduce_id)) for r in batch]
+        assert got == [(k, v) for k, v in totals.items() if dep.partitioner(k) == reduce_id]
+        assert all(type(r) is tuple and type(r[0]) is key for r in got)
+
+
 def test_spilled_map_output_still_combines_to_exact_totals(tmp_path):
     """Past the memory bound, runs are spilled and concatenated; reducers merge them."""
     dep = dependency(reducing(add), reduces=2)

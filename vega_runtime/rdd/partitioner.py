@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import bisect
-from operator import methodcaller
+from itertools import repeat
+from operator import methodcaller, mod
 from zlib import crc32 as _crc32
 from typing import Any, Callable, Iterable, List, Sequence
 
@@ -89,9 +90,9 @@ class HashPartitioner(Partitioner):
         if self.partition_func is portable_hash or unwrapped(self.partition_func) is portable_hash:
             kinds = set(map(type, keys))
             if kinds == _INT:
-                return [h % n for h in map(hash, keys)]
+                return list(map(mod, map(hash, keys), repeat(n)))
             if kinds == _STR:
-                return [h % n for h in map(_crc32, map(_utf8, keys))]
+                return list(map(mod, map(_crc32, map(_utf8, keys)), repeat(n)))
         return map(self, keys)
 
     def __eq__(self, other) -> bool:

@@ -13,11 +13,12 @@ from __future__ import annotations
 import os
 import zlib
 from functools import partial
-from operator import itemgetter
+from itertools import compress, repeat
+from operator import eq, itemgetter
 from typing import Iterator, List, Tuple
 
 from ..private_files import open_private
-from ..serde import RecordSlice, dump_record_list, plain_values
+from ..serde import PairColumns, RecordSlice, dump_record_list, plain_values
 from .blocks import BLOCK_TRAILER, write_index
 from .checksum import crc32_combine
 from .combine import (combine_batch, combine_mapped, combine_side, count_batch, counted_pairs,
@@ -106,12 +107,17 @@ def _buffered_chunks(records: Iterator, memory_bound: int) -> Iterator[list]:
 
 
 def _bucket(chunk, partitioner, num_reduces: int) -> list:
-    """The chunk's records (a dict's items) per reduce partition. A dict's buckets whose
-    keys and values are all plain (checked once per chunk, in C) are ``RecordSlice``s known
-    to be plain, which ``dump_record_list`` writes without checking each batch again."""
+    """The chunk's records (a dict's items) per reduce partition. A dict whose keys and
+    values are all plain (checked once per chunk, in C) is cut into ``PairColumns`` with a
+    pass in C per partition while there are few partitions (100k int pairs into 2,
+    marshalled: 20 against 32 ms with a Python loop over its items), else into
+    ``RecordSlice``s known to be plain, which ``dump_record_list`` writes without checking
+    each batch again."""
     if isinstance(chunk, dict):
         items, keys = chunk.items(), list(chunk)
         plain = plain_values(keys) and plain_values(chunk.values())
+        if plain and num_reduces <= _COLUMN_PASSES_MAX:
+            return _column_buckets(keys, list(chunk.values()), partitioner, num_reduces)
     else:
         items, keys, plain = chunk, list(map(_first, chunk)), False
     if num_reduces == 1:
@@ -124,6 +130,18 @@ def _bucket(chunk, partitioner, num_reduces: int) -> list:
     if plain:
         return [RecordSlice(bucket, 0, len(bucket), True) for bucket in buckets]
     return buckets
+
+
+_COLUMN_PASSES_MAX = 8
+
+
+def _column_buckets(keys: list, values: list, partitioner, num_reduces: int) -> List[PairColumns]:
+    """``PairColumns`` per reduce partition of the pairs ``zip(keys, values)``, in order."""
+    if num_reduces == 1:
+        return [PairColumns(keys, values)]
+    partitions = list(partitioner.partitions_of(keys))
+    masks = (list(map(eq, partitions, repeat(p))) for p in range(num_reduces))
+    return [PairColumns(list(compress(keys, mask)), list(compress(values, mask))) for mask in masks]
 
 
 _first = itemgetter(0)
