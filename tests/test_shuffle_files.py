@@ -116,6 +116,25 @@ def test_runs_concatenate_into_one_checked_block_per_partition(tmp_path):
         list(read_local_block(block))
 
 
+def test_runs_are_concatenated_where_the_kernel_cannot_copy_between_files(tmp_path, monkeypatch):
+    """Where ``copy_file_range`` fails (kernels before 5.3 across file systems), the runs
+    are concatenated by reading and writing them, to the same bytes."""
+    import errno
+    import os
+
+    def cannot_copy(*args):
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    dep = dependency(reduces=3)
+    records = [(i, "v%d" % i) for i in range(20_000)]
+    status, _ = write(tmp_path, records, dep, memory_bound=100_000)
+    monkeypatch.setattr(os, "copy_file_range", cannot_copy)
+    (tmp_path / "copied").mkdir()
+    copied, _ = write(tmp_path / "copied", records, dep, memory_bound=100_000)
+    assert copied.offsets == status.offsets
+    assert (tmp_path / "copied" / "m0.data").read_bytes() == (tmp_path / "m0.data").read_bytes()
+
+
 @pytest.mark.parametrize("lengths", [(0, 5), (3, 0), (1, 1), (977, 65_536), (70_000, 3, 12)])
 def test_crc32_combine_is_zlibs_crc_of_the_concatenation(lengths):
     from vega_runtime.shuffle.checksum import crc32_combine
