@@ -132,6 +132,8 @@ def _bucket(chunk, partitioner, num_reduces: int) -> list:
     return buckets
 
 
+#: The most reduce partitions a plain dict is cut into with a pass per partition; past it,
+#: one Python loop over its items costs less.
 _COLUMN_PASSES_MAX = 8
 
 
