@@ -204,7 +204,8 @@ class Context(JobControl, FileShipping):
     def get_or_create(cls, conf: Optional[Dict[str, Any]] = None) -> "Context":
         """The running Context of this process, or a new one from ``conf``.
 
-        >>> Context.get_or_create() is Context.get_or_create()
+        >>> with Context(master="local", app_name="doc") as context:
+        ...     Context.get_or_create() is context
         True
         """
         active = cls._active() if cls._active is not None else None
