@@ -181,7 +181,7 @@ class SlurmVegaCluster:
                 return
             if time.monotonic() > deadline:
                 raise ClusterStartError(f"only {len(alive)} of {len(self.nodes)} workers "
-                                      f"registered in {timeout:.0f}s ({', '.join(alive)}); see "
+                                      f"registered in {timeout:g}s ({', '.join(alive)}); see "
                                       f"{self.work_dir}/NODE/worker.log and worker-taskN.out")
             time.sleep(0.2)
 
@@ -258,7 +258,8 @@ def _run_until_stopped(cluster: SlurmVegaCluster, submit_args: Tuple[str, ...],
                    "secret, the master's and workers' directories and logs.")
 @click.option("--host", help="Address the workers reach the master at (default: VEGA_LOCAL_IP, "
                              "then this node's NodeAddr in Slurm).")
-@click.option("--register-timeout", type=float, default=120.0, show_default=True,
+@click.option("--register-timeout", type=click.FloatRange(min=0), default=120.0,
+              show_default=True,
               help="Seconds to wait for every worker to register.")
 @click.option("--secret-in-env", is_flag=True,
               help="Give the workers the secret in the worker step's environment (srun "
