@@ -260,7 +260,7 @@ def _run_until_stopped(cluster: SlurmVegaCluster, submit_args: Tuple[str, ...],
                              "then this node's NodeAddr in Slurm).")
 @click.option("--register-timeout", type=click.FloatRange(min=0), default=120.0,
               show_default=True,
-              help="Seconds to wait for every worker to register.")
+              help="Seconds to wait for every worker to register (0: check once).")
 @click.option("--secret-in-env", is_flag=True,
               help="Give the workers the secret in the worker step's environment (srun "
                    "passes it to each node) instead of the work dir: for a --work-dir that "
