@@ -226,6 +226,41 @@ def test_py_files_are_importable_in_driver_and_tasks(vega_cli, tmp_path, py_file
     ]
 
 
+@pytest.mark.parametrize("master", [*MASTERS, "local-cluster[2,1]"])
+def test_classes_and_functions_of_the_job_script_travel_as_data(vega_cli, tmp_path, master):
+    """Objects of a class the job's script defines, in parallelize's data, a broadcast, a
+    shuffle, results and pickle files, and a function of the script as data: an executor
+    started as an interpreter of its own (local-cluster) has another ``__main__``, so they
+    go by value, and come back to the driver as the script's own class."""
+    job = write_job(tmp_path, "points.py", """
+        import json, os, sys
+        from vega_runtime import Context
+
+        class Point:
+            def __init__(self, x, y):
+                self.x, self.y = x, y
+
+        def double(v):
+            return 2 * v
+
+        with Context() as sc:
+            points = sc.parallelize([Point(1, 2), Point(3, 4), Point(5, 6)], 2)
+            shift = sc.broadcast(Point(10, 20))
+            print(json.dumps(points.map(lambda p: p.x + shift.value.x).collect()))
+            back = points.map(lambda p: (p.x % 2, p)).reduce_by_key(
+                lambda a, b: Point(a.x + b.x, a.y + b.y)).collect()
+            print(json.dumps([(k, type(p) is Point, p.x, p.y) for k, p in back]))
+            print(json.dumps(sc.parallelize([double], 1).map(lambda f: f(21)).collect()))
+            out = os.path.join(sys.argv[1], "points")
+            points.save_as_pickle_file(out)
+            print(json.dumps(sorted(p.y for p in sc.pickle_file(out).collect())))
+    """)
+    result = vega_cli("submit", "--master", master, job, str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["[11, 13, 15]", "[[1, true, 9, 12]]", "[42]",
+                                          "[2, 4, 6]"]
+
+
 def test_files_are_readable_through_sparkfiles_in_driver(vega_cli, tmp_path):
     """--files a,b are found by name with vega_runtime.SparkFiles.get in the driver."""
     (tmp_path / "shipped").mkdir()

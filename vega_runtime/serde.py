@@ -26,11 +26,16 @@ PROTOCOL = 5
 
 
 def dumps(obj: Any) -> bytes:
-    """Pickle data, falling back to cloudpickle for lambdas and local classes."""
+    """Pickle data, falling back to cloudpickle for lambdas and local classes, and for
+    classes and functions of ``__main__`` (the job's script): an executor started as an
+    interpreter of its own has another ``__main__``, where those cannot be found by name,
+    so they go by value.  (The name ``__main__`` in a pickle's bytes is that of a module,
+    or a string that happens to say it: pickled by value then too, still correct.)"""
     try:
-        return pickle.dumps(obj, PROTOCOL)
+        data = pickle.dumps(obj, PROTOCOL)
     except (pickle.PicklingError, AttributeError, TypeError):
         return _cloudpickle(obj)
+    return _cloudpickle(obj) if b"__main__" in data else data
 
 
 loads = pickle.loads
