@@ -420,7 +420,8 @@ class Context(JobControl, FileShipping):
         >>> ctx.parallelize(range(5), 2).glom().collect()
         [[0, 1], [2, 3, 4]]
         """
-        return sources.ParallelCollectionRDD(self, data, num_slices or self.default_parallelism)
+        return sources.ParallelCollectionRDD(
+            self, data, self.default_parallelism if num_slices is None else num_slices)
 
     make_rdd = parallelize
 

@@ -10,7 +10,8 @@ from typing import Any, Callable, Dict, Iterator, Optional
 
 from ..user_code import flat_map_record_values, map_record_values
 from .aggregator import GROUPING, Aggregator, TaggedValues, append_tagged, extend_groups, reducing
-from .partitioner import HashPartitioner, RangePartitioner, identity as _identity, portable_hash
+from .partitioner import (HashPartitioner, RangePartitioner, checked_partitions,
+                          identity as _identity, portable_hash)
 from .sampling import KeySketch, StratifiedSampler, new_seed, range_bounds
 
 
@@ -28,8 +29,8 @@ def combine_locally(aggregator: Aggregator, records: Iterator) -> Iterator:
 
 class PairFunctions:
     def _shuffle_partitions(self, num_partitions: Optional[int]) -> int:
-        if num_partitions:
-            return num_partitions
+        if num_partitions is not None:
+            return checked_partitions(num_partitions)
         return self._driver("a shuffle").default_reduce_partitions(self.get_num_partitions())
 
     # -- per-value ---------------------------------------------------------
@@ -141,7 +142,7 @@ class PairFunctions:
         """
         from .shuffled import ShuffledRDD
 
-        partitioner = HashPartitioner(num_partitions, partition_func)
+        partitioner = HashPartitioner(checked_partitions(num_partitions), partition_func)
         if self.partitioner == partitioner:
             return self
         return ShuffledRDD(self, partitioner)
@@ -173,9 +174,7 @@ class PairFunctions:
         tagged = [rdd.map_partitions_with_index(_tagger(i), preserves_partitioning=True)
                   for i, rdd in enumerate(rdds)]
         union = self._driver("cogroup()").union(tagged)
-        if num_partitions is None:
-            num_partitions = self._driver("cogroup()").default_reduce_partitions(
-                max(r.get_num_partitions() for r in rdds))
+        # None: as PySpark (a groupByKey of the union), the union's partition count
         return union._aggregate(
             Aggregator(create_pair if width == 2 else create, append_tagged, extend_groups),
             num_partitions, portable_hash)

@@ -48,6 +48,19 @@ def portable_hash(key: Any) -> int:
     return hash(key)
 
 
+def checked_partitions(num_partitions: int) -> int:
+    """``num_partitions`` asked for explicitly, once known to be a positive number.
+
+    >>> checked_partitions(0)
+    Traceback (most recent call last):
+      ...
+    ValueError: number of partitions must be positive, not 0
+    """
+    if num_partitions < 1:
+        raise ValueError(f"number of partitions must be positive, not {num_partitions}")
+    return num_partitions
+
+
 class Partitioner:
     num_partitions: int
 

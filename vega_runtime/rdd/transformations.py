@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence
 
 from ..lambda_fusion import lambda_source
 from ..user_code import filter_records, map_records
-from .partitioner import portable_hash
+from .partitioner import checked_partitions, portable_hash
 from .sampling import RangeSampler, Sampler, new_seed
 
 
@@ -150,7 +150,8 @@ class Transformations:
         return self.union(other)
 
     def intersection(self, other, num_partitions: Optional[int] = None):
-        """Elements in both RDDs, without duplicates (``num_partitions`` as in the Rust Vega).
+        """Elements in both RDDs, without duplicates (by default in as many partitions as
+        both RDDs have together, as in PySpark).
 
         >>> sorted(ctx.parallelize([1, 2, 3, 3]).intersection(ctx.parallelize([3, 4, 2])).collect())
         [2, 3]
@@ -228,8 +229,7 @@ class Transformations:
         >>> ctx.parallelize(range(101), 101).coalesce(5).glom().map(len).collect()
         [20, 20, 20, 20, 21]
         """
-        if num_partitions < 1:
-            raise ValueError(f"number of partitions must be positive, not {num_partitions}")
+        checked_partitions(num_partitions)
         if shuffle:
             return self.repartition(num_partitions)
         from .narrow import CoalescedRDD
@@ -245,6 +245,8 @@ class Transformations:
         """
         from .partitioner import IdentityPartitioner
         from .shuffled import ShuffledRDD
+
+        checked_partitions(num_partitions)
 
         def spread(index: int, records: Iterator) -> Iterator:
             start = random.Random(index).randrange(num_partitions)
