@@ -167,6 +167,27 @@ def test_bad_master_url_exits_2_naming_it(vega_cli, url):
     assert "Traceback" not in result.stderr
 
 
+def test_a_master_that_cannot_be_reached_exits_3_and_leaves_nothing(vega_cli, tmp_path):
+    """The README's exit code 3; the Context that could not start leaves no directory."""
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    job = write_job(tmp_path, "ok.py", """
+        from vega_runtime import Context
+        with Context() as ctx:
+            print(ctx.parallelize([1]).count())
+    """)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    result = vega_cli("submit", "--master", f"vega://127.0.0.1:{port}", job,
+                      env={"TMPDIR": str(scratch)})
+    assert result.returncode == 3, result.stderr
+    assert f"cannot reach the master at vega://127.0.0.1:{port}" in result.stderr
+    assert result.stdout == "" and os.listdir(scratch) == []
+
+
 @pytest.mark.parametrize("master", ["local", "local[2]"])
 def test_cluster_deploy_mode_with_local_master_exits_2(vega_cli, master):
     """--deploy-mode cluster needs a vega:// master; with a local one it is a usage error."""
@@ -228,8 +249,14 @@ def _pump(stream, lines: "queue.Queue[str]") -> None:
 
 
 @pytest.mark.parametrize("master", MASTERS)
-def test_ctrl_c_exits_130_and_leaves_no_executors(tmp_path, master):
-    """SIGINT during a running stage exits 130 within seconds and leaves no executor processes."""
+@pytest.mark.parametrize("signum, code, said", [(signal.SIGINT, 130, "job cancelled (Ctrl-C)"),
+                                                (signal.SIGTERM, 143, "SIGTERM: the job was stopped"),
+                                                (signal.SIGHUP, 129, "SIGHUP: the job was stopped")])
+def test_ctrl_c_or_a_kill_stops_the_job_and_leaves_nothing(tmp_path, master, signum, code, said):
+    """SIGINT (Ctrl-C), SIGTERM or SIGHUP during a running stage exits 128+N within seconds,
+    and leaves no executor process and nothing in $TMPDIR."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
     job = write_job(tmp_path, "sleepy.py", """
         import time
         from vega_runtime import Context
@@ -240,7 +267,7 @@ def test_ctrl_c_exits_130_and_leaves_no_executors(tmp_path, master):
     """)
     proc = subprocess.Popen([sys.executable, "-m", "vega_cli.main", "submit", "--master", master,
                              job], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=clean_env())
+                            text=True, env={**clean_env(), "TMPDIR": str(scratch)})
     out_lines: "queue.Queue[str]" = queue.Queue()
     err_lines: "queue.Queue[str]" = queue.Queue()
     pumps = [threading.Thread(target=_pump, args=(proc.stdout, out_lines), daemon=True),
@@ -259,11 +286,10 @@ def test_ctrl_c_exits_130_and_leaves_no_executors(tmp_path, master):
                                       if len(found) >= wanted], 30, f"{wanted} executors")[0]
         assert len(executors) == wanted
 
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         started = time.monotonic()
-        code = proc.wait(timeout=15)
+        assert proc.wait(timeout=15) == code
         assert time.monotonic() - started < 5
-        assert code == 130
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -273,8 +299,9 @@ def test_ctrl_c_exits_130_and_leaves_no_executors(tmp_path, master):
     rest = []
     while not err_lines.empty():
         rest.append(err_lines.get())
-    assert "cancelled" in "".join(rest)
+    assert said in "".join(rest)
     assert "finished" not in [out_lines.get() for _ in range(out_lines.qsize())]
+    assert os.listdir(scratch) == []
     deadline = time.monotonic() + 5  # the kernel reaps the killed executors asynchronously
     while any(_alive(pid, start) for pid, start in executors.items()) and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -16,7 +16,8 @@ ESC = "\x1b"
 
 
 def run_stage(display):
-    display.on_application_start("app-1", "https://m:8080/ui/app.html?app=app-1")
+    # the signed-in link: the token is left out of what is printed (job logs are kept)
+    display.on_application_start("app-1", "https://m:8080/ui/app.html?app=app-1&token=3f9c")
     display.on_job_start(0, "count")
     display.on_stage_submitted(0, 0, "result stage at job.py:3", 2)
     display.on_task_end(0, 0, "exec-1", True, 0.1)

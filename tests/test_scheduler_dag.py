@@ -79,6 +79,22 @@ def test_later_jobs_skip_map_stages_whose_outputs_exist(ctx):
     assert all(t.stage_id != 0 for t in launches(second))
 
 
+def test_a_finished_jobs_stages_are_forgotten(ctx):
+    """As Spark's DAG scheduler: a job's stages (which hold its RDDs) go when it ends; a
+    later job reading the same shuffle gets a new map stage, skipped."""
+    rdd, shuffle_id = two_stage_job(ctx)
+    dag = DAGScheduler(MapOutputTracker())
+    for task in launches(dag.submit_job(0, rdd, list, [0, 1])):
+        actions = dag.task_succeeded(task, status(task, shuffle_id))
+    for task in launches(actions):
+        actions = dag.task_succeeded(task, [])
+    assert isinstance(actions[-1], JobSucceeded)
+    assert dag.stage_by_id == {} and dag.stages.shuffle_stages == {}
+    second = dag.submit_job(1, rdd, list, [0, 1])
+    assert sorted(dag.stage_by_id) == [2, 3]  # the map stage (2) runs nothing
+    assert {t.stage_id for t in launches(second)} == {3}
+
+
 def test_failed_task_is_retried_then_fails_the_job_with_its_error(ctx):
     """Each failure relaunches the partition until max attempts, then JobFailed."""
     dag = DAGScheduler(MapOutputTracker(), max_task_attempts=3)

@@ -103,8 +103,11 @@ class ProgressDisplay(JobListener):
         self._line(message, "yellow")
 
     def on_application_start(self, app_id: str, ui_link: Optional[str]) -> None:
+        # the token stays out of job logs: ``--verbose`` prints the signed-in link
         if ui_link:
-            self._line(f"application {app_id}: web UI {ui_link}", "dim")
+            from vega_runtime.net.ui_links import without_token
+
+            self._line(f"application {app_id}: web UI {without_token(ui_link)}", "dim")
 
     def on_application_end(self, summary: dict) -> None:
         """One screen at the end: duration, stages, tasks, shuffle, retries, the event log."""

@@ -29,7 +29,8 @@ from typing import Optional, Tuple
 import click
 
 from vega_runtime.config import Config
-from vega_runtime.errors import ConfigError, JobCancelled, MasterURLError, VegaError
+from vega_runtime.errors import (ConfigError, DriverExit, JobCancelled, MasterUnreachable,
+                                 MasterURLError, VegaError)
 from vega_runtime.master_url import parse_master
 from vega_runtime.scheduler.listener import JobListener
 
@@ -106,11 +107,11 @@ def _run_shell(cli_conf: dict, config_file: Optional[str], py_files: str, stagin
               file=sys.stderr, flush=True)
         signal.signal(signal.SIGINT, ctrl_c)
         for signum in LEAVING:
-            signal.signal(signum, _leave)
+            signal.signal(signum, DriverExit.raise_for)
         if interactive and not plain and _have_ipython():
             return _run_ipython(namespace, watch, ctrl_c, debug)
         return _run_console(namespace, watch, interactive, debug)
-    except SystemExit as exc:  # _leave, from a job or IPython's prompt
+    except SystemExit as exc:  # DriverExit (LEAVING), from a job or IPython's prompt
         return _exit_code(exc.code)
     finally:
         for signum in previous:  # stopping must not be cut short
@@ -127,10 +128,6 @@ def _run_shell(cli_conf: dict, config_file: Optional[str], py_files: str, stagin
 LEAVING = (signal.SIGTERM, signal.SIGHUP)
 
 
-def _leave(signum, frame) -> None:
-    raise SystemExit(128 + signum)
-
-
 def _start_context(cli_conf: dict, config_file: Optional[str]):
     from vega_runtime import Context
 
@@ -142,6 +139,8 @@ def _start_context(cli_conf: dict, config_file: Optional[str]):
         ctx = Context(conf=cli_conf, config_file=config_file, listeners=[ProgressDisplay(), watch])
     except KeyboardInterrupt:
         raise Cancelled(f"interrupted while starting a Context on {master}")
+    except MasterUnreachable as exc:
+        raise Unreachable(f"could not start a Context on {master}: {exc}")
     except VegaError as exc:
         raise CommandError(f"could not start a Context on {master}: {exc}")
     except OSError as exc:

@@ -22,13 +22,14 @@ import click
 from rich.markup import escape
 
 from vega_runtime.config import SUBMIT_CONF_ENV, Config
-from vega_runtime.errors import ConfigError, JobCancelled, MasterURLError, VegaError
+from vega_runtime.errors import (ConfigError, DriverExit, JobCancelled, MasterUnreachable,
+                                 MasterURLError, VegaError)
 from vega_runtime.logs import user_stack, user_traceback
 from vega_runtime.master_url import parse_master
 from vega_runtime.processes import DIE_WITH_ENV, own_descendants, tie_from_env
 
-from .errors import (EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_OK, CommandError, Unreachable,
-                     UsageError, debug_requested, error_console, full_traceback)
+from .errors import (EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_OK, EXIT_UNREACHABLE, CommandError,
+                     Unreachable, UsageError, debug_requested, error_console, full_traceback)
 from .options import cli_settings, job_options, settings_from_flags
 from .staging import build_job_package, stage_files, stage_py_files
 
@@ -234,9 +235,15 @@ def _run_driver(job: str, args: List[str], cli_conf: dict, config_file: Optional
         from vega_runtime.pyspark_alias import install
 
         install()
+    for signum in ENDING_SIGNALS:  # as Ctrl-C: the job is cancelled, its Context stopped
+        signal.signal(signum, DriverExit.raise_for)
     try:
         runpy.run_path(os.path.abspath(job), run_name="__main__")
         return EXIT_OK
+    except DriverExit as exc:
+        error_console().print(f"[bold yellow]vega: {signal.Signals(exc.signum).name}[/]: the job "
+                              "was stopped")
+        return exc.code
     except SystemExit as exc:
         return _exit_code(exc.code)
     except KeyboardInterrupt:
@@ -249,7 +256,7 @@ def _run_driver(job: str, args: List[str], cli_conf: dict, config_file: Optional
         return EXIT_CANCELLED
     except VegaError as exc:
         _report(job, exc, debug)
-        return EXIT_JOB_FAILED
+        return EXIT_UNREACHABLE if isinstance(exc, MasterUnreachable) else EXIT_JOB_FAILED
     except Exception as exc:  # the user's driver code raised
         console = error_console()
         console.print(f"[bold red]vega: error:[/] the job {escape(job)} raised "
@@ -270,6 +277,11 @@ def _report(job: str, exc: VegaError, debug: bool) -> None:
                       f"in {where.name})", markup=False, style="dim")
     if debug:
         console.print(full_traceback(exc), markup=False)
+
+
+#: signals that stop ``vega submit``'s job the way Ctrl-C does, exiting with ``128 + N``:
+#: a kill, or the terminal closed (SIGHUP)
+ENDING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
 def _exit_code(code) -> int:

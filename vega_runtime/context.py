@@ -142,6 +142,14 @@ class Context(JobControl, FileShipping):
         self._cancellations: collections.Counter = collections.Counter()
         self.app_dir = new_private_dir(f"vega-{self.application_id}-",
                                        self.conf["vega.local.dir"] or None)
+        try:
+            self._start_in(listeners, speculation_policy)
+        except BaseException:  # Ctrl-C included: what started stops, the directory goes
+            self._abandon_start()
+            raise
+
+    def _start_in(self, listeners, speculation_policy) -> None:
+        """The rest of ``_start``, once the application's directory exists."""
         extra = [*listeners, *self._configured_listeners()]
         printer = [] if any(getattr(x, "handles_output", False) for x in extra) else [listener.OutputPrinter()]
         self._bus = listener.ListenerBus(printer + extra)
@@ -197,6 +205,28 @@ class Context(JobControl, FileShipping):
         Context._active = weakref.ref(self)
         self._bus.on_application_start(self.application_id, self.application_ui_link)
         log.info("context %s started on %s", self.application_id, self.master_spec.url)
+
+    def _abandon_start(self) -> None:
+        """Undo what a ``_start`` that failed had started: the metrics server, the
+        backend (a local cluster's daemons), the fork server, the application's directory."""
+        server = getattr(self, "_metrics_server", None)
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if getattr(self, "event_log", None) is not None:
+            self.event_log.close()
+        finalizer = getattr(self, "_finalizer", None)
+        if finalizer is not None:
+            finalizer()  # the backend's stop, then the directory
+            return
+        backend = getattr(self, "backend", None)
+        try:
+            if backend is not None:
+                backend.stop()
+            elif self._early_forkserver is not None:
+                self._early_forkserver.close()
+        finally:
+            remove_tree(self.app_dir)
 
     _active: "Optional[weakref.ref[Context]]" = None
 
@@ -408,6 +438,13 @@ class Context(JobControl, FileShipping):
 
     def new_shuffle_id(self) -> int:
         return next(self._shuffle_ids)
+
+    def register_shuffle_for_cleanup(self, dep) -> None:
+        """Once ``dep`` is garbage (no RDD can read its shuffle again), its map outputs are
+        forgotten and its files deleted, as the next job starts (Spark's ContextCleaner);
+        until then a job that reads it again skips its map stage."""
+        cleanup = weakref.finalize(dep, self._runner.unreachable_shuffles.append, dep.shuffle_id)
+        cleanup.atexit = False  # at exit the application's directory goes whole
 
     def _check_running(self) -> None:
         if self._stopped:

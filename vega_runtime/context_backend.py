@@ -87,6 +87,7 @@ def _create_cluster_backend(ctx, spec: MasterSpec) -> Tuple[Any, Any]:
                "executor_memory": conf["vega.executor.memory"],
                "labels": list(conf["vega.executor.labels"]),
                "package": conf["vega.submit.package"]}
+    backend = None
     try:
         backend = ClusterBackend(host, port, secret, request, advertise,
                                  bind,
@@ -111,8 +112,10 @@ def _create_cluster_backend(ctx, spec: MasterSpec) -> Tuple[Any, Any]:
         if cluster is not None:
             cluster.wait_started()
             backend.wait_for_executors(local_cluster_slots(spec, conf, backend), 60.0)
-    except BaseException:
-        if cluster is not None:
+    except BaseException:  # Ctrl-C while the executors come included
+        if backend is not None:
+            backend.stop()  # and the local cluster it owns
+        elif cluster is not None:
             cluster.stop()
         raise
     return backend, event_relay

@@ -190,6 +190,23 @@ class TaskFailed(VegaError):
                 f"{self.remote_traceback.rstrip()}")
 
 
+class DriverExit(SystemExit):
+    """Raised in the driver by a handler of a signal that ends it (``vega submit`` and
+    ``vega shell`` on SIGTERM or SIGHUP), with ``128 + N`` as its code. Unlike a
+    ``SystemExit`` of the user's code, which fails the task that raised it, it goes
+    through a task that runs in the driver (``local``), so a running job is cancelled and
+    the Context stopped on the way out."""
+
+    def __init__(self, signum: int):
+        super().__init__(128 + signum)
+        self.signum = signum
+
+    @classmethod
+    def raise_for(cls, signum: int, frame=None) -> None:
+        """A signal handler: ``signal.signal(signal.SIGTERM, DriverExit.raise_for)``."""
+        raise cls(signum)
+
+
 class JobCancelled(VegaError):
     """The job was cancelled before it finished."""
 

@@ -199,7 +199,7 @@ class ForkServer:
         if reply["type"] != "launched":
             log.warning("the fork server could not start %s: %s", entry, reply.get("reason"))
             return None
-        return self.children[reply["pid"]]
+        return reply["process"]  # (a child that exited at once is no longer in ``children``)
 
     def call(self, entry: str, argv: List[str]) -> bool:
         """Run ``entry`` (``module:function``) with ``argv`` in the fork server itself, once,
@@ -230,7 +230,8 @@ class ForkServer:
                         child._exit(message["code"])
                     continue
                 if message["type"] == "launched":
-                    self.children[message["pid"]] = ForkedProcess(message["pid"])
+                    message["process"] = ForkedProcess(message["pid"])
+                    self.children[message["pid"]] = message["process"]
                 with self._reply:
                     self._replies.append(message)
                     self._reply.notify()

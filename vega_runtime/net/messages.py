@@ -73,6 +73,13 @@ class RemoveRdd(Record):
         self.rdd_id = rdd_id
 
 
+class RemoveShuffle(Record):
+    shuffle_id: int
+
+    def __init__(self, shuffle_id):
+        self.shuffle_id = shuffle_id
+
+
 class RemoveBroadcast(Record):
     broadcast_id: int
 
@@ -191,7 +198,7 @@ class BroadcastData(Record):
 
 #: the messages between a driver and its executors, which local mode uses too
 _TASK_MESSAGE_TYPES: Dict[str, Type] = {cls.__name__: cls for cls in (
-    LaunchTask, KillTask, RemoveRdd, RemoveBroadcast, PutBlock, Shutdown,
+    LaunchTask, KillTask, RemoveRdd, RemoveShuffle, RemoveBroadcast, PutBlock, Shutdown,
     ExecutorReady, TaskOutput, TaskFinished, FetchBroadcast, BroadcastData,
 )}
 

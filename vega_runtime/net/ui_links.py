@@ -30,6 +30,18 @@ def read_token_file(path: str) -> Optional[str]:
         return None
 
 
+def without_token(link: str) -> str:
+    """``link`` without its ``token``: what may be printed where logs are kept (a browser
+    signed in to that master opens it; ``vega status --token`` prints the signed-in one).
+
+    >>> without_token("https://m:8080/ui/app.html?app=app-1&token=abc")
+    'https://m:8080/ui/app.html?app=app-1'
+    """
+    parts = urlsplit(link)
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "token"]
+    return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
+
+
 def application_link(ui_link: str, app_id: str) -> str:
     """The link to one application's pages, from the link that opens the master's UI
     (``SCHEME://HOST:PORT/?token=T``, or without the token): same scheme, host and token.

@@ -25,6 +25,7 @@ class ShuffledRDD(RDD):
                                      map_side_combine, sort_key, ascending)
         super().__init__(ctx, [self.dep])
         self.partitioner = partitioner
+        ctx.register_shuffle_for_cleanup(self.dep)
 
     def compute_partitions(self) -> list:
         return [Partition(i) for i in range(self.partitioner.num_partitions)]

@@ -203,6 +203,10 @@ class Backend(Protocol):
 
     def remove_rdd(self, rdd_id: int) -> None: ...
 
+    def remove_shuffle(self, shuffle_id: int) -> None:
+        """Delete a shuffle's map output files wherever an executor can reach them."""
+        ...
+
     def replicate(self, source_executor: str, block) -> "str | None":
         """Send a cached block (``PutBlock``) to another executor; its id, or None."""
         ...

@@ -25,8 +25,8 @@ from ..net.connection import HANDSHAKE_TIMEOUT, Connection
 from ..net.framing import ConnectionClosed, ProtocolError
 from ..net.messages import (ApplicationKilled, ApplicationWaiting, BroadcastData, ExecutorAdded,
                             ExecutorRemoved, FetchBroadcast, KillExecutors, RegisterApplication,
-                            RegisterExecutor, RemoveBroadcast, RemoveRdd, Shutdown, TaskFinished,
-                            TaskOutput)
+                            RegisterExecutor, RemoveBroadcast, RemoveRdd, RemoveShuffle, Shutdown,
+                            TaskFinished, TaskOutput)
 from ..net.server import Server
 from ..versions import python_version
 from .allocation import AllocationSettings, ExecutorAllocationManager, ExecutorView
@@ -426,6 +426,9 @@ class ClusterBackend:
 
     def remove_rdd(self, rdd_id: int) -> None:
         self._tell_all(RemoveRdd(rdd_id))
+
+    def remove_shuffle(self, shuffle_id: int) -> None:
+        self._tell_all(RemoveShuffle(shuffle_id))
 
     def remove_broadcast(self, broadcast_id: int) -> None:
         self._tell_all(RemoveBroadcast(broadcast_id))

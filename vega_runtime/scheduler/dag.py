@@ -412,4 +412,9 @@ class DAGScheduler:
         self.running.clear()
         self.pending.clear()
         self.running_tasks.clear()
+        # Its stages go with it (they hold its RDDs, data included), as Spark's DAG
+        # scheduler forgets a job's stages at its end: a later job that reads one of its
+        # shuffles gets a new map stage, skipped while the map outputs are registered.
+        self.stage_by_id.clear()
+        self.stages.shuffle_stages.clear()
         return [outcome]

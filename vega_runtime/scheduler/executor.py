@@ -8,6 +8,7 @@ into a ``TaskFinished`` message.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import random
@@ -16,11 +17,11 @@ import time
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from .. import files
-from ..errors import FetchFailed
+from ..errors import DriverExit, FetchFailed
 from ..logs import OutputCapture, OutputSink, user_traceback
 from ..net.framing import ConnectionClosed
 from ..net.messages import (KillTask, LaunchTask, PutBlock, RemoveBroadcast, RemoveRdd,
-                            Shutdown, TaskFinished)
+                            RemoveShuffle, Shutdown, TaskFinished)
 from ..private_files import make_private_dirs
 from ..records import Record
 from ..serde import dumps
@@ -232,7 +233,7 @@ class Executor:
             return TaskFinished(launch.task_id, TaskState.FETCH_FAILED, shuffle_id=exc.shuffle_id,
                                 map_id=exc.map_id, error_type="FetchFailed", error_message=str(exc))
         except BaseException as exc:  # the user's code may raise anything, even SystemExit
-            if isinstance(exc, KeyboardInterrupt) or (
+            if isinstance(exc, (KeyboardInterrupt, DriverExit)) or (
                     isinstance(exc, MemoryError) and self.memory_limit):
                 raise  # over its memory limit, the executor process stops (executor_main)
             sys.stderr.flush()
@@ -262,6 +263,16 @@ class Executor:
     def remove_rdd(self, rdd_id: int) -> None:
         self.blocks.remove_rdd(rdd_id)
 
+    def remove_shuffle(self, shuffle_id: int) -> None:
+        """Delete this host's map output files of a shuffle (every executor of the
+        application on the host shares the directory: another may have deleted them)."""
+        prefix = f"shuffle_{shuffle_id}_"
+        with contextlib.suppress(FileNotFoundError), os.scandir(self.dirs.shuffle) as entries:
+            for entry in entries:
+                if entry.name.startswith(prefix):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(entry.path)
+
 
 def serve_tasks(executor: Executor, recv: Callable[[], Any], send: Callable[[Any], None]) -> None:
     """An executor process's main loop: run what the driver sends until it says stop."""
@@ -274,6 +285,8 @@ def serve_tasks(executor: Executor, recv: Callable[[], Any], send: Callable[[Any
             send(executor.run(message))
         elif isinstance(message, RemoveRdd):
             executor.remove_rdd(message.rdd_id)
+        elif isinstance(message, RemoveShuffle):
+            executor.remove_shuffle(message.shuffle_id)
         elif isinstance(message, RemoveBroadcast):
             executor.remove_broadcast(message.broadcast_id)
         elif isinstance(message, PutBlock):

@@ -19,7 +19,8 @@ from typing import Dict, List, Optional
 from ..processes import describe_exit, die_with_parent, end_descendants, kill_tree, own_descendants
 from ..net.connection import Connection
 from ..net.framing import ConnectionClosed, ProtocolError
-from ..net.messages import RemoveBroadcast, RemoveRdd, Shutdown, TaskFinished, TaskOutput
+from ..net.messages import (RemoveBroadcast, RemoveRdd, RemoveShuffle, Shutdown, TaskFinished,
+                            TaskOutput)
 from .backend import (ExecutorAddedEvent, ExecutorLostEvent, OutputCallback, TaskFinishedEvent, TaskLaunch,
                       TaskQueue, TaskStartedEvent)
 from .executor import Executor, ExecutorDirs
@@ -66,6 +67,9 @@ class InlineBackend:
 
     def remove_rdd(self, rdd_id: int) -> None:
         self.executor.remove_rdd(rdd_id)
+
+    def remove_shuffle(self, shuffle_id: int) -> None:
+        self.executor.remove_shuffle(shuffle_id)
 
     def remove_broadcast(self, broadcast_id: int) -> None:
         self.executor.remove_broadcast(broadcast_id)
@@ -241,6 +245,9 @@ class ProcessPoolBackend:
 
     def remove_rdd(self, rdd_id: int) -> None:
         self.pool.tell_all(RemoveRdd(rdd_id))
+
+    def remove_shuffle(self, shuffle_id: int) -> None:
+        self.pool.tell_all(RemoveShuffle(shuffle_id))
 
     def remove_broadcast(self, broadcast_id: int) -> None:
         self.pool.tell_all(RemoveBroadcast(broadcast_id))

@@ -21,6 +21,9 @@ class MapOutputTracker:
         slots[status.map_id] = status
         return new
 
+    def unregister_shuffle(self, shuffle_id: int) -> None:
+        self._outputs.pop(shuffle_id, None)
+
     def unregister(self, shuffle_id: int, map_id: int) -> None:
         if shuffle_id in self._outputs:
             self._outputs[shuffle_id][map_id] = None

@@ -3,11 +3,12 @@ carries out the actions it returns (launch, kill, notify, finish)."""
 
 from __future__ import annotations
 
+import collections
 import itertools
 import logging
 import pickle
 import time
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, List, Optional
 
 from ..errors import FetchFailed, JobCancelled, TaskFailed
 from ..executor_loss import caused_by_app, loss_sentence
@@ -69,6 +70,10 @@ class JobRunner:
         self._cancel_reason: Optional[str] = None
         #: Files the driver added (``Context.add_file``); every stage payload carries them.
         self.added_files = AddedFiles()
+        #: shuffles no RDD can read any more (``Context.register_shuffle_for_cleanup``, from
+        #: any thread): their map outputs are forgotten and their files deleted as the next
+        #: job starts
+        self.unreachable_shuffles: Deque[int] = collections.deque()
 
     def cancel(self, reason: str) -> None:
         """Ask the running job to stop (from any thread); it raises ``JobCancelled``."""
@@ -96,6 +101,7 @@ class JobRunner:
             # what happened since the last job (executors lost or released) first, so the
             # job is planned on what is still there
             self.catch_up()
+            self._remove_unreachable_shuffles()
             actions = self.dag.submit_job(job_id, rdd, func, partitions)
             stage_ids = self.dag.job_stage_ids()
             self.listener.on_job_stages(job_id, stage_ids)
@@ -123,6 +129,7 @@ class JobRunner:
             self._payloads.clear()
             self._tasks.clear()
             self._running_on.clear()
+            self._stage_tasks.clear()
             if self.speculation is not None:
                 self.speculation = type(self.speculation)(self.speculation.policy)
         if isinstance(self._outcome, JobFailed):
@@ -139,6 +146,12 @@ class JobRunner:
         now, not when the next job starts.  Only from the thread that may run jobs."""
         for event in self.backend.poll(0.0):
             self._apply(self._handle(event))
+
+    def _remove_unreachable_shuffles(self) -> None:
+        while self.unreachable_shuffles:
+            shuffle_id = self.unreachable_shuffles.popleft()
+            self.dag.map_outputs.unregister_shuffle(shuffle_id)
+            self.backend.remove_shuffle(shuffle_id)
 
     def _stop_at_deadline(self, job_id: int) -> Dict[int, Any]:
         finished = dict(self.dag.job.results)  # result-stage partitions only

@@ -56,7 +56,8 @@ def shuffle_dependencies(rdd: RDD) -> List[ShuffleDependency]:
 
 
 class StageBuilder:
-    """Creates stages; a shuffle's map stage is created once and reused by later jobs."""
+    """Creates stages; a shuffle's map stage is created once per job (``shuffle_stages``
+    holds those of the running job)."""
 
     def __init__(self) -> None:
         self.next_stage_id = 0

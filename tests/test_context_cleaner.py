@@ -1,0 +1,60 @@
+"""A long-lived Context keeps what its RDDs can still use, no more: the stages of finished
+jobs go, and a shuffle no RDD can read any more loses its map outputs and its files (as
+Spark's ContextCleaner does), on every master kind."""
+
+import gc
+import os
+import re
+from collections import defaultdict
+from operator import add
+
+import pytest
+
+from conftest import LOCAL_CLUSTER_CONF, MASTERS
+
+
+def shuffle_files(app_dir: str) -> dict:
+    """``{shuffle id: sorted file names}`` of every map output under the application's
+    directory (a local cluster's workers keep theirs under it too)."""
+    found = defaultdict(list)
+    for _, _, names in os.walk(app_dir):
+        for name in names:
+            match = re.fullmatch(r"shuffle_(\d+)_\d+_\d+\.(data|index)", name)
+            if match:
+                found[int(match.group(1))].append(name)
+    return {shuffle: sorted(names) for shuffle, names in found.items()}
+
+
+@pytest.mark.parametrize("master", MASTERS)
+def test_a_shuffle_no_rdd_can_read_loses_its_files_and_the_rest_stay(fresh_ctx, master):
+    ctx = fresh_ctx(master, conf=LOCAL_CLUSTER_CONF if "cluster" in master else {})
+    kept = ctx.parallelize(range(100), 2).map(lambda x: (x % 5, x)).reduce_by_key(add)
+    assert sorted(kept.collect()) == [(k, sum(range(k, 100, 5))) for k in range(5)]
+    dropped = ctx.parallelize(range(100), 2).map(lambda x: (x % 7, 1)).reduce_by_key(add)
+    assert dropped.count() == 7
+    both = shuffle_files(ctx.app_dir)
+    assert len(both) == 2 and all(len(names) == 4 for names in both.values())  # 2 maps each
+    kept_shuffle = min(both)
+
+    del dropped
+    gc.collect()
+    assert ctx.parallelize([1, 2], 2).count() == 2  # the next job starts: cleaned up
+
+    assert shuffle_files(ctx.app_dir) == {kept_shuffle: both[kept_shuffle]}
+    # what is kept is still read, not computed again (the same files, no new attempt)
+    assert sorted(kept.collect()) == [(k, sum(range(k, 100, 5))) for k in range(5)]
+    assert shuffle_files(ctx.app_dir) == {kept_shuffle: both[kept_shuffle]}
+
+
+def test_a_thousand_jobs_leave_no_stage_and_no_shuffle_behind(fresh_ctx):
+    """The driver's scheduler state stays flat over jobs that each make a shuffle."""
+    ctx = fresh_ctx("local[2]")
+    for _ in range(1000):
+        assert len(ctx.parallelize(range(20), 2).map(lambda x: (x % 3, x)).reduce_by_key(add)
+                   .collect()) == 3
+    gc.collect()
+    ctx.parallelize([1], 1).count()
+    assert len(shuffle_files(ctx.app_dir)) == 0
+    dag = ctx._runner.dag
+    assert dag.stage_by_id == {}
+    assert not any(dag.map_outputs.is_available(shuffle) for shuffle in range(1000))
