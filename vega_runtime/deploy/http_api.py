@@ -33,7 +33,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from ..net.limits import AcceptBackoff, Admission, RateLimitedLog, Rejections
-from ..net.tls import HttpsRefused, accept_https, http_scheme, http_server_context
+from ..net.tls import HttpsRefused, accept_https, http_scheme, http_server_context, waited
 from ..net.ui_links import api_token, read_token_file  # noqa: F401 - here since they began here
 from .spark_api import SparkApi
 
@@ -77,21 +77,19 @@ class _DeadlineReader(io.RawIOBase):
     """A socket's read side with one deadline for everything read through it, so a client
     trickling a byte now and then is cut off as surely as one that sends nothing."""
 
-    def __init__(self, sock: socket.socket, deadline: float, on_timeout):
+    def __init__(self, sock: socket.socket, deadline: float, on_timeout, evicted):
         super().__init__()
         self.sock, self.deadline, self.on_timeout = sock, deadline, on_timeout
+        self.evicted = evicted
         self.received = 0
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer) -> int:
-        remaining = self.deadline - time.monotonic()
         try:
-            if remaining <= 0:
-                raise socket.timeout("request deadline passed")
-            self.sock.settimeout(remaining)
-            got = self.sock.recv_into(buffer)
+            got = waited(lambda: self.sock.recv_into(buffer), self.sock, self.deadline,
+                         self.evicted)
         except socket.timeout:
             self.on_timeout(self.received)
             raise _RequestTimedOut("no complete request before the deadline") from None
@@ -105,12 +103,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         deadline = time.monotonic() + self.server.request_timeout
+        self._slot = self.server.slot_of(self.request)
         self._tls_socket = None
         if self.server.tls is not None:
             self.request = self._tls_socket = self._start_tls(deadline)
         super().setup()
         self.rfile.close()  # the plain socket file, replaced by one that keeps the deadline
-        self.rfile = io.BufferedReader(_DeadlineReader(self.connection, deadline, self._timed_out))
+        self.rfile = io.BufferedReader(_DeadlineReader(self.connection, deadline, self._timed_out,
+                                                       self._slot.is_evicted))
 
     def finish(self) -> None:
         try:
@@ -123,13 +123,16 @@ class _Handler(BaseHTTPRequestHandler):
         """The TLS handshake, before the request deadline (``accept_https``); raises
         ``HttpsRefused`` once the refusal is logged and counted."""
         try:
-            return accept_https(self.request, self.server.tls, deadline)
+            return accept_https(self.request, self.server.tls, deadline, self._slot.is_evicted)
         except HttpsRefused as refused:
-            self.server.reject(refused.reason, "dropped %s: %s", self.client_address[0],
-                               refused.message, level=refused.level)
+            if not self._slot.evicted:  # (given up: logged and counted then)
+                self.server.reject(refused.reason, "dropped %s: %s", self.client_address[0],
+                                   refused.message, level=refused.level)
             raise
 
     def _timed_out(self, received: int) -> None:
+        if self._slot.evicted:  # logged and counted when it was given up
+            return
         # browsers open connections ahead of need and may never use them: silence is DEBUG,
         # a request trickled in too slowly is WARNING
         self.server.reject("request_timeout", "dropped %s: %d bytes and no complete request "
@@ -140,6 +143,7 @@ class _Handler(BaseHTTPRequestHandler):
     def parse_request(self) -> bool:
         if not super().parse_request():
             return False
+        self.server.request_in(self._slot)
         self.connection.settimeout(self.server.response_timeout)
         return True
 
@@ -163,10 +167,29 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("http: " + fmt, *args)
 
 
+class _Slot:
+    """A connection's place under the caps, while it waits for its request: ``evicted``
+    once the server gave it to a newer connection (its thread then ends within
+    ``EVICTION_CHECK`` seconds)."""
+
+    __slots__ = ("address", "evicted")
+
+    def __init__(self, address: str):
+        self.address, self.evicted = address, False
+
+    def is_evicted(self) -> bool:
+        return self.evicted
+
+
 class _Server(ThreadingHTTPServer):
     """A thread per connection, at most ``max_connections`` of them (``per_address`` from one
-    address): more are closed at once.  Each lives for at most the request deadline plus the
-    response timeout.  Running out of descriptors is logged and backed off, not spun on."""
+    address).  One more takes the place of the oldest connection still waiting for its
+    request from its own address (at the per-address cap) or from the address holding the
+    most, when that holds more than its own (at the total cap), as the RPC server's
+    handshakes do: so neither a few addresses nor a process holding connections open from a
+    shared address lock the others out; what is left over is closed at once.  Each lives
+    for at most the request deadline plus the response timeout.  Running out of
+    descriptors is logged and backed off, not spun on."""
 
     daemon_threads = True
     request_queue_size = 128
@@ -185,6 +208,12 @@ class _Server(ThreadingHTTPServer):
         self.scheme = http_scheme() if callable(tls) else "https" if tls is not None else "http"
         self.request_timeout, self.response_timeout = request_timeout, response_timeout
         self.admission = Admission(max_connections, per_address)
+        #: connections still waiting for their request (oldest first), and every slot by
+        #: its socket; evicted connections whose threads have not ended yet
+        self._waiting: Dict[_Slot, None] = {}
+        self._slots: Dict[socket.socket, _Slot] = {}
+        self._leaving = 0
+        self._slots_lock = threading.Lock()
         self.rejections = Rejections(("request_timeout", "total_limit", "address_limit",
                                       "out_of_descriptors", "no_threads", "tls"))
         self.logs = RateLimitedLog(log)
@@ -221,8 +250,38 @@ class _Server(ThreadingHTTPServer):
         self._backoff.succeeded()
         return request
 
+    def slot_of(self, request: socket.socket) -> _Slot:
+        with self._slots_lock:
+            return self._slots[request]
+
+    def request_in(self, slot: _Slot) -> None:
+        """The connection's request is in: it is served, and keeps its place."""
+        with self._slots_lock:
+            self._waiting.pop(slot, None)
+
+    def _evict_for(self, address: str, refused: str) -> bool:
+        """Give the place of the oldest connection still waiting for its request, from
+        ``address`` (``address_limit``) or from the address holding the most when that
+        holds more (``total_limit``), to a new one; True if one was given up.  No more than
+        ``max_connections`` given-up threads may be ending at once."""
+        holder = self.admission.busiest(than=address) if refused == "total_limit" else address
+        with self._slots_lock:
+            victim = next((s for s in self._waiting if s.address == holder), None)
+            if victim is None or self._leaving >= self.admission.total:
+                return False
+            del self._waiting[victim]
+            victim.evicted = True
+            self._leaving += 1
+        self.admission.release(victim.address)
+        self.reject(refused, "dropped a connection from %s waiting for its request, for one "
+                    "from %s", victim.address, address,
+                    level=logging.INFO if refused == "total_limit" else logging.DEBUG)
+        return True
+
     def process_request(self, request, client_address) -> None:
         refused = self.admission.admit(client_address[0])
+        if refused is not None and self._evict_for(client_address[0], refused):
+            refused = self.admission.admit(client_address[0])
         if refused is not None:
             self.reject(refused, "refused %s: already %d connections%s", client_address[0],
                         self.admission.total if refused == "total_limit"
@@ -230,10 +289,14 @@ class _Server(ThreadingHTTPServer):
                         "" if refused == "total_limit" else " from that address")
             self.shutdown_request(request)
             return
+        slot = _Slot(client_address[0])
+        with self._slots_lock:
+            self._slots[request] = slot
+            self._waiting[slot] = None
         try:
             super().process_request(request, client_address)
         except RuntimeError as exc:  # can't start new thread
-            self.admission.release(client_address[0])
+            self._ended(request)
             self.reject("no_threads", "dropped %s: %s", client_address[0], exc)
             self.shutdown_request(request)
 
@@ -245,7 +308,16 @@ class _Server(ThreadingHTTPServer):
         try:
             super().process_request_thread(request, client_address)
         finally:
-            self.admission.release(client_address[0])
+            self._ended(request)
+
+    def _ended(self, request: socket.socket) -> None:
+        with self._slots_lock:
+            slot = self._slots.pop(request)
+            self._waiting.pop(slot, None)
+            if slot.evicted:
+                self._leaving -= 1
+        if not slot.evicted:  # (an evicted one's place was given away)
+            self.admission.release(slot.address)
 
     @property
     def rejected(self) -> int:

@@ -7,10 +7,12 @@ running the handler, exactly as before.  Why:
 
 - Before the handshake a peer is anyone who can reach the port.  Here it
   costs one descriptor and a small ``_Handshake`` record, never a thread.
-  Handshakes are capped in total and per source address; excess connections
-  are closed at once, except that at the total cap a connection from an
-  address holding fewer handshakes than the busiest takes the place of that
-  address's oldest, so a flood from a few addresses locks nobody out.  Each
+  Handshakes are capped in total and per source address; a new connection
+  over a cap takes the place of the oldest handshake of its own address (at
+  the per-address cap) or of the address holding the most, when that holds
+  more than its own (at the total cap), so neither a flood from a few addresses
+  nor a process holding connections open from a shared address locks out the
+  others; what is left over is closed at once.  Each
   handshake has one deadline for the whole exchange, checked by the loop, so
   trickling a byte a second does not extend it.
 - The TLS 1.3 handshake (``tls.py``: both sides present a certificate of the
@@ -327,7 +329,7 @@ class Server:
     def _admit(self, sock: socket.socket, address) -> None:
         peer = f"{address[0]}:{address[1]}"
         refused = self.admission.admit(address[0])
-        if refused == "total_limit" and self._evict_for(address[0]):
+        if refused is not None and self._evict_for(address[0], refused):
             refused = self.admission.admit(address[0])
         if refused is not None:
             self.rejections.add(refused)
@@ -354,15 +356,19 @@ class Server:
         self._selector.register(sock, state.events(), state)
         self._advance(state)
 
-    def _evict_for(self, address: str) -> bool:
-        """At the total cap, drop the oldest handshake of the address holding the most, if
-        it holds more than ``address`` does; True if one was dropped."""
-        busiest = self.admission.busiest(than=address)
-        victim = next((s for s in self._handshakes.values() if s.address == busiest), None)
+    def _evict_for(self, address: str, refused: str) -> bool:
+        """Make room for a connection from ``address``: at the total cap, drop the oldest
+        handshake of the address holding the most, if it holds more than ``address`` does;
+        at the cap of one address, that address's oldest (a client sharing its address
+        with one that holds its handshakes open gets in: the hog has to keep opening
+        connections faster than a handshake takes). True if one was dropped."""
+        victims = self.admission.busiest(than=address) if refused == "total_limit" else address
+        victim = next((s for s in self._handshakes.values() if s.address == victims), None)
         if victim is None:
             return False
-        self._reject(victim, "total_limit", "%d connections in the handshake; %s holds the most",
-                     self.admission.total, busiest)
+        self._reject(victim, refused, "%d connections in the handshake; %s holds the most",
+                     self.admission.total if refused == "total_limit"
+                     else self.admission.per_address, victims)
         return True
 
     def _advance(self, state: _Handshake) -> None:

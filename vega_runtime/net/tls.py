@@ -40,7 +40,7 @@ import socket
 import ssl
 import tempfile
 import time
-from typing import Iterable, List, Optional, Tuple
+from typing import Any, Iterable, List, Optional, Tuple
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -293,14 +293,35 @@ class HttpsRefused(Exception):
         self.reason, self.message, self.level = reason, message, level
 
 
-def accept_https(sock: socket.socket, context: ssl.SSLContext, deadline: float) -> ssl.SSLSocket:
+#: seconds between two looks, while a connection waits for its client, at whether the
+#: server has given its place to another (``accept_https``'s and the request's ``evicted``)
+EVICTION_CHECK = 0.25
+
+
+def waited(operation, sock, deadline: float, evicted) -> Any:
+    """``operation()`` on ``sock`` (blocking), by ``deadline``, in slices of at most
+    ``EVICTION_CHECK`` seconds; raises ``TimeoutError`` once the deadline has passed or
+    ``evicted()`` says the connection is to go."""
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or evicted():
+            raise TimeoutError("evicted" if remaining > 0 else "deadline passed")
+        sock.settimeout(min(remaining, EVICTION_CHECK))
+        try:
+            return operation()
+        except TimeoutError:
+            continue
+
+
+def accept_https(sock: socket.socket, context: ssl.SSLContext, deadline: float,
+                 evicted=lambda: False) -> ssl.SSLSocket:
     """The server side of an HTTPS connection just accepted: the TLS handshake, done by
-    ``deadline`` (``time.monotonic()``), on the connection's own thread.  A client that
-    speaks plain HTTP is answered, in plain HTTP, with a 400 saying to use https://.
-    Raises ``HttpsRefused``; the socket is closed then (by the caller's server for ``sock``)."""
+    ``deadline`` (``time.monotonic()``), on the connection's own thread, or until
+    ``evicted()``.  A client that speaks plain HTTP is answered, in plain HTTP, with a 400
+    saying to use https://.  Raises ``HttpsRefused``; the socket is closed then (by the
+    caller's server for ``sock``)."""
     try:
-        sock.settimeout(max(deadline - time.monotonic(), 0.001))
-        first = sock.recv(1, socket.MSG_PEEK)
+        first = waited(lambda: sock.recv(1, socket.MSG_PEEK), sock, deadline, evicted)
     except OSError:  # a timeout: opened ahead of need and never used, as browsers do
         raise HttpsRefused("request_timeout", "nothing sent before the deadline",
                            logging.DEBUG) from None
@@ -313,9 +334,9 @@ def accept_https(sock: socket.socket, context: ssl.SSLContext, deadline: float) 
                                   "https://...)")
     tls_sock = context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
     try:
-        # the ssl module keeps one deadline for the whole handshake, however slowly it comes
-        tls_sock.settimeout(max(deadline - time.monotonic(), 0.001))
-        tls_sock.do_handshake()
+        # one deadline for the whole handshake, however slowly it comes (the handshake goes
+        # on where it was after each slice)
+        waited(tls_sock.do_handshake, tls_sock, deadline, evicted)
     except ssl.SSLError as exc:
         tls_sock.close()
         reason = getattr(exc, "reason", None) or ""
