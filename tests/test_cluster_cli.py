@@ -3,6 +3,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 
@@ -121,9 +122,12 @@ def test_vega_logs_shows_task_output_of_a_finished_application(cluster, tmp_path
                 "from vega_runtime import Context\n"
                 "with Context(app_name='talker') as ctx:\n"
                 "    ctx.parallelize(range(6), 3).foreach(lambda x: print('line', x))\n")
-    assert vega("submit", job, env=cluster["env"]).returncode == 0
+    submitted = vega("submit", job, env=cluster["env"])
+    assert submitted.returncode == 0
     status = json.loads(vega("status", "--json", env=cluster["env"]).stdout)
     app_id = [a["id"] for a in status["applications"] if a["name"] == "talker"][-1]
+    # the id vega submit prints is the one the master knows
+    assert re.search(rf"^application {app_id}: web UI ", submitted.stderr, re.M), submitted.stderr
     logs = vega("logs", app_id, env=cluster["env"])
     lines = [line for line in logs.stdout.splitlines() if "line" in line]
     assert sorted(line.split("] ")[1] for line in lines) == [f"line {i}" for i in range(6)]

@@ -325,7 +325,7 @@ def test_submit_and_history_print_the_applications_links(bare_master, tmp_path):
                       done.stderr, re.M)
     assert shown and "token" not in done.stderr, done.stderr  # job logs are kept: no token
     app, = [p.name[:-len(".jsonl")] for p in bare_master.events.iterdir()]
-    assert shown.group(1) == app
+    assert shown.group(1) == shown.group(3)  # the master's id, which the link opens
     listed = vega("history", "--dir", str(bare_master.events), "--master", bare_master.url,
                   env=bare_master.env)
     assert listed.returncode == 0, listed.stderr

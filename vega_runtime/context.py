@@ -203,7 +203,10 @@ class Context(JobControl, FileShipping):
             threading.Thread(target=_catch_up_while_idle, args=(weakref.ref(self), self._idle),
                              name="vega-idle-events", daemon=True).start()
         Context._active = weakref.ref(self)
-        self._bus.on_application_start(self.application_id, self.application_ui_link)
+        # on a cluster, the id the master gives it: what its web UI, vega status, vega logs
+        # and vega kill know it by (the Context's own names its event log)
+        self._bus.on_application_start(getattr(self.backend, "app_id", "") or self.application_id,
+                                       self.application_ui_link)
         log.info("context %s started on %s", self.application_id, self.master_spec.url)
 
     def _abandon_start(self) -> None:
