@@ -168,3 +168,29 @@ def test_frames_of_vega_and_runpy_are_not_the_users(tmp_path):
         (__file__, "test_frames_of_vega_and_runpy_are_not_the_users"), (job, "<module>"),
         (job, "fail")]
     assert len(everything) > len(stack)
+
+
+@pytest.mark.parametrize("master", ["local", "local[2]"])
+def test_a_tasks_stop_iteration_shows_the_users_line_not_vegas(tmp_path, master):
+    """A StopIteration from a mapped function (which Vega turns into its own error) and one
+    that ends a generator of map_partitions (Python's RuntimeError) are shown at the user's
+    line, with no frame of Vega's."""
+    job = write_job(tmp_path, "stops.py", """
+        import sys
+        from vega_runtime import Context
+
+        def f(x):
+            raise StopIteration("boom")
+
+        def parts(it):
+            for x in it:
+                yield next(iter([]))
+
+        with Context() as ctx:
+            rdd = ctx.parallelize(range(4), 2)
+            rdd.map(f).collect() if sys.argv[1] == "map" else rdd.map_partitions(parts).collect()
+    """)
+    for kind, line in (("map", 'line 5, in f'), ("generator", 'line 9, in parts')):
+        done = vega("submit", "--master", master, "--conf", "vega.task.max_attempts=1", job, kind)
+        assert done.returncode == 1
+        assert frame_lines(done.stderr) == [f'  File "{job}", {line}'], done.stderr

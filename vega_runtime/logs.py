@@ -156,8 +156,13 @@ def _is_runpy(filename: str) -> bool:
 
 
 def user_traceback(exc: BaseException) -> str:
-    """The traceback with Vega's own frames removed (all of it if no frame is the user's)."""
-    stack = user_stack(exc) or traceback.extract_tb(exc.__traceback__)
+    """The traceback with Vega's own frames removed (all of it if no frame is the user's);
+    for an error Vega raised from the user's (a task's StopIteration), the user's frames."""
+    stack = user_stack(exc)
+    cause = exc.__cause__
+    while not stack and cause is not None:
+        stack, cause = user_stack(cause), cause.__cause__
+    stack = stack or traceback.extract_tb(exc.__traceback__)
     lines = ["Traceback (most recent call last):\n"] + stack.format()
     lines += traceback.format_exception_only(type(exc), exc)
     return "".join(lines)
