@@ -10,7 +10,7 @@ import json
 import os
 import threading
 import time
-from typing import List, Optional, Tuple
+from typing import Iterable, Iterator, List, Optional, Tuple
 
 from ..io.files import open_input
 from ..io.hdfs import HdfsSettings, is_hdfs
@@ -225,25 +225,37 @@ class EventLog(EventWriter):
             self.path = self.target
 
 
+class LogEvents:
+    """The events of one log, read a line at a time, up to its first unreadable line;
+    then ``error`` says why it is broken (``""`` while it is not): cut off (its driver was
+    killed mid-write), not JSON, not an event, not UTF-8."""
+
+    def __init__(self, path: str, hdfs: Optional[HdfsSettings] = None):
+        self.path, self.hdfs, self.error = path, hdfs, ""
+
+    def __iter__(self) -> Iterator[dict]:
+        with open_input(self.path, self.hdfs) as fh:
+            for number, raw in enumerate(fh, 1):
+                if not raw.strip():
+                    continue
+                try:
+                    event = parse_event(raw)
+                except ValueError as exc:
+                    if not raw.endswith(b"\n") and not isinstance(exc, NotAnEvent):
+                        # no newline after it: a write that never finished
+                        self.error = f"line {number} is cut off (was its driver killed while writing?)"
+                    else:
+                        self.error = f"line {number} {exc}"
+                    return
+                yield event
+
+
 def read_log(path: str, hdfs: Optional[HdfsSettings] = None) -> Tuple[List[dict], str]:
     """The events of one log up to its first unreadable line, and why it is broken
-    (``""`` when it is not): cut off (its driver was killed mid-write), not JSON, not an
-    event, not UTF-8."""
-    with open_input(path, hdfs) as fh:
-        data = fh.read()
-    lines = data.split(b"\n")
-    events: List[dict] = []
-    for number, raw in enumerate(lines, 1):
-        if not raw.strip():
-            continue
-        try:
-            events.append(parse_event(raw))
-        except ValueError as exc:
-            if number == len(lines) and not isinstance(exc, NotAnEvent):
-                # no newline after it: a write that never finished
-                return events, f"line {number} is cut off (was its driver killed while writing?)"
-            return events, f"line {number} {exc}"
-    return events, ""
+    (``LogEvents``)."""
+    log = LogEvents(path, hdfs)
+    events = list(log)
+    return events, log.error
 
 
 class NotAnEvent(ValueError):
@@ -265,44 +277,59 @@ def parse_event(raw: bytes) -> dict:
 def summarize(path: str, hdfs: Optional[HdfsSettings] = None) -> dict:
     """Stages, durations, task time percentiles, shuffle bytes and failures of one log.
 
-    A broken log (see ``read_log``) is summarised up to where it breaks, with ``broken``
-    set and ``error`` saying why."""
-    events, error = read_log(path, hdfs)
+    A broken log (see ``LogEvents``) is summarised up to where it breaks, with ``broken``
+    set and ``error`` saying why.  The log is read a line at a time: a long application's
+    log is not held in memory (a Context's stop summarises its own)."""
+    log = LogEvents(path, hdfs)
     try:
-        summary = _summary(events, path)
+        summary = _summary(log, path)
+        error = log.error
     except (KeyError, TypeError, ValueError) as exc:
-        summary, error = broken_summary(path, ""), error or f"an event lacks a field: {exc!r}"
+        summary, error = broken_summary(path, ""), log.error or f"an event lacks a field: {exc!r}"
     summary.update(broken=bool(error), error=error or None)
     return summary
 
 
-def _summary(events: List[dict], path: str) -> dict:
-    start = next((e for e in events if e["event"] == "ApplicationStart"), {})
-    end = next((e for e in events if e["event"] == "ApplicationEnd"), None)
+def _summary(events: Iterable[dict], path: str) -> dict:
+    start: dict = {}
+    end = None
     stages, submitted = [], {}
+    durations: List[float] = []
+    jobs = failed_jobs = failed_tasks = written = read = 0
+    last = 0
     for e in events:
-        if e["event"] == "StageSubmitted":
+        kind, last = e["event"], e["time"]
+        if kind == "TaskEnd":
+            if e["success"]:
+                durations.append(e["duration"])
+        elif kind == "TaskMetrics":
+            failed_tasks += e["outcome"] != "success"
+            written += e["shuffle_written"]
+            read += e["shuffle_read"]
+        elif kind == "StageSubmitted":
             submitted[e["stage_id"]] = e
-        elif e["event"] == "StageCompleted" and e["stage_id"] in submitted:
+        elif kind == "StageCompleted" and e["stage_id"] in submitted:
             s = submitted.pop(e["stage_id"])
             stages.append({"stage_id": e["stage_id"], "name": s["name"], "tasks": s["num_tasks"],
                            "attempt": s["attempt"], "seconds": round(e["time"] - s["time"], 3),
                            "failure": e["failure"]})
-    durations = sorted(e["duration"] for e in events if e["event"] == "TaskEnd" and e["success"])
-    metrics = [e for e in events if e["event"] == "TaskMetrics"]
-    jobs = [e for e in events if e["event"] == "JobEnd"]
-    last = events[-1]["time"] if events else 0
+        elif kind == "JobEnd":
+            jobs += 1
+            failed_jobs += not e["succeeded"]
+        elif kind == "ApplicationStart" and not start:
+            start = e
+        elif kind == "ApplicationEnd" and end is None:
+            end = e
+    durations.sort()
     return {
         "app_id": start.get("app_id") or _app_id_of(path), "name": start.get("name"),
         "master": start.get("master"), "started": start.get("time"), "finished": end is not None,
         "duration_seconds": round((end or {"time": last})["time"] - start.get("time", last), 3),
-        "jobs": len(jobs), "failed_jobs": sum(1 for j in jobs if not j["succeeded"]),
-        "stages": stages, "tasks": len(durations),
-        "failed_tasks": sum(1 for m in metrics if m["outcome"] != "success"),
+        "jobs": jobs, "failed_jobs": failed_jobs, "stages": stages, "tasks": len(durations),
+        "failed_tasks": failed_tasks,
         "task_seconds": {"p50": _percentile(durations, 0.5), "p90": _percentile(durations, 0.9),
                          "max": durations[-1] if durations else 0.0},
-        "shuffle_written_bytes": sum(m["shuffle_written"] for m in metrics),
-        "shuffle_read_bytes": sum(m["shuffle_read"] for m in metrics),
+        "shuffle_written_bytes": written, "shuffle_read_bytes": read,
         "event_log": path,
     }
 
