@@ -67,6 +67,26 @@ def test_exception_in_task_exits_1_with_remote_traceback(vega_cli, tmp_path, mas
                 if "vega_runtime" in line or "vega_cli" in line or "runpy" in line]
 
 
+def test_a_keyboard_interrupt_raised_by_a_task_in_an_executor_fails_the_task(vega_cli, tmp_path):
+    """An executor process ignores Ctrl-C, so a KeyboardInterrupt there is the task's own: a
+    task failure with the user's traceback, as in PySpark (not a lost executor)."""
+    job = write_job(tmp_path, "interrupts.py", """
+        from vega_runtime import Context
+
+        def f(x):
+            raise KeyboardInterrupt("from the task")
+
+        with Context() as ctx:
+            ctx.parallelize(range(2), 2).map(f).collect()
+    """)
+    result = vega_cli("submit", "--master", "local[2]", "--conf", "vega.task.max_attempts=1", job)
+    assert result.returncode == 1
+    assert "failed once; last error on localhost (exec-" in result.stderr
+    assert "): KeyboardInterrupt: from the task" in result.stderr
+    assert frame_lines(result.stderr) == [f'  File "{job}", line 4, in f'], result.stderr
+    assert "lost" not in result.stderr
+
+
 def test_sys_exit_code_of_the_job_is_the_exit_code(vega_cli, tmp_path):
     """sys.exit(3) in a job makes vega submit exit 3."""
     job = write_job(tmp_path, "exits.py", """

@@ -233,9 +233,13 @@ class Executor:
             return TaskFinished(launch.task_id, TaskState.FETCH_FAILED, shuffle_id=exc.shuffle_id,
                                 map_id=exc.map_id, error_type="FetchFailed", error_message=str(exc))
         except BaseException as exc:  # the user's code may raise anything, even SystemExit
-            if isinstance(exc, (KeyboardInterrupt, DriverExit)) or (
+            # In the driver (local) a KeyboardInterrupt is Ctrl-C and a DriverExit a kill:
+            # they stop the driver. An executor process ignores Ctrl-C, so there one is the
+            # task's own, and fails it (as in PySpark). Over its memory limit an executor
+            # process stops (executor_main).
+            if (self.in_driver and isinstance(exc, (KeyboardInterrupt, DriverExit))) or (
                     isinstance(exc, MemoryError) and self.memory_limit):
-                raise  # over its memory limit, the executor process stops (executor_main)
+                raise
             sys.stderr.flush()
             return TaskFinished(launch.task_id, TaskState.FAILED, error_type=type(exc).__name__,
                                 error_message=str(exc), traceback=user_traceback(exc))
