@@ -9,6 +9,7 @@ are test_cli_submit_output.py, exit codes, errors and Ctrl-C test_cli_submit_err
 from __future__ import annotations
 
 import ast
+import json
 import os
 import re
 import zipfile
@@ -259,6 +260,28 @@ def test_classes_and_functions_of_the_job_script_travel_as_data(vega_cli, tmp_pa
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["[11, 13, 15]", "[[1, true, 9, 12]]", "[42]",
                                           "[2, 4, 6]"]
+
+
+@pytest.mark.parametrize("master", [*MASTERS, "local-cluster[2,1]"])
+def test_a_context_the_job_never_stops_is_stopped_at_exit(vega_cli, tmp_path, master):
+    """As Spark's shutdown hook: the application's summary is told and its event log ends
+    (vega history lists it finished, not incomplete); nothing is left in $TMPDIR."""
+    job = write_job(tmp_path, "nostop.py", """
+        from vega_runtime import Context
+        ctx = Context(app_name="nostop")
+        print(ctx.parallelize(range(10), 2).sum())
+    """)
+    scratch, events = tmp_path / "scratch", tmp_path / "events"
+    scratch.mkdir()
+    result = vega_cli("submit", "--master", master, job,
+                      env={"TMPDIR": str(scratch), "VEGA_EVENTLOG_DIR": str(events)})
+    assert result.returncode == 0 and result.stdout == "45\n", result.stderr
+    log, = events.iterdir()
+    assert re.search(rf"^{log.stem} finished in .*: 1 jobs, 1 stages, 2 tasks", result.stderr,
+                     re.M), result.stderr
+    with open(log) as fh:
+        assert json.loads(fh.readlines()[-1])["event"] == "ApplicationEnd"
+    assert os.listdir(scratch) == []
 
 
 def test_files_are_readable_through_sparkfiles_in_driver(vega_cli, tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import functools
 import gc
 import itertools
 import logging
@@ -197,6 +198,11 @@ class Context(JobControl, FileShipping):
         atexit.unregister(gc.freeze)
         atexit.register(gc.freeze)
         atexit.register(self._finalizer)
+        # A Context still running at exit is stopped as ``stop()`` does (its event log
+        # ends, the summary is told), as Spark's shutdown hook stops a SparkContext; run
+        # before the finalizer (atexit is last in, first out), which it then calls.
+        self._stop_at_exit = functools.partial(_stop_at_exit, weakref.ref(self))
+        atexit.register(self._stop_at_exit)
         self._idle = threading.Event()  # set when the Context stops
         if getattr(self.backend, "allocation", None) is not None:
             # executors come and go between jobs (dynamic allocation): record it as it happens
@@ -291,6 +297,7 @@ class Context(JobControl, FileShipping):
         with self._lock:
             if not self._stopped:
                 self._stopped = True
+                atexit.unregister(self._stop_at_exit)
                 self._idle.set()
                 self._take_in_last_events()
                 if self._event_relay is not None:  # before the backend's last send
@@ -699,6 +706,12 @@ aliases.install(Context, aliases.CONTEXT_MEMBERS)
 
 #: PySpark's name for the same thing, so ``SparkContext(...)`` jobs port by import alone.
 SparkContext = Context
+
+
+def _stop_at_exit(context_ref) -> None:
+    context = context_ref()
+    if context is not None:
+        context.stop()
 
 
 def _shutdown(backend, app_dir: str) -> None:
