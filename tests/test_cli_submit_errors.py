@@ -108,6 +108,10 @@ def test_missing_job_file_exits_2_naming_it(vega_cli, tmp_path):
     assert result.returncode == 2
     assert len(error_lines(result.stderr)) == 1 and missing in error_lines(result.stderr)[0]
     assert "Traceback" not in result.stderr
+    directory = vega_cli("submit", "--master", "local", str(tmp_path))
+    assert directory.returncode == 2
+    assert error_lines(directory.stderr) == [
+        f"vega: error: job {str(tmp_path)!r} is a directory, not a Python script"]
 
 
 def test_syntax_error_in_job_exits_1_with_file_line(vega_cli, tmp_path):

@@ -281,6 +281,8 @@ def test_status_table_lists_both_worker_ids(cluster):
     rows = table_rows(result.stdout, "workers")
     assert {row[0]: row[2] for row in rows} == {w.worker_id: "alive" for w in cluster.workers}, \
         result.stdout
+    lines = result.stdout.splitlines()  # to a pipe: each id whole on its line, not folded
+    assert all(any(w.worker_id in line for line in lines) for w in cluster.workers), result.stdout
 
 
 def test_submit_wordcount_prints_the_same_top_words_as_local_master(cluster):

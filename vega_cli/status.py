@@ -104,7 +104,14 @@ def status(master_url: Optional[str], as_json: bool, secret_file: Optional[str],
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
-    render(data, Console())
+    console = Console()
+    if not console.is_terminal:  # a pipe or file: rich's 80 columns would fold the ids
+        console = Console(width=max(console.width, PIPED_WIDTH))
+    render(data, console)
+
+
+#: columns of ``vega status`` written to a pipe or file (the tables take what they need)
+PIPED_WIDTH = 200
 
 
 def _print_token(url: str, secret_file: str) -> None:

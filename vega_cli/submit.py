@@ -119,7 +119,8 @@ def _resolve_options(master, name, confs, config_file, job, deploy_mode) -> dict
         raise UsageError(f"--deploy-mode cluster needs a vega://host:port master, not {spec.url!r}",
                          "Run local masters in client mode (the default).")
     if not os.path.isfile(job):
-        raise UsageError(f"job file {job!r} does not exist",
+        raise UsageError(f"job {job!r} is a directory, not a Python script" if os.path.isdir(job)
+                         else f"job file {job!r} does not exist",
                          "Give the path of a Python script, e.g. vega submit "
                          "jobs/wordcount.py data/sample.txt")
     if "vega.app.name" not in cli_conf:
