@@ -26,3 +26,27 @@ def test_finished_application_dirs_are_cleaned_after_the_ttl(tmp_path):
         assert sorted(os.listdir(tmp_path)) == ["app-recent", "app-running", "packages"]
     finally:
         worker.shuffle.stop()
+
+
+def test_job_packages_no_running_application_uses_are_cleaned_after_the_ttl(tmp_path):
+    """A package unused past the TTL goes, unless an application running here uses it."""
+    conf = Config.load(environ={}, cli={
+        "vega.worker.host": "127.0.0.1", "vega.worker.port": 0, "vega.worker.cores": 1,
+        "vega.worker.memory": "1g", "vega.worker.work_dir": str(tmp_path),
+        "vega.worker.cleanup.app_data_ttl": 100})
+    worker = Worker(conf, "127.0.0.1", 1, None, "", use_forkserver=False)
+    unused, running, recent = ("a" * 64, "b" * 64, "c" * 64)
+    try:
+        for sha in (unused, running, recent):
+            (tmp_path / "packages" / sha).mkdir(parents=True)
+            (tmp_path / "packages" / sha / "job.py").write_text("x")
+        old = time.time() - 1000
+        for sha in (unused, running):
+            os.utime(tmp_path / "packages" / sha, (old, old))
+        worker.packages_of.update({"app-running": running, "app-done": unused})
+        assert worker.clean_work_dirs(time.time(), keep={"app-running"}) == \
+            [f"packages/{unused}"]
+        assert sorted(os.listdir(tmp_path / "packages")) == [running, recent]
+        assert worker.packages_of == {"app-running": running}
+    finally:
+        worker.shuffle.stop()

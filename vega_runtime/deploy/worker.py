@@ -45,7 +45,8 @@ from .worker_state import (AbandonSession, ApplicationFinished, CleanWorkDirs, C
                            ExecutorProcessExited, ExecutorStarted, KillExecutor, KillRequested,
                            LaunchRequested, Refused, Registered, RegistrationFailed,
                            ReportExecutorExit, SendHeartbeat, SessionLost, Shutdown, Started,
-                           StartExecutor, StopRequested, Tick, WorkerState, expired_app_dirs)
+                           StartExecutor, StopRequested, Tick, WorkerState, expired_app_dirs,
+                           expired_packages)
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,8 @@ class Worker:
         #: guards ``executors``, ``conn`` and ``stopping`` (never held while waiting)
         self.lock = threading.Lock()
         self.executors: Dict[Key, subprocess.Popen] = {}
+        #: the job package each application's executors here run (``packages/SHA256``)
+        self.packages_of: Dict[str, str] = {}
         #: the registered session's connection to the master, if any
         self.conn: Optional[Connection] = None
         self.stopping = False
@@ -341,6 +344,8 @@ class Worker:
         package_args: List[str] = []
         if order.package_sha:
             package_args = ["--package-dir", self.package_dir(order.package_sha)]
+            with self.lock:
+                self.packages_of[order.app_id] = order.package_sha
         args = ["--driver", f"{order.driver_host}:{order.driver_port}",
                 "--app-id", order.app_id, "--executor-id", order.executor_id,
                 "--worker-id", self.worker_id, "--host", self.host,
@@ -366,6 +371,7 @@ class Worker:
         ``PackageUnavailable`` (or ``BadPackage``) saying why it cannot be had."""
         directory = os.path.join(self.work_dir, "packages", ids.PACKAGE.check(sha256))
         if os.path.isdir(directory):
+            os.utime(directory)  # used now: the cleaner keeps it for another TTL
             return directory
         try:
             conn = Connection.connect(*self.master, self.secret or b"")
@@ -407,7 +413,27 @@ class Worker:
             shutil.rmtree(os.path.join(self.work_dir, name), ignore_errors=True)
         if removed:
             log.info("cleaned work dirs of finished applications: %s", ", ".join(removed))
-        return removed
+        return removed + self._clean_packages(now, keep)
+
+    def _clean_packages(self, now: float, keep) -> List[str]:
+        """Delete job packages no running application uses, unused past the TTL."""
+        packages = os.path.join(self.work_dir, "packages")
+        with self.lock:
+            for app_id in [a for a in self.packages_of if a not in keep]:
+                del self.packages_of[app_id]
+            in_use = set(self.packages_of.values())
+        try:
+            last_used = {sha: os.path.getmtime(os.path.join(packages, sha))
+                         for sha in os.listdir(packages) if ids.PACKAGE.matches(sha)}
+        except OSError:  # no package yet (or one went meanwhile: the next round)
+            return []
+        removed = expired_packages(last_used, in_use, now, self.work_dir_ttl)
+        for sha in removed:
+            shutil.rmtree(os.path.join(packages, sha), ignore_errors=True)
+        if removed:
+            log.info("cleaned job packages no application uses: %s",
+                     ", ".join(sha[:12] for sha in removed))
+        return [f"packages/{sha}" for sha in removed]
 
     # -- shuffle service -----------------------------------------------------------------
     def _serve_blocks(self, conn: Connection) -> None:

@@ -545,3 +545,16 @@ def expired_app_dirs(last_changes: Dict[str, float], keep: Iterable[str], now: f
     keep = set(keep)
     return sorted(name for name, changed in last_changes.items()
                   if name.startswith("app-") and name not in keep and now - changed > ttl)
+
+
+def expired_packages(last_used: Dict[str, float], in_use: Iterable[str], now: float,
+                     ttl: float) -> List[str]:
+    """The job packages to delete: those no running application here uses (not in
+    ``in_use``), unused for longer than ``ttl`` seconds (a later application with the same
+    package fetches it again).
+
+    >>> expired_packages({"aa": 0.0, "bb": 90.0, "cc": 0.0}, in_use={"cc"}, now=100.0, ttl=50.0)
+    ['aa']
+    """
+    in_use = set(in_use)
+    return sorted(sha for sha, used in last_used.items() if sha not in in_use and now - used > ttl)
