@@ -293,7 +293,8 @@ DAEMON_SETTINGS: tuple[Setting, ...] = (
             "stops, killing its executors.", flag="--death-timeout"),
     _worker("vega.worker.cleanup.app_data_ttl", 3600.0, parse_float, "seconds",
             "A finished application's work dir is deleted once unchanged this long (Spark's "
-            "spark.worker.cleanup.appDataTtl).", flag="--work-dir-ttl"),
+            "spark.worker.cleanup.appDataTtl), and a job package no running application uses "
+            "once unused this long.", flag="--work-dir-ttl"),
     _worker("vega.worker.heartbeat_interval", 2.0, parse_float, "seconds",
             "Seconds between two heartbeats to the master; keep it well below "
             "vega.worker.timeout."),
