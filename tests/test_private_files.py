@@ -199,3 +199,21 @@ def test_remove_tree_deletes_everything_below_and_follows_no_link(tmp_path):
     assert not os.path.lexists(tree)
     assert (outside / "keep.txt").read_text() == "kept"
     remove_tree(str(tree))
+
+
+def test_a_secret_every_user_can_read_is_used_with_a_warning(tmp_path, caplog):
+    """As ssh warns of an unprotected key: the secret is still read; a group-readable one
+    (Kubernetes mounts it 0440) is not warned about."""
+    from vega_runtime.net.connection import load_secret
+
+    secret = tmp_path / "secret"
+    secret.write_text("cafe\n")
+    for mode, warned in ((0o644, True), (0o440, False), (0o600, False)):
+        os.chmod(secret, mode)
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="vega_runtime.net.connection"):
+            assert load_secret(str(secret)) == b"cafe"
+        expected = [f"the cluster secret {secret} is open to every user of this host (mode "
+                    f"{mode:04o}): whoever reads it can join the cluster and run code on it; "
+                    f"chmod 600 {secret}"] if warned else []
+        assert [r.getMessage() for r in caplog.records] == expected

@@ -17,6 +17,7 @@ functions over bytes and maps: ``Server`` drives them on non-blocking sockets.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import sys
@@ -31,6 +32,8 @@ from .messages import from_wire, to_wire
 
 if TYPE_CHECKING:
     import ssl
+
+log = logging.getLogger(__name__)
 
 HANDSHAKE_TIMEOUT = 10.0
 #: bytes a connection asks its socket for at once: the frames of a batch (tasks launched
@@ -297,11 +300,19 @@ def resolve_secret_file(path: Optional[str]) -> str:
 
 
 def load_secret(path: Optional[str]) -> Optional[bytes]:
-    """The cluster secret from a file (its stripped contents), or None."""
+    """The cluster secret from a file (its stripped contents), or None.  A file every user
+    of the host can read (or write) is used, with a warning saying how to close it, as ssh
+    warns of an unprotected key (a group may be let in on purpose: Kubernetes mounts it
+    0440 for the pod's group)."""
     if not path:
         return None
     with open(path, "rb") as fh:
+        mode = os.fstat(fh.fileno()).st_mode & 0o777
         secret = fh.read().strip()
+    if mode & 0o007:
+        log.warning("the cluster secret %s is open to every user of this host (mode %04o): "
+                    "whoever reads it can join the cluster and run code on it; chmod 600 %s",
+                    path, mode, path)
     return secret or None
 
 
