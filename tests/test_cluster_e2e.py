@@ -370,9 +370,10 @@ def test_status_with_a_wrong_secret_exits_3_with_a_clear_message(cluster, other_
 
 
 def test_driver_with_a_wrong_secret_fails_with_a_clear_message(cluster, other_secret):
-    """`vega submit` with another secret fails at once, without a traceback, naming the secret."""
+    """`vega submit` with another secret fails at once, without a traceback, naming the secret
+    (exit 3, the master cannot be reached, as `vega status` says)."""
     result = cluster.submit("jobs/wordcount.py", "data/sample.txt", secret_file=other_secret)
-    assert result.returncode == 1, (result.returncode, result.stderr)
+    assert result.returncode == 3, (result.returncode, result.stderr)
     assert "Traceback" not in result.stderr, result.stderr
     assert re.search(r"secret|authenticat", result.stderr, re.I), result.stderr
     assert result.stdout == ""
