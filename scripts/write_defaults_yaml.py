@@ -17,7 +17,8 @@ HEADER = """\
 # Precedence, lowest first: built-in defaults < this file (found in $VEGA_CONF_DIR,
 # else ./conf) < the --config file < VEGA_* environment variables < command-line
 # flags (vega submit --conf KEY=VALUE; vega master --port, ...) < values set in the job
-# (Context(conf={...})). Sizes accept k, m, g, t suffixes (512m, 4g).
+# (Context(conf={...})). Sizes accept k, m, g, t suffixes (512m, 4g). A value outside
+# the range given after its unit is a configuration error (exit code 2).
 #
 # The driver's settings come first, then the master's and workers' (vega master and vega
 # worker read this file, --config, VEGA_* and their flags the same way; --verbose prints
@@ -35,7 +36,8 @@ def render() -> str:
         if s is DAEMON_SETTINGS[0]:
             out.append(DAEMONS_HEADER)
         out += [f"# {line}" for line in textwrap.wrap(s.doc, 86)]
-        sources = [f"unit: {s.unit}"] + [f"{what}: {name}" for what, name in
+        allowed = getattr(s.parse, "range", None)
+        sources = [f"unit: {s.unit}" + (f", {allowed}" if allowed else "")] + [f"{what}: {name}" for what, name in
                                          (("environment", s.env), ("flag", s.flag)) if name]
         out.append(f"# ({'; '.join(sources)})")
         out += [defaults_file_line(s), ""]

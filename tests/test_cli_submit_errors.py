@@ -180,6 +180,107 @@ def test_bad_conf_value_message_names_the_value(vega_cli):
     assert "'abc' is not a whole number" in result.stderr
 
 
+@pytest.mark.parametrize("args, message", [
+    (("--conf", "vega.task.max_attempts=0"),
+     "--conf: vega.task.max_attempts must be at least 1, not 0"),
+    (("--conf", "vega.task.max_attempts=-3"),
+     "--conf: vega.task.max_attempts must be at least 1, not -3"),
+    (("--conf", "vega.cores.max=-1"), "--conf: vega.cores.max must be at least 0, not -1"),
+    (("--total-executor-cores", "-1"),
+     "--total-executor-cores: vega.cores.max must be at least 1, not -1"),
+    (("--executor-cores", "0"), "--executor-cores: vega.executor.cores must be at least 1, not 0"),
+    (("--executor-memory", "-5g"),
+     "--executor-memory: vega.executor.memory must be at least 1m, not -5g"),
+    (("--conf", "vega.driver.max_result_size=-1m"),
+     "--conf: vega.driver.max_result_size must be at least 0, not -1m"),
+])
+def test_values_out_of_range_exit_2_naming_the_flag_setting_value_and_range(vega_cli, args,
+                                                                           message):
+    """A count that must be positive, given as 0 or less, is a usage error, not silently
+    1 (max attempts) or a job waiting forever (cores); a flag's error names that flag."""
+    result = vega_cli("submit", "--master", "local", *args, "jobs/make_rdd.py")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert error_lines(result.stderr) == [f"vega: error: {message}"]
+    assert "Traceback" not in result.stderr
+
+
+def test_max_attempts_from_the_environment_out_of_range_exits_2_naming_the_variable(vega_cli):
+    result = vega_cli("submit", "--master", "local", "jobs/make_rdd.py",
+                      env={"VEGA_TASK_MAX_ATTEMPTS": "0"})
+    assert result.returncode == 2
+    assert error_lines(result.stderr) == [
+        "vega: error: VEGA_TASK_MAX_ATTEMPTS: vega.task.max_attempts must be at least 1, not 0"]
+
+
+RESULT_HINT = ("bring less back to the driver (take, a sample, an aggregate, or "
+               "save_as_text_file) or raise vega.driver.max_result_size (0: no limit but the "
+               "1 GiB any one task's result can be)")
+
+
+@pytest.mark.parametrize("master, executor", [("local", "driver"), ("local[2]", "exec-[12]")])
+def test_a_task_result_over_max_result_size_fails_the_job_at_once(vega_cli, tmp_path, master,
+                                                                  executor):
+    """A task whose serialized result is bigger than vega.driver.max_result_size fails
+    the job on its first attempt (the executor does not send it: no protocol error, no
+    executor lost), naming the setting and both sizes."""
+    job = write_job(tmp_path, "big_result.py", """
+        from vega_runtime import Context
+
+        with Context() as ctx:
+            print(len(ctx.parallelize(range(2), 2).map(lambda i: b"x" * (2 << 20)).collect()))
+    """)
+    started = time.monotonic()
+    result = vega_cli("submit", "--master", master, "--conf", "vega.driver.max_result_size=1m",
+                      job)
+    assert time.monotonic() - started < 30
+    assert result.returncode == 1
+    assert result.stdout == ""
+    [failed] = [line for line in result.stderr.splitlines() if line.startswith("vega: job failed:")]
+    assert re.fullmatch(
+        r"vega: job failed: task [01] of stage 0 \(RDD created at big_result.py:4 in <module>\) "
+        rf"failed once; last error on localhost \({executor}\): ResultTooLarge: the serialized "
+        r"result of 1 task \(2.0 MiB\) is bigger than vega.driver.max_result_size \(1 MiB\): "
+        + re.escape(RESULT_HINT), failed), failed
+    assert "(attempt 1)" not in result.stderr and "will run again" not in result.stderr
+    assert "protocol error" not in result.stderr and "was lost" not in result.stderr
+
+
+@pytest.mark.parametrize("master", MASTERS)
+def test_results_over_max_result_size_together_fail_the_job(vega_cli, tmp_path, master):
+    """Results each within vega.driver.max_result_size but over it together fail the job
+    as soon as the driver has counted them (Spark's "Total size of serialized results")."""
+    job = write_job(tmp_path, "many_results.py", """
+        from vega_runtime import Context
+
+        with Context() as ctx:
+            print(len(ctx.parallelize(range(4), 4).map(lambda i: b"x" * 400000).collect()))
+    """)
+    result = vega_cli("submit", "--master", master, "--conf", "vega.driver.max_result_size=1m",
+                      job)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    [failed] = [line for line in result.stderr.splitlines() if line.startswith("vega: job failed:")]
+    assert failed == ("vega: job failed: total size of serialized results of 3 tasks (1.1 MiB) "
+                      "is bigger than vega.driver.max_result_size (1 MiB): " + RESULT_HINT)
+    assert "failed on" not in result.stderr
+
+
+@pytest.mark.parametrize("master", MASTERS)
+def test_results_within_max_result_size_are_collected(vega_cli, tmp_path, master):
+    """The same job with room enough (or no limit: 0) succeeds."""
+    job = write_job(tmp_path, "many_results.py", """
+        from vega_runtime import Context
+
+        with Context() as ctx:
+            print(len(ctx.parallelize(range(4), 4).map(lambda i: b"x" * 400000).collect()))
+    """)
+    for limit in ("2m", "0"):
+        result = vega_cli("submit", "--master", master, "--conf",
+                          f"vega.driver.max_result_size={limit}", job)
+        assert (result.returncode, result.stdout) == (0, "4\n"), result.stderr
+
+
 @pytest.mark.parametrize("url", ["bogus", "local[0]", "local[two]", "vega://nohost"])
 def test_bad_master_url_exits_2_naming_it(vega_cli, url):
     """An unknown master URL is a usage error that quotes the URL."""

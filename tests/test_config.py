@@ -5,7 +5,8 @@ import json
 import pytest
 import yaml
 
-from vega_runtime.config import SETTINGS, SUBMIT_CONF_ENV, Config, parse_conf_pair, parse_size
+from vega_runtime.config import (SETTINGS, SETTINGS_BY_KEY, SUBMIT_CONF_ENV, Config,
+                                 parse_conf_pair, parse_size)
 from vega_runtime.errors import ConfigError, MasterURLError
 from vega_runtime.master_url import parse_master
 
@@ -157,3 +158,74 @@ def test_edited_defaults_file_is_parsed_as_yaml(tmp_path):
     assert Config.load(conf_dir=str(tmp_path), environ={})["vega.task.max_attempts"] == 7
     (tmp_path / "vega-defaults.yaml").write_text(text + "vega:\n  app:\n    name: nested\n")
     assert Config.load(conf_dir=str(tmp_path), environ={})["vega.app.name"] == "nested"
+
+
+@pytest.mark.parametrize("key, value, problem", [
+    ("vega.task.max_attempts", "0", "must be at least 1, not 0"),
+    ("vega.task.max_attempts", "-3", "must be at least 1, not -3"),
+    ("vega.stage.max_attempts", 0, "must be at least 1, not 0"),
+    ("vega.cores.max", "-1", "must be at least 0, not -1"),
+    ("vega.executor.cores", "-2", "must be at least 0, not -2"),
+    ("vega.default.parallelism", "-1", "must be at least 0, not -1"),
+    ("vega.shuffle.batch_records", "0", "must be at least 1, not 0"),
+    ("vega.master.port", "65536", "must be between 0 and 65535, not 65536"),
+    ("vega.driver.metrics.port", "-1", "must be between 0 and 65535, not -1"),
+    ("vega.worker.cores", "-1", "must be at least 0, not -1"),
+    ("vega.net.max_handshakes", "0", "must be at least 1, not 0"),
+    ("vega.executor.memory", "-5g", "must be at least 1m, not -5g"),
+    ("vega.storage.memory", -1, "must be at least 0, not -1"),
+    ("vega.driver.max_result_size", "-1m", "must be at least 0, not -1m"),
+    ("vega.hdfs.timeout", "-1", "must be at least 0, not -1"),
+])
+def test_values_out_of_range_name_the_setting_the_value_and_the_range(key, value, problem):
+    """A count, port, size or time outside its range is a ConfigError, from every source."""
+    with pytest.raises(ConfigError) as raised:
+        parse_conf_pair(f"{key}={value}")
+    assert str(raised.value) == f"--conf: {key} {problem}"
+    with pytest.raises(ConfigError) as raised:
+        Config.load(environ={}, overrides={key: value})
+    assert str(raised.value) == f"job: {key} {problem}"
+
+
+@pytest.mark.parametrize("key, value", [
+    ("vega.default.parallelism", "0"), ("vega.cores.max", "0"), ("vega.executor.cores", "0"),
+    ("vega.master.port", "0"), ("vega.master.port", "65535"), ("vega.worker.cores", "0"),
+    ("vega.driver.max_result_size", "0"), ("vega.driver.max_result_size", "4g"),
+    ("vega.storage.memory", "0"), ("vega.task.max_attempts", "1"),
+])
+def test_documented_special_values_and_bounds_are_accepted(key, value):
+    """0 keeps its documented meaning (all cores, no limit, any free port...)."""
+    assert parse_conf_pair(f"{key}={value}") == (key, value)
+
+
+def test_every_number_setting_has_a_range():
+    """No whole number, size or time is read without a range check (speculation's factors
+    are checked when speculation is on, with their open bounds: test_allocation_decisions)."""
+    from vega_runtime.config import parse_float, parse_int
+
+    unbounded = [s.key for s in SETTINGS if s.parse in (parse_int, parse_float, parse_size)]
+    assert unbounded == ["vega.speculation.multiplier", "vega.speculation.quantile"]
+    assert SETTINGS_BY_KEY["vega.task.max_attempts"].parse.range == "at least 1"
+    assert SETTINGS_BY_KEY["vega.master.port"].parse.range == "between 0 and 65535"
+
+
+def test_a_bad_value_names_the_environment_variable_or_daemon_flag_it_came_from():
+    """The source of a bad value is what the user typed: VEGA_..., vega master --port."""
+    with pytest.raises(ConfigError) as raised:
+        Config.load(environ={"VEGA_TASK_MAX_ATTEMPTS": "0"})
+    assert str(raised.value) == \
+        "VEGA_TASK_MAX_ATTEMPTS: vega.task.max_attempts must be at least 1, not 0"
+    with pytest.raises(ConfigError) as raised:
+        Config.load(environ={}, cli={"vega.master.port": 70000})
+    assert str(raised.value) == \
+        "vega master --port: vega.master.port must be between 0 and 65535, not 70000"
+
+
+def test_max_result_size_defaults_to_the_frame_limit():
+    """vega.driver.max_result_size defaults to 1g, the frame limit (one task's result is
+    held to it whatever the setting: scheduler/executor.py's doctests)."""
+    from vega_runtime.config import FRAME_LIMIT
+    from vega_runtime.net.framing import DEFAULT_MAX_FRAME
+
+    assert FRAME_LIMIT == DEFAULT_MAX_FRAME == 1 << 30
+    assert Config.load(environ={})["vega.driver.max_result_size"] == FRAME_LIMIT

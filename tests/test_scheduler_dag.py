@@ -109,6 +109,31 @@ def test_failed_task_is_retried_then_fails_the_job_with_its_error(ctx):
     assert outcome.error.attempts == 3 and outcome.error.message == "third"
 
 
+def test_a_result_too_large_fails_the_job_at_once_without_a_retry(ctx):
+    """A task whose result is bigger than vega.driver.max_result_size would give the same
+    result again: its first failure fails the job, killing the other running tasks."""
+    dag = DAGScheduler(MapOutputTracker(), max_task_attempts=4)
+    first, second = launches(dag.submit_job(0, ctx.parallelize([1, 2], 2), list, [0, 1]))
+    error = TaskFailed(first.stage_id, first.partition, 1, "localhost", "exec-1",
+                       "ResultTooLarge", "too large", "")
+    actions = dag.task_failed(first, error)
+    assert launches(actions) == []
+    assert [a.task_ids for a in actions if isinstance(a, KillTasks)] == [[second.task_id]]
+    assert isinstance(actions[-1], JobFailed) and actions[-1].error is error
+    assert error.attempts == 1
+
+
+def test_abort_job_fails_the_running_job(ctx):
+    """The driver fails a job whose results, counted together, are too large."""
+    dag = DAGScheduler(MapOutputTracker())
+    assert dag.abort_job(ValueError("no job")) == []
+    (task,) = launches(dag.submit_job(0, ctx.parallelize([1], 1), list, [0]))
+    error = ValueError("too much")
+    actions = dag.abort_job(error)
+    assert isinstance(actions[-1], JobFailed) and actions[-1].error is error
+    assert dag.job is None
+
+
 def test_a_task_lost_with_its_executor_runs_again_without_counting_an_attempt(ctx):
     """A loss that is not the task's doing (its worker went) reruns it however often it
     happens; a failure after that still has every attempt."""

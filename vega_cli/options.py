@@ -72,11 +72,32 @@ def cli_settings(master: Optional[str], confs: Tuple[str, ...]) -> dict:
     return settings
 
 
+#: the flags that stand for settings: flag, setting, and the least value the flag takes
+#: when that is more than the setting's (the setting's 0 means "no limit"; the flag asks
+#: for a number of cores, so 0 cores makes no sense)
+FLAG_SETTINGS = (("--executor-memory", "vega.executor.memory", None),
+                 ("--executor-cores", "vega.executor.cores", 1),
+                 ("--total-executor-cores", "vega.cores.max", 1))
+
+
 def settings_from_flags(confs: Tuple[str, ...], executor_memory: Optional[str],
                         executor_cores: Optional[int], total_executor_cores: Optional[int],
                         pyspark_compat: bool) -> Tuple[str, ...]:
-    """``--conf`` pairs, with the flags that stand for settings added as pairs too."""
-    flags = {"vega.executor.memory": executor_memory, "vega.executor.cores": executor_cores,
-             "vega.cores.max": total_executor_cores,
-             "vega.pyspark_compat": True if pyspark_compat else None}
-    return confs + tuple(f"{k}={v}" for k, v in flags.items() if v is not None)
+    """``--conf`` pairs, with the flags that stand for settings added as pairs too; a bad
+    flag value raises ``ConfigError`` naming the flag the user gave (not ``--conf``)."""
+    from vega_runtime.config import SETTINGS_BY_KEY, at_least
+    from vega_runtime.errors import ConfigError
+
+    pairs = []
+    for (flag, key, least), value in zip(FLAG_SETTINGS, (executor_memory, executor_cores,
+                                                         total_executor_cores)):
+        if value is None:
+            continue
+        try:
+            (at_least(least) if least is not None else SETTINGS_BY_KEY[key].parse)(value)
+        except ValueError as exc:
+            raise ConfigError(flag, key, str(exc)) from None
+        pairs.append(f"{key}={value}")
+    if pyspark_compat:
+        pairs.append("vega.pyspark_compat=True")
+    return confs + tuple(pairs)

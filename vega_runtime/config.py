@@ -103,6 +103,82 @@ def parse_seconds_or_never(text: Any) -> float:
     return value
 
 
+def size_text(n: int) -> str:
+    """A byte count as the shortest exact size: ``1g``, ``512m``, ``1000``.
+
+    >>> size_text(1 << 30), size_text(3 << 19), size_text(1000)
+    ('1g', '1536k', '1000')
+    """
+    for unit in "tgmk":
+        if n and n % _SIZE_UNITS[unit] == 0:
+            return f"{n // _SIZE_UNITS[unit]}{unit}"
+    return str(n)
+
+
+def _signed_size(text: Any) -> int:
+    """``parse_size`` that also reads ``-5g`` (so a range check can say it is too small)."""
+    if isinstance(text, str) and text.strip().startswith("-"):
+        return -parse_size(text.strip()[1:])
+    return parse_size(text)
+
+
+def bounded(parse: Callable[[Any], Any], low: Any = None, high: Any = None,
+            show: Callable[[Any], str] = str) -> Callable[[Any], Any]:
+    """``parse``, then a check that the value lies in ``[low, high]`` (either may be None);
+    out of range, ``ValueError`` says the range and the value. The parser's ``range`` is
+    its range in words (conf/vega-defaults.yaml shows it).
+
+    >>> bounded(parse_int, 1)("0")
+    Traceback (most recent call last):
+    ...
+    ValueError: must be at least 1, not 0
+    >>> bounded(parse_int, 0, 65535)(" 70000 ")
+    Traceback (most recent call last):
+    ...
+    ValueError: must be between 0 and 65535, not 70000
+    """
+    if low is not None and high is not None:
+        allowed = f"between {show(low)} and {show(high)}"
+    elif low is not None:
+        allowed = f"at least {show(low)}"
+    else:
+        allowed = f"at most {show(high)}"
+
+    def parse_bounded(text: Any) -> Any:
+        value = parse(text)
+        if (low is not None and value < low) or (high is not None and value > high):
+            given = str(text).strip() if isinstance(text, str) else show(value)
+            raise ValueError(f"must be {allowed}, not {given}")
+        return value
+
+    parse_bounded.range = allowed
+    parse_bounded.__name__ = f"{getattr(parse, '__name__', 'parse')}_{allowed.replace(' ', '_')}"
+    return parse_bounded
+
+
+def at_least(low: int) -> Callable[[Any], int]:
+    """A whole number of at least ``low``."""
+    return bounded(parse_int, low)
+
+
+#: a TCP port; 0 asks for any free one
+parse_port = bounded(parse_int, 0, 65535)
+#: seconds, not negative
+parse_seconds = bounded(parse_float, 0.0, show=lambda v: f"{v:g}")
+#: a size in bytes, not negative
+parse_size_at_least_0 = bounded(_signed_size, 0, show=size_text)
+
+
+def size_at_least(low: int, high: Any = None) -> Callable[[Any], int]:
+    """A size in bytes of at least ``low`` (and at most ``high``)."""
+    return bounded(_signed_size, low, high, show=size_text)
+
+
+#: the largest frame (message) a Vega connection accepts (``net.framing``): no task's
+#: result can be bigger, whatever vega.driver.max_result_size says
+FRAME_LIMIT = 1 << 30
+
+
 def parse_str(text: Any) -> str:
     return "" if text is None else str(text)
 
@@ -215,16 +291,16 @@ DAEMON_SETTINGS: tuple[Setting, ...] = (
             "Address the master's ports (RPC, HTTP) listen on; empty means vega.master.host. "
             "0.0.0.0 listens on every interface; without a secret only loopback is allowed.",
             env="VEGA_MASTER_BIND", flag="--bind"),
-    _master("vega.master.port", 7077, parse_int, "port",
+    _master("vega.master.port", 7077, parse_port, "port",
             "Port for workers and drivers (0: any free port).", env="VEGA_MASTER_PORT",
             flag="--port"),
-    _master("vega.master.ui.port", 8080, parse_int, "port",
+    _master("vega.master.ui.port", 8080, parse_port, "port",
             "The master's HTTPS port: web UI, JSON API and /metrics (0: any free port).",
             env="VEGA_MASTER_UI_PORT", flag="--webui-port"),
     _master("vega.master.work_dir", "work/master", parse_str, "path",
             "The master's directory: recovery state, job packages, application logs, API token.",
             flag="--work-dir"),
-    _master("vega.worker.timeout", 15.0, parse_float, "seconds",
+    _master("vega.worker.timeout", 15.0, parse_seconds, "seconds",
             "Seconds without a heartbeat before the master marks a worker lost (Spark's "
             "spark.worker.timeout).",
             env="VEGA_WORKER_TIMEOUT", flag="--worker-timeout"),
@@ -234,12 +310,12 @@ DAEMON_SETTINGS: tuple[Setting, ...] = (
             "takes up where it left off. A local-cluster master, whose work dir goes with "
             "its application, keeps none.",
             env="VEGA_MASTER_RECOVERY"),
-    _master("vega.master.finished_app_ttl", 24 * 3600.0, parse_float, "seconds",
+    _master("vega.master.finished_app_ttl", 24 * 3600.0, parse_seconds, "seconds",
             "How long the master keeps a finished application (record, package, logs)."),
-    _master("vega.master.max_executor_failures", 10, parse_int, "exits",
+    _master("vega.master.max_executor_failures", 10, at_least(1), "exits",
             "An application whose executors exit this many times is failed (Spark's "
             "spark.deploy.maxExecutorRetries)."),
-    _master("vega.master.dead_worker_persistence", 15, parse_int, "worker timeouts",
+    _master("vega.master.dead_worker_persistence", 15, at_least(0), "worker timeouts",
             "Lost and dead workers leave the status this many vega.worker.timeout after "
             "(Spark's spark.dead.worker.persistence)."),
     _master("vega.scheduler.mode", "fifo", parse_scheduling_mode, "mode",
@@ -247,7 +323,7 @@ DAEMON_SETTINGS: tuple[Setting, ...] = (
             "taking what it may (Spark standalone); fair, each at most an even share (an "
             "application keeps what it holds beyond it until it gives executors back).",
             env="VEGA_SCHEDULER_MODE"),
-    _master("vega.master.supervise.max_restarts", 3, parse_int, "restarts",
+    _master("vega.master.supervise.max_restarts", 3, at_least(0), "restarts",
             "How many times the master restarts a cluster-mode driver submitted with "
             "--supervise that failed."),
     _master("vega.ui.open", False, parse_bool, "boolean",
@@ -266,16 +342,16 @@ DAEMON_SETTINGS: tuple[Setting, ...] = (
             "Address the worker's ports (shuffle service, metrics) listen on; empty means "
             "vega.worker.host. 0.0.0.0 listens on every interface; without a secret only "
             "loopback is allowed.", env="VEGA_WORKER_BIND", flag="--bind"),
-    _worker("vega.worker.port", 0, parse_int, "port",
+    _worker("vega.worker.port", 0, parse_port, "port",
             "The worker's shuffle service port (0: any free port).", env="VEGA_WORKER_PORT",
             flag="--port"),
-    _worker("vega.worker.ui.port", 8081, parse_int, "port",
+    _worker("vega.worker.ui.port", 8081, parse_port, "port",
             "The worker's HTTPS port for /metrics (0: any free port).",
             env="VEGA_WORKER_UI_PORT", flag="--webui-port"),
-    _worker("vega.worker.cores", 0, parse_int, "cores",
+    _worker("vega.worker.cores", 0, at_least(0), "cores",
             "Cores the worker offers to executors; 0 means every CPU of the machine.",
             env="VEGA_WORKER_CORES", flag="--cores"),
-    _worker("vega.worker.memory", 0, parse_size, "bytes",
+    _worker("vega.worker.memory", 0, parse_size_at_least_0, "bytes",
             "Memory the worker offers to executors; 0 means the machine's RAM less 1g.",
             env="VEGA_WORKER_MEMORY", flag="--memory"),
     _worker("vega.worker.work_dir", "work/worker", parse_str, "path",
@@ -288,41 +364,41 @@ DAEMON_SETTINGS: tuple[Setting, ...] = (
             "process): a task that allocates past it stops its executor, reported as over "
             "its memory limit. false: executors may use what the host has.",
             env="VEGA_WORKER_EXECUTOR_MEMORY_LIMIT"),
-    _worker("vega.worker.death_timeout", 60.0, parse_float, "seconds",
+    _worker("vega.worker.death_timeout", 60.0, parse_seconds, "seconds",
             "Seconds without the master (counted from the last contact) before the worker "
             "stops, killing its executors.", flag="--death-timeout"),
-    _worker("vega.worker.cleanup.app_data_ttl", 3600.0, parse_float, "seconds",
+    _worker("vega.worker.cleanup.app_data_ttl", 3600.0, parse_seconds, "seconds",
             "A finished application's work dir is deleted once unchanged this long (Spark's "
             "spark.worker.cleanup.appDataTtl), and a job package no running application uses "
             "once unused this long.", flag="--work-dir-ttl"),
-    _worker("vega.worker.heartbeat_interval", 2.0, parse_float, "seconds",
+    _worker("vega.worker.heartbeat_interval", 2.0, parse_seconds, "seconds",
             "Seconds between two heartbeats to the master; keep it well below "
             "vega.worker.timeout."),
-    _worker("vega.worker.reconnect.max_backoff", 5.0, parse_float, "seconds",
+    _worker("vega.worker.reconnect.max_backoff", 5.0, parse_seconds, "seconds",
             "Longest wait between two attempts to reach a lost master (the waits start at "
             "5 ms and grow by half each time, with jitter; at most 1/8 of the death timeout)."),
-    _worker("vega.worker.registration_timeout", 10.0, parse_float, "seconds",
+    _worker("vega.worker.registration_timeout", 10.0, parse_seconds, "seconds",
             "A registration the master has not answered in this long is abandoned and "
             "tried again."),
-    _rpc("vega.net.handshake_timeout", 10.0, parse_float, "seconds",
+    _rpc("vega.net.handshake_timeout", 10.0, parse_seconds, "seconds",
              "Time a new connection to an RPC port (master, shuffle service, driver) has to "
              "prove the secret before it is dropped."),
-    _rpc("vega.net.max_handshakes", 64, parse_int, "connections",
+    _rpc("vega.net.max_handshakes", 64, at_least(1), "connections",
              "Connections an RPC port holds in the handshake at once, from all "
              "addresses; more are closed (or displace the busiest address's oldest)."),
-    _rpc("vega.net.max_handshakes_per_address", 16, parse_int, "connections",
+    _rpc("vega.net.max_handshakes_per_address", 16, at_least(1), "connections",
              "Connections in the handshake at once from one address."),
-    _rpc("vega.net.send_timeout", 20.0, parse_float, "seconds",
+    _rpc("vega.net.send_timeout", 20.0, parse_seconds, "seconds",
              "A send on an authenticated connection that makes no progress this long fails "
              "and the peer is dropped."),
-    _daemons("vega.ui.max_connections", 64, parse_int, "connections",
+    _daemons("vega.ui.max_connections", 64, at_least(1), "connections",
              "HTTP connections (web UI, JSON API, /metrics) served at once, from all "
              "addresses; more are closed at once."),
-    _daemons("vega.ui.max_connections_per_address", 16, parse_int, "connections",
+    _daemons("vega.ui.max_connections_per_address", 16, at_least(1), "connections",
              "HTTP connections served at once from one address."),
-    _daemons("vega.ui.request_timeout", 10.0, parse_float, "seconds",
+    _daemons("vega.ui.request_timeout", 10.0, parse_seconds, "seconds",
              "Time an HTTP client has to send its request line and headers."),
-    _daemons("vega.ui.response_timeout", 20.0, parse_float, "seconds",
+    _daemons("vega.ui.response_timeout", 20.0, parse_seconds, "seconds",
              "Time an HTTP response may take to send."),
 )
 
@@ -332,25 +408,25 @@ SETTINGS: tuple[Setting, ...] = (
             env="VEGA_MASTER"),
     Setting("vega.app.name", "vega-app", parse_str, "name",
             "Application name shown in progress output and logs.", env="VEGA_APP_NAME"),
-    Setting("vega.default.parallelism", 0, parse_int, "partitions",
+    Setting("vega.default.parallelism", 0, at_least(0), "partitions",
             "Partitions for parallelize() and shuffles when none is given; 0 means the "
             "number of executor cores.", env="VEGA_DEFAULT_PARALLELISM"),
-    Setting("vega.task.max_attempts", 4, parse_int, "attempts",
+    Setting("vega.task.max_attempts", 4, at_least(1), "attempts",
             "How many times a task may run before its job fails.", env="VEGA_TASK_MAX_ATTEMPTS"),
-    Setting("vega.stage.max_attempts", 4, parse_int, "attempts",
+    Setting("vega.stage.max_attempts", 4, at_least(1), "attempts",
             "How many times a stage may be resubmitted after lost map outputs."),
-    Setting("vega.shuffle.memory_bound", "256m", parse_size, "bytes",
+    Setting("vega.shuffle.memory_bound", "256m", parse_size_at_least_0, "bytes",
             "Memory a shuffle map or reduce task may hold before spilling sorted runs to disk.",
             env="VEGA_SHUFFLE_MEMORY_BOUND"),
-    Setting("vega.shuffle.batch_records", 2048, parse_int, "records",
+    Setting("vega.shuffle.batch_records", 2048, at_least(1), "records",
             "Records per pickled batch in shuffle files."),
-    Setting("vega.storage.memory", "512m", parse_size, "bytes",
+    Setting("vega.storage.memory", "512m", parse_size_at_least_0, "bytes",
             "Memory each executor may use for cached partitions before evicting the least "
             "recently used (to disk or dropped, by storage level)."),
-    Setting("vega.locality.wait", 3.0, parse_float, "seconds",
+    Setting("vega.locality.wait", 3.0, parse_seconds, "seconds",
             "How long a task waits for the executor holding its cached input before "
             "running elsewhere (and recomputing the input)."),
-    Setting("vega.input.split_size", "32m", parse_size, "bytes",
+    Setting("vega.input.split_size", "32m", size_at_least(1), "bytes",
             "Target bytes per input partition for text_file and friends."),
     Setting("vega.local.dir", "", parse_str, "path",
             "Scratch directory for shuffle files, spills and broadcasts; empty means the "
@@ -364,13 +440,13 @@ SETTINGS: tuple[Setting, ...] = (
             "means ~/.vega/secret ($VEGA_CONF_DIR/secret) when it exists. Without one, daemons "
             "listen on loopback only.",
             env="VEGA_SECRET_FILE", flag="vega master/worker --secret-file", used_by=(DRIVER, MASTER, WORKER)),
-    Setting("vega.cores.max", 0, parse_int, "cores",
+    Setting("vega.cores.max", 0, at_least(0), "cores",
             "Most executor cores an application takes from a cluster; 0 means all it can get "
             "(vega submit --total-executor-cores)."),
-    Setting("vega.executor.cores", 0, parse_int, "cores",
+    Setting("vega.executor.cores", 0, at_least(0), "cores",
             "Most executor cores an application takes on one worker; 0 means no limit "
             "(vega submit --executor-cores). Each executor process runs one task at a time."),
-    Setting("vega.executor.memory", "1g", parse_size, "bytes",
+    Setting("vega.executor.memory", "1g", size_at_least(1 << 20), "bytes",
             "Memory reserved on a worker for each executor (vega submit --executor-memory), "
             "and the most it may use: past it, it stops with its task (see "
             "vega.worker.executor_memory_limit)."),
@@ -378,27 +454,27 @@ SETTINGS: tuple[Setting, ...] = (
             "Run the application's executors only on workers carrying every one of these "
             "labels (comma-separated or a list; vega worker --labels). Until such a worker "
             "registers, the application waits and says which labels nobody has."),
-    Setting("vega.scheduler.executor_wait_timeout", 300.0, parse_float, "seconds",
+    Setting("vega.scheduler.executor_wait_timeout", 300.0, parse_seconds, "seconds",
             "How long a job waits for a first executor (no live workers) before failing."),
     Setting("vega.dynamic_allocation.enabled", False, parse_bool, "boolean",
             "Dynamic allocation on a cluster master: ask the master for executors while tasks "
             "wait and give back idle ones (Spark's spark.dynamicAllocation.enabled). Map "
             "outputs of released executors stay readable: their workers serve them."),
-    Setting("vega.dynamic_allocation.min_executors", 0, parse_int, "executors",
+    Setting("vega.dynamic_allocation.min_executors", 0, at_least(0), "executors",
             "Executors dynamic allocation keeps however idle the application is."),
-    Setting("vega.dynamic_allocation.max_executors", 0, parse_int, "executors",
+    Setting("vega.dynamic_allocation.max_executors", 0, at_least(0), "executors",
             "Most executors dynamic allocation asks for; 0 means as many as waiting tasks can "
             "use (vega.cores.max still applies)."),
-    Setting("vega.dynamic_allocation.initial_executors", 0, parse_int, "executors",
+    Setting("vega.dynamic_allocation.initial_executors", 0, at_least(0), "executors",
             "Executors asked for when the application starts (at least min_executors)."),
-    Setting("vega.dynamic_allocation.scheduler_backlog_timeout", 1.0, parse_float, "seconds",
+    Setting("vega.dynamic_allocation.scheduler_backlog_timeout", 1.0, parse_seconds, "seconds",
             "How long tasks wait for executors before more are asked for: 1, then 2, 4, ... "
             "more every such interval while the backlog lasts (Spark's ramp-up)."),
-    Setting("vega.dynamic_allocation.sustained_scheduler_backlog_timeout", 0.0, parse_float,
+    Setting("vega.dynamic_allocation.sustained_scheduler_backlog_timeout", 0.0, parse_seconds,
             "seconds",
             "Interval between further requests while the backlog lasts; 0 means the same as "
             "scheduler_backlog_timeout."),
-    Setting("vega.dynamic_allocation.executor_idle_timeout", 60.0, parse_float, "seconds",
+    Setting("vega.dynamic_allocation.executor_idle_timeout", 60.0, parse_seconds, "seconds",
             "An executor idle this long is released (down to min_executors)."),
     Setting("vega.dynamic_allocation.cached_executor_idle_timeout", "never",
             parse_seconds_or_never, "seconds",
@@ -413,7 +489,7 @@ SETTINGS: tuple[Setting, ...] = (
             "run to be speculated."),
     Setting("vega.speculation.quantile", 0.75, parse_float, "fraction",
             "Fraction of a stage's tasks that must finish before any of it is speculated."),
-    Setting("vega.speculation.min_runtime", 1.0, parse_float, "seconds",
+    Setting("vega.speculation.min_runtime", 1.0, parse_seconds, "seconds",
             "A task runs at least this long before it is speculated."),
     Setting("vega.submit.package", "", parse_str, "path",
             "The job package (zip) vega submit built for a cluster master; executors get its "
@@ -422,7 +498,7 @@ SETTINGS: tuple[Setting, ...] = (
             "User name for WebHDFS (simple authentication); empty means HADOOP_USER_NAME, "
             "then the login name. Kerberos is not supported (docs/storage.md).",
             env="HADOOP_USER_NAME"),
-    Setting("vega.hdfs.timeout", 30.0, parse_float, "seconds",
+    Setting("vega.hdfs.timeout", 30.0, parse_seconds, "seconds",
             "Timeout of every WebHDFS request."),
     Setting("vega.hdfs.namenode", "", parse_str, "host:port",
             "Default WebHDFS address for HdfsIO (the cluster file's namenode sets it too)."),
@@ -432,13 +508,19 @@ SETTINGS: tuple[Setting, ...] = (
             "(10.0.0.0/24), comma-separated or a list. A redirect anywhere else is refused: "
             "a rogue namenode could send your data and user name to any host.",
             env="VEGA_HDFS_DATANODES"),
-    Setting("vega.master.reconnect_timeout", 60.0, parse_float, "seconds",
+    Setting("vega.master.reconnect_timeout", 60.0, parse_seconds, "seconds",
             "How long a driver keeps reconnecting to a lost master (running jobs go on "
             "meanwhile) before its job fails."),
-    Setting("vega.driver.metrics.port", 0, parse_int, "port",
+    Setting("vega.driver.metrics.port", 0, parse_port, "port",
             "When set, the driver serves its own job, stage and task metrics at "
             "https://HOST:PORT/metrics (Prometheus format, a certificate of the cluster "
             "CA), HOST being vega.driver.bind."),
+    Setting("vega.driver.max_result_size", "1g", parse_size_at_least_0, "bytes",
+            "Most bytes of serialized results (collect, take, reduce...) a job brings back to "
+            "the driver, each task's and all tasks' together (Spark's "
+            "spark.driver.maxResultSize); more fails the job at once, not retried. 0 means "
+            "no limit. Whatever it is, one task's result is held to the 1g frame limit of "
+            "a connection (less room for the rest of the task's report)."),
     Setting("vega.driver.host", "", parse_str, "address",
             "Address executors reach the driver at (Spark's spark.driver.host); empty means "
             "VEGA_LOCAL_IP, else the local address that routes to the master.",
@@ -556,8 +638,18 @@ def _apply(values: dict, origins: dict, new: Mapping[str, Any], origin: str) -> 
         try:
             values[key] = setting.parse(raw)
         except ValueError as exc:
-            raise ConfigError(origin, key, str(exc)) from None
+            raise ConfigError(_source(setting, origin), key, str(exc)) from None
         origins[key] = origin
+
+
+def _source(setting: Setting, origin: str) -> str:
+    """Where a bad value came from, as the user gave it: the environment variable, the
+    daemon's flag (``vega master --port``), else ``origin`` (a file, "job", ...)."""
+    if origin == "environment" and setting.env:
+        return setting.env
+    if origin == "command line" and setting.flag and setting.flag.startswith("vega "):
+        return setting.flag
+    return origin
 
 
 def defaults_file_line(setting: Setting) -> str:

@@ -186,7 +186,8 @@ class Context(JobControl, FileShipping):
                              self.conf["vega.stage.max_attempts"]),
             self._bus,
             {"memory_bound": self.conf["vega.shuffle.memory_bound"],
-             "batch_records": self.conf["vega.shuffle.batch_records"]},
+             "batch_records": self.conf["vega.shuffle.batch_records"],
+             "max_result_size": self.conf["vega.driver.max_result_size"]},
             self._merge_accumulators, self._blocks, self._job_settings, speculation_policy)
         self._finalizer = weakref.finalize(self, _shutdown, self.backend, self.app_dir)
         # Interpreter exit's garbage collection of every module's, class's and function's

@@ -190,6 +190,40 @@ class TaskFailed(VegaError):
                 f"{self.remote_traceback.rstrip()}")
 
 
+class ResultTooLarge(VegaError):
+    """The serialized results a job brings back to the driver are bigger than
+    ``vega.driver.max_result_size`` (Spark's spark.driver.maxResultSize): the job fails at
+    once, since running its tasks again would give the same results.  ``tasks`` results
+    of ``size`` bytes in all, against ``limit`` bytes.
+
+    >>> str(ResultTooLarge(3, 3 << 19, 1 << 20)).split(":")[0]
+    'total size of serialized results of 3 tasks (1.5 MiB) is bigger than vega.driver.max_result_size (1 MiB)'
+    >>> str(ResultTooLarge(1, (1 << 30) + 10, 1 << 30)).split(":")[0]
+    'the serialized result of 1 task (1.0 GiB, 1073741834 bytes) is bigger than vega.driver.max_result_size (1 GiB)'
+    """
+
+    def __init__(self, tasks: int, size: int, limit: int):
+        super().__init__(tasks, size, limit)
+        self.tasks, self.size, self.limit = tasks, size, limit
+
+    def __str__(self) -> str:
+        from .executor_loss import binary_size
+
+        what = "the serialized result of 1 task" if self.tasks == 1 else \
+            f"total size of serialized results of {self.tasks} tasks"
+        size = binary_size(self.size)
+        if self.size < self.limit * 1.05:  # "1.0 GiB is bigger than 1 GiB" needs the bytes
+            size += f", {self.size} bytes"
+        return (f"{what} ({size}) is bigger than "
+                f"vega.driver.max_result_size ({binary_size(self.limit)}): {RESULT_TOO_LARGE_HINT}")
+
+
+#: what to do about a result too large for the driver
+RESULT_TOO_LARGE_HINT = ("bring less back to the driver (take, a sample, an aggregate, or "
+                         "save_as_text_file) or raise vega.driver.max_result_size (0: no "
+                         "limit but the 1 GiB any one task's result can be)")
+
+
 class DriverExit(SystemExit):
     """Raised in the driver by a handler of a signal that ends it (``vega submit`` and
     ``vega shell`` on SIGTERM or SIGHUP), with ``128 + N`` as its code. Unlike a

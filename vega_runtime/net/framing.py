@@ -8,10 +8,10 @@ import struct
 
 import msgpack
 
+from ..config import FRAME_LIMIT as DEFAULT_MAX_FRAME
 from ..errors import VegaError
 
 HEADER = struct.Struct(">I")
-DEFAULT_MAX_FRAME = 1 << 30
 
 
 class ProtocolError(VegaError):

@@ -38,6 +38,7 @@ SPARK_TO_VEGA = {
     "spark.executor.memory": ("vega.executor.memory", _same),
     "spark.executor.cores": ("vega.executor.cores", _same),
     "spark.cores.max": ("vega.cores.max", _same),
+    "spark.driver.maxResultSize": ("vega.driver.max_result_size", _same),
     "spark.local.dir": ("vega.local.dir", _same),
     "spark.locality.wait": ("vega.locality.wait", _seconds),
     "spark.python.worker.memory": ("vega.shuffle.memory_bound", _same),

@@ -17,6 +17,10 @@ from .map_output import MapOutputTracker
 from .stages import Stage, StageBuilder
 
 
+#: Errors of a task that fail its job at once: running the task again would fail the same
+#: way (a result bigger than vega.driver.max_result_size: executor.RESULT_TOO_LARGE).
+NOT_RETRIED = frozenset({"ResultTooLarge"})
+
 #: An executor on which this many tasks of a stage failed is avoided for the rest of the stage.
 EXCLUDE_AFTER_FAILURES = 2
 _NONE_EXCLUDED: FrozenSet[str] = frozenset()
@@ -257,12 +261,19 @@ class DAGScheduler:
             self.failed_on.setdefault(key, set()).add(error.executor_id)
             bad = (stage.stage_id, error.executor_id)
             self.stage_failures[bad] = self.stage_failures.get(bad, 0) + 1
-        if self.failures[key] >= self.max_task_attempts:
+        if self.failures[key] >= self.max_task_attempts or error.error_type in NOT_RETRIED:
             error.attempts = self.failures[key]
             return self._fail_job(error)
         if self._other_attempts(task):
             return []  # a copy of it still runs
         return [LaunchTasks(stage, [self._task(stage, task.partition)])]
+
+    def abort_job(self, error: BaseException) -> list:
+        """Fail the running job at once with ``error`` (the driver found it cannot go on:
+        its results are too large, say); nothing if no job runs."""
+        if self.job is None:
+            return []
+        return self._fail_job(error)
 
     def task_lost(self, task: TaskSpec) -> list:
         """A task's executor went away for reasons outside the task: rerun, uncounted."""

@@ -17,7 +17,9 @@ import time
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from .. import files
-from ..errors import DriverExit, FetchFailed
+from ..config import FRAME_LIMIT
+from ..errors import RESULT_TOO_LARGE_HINT, DriverExit, FetchFailed, ResultTooLarge
+from ..executor_loss import binary_size
 from ..logs import OutputCapture, OutputSink, user_traceback
 from ..net.framing import ConnectionClosed
 from ..net.messages import (KillTask, LaunchTask, PutBlock, RemoveBroadcast, RemoveRdd,
@@ -223,6 +225,11 @@ class Executor:
             records = payload.rdd.iterator(partition, tc)
             if payload.shuffle_dep is None:
                 value = dumps(payload.func(records))
+                too_large = result_too_large(len(value),
+                                             payload.settings.get("max_result_size", 0))
+                if too_large is not None:
+                    return TaskFinished(launch.task_id, TaskState.FAILED,
+                                        error_type=RESULT_TOO_LARGE, error_message=too_large)
                 finished = TaskFinished(launch.task_id, TaskState.SUCCESS, value=value)
             else:
                 finished = self._write_shuffle(launch, payload, records)
@@ -276,6 +283,37 @@ class Executor:
                 if entry.name.startswith(prefix):
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(entry.path)
+
+
+#: the error type of a task whose result is too large for the driver; the DAG scheduler
+#: does not retry it (the same task gives the same result)
+RESULT_TOO_LARGE = "ResultTooLarge"
+#: room a task's report keeps besides its result (metrics, accumulator updates, blocks),
+#: within the frame limit
+REPORT_HEADROOM = 1 << 20
+
+
+def result_too_large(size: int, limit: int) -> Optional[str]:
+    """Why a task may not send a serialized result of ``size`` bytes to the driver whose
+    ``vega.driver.max_result_size`` is ``limit`` (0: none), or None if it may: it is
+    checked before anything goes on the wire, where a frame over the limit would cost the
+    executor its connection.
+
+    >>> result_too_large(1 << 20, 1 << 20) is None, result_too_large(10, 0) is None
+    (True, True)
+    >>> result_too_large(3 << 19, 1 << 20).split(":")[0]
+    'the serialized result of 1 task (1.5 MiB) is bigger than vega.driver.max_result_size (1 MiB)'
+    >>> result_too_large(FRAME_LIMIT - (1 << 19), 0).split(":")[0]
+    'the serialized result of 1 task (1023.5 MiB) is bigger than the 1023 MiB a task can send (the 1 GiB frame limit less room for the rest of its report)'
+    """
+    wire_limit = FRAME_LIMIT - REPORT_HEADROOM
+    if limit and size > limit:
+        return str(ResultTooLarge(1, size, limit))
+    if size > wire_limit:
+        return (f"the serialized result of 1 task ({binary_size(size)}) is bigger than the "
+                f"{binary_size(wire_limit)} a task can send (the {binary_size(FRAME_LIMIT)} "
+                f"frame limit less room for the rest of its report): {RESULT_TOO_LARGE_HINT}")
+    return None
 
 
 def serve_tasks(executor: Executor, recv: Callable[[], Any], send: Callable[[Any], None]) -> None:

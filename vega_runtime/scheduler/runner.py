@@ -10,7 +10,7 @@ import pickle
 import time
 from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, List, Optional
 
-from ..errors import FetchFailed, JobCancelled, TaskFailed
+from ..errors import FetchFailed, JobCancelled, ResultTooLarge, TaskFailed
 from ..executor_loss import caused_by_app, loss_sentence
 from ..files import AddedFiles
 from ..net.messages import PutBlock
@@ -68,6 +68,7 @@ class JobRunner:
         self._func: Optional[Callable] = None
         self._outcome = None
         self._cancel_reason: Optional[str] = None
+        self._result_tasks, self._result_bytes = 0, 0
         #: Files the driver added (``Context.add_file``); every stage payload carries them.
         self.added_files = AddedFiles()
         #: shuffles no RDD can read any more (``Context.register_shuffle_for_cleanup``, from
@@ -94,6 +95,8 @@ class JobRunner:
                  deadline: Optional[float]):
         job_id = next(self._job_ids)
         self._func, self._outcome, self._cancel_reason = func, None, None
+        #: serialized results brought back for this job: how many, how many bytes
+        self._result_tasks, self._result_bytes = 0, 0
         self._job_settings = {**self.settings, **self.job_settings()}
         self.listener.on_job_start(job_id, description)
         log.info("job %d submitted: %s", job_id, description)
@@ -253,6 +256,9 @@ class JobRunner:
                                   event.host, finished.data_path, tuple(finished.offsets),
                                   event.shuffle_port)
             else:
+                too_large = self._count_result(len(finished.value or b""))
+                if too_large is not None:
+                    return self.dag.abort_job(too_large)
                 value = pickle.loads(finished.value)
             return self.dag.task_succeeded(spec, value, accumulators)
         if finished.state == TaskState.FETCH_FAILED:
@@ -269,6 +275,17 @@ class JobRunner:
             spec.stage_id, spec.partition, spec.attempt + 1, event.host, event.executor_id,
             finished.error_type, finished.error_message, finished.traceback,
             self._call_site(spec)))
+
+    def _count_result(self, size: int) -> Optional[ResultTooLarge]:
+        """Add a result task's serialized result to the job's running total (Spark's
+        TaskSetManager.canFetchMoreResults): past vega.driver.max_result_size (0: no
+        limit), the error that fails the job."""
+        self._result_tasks += 1
+        self._result_bytes += size
+        limit = self.settings.get("max_result_size", 0)
+        if limit and self._result_bytes > limit:
+            return ResultTooLarge(self._result_tasks, self._result_bytes, limit)
+        return None
 
     def _task_started(self, event: TaskStartedEvent) -> None:
         spec = self._tasks.get(event.task_id)
