@@ -128,7 +128,7 @@ def test_pyspark_style_context_methods(ctx, tmp_path):
     assert checkpointed.collect() == [1, 2, 3, 4, 5, 6]
     assert checkpointed.isCheckpointed()
     named = my_rdd.setName("camel")
-    assert named.name() == "camel" and "camel" in named.toDebugString()
+    assert named.name() == "camel" and b"camel" in named.toDebugString()
 
 
 def test_camel_case_keywords_of_context_methods(ctx, tmp_path):

@@ -1,5 +1,6 @@
 """PySpark drop-in details: attributes, missing members and behaviours that differed."""
 
+import collections
 import importlib
 import math
 import os
@@ -7,6 +8,7 @@ import pickle
 import re
 import shutil
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -14,7 +16,7 @@ from operator import add
 from typing import Tuple
 
 import pytest
-from proc_helpers import start_job_in_thread, wait_for
+from proc_helpers import REPO, clean_env, start_job_in_thread, wait_for
 
 from vega_runtime import (RDD, Context, JobCancelled, SparkFiles, StatCounter, StorageLevel,
                           TaskContext, TaskFailed, VegaError)
@@ -550,3 +552,104 @@ def test_job_tags_name_jobs_to_cancel(fresh_ctx, tmp_path):
     assert outcome == ["job cancelled: jobs tagged 'nightly' were cancelled"]
     sc.clearJobTags()
     assert sc.getJobTags() == set() and sc.parallelize([1, 2]).count() == 2
+
+
+def test_app_name_is_also_app_name_camel(ctx):
+    """sc.appName, PySpark's attribute, is the application's name, as sc.app_name."""
+    assert ctx.appName == ctx.app_name == ctx.conf["vega.app.name"]
+
+
+def test_portable_hash_imports_from_pyspark_rdd_under_the_compat_switch():
+    """`from pyspark.rdd import portable_hash` works with --pyspark-compat (in a fresh
+    process: the switch stays installed in the one that turns it on)."""
+    source = ("from vega_runtime.pyspark_alias import install\n"
+              "install()\n"
+              "from pyspark.rdd import portable_hash\n"
+              "from vega_runtime.rdd.partitioner import portable_hash as vegas\n"
+              "print(portable_hash is vegas)\n")
+    run = subprocess.run([sys.executable, "-c", source], cwd=REPO, env=clean_env(PYTHONPATH=REPO),
+                         capture_output=True, text=True, timeout=60)
+    assert (run.returncode, run.stdout) == (0, "True\n"), run.stderr
+
+
+def test_portable_hash_of_int_tuples_is_pysparks():
+    """Tuples mix their items' hashes masked with sys.maxsize as PySpark's portable_hash, so
+    tuples of ints (and None) hash to PySpark's values (computed with PySpark 4.3)."""
+    from vega_runtime.rdd.partitioner import portable_hash
+
+    if sys.maxsize != 2 ** 63 - 1:
+        pytest.skip("the values are those of a 64-bit PySpark")
+    assert portable_hash((123456789, 987654321)) == 4852074605472368416
+    assert portable_hash((None, 1)) == 3430028580079870073
+    assert portable_hash((1, (2, 3))) == 6170077550144198024
+
+
+def test_count_by_key_and_count_by_value_are_defaultdicts_of_int(ctx):
+    """countByKey()/countByValue() give defaultdict(int), as PySpark's: a missing key is 0."""
+    by_key = ctx.parallelize([("a", 1), ("b", 2), ("a", 3)], 2).countByKey()
+    by_value = ctx.parallelize([1, 2, 1], 2).countByValue()
+    assert type(by_key) is type(by_value) is collections.defaultdict
+    assert by_key.default_factory is by_value.default_factory is int
+    assert (dict(by_key), dict(by_value)) == ({"a": 2, "b": 1}, {1: 2, 2: 1})
+    assert (by_key["missing"], by_value[3]) == (0, 0)
+
+
+def test_str_of_an_accumulator_is_str_of_its_value(ctx):
+    """str(acc) is str(acc.value), as PySpark's; repr names the id too."""
+    acc = ctx.accumulator(0)
+    ctx.parallelize([1, 2, 3], 2).foreach(lambda x: acc.add(x))
+    assert str(acc) == "6"
+    assert repr(acc) == f"Accumulator<id={acc.id}, value=6>"
+
+
+def test_to_debug_string_camel_is_utf8_bytes_as_pyspark(ctx):
+    """toDebugString() is bytes (PySpark's encodes the JVM's string); to_debug_string() a str."""
+    rdd = ctx.parallelize([1, 2], 2).map(str).setName("naïve")
+    text = rdd.to_debug_string()
+    assert isinstance(text, str) and "naïve" in text
+    assert rdd.toDebugString() == text.encode("utf-8")
+
+
+def test_stats_of_an_rdd_without_partitions_raises_as_pyspark(ctx):
+    """emptyRDD() has no partition whose StatCounter to reduce: stats() and what uses it
+    raise PySpark's ValueError; empty partitions give an empty StatCounter (mean 0.0)."""
+    for method in ("stats", "mean", "variance", "stdev", "sampleStdev", "sampleVariance"):
+        with pytest.raises(ValueError, match=r"^Can not reduce\(\) empty RDD$"):
+            getattr(ctx.emptyRDD(), method)()
+    empty = ctx.parallelize([], 2)
+    assert empty.mean() == 0.0 and math.isnan(empty.variance())
+    assert str(empty.stats()) == "(count: 0, mean: 0.0, stdev: nan, max: -inf, min: inf)"
+
+
+def test_stat_counter_min_and_max_are_floats_as_pyspark(ctx):
+    """StatCounter's min() and max() are floats for int data, as PySpark prints them."""
+    stats = ctx.parallelize([1, 2, 3, 4], 2).stats()
+    assert (stats.min(), stats.max()) == (1.0, 4.0)
+    assert type(stats.min()) is type(stats.max()) is float
+    assert str(stats) == "(count: 4, mean: 2.5, stdev: 1.118033988749895, max: 4.0, min: 1.0)"
+    assert (stats.asDict()["min"], stats.asDict()["max"]) == (1.0, 4.0)
+
+
+def test_persist_refuses_to_change_the_level_as_spark(ctx):
+    """Another level for a persisted RDD raises, as Spark's; the same level again is fine,
+    and after unpersist() any level is."""
+    rdd = ctx.parallelize([1, 2], 2).cache()
+    assert rdd.persist(StorageLevel.MEMORY_ONLY) is rdd
+    with pytest.raises(VegaError) as info:
+        rdd.persist(StorageLevel.DISK_ONLY)
+    assert str(info.value).startswith("Cannot change storage level of an RDD after it was "
+                                      "already assigned a level: ")
+    assert str(info.value).endswith(" is persisted at MEMORY_ONLY, not DISK_ONLY; "
+                                    "unpersist() it first")
+    assert rdd.getStorageLevel() == StorageLevel.MEMORY_ONLY
+    rdd.unpersist()
+    assert rdd.persist(StorageLevel.DISK_ONLY).getStorageLevel() == StorageLevel.DISK_ONLY
+    assert rdd.collect() == [1, 2]
+
+
+def test_take_ordered_of_a_negative_number_raises_as_pyspark(ctx):
+    """takeOrdered(-1) raises PySpark's ValueError; take(-1) and top(-1) give [] in both."""
+    rdd = ctx.parallelize([3, 1, 2], 2)
+    with pytest.raises(ValueError, match=r"^top N cannot be negative\.$"):
+        rdd.takeOrdered(-1)
+    assert rdd.take(-1) == [] and rdd.top(-1) == [] and rdd.takeOrdered(0) == []

@@ -2,7 +2,7 @@
 
 >>> from vega_runtime import Context
 >>> with Context(master="local") as ctx:
-...     ctx.parallelize(["a b", "b"]).flat_map(str.split).count_by_value()
+...     dict(ctx.parallelize(["a b", "b"]).flat_map(str.split).count_by_value())
 {'a': 1, 'b': 2}
 
 The public names are imported on first use (PEP 562), so daemons and

@@ -31,7 +31,7 @@ RDD_METHODS: Tuple[str, ...] = (
     "is_empty", "to_local_iterator", "count_approx", "count_approx_distinct", "sample_stdev",
     "sample_variance", "save_as_text_file", "save_as_pickle_file", "get_storage_level",
     "local_checkpoint", "is_checkpointed", "is_locally_checkpointed", "get_checkpoint_file",
-    "set_name", "get_num_partitions", "to_debug_string", "sum_approx", "mean_approx",
+    "set_name", "get_num_partitions", "sum_approx", "mean_approx",
     "collect_with_job_group",
 )
 
@@ -42,7 +42,7 @@ CONTEXT_MEMBERS: Tuple[str, ...] = (
     "text_file", "whole_text_files", "binary_files", "binary_records", "pickle_file",
     "empty_rdd",
     "set_checkpoint_dir", "run_job", "default_parallelism", "default_min_partitions",
-    "application_id", "set_log_level", "get_or_create", "start_time", "ui_web_url",
+    "application_id", "app_name", "set_log_level", "get_or_create", "start_time", "ui_web_url",
     "get_checkpoint_dir", "set_local_property", "get_local_property", "set_job_group",
     "cancel_job_group", "cancel_all_jobs", "status_tracker", "add_file", "add_py_file",
     "add_archive", "list_files", "list_archives", "set_job_description",

@@ -122,7 +122,7 @@ class Context(JobControl, FileShipping):
             raise
         self._early_forkserver = early_forkserver
         logging.getLogger("vega_runtime").setLevel(self.conf["vega.log.level"].upper())
-        self.app_name: str = self.conf["vega.app.name"]
+        self._app_name: str = self.conf["vega.app.name"]
         self._start_time = time.time()
         self._application_id = time.strftime("app-%Y%m%d%H%M%S-", time.localtime(self._start_time)) \
             + os.urandom(2).hex()
@@ -336,6 +336,11 @@ class Context(JobControl, FileShipping):
     def application_id(self) -> str:
         """This application's id, e.g. ``app-20261121093000-1a2b``."""
         return self._application_id
+
+    @property
+    def app_name(self) -> str:
+        """The application's name (``vega.app.name``); ``appName`` as in PySpark."""
+        return self._app_name
 
     @property
     def master(self) -> str:

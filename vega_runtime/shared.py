@@ -153,6 +153,10 @@ class Accumulator(Generic[T]):
     def __reduce__(self):
         return (_rebuild_accumulator, (self.id, self.param.zero(self._value), self.param))
 
+    def __str__(self) -> str:
+        """The value's ``str``, as PySpark's (from the value this process holds)."""
+        return str(self._value)
+
     def __repr__(self) -> str:
         return f"Accumulator<id={self.id}, value={self._value!r}>"
 

@@ -8,7 +8,7 @@ import itertools
 import math
 import random
 import sys
-from collections import Counter, deque
+from collections import Counter, defaultdict, deque
 from functools import reduce as _reduce
 from typing import Any, Callable, Iterator, List, Optional
 
@@ -110,7 +110,13 @@ class Actions:
 
         >>> ctx.parallelize([5, 1, 3]).take_ordered(2)
         [1, 3]
+        >>> ctx.parallelize([5, 1, 3]).take_ordered(-1)
+        Traceback (most recent call last):
+          ...
+        ValueError: top N cannot be negative.
         """
+        if num < 0:
+            raise ValueError("top N cannot be negative.")  # PySpark's message
         parts = self._run(lambda it: heapq.nsmallest(num, it, key), "take_ordered()")
         return heapq.nsmallest(num, itertools.chain.from_iterable(parts), key)
 
@@ -309,15 +315,16 @@ class Actions:
 
     # -- counting ------------------------------------------------------------
     def count_by_value(self) -> dict:
-        """``{element: occurrences}``.
+        """``{element: occurrences}``: a ``defaultdict(int)``, as PySpark's (an element not
+        there counts 0).
 
         >>> ctx.parallelize([1, 1, 2]).count_by_value()
-        {1: 2, 2: 1}
+        defaultdict(<class 'int'>, {1: 2, 2: 1})
         """
         total: Counter = Counter()
         for part in self._run(Counter, "count_by_value()"):
             total.update(part)
-        return dict(total)
+        return defaultdict(int, total)
 
     def count_approx(self, timeout: int, confidence: float = 0.95) -> int:
         """The count, estimated from the partitions done within ``timeout`` milliseconds
@@ -379,7 +386,12 @@ class Actions:
         >>> ctx.parallelize([1, 2, 3]).stats().mean()
         2.0
         """
-        return _reduce(StatCounter.merge_stats, self._run(StatCounter, "stats()"), StatCounter())
+        parts = self._run(StatCounter, "stats()")
+        if not parts:
+            # PySpark reduce()s the partitions' StatCounters: with no partition (emptyRDD())
+            # there is none to reduce, while empty partitions give an empty StatCounter
+            raise ValueError("Can not reduce() empty RDD")
+        return _reduce(StatCounter.merge_stats, parts)
 
     def mean(self) -> float:
         return self.stats().mean()

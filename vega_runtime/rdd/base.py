@@ -13,12 +13,13 @@ import sys
 from typing import Generic, Iterator, List, Optional, TypeVar
 
 from .. import aliases
-from ..errors import DriverOnlyError
+from ..errors import DriverOnlyError, VegaError
 from ..io.files import file_uri
 from ..storage_level import StorageLevel
 from .actions import Actions
 from .dependency import Dependency, NarrowDependency, ShuffleDependency
 from .pairs import PairFunctions
+from .partitioner import portable_hash  # noqa: F401 - PySpark's pyspark.rdd has it
 from .transformations import Transformations
 
 T = TypeVar("T")
@@ -183,9 +184,23 @@ class RDD(Transformations, PairFunctions, Actions, Generic[T]):
         walk(self, 0, "")
         return "\n".join(lines)
 
+    def toDebugString(self) -> bytes:  # noqa: N802 - PySpark's name
+        """``to_debug_string()`` UTF-8 encoded: PySpark's ``toDebugString`` returns bytes
+        (the JVM's string, encoded), so code written for it (``.decode()``) runs unchanged."""
+        return self.to_debug_string().encode("utf-8")
+
     # -- persistence ------------------------------------------------------
     def persist(self, storage_level: StorageLevel = StorageLevel.MEMORY_ONLY) -> "RDD":
-        """Keep computed partitions on the executors at ``storage_level``."""
+        """Keep computed partitions on the executors at ``storage_level``.
+
+        Another level than the one already assigned raises ``VegaError``, as Spark refuses
+        it (``unpersist()`` first); the same level again is fine.
+        """
+        if self.storage_level not in (StorageLevel.NONE, storage_level):
+            raise VegaError("Cannot change storage level of an RDD after it was already "
+                            f"assigned a level: {self!r} is persisted at "
+                            f"{self.storage_level.name}, not {storage_level.name}; "
+                            "unpersist() it first")
         self.storage_level = storage_level
         self._driver("RDD.persist").register_persisted(self)
         return self

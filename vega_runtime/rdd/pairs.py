@@ -297,10 +297,10 @@ class PairFunctions:
         return dict(self.collect())
 
     def count_by_key(self) -> dict:
-        """``{key: number of pairs}``.
+        """``{key: number of pairs}``: a ``defaultdict(int)``, as PySpark's.
 
         >>> ctx.parallelize([("a", 1), ("a", 2)]).count_by_key()
-        {'a': 2}
+        defaultdict(<class 'int'>, {'a': 2})
         """
         return self.map(lambda kv: kv[0]).count_by_value()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import sys
 from itertools import repeat
 from operator import methodcaller, mod
 from zlib import crc32 as _crc32
@@ -40,7 +41,7 @@ def portable_hash(key: Any) -> int:
         for item in key:
             h ^= portable_hash(item)
             h *= 1000003
-            h &= 0xFFFFFFFFFFFFFFFF
+            h &= sys.maxsize  # PySpark's mask: the same value as PySpark for tuples of ints
         h ^= len(key)
         if h == -1:
             h = -2

@@ -69,11 +69,13 @@ class StatCounter:
     def sum(self) -> float:
         return self.n * self.mu
 
-    def min(self):
-        return self.min_value
+    def min(self) -> float:
+        """The smallest value, a float as PySpark's (``inf`` when empty)."""
+        return float(self.min_value)
 
-    def max(self):
-        return self.max_value
+    def max(self) -> float:
+        """The largest value, a float as PySpark's (``-inf`` when empty)."""
+        return float(self.max_value)
 
     def variance(self) -> float:
         return self.m2 / self.n if self.n else float("nan")
