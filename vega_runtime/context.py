@@ -219,6 +219,10 @@ class Context(JobControl, FileShipping):
     def _abandon_start(self) -> None:
         """Undo what a ``_start`` that failed had started: the metrics server, the
         backend (a local cluster's daemons), the fork server, the application's directory."""
+        self._stopped = True
+        hook = getattr(self, "_stop_at_exit", None)
+        if hook is not None:
+            atexit.unregister(hook)
         server = getattr(self, "_metrics_server", None)
         if server is not None:
             server.shutdown()
