@@ -141,9 +141,11 @@ class Context(JobControl, FileShipping):
         self._running_group: Any = _NO_JOB
         self._running_tags: set = set()
         self._cancellations: collections.Counter = collections.Counter()
-        self.app_dir = new_private_dir(f"vega-{self.application_id}-",
-                                       self.conf["vega.local.dir"] or None)
+        self.app_dir = ""
         try:
+            self.app_dir = new_private_dir(f"vega-{self.application_id}-",
+                                           self.conf["vega.local.dir"] or None,
+                                           claim=functools.partial(setattr, self, "app_dir"))
             self._start_in(listeners, speculation_policy)
         except BaseException:  # Ctrl-C included: what started stops, the directory goes
             self._abandon_start()
@@ -240,7 +242,8 @@ class Context(JobControl, FileShipping):
             elif self._early_forkserver is not None:
                 self._early_forkserver.close()
         finally:
-            remove_tree(self.app_dir)
+            if self.app_dir:
+                remove_tree(self.app_dir)
 
     _active: "Optional[weakref.ref[Context]]" = None
 

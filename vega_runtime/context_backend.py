@@ -64,31 +64,31 @@ def _create_cluster_backend(ctx, spec: MasterSpec) -> Tuple[Any, Any]:
     from .deploy.local_cluster import LocalCluster
 
     conf = ctx.conf
-    cluster = None
-    if spec.kind == "local-cluster":
-        secret_file = os.path.join(ctx.app_dir, "cluster-secret")
-        # this driver's TLS (~60 ms: ssl, cryptography, its leaf) is made while the cluster
-        # starts, which leaves it idle, rather than when it first connects to the master
-        create_secret_file(secret_file, durable=False)  # deleted with the app's directory
-        tls = threading.Thread(target=_prepare_tls, args=(secret_file,), name="vega-tls-setup",
-                               daemon=True)
-        tls.start()
-        cluster = LocalCluster(spec, os.path.join(ctx.app_dir, "cluster"), secret_file,
-                               ctx._early_forkserver)
-        tls.join()
-        host, port = "127.0.0.1", cluster.master_port
-    else:
-        secret_file = resolve_secret_file(conf["vega.secret.file"])
-        host, port = spec.host, spec.port
-    secret = load_secret(secret_file)
-    advertise, bind = driver_addresses(conf, spec)
-    request = {"name": ctx.app_name, "cores_max": conf["vega.cores.max"],
-               "executor_cores": conf["vega.executor.cores"],
-               "executor_memory": conf["vega.executor.memory"],
-               "labels": list(conf["vega.executor.labels"]),
-               "package": conf["vega.submit.package"]}
-    backend = None
-    try:
+    cluster = backend = None
+    try:  # whatever stops the start (Ctrl-C too) stops what it started
+        if spec.kind == "local-cluster":
+            secret_file = os.path.join(ctx.app_dir, "cluster-secret")
+            # this driver's TLS (~60 ms: ssl, cryptography, its leaf) is made while the
+            # cluster starts, which leaves it idle, rather than when it first connects to
+            # the master
+            create_secret_file(secret_file, durable=False)  # goes with the app's directory
+            tls = threading.Thread(target=_prepare_tls, args=(secret_file,),
+                                   name="vega-tls-setup", daemon=True)
+            tls.start()
+            cluster = LocalCluster(spec, os.path.join(ctx.app_dir, "cluster"), secret_file,
+                                   ctx._early_forkserver)
+            tls.join()
+            host, port = "127.0.0.1", cluster.master_port
+        else:
+            secret_file = resolve_secret_file(conf["vega.secret.file"])
+            host, port = spec.host, spec.port
+        secret = load_secret(secret_file)
+        advertise, bind = driver_addresses(conf, spec)
+        request = {"name": ctx.app_name, "cores_max": conf["vega.cores.max"],
+                   "executor_cores": conf["vega.executor.cores"],
+                   "executor_memory": conf["vega.executor.memory"],
+                   "labels": list(conf["vega.executor.labels"]),
+                   "package": conf["vega.submit.package"]}
         backend = ClusterBackend(host, port, secret, request, advertise,
                                  bind,
                                  ctx._on_task_output, ctx._bus.on_waiting,
@@ -112,11 +112,11 @@ def _create_cluster_backend(ctx, spec: MasterSpec) -> Tuple[Any, Any]:
         if cluster is not None:
             cluster.wait_started()
             backend.wait_for_executors(local_cluster_slots(spec, conf, backend), 60.0)
-    except BaseException:  # Ctrl-C while the executors come included
+    except BaseException:
         if backend is not None:
-            backend.stop()  # and the local cluster it owns
-        elif cluster is not None:
-            cluster.stop()
+            backend.stop()
+        if cluster is not None:
+            cluster.stop()  # (again, if the backend owned it: nothing is left to stop)
         raise
     return backend, event_relay
 

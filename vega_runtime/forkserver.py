@@ -145,8 +145,10 @@ class ForkServer:
                 ",".join(prefetch)]
         err = open(stderr_path, "ab") if stderr_path else None
         try:
+            # a session of its own: a Ctrl-C at the terminal (or a signal to the client's
+            # process group) is the client's to handle, not a KeyboardInterrupt mid-preload
             process = subprocess.Popen(args, stdin=theirs, stdout=err or subprocess.DEVNULL,
-                                       stderr=err, env=env)
+                                       stderr=err, env=env, start_new_session=True)
         finally:
             if err is not None:
                 err.close()

@@ -23,7 +23,7 @@ import os
 import stat
 import sys
 import threading
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 log = logging.getLogger(__name__)
 
@@ -87,12 +87,15 @@ _TEMP_ENV = ("TMPDIR", "TEMP", "TMP")
 _TEMP_DIRS = ("/tmp", "/var/tmp", "/usr/tmp")
 
 
-def new_private_dir(prefix: str, parent: Optional[str] = None) -> str:
+def new_private_dir(prefix: str, parent: Optional[str] = None,
+                    claim: Optional[Callable[[str], None]] = None) -> str:
     """A new directory ``PREFIX`` + 8 random characters (0700) in ``parent``, else in the
     first usable temporary directory (``$TMPDIR``, ``$TEMP``, ``$TMP``, /tmp, /var/tmp,
     /usr/tmp, the working directory); its absolute path: ``tempfile.mkdtemp``, without
     importing ``tempfile`` (and the ``shutil``, ``bz2`` and ``lzma`` it loads: ~4 ms of
-    every Context's start-up). A process that set ``tempfile.tempdir`` gets tempfile's."""
+    every Context's start-up). A process that set ``tempfile.tempdir`` gets tempfile's.
+    ``claim(path)`` is told each path before it is made, so a caller interrupted (Ctrl-C)
+    between the directory's making and this function's return knows what to remove."""
     tempfile = sys.modules.get("tempfile")
     if parent is None and tempfile is not None and tempfile.tempdir is not None:
         return tempfile.mkdtemp(prefix=prefix)
@@ -104,6 +107,8 @@ def new_private_dir(prefix: str, parent: Optional[str] = None) -> str:
     for directory in candidates:
         for _ in range(100):  # names taken meanwhile: another one
             path = os.path.abspath(os.path.join(directory, prefix + os.urandom(4).hex()))
+            if claim is not None:
+                claim(path)
             try:
                 os.mkdir(path, DIR_MODE)
                 return path

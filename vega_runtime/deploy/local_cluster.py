@@ -11,6 +11,7 @@ executors' fork servers from themselves in turn.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -195,7 +196,10 @@ class LocalCluster:
         """SIGTERM every daemon at once (workers take their executors with them), then
         SIGKILL whatever is left after ``grace`` seconds."""
         if self._launcher is not None:
-            self._launcher.join()  # every daemon it starts is in ``processes``
+            # every daemon it starts is in ``processes`` (an interrupted start may not have
+            # started it: nothing to wait for then)
+            with contextlib.suppress(RuntimeError):
+                self._launcher.join()
         for proc in self.processes:
             signal_group(proc.pid, signal.SIGTERM)
         deadline = time.monotonic() + grace
