@@ -167,6 +167,8 @@ def test_conf_max_attempts_governs_task_retries(vega_cli, tmp_path):
     result = vega_cli("submit", "--master", "local", "--conf", "vega.task.max_attempts=2", job)
     assert result.returncode == 1
     assert "failed 2 times" in result.stderr
+    # the summary counts the attempts that failed (not "2 retries": one was the last)
+    assert re.search(r" read, 2 failed task attempts; event log ", result.stderr), result.stderr
 
 
 def test_vega_master_env_is_used_without_master_flag(vega_cli, tmp_path):

@@ -110,17 +110,20 @@ class ProgressDisplay(JobListener):
             self._line(f"application {app_id}: web UI {without_token(ui_link)}", "dim")
 
     def on_application_end(self, summary: dict) -> None:
-        """One screen at the end: duration, stages, tasks, shuffle, retries, the event log."""
+        """One screen at the end: duration, stages, tasks, shuffle, failed task attempts and
+        stage resubmissions, the event log."""
         if not summary:
             return
         stages = summary["stages"]
-        retries = sum(1 for s in stages if s["attempt"]) + summary["failed_tasks"]
+        resubmitted = sum(1 for s in stages if s["attempt"])
+        failures = f"{summary['failed_tasks']} failed task attempts" + (
+            f", {resubmitted} stages resubmitted" if resubmitted else "")
         self._line(f"{summary['app_id']} finished in {summary['duration_seconds']:.2f}s: "
                    f"{summary['jobs']} jobs, {len(stages)} stages, {summary['tasks']} tasks "
                    f"(task time p50 {summary['task_seconds']['p50']:.3f}s, max "
                    f"{summary['task_seconds']['max']:.3f}s), shuffle "
                    f"{_bytes(summary['shuffle_written_bytes'])} written / "
-                   f"{_bytes(summary['shuffle_read_bytes'])} read, {retries} retries; "
+                   f"{_bytes(summary['shuffle_read_bytes'])} read, {failures}; "
                    f"event log {summary['event_log']}", "dim")
 
     # -- output ----------------------------------------------------------------
