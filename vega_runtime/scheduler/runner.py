@@ -124,8 +124,11 @@ class JobRunner:
                     self._speculate()
         except BaseException as exc:
             if self.dag.job is not None:
-                reason = "interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else str(exc)
-                self._apply([a for a in self.dag.cancel_job(reason) if isinstance(a, KillTasks)])
+                # its tasks are killed and its running stages end, failed (the listeners, a
+                # progress display say so); the job's outcome is this exception
+                ended = self.dag.cancel_job("interrupted (Ctrl-C)") \
+                    if isinstance(exc, KeyboardInterrupt) else self.dag.abort_job(exc)
+                self._apply([a for a in ended if isinstance(a, (KillTasks, StageCompleted))])
             self.listener.on_job_end(job_id, exc)
             raise
         finally:
