@@ -157,7 +157,7 @@ def test_unpicklable_closure_exits_1_naming_variable_and_type(vega_cli, tmp_path
     assert f"'guard_{kind}' of type {type_name}" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
     # the stage it started ends, failed, with the same reason
-    assert re.search(rf"^stage 0 failed after [0-9.]+s: cannot send function '<lambda>' .*"
+    assert re.search(rf"^stage 0 failed after [0-9.]+s: cannot send function 'main.<locals>.<lambda>' .*"
                      rf"'guard_{kind}' of type {type_name}", result.stderr, re.M), result.stderr
 
 
