@@ -139,3 +139,29 @@ def test_task_level_lines_are_those_json_dumps_writes():
         at = json.loads(line)["time"]
         assert line == json.dumps({"event": event, "time": at, **fields})
         assert flush is False
+
+
+def test_a_summary_cache_reads_again_only_the_logs_that_grew(tmp_path):
+    """Logs are only appended to: a log of the same size is not read again (its summary is
+    kept even if its bytes were rewritten), one that grew is, one that went is dropped."""
+    from vega_runtime.scheduler.event_log import SummaryCache
+
+    def write(name, jobs):
+        lines = [{"event": "ApplicationStart", "time": 1.0, "app_id": name, "name": name,
+                  "master": "local"}]
+        lines += [{"event": "JobEnd", "time": 2.0 + i, "job_id": i, "succeeded": True}
+                  for i in range(jobs)]
+        (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps(e) + "\n" for e in lines))
+
+    write("app-a", 1)
+    write("app-b", 2)
+    cache = SummaryCache()
+    assert [(s["app_id"], s["jobs"]) for s in cache.list(str(tmp_path))] == [("app-a", 1),
+                                                                         ("app-b", 2)]
+    text = (tmp_path / "app-a.jsonl").read_text()
+    (tmp_path / "app-a.jsonl").write_text(text.replace('"name": "app-a"', '"name": "app-z"'))
+    write("app-b", 3)
+    assert [(s["name"], s["jobs"]) for s in cache.list(str(tmp_path))] == [("app-a", 1),
+                                                                       ("app-b", 3)]
+    (tmp_path / "app-a.jsonl").unlink()
+    assert [s["app_id"] for s in cache.list(str(tmp_path))] == ["app-b"]

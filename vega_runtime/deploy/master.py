@@ -58,6 +58,8 @@ class Master(StatusQueries):
         #: where drivers write event logs, for finished applications in the UI
         event_log_dir = conf["vega.eventlog.dir"]
         self.event_log_dir = os.path.expanduser(event_log_dir) if event_log_dir else ""
+        #: the history's summaries (``event_log.SummaryCache``), made at its first listing
+        self.history_cache = None
         #: the time the state machine is given: wall-clock seconds that never jump
         self.clock = clock or steady_clock()
         self.started = self.clock()

@@ -69,8 +69,8 @@ def application_document(state: MasterState, summary: dict, app_id: str) -> Opti
 
 class StatusQueries:
     """A mixin of ``Master``: needs ``self.lock``, ``self.state``, ``self.drivers``,
-    ``self.logs``, ``self.url``, ``self.started``, ``self.clock``, ``self.webui`` and
-    ``self.event_log_dir``."""
+    ``self.logs``, ``self.url``, ``self.started``, ``self.clock``, ``self.webui``,
+    ``self.event_log_dir`` and ``self.history_cache`` (None, or an ``event_log.SummaryCache``)."""
 
     def status(self) -> dict:
         """The documented JSON status (``vega status --json``, ``/api/v1/status``)."""
@@ -96,9 +96,14 @@ class StatusQueries:
 
     def history(self) -> List[dict]:
         """Summaries of the applications whose event logs are in ``event_log_dir``."""
-        from ..scheduler.event_log import list_summaries
+        if not self.event_log_dir:
+            return []
+        from ..scheduler.event_log import SummaryCache  # loaded when the history is asked for
 
-        return list_summaries(self.event_log_dir) if self.event_log_dir else []
+        with self.lock:
+            if self.history_cache is None:
+                self.history_cache = SummaryCache()
+        return self.history_cache.list(self.event_log_dir)
 
     def history_of(self, app_id: str) -> Optional[dict]:
         from ..scheduler.event_log import summary_of

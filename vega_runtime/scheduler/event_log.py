@@ -10,7 +10,7 @@ import json
 import os
 import threading
 import time
-from typing import Iterable, Iterator, List, Optional, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 from ..io.files import open_input
 from ..io.hdfs import HdfsSettings, is_hdfs
@@ -355,23 +355,48 @@ def _percentile(values: List[float], q: float) -> float:
     return round(values[min(len(values) - 1, int(q * len(values)))], 4)
 
 
-def list_summaries(directory: str, hdfs: Optional[HdfsSettings] = None) -> List[dict]:
+def list_summaries(directory: str, hdfs: Optional[HdfsSettings] = None,
+                   known: Optional[Dict[str, Tuple[int, dict]]] = None) -> List[dict]:
     """Summaries of every event log in ``directory`` (local or HDFS), oldest first; each log
-    is read on its own, and one that cannot be is listed as broken, with the reason."""
+    is read on its own, and one that cannot be is listed as broken, with the reason.
+    ``known`` (``{path: (size, summary)}``, updated to what is listed now) spares reading
+    again a log whose size has not changed: logs are only ever appended to."""
     from ..errors import InputError, VegaError
     from ..io.files import list_input_files
 
     try:
-        paths = [f.path for f in list_input_files(directory, hdfs) if f.path.endswith(".jsonl")]
+        files = [f for f in list_input_files(directory, hdfs) if f.path.endswith(".jsonl")]
     except InputError:
         return []
-    summaries = []
-    for path in paths:
+    listed: Dict[str, Tuple[int, dict]] = {}
+    for f in files:
+        before = (known or {}).get(f.path)
+        if before is not None and before[0] == f.size:
+            listed[f.path] = before
+            continue
         try:
-            summaries.append(summarize(path, hdfs))
+            summary = summarize(f.path, hdfs)
         except (OSError, VegaError) as exc:  # gone or unreadable since it was listed
-            summaries.append(broken_summary(path, f"cannot be read: {exc}"))
-    return sorted(summaries, key=lambda s: s["started"] or 0)
+            summary = broken_summary(f.path, f"cannot be read: {exc}")
+        listed[f.path] = (f.size, summary)
+    if known is not None:
+        known.clear()
+        known.update(listed)
+    return sorted((summary for _, summary in listed.values()), key=lambda s: s["started"] or 0)
+
+
+class SummaryCache:
+    """``list_summaries`` of one process's listings, remembering each log's summary by its
+    size (thread-safe): a master answers every page of its web UI with the history, and
+    reads again only the logs that grew."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._known: Dict[str, Tuple[int, dict]] = {}
+
+    def list(self, directory: str, hdfs: Optional[HdfsSettings] = None) -> List[dict]:
+        with self._lock:
+            return list_summaries(directory, hdfs, self._known)
 
 
 def summary_of(directory: str, app_id: str, hdfs: Optional[HdfsSettings] = None) -> Optional[dict]:
