@@ -260,11 +260,11 @@ class _Server(ThreadingHTTPServer):
             self._waiting.pop(slot, None)
 
     def _evict_for(self, address: str, refused: str) -> bool:
-        """Give the place of the oldest connection still waiting for its request, from
-        ``address`` (``address_limit``) or from the address holding the most when that
-        holds more (``total_limit``), to a new one; True if one was given up.  No more than
-        ``max_connections`` given-up threads may be ending at once."""
-        holder = self.admission.busiest(than=address) if refused == "total_limit" else address
+        """Give the place of the oldest connection still waiting for its request, from the
+        address ``Admission.yields_to`` names, to a new one from ``address``; True if one
+        was given up.  No more than ``max_connections`` given-up threads may be ending at
+        once."""
+        holder = self.admission.yields_to(address, refused)
         with self._slots_lock:
             victim = next((s for s in self._waiting if s.address == holder), None)
             if victim is None or self._leaving >= self.admission.total:

@@ -94,6 +94,13 @@ class Admission:
             address, count = max(self._by_address.items(), key=lambda item: item[1])
             return address if count > self._by_address[than] else None
 
+    def yields_to(self, address: str, refused: str) -> Optional[str]:
+        """Whose oldest waiting connection makes room for a new one from ``address`` that
+        ``admit`` refused for ``refused``: at the cap of one address, that address's (a
+        client sharing its address with one that holds connections open gets in); at the
+        total cap, the ``busiest`` address's, if it holds more than ``address`` does."""
+        return self.busiest(than=address) if refused == "total_limit" else address
+
     def release(self, address: str) -> None:
         with self._lock:
             self.active -= 1

@@ -357,12 +357,10 @@ class Server:
         self._advance(state)
 
     def _evict_for(self, address: str, refused: str) -> bool:
-        """Make room for a connection from ``address``: at the total cap, drop the oldest
-        handshake of the address holding the most, if it holds more than ``address`` does;
-        at the cap of one address, that address's oldest (a client sharing its address
-        with one that holds its handshakes open gets in: the hog has to keep opening
-        connections faster than a handshake takes). True if one was dropped."""
-        victims = self.admission.busiest(than=address) if refused == "total_limit" else address
+        """Make room for a connection from ``address`` refused for ``refused``: drop the
+        oldest handshake of the address ``Admission.yields_to`` names (a hog has to keep
+        opening connections faster than a handshake takes). True if one was dropped."""
+        victims = self.admission.yields_to(address, refused)
         victim = next((s for s in self._handshakes.values() if s.address == victims), None)
         if victim is None:
             return False
