@@ -26,8 +26,9 @@ BEGIN, END = "<!-- compatibility table: begin -->", "<!-- compatibility table: e
 _HADOOP = "Hadoop input/output formats need the JVM; use text, pickle or binary files"
 _RESOURCES = "resource profiles and barrier mode are Spark scheduler features Vega lacks"
 NOT_SUPPORTED = {
-    "cleanShuffleDependencies": "shuffle files go with their application (and the worker's "
-                                "work-dir cleaner); there is no per-RDD cleaner",
+    "cleanShuffleDependencies": "a shuffle's files are deleted once no RDD can read it (its "
+                                "dependency is garbage), as the next job starts; there is no "
+                                "call to do it sooner",
     "saveAsNewAPIHadoopDataset": _HADOOP, "saveAsNewAPIHadoopFile": _HADOOP,
     "saveAsHadoopDataset": _HADOOP, "saveAsHadoopFile": _HADOOP, "saveAsSequenceFile": _HADOOP,
     "sequenceFile": _HADOOP, "newAPIHadoopFile": _HADOOP, "newAPIHadoopRDD": _HADOOP,
@@ -54,8 +55,9 @@ DIFFERS = {
           "RDD per transformation, so ids grow faster",
     "getConf": "a copy of the `SparkConf` the context was created with",
     "setInterruptOnCancel": "recorded only: Vega always stops a cancelled job's tasks",
-    "uiWebUrl": "a `vega://` master's UI is assumed on its default port 8080",
-    "statusTracker": "`getExecutorInfos` is not implemented",
+    "uiWebUrl": "the master's web UI (a `vega://` master's on the port it reports, a "
+                "`local-cluster`'s own), not the driver's: Vega's drivers serve no UI; None in "
+                "local mode",
     "addPyFile": "`.py`, `.zip` and `.egg`",
 }
 
@@ -99,8 +101,9 @@ def main(package: str = "") -> int:
         text = fh.read()
     before, rest = text.split(BEGIN)
     _, after = rest.split(END)
+    rows = table(package)  # before the file is opened for writing: a failure leaves it whole
     with open(path, "w") as fh:
-        fh.write(f"{before}{BEGIN}\n{table(package)}\n{END}{after}")
+        fh.write(f"{before}{BEGIN}\n{rows}\n{END}{after}")
     return 0
 
 

@@ -145,6 +145,40 @@ def test_status_tracker_reports_jobs_of_a_group_and_their_stages(ctx):
     assert tracker.getJobInfo(10**6) is None and tracker.getStageInfo(10**6) is None
 
 
+def test_status_tracker_lists_the_driver_and_executors_with_their_cache_and_tasks(ctx, tmp_path):
+    """getExecutorInfos(): the driver first, then each executor, with the bytes of cached
+    partitions it keeps in memory and the task it runs, as PySpark's SparkExecutorInfo."""
+    cached = ctx.parallelize(range(1000), 4).map(lambda x: x * 2).cache()
+    assert cached.count() == 1000
+    infos = ctx.statusTracker().getExecutorInfos()
+    memory = next(r["memory_bytes"] for r in ctx.cached_rdds() if r["id"] == cached.id())
+    assert memory > 0 and sum(info.cacheSize for info in infos) == memory
+    assert all(info.usedOnHeapStorageMemory == info.cacheSize and info.port >= 0 and
+               info.usedOffHeapStorageMemory == info.totalOffHeapStorageMemory == 0
+               for info in infos)
+    assert len(infos) == (1 if ctx.master == "local" else 1 + ctx.defaultParallelism)
+    assert all(info.numRunningTasks == 0 for info in infos)
+    release = tmp_path / "release"
+
+    def wait_for_release(_):
+        while not release.exists():
+            time.sleep(0.01)
+
+    thread, outcome = start_job_in_thread(
+        ctx, "executor-infos", "one task waiting",
+        lambda: ctx.parallelize([1], 1).foreach(wait_for_release))
+    try:
+        wait_for(lambda: sum(i.numRunningTasks for i in ctx.statusTracker().getExecutorInfos()) == 1,
+                 30, "the task to be listed as running")
+    finally:
+        release.touch()
+        thread.join(30)
+        ctx.setLocalProperty("spark.jobGroup.id", None)
+    assert outcome == [None]
+    cached.unpersist()
+    assert sum(info.cacheSize for info in ctx.statusTracker().getExecutorInfos()) == 0
+
+
 def _run_cancellable(ctx, group):
     """Start a slow job of ``group`` in a thread; returns (thread, outcome list) once it runs."""
     thread, outcome = start_job_in_thread(

@@ -52,7 +52,7 @@ CONTEXT_MEMBERS: Tuple[str, ...] = (
 
 STATUS_TRACKER_METHODS: Tuple[str, ...] = (
     "get_job_ids_for_group", "get_active_job_ids", "get_active_stage_ids", "get_job_info",
-    "get_stage_info",
+    "get_stage_info", "get_executor_infos",
 )
 
 STAT_COUNTER_METHODS: Tuple[str, ...] = ("sample_variance", "sample_stdev", "merge_stats",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections import Counter
-from typing import Dict, Iterator, Optional
+from typing import Dict, Iterator, List, Optional
 
 from .errors import JobCancelled
 from .scheduler import status
@@ -157,4 +157,13 @@ class JobControl:
 
     def status_tracker(self) -> status.StatusTracker:
         """Ids and progress of jobs and stages, as PySpark's ``sc.statusTracker()``."""
-        return status.StatusTracker(self._job_status)
+        return status.StatusTracker(self._job_status, self._executor_infos)
+
+    def _executor_infos(self) -> List[status.SparkExecutorInfo]:
+        infos = []
+        for executor in self.backend.executors():
+            cached = self._blocks.memory_bytes(executor.executor_id)
+            total = self.conf["vega.storage.memory"] if executor.caches else 0
+            infos.append(status.SparkExecutorInfo(executor.host, executor.port, cached,
+                                                  executor.running, cached, 0, total, 0))
+        return infos

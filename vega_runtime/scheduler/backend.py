@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import collections
 import time
-from typing import Callable, Deque, FrozenSet, Iterable, Iterator, List, Optional, Protocol, Set
+from typing import (Callable, Deque, FrozenSet, Iterable, Iterator, List, NamedTuple, Optional,
+                    Protocol, Set)
 
 from ..net.messages import LaunchTask, TaskFinished
 from ..records import Record
@@ -184,6 +185,19 @@ class ExecutorLostEvent(Record):
         self.at = time.time() if at is None else at
 
 
+class ExecutorStatus(NamedTuple):
+    """What the driver knows of one executor (or of itself) at a moment, for
+    ``StatusTracker.getExecutorInfos``: ``port`` is where it serves blocks (0: nowhere),
+    ``running`` the tasks it runs, ``caches`` whether it runs tasks and so caches partitions
+    (a driver whose tasks run elsewhere does not)."""
+
+    executor_id: str
+    host: str
+    port: int
+    running: int
+    caches: bool = True
+
+
 #: ``on_output(task_id, executor_id, host, stream, text)``
 OutputCallback = Callable[[int, str, str, str, str], None]
 
@@ -212,5 +226,9 @@ class Backend(Protocol):
         ...
 
     def remove_broadcast(self, broadcast_id: int) -> None: ...
+
+    def executors(self) -> List[ExecutorStatus]:
+        """The driver, then each executor it holds, as they are now (from any thread)."""
+        ...
 
     def stop(self) -> None: ...

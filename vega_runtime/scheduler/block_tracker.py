@@ -62,6 +62,11 @@ class BlockTracker:
         return {"cached_partitions": self.cached_partitions(rdd_id), "memory_bytes": memory,
                 "disk_bytes": disk, "executors": sorted(executors)}
 
+    def memory_bytes(self, executor_id: str) -> int:
+        """Bytes of the cached partitions ``executor_id`` keeps in memory (from any thread)."""
+        return sum(size for (_, executor), (where, size) in list(self._where.items())
+                   if executor == executor_id and where == "memory")
+
     def holders(self, rdd_id: int, partition: int) -> Set[str]:
         return set(self._holders.get((rdd_id, partition), ()))
 

@@ -30,8 +30,8 @@ from ..net.messages import (ApplicationKilled, ApplicationWaiting, BroadcastData
 from ..net.server import Server
 from ..versions import python_version
 from .allocation import AllocationSettings, ExecutorAllocationManager, ExecutorView
-from .backend import (ExecutorAddedEvent, ExecutorLostEvent, OutputCallback, TaskFinishedEvent,
-                      TaskLaunch)
+from .backend import (ExecutorAddedEvent, ExecutorLostEvent, ExecutorStatus, OutputCallback,
+                      TaskFinishedEvent, TaskLaunch)
 from .executor_pool import ExecutorPool
 from .event_log import EventWriter
 from .listener import JobListener, prefix_lines
@@ -117,6 +117,8 @@ class ClusterBackend:
             if allocation is not None else None
         #: ``holds_cached_blocks(executor_id) -> bool``, for dynamic allocation's timeouts
         self.holds_cached_blocks: Callable[[str], bool] = lambda executor_id: False
+        #: the address executors reach the driver at (``server``'s port)
+        self.driver_host = advertise_host
         self.server = Server(bind_host, 0, secret, self._serve_executor, "driver",
                              **(server_limits or {})).start()
         #: the application's registration with the master, kept across master restarts
@@ -360,6 +362,12 @@ class ClusterBackend:
     def default_parallelism(self) -> int:
         with self.lock:
             return max(2, len(self.pool))
+
+    def executors(self) -> List[ExecutorStatus]:
+        with self.lock:
+            slots = [slot for slot in self.pool if not slot.gone]
+        return [ExecutorStatus("driver", self.driver_host, self.server.port, 0, caches=False),
+                *(slot.status(slot.handle.shuffle_port) for slot in slots)]
 
     def wait_for_executors(self, count: int, timeout: float) -> None:
         deadline = time.monotonic() + timeout

@@ -37,7 +37,7 @@ import time
 from typing import Callable, Dict, Iterator, List, Optional, Protocol
 
 from ..net.messages import KillTask
-from .backend import TaskLaunch, TaskQueue, TaskStartedEvent
+from .backend import ExecutorStatus, TaskLaunch, TaskQueue, TaskStartedEvent
 
 
 #: Tasks an executor whose tasks are short holds at most (one runs, the others wait there).
@@ -119,6 +119,10 @@ class PoolSlot:
     def task_ids(self) -> List[int]:
         """The tasks in flight, the running one first."""
         return list(self.tasks)
+
+    def status(self, port: int = 0) -> ExecutorStatus:
+        """It as ``Backend.executors`` lists it: it runs its first task in flight, if any."""
+        return ExecutorStatus(self.executor_id, self.host, port, 1 if self.tasks else 0)
 
 
 class ExecutorPool:

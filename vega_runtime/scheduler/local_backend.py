@@ -21,8 +21,8 @@ from ..net.connection import Connection
 from ..net.framing import ConnectionClosed, ProtocolError
 from ..net.messages import (RemoveBroadcast, RemoveRdd, RemoveShuffle, Shutdown, TaskFinished,
                             TaskOutput)
-from .backend import (ExecutorAddedEvent, ExecutorLostEvent, OutputCallback, TaskFinishedEvent, TaskLaunch,
-                      TaskQueue, TaskStartedEvent)
+from .backend import (ExecutorAddedEvent, ExecutorLostEvent, ExecutorStatus, OutputCallback,
+                      TaskFinishedEvent, TaskLaunch, TaskQueue, TaskStartedEvent)
 from .executor import Executor, ExecutorDirs
 from .executor_loop import serve_cancellable
 from .executor_pool import ExecutorPool
@@ -42,6 +42,7 @@ class InlineBackend:
         self.executor = Executor("driver", HOST, ExecutorDirs.under(app_dir, "driver"),
                                  self._sink, memory_budget, in_driver=True)
         self.queue = TaskQueue()
+        self._running = 0  # 1 while ``poll`` runs a task
 
     def _sink(self, task_id: int, stream: str, text: str) -> None:
         self.on_output(task_id, "driver", HOST, stream, text)
@@ -58,8 +59,15 @@ class InlineBackend:
             return []
         task = self.queue.popleft()
         started = TaskStartedEvent(task.spec.task_id, "driver", HOST, time.monotonic())
-        finished = self.executor.run(task.message(include_payload=True))
+        self._running = 1
+        try:
+            finished = self.executor.run(task.message(include_payload=True))
+        finally:
+            self._running = 0
         return [started, TaskFinishedEvent("driver", HOST, finished)]
+
+    def executors(self) -> List[ExecutorStatus]:
+        return [ExecutorStatus("driver", HOST, 0, self._running)]
 
     def kill_tasks(self, task_ids: List[int]) -> None:
         doomed = set(task_ids)
@@ -182,6 +190,10 @@ class ProcessPoolBackend:
     # -- Backend ---------------------------------------------------------------
     def default_parallelism(self) -> int:
         return self.num_executors
+
+    def executors(self) -> List[ExecutorStatus]:
+        return [ExecutorStatus("driver", HOST, 0, 0, caches=False),
+                *(slot.status() for slot in self.pool)]
 
     def launch(self, tasks: List[TaskLaunch]) -> None:
         now = time.monotonic()

@@ -37,6 +37,22 @@ class SparkStageInfo(NamedTuple):
     numFailedTasks: int
 
 
+class SparkExecutorInfo(NamedTuple):
+    """PySpark's executor status (the driver is listed too, first).  ``cacheSize`` and
+    ``usedOnHeapStorageMemory`` are the bytes of cached partitions the executor keeps in
+    memory, ``totalOnHeapStorageMemory`` its ``vega.storage.memory``; Vega keeps nothing
+    off the heap (both off-heap fields are 0)."""
+
+    host: str
+    port: int
+    cacheSize: int
+    numRunningTasks: int
+    usedOnHeapStorageMemory: int
+    usedOffHeapStorageMemory: int
+    totalOnHeapStorageMemory: int
+    totalOffHeapStorageMemory: int
+
+
 class JobStatusStore(JobListener):
     """Jobs by id with their group and stages; stages with their task counts."""
 
@@ -106,8 +122,10 @@ class StatusTracker:
     >>> ctx.set_local_property("spark.jobGroup.id", None)  # no group again
     """
 
-    def __init__(self, store: JobStatusStore):
+    def __init__(self, store: JobStatusStore,
+                 executor_infos: Callable[[], List[SparkExecutorInfo]] = list):
         self._store = store
+        self._executor_infos = executor_infos
 
     def get_job_ids_for_group(self, job_group: Optional[str] = None) -> List[int]:
         """Ids of the known jobs of ``job_group`` (None: jobs without a group)."""
@@ -138,6 +156,14 @@ class StatusTracker:
             active = max(0, s["tasks"] - s["completed"]) if s["running"] else 0
             return SparkStageInfo(stage_id, s["attempt"], s["name"], s["tasks"], active,
                                   s["completed"], s["failed"])
+
+    def get_executor_infos(self) -> List[SparkExecutorInfo]:
+        """The driver and the executors it holds now, with their running tasks and cache.
+
+        >>> [(info.host, info.numRunningTasks) for info in ctx.status_tracker().get_executor_infos()][:1]
+        [('localhost', 0)]
+        """
+        return self._executor_infos()
 
 
 aliases.install(StatusTracker, aliases.STATUS_TRACKER_METHODS)
