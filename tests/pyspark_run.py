@@ -88,11 +88,16 @@ EXCLUDED = {
 _INLINE = ("Vega's 'local' master runs tasks inside the driver process (PySpark's local mode "
            "runs Python workers): a task that crashes or kills its worker ends the driver")
 
-_REUSED = ("a cluster executor interrupts a cancelled task and stays up for the next one; "
+_REUSED = ("an executor process (local[N]'s, a cluster's) interrupts a cancelled task and stays "
+           "up for the next one, ended only if the task does not stop within a grace period; "
            "PySpark kills the Python worker process that ran it, which the test looks for")
 
 #: master -> test ids excluded on that master only, with the reason
 EXCLUDED_ON = {
+    "local[2]": {
+        "test_worker.WorkerTests.test_cancel_task": _REUSED,
+        "test_worker.SimpleWorkerTests.test_cancel_task": _REUSED,
+    },
     "local-cluster[2,1]": {
         "test_worker.WorkerTests.test_cancel_task": _REUSED,
         "test_worker.SimpleWorkerTests.test_cancel_task": _REUSED,
