@@ -74,7 +74,7 @@ def tree(root: str) -> set:
     (FetchPackage("0" * 64), "sha256"), (PackageQuery("0" * 64), "sha256"),
     (UploadPackage("0" * 64, b""), "sha256"),
     (SubmitDriver("n", "job/x.py", [], "{}", "0" * 64, False), "package_sha"),
-    (app_request(), "app_id"), (app_request(), "package_sha"),
+    (app_request(), "app_id"), (app_request(), "package_sha"), (app_request(), "hash_seed"),
     (FollowLogs("app-20261203083328-0001", False), "app_id"),
     (KillApplication("driver-20261203083328-0001"), "app_id"),
     (DriverSubmitted("driver-20261203083328-0001"), "driver_id"),
@@ -95,6 +95,16 @@ def test_messages_refuse_malformed_ids_as_protocol_errors(message, field):
             continue  # an optional field: "" means none
         with pytest.raises(ProtocolError, match=f"field {field!r} is not a"):
             from_wire(dict(wire, **{field: bad}))
+
+
+def test_an_application_asks_for_a_fixed_hash_seed_only():
+    """The hash seed becomes the executors' PYTHONHASHSEED: "random" would give each one its
+    own (keys shuffled to different partitions), and what Python refuses would fail them."""
+    wire = to_wire(app_request())
+    assert from_wire(dict(wire, hash_seed="4242")).hash_seed == "4242"
+    for bad in ("random", "-1", "1e3", "9999999999", "0 ", ""):
+        with pytest.raises(ProtocolError, match="field 'hash_seed' is not a hash seed"):
+            from_wire(dict(wire, hash_seed=bad))
 
 
 def test_a_reconnecting_worker_lists_only_well_formed_executors():

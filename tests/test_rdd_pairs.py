@@ -1,9 +1,13 @@
 """Key-value transformations and actions (PySpark's pair RDD functions)."""
 
+import datetime
 import random
+import subprocess
+import sys
 from operator import add
 
 import pytest
+from proc_helpers import clean_env
 
 BIG = "v" * (5 * 1024 * 1024)
 
@@ -554,6 +558,44 @@ def test_lookup_returns_all_values_in_order(ctx):
     assert rdd.lookup("é") == [1, 3, None]
     assert rdd.partition_by(2).lookup("é") == [1, 3, None]
     assert rdd.lookup("missing") == []
+
+
+def test_lookup_finds_keys_whose_hash_depends_on_the_seed(ctx):
+    """Dates and frozensets hash with the process's seed: lookup on a hash-partitioned RDD
+    finds each of them where the executors put it, whatever seed the driver has."""
+    dates = [datetime.date(2020, 1, day) for day in range(1, 29)]
+    sets = [frozenset({"a", str(i)}) for i in range(20)]
+    rdd = ctx.parallelize([(k, i) for i, k in enumerate(dates + sets)], 3).partition_by(4)
+    assert [rdd.lookup(k) for k in dates + sets] == [[i] for i in range(48)]
+    assert rdd.lookup(datetime.date(1999, 1, 1)) == []
+
+
+#: a driver that looks up and reduces dates on a local cluster, printing what it found
+SEED_DRIVER = """
+import datetime
+from vega_runtime import Context
+with Context(master="local-cluster[2,1]") as ctx:
+    dates = [datetime.date(2020, 1, day) for day in range(1, 29)]
+    rdd = ctx.parallelize([(k, i) for i, k in enumerate(dates)], 3).partition_by(4)
+    print(sum(rdd.lookup(k) == [i] for i, k in enumerate(dates)))
+    counts = ctx.parallelize(dates * 10, 6).map(lambda d: (d, 1)).reduce_by_key(lambda a, b: a + b, 4)
+    print(sorted(set(counts.collect())) == [(d, 10) for d in dates])
+"""
+
+
+@pytest.mark.parametrize("seed", [None, "random", "7"])
+def test_a_driver_of_any_hash_seed_gets_exact_results_on_a_cluster(seed, tmp_path):
+    """A driver started without a fixed PYTHONHASHSEED (or with "random") hashes dates
+    unlike its executors: lookup still finds every key, and the executors all run with one
+    fixed seed, so a shuffle puts each key in one partition ("random" gave each executor
+    its own seed: 48 keys out of 28)."""
+    env = {k: v for k, v in clean_env().items() if k != "PYTHONHASHSEED"}
+    if seed is not None:
+        env["PYTHONHASHSEED"] = seed
+    run = subprocess.run([sys.executable, "-c", SEED_DRIVER], cwd=str(tmp_path), env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["28", "True"]
 
 
 def test_collect_as_map_pyspark_doctest(ctx):

@@ -24,6 +24,7 @@ from .lazy_imports import lazy_module, load_entry_point
 from .master_url import MasterSpec, parse_master
 from .private_files import make_private_dirs, new_private_dir, open_private, remove_tree
 from .shuffle.gc_pause import gc_paused
+from .versions import executor_hash_seed, hashes_as
 
 
 config = lazy_module("vega_runtime.config")
@@ -121,6 +122,10 @@ class Context(JobControl, FileShipping):
                 early_forkserver.close()
             raise
         self._early_forkserver = early_forkserver
+        #: whether ``hash()`` here agrees with the executors' (which place keys in partitions):
+        #: a local master's executors are forks of the driver; a cluster's have their own seed
+        self.hashes_as_executors = self.master_spec.kind in ("inline", "local") or \
+            hashes_as(executor_hash_seed())
         logging.getLogger("vega_runtime").setLevel(self.conf["vega.log.level"].upper())
         self._app_name: str = self.conf["vega.app.name"]
         self._start_time = time.time()

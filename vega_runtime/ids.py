@@ -76,6 +76,9 @@ DRIVER = IdKind("driver id", rf"driver-{_STAMP}-[0-9]{{4,12}}", "driver-20261203
 APP_OR_DRIVER = IdKind("application or driver id",
                        rf"(?:app-{_STAMP}-[0-9a-f]{{4,12}}|driver-{_STAMP}-[0-9]{{4,12}})",
                        "app-20261203083328-0001 or driver-20261203083328-0001")
+#: The PYTHONHASHSEED of an application's executors: a fixed seed (Python takes 0 to
+#: 4294967295; nine digits keep this a pattern), never "random".
+HASH_SEED = IdKind("hash seed", r"[0-9]{1,9}", "0")
 #: An executor of an application, numbered from 1: ``exec-<n>``.
 EXECUTOR = IdKind("executor id", r"exec-[0-9]{1,9}", "exec-1")
 #: A worker: ``worker-<stamp>-<advertised host>-<shuffle port>``; the host is a name or an

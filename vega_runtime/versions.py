@@ -1,10 +1,12 @@
-"""Version checks between cluster processes: same Python minor version, same Vega."""
+"""What cluster processes must share: the Python minor version, Vega's, the hash seed."""
 
 from __future__ import annotations
 
+import os
 import sys
-from typing import Optional
+from typing import Mapping, Optional
 
+from . import ids
 from ._version import __version__
 
 
@@ -22,3 +24,24 @@ def version_mismatch(peer_python: str, peer_vega: str) -> Optional[str]:
     if not problems:
         return None
     return "; ".join(problems) + ": install the same versions everywhere"
+
+
+def executor_hash_seed(environ: Optional[Mapping[str, str]] = None) -> str:
+    """The ``PYTHONHASHSEED`` an application's executors run with: the driver's when it is a
+    fixed seed, else PySpark's default "0".  Every executor must hash alike (a key's
+    partition is its hash modulo the partitions), which "random" would not.
+
+    >>> executor_hash_seed({"PYTHONHASHSEED": "42"}), executor_hash_seed({"PYTHONHASHSEED": "random"})
+    ('42', '0')
+    """
+    seed = (os.environ if environ is None else environ).get("PYTHONHASHSEED", "0")
+    return seed if ids.HASH_SEED.matches(seed) else "0"
+
+
+def hashes_as(seed: str) -> bool:
+    """Whether ``hash()`` here is that of a process started with ``PYTHONHASHSEED=seed``.
+    Seed 0 shows in ``sys.flags``; another fixed seed only in the environment, which is
+    taken at its word."""
+    if sys.flags.hash_randomization == 0:
+        return seed == "0"
+    return seed != "0" and os.environ.get("PYTHONHASHSEED") == seed

@@ -15,7 +15,7 @@ from typing import Dict, List, Type
 
 from ..records import Record
 from .messages import (AppId, AppIdOrEmpty, AppOrDriverId, DriverId, ExecutorId, ExecutorOfApp,  # noqa: F401
-                       PackageId, PackageIdOrEmpty, WorkerId)
+                       HashSeed, PackageId, PackageIdOrEmpty, WorkerId)
 
 #: a field's default standing for a new empty container (each record gets its own)
 _NEW = object()
@@ -174,7 +174,7 @@ class RegisterApplication:
     #: set when a driver re-registers after losing the master: resume this application
     app_id: AppIdOrEmpty = ""
     #: PYTHONHASHSEED for the executors, so they all hash keys alike (PySpark's default 0)
-    hash_seed: str = "0"
+    hash_seed: HashSeed = "0"
     #: executors only on workers carrying every one of these labels (vega.executor.labels)
     labels: List[str] = field(default_factory=list)
     #: dynamic allocation: the executors it wants now (RequestExecutors changes it); -1:

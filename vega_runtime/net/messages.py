@@ -31,6 +31,8 @@ ExecutorId = Annotated[str, ids.EXECUTOR]
 WorkerId = Annotated[str, ids.WORKER]
 PackageId = Annotated[str, ids.PACKAGE]
 PackageIdOrEmpty = Annotated[str, ids.PACKAGE.or_empty()]
+#: becomes the executors' environment: a fixed seed, never "random" or what Python refuses
+HashSeed = Annotated[str, ids.HASH_SEED]
 #: ``[app_id, executor_id]``
 ExecutorOfApp = Annotated[List[str], (ids.APP, ids.EXECUTOR)]
 

@@ -282,11 +282,19 @@ class PairFunctions:
         >>> ctx.parallelize([(1, "a"), (1, "b")]).lookup(1)
         ['a', 'b']
         """
-        values = self.filter(lambda kv: kv[0] == key).values()
-        if self.partitioner is not None:
-            part = self.partitioner(key)
-            return self._driver("lookup()").run_partitions(values, list, [part])[0]
-        return values.collect()
+        partitioner = self.partitioner
+        if partitioner is None:
+            return self.filter(lambda kv: kv[0] == key).values().collect()
+        ctx = self._driver("lookup()")
+        if ctx.hashes_as_executors or partitioner.places_alike_everywhere(key):
+            values = self.filter(lambda kv: kv[0] == key).values()
+            return ctx.run_partitions(values, list, [partitioner(key)])[0]
+        # The executors placed the keys with a hash seed this driver lacks (it was started
+        # without a fixed PYTHONHASHSEED): each task places the key as they did and reads its
+        # partition only if the key belongs there.
+        return self.map_partitions_with_index(
+            lambda index, pairs: [v for k, v in pairs if k == key] if partitioner(key) == index else [],
+            preserves_partitioning=True).collect()
 
     def collect_as_map(self) -> dict:
         """The pairs as a dict (later keys win).

@@ -62,11 +62,33 @@ def checked_partitions(num_partitions: int) -> int:
     return num_partitions
 
 
+def seed_free(key: Any) -> bool:
+    """Whether ``portable_hash(key)`` is the same in every process, whatever its hash seed:
+    numbers, strings, bytes and None, and tuples of them (``hash()`` of anything else may
+    depend on the seed: dates, frozensets, most objects).
+
+    >>> seed_free((1, "a", None)), seed_free(frozenset({"a"}))
+    (True, False)
+    """
+    kind = type(key)
+    if kind is tuple:
+        return all(map(seed_free, key))
+    return kind in _SEED_FREE
+
+
+_SEED_FREE = {int, bool, float, complex, str, bytes, type(None)}
+
+
 class Partitioner:
     num_partitions: int
 
     def __call__(self, key: Any) -> int:
         raise NotImplementedError
+
+    def places_alike_everywhere(self, key: Any) -> bool:
+        """Whether every process puts ``key`` in the same partition, whatever its hash seed
+        (not known of an arbitrary partitioner's function)."""
+        return False
 
     def partitions_of(self, keys: List[Any]) -> Iterable[int]:
         """The partition of each of ``keys``, in order (a shuffle's map side calls this
@@ -91,6 +113,9 @@ class HashPartitioner(Partitioner):
 
     def __call__(self, key: Any) -> int:
         return self.partition_func(key) % self.num_partitions
+
+    def places_alike_everywhere(self, key: Any) -> bool:
+        return unwrapped(self.partition_func) is portable_hash and seed_free(key)
 
     def partitions_of(self, keys: List[Any]) -> Iterable[int]:
         """With ``portable_hash`` and keys all ``int`` or all ``str``, the hashes come from
@@ -126,6 +151,9 @@ class IdentityPartitioner(Partitioner):
     def __call__(self, key: int) -> int:
         return key
 
+    def places_alike_everywhere(self, key: Any) -> bool:
+        return True
+
 
 class RangePartitioner(Partitioner):
     """Keys below ``bounds[i]`` go to partition i; reversed when descending.
@@ -146,3 +174,6 @@ class RangePartitioner(Partitioner):
             key = self.key_func(key)
         p = bisect.bisect_left(self.bounds, key)
         return p if self.ascending else self.num_partitions - 1 - p
+
+    def places_alike_everywhere(self, key: Any) -> bool:
+        return True  # by comparisons with the bounds

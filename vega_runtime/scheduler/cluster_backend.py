@@ -28,7 +28,7 @@ from ..net.messages import (ApplicationKilled, ApplicationWaiting, BroadcastData
                             RegisterExecutor, RemoveBroadcast, RemoveRdd, RemoveShuffle, Shutdown,
                             TaskFinished, TaskOutput)
 from ..net.server import Server
-from ..versions import python_version
+from ..versions import executor_hash_seed, python_version
 from .allocation import AllocationSettings, ExecutorAllocationManager, ExecutorView
 from .backend import (ExecutorAddedEvent, ExecutorLostEvent, ExecutorStatus, OutputCallback,
                       TaskFinishedEvent, TaskLaunch)
@@ -130,7 +130,7 @@ class ClusterBackend:
             self.app_id = self.master_client.register(RegisterApplication(
                 request["name"], advertise_host, self.server.port, request["cores_max"],
                 request["executor_cores"], request["executor_memory"], python_version(),
-                __version__, package_sha, hash_seed=os.environ.get("PYTHONHASHSEED", "0"),
+                __version__, package_sha, hash_seed=executor_hash_seed(),
                 labels=list(request.get("labels", ())),
                 requested_executors=-1 if self.allocation is None else self.allocation.target))
         except VegaError:
