@@ -11,8 +11,8 @@ from http_helpers import api_get, browser_opener, ui_url
 from proc_helpers import vega, wait_for, write_job
 from ui_workload import FLAKY_PARTITION, run_workload, task_events
 
-from vega_runtime import Context
-from vega_runtime.deploy.spark_api_documents import quantile_values
+from vega_runtime import Context, __version__
+from vega_runtime.deploy.spark_api_documents import quantile_values, spark_date
 
 # Field names of Spark's REST API documents, from Spark's
 # core/src/main/scala/org/apache/spark/status/api/v1/api.scala (apache/spark at commit
@@ -159,6 +159,9 @@ def test_jobs_have_sparks_fields_and_counts(running):
     assert (job0["numTasks"], job0["numCompletedTasks"], job0["numFailedTasks"]) == (8, 8, 1)
     assert job0["numCompletedStages"] == 2 and job0["numSkippedStages"] == 0
     assert get(running, "/jobs?status=FAILED") == []
+    # Spark's status parameters are lists: repeated, or here also comma-separated
+    assert [j["jobId"] for j in get(running, "/jobs?status=failed&status=SUCCEEDED")] == [1, 0]
+    assert [j["jobId"] for j in get(running, "/jobs?status=running,succeeded")] == [1, 0]
 
 
 def test_stages_tasks_and_summaries_have_sparks_fields(running):
@@ -263,10 +266,24 @@ def test_bad_requests_get_one_clear_error(running):
             ("/stages/0/0/taskSummary?quantiles=2", 400, "between 0 and 1"),
             ("/stages/0/0/taskList?sortBy=size", 400, "sortBy must be"),
             ("/jobs/7", 404, "no job 7"),
+            ("/jobs?status=done", 400,
+             "status must be running, succeeded, failed or unknown, not 'done'"),
+            ("/stages?status=complete,over", 400,
+             "status must be active, complete, pending, failed or skipped, not 'over'"),
+            ("/stages/0/0/taskList?status=ok", 400,
+             "status must be running, killed, failed, success or unknown, not 'ok'"),
             ("/storage/rdd/99", 404, "no cached partitions"),
             ("/nothing", 404, "not found")):
         got, body = api_get(port, f"/api/v1/applications/{app}{path}", token)
         assert got == code and words in body["error"], (path, got, body)
+    for query, words in (("status=done", "status must be completed or running, not 'done'"),
+                         ("limit=-1", "limit must not be negative"),
+                         ("limit=abc", "limit must be a whole number, not 'abc'"),
+                         ("minDate=yesterday", "minDate must be a date such as 2026-12-04 or "
+                                               "2026-12-04T17:00:00.000GMT, not 'yesterday'"),
+                         ("maxEndDate=2026-02-30", "maxEndDate is not a real date")):
+        got, body = api_get(port, f"/api/v1/applications?{query}", token)
+        assert got == 400 and words in body["error"], (query, got, body)
     got, body = api_get(port, "/api/v1/applications/app-none-0001/jobs", token)
     assert got == 404 and "no application app-none-0001" in body["error"]
     assert api_get(port, f"/api/v1/applications/{app}/jobs", "wrong")[0] == 401
@@ -295,6 +312,54 @@ def test_a_finished_application_from_its_event_log(bare_master, tmp_path):
     executors = api_get(port, f"{base}/allexecutors", token)[1]
     assert len(executors) == 2 and all(set(e) == EXECUTOR_SUMMARY for e in executors)
     assert api_get(port, f"{base}/storage/rdd", token)[1][0]["numCachedPartitions"] == 4
+
+
+def test_applications_are_chosen_by_start_and_end_dates_as_sparks(running, bare_master):
+    """?minDate, ?maxDate (start) and ?minEndDate, ?maxEndDate (end) in Spark's two formats:
+    a finished application is kept when both fall in them; a running one when it started in
+    them and maxEndDate is still to come; then ?limit.  /api/v1/version is Spark's."""
+    with Context(master="local", app_name="dated",
+                 conf={"vega.eventlog.dir": str(bare_master.events)}) as ctx:
+        ctx.parallelize(range(4), 2).count()
+        done = ctx.application_id
+    site, token = bare_master, bare_master.token
+
+    def listed(query, where=site, key=token):
+        code, body = api_get(where, f"/api/v1/applications?{query}", key)
+        assert code == 200, (query, body)
+        return [a["id"] for a in body]
+
+    attempt = api_get(site, f"/api/v1/applications/{done}", token)[1]["attempts"][0]
+    start, end = attempt["startTimeEpoch"], attempt["endTimeEpoch"]
+    assert start < end
+    for query, kept in (
+            (f"minDate={spark_date(start / 1000)}", True),
+            (f"minDate={spark_date((start + 1) / 1000)}", False),
+            (f"maxDate={spark_date(start / 1000)}", True),
+            (f"maxDate={spark_date((start - 1) / 1000)}", False),
+            (f"minEndDate={spark_date(end / 1000)}", True),
+            (f"minEndDate={spark_date((end + 1) / 1000)}", False),
+            (f"maxEndDate={spark_date(end / 1000)}", True),
+            (f"maxEndDate={spark_date((end - 1) / 1000)}", False),
+            ("minDate=2010-01-01&maxDate=3000-01-01", True),
+            ("maxEndDate=2010-01-01", False),
+            # a zone other than GMT: the end, an hour ahead
+            (f"minEndDate={spark_date(end / 1000 + 3600)[:-3]}GMT%2B01:00", True),
+            (f"minEndDate={spark_date((end + 1) / 1000 + 3600)[:-3]}GMT%2B01:00", False)):
+        assert listed(query) == ([done] if kept else []), query
+    _, port, token, app, _ = running
+    start = api_get(port, f"/api/v1/applications/{app}", token)[1]["attempts"][0][
+        "startTimeEpoch"]
+    for query, kept in ((f"maxDate={spark_date(start / 1000)}", True),
+                        (f"minDate={spark_date((start + 1) / 1000)}", False),
+                        ("minEndDate=3000-01-01", True),  # not ended: no end to compare
+                        ("maxEndDate=3000-01-01", True),
+                        ("maxEndDate=2010-01-01", False)):  # it ends after that
+        assert (app in listed(f"status=running&{query}", port, token)) == kept, query
+    assert app in listed("status=completed&status=running", port, token)
+    assert listed("status=running&limit=0", port, token) == []
+    assert api_get(port, "/api/v1/version", token) == (200, {"spark": __version__})
+    assert api_get(port, "/api/v1/version", "wrong")[0] == 401
 
 
 def test_the_contexts_html_and_link_open_its_pages(running):
