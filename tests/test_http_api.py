@@ -271,6 +271,50 @@ def test_malformed_headers_get_400_or_401_and_the_server_keeps_serving(bare_mast
     assert code == 200
 
 
+def _reply(bare_master, method: str, path: str, *headers: str):
+    """(status code, headers as a dict, body) of one raw request."""
+    head = "".join(f"{h}\r\n" for h in ("Host: 127.0.0.1", *headers, "Connection: close"))
+    reply = raw_request(bare_master, f"{method} {path} HTTP/1.1\r\n{head}\r\n".encode())
+    top, _, body = reply.partition(b"\r\n\r\n")
+    status, *lines = top.decode("latin-1").split("\r\n")
+    return int(status.split()[1]), dict(line.split(": ", 1) for line in lines), body
+
+
+def test_head_other_methods_and_http_servers_own_refusals_get_json(bare_master):
+    """HEAD answers as GET without the body (401 without the token); OPTIONS, PUT, DELETE
+    and unknown methods get 405 with Allow; a URL or a header too long gets its 4xx as JSON
+    with this port's headers, not http.server's HTML page; no reply names Python's version."""
+    bearer = f"Authorization: Bearer {bare_master.token}"
+    code, headers, body = _reply(bare_master, "HEAD", "/api/v1/status", bearer)
+    got = request(bare_master, "/api/v1/status",
+                  headers={"Authorization": f"Bearer {bare_master.token}"})
+    assert (code, body) == (200, b"") and got[0] == 200
+    assert headers["Content-Type"] == "application/json" and int(headers["Content-Length"]) > 0
+    code, headers, body = _reply(bare_master, "HEAD", "/api/v1/status")
+    assert (code, body) == (401, b"") and headers["Content-Type"] == "application/json"
+    code, _, body = _reply(bare_master, "HEAD", "/metrics")
+    assert (code, body) == (200, b"")
+    for method in ("OPTIONS", "PUT", "DELETE", "PATCH", "FOO"):
+        for extra in ((), (bearer,)):
+            code, headers, body = _reply(bare_master, method, "/api/v1/applications", *extra)
+            assert code == 405 and headers["Allow"] == "GET, HEAD, POST", (method, code)
+            assert json.loads(body) == {"error": f"method {method} is not allowed: this port "
+                                                 f"answers GET, HEAD, POST"}
+            assert headers["X-Frame-Options"] == "DENY" and headers["Server"] == "Vega"
+    for path, extra, code, words in (
+            ("/api/v1/applications/" + "a" * 70000, (bearer,), 414, "Request-URI Too Long"),
+            ("/api/v1/applications", (bearer, "X-Big: " + "b" * 70000), 431, "Line too long"),
+            ("/api/v1/applications", tuple(f"X-H{i}: v" for i in range(120)), 431,
+             "Too many headers")):
+        got, headers, body = _reply(bare_master, "GET", path, *extra)
+        assert got == code and json.loads(body)["error"] == words, (got, body[:200])
+        assert headers["Content-Type"] == "application/json" and headers["Server"] == "Vega"
+        assert headers["X-Content-Type-Options"] == "nosniff"
+    code, _, _ = request(bare_master, "/api/v1/status",  # and the port goes on serving
+                         headers={"Authorization": f"Bearer {bare_master.token}"})
+    assert code == 200
+
+
 def test_start_master_and_status_print_the_link_and_scripts_use_the_token(tmp_path):
     """vega start-master prints the UI link; vega status --token prints the token (stdout,
     for scripts) and the link (stderr); the link signs a browser in, the token a script."""
