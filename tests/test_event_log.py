@@ -165,3 +165,18 @@ def test_a_summary_cache_reads_again_only_the_logs_that_grew(tmp_path):
                                                                        ("app-b", 3)]
     (tmp_path / "app-a.jsonl").unlink()
     assert [s["app_id"] for s in cache.list(str(tmp_path))] == ["app-b"]
+
+
+def test_task_time_percentiles_and_max_are_rounded_alike(tmp_path):
+    """The summary's task times (vega history, /api/v1/history, the UI's History table) are
+    all rounded to 0.1 ms: the max too, not printed as 0.04526777200226206."""
+    from vega_runtime.scheduler.event_log import summarize
+
+    log = tmp_path / "app-rounded-0001.jsonl"
+    log.write_text("".join(json.dumps(e) + "\n" for e in (
+        {"event": "ApplicationStart", "time": 10.0, "app_id": "app-rounded-0001", "name": "r"},
+        {"event": "TaskEnd", "time": 10.5, "success": True, "duration": 0.0019},
+        {"event": "TaskEnd", "time": 10.6, "success": True, "duration": 0.04526777200226206},
+        {"event": "ApplicationEnd", "time": 11.0})))
+    summary = summarize(str(log))
+    assert summary["task_seconds"] == {"p50": 0.0453, "p90": 0.0453, "max": 0.0453}

@@ -328,7 +328,7 @@ def _summary(events: Iterable[dict], path: str) -> dict:
         "jobs": jobs, "failed_jobs": failed_jobs, "stages": stages, "tasks": len(durations),
         "failed_tasks": failed_tasks,
         "task_seconds": {"p50": _percentile(durations, 0.5), "p90": _percentile(durations, 0.9),
-                         "max": durations[-1] if durations else 0.0},
+                         "max": round(durations[-1], 4) if durations else 0.0},
         "shuffle_written_bytes": written, "shuffle_read_bytes": read,
         "event_log": path,
     }
