@@ -105,6 +105,10 @@ def test_a_running_application_and_a_cut_off_log():
     assert info["attempts"][0]["completed"] is False
     assert info["attempts"][0]["endTime"] == docs.NO_DATE
     assert info["coresGranted"] == 1  # one live executor, one slot each
+    running.settings = [["vega.cores.max", 0, "default"]]  # all it can get: no maximum
+    assert docs.application_info(running, running=True)["maxCores"] is None
+    running.settings = [["vega.cores.max", 3, "command line"]]
+    assert docs.application_info(running, running=True)["maxCores"] == 3
     done = docs.application_info(running, running=False)  # its driver went away
     assert done["attempts"][0]["completed"] is True
     assert done["attempts"][0]["endTimeEpoch"] == 104200

@@ -104,7 +104,7 @@ def application_info(app: AppRecord, running: bool) -> dict:
         "lastUpdatedEpoch": _ms(app.last_event or app.started)}
     cores = len([e for e in app.executors.values() if e.removed is None])
     return {"id": app.app_id, "name": app.name, "coresGranted": cores,
-            "maxCores": _setting(app, "vega.cores.max"),
+            "maxCores": _setting(app, "vega.cores.max") or None,  # 0: no limit
             "coresPerExecutor": 1, "memoryPerExecutorMB": None, "attempts": [attempt]}
 
 
