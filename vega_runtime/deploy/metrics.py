@@ -115,8 +115,9 @@ class WorkerCollector:
         values = [w.worker_id, w.host]
         for name, text, value in (
                 ("vega_worker_executors", "Executor processes running", running),
-                ("vega_worker_cores_total", "Cores offered to executors", w.cores),
-                ("vega_worker_memory_total_bytes", "Memory offered to executors", w.memory)):
+                ("vega_worker_offered_cores", "Cores offered to executors", w.cores),
+                ("vega_worker_offered_memory_bytes", "Memory offered to executors",
+                 w.memory)):
             family = GaugeMetricFamily(name, text, labels=labels)
             family.add_metric(values, value)
             yield family
