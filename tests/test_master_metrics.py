@@ -14,10 +14,10 @@ from vega_runtime import Context
 from vega_runtime.net.tls import http_client_context
 
 
-def metrics_text(port, ca_file=None, scheme="https") -> str:
+def metrics_text(port, ca_file=None, scheme="https", query="") -> str:
     """The text at ``scheme://127.0.0.1:port/metrics``, verified against ``ca_file``."""
     context = http_client_context(ca_file) if scheme == "https" else None
-    with urllib.request.urlopen(f"{scheme}://127.0.0.1:{port}/metrics", timeout=10,
+    with urllib.request.urlopen(f"{scheme}://127.0.0.1:{port}/metrics{query}", timeout=10,
                                 context=context) as response:
         return response.read().decode()
 
@@ -93,6 +93,9 @@ def test_workers_export_their_own_metrics(tmp_path):
         ports = {dict(labels)["port"] for name, labels in samples
                  if name == "vega_rejected_connections_total"}
         assert ports == {"shuffle", "http"}  # both of the worker's ports report rejections
+        # a scrape config's params (?module=...) end up in the query: still /metrics
+        text = metrics_text(port, ctx.backend.owned_cluster.ca_file, query="?module=vega")
+        assert "vega_worker_executors{" in text
 
 
 def test_a_client_mode_driver_serves_its_own_metrics_when_asked():

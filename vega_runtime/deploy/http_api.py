@@ -612,7 +612,7 @@ def start_metrics_http(host: str, port: int, collector, secret: Optional[bytes] 
 
             from .metrics import registry_text
 
-            if self.path.rstrip("/") != "/metrics":
+            if urlsplit(self.path).path.rstrip("/") != "/metrics":  # (a query is fine)
                 return self._json(404, {"error": "not found"})
             self._send(200, CONTENT_TYPE_LATEST, registry_text(collector))
 
