@@ -355,6 +355,25 @@ def test_without_a_secret_status_reads_the_token_the_master_wrote(bare_master):
     assert request(bare_master, link.split(str(bare_master.port), 1)[1])[0] == 303
 
 
+def test_status_token_warns_when_the_master_refuses_its_secret(bare_master, tmp_path):
+    """vega status --token with another secret than the master's still prints the token
+    of that secret (it is derived, not asked for), and says on stderr that the master
+    could not be asked and why, instead of a silent token the master refuses."""
+    other = tmp_path / "other-secret"
+    other.write_text("not the master's secret\n")
+    other.chmod(0o600)
+    shown = vega("status", "--token", "--master", bare_master.url, "--secret-file", str(other),
+                 env=bare_master.env)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout == api_token(b"not the master's secret") + "\n"
+    assert f"vega: warning: the master at {bare_master.url} could not be asked (" \
+        in shown.stderr and "another secret" in shown.stderr
+    assert "works only if the master has that secret" in shown.stderr
+    assert "web UI:" not in shown.stderr
+    assert request(bare_master, "/api/v1/status",
+                   headers={"Authorization": f"Bearer {shown.stdout.strip()}"})[0] == 401
+
+
 def test_submit_verbose_prints_the_link_of_a_local_cluster(tmp_path):
     """vega submit --verbose against a local cluster says how to open its web UI."""
     job = write_job(tmp_path, "tiny.py", """
