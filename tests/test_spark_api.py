@@ -177,6 +177,11 @@ def test_stages_tasks_and_summaries_have_sparks_fields(running):
         assert set(summary) == EXECUTOR_STAGE_SUMMARY
     assert (detailed["numCompleteTasks"], detailed["numFailedTasks"]) == (4, 1)
     assert detailed["parentIds"] == [] and get(running, "/stages/1")[0]["parentIds"] == [0]
+    # every attempt of a stage, with its tasks unless ?details=false (Spark's default)
+    assert [set(s) for s in get(running, "/stages/0")] == [STAGE_DATA | STAGE_DATA_VEGA]
+    assert [set(s) for s in get(running, "/stages/0?details=false")] == \
+        [STAGE_DATA - {"tasks", "executorSummary"} | STAGE_DATA_VEGA]
+    assert "tasks" not in get(running, "/stages/0/0?details=FALSE")
     tasks = list(detailed["tasks"].values())
     for task in tasks:
         assert set(task) == TASK_DATA

@@ -295,6 +295,7 @@ class SparkApi:
         attempts = [s for s in app.stage_attempts() if s.stage_id == stage_id]
         if not attempts:
             raise NotFound(f"no stage {stage_id}")
+        details = params.get("details", "true").lower() != "false"  # Spark's default here
         if len(args) == 1:
             return [docs.stage_data(app, s, details) for s in attempts]
         attempt = _int(args[1], "stage attempt")
@@ -302,7 +303,7 @@ class SparkApi:
         if stage is None:
             raise NotFound(f"no attempt {attempt} of stage {stage_id}")
         if len(args) == 2:
-            return docs.stage_data(app, stage, params.get("details", "true") != "false")
+            return docs.stage_data(app, stage, details)
         if args[2:] == ["taskSummary"]:
             quantiles = _quantiles(params.get("quantiles"))
             summary = docs.task_summary(stage, quantiles)
