@@ -79,6 +79,8 @@ def test_ui_assets_and_application_detail_with_progress_and_cache():
             code, content_type, body = get(port, path, token)
             assert code == 200 and content_type.startswith(kind) and body
         assert b"cdn" not in get(port, "/", token)[2].lower()
+        for page in ("/", "/ui/app.html"):  # an icon of their own: no /favicon.ico to 404
+            assert b'<link rel="icon" href="data:,">' in get(port, page, token)[2]
         cached = ctx.parallelize(range(40), 4).set_name("numbers").persist(StorageLevel.MEMORY_ONLY)
         assert cached.map(lambda x: (x % 2, x)).reduce_by_key(lambda a, b: a + b).count() == 2
         app_id = ctx.backend.app_id
