@@ -46,6 +46,11 @@ def test_vega_history_lists_and_summarises_applications(tmp_path):
     assert text.returncode == 0 and "stages" in text.stdout and app_id in text.stdout
     missing = run("app-nope")
     assert missing.returncode == 1 and "no event log" in missing.stderr
+    for args in (("--dir", str(tmp_path / "typo")), ("--json", "--dir", str(tmp_path / "typo"))):
+        nowhere = run(*args)  # not an empty listing, as if no application had run
+        assert (nowhere.returncode, nowhere.stdout) == (1, ""), nowhere.stderr
+        assert f"vega: error: no event log directory {tmp_path / 'typo'}" in nowhere.stderr
+        assert "--dir" in nowhere.stderr
 
 
 def test_vega_submit_prints_a_summary_at_the_end(tmp_path):
