@@ -185,3 +185,28 @@ def test_task_time_percentiles_and_max_are_rounded_alike(tmp_path):
         {"event": "ApplicationEnd", "time": 11.0})))
     summary = summarize(str(log))
     assert summary["task_seconds"] == {"p50": 0.0453, "p90": 0.0453, "max": 0.0453}
+
+
+def test_a_jobs_group_description_and_tags_reach_sparks_job_data(tmp_path):
+    """set_job_group, set_job_description and add_job_tag of the submitting thread are in
+    the job's JobStart, and so in Spark's JobData (jobGroup, description, jobTags); a job
+    without them keeps its call site as description, no group and no tags."""
+    from vega_runtime.deploy import spark_api_documents as docs
+    from vega_runtime.deploy.app_events import replay
+    from vega_runtime.scheduler.event_log import read_log
+
+    with Context(master="local", app_name="grouped",
+                 conf={"vega.eventlog.dir": str(tmp_path)}) as ctx:
+        ctx.parallelize(range(4), 2).count()
+        ctx.set_job_group("nightly", "the nightly report")
+        ctx.add_job_tag("reports")
+        ctx.parallelize(range(4), 2).count()
+        path, app_id = ctx.event_log.path, ctx.application_id
+    events, error = read_log(path)
+    assert error == ""
+    app = replay(app_id, events)
+    plain, grouped = (docs.job_data(app, app.jobs[i]) for i in (0, 1))
+    assert (plain["jobGroup"], plain["jobTags"]) == (None, [])
+    assert plain["description"] == plain["name"]  # the call site, as before
+    assert (grouped["jobGroup"], grouped["description"], grouped["jobTags"]) == \
+        ("nightly", "the nightly report", ["reports"])

@@ -367,6 +367,26 @@ def test_applications_are_chosen_by_start_and_end_dates_as_sparks(running, bare_
     assert api_get(port, "/api/v1/version", "wrong")[0] == 401
 
 
+def test_a_jobs_group_and_tags_reach_the_master_without_an_event_log(monkeypatch):
+    """A driver without an event log relays each job's group, description and tags to the
+    master itself: the master's JobData has them."""
+    monkeypatch.delenv("VEGA_EVENTLOG_DIR", raising=False)
+    with Context(master="local-cluster[1,1]", app_name="grouped",
+                 conf={"vega.eventlog.dir": ""}) as ctx:
+        assert ctx.event_log is None
+        ctx.set_job_group("nightly", "the nightly report")
+        ctx.add_job_tag("reports")
+        assert ctx.parallelize(range(4), 2).count() == 4
+        cluster = ctx.backend.owned_cluster
+        site, path = (cluster.webui_port, cluster.ca_file), \
+            f"/api/v1/applications/{ctx.backend.app_id}/jobs/0"
+        wait_for(lambda: api_get(site, path, cluster.token)[0] == 200, 30,
+                 "the driver's events at the master")
+        job = api_get(site, path, cluster.token)[1]
+    assert (job["jobGroup"], job["description"], job["jobTags"]) == \
+        ("nightly", "the nightly report", ["reports"])
+
+
 def test_the_contexts_html_and_link_open_its_pages(running):
     """In Jupyter a Context shows its master, application and a link that signs in to its
     pages."""

@@ -126,10 +126,11 @@ def job_data(app: AppRecord, job: JobRecord, now: Optional[float] = None) -> dic
         if s.stage_id not in latest or s.attempt > latest[s.stage_id].attempt:
             latest[s.stage_id] = s
     return {
-        "jobId": job.job_id, "name": job.description, "description": job.description,
+        "jobId": job.job_id, "name": job.description,
+        "description": job.job_description or job.description,
         "submissionTime": spark_date(job.submitted),
         "completionTime": spark_date(job.completed), "stageIds": job.stage_ids,
-        "jobGroup": None, "jobTags": [], "status": status,
+        "jobGroup": job.group, "jobTags": job.tags, "status": status,
         "numTasks": sum(s["num_tasks"] for s in job.graph),
         "numActiveTasks": len(_running(tasks)),
         "numCompletedTasks": len(done),
