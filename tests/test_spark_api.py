@@ -3,6 +3,7 @@ running application (events relayed by its driver) and a finished one (its event
 field names compared with Spark's, values with the event log."""
 
 import json
+import os
 import re
 import shutil
 
@@ -385,6 +386,38 @@ def test_a_jobs_group_and_tags_reach_the_master_without_an_event_log(monkeypatch
         job = api_get(site, path, cluster.token)[1]
     assert (job["jobGroup"], job["description"], job["jobTags"]) == \
         ("nightly", "the nightly report", ["reports"])
+
+
+def test_a_killed_drivers_job_is_failed_on_its_master(tmp_path):
+    """A master holding the events a driver relayed up to its SIGKILL (no JobEnd, no
+    ApplicationEnd), for an application it no longer runs: its running job is FAILED and
+    no stage or task is active any more."""
+    from test_app_events import EVENTS, start
+
+    from vega_runtime.config import Config
+    from vega_runtime.deploy.master import Master
+    from vega_runtime.deploy.spark_api import SparkApi
+
+    app = "app-20261204181630-0002"
+    master = Master(Config.load(environ={}, cli={
+        "vega.master.host": "127.0.0.1", "vega.master.port": 0,
+        "vega.master.work_dir": str(tmp_path), "vega.eventlog.dir": ""}), None)
+    try:
+        path = master.logs.events_path(app)
+        os.makedirs(os.path.dirname(path))
+        with open(path, "w") as fh:
+            for event in EVENTS + [start(5, 1, "exec-1", 104.3, stage_id=2)]:
+                fh.write(json.dumps(event) + "\n")
+        api = SparkApi(master)
+        code, jobs = api.get(f"/api/v1/applications/{app}/jobs", "")
+        assert code == 200 and [(j["jobId"], j["status"]) for j in jobs] == \
+            [(1, "FAILED"), (0, "FAILED")]
+        assert (jobs[0]["numActiveTasks"], jobs[0]["numActiveStages"]) == (0, 0)
+        assert api.get(f"/api/v1/applications/{app}/stages", "status=active") == (200, [])
+        code, info = api.get(f"/api/v1/applications/{app}", "")
+        assert info["attempts"][0]["completed"] is True
+    finally:
+        master.stop()
 
 
 def test_the_contexts_html_and_link_open_its_pages(running):

@@ -11,6 +11,7 @@ master's own routes (``/api/v1/applications/ID/logs``).
 from __future__ import annotations
 
 import calendar
+import copy
 import os
 import re
 import threading
@@ -247,6 +248,8 @@ class SparkApi:
         if app is None:  # registered, no events relayed yet
             app = AppRecord(app_id, name=running["name"], started=running["started"] or 0.0)
         active = running is not None and running["state"] in _ACTIVE
+        if not active and not app.completed:  # its driver went away without saying so
+            app = ended_at_last_event(app)
         if not rest:
             detail = self.master.application_detail(app_id) if running is not None else None
             return 200, {**(detail or {}), **docs.application_info(app, active)}
@@ -319,6 +322,16 @@ class SparkApi:
                                   _int(params.get("length", "20"), "length"),
                                   params.get("sortBy", "ID"), status[0] if status else None)
         raise NotFound("not found")
+
+
+def ended_at_last_event(app: AppRecord) -> AppRecord:
+    """An application that is over though its events do not say so (its driver was
+    killed; the master knows it is no longer running, or only its cut-off log is left),
+    as ended at its last event: its unfinished jobs failed, its running stages failed and
+    their running attempts killed.  A copy: the cached replay goes on from where it was."""
+    over = copy.copy(app)
+    over.ended = app.last_event or app.started
+    return over
 
 
 def _in_window(attempt: dict, min_start: Optional[int], max_start: Optional[int],
