@@ -105,6 +105,10 @@ def test_a_running_application_and_a_cut_off_log():
     assert info["attempts"][0]["completed"] is False
     assert info["attempts"][0]["endTime"] == docs.NO_DATE
     assert info["coresGranted"] == 1  # one live executor, one slot each
+    running.settings = [["vega.cores.max", 0, "default"]]  # all it can get: no maximum
+    assert docs.application_info(running, running=True)["maxCores"] is None
+    running.settings = [["vega.cores.max", 3, "command line"]]
+    assert docs.application_info(running, running=True)["maxCores"] == 3
     done = docs.application_info(running, running=False)  # its driver went away
     assert done["attempts"][0]["completed"] is True
     assert done["attempts"][0]["endTimeEpoch"] == 104200
@@ -278,3 +282,24 @@ def test_the_executor_timeline_steps_with_each_executor_added_released_or_lost()
         (204000, 1, "released", "exec-2", ""), (205000, 2, "added", "exec-3", ""),
         (206000, 1, "lost", "exec-1", "oom")]
     assert timeline["points"][2]["reason"] == "exec-2 was idle for 1s: released"
+
+
+def test_an_application_over_without_its_end_has_its_running_job_failed():
+    """A driver killed mid-job leaves no JobEnd, StageCompleted or ApplicationEnd: once the
+    master knows it is over, its running job is FAILED (ended with its last event), its
+    active stage FAILED and the attempt still running there KILLED; nothing is active."""
+    from vega_runtime.deploy.spark_api import ended_at_last_event
+
+    running = replay("app-1", EVENTS + [start(5, 1, "exec-1", 104.3, stage_id=2)])
+    assert docs.job_data(running, running.jobs[1], now=105.0)["status"] == "RUNNING"
+    over = ended_at_last_event(running)
+    assert running.ended is None  # the replay itself goes on from where it was
+    job = docs.job_data(over, over.jobs[1])
+    assert (job["status"], job["completionTime"]) == ("FAILED", "1970-01-01T00:01:44.300GMT")
+    assert (job["numActiveTasks"], job["numKilledTasks"], job["numCompletedTasks"]) == (0, 1, 1)
+    assert (job["numActiveStages"], job["numFailedStages"]) == (0, 1)
+    stage = docs.stage_data(over, over.stages[(2, 0)], details=True)
+    assert (stage["status"], stage["numActiveTasks"], stage["numKilledTasks"]) == \
+        ("FAILED", 0, 1)
+    first = docs.job_data(over, over.jobs[0])  # ended on its own: as it was
+    assert (first["status"], first["completionTime"]) == ("FAILED", "1970-01-01T00:01:43.000GMT")

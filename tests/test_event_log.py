@@ -46,6 +46,11 @@ def test_vega_history_lists_and_summarises_applications(tmp_path):
     assert text.returncode == 0 and "stages" in text.stdout and app_id in text.stdout
     missing = run("app-nope")
     assert missing.returncode == 1 and "no event log" in missing.stderr
+    for args in (("--dir", str(tmp_path / "typo")), ("--json", "--dir", str(tmp_path / "typo"))):
+        nowhere = run(*args)  # not an empty listing, as if no application had run
+        assert (nowhere.returncode, nowhere.stdout) == (1, ""), nowhere.stderr
+        assert f"vega: error: no event log directory {tmp_path / 'typo'}" in nowhere.stderr
+        assert "--dir" in nowhere.stderr
 
 
 def test_vega_submit_prints_a_summary_at_the_end(tmp_path):
@@ -165,3 +170,43 @@ def test_a_summary_cache_reads_again_only_the_logs_that_grew(tmp_path):
                                                                        ("app-b", 3)]
     (tmp_path / "app-a.jsonl").unlink()
     assert [s["app_id"] for s in cache.list(str(tmp_path))] == ["app-b"]
+
+
+def test_task_time_percentiles_and_max_are_rounded_alike(tmp_path):
+    """The summary's task times (vega history, /api/v1/history, the UI's History table) are
+    all rounded to 0.1 ms: the max too, not printed as 0.04526777200226206."""
+    from vega_runtime.scheduler.event_log import summarize
+
+    log = tmp_path / "app-rounded-0001.jsonl"
+    log.write_text("".join(json.dumps(e) + "\n" for e in (
+        {"event": "ApplicationStart", "time": 10.0, "app_id": "app-rounded-0001", "name": "r"},
+        {"event": "TaskEnd", "time": 10.5, "success": True, "duration": 0.0019},
+        {"event": "TaskEnd", "time": 10.6, "success": True, "duration": 0.04526777200226206},
+        {"event": "ApplicationEnd", "time": 11.0})))
+    summary = summarize(str(log))
+    assert summary["task_seconds"] == {"p50": 0.0453, "p90": 0.0453, "max": 0.0453}
+
+
+def test_a_jobs_group_description_and_tags_reach_sparks_job_data(tmp_path):
+    """set_job_group, set_job_description and add_job_tag of the submitting thread are in
+    the job's JobStart, and so in Spark's JobData (jobGroup, description, jobTags); a job
+    without them keeps its call site as description, no group and no tags."""
+    from vega_runtime.deploy import spark_api_documents as docs
+    from vega_runtime.deploy.app_events import replay
+    from vega_runtime.scheduler.event_log import read_log
+
+    with Context(master="local", app_name="grouped",
+                 conf={"vega.eventlog.dir": str(tmp_path)}) as ctx:
+        ctx.parallelize(range(4), 2).count()
+        ctx.set_job_group("nightly", "the nightly report")
+        ctx.add_job_tag("reports")
+        ctx.parallelize(range(4), 2).count()
+        path, app_id = ctx.event_log.path, ctx.application_id
+    events, error = read_log(path)
+    assert error == ""
+    app = replay(app_id, events)
+    plain, grouped = (docs.job_data(app, app.jobs[i]) for i in (0, 1))
+    assert (plain["jobGroup"], plain["jobTags"]) == (None, [])
+    assert plain["description"] == plain["name"]  # the call site, as before
+    assert (grouped["jobGroup"], grouped["description"], grouped["jobTags"]) == \
+        ("nightly", "the nightly report", ["reports"])

@@ -79,6 +79,8 @@ def test_ui_assets_and_application_detail_with_progress_and_cache():
             code, content_type, body = get(port, path, token)
             assert code == 200 and content_type.startswith(kind) and body
         assert b"cdn" not in get(port, "/", token)[2].lower()
+        for page in ("/", "/ui/app.html"):  # an icon of their own: no /favicon.ico to 404
+            assert b'<link rel="icon" href="data:,">' in get(port, page, token)[2]
         cached = ctx.parallelize(range(40), 4).set_name("numbers").persist(StorageLevel.MEMORY_ONLY)
         assert cached.map(lambda x: (x % 2, x)).reduce_by_key(lambda a, b: a + b).count() == 2
         app_id = ctx.backend.app_id
@@ -271,6 +273,50 @@ def test_malformed_headers_get_400_or_401_and_the_server_keeps_serving(bare_mast
     assert code == 200
 
 
+def _reply(bare_master, method: str, path: str, *headers: str):
+    """(status code, headers as a dict, body) of one raw request."""
+    head = "".join(f"{h}\r\n" for h in ("Host: 127.0.0.1", *headers, "Connection: close"))
+    reply = raw_request(bare_master, f"{method} {path} HTTP/1.1\r\n{head}\r\n".encode())
+    top, _, body = reply.partition(b"\r\n\r\n")
+    status, *lines = top.decode("latin-1").split("\r\n")
+    return int(status.split()[1]), dict(line.split(": ", 1) for line in lines), body
+
+
+def test_head_other_methods_and_http_servers_own_refusals_get_json(bare_master):
+    """HEAD answers as GET without the body (401 without the token); OPTIONS, PUT, DELETE
+    and unknown methods get 405 with Allow; a URL or a header too long gets its 4xx as JSON
+    with this port's headers, not http.server's HTML page; no reply names Python's version."""
+    bearer = f"Authorization: Bearer {bare_master.token}"
+    code, headers, body = _reply(bare_master, "HEAD", "/api/v1/status", bearer)
+    got = request(bare_master, "/api/v1/status",
+                  headers={"Authorization": f"Bearer {bare_master.token}"})
+    assert (code, body) == (200, b"") and got[0] == 200
+    assert headers["Content-Type"] == "application/json" and int(headers["Content-Length"]) > 0
+    code, headers, body = _reply(bare_master, "HEAD", "/api/v1/status")
+    assert (code, body) == (401, b"") and headers["Content-Type"] == "application/json"
+    code, _, body = _reply(bare_master, "HEAD", "/metrics")
+    assert (code, body) == (200, b"")
+    for method in ("OPTIONS", "PUT", "DELETE", "PATCH", "FOO"):
+        for extra in ((), (bearer,)):
+            code, headers, body = _reply(bare_master, method, "/api/v1/applications", *extra)
+            assert code == 405 and headers["Allow"] == "GET, HEAD, POST", (method, code)
+            assert json.loads(body) == {"error": f"method {method} is not allowed: this port "
+                                                 f"answers GET, HEAD, POST"}
+            assert headers["X-Frame-Options"] == "DENY" and headers["Server"] == "Vega"
+    for path, extra, code, words in (
+            ("/api/v1/applications/" + "a" * 70000, (bearer,), 414, "Request-URI Too Long"),
+            ("/api/v1/applications", (bearer, "X-Big: " + "b" * 70000), 431, "Line too long"),
+            ("/api/v1/applications", tuple(f"X-H{i}: v" for i in range(120)), 431,
+             "Too many headers")):
+        got, headers, body = _reply(bare_master, "GET", path, *extra)
+        assert got == code and json.loads(body)["error"] == words, (got, body[:200])
+        assert headers["Content-Type"] == "application/json" and headers["Server"] == "Vega"
+        assert headers["X-Content-Type-Options"] == "nosniff"
+    code, _, _ = request(bare_master, "/api/v1/status",  # and the port goes on serving
+                         headers={"Authorization": f"Bearer {bare_master.token}"})
+    assert code == 200
+
+
 def test_start_master_and_status_print_the_link_and_scripts_use_the_token(tmp_path):
     """vega start-master prints the UI link; vega status --token prints the token (stdout,
     for scripts) and the link (stderr); the link signs a browser in, the token a script."""
@@ -309,6 +355,25 @@ def test_without_a_secret_status_reads_the_token_the_master_wrote(bare_master):
     link = f"https://127.0.0.1:{bare_master.port}/?token={bare_master.token}"
     assert f"web UI: {link}" in shown.stderr
     assert request(bare_master, link.split(str(bare_master.port), 1)[1])[0] == 303
+
+
+def test_status_token_warns_when_the_master_refuses_its_secret(bare_master, tmp_path):
+    """vega status --token with another secret than the master's still prints the token
+    of that secret (it is derived, not asked for), and says on stderr that the master
+    could not be asked and why, instead of a silent token the master refuses."""
+    other = tmp_path / "other-secret"
+    other.write_text("not the master's secret\n")
+    other.chmod(0o600)
+    shown = vega("status", "--token", "--master", bare_master.url, "--secret-file", str(other),
+                 env=bare_master.env)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout == api_token(b"not the master's secret") + "\n"
+    assert f"vega: warning: the master at {bare_master.url} could not be asked (" \
+        in shown.stderr and "another secret" in shown.stderr
+    assert "works only if the master has that secret" in shown.stderr
+    assert "web UI:" not in shown.stderr
+    assert request(bare_master, "/api/v1/status",
+                   headers={"Authorization": f"Bearer {shown.stdout.strip()}"})[0] == 401
 
 
 def test_submit_verbose_prints_the_link_of_a_local_cluster(tmp_path):

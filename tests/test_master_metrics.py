@@ -1,20 +1,41 @@
 """The master's /metrics endpoint, scraped over HTTPS (verified against the cluster CA)
 while a local cluster runs; the workers' too."""
 
+import re
+import shutil
+import subprocess
+import time
 import urllib.request
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from vega_runtime import Context
 from vega_runtime.net.tls import http_client_context
 
 
+def metrics_text(port, ca_file=None, scheme="https", query="") -> str:
+    """The text at ``scheme://127.0.0.1:port/metrics``, verified against ``ca_file``."""
+    context = http_client_context(ca_file) if scheme == "https" else None
+    with urllib.request.urlopen(f"{scheme}://127.0.0.1:{port}/metrics{query}", timeout=10,
+                                context=context) as response:
+        return response.read().decode()
+
+
+def worker_metrics_port(log_path: str) -> int:
+    """The port a local cluster's worker logged for its /metrics."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        found = re.search(r"worker metrics on https://[\d.]+:(\d+)/metrics", open(log_path).read())
+        if found:
+            return int(found.group(1))
+        time.sleep(0.05)
+    raise AssertionError(f"no metrics port in {log_path}")
+
+
 def scrape(port, ca_file=None, scheme="https"):
     """The samples at ``scheme://127.0.0.1:port/metrics``, verified against ``ca_file``."""
-    context = http_client_context(ca_file) if scheme == "https" else None
-    with urllib.request.urlopen(f"{scheme}://127.0.0.1:{port}/metrics", timeout=10,
-                                context=context) as response:
-        text = response.read().decode()
+    text = metrics_text(port, ca_file, scheme)
     return {(s.name, tuple(sorted(s.labels.items()))): s.value
             for family in text_string_to_metric_families(text) for s in family.samples}
 
@@ -61,27 +82,20 @@ def test_job_stage_task_and_shuffle_metrics_add_up_after_a_job(tmp_path):
 
 def test_workers_export_their_own_metrics(tmp_path):
     """Each worker serves /metrics: its executors, capacity and shuffle service counters."""
-    import re
-    import time
-
     with Context(master="local-cluster[2,1]", app_name="worker-metrics") as ctx:
         assert ctx.parallelize(range(10), 2).map(lambda x: (x % 2, x)).group_by_key().count() == 2
-        log_path = ctx.backend.owned_cluster.log_paths[1]
-        deadline = time.monotonic() + 10
-        port = None
-        while port is None and time.monotonic() < deadline:
-            found = re.search(r"worker metrics on https://[\d.]+:(\d+)/metrics",
-                              open(log_path).read())
-            port = int(found.group(1)) if found else None
-            time.sleep(0.05)
+        port = worker_metrics_port(ctx.backend.owned_cluster.log_paths[1])
         samples = scrape(port, ctx.backend.owned_cluster.ca_file)  # the workers' CA too
         executors = [v for (name, _), v in samples.items() if name == "vega_worker_executors"]
-        cores = [v for (name, _), v in samples.items() if name == "vega_worker_cores_total"]
+        cores = [v for (name, _), v in samples.items() if name == "vega_worker_offered_cores"]
         assert executors == [1] and cores == [1]
         assert any(name == "vega_shuffle_served_bytes_total" for name, _ in samples)
         ports = {dict(labels)["port"] for name, labels in samples
                  if name == "vega_rejected_connections_total"}
         assert ports == {"shuffle", "http"}  # both of the worker's ports report rejections
+        # a scrape config's params (?module=...) end up in the query: still /metrics
+        text = metrics_text(port, ctx.backend.owned_cluster.ca_file, query="?module=vega")
+        assert "vega_worker_executors{" in text
 
 
 def test_a_client_mode_driver_serves_its_own_metrics_when_asked():
@@ -96,3 +110,18 @@ def test_a_client_mode_driver_serves_its_own_metrics_when_asked():
         samples = scrape(port)  # the no-secret CA: local mode has no secret
     assert samples[("vega_tasks_total", (("outcome", "success"),))] == 5
     assert samples[("vega_jobs_total", (("outcome", "succeeded"),))] == 1
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None,
+                    reason="needs promtool (Debian's prometheus package, which .ci/run installs)")
+def test_the_master_and_a_worker_pass_promtools_lint():
+    """``promtool check metrics`` finds nothing to say about the master's or a worker's
+    /metrics after a job (no gauge named like a counter, ``_total``, say)."""
+    with Context(master="local-cluster[2,1]", app_name="linted") as ctx:
+        assert ctx.parallelize(range(10), 2).map(lambda x: (x % 2, x)).group_by_key().count() == 2
+        cluster = ctx.backend.owned_cluster
+        for port in (cluster.webui_port, worker_metrics_port(cluster.log_paths[1])):
+            checked = subprocess.run(["promtool", "check", "metrics"], capture_output=True,
+                                     text=True, input=metrics_text(port, cluster.ca_file),
+                                     timeout=60)
+            assert (checked.returncode, checked.stdout + checked.stderr) == (0, ""), port

@@ -2,6 +2,7 @@
 
 from vega_runtime.config import Config
 from vega_runtime.deploy.master import Master
+from vega_runtime.deploy.metrics import MasterCollector
 from vega_runtime.deploy.recovery import RecoveryStore
 
 
@@ -27,12 +28,22 @@ def test_a_restarted_master_shows_what_it_knew(tmp_path):
     master = Master(master_conf(tmp_path), None)
     try:
         status = master.status()
+        metrics = {(f.name, s.labels.get("state")): s.value
+                   for f in MasterCollector(master).collect() for s in f.samples
+                   if f.name in ("vega_workers", "vega_applications")}
     finally:
         master.stop()
     assert [(w["id"], w["state"]) for w in status["workers"]] == [("worker-a", "lost")]
     assert sorted((a["id"], a["state"]) for a in status["applications"]) == \
         [("app-0", "finished"), ("app-1", "recovering")]
     assert [(d["id"], d["state"]) for d in status["drivers"]] == [("driver-1", "unknown")]
+    # /metrics counts them as vega status shows them
+    assert metrics == {("vega_workers", "alive"): 0, ("vega_workers", "lost"): 1,
+                       ("vega_workers", "dead"): 0,
+                       ("vega_applications", "waiting"): 0, ("vega_applications", "running"): 0,
+                       ("vega_applications", "finished"): 1, ("vega_applications", "failed"): 0,
+                       ("vega_applications", "killed"): 0,
+                       ("vega_applications", "recovering"): 1}
 
 
 def test_a_master_with_recovery_off_neither_reads_nor_writes_its_state(tmp_path):

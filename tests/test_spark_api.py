@@ -3,6 +3,7 @@ running application (events relayed by its driver) and a finished one (its event
 field names compared with Spark's, values with the event log."""
 
 import json
+import os
 import re
 import shutil
 
@@ -11,8 +12,8 @@ from http_helpers import api_get, browser_opener, ui_url
 from proc_helpers import vega, wait_for, write_job
 from ui_workload import FLAKY_PARTITION, run_workload, task_events
 
-from vega_runtime import Context
-from vega_runtime.deploy.spark_api_documents import quantile_values
+from vega_runtime import Context, __version__
+from vega_runtime.deploy.spark_api_documents import quantile_values, spark_date
 
 # Field names of Spark's REST API documents, from Spark's
 # core/src/main/scala/org/apache/spark/status/api/v1/api.scala (apache/spark at commit
@@ -159,6 +160,9 @@ def test_jobs_have_sparks_fields_and_counts(running):
     assert (job0["numTasks"], job0["numCompletedTasks"], job0["numFailedTasks"]) == (8, 8, 1)
     assert job0["numCompletedStages"] == 2 and job0["numSkippedStages"] == 0
     assert get(running, "/jobs?status=FAILED") == []
+    # Spark's status parameters are lists: repeated, or here also comma-separated
+    assert [j["jobId"] for j in get(running, "/jobs?status=failed&status=SUCCEEDED")] == [1, 0]
+    assert [j["jobId"] for j in get(running, "/jobs?status=running,succeeded")] == [1, 0]
 
 
 def test_stages_tasks_and_summaries_have_sparks_fields(running):
@@ -174,6 +178,11 @@ def test_stages_tasks_and_summaries_have_sparks_fields(running):
         assert set(summary) == EXECUTOR_STAGE_SUMMARY
     assert (detailed["numCompleteTasks"], detailed["numFailedTasks"]) == (4, 1)
     assert detailed["parentIds"] == [] and get(running, "/stages/1")[0]["parentIds"] == [0]
+    # every attempt of a stage, with its tasks unless ?details=false (Spark's default)
+    assert [set(s) for s in get(running, "/stages/0")] == [STAGE_DATA | STAGE_DATA_VEGA]
+    assert [set(s) for s in get(running, "/stages/0?details=false")] == \
+        [STAGE_DATA - {"tasks", "executorSummary"} | STAGE_DATA_VEGA]
+    assert "tasks" not in get(running, "/stages/0/0?details=FALSE")
     tasks = list(detailed["tasks"].values())
     for task in tasks:
         assert set(task) == TASK_DATA
@@ -263,10 +272,24 @@ def test_bad_requests_get_one_clear_error(running):
             ("/stages/0/0/taskSummary?quantiles=2", 400, "between 0 and 1"),
             ("/stages/0/0/taskList?sortBy=size", 400, "sortBy must be"),
             ("/jobs/7", 404, "no job 7"),
+            ("/jobs?status=done", 400,
+             "status must be running, succeeded, failed or unknown, not 'done'"),
+            ("/stages?status=complete,over", 400,
+             "status must be active, complete, pending, failed or skipped, not 'over'"),
+            ("/stages/0/0/taskList?status=ok", 400,
+             "status must be running, killed, failed, success or unknown, not 'ok'"),
             ("/storage/rdd/99", 404, "no cached partitions"),
             ("/nothing", 404, "not found")):
         got, body = api_get(port, f"/api/v1/applications/{app}{path}", token)
         assert got == code and words in body["error"], (path, got, body)
+    for query, words in (("status=done", "status must be completed or running, not 'done'"),
+                         ("limit=-1", "limit must not be negative"),
+                         ("limit=abc", "limit must be a whole number, not 'abc'"),
+                         ("minDate=yesterday", "minDate must be a date such as 2026-12-04 or "
+                                               "2026-12-04T17:00:00.000GMT, not 'yesterday'"),
+                         ("maxEndDate=2026-02-30", "maxEndDate is not a real date")):
+        got, body = api_get(port, f"/api/v1/applications?{query}", token)
+        assert got == 400 and words in body["error"], (query, got, body)
     got, body = api_get(port, "/api/v1/applications/app-none-0001/jobs", token)
     assert got == 404 and "no application app-none-0001" in body["error"]
     assert api_get(port, f"/api/v1/applications/{app}/jobs", "wrong")[0] == 401
@@ -295,6 +318,106 @@ def test_a_finished_application_from_its_event_log(bare_master, tmp_path):
     executors = api_get(port, f"{base}/allexecutors", token)[1]
     assert len(executors) == 2 and all(set(e) == EXECUTOR_SUMMARY for e in executors)
     assert api_get(port, f"{base}/storage/rdd", token)[1][0]["numCachedPartitions"] == 4
+
+
+def test_applications_are_chosen_by_start_and_end_dates_as_sparks(running, bare_master):
+    """?minDate, ?maxDate (start) and ?minEndDate, ?maxEndDate (end) in Spark's two formats:
+    a finished application is kept when both fall in them; a running one when it started in
+    them and maxEndDate is still to come; then ?limit.  /api/v1/version is Spark's."""
+    with Context(master="local", app_name="dated",
+                 conf={"vega.eventlog.dir": str(bare_master.events)}) as ctx:
+        ctx.parallelize(range(4), 2).count()
+        done = ctx.application_id
+    site, token = bare_master, bare_master.token
+
+    def listed(query, where=site, key=token):
+        code, body = api_get(where, f"/api/v1/applications?{query}", key)
+        assert code == 200, (query, body)
+        return [a["id"] for a in body]
+
+    attempt = api_get(site, f"/api/v1/applications/{done}", token)[1]["attempts"][0]
+    start, end = attempt["startTimeEpoch"], attempt["endTimeEpoch"]
+    assert start < end
+    for query, kept in (
+            (f"minDate={spark_date(start / 1000)}", True),
+            (f"minDate={spark_date((start + 1) / 1000)}", False),
+            (f"maxDate={spark_date(start / 1000)}", True),
+            (f"maxDate={spark_date((start - 1) / 1000)}", False),
+            (f"minEndDate={spark_date(end / 1000)}", True),
+            (f"minEndDate={spark_date((end + 1) / 1000)}", False),
+            (f"maxEndDate={spark_date(end / 1000)}", True),
+            (f"maxEndDate={spark_date((end - 1) / 1000)}", False),
+            ("minDate=2010-01-01&maxDate=3000-01-01", True),
+            ("maxEndDate=2010-01-01", False),
+            # a zone other than GMT: the end, an hour ahead
+            (f"minEndDate={spark_date(end / 1000 + 3600)[:-3]}GMT%2B01:00", True),
+            (f"minEndDate={spark_date((end + 1) / 1000 + 3600)[:-3]}GMT%2B01:00", False)):
+        assert listed(query) == ([done] if kept else []), query
+    _, port, token, app, _ = running
+    start = api_get(port, f"/api/v1/applications/{app}", token)[1]["attempts"][0][
+        "startTimeEpoch"]
+    for query, kept in ((f"maxDate={spark_date(start / 1000)}", True),
+                        (f"minDate={spark_date((start + 1) / 1000)}", False),
+                        ("minEndDate=3000-01-01", True),  # not ended: no end to compare
+                        ("maxEndDate=3000-01-01", True),
+                        ("maxEndDate=2010-01-01", False)):  # it ends after that
+        assert (app in listed(f"status=running&{query}", port, token)) == kept, query
+    assert app in listed("status=completed&status=running", port, token)
+    assert listed("status=running&limit=0", port, token) == []
+    assert api_get(port, "/api/v1/version", token) == (200, {"spark": __version__})
+    assert api_get(port, "/api/v1/version", "wrong")[0] == 401
+
+
+def test_a_jobs_group_and_tags_reach_the_master_without_an_event_log(monkeypatch):
+    """A driver without an event log relays each job's group, description and tags to the
+    master itself: the master's JobData has them."""
+    monkeypatch.delenv("VEGA_EVENTLOG_DIR", raising=False)
+    with Context(master="local-cluster[1,1]", app_name="grouped",
+                 conf={"vega.eventlog.dir": ""}) as ctx:
+        assert ctx.event_log is None
+        ctx.set_job_group("nightly", "the nightly report")
+        ctx.add_job_tag("reports")
+        assert ctx.parallelize(range(4), 2).count() == 4
+        cluster = ctx.backend.owned_cluster
+        site, path = (cluster.webui_port, cluster.ca_file), \
+            f"/api/v1/applications/{ctx.backend.app_id}/jobs/0"
+        wait_for(lambda: api_get(site, path, cluster.token)[0] == 200, 30,
+                 "the driver's events at the master")
+        job = api_get(site, path, cluster.token)[1]
+    assert (job["jobGroup"], job["description"], job["jobTags"]) == \
+        ("nightly", "the nightly report", ["reports"])
+
+
+def test_a_killed_drivers_job_is_failed_on_its_master(tmp_path):
+    """A master holding the events a driver relayed up to its SIGKILL (no JobEnd, no
+    ApplicationEnd), for an application it no longer runs: its running job is FAILED and
+    no stage or task is active any more."""
+    from test_app_events import EVENTS, start
+
+    from vega_runtime.config import Config
+    from vega_runtime.deploy.master import Master
+    from vega_runtime.deploy.spark_api import SparkApi
+
+    app = "app-20261204181630-0002"
+    master = Master(Config.load(environ={}, cli={
+        "vega.master.host": "127.0.0.1", "vega.master.port": 0,
+        "vega.master.work_dir": str(tmp_path), "vega.eventlog.dir": ""}), None)
+    try:
+        path = master.logs.events_path(app)
+        os.makedirs(os.path.dirname(path))
+        with open(path, "w") as fh:
+            for event in EVENTS + [start(5, 1, "exec-1", 104.3, stage_id=2)]:
+                fh.write(json.dumps(event) + "\n")
+        api = SparkApi(master)
+        code, jobs = api.get(f"/api/v1/applications/{app}/jobs", "")
+        assert code == 200 and [(j["jobId"], j["status"]) for j in jobs] == \
+            [(1, "FAILED"), (0, "FAILED")]
+        assert (jobs[0]["numActiveTasks"], jobs[0]["numActiveStages"]) == (0, 0)
+        assert api.get(f"/api/v1/applications/{app}/stages", "status=active") == (200, [])
+        code, info = api.get(f"/api/v1/applications/{app}", "")
+        assert info["attempts"][0]["completed"] is True
+    finally:
+        master.stop()
 
 
 def test_the_contexts_html_and_link_open_its_pages(running):

@@ -217,6 +217,13 @@ def test_job_stage_executor_storage_and_history_pages(bare_master, tmp_path):
                 f"fetch('/api/v1/applications/{ctx.backend.app_id}/jobs/1')"
                 ".then(r => r.ok ? r.json() : {}).then(j => j.status === 'SUCCEEDED')",
                 timeout=20000, polling=200)
+            # a browser that comes now sees every page load with no error in its console (no
+            # script error, no failed load: not even of /favicon.ico)
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            errors = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.goto(cluster.ui_link)
             _open(page, base)
             assert page.locator("#jobs tbody tr").count() == 2
             _screenshot(page, "ui-jobs", tmp_path)
@@ -232,6 +239,7 @@ def test_job_stage_executor_storage_and_history_pages(bare_master, tmp_path):
             row = page.locator("#properties tbody tr", has_text="vega.app.name").inner_text()
             assert "pictures" in row and "job" in row
             _screenshot(page, "ui-environment", tmp_path)
+            assert errors == []
         app_id = ctx.application_id
     with chromium(spki_pin(bare_master.port, bare_master.ca_file)) as browser:
         page = browser.new_page(viewport={"width": 1280, "height": 800})

@@ -49,6 +49,11 @@ def history(app_id: Optional[str], directory: Optional[str], as_json: bool,
             console.print(f"web UI: {application_link(ui, summary['app_id'])}",
                           highlight=False, soft_wrap=True)
         return
+    if "://" not in directory and not os.path.isdir(directory):
+        raise CommandError(f"no event log directory {directory}",
+                           "Drivers write event logs where vega.eventlog.dir points "
+                           "(vega submit --conf vega.eventlog.dir=DIR); give that directory "
+                           "with --dir")
     summaries = list_summaries(directory, hdfs)
     if as_json:
         click.echo(json.dumps(summaries, indent=2))

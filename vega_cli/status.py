@@ -119,10 +119,11 @@ def _print_token(url: str, secret_file: str) -> None:
     and the link that opens the web UI on stderr, when the master can be asked for it."""
     from vega_runtime.net.framing import ProtocolError
 
+    unasked = ""
     try:
         status = request_status(url, secret_file) if parse_master(url).kind == "vega" else None
-    except (OSError, ProtocolError, MasterURLError):
-        status = None
+    except (OSError, ProtocolError, MasterURLError) as exc:
+        status, unasked = None, str(exc)
     token = http_token(secret_file, status)
     if token is None:
         raise UsageError("no cluster secret here, and the master's token file cannot be read",
@@ -130,6 +131,10 @@ def _print_token(url: str, secret_file: str) -> None:
                          "MASTER_WORK_DIR/master.token), or give the cluster's secret "
                          "(--secret-file)")
     click.echo(token)
+    if unasked:  # the token of this secret, which the master may not have
+        click.echo(f"vega: warning: the master at {url} could not be asked ({unasked}): this "
+                   f"is the token of the secret in {secret_file}, which works only if the "
+                   f"master has that secret", err=True)
     link = web_ui_link(url, secret_file, status) if status else None
     if link:
         click.echo(f"web UI: {link}", err=True)

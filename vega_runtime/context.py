@@ -186,6 +186,8 @@ class Context(JobControl, FileShipping):
                 **http_limits(self.conf))
         #: the relay of this application's events to a cluster master (cluster backends)
         self.backend, self._event_relay = context_backend.create_backend(self)
+        for writer in self._event_writers():  # each job's group, description and tags
+            writer.job_properties = self._job_properties
         self._log_environment()
         self._runner = runner.JobRunner(
             self.backend,

@@ -56,6 +56,13 @@ class JobControl:
             finally:
                 self._running_group, self._running_tags = outer
 
+    def _job_properties(self) -> Dict[str, object]:
+        """This thread's job group, description and tags, as the event log records a job's
+        (Spark's ``JobData.jobGroup``, ``description`` and ``jobTags``)."""
+        return {"job_group": self.get_local_property(JOB_GROUP),
+                "job_description": self.get_local_property("spark.job.description"),
+                "job_tags": sorted(self.get_job_tags())}
+
     def _job_status_store(self) -> status.JobStatusStore:
         return status.JobStatusStore(lambda: self.get_local_property(JOB_GROUP))
 

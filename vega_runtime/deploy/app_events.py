@@ -26,9 +26,13 @@ class JobRecord(Record):
     error: Optional[str] = None
     #: stage_graph.stage_info of every stage in the job's graph (skipped ones too)
     graph: List[dict]
+    #: what the submitting thread set: its job group, job description and job tags
+    group: Optional[str] = None
+    job_description: Optional[str] = None
+    tags: List[str]
 
     def __init__(self, job_id, description, submitted, completed=None, succeeded=None,
-                 error=None, graph=_NEW):
+                 error=None, graph=_NEW, group=None, job_description=None, tags=_NEW):
         self.job_id = job_id
         self.description = description
         self.submitted = submitted
@@ -36,6 +40,8 @@ class JobRecord(Record):
         self.succeeded = succeeded
         self.error = error
         self.graph = [] if graph is _NEW else graph
+        self.group, self.job_description = group, job_description
+        self.tags = [] if tags is _NEW else tags
 
     @property
     def stage_ids(self) -> List[int]:
@@ -182,7 +188,10 @@ def apply(app: AppRecord, events: List[dict]) -> None:
         elif kind == "Environment":
             app.settings, app.runtime = e.get("settings", []), e.get("runtime", {})
         elif kind == "JobStart":
-            app.jobs[e["job_id"]] = JobRecord(e["job_id"], e.get("description", ""), at)
+            app.jobs[e["job_id"]] = JobRecord(e["job_id"], e.get("description", ""), at,
+                                              group=e.get("job_group"),
+                                              job_description=e.get("job_description"),
+                                              tags=list(e.get("job_tags", [])))
             running_job = e["job_id"]
         elif kind == "JobGraph" and e["job_id"] in app.jobs:
             app.jobs[e["job_id"]].graph = e["stages"]

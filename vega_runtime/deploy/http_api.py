@@ -99,7 +99,11 @@ class _DeadlineReader(io.RawIOBase):
 
 class _Handler(BaseHTTPRequestHandler):
     """Replies shared by the master's and the workers' HTTP handlers; reading the request has
-    one deadline (``server.request_timeout``), sending the response another."""
+    one deadline (``server.request_timeout``), sending the response another.  ``HEAD`` is
+    answered as ``GET`` without the body; any method but ``allowed_methods`` gets 405."""
+
+    #: the methods this port answers (the ``Allow`` header of a 405)
+    allowed_methods = "GET, HEAD"
 
     def setup(self) -> None:
         deadline = time.monotonic() + self.server.request_timeout
@@ -147,6 +151,26 @@ class _Handler(BaseHTTPRequestHandler):
         self.connection.settimeout(self.server.response_timeout)
         return True
 
+    def do_HEAD(self) -> None:  # noqa: N802 - http.server's name
+        self.do_GET()
+
+    def version_string(self) -> str:
+        return "Vega"  # not http.server's "BaseHTTP/0.6 Python/3.x.y"
+
+    def send_error(self, code: int, message: Optional[str] = None,
+                   explain: Optional[str] = None) -> None:
+        """http.server's own refusals (a malformed request line, a URL or headers too long,
+        a method without a ``do_`` handler) as one JSON error with this port's headers,
+        instead of its HTML page; a method without a handler is 405 with ``Allow``."""
+        self.close_connection = True
+        headers = [("Connection", "close")]
+        if code == 501:  # http.server's "Unsupported method"
+            code, message = 405, (f"method {self.command} is not allowed: this port answers "
+                                  f"{self.allowed_methods}")
+            headers.append(("Allow", self.allowed_methods))
+        self._json(code, {"error": message or self.responses.get(code, ("error",))[0]},
+                   headers)
+
     def _json(self, code: int, body, headers: Iterable = ()) -> None:
         self._send(code, "application/json", json.dumps(body, indent=1).encode(), headers)
 
@@ -161,7 +185,8 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in headers:
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(data)
+        if self.command != "HEAD":
+            self.wfile.write(data)
 
     def log_message(self, fmt: str, *args) -> None:
         log.debug("http: " + fmt, *args)
@@ -416,6 +441,8 @@ def start_http(host: str, port: int, master, secret: Optional[bytes] = None,
     cookie_value = hmac.new(token_bytes, b"vega-ui-cookie", hashlib.sha256).hexdigest().encode()
 
     class Handler(_Handler):
+        allowed_methods = "GET, HEAD, POST"
+
         def do_GET(self) -> None:  # noqa: N802 - http.server's name
             self._handle("GET")
 
@@ -585,7 +612,7 @@ def start_metrics_http(host: str, port: int, collector, secret: Optional[bytes] 
 
             from .metrics import registry_text
 
-            if self.path.rstrip("/") != "/metrics":
+            if urlsplit(self.path).path.rstrip("/") != "/metrics":  # (a query is fine)
                 return self._json(404, {"error": "not found"})
             self._send(200, CONTENT_TYPE_LATEST, registry_text(collector))
 

@@ -43,7 +43,7 @@ def status_document(state: MasterState, drivers: List[dict], url: str, started: 
             "labels": list(a.request.labels),
         } for a in state.apps.values()] + [{
             "id": app_id, "name": r["name"],
-            "state": "recovering" if r["state"] in ("waiting", "running") else r["state"],
+            "state": recovered_app_state(r),
             "cores": 0, "executors": 0, "requested_executors": None, "driver": "", "started": r["submitted"],
             "duration_seconds": round((r["ended"] or now) - r["submitted"], 1),
             "waiting_reason": "", "labels": [],
@@ -52,6 +52,12 @@ def status_document(state: MasterState, drivers: List[dict], url: str, started: 
             {**d, "state": "unknown" if d["state"] in ("running", "restarting", "submitted")
              else d["state"]} for d in state.recovered_drivers],
     }
+
+
+def recovered_app_state(record: dict) -> str:
+    """The state of an application a restarted master knows only from its recovery
+    directory: one that was active is recovering until its driver registers again."""
+    return "recovering" if record["state"] in ("waiting", "running") else record["state"]
 
 
 def application_document(state: MasterState, summary: dict, app_id: str) -> Optional[dict]:

@@ -45,18 +45,25 @@ class MasterCollector:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
         from .master_state import AppState, WorkerState  # the master's (it has them loaded)
+        from .master_status import recovered_app_state
 
         m = self.master
         with m.lock:
             workers = list(m.state.workers.values())
             apps = list(m.state.apps.values())
+            # what a restarted master knows from its recovery directory only, counted as
+            # vega status shows it: workers not back yet are lost
+            lost_since_restart = len(m.state.recovered_workers)
+            app_states = [a.state.value for a in apps] + \
+                [recovered_app_state(r) for r in m.state.recovered.values()]
             snapshots = [a.metrics for a in apps if a.metrics]
             counters = dict(m.state.counters)
             rejected = m.server.rejected
         by_state = GaugeMetricFamily("vega_workers", "Workers known to the master, by state",
                                      labels=["state"])
         for state in WorkerState:  # the master's own states: one series each, 0 included
-            by_state.add_metric([state.value], sum(1 for w in workers if w.state == state))
+            by_state.add_metric([state.value], sum(1 for w in workers if w.state == state)
+                                + (lost_since_restart if state == WorkerState.LOST else 0))
         yield by_state
         cores = GaugeMetricFamily("vega_worker_cores", "Cores of each worker",
                                   labels=["worker", "host", "kind"])
@@ -73,8 +80,8 @@ class MasterCollector:
         yield memory
         applications = GaugeMetricFamily("vega_applications", "Applications, by state",
                                          labels=["state"])
-        for state in AppState:
-            applications.add_metric([state.value], sum(1 for a in apps if a.state == state))
+        for state in [*(s.value for s in AppState), "recovering"]:
+            applications.add_metric([state], app_states.count(state))
         yield applications
         yield from job_metric_families(snapshots)
         yield CounterMetricFamily("vega_executor_losses_total",
@@ -115,8 +122,9 @@ class WorkerCollector:
         values = [w.worker_id, w.host]
         for name, text, value in (
                 ("vega_worker_executors", "Executor processes running", running),
-                ("vega_worker_cores_total", "Cores offered to executors", w.cores),
-                ("vega_worker_memory_total_bytes", "Memory offered to executors", w.memory)):
+                ("vega_worker_offered_cores", "Cores offered to executors", w.cores),
+                ("vega_worker_offered_memory_bytes", "Memory offered to executors",
+                 w.memory)):
             family = GaugeMetricFamily(name, text, labels=labels)
             family.add_metric(values, value)
             yield family

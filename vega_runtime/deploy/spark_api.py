@@ -10,27 +10,89 @@ master's own routes (``/api/v1/applications/ID/logs``).
 
 from __future__ import annotations
 
+import calendar
+import copy
 import os
+import re
 import threading
+import time
 from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import parse_qsl
 
+from .._version import __version__
 from ..errors import VegaError
 from ..scheduler.event_log import parse_event, read_log
 from . import spark_api_documents as docs
 from .app_events import AppRecord, apply, replay
 
 PREFIX = "/api/v1/applications"
+#: Spark's ``/api/v1/version``
+VERSION_PATH = "/api/v1/version"
 #: replayed applications kept for the next request (a page polls every second or two)
 CACHED_APPLICATIONS = 16
 _ACTIVE = ("waiting", "running", "recovering")
+#: the values Spark's ``status`` parameters take (its ApplicationStatus, JobExecutionStatus,
+#: StageStatus and TaskStatus enums), lower case
+APPLICATION_STATUSES = ("completed", "running")
+JOB_STATUSES = ("running", "succeeded", "failed", "unknown")
+STAGE_STATUSES = ("active", "complete", "pending", "failed", "skipped")
+TASK_STATUSES = ("running", "killed", "failed", "success", "unknown")
+#: a date as Spark's ``minDate``... take it (its SimpleDateParam): 2015-02-10 (GMT), or
+#: 2015-02-03T16:42:40.000GMT (a zone: GMT, UTC, Z, or an offset such as GMT+01:00, -0800)
+_DATE = re.compile(r"(\d{4})-(\d\d)-(\d\d)(?:T(\d\d):(\d\d):(\d\d)\.(\d{3})"
+                   r"(GMT|UTC|Z|(?:GMT|UTC)?([+-])(\d\d):?(\d\d)))?\Z")
 
 Answer = Tuple[int, Any]
 
 
 class NotFound(Exception):
     pass
+
+
+class Query(dict):
+    """A query string's parameters: ``get`` and ``[]`` give a parameter's last value;
+    ``every`` gives all of them, repeated (Spark's ``?status=a&status=b``) or separated by
+    commas."""
+
+    def __init__(self, query: str):
+        self.pairs = parse_qsl(query, keep_blank_values=True)
+        super().__init__(self.pairs)
+
+    def every(self, key: str) -> List[str]:
+        return [v.strip() for k, value in self.pairs if k == key
+                for v in value.split(",") if v.strip()]
+
+    def statuses(self, allowed: Tuple[str, ...]) -> List[str]:
+        """The ``status`` values given (upper case, as the documents have them), each one
+        of ``allowed`` (any case); ValueError naming them otherwise."""
+        given = [v.lower() for v in self.every("status")]
+        wrong = [v for v in given if v not in allowed]
+        if wrong:
+            raise ValueError(f"status must be {', '.join(allowed[:-1])} or {allowed[-1]}, "
+                             f"not {wrong[0]!r}")
+        return [v.upper() for v in given]
+
+    def date(self, key: str) -> Optional[int]:
+        """Parameter ``key`` as epoch milliseconds (None when absent), in the formats
+        Spark's dates take; ValueError otherwise."""
+        text = self.get(key, "")
+        if not text:
+            return None
+        match = _DATE.match(text.strip())
+        if match is None:
+            raise ValueError(f"{key} must be a date such as 2026-12-04 or "
+                             f"2026-12-04T17:00:00.000GMT, not {text!r}")
+        year, month, day, hour, minute, second, millis, _, sign, off_h, off_m = match.groups()
+        try:
+            epoch = calendar.timegm(time.strptime(
+                f"{year}-{month}-{day} {hour or 0}:{minute or 0}:{second or 0}",
+                "%Y-%m-%d %H:%M:%S"))
+        except ValueError:
+            raise ValueError(f"{key} is not a real date: {text!r}") from None
+        offset = (int(off_h) * 3600 + int(off_m) * 60) * (-1 if sign == "-" else 1) \
+            if sign else 0
+        return (epoch - offset) * 1000 + int(millis or 0)
 
 
 class _Replayed:
@@ -128,14 +190,16 @@ class SparkApi:
     def get(self, path: str, query: str) -> Optional[Answer]:
         """(HTTP status, JSON body) for ``path`` (no trailing slash) and its query string,
         or None when the path is not this API's."""
+        if path == VERSION_PATH:
+            return 200, {"spark": __version__}  # Spark's VersionInfo: Vega's version
         if path != PREFIX and not path.startswith(PREFIX + "/"):
             return None
-        params = dict(parse_qsl(query, keep_blank_values=True))
+        params = Query(query)
         parts = [p for p in path[len(PREFIX):].split("/") if p]
         with self._lock:
             return self._answer(parts, params)
 
-    def _answer(self, parts: List[str], params: Dict[str, str]) -> Optional[Answer]:
+    def _answer(self, parts: List[str], params: Query) -> Optional[Answer]:
         try:
             if not parts:
                 return 200, self._applications(params)
@@ -147,9 +211,13 @@ class SparkApi:
         except ValueError as exc:
             return 400, {"error": str(exc)}
 
-    def _applications(self, params: Dict[str, str]) -> List[dict]:
-        """Spark's ApplicationInfo list (``?status=running|completed``, ``?limit=``):
-        the master's applications (with its own fields too) and those of the event logs."""
+    def _applications(self, params: Query) -> List[dict]:
+        """Spark's ApplicationInfo list (``?status=running|completed``, ``?minDate=``,
+        ``?maxDate=``, ``?minEndDate=``, ``?maxEndDate=``, ``?limit=``): the master's
+        applications (with its own fields too) and those of the event logs."""
+        statuses = params.statuses(APPLICATION_STATUSES)
+        window = [params.date(k) for k in ("minDate", "maxDate", "minEndDate", "maxEndDate")]
+        limit = _int(params["limit"], "limit") if params.get("limit") else None
         listed: List[dict] = []
         known = set(self._running())
         for app_id, summary in self._running().items():
@@ -164,18 +232,14 @@ class SparkApi:
             record = self.record(past["app_id"])
             if record is not None:
                 listed.append(docs.application_info(record, False))
-        status = params.get("status", "").lower()
-        if status not in ("", "running", "completed"):
-            raise ValueError("status must be running or completed")
-        if status:
+        if statuses:
             listed = [a for a in listed
-                      if a["attempts"][0]["completed"] == (status == "completed")]
+                      if ("COMPLETED" if a["attempts"][0]["completed"] else "RUNNING") in statuses]
+        listed = [a for a in listed if _in_window(a["attempts"][0], *window)]
         listed.sort(key=lambda a: a["attempts"][0]["startTimeEpoch"], reverse=True)
-        if params.get("limit"):
-            listed = listed[:_int(params["limit"], "limit")]
-        return listed
+        return listed if limit is None else listed[:limit]
 
-    def _application(self, app_id: str, rest: List[str], params: Dict[str, str]) -> Answer:
+    def _application(self, app_id: str, rest: List[str], params: Query) -> Answer:
         app = self.record(app_id)
         running = self._running().get(app_id)
         if app is None and running is None:
@@ -184,6 +248,8 @@ class SparkApi:
         if app is None:  # registered, no events relayed yet
             app = AppRecord(app_id, name=running["name"], started=running["started"] or 0.0)
         active = running is not None and running["state"] in _ACTIVE
+        if not active and not app.completed:  # its driver went away without saying so
+            app = ended_at_last_event(app)
         if not rest:
             detail = self.master.application_detail(app_id) if running is not None else None
             return 200, {**(detail or {}), **docs.application_info(app, active)}
@@ -207,12 +273,12 @@ class SparkApi:
             return 200, docs.environment(app)
         raise NotFound("not found")
 
-    def _jobs(self, app: AppRecord, args: List[str], params: Dict[str, str]):
+    def _jobs(self, app: AppRecord, args: List[str], params: Query):
         if not args:
             jobs = [docs.job_data(app, j) for j in sorted(app.jobs.values(),
                                                           key=lambda j: -j.job_id)]
-            wanted = params.get("status", "").upper()
-            return [j for j in jobs if j["status"] == wanted] if wanted else jobs
+            wanted = params.statuses(JOB_STATUSES)
+            return [j for j in jobs if j["status"] in wanted] if wanted else jobs
         job = app.jobs.get(_int(args[0], "job id"))
         if job is None:
             raise NotFound(f"no job {args[0]}")
@@ -222,16 +288,17 @@ class SparkApi:
             return docs.job_graph(app, job)
         raise NotFound("not found")
 
-    def _stages(self, app: AppRecord, args: List[str], params: Dict[str, str]):
+    def _stages(self, app: AppRecord, args: List[str], params: Query):
         details = params.get("details", "").lower() == "true"
         if not args:
+            wanted = params.statuses(STAGE_STATUSES)
             stages = [docs.stage_data(app, s, details) for s in app.stage_attempts()]
-            wanted = [w.strip().upper() for w in params.get("status", "").split(",") if w.strip()]
             return [s for s in stages if s["status"] in wanted] if wanted else stages
         stage_id = _int(args[0], "stage id")
         attempts = [s for s in app.stage_attempts() if s.stage_id == stage_id]
         if not attempts:
             raise NotFound(f"no stage {stage_id}")
+        details = params.get("details", "true").lower() != "false"  # Spark's default here
         if len(args) == 1:
             return [docs.stage_data(app, s, details) for s in attempts]
         attempt = _int(args[1], "stage attempt")
@@ -239,7 +306,7 @@ class SparkApi:
         if stage is None:
             raise NotFound(f"no attempt {attempt} of stage {stage_id}")
         if len(args) == 2:
-            return docs.stage_data(app, stage, params.get("details", "true") != "false")
+            return docs.stage_data(app, stage, details)
         if args[2:] == ["taskSummary"]:
             quantiles = _quantiles(params.get("quantiles"))
             summary = docs.task_summary(stage, quantiles)
@@ -248,10 +315,38 @@ class SparkApi:
                                f"succeeded yet")
             return summary
         if args[2:] == ["taskList"]:
+            status = params.statuses(TASK_STATUSES)
+            if len(status) > 1:
+                raise ValueError("taskList takes one status")
             return docs.task_list(app, stage, _int(params.get("offset", "0"), "offset"),
                                   _int(params.get("length", "20"), "length"),
-                                  params.get("sortBy", "ID"), params.get("status"))
+                                  params.get("sortBy", "ID"), status[0] if status else None)
         raise NotFound("not found")
+
+
+def ended_at_last_event(app: AppRecord) -> AppRecord:
+    """An application that is over though its events do not say so (its driver was
+    killed; the master knows it is no longer running, or only its cut-off log is left),
+    as ended at its last event: its unfinished jobs failed, its running stages failed and
+    their running attempts killed.  A copy: the cached replay goes on from where it was."""
+    over = copy.copy(app)
+    over.ended = app.last_event or app.started
+    return over
+
+
+def _in_window(attempt: dict, min_start: Optional[int], max_start: Optional[int],
+               min_end: Optional[int], max_end: Optional[int]) -> bool:
+    """Whether an application attempt (ApplicationAttemptInfo) is in the window as Spark
+    decides it: started within [minDate, maxDate]; ended within [minEndDate, maxEndDate]
+    if completed, else running and maxEndDate (if given) still to come."""
+    start = attempt["startTimeEpoch"]
+    if (min_start is not None and start < min_start) or \
+            (max_start is not None and start > max_start):
+        return False
+    if not attempt["completed"]:
+        return max_end is None or max_end > time.time() * 1000
+    end = attempt["endTimeEpoch"]
+    return (min_end is None or end >= min_end) and (max_end is None or end <= max_end)
 
 
 def _int(text: str, what: str) -> int:

@@ -104,7 +104,7 @@ def application_info(app: AppRecord, running: bool) -> dict:
         "lastUpdatedEpoch": _ms(app.last_event or app.started)}
     cores = len([e for e in app.executors.values() if e.removed is None])
     return {"id": app.app_id, "name": app.name, "coresGranted": cores,
-            "maxCores": _setting(app, "vega.cores.max"),
+            "maxCores": _setting(app, "vega.cores.max") or None,  # 0: no limit
             "coresPerExecutor": 1, "memoryPerExecutorMB": None, "attempts": [attempt]}
 
 
@@ -119,17 +119,19 @@ def job_data(app: AppRecord, job: JobRecord, now: Optional[float] = None) -> dic
     skipped = [s for s in job.graph if s["stage_id"] not in ran]
     tasks = [t for s in stage_attempts for t in attempts(app, s, now)]
     done = [t for t in tasks if t["state"] == "success"]
-    status = "RUNNING" if job.completed is None else \
-        ("SUCCEEDED" if job.succeeded else "FAILED")
+    # a job its application ended without ending (its driver was killed) is over, failed
+    ended = job.completed if job.completed is not None else app.ended
+    status = "RUNNING" if ended is None else ("SUCCEEDED" if job.succeeded else "FAILED")
     latest = {}
     for s in stage_attempts:
         if s.stage_id not in latest or s.attempt > latest[s.stage_id].attempt:
             latest[s.stage_id] = s
     return {
-        "jobId": job.job_id, "name": job.description, "description": job.description,
+        "jobId": job.job_id, "name": job.description,
+        "description": job.job_description or job.description,
         "submissionTime": spark_date(job.submitted),
-        "completionTime": spark_date(job.completed), "stageIds": job.stage_ids,
-        "jobGroup": None, "jobTags": [], "status": status,
+        "completionTime": spark_date(ended), "stageIds": job.stage_ids,
+        "jobGroup": job.group, "jobTags": job.tags, "status": status,
         "numTasks": sum(s["num_tasks"] for s in job.graph),
         "numActiveTasks": len(_running(tasks)),
         "numCompletedTasks": len(done),
@@ -137,11 +139,13 @@ def job_data(app: AppRecord, job: JobRecord, now: Optional[float] = None) -> dic
         "numFailedTasks": len([t for t in tasks if _status(t) == "FAILED"]),
         "numKilledTasks": len([t for t in tasks if _status(t) == "KILLED"]),
         "numCompletedIndices": len({(t["stage_id"], t["partition"]) for t in done}),
-        "numActiveStages": len([s for s in latest.values() if s.completed is None]),
+        "numActiveStages": len([s for s in latest.values()
+                                if stage_status(app, s) == "ACTIVE"]),
         "numCompletedStages": len([s for s in latest.values()
                                    if s.completed is not None and not s.failure]),
         "numSkippedStages": len(skipped),
-        "numFailedStages": len([s for s in stage_attempts if s.failure]),
+        "numFailedStages": len([s for s in stage_attempts
+                                if stage_status(app, s) == "FAILED"]),
         "killedTasksSummary": _killed_summary(tasks)}
 
 

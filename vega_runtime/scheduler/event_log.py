@@ -10,7 +10,7 @@ import json
 import os
 import threading
 import time
-from typing import Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from ..io.files import open_input
 from ..io.hdfs import HdfsSettings, is_hdfs
@@ -46,6 +46,9 @@ class EventWriter(JobListener):
 
     #: ``write``s of other writers that get each line too (``tee``)
     _tees: tuple = ()
+    #: the job group, description and tags of the thread submitting a job, read as the job
+    #: starts (``job_group``, ``job_description``, ``job_tags``; the Context sets this)
+    job_properties: Callable[[], Dict[str, Any]] = staticmethod(dict)
 
     def write(self, line: str, flush: bool) -> None:
         raise NotImplementedError
@@ -114,7 +117,8 @@ class EventWriter(JobListener):
         self._write("TaskInfo", False, **info)
 
     def on_job_start(self, job_id: int, description: str) -> None:
-        self._write("JobStart", job_id=job_id, description=description)
+        given = {key: value for key, value in self.job_properties().items() if value}
+        self._write("JobStart", job_id=job_id, description=description, **given)
 
     def on_job_end(self, job_id: int, error: Optional[BaseException]) -> None:
         self._write("JobEnd", job_id=job_id, succeeded=error is None,
@@ -328,7 +332,7 @@ def _summary(events: Iterable[dict], path: str) -> dict:
         "jobs": jobs, "failed_jobs": failed_jobs, "stages": stages, "tasks": len(durations),
         "failed_tasks": failed_tasks,
         "task_seconds": {"p50": _percentile(durations, 0.5), "p90": _percentile(durations, 0.9),
-                         "max": durations[-1] if durations else 0.0},
+                         "max": round(durations[-1], 4) if durations else 0.0},
         "shuffle_written_bytes": written, "shuffle_read_bytes": read,
         "event_log": path,
     }
