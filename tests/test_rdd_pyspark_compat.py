@@ -294,6 +294,25 @@ def test_local_checkpoint_is_reported_before_its_job(ctx):
     assert rdd.is_checkpointed is False
 
 
+def test_pyspark_core_modules_import_under_the_compat_switch():
+    """PySpark 4's homes of the RDD API (pyspark.core.rdd, .context, .broadcast, .files), as
+    its own docs import them, are Vega's modules; pyspark.rdd has BoundedFloat."""
+    source = ("from vega_runtime.pyspark_alias import install\n"
+              "install()\n"
+              "from pyspark.core.context import SparkContext\n"
+              "from pyspark.core.rdd import RDD\n"
+              "from pyspark.core.broadcast import Broadcast\n"
+              "from pyspark.core.files import SparkFiles\n"
+              "from pyspark.rdd import BoundedFloat\n"
+              "import pyspark\n"
+              "print(SparkContext is pyspark.SparkContext, RDD is pyspark.RDD,\n"
+              "      Broadcast is pyspark.Broadcast, SparkFiles is pyspark.SparkFiles,\n"
+              "      BoundedFloat(100.0, 0.95, 95.0, 105.0))\n")
+    run = subprocess.run([sys.executable, "-c", source], cwd=REPO, env=clean_env(PYTHONPATH=REPO),
+                         capture_output=True, text=True, timeout=60)
+    assert (run.returncode, run.stdout) == (0, "True True True True 100.0\n"), run.stderr
+
+
 def test_take_sample_of_maxsize_is_refused(ctx):
     """takeSample(False, sys.maxsize) raises ValueError, as PySpark, even for a small RDD."""
     with pytest.raises(ValueError) as info:

@@ -20,6 +20,7 @@ from .actions import Actions
 from .dependency import Dependency, NarrowDependency, ShuffleDependency
 from .pairs import PairFunctions
 from .partitioner import portable_hash  # noqa: F401 - PySpark's pyspark.rdd has it
+from .stats import BoundedFloat  # noqa: F401 - so has it this (what sumApprox/meanApprox give)
 from .transformations import Transformations
 
 T = TypeVar("T")
