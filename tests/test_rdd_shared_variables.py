@@ -129,6 +129,16 @@ def test_accumulator_custom_param_pyspark_doctest(ctx):
     assert va.value == [7.0, 8.0, 9.0]
 
 
+def test_accumulator_without_param_needs_a_number_pyspark_doctest(ctx):
+    """PySpark's doctest: sc.accumulator([1.0, 2.0, 3.0]) raises TypeError (no default
+    AccumulatorParam for a list); with its AccumulatorParam it works."""
+    with pytest.raises(TypeError, match=r"^No default accumulator param for type "
+                                        r"<class 'list'>: pass an AccumulatorParam"):
+        ctx.accumulator([1.0, 2.0, 3.0])
+    assert ctx.accumulator([1.0, 2.0, 3.0], VectorAccumulatorParam()).value == [1.0, 2.0, 3.0]
+    assert ctx.accumulator(True).value is True  # a bool is an int, as in PySpark
+
+
 def test_accumulator_float_and_many_partitions(ctx):
     """Float additions from many partitions add up."""
     acc = ctx.accumulator(0.0)

@@ -596,8 +596,14 @@ class Context(JobControl, FileShipping):
 
         >>> acc = ctx.accumulator(0); ctx.range(5).foreach(lambda x: acc.add(x)); acc.value
         10
+
+        Without ``accum_param`` the value must be a number (``int``, ``float``, ``complex``),
+        as in PySpark; anything else needs its ``AccumulatorParam``.
         """
         self._check_running()
+        if accum_param is None and not isinstance(value, (int, float, complex)):
+            raise TypeError(f"No default accumulator param for type {type(value)}: pass an "
+                            "AccumulatorParam (its zero() and addInPlace()) as accum_param")
         acc = shared.Accumulator(next(self._ids), value, accum_param)
         self._accumulators[acc.id] = acc
         return acc
