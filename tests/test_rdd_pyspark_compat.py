@@ -294,6 +294,19 @@ def test_local_checkpoint_is_reported_before_its_job(ctx):
     assert rdd.is_checkpointed is False
 
 
+def test_spark_context_repr_names_its_class(ctx):
+    """repr(sc) of a PySpark program's SparkContext reads <SparkContext ...>, as PySpark's
+    doctests show it (it read <Context ...>)."""
+    from vega_runtime.pyspark_compat import SparkContext
+
+    sc = SparkContext("local", "repr")
+    try:
+        assert repr(sc) == (f"<SparkContext {sc.applicationId} master=local app='repr'>")
+    finally:
+        sc.stop()
+    assert repr(ctx).startswith(f"<Context {ctx.application_id} master=")
+
+
 def test_pyspark_core_modules_import_under_the_compat_switch():
     """PySpark 4's homes of the RDD API (pyspark.core.rdd, .context, .broadcast, .files), as
     its own docs import them, are Vega's modules; pyspark.rdd has BoundedFloat."""

@@ -718,7 +718,9 @@ class Context(JobControl, FileShipping):
         logging.getLogger("vega_runtime").setLevel(level.upper())
 
     def __repr__(self) -> str:
-        return f"<Context {self.application_id} master={self.master} app={self.app_name!r}>"
+        # The class's own name: a PySpark program's SparkContext shows as <SparkContext ...>
+        return (f"<{type(self).__name__} {self.application_id} master={self.master} "
+                f"app={self.app_name!r}>")
 
 
 aliases.install(Context, aliases.CONTEXT_MEMBERS)
