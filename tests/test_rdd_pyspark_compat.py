@@ -294,6 +294,19 @@ def test_local_checkpoint_is_reported_before_its_job(ctx):
     assert rdd.is_checkpointed is False
 
 
+def test_is_checkpointed_is_true_from_the_checkpoint_call(ctx, tmp_path):
+    """PySpark's RDD.checkpoint doctest: rdd.is_checkpointed is True right after checkpoint(),
+    before any job; isCheckpointed() turns True once a job wrote the checkpoint."""
+    ctx.set_checkpoint_dir(str(tmp_path))
+    rdd = ctx.range(5)
+    rdd.checkpoint()
+    assert (rdd.is_checkpointed, rdd.isCheckpointed(), rdd.getCheckpointFile()) == (
+        True, False, None)
+    assert rdd.count() == 5
+    assert (rdd.is_checkpointed, rdd.isCheckpointed()) == (True, True)
+    assert rdd.getCheckpointFile() is not None
+
+
 def test_spark_context_repr_names_its_class(ctx):
     """repr(sc) of a PySpark program's SparkContext reads <SparkContext ...>, as PySpark's
     doctests show it (it read <Context ...>)."""
