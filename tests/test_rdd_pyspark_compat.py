@@ -307,6 +307,21 @@ def test_is_checkpointed_is_true_from_the_checkpoint_call(ctx, tmp_path):
     assert rdd.getCheckpointFile() is not None
 
 
+def test_a_task_context_returned_by_a_task_keeps_its_identity(ctx):
+    """PySpark's TaskContext doctest returns TaskContext.get() from a task: it reached the
+    driver with its partition, stage, attempt and local properties (it used to fail to pickle
+    on every master: its executor's services went along)."""
+    ctx.set_local_property("key1", "value")
+    try:
+        tc = ctx.parallelize([1], 1).map(lambda _: TaskContext.get()).first()
+    finally:
+        ctx.set_local_property("key1", None)
+    assert (tc.partitionId(), tc.attemptNumber(), tc.getLocalProperty("key1"), tc.cpus()) == (
+        0, 0, "value", 1)
+    assert isinstance(tc.stageId(), int) and isinstance(tc.taskAttemptId(), int)
+    assert (tc.read_shuffle, tc.blocks, tc.load_broadcast) == (None, None, None)
+
+
 def test_spark_context_repr_names_its_class(ctx):
     """repr(sc) of a PySpark program's SparkContext reads <SparkContext ...>, as PySpark's
     doctests show it (it read <Context ...>)."""
