@@ -322,6 +322,14 @@ def test_a_task_context_returned_by_a_task_keeps_its_identity(ctx):
     assert (tc.read_shuffle, tc.blocks, tc.load_broadcast) == (None, None, None)
 
 
+def test_stat_counter_copy_is_independent():
+    """StatCounter.copy(), PySpark's: the same statistics, merged into separately."""
+    stats = StatCounter([1.0, 2.0, 3.0])
+    copied = stats.copy().merge(10.0)
+    assert (stats.count(), stats.max(), copied.count(), copied.max()) == (3, 3.0, 4, 10.0)
+    assert copied.copy().as_dict() == copied.as_dict()
+
+
 def test_spark_context_repr_names_its_class(ctx):
     """repr(sc) of a PySpark program's SparkContext reads <SparkContext ...>, as PySpark's
     doctests show it (it read <Context ...>)."""
