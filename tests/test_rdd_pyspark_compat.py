@@ -343,6 +343,35 @@ def test_spark_context_repr_names_its_class(ctx):
     assert repr(ctx).startswith(f"<Context {ctx.application_id} master=")
 
 
+def test_inheritable_thread_carries_the_local_properties_it_was_started_with(fresh_ctx):
+    """PySpark's InheritableThread runs with the local properties (job group included) its
+    starter had at start(), inheritable_thread_target with those at decoration, a plain
+    thread with none; Vega's InheritableThread was a plain thread."""
+    from vega_runtime.pyspark_compat import InheritableThread, inheritable_thread_target
+
+    sc = fresh_ctx()
+    sc.set_local_property("k", "v")
+    sc.set_job_group("g", "a group")
+    seen = {}
+
+    def read(name):
+        in_task = sc.parallelize([1], 1).map(
+            lambda _: TaskContext.get().getLocalProperty("k")).collect()
+        seen[name] = (sc.get_local_property("k"), sc.get_local_property("spark.jobGroup.id"),
+                      in_task)
+
+    decorated = inheritable_thread_target(lambda: read("decorated"))
+    sc.set_local_property("k", "later")
+    for thread in (InheritableThread(target=read, args=("inheritable",)),
+                   threading.Thread(target=decorated), threading.Thread(target=read,
+                                                                        args=("plain",))):
+        thread.start()
+        thread.join()
+    assert seen == {"inheritable": ("later", "g", ["later"]), "decorated": ("v", "g", ["v"]),
+                    "plain": (None, None, [None])}
+    assert sc.get_local_property("k") == "later"
+
+
 def test_pyspark_core_modules_import_under_the_compat_switch():
     """PySpark 4's homes of the RDD API (pyspark.core.rdd, .context, .broadcast, .files), as
     its own docs import them, are Vega's modules; pyspark.rdd has BoundedFloat."""

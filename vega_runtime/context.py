@@ -255,10 +255,15 @@ class Context(JobControl, FileShipping):
         ...     Context.get_or_create() is context
         True
         """
+        active = cls.get_active()
+        return active if active is not None else cls(conf=conf)
+
+    @classmethod
+    def get_active(cls) -> Optional["Context"]:
+        """The running Context of this process (the last one created, if not stopped), or
+        None."""
         active = cls._active() if cls._active is not None else None
-        if active is not None and not active._stopped:
-            return active
-        return cls(conf=conf)
+        return active if active is not None and not active._stopped else None
 
     def _configured_listeners(self) -> List[listener.JobListener]:
         listeners = []
