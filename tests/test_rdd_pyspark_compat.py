@@ -372,6 +372,24 @@ def test_inheritable_thread_carries_the_local_properties_it_was_started_with(fre
     assert sc.get_local_property("k") == "later"
 
 
+def test_spark_conf_debug_string_is_sorted_and_spark_home_is_kept():
+    """PySpark's SparkConf doctest: toDebugString() lists the settings sorted by key (as the
+    JVM's SparkConf), and sc.sparkHome is the spark.home given (None without)."""
+    from vega_runtime.pyspark_compat import SparkConf, SparkContext
+
+    conf = SparkConf(loadDefaults=False).setSparkHome("/path")
+    conf.setExecutorEnv(pairs=[("VAR3", "value3"), ("VAR1", "value1")])
+    assert conf.toDebugString() == ("spark.executorEnv.VAR1=value1\n"
+                                    "spark.executorEnv.VAR3=value3\nspark.home=/path")
+    for given, home in ((SparkConf().setMaster("local"), None),
+                        (SparkConf().setMaster("local").setSparkHome("/opt/spark"), "/opt/spark")):
+        sc = SparkContext(conf=given)
+        try:
+            assert sc.sparkHome == home
+        finally:
+            sc.stop()
+
+
 def test_pyspark_core_modules_import_under_the_compat_switch():
     """PySpark 4's homes of the RDD API (pyspark.core.rdd, .context, .broadcast, .files), as
     its own docs import them, are Vega's modules; pyspark.rdd has BoundedFloat."""
