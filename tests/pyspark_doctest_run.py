@@ -31,7 +31,7 @@ import sys
 import tempfile
 
 #: PySpark source file (under the pyspark package) -> (the module name PySpark's examples
-#: live in, what its ``_test()`` binds: "sc" or "spark")
+#: live in, what its ``_test()`` binds: "sc", "spark" or nothing)
 MODULES = {
     "core/rdd.py": ("pyspark.rdd", "sc"),
     "core/context.py": ("pyspark.context", "sc"),
@@ -41,6 +41,8 @@ MODULES = {
     "core/files.py": ("pyspark.files", "sc"),
     "storagelevel.py": ("pyspark.storagelevel", "sc"),
     "taskcontext.py": ("pyspark.taskcontext", "spark"),
+    "conf.py": ("pyspark.conf", None),  # its examples make their own SparkContext
+    "util.py": ("pyspark.util", "sc"),
 }
 
 #: Seconds one docstring's examples may take before the rest of them count as errors.
@@ -51,6 +53,7 @@ _JVM = "needs the JVM (py4j gateway, JavaRDD or Java-side classes)"
 _BARRIER = "barrier execution mode, which Vega does not implement"
 _RESOURCES = "resource profiles and GPU resources: a Spark scheduler feature Vega lacks"
 _HADOOP = "Hadoop InputFormats/OutputFormats and SequenceFiles live in the JVM"
+_INTERNAL = "a PySpark-internal helper (versions, memory strings, tracebacks), not its API"
 _IN_PYSPARK_TOO = ("fails on PySpark 4.3 itself, run this way (the example's expectation is "
                    "out of date, or it clashes with the `sc` its module's _test() makes)")
 
@@ -80,6 +83,11 @@ EXCLUDED = {
     "pyspark.taskcontext:BarrierTaskContext": _BARRIER,
     "pyspark.taskcontext:BarrierTaskContext.getTaskInfos": _BARRIER,
     "pyspark.taskcontext:BarrierTaskInfo": _BARRIER,
+    "pyspark.conf:SparkConf:103": _JVM,  # from line 103 on: conf._jconf, the JVM's SparkConf
+    "pyspark.util:VersionUtils.majorMinorVersion": _INTERNAL,
+    "pyspark.util:_parse_memory": _INTERNAL,
+    "pyspark.util:try_simplify_traceback": _INTERNAL,
+    "pyspark.util:is_remote_only": "Spark Connect, which Vega does not implement",
 }
 
 #: Examples that fail on Vega and why (reported with them, not excluded: they count).
@@ -90,6 +98,8 @@ DIFFERENCES = {
     "(docs/api.md), the master's https:// UI for a cluster; Spark serves http://",
     "pyspark.rdd:RDD.toDebugString": "Vega's lineage has no PythonRDD (a JVM-side wrapper of "
     "Python code in Spark)",
+    "pyspark.conf:SparkConf": "a SparkConf's repr names its class's real module: "
+    "<vega_runtime.pyspark_compat.conf.SparkConf object at ...>",
     "pyspark.context:SparkContext.removeJobTag": "a set's order: prints the same two tags in "
     "the order of this process's string hashes (PYTHONHASHSEED)",
 }
@@ -241,12 +251,13 @@ def run_module(pyspark_home: str, path: str, module: str, binding: str, master: 
     if not tests:
         return
     with tempfile.TemporaryDirectory(prefix="pyspark-doctest-") as checkpoints:
-        sc = SparkContext(master, f"doctests of {module}")
-        try:
+        if binding:
+            sc = SparkContext(master, f"doctests of {module}")
             sc.setCheckpointDir(checkpoints)
             globs["sc"] = sc
             if binding == "spark":
                 globs["spark"] = SparkSession(sc)
+        try:
             recorder = Recorder(doctest.ELLIPSIS)
             for test in tests:
                 test.globs = dict(globs)
@@ -269,7 +280,10 @@ def run_module(pyspark_home: str, path: str, module: str, binding: str, master: 
                     detail = f"known difference: {why}\n{detail}"
                 outcomes[example_id] = (outcome, detail)
         finally:
-            sc.stop()
+            # ours, or one the examples made (conf's does, and leaves it running)
+            running = SparkContext._active_spark_context
+            if running is not None:
+                running.stop()
 
 
 def main(pyspark_home: str, master: str, results_path: str, only: str = "") -> int:
