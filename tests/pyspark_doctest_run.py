@@ -45,7 +45,7 @@ MODULES = {
     "util.py": ("pyspark.util", "sc"),
 }
 
-#: Seconds one docstring's examples may take before the rest of them count as errors.
+#: Seconds one docstring's examples may take: the example running then fails (an error).
 DOCSTRING_TIMEOUT = 60
 
 _SQL = "uses Spark SQL (DataFrames), which Vega does not implement"
