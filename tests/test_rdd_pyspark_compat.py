@@ -390,6 +390,15 @@ def test_spark_conf_debug_string_is_sorted_and_spark_home_is_kept():
             sc.stop()
 
 
+def test_cogroup_takes_pysparks_other_keyword(ctx):
+    """rdd.cogroup(other=..., numPartitions=...), PySpark's keywords (other= was a TypeError)."""
+    a, b = ctx.parallelize([("a", 1), ("b", 4)]), ctx.parallelize([("a", 2)])
+    grouped = a.cogroup(other=b, numPartitions=3)
+    assert grouped.getNumPartitions() == 3
+    assert sorted((k, [list(v) for v in vs]) for k, vs in grouped.collect()) == [
+        ("a", [[1], [2]]), ("b", [[4], []])]
+
+
 def test_pyspark_core_modules_import_under_the_compat_switch():
     """PySpark 4's homes of the RDD API (pyspark.core.rdd, .context, .broadcast, .files), as
     its own docs import them, are Vega's modules; pyspark.rdd has BoundedFloat."""
