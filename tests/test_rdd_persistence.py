@@ -116,9 +116,9 @@ def test_checkpoint_after_action(ctx, tmp_path):
     ctx.set_checkpoint_dir(str(tmp_path / "ckpt"))
     rdd = ctx.parallelize(range(10), 2).map(lambda x: x * 3)
     rdd.checkpoint()
-    assert rdd.is_checkpointed is False
+    assert rdd.isCheckpointed() is False
     assert rdd.collect() == [x * 3 for x in range(10)]
-    assert rdd.is_checkpointed is True
+    assert rdd.isCheckpointed() is True and rdd.is_checkpointed is True
     assert rdd.collect() == [x * 3 for x in range(10)]
     assert rdd.get_num_partitions() == 2
     checkpoint_file = rdd.get_checkpoint_file()

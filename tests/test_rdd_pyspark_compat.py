@@ -328,6 +328,130 @@ def test_local_checkpoint_is_reported_before_its_job(ctx):
     assert rdd.is_checkpointed is False
 
 
+def test_is_checkpointed_is_true_from_the_checkpoint_call(ctx, tmp_path):
+    """PySpark's RDD.checkpoint doctest: rdd.is_checkpointed is True right after checkpoint(),
+    before any job; isCheckpointed() turns True once a job wrote the checkpoint."""
+    ctx.set_checkpoint_dir(str(tmp_path))
+    rdd = ctx.range(5)
+    rdd.checkpoint()
+    assert (rdd.is_checkpointed, rdd.isCheckpointed(), rdd.getCheckpointFile()) == (
+        True, False, None)
+    assert rdd.count() == 5
+    assert (rdd.is_checkpointed, rdd.isCheckpointed()) == (True, True)
+    assert rdd.getCheckpointFile() is not None
+
+
+def test_a_task_context_returned_by_a_task_keeps_its_identity(ctx):
+    """PySpark's TaskContext doctest returns TaskContext.get() from a task: it reached the
+    driver with its partition, stage, attempt and local properties (it used to fail to pickle
+    on every master: its executor's services went along)."""
+    ctx.set_local_property("key1", "value")
+    try:
+        tc = ctx.parallelize([1], 1).map(lambda _: TaskContext.get()).first()
+    finally:
+        ctx.set_local_property("key1", None)
+    assert (tc.partitionId(), tc.attemptNumber(), tc.getLocalProperty("key1"), tc.cpus()) == (
+        0, 0, "value", 1)
+    assert isinstance(tc.stageId(), int) and isinstance(tc.taskAttemptId(), int)
+    assert (tc.read_shuffle, tc.blocks, tc.load_broadcast) == (None, None, None)
+
+
+def test_stat_counter_copy_is_independent():
+    """StatCounter.copy(), PySpark's: the same statistics, merged into separately."""
+    stats = StatCounter([1.0, 2.0, 3.0])
+    copied = stats.copy().merge(10.0)
+    assert (stats.count(), stats.max(), copied.count(), copied.max()) == (3, 3.0, 4, 10.0)
+    assert copied.copy().as_dict() == copied.as_dict()
+
+
+def test_spark_context_repr_names_its_class(ctx):
+    """repr(sc) of a PySpark program's SparkContext reads <SparkContext ...>, as PySpark's
+    doctests show it (it read <Context ...>)."""
+    from vega_runtime.pyspark_compat import SparkContext
+
+    sc = SparkContext("local", "repr")
+    try:
+        assert repr(sc) == (f"<SparkContext {sc.applicationId} master=local app='repr'>")
+    finally:
+        sc.stop()
+    assert repr(ctx).startswith(f"<Context {ctx.application_id} master=")
+
+
+def test_inheritable_thread_carries_the_local_properties_it_was_started_with(fresh_ctx):
+    """PySpark's InheritableThread runs with the local properties (job group included) its
+    starter had at start(), inheritable_thread_target with those at decoration, a plain
+    thread with none; Vega's InheritableThread was a plain thread."""
+    from vega_runtime.pyspark_compat import InheritableThread, inheritable_thread_target
+
+    sc = fresh_ctx()
+    sc.set_local_property("k", "v")
+    sc.set_job_group("g", "a group")
+    seen = {}
+
+    def read(name):
+        in_task = sc.parallelize([1], 1).map(
+            lambda _: TaskContext.get().getLocalProperty("k")).collect()
+        seen[name] = (sc.get_local_property("k"), sc.get_local_property("spark.jobGroup.id"),
+                      in_task)
+
+    decorated = inheritable_thread_target(lambda: read("decorated"))
+    sc.set_local_property("k", "later")
+    for thread in (InheritableThread(target=read, args=("inheritable",)),
+                   threading.Thread(target=decorated), threading.Thread(target=read,
+                                                                        args=("plain",))):
+        thread.start()
+        thread.join()
+    assert seen == {"inheritable": ("later", "g", ["later"]), "decorated": ("v", "g", ["v"]),
+                    "plain": (None, None, [None])}
+    assert sc.get_local_property("k") == "later"
+
+
+def test_spark_conf_debug_string_is_sorted_and_spark_home_is_kept():
+    """PySpark's SparkConf doctest: toDebugString() lists the settings sorted by key (as the
+    JVM's SparkConf), and sc.sparkHome is the spark.home given (None without)."""
+    from vega_runtime.pyspark_compat import SparkConf, SparkContext
+
+    conf = SparkConf(loadDefaults=False).setSparkHome("/path")
+    conf.setExecutorEnv(pairs=[("VAR3", "value3"), ("VAR1", "value1")])
+    assert conf.toDebugString() == ("spark.executorEnv.VAR1=value1\n"
+                                    "spark.executorEnv.VAR3=value3\nspark.home=/path")
+    for given, home in ((SparkConf().setMaster("local"), None),
+                        (SparkConf().setMaster("local").setSparkHome("/opt/spark"), "/opt/spark")):
+        sc = SparkContext(conf=given)
+        try:
+            assert sc.sparkHome == home
+        finally:
+            sc.stop()
+
+
+def test_cogroup_takes_pysparks_other_keyword(ctx):
+    """rdd.cogroup(other=..., numPartitions=...), PySpark's keywords (other= was a TypeError)."""
+    a, b = ctx.parallelize([("a", 1), ("b", 4)]), ctx.parallelize([("a", 2)])
+    grouped = a.cogroup(other=b, numPartitions=3)
+    assert grouped.getNumPartitions() == 3
+    assert sorted((k, [list(v) for v in vs]) for k, vs in grouped.collect()) == [
+        ("a", [[1], [2]]), ("b", [[4], []])]
+
+
+def test_pyspark_core_modules_import_under_the_compat_switch():
+    """PySpark 4's homes of the RDD API (pyspark.core.rdd, .context, .broadcast, .files), as
+    its own docs import them, are Vega's modules; pyspark.rdd has BoundedFloat."""
+    source = ("from vega_runtime.pyspark_alias import install\n"
+              "install()\n"
+              "from pyspark.core.context import SparkContext\n"
+              "from pyspark.core.rdd import RDD\n"
+              "from pyspark.core.broadcast import Broadcast\n"
+              "from pyspark.core.files import SparkFiles\n"
+              "from pyspark.rdd import BoundedFloat\n"
+              "import pyspark\n"
+              "print(SparkContext is pyspark.SparkContext, RDD is pyspark.RDD,\n"
+              "      Broadcast is pyspark.Broadcast, SparkFiles is pyspark.SparkFiles,\n"
+              "      BoundedFloat(100.0, 0.95, 95.0, 105.0))\n")
+    run = subprocess.run([sys.executable, "-c", source], cwd=REPO, env=clean_env(PYTHONPATH=REPO),
+                         capture_output=True, text=True, timeout=60)
+    assert (run.returncode, run.stdout) == (0, "True True True True 100.0\n"), run.stderr
+
+
 def test_take_sample_of_maxsize_is_refused(ctx):
     """takeSample(False, sys.maxsize) raises ValueError, as PySpark, even for a small RDD."""
     with pytest.raises(ValueError) as info:

@@ -65,6 +65,22 @@ def test_broadcast_destroy_makes_it_unusable(ctx):
         ctx.parallelize([0]).map(lambda _: sum(b.value)).collect()
 
 
+def test_broadcast_dump_load_and_load_from_path_pyspark_doctests(ctx, tmp_path):
+    """PySpark's Broadcast.dump/load/load_from_path doctests: a value pickled to a file (which
+    dump closes) reads back through any broadcast."""
+    b, c = ctx.broadcast([1, 2, 3, 4, 5]), ctx.broadcast(1)
+    path = tmp_path / "test.txt"
+    with open(path, "wb") as f:
+        b.dump(b.value, f)
+        assert f.closed
+    with open(path, "rb") as f:
+        assert c.load(f) == [1, 2, 3, 4, 5]
+    assert c.load_from_path(str(path)) == [1, 2, 3, 4, 5]
+    with open(path, "wb") as f:
+        b.dump(lambda x: x + 1, f)  # what only cloudpickle pickles, as a broadcast's value
+    assert c.load_from_path(str(path))(1) == 2
+
+
 def test_several_broadcasts_in_one_task(ctx):
     """A task can read several broadcasts."""
     a = ctx.broadcast(2)
@@ -111,6 +127,16 @@ def test_accumulator_custom_param_pyspark_doctest(ctx):
 
     ctx.parallelize([1, 2, 3]).foreach(g)
     assert va.value == [7.0, 8.0, 9.0]
+
+
+def test_accumulator_without_param_needs_a_number_pyspark_doctest(ctx):
+    """PySpark's doctest: sc.accumulator([1.0, 2.0, 3.0]) raises TypeError (no default
+    AccumulatorParam for a list); with its AccumulatorParam it works."""
+    with pytest.raises(TypeError, match=r"^No default accumulator param for type "
+                                        r"<class 'list'>: pass an AccumulatorParam"):
+        ctx.accumulator([1.0, 2.0, 3.0])
+    assert ctx.accumulator([1.0, 2.0, 3.0], VectorAccumulatorParam()).value == [1.0, 2.0, 3.0]
+    assert ctx.accumulator(True).value is True  # a bool is an int, as in PySpark
 
 
 def test_accumulator_float_and_many_partitions(ctx):

@@ -30,7 +30,7 @@ RDD_METHODS: Tuple[str, ...] = (
     "take_ordered", "take_sample", "tree_reduce", "tree_aggregate", "foreach_partition",
     "is_empty", "to_local_iterator", "count_approx", "count_approx_distinct", "sample_stdev",
     "sample_variance", "save_as_text_file", "save_as_pickle_file", "get_storage_level",
-    "local_checkpoint", "is_checkpointed", "is_locally_checkpointed", "get_checkpoint_file",
+    "local_checkpoint", "is_locally_checkpointed", "get_checkpoint_file",
     "set_name", "get_num_partitions", "sum_approx", "mean_approx",
     "collect_with_job_group",
 )
@@ -62,10 +62,6 @@ STAT_COUNTER_METHODS: Tuple[str, ...] = ("sample_variance", "sample_stdev", "mer
 SPELLINGS: Dict[str, str] = {"empty_rdd": "emptyRDD", "get_active_job_ids": "getActiveJobsIds",
                              "ui_web_url": "uiWebUrl"}
 
-#: Properties whose PySpark camelCase spelling is a method (``rdd.is_checkpointed`` and
-#: ``rdd.isCheckpointed()``, as in PySpark 4).
-CALLED_AS_METHODS = frozenset({"is_checkpointed"})
-
 #: method -> {PySpark keyword: Vega parameter} where it is not the mechanical camelCase.
 KEYWORD_SPELLINGS: Dict[str, Dict[str, str]] = {
     "parallelize": {"c": "data"}, "make_rdd": {"c": "data"},
@@ -96,18 +92,7 @@ def install(cls: type, names: Iterable[str]) -> None:
     for name, member in _public_methods(cls):
         setattr(cls, name, _pyspark_call(name, member))
     for name in names:
-        member = _lookup(cls, name)
-        if name in CALLED_AS_METHODS:
-            member = _getter_method(member)
-        setattr(cls, camel_case(name), member)
-
-
-def _getter_method(prop: property) -> Callable:
-    def method(self):
-        return prop.fget(self)
-
-    method.__doc__ = prop.__doc__
-    return method
+        setattr(cls, camel_case(name), _lookup(cls, name))
 
 
 def _public_methods(cls: type):

@@ -262,10 +262,15 @@ class Context(JobControl, FileShipping):
         ...     Context.get_or_create() is context
         True
         """
+        active = cls.get_active()
+        return active if active is not None else cls(conf=conf)
+
+    @classmethod
+    def get_active(cls) -> Optional["Context"]:
+        """The running Context of this process (the last one created, if not stopped), or
+        None."""
         active = cls._active() if cls._active is not None else None
-        if active is not None and not active._stopped:
-            return active
-        return cls(conf=conf)
+        return active if active is not None and not active._stopped else None
 
     def _configured_listeners(self) -> List[listener.JobListener]:
         listeners = []
@@ -603,8 +608,14 @@ class Context(JobControl, FileShipping):
 
         >>> acc = ctx.accumulator(0); ctx.range(5).foreach(lambda x: acc.add(x)); acc.value
         10
+
+        Without ``accum_param`` the value must be a number (``int``, ``float``, ``complex``),
+        as in PySpark; anything else needs its ``AccumulatorParam``.
         """
         self._check_running()
+        if accum_param is None and not isinstance(value, (int, float, complex)):
+            raise TypeError(f"No default accumulator param for type {type(value)}: pass an "
+                            "AccumulatorParam (its zero() and addInPlace()) as accum_param")
         acc = shared.Accumulator(next(self._ids), value, accum_param)
         self._accumulators[acc.id] = acc
         return acc
@@ -719,7 +730,9 @@ class Context(JobControl, FileShipping):
         logging.getLogger("vega_runtime").setLevel(level.upper())
 
     def __repr__(self) -> str:
-        return f"<Context {self.application_id} master={self.master} app={self.app_name!r}>"
+        # The class's own name: a PySpark program's SparkContext shows as <SparkContext ...>
+        return (f"<{type(self).__name__} {self.application_id} master={self.master} "
+                f"app={self.app_name!r}>")
 
 
 aliases.install(Context, aliases.CONTEXT_MEMBERS)

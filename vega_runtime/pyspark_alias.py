@@ -33,6 +33,12 @@ ALIASES = {
     "pyspark.resultiterable": "vega_runtime.pyspark_compat.resultiterable",
     "pyspark.taskcontext": "vega_runtime.task_context",
     "pyspark.files": "vega_runtime.files",
+    # PySpark 4 keeps these under pyspark.core (pyspark.rdd & co. are its aliases of them)
+    "pyspark.core": "vega_runtime.pyspark_compat.core",
+    "pyspark.core.rdd": "vega_runtime.rdd.base",
+    "pyspark.core.context": "vega_runtime.pyspark_compat.context",
+    "pyspark.core.broadcast": "vega_runtime.shared",
+    "pyspark.core.files": "vega_runtime.files",
 }
 
 
@@ -59,7 +65,8 @@ class PySparkAlias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         if fullname not in ALIASES:
             raise NotInVega(fullname)
         return importlib.util.spec_from_loader(fullname, self,
-                                               is_package=fullname in ("pyspark", "pyspark.sql"))
+                                               is_package=fullname in ("pyspark", "pyspark.sql",
+                                                                      "pyspark.core"))
 
     def create_module(self, spec):
         module = importlib.import_module(ALIASES[spec.name])

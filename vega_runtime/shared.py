@@ -10,8 +10,10 @@ never counted twice.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Generic, Optional, TypeVar
+import pickle
+from typing import Any, BinaryIO, Callable, Generic, Optional, TypeVar
 
+from . import serde
 from .errors import DriverOnlyError, VegaError
 from .task_context import TaskContext
 
@@ -44,11 +46,23 @@ class Broadcast(Generic[T]):
         if tc is not None and tc.load_broadcast is not None:
             return tc.load_broadcast(self.id, self._path)
         if self._value is _NOT_LOADED:
-            import pickle
-
-            with open(self._path, "rb") as fh:
-                self._value = pickle.load(fh)
+            self._value = self.load_from_path(self._path)
         return self._value
+
+    def dump(self, value: T, f: BinaryIO) -> None:
+        """Write ``value`` pickled (as a broadcast's value is) to the open binary file ``f``,
+        and close it (PySpark's ``Broadcast.dump``)."""
+        f.write(serde.dumps(value))
+        f.close()
+
+    def load(self, file: BinaryIO) -> T:
+        """The value pickled in the open binary ``file`` (PySpark's ``Broadcast.load``)."""
+        return pickle.load(file)
+
+    def load_from_path(self, path: str) -> T:
+        """The value pickled in the file at ``path`` (PySpark's ``Broadcast.load_from_path``)."""
+        with open(path, "rb") as f:
+            return self.load(f)
 
     def unpersist(self, blocking: bool = False) -> None:
         """Drop executors' copies; the value is shipped again if used later."""

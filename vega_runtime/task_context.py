@@ -91,10 +91,23 @@ class TaskContext(Record, metaclass=_CurrentOnEmptyCall):
     def task_attempt_id(self) -> int:
         return self.attempt_id
 
+    def cpus(self) -> int:
+        """The CPUs allocated to this task: 1, as each task takes one core of its executor
+        (Spark's ``spark.task.cpus`` default, which Vega does not change)."""
+        return 1
+
     def get_local_property(self, key: str) -> Optional[str]:
         """A local property the driver's submitting thread had set when the job started
         (``Context.set_local_property``), or None."""
         return self.settings.get("local_properties", {}).get(key)
+
+    def __reduce__(self):
+        """A context that leaves its task (a function may return it, as PySpark's examples
+        do) keeps the task's identity and local properties; the executor's services (shuffle
+        reads, block store, broadcasts) stay behind."""
+        settings = {"local_properties": self.settings.get("local_properties", {})}
+        return (TaskContext, (self.stage, self.partition, self.attempt, self.attempt_id,
+                              self.executor_id, self.host, None, None, None, settings))
 
     def activate(self) -> "TaskContext":
         _current.context = self

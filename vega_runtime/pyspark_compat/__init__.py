@@ -24,8 +24,9 @@ from vega_runtime.task_context import TaskContext
 
 from .conf import SparkConf
 from .context import SparkContext
-from .util import InheritableThread
+from .util import InheritableThread, inheritable_thread_target
 
 __all__ = ["SparkContext", "SparkConf", "RDD", "StorageLevel", "Broadcast", "Accumulator",
-           "AccumulatorParam", "TaskContext", "SparkFiles", "StatCounter", "InheritableThread"]
+           "AccumulatorParam", "TaskContext", "SparkFiles", "StatCounter", "InheritableThread",
+           "inheritable_thread_target"]
 __version__ = "4.3.0"  # the PySpark release whose RDD API this follows

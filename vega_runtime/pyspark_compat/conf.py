@@ -123,4 +123,5 @@ class SparkConf:
         return key in self._conf
 
     def toDebugString(self) -> str:
-        return "\n".join(f"{k}={v}" for k, v in self._conf.items())
+        """One ``key=value`` line per setting, sorted by key (as Spark's SparkConf)."""
+        return "\n".join(f"{k}={v}" for k, v in sorted(self._conf.items()))

@@ -52,6 +52,9 @@ class SparkContext(Context):
             SparkContext._active_spark_context = self
         for path in pyFiles or ():
             self.add_py_file(path)
+        #: PySpark's attribute: the Spark installation named (``sparkHome``, ``spark.home``);
+        #: Vega uses none
+        self.sparkHome = sparkHome or self._spark_conf.get("spark.home")
 
     def stop(self) -> None:
         with SparkContext._active_lock:

@@ -20,6 +20,7 @@ from .actions import Actions
 from .dependency import Dependency, NarrowDependency, ShuffleDependency
 from .pairs import PairFunctions
 from .partitioner import portable_hash  # noqa: F401 - PySpark's pyspark.rdd has it
+from .stats import BoundedFloat  # noqa: F401 - so has it this (what sumApprox/meanApprox give)
 from .transformations import Transformations
 
 T = TypeVar("T")
@@ -240,8 +241,13 @@ class RDD(Transformations, PairFunctions, Actions, Generic[T]):
 
     @property
     def is_checkpointed(self) -> bool:
-        """True once the RDD has been checkpointed (a property, as in PySpark 4;
-        ``isCheckpointed()`` is the method)."""
+        """True from the ``checkpoint()`` call on (PySpark's attribute of the name), and once
+        a checkpoint (reliable or local) was written; ``isCheckpointed()`` says the latter."""
+        return self._checkpoint_requested == "reliable" or self._checkpoint_rdd is not None
+
+    def isCheckpointed(self) -> bool:  # noqa: N802 - PySpark's name
+        """True once this RDD's checkpoint was written, by the first job after
+        ``checkpoint()`` or ``local_checkpoint()`` (PySpark's ``isCheckpointed()``)."""
         return self._checkpoint_rdd is not None
 
     def is_locally_checkpointed(self) -> bool:

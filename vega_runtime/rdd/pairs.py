@@ -148,8 +148,9 @@ class PairFunctions:
         return ShuffledRDD(self, partitioner)
 
     # -- several RDDs --------------------------------------------------------
-    def cogroup(self, *others, num_partitions: Optional[int] = None):
-        """``(key, (values in self, values in other, ...))`` for every key in any.
+    def cogroup(self, *others, num_partitions: Optional[int] = None, other=None):
+        """``(key, (values in self, values in other, ...))`` for every key in any
+        (``other=``: PySpark's keyword for its one other RDD).
 
         >>> a = ctx.parallelize([("a", 1), ("b", 4)])
         >>> b = ctx.parallelize([("a", 2)])
@@ -158,6 +159,8 @@ class PairFunctions:
         """
         if others and isinstance(others[-1], int):
             others, num_partitions = others[:-1], others[-1]
+        if other is not None:
+            others = others + (other,)
         rdds = (self,) + tuple(others)
         width = len(rdds)
 

@@ -59,6 +59,10 @@ class StatCounter:
         self.min_value = min(self.min_value, other.min_value)
         return self
 
+    def copy(self) -> "StatCounter":
+        """An independent StatCounter with the same statistics (PySpark's ``copy``)."""
+        return StatCounter().merge_stats(self)
+
     def count(self) -> int:
         return self.n
 
