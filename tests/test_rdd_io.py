@@ -43,6 +43,18 @@ def test_text_file_strips_crlf(ctx, tmp_path):
     assert ctx.text_file(path).collect() == ["one", "two", "", "three"]
 
 
+def test_text_file_ends_lines_at_lone_cr_and_drops_a_bom(ctx, tmp_path):
+    """As Hadoop: a lone \\r (old Mac files) ends a line too, however the file is split, and
+    a UTF-8 byte order mark at the start is not part of the first line."""
+    lines = [f"line {i}" for i in range(200)]
+    path = tmp_path / "cr.txt"
+    path.write_bytes(b"\xef\xbb\xbf" + "\r".join(lines).encode() + b"\r")
+    for min_partitions in (1, 3, 7):
+        assert ctx.text_file(str(path), min_partitions).collect() == lines
+    path.write_bytes(b"a\r\rb\n\rc\r\n\n\r")
+    assert ctx.text_file(str(path)).collect() == ["a", "", "b", "", "c", "", ""]
+
+
 def test_text_file_unicode(ctx, tmp_path):
     """UTF-8 lines are decoded."""
     path = write(tmp_path / "u.txt", "héllo\n日本語\n🔑\n")
