@@ -1,5 +1,6 @@
 """Reading and writing files: text_file, whole_text_files, binary_files, pickle files, saves."""
 
+import bz2
 import glob
 import gzip
 import os
@@ -61,6 +62,20 @@ def test_text_file_unicode(ctx, tmp_path):
     assert ctx.text_file(path).collect() == ["héllo", "日本語", "🔑"]
 
 
+def test_use_unicode_false_gives_utf8_bytes(ctx, tmp_path):
+    """As PySpark: text_file and whole_text_files with use_unicode=False give UTF-8 bytes
+    (bytes that are not UTF-8 as the encoding of U+FFFD; whole_text_files' paths too)."""
+    path = tmp_path / "u" / "b.txt"
+    path.parent.mkdir()
+    path.write_bytes("ok\n\xff x\nhé\n".encode("latin-1").replace(b"h\xe9", "hé".encode()))
+    assert ctx.text_file(str(path), use_unicode=False).collect() == [
+        b"ok", b"\xef\xbf\xbd x", "hé".encode()]
+    key = ("file:" + os.path.abspath(str(path))).encode()
+    assert ctx.whole_text_files(str(path.parent), use_unicode=False).collect() == [
+        (key, b"ok\n\xef\xbf\xbd x\n" + "hé\n".encode())]
+    assert ctx.text_file(str(path)).collect() == ["ok", "\ufffd x", "hé"]
+
+
 def test_text_file_empty_file(ctx, tmp_path):
     """An empty file has no lines."""
     assert ctx.text_file(write(tmp_path / "empty.txt", "")).collect() == []
@@ -109,6 +124,14 @@ def test_text_file_url_and_gzip(ctx, tmp_path):
     with gzip.open(path, "wt", encoding="utf-8") as fh:
         fh.write("x\ny\nz\n")
     assert ctx.text_file(f"file://{path}").collect() == ["x", "y", "z"]
+
+
+def test_compressed_suffixes_in_any_case(ctx, tmp_path):
+    """.GZ and .Bz2 are decompressed too, as Hadoop finds codecs whatever the case."""
+    (tmp_path / "UP.TXT.GZ").write_bytes(gzip.compress(b"a\nb\n"))
+    (tmp_path / "Mixed.Bz2").write_bytes(bz2.compress(b"c\n"))
+    assert ctx.text_file(str(tmp_path), 4).collect() == ["c", "a", "b"]
+    assert sorted(v for _, v in ctx.whole_text_files(str(tmp_path)).collect()) == ["a\nb\n", "c\n"]
 
 
 def test_text_file_min_partitions_reads_each_line_exactly_once(ctx, tmp_path):

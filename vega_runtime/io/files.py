@@ -27,7 +27,13 @@ class InputFile(FrozenRecord):
 
     @property
     def splittable(self) -> bool:
-        return not self.path.endswith(COMPRESSED_SUFFIXES)
+        return not is_compressed(self.path)
+
+
+def is_compressed(path: str) -> bool:
+    """Whether ``path`` names a ``.gz`` or ``.bz2`` file (in any case, as Hadoop's codecs
+    are found), which is read whole and decompressed."""
+    return path.lower().endswith(COMPRESSED_SUFFIXES)
 
 
 def local_path(url: str) -> str:
@@ -96,11 +102,11 @@ def _expand(path: str) -> List[InputFile]:
 def open_input(path: str, hdfs: Optional[HdfsSettings] = None):
     """Open a local file or HDFS URL for binary reading, decompressing ``.gz`` and ``.bz2``."""
     raw = open_hdfs(path, hdfs or HdfsSettings()) if is_hdfs(path) else open(local_path(path), "rb")
-    if path.endswith(".gz"):
+    if path.lower().endswith(".gz"):
         import gzip
 
         return gzip.GzipFile(fileobj=raw, mode="rb")
-    if path.endswith(".bz2"):
+    if path.lower().endswith(".bz2"):
         import bz2
 
         return bz2.BZ2File(raw, "rb")

@@ -7,7 +7,7 @@ import os
 import posixpath
 from typing import Iterable, Iterator, List, Sequence
 
-from ..io.files import InputFile, list_input_files, open_input
+from ..io.files import InputFile, is_compressed, list_input_files, open_input
 from ..io.hdfs import is_hdfs
 from ..io.lines import read_lines
 from ..io.splits import FileSegment, pack_segments, plan_splits
@@ -89,21 +89,25 @@ class _FileInput(RDD):
 
 
 class TextFileRDD(_FileInput):
-    """Lines of text files, split by bytes on line boundaries."""
+    """Lines of text files, split by bytes on line boundaries; ``str``, or with
+    ``use_unicode=False`` their UTF-8 ``bytes`` (as PySpark gives them)."""
 
-    def __init__(self, ctx, path: str, min_partitions: int, split_size: int):
+    def __init__(self, ctx, path: str, min_partitions: int, split_size: int,
+                 use_unicode: bool = True):
         super().__init__(ctx, path, min_partitions, split_size)
         self._parallelism = ctx.default_parallelism
+        self.use_unicode = use_unicode
 
     def compute_partitions(self) -> list:
         plan = plan_splits(self._files, self._min_partitions, self._split_size,
                            self._parallelism)
         return [FilesPartition(i, segments) for i, segments in enumerate(plan)]
 
-    def compute(self, partition: FilesPartition, tc) -> Iterator[str]:
-        return itertools.chain.from_iterable(
-            read_lines(s.path, s.start, s.end, not s.path.endswith((".gz", ".bz2")), self.hdfs)
+    def compute(self, partition: FilesPartition, tc) -> Iterator:
+        lines = itertools.chain.from_iterable(
+            read_lines(s.path, s.start, s.end, not is_compressed(s.path), self.hdfs)
             for s in partition.segments)
+        return lines if self.use_unicode else (line.encode("utf-8") for line in lines)
 
     def __repr__(self) -> str:
         return f"{self.path} {super().__repr__()}"
@@ -135,18 +139,26 @@ class _WholeFileInput(_FileInput):
 
 
 class WholeFilesRDD(_WholeFileInput):
-    """``(path, content)`` per file; text or bytes."""
+    """``(path, content)`` per file: the bytes (``binary``), else the text, as ``str`` or
+    with ``use_unicode=False`` as UTF-8 ``bytes``, path included (as PySpark gives them)."""
 
-    def __init__(self, ctx, path: str, min_partitions: int, split_size: int, binary: bool):
+    def __init__(self, ctx, path: str, min_partitions: int, split_size: int, binary: bool,
+                 use_unicode: bool = True):
         super().__init__(ctx, path, min_partitions, split_size)
         self.binary = binary
+        self.use_unicode = use_unicode
 
     def compute(self, partition: FilesPartition, tc) -> Iterator:
         for segment in partition.segments:
             with self._open(segment.path) as fh:
                 data = fh.read()
             key = segment.path if is_hdfs(segment.path) else "file:" + os.path.abspath(segment.path)
-            yield (key, data if self.binary else data.decode("utf-8", "replace"))
+            if self.binary:
+                yield key, data
+            elif self.use_unicode:
+                yield key, data.decode("utf-8", "replace")
+            else:
+                yield key.encode("utf-8"), data.decode("utf-8", "replace").encode("utf-8")
 
 
 class PickleFileRDD(_WholeFileInput):
