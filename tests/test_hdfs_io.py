@@ -48,12 +48,17 @@ def test_text_file_reads_byte_range_splits_of_an_hdfs_file(hdfs, hctx):
 
 
 def test_directories_globs_and_webhdfs_urls(hdfs, hctx):
-    """Directories (skipping _SUCCESS), globs and webhdfs:// URLs list like local paths."""
+    """Directories and globs (skipping _ and . names; {a,b} alternatives) and webhdfs://
+    URLs list like local paths."""
     put(hdfs, "/dir/a.txt", b"a1\na2\n")
     put(hdfs, "/dir/b.log", b"b1\n")
     put(hdfs, "/dir/_SUCCESS", b"")
+    put(hdfs, "/dir/_hidden.txt", b"h\n")
     assert hctx.text_file(f"{hdfs.url}/dir").collect() == ["a1", "a2", "b1"]
     assert hctx.text_file(f"{hdfs.url}/dir/*.txt").collect() == ["a1", "a2"]
+    assert hctx.text_file(f"{hdfs.url}/dir/*").collect() == ["a1", "a2", "b1"]
+    assert hctx.text_file(f"{hdfs.url}/dir/{{b,a}}.*,{hdfs.url}/dir/b.log").collect() == \
+        ["a1", "a2", "b1", "b1"]
     webhdfs = hdfs.url.replace("hdfs://", "webhdfs://")
     assert hctx.text_file(f"{webhdfs}/dir/b.log").collect() == ["b1"]
 

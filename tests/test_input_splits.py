@@ -101,3 +101,21 @@ def test_paths_globs_directories_and_lists(tmp_path):
         list_input_files(str(tmp_path / "missing"))
     with pytest.raises(InputError, match="no file matches"):
         list_input_files(str(tmp_path / "*.csv"))
+
+
+def test_hadoop_globs_braces_and_hidden_matches(tmp_path):
+    """{a,b} alternatives (their commas do not cut the list), [^..] negation, and glob
+    matches named _x or .x skipped, as Hadoop's FileInputFormat lists them."""
+    for name in ("a.txt", "b.txt", "c.log", "_d.txt", ".e.txt", "sub/f.txt", "sub/_g.txt"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(name)
+    names = lambda spec: [f.path[len(str(tmp_path)) + 1:] for f in list_input_files(spec)]
+    assert names(f"{tmp_path}/{{a,c}}.*") == ["a.txt", "c.log"]
+    assert names(f"{tmp_path}/{{b.txt,sub}},{tmp_path}/a.txt") == ["b.txt", "sub/f.txt", "a.txt"]
+    assert names(f"{tmp_path}/*.txt") == ["a.txt", "b.txt"]
+    assert names(f"{tmp_path}/*") == ["a.txt", "b.txt", "c.log", "sub/f.txt"]
+    assert names(f"{tmp_path}/[^a].txt") == ["b.txt"]
+    with pytest.raises(InputError, match="no file matches"):
+        list_input_files(f"{tmp_path}/_*")
+    with pytest.raises(InputError, match="without its '}'"):
+        list_input_files(f"{tmp_path}/{{a,b.txt")

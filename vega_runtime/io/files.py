@@ -8,6 +8,7 @@ from typing import List, Optional
 
 from ..errors import InputError
 from ..records import FrozenRecord
+from .globs import expand_braces, has_pattern, is_hidden, split_paths
 from .hdfs import HdfsSettings, is_hdfs
 from .hdfs import list_files as list_hdfs_files
 from .hdfs import open_read as open_hdfs
@@ -57,12 +58,13 @@ def file_uri(path: str) -> str:
 def list_input_files(spec: str, hdfs: Optional[HdfsSettings] = None) -> List[InputFile]:
     """Every file named by ``spec``, sorted by path within each comma-separated part.
 
-    Parts are local paths, ``file://`` URLs or ``hdfs://``/``webhdfs://`` URLs.
-    Hidden files and names starting with ``_`` (``_SUCCESS``) inside directories
+    Parts are local paths, ``file://`` URLs or ``hdfs://``/``webhdfs://`` URLs.  Globs are Hadoop's: ``*``, ``?``, ``[ab]``,
+    ``[^ab]`` and ``{a,b}`` (whose commas do not separate parts).  Hidden files and
+    names starting with ``_`` (``_SUCCESS``) inside directories or matched by a glob
     are skipped, as Hadoop does.
     """
     files: List[InputFile] = []
-    for part in (p.strip() for p in spec.split(",")):
+    for part in (p.strip() for p in split_paths(spec)):
         if not part:
             continue
         if is_hdfs(part):
@@ -70,8 +72,9 @@ def list_input_files(spec: str, hdfs: Optional[HdfsSettings] = None) -> List[Inp
                          list_hdfs_files(part, hdfs or HdfsSettings()))
             continue
         path = local_path(part)
-        if glob.has_magic(path):
-            matches = sorted(glob.glob(path))
+        if has_pattern(path):
+            matches = sorted({m for pattern in expand_braces(path) for m in glob.glob(pattern)
+                              if not is_hidden(os.path.basename(m))})
             if not matches:
                 raise InputError(part, "no file matches this pattern")
         elif os.path.exists(path):
@@ -87,9 +90,9 @@ def _expand(path: str) -> List[InputFile]:
     if os.path.isdir(path):
         found = []
         for root, dirs, names in os.walk(path):
-            dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
+            dirs[:] = sorted(d for d in dirs if not is_hidden(d))
             for name in sorted(names):
-                if not name.startswith((".", "_")):
+                if not is_hidden(name):
                     full = os.path.join(root, name)
                     found.append(InputFile(full, os.path.getsize(full)))
         return found

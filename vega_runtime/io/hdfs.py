@@ -13,7 +13,6 @@ own host or a host in ``vega.hdfs.datanodes``; a redirect anywhere else raises
 
 from __future__ import annotations
 
-import fnmatch
 import io
 import os
 import posixpath
@@ -23,6 +22,7 @@ from typing import List, Optional, Sequence, Tuple
 
 from ..errors import InputError, VegaError
 from ..records import FrozenRecord
+from .globs import has_pattern, is_hidden, name_matches
 
 SCHEMES = ("hdfs", "webhdfs")
 
@@ -207,10 +207,10 @@ def list_files(spec: str, settings: HdfsSettings) -> List[Tuple[str, int]]:
     prefix = spec[: len(spec) - len(urlsplit(spec).path)]
     hdfs = client(base, settings, spec)
     try:
-        if any(ch in posixpath.basename(path) for ch in "*?["):
+        if has_pattern(posixpath.basename(path)):
             parent = posixpath.dirname(path) or "/"
             names = [n for n, _ in hdfs.list(parent, status=True)
-                     if fnmatch.fnmatch(n, posixpath.basename(path))]
+                     if name_matches(n, posixpath.basename(path))]
             if not names:
                 raise InputError(spec, "no file matches this pattern")
             found = []
@@ -233,7 +233,7 @@ def _walk(hdfs, prefix: str, path: str, status: Optional[dict] = None) -> List[T
         return [(prefix + path, status["length"])]
     found = []
     for name, child in sorted(hdfs.list(path, status=True)):
-        if name.startswith(("_", ".")):
+        if is_hidden(name):
             continue
         found += _walk(hdfs, prefix, posixpath.join(path, name), child)
     return found
