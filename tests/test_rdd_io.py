@@ -152,6 +152,17 @@ def test_text_file_splits_with_crlf_boundaries(ctx, tmp_path):
         assert ctx.text_file(path, min_partitions).collect() == lines
 
 
+def test_relative_paths_are_the_drivers_after_a_chdir(ctx, tmp_path, monkeypatch):
+    """Relative input and output paths name what they name in the driver's working directory
+    when the RDD is made, even after the driver changed directory (the executors did not)."""
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "in.txt", "x\ny\n")
+    assert ctx.text_file("in.txt", 2).collect() == ["x", "y"]
+    ctx.parallelize(["a", "b"], 2).save_as_text_file("out")
+    assert sorted(os.listdir(tmp_path / "out")) == ["_SUCCESS", "part-00000", "part-00001"]
+    assert read_parts(str(tmp_path / "out")) == "a\nb\n"
+
+
 def test_text_file_missing_path_is_an_input_error(ctx, tmp_path):
     """A path that does not exist raises InputError."""
     with pytest.raises(InputError):

@@ -58,7 +58,9 @@ def file_uri(path: str) -> str:
 def list_input_files(spec: str, hdfs: Optional[HdfsSettings] = None) -> List[InputFile]:
     """Every file named by ``spec``, sorted by path within each comma-separated part.
 
-    Parts are local paths, ``file://`` URLs or ``hdfs://``/``webhdfs://`` URLs.  Globs are Hadoop's: ``*``, ``?``, ``[ab]``,
+    Parts are local paths (relative ones resolved against the driver's working
+    directory, where the executors find them too), ``file://`` URLs or
+    ``hdfs://``/``webhdfs://`` URLs.  Globs are Hadoop's: ``*``, ``?``, ``[ab]``,
     ``[^ab]`` and ``{a,b}`` (whose commas do not separate parts).  Hidden files and
     names starting with ``_`` (``_SUCCESS``) inside directories or matched by a glob
     are skipped, as Hadoop does.
@@ -71,7 +73,7 @@ def list_input_files(spec: str, hdfs: Optional[HdfsSettings] = None) -> List[Inp
             files.extend(InputFile(url, size) for url, size in
                          list_hdfs_files(part, hdfs or HdfsSettings()))
             continue
-        path = local_path(part)
+        path = os.path.abspath(local_path(part))
         if has_pattern(path):
             matches = sorted({m for pattern in expand_braces(path) for m in glob.glob(pattern)
                               if not is_hidden(os.path.basename(m))})

@@ -40,7 +40,8 @@ class LocalDir:
 
     def __init__(self, path: str):
         self.url = path
-        self.root = local_path(path)
+        #: absolute: tasks write where the driver resolved it, whatever their working directory
+        self.root = os.path.abspath(local_path(path))
         #: where a commit swaps ``root`` into (an overwrite's staging directory), or None
         self.final: Optional[str] = None
 
