@@ -12,6 +12,7 @@ from typing import List
 
 from . import files
 from .errors import InputError
+from .io.files import local_path
 
 
 class FileShipping:
@@ -21,7 +22,7 @@ class FileShipping:
 
     def add_file(self, path: str, recursive: bool = False) -> None:
         """Ship a file (or, with ``recursive=True``, a directory) to every executor; tasks
-        find it with ``SparkFiles.get(name)``.
+        find it with ``SparkFiles.get(name)``.  ``path`` is a local path or a ``file:`` URL.
 
         >>> import os, tempfile
         >>> from vega_runtime import SparkFiles
@@ -34,7 +35,7 @@ class FileShipping:
         >>> os.remove(path); os.rmdir(os.path.dirname(path))
         """
         kind = "file"
-        if os.path.isdir(path):
+        if os.path.isdir(local_path(path)):
             if not recursive:
                 raise ValueError(f"{path} is a directory: pass recursive=True to add it")
             kind = "directory"
@@ -66,7 +67,7 @@ class FileShipping:
                 if f.kind == "archive"]
 
     def _add(self, path: str, kind: str) -> None:
-        source = os.path.abspath(path)
+        source = os.path.abspath(local_path(path))
         if not os.path.exists(source):
             raise InputError(path, "no such file or directory")
         name = os.path.basename(source.rstrip(os.sep))
