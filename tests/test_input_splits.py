@@ -1,8 +1,12 @@
 """Byte-range input splits: every line exactly once, partitions balanced by bytes."""
 
 import gzip
+import os
 import random
 import re
+import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -119,3 +123,30 @@ def test_hadoop_globs_braces_and_hidden_matches(tmp_path):
         list_input_files(f"{tmp_path}/_*")
     with pytest.raises(InputError, match="without its '}'"):
         list_input_files(f"{tmp_path}/{{a,b.txt")
+
+
+def test_unreadable_directory_is_an_input_error_not_an_empty_input(tmp_path):
+    """A directory the driver may not list fails, naming it; it never reads as no files.
+    (Checked in a process without CAP_DAC_OVERRIDE, since root reads any directory.)"""
+    inner = tmp_path / "locked" / "inner"
+    inner.mkdir(parents=True)
+    (inner / "a.txt").write_text("a\n")
+    as_user = []
+    if os.geteuid() == 0:
+        if not shutil.which("setpriv"):
+            pytest.skip("root, and no setpriv to drop CAP_DAC_OVERRIDE")
+        as_user = ["setpriv", "--bounding-set=-dac_override,-dac_read_search",
+                   "--inh-caps=-dac_override,-dac_read_search"]
+    script = ("import sys\nfrom vega_runtime.io.files import list_input_files\n"
+              "from vega_runtime.errors import InputError\n"
+              "try:\n    print(list_input_files(sys.argv[1]))\n"
+              "except InputError as exc:\n    print(exc)\n")
+    os.chmod(inner, 0)
+    try:
+        for path in (tmp_path / "locked", inner):
+            done = subprocess.run(as_user + [sys.executable, "-c", script, str(path)],
+                                  capture_output=True, text=True, timeout=60,
+                                  cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+            assert done.stdout == f"cannot read {inner}: Permission denied\n", done
+    finally:
+        os.chmod(inner, 0o755)

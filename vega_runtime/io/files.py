@@ -91,7 +91,7 @@ def list_input_files(spec: str, hdfs: Optional[HdfsSettings] = None) -> List[Inp
 def _expand(path: str) -> List[InputFile]:
     if os.path.isdir(path):
         found = []
-        for root, dirs, names in os.walk(path):
+        for root, dirs, names in os.walk(path, onerror=_unreadable):
             dirs[:] = sorted(d for d in dirs if not is_hidden(d))
             for name in sorted(names):
                 if not is_hidden(name):
@@ -102,6 +102,11 @@ def _expand(path: str) -> List[InputFile]:
         return [InputFile(path, os.path.getsize(path))]
     except OSError as exc:
         raise InputError(path, exc.strerror or str(exc)) from None
+
+
+def _unreadable(exc: OSError):
+    """A directory the walk cannot list fails the input, never reads as empty."""
+    raise InputError(exc.filename, exc.strerror or str(exc)) from None
 
 
 def open_input(path: str, hdfs: Optional[HdfsSettings] = None):
