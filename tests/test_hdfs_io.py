@@ -63,6 +63,18 @@ def test_directories_globs_and_webhdfs_urls(hdfs, hctx):
     assert hctx.text_file(f"{webhdfs}/dir/b.log").collect() == ["b1"]
 
 
+def test_hash_and_space_are_file_name_characters(hdfs, hctx):
+    """As in a Hadoop Path, '#' in an HDFS URL is part of the file name (not a fragment to
+    drop): reading names it, a directory's listing reads it, a save lands there."""
+    put(hdfs, "/names/a#b c.txt", b"hashed\n")
+    assert hctx.text_file(f"{hdfs.url}/names/a#b c.txt").collect() == ["hashed"]
+    assert hctx.text_file(f"{hdfs.url}/names").collect() == ["hashed"]
+    name = f"out#{tag(hctx)}"
+    hctx.parallelize(["x"], 1).save_as_text_file(f"{hdfs.url}/names-{name}")
+    assert sorted(os.listdir(hdfs.root / f"names-{name}")) == ["_SUCCESS", "part-00000"]
+    assert hctx.text_file(f"{hdfs.url}/names-{name}").collect() == ["x"]
+
+
 def test_whole_text_binary_and_pickle_files(hdfs, hctx):
     """whole_text_files and binary_files key by URL; pickle files round-trip."""
     put(hdfs, "/whole/one.txt", "é1\n".encode())

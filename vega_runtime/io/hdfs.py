@@ -150,14 +150,29 @@ def is_hdfs(path: str) -> bool:
 
 
 def split_url(url: str) -> Tuple[str, str]:
-    """``hdfs://nn:9870/a/b`` -> (``http://nn:9870``, ``/a/b``)."""
+    """``hdfs://nn:9870/a/b`` -> (``http://nn:9870``, ``/a/b``).
+
+    As in a Hadoop ``Path``, everything after the authority is the path, ``#`` and ``?``
+    included (they are file name characters, not a fragment or a query):
+
+    >>> split_url("hdfs://nn/logs/a#b?.txt")
+    ('http://nn:9870', '/logs/a#b?.txt')
+    """
     from urllib.parse import urlsplit
 
-    parts = urlsplit(url)
+    authority, path = url_authority(url), url[len(url_authority(url)):]
+    parts = urlsplit(authority)
     if not parts.hostname:
         raise HdfsError(url, "the URL names no namenode (use hdfs://host:port/path)")
     port = parts.port or 9870
-    return f"http://{parts.hostname}:{port}", parts.path or "/"
+    return f"http://{parts.hostname}:{port}", path or "/"
+
+
+def url_authority(url: str) -> str:
+    """``hdfs://nn:9870/a/b`` -> ``hdfs://nn:9870``: the URL up to its path."""
+    start = url.find("://") + 3 if "://" in url else 0
+    slash = url.find("/", start)
+    return url if slash < 0 else url[:slash]
 
 
 def namenode_url(namenode: str) -> str:
@@ -201,10 +216,8 @@ def _explain(url: str, exc: Exception) -> HdfsError:
 def list_files(spec: str, settings: HdfsSettings) -> List[Tuple[str, int]]:
     """(URL, size) of every file a URL names: a file, a directory (recursively, skipping
     ``_`` and ``.`` names) or a glob in the last path component."""
-    from urllib.parse import urlsplit
-
     base, path = split_url(spec)
-    prefix = spec[: len(spec) - len(urlsplit(spec).path)]
+    prefix = url_authority(spec)
     hdfs = client(base, settings, spec)
     try:
         if has_pattern(posixpath.basename(path)):
