@@ -77,8 +77,13 @@ def test_use_unicode_false_gives_utf8_bytes(ctx, tmp_path):
 
 
 def test_text_file_empty_file(ctx, tmp_path):
-    """An empty file has no lines."""
-    assert ctx.text_file(write(tmp_path / "empty.txt", "")).collect() == []
+    """An empty file has no lines and, as in PySpark, no partition: saved, it is a bare
+    _SUCCESS."""
+    empty = write(tmp_path / "empty.txt", "")
+    assert ctx.text_file(empty).collect() == []
+    assert ctx.text_file(empty, 4).get_num_partitions() == 0
+    ctx.text_file(empty).save_as_text_file(str(tmp_path / "out"))
+    assert os.listdir(tmp_path / "out") == ["_SUCCESS"]
 
 
 def test_text_file_directory_skips_hidden_and_underscore_files(ctx, tmp_path):
