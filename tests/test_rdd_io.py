@@ -176,6 +176,22 @@ def test_text_file_missing_path_is_an_input_error(ctx, tmp_path):
         ctx.text_file(str(tmp_path / "nope-*.txt")).collect()
 
 
+def test_inputs_are_listed_at_the_first_action_as_in_pyspark(ctx, tmp_path):
+    """Making an input RDD touches no file: a missing path fails the first action (with
+    InputError), and files saved after the RDD was made are read."""
+    later = str(tmp_path / "later")
+    lines, texts = ctx.text_file(later), ctx.whole_text_files(later)
+    pickles = ctx.pickle_file(str(tmp_path / "pickled"))
+    with pytest.raises(InputError, match="later: no such file or directory"):
+        lines.count()
+    lines = ctx.text_file(f"{later}/part-*")
+    ctx.parallelize(["a", "b"], 2).save_as_text_file(later)
+    ctx.parallelize([1, 2], 2).save_as_pickle_file(str(tmp_path / "pickled"))
+    assert lines.collect() == ["a", "b"]
+    assert sorted(texts.values().collect()) == ["a\n", "b\n"]
+    assert pickles.collect() == [1, 2]
+
+
 # -- whole_text_files / binary_files ----------------------------------------------------------
 
 def test_whole_text_files_keys_are_file_urls(ctx, tmp_path):

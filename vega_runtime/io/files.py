@@ -55,12 +55,22 @@ def file_uri(path: str) -> str:
     return "file:" + os.path.abspath(path)
 
 
+def absolute_paths(spec: str) -> str:
+    """``spec`` with its relative local paths made absolute (in the working directory of
+    now), touching no file: executors, whatever their directory, find the same files.
+
+    >>> absolute_paths("/a/x.txt,hdfs://nn:9870/y,file:///b/{c,d}")
+    '/a/x.txt,hdfs://nn:9870/y,/b/{c,d}'
+    """
+    return ",".join(part if not part or is_hdfs(part) else os.path.abspath(local_path(part))
+                    for part in (p.strip() for p in split_paths(spec)))
+
+
 def list_input_files(spec: str, hdfs: Optional[HdfsSettings] = None) -> List[InputFile]:
     """Every file named by ``spec``, sorted by path within each comma-separated part.
 
-    Parts are local paths (relative ones resolved against the driver's working
-    directory, where the executors find them too), ``file://`` URLs or
-    ``hdfs://``/``webhdfs://`` URLs.  Globs are Hadoop's: ``*``, ``?``, ``[ab]``,
+    Parts are local paths (relative ones resolved in the working directory: see
+    ``absolute_paths``), ``file://`` URLs or ``hdfs://``/``webhdfs://`` URLs.  Globs are Hadoop's: ``*``, ``?``, ``[ab]``,
     ``[^ab]`` and ``{a,b}`` (whose commas do not separate parts).  Hidden files and
     names starting with ``_`` (``_SUCCESS``) inside directories or matched by a glob
     are skipped, as Hadoop does.

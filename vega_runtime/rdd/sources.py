@@ -7,7 +7,8 @@ import os
 import posixpath
 from typing import Iterable, Iterator, List, Sequence
 
-from ..io.files import InputFile, is_compressed, list_input_files, open_input
+from ..io.files import (InputFile, absolute_paths, is_compressed, list_input_files,
+                        open_input)
 from ..io.hdfs import is_hdfs
 from ..io.lines import read_lines
 from ..io.splits import FileSegment, pack_segments, plan_splits
@@ -74,15 +75,20 @@ class FilesPartition(Partition):
 
 
 class _FileInput(RDD):
-    """Base of RDDs reading files: lists them (locally or on HDFS) on the driver."""
+    """Base of RDDs reading files: lists them (locally or on HDFS) on the driver when its
+    partitions are first needed, as Spark does, so a path may appear after the RDD is made
+    and a missing one fails the first action."""
 
     def __init__(self, ctx, path: str, min_partitions: int, split_size: int):
         super().__init__(ctx)
         self.path = path
+        self._spec = absolute_paths(path)  # relative to the working directory of now
         self.hdfs = ctx.hdfs_settings
-        self._files = list_input_files(path, self.hdfs)
         self._min_partitions = min_partitions
         self._split_size = split_size
+
+    def _files(self) -> List[InputFile]:
+        return list_input_files(self._spec, self.hdfs)
 
     def _open(self, path: str, mode: str = "rb"):
         return open_input(path, self.hdfs)
@@ -99,7 +105,7 @@ class TextFileRDD(_FileInput):
         self.use_unicode = use_unicode
 
     def compute_partitions(self) -> list:
-        plan = plan_splits(self._files, self._min_partitions, self._split_size,
+        plan = plan_splits(self._files(), self._min_partitions, self._split_size,
                            self._parallelism)
         return [FilesPartition(i, segments) for i, segments in enumerate(plan)]
 
@@ -134,7 +140,7 @@ class _WholeFileInput(_FileInput):
     """Base of RDDs that read each input file whole, files packed by bytes."""
 
     def compute_partitions(self) -> list:
-        plan = pack_whole_files(self._files, self._min_partitions, self._split_size)
+        plan = pack_whole_files(self._files(), self._min_partitions, self._split_size)
         return [FilesPartition(i, segments) for i, segments in enumerate(plan)]
 
 
