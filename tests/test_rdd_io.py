@@ -4,6 +4,7 @@ import bz2
 import glob
 import gzip
 import os
+import zlib
 
 import pytest
 
@@ -282,6 +283,22 @@ def test_save_as_text_file_gzip_codec(ctx, tmp_path):
     ctx.parallelize(["x", "y"], 2).save_as_text_file(out, "org.apache.hadoop.io.compress.GzipCodec")
     assert sorted(os.listdir(out)) == ["_SUCCESS", "part-00000.gz", "part-00001.gz"]
     assert ctx.text_file(out).collect() == ["x", "y"]
+
+
+def test_save_as_text_file_default_codec(ctx, tmp_path):
+    """Hadoop's DefaultCodec writes zlib streams as .deflate parts (as Spark does); text_file
+    and whole_text_files read them, and .deflate files Hadoop wrote (a stream each)."""
+    out = str(tmp_path / "deflate")
+    lines = [f"line {i} é" for i in range(3000)]
+    ctx.parallelize(lines, 2).save_as_text_file(out, "org.apache.hadoop.io.compress.DefaultCodec")
+    assert sorted(os.listdir(out)) == ["_SUCCESS", "part-00000.deflate", "part-00001.deflate"]
+    assert zlib.decompress(open(os.path.join(out, "part-00000.deflate"), "rb").read()) == \
+        "".join(line + "\n" for line in lines[:1500]).encode()
+    assert ctx.text_file(out, 4).collect() == lines
+    (tmp_path / "hadoop").mkdir()
+    (tmp_path / "hadoop" / "part-r-00000.deflate").write_bytes(zlib.compress(b"\xef\xbb\xbfa\r\nb"))
+    assert ctx.text_file(str(tmp_path / "hadoop")).collect() == ["a", "b"]
+    assert ctx.whole_text_files(str(tmp_path / "hadoop")).values().collect() == ["\ufeffa\r\nb"]
 
 
 def test_save_as_text_file_refuses_existing_path(ctx, tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import io
 import os
 from typing import List, Optional
 
@@ -13,7 +14,7 @@ from .hdfs import HdfsSettings, is_hdfs
 from .hdfs import list_files as list_hdfs_files
 from .hdfs import open_read as open_hdfs
 
-COMPRESSED_SUFFIXES = (".gz", ".bz2")
+COMPRESSED_SUFFIXES = (".gz", ".bz2", ".deflate")
 
 
 class InputFile(FrozenRecord):
@@ -32,8 +33,9 @@ class InputFile(FrozenRecord):
 
 
 def is_compressed(path: str) -> bool:
-    """Whether ``path`` names a ``.gz`` or ``.bz2`` file (in any case, as Hadoop's codecs
-    are found), which is read whole and decompressed."""
+    """Whether ``path`` names a ``.gz``, ``.bz2`` or ``.deflate`` (zlib: Hadoop's
+    DefaultCodec) file, in any case as Hadoop's codecs are found; it is read whole and
+    decompressed."""
     return path.lower().endswith(COMPRESSED_SUFFIXES)
 
 
@@ -120,7 +122,8 @@ def _unreadable(exc: OSError):
 
 
 def open_input(path: str, hdfs: Optional[HdfsSettings] = None):
-    """Open a local file or HDFS URL for binary reading, decompressing ``.gz`` and ``.bz2``."""
+    """Open a local file or HDFS URL for binary reading, decompressing ``.gz``, ``.bz2`` and
+    ``.deflate``."""
     raw = open_hdfs(path, hdfs or HdfsSettings()) if is_hdfs(path) else open(local_path(path), "rb")
     if path.lower().endswith(".gz"):
         import gzip
@@ -130,4 +133,38 @@ def open_input(path: str, hdfs: Optional[HdfsSettings] = None):
         import bz2
 
         return bz2.BZ2File(raw, "rb")
+    if path.lower().endswith(".deflate"):
+        return io.BufferedReader(_ZlibReader(raw), buffer_size=1 << 20)
     return raw
+
+
+class _ZlibReader(io.RawIOBase):
+    """The decompressed bytes of a zlib stream (or several, one after another): what
+    Hadoop's DefaultCodec writes as ``.deflate`` files."""
+
+    def __init__(self, raw):
+        import zlib
+
+        self.raw, self._new = raw, zlib.decompressobj
+        self._inflate = self._new()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while True:
+            if self._inflate.eof:
+                rest = self._inflate.unused_data
+                self._inflate = self._new()
+            else:
+                rest = self._inflate.unconsumed_tail or self.raw.read(1 << 16)
+                if not rest:
+                    return 0
+            data = self._inflate.decompress(rest, len(buffer))
+            if data:
+                buffer[:len(data)] = data
+                return len(data)
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()

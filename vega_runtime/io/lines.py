@@ -33,10 +33,14 @@ def read_lines(path: str, start: int, end: int, splittable: bool = True,
         pos = _first_line_start(fh, start)
         if pos is None or pos >= end:
             return
-        if pos == 0 and fh.read(len(BOM)) == BOM:
-            pos = len(BOM)  # the first line still starts at 0: it is this segment's
-        fh.seek(pos)
-        yield from _lines_until(fh, pos, end)
+        head = b""
+        if pos == 0:  # read on (compressed streams cannot seek back)
+            head = fh.read(len(BOM))
+            if head == BOM:  # the first line still starts at 0: it is this segment's
+                head, pos = b"", len(BOM)
+        else:
+            fh.seek(pos)
+        yield from _lines_until(fh, pos, end, head)
 
 
 def _first_line_start(fh: BinaryIO, start: int):
@@ -62,19 +66,21 @@ def _first_line_start(fh: BinaryIO, start: int):
     return None  # the line started before us runs to the end of the file
 
 
-def _lines_until(fh: BinaryIO, pos: int, end: int) -> Iterator[str]:
-    """Yield lines starting at ``pos`` until one would start at or after ``end``."""
-    tail = b""
+def _lines_until(fh: BinaryIO, pos: int, end: int, head: bytes = b"") -> Iterator[str]:
+    """Yield lines starting at ``pos`` (``head`` holding bytes already read from there)
+    until one would start at or after ``end``."""
+    tail = head
     while True:
         chunk = fh.read(CHUNK)
-        if not chunk:
-            if tail:
-                lines = _split(tail)
-                yield from lines[:-1] if lines[-1] == "" else lines
+        if chunk:
+            block = tail + chunk if tail else chunk
+            # A \r at the very end may be the first half of a \r\n: decide with the next chunk.
+            ready = len(block) - 1 if block.endswith(b"\r") else len(block)
+        elif not tail:
             return
-        block = tail + chunk if tail else chunk
-        # A \r at the very end may be the first half of a \r\n: decide with the next chunk.
-        ready = len(block) - 1 if block.endswith(b"\r") else len(block)
+        else:  # the end of the file ends the last line
+            block = tail if tail.endswith((b"\n", b"\r")) else tail + b"\n"
+            ready = len(block)
         cut = max(block.rfind(b"\n", 0, ready), block.rfind(b"\r", 0, ready)) + 1
         if cut == 0:
             tail = block
@@ -87,7 +93,7 @@ def _lines_until(fh: BinaryIO, pos: int, end: int) -> Iterator[str]:
         yield from _complete_lines(block[:cut])
         tail = block[cut:]
         pos += cut
-        if pos >= end:
+        if pos >= end or not chunk:
             return
 
 

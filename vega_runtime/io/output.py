@@ -238,8 +238,29 @@ def _codec(codec: Optional[str]):
         import bz2
 
         return (lambda out: bz2.BZ2File(out, "wb")), ".bz2"
+    if lowered.endswith(("defaultcodec", "deflatecodec")):
+        return _ZlibWriter, ".deflate"
     raise VegaError(f"unsupported compression codec {codec!r}: use "
-                    "'org.apache.hadoop.io.compress.GzipCodec' or 'BZip2Codec'")
+                    "'org.apache.hadoop.io.compress.GzipCodec', 'BZip2Codec' or "
+                    "'DefaultCodec'")
+
+
+class _ZlibWriter:
+    """A zlib stream, as Hadoop's DefaultCodec writes ``.deflate`` files."""
+
+    def __init__(self, out: BinaryIO):
+        import zlib
+
+        self.out, self._deflate = out, zlib.compressobj()
+
+    def __enter__(self) -> "_ZlibWriter":
+        return self
+
+    def write(self, data: bytes) -> None:
+        self.out.write(self._deflate.compress(data))
+
+    def __exit__(self, *exc) -> None:
+        self.out.write(self._deflate.flush())
 
 
 class _NoClose:
