@@ -8,7 +8,7 @@ import zlib
 
 import pytest
 
-from vega_runtime import InputError, OutputExistsError, TaskFailed
+from vega_runtime import InputError, LocalFsIO, OutputExistsError, TaskFailed
 
 
 def write(path, text, newline=""):
@@ -220,14 +220,20 @@ def test_whole_text_files_min_partitions(ctx, tmp_path):
 
 
 def test_binary_files_returns_bytes(ctx, tmp_path):
-    """binary_files gives raw bytes, non-UTF-8 included."""
+    """binary_files gives raw bytes, non-UTF-8 included, and compressed files as stored
+    (as Spark does: PortableDataStream is not decompressed)."""
     (tmp_path / "bin").mkdir()
     (tmp_path / "bin" / "a.bin").write_bytes(b"\x00\xff\xfe binary")
     (tmp_path / "bin" / "b.bin").write_bytes(b"")
+    packed = gzip.compress(b"zipped")
+    (tmp_path / "bin" / "c.gz").write_bytes(packed)
     result = dict(ctx.binary_files(str(tmp_path / "bin")).collect())
     base = os.path.abspath(str(tmp_path / "bin"))
     assert result == {"file:" + os.path.join(base, "a.bin"): b"\x00\xff\xfe binary",
-                      "file:" + os.path.join(base, "b.bin"): b""}
+                      "file:" + os.path.join(base, "b.bin"): b"",
+                      "file:" + os.path.join(base, "c.gz"): packed}
+    assert ctx.binary_records(str(tmp_path / "bin" / "c.gz"), len(packed)).collect() == [packed]
+    assert LocalFsIO().read_to_vec(str(tmp_path / "bin" / "c.gz")) == packed
 
 
 # -- save_as_text_file ------------------------------------------------------------------------

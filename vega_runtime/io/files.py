@@ -121,10 +121,12 @@ def _unreadable(exc: OSError):
     raise InputError(exc.filename, exc.strerror or str(exc)) from None
 
 
-def open_input(path: str, hdfs: Optional[HdfsSettings] = None):
+def open_input(path: str, hdfs: Optional[HdfsSettings] = None, decompress: bool = True):
     """Open a local file or HDFS URL for binary reading, decompressing ``.gz``, ``.bz2`` and
-    ``.deflate``."""
+    ``.deflate`` unless ``decompress`` is false (``binary_files`` gives the file's bytes)."""
     raw = open_hdfs(path, hdfs or HdfsSettings()) if is_hdfs(path) else open(local_path(path), "rb")
+    if not decompress:
+        return raw
     if path.lower().endswith(".gz"):
         import gzip
 

@@ -145,7 +145,8 @@ class _WholeFileInput(_FileInput):
 
 
 class WholeFilesRDD(_WholeFileInput):
-    """``(path, content)`` per file: the bytes (``binary``), else the text, as ``str`` or
+    """``(path, content)`` per file: the file's bytes as stored (``binary``: a ``.gz`` file
+    is not decompressed, as in Spark), else the text, as ``str`` or
     with ``use_unicode=False`` as UTF-8 ``bytes``, path included (as PySpark gives them)."""
 
     def __init__(self, ctx, path: str, min_partitions: int, split_size: int, binary: bool,
@@ -156,7 +157,7 @@ class WholeFilesRDD(_WholeFileInput):
 
     def compute(self, partition: FilesPartition, tc) -> Iterator:
         for segment in partition.segments:
-            with self._open(segment.path) as fh:
+            with open_input(segment.path, self.hdfs, decompress=not self.binary) as fh:
                 data = fh.read()
             key = segment.path if is_hdfs(segment.path) else "file:" + os.path.abspath(segment.path)
             if self.binary:
