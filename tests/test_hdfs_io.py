@@ -48,8 +48,8 @@ def test_text_file_reads_byte_range_splits_of_an_hdfs_file(hdfs, hctx):
 
 
 def test_directories_globs_and_webhdfs_urls(hdfs, hctx):
-    """Directories and globs (skipping _ and . names; {a,b} alternatives) and webhdfs://
-    URLs list like local paths."""
+    """Directories and globs (a pattern in any component; _ and . names skipped; {a,b}
+    alternatives) and webhdfs:// URLs list like local paths."""
     put(hdfs, "/dir/a.txt", b"a1\na2\n")
     put(hdfs, "/dir/b.log", b"b1\n")
     put(hdfs, "/dir/_SUCCESS", b"")
@@ -61,6 +61,12 @@ def test_directories_globs_and_webhdfs_urls(hdfs, hctx):
         ["a1", "a2", "b1", "b1"]
     webhdfs = hdfs.url.replace("hdfs://", "webhdfs://")
     assert hctx.text_file(f"{webhdfs}/dir/b.log").collect() == ["b1"]
+    for name in ("d1/x.txt", "d2/y.txt", "_t/z.txt", ".h/w.txt", "d2/_v.txt", "f.txt"):
+        put(hdfs, f"/globs/{name}", name.encode() + b"\n")
+    assert hctx.text_file(f"{hdfs.url}/glob?/*/*.txt").collect() == ["_t/z.txt", "d1/x.txt",
+                                                                      "d2/y.txt"]
+    assert hctx.text_file(f"{webhdfs}/globs/{{d1,f.txt,nope}}").collect() == ["d1/x.txt",
+                                                                              "f.txt"]
 
 
 def test_hash_and_space_are_file_name_characters(hdfs, hctx):

@@ -68,7 +68,13 @@ def expand_braces(pattern: str) -> List[str]:
     raise InputError(pattern, "the pattern has a '{' without its '}'")
 
 
-def name_matches(name: str, pattern: str) -> bool:
-    """Whether a visible file name matches one path component of a Hadoop glob."""
-    return not is_hidden(name) and any(fnmatch.fnmatchcase(name, p)
-                                       for p in expand_braces(pattern))
+def name_matches(name: str, pattern: str, last: bool = True) -> bool:
+    """Whether a name matches one path component of a Hadoop glob: the ``last`` one
+    skips hidden names (``_x``, ``.x``), one before it only dot names (as a local glob).
+
+    >>> name_matches("_tmp", "*"), name_matches("_tmp", "*", last=False)
+    (False, True)
+    """
+    if name.startswith(".") or (last and is_hidden(name)):
+        return False
+    return any(fnmatch.fnmatchcase(name, p) for p in expand_braces(pattern))

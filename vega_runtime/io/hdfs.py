@@ -22,7 +22,7 @@ from typing import List, Optional, Sequence, Tuple
 
 from ..errors import InputError, VegaError
 from ..records import FrozenRecord
-from .globs import has_pattern, is_hidden, name_matches
+from .globs import expand_braces, has_pattern, is_hidden, name_matches
 
 SCHEMES = ("hdfs", "webhdfs")
 
@@ -215,20 +215,19 @@ def _explain(url: str, exc: Exception) -> HdfsError:
 
 def list_files(spec: str, settings: HdfsSettings) -> List[Tuple[str, int]]:
     """(URL, size) of every file a URL names: a file, a directory (recursively, skipping
-    ``_`` and ``.`` names) or a glob in the last path component."""
+    ``_`` and ``.`` names) or a glob (see ``io.globs``)."""
     base, path = split_url(spec)
     prefix = url_authority(spec)
     hdfs = client(base, settings, spec)
     try:
-        if has_pattern(posixpath.basename(path)):
-            parent = posixpath.dirname(path) or "/"
-            names = [n for n, _ in hdfs.list(parent, status=True)
-                     if name_matches(n, posixpath.basename(path))]
-            if not names:
+        if has_pattern(path):
+            matches = sorted({match: status for pattern in expand_braces(path)
+                              for match, status in _glob(hdfs, pattern)}.items())
+            if not matches:
                 raise InputError(spec, "no file matches this pattern")
             found = []
-            for name in sorted(names):
-                found += _walk(hdfs, prefix, posixpath.join(parent, name))
+            for match, status in matches:
+                found += _walk(hdfs, prefix, match, status)
             return found
         status = hdfs.status(path, strict=False)
         if status is None:
@@ -238,6 +237,29 @@ def list_files(spec: str, settings: HdfsSettings) -> List[Tuple[str, int]]:
         raise
     except Exception as exc:  # the hdfs package raises requests' and its own errors
         raise _explain(spec, exc) from None
+
+
+def _glob(hdfs, pattern: str) -> List[Tuple[str, dict]]:
+    """(path, FileStatus) of each match of a glob (braces expanded) whose components may
+    each be a pattern, as Hadoop's globber finds them: directory by directory."""
+    components = [c for c in pattern.split("/") if c]
+    level: List[Tuple[str, Optional[dict]]] = [("/", None)]
+    for i, component in enumerate(components):
+        following = []
+        for parent, status in level:
+            if status is not None and status["type"] != "DIRECTORY":
+                continue
+            if has_pattern(component):
+                last = i == len(components) - 1
+                following += [(posixpath.join(parent, name), child) for name, child
+                              in sorted(hdfs.list(parent, status=True))
+                              if name_matches(name, component, last)]
+            else:
+                child = hdfs.status(posixpath.join(parent, component), strict=False)
+                if child is not None:
+                    following.append((posixpath.join(parent, component), child))
+        level = following
+    return level
 
 
 def _walk(hdfs, prefix: str, path: str, status: Optional[dict] = None) -> List[Tuple[str, int]]:
