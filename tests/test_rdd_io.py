@@ -342,6 +342,32 @@ def test_failed_save_leaves_nothing_at_target(fresh_ctx, tmp_path):
     assert not os.path.exists(out)
 
 
+def test_failed_commit_leaves_nothing_half_written(ctx, tmp_path):
+    """A commit that fails after the tasks succeeded (here _SUCCESS cannot be written: a
+    task made a directory of that name) removes the output, as a failed job does, instead
+    of leaving its parts without _SUCCESS; an overwrite keeps the old output."""
+    out = str(tmp_path / "blocked")
+
+    def block_success_marker(x):
+        os.makedirs(os.path.join(out, "_SUCCESS"), exist_ok=True)
+        return x
+
+    with pytest.raises(IsADirectoryError):
+        ctx.parallelize(["a", "b"], 2).map(block_success_marker).save_as_text_file(out)
+    assert os.listdir(tmp_path) == []
+    ctx.parallelize(["old"], 1).save_as_text_file(out)
+
+    def block_staged_marker(x):
+        staging = [n for n in os.listdir(tmp_path) if ".staging-" in n][0]
+        os.makedirs(os.path.join(tmp_path, staging, "_SUCCESS"), exist_ok=True)
+        return x
+
+    with pytest.raises(IsADirectoryError):
+        ctx.parallelize(["new"], 1).map(block_staged_marker).save_as_text_file(out, overwrite=True)
+    assert os.listdir(tmp_path) == ["blocked"]
+    assert ctx.text_file(out).collect() == ["old"]
+
+
 def test_failed_overwrite_keeps_the_old_output(fresh_ctx, tmp_path):
     """save_as_*(overwrite=True) by a job that fails leaves the previous output intact and
     nothing of its own beside it."""

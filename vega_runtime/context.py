@@ -701,10 +701,10 @@ class Context(JobControl, FileShipping):
 
         try:
             self.run_partitions(rdd, save)
-        except BaseException:
+            outputs.commit_output(target)
+        except BaseException:  # a failed job or commit: no half-written output stays
             outputs.abort_output(target)
             raise
-        outputs.commit_output(target)
 
     def _on_task_output(self, task_id: int, executor_id: str, host: str, stream: str,
                         text: str) -> None:

@@ -9,7 +9,7 @@ Protocol (Hadoop's FileOutputCommitter, simplified):
    replaces its predecessor's file, so no part is ever duplicated.
 3. ``commit_output``: on job success the driver moves the parts into PATH,
    removes ``_temporary`` and writes ``_SUCCESS``.  ``abort_output`` removes
-   PATH entirely, so a failed job leaves nothing at the target.
+   PATH entirely, so a failed job (or commit) leaves nothing at the target.
 
 Overwriting (``overwrite=True`` on an existing PATH) keeps the old output until the
 new one is complete: the job writes a hidden sibling ``.NAME.staging-ID`` as above,
