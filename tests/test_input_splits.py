@@ -125,6 +125,22 @@ def test_hadoop_globs_braces_and_hidden_matches(tmp_path):
         list_input_files(f"{tmp_path}/{{a,b.txt")
 
 
+def test_symbolic_links_in_an_input_directory(tmp_path):
+    """A link to a directory is read as a directory (it was silently skipped), a link loop
+    ends, and a broken link is an InputError naming it."""
+    (tmp_path / "in").mkdir()
+    (tmp_path / "other").mkdir()
+    (tmp_path / "in" / "a.txt").write_text("a")
+    (tmp_path / "other" / "o.txt").write_text("o")
+    (tmp_path / "in" / "linked").symlink_to(tmp_path / "other")
+    (tmp_path / "in" / "loop").symlink_to(tmp_path / "in")
+    names = [f.path[len(str(tmp_path)) + 1:] for f in list_input_files(str(tmp_path / "in"))]
+    assert names == ["in/a.txt", "in/linked/o.txt"]
+    (tmp_path / "in" / "broken.txt").symlink_to(tmp_path / "nowhere")
+    with pytest.raises(InputError, match="broken.txt: No such file or directory"):
+        list_input_files(str(tmp_path / "in"))
+
+
 def test_unreadable_directory_is_an_input_error_not_an_empty_input(tmp_path):
     """A directory the driver may not list fails, naming it; it never reads as no files.
     (Checked in a process without CAP_DAC_OVERRIDE, since root reads any directory.)"""

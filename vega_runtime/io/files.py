@@ -101,18 +101,27 @@ def list_input_files(spec: str, hdfs: Optional[HdfsSettings] = None) -> List[Inp
 
 
 def _expand(path: str) -> List[InputFile]:
-    if os.path.isdir(path):
-        found = []
-        for root, dirs, names in os.walk(path, onerror=_unreadable):
-            dirs[:] = sorted(d for d in dirs if not is_hidden(d))
-            for name in sorted(names):
-                if not is_hidden(name):
-                    full = os.path.join(root, name)
-                    found.append(InputFile(full, os.path.getsize(full)))
-        return found
+    if not os.path.isdir(path):
+        return [_input_file(path)]
+    found, seen = [], set()
+    # Symbolic links to directories are directories (as Hadoop's local file system sees
+    # them); each real directory is read once, so a link loop ends.
+    for root, dirs, names in os.walk(path, onerror=_unreadable, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs[:] = sorted(d for d in dirs if not is_hidden(d))
+        found.extend(_input_file(os.path.join(root, name)) for name in sorted(names)
+                     if not is_hidden(name))
+    return found
+
+
+def _input_file(path: str) -> InputFile:
     try:
-        return [InputFile(path, os.path.getsize(path))]
-    except OSError as exc:
+        return InputFile(path, os.path.getsize(path))
+    except OSError as exc:  # a broken symbolic link, say
         raise InputError(path, exc.strerror or str(exc)) from None
 
 
