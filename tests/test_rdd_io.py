@@ -140,6 +140,23 @@ def test_compressed_suffixes_in_any_case(ctx, tmp_path):
     assert sorted(v for _, v in ctx.whole_text_files(str(tmp_path)).collect()) == ["a\nb\n", "c\n"]
 
 
+def test_a_corrupt_compressed_file_is_named(ctx, tmp_path):
+    """Among many inputs, the truncated .gz (or the .gz that is none) is the one the error
+    names."""
+    (tmp_path / "many").mkdir()
+    for i in range(5):
+        (tmp_path / "many" / f"{i}.txt.gz").write_bytes(gzip.compress(b"fine\n"))
+    whole = gzip.compress(b"line\n" * 1000)
+    (tmp_path / "many" / "3.txt.gz").write_bytes(whole[:len(whole) // 2])
+    for read in (ctx.text_file, ctx.whole_text_files):
+        with pytest.raises(TaskFailed, match=r"cannot read \S*/many/3.txt.gz: Compressed file "
+                                             r"ended before the end-of-stream marker"):
+            read(str(tmp_path / "many")).count()
+    (tmp_path / "many" / "3.txt.gz").write_bytes(b"plain text\n")
+    with pytest.raises(TaskFailed, match=r"cannot read \S*/many/3.txt.gz: Not a gzipped file"):
+        ctx.text_file(str(tmp_path / "many")).count()
+
+
 def test_text_file_min_partitions_reads_each_line_exactly_once(ctx, tmp_path):
     """However the file is split, every line comes back once and in order."""
     lines = ["x" * (i % 37) + str(i) for i in range(400)] + [""] * 3 + ["tail"]

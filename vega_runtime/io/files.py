@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import io
 import os
-from typing import List, Optional
+from typing import Iterator, List, Optional
 
 from ..errors import InputError
 from ..records import FrozenRecord
@@ -147,6 +148,19 @@ def open_input(path: str, hdfs: Optional[HdfsSettings] = None, decompress: bool 
     if path.lower().endswith(".deflate"):
         return io.BufferedReader(_ZlibReader(raw), buffer_size=1 << 20)
     return raw
+
+
+@contextlib.contextmanager
+def input_errors(path: str) -> Iterator[None]:
+    """Errors met reading ``path`` (a truncated or corrupt ``.gz``, a file that is gone or
+    unreadable) as an ``InputError`` naming it: among many input files, the one at fault."""
+    import zlib
+
+    try:
+        yield
+    except (EOFError, OSError, zlib.error) as exc:
+        reason = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
+        raise InputError(path, reason or type(exc).__name__) from None
 
 
 class _ZlibReader(io.RawIOBase):

@@ -14,7 +14,7 @@ import math
 import re
 from typing import BinaryIO, Iterator, List, Optional
 
-from .files import open_input
+from .files import input_errors, open_input
 from .hdfs import HdfsSettings
 
 CHUNK = 1 << 22
@@ -27,7 +27,7 @@ _EOL_BYTE = re.compile(rb"[\r\n]")
 def read_lines(path: str, start: int, end: int, splittable: bool = True,
                hdfs: Optional[HdfsSettings] = None) -> Iterator[str]:
     """Lines (without ``\\n``, ``\\r\\n`` or ``\\r``) whose first byte lies in [start, end)."""
-    with open_input(path, hdfs) as fh:
+    with input_errors(path), open_input(path, hdfs) as fh:
         if not splittable:
             start, end = 0, math.inf
         pos = _first_line_start(fh, start)

@@ -7,8 +7,8 @@ import os
 import posixpath
 from typing import Iterable, Iterator, List, Sequence
 
-from ..io.files import (InputFile, absolute_paths, is_compressed, list_input_files,
-                        open_input)
+from ..io.files import (InputFile, absolute_paths, input_errors, is_compressed,
+                        list_input_files, open_input)
 from ..io.hdfs import is_hdfs
 from ..io.lines import read_lines
 from ..io.splits import FileSegment, pack_segments, plan_splits
@@ -157,7 +157,8 @@ class WholeFilesRDD(_WholeFileInput):
 
     def compute(self, partition: FilesPartition, tc) -> Iterator:
         for segment in partition.segments:
-            with open_input(segment.path, self.hdfs, decompress=not self.binary) as fh:
+            with input_errors(segment.path), \
+                    open_input(segment.path, self.hdfs, decompress=not self.binary) as fh:
                 data = fh.read()
             key = segment.path if is_hdfs(segment.path) else "file:" + os.path.abspath(segment.path)
             if self.binary:
