@@ -52,6 +52,17 @@ def test_every_line_once_for_every_split_size(tmp_path, name):
         assert lines_of(path, cuts) == expected, f"step {step}"
 
 
+def test_bytes_that_are_not_utf8_decode_as_in_hadoop(tmp_path):
+    """Each malformed sequence is one U+FFFD as Java's decoder (Hadoop's Text) counts them:
+    a CESU-8 surrogate (ED A0..BF 80..BF, or its first two bytes) is one, not one a byte."""
+    path = tmp_path / "bad.txt"
+    path.write_bytes(b"a\xed\xa0\xbd\xed\xb8\x80b\n\xed\xa0\n\xf4\x90\x80\x80\n"
+                     b"\xe0\x80\x80\n\xc0\xaf\n\xff\xfe x\nend\xed\xa0\x80")
+    r = "\ufffd"
+    assert list(read_lines(str(path), 0, path.stat().st_size)) == [
+        f"a{r}{r}b", r, r * 4, r * 3, r * 2, f"{r}{r} x", f"end{r}"]
+
+
 def test_random_cuts_of_a_large_file(tmp_path):
     """Random split points in a 2 MB file with lines of random length, some longer than a split."""
     rng = random.Random(7)

@@ -10,6 +10,7 @@ line.  Bytes are read in large chunks and decoded in bulk, which is what makes
 
 from __future__ import annotations
 
+import codecs
 import math
 import re
 from typing import BinaryIO, Iterator, List, Optional
@@ -104,9 +105,31 @@ def _complete_lines(block: bytes) -> List[str]:
     return lines
 
 
+def decode_text(data: bytes) -> str:
+    """UTF-8 ``data`` as Hadoop's ``Text`` decodes it: what is not UTF-8 becomes U+FFFD, a
+    UTF-16 surrogate encoded in three bytes (CESU-8, Java's modified UTF-8), or the first
+    two of them, one U+FFFD, as Java's decoder counts them (Python's: one a byte).
+
+    >>> decode_text(b"ok \\xff \\xed\\xa0\\x80 \\xe2\\x82").split()  # 1 + 1 + 1
+    ['ok', '\\ufffd', '\\ufffd', '\\ufffd']
+    """
+    return data.decode("utf-8", _JAVA_REPLACE)
+
+
+def _java_replacement(exc: UnicodeDecodeError):
+    surrogate = _SURROGATE.match(exc.object, exc.start)  # Python: one U+FFFD a byte
+    return "\ufffd", surrogate.end() if surrogate else exc.end
+
+
+_JAVA_REPLACE = "vega.java-replace"
+#: ED A0..BF [80..BF]: Java's decoder replaces it as one malformed sequence
+_SURROGATE = re.compile(rb"\xed[\xa0-\xbf][\x80-\xbf]?")
+codecs.register_error(_JAVA_REPLACE, _java_replacement)
+
+
 def _split(block: bytes) -> List[str]:
     """The lines of ``block``; a line end at the very end gives a last, empty, element."""
-    text = block.decode("utf-8", "replace")
+    text = decode_text(block)
     if "\r" in text:
         return _EOL_TEXT.split(text)
     return text.split("\n")

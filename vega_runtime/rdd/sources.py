@@ -10,7 +10,7 @@ from typing import Iterable, Iterator, List, Sequence
 from ..io.files import (InputFile, absolute_paths, input_errors, is_compressed,
                         list_input_files, open_input)
 from ..io.hdfs import is_hdfs
-from ..io.lines import read_lines
+from ..io.lines import decode_text, read_lines
 from ..io.splits import FileSegment, pack_segments, plan_splits
 from ..serde import read_batch_file
 from .base import RDD, Partition
@@ -164,9 +164,9 @@ class WholeFilesRDD(_WholeFileInput):
             if self.binary:
                 yield key, data
             elif self.use_unicode:
-                yield key, data.decode("utf-8", "replace")
+                yield key, decode_text(data)
             else:
-                yield key.encode("utf-8"), data.decode("utf-8", "replace").encode("utf-8")
+                yield key.encode("utf-8"), decode_text(data).encode("utf-8")
 
 
 class PickleFileRDD(_WholeFileInput):
