@@ -81,6 +81,21 @@ def test_hash_and_space_are_file_name_characters(hdfs, hctx):
     assert hctx.text_file(f"{hdfs.url}/names-{name}").collect() == ["x"]
 
 
+def test_add_file_from_hdfs(hdfs, tmp_path):
+    """add_file takes an HDFS URL, as Spark's addFile does: tasks find the file by name."""
+    from vega_runtime import SparkFiles
+
+    put(hdfs, "/shipped/model.bin", b"\x00weights\xff")
+    with Context(master="local[2]", conf={"vega.hdfs.user": "alice"}) as ctx:
+        ctx.add_file(f"{hdfs.url}/shipped/model.bin")
+        assert ctx.parallelize([0, 1], 2).map(
+            lambda _: open(SparkFiles.get("model.bin"), "rb").read()).collect() == \
+            [b"\x00weights\xff"] * 2
+        assert ctx.list_files == [f"{hdfs.url}/shipped/model.bin"]
+        with pytest.raises(VegaError, match=r"/shipped/nope.bin.*(no such file|does not exist|not found)"):
+            ctx.add_file(f"{hdfs.url}/shipped/nope.bin")
+
+
 def test_whole_text_binary_and_pickle_files(hdfs, hctx):
     """whole_text_files and binary_files key by URL; pickle files round-trip."""
     put(hdfs, "/whole/one.txt", "é1\n".encode())
