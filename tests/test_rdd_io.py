@@ -319,7 +319,8 @@ def test_save_as_text_file_default_codec(ctx, tmp_path):
         "".join(line + "\n" for line in lines[:1500]).encode()
     assert ctx.text_file(out, 4).collect() == lines
     (tmp_path / "hadoop").mkdir()
-    (tmp_path / "hadoop" / "part-r-00000.deflate").write_bytes(zlib.compress(b"\xef\xbb\xbfa\r\nb"))
+    hadoop_part = tmp_path / "hadoop" / "part-r-00000.deflate"
+    hadoop_part.write_bytes(zlib.compress(b"\xef\xbb\xbfa\r\nb"))
     assert ctx.text_file(str(tmp_path / "hadoop")).collect() == ["a", "b"]
     assert ctx.whole_text_files(str(tmp_path / "hadoop")).values().collect() == ["\ufeffa\r\nb"]
 

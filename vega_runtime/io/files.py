@@ -73,10 +73,10 @@ def list_input_files(spec: str, hdfs: Optional[HdfsSettings] = None) -> List[Inp
     """Every file named by ``spec``, sorted by path within each comma-separated part.
 
     Parts are local paths (relative ones resolved in the working directory: see
-    ``absolute_paths``), ``file://`` URLs or ``hdfs://``/``webhdfs://`` URLs.  Globs are Hadoop's: ``*``, ``?``, ``[ab]``,
-    ``[^ab]`` and ``{a,b}`` (whose commas do not separate parts).  Hidden files and
-    names starting with ``_`` (``_SUCCESS``) inside directories or matched by a glob
-    are skipped, as Hadoop does.
+    ``absolute_paths``), ``file://`` URLs or ``hdfs://``/``webhdfs://`` URLs.  Globs are
+    Hadoop's: ``*``, ``?``, ``[ab]``, ``[^ab]`` and ``{a,b}`` (whose commas do not
+    separate parts).  Hidden files and names starting with ``_`` (``_SUCCESS``) inside
+    directories or matched by a glob are skipped, as Hadoop does.
     """
     files: List[InputFile] = []
     for part in (p.strip() for p in split_paths(spec)):

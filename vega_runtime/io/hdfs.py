@@ -160,7 +160,8 @@ def split_url(url: str) -> Tuple[str, str]:
     """
     from urllib.parse import urlsplit
 
-    authority, path = url_authority(url), url[len(url_authority(url)):]
+    authority = url_authority(url)
+    path = url[len(authority):]
     parts = urlsplit(authority)
     if not parts.hostname:
         raise HdfsError(url, "the URL names no namenode (use hdfs://host:port/path)")
