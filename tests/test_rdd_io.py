@@ -445,6 +445,15 @@ def test_pickle_file_round_trips_any_objects(ctx, tmp_path):
     assert os.path.exists(os.path.join(path, "_SUCCESS"))
 
 
+def test_pickle_file_of_other_files_names_the_file(ctx, tmp_path):
+    """pickle_file of text parts fails naming the part and what was expected."""
+    out = str(tmp_path / "text")
+    ctx.parallelize(["not", "pickles"], 2).save_as_text_file(out)
+    with pytest.raises(TaskFailed, match=r"cannot read \S*/text/part-0000[01]: not the pickled "
+                                         r"batches save_as_pickle_file writes"):
+        ctx.pickle_file(out).collect()
+
+
 def test_pickle_file_of_empty_rdd(ctx, tmp_path):
     """An empty RDD saves and loads as empty."""
     path = str(tmp_path / "empty-pickles")

@@ -9,6 +9,7 @@ from typing import Iterable, Iterator, List, Sequence
 
 from ..io.files import (InputFile, absolute_paths, input_errors, is_compressed,
                         list_input_files, open_input)
+from ..errors import InputError
 from ..io.hdfs import is_hdfs
 from ..io.lines import decode_text, read_lines
 from ..io.splits import FileSegment, pack_segments, plan_splits
@@ -173,8 +174,15 @@ class PickleFileRDD(_WholeFileInput):
     """Records saved by ``save_as_pickle_file`` (pickled batches per part file)."""
 
     def compute(self, partition: FilesPartition, tc) -> Iterator:
+        import pickle
+
         for segment in partition.segments:
-            yield from read_batch_file(segment.path, self._open)
+            with input_errors(segment.path):
+                try:
+                    yield from read_batch_file(segment.path, self._open)
+                except pickle.UnpicklingError as exc:  # a text part, say: name the file
+                    raise InputError(segment.path, "not the pickled batches save_as_pickle_file "
+                                                   f"writes ({exc})") from None
 
 
 class CheckpointRDD(RDD):
