@@ -48,14 +48,52 @@ def test_text_file_reads_byte_range_splits_of_an_hdfs_file(hdfs, hctx):
 
 
 def test_directories_globs_and_webhdfs_urls(hdfs, hctx):
-    """Directories (skipping _SUCCESS), globs and webhdfs:// URLs list like local paths."""
+    """Directories and globs (a pattern in any component; _ and . names skipped; {a,b}
+    alternatives) and webhdfs:// URLs list like local paths."""
     put(hdfs, "/dir/a.txt", b"a1\na2\n")
     put(hdfs, "/dir/b.log", b"b1\n")
     put(hdfs, "/dir/_SUCCESS", b"")
+    put(hdfs, "/dir/_hidden.txt", b"h\n")
     assert hctx.text_file(f"{hdfs.url}/dir").collect() == ["a1", "a2", "b1"]
     assert hctx.text_file(f"{hdfs.url}/dir/*.txt").collect() == ["a1", "a2"]
+    assert hctx.text_file(f"{hdfs.url}/dir/*").collect() == ["a1", "a2", "b1"]
+    assert hctx.text_file(f"{hdfs.url}/dir/{{b,a}}.*,{hdfs.url}/dir/b.log").collect() == \
+        ["a1", "a2", "b1", "b1"]
     webhdfs = hdfs.url.replace("hdfs://", "webhdfs://")
     assert hctx.text_file(f"{webhdfs}/dir/b.log").collect() == ["b1"]
+    for name in ("d1/x.txt", "d2/y.txt", "_t/z.txt", ".h/w.txt", "d2/_v.txt", "f.txt"):
+        put(hdfs, f"/globs/{name}", name.encode() + b"\n")
+    assert hctx.text_file(f"{hdfs.url}/glob?/*/*.txt").collect() == ["_t/z.txt", "d1/x.txt",
+                                                                      "d2/y.txt"]
+    assert hctx.text_file(f"{webhdfs}/globs/{{d1,f.txt,nope}}").collect() == ["d1/x.txt",
+                                                                              "f.txt"]
+
+
+def test_hash_and_space_are_file_name_characters(hdfs, hctx):
+    """As in a Hadoop Path, '#' in an HDFS URL is part of the file name (not a fragment to
+    drop): reading names it, a directory's listing reads it, a save lands there."""
+    put(hdfs, "/names/a#b c.txt", b"hashed\n")
+    assert hctx.text_file(f"{hdfs.url}/names/a#b c.txt").collect() == ["hashed"]
+    assert hctx.text_file(f"{hdfs.url}/names").collect() == ["hashed"]
+    name = f"out#{tag(hctx)}"
+    hctx.parallelize(["x"], 1).save_as_text_file(f"{hdfs.url}/names-{name}")
+    assert sorted(os.listdir(hdfs.root / f"names-{name}")) == ["_SUCCESS", "part-00000"]
+    assert hctx.text_file(f"{hdfs.url}/names-{name}").collect() == ["x"]
+
+
+def test_add_file_from_hdfs(hdfs, tmp_path):
+    """add_file takes an HDFS URL, as Spark's addFile does: tasks find the file by name."""
+    from vega_runtime import SparkFiles
+
+    put(hdfs, "/shipped/model.bin", b"\x00weights\xff")
+    with Context(master="local[2]", conf={"vega.hdfs.user": "alice"}) as ctx:
+        ctx.add_file(f"{hdfs.url}/shipped/model.bin")
+        assert ctx.parallelize([0, 1], 2).map(
+            lambda _: open(SparkFiles.get("model.bin"), "rb").read()).collect() == \
+            [b"\x00weights\xff"] * 2
+        assert ctx.list_files == [f"{hdfs.url}/shipped/model.bin"]
+        with pytest.raises(VegaError, match=r"/shipped/nope.bin.*not found"):
+            ctx.add_file(f"{hdfs.url}/shipped/nope.bin")
 
 
 def test_whole_text_binary_and_pickle_files(hdfs, hctx):

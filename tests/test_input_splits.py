@@ -1,7 +1,12 @@
 """Byte-range input splits: every line exactly once, partitions balanced by bytes."""
 
 import gzip
+import os
 import random
+import re
+import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -26,21 +31,36 @@ CASES = {
     "one long line": b"x" * 5000 + b"\nshort\n",
     "unicode": "é\nüñí\n日本語\n".encode(),
     "empty": b"",
+    "lone cr (old Mac)": b"alpha\rbeta\r\rgamma",
+    "mixed line ends": b"a\r\rb\n\rc\r\n\n\r" + b"y" * 300 + b"\r\n\r",
+    "byte order mark": b"\xef\xbb\xbfalpha\nbeta\n",
 }
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_every_line_once_for_every_split_size(tmp_path, name):
-    """Whatever the cut points, the concatenated splits give exactly the file's lines."""
+    """Whatever the cut points, the concatenated splits give exactly the file's lines, ended
+    as Hadoop ends them: by \\n, \\r\\n or a lone \\r (a leading byte order mark dropped)."""
     data = CASES[name]
     path = tmp_path / "f.txt"
     path.write_bytes(data)
-    expected = [l[:-1] if l.endswith("\r") else l for l in data.decode().split("\n")]
+    expected = re.split("\r\n|\r|\n", data.decode().removeprefix("\ufeff"))
     if expected and expected[-1] == "":
         expected.pop()
     for step in range(1, max(2, len(data) + 2)):
         cuts = list(range(0, len(data), step)) + [len(data)]
         assert lines_of(path, cuts) == expected, f"step {step}"
+
+
+def test_bytes_that_are_not_utf8_decode_as_in_hadoop(tmp_path):
+    """Each malformed sequence is one U+FFFD as Java's decoder (Hadoop's Text) counts them:
+    a CESU-8 surrogate (ED A0..BF 80..BF, or its first two bytes) is one, not one a byte."""
+    path = tmp_path / "bad.txt"
+    path.write_bytes(b"a\xed\xa0\xbd\xed\xb8\x80b\n\xed\xa0\n\xf4\x90\x80\x80\n"
+                     b"\xe0\x80\x80\n\xc0\xaf\n\xff\xfe x\nend\xed\xa0\x80")
+    r = "\ufffd"
+    assert list(read_lines(str(path), 0, path.stat().st_size)) == [
+        f"a{r}{r}b", r, r * 4, r * 3, r * 2, f"{r}{r} x", f"end{r}"]
 
 
 def test_random_cuts_of_a_large_file(tmp_path):
@@ -96,3 +116,64 @@ def test_paths_globs_directories_and_lists(tmp_path):
         list_input_files(str(tmp_path / "missing"))
     with pytest.raises(InputError, match="no file matches"):
         list_input_files(str(tmp_path / "*.csv"))
+
+
+def test_hadoop_globs_braces_and_hidden_matches(tmp_path):
+    """{a,b} alternatives (their commas do not cut the list), [^..] negation, and glob
+    matches named _x or .x skipped, as Hadoop's FileInputFormat lists them."""
+    for name in ("a.txt", "b.txt", "c.log", "_d.txt", ".e.txt", "sub/f.txt", "sub/_g.txt"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(name)
+    names = lambda spec: [f.path[len(str(tmp_path)) + 1:] for f in list_input_files(spec)]
+    assert names(f"{tmp_path}/{{a,c}}.*") == ["a.txt", "c.log"]
+    assert names(f"{tmp_path}/{{b.txt,sub}},{tmp_path}/a.txt") == ["b.txt", "sub/f.txt", "a.txt"]
+    assert names(f"{tmp_path}/*.txt") == ["a.txt", "b.txt"]
+    assert names(f"{tmp_path}/*") == ["a.txt", "b.txt", "c.log", "sub/f.txt"]
+    assert names(f"{tmp_path}/[^a].txt") == ["b.txt"]
+    with pytest.raises(InputError, match="no file matches"):
+        list_input_files(f"{tmp_path}/_*")
+    with pytest.raises(InputError, match="without its '}'"):
+        list_input_files(f"{tmp_path}/{{a,b.txt")
+
+
+def test_symbolic_links_in_an_input_directory(tmp_path):
+    """A link to a directory is read as a directory (it was silently skipped), a link loop
+    ends, and a broken link is an InputError naming it."""
+    (tmp_path / "in").mkdir()
+    (tmp_path / "other").mkdir()
+    (tmp_path / "in" / "a.txt").write_text("a")
+    (tmp_path / "other" / "o.txt").write_text("o")
+    (tmp_path / "in" / "linked").symlink_to(tmp_path / "other")
+    (tmp_path / "in" / "loop").symlink_to(tmp_path / "in")
+    names = [f.path[len(str(tmp_path)) + 1:] for f in list_input_files(str(tmp_path / "in"))]
+    assert names == ["in/a.txt", "in/linked/o.txt"]
+    (tmp_path / "in" / "broken.txt").symlink_to(tmp_path / "nowhere")
+    with pytest.raises(InputError, match="broken.txt: No such file or directory"):
+        list_input_files(str(tmp_path / "in"))
+
+
+def test_unreadable_directory_is_an_input_error_not_an_empty_input(tmp_path):
+    """A directory the driver may not list fails, naming it; it never reads as no files.
+    (Checked in a process without CAP_DAC_OVERRIDE, since root reads any directory.)"""
+    inner = tmp_path / "locked" / "inner"
+    inner.mkdir(parents=True)
+    (inner / "a.txt").write_text("a\n")
+    as_user = []
+    if os.geteuid() == 0:
+        if not shutil.which("setpriv"):
+            pytest.skip("root, and no setpriv to drop CAP_DAC_OVERRIDE")
+        as_user = ["setpriv", "--bounding-set=-dac_override,-dac_read_search",
+                   "--inh-caps=-dac_override,-dac_read_search"]
+    script = ("import sys\nfrom vega_runtime.io.files import list_input_files\n"
+              "from vega_runtime.errors import InputError\n"
+              "try:\n    print(list_input_files(sys.argv[1]))\n"
+              "except InputError as exc:\n    print(exc)\n")
+    os.chmod(inner, 0)
+    try:
+        for path in (tmp_path / "locked", inner):
+            done = subprocess.run(as_user + [sys.executable, "-c", script, str(path)],
+                                  capture_output=True, text=True, timeout=60,
+                                  cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+            assert done.stdout == f"cannot read {inner}: Permission denied\n", done
+    finally:
+        os.chmod(inner, 0o755)

@@ -1,12 +1,14 @@
 """Reading and writing files: text_file, whole_text_files, binary_files, pickle files, saves."""
 
+import bz2
 import glob
 import gzip
 import os
+import zlib
 
 import pytest
 
-from vega_runtime import InputError, OutputExistsError, TaskFailed
+from vega_runtime import InputError, LocalFsIO, OutputExistsError, TaskFailed
 
 
 def write(path, text, newline=""):
@@ -43,15 +45,46 @@ def test_text_file_strips_crlf(ctx, tmp_path):
     assert ctx.text_file(path).collect() == ["one", "two", "", "three"]
 
 
+def test_text_file_ends_lines_at_lone_cr_and_drops_a_bom(ctx, tmp_path):
+    """As Hadoop: a lone \\r (old Mac files) ends a line too, however the file is split, and
+    a UTF-8 byte order mark at the start is not part of the first line."""
+    lines = [f"line {i}" for i in range(200)]
+    path = tmp_path / "cr.txt"
+    path.write_bytes(b"\xef\xbb\xbf" + "\r".join(lines).encode() + b"\r")
+    for min_partitions in (1, 3, 7):
+        assert ctx.text_file(str(path), min_partitions).collect() == lines
+    path.write_bytes(b"a\r\rb\n\rc\r\n\n\r")
+    assert ctx.text_file(str(path)).collect() == ["a", "", "b", "", "c", "", ""]
+
+
 def test_text_file_unicode(ctx, tmp_path):
     """UTF-8 lines are decoded."""
     path = write(tmp_path / "u.txt", "héllo\n日本語\n🔑\n")
     assert ctx.text_file(path).collect() == ["héllo", "日本語", "🔑"]
 
 
+def test_use_unicode_false_gives_utf8_bytes(ctx, tmp_path):
+    """As PySpark: text_file and whole_text_files with use_unicode=False give UTF-8 bytes
+    (bytes that are not UTF-8 as the encoding of U+FFFD; whole_text_files' paths too)."""
+    path = tmp_path / "u" / "b.txt"
+    path.parent.mkdir()
+    path.write_bytes("ok\n\xff x\nhé\n".encode("latin-1").replace(b"h\xe9", "hé".encode()))
+    assert ctx.text_file(str(path), use_unicode=False).collect() == [
+        b"ok", b"\xef\xbf\xbd x", "hé".encode()]
+    key = ("file:" + os.path.abspath(str(path))).encode()
+    assert ctx.whole_text_files(str(path.parent), use_unicode=False).collect() == [
+        (key, b"ok\n\xef\xbf\xbd x\n" + "hé\n".encode())]
+    assert ctx.text_file(str(path)).collect() == ["ok", "\ufffd x", "hé"]
+
+
 def test_text_file_empty_file(ctx, tmp_path):
-    """An empty file has no lines."""
-    assert ctx.text_file(write(tmp_path / "empty.txt", "")).collect() == []
+    """An empty file has no lines and, as in PySpark, no partition: saved, it is a bare
+    _SUCCESS."""
+    empty = write(tmp_path / "empty.txt", "")
+    assert ctx.text_file(empty).collect() == []
+    assert ctx.text_file(empty, 4).get_num_partitions() == 0
+    ctx.text_file(empty).save_as_text_file(str(tmp_path / "out"))
+    assert os.listdir(tmp_path / "out") == ["_SUCCESS"]
 
 
 def test_text_file_directory_skips_hidden_and_underscore_files(ctx, tmp_path):
@@ -99,6 +132,31 @@ def test_text_file_url_and_gzip(ctx, tmp_path):
     assert ctx.text_file(f"file://{path}").collect() == ["x", "y", "z"]
 
 
+def test_compressed_suffixes_in_any_case(ctx, tmp_path):
+    """.GZ and .Bz2 are decompressed too, as Hadoop finds codecs whatever the case."""
+    (tmp_path / "UP.TXT.GZ").write_bytes(gzip.compress(b"a\nb\n"))
+    (tmp_path / "Mixed.Bz2").write_bytes(bz2.compress(b"c\n"))
+    assert ctx.text_file(str(tmp_path), 4).collect() == ["c", "a", "b"]
+    assert sorted(v for _, v in ctx.whole_text_files(str(tmp_path)).collect()) == ["a\nb\n", "c\n"]
+
+
+def test_a_corrupt_compressed_file_is_named(ctx, tmp_path):
+    """Among many inputs, the truncated .gz (or the .gz that is none) is the one the error
+    names."""
+    (tmp_path / "many").mkdir()
+    for i in range(5):
+        (tmp_path / "many" / f"{i}.txt.gz").write_bytes(gzip.compress(b"fine\n"))
+    whole = gzip.compress(b"line\n" * 1000)
+    (tmp_path / "many" / "3.txt.gz").write_bytes(whole[:len(whole) // 2])
+    for read in (ctx.text_file, ctx.whole_text_files):
+        with pytest.raises(TaskFailed, match=r"cannot read \S*/many/3.txt.gz: Compressed file "
+                                             r"ended before the end-of-stream marker"):
+            read(str(tmp_path / "many")).count()
+    (tmp_path / "many" / "3.txt.gz").write_bytes(b"plain text\n")
+    with pytest.raises(TaskFailed, match=r"cannot read \S*/many/3.txt.gz: Not a gzipped file"):
+        ctx.text_file(str(tmp_path / "many")).count()
+
+
 def test_text_file_min_partitions_reads_each_line_exactly_once(ctx, tmp_path):
     """However the file is split, every line comes back once and in order."""
     lines = ["x" * (i % 37) + str(i) for i in range(400)] + [""] * 3 + ["tail"]
@@ -117,12 +175,39 @@ def test_text_file_splits_with_crlf_boundaries(ctx, tmp_path):
         assert ctx.text_file(path, min_partitions).collect() == lines
 
 
+def test_relative_paths_are_the_drivers_after_a_chdir(ctx, tmp_path, monkeypatch):
+    """Relative input and output paths name what they name in the driver's working directory
+    when the RDD is made, even after the driver changed directory (the executors did not)."""
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "in.txt", "x\ny\n")
+    assert ctx.text_file("in.txt", 2).collect() == ["x", "y"]
+    ctx.parallelize(["a", "b"], 2).save_as_text_file("out")
+    assert sorted(os.listdir(tmp_path / "out")) == ["_SUCCESS", "part-00000", "part-00001"]
+    assert read_parts(str(tmp_path / "out")) == "a\nb\n"
+
+
 def test_text_file_missing_path_is_an_input_error(ctx, tmp_path):
     """A path that does not exist raises InputError."""
     with pytest.raises(InputError):
         ctx.text_file(str(tmp_path / "nope.txt")).collect()
     with pytest.raises(InputError):
         ctx.text_file(str(tmp_path / "nope-*.txt")).collect()
+
+
+def test_inputs_are_listed_at_the_first_action_as_in_pyspark(ctx, tmp_path):
+    """Making an input RDD touches no file: a missing path fails the first action (with
+    InputError), and files saved after the RDD was made are read."""
+    later = str(tmp_path / "later")
+    lines, texts = ctx.text_file(later), ctx.whole_text_files(later)
+    pickles = ctx.pickle_file(str(tmp_path / "pickled"))
+    with pytest.raises(InputError, match="later: no such file or directory"):
+        lines.count()
+    lines = ctx.text_file(f"{later}/part-*")
+    ctx.parallelize(["a", "b"], 2).save_as_text_file(later)
+    ctx.parallelize([1, 2], 2).save_as_pickle_file(str(tmp_path / "pickled"))
+    assert lines.collect() == ["a", "b"]
+    assert sorted(texts.values().collect()) == ["a\n", "b\n"]
+    assert pickles.collect() == [1, 2]
 
 
 # -- whole_text_files / binary_files ----------------------------------------------------------
@@ -152,14 +237,20 @@ def test_whole_text_files_min_partitions(ctx, tmp_path):
 
 
 def test_binary_files_returns_bytes(ctx, tmp_path):
-    """binary_files gives raw bytes, non-UTF-8 included."""
+    """binary_files gives raw bytes, non-UTF-8 included, and compressed files as stored
+    (as Spark does: PortableDataStream is not decompressed)."""
     (tmp_path / "bin").mkdir()
     (tmp_path / "bin" / "a.bin").write_bytes(b"\x00\xff\xfe binary")
     (tmp_path / "bin" / "b.bin").write_bytes(b"")
+    packed = gzip.compress(b"zipped")
+    (tmp_path / "bin" / "c.gz").write_bytes(packed)
     result = dict(ctx.binary_files(str(tmp_path / "bin")).collect())
     base = os.path.abspath(str(tmp_path / "bin"))
     assert result == {"file:" + os.path.join(base, "a.bin"): b"\x00\xff\xfe binary",
-                      "file:" + os.path.join(base, "b.bin"): b""}
+                      "file:" + os.path.join(base, "b.bin"): b"",
+                      "file:" + os.path.join(base, "c.gz"): packed}
+    assert ctx.binary_records(str(tmp_path / "bin" / "c.gz"), len(packed)).collect() == [packed]
+    assert LocalFsIO().read_to_vec(str(tmp_path / "bin" / "c.gz")) == packed
 
 
 # -- save_as_text_file ------------------------------------------------------------------------
@@ -217,6 +308,23 @@ def test_save_as_text_file_gzip_codec(ctx, tmp_path):
     assert ctx.text_file(out).collect() == ["x", "y"]
 
 
+def test_save_as_text_file_default_codec(ctx, tmp_path):
+    """Hadoop's DefaultCodec writes zlib streams as .deflate parts (as Spark does); text_file
+    and whole_text_files read them, and .deflate files Hadoop wrote (a stream each)."""
+    out = str(tmp_path / "deflate")
+    lines = [f"line {i} é" for i in range(3000)]
+    ctx.parallelize(lines, 2).save_as_text_file(out, "org.apache.hadoop.io.compress.DefaultCodec")
+    assert sorted(os.listdir(out)) == ["_SUCCESS", "part-00000.deflate", "part-00001.deflate"]
+    assert zlib.decompress(open(os.path.join(out, "part-00000.deflate"), "rb").read()) == \
+        "".join(line + "\n" for line in lines[:1500]).encode()
+    assert ctx.text_file(out, 4).collect() == lines
+    (tmp_path / "hadoop").mkdir()
+    hadoop_part = tmp_path / "hadoop" / "part-r-00000.deflate"
+    hadoop_part.write_bytes(zlib.compress(b"\xef\xbb\xbfa\r\nb"))
+    assert ctx.text_file(str(tmp_path / "hadoop")).collect() == ["a", "b"]
+    assert ctx.whole_text_files(str(tmp_path / "hadoop")).values().collect() == ["\ufeffa\r\nb"]
+
+
 def test_save_as_text_file_refuses_existing_path(ctx, tmp_path):
     """An existing path raises OutputExistsError and is left untouched."""
     out = tmp_path / "exists"
@@ -250,6 +358,32 @@ def test_failed_save_leaves_nothing_at_target(fresh_ctx, tmp_path):
     with pytest.raises(TaskFailed):
         ctx.parallelize(range(10), 3).map(explode).save_as_text_file(out)
     assert not os.path.exists(out)
+
+
+def test_failed_commit_leaves_nothing_half_written(ctx, tmp_path):
+    """A commit that fails after the tasks succeeded (here _SUCCESS cannot be written: a
+    task made a directory of that name) removes the output, as a failed job does, instead
+    of leaving its parts without _SUCCESS; an overwrite keeps the old output."""
+    out = str(tmp_path / "blocked")
+
+    def block_success_marker(x):
+        os.makedirs(os.path.join(out, "_SUCCESS"), exist_ok=True)
+        return x
+
+    with pytest.raises(IsADirectoryError):
+        ctx.parallelize(["a", "b"], 2).map(block_success_marker).save_as_text_file(out)
+    assert os.listdir(tmp_path) == []
+    ctx.parallelize(["old"], 1).save_as_text_file(out)
+
+    def block_staged_marker(x):
+        staging = [n for n in os.listdir(tmp_path) if ".staging-" in n][0]
+        os.makedirs(os.path.join(tmp_path, staging, "_SUCCESS"), exist_ok=True)
+        return x
+
+    with pytest.raises(IsADirectoryError):
+        ctx.parallelize(["new"], 1).map(block_staged_marker).save_as_text_file(out, overwrite=True)
+    assert os.listdir(tmp_path) == ["blocked"]
+    assert ctx.text_file(out).collect() == ["old"]
 
 
 def test_failed_overwrite_keeps_the_old_output(fresh_ctx, tmp_path):
@@ -309,6 +443,15 @@ def test_pickle_file_round_trips_any_objects(ctx, tmp_path):
     assert len(back) == len(data)
     assert sorted(map(repr, back)) == sorted(map(repr, data))
     assert os.path.exists(os.path.join(path, "_SUCCESS"))
+
+
+def test_pickle_file_of_other_files_names_the_file(ctx, tmp_path):
+    """pickle_file of text parts fails naming the part and what was expected."""
+    out = str(tmp_path / "text")
+    ctx.parallelize(["not", "pickles"], 2).save_as_text_file(out)
+    with pytest.raises(TaskFailed, match=r"cannot read \S*/text/part-0000[01]: not the pickled "
+                                         r"batches save_as_pickle_file writes"):
+        ctx.pickle_file(out).collect()
 
 
 def test_pickle_file_of_empty_rdd(ctx, tmp_path):

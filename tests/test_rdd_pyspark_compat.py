@@ -267,6 +267,16 @@ def test_add_file_reaches_tasks_and_the_driver(ctx, tmp_path):
     assert f"file:{source}" in ctx.listFiles
 
 
+def test_add_file_takes_a_file_url(ctx, tmp_path):
+    """addFile('file:///abs/path'), as PySpark takes it."""
+    source = tmp_path / f"by-url-{ctx.application_id}.txt"
+    source.write_text("from a URL")
+    ctx.addFile(f"file://{source}")
+    assert ctx.parallelize([1], 1).map(
+        lambda _: open(SparkFiles.get(source.name)).read()).collect() == ["from a URL"]
+    assert f"file:{source}" in ctx.listFiles
+
+
 def test_add_file_of_a_directory_needs_recursive(ctx, tmp_path):
     """A directory is refused without recursive=True and shipped whole with it."""
     tree = tmp_path / f"tree-{ctx.application_id}"

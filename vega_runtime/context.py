@@ -531,22 +531,26 @@ class Context(JobControl, FileShipping):
     def text_file(self, path: str, min_partitions: Optional[int] = None,
                   use_unicode: bool = True) -> RDD:
         """Lines of text files: a file, a directory, a glob or a comma-separated list.
+        Lines end at ``\\n``, ``\\r\\n`` or ``\\r``; with ``use_unicode=False`` they are
+        UTF-8 ``bytes``.
 
         >>> ctx.text_file("data/sample.txt").count()  # from the checkout
         14
         """
         return sources.TextFileRDD(self, path, min_partitions or self.default_min_partitions,
-                                   self.conf["vega.input.split_size"])
+                                   self.conf["vega.input.split_size"], use_unicode)
 
     def whole_text_files(self, path: str, min_partitions: Optional[int] = None,
                          use_unicode: bool = True) -> RDD:
-        """``(path, content)`` for each file (content is always ``str``, as in Python 3 PySpark).
+        """``(path, content)`` for each file, as ``str``, or with ``use_unicode=False`` as
+        UTF-8 ``bytes`` (both, as in PySpark).
 
         >>> [path.rsplit("/", 1)[1] for path in ctx.whole_text_files("data/").keys().collect()]
         ['sample.txt']
         """
         return sources.WholeFilesRDD(self, path, min_partitions or self.default_min_partitions,
-                                     self.conf["vega.input.split_size"], binary=False)
+                                     self.conf["vega.input.split_size"], binary=False,
+                                     use_unicode=use_unicode)
 
     def binary_files(self, path: str, min_partitions: Optional[int] = None) -> RDD:
         """``(path, bytes)`` for each file."""
@@ -715,10 +719,10 @@ class Context(JobControl, FileShipping):
 
         try:
             self.run_partitions(rdd, save)
-        except BaseException:
+            outputs.commit_output(target)
+        except BaseException:  # a failed job or commit: no half-written output stays
             outputs.abort_output(target)
             raise
-        outputs.commit_output(target)
 
     def _on_task_output(self, task_id: int, executor_id: str, host: str, stream: str,
                         text: str) -> None:

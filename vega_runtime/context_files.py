@@ -8,10 +8,13 @@ the driver keeps its own copy in its SparkFiles root.
 from __future__ import annotations
 
 import os
+import posixpath
 from typing import List
 
 from . import files
 from .errors import InputError
+from .io.files import file_uri, input_errors, local_path, open_input
+from .io.hdfs import is_hdfs, split_url
 
 
 class FileShipping:
@@ -21,7 +24,8 @@ class FileShipping:
 
     def add_file(self, path: str, recursive: bool = False) -> None:
         """Ship a file (or, with ``recursive=True``, a directory) to every executor; tasks
-        find it with ``SparkFiles.get(name)``.
+        find it with ``SparkFiles.get(name)``.  ``path`` is a local path, a ``file:`` URL or
+        an HDFS URL (of a file).
 
         >>> import os, tempfile
         >>> from vega_runtime import SparkFiles
@@ -34,7 +38,7 @@ class FileShipping:
         >>> os.remove(path); os.rmdir(os.path.dirname(path))
         """
         kind = "file"
-        if os.path.isdir(path):
+        if os.path.isdir(local_path(path)):
             if not recursive:
                 raise ValueError(f"{path} is a directory: pass recursive=True to add it")
             kind = "directory"
@@ -56,27 +60,33 @@ class FileShipping:
     @property
     def list_files(self) -> List[str]:
         """URIs of the files and directories added with ``add_file``/``add_py_file``."""
-        return [f"file:{f.source}" for f in self._runner.added_files.files
+        return [file_uri(f.source) for f in self._runner.added_files.files
                 if f.kind != "archive"]
 
     @property
     def list_archives(self) -> List[str]:
         """URIs of the archives added with ``add_archive``."""
-        return [f"file:{f.source}" for f in self._runner.added_files.files
+        return [file_uri(f.source) for f in self._runner.added_files.files
                 if f.kind == "archive"]
 
     def _add(self, path: str, kind: str) -> None:
-        source = os.path.abspath(path)
-        if not os.path.exists(source):
+        on_hdfs = is_hdfs(path)
+        source = path if on_hdfs else os.path.abspath(local_path(path))
+        if not on_hdfs and not os.path.exists(source):
             raise InputError(path, "no such file or directory")
-        name = os.path.basename(source.rstrip(os.sep))
+        name = posixpath.basename(split_url(source)[1].rstrip("/")) if on_hdfs else \
+            os.path.basename(source.rstrip(os.sep))
         known = {f.name: f for f in self._runner.added_files.files}
         if name in known:
             if known[name].source == source:
                 return
             raise ValueError(f"a file named {name!r} was already added from "
                              f"{known[name].source}; rename one of them")
-        data = files.read_for_shipping(source, kind)
+        if on_hdfs:  # a file (not a directory) from HDFS, as Spark's addFile takes it
+            with input_errors(path), open_input(path, self.hdfs_settings, decompress=False) as fh:
+                data = fh.read()
+        else:
+            data = files.read_for_shipping(source, kind)
         shipped = self.broadcast(data)
         added = files.AddedFile(name, kind, source, shipped.id, shipped._path)
         files.materialize(added, data, self._files_root())

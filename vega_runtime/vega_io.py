@@ -41,8 +41,8 @@ class LocalFsIO:
         return None
 
     def read_to_vec(self, path: str) -> bytes:
-        """The whole content of one file."""
-        with open_input(self._url(path), self._settings()) as fh:
+        """The whole content of one file, as stored (a ``.gz`` file is not decompressed)."""
+        with open_input(self._url(path), self._settings(), decompress=False) as fh:
             return fh.read()
 
     def read_to_rdd(self, path: str, ctx, num_slices: int):

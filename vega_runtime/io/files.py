@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
+import io
 import os
-from typing import List, Optional
+from typing import Iterator, List, Optional
 
 from ..errors import InputError
 from ..records import FrozenRecord
+from .globs import expand_braces, has_pattern, is_hidden, split_paths
 from .hdfs import HdfsSettings, is_hdfs
 from .hdfs import list_files as list_hdfs_files
 from .hdfs import open_read as open_hdfs
 
-COMPRESSED_SUFFIXES = (".gz", ".bz2")
+COMPRESSED_SUFFIXES = (".gz", ".bz2", ".deflate")
 
 
 class InputFile(FrozenRecord):
@@ -27,7 +30,14 @@ class InputFile(FrozenRecord):
 
     @property
     def splittable(self) -> bool:
-        return not self.path.endswith(COMPRESSED_SUFFIXES)
+        return not is_compressed(self.path)
+
+
+def is_compressed(path: str) -> bool:
+    """Whether ``path`` names a ``.gz``, ``.bz2`` or ``.deflate`` (zlib: Hadoop's
+    DefaultCodec) file, in any case as Hadoop's codecs are found; it is read whole and
+    decompressed."""
+    return path.lower().endswith(COMPRESSED_SUFFIXES)
 
 
 def local_path(url: str) -> str:
@@ -48,24 +58,38 @@ def file_uri(path: str) -> str:
     return "file:" + os.path.abspath(path)
 
 
+def absolute_paths(spec: str) -> str:
+    """``spec`` with its relative local paths made absolute (in the working directory of
+    now), touching no file: executors, whatever their directory, find the same files.
+
+    >>> absolute_paths("/a/x.txt,hdfs://nn:9870/y,file:///b/{c,d}")
+    '/a/x.txt,hdfs://nn:9870/y,/b/{c,d}'
+    """
+    return ",".join(part if not part or is_hdfs(part) else os.path.abspath(local_path(part))
+                    for part in (p.strip() for p in split_paths(spec)))
+
+
 def list_input_files(spec: str, hdfs: Optional[HdfsSettings] = None) -> List[InputFile]:
     """Every file named by ``spec``, sorted by path within each comma-separated part.
 
-    Parts are local paths, ``file://`` URLs or ``hdfs://``/``webhdfs://`` URLs.
-    Hidden files and names starting with ``_`` (``_SUCCESS``) inside directories
-    are skipped, as Hadoop does.
+    Parts are local paths (relative ones resolved in the working directory: see
+    ``absolute_paths``), ``file://`` URLs or ``hdfs://``/``webhdfs://`` URLs.  Globs are
+    Hadoop's: ``*``, ``?``, ``[ab]``, ``[^ab]`` and ``{a,b}`` (whose commas do not
+    separate parts).  Hidden files and names starting with ``_`` (``_SUCCESS``) inside
+    directories or matched by a glob are skipped, as Hadoop does.
     """
     files: List[InputFile] = []
-    for part in (p.strip() for p in spec.split(",")):
+    for part in (p.strip() for p in split_paths(spec)):
         if not part:
             continue
         if is_hdfs(part):
             files.extend(InputFile(url, size) for url, size in
                          list_hdfs_files(part, hdfs or HdfsSettings()))
             continue
-        path = local_path(part)
-        if glob.has_magic(path):
-            matches = sorted(glob.glob(path))
+        path = os.path.abspath(local_path(part))
+        if has_pattern(path):
+            matches = sorted({m for pattern in expand_braces(path) for m in glob.glob(pattern)
+                              if not is_hidden(os.path.basename(m))})
             if not matches:
                 raise InputError(part, "no file matches this pattern")
         elif os.path.exists(path):
@@ -78,30 +102,94 @@ def list_input_files(spec: str, hdfs: Optional[HdfsSettings] = None) -> List[Inp
 
 
 def _expand(path: str) -> List[InputFile]:
-    if os.path.isdir(path):
-        found = []
-        for root, dirs, names in os.walk(path):
-            dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
-            for name in sorted(names):
-                if not name.startswith((".", "_")):
-                    full = os.path.join(root, name)
-                    found.append(InputFile(full, os.path.getsize(full)))
-        return found
+    if not os.path.isdir(path):
+        return [_input_file(path)]
+    found, seen = [], set()
+    # Symbolic links to directories are directories (as Hadoop's local file system sees
+    # them); each real directory is read once, so a link loop ends.
+    for root, dirs, names in os.walk(path, onerror=_unreadable, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs[:] = sorted(d for d in dirs if not is_hidden(d))
+        found.extend(_input_file(os.path.join(root, name)) for name in sorted(names)
+                     if not is_hidden(name))
+    return found
+
+
+def _input_file(path: str) -> InputFile:
     try:
-        return [InputFile(path, os.path.getsize(path))]
-    except OSError as exc:
+        return InputFile(path, os.path.getsize(path))
+    except OSError as exc:  # a broken symbolic link, say
         raise InputError(path, exc.strerror or str(exc)) from None
 
 
-def open_input(path: str, hdfs: Optional[HdfsSettings] = None):
-    """Open a local file or HDFS URL for binary reading, decompressing ``.gz`` and ``.bz2``."""
+def _unreadable(exc: OSError):
+    """A directory the walk cannot list fails the input, never reads as empty."""
+    raise InputError(exc.filename, exc.strerror or str(exc)) from None
+
+
+def open_input(path: str, hdfs: Optional[HdfsSettings] = None, decompress: bool = True):
+    """Open a local file or HDFS URL for binary reading, decompressing ``.gz``, ``.bz2`` and
+    ``.deflate`` unless ``decompress`` is false (``binary_files`` gives the file's bytes)."""
     raw = open_hdfs(path, hdfs or HdfsSettings()) if is_hdfs(path) else open(local_path(path), "rb")
-    if path.endswith(".gz"):
+    if not decompress:
+        return raw
+    if path.lower().endswith(".gz"):
         import gzip
 
         return gzip.GzipFile(fileobj=raw, mode="rb")
-    if path.endswith(".bz2"):
+    if path.lower().endswith(".bz2"):
         import bz2
 
         return bz2.BZ2File(raw, "rb")
+    if path.lower().endswith(".deflate"):
+        return io.BufferedReader(_ZlibReader(raw), buffer_size=1 << 20)
     return raw
+
+
+@contextlib.contextmanager
+def input_errors(path: str) -> Iterator[None]:
+    """Errors met reading ``path`` (a truncated or corrupt ``.gz``, a file that is gone or
+    unreadable) as an ``InputError`` naming it: among many input files, the one at fault."""
+    import zlib
+
+    try:
+        yield
+    except (EOFError, OSError, zlib.error) as exc:
+        reason = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
+        raise InputError(path, reason or type(exc).__name__) from None
+
+
+class _ZlibReader(io.RawIOBase):
+    """The decompressed bytes of a zlib stream (or several, one after another): what
+    Hadoop's DefaultCodec writes as ``.deflate`` files."""
+
+    def __init__(self, raw):
+        import zlib
+
+        self.raw, self._new = raw, zlib.decompressobj
+        self._inflate = self._new()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while True:
+            if self._inflate.eof:
+                rest = self._inflate.unused_data
+                self._inflate = self._new()
+            else:
+                rest = self._inflate.unconsumed_tail or self.raw.read(1 << 16)
+                if not rest:
+                    return 0
+            data = self._inflate.decompress(rest, len(buffer))
+            if data:
+                buffer[:len(data)] = data
+                return len(data)
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()

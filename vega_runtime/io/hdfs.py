@@ -13,7 +13,6 @@ own host or a host in ``vega.hdfs.datanodes``; a redirect anywhere else raises
 
 from __future__ import annotations
 
-import fnmatch
 import io
 import os
 import posixpath
@@ -23,6 +22,7 @@ from typing import List, Optional, Sequence, Tuple
 
 from ..errors import InputError, VegaError
 from ..records import FrozenRecord
+from .globs import expand_braces, has_pattern, is_hidden, name_matches
 
 SCHEMES = ("hdfs", "webhdfs")
 
@@ -150,14 +150,30 @@ def is_hdfs(path: str) -> bool:
 
 
 def split_url(url: str) -> Tuple[str, str]:
-    """``hdfs://nn:9870/a/b`` -> (``http://nn:9870``, ``/a/b``)."""
+    """``hdfs://nn:9870/a/b`` -> (``http://nn:9870``, ``/a/b``).
+
+    As in a Hadoop ``Path``, everything after the authority is the path, ``#`` and ``?``
+    included (they are file name characters, not a fragment or a query):
+
+    >>> split_url("hdfs://nn/logs/a#b?.txt")
+    ('http://nn:9870', '/logs/a#b?.txt')
+    """
     from urllib.parse import urlsplit
 
-    parts = urlsplit(url)
+    authority = url_authority(url)
+    path = url[len(authority):]
+    parts = urlsplit(authority)
     if not parts.hostname:
         raise HdfsError(url, "the URL names no namenode (use hdfs://host:port/path)")
     port = parts.port or 9870
-    return f"http://{parts.hostname}:{port}", parts.path or "/"
+    return f"http://{parts.hostname}:{port}", path or "/"
+
+
+def url_authority(url: str) -> str:
+    """``hdfs://nn:9870/a/b`` -> ``hdfs://nn:9870``: the URL up to its path."""
+    start = url.find("://") + 3 if "://" in url else 0
+    slash = url.find("/", start)
+    return url if slash < 0 else url[:slash]
 
 
 def namenode_url(namenode: str) -> str:
@@ -200,22 +216,19 @@ def _explain(url: str, exc: Exception) -> HdfsError:
 
 def list_files(spec: str, settings: HdfsSettings) -> List[Tuple[str, int]]:
     """(URL, size) of every file a URL names: a file, a directory (recursively, skipping
-    ``_`` and ``.`` names) or a glob in the last path component."""
-    from urllib.parse import urlsplit
-
+    ``_`` and ``.`` names) or a glob (see ``io.globs``)."""
     base, path = split_url(spec)
-    prefix = spec[: len(spec) - len(urlsplit(spec).path)]
+    prefix = url_authority(spec)
     hdfs = client(base, settings, spec)
     try:
-        if any(ch in posixpath.basename(path) for ch in "*?["):
-            parent = posixpath.dirname(path) or "/"
-            names = [n for n, _ in hdfs.list(parent, status=True)
-                     if fnmatch.fnmatch(n, posixpath.basename(path))]
-            if not names:
+        if has_pattern(path):
+            matches = sorted({match: status for pattern in expand_braces(path)
+                              for match, status in _glob(hdfs, pattern)}.items())
+            if not matches:
                 raise InputError(spec, "no file matches this pattern")
             found = []
-            for name in sorted(names):
-                found += _walk(hdfs, prefix, posixpath.join(parent, name))
+            for match, status in matches:
+                found += _walk(hdfs, prefix, match, status)
             return found
         status = hdfs.status(path, strict=False)
         if status is None:
@@ -227,13 +240,36 @@ def list_files(spec: str, settings: HdfsSettings) -> List[Tuple[str, int]]:
         raise _explain(spec, exc) from None
 
 
+def _glob(hdfs, pattern: str) -> List[Tuple[str, dict]]:
+    """(path, FileStatus) of each match of a glob (braces expanded) whose components may
+    each be a pattern, as Hadoop's globber finds them: directory by directory."""
+    components = [c for c in pattern.split("/") if c]
+    level: List[Tuple[str, Optional[dict]]] = [("/", None)]
+    for i, component in enumerate(components):
+        following = []
+        for parent, status in level:
+            if status is not None and status["type"] != "DIRECTORY":
+                continue
+            if has_pattern(component):
+                last = i == len(components) - 1
+                following += [(posixpath.join(parent, name), child) for name, child
+                              in sorted(hdfs.list(parent, status=True))
+                              if name_matches(name, component, last)]
+            else:
+                child = hdfs.status(posixpath.join(parent, component), strict=False)
+                if child is not None:
+                    following.append((posixpath.join(parent, component), child))
+        level = following
+    return level
+
+
 def _walk(hdfs, prefix: str, path: str, status: Optional[dict] = None) -> List[Tuple[str, int]]:
     status = status or hdfs.status(path)
     if status["type"] == "FILE":
         return [(prefix + path, status["length"])]
     found = []
     for name, child in sorted(hdfs.list(path, status=True)):
-        if name.startswith(("_", ".")):
+        if is_hidden(name):
             continue
         found += _walk(hdfs, prefix, posixpath.join(path, name), child)
     return found

@@ -1,81 +1,135 @@
 """Reading the lines of a byte range of a file, each line exactly once.
 
-A line belongs to the segment that holds its first byte.  A segment that
-does not start at 0 skips the partial line it starts inside; every segment
-reads past its end to finish its last line.  Bytes are read in large chunks
-and decoded in bulk, which is what makes ``text_file`` fast.
+Lines end as Hadoop's ``LineRecordReader`` ends them: at ``\\n``, ``\\r\\n`` or a lone
+``\\r``; a UTF-8 byte order mark at the start of a file is dropped.  A line belongs to
+the segment that holds its first byte.  A segment that does not start at 0 skips the
+partial line it starts inside; every segment reads past its end to finish its last
+line.  Bytes are read in large chunks and decoded in bulk, which is what makes
+``text_file`` fast.
 """
 
 from __future__ import annotations
 
+import codecs
 import math
-from typing import BinaryIO, Iterator, Optional
+import re
+from typing import BinaryIO, Iterator, List, Optional
 
-from .files import open_input
+from .files import input_errors, open_input
 from .hdfs import HdfsSettings
 
 CHUNK = 1 << 22
+BOM = b"\xef\xbb\xbf"  # UTF-8 byte order mark
+_EOL = re.compile(rb"\r\n|\r|\n")
+_EOL_TEXT = re.compile("\r\n|\r|\n")
+_EOL_BYTE = re.compile(rb"[\r\n]")
 
 
 def read_lines(path: str, start: int, end: int, splittable: bool = True,
                hdfs: Optional[HdfsSettings] = None) -> Iterator[str]:
-    """Lines (without ``\\n`` or ``\\r\\n``) whose first byte lies in [start, end)."""
-    with open_input(path, hdfs) as fh:
+    """Lines (without ``\\n``, ``\\r\\n`` or ``\\r``) whose first byte lies in [start, end)."""
+    with input_errors(path), open_input(path, hdfs) as fh:
         if not splittable:
-            yield from _lines_until(fh, 0, math.inf)
-            return
+            start, end = 0, math.inf
         pos = _first_line_start(fh, start)
         if pos is None or pos >= end:
             return
-        fh.seek(pos)
-        yield from _lines_until(fh, pos, end)
+        head = b""
+        if pos == 0:  # read on (compressed streams cannot seek back)
+            head = fh.read(len(BOM))
+            if head == BOM:  # the first line still starts at 0: it is this segment's
+                head, pos = b"", len(BOM)
+        else:
+            fh.seek(pos)
+        yield from _lines_until(fh, pos, end, head)
 
 
 def _first_line_start(fh: BinaryIO, start: int):
+    """The offset of the first line starting at or after ``start``, or None (no more)."""
     if start == 0:
         return 0
     fh.seek(start - 1)
-    if fh.read(1) == b"\n":
+    pair = fh.read(2)
+    before, at = pair[:1], pair[1:]
+    if before == b"\n" or (before == b"\r" and at != b"\n"):
         return start
-    skipped = fh.readline()  # rest of the line that started before us
-    if not skipped.endswith(b"\n"):
-        return None  # that line runs to the end of the file
-    return start + len(skipped)
+    pos, data = start, at
+    while data:
+        found = _EOL_BYTE.search(data)
+        if found is None:
+            pos += len(data)
+            data = fh.read(1 << 16)
+            continue
+        i = found.start()
+        if data[i:i + 1] == b"\r" and i + 1 == len(data):
+            data += fh.read(1)  # is it \r\n?
+        return pos + i + (2 if data[i:i + 2] == b"\r\n" else 1)
+    return None  # the line started before us runs to the end of the file
 
 
-def _lines_until(fh: BinaryIO, pos: int, end: int) -> Iterator[str]:
-    """Yield lines starting at ``pos`` until one would start at or after ``end``."""
-    tail = b""
+def _lines_until(fh: BinaryIO, pos: int, end: int, head: bytes = b"") -> Iterator[str]:
+    """Yield lines starting at ``pos`` (``head`` holding bytes already read from there)
+    until one would start at or after ``end``."""
+    tail = head
     while True:
         chunk = fh.read(CHUNK)
-        if not chunk:
-            if tail:
-                yield _strip_cr(tail.decode("utf-8", "replace"))
+        if chunk:
+            block = tail + chunk if tail else chunk
+            # A \r at the very end may be the first half of a \r\n: decide with the next chunk.
+            ready = len(block) - 1 if block.endswith(b"\r") else len(block)
+        elif not tail:
             return
-        block = tail + chunk if tail else chunk
-        cut = block.rfind(b"\n")
-        if cut < 0:
+        else:  # the end of the file ends the last line
+            block = tail if tail.endswith((b"\n", b"\r")) else tail + b"\n"
+            ready = len(block)
+        cut = max(block.rfind(b"\n", 0, ready), block.rfind(b"\r", 0, ready)) + 1
+        if cut == 0:
             tail = block
             continue
-        # Lines in block[:cut] start at pos .. pos+cut; stop at the first one >= end.
-        if pos + cut + 1 > end:
-            stop = block.find(b"\n", max(0, end - 1 - pos))
-            yield from _split(block[:stop])
+        # block[:cut] ends with a line end; its lines start at pos and after each line end.
+        if pos + cut > end:
+            stop = _EOL.search(block, max(0, end - 1 - pos)).end()
+            yield from _complete_lines(block[:stop])
             return
-        yield from _split(block[:cut])
-        tail = block[cut + 1:]
-        pos += cut + 1
-        if pos >= end:
+        yield from _complete_lines(block[:cut])
+        tail = block[cut:]
+        pos += cut
+        if pos >= end or not chunk:
             return
 
 
-def _split(block: bytes) -> list:
-    text = block.decode("utf-8", "replace")
-    lines = text.split("\n")
-    if "\r" in text:
-        lines = [_strip_cr(line) for line in lines]
+def _complete_lines(block: bytes) -> List[str]:
+    """The lines of ``block``, which ends with a line end."""
+    lines = _split(block)
+    lines.pop()
     return lines
 
 
-def _strip_cr(line: str) -> str:
-    return line[:-1] if line.endswith("\r") else line
+def decode_text(data: bytes) -> str:
+    """UTF-8 ``data`` as Hadoop's ``Text`` decodes it: what is not UTF-8 becomes U+FFFD, a
+    UTF-16 surrogate encoded in three bytes (CESU-8, Java's modified UTF-8), or the first
+    two of them, one U+FFFD, as Java's decoder counts them (Python's: one a byte).
+
+    >>> decode_text(b"ok \\xff \\xed\\xa0\\x80 \\xe2\\x82").split()  # 1 + 1 + 1
+    ['ok', '\\ufffd', '\\ufffd', '\\ufffd']
+    """
+    return data.decode("utf-8", _JAVA_REPLACE)
+
+
+def _java_replacement(exc: UnicodeDecodeError):
+    surrogate = _SURROGATE.match(exc.object, exc.start)  # Python: one U+FFFD a byte
+    return "\ufffd", surrogate.end() if surrogate else exc.end
+
+
+_JAVA_REPLACE = "vega.java-replace"
+#: ED A0..BF [80..BF]: Java's decoder replaces it as one malformed sequence
+_SURROGATE = re.compile(rb"\xed[\xa0-\xbf][\x80-\xbf]?")
+codecs.register_error(_JAVA_REPLACE, _java_replacement)
+
+
+def _split(block: bytes) -> List[str]:
+    """The lines of ``block``; a line end at the very end gives a last, empty, element."""
+    text = decode_text(block)
+    if "\r" in text:
+        return _EOL_TEXT.split(text)
+    return text.split("\n")

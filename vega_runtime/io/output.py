@@ -9,7 +9,7 @@ Protocol (Hadoop's FileOutputCommitter, simplified):
    replaces its predecessor's file, so no part is ever duplicated.
 3. ``commit_output``: on job success the driver moves the parts into PATH,
    removes ``_temporary`` and writes ``_SUCCESS``.  ``abort_output`` removes
-   PATH entirely, so a failed job leaves nothing at the target.
+   PATH entirely, so a failed job (or commit) leaves nothing at the target.
 
 Overwriting (``overwrite=True`` on an existing PATH) keeps the old output until the
 new one is complete: the job writes a hidden sibling ``.NAME.staging-ID`` as above,
@@ -40,7 +40,8 @@ class LocalDir:
 
     def __init__(self, path: str):
         self.url = path
-        self.root = local_path(path)
+        #: absolute: tasks write where the driver resolved it, whatever their working directory
+        self.root = os.path.abspath(local_path(path))
         #: where a commit swaps ``root`` into (an overwrite's staging directory), or None
         self.final: Optional[str] = None
 
@@ -237,8 +238,29 @@ def _codec(codec: Optional[str]):
         import bz2
 
         return (lambda out: bz2.BZ2File(out, "wb")), ".bz2"
+    if lowered.endswith(("defaultcodec", "deflatecodec")):
+        return _ZlibWriter, ".deflate"
     raise VegaError(f"unsupported compression codec {codec!r}: use "
-                    "'org.apache.hadoop.io.compress.GzipCodec' or 'BZip2Codec'")
+                    "'org.apache.hadoop.io.compress.GzipCodec', 'BZip2Codec' or "
+                    "'DefaultCodec'")
+
+
+class _ZlibWriter:
+    """A zlib stream, as Hadoop's DefaultCodec writes ``.deflate`` files."""
+
+    def __init__(self, out: BinaryIO):
+        import zlib
+
+        self.out, self._deflate = out, zlib.compressobj()
+
+    def __enter__(self) -> "_ZlibWriter":
+        return self
+
+    def write(self, data: bytes) -> None:
+        self.out.write(self._deflate.compress(data))
+
+    def __exit__(self, *exc) -> None:
+        self.out.write(self._deflate.flush())
 
 
 class _NoClose:

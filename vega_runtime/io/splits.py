@@ -37,14 +37,14 @@ def plan_splits(files: Sequence[InputFile], min_partitions: int, split_size: int
 
     The partition count is at least ``min_partitions`` and total/``split_size``,
     rounded up to a multiple of ``parallelism`` so every executor core gets
-    the same share of bytes.
+    the same share of bytes; empty files alone make no partition.
 
     >>> plan = plan_splits([InputFile("a", 100), InputFile("b", 10)], 2, 1 << 20)
     >>> [[(s.path, s.start, s.end) for s in p] for p in plan]
     [[('a', 0, 50)], [('a', 50, 100), ('b', 0, 10)]]
     """
     total = sum(f.size for f in files)
-    if not files:
+    if not total:  # no bytes, no lines: no partition (Spark drops empty splits likewise)
         return []
     count = max(min_partitions, -(-total // max(1, split_size)), 1)
     if count > 1 and parallelism > 1:

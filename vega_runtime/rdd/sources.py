@@ -7,9 +7,11 @@ import os
 import posixpath
 from typing import Iterable, Iterator, List, Sequence
 
-from ..io.files import InputFile, list_input_files, open_input
+from ..io.files import (InputFile, absolute_paths, input_errors, is_compressed,
+                        list_input_files, open_input)
+from ..errors import InputError
 from ..io.hdfs import is_hdfs
-from ..io.lines import read_lines
+from ..io.lines import decode_text, read_lines
 from ..io.splits import FileSegment, pack_segments, plan_splits
 from ..serde import read_batch_file
 from .base import RDD, Partition
@@ -74,36 +76,45 @@ class FilesPartition(Partition):
 
 
 class _FileInput(RDD):
-    """Base of RDDs reading files: lists them (locally or on HDFS) on the driver."""
+    """Base of RDDs reading files: lists them (locally or on HDFS) on the driver when its
+    partitions are first needed, as Spark does, so a path may appear after the RDD is made
+    and a missing one fails the first action."""
 
     def __init__(self, ctx, path: str, min_partitions: int, split_size: int):
         super().__init__(ctx)
         self.path = path
+        self._spec = absolute_paths(path)  # relative to the working directory of now
         self.hdfs = ctx.hdfs_settings
-        self._files = list_input_files(path, self.hdfs)
         self._min_partitions = min_partitions
         self._split_size = split_size
+
+    def _files(self) -> List[InputFile]:
+        return list_input_files(self._spec, self.hdfs)
 
     def _open(self, path: str, mode: str = "rb"):
         return open_input(path, self.hdfs)
 
 
 class TextFileRDD(_FileInput):
-    """Lines of text files, split by bytes on line boundaries."""
+    """Lines of text files, split by bytes on line boundaries; ``str``, or with
+    ``use_unicode=False`` their UTF-8 ``bytes`` (as PySpark gives them)."""
 
-    def __init__(self, ctx, path: str, min_partitions: int, split_size: int):
+    def __init__(self, ctx, path: str, min_partitions: int, split_size: int,
+                 use_unicode: bool = True):
         super().__init__(ctx, path, min_partitions, split_size)
         self._parallelism = ctx.default_parallelism
+        self.use_unicode = use_unicode
 
     def compute_partitions(self) -> list:
-        plan = plan_splits(self._files, self._min_partitions, self._split_size,
+        plan = plan_splits(self._files(), self._min_partitions, self._split_size,
                            self._parallelism)
         return [FilesPartition(i, segments) for i, segments in enumerate(plan)]
 
-    def compute(self, partition: FilesPartition, tc) -> Iterator[str]:
-        return itertools.chain.from_iterable(
-            read_lines(s.path, s.start, s.end, not s.path.endswith((".gz", ".bz2")), self.hdfs)
+    def compute(self, partition: FilesPartition, tc) -> Iterator:
+        lines = itertools.chain.from_iterable(
+            read_lines(s.path, s.start, s.end, not is_compressed(s.path), self.hdfs)
             for s in partition.segments)
+        return lines if self.use_unicode else (line.encode("utf-8") for line in lines)
 
     def __repr__(self) -> str:
         return f"{self.path} {super().__repr__()}"
@@ -130,31 +141,48 @@ class _WholeFileInput(_FileInput):
     """Base of RDDs that read each input file whole, files packed by bytes."""
 
     def compute_partitions(self) -> list:
-        plan = pack_whole_files(self._files, self._min_partitions, self._split_size)
+        plan = pack_whole_files(self._files(), self._min_partitions, self._split_size)
         return [FilesPartition(i, segments) for i, segments in enumerate(plan)]
 
 
 class WholeFilesRDD(_WholeFileInput):
-    """``(path, content)`` per file; text or bytes."""
+    """``(path, content)`` per file: the file's bytes as stored (``binary``: a ``.gz`` file
+    is not decompressed, as in Spark), else the text, as ``str`` or
+    with ``use_unicode=False`` as UTF-8 ``bytes``, path included (as PySpark gives them)."""
 
-    def __init__(self, ctx, path: str, min_partitions: int, split_size: int, binary: bool):
+    def __init__(self, ctx, path: str, min_partitions: int, split_size: int, binary: bool,
+                 use_unicode: bool = True):
         super().__init__(ctx, path, min_partitions, split_size)
         self.binary = binary
+        self.use_unicode = use_unicode
 
     def compute(self, partition: FilesPartition, tc) -> Iterator:
         for segment in partition.segments:
-            with self._open(segment.path) as fh:
+            with input_errors(segment.path), \
+                    open_input(segment.path, self.hdfs, decompress=not self.binary) as fh:
                 data = fh.read()
             key = segment.path if is_hdfs(segment.path) else "file:" + os.path.abspath(segment.path)
-            yield (key, data if self.binary else data.decode("utf-8", "replace"))
+            if self.binary:
+                yield key, data
+            elif self.use_unicode:
+                yield key, decode_text(data)
+            else:
+                yield key.encode("utf-8"), decode_text(data).encode("utf-8")
 
 
 class PickleFileRDD(_WholeFileInput):
     """Records saved by ``save_as_pickle_file`` (pickled batches per part file)."""
 
     def compute(self, partition: FilesPartition, tc) -> Iterator:
+        import pickle
+
         for segment in partition.segments:
-            yield from read_batch_file(segment.path, self._open)
+            with input_errors(segment.path):
+                try:
+                    yield from read_batch_file(segment.path, self._open)
+                except pickle.UnpicklingError as exc:  # a text part, say: name the file
+                    raise InputError(segment.path, "not the pickled batches save_as_pickle_file "
+                                                   f"writes ({exc})") from None
 
 
 class CheckpointRDD(RDD):
