@@ -367,3 +367,68 @@ def make_key(path):
     from sshd_hosts import make_client_key
 
     return make_client_key(path)
+
+
+def listen_in(argv_prefix, host, port):
+    """A process (in the namespace ``argv_prefix`` enters) holding ``host:port`` open, once it
+    listens; the caller kills it."""
+    import sys
+
+    holder = subprocess.Popen(
+        [*argv_prefix, sys.executable, "-c",
+         "import socket, sys, time\n"
+         "s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+         f"s.bind(({host!r}, {port})); s.listen(); print('listening', flush=True)\n"
+         "time.sleep(600)\n"],
+        stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline() == "listening\n"
+    return holder
+
+
+@requires_netns_sshd
+def test_a_daemon_whose_port_is_taken_fails_its_row_saying_so(tmp_path):
+    """A port already taken: the row of the daemon that cannot listen says so (its own error,
+    naming the address, and what to do), exit code 1, nothing of it left running. First the
+    master's web UI port (the master starts here), then a worker's shuffle port on its host
+    (over SSH; its interpreter is a wrapper fixing vega.worker.port, as VEGA_WORKER_PORT)."""
+    import sys
+
+    import yaml
+
+    with NetworkHosts(1, tmp_path / "net") as net:
+        [host] = net.hosts
+        python = tmp_path / "python"
+        python.write_text(f"#!/bin/sh\nPYTHONPATH={REPO} VEGA_WORKER_PORT=7999 "
+                          f'exec {sys.executable} "$@"\n')
+        python.chmod(0o755)
+        config, _ = write_cluster(tmp_path, host, [
+            f"host: {host.host}\ncores: 1\nmemory: 1g\npython: {python}\n"
+            f"work_dir: {tmp_path}/work"], master_host=net.control_ip, port=7077)
+        webui_port = yaml.safe_load(open(config))["master"]["webui_port"]
+        holder = listen_in(net.in_control([]), net.control_ip, webui_port)
+        try:
+            refused = vega_in_control(net, "start-cluster", "--config", config)
+        finally:
+            holder.kill()
+            holder.wait()
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        assert (f"master did not start (exit 1): vega: error: cannot start the master's web UI "
+                f"on {net.control_ip}:{webui_port}: [Errno 98] Address already in use"
+                in refused.stdout), refused.stdout
+        assert "Another process already listens on that port" in refused.stdout
+        assert vega_processes(str(tmp_path)) == []
+        holder = listen_in(net.in_host(0, []), host.host, 7999)
+        try:
+            started = vega_in_control(net, "start-cluster", "--config", config)
+            assert started.returncode == 1, started.stdout + started.stderr
+            assert "| started " in started.stdout.replace("│", "|")  # the master
+            assert ("worker did not start (exit 1): vega: error: cannot start the worker: "
+                    "[Errno 98] Address already in use (while attempting to bind on address "
+                    f"('{host.host}', 7999))" in started.stdout), started.stdout
+            assert "Another process already listens on that port" in started.stdout
+        finally:
+            holder.kill()
+            holder.wait()
+            stopped = vega_in_control(net, "stop-cluster", "--config", config)
+        assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+        assert vega_processes(str(tmp_path)) == []

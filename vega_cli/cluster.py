@@ -113,7 +113,7 @@ def _start_daemon(host: Host, python: str, role: str, args: List[str], run_dir: 
     result = host.run(daemon_command(python, role, args, run_dir))
     if not result.ok:
         raise RemoteError(f"{host}: {role} did not start (exit {result.code}): "
-                          f"{(result.stderr or result.stdout).strip()[-300:]}")
+                          f"{(result.stderr or result.stdout).strip()[-1000:]}")
     pid = _running_pid(host, python, pidfile, role)
     if not pid:
         raise RemoteError(f"{host}: {role} exited right after starting; see "
