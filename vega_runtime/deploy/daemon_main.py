@@ -345,17 +345,22 @@ def _explain_start_failure(pidfile: str, log_file: str, log_start: int, name: st
               f"{DETACH_READY_TIMEOUT:.0f}s, so it was stopped; see {log_file}",
               file=sys.stderr, flush=True)
         return
+    print(start_error(log_file, log_start) or
+          f"vega {name}: error: it exited before it started listening", file=sys.stderr)
+    print(f"(the {name}'s log: {log_file})", file=sys.stderr, flush=True)
+
+
+def start_error(log_file: str, log_start: int = 0) -> str:
+    """What a daemon that could not start wrote to ``log_file`` past byte ``log_start``: its
+    ``vega: error:`` line and the hint below it, else the log's last lines ("" if none)."""
     try:
         with open(log_file, "rb") as fh:
             fh.seek(log_start)
             lines = fh.read().decode("utf-8", "replace").strip().splitlines()
     except OSError:
-        lines = []
-    errors = [i for i, line in enumerate(lines) if "error:" in line and line.startswith("vega")]
-    why = lines[errors[-1]:] if errors else lines[-10:]  # the error and its hint, or the end
-    print("\n".join(why or [f"vega {name}: error: it exited before it started listening"]),
-          file=sys.stderr)
-    print(f"(the {name}'s log: {log_file})", file=sys.stderr, flush=True)
+        return ""
+    errors = [i for i, line in enumerate(lines) if line.startswith("vega") and "error:" in line]
+    return "\n".join(lines[errors[-1]:] if errors else lines[-10:])
 
 
 def _this_host_address() -> str:
