@@ -5,6 +5,7 @@ import functools
 import glob
 import json
 import os
+import re
 import subprocess
 import textwrap
 
@@ -197,6 +198,25 @@ def test_a_host_whose_python_differs_is_refused(sshd, tmp_path):
         vega("stop-cluster", "--config", config)
     assert result.returncode == 1
     assert "is Python 3.9, this machine runs Python" in result.stdout
+
+
+@requires_sshd
+def test_a_host_without_the_interpreter_is_refused_saying_what_to_set(sshd, tmp_path):
+    """A worker's python that does not exist on its host fails its row naming it and the
+    cluster file keys to set; stop-workers says the same; nothing was started."""
+    missing = tmp_path / "no-such-venv" / "bin" / "python3"
+    config, _ = write_cluster(tmp_path, sshd, [f"host: 127.0.0.1\npython: {missing}\n"
+                                               f"work_dir: {tmp_path}/w"])
+    expected = re.compile(  # the shell's own words, which depend on the login shell
+        rf"root@127\.0\.0\.1:{sshd.port}: cannot run {re.escape(str(missing))} there \(exit "
+        r"127: [^\n]*\); set workers\[\]\.python \(or defaults\.python\) in the cluster "
+        r"file to that host's Python with Vega [^ ]+, or run with --bootstrap")
+    started = vega("start-workers", "--config", config)
+    assert started.returncode == 1, started.stdout + started.stderr
+    assert expected.search(started.stdout), started.stdout
+    stopped = vega("stop-workers", "--config", config)
+    assert stopped.returncode == 1 and expected.search(stopped.stdout), stopped.stdout
+    assert vega_processes(str(tmp_path)) == []
 
 
 def test_cluster_file_mistakes_exit_2_naming_the_key(tmp_path):

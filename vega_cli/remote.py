@@ -153,13 +153,18 @@ class Host:
         result = self.run(quote([interpreter, "-m", "vega_cli.remote_ops", operation, *args]),
                           timeout)
         if not result.ok:
-            if "No module named 'vega_cli" in result.stderr:
-                from vega_runtime._version import __version__
+            from vega_runtime._version import __version__
 
+            if "No module named 'vega_cli" in result.stderr:
                 raise RemoteError(f"{self}: Vega {__version__} is needed with {interpreter}, "
                                   "found not installed (or too old to have "
                                   "vega_cli.remote_ops); install it there or run with "
                                   "--bootstrap")
+            if result.code in (126, 127):  # the shell found no such program, or cannot run it
+                raise RemoteError(f"{self}: cannot run {interpreter} there (exit {result.code}: "
+                                  f"{result.stderr.strip()[-200:]}); set workers[].python (or "
+                                  f"defaults.python) in the cluster file to that host's Python "
+                                  f"with Vega {__version__}, or run with --bootstrap")
             raise RemoteError(f"{self}: {interpreter} failed (exit {result.code}): "
                               f"{result.stderr.strip()[-300:] or result.stdout.strip()[-300:]}")
         try:
