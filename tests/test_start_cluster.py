@@ -219,6 +219,57 @@ def test_a_host_without_the_interpreter_is_refused_saying_what_to_set(sshd, tmp_
     assert vega_processes(str(tmp_path)) == []
 
 
+@requires_sshd
+def test_a_port_without_ssh_and_a_hung_sshd_are_named_without_tracebacks(sshd, tmp_path):
+    """A worker whose ssh_port is a server that is no sshd, and one whose sshd is stopped
+    (SIGSTOP: the kernel still accepts connections): each row says which it is and what
+    to check, within the connect timeout, and nothing else is printed (paramiko's own
+    traceback of the failed handshake was)."""
+    import signal
+    import socket
+    import threading
+    import time
+
+    def not_ssh(server):
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn:
+                conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    threading.Thread(target=not_ssh, args=(server,), daemon=True).start()
+    hung = start_sshd(tmp_path / "hung-sshd", client_key=sshd.key_path)
+    known = tmp_path / "known_hosts"
+    known.write_text(open(sshd.known_hosts_path).read() + open(hung.known_hosts_path).read())
+    config, _ = write_cluster(tmp_path, sshd, [
+        f"host: 127.0.0.1\nssh_port: {port}\nwork_dir: {tmp_path}/w1",
+        f"host: 127.0.0.1\nssh_port: {hung.port}\nwork_dir: {tmp_path}/w2"],
+        known_hosts=str(known))
+    os.kill(hung.pid, signal.SIGSTOP)
+    try:
+        began = time.monotonic()
+        result = vega("stop-workers", "--config", config)
+        took = time.monotonic() - began
+    finally:
+        os.kill(hung.pid, signal.SIGCONT)
+        hung.stop()
+        server.close()
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert (f"root@127.0.0.1:{port}: no SSH greeting on port {port} (Error reading SSH protocol banner): not an SSH server "
+            "there, or sshd dropped the connection (too many at once, MaxStartups); check the "
+            "SSH port in the cluster file (ssh.port, workers[].ssh_port)" in result.stdout
+            ), result.stdout
+    assert (f"root@127.0.0.1:{hung.port}: the SSH handshake did not finish within 3s (the "
+            "port accepts connections but sshd does not answer: hung or overloaded?); check "
+            "sshd on that host, or raise ssh.connect_timeout" in result.stdout), result.stdout
+    assert result.stderr == ""
+    assert took < 30
+
+
 def test_cluster_file_mistakes_exit_2_naming_the_key(tmp_path):
     """A bad size in the cluster file is a usage error naming file, entry and key."""
     path = tmp_path / "cluster.yaml"

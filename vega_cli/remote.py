@@ -27,6 +27,10 @@ from .errors import HostKeyError, RemoteError
 from .host_keys import KnownHosts, explain_bad_host_key
 
 log = logging.getLogger(__name__)
+# paramiko logs a failed handshake with its traceback from its transport thread; without
+# a handler of ours Python's last-resort handler printed that on stderr, beside the row
+# that already says what happened (vega --debug's handlers still get it)
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 @dataclass
 class Result:
@@ -208,6 +212,14 @@ def _explain(host: Host, exc: Exception) -> str:
     if "Authentication" in kind or "authentication" in text.lower():
         return (f"{host}: SSH authentication failed ({text}); check the user and key in the "
                 "cluster file and that the key is in the host's authorized_keys")
+    if "Error reading SSH protocol banner" in text:  # something else answers on that port
+        return (f"{host}: no SSH greeting on port {host.port} ({text}): not an SSH server "
+                "there, or sshd dropped the connection (too many at once, MaxStartups); check "
+                "the SSH port in the cluster file (ssh.port, workers[].ssh_port)")
+    if text == "No existing session":  # connected, but no SSH handshake in connect_timeout
+        return (f"{host}: the SSH handshake did not finish within {host.connect_timeout:g}s "
+                "(the port accepts connections but sshd does not answer: hung or "
+                "overloaded?); check sshd on that host, or raise ssh.connect_timeout")
     if isinstance(exc, (socket.timeout, TimeoutError)) or "timed out" in text.lower():
         return f"{host}: SSH connection timed out; is the host up and the SSH port right?"
     if isinstance(exc, (ConnectionRefusedError, OSError)) or "Unable to connect" in text:
