@@ -270,6 +270,32 @@ def test_a_port_without_ssh_and_a_hung_sshd_are_named_without_tracebacks(sshd, t
     assert took < 30
 
 
+@requires_sshd
+def test_a_read_only_work_dir_fails_its_row_with_the_hosts_error(sshd, tmp_path):
+    """A worker's daemon dir that exists on a read-only file system: installing the secret
+    there fails, and the worker's row shows the host's own error (mktemp's Read-only file system), not
+    the traceback of the SSH channel the failed command closed under its input."""
+    from vega_runtime.cluster_file import load_cluster_file
+
+    config, _ = write_cluster(tmp_path, sshd, [f"host: 127.0.0.1\nwork_dir: {tmp_path}/ro"])
+    [worker] = load_cluster_file(config).workers
+    (tmp_path / "ro" / worker.daemon_id).mkdir(parents=True)
+    subprocess.run(["mount", "--bind", str(tmp_path / "ro"), str(tmp_path / "ro")], check=True)
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(tmp_path / "ro")], check=True)
+        result = vega("start-cluster", "--config", config)
+    finally:
+        subprocess.run(["umount", str(tmp_path / "ro")], check=True)
+        stopped = vega("stop-cluster", "--config", config)
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    assert result.returncode == 1, result.stdout + result.stderr
+    secret = f"{tmp_path}/ro/{worker.daemon_id}/vega-secret"
+    assert (f"root@127.0.0.1:{sshd.port}: writing {secret} (mode 0600) failed (exit 1): mktemp: "
+            in result.stdout), result.stdout
+    assert "Read-only file system" in result.stdout and "Exception" not in result.stdout
+    assert vega_processes(str(tmp_path)) == []
+
+
 def test_cluster_file_mistakes_exit_2_naming_the_key(tmp_path):
     """A bad size in the cluster file is a usage error naming file, entry and key."""
     path = tmp_path / "cluster.yaml"

@@ -82,9 +82,12 @@ def _preflight(host: Host, python: str, work_dir: str, master: tuple) -> None:
         raise RemoteError(f"{host}: Vega {__version__} is needed with {python}, found {found}; "
                           "install it there or run with --bootstrap")
     if probe.get("work_dir_error"):
-        raise RemoteError(f"{host}: work dir {work_dir}: {probe['work_dir_error']}")
+        raise RemoteError(f"{host}: work dir {work_dir}: {probe['work_dir_error']}; make it "
+                          "writable there or choose another work_dir in the cluster file")
     if probe["free_bytes"] is not None and probe["free_bytes"] < MIN_FREE_BYTES:
-        raise RemoteError(f"{host}: only {probe['free_bytes'] >> 20} MiB free in {work_dir}")
+        raise RemoteError(f"{host}: only {probe['free_bytes'] >> 20} MiB free in {work_dir} "
+                          f"(a daemon needs {MIN_FREE_BYTES >> 20} MiB); free some there or "
+                          "choose another work_dir in the cluster file")
     if probe["master_reachable"] is False:
         raise RemoteError(f"{host}: cannot reach the master at {master[0]}:{master[1]} "
                           f"({probe.get('master_error')}); check firewalls and addresses")

@@ -136,11 +136,14 @@ class Host:
         """Write ``content`` (a secret) to ``remote``, born with mode 0600: under umask 077,
         into a temporary name beside it (``mktemp``, mode 0600), then renamed into place;
         the secret travels on stdin, never on a command line.  Parent directories made
-        here are 0700.  Raises RemoteError with the command's stderr if any step fails."""
+        here are 0700.  Raises RemoteError with the command's stderr if any step fails (a
+        step failing before ``cat`` still reads stdin to its end: a command that exits with
+        its input unread makes sending it fail, and its error would be lost)."""
         directory, name = posixpath.split(remote)
         directory = directory or "."
-        script = ('umask 077 && mkdir -p -- "$1" && tmp=$(mktemp "$1/.$2.XXXXXX") && '
-                  '{ cat > "$tmp" && mv -f -- "$tmp" "$1/$2" || { rm -f -- "$tmp"; exit 1; }; }')
+        script = ('umask 077 && mkdir -p -- "$1" && tmp=$(mktemp "$1/.$2.XXXXXX") || '
+                  '{ cat > /dev/null; exit 1; }; '
+                  '{ cat > "$tmp" && mv -f -- "$tmp" "$1/$2"; } || { rm -f -- "$tmp"; exit 1; }')
         self.check(quote(["sh", "-c", script, "sh", directory, name]),
                    f"writing {remote} (mode 0600)", stdin=content)
 
