@@ -296,6 +296,39 @@ def test_a_read_only_work_dir_fails_its_row_with_the_hosts_error(sshd, tmp_path)
     assert vega_processes(str(tmp_path)) == []
 
 
+@requires_sshd
+def test_a_replaced_secret_file_is_refused_before_anything_is_copied(sshd, tmp_path):
+    """The cluster runs; its secret file is replaced (deleted, then created anew by the
+    next start). start-cluster and start-workers refuse at once, exit 1, saying the running
+    master has another secret, and copy nothing: the hosts keep the running cluster's
+    secret and its worker stays registered. With the old file back, start-cluster is happy."""
+    config, port = write_cluster(tmp_path, sshd, [
+        f"host: 127.0.0.1\ncores: 1\nmemory: 1g\nwork_dir: {tmp_path}/work"])
+    try:
+        started = vega("start-cluster", "--config", config)
+        assert started.returncode == 0, started.stdout + started.stderr
+        [copy] = tmp_path.glob("work/*/vega-secret")
+        original = copy.read_text()
+        os.rename(tmp_path / "secret", tmp_path / "secret.old")
+        for command in ("start-cluster", "start-workers"):
+            refused = vega(command, "--config", config)
+            assert refused.returncode == 1, refused.stdout + refused.stderr
+            assert (f"vega: error: the master running at vega://127.0.0.1:{port} has another "
+                    f"cluster secret than {tmp_path / 'secret'} (was that file replaced?); "
+                    "nothing was started or copied to the hosts\n" in refused.stderr
+                    ), refused.stderr
+            assert copy.read_text() == original
+        os.replace(tmp_path / "secret.old", tmp_path / "secret")
+        assert [w["state"] for w in status(port, tmp_path)["workers"]] == ["alive"]
+        again = vega("start-cluster", "--config", config)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert again.stdout.count("already running") == 2 and "registered" in again.stdout
+    finally:
+        stopped = vega("stop-cluster", "--config", config)
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    assert vega_processes(str(tmp_path)) == []
+
+
 def test_cluster_file_mistakes_exit_2_naming_the_key(tmp_path):
     """A bad size in the cluster file is a usage error naming file, entry and key."""
     path = tmp_path / "cluster.yaml"

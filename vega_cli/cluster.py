@@ -228,6 +228,29 @@ def _wait_for_workers(cluster, secret: str, rows: List[Row], timeout: float = 30
             row.result, row.failed = f"{row.result}, but never registered with the master", True
 
 
+def _check_running_master_secret(cluster, secret: str) -> None:
+    """Raise CommandError if a master answers at the cluster file's address but with another
+    secret than ``secret`` (the file was replaced): installing this one on the hosts would
+    leave the running daemons with a secret no file holds, and no worker could register."""
+    from vega_runtime.errors import VegaError
+    from vega_runtime.net.connection import AuthenticationFailed, HandshakeRefused, load_secret
+    from vega_runtime.net.status_request import fetch_master_status
+
+    try:
+        fetch_master_status(cluster.master.host, cluster.master.port,
+                            load_secret(secret) or b"")
+    except HandshakeRefused:
+        return  # busy, or not a Vega port: the rows will tell
+    except AuthenticationFailed:
+        raise CommandError(
+            f"the master running at {cluster.master.url} has another cluster secret than "
+            f"{secret} (was that file replaced?); nothing was started or copied to the hosts",
+            "Put back the secret the cluster was started with, or stop it (vega stop-cluster) "
+            "and start it again with this one.") from None
+    except (OSError, VegaError):
+        return  # no master there yet, or not reachable from here: the rows will tell
+
+
 def _render(rows: List[Row], title: str, known_hosts: Optional[KnownHosts] = None) -> int:
     table = Table(title=title, title_justify="left")
     for column in ("host", "role", "action", "result", "pid", "time"):
@@ -305,6 +328,7 @@ def _start(config: Optional[str], bootstrap: bool, accept_new: bool, with_master
     cluster = _load(config)
     known_hosts = _known_hosts(cluster, accept_new)
     secret = ensure_secret_file(cluster.secret_file)
+    _check_running_master_secret(cluster, secret)
     rows = [_start_master(cluster, secret, known_hosts)] if with_master else []
     if not any(row.failed for row in rows):
         rows += _start_workers(cluster, secret, bootstrap, known_hosts)
