@@ -329,6 +329,19 @@ def test_a_replaced_secret_file_is_refused_before_anything_is_copied(sshd, tmp_p
     assert vega_processes(str(tmp_path)) == []
 
 
+@requires_sshd
+def test_start_workers_without_a_master_says_to_start_it(sshd, tmp_path):
+    """start-workers while no master listens at the cluster file's address: each worker's
+    row says nothing listens there and how to start the master, exit code 1."""
+    config, port = write_cluster(tmp_path, sshd, [f"host: 127.0.0.1\nwork_dir: {tmp_path}/w"])
+    result = vega("start-workers", "--config", config)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert (f"root@127.0.0.1:{sshd.port}: cannot reach the master at 127.0.0.1:{port} ([Errno "
+            "111] Connection refused); nothing listens there: is the master running? (vega "
+            "start-cluster starts it)" in result.stdout), result.stdout
+    assert vega_processes(str(tmp_path)) == []
+
+
 def test_cluster_file_mistakes_exit_2_naming_the_key(tmp_path):
     """A bad size in the cluster file is a usage error naming file, entry and key."""
     path = tmp_path / "cluster.yaml"

@@ -89,8 +89,11 @@ def _preflight(host: Host, python: str, work_dir: str, master: tuple) -> None:
                           f"(a daemon needs {MIN_FREE_BYTES >> 20} MiB); free some there or "
                           "choose another work_dir in the cluster file")
     if probe["master_reachable"] is False:
+        why = str(probe.get("master_error"))
+        advice = ("nothing listens there: is the master running? (vega start-cluster starts "
+                  "it)" if "Connection refused" in why else "check firewalls and addresses")
         raise RemoteError(f"{host}: cannot reach the master at {master[0]}:{master[1]} "
-                          f"({probe.get('master_error')}); check firewalls and addresses")
+                          f"({why}); {advice}")
 
 
 def _install_secret(host: Host, secret: str, directory: str) -> str:
