@@ -575,3 +575,35 @@ def test_a_daemon_whose_port_is_taken_fails_its_row_saying_so(tmp_path):
             stopped = vega_in_control(net, "stop-cluster", "--config", config)
         assert stopped.returncode == 0, stopped.stdout + stopped.stderr
         assert vega_processes(str(tmp_path)) == []
+
+
+@requires_netns_sshd
+def test_a_host_dropping_off_mid_command_is_given_up_quickly(tmp_path):
+    """stop-workers is running its command on a host when the host drops off the network
+    (iptables DROP): its row says the connection was lost after ~3 x ssh.connect_timeout
+    (3 s here), not after the command's 120 s timeout, with what to do; exit code 1."""
+    import time
+
+    from proc_helpers import wait_for
+
+    with NetworkHosts(1, tmp_path / "net") as net:
+        [host] = net.hosts
+        running = tmp_path / "running"
+        python = tmp_path / "python"  # marks that the command runs on the host, then hangs
+        python.write_text(f"#!/bin/sh\ntouch {running}\nsleep 300\n")
+        python.chmod(0o755)
+        config, _ = write_cluster(tmp_path, host, [
+            f"host: {host.host}\npython: {python}\nwork_dir: {tmp_path}/work"],
+            master_host=net.control_ip, port=7077)
+        began = time.monotonic()
+        stopping = net.run_in_control(vega_argv("stop-workers", "--config", config), cwd=REPO,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_for(running.exists, what="the stop command to run on the host")
+        net.drop(0)
+        out, err = stopping.communicate(timeout=120)
+        took = time.monotonic() - began
+    assert stopping.returncode == 1, out + err
+    assert (f"root@{host.host}:22: lost the SSH connection: no answer from the host for 9s (did "
+            "it go down or off the network?); check it, then run this command again" in out), out
+    assert took < 40, took
+

@@ -113,14 +113,35 @@ class Host:
             self.known_hosts.configure(self._conn.client)
         return self._conn
 
+    @property
+    def dead_after(self) -> float:
+        """Seconds without an answer after which a connected host counts as gone."""
+        return 3 * self.connect_timeout
+
+    def _connected(self):
+        """The connection, opened; a host that stops answering once connected (gone down,
+        off the network) is given up after ``dead_after`` seconds, not after the command's
+        whole timeout (``_detect_dead_peer``)."""
+        conn = self._connection()
+        if not conn.is_connected:
+            conn.open()
+            _detect_dead_peer(conn.client.get_transport().sock, self.dead_after)
+        return conn
+
     def run(self, command: str, timeout: float = 120, stdin: Optional[str] = None) -> Result:
         """Run ``command``; ``stdin`` (if given) is its standard input, then end of file."""
         in_stream = io.StringIO(stdin) if stdin is not None else False
         try:
-            result = self._connection().run(command, hide=True, warn=True, timeout=timeout,
-                                            in_stream=in_stream)
+            conn = self._connected()
+            result = conn.run(command, hide=True, warn=True, timeout=timeout,
+                              in_stream=in_stream)
         except Exception as exc:  # paramiko/socket errors: unreachable, auth, timeouts
             raise RemoteError(_explain(self, exc)) from None
+        transport = conn.client.get_transport()
+        if result.exited == -1 and not (transport and transport.is_active()):
+            raise RemoteError(f"{self}: lost the SSH connection: no answer from the host for "
+                              f"{self.dead_after:g}s (did it go down or off the network?); "
+                              "check it, then run this command again")
         return Result(result.exited, result.stdout, result.stderr)
 
     def check(self, command: str, what: str, timeout: float = 120,
@@ -149,7 +170,7 @@ class Host:
 
     def put(self, local: str, remote: str) -> None:
         try:
-            self._connection().put(local, remote)
+            self._connected().put(local, remote)
         except Exception as exc:
             raise RemoteError(f"{self}: cannot upload {local} to {remote}: {exc}") from None
 
@@ -205,6 +226,23 @@ class LocalHost(Host):
         shutil.copyfile(local, os.path.expanduser(remote))
 
 
+def _detect_dead_peer(sock, seconds: float) -> None:
+    """Make the kernel end ``sock`` when its peer stops answering for about ``seconds``:
+    keepalive probes once it is idle (a remote command running), TCP_USER_TIMEOUT on
+    unacknowledged data.  Without them a host dropping off the network mid-command held
+    the command until its timeout (120 s).  No-op for what is not a TCP socket (a proxy)."""
+    options = [(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)]
+    for name, value in (("TCP_KEEPIDLE", seconds / 3), ("TCP_KEEPINTVL", seconds / 3),
+                        ("TCP_USER_TIMEOUT", seconds * 1000)):
+        if hasattr(socket, name):  # Linux
+            options.append((socket.IPPROTO_TCP, getattr(socket, name), max(1, int(value))))
+    for level, option, value in options:
+        try:
+            sock.setsockopt(level, option, value)
+        except (AttributeError, OSError):
+            return
+
+
 def _explain(host: Host, exc: Exception) -> str:
     kind = type(exc).__name__
     text = str(exc) or kind
@@ -223,6 +261,10 @@ def _explain(host: Host, exc: Exception) -> str:
         return (f"{host}: the SSH handshake did not finish within {host.connect_timeout:g}s "
                 "(the port accepts connections but sshd does not answer: hung or "
                 "overloaded?); check sshd on that host, or raise ssh.connect_timeout")
+    if kind == "CommandTimedOut":  # connected, the host answers, the command does not end
+        command = getattr(getattr(exc, "result", None), "command", "the command")
+        return (f"{host}: {command!r} did not finish within {getattr(exc, 'timeout', '?')}s; "
+                "check that host (overloaded? a hung disk?)")
     if isinstance(exc, (socket.timeout, TimeoutError)) or "timed out" in text.lower():
         return f"{host}: SSH connection timed out; is the host up and the SSH port right?"
     if isinstance(exc, (ConnectionRefusedError, OSError)) or "Unable to connect" in text:
