@@ -253,7 +253,8 @@ def _explain(host: Host, exc: Exception) -> str:
     if "Authentication" in kind or "authentication" in text.lower():
         return (f"{host}: SSH authentication failed ({text}); check the user and key in the "
                 "cluster file and that the key is in the host's authorized_keys")
-    if "Error reading SSH protocol banner" in text:  # something else answers on that port
+    if ("Error reading SSH protocol banner" in text  # something else answers on that port
+            or "Indecipherable protocol version" in text):
         return (f"{host}: no SSH greeting on port {host.port} ({text}): not an SSH server "
                 "there, or sshd dropped the connection (too many at once, MaxStartups); check "
                 "the SSH port in the cluster file (ssh.port, workers[].ssh_port)")
