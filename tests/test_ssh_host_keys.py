@@ -58,6 +58,22 @@ def test_unknown_host_key_is_refused_with_its_fingerprint_and_the_command_to_acc
 
 
 @requires_sshd
+def test_an_unreadable_known_hosts_refuses_every_step_not_just_the_first(sshd, tmp_path):
+    """A known_hosts line paramiko cannot parse fails the connection, and so does every
+    later step on the same Host: fabric's own policy accepts any key, so a connection
+    whose host key checking could not be set up must never be used (stop-workers, whose
+    first step's failure is tolerated, ran its next ones on an unverified host)."""
+    known = tmp_path / "known_hosts"
+    known.write_text(host_key_line(sshd) + "\n10.0.0.9 ssh-ed25519 not-base64!\n")
+    host = host_for(sshd, KnownHosts(str(known)))
+    for step in ("first", "second"):
+        with pytest.raises(RemoteError, match=f"cannot read known_hosts file {known}: .*; fix "
+                                              "or remove that line"):
+            host.run(f"echo {step}")
+    assert "Accepted publickey" not in sshd.log()
+
+
+@requires_sshd
 def test_default_known_hosts_is_the_users(sshd, tmp_path, monkeypatch):
     """Without a known_hosts setting, ~/.ssh/known_hosts is the file consulted."""
     monkeypatch.setenv("HOME", str(tmp_path))

@@ -343,6 +343,36 @@ def test_start_workers_without_a_master_says_to_start_it(sshd, tmp_path):
     assert vega_processes(str(tmp_path)) == []
 
 
+@requires_sshd
+def test_stop_workers_with_an_unreadable_known_hosts_touches_no_host(sshd, tmp_path):
+    """A known_hosts line Vega cannot read: stop-workers fails the worker's row saying so
+    and leaves the worker running, rather than stopping it over a connection whose host
+    key was never checked; with the file fixed, stop-cluster stops everything."""
+    known = tmp_path / "known_hosts"
+    known.write_text(open(sshd.known_hosts_path).read())
+    config, _ = write_cluster(tmp_path, sshd, [
+        f"host: 127.0.0.1\ncores: 1\nmemory: 1g\nwork_dir: {tmp_path}/work"],
+        known_hosts=str(known))
+    try:
+        started = vega("start-cluster", "--config", config)
+        assert started.returncode == 0, started.stdout + started.stderr
+        workers = vega_processes(str(tmp_path / "work"))
+        assert workers
+        bad_line = "10.0.0.9 ssh-ed25519 not-base64!\n"
+        known.write_text(open(sshd.known_hosts_path).read() + bad_line)
+        refused = vega("stop-workers", "--config", config)
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        assert (f"root@127.0.0.1:{sshd.port}: cannot read known_hosts file {known}: "
+                in refused.stdout and "fix or remove that line" in refused.stdout
+                ), refused.stdout
+        assert vega_processes(str(tmp_path / "work")) == workers
+    finally:
+        known.write_text(open(sshd.known_hosts_path).read())
+        stopped = vega("stop-cluster", "--config", config)
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    assert vega_processes(str(tmp_path)) == []
+
+
 def test_cluster_file_mistakes_exit_2_naming_the_key(tmp_path):
     """A bad size in the cluster file is a usage error naming file, entry and key."""
     path = tmp_path / "cluster.yaml"

@@ -108,9 +108,12 @@ class Host:
             kwargs = {"key_filename": [self.key]} if self.key else {}
             kwargs.update(allow_agent=False, look_for_keys=not self.key, banner_timeout=15,
                           auth_timeout=15)
-            self._conn = Connection(self.name, user=self.user, port=self.port,
-                                    connect_timeout=self.connect_timeout, connect_kwargs=kwargs)
-            self.known_hosts.configure(self._conn.client)
+            conn = Connection(self.name, user=self.user, port=self.port,
+                              connect_timeout=self.connect_timeout, connect_kwargs=kwargs)
+            # kept only once host keys are checked: fabric's own policy accepts any key, so
+            # a connection whose configure() failed must never be used by a later step
+            self.known_hosts.configure(conn.client)
+            self._conn = conn
         return self._conn
 
     @property
