@@ -101,6 +101,11 @@ class Host:
     def __str__(self) -> str:
         return f"{self.user + '@' if self.user else ''}{self.name}:{self.port}"
 
+    @property
+    def known_hosts_name(self) -> str:
+        """The host as known_hosts names it: ``host``, or ``[host]:port`` off port 22."""
+        return self.name if self.port == 22 else f"[{self.name}]:{self.port}"
+
     def _connection(self):
         if self._conn is None:
             from fabric import Connection
@@ -128,7 +133,15 @@ class Host:
         conn = self._connection()
         if not conn.is_connected:
             conn.open()
-            _detect_dead_peer(conn.client.get_transport().sock, self.dead_after)
+            transport = conn.client.get_transport()
+            try:  # a key the file lists but also marks @revoked got through paramiko's check
+                self.known_hosts.check_not_revoked(self.known_hosts_name,
+                                                   transport.get_remote_server_key())
+            except HostKeyError:
+                self.close()
+                self._conn = None
+                raise
+            _detect_dead_peer(transport.sock, self.dead_after)
         return conn
 
     def run(self, command: str, timeout: float = 120, stdin: Optional[str] = None) -> Result:
