@@ -383,6 +383,22 @@ def test_cluster_file_mistakes_exit_2_naming_the_key(tmp_path):
     assert f"{path}: workers[0].memory" in result.stderr
 
 
+def test_a_secret_file_that_is_a_directory_is_a_usage_error(tmp_path):
+    """secret_file naming a directory: exit code 2 and one message, before any host is
+    touched (it was an internal error, IsADirectoryError, after the master's preflight)."""
+    path = tmp_path / "cluster.yaml"
+    path.write_text(f"master: {{host: 127.0.0.1, work_dir: {tmp_path}/master}}\n"
+                    f"workers: [{{host: 127.0.0.1, work_dir: {tmp_path}/w}}]\n"
+                    f"secret_file: {tmp_path}\n")
+    for command in ("start-cluster", "start-workers"):
+        result = vega(command, "--config", str(path))
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert result.stderr.startswith(f"vega: error: the secret file {tmp_path} is a "
+                                        "directory: name the file that holds (or will hold) "
+                                        "the cluster secret, e.g. "), result.stderr
+    assert not (tmp_path / "master").exists()
+
+
 @requires_sshd
 @pytest.mark.skipif(not os.path.exists("/usr/bin/python3"), reason="needs a system python3")
 def test_bootstrap_installs_vega_on_a_host_without_it(sshd, tmp_path):
