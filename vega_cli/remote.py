@@ -208,7 +208,8 @@ class Host:
                 raise RemoteError(f"{self}: cannot run {interpreter} there (exit {result.code}: "
                                   f"{result.stderr.strip()[-200:]}); set workers[].python (or "
                                   f"defaults.python) in the cluster file to that host's Python "
-                                  f"with Vega {__version__}, or run with --bootstrap")
+                                  f"with Vega {__version__}, or run with --bootstrap (a master "
+                                  "host needs Vega at the same path as this machine)")
             raise RemoteError(f"{self}: {interpreter} failed (exit {result.code}): "
                               f"{result.stderr.strip()[-300:] or result.stdout.strip()[-300:]}")
         try:
