@@ -158,6 +158,21 @@ def test_unknown_host_key_stops_start_cluster_until_accepted(sshd, tmp_path):
 
 
 @requires_sshd
+def test_stop_workers_on_a_stopped_cluster_still_says_which_keys_it_recorded(sshd, tmp_path):
+    """stop-workers --accept-new-host-keys with nothing running: 'nothing was running', and
+    the host key it recorded in known_hosts is named, as when something runs."""
+    known = tmp_path / "known_hosts"
+    config, _ = write_cluster(tmp_path, sshd, [f"host: 127.0.0.1\nwork_dir: {tmp_path}/w"],
+                              known_hosts=str(known))
+    result = vega("stop-workers", "--accept-new-host-keys", "--config", config)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == (f"nothing was running\nrecorded the new SSH host key of "
+                             f"[127.0.0.1]:{sshd.port} (ED25519 "
+                             f"{ssh_fingerprint(sshd.host_key_path + '.pub')}) in {known}\n")
+    assert known.read_text() == open(sshd.known_hosts_path).read()
+
+
+@requires_sshd
 def test_a_changed_host_key_is_refused_even_with_accept_new(sshd, tmp_path):
     """known_hosts holds another key for the worker's host: its row fails naming a possible
     man-in-the-middle, with or without --accept-new-host-keys, and no secret is sent."""

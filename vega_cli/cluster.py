@@ -266,10 +266,14 @@ def _render(rows: List[Row], title: str, known_hosts: Optional[KnownHosts] = Non
     if not console.is_terminal:
         console = Console(width=1000)  # piped or captured: whole messages, no wrapping
     console.print(table)
-    for accepted in (known_hosts.accepted if known_hosts else ()):
-        console.print(f"recorded the new SSH host key of {accepted} in {known_hosts.path}",
-                      markup=False, highlight=False)
+    _print_accepted(known_hosts)
     return 1 if any(row.failed for row in rows) else 0
+
+
+def _print_accepted(known_hosts: Optional[KnownHosts]) -> None:
+    """Say which host keys --accept-new-host-keys recorded (the file changed)."""
+    for accepted in (known_hosts.accepted if known_hosts else ()):
+        click.echo(f"recorded the new SSH host key of {accepted} in {known_hosts.path}")
 
 
 config_option = click.option("--config", "config", type=click.Path(dir_okay=False),
@@ -377,5 +381,6 @@ def stop_cluster(config: Optional[str], accept_new: bool) -> int:
 def _finish(rows: List[Row], title: str, known_hosts: KnownHosts) -> int:
     if all(row.result == "not running" for row in rows):
         click.echo("nothing was running")
+        _print_accepted(known_hosts)
         return 0
     return _render(rows, title, known_hosts)
