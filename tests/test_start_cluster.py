@@ -670,3 +670,25 @@ def test_a_host_dropping_off_mid_command_is_given_up_quickly(tmp_path):
             "it go down or off the network?); check it, then run this command again" in out), out
     assert took < 40, took
 
+
+@requires_netns_sshd
+def test_stop_workers_gives_an_unreachable_host_one_connect_timeout(tmp_path):
+    """A worker host that drops every packet: stop-workers fails its row after one
+    ssh.connect_timeout (6 s here), not two (it tried to connect a second time), exit 1."""
+    import time
+
+    with NetworkHosts(1, tmp_path / "net") as net:
+        [host] = net.hosts
+        config, _ = write_cluster(tmp_path, host, [f"host: {host.host}\nwork_dir: {tmp_path}/w"],
+                                  master_host=net.control_ip, port=7077)
+        config_text = open(config).read().replace("connect_timeout: 3", "connect_timeout: 6")
+        open(config, "w").write(config_text)
+        net.drop(0)
+        began = time.monotonic()
+        result = vega_in_control(net, "stop-workers", "--config", config)
+        took = time.monotonic() - began
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert (f"root@{host.host}:22: SSH connection timed out; is the host up and the SSH port "
+            "right?" in result.stdout), result.stdout
+    assert took < 11, took
+

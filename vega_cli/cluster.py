@@ -310,12 +310,15 @@ def _stop_workers(cluster, known_hosts: KnownHosts) -> List[Row]:
         directory = _worker_dir(entry)
         host = _worker_host(cluster, entry, known_hosts)
         python = entry.python or local_python()
+        started = time.monotonic()
         try:  # a bootstrapped Vega (bootstrap.py), the newest if builds changed since
             found = host.run("ls -t -- " + quote([f"{directory}/vega-home"]) +
                              "/venv-*/bin/python 2>/dev/null | head -n 1").stdout.strip()
             python = found or python
-        except RemoteError:
-            pass  # unreachable: _stop reports it in its row
+        except RemoteError as exc:  # unreachable: say so now, not after a second timeout
+            host.close()
+            return Row(entry.host, "worker", "stop", str(exc), failed=True,
+                       seconds=time.monotonic() - started)
         return _stop(host, python, "worker", f"{directory}/run", directory)
 
     with ThreadPoolExecutor(max_workers=16) as pool:
