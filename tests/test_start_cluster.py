@@ -692,3 +692,32 @@ def test_stop_workers_gives_an_unreachable_host_one_connect_timeout(tmp_path):
             "right?" in result.stdout), result.stdout
     assert took < 11, took
 
+
+@requires_netns_sshd
+def test_start_cluster_interrupted_says_what_keeps_running(tmp_path):
+    """Ctrl-C while start-cluster waits for an unreachable worker host: exit code 130 and
+    one message saying that what had started keeps running and how to stop it."""
+    import signal
+
+    from proc_helpers import wait_for
+
+    with NetworkHosts(2, tmp_path / "net") as net:
+        workers = [f"host: {h.host}\ncores: 1\nmemory: 1g\nwork_dir: {tmp_path}/work"
+                   for h in net.hosts]
+        config, _ = write_cluster(tmp_path, net.hosts[0], workers, master_host=net.control_ip,
+                                  port=7077)
+        net.drop(1)
+        starting = net.run_in_control(vega_argv("start-cluster", "--config", config), cwd=REPO,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_for(lambda: vega_processes(str(tmp_path / "work")), what="the first worker")
+        starting.send_signal(signal.SIGINT)
+        out, err = starting.communicate(timeout=120)
+        assert starting.returncode == 130, out + err
+        assert err.endswith("vega: error: interrupted: what had started keeps running\n"
+                            f"vega stop-cluster --config {config} stops it; vega start-cluster "
+                            "again starts the rest\n"), err
+        net.undrop(1)
+        stopped = vega_in_control(net, "stop-cluster", "--config", config)
+        assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+        assert vega_processes(str(tmp_path)) == []
+

@@ -25,7 +25,7 @@ from vega_runtime._version import __version__
 from vega_runtime.errors import ConfigError
 
 from .bootstrap import bootstrap, build_wheels
-from .errors import CommandError, RemoteError, UsageError
+from .errors import Cancelled, CommandError, RemoteError, UsageError
 from .host_keys import KnownHosts
 from .options import ensure_secret_file
 from .remote import Host, LocalHost, daemon_command, is_this_machine, local_python, quote
@@ -339,10 +339,15 @@ def _start(config: Optional[str], bootstrap: bool, accept_new: bool, with_master
     known_hosts = _known_hosts(cluster, accept_new)
     secret = ensure_secret_file(cluster.secret_file)
     _check_running_master_secret(cluster, secret)
-    rows = [_start_master(cluster, secret, known_hosts)] if with_master else []
-    if not any(row.failed for row in rows):
-        rows += _start_workers(cluster, secret, bootstrap, known_hosts)
-        _wait_for_workers(cluster, secret, rows)
+    try:
+        rows = [_start_master(cluster, secret, known_hosts)] if with_master else []
+        if not any(row.failed for row in rows):
+            rows += _start_workers(cluster, secret, bootstrap, known_hosts)
+            _wait_for_workers(cluster, secret, rows)
+    except KeyboardInterrupt:
+        raise Cancelled("interrupted: what had started keeps running",
+                        f"vega stop-cluster --config {cluster.path} stops it; vega "
+                        "start-cluster again starts the rest") from None
     command = "start-cluster" if with_master else "start-workers"
     return _render(rows, f"{command} ({cluster.path})", known_hosts)
 
