@@ -336,6 +336,30 @@ def test_vega_status_shows_each_applications_executors_and_its_request():
     assert rows == {"app-1": ["3", "3"], "app-2": ["2", "2 (requested 5)"], "app-3": ["4", "4"]}
 
 
+def test_vega_status_shows_a_recovered_worker_not_heard_from_yet():
+    """A worker a restarted master knows from its recovery state only has no heartbeat
+    (null in the JSON): the table says so instead of printing 'Nones ago'."""
+    from rich.console import Console
+
+    from vega_cli.status import render
+
+    def worker(worker_id, state, heartbeat):
+        return {"id": worker_id, "host": "10.0.0.2", "port": 1, "state": state, "cores": 1,
+                "cores_used": 0, "memory_bytes": 1 << 30, "memory_used_bytes": 0,
+                "labels": [], "last_heartbeat_seconds_ago": heartbeat, "executors": []}
+
+    console = Console(record=True, width=200)
+    render({"master": {"url": "vega://m:7077", "version": __version__, "uptime_seconds": 5.0},
+            "workers": [worker("w-1", "alive", 1.5), worker("w-2", "lost", None)],
+            "drivers": [], "applications": []}, console)
+    rows = {}
+    for line in console.export_text().splitlines():
+        cells = [c.strip() for c in line.split("│")[1:-1]]
+        if cells and cells[0].startswith("w-"):
+            rows[cells[0]] = cells[2], cells[5]  # state, heartbeat
+    assert rows == {"w-1": ("alive", "1.5s ago"), "w-2": ("lost", "none yet")}
+
+
 def test_a_release_naming_a_malformed_executor_id_is_refused_on_the_wire():
     from vega_runtime.net.framing import ProtocolError
     from vega_runtime.net.messages import KillExecutors, from_wire, to_wire

@@ -59,6 +59,29 @@ def test_start_master_twice_does_not_start_a_second_one(cluster):
     assert result.returncode == 0 and "already running" in result.stdout
 
 
+def test_start_master_on_a_taken_port_says_why_and_leaves_nothing(tmp_path):
+    """start-master whose port another process holds: exit 1 with the master's own error
+    (the address, Address already in use), what to do and where its output is; no master."""
+    import socket
+
+    from proc_helpers import vega_processes
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = vega("start-master", "--host", "127.0.0.1", "--port", str(port),
+                      "--webui-port", "0", "--work-dir", str(tmp_path / "master"),
+                      "--secret-file", str(tmp_path / "secret"), cwd=str(tmp_path))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr.startswith(
+        f"vega: error: the master did not start: cannot start the master on 127.0.0.1:{port}: "
+        f"[Errno 98] Address already in use"), result.stderr
+    assert "Another process already listens on that port" in result.stderr
+    assert f"(its output: {tmp_path / 'master' / 'master.out'})" in result.stderr
+    assert vega_processes(str(tmp_path)) == []
+
+
 def test_py_files_reach_executors_through_the_package(cluster, tmp_path):
     """A module given with --py-files is importable in tasks on a separately started worker."""
     helper = tmp_path / "lib"

@@ -284,6 +284,19 @@ BAD_YAML = [
      "file is not valid YAML (line 3, column 1): found character '\\t' that cannot start any token"),
     ("", "file must be a mapping with master and workers (see conf/cluster.yaml)"),
     ("- a\n- b\n", "file must be a mapping with master and workers (see conf/cluster.yaml)"),
+    # a key given twice: YAML would keep the last one without a word
+    ("master: {host: 10.0.0.1}\nworkers: [a]\nmaster: {host: 10.0.0.9}\n",
+     'file is not valid YAML (line 3, column 1): "master" is given twice in one mapping '
+     "(first on line 1); keep one"),
+    ("master:\n  host: 10.0.0.1\n  port: 7077\n  host: 10.0.0.9\nworkers: [a]\n",
+     'file is not valid YAML (line 4, column 3): "host" is given twice in one mapping '
+     "(first on line 2); keep one"),
+    (MASTER + "workers:\n  - host: a\n    cores: 2\n    cores: 4\n",
+     'file is not valid YAML (line 5, column 5): "cores" is given twice in one mapping '
+     "(first on line 4); keep one"),
+    (MASTER + "workers: [{host: a, host: b}]\n",
+     'file is not valid YAML (line 2, column 21): "host" is given twice in one mapping '
+     "(first on line 2); keep one"),
     (MASTER + "workers: [a]\nmastr: {}\n", "mastr is not a cluster file key; known keys: master, "
      "ssh, workers, defaults, hdfs, secret_file; did you mean master?"),
     # master
@@ -292,6 +305,8 @@ BAD_YAML = [
      'master must be a mapping with host, port, webui_port, work_dir, not "10.0.0.1:7077"'),
     ("master: {port: 7077}\nworkers: [a]\n", "master.host is missing"),
     ("master: {host: 'a b'}\nworkers: [a]\n", 'master.host "a b" is not a valid host name'),
+    ("master: {host: '10.0.0.1:7077'}\nworkers: [a]\n",
+     'master.host "10.0.0.1:7077" is not a valid host name (give the port as master.port)'),
     ("master: {host: a, prot: 1}\nworkers: [a]\n", "master.prot is not a cluster file key; "
      "known keys: host, port, webui_port, work_dir; did you mean port?"),
     ("master: {host: a, port: 0}\nworkers: [a]\n", "master.port 0 is not a port number (1-65535)"),
@@ -309,9 +324,13 @@ BAD_YAML = [
     (MASTER + "ssh: {port: 70000}\nworkers: [a]\n", "ssh.port 70000 is not a port number (1-65535)"),
     (MASTER + "ssh: {port: true}\nworkers: [a]\n", "ssh.port true is not a port number (1-65535)"),
     (MASTER + "ssh: {connect_timeout: soon}\nworkers: [a]\n",
-     'ssh.connect_timeout "soon" is not a positive number of seconds'),
+     'ssh.connect_timeout "soon" is not a number of seconds above 0 and below 86400'),
     (MASTER + "ssh: {connect_timeout: 0}\nworkers: [a]\n",
-     "ssh.connect_timeout 0 is not a positive number of seconds"),
+     "ssh.connect_timeout 0 is not a number of seconds above 0 and below 86400"),
+    (MASTER + "ssh: {connect_timeout: .inf}\nworkers: [a]\n",
+     "ssh.connect_timeout Infinity is not a number of seconds above 0 and below 86400"),
+    (MASTER + "ssh: {connect_timeout: .nan}\nworkers: [a]\n",
+     "ssh.connect_timeout NaN is not a number of seconds above 0 and below 86400"),
     (MASTER + "ssh: {password: x}\nworkers: [a]\n",
      "ssh.password is not a cluster file key; known keys: user, key, port, connect_timeout, "
      "known_hosts"),

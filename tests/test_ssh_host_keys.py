@@ -58,6 +58,48 @@ def test_unknown_host_key_is_refused_with_its_fingerprint_and_the_command_to_acc
 
 
 @requires_sshd
+def test_an_unreadable_known_hosts_refuses_every_step_not_just_the_first(sshd, tmp_path):
+    """A known_hosts line paramiko cannot parse fails the connection, and so does every
+    later step on the same Host: fabric's own policy accepts any key, so a connection
+    whose host key checking could not be set up must never be used (stop-workers, whose
+    first step's failure is tolerated, ran its next ones on an unverified host)."""
+    known = tmp_path / "known_hosts"
+    known.write_text(host_key_line(sshd) + "\n10.0.0.9 ssh-ed25519 not-base64!\n")
+    host = host_for(sshd, KnownHosts(str(known)))
+    for step in ("first", "second"):
+        with pytest.raises(RemoteError, match=f"cannot read known_hosts file {known}: .*; fix "
+                                              "or remove that line"):
+            host.run(f"echo {step}")
+    assert "Accepted publickey" not in sshd.log()
+
+
+@requires_sshd
+def test_marker_lines_are_read_as_ssh_reads_them(sshd, tmp_path):
+    """@cert-authority lines (an SSH CA's, common in ~/.ssh/known_hosts) are skipped, not
+    an unreadable file; a key marked @revoked is refused, with or without
+    --accept-new-host-keys, also when a plain line lists it, and never recorded."""
+    known = tmp_path / "known_hosts"
+    kind, blob = host_key_line(sshd).split()[1:3]
+    ca_kind, ca_blob = open(make_client_key(tmp_path / "ca") + ".pub").read().split()[:2]
+    ca = f"@cert-authority *.example.com {ca_kind} {ca_blob}\n"
+    known.write_text(ca + host_key_line(sshd) + "\n")
+    assert host_for(sshd, KnownHosts(str(known))).run("echo hi").stdout == "hi\n"
+    revoked = f"@revoked 10.0.0.1,127.0.0.1,[127.0.0.1]:{sshd.port} {kind} {blob}\n"
+    for text, accept_new in ((ca + revoked, True), (host_key_line(sshd) + "\n" + revoked, False)):
+        known.write_text(text)
+        host = host_for(sshd, KnownHosts(str(known), accept_new=accept_new))
+        for _ in range(2):  # every step, not only the first
+            with pytest.raises(RemoteError) as info:
+                host.run("true")
+            assert str(info.value) == (
+                f"root@127.0.0.1:{sshd.port}: SSH HOST KEY REVOKED: the host offers ED25519 "
+                f"{fingerprint_of(sshd.host_key_path + '.pub')}, which {known} marks @revoked; "
+                "it may be a stolen key, so Vega will not connect (nor send the secret). Ask "
+                "the host's administrator for its new key")
+        assert known.read_text() == text
+
+
+@requires_sshd
 def test_default_known_hosts_is_the_users(sshd, tmp_path, monkeypatch):
     """Without a known_hosts setting, ~/.ssh/known_hosts is the file consulted."""
     monkeypatch.setenv("HOME", str(tmp_path))

@@ -5,6 +5,7 @@ import functools
 import glob
 import json
 import os
+import re
 import subprocess
 import textwrap
 
@@ -157,6 +158,21 @@ def test_unknown_host_key_stops_start_cluster_until_accepted(sshd, tmp_path):
 
 
 @requires_sshd
+def test_stop_workers_on_a_stopped_cluster_still_says_which_keys_it_recorded(sshd, tmp_path):
+    """stop-workers --accept-new-host-keys with nothing running: 'nothing was running', and
+    the host key it recorded in known_hosts is named, as when something runs."""
+    known = tmp_path / "known_hosts"
+    config, _ = write_cluster(tmp_path, sshd, [f"host: 127.0.0.1\nwork_dir: {tmp_path}/w"],
+                              known_hosts=str(known))
+    result = vega("stop-workers", "--accept-new-host-keys", "--config", config)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == (f"nothing was running\nrecorded the new SSH host key of "
+                             f"[127.0.0.1]:{sshd.port} (ED25519 "
+                             f"{ssh_fingerprint(sshd.host_key_path + '.pub')}) in {known}\n")
+    assert known.read_text() == open(sshd.known_hosts_path).read()
+
+
+@requires_sshd
 def test_a_changed_host_key_is_refused_even_with_accept_new(sshd, tmp_path):
     """known_hosts holds another key for the worker's host: its row fails naming a possible
     man-in-the-middle, with or without --accept-new-host-keys, and no secret is sent."""
@@ -199,6 +215,180 @@ def test_a_host_whose_python_differs_is_refused(sshd, tmp_path):
     assert "is Python 3.9, this machine runs Python" in result.stdout
 
 
+@requires_sshd
+def test_a_host_without_the_interpreter_is_refused_saying_what_to_set(sshd, tmp_path):
+    """A worker's python that does not exist on its host fails its row naming it and the
+    cluster file keys to set; stop-workers says the same; nothing was started."""
+    missing = tmp_path / "no-such-venv" / "bin" / "python3"
+    config, _ = write_cluster(tmp_path, sshd, [f"host: 127.0.0.1\npython: {missing}\n"
+                                               f"work_dir: {tmp_path}/w"])
+    expected = re.compile(  # the shell's own words, which depend on the login shell
+        rf"root@127\.0\.0\.1:{sshd.port}: cannot run {re.escape(str(missing))} there \(exit "
+        r"127: [^\n]*\); set workers\[\]\.python \(or defaults\.python\) in the cluster "
+        r"file to that host's Python with Vega [^ ]+, or run with --bootstrap \(a master host "
+        r"needs Vega at the same path as this machine\)")
+    started = vega("start-workers", "--config", config)
+    assert started.returncode == 1, started.stdout + started.stderr
+    assert expected.search(started.stdout), started.stdout
+    stopped = vega("stop-workers", "--config", config)
+    assert stopped.returncode == 1 and expected.search(stopped.stdout), stopped.stdout
+    assert vega_processes(str(tmp_path)) == []
+
+
+@requires_sshd
+def test_a_port_without_ssh_and_a_hung_sshd_are_named_without_tracebacks(sshd, tmp_path):
+    """A worker whose ssh_port is a server that is no sshd, and one whose sshd is stopped
+    (SIGSTOP: the kernel still accepts connections): each row says which it is and what
+    to check, within the connect timeout, and nothing else is printed (paramiko's own
+    traceback of the failed handshake was)."""
+    import signal
+    import socket
+    import threading
+    import time
+
+    def not_ssh(server):
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn:
+                conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    threading.Thread(target=not_ssh, args=(server,), daemon=True).start()
+    hung = start_sshd(tmp_path / "hung-sshd", client_key=sshd.key_path)
+    known = tmp_path / "known_hosts"
+    known.write_text(open(sshd.known_hosts_path).read() + open(hung.known_hosts_path).read())
+    config, _ = write_cluster(tmp_path, sshd, [
+        f"host: 127.0.0.1\nssh_port: {port}\nwork_dir: {tmp_path}/w1",
+        f"host: 127.0.0.1\nssh_port: {hung.port}\nwork_dir: {tmp_path}/w2"],
+        known_hosts=str(known))
+    os.kill(hung.pid, signal.SIGSTOP)
+    try:
+        began = time.monotonic()
+        result = vega("stop-workers", "--config", config)
+        took = time.monotonic() - began
+    finally:
+        os.kill(hung.pid, signal.SIGCONT)
+        hung.stop()
+        server.close()
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert re.search(  # paramiko may add why it read no banner: the server reset the connection
+        rf"root@127\.0\.0\.1:{port}: no SSH greeting on port {port} \(Error reading SSH "
+        r"protocol banner[^)]*\): not an SSH server there, or sshd dropped the connection \(too "
+        r"many at once, MaxStartups\); check the SSH port in the cluster file \(ssh\.port, "
+        r"workers\[\]\.ssh_port\)", result.stdout), result.stdout
+    assert (f"root@127.0.0.1:{hung.port}: the SSH handshake did not finish within 3s (the "
+            "port accepts connections but sshd does not answer: hung or overloaded?); check "
+            "sshd on that host, or raise ssh.connect_timeout" in result.stdout), result.stdout
+    assert result.stderr == ""
+    assert took < 30
+
+
+@requires_sshd
+def test_a_read_only_work_dir_fails_its_row_with_the_hosts_error(sshd, tmp_path):
+    """A worker's daemon dir that exists on a read-only file system: installing the secret
+    there fails, and the worker's row shows the host's own error (mktemp's Read-only file system), not
+    the traceback of the SSH channel the failed command closed under its input."""
+    from vega_runtime.cluster_file import load_cluster_file
+
+    config, _ = write_cluster(tmp_path, sshd, [f"host: 127.0.0.1\nwork_dir: {tmp_path}/ro"])
+    [worker] = load_cluster_file(config).workers
+    (tmp_path / "ro" / worker.daemon_id).mkdir(parents=True)
+    subprocess.run(["mount", "--bind", str(tmp_path / "ro"), str(tmp_path / "ro")], check=True)
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(tmp_path / "ro")], check=True)
+        result = vega("start-cluster", "--config", config)
+    finally:
+        subprocess.run(["umount", str(tmp_path / "ro")], check=True)
+        stopped = vega("stop-cluster", "--config", config)
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    assert result.returncode == 1, result.stdout + result.stderr
+    secret = f"{tmp_path}/ro/{worker.daemon_id}/vega-secret"
+    assert (f"root@127.0.0.1:{sshd.port}: writing {secret} (mode 0600) failed (exit 1): mktemp: "
+            in result.stdout), result.stdout
+    assert "Read-only file system" in result.stdout and "Exception" not in result.stdout
+    assert vega_processes(str(tmp_path)) == []
+
+
+@requires_sshd
+def test_a_replaced_secret_file_is_refused_before_anything_is_copied(sshd, tmp_path):
+    """The cluster runs; its secret file is replaced (deleted, then created anew by the
+    next start). start-cluster and start-workers refuse at once, exit 1, saying the running
+    master has another secret, and copy nothing: the hosts keep the running cluster's
+    secret and its worker stays registered. With the old file back, start-cluster is happy."""
+    config, port = write_cluster(tmp_path, sshd, [
+        f"host: 127.0.0.1\ncores: 1\nmemory: 1g\nwork_dir: {tmp_path}/work"])
+    try:
+        started = vega("start-cluster", "--config", config)
+        assert started.returncode == 0, started.stdout + started.stderr
+        [copy] = tmp_path.glob("work/*/vega-secret")
+        original = copy.read_text()
+        os.rename(tmp_path / "secret", tmp_path / "secret.old")
+        for command in ("start-cluster", "start-workers"):
+            refused = vega(command, "--config", config)
+            assert refused.returncode == 1, refused.stdout + refused.stderr
+            assert (f"vega: error: the master running at vega://127.0.0.1:{port} has another "
+                    f"cluster secret than {tmp_path / 'secret'} (was that file replaced?); "
+                    "nothing was started or copied to the hosts\n" in refused.stderr
+                    ), refused.stderr
+            assert copy.read_text() == original
+        os.replace(tmp_path / "secret.old", tmp_path / "secret")
+        assert [w["state"] for w in status(port, tmp_path)["workers"]] == ["alive"]
+        again = vega("start-cluster", "--config", config)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert again.stdout.count("already running") == 2 and "registered" in again.stdout
+    finally:
+        stopped = vega("stop-cluster", "--config", config)
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    assert vega_processes(str(tmp_path)) == []
+
+
+@requires_sshd
+def test_start_workers_without_a_master_says_to_start_it(sshd, tmp_path):
+    """start-workers while no master listens at the cluster file's address: each worker's
+    row says nothing listens there and how to start the master, exit code 1."""
+    config, port = write_cluster(tmp_path, sshd, [f"host: 127.0.0.1\nwork_dir: {tmp_path}/w"])
+    result = vega("start-workers", "--config", config)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert (f"root@127.0.0.1:{sshd.port}: cannot reach the master at 127.0.0.1:{port} ([Errno "
+            "111] Connection refused); nothing listens there: is the master running? (vega "
+            "start-cluster starts it)" in result.stdout), result.stdout
+    assert vega_processes(str(tmp_path)) == []
+
+
+@requires_sshd
+def test_stop_workers_with_an_unreadable_known_hosts_touches_no_host(sshd, tmp_path):
+    """A known_hosts line Vega cannot read: stop-workers fails the worker's row saying so
+    and leaves the worker running, rather than stopping it over a connection whose host
+    key was never checked; with the file fixed, stop-cluster stops everything."""
+    known = tmp_path / "known_hosts"
+    known.write_text(open(sshd.known_hosts_path).read())
+    config, _ = write_cluster(tmp_path, sshd, [
+        f"host: 127.0.0.1\ncores: 1\nmemory: 1g\nwork_dir: {tmp_path}/work"],
+        known_hosts=str(known))
+    try:
+        started = vega("start-cluster", "--config", config)
+        assert started.returncode == 0, started.stdout + started.stderr
+        workers = vega_processes(str(tmp_path / "work"))
+        assert workers
+        bad_line = "10.0.0.9 ssh-ed25519 not-base64!\n"
+        known.write_text(open(sshd.known_hosts_path).read() + bad_line)
+        refused = vega("stop-workers", "--config", config)
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        assert (f"root@127.0.0.1:{sshd.port}: cannot read known_hosts file {known}: "
+                in refused.stdout and "fix or remove that line" in refused.stdout
+                ), refused.stdout
+        assert vega_processes(str(tmp_path / "work")) == workers
+    finally:
+        known.write_text(open(sshd.known_hosts_path).read())
+        stopped = vega("stop-cluster", "--config", config)
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    assert vega_processes(str(tmp_path)) == []
+
+
 def test_cluster_file_mistakes_exit_2_naming_the_key(tmp_path):
     """A bad size in the cluster file is a usage error naming file, entry and key."""
     path = tmp_path / "cluster.yaml"
@@ -207,6 +397,22 @@ def test_cluster_file_mistakes_exit_2_naming_the_key(tmp_path):
     result = vega("start-cluster", "--config", str(path))
     assert result.returncode == 2
     assert f"{path}: workers[0].memory" in result.stderr
+
+
+def test_a_secret_file_that_is_a_directory_is_a_usage_error(tmp_path):
+    """secret_file naming a directory: exit code 2 and one message, before any host is
+    touched (it was an internal error, IsADirectoryError, after the master's preflight)."""
+    path = tmp_path / "cluster.yaml"
+    path.write_text(f"master: {{host: 127.0.0.1, work_dir: {tmp_path}/master}}\n"
+                    f"workers: [{{host: 127.0.0.1, work_dir: {tmp_path}/w}}]\n"
+                    f"secret_file: {tmp_path}\n")
+    for command in ("start-cluster", "start-workers"):
+        result = vega(command, "--config", str(path))
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert result.stderr.startswith(f"vega: error: the secret file {tmp_path} is a "
+                                        "directory: name the file that holds (or will hold) "
+                                        "the cluster secret, e.g. "), result.stderr
+    assert not (tmp_path / "master").exists()
 
 
 @requires_sshd
@@ -367,3 +573,151 @@ def make_key(path):
     from sshd_hosts import make_client_key
 
     return make_client_key(path)
+
+
+def listen_in(argv_prefix, host, port):
+    """A process (in the namespace ``argv_prefix`` enters) holding ``host:port`` open, once it
+    listens; the caller kills it."""
+    import sys
+
+    holder = subprocess.Popen(
+        [*argv_prefix, sys.executable, "-c",
+         "import socket, sys, time\n"
+         "s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+         f"s.bind(({host!r}, {port})); s.listen(); print('listening', flush=True)\n"
+         "time.sleep(600)\n"],
+        stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline() == "listening\n"
+    return holder
+
+
+@requires_netns_sshd
+def test_a_daemon_whose_port_is_taken_fails_its_row_saying_so(tmp_path):
+    """A port already taken: the row of the daemon that cannot listen says so (its own error,
+    naming the address, and what to do), exit code 1, nothing of it left running. First the
+    master's web UI port (the master starts here), then a worker's shuffle port on its host
+    (over SSH; its interpreter is a wrapper fixing vega.worker.port, as VEGA_WORKER_PORT)."""
+    import sys
+
+    import yaml
+
+    with NetworkHosts(1, tmp_path / "net") as net:
+        [host] = net.hosts
+        python = tmp_path / "python"
+        python.write_text(f"#!/bin/sh\nPYTHONPATH={REPO} VEGA_WORKER_PORT=7999 "
+                          f'exec {sys.executable} "$@"\n')
+        python.chmod(0o755)
+        config, _ = write_cluster(tmp_path, host, [
+            f"host: {host.host}\ncores: 1\nmemory: 1g\npython: {python}\n"
+            f"work_dir: {tmp_path}/work"], master_host=net.control_ip, port=7077)
+        webui_port = yaml.safe_load(open(config))["master"]["webui_port"]
+        holder = listen_in(net.in_control([]), net.control_ip, webui_port)
+        try:
+            refused = vega_in_control(net, "start-cluster", "--config", config)
+        finally:
+            holder.kill()
+            holder.wait()
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        assert (f"master did not start (exit 1): vega: error: cannot start the master's web UI "
+                f"on {net.control_ip}:{webui_port}: [Errno 98] Address already in use"
+                in refused.stdout), refused.stdout
+        assert "Another process already listens on that port" in refused.stdout
+        assert vega_processes(str(tmp_path)) == []
+        holder = listen_in(net.in_host(0, []), host.host, 7999)
+        try:
+            started = vega_in_control(net, "start-cluster", "--config", config)
+            assert started.returncode == 1, started.stdout + started.stderr
+            assert "| started " in started.stdout.replace("│", "|")  # the master
+            assert ("worker did not start (exit 1): vega: error: cannot start the worker: "
+                    "[Errno 98] Address already in use (while attempting to bind on address "
+                    f"('{host.host}', 7999))" in started.stdout), started.stdout
+            assert "Another process already listens on that port" in started.stdout
+        finally:
+            holder.kill()
+            holder.wait()
+            stopped = vega_in_control(net, "stop-cluster", "--config", config)
+        assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+        assert vega_processes(str(tmp_path)) == []
+
+
+@requires_netns_sshd
+def test_a_host_dropping_off_mid_command_is_given_up_quickly(tmp_path):
+    """stop-workers is running its command on a host when the host drops off the network
+    (iptables DROP): its row says the connection was lost after ~3 x ssh.connect_timeout
+    (3 s here), not after the command's 120 s timeout, with what to do; exit code 1."""
+    import time
+
+    from proc_helpers import wait_for
+
+    with NetworkHosts(1, tmp_path / "net") as net:
+        [host] = net.hosts
+        running = tmp_path / "running"
+        python = tmp_path / "python"  # marks that the command runs on the host, then hangs
+        python.write_text(f"#!/bin/sh\ntouch {running}\nsleep 300\n")
+        python.chmod(0o755)
+        config, _ = write_cluster(tmp_path, host, [
+            f"host: {host.host}\npython: {python}\nwork_dir: {tmp_path}/work"],
+            master_host=net.control_ip, port=7077)
+        began = time.monotonic()
+        stopping = net.run_in_control(vega_argv("stop-workers", "--config", config), cwd=REPO,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_for(running.exists, what="the stop command to run on the host")
+        net.drop(0)
+        out, err = stopping.communicate(timeout=120)
+        took = time.monotonic() - began
+    assert stopping.returncode == 1, out + err
+    assert (f"root@{host.host}:22: lost the SSH connection: no answer from the host for 9s (did "
+            "it go down or off the network?); check it, then run this command again" in out), out
+    assert took < 40, took
+
+
+@requires_netns_sshd
+def test_stop_workers_gives_an_unreachable_host_one_connect_timeout(tmp_path):
+    """A worker host that drops every packet: stop-workers fails its row after one
+    ssh.connect_timeout (6 s here), not two (it tried to connect a second time), exit 1."""
+    import time
+
+    with NetworkHosts(1, tmp_path / "net") as net:
+        [host] = net.hosts
+        config, _ = write_cluster(tmp_path, host, [f"host: {host.host}\nwork_dir: {tmp_path}/w"],
+                                  master_host=net.control_ip, port=7077)
+        config_text = open(config).read().replace("connect_timeout: 3", "connect_timeout: 6")
+        open(config, "w").write(config_text)
+        net.drop(0)
+        began = time.monotonic()
+        result = vega_in_control(net, "stop-workers", "--config", config)
+        took = time.monotonic() - began
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert (f"root@{host.host}:22: SSH connection timed out; is the host up and the SSH port "
+            "right?" in result.stdout), result.stdout
+    assert took < 11, took
+
+
+@requires_netns_sshd
+def test_start_cluster_interrupted_says_what_keeps_running(tmp_path):
+    """Ctrl-C while start-cluster waits for an unreachable worker host: exit code 130 and
+    one message saying that what had started keeps running and how to stop it."""
+    import signal
+
+    from proc_helpers import wait_for
+
+    with NetworkHosts(2, tmp_path / "net") as net:
+        workers = [f"host: {h.host}\ncores: 1\nmemory: 1g\nwork_dir: {tmp_path}/work"
+                   for h in net.hosts]
+        config, _ = write_cluster(tmp_path, net.hosts[0], workers, master_host=net.control_ip,
+                                  port=7077)
+        net.drop(1)
+        starting = net.run_in_control(vega_argv("start-cluster", "--config", config), cwd=REPO,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_for(lambda: vega_processes(str(tmp_path / "work")), what="the first worker")
+        starting.send_signal(signal.SIGINT)
+        out, err = starting.communicate(timeout=120)
+        assert starting.returncode == 130, out + err
+        assert err.endswith("vega: error: interrupted: what had started keeps running\n"
+                            f"vega stop-cluster --config {config} stops it; vega start-cluster "
+                            "again starts the rest\n"), err
+        net.undrop(1)
+        stopped = vega_in_control(net, "stop-cluster", "--config", config)
+        assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+        assert vega_processes(str(tmp_path)) == []
+

@@ -48,7 +48,9 @@ def start_master(host: Optional[str], bind: Optional[str], port: int, webui_port
     ready = os.path.join(work_dir, "master.ready")
     if os.path.exists(ready):
         os.unlink(ready)
-    with open_private(os.path.join(work_dir, "master.out"), "ab") as out:
+    out_path = os.path.join(work_dir, "master.out")
+    with open_private(out_path, "ab") as out:
+        out_start = out.tell()  # this master's output comes after
         addresses = [*(["--host", host] if host else []), *(["--bind", bind] if bind else [])]
         proc = subprocess.Popen([sys.executable, "-m", "vega_cli.main", "master", *addresses,
                                  "--port", str(port), "--webui-port", str(webui_port),
@@ -58,9 +60,19 @@ def start_master(host: Optional[str], bind: Optional[str], port: int, webui_port
                                 start_new_session=True)
     deadline = time.monotonic() + 30
     while not os.path.exists(ready):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            log_path = os.path.join(work_dir, "master.log")
-            raise CommandError(f"the master did not start; see {log_path}")
+        if proc.poll() is not None:
+            from vega_runtime.deploy.daemon_main import start_error
+
+            why, _, hint = start_error(out_path, out_start).partition("\n")
+            why = why.split("error: ", 1)[-1] or f"it exited with code {proc.returncode}"
+            raise CommandError(f"the master did not start: {why}",
+                               "\n".join(filter(None, [hint, f"(its output: {out_path})"])))
+        if time.monotonic() > deadline:
+            proc.terminate()  # no master half started is left behind
+            proc.wait()
+            raise CommandError("the master did not start listening within 30s, so it was "
+                               f"stopped", f"see {out_path} and "
+                               f"{os.path.join(work_dir, 'master.log')}")
         time.sleep(0.05)
     with open_private(pidfile, "w") as fh:
         fh.write(f"{proc.pid}\n")

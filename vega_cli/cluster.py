@@ -25,7 +25,7 @@ from vega_runtime._version import __version__
 from vega_runtime.errors import ConfigError
 
 from .bootstrap import bootstrap, build_wheels
-from .errors import CommandError, RemoteError, UsageError
+from .errors import Cancelled, CommandError, RemoteError, UsageError
 from .host_keys import KnownHosts
 from .options import ensure_secret_file
 from .remote import Host, LocalHost, daemon_command, is_this_machine, local_python, quote
@@ -82,12 +82,18 @@ def _preflight(host: Host, python: str, work_dir: str, master: tuple) -> None:
         raise RemoteError(f"{host}: Vega {__version__} is needed with {python}, found {found}; "
                           "install it there or run with --bootstrap")
     if probe.get("work_dir_error"):
-        raise RemoteError(f"{host}: work dir {work_dir}: {probe['work_dir_error']}")
+        raise RemoteError(f"{host}: work dir {work_dir}: {probe['work_dir_error']}; make it "
+                          "writable there or choose another work_dir in the cluster file")
     if probe["free_bytes"] is not None and probe["free_bytes"] < MIN_FREE_BYTES:
-        raise RemoteError(f"{host}: only {probe['free_bytes'] >> 20} MiB free in {work_dir}")
+        raise RemoteError(f"{host}: only {probe['free_bytes'] >> 20} MiB free in {work_dir} "
+                          f"(a daemon needs {MIN_FREE_BYTES >> 20} MiB); free some there or "
+                          "choose another work_dir in the cluster file")
     if probe["master_reachable"] is False:
+        why = str(probe.get("master_error"))
+        advice = ("nothing listens there: is the master running? (vega start-cluster starts "
+                  "it)" if "Connection refused" in why else "check firewalls and addresses")
         raise RemoteError(f"{host}: cannot reach the master at {master[0]}:{master[1]} "
-                          f"({probe.get('master_error')}); check firewalls and addresses")
+                          f"({why}); {advice}")
 
 
 def _install_secret(host: Host, secret: str, directory: str) -> str:
@@ -113,7 +119,7 @@ def _start_daemon(host: Host, python: str, role: str, args: List[str], run_dir: 
     result = host.run(daemon_command(python, role, args, run_dir))
     if not result.ok:
         raise RemoteError(f"{host}: {role} did not start (exit {result.code}): "
-                          f"{(result.stderr or result.stdout).strip()[-300:]}")
+                          f"{(result.stderr or result.stdout).strip()[-1000:]}")
     pid = _running_pid(host, python, pidfile, role)
     if not pid:
         raise RemoteError(f"{host}: {role} exited right after starting; see "
@@ -225,6 +231,29 @@ def _wait_for_workers(cluster, secret: str, rows: List[Row], timeout: float = 30
             row.result, row.failed = f"{row.result}, but never registered with the master", True
 
 
+def _check_running_master_secret(cluster, secret: str) -> None:
+    """Raise CommandError if a master answers at the cluster file's address but with another
+    secret than ``secret`` (the file was replaced): installing this one on the hosts would
+    leave the running daemons with a secret no file holds, and no worker could register."""
+    from vega_runtime.errors import VegaError
+    from vega_runtime.net.connection import AuthenticationFailed, HandshakeRefused, load_secret
+    from vega_runtime.net.status_request import fetch_master_status
+
+    try:
+        fetch_master_status(cluster.master.host, cluster.master.port,
+                            load_secret(secret) or b"")
+    except HandshakeRefused:
+        return  # busy, or not a Vega port: the rows will tell
+    except AuthenticationFailed:
+        raise CommandError(
+            f"the master running at {cluster.master.url} has another cluster secret than "
+            f"{secret} (was that file replaced?); nothing was started or copied to the hosts",
+            "Put back the secret the cluster was started with, or stop it (vega stop-cluster) "
+            "and start it again with this one.") from None
+    except (OSError, VegaError):
+        return  # no master there yet, or not reachable from here: the rows will tell
+
+
 def _render(rows: List[Row], title: str, known_hosts: Optional[KnownHosts] = None) -> int:
     table = Table(title=title, title_justify="left")
     for column in ("host", "role", "action", "result", "pid", "time"):
@@ -237,10 +266,14 @@ def _render(rows: List[Row], title: str, known_hosts: Optional[KnownHosts] = Non
     if not console.is_terminal:
         console = Console(width=1000)  # piped or captured: whole messages, no wrapping
     console.print(table)
-    for accepted in (known_hosts.accepted if known_hosts else ()):
-        console.print(f"recorded the new SSH host key of {accepted} in {known_hosts.path}",
-                      markup=False, highlight=False)
+    _print_accepted(known_hosts)
     return 1 if any(row.failed for row in rows) else 0
+
+
+def _print_accepted(known_hosts: Optional[KnownHosts]) -> None:
+    """Say which host keys --accept-new-host-keys recorded (the file changed)."""
+    for accepted in (known_hosts.accepted if known_hosts else ()):
+        click.echo(f"recorded the new SSH host key of {accepted} in {known_hosts.path}")
 
 
 config_option = click.option("--config", "config", type=click.Path(dir_okay=False),
@@ -277,12 +310,15 @@ def _stop_workers(cluster, known_hosts: KnownHosts) -> List[Row]:
         directory = _worker_dir(entry)
         host = _worker_host(cluster, entry, known_hosts)
         python = entry.python or local_python()
+        started = time.monotonic()
         try:  # a bootstrapped Vega (bootstrap.py), the newest if builds changed since
             found = host.run("ls -t -- " + quote([f"{directory}/vega-home"]) +
                              "/venv-*/bin/python 2>/dev/null | head -n 1").stdout.strip()
             python = found or python
-        except RemoteError:
-            pass  # unreachable: _stop reports it in its row
+        except RemoteError as exc:  # unreachable: say so now, not after a second timeout
+            host.close()
+            return Row(entry.host, "worker", "stop", str(exc), failed=True,
+                       seconds=time.monotonic() - started)
         return _stop(host, python, "worker", f"{directory}/run", directory)
 
     with ThreadPoolExecutor(max_workers=16) as pool:
@@ -302,10 +338,16 @@ def _start(config: Optional[str], bootstrap: bool, accept_new: bool, with_master
     cluster = _load(config)
     known_hosts = _known_hosts(cluster, accept_new)
     secret = ensure_secret_file(cluster.secret_file)
-    rows = [_start_master(cluster, secret, known_hosts)] if with_master else []
-    if not any(row.failed for row in rows):
-        rows += _start_workers(cluster, secret, bootstrap, known_hosts)
-        _wait_for_workers(cluster, secret, rows)
+    _check_running_master_secret(cluster, secret)
+    try:
+        rows = [_start_master(cluster, secret, known_hosts)] if with_master else []
+        if not any(row.failed for row in rows):
+            rows += _start_workers(cluster, secret, bootstrap, known_hosts)
+            _wait_for_workers(cluster, secret, rows)
+    except KeyboardInterrupt:
+        raise Cancelled("interrupted: what had started keeps running",
+                        f"vega stop-cluster --config {cluster.path} stops it; vega "
+                        "start-cluster again starts the rest") from None
     command = "start-cluster" if with_master else "start-workers"
     return _render(rows, f"{command} ({cluster.path})", known_hosts)
 
@@ -347,5 +389,6 @@ def stop_cluster(config: Optional[str], accept_new: bool) -> int:
 def _finish(rows: List[Row], title: str, known_hosts: KnownHosts) -> int:
     if all(row.result == "not running" for row in rows):
         click.echo("nothing was running")
+        _print_accepted(known_hosts)
         return 0
     return _render(rows, title, known_hosts)

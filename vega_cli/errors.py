@@ -91,6 +91,19 @@ class HostKeyChanged(HostKeyError):
                 f"'ssh-keygen -R \"{self.name}\" -f {self.known_hosts}'")
 
 
+class HostKeyRevoked(HostKeyError):
+    def __init__(self, name: str, key, known_hosts: str):
+        super().__init__(name, key, known_hosts)
+        self.name, self.key, self.known_hosts = name, key, known_hosts
+
+    def __str__(self) -> str:
+        from .host_keys import _describe
+
+        return (f"SSH HOST KEY REVOKED: the host offers {_describe(self.key)}, which "
+                f"{self.known_hosts} marks @revoked; it may be a stolen key, so Vega will not "
+                "connect (nor send the secret). Ask the host's administrator for its new key")
+
+
 def error_console() -> "Console":
     from rich.console import Console  # imported here: daemons start without rich
 

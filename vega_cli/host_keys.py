@@ -17,7 +17,7 @@ import os
 import threading
 from typing import List, Optional
 
-from .errors import HostKeyChanged, HostKeyError, UnknownHostKey
+from .errors import HostKeyChanged, HostKeyError, HostKeyRevoked, UnknownHostKey
 
 log = logging.getLogger(__name__)
 
@@ -59,15 +59,52 @@ class KnownHosts:
         self.accepted: List[str] = []  # "host: ED25519 SHA256:..." recorded by this command
         self._lock = threading.Lock()
 
-    def configure(self, client) -> None:
-        """Make a paramiko ``SSHClient`` check host keys against this file."""
-        with self._lock:
-            if os.path.isfile(self.path):
+    def _read(self):
+        """The file's host keys (a paramiko ``HostKeys``) and its ``@revoked`` keys, as ssh
+        reads it: ``@cert-authority`` lines are skipped (Vega checks host keys, not
+        certificates); raises HostKeyError naming a line that cannot be read."""
+        from paramiko import HostKeys
+        from paramiko.hostkeys import HostKeyEntry
+
+        keys, revoked = HostKeys(), []
+        if not os.path.isfile(self.path):
+            return keys, revoked
+        with open(self.path, encoding="utf-8", errors="replace") as fh:
+            for number, line in enumerate(fh, 1):
+                marker, line = "", line.strip()
+                if line.startswith("@"):
+                    marker, _, line = line.partition(" ")
+                    line = line.strip()
+                if not line or line.startswith("#") or marker == "@cert-authority":
+                    continue
                 try:
-                    client.load_system_host_keys(self.path)
-                except Exception as exc:  # a line paramiko cannot parse (bad base64, ...)
-                    raise HostKeyError(f"cannot read known_hosts file {self.path}: {exc}; "
-                                       "fix or remove that line") from None
+                    entry = HostKeyEntry.from_line(line, number)
+                except Exception as exc:  # bad base64, an unknown key type...
+                    raise HostKeyError(f"cannot read known_hosts file {self.path}: line "
+                                       f"{number}: {exc}; fix or remove that line") from None
+                if entry is None or marker not in ("", "@revoked"):
+                    continue
+                if marker:
+                    revoked.append(entry.key)
+                    continue
+                for name in entry.hostnames:
+                    keys.add(name, entry.key.get_name(), entry.key)
+        return keys, revoked
+
+    def check_not_revoked(self, name: str, key) -> None:
+        """Raise HostKeyRevoked if ``key`` (what host ``name`` offers) is marked @revoked."""
+        with self._lock:
+            if key in self._read()[1]:
+                raise HostKeyRevoked(name, key, self.path)
+
+    def configure(self, client) -> None:
+        """Make a paramiko ``SSHClient`` check host keys against this file (a key marked
+        @revoked is for ``check_not_revoked``, once connected)."""
+        with self._lock:
+            keys, _ = self._read()
+            for name in keys.keys():
+                for kind, key in keys[name].items():
+                    client.get_host_keys().add(name, kind, key)
         from paramiko import MissingHostKeyPolicy
 
         known_hosts = self
@@ -79,21 +116,13 @@ class KnownHosts:
 
         client.set_missing_host_key_policy(Policy())
 
-    def _recorded(self, name: str):
-        from paramiko import HostKeys
-
-        if not os.path.isfile(self.path):
-            return None
-        try:
-            return HostKeys(self.path).lookup(name)
-        except Exception as exc:
-            raise HostKeyError(f"cannot read known_hosts file {self.path}: {exc}; "
-                               "fix or remove that line") from None
-
     def missing(self, name: str, key) -> None:
         """Called by paramiko for a host not in the file as it was when the client opened."""
         with self._lock:
-            recorded = self._recorded(name)  # another connection may have just added it
+            keys, revoked = self._read()
+            if key in revoked:  # never recorded, also with --accept-new-host-keys
+                raise HostKeyRevoked(name, key, self.path)
+            recorded = keys.lookup(name)  # another connection may have just added it
             if recorded is not None:
                 expected = recorded.get(key.get_name()) or list(recorded.values())[0]
                 if expected == key:

@@ -24,6 +24,11 @@ def ensure_secret_file(path: Optional[str]) -> str:
     from vega_runtime.net.connection import create_secret_file, default_secret_file
 
     path = os.path.abspath(os.path.expanduser(path or default_secret_file()))
+    if os.path.isdir(path):
+        from .errors import UsageError
+
+        raise UsageError(f"the secret file {path} is a directory: name the file that holds "
+                         f"(or will hold) the cluster secret, e.g. {default_secret_file()}")
     if not os.path.exists(path):
         create_secret_file(path)
         click.echo(f"created cluster secret {path} (mode 0600): give it to workers and drivers")

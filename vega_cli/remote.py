@@ -27,6 +27,10 @@ from .errors import HostKeyError, RemoteError
 from .host_keys import KnownHosts, explain_bad_host_key
 
 log = logging.getLogger(__name__)
+# paramiko logs a failed handshake with its traceback from its transport thread; without
+# a handler of ours Python's last-resort handler printed that on stderr, beside the row
+# that already says what happened (vega --debug's handlers still get it)
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 @dataclass
 class Result:
@@ -97,6 +101,11 @@ class Host:
     def __str__(self) -> str:
         return f"{self.user + '@' if self.user else ''}{self.name}:{self.port}"
 
+    @property
+    def known_hosts_name(self) -> str:
+        """The host as known_hosts names it: ``host``, or ``[host]:port`` off port 22."""
+        return self.name if self.port == 22 else f"[{self.name}]:{self.port}"
+
     def _connection(self):
         if self._conn is None:
             from fabric import Connection
@@ -104,19 +113,51 @@ class Host:
             kwargs = {"key_filename": [self.key]} if self.key else {}
             kwargs.update(allow_agent=False, look_for_keys=not self.key, banner_timeout=15,
                           auth_timeout=15)
-            self._conn = Connection(self.name, user=self.user, port=self.port,
-                                    connect_timeout=self.connect_timeout, connect_kwargs=kwargs)
-            self.known_hosts.configure(self._conn.client)
+            conn = Connection(self.name, user=self.user, port=self.port,
+                              connect_timeout=self.connect_timeout, connect_kwargs=kwargs)
+            # kept only once host keys are checked: fabric's own policy accepts any key, so
+            # a connection whose configure() failed must never be used by a later step
+            self.known_hosts.configure(conn.client)
+            self._conn = conn
         return self._conn
+
+    @property
+    def dead_after(self) -> float:
+        """Seconds without an answer after which a connected host counts as gone."""
+        return 3 * self.connect_timeout
+
+    def _connected(self):
+        """The connection, opened; a host that stops answering once connected (gone down,
+        off the network) is given up after ``dead_after`` seconds, not after the command's
+        whole timeout (``_detect_dead_peer``)."""
+        conn = self._connection()
+        if not conn.is_connected:
+            conn.open()
+            transport = conn.client.get_transport()
+            try:  # a key the file lists but also marks @revoked got through paramiko's check
+                self.known_hosts.check_not_revoked(self.known_hosts_name,
+                                                   transport.get_remote_server_key())
+            except HostKeyError:
+                self.close()
+                self._conn = None
+                raise
+            _detect_dead_peer(transport.sock, self.dead_after)
+        return conn
 
     def run(self, command: str, timeout: float = 120, stdin: Optional[str] = None) -> Result:
         """Run ``command``; ``stdin`` (if given) is its standard input, then end of file."""
         in_stream = io.StringIO(stdin) if stdin is not None else False
         try:
-            result = self._connection().run(command, hide=True, warn=True, timeout=timeout,
-                                            in_stream=in_stream)
+            conn = self._connected()
+            result = conn.run(command, hide=True, warn=True, timeout=timeout,
+                              in_stream=in_stream)
         except Exception as exc:  # paramiko/socket errors: unreachable, auth, timeouts
             raise RemoteError(_explain(self, exc)) from None
+        transport = conn.client.get_transport()
+        if result.exited == -1 and not (transport and transport.is_active()):
+            raise RemoteError(f"{self}: lost the SSH connection: no answer from the host for "
+                              f"{self.dead_after:g}s (did it go down or off the network?); "
+                              "check it, then run this command again")
         return Result(result.exited, result.stdout, result.stderr)
 
     def check(self, command: str, what: str, timeout: float = 120,
@@ -132,17 +173,20 @@ class Host:
         """Write ``content`` (a secret) to ``remote``, born with mode 0600: under umask 077,
         into a temporary name beside it (``mktemp``, mode 0600), then renamed into place;
         the secret travels on stdin, never on a command line.  Parent directories made
-        here are 0700.  Raises RemoteError with the command's stderr if any step fails."""
+        here are 0700.  Raises RemoteError with the command's stderr if any step fails (a
+        step failing before ``cat`` still reads stdin to its end: a command that exits with
+        its input unread makes sending it fail, and its error would be lost)."""
         directory, name = posixpath.split(remote)
         directory = directory or "."
-        script = ('umask 077 && mkdir -p -- "$1" && tmp=$(mktemp "$1/.$2.XXXXXX") && '
-                  '{ cat > "$tmp" && mv -f -- "$tmp" "$1/$2" || { rm -f -- "$tmp"; exit 1; }; }')
+        script = ('umask 077 && mkdir -p -- "$1" && tmp=$(mktemp "$1/.$2.XXXXXX") || '
+                  '{ cat > /dev/null; exit 1; }; '
+                  '{ cat > "$tmp" && mv -f -- "$tmp" "$1/$2"; } || { rm -f -- "$tmp"; exit 1; }')
         self.check(quote(["sh", "-c", script, "sh", directory, name]),
                    f"writing {remote} (mode 0600)", stdin=content)
 
     def put(self, local: str, remote: str) -> None:
         try:
-            self._connection().put(local, remote)
+            self._connected().put(local, remote)
         except Exception as exc:
             raise RemoteError(f"{self}: cannot upload {local} to {remote}: {exc}") from None
 
@@ -153,13 +197,19 @@ class Host:
         result = self.run(quote([interpreter, "-m", "vega_cli.remote_ops", operation, *args]),
                           timeout)
         if not result.ok:
-            if "No module named 'vega_cli" in result.stderr:
-                from vega_runtime._version import __version__
+            from vega_runtime._version import __version__
 
+            if "No module named 'vega_cli" in result.stderr:
                 raise RemoteError(f"{self}: Vega {__version__} is needed with {interpreter}, "
                                   "found not installed (or too old to have "
                                   "vega_cli.remote_ops); install it there or run with "
                                   "--bootstrap")
+            if result.code in (126, 127):  # the shell found no such program, or cannot run it
+                raise RemoteError(f"{self}: cannot run {interpreter} there (exit {result.code}: "
+                                  f"{result.stderr.strip()[-200:]}); set workers[].python (or "
+                                  f"defaults.python) in the cluster file to that host's Python "
+                                  f"with Vega {__version__}, or run with --bootstrap (a master "
+                                  "host needs Vega at the same path as this machine)")
             raise RemoteError(f"{self}: {interpreter} failed (exit {result.code}): "
                               f"{result.stderr.strip()[-300:] or result.stdout.strip()[-300:]}")
         try:
@@ -193,6 +243,23 @@ class LocalHost(Host):
         shutil.copyfile(local, os.path.expanduser(remote))
 
 
+def _detect_dead_peer(sock, seconds: float) -> None:
+    """Make the kernel end ``sock`` when its peer stops answering for about ``seconds``:
+    keepalive probes once it is idle (a remote command running), TCP_USER_TIMEOUT on
+    unacknowledged data.  Without them a host dropping off the network mid-command held
+    the command until its timeout (120 s).  No-op for what is not a TCP socket (a proxy)."""
+    options = [(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)]
+    for name, value in (("TCP_KEEPIDLE", seconds / 3), ("TCP_KEEPINTVL", seconds / 3),
+                        ("TCP_USER_TIMEOUT", seconds * 1000)):
+        if hasattr(socket, name):  # Linux
+            options.append((socket.IPPROTO_TCP, getattr(socket, name), max(1, int(value))))
+    for level, option, value in options:
+        try:
+            sock.setsockopt(level, option, value)
+        except (AttributeError, OSError):
+            return
+
+
 def _explain(host: Host, exc: Exception) -> str:
     kind = type(exc).__name__
     text = str(exc) or kind
@@ -203,6 +270,19 @@ def _explain(host: Host, exc: Exception) -> str:
     if "Authentication" in kind or "authentication" in text.lower():
         return (f"{host}: SSH authentication failed ({text}); check the user and key in the "
                 "cluster file and that the key is in the host's authorized_keys")
+    if ("Error reading SSH protocol banner" in text  # something else answers on that port
+            or "Indecipherable protocol version" in text):
+        return (f"{host}: no SSH greeting on port {host.port} ({text}): not an SSH server "
+                "there, or sshd dropped the connection (too many at once, MaxStartups); check "
+                "the SSH port in the cluster file (ssh.port, workers[].ssh_port)")
+    if text == "No existing session":  # connected, but no SSH handshake in connect_timeout
+        return (f"{host}: the SSH handshake did not finish within {host.connect_timeout:g}s "
+                "(the port accepts connections but sshd does not answer: hung or "
+                "overloaded?); check sshd on that host, or raise ssh.connect_timeout")
+    if kind == "CommandTimedOut":  # connected, the host answers, the command does not end
+        command = getattr(getattr(exc, "result", None), "command", "the command")
+        return (f"{host}: {command!r} did not finish within {getattr(exc, 'timeout', '?')}s; "
+                "check that host (overloaded? a hung disk?)")
     if isinstance(exc, (socket.timeout, TimeoutError)) or "timed out" in text.lower():
         return f"{host}: SSH connection timed out; is the host up and the SSH port right?"
     if isinstance(exc, (ConnectionRefusedError, OSError)) or "Unable to connect" in text:

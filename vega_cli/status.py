@@ -161,7 +161,7 @@ def render(data: dict, console: Console) -> None:
         workers.add_row(Text(w["id"]), Text(w["host"]), Text(w["state"], style=style),
                         f"{w['cores_used']}/{w['cores']}",
                         f"{w['memory_used_bytes'] >> 20}/{w['memory_bytes'] >> 20} MiB",
-                        f"{w['last_heartbeat_seconds_ago']}s ago", str(len(w["executors"])),
+                        _heartbeat(w["last_heartbeat_seconds_ago"]), str(len(w["executors"])),
                         Text(",".join(w.get("labels") or [])))
     console.print(workers)
     apps = Table(title="applications", title_justify="left")
@@ -186,6 +186,12 @@ def render(data: dict, console: Console) -> None:
                             "" if d["exit_code"] is None else str(d["exit_code"]),
                             _duration(d["duration_seconds"]))
         console.print(drivers)
+
+
+def _heartbeat(seconds_ago: Optional[float]) -> str:
+    """``1.5s ago``; ``none yet`` for a worker known from the recovery state only (the
+    restarted master has not heard from it)."""
+    return "none yet" if seconds_ago is None else f"{seconds_ago}s ago"
 
 
 def _duration(seconds: float) -> str:

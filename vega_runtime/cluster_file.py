@@ -54,6 +54,9 @@ _DEFAULT_KEYS = ("cores", "memory", "work_dir", "python", "labels")
 _HOSTS_KEYS = ("master", "slaves", "namenode")
 _SLAVE_KEYS = ("ip", "key", "java_home", "hadoop_home")
 
+#: the longest connect_timeout: a day (an infinite one would wait forever on a dead host)
+MAX_SECONDS = 86400
+
 _HOST_RE = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?$")
 _USER_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 _LABEL_RE = re.compile(r"^[A-Za-z0-9_.:=/+-]+$")
@@ -175,6 +178,28 @@ def _show(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, but a key given twice in one mapping is an error: plain YAML
+    keeps the last one silently, so a second ``master:`` section or a repeated ``host:``
+    would quietly replace the first."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: dict = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                try:
+                    first = seen.get(key)
+                except TypeError:  # an unhashable key: the base class says so
+                    continue
+                if first is not None:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"{_show(key)} is given twice in one mapping (first on "
+                        f"line {first.line + 1}); keep one", key_node.start_mark)
+                seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep)
+
+
 @dataclass
 class _Reader:
     """Validates one file; every error names ``source`` and the key."""
@@ -186,7 +211,7 @@ class _Reader:
 
     def cluster_yaml(self, text: str) -> ClusterFile:
         try:
-            data = yaml.safe_load(text)
+            data = yaml.load(text, Loader=_UniqueKeyLoader)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
@@ -313,7 +338,8 @@ class _Reader:
 
     def host(self, value: Any, key: str) -> str:
         if not isinstance(value, str) or not _HOST_RE.match(value):
-            hint = " (give the SSH port as ssh_port)" if ":" in str(value) else ""
+            where = "port as master.port" if key.startswith("master") else "SSH port as ssh_port"
+            hint = f" (give the {where})" if ":" in str(value) else ""
             self.fail(key, f"{_show(value)} is not a valid host name{hint}")
         return value
 
@@ -356,8 +382,10 @@ class _Reader:
         return size
 
     def seconds(self, value: Any, key: str) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-            self.fail(key, f"{_show(value)} is not a positive number of seconds")
+        if (isinstance(value, bool) or not isinstance(value, (int, float))
+                or not 0 < value < MAX_SECONDS):  # also NaN; inf would wait forever
+            self.fail(key, f"{_show(value)} is not a number of seconds above 0 and below "
+                           f"{MAX_SECONDS}")
         return float(value)
 
     def path(self, value: Any, key: str) -> str:

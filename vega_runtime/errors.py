@@ -40,9 +40,9 @@ class DaemonStartFailed(VegaError):
     'cannot start the master on 127.0.0.1:7077: [Errno 98] Address already in use'
     """
 
-    def __init__(self, what: str, reason: str):
-        super().__init__(what, reason)
-        self.what, self.reason = what, reason
+    def __init__(self, what: str, reason: str, hint: str = ""):
+        super().__init__(what, reason, hint)
+        self.what, self.reason, self.hint = what, reason, hint
 
     def __str__(self) -> str:
         return f"cannot start {self.what}: {self.reason}"

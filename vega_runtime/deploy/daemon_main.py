@@ -12,9 +12,11 @@ into a message and an exit code.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
+import select
 import signal
 import sys
 import threading
@@ -149,13 +151,16 @@ def run_master(host: Optional[str] = None, port: Optional[int] = None,
     if show_config:
         show_config(conf, MASTER)
     work_dir = conf["vega.master.work_dir"]
-    _detach_if_asked(daemonize, pidfile, log_file, work_dir, "master")
+    started = _detach_if_asked(daemonize, pidfile, log_file, work_dir, "master")
     setup_daemon_logging(work_dir, "master")
     secret_path = secret_file_for(conf["vega.secret.file"])
     secret = load_secret(secret_path)
     bind, advertise = conf["vega.master.bind"], conf["vega.master.host"]
     try:
         daemon = Master(conf, secret, secret_path).start()
+    except (OSError, VegaError) as exc:
+        raise _start_failed(f"the master on {bind}:{conf['vega.master.port']}", exc) from exc
+    try:
         hosts = allowed_hosts(bind, advertise, conf["vega.ui.allowed_hosts"])
         http = start_http(bind, conf["vega.master.ui.port"], daemon, secret,
                           open_reads=conf["vega.ui.open"],
@@ -166,8 +171,8 @@ def run_master(host: Optional[str] = None, port: Optional[int] = None,
                         "ca_file": write_ca_file(secret, daemon.work_dir),
                         "webui_scheme": http.scheme}
     except (OSError, VegaError) as exc:
-        raise DaemonStartFailed(f"the master on {bind}:{conf['vega.master.port']}",
-                                str(exc)) from exc
+        raise _start_failed(f"the master's web UI on {bind}:{conf['vega.master.ui.port']}",
+                            exc) from exc
     if ready_file:
         tmp = ready_file + ".tmp"
         with open(tmp, "w") as fh:
@@ -177,6 +182,7 @@ def run_master(host: Optional[str] = None, port: Optional[int] = None,
     log.info("master %s ready (listening on %s); web UI on %s://%s:%d/ (CA certificate %s)",
              daemon.url, bind, http.scheme, advertise, http.server_address[1],
              daemon.webui["ca_file"])
+    started()
     wait_for_signal()
     daemon.stop()
     http.server_close()
@@ -219,13 +225,13 @@ def run_worker(master_url: str, host: Optional[str] = None, cores: Optional[int]
         show_config(conf, WORKER)
     secret_path = secret_file_for(conf["vega.secret.file"])
     work_dir = conf["vega.worker.work_dir"]
-    _detach_if_asked(daemonize, pidfile, log_file, work_dir, "worker")
+    started = _detach_if_asked(daemonize, pidfile, log_file, work_dir, "worker")
     setup_daemon_logging(work_dir, "worker")
     try:
         daemon = Worker(conf, spec.host, spec.port, load_secret(secret_path), secret_path,
                         adopt_orphans=True)
     except (OSError, VegaError) as exc:
-        raise DaemonStartFailed("the worker", str(exc)) from exc
+        raise _start_failed("the worker", exc) from exc
     from ..config import http_limits
     from .http_api import start_metrics_http
     from .metrics import WorkerCollector
@@ -238,6 +244,7 @@ def run_worker(master_url: str, host: Optional[str] = None, cores: Optional[int]
                  metrics.server_address[1])
     except OSError as exc:
         log.warning("no /metrics: cannot listen on %s:%d (%s)", daemon.bind_host, webui_port, exc)
+    started()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: daemon.request_stop())
     exit_now(daemon.run())
@@ -260,27 +267,50 @@ if __name__ == "__main__":
     fork_entry(sys.argv[1:])
 
 
+def _start_failed(what: str, exc: Exception) -> DaemonStartFailed:
+    """``DaemonStartFailed`` for ``exc``; a port in use gets a hint saying what to do."""
+    hint = ("Another process already listens on that port (a daemon left running? "
+            "'ss -ltnp' names it): stop it, or give this one another port."
+            if getattr(exc, "errno", None) == errno.EADDRINUSE else "")
+    return DaemonStartFailed(what, str(exc), hint)
+
+
 def _detach_if_asked(daemonize: bool, pidfile: Optional[str], log_file: Optional[str],
-                     work_dir: str, name: str) -> None:
+                     work_dir: str, name: str) -> Callable[[], None]:
+    """Detach if asked (``detach``); returns what the daemon calls once it listens."""
     if not daemonize:
-        return
+        return lambda: None
     if not pidfile:
         raise ConfigError("", "--daemonize", "needs --pidfile")
-    detach(pidfile, log_file or os.path.join(work_dir, f"{name}.out"))
+    return detach(pidfile, log_file or os.path.join(work_dir, f"{name}.out"), name)
 
 
-def detach(pidfile: str, log_file: str) -> None:
-    """Detach from the terminal and the SSH session (double fork, setsid).
+#: how long ``vega master|worker --daemonize`` waits for its daemon to listen
+DETACH_READY_TIMEOUT = 60.0
 
-    The original process exits once the daemon has written its pidfile, so a
-    remote ``vega worker --daemonize`` returns as soon as the worker runs.
+
+def detach(pidfile: str, log_file: str, name: str = "daemon") -> Callable[[], None]:
+    """Detach from the terminal and the SSH session (double fork, setsid); returns
+    ``started``, which the daemon calls once it listens.
+
+    The original process waits for that: it exits 0 when the daemon has started, and 1
+    when the daemon exits first (its port is taken, say), with the daemon's error from
+    its log on stderr, so a remote ``vega worker --daemonize`` fails saying why.  A
+    daemon that has not started after ``DETACH_READY_TIMEOUT`` seconds is stopped.
     """
     os.makedirs(os.path.dirname(os.path.abspath(pidfile)), exist_ok=True)
+    try:
+        log_start = os.path.getsize(log_file)  # what this daemon writes comes after
+    except OSError:
+        log_start = 0
     read_end, write_end = os.pipe()
     if os.fork() > 0:
         os.close(write_end)
-        ok = os.read(read_end, 1)
-        os._exit(0 if ok == b"1" else 1)
+        readable, _, _ = select.select([read_end], [], [], DETACH_READY_TIMEOUT)
+        if readable and os.read(read_end, 1) == b"1":
+            os._exit(0)
+        _explain_start_failure(pidfile, log_file, log_start, name, timed_out=not readable)
+        os._exit(1)
     os.close(read_end)
     os.setsid()
     if os.fork() > 0:
@@ -293,8 +323,44 @@ def detach(pidfile: str, log_file: str) -> None:
     os.dup2(null, 0)
     os.dup2(log_fd, 1)
     os.dup2(log_fd, 2)
-    os.write(write_end, b"1")
-    os.close(write_end)
+
+    def started() -> None:
+        os.write(write_end, b"1")
+        os.close(write_end)
+
+    return started
+
+
+def _explain_start_failure(pidfile: str, log_file: str, log_start: int, name: str,
+                           timed_out: bool) -> None:
+    """On stderr: why the detached daemon did not start (its error, from its log), or
+    that it took too long (it is stopped then)."""
+    if timed_out:
+        from ..processes import pidfile_process
+
+        pid = pidfile_process(pidfile, name)[0]
+        if pid:
+            os.kill(pid, signal.SIGTERM)
+        print(f"vega {name}: error: it did not start listening within "
+              f"{DETACH_READY_TIMEOUT:.0f}s, so it was stopped; see {log_file}",
+              file=sys.stderr, flush=True)
+        return
+    print(start_error(log_file, log_start) or
+          f"vega {name}: error: it exited before it started listening", file=sys.stderr)
+    print(f"(the {name}'s log: {log_file})", file=sys.stderr, flush=True)
+
+
+def start_error(log_file: str, log_start: int = 0) -> str:
+    """What a daemon that could not start wrote to ``log_file`` past byte ``log_start``: its
+    ``vega: error:`` line and the hint below it, else the log's last lines ("" if none)."""
+    try:
+        with open(log_file, "rb") as fh:
+            fh.seek(log_start)
+            lines = fh.read().decode("utf-8", "replace").strip().splitlines()
+    except OSError:
+        return ""
+    errors = [i for i, line in enumerate(lines) if line.startswith("vega") and "error:" in line]
+    return "\n".join(lines[errors[-1]:] if errors else lines[-10:])
 
 
 def _this_host_address() -> str:
