@@ -364,9 +364,10 @@ DAEMON_SETTINGS: tuple[Setting, ...] = (
             "process): a task that allocates past it stops its executor, reported as over "
             "its memory limit. false: executors may use what the host has.",
             env="VEGA_WORKER_EXECUTOR_MEMORY_LIMIT"),
-    _worker("vega.worker.death_timeout", 60.0, parse_seconds, "seconds",
+    _worker("vega.worker.death_timeout", 900.0, parse_seconds, "seconds",
             "Seconds without the master (counted from the last contact) before the worker "
-            "stops, killing its executors.", flag="--death-timeout"),
+            "stops, killing its executors; Spark's workers give up after about 15 minutes of "
+            "registration retries too, so a master may be rebooted.", flag="--death-timeout"),
     _worker("vega.worker.cleanup.app_data_ttl", 3600.0, parse_seconds, "seconds",
             "A finished application's work dir is deleted once unchanged this long (Spark's "
             "spark.worker.cleanup.appDataTtl), and a job package no running application uses "
