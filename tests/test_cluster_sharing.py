@@ -14,6 +14,7 @@ import signal
 import pytest
 
 from vega_runtime import TaskContext, TaskFailed
+from vega_runtime.errors import ConfigError
 
 from proc_helpers import wait_for, worker_of, write_job
 from test_cluster_e2e import Cluster, line_value, vega
@@ -368,3 +369,20 @@ def test_local_cluster_with_cores_max_starts_with_that_many_executors(fresh_ctx)
     assert ctx.parallelize(range(100), 4).map(lambda x: x * 2).sum() == 9900
     where = ctx.parallelize(range(8), 4).map(lambda x: TaskContext.get().executor_id).collect()
     assert set(where) == {"exec-1"}
+
+
+def test_local_cluster_workers_hold_an_executor_per_core_unless_told_otherwise(fresh_ctx):
+    """local-cluster[1,2] gives its one worker room for two executors of
+    vega.executor.memory (it had 1 GiB, one 1 GiB executor: the Context waited a minute for
+    the second and failed with 'start workers'); a worker given less memory than one
+    executor is refused at once, as Spark refuses it."""
+    ctx = fresh_ctx(master="local-cluster[1,2]")
+    assert ctx.default_parallelism == 2
+    where = ctx.parallelize(range(8), 8).map(lambda x: TaskContext.get().executor_id).collect()
+    assert set(where) == {"exec-1", "exec-2"}
+    with pytest.raises(ConfigError) as refused:
+        fresh_ctx(master="local-cluster[1,2,512]")
+    assert str(refused.value) == (
+        "local-cluster[1,2,512]: vega.executor.memory (1024 MiB) is more than each worker's "
+        "512 MiB: give the workers more memory (M of local-cluster[W,C,M], in MiB) or the "
+        "executors less")
