@@ -55,3 +55,25 @@ def test_a_full_disk_fails_map_tasks_naming_it_and_leaves_no_partial_file(small_
             (k, sum(range(k, 1000, 7))) for k in range(7)]
     finally:
         ctx.stop()
+
+
+def test_a_full_event_log_disk_is_said_once_and_the_job_runs_on(small_disk, vega_cli, tmp_path):
+    """vega submit with its event log on a full disk: one warning, the exact output, exit 0
+    (the job used to die with a bare 'OSError: [Errno 28] No space left on device' raised
+    by the event log's write at the first job)."""
+    with open(os.path.join(small_disk, "filler"), "wb") as fh:
+        with pytest.raises(OSError):
+            while True:
+                fh.write(b"\0" * 65536)
+                fh.flush()
+    job = tmp_path / "job.py"
+    job.write_text("from vega_runtime import Context\n"
+                   "with Context(app_name='full-log') as ctx:\n"
+                   "    print(ctx.parallelize(range(1000), 4).map(lambda x: (x % 7, x))"
+                   ".reduce_by_key(lambda a, b: a + b).sort_by_key().collect())\n")
+    done = vega_cli("submit", "--master", "local[2]", "--conf",
+                    f"vega.eventlog.dir={small_disk}", str(job))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"{[(k, sum(range(k, 1000, 7))) for k in range(7)]}\n"
+    warnings = [line for line in done.stderr.splitlines() if "event log" in line]
+    assert len(warnings) == 1 and "cannot be written (No space left on device)" in warnings[0]

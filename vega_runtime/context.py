@@ -315,7 +315,8 @@ class Context(JobControl, FileShipping):
                 summary = {}
                 if self.event_log is not None:
                     self.event_log.close()
-                    summary = event_log.summarize(self.event_log.path, self.hdfs_settings)
+                    if not self.event_log.failure:  # a cut-off log summarises less than ran
+                        summary = event_log.summarize(self.event_log.path, self.hdfs_settings)
                 self._bus.on_application_end(summary)
                 if self._metrics_server is not None:
                     self._metrics_server.shutdown()
