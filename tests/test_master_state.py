@@ -523,3 +523,20 @@ def test_fair_mode_divides_the_cores_evenly_and_gives_released_ones_to_the_newco
     assert len(sim.state.apps[third].executors) == 0
     sim.apply(ApplicationUnregistered(first_driver))
     assert [len(sim.state.apps[a].executors) for a in (second, third)] == [2, 2]
+
+
+def test_an_application_whose_workers_are_all_lost_waits_saying_so_not_none_registered():
+    """Every worker lost mid-application (a SIGSTOPped host, a cut link): the driver is
+    told they are lost, not that none has registered yet (which sent operators looking for
+    a registration problem), and the job starts again on the first that comes back."""
+    sim = Sim()
+    w1, w2 = sim.worker("w1", cores=1), sim.worker("w2", cores=1)
+    driver, app_id = sim.app()
+    sim.apply(ConnectionLost(w1, "reset"))
+    sim.apply(ConnectionLost(w2, "reset"))
+    assert waiting(sim, driver) == (
+        "no worker is alive: the 2 registered with the master are lost (connection closed or "
+        "no heartbeat; vega status shows them): the job will start when one comes back or "
+        "another registers (vega worker vega://MASTER:PORT)")
+    assert sim.launches(sim.apply(WorkerRegistering(next(sim.sessions), RegisterWorker(
+        "w1", "10.0.0.1", 7000, 1, 4 * GIB, [], python_version(), __version__, 1, [])))) != []

@@ -742,7 +742,9 @@ class MasterState:
                           if a != app.app_id})
         reason = waiting_reason(app.request, alive,
                                 [f"{a} ({self.apps[a].request.name})" if a in self.apps else a
-                                 for a in holders], self.mode)
+                                 for a in holders], self.mode,
+                                lost=sum(w.state == WorkerState.LOST
+                                         for w in self.workers.values()))
         if reason != app.waiting_reason:
             app.waiting_reason = reason
             out.append(Send(app.session, ApplicationWaiting(reason)))
