@@ -368,9 +368,10 @@ DAEMON_SETTINGS: tuple[Setting, ...] = (
             "Seconds without the master (counted from the last contact) before the worker "
             "stops, killing its executors.", flag="--death-timeout"),
     _worker("vega.worker.cleanup.app_data_ttl", 3600.0, parse_seconds, "seconds",
-            "A finished application's work dir is deleted once unchanged this long (Spark's "
-            "spark.worker.cleanup.appDataTtl), and a job package no running application uses "
-            "once unused this long.", flag="--work-dir-ttl"),
+            "A finished application's work dir (its executors' logs: its shuffle output and "
+            "scratch files go as soon as it ends) is deleted once unchanged this long "
+            "(Spark's spark.worker.cleanup.appDataTtl), and a job package no running "
+            "application uses once unused this long.", flag="--work-dir-ttl"),
     _worker("vega.worker.heartbeat_interval", 2.0, parse_seconds, "seconds",
             "Seconds between two heartbeats to the master; keep it well below "
             "vega.worker.timeout."),
