@@ -313,8 +313,10 @@ DAEMON_SETTINGS: tuple[Setting, ...] = (
     _master("vega.master.finished_app_ttl", 24 * 3600.0, parse_seconds, "seconds",
             "How long the master keeps a finished application (record, package, logs)."),
     _master("vega.master.max_executor_failures", 10, at_least(1), "exits",
-            "An application whose executors exit this many times is failed (Spark's "
-            "spark.deploy.maxExecutorRetries)."),
+            "An application whose executors exit this many times is failed once it has no "
+            "executor left (Spark's spark.deploy.maxExecutorRetries: one with executors "
+            "running is never removed); a worker where this many of an application's "
+            "executors exited gets no more of them."),
     _master("vega.master.dead_worker_persistence", 15, at_least(0), "worker timeouts",
             "Lost and dead workers leave the status this many vega.worker.timeout after "
             "(Spark's spark.dead.worker.persistence)."),
