@@ -9,6 +9,7 @@ on a driver's terminal, ``vega status --json`` showing a state), each with a dea
 
 import json
 import os
+import re
 import signal
 
 import pytest
@@ -386,3 +387,22 @@ def test_local_cluster_workers_hold_an_executor_per_core_unless_told_otherwise(f
         "local-cluster[1,2,512]: vega.executor.memory (1024 MiB) is more than each worker's "
         "512 MiB: give the workers more memory (M of local-cluster[W,C,M], in MiB) or the "
         "executors less")
+
+
+def test_an_executor_lost_with_tasks_sent_ahead_names_only_the_one_it_was_running(fresh_ctx):
+    """Tasks sent ahead wait in the executor's inbox behind the hog 0.3: the loss names 0.3
+    as the task it was running, the documented sentence (it said 'while running task 0.3,
+    0.4, 0.5', as if the executor ran three tasks at once)."""
+    ctx = fresh_ctx(master="local-cluster[2,1,512]",
+                    conf={"vega.executor.memory": "256m", "vega.task.max_attempts": 1})
+
+    def hog(x):
+        chunks = []
+        while x == 3:
+            chunks.append(bytearray(16 << 20))
+        return x
+
+    with pytest.raises(TaskFailed) as info:
+        ctx.parallelize(range(8), 8).map(hog).collect()
+    assert re.fullmatch(r"executor exec-\d+ on 127\.0\.0\.1 exceeded its 256 MiB memory limit "
+                        r"while running task 0\.3", info.value.message), info.value.message
