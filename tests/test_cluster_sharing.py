@@ -176,7 +176,8 @@ def test_without_cores_max_the_second_application_waits_naming_the_first(tmp_pat
                  60, "the second application's waiting reason on its terminal")
         assert status_app(own, "second")["waiting_reason"] == reason
         # said once: the log's warning (it was followed by the same words on a line of their own)
-        assert [line for line in second.err if reason in line] == [f"vega: WARNING waiting: {reason}\n"]
+        assert [line for line in second.err if reason in line] == [
+            f"vega: WARNING waiting: {reason}\n"]
         release.write_text("")
         assert first.wait(60) == 0, "".join(first.err)
         assert second.wait(60) == 0, "".join(second.err)

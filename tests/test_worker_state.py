@@ -8,8 +8,8 @@ from vega_runtime.deploy import worker_state as ws
 from vega_runtime.deploy.worker_state import (
     ApplicationFinished, CleanWorkDirs, Connect, ExecutorLaunchFailed, ExecutorProcessExited,
     ExecutorStarted, ExecutorStatus, KillExecutor, KillRequested, LaunchRequested, Refused,
-    Registered, RegistrationFailed, RemoveAppData, ReportExecutorExit, SendHeartbeat, SessionLost, Shutdown,
-    Started, StartExecutor, StopRequested, Tick, WorkerState, WorkerStatus)
+    Registered, RegistrationFailed, RemoveAppData, ReportExecutorExit, SendHeartbeat, SessionLost,
+    Shutdown, Started, StartExecutor, StopRequested, Tick, WorkerState, WorkerStatus)
 from vega_runtime.net.messages import LaunchExecutor
 
 HOUR = 3600.0
