@@ -356,6 +356,13 @@ def test_finished_application_is_shown_finished_and_leaves_no_executors(cluster,
     for worker in status["workers"]:
         assert worker["state"] == "alive"
         assert worker["cores_used"] == 0 and worker["executors"] == []
+    # its shuffle output goes at once (it stayed for --work-dir-ttl, an hour); its logs stay
+    app_dirs = [os.path.join(w.work_dir, app_id) for w in cluster.workers]
+    wait_for(lambda: not any(os.path.exists(os.path.join(d, "shuffle")) for d in app_dirs), 10,
+             "the finished application's shuffle directories to be deleted")
+    for app_dir in app_dirs:
+        assert [name for name in os.listdir(app_dir) if not name.endswith(".log")] == []
+        assert any(name.startswith("exec-") for name in os.listdir(app_dir))
 
 
 def test_status_with_a_wrong_secret_exits_3_with_a_clear_message(cluster, other_secret):

@@ -9,11 +9,13 @@ on a driver's terminal, ``vega status --json`` showing a state), each with a dea
 
 import json
 import os
+import re
 import signal
 
 import pytest
 
 from vega_runtime import TaskContext, TaskFailed
+from vega_runtime.errors import ConfigError
 
 from proc_helpers import wait_for, worker_of, write_job
 from test_cluster_e2e import Cluster, line_value, vega
@@ -173,6 +175,9 @@ def test_without_cores_max_the_second_application_waits_naming_the_first(tmp_pat
         wait_for(lambda: any(reason in line for line in second.err) or second.poll() is not None,
                  60, "the second application's waiting reason on its terminal")
         assert status_app(own, "second")["waiting_reason"] == reason
+        # said once: the log's warning (it was followed by the same words on a line of their own)
+        assert [line for line in second.err if reason in line] == [
+            f"vega: WARNING waiting: {reason}\n"]
         release.write_text("")
         assert first.wait(60) == 0, "".join(first.err)
         assert second.wait(60) == 0, "".join(second.err)
@@ -368,3 +373,39 @@ def test_local_cluster_with_cores_max_starts_with_that_many_executors(fresh_ctx)
     assert ctx.parallelize(range(100), 4).map(lambda x: x * 2).sum() == 9900
     where = ctx.parallelize(range(8), 4).map(lambda x: TaskContext.get().executor_id).collect()
     assert set(where) == {"exec-1"}
+
+
+def test_local_cluster_workers_hold_an_executor_per_core_unless_told_otherwise(fresh_ctx):
+    """local-cluster[1,2] gives its one worker room for two executors of
+    vega.executor.memory (it had 1 GiB, one 1 GiB executor: the Context waited a minute for
+    the second and failed with 'start workers'); a worker given less memory than one
+    executor is refused at once, as Spark refuses it."""
+    ctx = fresh_ctx(master="local-cluster[1,2]")
+    assert ctx.default_parallelism == 2
+    where = ctx.parallelize(range(8), 8).map(lambda x: TaskContext.get().executor_id).collect()
+    assert set(where) == {"exec-1", "exec-2"}
+    with pytest.raises(ConfigError) as refused:
+        fresh_ctx(master="local-cluster[1,2,512]")
+    assert str(refused.value) == (
+        "local-cluster[1,2,512]: vega.executor.memory (1024 MiB) is more than each worker's "
+        "512 MiB: give the workers more memory (M of local-cluster[W,C,M], in MiB) or the "
+        "executors less")
+
+
+def test_an_executor_lost_with_tasks_sent_ahead_names_only_the_one_it_was_running(fresh_ctx):
+    """Tasks sent ahead wait in the executor's inbox behind the hog 0.3: the loss names 0.3
+    as the task it was running, the documented sentence (it said 'while running task 0.3,
+    0.4, 0.5', as if the executor ran three tasks at once)."""
+    ctx = fresh_ctx(master="local-cluster[2,1,512]",
+                    conf={"vega.executor.memory": "256m", "vega.task.max_attempts": 1})
+
+    def hog(x):
+        chunks = []
+        while x == 3:
+            chunks.append(bytearray(16 << 20))
+        return x
+
+    with pytest.raises(TaskFailed) as info:
+        ctx.parallelize(range(8), 8).map(hog).collect()
+    assert re.fullmatch(r"executor exec-\d+ on 127\.0\.0\.1 exceeded its 256 MiB memory limit "
+                        r"while running task 0\.3", info.value.message), info.value.message

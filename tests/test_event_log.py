@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from vega_runtime import Context
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -210,3 +212,32 @@ def test_a_jobs_group_description_and_tags_reach_sparks_job_data(tmp_path):
     assert plain["description"] == plain["name"]  # the call site, as before
     assert (grouped["jobGroup"], grouped["description"], grouped["jobTags"]) == \
         ("nightly", "the nightly report", ["reports"])
+
+
+def test_an_event_log_that_cannot_be_written_stops_logging_not_the_application(tmp_path, caplog):
+    """A full disk under the event log (here the log is /dev/full, which fails every write
+    with ENOSPC) is said once and the log is given up; the application goes on, as Spark's
+    does. It used to raise out of the scheduler's listener call: the user's job failed with
+    a bare 'OSError: [Errno 28] No space left on device'."""
+    from vega_runtime.scheduler.event_log import EventLog
+
+    os.symlink("/dev/full", tmp_path / "app-x.jsonl")
+    log = EventLog(str(tmp_path), "app-x", "full", "local")
+    log.on_job_start(0, "collect")
+    log.close()
+    assert log.failure == "No space left on device"
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [f"the event log {tmp_path}/app-x.jsonl cannot be written (No space left "
+                        "on device): this application's later events are not logged; free "
+                        "space there or point vega.eventlog.dir elsewhere"]
+
+
+def test_an_event_log_directory_that_cannot_be_made_is_named(tmp_path):
+    """A vega.eventlog.dir that cannot be a directory fails the Context naming it and what to
+    do, not with a bare FileExistsError."""
+    (tmp_path / "file").write_text("")
+    with pytest.raises(OSError) as failed:
+        Context(master="local", conf={"vega.eventlog.dir": str(tmp_path / "file" / "events")})
+    assert str(failed.value) == (
+        f"[Errno 17] cannot write an event log in {tmp_path}/file/events (File exists): point "
+        "vega.eventlog.dir at a writable directory, or set it to '' to keep none")

@@ -3,6 +3,7 @@ size-bounded (rotated at a size, a few old files kept)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import logging.handlers
 import os
@@ -13,6 +14,7 @@ import threading
 from vega_runtime.deploy.daemon_main import setup_daemon_logging
 from vega_runtime.deploy.app_logs import AppLogs
 from vega_runtime.deploy.log_files import (DAEMON_LOG_BACKUPS, DAEMON_LOG_MAX_BYTES,
+                                           daemon_log_handler,
                                            RotatingOutput, rotate_copy_truncate,
                                            wait_rotating_output)
 from vega_runtime.net.messages import LogChunk, LogEnd
@@ -157,3 +159,30 @@ def _wait_for(condition, timeout: float = 10.0) -> None:
             return
         event.wait(0.01)
     raise AssertionError("condition not met in time")
+
+
+def test_a_daemon_log_on_a_full_disk_says_so_once_and_again_when_it_recovers(tmp_path, capsys):
+    """/dev/full fails every write with ENOSPC: one line on stderr, not logging's
+    '--- Logging error ---' and a traceback per lost line (a worker on a full disk wrote
+    30 lines of traceback for each line of its log); one more line once writes succeed."""
+    path = tmp_path / "worker.log"
+    os.symlink("/dev/full", path)
+    handler = daemon_log_handler(str(path))
+    log = logging.getLogger("test-full-disk")
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        for n in range(5):
+            log.warning("line %d", n)
+        assert capsys.readouterr().err == (
+            f"vega: cannot write the log {path} ([Errno 28] No space left on device): its "
+            "lines are lost until it can be written again (free space on its disk)\n")
+        full, handler.stream = handler.stream, open(tmp_path / "freed.log", "a")  # room again
+        with contextlib.suppress(OSError):  # what it still holds cannot be written
+            full.close()
+        log.warning("back")
+        assert capsys.readouterr().err == f"vega: the log {path} can be written again\n"
+        assert (tmp_path / "freed.log").read_text().endswith("back\n")
+    finally:
+        log.removeHandler(handler)
+        handler.close()

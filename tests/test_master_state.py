@@ -523,3 +523,45 @@ def test_fair_mode_divides_the_cores_evenly_and_gives_released_ones_to_the_newco
     assert len(sim.state.apps[third].executors) == 0
     sim.apply(ApplicationUnregistered(first_driver))
     assert [len(sim.state.apps[a].executors) for a in (second, third)] == [2, 2]
+
+
+def test_an_application_whose_workers_are_all_lost_waits_saying_so_not_none_registered():
+    """Every worker lost mid-application (a SIGSTOPped host, a cut link): the driver is
+    told they are lost, not that none has registered yet (which sent operators looking for
+    a registration problem), and the job starts again on the first that comes back."""
+    sim = Sim()
+    w1, w2 = sim.worker("w1", cores=1), sim.worker("w2", cores=1)
+    driver, app_id = sim.app()
+    sim.apply(ConnectionLost(w1, "reset"))
+    sim.apply(ConnectionLost(w2, "reset"))
+    assert waiting(sim, driver) == (
+        "no worker is alive: the 2 registered with the master are lost (connection closed or "
+        "no heartbeat; vega status shows them): the job will start when one comes back or "
+        "another registers (vega worker vega://MASTER:PORT)")
+    assert sim.launches(sim.apply(WorkerRegistering(next(sim.sessions), RegisterWorker(
+        "w1", "10.0.0.1", 7000, 1, 4 * GIB, [], python_version(), __version__, 1, [])))) != []
+
+
+def test_executors_failing_on_one_worker_stop_going_there_and_do_not_fail_the_application():
+    """A worker whose launches of an application's executors all fail (its disk is full):
+    after MAX_EXECUTOR_FAILURES of them it gets no more of that application's executors,
+    and the application, which runs executors on another worker, goes on there (Spark: an
+    application with running executors is never removed). It used to be failed after the
+    10th exit, its healthy executors killed with it."""
+    sim = Sim()
+    w1, w2 = sim.worker("w1", cores=1), sim.worker("w2", cores=1)
+    driver, app_id = sim.app()
+    app = sim.state.apps[app_id]
+    healthy = next(e for e, w in app.executors.items() if w == "w2")
+    for _ in range(MAX_EXECUTOR_FAILURES):
+        (failing,) = [e for e, w in app.executors.items() if w == "w1"]
+        out = sim.apply(ExecutorExitReported(w1, app_id, failing, "could not start: [Errno 28] "
+                                             "No space left on device", "launch_failed"))
+    assert app.state == AppState.RUNNING
+    assert app.executors == {healthy: "w2"}
+    assert sim.launches(out) == [] and sim.state.workers["w1"].cores_used == 0
+    assert not any(isinstance(a, Disconnect) for a in sim.actions)
+    # its last executor gone too (and the limit passed long ago): now it fails
+    out = sim.apply(ExecutorExitReported(w2, app_id, healthy, "exited with code 1"))
+    assert app.state == AppState.FAILED
+    assert any(isinstance(a, Disconnect) and a.session == driver for a in out)

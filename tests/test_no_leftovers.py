@@ -74,6 +74,8 @@ def test_start_master_keeps_the_secret_in_the_vega_home_not_the_working_director
     finally:
         stopped = vega("stop-master", "--work-dir", work_dir, env=env, cwd=str(checkout))
     assert "master stopped" in stopped.stdout
+    # no pidfile, and no ready file saying a stopped master is ready (it stayed)
+    assert not {"master.pid", "master.ready"} & set(os.listdir(work_dir))
 
 
 def _master_url(work_dir: str) -> str:

@@ -311,3 +311,15 @@ def test_functions_and_classes_of_main_reach_the_executors_by_value(master, tmp_
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[0, 3, 6, 9] [1, 2, 3] 2"
 
+
+
+def test_a_local_dir_that_cannot_hold_the_application_directory_is_named(tmp_path):
+    """vega.local.dir under a file (or read-only, or full): the Context fails naming the
+    setting, not only with 'NotADirectoryError: [Errno 20] Not a directory: PATH/vega-app-...'."""
+    (tmp_path / "file").write_text("")
+    with pytest.raises(OSError) as failed:
+        Context(master="local", conf={"vega.local.dir": str(tmp_path / "file")})
+    assert str(failed.value) == (
+        f"[Errno 20] cannot make the application's directory in {tmp_path}/file (Not a "
+        "directory): point vega.local.dir (VEGA_LOCAL_DIR) at a writable directory")
+    assert os.listdir(tmp_path) == ["file"]

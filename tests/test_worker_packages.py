@@ -87,9 +87,11 @@ def cluster(tmp_path):
         own.stop()
 
 
-def test_a_bad_package_fails_its_application_only(cluster, tmp_path):
+def test_a_bad_package_fails_its_application_only(cluster, tmp_path, caplog):
     """An application whose package is not a zip fails with ExecutorsCannotStart naming the
-    problem; the worker keeps its registration and another application's executor runs on."""
+    problem; the worker keeps its registration and another application's executor runs on.
+    The driver's log says the master ended it, not that the master 'did not come back
+    within 60s' (which it said at once)."""
     worker = cluster.worker
     release = tmp_path / "release"
     held = cluster.spawn_driver("--total-executor-cores", "1",
@@ -105,8 +107,13 @@ def test_a_bad_package_fails_its_application_only(cluster, tmp_path):
     try:
         with pytest.raises(ExecutorsCannotStart, match="not a zip archive"):
             ctx.parallelize([1]).count()
+        app_id = ctx.backend.app_id
     finally:
         ctx.stop()
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"
+              and r.name == "vega_runtime.scheduler.master_client"]
+    assert errors == [f"the master did not resume application {app_id}: application {app_id} "
+                      "has failed"]
 
     release.write_text("")
     assert held.wait(60) == 0, "".join(held.err)

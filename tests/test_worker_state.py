@@ -8,8 +8,8 @@ from vega_runtime.deploy import worker_state as ws
 from vega_runtime.deploy.worker_state import (
     ApplicationFinished, CleanWorkDirs, Connect, ExecutorLaunchFailed, ExecutorProcessExited,
     ExecutorStarted, ExecutorStatus, KillExecutor, KillRequested, LaunchRequested, Refused,
-    Registered, RegistrationFailed, ReportExecutorExit, SendHeartbeat, SessionLost, Shutdown,
-    Started, StartExecutor, StopRequested, Tick, WorkerState, WorkerStatus)
+    Registered, RegistrationFailed, RemoveAppData, ReportExecutorExit, SendHeartbeat, SessionLost,
+    Shutdown, Started, StartExecutor, StopRequested, Tick, WorkerState, WorkerStatus)
 from vega_runtime.net.messages import LaunchExecutor
 
 HOUR = 3600.0
@@ -288,6 +288,24 @@ def test_an_application_end_kills_only_its_executors():
     assert sim.send(ApplicationFinished("app-1")) == [KillExecutor("app-1", "exec-1"),
                                                       KillExecutor("app-1", "exec-2")]
     assert sim.state.executors[("app-2", "exec-1")] == ExecutorStatus.RUNNING
+
+
+def test_a_finished_applications_data_goes_once_its_last_executor_here_has_exited():
+    """Its shuffle output and scratch files are deleted (RemoveAppData, once) when no
+    executor of it runs here any more, not while one may still write, and not after the
+    work dir TTL (an hour by default) as they were; another application's stay."""
+    sim = started()
+    running(sim, "app-1", "exec-1")
+    running(sim, "app-1", "exec-2")
+    running(sim, "app-2", "exec-1")
+    sim.send(ApplicationFinished("app-1"))
+    assert sim.send(ExecutorProcessExited("app-1", "exec-1", -15)) == []
+    assert sim.send(ExecutorProcessExited("app-1", "exec-2", -9)) == [RemoveAppData("app-1")]
+    assert sim.send(ExecutorProcessExited("app-2", "exec-1", 0)) != [RemoveAppData("app-2")]
+    # an application with no executor here (they all ended before it did): at once
+    assert sim.send(ApplicationFinished("app-3")) == [RemoveAppData("app-3")]
+    assert sim.send(ApplicationFinished("app-3")) == [RemoveAppData("app-3")]
+    assert sim.state.ending == set()
 
 
 def test_a_short_ttl_cleans_every_half_ttl():

@@ -99,9 +99,6 @@ class ProgressDisplay(JobListener):
             self.progress = None
             self.tasks.clear()
 
-    def on_waiting(self, message: str) -> None:
-        self._line(message, "yellow")
-
     def on_application_start(self, app_id: str, ui_link: Optional[str]) -> None:
         # the token stays out of job logs: ``--verbose`` prints the signed-in link
         if ui_link:

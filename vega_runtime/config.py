@@ -313,8 +313,10 @@ DAEMON_SETTINGS: tuple[Setting, ...] = (
     _master("vega.master.finished_app_ttl", 24 * 3600.0, parse_seconds, "seconds",
             "How long the master keeps a finished application (record, package, logs)."),
     _master("vega.master.max_executor_failures", 10, at_least(1), "exits",
-            "An application whose executors exit this many times is failed (Spark's "
-            "spark.deploy.maxExecutorRetries)."),
+            "An application whose executors exit this many times is failed once it has no "
+            "executor left (Spark's spark.deploy.maxExecutorRetries: one with executors "
+            "running is never removed); a worker where this many of an application's "
+            "executors exited gets no more of them."),
     _master("vega.master.dead_worker_persistence", 15, at_least(0), "worker timeouts",
             "Lost and dead workers leave the status this many vega.worker.timeout after "
             "(Spark's spark.dead.worker.persistence)."),
@@ -369,9 +371,10 @@ DAEMON_SETTINGS: tuple[Setting, ...] = (
             "stops, killing its executors; Spark's workers give up after about 15 minutes of "
             "registration retries too, so a master may be rebooted.", flag="--death-timeout"),
     _worker("vega.worker.cleanup.app_data_ttl", 3600.0, parse_seconds, "seconds",
-            "A finished application's work dir is deleted once unchanged this long (Spark's "
-            "spark.worker.cleanup.appDataTtl), and a job package no running application uses "
-            "once unused this long.", flag="--work-dir-ttl"),
+            "A finished application's work dir (its executors' logs: its shuffle output and "
+            "scratch files go as soon as it ends) is deleted once unchanged this long "
+            "(Spark's spark.worker.cleanup.appDataTtl), and a job package no running "
+            "application uses once unused this long.", flag="--work-dir-ttl"),
     _worker("vega.worker.heartbeat_interval", 2.0, parse_seconds, "seconds",
             "Seconds between two heartbeats to the master; keep it well below "
             "vega.worker.timeout."),

@@ -148,9 +148,7 @@ class Context(JobControl, FileShipping):
         self._cancellations: collections.Counter = collections.Counter()
         self.app_dir = ""
         try:
-            self.app_dir = new_private_dir(f"vega-{self.application_id}-",
-                                           self.conf["vega.local.dir"] or None,
-                                           claim=functools.partial(setattr, self, "app_dir"))
+            self.app_dir = self._new_app_dir()
             self._start_in(listeners, speculation_policy)
         except BaseException:  # Ctrl-C included: what started stops, the directory goes
             self._abandon_start()
@@ -327,7 +325,8 @@ class Context(JobControl, FileShipping):
                 summary = {}
                 if self.event_log is not None:
                     self.event_log.close()
-                    summary = event_log.summarize(self.event_log.path, self.hdfs_settings)
+                    if not self.event_log.failure:  # a cut-off log summarises less than ran
+                        summary = event_log.summarize(self.event_log.path, self.hdfs_settings)
                 self._bus.on_application_end(summary)
                 if self._metrics_server is not None:
                     self._metrics_server.shutdown()
@@ -586,6 +585,21 @@ class Context(JobControl, FileShipping):
                                      self.conf["vega.input.split_size"])
 
     # -- shared variables -------------------------------------------------------------
+    def _new_app_dir(self) -> str:
+        """The application's own scratch directory, in ``vega.local.dir`` (else the system's
+        temporary directory); one that cannot be made there names the setting."""
+        local_dir = self.conf["vega.local.dir"] or None
+        try:
+            return new_private_dir(f"vega-{self.application_id}-", local_dir,
+                                   claim=functools.partial(setattr, self, "app_dir"))
+        except OSError as exc:
+            if local_dir is None:
+                raise
+            self.app_dir = ""  # claimed but never made
+            raise OSError(exc.errno, f"cannot make the application's directory in {local_dir} "
+                                     f"({exc.strerror}): point vega.local.dir (VEGA_LOCAL_DIR) "
+                                     "at a writable directory") from exc
+
     def broadcast(self, value: Any) -> shared.Broadcast:
         """Send ``value`` to every executor once; read it in tasks as ``b.value``.
 

@@ -75,7 +75,8 @@ def _create_cluster_backend(ctx, spec: MasterSpec) -> Tuple[Any, Any]:
             tls = threading.Thread(target=_prepare_tls, args=(secret_file,),
                                    name="vega-tls-setup", daemon=True)
             tls.start()
-            cluster = LocalCluster(spec, os.path.join(ctx.app_dir, "cluster"), secret_file,
+            cluster = LocalCluster(spec, local_cluster_worker_memory(spec, conf),
+                                   os.path.join(ctx.app_dir, "cluster"), secret_file,
                                    ctx._early_forkserver)
             tls.join()
             host, port = "127.0.0.1", cluster.master_port
@@ -140,10 +141,42 @@ def _prepare_tls(secret_file: str) -> None:
         getattr(importlib.import_module(name), "__name__")
 
 
+def local_cluster_worker_memory(spec: MasterSpec, conf: "Config") -> str:
+    """The memory of each worker of ``local-cluster[W,C,M]``: M, else room for its C
+    executors (one per core) of ``vega.executor.memory`` each.  A worker too small for one
+    executor is refused, as Spark refuses it, rather than waited for.
+
+    >>> from .master_url import parse_master
+    >>> conf = {"vega.executor.memory": 512 * 2**20}
+    >>> local_cluster_worker_memory(parse_master("local-cluster[1,3]"), conf)
+    '1536m'
+    >>> local_cluster_worker_memory(parse_master("local-cluster[1,3,256]"), conf)
+    Traceback (most recent call last):
+    ...
+    vega_runtime.errors.ConfigError: local-cluster[1,3,256]: vega.executor.memory (512 MiB) is more than each worker's 256 MiB: give the workers more memory (M of local-cluster[W,C,M], in MiB) or the executors less
+    """
+    from .config import parse_size
+    from .errors import ConfigError
+
+    executor = conf["vega.executor.memory"]
+    if not spec.memory:
+        return f"{spec.cores * executor // 2**20}m"
+    if parse_size(spec.memory) < executor:
+        raise ConfigError(spec.url, "vega.executor.memory",
+                          f"({executor // 2**20} MiB) is more than each worker's "
+                          f"{parse_size(spec.memory) // 2**20} MiB: give the workers more memory "
+                          f"(M of local-cluster[W,C,M], in MiB) or the executors less")
+    return spec.memory
+
+
 def local_cluster_slots(spec: MasterSpec, conf: "Config", backend) -> int:
-    """How many task slots (executor cores) a new local cluster is waited for: every core,
-    or as many as ``vega.cores.max`` allows, or only what dynamic allocation asks for."""
-    wanted = spec.workers * spec.cores
+    """How many task slots (executor cores) a new local cluster is waited for: every core
+    its workers' memory holds executors for, or as many as ``vega.cores.max`` allows, or
+    only what dynamic allocation asks for."""
+    from .config import parse_size
+
+    fits = parse_size(local_cluster_worker_memory(spec, conf)) // conf["vega.executor.memory"]
+    wanted = spec.workers * min(spec.cores, fits)
     cores_max = conf["vega.cores.max"]
     if cores_max:
         wanted = min(wanted, cores_max)

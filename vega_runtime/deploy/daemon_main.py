@@ -12,6 +12,7 @@ into a message and an exit code.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import logging
@@ -186,6 +187,9 @@ def run_master(host: Optional[str] = None, port: Optional[int] = None,
     wait_for_signal()
     daemon.stop()
     http.server_close()
+    if ready_file:  # it is not ready any more: a script waiting for the next start must wait
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(ready_file)
     exit_now(0)
 
 

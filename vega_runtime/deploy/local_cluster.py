@@ -84,8 +84,9 @@ def _daemon_env() -> Dict[str, str]:
 
 
 class LocalCluster:
-    def __init__(self, spec: MasterSpec, directory: str, secret_file: str,
+    def __init__(self, spec: MasterSpec, memory: str, directory: str, secret_file: str,
                  forkserver: Optional[ForkServer] = None):
+        """W workers of C cores (``spec``) and ``memory`` (a size: "2048m") each."""
         self.directory = directory
         self.secret_file = secret_file
         #: the daemons (master first), Popen-like; ``names`` and ``log_paths`` alongside
@@ -93,9 +94,6 @@ class LocalCluster:
         self.names: List[str] = []
         self.log_paths: List[str] = []
         make_private_dir(directory)
-        memory = spec.memory or "1g"
-        if memory.isdigit():
-            memory += "m"  # Spark's local-cluster gives memory in MiB
         self.env = {**_daemon_env(), "VEGA_SECRET_FILE": secret_file}
         self.forkserver = forkserver or start_forkserver()
         # the daemons and their executors inherit the fork server's TLS contexts

@@ -28,6 +28,7 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 from typing import List, Optional
 
 #: ``master.log`` / ``worker.log`` rotate at this size ...
@@ -49,7 +50,32 @@ APP_OUTPUT_BACKUPS = 5
 def daemon_log_handler(path: str, max_bytes: int = DAEMON_LOG_MAX_BYTES,
                        backups: int = DAEMON_LOG_BACKUPS) -> logging.Handler:
     """The file handler of a daemon's own log: rotated at ``max_bytes``, ``backups`` kept."""
-    return logging.handlers.RotatingFileHandler(path, maxBytes=max_bytes, backupCount=backups)
+    return DaemonLogFile(path, maxBytes=max_bytes, backupCount=backups)
+
+
+class DaemonLogFile(logging.handlers.RotatingFileHandler):
+    """A rotated log file that, when it cannot be written (its disk is full), says so once
+    on stderr, and once more when it can be written again, instead of logging's
+    ``--- Logging error ---`` and a 30-line traceback for every line it loses (the daemon's
+    stderr, ``StderrHandler``, still has each line)."""
+
+    failing = False  # a write failed, and none has succeeded since
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._failed = False
+        super().emit(record)  # calls handleError when the write fails
+        if self.failing and not self._failed:
+            self.failing = False
+            sys.stderr.write(f"vega: the log {self.baseFilename} can be written again\n")
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        self._failed = True
+        if not self.failing:
+            self.failing = True
+            error = sys.exc_info()[1]
+            sys.stderr.write(f"vega: cannot write the log {self.baseFilename} ({error}): its "
+                             "lines are lost until it can be written again (free space "
+                             "on its disk)\n")
 
 
 class StderrHandler(logging.StreamHandler):

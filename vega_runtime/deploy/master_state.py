@@ -303,6 +303,8 @@ class Application(Record):
     executors: Dict[str, str]  # executor_id -> worker_id
     next_executor: int = 1
     executor_failures: int = 0
+    #: worker_id -> how many of the application's executors exited there
+    failures_on: Dict[str, int]
     waiting_reason: str = ""
     #: the driver's latest cumulative job metrics (JobMetrics.snapshot)
     metrics: dict
@@ -312,7 +314,7 @@ class Application(Record):
 
     def __init__(self, app_id, request, session, submitted, state=AppState.WAITING, ended=None,
                  executors=_NEW, next_executor=1, executor_failures=0, waiting_reason="",
-                 metrics=_NEW, requested_total=None):
+                 metrics=_NEW, requested_total=None, failures_on=_NEW):
         self.app_id = app_id
         self.request = request
         self.session = session
@@ -322,6 +324,7 @@ class Application(Record):
         self.executors = {} if executors is _NEW else executors
         self.next_executor = next_executor
         self.executor_failures = executor_failures
+        self.failures_on = {} if failures_on is _NEW else failures_on
         self.waiting_reason = waiting_reason
         self.metrics = {} if metrics is _NEW else metrics
         self.requested_total = requested_total
@@ -465,9 +468,16 @@ class MasterState:
         if not app.state.active:
             return
         # an executor ends on its own only when something is wrong (a crash, or no driver
-        # to serve): counted whatever its exit code, so it is not relaunched forever
+        # to serve): counted whatever its exit code, so it is not relaunched forever. A
+        # worker where max_executor_failures of them ended gets no more of them (its disk
+        # is full, say); the application fails only with no executor left (Spark's rule:
+        # "an application will never be removed if it has any running executors")
         app.executor_failures += 1
-        if app.executor_failures >= self.max_executor_failures:
+        app.failures_on[worker.worker_id] = app.failures_on.get(worker.worker_id, 0) + 1
+        if app.failures_on[worker.worker_id] == self.max_executor_failures:
+            log.error("worker %s gets no more executors of %s: %d of them exited there (%s)",
+                      worker.worker_id, app.app_id, self.max_executor_failures, event.reason)
+        if app.executor_failures >= self.max_executor_failures and not app.executors:
             log.error("application %s failed: its executors exited %d times", app.app_id,
                       app.executor_failures)
             out.append(Disconnect(app.session, "its executors keep exiting"))
@@ -727,6 +737,8 @@ class MasterState:
                     or worker.memory - worker.memory_used < request.executor_memory
                     or not carries_labels(worker.labels, request.labels)):
                 continue
+            if app.failures_on.get(worker.worker_id, 0) >= self.max_executor_failures:
+                continue  # its executors keep failing there
             mine = sum(1 for (a, _) in worker.executors if a == app.app_id)
             if request.executor_cores and mine >= request.executor_cores:
                 continue
@@ -742,7 +754,9 @@ class MasterState:
                           if a != app.app_id})
         reason = waiting_reason(app.request, alive,
                                 [f"{a} ({self.apps[a].request.name})" if a in self.apps else a
-                                 for a in holders], self.mode)
+                                 for a in holders], self.mode,
+                                lost=sum(w.state == WorkerState.LOST
+                                         for w in self.workers.values()))
         if reason != app.waiting_reason:
             app.waiting_reason = reason
             out.append(Send(app.session, ApplicationWaiting(reason)))

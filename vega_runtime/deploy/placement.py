@@ -61,10 +61,16 @@ def fair_shares(cores: int, demands: List[Tuple[str, int]]) -> Dict[str, int]:
 
 def waiting_reason(request: RegisterApplication, alive: List[Worker],
                    holders: List[str],
-                   mode: SchedulingMode = SchedulingMode.FIFO) -> str:
-    """Why an application got no executor, for its driver and ``vega status``: no workers;
-    none carrying its labels (naming the labels nobody has); none with enough memory; or
-    the cores of those it may use taken by ``holders`` (the other applications there)."""
+                   mode: SchedulingMode = SchedulingMode.FIFO, lost: int = 0) -> str:
+    """Why an application got no executor, for its driver and ``vega status``: no workers
+    (none yet, or the ``lost`` ones gone silent or disconnected); none carrying its labels
+    (naming the labels nobody has); none with enough memory; or the cores of those it may
+    use taken by ``holders`` (the other applications there)."""
+    if not alive and lost:
+        return (f"no worker is alive: the {lost} registered with the master "
+                f"{'is' if lost == 1 else 'are'} lost (connection closed or no heartbeat; "
+                "vega status shows them): the job will start when one comes back or another "
+                "registers (vega worker vega://MASTER:PORT)")
     if not alive:
         return ("no workers are registered with the master yet: the job will start when one "
                 "registers (vega worker vega://MASTER:PORT)")

@@ -44,7 +44,8 @@ from .log_files import wait_rotating_output
 from .worker_state import (AbandonSession, ApplicationFinished, CleanWorkDirs, Connect, ExecutorLaunchFailed,
                            ExecutorProcessExited, ExecutorStarted, KillExecutor, KillRequested,
                            LaunchRequested, Refused, Registered, RegistrationFailed,
-                           ReportExecutorExit, SendHeartbeat, SessionLost, Shutdown, Started,
+                           RemoveAppData, ReportExecutorExit, SendHeartbeat, SessionLost,
+                           Shutdown, Started,
                            StartExecutor, StopRequested, Tick, WorkerState, expired_app_dirs,
                            expired_packages)
 
@@ -171,6 +172,8 @@ class Worker:
                                            action.reason, action.cause, action.detail))
         elif isinstance(action, CleanWorkDirs):
             _spawn(self._clean_in_background, action.keep)
+        elif isinstance(action, RemoveAppData):
+            _spawn(self.remove_app_data, action.app_id)
         else:
             raise TypeError(f"unknown worker action {action!r}")
 
@@ -414,6 +417,21 @@ class Worker:
         if removed:
             log.info("cleaned work dirs of finished applications: %s", ", ".join(removed))
         return removed + self._clean_packages(now, keep)
+
+    def remove_app_data(self, app_id: str) -> None:
+        """Delete what a finished application's executors left here but their logs: its
+        shuffle output, spills and cached blocks would otherwise fill the disk for
+        ``--work-dir-ttl`` though nobody can read them any more."""
+        app_dir = os.path.join(self.work_dir, ids.APP.check(app_id))
+        try:
+            entries = list(os.scandir(app_dir))
+        except FileNotFoundError:
+            return
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+        log.info("application %s ended: deleted its shuffle output and scratch files; its "
+                 "executors' logs stay for %.0fs", app_id, self.work_dir_ttl)
 
     def _clean_packages(self, now: float, keep) -> List[str]:
         """Delete job packages no running application uses, unused past the TTL."""

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import random
 from enum import Enum
-from typing import Dict, FrozenSet, Iterable, List, Optional, Tuple
+from typing import Dict, FrozenSet, Iterable, List, Optional, Set, Tuple
 
 from ..executor_loss import LossCause, classify_exit
 from ..net.messages import LaunchExecutor
@@ -260,6 +260,16 @@ class CleanWorkDirs(FrozenRecord):
         object.__setattr__(self, "keep", keep)
 
 
+class RemoveAppData(FrozenRecord):
+    """Delete a finished application's shuffle output, spills and cached blocks now that
+    none of its executors runs here (its logs stay for ``work_dir_ttl``), as Spark's
+    standalone worker deletes an application's local directories when it finishes."""
+    app_id: str
+
+    def __init__(self, app_id):
+        object.__setattr__(self, "app_id", app_id)
+
+
 class Shutdown(FrozenRecord):
     """Stop: tell the master goodbye if ``goodbye``, kill every executor, exit with
     ``exit_code``."""
@@ -300,6 +310,8 @@ class WorkerState(Record):
     heartbeat_at: Optional[float] = None
     cleanup_at: Optional[float] = None
     executors: Dict[Key, ExecutorStatus]
+    #: finished applications whose data goes once their last executor here has exited
+    ending: Set[str]
     #: counts for /metrics
     launched: int = 0
     exited: int = 0
@@ -309,7 +321,7 @@ class WorkerState(Record):
                  registration_timeout=REGISTRATION_TIMEOUT_SECONDS,
                  status=WorkerStatus.STARTING, session=0, last_contact=0.0, attempts=0,
                  retry_at=None, registration_deadline=None, heartbeat_at=None, cleanup_at=None,
-                 executors=_NEW, launched=0, exited=0):
+                 executors=_NEW, launched=0, exited=0, ending=_NEW):
         self.death_timeout = death_timeout
         self.work_dir_ttl = work_dir_ttl
         self.rng = random.Random() if rng is _NEW else rng
@@ -325,6 +337,7 @@ class WorkerState(Record):
         self.heartbeat_at = heartbeat_at
         self.cleanup_at = cleanup_at
         self.executors = {} if executors is _NEW else executors
+        self.ending = set() if ending is _NEW else ending
         self.launched = launched
         self.exited = exited
 
@@ -489,7 +502,7 @@ class WorkerState(Record):
     def _on_ExecutorLaunchFailed(self, event: ExecutorLaunchFailed, now: float) -> list:
         status = self.executors.pop((event.app_id, event.executor_id), None)
         if status != ExecutorStatus.LAUNCHING:
-            return []  # nobody waits for it any more
+            return self._data_removal(event.app_id)  # nobody waits for it any more
         log.error("executor %s of %s could not start: %s", event.executor_id, event.app_id,
                   event.reason)
         return self._report(ReportExecutorExit(event.app_id, event.executor_id, 1, event.reason,
@@ -498,7 +511,7 @@ class WorkerState(Record):
     def _on_ExecutorProcessExited(self, event: ExecutorProcessExited, now: float) -> list:
         status = self.executors.pop((event.app_id, event.executor_id), None)
         if status != ExecutorStatus.RUNNING:
-            return []  # asked to stop, or already forgotten
+            return self._data_removal(event.app_id)  # asked to stop, or already forgotten
         self.exited += 1
         cause, reason = classify_exit(event.exit_code, event.memory_limit, event.oom_kills)
         # over its limit, the executor's last line says just that (the reason says it too)
@@ -520,7 +533,16 @@ class WorkerState(Record):
     def _on_ApplicationFinished(self, event: ApplicationFinished, now: float) -> list:
         doomed = [key for key in self.executors if key[0] == event.app_id]
         log.info("application %s ended: %d executors stopped", event.app_id, len(doomed))
-        return self._kill(doomed)
+        self.ending.add(event.app_id)
+        return self._kill(doomed) + self._data_removal(event.app_id)
+
+    def _data_removal(self, app_id: str) -> list:
+        """``RemoveAppData`` once a finished application has no executor left here (one
+        still writing could recreate what is deleted)."""
+        if app_id not in self.ending or any(app == app_id for app, _ in self.executors):
+            return []
+        self.ending.discard(app_id)
+        return [RemoveAppData(app_id)]
 
     def _kill(self, keys: Iterable[Key]) -> list:
         actions = []

@@ -7,6 +7,7 @@ start/end with timestamps and task metrics.  ``vega history`` summarises them.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import time
@@ -16,6 +17,8 @@ from ..io.files import open_input
 from ..io.hdfs import HdfsSettings, is_hdfs
 from ..private_files import make_private_dirs, new_private_dir, open_private
 from .listener import JobListener
+
+log = logging.getLogger(__name__)
 
 
 _str = json.encoder.encode_basestring_ascii  # a string as json.dumps writes it
@@ -199,23 +202,49 @@ class EventLog(EventWriter):
             directory = new_private_dir("vega-events-")
         # Private: a new directory is 0700, the log 0600 (an existing directory, maybe shared
         # on purpose, is left as it is)
-        make_private_dirs(directory)
         self.path = os.path.join(directory, name)
         self._lock = threading.Lock()
-        self._file = open_private(self.path, "a", encoding="utf-8")
+        #: why the log stopped being written (a full disk), or ""
+        self.failure = ""
+        try:
+            make_private_dirs(directory)
+            self._file = open_private(self.path, "a", encoding="utf-8")
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot write an event log in {directory} "
+                                     f"({exc.strerror}): point vega.eventlog.dir at a "
+                                     "writable directory, or set it to '' to keep none") from exc
         self.application_start(app_id, app_name, master)
 
     def write(self, line: str, flush: bool) -> None:
         with self._lock:
             if not self._file.closed:
-                self._file.write(line + "\n")
-                if flush:
-                    self._file.flush()
+                try:
+                    self._file.write(line + "\n")
+                    if flush:
+                        self._file.flush()
+                except OSError as exc:  # the log is for history: the application goes on
+                    self._stop_writing(exc)
+
+    def _stop_writing(self, exc: OSError) -> None:
+        """Keep the log as far as it got (``vega history`` shows it cut off) and say so once;
+        Spark's event logger, too, never fails the application it logs."""
+        self.failure = f"{exc.strerror or exc}"
+        log.warning("the event log %s cannot be written (%s): this application's later events "
+                    "are not logged; free space there or point vega.eventlog.dir elsewhere",
+                    self.path, self.failure)
+        try:
+            self._file.close()  # flushes what is buffered: that may fail the same way
+        except OSError:
+            pass
 
     def close(self) -> None:
         self._write("ApplicationEnd")
         with self._lock:
-            self._file.close()
+            if not self._file.closed:
+                try:
+                    self._file.close()
+                except OSError as exc:
+                    self._stop_writing(exc)
         if self.target is not None:
             from ..io.output import output_dir
 

@@ -100,13 +100,20 @@ class MasterClient:
                     return
                 self.conn.shutdown()  # what is sent meanwhile waits in buffers, not a dead socket
                 log.warning("lost the connection to the master (%s); reconnecting", exc)
-                if not self._reconnect():
-                    log.error("the master did not come back within %.0fs", self.reconnect_timeout)
+                refused = self._reconnect()
+                if refused is not None:
+                    if refused:  # it is there, but will not take the application back
+                        log.error("the master did not resume application %s: %s", self.app_id,
+                                  refused)
+                    else:
+                        log.error("the master did not come back within %.0fs",
+                                  self.reconnect_timeout)
                     on_gone(str(exc))
                     return
 
-    def _reconnect(self) -> bool:
-        """Register this application again, under its id, with backoff."""
+    def _reconnect(self) -> Optional[str]:
+        """Register this application again, under its id, with backoff: None once it is
+        back, else why not (the master's refusal, or "" when it did not answer in time)."""
         deadline = time.monotonic() + self.reconnect_timeout
         backoff = Backoff(0.1, 2.0)
         while not self._closing and time.monotonic() < deadline:
@@ -118,12 +125,12 @@ class MasterClient:
                     lost, self.conn = self.conn, conn
                     lost.close()  # shut down when it was lost; now its descriptor goes too
                     log.warning("reconnected to the master; application %s resumed", self.app_id)
-                    return True
+                    return None
                 conn.close()
-                return False
+                return getattr(reply, "reason", "") or f"it answered {type(reply).__name__}"
             except (OSError, ConnectionClosed, ProtocolError):
                 time.sleep(backoff.next())
-        return False
+        return ""
 
     def stop_reconnecting(self) -> None:
         self._closing = True

@@ -196,8 +196,10 @@ class JobRunner:
             sentence = event.reason
         else:
             description = event.reason if event.cause else f"was lost ({event.reason})"
+            # the task it was running is the first in flight; those sent ahead waited
+            first = self._tasks.get(event.task_ids[0]) if event.task_ids else None
             sentence = loss_sentence(event.executor_id, event.host, description,
-                                     ", ".join(f"{s.stage_id}.{s.partition}" for s in running))
+                                     f"{first.stage_id}.{first.partition}" if first else "")
             if event.detail:
                 sentence += f" (its log ends: {event.detail})"
             log.warning("%s", sentence)

@@ -10,9 +10,12 @@ a ``BlockLocation`` tells one reducer where its piece of it is.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import shutil
 import struct
-from typing import List, Sequence
+from typing import Iterator, List, Sequence
 
 from ..private_files import open_private
 from ..records import FrozenRecord
@@ -93,6 +96,48 @@ class BlockLocation(FrozenRecord):
 def output_paths(shuffle_dir: str, shuffle_id: int, map_id: int, attempt: int):
     stem = os.path.join(shuffle_dir, f"shuffle_{shuffle_id}_{map_id}_{attempt}")
     return stem + ".data", stem + ".index"
+
+
+#: the errors of a write that found its disk (or the user's quota) full
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+@contextlib.contextmanager
+def naming_a_full_disk(directory: str, what: str) -> Iterator[None]:
+    """Re-raise a full disk met by writes of ``what`` into ``directory`` as an error naming
+    the directory, what is free there, and what to do (a bare ``[Errno 28] No space left on
+    device`` names no disk); other errors pass as they are."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in DISK_FULL:
+            raise
+        try:
+            usage = shutil.disk_usage(directory)
+            room = f" ({usage.free / 2**20:.1f} MiB free of {usage.total / 2**20:.1f} MiB)"
+        except OSError:
+            room = ""
+        raise OSError(exc.errno, f"no space left on the disk of {directory}{room} for {what}: "
+                                 "free space there or give Vega a work directory on a larger "
+                                 "disk (vega worker --work-dir; vega.local.dir for local "
+                                 "masters)") from exc
+
+
+def remove_map_output(data_path: str, index_path: str) -> None:
+    """Delete what a map task attempt wrote (its runs, data file and index, finished or
+    not): a failed attempt must not leave partial files filling the disk."""
+    directory, stem = os.path.split(data_path)
+    names = {os.path.basename(index_path), os.path.basename(index_path) + ".tmp"}
+    try:
+        entries = os.listdir(directory)
+    except FileNotFoundError:
+        return
+    for name in entries:
+        if name in names or name == stem or name.startswith(stem + ".run"):
+            try:
+                os.unlink(os.path.join(directory, name))
+            except FileNotFoundError:
+                pass
 
 
 def write_index(path: str, offsets: List[int]) -> None:

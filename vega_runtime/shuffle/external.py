@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterable, Iterator, List, Optional
 
 from ..rdd.partitioner import RangePartitioner, identity
 from ..serde import RecordSlice, dump_batches, dump_record_list, plain_records, read_batch_file
+from .blocks import naming_a_full_disk
 from .combine import combine_batch
 from .gc_pause import gc_paused
 from .sizing import batches, estimate_dict, estimate_records
@@ -35,11 +36,15 @@ class _Run:
         import tempfile  # here: a driver loads this module, executors that spill use it
 
         fd, self.path = tempfile.mkstemp(prefix="spill-", dir=directory)
-        with os.fdopen(fd, "wb") as out:
-            if isinstance(records, list):
-                dump_record_list(records, out, batch_records)
-            else:
-                dump_batches(records, out, batch_records)
+        try:
+            with naming_a_full_disk(directory, "spilled records"), os.fdopen(fd, "wb") as out:
+                if isinstance(records, list):
+                    dump_record_list(records, out, batch_records)
+                else:
+                    dump_batches(records, out, batch_records)
+        except BaseException:
+            os.unlink(self.path)  # a partial spill must not stay on a full disk
+            raise
 
     def __iter__(self) -> Iterator:
         try:

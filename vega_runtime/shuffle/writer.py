@@ -19,7 +19,7 @@ from typing import Iterator, List, Tuple
 
 from ..private_files import open_private
 from ..serde import PairColumns, RecordSlice, dump_record_list, plain_values
-from .blocks import BLOCK_TRAILER, write_index
+from .blocks import BLOCK_TRAILER, naming_a_full_disk, remove_map_output, write_index
 from .checksum import crc32_combine
 from .combine import (combine_batch, combine_mapped, combine_side, count_batch, counted_pairs,
                       mapped_fold, mapped_pairs, tagged_side, times)
@@ -30,8 +30,20 @@ from .sizing import batches, estimate_dict, estimate_records
 
 def write_map_output(records: Iterator, dep, data_path: str, index_path: str,
                      memory_bound: int, batch_records: int) -> List[int]:
-    """Write one map task's output; returns the reduce partitions' byte offsets."""
+    """Write one map task's output; returns the reduce partitions' byte offsets.  An attempt
+    that fails (its records raise, the disk is full) deletes what it wrote."""
+    try:
+        return _write_map_output(records, dep, data_path, index_path, memory_bound,
+                                 batch_records)
+    except BaseException:
+        remove_map_output(data_path, index_path)
+        raise
+
+
+def _write_map_output(records: Iterator, dep, data_path: str, index_path: str,
+                      memory_bound: int, batch_records: int) -> List[int]:
     num_reduces = dep.partitioner.num_partitions
+    writing = partial(naming_a_full_disk, os.path.dirname(data_path), "shuffle output")
     if dep.map_side_combine:
         chunks = _combined_chunks(records, dep.aggregator, memory_bound)
     else:
@@ -41,14 +53,16 @@ def write_map_output(records: Iterator, dep, data_path: str, index_path: str,
         with gc_paused():  # bucketing makes a tuple per key (a dict's items), with no cycles
             buckets = range_buckets(chunk, dep) or _bucket(chunk, dep.partitioner, num_reduces)
             run_path = f"{data_path}.run{number}"
-            runs.append((run_path, _write_run(buckets, run_path, batch_records)))
+            with writing():  # the records were made outside: a full disk there is the user's
+                runs.append((run_path, _write_run(buckets, run_path, batch_records)))
             del buckets  # the chunk's records freed now, in the order they were made,
             chunk.clear()  # not while the next chunk fills
-    if not runs:
-        runs.append((f"{data_path}.run0", _write_run([[] for _ in range(num_reduces)],
-                                                     f"{data_path}.run0", batch_records)))
-    offsets = _merge_runs(runs, data_path, num_reduces)
-    write_index(index_path, offsets)
+    with writing():
+        if not runs:
+            runs.append((f"{data_path}.run0", _write_run([[] for _ in range(num_reduces)],
+                                                         f"{data_path}.run0", batch_records)))
+        offsets = _merge_runs(runs, data_path, num_reduces)
+        write_index(index_path, offsets)
     return offsets
 
 

@@ -1,0 +1,79 @@
+"""A full disk under the shuffle: real executors writing map output to a small tmpfs.
+
+The failed attempts must say which disk is full and leave no partial file behind (a
+partial file of one attempt filled the disk for every later task and application), so
+that the same Context runs the next job once the records fit.  Mounting a tmpfs needs
+root: skipped otherwise.
+"""
+
+import os
+import subprocess
+
+import pytest
+
+from vega_runtime import Context
+from vega_runtime.errors import TaskFailed
+
+from proc_helpers import wait_for
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 2 MiB tmpfs, unmounted after the test."""
+    path = tmp_path / "disk"
+    path.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(path)], check=True)
+    yield str(path)
+    subprocess.run(["umount", "-l", str(path)], check=True)
+
+
+def partial_files(root):
+    """Map output files no finished attempt owns: spilled runs and unrenamed indexes."""
+    return sorted(name for _, _, names in os.walk(root) for name in names
+                  if name.startswith("shuffle_") and (".run" in name or name.endswith(".tmp")))
+
+
+@pytest.mark.parametrize("master", ["local[2]", "local-cluster[2,1]"])
+def test_a_full_disk_fails_map_tasks_naming_it_and_leaves_no_partial_file(small_disk, master):
+    ctx = Context(master=master, app_name="disk-full",
+                  conf={"vega.local.dir": small_disk, "vega.task.max_attempts": 2})
+    try:
+        big = ctx.parallelize(range(40000), 4).map(lambda x: (x % 500, "x" * 100 + str(x)))
+        with pytest.raises(TaskFailed) as failed:
+            big.group_by_key(4).count()
+        message = str(failed.value)
+        assert "OSError: [Errno 28] no space left on the disk of " in message
+        assert f"{small_disk}" in message and "/shuffle (" in message
+        assert "for shuffle output: free space there" in message
+        # an attempt still running when the job failed ends soon after, and cleans up too
+        wait_for(lambda: not partial_files(small_disk), 30, "no partial map output left")
+        # the disk is usable again: the next job (same context, same executors) runs exactly
+        small = ctx.parallelize(range(1000), 4).map(lambda x: (x % 7, x))
+        assert sorted(small.reduce_by_key(lambda a, b: a + b).collect()) == [
+            (k, sum(range(k, 1000, 7))) for k in range(7)]
+    finally:
+        ctx.stop()
+
+
+def test_a_full_event_log_disk_is_said_once_and_the_job_runs_on(small_disk, vega_cli, tmp_path):
+    """vega submit with its event log on a full disk: one warning, the exact output, exit 0
+    (the job used to die with a bare 'OSError: [Errno 28] No space left on device' raised
+    by the event log's write at the first job)."""
+    with open(os.path.join(small_disk, "filler"), "wb") as fh:
+        with pytest.raises(OSError):
+            while True:
+                fh.write(b"\0" * 65536)
+                fh.flush()
+    job = tmp_path / "job.py"
+    job.write_text("from vega_runtime import Context\n"
+                   "with Context(app_name='full-log') as ctx:\n"
+                   "    print(ctx.parallelize(range(1000), 4).map(lambda x: (x % 7, x))"
+                   ".reduce_by_key(lambda a, b: a + b).sort_by_key().collect())\n")
+    done = vega_cli("submit", "--master", "local[2]", "--conf",
+                    f"vega.eventlog.dir={small_disk}", str(job))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"{[(k, sum(range(k, 1000, 7))) for k in range(7)]}\n"
+    warnings = [line for line in done.stderr.splitlines() if "event log" in line]
+    assert len(warnings) == 1 and "cannot be written (No space left on device)" in warnings[0]
