@@ -85,7 +85,7 @@ def make_private_dir(path: str) -> str:
     make_private_dirs(path)
     info = os.stat(path)
     if existed and info.st_uid != os.getuid():
-        raise DirectoryOfAnotherAccount(path, _account(info.st_uid), _account(os.getuid()))
+        raise DirectoryOfAnotherAccount(path, account_name(info.st_uid), account_name(os.getuid()))
     if stat.S_IMODE(info.st_mode) & 0o077:
         os.chmod(path, stat.S_IMODE(info.st_mode) & ~0o077)
         log.info("made %s private (mode %o; it was %o)", path,
@@ -93,7 +93,7 @@ def make_private_dir(path: str) -> str:
     return path
 
 
-def _account(uid: int) -> str:
+def account_name(uid: int) -> str:
     """``NAME (uid N)``, or ``uid N`` for a uid without a name."""
     import pwd
 

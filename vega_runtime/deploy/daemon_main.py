@@ -25,7 +25,7 @@ from ..errors import ConfigError, DaemonStartFailed, SecretFileMissing, VegaErro
 from ..master_url import parse_master
 from ..net.addresses import advertise_address
 from ..net.connection import default_secret_file, load_secret, resolve_secret_file
-from ..private_files import make_private_dir, use_private_umask
+from ..private_files import account_name, make_private_dir, use_private_umask
 
 #: what a caller may pass as ``show_config``: print the resolved settings of a role
 ShowConfig = Callable[[Config, str], None]
@@ -88,6 +88,16 @@ def secret_file_for(option: Optional[str]) -> str:
     if path and not os.path.isfile(path):
         raise SecretFileMissing(path, default_secret_file())
     return path
+
+
+def warn_without_secret(name: str, secret: Optional[bytes]) -> None:
+    """A daemon without a secret listens on loopback only, but every account of the host
+    can reach loopback: say what that means, once, at WARNING."""
+    if not secret:
+        log.warning("%s without a cluster secret: every user of this host can connect to it "
+                    "and run code as %s on this cluster's workers (its TLS is encrypted, not "
+                    "authenticated). Give it a secret: vega start-master creates %s, or "
+                    "--secret-file", name, account_name(os.getuid()), default_secret_file())
 
 
 def setup_daemon_logging(work_dir: str, name: str) -> None:
@@ -153,6 +163,7 @@ def run_master(host: Optional[str] = None, port: Optional[int] = None,
     setup_daemon_logging(work_dir, "master")
     secret_path = secret_file_for(conf["vega.secret.file"])
     secret = load_secret(secret_path)
+    warn_without_secret("master", secret)
     bind, advertise = conf["vega.master.bind"], conf["vega.master.host"]
     try:
         daemon = Master(conf, secret, secret_path).start()
@@ -221,9 +232,10 @@ def run_worker(master_url: str, host: Optional[str] = None, cores: Optional[int]
     work_dir = conf["vega.worker.work_dir"]
     _detach_if_asked(daemonize, pidfile, log_file, work_dir, "worker")
     setup_daemon_logging(work_dir, "worker")
+    secret = load_secret(secret_path)
+    warn_without_secret("worker", secret)
     try:
-        daemon = Worker(conf, spec.host, spec.port, load_secret(secret_path), secret_path,
-                        adopt_orphans=True)
+        daemon = Worker(conf, spec.host, spec.port, secret, secret_path, adopt_orphans=True)
     except (OSError, VegaError) as exc:
         raise DaemonStartFailed("the worker", str(exc)) from exc
     from ..config import http_limits
