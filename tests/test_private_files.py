@@ -293,3 +293,33 @@ def test_make_private_dir_refuses_only_existing_directories_of_other_accounts(tm
     with pytest.raises(DirectoryOfAnotherAccount) as raised:
         make_private_dir(theirs)
     assert raised.value.path == theirs and f"uid {owner})" in raised.value.owner
+
+
+@pytest.mark.parametrize("planted", ["worker.pid.tmp", "worker.out"])
+def test_daemonize_writes_its_pid_and_log_files_through_no_planted_link(tmp_path, planted):
+    """--pidfile and --log-file may name a directory others write to (/tmp, without the
+    kernel's protected_symlinks): a symbolic link planted at the pid file's temporary name
+    or at the log file is not followed (the pid file used to truncate its target), and the
+    worker does not start."""
+    victim = tmp_path / "victim"
+    victim.write_text("ORIGINAL\n")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.symlink(victim, shared / planted)
+    secret = tmp_path / "secret"
+    secret.write_text("s" * 64)
+    secret.chmod(0o600)
+    work = tmp_path / "work"
+    try:
+        done = vega("worker", "vega://127.0.0.1:9", "--host", "127.0.0.1", "--port", "0",
+                    "--webui-port", "0", "--work-dir", str(work), "--secret-file", str(secret),
+                    "--daemonize", "--pidfile", str(shared / "worker.pid"),
+                    "--log-file", str(shared / "worker.out"), timeout=60)
+    finally:  # a worker that started anyway (the bug) does not outlive the test
+        for pid in vega_processes(str(work)):
+            os.kill(pid, signal.SIGKILL)
+    assert done.returncode == 1, done.stderr
+    assert (f"cannot start the daemon in the background: cannot write {shared / planted}: "
+            "Too many levels of symbolic links (a symbolic link there is not followed)"
+            in done.stderr)
+    assert victim.read_text() == "ORIGINAL\n"

@@ -12,6 +12,7 @@ into a message and an exit code.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -25,7 +26,7 @@ from ..errors import ConfigError, DaemonStartFailed, SecretFileMissing, VegaErro
 from ..master_url import parse_master
 from ..net.addresses import advertise_address
 from ..net.connection import default_secret_file, load_secret, resolve_secret_file
-from ..private_files import account_name, make_private_dir, use_private_umask
+from ..private_files import account_name, make_private_dir, open_private, use_private_umask
 
 #: what a caller may pass as ``show_config``: print the resolved settings of a role
 ShowConfig = Callable[[Config, str], None]
@@ -297,10 +298,17 @@ def detach(pidfile: str, log_file: str) -> None:
     os.setsid()
     if os.fork() > 0:
         os._exit(0)
-    with open(pidfile + ".tmp", "w") as fh:
-        fh.write(f"{os.getpid()}\n")
-    os.replace(pidfile + ".tmp", pidfile)
-    log_fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    # never through a symbolic link: --pidfile and --log-file may name a shared directory
+    try:
+        with open_private(pidfile + ".tmp", "w") as fh:
+            fh.write(f"{os.getpid()}\n")
+        os.replace(pidfile + ".tmp", pidfile)
+        log_fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW,
+                         0o600)
+    except OSError as exc:
+        linked = " (a symbolic link there is not followed)" if exc.errno == errno.ELOOP else ""
+        raise DaemonStartFailed("the daemon in the background",
+                                f"cannot write {exc.filename}: {exc.strerror}{linked}") from None
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.dup2(log_fd, 1)
