@@ -409,3 +409,31 @@ def test_an_executor_lost_with_tasks_sent_ahead_names_only_the_one_it_was_runnin
         ctx.parallelize(range(8), 8).map(hog).collect()
     assert re.fullmatch(r"executor exec-\d+ on 127\.0\.0\.1 exceeded its 256 MiB memory limit "
                         r"while running task 0\.3", info.value.message), info.value.message
+
+
+def test_a_second_registration_under_a_registered_executor_id_is_refused(fresh_ctx):
+    """Anyone holding the cluster secret can reach a driver's port, and an application's
+    id and its executors' ids are no secret (``ps`` shows them): a connection registering
+    as an executor id the driver already has is refused (Spark: "Duplicate executor ID"),
+    instead of taking that executor's place, its tasks and its results, and the real
+    executor goes on serving the application."""
+    from vega_runtime.net.cluster_messages import RegisterExecutor
+    from vega_runtime.net.connection import Connection, load_secret
+    from vega_runtime.net.framing import ConnectionClosed
+
+    ctx = fresh_ctx(master="local-cluster[1,1]")
+    where = ctx.parallelize(range(4), 2).map(lambda x: TaskContext.get().executor_id).collect()
+    assert where == ["exec-1"] * 4
+    backend = ctx.backend
+    secret = load_secret(os.path.join(ctx.app_dir, "cluster-secret"))
+    impostor = Connection.connect("127.0.0.1", backend.server.port, secret)
+    try:
+        impostor.send(RegisterExecutor("exec-1", backend.app_id, "worker-20260101000000-x-1",
+                                       "127.0.0.1", 1, os.getpid()))
+        with pytest.raises((ConnectionClosed, OSError)):
+            impostor.recv()  # the driver closes it, sending nothing
+    finally:
+        impostor.close()
+    assert ctx.parallelize(range(100), 4).map(lambda x: x * 2).sum() == 9900
+    where = ctx.parallelize(range(4), 2).map(lambda x: TaskContext.get().executor_id).collect()
+    assert where == ["exec-1"] * 4

@@ -6,6 +6,7 @@ against the cluster CA's file."""
 
 import json
 import os
+import pwd
 import re
 import shutil
 import socket
@@ -18,7 +19,7 @@ import urllib.error
 import urllib.request
 
 import pytest
-from proc_helpers import clean_env, vega, wait_for, write_job
+from proc_helpers import clean_env, kill_group, read_text, spawn_vega, vega, wait_for, write_job
 
 from vega_runtime import Context, StorageLevel
 from vega_runtime.deploy.http_api import api_token
@@ -487,3 +488,27 @@ def test_with_tls_off_for_a_benchmark_the_port_and_its_links_are_plain_http(monk
         server.server_close()
     monkeypatch.delenv(PLAINTEXT_ENV)
     assert ui_link("::1", 8080, "t") == "https://[::1]:8080/?token=t"
+
+
+def test_daemons_without_a_secret_warn_that_every_local_user_can_run_code_on_them(
+        bare_master, tmp_path):
+    """Loopback is every local account's: a master and a worker without a secret say at
+    WARNING that any user of the host can connect and run code as this account (a second
+    user did, as root, in a probe), and how to give them a secret."""
+    me = f"{pwd.getpwuid(os.getuid()).pw_name} (uid {os.getuid()})"
+    warning = ("without a cluster secret: every user of this host can connect to it and run "
+               f"code as {me} on this cluster's workers (its TLS is encrypted, not "
+               "authenticated). Give it a secret: vega start-master creates ")
+    assert f"WARNING vega_cli: master {warning}" in read_text(str(tmp_path / "master.out"))
+    log = tmp_path / "worker.out"
+    with open(log, "wb") as out:
+        worker = spawn_vega("worker", bare_master.url, "--host", "127.0.0.1", "--port", "0",
+                            "--webui-port", "0", "--work-dir", str(tmp_path / "worker"),
+                            env=bare_master.env, stdin=subprocess.DEVNULL, stdout=out,
+                            stderr=out, start_new_session=True)
+    try:
+        wait_for(lambda: "registered with" in read_text(str(log)) or worker.poll() is not None,
+                 60, "the worker to register")
+        assert f"WARNING vega_cli: worker {warning}" in read_text(str(log))
+    finally:
+        kill_group(worker)

@@ -7,15 +7,18 @@ driver's application directory or the event log directory is readable, writable 
 searchable by group or others.
 """
 
+import errno
 import json
 import os
+import signal
 import stat
 
 import pytest
 
+from vega_runtime.errors import DirectoryOfAnotherAccount
 from vega_runtime.private_files import make_private_dir, new_private_dir, open_private, remove_tree
 
-from proc_helpers import clean_env, read_text, write_job
+from proc_helpers import clean_env, read_text, vega_processes, write_job
 from test_cluster_e2e import Cluster, vega
 
 #: What the job walks (its own app dir, so local-cluster's daemons' work dirs inside it,
@@ -217,3 +220,106 @@ def test_a_secret_every_user_can_read_is_used_with_a_warning(tmp_path, caplog):
                     f"{mode:04o}): whoever reads it can join the cluster and run code on it; "
                     f"chmod 600 {secret}"] if warned else []
         assert [r.getMessage() for r in caplog.records] == expected
+
+
+needs_root = pytest.mark.skipif(os.getuid() != 0, reason="making another account's directory "
+                                                        "needs root")
+
+
+@needs_root
+@pytest.mark.parametrize("command", ["master", "start-master", "worker"])
+def test_a_work_dir_of_another_account_is_refused_and_nothing_is_written_through_it(
+        tmp_path, command):
+    """Another user of the host made the work dir first (world-writable, say under /tmp)
+    and planted symbolic links where the daemon's log and pid file go: the daemon refuses
+    the directory, naming its owner, writes nothing (the link's target is untouched) and
+    exits 1."""
+    victim = tmp_path / "victim"
+    victim.write_text("ORIGINAL\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    os.chmod(work, 0o777)
+    for name in ("master.log", "worker.log", "master.pid", "master.out"):
+        os.symlink(victim, work / name)
+    os.lchown(work, 65534, 65534)
+    secret = tmp_path / "secret"
+    secret.write_text("s" * 64)
+    secret.chmod(0o600)
+    args = {"master": ["master", "--host", "127.0.0.1", "--port", "0", "--webui-port", "0"],
+            "start-master": ["start-master", "--host", "127.0.0.1", "--port", "0",
+                             "--webui-port", "0"],
+            "worker": ["worker", "vega://127.0.0.1:9", "--host", "127.0.0.1", "--port", "0",
+                       "--webui-port", "0"]}[command]
+    try:
+        done = vega(*args, "--work-dir", str(work), "--secret-file", str(secret), timeout=60)
+    finally:  # a daemon that started anyway (the bug) does not outlive the test
+        for pid in vega_processes(str(work)):
+            os.kill(pid, signal.SIGKILL)
+    assert done.returncode == 1, done.stderr
+    assert f"{work} belongs to uid 65534" in done.stderr or \
+        f"{work} belongs to nobody (uid 65534)" in done.stderr, done.stderr
+    assert "not to this account, root (uid 0)" in done.stderr
+    assert "--work-dir" in done.stderr  # what to do
+    assert victim.read_text() == "ORIGINAL\n"
+    assert sorted(os.listdir(work)) == ["master.log", "master.out", "master.pid", "worker.log"]
+    assert stat.S_IMODE(os.stat(work).st_mode) == 0o777  # and it was not changed either
+
+
+def test_private_files_are_not_written_through_a_symbolic_link(tmp_path):
+    """In a directory others may write to (an event log directory shared on purpose), a
+    link planted where a private file goes is refused, not followed."""
+    victim = tmp_path / "victim"
+    victim.write_text("ORIGINAL\n")
+    os.symlink(victim, tmp_path / "app-1.jsonl")
+    for mode in ("a", "ab", "w", "wb"):
+        with pytest.raises(OSError) as raised:
+            open_private(str(tmp_path / "app-1.jsonl"), mode)
+        assert raised.value.errno == errno.ELOOP
+    assert victim.read_text() == "ORIGINAL\n"
+
+
+def test_make_private_dir_refuses_only_existing_directories_of_other_accounts(tmp_path):
+    """Its own directories it makes private; a directory it has just made is its own even
+    where the file system says otherwise (root on an NFS export squashed to nobody)."""
+    mine = tmp_path / "mine"
+    mine.mkdir(mode=0o755)
+    assert make_private_dir(str(mine)) == str(mine)
+    if os.getuid() == 0:
+        theirs, owner = str(tmp_path / "theirs"), 65534
+        os.mkdir(theirs, 0o700)
+        os.chown(theirs, owner, owner)
+    else:
+        theirs, owner = "/", 0
+    with pytest.raises(DirectoryOfAnotherAccount) as raised:
+        make_private_dir(theirs)
+    assert raised.value.path == theirs and f"uid {owner})" in raised.value.owner
+
+
+@pytest.mark.parametrize("planted", ["worker.pid.tmp", "worker.out"])
+def test_daemonize_writes_its_pid_and_log_files_through_no_planted_link(tmp_path, planted):
+    """--pidfile and --log-file may name a directory others write to (/tmp, without the
+    kernel's protected_symlinks): a symbolic link planted at the pid file's temporary name
+    or at the log file is not followed (the pid file used to truncate its target), and the
+    worker does not start."""
+    victim = tmp_path / "victim"
+    victim.write_text("ORIGINAL\n")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.symlink(victim, shared / planted)
+    secret = tmp_path / "secret"
+    secret.write_text("s" * 64)
+    secret.chmod(0o600)
+    work = tmp_path / "work"
+    try:
+        done = vega("worker", "vega://127.0.0.1:9", "--host", "127.0.0.1", "--port", "0",
+                    "--webui-port", "0", "--work-dir", str(work), "--secret-file", str(secret),
+                    "--daemonize", "--pidfile", str(shared / "worker.pid"),
+                    "--log-file", str(shared / "worker.out"), timeout=60)
+    finally:  # a worker that started anyway (the bug) does not outlive the test
+        for pid in vega_processes(str(work)):
+            os.kill(pid, signal.SIGKILL)
+    assert done.returncode == 1, done.stderr
+    assert (f"cannot start the daemon in the background: cannot write {shared / planted}: "
+            "Too many levels of symbolic links (a symbolic link there is not followed)"
+            in done.stderr)
+    assert victim.read_text() == "ORIGINAL\n"

@@ -21,7 +21,7 @@ import time
 import pytest
 from cryptography import x509
 
-from vega_runtime.net.connection import AuthenticationFailed, Connection
+from vega_runtime.net.connection import AuthenticationFailed, Connection, client_handshake
 from vega_runtime.net.framing import encode_frame, recv_frame
 from vega_runtime.net.messages import RequestStatus, StatusReply
 from vega_runtime.net.server import Server
@@ -286,3 +286,71 @@ def test_frames_sent_and_received_at_once_on_tls_connections_stay_intact():
         for conn in conns:
             conn.close()
         server.stop()
+
+
+def leaf_valid_from(secret: bytes, not_before: datetime.datetime) -> tuple:
+    """A leaf of the cluster CA of ``secret`` valid from ``not_before`` (what a host whose
+    clock is that far ahead issues itself): PEM ``(chain, key)``."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from vega_runtime.net import certificates
+    from vega_runtime.net.tls import _ca_name
+
+    seed = os.urandom(32)
+    public = Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes_raw()
+    der = certificates.certificate(
+        signer=derive_ca_key(secret), issuer=_ca_name(secret), subject=("Vega", "skewed"),
+        public=public, serial=7, not_before=not_before.replace(microsecond=0),
+        not_after=datetime.datetime(9999, 12, 31, tzinfo=datetime.timezone.utc), ca=False)
+    return (certificates.pem("CERTIFICATE", der),
+            certificates.pem("PRIVATE KEY", certificates.private_key_der(seed)))
+
+
+def in_three_days() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=3)
+
+
+def test_a_client_whose_clock_is_days_ahead_is_told_and_logged_to_check_the_clocks(master):
+    """A host of the cluster whose clock is three days ahead issues itself a leaf the master
+    finds not yet valid: the master's log says so and points at the clocks (not at the
+    secret, which is right), and so does the client's error."""
+    chain, key = leaf_valid_from(master.secret, in_three_days())
+    context = make_context(False, ca_pem(master.secret), chain, key)
+    raw = socket.create_connection(("127.0.0.1", master.port), timeout=5)
+    with pytest.raises(AuthenticationFailed) as raised:
+        with context.wrap_socket(raw) as sock:
+            client_handshake(sock, master.secret, "master")
+    assert "or it finds our certificate not yet valid: are the two hosts' clocks more than " \
+           "a day apart" in str(raised.value)
+    wait_logged(master, "its certificate is not valid at this host's time (certificate is "
+                        "not yet valid): are the two hosts' clocks more than a day apart")
+
+
+def test_a_server_whose_clock_is_days_ahead_is_named_in_the_clients_error(tmp_path):
+    """The other way round: Connection.connect to a server whose leaf is not yet valid says
+    to check the clocks, not the secret."""
+    secret = os.urandom(32)
+    chain, key = leaf_valid_from(secret, in_three_days())
+    context = make_context(True, ca_pem(secret), chain, key)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve_one() -> None:
+        conn, _ = listener.accept()
+        try:
+            context.wrap_socket(conn, server_side=True)
+        except (ssl.SSLError, OSError):
+            pass  # the client refuses our certificate: what the test is about
+        finally:
+            conn.close()
+
+    server = threading.Thread(target=serve_one, daemon=True)
+    server.start()
+    try:
+        with pytest.raises(AuthenticationFailed) as raised:
+            Connection.connect("127.0.0.1", port, secret, timeout=5)
+    finally:
+        server.join(10)
+        listener.close()
+    assert ("the server's certificate is not valid at this host's time (certificate is not "
+            "yet valid): are the two hosts' clocks more than a day apart") in str(raised.value)

@@ -361,6 +361,30 @@ class BadPackage(VegaError):
         return f"the job package cannot be used: {self.problem}"
 
 
+class DirectoryOfAnotherAccount(VegaError):
+    """A directory Vega keeps private files in (a work directory) exists and belongs to
+    another account, which could read, replace or redirect (symbolic links) what is
+    written there.
+
+    >>> str(DirectoryOfAnotherAccount("/tmp/work", "mallory (uid 1001)", "root (uid 0)"))
+    '/tmp/work belongs to mallory (uid 1001), not to this account, root (uid 0): its owner could read, replace or redirect (with symbolic links) what Vega writes there'
+    """
+
+    def __init__(self, path: str, owner: str, account: str):
+        super().__init__(path, owner, account)
+        self.path, self.owner, self.account = path, owner, account
+
+    def __str__(self) -> str:
+        return (f"{self.path} belongs to {self.owner}, not to this account, {self.account}: "
+                "its owner could read, replace or redirect (with symbolic links) what Vega "
+                "writes there")
+
+    @property
+    def hint(self) -> str:
+        return ("Use a directory of this account's own: name another one (--work-dir) or "
+                "remove this one, and Vega creates it (mode 0700).")
+
+
 class InvalidIdentifier(VegaError):
     """An application, executor, worker, driver or package id that does not have its form.
 

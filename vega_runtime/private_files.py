@@ -25,6 +25,8 @@ import sys
 import threading
 from typing import Callable, Dict, List, Optional
 
+from .errors import DirectoryOfAnotherAccount
+
 log = logging.getLogger(__name__)
 
 #: group and others get nothing
@@ -45,8 +47,10 @@ def use_private_umask() -> None:
 
 def open_private(path: str, mode: str = "ab", encoding: Optional[str] = None):
     """``open(path, mode)`` for writing, creating the file 0600 whatever the umask (an
-    existing file keeps its mode)."""
-    fd = os.open(path, _FLAGS[mode], FILE_MODE)
+    existing file keeps its mode).  A symbolic link in its place is not followed (``OSError``
+    ELOOP): in a directory others may write to (a shared event log directory) it could
+    send what this process writes to any file it may write."""
+    fd = os.open(path, _FLAGS[mode] | os.O_NOFOLLOW, FILE_MODE)
     return os.fdopen(fd, mode, encoding=encoding) if "b" not in mode else os.fdopen(fd, mode)
 
 
@@ -72,14 +76,31 @@ def make_private_dirs(path: str) -> str:
 
 def make_private_dir(path: str) -> str:
     """Create ``path`` (0700) if needed; a daemon's own directory that exists with access
-    for group or others (made by an older Vega, or by hand) is made 0700, saying so."""
+    for group or others (made by an older Vega, or by hand) is made 0700, saying so.  One
+    that exists and belongs to another account is refused (``DirectoryOfAnotherAccount``):
+    its owner could read what is written there, replace it, or plant symbolic links that
+    this process would write through (say ``/tmp/work/master`` made by another user of the
+    host before the master first started)."""
+    existed = os.path.isdir(path)
     make_private_dirs(path)
     info = os.stat(path)
-    if stat.S_IMODE(info.st_mode) & 0o077 and info.st_uid == os.getuid():
+    if existed and info.st_uid != os.getuid():
+        raise DirectoryOfAnotherAccount(path, account_name(info.st_uid), account_name(os.getuid()))
+    if stat.S_IMODE(info.st_mode) & 0o077:
         os.chmod(path, stat.S_IMODE(info.st_mode) & ~0o077)
         log.info("made %s private (mode %o; it was %o)", path,
                  stat.S_IMODE(info.st_mode) & ~0o077, stat.S_IMODE(info.st_mode))
     return path
+
+
+def account_name(uid: int) -> str:
+    """``NAME (uid N)``, or ``uid N`` for a uid without a name."""
+    import pwd
+
+    try:
+        return f"{pwd.getpwuid(uid).pw_name} (uid {uid})"
+    except KeyError:
+        return f"uid {uid}"
 
 
 #: where ``new_private_dir`` looks, in order, as ``tempfile.gettempdir`` does on POSIX

@@ -28,7 +28,7 @@ from ..errors import ConfigError, DaemonStartFailed, SecretFileMissing, VegaErro
 from ..master_url import parse_master
 from ..net.addresses import advertise_address
 from ..net.connection import default_secret_file, load_secret, resolve_secret_file
-from ..private_files import make_private_dir, use_private_umask
+from ..private_files import account_name, make_private_dir, open_private, use_private_umask
 
 #: what a caller may pass as ``show_config``: print the resolved settings of a role
 ShowConfig = Callable[[Config, str], None]
@@ -91,6 +91,16 @@ def secret_file_for(option: Optional[str]) -> str:
     if path and not os.path.isfile(path):
         raise SecretFileMissing(path, default_secret_file())
     return path
+
+
+def warn_without_secret(name: str, secret: Optional[bytes]) -> None:
+    """A daemon without a secret listens on loopback only, but every account of the host
+    can reach loopback: say what that means, once, at WARNING."""
+    if not secret:
+        log.warning("%s without a cluster secret: every user of this host can connect to it "
+                    "and run code as %s on this cluster's workers (its TLS is encrypted, not "
+                    "authenticated). Give it a secret: vega start-master creates %s, or "
+                    "--secret-file", name, account_name(os.getuid()), default_secret_file())
 
 
 def setup_daemon_logging(work_dir: str, name: str) -> None:
@@ -156,6 +166,7 @@ def run_master(host: Optional[str] = None, port: Optional[int] = None,
     setup_daemon_logging(work_dir, "master")
     secret_path = secret_file_for(conf["vega.secret.file"])
     secret = load_secret(secret_path)
+    warn_without_secret("master", secret)
     bind, advertise = conf["vega.master.bind"], conf["vega.master.host"]
     try:
         daemon = Master(conf, secret, secret_path).start()
@@ -231,9 +242,10 @@ def run_worker(master_url: str, host: Optional[str] = None, cores: Optional[int]
     work_dir = conf["vega.worker.work_dir"]
     started = _detach_if_asked(daemonize, pidfile, log_file, work_dir, "worker")
     setup_daemon_logging(work_dir, "worker")
+    secret = load_secret(secret_path)
+    warn_without_secret("worker", secret)
     try:
-        daemon = Worker(conf, spec.host, spec.port, load_secret(secret_path), secret_path,
-                        adopt_orphans=True)
+        daemon = Worker(conf, spec.host, spec.port, secret, secret_path, adopt_orphans=True)
     except (OSError, VegaError) as exc:
         raise _start_failed("the worker", exc) from exc
     from ..config import http_limits
@@ -319,10 +331,17 @@ def detach(pidfile: str, log_file: str, name: str = "daemon") -> Callable[[], No
     os.setsid()
     if os.fork() > 0:
         os._exit(0)
-    with open(pidfile + ".tmp", "w") as fh:
-        fh.write(f"{os.getpid()}\n")
-    os.replace(pidfile + ".tmp", pidfile)
-    log_fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    # never through a symbolic link: --pidfile and --log-file may name a shared directory
+    try:
+        with open_private(pidfile + ".tmp", "w") as fh:
+            fh.write(f"{os.getpid()}\n")
+        os.replace(pidfile + ".tmp", pidfile)
+        log_fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW,
+                         0o600)
+    except OSError as exc:
+        linked = " (a symbolic link there is not followed)" if exc.errno == errno.ELOOP else ""
+        raise DaemonStartFailed("the daemon in the background",
+                                f"cannot write {exc.filename}: {exc.strerror}{linked}") from None
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.dup2(log_fd, 1)

@@ -378,9 +378,24 @@ _NOT_TLS = ("WRONG_VERSION_NUMBER", "HTTP_REQUEST", "HTTPS_PROXY_REQUEST", "RECO
             "RECORD_LENGTH_MISMATCH", "BAD_RECORD_TYPE")
 
 
+#: OpenSSL's verify results for a certificate outside its validity at this host's time
+_NOT_YET_VALID, _EXPIRED = 9, 10  # X509_V_ERR_CERT_NOT_YET_VALID, X509_V_ERR_CERT_HAS_EXPIRED
+#: what a certificate outside its validity most likely means between Vega processes: leaves
+#: are valid from a day before their process's start, the CA from 2000, both until 9999
+CLOCKS = ("are the two hosts' clocks more than a day apart (or one set before 2000)? "
+          "Set them right (NTP)")
+
+
+def _outside_validity(exc: ssl.SSLError) -> bool:
+    return getattr(exc, "verify_code", None) in (_NOT_YET_VALID, _EXPIRED)
+
+
 def describe_server_side(exc: ssl.SSLError) -> str:
     """Why a client's TLS handshake failed, for the server's log line."""
     reason = getattr(exc, "reason", None) or ""
+    if _outside_validity(exc):
+        return (f"its certificate is not valid at this host's time "
+                f"({exc.verify_message}): {CLOCKS}")
     if isinstance(exc, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in reason:
         return ("its certificate is not signed by this cluster's CA (a client with another "
                 f"cluster's secret?): {getattr(exc, 'verify_message', '') or reason}")
@@ -390,6 +405,9 @@ def describe_server_side(exc: ssl.SSLError) -> str:
         return "it offered a TLS version older than 1.3"
     if reason in _NOT_TLS:
         return f"not a TLS 1.3 client (a plaintext Vega client or another protocol): {reason}"
+    if reason in ("SSLV3_ALERT_BAD_CERTIFICATE", "SSLV3_ALERT_CERTIFICATE_EXPIRED"):
+        return ("it refused our certificate (another cluster's secret? or it finds our "
+                f"certificate outside its validity: {CLOCKS}): {reason}")
     if reason.startswith(("TLSV1_ALERT", "SSLV3_ALERT", "TLSV13_ALERT")):
         return f"it refused our certificate (another cluster's secret?): {reason}"
     return f"TLS handshake failed: {reason or exc}"
@@ -398,10 +416,19 @@ def describe_server_side(exc: ssl.SSLError) -> str:
 def describe_client_side(exc: ssl.SSLError) -> str:
     """Why our TLS handshake with a server failed, for the client's error."""
     reason = getattr(exc, "reason", None) or ""
+    if _outside_validity(exc):
+        return (f"the server's certificate is not valid at this host's time "
+                f"({exc.verify_message}): {CLOCKS}")
     if isinstance(exc, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in reason:
         return ("the server's certificate is not signed by this cluster's CA: it has another "
                 "secret (check --secret-file on both sides)")
-    if reason in ("TLSV1_ALERT_UNKNOWN_CA", "SSLV3_ALERT_BAD_CERTIFICATE",
+    if reason == "SSLV3_ALERT_CERTIFICATE_EXPIRED":
+        return f"the server refused our certificate as expired at its time: {CLOCKS} [{reason}]"
+    if reason == "SSLV3_ALERT_BAD_CERTIFICATE":  # OpenSSL's alert for "not yet valid" too
+        return ("the server refused our certificate: it has another cluster secret (check "
+                "--secret-file on both sides), or it finds our certificate not yet valid: "
+                f"{CLOCKS} [{reason}]")
+    if reason in ("TLSV1_ALERT_UNKNOWN_CA",
                   "TLSV1_ALERT_DECRYPT_ERROR", "SSLV3_ALERT_CERTIFICATE_UNKNOWN",
                   "TLSV13_ALERT_CERTIFICATE_REQUIRED", "TLSV1_ALERT_ACCESS_DENIED"):
         return ("the server refused our certificate: it has another cluster secret "

@@ -256,6 +256,9 @@ class ClusterBackend:
             raise ProtocolError(conn.peer, "expected RegisterExecutor for this application")
         executor = _RemoteExecutor(hello.executor_id, hello.host, hello.shuffle_port, conn)
         with self.lock:
+            if hello.executor_id in self.pool:  # Spark: "Duplicate executor ID"
+                raise ProtocolError(conn.peer, f"executor {hello.executor_id} is already "
+                                               "registered: duplicate executor id")
             slot = self.pool.add(executor)
             self._executor_seen.notify_all()
         log.info("executor %s registered from %s", slot.executor_id, slot.host)
