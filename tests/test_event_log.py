@@ -215,14 +215,16 @@ def test_a_jobs_group_description_and_tags_reach_sparks_job_data(tmp_path):
 
 
 def test_an_event_log_that_cannot_be_written_stops_logging_not_the_application(tmp_path, caplog):
-    """A full disk under the event log (here the log is /dev/full, which fails every write
-    with ENOSPC) is said once and the log is given up; the application goes on, as Spark's
-    does. It used to raise out of the scheduler's listener call: the user's job failed with
-    a bare 'OSError: [Errno 28] No space left on device'."""
+    """A full disk under the event log (here its file is swapped for /dev/full, which fails
+    every write with ENOSPC: the log itself is never opened through a link) is said once and
+    the log is given up; the application goes on, as Spark's does. It used to raise out of
+    the scheduler's listener call: the user's job failed with a bare 'OSError: [Errno 28] No
+    space left on device'."""
     from vega_runtime.scheduler.event_log import EventLog
 
-    os.symlink("/dev/full", tmp_path / "app-x.jsonl")
     log = EventLog(str(tmp_path), "app-x", "full", "local")
+    log._file.close()
+    log._file = open("/dev/full", "w", encoding="utf-8")
     log.on_job_start(0, "collect")
     log.close()
     assert log.failure == "No space left on device"
