@@ -23,12 +23,13 @@ from __future__ import annotations
 import ast
 import doctest
 import importlib
-import json
 import os
 import re
 import signal
 import sys
 import tempfile
+
+from pyspark_outcomes import write_outcomes
 
 #: PySpark source file (under the pyspark package) -> (the module name PySpark's examples
 #: live in, what its ``_test()`` binds: "sc", "spark" or nothing)
@@ -296,9 +297,7 @@ def main(pyspark_home: str, master: str, results_path: str, only: str = "") -> i
     outcomes: dict = {}
     for path, (module, binding) in MODULES.items():
         run_module(pyspark_home, path, module, binding, master, only, outcomes)
-    with open(results_path, "w") as out:
-        json.dump({k: {"outcome": v[0], "detail": v[1]} for k, v in sorted(outcomes.items())},
-                  out, indent=1)
+    write_outcomes(results_path, outcomes)
     return 0
 
 

@@ -16,7 +16,6 @@ given there.  ``RESULTS.json`` maps each test id to its outcome (``passed``, ``f
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import signal
 import sys
@@ -24,6 +23,8 @@ import tempfile
 import traceback
 import unittest
 import zipfile
+
+from pyspark_outcomes import write_outcomes
 
 MODULES = ["test_rdd", "test_context", "test_join", "test_broadcast", "test_taskcontext",
            "test_statcounter", "test_worker"]
@@ -236,9 +237,7 @@ def main(zip_path: str, master: str, results_path: str, only: str = "") -> int:
                 if test_id not in outcomes:
                     why = "; ".join(f"{d}: {e[-300:]}" for d, e in setup_errors) or "did not run"
                     outcomes[test_id] = ("error", why)
-    with open(results_path, "w") as out:
-        json.dump({k: {"outcome": v[0], "detail": v[1]} for k, v in sorted(outcomes.items())},
-                  out, indent=1)
+    write_outcomes(results_path, outcomes)
     return 0
 
 

@@ -13,7 +13,6 @@ barrier mode, resource profiles or Hadoop formats, or that fail on PySpark itsel
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -22,6 +21,7 @@ import pytest
 
 from proc_helpers import clean_env
 from pyspark_install import pyspark_home, requires_pyspark
+from pyspark_outcomes import pass_rate
 
 RUNNER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pyspark_doctest_run.py")
 REQUIRED_PASS_RATE = 0.97
@@ -38,13 +38,7 @@ def test_at_least_97_percent_of_pysparks_documentation_examples_pass(master, tmp
                          cwd=str(tmp_path), env=clean_env(PYTHONHASHSEED="0"),
                          capture_output=True, text=True, timeout=280)
     assert results.exists(), run.stderr[-5000:]
-    outcomes = json.loads(results.read_text())
-    counted = {k: v for k, v in outcomes.items() if v["outcome"] in ("passed", "failed", "error")}
-    passed = [k for k, v in counted.items() if v["outcome"] == "passed"]
-    rate = len(passed) / len(counted)
-    failures = "\n".join(f"  {k}: {v['outcome']}: {v['detail'].strip().splitlines()[0][:200]}"
-                         for k, v in sorted(counted.items()) if v["outcome"] != "passed")
-    print(f"{master}: {len(passed)}/{len(counted)} examples passed ({rate:.1%}), "
-          f"{sum(v['outcome'] == 'excluded' for v in outcomes.values())} excluded\n{failures}")
-    assert len(counted) >= 450, "too few of PySpark's examples ran; were the sources read?"
-    assert rate >= REQUIRED_PASS_RATE, f"{rate:.1%} passed on {master}; not passing:\n{failures}"
+    rate, counted, report = pass_rate(str(results), master, "examples", 0)
+    print(report)
+    assert counted >= 450, "too few of PySpark's examples ran; were the sources read?"
+    assert rate >= REQUIRED_PASS_RATE, report

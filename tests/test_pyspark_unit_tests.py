@@ -9,7 +9,6 @@ At least 90% of the others must pass on every master.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -18,6 +17,7 @@ import pytest
 
 from proc_helpers import clean_env
 from pyspark_install import pyspark_home, requires_pyspark
+from pyspark_outcomes import pass_rate
 
 RUNNER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pyspark_run.py")
 REQUIRED_PASS_RATE = 0.90
@@ -34,14 +34,7 @@ def test_at_least_90_percent_of_pyspark_rdd_unit_tests_pass(master, tmp_path):
                          cwd=str(tmp_path), env=clean_env(), capture_output=True, text=True,
                          timeout=840)
     assert results.exists(), run.stderr[-5000:]
-    outcomes = json.loads(results.read_text())
-    counted = {k: v for k, v in outcomes.items() if v["outcome"] in ("passed", "failed", "error")}
-    passed = [k for k, v in counted.items() if v["outcome"] == "passed"]
-    rate = len(passed) / len(counted)
-    failures = "\n".join(f"  {k}: {v['outcome']}: {v['detail'].strip().splitlines()[-1][:200]}"
-                         for k, v in sorted(counted.items()) if v["outcome"] != "passed")
-    print(f"{master}: {len(passed)}/{len(counted)} passed ({rate:.1%}), "
-          f"{sum(v['outcome'] == 'excluded' for v in outcomes.values())} excluded, "
-          f"{sum(v['outcome'] == 'skipped' for v in outcomes.values())} skipped\n{failures}")
-    assert len(counted) >= 80, "too few of PySpark's tests ran; did the modules load?"
-    assert rate >= REQUIRED_PASS_RATE, f"{rate:.1%} passed on {master}; not passing:\n{failures}"
+    rate, counted, report = pass_rate(str(results), master, "tests", -1)
+    print(report)
+    assert counted >= 80, "too few of PySpark's tests ran; did the modules load?"
+    assert rate >= REQUIRED_PASS_RATE, report
