@@ -22,6 +22,17 @@ from vega_runtime import (RDD, Context, JobCancelled, SparkFiles, StatCounter, S
                           TaskContext, TaskFailed, VegaError)
 
 
+def in_pyspark_compat_process(source: str) -> str:
+    """What ``source`` prints in a fresh process with ``--pyspark-compat``'s switch on (it
+    stays on in the process that turns it on)."""
+    run = subprocess.run([sys.executable, "-c",
+                          "from vega_runtime.pyspark_alias import install\ninstall()\n" + source],
+                         cwd=REPO, env=clean_env(PYTHONPATH=REPO), capture_output=True,
+                         text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    return run.stdout
+
+
 def test_rdd_context_is_a_property_returning_the_context(ctx):
     """rdd.context is the Context itself, as PySpark's property."""
     assert ctx.parallelize([1]).context is ctx
@@ -460,20 +471,16 @@ def test_cogroup_takes_pysparks_other_keyword(ctx):
 def test_pyspark_core_modules_import_under_the_compat_switch():
     """PySpark 4's homes of the RDD API (pyspark.core.rdd, .context, .broadcast, .files), as
     its own docs import them, are Vega's modules; pyspark.rdd has BoundedFloat."""
-    source = ("from vega_runtime.pyspark_alias import install\n"
-              "install()\n"
-              "from pyspark.core.context import SparkContext\n"
-              "from pyspark.core.rdd import RDD\n"
-              "from pyspark.core.broadcast import Broadcast\n"
-              "from pyspark.core.files import SparkFiles\n"
-              "from pyspark.rdd import BoundedFloat\n"
-              "import pyspark\n"
-              "print(SparkContext is pyspark.SparkContext, RDD is pyspark.RDD,\n"
-              "      Broadcast is pyspark.Broadcast, SparkFiles is pyspark.SparkFiles,\n"
-              "      BoundedFloat(100.0, 0.95, 95.0, 105.0))\n")
-    run = subprocess.run([sys.executable, "-c", source], cwd=REPO, env=clean_env(PYTHONPATH=REPO),
-                         capture_output=True, text=True, timeout=60)
-    assert (run.returncode, run.stdout) == (0, "True True True True 100.0\n"), run.stderr
+    assert in_pyspark_compat_process(
+        "from pyspark.core.context import SparkContext\n"
+        "from pyspark.core.rdd import RDD\n"
+        "from pyspark.core.broadcast import Broadcast\n"
+        "from pyspark.core.files import SparkFiles\n"
+        "from pyspark.rdd import BoundedFloat\n"
+        "import pyspark\n"
+        "print(SparkContext is pyspark.SparkContext, RDD is pyspark.RDD,\n"
+        "      Broadcast is pyspark.Broadcast, SparkFiles is pyspark.SparkFiles,\n"
+        "      BoundedFloat(100.0, 0.95, 95.0, 105.0))\n") == "True True True True 100.0\n"
 
 
 def test_take_sample_of_maxsize_is_refused(ctx):
@@ -744,14 +751,10 @@ def test_app_name_is_also_app_name_camel(ctx):
 def test_portable_hash_imports_from_pyspark_rdd_under_the_compat_switch():
     """`from pyspark.rdd import portable_hash` works with --pyspark-compat (in a fresh
     process: the switch stays installed in the one that turns it on)."""
-    source = ("from vega_runtime.pyspark_alias import install\n"
-              "install()\n"
-              "from pyspark.rdd import portable_hash\n"
-              "from vega_runtime.rdd.partitioner import portable_hash as vegas\n"
-              "print(portable_hash is vegas)\n")
-    run = subprocess.run([sys.executable, "-c", source], cwd=REPO, env=clean_env(PYTHONPATH=REPO),
-                         capture_output=True, text=True, timeout=60)
-    assert (run.returncode, run.stdout) == (0, "True\n"), run.stderr
+    assert in_pyspark_compat_process(
+        "from pyspark.rdd import portable_hash\n"
+        "from vega_runtime.rdd.partitioner import portable_hash as vegas\n"
+        "print(portable_hash is vegas)\n") == "True\n"
 
 
 def test_portable_hash_of_int_tuples_is_pysparks():
