@@ -600,7 +600,13 @@ class Context(JobControl, FileShipping):
             raise BroadcastNotSerializable(type(value).__name__, str(exc)) from exc
         with open_private(path, "wb") as out:
             out.write(data)
-        return shared.Broadcast(broadcast_id, value, path, self.backend.remove_broadcast)
+        broadcast = shared.Broadcast(broadcast_id, value, path, self.backend.remove_broadcast)
+        # once no one can read it, executors drop their copies and its file goes, as the
+        # next job starts (Spark's ContextCleaner); until then unpersist() keeps the file
+        cleanup = weakref.finalize(broadcast, self._runner.unreachable_broadcasts.append,
+                                   (broadcast_id, path))
+        cleanup.atexit = False  # at exit the application's directory goes whole
+        return broadcast
 
     def accumulator(self, value: Any,
                     accum_param: Optional[shared.AccumulatorParam] = None) -> shared.Accumulator:
