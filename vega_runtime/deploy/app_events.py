@@ -143,6 +143,21 @@ class AppRecord(Record):
         self.runtime = {} if runtime is _NEW else runtime
         self.error = error
         self.running_job = running_job
+        # replay indexes (not fields): each event finds its stage attempt in one look-up,
+        # so replaying a long-lived application's log takes time linear in its length
+        #: the latest attempt of each stage id
+        self._latest: Dict[int, StageAttempt] = {}
+        #: the attempt each started, not yet ended task runs in, by (stage id, task id)
+        self._running: Dict[Tuple[int, int], StageAttempt] = {}
+        for stage in self.stages.values():
+            self._add_attempt(stage)
+
+    def _add_attempt(self, stage: StageAttempt) -> None:
+        latest = self._latest.get(stage.stage_id)
+        if latest is None or stage.attempt >= latest.attempt:
+            self._latest[stage.stage_id] = stage
+        for task_id in stage.running:
+            self._running[(stage.stage_id, task_id)] = stage
 
     @property
     def completed(self) -> bool:
@@ -153,8 +168,7 @@ class AppRecord(Record):
         return sorted(self.stages.values(), key=lambda s: (s.stage_id, s.attempt), reverse=True)
 
     def latest_attempt(self, stage_id: int) -> Optional[StageAttempt]:
-        attempts = [s for s in self.stages.values() if s.stage_id == stage_id]
-        return max(attempts, key=lambda s: s.attempt) if attempts else None
+        return self._latest.get(stage_id)
 
     def rdd_infos(self) -> Dict[int, dict]:
         """Every RDD the job graphs named, by id (the latest description of each)."""
@@ -205,6 +219,7 @@ def apply(app: AppRecord, events: List[dict]) -> None:
             key = (e["stage_id"], e["attempt"])
             app.stages[key] = StageAttempt(e["stage_id"], e["attempt"], e["name"],
                                            e["num_tasks"], running_job, at)
+            app._add_attempt(app.stages[key])
         elif kind == "StageCompleted":
             stage = app.latest_attempt(e["stage_id"])
             if stage is not None:
@@ -213,6 +228,7 @@ def apply(app: AppRecord, events: List[dict]) -> None:
             stage = app.latest_attempt(e["stage_id"])
             if stage is not None:
                 stage.running[e["task_id"]] = _started(e, stage)
+                app._running[(stage.stage_id, e["task_id"])] = stage
         elif kind == "TaskInfo":
             _ended(app, e["stage_id"], e["task_id"])
             stage = app.stages.get((e["stage_id"], e["stage_attempt"]))
@@ -261,10 +277,8 @@ def killed_attempt(started: dict, at: float, reason: str) -> dict:
 
 def _ended(app: AppRecord, stage_id: int, task_id: int) -> Optional[dict]:
     """Forget the started attempt ``task_id`` (it has ended); its start, if seen."""
-    for stage in app.stages.values():
-        if stage.stage_id == stage_id and task_id in stage.running:
-            return stage.running.pop(task_id)
-    return None
+    stage = app._running.pop((stage_id, task_id), None)
+    return stage.running.pop(task_id, None) if stage is not None else None
 
 
 def _apply_blocks(app: AppRecord, task: dict) -> None:
