@@ -58,3 +58,32 @@ def test_a_thousand_jobs_leave_no_stage_and_no_shuffle_behind(fresh_ctx):
     dag = ctx._runner.dag
     assert dag.stage_by_id == {}
     assert not any(dag.map_outputs.is_available(shuffle) for shuffle in range(1000))
+
+
+def broadcast_files(app_dir: str) -> list:
+    directory = os.path.join(app_dir, "broadcast")
+    return sorted(os.listdir(directory)) if os.path.isdir(directory) else []
+
+
+@pytest.mark.parametrize("master", MASTERS)
+def test_a_broadcast_no_one_can_read_loses_its_file_and_the_rest_stay(fresh_ctx, master):
+    """A long-lived Context that broadcasts in a loop keeps only the broadcasts still
+    referenced (Spark's ContextCleaner cleans garbage broadcasts); an unpersisted one stays
+    usable until it is garbage too."""
+    ctx = fresh_ctx(master, conf=LOCAL_CLUSTER_CONF if "cluster" in master else {})
+    kept = ctx.broadcast({i: i * i for i in range(10)})
+    for round_ in range(20):
+        dropped = ctx.broadcast([round_] * 3)
+        assert ctx.parallelize(range(4), 2).map(lambda x: dropped.value[0] + x).sum() \
+            == 4 * round_ + 6
+        if round_ % 2:
+            dropped.unpersist()
+    unpersisted = dropped
+    del dropped
+    gc.collect()
+    assert ctx.parallelize([1, 2], 2).count() == 2  # the next job starts: cleaned up
+
+    assert broadcast_files(ctx.app_dir) == sorted([f"broadcast_{kept.id}",
+                                                   f"broadcast_{unpersisted.id}"])
+    assert ctx.parallelize(range(10), 2).map(lambda x: kept.value[x]).sum() == 285
+    assert ctx.parallelize(range(2), 2).map(lambda x: unpersisted.value[x]).collect() == [19, 19]

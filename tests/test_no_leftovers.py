@@ -8,11 +8,14 @@ the cluster secret goes to the user's Vega home, created private.
 from __future__ import annotations
 
 import os
+import signal
 import stat
+import subprocess
+import sys
 
 import pytest
 
-from proc_helpers import REPO, clean_env, vega, write_job
+from proc_helpers import REPO, clean_env, vega, wait_for, write_job
 from vega_runtime.net.connection import create_secret_file, default_secret_file, resolve_secret_file
 
 JOBS = {
@@ -49,6 +52,44 @@ def test_submit_leaves_its_temporary_directory_as_it_found_it(tmp_path, master, 
     result = vega("submit", "--master", master, path,
                   env=clean_env(TMPDIR=str(scratch), VEGA_EVENTLOG_DIR=str(tmp_path / "events")))
     assert result.returncode == (0 if job == "succeeds" else 1), result.stderr
+    assert os.listdir(scratch) == []
+
+
+@pytest.mark.parametrize("master", ["local", "local[2]", "local-cluster[2,1]"])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_a_killed_python_driver_leaves_its_temporary_directory_as_it_found_it(
+        tmp_path, master, signum):
+    """A driver run as plain ``python job.py`` (not vega submit) that gets SIGTERM or SIGHUP
+    while its Context runs stops it on the way out, exiting 128+N, and leaves nothing in
+    $TMPDIR (its shuffle and broadcast files, a local cluster's work dirs), as PySpark's
+    driver does; the signal's default action would kill it where it stands."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    ready = tmp_path / "ready"
+    path = write_job(tmp_path, "idle.py", f"""
+        import time
+        from operator import add
+        from vega_runtime import Context
+        ctx = Context({master!r})
+        b = ctx.broadcast(3)
+        assert ctx.parallelize(range(6), 2).map(lambda x: (x % 2, b.value)).reduce_by_key(add) \\
+            .collect() == [(0, 9), (1, 9)]
+        open({str(ready)!r}, "w").close()
+        time.sleep(60)
+    """)
+    proc = subprocess.Popen([sys.executable, path], cwd=REPO, stderr=subprocess.PIPE, text=True,
+                            env=clean_env(TMPDIR=str(scratch),
+                                          VEGA_EVENTLOG_DIR=str(tmp_path / "events")))
+    try:
+        wait_for(ready.exists, 60, "the job's first action")
+        assert os.listdir(scratch)
+        proc.send_signal(signum)
+        assert proc.wait(timeout=20) == 128 + signum, proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
     assert os.listdir(scratch) == []
 
 

@@ -9,6 +9,7 @@ import gc
 import itertools
 import logging
 import os
+import signal
 import sys
 import threading
 import time
@@ -17,7 +18,8 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional,
 
 from . import aliases, context_backend
 from ._version import __version__
-from .errors import BroadcastNotSerializable, ContextStoppedError, DriverOnlyError, InputError
+from .errors import (BroadcastNotSerializable, ContextStoppedError, DriverExit, DriverOnlyError,
+                     InputError)
 from .context_files import FileShipping
 from .context_jobs import _NO_JOB, JobControl
 from .lazy_imports import lazy_module, load_entry_point
@@ -218,6 +220,7 @@ class Context(JobControl, FileShipping):
             threading.Thread(target=_catch_up_while_idle, args=(weakref.ref(self), self._idle),
                              name="vega-idle-events", daemon=True).start()
         Context._active = weakref.ref(self)
+        self._ending_signals = _exit_on_ending_signals()
         # on a cluster, the id the master gives it: what its web UI, vega status, vega logs
         # and vega kill know it by (the Context's own names its event log)
         self._bus.on_application_start(getattr(self.backend, "app_id", "") or self.application_id,
@@ -322,6 +325,7 @@ class Context(JobControl, FileShipping):
                 if self._event_relay is not None:  # before the backend's last send
                     self._event_relay.close()
                 self._finalizer()
+                _restore_ending_signals(self._ending_signals)
                 self._forget_files_root()
                 summary = {}
                 if self.event_log is not None:
@@ -619,7 +623,13 @@ class Context(JobControl, FileShipping):
             raise BroadcastNotSerializable(type(value).__name__, str(exc)) from exc
         with open_private(path, "wb") as out:
             out.write(data)
-        return shared.Broadcast(broadcast_id, value, path, self.backend.remove_broadcast)
+        broadcast = shared.Broadcast(broadcast_id, value, path, self.backend.remove_broadcast)
+        # once no one can read it, executors drop their copies and its file goes, as the
+        # next job starts (Spark's ContextCleaner); until then unpersist() keeps the file
+        cleanup = weakref.finalize(broadcast, self._runner.unreachable_broadcasts.append,
+                                   (broadcast_id, path))
+        cleanup.atexit = False  # at exit the application's directory goes whole
+        return broadcast
 
     def accumulator(self, value: Any,
                     accum_param: Optional[shared.AccumulatorParam] = None) -> shared.Accumulator:
@@ -758,6 +768,35 @@ aliases.install(Context, aliases.CONTEXT_MEMBERS)
 
 #: PySpark's name for the same thing, so ``SparkContext(...)`` jobs port by import alone.
 SparkContext = Context
+
+
+#: signals that end a driver (a kill, the terminal closed): while a Context runs, a program
+#: that left them at their default action (which kills the process where it stands) gets
+#: ``DriverExit`` (``128 + N``) instead, so the running job is cancelled and the Context
+#: stopped on the way out, its directory deleted (as Spark's shutdown hooks do; ``vega
+#: submit`` and ``vega shell`` install the same handler themselves)
+ENDING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def _exit_on_ending_signals() -> Tuple[int, ...]:
+    """The ending signals still at their default action, now raising ``DriverExit`` (only
+    the main thread may set handlers: elsewhere none)."""
+    if threading.current_thread() is not threading.main_thread():
+        return ()
+    taken = tuple(s for s in ENDING_SIGNALS if signal.getsignal(s) == signal.SIG_DFL)
+    for signum in taken:
+        signal.signal(signum, DriverExit.raise_for)
+    return taken
+
+
+def _restore_ending_signals(taken: Tuple[int, ...]) -> None:
+    """Back to the default action, for those ``_exit_on_ending_signals`` took that still have
+    its handler."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in taken:
+        if signal.getsignal(signum) == DriverExit.raise_for:
+            signal.signal(signum, signal.SIG_DFL)
 
 
 def _stop_at_exit(context_ref) -> None:

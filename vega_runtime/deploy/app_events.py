@@ -8,12 +8,18 @@ epoch seconds here; ``spark_api`` turns them into Spark's units.
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Tuple
+from collections import deque
+from typing import Deque, Dict, List, Optional, Tuple
 
 from ..records import Record
 
 #: a field's default standing for a new empty container (each record gets its own)
 _NEW = object()
+#: the most finished jobs and finished stage attempts a replayed application keeps, the
+#: oldest going first (Spark's spark.ui.retainedJobs and spark.ui.retainedStages), so a
+#: long-lived Context's pages cost the master a bounded amount of memory
+RETAINED_JOBS = 1000
+RETAINED_STAGES = 1000
 
 
 class JobRecord(Record):
@@ -143,6 +149,44 @@ class AppRecord(Record):
         self.runtime = {} if runtime is _NEW else runtime
         self.error = error
         self.running_job = running_job
+        # replay indexes (not fields): each event finds its stage attempt in one look-up,
+        # so replaying a long-lived application's log takes time linear in its length
+        #: the latest attempt of each stage id
+        self._latest: Dict[int, StageAttempt] = {}
+        #: the attempt each started, not yet ended task runs in, by (stage id, task id)
+        self._running: Dict[Tuple[int, int], StageAttempt] = {}
+        for stage in self.stages.values():
+            self._add_attempt(stage)
+        #: finished jobs and stage attempts, oldest first (what retention drops)
+        self._finished_jobs: Deque[int] = deque(j.job_id for j in self.jobs.values()
+                                                if j.completed is not None)
+        self._finished_stages: Deque[Tuple[int, int]] = deque(
+            k for k, st in self.stages.items() if st.completed is not None)
+
+    def _job_finished(self, job_id: int) -> None:
+        self._finished_jobs.append(job_id)
+        while len(self._finished_jobs) > RETAINED_JOBS:
+            self.jobs.pop(self._finished_jobs.popleft(), None)
+
+    def _stage_finished(self, stage: StageAttempt) -> None:
+        self._finished_stages.append((stage.stage_id, stage.attempt))
+        while len(self._finished_stages) > RETAINED_STAGES:
+            key = self._finished_stages.popleft()
+            dropped = self.stages.pop(key, None)
+            if dropped is None:
+                continue
+            for task_id in dropped.running:
+                self._running.pop((dropped.stage_id, task_id), None)
+            if self._latest.get(dropped.stage_id) is dropped:
+                del self._latest[dropped.stage_id]
+                self.stage_info.pop(dropped.stage_id, None)
+
+    def _add_attempt(self, stage: StageAttempt) -> None:
+        latest = self._latest.get(stage.stage_id)
+        if latest is None or stage.attempt >= latest.attempt:
+            self._latest[stage.stage_id] = stage
+        for task_id in stage.running:
+            self._running[(stage.stage_id, task_id)] = stage
 
     @property
     def completed(self) -> bool:
@@ -153,8 +197,7 @@ class AppRecord(Record):
         return sorted(self.stages.values(), key=lambda s: (s.stage_id, s.attempt), reverse=True)
 
     def latest_attempt(self, stage_id: int) -> Optional[StageAttempt]:
-        attempts = [s for s in self.stages.values() if s.stage_id == stage_id]
-        return max(attempts, key=lambda s: s.attempt) if attempts else None
+        return self._latest.get(stage_id)
 
     def rdd_infos(self) -> Dict[int, dict]:
         """Every RDD the job graphs named, by id (the latest description of each)."""
@@ -199,20 +242,26 @@ def apply(app: AppRecord, events: List[dict]) -> None:
                 app.stage_info[stage["stage_id"]] = stage
         elif kind == "JobEnd" and e["job_id"] in app.jobs:
             job = app.jobs[e["job_id"]]
+            if job.completed is None:
+                app._job_finished(job.job_id)
             job.completed, job.succeeded, job.error = at, e["succeeded"], e.get("error")
             running_job = None if running_job == e["job_id"] else running_job
         elif kind == "StageSubmitted":
             key = (e["stage_id"], e["attempt"])
             app.stages[key] = StageAttempt(e["stage_id"], e["attempt"], e["name"],
                                            e["num_tasks"], running_job, at)
+            app._add_attempt(app.stages[key])
         elif kind == "StageCompleted":
             stage = app.latest_attempt(e["stage_id"])
             if stage is not None:
+                if stage.completed is None:
+                    app._stage_finished(stage)
                 stage.completed, stage.failure = at, e.get("failure")
         elif kind == "TaskStart":
             stage = app.latest_attempt(e["stage_id"])
             if stage is not None:
                 stage.running[e["task_id"]] = _started(e, stage)
+                app._running[(stage.stage_id, e["task_id"])] = stage
         elif kind == "TaskInfo":
             _ended(app, e["stage_id"], e["task_id"])
             stage = app.stages.get((e["stage_id"], e["stage_attempt"]))
@@ -261,10 +310,8 @@ def killed_attempt(started: dict, at: float, reason: str) -> dict:
 
 def _ended(app: AppRecord, stage_id: int, task_id: int) -> Optional[dict]:
     """Forget the started attempt ``task_id`` (it has ended); its start, if seen."""
-    for stage in app.stages.values():
-        if stage.stage_id == stage_id and task_id in stage.running:
-            return stage.running.pop(task_id)
-    return None
+    stage = app._running.pop((stage_id, task_id), None)
+    return stage.running.pop(task_id, None) if stage is not None else None
 
 
 def _apply_blocks(app: AppRecord, task: dict) -> None:

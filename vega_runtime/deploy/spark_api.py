@@ -95,6 +95,11 @@ class Query(dict):
         return (epoch - offset) * 1000 + int(millis or 0)
 
 
+#: the most bytes of an events file replayed at once: a long-lived application's log is
+#: read piece by piece, so replaying it needs memory for what is kept, not for the whole log
+REPLAY_CHUNK_BYTES = 8 << 20
+
+
 class _Replayed:
     """An application replayed from a local events file up to ``offset`` (bytes of whole
     lines read)."""
@@ -105,23 +110,29 @@ class _Replayed:
     def read_new(self, size: int) -> None:
         """Replay the lines written since the last read (a line still being written waits
         for the next; one that is not an event ends the replay, as ``read_log``)."""
-        if self.app.error:
-            return
         with open(self.path, "rb") as fh:
-            fh.seek(self.offset)
-            data = fh.read(size - self.offset)
-        whole = data.rfind(b"\n") + 1
-        events = []
-        for raw in data[:whole].split(b"\n"):
-            if not raw.strip():
-                continue
-            try:
-                events.append(parse_event(raw))
-            except ValueError as exc:
-                self.app.error = f"a line {exc}"
-                break
-        apply(self.app, events)
-        self.offset += whole
+            while not self.app.error and self.offset < size:  # a bounded piece at a time
+                fh.seek(self.offset)
+                data = fh.read(min(size - self.offset, REPLAY_CHUNK_BYTES))
+                whole = data.rfind(b"\n") + 1
+                if not whole:  # a line still being written (or longer than a piece)
+                    if len(data) < REPLAY_CHUNK_BYTES:
+                        return
+                    data = data + fh.read(size - self.offset - len(data))
+                    whole = data.rfind(b"\n") + 1
+                    if not whole:
+                        return
+                events = []
+                for raw in data[:whole].split(b"\n"):
+                    if not raw.strip():
+                        continue
+                    try:
+                        events.append(parse_event(raw))
+                    except ValueError as exc:
+                        self.app.error = f"a line {exc}"
+                        break
+                apply(self.app, events)
+                self.offset += whole
 
 
 class SparkApi:

@@ -6,9 +6,10 @@ from __future__ import annotations
 import collections
 import itertools
 import logging
+import os
 import pickle
 import time
-from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from ..errors import FetchFailed, JobCancelled, ResultTooLarge, TaskFailed
 from ..executor_loss import caused_by_app, loss_sentence
@@ -75,6 +76,10 @@ class JobRunner:
         #: any thread): their map outputs are forgotten and their files deleted as the next
         #: job starts
         self.unreachable_shuffles: Deque[int] = collections.deque()
+        #: broadcasts no one can read any more (``Context.broadcast``, from any thread), as
+        #: ``(id, the driver's file)``: executors drop their copies and the file is deleted
+        #: as the next job starts
+        self.unreachable_broadcasts: Deque[Tuple[int, str]] = collections.deque()
 
     def cancel(self, reason: str) -> None:
         """Ask the running job to stop (from any thread); it raises ``JobCancelled``."""
@@ -105,6 +110,7 @@ class JobRunner:
             # job is planned on what is still there
             self.catch_up()
             self._remove_unreachable_shuffles()
+            self._remove_unreachable_broadcasts()
             actions = self.dag.submit_job(job_id, rdd, func, partitions)
             stage_ids = self.dag.job_stage_ids()
             self.listener.on_job_stages(job_id, stage_ids)
@@ -158,6 +164,15 @@ class JobRunner:
             shuffle_id = self.unreachable_shuffles.popleft()
             self.dag.map_outputs.unregister_shuffle(shuffle_id)
             self.backend.remove_shuffle(shuffle_id)
+
+    def _remove_unreachable_broadcasts(self) -> None:
+        while self.unreachable_broadcasts:
+            broadcast_id, path = self.unreachable_broadcasts.popleft()
+            self.backend.remove_broadcast(broadcast_id)
+            try:
+                os.unlink(path)
+            except FileNotFoundError:  # destroy() deleted it
+                pass
 
     def _stop_at_deadline(self, job_id: int) -> Dict[int, Any]:
         finished = dict(self.dag.job.results)  # result-stage partitions only
