@@ -392,7 +392,8 @@ def run_executor_process(sock: socket.socket, executor_id: str, app_dir: str,
     if os.getppid() == 1:
         return 0
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    for ending in (signal.SIGTERM, signal.SIGHUP):  # the driver's handlers are its own
+        signal.signal(ending, signal.SIG_DFL)
     own_descendants()  # a subreaper: ``_spawn`` kills what its tasks started as it exits
     setup_executor_logging()
     conn = Connection(sock, "driver")

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import shutil
 import struct
 from typing import Iterator, List, Sequence
 
@@ -112,6 +111,8 @@ def naming_a_full_disk(directory: str, what: str) -> Iterator[None]:
     except OSError as exc:
         if exc.errno not in DISK_FULL:
             raise
+        import shutil  # here: it imports bz2 and lzma, ~5 ms every driver would pay
+
         try:
             usage = shutil.disk_usage(directory)
             room = f" ({usage.free / 2**20:.1f} MiB free of {usage.total / 2**20:.1f} MiB)"
