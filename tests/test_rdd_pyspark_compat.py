@@ -292,6 +292,19 @@ def test_add_file_reaches_tasks_and_the_driver(ctx, tmp_path):
     assert f"file:{source}" in ctx.listFiles
 
 
+def test_an_added_file_outlives_the_garbage_collection_of_broadcasts(ctx, tmp_path):
+    """An added file travels as a broadcast the program never sees: broadcasts nothing holds
+    are deleted as the next job starts, and that one must not be (tasks read the file)."""
+    import gc
+
+    source = tmp_path / f"kept-{ctx.application_id}.txt"
+    source.write_text("kept")
+    ctx.addFile(str(source))
+    gc.collect()
+    assert ctx.parallelize([1, 2], 2).map(
+        lambda _: open(SparkFiles.get(source.name)).read()).collect() == ["kept", "kept"]
+
+
 def test_add_file_takes_a_file_url(ctx, tmp_path):
     """addFile('file:///abs/path'), as PySpark takes it."""
     source = tmp_path / f"by-url-{ctx.application_id}.txt"

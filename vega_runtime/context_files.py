@@ -21,6 +21,7 @@ class FileShipping:
     """Needs ``self.app_dir``, ``self._runner`` and ``self.broadcast``."""
 
     _owned_files_root = None
+    _added_broadcasts: tuple = ()
 
     def add_file(self, path: str, recursive: bool = False) -> None:
         """Ship a file (or, with ``recursive=True``, a directory) to every executor; tasks
@@ -88,6 +89,9 @@ class FileShipping:
         else:
             data = files.read_for_shipping(source, kind)
         shipped = self.broadcast(data)
+        # held for the application's life: a broadcast nothing holds is deleted (its file
+        # and executors' copies) as the next job starts, and executors fetch added files late
+        self._added_broadcasts = (*self._added_broadcasts, shipped)
         added = files.AddedFile(name, kind, source, shipped.id, shipped._path)
         files.materialize(added, data, self._files_root())
         self._runner.added_files = files.AddedFiles(self._runner.added_files.files + (added,))
