@@ -266,20 +266,6 @@ def test_rdd_is_subscriptable_in_annotations():
     assert alias.__origin__ is RDD and alias.__args__ == (Tuple[int, int],)
 
 
-def test_spark_files_has_a_directory_whether_or_not_files_were_shipped(ctx):
-    """SparkFiles.getRootDirectory() is a directory in the driver and in tasks with nothing
-    shipped (PySpark programs put it on sys.path first thing), and get() gives the path a
-    file would have there without checking it, as PySpark's."""
-    import os
-
-    def where(_):
-        root = SparkFiles.getRootDirectory()
-        return os.path.isdir(root), SparkFiles.get("sub/data.csv") == os.path.join(root, "sub/data.csv")
-
-    assert ctx.parallelize([1, 2], 2).map(where).collect() == [(True, True), (True, True)]
-    assert where(None) == (True, True)
-
-
 def test_add_file_reaches_tasks_and_the_driver(ctx, tmp_path):
     """addFile: tasks and the driver read it through SparkFiles.get; listFiles names it."""
     source = tmp_path / f"greeting-{ctx.application_id}.txt"

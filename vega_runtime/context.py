@@ -166,7 +166,6 @@ class Context(JobControl, FileShipping):
         self._bus.listeners.append(self.job_metrics)
         self._job_status = self._job_status_store()
         self._bus.listeners.append(self._job_status)
-        self._files_root()  # SparkFiles' directory, before local[N]'s executors fork
         self.event_log: Optional[event_log.EventLog] = None
         if self.conf["vega.eventlog.dir"]:
             self.event_log = event_log.EventLog(os.path.expanduser(self.conf["vega.eventlog.dir"]),

@@ -28,20 +28,19 @@ class SparkFiles:
 
     @staticmethod
     def get_root_directory() -> str:
-        """The directory shipped and added files are in, in the driver (once its Context
-        started) and in tasks; it exists whether or not any file was shipped, as PySpark's."""
         root = os.environ.get(FILES_DIR_ENV)
         if not root:
-            raise VegaError("SparkFiles has no directory in this process: it has one in a "
-                            "driver once its Context started, and in tasks")
+            raise VegaError("no files were shipped with this job: pass them with "
+                            "vega submit --files a.csv,b.txt or ctx.add_file(path)")
         return root
 
     @classmethod
     def get(cls, filename: str) -> str:
-        """The absolute path of ``filename`` (``dir/name`` inside an added directory) shipped
-        with ``vega submit --files`` or added with ``add_file``; as PySpark's, it does not
-        check that the file was shipped (opening a file that was not names its path)."""
-        return os.path.abspath(os.path.join(cls.get_root_directory(), filename))
+        path = os.path.join(cls.get_root_directory(), os.path.basename(filename))
+        if not os.path.exists(path):
+            raise VegaError(f"{filename!r} was not shipped with this job; add it to --files "
+                            "or call ctx.add_file() with it")
+        return path
 
     getRootDirectory = get_root_directory
 

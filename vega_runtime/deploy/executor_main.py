@@ -148,9 +148,7 @@ def main(argv=None) -> int:
     if args.package_dir:
         sys.path[:0] = python_paths(args.package_dir)
         name_sources(source_copies(args.package_dir))
-        shipped = os.path.join(args.package_dir, "files")  # vega submit --files
-        if os.path.isdir(shipped):  # else the executor's own directory (Executor)
-            os.environ[FILES_DIR_ENV] = shipped
+        os.environ[FILES_DIR_ENV] = os.path.join(args.package_dir, "files")
     die_with_parent()
     worker_pid = int(os.environ.get("VEGA_WORKER_PID", "0"))
     if worker_pid and os.getppid() != worker_pid:

@@ -128,7 +128,6 @@ class Executor:
         self.fetch_broadcast: Optional[Callable[[int, str], bytes]] = None
         self._broadcasts: Dict[int, Any] = {}
         self._installed_files: set = set()
-        files.root_directory(dirs.files)  # SparkFiles' directory in tasks, files or not
         #: the memory limit this process runs under (0: none); a task's MemoryError under
         #: it is not the task's failure but the executor's end (it escapes ``run``)
         self.memory_limit = 0
