@@ -149,19 +149,16 @@ class AppRecord(Record):
         self.runtime = {} if runtime is _NEW else runtime
         self.error = error
         self.running_job = running_job
-        # replay indexes (not fields): each event finds its stage attempt in one look-up,
-        # so replaying a long-lived application's log takes time linear in its length
+        # replay indexes (not fields), filled as ``replay`` adds jobs and stages (a record
+        # starts empty): each event finds its stage attempt in one look-up, so replaying a
+        # long-lived application's log takes time linear in its length
         #: the latest attempt of each stage id
         self._latest: Dict[int, StageAttempt] = {}
         #: the attempt each started, not yet ended task runs in, by (stage id, task id)
         self._running: Dict[Tuple[int, int], StageAttempt] = {}
-        for stage in self.stages.values():
-            self._add_attempt(stage)
         #: finished jobs and stage attempts, oldest first (what retention drops)
-        self._finished_jobs: Deque[int] = deque(j.job_id for j in self.jobs.values()
-                                                if j.completed is not None)
-        self._finished_stages: Deque[Tuple[int, int]] = deque(
-            k for k, st in self.stages.items() if st.completed is not None)
+        self._finished_jobs: Deque[int] = deque()
+        self._finished_stages: Deque[Tuple[int, int]] = deque()
 
     def _job_finished(self, job_id: int) -> None:
         self._finished_jobs.append(job_id)

@@ -303,14 +303,14 @@ class Application(Record):
     executors: Dict[str, str]  # executor_id -> worker_id
     next_executor: int = 1
     executor_failures: int = 0
-    #: worker_id -> how many of the application's executors exited there
-    failures_on: Dict[str, int]
     waiting_reason: str = ""
     #: the driver's latest cumulative job metrics (JobMetrics.snapshot)
     metrics: dict
     #: dynamic allocation's cap: the executors the application asked for (None: static
     #: allocation, as many as it can get)
     requested_total: Optional[int] = None
+    #: worker_id -> how many of the application's executors exited there
+    failures_on: Dict[str, int]
 
     def __init__(self, app_id, request, session, submitted, state=AppState.WAITING, ended=None,
                  executors=_NEW, next_executor=1, executor_failures=0, waiting_reason="",

@@ -310,11 +310,11 @@ class WorkerState(Record):
     heartbeat_at: Optional[float] = None
     cleanup_at: Optional[float] = None
     executors: Dict[Key, ExecutorStatus]
-    #: finished applications whose data goes once their last executor here has exited
-    ending: Set[str]
     #: counts for /metrics
     launched: int = 0
     exited: int = 0
+    #: finished applications whose data goes once their last executor here has exited
+    ending: Set[str]
 
     def __init__(self, death_timeout, work_dir_ttl, rng=_NEW,
                  heartbeat_interval=HEARTBEAT_SECONDS, max_retry=MAX_RETRY_SECONDS,
