@@ -36,7 +36,8 @@ LAYERS: Dict[str, int] = {
     "vega_runtime.deploy": 4,
     # The Context sits above deploy (as SparkContext does in Spark): it starts local clusters.
     **{f"vega_runtime.{name}": 5 for name in ("context", "context_jobs", "context_files",
-                                              "context_backend", "context_checkpoints", "vega_io",
+                                              "context_backend", "context_checkpoints",
+                                              "context_persistence", "vega_io",
                                               "pyspark_compat")},
     "vega_cli": 6,
 }

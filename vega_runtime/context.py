@@ -22,6 +22,7 @@ from .errors import (BroadcastNotSerializable, ContextStoppedError, DriverExit, 
                      InputError)
 from .context_files import FileShipping
 from .context_jobs import _NO_JOB, JobControl
+from .context_persistence import Persistence
 from .lazy_imports import lazy_module, load_entry_point
 from .master_url import MasterSpec, parse_master
 from .private_files import make_private_dirs, new_private_dir, open_private, remove_tree
@@ -31,7 +32,6 @@ from .versions import executor_hash_seed, hashes_as
 
 config = lazy_module("vega_runtime.config")
 hdfs = lazy_module("vega_runtime.io.hdfs")
-io_files = lazy_module("vega_runtime.io.files")
 outputs = lazy_module("vega_runtime.io.output")
 sources = lazy_module("vega_runtime.rdd.sources")
 allocation = lazy_module("vega_runtime.scheduler.allocation")
@@ -84,7 +84,7 @@ def python_version() -> str:
     return sys.version.split()[0]
 
 
-class Context(JobControl, FileShipping):
+class Context(JobControl, FileShipping, Persistence):
     """The connection to a Vega master; creates RDDs and runs jobs.
 
     >>> with Context(master="local", app_name="doc") as ctx:
@@ -653,54 +653,6 @@ class Context(JobControl, FileShipping):
             acc = self._accumulators.get(acc_id)
             if acc is not None:
                 acc.merge(update)
-
-    # -- persistence -------------------------------------------------------------------
-    def register_persisted(self, rdd: RDD) -> None:
-        self._persisted[rdd.rdd_id] = weakref.ref(rdd)
-
-    def unpersist_rdd(self, rdd_id: int) -> None:
-        for writer in self._event_writers():
-            writer.rdd_unpersisted(rdd_id)
-        self._persisted.pop(rdd_id, None)
-        self._blocks.rdd_removed(rdd_id)
-        self.backend.remove_rdd(rdd_id)
-
-    def persisted_rdds(self) -> List[RDD]:
-        return [r for r in (ref() for ref in self._persisted.values()) if r is not None]
-
-    def cached_rdds(self) -> List[dict]:
-        """Persisted RDDs and where their partitions are cached (for ``vega status``/the UI).
-
-        >>> squares = ctx.parallelize(range(100), 4).map(lambda x: x * x).cache()
-        >>> squares.count()
-        100
-        >>> [(r["partitions"], r["storage_level"]) for r in ctx.cached_rdds()
-        ...  if r["id"] == squares.id()]
-        [(4, 'MEMORY_ONLY')]
-        >>> squares.unpersist().is_cached
-        False
-        """
-        return [{"id": rdd.rdd_id, "name": rdd.name(), "storage_level": rdd.storage_level.name,
-                 "partitions": rdd.get_num_partitions(), **self._blocks.usage(rdd.rdd_id)}
-                for rdd in self.persisted_rdds() if rdd.is_cached]
-
-    def set_checkpoint_dir(self, directory: str) -> None:
-        """Checkpoints go to a new directory per application under ``directory`` (a local
-        path or an HDFS URL), created if missing, as in PySpark.
-
-        >>> import shutil, tempfile
-        >>> parent = tempfile.mkdtemp()
-        >>> ctx.set_checkpoint_dir(parent)
-        >>> ctx.get_checkpoint_dir().startswith("file:" + parent + "/")
-        True
-        >>> shutil.rmtree(parent)
-        """
-        self.checkpoint_dir = checkpoints.new_checkpoint_dir(directory, self.hdfs_settings)
-
-    def get_checkpoint_dir(self) -> Optional[str]:
-        """This application's checkpoint directory as a URI (``file:/...``, ``hdfs://...``),
-        or None before ``set_checkpoint_dir``."""
-        return None if self.checkpoint_dir is None else io_files.file_uri(self.checkpoint_dir)
 
     # -- running jobs ---------------------------------------------------------------------
     def run_job(self, rdd: RDD, partition_func: Callable[[Iterable], Iterable],

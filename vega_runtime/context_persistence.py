@@ -1,0 +1,70 @@
+"""Persisted RDDs and checkpoints of a ``Context``: which RDDs are persisted (weakly held),
+where their partitions are cached (for ``vega status`` and the UI), dropping one everywhere,
+and the application's checkpoint directory."""
+
+from __future__ import annotations
+
+import weakref
+from typing import TYPE_CHECKING, List, Optional
+
+from .lazy_imports import lazy_module
+
+if TYPE_CHECKING:
+    from .rdd.base import RDD
+
+# loaded at first use, as the Context's other parts are: a job that never checkpoints does
+# not import them
+checkpoints = lazy_module("vega_runtime.context_checkpoints")
+io_files = lazy_module("vega_runtime.io.files")
+
+
+class Persistence:
+    """The persistence part of ``Context`` (its ``_persisted``, ``_blocks``, ``backend``,
+    ``hdfs_settings`` and ``checkpoint_dir``)."""
+
+    def register_persisted(self, rdd: "RDD") -> None:
+        self._persisted[rdd.rdd_id] = weakref.ref(rdd)
+
+    def unpersist_rdd(self, rdd_id: int) -> None:
+        for writer in self._event_writers():
+            writer.rdd_unpersisted(rdd_id)
+        self._persisted.pop(rdd_id, None)
+        self._blocks.rdd_removed(rdd_id)
+        self.backend.remove_rdd(rdd_id)
+
+    def persisted_rdds(self) -> List["RDD"]:
+        return [r for r in (ref() for ref in self._persisted.values()) if r is not None]
+
+    def cached_rdds(self) -> List[dict]:
+        """Persisted RDDs and where their partitions are cached (for ``vega status``/the UI).
+
+        >>> squares = ctx.parallelize(range(100), 4).map(lambda x: x * x).cache()
+        >>> squares.count()
+        100
+        >>> [(r["partitions"], r["storage_level"]) for r in ctx.cached_rdds()
+        ...  if r["id"] == squares.id()]
+        [(4, 'MEMORY_ONLY')]
+        >>> squares.unpersist().is_cached
+        False
+        """
+        return [{"id": rdd.rdd_id, "name": rdd.name(), "storage_level": rdd.storage_level.name,
+                 "partitions": rdd.get_num_partitions(), **self._blocks.usage(rdd.rdd_id)}
+                for rdd in self.persisted_rdds() if rdd.is_cached]
+
+    def set_checkpoint_dir(self, directory: str) -> None:
+        """Checkpoints go to a new directory per application under ``directory`` (a local
+        path or an HDFS URL), created if missing, as in PySpark.
+
+        >>> import shutil, tempfile
+        >>> parent = tempfile.mkdtemp()
+        >>> ctx.set_checkpoint_dir(parent)
+        >>> ctx.get_checkpoint_dir().startswith("file:" + parent + "/")
+        True
+        >>> shutil.rmtree(parent)
+        """
+        self.checkpoint_dir = checkpoints.new_checkpoint_dir(directory, self.hdfs_settings)
+
+    def get_checkpoint_dir(self) -> Optional[str]:
+        """This application's checkpoint directory as a URI (``file:/...``, ``hdfs://...``),
+        or None before ``set_checkpoint_dir``."""
+        return None if self.checkpoint_dir is None else io_files.file_uri(self.checkpoint_dir)
