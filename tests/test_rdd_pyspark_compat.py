@@ -1,12 +1,10 @@
 """PySpark drop-in details: attributes, missing members and behaviours that differed."""
 
 import collections
-import importlib
 import math
 import os
 import pickle
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -18,7 +16,7 @@ from typing import Tuple
 import pytest
 from proc_helpers import REPO, clean_env, start_job_in_thread, wait_for
 
-from vega_runtime import (RDD, Context, JobCancelled, SparkFiles, StatCounter, StorageLevel,
+from vega_runtime import (RDD, Context, JobCancelled, StatCounter, StorageLevel,
                           TaskContext, TaskFailed, VegaError)
 
 
@@ -264,91 +262,6 @@ def test_rdd_is_subscriptable_in_annotations():
     """RDD[Tuple[int, int]] works, as Spark's examples annotate."""
     alias = RDD[Tuple[int, int]]
     assert alias.__origin__ is RDD and alias.__args__ == (Tuple[int, int],)
-
-
-def test_add_file_reaches_tasks_and_the_driver(ctx, tmp_path):
-    """addFile: tasks and the driver read it through SparkFiles.get; listFiles names it."""
-    source = tmp_path / f"greeting-{ctx.application_id}.txt"
-    source.write_text("hello")
-    ctx.addFile(str(source))
-    name = source.name
-    assert ctx.parallelize([1, 2], 2).map(
-        lambda _: open(SparkFiles.get(name)).read()).collect() == ["hello", "hello"]
-    assert open(SparkFiles.get(name)).read() == "hello"
-    assert f"file:{source}" in ctx.listFiles
-
-
-def test_an_added_file_outlives_the_garbage_collection_of_broadcasts(ctx, tmp_path):
-    """An added file travels as a broadcast the program never sees: broadcasts nothing holds
-    are deleted as the next job starts, and that one must not be (tasks read the file)."""
-    import gc
-
-    source = tmp_path / f"kept-{ctx.application_id}.txt"
-    source.write_text("kept")
-    ctx.addFile(str(source))
-    gc.collect()
-    assert ctx.parallelize([1, 2], 2).map(
-        lambda _: open(SparkFiles.get(source.name)).read()).collect() == ["kept", "kept"]
-
-
-def test_add_file_takes_a_file_url(ctx, tmp_path):
-    """addFile('file:///abs/path'), as PySpark takes it."""
-    source = tmp_path / f"by-url-{ctx.application_id}.txt"
-    source.write_text("from a URL")
-    ctx.addFile(f"file://{source}")
-    assert ctx.parallelize([1], 1).map(
-        lambda _: open(SparkFiles.get(source.name)).read()).collect() == ["from a URL"]
-    assert f"file:{source}" in ctx.listFiles
-
-
-def test_add_file_of_a_directory_needs_recursive(ctx, tmp_path):
-    """A directory is refused without recursive=True and shipped whole with it."""
-    tree = tmp_path / f"tree-{ctx.application_id}"
-    (tree / "sub").mkdir(parents=True)
-    (tree / "sub" / "leaf.txt").write_text("leaf")
-    with pytest.raises(ValueError) as info:
-        ctx.addFile(str(tree))
-    assert str(info.value) == f"{tree} is a directory: pass recursive=True to add it"
-    ctx.addFile(str(tree), recursive=True)
-    name = tree.name
-    assert ctx.parallelize([0], 1).map(lambda _: open(
-        os.path.join(SparkFiles.get(name), "sub", "leaf.txt")).read()).collect() == ["leaf"]
-
-
-def test_add_file_refuses_a_second_file_of_the_same_name(ctx, tmp_path):
-    """Two different files with one name cannot both be added."""
-    for folder in ("one", "two"):
-        (tmp_path / folder).mkdir()
-        (tmp_path / folder / f"same-{ctx.application_id}.txt").write_text(folder)
-    ctx.addFile(str(tmp_path / "one" / f"same-{ctx.application_id}.txt"))
-    ctx.addFile(str(tmp_path / "one" / f"same-{ctx.application_id}.txt"))  # again: a no-op
-    with pytest.raises(ValueError) as info:
-        ctx.addFile(str(tmp_path / "two" / f"same-{ctx.application_id}.txt"))
-    assert str(info.value).startswith(f"a file named 'same-{ctx.application_id}.txt' was "
-                                      "already added from ")
-
-
-def test_add_py_file_makes_a_module_importable_in_tasks(ctx, tmp_path):
-    """addPyFile: a module the closures use imports on the executors (and the driver)."""
-    module = "compat_helper_" + re.sub(r"\W", "_", ctx.application_id)
-    (tmp_path / f"{module}.py").write_text("def triple(x):\n    return 3 * x\n")
-    ctx.addPyFile(str(tmp_path / f"{module}.py"))
-    helper = importlib.import_module(module)
-    assert ctx.parallelize([1, 2], 2).map(helper.triple).collect() == [3, 6]
-
-
-def test_add_archive_is_unpacked_in_a_directory_of_its_name(ctx, tmp_path):
-    """addArchive: tasks see the archive's tree under SparkFiles.get(archive name)."""
-    (tmp_path / "content").mkdir()
-    (tmp_path / "content" / "inside.txt").write_text("packed")
-    archive = shutil.make_archive(str(tmp_path / f"bundle-{ctx.application_id}"), "zip",
-                                  str(tmp_path / "content"))
-    ctx.addArchive(archive)
-    name = os.path.basename(archive)
-    assert ctx.parallelize([0], 1).map(lambda _: open(
-        os.path.join(SparkFiles.get(name), "inside.txt")).read()).collect() == ["packed"]
-    assert f"file:{archive}" in ctx.listArchives
-    assert f"file:{archive}" not in ctx.listFiles
 
 
 # -- behaviours that differed from PySpark -------------------------------------------------
