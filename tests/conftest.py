@@ -104,8 +104,8 @@ def bare_master(tmp_path):
     events, work_dir, ready = tmp_path / "events", tmp_path / "master", tmp_path / "ready"
     events.mkdir()
     log = open(tmp_path / "master.out", "wb")
-    proc = spawn_vega("master", "--host", "127.0.0.1", "--port", "0", "--webui-port", "0",
-                      "--work-dir", str(work_dir), "--event-log-dir", str(events),
+    proc = spawn_vega("master", "--no-secret", "--host", "127.0.0.1", "--port", "0",
+                      "--webui-port", "0", "--work-dir", str(work_dir), "--event-log-dir", str(events),
                       "--ready-file", str(ready), "--ui-allowed-hosts", "vega.test",
                       env=clean_env(VEGA_CONF_DIR=str(conf)), stdin=subprocess.DEVNULL,
                       stdout=log, stderr=log, start_new_session=True)

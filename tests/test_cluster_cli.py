@@ -9,7 +9,10 @@ import subprocess
 
 import pytest
 
-from proc_helpers import executor_processes, spawn_vega, vega, wait_for
+from vega_runtime.net.connection import create_secret_file
+
+from proc_helpers import clean_env, executor_processes, kill_group, spawn_vega, vega, wait_for
+from test_cli_errors import error_lines
 
 
 @pytest.fixture(scope="module")
@@ -244,3 +247,52 @@ def test_killing_vega_submit_leaves_no_executor(cluster, tmp_path):
     proc.kill()
     proc.wait()
     wait_for(lambda: not executor_processes(running), timeout=10, what="the executors to exit")
+
+
+def test_foreground_daemons_are_secured_by_default(tmp_path):
+    """`vega master` with no secret named and none at the default place makes one there
+    (0600) and says so; `vega worker` and `vega status` of the same account use it with no
+    option; a client with another secret is refused; `--no-secret` is the explicit way to
+    run without one, and not together with a secret file."""
+    home = tmp_path / "home"
+    env = clean_env(VEGA_CONF_DIR=str(home))
+    ready = tmp_path / "ready"
+    out = tmp_path / "master.out"
+    with open(out, "wb") as log:
+        master = spawn_vega("master", "--host", "127.0.0.1", "--port", "0", "--webui-port", "0",
+                            "--work-dir", str(tmp_path / "master"), "--ready-file", str(ready),
+                            env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                            start_new_session=True)
+    worker = None
+    try:
+        wait_for(lambda: ready.exists() or master.poll() is not None, 60, "the master to start")
+        assert master.poll() is None, out.read_text()
+        secret = home / "secret"
+        assert oct(os.stat(secret).st_mode & 0o777) == "0o600"
+        assert (f"WARNING vega_cli: master: created the cluster secret {secret} (mode 0600)"
+                in out.read_text())
+        assert "without a cluster secret" not in out.read_text()
+        url = f"vega://127.0.0.1:{json.loads(ready.read_text())['port']}"
+        worker = spawn_vega("worker", url, "--host", "127.0.0.1", "--cores", "1",
+                            "--memory", "1g", "--work-dir", str(tmp_path / "worker"), env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+
+        def alive_workers():
+            result = vega("status", "--json", "--master", url, env=env)
+            assert result.returncode == 0, result.stderr
+            return [w for w in json.loads(result.stdout)["workers"] if w["state"] == "alive"]
+
+        wait_for(alive_workers, 60, "the worker to register with the made secret")
+        other = tmp_path / "other-secret"
+        create_secret_file(str(other))
+        refused = vega("status", "--master", url, "--secret-file", str(other), env=env)
+        assert refused.returncode != 0 and "secret" in refused.stderr, refused.stderr
+        both = vega("worker", url, "--no-secret", "--secret-file", str(secret), env=env)
+        assert both.returncode == 2, both.stderr
+        assert error_lines(both.stderr) == [f"vega: error: --no-secret and a secret file "
+                                            f"({secret}) were both given: drop one"]
+    finally:
+        for proc in (worker, master):
+            if proc is not None:
+                kill_group(proc)

@@ -489,10 +489,10 @@ def test_daemon_without_a_secret_refuses_a_non_loopback_address(tmp_path, daemon
     """Without a secret, `--host 0.0.0.0` fails at once with a clear message and a non-zero exit."""
     work_dir = str(tmp_path / daemon)
     if daemon == "master":
-        args = ["master", "--host", "0.0.0.0", "--port", "0", "--webui-port", "0",
+        args = ["master", "--no-secret", "--host", "0.0.0.0", "--port", "0", "--webui-port", "0",
                 "--work-dir", work_dir, "--ready-file", str(tmp_path / "ready")]
     else:
-        args = ["worker", "vega://127.0.0.1:9", "--host", "0.0.0.0", "--cores", "1",
+        args = ["worker", "vega://127.0.0.1:9", "--no-secret", "--host", "0.0.0.0", "--cores", "1",
                 "--memory", "1g", "--work-dir", work_dir]
     # Run outside the repo so that no conf/vega-secret can be picked up.
     result = vega(*args, cwd=str(tmp_path), timeout=30)

@@ -169,7 +169,7 @@ def test_released_executors_map_outputs_are_served_by_their_workers(bare_master,
         for host in ("127.0.0.2", "127.0.0.3"):
             ports[host] = free_port(host)
             log = open(tmp_path / f"worker-{host}.out", "wb")
-            workers.append((spawn_vega("worker", bare_master.url, "--host", host, "--cores", "2",
+            workers.append((spawn_vega("worker", bare_master.url, "--no-secret", "--host", host, "--cores", "2",
                                        "--memory", "1g", "--webui-port", str(ports[host]),
                                        "--work-dir", str(tmp_path / host), env=bare_master.env,
                                        stdin=subprocess.DEVNULL, stdout=log, stderr=log,

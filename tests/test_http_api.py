@@ -492,18 +492,18 @@ def test_with_tls_off_for_a_benchmark_the_port_and_its_links_are_plain_http(monk
 
 def test_daemons_without_a_secret_warn_that_every_local_user_can_run_code_on_them(
         bare_master, tmp_path):
-    """Loopback is every local account's: a master and a worker without a secret say at
+    """Loopback is every local account's: a master and a worker run with --no-secret say at
     WARNING that any user of the host can connect and run code as this account (a second
     user did, as root, in a probe), and how to give them a secret."""
     me = f"{pwd.getpwuid(os.getuid()).pw_name} (uid {os.getuid()})"
     warning = ("without a cluster secret: every user of this host can connect to it and run "
                f"code as {me} on this cluster's workers (its TLS is encrypted, not "
-               "authenticated). Give it a secret: vega start-master creates ")
+               "authenticated). Run it without --no-secret: it then uses ")
     assert f"WARNING vega_cli: master {warning}" in read_text(str(tmp_path / "master.out"))
     log = tmp_path / "worker.out"
     with open(log, "wb") as out:
-        worker = spawn_vega("worker", bare_master.url, "--host", "127.0.0.1", "--port", "0",
-                            "--webui-port", "0", "--work-dir", str(tmp_path / "worker"),
+        worker = spawn_vega("worker", bare_master.url, "--no-secret", "--host", "127.0.0.1",
+                            "--port", "0", "--webui-port", "0", "--work-dir", str(tmp_path / "worker"),
                             env=bare_master.env, stdin=subprocess.DEVNULL, stdout=out,
                             stderr=out, start_new_session=True)
     try:

@@ -39,6 +39,11 @@ config_option = click.option("--config", "config_file", type=click.Path(dir_okay
                              help="A settings file (YAML), over conf/vega-defaults.yaml.")
 verbose_option = click.option("--verbose", is_flag=True,
                               help="Print each resolved setting and where it came from.")
+no_secret_option = click.option(
+    "--no-secret", is_flag=True,
+    help="Run without a cluster secret: loopback only, and every account of this host can "
+         "use the cluster (run code as this account). Without it and without --secret-file, "
+         "the default secret file is used, created if missing.")
 BIND_HELP = ("Address to listen on (default: the --host address; 0.0.0.0 for every "
              "interface, which needs a secret).")
 
@@ -52,6 +57,7 @@ BIND_HELP = ("Address to listen on (default: the --host address; 0.0.0.0 for eve
 @master_option("--work-dir", "work_dir", "The master's directory.",
                type=click.Path(file_okay=False))
 @master_option("--secret-file", "secret_file", SECRET_FILE_HELP)
+@no_secret_option
 @master_option("--worker-timeout", "worker_timeout",
                "Seconds without a heartbeat before a worker is marked lost.", type=float)
 @click.option("--ready-file", hidden=True, help="Write the bound ports here as JSON once listening.")
@@ -70,7 +76,7 @@ BIND_HELP = ("Address to listen on (default: the --host address; 0.0.0.0 for eve
 @verbose_option
 def master(host: Optional[str], bind: Optional[str], port: Optional[int],
            webui_port: Optional[int], work_dir: Optional[str], secret_file: Optional[str],
-           worker_timeout: Optional[float], ready_file: Optional[str], daemonize: bool,
+           no_secret: bool, worker_timeout: Optional[float], ready_file: Optional[str], daemonize: bool,
            pidfile: Optional[str], log_file: Optional[str], event_log_dir: Optional[str],
            open_reads: Optional[bool], ui_allowed_hosts: Optional[str],
            config_file: Optional[str], verbose: bool) -> None:
@@ -80,7 +86,7 @@ def master(host: Optional[str], bind: Optional[str], port: Optional[int],
                daemonize=daemonize, pidfile=pidfile, log_file=log_file,
                event_log_dir=event_log_dir, open_reads=open_reads,
                ui_allowed_hosts=ui_allowed_hosts, bind=bind, config_file=config_file,
-               show_config=print_daemon_config if verbose else None)
+               show_config=print_daemon_config if verbose else None, no_secret=no_secret)
 
 
 @click.command("worker")
@@ -97,6 +103,7 @@ def master(host: Optional[str], bind: Optional[str], port: Optional[int],
                type=click.Path(file_okay=False))
 @worker_option("--labels", "labels", "Comma-separated labels.")
 @worker_option("--secret-file", "secret_file", SECRET_FILE_HELP)
+@no_secret_option
 @worker_option("--death-timeout", "death_timeout",
                "Seconds without a master before the worker stops.", type=float)
 @worker_option("--work-dir-ttl", "work_dir_ttl",
@@ -109,7 +116,7 @@ def master(host: Optional[str], bind: Optional[str], port: Optional[int],
 def worker(master_url: str, host: Optional[str], bind: Optional[str], cores: Optional[int],
            memory: Optional[str], port: Optional[int], webui_port: Optional[int],
            work_dir: Optional[str], labels: Optional[str], secret_file: Optional[str],
-           death_timeout: Optional[float], work_dir_ttl: Optional[float], daemonize: bool,
+           no_secret: bool, death_timeout: Optional[float], work_dir_ttl: Optional[float], daemonize: bool,
            pidfile: Optional[str], log_file: Optional[str], config_file: Optional[str],
            verbose: bool) -> None:
     """Run a worker for the master at MASTER_URL (vega://host:port) in the foreground."""
@@ -117,4 +124,4 @@ def worker(master_url: str, host: Optional[str], bind: Optional[str], cores: Opt
                webui_port=webui_port, work_dir=work_dir, labels=labels, secret_file=secret_file,
                death_timeout=death_timeout, work_dir_ttl=work_dir_ttl, daemonize=daemonize,
                pidfile=pidfile, log_file=log_file, bind=bind, config_file=config_file,
-               show_config=print_daemon_config if verbose else None)
+               show_config=print_daemon_config if verbose else None, no_secret=no_secret)

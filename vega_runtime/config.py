@@ -441,8 +441,8 @@ SETTINGS: tuple[Setting, ...] = (
             env="VEGA_PYSPARK_COMPAT"),
     Setting("vega.secret.file", "", parse_str, "path",
             "File holding the cluster secret that authenticates every connection; empty "
-            "means ~/.vega/secret ($VEGA_CONF_DIR/secret) when it exists. Without one, daemons "
-            "listen on loopback only.",
+            "means ~/.vega/secret ($VEGA_CONF_DIR/secret), which vega master and vega worker "
+            "create when missing (vega master/worker --no-secret: none, loopback only).",
             env="VEGA_SECRET_FILE", flag="vega master/worker --secret-file", used_by=(DRIVER, MASTER, WORKER)),
     Setting("vega.cores.max", 0, at_least(0), "cores",
             "Most executor cores an application takes from a cluster; 0 means all it can get "

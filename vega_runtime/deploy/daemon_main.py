@@ -21,13 +21,14 @@ import select
 import signal
 import sys
 import threading
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Tuple
 
 from ..config import MASTER, WORKER, Config
 from ..errors import ConfigError, DaemonStartFailed, SecretFileMissing, VegaError
 from ..master_url import parse_master
 from ..net.addresses import advertise_address
-from ..net.connection import default_secret_file, load_secret, resolve_secret_file
+from ..net.connection import (create_secret_file, default_secret_file, load_secret,
+                              resolve_secret_file)
 from ..private_files import account_name, make_private_dir, open_private, use_private_umask
 
 #: what a caller may pass as ``show_config``: print the resolved settings of a role
@@ -93,14 +94,52 @@ def secret_file_for(option: Optional[str]) -> str:
     return path
 
 
+def daemon_secret_file(option: Optional[str], no_secret: bool) -> Tuple[str, bool]:
+    """``(path, created)``: the secret file a daemon uses (``secret_file_for``), and whether
+    it was just made.  Secure by default: with none named and none at the default place,
+    the daemon makes one there (mode 0600), as ``vega start-master`` does, so a master and
+    the workers and drivers of the same account on its host share it with no step of the
+    user's.  ``no_secret`` (``--no-secret``) runs without one: loopback only, and every
+    local account can use the daemon (``warn_without_secret``)."""
+    if no_secret:
+        if option:
+            raise ConfigError("", "--no-secret", f"and a secret file ({option}) were both "
+                              "given: drop one")
+        return "", False
+    path = secret_file_for(option)
+    if path:
+        return path, False
+    path = default_secret_file()
+    try:
+        create_secret_file(path)
+    except FileExistsError:  # another daemon of this account made it just now
+        return path, False
+    except OSError as exc:
+        raise ConfigError("", "the cluster secret", f"could not be created at {path} "
+                          f"({exc.strerror or exc}): name one with --secret-file (or "
+                          "VEGA_SECRET_FILE), or set VEGA_CONF_DIR to a directory of "
+                          "yours") from None
+    return path, True
+
+
+def say_secret_made(name: str, path: str, created: bool, secret: Optional[bytes]) -> None:
+    """Tell the operator where the secret the daemon made is (others need a copy), or, for
+    a daemon without one, what that means."""
+    if created:
+        log.warning("%s: created the cluster secret %s (mode 0600). Every daemon and driver "
+                    "of this cluster needs this same file: on other hosts, copy the master's "
+                    "there and name it with --secret-file or VEGA_SECRET_FILE", name, path)
+    warn_without_secret(name, secret)
+
+
 def warn_without_secret(name: str, secret: Optional[bytes]) -> None:
     """A daemon without a secret listens on loopback only, but every account of the host
     can reach loopback: say what that means, once, at WARNING."""
     if not secret:
         log.warning("%s without a cluster secret: every user of this host can connect to it "
                     "and run code as %s on this cluster's workers (its TLS is encrypted, not "
-                    "authenticated). Give it a secret: vega start-master creates %s, or "
-                    "--secret-file", name, account_name(os.getuid()), default_secret_file())
+                    "authenticated). Run it without --no-secret: it then uses %s, made if "
+                    "missing", name, account_name(os.getuid()), default_secret_file())
 
 
 def setup_daemon_logging(work_dir: str, name: str) -> None:
@@ -144,9 +183,10 @@ def run_master(host: Optional[str] = None, port: Optional[int] = None,
                event_log_dir: Optional[str] = None, open_reads: Optional[bool] = None,
                ui_allowed_hosts: Optional[str] = None, bind: Optional[str] = None,
                config_file: Optional[str] = None,
-               show_config: Optional[ShowConfig] = None) -> None:
+               show_config: Optional[ShowConfig] = None, no_secret: bool = False) -> None:
     """Run the master (``vega master``); options left None come from the configuration;
-    ``show_config(conf, role)`` sees the resolved settings first."""
+    ``show_config(conf, role)`` sees the resolved settings first; ``no_secret``: see
+    ``daemon_secret_file``."""
     from ..config import http_limits
     from ..net.tls import write_ca_file
     from .http_api import TOKEN_FILE, allowed_hosts, master_token, start_http
@@ -164,9 +204,9 @@ def run_master(host: Optional[str] = None, port: Optional[int] = None,
     work_dir = conf["vega.master.work_dir"]
     started = _detach_if_asked(daemonize, pidfile, log_file, work_dir, "master")
     setup_daemon_logging(work_dir, "master")
-    secret_path = secret_file_for(conf["vega.secret.file"])
+    secret_path, created = daemon_secret_file(conf["vega.secret.file"], no_secret)
     secret = load_secret(secret_path)
-    warn_without_secret("master", secret)
+    say_secret_made("master", secret_path, created, secret)
     bind, advertise = conf["vega.master.bind"], conf["vega.master.host"]
     try:
         daemon = Master(conf, secret, secret_path).start()
@@ -212,9 +252,10 @@ def run_worker(master_url: str, host: Optional[str] = None, cores: Optional[int]
                daemonize: bool = False, pidfile: Optional[str] = None,
                log_file: Optional[str] = None, bind: Optional[str] = None,
                config_file: Optional[str] = None,
-               show_config: Optional[ShowConfig] = None) -> None:
+               show_config: Optional[ShowConfig] = None, no_secret: bool = False) -> None:
     """Run a worker (``vega worker``); options left None come from the configuration;
-    ``show_config(conf, role)`` sees the resolved settings first."""
+    ``show_config(conf, role)`` sees the resolved settings first; ``no_secret``: see
+    ``daemon_secret_file``."""
     from vega_runtime.deploy.worker import Worker
 
     use_private_umask()  # work dir 0700, all in it 0600, executors' too (inherited)
@@ -238,12 +279,12 @@ def run_worker(master_url: str, host: Optional[str] = None, cores: Optional[int]
         conf = conf.with_values(machine, "default: this machine's")
     if show_config:
         show_config(conf, WORKER)
-    secret_path = secret_file_for(conf["vega.secret.file"])
+    secret_path, created = daemon_secret_file(conf["vega.secret.file"], no_secret)
     work_dir = conf["vega.worker.work_dir"]
     started = _detach_if_asked(daemonize, pidfile, log_file, work_dir, "worker")
     setup_daemon_logging(work_dir, "worker")
     secret = load_secret(secret_path)
-    warn_without_secret("worker", secret)
+    say_secret_made("worker", secret_path, created, secret)
     try:
         daemon = Worker(conf, spec.host, spec.port, secret, secret_path, adopt_orphans=True)
     except (OSError, VegaError) as exc:
