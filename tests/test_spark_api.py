@@ -537,3 +537,54 @@ def test_a_driver_in_cluster_mode_links_to_its_masters_reported_port(tmp_path):
                          re.M), done.stdout[-3000:]
     finally:
         cluster.stop()
+
+
+def test_listing_applications_replays_only_the_logs_that_changed(tmp_path, monkeypatch):
+    """/api/v1/applications over more finished applications' logs than the replay cache
+    holds reads each log once, then only the logs written to since (Spark's history server
+    lists applications from its listing, not by reading every log again)."""
+    from test_app_events import EVENTS
+
+    from vega_runtime.config import Config
+    from vega_runtime.deploy import spark_api
+    from vega_runtime.deploy.master import Master
+
+    replayed = []
+    read_new = spark_api._Replayed.read_new
+
+    def counted(self, size):
+        replayed.append(os.path.basename(self.path))
+        return read_new(self, size)
+
+    monkeypatch.setattr(spark_api._Replayed, "read_new", counted)
+    events = tmp_path / "events"
+    events.mkdir()
+    apps = [f"app-20261204000000-{n:04d}" for n in range(spark_api.CACHED_APPLICATIONS + 4)]
+    for n, app in enumerate(apps):
+        lines = [{**e, "time": e["time"] + n} for e in EVENTS]
+        lines[0]["app_id"] = app
+        (events / f"{app}.jsonl").write_text("".join(json.dumps(e) + "\n" for e in lines))
+    master = Master(Config.load(environ={}, cli={
+        "vega.master.host": "127.0.0.1", "vega.master.port": 0,
+        "vega.master.work_dir": str(tmp_path / "master"), "vega.eventlog.dir": str(events)}),
+        None)
+    try:
+        api = spark_api.SparkApi(master)
+        code, first = api.get("/api/v1/applications", "")
+        assert code == 200 and [a["id"] for a in first] == apps[::-1]
+        assert sorted(replayed) == [f"{app}.jsonl" for app in apps]
+        replayed.clear()
+        assert api.get("/api/v1/applications", "") == (200, first)
+        assert api.get("/api/v1/applications", "status=completed&limit=2") == (200, first[:2])
+        assert replayed == []
+        with open(events / f"{apps[3]}.jsonl", "a") as fh:
+            fh.write(json.dumps({"event": "ApplicationEnd", "time": 200.0}) + "\n")
+        (events / f"{apps[5]}.jsonl").unlink()
+        code, third = api.get("/api/v1/applications", "")
+        assert replayed == [f"{apps[3]}.jsonl"]
+        assert [a["id"] for a in third] == [a for a in apps[::-1] if a != apps[5]]
+        assert next(a for a in third if a["id"] == apps[3])["attempts"][0]["endTimeEpoch"] \
+            == 200000
+        assert sorted(api._listing) == sorted(a for a in apps if a != apps[5])
+    finally:
+        master.stop()

@@ -143,6 +143,11 @@ class SparkApi:
         self.master = master
         self._cache: "OrderedDict[str, _Replayed]" = OrderedDict()
         self._cached = cached
+        #: what the application list shows of each finished application, with the state of
+        #: its events files when it was replayed (``_listed``): listing applications
+        #: replays only the logs that changed since, as Spark's history server lists
+        #: applications from its listing, not by reading every log again
+        self._listing: Dict[str, Tuple[tuple, Optional[AppRecord]]] = {}
         #: one request at a time: replaying mutates the cached applications
         self._lock = threading.RLock()
 
@@ -194,6 +199,41 @@ class SparkApi:
                 return replayed.app
         return None
 
+    def _stamp(self, app_id: str) -> Optional[tuple]:
+        """The size and modification time of each of the application's local events files
+        (None for one that is not there), or None when one is on HDFS (read whole each
+        time): what ``record`` gives changes only when this does."""
+        stamp = []
+        for path in self._paths(app_id):
+            if "://" in path:
+                return None
+            try:
+                st = os.stat(path)
+                stamp.append((path, st.st_size, st.st_mtime_ns))
+            except OSError:
+                stamp.append((path, None))
+        return tuple(stamp)
+
+    def _listed(self, app_id: str, listing: Dict[str, Tuple[tuple, Optional[AppRecord]]]
+                ) -> Optional[AppRecord]:
+        """``record(app_id)`` of a finished application as the list of applications needs
+        it (name, times, executors, settings; no jobs, stages or tasks), replayed again
+        only when its events files changed since the last list; kept in ``listing``."""
+        stamp = self._stamp(app_id)
+        known = self._listing.get(app_id)
+        if stamp is not None and known is not None and known[0] == stamp:
+            listing[app_id] = known
+            return known[1]
+        app = self.record(app_id)
+        if app is not None:
+            app = AppRecord(app.app_id, context_id=app.context_id, name=app.name,
+                            master=app.master, started=app.started, ended=app.ended,
+                            last_event=app.last_event, executors=dict(app.executors),
+                            settings=app.settings, runtime=app.runtime, error=app.error)
+        if stamp is not None:
+            listing[app_id] = (stamp, app)
+        return app
+
     def _running(self) -> Dict[str, dict]:
         return {a["id"]: a for a in self.master.status()["applications"]}
 
@@ -230,19 +270,22 @@ class SparkApi:
         window = [params.date(k) for k in ("minDate", "maxDate", "minEndDate", "maxEndDate")]
         limit = _int(params["limit"], "limit") if params.get("limit") else None
         listed: List[dict] = []
-        known = set(self._running())
-        for app_id, summary in self._running().items():
-            record = self.record(app_id) or AppRecord(app_id, name=summary["name"],
-                                                       started=summary["started"] or 0.0)
+        listing: Dict[str, Tuple[tuple, Optional[AppRecord]]] = {}
+        running = self._running()
+        known = set(running)
+        for app_id, summary in running.items():
+            active = summary["state"] in _ACTIVE
+            record = (self.record(app_id) if active else self._listed(app_id, listing)) or \
+                AppRecord(app_id, name=summary["name"], started=summary["started"] or 0.0)
             known.add(record.context_id)  # its event log, listed once: here
-            listed.append({**summary, **docs.application_info(
-                record, summary["state"] in _ACTIVE)})
+            listed.append({**summary, **docs.application_info(record, active)})
         for past in self.master.history():
             if past["app_id"] in known:
                 continue
-            record = self.record(past["app_id"])
+            record = self._listed(past["app_id"], listing)
             if record is not None:
                 listed.append(docs.application_info(record, False))
+        self._listing = listing  # what is no longer listed is forgotten
         if statuses:
             listed = [a for a in listed
                       if ("COMPLETED" if a["attempts"][0]["completed"] else "RUNNING") in statuses]
