@@ -118,3 +118,44 @@ def test_the_tick_thread_survives_any_error(tmp_path, monkeypatch, caplog):
         finally:
             master.stop()
     assert any(r.levelno == logging.ERROR and r.exc_info for r in caplog.records)
+
+
+def test_only_the_latest_ended_drivers_are_kept_with_their_output(tmp_path):
+    """Beyond vega.master.retained_drivers ended cluster-mode drivers the oldest leaves
+    the status and its output is deleted (Spark's spark.deploy.retainedDrivers); a
+    restarted master keeps as many of those its recovery state lists."""
+    from vega_runtime.net.messages import SubmitDriver
+    from vega_runtime.packaging import build_package
+
+    job = tmp_path / "job.py"
+    job.write_text("import sys\nprint('driver ran')\nsys.exit(3)\n")
+    package = build_package(str(job), [], [], str(tmp_path / "package"))
+    settings = {"vega.master.retained_drivers": 2}
+    master = Master(master_conf(tmp_path / "master", **settings), None).start()
+    try:
+        with open(package.path, "rb") as fh:
+            master.packages.store(package.sha256, fh.read())
+        ids = []
+        for n in range(3):
+            info = master.drivers.submit(SubmitDriver(f"driver-{n}", "job/job.py", [], "{}",
+                                                      package.sha256, False))
+            wait_for(lambda: info.done, 60, f"driver {n} to end")
+            assert (info.state.value, info.exit_code) == ("failed", 3)
+            ids.append(info.driver_id)
+        listed = [d["id"] for d in master.status()["drivers"]]
+        assert listed == ids[1:]
+        assert master.application_output(ids[0]) is None
+        assert not os.path.exists(os.path.dirname(master.logs.path(ids[0])))
+        assert "driver ran" in master.application_output(ids[2])
+        master.save_state()
+    finally:
+        master.stop()
+    restarted = Master(master_conf(tmp_path / "master", **{"vega.master.retained_drivers": 1}),
+                       None)
+    try:
+        assert [(d["id"], d["state"]) for d in restarted.status()["drivers"]] == \
+            [(ids[2], "failed")]
+        assert restarted.application_output(ids[1]) is None
+        assert "driver ran" in restarted.application_output(ids[2])
+    finally:
+        restarted.stop()

@@ -362,7 +362,7 @@ def test_finished_applications_are_forgotten_after_their_ttl():
 def test_a_thousand_applications_come_and_go_over_a_simulated_day():
     """Every 90 s an application starts, takes its executors, and ends 10 minutes
     later; no core is leaked, and only the last 12 h of finished ones are kept."""
-    sim = Sim(finished_app_ttl=12 * 3600.0)
+    sim = Sim(finished_app_ttl=12 * 3600.0, retained_applications=1000)
     workers = {f"w{i}": sim.worker(f"w{i}", cores=4) for i in range(10)}
     running = []
     for n in range(960):
@@ -565,3 +565,26 @@ def test_executors_failing_on_one_worker_stop_going_there_and_do_not_fail_the_ap
     out = sim.apply(ExecutorExitReported(w2, app_id, healthy, "exited with code 1"))
     assert app.state == AppState.FAILED
     assert any(isinstance(a, Disconnect) and a.session == driver for a in out)
+
+
+def test_only_the_latest_finished_applications_are_kept():
+    """Beyond vega.master.retained_applications finished applications the oldest go at the
+    next tick, well before their TTL (Spark's spark.deploy.retainedApplications), those
+    recovered from a restart counted with the others; running ones are never counted."""
+    sim = Sim(retained_applications=3)
+    sim.worker("w1", cores=4)
+    apps = [sim.app(f"job-{n}", package=f"sha-{n}") for n in range(5)]
+    for driver, _ in apps[:4]:
+        sim.now += 60
+        sim.apply(ApplicationUnregistered(driver))
+    out = sim.apply(Tick())
+    assert [(a.app_id, a.package_sha) for a in out if isinstance(a, ForgetApplication)] == \
+        [(apps[0][1], "sha-0")]
+    assert sorted(sim.state.apps) == sorted(a for _, a in apps[1:])
+    assert [a for a in sim.apply(Tick()) if isinstance(a, ForgetApplication)] == []
+
+    restarted = Sim(MasterState(retained_applications=2, saved=sim.state.snapshot()),
+                    now=sim.now)
+    out = restarted.apply(Tick())
+    assert [a.app_id for a in out if isinstance(a, ForgetApplication)] == [apps[1][1]]
+    assert sorted(restarted.state.recovered) == sorted(a for _, a in apps[2:])

@@ -312,6 +312,13 @@ DAEMON_SETTINGS: tuple[Setting, ...] = (
             env="VEGA_MASTER_RECOVERY"),
     _master("vega.master.finished_app_ttl", 24 * 3600.0, parse_seconds, "seconds",
             "How long the master keeps a finished application (record, package, logs)."),
+    _master("vega.master.retained_applications", 200, at_least(1), "applications",
+            "The most finished applications the master keeps (record, package, logs, and "
+            "so its status, web UI and REST API): beyond it the oldest are forgotten before "
+            "vega.master.finished_app_ttl (Spark's spark.deploy.retainedApplications)."),
+    _master("vega.master.retained_drivers", 200, at_least(1), "drivers",
+            "The most ended cluster-mode drivers the master keeps (status and output): beyond "
+            "it the oldest are forgotten (Spark's spark.deploy.retainedDrivers)."),
     _master("vega.master.max_executor_failures", 10, at_least(1), "exits",
             "An application whose executors exit this many times is failed once it has no "
             "executor left (Spark's spark.deploy.maxExecutorRetries: one with executors "

@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 from .. import ids, packaging
 from ..errors import BadPackage
@@ -34,6 +34,9 @@ from .log_files import wait_rotating_output
 log = logging.getLogger(__name__)
 
 MAX_RESTARTS = 3
+#: At most this many ended drivers are kept, the oldest forgotten first (Spark's
+#: spark.deploy.retainedDrivers).
+RETAINED_DRIVERS = 200
 
 
 class DriverState(str, enum.Enum):
@@ -70,8 +73,12 @@ class DriverInfo:
 class DriverRunner:
     def __init__(self, work_dir: str, master_url: Callable[[], str], secret_file: str,
                  on_change: Callable[[], None] = lambda: None,
-                 max_restarts: int = MAX_RESTARTS):
+                 max_restarts: int = MAX_RESTARTS, retained: int = RETAINED_DRIVERS,
+                 on_forget: Callable[[str], None] = lambda driver_id: None):
         self.work_dir = work_dir
+        #: how many ended drivers are kept; ``on_forget(driver_id)`` removes what an older
+        #: one leaves (its output)
+        self.retained, self.on_forget = retained, on_forget
         #: how often a supervised driver that failed is started again
         self.max_restarts = max_restarts
         self.on_change = on_change
@@ -170,8 +177,24 @@ class DriverRunner:
     def _end(self, info: DriverInfo, state: DriverState, code: int, reason: str) -> None:
         with self.lock:
             info.state, info.exit_code, info.ended = state, code, time.time()
+            forgotten = self._forget_ended()
         log.info("driver %s %s: %s", info.driver_id, state.value, reason)
+        self._forgotten(forgotten)
         self.on_change()
+
+    def _forget_ended(self) -> List[str]:
+        """Drop the oldest ended drivers beyond ``retained`` (with the lock held)."""
+        ended = sorted((d.ended or 0.0, d.driver_id) for d in self.drivers.values() if d.done)
+        forgotten = [driver_id for _, driver_id in ended[:max(0, len(ended) - self.retained)]]
+        for driver_id in forgotten:
+            del self.drivers[driver_id]
+        return forgotten
+
+    def _forgotten(self, driver_ids: List[str]) -> None:
+        for driver_id in driver_ids:
+            log.info("driver %s forgotten (only the latest %d ended drivers are kept)",
+                     driver_id, self.retained)
+            self.on_forget(driver_id)
 
     def kill(self, driver_id: str) -> bool:
         with self.lock:
@@ -181,8 +204,10 @@ class DriverRunner:
             info.state = DriverState.KILLED
             info.exit_code, info.ended = 130, time.time()
             proc = info.proc
+            forgotten = self._forget_ended()
         if proc is not None:
             _kill_group(proc)
+        self._forgotten(forgotten)
         return True
 
     def stop(self) -> None:
@@ -197,6 +222,14 @@ class DriverRunner:
                      "supervise": d.request.supervise, "started": d.submitted,
                      "duration_seconds": round((d.ended or now) - d.submitted, 1)}
                     for d in self.drivers.values()]
+
+
+def retained_drivers(saved: List[dict], retained: int) -> Tuple[List[dict], List[str]]:
+    """The drivers of a recovery state (oldest first) a restarted master keeps, and the
+    ids of the ended ones beyond ``retained`` it forgets (the oldest)."""
+    ended = [d.get("id") for d in saved if d.get("state") in ("finished", "failed", "killed")]
+    forgotten = set(ended[:max(0, len(ended) - retained)])
+    return [d for d in saved if d.get("id") not in forgotten], sorted(map(str, forgotten))
 
 
 def _kill_group(proc: subprocess.Popen) -> None:

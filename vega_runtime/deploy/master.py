@@ -24,7 +24,7 @@ from ..config import Config, rpc_limits
 from ..net.server import Server
 from ..private_files import make_private_dir
 from .app_logs import AppLogs
-from .drivers import DriverRunner
+from .drivers import DriverRunner, retained_drivers
 from .master_connections import MasterConnections
 from .master_state import Action, ForgetApplication, KillRequested, MasterState, SaveState, Tick
 from .master_status import StatusQueries
@@ -65,16 +65,25 @@ class Master(StatusQueries):
         self.started = self.clock()
         self.lock = threading.RLock()
         self.recovery = RecoveryStore(self.work_dir, conf["vega.master.recovery"])
+        saved = self.recovery.load()
+        self.logs = AppLogs(self.work_dir)
+        drivers, forgotten = retained_drivers(saved.get("drivers") or [],
+                                              conf["vega.master.retained_drivers"])
+        saved = {**saved, "drivers": drivers}
+        for driver_id in forgotten:  # their output goes with them
+            self.logs.remove(driver_id)
         self.state = MasterState(conf["vega.worker.timeout"], conf["vega.master.finished_app_ttl"],
-                                 self.recovery.load(),
+                                 saved,
                                  conf["vega.master.max_executor_failures"],
                                  conf["vega.master.dead_worker_persistence"],
-                                 conf["vega.scheduler.mode"])
+                                 conf["vega.scheduler.mode"],
+                                 conf["vega.master.retained_applications"])
         self.packages = PackageStore(self.work_dir)
-        self.logs = AppLogs(self.work_dir)
         self.drivers = DriverRunner(self.work_dir, lambda: self.url, secret_file,
                                     on_change=self.save_state,
-                                    max_restarts=conf["vega.master.supervise.max_restarts"])
+                                    max_restarts=conf["vega.master.supervise.max_restarts"],
+                                    retained=conf["vega.master.retained_drivers"],
+                                    on_forget=self.logs.remove)
         self.connections = MasterConnections(self)
         self.recovery_writer = RecoveryWriter(self.recovery, self._recovery_snapshot,
                                               TICK_SECONDS)

@@ -53,6 +53,9 @@ log = logging.getLogger(__name__)
 MAX_EXECUTOR_FAILURES = 10
 #: Finished applications (records, packages, logs) are forgotten after this long.
 FINISHED_APP_TTL = 24 * 3600.0
+#: At most this many finished applications are kept, the oldest forgotten first (Spark's
+#: spark.deploy.retainedApplications).
+RETAINED_APPLICATIONS = 200
 #: Lost and dead workers leave the status this many worker timeouts after (Spark: 15).
 DEAD_WORKER_TIMEOUTS = 15
 #: After a restart, workers and drivers have this many worker timeouts to come back
@@ -348,12 +351,14 @@ class MasterState:
                  saved: Optional[dict] = None,
                  max_executor_failures: int = MAX_EXECUTOR_FAILURES,
                  dead_worker_timeouts: int = DEAD_WORKER_TIMEOUTS,
-                 mode: SchedulingMode = SchedulingMode.FIFO):
+                 mode: SchedulingMode = SchedulingMode.FIFO,
+                 retained_applications: int = RETAINED_APPLICATIONS):
         self.worker_timeout = worker_timeout
         self.mode = SchedulingMode(mode)
         #: in fair mode, the most cores each active application may hold (``fair_shares``)
         self._fair_shares: Dict[str, int] = {}
         self.finished_app_ttl = finished_app_ttl
+        self.retained_applications = retained_applications
         self.max_executor_failures = max_executor_failures
         self.dead_worker_timeouts = dead_worker_timeouts
         self.workers: Dict[str, Worker] = {}
@@ -594,13 +599,19 @@ class MasterState:
                 del self.workers[worker.worker_id]
                 self.sessions.pop(worker.session, None)
                 out.append(SaveState())
-        expired = [a.app_id for a in self.apps.values()
-                   if a.ended is not None and now - a.ended > self.finished_app_ttl]
-        expired += [app_id for app_id, r in self.recovered.items()
-                    if r.get("state") not in ("waiting", "running")
-                    and now - (r.get("ended") or now) > self.finished_app_ttl]
-        for app_id in expired:
-            self._forget_app(app_id, out)
+        finished = sorted([(a.ended, a.app_id) for a in self.apps.values()
+                           if a.ended is not None]
+                          + [(r.get("ended") or now, app_id)
+                             for app_id, r in self.recovered.items()
+                             if r.get("state") not in ("waiting", "running")])
+        over = max(0, len(finished) - self.retained_applications)
+        for n, (ended, app_id) in enumerate(finished):
+            if n < over:
+                self._forget_app(app_id, out, f"only the latest {self.retained_applications} "
+                                              f"finished applications are kept")
+            elif now - ended > self.finished_app_ttl:
+                self._forget_app(app_id, out, f"finished over "
+                                              f"{self.finished_app_ttl / 3600:.0f} h ago")
 
     # -- transitions ------------------------------------------------------------------------
     def _complete_recovery(self, now: float, out: list) -> None:
@@ -662,7 +673,7 @@ class MasterState:
         out.append(SaveState())
         self._schedule(out)
 
-    def _forget_app(self, app_id: str, out: list) -> None:
+    def _forget_app(self, app_id: str, out: list, why: str) -> None:
         app = self.apps.pop(app_id, None)
         record = self.recovered.pop(app_id, {})
         if app is not None:
@@ -670,8 +681,7 @@ class MasterState:
         package = app.request.package_sha if app is not None else record.get("package_sha", "")
         in_use = {a.request.package_sha for a in self.apps.values()}
         in_use |= {r.get("package_sha", "") for r in self.recovered.values()}
-        log.info("application %s forgotten (finished over %.0f h ago)", app_id,
-                 self.finished_app_ttl / 3600)
+        log.info("application %s forgotten (%s)", app_id, why)
         out.append(ForgetApplication(app_id, "" if package in in_use else package))
         out.append(SaveState())
 
