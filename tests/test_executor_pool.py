@@ -2,7 +2,8 @@
 
 import pytest
 
-from vega_runtime.net.messages import KillTask, LaunchTask, PutBlock, RemoveRdd
+from vega_runtime.net.messages import (EXECUTOR_PAYLOADS, KillTask, LaunchTask, PutBlock,
+                                       RemoveRdd)
 from vega_runtime.scheduler.backend import TaskLaunch, TaskStartedEvent
 from vega_runtime.scheduler.dag import TaskSpec
 from vega_runtime.scheduler.executor_pool import SHORT_TASK, TASKS_IN_FLIGHT, ExecutorPool
@@ -69,6 +70,28 @@ def test_each_idle_executor_gets_one_task_and_each_stage_payload_once():
     assert launched(b) == [(1, True), (2, False)]  # the payload went with task 1
 
 
+def test_a_payload_goes_again_once_the_executor_has_dropped_it():
+    """An executor keeps the payloads of its last EXECUTOR_PAYLOADS stages: a task of an
+    older stage (a retry) takes its payload again, and what the driver remembers of each
+    executor stays that size however many stages a long-lived Context runs."""
+    a = FakeExecutor("exec-1")
+    pool, _, _ = make_pool(a)
+    for stage_id in range(EXECUTOR_PAYLOADS + 1):
+        pool.submit(launch(stage_id, stage_id=stage_id))
+        pool.task_ended("exec-1", stage_id)
+    pool.submit(launch(100, stage_id=1))  # held: its stage is among the last ones sent
+    pool.task_ended("exec-1", 100)
+    pool.submit(launch(101, stage_id=0))  # dropped by the executor: sent again
+    pool.task_ended("exec-1", 101)
+    assert launched(a)[-3:] == [(EXECUTOR_PAYLOADS, True), (100, False), (101, True)]
+    assert list(pool.get("exec-1").payloads_sent) == \
+        [(s, 0) for s in range(2, EXECUTOR_PAYLOADS + 1)] + [(0, 0)]
+    for stage_id in range(1000, 1000 + 10 * EXECUTOR_PAYLOADS):
+        pool.submit(launch(stage_id, stage_id=stage_id))
+        pool.task_ended("exec-1", stage_id)
+    assert len(pool.get("exec-1").payloads_sent) == EXECUTOR_PAYLOADS
+
+
 def test_a_task_avoids_executors_it_is_excluded_from_while_others_live():
     a, b = FakeExecutor("exec-1"), FakeExecutor("exec-2")
     pool, _, _ = make_pool(a, b)
@@ -93,7 +116,7 @@ def test_a_failed_send_puts_the_task_back_first_and_the_executor_out_of_use():
     busy(pool, "exec-2", launch(99))
     assert pool.submit(launch(0)) == ["exec-1"]
     assert pool.get("exec-1").gone and [t.spec.task_id for t in pool.queue] == [0]
-    assert pool.get("exec-1").payloads_sent == set()
+    assert pool.get("exec-1").payloads_sent == {}
     pool.task_ended("exec-2", 99)
     assert pool.dispatch() == [] and launched(good) == [(0, True)]
 

@@ -110,3 +110,24 @@ def test_unpicklable_closure_in_a_lambda_names_the_variable(ctx):
     with pytest.raises(ClosureNotSerializable) as info:
         ctx.parallelize([1, 2], 2).map(lambda x: (x, guard)).group_by_key().collect()
     assert info.value.variable == "guard"
+
+
+def fail_first_attempt_of_stage_0_partition_0(index, iterator):
+    tc = TaskContext.get()
+    if (tc.stage_id(), index, tc.attempt_number()) == (0, 0, 0):
+        raise RuntimeError("the first attempt fails")
+    return iterator
+
+
+@pytest.mark.parametrize("master", ["local[1]", "local-cluster[1,1]"])
+def test_a_retry_after_more_stages_than_an_executor_keeps_payloads_of(fresh_ctx, master):
+    """One executor runs the tasks of 24 stages (more than the stage payloads it keeps)
+    before the retry of the first stage's failed task: the retry is sent its stage's
+    payload again and the job succeeds, as in PySpark (it failed 4 times with "stage (0,
+    0) payload was never sent to exec-1")."""
+    ctx = fresh_ctx(master=master)
+    shuffles = [ctx.parallelize([(k, n) for k in range(4)], 2)
+                .map_partitions_with_index(fail_first_attempt_of_stage_0_partition_0)
+                .reduce_by_key(add) for n in range(24)]
+    assert sorted(ctx.union(shuffles).collect()) == sorted((k, n) for k in range(4)
+                                                           for n in range(24))

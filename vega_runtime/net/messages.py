@@ -61,6 +61,12 @@ class LaunchTask(Record):
         self.partition_data = partition_data
 
 
+#: how many stage payloads an executor keeps, the latest it received (the oldest goes
+#: first); the driver sends a payload again with a task of a stage attempt once as many
+#: others have been sent to that executor since
+EXECUTOR_PAYLOADS = 16
+
+
 class KillTask(Record):
     task_id: int
 

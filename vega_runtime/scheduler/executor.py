@@ -22,8 +22,8 @@ from ..errors import RESULT_TOO_LARGE_HINT, DriverExit, FetchFailed, ResultTooLa
 from ..executor_loss import binary_size
 from ..logs import OutputCapture, OutputSink, user_traceback
 from ..net.framing import ConnectionClosed
-from ..net.messages import (KillTask, LaunchTask, PutBlock, RemoveBroadcast, RemoveRdd,
-                            RemoveShuffle, Shutdown, TaskFinished)
+from ..net.messages import (EXECUTOR_PAYLOADS, KillTask, LaunchTask, PutBlock, RemoveBroadcast,
+                            RemoveRdd, RemoveShuffle, Shutdown, TaskFinished)
 from ..private_files import make_private_dirs
 from ..records import Record
 from ..serde import dumps
@@ -141,8 +141,8 @@ class Executor:
                 raise RuntimeError(f"stage {key} payload was never sent to {self.executor_id}")
             with files.installing(self.install_files):
                 payload = pickle.loads(launch.payload)
-            # Keep the latest attempt of a few recent stages only.
-            if len(self._payloads) > 16:
+            # the latest few only: the driver sends an older one again (EXECUTOR_PAYLOADS)
+            if len(self._payloads) >= EXECUTOR_PAYLOADS:
                 self._payloads.pop(next(iter(self._payloads)))
             self._payloads[key] = payload
         return payload

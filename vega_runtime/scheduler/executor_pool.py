@@ -36,7 +36,7 @@ import heapq
 import time
 from typing import Callable, Dict, Iterator, List, Optional, Protocol
 
-from ..net.messages import KillTask
+from ..net.messages import EXECUTOR_PAYLOADS, KillTask
 from .backend import ExecutorStatus, TaskLaunch, TaskQueue, TaskStartedEvent
 
 
@@ -76,8 +76,9 @@ class PoolSlot:
         #: how long its last finished task ran (None: none yet), and its stage (payload_key)
         self.last_duration: Optional[float] = None
         self.last_stage: Optional[tuple] = None
-        #: ``TaskLaunch.payload_key``s this executor has received
-        self.payloads_sent: set = set()
+        #: the ``TaskLaunch.payload_key``s of the payloads this executor holds, the ones
+        #: last sent to it (it keeps ``EXECUTOR_PAYLOADS``, dropping the oldest), in order
+        self.payloads_sent: Dict[tuple, None] = {}
         #: unreachable (a send failed, or its connection closed): no new task
         self.gone = False
         #: when it last became idle (``time.monotonic()``)
@@ -210,10 +211,11 @@ class ExecutorPool:
         broken = []
         for executor_id, tasks in batches.items():
             slot = self._slots[executor_id]
-            messages, keys = [], set()
+            messages, keys = [], {}
             for task in tasks:
                 include = task.payload_key not in slot.payloads_sent and task.payload_key not in keys
-                keys.add(task.payload_key)
+                if include:
+                    keys[task.payload_key] = None
                 messages.append(task.message(include))
             try:
                 if len(messages) == 1:
@@ -227,7 +229,10 @@ class ExecutorPool:
                 slot.gone = True
                 broken.append(executor_id)
                 continue
-            slot.payloads_sent |= keys
+            slot.payloads_sent.update(keys)
+            for key in list(slot.payloads_sent)[:max(0, len(slot.payloads_sent)
+                                                     - EXECUTOR_PAYLOADS)]:
+                del slot.payloads_sent[key]  # the executor no longer holds it
         return broken
 
     def _usable_ids(self) -> set:
