@@ -243,3 +243,25 @@ def test_an_event_log_directory_that_cannot_be_made_is_named(tmp_path):
     assert str(failed.value) == (
         f"[Errno 17] cannot write an event log in {tmp_path}/file/events (File exists): point "
         "vega.eventlog.dir at a writable directory, or set it to '' to keep none")
+
+
+def test_the_masters_history_listing_leaves_out_each_logs_stages(tmp_path):
+    """What a master keeps and lists (/api/v1/history, asked for every second by an open
+    page) is a line per application, not one entry per stage a long-lived Context ran;
+    one application's summary (summary_of, /api/v1/history/APP_ID) has its stages."""
+    from vega_runtime.scheduler.event_log import SummaryCache, list_summaries, summary_of
+
+    lines = [{"event": "ApplicationStart", "time": 1.0, "app_id": "app-a", "name": "a",
+              "master": "local"}]
+    for stage_id in range(500):
+        lines += [{"event": "StageSubmitted", "time": 2.0 + stage_id, "stage_id": stage_id,
+                   "attempt": 0, "name": "count", "num_tasks": 2},
+                  {"event": "StageCompleted", "time": 2.5 + stage_id, "stage_id": stage_id,
+                   "failure": None}]
+    (tmp_path / "app-a.jsonl").write_text("".join(json.dumps(e) + "\n" for e in lines))
+    listed = SummaryCache().list(str(tmp_path))
+    assert [s["app_id"] for s in listed] == ["app-a"] and "stages" not in listed[0]
+    whole = summary_of(str(tmp_path), "app-a")
+    assert len(whole["stages"]) == 500
+    assert listed[0] == {k: v for k, v in whole.items() if k != "stages"}
+    assert len(list_summaries(str(tmp_path))[0]["stages"]) == 500  # vega history --json

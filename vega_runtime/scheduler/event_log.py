@@ -389,11 +389,14 @@ def _percentile(values: List[float], q: float) -> float:
 
 
 def list_summaries(directory: str, hdfs: Optional[HdfsSettings] = None,
-                   known: Optional[Dict[str, Tuple[int, dict]]] = None) -> List[dict]:
+                   known: Optional[Dict[str, Tuple[int, dict]]] = None,
+                   stages: bool = True) -> List[dict]:
     """Summaries of every event log in ``directory`` (local or HDFS), oldest first; each log
     is read on its own, and one that cannot be is listed as broken, with the reason.
     ``known`` (``{path: (size, summary)}``, updated to what is listed now) spares reading
-    again a log whose size has not changed: logs are only ever appended to."""
+    again a log whose size has not changed: logs are only ever appended to.  Without
+    ``stages`` a summary leaves out its list of stages (one entry per stage a long-lived
+    Context ran: ``summary_of`` gives them)."""
     from ..errors import InputError, VegaError
     from ..io.files import list_input_files
 
@@ -411,6 +414,8 @@ def list_summaries(directory: str, hdfs: Optional[HdfsSettings] = None,
             summary = summarize(f.path, hdfs)
         except (OSError, VegaError) as exc:  # gone or unreadable since it was listed
             summary = broken_summary(f.path, f"cannot be read: {exc}")
+        if not stages:
+            del summary["stages"]
         listed[f.path] = (f.size, summary)
     if known is not None:
         known.clear()
@@ -421,7 +426,9 @@ def list_summaries(directory: str, hdfs: Optional[HdfsSettings] = None,
 class SummaryCache:
     """``list_summaries`` of one process's listings, remembering each log's summary by its
     size (thread-safe): a master answers every page of its web UI with the history, and
-    reads again only the logs that grew."""
+    reads again only the logs that grew.  The summaries leave out their stages: what the
+    master keeps and sends every second to an open page is a line per application, however
+    many stages each ran."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -429,7 +436,7 @@ class SummaryCache:
 
     def list(self, directory: str, hdfs: Optional[HdfsSettings] = None) -> List[dict]:
         with self._lock:
-            return list_summaries(directory, hdfs, self._known)
+            return list_summaries(directory, hdfs, self._known, stages=False)
 
 
 def summary_of(directory: str, app_id: str, hdfs: Optional[HdfsSettings] = None) -> Optional[dict]:
