@@ -265,3 +265,40 @@ def test_the_masters_history_listing_leaves_out_each_logs_stages(tmp_path):
     assert len(whole["stages"]) == 500
     assert listed[0] == {k: v for k, v in whole.items() if k != "stages"}
     assert len(list_summaries(str(tmp_path))[0]["stages"]) == 500  # vega history --json
+
+
+def test_a_rolling_event_log_is_written_in_parts_and_read_whole(tmp_path):
+    """vega.eventlog.rolling.*: past max_file_size the log goes on in APP.jsonl.2, .3...,
+    each part whole lines; reading the log (summaries, vega history) takes every part, and
+    a listing notices a log that grew only in a later part."""
+    from vega_runtime.scheduler.event_log import EventLog, SummaryCache, part_path, read_log
+
+    log = EventLog(str(tmp_path), "app-r", "rolled", "local", max_file_size=1000)
+    cache = SummaryCache()
+    for job_id in range(40):
+        log.on_job_start(job_id, f"job {job_id}")
+        log.on_job_end(job_id, None)
+    assert cache.list(str(tmp_path))[0]["jobs"] == 40
+    log.on_job_start(40, "job 40")
+    log.on_job_end(40, None)
+    log.close()
+    parts = [part_path(log.path, n) for n in range(1, log.parts + 1)]
+    assert log.parts > 3 and sorted(os.listdir(tmp_path)) == \
+        sorted(os.path.basename(p) for p in parts)
+    for path in parts[:-1]:
+        size = os.path.getsize(path)
+        assert 1000 <= size < 1200 and open(path, "rb").read().endswith(b"\n")
+    events, error = read_log(log.path)
+    assert error == "" and [e["job_id"] for e in events if e["event"] == "JobEnd"] == \
+        list(range(41))
+    assert (events[0]["event"], events[-1]["event"]) == ("ApplicationStart", "ApplicationEnd")
+    [summary] = cache.list(str(tmp_path))
+    assert (summary["app_id"], summary["jobs"], summary["finished"]) == ("app-r", 41, True)
+
+
+def test_sparks_rolling_event_log_settings_map_to_vegas():
+    from vega_runtime.pyspark_compat.conf import vega_settings
+
+    assert vega_settings([("spark.eventLog.rolling.enabled", "true"),
+                          ("spark.eventLog.rolling.maxFileSize", "64m")]) == \
+        {"vega.eventlog.rolling.enabled": "true", "vega.eventlog.rolling.max_file_size": "64m"}

@@ -588,3 +588,49 @@ def test_listing_applications_replays_only_the_logs_that_changed(tmp_path, monke
         assert sorted(api._listing) == sorted(a for a in apps if a != apps[5])
     finally:
         master.stop()
+
+
+def test_a_rolling_event_log_is_replayed_across_its_parts(tmp_path):
+    """A Context with vega.eventlog.rolling.enabled writes its log in parts of
+    vega.eventlog.rolling.max_file_size; a master reading the event log directory lists and
+    replays it whole, and goes on into a part written after its last read."""
+    from vega_runtime.config import Config
+    from vega_runtime.deploy.master import Master
+    from vega_runtime.deploy.spark_api import SparkApi
+
+    events = tmp_path / "events"
+    with Context(master="local[2]", app_name="rolled",
+                 conf={"vega.eventlog.dir": str(events), "vega.eventlog.rolling.enabled": True,
+                       "vega.eventlog.rolling.max_file_size": "1m"}) as ctx:
+        for _ in range(600):
+            ctx.parallelize(range(4), 2).count()
+        app = ctx.application_id
+    names = sorted(os.listdir(events))
+    assert names[0] == f"{app}.jsonl" and f"{app}.jsonl.2" in names
+    assert all(os.path.getsize(events / n) < (1 << 20) + 4096 for n in names)
+    master = Master(Config.load(environ={}, cli={
+        "vega.master.host": "127.0.0.1", "vega.master.port": 0,
+        "vega.master.work_dir": str(tmp_path / "master"), "vega.eventlog.dir": str(events)}),
+        None)
+    try:
+        api = SparkApi(master)
+        code, listed = api.get("/api/v1/applications", "")
+        assert code == 200 and [(a["id"], a["attempts"][0]["completed"]) for a in listed] == \
+            [(app, True)]
+        code, jobs = api.get(f"/api/v1/applications/{app}/jobs", "")
+        assert code == 200 and len(jobs) == 600 and {j["status"] for j in jobs} == {"SUCCEEDED"}
+        # a part written after the last read (as a running application's log grows)
+        last = len(names)
+        end = (events / names[-1]).read_text().splitlines(keepends=True)[-1]
+        (events / names[-1]).write_text("".join(
+            (events / names[-1]).read_text().splitlines(keepends=True)[:-1]))
+        api = SparkApi(master)
+        code, jobs = api.get(f"/api/v1/applications/{app}/jobs", "")
+        assert len(jobs) == 600
+        start = {"event": "JobStart", "time": 1e10, "job_id": 600, "description": "late"}
+        (events / f"{app}.jsonl.{last + 1}").write_text(json.dumps(start) + "\n" + end)
+        code, jobs = api.get(f"/api/v1/applications/{app}/jobs", "")
+        assert [(j["jobId"], j["name"]) for j in jobs[:1]] == [(600, "late")]
+        assert api.get(f"/api/v1/applications/{app}", "")[1]["attempts"][0]["completed"]
+    finally:
+        master.stop()

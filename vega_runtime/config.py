@@ -546,6 +546,13 @@ SETTINGS: tuple[Setting, ...] = (
             "empty disables event logs. The master's web UI lists finished applications "
             "from the same directory.", env="VEGA_EVENTLOG_DIR", flag="vega master --event-log-dir",
             used_by=(DRIVER, MASTER)),
+    Setting("vega.eventlog.rolling.enabled", False, parse_bool, "boolean",
+            "Write each event log in parts of at most vega.eventlog.rolling.max_file_size: "
+            "APP_ID.jsonl, then APP_ID.jsonl.2, APP_ID.jsonl.3... (Spark's "
+            "spark.eventLog.rolling.enabled). vega history and the master read all of them."),
+    Setting("vega.eventlog.rolling.max_file_size", "128m", size_at_least(1 << 20), "bytes",
+            "The size past which a rolling event log goes on in a new part (Spark's "
+            "spark.eventLog.rolling.maxFileSize)."),
     Setting("vega.listeners", "", parse_str, "module:Class,...",
             "Extra job listeners instantiated by the Context (vega submit installs its "
             "progress display this way)."),

@@ -168,10 +168,11 @@ class Context(JobControl, FileShipping, Persistence):
         self._bus.listeners.append(self._job_status)
         self.event_log: Optional[event_log.EventLog] = None
         if self.conf["vega.eventlog.dir"]:
-            self.event_log = event_log.EventLog(os.path.expanduser(self.conf["vega.eventlog.dir"]),
-                                                self.application_id, self.app_name,
-                                                self.master_spec.url,
-                                      self.hdfs_settings)
+            self.event_log = event_log.EventLog(
+                os.path.expanduser(self.conf["vega.eventlog.dir"]), self.application_id,
+                self.app_name, self.master_spec.url, self.hdfs_settings,
+                self.conf["vega.eventlog.rolling.max_file_size"]
+                if self.conf["vega.eventlog.rolling.enabled"] else 0)
             self._bus.listeners.append(self.event_log)
         self._metrics_server = None
         if self.conf["vega.driver.metrics.port"]:  # the workers' /metrics server

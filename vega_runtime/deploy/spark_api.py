@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl
 
 from .._version import __version__
 from ..errors import VegaError
-from ..scheduler.event_log import parse_event, read_log
+from ..scheduler.event_log import parse_event, part_path, read_log
 from . import spark_api_documents as docs
 from .app_events import AppRecord, apply, replay
 
@@ -102,15 +102,27 @@ REPLAY_CHUNK_BYTES = 8 << 20
 
 class _Replayed:
     """An application replayed from a local events file up to ``offset`` (bytes of whole
-    lines read)."""
+    lines read) of its part ``part`` (a rolling event log's: ``part_path``)."""
 
     def __init__(self, path: str, app: AppRecord):
-        self.path, self.app, self.offset = path, app, 0
+        self.path, self.app, self.offset, self.part = path, app, 0, 1
+
+    def catch_up(self) -> None:
+        """Replay what was written since the last time, going on to the next part once one
+        is read whole (a part is only ever started after the last one is complete)."""
+        while True:
+            size = os.path.getsize(part_path(self.path, self.part))
+            if size > self.offset:
+                self.read_new(size)
+            if self.app.error or self.offset < size or \
+                    not os.path.exists(part_path(self.path, self.part + 1)):
+                return
+            self.part, self.offset = self.part + 1, 0
 
     def read_new(self, size: int) -> None:
         """Replay the lines written since the last read (a line still being written waits
         for the next; one that is not an event ends the replay, as ``read_log``)."""
-        with open(self.path, "rb") as fh:
+        with open(part_path(self.path, self.part), "rb") as fh:
             while not self.app.error and self.offset < size:  # a bounded piece at a time
                 fh.seek(self.offset)
                 data = fh.read(min(size - self.offset, REPLAY_CHUNK_BYTES))
@@ -183,13 +195,13 @@ class SparkApi:
                 except OSError:
                     continue
                 replayed = self._cache.get(app_id)
-                if replayed is None or replayed.path != path or size < replayed.offset:
+                if replayed is None or replayed.path != path or \
+                        (replayed.part == 1 and size < replayed.offset):
                     replayed = _Replayed(path, AppRecord(app_id))
-                if size > replayed.offset:
-                    try:
-                        replayed.read_new(size)
-                    except OSError:
-                        continue
+                try:
+                    replayed.catch_up()
+                except OSError:
+                    continue
                 if not replayed.app.started and not replayed.app.jobs:
                     continue  # nothing readable yet
                 self._cache[app_id] = replayed
@@ -207,11 +219,15 @@ class SparkApi:
         for path in self._paths(app_id):
             if "://" in path:
                 return None
-            try:
-                st = os.stat(path)
-                stamp.append((path, st.st_size, st.st_mtime_ns))
-            except OSError:
-                stamp.append((path, None))
+            part = 1
+            while True:  # each part of a rolling log
+                try:
+                    st = os.stat(part_path(path, part))
+                except OSError:
+                    stamp.append((part_path(path, part), None))
+                    break
+                stamp.append((part_path(path, part), st.st_size, st.st_mtime_ns))
+                part += 1
         return tuple(stamp)
 
     def _listed(self, app_id: str, listing: Dict[str, Tuple[tuple, Optional[AppRecord]]]

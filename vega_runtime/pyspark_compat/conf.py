@@ -43,6 +43,8 @@ SPARK_TO_VEGA = {
     "spark.locality.wait": ("vega.locality.wait", _seconds),
     "spark.python.worker.memory": ("vega.shuffle.memory_bound", _same),
     "spark.eventLog.dir": ("vega.eventlog.dir", _same),
+    "spark.eventLog.rolling.enabled": ("vega.eventlog.rolling.enabled", _same),
+    "spark.eventLog.rolling.maxFileSize": ("vega.eventlog.rolling.max_file_size", _same),
     "spark.log.level": ("vega.log.level", _same),
 }
 

@@ -6,6 +6,7 @@ start/end with timestamps and task metrics.  ``vega history`` summarises them.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -189,11 +190,18 @@ class EventWriter(JobListener):
                     shuffle_read=read)
 
 
+def part_path(path: str, number: int) -> str:
+    """Where part ``number`` of a rolling event log is (part 1 is the log's own path)."""
+    return path if number == 1 else f"{path}.{number}"
+
+
 class EventLog(EventWriter):
-    """Appends every scheduler event of one application to its log file."""
+    """Appends every scheduler event of one application to its log file; with
+    ``max_file_size`` (vega.eventlog.rolling.*), to a new part (``part_path``) once the
+    current one has that many bytes."""
 
     def __init__(self, directory: str, app_id: str, app_name: str, master: str,
-                 hdfs: Optional[HdfsSettings] = None):
+                 hdfs: Optional[HdfsSettings] = None, max_file_size: int = 0):
         name = f"{app_id}.jsonl"
         self.target: Optional[str] = None
         if is_hdfs(directory):  # kept locally while running, written to HDFS at the end
@@ -206,9 +214,13 @@ class EventLog(EventWriter):
         self._lock = threading.Lock()
         #: why the log stopped being written (a full disk), or ""
         self.failure = ""
+        self.max_file_size = max_file_size
+        #: the part being written, and the bytes written to it
+        self.parts, self._written = 1, 0
         try:
             make_private_dirs(directory)
             self._file = open_private(self.path, "a", encoding="utf-8")
+            self._written = self._file.tell()
         except OSError as exc:
             raise OSError(exc.errno, f"cannot write an event log in {directory} "
                                      f"({exc.strerror}): point vega.eventlog.dir at a "
@@ -220,7 +232,13 @@ class EventLog(EventWriter):
             if not self._file.closed:
                 try:
                     self._file.write(line + "\n")
-                    if flush:
+                    self._written += len(line) + 1  # JSON as written here is ASCII
+                    if self.max_file_size and self._written >= self.max_file_size:
+                        self._file.close()  # complete before the next part exists
+                        self._file = open_private(part_path(self.path, self.parts + 1), "a",
+                                                  encoding="utf-8")
+                        self.parts, self._written = self.parts + 1, 0
+                    elif flush:
                         self._file.flush()
                 except OSError as exc:  # the log is for history: the application goes on
                     self._stop_writing(exc)
@@ -250,10 +268,12 @@ class EventLog(EventWriter):
 
             directory = output_dir(self.target.rsplit("/", 1)[0], self.hdfs)
             directory.makedirs(directory.root)
-            with open(self.path, "rb") as local, \
-                    directory.open_write(directory.join(os.path.basename(self.path))) as out:
-                out.write(local.read())
-            os.unlink(self.path)
+            for number in range(1, self.parts + 1):
+                path = part_path(self.path, number)
+                with open(path, "rb") as local, \
+                        directory.open_write(directory.join(os.path.basename(path))) as out:
+                    out.write(local.read())
+                os.unlink(path)
             os.rmdir(os.path.dirname(self.path))
             self.path = self.target
 
@@ -267,20 +287,39 @@ class LogEvents:
         self.path, self.hdfs, self.error = path, hdfs, ""
 
     def __iter__(self) -> Iterator[dict]:
-        with open_input(self.path, self.hdfs) as fh:
-            for number, raw in enumerate(fh, 1):
-                if not raw.strip():
-                    continue
-                try:
-                    event = parse_event(raw)
-                except ValueError as exc:
-                    if not raw.endswith(b"\n") and not isinstance(exc, NotAnEvent):
-                        # no newline after it: a write that never finished
-                        self.error = f"line {number} is cut off (was its driver killed while writing?)"
-                    else:
-                        self.error = f"line {number} {exc}"
-                    return
-                yield event
+        from ..errors import VegaError
+
+        number, part = 0, 1  # lines counted across the parts of a rolling log
+        while True:
+            fh = None
+            try:
+                fh = open_input(part_path(self.path, part), self.hdfs)
+                lines: Iterator[bytes] = iter(fh)
+                if part > 1:  # (an HDFS file is opened at its first read)
+                    first = next(lines, None)
+                    lines = itertools.chain([] if first is None else [first], lines)
+            except (OSError, VegaError):
+                if fh is not None:
+                    fh.close()
+                if part == 1:
+                    raise
+                return  # no more parts
+            with fh:
+                for raw in lines:
+                    number += 1
+                    if not raw.strip():
+                        continue
+                    try:
+                        event = parse_event(raw)
+                    except ValueError as exc:
+                        if not raw.endswith(b"\n") and not isinstance(exc, NotAnEvent):
+                            # no newline after it: a write that never finished
+                            self.error = f"line {number} is cut off (was its driver killed while writing?)"
+                        else:
+                            self.error = f"line {number} {exc}"
+                        return
+                    yield event
+            part += 1
 
 
 def read_log(path: str, hdfs: Optional[HdfsSettings] = None) -> Tuple[List[dict], str]:
@@ -401,13 +440,20 @@ def list_summaries(directory: str, hdfs: Optional[HdfsSettings] = None,
     from ..io.files import list_input_files
 
     try:
-        files = [f for f in list_input_files(directory, hdfs) if f.path.endswith(".jsonl")]
+        everything = list_input_files(directory, hdfs)
     except InputError:
         return []
+    files = [f for f in everything if f.path.endswith(".jsonl")]
+    later_parts: Dict[str, int] = {}  # a rolling log's size past its first part
+    for f in everything:
+        log_path, _, number = f.path.rpartition(".jsonl.")
+        if log_path and number.isdigit():
+            later_parts[log_path + ".jsonl"] = later_parts.get(log_path + ".jsonl", 0) + f.size
     listed: Dict[str, Tuple[int, dict]] = {}
     for f in files:
+        size = f.size + later_parts.get(f.path, 0)
         before = (known or {}).get(f.path)
-        if before is not None and before[0] == f.size:
+        if before is not None and before[0] == size:
             listed[f.path] = before
             continue
         try:
@@ -416,7 +462,7 @@ def list_summaries(directory: str, hdfs: Optional[HdfsSettings] = None,
             summary = broken_summary(f.path, f"cannot be read: {exc}")
         if not stages:
             del summary["stages"]
-        listed[f.path] = (f.size, summary)
+        listed[f.path] = (size, summary)
     if known is not None:
         known.clear()
         known.update(listed)
