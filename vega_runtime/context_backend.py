@@ -44,6 +44,7 @@ def create_backend(ctx) -> Tuple[Any, Any]:
     budget = ctx.conf["vega.storage.memory"]
     if spec.kind not in ("inline", "local"):  # a cluster's driver runs no task itself
         return _create_cluster_backend(ctx, spec)
+    from .scheduler.heartbeat_receiver import HeartbeatSettings
     from .scheduler.local_backend import InlineBackend, ProcessPoolBackend
 
     if ctx.conf["vega.dynamic_allocation.enabled"]:
@@ -52,7 +53,8 @@ def create_backend(ctx) -> Tuple[Any, Any]:
     if spec.kind == "inline":
         return InlineBackend(ctx.app_dir, output, budget), None
     return ProcessPoolBackend(spec.cores, ctx.app_dir, output, budget,
-                              ctx.conf["vega.locality.wait"]), None
+                              ctx.conf["vega.locality.wait"],
+                              HeartbeatSettings.from_conf(ctx.conf)), None
 
 
 def _create_cluster_backend(ctx, spec: MasterSpec) -> Tuple[Any, Any]:
@@ -60,6 +62,7 @@ def _create_cluster_backend(ctx, spec: MasterSpec) -> Tuple[Any, Any]:
     from .config import rpc_limits
     from .net.connection import create_secret_file, load_secret, resolve_secret_file
     from .scheduler import allocation
+    from .scheduler.heartbeat_receiver import HeartbeatSettings
     from .scheduler.cluster_backend import ClusterBackend, MasterEventRelay, MasterLogRelay
     from .deploy.local_cluster import LocalCluster
 
@@ -98,7 +101,8 @@ def _create_cluster_backend(ctx, spec: MasterSpec) -> Tuple[Any, Any]:
                                  starting=cluster is not None,
                                  master_reconnect_timeout=conf["vega.master.reconnect_timeout"],
                                  server_limits=rpc_limits(conf),
-                                 allocation=allocation.AllocationSettings.from_conf(conf))
+                                 allocation=allocation.AllocationSettings.from_conf(conf),
+                                 heartbeat=HeartbeatSettings.from_conf(conf))
         backend.owned_cluster = cluster
         backend.broadcast_dir = os.path.join(ctx.app_dir, "broadcast")
         ctx._bus.listeners.append(MasterLogRelay(backend))

@@ -1,0 +1,175 @@
+"""Hung executors (alive but not answering): executors heartbeat to their driver, which
+kills one it has not heard from for ``vega.executor.timeout`` and runs its tasks elsewhere
+(Spark's ``HeartbeatReceiver``), on every master kind with executor processes.
+
+The decision is pure code driven by a fake clock in milliseconds; the process tests
+SIGSTOP a real executor mid-job and check that a merely busy one is left alone.
+"""
+
+import logging
+import os
+import signal
+import time
+
+import pytest
+
+from vega_runtime import Context, TaskContext
+from vega_runtime.errors import ConfigError
+from vega_runtime.executor_loss import caused_by_app
+from vega_runtime.scheduler.heartbeat_receiver import (HUNG_HINT, HeartbeatReceiver,
+                                                       HeartbeatSettings)
+from vega_runtime.scheduler.listener import JobListener
+
+from proc_helpers import pid_alive, proc_state, processes_matching, start_job_in_thread, wait_for
+
+EXECUTOR_MASTERS = ["local[2]", "local-cluster[2,1]"]
+
+
+# -- the decision (fake clock, milliseconds) --------------------------------------------------
+
+def test_executor_silent_past_the_timeout_expires_once():
+    """Silence of exactly the timeout is allowed; a millisecond more expires the executor,
+    which is reported once and then forgotten."""
+    receiver = HeartbeatReceiver(timeout_ms=1000, now_ms=0, max_gap_ms=100)
+    receiver.executor_added("exec-1", now_ms=0)
+    for now in range(100, 1001, 100):
+        assert receiver.expired(now) == []
+    assert receiver.expired(1001) == [("exec-1", 1001)]
+    assert "exec-1" not in receiver
+    assert receiver.expired(1050) == []
+
+
+def test_any_message_from_an_executor_keeps_it():
+    """Heartbeats (or results, output) keep an executor for another timeout each; the
+    silent one goes, the chatty one stays for hours of simulated time."""
+    receiver = HeartbeatReceiver(timeout_ms=120_000, now_ms=0)
+    receiver.executor_added("exec-1", now_ms=0)
+    receiver.executor_added("exec-2", now_ms=0)
+    lost = []
+    for now in range(250, 4 * 3600 * 1000, 250):
+        if now % 10_000 == 0:
+            receiver.heard_from("exec-1", now)
+        lost += [(executor_id, now) for executor_id, _ in receiver.expired(now)]
+    assert lost == [("exec-2", 120_250)]
+
+
+def test_oldest_silence_comes_first_and_removed_executors_never_expire():
+    receiver = HeartbeatReceiver(timeout_ms=500, now_ms=0)
+    for executor_id, added in (("exec-1", 0), ("exec-2", 100), ("exec-3", 200), ("exec-4", 0)):
+        receiver.executor_added(executor_id, added)
+    receiver.executor_removed("exec-4")
+    receiver.heard_from("exec-9", 50)  # never added (gone already): ignored
+    assert [receiver.expired(t) for t in (250, 500, 750)] == [
+        [], [], [("exec-1", 750), ("exec-2", 650), ("exec-3", 550)]]
+
+
+def test_time_the_driver_did_not_look_is_not_counted():
+    """A driver that stops looking (itself stopped, or no job running) does not take every
+    executor for hung when it looks again: their heartbeats may wait unread."""
+    receiver = HeartbeatReceiver(timeout_ms=1000, now_ms=0)
+    assert receiver.max_gap_ms == 500  # half the timeout (at most MAX_GAP_MS)
+    receiver.executor_added("exec-1", now_ms=0)
+    assert receiver.expired(400) == []
+    assert receiver.expired(60_000) == []  # away for a minute
+    assert [receiver.expired(t) for t in (60_200, 60_400, 60_600)] == [[], [], []]
+    assert receiver.expired(60_700) == [("exec-1", 1100)]  # 400 ms before, 700 ms after
+
+
+def test_timeout_must_be_longer_than_the_interval():
+    """Spark's INVALID_EXECUTOR_HEARTBEAT_INTERVAL, with Vega's keys and the fix."""
+    with pytest.raises(ConfigError) as error:
+        Context(master="local[2]", conf={"vega.executor.heartbeat_interval": 2,
+                                         "vega.executor.timeout": 2})
+    assert str(error.value).endswith(
+        "vega.executor.timeout is 2s: it must be longer than vega.executor.heartbeat_interval "
+        "(2s), or executors that are fine are taken for hung; raise the timeout or lower the "
+        "interval")
+    assert HeartbeatSettings.from_conf({"vega.executor.heartbeat_interval": 10.0,
+                                        "vega.executor.timeout": float("inf")}).checked is False
+    assert caused_by_app("executor_timeout")  # a hung attempt counts (Spark's rule)
+
+
+# -- real executors -------------------------------------------------------------------------------
+
+class Removals(JobListener):
+    def __init__(self):
+        self.removed = []
+
+    def on_executor_removed(self, executor_id, host, reason, lost, at, cause=""):
+        self.removed.append((executor_id, reason, cause))
+
+
+def _context(master, removals, interval, timeout):
+    return Context(master=master, app_name="heartbeat", listeners=[removals],
+                   conf={"vega.executor.heartbeat_interval": interval,
+                         "vega.executor.timeout": timeout})
+
+
+@pytest.mark.parametrize("master", EXECUTOR_MASTERS)
+def test_stopped_executor_is_killed_and_its_task_runs_elsewhere(master, tmp_path, caplog):
+    """An executor SIGSTOPped while it runs a task is taken for hung after the timeout: the
+    job gets the exact result, the process is gone, and the log says once what happened and
+    what to do."""
+    caplog.set_level(logging.WARNING)
+    pid_file = tmp_path / "pid"
+    removals = Removals()
+    ctx = _context(master, removals, interval=0.1, timeout=1.5)
+    stopped = None
+
+    def waits_on_first_attempt(index, records):
+        if index == 1 and TaskContext.get().attemptNumber() == 0:
+            pid_file.write_text(str(os.getpid()))
+            time.sleep(120)  # stopped here from outside
+        return [sum(records)]
+
+    try:
+        job, outcome = start_job_in_thread(ctx, "hung", "one executor hangs", lambda: ctx.parallelize(
+            range(100), 4).map_partitions_with_index(waits_on_first_attempt).collect())
+        stopped = int(wait_for(lambda: pid_file.exists() and pid_file.read_text(), 60,
+                               "the task to start"))
+        os.kill(stopped, signal.SIGSTOP)
+        job.join(60)
+        assert outcome == [[300, 925, 1550, 2175]]
+        assert len(removals.removed) == 1
+        executor_id, reason, cause = removals.removed[0]
+        assert cause == "executor_timeout"
+        assert reason.startswith(f"executor {executor_id} on ")
+        assert " sent no heartbeat for " in reason
+        assert reason.endswith(" and was killed (vega.executor.timeout is 1.5s) while running "
+                               "task 0.1")
+        wait_for(lambda: not pid_alive(stopped), 15, "the stopped executor to be killed")
+        warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+        assert warnings.count(HUNG_HINT) == 1
+        assert warnings.count(reason) == 1  # and once more in the retry line, as every loss
+        assert [w for w in warnings if w.startswith("task 0.1 ")] == [
+            f"task 0.1 (attempt 2) will run again: {reason}"]
+        assert ctx.parallelize(range(10), 2).sum() == 45  # its replacement works
+    finally:
+        ctx.stop()
+        if stopped is not None and proc_state(stopped) == "T":  # never leave it stopped
+            os.kill(stopped, signal.SIGCONT)
+            os.kill(stopped, signal.SIGKILL)
+    assert not pid_alive(stopped)
+    wait_for(lambda: not processes_matching(ctx.app_dir), 15, "every executor to exit")
+
+
+@pytest.mark.parametrize("master", EXECUTOR_MASTERS)
+def test_busy_executor_is_not_taken_for_hung(master):
+    """Tasks in a pure-Python loop, and sleeping, for well past the timeout keep heartbeating
+    (from the executor's own thread): nothing is removed."""
+    removals = Removals()
+    ctx = _context(master, removals, interval=0.05, timeout=1.0)
+
+    def busy(index, records):
+        started, spins = time.monotonic(), 0
+        while time.monotonic() - started < 2.5:
+            spins += 1
+        time.sleep(1.5)
+        return [sum(records)]
+
+    try:
+        assert ctx.parallelize(range(100), 2).map_partitions_with_index(busy).collect() == \
+            [1225, 3725]
+        assert removals.removed == []
+    finally:
+        ctx.stop()
