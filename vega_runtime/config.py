@@ -523,8 +523,10 @@ SETTINGS: tuple[Setting, ...] = (
             "a rogue namenode could send your data and user name to any host.",
             env="VEGA_HDFS_DATANODES"),
     Setting("vega.master.reconnect_timeout", 60.0, parse_seconds, "seconds",
-            "How long a driver keeps reconnecting to a lost master (running jobs go on "
-            "meanwhile) before its job fails."),
+            "How long a driver waits for a lost master before it says so. Jobs go on meanwhile "
+            "and after, on the executors the application has (as in Spark; its workers keep "
+            "them for vega.worker.death_timeout), and the driver keeps reconnecting; past it, "
+            "a job with no executor left fails (none can be started without the master)."),
     Setting("vega.driver.metrics.port", 0, parse_port, "port",
             "When set, the driver serves its own job, stage and task metrics at "
             "https://HOST:PORT/metrics (Prometheus format, a certificate of the cluster "

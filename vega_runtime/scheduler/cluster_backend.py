@@ -147,7 +147,7 @@ class ClusterBackend:
             self.server.stop()
             raise
         self._registered.set()
-        self.master_client.follow(self._on_master_message, self._master_gone)
+        self.master_client.follow(self._on_master_message, self._master_gone, self._master_back)
         self.relay.start()
         if self.allocation is not None:
             threading.Thread(target=self._allocate, name="driver-allocation", daemon=True).start()
@@ -251,12 +251,20 @@ class ClusterBackend:
             self.killed = message.reason
             self.events.put(None)
 
-    def _master_gone(self, reason: str) -> None:
-        """The master stayed away past the reconnect timeout: the running job fails."""
+    def _master_gone(self, reason: str, refused: bool) -> None:
+        """The master stayed away past the reconnect timeout: jobs go on on the executors the
+        application has (as Spark's drivers do), and one that has none left fails, while the
+        master is still tried; or it will not take the application back (``refused``): the
+        running job fails."""
         with self.lock:
             self.master_lost = reason
             self._executor_seen.notify_all()
-        self.events.put(MasterLostEvent(reason))
+        self.events.put(MasterLostEvent(reason) if refused else None)  # None: a wake-up
+
+    def _master_back(self) -> None:
+        """The master took the application back after the reconnect timeout."""
+        with self.lock:
+            self.master_lost = None
 
     # -- executors -------------------------------------------------------------------------
     def _serve_executor(self, conn: Connection) -> None:
@@ -375,10 +383,19 @@ class ClusterBackend:
         if not repeated:
             log.warning("executor %s could not start: %s", executor_id, reason)
 
-    def _master_gone_error(self, reason: str) -> VegaError:
+    def _master_gone_error(self, reason: str, refused: bool = False) -> VegaError:
+        """Why a job fails without its master: it did not take the application back
+        (``refused``), or it is away and the application has no executor left."""
         if self.launch_failure is not None:  # the master ends an app whose executors keep failing
             return ExecutorsCannotStart(self.launch_failure)
-        return MasterUnreachable("the master", f"connection lost ({reason})")
+        if refused:
+            return MasterUnreachable(self.master_client.url, f"connection lost ({reason}), and "
+                                     "the master did not take this application back")
+        return MasterUnreachable(self.master_client.url,
+                                 f"connection lost ({reason}) and not back within "
+                                 f"vega.master.reconnect_timeout "
+                                 f"({self.master_client.reconnect_timeout:g}s), and this "
+                                 f"application has no executor left to run its tasks")
 
     # -- Backend -----------------------------------------------------------------------
     def default_parallelism(self) -> int:
@@ -430,7 +447,7 @@ class ClusterBackend:
         if self.killed:
             raise JobCancelled(self.killed)
         if master_lost is not None:
-            raise self._master_gone_error(master_lost.reason)
+            raise self._master_gone_error(master_lost.reason, refused=True)
         with self.lock:
             self.pool.dispatch()
             self._check_starved()
@@ -468,6 +485,8 @@ class ClusterBackend:
         if not self.pool.queue or len(self.pool):
             self._starved_since = None
             return
+        if self.master_lost is not None:  # nobody to start an executor
+            raise self._master_gone_error(self.master_lost)
         since = getattr(self, "_starved_since", None)
         if since is None:
             self._starved_since = time.monotonic()
