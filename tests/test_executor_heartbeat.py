@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from vega_runtime import Context, TaskContext
+from vega_runtime import Context, StorageLevel, TaskContext
 from vega_runtime.errors import ConfigError
 from vega_runtime.executor_loss import caused_by_app
 from vega_runtime.scheduler.heartbeat_receiver import (HUNG_HINT, HeartbeatReceiver,
@@ -99,6 +99,14 @@ class Removals(JobListener):
         self.removed.append((executor_id, reason, cause))
 
 
+def _never_leave_stopped(pid):
+    """A failed test may leave the executor it stopped: end it (it is ours) before the
+    Context stops, which could otherwise wait on it."""
+    if pid is not None and proc_state(pid) == "T":
+        os.kill(pid, signal.SIGCONT)
+        os.kill(pid, signal.SIGKILL)
+
+
 def _context(master, removals, interval, timeout):
     return Context(master=master, app_name="heartbeat", listeners=[removals],
                    conf={"vega.executor.heartbeat_interval": interval,
@@ -145,12 +153,41 @@ def test_stopped_executor_is_killed_and_its_task_runs_elsewhere(master, tmp_path
             f"task 0.1 (attempt 2) will run again: {reason}"]
         assert ctx.parallelize(range(10), 2).sum() == 45  # its replacement works
     finally:
+        _never_leave_stopped(stopped)
         ctx.stop()
-        if stopped is not None and proc_state(stopped) == "T":  # never leave it stopped
-            os.kill(stopped, signal.SIGCONT)
-            os.kill(stopped, signal.SIGKILL)
     assert not pid_alive(stopped)
     wait_for(lambda: not processes_matching(ctx.app_dir), 15, "every executor to exit")
+
+
+@pytest.mark.parametrize("master", EXECUTOR_MASTERS)
+def test_driver_sending_to_a_stopped_executor_is_not_held_up(master, tmp_path):
+    """Replicas of cached blocks (MEMORY_ONLY_2) go to the only other executor, stopped, whose
+    socket fills: the send gives up after the timeout (before, a local[N] driver waited
+    for ever) and the executor is removed as hung."""
+    pid_file = tmp_path / "pid"
+    removals = Removals()
+    ctx = _context(master, removals, interval=0.1, timeout=1.5)
+
+    def stops_on_first_attempt(index, records):
+        if index == 0 and TaskContext.get().attemptNumber() == 0:
+            pid_file.write_text(str(os.getpid()))
+            os.kill(os.getpid(), signal.SIGSTOP)
+        return [bytes(100) for _ in range(20000)]  # 2 MB a block: more than a socket holds
+
+    stopped = None
+    try:
+        cached = ctx.parallelize(range(4), 4).map_partitions_with_index(stops_on_first_attempt)
+        job, outcome = start_job_in_thread(ctx, "replicas", "replicas to a stopped executor",
+                                           cached.persist(StorageLevel.MEMORY_ONLY_2).count)
+        stopped = int(wait_for(lambda: pid_file.exists() and pid_file.read_text(), 60,
+                               "the task to stop its executor"))
+        job.join(60)
+        assert outcome == [80000]
+        assert [cause for _, _, cause in removals.removed] == ["executor_timeout"]
+        wait_for(lambda: not pid_alive(stopped), 15, "the stopped executor to be killed")
+    finally:
+        _never_leave_stopped(stopped)
+        ctx.stop()
 
 
 @pytest.mark.parametrize("master", EXECUTOR_MASTERS)

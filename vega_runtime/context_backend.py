@@ -93,6 +93,9 @@ def _create_cluster_backend(ctx, spec: MasterSpec) -> Tuple[Any, Any]:
                    "executor_memory": conf["vega.executor.memory"],
                    "labels": list(conf["vega.executor.labels"]),
                    "package": conf["vega.submit.package"]}
+        heartbeat = HeartbeatSettings.from_conf(conf)
+        limits = rpc_limits(conf)  # no send to a hung executor blocks past its timeout
+        limits["send_timeout"] = min(limits["send_timeout"], heartbeat.timeout)
         backend = ClusterBackend(host, port, secret, request, advertise,
                                  bind,
                                  ctx._on_task_output, ctx._bus.on_waiting,
@@ -100,9 +103,9 @@ def _create_cluster_backend(ctx, spec: MasterSpec) -> Tuple[Any, Any]:
                                  conf["vega.scheduler.executor_wait_timeout"],
                                  starting=cluster is not None,
                                  master_reconnect_timeout=conf["vega.master.reconnect_timeout"],
-                                 server_limits=rpc_limits(conf),
+                                 server_limits=limits,
                                  allocation=allocation.AllocationSettings.from_conf(conf),
-                                 heartbeat=HeartbeatSettings.from_conf(conf))
+                                 heartbeat=heartbeat)
         backend.owned_cluster = cluster
         backend.broadcast_dir = os.path.join(ctx.app_dir, "broadcast")
         ctx._bus.listeners.append(MasterLogRelay(backend))

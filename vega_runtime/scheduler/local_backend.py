@@ -19,7 +19,7 @@ from typing import Dict, List, Optional
 from ..executor_loss import LossCause
 from ..processes import describe_exit, die_with_parent, end_descendants, kill_tree, own_descendants
 from ..net.connection import Connection
-from ..net.framing import ConnectionClosed, ProtocolError
+from ..net.framing import ConnectionClosed, ProtocolError, set_send_timeout
 from ..net.messages import (RegisteredExecutor, RemoveBroadcast, RemoveRdd, RemoveShuffle,
                             Shutdown, TaskFinished, TaskOutput)
 from .backend import (ExecutorAddedEvent, ExecutorLostEvent, ExecutorStatus, OutputCallback,
@@ -102,12 +102,18 @@ class _ExecutorProcess:
         self.pid = pid
         self.conn = Connection(sock, executor_id)
         self.exit_status: Optional[int] = None  # os.waitpid's, once collected
+        #: a read or write of its socket made no progress for vega.executor.timeout: hung
+        self.stalled = False
 
     def send(self, message) -> None:
-        self.conn.send(message)
+        self.send_many([message])
 
     def send_many(self, messages: list) -> None:
-        self.conn.send_many(messages)
+        try:
+            self.conn.send_many(messages)
+        except BlockingIOError:  # no progress for vega.executor.timeout (ProcessPoolBackend._spawn)
+            self.stalled = True
+            raise
 
 
 class ProcessPoolBackend:
@@ -188,6 +194,11 @@ class ProcessPoolBackend:
                 finally:
                     os._exit(code)
         child_end.close()
+        if self.heartbeat.checked:
+            # the job loop reads and writes every executor's socket: one that stops reading
+            # (its buffer full) or stops half way through a message holds it no longer than
+            # vega.executor.timeout (BlockingIOError), not forever
+            set_send_timeout(parent_end, self.heartbeat.timeout, receive=True)
         return _ExecutorProcess(executor_id, pid, parent_end)
 
     def _lose(self, executor_id: str, reason: str, cause: str = "") -> ExecutorLostEvent:
@@ -195,6 +206,14 @@ class ProcessPoolBackend:
         (``cause``: an ``executor_loss.LossCause`` value when the driver knows why; the
         scheduler then says so, once)."""
         process = self.processes.pop(executor_id)
+        if process.stalled and cause != LossCause.EXECUTOR_TIMEOUT.value:  # no progress
+            reason = hung_description(self.heartbeat.timeout, self.heartbeat)
+            cause = LossCause.EXECUTOR_TIMEOUT.value
+        if cause == LossCause.EXECUTOR_TIMEOUT.value:
+            if not self._hung_seen:
+                self._hung_seen = True
+                log.warning("%s", HUNG_HINT)
+            kill_tree(process.pid)  # SIGKILL ends a stopped process too
         slot = self.pool.remove(executor_id)
         if self.heartbeats is not None:
             self.heartbeats.executor_removed(executor_id)
@@ -215,18 +234,10 @@ class ProcessPoolBackend:
         frozen, deadlocked); their losses, whose tasks the scheduler runs elsewhere."""
         if self.heartbeats is None:
             return []
-        lost = []
-        for executor_id, silent_ms in self.heartbeats.expired(_now_ms()):
-            process = self.processes.get(executor_id)
-            if process is not None:
-                if not self._hung_seen:
-                    self._hung_seen = True
-                    log.warning("%s", HUNG_HINT)
-                kill_tree(process.pid)  # SIGKILL ends a stopped process too
-                lost.append(self._lose(executor_id,
-                                       hung_description(silent_ms / 1000, self.heartbeat),
-                                       LossCause.EXECUTOR_TIMEOUT.value))
-        return lost
+        return [self._lose(executor_id, hung_description(silent_ms / 1000, self.heartbeat),
+                           LossCause.EXECUTOR_TIMEOUT.value)
+                for executor_id, silent_ms in self.heartbeats.expired(_now_ms())
+                if executor_id in self.processes]
 
     # -- Backend ---------------------------------------------------------------
     def default_parallelism(self) -> int:
@@ -278,6 +289,10 @@ class ProcessPoolBackend:
             process = watched[conn]
             try:
                 messages = [conn.recv(), *conn.recv_more()]  # what one write sent, together
+            except BlockingIOError:  # it stopped half way through a message (_spawn)
+                process.stalled = True
+                events.append(self._lose(process.executor_id, "it stopped mid-message"))
+                continue
             except (ConnectionClosed, ProtocolError, OSError) as exc:
                 events.append(self._lose(process.executor_id,
                                          f"process exited or broke its connection ({exc})"))
