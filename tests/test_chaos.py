@@ -222,8 +222,9 @@ def test_jobs_go_on_while_the_master_stays_away_past_the_reconnect_timeout(tmp_p
         return 2 * x
 
     try:
-        job, outcome = start_job_in_thread(ctx, "masterless", "outlives its master", lambda: ctx.parallelize(
-            range(20), 4).map(doubled_when_told).sum())
+        job, outcome = start_job_in_thread(
+            ctx, "masterless", "outlives its master",
+            lambda: ctx.parallelize(range(20), 4).map(doubled_when_told).sum())
         restart = kill_master(ctx)
         wait_for(lambda: ctx.backend.master_lost is not None, 30,
                  "the driver to stop waiting for its master")

@@ -2,8 +2,8 @@
 kills one it has not heard from for ``vega.executor.timeout`` and runs its tasks elsewhere
 (Spark's ``HeartbeatReceiver``), on every master kind with executor processes.
 
-The decision is pure code driven by a fake clock in milliseconds; the process tests
-SIGSTOP a real executor mid-job and check that a merely busy one is left alone.
+These tests SIGSTOP a real executor mid-job and check that a merely busy one is left
+alone; the decision itself is tested with a fake clock in tests/test_heartbeat_receiver.py.
 """
 
 import logging
@@ -15,9 +15,7 @@ import pytest
 
 from vega_runtime import Context, StorageLevel, TaskContext
 from vega_runtime.errors import ConfigError
-from vega_runtime.executor_loss import caused_by_app
-from vega_runtime.scheduler.heartbeat_receiver import (HUNG_HINT, HeartbeatReceiver,
-                                                       HeartbeatSettings)
+from vega_runtime.scheduler.heartbeat_receiver import HUNG_HINT
 from vega_runtime.scheduler.listener import JobListener
 
 from proc_helpers import pid_alive, proc_state, processes_matching, start_job_in_thread, wait_for
@@ -25,55 +23,7 @@ from proc_helpers import pid_alive, proc_state, processes_matching, start_job_in
 EXECUTOR_MASTERS = ["local[2]", "local-cluster[2,1]"]
 
 
-# -- the decision (fake clock, milliseconds) --------------------------------------------------
-
-def test_executor_silent_past_the_timeout_expires_once():
-    """Silence of exactly the timeout is allowed; a millisecond more expires the executor,
-    which is reported once and then forgotten."""
-    receiver = HeartbeatReceiver(timeout_ms=1000, now_ms=0, max_gap_ms=100)
-    receiver.executor_added("exec-1", now_ms=0)
-    for now in range(100, 1001, 100):
-        assert receiver.expired(now) == []
-    assert receiver.expired(1001) == [("exec-1", 1001)]
-    assert "exec-1" not in receiver
-    assert receiver.expired(1050) == []
-
-
-def test_any_message_from_an_executor_keeps_it():
-    """Heartbeats (or results, output) keep an executor for another timeout each; the
-    silent one goes, the chatty one stays for hours of simulated time."""
-    receiver = HeartbeatReceiver(timeout_ms=120_000, now_ms=0)
-    receiver.executor_added("exec-1", now_ms=0)
-    receiver.executor_added("exec-2", now_ms=0)
-    lost = []
-    for now in range(250, 4 * 3600 * 1000, 250):
-        if now % 10_000 == 0:
-            receiver.heard_from("exec-1", now)
-        lost += [(executor_id, now) for executor_id, _ in receiver.expired(now)]
-    assert lost == [("exec-2", 120_250)]
-
-
-def test_oldest_silence_comes_first_and_removed_executors_never_expire():
-    receiver = HeartbeatReceiver(timeout_ms=500, now_ms=0)
-    for executor_id, added in (("exec-1", 0), ("exec-2", 100), ("exec-3", 200), ("exec-4", 0)):
-        receiver.executor_added(executor_id, added)
-    receiver.executor_removed("exec-4")
-    receiver.heard_from("exec-9", 50)  # never added (gone already): ignored
-    assert [receiver.expired(t) for t in (250, 500, 750)] == [
-        [], [], [("exec-1", 750), ("exec-2", 650), ("exec-3", 550)]]
-
-
-def test_time_the_driver_did_not_look_is_not_counted():
-    """A driver that stops looking (itself stopped, or no job running) does not take every
-    executor for hung when it looks again: their heartbeats may wait unread."""
-    receiver = HeartbeatReceiver(timeout_ms=1000, now_ms=0)
-    assert receiver.max_gap_ms == 500  # half the timeout (at most MAX_GAP_MS)
-    receiver.executor_added("exec-1", now_ms=0)
-    assert receiver.expired(400) == []
-    assert receiver.expired(60_000) == []  # away for a minute
-    assert [receiver.expired(t) for t in (60_200, 60_400, 60_600)] == [[], [], []]
-    assert receiver.expired(60_700) == [("exec-1", 1100)]  # 400 ms before, 700 ms after
-
+# -- configuration ----------------------------------------------------------------------------
 
 def test_timeout_must_be_longer_than_the_interval():
     """Spark's INVALID_EXECUTOR_HEARTBEAT_INTERVAL, with Vega's keys and the fix."""
@@ -84,9 +34,6 @@ def test_timeout_must_be_longer_than_the_interval():
         "vega.executor.timeout is 2s: it must be longer than vega.executor.heartbeat_interval "
         "(2s), or executors that are fine are taken for hung; raise the timeout or lower the "
         "interval")
-    assert HeartbeatSettings.from_conf({"vega.executor.heartbeat_interval": 10.0,
-                                        "vega.executor.timeout": float("inf")}).checked is False
-    assert caused_by_app("executor_timeout")  # a hung attempt counts (Spark's rule)
 
 
 # -- real executors -------------------------------------------------------------------------------
@@ -131,8 +78,10 @@ def test_stopped_executor_is_killed_and_its_task_runs_elsewhere(master, tmp_path
         return [sum(records)]
 
     try:
-        job, outcome = start_job_in_thread(ctx, "hung", "one executor hangs", lambda: ctx.parallelize(
-            range(100), 4).map_partitions_with_index(waits_on_first_attempt).collect())
+        job, outcome = start_job_in_thread(
+            ctx, "hung", "one executor hangs",
+            lambda: ctx.parallelize(range(100), 4).map_partitions_with_index(
+                waits_on_first_attempt).collect())
         stopped = int(wait_for(lambda: pid_file.exists() and pid_file.read_text(), 60,
                                "the task to start"))
         os.kill(stopped, signal.SIGSTOP)

@@ -39,6 +39,8 @@ from __future__ import annotations
 import math
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
+from ..errors import ConfigError
+
 #: The longest time between two looks that still counts as watching (ms): the runner polls
 #: its backend every 0.25 s while a job runs, so a longer gap means the driver was away.
 MAX_GAP_MS = 2000
@@ -63,18 +65,16 @@ class HeartbeatSettings(NamedTuple):
         vega_runtime.errors.ConfigError: vega.executor.timeout is 5s: it must be longer than vega.executor.heartbeat_interval (10s), or executors that are fine are taken for hung; raise the timeout or lower the interval
         """
         interval, timeout = conf["vega.executor.heartbeat_interval"], conf["vega.executor.timeout"]
-        if interval <= 0 or timeout <= interval:
-            from ..errors import ConfigError
-
-            key, value = ("vega.executor.heartbeat_interval", interval) if interval <= 0 \
-                else ("vega.executor.timeout", timeout)
-            rule = "it must be above 0" if interval <= 0 else \
-                f"it must be longer than vega.executor.heartbeat_interval ({interval:g}s), or " \
-                "executors that are fine are taken for hung; raise the timeout or lower the " \
-                "interval"
-            raise ConfigError(conf.origin(key) if hasattr(conf, "origin") else "", key,
-                              f"is {value:g}s: {rule}")
-        return cls(interval, timeout)
+        if interval <= 0:
+            key, problem = "vega.executor.heartbeat_interval", f"is {interval:g}s: it must be above 0"
+        elif timeout <= interval:
+            key = "vega.executor.timeout"
+            problem = (f"is {timeout:g}s: it must be longer than vega.executor.heartbeat_interval "
+                       f"({interval:g}s), or executors that are fine are taken for hung; raise "
+                       "the timeout or lower the interval")
+        else:
+            return cls(interval, timeout)
+        raise ConfigError(conf.origin(key) if hasattr(conf, "origin") else "", key, problem)
 
     @property
     def checked(self) -> bool:
