@@ -4,6 +4,7 @@ Each test asserts the exact result and that no process of the cluster is left
 afterwards.  Synchronisation is by scheduler events (a listener), never by sleeping.
 """
 
+import logging
 import os
 import shutil
 import signal
@@ -20,7 +21,7 @@ from vega_runtime.net.status_request import fetch_master_status
 from vega_runtime.scheduler.listener import JobListener
 
 from proc_helpers import (arg_value, cmdline, executor_processes, processes_matching, spawn_vega,
-                          vega_argv, wait_for, worker_of)
+                          start_job_in_thread, vega_argv, wait_for, worker_of)
 
 PAIRS = 400
 EXPECTED = sorted({k: sum(i for i in range(PAIRS) if i % 7 == k) for k in range(7)}.items())
@@ -170,27 +171,77 @@ def test_losing_every_worker_waits_for_a_new_one(chaos):
         newcomer.wait(10)
 
 
+def kill_master(ctx):
+    """SIGKILL the master of a local-cluster Context; returns a function that starts it
+    again on its port (with its recovery directory) and waits until it listens."""
+    cluster = ctx.backend.owned_cluster
+    master = cluster.processes[0]
+    argv = cmdline(master.pid)  # its title: python -m MODULE master --host ... (vega's flags)
+    os.killpg(master.pid, signal.SIGKILL)
+    master.wait()
+    ready = argv[argv.index("--ready-file") + 1]
+    os.unlink(ready)
+
+    def restart():
+        env = {**os.environ, "VEGA_SECRET_FILE": cluster.secret_file}
+        with open(os.path.join(ctx.app_dir, "master-restarted.log"), "ab") as log:
+            cluster.processes[0] = subprocess.Popen(
+                vega_argv("master", *argv[argv.index("master") + 1:]), env=env, stdout=log,
+                stderr=log, start_new_session=True)
+        wait_for(lambda: os.path.exists(ready), 30, "the master to restart")
+
+    return restart
+
+
 def test_restarting_the_master_mid_job(chaos):
     """SIGKILL the master while tasks run and start it again: the job finishes, the
     driver and workers reconnect, and the new master knows the application."""
     ctx, events, tmp = chaos
     job, result = start_slow_job(ctx, events, str(tmp))
-    cluster = ctx.backend.owned_cluster
-    master = cluster.processes[0]
-    argv = cmdline(master.pid)  # its title: python -m MODULE master --host ... (vega's flags)
-    restart = vega_argv("master", *argv[argv.index("master") + 1:])
-    os.killpg(master.pid, signal.SIGKILL)
-    master.wait()
-    ready = argv[argv.index("--ready-file") + 1]
-    os.unlink(ready)
-    env = {**os.environ, "VEGA_SECRET_FILE": cluster.secret_file}
-    with open(os.path.join(ctx.app_dir, "master-restarted.log"), "ab") as log:
-        cluster.processes[0] = subprocess.Popen(restart, env=env, stdout=log, stderr=log,
-                                                start_new_session=True)
-    wait_for(lambda: os.path.exists(ready), 30, "the master to restart")
+    kill_master(ctx)()
     job.join(120)
     assert result.get("value") == EXPECTED
     assert sorted(slow_pairs(ctx, str(tmp), delay=0).reduce_by_key(add).collect()) == EXPECTED
     status = fetch_master_status(*ctx.backend.master_address, ctx.backend.secret or b"")
     assert [a["id"] for a in status["applications"]] == [ctx.backend.app_id]
     assert sum(w["state"] == "alive" for w in status["workers"]) == 2
+
+
+def test_jobs_go_on_while_the_master_stays_away_past_the_reconnect_timeout(tmp_path, caplog):
+    """As Spark's drivers do, a driver whose master is gone for longer than
+    vega.master.reconnect_timeout keeps running jobs on its executors (its workers keep
+    them for --death-timeout), keeps trying the master, and resumes its application when
+    the master is back."""
+    go = tmp_path / "go"
+    ctx = Context(master="local-cluster[2,1]", app_name="masterless",
+                  conf={"vega.master.reconnect_timeout": 0.5})
+
+    def doubled_when_told(x):
+        while not go.exists():
+            time.sleep(0.05)
+        return 2 * x
+
+    try:
+        job, outcome = start_job_in_thread(
+            ctx, "masterless", "outlives its master",
+            lambda: ctx.parallelize(range(20), 4).map(doubled_when_told).sum())
+        restart = kill_master(ctx)
+        wait_for(lambda: ctx.backend.master_lost is not None, 30,
+                 "the driver to stop waiting for its master")
+        go.touch()
+        job.join(60)
+        assert outcome == [380]
+        assert ctx.parallelize(range(10), 2).sum() == 45
+        errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+        assert errors == [
+            "the master did not come back within 0.5s (vega.master.reconnect_timeout): jobs go "
+            "on on this application's executors, none can be added or replaced until it is "
+            "back, and the driver keeps trying to reach it"]
+        restart()
+        wait_for(lambda: ctx.backend.master_lost is None, 30, "the application to be resumed")
+        status = fetch_master_status(*ctx.backend.master_address, ctx.backend.secret or b"")
+        assert [a["id"] for a in status["applications"]] == [ctx.backend.app_id]
+        assert ctx.parallelize(range(10), 2).sum() == 45
+    finally:
+        ctx.stop()
+    wait_for(lambda: not processes_matching(ctx.app_dir), 15, "every cluster process to exit")

@@ -465,6 +465,16 @@ SETTINGS: tuple[Setting, ...] = (
             "Run the application's executors only on workers carrying every one of these "
             "labels (comma-separated or a list; vega worker --labels). Until such a worker "
             "registers, the application waits and says which labels nobody has."),
+    Setting("vega.executor.heartbeat_interval", 10.0, parse_seconds, "seconds",
+            "How often each executor tells its driver it is alive (Spark's "
+            "spark.executor.heartbeatInterval); it does so from a thread of its own, so also "
+            "while a task runs."),
+    Setting("vega.executor.timeout", 120.0, parse_seconds_or_never, "seconds",
+            "An executor the driver hears nothing from for this long (no heartbeat, result or "
+            "output) is taken for hung (stopped, frozen, deadlocked, or in one C call that "
+            "holds Python's GIL that long): the driver kills it and runs its tasks elsewhere "
+            "(Spark's spark.network.timeout for executors). Longer than "
+            "vega.executor.heartbeat_interval; never turns the check off."),
     Setting("vega.scheduler.executor_wait_timeout", 300.0, parse_seconds, "seconds",
             "How long a job waits for a first executor (no live workers) before failing."),
     Setting("vega.dynamic_allocation.enabled", False, parse_bool, "boolean",
@@ -520,8 +530,10 @@ SETTINGS: tuple[Setting, ...] = (
             "a rogue namenode could send your data and user name to any host.",
             env="VEGA_HDFS_DATANODES"),
     Setting("vega.master.reconnect_timeout", 60.0, parse_seconds, "seconds",
-            "How long a driver keeps reconnecting to a lost master (running jobs go on "
-            "meanwhile) before its job fails."),
+            "How long a driver waits for a lost master before it says so. Jobs go on meanwhile "
+            "and after, on the executors the application has (as in Spark; its workers keep "
+            "them for vega.worker.death_timeout), and the driver keeps reconnecting; past it, "
+            "a job with no executor left fails (none can be started without the master)."),
     Setting("vega.driver.metrics.port", 0, parse_port, "port",
             "When set, the driver serves its own job, stage and task metrics at "
             "https://HOST:PORT/metrics (Prometheus format, a certificate of the cluster "

@@ -44,6 +44,7 @@ def create_backend(ctx) -> Tuple[Any, Any]:
     budget = ctx.conf["vega.storage.memory"]
     if spec.kind not in ("inline", "local"):  # a cluster's driver runs no task itself
         return _create_cluster_backend(ctx, spec)
+    from .scheduler.heartbeat_receiver import HeartbeatSettings
     from .scheduler.local_backend import InlineBackend, ProcessPoolBackend
 
     if ctx.conf["vega.dynamic_allocation.enabled"]:
@@ -52,7 +53,8 @@ def create_backend(ctx) -> Tuple[Any, Any]:
     if spec.kind == "inline":
         return InlineBackend(ctx.app_dir, output, budget), None
     return ProcessPoolBackend(spec.cores, ctx.app_dir, output, budget,
-                              ctx.conf["vega.locality.wait"]), None
+                              ctx.conf["vega.locality.wait"],
+                              HeartbeatSettings.from_conf(ctx.conf)), None
 
 
 def _create_cluster_backend(ctx, spec: MasterSpec) -> Tuple[Any, Any]:
@@ -60,6 +62,7 @@ def _create_cluster_backend(ctx, spec: MasterSpec) -> Tuple[Any, Any]:
     from .config import rpc_limits
     from .net.connection import create_secret_file, load_secret, resolve_secret_file
     from .scheduler import allocation
+    from .scheduler.heartbeat_receiver import HeartbeatSettings
     from .scheduler.cluster_backend import ClusterBackend, MasterEventRelay, MasterLogRelay
     from .deploy.local_cluster import LocalCluster
 
@@ -90,6 +93,9 @@ def _create_cluster_backend(ctx, spec: MasterSpec) -> Tuple[Any, Any]:
                    "executor_memory": conf["vega.executor.memory"],
                    "labels": list(conf["vega.executor.labels"]),
                    "package": conf["vega.submit.package"]}
+        heartbeat = HeartbeatSettings.from_conf(conf)
+        limits = rpc_limits(conf)  # no send to a hung executor blocks past its timeout
+        limits["send_timeout"] = min(limits["send_timeout"], heartbeat.timeout)
         backend = ClusterBackend(host, port, secret, request, advertise,
                                  bind,
                                  ctx._on_task_output, ctx._bus.on_waiting,
@@ -97,8 +103,9 @@ def _create_cluster_backend(ctx, spec: MasterSpec) -> Tuple[Any, Any]:
                                  conf["vega.scheduler.executor_wait_timeout"],
                                  starting=cluster is not None,
                                  master_reconnect_timeout=conf["vega.master.reconnect_timeout"],
-                                 server_limits=rpc_limits(conf),
-                                 allocation=allocation.AllocationSettings.from_conf(conf))
+                                 server_limits=limits,
+                                 allocation=allocation.AllocationSettings.from_conf(conf),
+                                 heartbeat=heartbeat)
         backend.owned_cluster = cluster
         backend.broadcast_dir = os.path.join(ctx.app_dir, "broadcast")
         ctx._bus.listeners.append(MasterLogRelay(backend))

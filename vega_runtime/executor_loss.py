@@ -38,6 +38,7 @@ class LossCause(str, enum.Enum):
     WORKER_LOST = "worker_lost"      # its worker's connection closed, or the worker stopped
     LAUNCH_FAILED = "launch_failed"  # its worker could not start it
     CONNECTION = "connection"        # the driver's connection to it closed, nobody said why
+    EXECUTOR_TIMEOUT = "executor_timeout"  # it sent its driver no heartbeat: hung, killed
 
 
 def classify_exit(exit_code: int, memory_limit: int, oom_kills: int) -> Tuple[LossCause, str]:

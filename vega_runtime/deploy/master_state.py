@@ -59,7 +59,7 @@ RETAINED_APPLICATIONS = 200
 #: Lost and dead workers leave the status this many worker timeouts after (Spark: 15).
 DEAD_WORKER_TIMEOUTS = 15
 #: After a restart, workers and drivers have this many worker timeouts to come back
-#: (drivers try for vega.master.reconnect_timeout, 60 s by default).
+#: (drivers try for as long as they run; workers for vega.worker.death_timeout).
 RECOVERY_TIMEOUTS = 15
 
 

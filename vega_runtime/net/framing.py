@@ -34,6 +34,16 @@ class ConnectionClosed(VegaError):
         return f"connection to {self.peer} closed"
 
 
+def set_send_timeout(sock: socket.socket, seconds: float, receive: bool = False) -> None:
+    """Make a blocking socket's sends fail (BlockingIOError) after ``seconds`` without
+    progress; its receives still block for as long as it takes, unless ``receive``."""
+    whole = int(seconds)
+    value = struct.pack("ll", whole, int((seconds - whole) * 1e6))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)
+    if receive:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
+
+
 def encode_frame(message: dict) -> bytes:
     body = msgpack.packb(message, use_bin_type=True)
     return HEADER.pack(len(body)) + body

@@ -116,6 +116,15 @@ class Shutdown(Record):
         self.reason = reason
 
 
+class RegisteredExecutor(Record):
+    """The driver took the executor in (Spark's ``RegisteredExecutor``): it sends an
+    ``ExecutorHeartbeat`` every ``heartbeat_interval`` seconds from now on."""
+    heartbeat_interval: float
+
+    def __init__(self, heartbeat_interval):
+        self.heartbeat_interval = heartbeat_interval
+
+
 # -- executor -> driver ------------------------------------------------------
 
 class ExecutorReady(Record):
@@ -127,6 +136,15 @@ class ExecutorReady(Record):
         self.executor_id = executor_id
         self.host = host
         self.pid = pid
+
+
+class ExecutorHeartbeat(Record):
+    """The executor process is alive and scheduled (sent by a thread of its own, so also
+    while a task runs); a driver that hears nothing from it for ``vega.executor.timeout``
+    removes it (Spark's ``Heartbeat``)."""
+
+    def __init__(self):
+        pass
 
 
 class TaskOutput(Record):
@@ -207,7 +225,8 @@ class BroadcastData(Record):
 #: the messages between a driver and its executors, which local mode uses too
 _TASK_MESSAGE_TYPES: Dict[str, Type] = {cls.__name__: cls for cls in (
     LaunchTask, KillTask, RemoveRdd, RemoveShuffle, RemoveBroadcast, PutBlock, Shutdown,
-    ExecutorReady, TaskOutput, TaskFinished, FetchBroadcast, BroadcastData,
+    RegisteredExecutor, ExecutorReady, ExecutorHeartbeat, TaskOutput, TaskFinished,
+    FetchBroadcast, BroadcastData,
 )}
 
 

@@ -56,7 +56,6 @@ import logging
 import selectors
 import socket
 import ssl
-import struct
 import threading
 import time
 from typing import Callable, Dict, Optional
@@ -64,7 +63,8 @@ from typing import Callable, Dict, Optional
 from ..errors import VegaError
 from .connection import (HANDSHAKE_MAX_FRAME, HANDSHAKE_TIMEOUT, AuthenticationFailed,
                          Connection, answer_authenticate, challenge)
-from .framing import DEFAULT_MAX_FRAME, HEADER, ConnectionClosed, ProtocolError, decode_body
+from .framing import (DEFAULT_MAX_FRAME, HEADER, ConnectionClosed, ProtocolError, decode_body,
+                      set_send_timeout)
 from .limits import AcceptBackoff, Admission, RateLimitedLog, Rejections
 from .tls import cluster_tls, describe_server_side
 
@@ -90,14 +90,6 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def set_send_timeout(sock: socket.socket, seconds: float) -> None:
-    """Make a blocking socket's sends fail (BlockingIOError) after ``seconds`` without
-    progress; its receives still block for as long as it takes."""
-    whole = int(seconds)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO,
-                    struct.pack("ll", whole, int((seconds - whole) * 1e6)))
 
 
 class InsecureBindError(VegaError):

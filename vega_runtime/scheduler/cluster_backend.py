@@ -24,9 +24,10 @@ from ..executor_loss import LossCause
 from ..net.connection import HANDSHAKE_TIMEOUT, Connection
 from ..net.framing import ConnectionClosed, ProtocolError
 from ..net.messages import (ApplicationKilled, ApplicationWaiting, BroadcastData, ExecutorAdded,
-                            ExecutorRemoved, FetchBroadcast, KillExecutors, RegisterApplication,
-                            RegisterExecutor, RemoveBroadcast, RemoveRdd, RemoveShuffle, Shutdown,
-                            TaskFinished, TaskOutput)
+                            ExecutorHeartbeat, ExecutorRemoved, FetchBroadcast, KillExecutors,
+                            RegisterApplication, RegisteredExecutor, RegisterExecutor,
+                            RemoveBroadcast, RemoveRdd, RemoveShuffle, Shutdown, TaskFinished,
+                            TaskOutput)
 from ..net.server import Server
 from ..versions import executor_hash_seed, python_version
 from .allocation import AllocationSettings, ExecutorAllocationManager, ExecutorView
@@ -34,6 +35,8 @@ from .backend import (ExecutorAddedEvent, ExecutorLostEvent, ExecutorStatus, Out
                       TaskFinishedEvent, TaskLaunch)
 from .executor_pool import ExecutorPool
 from .event_log import EventWriter
+from .heartbeat_receiver import (HUNG_HINT, HeartbeatReceiver, HeartbeatSettings,
+                                 hung_description)
 from .listener import JobListener, prefix_lines
 from .master_client import MasterClient
 from .master_relay import MasterRelay
@@ -70,7 +73,8 @@ class ClusterBackend:
                  locality_wait: float, executor_wait_timeout: float, starting: bool = False,
                  master_reconnect_timeout: float = 60.0,
                  server_limits: Optional[dict] = None,
-                 allocation: Optional[AllocationSettings] = None):
+                 allocation: Optional[AllocationSettings] = None,
+                 heartbeat: HeartbeatSettings = HeartbeatSettings()):
         self.on_output = on_output
         self.on_waiting = on_waiting
         self.executor_wait_timeout = executor_wait_timeout
@@ -115,6 +119,12 @@ class ClusterBackend:
         #: dynamic allocation (``vega.dynamic_allocation.*``); None: static allocation
         self.allocation = ExecutorAllocationManager(allocation, time.monotonic()) \
             if allocation is not None else None
+        self.heartbeat = heartbeat
+        #: when each executor was last heard from (calls hold ``lock``; None:
+        #: ``vega.executor.timeout`` is never)
+        self.heartbeats = HeartbeatReceiver(heartbeat.timeout * 1000, _now_ms()) \
+            if heartbeat.checked else None
+        self._hung_seen = False  # HUNG_HINT is said once
         #: ``holds_cached_blocks(executor_id) -> bool``, for dynamic allocation's timeouts
         self.holds_cached_blocks: Callable[[str], bool] = lambda executor_id: False
         #: the address executors reach the driver at (``server``'s port)
@@ -137,7 +147,7 @@ class ClusterBackend:
             self.server.stop()
             raise
         self._registered.set()
-        self.master_client.follow(self._on_master_message, self._master_gone)
+        self.master_client.follow(self._on_master_message, self._master_gone, self._master_back)
         self.relay.start()
         if self.allocation is not None:
             threading.Thread(target=self._allocate, name="driver-allocation", daemon=True).start()
@@ -241,12 +251,20 @@ class ClusterBackend:
             self.killed = message.reason
             self.events.put(None)
 
-    def _master_gone(self, reason: str) -> None:
-        """The master stayed away past the reconnect timeout: the running job fails."""
+    def _master_gone(self, reason: str, refused: bool) -> None:
+        """The master stayed away past the reconnect timeout: jobs go on on the executors the
+        application has (as Spark's drivers do), and one that has none left fails, while the
+        master is still tried; or it will not take the application back (``refused``): the
+        running job fails."""
         with self.lock:
             self.master_lost = reason
             self._executor_seen.notify_all()
-        self.events.put(MasterLostEvent(reason))
+        self.events.put(MasterLostEvent(reason) if refused else None)  # None: a wake-up
+
+    def _master_back(self) -> None:
+        """The master took the application back after the reconnect timeout."""
+        with self.lock:
+            self.master_lost = None
 
     # -- executors -------------------------------------------------------------------------
     def _serve_executor(self, conn: Connection) -> None:
@@ -260,16 +278,23 @@ class ClusterBackend:
                 raise ProtocolError(conn.peer, f"executor {hello.executor_id} is already "
                                                "registered: duplicate executor id")
             slot = self.pool.add(executor)
+            if self.heartbeats is not None:
+                self.heartbeats.executor_added(slot.executor_id, _now_ms())
             self._executor_seen.notify_all()
         log.info("executor %s registered from %s", slot.executor_id, slot.host)
         self.events.put(ExecutorAddedEvent(slot.executor_id, slot.host))  # also wakes the loop
         reason = "closed its connection to the driver"
         try:
+            conn.send(RegisteredExecutor(self.heartbeat.interval))
             while True:
                 # the results an executor sent in one write are read together: the pool and
                 # the job loop take them in one step (one lock, one wake-up), not one each
                 finished = []
-                for message in [conn.recv(), *conn.recv_more()]:
+                messages = [conn.recv(), *conn.recv_more()]
+                if self.heartbeats is not None:
+                    with self.lock:
+                        self.heartbeats.heard_from(slot.executor_id, _now_ms())
+                for message in messages:
                     if isinstance(message, TaskFinished):
                         finished.append(message)
                         continue
@@ -282,7 +307,7 @@ class ClusterBackend:
                     elif isinstance(message, FetchBroadcast):
                         conn.send(BroadcastData(message.broadcast_id,
                                                 self._broadcast_bytes(message)))
-                    else:
+                    elif not isinstance(message, ExecutorHeartbeat):
                         raise ProtocolError(conn.peer, f"unexpected {type(message).__name__}")
                 if finished:
                     self._tasks_ended(slot, finished, executor.shuffle_port)
@@ -329,6 +354,8 @@ class ClusterBackend:
         memory limit"), ``cause`` classifies it."""
         with self.lock:
             slot = self.pool.remove(executor_id)
+            if self.heartbeats is not None:
+                self.heartbeats.executor_removed(executor_id)
             self._executor_seen.notify_all()
         if slot is None:
             if worker_lost:
@@ -356,10 +383,19 @@ class ClusterBackend:
         if not repeated:
             log.warning("executor %s could not start: %s", executor_id, reason)
 
-    def _master_gone_error(self, reason: str) -> VegaError:
+    def _master_gone_error(self, reason: str, refused: bool = False) -> VegaError:
+        """Why a job fails without its master: it did not take the application back
+        (``refused``), or it is away and the application has no executor left."""
         if self.launch_failure is not None:  # the master ends an app whose executors keep failing
             return ExecutorsCannotStart(self.launch_failure)
-        return MasterUnreachable("the master", f"connection lost ({reason})")
+        if refused:
+            return MasterUnreachable(self.master_client.url, f"connection lost ({reason}), and "
+                                     "the master did not take this application back")
+        return MasterUnreachable(self.master_client.url,
+                                 f"connection lost ({reason}) and not back within "
+                                 f"vega.master.reconnect_timeout "
+                                 f"({self.master_client.reconnect_timeout:g}s), and this "
+                                 f"application has no executor left to run its tasks")
 
     # -- Backend -----------------------------------------------------------------------
     def default_parallelism(self) -> int:
@@ -391,6 +427,7 @@ class ClusterBackend:
             self.pool.submit(tasks)  # an executor a send fails to: its connection's thread
 
     def poll(self, timeout: float) -> list:
+        self._remove_hung()  # (their losses are queued: this poll reports them)
         # the tasks sent since the last poll first: a task's start comes before its end
         events = self._started[:]
         self._started.clear()
@@ -410,17 +447,46 @@ class ClusterBackend:
         if self.killed:
             raise JobCancelled(self.killed)
         if master_lost is not None:
-            raise self._master_gone_error(master_lost.reason)
+            raise self._master_gone_error(master_lost.reason, refused=True)
         with self.lock:
             self.pool.dispatch()
             self._check_starved()
         return events
+
+    def _remove_hung(self) -> None:
+        """Remove the executors silent for longer than ``vega.executor.timeout`` (hung:
+        stopped, frozen, deadlocked): the master has their workers kill them (and starts
+        others), and their tasks run elsewhere.  Their map outputs stay registered: their
+        workers serve them (a worker that hangs too is lost by the master's
+        ``vega.worker.timeout``, which forgets them)."""
+        if self.heartbeats is None:
+            return
+        with self.lock:
+            hung = [(executor_id, silent_ms) for executor_id, silent_ms
+                    in self.heartbeats.expired(_now_ms()) if executor_id in self.pool]
+            for executor_id, _ in hung:
+                self.pool.get(executor_id).gone = True  # no new task; removed below
+        if not hung:
+            return
+        if not self._hung_seen:
+            self._hung_seen = True
+            log.warning("%s", HUNG_HINT)
+        try:
+            self.master_client.send(KillExecutors([e for e, _ in hung], "hung: no heartbeat"))
+        except OSError as exc:  # the master is away: the closed connection ends it if it wakes
+            log.warning("could not ask the master to kill hung executors %s: %s",
+                        ", ".join(e for e, _ in hung), exc)
+        for executor_id, silent_ms in hung:
+            self._executor_removed(executor_id, hung_description(silent_ms / 1000, self.heartbeat),
+                                   False, LossCause.EXECUTOR_TIMEOUT.value)
 
     def _check_starved(self) -> None:
         """(Under ``lock``.)"""
         if not self.pool.queue or len(self.pool):
             self._starved_since = None
             return
+        if self.master_lost is not None:  # nobody to start an executor
+            raise self._master_gone_error(self.master_lost)
         since = getattr(self, "_starved_since", None)
         if since is None:
             self._starved_since = time.monotonic()
@@ -464,6 +530,10 @@ class ClusterBackend:
                 slot.handle.conn.close()
         if self.owned_cluster is not None:
             self.owned_cluster.stop()
+
+
+def _now_ms() -> float:
+    return time.monotonic() * 1000
 
 
 class MasterLostEvent:

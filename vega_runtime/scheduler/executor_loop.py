@@ -17,13 +17,14 @@ import queue
 import signal
 import sys
 import threading
+import time
 from typing import Callable
 
 from ..executor_loss import MEMORY_LIMIT_EXIT_CODE, binary_size
 from ..net.connection import Connection
 from ..net.framing import ConnectionClosed, ProtocolError
-from ..net.messages import (BroadcastData, FetchBroadcast, KillTask, LaunchTask, Shutdown,
-                            TaskFinished)
+from ..net.messages import (BroadcastData, ExecutorHeartbeat, FetchBroadcast, KillTask,
+                            LaunchTask, RegisteredExecutor, Shutdown, TaskFinished)
 from ..processes import end_descendants
 from .executor import Executor, serve_tasks
 
@@ -90,6 +91,8 @@ def serve_cancellable(executor: Executor, conn: Connection) -> int:
                     kill(message.task_id)
                 elif isinstance(message, BroadcastData):
                     replies.put(message)
+                elif isinstance(message, RegisteredExecutor):
+                    send_heartbeats(conn, message.heartbeat_interval)
                 else:
                     if isinstance(message, LaunchTask):
                         with lock:
@@ -149,6 +152,26 @@ def serve_cancellable(executor: Executor, conn: Connection) -> int:
                      f"{MEMORY_LIMIT_EXIT_CODE}\n")
     sys.stderr.flush()
     return MEMORY_LIMIT_EXIT_CODE
+
+
+def send_heartbeats(conn: Connection, interval: float) -> None:
+    """Send the driver an ``ExecutorHeartbeat`` every ``interval`` seconds, from a thread of
+    its own, for as long as the process lives (Spark's executors heartbeat from a thread
+    too).  A running task does not hold it up: the thread needs the GIL for a moment each
+    time, which a task in Python code hands over every switch interval (5 ms) and one that
+    sleeps, waits on I/O or runs C code that releases it (numpy, zlib, hashlib, file and
+    socket calls) does not hold.  Only one C call that keeps the GIL longer than
+    ``vega.executor.timeout`` (a sort or ``pickle.dumps`` of a huge list, ``sum`` over a
+    huge range) silences it, and the driver then takes the executor for hung."""
+    def beat() -> None:
+        while True:
+            time.sleep(interval)
+            try:
+                conn.send(ExecutorHeartbeat())
+            except OSError:
+                return  # the driver is gone: the reader thread ends the process
+
+    threading.Thread(target=beat, name="executor-heartbeat", daemon=True).start()
 
 
 class _Outbox:

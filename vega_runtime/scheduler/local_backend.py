@@ -16,16 +16,19 @@ import threading
 import time
 from typing import Dict, List, Optional
 
+from ..executor_loss import LossCause
 from ..processes import describe_exit, die_with_parent, end_descendants, kill_tree, own_descendants
 from ..net.connection import Connection
-from ..net.framing import ConnectionClosed, ProtocolError
-from ..net.messages import (RemoveBroadcast, RemoveRdd, RemoveShuffle, Shutdown, TaskFinished,
-                            TaskOutput)
+from ..net.framing import ConnectionClosed, ProtocolError, set_send_timeout
+from ..net.messages import (RegisteredExecutor, RemoveBroadcast, RemoveRdd, RemoveShuffle,
+                            Shutdown, TaskFinished, TaskOutput)
 from .backend import (ExecutorAddedEvent, ExecutorLostEvent, ExecutorStatus, OutputCallback,
                       TaskFinishedEvent, TaskLaunch, TaskQueue, TaskStartedEvent)
 from .executor import Executor, ExecutorDirs
 from .executor_loop import serve_cancellable
 from .executor_pool import ExecutorPool
+from .heartbeat_receiver import (HUNG_HINT, HeartbeatReceiver, HeartbeatSettings,
+                                 hung_description)
 
 #: seconds a forked executor has to report a killed task's end before it is ended itself
 KILL_GRACE = 3.0
@@ -99,12 +102,18 @@ class _ExecutorProcess:
         self.pid = pid
         self.conn = Connection(sock, executor_id)
         self.exit_status: Optional[int] = None  # os.waitpid's, once collected
+        #: a read or write of its socket made no progress for vega.executor.timeout: hung
+        self.stalled = False
 
     def send(self, message) -> None:
-        self.conn.send(message)
+        self.send_many([message])
 
     def send_many(self, messages: list) -> None:
-        self.conn.send_many(messages)
+        try:
+            self.conn.send_many(messages)
+        except BlockingIOError:  # no progress for vega.executor.timeout (ProcessPoolBackend._spawn)
+            self.stalled = True
+            raise
 
 
 class ProcessPoolBackend:
@@ -117,7 +126,8 @@ class ProcessPoolBackend:
     and a job with a lambda loads it once, in the driver, not again in each executor."""
 
     def __init__(self, num_executors: int, app_dir: str, on_output: OutputCallback,
-                 memory_budget: int, locality_wait: float = 3.0):
+                 memory_budget: int, locality_wait: float = 3.0,
+                 heartbeat: HeartbeatSettings = HeartbeatSettings()):
         self.app_dir = app_dir
         self.on_output = on_output
         self.memory_budget = memory_budget
@@ -129,6 +139,11 @@ class ProcessPoolBackend:
         self._spawned = 0
         #: forks for jobs run outside the main thread (``_fork``), started on first need
         self._forker: Optional[_Forker] = None
+        self.heartbeat = heartbeat
+        self._hung_seen = False  # HUNG_HINT is said once
+        #: when each executor was last heard from (None: ``vega.executor.timeout`` never)
+        self.heartbeats = HeartbeatReceiver(heartbeat.timeout * 1000, _now_ms()) \
+            if heartbeat.checked else None
 
     # -- processes -------------------------------------------------------------
     def _start_missing(self) -> None:
@@ -139,6 +154,12 @@ class ProcessPoolBackend:
             process = self._fork(f"exec-{self._spawned}")
             self.processes[process.executor_id] = process
             self.pool.add(process)
+            try:
+                process.send(RegisteredExecutor(self.heartbeat.interval))
+            except OSError:
+                pass  # it died at once: its connection's end says so
+            if self.heartbeats is not None:
+                self.heartbeats.executor_added(process.executor_id, _now_ms())
             self._events.append(ExecutorAddedEvent(process.executor_id, HOST))
 
     def _fork(self, executor_id: str) -> _ExecutorProcess:
@@ -173,19 +194,50 @@ class ProcessPoolBackend:
                 finally:
                     os._exit(code)
         child_end.close()
+        if self.heartbeat.checked:
+            # the job loop reads and writes every executor's socket: one that stops reading
+            # (its buffer full) or stops half way through a message holds it no longer than
+            # vega.executor.timeout (BlockingIOError), not forever
+            set_send_timeout(parent_end, self.heartbeat.timeout, receive=True)
         return _ExecutorProcess(executor_id, pid, parent_end)
 
-    def _lose(self, executor_id: str, reason: str) -> ExecutorLostEvent:
-        """Forget a dead executor, make sure its process is gone, and describe the loss."""
+    def _lose(self, executor_id: str, reason: str, cause: str = "") -> ExecutorLostEvent:
+        """Forget a dead executor, make sure its process is gone, and describe the loss
+        (``cause``: an ``executor_loss.LossCause`` value when the driver knows why; the
+        scheduler then says so, once)."""
         process = self.processes.pop(executor_id)
+        if process.stalled and cause != LossCause.EXECUTOR_TIMEOUT.value:  # no progress
+            reason = hung_description(self.heartbeat.timeout, self.heartbeat)
+            cause = LossCause.EXECUTOR_TIMEOUT.value
+        if cause == LossCause.EXECUTOR_TIMEOUT.value:
+            if not self._hung_seen:
+                self._hung_seen = True
+                log.warning("%s", HUNG_HINT)
+            kill_tree(process.pid)  # SIGKILL ends a stopped process too
         slot = self.pool.remove(executor_id)
+        if self.heartbeats is not None:
+            self.heartbeats.executor_removed(executor_id)
         task_ids = slot.task_ids() if slot is not None else []
         ended = _reap(process, exit_wait=0.2)
-        if ended:
-            reason = f"{reason}; its process {ended}"
-        log.warning("executor %s (pid %d) lost: %s", executor_id, process.pid, reason)
+        if cause:
+            log.info("executor %s (pid %d) removed: %s", executor_id, process.pid, reason)
+        else:
+            if ended:
+                reason = f"{reason}; its process {ended}"
+            log.warning("executor %s (pid %d) lost: %s", executor_id, process.pid, reason)
         # Shuffle files live in the shared app dir, so the outputs survive the process.
-        return ExecutorLostEvent(executor_id, HOST, reason, task_ids, outputs_lost=False)
+        return ExecutorLostEvent(executor_id, HOST, reason, task_ids, outputs_lost=False,
+                                 cause=cause)
+
+    def _remove_hung(self) -> list:
+        """Kill the executors silent for longer than ``vega.executor.timeout`` (hung: stopped,
+        frozen, deadlocked); their losses, whose tasks the scheduler runs elsewhere."""
+        if self.heartbeats is None:
+            return []
+        return [self._lose(executor_id, hung_description(silent_ms / 1000, self.heartbeat),
+                           LossCause.EXECUTOR_TIMEOUT.value)
+                for executor_id, silent_ms in self.heartbeats.expired(_now_ms())
+                if executor_id in self.processes]
 
     # -- Backend ---------------------------------------------------------------
     def default_parallelism(self) -> int:
@@ -237,10 +289,16 @@ class ProcessPoolBackend:
             process = watched[conn]
             try:
                 messages = [conn.recv(), *conn.recv_more()]  # what one write sent, together
+            except BlockingIOError:  # it stopped half way through a message (_spawn)
+                process.stalled = True
+                events.append(self._lose(process.executor_id, "it stopped mid-message"))
+                continue
             except (ConnectionClosed, ProtocolError, OSError) as exc:
                 events.append(self._lose(process.executor_id,
                                          f"process exited or broke its connection ({exc})"))
                 continue
+            if self.heartbeats is not None:
+                self.heartbeats.heard_from(process.executor_id, _now_ms())
             for message in messages:
                 if isinstance(message, TaskOutput):
                     self.on_output(message.task_id, process.executor_id, HOST, message.stream,
@@ -249,6 +307,7 @@ class ProcessPoolBackend:
                     self.pool.task_ended(process.executor_id, message.task_id,
                                          message.metrics.get("duration"))
                     events.append(TaskFinishedEvent(process.executor_id, HOST, message))
+        events += self._remove_hung()
         self._dispatch()
         return events
 
@@ -310,6 +369,10 @@ class _Forker:
             except BaseException as exc:  # noqa: BLE001 - handed to the caller, which raises it
                 outcome.append(exc)
             done.set()
+
+
+def _now_ms() -> float:
+    return time.monotonic() * 1000
 
 
 def _readable(conns: list, timeout: float) -> list:

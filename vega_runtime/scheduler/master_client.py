@@ -3,12 +3,15 @@
 It uploads the application's package, registers the application, hands each message
 the master sends to the backend, and, when the master goes away, registers the
 application again under its id (with backoff) so running jobs go on while the master
-restarts; only a master that stays away past the reconnect timeout is reported gone.
+restarts.  A master that stays away past the reconnect timeout is reported gone and still
+tried, for as long as the driver runs (Spark's drivers wait for their master as long):
+jobs go on on the executors the application has.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
@@ -83,14 +86,18 @@ class MasterClient:
         self.send(RequestExecutors(total))
 
     def follow(self, on_message: Callable[[object], None],
-               on_gone: Callable[[str], None]) -> None:
-        """Hand each message from the master to ``on_message`` on a thread of its own;
-        ``on_gone(reason)`` once the master is away past the reconnect timeout."""
-        threading.Thread(target=self._follow, args=(on_message, on_gone), name="driver-master",
-                         daemon=True).start()
+               on_gone: Callable[[str, bool], None],
+               on_back: Callable[[], None] = lambda: None) -> None:
+        """Hand each message from the master to ``on_message`` on a thread of its own.
+        ``on_gone(reason, refused)``: the master has been away past the reconnect timeout
+        (``refused`` False: it is still tried, and ``on_back()`` follows once it takes the
+        application back), or it answered that it will not take the application back
+        (``refused`` True: the end)."""
+        threading.Thread(target=self._follow, args=(on_message, on_gone, on_back),
+                         name="driver-master", daemon=True).start()
 
     def _follow(self, on_message: Callable[[object], None],
-                on_gone: Callable[[str], None]) -> None:
+                on_gone: Callable[[str, bool], None], on_back: Callable[[], None]) -> None:
         while True:
             try:
                 while True:
@@ -100,21 +107,29 @@ class MasterClient:
                     return
                 self.conn.shutdown()  # what is sent meanwhile waits in buffers, not a dead socket
                 log.warning("lost the connection to the master (%s); reconnecting", exc)
-                refused = self._reconnect()
-                if refused is not None:
-                    if refused:  # it is there, but will not take the application back
-                        log.error("the master did not resume application %s: %s", self.app_id,
-                                  refused)
-                    else:
-                        log.error("the master did not come back within %.0fs",
-                                  self.reconnect_timeout)
-                    on_gone(str(exc))
+                refused = self._reconnect(self.reconnect_timeout)
+                if refused == "" and not self._closing:
+                    log.error("the master did not come back within %gs "
+                              "(vega.master.reconnect_timeout): jobs go on on this application's "
+                              "executors, none can be added or replaced until it is back, and "
+                              "the driver keeps trying to reach it", self.reconnect_timeout)
+                    on_gone(str(exc), False)
+                    refused = self._reconnect(math.inf)
+                    if refused is None:
+                        on_back()
+                if refused:  # it is there, but will not take the application back
+                    log.error("the master did not resume application %s: %s", self.app_id,
+                              refused)
+                    on_gone(str(exc), True)
+                    return
+                if self._closing:
                     return
 
-    def _reconnect(self) -> Optional[str]:
-        """Register this application again, under its id, with backoff: None once it is
-        back, else why not (the master's refusal, or "" when it did not answer in time)."""
-        deadline = time.monotonic() + self.reconnect_timeout
+    def _reconnect(self, timeout: float) -> Optional[str]:
+        """Register this application again, under its id, with backoff, for up to
+        ``timeout`` seconds: None once it is back, else why not (the master's refusal, or
+        "" when it did not answer in time or the driver stops)."""
+        deadline = time.monotonic() + timeout
         backoff = Backoff(0.1, 2.0)
         while not self._closing and time.monotonic() < deadline:
             try:
