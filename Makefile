@@ -16,7 +16,12 @@ PIP_LOCKED := -m pip install --quiet --disable-pip-version-check --require-hashe
 	$(PYTHON) -m venv $*
 	$@ $(PIP_LOCKED) -r requirements/build.txt
 
+# The lock files are for CPython 3.11 (requirements/README.md): some of their pins
+# (numpy, ipython, hypothesis) need 3.11 or newer.
 $(STAMP): $(BIN)/python requirements/lock.txt setup.cfg pyproject.toml
+	@$(BIN)/python -c 'import sys; sys.exit(None if sys.version_info >= (3, 11) else \
+	    "make: $(VENV) is Python %d.%d; requirements/lock.txt needs Python 3.11 or newer:" \
+	    " rm -r $(VENV) and run make again with PYTHON=python3.11 (or newer)" % sys.version_info[:2])'
 	$(BIN)/python $(PIP_LOCKED) -r requirements/lock.txt
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@

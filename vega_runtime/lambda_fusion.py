@@ -18,11 +18,13 @@ the code is identical to the lambda's (instructions, constants, names, variables
 positions). Anything else (source unavailable, a file edited after import, a lambda
 made elsewhere by cloudpickle, defaults, ``*args``, an expression that makes a closure
 or a generator, reads ``locals()`` and the like, or uses a name of the loop's) is not
-fused, and the caller calls the lambda as before.
+fused, and the caller calls the lambda as before. Nor is anything fused before Python
+3.11, whose code objects have no positions to prove the source with (PEP 657).
 """
 
 from __future__ import annotations
 
+import sys
 import types
 from functools import lru_cache
 from typing import Any, Callable, Optional, Tuple
@@ -30,6 +32,10 @@ from typing import Any, Callable, Optional, Tuple
 #: ``(line, column, text)``: where a lambda's body starts in its file (column in UTF-8
 #: bytes, as code positions count) and its text.
 Source = Tuple[int, int, str]
+
+#: Whether code objects carry the positions of their instructions (``co_positions``, and
+#: ``dis``'s ``show_caches``): Python 3.11 and later. Without them nothing is fused.
+POSITIONS = sys.version_info >= (3, 11)
 
 #: Bodies longer than this are not shipped (nor fused).
 MAX_SOURCE = 2000
@@ -121,6 +127,8 @@ def body_span(code: types.CodeType) -> Optional[Tuple[int, int, int, int]]:
     >>> body_span((lambda i: (i % 3, i)).__code__)[1:4:2]
     (21, 31)
     """
+    if not POSITIONS:
+        return None
     span = None
     import dis
 
@@ -182,7 +190,8 @@ def fused_loop(f: Callable, source: Optional[Source], fold: str) -> Optional[Cal
     ``map(f, batch)`` appended to the list ``combiners`` (``missing`` when the batch is
     empty); it returns a StopIteration the body raised (None when done). None when
     ``source`` is not provably ``f``'s body."""
-    if source is None or not _plain_lambda(f) or _SHADOWED & f.__globals__.keys():
+    if (source is None or not POSITIONS or not _plain_lambda(f)
+            or _SHADOWED & f.__globals__.keys()):
         return None
     code = f.__code__
     modules = frozenset(name for name in code.co_names

@@ -192,6 +192,8 @@ def adds(f: Any) -> bool:
     loads = [("LOAD_FAST", first), ("LOAD_FAST", second)]
     if steps[:1] == [("LOAD_FAST_LOAD_FAST", (first, second))]:  # Python 3.13
         steps[:1] = loads
+    if steps[2:3] == [("BINARY_ADD", None)]:  # Python 3.10
+        steps[2:3] = [("BINARY_OP", "+")]
     return steps == [*loads, ("BINARY_OP", "+"), ("RETURN_VALUE", None)]
 
 
