@@ -218,6 +218,7 @@ class Context(JobControl, FileShipping, Persistence):
             # executors come and go between jobs (dynamic allocation): record it as it happens
             threading.Thread(target=_catch_up_while_idle, args=(weakref.ref(self), self._idle),
                              name="vega-idle-events", daemon=True).start()
+        self._start_files_root()  # SparkFiles' directory on the driver
         Context._active = weakref.ref(self)
         self._ending_signals = _exit_on_ending_signals()
         # on a cluster, the id the master gives it: what its web UI, vega status, vega logs
@@ -230,6 +231,7 @@ class Context(JobControl, FileShipping, Persistence):
         """Undo what a ``_start`` that failed had started: the metrics server, the
         backend (a local cluster's daemons), the fork server, the application's directory."""
         self._stopped = True
+        self._stop_files_root()
         hook = getattr(self, "_stop_at_exit", None)
         if hook is not None:
             atexit.unregister(hook)
@@ -325,7 +327,7 @@ class Context(JobControl, FileShipping, Persistence):
                     self._event_relay.close()
                 self._finalizer()
                 _restore_ending_signals(self._ending_signals)
-                self._forget_files_root()
+                self._stop_files_root()
                 summary = {}
                 if self.event_log is not None:
                     self.event_log.close()
