@@ -33,6 +33,7 @@ from .versions import executor_hash_seed, hashes_as
 config = lazy_module("vega_runtime.config")
 hdfs = lazy_module("vega_runtime.io.hdfs")
 outputs = lazy_module("vega_runtime.io.output")
+rdd_base = lazy_module("vega_runtime.rdd.base")
 sources = lazy_module("vega_runtime.rdd.sources")
 allocation = lazy_module("vega_runtime.scheduler.allocation")
 block_tracker = lazy_module("vega_runtime.scheduler.block_tracker")
@@ -674,7 +675,7 @@ class Context(JobControl, FileShipping, Persistence):
         with self._job_slot():
             if partitions is None:
                 partitions = range(rdd.get_num_partitions())
-            results = self._runner.run_job(rdd, func, list(partitions), repr(rdd))
+            results = self._runner.run_job(rdd, func, list(partitions), _job_name(rdd))
             checkpoints.write_checkpoints(self, rdd, self._runner.run_job)
             return results
 
@@ -684,7 +685,7 @@ class Context(JobControl, FileShipping, Persistence):
         self._check_running()
         with self._job_slot():
             return self._runner.run_job_within(rdd, func, list(range(rdd.get_num_partitions())),
-                                               repr(rdd), timeout)
+                                               _job_name(rdd), timeout)
 
     def save_partitions(self, rdd: RDD, path: str, writer, overwrite: bool) -> None:
         """Write each partition with ``writer`` and commit the output atomically."""
@@ -729,6 +730,12 @@ SparkContext = Context
 #: stopped on the way out, its directory deleted (as Spark's shutdown hooks do; ``vega
 #: submit`` and ``vega shell`` install the same handler themselves)
 ENDING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def _job_name(rdd: "RDD") -> str:
+    """A job's name, as Spark's: the action and where the user's code called it
+    (``count at job.py:12``); the RDD when no user code did."""
+    return rdd_base.action_call_site() or repr(rdd)
 
 
 def _exit_on_ending_signals() -> Tuple[int, ...]:

@@ -26,6 +26,7 @@ from .transformations import Transformations
 T = TypeVar("T")
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_ALIASES_FILE = os.path.join(_PACKAGE_DIR, "aliases.py")
 
 
 #: each ``Partition`` class's slot names, its bases' included
@@ -62,6 +63,26 @@ def user_call_site() -> str:
         filename = frame.f_code.co_filename
         if not filename.startswith(_PACKAGE_DIR):
             return f"{os.path.basename(filename)}:{frame.f_lineno} in {frame.f_code.co_name}"
+        frame = frame.f_back
+    return ""
+
+
+def action_call_site() -> str:
+    """Spark's name of a job: ``count at job.py:12``, the Vega function the user's code
+    called and where (the innermost frame outside Vega); "" when every frame is Vega's.
+
+    >>> action_call_site()  # a doctest's frame is outside Vega, and so is nothing called
+    ''
+    """
+    frame, entry = sys._getframe(1), None
+    while frame is not None:
+        code = frame.f_code
+        if not code.co_filename.startswith(_PACKAGE_DIR):
+            if entry is None:
+                return ""
+            return f"{entry.co_name} at {os.path.basename(code.co_filename)}:{frame.f_lineno}"
+        if code.co_filename != _ALIASES_FILE:  # the method, not its PySpark-keywords wrapper
+            entry = code
         frame = frame.f_back
     return ""
 
