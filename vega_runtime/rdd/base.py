@@ -100,7 +100,7 @@ class RDD(Transformations, PairFunctions, Actions, Generic[T]):
         if ctx is None:
             raise DriverOnlyError("creating an RDD")
         self.ctx = ctx
-        self.rdd_id: int = ctx.new_rdd_id()
+        self._rdd_id: Optional[int] = None if self.lazy_id else ctx.new_rdd_id()
         self.deps: List[Dependency] = list(deps)
         self.partitioner = None
         self.storage_level: StorageLevel = StorageLevel.NONE
@@ -109,6 +109,16 @@ class RDD(Transformations, PairFunctions, Actions, Generic[T]):
         self._partitions: Optional[list] = None
         self._checkpoint_rdd: Optional["RDD"] = None
         self._checkpoint_requested: Optional[str] = None  # "reliable" or "local"
+
+    #: the id is taken when first asked for (PySpark's pipelined RDDs: map, filter, ...,
+    #: whose JVM RDD is made late, so rdd.map(f).filter(g).id() is rdd.id() + 1)
+    lazy_id = False
+
+    @property
+    def rdd_id(self) -> int:
+        if self._rdd_id is None:
+            self._rdd_id = self.ctx.new_rdd_id()
+        return self._rdd_id
 
     # -- the contract ---------------------------------------------------
     def compute_partitions(self) -> list:
@@ -282,6 +292,7 @@ class RDD(Transformations, PairFunctions, Actions, Generic[T]):
 
     # -- shipping ---------------------------------------------------------
     def __getstate__(self):
+        self.rdd_id  # taken on the driver: executors have no Context to take it from
         state = self.__dict__.copy()
         state["ctx"] = None
         state["_partitions"] = None
