@@ -143,3 +143,23 @@ def test_overlapping_contexts_have_their_own_spark_files_directories(ctx, fresh_
     assert not os.path.exists(SparkFiles.get(theirs.name))
     assert ctx.parallelize([0], 1).map(
         lambda _: open(SparkFiles.get(mine.name)).read()).collect() == ["first"]
+
+
+def test_a_thread_a_task_starts_finds_the_added_files(ctx, tmp_path):
+    """SparkFiles in a thread started by a task (a thread pool in map_partitions) is the
+    executor's directory, as PySpark's process-wide one."""
+    import threading
+
+    source = tmp_path / f"threaded-{ctx.application_id}.txt"
+    source.write_text("from a thread")
+    ctx.addFile(str(source))
+
+    def read_in_a_thread(records):
+        found = []
+        reader = threading.Thread(target=lambda: found.append(open(SparkFiles.get(source.name)).read()))
+        reader.start()
+        reader.join()
+        return found
+
+    assert ctx.parallelize([0, 1], 2).mapPartitions(read_in_a_thread).collect() == \
+        ["from a thread", "from a thread"]

@@ -30,10 +30,11 @@ class SparkFiles:
 
     @staticmethod
     def get_root_directory() -> str:
-        """The directory shipped and added files are in: in a task its executor's, on the
-        driver its Context's (the last started of those running); it exists whether or not
-        any file was shipped, as PySpark's."""
-        root = getattr(_running_task, "root", None) or (_driver_roots[-1] if _driver_roots else None)
+        """The directory shipped and added files are in: in a task (and a thread it starts)
+        its executor's, on the driver its Context's (the last started of those running); it
+        exists whether or not any file was shipped, as PySpark's."""
+        root = getattr(_running_task, "root", None) or _executor_root[0] or \
+            (_driver_roots[-1] if _driver_roots else None)
         if root is None:
             raise VegaError("SparkFiles has a directory in tasks, and in a driver once its "
                             "Context has started: start the Context first")
@@ -53,6 +54,8 @@ class SparkFiles:
 _driver_roots: list = []
 #: the SparkFiles root of the task running in this thread (``task_root``)
 _running_task = threading.local()
+#: an executor process's root, for threads its tasks start (``executor_root``)
+_executor_root: list = [None]
 
 
 def prepare_root(root: str) -> str:
@@ -77,6 +80,11 @@ def driver_root_started(root: str) -> None:
 def driver_root_stopped(root: str) -> None:
     if root in _driver_roots:
         _driver_roots.remove(root)
+
+
+def executor_root(root: str) -> None:
+    """This process is an executor's (one application's) and ``root`` its SparkFiles root."""
+    _executor_root[0] = root
 
 
 def task_root(root: Optional[str]) -> None:

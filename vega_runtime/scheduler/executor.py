@@ -130,6 +130,8 @@ class Executor:
         self._installed_files: set = set()
         #: SparkFiles' directory in this executor's tasks, files shipped or not
         self.files_root = files.prepare_root(dirs.files)
+        if not in_driver:  # a process of its own: threads its tasks start find the root too
+            files.executor_root(self.files_root)
         #: the memory limit this process runs under (0: none); a task's MemoryError under
         #: it is not the task's failure but the executor's end (it escapes ``run``)
         self.memory_limit = 0
