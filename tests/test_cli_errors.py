@@ -3,11 +3,14 @@ on stderr, an exit code by the kind of error, the traceback only with ``vega --d
 and the remote operations cluster commands run on hosts.  Real processes."""
 
 import json
+import os
 import socket
 import subprocess
 import sys
 
-from proc_helpers import REPO, clean_env, vega
+import pytest
+
+from proc_helpers import REPO, clean_env, pid_alive, vega, vega_argv, write_job
 
 
 def error_lines(stderr: str):
@@ -74,3 +77,75 @@ def test_remote_ops_answer_in_json_and_refuse_unknown_operations(tmp_path):
     assert probe["master_reachable"] is None and (tmp_path / "w").is_dir()
     unknown = remote_op("format-disk")
     assert unknown.returncode == 2 and "usage: python -m vega_cli.remote_ops" in unknown.stderr
+
+
+# -- a reader that has gone (vega ... | head -1) --------------------------------------------------
+
+def run_into_closed_pipe(*args, env=None, cwd=REPO, timeout=120):
+    """``vega ARGS`` whose stdout is a pipe its reader has already closed (``| head -0``):
+    every write to it fails with EPIPE.  Returns the CompletedProcess, stderr as text."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        return subprocess.run(vega_argv(*args), cwd=cwd, env=env or clean_env(), stdout=write_end,
+                              stderr=subprocess.PIPE, text=True, timeout=timeout)
+    finally:
+        os.close(write_end)
+
+
+def test_a_command_whose_output_nobody_reads_ends_quietly(tmp_path):
+    """vega history --json | head -0: exit 1 (Python's note on SIGPIPE), nothing on stderr
+    (it said 'internal error: BrokenPipeError')."""
+    result = run_into_closed_pipe("history", "--json", "--dir", str(tmp_path))
+    assert (result.returncode, result.stderr) == (1, "")
+
+
+def test_start_master_whose_output_nobody_reads_leaves_the_master_running(tmp_path):
+    """vega start-master | head -0 ends quietly, and the master it started runs on,
+    recorded in its pidfile (vega stop-master stops it)."""
+    secret = tmp_path / "secret"
+    secret.write_text("s" * 64)
+    secret.chmod(0o600)
+    work = tmp_path / "master"
+    result = run_into_closed_pipe("start-master", "--host", "127.0.0.1", "--port", "0",
+                                  "--webui-port", "0", "--work-dir", str(work), "--secret-file",
+                                  str(secret), cwd=str(tmp_path))
+    assert (result.returncode, result.stderr) == (1, "")
+    pid = int((work / "master.pid").read_text())
+    try:
+        assert pid_alive(pid)
+        port = json.loads((work / "master.ready").read_text())["port"]
+        status = vega("status", "--json", "--master", f"vega://127.0.0.1:{port}",
+                      "--secret-file", str(secret))
+        assert status.returncode == 0 and json.loads(status.stdout)["workers"] == []
+    finally:
+        stopped = vega("stop-master", "--work-dir", str(work), cwd=str(tmp_path))
+    assert stopped.stdout == f"master stopped (pid {pid})\n"
+    assert not os.path.exists(work / "master.pid")
+
+
+@pytest.mark.parametrize("master", ["local[2]", "local-cluster[1,2]"])
+def test_submit_whose_output_nobody_reads_ends_quietly_and_its_tasks_run_on(tmp_path, master):
+    """vega submit job.py | head -1: the tasks' output to a gone reader is dropped and they
+    run on (it failed the stage, or on a cluster lost the executors four times over 20s),
+    the driver's next print ends the command quietly with exit 1 (it said 'the job raised
+    BrokenPipeError' with a traceback)."""
+    job = write_job(tmp_path, "chatty.py", """
+        from vega_runtime import Context
+
+        def emit(index, records):
+            for i in records:
+                print("line", i)
+            return [index]
+
+        with Context() as ctx:
+            print(ctx.parallelize(range(20000), 2).map_partitions_with_index(emit).collect())
+            print("after the job")
+    """)
+    env = clean_env(VEGA_EVENTLOG_DIR=str(tmp_path / "events"))
+    result = run_into_closed_pipe("submit", "--master", master, job, env=env, timeout=60)
+    assert result.returncode == 1, result.stderr
+    stages = [line for line in result.stderr.splitlines() if line.startswith("stage 0 ")]
+    assert [line.split(" in ")[0] for line in stages[1:]] == ["stage 0 finished"], result.stderr
+    for noise in ("vega: error", "job failed", "Traceback", "Broken pipe", "BrokenPipe"):
+        assert noise not in result.stderr, result.stderr

@@ -286,23 +286,30 @@ def test_a_context_the_job_never_stops_is_stopped_at_exit(vega_cli, tmp_path, ma
     assert os.listdir(scratch) == []
 
 
-def test_files_are_readable_through_sparkfiles_in_driver(vega_cli, tmp_path):
-    """--files a,b are found by name with vega_runtime.SparkFiles.get in the driver."""
+@pytest.mark.parametrize("master", ["local", "local[2]"])
+def test_files_are_readable_through_sparkfiles_in_driver(vega_cli, tmp_path, master):
+    """--files a,b are found by name with vega_runtime.SparkFiles.get in the driver and in
+    tasks, through the directory PySpark programs put on sys.path first thing."""
     (tmp_path / "shipped").mkdir()
     (tmp_path / "shipped" / "lookup.csv").write_text("a,1\nb,2\n")
     (tmp_path / "shipped" / "notes.txt").write_text("hello from --files\n")
     job = write_job(tmp_path, "reads_files.py", """
+        import sys
         from vega_runtime import Context, SparkFiles
 
         with Context() as ctx:
+            sys.path.insert(0, SparkFiles.getRootDirectory())
             for name in ("lookup.csv", "notes.txt"):
                 with open(SparkFiles.get(name)) as fh:
                     print(name, repr(fh.read()))
+            print(ctx.parallelize([0, 1], 2).map(
+                lambda _: open(SparkFiles.get("notes.txt")).read().strip()).collect())
     """)
     shipped = f"{tmp_path}/shipped/lookup.csv,{tmp_path}/shipped/notes.txt"
-    result = vega_cli("submit", "--master", "local", "--files", shipped, job)
+    result = vega_cli("submit", "--master", master, "--files", shipped, job)
     assert result.returncode == 0, result.stderr
-    assert result.stdout == "lookup.csv 'a,1\\nb,2\\n'\nnotes.txt 'hello from --files\\n'\n"
+    assert result.stdout == ("lookup.csv 'a,1\\nb,2\\n'\nnotes.txt 'hello from --files\\n'\n"
+                             "['hello from --files', 'hello from --files']\n")
 
 
 # -- --verbose ----------------------------------------------------------------------------------

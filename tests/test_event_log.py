@@ -189,6 +189,35 @@ def test_task_time_percentiles_and_max_are_rounded_alike(tmp_path):
     assert summary["task_seconds"] == {"p50": 0.0453, "p90": 0.0453, "max": 0.0453}
 
 
+def test_a_job_is_named_by_its_action_and_the_user_line_that_called_it(tmp_path):
+    """Spark's JobData.name is the job's call site: the action and the line of user code
+    that called it (in a helper of the user's: the helper's line), 'count at job.py:12'.
+    It was the RDD's repr and where the RDD was created, the same for every job on it."""
+    from vega_runtime.deploy import spark_api_documents as docs
+    from vega_runtime.deploy.app_events import replay
+    from vega_runtime.scheduler.event_log import read_log
+
+    lines = []
+    with Context(master="local", app_name="named",
+                 conf={"vega.eventlog.dir": str(tmp_path)}) as ctx:
+        numbers = ctx.parallelize(range(4), 2)
+
+        def helper():
+            lines.append(sys._getframe().f_lineno); return numbers.count()  # noqa: E702
+
+        lines.append(sys._getframe().f_lineno); numbers.collect()  # noqa: E702
+        helper()
+        lines.append(sys._getframe().f_lineno); numbers.map(lambda x: (x, 1)).reduceByKey(max).collect()  # noqa: E702,E501
+        lines.append(sys._getframe().f_lineno); ctx.runJob(numbers, lambda it: [sum(it)])  # noqa: E702
+        path, app_id = ctx.event_log.path, ctx.application_id
+    events, error = read_log(path)
+    app = replay(app_id, events)
+    here = os.path.basename(__file__)
+    assert [docs.job_data(app, job)["name"] for job in app.jobs.values()] == [
+        f"collect at {here}:{lines[0]}", f"count at {here}:{lines[1]}",
+        f"collect at {here}:{lines[2]}", f"run_job at {here}:{lines[3]}"]
+
+
 def test_a_jobs_group_description_and_tags_reach_sparks_job_data(tmp_path):
     """set_job_group, set_job_description and add_job_tag of the submitting thread are in
     the job's JobStart, and so in Spark's JobData (jobGroup, description, jobTags); a job

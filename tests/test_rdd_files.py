@@ -94,3 +94,72 @@ def test_add_archive_is_unpacked_in_a_directory_of_its_name(ctx, tmp_path):
         os.path.join(SparkFiles.get(name), "inside.txt")).read()).collect() == ["packed"]
     assert f"file:{archive}" in ctx.listArchives
     assert f"file:{archive}" not in ctx.listFiles
+
+
+def test_spark_files_has_a_directory_whether_or_not_files_were_shipped(ctx):
+    """SparkFiles.getRootDirectory() is a directory on the driver and in tasks with nothing
+    shipped (PySpark programs do sys.path.insert(0, SparkFiles.getRootDirectory()) first
+    thing; it raised 'no files were shipped'), and get() gives the path a file would have
+    there without checking it, as PySpark's."""
+    def where(_):
+        root = SparkFiles.getRootDirectory()
+        return os.path.isdir(root), SparkFiles.get("sub/data.csv") == os.path.join(root, "sub/data.csv")
+
+    assert ctx.parallelize([1, 2], 2).map(where).collect() == [(True, True), (True, True)]
+    assert where(None) == (True, True)
+
+
+def test_spark_files_get_finds_a_file_inside_an_added_directory(ctx, tmp_path):
+    """get('tree/sub/leaf.txt') is that file of the added directory tree, as PySpark's (it
+    took the basename, leaf.txt, and said it was not shipped)."""
+    tree = tmp_path / f"nested-{ctx.application_id}"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "sub" / "leaf.txt").write_text("deep")
+    ctx.addFile(str(tree), recursive=True)
+    path = f"{tree.name}/sub/leaf.txt"
+    assert ctx.parallelize([1, 2], 2).map(
+        lambda _: open(SparkFiles.get(path)).read()).collect() == ["deep", "deep"]
+    assert open(SparkFiles.get(path)).read() == "deep"
+
+
+def test_overlapping_contexts_have_their_own_spark_files_directories(ctx, fresh_ctx, tmp_path):
+    """A second Context started and stopped while the first runs: on the driver SparkFiles
+    is the running Context's directory again, its files still there; each Context's tasks
+    find their own files."""
+    mine = tmp_path / f"mine-{ctx.application_id}.txt"
+    mine.write_text("first")
+    ctx.addFile(str(mine))
+    first_root = SparkFiles.getRootDirectory()
+    other = fresh_ctx("local")
+    assert SparkFiles.getRootDirectory() != first_root
+    theirs = tmp_path / "theirs.txt"
+    theirs.write_text("second")
+    other.addFile(str(theirs))
+    assert other.parallelize([0], 1).map(
+        lambda _: os.path.exists(SparkFiles.get(mine.name))).collect() == [False]
+    other.stop()
+    assert SparkFiles.getRootDirectory() == first_root
+    assert open(SparkFiles.get(mine.name)).read() == "first"
+    assert not os.path.exists(SparkFiles.get(theirs.name))
+    assert ctx.parallelize([0], 1).map(
+        lambda _: open(SparkFiles.get(mine.name)).read()).collect() == ["first"]
+
+
+def test_a_thread_a_task_starts_finds_the_added_files(ctx, tmp_path):
+    """SparkFiles in a thread started by a task (a thread pool in map_partitions) is the
+    executor's directory, as PySpark's process-wide one."""
+    import threading
+
+    source = tmp_path / f"threaded-{ctx.application_id}.txt"
+    source.write_text("from a thread")
+    ctx.addFile(str(source))
+
+    def read_in_a_thread(records):
+        found = []
+        reader = threading.Thread(target=lambda: found.append(open(SparkFiles.get(source.name)).read()))
+        reader.start()
+        reader.join()
+        return found
+
+    assert ctx.parallelize([0, 1], 2).mapPartitions(read_in_a_thread).collect() == \
+        ["from a thread", "from a thread"]

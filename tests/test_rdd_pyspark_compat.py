@@ -453,13 +453,28 @@ def test_creating_a_context_inside_a_task_is_refused(ctx):
 
 @pytest.mark.parametrize("method", ["destroy", "unpersist"])
 def test_broadcast_destroy_or_unpersist_inside_a_task_fails(ctx, method):
-    """Broadcast.destroy()/unpersist() in a task fails it (PySpark: driver only)."""
+    """Broadcast.destroy()/unpersist() in a task fails it with PySpark's error: a
+    PySparkRuntimeError of class INVALID_BROADCAST_OPERATION (it was a DriverOnlyError of
+    class CONTEXT_ONLY_VALID_ON_DRIVER, and PySpark's own test of it failed)."""
+    from vega_runtime.errors import PySparkRuntimeError
+
+    done = {"destroy": "destroyed", "unpersist": "unpersisted"}[method]
     shared = ctx.broadcast([1, 2])
     with pytest.raises(TaskFailed) as info:
         ctx.parallelize([1], 1).map(lambda _: getattr(shared, method)()).collect()
-    assert info.value.error_type == "DriverOnlyError"
+    assert info.value.error_type == "PySparkRuntimeError"
     assert info.value.message.startswith(
-        f"[CONTEXT_ONLY_VALID_ON_DRIVER] Broadcast.{method}() can only be used on the driver")
+        f"[INVALID_BROADCAST_OPERATION] Broadcast can only be {done} in driver: "
+        f"Broadcast.{method}() was called inside a task")
+
+    def caught(_):
+        try:
+            getattr(shared, method)()
+        except RuntimeError as exc:  # PySpark's is a RuntimeError too
+            return isinstance(exc, PySparkRuntimeError), exc.getErrorClass()
+
+    assert ctx.parallelize([1], 1).map(caught).collect() == [
+        (True, "INVALID_BROADCAST_OPERATION")]
     assert ctx.parallelize([0], 1).map(lambda i: shared.value[i]).collect() == [1]
 
 

@@ -430,3 +430,18 @@ def test_reduce_through_many_transformations(ctx):
     lines = ctx.parallelize(["a b a", "c b a", "", "é é"], 3)
     counts = lines.flat_map(str.split).map(lambda w: (w, 1)).reduce_by_key(add)
     assert sorted(counts.collect()) == [("a", 3), ("b", 2), ("c", 1), ("é", 2)]
+
+
+def test_pipelined_rdds_take_their_id_when_first_asked(ctx):
+    """As PySpark's PipelinedRDD (map, filter, ...): the id is taken when first asked for,
+    so rdd.map(str).filter(bool).id() is rdd.id() + 1 (PySpark's own test_id; it was + 2);
+    it stays the same, and the RDDs run as before."""
+    numbers = ctx.parallelize(range(10))
+    first = numbers.id()
+    assert numbers.id() == first
+    piped = numbers.map(str).filter(bool)
+    assert piped.id() == first + 1 and piped.id() == first + 1
+    assert piped.collect() == [str(i) for i in range(10)]
+    unasked = numbers.map(lambda x: x * 2)
+    assert unasked.filter(lambda x: x > 10).count() == 4  # shipped: ids taken on the driver
+    assert unasked.id() > first + 1

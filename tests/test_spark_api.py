@@ -295,6 +295,22 @@ def test_bad_requests_get_one_clear_error(running):
     assert api_get(port, f"/api/v1/applications/{app}/jobs", "wrong")[0] == 401
 
 
+def test_path_segments_are_percent_decoded_as_sparks(running):
+    """app%2D1 is app-1 (Spark's REST API decodes path parameters; Vega said 'no
+    application app%2D...'), on Spark's routes and the master's own; an encoded '/' in a
+    segment is refused as ambiguous (400), as Spark's server does."""
+    _, port, token, app, _ = running
+    encoded = app.replace("-", "%2D")
+    assert api_get(port, f"/api/v1/applications/{encoded}/jobs/0", token) == \
+        api_get(port, f"/api/v1/applications/{app}/jobs/0", token)
+    got, body = api_get(port, f"/api/v1/applications/{encoded}", token)
+    assert got == 200 and body["id"] == app
+    got, body = api_get(port, f"/api/v1/applications/%61pp-none-0001/jobs", token)
+    assert got == 404 and "no application app-none-0001 " in body["error"]
+    got, body = api_get(port, f"/api/v1/applications/{app}%2Fjobs/0", token)
+    assert got == 400 and "encoded / (%2F)" in body["error"], body
+
+
 def test_a_finished_application_from_its_event_log(bare_master, tmp_path):
     """A master that never ran the application serves it from its event log directory,
     completed, with the same documents."""

@@ -2,6 +2,7 @@
 
 import io
 import os
+import threading
 import zipfile
 
 import pytest
@@ -60,6 +61,34 @@ def test_a_good_package_is_extracted(tmp_path):
     packaging.extract(zipped({"job/j.py": b"print(1)", "files/small.txt": bytes(10_000)}),
                       str(tmp_path / "pkg"))
     assert (tmp_path / "pkg" / "job" / "j.py").read_bytes() == b"print(1)"
+
+
+def test_threads_extracting_one_package_at_once_all_get_it(tmp_path):
+    """A worker starting two executors of a job fetches its package in two threads at once:
+    each gets the whole package and nothing else is left (they shared one staging
+    directory, and one failed with 'File exists: .../packages/SHA.tmp-PID/job', so
+    local-cluster[1,2] warned 'executor exec-1 could not start')."""
+    data = zipped({f"job/m{i}.py": b"x = 1\n" * 100 for i in range(20)})
+    for round_ in range(20):
+        target = str(tmp_path / f"pkg{round_}")
+        start, errors = threading.Barrier(4), []
+
+        def extract():
+            start.wait()
+            try:
+                packaging.extract(data, target)
+            except Exception as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=extract) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        assert sorted(os.listdir(os.path.join(target, "job"))) == sorted(
+            f"m{i}.py" for i in range(20))
+    assert sorted(os.listdir(tmp_path)) == sorted(f"pkg{i}" for i in range(20))
 
 
 HELD_JOB = """

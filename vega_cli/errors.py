@@ -8,6 +8,7 @@ A command whose outcome is a code (a job's, a cluster's) returns it.
 
 from __future__ import annotations
 
+import errno
 import sys
 from typing import TYPE_CHECKING
 
@@ -134,3 +135,20 @@ def debug_requested() -> bool:
 
     ctx = click.get_current_context(silent=True)
     return bool(ctx and ctx.find_root().params.get("debug"))
+
+
+def stdout_closed(exc: BaseException) -> bool:
+    """Whether ``exc`` is the broken pipe of writing to a stdout nobody reads any more
+    (``vega status | head -1``), not of a connection: such a command ends quietly, as
+    Unix tools do (Python's note on SIGPIPE), instead of reporting an error."""
+    if not (isinstance(exc, OSError) and exc.errno == errno.EPIPE):
+        return False
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.__stdout__.fileno(), select.POLLOUT)
+        events = poller.poll(0)
+    except (AttributeError, OSError, ValueError):  # no stdout at all
+        return False
+    return any(ready & (select.POLLERR | select.POLLHUP) for _, ready in events)

@@ -14,7 +14,7 @@ from vega_runtime.errors import (ConfigError, JobCancelled, MasterUnreachable, M
                                  VegaError)
 
 from .errors import (EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, Cancelled,
-                     Unreachable, UsageError, full_traceback, print_error)
+                     Unreachable, UsageError, full_traceback, print_error, stdout_closed)
 
 #: command name -> "module:attribute" defining it
 COMMANDS = {
@@ -54,7 +54,8 @@ EXIT_CODES: List[Tuple[Type[BaseException], int]] = [
 
 def exit_code_for(exc: BaseException) -> Optional[int]:
     """The exit code of a command that raised ``exc`` (None: not an error to translate,
-    such as click's own exits).
+    such as click's own exits, or the broken pipe of a stdout its reader closed, which click
+    ends quietly with code 1, as Python's note on SIGPIPE advises).
 
     >>> exit_code_for(UsageError("--supervise needs --deploy-mode cluster"))
     2
@@ -65,7 +66,8 @@ def exit_code_for(exc: BaseException) -> Optional[int]:
     >>> exit_code_for(SystemExit(0)) is None
     True
     """
-    if isinstance(exc, (click.exceptions.Exit, click.ClickException, click.Abort)):
+    if isinstance(exc, (click.exceptions.Exit, click.ClickException, click.Abort)) or \
+            stdout_closed(exc):
         return None
     for cls, code in EXIT_CODES:
         if isinstance(exc, cls):

@@ -18,7 +18,7 @@ from typing import Dict, Optional
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from vega_runtime.scheduler.listener import JobListener, prefix_lines
+from vega_runtime.scheduler.listener import JobListener, OutputPrinter, prefix_lines
 
 
 #: how progress shows (``display_mode``)
@@ -50,6 +50,7 @@ class ProgressDisplay(JobListener):
         finds out whether that is a terminal or a Jupyter notebook)."""
         self.stdout = sys.stdout
         self.stderr = sys.stderr
+        self.printer = OutputPrinter(self.stdout, self.stderr)  # task output off a terminal
         self.console = console or Console(file=self.stderr, highlight=False, soft_wrap=True)
         self.mode = display_mode(self.console,
                                  self.console.is_jupyter and _has_ipywidgets())
@@ -125,13 +126,11 @@ class ProgressDisplay(JobListener):
 
     # -- output ----------------------------------------------------------------
     def on_task_output(self, prefix: str, stream: str, text: str) -> None:
-        lines = prefix_lines(prefix, text)
         if self.progress is not None and self.console.is_terminal and _same_terminal(self.stdout, self.stderr):
-            self.progress.console.print(lines, end="", markup=False, highlight=False)
+            self.progress.console.print(prefix_lines(prefix, text), end="", markup=False,
+                                        highlight=False)
             return
-        out = self.stderr if stream == "stderr" else self.stdout
-        out.write(lines)
-        out.flush()
+        self.printer.on_task_output(prefix, stream, text)
 
     def _line(self, text: str, style: str = "") -> None:
         if self.mode != LINES:  # through rich: styled on a terminal, HTML in a notebook

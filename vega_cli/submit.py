@@ -29,7 +29,8 @@ from vega_runtime.master_url import parse_master
 from vega_runtime.processes import DIE_WITH_ENV, own_descendants, tie_from_env
 
 from .errors import (EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_OK, EXIT_UNREACHABLE, CommandError,
-                     Unreachable, UsageError, debug_requested, error_console, full_traceback)
+                     Unreachable, UsageError, debug_requested, error_console, full_traceback,
+                     stdout_closed)
 from .options import cli_settings, job_options, settings_from_flags
 from .staging import build_job_package, stage_files, stage_py_files
 
@@ -163,6 +164,8 @@ def _run_in_cluster(job: str, args: List[str], cli_conf: dict, config_file: Opti
         end = stream_logs(master_connection(url, None), reply.driver_id, follow=True)
         return EXIT_CANCELLED if end.state == "killed" else end.exit_code
     except (OSError, VegaError) as exc:  # the master went away while we followed
+        if stdout_closed(exc):  # | head -1: the driver runs on; the command ends quietly
+            raise
         raise CommandError(f"lost the master while following driver {reply.driver_id} "
                            f"({exc}); it may still be running",
                            f"Follow it again with: vega logs --follow --master {url} "
@@ -240,6 +243,7 @@ def _run_driver(job: str, args: List[str], cli_conf: dict, config_file: Optional
         signal.signal(signum, DriverExit.raise_for)
     try:
         runpy.run_path(os.path.abspath(job), run_name="__main__")
+        sys.stdout.flush()  # the job's last prints: a closed pipe shows here, not at exit
         return EXIT_OK
     except DriverExit as exc:
         error_console().print(f"[bold yellow]vega: {signal.Signals(exc.signum).name}[/]: the job "
@@ -259,6 +263,8 @@ def _run_driver(job: str, args: List[str], cli_conf: dict, config_file: Optional
         _report(job, exc, debug)
         return EXIT_UNREACHABLE if isinstance(exc, MasterUnreachable) else EXIT_JOB_FAILED
     except Exception as exc:  # the user's driver code raised
+        if stdout_closed(exc):  # vega submit job.py | head -1: ends quietly, as head's input
+            raise
         console = error_console()
         console.print(f"[bold red]vega: error:[/] the job {escape(job)} raised "
                       f"{type(exc).__name__}: {escape(str(exc))}")

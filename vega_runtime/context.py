@@ -33,6 +33,7 @@ from .versions import executor_hash_seed, hashes_as
 config = lazy_module("vega_runtime.config")
 hdfs = lazy_module("vega_runtime.io.hdfs")
 outputs = lazy_module("vega_runtime.io.output")
+rdd_base = lazy_module("vega_runtime.rdd.base")
 sources = lazy_module("vega_runtime.rdd.sources")
 allocation = lazy_module("vega_runtime.scheduler.allocation")
 block_tracker = lazy_module("vega_runtime.scheduler.block_tracker")
@@ -219,6 +220,7 @@ class Context(JobControl, FileShipping, Persistence):
             # executors come and go between jobs (dynamic allocation): record it as it happens
             threading.Thread(target=_catch_up_while_idle, args=(weakref.ref(self), self._idle),
                              name="vega-idle-events", daemon=True).start()
+        self._start_files_root()  # SparkFiles' directory on the driver
         Context._active = weakref.ref(self)
         self._ending_signals = _exit_on_ending_signals()
         # on a cluster, the id the master gives it: what its web UI, vega status, vega logs
@@ -231,6 +233,7 @@ class Context(JobControl, FileShipping, Persistence):
         """Undo what a ``_start`` that failed had started: the metrics server, the
         backend (a local cluster's daemons), the fork server, the application's directory."""
         self._stopped = True
+        self._stop_files_root()
         hook = getattr(self, "_stop_at_exit", None)
         if hook is not None:
             atexit.unregister(hook)
@@ -326,7 +329,7 @@ class Context(JobControl, FileShipping, Persistence):
                     self._event_relay.close()
                 self._finalizer()
                 _restore_ending_signals(self._ending_signals)
-                self._forget_files_root()
+                self._stop_files_root()
                 summary = {}
                 if self.event_log is not None:
                     self.event_log.close()
@@ -673,7 +676,7 @@ class Context(JobControl, FileShipping, Persistence):
         with self._job_slot():
             if partitions is None:
                 partitions = range(rdd.get_num_partitions())
-            results = self._runner.run_job(rdd, func, list(partitions), repr(rdd))
+            results = self._runner.run_job(rdd, func, list(partitions), _job_name(rdd))
             checkpoints.write_checkpoints(self, rdd, self._runner.run_job)
             return results
 
@@ -683,7 +686,7 @@ class Context(JobControl, FileShipping, Persistence):
         self._check_running()
         with self._job_slot():
             return self._runner.run_job_within(rdd, func, list(range(rdd.get_num_partitions())),
-                                               repr(rdd), timeout)
+                                               _job_name(rdd), timeout)
 
     def save_partitions(self, rdd: RDD, path: str, writer, overwrite: bool) -> None:
         """Write each partition with ``writer`` and commit the output atomically."""
@@ -728,6 +731,12 @@ SparkContext = Context
 #: stopped on the way out, its directory deleted (as Spark's shutdown hooks do; ``vega
 #: submit`` and ``vega shell`` install the same handler themselves)
 ENDING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def _job_name(rdd: "RDD") -> str:
+    """A job's name, as Spark's: the action and where the user's code called it
+    (``count at job.py:12``); the RDD when no user code did."""
+    return rdd_base.action_call_site() or repr(rdd)
 
 
 def _exit_on_ending_signals() -> Tuple[int, ...]:

@@ -20,7 +20,6 @@ from .io.hdfs import is_hdfs, split_url
 class FileShipping:
     """Needs ``self.app_dir``, ``self._runner`` and ``self.broadcast``."""
 
-    _owned_files_root = None
     _added_broadcasts: tuple = ()
 
     def add_file(self, path: str, recursive: bool = False) -> None:
@@ -97,13 +96,12 @@ class FileShipping:
         self._runner.added_files = files.AddedFiles(self._runner.added_files.files + (added,))
 
     def _files_root(self) -> str:
-        root = files.root_directory(os.path.join(self.app_dir, "files", "driver"))
-        if root.startswith(self.app_dir):
-            self._owned_files_root = root
-        return root
+        """This Context's SparkFiles root (the driver's while it runs): made, with links to
+        the files shipped with the job, as the Context starts (``_start_files_root``)."""
+        return os.path.join(self.app_dir, "files", "driver")
 
-    def _forget_files_root(self) -> None:
-        """Unset the SparkFiles root this Context made (its app dir is about to go)."""
-        owned = self._owned_files_root
-        if owned is not None and os.environ.get(files.FILES_DIR_ENV) == owned:
-            del os.environ[files.FILES_DIR_ENV]
+    def _start_files_root(self) -> None:
+        files.driver_root_started(files.prepare_root(self._files_root()))
+
+    def _stop_files_root(self) -> None:
+        files.driver_root_stopped(self._files_root())

@@ -153,6 +153,26 @@ class DriverOnlyError(VegaError):
                 "a small RDD and broadcast() it), or express it as a join.")
 
 
+class PySparkRuntimeError(VegaError, RuntimeError):
+    """PySpark's ``pyspark.errors.PySparkRuntimeError`` (``pyspark_compat.errors`` names it),
+    raised where PySpark raises it; its message starts with PySpark's error class.
+
+    >>> str(PySparkRuntimeError("Broadcast can only be destroyed in driver.",
+    ...                         "INVALID_BROADCAST_OPERATION"))
+    '[INVALID_BROADCAST_OPERATION] Broadcast can only be destroyed in driver.'
+    """
+
+    def __init__(self, message: str = "", error_class: str = ""):
+        super().__init__(message, error_class)
+        self.message, self.error_class = message, error_class
+
+    def getErrorClass(self) -> str:  # noqa: N802 - PySpark's name
+        return self.error_class
+
+    def __str__(self) -> str:
+        return f"[{self.error_class}] {self.message}" if self.error_class else self.message
+
+
 class ClosureNotSerializable(VegaError):
     """A function shipped to executors captures something that cannot be pickled."""
 

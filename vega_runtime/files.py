@@ -15,11 +15,13 @@ import io
 import os
 import sys
 import threading
-from typing import Callable, Iterator, Tuple
+from typing import Callable, Iterator, Optional, Tuple
 
 from .errors import VegaError
 from .records import FrozenRecord
 
+#: the files shipped with ``vega submit --files`` (a driver's) or in the job package (a
+#: cluster executor's): each SparkFiles root links to them
 FILES_DIR_ENV = "VEGA_FILES_DIR"
 
 
@@ -28,21 +30,66 @@ class SparkFiles:
 
     @staticmethod
     def get_root_directory() -> str:
-        root = os.environ.get(FILES_DIR_ENV)
-        if not root:
-            raise VegaError("no files were shipped with this job: pass them with "
-                            "vega submit --files a.csv,b.txt or ctx.add_file(path)")
+        """The directory shipped and added files are in: in a task (and a thread it starts)
+        its executor's, on the driver its Context's (the last started of those running); it
+        exists whether or not any file was shipped, as PySpark's."""
+        root = getattr(_running_task, "root", None) or _executor_root[0] or \
+            (_driver_roots[-1] if _driver_roots else None)
+        if root is None:
+            raise VegaError("SparkFiles has a directory in tasks, and in a driver once its "
+                            "Context has started: start the Context first")
         return root
 
     @classmethod
     def get(cls, filename: str) -> str:
-        path = os.path.join(cls.get_root_directory(), os.path.basename(filename))
-        if not os.path.exists(path):
-            raise VegaError(f"{filename!r} was not shipped with this job; add it to --files "
-                            "or call ctx.add_file() with it")
-        return path
+        """The absolute path of ``filename`` (``dir/name`` inside an added directory) shipped
+        with ``vega submit --files`` or added with ``add_file``; as PySpark's, it does not
+        check that the file was shipped (opening a file that was not names its path)."""
+        return os.path.abspath(os.path.join(cls.get_root_directory(), filename))
 
     getRootDirectory = get_root_directory
+
+
+#: the SparkFiles roots of this process's running Contexts, oldest first (``driver_root_started``)
+_driver_roots: list = []
+#: the SparkFiles root of the task running in this thread (``task_root``)
+_running_task = threading.local()
+#: an executor process's root, for threads its tasks start (``executor_root``)
+_executor_root: list = [None]
+
+
+def prepare_root(root: str) -> str:
+    """Make ``root`` a SparkFiles root: the directory, linking to the files shipped with
+    the job (``FILES_DIR_ENV``).  Returns it."""
+    os.makedirs(root, exist_ok=True)
+    shipped = os.environ.get(FILES_DIR_ENV)
+    if shipped and os.path.isdir(shipped) and not os.path.samefile(shipped, root):
+        for name in os.listdir(shipped):
+            link = os.path.join(root, name)
+            if not os.path.lexists(link):
+                os.symlink(os.path.join(os.path.abspath(shipped), name), link)
+    return root
+
+
+def driver_root_started(root: str) -> None:
+    """A Context started with SparkFiles root ``root``: the driver's root while it runs
+    (the last started Context's, of those running: each has its own)."""
+    _driver_roots.append(root)
+
+
+def driver_root_stopped(root: str) -> None:
+    if root in _driver_roots:
+        _driver_roots.remove(root)
+
+
+def executor_root(root: str) -> None:
+    """This process is an executor's (one application's) and ``root`` its SparkFiles root."""
+    _executor_root[0] = root
+
+
+def task_root(root: Optional[str]) -> None:
+    """``root`` is the SparkFiles root of the task this thread runs now (None: no task)."""
+    _running_task.root = root
 
 
 class AddedFile(FrozenRecord):
@@ -92,15 +139,6 @@ def installing(install: Callable[[Tuple[AddedFile, ...]], None]) -> Iterator[Non
         _installer.install = None
 
 
-def root_directory(fallback: str) -> str:
-    """The SparkFiles root of this process, made ``fallback`` when there is none yet."""
-    root = os.environ.get(FILES_DIR_ENV)
-    if not root:
-        os.makedirs(fallback, exist_ok=True)
-        os.environ[FILES_DIR_ENV] = root = fallback
-    return root
-
-
 def read_for_shipping(source: str, kind: str) -> bytes:
     """The bytes that represent ``source``: a directory as a zip of its tree."""
     if kind != "directory":
@@ -121,6 +159,8 @@ def materialize(added: AddedFile, data: bytes, root: str) -> str:
     """Write ``added`` under ``root`` (unpacked for directories and archives); a Python
     file or zip joins ``sys.path``.  Returns its local path."""
     target = os.path.join(root, added.name)
+    if os.path.islink(target):  # a file shipped with the job of the same name: this one wins
+        os.unlink(target)
     if added.kind in ("directory", "archive"):
         import shutil  # here: every driver imports this module, few unpack an archive
         import tempfile

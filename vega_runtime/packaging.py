@@ -20,6 +20,7 @@ import io
 import json
 import os
 import shutil
+import threading
 import zipfile
 from dataclasses import dataclass
 from typing import Dict, Iterable, List
@@ -116,7 +117,9 @@ def extract(data: bytes, directory: str) -> None:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile as exc:
         raise BadPackage(f"it is not a zip archive ({exc}); submit the job again") from None
-    staging = f"{directory}.tmp-{os.getpid()}"
+    # one staging directory per thread: a worker fetches the package for each executor it
+    # starts in a thread of its own
+    staging = f"{directory}.tmp-{os.getpid()}-{threading.get_ident()}"
     try:
         with archive:
             check_members(archive, staging)

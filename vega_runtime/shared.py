@@ -14,7 +14,7 @@ import pickle
 from typing import Any, BinaryIO, Callable, Generic, Optional, TypeVar
 
 from . import serde
-from .errors import DriverOnlyError, VegaError
+from .errors import DriverOnlyError, PySparkRuntimeError, VegaError
 from .task_context import TaskContext
 
 T = TypeVar("T")
@@ -66,13 +66,13 @@ class Broadcast(Generic[T]):
 
     def unpersist(self, blocking: bool = False) -> None:
         """Drop executors' copies; the value is shipped again if used later."""
-        self._check_driver("Broadcast.unpersist()")
+        self._check_driver("unpersisted", "Broadcast.unpersist()")
         if self._on_unpersist is not None:
             self._on_unpersist(self.id)
 
     def destroy(self, blocking: bool = False) -> None:
         """Free the value everywhere; the broadcast cannot be used afterwards."""
-        self._check_driver("Broadcast.destroy()")
+        self._check_driver("destroyed", "Broadcast.destroy()")
         if self._on_unpersist is not None:
             self._on_unpersist(self.id)
             try:
@@ -82,10 +82,14 @@ class Broadcast(Generic[T]):
         self._destroyed = True
         self._value = None
 
-    def _check_driver(self, what: str) -> None:
-        """A task's copy (rebuilt from its id and path) cannot free the driver's value."""
+    def _check_driver(self, done: str, call: str) -> None:
+        """A task's copy (rebuilt from its id and path) cannot free the driver's value: as
+        PySpark's, a PySparkRuntimeError of error class INVALID_BROADCAST_OPERATION."""
         if self._on_unpersist is None and self._path is not None:
-            raise DriverOnlyError(what)
+            raise PySparkRuntimeError(f"Broadcast can only be {done} in driver: {call} was "
+                                      "called inside a task; call it on the driver, once the "
+                                      "jobs that use the broadcast have run.",
+                                      "INVALID_BROADCAST_OPERATION")
 
     def __reduce__(self):
         if self._destroyed:

@@ -30,7 +30,7 @@ import threading
 import time
 from typing import Callable, Dict, Iterable, Optional, Union
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from ..net.limits import AcceptBackoff, Admission, RateLimitedLog, Rejections
 from ..net.tls import HttpsRefused, accept_https, http_scheme, http_server_context, waited
@@ -482,6 +482,10 @@ def start_http(host: str, port: int, master, secret: Optional[bytes] = None,
                     return self._send(401, "text/html; charset=utf-8", _NO_TOKEN_PAGE)
                 return self._json(401, {"error": "send Authorization: Bearer <token> "
                                                  "(vega status --token prints it)"})
+            path = decoded_path(path)
+            if path is None:
+                return self._json(400, {"error": "an encoded / (%2F) in a path segment is "
+                                                 "ambiguous: write / or leave it out"})
             if method == "POST":
                 return self._post(path)
             answer = spark.get(path, url.query)
@@ -592,6 +596,21 @@ def start_http(host: str, port: int, master, secret: Optional[bytes] = None,
                     functools.partial(http_server_context, secret, hosts), **limits)
     server.token = token
     return server
+
+
+def decoded_path(raw: str) -> Optional[str]:
+    """A request's path with its segments percent-decoded, as Spark's REST API takes them
+    (``app%2D1`` is ``app-1``); None when a segment holds an encoded ``/`` (``%2F``), which
+    Spark's server refuses as ambiguous.
+
+    >>> decoded_path("/api/v1/applications/app%2D1/jobs")
+    '/api/v1/applications/app-1/jobs'
+    >>> decoded_path("/api/v1/applications/app-1%2Fjobs") is None
+    True
+    """
+    if "%2f" in raw.lower():
+        return None
+    return unquote(raw)
 
 
 def _ascii(text: str) -> Optional[bytes]:

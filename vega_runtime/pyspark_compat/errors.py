@@ -5,7 +5,7 @@ job (``TaskFailed``) as a PySpark program expects; the typed ones are also the b
 exception they are named after.
 """
 
-from vega_runtime.errors import VegaError
+from vega_runtime.errors import PySparkRuntimeError, VegaError
 
 PySparkException = VegaError
 
@@ -15,10 +15,6 @@ class PySparkValueError(VegaError, ValueError):
 
 
 class PySparkTypeError(VegaError, TypeError):
-    pass
-
-
-class PySparkRuntimeError(VegaError, RuntimeError):
     pass
 
 

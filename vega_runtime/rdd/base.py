@@ -26,6 +26,7 @@ from .transformations import Transformations
 T = TypeVar("T")
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_ALIASES_FILE = os.path.join(_PACKAGE_DIR, "aliases.py")
 
 
 #: each ``Partition`` class's slot names, its bases' included
@@ -66,6 +67,26 @@ def user_call_site() -> str:
     return ""
 
 
+def action_call_site() -> str:
+    """Spark's name of a job: ``count at job.py:12``, the Vega function the user's code
+    called and where (the innermost frame outside Vega); "" when every frame is Vega's.
+
+    >>> action_call_site()  # a doctest's frame is outside Vega, and so is nothing called
+    ''
+    """
+    frame, entry = sys._getframe(1), None
+    while frame is not None:
+        code = frame.f_code
+        if not code.co_filename.startswith(_PACKAGE_DIR):
+            if entry is None:
+                return ""
+            return f"{entry.co_name} at {os.path.basename(code.co_filename)}:{frame.f_lineno}"
+        if code.co_filename != _ALIASES_FILE:  # the method, not its PySpark-keywords wrapper
+            entry = code
+        frame = frame.f_back
+    return ""
+
+
 class RDD(Transformations, PairFunctions, Actions, Generic[T]):
     """A resilient distributed dataset: an immutable, partitioned collection.
 
@@ -79,7 +100,7 @@ class RDD(Transformations, PairFunctions, Actions, Generic[T]):
         if ctx is None:
             raise DriverOnlyError("creating an RDD")
         self.ctx = ctx
-        self.rdd_id: int = ctx.new_rdd_id()
+        self._rdd_id: Optional[int] = None if self.lazy_id else ctx.new_rdd_id()
         self.deps: List[Dependency] = list(deps)
         self.partitioner = None
         self.storage_level: StorageLevel = StorageLevel.NONE
@@ -88,6 +109,16 @@ class RDD(Transformations, PairFunctions, Actions, Generic[T]):
         self._partitions: Optional[list] = None
         self._checkpoint_rdd: Optional["RDD"] = None
         self._checkpoint_requested: Optional[str] = None  # "reliable" or "local"
+
+    #: the id is taken when first asked for (PySpark's pipelined RDDs: map, filter, ...,
+    #: whose JVM RDD is made late, so rdd.map(f).filter(g).id() is rdd.id() + 1)
+    lazy_id = False
+
+    @property
+    def rdd_id(self) -> int:
+        if self._rdd_id is None:
+            self._rdd_id = self.ctx.new_rdd_id()
+        return self._rdd_id
 
     # -- the contract ---------------------------------------------------
     def compute_partitions(self) -> list:
@@ -261,6 +292,7 @@ class RDD(Transformations, PairFunctions, Actions, Generic[T]):
 
     # -- shipping ---------------------------------------------------------
     def __getstate__(self):
+        self.rdd_id  # taken on the driver: executors have no Context to take it from
         state = self.__dict__.copy()
         state["ctx"] = None
         state["_partitions"] = None

@@ -16,6 +16,8 @@ class MapPartitionsRDD(RDD):
     no intermediate lists.
     """
 
+    lazy_id = True  # PySpark's PipelinedRDD
+
     def __init__(self, prev: RDD, func: Callable[[int, Iterator], Iterator],
                  preserves_partitioning: bool = False):
         super().__init__(prev.ctx, [OneToOneDependency(prev)])

@@ -128,6 +128,10 @@ class Executor:
         self.fetch_broadcast: Optional[Callable[[int, str], bytes]] = None
         self._broadcasts: Dict[int, Any] = {}
         self._installed_files: set = set()
+        #: SparkFiles' directory in this executor's tasks, files shipped or not
+        self.files_root = files.prepare_root(dirs.files)
+        if not in_driver:  # a process of its own: threads its tasks start find the root too
+            files.executor_root(self.files_root)
         #: the memory limit this process runs under (0: none); a task's MemoryError under
         #: it is not the task's failure but the executor's end (it escapes ``run``)
         self.memory_limit = 0
@@ -160,11 +164,10 @@ class Executor:
 
     def install_files(self, added) -> None:
         """Write files the driver added since the last stage into this process's root."""
-        root = None
         for item in added:
             if item not in self._installed_files:
-                root = root or files.root_directory(self.dirs.files)
-                files.materialize(item, self.load_broadcast(item.broadcast_id, item.path), root)
+                files.materialize(item, self.load_broadcast(item.broadcast_id, item.path),
+                                  self.files_root)
                 self._installed_files.add(item)
 
     def remove_broadcast(self, broadcast_id: int) -> None:
@@ -194,11 +197,13 @@ class Executor:
         saved_random = _reseed_random(self.in_driver)
         deserialized = time.monotonic()
         tc.activate()
+        files.task_root(self.files_root)
         try:
             with OutputCapture(launch.task_id, self.sink):
                 finished = self._run_task(launch, payload, partition, tc)
         finally:
             TaskContext.deactivate()
+            files.task_root(None)
             _restore_random(saved_random)
         ended = time.monotonic()
         finished.metrics.update(duration=ended - started, launch_time=launched,

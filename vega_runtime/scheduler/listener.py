@@ -91,11 +91,17 @@ class OutputPrinter(JobListener):
     def __init__(self, stdout: Optional[TextIO] = None, stderr: Optional[TextIO] = None):
         self.stdout = stdout or sys.stdout
         self.stderr = stderr or sys.stderr
+        self.closed: set = set()  # streams whose reader has gone
 
     def on_task_output(self, prefix: str, stream: str, text: str) -> None:
+        if stream in self.closed:
+            return
         out = self.stderr if stream == "stderr" else self.stdout
-        out.write(prefix_lines(prefix, text))
-        out.flush()
+        try:
+            out.write(prefix_lines(prefix, text))
+            out.flush()
+        except BrokenPipeError:  # vega submit job.py | head -1: the tasks run on, their
+            self.closed.add(stream)  # output dropped (Spark's never reaches the driver)
 
 
 class ListenerBus(JobListener):
