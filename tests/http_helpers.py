@@ -48,3 +48,13 @@ def api_get(site, path: str, token: str):
 def browser_opener(site) -> urllib.request.OpenerDirector:
     """A client that keeps cookies, as a browser does (``?token=`` links sign in with one)."""
     return _opener(site, urllib.request.HTTPCookieProcessor())
+
+
+def api_get_bytes(site, path: str, token: str):
+    """(status, headers, body bytes) of one authenticated GET, whatever its type."""
+    req = urllib.request.Request(ui_url(site, path), headers={"Authorization": f"Bearer {token}"})
+    try:
+        with _opener(site).open(req, timeout=20) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers, exc.read()

@@ -8,7 +8,7 @@ import re
 import shutil
 
 import pytest
-from http_helpers import api_get, browser_opener, ui_url
+from http_helpers import api_get, api_get_bytes, browser_opener, ui_url
 from proc_helpers import vega, wait_for, write_job
 from ui_workload import FLAKY_PARTITION, run_workload, task_events
 
@@ -309,6 +309,30 @@ def test_path_segments_are_percent_decoded_as_sparks(running):
     assert got == 404 and "no application app-none-0001 " in body["error"]
     got, body = api_get(port, f"/api/v1/applications/{app}%2Fjobs/0", token)
     assert got == 400 and "encoded / (%2F)" in body["error"], body
+
+
+def test_logs_is_sparks_zip_of_the_event_log_and_output_the_task_output(running):
+    """GET /applications/APP_ID/logs answers as Spark's: the application's event log as a
+    zip file (application/octet-stream, eventLogs-APP_ID.zip), here the lines its driver
+    relayed to the master; /output is the task output Vega kept; an unknown one is 404."""
+    import io
+    import zipfile
+
+    _, port, token, app, _ = running
+    code, headers, body = api_get_bytes(port, f"/api/v1/applications/{app}/logs", token)
+    assert code == 200
+    assert headers["Content-Type"] == "application/octet-stream"
+    assert headers["Content-Disposition"] == f"attachment; filename=eventLogs-{app}.zip"
+    with zipfile.ZipFile(io.BytesIO(body)) as archive:
+        assert archive.namelist() == [f"{app}.jsonl"]
+        events = [json.loads(line) for line in archive.read(f"{app}.jsonl").splitlines()]
+    assert events[0]["event"] == "ApplicationStart" and events[0]["app_id"] == app
+    assert {e["job_id"] for e in events if e["event"] == "JobEnd"} == {0, 1}
+    code, headers, body = api_get_bytes(port, f"/api/v1/applications/{app}/output", token)
+    assert code == 200 and headers["Content-Type"] == "text/plain; charset=utf-8"
+    unknown = "app-20000101000000-0000"
+    assert api_get(port, f"/api/v1/applications/{unknown}/logs", token) == \
+        (404, {"error": f"no event log of {unknown} on this master"})
 
 
 def test_a_finished_application_from_its_event_log(bare_master, tmp_path):
@@ -647,6 +671,14 @@ def test_a_rolling_event_log_is_replayed_across_its_parts(tmp_path):
         (events / f"{app}.jsonl.{last + 1}").write_text(json.dumps(start) + "\n" + end)
         code, jobs = api.get(f"/api/v1/applications/{app}/jobs", "")
         assert [(j["jobId"], j["name"]) for j in jobs[:1]] == [(600, "late")]
+        # /logs (Spark's zip of the event log): every part, as stored
+        import zipfile
+
+        with api.event_logs_zip(app) as spooled, zipfile.ZipFile(spooled) as archive:
+            stored = [f"{app}.jsonl"] + [f"{app}.jsonl.{n}" for n in range(2, last + 2)]
+            assert archive.namelist() == stored
+            assert all(archive.read(n) == (events / n).read_bytes() for n in stored)
+        assert api.event_logs_zip("app-20000101000000-0000") is None
         assert api.get(f"/api/v1/applications/{app}", "")[1]["attempts"][0]["completed"]
     finally:
         master.stop()

@@ -28,7 +28,7 @@ import ssl
 import sys
 import threading
 import time
-from typing import Callable, Dict, Iterable, Optional, Union
+from typing import IO, Callable, Dict, Iterable, Optional, Union
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
@@ -174,10 +174,13 @@ class _Handler(BaseHTTPRequestHandler):
     def _json(self, code: int, body, headers: Iterable = ()) -> None:
         self._send(code, "application/json", json.dumps(body, indent=1).encode(), headers)
 
-    def _send(self, code: int, kind: str, data: bytes, headers: Iterable = ()) -> None:
+    def _send(self, code: int, kind: str, data: bytes, headers: Iterable = (),
+              length: Optional[int] = None) -> None:
+        """Answer ``data``, or (``length``) only the headers of a body of that many bytes
+        the caller sends itself."""
         self.send_response(code)
         self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Content-Length", str(len(data) if length is None else length))
         self.send_header("Cache-Control", "no-store")
         self.send_header("X-Content-Type-Options", "nosniff")
         self.send_header("X-Frame-Options", "DENY")
@@ -187,6 +190,19 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
+
+    def _send_file(self, code: int, kind: str, source: IO[bytes],
+                   headers: Iterable = ()) -> None:
+        """``_send`` of what ``source`` holds from where it is, a megabyte at a time."""
+        start = source.tell()
+        size = source.seek(0, os.SEEK_END) - start
+        source.seek(start)
+        self._send(code, kind, b"", headers, length=size)
+        while self.command != "HEAD":
+            chunk = source.read(1 << 20)
+            if not chunk:
+                break
+            self.wfile.write(chunk)
 
     def log_message(self, fmt: str, *args) -> None:
         log.debug("http: " + fmt, *args)
@@ -571,9 +587,17 @@ def start_http(host: str, port: int, master, secret: Optional[bytes] = None,
 
         def _application(self, rest: str) -> None:
             app_id, _, action = rest.partition("/")
-            if not _APP_ID.match(app_id) or action not in ("", "logs"):
+            if not _APP_ID.match(app_id) or action not in ("", "logs", "output"):
                 return self._json(404, {"error": "not found"})
-            if action == "logs":
+            if action == "logs":  # Spark's: the event log, as a zip file
+                archive = spark.event_logs_zip(app_id)
+                if archive is None:
+                    return self._json(404, {"error": f"no event log of {app_id} on this "
+                                                     "master"})
+                with archive:
+                    return self._send_file(200, "application/octet-stream", archive, [
+                        ("Content-Disposition", f"attachment; filename=eventLogs-{app_id}.zip")])
+            if action == "output":
                 text = master.application_output(app_id)
                 if text is None:
                     return self._json(404, {"error": f"no application {app_id}"})

@@ -5,7 +5,8 @@ this master (running applications, and finished ones this master ran), else its 
 in the master's ``--event-log-dir`` (finished ones, from any master).  Both are replayed
 the same way (``app_events.replay``) and answered with the same documents
 (``spark_api_documents``).  ``SparkApi.get`` answers a path or returns None for the
-master's own routes (``/api/v1/applications/ID/logs``).
+master's own routes (``/api/v1/applications/ID/logs``, whose zip ``event_logs_zip`` makes,
+and ``.../output``).
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from typing import Any, Dict, List, Optional, Tuple
+from typing import IO, Any, Dict, List, Optional, Tuple
 from urllib.parse import parse_qsl
 
 from .._version import __version__
 from ..errors import VegaError
+from ..io.files import open_input
 from ..scheduler.event_log import parse_event, part_path, read_log
 from . import spark_api_documents as docs
 from .app_events import AppRecord, apply, replay
@@ -29,6 +31,9 @@ from .app_events import AppRecord, apply, replay
 PREFIX = "/api/v1/applications"
 #: Spark's ``/api/v1/version``
 VERSION_PATH = "/api/v1/version"
+#: an event log zip (``/logs``) bigger than this is spooled to a temporary file
+ZIP_IN_MEMORY = 8 << 20
+ZIP_CHUNK = 1 << 20
 #: replayed applications kept for the next request (a page polls every second or two)
 CACHED_APPLICATIONS = 16
 _ACTIVE = ("waiting", "running", "recovering")
@@ -211,6 +216,28 @@ class SparkApi:
                 return replayed.app
         return None
 
+    def event_logs_zip(self, app_id: str) -> Optional[IO[bytes]]:
+        """Spark's ``/applications/APP_ID/logs``: the application's event log as a zip file,
+        one entry per file (``APP_ID.jsonl``, then a rolling log's ``APP_ID.jsonl.2`` ...),
+        from where this API replays it (``_paths``), rewound; None when there is none.  It
+        is spooled to a temporary file past ``ZIP_IN_MEMORY`` bytes."""
+        import tempfile
+        import zipfile
+
+        name = f"{os.path.basename(app_id)}.jsonl"
+        for path in self._paths(app_id):
+            out = tempfile.SpooledTemporaryFile(max_size=ZIP_IN_MEMORY)
+            try:
+                with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+                    parts = _zip_parts(archive, path, name)
+            except (OSError, VegaError):
+                parts = 0
+            if parts:
+                out.seek(0)
+                return out
+            out.close()
+        return None
+
     def _stamp(self, app_id: str) -> Optional[tuple]:
         """The size and modification time of each of the application's local events files
         (None for one that is not there), or None when one is on HDFS (read whole each
@@ -270,7 +297,7 @@ class SparkApi:
         try:
             if not parts:
                 return 200, self._applications(params)
-            if parts[1:] == ["logs"]:
+            if parts[1:] in (["logs"], ["output"]):  # the master's own (http_api)
                 return None
             return self._application(parts[0], parts[1:], params)
         except NotFound as exc:
@@ -402,6 +429,27 @@ def ended_at_last_event(app: AppRecord) -> AppRecord:
     over = copy.copy(app)
     over.ended = app.last_event or app.started
     return over
+
+
+def _zip_parts(archive, path: str, name: str) -> int:
+    """Copy the parts of the event log at ``path`` (``part_path``) into ``archive`` as
+    ``name`` and its part names; how many there were (0: no log there)."""
+    part = 1
+    while True:
+        try:
+            source = open_input(part_path(path, part), decompress=False)
+        except (OSError, VegaError):
+            return part - 1
+        with source:
+            try:
+                chunk = source.read(ZIP_CHUNK)  # (an HDFS file is opened at its first read)
+            except (OSError, VegaError):
+                return part - 1
+            with archive.open(part_path(name, part), "w") as entry:
+                while chunk:
+                    entry.write(chunk)
+                    chunk = source.read(ZIP_CHUNK)
+        part += 1
 
 
 def _in_window(attempt: dict, min_start: Optional[int], max_start: Optional[int],

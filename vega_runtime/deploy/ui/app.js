@@ -53,11 +53,11 @@ async function refresh() {
     const link = el("a", {href: `?app=${a.id}`}, "details");
     link.onclick = event => { event.preventDefault(); selected = a.id;
                               history.replaceState(null, "", `?app=${a.id}`); refresh(); };
-    const logs = el("a", {href: `/api/v1/applications/${a.id}/logs`}, "logs");
+    const output = el("a", {href: `/api/v1/applications/${a.id}/output`}, "output");
     const pages = el("a", {href: `/ui/app.html?app=${a.id}`}, "jobs");
     const why = a.waiting_reason ? el("span", {class: "waiting"}, `: ${a.waiting_reason}`) : "";
     return [a.id, a.name, el("span", {}, state(a.state), why), a.cores, `${a.duration_seconds}s`,
-            el("span", {}, link, " · ", pages, " · ", logs)];
+            el("span", {}, link, " · ", pages, " · ", output)];
   }));
   const past = await (await api("/api/v1/history")).json();
   fill("history", past.filter(h => h.finished || h.broken).map(historyRow));
