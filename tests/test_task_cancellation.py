@@ -35,3 +35,26 @@ def test_a_cancelled_task_is_interrupted_and_its_executor_serves_the_next_job(
     assert ctx.parallelize(range(4), 2).map(lambda x: x * 2).collect() == [0, 2, 4, 6]
     assert time.monotonic() - began < 60  # the sleeping tasks were interrupted
     assert sorted(ctx.backend.pool.executor_ids()) == executors
+
+
+def test_a_job_cancelled_while_its_inline_task_runs_is_cancelled(fresh_ctx, tmp_path):
+    """``local`` runs a task in the driver's thread, where a cancel cannot interrupt it: a
+    job whose group is cancelled while its task runs still ends cancelled when the task
+    returns (PySpark's test_multiple_group_jobs), and the next job runs."""
+    ctx = fresh_ctx("local")
+    started, release = tmp_path / "started", tmp_path / "release"
+
+    def wait_for_release(x):
+        started.touch()
+        while not release.exists():
+            time.sleep(0.01)
+        return x
+
+    thread, outcome = start_job_in_thread(
+        ctx, "inline", "waits", lambda: ctx.parallelize([1]).map(wait_for_release).collect())
+    wait_for(started.exists, 30, "the task to start")
+    ctx.cancelJobGroup("inline")
+    release.touch()
+    thread.join(30)
+    assert isinstance(outcome[0], JobCancelled), outcome
+    assert ctx.parallelize(range(3)).map(lambda x: x + 1).collect() == [1, 2, 3]

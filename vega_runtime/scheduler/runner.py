@@ -128,6 +128,10 @@ class JobRunner:
                     self._apply(self._handle(event))
                 if self.speculation is not None and self.dag.job is not None:
                     self._speculate()
+            if self._cancel_reason is not None and not isinstance(self._outcome, JobFailed):
+                # asked for while its last task ran (``local``'s run in the driver's thread,
+                # where nothing can interrupt them): cancelled all the same, as in PySpark
+                raise JobCancelled(self._cancel_reason)
         except BaseException as exc:
             if self.dag.job is not None:
                 # its tasks are killed and its running stages end, failed (the listeners, a
