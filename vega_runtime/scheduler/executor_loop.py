@@ -19,6 +19,7 @@ import sys
 import threading
 from typing import Callable
 
+from ..errors import VegaError
 from ..executor_loss import MEMORY_LIMIT_EXIT_CODE, binary_size
 from ..net.connection import Connection
 from ..net.framing import ConnectionClosed, ProtocolError
@@ -62,7 +63,10 @@ def serve_cancellable(executor: Executor, conn: Connection) -> int:
 
     def fetch_broadcast(broadcast_id: int, path: str) -> bytes:
         conn.send(FetchBroadcast(broadcast_id, path))
-        return replies.get().data
+        reply = replies.get()
+        if reply.error:
+            raise VegaError(reply.error)
+        return reply.data
 
     executor.fetch_broadcast = fetch_broadcast
 

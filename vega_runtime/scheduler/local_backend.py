@@ -19,10 +19,11 @@ from typing import Dict, List, Optional
 from ..processes import describe_exit, die_with_parent, end_descendants, kill_tree, own_descendants
 from ..net.connection import Connection
 from ..net.framing import ConnectionClosed, ProtocolError
-from ..net.messages import (RemoveBroadcast, RemoveRdd, RemoveShuffle, Shutdown, TaskFinished,
-                            TaskOutput)
+from ..net.messages import (FetchBroadcast, RemoveBroadcast, RemoveRdd, RemoveShuffle, Shutdown,
+                            TaskFinished, TaskOutput)
 from .backend import (ExecutorAddedEvent, ExecutorLostEvent, ExecutorStatus, OutputCallback,
-                      TaskFinishedEvent, TaskLaunch, TaskQueue, TaskStartedEvent)
+                      TaskFinishedEvent, TaskLaunch, TaskQueue, TaskStartedEvent,
+                      broadcast_reply)
 from .executor import Executor, ExecutorDirs
 from .executor_loop import serve_cancellable
 from .executor_pool import ExecutorPool
@@ -249,6 +250,8 @@ class ProcessPoolBackend:
                     self.pool.task_ended(process.executor_id, message.task_id,
                                          message.metrics.get("duration"))
                     events.append(TaskFinishedEvent(process.executor_id, HOST, message))
+                elif isinstance(message, FetchBroadcast):  # its file is gone: destroyed
+                    conn.send(broadcast_reply(message, os.path.join(self.app_dir, "broadcast")))
         self._dispatch()
         return events
 
