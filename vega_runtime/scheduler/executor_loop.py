@@ -64,6 +64,8 @@ def serve_cancellable(executor: Executor, conn: Connection) -> int:
     def fetch_broadcast(broadcast_id: int, path: str) -> bytes:
         conn.send(FetchBroadcast(broadcast_id, path))
         reply = replies.get()
+        while reply.broadcast_id != broadcast_id:  # the answer to a killed task's request
+            reply = replies.get()
         if reply.error:
             raise VegaError(reply.error)
         return reply.data
