@@ -3,7 +3,9 @@
 ``ctx`` is the heart of the suite: every RDD test runs once per master kind
 (``local``: inline, deterministic; ``local[2]``: forked executor processes),
 so the same behaviour is checked on every code path.  The cluster runtime
-adds ``local-cluster[2,1]`` to ``MASTERS``.
+adds ``local-cluster[2,1]`` to ``MASTERS``.  ``VEGA_TEST_MASTERS=multi-host`` adds a real
+``vega master`` with two ``vega worker``s on different loopback addresses, so executors
+fetch each other's shuffle blocks through the workers' shuffle services, as across hosts.
 """
 
 import atexit
@@ -18,11 +20,29 @@ from types import SimpleNamespace
 
 import pytest
 
-from proc_helpers import clean_env, kill_group, read_text, spawn_vega, wait_for
+from proc_helpers import (clean_env, kill_group, read_text, spawn_vega, stop_processes,
+                          wait_for)
 
 from vega_runtime import Context
 
 MASTERS = ["local", "local[2]", "local-cluster[2,1]"]
+#: master kinds the ctx fixture runs on too when VEGA_TEST_MASTERS (comma-separated) names them
+EXTRA_MASTERS = ("multi-host",)
+
+
+def extra_masters(setting: str) -> list:
+    """The kinds ``setting`` (VEGA_TEST_MASTERS) names; exits naming an unknown one."""
+    kinds = [kind.strip() for kind in setting.split(",") if kind.strip()]
+    unknown = [kind for kind in kinds if kind not in EXTRA_MASTERS]
+    if unknown:
+        sys.exit(f"VEGA_TEST_MASTERS: unknown master kind {unknown[0]!r} "
+                 f"(known: {', '.join(EXTRA_MASTERS)})")
+    return kinds
+
+
+MASTERS += extra_masters(os.environ.get("VEGA_TEST_MASTERS", ""))
+#: the multi-host cluster: the master (and the driver) on 127.0.0.1, a worker on each of these
+MULTI_HOST_WORKERS = ("127.0.0.2", "127.0.0.3")
 #: the suite's local clusters ask for executors as Spark's dynamic allocation does
 LOCAL_CLUSTER_CONF = {"vega.dynamic_allocation.enabled": True,
                       "vega.dynamic_allocation.initial_executors": 2}
@@ -53,12 +73,63 @@ os.makedirs(os.environ["VEGA_CONF_DIR"])
 shutil.copy(os.path.join(REPO, "conf", "vega-defaults.yaml"), os.environ["VEGA_CONF_DIR"])
 
 
+@pytest.fixture(scope="session")
+def multi_host_cluster():
+    """A real ``vega master`` on 127.0.0.1 and a ``vega worker`` (1 core, 1g) on each of
+    MULTI_HOST_WORKERS, with a cluster secret, for the whole session: (url, secret file)."""
+    from vega_runtime.net.connection import create_secret_file
+
+    root = tempfile.mkdtemp(prefix="multi-host-", dir=SUITE_TMP)
+    secret = os.path.join(root, "secret")
+    create_secret_file(secret)
+    procs = []
+    # The tests' modules are deployed on every host, as a user's installed modules would be
+    # (functions and classes of an importable module are pickled by reference).
+    env = clean_env(PYTHONPATH=os.pathsep.join([REPO, os.path.join(REPO, "tests")]))
+
+    def spawn(name, *args):
+        with open(os.path.join(root, f"{name}.out"), "wb") as out:
+            procs.append(spawn_vega(*args, "--work-dir", os.path.join(root, name),
+                                    "--secret-file", secret, env=env,
+                                    stdin=subprocess.DEVNULL, stdout=out,
+                                    stderr=subprocess.STDOUT, start_new_session=True))
+        return procs[-1]
+
+    def started(proc, name, done):
+        assert proc.poll() is None, read_text(os.path.join(root, f"{name}.out"))
+        return done()
+
+    try:
+        ready = os.path.join(root, "master.ready")
+        master = spawn("master", "master", "--host", "127.0.0.1", "--port", "0",
+                       "--webui-port", "0", "--ready-file", ready)
+        wait_for(lambda: started(master, "master", lambda: os.path.exists(ready)), 60,
+                 "the master's ready file")
+        with open(ready) as fh:
+            url = f"vega://127.0.0.1:{json.load(fh)['port']}"
+        for host in MULTI_HOST_WORKERS:
+            name = f"worker-{host}"
+            log = os.path.join(root, name, "worker.log")
+            worker = spawn(name, "worker", url, "--host", host, "--cores", "1",
+                           "--memory", "1g", "--port", "0", "--webui-port", "0")
+            wait_for(lambda: started(worker, name, lambda: "registered with master"
+                                     in read_text(log)), 60, f"the worker on {host} to register")
+        yield url, secret
+    finally:
+        stop_processes(procs, root)  # executors too: every argv names a directory under root
+        shutil.rmtree(root, ignore_errors=True)
+
+
 @pytest.fixture(scope="module", params=MASTERS)
 def ctx(request):
     """A Context per master kind, shared by a module's tests (startup is not free).
     ``local-cluster`` runs with dynamic allocation on (it starts with every core)."""
     conf = LOCAL_CLUSTER_CONF if request.param.startswith("local-cluster") else {}
-    context = Context(master=request.param, app_name="tests", conf=conf)
+    master = request.param
+    if master == "multi-host":
+        master, secret = request.getfixturevalue("multi_host_cluster")
+        conf = {"vega.secret.file": secret}
+    context = Context(master=master, app_name="tests", conf=conf)
     yield context
     context.stop()
 

@@ -131,3 +131,25 @@ def test_a_retry_after_more_stages_than_an_executor_keeps_payloads_of(fresh_ctx,
                 .reduce_by_key(add) for n in range(24)]
     assert sorted(ctx.union(shuffles).collect()) == sorted((k, n) for k in range(4)
                                                            for n in range(24))
+
+
+class UnloadableOnExecutors:
+    """Pickles on the driver; unpickling (on an executor) raises ValueError, as a module
+    missing there would raise ModuleNotFoundError."""
+
+    def __reduce__(self):
+        return int, ("not loadable here",)
+
+
+def test_a_stage_that_cannot_be_loaded_fails_with_its_error_on_every_attempt(fresh_ctx):
+    """Every attempt of a stage an executor cannot unpickle reports why, also on an executor
+    that already failed to load it (it is sent once per executor): before, later attempts
+    there failed with "stage payload was never sent", hiding the cause."""
+    ctx = fresh_ctx(master="local[2]", conf={"vega.task.max_attempts": 3})
+    token = UnloadableOnExecutors()
+    with pytest.raises(TaskFailed) as info:
+        ctx.parallelize(range(4), 4).map(lambda x: (x, token)).collect()
+    assert info.value.error_type == "ValueError"
+    assert "invalid literal for int() with base 10: 'not loadable here'" in info.value.message
+    assert "could not load the task" in info.value.message
+    assert ctx.parallelize([1, 2, 3], 2).map(explode_on_seven).collect() == [1, 2, 3]

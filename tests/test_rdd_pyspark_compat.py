@@ -70,8 +70,8 @@ def test_start_time_is_epoch_milliseconds(ctx):
 
 
 def test_ui_web_url_names_the_master_ui_or_none(ctx):
-    """uiWebUrl: the local cluster's master UI, None without a UI (local, local[N])."""
-    if ctx.master.startswith("local-cluster"):
+    """uiWebUrl: the (local) cluster's master UI, None without a UI (local, local[N])."""
+    if ctx.master.startswith(("local-cluster", "vega://")):
         assert re.fullmatch(r"https://127\.0\.0\.1:\d+", ctx.uiWebUrl)
     else:
         assert ctx.uiWebUrl is None

@@ -1,8 +1,12 @@
 """Broadcast variables and accumulators."""
 
+import os
+
 import pytest
 
 from vega_runtime import AccumulatorParam, TaskContext, TaskFailed, VegaError
+
+from proc_helpers import executors_up, start_job_in_thread, wait_for
 
 
 class VectorAccumulatorParam(AccumulatorParam):
@@ -63,6 +67,36 @@ def test_broadcast_destroy_makes_it_unusable(ctx):
         b.value
     with pytest.raises(VegaError):
         ctx.parallelize([0]).map(lambda _: sum(b.value)).collect()
+
+
+@pytest.mark.parametrize("master, count", [("local[2]", 2), ("local-cluster[1,1]", 1)])
+def test_a_broadcast_destroyed_while_its_job_runs_fails_the_task_not_its_executor(
+        fresh_ctx, tmp_path, master, count):
+    """A task that loads a broadcast destroyed after its job started fails saying so, and its
+    executor stays. Before, it waited for the driver's answer forever (local[N]), or the
+    driver dropped the executor that asked (a cluster), so the job failed as ExecutorLost."""
+    ctx = fresh_ctx(master=master, conf={"vega.task.max_attempts": 2})
+    executors = executors_up(ctx, count)
+    b = ctx.broadcast([1, 2, 3])
+    started, go = str(tmp_path / "started"), str(tmp_path / "go")
+
+    def use(x):
+        open(started, "w").close()
+        wait_for(lambda: os.path.exists(go), 60, "the broadcast to be destroyed")
+        return sum(b.value)
+
+    thread, outcome = start_job_in_thread(ctx, "destroyed", "uses b",
+                                          ctx.parallelize([0], 1).map(use).collect)
+    wait_for(lambda: os.path.exists(started), 60, "the task to start")
+    b.destroy()
+    open(go, "w").close()
+    thread.join(60)
+    assert not thread.is_alive(), "the job never ended"
+    [error] = outcome
+    assert isinstance(error, TaskFailed) and error.error_type == "VegaError"
+    assert error.message == (f"broadcast {b.id} is no longer on the driver (No such file or "
+                             f"directory): it was destroyed while a job used it")
+    assert executors_up(ctx, count) == executors
 
 
 def test_broadcast_dump_load_and_load_from_path_pyspark_doctests(ctx, tmp_path):

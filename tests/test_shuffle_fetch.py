@@ -122,3 +122,25 @@ def test_chunks_do_not_depend_on_batch_boundaries(service):
     batches = list(fetcher(block))
     assert batches == [RECORDS[i:i + 100] for i in range(0, len(RECORDS), 100)]
     assert pickle.dumps(batches[0])  # plain lists of records
+
+
+def test_a_fetch_killed_before_its_reply_leaves_no_reply_for_the_next_fetch(service):
+    """A task killed (a signal raising TaskKilled in the fetch) after a chunk's request went
+    out and before its reply was read: the next fetch from that shuffle service (the
+    executor's next task) gets its own bytes. Before, the connection stayed with the reply
+    unread, every later chunk was one reply behind, and the block was reported corrupt."""
+    from vega_runtime.scheduler.executor_loop import TaskKilled
+
+    worker, secret, block = service
+    fetcher = RemoteBlockFetcher("10.9.9.9", secret, chunk_bytes=64 << 10)
+    conn = fetcher._connection("127.0.0.1", block.port)
+    real_recv = conn.recv
+
+    def killed_while_waiting():  # the kill lands between the request and its reply
+        conn.recv = real_recv
+        raise TaskKilled()
+
+    conn.recv = killed_while_waiting
+    with pytest.raises(TaskKilled):
+        records_of(fetcher, block)
+    assert records_of(fetcher, block) == RECORDS

@@ -58,3 +58,60 @@ def test_a_job_cancelled_while_its_inline_task_runs_is_cancelled(fresh_ctx, tmp_
     thread.join(30)
     assert isinstance(outcome[0], JobCancelled), outcome
     assert ctx.parallelize(range(3)).map(lambda x: x + 1).collect() == [1, 2, 3]
+
+
+def test_a_broadcast_reply_arriving_after_its_task_was_killed_is_not_the_next_ones(tmp_path):
+    """An executor on another host than the driver asks it for a broadcast (FetchBroadcast)
+    and waits; a task killed while it waits leaves the reply to come. The next task's fetch
+    takes the reply for its own broadcast, not that late one (before, it took the first
+    reply in line: the other broadcast's value, a wrong result). The test is the driver of
+    a forked executor process, on a socket pair, as local[N]'s."""
+    import socket
+
+    from vega_runtime import Context
+    from vega_runtime.net.connection import Connection
+    from vega_runtime.net.messages import (BroadcastData, FetchBroadcast, KillTask, LaunchTask,
+                                           Shutdown)
+    from vega_runtime.scheduler.executor import StagePayload
+    from vega_runtime.scheduler.local_backend import run_executor_process
+    from vega_runtime.serde import dumps, dumps_closure, loads
+    from vega_runtime.shared import _rebuild_broadcast
+
+    driver_end, executor_end = socket.socketpair()
+    pid = os.fork()
+    if pid == 0:  # the executor: as local[N] forks one
+        driver_end.close()
+        code = 1
+        try:
+            code = run_executor_process(executor_end, "exec-1", str(tmp_path / "app"), 64 << 20)
+        finally:
+            os._exit(code)
+    executor_end.close()
+    conn = Connection(driver_end, "exec-1")
+    # broadcasts whose files are not on the executor's host: it must ask
+    first, second = (_rebuild_broadcast(n, str(tmp_path / f"elsewhere/broadcast_{n}"))
+                     for n in (1, 2))
+    with Context("local", "payloads") as sc:
+        def launch(task_id, broadcast):
+            rdd = sc.parallelize([0], 1).map(lambda _: broadcast.value)
+            payload = StagePayload(task_id, sc._runner.added_files, rdd, list, None, {}, {})
+            return LaunchTask(task_id, task_id, 0, 0, 0, dumps_closure(payload, "stage"),
+                              dumps(rdd.partitions()[0]))
+
+        try:
+            conn.send(launch(1, first))
+            assert conn.recv() == FetchBroadcast(1, first._path)
+            conn.send(KillTask(1))
+            killed = conn.recv()
+            assert (killed.task_id, killed.error_type) == (1, "TaskKilled")
+            conn.send(BroadcastData(1, dumps("first's value")))  # too late: nobody waits
+            conn.send(launch(2, second))
+            assert conn.recv() == FetchBroadcast(2, second._path)
+            conn.send(BroadcastData(2, dumps("second's value")))
+            finished = conn.recv()
+            assert finished.state == "success", finished.error_message
+            assert loads(finished.value) == ["second's value"]
+            conn.send(Shutdown())
+        finally:
+            conn.close()
+            os.waitpid(pid, 0)

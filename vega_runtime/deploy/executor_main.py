@@ -72,6 +72,9 @@ class RemoteBlockFetcher:
         except (OSError, ConnectionClosed, ProtocolError) as exc:
             self._drop(location.host, location.port)
             raise FetchFailed(location.shuffle_id, location.map_id, -1, where, str(exc)) from None
+        except BaseException:  # the task killed while it waited: its reply is no one's
+            self._drop(location.host, location.port)
+            raise
         if not isinstance(reply, BlockData):
             raise FetchFailed(location.shuffle_id, location.map_id, -1, where,
                               getattr(reply, "reason", "unexpected reply"))

@@ -214,12 +214,15 @@ class FetchBroadcast(Record):
 # -- driver -> executor, replies ---------------------------------------------------
 
 class BroadcastData(Record):
+    """The reply to FetchBroadcast: the pickled value, or ``error`` saying why there is none."""
     broadcast_id: int
     data: bytes
+    error: str
 
-    def __init__(self, broadcast_id, data):
+    def __init__(self, broadcast_id, data, error=""):
         self.broadcast_id = broadcast_id
         self.data = data
+        self.error = error
 
 
 #: the messages between a driver and its executors, which local mode uses too

@@ -9,11 +9,12 @@ backend, so a long task's prints appear while it runs.
 from __future__ import annotations
 
 import collections
+import os
 import time
 from typing import (Callable, Deque, FrozenSet, Iterable, Iterator, List, NamedTuple, Optional,
                     Protocol, Set)
 
-from ..net.messages import LaunchTask, TaskFinished
+from ..net.messages import BroadcastData, FetchBroadcast, LaunchTask, TaskFinished
 from ..records import Record
 from .dag import TaskSpec
 
@@ -42,6 +43,23 @@ class TaskLaunch(Record):
         s = self.spec
         return LaunchTask(s.task_id, s.stage_id, s.stage_attempt, s.partition, s.attempt,
                           self.payload if include_payload else None, self.partition_data)
+
+
+def broadcast_reply(request: FetchBroadcast, broadcast_dir: Optional[str]) -> BroadcastData:
+    """The driver's answer to an executor's FetchBroadcast: the file's bytes, only from this
+    application's broadcast directory; else (a broadcast destroyed while its job ran, say)
+    the reason, which fails the task, not the executor."""
+    path = os.path.realpath(request.path)
+    if broadcast_dir is None or not path.startswith(os.path.realpath(broadcast_dir) + os.sep):
+        return BroadcastData(request.broadcast_id, b"",
+                             f"broadcast path {request.path!r} is not this driver's")
+    try:
+        with open(path, "rb") as fh:
+            return BroadcastData(request.broadcast_id, fh.read())
+    except OSError as exc:
+        return BroadcastData(request.broadcast_id, b"",
+                             f"broadcast {request.broadcast_id} is no longer on the driver "
+                             f"({exc.strerror}): it was destroyed while a job used it")
 
 
 class TaskQueue:

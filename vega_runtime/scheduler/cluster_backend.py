@@ -23,7 +23,7 @@ from ..errors import ExecutorsCannotStart, JobCancelled, MasterUnreachable, NoEx
 from ..executor_loss import LossCause
 from ..net.connection import HANDSHAKE_TIMEOUT, Connection
 from ..net.framing import ConnectionClosed, ProtocolError
-from ..net.messages import (ApplicationKilled, ApplicationWaiting, BroadcastData, ExecutorAdded,
+from ..net.messages import (ApplicationKilled, ApplicationWaiting, ExecutorAdded,
                             ExecutorHeartbeat, ExecutorRemoved, FetchBroadcast, KillExecutors,
                             RegisterApplication, RegisteredExecutor, RegisterExecutor,
                             RemoveBroadcast, RemoveRdd, RemoveShuffle, Shutdown, TaskFinished,
@@ -32,7 +32,7 @@ from ..net.server import Server
 from ..versions import executor_hash_seed, python_version
 from .allocation import AllocationSettings, ExecutorAllocationManager, ExecutorView
 from .backend import (ExecutorAddedEvent, ExecutorLostEvent, ExecutorStatus, OutputCallback,
-                      TaskFinishedEvent, TaskLaunch)
+                      TaskFinishedEvent, TaskLaunch, broadcast_reply)
 from .executor_pool import ExecutorPool
 from .event_log import EventWriter
 from .heartbeat_receiver import (HUNG_HINT, HeartbeatReceiver, HeartbeatSettings,
@@ -305,8 +305,7 @@ class ClusterBackend:
                         self.on_output(message.task_id, slot.executor_id, slot.host,
                                        message.stream, message.text)
                     elif isinstance(message, FetchBroadcast):
-                        conn.send(BroadcastData(message.broadcast_id,
-                                                self._broadcast_bytes(message)))
+                        conn.send(broadcast_reply(message, self.broadcast_dir))
                     elif not isinstance(message, ExecutorHeartbeat):
                         raise ProtocolError(conn.peer, f"unexpected {type(message).__name__}")
                 if finished:
@@ -339,14 +338,6 @@ class ClusterBackend:
         with self.lock:
             self._executor_seen.wait_for(lambda: executor_id not in self.pool,
                                          EXIT_REASON_WAIT)
-
-    def _broadcast_bytes(self, request: FetchBroadcast) -> bytes:
-        """A broadcast's pickled value, only from this application's broadcast directory."""
-        path = os.path.realpath(request.path)
-        if self.broadcast_dir is None or not path.startswith(os.path.realpath(self.broadcast_dir) + os.sep):
-            raise ProtocolError("executor", f"broadcast path {request.path!r} is not this driver's")
-        with open(path, "rb") as fh:
-            return fh.read()
 
     def _executor_removed(self, executor_id: str, reason: str, worker_lost: bool,
                           cause: str = "", detail: str = "") -> None:

@@ -58,6 +58,14 @@ def _restore_random(saved) -> None:
         sys.modules["numpy"].random.set_state(saved[1])
 
 
+def _keep_recent(cache: dict, key: tuple, value) -> None:
+    """Put ``value`` in ``cache``, which keeps the latest ``EXECUTOR_PAYLOADS`` only: the
+    driver sends an older one again."""
+    if len(cache) >= EXECUTOR_PAYLOADS:
+        cache.pop(next(iter(cache)))
+    cache[key] = value
+
+
 class TaskState:
     SUCCESS = "success"
     FAILED = "failed"
@@ -124,6 +132,9 @@ class Executor:
         self.in_driver = in_driver
         self.blocks = BlockStore(dirs.blocks, memory_budget)
         self._payloads: Dict[tuple, StagePayload] = {}
+        #: the bytes of stage payloads that failed to unpickle: the driver sends a payload
+        #: once per executor, so the stage's next tasks here try again and fail the same way
+        self._unloadable: Dict[tuple, bytes] = {}
         #: ``fetch_broadcast(id, path) -> bytes`` for executors on another host than the driver
         self.fetch_broadcast: Optional[Callable[[int, str], bytes]] = None
         self._broadcasts: Dict[int, Any] = {}
@@ -141,14 +152,17 @@ class Executor:
         key = (launch.stage_id, launch.stage_attempt)
         payload = self._payloads.get(key)
         if payload is None:
-            if launch.payload is None:
+            data = launch.payload if launch.payload is not None else self._unloadable.get(key)
+            if data is None:
                 raise RuntimeError(f"stage {key} payload was never sent to {self.executor_id}")
-            with files.installing(self.install_files):
-                payload = pickle.loads(launch.payload)
-            # the latest few only: the driver sends an older one again (EXECUTOR_PAYLOADS)
-            if len(self._payloads) >= EXECUTOR_PAYLOADS:
-                self._payloads.pop(next(iter(self._payloads)))
-            self._payloads[key] = payload
+            try:
+                with files.installing(self.install_files):
+                    payload = pickle.loads(data)
+            except BaseException:
+                _keep_recent(self._unloadable, key, data)
+                raise
+            self._unloadable.pop(key, None)
+            _keep_recent(self._payloads, key, payload)
         return payload
 
     def load_broadcast(self, broadcast_id: int, path: str) -> Any:

@@ -20,6 +20,7 @@ import threading
 import time
 from typing import Callable
 
+from ..errors import VegaError
 from ..executor_loss import MEMORY_LIMIT_EXIT_CODE, binary_size
 from ..net.connection import Connection
 from ..net.framing import ConnectionClosed, ProtocolError
@@ -63,7 +64,12 @@ def serve_cancellable(executor: Executor, conn: Connection) -> int:
 
     def fetch_broadcast(broadcast_id: int, path: str) -> bytes:
         conn.send(FetchBroadcast(broadcast_id, path))
-        return replies.get().data
+        reply = replies.get()
+        while reply.broadcast_id != broadcast_id:  # the answer to a killed task's request
+            reply = replies.get()
+        if reply.error:
+            raise VegaError(reply.error)
+        return reply.data
 
     executor.fetch_broadcast = fetch_broadcast
 

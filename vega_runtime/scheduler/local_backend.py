@@ -20,10 +20,11 @@ from ..executor_loss import LossCause
 from ..processes import describe_exit, die_with_parent, end_descendants, kill_tree, own_descendants
 from ..net.connection import Connection
 from ..net.framing import ConnectionClosed, ProtocolError, set_send_timeout
-from ..net.messages import (RegisteredExecutor, RemoveBroadcast, RemoveRdd, RemoveShuffle,
-                            Shutdown, TaskFinished, TaskOutput)
+from ..net.messages import (FetchBroadcast, RegisteredExecutor, RemoveBroadcast, RemoveRdd,
+                            RemoveShuffle, Shutdown, TaskFinished, TaskOutput)
 from .backend import (ExecutorAddedEvent, ExecutorLostEvent, ExecutorStatus, OutputCallback,
-                      TaskFinishedEvent, TaskLaunch, TaskQueue, TaskStartedEvent)
+                      TaskFinishedEvent, TaskLaunch, TaskQueue, TaskStartedEvent,
+                      broadcast_reply)
 from .executor import Executor, ExecutorDirs
 from .executor_loop import serve_cancellable
 from .executor_pool import ExecutorPool
@@ -307,6 +308,14 @@ class ProcessPoolBackend:
                     self.pool.task_ended(process.executor_id, message.task_id,
                                          message.metrics.get("duration"))
                     events.append(TaskFinishedEvent(process.executor_id, HOST, message))
+                elif isinstance(message, FetchBroadcast):  # its file is gone: destroyed
+                    try:
+                        process.send(broadcast_reply(message,
+                                                     os.path.join(self.app_dir, "broadcast")))
+                    except OSError as exc:
+                        events.append(self._lose(process.executor_id,
+                                                 f"its broadcast reply could not be sent ({exc})"))
+                        break
         events += self._remove_hung()
         self._dispatch()
         return events
