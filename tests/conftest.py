@@ -3,9 +3,9 @@
 ``ctx`` is the heart of the suite: every RDD test runs once per master kind
 (``local``: inline, deterministic; ``local[2]``: forked executor processes),
 so the same behaviour is checked on every code path.  The cluster runtime
-adds ``local-cluster[2,1]`` to ``MASTERS``.  ``VEGA_TEST_MASTERS=multi-host`` adds a real
-``vega master`` with two ``vega worker``s on different loopback addresses, so executors
-fetch each other's shuffle blocks through the workers' shuffle services, as across hosts.
+adds ``local-cluster[2,1]`` and ``multi-host``: a real ``vega master`` with two ``vega
+worker``s on different loopback addresses, so executors fetch each other's shuffle blocks
+through the workers' shuffle services, as across hosts.
 """
 
 import atexit
@@ -25,22 +25,7 @@ from proc_helpers import (clean_env, kill_group, read_text, spawn_vega, stop_pro
 
 from vega_runtime import Context
 
-MASTERS = ["local", "local[2]", "local-cluster[2,1]"]
-#: master kinds the ctx fixture runs on too when VEGA_TEST_MASTERS (comma-separated) names them
-EXTRA_MASTERS = ("multi-host",)
-
-
-def extra_masters(setting: str) -> list:
-    """The kinds ``setting`` (VEGA_TEST_MASTERS) names; exits naming an unknown one."""
-    kinds = [kind.strip() for kind in setting.split(",") if kind.strip()]
-    unknown = [kind for kind in kinds if kind not in EXTRA_MASTERS]
-    if unknown:
-        sys.exit(f"VEGA_TEST_MASTERS: unknown master kind {unknown[0]!r} "
-                 f"(known: {', '.join(EXTRA_MASTERS)})")
-    return kinds
-
-
-MASTERS += extra_masters(os.environ.get("VEGA_TEST_MASTERS", ""))
+MASTERS = ["local", "local[2]", "local-cluster[2,1]", "multi-host"]
 #: the multi-host cluster: the master (and the driver) on 127.0.0.1, a worker on each of these
 MULTI_HOST_WORKERS = ("127.0.0.2", "127.0.0.3")
 #: the suite's local clusters ask for executors as Spark's dynamic allocation does

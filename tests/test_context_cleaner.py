@@ -10,7 +10,11 @@ from operator import add
 
 import pytest
 
-from conftest import LOCAL_CLUSTER_CONF, MASTERS
+from conftest import LOCAL_CLUSTER_CONF
+
+#: the masters whose executors keep their files under the application's directory (a local
+#: cluster's workers too), where these tests look for them
+MASTERS = ["local", "local[2]", "local-cluster[2,1]"]
 
 
 def shuffle_files(app_dir: str) -> dict:
