@@ -18,6 +18,7 @@ import threading
 from typing import Callable, Iterator, Optional, Tuple
 
 from .errors import VegaError
+from .private_files import make_private_dirs
 from .records import FrozenRecord
 
 #: the files shipped with ``vega submit --files`` (a driver's) or in the job package (a
@@ -60,8 +61,9 @@ _executor_root: list = [None]
 
 def prepare_root(root: str) -> str:
     """Make ``root`` a SparkFiles root: the directory, linking to the files shipped with
-    the job (``FILES_DIR_ENV``).  Returns it."""
-    os.makedirs(root, exist_ok=True)
+    the job (``FILES_DIR_ENV``).  Returns it.  Its directories are private (0700), as the
+    rest of the application's."""
+    make_private_dirs(root)
     shipped = os.environ.get(FILES_DIR_ENV)
     if shipped and os.path.isdir(shipped) and not os.path.samefile(shipped, root):
         for name in os.listdir(shipped):
