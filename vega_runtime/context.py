@@ -676,7 +676,7 @@ class Context(JobControl, FileShipping, Persistence):
         with self._job_slot():
             if partitions is None:
                 partitions = range(rdd.get_num_partitions())
-            results = self._runner.run_job(rdd, func, list(partitions), _job_name(rdd))
+            results = self._runner.run_job(rdd, func, list(partitions), rdd_base.job_name(rdd))
             checkpoints.write_checkpoints(self, rdd, self._runner.run_job)
             return results
 
@@ -686,7 +686,7 @@ class Context(JobControl, FileShipping, Persistence):
         self._check_running()
         with self._job_slot():
             return self._runner.run_job_within(rdd, func, list(range(rdd.get_num_partitions())),
-                                               _job_name(rdd), timeout)
+                                               rdd_base.job_name(rdd), timeout)
 
     def save_partitions(self, rdd: RDD, path: str, writer, overwrite: bool) -> None:
         """Write each partition with ``writer`` and commit the output atomically."""
@@ -731,12 +731,6 @@ SparkContext = Context
 #: stopped on the way out, its directory deleted (as Spark's shutdown hooks do; ``vega
 #: submit`` and ``vega shell`` install the same handler themselves)
 ENDING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
-
-
-def _job_name(rdd: "RDD") -> str:
-    """A job's name, as Spark's: the action and where the user's code called it
-    (``count at job.py:12``); the RDD when no user code did."""
-    return rdd_base.action_call_site() or repr(rdd)
 
 
 def _exit_on_ending_signals() -> Tuple[int, ...]:

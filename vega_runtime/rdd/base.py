@@ -67,24 +67,25 @@ def user_call_site() -> str:
     return ""
 
 
-def action_call_site() -> str:
-    """Spark's name of a job: ``count at job.py:12``, the Vega function the user's code
-    called and where (the innermost frame outside Vega); "" when every frame is Vega's.
+def job_name(rdd: "RDD") -> str:
+    """Spark's name of a job on ``rdd``: ``count at job.py:12``, the Vega function the
+    user's code called and where (the innermost frame outside Vega); the RDD itself when
+    every frame is Vega's.
 
-    >>> action_call_site()  # a doctest's frame is outside Vega, and so is nothing called
-    ''
+    >>> job_name([1, 2])  # a doctest's frame is outside Vega, and so is nothing called
+    '[1, 2]'
     """
     frame, entry = sys._getframe(1), None
     while frame is not None:
         code = frame.f_code
         if not code.co_filename.startswith(_PACKAGE_DIR):
             if entry is None:
-                return ""
+                break
             return f"{entry.co_name} at {os.path.basename(code.co_filename)}:{frame.f_lineno}"
         if code.co_filename != _ALIASES_FILE:  # the method, not its PySpark-keywords wrapper
             entry = code
         frame = frame.f_back
-    return ""
+    return repr(rdd)
 
 
 class RDD(Transformations, PairFunctions, Actions, Generic[T]):
