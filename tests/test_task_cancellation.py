@@ -115,3 +115,64 @@ def test_a_broadcast_reply_arriving_after_its_task_was_killed_is_not_the_next_on
         finally:
             conn.close()
             os.waitpid(pid, 0)
+
+
+def test_a_queued_task_killed_before_it_ran_leaves_its_stage_payload_to_the_next(tmp_path):
+    """The driver sends a stage's payload with an executor's first task of it only. A task
+    killed while it waited in the executor's queue (a speculative copy that lost, say) is
+    dropped unrun: the payload it carried must stay for the stage's next task there (before,
+    that task failed with "stage payload was never sent"). The test is the driver of a
+    forked executor process, on a socket pair, as local[N]'s."""
+    import socket
+
+    from vega_runtime import Context
+    from vega_runtime.net.connection import Connection
+    from vega_runtime.net.messages import KillTask, LaunchTask, Shutdown
+    from vega_runtime.scheduler.executor import StagePayload
+    from vega_runtime.scheduler.local_backend import run_executor_process
+    from vega_runtime.serde import dumps, dumps_closure, loads
+
+    release = tmp_path / "release"
+    driver_end, executor_end = socket.socketpair()
+    pid = os.fork()
+    if pid == 0:  # the executor: as local[N] forks one
+        driver_end.close()
+        code = 1
+        try:
+            code = run_executor_process(executor_end, "exec-1", str(tmp_path / "app"), 64 << 20)
+        finally:
+            os._exit(code)
+    executor_end.close()
+    conn = Connection(driver_end, "exec-1")
+
+    def wait_for_release(x):
+        while not release.exists():
+            time.sleep(0.01)
+        return x
+
+    with Context("local", "payloads") as sc:
+        def launch(task_id, stage_id, rdd, with_payload):
+            payload = StagePayload(stage_id, sc._runner.added_files, rdd, list, None, {}, {})
+            return LaunchTask(task_id, stage_id, 0, 0, 0,
+                              dumps_closure(payload, "stage") if with_payload else None,
+                              dumps(rdd.partitions()[0]))
+
+        blocker = sc.parallelize([7], 1).map(wait_for_release)
+        doubled = sc.parallelize([21], 1).map(lambda x: x * 2)
+        try:
+            conn.send(launch(1, 0, blocker, True))  # runs, and holds the executor
+            conn.send(launch(2, 1, doubled, True))  # queued behind it, with stage 1's payload
+            conn.send(KillTask(2))
+            killed = conn.recv()
+            assert (killed.task_id, killed.state) == (2, "killed")
+            release.touch()
+            first = conn.recv()
+            assert (first.task_id, first.state, loads(first.value)) == (1, "success", [7])
+            conn.send(launch(3, 1, doubled, False))  # stage 1's payload was sent with task 2
+            finished = conn.recv()
+            assert (finished.task_id, finished.state) == (3, "success"), finished.error_message
+            assert loads(finished.value) == [42]
+            conn.send(Shutdown())
+        finally:
+            conn.close()
+            os.waitpid(pid, 0)

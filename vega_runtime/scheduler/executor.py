@@ -132,9 +132,10 @@ class Executor:
         self.in_driver = in_driver
         self.blocks = BlockStore(dirs.blocks, memory_budget)
         self._payloads: Dict[tuple, StagePayload] = {}
-        #: the bytes of stage payloads that failed to unpickle: the driver sends a payload
-        #: once per executor, so the stage's next tasks here try again and fail the same way
-        self._unloadable: Dict[tuple, bytes] = {}
+        #: the bytes of stage payloads not loaded: the driver sends a payload once per
+        #: executor, so the stage's next tasks here take them (one that failed to unpickle
+        #: fails the same way again; ``keep_payload``'s are loaded then)
+        self._unloaded: Dict[tuple, bytes] = {}
         #: ``fetch_broadcast(id, path) -> bytes`` for executors on another host than the driver
         self.fetch_broadcast: Optional[Callable[[int, str], bytes]] = None
         self._broadcasts: Dict[int, Any] = {}
@@ -148,20 +149,26 @@ class Executor:
         self.memory_limit = 0
 
     # -- caches ------------------------------------------------------------------
+    def keep_payload(self, launch: LaunchTask) -> None:
+        """``launch`` is dropped unrun (killed while it waited): the stage payload it may
+        carry stays for the stage's next task here, which the driver sends without it."""
+        if launch.payload is not None:
+            _keep_recent(self._unloaded, (launch.stage_id, launch.stage_attempt), launch.payload)
+
     def _payload(self, launch: LaunchTask) -> StagePayload:
         key = (launch.stage_id, launch.stage_attempt)
         payload = self._payloads.get(key)
         if payload is None:
-            data = launch.payload if launch.payload is not None else self._unloadable.get(key)
+            data = launch.payload if launch.payload is not None else self._unloaded.get(key)
             if data is None:
                 raise RuntimeError(f"stage {key} payload was never sent to {self.executor_id}")
             try:
                 with files.installing(self.install_files):
                     payload = pickle.loads(data)
             except BaseException:
-                _keep_recent(self._unloadable, key, data)
+                _keep_recent(self._unloaded, key, data)
                 raise
-            self._unloadable.pop(key, None)
+            self._unloaded.pop(key, None)
             _keep_recent(self._payloads, key, payload)
         return payload
 

@@ -128,6 +128,7 @@ def serve_cancellable(executor: Executor, conn: Connection) -> int:
             with lock:
                 if message.task_id in dropped:  # killed while it waited: reported already
                     dropped.discard(message.task_id)
+                    executor.keep_payload(message)
                     continue
                 waiting.discard(message.task_id)
                 running["task_id"] = message.task_id
