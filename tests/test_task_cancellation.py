@@ -1,7 +1,9 @@
 """One cancellation path on every master that runs executors: a cancelled task is
 interrupted (a ``KillTask``), and its executor lives on to run the next job."""
 
+import contextlib
 import os
+import socket
 import time
 
 import pytest
@@ -66,55 +68,36 @@ def test_a_broadcast_reply_arriving_after_its_task_was_killed_is_not_the_next_on
     takes the reply for its own broadcast, not that late one (before, it took the first
     reply in line: the other broadcast's value, a wrong result). The test is the driver of
     a forked executor process, on a socket pair, as local[N]'s."""
-    import socket
-
     from vega_runtime import Context
-    from vega_runtime.net.connection import Connection
     from vega_runtime.net.messages import (BroadcastData, FetchBroadcast, KillTask, LaunchTask,
                                            Shutdown)
     from vega_runtime.scheduler.executor import StagePayload
-    from vega_runtime.scheduler.local_backend import run_executor_process
     from vega_runtime.serde import dumps, dumps_closure, loads
     from vega_runtime.shared import _rebuild_broadcast
 
-    driver_end, executor_end = socket.socketpair()
-    pid = os.fork()
-    if pid == 0:  # the executor: as local[N] forks one
-        driver_end.close()
-        code = 1
-        try:
-            code = run_executor_process(executor_end, "exec-1", str(tmp_path / "app"), 64 << 20)
-        finally:
-            os._exit(code)
-    executor_end.close()
-    conn = Connection(driver_end, "exec-1")
     # broadcasts whose files are not on the executor's host: it must ask
     first, second = (_rebuild_broadcast(n, str(tmp_path / f"elsewhere/broadcast_{n}"))
                      for n in (1, 2))
-    with Context("local", "payloads") as sc:
+    with forked_executor(tmp_path) as conn, Context("local", "payloads") as sc:
         def launch(task_id, broadcast):
             rdd = sc.parallelize([0], 1).map(lambda _: broadcast.value)
             payload = StagePayload(task_id, sc._runner.added_files, rdd, list, None, {}, {})
             return LaunchTask(task_id, task_id, 0, 0, 0, dumps_closure(payload, "stage"),
                               dumps(rdd.partitions()[0]))
 
-        try:
-            conn.send(launch(1, first))
-            assert conn.recv() == FetchBroadcast(1, first._path)
-            conn.send(KillTask(1))
-            killed = conn.recv()
-            assert (killed.task_id, killed.error_type) == (1, "TaskKilled")
-            conn.send(BroadcastData(1, dumps("first's value")))  # too late: nobody waits
-            conn.send(launch(2, second))
-            assert conn.recv() == FetchBroadcast(2, second._path)
-            conn.send(BroadcastData(2, dumps("second's value")))
-            finished = conn.recv()
-            assert finished.state == "success", finished.error_message
-            assert loads(finished.value) == ["second's value"]
-            conn.send(Shutdown())
-        finally:
-            conn.close()
-            os.waitpid(pid, 0)
+        conn.send(launch(1, first))
+        assert conn.recv() == FetchBroadcast(1, first._path)
+        conn.send(KillTask(1))
+        killed = conn.recv()
+        assert (killed.task_id, killed.error_type) == (1, "TaskKilled")
+        conn.send(BroadcastData(1, dumps("first's value")))  # too late: nobody waits
+        conn.send(launch(2, second))
+        assert conn.recv() == FetchBroadcast(2, second._path)
+        conn.send(BroadcastData(2, dumps("second's value")))
+        finished = conn.recv()
+        assert finished.state == "success", finished.error_message
+        assert loads(finished.value) == ["second's value"]
+        conn.send(Shutdown())
 
 
 def test_a_queued_task_killed_before_it_ran_leaves_its_stage_payload_to_the_next(tmp_path):
@@ -123,34 +106,19 @@ def test_a_queued_task_killed_before_it_ran_leaves_its_stage_payload_to_the_next
     dropped unrun: the payload it carried must stay for the stage's next task there (before,
     that task failed with "stage payload was never sent"). The test is the driver of a
     forked executor process, on a socket pair, as local[N]'s."""
-    import socket
-
     from vega_runtime import Context
-    from vega_runtime.net.connection import Connection
     from vega_runtime.net.messages import KillTask, LaunchTask, Shutdown
     from vega_runtime.scheduler.executor import StagePayload
-    from vega_runtime.scheduler.local_backend import run_executor_process
     from vega_runtime.serde import dumps, dumps_closure, loads
 
     release = tmp_path / "release"
-    driver_end, executor_end = socket.socketpair()
-    pid = os.fork()
-    if pid == 0:  # the executor: as local[N] forks one
-        driver_end.close()
-        code = 1
-        try:
-            code = run_executor_process(executor_end, "exec-1", str(tmp_path / "app"), 64 << 20)
-        finally:
-            os._exit(code)
-    executor_end.close()
-    conn = Connection(driver_end, "exec-1")
 
     def wait_for_release(x):
         while not release.exists():
             time.sleep(0.01)
         return x
 
-    with Context("local", "payloads") as sc:
+    with forked_executor(tmp_path) as conn, Context("local", "payloads") as sc:
         def launch(task_id, stage_id, rdd, with_payload):
             payload = StagePayload(stage_id, sc._runner.added_files, rdd, list, None, {}, {})
             return LaunchTask(task_id, stage_id, 0, 0, 0,
@@ -159,20 +127,41 @@ def test_a_queued_task_killed_before_it_ran_leaves_its_stage_payload_to_the_next
 
         blocker = sc.parallelize([7], 1).map(wait_for_release)
         doubled = sc.parallelize([21], 1).map(lambda x: x * 2)
+        conn.send(launch(1, 0, blocker, True))  # runs, and holds the executor
+        conn.send(launch(2, 1, doubled, True))  # queued behind it, with stage 1's payload
+        conn.send(KillTask(2))
+        killed = conn.recv()
+        assert (killed.task_id, killed.state) == (2, "killed")
+        release.touch()
+        first = conn.recv()
+        assert (first.task_id, first.state, loads(first.value)) == (1, "success", [7])
+        conn.send(launch(3, 1, doubled, False))  # stage 1's payload was sent with task 2
+        finished = conn.recv()
+        assert (finished.task_id, finished.state) == (3, "success"), finished.error_message
+        assert loads(finished.value) == [42]
+        conn.send(Shutdown())
+
+
+@contextlib.contextmanager
+def forked_executor(tmp_path):
+    """The driver's end (a Connection) of an executor process forked as local[N] forks
+    one, on a socket pair; the test is its driver. Closed, and the process collected, after."""
+    from vega_runtime.net.connection import Connection
+    from vega_runtime.scheduler.local_backend import run_executor_process
+
+    driver_end, executor_end = socket.socketpair()
+    pid = os.fork()
+    if pid == 0:  # the executor
+        driver_end.close()
+        code = 1
         try:
-            conn.send(launch(1, 0, blocker, True))  # runs, and holds the executor
-            conn.send(launch(2, 1, doubled, True))  # queued behind it, with stage 1's payload
-            conn.send(KillTask(2))
-            killed = conn.recv()
-            assert (killed.task_id, killed.state) == (2, "killed")
-            release.touch()
-            first = conn.recv()
-            assert (first.task_id, first.state, loads(first.value)) == (1, "success", [7])
-            conn.send(launch(3, 1, doubled, False))  # stage 1's payload was sent with task 2
-            finished = conn.recv()
-            assert (finished.task_id, finished.state) == (3, "success"), finished.error_message
-            assert loads(finished.value) == [42]
-            conn.send(Shutdown())
+            code = run_executor_process(executor_end, "exec-1", str(tmp_path / "app"), 64 << 20)
         finally:
-            conn.close()
-            os.waitpid(pid, 0)
+            os._exit(code)
+    executor_end.close()
+    conn = Connection(driver_end, "exec-1")
+    try:
+        yield conn
+    finally:
+        conn.close()
+        os.waitpid(pid, 0)
