@@ -17,6 +17,9 @@ import pytest
 from proc_helpers import LOCAL_MASTERS as MASTERS
 from proc_helpers import REPO, clean_env, frame_lines, wait_for, write_job
 
+from vega_runtime import Context
+from vega_runtime.errors import DriverExit
+
 
 def error_lines(stderr: str):
     return [line for line in stderr.splitlines() if line.startswith("vega: error:")]
@@ -435,3 +438,25 @@ def test_ctrl_c_or_a_kill_stops_the_job_and_leaves_nothing(tmp_path, master, sig
         time.sleep(0.05)
     assert [pid for pid, start in executors.items() if _alive(pid, start)] == []
     assert _children_of(proc.pid) == {}
+
+
+def _killed_now():
+    raise DriverExit(signal.SIGTERM)
+
+
+class _KilledWhileLoaded:
+    """A record whose unpickling is where the kill lands: as a SIGTERM that comes while a
+    ``local`` task's closure or records are still being loaded."""
+
+    def __reduce__(self):
+        return (_killed_now, ())
+
+
+def test_a_kill_while_a_local_task_is_loaded_stops_the_driver_not_the_task():
+    """On ``local`` the kill's DriverExit goes out of the action at once; it was taken for the
+    task failing to load, which was retried, and the next attempt ran its full minute (CI:
+    the SIGTERM and SIGHUP cases of the test above, now and then)."""
+    with Context("local") as ctx:
+        with pytest.raises(DriverExit) as raised:
+            ctx.parallelize([_KilledWhileLoaded()], 1).collect()
+    assert raised.value.code == 128 + signal.SIGTERM

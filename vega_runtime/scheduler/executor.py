@@ -202,7 +202,7 @@ class Executor:
             payload = self._payload(launch)
             partition = pickle.loads(launch.partition_data)
         except BaseException as exc:  # unpicklable on this side: a missing module, say
-            if isinstance(exc, KeyboardInterrupt):
+            if self._stops_driver(exc):
                 raise
             return TaskFinished(launch.task_id, TaskState.FAILED, error_type=type(exc).__name__,
                                 error_message=f"could not load the task on {self.executor_id}: {exc}",
@@ -266,16 +266,19 @@ class Executor:
             return TaskFinished(launch.task_id, TaskState.FETCH_FAILED, shuffle_id=exc.shuffle_id,
                                 map_id=exc.map_id, error_type="FetchFailed", error_message=str(exc))
         except BaseException as exc:  # the user's code may raise anything, even SystemExit
-            # In the driver (local) a KeyboardInterrupt is Ctrl-C and a DriverExit a kill:
-            # they stop the driver. An executor process ignores Ctrl-C, so there one is the
-            # task's own, and fails it (as in PySpark). Over its memory limit an executor
-            # process stops (executor_main).
-            if (self.in_driver and isinstance(exc, (KeyboardInterrupt, DriverExit))) or (
-                    isinstance(exc, MemoryError) and self.memory_limit):
+            # Over its memory limit an executor process stops (executor_main).
+            if self._stops_driver(exc) or (isinstance(exc, MemoryError) and self.memory_limit):
                 raise
             sys.stderr.flush()
             return TaskFinished(launch.task_id, TaskState.FAILED, error_type=type(exc).__name__,
                                 error_message=str(exc), traceback=user_traceback(exc))
+
+    def _stops_driver(self, exc: BaseException) -> bool:
+        """In the driver (``local``) a KeyboardInterrupt is Ctrl-C and a DriverExit a kill,
+        whenever they come (loading a task as well as running it): they stop the driver. An
+        executor process ignores Ctrl-C, so there one is the task's own, and fails it (as in
+        PySpark)."""
+        return self.in_driver and isinstance(exc, (KeyboardInterrupt, DriverExit))
 
     def _write_shuffle(self, launch: LaunchTask, payload: StagePayload, records) -> TaskFinished:
         dep = payload.shuffle_dep
