@@ -93,16 +93,15 @@ _REUSED = ("an executor process (local[N]'s, a cluster's) interrupts a cancelled
            "up for the next one, ended only if the task does not stop within a grace period; "
            "PySpark kills the Python worker process that ran it, which the test looks for")
 
-#: master -> test ids excluded on that master only, with the reason
+#: test ids excluded on masters whose tasks run in executor processes (local[N], a local
+#: cluster, a cluster's vega:// URL), with the reason
+EXCLUDED_IN_EXECUTORS = {
+    "test_worker.WorkerTests.test_cancel_task": _REUSED,
+    "test_worker.SimpleWorkerTests.test_cancel_task": _REUSED,
+}
+
+#: test ids excluded on the ``local`` master only, with the reason
 EXCLUDED_ON = {
-    "local[2]": {
-        "test_worker.WorkerTests.test_cancel_task": _REUSED,
-        "test_worker.SimpleWorkerTests.test_cancel_task": _REUSED,
-    },
-    "local-cluster[2,1]": {
-        "test_worker.WorkerTests.test_cancel_task": _REUSED,
-        "test_worker.SimpleWorkerTests.test_cancel_task": _REUSED,
-    },
     "local": {
         "test_worker.WorkerSegfaultTest": _INLINE,
         "test_worker.WorkerSegfaultNonDaemonTest": _INLINE,
@@ -167,7 +166,7 @@ def _brief(err) -> str:
 
 def _excluded(test_id: str, master: str):
     module, cls, _ = test_id.split(".")
-    table = {**EXCLUDED, **EXCLUDED_ON.get(master, {})}
+    table = {**EXCLUDED, **EXCLUDED_ON.get(master, EXCLUDED_IN_EXECUTORS)}
     return table.get(test_id) or table.get(f"{module}.{cls}")
 
 
