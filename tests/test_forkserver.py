@@ -9,9 +9,9 @@ import threading
 
 import pytest
 
-from vega_runtime.forkserver import ForkServer, command_title, compatible
+from vega_runtime.forkserver import ForkServer, command_title, compatible, safe_path_module
 
-from proc_helpers import cmdline, pid_alive, read_text, wait_for
+from proc_helpers import clean_env, cmdline, pid_alive, read_text, wait_for
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 
@@ -238,3 +238,20 @@ def test_a_local_cluster_runs_the_drivers_vega_not_one_in_its_working_directory(
                          cwd=decoy.parent, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["6"]
+
+
+def test_the_safe_path_command_of_python_3_10_runs_the_module_not_the_working_directorys(
+        tmp_path):
+    """Python 3.10 has no ``-P``: its command takes the working directory off the module path
+    itself and runs the module as ``-m`` would (run here by this Python; the same with 3.10)."""
+    real, cwd = tmp_path / "real", tmp_path / "cwd"
+    for root, says in [(real, "real"), (cwd, "decoy")]:
+        (root / "probe").mkdir(parents=True)
+        (root / "probe" / "__init__.py").write_text(f"WHO = {says!r}\n")
+    (real / "probe" / "main.py").write_text(
+        "import sys, probe\n"
+        "print(probe.WHO, __name__, sys.argv[0] == __file__, sys.argv[1:])\n")
+    out = subprocess.run([*safe_path_module("probe.main"), "a", "--b"], capture_output=True, text=True, cwd=cwd,
+                         env=clean_env(PYTHONPATH=str(real)), timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "real __main__ True ['a', '--b']\n"

@@ -88,8 +88,20 @@ def python_module(module: str) -> List[str]:
     ``PYTHONPATH`` it is given, without putting its working directory first on the module
     path (``-P``, Python 3.11+), so a driver run from a directory holding another copy of a
     package does not get its daemons and executors from that copy."""
-    safe_path = ["-P"] if sys.version_info >= (3, 11) else []
-    return [sys.executable, *safe_path, "-m", module]
+    if sys.version_info >= (3, 11):
+        return [sys.executable, "-P", "-m", module]
+    return safe_path_module(module)
+
+
+def safe_path_module(module: str) -> List[str]:
+    """``python -P -m module`` for a Python without ``-P`` (3.10): ``-c`` code that takes
+    the working directory (``sys.path[0]``, ``''``) off the module path and runs ``module``
+    as ``-m`` does (``__main__``, ``sys.argv[0]`` its file, the rest the arguments).  The
+    module's name is an argument of its own, as after ``-m``, for whoever reads the command
+    line (``processes.is_vega_daemon``)."""
+    code = ("import runpy, sys; del sys.path[0]; "
+            "runpy.run_module(sys.argv.pop(1), run_name='__main__', alter_sys=True)")
+    return [sys.executable, "-c", code, module]
 
 
 def command_title(module: str, argv: Sequence[str]) -> str:
