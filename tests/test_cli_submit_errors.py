@@ -460,3 +460,36 @@ def test_a_kill_while_a_local_task_is_loaded_stops_the_driver_not_the_task():
         with pytest.raises(DriverExit) as raised:
             ctx.parallelize([_KilledWhileLoaded()], 1).collect()
     assert raised.value.code == 128 + signal.SIGTERM
+
+
+def test_a_kill_while_a_lazy_module_loads_stops_the_driver_and_the_module_loads_later(
+        tmp_path, monkeypatch):
+    """The Context's engine modules load on first use (``lazy_module``). A kill landing while
+    one runs its code went nowhere: CPython clears an exception raised by the ``__spec__``
+    that ``from module import name`` asks first, and the module, left half-executed, failed
+    that import, so ``vega submit`` ended with "ImportError: cannot import name 'dumps' from
+    'vega_runtime.serde'" (exit 1) instead of 143; a Ctrl-C there went unseen, and later
+    imports kept failing."""
+    from vega_runtime.lazy_imports import lazy_module
+
+    (tmp_path / "killed_once.py").write_text(
+        "import builtins, signal\n"
+        "from vega_runtime.errors import DriverExit\n"
+        "first = 1\n"
+        "if not getattr(builtins, 'killed_once_loaded', False):\n"
+        "    builtins.killed_once_loaded = True\n"
+        "    raise DriverExit(signal.SIGTERM)  # the kill, landing half-way\n"
+        "second = 2\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "killed_once", raising=False)
+    import builtins
+    monkeypatch.setattr(builtins, "killed_once_loaded", False, raising=False)
+    module = lazy_module("killed_once")
+    try:
+        with pytest.raises(DriverExit) as raised:
+            from killed_once import second  # noqa: F401
+        assert raised.value.code == 128 + signal.SIGTERM
+        from killed_once import first, second  # as after a failed import: it runs again
+        assert (first, second, module.second) == (1, 2, 2)
+    finally:
+        sys.modules.pop("killed_once", None)

@@ -13,7 +13,8 @@ from typing import Any
 
 
 def lazy_module(name: str) -> ModuleType:
-    """Module ``name``, executed on its first attribute access (importlib's LazyLoader).
+    """Module ``name``, executed on its first attribute access (as importlib's LazyLoader,
+    made safe to interrupt: ``_LazyModule``).
 
     A local cluster's fork server needs ~0.1 s to import Vega: a Context starts it before
     anything else, and the engine modules it uses load while it does, not before.
@@ -21,14 +22,45 @@ def lazy_module(name: str) -> ModuleType:
     if name in sys.modules:
         return sys.modules[name]
     spec = importlib.util.find_spec(name)
-    spec.loader = importlib.util.LazyLoader(spec.loader)
+    importlib.util.LazyLoader(spec.loader)  # refuses what cannot load lazily (extensions)
     module = importlib.util.module_from_spec(spec)
+    module.__class__ = _LazyModule
     sys.modules[name] = module
-    spec.loader.exec_module(module)
     parent, _, child = name.rpartition(".")
     if parent:
         setattr(sys.modules[parent], child, module)
     return module
+
+
+class _LazyModule(ModuleType):
+    """A module whose code has not run yet: the first access to one of its attributes runs
+    it, other than what the import system asks of a module it finds in ``sys.modules``
+    (``__spec__``, ``__name__``...: so that ``from module import name`` runs it where an
+    exception goes on to the caller; CPython clears one raised by ``__spec__``, and ``from``
+    then fails with "cannot import name").  If the code does not finish (Ctrl-C or a kill's
+    ``DriverExit`` landing in it, an error), the module is left unexecuted, as a failed
+    import leaves no module behind, and the exception goes on; the next access runs it again.
+    (importlib's LazyLoader left it half-executed for good.)"""
+
+    def __getattribute__(self, attr: str) -> Any:
+        if attr in _IMPORT_METADATA:
+            return object.__getattribute__(self, attr)
+        namespace = object.__getattribute__(self, "__dict__")
+        before = dict(namespace)
+        object.__setattr__(self, "__class__", ModuleType)  # its own code sees a plain module
+        try:
+            namespace["__spec__"].loader.exec_module(self)
+        except BaseException:
+            namespace.clear()
+            namespace.update(before)
+            object.__setattr__(self, "__class__", _LazyModule)
+            raise
+        return getattr(self, attr)
+
+
+#: what a module has before its code runs, asked by the import system of a module it finds
+_IMPORT_METADATA = frozenset(("__spec__", "__name__", "__loader__", "__package__", "__path__",
+                              "__file__", "__cached__", "__class__"))
 
 
 def load_entry_point(spec: str) -> Any:
