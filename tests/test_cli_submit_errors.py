@@ -493,3 +493,36 @@ def test_a_kill_while_a_lazy_module_loads_stops_the_driver_and_the_module_loads_
         assert (first, second, module.second) == (1, 2, 2)
     finally:
         sys.modules.pop("killed_once", None)
+
+
+#: while set, the at-fork callback below has the kill land in it (a pytest process cannot
+#: take back a callback it registered)
+_KILL_AS_A_FORK_ENDS: list = []
+
+
+def _kill_in_an_at_fork_callback() -> None:
+    if _KILL_AS_A_FORK_ENDS:
+        _KILL_AS_A_FORK_ENDS.clear()
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+os.register_at_fork(after_in_parent=_kill_in_an_at_fork_callback)
+
+
+def test_a_kill_while_a_local_executor_is_forked_stops_the_driver():
+    """A SIGTERM (or Ctrl-C) that came while ``local[N]`` forked an executor went to one of
+    Python's at-fork callbacks (logging's lock release), which print and drop what they
+    raise: "Exception ignored in: <function _releaseLock>... DriverExit: 129", and the job
+    ran to its end. The driver holds those signals while it forks."""
+    previous = signal.signal(signal.SIGTERM, DriverExit.raise_for)
+    try:
+        with Context("local[2]") as ctx:
+            _KILL_AS_A_FORK_ENDS.append(True)
+            with pytest.raises(DriverExit) as raised:
+                ctx.parallelize(range(4), 2).map(lambda x: x + 1).collect()
+            assert raised.value.code == 128 + signal.SIGTERM
+            assert ctx.parallelize(range(4), 2).map(lambda x: x + 1).collect() == [1, 2, 3, 4]
+    finally:
+        _KILL_AS_A_FORK_ENDS.clear()
+        signal.signal(signal.SIGTERM, previous)
+    wait_for(lambda: _children_of(os.getpid()) == {}, 10, "no executor left")

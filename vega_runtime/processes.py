@@ -80,6 +80,91 @@ def die_with_parent() -> None:
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+#: the signals a driver handles in Python to stop (Ctrl-C, a kill, the terminal closed)
+STOPPING_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class HeldSignals:
+    """``STOPPING_SIGNALS`` held back while something must not be cut short (a Context's
+    stop, a fork): the first of each that comes is taken when the block ends, its handler
+    then raising (``KeyboardInterrupt``, ``DriverExit``) or doing what it does; a second of
+    the same kind is taken at once, so a second Ctrl-C still forces.  Handlers run in the
+    main thread only: in another thread nothing is held, and nothing can land there.
+
+    >>> try:
+    ...     with HeldSignals():
+    ...         os.kill(os.getpid(), signal.SIGINT)
+    ...         print("not cut short")
+    ... except KeyboardInterrupt:
+    ...     print("then interrupted")
+    not cut short
+    then interrupted
+    """
+
+    def __init__(self) -> None:
+        #: signal -> the handler it had, while held
+        self.previous: Dict[int, object] = {}
+        #: the held signals that came, in order
+        self.came: List[int] = []
+
+    def hold(self) -> "HeldSignals":
+        if threading.current_thread() is threading.main_thread():
+            for signum in STOPPING_SIGNALS:
+                handler = signal.getsignal(signum)
+                if handler not in (None, signal.SIG_IGN):
+                    self.previous[signum] = handler
+                    signal.signal(signum, self._came)
+        return self
+
+    def _came(self, signum: int, frame) -> None:
+        if signum not in self.came:
+            self.came.append(signum)
+            return
+        self.release(take=False)  # a second one: as if nothing were held
+        signal.raise_signal(signum)
+
+    def release(self, take: bool = True) -> None:
+        """The handlers back; with ``take``, those of the signals that came run now."""
+        previous, came = self.previous, self.came
+        self.previous, self.came = {}, []
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if take:
+            for signum in came:
+                signal.raise_signal(signum)
+
+    def __enter__(self) -> "HeldSignals":
+        return self.hold()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def fork_holding_signals() -> int:
+    """``os.fork()``, ``STOPPING_SIGNALS`` held while it runs: a handler run in one of
+    Python's at-fork callbacks (logging's lock release, say) raises there, where the
+    exception is printed and dropped ("Exception ignored in...") and the driver carried on.
+    Taken once the fork has returned, in the parent; if a handler raises then, the new
+    child, which no one would know of, is killed first.  The child takes nothing: what
+    came was its parent's."""
+    held = HeldSignals().hold()
+    try:
+        pid = os.fork()
+    except BaseException:
+        held.release()
+        raise
+    if pid == 0:
+        held.release(take=False)
+        return 0
+    try:
+        held.release()
+    except BaseException:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        raise
+    return pid
+
+
 def tie_from_env() -> bool:
     """``die_with_parent`` if this process's starter asked for it in ``VEGA_DIE_WITH_PID``
     (removed from the environment, so this process's own children are not confused).

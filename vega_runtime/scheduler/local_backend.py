@@ -17,7 +17,8 @@ import time
 from typing import Dict, List, Optional
 
 from ..executor_loss import LossCause
-from ..processes import describe_exit, die_with_parent, end_descendants, kill_tree, own_descendants
+from ..processes import (describe_exit, die_with_parent, end_descendants, fork_holding_signals,
+                         kill_tree, own_descendants)
 from ..net.connection import Connection
 from ..net.framing import ConnectionClosed, ProtocolError, set_send_timeout
 from ..net.messages import (FetchBroadcast, RegisteredExecutor, RemoveBroadcast, RemoveRdd,
@@ -178,7 +179,7 @@ class ProcessPoolBackend:
         sys.stdout.flush()
         sys.stderr.flush()
         parent_end, child_end = socket.socketpair()
-        pid = os.fork()
+        pid = fork_holding_signals()
         if pid == 0:  # the executor process
             code = 0
             try:
