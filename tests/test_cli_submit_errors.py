@@ -526,3 +526,34 @@ def test_a_kill_while_a_local_executor_is_forked_stops_the_driver():
         _KILL_AS_A_FORK_ENDS.clear()
         signal.signal(signal.SIGTERM, previous)
     wait_for(lambda: _children_of(os.getpid()) == {}, 10, "no executor left")
+
+
+def test_a_kill_while_the_context_stops_leaves_nothing_and_stops_the_driver():
+    """A SIGTERM that came while ``Context.stop`` deleted the application's directory cut it
+    short: ``vega submit`` exited 143 with a ``vega-app-*`` directory left in $TMPDIR (the
+    job had just finished). Held while the Context stops, it is taken once it has."""
+    from vega_runtime import private_files
+
+    previous = signal.signal(signal.SIGTERM, DriverExit.raise_for)
+    ctx = Context("local[2]")
+    app_dir = ctx.app_dir
+
+    def kill_as_the_directory_goes(frame, event, arg):
+        if frame.f_code is private_files.remove_tree.__code__ and \
+                frame.f_locals.get("path") == app_dir:
+            sys.settrace(None)
+            os.kill(os.getpid(), signal.SIGTERM)  # handled at this frame's first line
+        return None
+
+    try:
+        assert ctx.parallelize(range(4), 2).map(lambda x: x * 2).collect() == [0, 2, 4, 6]
+        sys.settrace(kill_as_the_directory_goes)
+        with pytest.raises(DriverExit) as raised:
+            ctx.stop()
+        assert raised.value.code == 128 + signal.SIGTERM
+    finally:
+        sys.settrace(None)
+        signal.signal(signal.SIGTERM, previous)
+        ctx.stop()
+    assert not os.path.exists(app_dir)
+    wait_for(lambda: _children_of(os.getpid()) == {}, 10, "no executor left")

@@ -26,6 +26,7 @@ from .context_persistence import Persistence
 from .lazy_imports import lazy_module, load_entry_point
 from .master_url import MasterSpec, parse_master
 from .private_files import make_private_dirs, new_private_dir, open_private, remove_tree
+from .processes import HeldSignals
 from .shuffle.gc_pause import gc_paused
 from .versions import executor_hash_seed, hashes_as
 
@@ -154,7 +155,8 @@ class Context(JobControl, FileShipping, Persistence):
             self.app_dir = self._new_app_dir()
             self._start_in(listeners, speculation_policy)
         except BaseException:  # Ctrl-C included: what started stops, the directory goes
-            self._abandon_start()
+            with HeldSignals():  # not cut short by another signal (a second Ctrl-C forces)
+                self._abandon_start()
             raise
 
     def _start_in(self, listeners, speculation_policy) -> None:
@@ -322,24 +324,30 @@ class Context(JobControl, FileShipping, Persistence):
         with self._lock:
             if not self._stopped:
                 self._stopped = True
-                atexit.unregister(self._stop_at_exit)
-                self._idle.set()
-                self._take_in_last_events()
-                if self._event_relay is not None:  # before the backend's last send
-                    self._event_relay.close()
-                self._finalizer()
+                # a Ctrl-C or kill landing here would leave the rest undone (the application's
+                # directory, say): it is taken once the Context has stopped (a second forces)
+                with HeldSignals():
+                    self._stop()
                 _restore_ending_signals(self._ending_signals)
-                self._stop_files_root()
-                summary = {}
-                if self.event_log is not None:
-                    self.event_log.close()
-                    if not self.event_log.failure:  # a cut-off log summarises less than ran
-                        summary = event_log.summarize(self.event_log.path, self.hdfs_settings)
-                self._bus.on_application_end(summary)
-                if self._metrics_server is not None:
-                    self._metrics_server.shutdown()
-                    self._metrics_server.server_close()
                 log.info("context %s stopped", self.application_id)
+
+    def _stop(self) -> None:
+        atexit.unregister(self._stop_at_exit)
+        self._idle.set()
+        self._take_in_last_events()
+        if self._event_relay is not None:  # before the backend's last send
+            self._event_relay.close()
+        self._finalizer()
+        self._stop_files_root()
+        summary = {}
+        if self.event_log is not None:
+            self.event_log.close()
+            if not self.event_log.failure:  # a cut-off log summarises less than ran
+                summary = event_log.summarize(self.event_log.path, self.hdfs_settings)
+        self._bus.on_application_end(summary)
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()
+            self._metrics_server.server_close()
 
     def _take_in_last_events(self) -> None:
         """What the backend reported after the last job (executors released), into the
