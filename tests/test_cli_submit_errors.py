@@ -557,3 +557,39 @@ def test_a_kill_while_the_context_stops_leaves_nothing_and_stops_the_driver():
         ctx.stop()
     assert not os.path.exists(app_dir)
     wait_for(lambda: _children_of(os.getpid()) == {}, 10, "no executor left")
+
+
+@pytest.mark.parametrize("command, staged", [("submit", "vega-submit-"), ("shell", "vega-shell-")])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_a_kill_while_the_job_package_is_built_leaves_nothing(tmp_path, command, staged, signum):
+    """``vega submit`` and ``vega shell`` took SIGTERM and SIGHUP only once the job (the
+    session) ran: before, while --py-files were staged and a local cluster's job package
+    built (or its Context started), the default action killed them and their staging
+    directory stayed in $TMPDIR. A named pipe in --py-files holds the packaging where the
+    kill lands (reading it waits for a writer)."""
+    scratch, deps = tmp_path / "scratch", tmp_path / "deps"
+    scratch.mkdir()
+    deps.mkdir()
+    os.mkfifo(deps / "held.py")
+    job = write_job(tmp_path, "job.py", "print('ran')\n")
+    args = [sys.executable, "-m", "vega_cli.main", command, "--master", "local-cluster[1,1]",
+            "--py-files", str(deps)] + ([job] if command == "submit" else [])
+    proc = subprocess.Popen(args, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            env={**clean_env(), "TMPDIR": str(scratch)})
+    try:
+        wait_for(lambda: [name for name in os.listdir(scratch) if name.startswith(staged)
+                          and os.path.exists(scratch / name / "package" / "package.zip.tmp")],
+                 60, "the job package being built")
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 128 + signum, err
+    assert "Traceback" not in err
+    if command == "submit":
+        assert f"vega: {signal.Signals(signum).name}: the job was stopped" in err
+    assert out == ""
+    assert os.listdir(scratch) == []

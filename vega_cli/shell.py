@@ -32,6 +32,7 @@ from vega_runtime.config import Config
 from vega_runtime.errors import (ConfigError, DriverExit, JobCancelled, MasterUnreachable,
                                  MasterURLError, VegaError)
 from vega_runtime.master_url import parse_master
+from vega_runtime.processes import HeldSignals
 from vega_runtime.scheduler.listener import JobListener
 
 from .errors import (EXIT_JOB_FAILED, EXIT_OK, Cancelled, CommandError, Unreachable, UsageError,
@@ -57,11 +58,18 @@ def shell(master: Optional[str], name: Optional[str], py_files: str, confs: Tupl
     confs = settings_from_flags(confs, executor_memory, executor_cores, total_executor_cores,
                                 pyspark_compat)
     cli_conf = _resolve_options(master, name, confs, config_file)
+    # from here on, files are made: a kill or the terminal closed ends the session as exit()
+    # does, and they go (the default action would leave them, and a starting Context's, in
+    # $TMPDIR)
+    previous = {signum: signal.signal(signum, DriverExit.raise_for) for signum in LEAVING}
     staging = tempfile.mkdtemp(prefix="vega-shell-")
     try:
         code_ = _run_shell(cli_conf, config_file, py_files, staging, plain, debug)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        with HeldSignals():  # not cut short (a signal is taken once it is done)
+            shutil.rmtree(staging, ignore_errors=True)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     return code_
 
 
@@ -106,8 +114,6 @@ def _run_shell(cli_conf: dict, config_file: Optional[str], py_files: str, stagin
         print(banner(ctx, conf, sorted(set(namespace) - {"__name__", "__doc__"})),
               file=sys.stderr, flush=True)
         signal.signal(signal.SIGINT, ctrl_c)
-        for signum in LEAVING:
-            signal.signal(signum, DriverExit.raise_for)
         if interactive and not plain and _have_ipython():
             return _run_ipython(namespace, watch, ctrl_c, debug)
         return _run_console(namespace, watch, interactive, debug)

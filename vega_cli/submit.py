@@ -26,7 +26,7 @@ from vega_runtime.errors import (ConfigError, DriverExit, JobCancelled, MasterUn
                                  MasterURLError, VegaError)
 from vega_runtime.logs import user_stack, user_traceback
 from vega_runtime.master_url import parse_master
-from vega_runtime.processes import DIE_WITH_ENV, own_descendants, tie_from_env
+from vega_runtime.processes import DIE_WITH_ENV, HeldSignals, own_descendants, tie_from_env
 
 from .errors import (EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_OK, EXIT_UNREACHABLE, CommandError,
                      Unreachable, UsageError, debug_requested, error_console, full_traceback,
@@ -78,13 +78,17 @@ def submit(master: Optional[str], deploy_mode: str, name: Optional[str], py_file
         _print_web_ui(config_file, cli_conf)
     if (supervise or detach) and deploy_mode != "cluster":
         raise UsageError("--supervise and --detach need --deploy-mode cluster")
+    # from here on, files are made: a kill or the terminal closed stops the command as
+    # Ctrl-C does, and they go (the default action would leave them in $TMPDIR)
+    for signum in ENDING_SIGNALS:
+        signal.signal(signum, DriverExit.raise_for)
     staging = tempfile.mkdtemp(prefix="vega-submit-")
     if deploy_mode == "cluster":
         try:
             code = _run_in_cluster(job, list(args), cli_conf, config_file, py_files, files,
                                    staging, supervise, detach)
         finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            _remove_staging(staging)
         return code
     try:
         extra_paths = stage_py_files(py_files, staging)
@@ -92,9 +96,17 @@ def submit(master: Optional[str], deploy_mode: str, name: Optional[str], py_file
         if _is_cluster(cli_conf, config_file):
             cli_conf["vega.submit.package"] = build_job_package(job, py_files, files, staging)
         code = _run_driver(job, list(args), cli_conf, config_file, extra_paths, files_dir, debug)
+    except DriverExit as exc:  # while the job's files were staged
+        code = _stopped(exc)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        _remove_staging(staging)
     return code
+
+
+def _remove_staging(staging: str) -> None:
+    """Delete the staging directory, not cut short by a signal (taken once it is gone)."""
+    with HeldSignals():
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _tie_to_starter() -> None:
@@ -239,16 +251,12 @@ def _run_driver(job: str, args: List[str], cli_conf: dict, config_file: Optional
         from vega_runtime.pyspark_alias import install
 
         install()
-    for signum in ENDING_SIGNALS:  # as Ctrl-C: the job is cancelled, its Context stopped
-        signal.signal(signum, DriverExit.raise_for)
-    try:
+    try:  # a SIGTERM or SIGHUP (ENDING_SIGNALS) cancels the job as Ctrl-C does
         runpy.run_path(os.path.abspath(job), run_name="__main__")
         sys.stdout.flush()  # the job's last prints: a closed pipe shows here, not at exit
         return EXIT_OK
     except DriverExit as exc:
-        error_console().print(f"[bold yellow]vega: {signal.Signals(exc.signum).name}[/]: the job "
-                              "was stopped")
-        return exc.code
+        return _stopped(exc)
     except SystemExit as exc:
         return _exit_code(exc.code)
     except KeyboardInterrupt:
@@ -271,6 +279,12 @@ def _run_driver(job: str, args: List[str], cli_conf: dict, config_file: Optional
         console.print(user_traceback(exc) if not debug else full_traceback(exc), markup=False,
                       highlight=False)
         return EXIT_JOB_FAILED
+
+
+def _stopped(exc: DriverExit) -> int:
+    error_console().print(f"[bold yellow]vega: {signal.Signals(exc.signum).name}[/]: the job "
+                          "was stopped")
+    return exc.code
 
 
 def _report(job: str, exc: VegaError, debug: bool) -> None:
