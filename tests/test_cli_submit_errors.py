@@ -593,3 +593,24 @@ def test_a_kill_while_the_job_package_is_built_leaves_nothing(tmp_path, command,
         assert f"vega: {signal.Signals(signum).name}: the job was stopped" in err
     assert out == ""
     assert os.listdir(scratch) == []
+
+
+def test_stopping_a_local_cluster_signals_a_daemon_that_does_not_lead_its_group_yet():
+    """A kill that stopped a local cluster as it started (``vega submit`` exiting 143) took
+    5 s now and then: a daemon the fork server had just forked had not made its session
+    yet, so the SIGTERM to its process group went nowhere, and it ran on until the SIGKILL
+    after the grace period. Such a daemon is signalled by its pid: here a child of this
+    test, in this test's process group."""
+    ctx = Context("local-cluster[1,1]")
+    daemon = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    ctx.backend.owned_cluster.processes.append(daemon)
+    stopping = threading.Thread(target=ctx.stop)
+    started = time.monotonic()
+    stopping.start()
+    stopping.join(timeout=4)
+    took = time.monotonic() - started
+    if stopping.is_alive():  # stuck waiting for it: end it so the test can end
+        daemon.kill()
+        stopping.join()
+    assert took < 4
+    assert daemon.wait(timeout=5) == -signal.SIGTERM

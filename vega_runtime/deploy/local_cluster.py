@@ -199,7 +199,12 @@ class LocalCluster:
             with contextlib.suppress(RuntimeError):
                 self._launcher.join()
         for proc in self.processes:
-            signal_group(proc.pid, signal.SIGTERM)
+            # a daemon forked a moment ago may not lead its own group yet (making its session
+            # is the first thing it does): the signal then goes to it alone, else it would
+            # start and run on until the SIGKILL below
+            if not signal_group(proc.pid, signal.SIGTERM) and proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, signal.SIGTERM)
         deadline = time.monotonic() + grace
         for proc in self.processes:
             try:
