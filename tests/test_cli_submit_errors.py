@@ -614,3 +614,34 @@ def test_stopping_a_local_cluster_signals_a_daemon_that_does_not_lead_its_group_
         stopping.join()
     assert took < 4
     assert daemon.wait(timeout=5) == -signal.SIGTERM
+
+
+@pytest.mark.parametrize("signum, code, said", [(signal.SIGINT, 130, "job cancelled (Ctrl-C)"),
+                                                (signal.SIGTERM, 143, "SIGTERM: the job was stopped")])
+def test_a_signal_landing_in_a_weakref_callback_is_not_lost(tmp_path, signum, code, said):
+    """Python drops what a weakref callback raises: a Ctrl-C or kill whose handler ran in one
+    (importlib's module locks' run at the end of every import) was lost, "Exception ignored
+    in: <function _get_module_lock.<locals>.cb>... KeyboardInterrupt", and the job ran on
+    (seen with a Ctrl-C in vega submit's first 0.1 s). The signal is sent again."""
+    job = write_job(tmp_path, "dropped.py", f"""
+        import os, threading, weakref
+        from vega_runtime import Context
+
+        class Thing:
+            pass
+
+        with Context() as ctx:
+            thing = Thing()
+            ref = weakref.ref(thing, lambda _: os.kill(os.getpid(), {int(signum)}))
+            del thing  # the signal lands in the callback
+            threading.Event().wait(30)
+            print("finished")
+    """)
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "vega_cli.main", "submit", "--master", "local",
+                           job], cwd=REPO, capture_output=True, text=True, timeout=60,
+                          env=clean_env())
+    assert (done.returncode, done.stdout) == (code, "")
+    assert time.monotonic() - started < 20
+    assert said in done.stderr
+    assert "Exception ignored" not in done.stderr

@@ -6,15 +6,22 @@ from __future__ import annotations
 import sys
 from typing import List, Optional, Tuple, Type
 
-import click
+from vega_runtime.processes import take_lost_signals_again
 
-from vega_runtime._version import __version__
-from vega_runtime.lazy_imports import load_entry_point
-from vega_runtime.errors import (ConfigError, JobCancelled, MasterUnreachable, MasterURLError,
-                                 VegaError)
+# first: a Ctrl-C or kill whose handler runs in a weakref callback (importlib's module locks'
+# end every import, and the command imports a lot) is not lost
+take_lost_signals_again()
 
-from .errors import (EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, Cancelled,
-                     Unreachable, UsageError, full_traceback, print_error, stdout_closed)
+import click  # noqa: E402
+
+from vega_runtime._version import __version__  # noqa: E402
+from vega_runtime.lazy_imports import load_entry_point  # noqa: E402
+from vega_runtime.errors import (ConfigError, JobCancelled, MasterUnreachable,  # noqa: E402
+                                 MasterURLError, VegaError)
+
+from .errors import (EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_UNREACHABLE, EXIT_USAGE,  # noqa: E402
+                     Cancelled, Unreachable, UsageError, full_traceback, print_error,
+                     stdout_closed)
 
 #: command name -> "module:attribute" defining it
 COMMANDS = {

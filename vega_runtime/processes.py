@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from typing import Dict, List, Optional
@@ -163,6 +164,41 @@ def fork_holding_signals() -> int:
         os.waitpid(pid, 0)
         raise
     return pid
+
+
+#: seconds after a stopping signal's exception was dropped before the signal is sent again:
+#: the callback that dropped it (microseconds long) is over by then
+RETAKE_DELAY = 0.01
+
+
+def take_lost_signals_again() -> None:
+    """Chain a ``sys.unraisablehook`` that sends a stopping signal again when its handler's
+    exception (``KeyboardInterrupt``, a ``DriverExit`` with its ``signum``) was raised where
+    Python drops exceptions: a weakref callback (importlib's module locks' run at the end of
+    every import), a ``__del__``.  A Ctrl-C or kill landing there was lost ("Exception
+    ignored in: <function _get_module_lock.<locals>.cb>... KeyboardInterrupt") and the job
+    ran on; sent again, it is taken once that callback is over.  Other exceptions go to the
+    hook that was there."""
+    previous = sys.unraisablehook
+
+    def hook(unraisable) -> None:
+        signum = _stopping_signal(unraisable.exc_value)
+        if signum is None:
+            previous(unraisable)
+            return
+        again = threading.Timer(RETAKE_DELAY, os.kill, (os.getpid(), signum))
+        again.daemon = True
+        again.start()
+
+    sys.unraisablehook = hook
+
+
+def _stopping_signal(exc: Optional[BaseException]) -> Optional[int]:
+    """The signal whose handler raised ``exc``, if it is one of ``STOPPING_SIGNALS``'."""
+    if isinstance(exc, KeyboardInterrupt):
+        return signal.SIGINT
+    signum = getattr(exc, "signum", None) if isinstance(exc, SystemExit) else None
+    return signum if signum in STOPPING_SIGNALS else None
 
 
 def tie_from_env() -> bool:
