@@ -645,3 +645,37 @@ def test_a_signal_landing_in_a_weakref_callback_is_not_lost(tmp_path, signum, co
     assert time.monotonic() - started < 20
     assert said in done.stderr
     assert "Exception ignored" not in done.stderr
+
+
+def test_a_kill_landing_as_the_staging_directory_is_made_leaves_nothing(tmp_path, monkeypatch):
+    """A SIGHUP that landed in ``mkdtemp`` once it had made ``vega submit``'s staging
+    directory (before the command's cleanup was in place) left it, empty, in $TMPDIR."""
+    import tempfile
+
+    from vega_cli.staging import staging_directory
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+
+    def kill_once_made(frame, event, arg):
+        if frame.f_code is not tempfile.mkdtemp.__code__:
+            return None
+
+        def line(frame, event, arg):
+            if event == "line" and os.path.isdir(str(frame.f_locals.get("file", ""))):
+                sys.settrace(None)
+                frame.f_trace = None
+                os.kill(os.getpid(), signal.SIGHUP)  # handled before mkdtemp returns
+            return line
+        return line
+
+    previous = signal.signal(signal.SIGHUP, DriverExit.raise_for)
+    try:
+        sys.settrace(kill_once_made)
+        with pytest.raises(DriverExit) as raised:
+            with staging_directory("vega-submit-"):
+                pytest.fail("the kill is taken on the way in")
+    finally:
+        sys.settrace(None)
+        signal.signal(signal.SIGHUP, previous)
+    assert raised.value.code == 128 + signal.SIGHUP
+    assert os.listdir(tmp_path) == []

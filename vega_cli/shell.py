@@ -20,10 +20,8 @@ import code
 import logging
 import os
 import platform
-import shutil
 import signal
 import sys
-import tempfile
 from typing import Optional, Tuple
 
 import click
@@ -32,12 +30,12 @@ from vega_runtime.config import Config
 from vega_runtime.errors import (ConfigError, DriverExit, JobCancelled, MasterUnreachable,
                                  MasterURLError, VegaError)
 from vega_runtime.master_url import parse_master
-from vega_runtime.processes import HeldSignals
 from vega_runtime.scheduler.listener import JobListener
 
 from .errors import (EXIT_JOB_FAILED, EXIT_OK, Cancelled, CommandError, Unreachable, UsageError,
                      debug_requested, full_traceback)
 from .options import cli_settings, job_options, settings_from_flags
+from .staging import staging_directory
 
 #: the application name when --name is not given (PySpark's is "PySparkShell")
 SHELL_APP_NAME = "vega-shell"
@@ -62,15 +60,12 @@ def shell(master: Optional[str], name: Optional[str], py_files: str, confs: Tupl
     # does, and they go (the default action would leave them, and a starting Context's, in
     # $TMPDIR)
     previous = {signum: signal.signal(signum, DriverExit.raise_for) for signum in LEAVING}
-    staging = tempfile.mkdtemp(prefix="vega-shell-")
     try:
-        code_ = _run_shell(cli_conf, config_file, py_files, staging, plain, debug)
+        with staging_directory("vega-shell-") as staging:
+            return _run_shell(cli_conf, config_file, py_files, staging, plain, debug)
     finally:
-        with HeldSignals():  # not cut short (a signal is taken once it is done)
-            shutil.rmtree(staging, ignore_errors=True)
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-    return code_
 
 
 def _resolve_options(master: Optional[str], name: Optional[str], confs: Tuple[str, ...],

@@ -4,13 +4,36 @@ and the job package (``vega_runtime.packaging``) for a cluster's executors.  Sha
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
-from typing import List
+import tempfile
+from typing import Iterator, List
 
 from vega_runtime.logs import name_sources
+from vega_runtime.processes import HeldSignals
 
 from .errors import UsageError, error_console
+
+
+@contextlib.contextmanager
+def staging_directory(prefix: str) -> Iterator[str]:
+    """A new directory in $TMPDIR for a command's staged files, deleted on the way out.
+    Neither making it nor deleting it is cut short by a Ctrl-C or kill (``HeldSignals``):
+    one that lands in ``mkdtemp`` once the directory exists is taken inside the block, so
+    the directory still goes (it stayed, empty, when a SIGHUP landed there)."""
+    held = HeldSignals().hold()
+    try:
+        path = tempfile.mkdtemp(prefix=prefix)
+    except BaseException:
+        held.release()
+        raise
+    try:
+        held.release()
+        yield path
+    finally:
+        with HeldSignals():
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def split_list(csv: str) -> List[str]:

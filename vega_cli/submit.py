@@ -12,10 +12,8 @@ import json
 import logging
 import os
 import runpy
-import shutil
 import signal
 import sys
-import tempfile
 from typing import List, Optional, Tuple
 
 import click
@@ -26,13 +24,13 @@ from vega_runtime.errors import (ConfigError, DriverExit, JobCancelled, MasterUn
                                  MasterURLError, VegaError)
 from vega_runtime.logs import user_stack, user_traceback
 from vega_runtime.master_url import parse_master
-from vega_runtime.processes import DIE_WITH_ENV, HeldSignals, own_descendants, tie_from_env
+from vega_runtime.processes import DIE_WITH_ENV, own_descendants, tie_from_env
 
 from .errors import (EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_OK, EXIT_UNREACHABLE, CommandError,
                      Unreachable, UsageError, debug_requested, error_console, full_traceback,
                      stdout_closed)
 from .options import cli_settings, job_options, settings_from_flags
-from .staging import build_job_package, stage_files, stage_py_files
+from .staging import build_job_package, stage_files, stage_py_files, staging_directory
 
 PROGRESS_LISTENER = "vega_cli.progress:ProgressDisplay"
 
@@ -82,31 +80,21 @@ def submit(master: Optional[str], deploy_mode: str, name: Optional[str], py_file
     # Ctrl-C does, and they go (the default action would leave them in $TMPDIR)
     for signum in ENDING_SIGNALS:
         signal.signal(signum, DriverExit.raise_for)
-    staging = tempfile.mkdtemp(prefix="vega-submit-")
     if deploy_mode == "cluster":
-        try:
-            code = _run_in_cluster(job, list(args), cli_conf, config_file, py_files, files,
+        with staging_directory("vega-submit-") as staging:
+            return _run_in_cluster(job, list(args), cli_conf, config_file, py_files, files,
                                    staging, supervise, detach)
-        finally:
-            _remove_staging(staging)
-        return code
     try:
-        extra_paths = stage_py_files(py_files, staging)
-        files_dir = stage_files(files, staging)
-        if _is_cluster(cli_conf, config_file):
-            cli_conf["vega.submit.package"] = build_job_package(job, py_files, files, staging)
-        code = _run_driver(job, list(args), cli_conf, config_file, extra_paths, files_dir, debug)
+        with staging_directory("vega-submit-") as staging:
+            extra_paths = stage_py_files(py_files, staging)
+            files_dir = stage_files(files, staging)
+            if _is_cluster(cli_conf, config_file):
+                cli_conf["vega.submit.package"] = build_job_package(job, py_files, files,
+                                                                    staging)
+            return _run_driver(job, list(args), cli_conf, config_file, extra_paths, files_dir,
+                               debug)
     except DriverExit as exc:  # while the job's files were staged
-        code = _stopped(exc)
-    finally:
-        _remove_staging(staging)
-    return code
-
-
-def _remove_staging(staging: str) -> None:
-    """Delete the staging directory, not cut short by a signal (taken once it is gone)."""
-    with HeldSignals():
-        shutil.rmtree(staging, ignore_errors=True)
+        return _stopped(exc)
 
 
 def _tie_to_starter() -> None:
