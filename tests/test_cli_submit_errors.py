@@ -495,6 +495,50 @@ def test_a_kill_while_a_lazy_module_loads_stops_the_driver_and_the_module_loads_
         sys.modules.pop("killed_once", None)
 
 
+def test_a_thread_that_asks_a_lazy_module_another_thread_runs_waits_for_all_of_it(
+        tmp_path, monkeypatch):
+    """A second thread asking a lazy module for a name while the first runs its code waits
+    until the code has run; it got an AttributeError for a name not made yet."""
+    from vega_runtime.lazy_imports import lazy_module
+
+    (tmp_path / "slow_to_run.py").write_text(
+        "import builtins\n"
+        "first = 1\n"
+        "builtins.slow_to_run_events[0].set()\n"
+        "builtins.slow_to_run_events[1].wait(30)\n"
+        "second = 2\n")
+    started, go = threading.Event(), threading.Event()
+    import builtins
+    monkeypatch.setattr(builtins, "slow_to_run_events", (started, go), raising=False)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "slow_to_run", raising=False)
+    module = lazy_module("slow_to_run")
+    got, finished = {}, threading.Event()
+
+    def ask(name):
+        try:
+            got[name] = getattr(module, name)
+        except AttributeError as exc:
+            got[name] = exc
+        if name == "second":
+            finished.set()
+
+    try:
+        runner = threading.Thread(target=ask, args=("first",))
+        runner.start()
+        assert started.wait(30)
+        waiter = threading.Thread(target=ask, args=("second",))
+        waiter.start()
+        assert not finished.wait(0.5), f"answered before the module had run: {got}"
+        go.set()
+        runner.join(30)
+        waiter.join(30)
+        assert got == {"first": 1, "second": 2}
+    finally:
+        go.set()
+        sys.modules.pop("slow_to_run", None)
+
+
 #: while set, the at-fork callback below has the kill land in it (a pytest process cannot
 #: take back a callback it registered)
 _KILL_AS_A_FORK_ENDS: list = []

@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+import threading
 from types import ModuleType
 from typing import Any
 
@@ -24,6 +25,7 @@ def lazy_module(name: str) -> ModuleType:
     spec = importlib.util.find_spec(name)
     importlib.util.LazyLoader(spec.loader)  # refuses what cannot load lazily (extensions)
     module = importlib.util.module_from_spec(spec)
+    _EXECUTING[name] = threading.RLock()
     module.__class__ = _LazyModule
     sys.modules[name] = module
     parent, _, child = name.rpartition(".")
@@ -40,22 +42,35 @@ class _LazyModule(ModuleType):
     then fails with "cannot import name").  If the code does not finish (Ctrl-C or a kill's
     ``DriverExit`` landing in it, an error), the module is left unexecuted, as a failed
     import leaves no module behind, and the exception goes on; the next access runs it again.
-    (importlib's LazyLoader left it half-executed for good.)"""
+    (importlib's LazyLoader left it half-executed for good.)  A thread that asks while
+    another runs it waits for it to finish, as for a module being imported."""
 
     def __getattribute__(self, attr: str) -> Any:
         if attr in _IMPORT_METADATA:
             return object.__getattribute__(self, attr)
         namespace = object.__getattribute__(self, "__dict__")
-        before = dict(namespace)
-        object.__setattr__(self, "__class__", ModuleType)  # its own code sees a plain module
-        try:
-            namespace["__spec__"].loader.exec_module(self)
-        except BaseException:
-            namespace.clear()
-            namespace.update(before)
-            object.__setattr__(self, "__class__", _LazyModule)
-            raise
-        return getattr(self, attr)
+        name = namespace["__name__"]
+        with _EXECUTING[name]:  # another thread running it: wait until it has run
+            if object.__getattribute__(self, "__class__") is _LazyModule and name not in _RUNNING:
+                before = dict(namespace)
+                _RUNNING.add(name)  # its own code (this thread) sees what it has made so far
+                try:
+                    namespace["__spec__"].loader.exec_module(self)
+                except BaseException:
+                    namespace.clear()
+                    namespace.update(before)
+                    raise
+                finally:
+                    _RUNNING.discard(name)
+                object.__setattr__(self, "__class__", ModuleType)
+        return object.__getattribute__(self, attr)
+
+
+#: module name -> what is held while the lazy module's code runs (re-entrant: the code may
+#: use the module itself)
+_EXECUTING: "dict[str, threading.RLock]" = {}
+#: the lazy modules whose code is running
+_RUNNING: "set[str]" = set()
 
 
 #: what a module has before its code runs, asked by the import system of a module it finds
