@@ -589,12 +589,23 @@ def test_a_task_refuses_a_driver_on_another_python(fresh_ctx, master):
     assert sc.parallelize([1, 2]).count() == 2
 
 
+def _waiting_for_the_context(thread: threading.Thread) -> bool:
+    """Whether ``thread`` has submitted a job and waits for the Context's job slot (having
+    noted the cancellations so far, as ``JobControl._job_slot`` does before it waits)."""
+    frame = sys._current_frames().get(thread.ident)
+    while frame is not None:
+        if frame.f_code.co_name == "_job_slot" and "seen" in frame.f_locals:
+            return True
+        frame = frame.f_back
+    return False
+
+
 def test_cancelling_a_group_also_cancels_its_jobs_waiting_to_run(fresh_ctx, tmp_path):
     """Jobs of a group that other threads submitted while another job ran raise JobCancelled
     when the group is cancelled; other groups' waiting jobs run (Spark's cancelJobGroup)."""
     sc = fresh_ctx(master="local[2]")
     release = str(tmp_path / "release")
-    outcomes, queued = {}, []
+    outcomes = {}
 
     def hold(x):
         deadline = time.monotonic() + 60
@@ -604,7 +615,6 @@ def test_cancelling_a_group_also_cancels_its_jobs_waiting_to_run(fresh_ctx, tmp_
 
     def run(name, group, job):
         sc.setJobGroup(group, name)
-        queued.append(name)
         try:
             outcomes[name] = job()
         except JobCancelled:
@@ -620,9 +630,8 @@ def test_cancelling_a_group_also_cancels_its_jobs_waiting_to_run(fresh_ctx, tmp_
                for name, group in (("a1", "A"), ("b1", "B"), ("a2", "A"))]
     for thread in waiting:
         thread.start()
-    while len(queued) < 4 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    time.sleep(0.1)  # from queued.append to waiting for the Context is one function call
+    wait_for(lambda: all(_waiting_for_the_context(thread) for thread in waiting), 30,
+             "the three jobs to wait for the Context")
     sc.cancelJobGroup("A")
     open(release, "w").close()
     for thread in [blocker, *waiting]:
