@@ -162,6 +162,35 @@ def test_vega_logs_shows_task_output_of_a_finished_application(cluster, tmp_path
     assert unknown.returncode == 1 and "no application" in unknown.stderr
 
 
+def test_task_output_is_stored_by_the_time_vega_submit_exits(cluster, tmp_path):
+    """A driver that ends waits (up to 5 s) for the master to take in what it sent: task
+    output a slow master had not yet written was missing from ``vega logs`` run as ``vega
+    submit`` exited (seen as a flaky test under load). Here the master is stopped
+    (SIGSTOP) while the job runs and continued 1.5 s later; the output is in the master's
+    output.log when ``vega submit`` exits."""
+    master_pid = int((cluster["home"] / "master" / "master.pid").read_text().split()[0])
+    job = write(tmp_path / "late.py", f"""
+import os, signal, subprocess, sys
+from vega_runtime import Context
+with Context(app_name='late-talker') as ctx:
+    ctx.parallelize(range(2), 2).count()  # executors up: the job needs no master from here
+    os.kill({master_pid}, signal.SIGSTOP)
+    subprocess.Popen([sys.executable, "-c", "import os, signal, time; time.sleep(1.5); "
+                      "os.kill({master_pid}, signal.SIGCONT)"], stdout=subprocess.DEVNULL,
+                     stderr=subprocess.DEVNULL)  # vega submit's output ends with it
+    ctx.parallelize(range(6), 3).foreach(lambda x: print('line', x))
+""")
+    try:
+        submitted = vega("submit", job, env=cluster["env"])
+    finally:
+        os.kill(master_pid, signal.SIGCONT)
+    assert submitted.returncode == 0, submitted.stderr
+    app_id = re.search(r"^application (\S+): web UI ", submitted.stderr, re.M).group(1)
+    output = (cluster["home"] / "master" / "apps" / app_id / "output.log").read_text()
+    assert sorted(line.split("] ")[1] for line in output.splitlines() if "] line" in line) \
+        == [f"line {i}" for i in range(6)]
+
+
 def test_vega_kill_cancels_a_running_application(cluster, tmp_path):
     """vega kill stops the job's tasks; its vega submit exits 130 and no executor remains."""
     job = write(tmp_path / "slow.py",

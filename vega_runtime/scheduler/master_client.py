@@ -27,6 +27,9 @@ from ..retry import Backoff
 
 log = logging.getLogger(__name__)
 
+#: seconds a stopping driver waits for its master to take in what it sent before it left
+UNREGISTER_WAIT = 5.0
+
 
 class MasterClient:
     """The registered application's channel to the master (``conn`` changes when it
@@ -43,6 +46,9 @@ class MasterClient:
         self.registration: Optional[RegisterApplication] = None
         self.app_id = ""
         self._closing = False
+        #: set once the master has closed the followed connection after ``close`` asked it to
+        self._closed_by_master = threading.Event()
+        self._following = False
 
     def upload_package(self, path: str) -> str:
         """Store the application's package on the master; its SHA-256."""
@@ -93,6 +99,7 @@ class MasterClient:
         (``refused`` False: it is still tried, and ``on_back()`` follows once it takes the
         application back), or it answered that it will not take the application back
         (``refused`` True: the end)."""
+        self._following = True
         threading.Thread(target=self._follow, args=(on_message, on_gone, on_back),
                          name="driver-master", daemon=True).start()
 
@@ -104,6 +111,7 @@ class MasterClient:
                     on_message(self.conn.recv())
             except (OSError, ConnectionClosed, ProtocolError) as exc:
                 if self._closing:
+                    self._closed_by_master.set()
                     return
                 self.conn.shutdown()  # what is sent meanwhile waits in buffers, not a dead socket
                 log.warning("lost the connection to the master (%s); reconnecting", exc)
@@ -150,8 +158,11 @@ class MasterClient:
     def stop_reconnecting(self) -> None:
         self._closing = True
 
-    def close(self) -> None:
-        """Unregister the application (if the master is there to hear it) and disconnect."""
+    def close(self, wait: float = UNREGISTER_WAIT) -> None:
+        """Unregister the application (if the master is there to hear it) and disconnect,
+        once the master has closed the connection (up to ``wait`` seconds): it has then
+        written everything sent before (the task output ``vega logs`` shows), so a
+        ``vega logs`` run as the driver ends sees all of it."""
         self._closing = True
         if self.conn is None:
             return
@@ -159,4 +170,7 @@ class MasterClient:
             self.conn.send(UnregisterApplication(self.app_id))
         except OSError:
             pass
+        else:
+            if self._following:
+                self._closed_by_master.wait(wait)
         self.conn.close()
