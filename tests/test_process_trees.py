@@ -235,3 +235,30 @@ def test_a_cluster_mode_drivers_daemonized_grandchild_ends_with_it(tmp_path, mas
     finally:
         if pid_alive(grandchild) and "sleep" in cmdline(grandchild):
             os.kill(grandchild, signal.SIGKILL)
+
+
+def test_a_daemon_stops_on_a_sigterm_another_of_its_threads_took():
+    """A daemon's main thread waits for SIGTERM; a SIGTERM the kernel hands to another of
+    its threads must still stop it (its handler runs only in the main thread, which a lock
+    wait does not leave for it: a local cluster's master stopped as it started ran on until
+    the SIGKILL 5 s later, now and then). Here a thread of the daemon takes the signal
+    itself (pthread_kill) once the main thread waits."""
+    script = (
+        "import signal, sys, threading\n"
+        "from vega_runtime.deploy.daemon_main import wait_for_signal\n"
+        "main = threading.main_thread().ident\n"
+        "def waiting():  # the main thread's frames: wait_for_signal's wait on its Event\n"
+        "    frame, names = sys._current_frames()[main], []\n"
+        "    while frame is not None:\n"
+        "        names, frame = names + [frame.f_code.co_name], frame.f_back\n"
+        "    return names[0] == 'wait' and 'wait_for_signal' in names\n"
+        "def take_it():\n"
+        "    while not waiting():\n"
+        "        threading.Event().wait(0.01)\n"
+        "    signal.pthread_kill(threading.get_ident(), signal.SIGTERM)\n"
+        "threading.Thread(target=take_it, daemon=True).start()\n"
+        "wait_for_signal()\n"
+        "print('stopped')\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=30, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert (done.returncode, done.stdout) == (0, "stopped\n"), done.stderr

@@ -84,6 +84,11 @@ def die_with_parent() -> None:
 #: the signals a driver handles in Python to stop (Ctrl-C, a kill, the terminal closed)
 STOPPING_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
+#: the longest a daemon's main thread blocks at a time: a signal the kernel hands to another
+#: thread does not wake the main thread out of a lock or queue wait, and its Python handler
+#: runs only there, once it runs again
+SIGNAL_CHECK_SECONDS = 0.2
+
 
 class HeldSignals:
     """``STOPPING_SIGNALS`` held back while something must not be cut short (a Context's

@@ -30,6 +30,7 @@ from ..net.addresses import advertise_address
 from ..net.connection import (create_secret_file, default_secret_file, load_secret,
                               resolve_secret_file)
 from ..private_files import account_name, make_private_dir, open_private, use_private_umask
+from ..processes import SIGNAL_CHECK_SECONDS
 
 #: what a caller may pass as ``show_config``: print the resolved settings of a role
 ShowConfig = Callable[[Config, str], None]
@@ -168,11 +169,17 @@ def exit_now(code: int) -> None:
 
 
 def wait_for_signal() -> None:
-    """Block until SIGTERM or SIGINT."""
+    """Block until SIGTERM or SIGINT.
+
+    Waits in rounds of ``processes.SIGNAL_CHECK_SECONDS``: a signal the kernel hands to another of
+    the daemon's threads does not wake the main thread out of a lock wait, and its handler
+    (which only the main thread runs) ran only when something else did (a local cluster's
+    master stopped as it started ran on until the SIGKILL 5 s later, now and then)."""
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    stop.wait()  # interrupted by the signal, whose handler sets it
+    while not stop.wait(SIGNAL_CHECK_SECONDS):  # the handler runs between two rounds
+        pass
 
 
 def run_master(host: Optional[str] = None, port: Optional[int] = None,

@@ -36,7 +36,8 @@ from ..net.messages import (ApplicationEnded, BlockData, BlockUnavailable, Execu
                             LaunchExecutor, PackageData, PackageStatus, RegisteredWorker, RegisterWorker,
                             RegisterWorkerFailed, WorkerHeartbeat, WorkerStopping)
 from ..net.server import Server
-from ..processes import become_subreaper, end_adopted, end_group, oom_kill_count
+from ..processes import (SIGNAL_CHECK_SECONDS, become_subreaper, end_adopted, end_group,
+                         oom_kill_count)
 from ..shuffle.blocks import SERVICE_MAX_REQUEST_BYTES
 from ..private_files import make_private_dir
 from ..versions import python_version
@@ -129,9 +130,10 @@ class Worker:
         try:
             while True:
                 wakeup = self.state.next_wakeup()
+                wait = SIGNAL_CHECK_SECONDS if wakeup is None else \
+                    max(0.0, min(SIGNAL_CHECK_SECONDS, wakeup - time.monotonic()))
                 try:
-                    event = self.events.get(timeout=None if wakeup is None
-                                            else max(0.0, wakeup - time.monotonic()))
+                    event = self.events.get(timeout=wait)  # a SIGTERM's handler runs between
                 except queue.Empty:
                     event = Tick()
                 for action in self.state.handle(event, time.monotonic()):
