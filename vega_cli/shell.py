@@ -30,6 +30,7 @@ from vega_runtime.config import Config
 from vega_runtime.errors import (ConfigError, DriverExit, JobCancelled, MasterUnreachable,
                                  MasterURLError, VegaError)
 from vega_runtime.master_url import parse_master
+from vega_runtime.processes import ENDING_SIGNALS
 from vega_runtime.scheduler.listener import JobListener
 
 from .errors import (EXIT_JOB_FAILED, EXIT_OK, Cancelled, CommandError, Unreachable, UsageError,
@@ -59,7 +60,8 @@ def shell(master: Optional[str], name: Optional[str], py_files: str, confs: Tupl
     # from here on, files are made: a kill or the terminal closed ends the session as exit()
     # does, and they go (the default action would leave them, and a starting Context's, in
     # $TMPDIR)
-    previous = {signum: signal.signal(signum, DriverExit.raise_for) for signum in LEAVING}
+    previous = {signum: signal.signal(signum, DriverExit.raise_for)
+                for signum in ENDING_SIGNALS}
     try:
         with staging_directory("vega-shell-") as staging:
             return _run_shell(cli_conf, config_file, py_files, staging, plain, debug)
@@ -104,7 +106,8 @@ def _run_shell(cli_conf: dict, config_file: Optional[str], py_files: str, stagin
 
         namespace["spark"] = SparkSession.builder.getOrCreate()
     ctrl_c = CtrlC(ctx, watch)
-    previous = {signum: signal.getsignal(signum) for signum in LEAVING + (signal.SIGINT,)}
+    previous = {signum: signal.getsignal(signum)
+                for signum in ENDING_SIGNALS + (signal.SIGINT,)}
     try:
         print(banner(ctx, conf, sorted(set(namespace) - {"__name__", "__doc__"})),
               file=sys.stderr, flush=True)
@@ -112,7 +115,7 @@ def _run_shell(cli_conf: dict, config_file: Optional[str], py_files: str, stagin
         if interactive and not plain and _have_ipython():
             return _run_ipython(namespace, watch, ctrl_c, debug)
         return _run_console(namespace, watch, interactive, debug)
-    except SystemExit as exc:  # DriverExit (LEAVING), from a job or IPython's prompt
+    except SystemExit as exc:  # DriverExit (ENDING_SIGNALS), from a job or IPython's prompt
         return _exit_code(exc.code)
     finally:
         for signum in previous:  # stopping must not be cut short
@@ -122,11 +125,6 @@ def _run_shell(cli_conf: dict, config_file: Optional[str], py_files: str, stagin
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
-
-
-#: Signals that end the session the way exit() does (the terminal closed, a kill): the
-#: Context still stops, so its scratch directory goes too.
-LEAVING = (signal.SIGTERM, signal.SIGHUP)
 
 
 def _start_context(cli_conf: dict, config_file: Optional[str]):

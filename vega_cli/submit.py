@@ -24,7 +24,7 @@ from vega_runtime.errors import (ConfigError, DriverExit, JobCancelled, MasterUn
                                  MasterURLError, VegaError)
 from vega_runtime.logs import user_stack, user_traceback
 from vega_runtime.master_url import parse_master
-from vega_runtime.processes import DIE_WITH_ENV, own_descendants, tie_from_env
+from vega_runtime.processes import DIE_WITH_ENV, ENDING_SIGNALS, own_descendants, tie_from_env
 
 from .errors import (EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_OK, EXIT_UNREACHABLE, CommandError,
                      Unreachable, UsageError, debug_requested, error_console, full_traceback,
@@ -286,11 +286,6 @@ def _report(job: str, exc: VegaError, debug: bool) -> None:
                       f"in {where.name})", markup=False, style="dim")
     if debug:
         console.print(full_traceback(exc), markup=False)
-
-
-#: signals that stop ``vega submit``'s job the way Ctrl-C does, exiting with ``128 + N``:
-#: a kill, or the terminal closed (SIGHUP)
-ENDING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
 def _exit_code(code) -> int:

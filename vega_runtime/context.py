@@ -9,7 +9,6 @@ import gc
 import itertools
 import logging
 import os
-import signal
 import sys
 import threading
 import time
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional,
 
 from . import aliases, context_backend
 from ._version import __version__
-from .errors import (BroadcastNotSerializable, ContextStoppedError, DriverExit, DriverOnlyError,
+from .errors import (BroadcastNotSerializable, ContextStoppedError, DriverOnlyError,
                      InputError)
 from .context_files import FileShipping
 from .context_jobs import _NO_JOB, JobControl
@@ -26,7 +25,7 @@ from .context_persistence import Persistence
 from .lazy_imports import lazy_module, load_entry_point
 from .master_url import MasterSpec, parse_master
 from .private_files import make_private_dirs, new_private_dir, open_private, remove_tree
-from .processes import HeldSignals
+from .processes import HeldSignals, exit_on_ending_signals, restore_ending_signals
 from .shuffle.gc_pause import gc_paused
 from .versions import executor_hash_seed, hashes_as
 
@@ -224,7 +223,7 @@ class Context(JobControl, FileShipping, Persistence):
                              name="vega-idle-events", daemon=True).start()
         self._start_files_root()  # SparkFiles' directory on the driver
         Context._active = weakref.ref(self)
-        self._ending_signals = _exit_on_ending_signals()
+        self._ending_signals = exit_on_ending_signals()
         # on a cluster, the id the master gives it: what its web UI, vega status, vega logs
         # and vega kill know it by (the Context's own names its event log)
         self._bus.on_application_start(getattr(self.backend, "app_id", "") or self.application_id,
@@ -328,7 +327,7 @@ class Context(JobControl, FileShipping, Persistence):
                 # directory, say): it is taken once the Context has stopped (a second forces)
                 with HeldSignals():
                     self._stop()
-                _restore_ending_signals(self._ending_signals)
+                restore_ending_signals(self._ending_signals)
                 log.info("context %s stopped", self.application_id)
 
     def _stop(self) -> None:
@@ -731,35 +730,6 @@ aliases.install(Context, aliases.CONTEXT_MEMBERS)
 
 #: PySpark's name for the same thing, so ``SparkContext(...)`` jobs port by import alone.
 SparkContext = Context
-
-
-#: signals that end a driver (a kill, the terminal closed): while a Context runs, a program
-#: that left them at their default action (which kills the process where it stands) gets
-#: ``DriverExit`` (``128 + N``) instead, so the running job is cancelled and the Context
-#: stopped on the way out, its directory deleted (as Spark's shutdown hooks do; ``vega
-#: submit`` and ``vega shell`` install the same handler themselves)
-ENDING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
-
-
-def _exit_on_ending_signals() -> Tuple[int, ...]:
-    """The ending signals still at their default action, now raising ``DriverExit`` (only
-    the main thread may set handlers: elsewhere none)."""
-    if threading.current_thread() is not threading.main_thread():
-        return ()
-    taken = tuple(s for s in ENDING_SIGNALS if signal.getsignal(s) == signal.SIG_DFL)
-    for signum in taken:
-        signal.signal(signum, DriverExit.raise_for)
-    return taken
-
-
-def _restore_ending_signals(taken: Tuple[int, ...]) -> None:
-    """Back to the default action, for those ``_exit_on_ending_signals`` took that still have
-    its handler."""
-    if threading.current_thread() is not threading.main_thread():
-        return
-    for signum in taken:
-        if signal.getsignal(signum) == DriverExit.raise_for:
-            signal.signal(signum, signal.SIG_DFL)
 
 
 def _stop_at_exit(context_ref) -> None:

@@ -19,7 +19,7 @@ import signal
 import sys
 import threading
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,38 @@ def die_with_parent() -> None:
 
 #: the signals a driver handles in Python to stop (Ctrl-C, a kill, the terminal closed)
 STOPPING_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+#: signals that end a driver (a kill, the terminal closed): while a Context runs, a program
+#: that left them at their default action (which kills the process where it stands) gets
+#: ``DriverExit`` (``128 + N``) instead, so the running job is cancelled and the Context
+#: stopped on the way out, its directory deleted (as Spark's shutdown hooks do; ``vega
+#: submit`` and ``vega shell`` install the same handler themselves)
+ENDING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def exit_on_ending_signals() -> Tuple[int, ...]:
+    """The ending signals still at their default action, now raising ``DriverExit`` (only
+    the main thread may set handlers: elsewhere none)."""
+    from .errors import DriverExit
+
+    if threading.current_thread() is not threading.main_thread():
+        return ()
+    taken = tuple(s for s in ENDING_SIGNALS if signal.getsignal(s) == signal.SIG_DFL)
+    for signum in taken:
+        signal.signal(signum, DriverExit.raise_for)
+    return taken
+
+
+def restore_ending_signals(taken: Tuple[int, ...]) -> None:
+    """Back to the default action, for those ``exit_on_ending_signals`` took that still have
+    its handler."""
+    from .errors import DriverExit
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in taken:
+        if signal.getsignal(signum) == DriverExit.raise_for:
+            signal.signal(signum, signal.SIG_DFL)
 
 #: the longest a daemon's main thread blocks at a time: a signal the kernel hands to another
 #: thread does not wake the main thread out of a lock or queue wait, and its Python handler
