@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from typing import Dict, List, Optional
 
@@ -30,6 +31,25 @@ DAEMON_MODULES = ("vega_cli.main", "vega_runtime.deploy.daemon_main")
 
 
 # -- waiting -----------------------------------------------------------------------------------
+
+def errors_of_threads(target, count: int) -> list:
+    """Run ``target()`` in ``count`` threads at once and wait for them; the exceptions they
+    raised (a thread's failed assertion would otherwise be lost)."""
+    errors = []
+
+    def run():
+        try:
+            target()
+        except Exception as exc:  # noqa: BLE001 - collected for the test to assert on
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
+
 
 def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
     """Call ``predicate`` every ``POLL`` seconds until it returns something truthy; return that.

@@ -5,11 +5,11 @@ purpose, changed keys always are, and the cluster secret is born 0600 on the hos
 import os
 import stat
 import subprocess
-import threading
 from pathlib import Path
 
 import pytest
 
+from proc_helpers import errors_of_threads
 from sshd_hosts import SSH_KEYGEN, make_client_key, requires_sshd, start_sshd
 from vega_cli.cluster import _install_secret
 from vega_cli.host_keys import KnownHosts
@@ -119,20 +119,11 @@ def test_accept_new_records_the_key_once_then_it_is_known(sshd, tmp_path):
     known.parent.mkdir()
     known.write_text(f"[10.9.9.9]:2222 {other}")  # no newline at the end
     accepting = KnownHosts(str(known), accept_new=True)
-    errors = []
 
     def connect():
-        try:
-            assert host_for(sshd, accepting).run("true").ok
-        except Exception as exc:  # collected: a thread's assertion would be lost
-            errors.append(exc)
+        assert host_for(sshd, accepting).run("true").ok
 
-    threads = [threading.Thread(target=connect) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    assert errors_of_threads(connect, 8) == []
     lines = known.read_text().splitlines()
     assert lines == [f"[10.9.9.9]:2222 {other}", host_key_line(sshd)]
     assert accepting.accepted == [f"[127.0.0.1]:{sshd.port} (ED25519 "

@@ -14,7 +14,7 @@ from vega_runtime.net.messages import ExecutorRemoved, RegisterApplication, Regi
 from vega_runtime.errors import ExecutorsCannotStart
 from vega_runtime.versions import python_version
 
-from proc_helpers import read_text, wait_for
+from proc_helpers import errors_of_threads, read_text, wait_for
 from test_cluster_e2e import WHERE_JOB, Cluster, expected_pairs, line_value, write_job
 
 
@@ -71,21 +71,13 @@ def test_threads_extracting_one_package_at_once_all_get_it(tmp_path):
     data = zipped({f"job/m{i}.py": b"x = 1\n" * 100 for i in range(20)})
     for round_ in range(20):
         target = str(tmp_path / f"pkg{round_}")
-        start, errors = threading.Barrier(4), []
+        start = threading.Barrier(4)
 
         def extract():
             start.wait()
-            try:
-                packaging.extract(data, target)
-            except Exception as exc:
-                errors.append(exc)
+            packaging.extract(data, target)
 
-        threads = [threading.Thread(target=extract) for _ in range(4)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert errors == []
+        assert errors_of_threads(extract, 4) == []
         assert sorted(os.listdir(os.path.join(target, "job"))) == sorted(
             f"m{i}.py" for i in range(20))
     assert sorted(os.listdir(tmp_path)) == sorted(f"pkg{i}" for i in range(20))
