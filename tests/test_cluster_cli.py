@@ -143,17 +143,21 @@ def test_detached_driver_can_be_followed_with_vega_logs(cluster, tmp_path):
 
 
 def test_vega_logs_shows_task_output_of_a_finished_application(cluster, tmp_path):
-    """The master stores every prefixed task line of a client-mode application."""
+    """The master stores every prefixed task line of a client-mode application, under the
+    id the job's Context has (``applicationId``, as in Spark), which names its event log."""
     job = write(tmp_path / "talk.py",
                 "from vega_runtime import Context\n"
                 "with Context(app_name='talker') as ctx:\n"
-                "    ctx.parallelize(range(6), 3).foreach(lambda x: print('line', x))\n")
+                "    ctx.parallelize(range(6), 3).foreach(lambda x: print('line', x))\n"
+                "    print('id', ctx.applicationId, ctx.event_log.path)\n")
     submitted = vega("submit", job, env=cluster["env"])
     assert submitted.returncode == 0
     status = json.loads(vega("status", "--json", env=cluster["env"]).stdout)
     app_id = [a["id"] for a in status["applications"] if a["name"] == "talker"][-1]
-    # the id vega submit prints is the one the master knows
+    # the id vega submit prints is the one the master knows, the Context's and its event log's
     assert re.search(rf"^application {app_id}: web UI ", submitted.stderr, re.M), submitted.stderr
+    (said,) = [line.split() for line in submitted.stdout.splitlines() if line.startswith("id ")]
+    assert said[1:] == [app_id, os.path.join(os.path.dirname(said[2]), f"{app_id}.jsonl")]
     logs = vega("logs", app_id, env=cluster["env"])
     lines = [line for line in logs.stdout.splitlines() if "line" in line]
     assert sorted(line.split("] ")[1] for line in lines) == [f"line {i}" for i in range(6)]

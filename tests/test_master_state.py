@@ -4,6 +4,7 @@ simulated time, restarts, application lifecycle and forgetting."""
 
 import itertools
 import logging
+import re
 
 import pytest
 
@@ -291,6 +292,22 @@ def test_a_worker_of_another_version_is_refused():
     (refusal,) = sim.sent(session, RegisterWorkerFailed)
     assert "0.0.1" in refusal.reason or __version__ in refusal.reason
     assert isinstance(sim.actions[-1], Disconnect) and "w1" not in sim.state.workers
+
+
+def test_an_application_gets_the_id_its_context_proposes_unless_the_master_knows_it():
+    """A driver's Context proposes the id it goes by (its applicationId and event log's
+    name); the master takes it, and numbers an application whose proposal it knows."""
+    sim = Sim()
+    proposed = "app-20261205093000-1a2b"
+    ids = []
+    for _ in range(2):
+        session = next(sim.sessions)
+        out = sim.apply(ApplicationRegistering(session, RegisterApplication(
+            "job", "10.0.0.9", 5000, 0, 0, GIB, python_version(), __version__,
+            proposed_id=proposed)))
+        ids += [m.app_id for m in sim.sent(session, RegisteredApplication, out)]
+    assert ids[0] == proposed and re.fullmatch(r"app-\d{14}-0001", ids[1]), ids
+    assert sim.state.apps[proposed].request.name == "job"
 
 
 def test_application_lifecycle_unregister_kill_and_driver_loss():

@@ -132,7 +132,9 @@ class Context(JobControl, FileShipping, Persistence):
         logging.getLogger("vega_runtime").setLevel(self.conf["vega.log.level"].upper())
         self._app_name: str = self.conf["vega.app.name"]
         self._start_time = time.time()
-        self._application_id = time.strftime("app-%Y%m%d%H%M%S-", time.localtime(self._start_time)) \
+        #: the id this Context makes itself, which names its event log and directory; a
+        #: cluster's master gives the application this id too (``application_id``)
+        self.context_id = time.strftime("app-%Y%m%d%H%M%S-", time.localtime(self._start_time)) \
             + os.urandom(2).hex()
         self.checkpoint_dir: Optional[str] = None
         self.hdfs_settings = hdfs.HdfsSettings(self.conf["vega.hdfs.user"], self.conf["vega.hdfs.timeout"],
@@ -171,7 +173,7 @@ class Context(JobControl, FileShipping, Persistence):
         self.event_log: Optional[event_log.EventLog] = None
         if self.conf["vega.eventlog.dir"]:
             self.event_log = event_log.EventLog(
-                os.path.expanduser(self.conf["vega.eventlog.dir"]), self.application_id,
+                os.path.expanduser(self.conf["vega.eventlog.dir"]), self.context_id,
                 self.app_name, self.master_spec.url, self.hdfs_settings,
                 self.conf["vega.eventlog.rolling.max_file_size"]
                 if self.conf["vega.eventlog.rolling.enabled"] else 0)
@@ -224,10 +226,7 @@ class Context(JobControl, FileShipping, Persistence):
         self._start_files_root()  # SparkFiles' directory on the driver
         Context._active = weakref.ref(self)
         self._ending_signals = exit_on_ending_signals()
-        # on a cluster, the id the master gives it: what its web UI, vega status, vega logs
-        # and vega kill know it by (the Context's own names its event log)
-        self._bus.on_application_start(getattr(self.backend, "app_id", "") or self.application_id,
-                                       self.application_ui_link)
+        self._bus.on_application_start(self.application_id, self.application_ui_link)
         log.info("context %s started on %s", self.application_id, self.master_spec.url)
 
     def _abandon_start(self) -> None:
@@ -367,8 +366,10 @@ class Context(JobControl, FileShipping, Persistence):
 
     @property
     def application_id(self) -> str:
-        """This application's id, e.g. ``app-20261121093000-1a2b``."""
-        return self._application_id
+        """This application's id, e.g. ``app-20261121093000-1a2b``: on a cluster, the one
+        its master knows it by (its web UI, ``vega status``, ``vega logs``, ``vega kill``), as
+        Spark's; that is the Context's own (``context_id``) unless the master had it."""
+        return getattr(getattr(self, "backend", None), "app_id", "") or self.context_id
 
     @property
     def app_name(self) -> str:
@@ -453,9 +454,8 @@ class Context(JobControl, FileShipping, Persistence):
         link = self.application_ui_link
         ui = f'<a href="{escape(link)}" target="_blank">open the web UI</a>' if link else \
             "none (a local master has no web UI)"
-        on_master = getattr(self.backend, "app_id", "") or self.application_id
-        shown = self.application_id + ("" if on_master == self.application_id
-                                       else f" ({on_master} on the master)")
+        shown = self.application_id + ("" if self.application_id == self.context_id
+                                       else f" (event log {self.context_id})")
         rows = [("master", escape(self.master)), ("application", escape(shown)),
                 ("name", escape(self.app_name)), ("web UI", ui),
                 ("state", "stopped" if self._stopped else "running")]
@@ -605,7 +605,7 @@ class Context(JobControl, FileShipping, Persistence):
         temporary directory); one that cannot be made there names the setting."""
         local_dir = self.conf["vega.local.dir"] or None
         try:
-            return new_private_dir(f"vega-{self.application_id}-", local_dir,
+            return new_private_dir(f"vega-{self.context_id}-", local_dir,
                                    claim=functools.partial(setattr, self, "app_dir"))
         except OSError as exc:
             if local_dir is None:

@@ -88,7 +88,8 @@ def _create_cluster_backend(ctx, spec: MasterSpec) -> Tuple[Any, Any]:
             host, port = spec.host, spec.port
         secret = load_secret(secret_file)
         advertise, bind = driver_addresses(conf, spec)
-        request = {"name": ctx.app_name, "cores_max": conf["vega.cores.max"],
+        request = {"name": ctx.app_name, "proposed_id": ctx.context_id,
+               "cores_max": conf["vega.cores.max"],
                    "executor_cores": conf["vega.executor.cores"],
                    "executor_memory": conf["vega.executor.memory"],
                    "labels": list(conf["vega.executor.labels"]),
@@ -111,7 +112,7 @@ def _create_cluster_backend(ctx, spec: MasterSpec) -> Tuple[Any, Any]:
         ctx._bus.listeners.append(MasterLogRelay(backend))
         event_relay = MasterEventRelay(backend, source=ctx.event_log)
         event_relay.start(backend.app_id, ctx.app_name, spec.url,
-                          context_id=ctx.application_id)
+                          context_id=ctx.context_id)
         if ctx.event_log is None:  # else it takes the event log's lines
             ctx._bus.listeners.append(event_relay)
         backend.metrics_source = lambda: {**ctx.job_metrics.snapshot(),

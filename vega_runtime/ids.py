@@ -67,8 +67,9 @@ _STAMP = r"\d{14}"  # time.strftime("%Y%m%d%H%M%S")
 
 #: A job package: the sha256 of its zip, as ``hashlib.sha256().hexdigest()`` spells it.
 PACKAGE = IdKind("package id", r"[0-9a-f]{64}", "64 lowercase hex digits (a sha256)")
-#: An application: ``app-<stamp>-<n>``; the master numbers them (0001, 0002, ...: more
-#: digits past 9999), a Context without a master uses 4 random hex digits.
+#: An application: ``app-<stamp>-<n>``; a Context makes its own with 4 random hex digits,
+#: which a master takes, unless it knows it already: then it numbers it (0001, 0002, ...:
+#: more digits past 9999).
 APP = IdKind("application id", rf"app-{_STAMP}-[0-9a-f]{{4,12}}", "app-20261203083328-0001")
 #: A cluster-mode driver, numbered by the master: ``driver-<stamp>-<n>``.
 DRIVER = IdKind("driver id", rf"driver-{_STAMP}-[0-9]{{4,12}}", "driver-20261203083328-0001")

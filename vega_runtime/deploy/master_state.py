@@ -504,6 +504,15 @@ class MasterState:
         if app is not None:
             self._end_app(app, AppState.FINISHED, now, out)
 
+    def _new_app_id(self, proposed: str, now: float) -> str:
+        """A new application's id: the one its driver's Context already goes by (its
+        ``applicationId`` and event log name; time and random digits), unless this master
+        knows that id; else the next number, as Spark's master gives them."""
+        if proposed and proposed not in self.apps and proposed not in self.recovered:
+            return proposed
+        self._app_count += 1
+        return time.strftime("app-%Y%m%d%H%M%S-", time.localtime(now)) + f"{self._app_count:04d}"
+
     def _application_registering(self, event: ApplicationRegistering, now: float,
                                  out: list) -> None:
         request = event.request
@@ -512,10 +521,8 @@ class MasterState:
             out.append(Send(event.session, ApplicationRejected(f"the cluster runs {mismatch}")))
             return
         if not request.app_id:
-            self._app_count += 1
-            app_id = time.strftime("app-%Y%m%d%H%M%S-", time.localtime(now)) + \
-                f"{self._app_count:04d}"
-            app = Application(app_id, request, event.session, submitted=now)
+            app = Application(self._new_app_id(request.proposed_id, now), request,
+                              event.session, submitted=now)
         elif request.app_id in self.apps:  # the same master: the driver reconnected
             app = self.apps[request.app_id]
             if not app.state.active:

@@ -180,6 +180,9 @@ class RegisterApplication:
     #: dynamic allocation: the executors it wants now (RequestExecutors changes it); -1:
     #: as many as it can get (static allocation)
     requested_executors: int = -1
+    #: the id the driver's Context goes by (its event log's name): the master gives a new
+    #: application that id unless it knows it already, so one id names it everywhere
+    proposed_id: AppIdOrEmpty = ""
 
 
 class UnregisterApplication(Record):

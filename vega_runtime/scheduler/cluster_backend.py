@@ -142,7 +142,8 @@ class ClusterBackend:
                 request["executor_cores"], request["executor_memory"], python_version(),
                 __version__, package_sha, hash_seed=executor_hash_seed(),
                 labels=list(request.get("labels", ())),
-                requested_executors=-1 if self.allocation is None else self.allocation.target))
+                requested_executors=-1 if self.allocation is None else self.allocation.target,
+                proposed_id=request.get("proposed_id", "")))
         except VegaError:
             self.server.stop()
             raise
