@@ -83,7 +83,10 @@ def serve_cancellable(executor: Executor, conn: Connection) -> int:
         with lock:
             if running["task_id"] == task_id:
                 doomed["task_id"] = task_id
-                os.kill(os.getpid(), signal.SIGUSR1)
+                # to the main thread, which runs the task: sent to the process, the kernel
+                # may hand it to another thread, and a task waiting in one C call (a sleep,
+                # a socket read) would see it only when that call returns
+                signal.pthread_kill(threading.main_thread().ident, signal.SIGUSR1)
             elif task_id in waiting:
                 waiting.discard(task_id)
                 dropped.add(task_id)
