@@ -36,6 +36,20 @@ def test_vega_debug_adds_the_traceback_before_the_message():
     assert len(error_lines(result.stderr)) == 1
 
 
+def test_a_ctrl_c_while_the_command_loads_ends_it_with_one_line(tmp_path):
+    """A Ctrl-C in the command's first ~40 ms, while it imports its modules: exit 130 with
+    the message a later Ctrl-C gives, not Python's traceback. (A stand-in ``click``, first
+    on the path, sends the SIGINT from inside the command's imports.)"""
+    (tmp_path / "click.py").write_text(
+        "import os, signal, time\nos.kill(os.getpid(), signal.SIGINT)\ntime.sleep(30)\n")
+    env = clean_env(PYTHONPATH=os.pathsep.join([str(tmp_path), REPO]))
+    for argv in (vega_argv("status"), [sys.executable, "-c",
+                                       "import sys; from vega_cli.main import main; "
+                                       "sys.exit(main())"]):  # the installed vega script
+        result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+        assert (result.returncode, result.stderr) == (130, "vega: error: interrupted\n")
+
+
 def test_a_missing_secret_file_is_a_usage_error_with_a_hint(tmp_path):
     """A daemon's start-up (deploy/daemon_main.py) raises; the CLI prints message and hint."""
     missing = tmp_path / "no-secret"

@@ -6,22 +6,27 @@ from __future__ import annotations
 import sys
 from typing import List, Optional, Tuple, Type
 
-from vega_runtime.processes import take_lost_signals_again
+try:  # a Ctrl-C while the command loads (its first ~40 ms) ends it as a later one does
+    from vega_runtime.processes import take_lost_signals_again
 
-# first: a Ctrl-C or kill whose handler runs in a weakref callback (importlib's module locks'
-# end every import, and the command imports a lot) is not lost
-take_lost_signals_again()
+    # first: a Ctrl-C or kill whose handler runs in a weakref callback (importlib's module
+    # locks' end every import, and the command imports a lot) is not lost
+    take_lost_signals_again()
 
-import click  # noqa: E402
+    import click
 
-from vega_runtime._version import __version__  # noqa: E402
-from vega_runtime.lazy_imports import load_entry_point  # noqa: E402
-from vega_runtime.errors import (ConfigError, JobCancelled, MasterUnreachable,  # noqa: E402
-                                 MasterURLError, VegaError)
+    from vega_runtime._version import __version__
+    from vega_runtime.lazy_imports import load_entry_point
+    from vega_runtime.errors import (ConfigError, JobCancelled, MasterUnreachable,
+                                     MasterURLError, VegaError)
 
-from .errors import (EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_UNREACHABLE, EXIT_USAGE,  # noqa: E402
-                     Cancelled, Unreachable, UsageError, full_traceback, print_error,
-                     stdout_closed)
+    from .errors import (EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_UNREACHABLE, EXIT_USAGE,
+                         Cancelled, Unreachable, UsageError, full_traceback, print_error,
+                         stdout_closed)
+except KeyboardInterrupt:
+    sys.stderr.write("vega: error: interrupted\n")  # as print_error says it, not yet loaded
+    raise SystemExit(130) from None
+
 
 #: command name -> "module:attribute" defining it
 COMMANDS = {
