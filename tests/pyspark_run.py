@@ -27,7 +27,7 @@ import zipfile
 from pyspark_outcomes import write_outcomes
 
 MODULES = ["test_rdd", "test_context", "test_join", "test_broadcast", "test_taskcontext",
-           "test_statcounter", "test_worker"]
+           "test_statcounter", "test_worker", "test_conf", "test_rddsampler"]
 
 #: Seconds one test may take before it counts as an error (PySpark's tests take a few).
 TEST_TIMEOUT = 120
@@ -108,6 +108,11 @@ EXCLUDED_ON = {
         "test_worker.WorkerPoolCrashTest": _INLINE,
         "test_worker.WorkerTests.test_cancel_task": _INLINE,
         "test_worker.SimpleWorkerTests.test_cancel_task": _INLINE,
+        "test_rddsampler.RDDSamplerTests.test_rdd_stratified_sampler_func":
+            "its bounds are statistical, for its seed on PySpark's local[4]: Vega draws the "
+            "same counts as PySpark there and on local[2] (16 and 4 partitions), but on one "
+            "partition PySpark pairs cartesian()'s records batch by batch, Vega row by row "
+            "(as Spark's CartesianRDD), and the same seed draws b=15 where the test wants > 15",
     },
 }
 

@@ -31,6 +31,7 @@ ALIASES = {
     "pyspark.broadcast": "vega_runtime.shared",
     "pyspark.accumulators": "vega_runtime.pyspark_compat.accumulators",
     "pyspark.resultiterable": "vega_runtime.pyspark_compat.resultiterable",
+    "pyspark.rddsampler": "vega_runtime.pyspark_compat.rddsampler",
     "pyspark.taskcontext": "vega_runtime.task_context",
     "pyspark.files": "vega_runtime.files",
     # PySpark 4 keeps these under pyspark.core (pyspark.rdd & co. are its aliases of them)
