@@ -38,8 +38,6 @@ NOT_SUPPORTED = {
     "toDF": "DataFrames are Spark SQL, which Vega does not implement",
     "setSystemProperty": "sets a JVM system property; Vega has no JVM",
     "getSystemProperty": "reads a JVM system property; Vega has no JVM",
-    "show_profiles": "PySpark's Python profiler hooks are not implemented",
-    "dump_profiles": "PySpark's Python profiler hooks are not implemented",
 }
 DIFFERS = {
     "saveAsPickleFile": "pickled batches, not a Hadoop SequenceFile; `pickleFile` reads them; "
@@ -59,6 +57,9 @@ DIFFERS = {
                 "`local-cluster`'s own), not the driver's: Vega's drivers serve no UI; None in "
                 "local mode",
     "addPyFile": "`.py`, `.zip` and `.egg`",
+    "show_profiles": "with `spark.python.profile`: one profile per RDD a stage computes (PySpark: "
+                     "per pipelined RDD); no UDF or memory profiles",
+    "dump_profiles": "as `show_profiles`",
 }
 
 

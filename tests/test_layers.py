@@ -30,7 +30,7 @@ LAYERS: Dict[str, int] = {
         "processes", "forkserver", "pyspark_alias", "ids", "private_files", "lazy_imports", "retry", "records",
         "lambda_fusion",
         "executor_loss")},
-    **{f"vega_runtime.{name}": 1 for name in ("rdd", "task_context", "shared")},
+    **{f"vega_runtime.{name}": 1 for name in ("rdd", "task_context", "shared", "profiler")},
     **{f"vega_runtime.{name}": 2 for name in ("shuffle", "storage")},
     "vega_runtime.scheduler": 3,
     "vega_runtime.deploy": 4,

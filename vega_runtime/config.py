@@ -512,6 +512,13 @@ SETTINGS: tuple[Setting, ...] = (
             "Fraction of a stage's tasks that must finish before any of it is speculated."),
     Setting("vega.speculation.min_runtime", 1.0, parse_seconds, "seconds",
             "A task runs at least this long before it is speculated."),
+    Setting("vega.python.profile", False, parse_bool, "boolean",
+            "Profile every stage's tasks with cProfile, adding up per RDD: "
+            "Context.show_profiles() prints them, dump_profiles(path) writes them, and they "
+            "are shown at exit (Spark's spark.python.profile)."),
+    Setting("vega.python.profile.dump", "", parse_str, "path",
+            "With vega.python.profile: the directory the profiles are written to at exit "
+            "(rdd_<id>.pstats) instead of being shown."),
     Setting("vega.submit.package", "", parse_str, "path",
             "The job package (zip) vega submit built for a cluster master; executors get its "
             "modules and files. Set by vega submit."),

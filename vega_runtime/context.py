@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional,
 from . import aliases, context_backend
 from ._version import __version__
 from .errors import (BroadcastNotSerializable, ContextStoppedError, DriverOnlyError,
-                     InputError)
+                     InputError, PySparkRuntimeError)
 from .context_files import FileShipping
 from .context_jobs import _NO_JOB, JobControl
 from .context_persistence import Persistence
@@ -95,15 +95,17 @@ class Context(JobControl, FileShipping, Persistence):
 
     def __init__(self, master: Optional[str] = None, app_name: Optional[str] = None,
                  conf: Optional[Dict[str, Any]] = None, config_file: Optional[str] = None,
-                 listeners: Sequence[listener.JobListener] = ()):
+                 listeners: Sequence[listener.JobListener] = (), profiler_cls: Any = None):
+        """``profiler_cls``: what profiles each RDD's tasks when ``vega.python.profile`` is
+        on (vega_runtime/profiler.py; ``BasicProfiler`` by default)."""
         # start-up loads the engine's modules (~30 ms): they make objects, no garbage, so
         # the collector's passes over them while they load would find nothing
         with gc_paused():
-            self._start(master, app_name, conf, config_file, listeners)
+            self._start(master, app_name, conf, config_file, listeners, profiler_cls)
 
     def _start(self, master: Optional[str], app_name: Optional[str],
                conf: Optional[Dict[str, Any]], config_file: Optional[str],
-               listeners: Sequence[listener.JobListener]) -> None:
+               listeners: Sequence[listener.JobListener], profiler_cls: Any = None) -> None:
         if task_context.TaskContext.get() is not None:
             raise DriverOnlyError("creating a Context")
         overrides = dict(conf or {})
@@ -154,13 +156,13 @@ class Context(JobControl, FileShipping, Persistence):
         self.app_dir = ""
         try:
             self.app_dir = self._new_app_dir()
-            self._start_in(listeners, speculation_policy)
+            self._start_in(listeners, speculation_policy, profiler_cls)
         except BaseException:  # Ctrl-C included: what started stops, the directory goes
             with HeldSignals():  # not cut short by another signal (a second Ctrl-C forces)
                 self._abandon_start()
             raise
 
-    def _start_in(self, listeners, speculation_policy) -> None:
+    def _start_in(self, listeners, speculation_policy, profiler_cls) -> None:
         """The rest of ``_start``, once the application's directory exists."""
         extra = [*listeners, *self._configured_listeners()]
         printer = [] if any(getattr(x, "handles_output", False) for x in extra) else [listener.OutputPrinter()]
@@ -203,6 +205,15 @@ class Context(JobControl, FileShipping, Persistence):
              "batch_records": self.conf["vega.shuffle.batch_records"],
              "max_result_size": self.conf["vega.driver.max_result_size"]},
             self._merge_accumulators, self._blocks, self._job_settings, speculation_policy)
+        #: PySpark's profilers, one per RDD a stage computes (``vega.python.profile``), or None
+        self.profiler_collector = None
+        if self.conf["vega.python.profile"]:
+            from .profiler import BasicProfiler, ProfilerCollector
+
+            self.profiler_collector = ProfilerCollector(
+                profiler_cls or BasicProfiler, self.conf["vega.python.profile.dump"] or None)
+            self._runner.profiler_of = functools.partial(self.profiler_collector.profiler_for,
+                                                         ctx=self)
         self._finalizer = weakref.finalize(self, _shutdown, self.backend, self.app_dir)
         # Interpreter exit's garbage collection of every module's, class's and function's
         # reference cycles (some 16k objects once Vega is loaded) took 8 ms of the trivial
@@ -640,6 +651,23 @@ class Context(JobControl, FileShipping, Persistence):
                                    (broadcast_id, path))
         cleanup.atexit = False  # at exit the application's directory goes whole
         return broadcast
+
+    def show_profiles(self) -> None:
+        """Print the profile of every RDD computed since the last call (slowest functions
+        first), as PySpark does; needs ``vega.python.profile``."""
+        self._profiles().show_profiles()
+
+    def dump_profiles(self, path: str) -> None:
+        """Write the profile of every RDD computed so far to ``path/rdd_<id>.pstats``
+        (``pstats.Stats`` reads them); needs ``vega.python.profile``."""
+        self._profiles().dump_profiles(path)
+
+    def _profiles(self):
+        if self.profiler_collector is None:
+            raise PySparkRuntimeError(
+                "vega.python.profile (Spark's spark.python.profile) must be true to profile "
+                "the RDDs' tasks: set it when the Context is made", "INCORRECT_CONF_FOR_PROFILE")
+        return self.profiler_collector
 
     def accumulator(self, value: Any,
                     accum_param: Optional[shared.AccumulatorParam] = None) -> shared.Accumulator:

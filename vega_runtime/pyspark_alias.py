@@ -32,6 +32,7 @@ ALIASES = {
     "pyspark.accumulators": "vega_runtime.pyspark_compat.accumulators",
     "pyspark.resultiterable": "vega_runtime.pyspark_compat.resultiterable",
     "pyspark.rddsampler": "vega_runtime.pyspark_compat.rddsampler",
+    "pyspark.profiler": "vega_runtime.profiler",
     "pyspark.taskcontext": "vega_runtime.task_context",
     "pyspark.files": "vega_runtime.files",
     # PySpark 4 keeps these under pyspark.core (pyspark.rdd & co. are its aliases of them)

@@ -16,6 +16,7 @@ package, if installed, is never imported.
 """
 
 from vega_runtime.files import SparkFiles
+from vega_runtime.profiler import BasicProfiler, Profiler
 from vega_runtime.rdd.base import RDD
 from vega_runtime.rdd.stats import StatCounter
 from vega_runtime.shared import Accumulator, AccumulatorParam, Broadcast
@@ -28,5 +29,5 @@ from .util import InheritableThread, inheritable_thread_target
 
 __all__ = ["SparkContext", "SparkConf", "RDD", "StorageLevel", "Broadcast", "Accumulator",
            "AccumulatorParam", "TaskContext", "SparkFiles", "StatCounter", "InheritableThread",
-           "inheritable_thread_target"]
+           "inheritable_thread_target", "BasicProfiler", "Profiler"]
 __version__ = "4.3.0"  # the PySpark release whose RDD API this follows

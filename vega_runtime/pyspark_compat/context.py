@@ -14,8 +14,10 @@ class SparkContext(Context):
     """A ``Context`` that takes PySpark's constructor: a master, an application name and a
     ``SparkConf`` (its Spark settings translated to Vega's; see :mod:`.conf`).
 
-    Arguments that concern the JVM (``gateway``, ``jsc``, ``serializer``, profilers,
-    ``batchSize``, ``sparkHome``) are accepted and have no effect; ``pyFiles`` are added
+    ``profiler_cls`` profiles the RDDs' tasks with ``spark.python.profile`` on; arguments
+    that concern the JVM or Spark SQL (``gateway``, ``jsc``, ``serializer``,
+    ``udf_profiler_cls``, ``memory_profiler_cls``, ``batchSize``, ``sparkHome``) are
+    accepted and have no effect; ``pyFiles`` are added
     as with ``addPyFile``; ``environment`` becomes ``spark.executorEnv.*`` settings, which
     Vega reports as ignored (executors inherit their worker's environment).
     """
@@ -48,7 +50,8 @@ class SparkContext(Context):
                                  f"master={running.master_spec.url}) is running: stop it "
                                  "first, or use SparkContext.getOrCreate()")
             super().__init__(master=settings.pop("vega.master", None),
-                             app_name=settings.pop("vega.app.name", None), conf=settings)
+                             app_name=settings.pop("vega.app.name", None), conf=settings,
+                             profiler_cls=profiler_cls)
             SparkContext._active_spark_context = self
         for path in pyFiles or ():
             self.add_py_file(path)

@@ -82,8 +82,11 @@ class StagePayload(Record):
     shuffle_dep: Any  # map stages
     map_statuses: Dict[int, List[list]]  # shuffle_id -> MapStatus.to_wire() per map
     settings: Dict[str, Any]
+    #: runs each task (``profiler.profile(run)``) when the stage is profiled, else None
+    profiler: Any
 
-    def __init__(self, stage_id, added_files, rdd, func, shuffle_dep, map_statuses, settings):
+    def __init__(self, stage_id, added_files, rdd, func, shuffle_dep, map_statuses, settings,
+                 profiler=None):
         self.stage_id = stage_id
         self.added_files = added_files
         self.rdd = rdd
@@ -91,6 +94,7 @@ class StagePayload(Record):
         self.shuffle_dep = shuffle_dep
         self.map_statuses = map_statuses
         self.settings = settings
+        self.profiler = profiler
 
 
 class ExecutorDirs(Record):
@@ -248,18 +252,11 @@ class Executor:
 
     def _run_task(self, launch: LaunchTask, payload: StagePayload, partition, tc) -> TaskFinished:
         try:
-            records = payload.rdd.iterator(partition, tc)
-            if payload.shuffle_dep is None:
-                value = dumps(payload.func(records))
-                too_large = result_too_large(len(value),
-                                             payload.settings.get("max_result_size", 0))
-                if too_large is not None:
-                    return TaskFinished(launch.task_id, TaskState.FAILED,
-                                        error_type=RESULT_TOO_LARGE, error_message=too_large)
-                finished = TaskFinished(launch.task_id, TaskState.SUCCESS, value=value)
-            else:
-                finished = self._write_shuffle(launch, payload, records)
-            if tc.accumulator_updates:
+            if payload.profiler is None:
+                finished = self._compute(launch, payload, partition, tc)
+            else:  # (it adds the task's profile to the task's accumulator updates)
+                finished = payload.profiler.profile(self._compute, launch, payload, partition, tc)
+            if tc.accumulator_updates and finished.state == TaskState.SUCCESS:
                 finished.accumulators = dumps(tc.accumulator_updates)
             return finished
         except FetchFailed as exc:
@@ -272,6 +269,20 @@ class Executor:
             sys.stderr.flush()
             return TaskFinished(launch.task_id, TaskState.FAILED, error_type=type(exc).__name__,
                                 error_message=str(exc), traceback=user_traceback(exc))
+
+    def _compute(self, launch: LaunchTask, payload: StagePayload, partition,
+                 tc) -> TaskFinished:
+        """The task itself: its partition's records computed, and the result or shuffle
+        output made of them (a result larger than allowed fails the task)."""
+        records = payload.rdd.iterator(partition, tc)
+        if payload.shuffle_dep is not None:
+            return self._write_shuffle(launch, payload, records)
+        value = dumps(payload.func(records))
+        too_large = result_too_large(len(value), payload.settings.get("max_result_size", 0))
+        if too_large is not None:
+            return TaskFinished(launch.task_id, TaskState.FAILED, error_type=RESULT_TOO_LARGE,
+                                error_message=too_large)
+        return TaskFinished(launch.task_id, TaskState.SUCCESS, value=value)
 
     def _stops_driver(self, exc: BaseException) -> bool:
         """In the driver (``local``) a KeyboardInterrupt is Ctrl-C and a DriverExit a kill,

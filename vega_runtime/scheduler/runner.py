@@ -67,6 +67,9 @@ class JobRunner:
         self._running_on: Dict[int, str] = {}  # task_id -> executor_id, once started
         self._stage_tasks: Dict[int, int] = {}  # stage_id -> tasks of its running attempt
         self._func: Optional[Callable] = None
+        #: ``profiler_of(rdd_id)``: the profiler shipped with a stage computing that RDD
+        #: (``vega.python.profile``, vega_runtime/profiler.py); None: no profiling
+        self.profiler_of: Optional[Callable[[int], Any]] = None
         self._outcome = None
         self._cancel_reason: Optional[str] = None
         self._result_tasks, self._result_bytes = 0, 0
@@ -407,7 +410,8 @@ class JobRunner:
                         for dep in shuffle_dependencies(stage.rdd)}
             payload = StagePayload(stage.stage_id, self.added_files, stage.rdd,
                                    None if stage.is_map else self._func,
-                                   stage.shuffle_dep, statuses, self._job_settings)
+                                   stage.shuffle_dep, statuses, self._job_settings,
+                                   self.profiler_of(stage.rdd.rdd_id) if self.profiler_of else None)
             self._payloads[key] = dumps_closure(payload, f"stage {stage.stage_id} ({stage.rdd!r})")
         return self._payloads[key]
 
