@@ -3,8 +3,10 @@
 #
 #     docker build -t vega:0.1 .
 #
-# Dependencies come from the runtime lock file (exact versions, hashes checked); Vega
-# itself from the wheel built in the first stage.  docs/cluster.md, "Running on
+# Dependencies come from the runtime lock file (exact versions, hashes checked), Vega
+# from its source; the first stage builds their wheels with the build lock's tools (a
+# dependency published only as source, docopt, is not built with whatever setuptools is
+# newest), the second installs the wheels offline.  docs/cluster.md, "Running on
 # Kubernetes", says how k8s/ uses it.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
@@ -15,14 +17,14 @@ RUN python -m pip install --no-cache-dir --require-hashes --no-deps -r requireme
 COPY setup.cfg pyproject.toml README.md ./
 COPY vega_runtime vega_runtime
 COPY vega_cli vega_cli
-RUN python -m pip wheel --no-cache-dir --no-deps --no-build-isolation --wheel-dir /wheels .
+COPY requirements/runtime.txt requirements/runtime.txt
+RUN python -m pip wheel --no-cache-dir --no-deps --no-build-isolation --require-hashes \
+        --wheel-dir /wheels -r requirements/runtime.txt \
+    && python -m pip wheel --no-cache-dir --no-deps --no-build-isolation --wheel-dir /wheels .
 
 FROM ${PYTHON_IMAGE}
-COPY requirements/runtime.txt /tmp/runtime.txt
-RUN python -m pip install --no-cache-dir --require-hashes --no-deps -r /tmp/runtime.txt \
-    && rm /tmp/runtime.txt
 COPY --from=wheel /wheels /tmp/wheels
-RUN python -m pip install --no-cache-dir --no-deps /tmp/wheels/vega_engine-*.whl \
+RUN python -m pip install --no-cache-dir --no-index --no-deps /tmp/wheels/*.whl \
     && rm -r /tmp/wheels
 # The example jobs and their data, for a first run in the cluster (docs/cluster.md).
 COPY jobs /opt/vega/jobs

@@ -147,9 +147,11 @@ def _dockerfile_copies():
     return copies
 
 
-def test_dockerfile_copies_exist_and_build_the_wheel_it_installs(tmp_path):
+def test_dockerfile_copies_exist_and_build_the_wheels_it_installs(tmp_path):
     """Every COPY source exists; the first stage's sources alone (what the image build
-    sees) build a wheel the second stage's glob matches, holding the CLI and the UI."""
+    sees) build Vega's wheel, holding the CLI and the UI, and, as its first stage does, with
+    the build lock's tools and no build isolation, one wheel per package of the runtime
+    lock (docopt, published only as source, included)."""
     context = tmp_path / "context"
     for sources, _ in _dockerfile_copies():
         for source in sources:
@@ -175,6 +177,17 @@ def test_dockerfile_copies_exist_and_build_the_wheel_it_installs(tmp_path):
     assert any(n.startswith("vega_runtime/deploy/ui/") and n.endswith(".html") for n in names)
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "vega = vega_cli.main:main" in zipfile.ZipFile(built[0]).read(entry_points).decode()
+    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+                           "--no-build-isolation", "--require-hashes", "--wheel-dir",
+                           str(wheels), "-r", os.path.join(REPO, "requirements", "runtime.txt")],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    with open(os.path.join(REPO, "requirements", "runtime.txt")) as fh:
+        pinned = {line.split("==")[0].lower().replace("_", "-") for line in fh
+                  if "==" in line and not line.startswith((" ", "#"))}
+    wheeled = {os.path.basename(w).split("-")[0].lower().replace("_", "-")
+               for w in glob.glob(str(wheels / "*.whl"))}
+    assert wheeled == pinned | {"vega-engine"}
 
 
 def test_runtime_lock_pins_every_dependency_with_hashes():

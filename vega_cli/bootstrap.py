@@ -25,6 +25,9 @@ from .remote import Host, quote
 
 #: The runtime dependencies' lock file, relative to the source tree (``make lock``).
 RUNTIME_LOCK = os.path.join("requirements", "runtime.txt")
+#: The build tools' lock file (pip, setuptools, wheel): what builds the wheels of the
+#: dependencies published only as source (docopt, which hdfs needs) and Vega's own.
+BUILD_LOCK = os.path.join("requirements", "build.txt")
 
 
 def source_tree() -> str:
@@ -52,7 +55,7 @@ def build_id() -> str:
                 digest.update(os.path.relpath(path, root).encode() + b"\0")
                 with open(path, "rb") as fh:
                     digest.update(fh.read())
-    for name in ("setup.cfg", RUNTIME_LOCK):
+    for name in ("setup.cfg", RUNTIME_LOCK, BUILD_LOCK):
         with open(os.path.join(root, name), "rb") as fh:
             digest.update(fh.read())
     return f"{__version__}-{digest.hexdigest()[:12]}"
@@ -67,14 +70,34 @@ def build_wheels(cache_dir: str) -> List[str]:
         return wheels
     os.makedirs(target, exist_ok=True)
     root = source_tree()
+    constraints = build_constraints(root, target)
+    # pip builds a source-only package in an environment of its own, with the newest build
+    # tools unless constrained: pinned to the build lock's (PIP_BUILD_CONSTRAINT since pip
+    # 25.3, PIP_CONSTRAINT before), a new setuptools release cannot break a bootstrap
+    env = {**os.environ, "PIP_BUILD_CONSTRAINT": constraints, "PIP_CONSTRAINT": constraints}
     pip_wheel = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", target]
     for what, command in (("the locked dependencies",
                            [*pip_wheel, "--require-hashes", "-r", os.path.join(root, RUNTIME_LOCK)]),
                           ("Vega", [*pip_wheel, root])):
-        done = subprocess.run(command, capture_output=True, text=True)
+        done = subprocess.run(command, capture_output=True, text=True, env=env)
         if done.returncode != 0:
             raise RemoteError(f"building the wheels of {what} failed: {done.stderr.strip()[-500:]}")
     return sorted(glob.glob(os.path.join(target, "*.whl")))
+
+
+def build_constraints(root: str, directory: str) -> str:
+    """A constraints file in ``directory`` pinning each build tool to its version in the
+    build lock (``name==version`` lines: pip takes no hashes in constraints)."""
+    pins = []
+    with open(os.path.join(root, BUILD_LOCK)) as fh:
+        for line in fh:
+            name, sep, version = line.partition("==")
+            if sep and not line.startswith((" ", "#")):
+                pins.append(f"{name.strip()}=={version.split()[0]}\n")
+    path = os.path.join(directory, "build-constraints.txt")
+    with open(path, "w") as fh:
+        fh.writelines(pins)
+    return path
 
 
 def _has_vega(host: Host, interpreter: str) -> bool:
