@@ -89,7 +89,7 @@ def _create_cluster_backend(ctx, spec: MasterSpec) -> Tuple[Any, Any]:
         secret = load_secret(secret_file)
         advertise, bind = driver_addresses(conf, spec)
         request = {"name": ctx.app_name, "proposed_id": ctx.context_id,
-               "cores_max": conf["vega.cores.max"],
+                   "cores_max": conf["vega.cores.max"],
                    "executor_cores": conf["vega.executor.cores"],
                    "executor_memory": conf["vega.executor.memory"],
                    "labels": list(conf["vega.executor.labels"]),
