@@ -359,6 +359,13 @@ def _children_of(pid: int) -> dict:
     return found
 
 
+def _no_new_children(before: dict) -> bool:
+    """Whether this process's children are among ``before`` (a ``_children_of`` taken
+    earlier): the test's executors have gone, whatever other tests of the session (a
+    session-scoped cluster) left running."""
+    return _children_of(os.getpid()).items() <= before.items()
+
+
 def _stat(pid: int):
     """Fields of /proc/PID/stat after the command name (state first), or None if gone."""
     try:
@@ -558,6 +565,7 @@ def test_a_kill_while_a_local_executor_is_forked_stops_the_driver():
     Python's at-fork callbacks (logging's lock release), which print and drop what they
     raise: "Exception ignored in: <function _releaseLock>... DriverExit: 129", and the job
     ran to its end. The driver holds those signals while it forks."""
+    before = _children_of(os.getpid())
     previous = signal.signal(signal.SIGTERM, DriverExit.raise_for)
     try:
         with Context("local[2]") as ctx:
@@ -569,7 +577,7 @@ def test_a_kill_while_a_local_executor_is_forked_stops_the_driver():
     finally:
         _KILL_AS_A_FORK_ENDS.clear()
         signal.signal(signal.SIGTERM, previous)
-    wait_for(lambda: _children_of(os.getpid()) == {}, 10, "no executor left")
+    wait_for(lambda: _no_new_children(before), 10, "no executor left")
 
 
 def test_a_kill_while_the_context_stops_leaves_nothing_and_stops_the_driver():
@@ -578,6 +586,7 @@ def test_a_kill_while_the_context_stops_leaves_nothing_and_stops_the_driver():
     job had just finished). Held while the Context stops, it is taken once it has."""
     from vega_runtime import private_files
 
+    before = _children_of(os.getpid())
     previous = signal.signal(signal.SIGTERM, DriverExit.raise_for)
     ctx = Context("local[2]")
     app_dir = ctx.app_dir
@@ -600,7 +609,7 @@ def test_a_kill_while_the_context_stops_leaves_nothing_and_stops_the_driver():
         signal.signal(signal.SIGTERM, previous)
         ctx.stop()
     assert not os.path.exists(app_dir)
-    wait_for(lambda: _children_of(os.getpid()) == {}, 10, "no executor left")
+    wait_for(lambda: _no_new_children(before), 10, "no executor left")
 
 
 @pytest.mark.parametrize("command, staged", [("submit", "vega-submit-"), ("shell", "vega-shell-")])
