@@ -200,11 +200,14 @@ def test_a_local_cluster_context_that_fails_to_start_leaves_no_fork_server():
 
     from proc_helpers import descendants
 
+    def fork_servers() -> set:  # (a session-scoped cluster of other tests may have its own)
+        return {p for p in descendants(os.getpid())
+                if "vega_runtime.forkserver" in " ".join(cmdline(p))}
+
+    before = fork_servers()
     with pytest.raises(ConfigError):
         Context("local-cluster[2,1]", "bad", conf={"vega.no.such.setting": 1})
-    wait_for(lambda: not [p for p in descendants(os.getpid())
-                          if "vega_runtime.forkserver" in " ".join(cmdline(p))],
-             10, "the fork server to exit")
+    wait_for(lambda: fork_servers() <= before, 10, "the fork server to exit")
 
 
 def test_what_a_killed_child_left_behind_is_killed_by_the_fork_server(server, tmp_path):

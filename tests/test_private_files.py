@@ -207,6 +207,26 @@ def test_remove_tree_deletes_everything_below_and_follows_no_link(tmp_path):
     remove_tree(str(tree))
 
 
+def test_remove_tree_where_no_thread_can_start_removes_everything_itself(tmp_path, monkeypatch):
+    """Python 3.12 starts no thread in an atexit callback (RuntimeError), where a Context the
+    program never stopped is stopped: its directory, large enough for helper threads, is
+    still removed whole, by the calling thread. (The end-to-end case is
+    test_cli_submit.py's Context stopped at exit, run on Python 3.12 by hand: its
+    traceback and a vega-app-* directory left were the symptom.)"""
+    import threading
+
+    def refused(self):
+        raise RuntimeError("can't create new thread at interpreter shutdown")
+
+    tree = tmp_path / "tree"
+    for i in range(40):  # more than PARALLEL_REMOVAL entries
+        (tree / f"d{i}").mkdir(parents=True)
+        (tree / f"d{i}" / "f").write_bytes(b"x")
+    monkeypatch.setattr(threading.Thread, "start", refused)
+    remove_tree(str(tree))
+    assert not os.path.lexists(tree)
+
+
 def test_a_secret_every_user_can_read_is_used_with_a_warning(tmp_path, caplog):
     """As ssh warns of an unprotected key: the secret is still read; a group-readable one
     (Kubernetes mounts it 0440) is not warned about."""

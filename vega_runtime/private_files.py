@@ -205,10 +205,14 @@ def _remove_all(paths: List[str], remove, threads: int) -> None:
             except OSError:
                 pass  # already gone, or not removable: left, as rmtree(ignore_errors=True)
 
-    helpers = [threading.Thread(target=drain, name="vega-remove", daemon=True)
-               for _ in range(min(threads, len(paths)) - 1)]
-    for helper in helpers:
-        helper.start()
+    helpers = []
+    for _ in range(min(threads, len(paths)) - 1):
+        helper = threading.Thread(target=drain, name="vega-remove", daemon=True)
+        try:
+            helper.start()
+        except RuntimeError:  # at exit, where Python 3.12 starts no thread: this one does all
+            break
+        helpers.append(helper)
     drain()
     for helper in helpers:
         helper.join()
