@@ -431,6 +431,10 @@ def test_ctrl_c_or_a_kill_stops_the_job_and_leaves_nothing(tmp_path, master, sig
     while not err_lines.empty():
         rest.append(err_lines.get())
     assert said in "".join(rest)
+    if signum != signal.SIGINT:  # the stage says why, not the exit code ('failed ...: 143')
+        ending = f": job cancelled: stopped by {signal.Signals(signum).name}\n"
+        assert [line for line in rest if line.startswith("stage 0 failed after")
+                and line.endswith(ending)], "".join(rest)
     assert "finished" not in [out_lines.get() for _ in range(out_lines.qsize())]
     assert os.listdir(scratch) == []
     deadline = time.monotonic() + 5  # the kernel reaps the killed executors asynchronously
