@@ -276,8 +276,10 @@ class Terminal:
 
     def wait(self, timeout: float = 30.0) -> int:
         def ended():
-            try:
-                os.read(self.fd, 65536)  # keep the terminal drained
+            try:  # keep the terminal drained (without blocking: the shell may not end)
+                if select.select([self.fd], [], [], 0.1)[0]:
+                    self.transcript += ANSI.sub("", os.read(self.fd, 65536).decode(
+                        "utf-8", "replace")).replace("\r", "")
             except OSError:
                 pass
             pid, status = os.waitpid(self.pid, os.WNOHANG)
@@ -382,4 +384,22 @@ def test_ipython_session_cancels_with_ctrl_c_and_reports_errors(terminal):
     processes += descendants(term.pid)
     term.send(b"\x04")
     assert term.wait() == 0, term.transcript[-3000:]
+    assert_all_gone(processes)
+
+
+@pytest.mark.parametrize("statement, code", [(b"exit(3)", 3), (b"quit(4)", 4), (b"exit", 0)])
+def test_ipython_exit_with_a_status_is_the_shell_exit_code(terminal, statement, code):
+    """README: ``exit(N)`` sets the exit status, in IPython too (whose own ``exit`` takes no
+    argument: ``exit(3)`` was a TypeError and the session went on); bare ``exit`` leaves
+    with 0, and the Context's executors stop either way."""
+    pytest.importorskip("IPython")
+    term = terminal("--master", "local[2]")
+    term.expect("In [1]: ")
+    term.send(b"print('count =', sc.parallelize([1, 2]).count())\r")
+    assert "count = 2\n" in term.expect("In [2]: ")
+    processes = descendants(term.pid)
+    assert processes
+    term.send(statement + b"\r")
+    assert term.wait() == code, term.transcript[-3000:]
+    assert "TypeError" not in term.transcript
     assert_all_gone(processes)

@@ -39,6 +39,39 @@ def test_a_cancelled_task_is_interrupted_and_its_executor_serves_the_next_job(
     assert sorted(ctx.backend.pool.executor_ids()) == executors
 
 
+def test_executors_that_stopped_a_killed_task_between_jobs_serve_the_next_one(fresh_ctx,
+                                                                              tmp_path):
+    """A cancelled job is not waited for: its executors report the killed tasks' end while
+    the driver polls nobody. A next job started more than the kill grace later used to judge
+    them before reading those reports, end both ('did not stop its killed task within 3s')
+    and rerun its own tasks elsewhere."""
+    from vega_runtime.scheduler.local_backend import KILL_GRACE
+
+    ctx = fresh_ctx("local[2]")
+    marks = str(tmp_path)
+
+    def sleep_long(x):
+        open(os.path.join(marks, f"started-{x}"), "w").close()
+        try:
+            time.sleep(120)
+        finally:
+            open(os.path.join(marks, f"ended-{x}"), "w").close()
+        return x
+
+    thread, outcome = start_job_in_thread(
+        ctx, "slow", "sleeps", lambda: ctx.parallelize(range(2), 2).map(sleep_long).collect())
+    wait_for(lambda: len(os.listdir(marks)) == 2, 60, "both tasks to start")
+    executors = sorted(ctx.backend.pool.executor_ids())
+    cancelled = time.monotonic()
+    ctx.cancelJobGroup("slow")
+    thread.join(30)
+    assert isinstance(outcome[0], JobCancelled)
+    wait_for(lambda: len(os.listdir(marks)) == 4, 30, "both tasks to be interrupted")
+    time.sleep(max(0.0, KILL_GRACE + 0.5 - (time.monotonic() - cancelled)))  # the driver idle
+    assert ctx.parallelize(range(4), 2).map(lambda x: x * 2).collect() == [0, 2, 4, 6]
+    assert sorted(ctx.backend.pool.executor_ids()) == executors
+
+
 def test_a_job_cancelled_while_its_inline_task_runs_is_cancelled(fresh_ctx, tmp_path):
     """``local`` runs a task in the driver's thread, where a cancel cannot interrupt it: a
     job whose group is cancelled while its task runs still ends cancelled when the task

@@ -294,8 +294,18 @@ def _have_ipython() -> bool:
 
 def _run_ipython(namespace: dict, watch: JobWatch, ctrl_c: CtrlC, debug: bool) -> int:
     """IPython with the same namespace, Ctrl-C handling and error reports."""
+    from IPython.core.autocall import ExitAutocall
     from IPython.terminal.ipapp import TerminalIPythonApp
     from traitlets.config import Config as IPythonConfig
+
+    class ExitWithStatus(ExitAutocall):
+        """IPython's ``exit`` and ``quit`` (also without parentheses), taking the exit status
+        as Python's own do: ``exit(3)``; IPython's take no argument."""
+        code = None
+
+        def __call__(self, code=None):
+            self.code = code
+            self._ip.ask_exit()
 
     config = IPythonConfig()
     config.TerminalIPythonApp.display_banner = False
@@ -303,6 +313,9 @@ def _run_ipython(namespace: dict, watch: JobWatch, ctrl_c: CtrlC, debug: bool) -
     app = TerminalIPythonApp.instance(config=config, user_ns=namespace)
     app.initialize(argv=[])
     ipython = app.shell
+    ipython.exiter = ExitWithStatus(ipython)
+    for name in ("exit", "quit"):
+        ipython.user_ns[name] = ipython.user_ns_hidden[name] = ipython.exiter
 
     def report(shell, kind, value, tb, tb_offset=None):
         value = value.with_traceback(tb.tb_next if tb is not None else None)  # not run_code's
@@ -316,7 +329,7 @@ def _run_ipython(namespace: dict, watch: JobWatch, ctrl_c: CtrlC, debug: bool) -
     ipython.set_custom_exc((KeyboardInterrupt, VegaError), report)
     ipython.events.register("pre_run_cell", before_cell)
     app.start()
-    return EXIT_OK
+    return _exit_code(ipython.exiter.code)
 
 
 def _exit_code(code_) -> int:

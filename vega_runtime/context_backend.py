@@ -70,6 +70,7 @@ def _create_cluster_backend(ctx, spec: MasterSpec) -> Tuple[Any, Any]:
     cluster = backend = None
     try:  # whatever stops the start (Ctrl-C too) stops what it started
         if spec.kind == "local-cluster":
+            worker_memory = local_cluster_worker_memory(spec, conf)  # refused: nothing started
             secret_file = os.path.join(ctx.app_dir, "cluster-secret")
             # this driver's TLS (~60 ms: ssl, cryptography, its leaf) is made while the
             # cluster starts, which leaves it idle, rather than when it first connects to
@@ -78,10 +79,11 @@ def _create_cluster_backend(ctx, spec: MasterSpec) -> Tuple[Any, Any]:
             tls = threading.Thread(target=_prepare_tls, args=(secret_file,),
                                    name="vega-tls-setup", daemon=True)
             tls.start()
-            cluster = LocalCluster(spec, local_cluster_worker_memory(spec, conf),
-                                   os.path.join(ctx.app_dir, "cluster"), secret_file,
-                                   ctx._early_forkserver)
-            tls.join()
+            try:
+                cluster = LocalCluster(spec, worker_memory, os.path.join(ctx.app_dir, "cluster"),
+                                       secret_file, ctx._early_forkserver)
+            finally:  # it reads the secret file, which goes with the app's directory on failure
+                tls.join()
             host, port = "127.0.0.1", cluster.master_port
         else:
             secret_file = resolve_secret_file(conf["vega.secret.file"])

@@ -8,10 +8,11 @@ import itertools
 import logging
 import os
 import pickle
+import signal
 import time
 from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, List, Optional, Tuple
 
-from ..errors import FetchFailed, JobCancelled, ResultTooLarge, TaskFailed
+from ..errors import DriverExit, FetchFailed, JobCancelled, ResultTooLarge, TaskFailed
 from ..executor_loss import caused_by_app, loss_sentence
 from ..files import AddedFiles
 from ..net.messages import PutBlock
@@ -34,6 +35,18 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.25
+
+
+def _stopped_by(interrupt: BaseException) -> str:
+    """Why a job the driver was interrupted in is cancelled: Ctrl-C, or the signal of a
+    ``DriverExit`` (its exit code, ``143``, was the stage's failure before).
+
+    >>> _stopped_by(KeyboardInterrupt()), _stopped_by(DriverExit(signal.SIGTERM))
+    ('interrupted (Ctrl-C)', 'stopped by SIGTERM')
+    """
+    if isinstance(interrupt, DriverExit):
+        return f"stopped by {signal.Signals(interrupt.signum).name}"
+    return "interrupted (Ctrl-C)"
 
 
 class JobRunner:
@@ -139,8 +152,8 @@ class JobRunner:
             if self.dag.job is not None:
                 # its tasks are killed and its running stages end, failed (the listeners, a
                 # progress display say so); the job's outcome is this exception
-                ended = self.dag.cancel_job("interrupted (Ctrl-C)") \
-                    if isinstance(exc, KeyboardInterrupt) else self.dag.abort_job(exc)
+                ended = self.dag.cancel_job(_stopped_by(exc)) \
+                    if isinstance(exc, (KeyboardInterrupt, DriverExit)) else self.dag.abort_job(exc)
                 self._apply([a for a in ended if isinstance(a, (KillTasks, StageCompleted))])
             self.listener.on_job_end(job_id, exc)
             raise
