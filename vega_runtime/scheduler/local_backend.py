@@ -77,64 +77,6 @@ class InlineBackend:
     def executors(self) -> List[ExecutorStatus]:
         return [ExecutorStatus("driver", HOST, 0, self._running)]
 
-    def _receive(self, process: "_ExecutorProcess", events: list) -> bool:
-        """Take in what one write of ``process`` sent (task output, a task's end, a request),
-        appending the events it makes to ``events``; False when the executor is lost."""
-        conn = process.conn
-        try:
-            messages = [conn.recv(), *conn.recv_more()]  # what one write sent, together
-        except BlockingIOError:  # it stopped half way through a message (_spawn)
-            process.stalled = True
-            events.append(self._lose(process.executor_id, "it stopped mid-message"))
-            return False
-        except (ConnectionClosed, ProtocolError, OSError) as exc:
-            events.append(self._lose(process.executor_id,
-                                     f"process exited or broke its connection ({exc})"))
-            return False
-        if self.heartbeats is not None:
-            self.heartbeats.heard_from(process.executor_id, _now_ms())
-        for message in messages:
-            if isinstance(message, TaskOutput):
-                self.on_output(message.task_id, process.executor_id, HOST, message.stream,
-                               message.text)
-            elif isinstance(message, TaskFinished):
-                self.pool.task_ended(process.executor_id, message.task_id,
-                                     message.metrics.get("duration"))
-                events.append(TaskFinishedEvent(process.executor_id, HOST, message))
-            elif isinstance(message, FetchBroadcast):  # its file is gone: destroyed
-                try:
-                    process.send(broadcast_reply(message,
-                                                 os.path.join(self.app_dir, "broadcast")))
-                except OSError as exc:
-                    events.append(self._lose(process.executor_id,
-                                             f"its broadcast reply could not be sent ({exc})"))
-                    return False
-        return True
-
-    def _reap_overdue_kills(self) -> list:
-        """End the executors that have not reported a killed task's end within KILL_GRACE
-        (Spark's task reaper); the events of what they had sent.  What an executor sent while
-        nobody polled (between jobs: a cancelled job's kill is not waited for) is read first:
-        it may be that end, and the executor was then ended for nothing, with the next job's
-        tasks on it."""
-        events: list = []
-        for executor_id in self.pool.overdue_kills(KILL_GRACE):
-            process = self.processes.get(executor_id)
-            if process is None:
-                continue
-            for _ in range(MAX_READS_BEFORE_REAPING):
-                if executor_id not in self.pool.overdue_kills(KILL_GRACE) or not (
-                        process.conn.buffered or _readable([process.conn], 0.0)):
-                    break
-                if not self._receive(process, events):
-                    break
-            if executor_id in self.pool.overdue_kills(KILL_GRACE) and \
-                    executor_id in self.processes:  # its end shows as a lost connection
-                log.warning("executor %s did not stop its killed task within %.0fs: ending "
-                            "the process", executor_id, KILL_GRACE)
-                kill_tree(process.pid)
-        return events
-
     def kill_tasks(self, task_ids: List[int]) -> None:
         doomed = set(task_ids)
         self.queue = self.queue.without(doomed)
