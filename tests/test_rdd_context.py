@@ -323,3 +323,26 @@ def test_a_local_dir_that_cannot_hold_the_application_directory_is_named(tmp_pat
         f"[Errno 20] cannot make the application's directory in {tmp_path}/file (Not a "
         "directory): point vega.local.dir (VEGA_LOCAL_DIR) at a writable directory")
     assert os.listdir(tmp_path) == ["file"]
+
+
+def test_stopped_contexts_leave_no_exit_hooks_behind():
+    """A process that makes and stops many Contexts (a notebook, a test suite, a service)
+    keeps nothing of theirs for its exit: before, every Context left its (spent) finalizer
+    registered with atexit, one more object per Context for as long as the process lived."""
+    import subprocess
+    import sys
+
+    code = ("import gc, weakref\nfrom vega_runtime import Context\n"
+            "def run():\n"
+            "    with Context(master='local[2]') as c:\n"
+            "        assert c.parallelize(range(6), 2).map(lambda x: (x % 2, x))"
+            ".reduce_by_key(lambda a, b: a + b).count() == 2\n"
+            "def counts():\n"
+            "    gc.collect()\n"
+            "    return sum(isinstance(o, weakref.finalize) for o in gc.get_objects())\n"
+            "run()\nfirst = counts()\n"
+            "for _ in range(20):\n    run()\n"
+            "print(first, counts())\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["0", "0"]  # finalizers alive after one Context, after 21

@@ -257,6 +257,7 @@ class Context(JobControl, FileShipping, Persistence):
         finalizer = getattr(self, "_finalizer", None)
         if finalizer is not None:
             finalizer()  # the backend's stop, then the directory
+            atexit.unregister(finalizer)
             return
         backend = getattr(self, "backend", None)
         try:
@@ -347,6 +348,7 @@ class Context(JobControl, FileShipping, Persistence):
         if self._event_relay is not None:  # before the backend's last send
             self._event_relay.close()
         self._finalizer()
+        atexit.unregister(self._finalizer)  # kept, a process of many Contexts piled them up
         self._stop_files_root()
         summary = {}
         if self.event_log is not None:
