@@ -682,3 +682,50 @@ def test_a_rolling_event_log_is_replayed_across_its_parts(tmp_path):
         assert api.get(f"/api/v1/applications/{app}", "")[1]["attempts"][0]["completed"]
     finally:
         master.stop()
+
+
+def test_listing_applications_keeps_a_few_kilobytes_of_each(tmp_path):
+    """The master keeps its listing of finished applications (``/api/v1/applications``) for
+    as long as it runs, one entry per event log, and nothing deletes event logs: an entry
+    holds what the list shows. Before, it held each application's settings and runtime
+    (its Environment event, about 25 KB once parsed), so a master listing 10,000 event
+    logs grew by some 250 MB, however few applications it retained."""
+    import gc
+    import tracemalloc
+
+    from vega_runtime.config import Config
+    from vega_runtime.deploy.master import Master
+    from vega_runtime.deploy.spark_api import SparkApi
+
+    events = tmp_path / "events"
+    with Context(master="local[2]", app_name="listed",
+                 conf={"vega.eventlog.dir": str(events)}) as ctx:
+        assert ctx.parallelize(range(6), 2).map(lambda x: (x % 2, x)) \
+            .reduce_by_key(lambda a, b: a + b).count() == 2
+        log = (events / f"{ctx.application_id}.jsonl").read_text()
+    apps = [f"app-20261204000000-{n:04d}" for n in range(40)]
+    for app in apps:
+        (events / f"{app}.jsonl").write_text(log.replace(ctx.application_id, app))
+    master = Master(Config.load(environ={}, cli={
+        "vega.master.host": "127.0.0.1", "vega.master.port": 0,
+        "vega.master.work_dir": str(tmp_path / "master"), "vega.eventlog.dir": str(events)}),
+        None)
+    try:
+        api = SparkApi(master, cached=0)
+        api.get("/api/v1/applications", "")  # what listing loads once (modules, caches)
+        api._listing.clear()
+        gc.collect()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            code, listed = api.get("/api/v1/applications", "")
+            del listed
+            gc.collect()
+            kept = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+        assert code == 200 and sorted(api._listing) == sorted(apps + [ctx.application_id])
+        # 29 KB each before, 4.7 KB now (the record and its files' sizes and times)
+        assert kept / len(api._listing) < 6000, f"{kept / len(api._listing):.0f} bytes each"
+    finally:
+        master.stop()

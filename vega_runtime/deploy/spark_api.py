@@ -269,10 +269,7 @@ class SparkApi:
             return known[1]
         app = self.record(app_id)
         if app is not None:
-            app = AppRecord(app.app_id, context_id=app.context_id, name=app.name,
-                            master=app.master, started=app.started, ended=app.ended,
-                            last_event=app.last_event, executors=dict(app.executors),
-                            settings=app.settings, runtime=app.runtime, error=app.error)
+            app = docs.listed_record(app)
         if stamp is not None:
             listing[app_id] = (stamp, app)
         return app

@@ -112,6 +112,23 @@ def _setting(app: AppRecord, key: str):
     return next((value for k, value, _ in app.settings if k == key), None)
 
 
+#: the settings ``application_info`` reads
+_LISTED_SETTINGS = ("vega.cores.max",)
+
+
+def listed_record(app: AppRecord) -> AppRecord:
+    """What ``application_info`` reads of ``app``, in a record of its own: a listing of
+    applications keeps one for every event log (a master's, for as long as it runs), so not
+    their jobs, stages, settings or runtime (about 25 KB an application), nor the executors
+    that ended."""
+    return AppRecord(app.app_id, context_id=app.context_id, name=app.name, master=app.master,
+                     started=app.started, ended=app.ended, last_event=app.last_event,
+                     executors={k: e for k, e in app.executors.items() if e.removed is None},
+                     settings=[s for s in app.settings if s[0] in _LISTED_SETTINGS],
+                     runtime={k: v for k, v in app.runtime.items() if k == "vegaVersion"},
+                     error=app.error)
+
+
 # -- jobs -----------------------------------------------------------------------------------
 def job_data(app: AppRecord, job: JobRecord, now: Optional[float] = None) -> dict:
     stage_attempts = [s for s in app.stages.values() if s.job_id == job.job_id]
