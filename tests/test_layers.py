@@ -37,7 +37,8 @@ LAYERS: Dict[str, int] = {
     # The Context sits above deploy (as SparkContext does in Spark): it starts local clusters.
     **{f"vega_runtime.{name}": 5 for name in ("context", "context_jobs", "context_files",
                                               "context_backend", "context_checkpoints",
-                                              "context_persistence", "vega_io",
+                                              "context_persistence", "context_profiles",
+                                              "vega_io",
                                               "pyspark_compat")},
     "vega_cli": 6,
 }

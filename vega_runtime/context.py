@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional,
 from . import aliases, context_backend
 from ._version import __version__
 from .errors import (BroadcastNotSerializable, ContextStoppedError, DriverOnlyError,
-                     InputError, PySparkRuntimeError)
+                     InputError)
 from .context_files import FileShipping
 from .context_jobs import _NO_JOB, JobControl
 from .context_persistence import Persistence
+from .context_profiles import Profiles
 from .lazy_imports import lazy_module, load_entry_point
 from .master_url import MasterSpec, parse_master
 from .private_files import make_private_dirs, new_private_dir, open_private, remove_tree
@@ -85,7 +86,7 @@ def python_version() -> str:
     return sys.version.split()[0]
 
 
-class Context(JobControl, FileShipping, Persistence):
+class Context(JobControl, FileShipping, Persistence, Profiles):
     """The connection to a Vega master; creates RDDs and runs jobs.
 
     >>> with Context(master="local", app_name="doc") as ctx:
@@ -653,23 +654,6 @@ class Context(JobControl, FileShipping, Persistence):
                                    (broadcast_id, path))
         cleanup.atexit = False  # at exit the application's directory goes whole
         return broadcast
-
-    def show_profiles(self) -> None:
-        """Print the profile of every RDD computed since the last call (slowest functions
-        first), as PySpark does; needs ``vega.python.profile``."""
-        self._profiles().show_profiles()
-
-    def dump_profiles(self, path: str) -> None:
-        """Write the profile of every RDD computed so far to ``path/rdd_<id>.pstats``
-        (``pstats.Stats`` reads them); needs ``vega.python.profile``."""
-        self._profiles().dump_profiles(path)
-
-    def _profiles(self):
-        if self.profiler_collector is None:
-            raise PySparkRuntimeError(
-                "vega.python.profile (Spark's spark.python.profile) must be true to profile "
-                "the RDDs' tasks: set it when the Context is made", "INCORRECT_CONF_FOR_PROFILE")
-        return self.profiler_collector
 
     def accumulator(self, value: Any,
                     accum_param: Optional[shared.AccumulatorParam] = None) -> shared.Accumulator:

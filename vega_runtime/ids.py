@@ -17,6 +17,7 @@ and no leading dot, so a valid id is always one plain name inside its directory.
 from __future__ import annotations
 
 import re
+import time
 
 from .errors import InvalidIdentifier
 from .records import FrozenRecord
@@ -71,6 +72,17 @@ PACKAGE = IdKind("package id", r"[0-9a-f]{64}", "64 lowercase hex digits (a sha2
 #: which a master takes, unless it knows it already: then it numbers it (0001, 0002, ...:
 #: more digits past 9999).
 APP = IdKind("application id", rf"app-{_STAMP}-[0-9a-f]{{4,12}}", "app-20261203083328-0001")
+
+
+def numbered_app_id(now: float, number: int) -> str:
+    """The master's id of its ``number``-th application, as Spark's master numbers them.
+
+    >>> APP.matches(numbered_app_id(0.0, 1)), numbered_app_id(0.0, 12345)[-6:]
+    (True, '-12345')
+    """
+    return time.strftime("app-%Y%m%d%H%M%S-", time.localtime(now)) + f"{number:04d}"
+
+
 #: A cluster-mode driver, numbered by the master: ``driver-<stamp>-<n>``.
 DRIVER = IdKind("driver id", rf"driver-{_STAMP}-[0-9]{{4,12}}", "driver-20261203083328-0001")
 #: What ``vega logs`` and ``vega kill`` accept: an application or a driver.

@@ -30,11 +30,11 @@ from __future__ import annotations
 
 import enum
 import logging
-import time
 from typing import Dict, List, Optional, Tuple, Union
 
 from .._version import __version__
 from ..executor_loss import worker_loss
+from ..ids import numbered_app_id
 from ..net.messages import (ApplicationEnded, ApplicationKilled, ApplicationRejected,
                             ApplicationWaiting, ExecutorAdded, ExecutorRemoved, KillExecutor,
                             LaunchExecutor,
@@ -504,15 +504,6 @@ class MasterState:
         if app is not None:
             self._end_app(app, AppState.FINISHED, now, out)
 
-    def _new_app_id(self, proposed: str, now: float) -> str:
-        """A new application's id: the one its driver's Context already goes by (its
-        ``applicationId`` and event log name; time and random digits), unless this master
-        knows that id; else the next number, as Spark's master gives them."""
-        if proposed and proposed not in self.apps and proposed not in self.recovered:
-            return proposed
-        self._app_count += 1
-        return time.strftime("app-%Y%m%d%H%M%S-", time.localtime(now)) + f"{self._app_count:04d}"
-
     def _application_registering(self, event: ApplicationRegistering, now: float,
                                  out: list) -> None:
         request = event.request
@@ -520,9 +511,12 @@ class MasterState:
         if mismatch:
             out.append(Send(event.session, ApplicationRejected(f"the cluster runs {mismatch}")))
             return
-        if not request.app_id:
-            app = Application(self._new_app_id(request.proposed_id, now), request,
-                              event.session, submitted=now)
+        if not request.app_id:  # the id its Context goes by, unless this master knows it
+            app_id = request.proposed_id
+            if not app_id or app_id in self.apps or app_id in self.recovered:
+                self._app_count += 1
+                app_id = numbered_app_id(now, self._app_count)
+            app = Application(app_id, request, event.session, submitted=now)
         elif request.app_id in self.apps:  # the same master: the driver reconnected
             app = self.apps[request.app_id]
             if not app.state.active:
