@@ -24,7 +24,7 @@ from vega_runtime.pyspark_compat import RDD, SparkContext  # noqa: E402
 BEGIN, END = "<!-- compatibility table: begin -->", "<!-- compatibility table: end -->"
 
 _HADOOP = "Hadoop input/output formats need the JVM; use text, pickle or binary files"
-_RESOURCES = "resource profiles and barrier mode are Spark scheduler features Vega lacks"
+_RESOURCES = "resource profiles are a Spark scheduler feature Vega lacks"
 NOT_SUPPORTED = {
     "cleanShuffleDependencies": "a shuffle's files are deleted once no RDD can read it (its "
                                 "dependency is garbage), as the next job starts; there is no "
@@ -33,7 +33,7 @@ NOT_SUPPORTED = {
     "saveAsHadoopDataset": _HADOOP, "saveAsHadoopFile": _HADOOP, "saveAsSequenceFile": _HADOOP,
     "sequenceFile": _HADOOP, "newAPIHadoopFile": _HADOOP, "newAPIHadoopRDD": _HADOOP,
     "hadoopFile": _HADOOP, "hadoopRDD": _HADOOP,
-    "barrier": _RESOURCES, "withResources": _RESOURCES, "getResourceProfile": _RESOURCES,
+    "withResources": _RESOURCES, "getResourceProfile": _RESOURCES,
     "resources": _RESOURCES,
     "toDF": "DataFrames are Spark SQL, which Vega does not implement",
     "setSystemProperty": "sets a JVM system property; Vega has no JVM",
@@ -60,6 +60,9 @@ DIFFERS = {
     "show_profiles": "with `spark.python.profile`: one profile per RDD a stage computes (PySpark: "
                      "per pipelined RDD); no UDF or memory profiles",
     "dump_profiles": "as `show_profiles`",
+    "barrier": "`getTaskInfos()` gives each executor's `host:port` where it serves blocks "
+               "(`:0` on `local[N]`, whose executors serve none); a cluster's job waits "
+               "`vega.barrier.slots_wait` for executors a barrier stage lacks",
 }
 
 

@@ -145,5 +145,4 @@ def register(master: str, spark_home: str) -> None:
     _module("pyspark.serializers", **{name: _stand_in(name) for name in (
         "CloudPickleSerializer", "BatchedSerializer", "CPickleSerializer", "MarshalSerializer",
         "UTF8Deserializer", "NoOpSerializer", "ChunkedStream")})
-    pyspark.BarrierTaskContext = _stand_in("BarrierTaskContext")
     os.environ.setdefault("SPARK_HOME", spark_home)

@@ -20,6 +20,7 @@ from .lazy_imports import load_entry_point
 _EXPORTS = {
     "Context": ".context", "SparkContext": ".context", "RDD": ".rdd.base",
     "StorageLevel": ".storage_level", "TaskContext": ".task_context",
+    "BarrierTaskContext": ".task_context",
     "Broadcast": ".shared", "Accumulator": ".shared", "AccumulatorParam": ".shared",
     "StatCounter": ".rdd.stats", "SparkFiles": ".files",
     "HdfsIO": ".vega_io", "LocalFsIO": ".vega_io", "Decoders": ".vega_io",
@@ -29,7 +30,8 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "Context", "SparkContext", "RDD", "StorageLevel", "TaskContext", "Broadcast", "Accumulator",
+    "Context", "SparkContext", "RDD", "StorageLevel", "TaskContext", "BarrierTaskContext",
+    "Broadcast", "Accumulator",
     "AccumulatorParam", "StatCounter", "VegaError", "TaskFailed", "ConfigError",
     "ClosureNotSerializable", "DriverOnlyError", "InputError", "JobCancelled",
     "OutputExistsError", "SparkFiles", "HdfsIO", "LocalFsIO", "Decoders", "__version__",
@@ -58,5 +60,5 @@ if TYPE_CHECKING:
     from .rdd.stats import StatCounter
     from .shared import Accumulator, AccumulatorParam, Broadcast
     from .storage_level import StorageLevel
-    from .task_context import TaskContext
+    from .task_context import BarrierTaskContext, TaskContext
     from .vega_io import Decoders, HdfsIO, LocalFsIO

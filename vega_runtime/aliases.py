@@ -36,7 +36,8 @@ RDD_METHODS: Tuple[str, ...] = (
 )
 
 #: PySpark's names of the same thing under another name: camelCase name -> Vega name.
-EXTRA_RDD_ALIASES: Dict[str, str] = {"mapPartitionsWithSplit": "map_partitions_with_index"}
+EXTRA_RDD_ALIASES: Dict[str, str] = {"mapPartitionsWithSplit": "map_partitions_with_index",
+                                     "_is_barrier": "is_barrier"}
 
 CONTEXT_MEMBERS: Tuple[str, ...] = (
     "text_file", "whole_text_files", "binary_files", "binary_records", "pickle_file",

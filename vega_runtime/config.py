@@ -512,6 +512,14 @@ SETTINGS: tuple[Setting, ...] = (
             "Fraction of a stage's tasks that must finish before any of it is speculated."),
     Setting("vega.speculation.min_runtime", 1.0, parse_seconds, "seconds",
             "A task runs at least this long before it is speculated."),
+    Setting("vega.barrier.sync_timeout", 365 * 86400.0, parse_seconds, "seconds",
+            "How long a task of a barrier stage waits in BarrierTaskContext.barrier() or "
+            "all_gather() for the stage's other tasks before it fails (Spark's "
+            "spark.barrier.sync.timeout: 365 days)."),
+    Setting("vega.barrier.slots_wait", 60.0, parse_seconds, "seconds",
+            "How long a job with a barrier stage of more tasks than the executors can run at "
+            "once waits for more executors to register before it fails (Spark checks every "
+            "15 s, 40 times)."),
     Setting("vega.python.profile", False, parse_bool, "boolean",
             "Profile every stage's tasks with cProfile, adding up per RDD: "
             "Context.show_profiles() prints them, dump_profiles(path) writes them, and they "

@@ -204,7 +204,10 @@ class Context(JobControl, FileShipping, Persistence, Profiles):
             self._bus,
             {"memory_bound": self.conf["vega.shuffle.memory_bound"],
              "batch_records": self.conf["vega.shuffle.batch_records"],
-             "max_result_size": self.conf["vega.driver.max_result_size"]},
+             "max_result_size": self.conf["vega.driver.max_result_size"],
+             "dynamic_allocation": self.conf["vega.dynamic_allocation.enabled"],
+             "barrier_sync_timeout": self.conf["vega.barrier.sync_timeout"],
+             "barrier_slots_wait": self.conf["vega.barrier.slots_wait"]},
             self._merge_accumulators, self._blocks, self._job_settings, speculation_policy)
         #: PySpark's profilers, one per RDD a stage computes (``vega.python.profile``), or None
         self.profiler_collector = None

@@ -308,6 +308,31 @@ class StageFailed(VegaError):
                 "Check that workers stay alive (vega status) and rerun the job.")
 
 
+class BarrierStageFailed(VegaError):
+    """A barrier stage (``rdd.barrier()``) could not complete: a task of its result stage
+    failed (Spark does not retry a barrier result stage: its tasks ran together and may
+    have written output), or its map stage failed on every one of ``attempts`` attempts
+    (each failed task reruns the whole stage)."""
+
+    def __init__(self, stage_id: int, attempts: int, reason: str, result_stage: bool):
+        super().__init__(stage_id, attempts, reason, result_stage)
+        self.stage_id, self.attempts, self.reason = stage_id, attempts, reason
+        self.result_stage = result_stage
+
+    def __str__(self) -> str:
+        if self.result_stage:
+            return (f"barrier stage {self.stage_id} failed and is not retried: its tasks ran "
+                    f"together and may have written output (rerun the job); {self.reason}")
+        return (f"barrier stage {self.stage_id} failed {self.attempts} times (a failed task "
+                f"reruns every task of its stage); the last time: {self.reason}")
+
+
+class BarrierJobRefused(VegaError):
+    """A job whose barrier stage cannot run as one (Spark's checks, with its reasons): more
+    tasks than the executors can run at once, dynamic allocation, or a stage whose RDDs
+    differ in partitions or join two barrier RDDs."""
+
+
 class InputError(VegaError):
     """An input path does not exist or cannot be read."""
 

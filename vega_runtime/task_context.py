@@ -9,7 +9,7 @@ running task's context inside user functions, as in PySpark.
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Iterator, List, Optional
 
 from .records import Record
 
@@ -123,3 +123,88 @@ class TaskContext(Record, metaclass=_CurrentOnEmptyCall):
     attemptNumber = attempt_number
     taskAttemptId = task_attempt_id
     getLocalProperty = get_local_property
+
+
+class BarrierTaskInfo(Record):
+    """Where one task of a barrier stage runs (Spark's ``BarrierTaskInfo``): its executor's
+    ``host:port``."""
+    address: str
+
+    def __init__(self, address):
+        self.address = address
+
+
+class BarrierTaskContext(TaskContext):
+    """The context of a task in a barrier stage (``rdd.barrier().map_partitions(f)``): a
+    ``TaskContext`` that can also wait for every task of its stage.
+
+    Inside ``f``::
+
+        context = BarrierTaskContext.get()
+        context.barrier()                           # until every task got here
+        ranks = context.all_gather(str(context.partition_id()))  # what each one said
+
+    Every task of the stage must make the same calls in the same order (Spark's rule): a
+    task that calls ``barrier()`` while another calls ``all_gather()`` fails the stage, and
+    a sync not complete within ``vega.barrier.sync_timeout`` fails the task.
+    """
+
+    #: ``sync(method, message, epoch) -> messages``: the executor's way to the driver's
+    #: ``BarrierCoordinator``; each sync is the next epoch
+    sync: Optional[Callable[[str, str, int], List[str]]]
+    #: the ``host:port`` of the executor of each task of the stage, by partition
+    addresses: List[str]
+    #: the syncs it made so far
+    epoch: int
+
+    def __init__(self, stage, partition, attempt, attempt_id, executor_id="driver",
+                 host="localhost", read_shuffle=None, blocks=None, load_broadcast=None,
+                 settings=None, accumulator_updates=None, computed=None, sync=None,
+                 addresses=None, epoch=0):
+        super().__init__(stage, partition, attempt, attempt_id, executor_id, host,
+                         read_shuffle, blocks, load_broadcast, settings, accumulator_updates,
+                         computed)
+        self.sync = sync
+        self.addresses = [] if addresses is None else addresses
+        self.epoch = epoch
+
+    @classmethod
+    def get(cls) -> "BarrierTaskContext":
+        """The context of the running barrier task; raises ``PySparkRuntimeError`` outside
+        a barrier stage, as PySpark does (``TaskContext.get()`` works in every task)."""
+        current = getattr(_current, "context", None)
+        if not isinstance(current, BarrierTaskContext):
+            from .errors import PySparkRuntimeError
+
+            raise PySparkRuntimeError(
+                "It is not in a barrier stage: BarrierTaskContext.get() works only inside a "
+                "task of rdd.barrier().map_partitions(...); use TaskContext.get() elsewhere.",
+                "NOT_IN_BARRIER_STAGE")
+        return current
+
+    def barrier(self) -> None:
+        """Wait until every task of this stage calls ``barrier()`` (a global sync, as MPI's
+        ``MPI_Barrier``)."""
+        self._sync("barrier", "")
+
+    def all_gather(self, message: str = "") -> List[str]:
+        """Wait until every task of this stage calls ``all_gather``; the message each one
+        gave, by partition."""
+        if not isinstance(message, str):
+            raise TypeError(f"all_gather() takes a str message, not {type(message).__name__}")
+        return self._sync("allGather", message)
+
+    def get_task_infos(self) -> List[BarrierTaskInfo]:
+        """Where each task of this stage runs, by partition."""
+        return [BarrierTaskInfo(address) for address in self.addresses]
+
+    def _sync(self, method: str, message: str) -> List[str]:
+        if self.sync is None:
+            raise RuntimeError("this BarrierTaskContext left its task: barrier() and "
+                               "all_gather() work only while the task runs")
+        self.epoch += 1
+        return self.sync(method, message, self.epoch - 1)
+
+    # PySpark's spellings.
+    allGather = all_gather
+    getTaskInfos = get_task_infos

@@ -49,9 +49,12 @@ class LaunchTask(Record):
     payload: Optional[bytes]
     #: pickled Partition object of the stage's RDD.
     partition_data: bytes
+    #: a barrier stage's task: where each of the stage's tasks runs (``host:port``, by
+    #: partition); None for any other task
+    barrier_addresses: Optional[List[str]]
 
     def __init__(self, task_id, stage_id, stage_attempt, partition, attempt, payload,
-                 partition_data):
+                 partition_data, barrier_addresses=None):
         self.task_id = task_id
         self.stage_id = stage_id
         self.stage_attempt = stage_attempt
@@ -59,6 +62,7 @@ class LaunchTask(Record):
         self.attempt = attempt
         self.payload = payload
         self.partition_data = partition_data
+        self.barrier_addresses = barrier_addresses
 
 
 #: how many stage payloads an executor keeps, the latest it received (the oldest goes
@@ -211,7 +215,47 @@ class FetchBroadcast(Record):
         self.path = path
 
 
+class BarrierSync(Record):
+    """A task of a barrier stage reached ``barrier()`` or ``all_gather()`` (``method``:
+    Spark's names, "barrier" or "allGather"), its ``epoch``-th sync; it waits for the
+    driver's ``BarrierSyncReply`` (Spark's ``RequestToSync``)."""
+    task_id: int
+    stage_id: int
+    stage_attempt: int
+    partition: int
+    num_tasks: int
+    epoch: int
+    method: str
+    message: str
+
+    def __init__(self, task_id, stage_id, stage_attempt, partition, num_tasks, epoch, method,
+                 message=""):
+        self.task_id = task_id
+        self.stage_id = stage_id
+        self.stage_attempt = stage_attempt
+        self.partition = partition
+        self.num_tasks = num_tasks
+        self.epoch = epoch
+        self.method = method
+        self.message = message
+
+
 # -- driver -> executor, replies ---------------------------------------------------
+
+class BarrierSyncReply(Record):
+    """The end of a task's ``BarrierSync``: every task's message by partition, or ``error``
+    saying why the sync failed."""
+    task_id: int
+    epoch: int
+    messages: List[str]
+    error: str
+
+    def __init__(self, task_id, epoch, messages, error=""):
+        self.task_id = task_id
+        self.epoch = epoch
+        self.messages = messages
+        self.error = error
+
 
 class BroadcastData(Record):
     """The reply to FetchBroadcast: the pickled value, or ``error`` saying why there is none."""
@@ -229,7 +273,7 @@ class BroadcastData(Record):
 _TASK_MESSAGE_TYPES: Dict[str, Type] = {cls.__name__: cls for cls in (
     LaunchTask, KillTask, RemoveRdd, RemoveShuffle, RemoveBroadcast, PutBlock, Shutdown,
     RegisteredExecutor, ExecutorReady, ExecutorHeartbeat, TaskOutput, TaskFinished,
-    FetchBroadcast, BroadcastData,
+    FetchBroadcast, BroadcastData, BarrierSync, BarrierSyncReply,
 )}
 
 

@@ -17,11 +17,12 @@ package, if installed, is never imported.
 
 from vega_runtime.files import SparkFiles
 from vega_runtime.profiler import BasicProfiler, Profiler
+from vega_runtime.rdd.barrier import RDDBarrier
 from vega_runtime.rdd.base import RDD
 from vega_runtime.rdd.stats import StatCounter
 from vega_runtime.shared import Accumulator, AccumulatorParam, Broadcast
 from vega_runtime.storage_level import StorageLevel
-from vega_runtime.task_context import TaskContext
+from vega_runtime.task_context import BarrierTaskContext, BarrierTaskInfo, TaskContext
 
 from .conf import SparkConf
 from .context import SparkContext
@@ -29,5 +30,6 @@ from .util import InheritableThread, inheritable_thread_target
 
 __all__ = ["SparkContext", "SparkConf", "RDD", "StorageLevel", "Broadcast", "Accumulator",
            "AccumulatorParam", "TaskContext", "SparkFiles", "StatCounter", "InheritableThread",
-           "inheritable_thread_target", "BasicProfiler", "Profiler"]
+           "inheritable_thread_target", "BasicProfiler", "Profiler", "RDDBarrier",
+           "BarrierTaskContext", "BarrierTaskInfo"]
 __version__ = "4.3.0"  # the PySpark release whose RDD API this follows

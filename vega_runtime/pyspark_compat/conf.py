@@ -44,6 +44,7 @@ SPARK_TO_VEGA = {
     "spark.python.worker.memory": ("vega.shuffle.memory_bound", _same),
     "spark.python.profile": ("vega.python.profile", _same),
     "spark.python.profile.dump": ("vega.python.profile.dump", _same),
+    "spark.barrier.sync.timeout": ("vega.barrier.sync_timeout", _seconds),
     "spark.eventLog.dir": ("vega.eventlog.dir", _same),
     "spark.eventLog.rolling.enabled": ("vega.eventlog.rolling.enabled", _same),
     "spark.eventLog.rolling.maxFileSize": ("vega.eventlog.rolling.max_file_size", _same),

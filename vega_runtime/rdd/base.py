@@ -17,6 +17,7 @@ from ..errors import DriverOnlyError, VegaError
 from ..io.files import file_uri
 from ..storage_level import StorageLevel
 from .actions import Actions
+from .barrier import RDDBarrier  # noqa: F401 - PySpark's pyspark.rdd has it
 from .dependency import Dependency, NarrowDependency, ShuffleDependency
 from .pairs import PairFunctions
 from .partitioner import portable_hash  # noqa: F401 - PySpark's pyspark.rdd has it
@@ -111,6 +112,9 @@ class RDD(Transformations, PairFunctions, Actions, Generic[T]):
         self._checkpoint_rdd: Optional["RDD"] = None
         self._checkpoint_requested: Optional[str] = None  # "reliable" or "local"
 
+    #: made by ``rdd.barrier().map_partitions(...)`` (``rdd/barrier.py``); see ``is_barrier``
+    barrier_rdd = False
+
     #: the id is taken when first asked for (PySpark's pipelined RDDs: map, filter, ...,
     #: whose JVM RDD is made late, so rdd.map(f).filter(g).id() is rdd.id() + 1)
     lazy_id = False
@@ -187,6 +191,28 @@ class RDD(Transformations, PairFunctions, Actions, Generic[T]):
         if self.ctx is None:
             raise DriverOnlyError(f"{what} (RDD actions and transformations)")
         return self.ctx
+
+    # -- barrier execution mode -------------------------------------------
+    def barrier(self):
+        """This RDD, for a ``map_partitions`` whose tasks run as a barrier stage: all at the
+        same time, able to wait for each other (``BarrierTaskContext``), and rerun together
+        when one fails (Spark's barrier execution mode).
+
+        >>> ctx.parallelize([1, 2], 1).barrier().map_partitions(lambda it: [sum(it)]).collect()
+        [3]
+        """
+        self._driver("barrier()")
+        return RDDBarrier(self)
+
+    def is_barrier(self) -> bool:
+        """Whether this RDD's stage is a barrier stage: it, or an RDD it depends on without a
+        shuffle in between, was made by ``barrier().map_partitions`` (Spark's rule).
+
+        >>> rdd = ctx.parallelize([1, 2], 2)
+        >>> rdd.is_barrier(), rdd.barrier().map_partitions(iter).map(str).is_barrier()
+        (False, True)
+        """
+        return any(r.barrier_rdd for r in narrow_ancestors(self))
 
     # -- naming and lineage ---------------------------------------------
     def name(self) -> Optional[str]:

@@ -19,10 +19,11 @@ class MapPartitionsRDD(RDD):
     lazy_id = True  # PySpark's PipelinedRDD
 
     def __init__(self, prev: RDD, func: Callable[[int, Iterator], Iterator],
-                 preserves_partitioning: bool = False):
+                 preserves_partitioning: bool = False, barrier: bool = False):
         super().__init__(prev.ctx, [OneToOneDependency(prev)])
         self.prev = prev
         self.func = func
+        self.barrier_rdd = barrier  # made by rdd.barrier() (rdd/barrier.py)
         if preserves_partitioning:
             self.partitioner = prev.partitioner
 

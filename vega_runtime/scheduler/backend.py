@@ -11,8 +11,8 @@ from __future__ import annotations
 import collections
 import os
 import time
-from typing import (Callable, Deque, FrozenSet, Iterable, Iterator, List, NamedTuple, Optional,
-                    Protocol, Set)
+from typing import (Any, Callable, Deque, FrozenSet, Iterable, Iterator, List, NamedTuple,
+                    Optional, Protocol, Set)
 
 from ..net.messages import BroadcastData, FetchBroadcast, LaunchTask, TaskFinished
 from ..records import Record
@@ -28,21 +28,28 @@ class TaskLaunch(Record):
     #: executors holding cached input of this task; others wait ``locality_wait`` first
     preferred: FrozenSet[str]
     queued_at: float
+    #: a barrier stage's task: it is launched with all its stage's tasks or not yet
+    #: (``ExecutorPool.dispatch``), which sets ``addresses``: where each of them runs
+    barrier: bool
+    addresses: Optional[List[str]]
     _not_compared = ("queued_at",)
 
     def __init__(self, spec, payload_key, payload, partition_data, preferred=frozenset(),
-                 queued_at=0.0):
+                 queued_at=0.0, barrier=False, addresses=None):
         self.spec = spec
         self.payload_key = payload_key
         self.payload = payload
         self.partition_data = partition_data
         self.preferred = preferred
         self.queued_at = queued_at
+        self.barrier = barrier
+        self.addresses = addresses
 
     def message(self, include_payload: bool) -> LaunchTask:
         s = self.spec
         return LaunchTask(s.task_id, s.stage_id, s.stage_attempt, s.partition, s.attempt,
-                          self.payload if include_payload else None, self.partition_data)
+                          self.payload if include_payload else None, self.partition_data,
+                          self.addresses)
 
 
 def broadcast_reply(request: FetchBroadcast, broadcast_dir: Optional[str]) -> BroadcastData:
@@ -74,6 +81,7 @@ class TaskQueue:
     def __init__(self, tasks: Iterable[TaskLaunch] = ()):
         self._tasks: Deque[TaskLaunch] = collections.deque()
         self._preferring = 0  # queued tasks with preferred executors
+        self.barrier_tasks = 0  # queued tasks of barrier stages (never ``pick``ed)
         for task in tasks:
             self.append(task)
 
@@ -86,11 +94,13 @@ class TaskQueue:
     def append(self, task: TaskLaunch) -> None:
         self._tasks.append(task)
         self._preferring += bool(task.preferred)
+        self.barrier_tasks += task.barrier
 
     def appendleft(self, task: TaskLaunch) -> None:
         """Put back a task that could not be sent: it runs next."""
         self._tasks.appendleft(task)
         self._preferring += bool(task.preferred)
+        self.barrier_tasks += task.barrier
 
     def first(self) -> TaskLaunch:
         """The task queued first (the queue is not empty)."""
@@ -99,6 +109,7 @@ class TaskQueue:
     def popleft(self) -> TaskLaunch:
         task = self._tasks.popleft()
         self._preferring -= bool(task.preferred)
+        self.barrier_tasks -= task.barrier
         return task
 
     def without(self, task_ids: Set[int]) -> "TaskQueue":
@@ -114,6 +125,8 @@ class TaskQueue:
         """
         chosen = None
         for task in self._tasks:
+            if task.barrier:  # launched with its stage's others (``ExecutorPool.dispatch``)
+                continue
             if executor_id in task.spec.excluded and alive - task.spec.excluded:
                 continue
             if executor_id in task.preferred:
@@ -223,7 +236,17 @@ OutputCallback = Callable[[int, str, str, str, str], None]
 class Backend(Protocol):
     """Runs tasks somewhere and reports their outcomes."""
 
+    #: the ``BarrierCoordinator`` the executors' ``BarrierSync``s go to
+    barrier: Any
+    #: executors may join while a job waits (a cluster's); else there are as many as now
+    may_gain_executors: bool
+
     def default_parallelism(self) -> int: ...
+
+    def max_concurrent_tasks(self) -> int:
+        """How many tasks can run at the same time now (Spark's ``maxNumConcurrentTasks``):
+        a barrier stage of more tasks cannot run."""
+        ...
 
     def launch(self, tasks: List[TaskLaunch]) -> None:
         """Queue tasks (a stage's, or a retry) and start what executors can take."""

@@ -23,7 +23,7 @@ from ..errors import ExecutorsCannotStart, JobCancelled, MasterUnreachable, NoEx
 from ..executor_loss import LossCause
 from ..net.connection import HANDSHAKE_TIMEOUT, Connection
 from ..net.framing import ConnectionClosed, ProtocolError
-from ..net.messages import (ApplicationKilled, ApplicationWaiting, ExecutorAdded,
+from ..net.messages import (ApplicationKilled, ApplicationWaiting, BarrierSync, ExecutorAdded,
                             ExecutorHeartbeat, ExecutorRemoved, FetchBroadcast, KillExecutors,
                             RegisterApplication, RegisteredExecutor, RegisterExecutor,
                             RemoveBroadcast, RemoveRdd, RemoveShuffle, Shutdown, TaskFinished,
@@ -33,6 +33,7 @@ from ..versions import executor_hash_seed, python_version
 from .allocation import AllocationSettings, ExecutorAllocationManager, ExecutorView
 from .backend import (ExecutorAddedEvent, ExecutorLostEvent, ExecutorStatus, OutputCallback,
                       TaskFinishedEvent, TaskLaunch, broadcast_reply)
+from .executor import TaskState
 from .executor_pool import ExecutorPool
 from .event_log import EventWriter
 from .heartbeat_receiver import (HUNG_HINT, HeartbeatReceiver, HeartbeatSettings,
@@ -88,6 +89,7 @@ class ClusterBackend:
         #: the executors and the tasks waiting for them (calls hold ``lock``); an executor
         #: whose connection closed is ``gone`` while its worker is given time to say why
         self.pool = ExecutorPool(self._started.append, locality_wait)
+        self.barrier = self.pool.barrier
         #: executors that registered and are gone
         self._removed: set = set()
         self.waiting_reason = "waiting for executors to start"
@@ -307,6 +309,9 @@ class ClusterBackend:
                                        message.stream, message.text)
                     elif isinstance(message, FetchBroadcast):
                         conn.send(broadcast_reply(message, self.broadcast_dir))
+                    elif isinstance(message, BarrierSync):
+                        with self.lock:
+                            self.pool.sync(slot.executor_id, message)
                     elif not isinstance(message, ExecutorHeartbeat):
                         raise ProtocolError(conn.peer, f"unexpected {type(message).__name__}")
                 if finished:
@@ -327,7 +332,8 @@ class ClusterBackend:
         executor_id, host = slot.executor_id, slot.host
         with self.lock:
             for message in messages:
-                self.pool.task_ended(executor_id, message.task_id, message.metrics.get("duration"))
+                self.pool.task_ended(executor_id, message.task_id, message.metrics.get("duration"),
+                                     message.state == TaskState.SUCCESS)
         self.events.put([TaskFinishedEvent(executor_id, host, message, shuffle_port)
                          for message in messages])
 
@@ -393,6 +399,15 @@ class ClusterBackend:
     def default_parallelism(self) -> int:
         with self.lock:
             return max(2, len(self.pool))
+
+    @property
+    def may_gain_executors(self) -> bool:
+        """A cluster's master may give more executors; a local cluster's are all there."""
+        return self.owned_cluster is None
+
+    def max_concurrent_tasks(self) -> int:
+        with self.lock:
+            return sum(1 for slot in self.pool if slot.usable)
 
     def executors(self) -> List[ExecutorStatus]:
         with self.lock:

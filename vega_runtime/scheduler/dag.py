@@ -12,7 +12,7 @@ import itertools
 from typing import Any, Callable, Dict, FrozenSet, List, Optional, Set, Tuple
 
 from ..records import FrozenRecord, Record
-from ..errors import FetchFailed, StageFailed, TaskFailed, VegaError
+from ..errors import BarrierStageFailed, FetchFailed, StageFailed, TaskFailed, VegaError
 from .map_output import MapOutputTracker
 from .stages import Stage, StageBuilder
 
@@ -255,6 +255,8 @@ class DAGScheduler:
         stage = self.stage_by_id[task.stage_id]
         if not self._current(stage, task):
             return []
+        if stage.barrier:
+            return self._barrier_stage_failed(stage, str(error))
         key = (stage.stage_id, task.partition)
         self.failures[key] = self.failures.get(key, 0) + 1
         if error.executor_id:
@@ -282,6 +284,10 @@ class DAGScheduler:
         stage = self.stage_by_id[task.stage_id]
         if not self._current(stage, task) or self._other_attempts(task):
             return []
+        if stage.barrier:
+            return self._barrier_stage_failed(
+                stage, f"task {task.partition} of stage {stage.stage_id} was lost with its "
+                       "executor")
         return [LaunchTasks(stage, [self._task(stage, task.partition)])]
 
     def speculate(self, stage_id: int, stage_attempt: int, partition: int,
@@ -289,7 +295,7 @@ class DAGScheduler:
         """Launch a copy of a straggling task, avoiding the executors in ``avoid`` (where
         it runs); nothing if the partition is done or already has a copy."""
         stage = self.stage_by_id.get(stage_id)
-        if self.job is None or stage is None or stage not in self.running \
+        if self.job is None or stage is None or stage not in self.running or stage.barrier \
                 or stage.attempt != stage_attempt \
                 or partition not in self.pending.get(stage_id, ()):
             return []
@@ -306,6 +312,11 @@ class DAGScheduler:
         if stage not in self.running or task.stage_attempt != stage.attempt:
             return []  # a stale attempt: the output it missed may have been recomputed since
         self.map_outputs.unregister(failure.shuffle_id, failure.map_id)
+        if stage.barrier and not stage.is_map:
+            return self._fail_job(BarrierStageFailed(stage.stage_id, stage.failures + 1,
+                                                     str(failure), True))
+        if stage.barrier:  # it reruns whole
+            self.map_outputs.unregister_all(stage.shuffle_dep.shuffle_id)
         stage.failures += 1
         if stage.failures >= self.max_stage_attempts:
             return self._fail_job(StageFailed(stage.stage_id, stage.failures, str(failure)))
@@ -363,7 +374,7 @@ class DAGScheduler:
         key = (stage.stage_id, partition)
         attempt = self.launches.get(key, 0)
         self.launches[key] = attempt + 1
-        if self.failed_on or self.stage_failures or avoid:
+        if (self.failed_on or self.stage_failures or avoid) and not stage.barrier:
             excluded = set(self.failed_on.get(key, ())) | avoid
             excluded |= {executor for (stage_id, executor), n in self.stage_failures.items()
                          if stage_id == stage.stage_id and n >= EXCLUDE_AFTER_FAILURES}
@@ -390,6 +401,24 @@ class DAGScheduler:
                 self.waiting.discard(child)
                 actions += self._submit_stage(child)
         return actions
+
+    def _barrier_stage_failed(self, stage: Stage, reason: str) -> list:
+        """A task of a barrier stage failed (or was lost): its stage attempt fails and its
+        other tasks are killed (they may be waiting for it in a sync). A result stage fails
+        the job; a map stage drops every map output it wrote and runs again, whole, until
+        it failed ``max_stage_attempts`` times (Spark's rules)."""
+        stage.failures += 1
+        if not stage.is_map or stage.failures >= self.max_stage_attempts:
+            return self._fail_job(BarrierStageFailed(stage.stage_id, stage.failures, reason,
+                                                     not stage.is_map))
+        actions: list = [KillTasks(self._tasks_of(stage), "a task of its barrier stage failed: "
+                                                          "the stage runs again"),
+                         StageCompleted(stage, reason.splitlines()[0])]
+        self.running.discard(stage)
+        self.pending.pop(stage.stage_id, None)
+        self.map_outputs.unregister_all(stage.shuffle_dep.shuffle_id)
+        stage.attempt += 1
+        return actions + self._submit_stage(stage)
 
     def _current(self, stage: Stage, task: TaskSpec) -> bool:
         """The task belongs to its stage's running attempt and its partition is not done."""

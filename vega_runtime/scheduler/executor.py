@@ -18,12 +18,13 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from .. import files
 from ..config import FRAME_LIMIT
-from ..errors import RESULT_TOO_LARGE_HINT, DriverExit, FetchFailed, ResultTooLarge
+from ..errors import RESULT_TOO_LARGE_HINT, DriverExit, FetchFailed, ResultTooLarge, VegaError
 from ..executor_loss import binary_size
 from ..logs import OutputCapture, OutputSink, user_traceback
 from ..net.framing import ConnectionClosed
-from ..net.messages import (EXECUTOR_PAYLOADS, KillTask, LaunchTask, PutBlock, RemoveBroadcast,
-                            RemoveRdd, RemoveShuffle, Shutdown, TaskFinished)
+from ..net.messages import (EXECUTOR_PAYLOADS, BarrierSync, BarrierSyncReply, KillTask, LaunchTask,
+                            PutBlock, RemoveBroadcast, RemoveRdd, RemoveShuffle, Shutdown,
+                            TaskFinished)
 from ..private_files import make_private_dirs
 from ..records import Record
 from ..serde import dumps
@@ -32,7 +33,7 @@ from ..shuffle.reader import read_local_block, read_shuffle
 from ..shuffle.writer import write_map_output
 from ..storage.block_store import BlockStore
 from ..storage_level import StorageLevel
-from ..task_context import TaskContext
+from ..task_context import BarrierTaskContext, TaskContext
 
 
 def _reseed_random(keep: bool):
@@ -143,6 +144,10 @@ class Executor:
         #: ``fetch_broadcast(id, path) -> bytes`` for executors on another host than the driver
         self.fetch_broadcast: Optional[Callable[[int, str], bytes]] = None
         self._broadcasts: Dict[int, Any] = {}
+        #: ``barrier_sync(request, timeout) -> reply``: a barrier task's sync, sent to the
+        #: driver's ``BarrierCoordinator`` (set by whoever runs the executor); it raises
+        #: ``TimeoutError`` when no reply comes within ``timeout`` seconds
+        self.barrier_sync: Optional[Callable[[BarrierSync, float], BarrierSyncReply]] = None
         self._installed_files: set = set()
         #: SparkFiles' directory in this executor's tasks, files shipped or not
         self.files_root = files.prepare_root(dirs.files)
@@ -216,9 +221,14 @@ class Executor:
             return TaskFinished(launch.task_id, TaskState.FAILED, error_type="PythonVersionMismatch",
                                 error_message=mismatch)
         shuffle_read = [0]
-        tc = TaskContext(payload.stage_id, launch.partition, launch.attempt, launch.task_id,
-                         self.executor_id, self.host, self._shuffle_reader(payload, shuffle_read),
-                         self.blocks, self.load_broadcast, payload.settings)
+        args = (payload.stage_id, launch.partition, launch.attempt, launch.task_id,
+                self.executor_id, self.host, self._shuffle_reader(payload, shuffle_read),
+                self.blocks, self.load_broadcast, payload.settings)
+        if launch.barrier_addresses is None:
+            tc = TaskContext(*args)
+        else:
+            tc = BarrierTaskContext(*args, addresses=launch.barrier_addresses, sync=lambda *sync:
+                                    self._barrier_sync(launch, payload.settings, *sync))
         saved_random = _reseed_random(self.in_driver)
         deserialized = time.monotonic()
         tc.activate()
@@ -244,6 +254,24 @@ class Executor:
                              for block, level, records in self.blocks.to_replicate]
         self.blocks.to_replicate.clear()
         return finished
+
+    def _barrier_sync(self, launch: LaunchTask, settings: dict, method: str, message: str,
+                      epoch: int) -> List[str]:
+        """A barrier task's ``epoch``-th sync: every task's message, once all sent theirs."""
+        request = BarrierSync(launch.task_id, launch.stage_id, launch.stage_attempt,
+                              launch.partition, len(launch.barrier_addresses), epoch, method,
+                              message)
+        timeout = settings.get("barrier_sync_timeout", 365 * 86400.0)
+        what = f"{'barrier()' if method == 'barrier' else 'all_gather()'} of task " \
+               f"{launch.partition} of barrier stage {launch.stage_id}"
+        try:
+            reply = self.barrier_sync(request, timeout)  # type: ignore[misc]
+        except TimeoutError:
+            raise VegaError(f"{what} timed out: not every task of the stage reached it within "
+                            f"{timeout:g}s (vega.barrier.sync_timeout)") from None
+        if reply.error:
+            raise VegaError(f"{what} failed: {reply.error}")
+        return reply.messages
 
     def put_block(self, message: PutBlock) -> None:
         """Store a replica another executor computed."""

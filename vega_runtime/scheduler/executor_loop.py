@@ -24,8 +24,8 @@ from ..errors import VegaError
 from ..executor_loss import MEMORY_LIMIT_EXIT_CODE, binary_size
 from ..net.connection import Connection
 from ..net.framing import ConnectionClosed, ProtocolError
-from ..net.messages import (BroadcastData, ExecutorHeartbeat, FetchBroadcast, KillTask,
-                            LaunchTask, RegisteredExecutor, Shutdown, TaskFinished)
+from ..net.messages import (BarrierSyncReply, BroadcastData, ExecutorHeartbeat, FetchBroadcast,
+                            KillTask, LaunchTask, RegisteredExecutor, Shutdown, TaskFinished)
 from ..processes import end_descendants
 from .executor import Executor, serve_tasks
 
@@ -72,6 +72,20 @@ def serve_cancellable(executor: Executor, conn: Connection) -> int:
         return reply.data
 
     executor.fetch_broadcast = fetch_broadcast
+    synced: "queue.Queue" = queue.Queue()  # BarrierSyncReplies
+
+    def barrier_sync(request, timeout: float):
+        conn.send(request)
+        deadline = time.monotonic() + timeout
+        while True:  # (a reply to a killed task's sync may come first: dropped)
+            try:
+                reply = synced.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise TimeoutError(f"no reply within {timeout:g}s") from None
+            if reply.task_id == request.task_id and reply.epoch == request.epoch:
+                return reply
+
+    executor.barrier_sync = barrier_sync
 
     def interrupt(signum, frame):
         if doomed["task_id"] is not None and doomed["task_id"] == running["task_id"]:
@@ -100,6 +114,8 @@ def serve_cancellable(executor: Executor, conn: Connection) -> int:
                     kill(message.task_id)
                 elif isinstance(message, BroadcastData):
                     replies.put(message)
+                elif isinstance(message, BarrierSyncReply):
+                    synced.put(message)
                 elif isinstance(message, RegisteredExecutor):
                     send_heartbeats(conn, message.heartbeat_interval)
                 else:

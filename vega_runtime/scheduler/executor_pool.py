@@ -36,8 +36,9 @@ import heapq
 import time
 from typing import Callable, Dict, Iterator, List, Optional, Protocol
 
-from ..net.messages import EXECUTOR_PAYLOADS, KillTask
+from ..net.messages import EXECUTOR_PAYLOADS, BarrierSync, KillTask
 from .backend import ExecutorStatus, TaskLaunch, TaskQueue, TaskStartedEvent
+from .barrier import BarrierCoordinator
 
 
 #: Tasks an executor whose tasks are short holds at most (one runs, the others wait there).
@@ -121,6 +122,12 @@ class PoolSlot:
         """The tasks in flight, the running one first."""
         return list(self.tasks)
 
+    @property
+    def address(self) -> str:
+        """``host:port``, the port where it serves blocks (0: it serves none: ``local[N]``'s
+        executors share the driver's disk): what a barrier task learns of the others."""
+        return f"{self.host}:{getattr(self.handle, 'shuffle_port', 0)}"
+
     def status(self, port: int = 0) -> ExecutorStatus:
         """It as ``Backend.executors`` lists it: it runs its first task in flight, if any."""
         return ExecutorStatus(self.executor_id, self.host, port, 1 if self.tasks else 0)
@@ -140,6 +147,8 @@ class ExecutorPool:
         self.clock = clock
         self.queue = TaskQueue()
         self._slots: Dict[str, PoolSlot] = {}
+        #: the syncs of barrier stages' tasks (the job loop ends a stage's there)
+        self.barrier = BarrierCoordinator()
 
     # -- executors ---------------------------------------------------------------------
     def add(self, handle: ExecutorHandle) -> PoolSlot:
@@ -185,10 +194,10 @@ class ExecutorPool:
         then those running short tasks more, up to their ``capacity``.  Returns the
         executors a send failed to (marked ``gone``; their new tasks went back to the queue's
         front): the backend finds out why they are unreachable."""
-        batches: Dict[str, list] = {}
         if not self.queue:
             return []
         usable, now = self._usable_ids(), self.clock()
+        batches = self._dispatch_barrier(now)
         # the executor holding the fewest tasks gets the next (the first in order among equals):
         # every idle one a task, then each a second, ... (a heap: many executors stay cheap)
         holders = [(len(slot.tasks), order, slot)
@@ -199,7 +208,8 @@ class ExecutorPool:
         heapq.heapify(holders)
         while holders and self.queue:
             held, order, slot = heapq.heappop(holders)
-            if held and (held >= share or held >= slot.capacity(self.queue.first().payload_key)):
+            if held and (held >= share or slot.task.barrier
+                         or held >= slot.capacity(self.queue.first().payload_key)):
                 continue
             task = self.queue.pick(slot.executor_id, usable, self.locality_wait, now)
             if task is None:
@@ -235,15 +245,48 @@ class ExecutorPool:
                 del slot.payloads_sent[key]  # the executor no longer holds it
         return broken
 
+    def _dispatch_barrier(self, now: float) -> Dict[str, list]:
+        """Spark's rule for a barrier stage's tasks: they start all at once, one on each of
+        as many idle executors, or none does yet (they wait in the queue, which other tasks
+        pass); each learns where the others run.  Started part way, they could wait for each
+        other in a sync while the rest waited for the executors they hold.  Returns the
+        tasks given, by executor."""
+        batches: Dict[str, list] = {}
+        if not self.queue.barrier_tasks:  # (most stages: no scan of the queue)
+            return batches
+        stages: Dict[tuple, List[TaskLaunch]] = {}
+        for task in self.queue:
+            if task.barrier:
+                stages.setdefault(task.payload_key, []).append(task)
+        for tasks in stages.values():
+            idle = [slot for slot in self._slots.values()
+                    if slot.usable and not slot.tasks][:len(tasks)]
+            if len(idle) < len(tasks):
+                continue
+            tasks.sort(key=lambda t: t.spec.partition)
+            addresses = [slot.address for slot in idle]
+            self.queue = self.queue.without({t.spec.task_id for t in tasks})
+            for task, slot in zip(tasks, idle):
+                task.addresses = addresses
+                slot.tasks[task.spec.task_id] = task
+                batches[slot.executor_id] = [task]
+                self.emit(TaskStartedEvent(task.spec.task_id, slot.executor_id, slot.host, now))
+        return batches
+
     def _usable_ids(self) -> set:
         return {e for e, s in self._slots.items() if s.usable}
 
-    def task_ended(self, executor_id: str, task_id: int,
-                   duration: Optional[float] = None) -> Optional[PoolSlot]:
+    def task_ended(self, executor_id: str, task_id: int, duration: Optional[float] = None,
+                   succeeded: bool = False) -> Optional[PoolSlot]:
         """The executor reported a task's end (finished, failed or killed; ``duration``: how
-        long it ran, when it ran): it holds one task less, and is idle if that was the last."""
+        long it ran, when it ran): it holds one task less, and is idle if that was the last.
+        A barrier task that finished fails the syncs of its stage it did not make."""
         slot = self._slots.get(executor_id)
         task = slot.tasks.pop(task_id, None) if slot is not None else None
+        if task is not None and task.barrier and succeeded:
+            s = task.spec
+            self._deliver(self.barrier.task_finished(s.stage_id, s.stage_attempt, s.partition,
+                                                     len(task.addresses or ())))
         if task is not None:
             slot.kills.pop(task_id, None)
             if duration is not None:
@@ -279,6 +322,16 @@ class ExecutorPool:
                 slot.kills.setdefault(task_id, self.clock())
             if ids:
                 self._send_many(slot, [KillTask(task_id) for task_id in ids])
+
+    def sync(self, executor_id: str, request: BarrierSync) -> None:
+        """A barrier task's sync (``BarrierSync``): send the replies it completes."""
+        self._deliver(self.barrier.request(executor_id, request))
+
+    def _deliver(self, replies: list) -> None:
+        for executor_id, reply in replies:
+            slot = self._slots.get(executor_id)
+            if slot is not None:  # (one gone is lost, with its task)
+                self._send(slot, reply)
 
     # -- messages to executors -------------------------------------------------------------
     def tell_all(self, message) -> None:

@@ -21,12 +21,13 @@ from ..processes import (describe_exit, die_with_parent, end_descendants, fork_h
                          kill_tree, own_descendants)
 from ..net.connection import Connection
 from ..net.framing import ConnectionClosed, ProtocolError, set_send_timeout
-from ..net.messages import (FetchBroadcast, RegisteredExecutor, RemoveBroadcast, RemoveRdd,
-                            RemoveShuffle, Shutdown, TaskFinished, TaskOutput)
+from ..net.messages import (BarrierSync, FetchBroadcast, RegisteredExecutor, RemoveBroadcast,
+                            RemoveRdd, RemoveShuffle, Shutdown, TaskFinished, TaskOutput)
 from .backend import (ExecutorAddedEvent, ExecutorLostEvent, ExecutorStatus, OutputCallback,
                       TaskFinishedEvent, TaskLaunch, TaskQueue, TaskStartedEvent,
                       broadcast_reply)
-from .executor import Executor, ExecutorDirs
+from .barrier import BarrierCoordinator
+from .executor import Executor, ExecutorDirs, TaskState
 from .executor_loop import serve_cancellable
 from .executor_pool import ExecutorPool
 from .heartbeat_receiver import (HUNG_HINT, HeartbeatReceiver, HeartbeatSettings,
@@ -45,21 +46,34 @@ HOST = "localhost"
 class InlineBackend:
     """``local``: one executor inside the driver process; deterministic, for tests."""
 
+    may_gain_executors = False
+
     def __init__(self, app_dir: str, on_output: OutputCallback, memory_budget: int):
         self.on_output = on_output
         self.executor = Executor("driver", HOST, ExecutorDirs.under(app_dir, "driver"),
                                  self._sink, memory_budget, in_driver=True)
+        self.executor.barrier_sync = self._barrier_sync
+        self.barrier = BarrierCoordinator()
         self.queue = TaskQueue()
         self._running = 0  # 1 while ``poll`` runs a task
 
     def _sink(self, task_id: int, stream: str, text: str) -> None:
         self.on_output(task_id, "driver", HOST, stream, text)
 
+    def _barrier_sync(self, request: BarrierSync, timeout: float):
+        # the one task a barrier stage here can have (max_concurrent_tasks) completes it
+        return self.barrier.request("driver", request)[0][1]
+
     def default_parallelism(self) -> int:
+        return 1
+
+    def max_concurrent_tasks(self) -> int:
         return 1
 
     def launch(self, tasks: List[TaskLaunch]) -> None:
         for task in tasks:
+            if task.barrier:  # a stage of one task (max_concurrent_tasks)
+                task.addresses = [f"{HOST}:0"]
             self.queue.append(task)
 
     def poll(self, timeout: float) -> list:
@@ -130,6 +144,8 @@ class ProcessPoolBackend:
     needed it (``serde.dumps_closure``), so a job of Vega's own functions loads it nowhere
     and a job with a lambda loads it once, in the driver, not again in each executor."""
 
+    may_gain_executors = False
+
     def __init__(self, num_executors: int, app_dir: str, on_output: OutputCallback,
                  memory_budget: int, locality_wait: float = 3.0,
                  heartbeat: HeartbeatSettings = HeartbeatSettings()):
@@ -140,6 +156,7 @@ class ProcessPoolBackend:
         #: events found outside ``poll`` (executors started or lost, tasks sent), reported next
         self._events: list = []
         self.pool = ExecutorPool(self._events.append, locality_wait)
+        self.barrier = self.pool.barrier
         self.processes: Dict[str, _ExecutorProcess] = {}
         self._spawned = 0
         #: forks for jobs run outside the main thread (``_fork``), started on first need
@@ -248,6 +265,9 @@ class ProcessPoolBackend:
     def default_parallelism(self) -> int:
         return self.num_executors
 
+    def max_concurrent_tasks(self) -> int:
+        return self.num_executors
+
     def executors(self) -> List[ExecutorStatus]:
         return [ExecutorStatus("driver", HOST, 0, 0, caches=False),
                 *(slot.status() for slot in self.pool)]
@@ -313,7 +333,8 @@ class ProcessPoolBackend:
                                message.text)
             elif isinstance(message, TaskFinished):
                 self.pool.task_ended(process.executor_id, message.task_id,
-                                     message.metrics.get("duration"))
+                                     message.metrics.get("duration"),
+                                     message.state == TaskState.SUCCESS)
                 events.append(TaskFinishedEvent(process.executor_id, HOST, message))
             elif isinstance(message, FetchBroadcast):  # its file is gone: destroyed
                 try:
@@ -323,6 +344,8 @@ class ProcessPoolBackend:
                     events.append(self._lose(process.executor_id,
                                              f"its broadcast reply could not be sent ({exc})"))
                     return False
+            elif isinstance(message, BarrierSync):
+                self.pool.sync(process.executor_id, message)
         return True
 
     def _reap_overdue_kills(self) -> list:

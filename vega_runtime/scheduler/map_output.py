@@ -28,6 +28,11 @@ class MapOutputTracker:
         if shuffle_id in self._outputs:
             self._outputs[shuffle_id][map_id] = None
 
+    def unregister_all(self, shuffle_id: int) -> None:
+        """Forget every map output of a shuffle (a barrier map stage reruns whole)."""
+        if shuffle_id in self._outputs:
+            self._outputs[shuffle_id] = [None] * len(self._outputs[shuffle_id])
+
     def remove_executor(self, executor_id: str) -> List[tuple]:
         """Forget every output written by ``executor_id``; returns (shuffle_id, map_id) pairs."""
         lost = []

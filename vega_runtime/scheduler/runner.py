@@ -12,7 +12,8 @@ import signal
 import time
 from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, List, Optional, Tuple
 
-from ..errors import DriverExit, FetchFailed, JobCancelled, ResultTooLarge, TaskFailed
+from ..errors import (BarrierJobRefused, DriverExit, FetchFailed, JobCancelled, ResultTooLarge,
+                      TaskFailed)
 from ..executor_loss import caused_by_app, loss_sentence
 from ..files import AddedFiles
 from ..net.messages import PutBlock
@@ -27,7 +28,7 @@ from .dag import (DAGScheduler, JobFailed, JobSucceeded, KillTasks, LaunchTasks,
 from .executor import StagePayload, TaskState
 from .listener import JobListener
 from .stage_graph import job_graph
-from .stages import Stage, shuffle_dependencies
+from .stages import Stage, barrier_stages, shuffle_dependencies, unsupported_barrier_stage
 
 if TYPE_CHECKING:
     from .speculation import SpeculationPolicy
@@ -57,6 +58,8 @@ class JobRunner:
                  speculation: Optional[SpeculationPolicy] = None,
                  clock: Callable[[], float] = time.monotonic):
         self.backend = backend
+        #: the global syncs of barrier stages' tasks (the backend's: its executors reach it)
+        self.barrier = backend.barrier
         #: copies of straggling tasks (``vega.speculation``); None: off
         self.speculation = None
         if speculation:  # its module loads only then
@@ -127,6 +130,7 @@ class JobRunner:
             self.catch_up()
             self._remove_unreachable_shuffles()
             self._remove_unreachable_broadcasts()
+            self._check_barrier_stages(rdd, partitions)
             actions = self.dag.submit_job(job_id, rdd, func, partitions)
             stage_ids = self.dag.job_stage_ids()
             self.listener.on_job_stages(job_id, stage_ids)
@@ -162,6 +166,7 @@ class JobRunner:
             self._tasks.clear()
             self._running_on.clear()
             self._stage_tasks.clear()
+            self.barrier.clear()
             if self.speculation is not None:
                 self.speculation = type(self.speculation)(self.speculation.policy)
         if isinstance(self._outcome, JobFailed):
@@ -178,6 +183,40 @@ class JobRunner:
         now, not when the next job starts.  Only from the thread that may run jobs."""
         for event in self.backend.poll(0.0):
             self._apply(self._handle(event))
+
+    def _check_barrier_stages(self, rdd, partitions: List[int]) -> None:
+        """Refuse a job whose barrier stages cannot run (Spark's checks, in its order); one
+        whose largest barrier stage has more tasks than can run at the same time runs once
+        that many can: a cluster's driver waits ``vega.barrier.slots_wait`` seconds for
+        executors to join (Spark's ``BarrierJobSlotsNumberCheckFailed`` retries)."""
+        stages = barrier_stages(rdd, partitions)
+        if not stages:
+            return
+        for stage_rdd, tasks in stages:
+            problem = unsupported_barrier_stage(stage_rdd, tasks)
+            if problem is not None:
+                raise BarrierJobRefused(problem)
+        needed = max(tasks for _, tasks in stages)
+        if self.settings.get("dynamic_allocation"):
+            raise BarrierJobRefused(
+                "a barrier stage cannot run with dynamic allocation, which may take executors "
+                "away while its tasks wait for each other: set "
+                "vega.dynamic_allocation.enabled to false (Spark's rule, SPARK-24942)")
+        wait = self.settings.get("barrier_slots_wait", 0.0) \
+            if self.backend.may_gain_executors else 0.0
+        deadline = time.monotonic() + wait
+        while (slots := self.backend.max_concurrent_tasks()) < needed:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise BarrierJobRefused(
+                    f"a barrier stage of {needed} tasks cannot run: its tasks run all at the "
+                    f"same time, and the executors can run {slots} at once"
+                    + (f" (waited {wait:g}s, vega.barrier.slots_wait, for more to join)"
+                       if wait else "")
+                    + ". Give the application more executors (cores), or repartition the "
+                    "barrier stage's input to fewer partitions (Spark's rule, SPARK-24819)")
+            for event in self.backend.poll(min(POLL_SECONDS, left)):
+                self._apply(self._handle(event))
 
     def _remove_unreachable_shuffles(self) -> None:
         while self.unreachable_shuffles:
@@ -384,6 +423,7 @@ class JobRunner:
                 self.listener.on_stage_submitted(action.stage.stage_id, action.stage.attempt,
                                                  _stage_name(action.stage), action.num_tasks)
             elif isinstance(action, StageCompleted):
+                self.barrier.stage_ended(action.stage.stage_id)
                 if self.speculation is not None:
                     self.speculation.stage_ended(action.stage.stage_id)
                 self.listener.on_stage_completed(action.stage.stage_id, action.failure)
@@ -409,10 +449,12 @@ class JobRunner:
         launches = []
         for spec in tasks:
             self._tasks[spec.task_id] = spec
-            # not an executor it must avoid (a retry's, or a speculative copy's original)
-            preferred = self.blocks.preferred_executors(stage.rdd, spec.partition) - spec.excluded
+            # not an executor it must avoid (a retry's, or a speculative copy's original);
+            # a barrier stage's tasks start together, wherever executors are idle
+            preferred = frozenset() if stage.barrier else \
+                self.blocks.preferred_executors(stage.rdd, spec.partition) - spec.excluded
             launches.append(TaskLaunch(spec, key, payload, dumps(partitions[spec.partition]),
-                                       preferred))
+                                       preferred, barrier=stage.barrier))
         self.backend.launch(launches)
 
     def _payload(self, stage: Stage) -> bytes:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 from ..records import Record
 from ..rdd.base import RDD, narrow_ancestors
@@ -21,11 +21,14 @@ class Stage(Record):
     #: how many times this stage was resubmitted after lost map outputs
     failures: int
     name: str
+    #: a barrier stage (``rdd.barrier()``): its tasks run all at once and rerun together
+    barrier: bool
 
     __eq__ = object.__eq__
     __hash__ = object.__hash__
 
-    def __init__(self, stage_id, rdd, parents, shuffle_dep=None, attempt=0, failures=0, name=""):
+    def __init__(self, stage_id, rdd, parents, shuffle_dep=None, attempt=0, failures=0, name="",
+                 barrier=False):
         self.stage_id = stage_id
         self.rdd = rdd
         self.parents = parents
@@ -33,6 +36,7 @@ class Stage(Record):
         self.attempt = attempt
         self.failures = failures
         self.name = name
+        self.barrier = barrier
 
     @property
     def is_map(self) -> bool:
@@ -55,6 +59,41 @@ def shuffle_dependencies(rdd: RDD) -> List[ShuffleDependency]:
     return found
 
 
+def barrier_stages(rdd: RDD, partitions: List[int]) -> List[Tuple[RDD, int]]:
+    """The barrier stages of a job on ``partitions`` of ``rdd``: each one's RDD and how
+    many tasks it runs (all at the same time)."""
+    found = [(rdd, len(set(partitions)))] if rdd.is_barrier() else []
+    seen, stack = set(), shuffle_dependencies(rdd)
+    while stack:
+        dep = stack.pop()
+        if dep.shuffle_id not in seen:
+            seen.add(dep.shuffle_id)
+            if dep.rdd.is_barrier():
+                found.append((dep.rdd, dep.rdd.get_num_partitions()))
+            stack.extend(shuffle_dependencies(dep.rdd))
+    return found
+
+
+def unsupported_barrier_stage(rdd: RDD, tasks: int) -> Optional[str]:
+    """Why the barrier stage of ``rdd`` cannot run ``tasks`` tasks, or None (Spark's check,
+    SPARK-24820/24821): a barrier stage runs one task per partition of each of its RDDs, so
+    all have as many partitions as it has tasks (no ``union``, ``coalesce``, nor
+    ``first``/``take``, which run a job on some partitions), and none joins two barrier RDDs."""
+    for ancestor in narrow_ancestors(rdd):
+        barrier_parents = sum(d.rdd.is_barrier() for d in ancestor.dependencies())
+        if ancestor.get_num_partitions() != tasks or barrier_parents > 1:
+            return (f"the barrier stage of {rdd!r} cannot run: a barrier stage runs one task "
+                    f"per partition of each of its RDDs ({tasks} here), and {ancestor!r} has "
+                    f"{ancestor.get_num_partitions()} partitions"
+                    + (f" and depends on {barrier_parents} barrier RDDs"
+                       if barrier_parents > 1 else "")
+                    + ". Not allowed in a barrier stage: RDDs of other partition counts "
+                    "(union(), coalesce()), first()/take() (which run a job on some "
+                    "partitions: use collect()[0]), an RDD that depends on two barrier RDDs "
+                    "(zip() of two)")
+    return None
+
+
 class StageBuilder:
     """Creates stages; a shuffle's map stage is created once per job (``shuffle_stages``
     holds those of the running job)."""
@@ -66,7 +105,8 @@ class StageBuilder:
     def new_stage(self, rdd: RDD, shuffle_dep: Optional[ShuffleDependency],
                   on_map_stage: Callable[[Stage], None]) -> Stage:
         parents = [self.map_stage(dep, on_map_stage) for dep in shuffle_dependencies(rdd)]
-        stage = Stage(self.next_stage_id, rdd, parents, shuffle_dep, name=rdd.call_site)
+        stage = Stage(self.next_stage_id, rdd, parents, shuffle_dep, name=rdd.call_site,
+                      barrier=rdd.is_barrier())
         self.next_stage_id += 1
         return stage
 
