@@ -32,6 +32,7 @@ CHATTY = """
             print(f"out p{index} line {i}")
             print(f"err p{index} line {i}", file=sys.stderr)
         logging.warning("warn p%d", index)
+        logging.getLogger("a.library").info("info p%d", index)
         return []
 
     with Context() as ctx:
@@ -87,6 +88,9 @@ def test_task_logging_goes_to_stderr_prefixed_with_its_own_task(vega_cli, tmp_pa
         match = PREFIXED.match(line)
         assert match and match.group(4).endswith(f"warn p{match.group(3)}"), line
     assert "warn p" not in result.stdout
+    # at Python's default level (WARNING) on every master, as in PySpark's Python workers:
+    # a library's INFO lines (hdfs.client's, say) do not reach the terminal
+    assert "info p" not in result.stderr + result.stdout
 
 
 def test_driver_prints_are_not_prefixed(vega_cli, tmp_path):

@@ -215,3 +215,29 @@ def test_a_sync_a_finished_task_never_made_fails_at_once_not_after_the_timeout(c
     with pytest.raises(BarrierStageFailed, match="task 0 of stage [0-9]+ finished without "
                                                  "making sync number 2"):
         ctx.parallelize([1, 2, 3], 2).barrier().map_partitions(per_record).collect()
+
+
+def test_a_barrier_map_stage_whose_executor_is_killed_reruns_whole(ctx, tmp_path):
+    """SIGKILL of a barrier task's executor process: the stage runs again, whole, on the
+    executors there are then (a replacement), and the job's result is right."""
+    if ctx.master == "local":
+        pytest.skip("local runs tasks in the driver's process")
+    log, killed = str(tmp_path / "runs"), str(tmp_path / "killed")
+
+    def kill_once(index, it):
+        import signal
+
+        with open(log, "a") as fh:
+            fh.write(f"{index}\n")
+        BarrierTaskContext.get().barrier()
+        if index == 1 and not os.path.exists(killed):
+            open(killed, "w").close()
+            os.kill(os.getpid(), signal.SIGKILL)
+        for x in it:
+            yield x % 2, x
+
+    result = ctx.parallelize(range(10), 2).barrier().map_partitions_with_index(kill_once) \
+        .reduce_by_key(lambda a, b: a + b).collect()
+    assert sorted(result) == [(0, 20), (1, 25)]
+    with open(log) as fh:
+        assert sorted(fh.read().split()) == ["0", "0", "1", "1"]

@@ -114,8 +114,11 @@ _TASK_LOG_HANDLER = _CurrentStderrHandler()
 _TASK_LOG_HANDLER.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
 
 
-def setup_executor_logging(level: int = logging.INFO) -> None:
-    """In an executor process: log records go to the running task's stderr."""
+def setup_executor_logging(level: int = logging.WARNING) -> None:
+    """In an executor process: log records go to the running task's stderr, at Python's
+    default level, as in PySpark's Python workers: a task's ``logging.warning`` shows, and
+    neither its ``logging.info`` nor a library's INFO lines (``hdfs.client``'s) do, as on
+    the ``local`` master, whose tasks log through the driver's (unconfigured) logging."""
     root = logging.getLogger()
     root.handlers = [_TASK_LOG_HANDLER]
     root.setLevel(level)
