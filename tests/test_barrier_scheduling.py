@@ -98,6 +98,16 @@ def test_a_barrier_stage_starts_only_when_every_task_has_an_idle_executor():
     assert [t.spec.task_id for t in pool.queue] == [13]
 
 
+def test_a_barrier_task_whose_send_fails_stays_with_its_lost_executor():
+    """Put back in the queue, it would start alone later while the others wait for it in a
+    sync; it stays with its executor, whose loss fails (and reruns) its whole stage."""
+    good, broken = FakeExecutor("exec-1"), FakeExecutor("exec-2", broken=True)
+    pool, _, _ = make_pool(good, broken)
+    assert pool.submit([barrier_launch(10, 0), barrier_launch(11, 1)]) == ["exec-2"]
+    assert len(pool.queue) == 0
+    assert pool.remove("exec-2").task_ids() == [11]
+
+
 @pytest.fixture(scope="module")
 def ctx():
     with Context(master="local", app_name="barrier-dag") as context:

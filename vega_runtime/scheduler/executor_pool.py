@@ -234,6 +234,8 @@ class ExecutorPool:
                     slot.handle.send_many(messages)
             except OSError:
                 for task in reversed(tasks):
+                    if task.barrier:  # it stays: its executor's loss fails (reruns) its stage
+                        continue
                     del slot.tasks[task.spec.task_id]
                     self.queue.appendleft(task)
                 slot.gone = True
