@@ -53,7 +53,6 @@ EXCLUDED = {
     "test_rdd.RDDTests.test_save_as_textfile_with_unicode": _SOURCE_TREE,
     "test_rdd.RDDTests.test_transforming_pickle_file": _SOURCE_TREE,
     "test_rdd.RDDTests.test_cartesian_on_textfile": _SOURCE_TREE,
-    "test_rdd.RDDTests.test_zip_with_different_object_sizes": _INTERNAL,
     "test_rdd.RDDTests.test_repartition_on_textfile": _SOURCE_TREE,
     "test_rdd.RDDTests.test_null_in_rdd": _JVM,
     "test_rdd.RDDTests.test_multithread_broadcast_pickle": _INTERNAL,  # sc.serializer, _pickled_broadcast_vars
