@@ -241,3 +241,47 @@ def test_a_barrier_map_stage_whose_executor_is_killed_reruns_whole(ctx, tmp_path
     assert sorted(result) == [(0, 20), (1, 25)]
     with open(log) as fh:
         assert sorted(fh.read().split()) == ["0", "0", "1", "1"]
+
+
+def test_cancelling_a_job_whose_tasks_wait_in_a_barrier_ends_them_and_keeps_executors(
+        ctx, tmp_path):
+    """One task waits in barrier() for another that never comes (it sleeps): cancelling the
+    job interrupts both at once, and the same executors run the next barrier job."""
+    import threading
+
+    from proc_helpers import wait_for
+    from vega_runtime.errors import JobCancelled
+
+    if slots(ctx) == 1:
+        pytest.skip("needs two tasks in the stage")
+    waiting = str(tmp_path / "waiting")
+
+    def stuck(index, it):
+        import time
+
+        if index == 1:
+            time.sleep(3600)
+        open(waiting, "w").close()
+        BarrierTaskContext.get().barrier()
+        yield index
+
+    outcome = []
+
+    def run():
+        try:
+            ctx.parallelize([1, 2], 2).barrier().map_partitions_with_index(stuck).collect()
+        except JobCancelled as exc:
+            outcome.append(exc)
+
+    def pid_and_tasks(it):
+        yield os.getpid(), len(BarrierTaskContext.get().all_gather(""))
+
+    before = ctx.parallelize([1, 2], 2).barrier().map_partitions(pid_and_tasks).collect()
+    job = threading.Thread(target=run)
+    job.start()
+    wait_for(lambda: os.path.exists(waiting), 60, "a task waiting in barrier()")
+    ctx.cancel_all_jobs()
+    job.join(30)
+    assert not job.is_alive() and len(outcome) == 1
+    again = ctx.parallelize([1, 2], 2).barrier().map_partitions(pid_and_tasks).collect()
+    assert [n for _, n in again] == [2, 2] and sorted(again) == sorted(before)
