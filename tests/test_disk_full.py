@@ -77,3 +77,45 @@ def test_a_full_event_log_disk_is_said_once_and_the_job_runs_on(small_disk, vega
     assert done.stdout == f"{[(k, sum(range(k, 1000, 7))) for k in range(7)]}\n"
     warnings = [line for line in done.stderr.splitlines() if "event log" in line]
     assert len(warnings) == 1 and "cannot be written (No space left on device)" in warnings[0]
+
+
+def test_a_package_too_big_for_the_masters_disk_is_refused_saying_why(small_disk, tmp_path):
+    """A cluster-mode submit whose job package does not fit on the master's disk: vega submit
+    exits 1 naming the directory and 'No space left on device', the master logs it once and
+    leaves no partial package behind (it used to keep the part written, filling the disk,
+    and drop the connection silently: 'vega: error: connection to ... closed'), and it
+    serves on (vega status)."""
+    import json
+
+    from proc_helpers import clean_env, kill_group, spawn_vega, vega
+
+    secret = tmp_path / "secret"
+    secret.write_text(os.urandom(32).hex())
+    os.chmod(secret, 0o600)
+    env = clean_env(VEGA_SECRET_FILE=str(secret))
+    ready, work_dir = tmp_path / "ready", os.path.join(small_disk, "master")
+    log = open(tmp_path / "master.out", "wb")
+    master = spawn_vega("master", "--host", "127.0.0.1", "--port", "0", "--webui-port", "0",
+                        "--work-dir", work_dir, "--event-log-dir", str(tmp_path / "events"),
+                        "--ready-file", str(ready), env=env, stdin=subprocess.DEVNULL,
+                        stdout=log, stderr=log, start_new_session=True)
+    try:
+        wait_for(lambda: ready.exists() or master.poll() is not None, 60, "the master to start")
+        url = f"vega://127.0.0.1:{json.loads(ready.read_text())['port']}"
+        (tmp_path / "big.bin").write_bytes(os.urandom(3 << 20))  # incompressible, > 2 MiB
+        job = tmp_path / "job.py"
+        job.write_text("print('never run')\n")
+        done = vega("submit", "--master", url, "--deploy-mode", "cluster", "--files",
+                    str(tmp_path / "big.bin"), str(job), env=env)
+        assert done.returncode == 1, done.stderr
+        packages = os.path.join(work_dir, "packages")
+        assert (f"vega: error: the master refused the application: it could not store the job "
+                f"package ") in done.stderr
+        assert f"in {packages}: No space left on device; free space there" in done.stderr
+        assert os.listdir(packages) == []
+        assert vega("status", "--master", url, "--json", env=env).returncode == 0
+        with open(tmp_path / "master.out") as fh:
+            assert sum("refused the upload of 127.0.0.1:" in line for line in fh) == 1
+    finally:
+        kill_group(master)
+        log.close()
