@@ -79,22 +79,22 @@ def test_a_full_event_log_disk_is_said_once_and_the_job_runs_on(small_disk, vega
     assert len(warnings) == 1 and "cannot be written (No space left on device)" in warnings[0]
 
 
-def test_a_package_too_big_for_the_masters_disk_is_refused_saying_why(small_disk, tmp_path):
-    """A cluster-mode submit whose job package does not fit on the master's disk: vega submit
-    exits 1 naming the directory and 'No space left on device', the master logs it once and
-    leaves no partial package behind (it used to keep the part written, filling the disk,
-    and drop the connection silently: 'vega: error: connection to ... closed'), and it
-    serves on (vega status)."""
+
+@pytest.fixture
+def master_on_small_disk(small_disk, tmp_path):
+    """A real ``vega master`` whose work dir is on the small disk; yields its URL, the
+    environment naming its secret, its work dir and the path of its output."""
     import json
 
-    from proc_helpers import clean_env, kill_group, spawn_vega, vega
+    from proc_helpers import clean_env, kill_group, spawn_vega
 
     secret = tmp_path / "secret"
     secret.write_text(os.urandom(32).hex())
     os.chmod(secret, 0o600)
     env = clean_env(VEGA_SECRET_FILE=str(secret))
     ready, work_dir = tmp_path / "ready", os.path.join(small_disk, "master")
-    log = open(tmp_path / "master.out", "wb")
+    out = str(tmp_path / "master.out")
+    log = open(out, "wb")
     master = spawn_vega("master", "--host", "127.0.0.1", "--port", "0", "--webui-port", "0",
                         "--work-dir", work_dir, "--event-log-dir", str(tmp_path / "events"),
                         "--ready-file", str(ready), env=env, stdin=subprocess.DEVNULL,
@@ -102,20 +102,87 @@ def test_a_package_too_big_for_the_masters_disk_is_refused_saying_why(small_disk
     try:
         wait_for(lambda: ready.exists() or master.poll() is not None, 60, "the master to start")
         url = f"vega://127.0.0.1:{json.loads(ready.read_text())['port']}"
-        (tmp_path / "big.bin").write_bytes(os.urandom(3 << 20))  # incompressible, > 2 MiB
-        job = tmp_path / "job.py"
-        job.write_text("print('never run')\n")
-        done = vega("submit", "--master", url, "--deploy-mode", "cluster", "--files",
-                    str(tmp_path / "big.bin"), str(job), env=env)
-        assert done.returncode == 1, done.stderr
-        packages = os.path.join(work_dir, "packages")
-        assert (f"vega: error: the master refused the application: it could not store the job "
-                f"package ") in done.stderr
-        assert f"in {packages}: No space left on device; free space there" in done.stderr
-        assert os.listdir(packages) == []
-        assert vega("status", "--master", url, "--json", env=env).returncode == 0
-        with open(tmp_path / "master.out") as fh:
-            assert sum("refused the upload of 127.0.0.1:" in line for line in fh) == 1
+        yield url, env, work_dir, out
     finally:
         kill_group(master)
         log.close()
+
+
+def fill(disk, leave=0):
+    """Fill ``disk`` with a file, then give back ``leave`` bytes of it."""
+    filler = os.path.join(disk, "filler")
+    with open(filler, "wb") as fh:
+        with pytest.raises(OSError):
+            while True:
+                fh.write(b"\0" * 65536)
+                fh.flush()
+    os.truncate(filler, max(0, os.path.getsize(filler) - leave))
+
+
+def test_a_package_too_big_for_the_masters_disk_is_refused_saying_why(master_on_small_disk,
+                                                                      tmp_path):
+    """A cluster-mode submit whose job package does not fit on the master's disk: vega submit
+    exits 1 naming the directory and 'No space left on device', the master logs it once and
+    leaves no partial package behind (it used to keep the part written, filling the disk,
+    and drop the connection silently: 'vega: error: connection to ... closed'), and it
+    serves on (vega status)."""
+    from proc_helpers import vega
+
+    url, env, work_dir, out = master_on_small_disk
+    (tmp_path / "big.bin").write_bytes(os.urandom(3 << 20))  # incompressible, > 2 MiB
+    job = tmp_path / "job.py"
+    job.write_text("print('never run')\n")
+    done = vega("submit", "--master", url, "--deploy-mode", "cluster", "--files",
+                str(tmp_path / "big.bin"), str(job), env=env)
+    assert done.returncode == 1, done.stderr
+    packages = os.path.join(work_dir, "packages")
+    assert ("vega: error: the master refused the application: it could not store the job "
+            "package ") in done.stderr
+    assert f"in {packages}: No space left on device; free space there" in done.stderr
+    assert os.listdir(packages) == []
+    assert vega("status", "--master", url, "--json", env=env).returncode == 0
+    with open(out) as fh:
+        assert sum("refused the upload of 127.0.0.1:" in line for line in fh) == 1
+
+
+def test_an_application_whose_output_fills_the_masters_disk_runs_on(master_on_small_disk,
+                                                                    small_disk, tmp_path):
+    """The master's disk fills up with what a running application relays (its task output
+    and events): the job finishes with its exact output and exit 0, and the master says
+    once per stream that it cannot keep it. Before, the write's OSError ended the driver's
+    session: the master finished the application, and the job failed with 'the master did
+    not take this application back'."""
+    import json
+
+    from proc_helpers import kill_group, spawn_vega, vega
+
+    url, env, work_dir, out = master_on_small_disk
+    worker = spawn_vega("worker", url, "--host", "127.0.0.1", "--cores", "1", "--memory", "1g",
+                        "--port", "0", "--webui-port", "0", "--work-dir", str(tmp_path / "w"),
+                        env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        def alive_workers():
+            done = vega("status", "--master", url, "--json", env=env)
+            return done.returncode == 0 and len(json.loads(done.stdout)["workers"])
+
+        wait_for(alive_workers, 60, "the worker to register")
+        fill(small_disk, leave=16 << 10)  # room for the job's package, not for its output
+        job = tmp_path / "job.py"
+        job.write_text("from vega_runtime import Context\n"
+                       "def chatty(x):\n"
+                       "    print('line', x, 'x' * 200)\n"
+                       "    return x\n"
+                       "with Context(app_name='chatty') as ctx:\n"
+                       "    for _ in range(3):\n"
+                       "        print('SUM', ctx.parallelize(range(400), 4).map(chatty).sum())\n")
+        done = vega("submit", "--master", url, str(job), env=env)
+        assert done.returncode == 0, done.stderr
+        assert [line for line in done.stdout.splitlines() if line.startswith("SUM")] == \
+            ["SUM 79800"] * 3
+        with open(out) as fh:
+            warnings = [line for line in fh if "cannot keep the " in line]
+        assert len(warnings) == 2, warnings
+        assert all("No space left on device" in line for line in warnings)
+    finally:
+        kill_group(worker)
