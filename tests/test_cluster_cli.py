@@ -62,6 +62,26 @@ def test_start_master_twice_does_not_start_a_second_one(cluster):
     assert result.returncode == 0 and "already running" in result.stdout
 
 
+def test_a_second_master_or_worker_in_a_work_dir_in_use_is_refused_naming_the_first(cluster):
+    """A master (another port) and a worker started in the work dir of running ones: each
+    exits 1 naming the work dir and the pid that holds it, and the running ones serve on.
+    Before, a second master started and both wrote one recovery state, token and log (as
+    `vega start-master` did where `vega start-cluster` had started a master)."""
+    master_dir, worker_dir = cluster["home"] / "master", cluster["home"] / "worker"
+    master_pid = int((master_dir / "master.pid").read_text().split()[0])
+    for role, work_dir, holder, args in (
+            ("master", master_dir, str(master_pid), ["master", "--host", "127.0.0.1"]),
+            ("worker", worker_dir, None, ["worker", cluster["url"], "--host", "127.0.0.1"])):
+        holder = holder or (work_dir / "worker.lock").read_text().strip()
+        result = vega(*args, "--port", "0", "--webui-port", "0", "--work-dir", str(work_dir),
+                      env=cluster["env"], cwd=str(cluster["home"]), timeout=60)
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert (f"vega: error: cannot start the {role} in {work_dir}: another {role} (pid "
+                f"{holder}) uses that work dir; stop it") in result.stderr, result.stderr
+    status = json.loads(vega("status", "--json", env=cluster["env"]).stdout)
+    assert [w["state"] for w in status["workers"]] == ["alive"]
+
+
 def test_start_master_on_a_taken_port_says_why_and_leaves_nothing(tmp_path):
     """start-master whose port another process holds: exit 1 with the master's own error
     (the address, Address already in use), what to do and where its output is; no master."""
