@@ -186,3 +186,33 @@ def test_an_application_whose_output_fills_the_masters_disk_runs_on(master_on_sm
         assert all("No space left on device" in line for line in warnings)
     finally:
         kill_group(worker)
+
+
+def test_kept_output_survives_a_rotation_that_cannot_reopen_and_resumes(tmp_path, caplog):
+    """The master's copy of an application's output rotates on a disk with no inode left:
+    the new file cannot be made, the writes after are dropped with one warning (none
+    raises: a raise would end the driver's session) and keeping resumes once there is room."""
+    import logging
+
+    from vega_runtime.deploy.app_logs import KeptOutput
+    from vega_runtime.deploy.log_files import RotatingOutput
+
+    disk = tmp_path / "inodes"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,nr_inodes=2", "tmpfs", str(disk)],
+                   check=True)  # the root directory and one file
+    try:
+        path = str(disk / "output.log")
+        with caplog.at_level(logging.WARNING, logger="vega_runtime.deploy.app_logs"):
+            out = KeptOutput("the output of app-1", lambda: RotatingOutput(path, 100, 1))
+            for i in range(5):
+                out.write(b"%02d " % i + b"x" * 57 + b"\n")  # 61 bytes: a rotation each
+            os.remove(path + ".1")  # room again
+            out.write(b"kept\n")
+            out.close()
+        assert [r.getMessage().split(" (")[0] for r in caplog.records] == [
+            "cannot keep the output of app-1 on this disk"]
+        with open(path, "rb") as fh:
+            assert fh.read() == b"kept\n"
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=True)

@@ -88,8 +88,9 @@ class KeptOutput:
         try:
             self._file.write(data)
             self._file.flush()
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # ValueError: a rotation closed it, then failed
             self._failed(exc)
+            self.close()  # what it buffered is lost; the next write opens it again
 
     def _failed(self, exc: OSError) -> None:
         if not self.failures:
@@ -100,8 +101,9 @@ class KeptOutput:
 
     def close(self) -> None:
         if self._file is not None:
+            file, self._file = self._file, None
             try:
-                self._file.close()
+                file.close()
             except OSError as exc:  # what was buffered could not be written
                 self._failed(exc)
 
