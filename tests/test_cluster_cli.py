@@ -82,6 +82,30 @@ def test_a_second_master_or_worker_in_a_work_dir_in_use_is_refused_naming_the_fi
     assert [w["state"] for w in status["workers"]] == ["alive"]
 
 
+def test_stop_master_stops_the_master_start_cluster_started_in_that_work_dir(tmp_path):
+    """start-cluster keeps its master's pidfile in <work_dir>/run; stop-master in the same
+    directory stops that master too, as Spark's stop-master.sh stops what start-all.sh
+    started. Before, it said 'master is not running' (exit 0) and left it running."""
+    from proc_helpers import pid_alive
+    from sshd_hosts import free_port
+
+    (tmp_path / "cluster.yaml").write_text(
+        f"master: {{host: 127.0.0.1, port: {free_port()}, webui_port: {free_port()}}}\n"
+        f"ssh: {{connect_timeout: 1, known_hosts: {tmp_path}/known_hosts}}\n"
+        f"secret_file: {tmp_path}/secret\nworkers: [192.0.2.1]\n")  # its row fails
+    env = clean_env()
+    vega("start-cluster", "--config", "cluster.yaml", cwd=str(tmp_path), env=env)
+    pid = int((tmp_path / "work/master/run/master.pid").read_text().split()[0])
+    try:
+        stopped = vega("stop-master", cwd=str(tmp_path), env=env)
+        assert (stopped.returncode, stopped.stdout) == (0, f"master stopped (pid {pid})\n")
+        assert not pid_alive(pid)
+        again = vega("stop-master", cwd=str(tmp_path), env=env)
+        assert (again.returncode, again.stdout) == (0, "master is not running\n")
+    finally:
+        vega("stop-cluster", "--config", "cluster.yaml", cwd=str(tmp_path), env=env)
+
+
 def test_start_master_on_a_taken_port_says_why_and_leaves_nothing(tmp_path):
     """start-master whose port another process holds: exit 1 with the master's own error
     (the address, Address already in use), what to do and where its output is; no master."""

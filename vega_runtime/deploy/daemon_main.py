@@ -333,6 +333,11 @@ if __name__ == "__main__":
     fork_entry(sys.argv[1:])
 
 
+def work_dir_lock(work_dir: str, role: str) -> str:
+    """The file a ``role`` daemon locks in its work dir; it holds the daemon's pid."""
+    return os.path.join(work_dir, f"{role}.lock")
+
+
 def hold_work_dir(work_dir: str, role: str) -> Optional[int]:
     """Lock ``<work_dir>/<role>.lock`` (``flock``, released when this process ends, however
     it ends) and write this pid in it; the descriptor, to keep for the daemon's life.  Two
@@ -343,7 +348,7 @@ def hold_work_dir(work_dir: str, role: str) -> Optional[int]:
     import fcntl
 
     make_private_dir(work_dir)
-    path = os.path.join(work_dir, f"{role}.lock")
+    path = work_dir_lock(work_dir, role)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
