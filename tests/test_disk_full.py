@@ -6,6 +6,7 @@ that the same Context runs the next job once the records fit.  Mounting a tmpfs 
 root: skipped otherwise.
 """
 
+import itertools
 import os
 import subprocess
 
@@ -215,4 +216,54 @@ def test_kept_output_survives_a_rotation_that_cannot_reopen_and_resumes(tmp_path
         with open(path, "rb") as fh:
             assert fh.read() == b"kept\n"
     finally:
+        subprocess.run(["umount", "-l", str(disk)], check=True)
+
+
+def test_a_driver_the_master_cannot_start_fails_instead_of_hanging_its_submitter(tmp_path):
+    """Cluster deploy mode on a master whose disk has no inode left for the driver's output
+    directory: the driver is marked failed (exit code 1, the reason in the master's log) and
+    `vega submit` exits 1. Before, the OSError killed the thread starting the driver, which
+    stayed 'submitted' for ever, and vega submit waited for it for ever."""
+    import json
+
+    from proc_helpers import clean_env, kill_group, spawn_vega, vega
+
+    disk = tmp_path / "inodes"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,nr_inodes=64", "tmpfs", str(disk)],
+                   check=True)
+    secret = tmp_path / "secret"
+    secret.write_text(os.urandom(32).hex())
+    os.chmod(secret, 0o600)
+    env = clean_env(VEGA_SECRET_FILE=str(secret))
+    ready, out = tmp_path / "ready", tmp_path / "master.out"
+    log = open(out, "wb")
+    master = spawn_vega("master", "--host", "127.0.0.1", "--port", "0", "--webui-port", "0",
+                        "--work-dir", str(disk / "master"), "--event-log-dir",
+                        str(tmp_path / "events"), "--ready-file", str(ready), env=env,
+                        stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+    try:
+        wait_for(lambda: ready.exists() or master.poll() is not None, 60, "the master to start")
+        url = f"vega://127.0.0.1:{json.loads(ready.read_text())['port']}"
+        job = tmp_path / "hello.py"
+        job.write_text("print('hello from the driver')\n")  # no Context: no worker needed
+        submit = ("submit", "--master", url, "--deploy-mode", "cluster", str(job))
+        first = vega(*submit, env=env, timeout=60)
+        assert first.returncode == 0, first.stderr
+        assert first.stdout.endswith("\nhello from the driver\n"), first.stdout
+        for n in itertools.count():  # the package is there, unpacked: only the driver's
+            try:                     # own directory needs an inode now
+                open(disk / f"filler-{n}", "w").close()
+            except OSError:
+                break
+        second = vega(*submit, env=env, timeout=60)
+        assert second.returncode == 1, second.stdout + second.stderr
+        drivers = json.loads(vega("status", "--master", url, "--json", env=env).stdout)["drivers"]
+        assert [(d["state"], d["exit_code"]) for d in drivers] == [("finished", 0), ("failed", 1)]
+        with open(out) as fh:
+            assert any("failed: it could not be started: [Errno 28] No space left on device"
+                       in line for line in fh)
+    finally:
+        kill_group(master)
+        log.close()
         subprocess.run(["umount", "-l", str(disk)], check=True)
