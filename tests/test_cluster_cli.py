@@ -106,6 +106,18 @@ def test_stop_master_stops_the_master_start_cluster_started_in_that_work_dir(tmp
         vega("stop-cluster", "--config", "cluster.yaml", cwd=str(tmp_path), env=env)
 
 
+def test_status_of_a_workers_shuffle_port_says_it_is_not_a_masters(cluster):
+    """`vega status --master vega://WORKER:SHUFFLE_PORT`: exit 3 (the master cannot be
+    reached) asking whether this is a master's port. Before: exit 1 and only "connection to
+    ... closed" (the shuffle service drops a status request)."""
+    worker = json.loads(vega("status", "--json", env=cluster["env"]).stdout)["workers"][0]
+    result = vega("status", "--master", f"vega://127.0.0.1:{worker['port']}", env=cluster["env"])
+    assert result.returncode == 3, result.stderr
+    assert (f"protocol error from 127.0.0.1:{worker['port']}: it closed the connection instead "
+            "of answering with its status: is this a master's RPC port (not a worker's "
+            "shuffle port or a driver's)?") in result.stderr
+
+
 def test_start_master_on_a_taken_port_says_why_and_leaves_nothing(tmp_path):
     """start-master whose port another process holds: exit 1 with the master's own error
     (the address, Address already in use), what to do and where its output is; no master."""
