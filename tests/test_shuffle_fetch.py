@@ -203,3 +203,38 @@ def test_a_shuffle_service_that_stops_answering_fails_the_fetch_at_its_timeout(t
     finally:
         service.kill()
         service.wait()
+
+
+def test_a_work_dir_reached_through_a_symbolic_link_serves_its_blocks(tmp_path):
+    """A worker whose work dir path goes through a symbolic link (/data -> /mnt/disk1, a home
+    on an automounted share) serves its shuffle files; a link inside the work dir leading
+    out of it is still refused. Before, every fetch was refused as 'not a shuffle file of
+    this worker' (the file's path was resolved, the work dir's not): a fetch failure for
+    every reducer on another host reading that worker's map output."""
+    import os
+
+    (tmp_path / "real").mkdir()
+    os.symlink(tmp_path / "real", tmp_path / "link")
+    secret = create_secret_file(str(tmp_path / "secret"))
+    conf = Config.load(environ={}, cli={"vega.worker.host": "127.0.0.1", "vega.worker.cores": 1,
+                                        "vega.worker.memory": "1g",
+                                        "vega.worker.work_dir": str(tmp_path / "link" / "work")})
+    worker = Worker(conf, "127.0.0.1", 1, secret, str(tmp_path / "secret"), use_forkserver=False)
+    worker.shuffle.start()
+    try:
+        app_dir = tmp_path / "link" / "work" / "app-1"
+        app_dir.mkdir()
+        data = block_bytes(RECORDS[:10])
+        (app_dir / "shuffle_0_3_0.data").write_bytes(data)
+        block = BlockLocation(0, 3, "exec-1", "127.0.0.1", str(app_dir / "shuffle_0_3_0.data"),
+                              0, len(data), worker.shuffle.port)
+        fetcher = RemoteBlockFetcher("10.9.9.9", secret)
+        assert records_of(fetcher, block) == RECORDS[:10]
+        (tmp_path / "outside.data").write_bytes(data)
+        os.symlink(tmp_path / "outside.data", app_dir / "shuffle_0_4_0.data")
+        with pytest.raises(FetchFailed, match="is not a shuffle file of this worker"):
+            records_of(fetcher, BlockLocation(0, 4, "exec-1", "127.0.0.1",
+                                              str(app_dir / "shuffle_0_4_0.data"), 0, len(data),
+                                              worker.shuffle.port))
+    finally:
+        worker.shuffle.stop()
