@@ -62,6 +62,62 @@ def test_start_master_twice_does_not_start_a_second_one(cluster):
     assert result.returncode == 0 and "already running" in result.stdout
 
 
+def test_a_second_master_or_worker_in_a_work_dir_in_use_is_refused_naming_the_first(cluster):
+    """A master (another port) and a worker started in the work dir of running ones: each
+    exits 1 naming the work dir and the pid that holds it, and the running ones serve on.
+    Before, a second master started and both wrote one recovery state, token and log (as
+    `vega start-master` did where `vega start-cluster` had started a master)."""
+    master_dir, worker_dir = cluster["home"] / "master", cluster["home"] / "worker"
+    master_pid = int((master_dir / "master.pid").read_text().split()[0])
+    for role, work_dir, holder, args in (
+            ("master", master_dir, str(master_pid), ["master", "--host", "127.0.0.1"]),
+            ("worker", worker_dir, None, ["worker", cluster["url"], "--host", "127.0.0.1"])):
+        holder = holder or (work_dir / "worker.lock").read_text().strip()
+        result = vega(*args, "--port", "0", "--webui-port", "0", "--work-dir", str(work_dir),
+                      env=cluster["env"], cwd=str(cluster["home"]), timeout=60)
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert (f"vega: error: cannot start the {role} in {work_dir}: another {role} (pid "
+                f"{holder}) uses that work dir; stop it") in result.stderr, result.stderr
+    status = json.loads(vega("status", "--json", env=cluster["env"]).stdout)
+    assert [w["state"] for w in status["workers"]] == ["alive"]
+
+
+def test_stop_master_stops_the_master_start_cluster_started_in_that_work_dir(tmp_path):
+    """start-cluster keeps its master's pidfile in <work_dir>/run; stop-master in the same
+    directory stops that master too, as Spark's stop-master.sh stops what start-all.sh
+    started. Before, it said 'master is not running' (exit 0) and left it running."""
+    from proc_helpers import pid_alive
+    from sshd_hosts import free_port
+
+    (tmp_path / "cluster.yaml").write_text(
+        f"master: {{host: 127.0.0.1, port: {free_port()}, webui_port: {free_port()}}}\n"
+        f"ssh: {{connect_timeout: 1, known_hosts: {tmp_path}/known_hosts}}\n"
+        f"secret_file: {tmp_path}/secret\nworkers: [192.0.2.1]\n")  # its row fails
+    env = clean_env()
+    vega("start-cluster", "--config", "cluster.yaml", cwd=str(tmp_path), env=env)
+    pid = int((tmp_path / "work/master/run/master.pid").read_text().split()[0])
+    try:
+        stopped = vega("stop-master", cwd=str(tmp_path), env=env)
+        assert (stopped.returncode, stopped.stdout) == (0, f"master stopped (pid {pid})\n")
+        assert not pid_alive(pid)
+        again = vega("stop-master", cwd=str(tmp_path), env=env)
+        assert (again.returncode, again.stdout) == (0, "master is not running\n")
+    finally:
+        vega("stop-cluster", "--config", "cluster.yaml", cwd=str(tmp_path), env=env)
+
+
+def test_status_of_a_workers_shuffle_port_says_it_is_not_a_masters(cluster):
+    """`vega status --master vega://WORKER:SHUFFLE_PORT`: exit 3 (the master cannot be
+    reached) asking whether this is a master's port. Before: exit 1 and only "connection to
+    ... closed" (the shuffle service drops a status request)."""
+    worker = json.loads(vega("status", "--json", env=cluster["env"]).stdout)["workers"][0]
+    result = vega("status", "--master", f"vega://127.0.0.1:{worker['port']}", env=cluster["env"])
+    assert result.returncode == 3, result.stderr
+    assert (f"protocol error from 127.0.0.1:{worker['port']}: it closed the connection instead "
+            "of answering with its status: is this a master's RPC port (not a worker's "
+            "shuffle port or a driver's)?") in result.stderr
+
+
 def test_start_master_on_a_taken_port_says_why_and_leaves_nothing(tmp_path):
     """start-master whose port another process holds: exit 1 with the master's own error
     (the address, Address already in use), what to do and where its output is; no master."""

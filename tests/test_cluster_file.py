@@ -444,7 +444,11 @@ BAD_HOSTS_CONF = [
      "known keys: ip, key, java_home, hadoop_home; did you mean key?"),
     ('master = "m:1"\nslaves = ["a@10.0.0.2", "b@10.0.0.2"]\n',
      'slaves[1] "10.0.0.2" is the same worker daemon as slaves[0] (same host, ssh port and '
-     "work_dir); give one of them its own work_dir"),
+     "work_dir); remove one of them (a hosts.conf has no work_dir: to run two workers on one "
+     "host, give each its own work_dir in a cluster.yaml)"),
+    ('master = "m:1"\nslaves = ["a@b", "10.0.0.3:22"]\n',
+     'slaves[1] "10.0.0.3:22" is not a valid host name (give the SSH port as ssh_port in a '
+     "cluster.yaml: a hosts.conf has none)"),
     ('master = "m:1"\nslaves = ["a@b"]\nnamenode = "hdfs://"\n',
      'namenode "hdfs://" is not a namenode URL (e.g. hdfs://namenode:9870)'),
 ]

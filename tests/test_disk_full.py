@@ -6,6 +6,7 @@ that the same Context runs the next job once the records fit.  Mounting a tmpfs 
 root: skipped otherwise.
 """
 
+import itertools
 import os
 import subprocess
 
@@ -77,3 +78,192 @@ def test_a_full_event_log_disk_is_said_once_and_the_job_runs_on(small_disk, vega
     assert done.stdout == f"{[(k, sum(range(k, 1000, 7))) for k in range(7)]}\n"
     warnings = [line for line in done.stderr.splitlines() if "event log" in line]
     assert len(warnings) == 1 and "cannot be written (No space left on device)" in warnings[0]
+
+
+
+@pytest.fixture
+def master_on_small_disk(small_disk, tmp_path):
+    """A real ``vega master`` whose work dir is on the small disk; yields its URL, the
+    environment naming its secret, its work dir and the path of its output."""
+    import json
+
+    from proc_helpers import clean_env, kill_group, spawn_vega
+
+    secret = tmp_path / "secret"
+    secret.write_text(os.urandom(32).hex())
+    os.chmod(secret, 0o600)
+    env = clean_env(VEGA_SECRET_FILE=str(secret))
+    ready, work_dir = tmp_path / "ready", os.path.join(small_disk, "master")
+    out = str(tmp_path / "master.out")
+    log = open(out, "wb")
+    master = spawn_vega("master", "--host", "127.0.0.1", "--port", "0", "--webui-port", "0",
+                        "--work-dir", work_dir, "--event-log-dir", str(tmp_path / "events"),
+                        "--ready-file", str(ready), env=env, stdin=subprocess.DEVNULL,
+                        stdout=log, stderr=log, start_new_session=True)
+    try:
+        wait_for(lambda: ready.exists() or master.poll() is not None, 60, "the master to start")
+        url = f"vega://127.0.0.1:{json.loads(ready.read_text())['port']}"
+        yield url, env, work_dir, out
+    finally:
+        kill_group(master)
+        log.close()
+
+
+def fill(disk, leave=0):
+    """Fill ``disk`` with a file, then give back ``leave`` bytes of it."""
+    filler = os.path.join(disk, "filler")
+    with open(filler, "wb") as fh:
+        with pytest.raises(OSError):
+            while True:
+                fh.write(b"\0" * 65536)
+                fh.flush()
+    os.truncate(filler, max(0, os.path.getsize(filler) - leave))
+
+
+def test_a_package_too_big_for_the_masters_disk_is_refused_saying_why(master_on_small_disk,
+                                                                      tmp_path):
+    """A cluster-mode submit whose job package does not fit on the master's disk: vega submit
+    exits 1 naming the directory and 'No space left on device', the master logs it once and
+    leaves no partial package behind (it used to keep the part written, filling the disk,
+    and drop the connection silently: 'vega: error: connection to ... closed'), and it
+    serves on (vega status)."""
+    from proc_helpers import vega
+
+    url, env, work_dir, out = master_on_small_disk
+    (tmp_path / "big.bin").write_bytes(os.urandom(3 << 20))  # incompressible, > 2 MiB
+    job = tmp_path / "job.py"
+    job.write_text("print('never run')\n")
+    done = vega("submit", "--master", url, "--deploy-mode", "cluster", "--files",
+                str(tmp_path / "big.bin"), str(job), env=env)
+    assert done.returncode == 1, done.stderr
+    packages = os.path.join(work_dir, "packages")
+    assert ("vega: error: the master refused the application: it could not store the job "
+            "package ") in done.stderr
+    assert f"in {packages}: No space left on device; free space there" in done.stderr
+    assert os.listdir(packages) == []
+    assert vega("status", "--master", url, "--json", env=env).returncode == 0
+    with open(out) as fh:
+        assert sum("refused the upload of 127.0.0.1:" in line for line in fh) == 1
+
+
+def test_an_application_whose_output_fills_the_masters_disk_runs_on(master_on_small_disk,
+                                                                    small_disk, tmp_path):
+    """The master's disk fills up with what a running application relays (its task output
+    and events): the job finishes with its exact output and exit 0, and the master says
+    once per stream that it cannot keep it. Before, the write's OSError ended the driver's
+    session: the master finished the application, and the job failed with 'the master did
+    not take this application back'."""
+    import json
+
+    from proc_helpers import kill_group, spawn_vega, vega
+
+    url, env, work_dir, out = master_on_small_disk
+    worker = spawn_vega("worker", url, "--host", "127.0.0.1", "--cores", "1", "--memory", "1g",
+                        "--port", "0", "--webui-port", "0", "--work-dir", str(tmp_path / "w"),
+                        env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        def alive_workers():
+            done = vega("status", "--master", url, "--json", env=env)
+            return done.returncode == 0 and len(json.loads(done.stdout)["workers"])
+
+        wait_for(alive_workers, 60, "the worker to register")
+        fill(small_disk, leave=16 << 10)  # room for the job's package, not for its output
+        job = tmp_path / "job.py"
+        job.write_text("from vega_runtime import Context\n"
+                       "def chatty(x):\n"
+                       "    print('line', x, 'x' * 200)\n"
+                       "    return x\n"
+                       "with Context(app_name='chatty') as ctx:\n"
+                       "    for _ in range(3):\n"
+                       "        print('SUM', ctx.parallelize(range(400), 4).map(chatty).sum())\n")
+        done = vega("submit", "--master", url, str(job), env=env)
+        assert done.returncode == 0, done.stderr
+        assert [line for line in done.stdout.splitlines() if line.startswith("SUM")] == \
+            ["SUM 79800"] * 3
+        with open(out) as fh:
+            warnings = [line for line in fh if "cannot keep the " in line]
+        assert len(warnings) == 2, warnings
+        assert all("No space left on device" in line for line in warnings)
+    finally:
+        kill_group(worker)
+
+
+def test_kept_output_survives_a_rotation_that_cannot_reopen_and_resumes(tmp_path, caplog):
+    """The master's copy of an application's output rotates on a disk with no inode left:
+    the new file cannot be made, the writes after are dropped with one warning (none
+    raises: a raise would end the driver's session) and keeping resumes once there is room."""
+    import logging
+
+    from vega_runtime.deploy.app_logs import KeptOutput
+    from vega_runtime.deploy.log_files import RotatingOutput
+
+    disk = tmp_path / "inodes"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,nr_inodes=2", "tmpfs", str(disk)],
+                   check=True)  # the root directory and one file
+    try:
+        path = str(disk / "output.log")
+        with caplog.at_level(logging.WARNING, logger="vega_runtime.deploy.app_logs"):
+            out = KeptOutput("the output of app-1", lambda: RotatingOutput(path, 100, 1))
+            for i in range(5):
+                out.write(b"%02d " % i + b"x" * 57 + b"\n")  # 61 bytes: a rotation each
+            os.remove(path + ".1")  # room again
+            out.write(b"kept\n")
+            out.close()
+        assert [r.getMessage().split(" (")[0] for r in caplog.records] == [
+            "cannot keep the output of app-1 on this disk"]
+        with open(path, "rb") as fh:
+            assert fh.read() == b"kept\n"
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=True)
+
+
+def test_a_driver_the_master_cannot_start_fails_instead_of_hanging_its_submitter(tmp_path):
+    """Cluster deploy mode on a master whose disk has no inode left for the driver's output
+    directory: the driver is marked failed (exit code 1, the reason in the master's log) and
+    `vega submit` exits 1. Before, the OSError killed the thread starting the driver, which
+    stayed 'submitted' for ever, and vega submit waited for it for ever."""
+    import json
+
+    from proc_helpers import clean_env, kill_group, spawn_vega, vega
+
+    disk = tmp_path / "inodes"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,nr_inodes=64", "tmpfs", str(disk)],
+                   check=True)
+    secret = tmp_path / "secret"
+    secret.write_text(os.urandom(32).hex())
+    os.chmod(secret, 0o600)
+    env = clean_env(VEGA_SECRET_FILE=str(secret))
+    ready, out = tmp_path / "ready", tmp_path / "master.out"
+    log = open(out, "wb")
+    master = spawn_vega("master", "--host", "127.0.0.1", "--port", "0", "--webui-port", "0",
+                        "--work-dir", str(disk / "master"), "--event-log-dir",
+                        str(tmp_path / "events"), "--ready-file", str(ready), env=env,
+                        stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+    try:
+        wait_for(lambda: ready.exists() or master.poll() is not None, 60, "the master to start")
+        url = f"vega://127.0.0.1:{json.loads(ready.read_text())['port']}"
+        job = tmp_path / "hello.py"
+        job.write_text("print('hello from the driver')\n")  # no Context: no worker needed
+        submit = ("submit", "--master", url, "--deploy-mode", "cluster", str(job))
+        first = vega(*submit, env=env, timeout=60)
+        assert first.returncode == 0, first.stderr
+        assert first.stdout.endswith("\nhello from the driver\n"), first.stdout
+        for n in itertools.count():  # the package is there, unpacked: only the driver's
+            try:                     # own directory needs an inode now
+                open(disk / f"filler-{n}", "w").close()
+            except OSError:
+                break
+        second = vega(*submit, env=env, timeout=60)
+        assert second.returncode == 1, second.stdout + second.stderr
+        drivers = json.loads(vega("status", "--master", url, "--json", env=env).stdout)["drivers"]
+        assert [(d["state"], d["exit_code"]) for d in drivers] == [("finished", 0), ("failed", 1)]
+        with open(out) as fh:
+            assert any("failed: it could not be started: [Errno 28] No space left on device"
+                       in line for line in fh)
+    finally:
+        kill_group(master)
+        log.close()
+        subprocess.run(["umount", "-l", str(disk)], check=True)

@@ -467,6 +467,20 @@ def test_plain_http_on_the_https_port_gets_a_clear_400_and_others_are_served(bar
     assert get(bare_master, "/api/v1/status", bare_master.token)[0] == 200
 
 
+def test_the_web_ui_port_given_as_the_master_url_is_named_as_not_an_rpc_port(bare_master):
+    """`vega status --master vega://HOST:WEBUI_PORT` (the port of the browser's URL): exit 3
+    saying the port is not a Vega RPC port and where the master's is. Before, the only
+    message was "The read operation timed out": the TLS handshake succeeds (the HTTPS port's
+    certificate is of the cluster CA too) and the HTTP server waits for a request."""
+    result = vega("status", "--master", f"vega://127.0.0.1:{bare_master.port}",
+                  env=bare_master.env)
+    assert result.returncode == 3, result.stderr
+    assert (f"127.0.0.1:{bare_master.port} sent no challenge within 5s: this is not a Vega RPC "
+            "port (a web UI's HTTPS port? the master's RPC port is vega.master.port, 7077 by "
+            "default)") in result.stderr
+    assert vega("status", "--master", bare_master.url, env=bare_master.env).returncode == 0
+
+
 def test_with_tls_off_for_a_benchmark_the_port_and_its_links_are_plain_http(monkeypatch):
     """VEGA_INSECURE_PLAINTEXT_FOR_BENCHMARKS=1 (never a default) turns HTTPS off too, and
     the links say http://, so that they still open."""

@@ -144,3 +144,97 @@ def test_a_fetch_killed_before_its_reply_leaves_no_reply_for_the_next_fetch(serv
     with pytest.raises(TaskKilled):
         records_of(fetcher, block)
     assert records_of(fetcher, block) == RECORDS
+
+
+#: A shuffle service in a process of its own (a worker never registered with a master),
+#: serving the work dir given as argv[1]; prints its port and waits to be killed.
+SERVICE_PROCESS = """
+import sys, threading
+from vega_runtime.config import Config
+from vega_runtime.deploy.worker import Worker
+from vega_runtime.net.connection import load_secret
+tmp = sys.argv[1]
+conf = Config.load(environ={}, cli={"vega.worker.host": "127.0.0.1", "vega.worker.cores": 1,
+                                    "vega.worker.memory": "1g", "vega.worker.work_dir": tmp + "/work"})
+worker = Worker(conf, "127.0.0.1", 1, load_secret(tmp + "/secret"), tmp + "/secret",
+                use_forkserver=False)
+worker.shuffle.start()
+print(worker.shuffle.port, flush=True)
+threading.Event().wait()
+"""
+
+
+def test_a_shuffle_service_that_stops_answering_fails_the_fetch_at_its_timeout(tmp_path):
+    """The shuffle service's process is frozen (SIGSTOP: a hung host, or one cut off the
+    network) after a reducer's executor connected to it: the next fetch on that connection
+    fails at the fetcher's timeout, naming it, so the map output is recomputed. Before, the
+    reply was awaited forever and the job hung (seen with iptables DROP on a worker's host
+    between two actions on one shuffle)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from proc_helpers import REPO
+
+    secret = create_secret_file(str(tmp_path / "secret"))
+    path = tmp_path / "work" / "app-1" / "shuffle_0_3_0.data"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(block_bytes(RECORDS))
+    service = subprocess.Popen([sys.executable, "-c", SERVICE_PROCESS, str(tmp_path)], cwd=REPO,
+                               env={**os.environ, "PYTHONPATH": REPO}, stdout=subprocess.PIPE,
+                               text=True)
+    try:
+        port = int(service.stdout.readline())
+        block = BlockLocation(0, 3, "exec-1", "127.0.0.1", str(path), 0, path.stat().st_size,
+                              port)
+        fetcher = RemoteBlockFetcher("10.9.9.9", secret, max_frame=FRAME_LIMIT, timeout=1.0)
+        assert records_of(fetcher, block) == RECORDS  # connected, and the connection kept
+        os.kill(service.pid, signal.SIGSTOP)
+        started = time.monotonic()
+        with pytest.raises(FetchFailed) as failure:
+            records_of(fetcher, block)
+        assert time.monotonic() - started < 10  # 1 s, with room for a busy machine
+        assert (failure.value.shuffle_id, failure.value.map_id) == (0, 3)
+        assert failure.value.reason == "no reply within 1s"
+        os.kill(service.pid, signal.SIGCONT)
+        assert records_of(fetcher, block) == RECORDS  # a new connection once it answers
+    finally:
+        service.kill()
+        service.wait()
+
+
+def test_a_work_dir_reached_through_a_symbolic_link_serves_its_blocks(tmp_path):
+    """A worker whose work dir path goes through a symbolic link (/data -> /mnt/disk1, a home
+    on an automounted share) serves its shuffle files; a link inside the work dir leading
+    out of it is still refused. Before, every fetch was refused as 'not a shuffle file of
+    this worker' (the file's path was resolved, the work dir's not): a fetch failure for
+    every reducer on another host reading that worker's map output."""
+    import os
+
+    (tmp_path / "real").mkdir()
+    os.symlink(tmp_path / "real", tmp_path / "link")
+    secret = create_secret_file(str(tmp_path / "secret"))
+    conf = Config.load(environ={}, cli={"vega.worker.host": "127.0.0.1", "vega.worker.cores": 1,
+                                        "vega.worker.memory": "1g",
+                                        "vega.worker.work_dir": str(tmp_path / "link" / "work")})
+    worker = Worker(conf, "127.0.0.1", 1, secret, str(tmp_path / "secret"), use_forkserver=False)
+    worker.shuffle.start()
+    try:
+        app_dir = tmp_path / "link" / "work" / "app-1"
+        app_dir.mkdir()
+        data = block_bytes(RECORDS[:10])
+        (app_dir / "shuffle_0_3_0.data").write_bytes(data)
+        block = BlockLocation(0, 3, "exec-1", "127.0.0.1", str(app_dir / "shuffle_0_3_0.data"),
+                              0, len(data), worker.shuffle.port)
+        fetcher = RemoteBlockFetcher("10.9.9.9", secret)
+        assert records_of(fetcher, block) == RECORDS[:10]
+        (tmp_path / "outside.data").write_bytes(data)
+        os.symlink(tmp_path / "outside.data", app_dir / "shuffle_0_4_0.data")
+        with pytest.raises(FetchFailed, match="is not a shuffle file of this worker"):
+            records_of(fetcher, BlockLocation(0, 4, "exec-1", "127.0.0.1",
+                                              str(app_dir / "shuffle_0_4_0.data"), 0, len(data),
+                                              worker.shuffle.port))
+    finally:
+        worker.shuffle.stop()

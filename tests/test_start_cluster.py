@@ -415,6 +415,38 @@ def test_a_secret_file_that_is_a_directory_is_a_usage_error(tmp_path):
     assert not (tmp_path / "master").exists()
 
 
+def test_stop_cluster_leaves_the_master_of_a_cluster_started_elsewhere_alone(tmp_path):
+    """Two clusters started from two directories, each with the default (relative) master
+    work_dir, so both masters run with '--pidfile work/master/run/master.pid': stop-cluster
+    in the first stops its master only. Before, its search for leftovers matched that text
+    in the other master's command line and SIGKILLed it ('killed 1 leftover process(es)')."""
+    from sshd_hosts import free_port
+
+    pids = {}
+    for name in ("first", "second"):
+        directory = tmp_path / name
+        directory.mkdir()
+        (directory / "cluster.yaml").write_text(
+            f"master: {{host: 127.0.0.1, port: {free_port()}, webui_port: {free_port()}}}\n"
+            f"ssh: {{connect_timeout: 1, known_hosts: {tmp_path}/known_hosts}}\n"
+            f"secret_file: {tmp_path}/secret\n"
+            "workers: [192.0.2.1]\n")  # TEST-NET-1: its row fails, the master starts
+        started = vega("start-cluster", "--config", "cluster.yaml", cwd=str(directory))
+        assert started.returncode == 1, started.stdout + started.stderr
+        pids[name] = int((directory / "work/master/run/master.pid").read_text().split()[0])
+    try:
+        stopped = vega("stop-cluster", "--config", "cluster.yaml", cwd=str(tmp_path / "first"))
+        master_row = [line for line in stopped.stdout.splitlines() if " master " in line]
+        assert len(master_row) == 1 and "│ stopped " in master_row[0], stopped.stdout
+        assert not proc_helpers.pid_alive(pids["first"])  # (stop-cluster waits for it)
+        assert proc_helpers.pid_alive(pids["second"])
+    finally:
+        vega("stop-cluster", "--config", "cluster.yaml", cwd=str(tmp_path / "second"))
+        for pid in pids.values():
+            if proc_helpers.pid_alive(pid):
+                os.kill(pid, 9)
+
+
 @requires_sshd
 @pytest.mark.skipif(not os.path.exists("/usr/bin/python3"), reason="needs a system python3")
 def test_bootstrap_installs_vega_on_a_host_without_it(sshd, tmp_path):

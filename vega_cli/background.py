@@ -96,11 +96,16 @@ def start_master(host: Optional[str], bind: Optional[str], port: int, webui_port
 @click.option("--work-dir", default="work/master", show_default=True, type=click.Path(file_okay=False))
 @click.option("--timeout", default=10.0, show_default=True, help="Seconds before SIGKILL.")
 def stop_master(work_dir: str, timeout: float) -> None:
-    """Stop the background master: SIGTERM, then SIGKILL; verifies it is gone."""
+    """Stop the master of the work dir (started by start-master, start-cluster or by hand):
+    SIGTERM, then SIGKILL; verifies it is gone."""
+    from vega_runtime.deploy.daemon_main import work_dir_lock
+
     pidfile = _pidfile(work_dir)
     pid, foreign = pidfile_process(pidfile, "master")
     if foreign:
         raise CommandError(f"not stopping: {foreign}")
+    if pid is None:  # a master start-cluster started here: its pid is in the work dir's lock
+        pid = pidfile_process(work_dir_lock(work_dir, "master"), "master")[0]
     if pid is None:
         click.echo("master is not running")
         if os.path.exists(pidfile):
@@ -108,5 +113,6 @@ def stop_master(work_dir: str, timeout: float) -> None:
         return
     if not stop_daemon(pid, timeout)[1]:
         raise CommandError(f"process {pid} survived SIGKILL")
-    os.unlink(pidfile)
+    if os.path.exists(pidfile):
+        os.unlink(pidfile)
     click.echo(f"master stopped (pid {pid})")

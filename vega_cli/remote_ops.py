@@ -6,8 +6,8 @@ operation prints one JSON object on stdout.
                                              whether the master answers (port 0: skip)
     running PIDFILE ROLE                     {"pid": the live vega ROLE it names, or 0}
     stop PIDFILE TIMEOUT ROLE                SIGTERM, then SIGKILL after TIMEOUT seconds
-    leftovers MARKER                         SIGKILL Vega processes whose command line
-                                             holds MARKER (a work dir)
+    leftovers PATH                           SIGKILL Vega processes with an argument that
+                                             is PATH or under it (a work dir, a pidfile)
 
 Only the standard library and Vega's own leaf modules are imported: the host may run
 nothing else of Vega.  A pidfile's pid is signalled only if it runs the expected daemon
@@ -77,14 +77,48 @@ def leftovers(marker: str) -> dict:
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) in (os.getpid(), os.getppid()):
             continue
-        cmdline = " ".join(command_line(int(entry)))
-        if marker in cmdline and any(program in cmdline for program in VEGA_PROGRAMS):
+        argv = command_line(int(entry))
+        cmdline = " ".join(argv)
+        if any(program in cmdline for program in VEGA_PROGRAMS) \
+                and names_path(argv, _cwd_of(int(entry)), marker):
             try:
                 os.kill(int(entry), signal.SIGKILL)
                 killed += 1
             except OSError:
                 pass
     return {"killed": killed}
+
+
+def names_path(argv: List[str], cwd: Optional[str], path: str) -> bool:
+    """Whether an argument of a process (its relative paths taken from its ``cwd``) is
+    ``path`` (relative: from this process's directory) or a path under it.  Not a substring
+    match: two masters started with ``--work-dir work/master`` from two directories name
+    different directories, and one's stop-cluster must not kill the other.
+
+    >>> names_path(["--pidfile", "work/master/run/master.pid"], "/a", "/a/work/master/run/master.pid")
+    True
+    >>> names_path(["--pidfile", "work/master/run/master.pid"], "/b", "/a/work/master/run/master.pid")
+    False
+    >>> names_path(["--app-dir", "/h/work/w/app-1"], "/h", "/h/work/w")
+    True
+    >>> names_path(["--app-dir", "/x/h/work/w/app-1"], "/h", "/h/work/w")
+    False
+    """
+    wanted = os.path.abspath(path)
+    for arg in argv:
+        if not arg or (not os.path.isabs(arg) and cwd is None):
+            continue
+        full = os.path.normpath(os.path.join(cwd or "/", arg))
+        if full == wanted or full.startswith(wanted.rstrip("/") + "/"):
+            return True
+    return False
+
+
+def _cwd_of(pid: int) -> Optional[str]:
+    try:
+        return os.readlink(f"/proc/{pid}/cwd")
+    except OSError:  # gone, or another account's
+        return None
 
 
 OPERATIONS: Dict[str, Callable[..., dict]] = {

@@ -332,13 +332,17 @@ class _Reader:
         for i, worker in enumerate(workers):
             first = seen.setdefault(_identity(worker), i)
             if first != i:
+                fix = ("remove one of them (a hosts.conf has no work_dir: to run two workers "
+                       "on one host, give each its own work_dir in a cluster.yaml)"
+                       if name == "slaves" else "give one of them its own work_dir")
                 self.fail(f"{name}[{i}]", f"{_show(worker.host)} is the same worker daemon as "
-                          f"{name}[{first}] (same host, ssh port and work_dir); give one of "
-                          f"them its own work_dir")
+                          f"{name}[{first}] (same host, ssh port and work_dir); {fix}")
 
     def host(self, value: Any, key: str) -> str:
         if not isinstance(value, str) or not _HOST_RE.match(value):
-            where = "port as master.port" if key.startswith("master") else "SSH port as ssh_port"
+            where = "port as master.port" if key.startswith("master") else \
+                "SSH port as ssh_port in a cluster.yaml: a hosts.conf has none" \
+                if key.startswith("slaves") else "SSH port as ssh_port"
             hint = f" (give the {where})" if ":" in str(value) else ""
             self.fail(key, f"{_show(value)} is not a valid host name{hint}")
         return value

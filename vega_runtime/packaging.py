@@ -25,7 +25,7 @@ import zipfile
 from dataclasses import dataclass
 from typing import Dict, Iterable, List
 
-from .errors import BadPackage
+from .errors import ApplicationRefused, BadPackage
 
 EXCLUDED_DIRS = {".git", ".hg", ".svn", "__pycache__", ".venv", "venv", ".tox", ".mypy_cache",
                  ".pytest_cache", "node_modules", ".eggs"}
@@ -157,7 +157,8 @@ def check_members(archive: zipfile.ZipFile, staging: str) -> None:
 
 
 def upload(conn, package: Package) -> None:
-    """Send ``package`` over a master connection unless the master has it already."""
+    """Send ``package`` over a master connection unless the master has it already;
+    ``ApplicationRefused`` (with the master's reason) if it could not store it."""
     from .net.messages import PackageQuery, PackageStatus, UploadPackage
 
     conn.send(PackageQuery(package.sha256))
@@ -168,7 +169,8 @@ def upload(conn, package: Package) -> None:
         conn.send(UploadPackage(package.sha256, fh.read()))
     reply = conn.recv()
     if not (isinstance(reply, PackageStatus) and reply.present):
-        raise ValueError(f"the master did not accept package {package.sha256[:12]}")
+        raise ApplicationRefused(getattr(reply, "reason", "") or
+                                 f"it did not accept the job package {package.sha256[:12]}")
 
 
 def source_copies(package_dir: str) -> Dict[str, str]:

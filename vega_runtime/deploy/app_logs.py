@@ -48,10 +48,66 @@ class RelayedEvents:
         self._file.flush()
         self.size += len(text)
 
+    def flush(self) -> None:  # (write flushes already)
+        pass
+
     def close(self) -> None:
         self._file.close()
 
     def __enter__(self) -> "RelayedEvents":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class KeptOutput:
+    """What a driver relays for the master to keep (its application's output, its events),
+    written through the file ``open_file()`` returns.  The master's disk refusing it (full,
+    read-only) must not end the application: a failed open or write is logged once, what
+    it held is not kept (``vega logs`` and the UI lack it), and later writes are tried
+    again, so keeping resumes once there is room."""
+
+    def __init__(self, what: str, open_file: Callable[[], object]):
+        self.what, self._open_file = what, open_file
+        self._file = None
+        self.failures = 0
+        self._open()
+
+    def _open(self) -> None:
+        try:
+            self._file = self._open_file()
+        except OSError as exc:
+            self._failed(exc)
+
+    def write(self, data) -> None:
+        if self._file is None:
+            self._open()
+            if self._file is None:
+                return
+        try:
+            self._file.write(data)
+            self._file.flush()
+        except (OSError, ValueError) as exc:  # ValueError: a rotation closed it, then failed
+            self._failed(exc)
+            self.close()  # what it buffered is lost; the next write opens it again
+
+    def _failed(self, exc: OSError) -> None:
+        if not self.failures:
+            log.warning("cannot keep %s on this disk (%s): what it sends is lost until "
+                        "there is room (vega logs and the UI lack it); the application runs on",
+                        self.what, exc)
+        self.failures += 1
+
+    def close(self) -> None:
+        if self._file is not None:
+            file, self._file = self._file, None
+            try:
+                file.close()
+            except OSError as exc:  # what was buffered could not be written
+                self._failed(exc)
+
+    def __enter__(self) -> "KeptOutput":
         return self
 
     def __exit__(self, *exc) -> None:

@@ -210,6 +210,7 @@ def run_master(host: Optional[str] = None, port: Optional[int] = None,
         show_config(conf, MASTER)
     work_dir = conf["vega.master.work_dir"]
     started = _detach_if_asked(daemonize, pidfile, log_file, work_dir, "master")
+    work_lock = hold_work_dir(work_dir, "master")  # noqa: F841 - held until the process ends
     setup_daemon_logging(work_dir, "master")
     secret_path, created = daemon_secret_file(conf["vega.secret.file"], no_secret)
     secret = load_secret(secret_path)
@@ -289,6 +290,7 @@ def run_worker(master_url: str, host: Optional[str] = None, cores: Optional[int]
     secret_path, created = daemon_secret_file(conf["vega.secret.file"], no_secret)
     work_dir = conf["vega.worker.work_dir"]
     started = _detach_if_asked(daemonize, pidfile, log_file, work_dir, "worker")
+    work_lock = hold_work_dir(work_dir, "worker")  # noqa: F841 - held until the process ends
     setup_daemon_logging(work_dir, "worker")
     secret = load_secret(secret_path)
     say_secret_made("worker", secret_path, created, secret)
@@ -329,6 +331,41 @@ def fork_entry(argv: List[str]) -> None:
 
 if __name__ == "__main__":
     fork_entry(sys.argv[1:])
+
+
+def work_dir_lock(work_dir: str, role: str) -> str:
+    """The file a ``role`` daemon locks in its work dir; it holds the daemon's pid."""
+    return os.path.join(work_dir, f"{role}.lock")
+
+
+def hold_work_dir(work_dir: str, role: str) -> Optional[int]:
+    """Lock ``<work_dir>/<role>.lock`` (``flock``, released when this process ends, however
+    it ends) and write this pid in it; the descriptor, to keep for the daemon's life.  Two
+    daemons of a role in one work dir (``vega start-master`` where ``start-cluster``
+    already started one, on another port) would overwrite each other's recovery state,
+    packages and logs: ``DaemonStartFailed`` names the other's pid.  A file system
+    without locks (some NFS) is not refused: None."""
+    import fcntl
+
+    make_private_dir(work_dir)
+    path = work_dir_lock(work_dir, role)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+        os.close(fd)
+        if exc.errno not in (errno.EWOULDBLOCK, errno.EACCES):
+            return None
+        stop = "vega stop-master or vega stop-cluster" if role == "master" else \
+            "vega stop-workers"
+        raise DaemonStartFailed(
+            f"the {role} in {os.path.abspath(work_dir)}",
+            f"another {role} (pid {holder}) uses that work dir; stop it ({stop}) or give "
+            "this one a work dir of its own") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
 
 
 def _start_failed(what: str, exc: Exception) -> DaemonStartFailed:

@@ -13,6 +13,7 @@ started down with it; a driver killed here goes with its whole tree.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
 import logging
@@ -138,15 +139,19 @@ class DriverRunner:
             self._end(info, DriverState.FAILED, 1, f"its job file {info.request.job_file!r} is not in its package")
             return
         scratch = os.path.join(self.work_dir, "apps", info.driver_id)
-        output = self.output_path(info.driver_id)
         while True:
             # the thread that starts a driver waits for it: PDEATHSIG counts from this thread
             env = {**os.environ, "VEGA_SECRET_FILE": self.secret_file, DIE_WITH_ENV: str(os.getpid())}
             env.pop("VEGA_SUBMIT_CONF", None)
-            with open(output, "ab") as out:
-                proc = subprocess.Popen(self._command(info, package_dir), cwd=scratch, env=env,
-                                        stdin=subprocess.DEVNULL, stdout=out,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
+            try:
+                output = self.output_path(info.driver_id)
+                with open(output, "ab") as out:
+                    proc = subprocess.Popen(self._command(info, package_dir), cwd=scratch,
+                                            env=env, stdin=subprocess.DEVNULL, stdout=out,
+                                            stderr=subprocess.STDOUT, start_new_session=True)
+            except OSError as exc:  # a full disk, no descriptors or processes left
+                self._end(info, DriverState.FAILED, 1, f"it could not be started: {exc}")
+                return
             with self.lock:
                 if info.state == DriverState.KILLED:
                     _kill_group(proc)
@@ -170,7 +175,7 @@ class DriverRunner:
                           f"exited with code {code}")
                 return
             log.warning(message)
-            with open(output, "ab") as out:
+            with contextlib.suppress(OSError), open(output, "ab") as out:
                 out.write(f"vega: {message}\n".encode())
             time.sleep(backoff_delay(info.restarts, first=0.5, cap=5.0))
 

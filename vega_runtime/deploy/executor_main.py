@@ -38,15 +38,22 @@ log = logging.getLogger(__name__)
 #: Room in a frame for the BlockData message around a chunk's bytes.
 FRAME_SLACK = 1 << 12
 
+#: Seconds a fetch waits for a shuffle service's reply (or to send its request) before it
+#: fails: a host frozen or cut off the network after the connection was made would
+#: otherwise hold the reducer forever (Spark's spark.shuffle.io.connectionTimeout, which
+#: defaults to spark.network.timeout, 120 s).
+FETCH_TIMEOUT = 120.0
+
 
 class RemoteBlockFetcher:
     """Reads local blocks from disk and remote ones from their host's shuffle service."""
 
     def __init__(self, host: str, secret: bytes, max_frame: int = DEFAULT_MAX_FRAME,
-                 chunk_bytes: int = FETCH_CHUNK_BYTES):
+                 chunk_bytes: int = FETCH_CHUNK_BYTES, timeout: float = FETCH_TIMEOUT):
         self.host = host
         self.secret = secret
         self.max_frame, self.chunk_bytes = max_frame, chunk_bytes
+        self.timeout = timeout
         self._connections: Dict[Tuple[str, int], Connection] = {}
         self._lock = threading.Lock()
 
@@ -71,7 +78,9 @@ class RemoteBlockFetcher:
             reply = conn.recv()
         except (OSError, ConnectionClosed, ProtocolError) as exc:
             self._drop(location.host, location.port)
-            raise FetchFailed(location.shuffle_id, location.map_id, -1, where, str(exc)) from None
+            reason = f"no reply within {self.timeout:g}s" if isinstance(exc, TimeoutError) \
+                else str(exc)
+            raise FetchFailed(location.shuffle_id, location.map_id, -1, where, reason) from None
         except BaseException:  # the task killed while it waited: its reply is no one's
             self._drop(location.host, location.port)
             raise
@@ -95,6 +104,7 @@ class RemoteBlockFetcher:
             if conn is None or conn.closed:
                 conn = self._connections[(host, port)] = Connection.connect(
                     host, port, self.secret, max_frame=self.max_frame)
+                conn.sock.settimeout(self.timeout)  # a reply that never comes fails the fetch
             return conn
 
     def _drop(self, host: str, port: int) -> None:

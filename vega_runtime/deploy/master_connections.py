@@ -22,7 +22,7 @@ from ..net.messages import (AppEvents, AppLog, AppMetrics, DriverSubmitted, Exec
                             RequestStatus, StatusReply,
                             SubmitDriver, UnregisterApplication, UploadPackage,
                             WorkerHeartbeat, WorkerStopping)
-from .app_logs import RelayedEvents
+from .app_logs import KeptOutput, RelayedEvents
 from .log_follower import serve_logs
 from .master_state import (Action, ApplicationRegistering, ApplicationUnregistered,
                            ConnectionLost, Disconnect, ExecutorExitReported, ExecutorsReleased,
@@ -145,8 +145,10 @@ class MasterConnections:
             if app is None:  # rejected
                 return
             events_path = master.logs.events_path(app.app_id)
-            with master.logs.open_for_append(app.app_id) as log_file, \
-                    RelayedEvents(events_path) as events_file:
+            with KeptOutput(f"the output of {app.app_id}",
+                            lambda: master.logs.open_for_append(app.app_id)) as log_file, \
+                    KeptOutput(f"the events of {app.app_id}",
+                               lambda: RelayedEvents(events_path)) as events_file:
                 while True:
                     message = conn.recv()
                     if isinstance(message, AppEvents):
@@ -157,7 +159,6 @@ class MasterConnections:
                         with master.lock:
                             master.state.counters["log_lines"] += message.text.count("\n")
                         log_file.write(message.text.encode("utf-8"))
-                        log_file.flush()
                     elif isinstance(message, RequestExecutors):
                         master.handle(ExecutorsRequested(session, message.requested_total))
                     elif isinstance(message, KillExecutors):

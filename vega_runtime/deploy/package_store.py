@@ -38,11 +38,20 @@ class PackageStore:
             return None
 
     def store(self, sha256: str, data: bytes) -> None:
-        os.makedirs(self.directory, exist_ok=True)
+        """Write the package under a temporary name and rename it into place; an OSError
+        (a full disk, say) leaves nothing behind, not even the part written."""
         tmp = self.path(sha256) + ".tmp"
-        with open(tmp, "wb") as out:
-            out.write(data)
-        os.replace(tmp, self.path(sha256))
+        try:
+            os.makedirs(self.directory, exist_ok=True)
+            with open(tmp, "wb") as out:
+                out.write(data)
+            os.replace(tmp, self.path(sha256))
+        except OSError:
+            try:
+                os.remove(tmp)
+            except OSError:
+                pass
+            raise
         log.info("stored package %s (%d bytes)", sha256[:12], len(data))
 
     def remove(self, sha256: str) -> None:
@@ -64,8 +73,17 @@ class PackageStore:
             elif isinstance(message, UploadPackage):
                 if not verify(message.data, message.sha256):
                     raise ProtocolError(conn.peer, "uploaded package does not match its sha256")
-                self.store(message.sha256, message.data)
-                conn.send(PackageStatus(message.sha256, True))
+                try:
+                    self.store(message.sha256, message.data)
+                except OSError as exc:  # the submitter is told why, and the master serves on
+                    reason = (f"it could not store the job package {message.sha256[:12]} "
+                              f"({len(message.data)} bytes) in {self.directory}: "
+                              f"{exc.strerror or exc}; free space there or give the master "
+                              "another work dir")
+                    log.warning("refused the upload of %s: %s", conn.peer, reason)
+                    conn.send(PackageStatus(message.sha256, False, reason))
+                else:
+                    conn.send(PackageStatus(message.sha256, True))
             elif isinstance(message, FetchPackage):
                 data = self.read(message.sha256)
                 if data is None:  # a clean "not found", not a dropped session

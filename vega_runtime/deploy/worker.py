@@ -471,7 +471,8 @@ class Worker:
 
     def _read_block(self, request: FetchBlock):
         path = os.path.realpath(request.path)
-        if not path.startswith(self.work_dir + os.sep):
+        # both sides resolved: a work dir reached through a symbolic link is still this one
+        if not path.startswith(os.path.realpath(self.work_dir) + os.sep):
             return BlockUnavailable(f"{request.path} is not a shuffle file of this worker")
         if not 0 <= request.length <= SERVICE_MAX_REQUEST_BYTES:
             return BlockUnavailable(f"{request.length} bytes asked at once; a shuffle service "

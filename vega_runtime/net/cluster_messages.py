@@ -389,10 +389,12 @@ class PackageQuery(Record):
 class PackageStatus(Record):
     sha256: PackageId
     present: bool
+    reason: str  # why an upload was not stored ("" otherwise)
 
-    def __init__(self, sha256, present):
+    def __init__(self, sha256, present, reason=""):
         self.sha256 = sha256
         self.present = present
+        self.reason = reason
 
 
 class UploadPackage(Record):

@@ -107,6 +107,11 @@ def client_handshake(sock: socket.socket, secret: bytes, peer: str) -> None:
         raise HandshakeRefused(peer, "the server closed the connection before its challenge: "
                                      "it is refusing connections (too many in their handshake) "
                                      "or this is not a Vega port" + hint) from None
+    except TimeoutError:  # a TLS server that waits for us to speak first: an HTTPS port
+        raise TimeoutError(f"{peer} sent no challenge within {sock.gettimeout():g}s: this is "
+                           "not a Vega RPC port (a web UI's HTTPS port? the master's RPC port "
+                           "is vega.master.port, 7077 by default), or its daemon is "
+                           "overloaded") from None
     try:
         _client_handshake(sock, secret, peer, first)
     except ConnectionClosed:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from .connection import Connection
-from .framing import ProtocolError
+from .framing import ConnectionClosed, ProtocolError
 from .messages import RequestStatus, StatusReply
 
 
@@ -17,6 +17,11 @@ def fetch_master_status(host: str, port: int, secret: bytes, timeout: float = 5.
     try:
         conn.send(RequestStatus())
         reply = conn.recv()
+    except ConnectionClosed:  # a Vega port that is not a master's dropped the request
+        raise ProtocolError(f"{host}:{port}", "it closed the connection instead of answering "
+                                              "with its status: is this a master's RPC port "
+                                              "(not a worker's shuffle port or a driver's)?") \
+            from None
     finally:
         conn.close()
     if not isinstance(reply, StatusReply):
