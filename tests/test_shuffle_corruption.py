@@ -25,13 +25,17 @@ class Outcomes(JobListener):
     """Records task outcomes and stage submissions."""
 
     def __init__(self):
-        self.outcomes, self.stages = [], []
+        self.outcomes, self.stages, self.failures = [], [], []
 
     def on_task_metrics(self, outcome, metrics):
         self.outcomes.append(outcome)
 
     def on_stage_submitted(self, stage_id, attempt, name, num_tasks):
         self.stages.append((stage_id, attempt, num_tasks))
+
+    def on_stage_completed(self, stage_id, failure):
+        if failure:
+            self.failures.append(failure)
 
 
 def shuffle_data_files(ctx) -> list:
@@ -68,6 +72,13 @@ def test_a_corrupt_shuffle_file_recomputes_its_map_output(master):
         reduce_stage = events.stages[0][0]  # the map stage's outputs were all there
         reruns = [num_tasks for stage_id, _, num_tasks in events.stages if stage_id != reduce_stage]
         assert reruns == [1, 1], events.stages  # exactly the two corrupt map outputs, once each
+        # the failure names the map output it could not read, once (it read "could not fetch
+        # ... from <the reducer's host>: could not fetch ... from <the file>: ...")
+        named = [[path for path in (files[0], files[2]) if ":" + path in failure]
+                 for failure in events.failures]
+        assert all(failure.count("could not fetch") == 1 for failure in events.failures)
+        assert sorted(path for paths in named for path in paths) == [files[0], files[2]], \
+            events.failures
     finally:
         ctx.stop()
     if master == "local-cluster[2,1]":

@@ -174,7 +174,7 @@ class TaskFinished(Record):
     error_type: str
     error_message: str
     traceback: str
-    #: for fetch failures
+    #: for fetch failures (``error_message`` then says why, ``fetch_from`` where it read)
     shuffle_id: int
     map_id: int
     metrics: Dict[str, float]
@@ -183,11 +183,12 @@ class TaskFinished(Record):
     blocks_dropped: List[list]  # [rdd, partition]
     #: blocks whose storage level wants a second copy: [rdd, partition, level name, pickled records]
     replicas: List[list]
+    fetch_from: str
 
     def __init__(self, task_id, state, value=None, offsets=None, data_path="",
                  accumulators=None, error_type="", error_message="", traceback="",
                  shuffle_id=-1, map_id=-1, metrics=None, blocks_added=None,
-                 blocks_dropped=None, replicas=None):
+                 blocks_dropped=None, replicas=None, fetch_from=""):
         self.task_id = task_id
         self.state = state
         self.value = value
@@ -203,6 +204,7 @@ class TaskFinished(Record):
         self.blocks_added = [] if blocks_added is None else blocks_added
         self.blocks_dropped = [] if blocks_dropped is None else blocks_dropped
         self.replicas = [] if replicas is None else replicas
+        self.fetch_from = fetch_from
 
 
 class FetchBroadcast(Record):

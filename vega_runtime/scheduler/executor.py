@@ -289,7 +289,8 @@ class Executor:
             return finished
         except FetchFailed as exc:
             return TaskFinished(launch.task_id, TaskState.FETCH_FAILED, shuffle_id=exc.shuffle_id,
-                                map_id=exc.map_id, error_type="FetchFailed", error_message=str(exc))
+                                map_id=exc.map_id, error_type="FetchFailed",
+                                error_message=exc.reason, fetch_from=exc.location)
         except BaseException as exc:  # the user's code may raise anything, even SystemExit
             # Over its memory limit an executor process stops (executor_main).
             if self._stops_driver(exc) or (isinstance(exc, MemoryError) and self.memory_limit):

@@ -341,12 +341,11 @@ class JobRunner:
                 value = pickle.loads(finished.value)
             return self.dag.task_succeeded(spec, value, accumulators)
         if finished.state == TaskState.FETCH_FAILED:
-            log.warning("task %d.%d could not fetch map output %d of shuffle %d: %s",
-                        spec.stage_id, spec.partition, finished.map_id, finished.shuffle_id,
-                        finished.error_message)
-            return self.dag.fetch_failed(spec, FetchFailed(
-                finished.shuffle_id, finished.map_id, spec.partition, event.host,
-                finished.error_message))
+            # where the reducer read from (a map output's host, or its file), else its own host
+            failure = FetchFailed(finished.shuffle_id, finished.map_id, spec.partition,
+                                  finished.fetch_from or event.host, finished.error_message)
+            log.warning("task %d.%d %s", spec.stage_id, spec.partition, failure)
+            return self.dag.fetch_failed(spec, failure)
         log.warning("task %d.%d (attempt %d) failed on %s: %s: %s", spec.stage_id,
                     spec.partition, spec.attempt, event.executor_id, finished.error_type,
                     finished.error_message)
