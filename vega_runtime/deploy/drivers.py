@@ -128,8 +128,12 @@ class DriverRunner:
     def _supervise(self, info: DriverInfo) -> None:
         try:
             package_dir = self._package_dir(info.request.package_sha)
-        except OSError as exc:
+        except FileNotFoundError as exc:
             self._end(info, DriverState.FAILED, 1, f"its package is missing: {exc}")
+            return
+        except OSError as exc:  # a full disk, say: extracting the package failed
+            self._end(info, DriverState.FAILED, 1, f"its package could not be extracted "
+                                                   f"in the master's work dir: {exc}")
             return
         except BadPackage as exc:
             self._end(info, DriverState.FAILED, 1, str(exc))
