@@ -395,6 +395,21 @@ def test_pyspark_core_modules_import_under_the_compat_switch():
         "      BoundedFloat(100.0, 0.95, 95.0, 105.0))\n") == "True True True True 100.0\n"
 
 
+def test_import_pyspark_inside_a_task_means_vega_on_a_clusters_executors():
+    """A task's function that imports pyspark (``from pyspark import TaskContext`` inside
+    ``mapPartitionsWithIndex``) gets Vega's module on a cluster's executors, as the driver
+    does; PySpark gives [(0, 0), (1, 1)].  Before, those executors (not forked from the
+    driver) had no switch: ModuleNotFoundError: No module named 'pyspark'."""
+    assert in_pyspark_compat_process(
+        "from pyspark import SparkContext\n"
+        "sc = SparkContext('local-cluster[2,1]', 'compat-in-tasks')\n"
+        "def ids(index, it):\n"
+        "    from pyspark import TaskContext\n"
+        "    return [(index, TaskContext.get().partitionId())]\n"
+        "print(sc.parallelize(range(4), 2).mapPartitionsWithIndex(ids).collect())\n"
+        "sc.stop()\n") == "[(0, 0), (1, 1)]\n"
+
+
 def test_take_sample_of_maxsize_is_refused(ctx):
     """takeSample(False, sys.maxsize) raises ValueError, as PySpark, even for a small RDD."""
     with pytest.raises(ValueError) as info:

@@ -15,7 +15,7 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from . import aliases, context_backend
+from . import aliases, context_backend, pyspark_alias
 from ._version import __version__
 from .errors import (BroadcastNotSerializable, ContextStoppedError, DriverOnlyError,
                      InputError)
@@ -327,8 +327,11 @@ class Context(JobControl, FileShipping, Persistence, Profiles):
 
     def _job_settings(self) -> Dict[str, Any]:
         """What every task of a job starting now is told besides its stage's settings."""
-        return {"local_properties": dict(self._local_properties()),
-                "python_version": self.python_ver}
+        settings = {"local_properties": dict(self._local_properties()),
+                    "python_version": self.python_ver}
+        if pyspark_alias.installed():  # ``import pyspark`` in a task means Vega there too
+            settings["pyspark_alias"] = pyspark_alias.InTasks()
+        return settings
 
     def stop(self) -> None:
         """Stop the executors and delete this application's scratch files."""
