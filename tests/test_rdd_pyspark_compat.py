@@ -791,3 +791,25 @@ def test_take_ordered_of_a_negative_number_raises_as_pyspark(ctx):
     with pytest.raises(ValueError, match=r"^top N cannot be negative\.$"):
         rdd.takeOrdered(-1)
     assert rdd.take(-1) == [] and rdd.top(-1) == [] and rdd.takeOrdered(0) == []
+
+
+def test_partitioner_has_pysparks_num_partitions_and_partition_func(ctx):
+    """rdd.partitioner.numPartitions and .partitionFunc, as PySpark's Partitioner has them
+    (PySpark gives 3, portable_hash, 4, the function given, and partitions 2 and 3 for the
+    keys 5 and 7).  Before: AttributeError: 'HashPartitioner' object has no attribute
+    'numPartitions'."""
+    from vega_runtime.rdd.partitioner import portable_hash
+
+    def by_key(k):
+        return k
+
+    pairs = ctx.parallelize([(i, i) for i in range(10)], 2)
+    hashed, custom = pairs.partitionBy(3), pairs.partitionBy(4, by_key)
+    assert (hashed.partitioner.numPartitions, hashed.partitioner.partitionFunc) == (3, portable_hash)
+    assert (custom.partitioner.numPartitions, custom.partitioner.partitionFunc) == (4, by_key)
+    assert (hashed.partitioner(5), custom.partitioner(7)) == (2, 3)
+    assert hashed.reduceByKey(max).partitioner.numPartitions == 3
+    ranged = pairs.sortByKey(numPartitions=3)
+    func, n = ranged.partitioner.partitionFunc, ranged.partitioner.numPartitions
+    assert [func(k) % n for k in range(10)] == \
+        [i for i, part in enumerate(ranged.glom().collect()) for _ in part]
