@@ -412,6 +412,24 @@ def test_import_pyspark_inside_a_task_means_vega_on_a_clusters_executors():
         "sc.stop()\n") == "[(0, 0), (1, 1)]\n"
 
 
+def test_pyspark_status_imports_under_the_compat_switch():
+    """``from pyspark.status import StatusTracker, SparkJobInfo, SparkStageInfo`` (PySpark's
+    module of what ``sc.statusTracker()`` gives) works; before: ImportError 'pyspark.status
+    is not available'."""
+    assert in_pyspark_compat_process(
+        "from pyspark import SparkContext\n"
+        "from pyspark.status import StatusTracker, SparkJobInfo, SparkStageInfo\n"
+        "sc = SparkContext('local', 'status')\n"
+        "sc.setJobGroup('g', 'd')\n"
+        "sc.parallelize([1, 2], 2).count()\n"
+        "tracker = sc.statusTracker()\n"
+        "job = tracker.getJobInfo(tracker.getJobIdsForGroup('g')[0])\n"
+        "stage = tracker.getStageInfo(job.stageIds[0])\n"
+        "print(isinstance(tracker, StatusTracker), isinstance(job, SparkJobInfo),\n"
+        "      isinstance(stage, SparkStageInfo), job.status, stage.numTasks)\n"
+        "sc.stop()\n") == "True True True SUCCEEDED 2\n"
+
+
 def test_take_sample_of_maxsize_is_refused(ctx):
     """takeSample(False, sys.maxsize) raises ValueError, as PySpark, even for a small RDD."""
     with pytest.raises(ValueError) as info:

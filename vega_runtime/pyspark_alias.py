@@ -35,6 +35,7 @@ ALIASES = {
     "pyspark.profiler": "vega_runtime.profiler",
     "pyspark.taskcontext": "vega_runtime.task_context",
     "pyspark.files": "vega_runtime.files",
+    "pyspark.status": "vega_runtime.scheduler.status",
     # PySpark 4 keeps these under pyspark.core (pyspark.rdd & co. are its aliases of them)
     "pyspark.core": "vega_runtime.pyspark_compat.core",
     "pyspark.core.rdd": "vega_runtime.rdd.base",
