@@ -15,7 +15,7 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from . import aliases, context_backend, pyspark_alias
+from . import aliases, context_backend
 from ._version import __version__
 from .errors import (BroadcastNotSerializable, ContextStoppedError, DriverOnlyError,
                      InputError)
@@ -329,8 +329,11 @@ class Context(JobControl, FileShipping, Persistence, Profiles):
         """What every task of a job starting now is told besides its stage's settings."""
         settings = {"local_properties": dict(self._local_properties()),
                     "python_version": self.python_ver}
-        if pyspark_alias.installed():  # ``import pyspark`` in a task means Vega there too
-            settings["pyspark_alias"] = pyspark_alias.InTasks()
+        # ``import pyspark`` in a task means Vega there too, if it does here (a process that
+        # never loaded the switch's module has it off: importlib.abc loads tempfile, shutil)
+        alias = sys.modules.get(f"{__package__}.pyspark_alias")
+        if alias is not None and alias.installed():
+            settings["pyspark_alias"] = alias.InTasks()
         return settings
 
     def stop(self) -> None:
