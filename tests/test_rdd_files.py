@@ -96,6 +96,22 @@ def test_add_archive_is_unpacked_in_a_directory_of_its_name(ctx, tmp_path):
     assert f"file:{archive}" not in ctx.listFiles
 
 
+def test_add_archive_unpacks_as_the_name_after_a_hash(ctx, tmp_path):
+    """addArchive("env.tar.gz#alias") unpacks it into SparkFiles.get("alias"), in tasks and
+    on the driver, and listArchives gives the URI with its "#alias", as Spark's (PySpark
+    4.3 reads 'tarred' there and lists 'file:.../env.tar.gz#alias').  Before: ValueError
+    'add_archive takes a .zip, .tar, .tar.gz or .tgz file'."""
+    (tmp_path / "content").mkdir()
+    (tmp_path / "content" / "t.txt").write_text("tarred")
+    archive = shutil.make_archive(str(tmp_path / "env"), "gztar", str(tmp_path / "content"))
+    alias = f"env-{ctx.application_id}"
+    ctx.addArchive(f"{archive}#{alias}")
+    assert ctx.parallelize([0], 1).map(lambda _: open(
+        os.path.join(SparkFiles.get(alias), "t.txt")).read()).collect() == ["tarred"]
+    assert open(os.path.join(SparkFiles.get(alias), "t.txt")).read() == "tarred"
+    assert f"file:{archive}#{alias}" in ctx.listArchives
+
+
 def test_spark_files_has_a_directory_whether_or_not_files_were_shipped(ctx):
     """SparkFiles.getRootDirectory() is a directory on the driver and in tasks with nothing
     shipped (PySpark programs do sys.path.insert(0, SparkFiles.getRootDirectory()) first

@@ -127,6 +127,23 @@ def test_stats_with_empty_partitions(ctx):
     assert s.variance() == 1.0
 
 
+def test_stats_max_and_min_are_nan_when_a_value_is_nan(ctx):
+    """A NaN makes stats()' max and min NaN wherever it stands, as in PySpark (numpy's
+    maximum) and Spark: [1.0, nan, 3.0] in 2 partitions gives (count: 3, mean: nan, stdev:
+    nan, max: nan, min: nan) there.  Before, Python's max() kept whichever came first:
+    max 3.0, min 1.0, or nan, depending on where the NaN was."""
+    nan = float("nan")
+    for data, slices in (([1.0, nan, 3.0], 2), ([nan, 1.0], 1), ([1.0, nan], 1), ([1.0, nan], 2)):
+        s = ctx.parallelize(data, slices).stats()
+        assert math.isnan(s.max()) and math.isnan(s.min()), (data, slices, s)
+    assert str(ctx.parallelize([1.0, nan, 3.0], 2).stats()) == \
+        "(count: 3, mean: nan, stdev: nan, max: nan, min: nan)"
+    merged = StatCounter([1.0]).merge_stats(StatCounter([nan]))
+    assert math.isnan(merged.max()) and math.isnan(merged.min())
+    assert str(StatCounter([-math.inf, math.inf])) == \
+        "(count: 2, mean: nan, stdev: nan, max: inf, min: -inf)"
+
+
 # -- histogram --------------------------------------------------------------------------------
 
 def test_histogram_pyspark_doctests(ctx):

@@ -235,11 +235,13 @@ def test_binary_records_refuses_a_partial_record(ctx, tmp_path):
 
 
 def test_sum_approx_and_mean_approx_are_bounded_floats(ctx):
-    """sumApprox/meanApprox return BoundedFloat with confidence, low and high."""
+    """sumApprox/meanApprox return BoundedFloat with confidence, low and high; an exact
+    result (every partition in time) is certain: confidence 1.0 whatever was asked, as
+    PySpark gives (Spark's evaluators).  Before, the confidence asked for (0.9, 0.95)."""
     rdd = ctx.parallelize(range(10), 2)
     total, mean = rdd.sumApprox(1000, 0.9), rdd.meanApprox(1000)
-    assert (total, total.confidence, total.low, total.high) == (45.0, 0.9, 45.0, 45.0)
-    assert (mean, mean.confidence, mean.low, mean.high) == (4.5, 0.95, 4.5, 4.5)
+    assert (total, total.confidence, total.low, total.high) == (45.0, 1.0, 45.0, 45.0)
+    assert (mean, mean.confidence, mean.low, mean.high) == (4.5, 1.0, 4.5, 4.5)
 
 
 def test_map_partitions_with_split_is_map_partitions_with_index(ctx):
@@ -393,6 +395,39 @@ def test_pyspark_core_modules_import_under_the_compat_switch():
         "print(SparkContext is pyspark.SparkContext, RDD is pyspark.RDD,\n"
         "      Broadcast is pyspark.Broadcast, SparkFiles is pyspark.SparkFiles,\n"
         "      BoundedFloat(100.0, 0.95, 95.0, 105.0))\n") == "True True True True 100.0\n"
+
+
+def test_import_pyspark_inside_a_task_means_vega_on_a_clusters_executors():
+    """A task's function that imports pyspark (``from pyspark import TaskContext`` inside
+    ``mapPartitionsWithIndex``) gets Vega's module on a cluster's executors, as the driver
+    does; PySpark gives [(0, 0), (1, 1)].  Before, those executors (not forked from the
+    driver) had no switch: ModuleNotFoundError: No module named 'pyspark'."""
+    assert in_pyspark_compat_process(
+        "from pyspark import SparkContext\n"
+        "sc = SparkContext('local-cluster[2,1]', 'compat-in-tasks')\n"
+        "def ids(index, it):\n"
+        "    from pyspark import TaskContext\n"
+        "    return [(index, TaskContext.get().partitionId())]\n"
+        "print(sc.parallelize(range(4), 2).mapPartitionsWithIndex(ids).collect())\n"
+        "sc.stop()\n") == "[(0, 0), (1, 1)]\n"
+
+
+def test_pyspark_status_imports_under_the_compat_switch():
+    """``from pyspark.status import StatusTracker, SparkJobInfo, SparkStageInfo`` (PySpark's
+    module of what ``sc.statusTracker()`` gives) works; before: ImportError 'pyspark.status
+    is not available'."""
+    assert in_pyspark_compat_process(
+        "from pyspark import SparkContext\n"
+        "from pyspark.status import StatusTracker, SparkJobInfo, SparkStageInfo\n"
+        "sc = SparkContext('local', 'status')\n"
+        "sc.setJobGroup('g', 'd')\n"
+        "sc.parallelize([1, 2], 2).count()\n"
+        "tracker = sc.statusTracker()\n"
+        "job = tracker.getJobInfo(tracker.getJobIdsForGroup('g')[0])\n"
+        "stage = tracker.getStageInfo(job.stageIds[0])\n"
+        "print(isinstance(tracker, StatusTracker), isinstance(job, SparkJobInfo),\n"
+        "      isinstance(stage, SparkStageInfo), job.status, stage.numTasks)\n"
+        "sc.stop()\n") == "True True True SUCCEEDED 2\n"
 
 
 def test_take_sample_of_maxsize_is_refused(ctx):
@@ -774,3 +809,25 @@ def test_take_ordered_of_a_negative_number_raises_as_pyspark(ctx):
     with pytest.raises(ValueError, match=r"^top N cannot be negative\.$"):
         rdd.takeOrdered(-1)
     assert rdd.take(-1) == [] and rdd.top(-1) == [] and rdd.takeOrdered(0) == []
+
+
+def test_partitioner_has_pysparks_num_partitions_and_partition_func(ctx):
+    """rdd.partitioner.numPartitions and .partitionFunc, as PySpark's Partitioner has them
+    (PySpark gives 3, portable_hash, 4, the function given, and partitions 2 and 3 for the
+    keys 5 and 7).  Before: AttributeError: 'HashPartitioner' object has no attribute
+    'numPartitions'."""
+    from vega_runtime.rdd.partitioner import portable_hash
+
+    def by_key(k):
+        return k
+
+    pairs = ctx.parallelize([(i, i) for i in range(10)], 2)
+    hashed, custom = pairs.partitionBy(3), pairs.partitionBy(4, by_key)
+    assert (hashed.partitioner.numPartitions, hashed.partitioner.partitionFunc) == (3, portable_hash)
+    assert (custom.partitioner.numPartitions, custom.partitioner.partitionFunc) == (4, by_key)
+    assert (hashed.partitioner(5), custom.partitioner(7)) == (2, 3)
+    assert hashed.reduceByKey(max).partitioner.numPartitions == 3
+    ranged = pairs.sortByKey(numPartitions=3)
+    func, n = ranged.partitioner.partitionFunc, ranged.partitioner.numPartitions
+    assert [func(k) % n for k in range(10)] == \
+        [i for i, part in enumerate(ranged.glom().collect()) for _ in part]

@@ -173,6 +173,35 @@ def test_accumulator_without_param_needs_a_number_pyspark_doctest(ctx):
     assert ctx.accumulator(True).value is True  # a bool is an int, as in PySpark
 
 
+class _ListParam(AccumulatorParam):
+    """A list accumulator whose zero() returns its argument (fine in PySpark, where each
+    task unpickles its own copy of the accumulator)."""
+
+    def zero(self, value):
+        return value
+
+    def addInPlace(self, value1, value2):
+        if isinstance(value2, list):
+            value1.extend(value2)
+        else:
+            value1.append(value2)
+        return value1
+
+
+def test_accumulator_whose_zero_returns_its_argument_counts_each_add_once(ctx):
+    """Each task's updates start from its own zero even when zero() returns the value it is
+    given: PySpark gives [1, 2, 3, 4], and in a second job (tasks then start from the value
+    the driver holds, as PySpark pickles it) each task adds [1, 2, 3, 4] again.  Before, the
+    tasks an executor ran in one stage shared one list: [1, 1, 1, 1, 2, 2, 2, 3, 3, 4] on
+    local, [1, 1, 1, 2, 3, 3, 4] on local[2]."""
+    acc = ctx.accumulator([], _ListParam())
+    rdd = ctx.parallelize(range(1, 5), 4)
+    rdd.foreach(lambda x: acc.add(x))
+    assert sorted(acc.value) == [1, 2, 3, 4]
+    rdd.map(lambda x: acc.add(x * 10)).count()
+    assert sorted(acc.value) == sorted([1, 2, 3, 4] * 5 + [10, 20, 30, 40])
+
+
 def test_accumulator_float_and_many_partitions(ctx):
     """Float additions from many partitions add up."""
     acc = ctx.accumulator(0.0)

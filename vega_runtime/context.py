@@ -330,8 +330,14 @@ class Context(JobControl, FileShipping, Persistence, Profiles):
 
     def _job_settings(self) -> Dict[str, Any]:
         """What every task of a job starting now is told besides its stage's settings."""
-        return {"local_properties": dict(self._local_properties()),
-                "python_version": self.python_ver}
+        settings = {"local_properties": dict(self._local_properties()),
+                    "python_version": self.python_ver}
+        # ``import pyspark`` in a task means Vega there too, if it does here (a process that
+        # never loaded the switch's module has it off: importlib.abc loads tempfile, shutil)
+        alias = sys.modules.get(f"{__package__}.pyspark_alias")
+        if alias is not None and alias.installed():
+            settings["pyspark_alias"] = alias.InTasks()
+        return settings
 
     def stop(self) -> None:
         """Stop the executors and delete this application's scratch files."""

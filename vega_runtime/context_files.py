@@ -52,10 +52,13 @@ class FileShipping:
         self._add(path, "py")
 
     def add_archive(self, path: str) -> None:
-        """Ship an archive (.zip, .tar, .tar.gz, .tgz) unpacked into a directory of its name."""
+        """Ship an archive (.zip, .tar, .tar.gz, .tgz) unpacked into a directory of its name,
+        or of the name after a ``#`` (``env.tar.gz#env``: ``SparkFiles.get("env")``), as
+        Spark's."""
+        path, _, unpack_as = path.partition("#")
         if not path.endswith((".zip", ".tar", ".tar.gz", ".tgz")):
             raise ValueError(f"{path}: add_archive takes a .zip, .tar, .tar.gz or .tgz file")
-        self._add(path, "archive")
+        self._add(path, "archive", unpack_as)
 
     @property
     def list_files(self) -> List[str]:
@@ -66,16 +69,17 @@ class FileShipping:
     @property
     def list_archives(self) -> List[str]:
         """URIs of the archives added with ``add_archive``."""
-        return [file_uri(f.source) for f in self._runner.added_files.files
-                if f.kind == "archive"]
+        return [file_uri(f.source) + ("" if f.name == files.source_name(f) else "#" + f.name)
+                for f in self._runner.added_files.files if f.kind == "archive"]
 
-    def _add(self, path: str, kind: str) -> None:
+    def _add(self, path: str, kind: str, name: str = "") -> None:
+        """Ship ``path`` as ``name`` (by default the last part of its path)."""
         on_hdfs = is_hdfs(path)
         source = path if on_hdfs else os.path.abspath(local_path(path))
         if not on_hdfs and not os.path.exists(source):
             raise InputError(path, "no such file or directory")
-        name = posixpath.basename(split_url(source)[1].rstrip("/")) if on_hdfs else \
-            os.path.basename(source.rstrip(os.sep))
+        name = name or (posixpath.basename(split_url(source)[1].rstrip("/")) if on_hdfs else
+                        os.path.basename(source.rstrip(os.sep)))
         known = {f.name: f for f in self._runner.added_files.files}
         if name in known:
             if known[name].source == source:

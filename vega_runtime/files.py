@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import posixpath
 import sys
 import threading
 from typing import Callable, Iterator, Optional, Tuple
@@ -141,6 +142,16 @@ def installing(install: Callable[[Tuple[AddedFile, ...]], None]) -> Iterator[Non
         _installer.install = None
 
 
+def source_name(added: AddedFile) -> str:
+    """The last part of the path ``added`` was added from (its ``name``, unless an archive
+    was given another to unpack as).
+
+    >>> source_name(AddedFile("env", "archive", "hdfs://nn:8020/envs/env.tar.gz", 3, "/b/3"))
+    'env.tar.gz'
+    """
+    return posixpath.basename(added.source.rstrip("/"))
+
+
 def read_for_shipping(source: str, kind: str) -> bytes:
     """The bytes that represent ``source``: a directory as a zip of its tree."""
     if kind != "directory":
@@ -168,7 +179,8 @@ def materialize(added: AddedFile, data: bytes, root: str) -> str:
         import tempfile
 
         with tempfile.TemporaryDirectory(dir=root) as scratch:
-            packed = os.path.join(scratch, added.name if added.kind == "archive" else "d.zip")
+            # an archive keeps its own name (its format is in it) whatever it unpacks as
+            packed = os.path.join(scratch, source_name(added) if added.kind == "archive" else "d.zip")
             with open(packed, "wb") as out:
                 out.write(data)
             shutil.rmtree(target, ignore_errors=True)

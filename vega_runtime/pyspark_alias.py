@@ -35,6 +35,7 @@ ALIASES = {
     "pyspark.profiler": "vega_runtime.profiler",
     "pyspark.taskcontext": "vega_runtime.task_context",
     "pyspark.files": "vega_runtime.files",
+    "pyspark.status": "vega_runtime.scheduler.status",
     # PySpark 4 keeps these under pyspark.core (pyspark.rdd & co. are its aliases of them)
     "pyspark.core": "vega_runtime.pyspark_compat.core",
     "pyspark.core.rdd": "vega_runtime.rdd.base",
@@ -80,9 +81,14 @@ class PySparkAlias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         module.__spec__ = module.__spec__.loader_state
 
 
+def installed() -> bool:
+    """Whether ``import pyspark`` means Vega in this process."""
+    return any(isinstance(finder, PySparkAlias) for finder in sys.meta_path)
+
+
 def install() -> Optional[PySparkAlias]:
     """Make ``import pyspark`` mean Vega in this process (once; later calls do nothing)."""
-    if any(isinstance(finder, PySparkAlias) for finder in sys.meta_path):
+    if installed():
         return None
     if any(name == "pyspark" or name.startswith("pyspark.") for name in sys.modules):
         raise ImportError("the real pyspark is already imported in this process; "
@@ -90,3 +96,17 @@ def install() -> Optional[PySparkAlias]:
     finder = PySparkAlias()
     sys.meta_path.insert(0, finder)
     return finder
+
+
+class InTasks:
+    """The switch, shipped with a job's tasks while it is on in the driver: unpickled in an
+    executor, it turns it on there too, so that an ``import pyspark`` a task's function runs
+    (``from pyspark import TaskContext`` inside ``map_partitions``, say) means Vega, as on the
+    driver.  Executors of a cluster are not forked from the driver, and a ``local[N]`` one
+    may have been forked before the driver turned the switch on."""
+
+    def __init__(self):
+        install()
+
+    def __reduce__(self):
+        return (InTasks, ())

@@ -158,6 +158,10 @@ class Accumulator(Generic[T]):
         current = updates.get(self.id, _MISSING)
         if current is _MISSING:
             current = self.param.zero(self._value)
+            if current is self._value:  # a zero() that returns its argument: this task's own
+                import copy  # (rare: not loaded in every executor)
+
+                current = copy.deepcopy(current)  # copy, as PySpark's per-task unpickling gives
         updates[self.id] = self.param.addInPlace(current, term)
 
     def __iadd__(self, term: T) -> "Accumulator[T]":

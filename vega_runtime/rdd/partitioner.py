@@ -85,6 +85,17 @@ class Partitioner:
     def __call__(self, key: Any) -> int:
         raise NotImplementedError
 
+    @property
+    def numPartitions(self) -> int:
+        """PySpark's name of ``num_partitions`` (``rdd.partitioner.numPartitions``)."""
+        return self.num_partitions
+
+    @property
+    def partitionFunc(self) -> Callable[[Any], int]:
+        """PySpark's attribute: the function whose value modulo ``numPartitions`` is a key's
+        partition (this partitioner itself, unless it hashes)."""
+        return self
+
     def places_alike_everywhere(self, key: Any) -> bool:
         """Whether every process puts ``key`` in the same partition, whatever its hash seed
         (not known of an arbitrary partitioner's function)."""
@@ -113,6 +124,10 @@ class HashPartitioner(Partitioner):
 
     def __call__(self, key: Any) -> int:
         return self.partition_func(key) % self.num_partitions
+
+    @property
+    def partitionFunc(self) -> Callable[[Any], int]:
+        return unwrapped(self.partition_func)  # the function given to partition_by
 
     def places_alike_everywhere(self, key: Any) -> bool:
         return unwrapped(self.partition_func) is portable_hash and seed_free(key)

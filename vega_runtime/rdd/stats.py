@@ -34,8 +34,8 @@ class StatCounter:
         self.n += 1
         self.mu += delta / self.n
         self.m2 += delta * (value - self.mu)
-        self.max_value = max(self.max_value, value)
-        self.min_value = min(self.min_value, value)
+        self.max_value = _greater(self.max_value, value)
+        self.min_value = _lesser(self.min_value, value)
         return self
 
     def merge_stats(self, other: "StatCounter") -> "StatCounter":
@@ -55,8 +55,8 @@ class StatCounter:
             self.mu = (self.mu * self.n + other.mu * other.n) / total
         self.m2 += other.m2 + delta * delta * self.n * other.n / total
         self.n = total
-        self.max_value = max(self.max_value, other.max_value)
-        self.min_value = min(self.min_value, other.min_value)
+        self.max_value = _greater(self.max_value, other.max_value)
+        self.min_value = _lesser(self.min_value, other.min_value)
         return self
 
     def copy(self) -> "StatCounter":
@@ -111,6 +111,25 @@ class StatCounter:
                 f"max: {self.max()}, min: {self.min()})")
 
 
+def _greater(a, b):
+    """``max(a, b)``, but NaN if either is NaN (PySpark's ``numpy.maximum``, Spark's
+    ``math.max``): Python's ``max`` keeps whichever of a NaN and a number came first.
+
+    >>> _greater(1.0, float("nan")), _greater(float("nan"), 1.0), _greater(1, 2)
+    (nan, nan, 2)
+    """
+    if a != a:
+        return a
+    return b if b != b or b > a else a
+
+
+def _lesser(a, b):
+    """``min(a, b)``, but NaN if either is NaN (see ``_greater``)."""
+    if a != a:
+        return a
+    return b if b != b or b < a else a
+
+
 aliases.install(StatCounter, aliases.STAT_COUNTER_METHODS)
 
 
@@ -141,9 +160,9 @@ def estimate_sum(partials: List[float], total_partitions: int, confidence: float
     (60.0, True)
     """
     known = len(partials)
-    if known == total_partitions:
+    if known == total_partitions:  # exact: certain, as Spark's evaluators say (1.0)
         total = float(sum(partials))
-        return BoundedFloat(total, confidence, total, total)
+        return BoundedFloat(total, 1.0, total, total)
     if known == 0:
         return BoundedFloat(0.0, 0.0, float("-inf"), float("inf"))
     mean = sum(partials) / known
@@ -163,9 +182,9 @@ def estimate_mean(partials: List["StatCounter"], total_partitions: int,
     merged = StatCounter()
     for part in partials:
         merged.merge_stats(part)
-    if len(partials) == total_partitions:
+    if len(partials) == total_partitions:  # exact: certain, as Spark's evaluators say (1.0)
         mean = float(merged.mean())
-        return BoundedFloat(mean, confidence, mean, mean)
+        return BoundedFloat(mean, 1.0, mean, mean)
     if merged.count() == 0:
         return BoundedFloat(float("nan"), 0.0, float("-inf"), float("inf"))
     margin = _z(confidence) * merged.stdev() / math.sqrt(merged.count())
