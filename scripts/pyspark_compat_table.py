@@ -34,7 +34,6 @@ NOT_SUPPORTED = {
     "sequenceFile": _HADOOP, "newAPIHadoopFile": _HADOOP, "newAPIHadoopRDD": _HADOOP,
     "hadoopFile": _HADOOP, "hadoopRDD": _HADOOP,
     "withResources": _RESOURCES, "getResourceProfile": _RESOURCES,
-    "resources": _RESOURCES,
     "toDF": "DataFrames are Spark SQL, which Vega does not implement",
     "setSystemProperty": "sets a JVM system property; Vega has no JVM",
     "getSystemProperty": "reads a JVM system property; Vega has no JVM",
@@ -60,6 +59,8 @@ DIFFERS = {
     "show_profiles": "with `spark.python.profile`: one profile per RDD a stage computes (PySpark: "
                      "per pipelined RDD); no UDF or memory profiles",
     "dump_profiles": "as `show_profiles`",
+    "resources": "always `{}`: Vega schedules cores only, no custom resources (GPUs); "
+                 "`spark.*.resource.*` settings are reported as ignored",
     "barrier": "`getTaskInfos()` gives each executor's `host:port` where it serves blocks "
                "(`:0` on `local[N]`, whose executors serve none); a cluster's job waits "
                "`vega.barrier.slots_wait` for executors a barrier stage lacks",

@@ -59,7 +59,6 @@ EXCLUDED = {
     # test_context
     "test_context.AddFileTests": _SOURCE_TREE,
     "test_context.ContextTestsWithResources": _RESOURCES,
-    "test_context.ContextTests.test_resources": _RESOURCES,
     "test_context.ContextTests.test_set_conf": _JVM,  # sc._jsc
     "test_context.ContextTests.test_forbid_insecure_gateway": _JVM,  # a py4j gateway
     "test_context.ContextTests.test_allow_to_create_spark_context_in_executors":
@@ -71,7 +70,6 @@ EXCLUDED = {
     "test_broadcast.BroadcastTest.test_broadcast_value_against_gc": _JVM,  # sc._jvm
     "test_broadcast.BroadcastTest.test_broadcast_in_udfs_with_encryption": _SQL,
     # test_taskcontext
-    "test_taskcontext.TaskContextTests.test_resources": _RESOURCES,
     "test_taskcontext.TaskContextTestsWithResources": _RESOURCES,
     "test_taskcontext.TaskContextTestsWithFractionalCpus": _RESOURCES,
     "test_taskcontext.TaskContextUDSTests": _INTERNAL,

@@ -831,3 +831,23 @@ def test_partitioner_has_pysparks_num_partitions_and_partition_func(ctx):
     func, n = ranged.partitioner.partitionFunc, ranged.partitioner.numPartitions
     assert [func(k) % n for k in range(10)] == \
         [i for i, part in enumerate(ranged.glom().collect()) for _ in part]
+
+
+def test_resources_are_empty_and_pysparks_top_level_names_import():
+    """Vega schedules cores only: a task's and the driver's custom resources are {}, what
+    PySpark gives when none are configured; ``from pyspark import StatusTracker, Row...``
+    and ``from pyspark.rdd import Partitioner, StatCounter`` work as in PySpark."""
+    import subprocess
+    import sys
+
+    code = ("from vega_runtime.pyspark_alias import install; install()\n"
+            "from pyspark import SparkContext, TaskContext, StatusTracker, SparkJobInfo, "
+            "SparkStageInfo, Row\n"
+            "from pyspark.rdd import Partitioner, StatCounter\n"
+            "with SparkContext('local[2]', 'resources') as sc:\n"
+            "    print(sc.resources, sc.parallelize([1], 1)"
+            ".map(lambda _: TaskContext.get().resources()).collect())\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == "{} [{}]\n"

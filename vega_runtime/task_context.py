@@ -96,6 +96,11 @@ class TaskContext(Record, metaclass=_CurrentOnEmptyCall):
         (Spark's ``spark.task.cpus`` default, which Vega does not change)."""
         return 1
 
+    def resources(self) -> dict:
+        """The custom resources (GPUs, FPGAs) allocated to this task, by name: none, since
+        Vega schedules cores only, so ``{}``, what PySpark gives when none are configured."""
+        return {}
+
     def get_local_property(self, key: str) -> Optional[str]:
         """A local property the driver's submitting thread had set when the job started
         (``Context.set_local_property``), or None."""

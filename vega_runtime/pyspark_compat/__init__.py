@@ -2,8 +2,9 @@
 
 With the compatibility switched on (``vega submit --pyspark-compat`` or
 ``vega.pyspark_compat: true``), ``import pyspark`` and ``import pyspark.<module>`` resolve
-to this package and its modules (:mod:`vega_runtime.pyspark_alias`), on the driver; the
-executors never need the name, since everything here is pickled under its real module.
+to this package and its modules (:mod:`vega_runtime.pyspark_alias`), on the driver and, for
+an ``import pyspark`` inside a task's function, on the executors (the switch travels with
+each job's tasks); what the driver pickles refers to the real modules.
 It maps names only: the classes are Vega's (``SparkContext`` is a ``Context`` that also
 takes PySpark's constructor arguments and a ``SparkConf``).  The real ``pyspark``
 package, if installed, is never imported.
@@ -20,16 +21,19 @@ from vega_runtime.profiler import BasicProfiler, Profiler
 from vega_runtime.rdd.barrier import RDDBarrier
 from vega_runtime.rdd.base import RDD
 from vega_runtime.rdd.stats import StatCounter
+from vega_runtime.scheduler.status import SparkJobInfo, SparkStageInfo, StatusTracker
 from vega_runtime.shared import Accumulator, AccumulatorParam, Broadcast
 from vega_runtime.storage_level import StorageLevel
 from vega_runtime.task_context import BarrierTaskContext, BarrierTaskInfo, TaskContext
 
 from .conf import SparkConf
 from .context import SparkContext
+from .sql.session import Row
 from .util import InheritableThread, inheritable_thread_target
 
 __all__ = ["SparkContext", "SparkConf", "RDD", "StorageLevel", "Broadcast", "Accumulator",
            "AccumulatorParam", "TaskContext", "SparkFiles", "StatCounter", "InheritableThread",
            "inheritable_thread_target", "BasicProfiler", "Profiler", "RDDBarrier",
-           "BarrierTaskContext", "BarrierTaskInfo"]
+           "BarrierTaskContext", "BarrierTaskInfo", "StatusTracker", "SparkJobInfo",
+           "SparkStageInfo", "Row"]
 __version__ = "4.3.0"  # the PySpark release whose RDD API this follows

@@ -70,6 +70,13 @@ class SparkContext(Context):
         """The driver's scratch directory of this application (PySpark's ``_temp_dir``)."""
         return self.app_dir
 
+    @property
+    def resources(self) -> Dict[str, Any]:
+        """The custom resources (GPUs, FPGAs) allocated to the driver, by name: none, since
+        Vega schedules cores only (Spark's ``spark.driver.resource.*`` settings are reported
+        as ignored), so ``{}``, what PySpark gives when none are configured."""
+        return {}
+
     def getConf(self) -> SparkConf:
         """A copy of the settings this context was created with (PySpark's ``getConf``)."""
         return SparkConf().setAll(self._spark_conf.getAll())

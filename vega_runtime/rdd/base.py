@@ -20,8 +20,9 @@ from .actions import Actions
 from .barrier import RDDBarrier  # noqa: F401 - PySpark's pyspark.rdd has it
 from .dependency import Dependency, NarrowDependency, ShuffleDependency
 from .pairs import PairFunctions
-from .partitioner import portable_hash  # noqa: F401 - PySpark's pyspark.rdd has it
-from .stats import BoundedFloat  # noqa: F401 - so has it this (what sumApprox/meanApprox give)
+# PySpark's pyspark.rdd has these too (BoundedFloat: what sumApprox/meanApprox give)
+from .partitioner import Partitioner, portable_hash  # noqa: F401
+from .stats import BoundedFloat, StatCounter  # noqa: F401
 from .transformations import Transformations
 
 T = TypeVar("T")
