@@ -1,0 +1,89 @@
+"""``import pyspark`` means Vega (``--pyspark-compat``'s switch): PySpark's modules and
+names, on the driver and inside tasks.  Each test runs in a fresh process, since the
+switch stays on in the process that turns it on."""
+
+import subprocess
+import sys
+
+from proc_helpers import REPO, clean_env
+
+
+def in_pyspark_compat_process(source: str) -> str:
+    """What ``source`` prints in a fresh process with ``--pyspark-compat``'s switch on (it
+    stays on in the process that turns it on)."""
+    run = subprocess.run([sys.executable, "-c",
+                          "from vega_runtime.pyspark_alias import install\ninstall()\n" + source],
+                         cwd=REPO, env=clean_env(PYTHONPATH=REPO), capture_output=True,
+                         text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    return run.stdout
+
+
+def test_pyspark_core_modules_import_under_the_compat_switch():
+    """PySpark 4's homes of the RDD API (pyspark.core.rdd, .context, .broadcast, .files), as
+    its own docs import them, are Vega's modules; pyspark.rdd has BoundedFloat."""
+    assert in_pyspark_compat_process(
+        "from pyspark.core.context import SparkContext\n"
+        "from pyspark.core.rdd import RDD\n"
+        "from pyspark.core.broadcast import Broadcast\n"
+        "from pyspark.core.files import SparkFiles\n"
+        "from pyspark.rdd import BoundedFloat\n"
+        "import pyspark\n"
+        "print(SparkContext is pyspark.SparkContext, RDD is pyspark.RDD,\n"
+        "      Broadcast is pyspark.Broadcast, SparkFiles is pyspark.SparkFiles,\n"
+        "      BoundedFloat(100.0, 0.95, 95.0, 105.0))\n") == "True True True True 100.0\n"
+
+
+def test_pyspark_status_imports_under_the_compat_switch():
+    """``from pyspark.status import StatusTracker, SparkJobInfo, SparkStageInfo`` (PySpark's
+    module of what ``sc.statusTracker()`` gives) works; before: ImportError 'pyspark.status
+    is not available'."""
+    assert in_pyspark_compat_process(
+        "from pyspark import SparkContext\n"
+        "from pyspark.status import StatusTracker, SparkJobInfo, SparkStageInfo\n"
+        "sc = SparkContext('local', 'status')\n"
+        "sc.setJobGroup('g', 'd')\n"
+        "sc.parallelize([1, 2], 2).count()\n"
+        "tracker = sc.statusTracker()\n"
+        "job = tracker.getJobInfo(tracker.getJobIdsForGroup('g')[0])\n"
+        "stage = tracker.getStageInfo(job.stageIds[0])\n"
+        "print(isinstance(tracker, StatusTracker), isinstance(job, SparkJobInfo),\n"
+        "      isinstance(stage, SparkStageInfo), job.status, stage.numTasks)\n"
+        "sc.stop()\n") == "True True True SUCCEEDED 2\n"
+
+
+def test_portable_hash_imports_from_pyspark_rdd_under_the_compat_switch():
+    """`from pyspark.rdd import portable_hash` works with --pyspark-compat (in a fresh
+    process: the switch stays installed in the one that turns it on)."""
+    assert in_pyspark_compat_process(
+        "from pyspark.rdd import portable_hash\n"
+        "from vega_runtime.rdd.partitioner import portable_hash as vegas\n"
+        "print(portable_hash is vegas)\n") == "True\n"
+
+
+def test_resources_are_empty_and_pysparks_top_level_names_import():
+    """Vega schedules cores only: a task's and the driver's custom resources are {}, what
+    PySpark gives when none are configured; ``from pyspark import StatusTracker, Row...``
+    and ``from pyspark.rdd import Partitioner, StatCounter`` work as in PySpark."""
+    assert in_pyspark_compat_process(
+        "from pyspark import SparkContext, TaskContext, StatusTracker, SparkJobInfo, "
+        "SparkStageInfo, Row\n"
+        "from pyspark.rdd import Partitioner, StatCounter\n"
+        "with SparkContext('local[2]', 'resources') as sc:\n"
+        "    print(sc.resources, sc.parallelize([1], 1)"
+        ".map(lambda _: TaskContext.get().resources()).collect())\n") == "{} [{}]\n"
+
+
+def test_import_pyspark_inside_a_task_means_vega_on_a_clusters_executors():
+    """A task's function that imports pyspark (``from pyspark import TaskContext`` inside
+    ``mapPartitionsWithIndex``) gets Vega's module on a cluster's executors, as the driver
+    does; PySpark gives [(0, 0), (1, 1)].  Before, those executors (not forked from the
+    driver) had no switch: ModuleNotFoundError: No module named 'pyspark'."""
+    assert in_pyspark_compat_process(
+        "from pyspark import SparkContext\n"
+        "sc = SparkContext('local-cluster[2,1]', 'compat-in-tasks')\n"
+        "def ids(index, it):\n"
+        "    from pyspark import TaskContext\n"
+        "    return [(index, TaskContext.get().partitionId())]\n"
+        "print(sc.parallelize(range(4), 2).mapPartitionsWithIndex(ids).collect())\n"
+        "sc.stop()\n") == "[(0, 0), (1, 1)]\n"
