@@ -299,9 +299,10 @@ class ProcessPoolBackend:
         if deadline is not None:
             timeout = min(timeout, deadline)
         if not self.pool.running():
-            if deadline is not None:
-                time.sleep(timeout)
-                self._dispatch()
+            # nothing to hear from: wait as asked, not at once (a job loop whose job waits on
+            # nothing here would spin a core), then place what waits (locality, a barrier)
+            time.sleep(timeout)
+            self._dispatch()
             return []
         watched = {p.conn: p for p in self.processes.values()}  # idle ones may die too
         ready = [conn for conn in watched if conn.buffered]  # a message read already waits
