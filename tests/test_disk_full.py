@@ -8,6 +8,7 @@ root: skipped otherwise.
 
 import itertools
 import os
+import re
 import subprocess
 
 import pytest
@@ -258,6 +259,9 @@ def test_a_driver_the_master_cannot_start_fails_instead_of_hanging_its_submitter
                 break
         second = vega(*submit, env=env, timeout=60)
         assert second.returncode == 1, second.stdout + second.stderr
+        # the submitter is told why, not only the master's log
+        assert re.search(r"vega: driver \S+ failed: it could not be started: \[Errno 28\] "
+                         r"No space left on device", second.stderr), second.stderr
         drivers = json.loads(vega("status", "--master", url, "--json", env=env).stdout)["drivers"]
         assert [(d["state"], d["exit_code"]) for d in drivers] == [("finished", 0), ("failed", 1)]
         with open(out) as fh:

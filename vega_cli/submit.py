@@ -162,6 +162,9 @@ def _run_in_cluster(job: str, args: List[str], cli_conf: dict, config_file: Opti
         return EXIT_OK
     try:
         end = stream_logs(master_connection(url, None), reply.driver_id, follow=True)
+        if end.reason:  # it never ran: nothing of it in the output above says why
+            console.print(f"vega: driver {reply.driver_id} failed: {end.reason}",
+                          highlight=False, markup=False)
         return EXIT_CANCELLED if end.state == "killed" else end.exit_code
     except (OSError, VegaError) as exc:  # the master went away while we followed
         if stdout_closed(exc):  # | head -1: the driver runs on; the command ends quietly

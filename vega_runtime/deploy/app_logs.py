@@ -158,12 +158,13 @@ class AppLogs:
             shutil.rmtree(os.path.join(self.directory, app_id), ignore_errors=True)
 
     def follow(self, conn: Connection, app_id: str, follow: bool,
-               state: Callable[[], Tuple[str, int, bool]], stopped: threading.Event) -> None:
+               state: Callable[[], Tuple[str, int, bool, str]],
+               stopped: threading.Event) -> None:
         """Send the stored output; with ``follow``, until ``state()`` (``(state, exit code,
-        done)``) says the application or driver is done."""
+        done, why a driver could not start)``) says the application or driver is done."""
         offset, inode = 0, None
         while True:
-            name, code, done = state()
+            name, code, done, reason = state()
             data = b""
             try:
                 with open(self.path(app_id), "rb") as fh:
@@ -182,7 +183,7 @@ class AppLogs:
                 conn.send(LogChunk(data.decode("utf-8", "replace")))
                 continue
             if done or not follow:
-                conn.send(LogEnd(name, code))
+                conn.send(LogEnd(name, code, reason))
                 return
             stopped.wait(FOLLOW_POLL_SECONDS)
 

@@ -65,6 +65,8 @@ class DriverInfo:
     submitted: float = field(default_factory=time.time)
     ended: Optional[float] = None
     proc: Optional[subprocess.Popen] = None
+    #: why it failed before it could run (its submitter is told): "" once it ran
+    start_failure: str = ""
 
     @property
     def done(self) -> bool:
@@ -129,18 +131,19 @@ class DriverRunner:
         try:
             package_dir = self._package_dir(info.request.package_sha)
         except FileNotFoundError as exc:
-            self._end(info, DriverState.FAILED, 1, f"its package is missing: {exc}")
+            self._not_started(info, f"its package is missing: {exc}")
             return
         except OSError as exc:  # a full disk, say: extracting the package failed
-            self._end(info, DriverState.FAILED, 1, f"its package could not be extracted "
-                                                   f"in the master's work dir: {exc}")
+            self._not_started(info, f"its package could not be extracted in the master's "
+                                    f"work dir: {exc}")
             return
         except BadPackage as exc:
-            self._end(info, DriverState.FAILED, 1, str(exc))
+            self._not_started(info, str(exc))
             return
         job = os.path.realpath(os.path.join(package_dir, info.request.job_file))
         if not job.startswith(os.path.realpath(package_dir) + os.sep):
-            self._end(info, DriverState.FAILED, 1, f"its job file {info.request.job_file!r} is not in its package")
+            self._not_started(info, f"its job file {info.request.job_file!r} is not in its "
+                                    "package")
             return
         scratch = os.path.join(self.work_dir, "apps", info.driver_id)
         while True:
@@ -154,7 +157,7 @@ class DriverRunner:
                                             env=env, stdin=subprocess.DEVNULL, stdout=out,
                                             stderr=subprocess.STDOUT, start_new_session=True)
             except OSError as exc:  # a full disk, no descriptors or processes left
-                self._end(info, DriverState.FAILED, 1, f"it could not be started: {exc}")
+                self._not_started(info, f"it could not be started: {exc}")
                 return
             with self.lock:
                 if info.state == DriverState.KILLED:
@@ -182,6 +185,11 @@ class DriverRunner:
             with contextlib.suppress(OSError), open(output, "ab") as out:
                 out.write(f"vega: {message}\n".encode())
             time.sleep(backoff_delay(info.restarts, first=0.5, cap=5.0))
+
+    def _not_started(self, info: DriverInfo, reason: str) -> None:
+        """The driver could not run: failed, exit code 1, ``reason`` for its submitter."""
+        info.start_failure = reason
+        self._end(info, DriverState.FAILED, 1, reason)
 
     def _end(self, info: DriverInfo, state: DriverState, code: int, reason: str) -> None:
         with self.lock:

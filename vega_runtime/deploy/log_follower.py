@@ -24,13 +24,14 @@ def serve_logs(master, conn: Connection, request: FollowLogs) -> None:
         conn.send(LogEnd("unknown", 1))
         return
 
-    def state() -> Tuple[str, int, bool]:
-        """(state, exit code, done) of the run followed."""
+    def state() -> Tuple[str, int, bool, str]:
+        """(state, exit code, done, why a driver could not start) of the run followed."""
         if driver is not None:
-            return driver.state.value, driver.exit_code or 0, driver.done
+            return (driver.state.value, driver.exit_code or 0, driver.done,
+                    driver.start_failure)
         with master.lock:
             app = master.state.apps.get(app_id)
-            return ("finished", 0, True) if app is None else \
-                (app.state.value, 0, not app.state.active)
+            return ("finished", 0, True, "") if app is None else \
+                (app.state.value, 0, not app.state.active, "")
 
     master.logs.follow(conn, app_id, request.follow, state, master.stopped)

@@ -330,10 +330,13 @@ class LogChunk(Record):
 class LogEnd(Record):
     state: str
     exit_code: int = 0
+    #: why a cluster-mode driver failed before it ran ("" otherwise)
+    reason: str = ""
 
-    def __init__(self, state, exit_code=0):
+    def __init__(self, state, exit_code=0, reason=""):
         self.state = state
         self.exit_code = exit_code
+        self.reason = reason
 
 
 class SubmitDriver(Record):
