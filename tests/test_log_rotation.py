@@ -129,7 +129,7 @@ def test_followed_app_output_crosses_rotations_without_gaps(tmp_path):
     lines = [f"line {i:04d} " + "z" * 40 + "\n" for i in range(200)]
     done = threading.Event()
     conn = _Recorder()
-    state = lambda: ("FINISHED", 0, done.is_set())  # noqa: E731
+    state = lambda: ("FINISHED", 0, done.is_set(), "")  # noqa: E731
     with logs.open_for_append(app_id) as out:
         out.write(lines[0].encode())
         out.flush()
