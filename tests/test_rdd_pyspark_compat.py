@@ -762,3 +762,13 @@ def test_partitioner_has_pysparks_num_partitions_and_partition_func(ctx):
     func, n = ranged.partitioner.partitionFunc, ranged.partitioner.numPartitions
     assert [func(k) % n for k in range(10)] == \
         [i for i, part in enumerate(ranged.glom().collect()) for _ in part]
+
+
+def test_sort_by_key_of_an_empty_rdd_keeps_its_partitions_as_pyspark(ctx):
+    """PySpark's sortByKey returns an empty RDD itself (``if not rddSize: return self``):
+    ``parallelize([], 3).sortByKey()`` has 3 partitions there; it had 1 here."""
+    empty = ctx.parallelize([], 3)
+    assert empty.sort_by_key() is empty
+    assert empty.sortByKey(ascending=False, numPartitions=5).getNumPartitions() == 3
+    assert ctx.parallelize([], 2).sortBy(lambda x: x).getNumPartitions() == 2
+    assert ctx.parallelize([(2, "b"), (1, "a")], 3).sortByKey().collect() == [(1, "a"), (2, "b")]

@@ -243,6 +243,8 @@ class PairFunctions:
         # keys, 20 per output partition, oversampled 3 times; bounds by weighted quantiles.
         per_partition = math.ceil(3.0 * min(20.0 * n, 1e6) / max(self.get_num_partitions(), 1))
         sketches = self.map_partitions_with_index(KeySketch(per_partition, seed=1)).collect()
+        if not any(count for count, _ in sketches):
+            return self  # empty: sorted as it is, its partitions kept (PySpark's sortByKey)
         bounds = range_bounds(sketches, n, keyfunc)
         partitioner = RangePartitioner(bounds, ascending, keyfunc)
         return ShuffledRDD(self, partitioner, sort_key=keyfunc, ascending=ascending)
