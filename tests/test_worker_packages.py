@@ -172,3 +172,34 @@ def test_a_package_the_master_lacks_fails_the_launch_with_a_reason_for_the_drive
 def _next_of(conn, kind):
     message = conn.recv()
     return message if isinstance(message, kind) else None
+
+
+def test_one_package_uploaded_by_many_drivers_at_once_is_stored_for_each(tmp_path):
+    """Drivers submitting the same job together upload one package at once, each in a
+    thread of the master: every upload stores it and none fails. With one temporary name
+    for all, a second upload's rename found the file the first had renamed away
+    ("No such file or directory", seen in the suite's two-applications test)."""
+    import hashlib
+    import threading
+
+    from vega_runtime.deploy.package_store import PackageStore
+
+    store = PackageStore(str(tmp_path))
+    data = os.urandom(4 << 20)
+    sha = hashlib.sha256(data).hexdigest()
+    start, failures = threading.Barrier(8), []
+
+    def upload():
+        start.wait()
+        try:
+            store.store(sha, data)
+        except OSError as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=upload) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert store.read(sha) == data and os.listdir(store.directory) == [f"{sha}.zip"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import threading
 from typing import Optional
 
 from .. import ids
@@ -38,9 +39,11 @@ class PackageStore:
             return None
 
     def store(self, sha256: str, data: bytes) -> None:
-        """Write the package under a temporary name and rename it into place; an OSError
-        (a full disk, say) leaves nothing behind, not even the part written."""
-        tmp = self.path(sha256) + ".tmp"
+        """Write the package under a temporary name of this upload's own and rename it into
+        place (two drivers uploading one package at once each write their own copy: with one
+        temporary name, the second rename found the file gone); an OSError (a full disk,
+        say) leaves nothing behind, not even the part written."""
+        tmp = f"{self.path(sha256)}.{os.getpid()}.{threading.get_ident()}.tmp"
         try:
             os.makedirs(self.directory, exist_ok=True)
             with open(tmp, "wb") as out:
