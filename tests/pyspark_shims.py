@@ -3,7 +3,7 @@
 PySpark's tests (``pyspark/tests/test_rdd.py`` and friends, read from the installed
 PySpark's ``pyspark.zip`` by ``pyspark_run.py``) import their test base classes from
 ``pyspark.testing``, and a few JVM-side names (``py4j``, ``pyspark.serializers``,
-``pyspark.resource``, ``pyspark.java_gateway``) at module level.  This module provides
+``pyspark.java_gateway``) at module level.  This module provides
 those names so that the modules import; it never imports the real PySpark.
 
 - ``pyspark.testing.utils``: the base classes, written here after their documented
@@ -140,8 +140,6 @@ def register(master: str, spark_home: str) -> None:
     _module("pyspark.testing.sqlutils", SPARK_HOME=spark_home)
     _module("pyspark.shuffle")
     _module("pyspark.java_gateway", launch_gateway=_stand_in("launch_gateway"))
-    _module("pyspark.resource", **{name: _stand_in(name) for name in (
-        "ExecutorResourceRequests", "ResourceProfileBuilder", "TaskResourceRequests")})
     _module("pyspark.serializers", **{name: _stand_in(name) for name in (
         "CloudPickleSerializer", "BatchedSerializer", "CPickleSerializer", "MarshalSerializer",
         "UTF8Deserializer", "NoOpSerializer", "ChunkedStream")})

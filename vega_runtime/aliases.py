@@ -32,7 +32,7 @@ RDD_METHODS: Tuple[str, ...] = (
     "sample_variance", "save_as_text_file", "save_as_pickle_file", "get_storage_level",
     "local_checkpoint", "is_locally_checkpointed", "get_checkpoint_file",
     "set_name", "get_num_partitions", "sum_approx", "mean_approx",
-    "collect_with_job_group",
+    "collect_with_job_group", "with_resources", "get_resource_profile",
 )
 
 #: PySpark's names of the same thing under another name: camelCase name -> Vega name.

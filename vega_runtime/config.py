@@ -89,6 +89,18 @@ def parse_float(text: Any) -> float:
         raise ValueError(f"{text!r} is not a number") from None
 
 
+def parse_task_cpus(text: Any) -> float:
+    """CPUs per task: a positive number, fractions allowed.
+
+    >>> parse_task_cpus("2"), parse_task_cpus("0.5")
+    (2.0, 0.5)
+    """
+    value = parse_float(text)
+    if not 0 < value < 2**31:
+        raise ValueError(f"{text!r} is not a positive number of CPUs")
+    return value
+
+
 def parse_seconds_or_never(text: Any) -> float:
     """Seconds, or ``never`` (infinity).
 
@@ -424,6 +436,11 @@ SETTINGS: tuple[Setting, ...] = (
             "number of executor cores.", env="VEGA_DEFAULT_PARALLELISM"),
     Setting("vega.task.max_attempts", 4, at_least(1), "attempts",
             "How many times a task may run before its job fails.", env="VEGA_TASK_MAX_ATTEMPTS"),
+    Setting("vega.task.cpus", 1.0, parse_task_cpus, "cores",
+            "CPUs each task takes (Spark's spark.task.cpus; a fraction too). Each executor "
+            "runs one task at a time and holds this many cores, rounded up; tasks see it as "
+            "TaskContext.cpus() and OMP_NUM_THREADS. Custom resources (GPUs): "
+            "vega.{driver,worker,executor,task}.resource.NAME.amount, see docs/api.md."),
     Setting("vega.stage.max_attempts", 4, at_least(1), "attempts",
             "How many times a stage may be resubmitted after lost map outputs."),
     Setting("vega.shuffle.memory_bound", "256m", parse_size_at_least_0, "bytes",
@@ -676,7 +693,7 @@ def http_limits(conf: Mapping[str, Any]) -> dict[str, Any]:
 
 def _apply(values: dict, origins: dict, new: Mapping[str, Any], origin: str) -> None:
     for key, raw in new.items():
-        setting = SETTINGS_BY_KEY.get(key)
+        setting = setting_of(key)
         if setting is None:
             raise ConfigError(origin, key, "is not a Vega setting; see conf/vega-defaults.yaml "
                                            "for the list of settings")
@@ -685,6 +702,20 @@ def _apply(values: dict, origins: dict, new: Mapping[str, Any], origin: str) -> 
         except ValueError as exc:
             raise ConfigError(_source(setting, origin), key, str(exc)) from None
         origins[key] = origin
+
+
+def setting_of(key: str) -> Setting | None:
+    """The setting ``key`` names: one of ``SETTINGS``, or of a family with names in its keys
+    (``vega.executor.resource.gpu.amount``, ``vega.executor.env.VAR``: ``resources``)."""
+    setting = SETTINGS_BY_KEY.get(key)
+    if setting is None and key.startswith(("vega.driver.", "vega.worker.", "vega.executor.",
+                                           "vega.task.")):
+        from .resources import family_parser
+
+        parse = family_parser(key)
+        if parse is not None:
+            setting = Setting(key, None, parse, "", "", used_by=(DRIVER, WORKER))
+    return setting
 
 
 def _source(setting: Setting, origin: str) -> str:
@@ -758,7 +789,7 @@ def parse_conf_pair(text: str) -> tuple[str, str]:
     key = key.strip()
     if not sep or not key:
         raise ConfigError("--conf", repr(text), "is not KEY=VALUE (e.g. --conf vega.task.max_attempts=2)")
-    setting = SETTINGS_BY_KEY.get(key)
+    setting = setting_of(key)
     if setting is None:
         raise ConfigError("--conf", key, "is not a Vega setting; see conf/vega-defaults.yaml")
     try:

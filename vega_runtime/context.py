@@ -45,6 +45,7 @@ listener = lazy_module("vega_runtime.scheduler.listener")
 speculation = lazy_module("vega_runtime.scheduler.speculation")
 map_output = lazy_module("vega_runtime.scheduler.map_output")
 runner = lazy_module("vega_runtime.scheduler.runner")
+resources = lazy_module("vega_runtime.resources")
 serde = lazy_module("vega_runtime.serde")
 checkpoints = lazy_module("vega_runtime.context_checkpoints")
 shared = lazy_module("vega_runtime.shared")
@@ -192,6 +193,9 @@ class Context(JobControl, FileShipping, Persistence, Profiles):
                 job_metrics.JobMetricsCollector(self.job_metrics),
                 context_backend.cluster_secret(self.conf, self.master_spec),
                 **http_limits(self.conf))
+        #: what executors and tasks have and take, the driver's resources discovered
+        self.resource_plan = resources.plan(self.conf, self.master_spec.kind,
+                                            self.master_spec.cores)
         #: the relay of this application's events to a cluster master (cluster backends)
         self.backend, self._event_relay = context_backend.create_backend(self)
         for writer in self._event_writers():  # each job's group, description and tags
@@ -207,7 +211,8 @@ class Context(JobControl, FileShipping, Persistence, Profiles):
              "max_result_size": self.conf["vega.driver.max_result_size"],
              "dynamic_allocation": self.conf["vega.dynamic_allocation.enabled"],
              "barrier_sync_timeout": self.conf["vega.barrier.sync_timeout"],
-             "barrier_slots_wait": self.conf["vega.barrier.slots_wait"]},
+             "barrier_slots_wait": self.conf["vega.barrier.slots_wait"],
+             **self.resource_plan.settings()},
             self._merge_accumulators, self._blocks, self._job_settings, speculation_policy)
         #: PySpark's profilers, one per RDD a stage computes (``vega.python.profile``), or None
         self.profiler_collector = None
@@ -327,6 +332,12 @@ class Context(JobControl, FileShipping, Persistence, Profiles):
     @pythonVer.setter
     def pythonVer(self, value: str) -> None:  # noqa: N802
         self.python_ver = value
+
+    @property
+    def resources(self) -> Dict[str, Any]:
+        """The driver's custom resources (GPUs, FPGAs) by name, ``ResourceInformation``s
+        (``vega.driver.resource.NAME.*``; PySpark's ``SparkContext.resources``)."""
+        return dict(self.resource_plan.driver)
 
     def _job_settings(self) -> Dict[str, Any]:
         """What every task of a job starting now is told besides its stage's settings."""

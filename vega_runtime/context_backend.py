@@ -50,11 +50,13 @@ def create_backend(ctx) -> Tuple[Any, Any]:
     if ctx.conf["vega.dynamic_allocation.enabled"]:
         log.warning("vega.dynamic_allocation.enabled has no effect on %s: its executors "
                     "are fixed (use a cluster or local-cluster master)", spec.url)
+    plan = ctx.resource_plan
     if spec.kind == "inline":
-        return InlineBackend(ctx.app_dir, output, budget), None
-    return ProcessPoolBackend(spec.cores, ctx.app_dir, output, budget,
+        return InlineBackend(ctx.app_dir, output, budget, plan.local_executors[0]), None
+    return ProcessPoolBackend(len(plan.local_executors), ctx.app_dir, output, budget,
                               ctx.conf["vega.locality.wait"],
-                              HeartbeatSettings.from_conf(ctx.conf)), None
+                              HeartbeatSettings.from_conf(ctx.conf), plan.executor_env,
+                              plan.local_executors), None
 
 
 def _create_cluster_backend(ctx, spec: MasterSpec) -> Tuple[Any, Any]:
@@ -81,7 +83,9 @@ def _create_cluster_backend(ctx, spec: MasterSpec) -> Tuple[Any, Any]:
             tls.start()
             try:
                 cluster = LocalCluster(spec, worker_memory, os.path.join(ctx.app_dir, "cluster"),
-                                       secret_file, ctx._early_forkserver)
+                                       secret_file, ctx._early_forkserver,
+                                       {k: v for k, v in conf.items()
+                                        if k.startswith("vega.worker.resource.")})
             finally:  # it reads the secret file, which goes with the app's directory on failure
                 tls.join()
             host, port = "127.0.0.1", cluster.master_port
@@ -90,7 +94,11 @@ def _create_cluster_backend(ctx, spec: MasterSpec) -> Tuple[Any, Any]:
             host, port = spec.host, spec.port
         secret = load_secret(secret_file)
         advertise, bind = driver_addresses(conf, spec)
+        plan = ctx.resource_plan
         request = {"name": ctx.app_name, "proposed_id": ctx.context_id,
+                   "cores_per_executor": plan.executor_cores,
+                   "executor_resources": {k: int(v) for k, v in plan.executor_resources.items()},
+                   "executor_env": plan.executor_env,
                    "cores_max": conf["vega.cores.max"],
                    "executor_cores": conf["vega.executor.cores"],
                    "executor_memory": conf["vega.executor.memory"],
@@ -185,11 +193,17 @@ def local_cluster_slots(spec: MasterSpec, conf: "Config", backend) -> int:
     only what dynamic allocation asks for."""
     from .config import parse_size
 
+    from .resources import executor_cores, requests
+
     fits = parse_size(local_cluster_worker_memory(spec, conf)) // conf["vega.executor.memory"]
-    wanted = spec.workers * min(spec.cores, fits)
+    cores = executor_cores(conf["vega.task.cpus"])
+    offered = requests(conf, "worker")
+    for name, amount in requests(conf, "executor").items():  # and the workers' resources
+        fits = min(fits, int(offered.get(name, 0) // amount))
+    wanted = spec.workers * min(spec.cores // cores, fits)
     cores_max = conf["vega.cores.max"]
     if cores_max:
-        wanted = min(wanted, cores_max)
+        wanted = min(wanted, cores_max // cores)
     if backend.allocation is not None:
         wanted = min(wanted, backend.allocation.target)
     return wanted

@@ -36,6 +36,10 @@ ALIASES = {
     "pyspark.taskcontext": "vega_runtime.task_context",
     "pyspark.files": "vega_runtime.files",
     "pyspark.status": "vega_runtime.scheduler.status",
+    "pyspark.resource": "vega_runtime.resources",
+    "pyspark.resource.profile": "vega_runtime.resources",
+    "pyspark.resource.requests": "vega_runtime.resources",
+    "pyspark.resource.information": "vega_runtime.resources",
     # PySpark 4 keeps these under pyspark.core (pyspark.rdd & co. are its aliases of them)
     "pyspark.core": "vega_runtime.pyspark_compat.core",
     "pyspark.core.rdd": "vega_runtime.rdd.base",
@@ -69,7 +73,8 @@ class PySparkAlias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             raise NotInVega(fullname)
         return importlib.util.spec_from_loader(fullname, self,
                                                is_package=fullname in ("pyspark", "pyspark.sql",
-                                                                      "pyspark.core"))
+                                                                      "pyspark.core",
+                                                                      "pyspark.resource"))
 
     def create_module(self, spec):
         module = importlib.import_module(ALIASES[spec.name])

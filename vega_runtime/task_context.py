@@ -8,6 +8,7 @@ running task's context inside user functions, as in PySpark.
 
 from __future__ import annotations
 
+import math
 import threading
 from typing import Any, Callable, Iterator, List, Optional
 
@@ -57,10 +58,15 @@ class TaskContext(Record, metaclass=_CurrentOnEmptyCall):
     accumulator_updates: dict
     #: Partition ids of RDDs computed (not read from cache) by this attempt.
     computed: list
+    #: CPUs the task takes (``vega.task.cpus``, or its stage's resource profile)
+    cpu_amount: float
+    #: its custom resources (GPUs, ...): name -> ``resources.ResourceInformation``
+    task_resources: dict
 
     def __init__(self, stage, partition, attempt, attempt_id, executor_id="driver",
                  host="localhost", read_shuffle=None, blocks=None, load_broadcast=None,
-                 settings=None, accumulator_updates=None, computed=None):
+                 settings=None, accumulator_updates=None, computed=None, cpu_amount=1.0,
+                 task_resources=None):
         self.stage = stage
         self.partition = partition
         self.attempt = attempt
@@ -73,6 +79,8 @@ class TaskContext(Record, metaclass=_CurrentOnEmptyCall):
         self.settings = {} if settings is None else settings
         self.accumulator_updates = {} if accumulator_updates is None else accumulator_updates
         self.computed = [] if computed is None else computed
+        self.cpu_amount = cpu_amount
+        self.task_resources = {} if task_resources is None else task_resources
 
     @staticmethod
     def get() -> Optional["TaskContext"]:
@@ -92,14 +100,22 @@ class TaskContext(Record, metaclass=_CurrentOnEmptyCall):
         return self.attempt_id
 
     def cpus(self) -> int:
-        """The CPUs allocated to this task: 1, as each task takes one core of its executor
-        (Spark's ``spark.task.cpus`` default, which Vega does not change)."""
-        return 1
+        """The CPUs allocated to this task, rounded up (``vega.task.cpus``,
+        ``spark.task.cpus``, or its stage's resource profile)."""
+        return max(1, math.ceil(self.cpu_amount))
+
+    def cpu_amount_exact(self):
+        """The CPUs allocated to this task exactly, a ``decimal.Decimal`` (PySpark's
+        ``cpuAmount()``: ``0.5`` when tasks share a core)."""
+        from .resources import task_cpu_amount
+
+        return task_cpu_amount(self.cpu_amount)
 
     def resources(self) -> dict:
-        """The custom resources (GPUs, FPGAs) allocated to this task, by name: none, since
-        Vega schedules cores only, so ``{}``, what PySpark gives when none are configured."""
-        return {}
+        """The custom resources (GPUs, FPGAs) allocated to this task, by name:
+        ``ResourceInformation``s with the addresses it may use
+        (``vega.task.resource.NAME.amount``)."""
+        return dict(self.task_resources)
 
     def get_local_property(self, key: str) -> Optional[str]:
         """A local property the driver's submitting thread had set when the job started
@@ -112,7 +128,8 @@ class TaskContext(Record, metaclass=_CurrentOnEmptyCall):
         reads, block store, broadcasts) stay behind."""
         settings = {"local_properties": self.settings.get("local_properties", {})}
         return (TaskContext, (self.stage, self.partition, self.attempt, self.attempt_id,
-                              self.executor_id, self.host, None, None, None, settings))
+                              self.executor_id, self.host, None, None, None, settings, None,
+                              None, self.cpu_amount, self.task_resources))
 
     def activate(self) -> "TaskContext":
         _current.context = self
@@ -128,6 +145,7 @@ class TaskContext(Record, metaclass=_CurrentOnEmptyCall):
     attemptNumber = attempt_number
     taskAttemptId = task_attempt_id
     getLocalProperty = get_local_property
+    cpuAmount = cpu_amount_exact
 
 
 class BarrierTaskInfo(Record):
@@ -164,11 +182,11 @@ class BarrierTaskContext(TaskContext):
 
     def __init__(self, stage, partition, attempt, attempt_id, executor_id="driver",
                  host="localhost", read_shuffle=None, blocks=None, load_broadcast=None,
-                 settings=None, accumulator_updates=None, computed=None, sync=None,
-                 addresses=None, epoch=0):
+                 settings=None, accumulator_updates=None, computed=None, cpu_amount=1.0,
+                 task_resources=None, sync=None, addresses=None, epoch=0):
         super().__init__(stage, partition, attempt, attempt_id, executor_id, host,
                          read_shuffle, blocks, load_broadcast, settings, accumulator_updates,
-                         computed)
+                         computed, cpu_amount, task_resources)
         self.sync = sync
         self.addresses = [] if addresses is None else addresses
         self.epoch = epoch

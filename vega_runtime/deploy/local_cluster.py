@@ -85,8 +85,11 @@ def _daemon_env() -> Dict[str, str]:
 
 class LocalCluster:
     def __init__(self, spec: MasterSpec, memory: str, directory: str, secret_file: str,
-                 forkserver: Optional[ForkServer] = None):
-        """W workers of C cores (``spec``) and ``memory`` (a size: "2048m") each."""
+                 forkserver: Optional[ForkServer] = None,
+                 worker_settings: Optional[Dict[str, object]] = None):
+        """W workers of C cores (``spec``) and ``memory`` (a size: "2048m") each;
+        ``worker_settings``: the workers' settings besides (their custom resources, as
+        Spark's local cluster gives its workers the application's spark.worker.*)."""
         self.directory = directory
         self.secret_file = secret_file
         #: the daemons (master first), Popen-like; ``names`` and ``log_paths`` alongside
@@ -94,7 +97,11 @@ class LocalCluster:
         self.names: List[str] = []
         self.log_paths: List[str] = []
         make_private_dir(directory)
+        from ..config import SUBMIT_CONF_ENV  # (loaded by now: not on the early path)
+
         self.env = {**_daemon_env(), "VEGA_SECRET_FILE": secret_file}
+        self.role_env = {**ROLE_ENV, "worker": {SUBMIT_CONF_ENV: json.dumps(worker_settings)}
+                         if worker_settings else {}}
         self.forkserver = forkserver or start_forkserver()
         # the daemons and their executors inherit the fork server's TLS contexts
         self.forkserver.call(PREPARE_TLS, [secret_file])
@@ -162,7 +169,7 @@ class LocalCluster:
         gone) as a new interpreter."""
         log_path = os.path.join(self.directory, f"{name}.log")
         argv = [role, json.dumps(options)]
-        env = {**self.env, **ROLE_ENV[role]}
+        env = {**self.env, **self.role_env[role]}
         proc = self.forkserver.launch(DAEMON_ENTRY, argv, env, log_path,
                                       command_title(DAEMON_MODULE, _command_line(role, options)),
                                       tie=True, imports=IMPORTS[role])

@@ -29,6 +29,7 @@ Disconnect(session=1, reason='worker w1 lost: no heartbeat for 15s')
 from __future__ import annotations
 
 import enum
+import json
 import logging
 from typing import Dict, List, Optional, Tuple, Union
 
@@ -41,8 +42,10 @@ from ..net.messages import (ApplicationEnded, ApplicationKilled, ApplicationReje
                             RegisterApplication, RegisteredApplication, RegisteredWorker,
                             RegisterWorker, RegisterWorkerFailed)
 from ..records import Record
+from ..resources import EXECUTOR_RESOURCES_ENV
 from ..versions import version_mismatch
-from .placement import SchedulingMode, carries_labels, fair_shares, waiting_reason
+from .placement import (ExecutorShare, SchedulingMode, carries_labels, fair_shares,
+                        waiting_reason, worker_for)
 
 #: a field's default standing for a new empty container (each record gets its own)
 _NEW = object()
@@ -264,10 +267,13 @@ class Worker(Record):
     state: WorkerState = WorkerState.ALIVE
     #: when it stopped being alive
     gone: Optional[float] = None
-    executors: Dict[Tuple[str, str], int]  # (app, exec) -> memory
+    executors: Dict[Tuple[str, str], ExecutorShare]  # (app, exec) -> what it holds
+    #: custom resources: name -> addresses
+    resources: Dict[str, List[str]]
 
     def __init__(self, worker_id, host, port, cores, memory, labels, pid, session, registered,
-                 last_heartbeat, state=WorkerState.ALIVE, gone=None, executors=_NEW):
+                 last_heartbeat, state=WorkerState.ALIVE, gone=None, executors=_NEW,
+                 resources=_NEW):
         self.worker_id = worker_id
         self.host = host
         self.port = port
@@ -281,18 +287,19 @@ class Worker(Record):
         self.state = state
         self.gone = gone
         self.executors = {} if executors is _NEW else executors
+        self.resources = {} if resources is _NEW else resources
 
     @property
     def cores_used(self) -> int:
-        return len(self.executors)
+        return sum(share.cores for share in self.executors.values())
 
     @property
     def memory_used(self) -> int:
-        return sum(self.executors.values())
+        return sum(share.memory for share in self.executors.values())
 
     def record(self) -> dict:
         return {"host": self.host, "port": self.port, "cores": self.cores, "memory": self.memory,
-                "labels": self.labels, "state": self.state.value}
+                "labels": self.labels, "state": self.state.value, "resources": self.resources}
 
 
 class Application(Record):
@@ -429,7 +436,7 @@ class MasterState:
                 out.append(Disconnect(old.session, "replaced by a new connection"))
         worker = Worker(register.worker_id, register.host, register.port, register.cores,
                         register.memory, list(register.labels), register.pid, event.session,
-                        registered=now, last_heartbeat=now)
+                        registered=now, last_heartbeat=now, resources=register.resources)
         self.workers[worker.worker_id] = worker
         self.sessions[event.session] = ("worker", worker.worker_id)
         self.recovered_workers.pop(worker.worker_id, None)
@@ -441,11 +448,14 @@ class MasterState:
             if (app is not None and not app.state.active) or \
                     record.get("state") in ("finished", "failed", "killed"):
                 ended.add(app_id)  # its executors are stopped, not counted
-            elif app is not None:
-                worker.executors[(app_id, executor_id)] = app.request.executor_memory
+                continue
+            held = register.executor_resources.get(f"{app_id} {executor_id}", {})
+            if app is not None:
+                worker.executors[(app_id, executor_id)] = ExecutorShare(
+                    app.request.executor_memory, app.request.cores_per_executor, held)
                 app.executors[executor_id] = worker.worker_id
             else:  # the driver may come back after a master restart and claim it
-                worker.executors[(app_id, executor_id)] = 0
+                worker.executors[(app_id, executor_id)] = ExecutorShare(0, 1, held)
         out.extend(Send(event.session, ApplicationEnded(app_id)) for app_id in sorted(ended))
         log.info("worker %s registered: %s, %d cores, %d MiB", worker.worker_id, worker.host,
                  worker.cores, worker.memory >> 20)
@@ -691,7 +701,9 @@ class MasterState:
         for worker in self.workers.values():
             for (app_id, executor_id) in list(worker.executors):
                 if app_id == app.app_id and executor_id not in app.executors:
-                    worker.executors[(app_id, executor_id)] = app.request.executor_memory
+                    held = worker.executors[(app_id, executor_id)]
+                    held.memory, held.cores = app.request.executor_memory, \
+                        app.request.cores_per_executor
                     app.executors[executor_id] = worker.worker_id
         if app.executors:
             app.state = AppState.RUNNING
@@ -715,48 +727,35 @@ class MasterState:
         """One-core executors for ``app`` until ``cores_max`` or no worker can take one."""
         request = app.request
         granted = 0
-        while not request.cores_max or len(app.executors) < request.cores_max:
+        cores = request.cores_per_executor
+        while not request.cores_max or (len(app.executors) + 1) * cores <= request.cores_max:
             if app.at_requested_total:  # dynamic allocation's cap
                 break
             if self.mode == SchedulingMode.FAIR and \
-                    len(app.executors) >= self._fair_shares.get(app.app_id, 0):
+                    len(app.executors) * cores >= self._fair_shares.get(app.app_id, 0):
                 break  # its share: what it holds beyond it, it keeps until it gives it back
-            worker = self._worker_for(app)
-            if worker is None:
+            found = worker_for(app, [w for w in self.workers.values()
+                                     if w.state == WorkerState.ALIVE], self.max_executor_failures)
+            if found is None:
                 break
+            worker, addresses = found
             executor_id = f"exec-{app.next_executor}"
             app.next_executor += 1
-            worker.executors[(app.app_id, executor_id)] = request.executor_memory
+            worker.executors[(app.app_id, executor_id)] = ExecutorShare(
+                request.executor_memory, cores, addresses)
             app.executors[executor_id] = worker.worker_id
+            env = {**request.executor_env, "PYTHONHASHSEED": request.hash_seed}
+            if addresses:
+                env[EXECUTOR_RESOURCES_ENV] = json.dumps(addresses)
             out.append(Send(worker.session, LaunchExecutor(
-                app.app_id, executor_id, 1, request.executor_memory, request.driver_host,
-                request.driver_port, {"PYTHONHASHSEED": request.hash_seed}, request.package_sha)))
+                app.app_id, executor_id, cores, request.executor_memory, request.driver_host,
+                request.driver_port, env, request.package_sha)))
             out.append(Send(app.session, ExecutorAdded(executor_id, worker.worker_id,
-                                                       worker.host, 1)))
+                                                       worker.host, cores)))
             log.info("executor %s of %s launched on %s", executor_id, app.app_id,
                      worker.worker_id)
             granted += 1
         return granted
-
-    def _worker_for(self, app: Application) -> Optional[Worker]:
-        """The alive worker with room, carrying the app's labels, that runs fewest of the
-        app's executors (then most free cores): executors spread over the cluster."""
-        request = app.request
-        best, best_key = None, None
-        for worker in self.workers.values():
-            if (worker.state != WorkerState.ALIVE or worker.cores_used >= worker.cores
-                    or worker.memory - worker.memory_used < request.executor_memory
-                    or not carries_labels(worker.labels, request.labels)):
-                continue
-            if app.failures_on.get(worker.worker_id, 0) >= self.max_executor_failures:
-                continue  # its executors keep failing there
-            mine = sum(1 for (a, _) in worker.executors if a == app.app_id)
-            if request.executor_cores and mine >= request.executor_cores:
-                continue
-            key = (mine, worker.cores_used - worker.cores, worker.worker_id)
-            if best_key is None or key < best_key:
-                best, best_key = worker, key
-        return best
 
     def _tell_waiting(self, app: Application, out: list) -> None:
         alive = [w for w in self.workers.values() if w.state == WorkerState.ALIVE]

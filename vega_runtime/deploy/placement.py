@@ -7,18 +7,83 @@ executors; tests call them with plain values."""
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING, Dict, List, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 from ..net.messages import RegisterApplication
+from ..records import Record
 
-if TYPE_CHECKING:  # the master's record of a worker (master_state imports this module)
-    from .master_state import Worker
+if TYPE_CHECKING:  # the master's records (master_state imports this module)
+    from .master_state import Application, Worker
 
 
 class SchedulingMode(str, enum.Enum):
     """How the master shares cores between applications (vega.scheduler.mode)."""
     FIFO = "fifo"  # oldest first: each takes what it may (Spark standalone)
     FAIR = "fair"  # each at most an even share of the cores (max-min fair)
+
+
+class ExecutorShare(Record):
+    """What one executor holds of its worker: memory, cores and custom resources' addresses."""
+    memory: int
+    cores: int
+    resources: Dict[str, List[str]]
+
+    def __init__(self, memory, cores=1, resources=None):
+        self.memory = memory
+        self.cores = cores
+        self.resources = {} if resources is None else resources
+
+
+def free_addresses(resources: Dict[str, List[str]],
+                   shares: List[ExecutorShare]) -> Dict[str, List[str]]:
+    """The addresses of ``resources`` (a worker's) no executor of ``shares`` holds.
+
+    >>> free_addresses({"gpu": ["0", "1"]}, [ExecutorShare(0, 1, {"gpu": ["0"]})])
+    {'gpu': ['1']}
+    """
+    held = {(name, a) for share in shares for name, addresses in share.resources.items()
+            for a in addresses}
+    return {name: [a for a in addresses if (name, a) not in held]
+            for name, addresses in resources.items()}
+
+
+def take_addresses(free: Dict[str, List[str]],
+                   wanted: Dict[str, int]) -> Optional[Dict[str, List[str]]]:
+    """The addresses an executor wanting ``wanted`` gets of ``free``, or None if too few.
+
+    >>> take_addresses({"gpu": ["1", "2"]}, {"gpu": 1}), take_addresses({}, {"gpu": 1})
+    ({'gpu': ['1']}, None)
+    """
+    if any(len(free.get(name, ())) < amount for name, amount in wanted.items()):
+        return None
+    return {name: free[name][:amount] for name, amount in wanted.items()}
+
+
+def worker_for(app: "Application", alive: List["Worker"], max_executor_failures: int
+               ) -> Optional[Tuple["Worker", Dict[str, List[str]]]]:
+    """Where ``app``'s next executor goes: of the ``alive`` workers with room (cores, memory,
+    custom resources) carrying its labels, the one running fewest of its executors (then
+    most free cores), so they spread over the cluster; with the addresses it gets there."""
+    request = app.request
+    cores = request.cores_per_executor
+    best, best_key = None, None
+    for worker in alive:
+        if (worker.cores - worker.cores_used < cores
+                or worker.memory - worker.memory_used < request.executor_memory
+                or not carries_labels(worker.labels, request.labels)):
+            continue
+        if app.failures_on.get(worker.worker_id, 0) >= max_executor_failures:
+            continue  # its executors keep failing there
+        mine = sum(1 for (a, _) in worker.executors if a == app.app_id)
+        if request.executor_cores and (mine + 1) * cores > request.executor_cores:
+            continue
+        addresses = take_addresses(free_addresses(worker.resources,
+                                                  list(worker.executors.values())),
+                                   request.executor_resources)
+        key = (mine, worker.cores_used - worker.cores, worker.worker_id)
+        if addresses is not None and (best_key is None or key < best_key):
+            best, best_key = (worker, addresses), key
+    return best
 
 
 def carries_labels(worker_labels: List[str], required: List[str]) -> bool:
@@ -88,6 +153,17 @@ def waiting_reason(request: RegisterApplication, alive: List[Worker],
                 f"will start when a worker with all of them registers (vega worker --labels "
                 f"{wanted})")
     where = "worker carrying its labels" if required else "worker"
+    cores = request.cores_per_executor
+    if max(w.cores for w in usable) < cores:
+        return (f"no {where} has {cores} cores for one executor, which runs one task of "
+                f"{cores} CPUs at a time (vega.task.cpus, spark.task.cpus): ask for fewer CPUs "
+                "per task or add a worker with more cores")
+    for name, amount in sorted(request.executor_resources.items()):
+        if not any(len(w.resources.get(name, ())) >= amount for w in usable):
+            return (f"no {where} has {amount} {name} for one executor "
+                    f"(vega.executor.resource.{name}.amount): the job will start when one "
+                    f"registers (a worker offers them with vega.worker.resource.{name}.amount "
+                    f"and .discovery_script)")
     largest = max(w.memory for w in usable)
     if largest < request.executor_memory:
         return (f"no {where} can give an executor {request.executor_memory >> 20} MiB (the "
@@ -95,7 +171,11 @@ def waiting_reason(request: RegisterApplication, alive: List[Worker],
                 "worker")
     taken = f" by {', '.join(holders)}" if holders else ""
     whose = "of the workers carrying its labels " if required else ""
-    if any(w.cores_used < w.cores for w in usable):
+    if request.executor_resources and all(
+            take_addresses(free_addresses(w.resources, list(w.executors.values())),
+                           request.executor_resources) is None for w in usable):
+        what = f"{', '.join(sorted(request.executor_resources))} {whose}are taken{taken}"
+    elif any(w.cores - w.cores_used >= cores for w in usable):
         what = f"memory {whose}is taken{taken}: none has {request.executor_memory >> 20} MiB free"
     else:
         what = f"cores {whose}are taken{taken}"

@@ -14,6 +14,7 @@ that post events back; no lock is held while anything waits on a socket or the d
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import queue
@@ -40,6 +41,7 @@ from ..processes import (SIGNAL_CHECK_SECONDS, become_subreaper, end_adopted, en
                          oom_kill_count)
 from ..shuffle.blocks import SERVICE_MAX_REQUEST_BYTES
 from ..private_files import make_private_dir
+from ..resources import EXECUTOR_RESOURCES_ENV, discover
 from ..versions import python_version
 from .log_files import wait_rotating_output
 from .worker_state import (AbandonSession, ApplicationFinished, CleanWorkDirs, Connect, ExecutorLaunchFailed,
@@ -77,6 +79,10 @@ class Worker:
         self.bind_host = conf["vega.worker.bind"] or self.host
         self.cores, self.memory = conf["vega.worker.cores"], conf["vega.worker.memory"]
         self.labels = list(conf["vega.worker.labels"])
+        #: custom resources it offers (name -> addresses), found by their discovery scripts
+        self.resources = {name: info.addresses for name, info in discover(conf, "worker").items()}
+        #: the addresses each running executor holds (LaunchExecutor's), told to a new master
+        self.held: Dict[Tuple[str, str], Dict[str, List[str]]] = {}
         #: hold each executor to the memory it was granted (executor_main --memory-limit)
         self.limit_memory = conf["vega.worker.executor_memory_limit"]
         self.work_dir = make_private_dir(os.path.abspath(conf["vega.worker.work_dir"]))
@@ -228,9 +234,12 @@ class Worker:
 
     def _follow_master(self, session: int, conn: Connection, executors: List[List[str]]) -> None:
         try:
+            with self.lock:
+                held = {f"{a} {e}": self.held[(a, e)] for a, e in executors
+                        if self.held.get((a, e))}
             conn.send(RegisterWorker(self.worker_id, self.host, self.shuffle.port, self.cores,
                                      self.memory, self.labels, python_version(), __version__,
-                                     os.getpid(), executors))
+                                     os.getpid(), executors, self.resources, held))
             reply = conn.recv()
             if isinstance(reply, RegisterWorkerFailed):
                 self.events.put(Refused(session, reply.reason))
@@ -310,6 +319,7 @@ class Worker:
             return
         with self.lock:
             self.executors[key] = proc
+            self.held[key] = json.loads(order.env.get(EXECUTOR_RESOURCES_ENV) or "{}")
             self.launching -= 1
             stopping = self.stopping
         if stopping:  # the worker stopped while this one was starting
@@ -321,6 +331,7 @@ class Worker:
         oom_kills = oom_kill_count() - oom_kills
         with self.lock:
             self.executors.pop(key, None)
+            self.held.pop(key, None)
         self.events.put(ExecutorProcessExited(*key, code, _tail(log_path),
                                               order.memory if self.limit_memory else 0,
                                               oom_kills))

@@ -53,9 +53,13 @@ class RegisterWorker(Record):
     vega_version: str
     pid: int
     executors: List[ExecutorOfApp]  # the ones it runs, on reconnect
+    #: its custom resources: name -> addresses (vega.worker.resource.NAME.*)
+    resources: Dict[str, List[str]]
+    #: the addresses each of ``executors`` holds ("APP_ID EXECUTOR_ID" -> name -> addresses)
+    executor_resources: Dict[str, Dict[str, List[str]]]
 
     def __init__(self, worker_id, host, port, cores, memory, labels, python_version,
-                 vega_version, pid, executors=_NEW):
+                 vega_version, pid, executors=_NEW, resources=_NEW, executor_resources=_NEW):
         self.worker_id = worker_id
         self.host = host
         self.port = port
@@ -66,6 +70,8 @@ class RegisterWorker(Record):
         self.vega_version = vega_version
         self.pid = pid
         self.executors = [] if executors is _NEW else executors
+        self.resources = {} if resources is _NEW else resources
+        self.executor_resources = {} if executor_resources is _NEW else executor_resources
 
 
 class WorkerHeartbeat(Record):
@@ -183,6 +189,12 @@ class RegisterApplication:
     #: the id the driver's Context goes by (its event log's name): the master gives a new
     #: application that id unless it knows it already, so one id names it everywhere
     proposed_id: AppIdOrEmpty = ""
+    #: the cores each executor holds: its one task at a time takes them (vega.task.cpus)
+    cores_per_executor: int = 1
+    #: what each executor is to have of custom resources (vega.executor.resource.NAME.amount)
+    executor_resources: Dict[str, int] = field(default_factory=dict)
+    #: environment variables of every executor (vega.executor.env.VAR)
+    executor_env: Dict[str, str] = field(default_factory=dict)
 
 
 class UnregisterApplication(Record):

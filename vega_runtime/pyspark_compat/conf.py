@@ -34,6 +34,7 @@ SPARK_TO_VEGA = {
     "spark.app.name": ("vega.app.name", _same),
     "spark.default.parallelism": ("vega.default.parallelism", _same),
     "spark.task.maxFailures": ("vega.task.max_attempts", _same),
+    "spark.task.cpus": ("vega.task.cpus", _same),
     "spark.stage.maxConsecutiveAttempts": ("vega.stage.max_attempts", _same),
     "spark.executor.memory": ("vega.executor.memory", _same),
     "spark.executor.cores": ("vega.executor.cores", _same),
@@ -66,6 +67,8 @@ def vega_settings(pairs: Iterable[Tuple[str, str]]) -> Dict[str, str]:
         elif key in SPARK_TO_VEGA:
             target, convert = SPARK_TO_VEGA[key]
             settings[target] = convert(value)
+        elif _family_key(key):
+            settings[_family_key(key)] = value
         elif key != "spark.eventLog.enabled":
             ignored.append(key)
     if event_log_off:
@@ -74,6 +77,24 @@ def vega_settings(pairs: Iterable[Tuple[str, str]]) -> Dict[str, str]:
         log.warning("Vega has no use for these Spark settings and ignores them: %s",
                     ", ".join(sorted(ignored)))
     return settings
+
+
+def _family_key(key: str) -> Optional[str]:
+    """Vega's name of a Spark setting with a name inside: custom resources
+    (``spark.executor.resource.gpu.discoveryScript``) and executor environment variables
+    (``spark.executorEnv.VAR``); None for any other.
+
+    >>> _family_key("spark.worker.resource.gpu.discoveryScript"), _family_key("spark.x")
+    ('vega.worker.resource.gpu.discovery_script', None)
+    """
+    match = re.match(r"^spark\.(driver|worker|executor|task)\.resource\.(.+)\."
+                     r"(amount|discoveryScript|vendor)$", key)
+    if match:
+        role, name, field = match.groups()
+        return f"vega.{role}.resource.{name}.{'discovery_script' if field == 'discoveryScript' else field}"
+    if key.startswith("spark.executorEnv."):
+        return "vega.executor.env." + key[len("spark.executorEnv."):]
+    return None
 
 
 class SparkConf:

@@ -18,8 +18,8 @@ class SparkContext(Context):
     that concern the JVM or Spark SQL (``gateway``, ``jsc``, ``serializer``,
     ``udf_profiler_cls``, ``memory_profiler_cls``, ``batchSize``, ``sparkHome``) are
     accepted and have no effect; ``pyFiles`` are added
-    as with ``addPyFile``; ``environment`` becomes ``spark.executorEnv.*`` settings, which
-    Vega reports as ignored (executors inherit their worker's environment).
+    as with ``addPyFile``; ``environment`` becomes ``spark.executorEnv.*`` settings (every
+    executor's environment variables).
     """
 
     #: the running SparkContext of this process (PySpark's class attribute of the name)
@@ -69,13 +69,6 @@ class SparkContext(Context):
     def _temp_dir(self) -> str:
         """The driver's scratch directory of this application (PySpark's ``_temp_dir``)."""
         return self.app_dir
-
-    @property
-    def resources(self) -> Dict[str, Any]:
-        """The custom resources (GPUs, FPGAs) allocated to the driver, by name: none, since
-        Vega schedules cores only (Spark's ``spark.driver.resource.*`` settings are reported
-        as ignored), so ``{}``, what PySpark gives when none are configured."""
-        return {}
 
     def getConf(self) -> SparkConf:
         """A copy of the settings this context was created with (PySpark's ``getConf``)."""

@@ -215,6 +215,28 @@ class RDD(Transformations, PairFunctions, Actions, Generic[T]):
         """
         return any(r.barrier_rdd for r in narrow_ancestors(self))
 
+    # -- stage-level resources ------------------------------------------
+    #: what the tasks of the stages computing this RDD take (``with_resources``), or None
+    resource_profile = None
+
+    def with_resources(self, profile) -> "RDD":
+        """This RDD, its stage's tasks taking what ``profile`` (a ``ResourceProfile``) asks
+        for: CPUs and custom resources each, within what the executors have (Spark's
+        stage-level scheduling; ``vega_runtime.resources``).
+
+        >>> from vega_runtime.resources import ResourceProfileBuilder, TaskResourceRequests
+        >>> rp = ResourceProfileBuilder().require(TaskResourceRequests().cpus(1)).build
+        >>> ctx.parallelize([1, 2]).with_resources(rp).get_resource_profile() == rp
+        True
+        """
+        self._driver("with_resources()")
+        self.resource_profile = profile
+        return self
+
+    def get_resource_profile(self):
+        """The profile ``with_resources`` gave this RDD, or None."""
+        return self.resource_profile
+
     # -- naming and lineage ---------------------------------------------
     def name(self) -> Optional[str]:
         return self._name

@@ -145,7 +145,10 @@ class ClusterBackend:
                 __version__, package_sha, hash_seed=executor_hash_seed(),
                 labels=list(request.get("labels", ())),
                 requested_executors=-1 if self.allocation is None else self.allocation.target,
-                proposed_id=request.get("proposed_id", "")))
+                proposed_id=request.get("proposed_id", ""),
+                cores_per_executor=request.get("cores_per_executor", 1),
+                executor_resources=dict(request.get("executor_resources", {})),
+                executor_env=dict(request.get("executor_env", {}))))
         except VegaError:
             self.server.stop()
             raise

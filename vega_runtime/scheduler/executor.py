@@ -9,6 +9,7 @@ into a ``TaskFinished`` message.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import pickle
 import random
@@ -27,6 +28,7 @@ from ..net.messages import (EXECUTOR_PAYLOADS, BarrierSync, BarrierSyncReply, Ki
                             TaskFinished)
 from ..private_files import make_private_dirs
 from ..records import Record
+from ..resources import EXECUTOR_RESOURCES_ENV, executor_cores, task_addresses
 from ..serde import dumps
 from ..shuffle.blocks import MapStatus, output_paths
 from ..shuffle.reader import read_local_block, read_shuffle
@@ -127,8 +129,13 @@ class ExecutorDirs(Record):
 
 class Executor:
     def __init__(self, executor_id: str, host: str, dirs: ExecutorDirs, sink: OutputSink,
-                 memory_budget: int, fetch_block=read_local_block, in_driver: bool = False):
+                 memory_budget: int, fetch_block=read_local_block, in_driver: bool = False,
+                 resources: Optional[Dict[str, List[str]]] = None):
         self.executor_id = executor_id
+        #: its custom resources' addresses, by name: given, or by its worker in its
+        #: environment (``resources.EXECUTOR_RESOURCES_ENV``)
+        self.resources = resources if resources is not None else \
+            json.loads(os.environ.get(EXECUTOR_RESOURCES_ENV) or "{}")
         self.host = host
         self.dirs = dirs
         self.sink = sink
@@ -221,9 +228,14 @@ class Executor:
             return TaskFinished(launch.task_id, TaskState.FAILED, error_type="PythonVersionMismatch",
                                 error_message=mismatch)
         shuffle_read = [0]
+        settings = payload.settings
+        cpus = settings.get("task_cpus", 1.0)
+        if not self.in_driver and "OMP_NUM_THREADS" not in settings.get("executor_env", ()):
+            os.environ["OMP_NUM_THREADS"] = str(executor_cores(cpus))  # as PySpark's workers
         args = (payload.stage_id, launch.partition, launch.attempt, launch.task_id,
                 self.executor_id, self.host, self._shuffle_reader(payload, shuffle_read),
-                self.blocks, self.load_broadcast, payload.settings)
+                self.blocks, self.load_broadcast, settings, None, None, cpus,
+                task_addresses(self.resources, settings.get("task_resources", {})))
         if launch.barrier_addresses is None:
             tc = TaskContext(*args)
         else:

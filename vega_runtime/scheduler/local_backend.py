@@ -48,10 +48,13 @@ class InlineBackend:
 
     may_gain_executors = False
 
-    def __init__(self, app_dir: str, on_output: OutputCallback, memory_budget: int):
+    def __init__(self, app_dir: str, on_output: OutputCallback, memory_budget: int,
+                 resources: Optional[Dict[str, List[str]]] = None):
+        """``resources``: the addresses its tasks may use (the driver's)."""
         self.on_output = on_output
         self.executor = Executor("driver", HOST, ExecutorDirs.under(app_dir, "driver"),
-                                 self._sink, memory_budget, in_driver=True)
+                                 self._sink, memory_budget, in_driver=True,
+                                 resources=resources or {})
         self.executor.barrier_sync = self._barrier_sync
         self.barrier = BarrierCoordinator()
         self.queue = TaskQueue()
@@ -148,11 +151,20 @@ class ProcessPoolBackend:
 
     def __init__(self, num_executors: int, app_dir: str, on_output: OutputCallback,
                  memory_budget: int, locality_wait: float = 3.0,
-                 heartbeat: HeartbeatSettings = HeartbeatSettings()):
+                 heartbeat: HeartbeatSettings = HeartbeatSettings(),
+                 executor_env: Optional[Dict[str, str]] = None,
+                 executor_resources: Optional[List[Dict[str, List[str]]]] = None):
+        """``executor_env``: environment variables of every executor process;
+        ``executor_resources``: the addresses of each (the driver's, shared out)."""
         self.app_dir = app_dir
         self.on_output = on_output
         self.memory_budget = memory_budget
         self.num_executors = num_executors
+        self.executor_env = executor_env or {}
+        #: each executor's addresses, by its place (an executor replacing a lost one takes
+        #: its place) and which executor holds each place
+        self.executor_resources = executor_resources or [{}] * num_executors
+        self._places: Dict[str, int] = {}
         #: events found outside ``poll`` (executors started or lost, tasks sent), reported next
         self._events: list = []
         self.pool = ExecutorPool(self._events.append, locality_wait)
@@ -173,7 +185,10 @@ class ProcessPoolBackend:
         dispatched: the first launch forks them all)."""
         while len(self.processes) < self.num_executors:
             self._spawned += 1
-            process = self._fork(f"exec-{self._spawned}")
+            executor_id = f"exec-{self._spawned}"
+            taken = {self._places[e] for e in self.processes}
+            self._places[executor_id] = min(set(range(self.num_executors)) - taken)
+            process = self._fork(executor_id)
             self.processes[process.executor_id] = process
             self.pool.add(process)
             try:
@@ -206,8 +221,10 @@ class ProcessPoolBackend:
                 parent_end.close()
                 for process in self.processes.values():
                     process.conn.sock.close()
-                code = run_executor_process(child_end, executor_id, self.app_dir,
-                                            self.memory_budget)
+                os.environ.update(self.executor_env)
+                code = run_executor_process(
+                    child_end, executor_id, self.app_dir, self.memory_budget,
+                    self.executor_resources[self._places[executor_id]])
             except BaseException:  # noqa: BLE001 - a child must never return into the driver
                 code = 1
             finally:
@@ -228,6 +245,7 @@ class ProcessPoolBackend:
         (``cause``: an ``executor_loss.LossCause`` value when the driver knows why; the
         scheduler then says so, once)."""
         process = self.processes.pop(executor_id)
+        self._places.pop(executor_id, None)
         if process.stalled and cause != LossCause.EXECUTOR_TIMEOUT.value:  # no progress
             reason = hung_description(self.heartbeat.timeout, self.heartbeat)
             cause = LossCause.EXECUTOR_TIMEOUT.value
@@ -509,7 +527,7 @@ def _reap(slot: _ExecutorProcess, graceful: bool = False, exit_wait: float = 0.0
 
 
 def run_executor_process(sock: socket.socket, executor_id: str, app_dir: str,
-                         memory_budget: int) -> int:
+                         memory_budget: int, resources: Dict[str, List[str]]) -> int:
     """The main loop of a forked ``local[N]`` executor; its exit code."""
     from ..logs import setup_executor_logging
 
@@ -527,5 +545,5 @@ def run_executor_process(sock: socket.socket, executor_id: str, app_dir: str,
         conn.send(TaskOutput(task_id, stream, text))
 
     executor = Executor(executor_id, HOST, ExecutorDirs.under(app_dir, executor_id), sink,
-                        memory_budget)
+                        memory_budget, resources=resources)
     return serve_cancellable(executor, conn)

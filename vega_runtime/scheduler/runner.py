@@ -17,6 +17,7 @@ from ..errors import (BarrierJobRefused, DriverExit, FetchFailed, JobCancelled, 
 from ..executor_loss import caused_by_app, loss_sentence
 from ..files import AddedFiles
 from ..net.messages import PutBlock
+from ..resources import ResourceError, check_task_fits
 from ..serde import dumps, dumps_closure
 from ..shuffle.blocks import MapStatus
 from ..storage_level import StorageLevel
@@ -28,7 +29,8 @@ from .dag import (DAGScheduler, JobFailed, JobSucceeded, KillTasks, LaunchTasks,
 from .executor import StagePayload, TaskState
 from .listener import JobListener
 from .stage_graph import job_graph
-from .stages import Stage, barrier_stages, shuffle_dependencies, unsupported_barrier_stage
+from .stages import (Stage, barrier_stages, shuffle_dependencies, stage_profile, stage_rdds,
+                     unsupported_barrier_stage)
 
 if TYPE_CHECKING:
     from .speculation import SpeculationPolicy
@@ -131,6 +133,7 @@ class JobRunner:
             self._remove_unreachable_shuffles()
             self._remove_unreachable_broadcasts()
             self._check_barrier_stages(rdd, partitions)
+            self._check_resource_profiles(rdd)
             actions = self.dag.submit_job(job_id, rdd, func, partitions)
             stage_ids = self.dag.job_stage_ids()
             self.listener.on_job_stages(job_id, stage_ids)
@@ -217,6 +220,37 @@ class JobRunner:
                     "barrier stage's input to fewer partitions (Spark's rule, SPARK-24819)")
             for event in self.backend.poll(min(POLL_SECONDS, left)):
                 self._apply(self._handle(event))
+
+    def _check_resource_profiles(self, rdd) -> None:
+        """Refuse a job with a stage whose resource profile (``with_resources``) asks for
+        executors of its own, or more per task than the executors have (Vega's executors are
+        the application's, as Spark's without dynamic allocation: a profile may change only
+        what each task takes, Spark's ``TaskResourceProfile``)."""
+        for stage_rdd in stage_rdds(rdd):
+            profile = stage_profile(stage_rdd)
+            if profile is None:
+                continue
+            if profile.executorResources:
+                raise ResourceError(
+                    f"the resource profile of {stage_rdd!r} asks for executors with "
+                    f"{', '.join(sorted(profile.executorResources))}: Vega runs every stage "
+                    "on the application's executors, so a profile may only change what each "
+                    "task takes (require only TaskResourceRequests); set the executors' "
+                    "resources with vega.executor.* (spark.executor.*) settings")
+            check_task_fits(*profile.task_needs(self.settings["task_cpus"],
+                                                self.settings["task_resources"]),
+                            self.settings["executor_cores"], self.settings["executor_resources"],
+                            f"an executor of this application (the stage of {stage_rdd!r})")
+
+    def _stage_settings(self, stage: Stage) -> Dict[str, Any]:
+        """The job's settings, with what each task of ``stage`` takes when its profile
+        says so (``TaskContext.cpus()``, ``resources()``)."""
+        profile = stage_profile(stage.rdd)
+        if profile is None:
+            return self._job_settings
+        cpus, resources = profile.task_needs(self.settings["task_cpus"],
+                                             self.settings["task_resources"])
+        return {**self._job_settings, "task_cpus": cpus, "task_resources": resources}
 
     def _remove_unreachable_shuffles(self) -> None:
         while self.unreachable_shuffles:
@@ -464,7 +498,7 @@ class JobRunner:
                         for dep in shuffle_dependencies(stage.rdd)}
             payload = StagePayload(stage.stage_id, self.added_files, stage.rdd,
                                    None if stage.is_map else self._func,
-                                   stage.shuffle_dep, statuses, self._job_settings,
+                                   stage.shuffle_dep, statuses, self._stage_settings(stage),
                                    self.profiler_of(stage.rdd.rdd_id) if self.profiler_of else None)
             self._payloads[key] = dumps_closure(payload, f"stage {stage.stage_id} ({stage.rdd!r})")
         return self._payloads[key]

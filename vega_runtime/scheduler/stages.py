@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 from ..records import Record
+from ..resources import ResourceError, ResourceProfile
 from ..rdd.base import RDD, narrow_ancestors
 from ..rdd.dependency import ShuffleDependency
 
@@ -59,19 +60,39 @@ def shuffle_dependencies(rdd: RDD) -> List[ShuffleDependency]:
     return found
 
 
-def barrier_stages(rdd: RDD, partitions: List[int]) -> List[Tuple[RDD, int]]:
-    """The barrier stages of a job on ``partitions`` of ``rdd``: each one's RDD and how
-    many tasks it runs (all at the same time)."""
-    found = [(rdd, len(set(partitions)))] if rdd.is_barrier() else []
+def stage_rdds(rdd: RDD) -> Iterator[RDD]:
+    """The RDD each stage of a job on ``rdd`` computes: ``rdd`` first, then those of the
+    map stages it needs."""
+    yield rdd
     seen, stack = set(), shuffle_dependencies(rdd)
     while stack:
         dep = stack.pop()
         if dep.shuffle_id not in seen:
             seen.add(dep.shuffle_id)
-            if dep.rdd.is_barrier():
-                found.append((dep.rdd, dep.rdd.get_num_partitions()))
+            yield dep.rdd
             stack.extend(shuffle_dependencies(dep.rdd))
-    return found
+
+
+def barrier_stages(rdd: RDD, partitions: List[int]) -> List[Tuple[RDD, int]]:
+    """The barrier stages of a job on ``partitions`` of ``rdd``: each one's RDD and how
+    many tasks it runs (all at the same time)."""
+    return [(r, len(set(partitions)) if r is rdd else r.get_num_partitions())
+            for r in stage_rdds(rdd) if r.is_barrier()]
+
+
+def stage_profile(rdd: RDD) -> Optional[ResourceProfile]:
+    """The resource profile of the stage computing ``rdd``: that of its RDDs (up to the
+    shuffles) that have one (``with_resources``); two different ones are refused, as Spark
+    refuses them (it merges them only with spark.scheduler.resource.profileMergeConflicts)."""
+    profiles = []
+    for ancestor in narrow_ancestors(rdd):
+        if ancestor.resource_profile is not None and ancestor.resource_profile not in profiles:
+            profiles.append(ancestor.resource_profile)
+    if len(profiles) > 1:
+        raise ResourceError(f"the stage computing {rdd!r} has RDDs of {len(profiles)} "
+                            "different resource profiles (with_resources): give its RDDs one "
+                            "profile, or put a shuffle between the RDDs of each")
+    return profiles[0] if profiles else None
 
 
 def unsupported_barrier_stage(rdd: RDD, tasks: int) -> Optional[str]:

@@ -1,0 +1,475 @@
+"""Custom resources (GPUs, FPGAs), CPUs per task, and stage-level resource profiles, as
+Spark has them ("Custom Resource Scheduling" and "Stage Level Scheduling" in Spark's
+configuration and scheduling guides).
+
+Settings, by family (Spark's names map to these, ``pyspark_compat.conf``):
+
+- ``vega.{driver,worker,executor}.resource.NAME.amount``: whole addresses of resource NAME
+  the driver, a worker or each executor has; ``...discovery_script``: the program that
+  prints them as JSON, ``{"name": "gpu", "addresses": ["0", "1"]}`` (driver and worker);
+- ``vega.task.resource.NAME.amount``: what each task takes of its executor's (a fraction
+  up to 1, or a whole number);
+- ``vega.executor.env.VAR``: an environment variable of every executor
+  (``spark.executorEnv.VAR``).
+
+A worker discovers its resources when it starts and offers them to the master, which
+gives each executor its own addresses; an executor runs one task at a time, which gets the
+first addresses it asks for (``TaskContext.resources()``).  In ``local`` modes the tasks
+use the driver's resources, as Spark's local executor does.  ``vega.task.cpus`` is what
+each task takes of the cores: each executor holds that many (rounded up) of its worker's.
+
+``ResourceProfile`` (``rdd.with_resources``) changes what a stage's tasks take, within what
+the application's executors have (Spark's ``TaskResourceProfile`` without dynamic
+allocation); a profile that asks for other executors is refused when its job starts.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import math
+import re
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+
+from .errors import VegaError
+from .records import Record
+
+#: ``vega.ROLE.resource.NAME.FIELD``
+FAMILY = r"^vega\.(driver|worker|executor|task)\.resource\.([A-Za-z0-9][\w.-]*?)\." \
+         r"(amount|discovery_script|vendor)$"
+#: ``vega.executor.env.VAR``
+ENV_FAMILY = r"^vega\.executor\.env\.([A-Za-z_][A-Za-z0-9_]*)$"
+#: seconds a discovery script may take
+DISCOVERY_TIMEOUT = 60.0
+#: the executor's environment variable that holds its addresses (JSON, set by its worker)
+EXECUTOR_RESOURCES_ENV = "VEGA_EXECUTOR_RESOURCES"
+
+
+class ResourceError(VegaError):
+    """A resource cannot be discovered, or what is asked for cannot be had."""
+
+
+# -- settings ----------------------------------------------------------------------------
+
+def _whole_amount(text: Any) -> int:
+    value = _number(text)
+    if value != int(value) or value < 0:
+        raise ValueError(f"{text!r} is not a whole number of addresses (0 or more)")
+    return int(value)
+
+
+def task_amount(text: Any) -> float:
+    """What a task takes of a resource: a fraction up to 1 (tasks sharing one address)
+    or a whole number.
+
+    >>> task_amount("0.5"), task_amount(2)
+    (0.5, 2.0)
+    >>> task_amount("1.5")
+    Traceback (most recent call last):
+    ...
+    ValueError: '1.5' is neither a fraction of 1 nor a whole number of addresses
+    """
+    value = _number(text)
+    if value <= 0 or (value > 1 and value != int(value)):
+        raise ValueError(f"{text!r} is neither a fraction of 1 nor a whole number of addresses")
+    return value
+
+
+def _number(text: Any) -> float:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise ValueError(f"{text!r} is not a number") from None
+    if isinstance(text, bool) or not math.isfinite(value):
+        raise ValueError(f"{text!r} is not a number")
+    return value
+
+
+def family_parser(key: str) -> Optional[Callable[[Any], Any]]:
+    """The parser of a setting of the families above, or None if ``key`` is not one.
+
+    >>> family_parser("vega.task.resource.gpu.amount")("0.25")
+    0.25
+    >>> family_parser("vega.executor.resource.gpu.amount")("2"), family_parser("vega.x") is None
+    (2, True)
+    """
+    match = re.match(FAMILY, key)
+    if match:
+        role, _, field = match.groups()
+        if field == "amount":
+            return task_amount if role == "task" else _whole_amount
+        if field == "discovery_script" and role in ("driver", "worker"):
+            return _text
+        return _text if field == "vendor" and role != "task" else None
+    return _text if re.match(ENV_FAMILY, key) else None
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def requests(conf: Mapping[str, Any], role: str) -> Dict[str, float]:
+    """``{name: amount}`` of ``vega.ROLE.resource.NAME.amount`` settings (0 amounts left out)."""
+    found = {}
+    for key, value in conf.items():
+        match = re.match(FAMILY, key)
+        if match and match.group(1) == role and match.group(3) == "amount" and value:
+            found[match.group(2)] = value
+    return dict(sorted(found.items()))
+
+
+def executor_env(conf: Mapping[str, Any]) -> Dict[str, str]:
+    """The environment variables every executor gets (``vega.executor.env.VAR``)."""
+    return {re.match(ENV_FAMILY, k).group(1): str(v) for k, v in conf.items()
+            if re.match(ENV_FAMILY, k)}
+
+
+def executor_cores(task_cpus: float) -> int:
+    """The cores an executor holds: its one task at a time takes ``task_cpus`` of them.
+
+    >>> executor_cores(1.0), executor_cores(2.0), executor_cores(0.25)
+    (1, 2, 1)
+    """
+    return max(1, math.ceil(task_cpus))
+
+
+# -- discovery ---------------------------------------------------------------------------
+
+class ResourceInformation(Record):
+    """The addresses of one resource (PySpark's ``pyspark.resource.ResourceInformation``)."""
+    name: str
+    addresses: List[str]
+
+    def __init__(self, name, addresses):
+        self.name = name
+        self.addresses = addresses
+
+
+def discover(conf: Mapping[str, Any], role: str) -> Dict[str, ResourceInformation]:
+    """Run the discovery scripts of the resources ``role`` (driver or worker) is to have,
+    checking each finds at least its amount; ``{name: ResourceInformation}``."""
+    found = {}
+    for name, amount in requests(conf, role).items():
+        script = conf.get(f"vega.{role}.resource.{name}.discovery_script")
+        if not script:
+            raise ResourceError(f"the {role} is to have {amount:g} {name} "
+                                f"(vega.{role}.resource.{name}.amount) but has no discovery "
+                                f"script to find them: set vega.{role}.resource.{name}."
+                                f"discovery_script (Spark's spark.{role}.resource.{name}."
+                                "discoveryScript)")
+        info = run_discovery_script(name, script)
+        if len(info.addresses) < amount:
+            raise ResourceError(f"the {role} is to have {amount:g} {name} but its discovery "
+                                f"script {script} found {len(info.addresses)}: "
+                                f"{info.addresses}")
+        found[name] = info
+    return found
+
+
+def run_discovery_script(name: str, script: str) -> ResourceInformation:
+    """What ``script`` prints: ``{"name": NAME, "addresses": [...]}`` (Spark's format)."""
+    import subprocess
+
+    def run(argv):
+        return subprocess.run(argv, capture_output=True, text=True, timeout=DISCOVERY_TIMEOUT,
+                              check=False)
+
+    try:
+        try:
+            done = run([script])
+        except OSError as exc:  # a script without "#!": the shell's, as execvp runs it
+            if exc.errno != errno.ENOEXEC:
+                raise
+            done = run(["/bin/sh", script])
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise ResourceError(f"could not run the discovery script of {name}, {script}: "
+                            f"{exc}") from None
+    if done.returncode != 0:
+        raise ResourceError(f"the discovery script of {name}, {script}, exited with code "
+                            f"{done.returncode}: {done.stderr.strip()[-500:]}")
+    try:
+        found = json.loads(done.stdout)
+        addresses = [str(a) for a in found["addresses"]]
+        if found["name"] != name:
+            raise ValueError(f"it names {found['name']!r}")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ResourceError(f"the discovery script of {name}, {script}, printed "
+                            f"{done.stdout.strip()[:200]!r}, not "
+                            f'{{"name": "{name}", "addresses": [...]}} ({exc})') from None
+    return ResourceInformation(name, addresses)
+
+
+# -- tasks ---------------------------------------------------------------------------------
+
+def task_addresses(executor: Mapping[str, List[str]],
+                   wanted: Mapping[str, float]) -> Dict[str, ResourceInformation]:
+    """What one task of an executor gets: of each resource it asks for, the first addresses
+    (one for a fraction; the executor runs one task at a time).
+
+    >>> task_addresses({"gpu": ["0", "1"]}, {"gpu": 0.5})
+    {'gpu': ResourceInformation(name='gpu', addresses=['0'])}
+    """
+    return {name: ResourceInformation(name, executor.get(name, [])[:math.ceil(amount)])
+            for name, amount in wanted.items()}
+
+
+def check_task_fits(task_cpus: float, task_resources: Mapping[str, float], cores: int,
+                    executor: Mapping[str, float], where: str) -> None:
+    """Refuse tasks that ask for more than one executor has (Spark's check at start-up)."""
+    if task_cpus > cores:
+        raise ResourceError(f"each task asks for {task_cpus:g} CPUs but {where} has "
+                            f"{cores}: ask for fewer (vega.task.cpus, spark.task.cpus)")
+    for name, amount in task_resources.items():
+        have = executor.get(name, 0)
+        if math.ceil(amount) > have:
+            raise ResourceError(
+                f"each task asks for {amount:g} {name} but {where} has {have:g}: "
+                f"give executors {name} (vega.executor.resource.{name}.amount; in local modes, "
+                f"the driver: vega.driver.resource.{name}.amount) or ask for less")
+
+
+# -- an application's plan ---------------------------------------------------------------
+
+class ResourcePlan(Record):
+    """What an application's executors and tasks have and take, decided when its Context
+    starts (``plan``)."""
+    #: the driver's resources (``SparkContext.resources``)
+    driver: Dict[str, ResourceInformation]
+    task_cpus: float
+    task_resources: Dict[str, float]
+    #: cores and amounts of resources each executor has (its one task at a time may take)
+    executor_cores: int
+    executor_resources: Dict[str, float]
+    #: ``local[N]``: the addresses of each executor process (their number: how many tasks
+    #: run at once); other masters: []
+    local_executors: List[Dict[str, List[str]]]
+    executor_env: Dict[str, str]
+
+    def __init__(self, driver, task_cpus, task_resources, executor_cores, executor_resources,
+                 local_executors, executor_env):
+        self.driver = driver
+        self.task_cpus = task_cpus
+        self.task_resources = task_resources
+        self.executor_cores = executor_cores
+        self.executor_resources = executor_resources
+        self.local_executors = local_executors
+        self.executor_env = executor_env
+
+    def settings(self) -> Dict[str, Any]:
+        """What the job runner and every task are told (``JobRunner.settings``)."""
+        return {"task_cpus": self.task_cpus, "task_resources": self.task_resources,
+                "executor_cores": self.executor_cores,
+                "executor_resources": self.executor_resources,
+                "executor_env": self.executor_env}
+
+
+def plan(conf: Mapping[str, Any], kind: str, cores: int) -> ResourcePlan:
+    """The resource plan of an application on a master of ``kind`` (``inline``, ``local``:
+    ``cores`` of them; else a cluster), the driver's resources discovered; refuses tasks
+    that ask for more than an executor has (Spark's checks when a SparkContext starts)."""
+    driver = discover(conf, "driver")
+    cpus, wanted = conf["vega.task.cpus"], requests(conf, "task")
+    env = executor_env(conf)
+    if kind in ("inline", "local"):  # the tasks use the driver's resources
+        have = {name: float(len(info.addresses)) for name, info in driver.items()}
+        check_task_fits(cpus, wanted, cores, have,
+                        f"this {'local' if kind == 'inline' else f'local[{cores}]'} master "
+                        "(its driver)")
+        return ResourcePlan(driver, cpus, wanted, executor_cores(cpus), have,
+                            local_executors(cores, cpus, wanted, driver), env)
+    have = requests(conf, "executor")
+    cores_each = executor_cores(cpus)
+    check_task_fits(cpus, wanted, cores_each, have, "each executor")
+    return ResourcePlan(driver, cpus, wanted, cores_each, have, [], env)
+
+
+def local_executors(cores: int, task_cpus: float, wanted: Mapping[str, float],
+                    driver: Mapping[str, ResourceInformation]) -> List[Dict[str, List[str]]]:
+    """The addresses of each of ``local[cores]``'s executor processes, one task at a time
+    each: as many as tasks fit at once in the cores and in the driver's resources (a task
+    taking 0.5 of an address shares it with one other).
+
+    >>> gpus = {"gpu": ResourceInformation("gpu", ["0", "1"])}
+    >>> local_executors(4, 1.0, {"gpu": 1.0}, gpus)
+    [{'gpu': ['0']}, {'gpu': ['1']}]
+    >>> local_executors(4, 2.0, {"gpu": 0.5}, gpus)
+    [{'gpu': ['0']}, {'gpu': ['0']}]
+    """
+    count = cores // executor_cores(task_cpus)
+    for name, amount in wanted.items():
+        per_task = math.ceil(amount)
+        sharing = max(1, int(1 / amount)) if amount < 1 else 1
+        count = min(count, len(driver[name].addresses) // per_task * sharing)
+    executors = []
+    for index in range(count):
+        addresses = {}
+        for name, amount in wanted.items():
+            per_task = math.ceil(amount)
+            first = (index // (max(1, int(1 / amount)) if amount < 1 else 1)) * per_task
+            addresses[name] = driver[name].addresses[first:first + per_task]
+        executors.append(addresses)
+    return executors
+
+
+# -- profiles (PySpark's pyspark.resource) --------------------------------------------------
+
+class ExecutorResourceRequest(Record):
+    resourceName: str
+    amount: int
+    discoveryScript: str
+    vendor: str
+
+    def __init__(self, resourceName, amount, discoveryScript="", vendor=""):
+        self.resourceName = resourceName
+        self.amount = amount
+        self.discoveryScript = discoveryScript
+        self.vendor = vendor
+
+
+class TaskResourceRequest(Record):
+    resourceName: str
+    amount: float
+
+    def __init__(self, resourceName, amount):
+        self.resourceName = resourceName
+        self.amount = amount
+
+
+_MIB = {"k": 1 / 1024, "m": 1, "g": 1024, "t": 1024 * 1024}
+
+
+def _mebibytes(amount: Any) -> int:
+    """Spark's memory amounts in executor requests: a number of MiB, or with a unit.
+
+    >>> _mebibytes("6g"), _mebibytes("512m"), _mebibytes(100)
+    (6144, 512, 100)
+    """
+    match = re.fullmatch(r"\s*(\d+)\s*([kmgt]?)b?\s*", str(amount).lower())
+    if not match:
+        raise ValueError(f"{amount!r} is not an amount of memory (e.g. 6g, 512m)")
+    return int(int(match.group(1)) * _MIB[match.group(2) or "m"])
+
+
+class ExecutorResourceRequests:
+    """What executors of a profile are to have (PySpark's builder of the name)."""
+
+    def __init__(self):
+        self._requests: Dict[str, ExecutorResourceRequest] = {}
+
+    def _add(self, name: str, amount: Any) -> "ExecutorResourceRequests":
+        self._requests[name] = ExecutorResourceRequest(name, amount)
+        return self
+
+    def memory(self, amount: Any) -> "ExecutorResourceRequests":
+        return self._add("memory", _mebibytes(amount))
+
+    def memoryOverhead(self, amount: Any) -> "ExecutorResourceRequests":  # noqa: N802
+        return self._add("memoryOverhead", _mebibytes(amount))
+
+    def pysparkMemory(self, amount: Any) -> "ExecutorResourceRequests":  # noqa: N802
+        return self._add("pyspark.memory", _mebibytes(amount))
+
+    def offheapMemory(self, amount: Any) -> "ExecutorResourceRequests":  # noqa: N802
+        return self._add("offHeap", _mebibytes(amount))
+
+    def cores(self, amount: int) -> "ExecutorResourceRequests":
+        return self._add("cores", int(amount))
+
+    def resource(self, resourceName: str, amount: int, discoveryScript: str = "",  # noqa: N803
+                 vendor: str = "") -> "ExecutorResourceRequests":
+        self._requests[resourceName] = ExecutorResourceRequest(resourceName, int(amount),
+                                                               discoveryScript, vendor)
+        return self
+
+    @property
+    def requests(self) -> Dict[str, ExecutorResourceRequest]:
+        return dict(self._requests)
+
+
+class TaskResourceRequests:
+    """What each task of a profile takes (PySpark's builder of the name)."""
+
+    def __init__(self):
+        self._requests: Dict[str, TaskResourceRequest] = {}
+
+    def cpus(self, amount: float) -> "TaskResourceRequests":
+        self._requests["cpus"] = TaskResourceRequest("cpus", float(amount))
+        return self
+
+    def resource(self, resourceName: str, amount: float) -> "TaskResourceRequests":  # noqa: N803
+        self._requests[resourceName] = TaskResourceRequest(resourceName, task_amount(amount))
+        return self
+
+    @property
+    def requests(self) -> Dict[str, TaskResourceRequest]:
+        return dict(self._requests)
+
+
+class ResourceProfile(Record):
+    """Executor and task requests for the stages computing an RDD (``rdd.with_resources``)."""
+    executorResources: Dict[str, ExecutorResourceRequest]
+    taskResources: Dict[str, TaskResourceRequest]
+
+    def __init__(self, executorResources=None, taskResources=None):  # noqa: N803
+        self.executorResources = {} if executorResources is None else executorResources
+        self.taskResources = {} if taskResources is None else taskResources
+
+    @property
+    def id(self) -> int:  # noqa: A003 - PySpark's name
+        return hash((tuple(sorted((k, r.amount) for k, r in self.executorResources.items())),
+                     tuple(sorted((k, r.amount) for k, r in self.taskResources.items())))) \
+            & 0x7FFFFFFF
+
+    def task_needs(self, default_cpus: float,
+                   default_resources: Mapping[str, float]) -> Tuple[float, Dict[str, float]]:
+        """(CPUs, {resource: amount}) each task of this profile takes: its own requests
+        over the application's (``vega.task.*``)."""
+        cpus = self.taskResources["cpus"].amount if "cpus" in self.taskResources \
+            else default_cpus
+        resources = dict(default_resources)
+        resources.update({k: r.amount for k, r in self.taskResources.items() if k != "cpus"})
+        return cpus, resources
+
+
+class ResourceProfileBuilder:
+    """PySpark's ``ResourceProfileBuilder``: ``require`` requests, then ``build``."""
+
+    def __init__(self):
+        self._executor: Dict[str, ExecutorResourceRequest] = {}
+        self._task: Dict[str, TaskResourceRequest] = {}
+
+    def require(self, requests) -> "ResourceProfileBuilder":
+        if isinstance(requests, ExecutorResourceRequests):
+            self._executor.update(requests.requests)
+        elif isinstance(requests, TaskResourceRequests):
+            self._task.update(requests.requests)
+        else:
+            raise TypeError("require() takes ExecutorResourceRequests or TaskResourceRequests, "
+                            f"not {type(requests).__name__}")
+        return self
+
+    def clearExecutorResourceRequests(self) -> None:  # noqa: N802
+        self._executor.clear()
+
+    def clearTaskResourceRequests(self) -> None:  # noqa: N802
+        self._task.clear()
+
+    @property
+    def executorResources(self) -> Dict[str, ExecutorResourceRequest]:  # noqa: N802
+        return dict(self._executor)
+
+    @property
+    def taskResources(self) -> Dict[str, TaskResourceRequest]:  # noqa: N802
+        return dict(self._task)
+
+    @property
+    def build(self) -> ResourceProfile:
+        return ResourceProfile(dict(self._executor), dict(self._task))
+
+
+def task_cpu_amount(cpus: float):
+    """``TaskContext.cpuAmount()``: the CPUs as given, exactly, a ``decimal.Decimal``
+    (``0.1`` is ``Decimal("0.1")``)."""
+    from decimal import Decimal
+
+    return Decimal(int(cpus)) if cpus == int(cpus) else Decimal(repr(float(cpus)))
