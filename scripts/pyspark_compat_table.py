@@ -24,7 +24,6 @@ from vega_runtime.pyspark_compat import RDD, SparkContext  # noqa: E402
 BEGIN, END = "<!-- compatibility table: begin -->", "<!-- compatibility table: end -->"
 
 _HADOOP = "Hadoop input/output formats need the JVM; use text, pickle or binary files"
-_RESOURCES = "resource profiles are a Spark scheduler feature Vega lacks"
 NOT_SUPPORTED = {
     "cleanShuffleDependencies": "a shuffle's files are deleted once no RDD can read it (its "
                                 "dependency is garbage), as the next job starts; there is no "
@@ -33,7 +32,6 @@ NOT_SUPPORTED = {
     "saveAsHadoopDataset": _HADOOP, "saveAsHadoopFile": _HADOOP, "saveAsSequenceFile": _HADOOP,
     "sequenceFile": _HADOOP, "newAPIHadoopFile": _HADOOP, "newAPIHadoopRDD": _HADOOP,
     "hadoopFile": _HADOOP, "hadoopRDD": _HADOOP,
-    "withResources": _RESOURCES, "getResourceProfile": _RESOURCES,
     "toDF": "DataFrames are Spark SQL, which Vega does not implement",
     "setSystemProperty": "sets a JVM system property; Vega has no JVM",
     "getSystemProperty": "reads a JVM system property; Vega has no JVM",
@@ -59,8 +57,10 @@ DIFFERS = {
     "show_profiles": "with `spark.python.profile`: one profile per RDD a stage computes (PySpark: "
                      "per pipelined RDD); no UDF or memory profiles",
     "dump_profiles": "as `show_profiles`",
-    "resources": "always `{}`: Vega schedules cores only, no custom resources (GPUs); "
-                 "`spark.*.resource.*` settings are reported as ignored",
+    "withResources": "a profile may change what each task of the stage takes (CPUs, custom "
+                     "resources) within what the executors have, as Spark's "
+                     "`TaskResourceProfile`; one asking for other executors is refused when "
+                     "its job starts",
     "barrier": "`getTaskInfos()` gives each executor's `host:port` where it serves blocks "
                "(`:0` on `local[N]`, whose executors serve none); a cluster's job waits "
                "`vega.barrier.slots_wait` for executors a barrier stage lacks",

@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional,
 
 from . import aliases, context_backend
 from ._version import __version__
-from .errors import (BroadcastNotSerializable, ContextStoppedError, DriverOnlyError,
-                     InputError)
+from .errors import BroadcastNotSerializable, ContextStoppedError, DriverOnlyError
 from .context_files import FileShipping
 from .context_jobs import _NO_JOB, JobControl
 from .context_persistence import Persistence
@@ -618,15 +617,7 @@ class Context(JobControl, FileShipping, Persistence, Profiles):
         """
         if record_length < 1:
             raise ValueError(f"record_length must be positive, not {record_length}")
-
-        def records(named_content) -> list:
-            name, data = named_content
-            if len(data) % record_length:
-                raise InputError(name, f"its {len(data)} bytes are not a whole number of "
-                                       f"{record_length}-byte records")
-            return [data[i:i + record_length] for i in range(0, len(data), record_length)]
-
-        return self.binary_files(path).flat_map(records)
+        return self.binary_files(path).flat_map(sources.FixedLengthRecords(record_length))
 
     def pickle_file(self, path: str, min_partitions: Optional[int] = None) -> RDD:
         """Records written by ``RDD.save_as_pickle_file``."""

@@ -1,5 +1,6 @@
 """Which workers and how many cores an application may have, as pure functions of the
-master's view: placement by labels (``carries_labels``), fair shares of the cores
+master's view: where its next executor goes, with its cores and custom resources'
+addresses (``worker_for``), placement by labels (``carries_labels``), fair shares of the cores
 between applications (``fair_shares``), and why an application that got nothing waits
 (``waiting_reason``).  ``MasterState`` (``master_state.py``) applies them when it grants
 executors; tests call them with plain values."""

@@ -201,3 +201,19 @@ class CheckpointRDD(RDD):
     def compute(self, partition: Partition, tc) -> Iterator:
         path = posixpath.join(self.directory, f"part-{partition.index:05d}")
         return read_batch_file(path, lambda p, mode: open_input(p, self.hdfs))
+
+
+class FixedLengthRecords:
+    """``binary_records``' function: a ``(path, bytes)`` file's ``record_length``-byte
+    records; a file that is not a whole number of them is an ``InputError``."""
+
+    def __init__(self, record_length: int):
+        self.record_length = record_length
+
+    def __call__(self, named_content) -> list:
+        name, data = named_content
+        size = self.record_length
+        if len(data) % size:
+            raise InputError(name, f"its {len(data)} bytes are not a whole number of "
+                                   f"{size}-byte records")
+        return [data[i:i + size] for i in range(0, len(data), size)]
