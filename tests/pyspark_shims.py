@@ -136,7 +136,9 @@ def register(master: str, spark_home: str) -> None:
     _module("pyspark.testing.utils", PySparkBaseTestCase=PySparkBaseTestCase,
             PySparkTestCase=PySparkTestCase, ReusedPySparkTestCase=ReusedPySparkTestCase,
             QuietTest=QuietTest, eventually=eventually, have_numpy=_have("numpy"),
-            have_pandas=_have("pandas"), SPARK_HOME=spark_home)
+            have_pandas=_have("pandas"), have_pyarrow=_have("pyarrow"),
+            pandas_requirement_message="", pyarrow_requirement_message="",
+            SPARK_HOME=spark_home)
     _module("pyspark.testing.sqlutils", SPARK_HOME=spark_home)
     _module("pyspark.shuffle")
     _module("pyspark.java_gateway", launch_gateway=_stand_in("launch_gateway"))

@@ -138,6 +138,24 @@ def test_the_master_gives_each_executor_its_cores_and_its_own_addresses():
     assert sim.launches()[before:] == [("exec-3", 2, {"gpu": ["1"]})]
 
 
+def test_vega_status_shows_each_workers_resources_and_what_is_free():
+    from rich.console import Console
+
+    from vega_cli.status import render
+    from vega_runtime.deploy.master_status import status_document
+
+    sim = Sim()
+    sim.worker("w1", cores=4, resources={"gpu": ["0", "1"]})
+    sim.app(cores_per_executor=2, resources={"gpu": 1}, cores_max=2)
+    document = status_document(sim.state, [], "vega://m:7077", 0.0, 1.0)
+    assert document["workers"][0]["resources"] == {"gpu": {"addresses": ["0", "1"],
+                                                           "free": ["1"]}}
+    assert [(a["cores"], a["executors"]) for a in document["applications"]] == [(2, 1)]
+    console = Console(record=True, width=200)
+    render(document, console)
+    assert "gpu 1/2 free" in console.export_text()
+
+
 def test_cores_per_executor_count_against_the_limits_and_waiting_says_what_is_missing():
     sim = Sim()
     sim.worker("w1", cores=3)

@@ -162,7 +162,9 @@ def render(data: dict, console: Console) -> None:
                         f"{w['cores_used']}/{w['cores']}",
                         f"{w['memory_used_bytes'] >> 20}/{w['memory_bytes'] >> 20} MiB",
                         _heartbeat(w["last_heartbeat_seconds_ago"]), str(len(w["executors"])),
-                        Text(",".join(w.get("labels") or [])))
+                        Text(",".join([*(w.get("labels") or []), *(
+                            f"{name} {len(r['free'])}/{len(r['addresses'])} free"
+                            for name, r in (w.get("resources") or {}).items())])))
     console.print(workers)
     apps = Table(title="applications", title_justify="left")
     apps.add_column("id", overflow="fold")

@@ -10,6 +10,7 @@ from typing import List, Optional
 from .._version import __version__
 from ..versions import python_version
 from .master_state import MasterState
+from .placement import free_addresses
 
 
 def status_document(state: MasterState, drivers: List[dict], url: str, started: float,
@@ -22,18 +23,20 @@ def status_document(state: MasterState, drivers: List[dict], url: str, started: 
             "id": w.worker_id, "host": w.host, "port": w.port, "state": w.state.value,
             "cores": w.cores, "cores_used": w.cores_used,
             "memory_bytes": w.memory, "memory_used_bytes": w.memory_used,
-            "labels": w.labels,
+            "labels": w.labels, "resources": free_resources(w),
             "last_heartbeat_seconds_ago": round(now - w.last_heartbeat, 1),
             "executors": [f"{a}/{e}" for a, e in w.executors],
         } for w in state.workers.values()] + [{
             "id": worker_id, "host": w["host"], "port": w["port"], "state": "lost",
             "cores": w["cores"], "cores_used": 0, "memory_bytes": w["memory"],
             "memory_used_bytes": 0, "labels": w["labels"],
+            "resources": {name: {"addresses": addresses, "free": addresses}
+                          for name, addresses in w.get("resources", {}).items()},
             "last_heartbeat_seconds_ago": None, "executors": [],
         } for worker_id, w in state.recovered_workers.items()],
         "applications": [{
             "id": a.app_id, "name": a.request.name, "state": a.state.value,
-            "cores": len(a.executors),
+            "cores": len(a.executors) * a.request.cores_per_executor,
             "executors": len(a.executors),
             "requested_executors": a.requested_total,
             "driver": f"{a.request.driver_host}:{a.request.driver_port}",
@@ -52,6 +55,13 @@ def status_document(state: MasterState, drivers: List[dict], url: str, started: 
             {**d, "state": "unknown" if d["state"] in ("running", "restarting", "submitted")
              else d["state"]} for d in state.recovered_drivers],
     }
+
+
+def free_resources(worker) -> dict:
+    """A worker's custom resources: each one's addresses and those no executor holds."""
+    free = free_addresses(worker.resources, list(worker.executors.values()))
+    return {name: {"addresses": addresses, "free": free[name]}
+            for name, addresses in worker.resources.items()}
 
 
 def recovered_app_state(record: dict) -> str:
