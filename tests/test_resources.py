@@ -156,6 +156,17 @@ def test_vega_status_shows_each_workers_resources_and_what_is_free():
     assert "gpu 1/2 free" in console.export_text()
 
 
+def test_the_rest_api_counts_each_executors_cores():
+    from vega_runtime.deploy.app_events import AppRecord, ExecutorRecord
+    from vega_runtime.deploy.spark_api_documents import application_info, executor_summaries
+
+    app = AppRecord("app-1", settings=[["vega.task.cpus", 1.5, "job"]],
+                    executors={"exec-1": ExecutorRecord("exec-1", "h:1", 1.0)})
+    info = application_info(app, running=True)
+    assert (info["coresPerExecutor"], info["coresGranted"]) == (2, 2)
+    assert [e["totalCores"] for e in executor_summaries(app, include_dead=False)] == [2]
+
+
 def test_cores_per_executor_count_against_the_limits_and_waiting_says_what_is_missing():
     sim = Sim()
     sim.worker("w1", cores=3)

@@ -102,18 +102,26 @@ def application_info(app: AppRecord, running: bool) -> dict:
             "vegaVersion", ""),
         "startTimeEpoch": _ms(app.started), "endTimeEpoch": _ms(end) if end else -1,
         "lastUpdatedEpoch": _ms(app.last_event or app.started)}
-    cores = len([e for e in app.executors.values() if e.removed is None])
+    each = _executor_cores(app)
+    cores = each * len([e for e in app.executors.values() if e.removed is None])
     return {"id": app.app_id, "name": app.name, "coresGranted": cores,
             "maxCores": _setting(app, "vega.cores.max") or None,  # 0: no limit
-            "coresPerExecutor": 1, "memoryPerExecutorMB": None, "attempts": [attempt]}
+            "coresPerExecutor": each, "memoryPerExecutorMB": None, "attempts": [attempt]}
 
 
 def _setting(app: AppRecord, key: str):
     return next((value for k, value, _ in app.settings if k == key), None)
 
 
+def _executor_cores(app: AppRecord) -> int:
+    """The cores each of the application's executors holds (``vega.task.cpus``)."""
+    from ..resources import executor_cores
+
+    return executor_cores(float(_setting(app, "vega.task.cpus") or 1))
+
+
 #: the settings ``application_info`` reads
-_LISTED_SETTINGS = ("vega.cores.max",)
+_LISTED_SETTINGS = ("vega.cores.max", "vega.task.cpus")
 
 
 def listed_record(app: AppRecord) -> AppRecord:
@@ -400,7 +408,8 @@ def executor_summaries(app: AppRecord, include_dead: bool,
             "isActive": record.removed is None, "rddBlocks": len(held),
             "memoryUsed": memory_used,
             "diskUsed": sum(size for _, (where, size) in held if where == "disk"),
-            "totalCores": 1, "maxTasks": 1, "activeTasks": len(_running(mine)),
+            "totalCores": _executor_cores(app), "maxTasks": 1,
+            "activeTasks": len(_running(mine)),
             "failedTasks": failed,
             "completedTasks": completed, "totalTasks": len(mine),
             "totalDuration": sum(task_duration_ms(t) for t in mine
