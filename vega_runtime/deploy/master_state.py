@@ -744,7 +744,8 @@ class MasterState:
             worker.executors[(app.app_id, executor_id)] = ExecutorShare(
                 request.executor_memory, cores, addresses)
             app.executors[executor_id] = worker.worker_id
-            env = {**request.executor_env, "PYTHONHASHSEED": request.hash_seed}
+            env = {"OMP_NUM_THREADS": str(cores), **request.executor_env,  # (PySpark's)
+                   "PYTHONHASHSEED": request.hash_seed}
             if addresses:
                 env[EXECUTOR_RESOURCES_ENV] = json.dumps(addresses)
             out.append(Send(worker.session, LaunchExecutor(
