@@ -84,6 +84,55 @@ def test_discovery_runs_scripts_as_spark_does_and_says_what_is_wrong(tmp_path):
         discover({"vega.worker.resource.gpu.amount": 1}, "worker")
 
 
+def test_a_cluster_files_workers_offer_resources_to_their_vega_worker_command():
+    from vega_cli.cluster import worker_args
+    from vega_runtime.cluster_file import parse_cluster_text
+
+    cluster = parse_cluster_text(
+        "master: {host: 10.0.0.1}\n"
+        "defaults: {resources: {gpu: {amount: 1, discovery_script: /opt/find gpus}}}\n"
+        "workers:\n  - 10.0.0.2\n"
+        "  - {host: 10.0.0.3, resources: {fpga: {amount: 2, discovery_script: /f}}}\n",
+        "cluster.yaml")
+    assert [worker_args("vega://m:1", w, "d", "s")[-2:] for w in cluster.workers] == [
+        ["--resource", "gpu=1:/opt/find gpus"], ["--resource", "fpga=2:/f"]]
+    for bad, problem in [("{gpu: 2}", "workers\\[0\\].resources.gpu must be {amount: N"),
+                         ("{gpu: {amount: 0, discovery_script: /f}}", "is not a whole number"),
+                         ("{gpu: {amount: 1, script: /f}}", "script is not a cluster file key; known keys: amount")]:
+        with pytest.raises(ConfigError, match=problem):
+            parse_cluster_text(f"master: {{host: m}}\nworkers:\n  - {{host: w, resources: "
+                               f"{bad}}}\n", "cluster.yaml")
+
+
+def test_vega_worker_offers_resources_of_its_flags(bare_master, tmp_path):
+    """A real master and a worker started with --resource: vega status shows its GPUs; a
+    worker whose script finds too few does not start, saying why."""
+    import subprocess
+
+    from proc_helpers import kill_group, spawn_vega, vega, wait_for
+
+    url = bare_master.url
+    worker = spawn_vega("worker", url, "--host", "127.0.0.1", "--cores", "2", "--no-secret",
+                        "--work-dir", str(tmp_path / "w"), "--resource",
+                        f"gpu=2:{gpus(tmp_path, '0', '1')}", env=bare_master.env,
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                        start_new_session=True)
+    try:
+        def registered():
+            done = vega("status", "--master", url, "--json", env=bare_master.env)
+            return done.returncode == 0 and json.loads(done.stdout)["workers"]
+        assert wait_for(registered, 30, "the worker to register")[0]["resources"] == {
+            "gpu": {"addresses": ["0", "1"], "free": ["0", "1"]}}
+        failed = vega("worker", url, "--no-secret", "--work-dir", str(tmp_path / "w2"),
+                      "--resource", f"gpu=3:{gpus(tmp_path, '0', '1')}", env=bare_master.env)
+        assert failed.returncode == 1, failed.stderr
+        assert "the worker is to have 3 gpu but its discovery script" in failed.stderr
+        bad = vega("worker", url, "--resource", "gpu:2", env=bare_master.env)
+        assert bad.returncode != 0 and "'gpu:2' is not NAME=AMOUNT:SCRIPT" in bad.stderr
+    finally:
+        kill_group(worker)
+
+
 # -- the master's decisions -----------------------------------------------------------
 
 class Sim:

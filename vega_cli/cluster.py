@@ -148,6 +148,27 @@ def _start_master(cluster, secret: str, known_hosts: KnownHosts) -> Row:
     return row
 
 
+def worker_args(master_url: str, entry, directory: str, secret_file: str) -> List[str]:
+    """``vega worker``'s arguments for a worker of the cluster file (``entry``).
+
+    >>> from vega_runtime.cluster_file import WorkerEntry
+    >>> worker_args("vega://m:7077", WorkerEntry("h", cores=4, labels=("gpu",),
+    ...             resources=(("gpu", 2, "/opt/find"),)), "w", "s")[-6:]
+    ['--cores', '4', '--labels', 'gpu', '--resource', 'gpu=2:/opt/find']
+    """
+    args = [master_url, "--host", entry.host, "--work-dir", directory,
+            "--secret-file", secret_file]
+    if entry.cores:
+        args += ["--cores", str(entry.cores)]
+    if entry.memory:
+        args += ["--memory", str(entry.memory)]
+    if entry.labels:
+        args += ["--labels", ",".join(entry.labels)]
+    for name, amount, script in entry.resources:
+        args += ["--resource", f"{name}={amount}:{script}"]
+    return args
+
+
 def _start_worker(cluster, entry, secret: str, known_hosts: KnownHosts,
                   wheels: Optional[List[str]] = None) -> Row:
     row = Row(entry.host, "worker", "start")
@@ -162,15 +183,9 @@ def _start_worker(cluster, entry, secret: str, known_hosts: KnownHosts,
             row.action = f"start ({done})"
         _preflight(host, python, directory, master)
         remote_secret = _install_secret(host, secret, directory)
-        args = [f"vega://{master[0]}:{master[1]}", "--host", entry.host, "--work-dir", directory,
-                "--secret-file", remote_secret]
-        if entry.cores:
-            args += ["--cores", str(entry.cores)]
-        if entry.memory:
-            args += ["--memory", str(entry.memory)]
-        if entry.labels:
-            args += ["--labels", ",".join(entry.labels)]
-        _start_daemon(host, python, "worker", args, f"{directory}/run", row)
+        _start_daemon(host, python, "worker",
+                      worker_args(cluster.master.url, entry, directory, remote_secret),
+                      f"{directory}/run", row)
     except RemoteError as exc:
         row.result, row.failed = str(exc), True
     finally:

@@ -7,7 +7,7 @@ the configuration: defaults < vega-defaults.yaml < --config < VEGA_* < the optio
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Tuple
 
 import click
 
@@ -102,6 +102,9 @@ def master(host: Optional[str], bind: Optional[str], port: Optional[int],
 @worker_option("--work-dir", "work_dir", "The worker's directory.",
                type=click.Path(file_okay=False))
 @worker_option("--labels", "labels", "Comma-separated labels.")
+@click.option("--resource", "resources", multiple=True, metavar="NAME=AMOUNT:SCRIPT",
+              help="A custom resource it offers (GPUs), found by SCRIPT, which prints "
+                   "{\"name\": NAME, \"addresses\": [...]}; repeatable.")
 @worker_option("--secret-file", "secret_file", SECRET_FILE_HELP)
 @no_secret_option
 @worker_option("--death-timeout", "death_timeout",
@@ -118,10 +121,11 @@ def worker(master_url: str, host: Optional[str], bind: Optional[str], cores: Opt
            work_dir: Optional[str], labels: Optional[str], secret_file: Optional[str],
            no_secret: bool, death_timeout: Optional[float], work_dir_ttl: Optional[float], daemonize: bool,
            pidfile: Optional[str], log_file: Optional[str], config_file: Optional[str],
-           verbose: bool) -> None:
+           verbose: bool, resources: Tuple[str, ...] = ()) -> None:
     """Run a worker for the master at MASTER_URL (vega://host:port) in the foreground."""
     run_worker(master_url, host=host, cores=cores, memory=memory, port=port,
                webui_port=webui_port, work_dir=work_dir, labels=labels, secret_file=secret_file,
                death_timeout=death_timeout, work_dir_ttl=work_dir_ttl, daemonize=daemonize,
                pidfile=pidfile, log_file=log_file, bind=bind, config_file=config_file,
-               show_config=print_daemon_config if verbose else None, no_secret=no_secret)
+               show_config=print_daemon_config if verbose else None, no_secret=no_secret,
+               resources=resources)

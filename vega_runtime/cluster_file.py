@@ -9,7 +9,8 @@ example documents every key) and the Rust Vega ``hosts.conf``: ``master = "ip:po
 * The **first** mistake raises ``ConfigError`` naming file, entry and key (checking file,
   master, ssh, defaults, workers, hdfs, secret_file in turn), e.g.
   ``conf/cluster.yaml: workers[2].memory "12 parsecs" is not a size (e.g. 4g, 512m)``.
-* A worker's keys beat ``defaults`` (labels replace, not merge), which beat built-ins; its
+* A worker's keys beat ``defaults`` (labels and resources replace, not merge), which beat
+  built-ins; its
   user/key/ssh_port beat ``ssh``.  Empty values mean unset; unset cores/memory (None) let
   the worker decide (all cores, RAM - 1g).
 * Values are data, never shell text.  Host and user names hold only letters, digits and
@@ -49,8 +50,9 @@ _TOP_KEYS = ("master", "ssh", "workers", "defaults", "hdfs", "secret_file")
 _MASTER_KEYS = ("host", "port", "webui_port", "work_dir")
 _SSH_KEYS = ("user", "key", "port", "connect_timeout", "known_hosts")
 _WORKER_KEYS = ("host", "user", "key", "ssh_port", "cores", "memory", "work_dir", "labels",
-                "python")
-_DEFAULT_KEYS = ("cores", "memory", "work_dir", "python", "labels")
+                "python", "resources")
+_DEFAULT_KEYS = ("cores", "memory", "work_dir", "python", "labels", "resources")
+_RESOURCE_KEYS = ("amount", "discovery_script")
 _HOSTS_KEYS = ("master", "slaves", "namenode")
 _SLAVE_KEYS = ("ip", "key", "java_home", "hadoop_home")
 
@@ -107,6 +109,8 @@ class WorkerEntry:
     work_dir: str = "work/worker"
     labels: Tuple[str, ...] = ()
     python: Optional[str] = None  # remote interpreter; None: the deploy code's default
+    #: custom resources it offers: (name, amount, discovery script on its host)
+    resources: Tuple[Tuple[str, int, str], ...] = ()
 
     @property
     def ssh_target(self) -> str:
@@ -304,6 +308,7 @@ class _Reader:
         """The values ``raw`` (a worker or ``defaults``) sets, validated; host excluded."""
         checks = {"cores": self.cores, "memory": self.memory, "work_dir": self.path,
                   "python": self.path, "labels": self.labels, "user": self.user,
+                  "resources": self.resources,
                   "key": self.key_file, "ssh_port": self.port}
         return {key: checks[key](value, f"{name}.{key}") for key, value in raw.items()
                 if key in checks and value is not None}
@@ -325,7 +330,8 @@ class _Reader:
         v = {**defaults, **own}
         return WorkerEntry(host, user or v.get("user", ssh.user), v.get("key", ssh.key),
                            v.get("ssh_port", ssh.port), v.get("cores"), v.get("memory"),
-                           v.get("work_dir", "work/worker"), v.get("labels", ()), v.get("python"))
+                           v.get("work_dir", "work/worker"), v.get("labels", ()), v.get("python"),
+                           v.get("resources", ()))
 
     def unique(self, workers: Tuple[WorkerEntry, ...], name: str) -> None:
         seen: dict = {}
@@ -431,6 +437,28 @@ class _Reader:
                 self.fail(key, f"{_show(label)} is not a valid label "
                                "(letters, digits, . _ - : = / +)")
         return labels
+
+    def resources(self, value: Any, key: str) -> Tuple[Tuple[str, int, str], ...]:
+        """``{gpu: {amount: 2, discovery_script: /opt/find-gpus.sh}}``: what a worker offers."""
+        if not isinstance(value, dict):
+            self.fail(key, f"must be a mapping of resource names to {{amount: N, "
+                           f"discovery_script: PATH}}, not {_show(value)}")
+        found = []
+        for name, spec in value.items():
+            where = f"{key}.{name}"
+            if not isinstance(name, str) or not _HOST_RE.match(name):
+                self.fail(key, f"{_show(name)} is not a valid resource name")
+            if not isinstance(spec, dict):
+                self.fail(where, f"must be {{amount: N, discovery_script: PATH}}, not "
+                                 f"{_show(spec)}")
+            self.known(spec, where, _RESOURCE_KEYS)
+            amount = spec.get("amount")
+            if not isinstance(amount, int) or isinstance(amount, bool) or amount < 1:
+                self.fail(f"{where}.amount", f"{_show(amount)} is not a whole number of "
+                                             "addresses (1 or more)")
+            found.append((name, amount, self.path(spec.get("discovery_script"),
+                                                  f"{where}.discovery_script")))
+        return tuple(sorted(found))
 
     def namenode(self, value: Any, key: str) -> Optional[str]:
         """A namenode URL (hdfs, webhdfs, http, https); a bare ``host[:port]`` gets ``hdfs://``."""

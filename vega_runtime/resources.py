@@ -118,6 +118,24 @@ def requests(conf: Mapping[str, Any], role: str) -> Dict[str, float]:
     return dict(sorted(found.items()))
 
 
+def worker_resource_settings(flag: str) -> Dict[str, Any]:
+    """The settings of ``vega worker --resource NAME=AMOUNT:SCRIPT``.
+
+    >>> worker_resource_settings("gpu=2:/opt/find-gpus.sh")["vega.worker.resource.gpu.amount"]
+    2
+    >>> worker_resource_settings("gpu:2")
+    Traceback (most recent call last):
+    ...
+    ValueError: 'gpu:2' is not NAME=AMOUNT:SCRIPT (e.g. gpu=2:/opt/find-gpus.sh)
+    """
+    name, _, rest = flag.partition("=")
+    amount, _, script = rest.partition(":")
+    key = f"vega.worker.resource.{name.strip()}."
+    if not script.strip() or family_parser(key + "amount") is None:
+        raise ValueError(f"{flag!r} is not NAME=AMOUNT:SCRIPT (e.g. gpu=2:/opt/find-gpus.sh)")
+    return {key + "amount": _whole_amount(amount), key + "discovery_script": script.strip()}
+
+
 def executor_env(conf: Mapping[str, Any]) -> Dict[str, str]:
     """The environment variables every executor gets (``vega.executor.env.VAR``)."""
     return {re.match(ENV_FAMILY, k).group(1): str(v) for k, v in conf.items()

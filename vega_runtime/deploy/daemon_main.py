@@ -59,11 +59,12 @@ WORKER_OPTIONS = {
 WILDCARDS = ("0.0.0.0", "::")
 
 
-def daemon_config(options: dict, given: dict, config_file: Optional[str]) -> Config:
+def daemon_config(options: dict, given: dict, config_file: Optional[str],
+                  settings: Optional[dict] = None) -> Config:
     """The daemon's Config: the documented precedence, with the options ``given`` (those
-    not None) as the command line's values."""
+    not None) and ``settings`` as the command line's values."""
     cli = {options[name]: value for name, value in given.items() if value is not None}
-    return Config.load(config_file=config_file, cli=cli)
+    return Config.load(config_file=config_file, cli={**(settings or {}), **cli})
 
 
 def listen_addresses(conf: Config, host_key: str, bind_key: str,
@@ -260,10 +261,13 @@ def run_worker(master_url: str, host: Optional[str] = None, cores: Optional[int]
                daemonize: bool = False, pidfile: Optional[str] = None,
                log_file: Optional[str] = None, bind: Optional[str] = None,
                config_file: Optional[str] = None,
-               show_config: Optional[ShowConfig] = None, no_secret: bool = False) -> None:
+               show_config: Optional[ShowConfig] = None, no_secret: bool = False,
+               resources: Tuple[str, ...] = ()) -> None:
     """Run a worker (``vega worker``); options left None come from the configuration;
     ``show_config(conf, role)`` sees the resolved settings first; ``no_secret``: see
-    ``daemon_secret_file``."""
+    ``daemon_secret_file``; ``resources``: ``--resource NAME=AMOUNT:SCRIPT`` flags."""
+    from ..resources import worker_resource_settings
+
     from vega_runtime.deploy.worker import Worker
 
     use_private_umask()  # work dir 0700, all in it 0600, executors' too (inherited)
@@ -275,7 +279,13 @@ def run_worker(master_url: str, host: Optional[str] = None, cores: Optional[int]
              "work_dir": work_dir, "cores": cores, "memory": memory or None, "labels": labels,
              "secret_file": secret_file, "death_timeout": death_timeout,
              "work_dir_ttl": work_dir_ttl}
-    conf = listen_addresses(daemon_config(WORKER_OPTIONS, given, config_file),
+    offered = {}
+    for flag in resources:
+        try:
+            offered.update(worker_resource_settings(flag))
+        except ValueError as exc:
+            raise ConfigError("", "--resource", str(exc)) from None
+    conf = listen_addresses(daemon_config(WORKER_OPTIONS, given, config_file, offered),
                             "vega.worker.host", "vega.worker.bind",
                             lambda: advertise_address(None, spec.host))
     machine = {}
