@@ -346,3 +346,72 @@ def test_daemonize_writes_its_pid_and_log_files_through_no_planted_link(tmp_path
             "Too many levels of symbolic links (a symbolic link there is not followed)"
             in done.stderr)
     assert victim.read_text() == "ORIGINAL\n"
+
+
+def test_directories_of_drivers_killed_outright_go_when_the_next_one_starts(tmp_path):
+    """A driver SIGKILLed mid-application (the OOM killer) leaves its application directory
+    (spills, shuffle files); the next Context with the same parent removes it, and only it:
+    not a running driver's, not a directory without an owner lock."""
+    import subprocess
+    import sys
+
+    from vega_runtime import Context
+    from vega_runtime.private_files import OWNER_LOCK
+
+    from proc_helpers import wait_for
+
+    driver = ("import sys, time\nfrom vega_runtime import Context\n"
+              f"ctx = Context('local[2]', conf={{'vega.local.dir': {str(tmp_path)!r}}})\n"
+              "ctx.parallelize(range(8), 2).map(lambda x: (x % 2, x)).group_by_key().count()\n"
+              "print(ctx.app_dir, flush=True)\ntime.sleep(120)\n")
+    killed, running = (subprocess.Popen([sys.executable, "-c", driver], env=clean_env(),
+                                        stdout=subprocess.PIPE, text=True) for _ in range(2))
+    try:
+        killed_dir, running_dir = (p.stdout.readline().strip() for p in (killed, running))
+        unlocked = tmp_path / "vega-app-of-another-version"
+        unlocked.mkdir()
+        killed.send_signal(signal.SIGKILL)
+        killed.wait(30)
+
+        def lock_free() -> bool:  # its executors die with it (die_with_parent), a moment later
+            import fcntl
+            fd = os.open(os.path.join(killed_dir, OWNER_LOCK), os.O_RDONLY)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except OSError:
+                return False
+            finally:
+                os.close(fd)
+        wait_for(lock_free, 30, "the killed driver's executors to end")
+        assert os.path.isdir(os.path.join(killed_dir, "shuffle"))
+        with Context("local", conf={"vega.local.dir": str(tmp_path)}) as ctx:
+            assert sorted(os.listdir(tmp_path)) == sorted(
+                os.path.basename(p) for p in (running_dir, ctx.app_dir, str(unlocked)))
+    finally:
+        for proc in (killed, running):
+            proc.kill()
+            proc.wait(30)
+    assert os.path.isdir(running_dir)  # (its process ended here: the next Context's to remove)
+
+
+def test_staging_directories_of_commands_killed_outright_go_with_the_next(tmp_path, monkeypatch):
+    """vega submit's staging directory, its command SIGKILLed, goes when the next starts."""
+    import subprocess
+    import sys
+    import tempfile
+
+    from vega_cli.staging import staging_directory
+
+    command = ("import time\nfrom vega_cli.staging import staging_directory\n"
+               "with staging_directory('vega-submit-') as path:\n"
+               "    print(path, flush=True)\n    time.sleep(120)\n")
+    proc = subprocess.Popen([sys.executable, "-c", command], stdout=subprocess.PIPE, text=True,
+                            env=clean_env(TMPDIR=str(tmp_path)))
+    left = proc.stdout.readline().strip()
+    proc.kill()
+    proc.wait(30)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with staging_directory("vega-submit-") as path:
+        assert os.listdir(tmp_path) == [os.path.basename(path)] and left != path
+    assert os.listdir(tmp_path) == []

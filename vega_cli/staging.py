@@ -11,6 +11,7 @@ import tempfile
 from typing import Iterator, List
 
 from vega_runtime.logs import name_sources
+from vega_runtime.private_files import hold_owner_lock, remove_abandoned
 from vega_runtime.processes import HeldSignals
 
 from .errors import UsageError, error_console
@@ -21,19 +22,27 @@ def staging_directory(prefix: str) -> Iterator[str]:
     """A new directory in $TMPDIR for a command's staged files, deleted on the way out.
     Neither making it nor deleting it is cut short by a Ctrl-C or kill (``HeldSignals``):
     one that lands in ``mkdtemp`` once the directory exists is taken inside the block, so
-    the directory still goes (it stayed, empty, when a SIGHUP landed there)."""
+    the directory still goes (it stayed, empty, when a SIGHUP landed there).  Those of
+    commands killed outright (SIGKILL) go when the next one starts."""
     held = HeldSignals().hold()
     try:
         path = tempfile.mkdtemp(prefix=prefix)
     except BaseException:
         held.release()
         raise
+    lock = None
     try:
-        held.release()
+        try:
+            lock = hold_owner_lock(path)
+            remove_abandoned(os.path.dirname(path), prefix)
+        finally:
+            held.release()
         yield path
     finally:
         with HeldSignals():
             shutil.rmtree(path, ignore_errors=True)
+            if lock is not None:
+                os.close(lock)
 
 
 def split_list(csv: str) -> List[str]:

@@ -24,7 +24,8 @@ from .context_persistence import Persistence
 from .context_profiles import Profiles
 from .lazy_imports import lazy_module, load_entry_point
 from .master_url import MasterSpec, parse_master
-from .private_files import make_private_dirs, new_private_dir, open_private, remove_tree
+from .private_files import (hold_owner_lock, make_private_dirs, new_private_dir, open_private,
+                            remove_abandoned, remove_tree)
 from .processes import HeldSignals, exit_on_ending_signals, restore_ending_signals
 from .shuffle.gc_pause import gc_paused
 from .versions import executor_hash_seed, hashes_as
@@ -193,8 +194,7 @@ class Context(JobControl, FileShipping, Persistence, Profiles):
                 context_backend.cluster_secret(self.conf, self.master_spec),
                 **http_limits(self.conf))
         #: what executors and tasks have and take, the driver's resources discovered
-        self.resource_plan = resources.plan(self.conf, self.master_spec.kind,
-                                            self.master_spec.cores)
+        self.resource_plan = resources.plan(self.conf, self.master_spec.kind, self.master_spec.cores)
         #: the relay of this application's events to a cluster master (cluster backends)
         self.backend, self._event_relay = context_backend.create_backend(self)
         for writer in self._event_writers():  # each job's group, description and tags
@@ -222,13 +222,12 @@ class Context(JobControl, FileShipping, Persistence, Profiles):
                 profiler_cls or BasicProfiler, self.conf["vega.python.profile.dump"] or None)
             self._runner.profiler_of = functools.partial(self.profiler_collector.profiler_for,
                                                          ctx=self)
-        self._finalizer = weakref.finalize(self, _shutdown, self.backend, self.app_dir)
-        # Interpreter exit's garbage collection of every module's, class's and function's
-        # reference cycles (some 16k objects once Vega is loaded) took 8 ms of the trivial
-        # job's 0.1 s: at exit, after the Contexts' shutdown (atexit runs last in, first
-        # out), they are frozen (``gc.freeze``) and left to the operating system like the
-        # rest of the process's memory. (Cycles still alive at exit are then not finalized,
-        # which Python does not promise to do either.) Registered once per process.
+        self._finalizer = weakref.finalize(self, _shutdown, self.backend, self.app_dir,
+                                           self._owner_lock)
+        # Interpreter exit's collection of every module's, class's and function's cycles
+        # (~16k objects) took 8 ms of the trivial job's 0.1 s: at exit, after the Contexts'
+        # shutdown (atexit is last in, first out), they are frozen (``gc.freeze``) and left
+        # to the operating system (Python does not promise to finalize them either).
         atexit.unregister(gc.freeze)
         atexit.register(gc.freeze)
         atexit.register(self._finalizer)
@@ -274,8 +273,7 @@ class Context(JobControl, FileShipping, Persistence, Profiles):
             elif self._early_forkserver is not None:
                 self._early_forkserver.close()
         finally:
-            if self.app_dir:
-                remove_tree(self.app_dir)
+            _shutdown(None, self.app_dir, getattr(self, "_owner_lock", None))
 
     _active: "Optional[weakref.ref[Context]]" = None
 
@@ -298,10 +296,8 @@ class Context(JobControl, FileShipping, Persistence, Profiles):
         return active if active is not None and not active._stopped else None
 
     def _configured_listeners(self) -> List[listener.JobListener]:
-        listeners = []
-        for spec in filter(None, (s.strip() for s in self.conf["vega.listeners"].split(","))):
-            listeners.append(load_entry_point(spec)())
-        return listeners
+        specs = filter(None, (s.strip() for s in self.conf["vega.listeners"].split(",")))
+        return [load_entry_point(spec)() for spec in specs]
 
     def _event_writers(self) -> List[event_log.EventWriter]:
         return [x for x in self._bus.listeners if isinstance(x, event_log.EventWriter)]
@@ -334,8 +330,7 @@ class Context(JobControl, FileShipping, Persistence, Profiles):
 
     @property
     def resources(self) -> Dict[str, Any]:
-        """The driver's custom resources (GPUs, FPGAs) by name, ``ResourceInformation``s
-        (``vega.driver.resource.NAME.*``; PySpark's ``SparkContext.resources``)."""
+        """The driver's custom resources (GPUs) by name (``vega.driver.resource.*``)."""
         return dict(self.resource_plan.driver)
 
     def _job_settings(self) -> Dict[str, Any]:
@@ -630,8 +625,11 @@ class Context(JobControl, FileShipping, Persistence, Profiles):
         temporary directory); one that cannot be made there names the setting."""
         local_dir = self.conf["vega.local.dir"] or None
         try:
-            return new_private_dir(f"vega-{self.context_id}-", local_dir,
+            path = new_private_dir(f"vega-{self.context_id}-", local_dir,
                                    claim=functools.partial(setattr, self, "app_dir"))
+            self._owner_lock = hold_owner_lock(path)  # and those of drivers killed outright go
+            remove_abandoned(os.path.dirname(path), "vega-app-")
+            return path
         except OSError as exc:
             if local_dir is None:
                 raise
@@ -763,11 +761,15 @@ def _stop_at_exit(context_ref) -> None:
         context.stop()
 
 
-def _shutdown(backend, app_dir: str) -> None:
+def _shutdown(backend, app_dir: str, owner_lock: Optional[int]) -> None:
     try:
-        backend.stop()
+        if backend is not None:
+            backend.stop()
     finally:
-        remove_tree(app_dir)
+        if app_dir:
+            remove_tree(app_dir)
+        if owner_lock is not None:
+            os.close(owner_lock)
 
 
 

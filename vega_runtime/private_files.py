@@ -148,6 +148,54 @@ def new_private_dir(prefix: str, parent: Optional[str] = None,
 PARALLEL_REMOVAL = 8
 
 
+#: in a directory a process owns: a file it holds a ``flock`` on for as long as it (or a
+#: child it forked) runs, so that one left by a process killed outright can be told apart
+OWNER_LOCK = ".owner.lock"
+
+
+def hold_owner_lock(directory: str) -> int:
+    """Mark ``directory`` as this process's while it runs (``OWNER_LOCK``, locked, then put
+    in place by a rename, so it is never seen there unlocked); the descriptor to close
+    once the directory is gone."""
+    import fcntl
+
+    path = os.path.join(directory, f"{OWNER_LOCK}.{os.getpid()}")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    os.rename(path, os.path.join(directory, OWNER_LOCK))
+    return fd
+
+
+def remove_abandoned(parent: str, prefix: str) -> List[str]:
+    """Remove the directories in ``parent`` named ``prefix...`` whose owner lock nobody holds:
+    their process ended without removing them (SIGKILL, the OOM killer, a power cut), and
+    with them whatever it left (a driver's spills and shuffle files).  Directories without
+    a lock (being made, or of another version) stay.  The paths removed."""
+    import fcntl
+
+    removed = []
+    try:
+        names = [n for n in os.listdir(parent) if n.startswith(prefix)]
+    except OSError:
+        return removed
+    for name in names:
+        path = os.path.join(parent, name)
+        try:
+            fd = os.open(os.path.join(path, OWNER_LOCK), os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            continue  # no lock (yet), or not ours to read
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # its process runs
+        finally:
+            os.close(fd)
+        log.info("removing %s, left by a process that ended without removing it", path)
+        remove_tree(path)
+        removed.append(path)
+    return removed
+
+
 def remove_tree(path: str, threads: int = 8) -> None:
     """``shutil.rmtree(path, ignore_errors=True)`` without importing ``shutil`` (a Context's
     stop), with the files, then the directories of each depth (deepest first), removed by
