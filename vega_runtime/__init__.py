@@ -27,6 +27,8 @@ _EXPORTS = {
     "VegaError": ".errors", "TaskFailed": ".errors", "ConfigError": ".errors",
     "ClosureNotSerializable": ".errors", "DriverOnlyError": ".errors", "InputError": ".errors",
     "JobCancelled": ".errors", "OutputExistsError": ".errors",
+    "ResourceProfileBuilder": ".resources", "TaskResourceRequests": ".resources",
+    "ExecutorResourceRequests": ".resources", "ResourceInformation": ".resources",
 }
 
 __all__ = [
@@ -35,6 +37,8 @@ __all__ = [
     "AccumulatorParam", "StatCounter", "VegaError", "TaskFailed", "ConfigError",
     "ClosureNotSerializable", "DriverOnlyError", "InputError", "JobCancelled",
     "OutputExistsError", "SparkFiles", "HdfsIO", "LocalFsIO", "Decoders", "__version__",
+    "ResourceProfileBuilder", "TaskResourceRequests", "ExecutorResourceRequests",
+    "ResourceInformation",
 ]
 
 
@@ -58,6 +62,8 @@ if TYPE_CHECKING:
     from .files import SparkFiles
     from .rdd.base import RDD
     from .rdd.stats import StatCounter
+    from .resources import (ExecutorResourceRequests, ResourceInformation,
+                            ResourceProfileBuilder, TaskResourceRequests)
     from .shared import Accumulator, AccumulatorParam, Broadcast
     from .storage_level import StorageLevel
     from .task_context import BarrierTaskContext, TaskContext
