@@ -527,8 +527,10 @@ def _reap(slot: _ExecutorProcess, graceful: bool = False, exit_wait: float = 0.0
 
 
 def run_executor_process(sock: socket.socket, executor_id: str, app_dir: str,
-                         memory_budget: int, resources: Dict[str, List[str]]) -> int:
-    """The main loop of a forked ``local[N]`` executor; its exit code."""
+                         memory_budget: int,
+                         resources: Optional[Dict[str, List[str]]] = None) -> int:
+    """The main loop of a forked ``local[N]`` executor (``resources``: the addresses its
+    tasks may use); its exit code."""
     from ..logs import setup_executor_logging
 
     die_with_parent()
@@ -545,5 +547,5 @@ def run_executor_process(sock: socket.socket, executor_id: str, app_dir: str,
         conn.send(TaskOutput(task_id, stream, text))
 
     executor = Executor(executor_id, HOST, ExecutorDirs.under(app_dir, executor_id), sink,
-                        memory_budget, resources=resources)
+                        memory_budget, resources=resources or {})
     return serve_cancellable(executor, conn)
