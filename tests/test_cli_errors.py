@@ -4,6 +4,7 @@ and the remote operations cluster commands run on hosts.  Real processes."""
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -163,3 +164,41 @@ def test_submit_whose_output_nobody_reads_ends_quietly_and_its_tasks_run_on(tmp_
     assert [line.split(" in ")[0] for line in stages[1:]] == ["stage 0 finished"], result.stderr
     for noise in ("vega: error", "job failed", "Traceback", "Broken pipe", "BrokenPipe"):
         assert noise not in result.stderr, result.stderr
+
+
+def test_status_logs_and_kill_naming_no_master_say_which_one_they_tried():
+    """With neither --master nor VEGA_MASTER, vega status, logs and kill ask
+    vega://127.0.0.1:7077; when nothing answers there, the hint says that this address was a
+    default and how to name the master (before: 'Is it running?', which misleads when a
+    master runs at this machine's address, where vega start-master puts it by default)."""
+    def vega_alone(*args):
+        """vega ARGS where nothing listens on 127.0.0.1:7077: in a network namespace of its
+        own (loopback only) when this process may make one, else here if that port is free."""
+        if os.geteuid() == 0 and shutil.which("unshare") and shutil.which("ip"):
+            argv = ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$@"', "sh",
+                    *vega_argv(*args)]
+            return subprocess.run(argv, cwd=REPO, env=clean_env(), capture_output=True,
+                                  text=True, timeout=120)
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", 7077)) == 0:
+                pytest.skip("something listens on 127.0.0.1:7077")
+        return vega(*args)
+
+    for args in (["status"], ["logs", "app-20261203083328-0001"],
+                 ["kill", "app-20261203083328-0001"]):
+        result = vega_alone(*args)
+        assert result.returncode == 3, result.stderr
+        assert error_lines(result.stderr) == [
+            "vega: error: cannot reach the master at vega://127.0.0.1:7077: "
+            "[Errno 111] Connection refused"]
+        assert result.stderr.splitlines()[1] == (
+            "No --master was given and VEGA_MASTER is not set, so vega://127.0.0.1:7077 was "
+            "tried. Start a master (vega start-master), or name the one that runs: --master "
+            "vega://HOST:PORT, as vega start-master printed it (or VEGA_MASTER).")
+        assert "Traceback" not in result.stderr
+    named = vega_alone("status", "--master", "vega://127.0.0.1:7077")
+    assert named.returncode == 3
+    assert "No --master was given" not in named.stderr
+    help_text = " ".join(vega("status", "--help").stdout.split())
+    assert "--master TEXT vega://host:port (default: VEGA_MASTER, else vega://127.0.0.1:7077)." \
+        in help_text

@@ -40,7 +40,7 @@ def cluster(tmp_path_factory):
             w["state"] == "alive" for w in json.loads(result.stdout)["workers"])
 
     wait_for(alive_workers, what="the worker to register")
-    yield {"env": env, "url": url, "home": home}
+    yield {"env": env, "url": url, "home": home, "started": started.stdout}
     os.killpg(worker.pid, signal.SIGTERM)
     worker.wait(10)
     stopped = vega("stop-master", "--work-dir", str(home / "master"), env=env, cwd=str(home))
@@ -116,6 +116,19 @@ def test_status_of_a_workers_shuffle_port_says_it_is_not_a_masters(cluster):
     assert (f"protocol error from 127.0.0.1:{worker['port']}: it closed the connection instead "
             "of answering with its status: is this a master's RPC port (not a worker's "
             "shuffle port or a driver's)?") in result.stderr
+
+
+def test_start_master_prints_the_url_to_give_workers_and_drivers(cluster):
+    """start-master names the master's URL, vega://HOST:PORT, which --host (by default this
+    machine's address) and --port (0: any free port) leave unknown to the user: before, it
+    printed only 'on port N', and workers, drivers and vega status need the whole URL."""
+    first = cluster["started"].splitlines()[1]  # after "created cluster secret ..."
+    ready = json.loads((cluster["home"] / "master" / "master.ready").read_text())
+    assert re.fullmatch(rf"master started \(pid \d+\) at {re.escape(cluster['url'])}, "
+                        rf"web UI on port {ready['webui_port']}", first), first
+    printed = first.split(" at ", 1)[1].split(",", 1)[0]
+    status = vega("status", "--master", printed, "--json", env=cluster["env"])
+    assert json.loads(status.stdout)["master"]["url"] == printed
 
 
 def test_start_master_on_a_taken_port_says_why_and_leaves_nothing(tmp_path):

@@ -78,13 +78,14 @@ def start_master(host: Optional[str], bind: Optional[str], port: int, webui_port
         fh.write(f"{proc.pid}\n")
     with open(ready) as fh:
         ports = json.load(fh)
-    click.echo(f"master started (pid {proc.pid}) on port {ports['port']}, "
+    local = ports.get("host") or "127.0.0.1"
+    # the URL workers, drivers and vega status need: --host may have been left to default
+    click.echo(f"master started (pid {proc.pid}) at vega://{local}:{ports['port']}, "
                f"web UI on port {ports['webui_port']}")
     from vega_runtime.deploy.http_api import TOKEN_FILE, read_token_file, ui_link
 
     token = read_token_file(os.path.join(work_dir, TOKEN_FILE))
     if token:
-        local = ports.get("host") or "127.0.0.1"
         click.echo(f"web UI: {ui_link(local, ports['webui_port'], token)}")
     from vega_runtime.net.tls import CA_FILE
 
