@@ -164,6 +164,35 @@ def test_unpicklable_closure_exits_1_naming_variable_and_type(vega_cli, tmp_path
                      rf"'guard_{kind}' of type {type_name}", result.stderr, re.M), result.stderr
 
 
+@pytest.mark.parametrize("master", MASTERS)
+def test_a_closure_capturing_the_context_says_it_exists_only_on_the_driver(vega_cli, tmp_path,
+                                                                             master):
+    """A function that captures the Context fails before any task runs with PySpark's
+    CONTEXT_ONLY_VALID_ON_DRIVER error, naming the variable and the function, whole. Before,
+    it was 'it captures 'ctx' of type Context, which cannot be pickled ([that error cut at
+    200 characters, mid-word]). Create that object inside the function ...': advice no one
+    can follow for a Context."""
+    job = write_job(tmp_path, "uses_ctx.py", """
+        from vega_runtime import Context
+
+        def main():
+            with Context() as ctx:
+                ctx.parallelize(range(4), 2).map(lambda x: ctx.parallelize([x]).count()).collect()
+
+        main()
+    """)
+    result = vega_cli("submit", "--master", master, job)
+    assert result.returncode == 1
+    assert [line for line in result.stderr.splitlines() if line.startswith("vega: job")] == [
+        "vega: job failed: [CONTEXT_ONLY_VALID_ON_DRIVER] the Context (captured as 'ctx' by "
+        f"function 'main.<locals>.<lambda>' ({job}:5)) can only be used on the driver, not "
+        "inside a task. A transformation's function runs on an executor, which has no "
+        "Context: compute what you need before the transformation (for example collect() a "
+        "small RDD and broadcast() it), or express it as a join."], result.stderr
+    assert "Traceback" not in result.stderr
+    assert "failed on" not in result.stderr  # no task ran
+
+
 @pytest.mark.parametrize("conf, named", [
     ("vega.task.max_attempts", "vega.task.max_attempts"),  # no '='
     ("vega.no.such.key=1", "vega.no.such.key"),
