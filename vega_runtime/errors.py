@@ -189,7 +189,14 @@ class ClosureNotSerializable(VegaError):
 
 
 class TaskFailed(VegaError):
-    """A task failed on every attempt; carries the user's remote traceback."""
+    """A task failed on every attempt; carries the user's remote traceback, on the lines
+    after the message when there is one (a lost executor leaves none: no empty line then).
+
+    >>> str(TaskFailed(0, 1, 2, "h", "exec-2", "ExecutorLost", "executor exec-2 was lost", ""))
+    'task 1 of stage 0 failed 2 times; last error on h (exec-2): ExecutorLost: executor exec-2 was lost'
+    >>> str(TaskFailed(0, 1, 1, "h", "exec-2", "ValueError", "bad", "Traceback ...")).splitlines()[1]
+    'Traceback ...'
+    """
 
     def __init__(self, stage_id: int, partition: int, attempts: int, host: str,
                  executor_id: str, error_type: str, message: str, remote_traceback: str,
@@ -204,10 +211,10 @@ class TaskFailed(VegaError):
     def __str__(self) -> str:
         site = f" (RDD created at {self.call_site})" if self.call_site else ""
         times = "once" if self.attempts == 1 else f"{self.attempts} times"
+        traceback = self.remote_traceback.rstrip()
         return (f"task {self.partition} of stage {self.stage_id}{site} failed {times}; "
                 f"last error on {self.host} ({self.executor_id}): "
-                f"{self.error_type}: {self.message}\n"
-                f"{self.remote_traceback.rstrip()}")
+                f"{self.error_type}: {self.message}" + (f"\n{traceback}" if traceback else ""))
 
 
 class ResultTooLarge(VegaError):
