@@ -28,6 +28,24 @@ def test_a_usage_error_exits_2_with_one_message_and_no_traceback():
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("url, hint", [
+    ("spark://10.0.0.1:7077", "Vega's cluster masters are vega://HOST:PORT, as vega "
+                              "start-master prints it; Vega runs on its own master and "
+                              "workers, not on a Spark cluster"),
+    ("yarn", "Vega runs on its own master and workers (vega://HOST:PORT); for Slurm and "
+             "Kubernetes see docs/cluster.md"),
+])
+def test_a_spark_master_url_is_refused_saying_what_vega_runs_on(url, hint):
+    """A PySpark user's --master spark://... or yarn: the usage error and, before, nothing
+    more; now a hint naming Vega's own master URL."""
+    result = vega("submit", "--master", url, "jobs/pi.py")
+    assert result.returncode == 2
+    assert error_lines(result.stderr) == [f"vega: error: invalid master URL {url!r}: use local, "
+                                          "local[N], local[N,F], local[*], local-cluster[W,C] or "
+                                          "vega://host:port"]
+    assert result.stderr.splitlines()[1:] == [hint]
+
+
 def test_vega_debug_adds_the_traceback_before_the_message():
     """vega --debug: the same exit code and message, with the full traceback before it."""
     result = vega("--debug", "worker", "nonsense")

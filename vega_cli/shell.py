@@ -77,7 +77,7 @@ def _resolve_options(master: Optional[str], name: Optional[str], confs: Tuple[st
         cli_conf = {"vega.app.name": name or SHELL_APP_NAME, **cli_settings(master, confs)}
         parse_master(Config.load(config_file=config_file, cli=cli_conf)["vega.master"])
     except (ConfigError, MasterURLError) as exc:
-        raise UsageError(str(exc))
+        raise UsageError(str(exc), getattr(exc, "hint", ""))
     return cli_conf
 
 

@@ -115,7 +115,7 @@ def _resolve_options(master, name, confs, config_file, job, deploy_mode) -> dict
         resolved = Config.load(config_file=config_file, cli=cli_conf)
         spec = parse_master(resolved["vega.master"])
     except (ConfigError, MasterURLError) as exc:
-        raise UsageError(str(exc))
+        raise UsageError(str(exc), getattr(exc, "hint", ""))
     if deploy_mode == "cluster" and spec.kind != "vega":
         raise UsageError(f"--deploy-mode cluster needs a vega://host:port master, not {spec.url!r}",
                          "Run local masters in client mode (the default).")

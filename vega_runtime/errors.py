@@ -122,6 +122,25 @@ class MasterURLError(VegaError):
         return (f"invalid master URL {self.url!r}: use local, local[N], local[N,F], local[*], "
                 f"local-cluster[W,C] or vega://host:port")
 
+    @property
+    def hint(self) -> str:
+        """What to do instead of a cluster manager Vega does not run on (Spark's own
+        master URLs, which a PySpark user brings along).
+
+        >>> MasterURLError("spark://10.0.0.1:7077").hint.split(";")[0]
+        "Vega's cluster masters are vega://HOST:PORT, as vega start-master prints it"
+        >>> MasterURLError("locl[2]").hint
+        ''
+        """
+        kind = self.url.split("://", 1)[0].strip().lower()
+        if kind == "spark":
+            return ("Vega's cluster masters are vega://HOST:PORT, as vega start-master prints "
+                    "it; Vega runs on its own master and workers, not on a Spark cluster")
+        if kind in ("yarn", "mesos", "k8s"):
+            return ("Vega runs on its own master and workers (vega://HOST:PORT); for Slurm "
+                    "and Kubernetes see docs/cluster.md")
+        return ""
+
 
 class ContextStoppedError(VegaError):
     """The Context was used after ``stop()``."""
