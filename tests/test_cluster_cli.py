@@ -131,6 +131,26 @@ def test_start_master_prints_the_url_to_give_workers_and_drivers(cluster):
     assert json.loads(status.stdout)["master"]["url"] == printed
 
 
+def test_start_and_stop_master_take_their_settings_from_the_configuration(tmp_path):
+    """vega start-master and stop-master resolve the port, web UI port and work dir as
+    vega master does (conf/vega-defaults.yaml, VEGA_*, then their options). Before, they
+    passed their own defaults (7077, 8080, work/master) as options, so vega master never saw
+    the configuration's: start-master tried port 7077 and work/master whatever it said."""
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "vega-defaults.yaml").write_text(
+        "vega.master.port: 0\nvega.master.ui.port: 0\nvega.master.work_dir: site-master\n")
+    env = clean_env(VEGA_SECRET_FILE=str(tmp_path / "secret"), VEGA_CONF_DIR=str(tmp_path / "conf"))
+    started = vega("start-master", "--host", "127.0.0.1", env=env, cwd=str(tmp_path))
+    assert started.returncode == 0, started.stderr
+    ready = json.loads((tmp_path / "site-master" / "master.ready").read_text())
+    assert ready["port"] != 7077 and ready["webui_port"] != 8080
+    assert f"at vega://127.0.0.1:{ready['port']}, web UI on port {ready['webui_port']}" \
+        in started.stdout
+    assert not (tmp_path / "work").exists()
+    stopped = vega("stop-master", env=env, cwd=str(tmp_path))
+    assert stopped.returncode == 0 and "master stopped" in stopped.stdout, stopped.stderr
+
+
 def test_start_master_on_a_taken_port_says_why_and_leaves_nothing(tmp_path):
     """start-master whose port another process holds: exit 1 with the master's own error
     (the address, Address already in use), what to do and where its output is; no master."""
