@@ -183,7 +183,7 @@ def test_a_closure_capturing_the_context_says_it_exists_only_on_the_driver(vega_
     """)
     result = vega_cli("submit", "--master", master, job)
     assert result.returncode == 1
-    assert [line for line in result.stderr.splitlines() if line.startswith("vega: job")] == [
+    assert [line for line in result.stderr.splitlines() if line.startswith("vega: job f")] == [
         "vega: job failed: [CONTEXT_ONLY_VALID_ON_DRIVER] the Context (captured as 'ctx' by "
         f"function 'main.<locals>.<lambda>' ({job}:5)) can only be used on the driver, not "
         "inside a task. A transformation's function runs on an executor, which has no "
@@ -191,6 +191,33 @@ def test_a_closure_capturing_the_context_says_it_exists_only_on_the_driver(vega_
         "small RDD and broadcast() it), or express it as a join."], result.stderr
     assert "Traceback" not in result.stderr
     assert "failed on" not in result.stderr  # no task ran
+
+
+def test_a_driver_without_the_cluster_secret_says_so(vega_cli, tmp_path):
+    """A driver of a vega:// master on another host, on a host without the cluster secret:
+    one message saying that and where the secret goes, before anything is sent. Before:
+    'refusing to listen on 10.0.0.5 without a cluster secret: ... Bind to 127.0.0.1', the
+    driver's own listener speaking, which told a user submitting a job nothing. A secret
+    file named by VEGA_SECRET_FILE that does not exist was 'the job raised
+    FileNotFoundError' with the job's traceback."""
+    conf_dir = tmp_path / "conf"  # no secret in it: the default secret file is missing
+    conf_dir.mkdir()
+    url = "vega://192.0.2.1:7077"  # TEST-NET-1: never reached, the driver stops before
+    result = vega_cli("submit", "--master", url, "jobs/pi.py", "10",
+                      env={"VEGA_CONF_DIR": str(conf_dir), "VEGA_SECRET_FILE": ""})
+    assert result.returncode == 1
+    assert [line for line in result.stderr.splitlines() if line.startswith("vega: job f")] == [
+        f"vega: job failed: this host has no cluster secret ({conf_dir / 'secret'} does not "
+        f"exist), which a driver of {url} needs: copy the cluster's secret there (the master's "
+        f"~/.vega/secret, mode 0600), or point VEGA_SECRET_FILE or --conf vega.secret.file at "
+        f"it"], result.stderr
+    missing = tmp_path / "no-such-secret"
+    result = vega_cli("submit", "--master", url, "jobs/pi.py", "10",
+                      env={"VEGA_CONF_DIR": str(conf_dir), "VEGA_SECRET_FILE": str(missing)})
+    assert result.returncode == 1
+    assert [line for line in result.stderr.splitlines() if line.startswith("vega: job f")] == [
+        f"vega: job failed: secret file '{missing}' does not exist"], result.stderr
+    assert "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize("conf, named", [

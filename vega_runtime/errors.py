@@ -111,6 +111,25 @@ class SecretFileMissing(ConfigError):
                 "--secret-file at the cluster's secret")
 
 
+class DriverSecretMissing(VegaError):
+    """A driver of a vega:// master on another host has no cluster secret: without one it
+    may listen on loopback only, where executors on other hosts cannot reach it.
+
+    >>> str(DriverSecretMissing("vega://10.0.0.1:7077", "/home/me/.vega/secret")).split(":")[0]
+    'this host has no cluster secret (/home/me/.vega/secret does not exist), which a driver of vega'
+    """
+
+    def __init__(self, url: str, path: str):
+        super().__init__(url, path)
+        self.url, self.path = url, path
+
+    def __str__(self) -> str:
+        return (f"this host has no cluster secret ({self.path} does not exist), which a driver "
+                f"of {self.url} needs: copy the cluster's secret there (the master's "
+                f"~/.vega/secret, mode 0600), or point VEGA_SECRET_FILE or --conf "
+                f"vega.secret.file at it")
+
+
 class MasterURLError(VegaError):
     """The master URL does not name a master kind Vega knows."""
 
