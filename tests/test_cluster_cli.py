@@ -174,6 +174,33 @@ def test_start_master_on_a_taken_port_says_why_and_leaves_nothing(tmp_path):
     assert vega_processes(str(tmp_path)) == []
 
 
+def test_a_module_the_executors_lack_is_named_with_how_to_ship_it(cluster, tmp_path):
+    """A task whose function uses a module only the driver can import (found on a path the
+    job added, not shipped): the task fails with the module's name and how to ship it, and
+    no traceback (it was cloudpickle's import frame, nothing of the user's)."""
+    hidden = tmp_path / "only-here"
+    hidden.mkdir()
+    write(hidden / "hidden_mod.py", "def f():\n    return 7\n")
+    job = write(tmp_path / "job.py",
+                "import sys\n"
+                f"sys.path.insert(0, {str(hidden)!r})\n"
+                "import hidden_mod\n"
+                "from vega_runtime import Context\n"
+                "with Context() as ctx:\n"
+                "    print(ctx.parallelize([1], 1).map(lambda x: hidden_mod.f()).collect())\n")
+    result = vega("submit", "--conf", "vega.task.max_attempts=1", job, env=cluster["env"],
+                  cwd=str(tmp_path))
+    assert result.returncode == 1, result.stderr
+    failed = [line for line in result.stderr.splitlines() if line.startswith("vega: job f")]
+    assert re.fullmatch(r"vega: job failed: task 0 of stage 0 \(RDD created at job\.py:6 in "
+                        r"<module>\) failed once; last error on 127\.0\.0\.1 \(exec-\d+\): "
+                        r"ModuleNotFoundError: could not load the task on exec-\d+: No module "
+                        r"named 'hidden_mod': ship it with the job \(vega submit --py-files, or "
+                        r"add_py_file\), or install it where the executors run",
+                        failed[0]), result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_py_files_reach_executors_through_the_package(cluster, tmp_path):
     """A module given with --py-files is importable in tasks on a separately started worker."""
     helper = tmp_path / "lib"
