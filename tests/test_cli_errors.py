@@ -34,6 +34,7 @@ def test_a_usage_error_exits_2_with_one_message_and_no_traceback():
                               "workers, not on a Spark cluster"),
     ("yarn", "Vega runs on its own master and workers (vega://HOST:PORT); for Slurm and "
              "Kubernetes see docs/cluster.md"),
+    ("10.0.0.1:7077", "A cluster master's URL starts with vega://: vega://10.0.0.1:7077"),
 ])
 def test_a_spark_master_url_is_refused_saying_what_vega_runs_on(url, hint):
     """A PySpark user's --master spark://... or yarn: the usage error and, before, nothing

@@ -8,6 +8,7 @@ next.  Components decide what to do from the type, never from the message.
 from __future__ import annotations
 
 import pickle
+import re
 
 
 class VegaError(Exception):
@@ -150,7 +151,11 @@ class MasterURLError(VegaError):
         "Vega's cluster masters are vega://HOST:PORT, as vega start-master prints it"
         >>> MasterURLError("locl[2]").hint
         ''
+        >>> MasterURLError("10.0.0.1:7077").hint
+        "A cluster master's URL starts with vega://: vega://10.0.0.1:7077"
         """
+        if re.fullmatch(r"[\w.-]+:\d+", self.url.strip()):  # a cluster master without its scheme
+            return f"A cluster master's URL starts with vega://: vega://{self.url.strip()}"
         kind = self.url.split("://", 1)[0].strip().lower()
         if kind == "spark":
             return ("Vega's cluster masters are vega://HOST:PORT, as vega start-master prints "
