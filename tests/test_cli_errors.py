@@ -4,6 +4,7 @@ and the remote operations cluster commands run on hosts.  Real processes."""
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -25,6 +26,25 @@ def test_a_usage_error_exits_2_with_one_message_and_no_traceback():
         "vega: error: invalid master URL 'nonsense': use local, local[N], local[N,F], local[*], "
         "local-cluster[W,C] or vega://host:port"]
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("url, hint", [
+    ("spark://10.0.0.1:7077", "Vega's cluster masters are vega://HOST:PORT, as vega "
+                              "start-master prints it; Vega runs on its own master and "
+                              "workers, not on a Spark cluster"),
+    ("yarn", "Vega runs on its own master and workers (vega://HOST:PORT); for Slurm and "
+             "Kubernetes see docs/cluster.md"),
+    ("10.0.0.1:7077", "A cluster master's URL starts with vega://: vega://10.0.0.1:7077"),
+])
+def test_a_spark_master_url_is_refused_saying_what_vega_runs_on(url, hint):
+    """A PySpark user's --master spark://... or yarn: the usage error and, before, nothing
+    more; now a hint naming Vega's own master URL."""
+    result = vega("submit", "--master", url, "jobs/pi.py")
+    assert result.returncode == 2
+    assert error_lines(result.stderr) == [f"vega: error: invalid master URL {url!r}: use local, "
+                                          "local[N], local[N,F], local[*], local-cluster[W,C] or "
+                                          "vega://host:port"]
+    assert result.stderr.splitlines()[1:] == [hint]
 
 
 def test_vega_debug_adds_the_traceback_before_the_message():
@@ -163,3 +183,59 @@ def test_submit_whose_output_nobody_reads_ends_quietly_and_its_tasks_run_on(tmp_
     assert [line.split(" in ")[0] for line in stages[1:]] == ["stage 0 finished"], result.stderr
     for noise in ("vega: error", "job failed", "Traceback", "Broken pipe", "BrokenPipe"):
         assert noise not in result.stderr, result.stderr
+
+
+def test_status_logs_and_kill_naming_no_master_say_which_one_they_tried():
+    """With neither --master nor VEGA_MASTER, vega status, logs and kill ask
+    vega://127.0.0.1:7077; when nothing answers there, the hint says that this address was a
+    default and how to name the master (before: 'Is it running?', which misleads when a
+    master runs at this machine's address, where vega start-master puts it by default)."""
+    def vega_alone(*args):
+        """vega ARGS where nothing listens on 127.0.0.1:7077: in a network namespace of its
+        own (loopback only) when this process may make one, else here if that port is free."""
+        if os.geteuid() == 0 and shutil.which("unshare") and shutil.which("ip"):
+            argv = ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$@"', "sh",
+                    *vega_argv(*args)]
+            return subprocess.run(argv, cwd=REPO, env=clean_env(), capture_output=True,
+                                  text=True, timeout=120)
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", 7077)) == 0:
+                pytest.skip("something listens on 127.0.0.1:7077")
+        return vega(*args)
+
+    for args in (["status"], ["logs", "app-20261203083328-0001"],
+                 ["kill", "app-20261203083328-0001"]):
+        result = vega_alone(*args)
+        assert result.returncode == 3, result.stderr
+        assert error_lines(result.stderr) == [
+            "vega: error: cannot reach the master at vega://127.0.0.1:7077: "
+            "[Errno 111] Connection refused"]
+        assert result.stderr.splitlines()[1] == (
+            "No --master was given and VEGA_MASTER is not set, so vega://127.0.0.1:7077 was "
+            "tried. Start a master (vega start-master), or name the one that runs: --master "
+            "vega://HOST:PORT, as vega start-master printed it (or VEGA_MASTER).")
+        assert "Traceback" not in result.stderr
+    named = vega_alone("status", "--master", "vega://127.0.0.1:7077")
+    assert named.returncode == 3
+    assert "No --master was given" not in named.stderr
+    help_text = " ".join(vega("status", "--help").stdout.split())
+    assert "--master TEXT vega://host:port (default: VEGA_MASTER, else vega://127.0.0.1:7077)." \
+        in help_text
+
+
+def test_a_misspelt_setting_is_refused_with_the_setting_meant(tmp_path):
+    """A typo in a setting's name (--conf, a --config file, a daemon's too): the usage
+    error and, below it, the setting of the nearest name; before, only 'is not a Vega
+    setting; see conf/vega-defaults.yaml', a file a Vega installed from its wheel lacks."""
+    result = vega("submit", "--conf", "vega.task.max_atempts=2", "jobs/pi.py")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "vega: error: --conf: vega.task.max_atempts is not a Vega setting; see "
+        "conf/vega-defaults.yaml", "Did you mean vega.task.max_attempts?"]
+    settings = tmp_path / "site.yaml"
+    settings.write_text("vega.master.prot: 7000\n")
+    result = vega("master", "--config", str(settings))
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[1:] == ["Did you mean vega.master.port?"]
+    result = vega("submit", "--conf", "vega.zzz=1", "jobs/pi.py")  # nothing near: no hint
+    assert result.returncode == 2 and len(result.stderr.splitlines()) == 1

@@ -164,6 +164,62 @@ def test_unpicklable_closure_exits_1_naming_variable_and_type(vega_cli, tmp_path
                      rf"'guard_{kind}' of type {type_name}", result.stderr, re.M), result.stderr
 
 
+@pytest.mark.parametrize("master", MASTERS)
+def test_a_closure_capturing_the_context_says_it_exists_only_on_the_driver(vega_cli, tmp_path,
+                                                                             master):
+    """A function that captures the Context fails before any task runs with PySpark's
+    CONTEXT_ONLY_VALID_ON_DRIVER error, naming the variable and the function, whole. Before,
+    it was 'it captures 'ctx' of type Context, which cannot be pickled ([that error cut at
+    200 characters, mid-word]). Create that object inside the function ...': advice no one
+    can follow for a Context."""
+    job = write_job(tmp_path, "uses_ctx.py", """
+        from vega_runtime import Context
+
+        def main():
+            with Context() as ctx:
+                ctx.parallelize(range(4), 2).map(lambda x: ctx.parallelize([x]).count()).collect()
+
+        main()
+    """)
+    result = vega_cli("submit", "--master", master, job)
+    assert result.returncode == 1
+    assert [line for line in result.stderr.splitlines() if line.startswith("vega: job f")] == [
+        "vega: job failed: [CONTEXT_ONLY_VALID_ON_DRIVER] the Context (captured as 'ctx' by "
+        f"function 'main.<locals>.<lambda>' ({job}:5)) can only be used on the driver, not "
+        "inside a task. A transformation's function runs on an executor, which has no "
+        "Context: compute what you need before the transformation (for example collect() a "
+        "small RDD and broadcast() it), or express it as a join."], result.stderr
+    assert "Traceback" not in result.stderr
+    assert "failed on" not in result.stderr  # no task ran
+
+
+def test_a_driver_without_the_cluster_secret_says_so(vega_cli, tmp_path):
+    """A driver of a vega:// master on another host, on a host without the cluster secret:
+    one message saying that and where the secret goes, before anything is sent. Before:
+    'refusing to listen on 10.0.0.5 without a cluster secret: ... Bind to 127.0.0.1', the
+    driver's own listener speaking, which told a user submitting a job nothing. A secret
+    file named by VEGA_SECRET_FILE that does not exist was 'the job raised
+    FileNotFoundError' with the job's traceback."""
+    conf_dir = tmp_path / "conf"  # no secret in it: the default secret file is missing
+    conf_dir.mkdir()
+    url = "vega://192.0.2.1:7077"  # TEST-NET-1: never reached, the driver stops before
+    result = vega_cli("submit", "--master", url, "jobs/pi.py", "10",
+                      env={"VEGA_CONF_DIR": str(conf_dir), "VEGA_SECRET_FILE": ""})
+    assert result.returncode == 1
+    assert [line for line in result.stderr.splitlines() if line.startswith("vega: job f")] == [
+        f"vega: job failed: this host has no cluster secret ({conf_dir / 'secret'} does not "
+        f"exist), which a driver of {url} needs: copy the cluster's secret there (the master's "
+        f"~/.vega/secret, mode 0600), or point VEGA_SECRET_FILE or --conf vega.secret.file at "
+        f"it"], result.stderr
+    missing = tmp_path / "no-such-secret"
+    result = vega_cli("submit", "--master", url, "jobs/pi.py", "10",
+                      env={"VEGA_CONF_DIR": str(conf_dir), "VEGA_SECRET_FILE": str(missing)})
+    assert result.returncode == 1
+    assert [line for line in result.stderr.splitlines() if line.startswith("vega: job f")] == [
+        f"vega: job failed: secret file '{missing}' does not exist"], result.stderr
+    assert "Traceback" not in result.stderr
+
+
 @pytest.mark.parametrize("conf, named", [
     ("vega.task.max_attempts", "vega.task.max_attempts"),  # no '='
     ("vega.no.such.key=1", "vega.no.such.key"),

@@ -40,7 +40,7 @@ def cluster(tmp_path_factory):
             w["state"] == "alive" for w in json.loads(result.stdout)["workers"])
 
     wait_for(alive_workers, what="the worker to register")
-    yield {"env": env, "url": url, "home": home}
+    yield {"env": env, "url": url, "home": home, "started": started.stdout}
     os.killpg(worker.pid, signal.SIGTERM)
     worker.wait(10)
     stopped = vega("stop-master", "--work-dir", str(home / "master"), env=env, cwd=str(home))
@@ -118,6 +118,39 @@ def test_status_of_a_workers_shuffle_port_says_it_is_not_a_masters(cluster):
             "shuffle port or a driver's)?") in result.stderr
 
 
+def test_start_master_prints_the_url_to_give_workers_and_drivers(cluster):
+    """start-master names the master's URL, vega://HOST:PORT, which --host (by default this
+    machine's address) and --port (0: any free port) leave unknown to the user: before, it
+    printed only 'on port N', and workers, drivers and vega status need the whole URL."""
+    first = cluster["started"].splitlines()[1]  # after "created cluster secret ..."
+    ready = json.loads((cluster["home"] / "master" / "master.ready").read_text())
+    assert re.fullmatch(rf"master started \(pid \d+\) at {re.escape(cluster['url'])}, "
+                        rf"web UI on port {ready['webui_port']}", first), first
+    printed = first.split(" at ", 1)[1].split(",", 1)[0]
+    status = vega("status", "--master", printed, "--json", env=cluster["env"])
+    assert json.loads(status.stdout)["master"]["url"] == printed
+
+
+def test_start_and_stop_master_take_their_settings_from_the_configuration(tmp_path):
+    """vega start-master and stop-master resolve the port, web UI port and work dir as
+    vega master does (conf/vega-defaults.yaml, VEGA_*, then their options). Before, they
+    passed their own defaults (7077, 8080, work/master) as options, so vega master never saw
+    the configuration's: start-master tried port 7077 and work/master whatever it said."""
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "vega-defaults.yaml").write_text(
+        "vega.master.port: 0\nvega.master.ui.port: 0\nvega.master.work_dir: site-master\n")
+    env = clean_env(VEGA_SECRET_FILE=str(tmp_path / "secret"), VEGA_CONF_DIR=str(tmp_path / "conf"))
+    started = vega("start-master", "--host", "127.0.0.1", env=env, cwd=str(tmp_path))
+    assert started.returncode == 0, started.stderr
+    ready = json.loads((tmp_path / "site-master" / "master.ready").read_text())
+    assert ready["port"] != 7077 and ready["webui_port"] != 8080
+    assert f"at vega://127.0.0.1:{ready['port']}, web UI on port {ready['webui_port']}" \
+        in started.stdout
+    assert not (tmp_path / "work").exists()
+    stopped = vega("stop-master", env=env, cwd=str(tmp_path))
+    assert stopped.returncode == 0 and "master stopped" in stopped.stdout, stopped.stderr
+
+
 def test_start_master_on_a_taken_port_says_why_and_leaves_nothing(tmp_path):
     """start-master whose port another process holds: exit 1 with the master's own error
     (the address, Address already in use), what to do and where its output is; no master."""
@@ -139,6 +172,33 @@ def test_start_master_on_a_taken_port_says_why_and_leaves_nothing(tmp_path):
     assert "Another process already listens on that port" in result.stderr
     assert f"(its output: {tmp_path / 'master' / 'master.out'})" in result.stderr
     assert vega_processes(str(tmp_path)) == []
+
+
+def test_a_module_the_executors_lack_is_named_with_how_to_ship_it(cluster, tmp_path):
+    """A task whose function uses a module only the driver can import (found on a path the
+    job added, not shipped): the task fails with the module's name and how to ship it, and
+    no traceback (it was cloudpickle's import frame, nothing of the user's)."""
+    hidden = tmp_path / "only-here"
+    hidden.mkdir()
+    write(hidden / "hidden_mod.py", "def f():\n    return 7\n")
+    job = write(tmp_path / "job.py",
+                "import sys\n"
+                f"sys.path.insert(0, {str(hidden)!r})\n"
+                "import hidden_mod\n"
+                "from vega_runtime import Context\n"
+                "with Context() as ctx:\n"
+                "    print(ctx.parallelize([1], 1).map(lambda x: hidden_mod.f()).collect())\n")
+    result = vega("submit", "--conf", "vega.task.max_attempts=1", job, env=cluster["env"],
+                  cwd=str(tmp_path))
+    assert result.returncode == 1, result.stderr
+    failed = [line for line in result.stderr.splitlines() if line.startswith("vega: job f")]
+    assert re.fullmatch(r"vega: job failed: task 0 of stage 0 \(RDD created at job\.py:6 in "
+                        r"<module>\) failed once; last error on 127\.0\.0\.1 \(exec-\d+\): "
+                        r"ModuleNotFoundError: could not load the task on exec-\d+: No module "
+                        r"named 'hidden_mod': ship it with the job \(vega submit --py-files, or "
+                        r"add_py_file\), or install it where the executors run",
+                        failed[0]), result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_py_files_reach_executors_through_the_package(cluster, tmp_path):

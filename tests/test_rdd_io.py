@@ -194,6 +194,35 @@ def test_text_file_missing_path_is_an_input_error(ctx, tmp_path):
         ctx.text_file(str(tmp_path / "nope-*.txt")).collect()
 
 
+def test_an_empty_input_path_is_an_input_error_as_in_pyspark(ctx, tmp_path):
+    """text_file("") (an unset variable's default, say) and an empty path between commas
+    fail the first action, as PySpark's ("Can not create a Path from an empty string");
+    before, they named no file and the RDD was silently empty."""
+    with pytest.raises(InputError, match=r"^cannot read '': an empty path names no file"):
+        ctx.text_file("").count()
+    (tmp_path / "a.txt").write_text("x\n")
+    both = f"{tmp_path / 'a.txt'},,{tmp_path / 'a.txt'}"
+    with pytest.raises(InputError, match="an empty path names no file"):
+        ctx.text_file(both).count()
+    with pytest.raises(InputError, match="an empty path names no file"):
+        ctx.whole_text_files("").count()
+
+
+def test_an_empty_output_path_is_refused_and_the_working_directory_kept(ctx, tmp_path,
+                                                                         monkeypatch):
+    """save_as_text_file("", overwrite=True) replaced the working directory's files with
+    the job's parts (and without overwrite said 'output path  already exists'); PySpark
+    refuses an empty path. Now a ValueError before any task runs, for every save."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "precious.txt").write_text("keep\n")
+    rdd = ctx.parallelize(["a"], 1)
+    for save in (rdd.save_as_text_file, rdd.save_as_pickle_file):
+        for overwrite in (False, True):
+            with pytest.raises(ValueError, match="^the output path is empty"):
+                save("", overwrite=overwrite)
+    assert sorted(os.listdir(tmp_path)) == ["precious.txt"]
+
+
 def test_inputs_are_listed_at_the_first_action_as_in_pyspark(ctx, tmp_path):
     """Making an input RDD touches no file: a missing path fails the first action (with
     InputError), and files saved after the RDD was made are read."""

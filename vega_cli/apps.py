@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Optional
 
@@ -14,14 +13,14 @@ from vega_runtime.master_url import parse_master
 from vega_runtime.deploy.daemon_main import secret_file_for
 
 from .errors import CommandError, Unreachable, UsageError
-from .options import secret_file_option
+from .options import cluster_master_option, cluster_master_url, secret_file_option
 
 
 def master_connection(master_url: Optional[str], secret_file: Optional[str]):
     from vega_runtime.net.connection import Connection, load_secret
     from vega_runtime.net.framing import ProtocolError
 
-    url = master_url or os.environ.get("VEGA_MASTER") or "vega://127.0.0.1:7077"
+    url, unnamed = cluster_master_url(master_url)
     try:
         spec = parse_master(url)
         if spec.kind != "vega":
@@ -33,8 +32,8 @@ def master_connection(master_url: Optional[str], secret_file: Optional[str]):
                                   load_secret(secret_file_for(secret_file)) or b"", timeout=5)
     except (OSError, ProtocolError) as exc:
         raise Unreachable(f"cannot reach the master at {url}: {exc}",
-                          "Is it running, is the address right, and does this host have the "
-                          "cluster secret?")
+                          unnamed or "Is it running, is the address right, and does this host "
+                          "have the cluster secret?")
 
 
 def check_app_id(app_id: str) -> None:
@@ -48,7 +47,7 @@ def check_app_id(app_id: str) -> None:
 @click.command("logs")
 @click.argument("app_id")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing until the application ends.")
-@click.option("--master", "master_url", help="vega://host:port (default: VEGA_MASTER).")
+@cluster_master_option()
 @secret_file_option()
 def logs(app_id: str, follow: bool, master_url: Optional[str], secret_file: Optional[str]) -> None:
     """Print the task output of application APP_ID, as stored by the master."""
@@ -78,7 +77,7 @@ def stream_logs(conn, app_id: str, follow: bool):
 
 @click.command("kill")
 @click.argument("app_id")
-@click.option("--master", "master_url", help="vega://host:port (default: VEGA_MASTER).")
+@cluster_master_option()
 @secret_file_option()
 def kill(app_id: str, master_url: Optional[str], secret_file: Optional[str]) -> None:
     """Cancel application APP_ID: its tasks and executors stop."""

@@ -14,12 +14,22 @@ import click
 from vega_runtime.private_files import make_private_dir, open_private
 from vega_runtime.processes import pidfile_process, stop_daemon
 
+from .daemons import master_option
 from .errors import CommandError
 from .options import ensure_secret_file, secret_file_option
 
 
 def _pidfile(work_dir: str) -> str:
     return os.path.join(work_dir, "master.pid")
+
+
+def _master_settings(**given):
+    """The master's settings as ``vega master`` resolves them (its defaults <
+    conf/vega-defaults.yaml < VEGA_* < the options ``given``, those not None): the master
+    started in the background and the one stopped are those of the same work dir and ports."""
+    from vega_runtime.deploy.daemon_main import MASTER_OPTIONS, daemon_config
+
+    return daemon_config(MASTER_OPTIONS, given, None)
 
 
 def read_pid(path: str) -> Optional[int]:
@@ -31,13 +41,19 @@ def read_pid(path: str) -> Optional[int]:
 @click.option("--host", help="Address workers and drivers reach the master at (default: "
                              "vega.master.host, else this machine's address).")
 @click.option("--bind", help="Address to listen on (default: the --host address).")
-@click.option("--port", default=7077, show_default=True)
-@click.option("--webui-port", default=8080, show_default=True)
-@click.option("--work-dir", default="work/master", show_default=True, type=click.Path(file_okay=False))
+@master_option("--port", "port", "Port for workers and drivers.", type=int)
+@master_option("--webui-port", "webui_port", "HTTPS port (UI, JSON API, /metrics).", type=int)
+@master_option("--work-dir", "work_dir", "The master's directory.",
+               type=click.Path(file_okay=False))
 @secret_file_option("Created (mode 0600) when missing.")
-def start_master(host: Optional[str], bind: Optional[str], port: int, webui_port: int, work_dir: str,
+def start_master(host: Optional[str], bind: Optional[str], port: Optional[int],
+                 webui_port: Optional[int], work_dir: Optional[str],
                  secret_file: Optional[str]) -> None:
     """Start the master in the background (pidfile in the work dir)."""
+    conf = _master_settings(port=port, webui_port=webui_port, work_dir=work_dir,
+                            secret_file=secret_file)
+    port, webui_port = conf["vega.master.port"], conf["vega.master.ui.port"]
+    work_dir, secret_file = conf["vega.master.work_dir"], conf["vega.secret.file"] or None
     make_private_dir(work_dir)
     pidfile = _pidfile(work_dir)
     running = read_pid(pidfile)
@@ -78,13 +94,14 @@ def start_master(host: Optional[str], bind: Optional[str], port: int, webui_port
         fh.write(f"{proc.pid}\n")
     with open(ready) as fh:
         ports = json.load(fh)
-    click.echo(f"master started (pid {proc.pid}) on port {ports['port']}, "
+    local = ports.get("host") or "127.0.0.1"
+    # the URL workers, drivers and vega status need: --host may have been left to default
+    click.echo(f"master started (pid {proc.pid}) at vega://{local}:{ports['port']}, "
                f"web UI on port {ports['webui_port']}")
     from vega_runtime.deploy.http_api import TOKEN_FILE, read_token_file, ui_link
 
     token = read_token_file(os.path.join(work_dir, TOKEN_FILE))
     if token:
-        local = ports.get("host") or "127.0.0.1"
         click.echo(f"web UI: {ui_link(local, ports['webui_port'], token)}")
     from vega_runtime.net.tls import CA_FILE
 
@@ -93,13 +110,15 @@ def start_master(host: Optional[str], bind: Optional[str], port: int, webui_port
 
 
 @click.command("stop-master")
-@click.option("--work-dir", default="work/master", show_default=True, type=click.Path(file_okay=False))
+@master_option("--work-dir", "work_dir", "The master's directory.",
+               type=click.Path(file_okay=False))
 @click.option("--timeout", default=10.0, show_default=True, help="Seconds before SIGKILL.")
-def stop_master(work_dir: str, timeout: float) -> None:
+def stop_master(work_dir: Optional[str], timeout: float) -> None:
     """Stop the master of the work dir (started by start-master, start-cluster or by hand):
     SIGTERM, then SIGKILL; verifies it is gone."""
     from vega_runtime.deploy.daemon_main import work_dir_lock
 
+    work_dir = _master_settings(work_dir=work_dir)["vega.master.work_dir"]
     pidfile = _pidfile(work_dir)
     pid, foreign = pidfile_process(pidfile, "master")
     if foreign:

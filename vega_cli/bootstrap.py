@@ -81,7 +81,7 @@ def build_wheels(cache_dir: str) -> List[str]:
                           ("Vega", [*pip_wheel, root])):
         done = subprocess.run(command, capture_output=True, text=True, env=env)
         if done.returncode != 0:
-            raise RemoteError(f"building the wheels of {what} failed: {done.stderr.strip()[-500:]}")
+            raise RemoteError(f"building the wheels of {what} failed: {pip_error(done.stderr)}")
     return sorted(glob.glob(os.path.join(target, "*.whl")))
 
 
@@ -104,6 +104,24 @@ def _has_vega(host: Host, interpreter: str) -> bool:
     check = host.run(quote([interpreter, "-c",
                             "import vega_runtime; print(vega_runtime.__version__)"]))
     return check.ok and check.stdout.strip() == __version__
+
+
+def pip_error(stderr: str, limit: int = 500) -> str:
+    """What pip said went wrong: its ERROR lines (else its last lines), whole lines within
+    ``limit`` characters; pip's retry warnings before them are left out.
+
+    >>> pip_error("WARNING: Retrying ... Failed to resolve 'pypi.org'\\n" * 3 +
+    ...           "ERROR: No matching distribution found for bcrypt==5.0.0\\n")
+    'ERROR: No matching distribution found for bcrypt==5.0.0'
+    """
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    lines = [line for line in lines if line.startswith("ERROR")] or lines
+    kept: List[str] = []
+    for line in reversed(lines):
+        if kept and sum(map(len, kept)) + len(line) > limit:
+            break
+        kept.insert(0, line)
+    return "\n".join(kept)
 
 
 def bootstrap(host: Host, python: str, vega_home: str, wheels: List[str]) -> tuple:

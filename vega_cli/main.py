@@ -21,8 +21,8 @@ try:  # a Ctrl-C while the command loads (its first ~40 ms) ends it as a later o
                                      MasterURLError, VegaError)
 
     from .errors import (EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_UNREACHABLE, EXIT_USAGE,
-                         Cancelled, Unreachable, UsageError, full_traceback, print_error,
-                         stdout_closed)
+                         Cancelled, Unreachable, UsageError, error_hint, full_traceback,
+                         print_error, stdout_closed)
 except KeyboardInterrupt:
     sys.stderr.write("vega: error: interrupted\n")  # as print_error says it, not yet loaded
     raise SystemExit(130) from None
@@ -95,7 +95,7 @@ def report(exc: BaseException, debug: bool) -> None:
     if isinstance(exc, KeyboardInterrupt):
         print_error("interrupted")
     elif isinstance(exc, VegaError):
-        print_error(str(exc), getattr(exc, "hint", ""))
+        print_error(str(exc), error_hint(exc))
     else:
         print_error(f"internal error: {type(exc).__name__}: {exc}",
                     "" if debug else "Run again with vega --debug for the traceback, and "

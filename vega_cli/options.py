@@ -35,6 +35,35 @@ def ensure_secret_file(path: Optional[str]) -> str:
     return path
 
 
+#: the master ``vega status``, ``logs`` and ``kill`` ask when neither --master nor
+#: VEGA_MASTER names one
+DEFAULT_CLUSTER_MASTER = "vega://127.0.0.1:7077"
+
+
+def cluster_master_option() -> Callable:
+    """``--master`` of the commands that ask a running master; read it back with
+    ``cluster_master_url``."""
+    return click.option("--master", "master_url",
+                        help=f"vega://host:port (default: VEGA_MASTER, else "
+                             f"{DEFAULT_CLUSTER_MASTER}).")
+
+
+def cluster_master_url(master_url: Optional[str]) -> Tuple[str, str]:
+    """The master to ask, and what to add to the hint when it cannot be reached: a master
+    nobody named is a guess, which the user should hear about.
+
+    >>> cluster_master_url("vega://10.0.0.1:7077")
+    ('vega://10.0.0.1:7077', '')
+    """
+    named = master_url or os.environ.get("VEGA_MASTER")
+    if named:
+        return named, ""
+    return DEFAULT_CLUSTER_MASTER, (
+        f"No --master was given and VEGA_MASTER is not set, so {DEFAULT_CLUSTER_MASTER} was "
+        f"tried. Start a master (vega start-master), or name the one that runs: --master "
+        f"vega://HOST:PORT, as vega start-master printed it (or VEGA_MASTER).")
+
+
 MASTER_HELP = ("local, local[N], local[*], local-cluster[W,C] or vega://host:port "
                "(default: VEGA_MASTER, then config, then local[*]).")
 

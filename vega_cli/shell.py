@@ -34,7 +34,7 @@ from vega_runtime.processes import ENDING_SIGNALS
 from vega_runtime.scheduler.listener import JobListener
 
 from .errors import (EXIT_JOB_FAILED, EXIT_OK, Cancelled, CommandError, Unreachable, UsageError,
-                     debug_requested, full_traceback)
+                     debug_requested, error_hint, full_traceback)
 from .options import cli_settings, job_options, settings_from_flags
 from .staging import staging_directory
 
@@ -77,7 +77,7 @@ def _resolve_options(master: Optional[str], name: Optional[str], confs: Tuple[st
         cli_conf = {"vega.app.name": name or SHELL_APP_NAME, **cli_settings(master, confs)}
         parse_master(Config.load(config_file=config_file, cli=cli_conf)["vega.master"])
     except (ConfigError, MasterURLError) as exc:
-        raise UsageError(str(exc))
+        raise UsageError(str(exc), error_hint(exc))
     return cli_conf
 
 

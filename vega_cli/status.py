@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from typing import Optional
 
@@ -17,18 +16,19 @@ from vega_runtime.master_url import parse_master
 from vega_runtime.deploy.daemon_main import secret_file_for
 
 from .errors import Unreachable, UsageError
-from .options import secret_file_option
+from .options import cluster_master_option, cluster_master_url, secret_file_option
 
 
-def fetch_status(master_url: str, secret_file: str) -> dict:
+def fetch_status(master_url: str, secret_file: str, unnamed: str = "") -> dict:
+    """``unnamed``: the hint when nobody named this master (``cluster_master_url``)."""
     from vega_runtime.net.framing import ProtocolError
 
     try:
         return request_status(master_url, secret_file)
     except (OSError, ProtocolError) as exc:
         raise Unreachable(f"cannot reach the master at {master_url}: {exc}",
-                          "Is it running (vega start-master / vega master)? Is the address "
-                          "right, and does this host have the cluster secret?")
+                          unnamed or "Is it running (vega start-master / vega master)? Is the "
+                          "address right, and does this host have the cluster secret?")
 
 
 def request_status(master_url: str, secret_file: str) -> dict:
@@ -70,7 +70,7 @@ def web_ui_link(master_url: str, secret_file: str, status: Optional[dict] = None
 
 
 @click.command("status")
-@click.option("--master", "master_url", help="vega://host:port (default: VEGA_MASTER).")
+@cluster_master_option()
 @click.option("--json", "as_json", is_flag=True, help="Print the documented JSON form.")
 @secret_file_option()
 @click.option("--token", "print_token", is_flag=True,
@@ -82,7 +82,7 @@ def web_ui_link(master_url: str, secret_file: str, status: Optional[dict] = None
 def status(master_url: Optional[str], as_json: bool, secret_file: Optional[str],
            print_token: bool, print_ca: bool) -> None:
     """Show the master, its workers and applications."""
-    url = master_url or os.environ.get("VEGA_MASTER") or "vega://127.0.0.1:7077"
+    url, unnamed = cluster_master_url(master_url)
     if print_ca:
         from vega_runtime.net.connection import load_secret
         from vega_runtime.net.tls import ca_certificate_pem
@@ -100,7 +100,7 @@ def status(master_url: Optional[str], as_json: bool, secret_file: Optional[str],
             raise MasterURLError(url)
     except MasterURLError:
         raise UsageError(f"vega status needs a vega://host:port master, not {url!r}")
-    data = fetch_status(url, secret_file_for(secret_file))
+    data = fetch_status(url, secret_file_for(secret_file), unnamed)
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return

@@ -27,8 +27,8 @@ from vega_runtime.master_url import parse_master
 from vega_runtime.processes import DIE_WITH_ENV, ENDING_SIGNALS, own_descendants, tie_from_env
 
 from .errors import (EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_OK, EXIT_UNREACHABLE, CommandError,
-                     Unreachable, UsageError, debug_requested, error_console, full_traceback,
-                     stdout_closed)
+                     Unreachable, UsageError, debug_requested, error_console, error_hint,
+                     full_traceback, stdout_closed)
 from .options import cli_settings, job_options, settings_from_flags
 from .staging import build_job_package, stage_files, stage_py_files, staging_directory
 
@@ -115,7 +115,7 @@ def _resolve_options(master, name, confs, config_file, job, deploy_mode) -> dict
         resolved = Config.load(config_file=config_file, cli=cli_conf)
         spec = parse_master(resolved["vega.master"])
     except (ConfigError, MasterURLError) as exc:
-        raise UsageError(str(exc))
+        raise UsageError(str(exc), error_hint(exc))
     if deploy_mode == "cluster" and spec.kind != "vega":
         raise UsageError(f"--deploy-mode cluster needs a vega://host:port master, not {spec.url!r}",
                          "Run local masters in client mode (the default).")

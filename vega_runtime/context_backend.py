@@ -62,7 +62,9 @@ def create_backend(ctx) -> Tuple[Any, Any]:
 def _create_cluster_backend(ctx, spec: MasterSpec) -> Tuple[Any, Any]:
     """A backend on a running cluster, or on a local-cluster started for this Context."""
     from .config import rpc_limits
-    from .net.connection import create_secret_file, load_secret, resolve_secret_file
+    from .errors import DriverSecretMissing
+    from .net.connection import create_secret_file, default_secret_file, load_secret
+    from .net.server import is_loopback
     from .scheduler import allocation
     from .scheduler.heartbeat_receiver import HeartbeatSettings
     from .scheduler.cluster_backend import ClusterBackend, MasterEventRelay, MasterLogRelay
@@ -90,7 +92,10 @@ def _create_cluster_backend(ctx, spec: MasterSpec) -> Tuple[Any, Any]:
                 tls.join()
             host, port = "127.0.0.1", cluster.master_port
         else:
-            secret_file = resolve_secret_file(conf["vega.secret.file"])
+            secret_file = driver_secret_file(conf)
+            if not secret_file and not is_loopback(driver_addresses(conf, spec)[1]):
+                # its listener would refuse to start, saying only "refusing to listen on ..."
+                raise DriverSecretMissing(spec.url, default_secret_file())
             host, port = spec.host, spec.port
         secret = load_secret(secret_file)
         advertise, bind = driver_addresses(conf, spec)
@@ -214,9 +219,22 @@ def cluster_secret(conf: "Config", spec: MasterSpec) -> Optional[bytes]:
     secret, if any, is made later with their cluster)."""
     if spec.kind != "vega":
         return None
-    from .net.connection import load_secret, resolve_secret_file
+    from .net.connection import load_secret
 
-    return load_secret(resolve_secret_file(conf["vega.secret.file"]))
+    return load_secret(driver_secret_file(conf))
+
+
+def driver_secret_file(conf: "Config") -> str:
+    """The secret file of the vega:// cluster this driver joins: ``vega.secret.file``
+    (``VEGA_SECRET_FILE``), else the default one when it exists, else ``''`` (none); one
+    named that does not exist is a ``SecretFileMissing``, not an OSError of the job."""
+    from .errors import SecretFileMissing
+    from .net.connection import default_secret_file, resolve_secret_file
+
+    path = resolve_secret_file(conf["vega.secret.file"])
+    if path and not os.path.isfile(path):
+        raise SecretFileMissing(path, default_secret_file())
+    return path
 
 
 def driver_addresses(conf: "Config", spec: MasterSpec) -> Tuple[str, str]:

@@ -27,8 +27,19 @@ if TYPE_CHECKING:
 
 def new_checkpoint_dir(directory: str, hdfs_settings: "hdfs.HdfsSettings") -> str:
     """A new directory per application under ``directory`` (a local path or an HDFS URL),
-    created with its parents; its absolute path or URL."""
+    created with its parents; its absolute path or URL. An empty ``directory`` is a
+    ValueError, as PySpark's (Hadoop's "Can not create a Path from an empty string"), not
+    the working directory.
+
+    >>> new_checkpoint_dir(" ", None)
+    Traceback (most recent call last):
+    ValueError: the checkpoint directory is empty: give a directory (a path or an HDFS URL)
+    """
     import uuid  # here: every job imports this module, few make a checkpoint directory
+
+    if not directory.strip():
+        raise ValueError("the checkpoint directory is empty: give a directory (a path or an "
+                         "HDFS URL)")
 
     unique = str(uuid.uuid4())
     if hdfs.is_hdfs(directory):

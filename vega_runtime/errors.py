@@ -8,6 +8,7 @@ next.  Components decide what to do from the type, never from the message.
 from __future__ import annotations
 
 import pickle
+import re
 
 
 class VegaError(Exception):
@@ -111,6 +112,25 @@ class SecretFileMissing(ConfigError):
                 "--secret-file at the cluster's secret")
 
 
+class DriverSecretMissing(VegaError):
+    """A driver of a vega:// master on another host has no cluster secret: without one it
+    may listen on loopback only, where executors on other hosts cannot reach it.
+
+    >>> str(DriverSecretMissing("vega://10.0.0.1:7077", "/home/me/.vega/secret")).split(":")[0]
+    'this host has no cluster secret (/home/me/.vega/secret does not exist), which a driver of vega'
+    """
+
+    def __init__(self, url: str, path: str):
+        super().__init__(url, path)
+        self.url, self.path = url, path
+
+    def __str__(self) -> str:
+        return (f"this host has no cluster secret ({self.path} does not exist), which a driver "
+                f"of {self.url} needs: copy the cluster's secret there (the master's "
+                f"~/.vega/secret, mode 0600), or point VEGA_SECRET_FILE or --conf "
+                f"vega.secret.file at it")
+
+
 class MasterURLError(VegaError):
     """The master URL does not name a master kind Vega knows."""
 
@@ -121,6 +141,29 @@ class MasterURLError(VegaError):
     def __str__(self) -> str:
         return (f"invalid master URL {self.url!r}: use local, local[N], local[N,F], local[*], "
                 f"local-cluster[W,C] or vega://host:port")
+
+    @property
+    def hint(self) -> str:
+        """What to do instead of a cluster manager Vega does not run on (Spark's own
+        master URLs, which a PySpark user brings along).
+
+        >>> MasterURLError("spark://10.0.0.1:7077").hint.split(";")[0]
+        "Vega's cluster masters are vega://HOST:PORT, as vega start-master prints it"
+        >>> MasterURLError("locl[2]").hint
+        ''
+        >>> MasterURLError("10.0.0.1:7077").hint
+        "A cluster master's URL starts with vega://: vega://10.0.0.1:7077"
+        """
+        if re.fullmatch(r"[\w.-]+:\d+", self.url.strip()):  # a cluster master without its scheme
+            return f"A cluster master's URL starts with vega://: vega://{self.url.strip()}"
+        kind = self.url.split("://", 1)[0].strip().lower()
+        if kind == "spark":
+            return ("Vega's cluster masters are vega://HOST:PORT, as vega start-master prints "
+                    "it; Vega runs on its own master and workers, not on a Spark cluster")
+        if kind in ("yarn", "mesos", "k8s"):
+            return ("Vega runs on its own master and workers (vega://HOST:PORT); for Slurm "
+                    "and Kubernetes see docs/cluster.md")
+        return ""
 
 
 class ContextStoppedError(VegaError):
@@ -189,7 +232,14 @@ class ClosureNotSerializable(VegaError):
 
 
 class TaskFailed(VegaError):
-    """A task failed on every attempt; carries the user's remote traceback."""
+    """A task failed on every attempt; carries the user's remote traceback, on the lines
+    after the message when there is one (a lost executor leaves none: no empty line then).
+
+    >>> str(TaskFailed(0, 1, 2, "h", "exec-2", "ExecutorLost", "executor exec-2 was lost", ""))
+    'task 1 of stage 0 failed 2 times; last error on h (exec-2): ExecutorLost: executor exec-2 was lost'
+    >>> str(TaskFailed(0, 1, 1, "h", "exec-2", "ValueError", "bad", "Traceback ...")).splitlines()[1]
+    'Traceback ...'
+    """
 
     def __init__(self, stage_id: int, partition: int, attempts: int, host: str,
                  executor_id: str, error_type: str, message: str, remote_traceback: str,
@@ -204,10 +254,10 @@ class TaskFailed(VegaError):
     def __str__(self) -> str:
         site = f" (RDD created at {self.call_site})" if self.call_site else ""
         times = "once" if self.attempts == 1 else f"{self.attempts} times"
+        traceback = self.remote_traceback.rstrip()
         return (f"task {self.partition} of stage {self.stage_id}{site} failed {times}; "
                 f"last error on {self.host} ({self.executor_id}): "
-                f"{self.error_type}: {self.message}\n"
-                f"{self.remote_traceback.rstrip()}")
+                f"{self.error_type}: {self.message}" + (f"\n{traceback}" if traceback else ""))
 
 
 class ResultTooLarge(VegaError):

@@ -2,7 +2,8 @@
 
 ``dumps_closure`` turns a pickling failure into a ``ClosureNotSerializable``
 that names the captured variable and its type, so users learn which object
-to move inside their function.
+to move inside their function; a captured Context, which no function can make for
+itself, into PySpark's ``CONTEXT_ONLY_VALID_ON_DRIVER`` error (``DriverOnlyError``).
 
 cloudpickle (and ``inspect``, ``ast``, ``dis``, ``platform``, ``uuid`` it loads) is
 imported on first use: a job whose code plain ``pickle`` ships as it is (functions and
@@ -20,7 +21,7 @@ import sys
 import types
 from typing import Any, Iterable, Iterator
 
-from .errors import ClosureNotSerializable
+from .errors import ClosureNotSerializable, DriverOnlyError
 
 PROTOCOL = 5
 
@@ -139,11 +140,33 @@ def dumps_closure(obj: Any, what: str) -> bytes:
         if culprit is None:
             raise ClosureNotSerializable(what, "?", type(obj).__name__, _reason(exc)) from None
         function, variable, value, reason = culprit
+        driver_only = _driver_only(value)
+        if driver_only is not None:  # creating it inside the function is no way out
+            raise DriverOnlyError(f"{driver_only.what} (captured as {variable!r} by "
+                                  f"{function})") from None
         raise ClosureNotSerializable(function, variable, type(value).__qualname__, reason) from None
 
 
-def _reason(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
+def _driver_only(value: Any) -> DriverOnlyError | None:
+    """The error pickling ``value`` raises when it exists only on the driver (the Context,
+    or what holds it)."""
+    try:
+        _cloudpickle(value)
+    except DriverOnlyError as exc:
+        return exc
+    except Exception:  # unpicklable for another reason
+        pass
+    return None
+
+
+def _reason(exc: BaseException, limit: int = 200) -> str:
+    """The exception's first line, cut at a word (marked ...) past ``limit`` characters.
+
+    >>> _reason(ValueError("a " * 150), limit=15)
+    'ValueError: a ...'
+    """
+    text = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " ..."
 
 
 def _pickles(value: Any) -> str | None:

@@ -80,8 +80,9 @@ def list_input_files(spec: str, hdfs: Optional[HdfsSettings] = None) -> List[Inp
     """
     files: List[InputFile] = []
     for part in (p.strip() for p in split_paths(spec)):
-        if not part:
-            continue
+        if not part:  # as Hadoop's "Can not create a Path from an empty string"
+            raise InputError(repr(spec), "an empty path names no file: give a file, a "
+                                         "directory, a glob or a URL")
         if is_hdfs(part):
             files.extend(InputFile(url, size) for url, size in
                          list_hdfs_files(part, hdfs or HdfsSettings()))

@@ -143,6 +143,9 @@ def output_dir(path: str, hdfs: Optional[HdfsSettings] = None):
 def prepare_output(path: str, overwrite: bool, hdfs: Optional[HdfsSettings] = None):
     """On the driver, before any task runs: refuse an existing path unless overwriting, in
     which case the job writes a staging sibling and the old output stays until commit."""
+    if not path.strip():  # it would name the working directory; Hadoop refuses it too
+        raise ValueError("the output path is empty: give the directory to write (a path or "
+                         "an HDFS URL)")
     target = output_dir(path, hdfs)
     if target.exists(target.root):
         if not overwrite:

@@ -220,9 +220,13 @@ class Executor:
         except BaseException as exc:  # unpicklable on this side: a missing module, say
             if self._stops_driver(exc):
                 raise
+            missing = isinstance(exc, ModuleNotFoundError) and exc.name  # the user's module
             return TaskFinished(launch.task_id, TaskState.FAILED, error_type=type(exc).__name__,
-                                error_message=f"could not load the task on {self.executor_id}: {exc}",
-                                traceback=user_traceback(exc))
+                                error_message=f"could not load the task on {self.executor_id}: {exc}"
+                                + (f": ship it with the job (vega submit --py-files, or "
+                                   f"add_py_file), or install it where the executors run"
+                                   if missing else ""),
+                                traceback="" if missing else user_traceback(exc))
         mismatch = _python_mismatch(payload.settings.get("python_version"))
         if mismatch is not None:
             return TaskFinished(launch.task_id, TaskState.FAILED, error_type="PythonVersionMismatch",
