@@ -133,37 +133,11 @@ def test_the_master_and_a_worker_pass_promtools_lint():
 
 @pytest.fixture
 def retaining_one(tmp_path):
-    """A real master keeping only the latest finished application
-    (``vega.master.retained_applications: 1``) and a 1-core worker, with a secret."""
-    from proc_helpers import clean_env, spawn_vega, stop_processes, vega, wait_for
-    from vega_runtime.net.connection import create_secret_file
+    """A real master keeping only the latest finished application and a 1-core worker."""
+    from proc_helpers import master_and_worker
 
-    create_secret_file(str(tmp_path / "secret"))
-    (tmp_path / "master.yaml").write_text("vega.master.retained_applications: 1\n")
-    # TMPDIR: a driver killed with SIGKILL leaves its scratch directory behind
-    (tmp_path / "tmp").mkdir()
-    env = clean_env(VEGA_SECRET_FILE=str(tmp_path / "secret"), TMPDIR=str(tmp_path / "tmp"))
-    ready = tmp_path / "master.ready"
-    procs = [spawn_vega("master", "--host", "127.0.0.1", "--port", "0", "--webui-port", "0",
-                        "--work-dir", str(tmp_path / "master"), "--config",
-                        str(tmp_path / "master.yaml"), "--ready-file", str(ready),
-                        "--event-log-dir", str(tmp_path / "events"), env=env,
-                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                        start_new_session=True)]
-    try:
-        ports = wait_for(lambda: ready.exists() and ready.read_text() and
-                         __import__("json").loads(ready.read_text()), what="the master")
-        url = f"vega://127.0.0.1:{ports['port']}"
-        procs.append(spawn_vega("worker", url, "--host", "127.0.0.1", "--cores", "1",
-                                "--memory", "1g", "--webui-port", "0", "--work-dir",
-                                str(tmp_path / "worker"), env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True))
-        wait_for(lambda: '"alive"' in vega("status", "--master", url, "--json", env=env).stdout,
-                 what="the worker to register")
-        yield {"url": url, "env": env, "webui_port": ports["webui_port"],
-               "ca_file": str(tmp_path / "master" / "ca.pem"), "home": tmp_path}
-    finally:
-        stop_processes(procs, str(tmp_path))
+    with master_and_worker(tmp_path, "vega.master.retained_applications: 1\n") as cluster:
+        yield cluster
 
 
 def test_master_counters_never_go_back_and_ended_applications_run_no_jobs(retaining_one):
