@@ -10,6 +10,8 @@ sleeps blindly.  The /proc readers are Linux-only and treat a process that is go
 vanishes while being read) as absent.
 """
 
+import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -288,3 +290,40 @@ def start_job_in_thread(ctx, group: str, description: str, action):
     thread = threading.Thread(target=job)
     thread.start()
     return thread, outcome
+
+
+@contextlib.contextmanager
+def master_and_worker(home, settings: str = ""):
+    """A real master (``vega master``, its ``--config`` the YAML ``settings``, its event log
+    dir ``home/events``) and a 1-core worker on loopback, with a secret, in ``home``; yields
+    ``{url, env, webui_port, ca_file, home}``.  ``env`` (for ``vega`` commands) sets TMPDIR
+    to ``home/tmp``: a driver a test kills with SIGKILL leaves its scratch directory there."""
+    from vega_runtime.net.connection import create_secret_file
+
+    create_secret_file(os.path.join(str(home), "secret"))
+    config = os.path.join(str(home), "master.yaml")
+    with open(config, "w") as fh:
+        fh.write(settings)
+    os.makedirs(os.path.join(str(home), "tmp"))
+    env = clean_env(VEGA_SECRET_FILE=os.path.join(str(home), "secret"),
+                    TMPDIR=os.path.join(str(home), "tmp"))
+    ready = os.path.join(str(home), "master.ready")
+    quiet = dict(env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                 start_new_session=True)
+    procs = [spawn_vega("master", "--host", "127.0.0.1", "--port", "0", "--webui-port", "0",
+                        "--work-dir", os.path.join(str(home), "master"), "--config", config,
+                        "--ready-file", ready, "--event-log-dir",
+                        os.path.join(str(home), "events"), **quiet)]
+    try:
+        ports = wait_for(lambda: os.path.exists(ready) and read_text(ready) and
+                         json.loads(read_text(ready)), what="the master")
+        url = f"vega://127.0.0.1:{ports['port']}"
+        procs.append(spawn_vega("worker", url, "--host", "127.0.0.1", "--cores", "1",
+                                "--memory", "1g", "--webui-port", "0", "--work-dir",
+                                os.path.join(str(home), "worker"), **quiet))
+        wait_for(lambda: '"alive"' in vega("status", "--master", url, "--json", env=env).stdout,
+                 what="the worker to register")
+        yield {"url": url, "env": env, "webui_port": ports["webui_port"],
+               "ca_file": os.path.join(str(home), "master", "ca.pem"), "home": home}
+    finally:
+        stop_processes(procs, str(home))

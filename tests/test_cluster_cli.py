@@ -258,6 +258,39 @@ def test_detached_driver_can_be_followed_with_vega_logs(cluster, tmp_path):
     assert logs.returncode == 0 and "hello from the cluster" in logs.stdout
 
 
+def test_a_follower_that_left_a_quiet_driver_leaves_no_thread_on_the_master(cluster, tmp_path):
+    """`vega logs --follow` stopped (Ctrl-C, SIGKILL, a closed terminal) while the driver it
+    followed printed nothing: the master noticed only at the next output, so each such
+    follower kept a thread and a connection on it for as long as the driver ran (a day-long
+    quiet application: one more for each look at it).  Now it is let go within a poll."""
+    from test_master_metrics import scrape
+
+    ready = json.loads((cluster["home"] / "master" / "master.ready").read_text())
+    ca_file = str(cluster["home"] / "master" / "ca.pem")
+
+    def established():
+        return scrape(ready["webui_port"], ca_file)[
+            ("vega_open_connections", (("port", "rpc"), ("state", "established")))]
+
+    job = write(tmp_path / "quiet.py", "import time\ntime.sleep(600)\n")
+    result = vega("submit", "--deploy-mode", "cluster", "--detach", job, env=cluster["env"])
+    assert result.returncode == 0, result.stderr
+    driver_id = [w for w in result.stderr.split() if w.startswith("driver-")][0]
+    try:
+        before = established()
+        for _ in range(3):
+            follower = spawn_vega("logs", "--follow", driver_id, env=cluster["env"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                  start_new_session=True)
+            wait_for(lambda: established() == before + 1, what="the follower connected")
+            os.killpg(follower.pid, signal.SIGKILL)
+            follower.wait(10)
+            wait_for(lambda: established() == before, timeout=5,
+                     what="the master to let the gone follower go")
+    finally:
+        assert vega("kill", driver_id, env=cluster["env"]).returncode == 0
+
+
 def test_vega_logs_shows_task_output_of_a_finished_application(cluster, tmp_path):
     """The master stores every prefixed task line of a client-mode application, under the
     id the job's Context has (``applicationId``, as in Spark), which names its event log."""

@@ -331,3 +331,63 @@ def test_sparks_rolling_event_log_settings_map_to_vegas():
     assert vega_settings([("spark.eventLog.rolling.enabled", "true"),
                           ("spark.eventLog.rolling.maxFileSize", "64m")]) == \
         {"vega.eventlog.rolling.enabled": "true", "vega.eventlog.rolling.max_file_size": "64m"}
+
+
+def test_the_master_cleans_old_event_logs_but_a_running_applications(tmp_path):
+    """vega.history.fs.cleaner.* (Spark's spark.history.fs.cleaner.*): a master running for
+    days kept every event log in its vega.eventlog.dir, and its web UI listed them all
+    every second (the history grew by ~500 bytes an application, the directory by the
+    logs).  With the cleaner on, a log older than max_age goes, then the oldest beyond
+    max_num; a running application's log stays however old and however many there are."""
+    import signal
+
+    from proc_helpers import kill_group, master_and_worker, spawn_vega, vega, wait_for, write_job
+
+    events = tmp_path / "events"
+    events.mkdir()
+    old = events / "app-20200101000000-0abc.jsonl"  # a log written 8 days ago
+    old.write_text('{"event": "ApplicationStart", "time": 1.0}\n')
+    eight_days_ago = os.path.getmtime(old) - 8 * 24 * 3600
+    os.utime(old, (eight_days_ago, eight_days_ago))
+    settings = ("vega.history.fs.cleaner.enabled: true\n"
+                "vega.history.fs.cleaner.interval: 0.5\n"
+                "vega.history.fs.cleaner.max_num: 2\n")
+    with master_and_worker(tmp_path, settings) as cluster:
+        env = {**cluster["env"], "VEGA_EVENTLOG_DIR": str(events)}
+        quick = write_job(tmp_path, "quick.py", """
+            from vega_runtime import Context
+            with Context(app_name="quick") as ctx:
+                print(ctx.application_id)
+        """)
+        first, second = [vega("submit", "--master", cluster["url"], quick, env=env)
+                         for _ in range(2)]
+        assert first.returncode == second.returncode == 0, first.stderr + second.stderr
+        second_id = second.stdout.split()[-1]
+        slow = write_job(tmp_path, "slow.py", """
+            import time
+            from vega_runtime import Context
+            with Context(app_name="slow") as ctx:
+                print(ctx.application_id, flush=True)
+                time.sleep(600)
+        """)
+        driver = spawn_vega("submit", "--master", cluster["url"], slow, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            start_new_session=True, text=True)
+        try:
+            running_id = driver.stdout.readline().split()[-1]
+            wanted = {f"{second_id}.jsonl", f"{running_id}.jsonl"}
+            # the old log by age; the first application's as the oldest beyond 2 logs
+            wait_for(lambda: set(os.listdir(events)) == wanted, timeout=30,
+                     what=f"only {sorted(wanted)} in {os.listdir(events)}")
+            os.utime(events / f"{running_id}.jsonl", (eight_days_ago, eight_days_ago))
+            # two more sweeps: the running application's log stays, old as it looks
+            log = tmp_path / "master" / "master.log"
+            sweeps = lambda: len(open(log).read().split("event log cleaner: deleted"))
+            before = sweeps()
+            (events / "app-20200101000000-0def.jsonl").write_text("")
+            os.utime(events / "app-20200101000000-0def.jsonl", (eight_days_ago, eight_days_ago))
+            wait_for(lambda: sweeps() > before, what="the cleaner to look again")
+            assert set(os.listdir(events)) == wanted
+        finally:
+            os.killpg(driver.pid, signal.SIGKILL)
+            kill_group(driver)

@@ -113,13 +113,24 @@ def test_rotate_copy_truncate_leaves_a_small_file_alone(tmp_path):
 
 
 class _Recorder:
-    """Stands in for the connection of `vega logs --follow`: keeps what is sent."""
+    """Stands in for the connection of `vega logs --follow`: keeps what is sent; its
+    ``fileno`` is a socket whose other end (the follower) stays connected and silent."""
 
     def __init__(self):
+        import socket
+
         self.chunks = []
+        self.sock, self.follower = socket.socketpair()
 
     def send(self, message):
         self.chunks.append(message)
+
+    def fileno(self):
+        return self.sock.fileno()
+
+    def close(self):
+        self.sock.close()
+        self.follower.close()
 
 
 def test_followed_app_output_crosses_rotations_without_gaps(tmp_path):
@@ -150,6 +161,7 @@ def test_followed_app_output_crosses_rotations_without_gaps(tmp_path):
     assert max(os.path.getsize(os.path.join(os.path.dirname(logs.path(app_id)), n))
                for n in os.listdir(os.path.dirname(logs.path(app_id)))) <= 3000
     assert logs.tail(app_id, 1000).endswith(lines[-1])
+    conn.close()
 
 
 def _wait_for(condition, timeout: float = 10.0) -> None:

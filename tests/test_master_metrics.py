@@ -1,8 +1,10 @@
 """The master's /metrics endpoint, scraped over HTTPS (verified against the cluster CA)
 while a local cluster runs; the workers' too."""
 
+import os
 import re
 import shutil
+import signal
 import subprocess
 import time
 import urllib.request
@@ -12,6 +14,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from vega_runtime import Context
 from vega_runtime.net.tls import http_client_context
+
+from proc_helpers import kill_group
 
 
 def metrics_text(port, ca_file=None, scheme="https", query="") -> str:
@@ -125,3 +129,71 @@ def test_the_master_and_a_worker_pass_promtools_lint():
                                      text=True, input=metrics_text(port, cluster.ca_file),
                                      timeout=60)
             assert (checked.returncode, checked.stdout + checked.stderr) == (0, ""), port
+
+
+@pytest.fixture
+def retaining_one(tmp_path):
+    """A real master keeping only the latest finished application and a 1-core worker."""
+    from proc_helpers import master_and_worker
+
+    with master_and_worker(tmp_path, "vega.master.retained_applications: 1\n") as cluster:
+        yield cluster
+
+
+def test_master_counters_never_go_back_and_ended_applications_run_no_jobs(retaining_one):
+    """The master's job, stage and task counters are sums over the applications it knows:
+    when it forgot one (vega.master.retained_applications, the TTL) they dropped by its
+    counts, which Prometheus takes for a counter reset (and ``rate`` for a burst of all
+    that was counted since the start); and an application whose driver was killed mid-job
+    counted as running a job and a stage until it was forgotten (200 applications later,
+    or a day).  Now forgotten applications' counts are kept, and ended ones run nothing."""
+    from proc_helpers import spawn_vega, vega, wait_for, write_job
+
+    c = retaining_one
+    port, ca_file, env = c["webui_port"], c["ca_file"], c["env"]
+    job = write_job(c["home"], "four.py", """
+        from vega_runtime import Context
+        with Context(app_name="four") as ctx:
+            assert ctx.parallelize(range(8), 4).count() == 8
+    """)
+
+    def applications():
+        import json
+        return json.loads(vega("status", "--master", c["url"], "--json", env=env).stdout)[
+            "applications"]
+
+    for n in range(2):
+        done = vega("submit", "--master", c["url"], job, env=env)
+        assert done.returncode == 0, done.stderr
+    # the second one's end made the master forget the first
+    wait_for(lambda: len(applications()) == 1, what="the first application forgotten")
+    samples = scrape(port, ca_file)
+    slow = write_job(c["home"], "slow.py", """
+        import time
+        from vega_runtime import Context
+        with Context(app_name="slow") as ctx:
+            ctx.parallelize(range(1), 1).foreach(lambda x: time.sleep(600))
+    """)
+    driver = spawn_vega("submit", "--master", c["url"], slow, env=env,
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                        start_new_session=True)
+    try:
+        running = wait_for(lambda: (s := scrape(port, ca_file))[("vega_jobs_running", ())] == 1
+                           and s, what="the slow job running")
+        assert running[("vega_tasks_total", (("outcome", "success"),))] == 8
+        assert running[("vega_jobs_total", (("outcome", "succeeded"),))] == 2
+        assert running[("vega_task_duration_seconds_count", ())] == 8
+        os.killpg(driver.pid, signal.SIGKILL)
+        driver.wait(10)
+        wait_for(lambda: all(a["state"] != "running" for a in applications()),
+                 what="the killed driver's application to end")
+        after = scrape(port, ca_file)
+    finally:
+        kill_group(driver)
+    assert after[("vega_jobs_running", ())] == 0
+    assert after[("vega_stages_running", ())] == 0
+    for name, labels in (("vega_tasks_total", (("outcome", "success"),)),
+                         ("vega_jobs_total", (("outcome", "succeeded"),)),
+                         ("vega_task_duration_seconds_count", ()),
+                         ("vega_stages_total", (("outcome", "completed"),))):
+        assert after[(name, labels)] == samples[(name, labels)] == running[(name, labels)], name

@@ -25,7 +25,8 @@ from vega_runtime.net.connection import AuthenticationFailed, Connection, client
 from vega_runtime.net.framing import encode_frame, recv_frame
 from vega_runtime.net.messages import RequestStatus, StatusReply
 from vega_runtime.net.server import Server
-from vega_runtime.net.tls import ca_certificate_pem, derive_ca_key, issue_leaf, make_context
+from vega_runtime.net.tls import (ca_certificate_pem, derive_ca_key, issue_http_leaf, issue_leaf,
+                                  make_context)
 
 from proc_helpers import read_text, wait_for
 from test_protocol_fuzz import MasterProcess
@@ -191,6 +192,40 @@ def test_openssl_s_client_sees_tls13_and_the_cluster_ca_on_the_master_port(maste
     subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=20)
     wait_logged(master, "it sent no client certificate")
     assert master.status()["workers"] == []
+
+
+def test_the_masters_certificates_are_valid_at_any_hosts_time_since_2000(master, tmp_path):
+    """A process's leaves, issued once when it starts, were valid from its host's time then
+    minus a day: a host whose clock was more than a day behind refused them, and so did
+    every host, for as long as the process ran, once its own clock, days ahead when it
+    started (a machine booted before NTP had set it), was set right; the advice to set the
+    clocks right did not help until it was restarted.  ``openssl s_client -attime`` checks
+    the master's RPC and HTTPS certificates as a host whose clock is 30 days behind."""
+    import json
+
+    chain, key = issue_leaf(master.secret)
+    files = {"ca.pem": ca_pem(master.secret), "leaf.pem": chain, "key.pem": key}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    with open(os.path.join(master.root, "master.ready")) as fh:
+        webui_port = json.load(fh)["webui_port"]
+    month_ago = int(time.time()) - 30 * 24 * 3600
+    for port, client_cert in ((master.port, ["-cert", str(tmp_path / "leaf.pem"),
+                                             "-key", str(tmp_path / "key.pem")]),
+                              (webui_port, [])):
+        checked = subprocess.run(
+            ["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-tls1_3", "-brief",
+             "-CAfile", str(tmp_path / "ca.pem"), "-verify_return_error",
+             "-attime", str(month_ago), *client_cert],
+            stdin=subprocess.DEVNULL, capture_output=True, timeout=20)
+        output = (checked.stdout + checked.stderr).decode(errors="replace")
+        assert "Verification: OK" in output and "not yet valid" not in output, (port, output)
+    for name, leaf in (("leaf", chain), ("http", issue_http_leaf(master.secret, ["h"])[0])):
+        (tmp_path / f"{name}-only.pem").write_bytes(leaf)
+        checked = subprocess.run(["openssl", "verify", "-attime", str(month_ago), "-CAfile",
+                                  str(tmp_path / "ca.pem"), str(tmp_path / f"{name}-only.pem")],
+                                 capture_output=True, text=True, timeout=20)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 def _status_handler(conn):

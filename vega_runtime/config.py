@@ -331,6 +331,20 @@ DAEMON_SETTINGS: tuple[Setting, ...] = (
     _master("vega.master.retained_drivers", 200, at_least(1), "drivers",
             "The most ended cluster-mode drivers the master keeps (status and output): beyond "
             "it the oldest are forgotten (Spark's spark.deploy.retainedDrivers)."),
+    _master("vega.history.fs.cleaner.enabled", False, parse_bool, "boolean",
+            "Delete old event logs from the master's vega.eventlog.dir (a local directory), "
+            "as Spark's history server does with spark.history.fs.cleaner.enabled: those "
+            "not written for vega.history.fs.cleaner.max_age, then the oldest beyond "
+            "vega.history.fs.cleaner.max_num; never a running application's. Without it "
+            "the directory, and the history the web UI lists, grow with every application."),
+    _master("vega.history.fs.cleaner.interval", 24 * 3600.0, parse_seconds, "seconds",
+            "How often the cleaner looks (Spark's spark.history.fs.cleaner.interval)."),
+    _master("vega.history.fs.cleaner.max_age", 7 * 24 * 3600.0, parse_seconds, "seconds",
+            "Event logs not written for this long are deleted by the cleaner (Spark's "
+            "spark.history.fs.cleaner.maxAge)."),
+    _master("vega.history.fs.cleaner.max_num", 0, at_least(0), "event logs",
+            "The most event logs the cleaner leaves, deleting the oldest first; 0: no limit "
+            "(Spark's spark.history.fs.cleaner.maxNum)."),
     _master("vega.master.max_executor_failures", 10, at_least(1), "exits",
             "An application whose executors exit this many times is failed once it has no "
             "executor left (Spark's spark.deploy.maxExecutorRetries: one with executors "

@@ -185,7 +185,8 @@ class AppLogs:
             if done or not follow:
                 conn.send(LogEnd(name, code, reason))
                 return
-            stopped.wait(FOLLOW_POLL_SECONDS)
+            if stopped.is_set() or _follower_left(conn, FOLLOW_POLL_SECONDS):
+                return
 
     def _rest_of_rotated(self, app_id: str, offset: int) -> bytes:
         """What a follower at ``offset`` had not read of the file rotated to ``.1``."""
@@ -195,6 +196,21 @@ class AppLogs:
                 return fh.read()
         except OSError:
             return b""
+
+
+def _follower_left(conn: Connection, timeout: float) -> bool:
+    """Whether the follower at the other end of ``conn`` has gone (waiting up to ``timeout``
+    seconds to see): it sends nothing after its request, so anything readable, its closing
+    above all, means it has.  Otherwise a follower gone while the output was quiet (``vega
+    logs --follow`` stopped with Ctrl-C, a cluster-mode ``vega submit`` whose terminal
+    closed) kept its thread and connection here for as long as the application ran."""
+    import select
+
+    try:
+        readable, _, _ = select.select([conn.fileno()], [], [], timeout)
+    except (OSError, ValueError):  # closed under us (the master stopping)
+        return True
+    return bool(readable)
 
 
 def _last_bytes(path: str, limit: int) -> bytes:

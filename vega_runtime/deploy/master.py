@@ -60,6 +60,8 @@ class Master(StatusQueries):
         self.event_log_dir = os.path.expanduser(event_log_dir) if event_log_dir else ""
         #: the history's summaries (``event_log.SummaryCache``), made at its first listing
         self.history_cache = None
+        #: when the event log cleaner next looks (vega.history.fs.cleaner.*; None: never)
+        self.cleaner_due: Optional[float] = 0.0 if self._cleans_event_logs() else None
         #: the time the state machine is given: wall-clock seconds that never jump
         self.clock = clock or steady_clock()
         self.started = self.clock()
@@ -136,9 +138,44 @@ class Master(StatusQueries):
                 self.handle(Tick())
                 if self.recovery_writer.unsaved:
                     self.save_state()
+                if self.cleaner_due is not None and time.monotonic() >= self.cleaner_due:
+                    self.cleaner_due = time.monotonic() + \
+                        self.conf["vega.history.fs.cleaner.interval"]
+                    self.clean_event_logs()
             except Exception:  # noqa: BLE001
                 log.exception("the master's periodic check failed; checking again in %.0fs",
                               TICK_SECONDS)
+
+    def _cleans_event_logs(self) -> bool:
+        if not self.conf["vega.history.fs.cleaner.enabled"] or not self.event_log_dir:
+            return False
+        if "://" in self.event_log_dir:
+            log.warning("vega.history.fs.cleaner.enabled: the cleaner deletes only from a "
+                        "local directory, not from %s; nothing will be deleted there",
+                        self.event_log_dir)
+            return False
+        return True
+
+    def clean_event_logs(self) -> List[str]:
+        """Delete the event logs vega.history.fs.cleaner.max_age and .max_num expire
+        (``event_log.clean_event_logs``), none of an application running here."""
+        from ..scheduler.event_log import clean_event_logs
+
+        with self.lock:
+            # by the master's id and by the Context's, which names its log (they differ
+            # when the master numbered an application whose id it knew already)
+            running = [i for a in self.state.apps.values() if a.state.active
+                       for i in (a.app_id, a.request.app_id)]
+            running += [app_id for app_id, record in self.state.recovered.items()
+                        if record.get("state") in ("waiting", "running")]
+        removed = clean_event_logs(self.event_log_dir, running, time.time(),
+                                   self.conf["vega.history.fs.cleaner.max_age"],
+                                   self.conf["vega.history.fs.cleaner.max_num"])
+        if removed:
+            log.info("event log cleaner: deleted the event logs of %d applications from %s "
+                     "(%s%s)", len(removed), self.event_log_dir, ", ".join(removed[:10]),
+                     " ..." if len(removed) > 10 else "")
+        return removed
 
     def save_state(self) -> None:
         """Write the recovery state (``RecoveryWriter``); a failure is logged at ERROR and

@@ -43,6 +43,7 @@ from ..net.messages import (ApplicationEnded, ApplicationKilled, ApplicationReje
                             RegisterWorker, RegisterWorkerFailed)
 from ..records import Record
 from ..resources import EXECUTOR_RESOURCES_ENV
+from ..scheduler.job_metrics import add_counts
 from ..versions import version_mismatch
 from .placement import (ExecutorShare, SchedulingMode, carries_labels, fair_shares,
                         waiting_reason, worker_for)
@@ -384,6 +385,8 @@ class MasterState:
                                               if d.get("state") != "finished"]
         #: monotonically increasing event counts for /metrics
         self.counters: Dict[str, int] = {"executor_losses": 0, "log_lines": 0}
+        #: the job metrics of the applications forgotten since the start (``add_counts``)
+        self.forgotten_metrics: dict = {}
         self._app_count = 0
         #: when peers from before the restart stop being waited for (set at the first tick)
         self._recovery_deadline: Optional[float] = None
@@ -689,6 +692,7 @@ class MasterState:
         record = self.recovered.pop(app_id, {})
         if app is not None:
             self.sessions.pop(app.session, None)
+            self.forgotten_metrics = add_counts(self.forgotten_metrics, app.metrics)
         package = app.request.package_sha if app is not None else record.get("package_sha", "")
         in_use = {a.request.package_sha for a in self.apps.values()}
         in_use |= {r.get("package_sha", "") for r in self.recovered.values()}

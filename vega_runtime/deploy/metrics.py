@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Iterator
 
 
-from ..scheduler.job_metrics import job_metric_families
+from ..scheduler.job_metrics import ended_counts, job_metric_families
 
 
 def connection_families(servers, labels=(), values=()) -> Iterator:
@@ -56,7 +56,10 @@ class MasterCollector:
             lost_since_restart = len(m.state.recovered_workers)
             app_states = [a.state.value for a in apps] + \
                 [recovered_app_state(r) for r in m.state.recovered.values()]
-            snapshots = [a.metrics for a in apps if a.metrics]
+            # an ended application's jobs run no more (its driver may have been killed
+            # mid-job); forgotten ones still count, or the sums would go back
+            snapshots = [a.metrics if a.state.active else ended_counts(a.metrics)
+                         for a in apps if a.metrics] + [m.state.forgotten_metrics]
             counters = dict(m.state.counters)
             rejected = m.server.rejected
         by_state = GaugeMetricFamily("vega_workers", "Workers known to the master, by state",

@@ -52,6 +52,11 @@ PLAINTEXT_ENV = "VEGA_INSECURE_PLAINTEXT_FOR_BENCHMARKS"
 #: the cluster CA's certificate in a master's work dir (public: for HTTP clients to trust)
 CA_FILE = "ca.pem"
 _CA_INFO = b"vega cluster CA v1"
+#: every certificate's validity: from 2000 (no host's clock is earlier) for ever, the
+#: leaves' too, so a process's leaf, issued once when it starts, is valid wherever and
+#: whenever it is checked: valid from its issuing host's time, it was refused by hosts whose
+#: clocks were behind, and, for as long as the process ran, by every host once its own clock,
+#: ahead when it started, had been set right
 _EPOCH = datetime.datetime(2000, 1, 1, tzinfo=datetime.timezone.utc)
 _FOREVER = datetime.datetime(9999, 12, 31, 23, 59, 59, tzinfo=datetime.timezone.utc)
 
@@ -100,12 +105,11 @@ def issue_leaf(secret: bytes) -> tuple:
     ``(certificate chain, private key)``."""
     seed = os.urandom(32)
     public = Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes_raw()
-    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     der = certificates.certificate(
         signer=derive_ca_key(secret), issuer=_ca_name(secret),
         subject=("Vega", f"vega {socket.gethostname()} pid {os.getpid()}"), public=public,
         serial=int.from_bytes(os.urandom(16), "big") >> 1,
-        not_before=now - datetime.timedelta(days=1), not_after=_FOREVER, ca=False)
+        not_before=_EPOCH, not_after=_FOREVER, ca=False)
     return (certificates.pem("CERTIFICATE", der),
             certificates.pem("PRIVATE KEY", certificates.private_key_der(seed)))
 
@@ -229,12 +233,11 @@ def issue_http_leaf(secret: bytes, hosts: Iterable[str]) -> tuple:
     spki = key.public_key().public_bytes(serialization.Encoding.DER,
                                          serialization.PublicFormat.SubjectPublicKeyInfo)
     dns_names, addresses = http_names(hosts)
-    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     der = certificates.certificate(
         signer=derive_ca_key(secret), issuer=_ca_name(secret),
         subject=("Vega", f"vega HTTP {socket.gethostname()} pid {os.getpid()}"), public=b"",
         spki=spki, serial=int.from_bytes(os.urandom(16), "big") >> 1,
-        not_before=now - datetime.timedelta(days=1), not_after=_FOREVER, ca=False,
+        not_before=_EPOCH, not_after=_FOREVER, ca=False,
         dns_names=dns_names, addresses=addresses)
     key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())

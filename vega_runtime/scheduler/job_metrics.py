@@ -124,6 +124,44 @@ def _total(snapshots, *path) -> float:
     return total
 
 
+def ended_counts(snapshot: dict) -> dict:
+    """The counters of an ended application's last ``snapshot``: nothing of it runs any
+    more, whatever its driver last said (a driver killed mid-job never says its job ended).
+
+    >>> ended_counts({"jobs": {"succeeded": 1}, "jobs_running": 2, "stage_progress": [{}]})
+    {'jobs': {'succeeded': 1}, 'jobs_running': 0, 'stages_running': 0}
+    """
+    counts = {key: value for key, value in snapshot.items()
+              if key not in ("job_progress", "stage_progress", "cached_rdds", "version")}
+    return {**counts, "jobs_running": 0, "stages_running": 0}
+
+
+def add_counts(total: dict, snapshot: dict) -> dict:
+    """``total`` plus ``snapshot``'s counters, as ``ended_counts`` gives them: what the
+    master keeps of the applications it has forgotten, so that the sums it exports stay
+    counters (a sum that drops when an application is forgotten reads as a reset, and
+    Prometheus's ``rate`` as a burst of everything counted since).
+
+    >>> add_counts(ended_counts({"tasks": {"success": 2}, "duration_buckets": [1, 2]}),
+    ...            {"tasks": {"success": 3, "lost": 1}, "duration_buckets": [0, 3]})
+    {'tasks': {'success': 5, 'lost': 1}, 'duration_buckets': [1, 5], 'jobs_running': 0, 'stages_running': 0}
+    """
+    merged = dict(total)
+    for key, value in ended_counts(snapshot).items():
+        if isinstance(value, dict):
+            merged[key] = {**merged.get(key, {})}
+            for name, count in value.items():
+                merged[key][name] = merged[key].get(name, 0) + count
+        elif isinstance(value, list):
+            before = merged.get(key, [0] * len(value))
+            merged[key] = [a + b for a, b in zip(before, value)]
+        elif key not in ("jobs_running", "stages_running"):
+            merged[key] = merged.get(key, 0) + value
+        else:
+            merged[key] = 0
+    return merged
+
+
 def job_metric_families(snapshots) -> Iterator:
     """Jobs, stages, tasks, durations and shuffle bytes summed over the applications."""
     # imported here: only processes serving /metrics need prometheus-client
