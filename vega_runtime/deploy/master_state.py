@@ -16,8 +16,10 @@ Times are wall-clock seconds: they are saved, and compared across master restart
 (the finished-application TTL).  The master gives a clock that does not jump
 (``master.steady_clock``), so a clock step cannot expire every worker at once.
 
->>> state = MasterState(worker_timeout=15.0)
->>> actions = state.handle(WorkerRegistering(1, _example_worker("w1")), now=0.0)
+>>> from vega_runtime.versions import python_version
+>>> state, w1 = MasterState(worker_timeout=15.0), RegisterWorker(
+...     "w1", "127.0.0.1", 7000, 2, 2 << 30, [], python_version(), __version__, 1)
+>>> actions = state.handle(WorkerRegistering(1, w1), now=0.0)
 >>> [type(a).__name__ for a in actions]
 ['Send', 'SaveState']
 >>> state.handle(Tick(), now=16.0)[0]
@@ -791,11 +793,3 @@ _HANDLERS = {
     ExecutorsReleased: "_executors_released",
     Tick: "_tick",
 }
-
-
-def _example_worker(worker_id: str, cores: int = 2, memory: int = 2 << 30) -> RegisterWorker:
-    """A RegisterWorker as a worker of this Vega and Python sends it (for examples, tests)."""
-    from ..versions import python_version
-
-    return RegisterWorker(worker_id, "127.0.0.1", 7000, cores, memory, [], python_version(),
-                          __version__, 1)
