@@ -425,7 +425,8 @@ class MasterState:
 
     def _worker_registering(self, event: WorkerRegistering, now: float, out: list) -> None:
         register = event.register
-        mismatch = version_mismatch(register.python_version, register.vega_version)
+        mismatch = version_mismatch(register.python_version, register.vega_version,
+                                    "this worker")
         if mismatch:
             log.warning("refused worker %s on %s: %s", register.worker_id, register.host, mismatch)
             out.append(Send(event.session, RegisterWorkerFailed(f"this master runs {mismatch}")))
@@ -522,7 +523,8 @@ class MasterState:
     def _application_registering(self, event: ApplicationRegistering, now: float,
                                  out: list) -> None:
         request = event.request
-        mismatch = version_mismatch(request.python_version, request.vega_version)
+        mismatch = version_mismatch(request.python_version, request.vega_version,
+                                    "this driver")
         if mismatch:
             out.append(Send(event.session, ApplicationRejected(f"the cluster runs {mismatch}")))
             return
