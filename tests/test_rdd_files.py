@@ -54,6 +54,9 @@ def test_add_file_of_a_directory_needs_recursive(ctx, tmp_path):
     with pytest.raises(ValueError) as info:
         ctx.addFile(str(tree))
     assert str(info.value) == f"{tree} is a directory: pass recursive=True to add it"
+    for empty in ("", " "):  # not the working directory, whole or not
+        with pytest.raises(ValueError, match="the path to add is empty"):
+            ctx.addFile(empty, recursive=True)
     ctx.addFile(str(tree), recursive=True)
     name = tree.name
     assert ctx.parallelize([0], 1).map(lambda _: open(

@@ -37,6 +37,9 @@ class FileShipping:
         ['a,1']
         >>> os.remove(path); os.rmdir(os.path.dirname(path))
         """
+        if not str(path).strip():  # it would name the working directory; Spark refuses it
+            raise ValueError("the path to add is empty: give a file (or, with recursive=True, "
+                             "a directory)")
         kind = "file"
         if os.path.isdir(local_path(path)):
             if not recursive:
