@@ -329,3 +329,6 @@ def test_tasks_asking_for_more_than_executors_have_are_refused_at_start(tmp_path
     with pytest.raises(ResourceError, match="each task asks for 1 gpu but each executor has 0: "
                                             "give executors gpu"):
         Context("local-cluster[1,1]", conf={"vega.task.resource.gpu.amount": 1})
+    with pytest.raises(ResourceError, match="vega.cores.max \\(1\\) is less than the 2 cores each "
+                                            "executor holds"):
+        Context("local-cluster[1,2]", conf={"vega.task.cpus": 1.5, "vega.cores.max": 1})

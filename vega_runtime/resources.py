@@ -298,6 +298,11 @@ def plan(conf: Mapping[str, Any], kind: str, cores: int) -> ResourcePlan:
     have = requests(conf, "executor")
     cores_each = executor_cores(cpus)
     check_task_fits(cpus, wanted, cores_each, have, "each executor")
+    for key in ("vega.cores.max", "vega.executor.cores"):  # caps no executor would fit in
+        if 0 < conf.get(key, 0) < cores_each:
+            raise ResourceError(f"{key} ({conf[key]}) is less than the {cores_each} cores each "
+                                f"executor holds (vega.task.cpus, {cpus:g}): no executor could "
+                                "start; raise it or ask for fewer CPUs per task")
     return ResourcePlan(driver, cpus, wanted, cores_each, have, [], env)
 
 
