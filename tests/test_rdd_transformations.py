@@ -133,11 +133,25 @@ def test_pipe_passes_environment(ctx):
 
 
 def test_pipe_check_code_fails_on_nonzero_exit(ctx):
-    """With check_code=True a failing command fails the task; without, output is kept."""
+    """With check_code=True a failing command fails the task with PySpark's error (class
+    PySparkRuntimeError, PIPE_FUNCTION_EXITED, the exit code); without, output is kept."""
     command = "sh -c 'cat; exit 3'"
     assert ctx.parallelize(["a"], 1).pipe(command).collect() == ["a"]
-    with pytest.raises(TaskFailed):
+    with pytest.raises(TaskFailed) as info:
         ctx.parallelize(["a"], 1).pipe(command, check_code=True).collect()
+    assert (info.value.error_type, info.value.message) == (
+        "PySparkRuntimeError",
+        "[PIPE_FUNCTION_EXITED] Pipe function `sh -c 'cat; exit 3'` exited with error code 3.")
+
+
+def test_pipe_writes_str_of_bytes_and_gives_the_command_only_env(ctx):
+    """As PySpark's pipe: every record is written as ``str(record)`` (bytes too: "b'x'"),
+    and the command's environment is ``env=`` alone, none of the executor's; before, bytes
+    went raw and the executor's whole environment (PATH, HOME, ...) went along."""
+    assert ctx.parallelize([b"x", b"y\n", None], 1).pipe("cat").collect() == [
+        "b'x'", "b'y\\n'", "None"]
+    assert ctx.parallelize(["x"], 1).pipe("env").collect() == []
+    assert ctx.parallelize(["x"], 1).pipe("env", env={"A": "1"}).collect() == ["A=1"]
 
 
 # -- sampling ------------------------------------------------------------------------------

@@ -181,18 +181,21 @@ class ZippedRDD(RDD):
 
 
 def pipe_partition(command: str, env: Any, check_code: bool, records: Iterator) -> Iterator[str]:
-    """Feed records as lines to ``command``'s stdin, yield its stdout lines.
+    """Feed records as lines (``str(record)``, as PySpark's, bytes too) to ``command``'s
+    stdin, yield its stdout lines.  The command's environment is ``env`` alone (none
+    without it), as PySpark's: nothing of the executor's leaks into it.
 
     A thread feeds stdin (so a command that writes before reading all input
     cannot deadlock); it runs under the task's TaskContext.
     """
+    from ..errors import PySparkRuntimeError
     from ..task_context import TaskContext
     import shlex
     import subprocess
     import threading
 
     proc = subprocess.Popen(shlex.split(command) if isinstance(command, str) else command,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=dict(env or {}))
 
     task_context = TaskContext.get()
 
@@ -201,10 +204,7 @@ def pipe_partition(command: str, env: Any, check_code: bool, records: Iterator) 
             task_context.activate()
         try:
             for record in records:
-                text = record if isinstance(record, (str, bytes)) else str(record)
-                if isinstance(text, str):
-                    text = text.encode("utf-8")
-                proc.stdin.write(text.rstrip(b"\n") + b"\n")
+                proc.stdin.write(str(record).rstrip("\n").encode("utf-8") + b"\n")
         finally:
             proc.stdin.close()
 
@@ -215,4 +215,5 @@ def pipe_partition(command: str, env: Any, check_code: bool, records: Iterator) 
     writer.join()
     code = proc.wait()
     if check_code and code:
-        raise RuntimeError(f"pipe() command {command!r} exited with status {code}")
+        raise PySparkRuntimeError(f"Pipe function `{command}` exited with error code {code}.",
+                                  "PIPE_FUNCTION_EXITED")
