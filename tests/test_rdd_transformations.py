@@ -259,6 +259,33 @@ def test_union_with_empty(ctx):
     assert ctx.empty_rdd().union(rdd).collect() == [1, 2]
 
 
+def test_union_in_a_loop_runs_however_many_rdds_it_joins(ctx):
+    """``acc = acc.union(rdd)`` 400 times runs, as in PySpark (whose chained unions are the
+    JVM's); before, the 150th nested union made the job too deep to pickle. A union
+    persisted before the next one is made from it is still read, not flattened."""
+    acc = ctx.parallelize([0], 1)
+    for i in range(1, 400):
+        acc = acc.union(ctx.parallelize([i], 1))
+    assert (acc.get_num_partitions(), acc.collect()) == (400, list(range(400)))
+    cached = ctx.parallelize([1], 1).union(ctx.parallelize([2], 1)).cache()
+    assert len(cached.union(ctx.parallelize([3], 1)).dependencies()) == 2
+    assert cached.union(cached).collect() == [1, 2, 1, 2]
+
+
+def test_too_deep_a_lineage_says_how_to_cut_it(ctx):
+    """250 maps in a row are too deep to pickle: the error says so and names checkpoint(),
+    not a variable to move into the function (as it did)."""
+    from vega_runtime.errors import LineageTooDeep
+
+    rdd = ctx.parallelize(range(4), 2)
+    for _ in range(250):
+        rdd = rdd.map(lambda x: x + 1)
+    with pytest.raises(LineageTooDeep) as info:
+        rdd.collect()
+    assert "the chain of RDDs it is computed from is too deep to pickle" in str(info.value)
+    assert "checkpoint() or local_checkpoint()" in str(info.value)
+
+
 def test_intersection_pyspark_doctest(ctx):
     """PySpark's doctest: common elements, sorted."""
     rdd1 = ctx.parallelize([1, 10, 2, 3, 4, 5])

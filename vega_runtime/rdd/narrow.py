@@ -7,6 +7,7 @@ from typing import Any, Callable, Iterator, List, Sequence
 
 from .base import RDD, Partition
 from .dependency import ManyToOneDependency, NarrowDependency, OneToOneDependency, RangeDependency
+from ..storage_level import StorageLevel
 
 
 class MapPartitionsRDD(RDD):
@@ -46,9 +47,17 @@ class UnionPartition(Partition):
 
 
 class UnionRDD(RDD):
-    """The partitions of several RDDs, one after another."""
+    """The partitions of several RDDs, one after another.
+
+    A parent that is itself a plain union (not persisted, no checkpoint asked for) is
+    replaced by its parents, so ``acc = acc.union(rdd)`` in a loop stays one union deep:
+    a job pickles the RDDs it reads, and hundreds of nested unions were too deep to pickle
+    (PySpark's chained unions are the JVM's and are never pickled).  A union persisted or
+    checkpointed only after a later union was made from it is computed through, not read.
+    """
 
     def __init__(self, ctx, rdds: Sequence[RDD]):
+        rdds = [part for rdd in rdds for part in union_parents(rdd)]
         deps, start = [], 0
         for rdd in rdds:
             n = rdd.get_num_partitions()
@@ -66,6 +75,14 @@ class UnionRDD(RDD):
 
     def compute(self, partition: UnionPartition, tc) -> Iterator:
         return self.rdds[partition.rdd_index].iterator(partition.parent, tc)
+
+
+def union_parents(rdd: RDD) -> List[RDD]:
+    """The RDDs a union of ``rdd`` may read instead of it: a plain union's own parents."""
+    if (type(rdd) is UnionRDD and rdd.storage_level == StorageLevel.NONE
+            and rdd._checkpoint_requested is None and rdd._checkpoint_rdd is None):
+        return rdd.rdds
+    return [rdd]
 
 
 class PartitionerAwareUnionRDD(RDD):
