@@ -1,5 +1,6 @@
 """Element-wise, sampling, set and partitioning transformations (PySpark semantics)."""
 
+import os
 from operator import add
 
 import pytest
@@ -152,6 +153,47 @@ def test_pipe_writes_str_of_bytes_and_gives_the_command_only_env(ctx):
         "b'x'", "b'y\\n'", "None"]
     assert ctx.parallelize(["x"], 1).pipe("env").collect() == []
     assert ctx.parallelize(["x"], 1).pipe("env", env={"A": "1"}).collect() == ["A=1"]
+
+
+def test_pipe_fails_the_task_when_a_record_fails(ctx):
+    """An error computing a piped record (the function before pipe()) or writing it (a
+    lone surrogate) fails the task with that error; before, the thread feeding the command
+    died with it and the task gave the lines so far ([-1] here) as if all were piped. A
+    command that stops reading early (head -1) is not an error."""
+    failing = ctx.parallelize([1, 2, 3], 1).map(lambda x: 1 // (x - 2))
+    with pytest.raises(TaskFailed) as info:
+        failing.pipe("cat").collect()
+    assert info.value.error_type == "ZeroDivisionError"
+    with pytest.raises(TaskFailed) as info:
+        ctx.parallelize(["a", "\ud800"], 1).pipe("cat").collect()
+    assert info.value.error_type == "UnicodeEncodeError"
+    assert ctx.parallelize(range(100000), 1).pipe("head -1").collect() == ["0"]
+
+
+def test_pipe_read_in_part_stops_its_command(ctx):
+    """take(2) of a piped RDD stops the command at once; before, it was left running
+    (blocked writing to a pipe no one read) as long as its executor."""
+    import uuid
+
+    from proc_helpers import wait_for
+
+    mark = f"VEGA_PIPE_TEST={uuid.uuid4().hex}".encode()
+
+    def running():
+        found = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/environ", "rb") as fh:
+                    if mark in fh.read().split(b"\0"):
+                        found.append(pid)
+            except OSError:
+                pass
+        return found
+
+    key, value = mark.decode().split("=")
+    piped = ctx.parallelize([str(i) for i in range(300000)], 1).pipe("cat", env={key: value})
+    assert piped.take(2) == ["0", "1"]
+    wait_for(lambda: not running(), 10, "the piped command to stop")
 
 
 # -- sampling ------------------------------------------------------------------------------

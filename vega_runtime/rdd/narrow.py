@@ -215,6 +215,7 @@ def pipe_partition(command: str, env: Any, check_code: bool, records: Iterator) 
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=dict(env or {}))
 
     task_context = TaskContext.get()
+    failed: List[BaseException] = []
 
     def feed() -> None:
         if task_context is not None:
@@ -222,15 +223,30 @@ def pipe_partition(command: str, env: Any, check_code: bool, records: Iterator) 
         try:
             for record in records:
                 proc.stdin.write(str(record).rstrip("\n").encode("utf-8") + b"\n")
+        except BrokenPipeError:
+            pass  # the command stopped reading (head -1): its output is the answer
+        except BaseException as exc:  # the records' own error fails the task, below
+            failed.append(exc)
         finally:
-            proc.stdin.close()
+            try:
+                proc.stdin.close()
+            except BrokenPipeError:
+                pass
 
     writer = threading.Thread(target=feed, daemon=True)
     writer.start()
-    for line in proc.stdout:
-        yield line.decode("utf-8").rstrip("\n")
+    try:
+        for line in proc.stdout:
+            yield line.decode("utf-8").rstrip("\n")
+    except GeneratorExit:  # its reader stopped early (take(n)): the command is not needed
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+        raise
     writer.join()
     code = proc.wait()
+    if failed:  # an error computing or writing a record, not a short answer
+        raise failed[0]
     if check_code and code:
         raise PySparkRuntimeError(f"Pipe function `{command}` exited with error code {code}.",
                                   "PIPE_FUNCTION_EXITED")
