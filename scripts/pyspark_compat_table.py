@@ -71,6 +71,9 @@ DIFFERS = {
            "`ValueError: Can not reduce() empty RDD`",
     "countByKey": "`{}` for an RDD of no partitions, as `top`",
     "reduceByKeyLocally": "`{}` for an RDD of no partitions, as `top`",
+    "countByValue": "`{}` for an RDD of no partitions, as `top`",
+    "histogram": "with a list of buckets, zero counts for an RDD of no partitions, as for any "
+                 "empty RDD (PySpark raises `ValueError: Can not reduce() empty RDD`)",
     "sampleByKey": "a negative fraction raises `ValueError` (PySpark: `AssertionError`)",
     "textFile": "a directory is read recursively, its files (but `_` and `.` names, as "
                 "Hadoop's) in name order; partitions are byte ranges packed to near-equal "
@@ -78,7 +81,8 @@ DIFFERS = {
                 "cores, not Hadoop's splits of each file (docs/storage.md), so partition "
                 "counts and `glom()` differ",
     "wholeTextFiles": "a directory is read recursively (PySpark skips its sub-directories)",
-    "binaryFiles": "as `wholeTextFiles`",
+    "binaryFiles": "as `wholeTextFiles`, whose partitions it has too (PySpark's binaryFiles "
+                   "puts up to 128 MiB of files in one partition, whatever `minPartitions`)",
     "applicationId": "`app-YYYYMMDDhhmmss-xxxx` on every master (PySpark's local mode: "
                      "`local-<milliseconds>`)",
     "version": "Vega's version, not Spark's",
