@@ -309,6 +309,11 @@ def test_union_in_a_loop_runs_however_many_rdds_it_joins(ctx):
     for i in range(1, 400):
         acc = acc.union(ctx.parallelize([i], 1))
     assert (acc.get_num_partitions(), acc.collect()) == (400, list(range(400)))
+    keyed = ctx.parallelize([(0, 0)], 1).partition_by(2)
+    for i in range(1, 400):  # one partitioner: the union keeps it and its 2 partitions
+        keyed = keyed.union(ctx.parallelize([(i, i)], 1).partition_by(2))
+    assert keyed.get_num_partitions() == 2 and keyed.partitioner is not None
+    assert sorted(keyed.collect()) == [(i, i) for i in range(400)]
     cached = ctx.parallelize([1], 1).union(ctx.parallelize([2], 1)).cache()
     assert len(cached.union(ctx.parallelize([3], 1)).dependencies()) == 2
     assert cached.union(cached).collect() == [1, 2, 1, 2]

@@ -57,7 +57,7 @@ class UnionRDD(RDD):
     """
 
     def __init__(self, ctx, rdds: Sequence[RDD]):
-        rdds = [part for rdd in rdds for part in union_parents(rdd)]
+        rdds = [part for rdd in rdds for part in union_parents(rdd, UnionRDD)]
         deps, start = [], 0
         for rdd in rdds:
             n = rdd.get_num_partitions()
@@ -77,9 +77,10 @@ class UnionRDD(RDD):
         return self.rdds[partition.rdd_index].iterator(partition.parent, tc)
 
 
-def union_parents(rdd: RDD) -> List[RDD]:
-    """The RDDs a union of ``rdd`` may read instead of it: a plain union's own parents."""
-    if (type(rdd) is UnionRDD and rdd.storage_level == StorageLevel.NONE
+def union_parents(rdd: RDD, kind: type) -> List[RDD]:
+    """The RDDs a union of class ``kind`` may read instead of ``rdd``: the parents of a
+    plain union of that class (which lays out partitions as it does)."""
+    if (type(rdd) is kind and rdd.storage_level == StorageLevel.NONE
             and rdd._checkpoint_requested is None and rdd._checkpoint_rdd is None):
         return rdd.rdds
     return [rdd]
@@ -87,11 +88,13 @@ def union_parents(rdd: RDD) -> List[RDD]:
 
 class PartitionerAwareUnionRDD(RDD):
     """The union of RDDs with one partitioner: partition i joins every parent's partition i,
-    so the result keeps the partitioner and the partition count (as Spark's)."""
+    so the result keeps the partitioner and the partition count (as Spark's).  A plain one
+    among its parents is replaced by its parents, as ``UnionRDD`` does."""
 
     def __init__(self, ctx, rdds: Sequence[RDD]):
+        rdds = [part for rdd in rdds for part in union_parents(rdd, PartitionerAwareUnionRDD)]
         super().__init__(ctx, [OneToOneDependency(rdd) for rdd in rdds])
-        self.rdds = list(rdds)
+        self.rdds = rdds
         self.partitioner = rdds[0].partitioner
 
     def compute_partitions(self) -> list:
