@@ -39,7 +39,10 @@ NOT_SUPPORTED = {
 DIFFERS = {
     "saveAsPickleFile": "pickled batches, not a Hadoop SequenceFile; `pickleFile` reads them; "
                         "takes `overwrite=False`",
-    "saveAsTextFile": "takes `overwrite=False`",
+    "saveAsTextFile": "takes `overwrite=False`; `bytes` records are written as they are "
+                      "(PySpark decodes them as UTF-8, bytes that are not become U+FFFD); a "
+                      "failed job leaves no output directory (PySpark's leaves one without "
+                      "`_SUCCESS`)",
     "countApprox": "extrapolates the partitions finished by the timeout; `local` checks the "
                    "timeout between tasks",
     "sumApprox": "as `countApprox`", "meanApprox": "as `countApprox`",
