@@ -319,17 +319,19 @@ def test_union_in_a_loop_runs_however_many_rdds_it_joins(ctx):
     assert cached.union(cached).collect() == [1, 2, 1, 2]
 
 
-def test_too_deep_a_lineage_says_how_to_cut_it(ctx):
-    """250 maps in a row are too deep to pickle: the error says so and names checkpoint(),
-    not a variable to move into the function (as it did)."""
+@pytest.mark.parametrize("steps", [250, 2000])
+def test_too_deep_a_lineage_says_how_to_cut_it(ctx, steps):
+    """250 maps in a row are too deep to pickle, 2000 too deep for the driver to walk: the
+    error says so and names checkpoint(), not a variable to move into the function (as it
+    did at 250), nor a bare RecursionError (as at 2000)."""
     from vega_runtime.errors import LineageTooDeep
 
     rdd = ctx.parallelize(range(4), 2)
-    for _ in range(250):
+    for _ in range(steps):
         rdd = rdd.map(lambda x: x + 1)
     with pytest.raises(LineageTooDeep) as info:
         rdd.collect()
-    assert "the chain of RDDs it is computed from is too deep to pickle" in str(info.value)
+    assert "the chain of RDDs it is computed from is too deep for Python" in str(info.value)
     assert "checkpoint() or local_checkpoint()" in str(info.value)
 
 
