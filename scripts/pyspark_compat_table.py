@@ -39,7 +39,10 @@ NOT_SUPPORTED = {
 DIFFERS = {
     "saveAsPickleFile": "pickled batches, not a Hadoop SequenceFile; `pickleFile` reads them; "
                         "takes `overwrite=False`",
-    "saveAsTextFile": "takes `overwrite=False`",
+    "saveAsTextFile": "takes `overwrite=False`; `bytes` records are written as they are "
+                      "(PySpark decodes them as UTF-8, bytes that are not become U+FFFD); a "
+                      "failed job leaves no output directory (PySpark's leaves one without "
+                      "`_SUCCESS`)",
     "countApprox": "extrapolates the partitions finished by the timeout; `local` checks the "
                    "timeout between tasks",
     "sumApprox": "as `countApprox`", "meanApprox": "as `countApprox`",
@@ -48,7 +51,8 @@ DIFFERS = {
     "persist": "`useOffHeap` and `deserialized` are carried, not acted on",
     "id": "PySpark pipelines chains of narrow transformations into one RDD; Vega makes one "
           "RDD per transformation, so ids grow faster",
-    "getConf": "a copy of the `SparkConf` the context was created with",
+    "getConf": "a copy of the `SparkConf` the context was created with (without the settings "
+               "Spark adds: `spark.app.id`, `spark.driver.*`, ...)",
     "setInterruptOnCancel": "recorded only: Vega always stops a cancelled job's tasks",
     "uiWebUrl": "the master's web UI (a `vega://` master's on the port it reports, a "
                 "`local-cluster`'s own), not the driver's: Vega's drivers serve no UI; None in "
@@ -61,6 +65,33 @@ DIFFERS = {
                      "resources) within what the executors have, as Spark's "
                      "`TaskResourceProfile`; one asking for other executors is refused when "
                      "its job starts",
+    "sortByKey": "partitions are cut where Spark's (Scala) `RangePartitioner` cuts them, at "
+                 "weighted quantiles of a sample; PySpark's own sampling picks other bounds, so "
+                 "`glom()` may differ (20 keys into 4 partitions: PySpark 6/5/5/4, Vega "
+                 "5/5/5/5); `collect()` gives the same order",
+    "sortBy": "as `sortByKey`",
+    "top": "`[]` for an RDD of no partitions (`emptyRDD()`), where PySpark raises "
+           "`ValueError: Can not reduce() empty RDD`",
+    "countByKey": "`{}` for an RDD of no partitions, as `top`",
+    "reduceByKeyLocally": "`{}` for an RDD of no partitions, as `top`",
+    "countByValue": "`{}` for an RDD of no partitions, as `top`",
+    "histogram": "with a list of buckets, zero counts for an RDD of no partitions, as for any "
+                 "empty RDD (PySpark raises `ValueError: Can not reduce() empty RDD`)",
+    "sampleByKey": "a negative fraction raises `ValueError` (PySpark: `AssertionError`)",
+    "textFile": "a directory is read recursively, its files (but `_` and `.` names, as "
+                "Hadoop's) in name order; partitions are byte ranges packed to near-equal "
+                "sizes, at least `minPartitions` rounded up to a multiple of the executor "
+                "cores, not Hadoop's splits of each file (docs/storage.md), so partition "
+                "counts and `glom()` differ",
+    "wholeTextFiles": "a directory is read recursively (PySpark skips its sub-directories)",
+    "binaryFiles": "as `wholeTextFiles`, whose partitions it has too (PySpark's binaryFiles "
+                   "puts up to 128 MiB of files in one partition, whatever `minPartitions`)",
+    "applicationId": "`app-YYYYMMDDhhmmss-xxxx` on every master (PySpark's local mode: "
+                     "`local-<milliseconds>`)",
+    "version": "Vega's version, not Spark's",
+    "broadcast": "an RDD can be broadcast or captured by a task's function (Vega's tasks "
+                 "carry RDDs): it fails when a task uses it, `CONTEXT_ONLY_VALID_ON_DRIVER`; "
+                 "PySpark refuses to pickle it (`RDD_TRANSFORM_ONLY_VALID_ON_DRIVER`)",
     "barrier": "`getTaskInfos()` gives each executor's `host:port` where it serves blocks "
                "(`:0` on `local[N]`, whose executors serve none); a cluster's job waits "
                "`vega.barrier.slots_wait` for executors a barrier stage lacks",

@@ -304,6 +304,16 @@ def test_count_approx_distinct_tighter_relative_sd(ctx):
         ctx.parallelize(range(10)).count_approx_distinct(0.000001)
 
 
+def test_count_approx_distinct_of_a_nan_or_infinite_relative_sd(ctx):
+    """A NaN relative_sd is refused as too small, saying so (it was 'cannot convert float NaN
+    to integer'); an infinite one counts at the least precision, as PySpark's (it was 'math
+    domain error')."""
+    with pytest.raises(ValueError) as info:
+        ctx.parallelize(range(10)).count_approx_distinct(float("nan"))
+    assert str(info.value) == "relativeSD should be greater than 0.000017"
+    assert ctx.parallelize(range(10), 2).count_approx_distinct(float("inf")) == 10
+
+
 def test_count_by_value_pyspark_doctest(ctx):
     """PySpark's doctest: occurrences per value, as a dict."""
     counts = ctx.parallelize([1, 2, 1, 2, 2], 2).count_by_value()

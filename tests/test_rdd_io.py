@@ -499,3 +499,21 @@ def test_save_as_pickle_file_refuses_existing_path(ctx, tmp_path):
     assert sorted(ctx.pickle_file(path).collect()) == [1, 2]
     ctx.parallelize([3], 1).save_as_pickle_file(path, overwrite=True)
     assert ctx.pickle_file(path).collect() == [3]
+
+
+def test_paths_are_str_or_pathlib_and_anything_else_says_so(ctx, tmp_path):
+    """A pathlib.Path names a file to read or a directory to write, as a str does; a list
+    (PySpark's Py4J takes none either) is a TypeError saying what a path is; before, reads
+    raised "'list' object has no attribute 'strip'" and pathlib.Path "not iterable"."""
+    (tmp_path / "in.txt").write_text("a\nb\n")
+    assert ctx.text_file(tmp_path / "in.txt").collect() == ["a", "b"]
+    ctx.parallelize(["x"], 1).save_as_text_file(tmp_path / "out")
+    assert ctx.text_file(str(tmp_path / "out")).collect() == ["x"]
+    message = ("a path must be a str or a pathlib.Path (several inputs: one str, separated "
+               "by commas), not list")
+    for call in (lambda: ctx.text_file([str(tmp_path / "in.txt")]),
+                 lambda: ctx.whole_text_files([str(tmp_path)]),
+                 lambda: ctx.parallelize([1]).save_as_text_file([str(tmp_path / "o2")])):
+        with pytest.raises(TypeError) as info:
+            call()
+        assert str(info.value) == message

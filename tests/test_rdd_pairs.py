@@ -502,6 +502,22 @@ def test_sort_by_key_empty(ctx):
     assert ctx.parallelize([], 2).sort_by_key(True, 3).collect() == []
 
 
+def test_wide_transformations_of_an_rdd_without_partitions_have_none(ctx):
+    """A shuffle's default width is its parent's partitions, as PySpark's: of
+    ``empty_rdd()`` (0 partitions) 0, as PySpark gives; before, 1."""
+    empty = ctx.empty_rdd()
+    wide = [empty.distinct(), empty.group_by_key(), empty.reduce_by_key(add),
+            empty.group_by(lambda x: x), empty.fold_by_key(0, add),
+            empty.aggregate_by_key(0, add, add), empty.combine_by_key(str, add, add),
+            empty.join(empty), empty.left_outer_join(empty), empty.full_outer_join(empty),
+            empty.cogroup(empty), empty.group_with(empty, empty), empty.subtract(empty),
+            empty.subtract_by_key(empty), empty.intersection(empty),
+            empty.repartition_and_sort_within_partitions()]
+    assert [(rdd.get_num_partitions(), rdd.glom().collect()) for rdd in wide] == [(0, [])] * 16
+    assert ctx.parallelize([], 3).group_by_key().glom().collect() == [[], [], []]
+    assert empty.distinct(2).glom().collect() == [[], []]
+
+
 def test_repartition_and_sort_within_partitions_pyspark_doctest(ctx):
     """PySpark's doctest: parity partitions, each sorted by key."""
     rdd = ctx.parallelize([(0, 5), (3, 8), (2, 6), (0, 8), (3, 8), (1, 3)])

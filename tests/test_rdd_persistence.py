@@ -142,6 +142,25 @@ def test_checkpoint_truncates_lineage(ctx, tmp_path):
     assert sorted(summed.map_values(lambda v: v * 10).collect()) == [("a", 40), ("b", 20)]
 
 
+def test_checkpoints_and_shuffles_cut_the_lineage_tasks_carry(ctx, tmp_path):
+    """A task carries its RDD's lineage only back to the last checkpoint or shuffle, as
+    Spark's: 600 maps checkpointed every 100, and 300 shuffles in a row, run (before, both
+    were too deep to pickle: a checkpointed RDD and a shuffle sent all their parents)."""
+    ctx.set_checkpoint_dir(str(tmp_path / "ckpt-loop"))
+    for cut in ("checkpoint", "local_checkpoint"):
+        rdd = ctx.parallelize(range(4), 2)
+        for step in range(1, 601):
+            rdd = rdd.map(lambda x: x + 1)
+            if step % 100 == 0:
+                getattr(rdd, cut)()
+                rdd.count()
+        assert rdd.collect() == [600, 601, 602, 603]
+    pairs = ctx.parallelize([(k, k) for k in range(4)], 2)
+    for step in range(300):
+        pairs = pairs.partition_by(2, lambda k, step=step: (k + step) % 2)
+    assert sorted(pairs.collect()) == [(0, 0), (1, 1), (2, 2), (3, 3)]
+
+
 def test_checkpoint_without_directory_is_an_error(fresh_ctx):
     """checkpoint() needs set_checkpoint_dir first."""
     ctx = fresh_ctx(master="local")

@@ -361,6 +361,25 @@ def test_spark_conf_debug_string_is_sorted_and_spark_home_is_kept():
             sc.stop()
 
 
+def test_spark_context_that_fails_to_start_is_not_left_running(tmp_path):
+    """SparkContext(pyFiles=[a missing file]) raises, and is stopped, as PySpark's: the next
+    SparkContext starts; before, the failed one stayed the running one, with no handle to
+    stop it, and every later SparkContext() raised 'Cannot run multiple SparkContexts'."""
+    from vega_runtime.errors import InputError
+    from vega_runtime.pyspark_compat import SparkContext
+
+    missing = str(tmp_path / "missing.py")
+    with pytest.raises(InputError) as info:
+        SparkContext("local", "fails", pyFiles=[missing])
+    assert str(info.value) == f"cannot read {missing}: no such file or directory"
+    assert SparkContext._active_spark_context is None
+    sc = SparkContext("local", "next")
+    try:
+        assert sc.parallelize([1, 2]).sum() == 3
+    finally:
+        sc.stop()
+
+
 def test_cogroup_takes_pysparks_other_keyword(ctx):
     """rdd.cogroup(other=..., numPartitions=...), PySpark's keywords (other= was a TypeError)."""
     a, b = ctx.parallelize([("a", 1), ("b", 4)]), ctx.parallelize([("a", 2)])

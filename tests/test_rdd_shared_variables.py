@@ -224,11 +224,24 @@ def test_accumulator_in_transformation_counts_only_when_computed(ctx):
 
 
 def test_accumulator_value_unreadable_in_tasks(ctx):
-    """Reading acc.value inside a task fails the task; the error mentions the driver."""
+    """Reading or setting acc.value inside a task fails the task with PySpark's error (a
+    PySparkRuntimeError, a RuntimeError, of class VALUE_NOT_ACCESSIBLE; it was a
+    DriverOnlyError of class CONTEXT_ONLY_VALID_ON_DRIVER); the error mentions the driver."""
     acc = ctx.accumulator(0)
     with pytest.raises(TaskFailed) as info:
         ctx.parallelize([1], 1).map(lambda x: acc.value).collect()
     assert "driver" in str(info.value)
+    assert info.value.error_type == "PySparkRuntimeError"
+    assert info.value.message.startswith(
+        "[VALUE_NOT_ACCESSIBLE] Value `Accumulator.value` cannot be accessed inside tasks")
+
+    def caught(_):
+        try:
+            acc.value = 5
+        except RuntimeError as exc:  # PySpark's is a RuntimeError too
+            return exc.getErrorClass()
+
+    assert ctx.parallelize([1], 1).map(caught).collect() == ["VALUE_NOT_ACCESSIBLE"]
 
 
 def test_accumulator_counts_each_successful_task_once_despite_retries(ctx):

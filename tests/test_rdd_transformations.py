@@ -1,5 +1,6 @@
 """Element-wise, sampling, set and partitioning transformations (PySpark semantics)."""
 
+import os
 from operator import add
 
 import pytest
@@ -133,11 +134,66 @@ def test_pipe_passes_environment(ctx):
 
 
 def test_pipe_check_code_fails_on_nonzero_exit(ctx):
-    """With check_code=True a failing command fails the task; without, output is kept."""
+    """With check_code=True a failing command fails the task with PySpark's error (class
+    PySparkRuntimeError, PIPE_FUNCTION_EXITED, the exit code); without, output is kept."""
     command = "sh -c 'cat; exit 3'"
     assert ctx.parallelize(["a"], 1).pipe(command).collect() == ["a"]
-    with pytest.raises(TaskFailed):
+    with pytest.raises(TaskFailed) as info:
         ctx.parallelize(["a"], 1).pipe(command, check_code=True).collect()
+    assert (info.value.error_type, info.value.message) == (
+        "PySparkRuntimeError",
+        "[PIPE_FUNCTION_EXITED] Pipe function `sh -c 'cat; exit 3'` exited with error code 3.")
+
+
+def test_pipe_writes_str_of_bytes_and_gives_the_command_only_env(ctx):
+    """As PySpark's pipe: every record is written as ``str(record)`` (bytes too: "b'x'"),
+    and the command's environment is ``env=`` alone, none of the executor's; before, bytes
+    went raw and the executor's whole environment (PATH, HOME, ...) went along."""
+    assert ctx.parallelize([b"x", b"y\n", None], 1).pipe("cat").collect() == [
+        "b'x'", "b'y\\n'", "None"]
+    assert ctx.parallelize(["x"], 1).pipe("env").collect() == []
+    assert ctx.parallelize(["x"], 1).pipe("env", env={"A": "1"}).collect() == ["A=1"]
+
+
+def test_pipe_fails_the_task_when_a_record_fails(ctx):
+    """An error computing a piped record (the function before pipe()) or writing it (a
+    lone surrogate) fails the task with that error; before, the thread feeding the command
+    died with it and the task gave the lines so far ([-1] here) as if all were piped. A
+    command that stops reading early (head -1) is not an error."""
+    failing = ctx.parallelize([1, 2, 3], 1).map(lambda x: 1 // (x - 2))
+    with pytest.raises(TaskFailed) as info:
+        failing.pipe("cat").collect()
+    assert info.value.error_type == "ZeroDivisionError"
+    with pytest.raises(TaskFailed) as info:
+        ctx.parallelize(["a", "\ud800"], 1).pipe("cat").collect()
+    assert info.value.error_type == "UnicodeEncodeError"
+    assert ctx.parallelize(range(100000), 1).pipe("head -1").collect() == ["0"]
+
+
+def test_pipe_read_in_part_stops_its_command(ctx):
+    """take(2) of a piped RDD stops the command at once; before, it was left running
+    (blocked writing to a pipe no one read) as long as its executor."""
+    import uuid
+
+    from proc_helpers import wait_for
+
+    mark = f"VEGA_PIPE_TEST={uuid.uuid4().hex}".encode()
+
+    def running():
+        found = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/environ", "rb") as fh:
+                    if mark in fh.read().split(b"\0"):
+                        found.append(pid)
+            except OSError:
+                pass
+        return found
+
+    key, value = mark.decode().split("=")
+    piped = ctx.parallelize([str(i) for i in range(300000)], 1).pipe("cat", env={key: value})
+    assert piped.take(2) == ["0", "1"]
+    wait_for(lambda: not running(), 10, "the piped command to stop")
 
 
 # -- sampling ------------------------------------------------------------------------------
@@ -243,6 +299,40 @@ def test_union_with_empty(ctx):
     rdd = ctx.parallelize([1, 2], 2)
     assert rdd.union(ctx.empty_rdd()).collect() == [1, 2]
     assert ctx.empty_rdd().union(rdd).collect() == [1, 2]
+
+
+def test_union_in_a_loop_runs_however_many_rdds_it_joins(ctx):
+    """``acc = acc.union(rdd)`` 400 times runs, as in PySpark (whose chained unions are the
+    JVM's); before, the 150th nested union made the job too deep to pickle. A union
+    persisted before the next one is made from it is still read, not flattened."""
+    acc = ctx.parallelize([0], 1)
+    for i in range(1, 400):
+        acc = acc.union(ctx.parallelize([i], 1))
+    assert (acc.get_num_partitions(), acc.collect()) == (400, list(range(400)))
+    keyed = ctx.parallelize([(0, 0)], 1).partition_by(2)
+    for i in range(1, 400):  # one partitioner: the union keeps it and its 2 partitions
+        keyed = keyed.union(ctx.parallelize([(i, i)], 1).partition_by(2))
+    assert keyed.get_num_partitions() == 2 and keyed.partitioner is not None
+    assert sorted(keyed.collect()) == [(i, i) for i in range(400)]
+    cached = ctx.parallelize([1], 1).union(ctx.parallelize([2], 1)).cache()
+    assert len(cached.union(ctx.parallelize([3], 1)).dependencies()) == 2
+    assert cached.union(cached).collect() == [1, 2, 1, 2]
+
+
+@pytest.mark.parametrize("steps", [250, 2000])
+def test_too_deep_a_lineage_says_how_to_cut_it(ctx, steps):
+    """250 maps in a row are too deep to pickle, 2000 too deep for the driver to walk: the
+    error says so and names checkpoint(), not a variable to move into the function (as it
+    did at 250), nor a bare RecursionError (as at 2000)."""
+    from vega_runtime.errors import LineageTooDeep
+
+    rdd = ctx.parallelize(range(4), 2)
+    for _ in range(steps):
+        rdd = rdd.map(lambda x: x + 1)
+    with pytest.raises(LineageTooDeep) as info:
+        rdd.collect()
+    assert "the chain of RDDs it is computed from is too deep for Python" in str(info.value)
+    assert "checkpoint() or local_checkpoint()" in str(info.value)
 
 
 def test_intersection_pyspark_doctest(ctx):

@@ -507,7 +507,7 @@ class Context(JobControl, FileShipping, Persistence, Profiles):
 
     def default_reduce_partitions(self, parent_partitions: int) -> int:
         configured = self.conf["vega.default.parallelism"]
-        return configured if configured > 0 else max(1, parent_partitions)
+        return configured if configured > 0 else parent_partitions
 
     def new_rdd_id(self) -> int:
         self._check_running()

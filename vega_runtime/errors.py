@@ -231,6 +231,21 @@ class ClosureNotSerializable(VegaError):
                 f"partition in map_partitions) instead of capturing it.")
 
 
+class LineageTooDeep(ClosureNotSerializable):
+    """A job's RDDs are chained too deep for Python to walk or pickle them (a long loop of
+    transformations): the fix is to cut the chain, not to change a variable."""
+
+    def __init__(self, function: str, reason: str):
+        VegaError.__init__(self, function, reason)
+        self.function, self.variable, self.type_name, self.reason = function, "", "", reason
+
+    def __str__(self) -> str:
+        return (f"cannot run {self.function}: the chain of RDDs it is computed from is too "
+                f"deep for Python ({self.reason}). Cut the chain: "
+                f"checkpoint() or local_checkpoint() an RDD every few hundred steps of a loop "
+                f"(and run an action on it), or combine many RDDs with one union([...]) call.")
+
+
 class TaskFailed(VegaError):
     """A task failed on every attempt; carries the user's remote traceback, on the lines
     after the message when there is one (a lost executor leaves none: no empty line then).

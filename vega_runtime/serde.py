@@ -21,7 +21,7 @@ import sys
 import types
 from typing import Any, Iterable, Iterator
 
-from .errors import ClosureNotSerializable, DriverOnlyError
+from .errors import ClosureNotSerializable, DriverOnlyError, LineageTooDeep
 
 PROTOCOL = 5
 
@@ -136,6 +136,8 @@ def dumps_closure(obj: Any, what: str) -> bytes:
     try:
         return _plain_closure(obj) or _cloudpickle(obj)
     except Exception as exc:  # pickling can raise nearly anything
+        if isinstance(exc, RecursionError) or "excessively deep recursion" in str(exc):
+            raise LineageTooDeep(what, _reason(exc)) from None
         culprit = find_unpicklable(obj)
         if culprit is None:
             raise ClosureNotSerializable(what, "?", type(obj).__name__, _reason(exc)) from None

@@ -14,7 +14,7 @@ import pickle
 from typing import Any, BinaryIO, Callable, Generic, Optional, TypeVar
 
 from . import serde
-from .errors import DriverOnlyError, PySparkRuntimeError, VegaError
+from .errors import PySparkRuntimeError, VegaError
 from .task_context import TaskContext
 
 T = TypeVar("T")
@@ -138,15 +138,22 @@ class Accumulator(Generic[T]):
 
     @property
     def value(self) -> T:
-        if not self._on_driver:
-            raise DriverOnlyError("an accumulator's value")
+        self._check_driver()
         return self._value
 
     @value.setter
     def value(self, value: T) -> None:
-        if not self._on_driver:
-            raise DriverOnlyError("setting an accumulator's value")
+        self._check_driver()
         self._value = value
+
+    def _check_driver(self) -> None:
+        """A task's copy has no value to read or set: as PySpark's, a PySparkRuntimeError of
+        error class VALUE_NOT_ACCESSIBLE."""
+        if not self._on_driver:
+            raise PySparkRuntimeError("Value `Accumulator.value` cannot be accessed inside "
+                                      "tasks: a task can only add() to an accumulator; read "
+                                      "its value on the driver once the job has run.",
+                                      "VALUE_NOT_ACCESSIBLE")
 
     def add(self, term: T) -> None:
         """Add ``term``: on an executor to this task's update, on the driver directly."""

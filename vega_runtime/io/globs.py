@@ -7,6 +7,8 @@ pattern.
 from __future__ import annotations
 
 import fnmatch
+import os
+import pathlib  # noqa: F401 - the doctest's
 from typing import List
 
 from ..errors import InputError
@@ -22,12 +24,32 @@ def has_pattern(path: str) -> bool:
     return any(char in path for char in "*?[{")
 
 
+def path_text(path) -> str:
+    """``path`` as the ``str`` a file operation takes: a ``str``, or an ``os.PathLike``
+    (``pathlib.Path``); anything else is a TypeError that says what a path is.
+
+    >>> path_text(pathlib.Path("/a/b")), path_text("x,y")
+    ('/a/b', 'x,y')
+    >>> path_text(["/a"])
+    Traceback (most recent call last):
+      ...
+    TypeError: a path must be a str or a pathlib.Path (several inputs: one str, separated by commas), not list
+    """
+    if isinstance(path, os.PathLike):
+        path = os.fspath(path)
+    if not isinstance(path, str):
+        raise TypeError("a path must be a str or a pathlib.Path (several inputs: one str, "
+                        f"separated by commas), not {type(path).__name__}")
+    return path
+
+
 def split_paths(spec: str) -> List[str]:
     """``spec`` cut at the commas outside ``{...}``, as Hadoop's ``FileInputFormat`` does.
 
     >>> split_paths("a,b/{c,d}.txt,e")
     ['a', 'b/{c,d}.txt', 'e']
     """
+    spec = path_text(spec)
     parts, depth, start = [], 0, 0
     for i, char in enumerate(spec):
         if char == "{":

@@ -27,6 +27,7 @@ from typing import Any, BinaryIO, Callable, Iterator, List, Optional
 
 from ..errors import OutputExistsError, VegaError
 from .files import local_path
+from .globs import path_text
 from .hdfs import HdfsOutput, HdfsSettings, is_hdfs, split_url
 
 TEMPORARY = "_temporary"
@@ -143,6 +144,7 @@ def output_dir(path: str, hdfs: Optional[HdfsSettings] = None):
 def prepare_output(path: str, overwrite: bool, hdfs: Optional[HdfsSettings] = None):
     """On the driver, before any task runs: refuse an existing path unless overwriting, in
     which case the job writes a staging sibling and the old output stays until commit."""
+    path = path_text(path)
     if not path.strip():  # it would name the working directory; Hadoop refuses it too
         raise ValueError("the output path is empty: give the directory to write (a path or "
                          "an HDFS URL)")

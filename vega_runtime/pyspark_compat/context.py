@@ -53,8 +53,12 @@ class SparkContext(Context):
                              app_name=settings.pop("vega.app.name", None), conf=settings,
                              profiler_cls=profiler_cls)
             SparkContext._active_spark_context = self
-        for path in pyFiles or ():
-            self.add_py_file(path)
+        try:
+            for path in pyFiles or ():
+                self.add_py_file(path)
+        except BaseException:  # as PySpark's: no half-made context stays the running one
+            self.stop()
+            raise
         #: PySpark's attribute: the Spark installation named (``sparkHome``, ``spark.home``);
         #: Vega uses none
         self.sparkHome = sparkHome or self._spark_conf.get("spark.home")

@@ -12,6 +12,7 @@ from collections import Counter, defaultdict, deque
 from functools import reduce as _reduce
 from typing import Any, Callable, Iterator, List, Optional
 
+from ..errors import LineageTooDeep
 from ..lambda_fusion import reduce_records
 from .sampling import fraction_for_sample_size
 from .stats import (BoundedFloat, StatCounter, count_into_buckets, estimate_mean, estimate_sum,
@@ -33,7 +34,11 @@ def _count(records: Iterator) -> int:
 class Actions:
     def _run(self, func: Callable[[Iterator], Any], what: str,
              partitions: Optional[List[int]] = None) -> list:
-        return self._driver(what).run_partitions(self, func, partitions)
+        driver = self._driver(what)
+        try:
+            return driver.run_partitions(self, func, partitions)
+        except RecursionError as exc:  # the driver walking the lineage (tasks' own fail them)
+            raise LineageTooDeep(what, f"RecursionError: {exc}") from None
 
     # -- collecting ------------------------------------------------------------
     def collect(self) -> list:

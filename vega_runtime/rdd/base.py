@@ -346,6 +346,9 @@ class RDD(Transformations, PairFunctions, Actions, Generic[T]):
         state = self.__dict__.copy()
         state["ctx"] = None
         state["_partitions"] = None
+        if self._checkpoint_rdd is not None:  # read from its checkpoint: no lineage to send
+            state.update((key, None) for key, value in state.items() if key != "_checkpoint_rdd"
+                         and _is_lineage(value))
         return state
 
     def __setstate__(self, state):
@@ -355,6 +358,13 @@ class RDD(Transformations, PairFunctions, Actions, Generic[T]):
 aliases.install(RDD, aliases.RDD_METHODS)
 for _alias, _name in aliases.EXTRA_RDD_ALIASES.items():
     setattr(RDD, _alias, getattr(RDD, _name))
+
+
+def _is_lineage(value) -> bool:
+    """An RDD, a dependency, or a list of them (what a checkpointed RDD need not send)."""
+    if isinstance(value, (list, tuple)):
+        return any(isinstance(v, (RDD, Dependency)) for v in value)
+    return isinstance(value, (RDD, Dependency))
 
 
 def narrow_ancestors(rdd: RDD) -> Iterator[RDD]:

@@ -66,3 +66,12 @@ class ShuffleDependency(Dependency):
         self.map_side_combine = map_side_combine and aggregator is not None
         self.sort_key = sort_key
         self.ascending = ascending
+
+    def __getstate__(self):
+        """Sent to tasks without ``rdd``, as Spark's (its ``_rdd`` is transient): a map task
+        computes its stage's RDD, a reduce task reads the shuffle's files, so neither needs
+        the lineage before the shuffle, which would otherwise go with every task of every
+        later stage (a loop of a few hundred shuffles was too deep to pickle)."""
+        state = self.__dict__.copy()
+        state["rdd"] = None
+        return state

@@ -7,6 +7,7 @@ from typing import Any, Callable, Iterator, List, Sequence
 
 from .base import RDD, Partition
 from .dependency import ManyToOneDependency, NarrowDependency, OneToOneDependency, RangeDependency
+from ..storage_level import StorageLevel
 
 
 class MapPartitionsRDD(RDD):
@@ -46,9 +47,17 @@ class UnionPartition(Partition):
 
 
 class UnionRDD(RDD):
-    """The partitions of several RDDs, one after another."""
+    """The partitions of several RDDs, one after another.
+
+    A parent that is itself a plain union (not persisted, no checkpoint asked for) is
+    replaced by its parents, so ``acc = acc.union(rdd)`` in a loop stays one union deep:
+    a job pickles the RDDs it reads, and hundreds of nested unions were too deep to pickle
+    (PySpark's chained unions are the JVM's and are never pickled).  A union persisted or
+    checkpointed only after a later union was made from it is computed through, not read.
+    """
 
     def __init__(self, ctx, rdds: Sequence[RDD]):
+        rdds = [part for rdd in rdds for part in union_parents(rdd, UnionRDD)]
         deps, start = [], 0
         for rdd in rdds:
             n = rdd.get_num_partitions()
@@ -68,13 +77,24 @@ class UnionRDD(RDD):
         return self.rdds[partition.rdd_index].iterator(partition.parent, tc)
 
 
+def union_parents(rdd: RDD, kind: type) -> List[RDD]:
+    """The RDDs a union of class ``kind`` may read instead of ``rdd``: the parents of a
+    plain union of that class (which lays out partitions as it does)."""
+    if (type(rdd) is kind and rdd.storage_level == StorageLevel.NONE
+            and rdd._checkpoint_requested is None and rdd._checkpoint_rdd is None):
+        return rdd.rdds
+    return [rdd]
+
+
 class PartitionerAwareUnionRDD(RDD):
     """The union of RDDs with one partitioner: partition i joins every parent's partition i,
-    so the result keeps the partitioner and the partition count (as Spark's)."""
+    so the result keeps the partitioner and the partition count (as Spark's).  A plain one
+    among its parents is replaced by its parents, as ``UnionRDD`` does."""
 
     def __init__(self, ctx, rdds: Sequence[RDD]):
+        rdds = [part for rdd in rdds for part in union_parents(rdd, PartitionerAwareUnionRDD)]
         super().__init__(ctx, [OneToOneDependency(rdd) for rdd in rdds])
-        self.rdds = list(rdds)
+        self.rdds = rdds
         self.partitioner = rdds[0].partitioner
 
     def compute_partitions(self) -> list:
@@ -181,38 +201,55 @@ class ZippedRDD(RDD):
 
 
 def pipe_partition(command: str, env: Any, check_code: bool, records: Iterator) -> Iterator[str]:
-    """Feed records as lines to ``command``'s stdin, yield its stdout lines.
+    """Feed records as lines (``str(record)``, as PySpark's, bytes too) to ``command``'s
+    stdin, yield its stdout lines.  The command's environment is ``env`` alone (none
+    without it), as PySpark's: nothing of the executor's leaks into it.
 
     A thread feeds stdin (so a command that writes before reading all input
     cannot deadlock); it runs under the task's TaskContext.
     """
+    from ..errors import PySparkRuntimeError
     from ..task_context import TaskContext
     import shlex
     import subprocess
     import threading
 
     proc = subprocess.Popen(shlex.split(command) if isinstance(command, str) else command,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=dict(env or {}))
 
     task_context = TaskContext.get()
+    failed: List[BaseException] = []
 
     def feed() -> None:
         if task_context is not None:
             task_context.activate()
         try:
             for record in records:
-                text = record if isinstance(record, (str, bytes)) else str(record)
-                if isinstance(text, str):
-                    text = text.encode("utf-8")
-                proc.stdin.write(text.rstrip(b"\n") + b"\n")
+                proc.stdin.write(str(record).rstrip("\n").encode("utf-8") + b"\n")
+        except BrokenPipeError:
+            pass  # the command stopped reading (head -1): its output is the answer
+        except BaseException as exc:  # the records' own error fails the task, below
+            failed.append(exc)
         finally:
-            proc.stdin.close()
+            try:
+                proc.stdin.close()
+            except BrokenPipeError:
+                pass
 
     writer = threading.Thread(target=feed, daemon=True)
     writer.start()
-    for line in proc.stdout:
-        yield line.decode("utf-8").rstrip("\n")
+    try:
+        for line in proc.stdout:
+            yield line.decode("utf-8").rstrip("\n")
+    except GeneratorExit:  # its reader stopped early (take(n)): the command is not needed
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+        raise
     writer.join()
     code = proc.wait()
+    if failed:  # an error computing or writing a record, not a short answer
+        raise failed[0]
     if check_code and code:
-        raise RuntimeError(f"pipe() command {command!r} exited with status {code}")
+        raise PySparkRuntimeError(f"Pipe function `{command}` exited with error code {code}.",
+                                  "PIPE_FUNCTION_EXITED")

@@ -297,8 +297,16 @@ def stable_hash64(value) -> int:
 
 
 def hll_precision(relative_sd: float) -> int:
-    if relative_sd < 0.000017:
+    """HyperLogLog's precision for ``relative_sd``, 4 to 18 (an infinite one asks for no
+    accuracy: 4, as Spark's; NaN is refused as too small a one).
+
+    >>> hll_precision(0.05), hll_precision(float("inf"))
+    (9, 4)
+    """
+    if not relative_sd >= 0.000017:  # NaN too
         raise ValueError("relativeSD should be greater than 0.000017")
+    if math.isinf(relative_sd):
+        return 4
     p = math.ceil(2.0 * math.log(1.054 / relative_sd) / math.log(2))
     return max(4, min(p, 18))
 
