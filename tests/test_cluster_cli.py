@@ -139,16 +139,22 @@ def test_start_and_stop_master_take_their_settings_from_the_configuration(tmp_pa
     (tmp_path / "conf").mkdir()
     (tmp_path / "conf" / "vega-defaults.yaml").write_text(
         "vega.master.port: 0\nvega.master.ui.port: 0\nvega.master.work_dir: site-master\n")
+    from proc_helpers import vega_processes
+
     env = clean_env(VEGA_SECRET_FILE=str(tmp_path / "secret"), VEGA_CONF_DIR=str(tmp_path / "conf"))
-    started = vega("start-master", "--host", "127.0.0.1", env=env, cwd=str(tmp_path))
-    assert started.returncode == 0, started.stderr
-    ready = json.loads((tmp_path / "site-master" / "master.ready").read_text())
-    assert ready["port"] != 7077 and ready["webui_port"] != 8080
-    assert f"at vega://127.0.0.1:{ready['port']}, web UI on port {ready['webui_port']}" \
-        in started.stdout
-    assert not (tmp_path / "work").exists()
-    stopped = vega("stop-master", env=env, cwd=str(tmp_path))
-    assert stopped.returncode == 0 and "master stopped" in stopped.stdout, stopped.stderr
+    try:
+        started = vega("start-master", "--host", "127.0.0.1", env=env, cwd=str(tmp_path))
+        assert started.returncode == 0, started.stderr
+        ready = json.loads((tmp_path / "site-master" / "master.ready").read_text())
+        assert ready["port"] != 7077 and ready["webui_port"] != 8080
+        assert f"at vega://127.0.0.1:{ready['port']}, web UI on port {ready['webui_port']}" \
+            in started.stdout
+        assert not (tmp_path / "work").exists()
+        stopped = vega("stop-master", env=env, cwd=str(tmp_path))
+        assert stopped.returncode == 0 and "master stopped" in stopped.stdout, stopped.stderr
+    finally:  # a master that started elsewhere (the defect) is not left running
+        for pid in vega_processes(str(tmp_path)):
+            os.kill(pid, signal.SIGKILL)
 
 
 def test_start_master_on_a_taken_port_says_why_and_leaves_nothing(tmp_path):
