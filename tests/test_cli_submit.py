@@ -3,7 +3,8 @@
 Jobs other than the examples in ``jobs/`` are written into ``tmp_path`` by the
 tests themselves, so line numbers in tracebacks and progress lines are known.
 This file: the example jobs, what a job sees, --verbose; the task output and progress
-are test_cli_submit_output.py, exit codes, errors and Ctrl-C test_cli_submit_errors.py.
+are test_cli_submit_output.py, exit codes and errors test_cli_submit_errors.py, Ctrl-C and kills
+test_cli_submit_signals.py.
 """
 
 from __future__ import annotations
