@@ -142,6 +142,24 @@ def test_status_tracker_reports_jobs_of_a_group_and_their_stages(ctx):
     assert tracker.getJobInfo(10**6) is None and tracker.getStageInfo(10**6) is None
 
 
+def test_stages_are_named_as_pysparks(ctx):
+    """A result stage takes its job's name and a shuffle's map stage where the shuffle was
+    asked for, as PySpark's (``reduceByKey at job.py:6``, ``count at job.py:7``; PySpark's
+    paths are whole and its names its own spelling)."""
+    ctx.setJobGroup("compat-names", "named stages")
+    try:
+        line = sys._getframe().f_lineno + 1
+        pairs = ctx.parallelize(range(4), 2).map(lambda x: (x % 2, x)).reduceByKey(add)
+        assert pairs.count() == 2
+    finally:
+        ctx.setLocalProperty("spark.jobGroup.id", None)
+    tracker = ctx.statusTracker()
+    info = tracker.getJobInfo(tracker.getJobIdsForGroup("compat-names")[0])
+    here = os.path.basename(__file__)
+    assert [tracker.getStageInfo(s).name for s in info.stageIds] == [
+        f"reduce_by_key at {here}:{line}", f"count at {here}:{line + 1}"]
+
+
 def test_status_tracker_lists_the_driver_and_executors_with_their_cache_and_tasks(ctx, tmp_path):
     """getExecutorInfos(): the driver first, then each executor, with the bytes of cached
     partitions it keeps in memory and the task it runs, as PySpark's SparkExecutorInfo."""

@@ -204,10 +204,12 @@ class DAGScheduler:
         self._task_ids = itertools.count()
 
     # -- events ------------------------------------------------------------------
-    def submit_job(self, job_id: int, rdd, func: Callable, partitions: List[int]) -> list:
+    def submit_job(self, job_id: int, rdd, func: Callable, partitions: List[int],
+                   name: str = "") -> list:
+        """Start job ``job_id`` (named ``name``, which its result stage takes)."""
         if self.job is not None:
             raise VegaError("a job is already running on this Context; run jobs one at a time")
-        final = self.stages.new_stage(rdd, None, self._register_map_stage)
+        final = self.stages.new_stage(rdd, None, self._register_map_stage, name)
         self.stage_by_id[final.stage_id] = final
         self.job = _Job(job_id, final, func, list(partitions))
         self.failures.clear()
