@@ -20,8 +20,9 @@ from .stages import Stage, StageBuilder
 #: Errors of a task that fail its job at once: running the task again would fail the same
 #: way (a result bigger than vega.driver.max_result_size: executor.RESULT_TOO_LARGE; an RDD
 #: action or transformation, or the Context, used by a task's function, which PySpark
-#: refuses before any task runs)
-NOT_RETRIED = frozenset({"ResultTooLarge", "DriverOnlyError"})
+#: refuses before any task runs; an HDFS namenode's redirect to a host vega.hdfs.datanodes
+#: does not list, which every attempt would meet)
+NOT_RETRIED = frozenset({"ResultTooLarge", "DriverOnlyError", "HdfsRedirectRefused"})
 
 #: An executor on which this many tasks of a stage failed is avoided for the rest of the stage.
 EXCLUDE_AFTER_FAILURES = 2
