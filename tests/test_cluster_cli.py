@@ -249,6 +249,8 @@ def test_supervised_driver_is_restarted_up_to_the_limit(cluster, tmp_path):
     assert result.returncode == 4
     assert result.stdout.count("attempt") == 4
     assert "restarting (3/3)" in result.stdout
+    # the package is announced once, by the submitter, not again by each driver started
+    assert (result.stderr.count("vega: job package"), result.stdout.count("job package")) == (1, 0)
     status = json.loads(vega("status", "--json", env=cluster["env"]).stdout)
     restarted = [d for d in status["drivers"] if d["name"] == "fails"][0]
     assert restarted["restarts"] == 3 and restarted["state"] == "failed"

@@ -61,7 +61,7 @@ def submit(master: Optional[str], deploy_mode: str, name: Optional[str], py_file
            job: str, args: Tuple[str, ...]) -> int:
     """Package and run JOB (a Python script) with ARGS; returns the exit code."""
     debug = debug or debug_requested()
-    _tie_to_starter()
+    by_master = _tie_to_starter()
     confs = settings_from_flags(confs, executor_memory, executor_cores, total_executor_cores,
                                 pyspark_compat)
     cli_conf = _resolve_options(master, name, confs, config_file, job, deploy_mode)
@@ -89,22 +89,24 @@ def submit(master: Optional[str], deploy_mode: str, name: Optional[str], py_file
             extra_paths = stage_py_files(py_files, staging)
             files_dir = stage_files(files, staging)
             if _is_cluster(cli_conf, config_file):
+                # (a cluster-mode driver's submitter said how big its package is)
                 cli_conf["vega.submit.package"] = build_job_package(job, py_files, files,
-                                                                    staging)
+                                                                    staging, not by_master)
             return _run_driver(job, list(args), cli_conf, config_file, extra_paths, files_dir,
                                debug)
     except DriverExit as exc:  # while the job's files were staged
         return _stopped(exc)
 
 
-def _tie_to_starter() -> None:
+def _tie_to_starter() -> bool:
     """A cluster-mode driver (started by the master with ``VEGA_DIE_WITH_PID``) dies with
-    the master and takes everything its job started with it."""
+    the master and takes everything its job started with it; whether this is one."""
     if DIE_WITH_ENV not in os.environ:
-        return
+        return False
     if not tie_from_env():
         raise Unreachable("the master that started this driver is gone")
     own_descendants()
+    return True
 
 
 def _resolve_options(master, name, confs, config_file, job, deploy_mode) -> dict:
