@@ -63,7 +63,7 @@ def test_vega_submit_prints_a_summary_at_the_end(tmp_path):
                             capture_output=True, text=True)
     assert result.returncode == 0
     last = result.stderr.strip().splitlines()[-1]
-    assert "finished in" in last and "1 jobs, 2 stages, 4 tasks" in last
+    assert "finished in" in last and "1 job, 2 stages, 4 tasks" in last
     assert f"event log {tmp_path}" in last
 
 
