@@ -118,8 +118,10 @@ def test_a_jobs_status_lists_the_stages_it_skips(ctx):
     map_stage = first.stageIds[0]
     assert len(first.stageIds) == 2 and len(second.stageIds) == 2
     assert second.stageIds[0] > first.stageIds[1] > map_stage
-    skipped = tracker.getStageInfo(second.stageIds[0])
-    assert skipped is None or skipped.numCompletedTasks == 0  # its output is reused
+    skipped = tracker.getStageInfo(second.stageIds[0])  # its output is reused: no task runs
+    assert (skipped.name, skipped.numTasks, skipped.numActiveTasks, skipped.numCompletedTasks) \
+        == (tracker.getStageInfo(map_stage).name, 2, 0, 0)
+    assert skipped.name.startswith("reduce_by_key at ")
     assert tracker.getStageInfo(second.stageIds[1]).numCompletedTasks == 2
 
 
