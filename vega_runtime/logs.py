@@ -181,7 +181,8 @@ def user_traceback(exc: BaseException) -> str:
         stack, cause = user_stack(cause), cause.__cause__
     if isinstance(exc, VegaError):
         libraries = _library_dirs()
-        if all(f.filename.startswith(libraries) or f.filename.startswith("<") for f in stack):
+        if all(f.filename.startswith(libraries) or f.filename.startswith("<frozen ")
+               for f in stack):
             return ""
     stack = stack or traceback.extract_tb(exc.__traceback__)
     lines = ["Traceback (most recent call last):\n"] + stack.format()
