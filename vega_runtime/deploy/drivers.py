@@ -140,8 +140,7 @@ class DriverRunner:
         except BadPackage as exc:
             self._not_started(info, str(exc))
             return
-        job = os.path.realpath(os.path.join(package_dir, info.request.job_file))
-        if not job.startswith(os.path.realpath(package_dir) + os.sep):
+        if ids.path_inside(os.path.join(package_dir, info.request.job_file), package_dir) is None:
             self._not_started(info, f"its job file {info.request.job_file!r} is not in its "
                                     "package")
             return
