@@ -240,6 +240,28 @@ class DriverRunner:
                     for d in self.drivers.values()]
 
 
+def submission_problem(request: SubmitDriver) -> str:
+    """Why the master cannot run ``request`` as it is ("" when it can): its settings must be
+    a JSON object, and none of its strings may hold NUL (no file name, argument or setting
+    can).  Checked when it arrives, so that its submitter is refused at once.
+
+    >>> submission_problem(SubmitDriver("n", "job/j.py", ["1"], '{"k": 1}', "0" * 64, False))
+    ''
+    >>> submission_problem(SubmitDriver("n", "job/j.py", [], "[1]", "0" * 64, False))
+    'its conf_json is not a JSON object of settings'
+    """
+    try:
+        conf = json.loads(request.conf_json or "{}")
+    except (ValueError, RecursionError) as exc:
+        return f"its conf_json is not JSON ({type(exc).__name__})"
+    if not isinstance(conf, dict):
+        return "its conf_json is not a JSON object of settings"
+    texts = [request.name, request.job_file, *request.args, *conf, *map(str, conf.values())]
+    if any("\0" in text for text in texts):
+        return "it holds a NUL character (no file name, argument or setting can)"
+    return ""
+
+
 def retained_drivers(saved: List[dict], retained: int) -> Tuple[List[dict], List[str]]:
     """The drivers of a recovery state (oldest first) a restarted master keeps, and the
     ids of the ended ones beyond ``retained`` it forgets (the oldest)."""

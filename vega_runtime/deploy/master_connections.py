@@ -23,6 +23,7 @@ from ..net.messages import (AppEvents, AppLog, AppMetrics, DriverSubmitted, Exec
                             SubmitDriver, UnregisterApplication, UploadPackage,
                             WorkerHeartbeat, WorkerStopping)
 from .app_logs import KeptOutput, RelayedEvents
+from .drivers import submission_problem
 from .log_follower import serve_logs
 from .master_state import (Action, ApplicationRegistering, ApplicationUnregistered,
                            ConnectionLost, Disconnect, ExecutorExitReported, ExecutorsReleased,
@@ -83,8 +84,11 @@ class MasterConnections:
         elif isinstance(first, FollowLogs):
             serve_logs(master, conn, first)
         elif isinstance(first, SubmitDriver):
-            if not master.packages.exists(first.package_sha):
-                raise ProtocolError(conn.peer, "SubmitDriver for a package never uploaded")
+            problem = submission_problem(first) or (
+                "" if master.packages.exists(first.package_sha) else "its package was never "
+                                                                     "uploaded")
+            if problem:
+                raise ProtocolError(conn.peer, f"bad SubmitDriver: {problem}")
             conn.send(DriverSubmitted(master.drivers.submit(first).driver_id))
         elif isinstance(first, KillApplication):
             killed = (master.drivers.kill(first.app_id)
