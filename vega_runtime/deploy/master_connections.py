@@ -22,6 +22,7 @@ from ..net.messages import (AppEvents, AppLog, AppMetrics, DriverSubmitted, Exec
                             RequestStatus, StatusReply,
                             SubmitDriver, UnregisterApplication, UploadPackage,
                             WorkerHeartbeat, WorkerStopping)
+from ..scheduler.job_metrics import checked_snapshot
 from .app_logs import KeptOutput, RelayedEvents
 from .drivers import submission_problem
 from .log_follower import serve_logs
@@ -158,7 +159,11 @@ class MasterConnections:
                     if isinstance(message, AppEvents):
                         events_file.write(message.text)
                     elif isinstance(message, AppMetrics):
-                        master.handle(MetricsReported(session, json.loads(message.snapshot_json)))
+                        try:
+                            snapshot = checked_snapshot(message.snapshot_json)
+                        except ValueError as exc:
+                            raise ProtocolError(conn.peer, f"bad AppMetrics: {exc}") from None
+                        master.handle(MetricsReported(session, snapshot))
                     elif isinstance(message, AppLog):
                         with master.lock:
                             master.state.counters["log_lines"] += message.text.count("\n")
