@@ -175,6 +175,34 @@ def test_a_truncated_event_log_is_listed_as_broken_next_to_good_ones(bare_master
     assert detail["broken"] and "cut off" in detail["error"]
 
 
+def test_an_event_log_with_an_event_lacking_a_field_fails_no_other_page(bare_master):
+    """An application's log holds a JobStart without its job_id (a log of another version,
+    or lines a driver relayed): Spark's REST API still lists every application, that one's
+    jobs are those before the bad event, and the master logs no traceback. Before, one such
+    line made /api/v1/applications (and every page of that application) answer 500, with a
+    traceback in the master's log at each request."""
+    with Context(master="local", app_name="good",
+                 conf={"vega.eventlog.dir": str(bare_master.events)}) as ctx:
+        ctx.parallelize(range(8), 2).count()
+        ctx.parallelize(range(8), 2).count()
+        good = ctx.application_id
+    lines = (bare_master.events / f"{good}.jsonl").read_bytes().splitlines(keepends=True)
+    second = [i for i, line in enumerate(lines) if b'"JobStart"' in line][1]
+    lines[second] = lines[second].replace(b'"job_id": 1', b'"job": 1')
+    broken = "app-20260101000000-beef"
+    (bare_master.events / f"{broken}.jsonl").write_bytes(
+        b"".join(lines).replace(good.encode(), broken.encode()))
+    port, token = bare_master, bare_master.token
+    status, _, body = get(port, "/api/v1/applications", token)
+    assert status == 200, body[-300:]
+    assert sorted((a["id"], a["name"]) for a in json.loads(body)) == \
+        sorted([(good, "good"), (broken, "good")])
+    status, _, body = get(port, f"/api/v1/applications/{broken}/jobs", token)
+    assert status == 200, body[-300:]
+    assert [job["jobId"] for job in json.loads(body)] == [0]
+    assert "Traceback" not in read_text(str(bare_master.work_dir / "master.log"))
+
+
 def test_a_foreign_host_header_is_refused_before_anything_else(bare_master):
     """DNS rebinding: a page at evil.example resolving to 127.0.0.1 sends Host: evil.example;
     that gets 403 even with the right token, while this master's own names and addresses and
