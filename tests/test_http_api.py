@@ -176,11 +176,12 @@ def test_a_truncated_event_log_is_listed_as_broken_next_to_good_ones(bare_master
 
 
 def test_an_event_log_with_an_event_lacking_a_field_fails_no_other_page(bare_master):
-    """An application's log holds a JobStart without its job_id (a log of another version,
-    or lines a driver relayed): Spark's REST API still lists every application, that one's
-    jobs are those before the bad event, and the master logs no traceback. Before, one such
-    line made /api/v1/applications (and every page of that application) answer 500, with a
-    traceback in the master's log at each request."""
+    """An application's log holds a JobStart without its job_id, another's an Environment
+    whose settings are not a list (logs of another version, or lines a driver relayed):
+    Spark's REST API still lists every application, the first one's jobs are those before
+    the bad event, and the master logs no traceback. Before, one such line made
+    /api/v1/applications (and every page of that application) answer 500, with a traceback
+    in the master's log at each request."""
     with Context(master="local", app_name="good",
                  conf={"vega.eventlog.dir": str(bare_master.events)}) as ctx:
         ctx.parallelize(range(8), 2).count()
@@ -192,11 +193,17 @@ def test_an_event_log_with_an_event_lacking_a_field_fails_no_other_page(bare_mas
     broken = "app-20260101000000-beef"
     (bare_master.events / f"{broken}.jsonl").write_bytes(
         b"".join(lines).replace(good.encode(), broken.encode()))
+    environment = [i for i, line in enumerate(lines) if b'"Environment"' in line][0]
+    lines[environment] = json.dumps({**json.loads(lines[environment]), "settings": "abc",
+                                     "runtime": [1]}).encode() + b"\n"
+    odd = "app-20260101000000-0dd0"
+    (bare_master.events / f"{odd}.jsonl").write_bytes(
+        b"".join(lines).replace(good.encode(), odd.encode()))
     port, token = bare_master, bare_master.token
     status, _, body = get(port, "/api/v1/applications", token)
     assert status == 200, body[-300:]
     assert sorted((a["id"], a["name"]) for a in json.loads(body)) == \
-        sorted([(good, "good"), (broken, "good")])
+        sorted([(good, "good"), (broken, "good"), (odd, "good")])
     status, _, body = get(port, f"/api/v1/applications/{broken}/jobs", token)
     assert status == 200, body[-300:]
     assert [job["jobId"] for job in json.loads(body)] == [0]

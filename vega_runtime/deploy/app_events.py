@@ -247,7 +247,11 @@ def _apply_event(app: AppRecord, e: dict, running_job: Optional[int]) -> Optiona
     elif kind == "ApplicationEnd":
         app.ended = at
     elif kind == "Environment":
-        app.settings, app.runtime = e.get("settings", []), e.get("runtime", {})
+        settings, runtime = e.get("settings", []), e.get("runtime", {})
+        if not (isinstance(settings, list) and isinstance(runtime, dict) and all(
+                isinstance(s, list) and len(s) == 3 and isinstance(s[0], str) for s in settings)):
+            raise TypeError("settings must be [key, value, origin] lists, runtime a map")
+        app.settings, app.runtime = settings, runtime
     elif kind == "JobStart":
         app.jobs[e["job_id"]] = JobRecord(e["job_id"], e.get("description", ""), at,
                                           group=e.get("job_group"),

@@ -318,13 +318,13 @@ class SparkApi:
             record = (self.record(app_id) if active else self._listed(app_id, listing)) or \
                 AppRecord(app_id, name=summary["name"], started=summary["started"] or 0.0)
             known.add(record.context_id)  # its event log, listed once: here
-            listed.append({**summary, **docs.application_info(record, active)})
+            listed.append({**summary, **_application_info(record, active)})
         for past in self.master.history():
             if past["app_id"] in known:
                 continue
             record = self._listed(past["app_id"], listing)
             if record is not None:
-                listed.append(docs.application_info(record, False))
+                listed.append(_application_info(record, False))
         self._listing = listing  # what is no longer listed is forgotten
         if statuses:
             listed = [a for a in listed
@@ -416,6 +416,17 @@ class SparkApi:
                                   _int(params.get("length", "20"), "length"),
                                   params.get("sortBy", "ID"), status[0] if status else None)
         raise NotFound("not found")
+
+
+def _application_info(app: AppRecord, active: bool) -> dict:
+    """``docs.application_info``; for an application whose events hold a value of another
+    type than Vega writes (relayed by a driver, or a log of another version) that of its id,
+    name and times alone: one application cannot fail the list of all of them."""
+    try:
+        return docs.application_info(app, active)
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError):
+        return docs.application_info(AppRecord(app.app_id, name=str(app.name),
+                                               started=app.started), active)
 
 
 def ended_at_last_event(app: AppRecord) -> AppRecord:
