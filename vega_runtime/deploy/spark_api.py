@@ -23,8 +23,7 @@ from urllib.parse import parse_qsl
 
 from .._version import __version__
 from ..errors import VegaError
-from ..io.files import open_input
-from ..scheduler.event_log import parse_event, part_path, read_log
+from ..scheduler.event_log import open_event_log, parse_event, part_path, read_log
 from . import spark_api_documents as docs
 from .app_events import AppRecord, apply, replay
 
@@ -127,7 +126,7 @@ class _Replayed:
     def read_new(self, size: int) -> None:
         """Replay the lines written since the last read (a line still being written waits
         for the next; one that is not an event ends the replay, as ``read_log``)."""
-        with open(part_path(self.path, self.part), "rb") as fh:
+        with open_event_log(part_path(self.path, self.part)) as fh:
             while not self.app.error and self.offset < size:  # a bounded piece at a time
                 fh.seek(self.offset)
                 data = fh.read(min(size - self.offset, REPLAY_CHUNK_BYTES))
@@ -445,7 +444,7 @@ def _zip_parts(archive, path: str, name: str) -> int:
     part = 1
     while True:
         try:
-            source = open_input(part_path(path, part), decompress=False)
+            source = open_event_log(part_path(path, part))
         except (OSError, VegaError):
             return part - 1
         with source:

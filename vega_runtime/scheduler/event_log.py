@@ -6,15 +6,17 @@ start/end with timestamps and task metrics.  ``vega history`` summarises them.
 
 from __future__ import annotations
 
+import errno
 import itertools
 import json
 import logging
 import os
+import stat
 import threading
 import time
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
-from ..io.files import open_input
+from ..io.files import local_path, open_input
 from ..io.hdfs import HdfsSettings, is_hdfs
 from ..private_files import make_private_dirs, new_private_dir, open_private
 from .listener import JobListener
@@ -278,6 +280,25 @@ class EventLog(EventWriter):
             self.path = self.target
 
 
+def open_event_log(path: str, hdfs: Optional[HdfsSettings] = None):
+    """An event log (or one part of it) opened for binary reading, a local one only if it
+    is a regular file: a FIFO or a device (a link to /dev/zero) planted in a shared event
+    log directory would otherwise block, or never end, the read of whoever lists it (the
+    master's history, its REST API).  OSError ``EINVAL`` "not a regular file" for those."""
+    if is_hdfs(path):
+        return open_input(path, hdfs, decompress=False)
+    local = local_path(path)
+    fd = os.open(local, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO's open would wait for a writer
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", local)
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 class LogEvents:
     """The events of one log, read a line at a time, up to its first unreadable line;
     then ``error`` says why it is broken (``""`` while it is not): cut off (its driver was
@@ -293,7 +314,7 @@ class LogEvents:
         while True:
             fh = None
             try:
-                fh = open_input(part_path(self.path, part), self.hdfs)
+                fh = open_event_log(part_path(self.path, part), self.hdfs)
                 lines: Iterator[bytes] = iter(fh)
                 if part > 1:  # (an HDFS file is opened at its first read)
                     first = next(lines, None)
