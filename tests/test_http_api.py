@@ -210,32 +210,38 @@ def test_an_event_log_with_an_event_lacking_a_field_fails_no_other_page(bare_mas
     assert "Traceback" not in read_text(str(bare_master.work_dir / "master.log"))
 
 
-def test_a_fifo_or_device_in_the_event_log_directory_is_listed_as_broken_at_once(bare_master):
+def test_a_fifo_or_a_link_in_the_event_log_directory_is_listed_as_broken_and_not_read(
+        bare_master):
     """Another user who can write to a shared event log directory (Spark's is often
-    /tmp/spark-events, mode 1777) plants a FIFO and a link to /dev/zero named as event logs:
-    the history, Spark's application list and the logs zip answer at once, the two listed
-    as broken ("not a regular file"), next to the real one. Before, reading the FIFO blocked
-    for ever, holding the history's lock: /api/v1/history and /api/v1/applications never
-    answered anyone again, and the link to /dev/zero was read without end."""
+    /tmp/spark-events, mode 1777) plants a FIFO, a link to /dev/zero and a link to a file
+    only the master's account can read, named as event logs: the history, Spark's
+    application list and the logs zip answer at once, the three listed as broken, next to
+    the real log, and none is read. Before, reading the FIFO blocked for ever, holding the
+    history's lock: /api/v1/history and /api/v1/applications never answered anyone again;
+    the link to /dev/zero was read without end; and /api/v1/applications/ID/logs served
+    the linked file (the master's token here; its secret file as well), to anyone with
+    --ui-open."""
     with Context(master="local", app_name="real",
                  conf={"vega.eventlog.dir": str(bare_master.events)}) as ctx:
         ctx.parallelize(range(8), 2).count()
         real = ctx.application_id
-    fifo, zero = "app-20260101000000-f1f0", "app-20260101000000-2e40"
+    fifo, zero, token_link = ("app-20260101000000-f1f0", "app-20260101000000-2e40",
+                              "app-20260101000000-70ce")
     os.mkfifo(bare_master.events / f"{fifo}.jsonl")
     os.symlink("/dev/zero", bare_master.events / f"{zero}.jsonl")
+    os.symlink(bare_master.work_dir / "master.token", bare_master.events / f"{token_link}.jsonl")
     port, token = bare_master, bare_master.token
     listed = {h["app_id"]: h for h in json.loads(get(port, "/api/v1/history", token)[2])}
-    assert sorted(listed) == sorted([real, fifo, zero])
+    assert sorted(listed) == sorted([real, fifo, zero, token_link])
     assert not listed[real]["broken"]
-    for planted in (fifo, zero):
-        assert listed[planted]["broken"] and "not a regular file" in listed[planted]["error"]
+    assert "not a regular file" in listed[fifo]["error"]
+    for link in (zero, token_link):
+        assert listed[link]["broken"] and "a symbolic link" in listed[link]["error"]
     assert [a["id"] for a in json.loads(get(port, "/api/v1/applications", token)[2])] == [real]
-    for planted in (fifo, zero):
-        status, _, _ = request(port, f"/api/v1/applications/{planted}/logs",
-                               headers={"Authorization": f"Bearer {token}"})
-        assert status == 404
-
+    for planted in (fifo, zero, token_link):
+        status, _, body = request(port, f"/api/v1/applications/{planted}/logs",
+                                  headers={"Authorization": f"Bearer {token}"})
+        assert status == 404 and token.encode() not in body
 
 def test_a_foreign_host_header_is_refused_before_anything_else(bare_master):
     """DNS rebinding: a page at evil.example resolving to 127.0.0.1 sends Host: evil.example;

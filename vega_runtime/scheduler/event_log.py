@@ -282,13 +282,21 @@ class EventLog(EventWriter):
 
 def open_event_log(path: str, hdfs: Optional[HdfsSettings] = None):
     """An event log (or one part of it) opened for binary reading, a local one only if it
-    is a regular file: a FIFO or a device (a link to /dev/zero) planted in a shared event
-    log directory would otherwise block, or never end, the read of whoever lists it (the
-    master's history, its REST API).  OSError ``EINVAL`` "not a regular file" for those."""
+    is a regular file and not a symbolic link (drivers write neither).  What another user
+    could plant in a shared event log directory is refused with OSError saying so: a FIFO
+    or a device (/dev/zero) would block, or never end, the read of whoever lists it (the
+    master's history, its REST API), and a link could make the master serve any file it
+    can read (its secret, through ``/api/v1/applications/ID/logs``)."""
     if is_hdfs(path):
         return open_input(path, hdfs, decompress=False)
     local = local_path(path)
-    fd = os.open(local, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO's open would wait for a writer
+    try:  # non-blocking: a FIFO's open would wait for a writer
+        fd = os.open(local, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+        raise OSError(errno.ELOOP, "a symbolic link (an event log is never one: not "
+                                   "followed)", local) from None
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise OSError(errno.EINVAL, "not a regular file", local)
