@@ -243,6 +243,36 @@ def test_a_fifo_or_a_link_in_the_event_log_directory_is_listed_as_broken_and_not
                                   headers={"Authorization": f"Bearer {token}"})
         assert status == 404 and token.encode() not in body
 
+def test_secret_looking_settings_are_redacted_in_event_logs_and_the_environment_page(bare_master):
+    """A job passes a password to its executors (vega.executor.env.DB_PASSWORD, Spark's
+    spark.executorEnv): its tasks get it, but the event log, the logs zip and the
+    Environment page (which --ui-open shows to anyone) say "*********(redacted)" for every
+    setting whose key names a secret, password, token or access key, as Spark's
+    spark.redaction.regex does. Before, the value was in all three."""
+    import io
+    import zipfile
+
+    with Context(master="local[1]", app_name="redacted",
+                 conf={"vega.eventlog.dir": str(bare_master.events),
+                       "vega.executor.env.DB_PASSWORD": "hunter2-pw",
+                       "vega.executor.env.AWS_ACCESS_KEY": "AKIA-example",
+                       "vega.executor.env.PLAIN": "shown"}) as ctx:
+        assert ctx.parallelize([0], 1).map(lambda _: os.environ["DB_PASSWORD"]).collect() == \
+            ["hunter2-pw"]
+        app_id = ctx.application_id
+    log_bytes = (bare_master.events / f"{app_id}.jsonl").read_bytes()
+    assert b"hunter2-pw" not in log_bytes and b"AKIA-example" not in log_bytes
+    port, token = bare_master, bare_master.token
+    env = json.loads(get(port, f"/api/v1/applications/{app_id}/environment", token)[2])
+    properties = dict(env["sparkProperties"])
+    assert properties["vega.executor.env.DB_PASSWORD"] == "*********(redacted)"
+    assert properties["vega.executor.env.AWS_ACCESS_KEY"] == "*********(redacted)"
+    assert properties["vega.executor.env.PLAIN"] == "shown"
+    archive = zipfile.ZipFile(io.BytesIO(get(port, f"/api/v1/applications/{app_id}/logs",
+                                             token)[2]))
+    assert b"hunter2-pw" not in archive.read(f"{app_id}.jsonl")
+
+
 def test_a_foreign_host_header_is_refused_before_anything_else(bare_master):
     """DNS rebinding: a page at evil.example resolving to 127.0.0.1 sends Host: evil.example;
     that gets 403 even with the right token, while this master's own names and addresses and

@@ -11,6 +11,7 @@ import itertools
 import json
 import logging
 import os
+import re
 import stat
 import threading
 import time
@@ -30,6 +31,24 @@ _BOOLS = {True: "true", False: "false"}
 _TASK_INFO_KEYS = ("task_id", "job_id", "stage_id", "stage_attempt", "partition", "attempt",
                    "executor", "host", "state", "speculative", "launch_time", "finish_time",
                    "error", "metrics", "blocks_added", "blocks_dropped")
+
+
+#: settings whose values no event log holds (so no Environment page, nor the logs zip,
+#: which ``vega master --ui-open`` shows to anyone): keys naming a secret, as Spark's
+#: default ``spark.redaction.regex`` (which spells access.key only); their value is
+#: ``REDACTED``
+REDACTED_KEYS = re.compile(r"(?i)secret|password|token|access[._-]?key")
+REDACTED = "*********(redacted)"
+
+
+def redacted(settings: List[list]) -> List[list]:
+    """``[key, value, origin]`` settings with the values of ``REDACTED_KEYS`` replaced.
+
+    >>> redacted([["vega.executor.env.DB_PASSWORD", "pw", "job"], ["vega.app.name", "a", "job"]])
+    [['vega.executor.env.DB_PASSWORD', '*********(redacted)', 'job'], ['vega.app.name', 'a', 'job']]
+    """
+    return [[key, REDACTED if REDACTED_KEYS.search(key) else value, origin]
+            for key, value, origin in settings]
 
 
 def _numbers_json(values: dict) -> str:
