@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Tuple
 
 from .. import ids, packaging
+from ..config import DRIVER_CONF_ENV, SUBMIT_CONF_ENV
 from ..errors import BadPackage
 from ..net.messages import SubmitDriver
 from ..processes import DIE_WITH_ENV, end_group
@@ -122,10 +123,16 @@ class DriverRunner:
             command += ["--py-files", ",".join(os.path.join(py_dir, n) for n in sorted(os.listdir(py_dir)))]
         if os.path.isdir(files_dir) and os.listdir(files_dir):
             command += ["--files", ",".join(os.path.join(files_dir, n) for n in sorted(os.listdir(files_dir)))]
-        for key, value in json.loads(request.conf_json or "{}").items():
-            if key not in ("vega.master", "vega.app.name", "vega.submit.package", "vega.listeners"):
-                command += ["--conf", f"{key}={value}"]
         return command + [os.path.join(package_dir, request.job_file), *request.args]
+
+    @staticmethod
+    def _settings(info: DriverInfo) -> str:
+        """The submitter's settings for the driver (``DRIVER_CONF_ENV``), as its ``--conf``
+        pairs would give them: not on its command line, which ``ps`` shows every user."""
+        return json.dumps({key: str(value)
+                           for key, value in json.loads(info.request.conf_json or "{}").items()
+                           if key not in ("vega.master", "vega.app.name", "vega.submit.package",
+                                          "vega.listeners")})
 
     def _supervise(self, info: DriverInfo) -> None:
         try:
@@ -147,8 +154,9 @@ class DriverRunner:
         scratch = os.path.join(self.work_dir, "apps", info.driver_id)
         while True:
             # the thread that starts a driver waits for it: PDEATHSIG counts from this thread
-            env = {**os.environ, "VEGA_SECRET_FILE": self.secret_file, DIE_WITH_ENV: str(os.getpid())}
-            env.pop("VEGA_SUBMIT_CONF", None)
+            env = {**os.environ, "VEGA_SECRET_FILE": self.secret_file, DIE_WITH_ENV: str(os.getpid()),
+                   DRIVER_CONF_ENV: self._settings(info)}
+            env.pop(SUBMIT_CONF_ENV, None)
             try:
                 output = self.output_path(info.driver_id)
                 with open(output, "ab") as out:
