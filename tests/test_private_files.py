@@ -336,6 +336,15 @@ def test_private_files_are_not_written_through_a_symbolic_link(tmp_path):
     assert victim.read_text() == "ORIGINAL\n"
 
 
+def test_a_fifo_planted_where_a_private_file_goes_is_refused_at_once(tmp_path):
+    """A FIFO in place of an event log part or a pid file would block the open for writing
+    until someone reads it (a driver or daemon that never starts): it is refused at once."""
+    os.mkfifo(tmp_path / "app-1.jsonl.2")
+    for mode in ("a", "ab", "w", "wb"):
+        with pytest.raises(OSError, match="not a regular file"):
+            open_private(str(tmp_path / "app-1.jsonl.2"), mode)
+
+
 def test_make_private_dir_refuses_only_existing_directories_of_other_accounts(tmp_path):
     """Its own directories it makes private; a directory it has just made is its own even
     where the file system says otherwise (root on an NFS export squashed to nobody)."""

@@ -67,16 +67,23 @@ def private_fd(path: str, mode: str = "ab") -> int:
             return os.open(path, flags | os.O_EXCL, FILE_MODE)
         except FileExistsError:
             pass
-        try:  # an existing one, not truncated before its owner is known
-            fd = os.open(path, flags & ~(os.O_CREAT | os.O_TRUNC))
+        try:  # an existing one, not truncated before its owner is known, nor waited on (a FIFO)
+            fd = os.open(path, (flags & ~(os.O_CREAT | os.O_TRUNC)) | os.O_NONBLOCK)
         except FileNotFoundError:
             continue
+        except OSError as exc:
+            if exc.errno != errno.ENXIO:  # a FIFO no one reads
+                raise
+            raise OSError(errno.EINVAL, "not a regular file", path) from None
         try:
-            owner = os.fstat(fd).st_uid
-            if owner != os.getuid():
-                raise PermissionError(errno.EPERM, f"it belongs to {account_name(owner)}, not to "
-                                      f"this account, {account_name(os.getuid())}: its owner "
-                                      "could read or change what is written to it", path)
+            info = os.fstat(fd)
+            if info.st_uid != os.getuid():
+                raise PermissionError(errno.EPERM, f"it belongs to {account_name(info.st_uid)}, "
+                                      f"not to this account, {account_name(os.getuid())}: its "
+                                      "owner could read or change what is written to it", path)
+            if not stat.S_ISREG(info.st_mode):
+                raise OSError(errno.EINVAL, "not a regular file", path)
+            os.set_blocking(fd, True)
             if flags & os.O_TRUNC:
                 os.ftruncate(fd, 0)
             return fd

@@ -154,8 +154,8 @@ class DriverRunner:
         scratch = os.path.join(self.work_dir, "apps", info.driver_id)
         while True:
             # the thread that starts a driver waits for it: PDEATHSIG counts from this thread
-            env = {**os.environ, "VEGA_SECRET_FILE": self.secret_file, DIE_WITH_ENV: str(os.getpid()),
-                   DRIVER_CONF_ENV: self._settings(info)}
+            env = {**os.environ, "VEGA_SECRET_FILE": self.secret_file,
+                   DIE_WITH_ENV: str(os.getpid()), DRIVER_CONF_ENV: self._settings(info)}
             env.pop(SUBMIT_CONF_ENV, None)
             try:
                 output = self.output_path(info.driver_id)

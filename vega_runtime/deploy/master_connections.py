@@ -85,9 +85,9 @@ class MasterConnections:
         elif isinstance(first, FollowLogs):
             serve_logs(master, conn, first)
         elif isinstance(first, SubmitDriver):
-            problem = submission_problem(first) or (
-                "" if master.packages.exists(first.package_sha) else "its package was never "
-                                                                     "uploaded")
+            problem = submission_problem(first)
+            if not problem and not master.packages.exists(first.package_sha):
+                problem = "its package was never uploaded"
             if problem:
                 raise ProtocolError(conn.peer, f"bad SubmitDriver: {problem}")
             conn.send(DriverSubmitted(master.drivers.submit(first).driver_id))
