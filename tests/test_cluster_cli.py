@@ -264,6 +264,24 @@ def test_a_cluster_mode_drivers_settings_are_not_on_its_command_line(cluster, tm
     assert "on the command line False\n" in result.stdout
 
 
+def test_vega_status_shows_application_and_driver_names_with_brackets_as_they_are(cluster,
+                                                                                  tmp_path):
+    """Any user of the cluster names an application or a cluster-mode driver
+    "[/daily] [bold red]etl": vega status shows the name as it is. Before, rich read it as
+    markup and vega status failed for everyone ("internal error: MarkupError") while the
+    master knew that application."""
+    job = write(tmp_path / "named.py", "from vega_runtime import Context\n"
+                                       "with Context() as ctx:\n"
+                                       "    print(ctx.parallelize(range(4), 2).sum())\n")
+    name = "[/daily] [bold red]etl"
+    for mode in ("client", "cluster"):
+        result = vega("submit", "--deploy-mode", mode, "--name", name, job, env=cluster["env"])
+        assert result.returncode == 0, result.stderr
+    status = vega("status", env={**cluster["env"], "COLUMNS": "300"})
+    assert status.returncode == 0, status.stderr
+    assert status.stdout.count(f" {name} ") >= 2, status.stdout
+
+
 def test_supervised_driver_is_restarted_up_to_the_limit(cluster, tmp_path):
     """A failing supervised driver is restarted 3 times; vega submit exits with its code."""
     job = write(tmp_path / "fails.py", "import sys\nprint('attempt', flush=True)\nsys.exit(4)\n")
