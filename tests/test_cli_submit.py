@@ -326,6 +326,18 @@ def test_verbose_prints_resolved_config_with_origins(vega_cli):
     assert re.search(r"vega\.app\.name\W+make_rdd\W+command line", result.stderr), result.stderr
 
 
+def test_verbose_shows_values_with_brackets_as_they_are(vega_cli):
+    """--verbose with a value holding brackets (--name "[/daily] etl"): the table shows it
+    as it is and the job runs. Before, rich read it as markup: "internal error:
+    MarkupError", and the job never ran."""
+    result = vega_cli("submit", "--verbose", "--master", "local", "--name", "[/daily] etl",
+                      "jobs/make_rdd.py", env={"COLUMNS": "200"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"result: {[x * 2 for x in range(1, 11)]}\n"
+    assert re.search(r"vega\.app\.name\W+\[/daily\] etl\W+command line", result.stderr), \
+        result.stderr
+
+
 def test_verbose_reports_environment_origin_of_vega_master(vega_cli):
     """A master taken from VEGA_MASTER is shown as coming from the environment."""
     result = vega_cli("submit", "--verbose", "jobs/make_rdd.py",

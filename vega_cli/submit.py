@@ -62,8 +62,8 @@ def submit(master: Optional[str], deploy_mode: str, name: Optional[str], py_file
     """Package and run JOB (a Python script) with ARGS; returns the exit code."""
     debug = debug or debug_requested()
     by_master = _tie_to_starter()
-    confs = settings_from_flags(confs, executor_memory, executor_cores, total_executor_cores,
-                                pyspark_compat)
+    confs = settings_from_flags(_master_given_confs() + confs, executor_memory, executor_cores,
+                                total_executor_cores, pyspark_compat)
     cli_conf = _resolve_options(master, name, confs, config_file, job, deploy_mode)
     _check_syntax(job)
     if slurm_spec is not None:
@@ -199,6 +199,16 @@ def _check_syntax(job: str) -> None:
     except SyntaxError as exc:
         raise CommandError(f"{job}:{exc.lineno}: syntax error: {exc.msg}",
                            (exc.text or "").rstrip())
+
+
+def _master_given_confs() -> Tuple[str, ...]:
+    """The ``--conf`` pairs a master gave this cluster-mode driver in ``DRIVER_CONF_ENV`` (not
+    on its command line, where ``ps`` would show them to every user), taken out of the
+    environment so that no process the job starts inherits them."""
+    from vega_runtime.config import DRIVER_CONF_ENV
+
+    given = os.environ.pop(DRIVER_CONF_ENV, None)
+    return tuple(f"{key}={value}" for key, value in json.loads(given).items()) if given else ()
 
 
 def _print_config(config_file: Optional[str], cli_conf: dict) -> None:
