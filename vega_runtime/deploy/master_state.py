@@ -642,9 +642,10 @@ class MasterState:
                                           "ended": now}
                 log.info("application %s finished: its driver did not come back after the "
                          "master restarted", app_id)
-        for worker_id in self.recovered_workers:
-            log.info("worker %s forgotten: it did not come back after the master restarted",
-                     worker_id)
+        for worker_id, record in self.recovered_workers.items():
+            if record.get("state") != "dead":  # (one that stopped was not expected back)
+                log.info("worker %s forgotten: it did not come back after the master "
+                         "restarted", worker_id)
         self.recovered_workers.clear()
         out.append(SaveState())
 
