@@ -89,3 +89,53 @@ def test_a_worker_stopped_before_a_master_restart_is_still_shown_dead(cluster):
     wait_for(lambda: cluster.worker_states().get("stays") == "alive",
              what="the running worker to register again")
     assert cluster.worker_states() == {"stays": "alive", "stopped": "dead"}
+
+
+def test_an_application_waiting_for_cores_still_says_why_after_a_master_restart(cluster,
+                                                                              tmp_path):
+    """One worker core held by a first application, a second one waits; the master is
+    restarted: when both drivers have come back the second is shown waiting, with the
+    first named in its reason, not running with no executors; then both finish."""
+    cluster.worker("only")
+    wait_for(lambda: cluster.worker_states() == {"only": "alive"}, what="the worker")
+    go = tmp_path / "go"
+    job = tmp_path / "job.py"
+    job.write_text("import os, sys, time\nfrom vega_runtime import Context\n"
+                   "go = sys.argv[1]\n"
+                   "def held(x, go=go):\n"
+                   "    while not os.path.exists(go):\n"
+                   "        time.sleep(0.05)\n"
+                   "    return x\n"
+                   "with Context(app_name=sys.argv[2]) as ctx:\n"
+                   "    print('SUM', ctx.parallelize(range(10), 1).map(held).sum())\n")
+
+    def submit(name):
+        driver = spawn_vega("submit", "--master", cluster.url, str(job), str(go), name,
+                            env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+        cluster.procs.append(driver)
+        return driver
+
+    def apps():
+        return {a["name"]: a for a in (cluster.status() or {"applications": []})["applications"]}
+
+    drivers = [submit("first")]
+    wait_for(lambda: apps().get("first", {}).get("executors") == 1, what="the first to run")
+    drivers.append(submit("second"))
+    wait_for(lambda: apps().get("second", {}).get("state") == "waiting",
+             what="the second application to wait")
+    first_id = apps()["first"]["id"]
+    cluster.restart_master()
+
+    def second_waits_for_first():
+        now = apps()
+        return (now.get("first", {}).get("executors") == 1
+                and now.get("second", {}).get("state") == "waiting"
+                and first_id in now["second"]["waiting_reason"])
+
+    wait_for(second_waits_for_first, what="the second application to be shown waiting for "
+             "the first after the restart")
+    go.touch()
+    outputs = [d.communicate(timeout=60)[0] for d in drivers]
+    assert [d.returncode for d in drivers] == [0, 0], outputs
+    assert all("SUM 45\n" in out for out in outputs), outputs

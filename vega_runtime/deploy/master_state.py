@@ -544,8 +544,8 @@ class MasterState:
             app.session, app.request = event.session, request
         else:  # known from before a restart, or not at all: resumed under its id
             saved = self.recovered.pop(request.app_id, {})
-            app = Application(request.app_id, request, event.session,
-                              submitted=saved.get("submitted", now), state=AppState.RUNNING,
+            app = Application(request.app_id, request, event.session,  # (running once it
+                              submitted=saved.get("submitted", now),  # has executors again)
                               next_executor=saved.get("next_executor", 1000))
         app.requested_total = request.requested_executors if request.requested_executors >= 0 \
             else None
