@@ -399,6 +399,22 @@ def test_cluster_file_mistakes_exit_2_naming_the_key(tmp_path):
     assert f"{path}: workers[0].memory" in result.stderr
 
 
+def test_a_host_name_that_does_not_resolve_is_named_as_such(tmp_path):
+    """A worker host name no resolver knows (a typo in the cluster file) fails its row saying
+    the name does not resolve and where to fix it, not asking whether sshd runs; exit 1."""
+    path = tmp_path / "cluster.yaml"
+    path.write_text(f"master:\n  host: 127.0.0.1\n  work_dir: {tmp_path}/master\n"
+                    f"ssh:\n  known_hosts: {tmp_path}/known_hosts\n"
+                    f"workers:\n  - host: wroker-1.invalid\n    work_dir: {tmp_path}/w\n")
+    result = vega("stop-workers", "--config", str(path))
+    assert result.returncode == 1, result.stdout + result.stderr
+    [row] = [line for line in result.stdout.splitlines() if "wroker-1.invalid:22" in line]
+    assert "wroker-1.invalid:22: the host name wroker-1.invalid does not resolve (" in row, row
+    assert ("); check the host's name in the cluster file (workers[].host, master.host) and "
+            "that this machine's DNS or /etc/hosts knows it" in row), row
+    assert "sshd" not in row, row
+
+
 def test_a_secret_file_that_is_a_directory_is_a_usage_error(tmp_path):
     """secret_file naming a directory: exit code 2 and one message, before any host is
     touched (it was an internal error, IsADirectoryError, after the master's preflight)."""
