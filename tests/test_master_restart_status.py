@@ -93,10 +93,11 @@ def test_a_worker_stopped_before_a_master_restart_is_still_shown_dead(cluster):
 
 def test_an_application_waiting_for_cores_still_says_why_after_a_master_restart(cluster,
                                                                               tmp_path):
-    """One worker core held by a first application, a second one waits; the master is
-    restarted: when both drivers have come back the second is shown waiting, with the
-    first named in its reason, not running with no executors; then both finish."""
-    cluster.worker("only")
+    """A first application holds all the memory of the only worker (1 GiB, 2 cores), a
+    second one waits; the master is restarted: when both drivers have come back the second
+    is shown waiting, saying that memory is what it waits for and who holds it, not running
+    with no executors; then both finish."""
+    cluster.worker("only", cores=2)
     wait_for(lambda: cluster.worker_states() == {"only": "alive"}, what="the worker")
     go = tmp_path / "go"
     job = tmp_path / "job.py"
@@ -127,11 +128,16 @@ def test_an_application_waiting_for_cores_still_says_why_after_a_master_restart(
     first_id = apps()["first"]["id"]
     cluster.restart_master()
 
+    reason = (f"all memory is taken by {first_id} (first): none has 1024 MiB free; waiting "
+              "for memory to free up (give applications a smaller --executor-memory, or "
+              "vega.cores.max (--total-executor-cores), so that several share the cluster)")
+    assert apps()["second"]["waiting_reason"] == reason
+
     def second_waits_for_first():
         now = apps()
         return (now.get("first", {}).get("executors") == 1
                 and now.get("second", {}).get("state") == "waiting"
-                and first_id in now["second"]["waiting_reason"])
+                and now["second"]["waiting_reason"] == reason)
 
     wait_for(second_waits_for_first, what="the second application to be shown waiting for "
              "the first after the restart")

@@ -178,6 +178,10 @@ def waiting_reason(request: RegisterApplication, alive: List[Worker],
         what = f"{', '.join(sorted(request.executor_resources))} {whose}are taken{taken}"
     elif any(w.cores - w.cores_used >= cores for w in usable):
         what = f"memory {whose}is taken{taken}: none has {request.executor_memory >> 20} MiB free"
+        if mode != SchedulingMode.FAIR:  # cores are free: memory is what it waits for
+            return (f"all {what}; waiting for memory to free up (give applications a smaller "
+                    "--executor-memory, or vega.cores.max (--total-executor-cores), so that "
+                    "several share the cluster)")
     else:
         what = f"cores {whose}are taken{taken}"
     if mode == SchedulingMode.FAIR:
