@@ -131,6 +131,43 @@ def ssh_fingerprint(public_key_path):
 
 
 @requires_sshd
+def test_start_master_restarts_a_start_cluster_master_with_the_clusters_secret(sshd, tmp_path):
+    """The master start-cluster started is SIGKILLed and started again by hand with vega
+    start-master on its work dir, naming no secret: it takes the cluster secret start-cluster
+    installed there, says so, and the worker registers again (before, it took the default
+    secret, creating one if missing, and no worker nor driver of the cluster could reach
+    it: 'another secret'); stop-cluster then stops it."""
+    import signal
+
+    from proc_helpers import wait_for
+
+    config, port = write_cluster(tmp_path, sshd, [
+        f"host: 127.0.0.1\ncores: 1\nmemory: 1g\nwork_dir: {tmp_path}/work"])
+    webui_port = re.search(r"webui_port: (\d+)", open(config).read()).group(1)
+    env = {k: v for k, v in os.environ.items() if k != "VEGA_SECRET_FILE"}
+    env["VEGA_CONF_DIR"] = str(tmp_path / "home")  # where the default secret would be
+    try:
+        started = vega("start-cluster", "--config", config, env=env)
+        assert started.returncode == 0, started.stdout + started.stderr
+        pid = int((tmp_path / "master/run/master.pid").read_text().split()[0])
+        os.kill(pid, signal.SIGKILL)
+        restarted = vega("start-master", "--host", "127.0.0.1", "--port", str(port),
+                         "--webui-port", webui_port, "--work-dir", str(tmp_path / "master"),
+                         env=env)
+        assert restarted.returncode == 0, restarted.stdout + restarted.stderr
+        assert restarted.stdout.startswith(
+            "using the cluster secret vega start-cluster installed in this work dir: "
+            f"{tmp_path}/master/vega-secret\n"), restarted.stdout
+        assert not (tmp_path / "home" / "secret").exists()
+        wait_for(lambda: [w["state"] for w in (status(port, tmp_path) or {"workers": []})[
+            "workers"]].count("alive") == 1, what="the worker to register again")
+    finally:
+        stopped = vega("stop-cluster", "--config", config, env=env)
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    assert vega_processes(str(tmp_path)) == []
+
+
+@requires_sshd
 def test_unknown_host_key_stops_start_cluster_until_accepted(sshd, tmp_path):
     """A worker host whose key is not in the cluster file's known_hosts fails its row with
     the key's fingerprint and the ssh-keyscan hint, and gets no secret; with

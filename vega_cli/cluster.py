@@ -27,7 +27,7 @@ from vega_runtime.errors import ConfigError
 from .bootstrap import bootstrap, build_wheels
 from .errors import Cancelled, CommandError, RemoteError, UsageError
 from .host_keys import KnownHosts
-from .options import ensure_secret_file
+from .options import INSTALLED_SECRET_FILE, ensure_secret_file
 from .remote import Host, LocalHost, daemon_command, is_this_machine, local_python, quote
 
 MIN_FREE_BYTES = 256 << 20
@@ -98,7 +98,7 @@ def _preflight(host: Host, python: str, work_dir: str, master: tuple) -> None:
 
 def _install_secret(host: Host, secret: str, directory: str) -> str:
     """Copy the secret to ``directory/vega-secret`` on the host, born with mode 0600."""
-    remote = f"{directory}/vega-secret"
+    remote = f"{directory}/{INSTALLED_SECRET_FILE}"
     with open(secret, encoding="ascii") as fh:
         host.write_private_file(remote, fh.read())
     return remote
