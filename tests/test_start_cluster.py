@@ -168,6 +168,41 @@ def test_start_master_restarts_a_start_cluster_master_with_the_clusters_secret(s
 
 
 @requires_sshd
+def test_start_workers_names_a_worker_that_runs_but_is_stopped(sshd, tmp_path):
+    """A worker that is running but SIGSTOPped (hung, not dead): start-workers fails its row
+    at once saying so and what to do, instead of 'already running' and, 30 s later, 'but
+    never registered with the master'; exit 1. After SIGCONT it is simply already running."""
+    import signal
+    import time
+
+    config, port = write_cluster(tmp_path, sshd, [
+        f"host: 127.0.0.1\ncores: 1\nmemory: 1g\nwork_dir: {tmp_path}/work"])
+    try:
+        started = vega("start-cluster", "--config", config)
+        assert started.returncode == 0, started.stdout + started.stderr
+        [pidfile] = tmp_path.glob("work/*/run/worker.pid")
+        pid = int(pidfile.read_text().split()[0])
+        os.kill(pid, signal.SIGSTOP)
+        began = time.monotonic()
+        stuck = vega("start-workers", "--config", config)
+        took = time.monotonic() - began
+        assert stuck.returncode == 1, stuck.stdout + stuck.stderr
+        assert (f"127.0.0.1:{sshd.port}: worker already running (pid {pid}) but stopped "
+                "(SIGSTOP: it answers nothing); resume it with 'kill -CONT "
+                f"{pid}' on that host, or restart it: vega stop-workers, then vega "
+                "start-workers" in stuck.stdout), stuck.stdout
+        assert took < 20, took
+        os.kill(pid, signal.SIGCONT)
+        again = vega("start-workers", "--config", config)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "already running, registered" in again.stdout
+    finally:
+        stopped = vega("stop-cluster", "--config", config)
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    assert vega_processes(str(tmp_path)) == []
+
+
+@requires_sshd
 def test_unknown_host_key_stops_start_cluster_until_accepted(sshd, tmp_path):
     """A worker host whose key is not in the cluster file's known_hosts fails its row with
     the key's fingerprint and the ssh-keyscan hint, and gets no secret; with

@@ -105,8 +105,18 @@ def _install_secret(host: Host, secret: str, directory: str) -> str:
 
 
 def _running_pid(host: Host, python: str, pidfile: str, role: str) -> int:
-    """The pid recorded in ``pidfile`` if that process runs ``vega ROLE``, else 0."""
-    return int(host.remote_op(python, "running", pidfile, role)["pid"])
+    """The pid recorded in ``pidfile`` if that process runs ``vega ROLE``, else 0; a
+    RemoteError if it runs but is stopped (SIGSTOP): it serves nothing, so neither
+    "already running" nor waiting for it to register would be true."""
+    found = host.remote_op(python, "running", pidfile, role)
+    pid = int(found["pid"])
+    if found.get("stopped"):
+        commands = "stop-cluster, then vega start-cluster" if role == "master" else \
+            "stop-workers, then vega start-workers"
+        raise RemoteError(f"{host}: {role} already running (pid {pid}) but stopped (SIGSTOP: "
+                          f"it answers nothing); resume it with 'kill -CONT {pid}' on that "
+                          f"host, or restart it: vega {commands}")
+    return pid
 
 
 def _start_daemon(host: Host, python: str, role: str, args: List[str], run_dir: str,

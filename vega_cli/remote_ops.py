@@ -5,7 +5,8 @@ operation prints one JSON object on stdout.
     probe WORK_DIR MASTER_HOST MASTER_PORT   Python and Vega versions, free space,
                                              whether the master answers (port 0: skip)
     running PIDFILE ROLE                     {"pid": the live vega ROLE it names (else the
-                                             one holding its work dir's lock), or 0}
+                                             one holding its work dir's lock), or 0;
+                                             "stopped": whether it is (SIGSTOP)}
     stop PIDFILE TIMEOUT ROLE                SIGTERM, then SIGKILL after TIMEOUT seconds
     leftovers PATH                           SIGKILL Vega processes with an argument that
                                              is PATH or under it (a work dir, a pidfile)
@@ -60,7 +61,10 @@ def _daemon(pidfile: str, role: str) -> "tuple[Optional[int], str]":
 
 
 def running(pidfile: str, role: str) -> dict:
-    return {"pid": _daemon(pidfile, role)[0] or 0}
+    from vega_runtime.processes import is_stopped
+
+    pid = _daemon(pidfile, role)[0] or 0
+    return {"pid": pid, "stopped": bool(pid) and is_stopped(pid)}
 
 
 def stop(pidfile: str, timeout: str, role: str) -> dict:

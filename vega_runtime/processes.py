@@ -499,6 +499,12 @@ def work_dir_daemon(pidfile: str, work_dir: str, role: str) -> "tuple[Optional[i
     return pid, foreign
 
 
+def is_stopped(pid: int) -> bool:
+    """Whether ``pid`` is stopped by a signal (SIGSTOP, SIGTSTP; ``T`` in /proc): alive, but
+    it runs and answers nothing until SIGCONT."""
+    return _stat(pid).get("state") == "T"
+
+
 def is_alive(pid: int) -> bool:
     """Whether ``pid`` is a live process (a zombie is not).
 
