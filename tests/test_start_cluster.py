@@ -473,7 +473,8 @@ def test_cluster_file_mistakes_exit_2_naming_the_key(tmp_path):
 
 def test_a_host_name_that_does_not_resolve_is_named_as_such(tmp_path):
     """A worker host name no resolver knows (a typo in the cluster file) fails its row saying
-    the name does not resolve and where to fix it, not asking whether sshd runs; exit 1."""
+    the name does not resolve and where to fix it, not asking whether sshd runs, and, as
+    every stop that cannot reach its host, that what runs there was not stopped; exit 1."""
     path = tmp_path / "cluster.yaml"
     path.write_text(f"master:\n  host: 127.0.0.1\n  work_dir: {tmp_path}/master\n"
                     f"ssh:\n  known_hosts: {tmp_path}/known_hosts\n"
@@ -483,7 +484,8 @@ def test_a_host_name_that_does_not_resolve_is_named_as_such(tmp_path):
     [row] = [line for line in result.stdout.splitlines() if "wroker-1.invalid:22" in line]
     assert "wroker-1.invalid:22: the host name wroker-1.invalid does not resolve (" in row, row
     assert ("); check the host's name in the cluster file (workers[].host, master.host) and "
-            "that this machine's DNS or /etc/hosts knows it" in row), row
+            "that this machine's DNS or /etc/hosts knows it; NOT STOPPED: the worker there, if "
+            "it runs, keeps running (run this command again once the host answers)" in row), row
     assert "sshd" not in row, row
 
 
@@ -809,7 +811,8 @@ def test_stop_workers_gives_an_unreachable_host_one_connect_timeout(tmp_path):
         took = time.monotonic() - began
     assert result.returncode == 1, result.stdout + result.stderr
     assert (f"root@{host.host}:22: SSH connection timed out; is the host up and the SSH port "
-            "right?" in result.stdout), result.stdout
+            "right?; NOT STOPPED: the worker there, if it runs, keeps running (run this command "
+            "again once the host answers)" in result.stdout), result.stdout
     assert took < 11, took
 
 

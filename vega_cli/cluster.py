@@ -222,11 +222,17 @@ def _stop(host: Host, python: str, role: str, run_dir: str, owned_dir: str) -> R
         if leftovers:
             row.result += f"; killed {leftovers} leftover process(es)"
     except RemoteError as exc:
-        row.result, row.failed = str(exc), True
+        row.result, row.failed = _not_stopped(exc, role), True
     finally:
         host.close()
     row.seconds = time.monotonic() - started
     return row
+
+
+def _not_stopped(exc: RemoteError, role: str) -> str:
+    """A stop's failed row: what went wrong, and that what runs there still runs."""
+    return (f"{exc}; NOT STOPPED: the {role} there, if it runs, keeps running (run this "
+            "command again once the host answers)")
 
 
 def _wait_for_workers(cluster, secret: str, rows: List[Row], timeout: float = 30.0) -> None:
@@ -342,7 +348,7 @@ def _stop_workers(cluster, known_hosts: KnownHosts) -> List[Row]:
             python = found or python
         except RemoteError as exc:  # unreachable: say so now, not after a second timeout
             host.close()
-            return Row(entry.host, "worker", "stop", str(exc), failed=True,
+            return Row(entry.host, "worker", "stop", _not_stopped(exc, "worker"), failed=True,
                        seconds=time.monotonic() - started)
         return _stop(host, python, "worker", f"{directory}/run", directory)
 
