@@ -91,12 +91,15 @@ def test_a_worker_stopped_before_a_master_restart_is_still_shown_dead(cluster):
     assert cluster.worker_states() == {"stays": "alive", "stopped": "dead"}
 
 
-def test_an_application_waiting_for_cores_still_says_why_after_a_master_restart(cluster,
-                                                                              tmp_path):
+def test_after_a_master_restart_a_waiting_application_still_waits_saying_why(cluster,
+                                                                           tmp_path):
     """A first application holds all the memory of the only worker (1 GiB, 2 cores), a
-    second one waits; the master is restarted: when both drivers have come back the second
-    is shown waiting, saying that memory is what it waits for and who holds it, not running
-    with no executors; then both finish."""
+    second one waits. The master is restarted while the first's driver is stopped, so the
+    second's driver and the worker (reporting the first's executor) come back first: the
+    second still waits, saying that memory is what it waits for and who holds it. Before,
+    it was shown 'running' with no executors, and, as the reported executor counted no
+    memory until its driver came back, was even given a second 1 GiB executor on the
+    1 GiB worker. Once the first's driver is back it holds its executor; both finish."""
     cluster.worker("only", cores=2)
     wait_for(lambda: cluster.worker_states() == {"only": "alive"}, what="the worker")
     go = tmp_path / "go"
@@ -126,21 +129,25 @@ def test_an_application_waiting_for_cores_still_says_why_after_a_master_restart(
     wait_for(lambda: apps().get("second", {}).get("state") == "waiting",
              what="the second application to wait")
     first_id = apps()["first"]["id"]
+    why = ("none has 1024 MiB free; waiting for memory to free up (give applications a "
+           "smaller --executor-memory, or vega.cores.max (--total-executor-cores), so that "
+           "several share the cluster)")
+    assert apps()["second"]["waiting_reason"] == f"all memory is taken by {first_id} (first): {why}"
+    os.killpg(drivers[0].pid, signal.SIGSTOP)
     cluster.restart_master()
 
-    reason = (f"all memory is taken by {first_id} (first): none has 1024 MiB free; waiting "
-              "for memory to free up (give applications a smaller --executor-memory, or "
-              "vega.cores.max (--total-executor-cores), so that several share the cluster)")
-    assert apps()["second"]["waiting_reason"] == reason
-
-    def second_waits_for_first():
+    def second_waits(holder):
         now = apps()
-        return (now.get("first", {}).get("executors") == 1
-                and now.get("second", {}).get("state") == "waiting"
-                and now["second"]["waiting_reason"] == reason)
+        return (now.get("second", {}).get("state") == "waiting"
+                and now["second"]["waiting_reason"] == f"all memory is taken by {holder}: {why}")
 
-    wait_for(second_waits_for_first, what="the second application to be shown waiting for "
-             "the first after the restart")
+    wait_for(lambda: second_waits(first_id) and cluster.worker_states() == {"only": "alive"},
+             what="the worker back with the first's executor, the second waiting for it")
+    [worker] = cluster.status()["workers"]
+    assert (worker["memory_used_bytes"], worker["executors"]) == (1 << 30, [f"{first_id}/exec-1"])
+    os.killpg(drivers[0].pid, signal.SIGCONT)
+    wait_for(lambda: apps().get("first", {}).get("executors") == 1
+             and second_waits(f"{first_id} (first)"), what="the first's driver back")
     go.touch()
     outputs = [d.communicate(timeout=60)[0] for d in drivers]
     assert [d.returncode for d in drivers] == [0, 0], outputs

@@ -351,7 +351,9 @@ class Application(Record):
         """What survives a master restart."""
         return {"name": self.request.name, "state": self.state.value,
                 "submitted": self.submitted, "ended": self.ended,
-                "next_executor": self.next_executor, "package_sha": self.request.package_sha}
+                "next_executor": self.next_executor, "package_sha": self.request.package_sha,
+                "executor_memory": self.request.executor_memory,
+                "cores_per_executor": self.request.cores_per_executor}
 
 
 class MasterState:
@@ -460,8 +462,11 @@ class MasterState:
                 worker.executors[(app_id, executor_id)] = ExecutorShare(
                     app.request.executor_memory, app.request.cores_per_executor, held)
                 app.executors[executor_id] = worker.worker_id
-            else:  # the driver may come back after a master restart and claim it
-                worker.executors[(app_id, executor_id)] = ExecutorShare(0, 1, held)
+            else:  # the driver may come back after a master restart and claim it: until
+                # then it holds what its application's executors hold (as far as the recovery
+                # state says), so no other application is given that memory meanwhile
+                worker.executors[(app_id, executor_id)] = ExecutorShare(
+                    record.get("executor_memory", 0), record.get("cores_per_executor", 1), held)
         out.extend(Send(event.session, ApplicationEnded(app_id)) for app_id in sorted(ended))
         log.info("worker %s registered: %s, %d cores, %d MiB", worker.worker_id, worker.host,
                  worker.cores, worker.memory >> 20)
