@@ -91,64 +91,96 @@ def test_a_worker_stopped_before_a_master_restart_is_still_shown_dead(cluster):
     assert cluster.worker_states() == {"stays": "alive", "stopped": "dead"}
 
 
-def test_after_a_master_restart_a_waiting_application_still_waits_saying_why(cluster,
-                                                                           tmp_path):
-    """A first application holds all the memory of the only worker (1 GiB, 2 cores), a
-    second one waits. The master is restarted while the first's driver is stopped, so the
-    second's driver and the worker (reporting the first's executor) come back first: the
-    second still waits, saying that memory is what it waits for and who holds it. Before,
-    it was shown 'running' with no executors, and, as the reported executor counted no
-    memory until its driver came back, was even given a second 1 GiB executor on the
-    1 GiB worker. Once the first's driver is back it holds its executor; both finish."""
-    cluster.worker("only", cores=2)
-    wait_for(lambda: cluster.worker_states() == {"only": "alive"}, what="the worker")
-    go = tmp_path / "go"
-    job = tmp_path / "job.py"
-    job.write_text("import os, sys, time\nfrom vega_runtime import Context\n"
-                   "go = sys.argv[1]\n"
-                   "def held(x, go=go):\n"
-                   "    while not os.path.exists(go):\n"
-                   "        time.sleep(0.05)\n"
-                   "    return x\n"
-                   "with Context(app_name=sys.argv[2]) as ctx:\n"
-                   "    print('SUM', ctx.parallelize(range(10), 1).map(held).sum())\n")
+#: why the second application waits while the first holds the worker's memory
+MEMORY_TAKEN = ("none has 1024 MiB free; waiting for memory to free up (give applications a "
+                "smaller --executor-memory, or vega.cores.max (--total-executor-cores), so "
+                "that several share the cluster)")
 
-    def submit(name):
-        driver = spawn_vega("submit", "--master", cluster.url, str(job), str(go), name,
-                            env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True)
-        cluster.procs.append(driver)
+
+class TwoApplications:
+    """On one worker (2 cores, 1 GiB), a first application whose one executor holds all the
+    memory and a second one waiting; both run a one-task job that waits for ``go``, then
+    print ``SUM 45``.  The master is restarted while the first's driver is stopped
+    (SIGSTOP), so the second's driver and the worker, reporting the first's executor, come
+    back to it first."""
+
+    def __init__(self, cluster, tmp_path):
+        self.cluster = cluster
+        cluster.worker("only", cores=2)
+        wait_for(lambda: cluster.worker_states() == {"only": "alive"}, what="the worker")
+        self.go = tmp_path / "go"
+        self.job = tmp_path / "job.py"
+        self.job.write_text("import os, sys, time\nfrom vega_runtime import Context\n"
+                            "go = sys.argv[1]\n"
+                            "def held(x, go=go):\n"
+                            "    while not os.path.exists(go):\n"
+                            "        time.sleep(0.05)\n"
+                            "    return x\n"
+                            "with Context(app_name=sys.argv[2]) as ctx:\n"
+                            "    print('SUM', ctx.parallelize(range(10), 1).map(held).sum())\n")
+        self.first = self._submit("first")
+        wait_for(lambda: self.apps().get("first", {}).get("executors") == 1,
+                 what="the first to run")
+        self.second = self._submit("second")
+        wait_for(lambda: self.apps().get("second", {}).get("state") == "waiting",
+                 what="the second application to wait")
+        self.first_id = self.apps()["first"]["id"]
+        assert self.apps()["second"]["waiting_reason"] == \
+            f"all memory is taken by {self.first_id} (first): {MEMORY_TAKEN}"
+        os.killpg(self.first.pid, signal.SIGSTOP)
+        cluster.restart_master()
+        wait_for(lambda: self.second_waits(self.first_id)
+                 and cluster.worker_states() == {"only": "alive"},
+                 what="the worker back with the first's executor, the second waiting for it")
+
+    def _submit(self, name):
+        driver = spawn_vega("submit", "--master", self.cluster.url, str(self.job), str(self.go),
+                            name, env=self.cluster.env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        self.cluster.procs.append(driver)
         return driver
 
-    def apps():
-        return {a["name"]: a for a in (cluster.status() or {"applications": []})["applications"]}
+    def apps(self):
+        status = self.cluster.status() or {"applications": []}
+        return {a["name"]: a for a in status["applications"]}
 
-    drivers = [submit("first")]
-    wait_for(lambda: apps().get("first", {}).get("executors") == 1, what="the first to run")
-    drivers.append(submit("second"))
-    wait_for(lambda: apps().get("second", {}).get("state") == "waiting",
-             what="the second application to wait")
-    first_id = apps()["first"]["id"]
-    why = ("none has 1024 MiB free; waiting for memory to free up (give applications a "
-           "smaller --executor-memory, or vega.cores.max (--total-executor-cores), so that "
-           "several share the cluster)")
-    assert apps()["second"]["waiting_reason"] == f"all memory is taken by {first_id} (first): {why}"
-    os.killpg(drivers[0].pid, signal.SIGSTOP)
-    cluster.restart_master()
-
-    def second_waits(holder):
-        now = apps()
+    def second_waits(self, holder):
+        now = self.apps()
         return (now.get("second", {}).get("state") == "waiting"
-                and now["second"]["waiting_reason"] == f"all memory is taken by {holder}: {why}")
+                and now["second"]["waiting_reason"] == f"all memory is taken by {holder}: "
+                                                       f"{MEMORY_TAKEN}")
 
-    wait_for(lambda: second_waits(first_id) and cluster.worker_states() == {"only": "alive"},
-             what="the worker back with the first's executor, the second waiting for it")
+
+def test_after_a_master_restart_a_waiting_application_still_waits_saying_why(cluster,
+                                                                           tmp_path):
+    """The second application, back before the first, still waits, saying that memory is
+    what it waits for and who holds it (before, it was shown 'running' with no executors,
+    and, as the reported executor counted no memory until its driver came back, it was even
+    given a second 1 GiB executor on the 1 GiB worker). Once the first's driver is back it
+    holds its executor; both finish."""
+    two = TwoApplications(cluster, tmp_path)
     [worker] = cluster.status()["workers"]
-    assert (worker["memory_used_bytes"], worker["executors"]) == (1 << 30, [f"{first_id}/exec-1"])
-    os.killpg(drivers[0].pid, signal.SIGCONT)
-    wait_for(lambda: apps().get("first", {}).get("executors") == 1
-             and second_waits(f"{first_id} (first)"), what="the first's driver back")
-    go.touch()
-    outputs = [d.communicate(timeout=60)[0] for d in drivers]
-    assert [d.returncode for d in drivers] == [0, 0], outputs
+    assert (worker["memory_used_bytes"], worker["executors"]) == \
+        (1 << 30, [f"{two.first_id}/exec-1"])
+    os.killpg(two.first.pid, signal.SIGCONT)
+    wait_for(lambda: two.apps().get("first", {}).get("executors") == 1
+             and two.second_waits(f"{two.first_id} (first)"), what="the first's driver back")
+    two.go.touch()
+    outputs = [d.communicate(timeout=60)[0] for d in (two.first, two.second)]
+    assert [two.first.returncode, two.second.returncode] == [0, 0], outputs
     assert all("SUM 45\n" in out for out in outputs), outputs
+
+
+def test_after_a_master_restart_memory_freed_by_a_driver_that_never_came_back_is_granted(
+        cluster, tmp_path):
+    """The first's driver is killed before it comes back: its executor exits, and the
+    memory it held goes to the waiting second application at once (before, the master
+    scheduled nothing on that exit, as the executor's application was not back, and the
+    second waited for an unrelated event)."""
+    two = TwoApplications(cluster, tmp_path)
+    os.killpg(two.first.pid, signal.SIGKILL)
+    wait_for(lambda: two.apps().get("second", {}).get("executors") == 1,
+             what="the second application to get the freed memory")
+    two.go.touch()
+    assert "SUM 45\n" in two.second.communicate(timeout=60)[0]
+    assert two.second.returncode == 0

@@ -352,8 +352,7 @@ class Application(Record):
         return {"name": self.request.name, "state": self.state.value,
                 "submitted": self.submitted, "ended": self.ended,
                 "next_executor": self.next_executor, "package_sha": self.request.package_sha,
-                "executor_memory": self.request.executor_memory,
-                "cores_per_executor": self.request.cores_per_executor}
+                "executor_size": [self.request.executor_memory, self.request.cores_per_executor]}
 
 
 class MasterState:
@@ -462,11 +461,9 @@ class MasterState:
                 worker.executors[(app_id, executor_id)] = ExecutorShare(
                     app.request.executor_memory, app.request.cores_per_executor, held)
                 app.executors[executor_id] = worker.worker_id
-            else:  # the driver may come back after a master restart and claim it: until
-                # then it holds what its application's executors hold (as far as the recovery
-                # state says), so no other application is given that memory meanwhile
-                worker.executors[(app_id, executor_id)] = ExecutorShare(
-                    record.get("executor_memory", 0), record.get("cores_per_executor", 1), held)
+            else:  # its driver may come back and claim it; till then it holds what it held
+                memory, cores = record.get("executor_size", (0, 1))  # (memory, cores)
+                worker.executors[(app_id, executor_id)] = ExecutorShare(memory, cores, held)
         out.extend(Send(event.session, ApplicationEnded(app_id)) for app_id in sorted(ended))
         log.info("worker %s registered: %s, %d cores, %d MiB", worker.worker_id, worker.host,
                  worker.cores, worker.memory >> 20)
@@ -485,6 +482,7 @@ class MasterState:
         worker.executors.pop((event.app_id, event.executor_id), None)
         app = self.apps.get(event.app_id)
         if app is None or app.executors.pop(event.executor_id, None) is None:
+            self._schedule(out)  # (one whose driver is not back after a restart held some)
             return
         log.warning("executor %s of %s on %s %s", event.executor_id, app.app_id,
                     worker.worker_id, event.reason)
@@ -547,10 +545,9 @@ class MasterState:
                 return
             self.sessions.pop(app.session, None)
             app.session, app.request = event.session, request
-        else:  # known from before a restart, or not at all: resumed under its id
-            saved = self.recovered.pop(request.app_id, {})
-            app = Application(request.app_id, request, event.session,  # (running once it
-                              submitted=saved.get("submitted", now),  # has executors again)
+        else:  # known from before a restart, or not at all: resumed under its id, waiting
+            saved = self.recovered.pop(request.app_id, {})  # until it has executors again
+            app = Application(request.app_id, request, event.session, saved.get("submitted", now),
                               next_executor=saved.get("next_executor", 1000))
         app.requested_total = request.requested_executors if request.requested_executors >= 0 \
             else None
@@ -647,10 +644,9 @@ class MasterState:
                                           "ended": now}
                 log.info("application %s finished: its driver did not come back after the "
                          "master restarted", app_id)
-        for worker_id, record in self.recovered_workers.items():
-            if record.get("state") != "dead":  # (one that stopped was not expected back)
-                log.info("worker %s forgotten: it did not come back after the master "
-                         "restarted", worker_id)
+        for worker_id in self.recovered_workers:
+            log.info("worker %s forgotten: it did not come back after the master restarted",
+                     worker_id)
         self.recovered_workers.clear()
         out.append(SaveState())
 
