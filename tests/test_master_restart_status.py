@@ -20,7 +20,8 @@ class Cluster:
         self.tmp = tmp_path
         secret = str(tmp_path / "secret")
         create_secret_file(secret)
-        self.env = clean_env(VEGA_SECRET_FILE=secret)
+        (tmp_path / "tmp").mkdir()  # drivers killed on purpose leave their scratch here
+        self.env = clean_env(VEGA_SECRET_FILE=secret, TMPDIR=str(tmp_path / "tmp"))
         self.procs = []
         self.port = 0
         self.master = self._start_master()
