@@ -773,11 +773,11 @@ class MasterState:
         usable = {w.worker_id for w in alive if carries_labels(w.labels, app.request.labels)}
         holders = sorted({a for w in usable for a, _ in self.workers[w].executors
                           if a != app.app_id})
+        states = [w.state for w in self.workers.values()]
         reason = waiting_reason(app.request, alive,
                                 [f"{a} ({self.apps[a].request.name})" if a in self.apps else a
-                                 for a in holders], self.mode,
-                                lost=sum(w.state == WorkerState.LOST
-                                         for w in self.workers.values()))
+                                 for a in holders], self.mode, lost=states.count(WorkerState.LOST),
+                                stopped=states.count(WorkerState.DEAD))
         if reason != app.waiting_reason:
             app.waiting_reason = reason
             out.append(Send(app.session, ApplicationWaiting(reason)))
