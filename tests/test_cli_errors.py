@@ -102,7 +102,7 @@ def test_remote_ops_answer_in_json_and_refuse_unknown_operations(tmp_path):
                               env=clean_env(), capture_output=True, text=True, timeout=60)
 
     running = remote_op("running", str(tmp_path / "worker.pid"), "worker")
-    assert (running.returncode, json.loads(running.stdout)) == (0, {"pid": 0})
+    assert (running.returncode, json.loads(running.stdout)) == (0, {"pid": 0, "stopped": False})
     stopped = remote_op("stop", str(tmp_path / "worker.pid"), "1", "worker")
     assert json.loads(stopped.stdout) == {"pid": None, "was_running": False, "killed": False,
                                           "gone": True, "foreign": ""}

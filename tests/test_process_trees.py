@@ -157,7 +157,7 @@ def test_stop_cluster_leaves_a_process_alone_that_a_stale_worker_pidfile_names(t
         assert sleeper.poll() is None and pid_alive(sleeper.pid)
         running = LocalHost("localhost").remote_op(sys.executable, "running",
                                                    str(run_dir / "worker.pid"), "worker")
-        assert running == {"pid": 0}
+        assert running == {"pid": 0, "stopped": False}
     finally:
         sleeper.kill()
         sleeper.wait()

@@ -131,6 +131,78 @@ def ssh_fingerprint(public_key_path):
 
 
 @requires_sshd
+def test_start_master_restarts_a_start_cluster_master_with_the_clusters_secret(sshd, tmp_path):
+    """The master start-cluster started is SIGKILLed and started again by hand with vega
+    start-master on its work dir, naming no secret: it takes the cluster secret start-cluster
+    installed there, says so, and the worker registers again (before, it took the default
+    secret, creating one if missing, and no worker nor driver of the cluster could reach
+    it: 'another secret'); stop-cluster then stops it."""
+    import signal
+
+    from proc_helpers import wait_for
+
+    config, port = write_cluster(tmp_path, sshd, [
+        f"host: 127.0.0.1\ncores: 1\nmemory: 1g\nwork_dir: {tmp_path}/work"])
+    webui_port = re.search(r"webui_port: (\d+)", open(config).read()).group(1)
+    env = {k: v for k, v in os.environ.items() if k != "VEGA_SECRET_FILE"}
+    env["VEGA_CONF_DIR"] = str(tmp_path / "home")  # where the default secret would be
+    try:
+        started = vega("start-cluster", "--config", config, env=env)
+        assert started.returncode == 0, started.stdout + started.stderr
+        pid = int((tmp_path / "master/run/master.pid").read_text().split()[0])
+        os.kill(pid, signal.SIGKILL)
+        restarted = vega("start-master", "--host", "127.0.0.1", "--port", str(port),
+                         "--webui-port", webui_port, "--work-dir", str(tmp_path / "master"),
+                         env=env)
+        assert restarted.returncode == 0, restarted.stdout + restarted.stderr
+        assert restarted.stdout.startswith(
+            "using the cluster secret vega start-cluster installed in this work dir: "
+            f"{tmp_path}/master/vega-secret\n"), restarted.stdout
+        assert not (tmp_path / "home" / "secret").exists()
+        wait_for(lambda: [w["state"] for w in (status(port, tmp_path) or {"workers": []})[
+            "workers"]].count("alive") == 1, what="the worker to register again")
+    finally:
+        stopped = vega("stop-cluster", "--config", config, env=env)
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    assert vega_processes(str(tmp_path)) == []
+
+
+@requires_sshd
+def test_start_workers_names_a_worker_that_runs_but_is_stopped(sshd, tmp_path):
+    """A worker that is running but SIGSTOPped (hung, not dead): start-workers fails its row
+    at once saying so and what to do, instead of 'already running' and, 30 s later, 'but
+    never registered with the master'; exit 1. After SIGCONT it is simply already running."""
+    import signal
+    import time
+
+    config, port = write_cluster(tmp_path, sshd, [
+        f"host: 127.0.0.1\ncores: 1\nmemory: 1g\nwork_dir: {tmp_path}/work"])
+    try:
+        started = vega("start-cluster", "--config", config)
+        assert started.returncode == 0, started.stdout + started.stderr
+        [pidfile] = tmp_path.glob("work/*/run/worker.pid")
+        pid = int(pidfile.read_text().split()[0])
+        os.kill(pid, signal.SIGSTOP)
+        began = time.monotonic()
+        stuck = vega("start-workers", "--config", config)
+        took = time.monotonic() - began
+        assert stuck.returncode == 1, stuck.stdout + stuck.stderr
+        assert (f"127.0.0.1:{sshd.port}: worker already running (pid {pid}) but stopped "
+                "(SIGSTOP: it answers nothing); resume it with 'kill -CONT "
+                f"{pid}' on that host, or restart it: vega stop-workers, then vega "
+                "start-workers" in stuck.stdout), stuck.stdout
+        assert took < 20, took
+        os.kill(pid, signal.SIGCONT)
+        again = vega("start-workers", "--config", config)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "already running, registered" in again.stdout
+    finally:
+        stopped = vega("stop-cluster", "--config", config)
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    assert vega_processes(str(tmp_path)) == []
+
+
+@requires_sshd
 def test_unknown_host_key_stops_start_cluster_until_accepted(sshd, tmp_path):
     """A worker host whose key is not in the cluster file's known_hosts fails its row with
     the key's fingerprint and the ssh-keyscan hint, and gets no secret; with
@@ -397,6 +469,24 @@ def test_cluster_file_mistakes_exit_2_naming_the_key(tmp_path):
     result = vega("start-cluster", "--config", str(path))
     assert result.returncode == 2
     assert f"{path}: workers[0].memory" in result.stderr
+
+
+def test_a_host_name_that_does_not_resolve_is_named_as_such(tmp_path):
+    """A worker host name no resolver knows (a typo in the cluster file) fails its row saying
+    the name does not resolve and where to fix it, not asking whether sshd runs, and, as
+    every stop that cannot reach its host, that what runs there was not stopped; exit 1."""
+    path = tmp_path / "cluster.yaml"
+    path.write_text(f"master:\n  host: 127.0.0.1\n  work_dir: {tmp_path}/master\n"
+                    f"ssh:\n  known_hosts: {tmp_path}/known_hosts\n"
+                    f"workers:\n  - host: wroker-1.invalid\n    work_dir: {tmp_path}/w\n")
+    result = vega("stop-workers", "--config", str(path))
+    assert result.returncode == 1, result.stdout + result.stderr
+    [row] = [line for line in result.stdout.splitlines() if "wroker-1.invalid:22" in line]
+    assert "wroker-1.invalid:22: the host name wroker-1.invalid does not resolve (" in row, row
+    assert ("); check the host's name in the cluster file (workers[].host, master.host) and "
+            "that this machine's DNS or /etc/hosts knows it; NOT STOPPED: the worker there, if "
+            "it runs, keeps running (run this command again once the host answers)" in row), row
+    assert "sshd" not in row, row
 
 
 def test_a_secret_file_that_is_a_directory_is_a_usage_error(tmp_path):
@@ -721,7 +811,8 @@ def test_stop_workers_gives_an_unreachable_host_one_connect_timeout(tmp_path):
         took = time.monotonic() - began
     assert result.returncode == 1, result.stdout + result.stderr
     assert (f"root@{host.host}:22: SSH connection timed out; is the host up and the SSH port "
-            "right?" in result.stdout), result.stdout
+            "right?; NOT STOPPED: the worker there, if it runs, keeps running (run this command "
+            "again once the host answers)" in result.stdout), result.stdout
     assert took < 11, took
 
 

@@ -12,11 +12,11 @@ from typing import Optional
 import click
 
 from vega_runtime.private_files import make_private_dir, open_private
-from vega_runtime.processes import pidfile_process, stop_daemon
+from vega_runtime.processes import pidfile_process, stop_daemon, work_dir_daemon
 
 from .daemons import master_option
 from .errors import CommandError
-from .options import ensure_secret_file, secret_file_option
+from .options import INSTALLED_SECRET_FILE, ensure_secret_file, secret_file_option
 
 
 def _pidfile(work_dir: str) -> str:
@@ -30,6 +30,18 @@ def _master_settings(**given):
     from vega_runtime.deploy.daemon_main import MASTER_OPTIONS, daemon_config
 
     return daemon_config(MASTER_OPTIONS, given, None)
+
+
+def _installed_secret(work_dir: str) -> Optional[str]:
+    """The cluster secret ``vega start-cluster`` installed in this work dir, if it did: the
+    master restarted there by hand needs the secret its workers and drivers hold, not the
+    default one (which may be another, or be created)."""
+    installed = os.path.join(work_dir, INSTALLED_SECRET_FILE)
+    if not os.path.isfile(installed):
+        return None
+    click.echo(f"using the cluster secret vega start-cluster installed in this work dir: "
+               f"{installed}")
+    return installed
 
 
 def read_pid(path: str) -> Optional[int]:
@@ -60,7 +72,8 @@ def start_master(host: Optional[str], bind: Optional[str], port: Optional[int],
     if running:
         click.echo(f"master already running (pid {running})")
         return
-    secret = ensure_secret_file(secret_file or os.environ.get("VEGA_SECRET_FILE"))
+    secret = ensure_secret_file(secret_file or os.environ.get("VEGA_SECRET_FILE")
+                                or _installed_secret(work_dir))
     ready = os.path.join(work_dir, "master.ready")
     if os.path.exists(ready):
         os.unlink(ready)
@@ -116,15 +129,12 @@ def start_master(host: Optional[str], bind: Optional[str], port: Optional[int],
 def stop_master(work_dir: Optional[str], timeout: float) -> None:
     """Stop the master of the work dir (started by start-master, start-cluster or by hand):
     SIGTERM, then SIGKILL; verifies it is gone."""
-    from vega_runtime.deploy.daemon_main import work_dir_lock
-
     work_dir = _master_settings(work_dir=work_dir)["vega.master.work_dir"]
     pidfile = _pidfile(work_dir)
-    pid, foreign = pidfile_process(pidfile, "master")
+    # (a master start-cluster started here has its pid in the work dir's lock)
+    pid, foreign = work_dir_daemon(pidfile, work_dir, "master")
     if foreign:
         raise CommandError(f"not stopping: {foreign}")
-    if pid is None:  # a master start-cluster started here: its pid is in the work dir's lock
-        pid = pidfile_process(work_dir_lock(work_dir, "master"), "master")[0]
     if pid is None:
         click.echo("master is not running")
         if os.path.exists(pidfile):

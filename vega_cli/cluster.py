@@ -28,7 +28,7 @@ from vega_runtime.errors import ConfigError
 from .bootstrap import bootstrap, build_wheels
 from .errors import Cancelled, CommandError, RemoteError, UsageError
 from .host_keys import KnownHosts
-from .options import ensure_secret_file
+from .options import INSTALLED_SECRET_FILE, ensure_secret_file
 from .remote import Host, LocalHost, daemon_command, is_this_machine, local_python, quote
 
 MIN_FREE_BYTES = 256 << 20
@@ -99,15 +99,25 @@ def _preflight(host: Host, python: str, work_dir: str, master: tuple) -> None:
 
 def _install_secret(host: Host, secret: str, directory: str) -> str:
     """Copy the secret to ``directory/vega-secret`` on the host, born with mode 0600."""
-    remote = f"{directory}/vega-secret"
+    remote = f"{directory}/{INSTALLED_SECRET_FILE}"
     with open(secret, encoding="ascii") as fh:
         host.write_private_file(remote, fh.read())
     return remote
 
 
 def _running_pid(host: Host, python: str, pidfile: str, role: str) -> int:
-    """The pid recorded in ``pidfile`` if that process runs ``vega ROLE``, else 0."""
-    return int(host.remote_op(python, "running", pidfile, role)["pid"])
+    """The pid recorded in ``pidfile`` if that process runs ``vega ROLE``, else 0; a
+    RemoteError if it runs but is stopped (SIGSTOP): it serves nothing, so neither
+    "already running" nor waiting for it to register would be true."""
+    found = host.remote_op(python, "running", pidfile, role)
+    pid = int(found["pid"])
+    if found.get("stopped"):
+        commands = "stop-cluster, then vega start-cluster" if role == "master" else \
+            "stop-workers, then vega start-workers"
+        raise RemoteError(f"{host}: {role} already running (pid {pid}) but stopped (SIGSTOP: "
+                          f"it answers nothing); resume it with 'kill -CONT {pid}' on that "
+                          f"host, or restart it: vega {commands}")
+    return pid
 
 
 def _start_daemon(host: Host, python: str, role: str, args: List[str], run_dir: str,
@@ -213,11 +223,17 @@ def _stop(host: Host, python: str, role: str, run_dir: str, owned_dir: str) -> R
         if leftovers:
             row.result += f"; killed {leftovers} leftover process(es)"
     except RemoteError as exc:
-        row.result, row.failed = str(exc), True
+        row.result, row.failed = _not_stopped(exc, role), True
     finally:
         host.close()
     row.seconds = time.monotonic() - started
     return row
+
+
+def _not_stopped(exc: RemoteError, role: str) -> str:
+    """A stop's failed row: what went wrong, and that what runs there still runs."""
+    return (f"{exc}; NOT STOPPED: the {role} there, if it runs, keeps running (run this "
+            "command again once the host answers)")
 
 
 def _wait_for_workers(cluster, secret: str, rows: List[Row], timeout: float = 30.0) -> None:
@@ -334,7 +350,7 @@ def _stop_workers(cluster, known_hosts: KnownHosts) -> List[Row]:
             python = found or python
         except RemoteError as exc:  # unreachable: say so now, not after a second timeout
             host.close()
-            return Row(entry.host, "worker", "stop", str(exc), failed=True,
+            return Row(entry.host, "worker", "stop", _not_stopped(exc, "worker"), failed=True,
                        seconds=time.monotonic() - started)
         return _stop(host, python, "worker", f"{directory}/run", directory)
 

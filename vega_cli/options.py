@@ -18,6 +18,10 @@ def secret_file_option(more_help: str = "") -> Callable:
                         help=SECRET_FILE_HELP + (f" {more_help}" if more_help else ""))
 
 
+#: the copy of the cluster secret ``vega start-cluster`` installs in each daemon's work dir
+INSTALLED_SECRET_FILE = "vega-secret"
+
+
 def ensure_secret_file(path: Optional[str]) -> str:
     """The absolute path of ``path`` (default ~/.vega/secret), creating the secret there
     (mode 0600) and saying so when it does not exist yet."""

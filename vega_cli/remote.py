@@ -265,6 +265,10 @@ def _explain(host: Host, exc: Exception) -> str:
     text = str(exc) or kind
     if isinstance(exc, HostKeyError):
         return f"{host}: {text}"
+    if isinstance(exc, socket.gaierror):  # a typo in the cluster file, or no DNS for it
+        return (f"{host}: the host name {host.name} does not resolve ({exc.strerror or text}); "
+                "check the host's name in the cluster file (workers[].host, master.host) and "
+                "that this machine's DNS or /etc/hosts knows it")
     if kind == "BadHostKeyException":  # a changed key, found against the loaded file
         return f"{host}: {explain_bad_host_key(exc, host.known_hosts, host.port)}"
     if "Authentication" in kind or "authentication" in text.lower():

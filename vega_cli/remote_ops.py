@@ -4,7 +4,9 @@ operation prints one JSON object on stdout.
 
     probe WORK_DIR MASTER_HOST MASTER_PORT   Python and Vega versions, free space,
                                              whether the master answers (port 0: skip)
-    running PIDFILE ROLE                     {"pid": the live vega ROLE it names, or 0}
+    running PIDFILE ROLE                     {"pid": the live vega ROLE it names (else the
+                                             one holding its work dir's lock), or 0;
+                                             "stopped": whether it is (SIGSTOP)}
     stop PIDFILE TIMEOUT ROLE                SIGTERM, then SIGKILL after TIMEOUT seconds
     leftovers PATH                           SIGKILL Vega processes with an argument that
                                              is PATH or under it (a work dir, a pidfile)
@@ -50,22 +52,31 @@ def probe(work_dir: str, master_host: str, master_port: str) -> dict:
     return out
 
 
-def running(pidfile: str, role: str) -> dict:
-    from vega_runtime.processes import pidfile_process
+def _daemon(pidfile: str, role: str) -> "tuple[Optional[int], str]":
+    """The daemon ``pidfile`` (``<work dir>/run/<role>.pid``) names, else the one holding
+    its work dir's lock (started there by another command, such as ``vega start-master``)."""
+    from vega_runtime.processes import work_dir_daemon
 
-    return {"pid": pidfile_process(pidfile, role)[0] or 0}
+    return work_dir_daemon(pidfile, os.path.dirname(os.path.dirname(pidfile)), role)
+
+
+def running(pidfile: str, role: str) -> dict:
+    from vega_runtime.processes import is_stopped
+
+    pid = _daemon(pidfile, role)[0] or 0
+    return {"pid": pid, "stopped": bool(pid) and is_stopped(pid)}
 
 
 def stop(pidfile: str, timeout: str, role: str) -> dict:
-    from vega_runtime.processes import pidfile_process, stop_daemon
+    from vega_runtime.processes import stop_daemon
 
     out = {"pid": None, "was_running": False, "killed": False, "gone": True, "foreign": ""}
-    pid, out["foreign"] = pidfile_process(pidfile, role)
+    pid, out["foreign"] = _daemon(pidfile, role)
     if pid is None:
         return out
     out.update(pid=pid, was_running=True)
     out["killed"], out["gone"] = stop_daemon(pid, float(timeout))
-    if out["gone"]:
+    if out["gone"] and os.path.exists(pidfile):
         os.unlink(pidfile)
     return out
 

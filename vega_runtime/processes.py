@@ -484,6 +484,27 @@ def pidfile_process(path: str, role: str) -> "tuple[Optional[int], str]":
                   f"it was left alone. The pidfile is stale: remove it")
 
 
+def work_dir_lock(work_dir: str, role: str) -> str:
+    """The file a ``role`` daemon locks in its work dir; it holds the daemon's pid."""
+    return os.path.join(work_dir, f"{role}.lock")
+
+
+def work_dir_daemon(pidfile: str, work_dir: str, role: str) -> "tuple[Optional[int], str]":
+    """``pidfile_process(pidfile, role)``, else the ``role`` daemon holding ``work_dir``'s
+    lock: one started there by another command (``vega start-master`` where ``vega
+    start-cluster`` had started one, or by hand) whose pid is in no pidfile of ours."""
+    pid, foreign = pidfile_process(pidfile, role)
+    if pid is None and not foreign:
+        pid = pidfile_process(work_dir_lock(work_dir, role), role)[0]
+    return pid, foreign
+
+
+def is_stopped(pid: int) -> bool:
+    """Whether ``pid`` is stopped by a signal (SIGSTOP, SIGTSTP; ``T`` in /proc): alive, but
+    it runs and answers nothing until SIGCONT."""
+    return _stat(pid).get("state") == "T"
+
+
 def is_alive(pid: int) -> bool:
     """Whether ``pid`` is a live process (a zombie is not).
 

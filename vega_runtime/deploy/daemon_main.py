@@ -31,7 +31,7 @@ from ..net.connection import (create_secret_file, default_secret_file, load_secr
                               resolve_secret_file)
 from ..private_files import (account_name, make_private_dir, open_private, private_fd,
                              use_private_umask)
-from ..processes import SIGNAL_CHECK_SECONDS
+from ..processes import SIGNAL_CHECK_SECONDS, work_dir_lock
 
 #: what a caller may pass as ``show_config``: print the resolved settings of a role
 ShowConfig = Callable[[Config, str], None]
@@ -342,11 +342,6 @@ def fork_entry(argv: List[str]) -> None:
 
 if __name__ == "__main__":
     fork_entry(sys.argv[1:])
-
-
-def work_dir_lock(work_dir: str, role: str) -> str:
-    """The file a ``role`` daemon locks in its work dir; it holds the daemon's pid."""
-    return os.path.join(work_dir, f"{role}.lock")
 
 
 def hold_work_dir(work_dir: str, role: str) -> Optional[int]:

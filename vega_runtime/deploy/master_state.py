@@ -351,7 +351,8 @@ class Application(Record):
         """What survives a master restart."""
         return {"name": self.request.name, "state": self.state.value,
                 "submitted": self.submitted, "ended": self.ended,
-                "next_executor": self.next_executor, "package_sha": self.request.package_sha}
+                "next_executor": self.next_executor, "package_sha": self.request.package_sha,
+                "executor_size": [self.request.executor_memory, self.request.cores_per_executor]}
 
 
 class MasterState:
@@ -460,8 +461,9 @@ class MasterState:
                 worker.executors[(app_id, executor_id)] = ExecutorShare(
                     app.request.executor_memory, app.request.cores_per_executor, held)
                 app.executors[executor_id] = worker.worker_id
-            else:  # the driver may come back after a master restart and claim it
-                worker.executors[(app_id, executor_id)] = ExecutorShare(0, 1, held)
+            else:  # its driver may come back and claim it; till then it holds what it held
+                memory, cores = record.get("executor_size", (0, 1))  # (memory, cores)
+                worker.executors[(app_id, executor_id)] = ExecutorShare(memory, cores, held)
         out.extend(Send(event.session, ApplicationEnded(app_id)) for app_id in sorted(ended))
         log.info("worker %s registered: %s, %d cores, %d MiB", worker.worker_id, worker.host,
                  worker.cores, worker.memory >> 20)
@@ -480,6 +482,7 @@ class MasterState:
         worker.executors.pop((event.app_id, event.executor_id), None)
         app = self.apps.get(event.app_id)
         if app is None or app.executors.pop(event.executor_id, None) is None:
+            self._schedule(out)  # (one whose driver is not back after a restart held some)
             return
         log.warning("executor %s of %s on %s %s", event.executor_id, app.app_id,
                     worker.worker_id, event.reason)
@@ -542,10 +545,9 @@ class MasterState:
                 return
             self.sessions.pop(app.session, None)
             app.session, app.request = event.session, request
-        else:  # known from before a restart, or not at all: resumed under its id
-            saved = self.recovered.pop(request.app_id, {})
-            app = Application(request.app_id, request, event.session,
-                              submitted=saved.get("submitted", now), state=AppState.RUNNING,
+        else:  # known from before a restart, or not at all: resumed under its id, waiting
+            saved = self.recovered.pop(request.app_id, {})  # until it has executors again
+            app = Application(request.app_id, request, event.session, saved.get("submitted", now),
                               next_executor=saved.get("next_executor", 1000))
         app.requested_total = request.requested_executors if request.requested_executors >= 0 \
             else None
@@ -771,11 +773,11 @@ class MasterState:
         usable = {w.worker_id for w in alive if carries_labels(w.labels, app.request.labels)}
         holders = sorted({a for w in usable for a, _ in self.workers[w].executors
                           if a != app.app_id})
+        states = [w.state for w in self.workers.values()]
         reason = waiting_reason(app.request, alive,
                                 [f"{a} ({self.apps[a].request.name})" if a in self.apps else a
-                                 for a in holders], self.mode,
-                                lost=sum(w.state == WorkerState.LOST
-                                         for w in self.workers.values()))
+                                 for a in holders], self.mode, lost=states.count(WorkerState.LOST),
+                                stopped=states.count(WorkerState.DEAD))
         if reason != app.waiting_reason:
             app.waiting_reason = reason
             out.append(Send(app.session, ApplicationWaiting(reason)))

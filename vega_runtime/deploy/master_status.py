@@ -27,7 +27,8 @@ def status_document(state: MasterState, drivers: List[dict], url: str, started: 
             "last_heartbeat_seconds_ago": round(now - w.last_heartbeat, 1),
             "executors": [f"{a}/{e}" for a, e in w.executors],
         } for w in state.workers.values()] + [{
-            "id": worker_id, "host": w["host"], "port": w["port"], "state": "lost",
+            "id": worker_id, "host": w["host"], "port": w["port"],
+            "state": recovered_worker_state(w),
             "cores": w["cores"], "cores_used": 0, "memory_bytes": w["memory"],
             "memory_used_bytes": 0, "labels": w["labels"],
             "resources": {name: {"addresses": addresses, "free": addresses}
@@ -62,6 +63,13 @@ def free_resources(worker) -> dict:
     free = free_addresses(worker.resources, list(worker.executors.values()))
     return {name: {"addresses": addresses, "free": free[name]}
             for name, addresses in worker.resources.items()}
+
+
+def recovered_worker_state(record: dict) -> str:
+    """The state of a worker a restarted master knows only from its recovery directory:
+    ``dead`` if it had stopped on purpose (it never comes back: a restarted worker has a
+    new id), else ``lost`` until it registers again."""
+    return "dead" if record.get("state") == "dead" else "lost"
 
 
 def recovered_app_state(record: dict) -> str:

@@ -45,15 +45,16 @@ class MasterCollector:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
         from .master_state import AppState, WorkerState  # the master's (it has them loaded)
-        from .master_status import recovered_app_state
+        from .master_status import recovered_app_state, recovered_worker_state
 
         m = self.master
         with m.lock:
             workers = list(m.state.workers.values())
             apps = list(m.state.apps.values())
             # what a restarted master knows from its recovery directory only, counted as
-            # vega status shows it: workers not back yet are lost
-            lost_since_restart = len(m.state.recovered_workers)
+            # vega status shows it: workers not back yet are lost, stopped ones dead
+            recovered_states = [recovered_worker_state(w)
+                                for w in m.state.recovered_workers.values()]
             app_states = [a.state.value for a in apps] + \
                 [recovered_app_state(r) for r in m.state.recovered.values()]
             # an ended application's jobs run no more (its driver may have been killed
@@ -66,7 +67,7 @@ class MasterCollector:
                                      labels=["state"])
         for state in WorkerState:  # the master's own states: one series each, 0 included
             by_state.add_metric([state.value], sum(1 for w in workers if w.state == state)
-                                + (lost_since_restart if state == WorkerState.LOST else 0))
+                                + recovered_states.count(state.value))
         yield by_state
         cores = GaugeMetricFamily("vega_worker_cores", "Cores of each worker",
                                   labels=["worker", "host", "kind"])

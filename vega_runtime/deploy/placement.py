@@ -127,11 +127,23 @@ def fair_shares(cores: int, demands: List[Tuple[str, int]]) -> Dict[str, int]:
 
 def waiting_reason(request: RegisterApplication, alive: List[Worker],
                    holders: List[str],
-                   mode: SchedulingMode = SchedulingMode.FIFO, lost: int = 0) -> str:
+                   mode: SchedulingMode = SchedulingMode.FIFO, lost: int = 0,
+                   stopped: int = 0) -> str:
     """Why an application got no executor, for its driver and ``vega status``: no workers
-    (none yet, or the ``lost`` ones gone silent or disconnected); none carrying its labels
+    (none yet, the ``lost`` ones gone silent or disconnected, or the ``stopped`` ones
+    stopped on purpose, which the master shows dead); none carrying its labels
     (naming the labels nobody has); none with enough memory; or the cores of those it may
     use taken by ``holders`` (the other applications there)."""
+    if not alive and stopped and not lost:
+        return (f"no worker is alive: the {stopped} registered with the master "
+                f"{'has' if stopped == 1 else 'have'} stopped (vega status shows "
+                f"{'it' if stopped == 1 else 'them'} dead): the job will start when a worker "
+                "registers (vega start-workers, or vega worker vega://MASTER:PORT)")
+    if not alive and stopped:
+        return (f"no worker is alive: of those registered with the master, {lost} "
+                f"{'is' if lost == 1 else 'are'} lost (connection closed or no heartbeat) and "
+                f"{stopped} stopped (vega status shows them): the job will start when one "
+                "comes back or another registers (vega worker vega://MASTER:PORT)")
     if not alive and lost:
         return (f"no worker is alive: the {lost} registered with the master "
                 f"{'is' if lost == 1 else 'are'} lost (connection closed or no heartbeat; "
@@ -178,6 +190,10 @@ def waiting_reason(request: RegisterApplication, alive: List[Worker],
         what = f"{', '.join(sorted(request.executor_resources))} {whose}are taken{taken}"
     elif any(w.cores - w.cores_used >= cores for w in usable):
         what = f"memory {whose}is taken{taken}: none has {request.executor_memory >> 20} MiB free"
+        if mode != SchedulingMode.FAIR:  # cores are free: memory is what it waits for
+            return (f"all {what}; waiting for memory to free up (give applications a smaller "
+                    "--executor-memory, or vega.cores.max (--total-executor-cores), so that "
+                    "several share the cluster)")
     else:
         what = f"cores {whose}are taken{taken}"
     if mode == SchedulingMode.FAIR:

@@ -5,7 +5,7 @@ and cluster-mode drivers are written to ``<work_dir>/recovery/state.json`` on
 every change.  After a restart, applications that were running wait (state
 ``recovering``) for their drivers to reconnect; workers re-register with the
 executors they still run, and the two are matched up again; workers that never
-come back are shown lost.
+come back are shown lost (dead if they had stopped on purpose).
 
 A save is durable: the new state goes to a temporary file that is fsynced,
 renamed over the old one, and the directory is fsynced so the rename survives

@@ -131,6 +131,7 @@ class Worker:
         self.shuffle.start()
         log.info("worker %s: shuffle service on %s:%d (listening on %s)", self.worker_id,
                  self.host, self.shuffle.port, self.bind_host)
+        self.remove_earlier_app_data()  # before it registers: no executor of its may run yet
         self.events.put(Started())
         _spawn(self._send_outbox)
         if self.adopt_orphans and become_subreaper():
@@ -437,16 +438,34 @@ class Worker:
         """Delete what a finished application's executors left here but their logs: its
         shuffle output, spills and cached blocks would otherwise fill the disk for
         ``--work-dir-ttl`` though nobody can read them any more."""
-        app_dir = os.path.join(self.work_dir, ids.APP.check(app_id))
-        try:
-            entries = list(os.scandir(app_dir))
-        except FileNotFoundError:
-            return
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path, ignore_errors=True)
+        self._delete_app_data(ids.APP.check(app_id))
         log.info("application %s ended: deleted its shuffle output and scratch files; its "
                  "executors' logs stay for %.0fs", app_id, self.work_dir_ttl)
+
+    def remove_earlier_app_data(self) -> List[str]:
+        """Delete what executors of an earlier process of this worker left in its work dir
+        but their logs (it was stopped or killed while applications ran): those executors
+        and that shuffle service are gone with it, so no driver reads this data any more (it
+        recomputes what it lost), and nothing else would delete it before the TTL.  Returns
+        the applications whose data went."""
+        cleaned = [name for name in sorted(os.listdir(self.work_dir))
+                   if ids.APP.matches(name) and self._delete_app_data(name)]
+        if cleaned:
+            log.info("deleted the shuffle output and scratch files an earlier run of this "
+                     "worker left for %s; their executors' logs stay for %.0fs",
+                     ", ".join(cleaned), self.work_dir_ttl)
+        return cleaned
+
+    def _delete_app_data(self, app_dir_name: str) -> bool:
+        """Delete the directories in an application's work dir; whether there were any."""
+        try:
+            entries = list(os.scandir(os.path.join(self.work_dir, app_dir_name)))
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        doomed = [entry for entry in entries if entry.is_dir(follow_symlinks=False)]
+        for entry in doomed:
+            shutil.rmtree(entry.path, ignore_errors=True)
+        return bool(doomed)
 
     def _clean_packages(self, now: float, keep) -> List[str]:
         """Delete job packages no running application uses, unused past the TTL."""

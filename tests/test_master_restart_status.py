@@ -1,0 +1,187 @@
+"""What `vega status` says after the master is SIGKILLed and started again on its port and
+work dir (recovery on), with real daemons and drivers on loopback."""
+
+import json
+import os
+import signal
+import subprocess
+
+import pytest
+
+from vega_runtime.net.connection import create_secret_file
+
+from proc_helpers import clean_env, spawn_vega, stop_processes, vega, wait_for
+
+
+class Cluster:
+    """A foreground master with recovery on (restartable on its port) and workers."""
+
+    def __init__(self, tmp_path):
+        self.tmp = tmp_path
+        secret = str(tmp_path / "secret")
+        create_secret_file(secret)
+        (tmp_path / "tmp").mkdir()  # drivers killed on purpose leave their scratch here
+        self.env = clean_env(VEGA_SECRET_FILE=secret, TMPDIR=str(tmp_path / "tmp"))
+        self.procs = []
+        self.port = 0
+        self.master = self._start_master()
+        self.port = json.loads((tmp_path / "master.ready").read_text())["port"]
+        self.url = f"vega://127.0.0.1:{self.port}"
+
+    def _spawn(self, *args, log):
+        proc = spawn_vega(*args, env=self.env, stdout=open(self.tmp / log, "ab"),
+                          stderr=subprocess.STDOUT, start_new_session=True)
+        self.procs.append(proc)
+        return proc
+
+    def _start_master(self):
+        ready = self.tmp / "master.ready"
+        if ready.exists():
+            ready.unlink()
+        proc = self._spawn("master", "--host", "127.0.0.1", "--port", str(self.port),
+                           "--webui-port", "0", "--work-dir", str(self.tmp / "master"),
+                           "--ready-file", str(ready), log="master.log")
+        wait_for(ready.exists, what="the master to listen")
+        return proc
+
+    def restart_master(self):
+        """SIGKILL the master and start it again on its port with its recovery state."""
+        os.killpg(self.master.pid, signal.SIGKILL)
+        self.master.wait(10)
+        self.master = self._start_master()
+
+    def worker(self, label, cores=1):
+        return self._spawn("worker", self.url, "--host", "127.0.0.1", "--cores", str(cores),
+                           "--memory", "1g", "--labels", label,
+                           "--work-dir", str(self.tmp / label), log=f"{label}.log")
+
+    def status(self):
+        result = vega("status", "--master", self.url, "--json", env=self.env)
+        return json.loads(result.stdout) if result.returncode == 0 else None
+
+    def worker_states(self):
+        status = self.status() or {"workers": []}
+        return {w["labels"][0]: w["state"] for w in status["workers"] if w["labels"]}
+
+    def close(self):
+        stop_processes(self.procs, str(self.tmp))
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    made = Cluster(tmp_path)
+    yield made
+    made.close()
+
+
+def test_a_worker_stopped_before_a_master_restart_is_still_shown_dead(cluster):
+    """A worker stopped on purpose (SIGTERM) is dead; after a master restart it is still
+    dead, not lost (it will not come back: a restarted worker has a new id), while a
+    running worker registers again."""
+    cluster.worker("stays")
+    stopped = cluster.worker("stopped")
+    wait_for(lambda: cluster.worker_states() == {"stays": "alive", "stopped": "alive"},
+             what="both workers to register")
+    os.killpg(stopped.pid, signal.SIGTERM)
+    assert stopped.wait(10) == 0
+    wait_for(lambda: cluster.worker_states().get("stopped") == "dead",
+             what="the stopped worker to be shown dead")
+    cluster.restart_master()
+    wait_for(lambda: cluster.worker_states().get("stays") == "alive",
+             what="the running worker to register again")
+    assert cluster.worker_states() == {"stays": "alive", "stopped": "dead"}
+
+
+#: why the second application waits while the first holds the worker's memory
+MEMORY_TAKEN = ("none has 1024 MiB free; waiting for memory to free up (give applications a "
+                "smaller --executor-memory, or vega.cores.max (--total-executor-cores), so "
+                "that several share the cluster)")
+
+
+class TwoApplications:
+    """On one worker (2 cores, 1 GiB), a first application whose one executor holds all the
+    memory and a second one waiting; both run a one-task job that waits for ``go``, then
+    print ``SUM 45``.  The master is restarted while the first's driver is stopped
+    (SIGSTOP), so the second's driver and the worker, reporting the first's executor, come
+    back to it first."""
+
+    def __init__(self, cluster, tmp_path):
+        self.cluster = cluster
+        cluster.worker("only", cores=2)
+        wait_for(lambda: cluster.worker_states() == {"only": "alive"}, what="the worker")
+        self.go = tmp_path / "go"
+        self.job = tmp_path / "job.py"
+        self.job.write_text("import os, sys, time\nfrom vega_runtime import Context\n"
+                            "go = sys.argv[1]\n"
+                            "def held(x, go=go):\n"
+                            "    while not os.path.exists(go):\n"
+                            "        time.sleep(0.05)\n"
+                            "    return x\n"
+                            "with Context(app_name=sys.argv[2]) as ctx:\n"
+                            "    print('SUM', ctx.parallelize(range(10), 1).map(held).sum())\n")
+        self.first = self._submit("first")
+        wait_for(lambda: self.apps().get("first", {}).get("executors") == 1,
+                 what="the first to run")
+        self.second = self._submit("second")
+        wait_for(lambda: self.apps().get("second", {}).get("state") == "waiting",
+                 what="the second application to wait")
+        self.first_id = self.apps()["first"]["id"]
+        assert self.apps()["second"]["waiting_reason"] == \
+            f"all memory is taken by {self.first_id} (first): {MEMORY_TAKEN}"
+        os.killpg(self.first.pid, signal.SIGSTOP)
+        cluster.restart_master()
+        wait_for(lambda: self.second_waits(self.first_id)
+                 and cluster.worker_states() == {"only": "alive"},
+                 what="the worker back with the first's executor, the second waiting for it")
+
+    def _submit(self, name):
+        driver = spawn_vega("submit", "--master", self.cluster.url, str(self.job), str(self.go),
+                            name, env=self.cluster.env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        self.cluster.procs.append(driver)
+        return driver
+
+    def apps(self):
+        status = self.cluster.status() or {"applications": []}
+        return {a["name"]: a for a in status["applications"]}
+
+    def second_waits(self, holder):
+        now = self.apps()
+        return (now.get("second", {}).get("state") == "waiting"
+                and now["second"]["waiting_reason"] == f"all memory is taken by {holder}: "
+                                                       f"{MEMORY_TAKEN}")
+
+
+def test_after_a_master_restart_a_waiting_application_still_waits_saying_why(cluster,
+                                                                           tmp_path):
+    """The second application, back before the first, still waits, saying that memory is
+    what it waits for and who holds it (before, it was shown 'running' with no executors,
+    and, as the reported executor counted no memory until its driver came back, it was even
+    given a second 1 GiB executor on the 1 GiB worker). Once the first's driver is back it
+    holds its executor; both finish."""
+    two = TwoApplications(cluster, tmp_path)
+    [worker] = cluster.status()["workers"]
+    assert (worker["memory_used_bytes"], worker["executors"]) == \
+        (1 << 30, [f"{two.first_id}/exec-1"])
+    os.killpg(two.first.pid, signal.SIGCONT)
+    wait_for(lambda: two.apps().get("first", {}).get("executors") == 1
+             and two.second_waits(f"{two.first_id} (first)"), what="the first's driver back")
+    two.go.touch()
+    outputs = [d.communicate(timeout=60)[0] for d in (two.first, two.second)]
+    assert [two.first.returncode, two.second.returncode] == [0, 0], outputs
+    assert all("SUM 45\n" in out for out in outputs), outputs
+
+
+def test_after_a_master_restart_memory_freed_by_a_driver_that_never_came_back_is_granted(
+        cluster, tmp_path):
+    """The first's driver is killed before it comes back: its executor exits, and the
+    memory it held goes to the waiting second application at once (before, the master
+    scheduled nothing on that exit, as the executor's application was not back, and the
+    second waited for an unrelated event)."""
+    two = TwoApplications(cluster, tmp_path)
+    os.killpg(two.first.pid, signal.SIGKILL)
+    wait_for(lambda: two.apps().get("second", {}).get("executors") == 1,
+             what="the second application to get the freed memory")
+    two.go.touch()
+    assert "SUM 45\n" in two.second.communicate(timeout=60)[0]
+    assert two.second.returncode == 0
