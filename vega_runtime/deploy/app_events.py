@@ -156,16 +156,22 @@ class AppRecord(Record):
         self._latest: Dict[int, StageAttempt] = {}
         #: the attempt each started, not yet ended task runs in, by (stage id, task id)
         self._running: Dict[Tuple[int, int], StageAttempt] = {}
-        #: finished jobs and stage attempts, oldest first (what retention drops)
-        self._finished_jobs: Deque[int] = deque()
-        self._finished_stages: Deque[Tuple[int, int]] = deque()
+        #: finished jobs and stage attempts, oldest first (what retention drops); made at
+        #: the first one: two empty deques are 1.5 KB, and the master's list of applications
+        #: keeps a record that never replays a job for every event log it lists
+        self._finished_jobs: Optional[Deque[int]] = None
+        self._finished_stages: Optional[Deque[Tuple[int, int]]] = None
 
     def _job_finished(self, job_id: int) -> None:
+        if self._finished_jobs is None:
+            self._finished_jobs = deque()
         self._finished_jobs.append(job_id)
         while len(self._finished_jobs) > RETAINED_JOBS:
             self.jobs.pop(self._finished_jobs.popleft(), None)
 
     def _stage_finished(self, stage: StageAttempt) -> None:
+        if self._finished_stages is None:
+            self._finished_stages = deque()
         self._finished_stages.append((stage.stage_id, stage.attempt))
         while len(self._finished_stages) > RETAINED_STAGES:
             key = self._finished_stages.popleft()
