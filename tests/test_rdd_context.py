@@ -231,6 +231,21 @@ def test_run_job_with_no_partitions(ctx):
     assert ctx.run_job(ctx.parallelize(range(6), 3), lambda part: list(part), []) == []
 
 
+def test_run_job_refuses_a_partition_the_rdd_does_not_have(ctx):
+    """A partition index past the end, or negative, is a ValueError naming it and the count,
+    before any task runs, as Spark's "Attempting to access a non-existent partition" (it was
+    a bare IndexError from the scheduler, and -1 silently ran the last partition)."""
+    rdd = ctx.parallelize(range(6), 3)
+    for bad in (3, -1):
+        with pytest.raises(ValueError) as raised:
+            ctx.run_job(rdd, lambda part: list(part), [0, bad])
+        assert str(raised.value) == (f"Attempting to access a non-existent partition: {bad}. "
+                                     "Total number of partitions: 3 (give indexes 0 to 2)")
+    with pytest.raises(ValueError, match="non-existent partition: '1'"):
+        ctx.runJob(rdd, lambda part: list(part), partitions=["1"])
+    assert ctx.run_job(rdd, lambda part: [sum(part)], iter([2])) == [9]
+
+
 # -- lifecycle --------------------------------------------------------------------------------
 
 def test_context_manager_stops_the_context():

@@ -701,11 +701,17 @@ class Context(JobControl, FileShipping, Persistence, Profiles):
 
     def run_partitions(self, rdd: RDD, func: Callable[[Iterable], Any],
                        partitions: Optional[Sequence[int]] = None) -> list:
-        """Run ``func`` on each given partition of ``rdd``; one result per partition."""
+        """Run ``func`` on each given partition of ``rdd``; one result per partition.  An
+        index ``rdd`` has no partition at is a ValueError before any task runs, as Spark's."""
         self._check_running()
         with self._job_slot():
-            if partitions is None:
-                partitions = range(rdd.get_num_partitions())
+            count = rdd.get_num_partitions()
+            partitions = range(count) if partitions is None else list(partitions)
+            for index in partitions:
+                if not isinstance(index, int) or not 0 <= index < count:
+                    valid = f"give indexes 0 to {count - 1}" if count else "it has none"
+                    raise ValueError(f"Attempting to access a non-existent partition: {index!r}. "
+                                     f"Total number of partitions: {count} ({valid})")
             results = self._runner.run_job(rdd, func, list(partitions), rdd_base.job_name(rdd))
             checkpoints.write_checkpoints(self, rdd, self._runner.run_job)
             return results
