@@ -179,6 +179,17 @@ def test_local_checkpoint(ctx):
     assert rdd.count() == 6
 
 
+def test_a_local_checkpoint_has_no_checkpoint_file(ctx):
+    """get_checkpoint_file() is None for a locally checkpointed RDD, after its job too, as
+    PySpark's ("Not defined if RDD is checkpointed locally"): the files are the executors'
+    scratch, no place a program can read it back from (it gave one under the app's dir)."""
+    rdd = ctx.parallelize(range(4), 2).map(lambda x: x * 2)
+    rdd.localCheckpoint()
+    assert rdd.collect() == [0, 2, 4, 6]
+    assert (rdd.isCheckpointed(), rdd.getCheckpointFile(), rdd.get_checkpoint_file()) == (
+        True, None, None)
+
+
 # -- metadata -------------------------------------------------------------------------------
 
 def test_id_is_a_unique_integer_method(ctx):

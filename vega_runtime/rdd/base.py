@@ -336,9 +336,12 @@ class RDD(Transformations, PairFunctions, Actions, Generic[T]):
         return self._checkpoint_requested == "local"
 
     def get_checkpoint_file(self) -> Optional[str]:
-        """Where this RDD was checkpointed, as a URI (``file:/...``, ``hdfs://...``), or None."""
+        """Where this RDD was checkpointed, as a URI (``file:/...``, ``hdfs://...``), or None:
+        before its job, and for a local checkpoint (in the executors' scratch), as PySpark's."""
         directory = getattr(self._checkpoint_rdd, "directory", None)
-        return None if directory is None else file_uri(directory)
+        if directory is None or self._checkpoint_requested == "local":
+            return None
+        return file_uri(directory)
 
     # -- shipping ---------------------------------------------------------
     def __getstate__(self):
