@@ -246,9 +246,10 @@ class RDD(Transformations, PairFunctions, Actions, Generic[T]):
         return self
 
     def __repr__(self) -> str:
-        label = self._name or type(self).__name__
+        """``[NAME ]ClassName[id] at CALL_SITE``, as Spark's."""
+        name = f"{self._name} " if self._name else ""
         site = f" at {self.call_site}" if self.call_site else ""
-        return f"{label}[{self.rdd_id}]{site}"
+        return f"{name}{type(self).__name__}[{self.rdd_id}]{site}"
 
     def to_debug_string(self) -> str:
         """The lineage, indented at each shuffle (stage boundary), as in Spark."""
