@@ -1,6 +1,7 @@
 """Caching, checkpointing and RDD metadata: ids, names, partitions, lineage, TaskContext."""
 
 import os
+import re
 from operator import add
 
 import pytest
@@ -216,28 +217,25 @@ def test_get_num_partitions_pyspark_doctest(ctx):
         .get_num_partitions() == 5
 
 
-def test_to_debug_string_shows_every_rdd_and_the_shuffle(ctx):
-    """Each RDD appears once; the shuffle parent is indented further, marked +-."""
+def test_to_debug_string_is_laid_out_as_sparks(ctx):
+    """Spark's layout, which PySpark 4.3 prints with its own RDD classes: the count and
+    ``[level]`` on every RDD's line, narrow parents under a `` |  `` bar without a count,
+    a shuffle's parent on ``+-(N)`` a step further in, and the cached partitions of a
+    persisted RDD (Vega had a count on every line and no bar before the first ``|``)."""
     source = ctx.parallelize(range(10), 2).set_name("dbg-source")
     pairs = source.map(lambda x: (x % 3, x)).set_name("dbg-pairs")
-    sums = pairs.reduce_by_key(add).set_name("dbg-sums")
-    final = sums.map_values(str).set_name("dbg-final")
-    text = final.to_debug_string()
-    assert isinstance(text, str)
-    lines = text.splitlines()
-    found = {}
-    for name in ("dbg-source", "dbg-pairs", "dbg-sums", "dbg-final"):
-        matching = [line for line in lines if name in line]
-        assert len(matching) == 1, (name, text)
-        found[name] = matching[0]
-
-    def indent(line):
-        return len(line) - len(line.lstrip())
-
-    assert indent(found["dbg-pairs"]) > indent(found["dbg-sums"])
-    assert "+-" in found["dbg-pairs"]
-    assert indent(found["dbg-source"]) >= indent(found["dbg-pairs"])
-    assert lines[0].find("dbg-final") >= 0
+    sums = pairs.reduce_by_key(add, 3).set_name("dbg-sums")
+    final = sums.map_values(str).set_name("dbg-final").cache()
+    assert final.count() == 3
+    lines = final.to_debug_string().splitlines()
+    assert re.fullmatch(r" \|       CachedPartitions: 3; MemorySize: \d+\.\d B; DiskSize: 0\.0 B",
+                        lines.pop(1)), lines
+    assert lines == [f"(3) {final!r} [Memory Serialized 1x Replicated]",
+                     f" |  {sums!r} []",
+                     f" +-(2) {pairs!r} []",
+                     f"    |  {source!r} []"]
+    assert repr(sums).startswith("dbg-sums ShuffledRDD[")
+    final.unpersist()
 
 
 def test_to_debug_string_mentions_cached_level(ctx):
