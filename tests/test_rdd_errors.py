@@ -59,6 +59,30 @@ def test_context_still_works_after_a_failed_job(ctx):
     assert sorted(ctx.parallelize([(1, 1), (1, 2)], 2).reduce_by_key(add).collect()) == [(1, 3)]
 
 
+class UnprintableError(Exception):
+    """An exception whose str() itself raises."""
+
+    def __str__(self):
+        raise RuntimeError("str() of this error fails")
+
+
+def raise_unprintable(x):
+    raise UnprintableError()
+
+
+def test_an_error_whose_str_raises_fails_its_task_not_the_executor(ctx):
+    """A task's exception whose str() raises fails the task with its type and Python's
+    "<exception str() failed>", on every master (it ended the executor process, so the job
+    failed with ExecutorLost and nothing about the error, and `local` raised the
+    RuntimeError of str())."""
+    with pytest.raises(TaskFailed) as info:
+        ctx.parallelize([1], 1).map(raise_unprintable).collect()
+    assert (info.value.error_type, info.value.message) == (
+        "UnprintableError", "<exception str() failed>")
+    assert "raise_unprintable" in info.value.remote_traceback
+    assert ctx.parallelize([1, 2], 2).sum() == 3
+
+
 def test_task_failed_is_a_vega_error(ctx):
     """TaskFailed is part of the VegaError hierarchy."""
     with pytest.raises(VegaError):

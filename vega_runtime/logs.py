@@ -158,6 +158,22 @@ def _is_runpy(filename: str) -> bool:
     return filename == "<frozen runpy>" or filename.endswith(os.sep + "runpy.py")
 
 
+def error_text(exc: BaseException) -> str:
+    """``str(exc)``, or Python's ``<exception str() failed>`` when the user's ``__str__``
+    raises (as a traceback prints it), so reporting a task's error never fails itself.
+
+    >>> class Unprintable(Exception):
+    ...     def __str__(self):
+    ...         raise RuntimeError
+    >>> error_text(ValueError("bad")), error_text(Unprintable())
+    ('bad', '<exception str() failed>')
+    """
+    try:
+        return str(exc)
+    except Exception:
+        return "<exception str() failed>"
+
+
 def user_traceback(exc: BaseException) -> str:
     """The traceback with Vega's own frames removed (all of it if no frame is the user's);
     for an error Vega raised from the user's (a task's StopIteration), the user's frames."""
