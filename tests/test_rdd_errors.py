@@ -1,5 +1,6 @@
 """How user errors surface: failed tasks, driver-only APIs in tasks, unpicklable closures."""
 
+import os
 import threading
 from operator import add
 
@@ -80,6 +81,32 @@ def test_an_error_whose_str_raises_fails_its_task_not_the_executor(ctx):
     assert (info.value.error_type, info.value.message) == (
         "UnprintableError", "<exception str() failed>")
     assert "raise_unprintable" in info.value.remote_traceback
+    assert ctx.parallelize([1, 2], 2).sum() == 3
+
+
+def rebuild_anywhere_but(driver_pid):
+    if os.getpid() == driver_pid:
+        raise ValueError()  # no message
+    return "rebuilt"
+
+
+class UnloadableOnTheDriver:
+    def __init__(self, driver_pid):
+        self.driver_pid = driver_pid
+
+    def __reduce__(self):
+        return rebuild_anywhere_but, (self.driver_pid,)
+
+
+def test_a_result_the_driver_cannot_unpickle_fails_its_job_with_that_error(ctx):
+    """A task's result whose unpickling on the driver raises an error without a message
+    fails the action with that error, and the next job runs (the job's abort took the
+    first line of an empty message: an IndexError hid the error, and every later job on
+    the Context failed with 'a job is already running')."""
+    with pytest.raises(ValueError) as info:
+        driver = os.getpid()
+        ctx.parallelize([1], 1).map(lambda x: UnloadableOnTheDriver(driver)).collect()
+    assert type(info.value) is ValueError and str(info.value) == ""
     assert ctx.parallelize([1, 2], 2).sum() == 3
 
 

@@ -174,6 +174,15 @@ def error_text(exc: BaseException) -> str:
         return "<exception str() failed>"
 
 
+def error_summary(exc: BaseException) -> str:
+    """The first line of :func:`error_text`, or the type's name when that is empty.
+
+    >>> error_summary(ValueError("bad\\nmore")), error_summary(KeyError())
+    ('bad', 'KeyError')
+    """
+    return (error_text(exc).splitlines() or [type(exc).__name__])[0]
+
+
 def user_traceback(exc: BaseException) -> str:
     """The traceback with Vega's own frames removed (all of it if no frame is the user's);
     for an error Vega raised from the user's (a task's StopIteration), the user's frames."""
