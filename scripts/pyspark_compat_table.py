@@ -48,6 +48,29 @@ DIFFERS = {
     "sumApprox": "as `countApprox`", "meanApprox": "as `countApprox`",
     "countApproxDistinct": "HyperLogLog, exact while the distinct count is small",
     "groupByKey": "values are lists (PySpark: `ResultIterable`, also iterable)",
+    "cogroup": "each key's values are a tuple of lists (PySpark: of `ResultIterable`s, also "
+               "iterable), as `groupByKey`",
+    "groupWith": "as `cogroup`",
+    "stats": "the `StatCounter`'s `max()`, `min()`, `stdev()` and `sampleStdev()` are "
+             "`float`s (PySpark's: `numpy.float64`, a subclass of `float`; equal values)",
+    "stdev": "a `float`, as `stats`", "sampleStdev": "a `float`, as `stats`",
+    "localCheckpoint": "written by a job of its own after the first action, into the "
+                       "application's scratch directory, not kept as the RDD's cached blocks: "
+                       "`getStorageLevel()` stays as it was (PySpark's turns "
+                       "`MEMORY_AND_DISK`), and the `is_checkpointed` property turns True "
+                       "once it is written (PySpark's attribute stays False)",
+    "pickleFile": "whole part files packed by bytes into at least `minPartitions` partitions, "
+                  "as `wholeTextFiles`, so a directory of 3 parts may come back in 2 "
+                  "partitions (PySpark: at least one per part file)",
+    "toDebugString": "Spark's layout, with Vega's RDDs (one per transformation, no "
+                     "`PythonRDD`/`PairwiseRDD`) and call sites (`file:line in function`)",
+    "zip": "partitions of unequal lengths fail the task (`TaskFailed`: `ValueError: Can only "
+           "zip RDDs with the same number of elements in each partition`); PySpark raises "
+           "its `ValueError` in the driver",
+    "coalesce": "with `shuffle=True`, records are dealt evenly over the partitions (PySpark "
+                "deals pickled batches, so a small RDD may land in one partition)",
+    "repartition": "as `coalesce` with `shuffle=True`",
+    "parallelize": "`numSlices` below 1 is a `ValueError` (PySpark: `ZeroDivisionError`)",
     "persist": "`useOffHeap` and `deserialized` are carried, not acted on",
     "id": "PySpark pipelines chains of narrow transformations into one RDD; Vega makes one "
           "RDD per transformation, so ids grow faster",
@@ -76,7 +99,10 @@ DIFFERS = {
     "reduceByKeyLocally": "`{}` for an RDD of no partitions, as `top`",
     "countByValue": "`{}` for an RDD of no partitions, as `top`",
     "histogram": "with a list of buckets, zero counts for an RDD of no partitions, as for any "
-                 "empty RDD (PySpark raises `ValueError: Can not reduce() empty RDD`)",
+                 "empty RDD (PySpark raises `ValueError: Can not reduce() empty RDD`); with a "
+                 "number of buckets, an empty RDD raises `ValueError: can not generate buckets "
+                 "from empty RDD`, the message PySpark's code means (4.3's is `Can not "
+                 "reduce() empty RDD`)",
     "sampleByKey": "a negative fraction raises `ValueError` (PySpark: `AssertionError`)",
     "textFile": "a directory is read recursively, its files (but `_` and `.` names, as "
                 "Hadoop's) in name order; partitions are byte ranges packed to near-equal "
