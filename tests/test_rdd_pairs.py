@@ -431,6 +431,16 @@ def test_partition_by_places_keys_by_hash_in_order(ctx):
         [(2, "b"), (4, "d"), (None, "n")], [(1, "a"), (3, "c"), (5, "e")]]
 
 
+def test_partition_by_none_takes_the_default_reduce_partitions(ctx):
+    """partitionBy(None) shuffles into the default number of partitions, as PySpark's
+    (numPartitions is optional there; it was a TypeError comparing None with 0)."""
+    rdd = ctx.parallelize([(k, k) for k in range(6)], 3)
+    by_default = rdd.partitionBy(None)
+    assert by_default.get_num_partitions() == 3
+    assert by_default.glom().collect() == [[(0, 0), (3, 3)], [(1, 1), (4, 4)], [(2, 2), (5, 5)]]
+    assert by_default.partitioner == rdd.partition_by(3).partitioner
+
+
 def test_partition_by_custom_function(ctx):
     """partition_func(key) % n chooses the partition."""
     rdd = ctx.parallelize([("a", 1), ("bb", 2), ("ccc", 3), ("dddd", 4)], 2)

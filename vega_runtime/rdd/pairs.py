@@ -134,15 +134,17 @@ class PairFunctions:
         """
         return self._aggregate(GROUPING, num_partitions, partition_func)
 
-    def partition_by(self, num_partitions: int, partition_func: Callable[[Any], int] = portable_hash):
-        """Records moved so that ``partition_func(key) % n`` is their partition.
+    def partition_by(self, num_partitions: Optional[int],
+                     partition_func: Callable[[Any], int] = portable_hash):
+        """Records moved so that ``partition_func(key) % n`` is their partition (``n``
+        None: the default number of a shuffle's partitions, as PySpark's).
 
         >>> ctx.parallelize([("a", 1), ("b", 2)]).partition_by(4).get_num_partitions()
         4
         """
         from .shuffled import ShuffledRDD
 
-        partitioner = HashPartitioner(checked_partitions(num_partitions), partition_func)
+        partitioner = HashPartitioner(self._shuffle_partitions(num_partitions), partition_func)
         if self.partitioner == partitioner:
             return self
         return ShuffledRDD(self, partitioner)
