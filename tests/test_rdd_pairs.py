@@ -307,6 +307,17 @@ def test_cogroup_value_order_and_num_partitions(ctx):
     assert result == {"k": (list(range(10)), [0, -1, -2, -3, -4]), "z": ([], [None])}
 
 
+def test_cogroup_with_num_partitions_none_given_by_position(ctx):
+    """cogroup(other, None), PySpark's signature with its default spelled out, is the
+    default number of partitions (the None was taken for a second other RDD: an
+    AttributeError of NoneType)."""
+    x = ctx.parallelize([("k", 1)], 2)
+    y = ctx.parallelize([("k", 2)], 3)
+    grouped = x.cogroup(y, None)
+    assert grouped.get_num_partitions() == 5
+    assert [(k, tuple(map(list, v))) for k, v in grouped.collect()] == [("k", ([1], [2]))]
+
+
 def test_join_pyspark_doctest(ctx):
     """PySpark's doctest: inner join."""
     x = ctx.parallelize([("a", 1), ("b", 4)])

@@ -159,8 +159,8 @@ class PairFunctions:
         >>> sorted(a.cogroup(b).map_values(lambda vs: [list(v) for v in vs]).collect())
         [('a', [[1], [2]]), ('b', [[4], []])]
         """
-        if others and isinstance(others[-1], int):
-            others, num_partitions = others[:-1], others[-1]
+        if others and (others[-1] is None or isinstance(others[-1], int)):
+            others, num_partitions = others[:-1], others[-1]  # PySpark's (other, numPartitions)
         if other is not None:
             others = others + (other,)
         rdds = (self,) + tuple(others)
