@@ -345,7 +345,8 @@ class RDD(Transformations, PairFunctions, Actions, Generic[T]):
         self._checkpoint_requested = "reliable"
 
     def local_checkpoint(self) -> None:
-        """Like ``checkpoint`` but kept in the executors' scratch space (fast, not durable)."""
+        """Like ``checkpoint`` but written under the driver's application directory (fast,
+        not durable; executors must see it at the same path: docs/storage.md)."""
         self._driver("RDD.local_checkpoint")
         self._checkpoint_requested = "local"
 
