@@ -70,8 +70,15 @@ DIFFERS = {
     "coalesce": "with `shuffle=True`, records are dealt evenly over the partitions (PySpark "
                 "deals pickled batches, so a small RDD may land in one partition)",
     "repartition": "as `coalesce` with `shuffle=True`",
-    "parallelize": "`numSlices` below 1 is a `ValueError` (PySpark: `ZeroDivisionError`)",
-    "persist": "`useOffHeap` and `deserialized` are carried, not acted on",
+    "parallelize": "`numSlices` below 1 is a `ValueError` (PySpark: `ZeroDivisionError`); the "
+                   "slices hold the elements themselves until a job ships them, so changing "
+                   "an element in place after `parallelize` (`data[0].append(5)`) shows in "
+                   "the RDD (PySpark pickles the data at once); the list itself is copied",
+    "persist": "`useOffHeap` and `deserialized` are carried, not acted on: records cached in "
+               "memory are the objects themselves, so a later function that changes a "
+               "cached record in place (`x.append(...)`) changes it for every later job "
+               "(PySpark's cache is pickled: each job gets fresh copies); return new objects",
+    "cache": "as `persist`",
     "id": "PySpark pipelines chains of narrow transformations into one RDD; Vega makes one "
           "RDD per transformation, so ids grow faster",
     "getConf": "a copy of the `SparkConf` the context was created with (without the settings "
