@@ -23,6 +23,7 @@ from .context_jobs import _NO_JOB, JobControl
 from .context_persistence import Persistence
 from .context_profiles import Profiles
 from .lazy_imports import lazy_module, load_entry_point
+from .logs import spark_log_level
 from .master_url import MasterSpec, parse_master
 from .private_files import (hold_owner_lock, make_private_dirs, new_private_dir, open_private,
                             remove_abandoned, remove_tree)
@@ -747,7 +748,9 @@ class Context(JobControl, FileShipping, Persistence, Profiles):
         self._bus.on_task_output(f"[{host} {executor_id} {where}]", stream, text)
 
     def set_log_level(self, level: str) -> None:
-        logging.getLogger("vega_runtime").setLevel(level.upper())
+        """The driver's Vega log level: Spark's names (``ALL``, ``TRACE``, ``DEBUG``,
+        ``INFO``, ``WARN``, ``ERROR``, ``FATAL``, ``OFF``) or Python's, in any case."""
+        logging.getLogger("vega_runtime").setLevel(spark_log_level(level))
 
     def __repr__(self) -> str:
         # The class's own name: a PySpark program's SparkContext shows as <SparkContext ...>
