@@ -31,6 +31,15 @@ def _count(records: Iterator) -> int:
     return next(numbers)
 
 
+def _whole_count(num, method: str) -> int:
+    """``num`` when it is an int (a bool too): a count of elements asked for; anything else
+    is a TypeError on the driver, before a job runs for it."""
+    if not isinstance(num, int):
+        raise TypeError(f"{method}() takes a whole number of elements, not "
+                        f"{type(num).__name__} {num!r}")
+    return num
+
+
 class Actions:
     def _run(self, func: Callable[[Iterator], Any], what: str,
              partitions: Optional[List[int]] = None) -> list:
@@ -92,6 +101,7 @@ class Actions:
         >>> ctx.range(100, num_slices=10).take(3)
         [0, 1, 2]
         """
+        num = _whole_count(num, "take")
         items: list = []
         total = self.get_num_partitions()
         scanned = 0
@@ -120,7 +130,7 @@ class Actions:
           ...
         ValueError: top N cannot be negative.
         """
-        if num < 0:
+        if _whole_count(num, "take_ordered") < 0:
             raise ValueError("top N cannot be negative.")  # PySpark's message
         parts = self._run(lambda it: heapq.nsmallest(num, it, key), "take_ordered()")
         return heapq.nsmallest(num, itertools.chain.from_iterable(parts), key)
@@ -131,6 +141,7 @@ class Actions:
         >>> ctx.parallelize([5, 1, 3]).top(2)
         [5, 3]
         """
+        num = _whole_count(num, "top")
         parts = self._run(lambda it: heapq.nlargest(num, it, key), "top()")
         return heapq.nlargest(num, itertools.chain.from_iterable(parts), key)
 
