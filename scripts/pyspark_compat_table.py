@@ -19,23 +19,14 @@ import sys
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
+from vega_runtime.aliases import NOT_IN_VEGA  # noqa: E402
 from vega_runtime.pyspark_compat import RDD, SparkContext  # noqa: E402
 
 BEGIN, END = "<!-- compatibility table: begin -->", "<!-- compatibility table: end -->"
 
-_HADOOP = "Hadoop input/output formats need the JVM; use text, pickle or binary files"
-NOT_SUPPORTED = {
-    "cleanShuffleDependencies": "a shuffle's files are deleted once no RDD can read it (its "
-                                "dependency is garbage), as the next job starts; there is no "
-                                "call to do it sooner",
-    "saveAsNewAPIHadoopDataset": _HADOOP, "saveAsNewAPIHadoopFile": _HADOOP,
-    "saveAsHadoopDataset": _HADOOP, "saveAsHadoopFile": _HADOOP, "saveAsSequenceFile": _HADOOP,
-    "sequenceFile": _HADOOP, "newAPIHadoopFile": _HADOOP, "newAPIHadoopRDD": _HADOOP,
-    "hadoopFile": _HADOOP, "hadoopRDD": _HADOOP,
-    "toDF": "DataFrames are Spark SQL, which Vega does not implement",
-    "setSystemProperty": "sets a JVM system property; Vega has no JVM",
-    "getSystemProperty": "reads a JVM system property; Vega has no JVM",
-}
+#: PySpark's members Vega lacks, with why (the runtime's AttributeError for one says so)
+NOT_SUPPORTED = {name: reason for members in NOT_IN_VEGA.values()
+                 for name, reason in members.items()}
 DIFFERS = {
     "saveAsPickleFile": "pickled batches, not a Hadoop SequenceFile; `pickleFile` reads them; "
                         "takes `overwrite=False`",

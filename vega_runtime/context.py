@@ -752,6 +752,10 @@ class Context(JobControl, FileShipping, Persistence, Profiles):
         ``INFO``, ``WARN``, ``ERROR``, ``FATAL``, ``OFF``) or Python's, in any case."""
         logging.getLogger("vega_runtime").setLevel(spark_log_level(level))
 
+    def __getattr__(self, name: str):
+        # only for names the Context lacks: PySpark's it does not implement say why
+        raise aliases.missing_member(self, name, "SparkContext")
+
     def __repr__(self) -> str:
         # The class's own name: a PySpark program's SparkContext shows as <SparkContext ...>
         return (f"<{type(self).__name__} {self.application_id} master={self.master} "

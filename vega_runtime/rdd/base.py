@@ -246,6 +246,10 @@ class RDD(Transformations, PairFunctions, Actions, Generic[T]):
         self._name = name
         return self
 
+    def __getattr__(self, name: str):
+        # only for names the RDD lacks: PySpark's it does not implement say why (toDF, ...)
+        raise aliases.missing_member(self, name, "RDD")
+
     def __repr__(self) -> str:
         """``[NAME ]ClassName[id] at CALL_SITE``, as Spark's."""
         name = f"{self._name} " if self._name else ""
