@@ -42,6 +42,7 @@ DIFFERS = {
     "cogroup": "each key's values are a tuple of lists (PySpark: of `ResultIterable`s, also "
                "iterable), as `groupByKey`",
     "groupWith": "as `cogroup`",
+    "groupBy": "values are lists, as `groupByKey`",
     "stats": "the `StatCounter`'s `max()`, `min()`, `stdev()` and `sampleStdev()` are "
              "`float`s (PySpark's: `numpy.float64`, a subclass of `float`; equal values)",
     "stdev": "a `float`, as `stats`", "sampleStdev": "a `float`, as `stats`",
