@@ -371,7 +371,7 @@ class RDD(Transformations, PairFunctions, Actions, Generic[T]):
 
     def get_checkpoint_file(self) -> Optional[str]:
         """Where this RDD was checkpointed, as a URI (``file:/...``, ``hdfs://...``), or None:
-        before its job, and for a local checkpoint (in the executors' scratch), as PySpark's."""
+        before its job, and for a local checkpoint (the application's scratch), as PySpark's."""
         directory = getattr(self._checkpoint_rdd, "directory", None)
         if directory is None or self._checkpoint_requested == "local":
             return None
