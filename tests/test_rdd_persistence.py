@@ -180,6 +180,25 @@ def test_local_checkpoint(ctx):
     assert rdd.count() == 6
 
 
+def test_checkpoint_after_local_checkpoint_keeps_the_local_one(ctx, tmp_path):
+    """checkpoint() of an RDD marked with local_checkpoint() leaves it local, as Spark's
+    (its checkpoint data is already set); local_checkpoint() after checkpoint() overrides,
+    as there (checkpoint() replaced the local mark and wrote to the checkpoint dir)."""
+    ctx.set_checkpoint_dir(str(tmp_path))
+    local_first = ctx.parallelize(range(4), 2).map(lambda x: x + 1)
+    local_first.localCheckpoint()
+    local_first.checkpoint()
+    assert local_first.collect() == [1, 2, 3, 4]
+    assert (local_first.isCheckpointed(), local_first.isLocallyCheckpointed(),
+            local_first.getCheckpointFile()) == (True, True, None)
+    reliable_first = ctx.parallelize(range(4), 2).map(lambda x: x + 1)
+    reliable_first.checkpoint()
+    reliable_first.localCheckpoint()
+    assert reliable_first.collect() == [1, 2, 3, 4]
+    assert (reliable_first.isCheckpointed(), reliable_first.isLocallyCheckpointed(),
+            reliable_first.getCheckpointFile()) == (True, True, None)
+
+
 def test_a_local_checkpoint_has_no_checkpoint_file(ctx):
     """get_checkpoint_file() is None for a locally checkpointed RDD, after its job too, as
     PySpark's ("Not defined if RDD is checkpointed locally"): the files are the executors'

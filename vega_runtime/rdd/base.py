@@ -339,14 +339,16 @@ class RDD(Transformations, PairFunctions, Actions, Generic[T]):
         return self.storage_level != StorageLevel.NONE
 
     def checkpoint(self) -> None:
-        """Save this RDD to the checkpoint dir after its next job, truncating its lineage."""
+        """Save this RDD to the checkpoint dir after its next job, truncating its lineage
+        (nothing for an RDD marked with ``local_checkpoint()``, as Spark's)."""
         ctx = self._driver("RDD.checkpoint")
         if ctx.checkpoint_dir is None:
             from ..errors import VegaError
 
             raise VegaError("checkpoint() needs a checkpoint directory: call "
                             "ctx.set_checkpoint_dir(path) first")
-        self._checkpoint_requested = "reliable"
+        if self._checkpoint_requested != "local":  # Spark's: a local mark stays
+            self._checkpoint_requested = "reliable"
 
     def local_checkpoint(self) -> None:
         """Like ``checkpoint`` but written under the driver's application directory (fast,
