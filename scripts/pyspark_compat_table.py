@@ -43,6 +43,13 @@ DIFFERS = {
                "iterable), as `groupByKey`",
     "groupWith": "as `cogroup`",
     "groupBy": "values are lists, as `groupByKey`",
+    "mapValues": "a record must be a pair: `(k, v, extra)` fails its task with `ValueError: too "
+                 "many values to unpack` (PySpark reads `kv[0]` and `kv[1]` and drops the "
+                 "rest); so in `flatMapValues`, `cogroup`, `subtractByKey` and the other "
+                 "pair functions",
+    "flatMapValues": "as `mapValues`", "subtractByKey": "as `mapValues`",
+    "partitionBy": "records keep their type: a `[k, v]` list stays a list (PySpark's "
+                   "shuffle turns it into a tuple); so in `sortByKey` and `sampleByKey`",
     "stats": "the `StatCounter`'s `max()`, `min()`, `stdev()` and `sampleStdev()` are "
              "`float`s (PySpark's: `numpy.float64`, a subclass of `float`; equal values)",
     "stdev": "a `float`, as `stats`", "sampleStdev": "a `float`, as `stats`",
