@@ -83,6 +83,8 @@ def test_a_count_that_is_not_a_whole_number_is_refused_before_any_job(ctx):
                                          f"{type(num).__name__} {num!r}")
     assert len(tracker.get_job_ids_for_group(None)) == jobs_before
     assert (rdd.take(True), rdd.top(2), rdd.takeOrdered(0)) == ([0], [9, 8], [])
+    numpy = pytest.importorskip("numpy")
+    assert (rdd.take(numpy.int64(2)), rdd.top(numpy.int32(1))) == ([0, 1], [9])
 
 
 def test_take_spans_partitions_in_order(ctx):

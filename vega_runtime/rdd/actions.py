@@ -6,6 +6,7 @@ import copy
 import heapq
 import itertools
 import math
+import operator
 import random
 import sys
 from collections import Counter, defaultdict, deque
@@ -32,12 +33,14 @@ def _count(records: Iterator) -> int:
 
 
 def _whole_count(num, method: str) -> int:
-    """``num`` when it is an int (a bool too): a count of elements asked for; anything else
-    is a TypeError on the driver, before a job runs for it."""
-    if not isinstance(num, int):
+    """``num`` as an int when it is a whole number (an int, a bool, numpy's integers: what
+    has ``__index__``): a count of elements asked for; anything else is a TypeError on the
+    driver, before a job runs for it."""
+    try:
+        return operator.index(num)
+    except TypeError:
         raise TypeError(f"{method}() takes a whole number of elements, not "
-                        f"{type(num).__name__} {num!r}")
-    return num
+                        f"{type(num).__name__} {num!r}") from None
 
 
 class Actions:
@@ -130,7 +133,8 @@ class Actions:
           ...
         ValueError: top N cannot be negative.
         """
-        if _whole_count(num, "take_ordered") < 0:
+        num = _whole_count(num, "take_ordered")
+        if num < 0:
             raise ValueError("top N cannot be negative.")  # PySpark's message
         parts = self._run(lambda it: heapq.nsmallest(num, it, key), "take_ordered()")
         return heapq.nsmallest(num, itertools.chain.from_iterable(parts), key)
