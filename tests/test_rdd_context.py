@@ -245,6 +245,8 @@ def test_run_job_refuses_a_partition_the_rdd_does_not_have(ctx):
     with pytest.raises(ValueError, match="non-existent partition: '1'"):
         ctx.runJob(rdd, lambda part: list(part), partitions=["1"])
     assert ctx.run_job(rdd, lambda part: [sum(part)], iter([2])) == [9]
+    numpy = pytest.importorskip("numpy")
+    assert ctx.run_job(rdd, lambda part: [sum(part)], [numpy.int64(1)]) == [5]
 
 
 

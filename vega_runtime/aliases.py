@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import sys
 import types
-from typing import Callable, Dict, Iterable, Tuple
+from typing import Callable, Dict, Iterable, Optional, Tuple
 
 from .user_code import (GUARDED_IN_PIPELINE, USER_FUNCTION_PARAMETERS, VALUE_PARAMETERS,
                         fail_on_stopiteration)
@@ -122,16 +122,23 @@ def camel_case(name: str) -> str:
     return head + "".join(part.capitalize() for part in rest)
 
 
-def install(cls: type, names: Iterable[str]) -> None:
+def install(cls: type, names: Iterable[str], pyspark_class: Optional[str] = None) -> None:
     """Give ``cls`` an alias per name; properties stay properties.
 
     Every public method (and ``__init__``) first learns PySpark's keyword names
-    and guards its user functions, so both spellings of a method do.
+    and guards its user functions, so both spellings of a method do.  With
+    ``pyspark_class`` (``"RDD"``, ``"SparkContext"``), a name an instance lacks raises
+    :func:`missing_member`'s AttributeError, which says why for PySpark's members.
     """
     for name, member in _public_methods(cls):
         setattr(cls, name, _pyspark_call(name, member))
     for name in names:
         setattr(cls, camel_case(name), _lookup(cls, name))
+    if pyspark_class is not None:
+        def __getattr__(self, name: str):  # only for names the instance lacks
+            raise missing_member(self, name, pyspark_class)
+
+        cls.__getattr__ = __getattr__
 
 
 def _public_methods(cls: type):

@@ -702,17 +702,10 @@ class Context(JobControl, FileShipping, Persistence, Profiles):
 
     def run_partitions(self, rdd: RDD, func: Callable[[Iterable], Any],
                        partitions: Optional[Sequence[int]] = None) -> list:
-        """Run ``func`` on each given partition of ``rdd``; one result per partition.  An
-        index ``rdd`` has no partition at is a ValueError before any task runs, as Spark's."""
+        """Run ``func`` on each given partition of ``rdd`` (all for None); one result each."""
         self._check_running()
         with self._job_slot():
-            count = rdd.get_num_partitions()
-            partitions = range(count) if partitions is None else list(partitions)
-            for index in partitions:
-                if not isinstance(index, int) or not 0 <= index < count:
-                    valid = f"give indexes 0 to {count - 1}" if count else "it has none"
-                    raise ValueError(f"Attempting to access a non-existent partition: {index!r}. "
-                                     f"Total number of partitions: {count} ({valid})")
+            partitions = rdd_base.partition_indexes(rdd, partitions)
             results = self._runner.run_job(rdd, func, list(partitions), rdd_base.job_name(rdd))
             checkpoints.write_checkpoints(self, rdd, self._runner.run_job)
             return results
@@ -748,13 +741,7 @@ class Context(JobControl, FileShipping, Persistence, Profiles):
         self._bus.on_task_output(f"[{host} {executor_id} {where}]", stream, text)
 
     def set_log_level(self, level: str) -> None:
-        """The driver's Vega log level: Spark's names (``ALL``, ``TRACE``, ``DEBUG``,
-        ``INFO``, ``WARN``, ``ERROR``, ``FATAL``, ``OFF``) or Python's, in any case."""
         logging.getLogger("vega_runtime").setLevel(spark_log_level(level))
-
-    def __getattr__(self, name: str):
-        # only for names the Context lacks: PySpark's it does not implement say why
-        raise aliases.missing_member(self, name, "SparkContext")
 
     def __repr__(self) -> str:
         # The class's own name: a PySpark program's SparkContext shows as <SparkContext ...>
@@ -762,7 +749,7 @@ class Context(JobControl, FileShipping, Persistence, Profiles):
                 f"app={self.app_name!r}>")
 
 
-aliases.install(Context, aliases.CONTEXT_MEMBERS)
+aliases.install(Context, aliases.CONTEXT_MEMBERS, pyspark_class="SparkContext")
 
 #: PySpark's name for the same thing, so ``SparkContext(...)`` jobs port by import alone.
 SparkContext = Context

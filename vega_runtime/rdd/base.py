@@ -8,10 +8,11 @@ Context: anything that needs the driver fails there with ``DriverOnlyError``.
 
 from __future__ import annotations
 
+import operator
 import os
 import re
 import sys
-from typing import Generic, Iterator, List, Optional, TypeVar
+from typing import Generic, Iterator, List, Optional, Sequence, TypeVar
 
 from .. import aliases
 from ..errors import DriverOnlyError, VegaError
@@ -246,10 +247,6 @@ class RDD(Transformations, PairFunctions, Actions, Generic[T]):
         self._name = name
         return self
 
-    def __getattr__(self, name: str):
-        # only for names the RDD lacks: PySpark's it does not implement say why (toDF, ...)
-        raise aliases.missing_member(self, name, "RDD")
-
     def __repr__(self) -> str:
         """``[NAME ]ClassName[id] at CALL_SITE``, as Spark's."""
         name = f"{self._name} " if self._name else ""
@@ -394,6 +391,27 @@ class RDD(Transformations, PairFunctions, Actions, Generic[T]):
         self.__dict__.update(state)
 
 
+def partition_indexes(rdd: RDD, partitions) -> Sequence[int]:
+    """The partitions a job on ``rdd`` runs: all for None, else each index as an int
+    (numpy's integers too); one ``rdd`` has no partition at is a ValueError, as Spark's
+    "Attempting to access a non-existent partition", before any task runs."""
+    count = rdd.get_num_partitions()
+    if partitions is None:
+        return range(count)
+    indexes = []
+    for index in partitions:
+        try:
+            number = operator.index(index)
+        except TypeError:
+            number = -1
+        if not 0 <= number < count:
+            valid = f"give indexes 0 to {count - 1}" if count else "it has none"
+            raise ValueError(f"Attempting to access a non-existent partition: {index!r}. "
+                             f"Total number of partitions: {count} ({valid})")
+        indexes.append(number)
+    return indexes
+
+
 def _bar_under(count: str) -> str:
     """The prefix of the lines under ``(N) RDD``: a ``|`` under the count's middle."""
     left = (len(count) - 1) // 2
@@ -426,7 +444,7 @@ def _spark_bytes(size: int) -> str:
     return f"{size:.1f} B"
 
 
-aliases.install(RDD, aliases.RDD_METHODS)
+aliases.install(RDD, aliases.RDD_METHODS, pyspark_class="RDD")
 for _alias, _name in aliases.EXTRA_RDD_ALIASES.items():
     setattr(RDD, _alias, getattr(RDD, _name))
 
