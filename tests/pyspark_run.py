@@ -40,7 +40,6 @@ _SQL = "uses Spark SQL (DataFrames), which Vega does not implement"
 _SLOTS = ("runs a barrier stage of 4 tasks, which needs 4 executor slots (PySpark's suite runs "
           "it on local[4]); Spark refuses it, as Vega does, on this suite's 1- and 2-slot masters")
 _INTERNAL = "tests a PySpark-internal module (serializers, shuffle, worker daemon, profiler)"
-_SOURCE_TREE = "needs files of Spark's source tree (python/test_support) the wheel does not ship"
 _PYSPARK_MEMORY = ("spark.executor.pyspark.memory sets RLIMIT_AS on PySpark's Python workers; "
                    "Vega's executors are the Python processes, held to vega.executor.memory "
                    "with RLIMIT_DATA (RLIMIT_AS also counts the address space threads and "
@@ -54,14 +53,9 @@ EXCLUDED = {
     "test_rdd.RDDTests.test_take_on_jrdd_with_large_rows_should_not_cause_deadlock": _JVM,
     "test_rdd.RDDTests.test_zip_with_different_serializers": _INTERNAL,
     "test_rdd.RDDTests.test_external_group_by_key": _INTERNAL,
-    "test_rdd.RDDTests.test_save_as_textfile_with_unicode": _SOURCE_TREE,
-    "test_rdd.RDDTests.test_transforming_pickle_file": _SOURCE_TREE,
-    "test_rdd.RDDTests.test_cartesian_on_textfile": _SOURCE_TREE,
-    "test_rdd.RDDTests.test_repartition_on_textfile": _SOURCE_TREE,
     "test_rdd.RDDTests.test_null_in_rdd": _JVM,
     "test_rdd.RDDTests.test_multithread_broadcast_pickle": _INTERNAL,  # sc.serializer, _pickled_broadcast_vars
     # test_context
-    "test_context.AddFileTests": _SOURCE_TREE,
     "test_context.ContextTests.test_set_conf": _JVM,  # sc._jsc
     "test_context.ContextTests.test_forbid_insecure_gateway": _JVM,  # a py4j gateway
     "test_context.ContextTests.test_allow_to_create_spark_context_in_executors":
@@ -108,6 +102,10 @@ EXCLUDED_ON = {
         "test_worker.WorkerPoolCrashTest": _INLINE,
         "test_worker.WorkerTests.test_cancel_task": _INLINE,
         "test_worker.SimpleWorkerTests.test_cancel_task": _INLINE,
+        "test_context.AddFileTests.test_add_py_file_locally":
+            "it expects userlibrary not importable in the driver, but the test before it "
+            "(test_add_py_file) ran a task importing it, which on Vega's 'local' master runs "
+            "inside the driver process, where the module stays imported",
         "test_rddsampler.RDDSamplerTests.test_rdd_stratified_sampler_func":
             "its bounds are statistical, for its seed on PySpark's local[4]: Vega draws the "
             "same counts as PySpark there and on local[2] (16 and 4 partitions), but on one "
@@ -115,6 +113,35 @@ EXCLUDED_ON = {
             "(as Spark's CartesianRDD), and the same seed draws b=15 where the test wants > 15",
     },
 }
+
+
+#: What the tests read from Spark's source tree (``$SPARK_HOME/python/test_support``, which
+#: the wheel does not ship), written here to what they expect of it: a text file and a
+#: directory of them, a module, a zipped package, and a module named as a standard one
+#: whose ``__name__`` says it is the one shipped (``addPyFile`` wins over the system's).
+TEST_SUPPORT = {
+    "hello/hello.txt": "Hello World!\n",
+    "hello/sub_hello/sub_hello.txt": "Sub Hello World!\n",
+    "userlibrary.py": 'class UserClass:\n    def hello(self):\n        return "Hello World!"\n',
+    "SimpleHTTPServer.py": '__name__ = "My Server"\n',
+}
+#: ``userlib-0.1.zip``: a package inside a zip file
+TEST_SUPPORT_ZIP = ("userlib-0.1.zip", "userlib/__init__.py",
+                    'class UserClass:\n    def hello(self):\n'
+                    '        return "Hello World from inside a package!"\n')
+
+
+def write_test_support(spark_home: str) -> None:
+    """``$SPARK_HOME/python/test_support`` as the tests expect it (:data:`TEST_SUPPORT`)."""
+    root = os.path.join(spark_home, "python", "test_support")
+    for name, text in TEST_SUPPORT.items():
+        path = os.path.join(root, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as out:
+            out.write(text)
+    archive, member, text = TEST_SUPPORT_ZIP
+    with zipfile.ZipFile(os.path.join(root, archive), "w") as out:
+        out.writestr(member, text)
 
 
 class Recorder(unittest.TestResult):
@@ -216,7 +243,7 @@ def main(zip_path: str, master: str, results_path: str, only: str = "") -> int:
     outcomes = {}
     with tempfile.TemporaryDirectory(prefix="pyspark-tests-") as directory:
         spark_home = os.path.join(directory, "spark-home")
-        os.makedirs(spark_home)
+        write_test_support(spark_home)
         pyspark_shims.register(master, spark_home)
         loader = unittest.TestLoader()
         for name, module in load_modules(zip_path, directory):

@@ -280,7 +280,7 @@ def test_a_context_the_job_never_stops_is_stopped_at_exit(vega_cli, tmp_path, ma
                       env={"TMPDIR": str(scratch), "VEGA_EVENTLOG_DIR": str(events)})
     assert result.returncode == 0 and result.stdout == "45\n", result.stderr
     log, = events.iterdir()
-    assert re.search(rf"^{log.stem} finished in .*: 1 jobs, 1 stages, 2 tasks", result.stderr,
+    assert re.search(rf"^{log.stem} finished in .*: 1 job, 1 stage, 2 tasks", result.stderr,
                      re.M), result.stderr
     with open(log) as fh:
         assert json.loads(fh.readlines()[-1])["event"] == "ApplicationEnd"
@@ -324,6 +324,18 @@ def test_verbose_prints_resolved_config_with_origins(vega_cli):
     assert re.search(r"vega\.task\.max_attempts\W+2\W+command line", result.stderr), result.stderr
     assert re.search(r"vega\.master\W+local\W+command line", result.stderr), result.stderr
     assert re.search(r"vega\.app\.name\W+make_rdd\W+command line", result.stderr), result.stderr
+
+
+def test_verbose_shows_values_with_brackets_as_they_are(vega_cli):
+    """--verbose with a value holding brackets (--name "[/daily] etl"): the table shows it
+    as it is and the job runs. Before, rich read it as markup: "internal error:
+    MarkupError", and the job never ran."""
+    result = vega_cli("submit", "--verbose", "--master", "local", "--name", "[/daily] etl",
+                      "jobs/make_rdd.py", env={"COLUMNS": "200"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"result: {[x * 2 for x in range(1, 11)]}\n"
+    assert re.search(r"vega\.app\.name\W+\[/daily\] etl\W+command line", result.stderr), \
+        result.stderr
 
 
 def test_verbose_reports_environment_origin_of_vega_master(vega_cli):

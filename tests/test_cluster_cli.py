@@ -242,6 +242,46 @@ def test_cluster_deploy_mode_runs_the_driver_on_the_master_and_streams_its_outpu
     assert driver["state"] == "finished" and driver["exit_code"] == 0
 
 
+def test_a_cluster_mode_drivers_settings_are_not_on_its_command_line(cluster, tmp_path):
+    """--deploy-mode cluster --conf vega.executor.env.DB_PASSWORD=...: the driver the master
+    starts has the setting (its executors get the variable) but not on its command line,
+    which every user of the master's host can read (ps, /proc/PID/cmdline). Before, the
+    master passed each setting as --conf KEY=VALUE."""
+    job = write(tmp_path / "conf.py",
+                "import os\nfrom vega_runtime import Context\n"
+                "argv = open('/proc/self/cmdline', 'rb').read()\n"
+                "with Context() as ctx:\n"
+                "    print('setting', ctx.conf['vega.executor.env.DB_PASSWORD'],"
+                " ctx.conf.origin('vega.executor.env.DB_PASSWORD'))\n"
+                "    print('executors', ctx.parallelize([0], 1)"
+                ".map(lambda _: os.environ['DB_PASSWORD']).collect())\n"
+                "    print('on the command line', b'hunter2-pw' in argv)\n")
+    result = vega("submit", "--deploy-mode", "cluster", "--conf",
+                  "vega.executor.env.DB_PASSWORD=hunter2-pw", job, env=cluster["env"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "setting hunter2-pw vega submit\n" in result.stdout, result.stdout
+    assert "executors ['hunter2-pw']\n" in result.stdout
+    assert "on the command line False\n" in result.stdout
+
+
+def test_vega_status_shows_application_and_driver_names_with_brackets_as_they_are(cluster,
+                                                                                  tmp_path):
+    """Any user of the cluster names an application or a cluster-mode driver
+    "[/daily] [bold red]etl": vega status shows the name as it is. Before, rich read it as
+    markup and vega status failed for everyone ("internal error: MarkupError") while the
+    master knew that application."""
+    job = write(tmp_path / "named.py", "from vega_runtime import Context\n"
+                                       "with Context() as ctx:\n"
+                                       "    print(ctx.parallelize(range(4), 2).sum())\n")
+    name = "[/daily] [bold red]etl"
+    for mode in ("client", "cluster"):
+        result = vega("submit", "--deploy-mode", mode, "--name", name, job, env=cluster["env"])
+        assert result.returncode == 0, result.stderr
+    status = vega("status", env={**cluster["env"], "COLUMNS": "300"})
+    assert status.returncode == 0, status.stderr
+    assert status.stdout.count(f" {name} ") >= 2, status.stdout
+
+
 def test_supervised_driver_is_restarted_up_to_the_limit(cluster, tmp_path):
     """A failing supervised driver is restarted 3 times; vega submit exits with its code."""
     job = write(tmp_path / "fails.py", "import sys\nprint('attempt', flush=True)\nsys.exit(4)\n")
@@ -249,6 +289,8 @@ def test_supervised_driver_is_restarted_up_to_the_limit(cluster, tmp_path):
     assert result.returncode == 4
     assert result.stdout.count("attempt") == 4
     assert "restarting (3/3)" in result.stdout
+    # the package is announced once, by the submitter, not again by each driver started
+    assert (result.stderr.count("vega: job package"), result.stdout.count("job package")) == (1, 0)
     status = json.loads(vega("status", "--json", env=cluster["env"]).stdout)
     restarted = [d for d in status["drivers"] if d["name"] == "fails"][0]
     assert restarted["restarts"] == 3 and restarted["state"] == "failed"

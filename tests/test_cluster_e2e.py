@@ -376,6 +376,18 @@ def test_status_with_a_wrong_secret_exits_3_with_a_clear_message(cluster, other_
     assert len(cluster.status()["workers"]) == 2
 
 
+def test_status_without_any_secret_says_this_host_has_none(cluster, tmp_path):
+    """`vega status` on a host with no secret at all (none named, none at the default place)
+    says so and where to put the master's (it said the master "has another secret")."""
+    result = vega("status", "--master", cluster.url,
+                  env=clean_env(VEGA_CONF_DIR=str(tmp_path), HOME=str(tmp_path)))
+    assert result.returncode == 3, (result.returncode, result.stderr)
+    assert ("the server has a cluster secret and this process has none: copy the master's "
+            "secret file to this host (mode 0600) and name it with --secret-file or "
+            f"VEGA_SECRET_FILE, or put it at {tmp_path}/secret") in result.stderr, result.stderr
+    assert "another" not in result.stderr
+
+
 def test_driver_with_a_wrong_secret_fails_with_a_clear_message(cluster, other_secret):
     """`vega submit` with another secret fails at once, without a traceback, naming the secret
     (exit 3, the master cannot be reached, as `vega status` says)."""

@@ -437,3 +437,34 @@ def test_a_second_registration_under_a_registered_executor_id_is_refused(fresh_c
     assert ctx.parallelize(range(100), 4).map(lambda x: x * 2).sum() == 9900
     where = ctx.parallelize(range(4), 2).map(lambda x: TaskContext.get().executor_id).collect()
     assert where == ["exec-1"] * 4
+
+
+def test_a_broadcast_asked_for_by_a_path_holding_nul_is_refused_and_the_driver_serves_on(
+        fresh_ctx, caplog):
+    """An executor (any holder of the secret, see above) asking the driver for a broadcast
+    at a path holding NUL gets BroadcastData saying it is not the driver's, on a connection
+    that goes on serving, and the driver logs no error. Before, os.path.realpath raised
+    ValueError in the driver: a traceback on the user's terminal and the executor's
+    connection dropped."""
+    from vega_runtime.net.cluster_messages import RegisterExecutor
+    from vega_runtime.net.connection import Connection, load_secret
+    from vega_runtime.net.messages import BroadcastData, FetchBroadcast, RegisteredExecutor
+
+    ctx = fresh_ctx(master="local-cluster[1,1]")
+    value = ctx.broadcast([1, 2, 3])
+    assert ctx.parallelize(range(2), 2).map(lambda x: value.value[x]).collect() == [1, 2]
+    backend = ctx.backend
+    secret = load_secret(os.path.join(ctx.app_dir, "cluster-secret"))
+    asking = Connection.connect("127.0.0.1", backend.server.port, secret)
+    try:
+        asking.send(RegisterExecutor("exec-99", backend.app_id, "worker-20260101000000-x-1",
+                                     "127.0.0.1", 1, os.getpid()))
+        assert isinstance(asking.recv(), RegisteredExecutor)
+        for path in ("/tmp/broadcast\0_1", "/etc/passwd"):
+            asking.send(FetchBroadcast(7, path))
+            assert asking.recv() == BroadcastData(7, b"", f"broadcast path {path!r} is not "
+                                                          "this driver's")
+    finally:
+        asking.close()
+    assert ctx.parallelize(range(100), 4).map(lambda x: x * 2 + value.value[0]).sum() == 10000
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []

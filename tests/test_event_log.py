@@ -55,6 +55,31 @@ def test_vega_history_lists_and_summarises_applications(tmp_path):
         assert "--dir" in nowhere.stderr
 
 
+def test_vega_history_shows_names_and_errors_with_brackets_as_they_are(tmp_path):
+    """An application named "[/daily] [bold red]etl", a stage failure whose message holds
+    "[/x]", and another user's file "[/oops].jsonl" in a shared event log directory: vega
+    history lists and summarises them, brackets and all. Before, rich read them as markup:
+    "MarkupError: closing tag '[/daily]' ...", vega history failed for every user of that
+    directory."""
+    name = "[/daily] [bold red]etl"
+    with Context(master="local", app_name=name,
+                 conf={"vega.eventlog.dir": str(tmp_path)}) as ctx:
+        ctx.parallelize(range(4), 2).count()
+        with pytest.raises(Exception):
+            ctx.parallelize(range(4), 2).map(lambda x: {}["[/x]"]).count()
+        app_id = ctx.application_id
+    (tmp_path / "[/oops].jsonl".replace("/", "")).write_text("not an event\n")
+    env = {**os.environ, "VEGA_EVENTLOG_DIR": str(tmp_path), "COLUMNS": "300"}
+    run = lambda *args: subprocess.run([sys.executable, "-m", "vega_cli.main", "history", *args],
+                                       cwd=REPO, env=env, capture_output=True, text=True)
+    listed = run()
+    assert listed.returncode == 0, listed.stderr
+    assert name in listed.stdout and "[oops]" in listed.stdout
+    one = run(app_id)
+    assert one.returncode == 0, one.stderr
+    assert f"{app_id} {name} on local" in one.stdout and "[/x]" in one.stdout
+
+
 def test_vega_submit_prints_a_summary_at_the_end(tmp_path):
     """The last stderr line of vega submit sums the application up and names its event log."""
     result = subprocess.run([sys.executable, "-m", "vega_cli.main", "submit", "--master",
@@ -63,7 +88,7 @@ def test_vega_submit_prints_a_summary_at_the_end(tmp_path):
                             capture_output=True, text=True)
     assert result.returncode == 0
     last = result.stderr.strip().splitlines()[-1]
-    assert "finished in" in last and "1 jobs, 2 stages, 4 tasks" in last
+    assert "finished in" in last and "1 job, 2 stages, 4 tasks" in last
     assert f"event log {tmp_path}" in last
 
 

@@ -175,6 +175,104 @@ def test_a_truncated_event_log_is_listed_as_broken_next_to_good_ones(bare_master
     assert detail["broken"] and "cut off" in detail["error"]
 
 
+def test_an_event_log_with_an_event_lacking_a_field_fails_no_other_page(bare_master):
+    """An application's log holds a JobStart without its job_id, another's an Environment
+    whose settings are not a list (logs of another version, or lines a driver relayed):
+    Spark's REST API still lists every application, the first one's jobs are those before
+    the bad event, and the master logs no traceback. Before, one such line made
+    /api/v1/applications (and every page of that application) answer 500, with a traceback
+    in the master's log at each request."""
+    with Context(master="local", app_name="good",
+                 conf={"vega.eventlog.dir": str(bare_master.events)}) as ctx:
+        ctx.parallelize(range(8), 2).count()
+        ctx.parallelize(range(8), 2).count()
+        good = ctx.application_id
+    lines = (bare_master.events / f"{good}.jsonl").read_bytes().splitlines(keepends=True)
+    second = [i for i, line in enumerate(lines) if b'"JobStart"' in line][1]
+    lines[second] = lines[second].replace(b'"job_id": 1', b'"job": 1')
+    broken = "app-20260101000000-beef"
+    (bare_master.events / f"{broken}.jsonl").write_bytes(
+        b"".join(lines).replace(good.encode(), broken.encode()))
+    environment = [i for i, line in enumerate(lines) if b'"Environment"' in line][0]
+    lines[environment] = json.dumps({**json.loads(lines[environment]), "settings": "abc",
+                                     "runtime": [1]}).encode() + b"\n"
+    odd = "app-20260101000000-0dd0"
+    (bare_master.events / f"{odd}.jsonl").write_bytes(
+        b"".join(lines).replace(good.encode(), odd.encode()))
+    port, token = bare_master, bare_master.token
+    status, _, body = get(port, "/api/v1/applications", token)
+    assert status == 200, body[-300:]
+    assert sorted((a["id"], a["name"]) for a in json.loads(body)) == \
+        sorted([(good, "good"), (broken, "good"), (odd, "good")])
+    status, _, body = get(port, f"/api/v1/applications/{broken}/jobs", token)
+    assert status == 200, body[-300:]
+    assert [job["jobId"] for job in json.loads(body)] == [0]
+    assert "Traceback" not in read_text(str(bare_master.work_dir / "master.log"))
+
+
+def test_a_fifo_or_a_link_in_the_event_log_directory_is_listed_as_broken_and_not_read(
+        bare_master):
+    """Another user who can write to a shared event log directory (Spark's is often
+    /tmp/spark-events, mode 1777) plants a FIFO, a link to /dev/zero and a link to a file
+    only the master's account can read, named as event logs: the history, Spark's
+    application list and the logs zip answer at once, the three listed as broken, next to
+    the real log, and none is read. Before, reading the FIFO blocked for ever, holding the
+    history's lock: /api/v1/history and /api/v1/applications never answered anyone again;
+    the link to /dev/zero was read without end; and /api/v1/applications/ID/logs served
+    the linked file (the master's token here; its secret file as well), to anyone with
+    --ui-open."""
+    with Context(master="local", app_name="real",
+                 conf={"vega.eventlog.dir": str(bare_master.events)}) as ctx:
+        ctx.parallelize(range(8), 2).count()
+        real = ctx.application_id
+    fifo, zero, token_link = ("app-20260101000000-f1f0", "app-20260101000000-2e40",
+                              "app-20260101000000-70ce")
+    os.mkfifo(bare_master.events / f"{fifo}.jsonl")
+    os.symlink("/dev/zero", bare_master.events / f"{zero}.jsonl")
+    os.symlink(bare_master.work_dir / "master.token", bare_master.events / f"{token_link}.jsonl")
+    port, token = bare_master, bare_master.token
+    listed = {h["app_id"]: h for h in json.loads(get(port, "/api/v1/history", token)[2])}
+    assert sorted(listed) == sorted([real, fifo, zero, token_link])
+    assert not listed[real]["broken"]
+    assert "not a regular file" in listed[fifo]["error"]
+    for link in (zero, token_link):
+        assert listed[link]["broken"] and "a symbolic link" in listed[link]["error"]
+    assert [a["id"] for a in json.loads(get(port, "/api/v1/applications", token)[2])] == [real]
+    for planted in (fifo, zero, token_link):
+        status, _, body = request(port, f"/api/v1/applications/{planted}/logs",
+                                  headers={"Authorization": f"Bearer {token}"})
+        assert status == 404 and token.encode() not in body
+
+def test_secret_looking_settings_are_redacted_in_event_logs_and_the_environment_page(bare_master):
+    """A job passes a password to its executors (vega.executor.env.DB_PASSWORD, Spark's
+    spark.executorEnv): its tasks get it, but the event log, the logs zip and the
+    Environment page (which --ui-open shows to anyone) say "*********(redacted)" for every
+    setting whose key names a secret, password, token or access key, as Spark's
+    spark.redaction.regex does. Before, the value was in all three."""
+    import io
+    import zipfile
+
+    with Context(master="local[1]", app_name="redacted",
+                 conf={"vega.eventlog.dir": str(bare_master.events),
+                       "vega.executor.env.DB_PASSWORD": "hunter2-pw",
+                       "vega.executor.env.AWS_ACCESS_KEY": "AKIA-example",
+                       "vega.executor.env.PLAIN": "shown"}) as ctx:
+        assert ctx.parallelize([0], 1).map(lambda _: os.environ["DB_PASSWORD"]).collect() == \
+            ["hunter2-pw"]
+        app_id = ctx.application_id
+    log_bytes = (bare_master.events / f"{app_id}.jsonl").read_bytes()
+    assert b"hunter2-pw" not in log_bytes and b"AKIA-example" not in log_bytes
+    port, token = bare_master, bare_master.token
+    env = json.loads(get(port, f"/api/v1/applications/{app_id}/environment", token)[2])
+    properties = dict(env["sparkProperties"])
+    assert properties["vega.executor.env.DB_PASSWORD"] == "*********(redacted)"
+    assert properties["vega.executor.env.AWS_ACCESS_KEY"] == "*********(redacted)"
+    assert properties["vega.executor.env.PLAIN"] == "shown"
+    archive = zipfile.ZipFile(io.BytesIO(get(port, f"/api/v1/applications/{app_id}/logs",
+                                             token)[2]))
+    assert b"hunter2-pw" not in archive.read(f"{app_id}.jsonl")
+
+
 def test_a_foreign_host_header_is_refused_before_anything_else(bare_master):
     """DNS rebinding: a page at evil.example resolving to 127.0.0.1 sends Host: evil.example;
     that gets 403 even with the right token, while this master's own names and addresses and

@@ -221,6 +221,47 @@ def test_cluster_mode_driver_runs_only_a_job_file_inside_its_package(cluster, tm
     assert not marker.exists()
 
 
+def test_cluster_mode_submissions_the_master_cannot_run_are_refused_at_once(cluster, tmp_path):
+    """SubmitDriver whose settings are not a JSON object, or whose name, job file or
+    arguments hold NUL (no file name or argument can): the submitter's connection is
+    dropped as a protocol error saying why, no driver is listed, and the master logs no
+    traceback. Before, each was answered DriverSubmitted, its thread died with a traceback
+    (JSONDecodeError, AttributeError, ValueError: embedded null byte) and the driver stayed
+    "submitted" for ever in vega status."""
+    package = build_package(write_job(tmp_path, "inside.py", SUM_JOB), [], [],
+                            str(tmp_path / "package"))
+    conn = Connection.connect("127.0.0.1", cluster.port, cluster.secret)
+    try:
+        upload(conn, package)
+    finally:
+        conn.close()
+    job_file = os.path.join("job", "inside.py")
+    drivers_before = [d["id"] for d in cluster.status().get("drivers", [])]
+    submissions = [
+        (SubmitDriver("n", job_file, [], "not json", package.sha256, False),
+         "its conf_json is not JSON"),
+        (SubmitDriver("n", job_file, [], "[1]", package.sha256, False),
+         "its conf_json is not a JSON object of settings"),
+        (SubmitDriver("n", job_file, ["a\0b"], "{}", package.sha256, False),
+         "it holds a NUL character"),
+        (SubmitDriver("n\0m", job_file, [], "{}", package.sha256, False),
+         "it holds a NUL character"),
+        (SubmitDriver("n", job_file + "\0.py", [], "{}", package.sha256, False),
+         "it holds a NUL character"),
+        (SubmitDriver("n", job_file, [], '{"vega.task.max_attempts\\u0000": 1}',
+                      package.sha256, False), "it holds a NUL character")]
+    for message, _ in submissions:
+        conn = Connection.connect("127.0.0.1", cluster.port, cluster.secret)
+        conn.send(message)
+        assert refused(conn), message
+    assert [d["id"] for d in cluster.status().get("drivers", [])] == drivers_before
+    log_text = read_text(cluster.master_log)
+    assert "Traceback" not in log_text, log_text[log_text.index("Traceback") - 300:][:2000]
+    refusals = re.findall(r"master: dropped 127\.0\.0\.1:\d+: bad SubmitDriver: (.*)", log_text)
+    assert [r.split(" (")[0] for r in refusals[-len(submissions):]] == \
+        [reason for _, reason in submissions]
+
+
 def test_vega_logs_and_kill_refuse_malformed_ids_before_asking(cluster):
     """`vega logs ../x` says there is no such application, exit 1, and the master is not bothered."""
     for command in ("logs", "kill"):

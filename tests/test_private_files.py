@@ -288,6 +288,41 @@ def test_a_work_dir_of_another_account_is_refused_and_nothing_is_written_through
     assert stat.S_IMODE(os.stat(work).st_mode) == 0o777  # and it was not changed either
 
 
+@needs_root
+@pytest.mark.parametrize("planted", ["worker.pid.tmp", "worker.out"])
+def test_daemonize_writes_no_pid_or_log_file_another_account_made_first(tmp_path, planted):
+    """Another user of the host made the pid file's temporary name or the log file first, in
+    a directory others write to: the worker refuses it, naming its owner, writes nothing
+    to it and does not start. Before, it wrote its pid into that user's file and renamed it
+    into place (the pid file then belonged to them: they could name any process for
+    stop-workers to kill), or appended its log to their file, which they could read."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    theirs = shared / planted
+    theirs.write_text("THEIRS\n")
+    theirs.chmod(0o666)
+    os.chown(theirs, 65534, 65534)
+    secret = tmp_path / "secret"
+    secret.write_text("s" * 64)
+    secret.chmod(0o600)
+    work = tmp_path / "work"
+    try:
+        done = vega("worker", "vega://127.0.0.1:9", "--host", "127.0.0.1", "--port", "0",
+                    "--webui-port", "0", "--work-dir", str(work), "--secret-file", str(secret),
+                    "--daemonize", "--pidfile", str(shared / "worker.pid"),
+                    "--log-file", str(shared / "worker.out"), timeout=60)
+    finally:  # a worker that started anyway (the bug) does not outlive the test
+        for pid in vega_processes(str(work)):
+            os.kill(pid, signal.SIGKILL)
+    assert done.returncode == 1, done.stderr
+    owner = "nobody (uid 65534)" if f"{theirs}: it belongs to nobody" in done.stderr \
+        else "uid 65534"
+    assert (f"cannot start the daemon in the background: cannot write {theirs}: it belongs "
+            f"to {owner}, not to this account, root (uid 0)" in done.stderr), done.stderr
+    assert theirs.read_text() == "THEIRS\n" and os.stat(theirs).st_uid == 65534
+    assert not (shared / "worker.pid").exists()
+
+
 def test_private_files_are_not_written_through_a_symbolic_link(tmp_path):
     """In a directory others may write to (an event log directory shared on purpose), a
     link planted where a private file goes is refused, not followed."""
@@ -299,6 +334,15 @@ def test_private_files_are_not_written_through_a_symbolic_link(tmp_path):
             open_private(str(tmp_path / "app-1.jsonl"), mode)
         assert raised.value.errno == errno.ELOOP
     assert victim.read_text() == "ORIGINAL\n"
+
+
+def test_a_fifo_planted_where_a_private_file_goes_is_refused_at_once(tmp_path):
+    """A FIFO in place of an event log part or a pid file would block the open for writing
+    until someone reads it (a driver or daemon that never starts): it is refused at once."""
+    os.mkfifo(tmp_path / "app-1.jsonl.2")
+    for mode in ("a", "ab", "w", "wb"):
+        with pytest.raises(OSError, match="not a regular file"):
+            open_private(str(tmp_path / "app-1.jsonl.2"), mode)
 
 
 def test_make_private_dir_refuses_only_existing_directories_of_other_accounts(tmp_path):

@@ -35,6 +35,7 @@ from vega_runtime.net.messages import (MESSAGE_TYPES, ExecutorExited, ExecutorRe
 from vega_runtime import __version__
 from vega_runtime.versions import python_version
 
+from http_helpers import api_get_bytes
 from proc_helpers import clean_env, read_text, spawn_vega, stop_processes, vega, wait_for
 
 SEED = 20261121
@@ -509,5 +510,43 @@ def test_registration_with_wrongly_typed_fields_does_not_break_the_master(tmp_pa
                             + " | ".join(result.stderr.strip().splitlines()[-3:]))
         errors = re.findall(r"ERROR .*?\n(?:Traceback[\s\S]*?\n(\w+Error: .*))", read_text(own.log))
         assert problems == [], "\n".join(problems) + "\nmaster errors: " + repr(sorted(set(errors)))
+    finally:
+        own.stop()
+
+
+#: AppMetrics a driver might send that /metrics could not sum (its counters must be numbers)
+BAD_SNAPSHOTS = [("not json", "it is not JSON"), ("[1, 2]", "it is a JSON list, not an object"),
+                 ('{"jobs": "many"}', "'jobs' is not a map of numbers"),
+                 ('{"tasks": {"success": "3"}}', "'tasks' is not a map of numbers"),
+                 ('{"shuffle": {"read": NaN}}', "'shuffle' is not a map of numbers"),
+                 ('{"duration_sum": 1' + "0" * 400 + "}", "'duration_sum' is not a number"),
+                 ('{"duration_buckets": [1]}', "'duration_buckets' is not a list of 10 numbers"),
+                 ("[" * 100000 + "]" * 100000, "its JSON is nested too deeply")]
+
+
+@pytest.mark.timeout(120)
+def test_a_driver_sending_metrics_of_another_shape_is_dropped_and_metrics_keep_answering(tmp_path):
+    """A registered driver whose AppMetrics snapshot is not JSON, or whose counters are not
+    numbers, is dropped as a protocol error saying so (one line each, no traceback), and
+    /metrics still answers everyone. Before, text that was not JSON logged a traceback, and
+    a snapshot of another shape was kept: every later scrape of /metrics failed with 500
+    (and a traceback) until the master restarted."""
+    own = MasterProcess(tmp_path / "metricsmaster")
+    try:
+        for index, (snapshot, _) in enumerate(BAD_SNAPSHOTS):
+            sock = authenticated(own.port, own.secret)
+            sock.sendall(encode_frame(to_wire(fake_app(index))))
+            assert recv_frame(sock, "master")["type"] == "RegisteredApplication"
+            send_quietly(sock, encode_frame({"type": "AppMetrics", "snapshot_json": snapshot}))
+            assert closed_by_master(sock), f"kept the driver that sent {snapshot[:40]!r}"
+        with open(os.path.join(own.root, "master.ready")) as fh:
+            site = (json.load(fh)["webui_port"], os.path.join(own.work_dir, "ca.pem"))
+        status, _, body = api_get_bytes(site, "/metrics", "")
+        assert status == 200, body[-500:]
+        assert b'vega_tasks_total{outcome="success"} 0.0' in body
+        log_text = read_text(own.log)
+        assert "Traceback" not in log_text, log_text[log_text.index("Traceback") - 300:][:2000]
+        reasons = re.findall(r"master: dropped 127\.0\.0\.1:\d+: bad AppMetrics: (.*)", log_text)
+        assert [r.split(" (")[0] for r in reasons] == [reason for _, reason in BAD_SNAPSHOTS]
     finally:
         own.stop()

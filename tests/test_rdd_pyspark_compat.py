@@ -118,8 +118,10 @@ def test_a_jobs_status_lists_the_stages_it_skips(ctx):
     map_stage = first.stageIds[0]
     assert len(first.stageIds) == 2 and len(second.stageIds) == 2
     assert second.stageIds[0] > first.stageIds[1] > map_stage
-    skipped = tracker.getStageInfo(second.stageIds[0])
-    assert skipped is None or skipped.numCompletedTasks == 0  # its output is reused
+    skipped = tracker.getStageInfo(second.stageIds[0])  # its output is reused: no task runs
+    assert (skipped.name, skipped.numTasks, skipped.numActiveTasks, skipped.numCompletedTasks) \
+        == (tracker.getStageInfo(map_stage).name, 2, 0, 0)
+    assert skipped.name.startswith("reduce_by_key at ")
     assert tracker.getStageInfo(second.stageIds[1]).numCompletedTasks == 2
 
 
@@ -140,6 +142,24 @@ def test_status_tracker_reports_jobs_of_a_group_and_their_stages(ctx):
             stage.numFailedTasks) == (2, 0, 2, 0)
     assert tracker.getActiveJobsIds() == [] and tracker.getActiveStageIds() == []
     assert tracker.getJobInfo(10**6) is None and tracker.getStageInfo(10**6) is None
+
+
+def test_stages_are_named_as_pysparks(ctx):
+    """A result stage takes its job's name and a shuffle's map stage where the shuffle was
+    asked for, as PySpark's (``reduceByKey at job.py:6``, ``count at job.py:7``; PySpark's
+    paths are whole and its names its own spelling)."""
+    ctx.setJobGroup("compat-names", "named stages")
+    try:
+        line = sys._getframe().f_lineno + 1
+        pairs = ctx.parallelize(range(4), 2).map(lambda x: (x % 2, x)).reduceByKey(add)
+        assert pairs.count() == 2
+    finally:
+        ctx.setLocalProperty("spark.jobGroup.id", None)
+    tracker = ctx.statusTracker()
+    info = tracker.getJobInfo(tracker.getJobIdsForGroup("compat-names")[0])
+    here = os.path.basename(__file__)
+    assert [tracker.getStageInfo(s).name for s in info.stageIds] == [
+        f"reduce_by_key at {here}:{line}", f"count at {here}:{line + 1}"]
 
 
 def test_status_tracker_lists_the_driver_and_executors_with_their_cache_and_tasks(ctx, tmp_path):

@@ -322,6 +322,21 @@ def test_executor_environment_reaches_local_executors():
             == {("x", "3")}
 
 
+def test_spark_context_environment_lists_the_executors_variables(monkeypatch):
+    """PySpark's ``sc.environment``: ``environment=`` and ``spark.executorEnv.*``, and the
+    hash seed the executors run with."""
+    from vega_runtime.pyspark_compat import SparkConf, SparkContext
+
+    monkeypatch.delenv("PYTHONHASHSEED", raising=False)
+    conf = SparkConf().set("spark.executorEnv.FROM_CONF", "c")
+    sc = SparkContext("local[2]", "env", environment={"FROM_ARG": 1}, conf=conf)
+    try:
+        assert sc.environment == {"FROM_ARG": "1", "FROM_CONF": "c", "PYTHONHASHSEED": "0"}
+        assert sc.parallelize([0], 1).map(lambda _: os.environ["FROM_ARG"]).collect() == ["1"]
+    finally:
+        sc.stop()
+
+
 def test_tasks_asking_for_more_than_executors_have_are_refused_at_start(tmp_path):
     with pytest.raises(ResourceError, match="each task asks for 3 CPUs but this local\\[2\\] "
                                             "master \\(its driver\\) has 2"):

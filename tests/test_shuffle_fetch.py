@@ -146,6 +146,34 @@ def test_a_fetch_killed_before_its_reply_leaves_no_reply_for_the_next_fetch(serv
     assert records_of(fetcher, block) == RECORDS
 
 
+def test_fetches_naming_no_file_or_no_offset_in_one_are_refused_and_the_connection_serves_on(
+        service, caplog):
+    """A peer with the secret asks for a path holding NUL, or for an offset no file has
+    (2**63 and beyond: msgpack carries up to 2**64 - 1): each gets BlockUnavailable saying
+    why, the service logs no error, and the same connection then gets a real block. Before,
+    each of those ended the connection with a traceback in the worker's log (ValueError from
+    os.path.realpath or seek), and the fetch never had an answer."""
+    from vega_runtime.net.messages import BlockData, BlockUnavailable
+
+    worker, secret, block = service
+    no_file = block.path + "\0.index"
+    conn = Connection.connect("127.0.0.1", block.port, secret)
+    try:
+        for request, reason in [
+                (FetchBlock(no_file, 0, 10), f"{no_file} is not a shuffle file of this worker"),
+                (FetchBlock(block.path, 1 << 63, 10),
+                 f"{block.path}: offset {1 << 63} is past the end of any file"),
+                (FetchBlock(block.path, (1 << 64) - 1, 10),
+                 f"{block.path}: offset {(1 << 64) - 1} is past the end of any file")]:
+            conn.send(request)
+            assert conn.recv() == BlockUnavailable(reason)
+        conn.send(FetchBlock(block.path, block.offset, 100))
+        reply = conn.recv()
+        assert isinstance(reply, BlockData) and len(reply.data) == 100
+    finally:
+        conn.close()
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []
+
 #: A shuffle service in a process of its own (a worker never registered with a master),
 #: serving the work dir given as argv[1]; prints its port and waits to be killed.
 SERVICE_PROCESS = """

@@ -8,7 +8,7 @@ import pytest
 
 from vega_runtime import Context, HdfsIO, VegaError
 from vega_runtime.config import Config, parse_hosts
-from vega_runtime.errors import ConfigError
+from vega_runtime.errors import ConfigError, TaskFailed
 from vega_runtime.io.hdfs import (HdfsOutput, HdfsRedirectRefused, HdfsSettings, list_files,
                                   open_read, redirect_allowed)
 from vega_testing.webhdfs import WebHDFSServer
@@ -81,6 +81,19 @@ def test_jobs_read_from_listed_datanodes_only(elsewhere):
     with Context(master="local", conf={"vega.hdfs.user": "alice",
                                        "vega.hdfs.datanodes": "127.0.0.2"}) as ctx:
         assert ctx.text_file(f"{elsewhere.url}/in.txt").collect() == ["a", "b"]
+
+
+def test_a_refused_redirect_fails_its_job_at_once_without_library_frames(elsewhere):
+    """Every attempt would meet the same refusal: the job fails at the first, and the error
+    is the message alone (not hdfs's and requests' frames on the way to it)."""
+    HdfsIO(elsewhere.namenode_url, user="alice", datanodes=["127.0.0.2"]).write_to_hdfs(
+        b"a\nb\n", "/in.txt")
+    with Context(master="local[2]", conf={"vega.hdfs.user": "alice"}) as ctx:
+        with pytest.raises(TaskFailed) as info:
+            ctx.text_file(f"{elsewhere.url}/in.txt", 1).collect()
+    assert (info.value.error_type, info.value.attempts) == ("HdfsRedirectRefused", 1)
+    assert info.value.remote_traceback == ""
+    assert "nothing was sent there" in str(info.value)
 
 
 def test_the_refusal_pickles_for_the_trip_from_executor_to_driver():

@@ -20,6 +20,7 @@ from typing import List, Optional
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from vega_runtime._version import __version__
 from vega_runtime.errors import ConfigError
@@ -274,9 +275,10 @@ def _render(rows: List[Row], title: str, known_hosts: Optional[KnownHosts] = Non
     for column in ("host", "role", "action", "result", "pid", "time"):
         table.add_column(column, overflow="fold")
     for row in rows:
-        style = "red" if row.failed else ""
-        table.add_row(row.host, row.role, row.action, f"[{style}]{row.result}[/]" if style
-                      else row.result, row.pid, f"{row.seconds:.1f}s")
+        # a remote host's message is never markup ("[/x]" would fail the whole table)
+        table.add_row(row.host, row.role, row.action,
+                      Text(row.result, style="red" if row.failed else ""), row.pid,
+                      f"{row.seconds:.1f}s")
     console = Console()
     if not console.is_terminal:
         console = Console(width=1000)  # piped or captured: whole messages, no wrapping

@@ -14,12 +14,13 @@ def print_config(conf: Config, keys: Optional[Iterable[str]] = None,
                  title: str = "resolved configuration") -> None:
     """A table of ``keys`` (default: every setting) with their values and origins, on stderr."""
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title=title, show_lines=False)
     for column in ("setting", "value", "from"):
         table.add_column(column)
-    for key in sorted(conf if keys is None else keys):
-        table.add_row(key, _show(conf[key]), conf.origin(key))
+    for key in sorted(conf if keys is None else keys):  # (Text: a value is never markup)
+        table.add_row(Text(key), Text(_show(conf[key])), Text(conf.origin(key)))
     error_console().print(table)
 
 

@@ -10,6 +10,7 @@ from typing import Optional
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from vega_runtime.config import Config
 from vega_runtime.io.hdfs import HdfsSettings
@@ -61,9 +62,11 @@ def history(app_id: Optional[str], directory: Optional[str], as_json: bool,
     table = Table(title=f"applications ({directory})", title_justify="left")
     for column in ("id", "name", "started", "duration", "jobs", "tasks", "failed", "state"):
         table.add_column(column, overflow="fold")
+    # names, file names and errors are any user's: Text, never markup ("[/daily]" would
+    # fail the whole table)
     for s in summaries:
-        table.add_row(s["app_id"], s["name"], time.strftime("%Y-%m-%d %H:%M:%S",
-                                                            time.localtime(s["started"] or 0)),
+        table.add_row(Text(s["app_id"]), Text(s["name"] or ""),
+                      time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s["started"] or 0)),
                       f"{s['duration_seconds']:.1f}s", str(s["jobs"]), str(s["tasks"]),
                       str(s["failed_jobs"]), _state(s))
     console.print(table)
@@ -90,19 +93,20 @@ def _master_ui(master_url: str, conf: Config) -> Optional[str]:
     return web_ui_link(master_url, resolve_secret_file(conf["vega.secret.file"]))
 
 
-def _state(s: dict) -> str:
+def _state(s: dict) -> Text:
     if s.get("broken"):
-        return f"[red]broken[/]: {s['error']}"
-    return "finished" if s["finished"] else "incomplete"
+        return Text.assemble(("broken", "red"), f": {s['error']}")
+    return Text("finished" if s["finished"] else "incomplete")
 
 
 def _render_one(s: dict, console: Console) -> None:
     if s.get("broken"):
-        console.print(f"[bold red]broken event log[/] {s['event_log']}: {s['error']}",
-                      highlight=False)
-    console.print(f"[bold]{s['app_id']}[/] {s['name']} on {s['master']}: "
-                  f"{s['duration_seconds']:.2f}s, {s['jobs']} jobs ({s['failed_jobs']} failed), "
-                  f"{s['tasks']} tasks ({s['failed_tasks']} failed attempts)")
+        console.print(Text.assemble(("broken event log", "bold red"),
+                                    f" {s['event_log']}: {s['error']}"), highlight=False)
+    console.print(Text.assemble((s["app_id"], "bold"), f" {s['name']} on {s['master']}: "
+                                f"{s['duration_seconds']:.2f}s, {s['jobs']} jobs "
+                                f"({s['failed_jobs']} failed), {s['tasks']} tasks "
+                                f"({s['failed_tasks']} failed attempts)"))
     console.print(f"task time p50 {s['task_seconds']['p50']:.3f}s, p90 "
                   f"{s['task_seconds']['p90']:.3f}s, max {s['task_seconds']['max']:.3f}s; "
                   f"shuffle {s['shuffle_written_bytes']} bytes written, "
@@ -111,6 +115,6 @@ def _render_one(s: dict, console: Console) -> None:
     for column in ("stage", "attempt", "name", "tasks", "seconds", "failure"):
         table.add_column(column, overflow="fold")
     for stage in s["stages"]:
-        table.add_row(str(stage["stage_id"]), str(stage["attempt"]), stage["name"],
-                      str(stage["tasks"]), f"{stage['seconds']:.3f}", stage["failure"] or "")
+        table.add_row(str(stage["stage_id"]), str(stage["attempt"]), Text(stage["name"]),
+                      str(stage["tasks"]), f"{stage['seconds']:.3f}", Text(stage["failure"] or ""))
     console.print(table)

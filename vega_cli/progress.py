@@ -77,7 +77,7 @@ class ProgressDisplay(JobListener):
         if self.progress is not None:
             self.tasks[stage_id] = self.progress.add_task(label, total=num_tasks, stage=stage_id)
         else:
-            self._line(f"stage {stage_id} started: {label}, {num_tasks} tasks")
+            self._line(f"stage {stage_id} started: {label}, {_count(num_tasks, 'task')}")
 
     def on_task_end(self, stage_id: int, partition: int, executor_id: str, success: bool,
                     duration: float, attempt: int = 0, speculative: bool = False) -> None:
@@ -114,10 +114,11 @@ class ProgressDisplay(JobListener):
             return
         stages = summary["stages"]
         resubmitted = sum(1 for s in stages if s["attempt"])
-        failures = f"{summary['failed_tasks']} failed task attempts" + (
-            f", {resubmitted} stages resubmitted" if resubmitted else "")
+        failures = _count(summary['failed_tasks'], "failed task attempt") + (
+            f", {_count(resubmitted, 'stage')} resubmitted" if resubmitted else "")
         self._line(f"{summary['app_id']} finished in {summary['duration_seconds']:.2f}s: "
-                   f"{summary['jobs']} jobs, {len(stages)} stages, {summary['tasks']} tasks "
+                   f"{_count(summary['jobs'], 'job')}, {_count(len(stages), 'stage')}, "
+                   f"{_count(summary['tasks'], 'task')} "
                    f"(task time p50 {summary['task_seconds']['p50']:.3f}s, max "
                    f"{summary['task_seconds']['max']:.3f}s), shuffle "
                    f"{_bytes(summary['shuffle_written_bytes'])} written / "
@@ -153,3 +154,8 @@ def _same_terminal(a, b) -> bool:
         return a.isatty() and b.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 task``, ``2 tasks``, ``0 tasks``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

@@ -76,14 +76,16 @@ def stage_files(files: str, staging: str) -> str:
     return directory
 
 
-def build_job_package(job: str, py_files: str, files: str, staging: str) -> str:
-    """Zip the job for the cluster's executors and say how big it is."""
+def build_job_package(job: str, py_files: str, files: str, staging: str,
+                      announce: bool = True) -> str:
+    """Zip the job for the cluster's executors and (``announce``) say how big it is."""
     from vega_runtime.packaging import build_package
 
     package = build_package(job, split_list(py_files), split_list(files),
                             os.path.join(staging, "package"))
-    error_console().print(f"vega: job package {_size(package.size)} "
-                          f"(sha256 {package.sha256[:12]})", style="dim", highlight=False)
+    if announce:
+        error_console().print(f"vega: job package {_size(package.size)} "
+                              f"(sha256 {package.sha256[:12]})", style="dim", highlight=False)
     return package.path
 
 

@@ -170,8 +170,10 @@ def render(data: dict, console: Console) -> None:
     apps.add_column("id", overflow="fold")
     for column in ("name", "state", "cores", "executors", "started", "duration"):
         apps.add_column(column)
+    # names are any user's: Text, never markup ("[/daily]" would fail the whole table)
     for a in data["applications"]:
-        apps.add_row(a["id"], a["name"], a["state"], str(a["cores"]), _executors(a),
+        apps.add_row(Text(a["id"]), Text(a["name"]), Text(a["state"]), str(a["cores"]),
+                     _executors(a),
                      time.strftime("%H:%M:%S", time.localtime(a["started"])),
                      _duration(a["duration_seconds"]))
     console.print(apps)
@@ -184,7 +186,7 @@ def render(data: dict, console: Console) -> None:
         for column in ("name", "state", "restarts", "exit code", "duration"):
             drivers.add_column(column)
         for d in data["drivers"]:
-            drivers.add_row(d["id"], d["name"], d["state"], str(d["restarts"]),
+            drivers.add_row(Text(d["id"]), Text(d["name"]), Text(d["state"]), str(d["restarts"]),
                             "" if d["exit_code"] is None else str(d["exit_code"]),
                             _duration(d["duration_seconds"]))
         console.print(drivers)

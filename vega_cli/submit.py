@@ -61,9 +61,9 @@ def submit(master: Optional[str], deploy_mode: str, name: Optional[str], py_file
            job: str, args: Tuple[str, ...]) -> int:
     """Package and run JOB (a Python script) with ARGS; returns the exit code."""
     debug = debug or debug_requested()
-    _tie_to_starter()
-    confs = settings_from_flags(confs, executor_memory, executor_cores, total_executor_cores,
-                                pyspark_compat)
+    by_master = _tie_to_starter()
+    confs = settings_from_flags(_master_given_confs() + confs, executor_memory, executor_cores,
+                                total_executor_cores, pyspark_compat)
     cli_conf = _resolve_options(master, name, confs, config_file, job, deploy_mode)
     _check_syntax(job)
     if slurm_spec is not None:
@@ -89,22 +89,24 @@ def submit(master: Optional[str], deploy_mode: str, name: Optional[str], py_file
             extra_paths = stage_py_files(py_files, staging)
             files_dir = stage_files(files, staging)
             if _is_cluster(cli_conf, config_file):
+                # (a cluster-mode driver's submitter said how big its package is)
                 cli_conf["vega.submit.package"] = build_job_package(job, py_files, files,
-                                                                    staging)
+                                                                    staging, not by_master)
             return _run_driver(job, list(args), cli_conf, config_file, extra_paths, files_dir,
                                debug)
     except DriverExit as exc:  # while the job's files were staged
         return _stopped(exc)
 
 
-def _tie_to_starter() -> None:
+def _tie_to_starter() -> bool:
     """A cluster-mode driver (started by the master with ``VEGA_DIE_WITH_PID``) dies with
-    the master and takes everything its job started with it."""
+    the master and takes everything its job started with it; whether this is one."""
     if DIE_WITH_ENV not in os.environ:
-        return
+        return False
     if not tie_from_env():
         raise Unreachable("the master that started this driver is gone")
     own_descendants()
+    return True
 
 
 def _resolve_options(master, name, confs, config_file, job, deploy_mode) -> dict:
@@ -197,6 +199,16 @@ def _check_syntax(job: str) -> None:
     except SyntaxError as exc:
         raise CommandError(f"{job}:{exc.lineno}: syntax error: {exc.msg}",
                            (exc.text or "").rstrip())
+
+
+def _master_given_confs() -> Tuple[str, ...]:
+    """The ``--conf`` pairs a master gave this cluster-mode driver in ``DRIVER_CONF_ENV`` (not
+    on its command line, where ``ps`` would show them to every user), taken out of the
+    environment so that no process the job starts inherits them."""
+    from vega_runtime.config import DRIVER_CONF_ENV
+
+    given = os.environ.pop(DRIVER_CONF_ENV, None)
+    return tuple(f"{key}={value}" for key, value in json.loads(given).items()) if given else ()
 
 
 def _print_config(config_file: Optional[str], cli_conf: dict) -> None:

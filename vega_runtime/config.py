@@ -420,6 +420,11 @@ def settings_used_by(role: str) -> tuple[Setting, ...]:
 
 #: Set by ``vega submit`` for the job's process: JSON of the CLI-level overrides.
 SUBMIT_CONF_ENV = "VEGA_SUBMIT_CONF"
+#: Set by the master for a cluster-mode driver (``vega submit`` run on its host): JSON of
+#: the ``--conf`` settings its submitter gave, taken as if given with ``--conf``.  Not on the
+#: driver's command line, which every user of the host can read (``ps``): a setting may be
+#: a password (``vega.executor.env.DB_PASSWORD``).
+DRIVER_CONF_ENV = "VEGA_DRIVER_CONF"
 
 
 class Config(Mapping[str, Any]):

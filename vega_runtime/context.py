@@ -309,8 +309,8 @@ class Context(JobControl, FileShipping, Persistence, Profiles):
         writers = self._event_writers()
         if not writers:
             return
-        settings = [[key, _plain(self.conf[key]), self.conf.origin(key)]
-                    for key in sorted(self.conf)]
+        settings = event_log.redacted([[key, _plain(self.conf[key]), self.conf.origin(key)]
+                                       for key in sorted(self.conf)])
         runtime = {"pythonVersion": python_version(), "vegaVersion": __version__,
                    "pythonExecutable": sys.executable, "platform": platform_name()}
         for writer in writers:

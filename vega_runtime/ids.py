@@ -16,8 +16,10 @@ and no leading dot, so a valid id is always one plain name inside its directory.
 
 from __future__ import annotations
 
+import os
 import re
 import time
+from typing import Optional
 
 from .errors import InvalidIdentifier
 from .records import FrozenRecord
@@ -56,6 +58,24 @@ class IdKind(FrozenRecord):
 
 
 _PATTERNS: dict = {}
+
+
+def path_inside(path: str, directory: str) -> Optional[str]:
+    """``path`` resolved (symbolic links followed) if it is below ``directory`` (resolved
+    too: a directory reached through a link is still itself), else None.  Paths a peer
+    names (a shuffle block, a broadcast, a cluster-mode driver's job file) are read only
+    from where they belong; one holding NUL names no file at all (None, where
+    ``os.path.realpath`` would raise ValueError).
+
+    >>> path_inside("/srv/work/app-1/shuffle_0_0_0.data", "/srv/work")
+    '/srv/work/app-1/shuffle_0_0_0.data'
+    >>> path_inside("/srv/work/../secret", "/srv/work"), path_inside("/srv/work/a\\0", "/srv/work")
+    (None, None)
+    """
+    if "\0" in path or "\0" in directory:
+        return None
+    real = os.path.realpath(path)
+    return real if real.startswith(os.path.realpath(directory) + os.sep) else None
 
 
 def _compiled(pattern: str):

@@ -17,6 +17,8 @@ import sys
 import traceback
 from typing import Callable
 
+from .errors import VegaError
+
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 #: Frames from these directories are Vega's own (the engine and its command line) or
 #: the interpreter's way into the job (runpy): none of them is the user's code.
@@ -209,13 +211,30 @@ def error_summary(exc: BaseException) -> str:
     return (error_text(exc).splitlines() or [type(exc).__name__])[0]
 
 
+def _library_dirs() -> tuple:
+    """The directories of the standard library and installed packages."""
+    import sysconfig
+
+    paths = sysconfig.get_paths()
+    return tuple(os.path.join(paths[k], "") for k in ("stdlib", "platstdlib", "purelib",
+                                                       "platlib") if paths.get(k))
+
+
 def user_traceback(exc: BaseException) -> str:
     """The traceback with Vega's own frames removed (all of it if no frame is the user's);
-    for an error Vega raised from the user's (a task's StopIteration), the user's frames."""
+    for an error Vega raised from the user's (a task's StopIteration), the user's frames;
+    none for a Vega error that no file of the user's was on the way to (an HDFS redirect
+    refused while reading a text file, say: its message says what to do, and the frames
+    left would be the libraries' Vega called)."""
     stack = user_stack(exc)
     cause = exc.__cause__
     while not stack and cause is not None:
         stack, cause = user_stack(cause), cause.__cause__
+    if isinstance(exc, VegaError):
+        libraries = _library_dirs()
+        if all(f.filename.startswith(libraries) or f.filename.startswith("<frozen ")
+               for f in stack):
+            return ""
     stack = stack or traceback.extract_tb(exc.__traceback__)
     lines = ["Traceback (most recent call last):\n"] + stack.format()
     lines += traceback.format_exception_only(type(exc), exc)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Dict, Iterable, List
 
 from .errors import ApplicationRefused, BadPackage
+from .ids import path_inside
 
 EXCLUDED_DIRS = {".git", ".hg", ".svn", "__pycache__", ".venv", "venv", ".tox", ".mypy_cache",
                  ".pytest_cache", "node_modules", ".eggs"}
@@ -140,10 +141,8 @@ def extract(data: bytes, directory: str) -> None:
 def check_members(archive: zipfile.ZipFile, staging: str) -> None:
     """Refuse a zip whose members escape ``staging`` or that unpacks too big (a zip bomb)."""
     total = compressed = 0
-    root = os.path.realpath(staging)
     for info in archive.infolist():
-        target = os.path.realpath(os.path.join(staging, info.filename))
-        if not target.startswith(root + os.sep):
+        if path_inside(os.path.join(staging, info.filename), staging) is None:
             raise BadPackage(f"member {info.filename!r} escapes the package directory")
         total += info.file_size
         compressed += info.compress_size

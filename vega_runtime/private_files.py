@@ -18,6 +18,7 @@ local-cluster's daemon logs) are opened with an explicit mode (``open_private``)
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import stat
@@ -47,11 +48,49 @@ def use_private_umask() -> None:
 
 def open_private(path: str, mode: str = "ab", encoding: Optional[str] = None):
     """``open(path, mode)`` for writing, creating the file 0600 whatever the umask (an
-    existing file keeps its mode).  A symbolic link in its place is not followed (``OSError``
-    ELOOP): in a directory others may write to (a shared event log directory) it could
-    send what this process writes to any file it may write."""
-    fd = os.open(path, _FLAGS[mode] | os.O_NOFOLLOW, FILE_MODE)
+    existing file keeps its mode).  In a directory others may write to (a shared event log
+    directory, ``/tmp`` for a pid or log file) another account could have put something
+    in its place first: a symbolic link is not followed (``OSError`` ELOOP), or it would
+    send what this process writes to any file it may write; an existing file of another
+    account is refused (``PermissionError`` naming its owner), or its owner would read
+    what is written, or (a pid file) change it."""
+    fd = private_fd(path, mode)
     return os.fdopen(fd, mode, encoding=encoding) if "b" not in mode else os.fdopen(fd, mode)
+
+
+def private_fd(path: str, mode: str = "ab") -> int:
+    """``open_private``'s file descriptor.  A file it creates is its own whoever the file
+    system says owns it (root on an NFS export squashed to nobody)."""
+    flags = _FLAGS[mode] | os.O_NOFOLLOW
+    for _ in range(3):  # (a file removed between the two opens is created again)
+        try:
+            return os.open(path, flags | os.O_EXCL, FILE_MODE)
+        except FileExistsError:
+            pass
+        try:  # an existing one, not truncated before its owner is known, nor waited on (a FIFO)
+            fd = os.open(path, (flags & ~(os.O_CREAT | os.O_TRUNC)) | os.O_NONBLOCK)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            if exc.errno != errno.ENXIO:  # a FIFO no one reads
+                raise
+            raise OSError(errno.EINVAL, "not a regular file", path) from None
+        try:
+            info = os.fstat(fd)
+            if info.st_uid != os.getuid():
+                raise PermissionError(errno.EPERM, f"it belongs to {account_name(info.st_uid)}, "
+                                      f"not to this account, {account_name(os.getuid())}: its "
+                                      "owner could read or change what is written to it", path)
+            if not stat.S_ISREG(info.st_mode):
+                raise OSError(errno.EINVAL, "not a regular file", path)
+            os.set_blocking(fd, True)
+            if flags & os.O_TRUNC:
+                os.ftruncate(fd, 0)
+            return fd
+        except BaseException:
+            os.close(fd)
+            raise
+    raise FileExistsError(errno.EEXIST, "it keeps being replaced while it is opened", path)
 
 
 def make_private_dirs(path: str) -> str:

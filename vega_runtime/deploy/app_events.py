@@ -215,76 +215,100 @@ def replay(app_id: str, events: List[dict], error: str = "") -> AppRecord:
 
 def apply(app: AppRecord, events: List[dict]) -> None:
     """Bring ``app`` up to date with ``events``, the ones written after those it has seen
-    (a running application's new lines)."""
+    (a running application's new lines).  An event lacking a field this needs, or holding
+    one of another type (a log of another version, a driver relaying garbage), ends the
+    replay there, as a line that is no event does: ``app.error`` says which, and the pages
+    show what came before it (one application's log cannot fail the list of all of them).
+
+    >>> app = replay("app-1", [{"event": "JobStart", "time": 1.0, "job_id": 0},
+    ...                        {"event": "JobStart", "time": 2.0}])
+    >>> list(app.jobs), app.error
+    ([0], "an event JobStart lacks a field or holds one of another type (KeyError('job_id'))")
+    """
     running_job = app.running_job
     for e in events:
-        kind, at = e["event"], e["time"]
-        app.last_event = max(app.last_event, at)
-        if kind == "ApplicationStart":
-            app.name, app.master, app.started = e.get("name") or "", e.get("master") or "", at
-            app.context_id = e.get("context_id") or ""
-        elif kind == "ApplicationEnd":
-            app.ended = at
-        elif kind == "Environment":
-            app.settings, app.runtime = e.get("settings", []), e.get("runtime", {})
-        elif kind == "JobStart":
-            app.jobs[e["job_id"]] = JobRecord(e["job_id"], e.get("description", ""), at,
-                                              group=e.get("job_group"),
-                                              job_description=e.get("job_description"),
-                                              tags=list(e.get("job_tags", [])))
-            running_job = e["job_id"]
-        elif kind == "JobGraph" and e["job_id"] in app.jobs:
-            app.jobs[e["job_id"]].graph = e["stages"]
-            for stage in e["stages"]:
-                app.stage_info[stage["stage_id"]] = stage
-        elif kind == "JobEnd" and e["job_id"] in app.jobs:
-            job = app.jobs[e["job_id"]]
-            if job.completed is None:
-                app._job_finished(job.job_id)
-            job.completed, job.succeeded, job.error = at, e["succeeded"], e.get("error")
-            running_job = None if running_job == e["job_id"] else running_job
-        elif kind == "StageSubmitted":
-            key = (e["stage_id"], e["attempt"])
-            app.stages[key] = StageAttempt(e["stage_id"], e["attempt"], e["name"],
-                                           e["num_tasks"], running_job, at)
-            app._add_attempt(app.stages[key])
-        elif kind == "StageCompleted":
-            stage = app.latest_attempt(e["stage_id"])
-            if stage is not None:
-                if stage.completed is None:
-                    app._stage_finished(stage)
-                stage.completed, stage.failure = at, e.get("failure")
-        elif kind == "TaskStart":
-            stage = app.latest_attempt(e["stage_id"])
-            if stage is not None:
-                stage.running[e["task_id"]] = _started(e, stage)
-                app._running[(stage.stage_id, e["task_id"])] = stage
-        elif kind == "TaskInfo":
-            _ended(app, e["stage_id"], e["task_id"])
-            stage = app.stages.get((e["stage_id"], e["stage_attempt"]))
-            if stage is not None:
-                stage.tasks.append(e)
-            _apply_blocks(app, e)
-        elif kind == "TaskKilled":
-            started = _ended(app, e["stage_id"], e["task_id"])
-            stage = app.stages.get((e["stage_id"], started["stage_attempt"])) if started \
-                else app.latest_attempt(e["stage_id"])
-            if stage is not None:
-                stage.tasks.append(killed_attempt(started or _started(e, stage), at,
-                                                  e.get("reason") or "killed"))
-        elif kind == "ExecutorAdded":
-            app.executors[e["executor"]] = ExecutorRecord(e["executor"], e["host"], at)
-        elif kind in ("ExecutorRemoved", "ExecutorLost") and e["executor"] in app.executors:
-            record = app.executors[e["executor"]]
-            record.removed, record.remove_reason = at, e.get("reason")
-            record.lost, record.cause = bool(e.get("lost", True)), e.get("cause") or ""
-            for holders in app.blocks.values():
-                holders.pop(e["executor"], None)
-        elif kind == "UnpersistRDD":
-            for key in [k for k in app.blocks if k[0] == e["rdd_id"]]:
-                del app.blocks[key]
+        try:
+            running_job = _apply_event(app, e, running_job)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            app.error = (f"an event {e.get('event')} lacks a field or holds one of another "
+                         f"type ({exc!r})")
+            break
     app.running_job = running_job
     app.blocks = {k: v for k, v in app.blocks.items() if v}
+
+
+def _apply_event(app: AppRecord, e: dict, running_job: Optional[int]) -> Optional[int]:
+    """``apply`` one event; the running job after it."""
+    kind, at = e["event"], e["time"]
+    app.last_event = max(app.last_event, at)
+    if kind == "ApplicationStart":
+        app.name, app.master, app.started = e.get("name") or "", e.get("master") or "", at
+        app.context_id = e.get("context_id") or ""
+    elif kind == "ApplicationEnd":
+        app.ended = at
+    elif kind == "Environment":
+        settings, runtime = e.get("settings", []), e.get("runtime", {})
+        if not (isinstance(settings, list) and isinstance(runtime, dict) and all(
+                isinstance(s, list) and len(s) == 3 and isinstance(s[0], str) for s in settings)):
+            raise TypeError("settings must be [key, value, origin] lists, runtime a map")
+        app.settings, app.runtime = settings, runtime
+    elif kind == "JobStart":
+        app.jobs[e["job_id"]] = JobRecord(e["job_id"], e.get("description", ""), at,
+                                          group=e.get("job_group"),
+                                          job_description=e.get("job_description"),
+                                          tags=list(e.get("job_tags", [])))
+        running_job = e["job_id"]
+    elif kind == "JobGraph" and e["job_id"] in app.jobs:
+        app.jobs[e["job_id"]].graph = e["stages"]
+        for stage in e["stages"]:
+            app.stage_info[stage["stage_id"]] = stage
+    elif kind == "JobEnd" and e["job_id"] in app.jobs:
+        job = app.jobs[e["job_id"]]
+        if job.completed is None:
+            app._job_finished(job.job_id)
+        job.completed, job.succeeded, job.error = at, e["succeeded"], e.get("error")
+        running_job = None if running_job == e["job_id"] else running_job
+    elif kind == "StageSubmitted":
+        key = (e["stage_id"], e["attempt"])
+        app.stages[key] = StageAttempt(e["stage_id"], e["attempt"], e["name"],
+                                       e["num_tasks"], running_job, at)
+        app._add_attempt(app.stages[key])
+    elif kind == "StageCompleted":
+        stage = app.latest_attempt(e["stage_id"])
+        if stage is not None:
+            if stage.completed is None:
+                app._stage_finished(stage)
+            stage.completed, stage.failure = at, e.get("failure")
+    elif kind == "TaskStart":
+        stage = app.latest_attempt(e["stage_id"])
+        if stage is not None:
+            stage.running[e["task_id"]] = _started(e, stage)
+            app._running[(stage.stage_id, e["task_id"])] = stage
+    elif kind == "TaskInfo":
+        _ended(app, e["stage_id"], e["task_id"])
+        stage = app.stages.get((e["stage_id"], e["stage_attempt"]))
+        if stage is not None:
+            stage.tasks.append(e)
+        _apply_blocks(app, e)
+    elif kind == "TaskKilled":
+        started = _ended(app, e["stage_id"], e["task_id"])
+        stage = app.stages.get((e["stage_id"], started["stage_attempt"])) if started \
+            else app.latest_attempt(e["stage_id"])
+        if stage is not None:
+            stage.tasks.append(killed_attempt(started or _started(e, stage), at,
+                                              e.get("reason") or "killed"))
+    elif kind == "ExecutorAdded":
+        app.executors[e["executor"]] = ExecutorRecord(e["executor"], e["host"], at)
+    elif kind in ("ExecutorRemoved", "ExecutorLost") and e["executor"] in app.executors:
+        record = app.executors[e["executor"]]
+        record.removed, record.remove_reason = at, e.get("reason")
+        record.lost, record.cause = bool(e.get("lost", True)), e.get("cause") or ""
+        for holders in app.blocks.values():
+            holders.pop(e["executor"], None)
+    elif kind == "UnpersistRDD":
+        for key in [k for k in app.blocks if k[0] == e["rdd_id"]]:
+            del app.blocks[key]
+    return running_job
 
 
 def _started(start: dict, stage: StageAttempt) -> dict:

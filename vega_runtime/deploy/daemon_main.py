@@ -29,7 +29,8 @@ from ..master_url import parse_master
 from ..net.addresses import advertise_address
 from ..net.connection import (create_secret_file, default_secret_file, load_secret,
                               resolve_secret_file)
-from ..private_files import account_name, make_private_dir, open_private, use_private_umask
+from ..private_files import (account_name, make_private_dir, open_private, private_fd,
+                             use_private_umask)
 from ..processes import SIGNAL_CHECK_SECONDS
 
 #: what a caller may pass as ``show_config``: print the resolved settings of a role
@@ -427,12 +428,11 @@ def detach(pidfile: str, log_file: str, name: str = "daemon") -> Callable[[], No
     if os.fork() > 0:
         os._exit(0)
     # never through a symbolic link: --pidfile and --log-file may name a shared directory
-    try:
+    try:  # the log first: a pid file is left only by a daemon that goes on
+        log_fd = private_fd(log_file, "ab")
         with open_private(pidfile + ".tmp", "w") as fh:
             fh.write(f"{os.getpid()}\n")
         os.replace(pidfile + ".tmp", pidfile)
-        log_fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW,
-                         0o600)
     except OSError as exc:
         linked = " (a symbolic link there is not followed)" if exc.errno == errno.ELOOP else ""
         raise DaemonStartFailed("the daemon in the background",

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Tuple
 
 from .. import ids, packaging
+from ..config import DRIVER_CONF_ENV, SUBMIT_CONF_ENV
 from ..errors import BadPackage
 from ..net.messages import SubmitDriver
 from ..processes import DIE_WITH_ENV, end_group
@@ -122,10 +123,16 @@ class DriverRunner:
             command += ["--py-files", ",".join(os.path.join(py_dir, n) for n in sorted(os.listdir(py_dir)))]
         if os.path.isdir(files_dir) and os.listdir(files_dir):
             command += ["--files", ",".join(os.path.join(files_dir, n) for n in sorted(os.listdir(files_dir)))]
-        for key, value in json.loads(request.conf_json or "{}").items():
-            if key not in ("vega.master", "vega.app.name", "vega.submit.package", "vega.listeners"):
-                command += ["--conf", f"{key}={value}"]
         return command + [os.path.join(package_dir, request.job_file), *request.args]
+
+    @staticmethod
+    def _settings(info: DriverInfo) -> str:
+        """The submitter's settings for the driver (``DRIVER_CONF_ENV``), as its ``--conf``
+        pairs would give them: not on its command line, which ``ps`` shows every user."""
+        return json.dumps({key: str(value)
+                           for key, value in json.loads(info.request.conf_json or "{}").items()
+                           if key not in ("vega.master", "vega.app.name", "vega.submit.package",
+                                          "vega.listeners")})
 
     def _supervise(self, info: DriverInfo) -> None:
         try:
@@ -140,16 +147,16 @@ class DriverRunner:
         except BadPackage as exc:
             self._not_started(info, str(exc))
             return
-        job = os.path.realpath(os.path.join(package_dir, info.request.job_file))
-        if not job.startswith(os.path.realpath(package_dir) + os.sep):
+        if ids.path_inside(os.path.join(package_dir, info.request.job_file), package_dir) is None:
             self._not_started(info, f"its job file {info.request.job_file!r} is not in its "
                                     "package")
             return
         scratch = os.path.join(self.work_dir, "apps", info.driver_id)
         while True:
             # the thread that starts a driver waits for it: PDEATHSIG counts from this thread
-            env = {**os.environ, "VEGA_SECRET_FILE": self.secret_file, DIE_WITH_ENV: str(os.getpid())}
-            env.pop("VEGA_SUBMIT_CONF", None)
+            env = {**os.environ, "VEGA_SECRET_FILE": self.secret_file,
+                   DIE_WITH_ENV: str(os.getpid()), DRIVER_CONF_ENV: self._settings(info)}
+            env.pop(SUBMIT_CONF_ENV, None)
             try:
                 output = self.output_path(info.driver_id)
                 with open(output, "ab") as out:
@@ -239,6 +246,28 @@ class DriverRunner:
                      "supervise": d.request.supervise, "started": d.submitted,
                      "duration_seconds": round((d.ended or now) - d.submitted, 1)}
                     for d in self.drivers.values()]
+
+
+def submission_problem(request: SubmitDriver) -> str:
+    """Why the master cannot run ``request`` as it is ("" when it can): its settings must be
+    a JSON object, and none of its strings may hold NUL (no file name, argument or setting
+    can).  Checked when it arrives, so that its submitter is refused at once.
+
+    >>> submission_problem(SubmitDriver("n", "job/j.py", ["1"], '{"k": 1}', "0" * 64, False))
+    ''
+    >>> submission_problem(SubmitDriver("n", "job/j.py", [], "[1]", "0" * 64, False))
+    'its conf_json is not a JSON object of settings'
+    """
+    try:
+        conf = json.loads(request.conf_json or "{}")
+    except (ValueError, RecursionError) as exc:
+        return f"its conf_json is not JSON ({type(exc).__name__})"
+    if not isinstance(conf, dict):
+        return "its conf_json is not a JSON object of settings"
+    texts = [request.name, request.job_file, *request.args, *conf, *map(str, conf.values())]
+    if any("\0" in text for text in texts):
+        return "it holds a NUL character (no file name, argument or setting can)"
+    return ""
 
 
 def retained_drivers(saved: List[dict], retained: int) -> Tuple[List[dict], List[str]]:

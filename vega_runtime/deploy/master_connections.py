@@ -22,7 +22,9 @@ from ..net.messages import (AppEvents, AppLog, AppMetrics, DriverSubmitted, Exec
                             RequestStatus, StatusReply,
                             SubmitDriver, UnregisterApplication, UploadPackage,
                             WorkerHeartbeat, WorkerStopping)
+from ..scheduler.job_metrics import checked_snapshot
 from .app_logs import KeptOutput, RelayedEvents
+from .drivers import submission_problem
 from .log_follower import serve_logs
 from .master_state import (Action, ApplicationRegistering, ApplicationUnregistered,
                            ConnectionLost, Disconnect, ExecutorExitReported, ExecutorsReleased,
@@ -83,8 +85,11 @@ class MasterConnections:
         elif isinstance(first, FollowLogs):
             serve_logs(master, conn, first)
         elif isinstance(first, SubmitDriver):
-            if not master.packages.exists(first.package_sha):
-                raise ProtocolError(conn.peer, "SubmitDriver for a package never uploaded")
+            problem = submission_problem(first)
+            if not problem and not master.packages.exists(first.package_sha):
+                problem = "its package was never uploaded"
+            if problem:
+                raise ProtocolError(conn.peer, f"bad SubmitDriver: {problem}")
             conn.send(DriverSubmitted(master.drivers.submit(first).driver_id))
         elif isinstance(first, KillApplication):
             killed = (master.drivers.kill(first.app_id)
@@ -154,7 +159,11 @@ class MasterConnections:
                     if isinstance(message, AppEvents):
                         events_file.write(message.text)
                     elif isinstance(message, AppMetrics):
-                        master.handle(MetricsReported(session, json.loads(message.snapshot_json)))
+                        try:
+                            snapshot = checked_snapshot(message.snapshot_json)
+                        except ValueError as exc:
+                            raise ProtocolError(conn.peer, f"bad AppMetrics: {exc}") from None
+                        master.handle(MetricsReported(session, snapshot))
                     elif isinstance(message, AppLog):
                         with master.lock:
                             master.state.counters["log_lines"] += message.text.count("\n")

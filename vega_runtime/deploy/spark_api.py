@@ -23,8 +23,7 @@ from urllib.parse import parse_qsl
 
 from .._version import __version__
 from ..errors import VegaError
-from ..io.files import open_input
-from ..scheduler.event_log import parse_event, part_path, read_log
+from ..scheduler.event_log import open_event_log, parse_event, part_path, read_log
 from . import spark_api_documents as docs
 from .app_events import AppRecord, apply, replay
 
@@ -127,7 +126,7 @@ class _Replayed:
     def read_new(self, size: int) -> None:
         """Replay the lines written since the last read (a line still being written waits
         for the next; one that is not an event ends the replay, as ``read_log``)."""
-        with open(part_path(self.path, self.part), "rb") as fh:
+        with open_event_log(part_path(self.path, self.part)) as fh:
             while not self.app.error and self.offset < size:  # a bounded piece at a time
                 fh.seek(self.offset)
                 data = fh.read(min(size - self.offset, REPLAY_CHUNK_BYTES))
@@ -318,13 +317,13 @@ class SparkApi:
             record = (self.record(app_id) if active else self._listed(app_id, listing)) or \
                 AppRecord(app_id, name=summary["name"], started=summary["started"] or 0.0)
             known.add(record.context_id)  # its event log, listed once: here
-            listed.append({**summary, **docs.application_info(record, active)})
+            listed.append({**summary, **_application_info(record, active)})
         for past in self.master.history():
             if past["app_id"] in known:
                 continue
             record = self._listed(past["app_id"], listing)
             if record is not None:
-                listed.append(docs.application_info(record, False))
+                listed.append(_application_info(record, False))
         self._listing = listing  # what is no longer listed is forgotten
         if statuses:
             listed = [a for a in listed
@@ -418,6 +417,17 @@ class SparkApi:
         raise NotFound("not found")
 
 
+def _application_info(app: AppRecord, active: bool) -> dict:
+    """``docs.application_info``; for an application whose events hold a value of another
+    type than Vega writes (relayed by a driver, or a log of another version) that of its id,
+    name and times alone: one application cannot fail the list of all of them."""
+    try:
+        return docs.application_info(app, active)
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError):
+        return docs.application_info(AppRecord(app.app_id, name=str(app.name),
+                                               started=app.started), active)
+
+
 def ended_at_last_event(app: AppRecord) -> AppRecord:
     """An application that is over though its events do not say so (its driver was
     killed; the master knows it is no longer running, or only its cut-off log is left),
@@ -434,7 +444,7 @@ def _zip_parts(archive, path: str, name: str) -> int:
     part = 1
     while True:
         try:
-            source = open_input(part_path(path, part), decompress=False)
+            source = open_event_log(part_path(path, part))
         except (OSError, VegaError):
             return part - 1
         with source:

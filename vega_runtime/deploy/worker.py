@@ -57,6 +57,8 @@ log = logging.getLogger(__name__)
 EXECUTOR_MODULE = "vega_runtime.deploy.executor_main"
 #: what the worker's fork server imports before forking executors
 EXECUTOR_PRELOAD = ("vega_runtime.deploy.executor_preload",)
+#: the largest offset a file can have (``seek`` takes a signed 64-bit one)
+MAX_FILE_OFFSET = (1 << 63) - 1
 
 Key = Tuple[str, str]  # (app_id, executor_id)
 
@@ -481,13 +483,15 @@ class Worker:
             conn.send(reply)
 
     def _read_block(self, request: FetchBlock):
-        path = os.path.realpath(request.path)
-        # both sides resolved: a work dir reached through a symbolic link is still this one
-        if not path.startswith(os.path.realpath(self.work_dir) + os.sep):
+        path = ids.path_inside(request.path, self.work_dir)
+        if path is None:
             return BlockUnavailable(f"{request.path} is not a shuffle file of this worker")
         if not 0 <= request.length <= SERVICE_MAX_REQUEST_BYTES:
             return BlockUnavailable(f"{request.length} bytes asked at once; a shuffle service "
                                     f"sends at most {SERVICE_MAX_REQUEST_BYTES} per request")
+        if request.offset > MAX_FILE_OFFSET:  # (seek takes a signed 64-bit offset)
+            return BlockUnavailable(f"{request.path}: offset {request.offset} is past the end "
+                                    "of any file")
         try:
             with open(path, "rb") as fh:
                 fh.seek(request.offset)

@@ -130,8 +130,10 @@ def _client_handshake(sock: socket.socket, secret: bytes, peer: str, first: dict
         raise AuthenticationFailed(peer, "the server does not know the cluster secret")
 
 
-def wrap_client(context: ssl.SSLContext, sock: socket.socket, peer: str) -> ssl.SSLSocket:
-    """The TLS handshake of a client; errors say whose certificate was refused."""
+def wrap_client(context: ssl.SSLContext, sock: socket.socket, peer: str,
+                has_secret: bool = True) -> ssl.SSLSocket:
+    """The TLS handshake of a client (``has_secret``: with a cluster secret); errors say
+    whose certificate was refused."""
     import ssl
 
     from .tls import describe_client_side
@@ -139,7 +141,7 @@ def wrap_client(context: ssl.SSLContext, sock: socket.socket, peer: str) -> ssl.
     try:
         return context.wrap_socket(sock)
     except ssl.SSLCertVerificationError as exc:
-        raise AuthenticationFailed(peer, describe_client_side(exc)) from None
+        raise AuthenticationFailed(peer, describe_client_side(exc, has_secret)) from None
     except (ssl.SSLEOFError, ConnectionResetError, BrokenPipeError):
         # closed before the handshake: refused at the server's cap (retried), or the
         # server closed on our ClientHello (a plaintext server)
@@ -187,7 +189,7 @@ class Connection:
             sock = socket.create_connection((host, port), timeout=timeout)
             try:
                 if tls is not None:
-                    sock = wrap_client(tls.client, sock, peer)
+                    sock = wrap_client(tls.client, sock, peer, bool(secret))
                 client_handshake(sock, secret, peer)
                 break
             except HandshakeRefused:

@@ -416,13 +416,21 @@ def describe_server_side(exc: ssl.SSLError) -> str:
     return f"TLS handshake failed: {reason or exc}"
 
 
-def describe_client_side(exc: ssl.SSLError) -> str:
-    """Why our TLS handshake with a server failed, for the client's error."""
+def describe_client_side(exc: ssl.SSLError, has_secret: bool = True) -> str:
+    """Why our TLS handshake with a server failed, for the client's error (``has_secret``:
+    the client has a cluster secret)."""
     reason = getattr(exc, "reason", None) or ""
     if _outside_validity(exc):
         return (f"the server's certificate is not valid at this host's time "
                 f"({exc.verify_message}): {CLOCKS}")
     if isinstance(exc, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in reason:
+        if not has_secret:
+            from .connection import default_secret_file
+
+            return ("the server has a cluster secret and this process has none: copy the "
+                    "master's secret file to this host (mode 0600) and name it with "
+                    "--secret-file or VEGA_SECRET_FILE, or put it at "
+                    f"{default_secret_file()}")
         return ("the server's certificate is not signed by this cluster's CA: it has another "
                 "secret (check --secret-file on both sides)")
     if reason == "SSLV3_ALERT_CERTIFICATE_EXPIRED":

@@ -6,6 +6,7 @@ import threading
 from typing import Any, Dict, Iterable, Optional
 
 from vega_runtime.context import Context
+from vega_runtime.versions import executor_hash_seed
 
 from .conf import SparkConf, vega_settings
 
@@ -62,6 +63,10 @@ class SparkContext(Context):
         #: PySpark's attribute: the Spark installation named (``sparkHome``, ``spark.home``);
         #: Vega uses none
         self.sparkHome = sparkHome or self._spark_conf.get("spark.home")
+        #: PySpark's attribute: the executors' environment variables (``environment`` and
+        #: ``spark.executorEnv.*``) and the ``PYTHONHASHSEED`` they hash with
+        self.environment = {**self.resource_plan.executor_env,
+                            "PYTHONHASHSEED": executor_hash_seed()}
 
     def stop(self) -> None:
         with SparkContext._active_lock:

@@ -12,7 +12,7 @@ import operator
 import os
 import re
 import sys
-from typing import Generic, Iterator, List, Optional, Sequence, TypeVar
+from typing import Any, Generic, Iterator, List, Optional, Sequence, Tuple, TypeVar
 
 from .. import aliases
 from ..errors import DriverOnlyError, VegaError
@@ -60,15 +60,34 @@ class Partition:
         return f"{type(self).__name__}({self.index})"
 
 
-def user_call_site() -> str:
-    """``file:line in function`` of the innermost caller outside Vega."""
-    frame = sys._getframe(2)
+def _user_frame(frame) -> Tuple[Any, Any]:
+    """``(frame, entry)``: the innermost frame outside Vega from ``frame`` outwards (None if
+    every frame is Vega's) and the code of the Vega function it called (None if it called
+    none; a PySpark-keywords wrapper of ``aliases`` counts as the method it wraps)."""
+    entry = None
     while frame is not None:
-        filename = frame.f_code.co_filename
-        if not filename.startswith(_PACKAGE_DIR):
-            return f"{os.path.basename(filename)}:{frame.f_lineno} in {frame.f_code.co_name}"
+        code = frame.f_code
+        if not code.co_filename.startswith(_PACKAGE_DIR):
+            return frame, entry
+        if code.co_filename != _ALIASES_FILE:
+            entry = code
         frame = frame.f_back
-    return ""
+    return None, entry
+
+
+def _spark_site(frame, entry) -> str:
+    """Spark's short call site, ``count at job.py:12``, or "" without both parts."""
+    if frame is None or entry is None:
+        return ""
+    return f"{entry.co_name} at {os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
+
+
+def _message_site(frame) -> str:
+    """``job.py:9 in main``: where ``frame`` is, for messages ("" for None)."""
+    if frame is None:
+        return ""
+    code = frame.f_code
+    return f"{os.path.basename(code.co_filename)}:{frame.f_lineno} in {code.co_name}"
 
 
 def job_name(rdd: "RDD") -> str:
@@ -79,17 +98,7 @@ def job_name(rdd: "RDD") -> str:
     >>> job_name([1, 2])  # a doctest's frame is outside Vega, and so is nothing called
     '[1, 2]'
     """
-    frame, entry = sys._getframe(1), None
-    while frame is not None:
-        code = frame.f_code
-        if not code.co_filename.startswith(_PACKAGE_DIR):
-            if entry is None:
-                break
-            return f"{entry.co_name} at {os.path.basename(code.co_filename)}:{frame.f_lineno}"
-        if code.co_filename != _ALIASES_FILE:  # the method, not its PySpark-keywords wrapper
-            entry = code
-        frame = frame.f_back
-    return repr(rdd)
+    return _spark_site(*_user_frame(sys._getframe(1))) or repr(rdd)
 
 
 class RDD(Transformations, PairFunctions, Actions, Generic[T]):
@@ -109,7 +118,11 @@ class RDD(Transformations, PairFunctions, Actions, Generic[T]):
         self.deps: List[Dependency] = list(deps)
         self.partitioner = None
         self.storage_level: StorageLevel = StorageLevel.NONE
-        self.call_site = user_call_site()
+        frame, entry = _user_frame(sys._getframe(1))
+        #: where the user's code made this RDD, for messages (``job.py:9 in main``), and as
+        #: Spark's ``creationSite`` (``map at job.py:9``), which names a shuffle's map stage
+        self.call_site = _message_site(frame)
+        self.creation_site = _spark_site(frame, entry)
         self._name: Optional[str] = None
         self._partitions: Optional[list] = None
         self._checkpoint_rdd: Optional["RDD"] = None

@@ -24,6 +24,8 @@ class ShuffledRDD(RDD):
         self.dep = ShuffleDependency(prev, ctx.new_shuffle_id(), partitioner, aggregator,
                                      map_side_combine, sort_key, ascending)
         super().__init__(ctx, [self.dep])
+        #: names the shuffle's map stage, as PySpark's (``reduce_by_key at job.py:9``)
+        self.dep.creation_site = self.creation_site
         self.partitioner = partitioner
         ctx.register_shuffle_for_cleanup(self.dep)
 

@@ -9,11 +9,11 @@ backend, so a long task's prints appear while it runs.
 from __future__ import annotations
 
 import collections
-import os
 import time
 from typing import (Any, Callable, Deque, FrozenSet, Iterable, Iterator, List, NamedTuple,
                     Optional, Protocol, Set)
 
+from ..ids import path_inside
 from ..net.messages import BroadcastData, FetchBroadcast, LaunchTask, TaskFinished
 from ..records import Record
 from .dag import TaskSpec
@@ -56,8 +56,8 @@ def broadcast_reply(request: FetchBroadcast, broadcast_dir: Optional[str]) -> Br
     """The driver's answer to an executor's FetchBroadcast: the file's bytes, only from this
     application's broadcast directory; else (a broadcast destroyed while its job ran, say)
     the reason, which fails the task, not the executor."""
-    path = os.path.realpath(request.path)
-    if broadcast_dir is None or not path.startswith(os.path.realpath(broadcast_dir) + os.sep):
+    path = None if broadcast_dir is None else path_inside(request.path, broadcast_dir)
+    if path is None:
         return BroadcastData(request.broadcast_id, b"",
                              f"broadcast path {request.path!r} is not this driver's")
     try:

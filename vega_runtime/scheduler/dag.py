@@ -21,8 +21,9 @@ from .stages import Stage, StageBuilder
 #: Errors of a task that fail its job at once: running the task again would fail the same
 #: way (a result bigger than vega.driver.max_result_size: executor.RESULT_TOO_LARGE; an RDD
 #: action or transformation, or the Context, used by a task's function, which PySpark
-#: refuses before any task runs)
-NOT_RETRIED = frozenset({"ResultTooLarge", "DriverOnlyError"})
+#: refuses before any task runs; an HDFS namenode's redirect to a host vega.hdfs.datanodes
+#: does not list, which every attempt would meet)
+NOT_RETRIED = frozenset({"ResultTooLarge", "DriverOnlyError", "HdfsRedirectRefused"})
 
 #: An executor on which this many tasks of a stage failed is avoided for the rest of the stage.
 EXCLUDE_AFTER_FAILURES = 2
@@ -205,10 +206,12 @@ class DAGScheduler:
         self._task_ids = itertools.count()
 
     # -- events ------------------------------------------------------------------
-    def submit_job(self, job_id: int, rdd, func: Callable, partitions: List[int]) -> list:
+    def submit_job(self, job_id: int, rdd, func: Callable, partitions: List[int],
+                   name: str = "") -> list:
+        """Start job ``job_id`` (named ``name``, which its result stage takes)."""
         if self.job is not None:
             raise VegaError("a job is already running on this Context; run jobs one at a time")
-        final = self.stages.new_stage(rdd, None, self._register_map_stage)
+        final = self.stages.new_stage(rdd, None, self._register_map_stage, name)
         self.stage_by_id[final.stage_id] = final
         self.job = _Job(job_id, final, func, list(partitions))
         self.failures.clear()

@@ -6,15 +6,18 @@ start/end with timestamps and task metrics.  ``vega history`` summarises them.
 
 from __future__ import annotations
 
+import errno
 import itertools
 import json
 import logging
 import os
+import re
+import stat
 import threading
 import time
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
-from ..io.files import open_input
+from ..io.files import local_path, open_input
 from ..io.hdfs import HdfsSettings, is_hdfs
 from ..logs import error_summary
 from ..private_files import make_private_dirs, new_private_dir, open_private
@@ -29,6 +32,24 @@ _BOOLS = {True: "true", False: "false"}
 _TASK_INFO_KEYS = ("task_id", "job_id", "stage_id", "stage_attempt", "partition", "attempt",
                    "executor", "host", "state", "speculative", "launch_time", "finish_time",
                    "error", "metrics", "blocks_added", "blocks_dropped")
+
+
+#: settings whose values no event log holds (so no Environment page, nor the logs zip,
+#: which ``vega master --ui-open`` shows to anyone): keys naming a secret, as Spark's
+#: default ``spark.redaction.regex`` (which spells access.key only); their value is
+#: ``REDACTED``
+REDACTED_KEYS = re.compile(r"(?i)secret|password|token|access[._-]?key")
+REDACTED = "*********(redacted)"
+
+
+def redacted(settings: List[list]) -> List[list]:
+    """``[key, value, origin]`` settings with the values of ``REDACTED_KEYS`` replaced.
+
+    >>> redacted([["vega.executor.env.DB_PASSWORD", "pw", "job"], ["vega.app.name", "a", "job"]])
+    [['vega.executor.env.DB_PASSWORD', '*********(redacted)', 'job'], ['vega.app.name', 'a', 'job']]
+    """
+    return [[key, REDACTED if REDACTED_KEYS.search(key) else value, origin]
+            for key, value, origin in settings]
 
 
 def _numbers_json(values: dict) -> str:
@@ -279,6 +300,33 @@ class EventLog(EventWriter):
             self.path = self.target
 
 
+def open_event_log(path: str, hdfs: Optional[HdfsSettings] = None):
+    """An event log (or one part of it) opened for binary reading, a local one only if it
+    is a regular file and not a symbolic link (drivers write neither).  What another user
+    could plant in a shared event log directory is refused with OSError saying so: a FIFO
+    or a device (/dev/zero) would block, or never end, the read of whoever lists it (the
+    master's history, its REST API), and a link could make the master serve any file it
+    can read (its secret, through ``/api/v1/applications/ID/logs``)."""
+    if is_hdfs(path):
+        return open_input(path, hdfs, decompress=False)
+    local = local_path(path)
+    try:  # non-blocking: a FIFO's open would wait for a writer
+        fd = os.open(local, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+        raise OSError(errno.ELOOP, "a symbolic link (an event log is never one: not "
+                                   "followed)", local) from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", local)
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 class LogEvents:
     """The events of one log, read a line at a time, up to its first unreadable line;
     then ``error`` says why it is broken (``""`` while it is not): cut off (its driver was
@@ -294,7 +342,7 @@ class LogEvents:
         while True:
             fh = None
             try:
-                fh = open_input(part_path(self.path, part), self.hdfs)
+                fh = open_event_log(part_path(self.path, part), self.hdfs)
                 lines: Iterator[bytes] = iter(fh)
                 if part > 1:  # (an HDFS file is opened at its first read)
                     first = next(lines, None)

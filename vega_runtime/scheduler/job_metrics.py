@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import threading
 from bisect import bisect_left
 from itertools import accumulate
@@ -112,6 +114,64 @@ class JobMetrics(JobListener):
                     "job_progress": [dict(j, stages=list(j["stages"]))
                                      for j in self.job_progress.values()],
                     "stage_progress": [dict(s) for s in self.stage_progress.values()]}
+
+
+#: a snapshot's counters, which /metrics sums: tables of counts by outcome, and numbers
+_COUNT_TABLES = ("jobs", "stages", "tasks", "shuffle")
+_NUMBERS = ("jobs_running", "stages_running", "duration_count", "duration_sum", "version")
+#: what the web UI shows of it: lists of maps (``cached_rdds``: the driver adds its cached RDDs)
+_PROGRESS = ("job_progress", "stage_progress", "cached_rdds")
+
+
+def checked_snapshot(text: str) -> dict:
+    """A snapshot a driver relayed (``snapshot()`` as JSON), checked before the master keeps
+    it: /metrics sums its counters at every scrape, so one of another shape would fail them
+    all.  ValueError saying what is wrong; keys this version does not know are left out.
+
+    >>> checked_snapshot('{"tasks": {"success": 3}, "jobs_running": 1, "later": "x"}')
+    {'tasks': {'success': 3}, 'jobs_running': 1}
+    >>> checked_snapshot('{"tasks": {"success": "3"}}')
+    Traceback (most recent call last):
+    ValueError: 'tasks' is not a map of numbers
+    """
+    try:
+        snapshot = json.loads(text)
+    except RecursionError:
+        raise ValueError("its JSON is nested too deeply") from None
+    except ValueError as exc:
+        raise ValueError(f"it is not JSON ({exc})") from None
+    if not isinstance(snapshot, dict):
+        raise ValueError(f"it is a JSON {type(snapshot).__name__}, not an object")
+    checked = {}
+    for key, value in snapshot.items():
+        if key in _COUNT_TABLES:
+            shape, right = "a map of numbers", isinstance(value, dict) and \
+                all(map(_is_number, value.values()))
+        elif key in _NUMBERS:
+            shape, right = "a number", _is_number(value)
+        elif key == "duration_buckets":
+            shape = f"a list of {len(DURATION_BUCKETS)} numbers"
+            right = isinstance(value, list) and len(value) == len(DURATION_BUCKETS) and \
+                all(map(_is_number, value))
+        elif key in _PROGRESS:
+            shape = "a list of maps"
+            right = isinstance(value, list) and all(isinstance(v, dict) for v in value)
+        else:
+            continue
+        if not right:
+            raise ValueError(f"{key!r} is not {shape}")
+        checked[key] = value
+    return checked
+
+
+def _is_number(value) -> bool:
+    """A finite int or float (a bool is neither, to a counter)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
 
 
 def _total(snapshots, *path) -> float:

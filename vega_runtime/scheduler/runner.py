@@ -134,7 +134,7 @@ class JobRunner:
             self._remove_unreachable_broadcasts()
             self._check_barrier_stages(rdd, partitions)
             self._check_resource_profiles(rdd)
-            actions = self.dag.submit_job(job_id, rdd, func, partitions)
+            actions = self.dag.submit_job(job_id, rdd, func, partitions, description)
             stage_ids = self.dag.job_stage_ids()
             self.listener.on_job_stages(job_id, stage_ids)
             self.listener.on_job_graph(job_id, job_graph([self.dag.stage_by_id[s]
@@ -454,7 +454,7 @@ class JobRunner:
                 log.info("stage %d submitted: %d tasks", action.stage.stage_id, action.num_tasks)
                 self._stage_tasks[action.stage.stage_id] = action.num_tasks
                 self.listener.on_stage_submitted(action.stage.stage_id, action.stage.attempt,
-                                                 _stage_name(action.stage), action.num_tasks)
+                                                 action.stage.name, action.num_tasks)
             elif isinstance(action, StageCompleted):
                 self.barrier.stage_ended(action.stage.stage_id)
                 if self.speculation is not None:
@@ -520,8 +520,3 @@ def task_info(spec: TaskSpec, executor_id: str, host: str, state: str, metrics: 
             "blocks_added": [list(b) for b in blocks_added],
             "blocks_dropped": [list(b) for b in blocks_dropped]}
 
-
-def _stage_name(stage: Stage) -> str:
-    kind = "shuffle map" if stage.is_map else "result"
-    site = stage.rdd.call_site or repr(stage.rdd)
-    return f"{kind} stage at {site}"

@@ -16,7 +16,7 @@ def stage_info(stage: Stage) -> dict:
     first), each RDD with its narrow parents inside the stage and its shuffle parents."""
     rdds = sorted(narrow_ancestors(stage.rdd), key=lambda r: r.rdd_id)
     return {"stage_id": stage.stage_id, "kind": "shuffle map" if stage.is_map else "result",
-            "name": stage.name or repr(stage.rdd), "num_tasks": stage.num_partitions,
+            "name": stage.name, "num_tasks": stage.num_partitions,
             "parent_ids": sorted(p.stage_id for p in stage.parents),
             "rdds": [rdd_info(r) for r in rdds]}
 

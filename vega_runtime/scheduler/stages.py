@@ -124,10 +124,14 @@ class StageBuilder:
         self.shuffle_stages: Dict[int, Stage] = {}
 
     def new_stage(self, rdd: RDD, shuffle_dep: Optional[ShuffleDependency],
-                  on_map_stage: Callable[[Stage], None]) -> Stage:
+                  on_map_stage: Callable[[Stage], None], name: str = "") -> Stage:
+        """A stage computing ``rdd``: a shuffle's map stage (``shuffle_dep``), or a job's
+        result stage named ``name`` (Spark's: the job's, ``count at job.py:12``)."""
         parents = [self.map_stage(dep, on_map_stage) for dep in shuffle_dependencies(rdd)]
-        stage = Stage(self.next_stage_id, rdd, parents, shuffle_dep, name=rdd.call_site,
-                      barrier=rdd.is_barrier())
+        if shuffle_dep is not None:  # PySpark's: where the shuffle was asked for
+            name = shuffle_dep.creation_site
+        stage = Stage(self.next_stage_id, rdd, parents, shuffle_dep,
+                      name=name or rdd.creation_site or repr(rdd), barrier=rdd.is_barrier())
         self.next_stage_id += 1
         return stage
 

@@ -75,6 +75,16 @@ class JobStatusStore(JobListener):
             if job is not None:
                 job["stages"] = list(stage_ids)
 
+    def on_job_graph(self, job_id: int, stages: List[dict]) -> None:
+        """A stage the job skips (its map output is reused) is never submitted: it is known
+        from the job's graph, with no task run, as Spark's status store knows it."""
+        with self._lock:
+            for stage in stages:
+                self.stages.setdefault(stage["stage_id"], {
+                    "attempt": 0, "name": stage["name"], "tasks": stage["num_tasks"],
+                    "completed": 0, "failed": 0, "running": False})
+            _trim(self.stages)
+
     def on_stage_submitted(self, stage_id: int, attempt: int, name: str, num_tasks: int) -> None:
         with self._lock:
             job = self.jobs.get(self._current_job)
