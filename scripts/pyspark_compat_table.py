@@ -19,23 +19,14 @@ import sys
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
+from vega_runtime.aliases import NOT_IN_VEGA  # noqa: E402
 from vega_runtime.pyspark_compat import RDD, SparkContext  # noqa: E402
 
 BEGIN, END = "<!-- compatibility table: begin -->", "<!-- compatibility table: end -->"
 
-_HADOOP = "Hadoop input/output formats need the JVM; use text, pickle or binary files"
-NOT_SUPPORTED = {
-    "cleanShuffleDependencies": "a shuffle's files are deleted once no RDD can read it (its "
-                                "dependency is garbage), as the next job starts; there is no "
-                                "call to do it sooner",
-    "saveAsNewAPIHadoopDataset": _HADOOP, "saveAsNewAPIHadoopFile": _HADOOP,
-    "saveAsHadoopDataset": _HADOOP, "saveAsHadoopFile": _HADOOP, "saveAsSequenceFile": _HADOOP,
-    "sequenceFile": _HADOOP, "newAPIHadoopFile": _HADOOP, "newAPIHadoopRDD": _HADOOP,
-    "hadoopFile": _HADOOP, "hadoopRDD": _HADOOP,
-    "toDF": "DataFrames are Spark SQL, which Vega does not implement",
-    "setSystemProperty": "sets a JVM system property; Vega has no JVM",
-    "getSystemProperty": "reads a JVM system property; Vega has no JVM",
-}
+#: PySpark's members Vega lacks, with why (the runtime's AttributeError for one says so)
+NOT_SUPPORTED = {name: reason for members in NOT_IN_VEGA.values()
+                 for name, reason in members.items()}
 DIFFERS = {
     "saveAsPickleFile": "pickled batches, not a Hadoop SequenceFile; `pickleFile` reads them; "
                         "takes `overwrite=False`",
@@ -48,7 +39,45 @@ DIFFERS = {
     "sumApprox": "as `countApprox`", "meanApprox": "as `countApprox`",
     "countApproxDistinct": "HyperLogLog, exact while the distinct count is small",
     "groupByKey": "values are lists (PySpark: `ResultIterable`, also iterable)",
-    "persist": "`useOffHeap` and `deserialized` are carried, not acted on",
+    "cogroup": "each key's values are a tuple of lists (PySpark: of `ResultIterable`s, also "
+               "iterable), as `groupByKey`",
+    "groupWith": "as `cogroup`",
+    "groupBy": "values are lists, as `groupByKey`",
+    "mapValues": "a record must be a pair: `(k, v, extra)` fails its task with `ValueError: too "
+                 "many values to unpack` (PySpark reads `kv[0]` and `kv[1]` and drops the "
+                 "rest); so in `flatMapValues`, `cogroup`, `subtractByKey` and the other "
+                 "pair functions",
+    "flatMapValues": "as `mapValues`", "subtractByKey": "as `mapValues`",
+    "partitionBy": "records keep their type: a `[k, v]` list stays a list (PySpark's "
+                   "shuffle turns it into a tuple); so in `sortByKey` and `sampleByKey`",
+    "stats": "the `StatCounter`'s `max()`, `min()`, `stdev()` and `sampleStdev()` are "
+             "`float`s (PySpark's: `numpy.float64`, a subclass of `float`; equal values)",
+    "stdev": "a `float`, as `stats`", "sampleStdev": "a `float`, as `stats`",
+    "localCheckpoint": "written by a job of its own after the first action, into the "
+                       "application's scratch directory, not kept as the RDD's cached blocks: "
+                       "`getStorageLevel()` stays as it was (PySpark's turns "
+                       "`MEMORY_AND_DISK`), and the `is_checkpointed` property turns True "
+                       "once it is written (PySpark's attribute stays False)",
+    "pickleFile": "whole part files packed by bytes into at least `minPartitions` partitions, "
+                  "as `wholeTextFiles`, so a directory of 3 parts may come back in 2 "
+                  "partitions (PySpark: at least one per part file)",
+    "toDebugString": "Spark's layout, with Vega's RDDs (one per transformation, no "
+                     "`PythonRDD`/`PairwiseRDD`) and call sites (`file:line in function`)",
+    "zip": "partitions of unequal lengths fail the task (`TaskFailed`: `ValueError: Can only "
+           "zip RDDs with the same number of elements in each partition`); PySpark raises "
+           "its `ValueError` in the driver",
+    "coalesce": "with `shuffle=True`, records are dealt evenly over the partitions (PySpark "
+                "deals pickled batches, so a small RDD may land in one partition)",
+    "repartition": "as `coalesce` with `shuffle=True`",
+    "parallelize": "`numSlices` below 1 is a `ValueError` (PySpark: `ZeroDivisionError`); the "
+                   "slices hold the elements themselves until a job ships them, so changing "
+                   "an element in place after `parallelize` (`data[0].append(5)`) shows in "
+                   "the RDD (PySpark pickles the data at once); the list itself is copied",
+    "persist": "`useOffHeap` and `deserialized` are carried, not acted on: records cached in "
+               "memory are the objects themselves, so a later function that changes a "
+               "cached record in place (`x.append(...)`) changes it for every later job "
+               "(PySpark's cache is pickled: each job gets fresh copies); return new objects",
+    "cache": "as `persist`",
     "id": "PySpark pipelines chains of narrow transformations into one RDD; Vega makes one "
           "RDD per transformation, so ids grow faster",
     "getConf": "a copy of the `SparkConf` the context was created with (without the settings "
@@ -76,7 +105,10 @@ DIFFERS = {
     "reduceByKeyLocally": "`{}` for an RDD of no partitions, as `top`",
     "countByValue": "`{}` for an RDD of no partitions, as `top`",
     "histogram": "with a list of buckets, zero counts for an RDD of no partitions, as for any "
-                 "empty RDD (PySpark raises `ValueError: Can not reduce() empty RDD`)",
+                 "empty RDD (PySpark raises `ValueError: Can not reduce() empty RDD`); with a "
+                 "number of buckets, an empty RDD raises `ValueError: can not generate buckets "
+                 "from empty RDD`, the message PySpark's code means (4.3's is `Can not "
+                 "reduce() empty RDD`)",
     "sampleByKey": "a negative fraction raises `ValueError` (PySpark: `AssertionError`)",
     "textFile": "a directory is read recursively, its files (but `_` and `.` names, as "
                 "Hadoop's) in name order; partitions are byte ranges packed to near-equal "

@@ -67,6 +67,26 @@ def test_take_zero_and_from_empty(ctx):
     assert ctx.parallelize([], 3).take(5) == []
 
 
+def test_a_count_that_is_not_a_whole_number_is_refused_before_any_job(ctx):
+    """take, take_ordered and top of 2.5 (or "2") are a TypeError on the driver, as PySpark's
+    take (its slice of the results refuses a float); they ran a job whose every task failed
+    four times with islice's ValueError (take) or a TypeError (top, take_ordered)."""
+    rdd = ctx.parallelize(range(10), 2)
+    tracker = ctx.status_tracker()
+    jobs_before = len(tracker.get_job_ids_for_group(None))
+    for name, method in (("take", rdd.take), ("take_ordered", rdd.takeOrdered),
+                         ("top", rdd.top)):
+        for num in (2.5, "2", None):
+            with pytest.raises(TypeError) as raised:
+                method(num)
+            assert str(raised.value) == (f"{name}() takes a whole number of elements, not "
+                                         f"{type(num).__name__} {num!r}")
+    assert len(tracker.get_job_ids_for_group(None)) == jobs_before
+    assert (rdd.take(True), rdd.top(2), rdd.takeOrdered(0)) == ([0], [9, 8], [])
+    numpy = pytest.importorskip("numpy")
+    assert (rdd.take(numpy.int64(2)), rdd.top(numpy.int32(1))) == ([0, 1], [9])
+
+
 def test_take_spans_partitions_in_order(ctx):
     """take collects across partitions in partition order."""
     assert ctx.parallelize(range(20), 7).take(11) == list(range(11))

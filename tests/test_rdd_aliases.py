@@ -211,3 +211,27 @@ def test_keyword_aliases_are_generated_from_the_parameters():
         {"relativeSD": "relative_sd"}
     assert keyword_aliases("text_file", Context.text_file) == \
         {"minPartitions": "min_partitions", "useUnicode": "use_unicode", "name": "path"}
+
+
+def test_a_pyspark_member_vega_lacks_says_why(ctx):
+    """rdd.toDF(), rdd.saveAsSequenceFile(...), sc.hadoopFile(...): PySpark members Vega does
+    not implement raise an AttributeError saying so and why (docs/api.md's table), where
+    they gave Python's bare "'ParallelCollectionRDD' object has no attribute 'toDF'"; other
+    missing names keep Python's message, and hasattr() stays False."""
+    rdd = ctx.parallelize([(1, 2)], 1)
+    with pytest.raises(AttributeError) as raised:
+        rdd.toDF()
+    assert str(raised.value) == (
+        "'ParallelCollectionRDD' object has no attribute 'toDF': PySpark's RDD.toDF is not "
+        "in Vega (DataFrames are Spark SQL, which Vega does not implement)")
+    with pytest.raises(AttributeError) as raised:
+        ctx.hadoopFile("/data")
+    assert str(raised.value) == (
+        f"'{type(ctx).__name__}' object has no attribute 'hadoopFile': PySpark's "
+        "SparkContext.hadoopFile is not in Vega (Hadoop input/output formats need the JVM; "
+        "use text, pickle or binary files)")
+    with pytest.raises(AttributeError, match=r"^'ParallelCollectionRDD' object has no "
+                                             r"attribute 'no_such_thing'$"):
+        rdd.no_such_thing
+    assert not hasattr(rdd, "saveAsSequenceFile") and not hasattr(ctx, "setSystemProperty")
+    assert getattr(rdd, "toDF", None) is None

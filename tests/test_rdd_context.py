@@ -1,5 +1,6 @@
 """The Context's RDD-creating and job-running API: parallelize, range, union, run_job..."""
 
+import logging
 import os
 import re
 
@@ -229,6 +230,49 @@ def test_run_job_on_chosen_partitions(ctx):
 def test_run_job_with_no_partitions(ctx):
     """An empty partition list runs nothing and returns []."""
     assert ctx.run_job(ctx.parallelize(range(6), 3), lambda part: list(part), []) == []
+
+
+def test_run_job_refuses_a_partition_the_rdd_does_not_have(ctx):
+    """A partition index past the end, or negative, is a ValueError naming it and the count,
+    before any task runs, as Spark's "Attempting to access a non-existent partition" (it was
+    a bare IndexError from the scheduler, and -1 silently ran the last partition)."""
+    rdd = ctx.parallelize(range(6), 3)
+    for bad in (3, -1):
+        with pytest.raises(ValueError) as raised:
+            ctx.run_job(rdd, lambda part: list(part), [0, bad])
+        assert str(raised.value) == (f"Attempting to access a non-existent partition: {bad}. "
+                                     "Total number of partitions: 3 (give indexes 0 to 2)")
+    with pytest.raises(ValueError, match="non-existent partition: '1'"):
+        ctx.runJob(rdd, lambda part: list(part), partitions=["1"])
+    assert ctx.run_job(rdd, lambda part: [sum(part)], iter([2])) == [9]
+    numpy = pytest.importorskip("numpy")
+    assert ctx.run_job(rdd, lambda part: [sum(part)], [numpy.int64(1)]) == [5]
+
+
+
+def test_set_log_level_takes_every_level_spark_takes(ctx):
+    """setLogLevel takes Spark's (log4j's) level names, OFF, ALL and TRACE included, in any
+    case, and refuses others naming them, as Spark's (OFF was a ValueError from Python's
+    logging, 'Unknown level', which a PySpark program quieting its logs met at once)."""
+    logger = logging.getLogger("vega_runtime")
+    before = logger.level
+    try:
+        ctx.setLogLevel("OFF")
+        assert not logger.isEnabledFor(logging.CRITICAL)
+        for name in ("ALL", "trace", "DEBUG"):
+            ctx.setLogLevel(name)
+            assert logger.isEnabledFor(logging.DEBUG), name
+        for name, level in (("INFO", logging.INFO), ("WARN", logging.WARNING),
+                            ("ERROR", logging.ERROR), ("FATAL", logging.CRITICAL),
+                            ("warning", logging.WARNING)):
+            ctx.set_log_level(name)
+            assert logger.getEffectiveLevel() == level, name
+        with pytest.raises(ValueError) as raised:
+            ctx.setLogLevel("LOUD")
+        assert str(raised.value) == ("Supplied level LOUD did not match one of: ALL, DEBUG, "
+                                     "ERROR, FATAL, INFO, OFF, TRACE, WARN")
+    finally:
+        logger.setLevel(before)
 
 
 # -- lifecycle --------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """How user errors surface: failed tasks, driver-only APIs in tasks, unpicklable closures."""
 
+import os
 import threading
 from operator import add
 
@@ -57,6 +58,56 @@ def test_context_still_works_after_a_failed_job(ctx):
         ctx.parallelize([7], 1).map(explode_on_seven).collect()
     assert ctx.parallelize([1, 2, 3], 2).map(explode_on_seven).collect() == [1, 2, 3]
     assert sorted(ctx.parallelize([(1, 1), (1, 2)], 2).reduce_by_key(add).collect()) == [(1, 3)]
+
+
+class UnprintableError(Exception):
+    """An exception whose str() itself raises."""
+
+    def __str__(self):
+        raise RuntimeError("str() of this error fails")
+
+
+def raise_unprintable(x):
+    raise UnprintableError()
+
+
+def test_an_error_whose_str_raises_fails_its_task_not_the_executor(ctx):
+    """A task's exception whose str() raises fails the task with its type and Python's
+    "<exception str() failed>", on every master (it ended the executor process, so the job
+    failed with ExecutorLost and nothing about the error, and `local` raised the
+    RuntimeError of str())."""
+    with pytest.raises(TaskFailed) as info:
+        ctx.parallelize([1], 1).map(raise_unprintable).collect()
+    assert (info.value.error_type, info.value.message) == (
+        "UnprintableError", "<exception str() failed>")
+    assert "raise_unprintable" in info.value.remote_traceback
+    assert ctx.parallelize([1, 2], 2).sum() == 3
+
+
+def rebuild_anywhere_but(driver_pid):
+    if os.getpid() == driver_pid:
+        raise ValueError()  # no message
+    return "rebuilt"
+
+
+class UnloadableOnTheDriver:
+    def __init__(self, driver_pid):
+        self.driver_pid = driver_pid
+
+    def __reduce__(self):
+        return rebuild_anywhere_but, (self.driver_pid,)
+
+
+def test_a_result_the_driver_cannot_unpickle_fails_its_job_with_that_error(ctx):
+    """A task's result whose unpickling on the driver raises an error without a message
+    fails the action with that error, and the next job runs (the job's abort took the
+    first line of an empty message: an IndexError hid the error, and every later job on
+    the Context failed with 'a job is already running')."""
+    with pytest.raises(ValueError) as info:
+        driver = os.getpid()
+        ctx.parallelize([1], 1).map(lambda x: UnloadableOnTheDriver(driver)).collect()
+    assert type(info.value) is ValueError and str(info.value) == ""
+    assert ctx.parallelize([1, 2], 2).sum() == 3
 
 
 def test_task_failed_is_a_vega_error(ctx):

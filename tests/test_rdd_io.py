@@ -282,6 +282,25 @@ def test_binary_files_returns_bytes(ctx, tmp_path):
     assert LocalFsIO().read_to_vec(str(tmp_path / "bin" / "c.gz")) == packed
 
 
+def test_file_inputs_are_named_after_their_path_as_in_pyspark(ctx, tmp_path):
+    """text_file, whole_text_files and binary_files name their RDD after the path as given
+    (Spark's setName(path)), and a named RDD's repr reads "NAME ClassName[id] at ...", as
+    Spark's; pickle_file and binary_records keep no name, as there."""
+    path = write(tmp_path / "in" / "a.txt", "x\n")
+    directory = str(tmp_path / "in")
+    ctx.parallelize([1], 1).save_as_pickle_file(str(tmp_path / "pickled"))
+    assert (ctx.textFile(path).name(), ctx.text_file(tmp_path / "in").name(),
+            ctx.wholeTextFiles(directory).name(), ctx.binaryFiles(directory).name()) == (
+        path, directory, directory, directory)
+    assert (ctx.pickleFile(str(tmp_path / "pickled")).name(),
+            ctx.binaryRecords(path, 1).name(), ctx.textFile(path).map(str).name()) == (
+        None, None, None)
+    lines = ctx.textFile(path)
+    assert repr(lines) == f"{path} TextFileRDD[{lines.id()}] at {lines.call_site}"
+    named = ctx.parallelize([1], 1).setName("mine")
+    assert repr(named).startswith(f"mine ParallelCollectionRDD[{named.id()}] at ")
+
+
 # -- save_as_text_file ------------------------------------------------------------------------
 
 def test_save_as_text_file_pyspark_doctests(ctx, tmp_path):

@@ -144,6 +144,20 @@ def test_stats_max_and_min_are_nan_when_a_value_is_nan(ctx):
         "(count: 2, mean: nan, stdev: nan, max: inf, min: -inf)"
 
 
+
+def test_stat_counter_has_pysparks_fields_and_merges_only_stat_counters():
+    """A StatCounter's fields answer to PySpark's names (n, mu, m2, maxValue, minValue), and
+    mergeStats of anything else is PySpark's TypeError (they were max_value/min_value only,
+    and mergeStats([1, 2]) an AttributeError: 'list' object has no attribute 'n')."""
+    s = StatCounter([1.0, 3.0])
+    assert (s.n, s.mu, s.m2, s.maxValue, s.minValue) == (2, 2.0, 2.0, 3.0, 1.0)
+    s.maxValue, s.minValue = 10.0, -10.0
+    assert (s.max(), s.min()) == (10.0, -10.0)
+    with pytest.raises(TypeError, match=r"^Can only merge StatCounter but got <class 'list'>$"):
+        s.mergeStats([1, 2])
+    assert s.count() == 2
+
+
 # -- histogram --------------------------------------------------------------------------------
 
 def test_histogram_pyspark_doctests(ctx):

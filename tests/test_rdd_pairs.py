@@ -307,6 +307,17 @@ def test_cogroup_value_order_and_num_partitions(ctx):
     assert result == {"k": (list(range(10)), [0, -1, -2, -3, -4]), "z": ([], [None])}
 
 
+def test_cogroup_with_num_partitions_none_given_by_position(ctx):
+    """cogroup(other, None), PySpark's signature with its default spelled out, is the
+    default number of partitions (the None was taken for a second other RDD: an
+    AttributeError of NoneType)."""
+    x = ctx.parallelize([("k", 1)], 2)
+    y = ctx.parallelize([("k", 2)], 3)
+    grouped = x.cogroup(y, None)
+    assert grouped.get_num_partitions() == 5
+    assert [(k, tuple(map(list, v))) for k, v in grouped.collect()] == [("k", ([1], [2]))]
+
+
 def test_join_pyspark_doctest(ctx):
     """PySpark's doctest: inner join."""
     x = ctx.parallelize([("a", 1), ("b", 4)])
@@ -429,6 +440,16 @@ def test_partition_by_places_keys_by_hash_in_order(ctx):
     rdd = ctx.parallelize([(1, "a"), (2, "b"), (3, "c"), (4, "d"), (5, "e"), (None, "n")], 2)
     assert rdd.partition_by(2).glom().collect() == [
         [(2, "b"), (4, "d"), (None, "n")], [(1, "a"), (3, "c"), (5, "e")]]
+
+
+def test_partition_by_none_takes_the_default_reduce_partitions(ctx):
+    """partitionBy(None) shuffles into the default number of partitions, as PySpark's
+    (numPartitions is optional there; it was a TypeError comparing None with 0)."""
+    rdd = ctx.parallelize([(k, k) for k in range(6)], 3)
+    by_default = rdd.partitionBy(None)
+    assert by_default.get_num_partitions() == 3
+    assert by_default.glom().collect() == [[(0, 0), (3, 3)], [(1, 1), (4, 4)], [(2, 2), (5, 5)]]
+    assert by_default.partitioner == rdd.partition_by(3).partitioner
 
 
 def test_partition_by_custom_function(ctx):

@@ -1,6 +1,7 @@
 """Caching, checkpointing and RDD metadata: ids, names, partitions, lineage, TaskContext."""
 
 import os
+import re
 from operator import add
 
 import pytest
@@ -179,6 +180,36 @@ def test_local_checkpoint(ctx):
     assert rdd.count() == 6
 
 
+def test_checkpoint_after_local_checkpoint_keeps_the_local_one(ctx, tmp_path):
+    """checkpoint() of an RDD marked with local_checkpoint() leaves it local, as Spark's
+    (its checkpoint data is already set); local_checkpoint() after checkpoint() overrides,
+    as there (checkpoint() replaced the local mark and wrote to the checkpoint dir)."""
+    ctx.set_checkpoint_dir(str(tmp_path))
+    local_first = ctx.parallelize(range(4), 2).map(lambda x: x + 1)
+    local_first.localCheckpoint()
+    local_first.checkpoint()
+    assert local_first.collect() == [1, 2, 3, 4]
+    assert (local_first.isCheckpointed(), local_first.isLocallyCheckpointed(),
+            local_first.getCheckpointFile()) == (True, True, None)
+    reliable_first = ctx.parallelize(range(4), 2).map(lambda x: x + 1)
+    reliable_first.checkpoint()
+    reliable_first.localCheckpoint()
+    assert reliable_first.collect() == [1, 2, 3, 4]
+    assert (reliable_first.isCheckpointed(), reliable_first.isLocallyCheckpointed(),
+            reliable_first.getCheckpointFile()) == (True, True, None)
+
+
+def test_a_local_checkpoint_has_no_checkpoint_file(ctx):
+    """get_checkpoint_file() is None for a locally checkpointed RDD, after its job too, as
+    PySpark's ("Not defined if RDD is checkpointed locally"): the files are the executors'
+    scratch, no place a program can read it back from (it gave one under the app's dir)."""
+    rdd = ctx.parallelize(range(4), 2).map(lambda x: x * 2)
+    rdd.localCheckpoint()
+    assert rdd.collect() == [0, 2, 4, 6]
+    assert (rdd.isCheckpointed(), rdd.getCheckpointFile(), rdd.get_checkpoint_file()) == (
+        True, None, None)
+
+
 # -- metadata -------------------------------------------------------------------------------
 
 def test_id_is_a_unique_integer_method(ctx):
@@ -205,28 +236,25 @@ def test_get_num_partitions_pyspark_doctest(ctx):
         .get_num_partitions() == 5
 
 
-def test_to_debug_string_shows_every_rdd_and_the_shuffle(ctx):
-    """Each RDD appears once; the shuffle parent is indented further, marked +-."""
+def test_to_debug_string_is_laid_out_as_sparks(ctx):
+    """Spark's layout, which PySpark 4.3 prints with its own RDD classes: the count and
+    ``[level]`` on every RDD's line, narrow parents under a `` |  `` bar without a count,
+    a shuffle's parent on ``+-(N)`` a step further in, and the cached partitions of a
+    persisted RDD (Vega had a count on every line and no bar before the first ``|``)."""
     source = ctx.parallelize(range(10), 2).set_name("dbg-source")
     pairs = source.map(lambda x: (x % 3, x)).set_name("dbg-pairs")
-    sums = pairs.reduce_by_key(add).set_name("dbg-sums")
-    final = sums.map_values(str).set_name("dbg-final")
-    text = final.to_debug_string()
-    assert isinstance(text, str)
-    lines = text.splitlines()
-    found = {}
-    for name in ("dbg-source", "dbg-pairs", "dbg-sums", "dbg-final"):
-        matching = [line for line in lines if name in line]
-        assert len(matching) == 1, (name, text)
-        found[name] = matching[0]
-
-    def indent(line):
-        return len(line) - len(line.lstrip())
-
-    assert indent(found["dbg-pairs"]) > indent(found["dbg-sums"])
-    assert "+-" in found["dbg-pairs"]
-    assert indent(found["dbg-source"]) >= indent(found["dbg-pairs"])
-    assert lines[0].find("dbg-final") >= 0
+    sums = pairs.reduce_by_key(add, 3).set_name("dbg-sums")
+    final = sums.map_values(str).set_name("dbg-final").cache()
+    assert final.count() == 3
+    lines = final.to_debug_string().splitlines()
+    assert re.fullmatch(r" \|       CachedPartitions: 3; MemorySize: \d+\.\d B; DiskSize: 0\.0 B",
+                        lines.pop(1)), lines
+    assert lines == [f"(3) {final!r} [Memory Serialized 1x Replicated]",
+                     f" |  {sums!r} []",
+                     f" +-(2) {pairs!r} []",
+                     f"    |  {source!r} []"]
+    assert repr(sums).startswith("dbg-sums ShuffledRDD[")
+    final.unpersist()
 
 
 def test_to_debug_string_mentions_cached_level(ctx):

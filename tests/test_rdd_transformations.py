@@ -294,6 +294,17 @@ def test_union_keeps_duplicates_and_order(ctx):
     assert rdd.union(rdd).get_num_partitions() == 2 * rdd.get_num_partitions()
 
 
+def test_adding_something_else_to_an_rdd_is_a_type_error(ctx):
+    """rdd + 1 is Python's TypeError for unsupported operands, as PySpark's __add__ raises a
+    TypeError (it was an AttributeError: 'int' object has no attribute 'get_num_partitions')."""
+    rdd = ctx.parallelize([1], 1)
+    with pytest.raises(TypeError, match=r"unsupported operand type\(s\) for \+: "
+                                        r"'ParallelCollectionRDD' and 'int'"):
+        rdd + 1
+    with pytest.raises(TypeError):
+        [1] + rdd
+
+
 def test_union_with_empty(ctx):
     """Union with an empty RDD changes nothing."""
     rdd = ctx.parallelize([1, 2], 2)

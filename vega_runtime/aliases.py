@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import sys
 import types
-from typing import Callable, Dict, Iterable, Tuple
+from typing import Callable, Dict, Iterable, Optional, Tuple
 
 from .user_code import (GUARDED_IN_PIPELINE, USER_FUNCTION_PARAMETERS, VALUE_PARAMETERS,
                         fail_on_stopiteration)
@@ -72,6 +72,44 @@ KEYWORD_SPELLINGS: Dict[str, Dict[str, str]] = {
 }
 
 
+_HADOOP = "Hadoop input/output formats need the JVM; use text, pickle or binary files"
+#: PySpark's members of ``RDD`` and ``SparkContext`` that Vega lacks, and why: an
+#: AttributeError for one says so (:func:`missing_member`), and docs/api.md's compatibility
+#: table lists them (scripts/pyspark_compat_table.py)
+NOT_IN_VEGA: Dict[str, Dict[str, str]] = {
+    "RDD": {
+        "cleanShuffleDependencies": "a shuffle's files are deleted once no RDD can read it "
+                                    "(its dependency is garbage), as the next job starts; "
+                                    "there is no call to do it sooner",
+        "saveAsNewAPIHadoopDataset": _HADOOP, "saveAsNewAPIHadoopFile": _HADOOP,
+        "saveAsHadoopDataset": _HADOOP, "saveAsHadoopFile": _HADOOP,
+        "saveAsSequenceFile": _HADOOP,
+        "toDF": "DataFrames are Spark SQL, which Vega does not implement",
+    },
+    "SparkContext": {
+        "sequenceFile": _HADOOP, "newAPIHadoopFile": _HADOOP, "newAPIHadoopRDD": _HADOOP,
+        "hadoopFile": _HADOOP, "hadoopRDD": _HADOOP,
+        "setSystemProperty": "sets a JVM system property; Vega has no JVM",
+        "getSystemProperty": "reads a JVM system property; Vega has no JVM",
+    },
+}
+
+
+def missing_member(obj: object, name: str, owner: str) -> AttributeError:
+    """The AttributeError for ``obj.name``, which ``obj`` lacks: Python's message, and for
+    a member of PySpark's ``owner`` class (``"RDD"``, ``"SparkContext"``) Vega does not
+    implement, that it is not in Vega and why.
+
+    >>> str(missing_member(object(), "toDF", "RDD"))  # doctest: +ELLIPSIS
+    "'object' object has no attribute 'toDF': PySpark's RDD.toDF is not in Vega (DataFrames..."
+    """
+    text = f"{type(obj).__name__!r} object has no attribute {name!r}"
+    reason = NOT_IN_VEGA.get(owner, {}).get(name)
+    if reason is not None:
+        text += f": PySpark's {owner}.{name} is not in Vega ({reason})"
+    return AttributeError(text, name=name, obj=obj)
+
+
 def camel_case(name: str) -> str:
     """``save_as_text_file`` -> ``saveAsTextFile``.
 
@@ -84,16 +122,23 @@ def camel_case(name: str) -> str:
     return head + "".join(part.capitalize() for part in rest)
 
 
-def install(cls: type, names: Iterable[str]) -> None:
+def install(cls: type, names: Iterable[str], pyspark_class: Optional[str] = None) -> None:
     """Give ``cls`` an alias per name; properties stay properties.
 
     Every public method (and ``__init__``) first learns PySpark's keyword names
-    and guards its user functions, so both spellings of a method do.
+    and guards its user functions, so both spellings of a method do.  With
+    ``pyspark_class`` (``"RDD"``, ``"SparkContext"``), a name an instance lacks raises
+    :func:`missing_member`'s AttributeError, which says why for PySpark's members.
     """
     for name, member in _public_methods(cls):
         setattr(cls, name, _pyspark_call(name, member))
     for name in names:
         setattr(cls, camel_case(name), _lookup(cls, name))
+    if pyspark_class is not None:
+        def __getattr__(self, name: str):  # only for names the instance lacks
+            raise missing_member(self, name, pyspark_class)
+
+        cls.__getattr__ = __getattr__
 
 
 def _public_methods(cls: type):

@@ -23,6 +23,7 @@ from .context_jobs import _NO_JOB, JobControl
 from .context_persistence import Persistence
 from .context_profiles import Profiles
 from .lazy_imports import lazy_module, load_entry_point
+from .logs import spark_log_level
 from .master_url import MasterSpec, parse_master
 from .private_files import (hold_owner_lock, make_private_dirs, new_private_dir, open_private,
                             remove_abandoned, remove_tree)
@@ -701,11 +702,10 @@ class Context(JobControl, FileShipping, Persistence, Profiles):
 
     def run_partitions(self, rdd: RDD, func: Callable[[Iterable], Any],
                        partitions: Optional[Sequence[int]] = None) -> list:
-        """Run ``func`` on each given partition of ``rdd``; one result per partition."""
+        """Run ``func`` on each given partition of ``rdd`` (all for None); one result each."""
         self._check_running()
         with self._job_slot():
-            if partitions is None:
-                partitions = range(rdd.get_num_partitions())
+            partitions = rdd_base.partition_indexes(rdd, partitions)
             results = self._runner.run_job(rdd, func, list(partitions), rdd_base.job_name(rdd))
             checkpoints.write_checkpoints(self, rdd, self._runner.run_job)
             return results
@@ -741,7 +741,7 @@ class Context(JobControl, FileShipping, Persistence, Profiles):
         self._bus.on_task_output(f"[{host} {executor_id} {where}]", stream, text)
 
     def set_log_level(self, level: str) -> None:
-        logging.getLogger("vega_runtime").setLevel(level.upper())
+        logging.getLogger("vega_runtime").setLevel(spark_log_level(level))
 
     def __repr__(self) -> str:
         # The class's own name: a PySpark program's SparkContext shows as <SparkContext ...>
@@ -749,7 +749,7 @@ class Context(JobControl, FileShipping, Persistence, Profiles):
                 f"app={self.app_name!r}>")
 
 
-aliases.install(Context, aliases.CONTEXT_MEMBERS)
+aliases.install(Context, aliases.CONTEXT_MEMBERS, pyspark_class="SparkContext")
 
 #: PySpark's name for the same thing, so ``SparkContext(...)`` jobs port by import alone.
 SparkContext = Context

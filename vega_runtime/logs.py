@@ -116,6 +116,32 @@ _TASK_LOG_HANDLER = _CurrentStderrHandler()
 _TASK_LOG_HANDLER.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
 
 
+#: Spark's (log4j's) level names, which ``setLogLevel`` takes, as Python's levels
+SPARK_LOG_LEVELS = {"ALL": 1, "TRACE": 5, "DEBUG": logging.DEBUG, "INFO": logging.INFO,
+                    "WARN": logging.WARNING, "ERROR": logging.ERROR,
+                    "FATAL": logging.CRITICAL, "OFF": logging.CRITICAL + 10}
+
+
+def spark_log_level(name: str) -> int:
+    """The Python level of a Spark level name, in any case (Python's own names too); any
+    other is Spark's ValueError naming the levels.
+
+    >>> spark_log_level("off") > logging.CRITICAL, spark_log_level("WARNING")
+    (True, 30)
+    >>> spark_log_level("LOUD")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+      ...
+    ValueError: Supplied level LOUD did not match one of: ALL, DEBUG, ..., TRACE, WARN
+    """
+    upper = str(name).upper()
+    if upper in SPARK_LOG_LEVELS:
+        return SPARK_LOG_LEVELS[upper]
+    if upper in ("WARNING", "CRITICAL", "NOTSET"):
+        return logging.getLevelName(upper)
+    raise ValueError(f"Supplied level {name} did not match one of: "
+                     f"{', '.join(sorted(SPARK_LOG_LEVELS))}")
+
+
 def setup_executor_logging(level: int = logging.WARNING) -> None:
     """In an executor process: log records go to the running task's stderr, at Python's
     default level, as in PySpark's Python workers: a task's ``logging.warning`` shows, and
@@ -158,6 +184,31 @@ def user_stack(exc: BaseException) -> traceback.StackSummary:
 
 def _is_runpy(filename: str) -> bool:
     return filename == "<frozen runpy>" or filename.endswith(os.sep + "runpy.py")
+
+
+def error_text(exc: BaseException) -> str:
+    """``str(exc)``, or Python's ``<exception str() failed>`` when the user's ``__str__``
+    raises (as a traceback prints it), so reporting a task's error never fails itself.
+
+    >>> class Unprintable(Exception):
+    ...     def __str__(self):
+    ...         raise RuntimeError
+    >>> error_text(ValueError("bad")), error_text(Unprintable())
+    ('bad', '<exception str() failed>')
+    """
+    try:
+        return str(exc)
+    except Exception:
+        return "<exception str() failed>"
+
+
+def error_summary(exc: BaseException) -> str:
+    """The first line of :func:`error_text`, or the type's name when that is empty.
+
+    >>> error_summary(ValueError("bad\\nmore")), error_summary(KeyError())
+    ('bad', 'KeyError')
+    """
+    return (error_text(exc).splitlines() or [type(exc).__name__])[0]
 
 
 def _library_dirs() -> tuple:

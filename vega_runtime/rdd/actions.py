@@ -6,6 +6,7 @@ import copy
 import heapq
 import itertools
 import math
+import operator
 import random
 import sys
 from collections import Counter, defaultdict, deque
@@ -29,6 +30,17 @@ def _count(records: Iterator) -> int:
     numbers = itertools.count()
     deque(zip(records, numbers), maxlen=0)
     return next(numbers)
+
+
+def _whole_count(num, method: str) -> int:
+    """``num`` as an int when it is a whole number (an int, a bool, numpy's integers: what
+    has ``__index__``): a count of elements asked for; anything else is a TypeError on the
+    driver, before a job runs for it."""
+    try:
+        return operator.index(num)
+    except TypeError:
+        raise TypeError(f"{method}() takes a whole number of elements, not "
+                        f"{type(num).__name__} {num!r}") from None
 
 
 class Actions:
@@ -92,6 +104,7 @@ class Actions:
         >>> ctx.range(100, num_slices=10).take(3)
         [0, 1, 2]
         """
+        num = _whole_count(num, "take")
         items: list = []
         total = self.get_num_partitions()
         scanned = 0
@@ -120,6 +133,7 @@ class Actions:
           ...
         ValueError: top N cannot be negative.
         """
+        num = _whole_count(num, "take_ordered")
         if num < 0:
             raise ValueError("top N cannot be negative.")  # PySpark's message
         parts = self._run(lambda it: heapq.nsmallest(num, it, key), "take_ordered()")
@@ -131,6 +145,7 @@ class Actions:
         >>> ctx.parallelize([5, 1, 3]).top(2)
         [5, 3]
         """
+        num = _whole_count(num, "top")
         parts = self._run(lambda it: heapq.nlargest(num, it, key), "top()")
         return heapq.nlargest(num, itertools.chain.from_iterable(parts), key)
 

@@ -8,9 +8,11 @@ Context: anything that needs the driver fails there with ``DriverOnlyError``.
 
 from __future__ import annotations
 
+import operator
 import os
+import re
 import sys
-from typing import Any, Generic, Iterator, List, Optional, Tuple, TypeVar
+from typing import Any, Generic, Iterator, List, Optional, Sequence, Tuple, TypeVar
 
 from .. import aliases
 from ..errors import DriverOnlyError, VegaError
@@ -259,24 +261,52 @@ class RDD(Transformations, PairFunctions, Actions, Generic[T]):
         return self
 
     def __repr__(self) -> str:
-        label = self._name or type(self).__name__
+        """``[NAME ]ClassName[id] at CALL_SITE``, as Spark's."""
+        name = f"{self._name} " if self._name else ""
         site = f" at {self.call_site}" if self.call_site else ""
-        return f"{label}[{self.rdd_id}]{site}"
+        return f"{name}{type(self).__name__}[{self.rdd_id}]{site}"
 
     def to_debug_string(self) -> str:
-        """The lineage, indented at each shuffle (stage boundary), as in Spark."""
+        """The lineage laid out as Spark's: ``(N) RDD [level]`` first, each narrow parent
+        under it on a `` |  `` line, each shuffle's parent on a ``+-(N)`` line indented a
+        step further; a persisted RDD with cached partitions has a ``CachedPartitions:``
+        line after its own.
+
+        >>> pairs = ctx.parallelize([(1, 2)], 2).reduce_by_key(lambda a, b: a + b)
+        >>> print(pairs.map_values(str).to_debug_string())  # doctest: +ELLIPSIS
+        (2) MapPartitionsRDD[...] at ... []
+         |  ShuffledRDD[...] at ... []
+         +-(2) ParallelCollectionRDD[...] at ... []
+        """
         lines: List[str] = []
 
-        def walk(rdd: "RDD", depth: int, prefix: str) -> None:
-            cached = f" [{rdd.storage_level}]" if rdd.storage_level != StorageLevel.NONE else ""
-            lines.append(f"{prefix}({rdd.get_num_partitions()}) {rdd!r}{cached}")
-            for dep in rdd.dependencies():
-                if isinstance(dep, ShuffleDependency):
-                    walk(dep.rdd, depth + 1, "  " * (depth + 1) + "+-")
-                else:
-                    walk(dep.rdd, depth, "  " * depth + (" |  " if depth else "|  "))
+        def own_lines(rdd: "RDD") -> List[str]:
+            level = str(rdd.storage_level) if rdd.storage_level != StorageLevel.NONE else ""
+            return [f"{rdd!r} [{level}]"] + _cached_partitions_lines(rdd)
 
-        walk(self, 0, "")
+        def parents(rdd: "RDD", prefix: str) -> None:
+            deps = rdd.dependencies()
+            for i, dep in enumerate(deps):
+                if isinstance(dep, ShuffleDependency):
+                    shuffled(dep.rdd, prefix, last=i == len(deps) - 1)
+                else:
+                    lines.extend(prefix + line for line in own_lines(dep.rdd))
+                    parents(dep.rdd, prefix)
+
+        def shuffled(rdd: "RDD", prefix: str, last: bool) -> None:
+            count = f"({rdd.get_num_partitions()})"
+            this_prefix = re.sub(r"\|\s+$", "", prefix)  # the bar ends where the +- starts
+            under = this_prefix + ("  " if last else "| ") + _bar_under(count)
+            first, *more = own_lines(rdd)
+            lines.append(f"{this_prefix}+-{count} {first}")
+            lines.extend(under + line for line in more)
+            parents(rdd, under)
+
+        count = f"({self.get_num_partitions()})"
+        first, *more = own_lines(self)
+        lines.append(f"{count} {first}")
+        lines.extend(f"{_bar_under(count)} {line}" for line in more)
+        parents(self, _bar_under(count))
         return "\n".join(lines)
 
     def toDebugString(self) -> bytes:  # noqa: N802 - PySpark's name
@@ -319,17 +349,20 @@ class RDD(Transformations, PairFunctions, Actions, Generic[T]):
         return self.storage_level != StorageLevel.NONE
 
     def checkpoint(self) -> None:
-        """Save this RDD to the checkpoint dir after its next job, truncating its lineage."""
+        """Save this RDD to the checkpoint dir after its next job, truncating its lineage
+        (nothing for an RDD marked with ``local_checkpoint()``, as Spark's)."""
         ctx = self._driver("RDD.checkpoint")
         if ctx.checkpoint_dir is None:
             from ..errors import VegaError
 
             raise VegaError("checkpoint() needs a checkpoint directory: call "
                             "ctx.set_checkpoint_dir(path) first")
-        self._checkpoint_requested = "reliable"
+        if self._checkpoint_requested != "local":  # Spark's: a local mark stays
+            self._checkpoint_requested = "reliable"
 
     def local_checkpoint(self) -> None:
-        """Like ``checkpoint`` but kept in the executors' scratch space (fast, not durable)."""
+        """Like ``checkpoint`` but written under the driver's application directory (fast,
+        not durable; executors must see it at the same path: docs/storage.md)."""
         self._driver("RDD.local_checkpoint")
         self._checkpoint_requested = "local"
 
@@ -349,9 +382,12 @@ class RDD(Transformations, PairFunctions, Actions, Generic[T]):
         return self._checkpoint_requested == "local"
 
     def get_checkpoint_file(self) -> Optional[str]:
-        """Where this RDD was checkpointed, as a URI (``file:/...``, ``hdfs://...``), or None."""
+        """Where this RDD was checkpointed, as a URI (``file:/...``, ``hdfs://...``), or None:
+        before its job, and for a local checkpoint (the application's scratch), as PySpark's."""
         directory = getattr(self._checkpoint_rdd, "directory", None)
-        return None if directory is None else file_uri(directory)
+        if directory is None or self._checkpoint_requested == "local":
+            return None
+        return file_uri(directory)
 
     # -- shipping ---------------------------------------------------------
     def __getstate__(self):
@@ -368,7 +404,60 @@ class RDD(Transformations, PairFunctions, Actions, Generic[T]):
         self.__dict__.update(state)
 
 
-aliases.install(RDD, aliases.RDD_METHODS)
+def partition_indexes(rdd: RDD, partitions) -> Sequence[int]:
+    """The partitions a job on ``rdd`` runs: all for None, else each index as an int
+    (numpy's integers too); one ``rdd`` has no partition at is a ValueError, as Spark's
+    "Attempting to access a non-existent partition", before any task runs."""
+    count = rdd.get_num_partitions()
+    if partitions is None:
+        return range(count)
+    indexes = []
+    for index in partitions:
+        try:
+            number = operator.index(index)
+        except TypeError:
+            number = -1
+        if not 0 <= number < count:
+            valid = f"give indexes 0 to {count - 1}" if count else "it has none"
+            raise ValueError(f"Attempting to access a non-existent partition: {index!r}. "
+                             f"Total number of partitions: {count} ({valid})")
+        indexes.append(number)
+    return indexes
+
+
+def _bar_under(count: str) -> str:
+    """The prefix of the lines under ``(N) RDD``: a ``|`` under the count's middle."""
+    left = (len(count) - 1) // 2
+    return " " * left + "|" + " " * (len(count) - left)
+
+
+def _cached_partitions_lines(rdd: RDD) -> List[str]:
+    """Spark's ``CachedPartitions: N; MemorySize: ...; DiskSize: ...`` line of a persisted
+    RDD with partitions cached, as its driver knows them; none otherwise."""
+    if rdd.storage_level == StorageLevel.NONE or rdd.ctx is None:
+        return []
+    for info in rdd.ctx.cached_rdds():
+        if info["id"] == rdd.rdd_id and info["cached_partitions"]:
+            return [f"    CachedPartitions: {info['cached_partitions']}; "
+                    f"MemorySize: {_spark_bytes(info['memory_bytes'])}; "
+                    f"DiskSize: {_spark_bytes(info['disk_bytes'])}"]
+    return []
+
+
+def _spark_bytes(size: int) -> str:
+    """A byte count as Spark's ``Utils.bytesToString`` writes it.
+
+    >>> _spark_bytes(83), _spark_bytes(2047), _spark_bytes(2048), _spark_bytes(5 << 30)
+    ('83.0 B', '2047.0 B', '2.0 KiB', '5.0 GiB')
+    """
+    for shift, unit in ((60, "EiB"), (50, "PiB"), (40, "TiB"), (30, "GiB"), (20, "MiB"),
+                        (10, "KiB")):
+        if size >= 2 << shift:
+            return f"{size / (1 << shift):.1f} {unit}"
+    return f"{size:.1f} B"
+
+
+aliases.install(RDD, aliases.RDD_METHODS, pyspark_class="RDD")
 for _alias, _name in aliases.EXTRA_RDD_ALIASES.items():
     setattr(RDD, _alias, getattr(RDD, _name))
 

@@ -134,15 +134,17 @@ class PairFunctions:
         """
         return self._aggregate(GROUPING, num_partitions, partition_func)
 
-    def partition_by(self, num_partitions: int, partition_func: Callable[[Any], int] = portable_hash):
-        """Records moved so that ``partition_func(key) % n`` is their partition.
+    def partition_by(self, num_partitions: Optional[int],
+                     partition_func: Callable[[Any], int] = portable_hash):
+        """Records moved so that ``partition_func(key) % n`` is their partition (``n``
+        None: the default number of a shuffle's partitions, as PySpark's).
 
         >>> ctx.parallelize([("a", 1), ("b", 2)]).partition_by(4).get_num_partitions()
         4
         """
         from .shuffled import ShuffledRDD
 
-        partitioner = HashPartitioner(checked_partitions(num_partitions), partition_func)
+        partitioner = HashPartitioner(self._shuffle_partitions(num_partitions), partition_func)
         if self.partitioner == partitioner:
             return self
         return ShuffledRDD(self, partitioner)
@@ -157,8 +159,8 @@ class PairFunctions:
         >>> sorted(a.cogroup(b).map_values(lambda vs: [list(v) for v in vs]).collect())
         [('a', [[1], [2]]), ('b', [[4], []])]
         """
-        if others and isinstance(others[-1], int):
-            others, num_partitions = others[:-1], others[-1]
+        if others and (others[-1] is None or isinstance(others[-1], int)):
+            others, num_partitions = others[:-1], others[-1]  # PySpark's (other, numPartitions)
         if other is not None:
             others = others + (other,)
         rdds = (self,) + tuple(others)

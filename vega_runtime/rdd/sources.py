@@ -10,6 +10,7 @@ from typing import Iterable, Iterator, List, Sequence
 from ..io.files import (InputFile, absolute_paths, input_errors, is_compressed,
                         list_input_files, open_input)
 from ..errors import InputError
+from ..io.globs import path_text
 from ..io.hdfs import is_hdfs
 from ..io.lines import decode_text, read_lines
 from ..io.splits import FileSegment, pack_segments, plan_splits
@@ -104,6 +105,7 @@ class TextFileRDD(_FileInput):
         super().__init__(ctx, path, min_partitions, split_size)
         self._parallelism = ctx.default_parallelism
         self.use_unicode = use_unicode
+        self.set_name(path_text(path))  # as Spark's textFile: repr reads "PATH TextFileRDD[..."
 
     def compute_partitions(self) -> list:
         plan = plan_splits(self._files(), self._min_partitions, self._split_size,
@@ -115,9 +117,6 @@ class TextFileRDD(_FileInput):
             read_lines(s.path, s.start, s.end, not is_compressed(s.path), self.hdfs)
             for s in partition.segments)
         return lines if self.use_unicode else (line.encode("utf-8") for line in lines)
-
-    def __repr__(self) -> str:
-        return f"{self.path} {super().__repr__()}"
 
 
 def pack_whole_files(files: Sequence[InputFile], min_partitions: int,
@@ -155,6 +154,7 @@ class WholeFilesRDD(_WholeFileInput):
         super().__init__(ctx, path, min_partitions, split_size)
         self.binary = binary
         self.use_unicode = use_unicode
+        self.set_name(path_text(path))  # as Spark's wholeTextFiles and binaryFiles
 
     def compute(self, partition: FilesPartition, tc) -> Iterator:
         for segment in partition.segments:

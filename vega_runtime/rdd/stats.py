@@ -39,6 +39,8 @@ class StatCounter:
         return self
 
     def merge_stats(self, other: "StatCounter") -> "StatCounter":
+        if not isinstance(other, StatCounter):
+            raise TypeError(f"Can only merge StatCounter but got {type(other)}")  # PySpark's
         if other.n == 0:
             return self
         if self.n == 0:
@@ -58,6 +60,23 @@ class StatCounter:
         self.max_value = _greater(self.max_value, other.max_value)
         self.min_value = _lesser(self.min_value, other.min_value)
         return self
+
+    # PySpark's names of the fields (its StatCounter's are public attributes)
+    @property
+    def maxValue(self):  # noqa: N802 - PySpark's name
+        return self.max_value
+
+    @maxValue.setter
+    def maxValue(self, value) -> None:  # noqa: N802
+        self.max_value = value
+
+    @property
+    def minValue(self):  # noqa: N802 - PySpark's name
+        return self.min_value
+
+    @minValue.setter
+    def minValue(self, value) -> None:  # noqa: N802
+        self.min_value = value
 
     def copy(self) -> "StatCounter":
         """An independent StatCounter with the same statistics (PySpark's ``copy``)."""

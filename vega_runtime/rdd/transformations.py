@@ -147,6 +147,10 @@ class Transformations:
         return self._driver("union()").union([self, other])
 
     def __add__(self, other):
+        """``rdd + other`` is ``rdd.union(other)``; anything but an RDD is Python's TypeError
+        for unsupported operands (PySpark's raises a TypeError too)."""
+        if not isinstance(other, Transformations):
+            return NotImplemented
         return self.union(other)
 
     def intersection(self, other, num_partitions: Optional[int] = None):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 from typing import Any, Callable, Dict, FrozenSet, List, Optional, Set, Tuple
 
+from ..logs import error_summary
 from ..records import FrozenRecord, Record
 from ..errors import BarrierStageFailed, FetchFailed, StageFailed, TaskFailed, VegaError
 from .map_output import MapOutputTracker
@@ -447,7 +448,7 @@ class DAGScheduler:
 
     def _fail_job(self, error: BaseException) -> list:
         actions: list = [KillTasks(list(self.running_tasks))]
-        actions += [StageCompleted(s, str(error).splitlines()[0]) for s in
+        actions += [StageCompleted(s, error_summary(error)) for s in
                     sorted(self.running, key=lambda s: s.stage_id)]
         return actions + self._finish_job(JobFailed(self.job.job_id, error))
 

@@ -19,6 +19,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tupl
 
 from ..io.files import local_path, open_input
 from ..io.hdfs import HdfsSettings, is_hdfs
+from ..logs import error_summary
 from ..private_files import make_private_dirs, new_private_dir, open_private
 from .listener import JobListener
 
@@ -147,7 +148,7 @@ class EventWriter(JobListener):
 
     def on_job_end(self, job_id: int, error: Optional[BaseException]) -> None:
         self._write("JobEnd", job_id=job_id, succeeded=error is None,
-                    error=(str(error).splitlines() or [type(error).__name__])[0] if error else None)
+                    error=error_summary(error) if error else None)
 
     def on_stage_submitted(self, stage_id: int, attempt: int, name: str, num_tasks: int) -> None:
         self._write("StageSubmitted", stage_id=stage_id, attempt=attempt, name=name,

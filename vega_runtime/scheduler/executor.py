@@ -21,7 +21,7 @@ from .. import files
 from ..config import FRAME_LIMIT
 from ..errors import RESULT_TOO_LARGE_HINT, DriverExit, FetchFailed, ResultTooLarge, VegaError
 from ..executor_loss import binary_size
-from ..logs import OutputCapture, OutputSink, user_traceback
+from ..logs import OutputCapture, OutputSink, error_text, user_traceback
 from ..net.framing import ConnectionClosed
 from ..net.messages import (EXECUTOR_PAYLOADS, BarrierSync, BarrierSyncReply, KillTask, LaunchTask,
                             PutBlock, RemoveBroadcast, RemoveRdd, RemoveShuffle, Shutdown,
@@ -222,7 +222,8 @@ class Executor:
                 raise
             missing = isinstance(exc, ModuleNotFoundError) and exc.name  # the user's module
             return TaskFinished(launch.task_id, TaskState.FAILED, error_type=type(exc).__name__,
-                                error_message=f"could not load the task on {self.executor_id}: {exc}"
+                                error_message=f"could not load the task on "
+                                f"{self.executor_id}: {error_text(exc)}"
                                 + (f": ship it with the job (vega submit --py-files, or "
                                    f"add_py_file), or install it where the executors run"
                                    if missing else ""),
@@ -313,7 +314,7 @@ class Executor:
                 raise
             sys.stderr.flush()
             return TaskFinished(launch.task_id, TaskState.FAILED, error_type=type(exc).__name__,
-                                error_message=str(exc), traceback=user_traceback(exc))
+                                error_message=error_text(exc), traceback=user_traceback(exc))
 
     def _compute(self, launch: LaunchTask, payload: StagePayload, partition,
                  tc) -> TaskFinished:
