@@ -192,11 +192,8 @@ def test_master_refuses_application_and_driver_ids_that_are_paths(cluster, tmp_p
     assert "SUM 435" in result.stdout
 
 
-def test_cluster_mode_driver_runs_only_a_job_file_inside_its_package(cluster, tmp_path):
-    """SubmitDriver naming a job file outside its (valid) package: the driver fails saying so,
-    and the file outside is not run."""
-    marker = tmp_path / "ran"
-    outside = write_job(cluster.root, "outside.py", f"open({str(marker)!r}, 'w').close()\n")
+def _uploaded_package(cluster, tmp_path):
+    """The package of a job ``inside.py``, uploaded to ``cluster``'s master."""
     package = build_package(write_job(tmp_path, "inside.py", SUM_JOB), [], [],
                             str(tmp_path / "package"))
     conn = Connection.connect("127.0.0.1", cluster.port, cluster.secret)
@@ -204,6 +201,15 @@ def test_cluster_mode_driver_runs_only_a_job_file_inside_its_package(cluster, tm
         upload(conn, package)
     finally:
         conn.close()
+    return package
+
+
+def test_cluster_mode_driver_runs_only_a_job_file_inside_its_package(cluster, tmp_path):
+    """SubmitDriver naming a job file outside its (valid) package: the driver fails saying so,
+    and the file outside is not run."""
+    marker = tmp_path / "ran"
+    outside = write_job(cluster.root, "outside.py", f"open({str(marker)!r}, 'w').close()\n")
+    package = _uploaded_package(cluster, tmp_path)
     escape = os.path.relpath(outside, os.path.join(cluster.master_dir, "packages", package.sha256))
     conn = Connection.connect("127.0.0.1", cluster.port, cluster.secret)
     try:
@@ -228,13 +234,7 @@ def test_cluster_mode_submissions_the_master_cannot_run_are_refused_at_once(clus
     traceback. Before, each was answered DriverSubmitted, its thread died with a traceback
     (JSONDecodeError, AttributeError, ValueError: embedded null byte) and the driver stayed
     "submitted" for ever in vega status."""
-    package = build_package(write_job(tmp_path, "inside.py", SUM_JOB), [], [],
-                            str(tmp_path / "package"))
-    conn = Connection.connect("127.0.0.1", cluster.port, cluster.secret)
-    try:
-        upload(conn, package)
-    finally:
-        conn.close()
+    package = _uploaded_package(cluster, tmp_path)
     job_file = os.path.join("job", "inside.py")
     drivers_before = [d["id"] for d in cluster.status().get("drivers", [])]
     submissions = [

@@ -288,6 +288,23 @@ def test_a_work_dir_of_another_account_is_refused_and_nothing_is_written_through
     assert stat.S_IMODE(os.stat(work).st_mode) == 0o777  # and it was not changed either
 
 
+def _daemonize_worker_into(tmp_path, shared):
+    """``vega worker --daemonize`` with its pid file and log in ``shared``: its result (a
+    worker that started anyway does not outlive the test)."""
+    secret = tmp_path / "secret"
+    secret.write_text("s" * 64)
+    secret.chmod(0o600)
+    work = tmp_path / "work"
+    try:
+        return vega("worker", "vega://127.0.0.1:9", "--host", "127.0.0.1", "--port", "0",
+                    "--webui-port", "0", "--work-dir", str(work), "--secret-file", str(secret),
+                    "--daemonize", "--pidfile", str(shared / "worker.pid"),
+                    "--log-file", str(shared / "worker.out"), timeout=60)
+    finally:
+        for pid in vega_processes(str(work)):
+            os.kill(pid, signal.SIGKILL)
+
+
 @needs_root
 @pytest.mark.parametrize("planted", ["worker.pid.tmp", "worker.out"])
 def test_daemonize_writes_no_pid_or_log_file_another_account_made_first(tmp_path, planted):
@@ -302,18 +319,7 @@ def test_daemonize_writes_no_pid_or_log_file_another_account_made_first(tmp_path
     theirs.write_text("THEIRS\n")
     theirs.chmod(0o666)
     os.chown(theirs, 65534, 65534)
-    secret = tmp_path / "secret"
-    secret.write_text("s" * 64)
-    secret.chmod(0o600)
-    work = tmp_path / "work"
-    try:
-        done = vega("worker", "vega://127.0.0.1:9", "--host", "127.0.0.1", "--port", "0",
-                    "--webui-port", "0", "--work-dir", str(work), "--secret-file", str(secret),
-                    "--daemonize", "--pidfile", str(shared / "worker.pid"),
-                    "--log-file", str(shared / "worker.out"), timeout=60)
-    finally:  # a worker that started anyway (the bug) does not outlive the test
-        for pid in vega_processes(str(work)):
-            os.kill(pid, signal.SIGKILL)
+    done = _daemonize_worker_into(tmp_path, shared)
     assert done.returncode == 1, done.stderr
     owner = "nobody (uid 65534)" if f"{theirs}: it belongs to nobody" in done.stderr \
         else "uid 65534"
@@ -373,18 +379,7 @@ def test_daemonize_writes_its_pid_and_log_files_through_no_planted_link(tmp_path
     shared = tmp_path / "shared"
     shared.mkdir()
     os.symlink(victim, shared / planted)
-    secret = tmp_path / "secret"
-    secret.write_text("s" * 64)
-    secret.chmod(0o600)
-    work = tmp_path / "work"
-    try:
-        done = vega("worker", "vega://127.0.0.1:9", "--host", "127.0.0.1", "--port", "0",
-                    "--webui-port", "0", "--work-dir", str(work), "--secret-file", str(secret),
-                    "--daemonize", "--pidfile", str(shared / "worker.pid"),
-                    "--log-file", str(shared / "worker.out"), timeout=60)
-    finally:  # a worker that started anyway (the bug) does not outlive the test
-        for pid in vega_processes(str(work)):
-            os.kill(pid, signal.SIGKILL)
+    done = _daemonize_worker_into(tmp_path, shared)
     assert done.returncode == 1, done.stderr
     assert (f"cannot start the daemon in the background: cannot write {shared / planted}: "
             "Too many levels of symbolic links (a symbolic link there is not followed)"
