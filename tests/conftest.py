@@ -202,8 +202,9 @@ UNIT_FILES = frozenset({
 #: tests that need a system around Vega: sshd, network namespaces, Chromium, Prometheus, PySpark,
 #: root (to mount a small tmpfs)
 SYSTEM_FILES = frozenset({
-    "test_start_cluster.py", "test_sshd_hosts.py", "test_ssh_host_keys.py",
-    "test_remote_hosts.py", "test_network_partition.py", "test_web_ui_browser.py",
+    "test_start_cluster.py", "test_start_cluster_netns.py", "test_sshd_hosts.py",
+    "test_ssh_host_keys.py", "test_remote_hosts.py", "test_network_partition.py",
+    "test_web_ui_browser.py",
     "test_prometheus_scrape.py", "test_pyspark_unit_tests.py", "test_spark_examples.py",
     "test_slurm.py", "test_k8s_pods.py", "test_disk_full.py",
 })
