@@ -28,6 +28,12 @@ def _same(value: str) -> str:
     return value
 
 
+def _seconds_or_never(value: str) -> object:
+    """A Spark duration, or ``infinity`` (Spark's default of
+    ``spark.dynamicAllocation.cachedExecutorIdleTimeout``), which Vega reads as never."""
+    return value if str(value).strip().lower() in ("infinity", "inf", "never") else _seconds(value)
+
+
 #: Spark setting -> (Vega setting, conversion of the value)
 SPARK_TO_VEGA = {
     "spark.master": ("vega.master", _same),
@@ -46,6 +52,23 @@ SPARK_TO_VEGA = {
     "spark.python.profile": ("vega.python.profile", _same),
     "spark.python.profile.dump": ("vega.python.profile.dump", _same),
     "spark.barrier.sync.timeout": ("vega.barrier.sync_timeout", _seconds),
+    "spark.speculation": ("vega.speculation", _same),
+    "spark.speculation.multiplier": ("vega.speculation.multiplier", _same),
+    "spark.speculation.quantile": ("vega.speculation.quantile", _same),
+    "spark.speculation.minTaskRuntime": ("vega.speculation.min_runtime", _seconds),
+    "spark.dynamicAllocation.enabled": ("vega.dynamic_allocation.enabled", _same),
+    "spark.dynamicAllocation.minExecutors": ("vega.dynamic_allocation.min_executors", _same),
+    "spark.dynamicAllocation.maxExecutors": ("vega.dynamic_allocation.max_executors", _same),
+    "spark.dynamicAllocation.initialExecutors":
+        ("vega.dynamic_allocation.initial_executors", _same),
+    "spark.dynamicAllocation.schedulerBacklogTimeout":
+        ("vega.dynamic_allocation.scheduler_backlog_timeout", _seconds),
+    "spark.dynamicAllocation.sustainedSchedulerBacklogTimeout":
+        ("vega.dynamic_allocation.sustained_scheduler_backlog_timeout", _seconds),
+    "spark.dynamicAllocation.executorIdleTimeout":
+        ("vega.dynamic_allocation.executor_idle_timeout", _seconds),
+    "spark.dynamicAllocation.cachedExecutorIdleTimeout":
+        ("vega.dynamic_allocation.cached_executor_idle_timeout", _seconds_or_never),
     "spark.eventLog.dir": ("vega.eventlog.dir", _same),
     "spark.eventLog.rolling.enabled": ("vega.eventlog.rolling.enabled", _same),
     "spark.eventLog.rolling.maxFileSize": ("vega.eventlog.rolling.max_file_size", _same),
