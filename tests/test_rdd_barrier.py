@@ -285,3 +285,21 @@ def test_cancelling_a_job_whose_tasks_wait_in_a_barrier_ends_them_and_keeps_exec
     assert not job.is_alive() and len(outcome) == 1
     again = ctx.parallelize([1, 2], 2).barrier().map_partitions(pid_and_tasks).collect()
     assert [n for _, n in again] == [2, 2] and sorted(again) == sorted(before)
+
+
+@pytest.mark.parametrize("master, runs", [("local[2]", True), ("local-cluster[2,1]", False)])
+def test_dynamic_allocation_refuses_a_barrier_stage_only_where_it_acts(master, runs):
+    """A local master's executors are fixed, so dynamic allocation, which does nothing there,
+    does not refuse a barrier stage (Spark's local mode runs it); a cluster's still does."""
+    def gather(it):
+        yield len(BarrierTaskContext.get().all_gather("x"))
+
+    conf = {"vega.dynamic_allocation.enabled": True, "vega.barrier.slots_wait": 0.5}
+    with Context(master=master, app_name="barrier-dynamic", conf=conf) as ctx:
+        job = ctx.parallelize(range(2), 2).barrier().map_partitions(gather)
+        if runs:
+            assert job.collect() == [2, 2]
+        else:
+            with pytest.raises(BarrierJobRefused, match="cannot run with dynamic allocation"):
+                job.collect()
+        assert ctx.parallelize(range(10), 2).sum() == 45

@@ -209,7 +209,8 @@ class Context(JobControl, FileShipping, Persistence, Profiles):
             {"memory_bound": self.conf["vega.shuffle.memory_bound"],
              "batch_records": self.conf["vega.shuffle.batch_records"],
              "max_result_size": self.conf["vega.driver.max_result_size"],
-             "dynamic_allocation": self.conf["vega.dynamic_allocation.enabled"],
+             "dynamic_allocation": self.conf["vega.dynamic_allocation.enabled"]  # not local's:
+             and self.master_spec.kind not in ("inline", "local"),  # fixed, as in Spark
              "barrier_sync_timeout": self.conf["vega.barrier.sync_timeout"],
              "barrier_slots_wait": self.conf["vega.barrier.slots_wait"],
              **self.resource_plan.settings()},
@@ -291,8 +292,7 @@ class Context(JobControl, FileShipping, Persistence, Profiles):
 
     @classmethod
     def get_active(cls) -> Optional["Context"]:
-        """The running Context of this process (the last one created, if not stopped), or
-        None."""
+        """The running Context of this process (the last one created, not stopped), or None."""
         active = cls._active() if cls._active is not None else None
         return active if active is not None and not active._stopped else None
 
