@@ -254,24 +254,3 @@ def test_spark_speculation_settings_of_a_pyspark_program_turn_speculation_on(tmp
     finally:
         sc.stop()
 
-
-def test_spark_dynamic_allocation_settings_are_vegas():
-    from vega_runtime.pyspark_compat.conf import vega_settings
-
-    assert vega_settings([
-        ("spark.dynamicAllocation.enabled", "true"),
-        ("spark.dynamicAllocation.minExecutors", "1"),
-        ("spark.dynamicAllocation.maxExecutors", "4"),
-        ("spark.dynamicAllocation.initialExecutors", "2"),
-        ("spark.dynamicAllocation.schedulerBacklogTimeout", "500ms"),
-        ("spark.dynamicAllocation.sustainedSchedulerBacklogTimeout", "2s"),
-        ("spark.dynamicAllocation.executorIdleTimeout", "1min"),
-        ("spark.dynamicAllocation.cachedExecutorIdleTimeout", "infinity")]) == {
-        "vega.dynamic_allocation.enabled": "true",
-        "vega.dynamic_allocation.min_executors": "1",
-        "vega.dynamic_allocation.max_executors": "4",
-        "vega.dynamic_allocation.initial_executors": "2",
-        "vega.dynamic_allocation.scheduler_backlog_timeout": 0.5,
-        "vega.dynamic_allocation.sustained_scheduler_backlog_timeout": 2.0,
-        "vega.dynamic_allocation.executor_idle_timeout": 60.0,
-        "vega.dynamic_allocation.cached_executor_idle_timeout": "infinity"}

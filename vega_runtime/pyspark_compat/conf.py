@@ -48,6 +48,8 @@ SPARK_TO_VEGA = {
     "spark.driver.maxResultSize": ("vega.driver.max_result_size", _same),
     "spark.local.dir": ("vega.local.dir", _same),
     "spark.locality.wait": ("vega.locality.wait", _seconds),
+    # Vega's only locality level: a task's cached input in an executor's process
+    "spark.locality.wait.process": ("vega.locality.wait", _seconds),
     "spark.python.worker.memory": ("vega.shuffle.memory_bound", _same),
     "spark.python.profile": ("vega.python.profile", _same),
     "spark.python.profile.dump": ("vega.python.profile.dump", _same),
@@ -81,7 +83,8 @@ def vega_settings(pairs: Iterable[Tuple[str, str]]) -> Dict[str, str]:
     once, together, as ignored."""
     settings: Dict[str, str] = {}
     ignored: List[str] = []
-    pairs = list(pairs)
+    # a level's own wait beats spark.locality.wait, whichever was set first
+    pairs = sorted(pairs, key=lambda pair: pair[0] == "spark.locality.wait.process")
     event_log_off = any(k == "spark.eventLog.enabled" and str(v).lower() == "false"
                         for k, v in pairs)
     for key, value in pairs:
