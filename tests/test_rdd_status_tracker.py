@@ -119,7 +119,8 @@ def test_cancel_job_group_cancels_its_running_job(ctx):
     ctx.cancelJobGroup("compat-cancel")
     thread.join(30)
     assert isinstance(outcome[0], JobCancelled)
-    assert str(outcome[0]) == "job cancelled: job group 'compat-cancel' was cancelled"
+    [job] = ctx.statusTracker().getJobIdsForGroup("compat-cancel")  # Spark's words:
+    assert str(outcome[0]) == f"job {job} cancelled part of cancelled job group compat-cancel"
     assert ctx.parallelize([1, 2]).count() == 2
 
 
@@ -129,4 +130,5 @@ def test_cancel_all_jobs_cancels_the_running_job(ctx):
     ctx.cancelAllJobs()
     thread.join(30)
     assert isinstance(outcome[0], JobCancelled)
-    assert str(outcome[0]) == "job cancelled: all jobs were cancelled"
+    [job] = ctx.statusTracker().getJobIdsForGroup("compat-all")
+    assert str(outcome[0]) == f"job {job} cancelled as part of cancellation of all jobs"

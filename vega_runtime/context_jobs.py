@@ -107,7 +107,7 @@ class JobControl:
         to run; they raise ``JobCancelled``."""
         self._cancellations[group_id] += 1
         if self._running_group == group_id:
-            self._runner.cancel(f"job group {group_id!r} was cancelled")
+            self._runner.cancel(f"part of cancelled job group {group_id}")  # Spark's words
 
     def set_job_description(self, value: Optional[str]) -> None:
         """The description of the jobs this thread submits (PySpark's ``setJobDescription``)."""
@@ -147,7 +147,7 @@ class JobControl:
         ``JobCancelled``."""
         self._cancellations[("tag", tag)] += 1
         if self._running_group is not _NO_JOB and tag in self._running_tags:
-            self._runner.cancel(f"jobs tagged {tag!r} were cancelled")
+            self._runner.cancel(f"part of cancelled job tags {tag}")
 
     @staticmethod
     def spark_user() -> str:
@@ -160,7 +160,7 @@ class JobControl:
         """Cancel the running job, if any, and those waiting to run; they raise ``JobCancelled``."""
         self._cancellations[_ALL_JOBS] += 1
         if self._running_group is not _NO_JOB:
-            self._runner.cancel("all jobs were cancelled")
+            self._runner.cancel("as part of cancellation of all jobs")
 
     def status_tracker(self) -> status.StatusTracker:
         """Ids and progress of jobs and stages, as PySpark's ``sc.statusTracker()``."""

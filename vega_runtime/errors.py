@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pickle
 import re
+from typing import Optional
 
 
 class VegaError(Exception):
@@ -327,13 +328,22 @@ class DriverExit(SystemExit):
 
 
 class JobCancelled(VegaError):
-    """The job was cancelled before it finished."""
+    """The job was cancelled before it finished.  With the job's id, the reason completes
+    Spark's sentence (``SPARK_JOB_CANCELLED``):
 
-    def __init__(self, reason: str = "cancelled by the user"):
-        super().__init__(reason)
-        self.reason = reason
+    >>> str(JobCancelled("part of cancelled job group nightly", 3))
+    'job 3 cancelled part of cancelled job group nightly'
+    >>> str(JobCancelled("interrupted (Ctrl-C)"))
+    'job cancelled: interrupted (Ctrl-C)'
+    """
+
+    def __init__(self, reason: str = "cancelled by the user", job_id: Optional[int] = None):
+        super().__init__(reason, job_id)
+        self.reason, self.job_id = reason, job_id
 
     def __str__(self) -> str:
+        if self.job_id is not None:
+            return f"job {self.job_id} cancelled {self.reason}"
         return f"job cancelled: {self.reason}"
 
 

@@ -103,7 +103,8 @@ class JobRunner:
         self.unreachable_broadcasts: Deque[Tuple[int, str]] = collections.deque()
 
     def cancel(self, reason: str) -> None:
-        """Ask the running job to stop (from any thread); it raises ``JobCancelled``."""
+        """Ask the running job to stop (from any thread); it raises ``JobCancelled``, whose
+        message is "job N cancelled " and ``reason``."""
         self._cancel_reason = reason
 
     # -- the loop ----------------------------------------------------------------
@@ -142,7 +143,7 @@ class JobRunner:
             self._apply(actions)
             while self._outcome is None:
                 if self._cancel_reason is not None:
-                    raise JobCancelled(self._cancel_reason)
+                    raise JobCancelled(self._cancel_reason, job_id)
                 if deadline is not None and time.monotonic() >= deadline:
                     return self._stop_at_deadline(job_id)
                 wait = POLL_SECONDS if deadline is None else \
@@ -154,7 +155,7 @@ class JobRunner:
             if self._cancel_reason is not None and not isinstance(self._outcome, JobFailed):
                 # asked for while its last task ran (``local``'s run in the driver's thread,
                 # where nothing can interrupt them): cancelled all the same, as in PySpark
-                raise JobCancelled(self._cancel_reason)
+                raise JobCancelled(self._cancel_reason, job_id)
         except BaseException as exc:
             if self.dag.job is not None:
                 # its tasks are killed and its running stages end, failed (the listeners, a
