@@ -232,6 +232,17 @@ def test_spark_settings_the_api_doc_lists_as_mapped_are_the_mapped_ones():
     assert sorted(listed ^ set(SPARK_TO_VEGA)) == []
 
 
+def test_spark_settings_the_registry_names_as_counterparts_are_translated():
+    """A driver setting documented as Spark's ``spark.X`` (conf/vega-defaults.yaml) is what
+    a PySpark program's ``spark.X`` sets under ``--pyspark-compat``, not ignored."""
+    untranslated = []
+    for setting in SETTINGS:
+        for spark in re.findall(r"Spark's (spark\.[\w.]*\w)", setting.doc):
+            if DRIVER in setting.used_by and SPARK_TO_VEGA.get(spark, ("",))[0] != setting.key:
+                untranslated.append(f"{spark} -> {setting.key}")
+    assert untranslated == []
+
+
 def test_architecture_layer_table_is_the_one_the_layer_test_enforces():
     """docs/architecture.md's layer table lists the modules tests/test_layers.py places,
     each in its layer."""

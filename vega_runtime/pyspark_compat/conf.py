@@ -28,6 +28,12 @@ def _same(value: str) -> str:
     return value
 
 
+def _seconds_or_never(value: str) -> object:
+    """A Spark duration, or ``infinity`` (the default of Spark's
+    ``spark.dynamicAllocation.cachedExecutorIdleTimeout``), which Vega calls ``never``."""
+    return "never" if str(value).strip().lower() in ("infinity", "inf") else _seconds(value)
+
+
 #: Spark setting -> (Vega setting, conversion of the value)
 SPARK_TO_VEGA = {
     "spark.master": ("vega.master", _same),
@@ -50,6 +56,24 @@ SPARK_TO_VEGA = {
     "spark.eventLog.rolling.enabled": ("vega.eventlog.rolling.enabled", _same),
     "spark.eventLog.rolling.maxFileSize": ("vega.eventlog.rolling.max_file_size", _same),
     "spark.log.level": ("vega.log.level", _same),
+    "spark.driver.host": ("vega.driver.host", _same),
+    "spark.driver.bindAddress": ("vega.driver.bind", _same),
+    "spark.executor.heartbeatInterval": ("vega.executor.heartbeat_interval", _seconds),
+    "spark.network.timeout": ("vega.executor.timeout", _seconds),
+    "spark.speculation": ("vega.speculation", _same),
+    "spark.speculation.multiplier": ("vega.speculation.multiplier", _same),
+    "spark.speculation.quantile": ("vega.speculation.quantile", _same),
+    "spark.speculation.minTaskRuntime": ("vega.speculation.min_runtime", _seconds),
+    **{f"spark.dynamicAllocation.{spark}": (f"vega.dynamic_allocation.{vega}", convert)
+       for spark, vega, convert in (
+           ("enabled", "enabled", _same),
+           ("minExecutors", "min_executors", _same),
+           ("maxExecutors", "max_executors", _same),
+           ("initialExecutors", "initial_executors", _same),
+           ("schedulerBacklogTimeout", "scheduler_backlog_timeout", _seconds),
+           ("sustainedSchedulerBacklogTimeout", "sustained_scheduler_backlog_timeout", _seconds),
+           ("executorIdleTimeout", "executor_idle_timeout", _seconds),
+           ("cachedExecutorIdleTimeout", "cached_executor_idle_timeout", _seconds_or_never))},
 }
 
 
