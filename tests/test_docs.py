@@ -88,6 +88,22 @@ def test_every_vega_command_and_flag_the_docs_write_exists():
     assert problems == []
 
 
+def test_every_command_and_flag_is_documented():
+    """Each command ``vega --help`` lists, and each of its flags, is named in README.md or
+    docs/ (hidden ones, which only Vega itself passes, aside)."""
+    text = "\n".join(read(path) for path in DOCS)
+    missing = []
+    for name, target in COMMANDS.items():
+        cmd = load_entry_point(target)
+        if cmd.hidden:
+            continue
+        if f"vega {name}" not in text and f"/ {name}" not in text:
+            missing.append(f"vega {name}")
+        missing += [f"vega {name} {opt}" for param in cmd.params if not getattr(param, "hidden", 0)
+                    for opt in param.opts if opt.startswith("--") and opt not in text]
+    assert missing == []
+
+
 def documented_keys(path: str) -> Iterator[str]:
     """Every ``vega.*`` setting name in ``path``, placeholders filled in
     (``vega.worker.resource.NAME.amount``, ``vega.executor.env.VAR``)."""
