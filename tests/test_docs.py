@@ -128,6 +128,18 @@ def test_every_setting_is_documented_in_the_defaults_file():
     assert [s.key for s in SETTINGS if s.key not in keys] == []
 
 
+def test_flags_the_defaults_file_names_exist():
+    """conf/vega-defaults.yaml says which flag sets a setting (``vega master --port``,
+    ``vega master/worker --secret-file``): each is a flag of that command."""
+    missing = []
+    for setting in SETTINGS:
+        if setting.flag:
+            _, commands, flag = setting.flag.split()
+            missing += [f"{setting.key}: vega {command} {flag}" for command in commands.split("/")
+                        if flag not in options_of(command)]
+    assert missing == []
+
+
 def markdown_tables(path: str) -> Iterator[Tuple[List[str], List[List[str]]]]:
     """``(header, rows)`` of each table in ``path``, cells stripped (``\\|`` kept in cells)."""
     header: List[str] = []
