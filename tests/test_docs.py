@@ -122,6 +122,24 @@ def test_every_setting_the_docs_name_exists():
     assert unknown == []
 
 
+def test_every_conf_example_is_accepted():
+    """``--conf KEY=VALUE`` written in the docs with a real key and value is accepted as
+    written (placeholders such as ``KEY=VALUE`` and ``=PORT`` aside)."""
+    from vega_runtime.config import parse_conf_pair
+    from vega_runtime.errors import ConfigError
+
+    refused = []
+    for path in DOCS + CONF:
+        for fragment in code_fragments(path):
+            for pair in re.findall(r"--conf[ =]([a-z][\w.]*=[^\s`;]+)", fragment):
+                if not re.fullmatch(r"[A-Z_]+", pair.split("=", 1)[1]):
+                    try:
+                        parse_conf_pair(pair)
+                    except ConfigError as exc:
+                        refused.append(f"{path}: {exc}")
+    assert refused == []
+
+
 def test_every_setting_is_documented_in_the_defaults_file():
     """conf/vega-defaults.yaml, the file the README sends users to, names every setting."""
     keys = set(documented_keys("conf/vega-defaults.yaml"))
