@@ -100,7 +100,8 @@ def test_spark_settings_with_a_vega_counterpart_take_effect_and_are_not_called_u
          "from pyspark import SparkConf, SparkContext\n"
          "conf = SparkConf().setAll([\n"
          "    ('spark.speculation', 'true'), ('spark.speculation.multiplier', '3'),\n"
-         "    ('spark.speculation.quantile', '0.5'), ('spark.speculation.minTaskRuntime', '250ms'),\n"
+         "    ('spark.speculation.quantile', '0.5'),\n"
+         "    ('spark.speculation.minTaskRuntime', '250ms'),\n"
          "    ('spark.dynamicAllocation.enabled', 'false'),\n"
          "    ('spark.dynamicAllocation.minExecutors', '1'),\n"
          "    ('spark.dynamicAllocation.maxExecutors', '4'),\n"
@@ -121,7 +122,8 @@ def test_spark_settings_with_a_vega_counterpart_take_effect_and_are_not_called_u
          "        'dynamic_allocation.sustained_scheduler_backlog_timeout',\n"
          "        'dynamic_allocation.executor_idle_timeout',\n"
          "        'dynamic_allocation.cached_executor_idle_timeout',\n"
-         "        'executor.heartbeat_interval', 'executor.timeout', 'driver.host', 'driver.bind']\n"
+         "        'executor.heartbeat_interval', 'executor.timeout',\n"
+         "        'driver.host', 'driver.bind']\n"
          "print([sc.conf['vega.' + k] for k in keys])\n"
          "sc.stop()\n"],
         cwd=REPO, env=clean_env(PYTHONPATH=REPO), capture_output=True, text=True, timeout=60)

@@ -492,8 +492,8 @@ def executor_storage_memory(conf: Mapping[str, Any], on_cluster: bool) -> int:
     reserved for it, half its ``vega.executor.memory`` (at least 64 MiB).
 
     >>> conf = Config.load(overrides={"vega.executor.memory": "256m"}, conf_dir="/nonexistent")
-    >>> executor_storage_memory(conf, on_cluster=True) >> 20, executor_storage_memory(conf, False) >> 20
-    (128, 512)
+    >>> [executor_storage_memory(conf, on_cluster) >> 20 for on_cluster in (True, False)]
+    [128, 512]
     """
     if on_cluster:
         return max(CLUSTER_MIN_STORAGE_MEMORY, conf["vega.executor.memory"] // 2)
