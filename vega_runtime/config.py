@@ -251,8 +251,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("vega.shuffle.batch_records", 2048, at_least(1), "records",
             "Records per pickled batch in shuffle files."),
     Setting("vega.storage.memory", "512m", parse_size_at_least_0, "bytes",
-            "Memory each executor may use for cached partitions before evicting the least "
-            "recently used (to disk or dropped, by storage level)."),
+            "Memory each executor of local[N] (and the local master) may use for cached "
+            "partitions before evicting the least recently used (to disk or dropped, by "
+            "storage level). A cluster's executors (vega://, local-cluster) use half their "
+            "vega.executor.memory instead, at least 64m."),
     Setting("vega.locality.wait", 3.0, parse_seconds, "seconds",
             "How long a task waits for the executor holding its cached input before "
             "running elsewhere (and recomputing the input)."),
@@ -478,6 +480,24 @@ class Config(Mapping[str, Any]):
         _apply(values, origins, cli or {}, "command line")
         _apply(values, origins, overrides or {}, "job")
         return cls(values, origins)
+
+
+#: the least memory a cluster's executor keeps cached partitions in, however small its own
+CLUSTER_MIN_STORAGE_MEMORY = 64 << 20
+
+
+def executor_storage_memory(conf: Mapping[str, Any], on_cluster: bool) -> int:
+    """Bytes each executor keeps cached partitions in (docs/storage.md): a local master's
+    (``local``, ``local[N]``) ``vega.storage.memory``; a cluster's executor, whose memory is
+    reserved for it, half its ``vega.executor.memory`` (at least 64 MiB).
+
+    >>> conf = Config.load(overrides={"vega.executor.memory": "256m"}, conf_dir="/nonexistent")
+    >>> [executor_storage_memory(conf, on_cluster) >> 20 for on_cluster in (True, False)]
+    [128, 512]
+    """
+    if on_cluster:
+        return max(CLUSTER_MIN_STORAGE_MEMORY, conf["vega.executor.memory"] // 2)
+    return conf["vega.storage.memory"]
 
 
 def rpc_limits(conf: Mapping[str, Any]) -> dict[str, Any]:
