@@ -4,8 +4,9 @@ Every port speaks TLS 1.3 with a certificate of the cluster CA (``net/tls.py``);
 handshake runs on the connection's own thread, under the request deadline, and a client
 speaking plain HTTP gets a plain-text 400 saying to use ``https://``.
 
-The master's port answers only requests whose ``Host`` header names this master (a page on
-a foreign site cannot reach it through DNS rebinding), and everything but ``/metrics``
+The master's port answers only requests whose ``Host`` header (and absolute-form target,
+``GET https://HOST/path``) names this master (a page on a foreign site cannot reach it
+through DNS rebinding), and everything but ``/metrics``
 needs the API token: ``Authorization: Bearer TOKEN`` from scripts, or, in a browser, a
 cookie set by opening ``/?token=TOKEN`` once (as Jupyter does).
 """
@@ -480,7 +481,8 @@ def start_http(host: str, port: int, master, secret: Optional[bytes] = None,
             path = url.path.rstrip("/") or "/"
             if path == "/metrics" and method == "GET":  # open, for Prometheus (any Host)
                 return self._metrics()
-            if not host_allowed(self.headers.get("Host"), hosts):
+            if not host_allowed(self.headers.get("Host"), hosts) or \
+                    not self.path.startswith("/") and not _authority_allowed(url, hosts):
                 return self._json(403, {"error": "this master does not answer to that Host "
                                                  "header (add the name with --ui-allowed-hosts)"})
             origin = self.headers.get("Origin")
@@ -620,6 +622,14 @@ def start_http(host: str, port: int, master, secret: Optional[bytes] = None,
                     functools.partial(http_server_context, secret, hosts), **limits)
     server.token = token
     return server
+
+
+def _authority_allowed(url, names: frozenset) -> bool:
+    """Whether an absolute-form request target (``GET https://HOST/path``, which HTTP/1.1
+    says a server must take, its authority then standing for the Host header) names this
+    master: it is checked as the Host header is."""
+    return url.scheme.lower() in ("http", "https") and bool(url.netloc) and \
+        host_allowed(url.netloc.rpartition("@")[2], names)
 
 
 def decoded_path(raw: str) -> Optional[str]:
