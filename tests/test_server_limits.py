@@ -533,3 +533,25 @@ def test_accept_backoff_doubles_from_50ms_to_1s_only_for_exhaustion():
     backoff.succeeded()
     assert backoff.failed(OSError(errno.ENFILE, "Too many open files in system")) == 0.05
     assert rejections.counts() == {"out_of_descriptors": 8, "protocol": 0}
+
+
+def test_a_flood_of_bad_connections_logs_a_few_lines_not_one_each(master):
+    """150 plain-text connections to the TLS ports (RPC and HTTP) are each dropped and
+    counted, but each port logs at most 20 lines of them (a flood must not fill the disk
+    with one line a connection), and both ports go on serving."""
+    flood = 150
+    for port in (master.port, master.webui_port):
+        for i in range(flood):
+            with socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(
+                    ADDRESSES[i % len(ADDRESSES)], 0)) as sock:
+                sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                try:
+                    while sock.recv(4096):  # until the server closes it: dropped, logged
+                        pass
+                except ConnectionResetError:
+                    pass
+    lines = read_text(master.log).splitlines()
+    rpc = [line for line in lines if " master: dropped 127.0.0." in line]
+    http = [line for line in lines if " master-http: dropped 127.0.0." in line]
+    assert 0 < len(http) <= 20 and 0 < len(rpc) <= 20, (len(rpc), len(http))
+    assert master.status()["workers"] == []
