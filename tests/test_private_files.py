@@ -454,3 +454,36 @@ def test_staging_directories_of_commands_killed_outright_go_with_the_next(tmp_pa
     with staging_directory("vega-submit-") as path:
         assert os.listdir(tmp_path) == [os.path.basename(path)] and left != path
     assert os.listdir(tmp_path) == []
+
+
+CHECKPOINT_JOB = """
+    import os, stat, sys
+    from vega_runtime import Context
+
+    with Context(app_name="checkpointed") as ctx:
+        ctx.set_checkpoint_dir(sys.argv[1])
+        rdd = ctx.parallelize(range(100), 2).map(lambda x: x * 2)
+        rdd.checkpoint()
+        print("SUM", sum(rdd.collect()), sum(rdd.collect()), rdd.is_checkpointed)
+        print("DIR", ctx.get_checkpoint_dir())
+"""
+
+
+def test_a_checkpoint_directory_is_private_whatever_the_umask(tmp_path):
+    """Under umask 000 the per-application checkpoint directory is still 0700: its parts
+    are unpickled when read back, so another account able to replace one could run code as
+    the job's.  (The directory named, made with its parents, keeps the user's umask.)"""
+    job = write_job(tmp_path, "checkpointed.py", CHECKPOINT_JOB)
+    root = tmp_path / "checkpoints" / "jobs"
+    old = os.umask(0)
+    try:
+        result = vega("submit", "--master", "local[2]", job, str(root), timeout=120)
+    finally:
+        os.umask(old)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "SUM 9900 9900 True" in result.stdout
+    app_dir = result.stdout.split("DIR file:", 1)[1].split()[0]  # (as PySpark's, a URI)
+    assert os.path.dirname(app_dir) == str(root)
+    assert stat.S_IMODE(os.stat(root).st_mode) == 0o777  # the user's, as asked
+    assert stat.S_IMODE(os.stat(app_dir).st_mode) == 0o700
+    assert has(modes(app_dir), "rdd-1/part-00000", "rdd-1/part-00001"), modes(app_dir)
