@@ -7,14 +7,15 @@ speaking plain HTTP gets a plain-text 400 saying to use ``https://``.
 The master's port answers only requests whose ``Host`` header (and absolute-form target,
 ``GET https://HOST/path``) names this master (a page on a foreign site cannot reach it
 through DNS rebinding), and everything but ``/metrics``
-needs the API token: ``Authorization: Bearer TOKEN`` from scripts, or, in a browser, a
-cookie set by opening ``/?token=TOKEN`` once (as Jupyter does).
+needs the API token: ``Authorization: Bearer TOKEN`` (or ``?token=TOKEN``), which the UI's
+pages send from the browser's storage for their origin, where opening ``/?token=TOKEN`` once
+puts it (no cookie: a browser sends those to every port of a host).  The UI's own files hold
+no data and are served to anyone.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import hmac
 import io
 import ipaddress
@@ -455,7 +456,6 @@ def start_http(host: str, port: int, master, secret: Optional[bytes] = None,
     hosts = hosts if hosts is not None else allowed_hosts(host, master.advertise_host)
     token_bytes = token.encode()
     spark = SparkApi(master)
-    cookie_value = hmac.new(token_bytes, b"vega-ui-cookie", hashlib.sha256).hexdigest().encode()
 
     class Handler(_Handler):
         allowed_methods = "GET, HEAD, POST"
@@ -490,11 +490,15 @@ def start_http(host: str, port: int, master, secret: Optional[bytes] = None,
                     urlsplit(origin).netloc.lower() != (self.headers.get("Host") or "").lower():
                 return self._json(403, {"error": "cross-origin request refused"})
             query = parse_qsl(url.query, keep_blank_values=True)
-            if method == "GET" and any(k == "token" for k, _ in query):
-                return self._sign_in(path, query)
-            verdict = self._credentials()
+            page = _ui_file(path)
+            if method == "GET" and page is not None:
+                if any(k == "token" for k, _ in query):
+                    return self._sign_in(path, query)
+                with open(os.path.join(UI_DIR, page), "rb") as fh:  # no data: no token needed
+                    return self._send(200, UI_FILES[page], fh.read())
+            verdict = self._credentials(query if method == "GET" else ())
             if verdict == "malformed":
-                return self._json(400, {"error": "malformed Authorization or Cookie header"})
+                return self._json(400, {"error": "malformed Authorization header or token"})
             if verdict != "ok" and not (open_reads and method == "GET"):
                 if method == "GET" and not path.startswith("/api/"):
                     return self._send(401, "text/html; charset=utf-8", _NO_TOKEN_PAGE)
@@ -512,9 +516,11 @@ def start_http(host: str, port: int, master, secret: Optional[bytes] = None,
             self._get(path)
 
         # -- authentication ---------------------------------------------------------
-        def _credentials(self) -> str:
+        def _credentials(self, query=()) -> str:
             """ok, missing, wrong or malformed: the Authorization header if there is one,
-            else this master's cookie."""
+            else a ``?token=`` in the query (of a GET).  No cookie: a browser sends a
+            host's cookies to every port of it, so any HTTPS server another user runs on
+            the same host would get it (the UI keeps the token in its origin's storage)."""
             header = self.headers.get("Authorization")
             if header is not None:
                 raw = _ascii(header)
@@ -524,38 +530,25 @@ def start_http(host: str, port: int, master, secret: Optional[bytes] = None,
                 if scheme.lower() != b"bearer":
                     return "wrong"
                 return "ok" if hmac.compare_digest(value.strip(), token_bytes) else "wrong"
-            cookie = self._cookie()
-            if cookie is None:
+            given = next((v for k, v in query if k == "token"), None)
+            if given is None:
                 return "missing"
-            return "ok" if hmac.compare_digest(cookie, cookie_value) else "wrong"
-
-        def _cookie(self) -> Optional[bytes]:
-            """This master's cookie (bytes), read leniently: other sites' cookies on the same
-            host may be anything."""
-            name = self._cookie_name().encode()
-            for header in self.headers.get_all("Cookie") or ():
-                for part in header.encode("latin-1", "replace").split(b";"):
-                    key, eq, value = part.strip().partition(b"=")
-                    if eq and key == name:
-                        return value.strip().strip(b'"')
-            return None
-
-        def _cookie_name(self) -> str:
-            return f"vega-token-{self.server.server_address[1]}"
+            raw = _ascii(given)
+            return "ok" if raw is not None and hmac.compare_digest(raw, token_bytes) else "wrong"
 
         def _sign_in(self, path: str, query: list) -> None:
-            """``?token=``: a right one sets the cookie and redirects to the same URL
-            without it; a wrong one is refused."""
+            """``?token=`` on a page of the UI: a right one redirects to the same URL with
+            the token moved to the fragment (``#token=``), which the page's script keeps
+            in its origin's storage (scheme, host and port: no other server of the host
+            sees it) and drops from the address; a wrong one is refused."""
             given = _ascii(next(v for k, v in query if k == "token"))
             if given is None or not hmac.compare_digest(given, token_bytes):
                 return self._json(401, {"error": "wrong token (vega status --token prints it)"})
             rest = urlencode([(k, v) for k, v in query if k != "token"])
             if not _LOCAL_PATH.match(path):  # "//host" or "/\\host": another site to a browser
                 path = "/"
-            cookie = (f"{self._cookie_name()}={cookie_value.decode()}; HttpOnly; "
-                      f"SameSite=Strict; Path=/{'; Secure' if self.server.tls else ''}")
-            self._send(303, "text/plain; charset=utf-8", b"signed in\n",
-                       [("Location", path + (f"?{rest}" if rest else "")), ("Set-Cookie", cookie)])
+            location = path + (f"?{rest}" if rest else "") + f"#token={token}"
+            self._send(303, "text/plain; charset=utf-8", b"signed in\n", [("Location", location)])
 
         # -- endpoints -----------------------------------------------------------------
         def _metrics(self) -> None:
@@ -580,11 +573,6 @@ def start_http(host: str, port: int, master, secret: Optional[bytes] = None,
                 if summary is None:
                     return self._json(404, {"error": "no event log for that application"})
                 return self._json(200, summary)
-            name = "index.html" if path in ("/", "/index.html") else path[len("/ui/"):] \
-                if path.startswith("/ui/") else ""
-            if name in UI_FILES:
-                with open(os.path.join(UI_DIR, name), "rb") as fh:
-                    return self._send(200, UI_FILES[name], fh.read())
             self._json(404, {"error": "not found"})
 
         def _application(self, rest: str) -> None:
@@ -622,6 +610,13 @@ def start_http(host: str, port: int, master, secret: Optional[bytes] = None,
                     functools.partial(http_server_context, secret, hosts), **limits)
     server.token = token
     return server
+
+
+def _ui_file(path: str) -> Optional[str]:
+    """The UI file (a name of ``UI_FILES``) a path names, or None."""
+    name = "index.html" if path in ("/", "/index.html") else path[len("/ui/"):] \
+        if path.startswith("/ui/") else ""
+    return name if name in UI_FILES else None
 
 
 def _authority_allowed(url, names: frozenset) -> bool:
