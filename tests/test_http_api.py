@@ -323,8 +323,10 @@ def test_every_endpoint_needs_the_token_but_metrics_and_the_ui_files(bare_master
         code, _, _ = request(bare_master, f"{path}?token=wrong")
         assert code == 401, path
     for path in ("/", "/index.html", "/ui/app.js", "/ui/style.css", "/ui/app.html"):
-        code, _, _ = request(bare_master, path)
+        code, headers, _ = request(bare_master, path)
         assert code == 200, path
+        # the token a page keeps is out of reach of any script but the UI's own
+        assert "script-src 'self';" in headers["Content-Security-Policy"]
     code, _, _ = request(bare_master, "/api/v1/applications/app-1/kill", "POST")
     assert code == 401
     code, _, body = request(bare_master, "/metrics", headers={"Host": "prometheus.example"})

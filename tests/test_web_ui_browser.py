@@ -51,7 +51,9 @@ def spki_pin(port: int, ca_file: str) -> str:
 
 @contextmanager
 def chromium(pin: str = ""):
-    """Headless Chromium trusting the server key ``pin`` (see ``spki_pin``)."""
+    """Headless Chromium trusting the server key ``pin`` (see ``spki_pin``).  Pages opened
+    with ``bypass_csp=True`` let Playwright evaluate its predicates (``wait_for_function``),
+    which the UI's Content-Security-Policy forbids; the last test runs under it."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -79,7 +81,7 @@ def test_workers_running_application_and_advancing_stage_progress(tmp_path):
         job = threading.Thread(target=lambda: ctx.parallelize(range(24), 24).map(
             lambda x: time.sleep(0.4) or x).count())
         with chromium(spki_pin(port, cluster.ca_file)) as browser:
-            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page = browser.new_page(bypass_csp=True, viewport={"width": 1200, "height": 900})
             page.goto(f"https://127.0.0.1:{port}/?app={app_id}")
             page.wait_for_selector("#signin", state="visible", timeout=15000)
             assert "vega status --token" in page.inner_text("#signin")
@@ -120,7 +122,7 @@ def test_a_broken_event_log_shows_as_broken_and_a_lost_token_asks_to_sign_in(bar
     (bare_master.events / "app-killed-0001.jsonl").write_bytes(
         whole[:len(whole) // 2].replace(good.encode(), b"app-killed-0001"))
     with chromium(spki_pin(bare_master.port, bare_master.ca_file)) as browser:
-        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page = browser.new_page(bypass_csp=True, viewport={"width": 1200, "height": 900})
         page.goto(f"https://localhost:{bare_master.port}/?token={bare_master.token}")
         page.wait_for_function(
             "document.querySelectorAll('#history tbody tr').length === 2", timeout=15000)
@@ -140,10 +142,10 @@ def test_without_trusting_the_server_key_chromium_refuses_the_page(bare_master):
     from playwright.sync_api import Error
 
     with chromium() as browser:
-        page = browser.new_page()
+        page = browser.new_page(bypass_csp=True)
         with pytest.raises(Error, match="ERR_CERT"):
             page.goto(f"https://127.0.0.1:{bare_master.port}/?token={bare_master.token}")
-        page = browser.new_page()
+        page = browser.new_page(bypass_csp=True)
         plain = page.goto(f"http://127.0.0.1:{bare_master.port}/")
         assert plain.status == 400 and "speaks HTTPS only" in page.inner_text("body")
 def _screenshot(page, name, tmp_path):
@@ -219,7 +221,7 @@ def test_job_stage_executor_storage_and_history_pages(bare_master, tmp_path):
         event_log = bare_master.events / f"{ctx.application_id}.jsonl"
         base = ui_url(cluster.webui_port, f"/ui/app.html?app={ctx.backend.app_id}")
         with chromium(spki_pin(cluster.webui_port, cluster.ca_file)) as browser:
-            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page = browser.new_page(bypass_csp=True, viewport={"width": 1280, "height": 800})
             page.goto(cluster.ui_link)  # signs in
             page.wait_for_function(  # the driver relays events in batches
                 f"{API}('/api/v1/applications/{ctx.backend.app_id}/jobs/1')"
@@ -227,7 +229,7 @@ def test_job_stage_executor_storage_and_history_pages(bare_master, tmp_path):
                 timeout=20000, polling=200)
             # a browser that comes now sees every page load with no error in its console (no
             # script error, no failed load: not even of /favicon.ico)
-            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page = browser.new_page(bypass_csp=True, viewport={"width": 1280, "height": 800})
             errors = []
             page.on("pageerror", lambda error: errors.append(str(error)))
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
@@ -250,7 +252,7 @@ def test_job_stage_executor_storage_and_history_pages(bare_master, tmp_path):
             assert errors == []
         app_id = ctx.application_id
     with chromium(spki_pin(bare_master.port, bare_master.ca_file)) as browser:
-        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page = browser.new_page(bypass_csp=True, viewport={"width": 1280, "height": 800})
         page.goto(ui_url(bare_master.port, f"/?token={bare_master.token}"))
         _open(page, ui_url(bare_master.port, "/ui/app.html?view=history"))
         link = page.locator("#history-apps tbody tr a", has_text=app_id)
@@ -289,7 +291,7 @@ def test_running_attempts_and_executors_over_time_of_a_dynamic_allocation_applic
         job = threading.Thread(target=lambda: ctx.parallelize(range(8), 2).map_partitions(
             maybe_slow).count())
         with chromium(spki_pin(cluster.webui_port, cluster.ca_file)) as browser:
-            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page = browser.new_page(bypass_csp=True, viewport={"width": 1280, "height": 800})
             page.goto(cluster.ui_link)  # signs in
             job.start()
             try:
@@ -361,7 +363,7 @@ def test_a_speculated_stage_shows_the_killed_loser_and_the_speculative_winner(tm
         cluster = ctx.backend.owned_cluster
         app = ctx.backend.app_id
         with chromium(spki_pin(cluster.webui_port, cluster.ca_file)) as browser:
-            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page = browser.new_page(bypass_csp=True, viewport={"width": 1280, "height": 800})
             page.goto(cluster.ui_link)  # signs in
             page.wait_for_function(  # the driver relays events in batches
                 f"{API}('/api/v1/applications/{app}/jobs/0').then(r => r.ok ? r.json() : {{}})"
@@ -424,17 +426,21 @@ def test_another_https_server_on_the_same_host_gets_no_credential_of_the_ui(bare
     try:
         pins = f"{spki_pin(port, bare_master.ca_file)},{spki_pin(evil.server_port, str(evil_ca))}"
         with chromium(pins) as browser:
-            page = browser.new_page()
+            page = browser.new_page()  # (under the UI's Content-Security-Policy)
+            refused = []
+            page.on("console", lambda m: refused.append(m.text)
+                    if "Content Security Policy" in m.text else None)
             page.goto(f"https://127.0.0.1:{port}/?token={bare_master.token}")
-            page.wait_for_function("document.getElementById('master').textContent !== ''",
-                                   timeout=15000)
+            page.wait_for_selector("#master:not(:empty)", timeout=15000)
             assert page.url == f"https://127.0.0.1:{port}/"  # the token left the address
             page.goto(f"https://127.0.0.1:{evil.server_port}/")
             assert "another user's server" in page.inner_text("body")
             page.goto(f"https://127.0.0.1:{port}/")
-            page.wait_for_function("document.getElementById('master').textContent !== ''",
-                                   timeout=15000)
+            page.wait_for_selector("#master:not(:empty)", timeout=15000)
             assert page.is_hidden("#signin")
+            page.goto(f"https://127.0.0.1:{port}/ui/app.html?view=history")
+            page.wait_for_selector("#history-apps", timeout=15000)
+            assert page.is_hidden("#signin") and refused == []
     finally:
         evil.shutdown()
         evil.server_close()

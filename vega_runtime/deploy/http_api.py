@@ -50,6 +50,12 @@ UI_FILES = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript
             "charts.js": "text/javascript; charset=utf-8",
             # what both pages build on
             "dom.js": "text/javascript; charset=utf-8"}
+#: what the UI's pages may load and run: their own files only (no inline script, nothing
+#: from another site), so that even text of the API's that slipped into the page as markup
+#: could not run a script and read the token the page keeps (inline styles are the bars')
+UI_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+             "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+             "form-action 'none'; frame-ancestors 'none'")
 #: the file in the master's work dir holding its API token (mode 0600), for local clients
 TOKEN_FILE = "master.token"
 #: application and driver ids as the master makes them (no path separators, no "..")
@@ -495,7 +501,8 @@ def start_http(host: str, port: int, master, secret: Optional[bytes] = None,
                 if any(k == "token" for k, _ in query):
                     return self._sign_in(path, query)
                 with open(os.path.join(UI_DIR, page), "rb") as fh:  # no data: no token needed
-                    return self._send(200, UI_FILES[page], fh.read())
+                    return self._send(200, UI_FILES[page], fh.read(),
+                                      [("Content-Security-Policy", UI_POLICY)])
             verdict = self._credentials(query if method == "GET" else ())
             if verdict == "malformed":
                 return self._json(400, {"error": "malformed Authorization header or token"})
