@@ -487,3 +487,36 @@ def test_a_checkpoint_directory_is_private_whatever_the_umask(tmp_path):
     assert stat.S_IMODE(os.stat(root).st_mode) == 0o777  # the user's, as asked
     assert stat.S_IMODE(os.stat(app_dir).st_mode) == 0o700
     assert has(modes(app_dir), "rdd-1/part-00000", "rdd-1/part-00001"), modes(app_dir)
+
+
+def test_a_next_driver_removes_no_directory_of_another_account_nor_through_a_link(tmp_path):
+    """In a shared temporary directory (1777) another account may name things
+    ``vega-app-...`` with an owner lock nobody holds: a directory of its own (whose entries
+    it can swap for links to the victim's files while they are removed), or a link to a
+    directory of the victim's.  A starting Context removes only its own account's real
+    directories, so neither is touched."""
+    from vega_runtime import Context
+    from vega_runtime.private_files import OWNER_LOCK
+
+    nobody = 65534
+    shared = tmp_path / "tmp"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)
+    planted = shared / "vega-app-planted"
+    planted.mkdir()
+    for path in (planted / OWNER_LOCK, planted / "theirs"):
+        path.write_text("x")
+        os.chown(path, nobody, nobody)
+    os.chown(planted, nobody, nobody)
+    os.chmod(planted, 0o777)
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / OWNER_LOCK).write_text("")
+    (victim / "precious").write_text("mine\n")
+    link = shared / "vega-app-link"
+    os.symlink(victim, link)
+    os.lchown(link, nobody, nobody)
+    with Context("local", conf={"vega.local.dir": str(shared)}) as ctx:
+        ctx.parallelize(range(4), 2).count()
+    assert (victim / "precious").read_text() == "mine\n" and os.path.islink(link)
+    assert sorted(os.listdir(planted)) == sorted([OWNER_LOCK, "theirs"])
