@@ -520,3 +520,34 @@ def test_a_next_driver_removes_no_directory_of_another_account_nor_through_a_lin
         ctx.parallelize(range(4), 2).count()
     assert (victim / "precious").read_text() == "mine\n" and os.path.islink(link)
     assert sorted(os.listdir(planted)) == sorted([OWNER_LOCK, "theirs"])
+
+
+def test_the_masters_ready_file_is_not_written_through_a_planted_link(tmp_path):
+    """``vega master --ready-file`` in a directory others write to, where another account
+    put a link at the name the file was staged under (``READY.tmp``) to a file of the
+    master's account: the file is left as it was, and the ready file is written."""
+    import subprocess
+
+    from proc_helpers import kill_group, spawn_vega, wait_for
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)
+    victim = tmp_path / "victim"
+    victim.write_text("ORIGINAL\n")
+    ready = shared / "ready"
+    os.symlink(victim, str(ready) + ".tmp")
+    os.lchown(str(ready) + ".tmp", 65534, 65534)
+    with open(tmp_path / "master.out", "wb") as out:
+        proc = spawn_vega("master", "--no-secret", "--host", "127.0.0.1", "--port", "0",
+                          "--webui-port", "0", "--work-dir", str(tmp_path / "master"),
+                          "--ready-file", str(ready), env=clean_env(), stdin=subprocess.DEVNULL,
+                          stdout=out, stderr=out, start_new_session=True)
+    try:
+        wait_for(lambda: ready.exists() or proc.poll() is not None, 60, "the ready file")
+        assert proc.poll() is None, read_text(str(tmp_path / "master.out"))
+        assert victim.read_text() == "ORIGINAL\n"
+        assert set(json.loads(ready.read_text())) == {"port", "webui_port", "host"}
+        assert stat.S_IMODE(os.lstat(ready).st_mode) == 0o600
+    finally:
+        kill_group(proc)
