@@ -234,7 +234,7 @@ class _Server(ThreadingHTTPServer):
     """A thread per connection, at most ``max_connections`` of them (``per_address`` from one
     address).  One more takes the place of the oldest connection still waiting for its
     request from its own address (at the per-address cap) or from the address holding the
-    most, when that holds more than its own (at the total cap), as the RPC server's
+    most, when that holds more than its own, else its own (at the total cap), as the RPC server's
     handshakes do: so neither a few addresses nor a process holding connections open from a
     shared address lock the others out; what is left over is closed at once.  Each lives
     for at most the request deadline plus the response timeout.  Running out of

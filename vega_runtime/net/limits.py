@@ -104,8 +104,17 @@ class Admission:
         """Whose oldest waiting connection makes room for a new one from ``address`` that
         ``admit`` refused for ``refused``: at the cap of one address, that address's (a
         client sharing its address with one that holds connections open gets in); at the
-        total cap, the ``busiest`` address's, if it holds more than ``address`` does."""
-        return self.busiest(than=address) if refused == "total_limit" else address
+        total cap, the ``busiest`` address's, if it holds more than ``address`` does, else
+        ``address``'s own if it holds any (a flood spread evenly over several addresses,
+        the client's among them, as any user of a host can spread one over 127.0.0.0/8,
+        must not lock that client out either)."""
+        if refused != "total_limit":
+            return address
+        busiest = self.busiest(than=address)
+        if busiest is not None:
+            return busiest
+        with self._lock:
+            return address if self._by_address[address] > 0 else None
 
     def release(self, address: str) -> None:
         with self._lock:
