@@ -475,8 +475,13 @@ def start_http(host: str, port: int, master, secret: Optional[bytes] = None,
         def _handle(self, method: str) -> None:
             try:
                 self._route(method)
+            except (ConnectionError, ssl.SSLError, TimeoutError) as exc:
+                # the client hung up, or stopped reading, while it was answered: its own
+                # doing (a tab closed mid-poll), not an error of the master's
+                log.debug("HTTP %s %r: the client went away: %s", method,
+                          _without_token(self.path[:200]), exc)
             except Exception:  # a bug of ours: answer, and keep serving everyone else
-                log.exception("HTTP %s %r failed", method, self.path[:200])
+                log.exception("HTTP %s %r failed", method, _without_token(self.path[:200]))
                 try:
                     self._json(500, {"error": "internal error (see the master's log)"})
                 except OSError:
@@ -617,6 +622,15 @@ def start_http(host: str, port: int, master, secret: Optional[bytes] = None,
                     functools.partial(http_server_context, secret, hosts), **limits)
     server.token = token
     return server
+
+
+def _without_token(target: str) -> str:
+    """A request target as a log may show it: a ``token=`` value left out.
+
+    >>> _without_token("/api/v1/status?a=1&token=3f9c&b=2")
+    '/api/v1/status?a=1&token=...&b=2'
+    """
+    return re.sub(r"(?i)(token=)[^&#\s]*", r"\1...", target)
 
 
 def _ui_file(path: str) -> Optional[str]:
