@@ -31,13 +31,15 @@ window.VegaDom = (() => {
     return response;
   }
 
-  // A link to what the API answers as a file (an application's output): fetched with the
-  // token and opened as a blob of this origin, since a plain link would carry no token.
+  // A link to text the API answers (an application's output): fetched with the token and
+  // opened as a blob of this origin, since a plain link would carry no token; always as
+  // plain text, so that output holding markup cannot run in this origin.
   function fileLink(path, text) {
     const link = el("a", {href: path}, text);
     link.onclick = async event => {
       event.preventDefault();
-      const blob = await (await signedInFetch(path)).blob();
+      const body = await (await signedInFetch(path)).text();
+      const blob = new Blob([body], {type: "text/plain;charset=utf-8"});
       window.open(URL.createObjectURL(blob), "_blank", "noopener");
     };
     return link;
