@@ -6,11 +6,10 @@ speaking plain HTTP gets a plain-text 400 saying to use ``https://``.
 
 The master's port answers only requests whose ``Host`` header (and absolute-form target,
 ``GET https://HOST/path``) names this master (a page on a foreign site cannot reach it
-through DNS rebinding), and everything but ``/metrics``
-needs the API token: ``Authorization: Bearer TOKEN`` (or ``?token=TOKEN``), which the UI's
-pages send from the browser's storage for their origin, where opening ``/?token=TOKEN`` once
-puts it (no cookie: a browser sends those to every port of a host).  The UI's own files hold
-no data and are served to anyone.
+through DNS rebinding), and everything but ``/metrics`` and the UI's own files (which hold
+no data) needs the API token: ``Authorization: Bearer TOKEN`` (or ``?token=TOKEN``), which
+the UI's pages send from the browser's storage for their origin, where opening
+``/?token=TOKEN`` once puts it (no cookie: a browser sends those to every port of a host).
 """
 
 from __future__ import annotations
@@ -510,7 +509,7 @@ def start_http(host: str, port: int, master, secret: Optional[bytes] = None,
                                       [("Content-Security-Policy", UI_POLICY)])
             verdict = self._credentials(query if method == "GET" else ())
             if verdict == "malformed":
-                return self._json(400, {"error": "malformed Authorization header or token"})
+                return self._json(400, {"error": "malformed Authorization header"})
             if verdict != "ok" and not (open_reads and method == "GET"):
                 if method == "GET" and not path.startswith("/api/"):
                     return self._send(401, "text/html; charset=utf-8", _NO_TOKEN_PAGE)
