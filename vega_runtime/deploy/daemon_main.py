@@ -236,8 +236,10 @@ def run_master(host: Optional[str] = None, port: Optional[int] = None,
         raise _start_failed(f"the master's web UI on {bind}:{conf['vega.master.ui.port']}",
                             exc) from exc
     if ready_file:
-        tmp = ready_file + ".tmp"
-        with open(tmp, "w") as fh:
+        # staged under a name nobody could have put a link at first (it may be in a
+        # directory others write to), then renamed into place
+        tmp = f"{ready_file}.{os.getpid()}-{os.urandom(4).hex()}.tmp"
+        with open_private(tmp, "w") as fh:
             json.dump({"port": daemon.server.port, "webui_port": http.server_address[1],
                        "host": advertise}, fh)
         os.replace(tmp, ready_file)
