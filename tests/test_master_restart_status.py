@@ -185,3 +185,40 @@ def test_after_a_master_restart_memory_freed_by_a_driver_that_never_came_back_is
     two.go.touch()
     assert "SUM 45\n" in two.second.communicate(timeout=60)[0]
     assert two.second.returncode == 0
+
+
+def test_a_master_restart_starts_its_supervised_drivers_again(cluster, tmp_path):
+    """SIGKILL the master while two cluster-mode drivers run (one with --supervise): both
+    die with it; the restarted master starts the supervised one again from its saved
+    request, under its id, and it finishes; the other is shown failed. Before, both stayed
+    'unknown' for ever and the supervised job never ran again."""
+    cluster.worker("w1")
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    job = tmp_path / "once.py"
+    job.write_text("import os, sys, time\n"
+                   f"runs = os.path.join({str(runs)!r}, sys.argv[1])\n"
+                   "os.makedirs(runs, exist_ok=True)\n"
+                   "open(os.path.join(runs, str(os.getpid())), 'w').close()\n"
+                   "if len(os.listdir(runs)) == 1:\n"
+                   "    time.sleep(120)\n"
+                   "print('second run of', sys.argv[1], flush=True)\n")
+    driver_ids = {}
+    for name, flags in (("kept", ["--supervise"]), ("plain", [])):
+        submitted = vega("submit", "--master", cluster.url, "--deploy-mode", "cluster",
+                         "--detach", *flags, str(job), name, env=cluster.env)
+        assert submitted.returncode == 0, submitted.stderr
+        driver_ids[name] = [w for w in submitted.stderr.split() if w.startswith("driver-")][0]
+    wait_for(lambda: all((runs / n).is_dir() and len(os.listdir(runs / n)) == 1
+                         for n in driver_ids), what="both drivers to start")
+    cluster.restart_master()
+
+    def drivers():
+        return {d["id"]: d["state"] for d in (cluster.status() or {"drivers": []})["drivers"]}
+
+    wait_for(lambda: drivers().get(driver_ids["kept"]) == "finished", timeout=60,
+             what="the supervised driver to run again and finish")
+    assert drivers() == {driver_ids["kept"]: "finished", driver_ids["plain"]: "failed"}
+    assert len(os.listdir(runs / "kept")) == 2 and len(os.listdir(runs / "plain")) == 1
+    logs = vega("logs", "--master", cluster.url, driver_ids["kept"], env=cluster.env)
+    assert "second run of kept" in logs.stdout, logs.stdout + logs.stderr

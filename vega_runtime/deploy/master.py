@@ -24,7 +24,7 @@ from ..config import Config, rpc_limits
 from ..net.server import Server
 from ..private_files import make_private_dir
 from .app_logs import AppLogs
-from .drivers import DriverRunner, retained_drivers
+from .drivers import ACTIVE_STATES, DriverRunner, retained_drivers
 from .master_connections import MasterConnections
 from .master_state import Action, ForgetApplication, KillRequested, MasterState, SaveState, Tick
 from .master_status import StatusQueries
@@ -108,7 +108,29 @@ class Master(StatusQueries):
         self.server.start()
         threading.Thread(target=self._tick_loop, name="master-ticks", daemon=True).start()
         log.info("master listening on %s", self.url)
+        self._resume_drivers()
         return self
+
+    def _resume_drivers(self) -> None:
+        """The cluster-mode drivers that were running died with the previous master: the
+        supervised ones start again, the others are failed."""
+        with self.lock:
+            saved = list(self.state.recovered_drivers)
+        resumed = set(self.drivers.resume(saved))
+        with self.lock:
+            kept = []
+            for record in self.state.recovered_drivers:
+                if record.get("id") in resumed:
+                    continue
+                if record.get("state") in ACTIVE_STATES:
+                    log.warning("driver %s failed: it died with the master (submit it with "
+                                "--supervise to have it started again)", record.get("id"))
+                    record = {**record, "state": "failed"}
+                kept.append({k: v for k, v in record.items() if k != "request"})
+            changed = kept != saved
+            self.state.recovered_drivers = kept
+        if changed:
+            self.save_state()
 
     def stop(self) -> None:
         self.stopped.set()
@@ -186,7 +208,7 @@ class Master(StatusQueries):
         with self.lock:
             snapshot = self.state.snapshot()
             drivers = list(self.state.recovered_drivers)
-        return snapshot["apps"], snapshot["workers"], drivers + self.drivers.status()
+        return snapshot["apps"], snapshot["workers"], drivers + self.drivers.records()
 
     def _forget(self, action: ForgetApplication) -> None:
         self.logs.remove(action.app_id)
