@@ -250,6 +250,12 @@ SETTINGS: tuple[Setting, ...] = (
             env="VEGA_SHUFFLE_MEMORY_BOUND"),
     Setting("vega.shuffle.batch_records", 2048, at_least(1), "records",
             "Records per pickled batch in shuffle files."),
+    Setting("vega.shuffle.io.connection_timeout", 120.0, parse_seconds, "seconds",
+            "How long a reducer waits for each reply of another host's shuffle service (or to "
+            "send it a request) before the fetch fails and that host's map outputs are "
+            "recomputed: a host frozen or cut off the network after the connection was made "
+            "(Spark's spark.shuffle.io.connectionTimeout, which defaults to "
+            "spark.network.timeout)."),
     Setting("vega.storage.memory", "512m", parse_size_at_least_0, "bytes",
             "Memory each executor may use for cached partitions before evicting the least "
             "recently used (to disk or dropped, by storage level)."),

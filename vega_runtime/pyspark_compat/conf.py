@@ -46,6 +46,7 @@ SPARK_TO_VEGA = {
     "spark.python.profile": ("vega.python.profile", _same),
     "spark.python.profile.dump": ("vega.python.profile.dump", _same),
     "spark.barrier.sync.timeout": ("vega.barrier.sync_timeout", _seconds),
+    "spark.shuffle.io.connectionTimeout": ("vega.shuffle.io.connection_timeout", _seconds),
     "spark.eventLog.dir": ("vega.eventlog.dir", _same),
     "spark.eventLog.rolling.enabled": ("vega.eventlog.rolling.enabled", _same),
     "spark.eventLog.rolling.maxFileSize": ("vega.eventlog.rolling.max_file_size", _same),
@@ -53,11 +54,18 @@ SPARK_TO_VEGA = {
 }
 
 
+#: The Vega settings ``spark.network.timeout`` stands for where no more specific Spark
+#: setting gives them: a shuffle fetch's (spark.shuffle.io.connectionTimeout) and the
+#: executors' heartbeat timeout (the HeartbeatReceiver's)
+NETWORK_TIMEOUTS = ("vega.shuffle.io.connection_timeout", "vega.executor.timeout")
+
+
 def vega_settings(pairs: Iterable[Tuple[str, str]]) -> Dict[str, str]:
     """Vega's settings for Spark's ``pairs``; the ones without a Vega meaning are logged
     once, together, as ignored."""
     settings: Dict[str, str] = {}
     ignored: List[str] = []
+    network_timeout = None
     pairs = list(pairs)
     event_log_off = any(k == "spark.eventLog.enabled" and str(v).lower() == "false"
                         for k, v in pairs)
@@ -69,10 +77,15 @@ def vega_settings(pairs: Iterable[Tuple[str, str]]) -> Dict[str, str]:
             settings[target] = convert(value)
         elif _family_key(key):
             settings[_family_key(key)] = value
+        elif key == "spark.network.timeout":
+            network_timeout = _seconds(value)
         elif key != "spark.eventLog.enabled":
             ignored.append(key)
     if event_log_off:
         settings["vega.eventlog.dir"] = ""
+    if network_timeout is not None:  # the default of the timeouts not given, as in Spark
+        for target in NETWORK_TIMEOUTS:
+            settings.setdefault(target, network_timeout)
     if ignored:
         log.warning("Vega has no use for these Spark settings and ignores them: %s",
                     ", ".join(sorted(ignored)))
