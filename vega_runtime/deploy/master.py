@@ -21,12 +21,14 @@ import time
 from typing import Callable, Dict, List, Optional
 
 from ..config import Config, rpc_limits
+from ..net.messages import MasterStopping
 from ..net.server import Server
 from ..private_files import make_private_dir
 from .app_logs import AppLogs
 from .drivers import ACTIVE_STATES, DriverRunner, retained_drivers
 from .master_connections import MasterConnections
-from .master_state import Action, ForgetApplication, KillRequested, MasterState, SaveState, Tick
+from .master_state import (Action, ForgetApplication, KillRequested, MasterState, SaveState, Send,
+                           Tick)
 from .master_status import StatusQueries
 from .package_store import PackageStore
 from .recovery import RecoveryStore, RecoveryWriter
@@ -36,6 +38,8 @@ log = logging.getLogger(__name__)
 #: How often silent workers are looked for, old applications forgotten and a failed
 #: recovery write retried.
 TICK_SECONDS = 1.0
+#: How long a stopping master waits, at most, for its last messages to leave.
+STOP_NOTICE_SECONDS = 2.0
 
 
 def steady_clock() -> Callable[[], float]:
@@ -132,11 +136,16 @@ class Master(StatusQueries):
         if changed:
             self.save_state()
 
-    def stop(self) -> None:
+    def stop(self, reason: str = "vega stop-master, stop-cluster or a SIGTERM") -> None:
+        """Stop serving; the drivers of running applications are told why (one left with
+        no executor then fails its job at once instead of waiting for the master)."""
         self.stopped.set()
         self.server.stop()
         self.drivers.stop()
-        self.connections.close_all()
+        with self.lock:
+            self.connections.deliver([Send(app.session, MasterStopping(reason))
+                                      for app in self.state.apps.values() if app.state.active])
+        self.connections.close_all(wait=STOP_NOTICE_SECONDS)
 
     # -- events in, actions out -------------------------------------------------------
     def handle(self, event) -> List[Action]:
