@@ -140,7 +140,8 @@ DAEMON_SETTINGS: tuple[Setting, ...] = (
             "executors exited gets no more of them."),
     _master("vega.master.dead_worker_persistence", 15, at_least(0), "worker timeouts",
             "Lost and dead workers leave the status this many vega.worker.timeout after "
-            "(Spark's spark.dead.worker.persistence)."),
+            "they went, counted across master restarts too (Spark's "
+            "spark.dead.worker.persistence)."),
     _master("vega.scheduler.mode", "fifo", parse_scheduling_mode, "mode",
             "How the master shares cores between applications: fifo, oldest first, each "
             "taking what it may (Spark standalone); fair, each at most an even share (an "

@@ -302,7 +302,8 @@ class Worker(Record):
 
     def record(self) -> dict:
         return {"host": self.host, "port": self.port, "cores": self.cores, "memory": self.memory,
-                "labels": self.labels, "state": self.state.value, "resources": self.resources}
+                "labels": self.labels, "state": self.state.value, "resources": self.resources,
+                "gone": self.gone}
 
 
 class Application(Record):
@@ -618,6 +619,15 @@ class MasterState:
             elif now - (worker.gone or now) > self.dead_worker_timeouts * self.worker_timeout:
                 del self.workers[worker.worker_id]
                 self.sessions.pop(worker.session, None)
+                out.append(SaveState())
+        for worker_id, record in list(self.recovered_workers.items()):
+            # lost or dead before the restart: shown as long as without it (Spark does not
+            # even recover those); one that was alive is waited for until the recovery ends
+            gone = record.get("gone")
+            if record.get("state") != WorkerState.ALIVE.value and \
+                    isinstance(gone, (int, float)) and \
+                    now - gone > self.dead_worker_timeouts * self.worker_timeout:
+                del self.recovered_workers[worker_id]
                 out.append(SaveState())
         finished = sorted([(a.ended, a.app_id) for a in self.apps.values()
                            if a.ended is not None]

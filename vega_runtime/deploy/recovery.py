@@ -5,7 +5,8 @@ and cluster-mode drivers are written to ``<work_dir>/recovery/state.json`` on
 every change.  After a restart, applications that were running wait (state
 ``recovering``) for their drivers to reconnect; workers re-register with the
 executors they still run, and the two are matched up again; workers that never
-come back are shown lost (dead if they had stopped on purpose).
+come back are shown lost (dead if they had stopped on purpose); those that had gone
+before the restart leave the status when they would have without it.
 
 A save is durable: the new state goes to a temporary file that is fsynced,
 renamed over the old one, and the directory is fsynced so the rename survives
