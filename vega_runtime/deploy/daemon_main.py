@@ -21,6 +21,7 @@ import select
 import signal
 import sys
 import threading
+import time
 from typing import Callable, List, Optional, Tuple
 
 from ..config import MASTER, WORKER, Config
@@ -212,8 +213,9 @@ def run_master(host: Optional[str] = None, port: Optional[int] = None,
         show_config(conf, MASTER)
     work_dir = conf["vega.master.work_dir"]
     started = _detach_if_asked(daemonize, pidfile, log_file, work_dir, "master")
-    work_lock = hold_work_dir(work_dir, "master")  # noqa: F841 - held until the process ends
+    work_lock = hold_work_dir(work_dir, "master")
     setup_daemon_logging(work_dir, "master")
+    watch_work_dir(work_dir, "master", work_lock)
     secret_path, created = daemon_secret_file(conf["vega.secret.file"], no_secret)
     secret = load_secret(secret_path)
     say_secret_made("master", secret_path, created, secret)
@@ -301,8 +303,9 @@ def run_worker(master_url: str, host: Optional[str] = None, cores: Optional[int]
     secret_path, created = daemon_secret_file(conf["vega.secret.file"], no_secret)
     work_dir = conf["vega.worker.work_dir"]
     started = _detach_if_asked(daemonize, pidfile, log_file, work_dir, "worker")
-    work_lock = hold_work_dir(work_dir, "worker")  # noqa: F841 - held until the process ends
+    work_lock = hold_work_dir(work_dir, "worker")
     setup_daemon_logging(work_dir, "worker")
+    watch_work_dir(work_dir, "worker", work_lock)
     secret = load_secret(secret_path)
     say_secret_made("worker", secret_path, created, secret)
     try:
@@ -374,6 +377,48 @@ def hold_work_dir(work_dir: str, role: str) -> Optional[int]:
     return fd
 
 
+def watch_work_dir(work_dir: str, role: str, lock_fd: Optional[int]) -> None:
+    """Every ``WORK_DIR_CHECK_SECONDS``, make the work dir and its lock again if they were
+    deleted while the daemon runs (``rm -rf`` by hand, a tmp cleaner): else a second
+    daemon could start there, and a worker starting in a work dir deletes the shuffle
+    files it finds; the log reopens by itself (``DaemonLogFile``).  The lock's
+    descriptor ``lock_fd`` (None: the file system has no locks) is held for ever."""
+    if lock_fd is None:
+        return
+
+    def watch(held: Optional[int]) -> None:
+        while held is not None:
+            time.sleep(WORK_DIR_CHECK_SECONDS)
+            held = keep_work_dir(work_dir, role, held)
+
+    threading.Thread(target=watch, args=(lock_fd,), name="work-dir-watch", daemon=True).start()
+
+
+def keep_work_dir(work_dir: str, role: str, held: int) -> Optional[int]:
+    """The lock's descriptor, taken again (and the work dir made again) when the file
+    ``held`` is not the work dir's lock any more; None when it cannot be (said once: the
+    watch ends)."""
+    try:
+        now, then = os.stat(work_dir_lock(work_dir, role)), os.fstat(held)
+        if (now.st_dev, now.st_ino) == (then.st_dev, then.st_ino):
+            return held
+    except OSError:
+        pass
+    try:
+        taken = hold_work_dir(work_dir, role)
+    except (OSError, VegaError) as exc:
+        log.error("the %s's work dir %s (or its %s.lock) was deleted while the %s runs, and "
+                  "cannot be held again: %s", role, work_dir, role, role, exc)
+        return None
+    log.warning("the %s's work dir %s (or its %s.lock) was deleted while the %s runs: "
+                "made again; what was in it is lost (logs, %s)", role,
+                os.path.abspath(work_dir), role, role,
+                "recovery state, job packages" if role == "master"
+                else "shuffle output of running applications, cached packages")
+    os.close(held)
+    return taken  # None: no locks there any more
+
+
 def _start_failed(what: str, exc: Exception) -> DaemonStartFailed:
     """``DaemonStartFailed`` for ``exc``; a port in use gets a hint saying what to do."""
     hint = ("Another process already listens on that port (a daemon left running? "
@@ -394,6 +439,8 @@ def _detach_if_asked(daemonize: bool, pidfile: Optional[str], log_file: Optional
 
 #: how long ``vega master|worker --daemonize`` waits for its daemon to listen
 DETACH_READY_TIMEOUT = 60.0
+#: How often a daemon looks whether its work dir was deleted under it.
+WORK_DIR_CHECK_SECONDS = 2.0
 
 
 def detach(pidfile: str, log_file: str, name: str = "daemon") -> Callable[[], None]:
