@@ -356,9 +356,13 @@ def hold_work_dir(work_dir: str, role: str) -> Optional[int]:
     without locks (some NFS) is not refused: None."""
     import fcntl
 
-    make_private_dir(work_dir)
+    what = f"the {role} in {os.path.abspath(work_dir)}"
     path = work_dir_lock(work_dir, role)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        make_private_dir(work_dir)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    except OSError as exc:
+        raise _unusable_work_dir(what, path, exc) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:
@@ -369,12 +373,22 @@ def hold_work_dir(work_dir: str, role: str) -> Optional[int]:
         stop = "vega stop-master or vega stop-cluster" if role == "master" else \
             "vega stop-workers"
         raise DaemonStartFailed(
-            f"the {role} in {os.path.abspath(work_dir)}",
-            f"another {role} (pid {holder}) uses that work dir; stop it ({stop}) or give "
+            what, f"another {role} (pid {holder}) uses that work dir; stop it ({stop}) or give "
             "this one a work dir of its own") from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    except OSError as exc:  # a full disk: nothing the daemon keeps there could be written
+        os.close(fd)
+        raise _unusable_work_dir(what, path, exc) from None
     return fd
+
+
+def _unusable_work_dir(what: str, path: str, exc: OSError) -> DaemonStartFailed:
+    """``DaemonStartFailed`` for a work dir whose lock file ``path`` cannot be made or
+    written (a full disk, no permission)."""
+    return DaemonStartFailed(what, f"cannot write {path} ({exc.strerror or exc}): free space "
+                                   "on its disk, or give it a work dir it can write (--work-dir)")
 
 
 def watch_work_dir(work_dir: str, role: str, lock_fd: Optional[int]) -> None:
@@ -439,6 +453,9 @@ def _detach_if_asked(daemonize: bool, pidfile: Optional[str], log_file: Optional
 
 #: how long ``vega master|worker --daemonize`` waits for its daemon to listen
 DETACH_READY_TIMEOUT = 60.0
+#: A daemon that wrote nothing to its log before it exited is taken to have failed for a
+#: full disk when the log's disk has less than this many bytes free.
+FULL_DISK_BYTES = 64 << 10
 #: How often a daemon looks whether its work dir was deleted under it.
 WORK_DIR_CHECK_SECONDS = 2.0
 
@@ -512,12 +529,23 @@ def _explain_start_failure(pidfile: str, log_file: str, log_start: int, name: st
 
 def start_error(log_file: str, log_start: int = 0) -> str:
     """What a daemon that could not start wrote to ``log_file`` past byte ``log_start``: its
-    ``vega: error:`` line and the hint below it, else the log's last lines ("" if none)."""
+    ``vega: error:`` line and the hint below it, else the log's last lines ("" if none);
+    when it wrote nothing to a full disk, that."""
     try:
         with open(log_file, "rb") as fh:
             fh.seek(log_start)
             lines = fh.read().decode("utf-8", "replace").strip().splitlines()
     except OSError:
+        return ""
+    if not lines:
+        import shutil
+
+        with contextlib.suppress(OSError):
+            free = shutil.disk_usage(os.path.dirname(os.path.abspath(log_file))).free
+            if free < FULL_DISK_BYTES:
+                return (f"vega: error: it could not write why to {log_file}: that disk is "
+                        f"full ({free} bytes free)\nFree space on it, or give the daemon "
+                        "another work dir (--work-dir)")
         return ""
     errors = [i for i, line in enumerate(lines) if line.startswith("vega") and "error:" in line]
     return "\n".join(lines[errors[-1]:] if errors else lines[-10:])
