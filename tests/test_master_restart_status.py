@@ -44,9 +44,10 @@ class Cluster:
         wait_for(ready.exists, what="the master to listen")
         return proc
 
-    def restart_master(self):
-        """SIGKILL the master and start it again on its port with its recovery state."""
-        os.killpg(self.master.pid, signal.SIGKILL)
+    def restart_master(self, sig=signal.SIGKILL):
+        """SIGKILL (or ``sig``) the master and start it again on its port with its recovery
+        state."""
+        os.killpg(self.master.pid, sig)
         self.master.wait(10)
         self.master = self._start_master()
 
@@ -187,11 +188,14 @@ def test_after_a_master_restart_memory_freed_by_a_driver_that_never_came_back_is
     assert two.second.returncode == 0
 
 
-def test_a_master_restart_starts_its_supervised_drivers_again(cluster, tmp_path):
-    """SIGKILL the master while two cluster-mode drivers run (one with --supervise): both
-    die with it; the restarted master starts the supervised one again from its saved
-    request, under its id, and it finishes; the other is shown failed. Before, both stayed
-    'unknown' for ever and the supervised job never ran again."""
+@pytest.mark.parametrize("stop", ["SIGKILL", "SIGTERM"])
+def test_a_master_restart_starts_its_supervised_drivers_again(cluster, tmp_path, stop):
+    """SIGKILL the master (a crash), or SIGTERM it (vega stop-master), while two
+    cluster-mode drivers run (one with --supervise): both die with it; the restarted master
+    starts the supervised one again from its saved request, under its id, and it finishes;
+    the other is shown failed (killed, when the master was stopped). Before, after a crash
+    both stayed 'unknown' for ever and the supervised job never ran again; after a stop,
+    either could be shown running or killed, whichever was saved last."""
     cluster.worker("w1")
     runs = tmp_path / "runs"
     runs.mkdir()
@@ -211,14 +215,15 @@ def test_a_master_restart_starts_its_supervised_drivers_again(cluster, tmp_path)
         driver_ids[name] = [w for w in submitted.stderr.split() if w.startswith("driver-")][0]
     wait_for(lambda: all((runs / n).is_dir() and len(os.listdir(runs / n)) == 1
                          for n in driver_ids), what="both drivers to start")
-    cluster.restart_master()
+    cluster.restart_master(getattr(signal, stop))
 
     def drivers():
         return {d["id"]: d["state"] for d in (cluster.status() or {"drivers": []})["drivers"]}
 
     wait_for(lambda: drivers().get(driver_ids["kept"]) == "finished", timeout=60,
              what="the supervised driver to run again and finish")
-    assert drivers() == {driver_ids["kept"]: "finished", driver_ids["plain"]: "failed"}
+    assert drivers() == {driver_ids["kept"]: "finished",
+                         driver_ids["plain"]: "failed" if stop == "SIGKILL" else "killed"}
     assert len(os.listdir(runs / "kept")) == 2 and len(os.listdir(runs / "plain")) == 1
     logs = vega("logs", "--master", cluster.url, driver_ids["kept"], env=cluster.env)
     assert "second run of kept" in logs.stdout, logs.stdout + logs.stderr

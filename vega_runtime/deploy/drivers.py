@@ -97,6 +97,8 @@ class DriverRunner:
         self.drivers: Dict[str, DriverInfo] = {}
         self.lock = threading.Lock()
         self._count = 0
+        #: set when the master stops: no driver is started or restarted any more
+        self.stopping = False
 
     def output_path(self, driver_id: str) -> str:
         directory = os.path.join(self.work_dir, "apps", ids.DRIVER.check(driver_id))
@@ -205,14 +207,14 @@ class DriverRunner:
                 self._not_started(info, f"it could not be started: {exc}")
                 return
             with self.lock:
-                if info.state == DriverState.KILLED:
+                if info.state == DriverState.KILLED or self.stopping:
                     _kill_group(proc)
                     return
                 info.proc, info.pid, info.state = proc, proc.pid, DriverState.RUNNING
             log.info("driver %s started (pid %d)", info.driver_id, proc.pid)
             code = wait_rotating_output(proc, output)
             with self.lock:
-                if info.state == DriverState.KILLED:
+                if info.state == DriverState.KILLED or self.stopping:
                     return
                 failed = code != 0
                 if failed and info.request.supervise and info.restarts < self.max_restarts:
@@ -273,8 +275,19 @@ class DriverRunner:
         return True
 
     def stop(self) -> None:
+        """The master stops: every driver's process ends.  A supervised one keeps its
+        record (running, with its request), so that the master started again on this work
+        dir starts it again, as after a crash; the others are killed."""
+        with self.lock:
+            self.stopping = True
+            supervised = {d.driver_id: d.proc for d in self.drivers.values()
+                          if not d.done and d.request.supervise}
+        for proc in supervised.values():
+            if proc is not None:
+                _kill_group(proc)
         for driver_id in list(self.drivers):
-            self.kill(driver_id)
+            if driver_id not in supervised:
+                self.kill(driver_id)
 
     def records(self) -> List[dict]:
         """What the recovery state keeps of each driver: its status, and the request of a

@@ -142,6 +142,7 @@ class Master(StatusQueries):
         self.stopped.set()
         self.server.stop()
         self.drivers.stop()
+        self.save_state()  # the drivers as they are left: killed, or to be started again
         with self.lock:
             self.connections.deliver([Send(app.session, MasterStopping(reason))
                                       for app in self.state.apps.values() if app.state.active])
