@@ -773,7 +773,6 @@ def _shutdown(backend, app_dir: str, owner_lock: Optional[int]) -> None:
             os.close(owner_lock)
 
 
-
 def _plain(value: Any) -> Any:
     """A setting's value as JSON can carry it."""
     return value if isinstance(value, (str, int, float, bool, type(None))) else str(value)

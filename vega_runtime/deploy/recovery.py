@@ -96,6 +96,20 @@ class RecoveryStore:
         _fsync_directory(self.directory)
 
 
+def gone_long_ago(workers: Dict[str, dict], before: float) -> List[str]:
+    """The workers of a recovery state that had gone (lost or dead) before ``before``: a
+    restarted master shows them as long as it would have without the restart (Spark does
+    not even recover them); one that was alive is waited for until the recovery ends.
+
+    >>> gone_long_ago({"a": {"state": "dead", "gone": 5.0}, "b": {"state": "lost",
+    ...                "gone": 50.0}, "c": {"state": "alive", "gone": None}}, 10.0)
+    ['a']
+    """
+    return [worker_id for worker_id, record in workers.items()
+            if record.get("state") != "alive" and isinstance(record.get("gone"), (int, float))
+            and record["gone"] < before]
+
+
 class RecoveryWriter:
     """Writes what ``snapshot()`` returns (``(apps, workers, drivers)``) to ``store``.
 
