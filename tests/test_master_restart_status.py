@@ -227,3 +227,43 @@ def test_a_master_restart_starts_its_supervised_drivers_again(cluster, tmp_path,
     assert len(os.listdir(runs / "kept")) == 2 and len(os.listdir(runs / "plain")) == 1
     logs = vega("logs", "--master", cluster.url, driver_ids["kept"], env=cluster.env)
     assert "second run of kept" in logs.stdout, logs.stdout + logs.stderr
+
+
+def test_a_running_job_does_not_say_it_waits_while_its_workers_come_back(cluster, tmp_path):
+    """The master restarts under a running job, and the application is back before its
+    worker (held with SIGSTOP): the master says the application waits for workers, but its
+    job runs on on its executors, so its driver says nothing of waiting (only its log, at
+    INFO). Before, the submitter's terminal showed 'waiting: ... the job will start when
+    one registers' while the job ran."""
+    worker = cluster.worker("w1", cores=1)
+    wait_for(lambda: cluster.worker_states() == {"w1": "alive"}, what="the worker")
+    go = tmp_path / "go"
+    job = tmp_path / "job.py"
+    job.write_text("import os, sys, time\nfrom vega_runtime import Context\n"
+                   "def held(x, go=sys.argv[1]):\n"
+                   "    while not os.path.exists(go):\n"
+                   "        time.sleep(0.05)\n"
+                   "    return x\n"
+                   "with Context(app_name='held') as ctx:\n"
+                   "    print('SUM', ctx.parallelize(range(10), 1).map(held).sum(), flush=True)\n")
+    driver = spawn_vega("submit", "--master", cluster.url, str(job), str(go), env=cluster.env,
+                        stdout=subprocess.PIPE, stderr=open(tmp_path / "driver.err", "w"),
+                        text=True, start_new_session=True)
+    cluster.procs.append(driver)
+
+    def app():
+        apps = (cluster.status() or {"applications": []})["applications"]
+        return apps[0] if apps else {}
+
+    wait_for(lambda: app().get("executors") == 1, what="the job to run")
+    os.kill(worker.pid, signal.SIGSTOP)
+    try:
+        cluster.restart_master()
+        wait_for(lambda: app().get("state") == "waiting", what="the application back, waiting")
+    finally:
+        os.kill(worker.pid, signal.SIGCONT)
+    go.touch()
+    assert driver.communicate(timeout=60)[0] == "SUM 45\n"
+    assert driver.returncode == 0
+    err = (tmp_path / "driver.err").read_text()
+    assert "reconnected to the master" in err and "waiting" not in err, err

@@ -251,7 +251,11 @@ class ClusterBackend:
         elif isinstance(message, ApplicationWaiting):
             self.waiting_reason = message.message
             self._told_waiting = True
-            if not self.starting:
+            with self.lock:
+                running = len(self.pool) > 0  # its jobs run on: more executors are waited for
+            if running:
+                log.info("waiting for more executors: %s", message.message)
+            elif not self.starting:
                 log.warning("waiting: %s", message.message)
                 self.on_waiting(message.message)
         elif isinstance(message, ExecutorAdded):
