@@ -271,3 +271,34 @@ def test_a_driver_the_master_cannot_start_fails_instead_of_hanging_its_submitter
         kill_group(master)
         log.close()
         subprocess.run(["umount", "-l", str(disk)], check=True)
+
+
+def test_a_daemon_started_on_a_full_disk_says_which_and_what_to_do(small_disk, tmp_path):
+    """vega master and vega worker with their work dirs on a full disk exit 1 naming the
+    file they could not write and what to do. Before: 'internal error: OSError: [Errno 28]
+    No space left on device ... please report it'."""
+    from proc_helpers import clean_env, vega
+    from vega_runtime.net.connection import create_secret_file
+
+    secret = str(tmp_path / "secret")
+    create_secret_file(secret)
+    fill(small_disk)
+    env = clean_env(VEGA_SECRET_FILE=secret)
+    for role, args in (("master", ["master"]), ("worker", ["worker", "vega://127.0.0.1:1"])):
+        work_dir = os.path.join(small_disk, role)
+        result = vega(*args, "--host", "127.0.0.1", "--port", "0", "--webui-port", "0",
+                      "--work-dir", work_dir, env=env, timeout=60)
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert result.stderr.splitlines() == [
+            f"vega: error: cannot start the {role} in {work_dir}: cannot write "
+            f"{work_dir}/{role}.lock (No space left on device): free space on its disk, or "
+            "give it a work dir it can write (--work-dir)"], result.stderr
+    # in the background its error cannot reach its output file: it says the disk is full
+    work_dir = os.path.join(small_disk, "background")
+    result = vega("start-master", "--host", "127.0.0.1", "--port", "0", "--webui-port", "0",
+                  "--work-dir", work_dir, env=env, timeout=60)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr.splitlines()[:2] == [
+        f"vega: error: the master did not start: it could not write why to "
+        f"{work_dir}/master.out: that disk is full (0 bytes free)",
+        "Free space on it, or give the daemon another work dir (--work-dir)"], result.stderr

@@ -140,7 +140,8 @@ DAEMON_SETTINGS: tuple[Setting, ...] = (
             "executors exited gets no more of them."),
     _master("vega.master.dead_worker_persistence", 15, at_least(0), "worker timeouts",
             "Lost and dead workers leave the status this many vega.worker.timeout after "
-            "(Spark's spark.dead.worker.persistence)."),
+            "they went, counted across master restarts too (Spark's "
+            "spark.dead.worker.persistence)."),
     _master("vega.scheduler.mode", "fifo", parse_scheduling_mode, "mode",
             "How the master shares cores between applications: fifo, oldest first, each "
             "taking what it may (Spark standalone); fair, each at most an even share (an "
@@ -250,6 +251,12 @@ SETTINGS: tuple[Setting, ...] = (
             env="VEGA_SHUFFLE_MEMORY_BOUND"),
     Setting("vega.shuffle.batch_records", 2048, at_least(1), "records",
             "Records per pickled batch in shuffle files."),
+    Setting("vega.shuffle.io.connection_timeout", 120.0, parse_seconds, "seconds",
+            "How long a reducer waits for each reply of another host's shuffle service (or to "
+            "send it a request) before the fetch fails and that host's map outputs are "
+            "recomputed: a host frozen or cut off the network after the connection was made "
+            "(Spark's spark.shuffle.io.connectionTimeout, which defaults to "
+            "spark.network.timeout)."),
     Setting("vega.storage.memory", "512m", parse_size_at_least_0, "bytes",
             "Memory each executor of local[N] (and the local master) may use for cached "
             "partitions before evicting the least recently used (to disk or dropped, by "

@@ -208,6 +208,7 @@ class Context(JobControl, FileShipping, Persistence, Profiles):
             self._bus,
             {"memory_bound": self.conf["vega.shuffle.memory_bound"],
              "batch_records": self.conf["vega.shuffle.batch_records"],
+             "fetch_timeout": self.conf["vega.shuffle.io.connection_timeout"],
              "max_result_size": self.conf["vega.driver.max_result_size"],
              "dynamic_allocation": self.conf["vega.dynamic_allocation.enabled"],
              "barrier_sync_timeout": self.conf["vega.barrier.sync_timeout"],
@@ -770,7 +771,6 @@ def _shutdown(backend, app_dir: str, owner_lock: Optional[int]) -> None:
             remove_tree(app_dir)
         if owner_lock is not None:
             os.close(owner_lock)
-
 
 
 def _plain(value: Any) -> Any:

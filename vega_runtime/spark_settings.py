@@ -52,6 +52,7 @@ SPARK_TO_VEGA = {
     "spark.python.profile": ("vega.python.profile", _same),
     "spark.python.profile.dump": ("vega.python.profile.dump", _same),
     "spark.barrier.sync.timeout": ("vega.barrier.sync_timeout", _seconds),
+    "spark.shuffle.io.connectionTimeout": ("vega.shuffle.io.connection_timeout", _seconds),
     "spark.eventLog.dir": ("vega.eventlog.dir", _same),
     "spark.eventLog.rolling.enabled": ("vega.eventlog.rolling.enabled", _same),
     "spark.eventLog.rolling.maxFileSize": ("vega.eventlog.rolling.max_file_size", _same),
@@ -110,6 +111,9 @@ def translate(pairs: Iterable[Tuple[str, object]]) -> Tuple[Dict[str, object], L
             ignored.append(key)
     if any(k == "spark.eventLog.enabled" and str(v).lower() == "false" for k, v in pairs):
         settings["vega.eventlog.dir"] = ""
+    if "spark.network.timeout" in dict(pairs):  # as in Spark, the fetch timeout's default too
+        settings.setdefault("vega.shuffle.io.connection_timeout",
+                            settings["vega.executor.timeout"])
     return settings, ignored
 
 

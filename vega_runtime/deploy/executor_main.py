@@ -11,6 +11,7 @@ on other hosts are fetched from their workers' shuffle services.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import logging
 import os
@@ -40,9 +41,10 @@ log = logging.getLogger(__name__)
 FRAME_SLACK = 1 << 12
 
 #: Seconds a fetch waits for a shuffle service's reply (or to send its request) before it
-#: fails: a host frozen or cut off the network after the connection was made would
-#: otherwise hold the reducer forever (Spark's spark.shuffle.io.connectionTimeout, which
-#: defaults to spark.network.timeout, 120 s).
+#: fails, until a stage's settings say otherwise (vega.shuffle.io.connection_timeout): a
+#: host frozen or cut off the network after the connection was made would otherwise hold
+#: the reducer forever (Spark's spark.shuffle.io.connectionTimeout, which defaults to
+#: spark.network.timeout, 120 s).
 FETCH_TIMEOUT = 120.0
 
 
@@ -57,6 +59,14 @@ class RemoteBlockFetcher:
         self.timeout = timeout
         self._connections: Dict[Tuple[str, int], Connection] = {}
         self._lock = threading.Lock()
+
+    def set_timeout(self, seconds: float) -> None:
+        """Wait ``seconds`` for each reply from now on, on the connections kept too."""
+        with self._lock:
+            self.timeout = seconds
+            for conn in self._connections.values():
+                with contextlib.suppress(OSError):
+                    conn.sock.settimeout(seconds)
 
     def __call__(self, location: BlockLocation) -> Iterator[list]:
         if location.host == self.host or not location.port:
