@@ -116,6 +116,35 @@ def test_text_file_glob(ctx, tmp_path):
     assert sorted(ctx.text_file(str(tmp_path / "g" / "*.txt")).collect()) == ["a", "b"]
 
 
+def test_a_backslash_escapes_glob_characters_as_in_hadoop(ctx, tmp_path):
+    """Hadoop's globs take ``\\`` before ``*?[]{}\\`` as the character itself, so a file
+    whose name holds one can be named (PySpark reads these; they matched nothing)."""
+    for name in ("q?.txt", "br[1].txt", "c{1}.txt", "star*.txt", "back\\slash.txt"):
+        write(tmp_path / "names" / name, name + "\n")
+    write(tmp_path / "names" / "qx.txt", "qx\n")
+    names = str(tmp_path / "names")
+    assert ctx.text_file(names + "/q\\?.txt").collect() == ["q?.txt"]
+    assert ctx.text_file(names + "/br\\[1\\].txt").collect() == ["br[1].txt"]
+    assert ctx.text_file(names + "/c\\{1\\}.txt").collect() == ["c{1}.txt"]
+    assert ctx.text_file(names + "/back\\\\slash.txt").collect() == ["back\\slash.txt"]
+    # escaped and unescaped pattern characters together; braces around escaped ones
+    assert ctx.text_file(names + "/*\\*.txt").collect() == ["star*.txt"]
+    assert sorted(ctx.text_file(names + "/{q\\?,c\\{1\\}}.txt").collect()) == [
+        "c{1}.txt", "q?.txt"]
+    assert sorted(ctx.text_file(names + "/q?.txt").collect()) == ["q?.txt", "qx"]
+    with pytest.raises(InputError, match=r"q\\\?\.log: no such file or directory"):
+        ctx.text_file(names + "/q\\?.log").collect()
+
+
+def test_an_unclosed_bracket_is_an_illegal_pattern_as_in_hadoop(ctx, tmp_path):
+    """Hadoop refuses ``[a1`` ("Illegal file pattern: Unclosed character class"); it read
+    as "no file matches", hiding the typo."""
+    write(tmp_path / "gg" / "a1" / "x.txt", "x\n")
+    with pytest.raises(InputError, match=r"the pattern has a '\[' without its '\]'"):
+        ctx.text_file(str(tmp_path / "gg" / "[a1" / "x.txt")).collect()
+    assert ctx.text_file(str(tmp_path / "gg" / "[a]1" / "x.txt")).collect() == ["x"]
+
+
 def test_text_file_comma_separated_list(ctx, tmp_path):
     """A comma-separated list reads each named path."""
     a = write(tmp_path / "l" / "a.txt", "a\n")

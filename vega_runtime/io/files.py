@@ -10,7 +10,7 @@ from typing import Iterator, List, Optional
 
 from ..errors import InputError
 from ..records import FrozenRecord
-from .globs import expand_braces, has_pattern, is_hidden, split_paths
+from .globs import expand_braces, fnmatch_pattern, has_pattern, is_hidden, split_paths, unescape
 from .hdfs import HdfsSettings, is_hdfs
 from .hdfs import list_files as list_hdfs_files
 from .hdfs import open_read as open_hdfs
@@ -75,7 +75,8 @@ def list_input_files(spec: str, hdfs: Optional[HdfsSettings] = None) -> List[Inp
     Parts are local paths (relative ones resolved in the working directory: see
     ``absolute_paths``), ``file://`` URLs or ``hdfs://``/``webhdfs://`` URLs.  Globs are
     Hadoop's: ``*``, ``?``, ``[ab]``, ``[^ab]`` and ``{a,b}`` (whose commas do not
-    separate parts).  Hidden files and names starting with ``_`` (``_SUCCESS``) inside
+    separate parts); a backslash makes the character after it itself (``q\\?.txt``).
+    Hidden files and names starting with ``_`` (``_SUCCESS``) inside
     directories or matched by a glob are skipped, as Hadoop does.
     """
     files: List[InputFile] = []
@@ -89,12 +90,13 @@ def list_input_files(spec: str, hdfs: Optional[HdfsSettings] = None) -> List[Inp
             continue
         path = os.path.abspath(local_path(part))
         if has_pattern(path):
-            matches = sorted({m for pattern in expand_braces(path) for m in glob.glob(pattern)
+            matches = sorted({m for pattern in expand_braces(path)
+                              for m in glob.glob(fnmatch_pattern(pattern))
                               if not is_hidden(os.path.basename(m))})
             if not matches:
                 raise InputError(part, "no file matches this pattern")
-        elif os.path.exists(path):
-            matches = [path]
+        elif os.path.exists(unescape(path)):  # q\?.txt names q?.txt, as in Hadoop
+            matches = [unescape(path)]
         else:
             raise InputError(part, "no such file or directory")
         for match in matches:

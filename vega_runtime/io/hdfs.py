@@ -22,7 +22,7 @@ from typing import List, Optional, Sequence, Tuple
 
 from ..errors import InputError, VegaError
 from ..records import FrozenRecord
-from .globs import expand_braces, has_pattern, is_hidden, name_matches
+from .globs import expand_braces, has_pattern, is_hidden, name_matches, unescape
 
 SCHEMES = ("hdfs", "webhdfs")
 
@@ -230,10 +230,10 @@ def list_files(spec: str, settings: HdfsSettings) -> List[Tuple[str, int]]:
             for match, status in matches:
                 found += _walk(hdfs, prefix, match, status)
             return found
-        status = hdfs.status(path, strict=False)
+        status = hdfs.status(unescape(path), strict=False)
         if status is None:
             raise InputError(spec, "no such file or directory")
-        return _walk(hdfs, prefix, path, status)
+        return _walk(hdfs, prefix, unescape(path), status)
     except VegaError:
         raise
     except Exception as exc:  # the hdfs package raises requests' and its own errors
@@ -256,9 +256,10 @@ def _glob(hdfs, pattern: str) -> List[Tuple[str, dict]]:
                               in sorted(hdfs.list(parent, status=True))
                               if name_matches(name, component, last)]
             else:
-                child = hdfs.status(posixpath.join(parent, component), strict=False)
+                path = posixpath.join(parent, unescape(component))
+                child = hdfs.status(path, strict=False)
                 if child is not None:
-                    following.append((posixpath.join(parent, component), child))
+                    following.append((path, child))
         level = following
     return level
 
