@@ -169,6 +169,29 @@ def test_compressed_suffixes_in_any_case(ctx, tmp_path):
     assert sorted(v for _, v in ctx.whole_text_files(str(tmp_path)).collect()) == ["a\nb\n", "c\n"]
 
 
+def test_files_of_codecs_vega_cannot_decompress_are_refused_not_read_as_text(ctx, tmp_path):
+    """Spark's saveAsTextFile(path, "...SnappyCodec") writes part-00000.snappy, which PySpark
+    reads back as text; Vega gave its compressed bytes as garbage lines.  It refuses, at the
+    first action, naming the file; binary_files still gives the bytes as stored."""
+    snappy = bytes.fromhex("00000011000000131140616c7068610a626574610a67616d6d610a")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "part-00000.snappy").write_bytes(snappy)
+    (tmp_path / "out" / "_SUCCESS").write_bytes(b"")
+    for suffix in (".lz4", ".zst"):
+        (tmp_path / ("x" + suffix)).write_bytes(b"\x00\x01")
+    reason = "compressed with Hadoop's {}, which Vega cannot decompress: write it with GzipCodec"
+    for read in (ctx.text_file, ctx.whole_text_files, ctx.pickle_file):
+        rdd = read(str(tmp_path / "out"))
+        with pytest.raises(InputError, match=r"part-00000\.snappy: it is " +
+                           reason.format("SnappyCodec")):
+            rdd.collect()
+    with pytest.raises(InputError, match=reason.format("Lz4Codec")):
+        ctx.text_file(str(tmp_path / "x.lz4")).count()
+    with pytest.raises(InputError, match=reason.format("ZStandardCodec")):
+        ctx.text_file(str(tmp_path / "*.zst")).count()
+    assert ctx.binary_files(str(tmp_path / "out")).values().collect() == [snappy]
+
+
 def test_a_corrupt_compressed_file_is_named(ctx, tmp_path):
     """Among many inputs, the truncated .gz (or the .gz that is none) is the one the error
     names."""
@@ -194,6 +217,26 @@ def test_text_file_min_partitions_reads_each_line_exactly_once(ctx, tmp_path):
         rdd = ctx.text_file(path, min_partitions)
         assert rdd.get_num_partitions() >= min_partitions
         assert rdd.collect() == lines, min_partitions
+
+
+def test_min_partitions_must_be_an_int_and_not_negative_as_in_pyspark(ctx, tmp_path):
+    """PySpark refuses a float or str minPartitions (py4j finds no such method) everywhere,
+    and a negative one in textFile and pickleFile (Hadoop's "Illegal Capacity: -1"); Vega
+    took 2.5 as 3 partitions and -1 as 1."""
+    path = write(tmp_path / "a.txt", "a\nb\n")
+    ctx.parallelize([1, 2]).save_as_pickle_file(str(tmp_path / "pk"))
+    readers = (ctx.text_file, ctx.whole_text_files, ctx.binary_files, ctx.pickle_file)
+    for read in readers:
+        for value, kind in ((2.5, "float"), ("3", "str")):
+            with pytest.raises(TypeError, match=f"^minPartitions must be an int, not {kind}$"):
+                read(path, value)
+    for read in (ctx.text_file, ctx.pickle_file):
+        with pytest.raises(ValueError, match=r"^minPartitions must be 0 or more \(0: the "
+                                             r"default\), not -1$"):
+            read(path, -1)
+    assert ctx.whole_text_files(path, -5).get_num_partitions() == 1  # as PySpark's
+    assert ctx.binary_files(path, -5).get_num_partitions() == 1
+    assert ctx.text_file(path, 0).collect() == ["a", "b"]  # 0: the default, as in PySpark
 
 
 def test_text_file_splits_with_crlf_boundaries(ctx, tmp_path):

@@ -16,6 +16,8 @@ from .hdfs import list_files as list_hdfs_files
 from .hdfs import open_read as open_hdfs
 
 COMPRESSED_SUFFIXES = (".gz", ".bz2", ".deflate")
+#: Hadoop codecs whose files Vega cannot decompress (read as text they would be garbage)
+UNREADABLE_CODECS = {".snappy": "SnappyCodec", ".lz4": "Lz4Codec", ".zst": "ZStandardCodec"}
 
 
 class InputFile(FrozenRecord):
@@ -38,6 +40,18 @@ def is_compressed(path: str) -> bool:
     DefaultCodec) file, in any case as Hadoop's codecs are found; it is read whole and
     decompressed."""
     return path.lower().endswith(COMPRESSED_SUFFIXES)
+
+
+def refuse_unreadable_codecs(files: List[InputFile]) -> None:
+    """On the driver, before a task runs: a file that Hadoop would decompress with a codec
+    Vega has not (Spark's ``part-00000.snappy``) is an ``InputError`` naming it."""
+    for f in files:
+        suffix = os.path.splitext(f.path)[1].lower()
+        if suffix in UNREADABLE_CODECS:
+            raise InputError(f.path, f"it is compressed with Hadoop's {UNREADABLE_CODECS[suffix]}, "
+                                     "which Vega cannot decompress: write it with GzipCodec, "
+                                     "BZip2Codec or DefaultCodec (or uncompressed), or read "
+                                     "its bytes with binary_files")
 
 
 def local_path(url: str) -> str:
