@@ -4,6 +4,7 @@ import bz2
 import glob
 import gzip
 import os
+import time
 import zlib
 
 import pytest
@@ -478,6 +479,37 @@ def test_failed_save_leaves_nothing_at_target(fresh_ctx, tmp_path):
     with pytest.raises(TaskFailed):
         ctx.parallelize(range(10), 3).map(explode).save_as_text_file(out)
     assert not os.path.exists(out)
+
+
+@pytest.mark.parametrize("master", ["local[2]", "local-cluster[2,1]"])
+def test_an_attempt_outliving_its_failed_save_does_not_make_the_output_anew(
+        fresh_ctx, tmp_path, master):
+    """A task still running when its save failed (the kill came too late: it was deep in a C
+    call, or ignores it) wrote its part after the driver had removed the output, making
+    PATH/_temporary/ anew: the path was there, and saving to it again was refused."""
+    ctx = fresh_ctx(master, conf={"vega.task.max_attempts": 1})
+    out = str(tmp_path / "out")
+
+    def late(index, records):
+        if index == 0:
+            raise RuntimeError("partition 0 fails the job")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # until the job has failed and out is removed
+            try:
+                if not os.path.exists(out):
+                    break
+                time.sleep(0.01)
+            except BaseException:  # the kill, missed
+                pass
+        return records
+
+    with pytest.raises(TaskFailed, match="partition 0 fails the job"):
+        ctx.parallelize(["a", "b"], 2).map_partitions_with_index(late).save_as_text_file(out)
+    # a barrier stage of two tasks runs once both slots are free: the late task has ended
+    assert ctx.parallelize([1, 2], 2).barrier().map_partitions(iter).collect() == [1, 2]
+    assert not os.path.exists(out)
+    ctx.parallelize(["c"], 1).save_as_text_file(out)
+    assert ctx.text_file(out).collect() == ["c"]
 
 
 def test_failed_commit_leaves_nothing_half_written(ctx, tmp_path):
