@@ -333,6 +333,43 @@ def open_read(url: str, settings: HdfsSettings) -> io.BufferedReader:
     return io.BufferedReader(_RangeReader(url, settings), buffer_size=1 << 20)
 
 
+class _Upload:
+    """The ``hdfs`` package's streaming writer, whose errors (a DataNode's full disk, say)
+    are one ``HdfsError`` naming the file, not a bare ``[Errno 28] ...`` after the package's
+    own ERROR log line and traceback of the same error."""
+
+    def __init__(self, url: str, writer):
+        self.url, self.writer = url, writer
+
+    def __enter__(self):
+        _quiet_upload_errors()
+        try:
+            return self.writer.__enter__()
+        except Exception as exc:
+            raise _explain(self.url, exc) from None
+
+    def __exit__(self, *exc_info) -> None:
+        try:
+            self.writer.__exit__(*exc_info)
+        except Exception as exc:
+            if exc_info[1] is None:  # else the body's own error goes on
+                raise _explain(self.url, exc) from None
+
+
+def _quiet_upload_errors() -> None:
+    """Drop the ``hdfs`` package's "Exception in child." log record: the upload's error is
+    raised (and reported) all the same when the writer closes."""
+    import logging
+
+    logger = logging.getLogger("hdfs.util")
+    if _drop_child_exception not in logger.filters:
+        logger.addFilter(_drop_child_exception)
+
+
+def _drop_child_exception(record) -> bool:
+    return record.getMessage() != "Exception in child."
+
+
 class HdfsOutput:
     """File operations the atomic output commit needs, on HDFS."""
 
@@ -355,6 +392,11 @@ class HdfsOutput:
 
     def write(self, path: str, data: bytes, overwrite: bool = True) -> None:
         self._call("create", self.hdfs.write, path, data=data, overwrite=overwrite)
+
+    def open_write(self, path: str) -> "_Upload":
+        """A file-like writer of a new ``path`` (replacing one there), to use in ``with``."""
+        return _Upload(f"{self.base}{path}", self._call("create", self.hdfs.write, path,
+                                                        overwrite=True))
 
     def rename(self, source: str, target: str) -> None:
         if self.exists(target):

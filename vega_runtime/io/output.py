@@ -129,7 +129,7 @@ class HdfsDir:
         self.ops.makedirs(path)
 
     def open_write(self, path: str):
-        return self.ops.hdfs.write(path, overwrite=True)
+        return self.ops.open_write(path)
 
     def rename(self, source: str, target: str) -> None:
         self.ops.rename(source, target)
