@@ -81,6 +81,17 @@ def test_hash_and_space_are_file_name_characters(hdfs, hctx):
     assert hctx.text_file(f"{hdfs.url}/names-{name}").collect() == ["x"]
 
 
+def test_escaped_glob_characters_name_hdfs_files(hdfs, hctx):
+    """Hadoop's backslash escapes on HDFS too: q\\?.txt names q?.txt, in a pattern or alone."""
+    put(hdfs, "/esc/q?.txt", b"question\n")
+    put(hdfs, "/esc/qx.txt", b"x\n")
+    put(hdfs, "/esc/b[1]/c{2}.txt", b"brackets\n")
+    assert hctx.text_file(f"{hdfs.url}/esc/q\\?.txt").collect() == ["question"]
+    assert hctx.text_file(f"{hdfs.url}/esc/q?.txt").collect() == ["question", "x"]
+    assert hctx.text_file(f"{hdfs.url}/es?/b\\[1\\]/c\\{{2\\}}.txt").collect() == ["brackets"]
+    assert hctx.text_file(f"{hdfs.url}/esc/b\\[1\\]/c\\{{2\\}}.txt").collect() == ["brackets"]
+
+
 def test_add_file_from_hdfs(hdfs, tmp_path):
     """add_file takes an HDFS URL, as Spark's addFile does: tasks find the file by name."""
     from vega_runtime import SparkFiles
