@@ -28,17 +28,20 @@ SCHEMES = ("hdfs", "webhdfs")
 
 
 class HdfsSettings(FrozenRecord):
-    """Who Vega is to WebHDFS and how long it waits for it."""
+    """Who Vega is to WebHDFS, how long it waits for it, and the namenode of URLs that
+    name none (``hdfs:///data``, as Hadoop's ``fs.defaultFS``)."""
 
     user: str
     timeout: float
     datanodes: Tuple[str, ...]  # vega.hdfs.datanodes: where redirects may lead
+    namenode: str  # vega.hdfs.namenode: host:port, or ""
 
-    def __init__(self, user="", timeout=30.0, datanodes=()):
+    def __init__(self, user="", timeout=30.0, datanodes=(), namenode=""):
         setattr = object.__setattr__
         setattr(self, "user", user)
         setattr(self, "timeout", timeout)
         setattr(self, "datanodes", datanodes)
+        setattr(self, "namenode", namenode)
 
     def resolved_user(self) -> str:
         import getpass
@@ -149,6 +152,22 @@ def is_hdfs(path: str) -> bool:
     return path.split("://", 1)[0] in SCHEMES if "://" in path else False
 
 
+def qualify(url: str, settings: HdfsSettings) -> str:
+    """``hdfs:///a`` (no namenode) as ``hdfs://NAMENODE/a``, NAMENODE being
+    ``vega.hdfs.namenode``, as Hadoop reads it with ``fs.defaultFS``; other URLs unchanged.
+
+    >>> qualify("hdfs:///a/b", HdfsSettings(namenode="nn:9870"))
+    'hdfs://nn:9870/a/b'
+    """
+    scheme, rest = url.split("://", 1)
+    if not rest.startswith("/"):
+        return url
+    if not settings.namenode:
+        raise HdfsError(url, "the URL names no namenode: give hdfs://host:port/path, or set "
+                             "vega.hdfs.namenode (host:port) for hdfs:/// URLs")
+    return f"{scheme}://{settings.namenode}{rest}"
+
+
 def split_url(url: str) -> Tuple[str, str]:
     """``hdfs://nn:9870/a/b`` -> (``http://nn:9870``, ``/a/b``).
 
@@ -217,6 +236,7 @@ def _explain(url: str, exc: Exception) -> HdfsError:
 def list_files(spec: str, settings: HdfsSettings) -> List[Tuple[str, int]]:
     """(URL, size) of every file a URL names: a file, a directory (recursively, skipping
     ``_`` and ``.`` names) or a glob (see ``io.globs``)."""
+    spec = qualify(spec, settings)
     base, path = split_url(spec)
     prefix = url_authority(spec)
     hdfs = client(base, settings, spec)
@@ -330,7 +350,8 @@ class _RangeReader(io.RawIOBase):
 
 
 def open_read(url: str, settings: HdfsSettings) -> io.BufferedReader:
-    return io.BufferedReader(_RangeReader(url, settings), buffer_size=1 << 20)
+    return io.BufferedReader(_RangeReader(qualify(url, settings), settings),
+                             buffer_size=1 << 20)
 
 
 class _Upload:

@@ -32,7 +32,7 @@ from ..errors import OutputExistsError, VegaError
 from .disk import naming_a_full_disk
 from .files import local_path
 from .globs import path_text
-from .hdfs import HdfsOutput, HdfsSettings, is_hdfs, split_url
+from .hdfs import HdfsOutput, HdfsSettings, is_hdfs, qualify, split_url
 
 TEMPORARY = "_temporary"
 SUCCESS = "_SUCCESS"
@@ -90,7 +90,7 @@ class HdfsDir:
     """Output operations on an HDFS directory (WebHDFS); the client is made lazily."""
 
     def __init__(self, url: str, settings: HdfsSettings):
-        self.url = url
+        self.url = url = qualify(url, settings)
         self.settings = settings
         self.root = split_url(url)[1].rstrip("/") or "/"
         self._ops: Optional[HdfsOutput] = None
