@@ -429,6 +429,19 @@ def test_save_as_text_file_gzip_codec(ctx, tmp_path):
     assert ctx.text_file(out).collect() == ["x", "y"]
 
 
+def test_gzip_parts_name_no_file_and_no_time_as_hadoops(ctx, tmp_path):
+    """Hadoop's GzipCodec writes a bare 10-byte header (no file name, time 0), so the same
+    records make the same bytes; Vega's named the temporary file it was written as (what
+    gunzip -N restores) and the time of writing."""
+    for run in ("a", "b"):
+        ctx.parallelize(["x"], 1).save_as_text_file(str(tmp_path / run),
+                                                    "org.apache.hadoop.io.compress.GzipCodec")
+    first = (tmp_path / "a" / "part-00000.gz").read_bytes()
+    assert first[:10] == b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
+    assert gzip.decompress(first) == b"x\n"
+    assert (tmp_path / "b" / "part-00000.gz").read_bytes() == first
+
+
 def test_save_as_text_file_default_codec(ctx, tmp_path):
     """Hadoop's DefaultCodec writes zlib streams as .deflate parts (as Spark does); text_file
     and whole_text_files read them, and .deflate files Hadoop wrote (a stream each)."""

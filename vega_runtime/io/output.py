@@ -255,7 +255,8 @@ def _codec(codec: Optional[str]):
     if "gzip" in lowered:
         import gzip
 
-        return (lambda out: gzip.GzipFile(fileobj=out, mode="wb")), ".gz"
+        # as Hadoop's GzipCodec: no file name, time 0 (the same records, the same bytes)
+        return (lambda out: gzip.GzipFile("", "wb", fileobj=out, mtime=0)), ".gz"
     if "bzip2" in lowered or "bz2" in lowered:
         import bz2
 
