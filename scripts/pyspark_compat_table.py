@@ -35,7 +35,9 @@ DIFFERS = {
                       "failed job leaves no output directory (PySpark's leaves one without "
                       "`_SUCCESS`); `compressionCodecClass` is Hadoop's `GzipCodec`, "
                       "`BZip2Codec` or `DefaultCodec` (PySpark has `SnappyCodec` and "
-                      "`Lz4Codec` too); no `.crc` files",
+                      "`Lz4Codec` too); no `.crc` files; `spark.hadoop.validateOutputSpecs"
+                      "=false` is ignored (an existing directory is refused; `overwrite=True` "
+                      "replaces it whole, where Spark writes its parts into it)",
     "countApprox": "extrapolates the partitions finished by the timeout; `local` checks the "
                    "timeout between tasks",
     "sumApprox": "as `countApprox`", "meanApprox": "as `countApprox`",
