@@ -85,6 +85,8 @@ class _FileInput(RDD):
     #: PySpark's textFile and pickleFile refuse a negative minPartitions (Hadoop's
     #: "Illegal Capacity: -1"); its wholeTextFiles and binaryFiles take it as 1
     negative_min_partitions = False
+    #: whether the files are decompressed (all but ``binary_files``' are)
+    decompress = True
 
     def __init__(self, ctx, path: str, min_partitions: int, split_size: int):
         super().__init__(ctx)
@@ -94,10 +96,8 @@ class _FileInput(RDD):
         self._min_partitions = self._checked(min_partitions)
         self._split_size = split_size
 
-    #: whether the files are decompressed (all but ``binary_files``' are)
-    decompress = True
-
     def _checked(self, min_partitions) -> int:
+        """``min_partitions`` as PySpark takes it: an int, negative only where allowed."""
         try:
             count = operator.index(min_partitions)
         except TypeError:
