@@ -365,7 +365,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("vega.hdfs.timeout", 30.0, parse_seconds, "seconds",
             "Timeout of every WebHDFS request."),
     Setting("vega.hdfs.namenode", "", parse_str, "host:port",
-            "Default WebHDFS address for HdfsIO (the cluster file's namenode sets it too)."),
+            "Default WebHDFS address for HdfsIO and for URLs that name none (hdfs:///data); "
+            "the cluster file's namenode sets it too."),
     Setting("vega.hdfs.datanodes", "", parse_hosts, "hosts",
             "Hosts besides the namenode's own that WebHDFS may redirect reads and writes to "
             "(the cluster's datanodes): host names, *.domain, addresses or networks "

@@ -143,7 +143,7 @@ class Context(JobControl, FileShipping, Persistence, Profiles):
             + os.urandom(2).hex()
         self.checkpoint_dir: Optional[str] = None
         self.hdfs_settings = hdfs.HdfsSettings(self.conf["vega.hdfs.user"], self.conf["vega.hdfs.timeout"],
-                                               self.conf["vega.hdfs.datanodes"])
+                                               self.conf["vega.hdfs.datanodes"], self.conf["vega.hdfs.namenode"])
         self._ids = itertools.count()
         self._shuffle_ids = itertools.count()
         self._lock = threading.RLock()
