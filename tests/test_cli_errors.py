@@ -11,7 +11,8 @@ import sys
 
 import pytest
 
-from proc_helpers import REPO, clean_env, pid_alive, vega, vega_argv, write_job
+from proc_helpers import (REPO, clean_env, pid_alive, run_into_closed_pipe, vega, vega_argv,
+                          write_job)
 
 
 def error_lines(stderr: str):
@@ -114,18 +115,6 @@ def test_remote_ops_answer_in_json_and_refuse_unknown_operations(tmp_path):
 
 
 # -- a reader that has gone (vega ... | head -1) --------------------------------------------------
-
-def run_into_closed_pipe(*args, env=None, cwd=REPO, timeout=120):
-    """``vega ARGS`` whose stdout is a pipe its reader has already closed (``| head -0``):
-    every write to it fails with EPIPE.  Returns the CompletedProcess, stderr as text."""
-    read_end, write_end = os.pipe()
-    os.close(read_end)
-    try:
-        return subprocess.run(vega_argv(*args), cwd=cwd, env=env or clean_env(), stdout=write_end,
-                              stderr=subprocess.PIPE, text=True, timeout=timeout)
-    finally:
-        os.close(write_end)
-
 
 def test_a_command_whose_output_nobody_reads_ends_quietly(tmp_path):
     """vega history --json | head -0: exit 1 (Python's note on SIGPIPE), nothing on stderr

@@ -19,7 +19,8 @@ import time
 
 import pytest
 
-from proc_helpers import REPO, clean_env, descendants, pid_alive, processes_matching, wait_for
+from proc_helpers import (REPO, clean_env, descendants, pid_alive, processes_matching,
+                          run_into_closed_pipe, vega_argv, wait_for)
 
 #: x86-64 system calls a reading shell blocks in: read, poll, select, pselect6, ppoll
 WAITING_FOR_INPUT = {"0", "7", "23", "270", "271"}
@@ -143,6 +144,37 @@ def test_exit_code_of_exit_is_the_shell_exit_code_and_stops_the_context():
     assert out == ""
     assert processes
     assert_all_gone(processes)
+
+
+def test_a_shell_whose_output_nobody_reads_ends_quietly_and_stops_its_context(tmp_path):
+    """vega shell | head -1: the print that meets the closed pipe ends the session with exit
+    1 and nothing on stderr but the banner and summary, and its executors stop (it printed
+    'Traceback ... BrokenPipeError' and read on)."""
+    source = ("import sys\n"
+              "print(sc.parallelize([0], 1).count() and sc.app_dir, file=sys.stderr)\n"
+              "for i in range(100000): print(i)\n"
+              "\n"
+              "print('after', file=sys.stderr)\n")
+    result = run_into_closed_pipe("shell", "--master", "local[2]", input=source, timeout=120,
+                                  env=clean_env(VEGA_EVENTLOG_DIR=str(tmp_path / "events")))
+    assert result.returncode == 1, result.stderr
+    for noise in ("Traceback", "BrokenPipe", "Broken pipe", "vega: error", "after"):
+        assert noise not in result.stderr, result.stderr
+    app_dir = next(line for line in result.stderr.splitlines() if "vega-app-" in line)
+    assert not os.path.exists(app_dir)
+    assert_all_gone(list(processes_matching(app_dir)))
+
+
+def test_a_shell_started_with_stdin_closed_ends_as_at_the_end_of_its_input():
+    """vega shell <&-: no input, so the session ends at once with exit 0, as Python's
+    does (it said 'internal error: AttributeError: 'NoneType' object has no attribute
+    'isatty'' with exit 1)."""
+    proc = subprocess.run(["sh", "-c", 'exec "$@" <&-', "sh",
+                           *vega_argv("shell", "--master", "local[2]")],
+                          cwd=REPO, capture_output=True, text=True, env=clean_env(), timeout=120)
+    assert (proc.returncode, proc.stdout) == (0, ""), proc.stderr
+    assert "master local[2], application app-" in proc.stderr
+    assert "error" not in proc.stderr, proc.stderr
 
 
 @pytest.mark.parametrize("signum, during_job, master", [

@@ -34,7 +34,7 @@ from vega_runtime.processes import ENDING_SIGNALS
 from vega_runtime.scheduler.listener import JobListener
 
 from .errors import (EXIT_JOB_FAILED, EXIT_OK, Cancelled, CommandError, Unreachable, UsageError,
-                     debug_requested, error_hint, full_traceback)
+                     debug_requested, error_hint, full_traceback, stdout_closed)
 from .options import cli_settings, job_options, settings_from_flags
 from .staging import staging_directory
 
@@ -98,7 +98,7 @@ def _run_shell(cli_conf: dict, config_file: Optional[str], py_files: str, stagin
 
         install()
     ctx, watch = _start_context(cli_conf, config_file)
-    interactive = sys.stdin.isatty()
+    interactive = sys.stdin is not None and sys.stdin.isatty()  # None: stdin was closed
     namespace = {"__name__": "__main__", "__doc__": None, "sc": ctx, "ctx": ctx,
                  "Context": type(ctx), "SparkContext": type(ctx)}
     if conf["vega.pyspark_compat"]:  # as in PySpark's shell, `spark` is a session on `sc`
@@ -241,6 +241,8 @@ class VegaConsole(code.InteractiveConsole):
 
     def raw_input(self, prompt: str = "") -> str:
         try:
+            if sys.stdin is None:  # started with stdin closed (<&-): no input, as Python's
+                raise EOFError
             return input(prompt if self.interactive else "")
         except EOFError:
             if self.buffer:  # input ended inside a block: run it, as a blank line would
@@ -258,6 +260,8 @@ class VegaConsole(code.InteractiveConsole):
 
     def showtraceback(self) -> None:
         kind, exc, tb = sys.exc_info()
+        if stdout_closed(exc):  # vega shell | head -1: the session ends quietly, as submit
+            raise exc
         sys.last_type, sys.last_value, sys.last_traceback = kind, exc, tb
         exc = exc.with_traceback(tb.tb_next if tb is not None else None)  # not runcode's frame
         self.write(describe_error(exc, self.watch, self.debug))
