@@ -129,6 +129,40 @@ def test_syntax_error_in_job_exits_1_with_file_line(vega_cli, tmp_path):
     assert "Traceback" not in result.stderr
 
 
+def test_a_job_that_is_a_zip_or_a_directory_with_a_main_says_what_to_submit(vega_cli, tmp_path):
+    """Python runs a zip or a directory holding __main__.py; vega submit (as spark-submit)
+    runs a .py file: a zip is a usage error saying to ship it with --py-files (it said
+    'app.zip:None: syntax error: source code string cannot contain null bytes', exit 1), and
+    a directory's hint names its __main__.py."""
+    import zipfile
+
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "__main__.py").write_text("print('main')\n")
+    archive = str(tmp_path / "app.zip")
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.write(app / "__main__.py", "__main__.py")
+    result = vega_cli("submit", "--master", "local", archive)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.splitlines() == [
+        f"vega: error: job {archive!r} is a zip archive, not a Python script",
+        f"Ship it with --py-files {archive} and submit a script that imports from it."]
+    directory = vega_cli("submit", "--master", "local", str(app))
+    assert directory.returncode == 2
+    assert directory.stderr.splitlines()[1:] == [
+        f"Give the path of its script: vega submit {app / '__main__.py'}"]
+
+
+def test_a_job_of_null_bytes_is_not_python_source_with_no_line_named(vega_cli, tmp_path):
+    """A file with NUL bytes is refused naming the file alone (it said 'job.py:None')."""
+    job = tmp_path / "binary.py"
+    job.write_bytes(b"print(1)\n\x00\x01\n")
+    result = vega_cli("submit", "--master", "local", str(job))
+    assert (result.returncode, result.stdout) == (1, "")
+    [message] = error_lines(result.stderr)
+    assert message.startswith(f"vega: error: {job}: ") and "null bytes" in message, message
+
+
 UNPICKLABLE = {
     "lock": ("import threading", "threading.Lock()", "lock"),
     "socket": ("import socket", "socket.socket()", "socket"),

@@ -122,10 +122,12 @@ def _resolve_options(master, name, confs, config_file, job, deploy_mode) -> dict
         raise UsageError(f"--deploy-mode cluster needs a vega://host:port master, not {spec.url!r}",
                          "Run local masters in client mode (the default).")
     if not os.path.isfile(job):
+        main = os.path.join(job, "__main__.py")
         raise UsageError(f"job {job!r} is a directory, not a Python script" if os.path.isdir(job)
                          else f"job file {job!r} does not exist",
-                         "Give the path of a Python script, e.g. vega submit "
-                         "jobs/wordcount.py data/sample.txt")
+                         f"Give the path of its script: vega submit {main}" if
+                         os.path.isfile(main) else "Give the path of a Python script, e.g. "
+                         "vega submit jobs/wordcount.py data/sample.txt")
     if "vega.app.name" not in cli_conf:
         cli_conf["vega.app.name"] = os.path.splitext(os.path.basename(job))[0]
     return cli_conf
@@ -192,13 +194,24 @@ def _is_cluster(cli_conf: dict, config_file: Optional[str]) -> bool:
 
 
 def _check_syntax(job: str) -> None:
+    """A job that is no Python source is refused before anything starts: a syntax error
+    names its line, a zip archive (``python app.zip`` runs its ``__main__.py``; Spark's
+    primary resource is a .py file, and so is Vega's) says where it goes instead."""
+    import zipfile
+
+    if zipfile.is_zipfile(job):
+        raise UsageError(f"job {job!r} is a zip archive, not a Python script",
+                         f"Ship it with --py-files {job} and submit a script that imports "
+                         "from it.")
     with open(job, "rb") as fh:
         source = fh.read()
     try:
         compile(source, job, "exec")
     except SyntaxError as exc:
-        raise CommandError(f"{job}:{exc.lineno}: syntax error: {exc.msg}",
-                           (exc.text or "").rstrip())
+        where = f"{job}:{exc.lineno}" if exc.lineno else job
+        raise CommandError(f"{where}: syntax error: {exc.msg}", (exc.text or "").rstrip())
+    except ValueError as exc:  # Python 3.10's "source code string cannot contain null bytes"
+        raise CommandError(f"{job}: not Python source: {exc}")
 
 
 def _master_given_confs() -> Tuple[str, ...]:
