@@ -36,8 +36,14 @@ def test_a_usage_error_exits_2_with_one_message_and_no_traceback():
     ("yarn", "Vega runs on its own master and workers (vega://HOST:PORT); for Slurm and "
              "Kubernetes see docs/cluster.md"),
     ("10.0.0.1:7077", "A cluster master's URL starts with vega://: vega://10.0.0.1:7077"),
+    # before, these two were taken: a job's Context said 'cannot reach the master' (exit 3),
+    # and a job that makes none ran with the bad URL unnoticed
+    ("vega://127.0.0.1:99999", "A port is 1 to 65535 (a master listens at 7077 unless "
+                               "started with --port)"),
+    ("vega://127.0.0.1:0", "A port is 1 to 65535 (a master listens at 7077 unless started "
+                           "with --port)"),
 ])
-def test_a_spark_master_url_is_refused_saying_what_vega_runs_on(url, hint):
+def test_a_spark_master_url_or_a_bad_port_is_refused_saying_what_to_give(url, hint):
     """A PySpark user's --master spark://... or yarn: the usage error and, before, nothing
     more; now a hint naming Vega's own master URL."""
     result = vega("submit", "--master", url, "jobs/pi.py")

@@ -153,9 +153,13 @@ class MasterURLError(VegaError):
         ''
         >>> MasterURLError("10.0.0.1:7077").hint
         "A cluster master's URL starts with vega://: vega://10.0.0.1:7077"
+        >>> MasterURLError("vega://10.0.0.1:77077").hint
+        'A port is 1 to 65535 (a master listens at 7077 unless started with --port)'
         """
         if re.fullmatch(r"[\w.-]+:\d+", self.url.strip()):  # a cluster master without its scheme
             return f"A cluster master's URL starts with vega://: vega://{self.url.strip()}"
+        if re.fullmatch(r"vega://[^:/\s]+:\d+/?", self.url.strip()):  # parse_master: a bad port
+            return "A port is 1 to 65535 (a master listens at 7077 unless started with --port)"
         kind = self.url.split("://", 1)[0].strip().lower()
         if kind == "spark":
             return ("Vega's cluster masters are vega://HOST:PORT, as vega start-master prints "
