@@ -54,6 +54,38 @@ def test_a_spark_master_url_or_a_bad_port_is_refused_saying_what_to_give(url, hi
     assert result.stderr.splitlines()[1:] == [hint]
 
 
+@pytest.mark.parametrize("command, option, instead", [
+    ("submit", "--kill", "kill a cluster-mode driver (or any application) with: vega kill "
+                         "--master URL ID"),
+    ("submit", "--driver-memory", "the driver is a Python process, with no memory setting of "
+                                  "its own (in Spark it sizes the driver's JVM); executors take "
+                                  "--executor-memory"),
+    ("shell", "--properties-file", "Vega's settings file is YAML, --config FILE, with vega.* "
+                                   "keys (conf/vega-defaults.yaml lists them)"),
+])
+def test_a_spark_submit_option_vega_lacks_says_what_to_do_instead(command, option, instead):
+    """spark-submit's --kill ID was refused with click's guess "Did you mean '--files'?",
+    --driver-memory with "Did you mean '--executor-memory'?"; now each says what Vega has."""
+    result = vega(command, option, "x", "jobs/pi.py")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.splitlines()[-1] == (f"Error: No such option {option!r}: it is "
+                                              f"spark-submit's; {instead}.")
+
+
+def test_docs_cli_lists_every_spark_submit_option_vega_lacks_as_it_is_refused():
+    """docs/cli.md's table of spark-submit's options says what the refusals say."""
+    from vega_cli.options import SPARK_ONLY_OPTIONS
+
+    text = open(os.path.join(REPO, "docs", "cli.md")).read()
+    table = text.split("<!-- spark-submit options: begin")[1].split("<!-- spark-submit options: end")[0]
+    documented = {}
+    for row in table.splitlines()[3:]:
+        options, instead = row.strip("|").split(" | ")
+        for option in options.split(", "):
+            documented[option.strip("` ")] = instead.strip()
+    assert documented == SPARK_ONLY_OPTIONS
+
+
 def test_vega_debug_adds_the_traceback_before_the_message():
     """vega --debug: the same exit code and message, with the full traceback before it."""
     result = vega("--debug", "worker", "nonsense")

@@ -315,9 +315,10 @@ def test_files_are_readable_through_sparkfiles_in_driver(vega_cli, tmp_path, mas
 
 # -- --verbose ----------------------------------------------------------------------------------
 
-def test_verbose_prints_resolved_config_with_origins(vega_cli):
+@pytest.mark.parametrize("flag", ["--verbose", "-v"])  # -v: spark-submit's too
+def test_verbose_prints_resolved_config_with_origins(vega_cli, flag):
     """--verbose lists each setting with its value and where it came from."""
-    result = vega_cli("submit", "--verbose", "--master", "local", "--conf",
+    result = vega_cli("submit", flag, "--master", "local", "--conf",
                       "vega.task.max_attempts=2", "jobs/make_rdd.py", env={"COLUMNS": "200"})
     assert result.returncode == 0, result.stderr
     assert result.stdout == f"result: {[x * 2 for x in range(1, 11)]}\n"

@@ -97,6 +97,50 @@ def job_options(command: Callable) -> Callable:
     return command
 
 
+_NO_JVM = ("Vega runs no JVM: Python modules go in --py-files (a .py, a .zip of them) or are "
+           "installed on every host")
+_NOT_YARN = "Vega runs on its own master (vega://HOST:PORT), not on YARN or with Kerberos"
+
+#: spark-submit's options (also pyspark's) that ``vega submit`` and ``vega shell`` lack, and
+#: what a Spark user does instead (docs/cli.md lists them); click alone said "No such option"
+#: and, for some, guessed wrong: "--kill ... Did you mean '--files'?"
+SPARK_ONLY_OPTIONS = {
+    "--properties-file": "Vega's settings file is YAML, --config FILE, with vega.* keys "
+                         "(conf/vega-defaults.yaml lists them)",
+    "--driver-memory": "the driver is a Python process, with no memory setting of its own (in "
+                       "Spark it sizes the driver's JVM); executors take --executor-memory",
+    "--driver-cores": "the driver is a Python process: no cores are set aside for it",
+    "--kill": "kill a cluster-mode driver (or any application) with: vega kill --master URL ID",
+    "--status": "see a cluster-mode driver's state with: vega status --master URL (its "
+                "drivers table; --json for scripts)",
+    "--archives": "Vega unpacks no archives: give a .zip of Python modules to --py-files "
+                  "(imported from as it is), data files to --files",
+    "--num-executors": "Vega starts one executor per core it grants an application: "
+                       "--total-executor-cores N caps them at N",
+    "--version": "vega --version prints Vega's",
+    "--jars": _NO_JVM, "--packages": _NO_JVM, "--repositories": _NO_JVM,
+    "--exclude-packages": _NO_JVM, "--class": _NO_JVM, "--driver-class-path": _NO_JVM,
+    "--driver-java-options": _NO_JVM, "--driver-library-path": _NO_JVM,
+    "--queue": _NOT_YARN, "--principal": _NOT_YARN, "--keytab": _NOT_YARN,
+    "--proxy-user": _NOT_YARN,
+}
+
+
+class JobCommand(click.Command):
+    """A command taking :func:`job_options` (``vega submit``, ``vega shell``): an option of
+    spark-submit's it lacks is refused saying what to do instead (``SPARK_ONLY_OPTIONS``)."""
+
+    def parse_args(self, ctx: click.Context, args):
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption as exc:
+            instead = SPARK_ONLY_OPTIONS.get(exc.option_name)
+            if instead is None:
+                raise
+            raise click.NoSuchOption(exc.option_name, f"No such option {exc.option_name!r}: "
+                                     f"it is spark-submit's; {instead}.", ctx=ctx) from None
+
+
 def cli_settings(master: Optional[str], confs: Tuple[str, ...]) -> dict:
     """The settings given on the command line: ``--conf`` pairs, then ``--master`` (checked);
     raises ``ConfigError`` or ``MasterURLError`` for a bad one."""

@@ -35,14 +35,14 @@ from vega_runtime.scheduler.listener import JobListener
 
 from .errors import (EXIT_JOB_FAILED, EXIT_OK, Cancelled, CommandError, Unreachable, UsageError,
                      debug_requested, error_hint, full_traceback, stdout_closed)
-from .options import cli_settings, job_options, settings_from_flags
+from .options import JobCommand, cli_settings, job_options, settings_from_flags
 from .staging import staging_directory
 
 #: the application name when --name is not given (PySpark's is "PySparkShell")
 SHELL_APP_NAME = "vega-shell"
 
 
-@click.command("shell")
+@click.command("shell", cls=JobCommand)
 @job_options
 @click.option("--name", help=f"Application name (default: {SHELL_APP_NAME}).")
 @click.option("--plain", is_flag=True, help="Python's standard console even if IPython is installed.")

@@ -29,13 +29,13 @@ from vega_runtime.processes import DIE_WITH_ENV, ENDING_SIGNALS, own_descendants
 from .errors import (EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_OK, EXIT_UNREACHABLE, CommandError,
                      Unreachable, UsageError, debug_requested, error_console, error_hint,
                      full_traceback, stdout_closed)
-from .options import cli_settings, job_options, settings_from_flags
+from .options import JobCommand, cli_settings, job_options, settings_from_flags
 from .staging import build_job_package, stage_files, stage_py_files, staging_directory
 
 PROGRESS_LISTENER = "vega_cli.progress:ProgressDisplay"
 
 
-@click.command(context_settings={"allow_interspersed_args": False})
+@click.command(cls=JobCommand, context_settings={"allow_interspersed_args": False})
 @job_options
 @click.option("--deploy-mode", type=click.Choice(["client", "cluster"]), default="client",
               show_default=True, help="Where the driver runs.")
@@ -46,7 +46,8 @@ PROGRESS_LISTENER = "vega_cli.progress:ProgressDisplay"
               help="Cluster deploy mode: restart the driver if it fails (up to 3 times).")
 @click.option("--detach", is_flag=True,
               help="Cluster deploy mode: return once the driver is submitted.")
-@click.option("--verbose", is_flag=True, help="Print the resolved configuration and its sources.")
+@click.option("--verbose", "-v", is_flag=True,
+              help="Print the resolved configuration and its sources.")
 @click.option("--debug", is_flag=True, help="Show Vega's internal tracebacks (as vega --debug).")
 @click.option("--slurm", "slurm_spec", metavar="nodes=N,cores=C,memory=M,time=T",
               help="Run the job on a Vega cluster of its own in a Slurm batch job (sbatch) "
