@@ -313,6 +313,28 @@ def test_files_are_readable_through_sparkfiles_in_driver(vega_cli, tmp_path, mas
                              "['hello from --files', 'hello from --files']\n")
 
 
+@pytest.mark.parametrize("option, name, found_by", [
+    ("--files", "data.txt", "SparkFiles.get finds a file by its name alone"),
+    ("--py-files", "helper.py", "Python imports a module by its name alone")])
+def test_two_shipped_files_of_one_name_are_refused_naming_both(vega_cli, tmp_path, option, name,
+                                                               found_by):
+    """--files a/data.txt,b/data.txt: SparkFiles.get("data.txt") silently gave the last one
+    (Spark's addFile refuses a second path under a name); now a usage error naming both, before
+    the job runs. The same file given twice is still taken."""
+    for directory in ("a", "b"):
+        (tmp_path / directory).mkdir()
+        (tmp_path / directory / name).write_text(f"x = {directory!r}\n")
+    job = write_job(tmp_path, "job.py", "print('ran')\n")
+    first, second = str(tmp_path / "a" / name), str(tmp_path / "b" / name)
+    result = vega_cli("submit", "--master", "local", option, f"{first},{second}", job)
+    assert (result.returncode, result.stdout) == (2, ""), result.stderr
+    assert result.stderr.splitlines() == [
+        f"vega: error: {option}: {first!r} and {second!r} are both named {name!r}",
+        f"{found_by}: rename one of them, or give one."]
+    again = vega_cli("submit", "--master", "local", option, f"{first},{first}", job)
+    assert (again.returncode, again.stdout) == (0, "ran\n"), again.stderr
+
+
 # -- --verbose ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("flag", ["--verbose", "-v"])  # -v: spark-submit's too

@@ -36,7 +36,7 @@ from vega_runtime.scheduler.listener import JobListener
 from .errors import (EXIT_JOB_FAILED, EXIT_OK, Cancelled, CommandError, Unreachable, UsageError,
                      debug_requested, error_hint, full_traceback, stdout_closed)
 from .options import JobCommand, cli_settings, job_options, settings_from_flags
-from .staging import staging_directory
+from .staging import check_distinct_names, staging_directory
 
 #: the application name when --name is not given (PySpark's is "PySparkShell")
 SHELL_APP_NAME = "vega-shell"
@@ -57,6 +57,7 @@ def shell(master: Optional[str], name: Optional[str], py_files: str, confs: Tupl
     confs = settings_from_flags(confs, executor_memory, executor_cores, total_executor_cores,
                                 pyspark_compat)
     cli_conf = _resolve_options(master, name, confs, config_file)
+    check_distinct_names(py_files, "")
     # from here on, files are made: a kill or the terminal closed ends the session as exit()
     # does, and they go (the default action would leave them, and a starting Context's, in
     # $TMPDIR)

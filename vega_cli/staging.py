@@ -49,6 +49,23 @@ def split_list(csv: str) -> List[str]:
     return [p.strip() for p in csv.split(",") if p.strip()]
 
 
+def check_distinct_names(py_files: str, files: str) -> None:
+    """Refuse two different paths of one base name in ``--py-files`` or in ``--files``: they
+    would land on one name (a module, ``SparkFiles.get(name)``, the job package's member), the
+    last silently winning; Spark's addFile refuses them too.  The same path twice is fine."""
+    for option, csv, found_by in (("--py-files", py_files, "Python imports a module by its "
+                                   "name alone"),
+                                  ("--files", files, "SparkFiles.get finds a file by its name "
+                                   "alone")):
+        seen = {}
+        for item in split_list(csv):
+            name = os.path.basename(os.path.normpath(item))
+            first = seen.setdefault(name, item)
+            if os.path.realpath(first) != os.path.realpath(item):
+                raise UsageError(f"{option}: {first!r} and {item!r} are both named {name!r}",
+                                 f"{found_by}: rename one of them, or give one.")
+
+
 def stage_py_files(py_files: str, staging: str) -> List[str]:
     """Directories and zips go on sys.path as they are; .py files via a staging dir
     (tracebacks name the originals)."""

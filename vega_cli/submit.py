@@ -30,7 +30,8 @@ from .errors import (EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_OK, EXIT_UNREACHABLE,
                      Unreachable, UsageError, debug_requested, error_console, error_hint,
                      full_traceback, stdout_closed)
 from .options import JobCommand, cli_settings, job_options, settings_from_flags
-from .staging import build_job_package, stage_files, stage_py_files, staging_directory
+from .staging import (build_job_package, check_distinct_names, stage_files, stage_py_files,
+                      staging_directory)
 
 PROGRESS_LISTENER = "vega_cli.progress:ProgressDisplay"
 
@@ -67,6 +68,7 @@ def submit(master: Optional[str], deploy_mode: str, name: Optional[str], py_file
                                 total_executor_cores, pyspark_compat)
     cli_conf = _resolve_options(master, name, confs, config_file, job, deploy_mode)
     _check_syntax(job)
+    check_distinct_names(py_files, files)
     if slurm_spec is not None:
         from .slurm_submit import submit_to_slurm
 
