@@ -349,6 +349,20 @@ def test_verbose_prints_resolved_config_with_origins(vega_cli, flag):
     assert re.search(r"vega\.app\.name\W+make_rdd\W+command line", result.stderr), result.stderr
 
 
+def test_verbose_written_to_a_file_names_every_setting_whole(vega_cli, tmp_path):
+    """vega submit --verbose 2> file: rich's 80 columns cut the longer setting names short
+    ('vega.dynamic_allocation.cached_executor_idl…'); now each is whole on its line, as in
+    status tables written to a pipe."""
+    from vega_runtime.config import DRIVER, settings_used_by
+
+    result = vega_cli("submit", "--verbose", "--master", "local", "jobs/make_rdd.py")
+    assert result.returncode == 0, result.stderr
+    cells = [line.split("│")[1].strip() for line in result.stderr.splitlines()
+             if line.startswith("│")]
+    assert cells == sorted(s.key for s in settings_used_by(DRIVER)), result.stderr
+    assert "…" not in result.stderr
+
+
 def test_verbose_shows_values_with_brackets_as_they_are(vega_cli):
     """--verbose with a value holding brackets (--name "[/daily] etl"): the table shows it
     as it is and the job runs. Before, rich read it as markup: "internal error:
