@@ -242,6 +242,41 @@ def test_cluster_deploy_mode_runs_the_driver_on_the_master_and_streams_its_outpu
     assert driver["state"] == "finished" and driver["exit_code"] == 0
 
 
+def test_a_cluster_mode_drivers_stdout_and_stderr_reach_the_submitters_own(cluster, tmp_path):
+    """vega submit --deploy-mode cluster job.py > out: the driver's stdout (its prints, its
+    tasks') on the submitter's stdout, its stderr (its own, progress, the summary) on its
+    stderr, as in client mode; vega logs DRIVER likewise. The master kept them in one file
+    and both went to stdout, so the progress lines landed in out."""
+    job = write(tmp_path / "streams.py", "\n".join([
+        "import sys",
+        "from vega_runtime import Context",
+        "print('driver-out', flush=True)",
+        "print('driver-err', file=sys.stderr, flush=True)",
+        "def emit(x):",
+        "    print('task-out', x)",
+        "    print('task-err', x, file=sys.stderr)",
+        "    return x",
+        "with Context() as ctx:",
+        "    print(ctx.parallelize(range(2), 2).map(emit).collect())", ""]))
+
+    def unprefixed(text):
+        return sorted(re.sub(r"^\[127\.0\.0\.1 exec-\d+ 0\.\d\] ", "", line)
+                      for line in text.splitlines())
+
+    result = vega("submit", "--deploy-mode", "cluster", job, env=cluster["env"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert unprefixed(result.stdout) == ["[0, 1]", "driver-out", "task-out 0", "task-out 1"], \
+        result.stdout
+    for line in ("driver-err", "task-err 0", "task-err 1",
+                 "stage 0 started: collect at streams.py:10, 2 tasks", "stage 0 finished in "):
+        assert line in result.stderr, result.stderr
+    driver_id = [w for w in result.stderr.split() if w.startswith("driver-2")][0]
+    logs = vega("logs", driver_id, env=cluster["env"])
+    assert logs.returncode == 0, logs.stderr
+    assert unprefixed(logs.stdout) == unprefixed(result.stdout)
+    assert "driver-err" in logs.stderr and "stage 0 started" in logs.stderr
+
+
 def test_a_cluster_mode_drivers_settings_are_not_on_its_command_line(cluster, tmp_path):
     """--deploy-mode cluster --conf vega.executor.env.DB_PASSWORD=...: the driver the master
     starts has the setting (its executors get the variable) but not on its command line,
@@ -288,7 +323,7 @@ def test_supervised_driver_is_restarted_up_to_the_limit(cluster, tmp_path):
     result = vega("submit", "--deploy-mode", "cluster", "--supervise", job, env=cluster["env"])
     assert result.returncode == 4
     assert result.stdout.count("attempt") == 4
-    assert "restarting (3/3)" in result.stdout
+    assert "restarting (3/3)" in result.stderr
     # the package is announced once, by the submitter, not again by each driver started
     assert (result.stderr.count("vega: job package"), result.stdout.count("job package")) == (1, 0)
     status = json.loads(vega("status", "--json", env=cluster["env"]).stdout)
@@ -456,7 +491,7 @@ def test_a_killed_supervised_driver_is_restarted(cluster, tmp_path):
     wait_for(lambda: driver()["state"] == "finished", timeout=60, what="the restarted driver")
     assert driver()["restarts"] == 1
     logs = vega("logs", driver_id, env=cluster["env"])
-    assert "restarting (1/3)" in logs.stdout and "second run done" in logs.stdout
+    assert "restarting (1/3)" in logs.stderr and "second run done" in logs.stdout
 
 
 def test_killing_vega_submit_leaves_no_executor(cluster, tmp_path):

@@ -59,7 +59,9 @@ def logs(app_id: str, follow: bool, master_url: Optional[str], secret_file: Opti
 
 
 def stream_logs(conn, app_id: str, follow: bool):
-    """Copy an application's (or driver's) stored output to stdout; returns the LogEnd."""
+    """Copy an application's (or driver's) stored output to stdout, a cluster-mode driver's
+    standard error to stderr (as the driver in ``vega submit`` writes them); returns the
+    LogEnd."""
     from vega_runtime.net.messages import FollowLogs, LogChunk, LogEnd
 
     try:
@@ -67,8 +69,9 @@ def stream_logs(conn, app_id: str, follow: bool):
         while True:
             message = conn.recv()
             if isinstance(message, LogChunk):
-                sys.stdout.write(message.text)
-                sys.stdout.flush()
+                stream = sys.stderr if message.stream == "stderr" else sys.stdout
+                stream.write(message.text)
+                stream.flush()
             elif isinstance(message, LogEnd):
                 return message
     finally:

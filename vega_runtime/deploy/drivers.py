@@ -31,6 +31,7 @@ from ..errors import BadPackage
 from ..net.messages import SubmitDriver
 from ..processes import DIE_WITH_ENV, end_group
 from ..retry import backoff_delay
+from .app_logs import STDERR_FILE
 from .log_files import wait_rotating_output
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,10 @@ class DriverRunner:
         os.makedirs(directory, exist_ok=True)
         return os.path.join(directory, "output.log")
 
+    def stderr_path(self, driver_id: str) -> str:
+        """Its standard error, kept apart from its output (``AppLogs.stderr_path``)."""
+        return os.path.join(os.path.dirname(self.output_path(driver_id)), STDERR_FILE)
+
     def submit(self, request: SubmitDriver) -> DriverInfo:
         with self.lock:
             self._count += 1
@@ -158,11 +163,11 @@ class DriverRunner:
                    DIE_WITH_ENV: str(os.getpid()), DRIVER_CONF_ENV: self._settings(info)}
             env.pop(SUBMIT_CONF_ENV, None)
             try:
-                output = self.output_path(info.driver_id)
-                with open(output, "ab") as out:
+                output, errors = self.output_path(info.driver_id), self.stderr_path(info.driver_id)
+                with open(output, "ab") as out, open(errors, "ab") as err:
                     proc = subprocess.Popen(self._command(info, package_dir), cwd=scratch,
                                             env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                            stderr=subprocess.STDOUT, start_new_session=True)
+                                            stderr=err, start_new_session=True)
             except OSError as exc:  # a full disk, no descriptors or processes left
                 self._not_started(info, f"it could not be started: {exc}")
                 return
@@ -172,7 +177,7 @@ class DriverRunner:
                     return
                 info.proc, info.pid, info.state = proc, proc.pid, DriverState.RUNNING
             log.info("driver %s started (pid %d)", info.driver_id, proc.pid)
-            code = wait_rotating_output(proc, output)
+            code = wait_rotating_output(proc, output, errors)
             with self.lock:
                 if info.state == DriverState.KILLED:
                     return
@@ -189,8 +194,8 @@ class DriverRunner:
                           f"exited with code {code}")
                 return
             log.warning(message)
-            with contextlib.suppress(OSError), open(output, "ab") as out:
-                out.write(f"vega: {message}\n".encode())
+            with contextlib.suppress(OSError), open(errors, "ab") as err:
+                err.write(f"vega: {message}\n".encode())
             time.sleep(backoff_delay(info.restarts, first=0.5, cap=5.0))
 
     def _not_started(self, info: DriverInfo, reason: str) -> None:
