@@ -66,9 +66,13 @@ def test_exception_in_task_exits_1_with_remote_traceback(vega_cli, tmp_path, mas
                 if "vega_runtime" in line or "vega_cli" in line or "runpy" in line]
 
 
-def test_a_keyboard_interrupt_raised_by_a_task_in_an_executor_fails_the_task(vega_cli, tmp_path):
+@pytest.mark.parametrize("master, executor", [("local[2]", "exec-"), ("local", "driver)")])
+def test_a_keyboard_interrupt_raised_by_a_task_fails_the_task(vega_cli, tmp_path, master,
+                                                              executor):
     """An executor process ignores Ctrl-C, so a KeyboardInterrupt there is the task's own: a
-    task failure with the user's traceback, as in PySpark (not a lost executor)."""
+    task failure with the user's traceback, as in PySpark (not a lost executor). A ``local``
+    task runs in the driver, where one came with no Ctrl-C is the task's own too (it said
+    'job cancelled (Ctrl-C)', exit code 130)."""
     job = write_job(tmp_path, "interrupts.py", """
         from vega_runtime import Context
 
@@ -78,9 +82,9 @@ def test_a_keyboard_interrupt_raised_by_a_task_in_an_executor_fails_the_task(veg
         with Context() as ctx:
             ctx.parallelize(range(2), 2).map(f).collect()
     """)
-    result = vega_cli("submit", "--master", "local[2]", "--conf", "vega.task.max_attempts=1", job)
-    assert result.returncode == 1
-    assert "failed once; last error on localhost (exec-" in result.stderr
+    result = vega_cli("submit", "--master", master, "--conf", "vega.task.max_attempts=1", job)
+    assert result.returncode == 1, result.stderr
+    assert "failed once; last error on localhost (" + executor in result.stderr
     assert "): KeyboardInterrupt: from the task" in result.stderr
     assert frame_lines(result.stderr) == [f'  File "{job}", line 4, in f'], result.stderr
     assert "lost" not in result.stderr
