@@ -90,6 +90,31 @@ def test_a_keyboard_interrupt_raised_by_a_task_fails_the_task(vega_cli, tmp_path
     assert "lost" not in result.stderr
 
 
+@pytest.mark.parametrize("master", MASTERS)
+def test_a_task_ending_with_sys_exit_fails_naming_systemexit_as_python_does(vega_cli, tmp_path,
+                                                                           master):
+    """sys.exit() in a task fails the task (its process is not ended, the driver's exit code
+    is 1), the error named as Python's traceback ends: 'SystemExit', not 'SystemExit: '."""
+    job = write_job(tmp_path, "exits_in_task.py", """
+        import sys
+        from vega_runtime import Context
+
+        def f(x):
+            sys.exit()
+
+        with Context() as ctx:
+            ctx.parallelize(range(1), 1).map(f).collect()
+    """)
+    result = vega_cli("submit", "--master", master, "--conf", "vega.task.max_attempts=1", job)
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.splitlines()
+    [job_failed] = [line for line in lines if line.startswith("vega: job failed:")]
+    assert re.search(r"failed once; last error on localhost \([\w-]+\): SystemExit$",
+                     job_failed), job_failed
+    assert not [line for line in lines if line.endswith("SystemExit: ")], result.stderr
+    assert frame_lines(result.stderr) == [f'  File "{job}", line 5, in f'], result.stderr
+
+
 def test_sys_exit_code_of_the_job_is_the_exit_code(vega_cli, tmp_path):
     """sys.exit(3) in a job makes vega submit exit 3."""
     job = write_job(tmp_path, "exits.py", """

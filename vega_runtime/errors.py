@@ -131,6 +131,16 @@ class DriverSecretMissing(VegaError):
                 f"vega.secret.file at it")
 
 
+def error_line(error_type: str, message: str) -> str:
+    """``Type: message``, or the type alone when there is no message, as the last line of
+    Python's traceback reads (``sys.exit()`` in a task: ``SystemExit``, not ``SystemExit: ``).
+
+    >>> error_line("ValueError", "bad"), error_line("SystemExit", ""), error_line("KeyError", "")
+    ('ValueError: bad', 'SystemExit', 'KeyError')
+    """
+    return f"{error_type}: {message}" if message else error_type
+
+
 class MasterURLError(VegaError):
     """The master URL does not name a master kind Vega knows."""
 
@@ -276,7 +286,8 @@ class TaskFailed(VegaError):
         traceback = self.remote_traceback.rstrip()
         return (f"task {self.partition} of stage {self.stage_id}{site} failed {times}; "
                 f"last error on {self.host} ({self.executor_id}): "
-                f"{self.error_type}: {self.message}" + (f"\n{traceback}" if traceback else ""))
+                + error_line(self.error_type, self.message)
+                + (f"\n{traceback}" if traceback else ""))
 
 
 class ResultTooLarge(VegaError):
