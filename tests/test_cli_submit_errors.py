@@ -314,6 +314,11 @@ def test_bad_conf_value_message_names_the_value(vega_cli):
      "--executor-memory: vega.executor.memory must be at least 1m, not -5g"),
     (("--conf", "vega.driver.max_result_size=-1m"),
      "--conf: vega.driver.max_result_size must be at least 0, not -1m"),
+    # spark-submit reads a bare --executor-memory as MiB: '..., not 4096' left a Spark user
+    # wondering how 4096 is less than 1m
+    (("--executor-memory", "4096"),
+     "--executor-memory: vega.executor.memory must be at least 1m, not 4096 bytes (a size "
+     "without a unit is in bytes: 4096m is 4096 MiB)"),
 ])
 def test_values_out_of_range_exit_2_naming_the_flag_setting_value_and_range(vega_cli, args,
                                                                            message):
