@@ -118,6 +118,18 @@ def test_status_of_a_workers_shuffle_port_says_it_is_not_a_masters(cluster):
             "shuffle port or a driver's)?") in result.stderr
 
 
+def test_master_help_says_drivers_write_their_event_logs_where_their_own_setting_says():
+    """vega master --help said '--event-log-dir: Where drivers write event logs'; drivers (the
+    cluster-mode ones the master starts too) write where their own vega.eventlog.dir says, so
+    a user who set only the master's found the web UI's history without their applications."""
+    result = vega("master", "--help")
+    text = " ".join(result.stdout.split())
+    assert result.returncode == 0 and "Where drivers write event logs" not in text
+    assert ("Event logs the web UI lists finished applications from. Drivers write theirs "
+            "where their own vega.eventlog.dir says (cluster-mode ones too): give them this "
+            "directory for the UI to list them.") in text
+
+
 def test_start_master_prints_the_url_to_give_workers_and_drivers(cluster):
     """start-master names the master's URL, vega://HOST:PORT, which --host (by default this
     machine's address) and --port (0: any free port) leave unknown to the user: before, it
