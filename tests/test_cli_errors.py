@@ -86,6 +86,20 @@ def test_docs_cli_lists_every_spark_submit_option_vega_lacks_as_it_is_refused():
     assert documented == SPARK_ONLY_OPTIONS
 
 
+def test_docs_cli_names_every_command_vega_help_lists():
+    """docs/cli.md's table of commands and `vega --help` name the same commands."""
+    listing = vega("--help").stdout.split("Commands:\n")[1]
+    commands = {line.split()[0] for line in listing.splitlines() if line.startswith("  ")
+                and not line.startswith("   ")}
+    text = open(os.path.join(REPO, "docs", "cli.md")).read()
+    rows = text.split("| command | does |\n|---|---|\n")[1].split("\n\n")[0].splitlines()
+    documented = set()
+    for row in rows:
+        for code in row.split(" | ")[0].strip("| ").split("`")[1::2]:
+            documented.add(code.split()[1] if code.startswith("vega ") else code.split()[0])
+    assert commands == documented
+
+
 def test_vega_debug_adds_the_traceback_before_the_message():
     """vega --debug: the same exit code and message, with the full traceback before it."""
     result = vega("--debug", "worker", "nonsense")

@@ -77,8 +77,9 @@ def job_options(command: Callable) -> Callable:
     ``--pyspark-compat``: read them back with :func:`settings_from_flags`."""
     options = [
         click.option("--master", help=MASTER_HELP),
-        click.option("--py-files", default="", help="Comma-separated .py, .zip files or "
-                     "directories to put on sys.path, the driver's and the executors'."),
+        click.option("--py-files", default="", help="Comma-separated .py, .zip (.egg, .whl) "
+                     "files or directories to put on sys.path, the driver's and the "
+                     "executors'."),
         click.option("--conf", "confs", multiple=True, metavar="KEY=VALUE",
                      help="A setting, e.g. --conf vega.task.max_attempts=2 (repeatable)."),
         click.option("--config", "config_file", type=click.Path(dir_okay=False),

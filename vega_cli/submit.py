@@ -61,7 +61,14 @@ def submit(master: Optional[str], deploy_mode: str, name: Optional[str], py_file
            total_executor_cores: Optional[int], supervise: bool, detach: bool,
            pyspark_compat: bool, verbose: bool, debug: bool, slurm_spec: Optional[str],
            job: str, args: Tuple[str, ...]) -> int:
-    """Package and run JOB (a Python script) with ARGS; returns the exit code."""
+    """Run JOB, a Python script, with ARGS (everything after JOB, options too), and exit
+    with its outcome: 0 done, 1 failed, 2 a usage error, 3 the master unreachable, 130
+    cancelled (Ctrl-C); the job's own sys.exit(N) gives N.
+
+    \b
+    vega submit jobs/wordcount.py data/sample.txt
+    vega submit --master local[2] --py-files lib.zip --files lookup.csv job.py ARG...
+    """
     debug = debug or debug_requested()
     by_master = _tie_to_starter()
     confs = settings_from_flags(_master_given_confs() + confs, executor_memory, executor_cores,
