@@ -211,20 +211,26 @@ def test_hangup_or_terminate_stops_the_context_and_removes_its_files(signum, dur
 
 @pytest.mark.parametrize("master", ["local[2]", "local-cluster[2,1]"])
 def test_options_reach_the_context(tmp_path, master):
-    """--name, --conf, --config and --py-files work as for `vega submit` (on a cluster the
-    py-files travel to the executors in a package)."""
+    """--name, --conf, --config, --py-files and --files work as for `vega submit` (on a
+    cluster the py-files and files travel to the executors in a package). pyspark's --files
+    was refused with click's guess "Did you mean '--py-files'?"."""
     (tmp_path / "shell_lib.py").write_text("def tag(x):\n    return ['lib', x]\n")
+    (tmp_path / "lookup.csv").write_text("a,1\n")
     config = tmp_path / "settings.yaml"
     config.write_text("vega:\n  default:\n    parallelism: 3\n")
     source = ("import shell_lib\n"
+              "from vega_runtime import SparkFiles\n"
               "print(sc.app_name, sc.conf['vega.task.max_attempts'], sc.default_parallelism)\n"
               "print(sc.parallelize([1, 2]).map(lambda x: __import__('shell_lib').tag(x))"
-              ".collect())\n")
+              ".collect())\n"
+              "print(repr(open(SparkFiles.get('lookup.csv')).read()), sc.parallelize([0], 1)"
+              ".map(lambda _: open(SparkFiles.get('lookup.csv')).read()).collect())\n")
     code, out, err, _ = run_piped(master, source, "--name", "explore", "--conf",
                                   "vega.task.max_attempts=2", "--config", str(config),
-                                  "--py-files", str(tmp_path / "shell_lib.py"))
+                                  "--py-files", str(tmp_path / "shell_lib.py"),
+                                  "--files", str(tmp_path / "lookup.csv"))
     assert code == 0, err
-    assert out == "explore 2 3\n[['lib', 1], ['lib', 2]]\n", err
+    assert out == "explore 2 3\n[['lib', 1], ['lib', 2]]\n'a,1\\n' ['a,1\\n']\n", err
 
 
 def test_pyspark_compat_makes_import_pyspark_work():

@@ -72,6 +72,11 @@ MASTER_HELP = ("local, local[N], local[*], local-cluster[W,C] or vega://host:por
                "(default: VEGA_MASTER, then config, then local[*]).")
 
 
+#: ``--files`` of ``vega submit`` and ``vega shell`` (spark-submit's and pyspark's)
+FILES_OPTION = click.option("--files", default="", help="Comma-separated files made available "
+                            "to the job (vega_runtime.SparkFiles.get(name)).")
+
+
 def job_options(command: Callable) -> Callable:
     """``--master``, ``--py-files``, ``--conf``, ``--config``, the executor resources and
     ``--pyspark-compat``: read them back with :func:`settings_from_flags`."""

@@ -35,7 +35,7 @@ from vega_runtime.scheduler.listener import JobListener
 
 from .errors import (EXIT_JOB_FAILED, EXIT_OK, Cancelled, CommandError, Unreachable, UsageError,
                      debug_requested, error_hint, full_traceback, stdout_closed)
-from .options import JobCommand, cli_settings, job_options, settings_from_flags
+from .options import FILES_OPTION, JobCommand, cli_settings, job_options, settings_from_flags
 from .staging import check_distinct_names, staging_directory
 
 #: the application name when --name is not given (PySpark's is "PySparkShell")
@@ -45,10 +45,12 @@ SHELL_APP_NAME = "vega-shell"
 @click.command("shell", cls=JobCommand)
 @job_options
 @click.option("--name", help=f"Application name (default: {SHELL_APP_NAME}).")
+@FILES_OPTION
 @click.option("--plain", is_flag=True, help="Python's standard console even if IPython is installed.")
 @click.option("--debug", is_flag=True,
               help="Show Vega's internal frames in tracebacks (as vega --debug).")
-def shell(master: Optional[str], name: Optional[str], py_files: str, confs: Tuple[str, ...],
+def shell(master: Optional[str], name: Optional[str], files: str, py_files: str,
+          confs: Tuple[str, ...],
           config_file: Optional[str], executor_memory: Optional[str],
           executor_cores: Optional[int], total_executor_cores: Optional[int],
           pyspark_compat: bool, plain: bool, debug: bool) -> int:
@@ -57,7 +59,7 @@ def shell(master: Optional[str], name: Optional[str], py_files: str, confs: Tupl
     confs = settings_from_flags(confs, executor_memory, executor_cores, total_executor_cores,
                                 pyspark_compat)
     cli_conf = _resolve_options(master, name, confs, config_file)
-    check_distinct_names(py_files, "")
+    check_distinct_names(py_files, files)
     # from here on, files are made: a kill or the terminal closed ends the session as exit()
     # does, and they go (the default action would leave them, and a starting Context's, in
     # $TMPDIR)
@@ -65,7 +67,7 @@ def shell(master: Optional[str], name: Optional[str], py_files: str, confs: Tupl
                 for signum in ENDING_SIGNALS}
     try:
         with staging_directory("vega-shell-") as staging:
-            return _run_shell(cli_conf, config_file, py_files, staging, plain, debug)
+            return _run_shell(cli_conf, config_file, py_files, files, staging, plain, debug)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
@@ -82,18 +84,22 @@ def _resolve_options(master: Optional[str], name: Optional[str], confs: Tuple[st
     return cli_conf
 
 
-def _run_shell(cli_conf: dict, config_file: Optional[str], py_files: str, staging: str,
-               plain: bool, debug: bool) -> int:
-    from .staging import build_job_package, split_list, stage_py_files
+def _run_shell(cli_conf: dict, config_file: Optional[str], py_files: str, files: str,
+               staging: str, plain: bool, debug: bool) -> int:
+    from vega_runtime.files import FILES_DIR_ENV
+
+    from .staging import build_job_package, split_list, stage_files, stage_py_files
 
     logging.basicConfig(format="vega: %(levelname)s %(message)s", level=logging.WARNING)
     sys.path[:0] = [""] + stage_py_files(py_files, staging)  # "": the cwd, as Python's REPL
+    os.environ[FILES_DIR_ENV] = stage_files(files, staging)
     conf = Config.load(config_file=config_file, cli=cli_conf)
-    if parse_master(conf["vega.master"]).kind in ("vega", "local-cluster") and split_list(py_files):
+    if parse_master(conf["vega.master"]).kind in ("vega", "local-cluster") and \
+            (split_list(py_files) or split_list(files)):
         stub = os.path.join(staging, "vega-shell.py")  # a package names one job script
         with open(stub, "w") as fh:
             fh.write("# the interactive session of `vega shell`\n")
-        cli_conf["vega.submit.package"] = build_job_package(stub, py_files, "", staging)
+        cli_conf["vega.submit.package"] = build_job_package(stub, py_files, files, staging)
     if conf["vega.pyspark_compat"]:
         from vega_runtime.pyspark_alias import install
 

@@ -29,7 +29,7 @@ from vega_runtime.processes import DIE_WITH_ENV, ENDING_SIGNALS, own_descendants
 from .errors import (EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_OK, EXIT_UNREACHABLE, CommandError,
                      Unreachable, UsageError, debug_requested, error_console, error_hint,
                      full_traceback, stdout_closed)
-from .options import JobCommand, cli_settings, job_options, settings_from_flags
+from .options import FILES_OPTION, JobCommand, cli_settings, job_options, settings_from_flags
 from .staging import (build_job_package, check_distinct_names, stage_files, stage_py_files,
                       staging_directory)
 
@@ -41,8 +41,7 @@ PROGRESS_LISTENER = "vega_cli.progress:ProgressDisplay"
 @click.option("--deploy-mode", type=click.Choice(["client", "cluster"]), default="client",
               show_default=True, help="Where the driver runs.")
 @click.option("--name", help="Application name.")
-@click.option("--files", default="", help="Comma-separated files made available to the job "
-                                          "(vega_runtime.SparkFiles.get(name)).")
+@FILES_OPTION
 @click.option("--supervise", is_flag=True,
               help="Cluster deploy mode: restart the driver if it fails (up to 3 times).")
 @click.option("--detach", is_flag=True,
