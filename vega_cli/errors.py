@@ -127,6 +127,13 @@ def error_hint(exc: BaseException) -> str:
     hint = getattr(exc, "hint", "")
     if hint or not isinstance(exc, ConfigError) or not exc.problem.startswith(NOT_A_SETTING):
         return hint
+    if exc.key.startswith("spark."):  # a Spark user's spark-submit --conf
+        from vega_runtime.pyspark_compat.conf import SPARK_TO_VEGA
+
+        named = SPARK_TO_VEGA.get(exc.key, ("",))[0]
+        return (f"Vega's is {named}; " if named else "Vega's settings are vega.*; ") + \
+            ("with --pyspark-compat Spark's settings are read as a PySpark program's SparkConf "
+             "is (translated, or ignored with a warning).")
     from vega_runtime.config import SETTINGS_BY_KEY
 
     close = difflib.get_close_matches(exc.key, list(SETTINGS_BY_KEY), n=1)
