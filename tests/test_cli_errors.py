@@ -100,6 +100,25 @@ def test_docs_cli_names_every_command_vega_help_lists():
     assert commands == documented
 
 
+@pytest.mark.parametrize("command", ["submit", "shell"])
+def test_a_bad_master_from_vega_master_or_a_file_is_named_with_where_it_came_from(tmp_path,
+                                                                                 command):
+    """A master URL nobody typed (VEGA_MASTER exported long ago, a settings file) was refused
+    as "invalid master URL 'bogus'" alone, which a user who gave no --master could not place;
+    now the variable or the file is named first, as for other settings."""
+    settings = tmp_path / "site.yaml"
+    settings.write_text("vega:\n  master: yarn\n")
+    args = [command] + (["jobs/pi.py"] if command == "submit" else [])
+    from_env = vega(*args, env=clean_env(VEGA_MASTER="bogus"))
+    from_file = vega(command, "--config", str(settings), *args[1:])
+    for result, source, url in ((from_env, "VEGA_MASTER", "bogus"),
+                                (from_file, str(settings), "yarn")):
+        assert (result.returncode, result.stdout) == (2, "")
+        assert error_lines(result.stderr) == [
+            f"vega: error: {source}: invalid master URL {url!r}: use local, local[N], "
+            "local[N,F], local[*], local-cluster[W,C] or vega://host:port"]
+
+
 def test_vega_debug_adds_the_traceback_before_the_message():
     """vega --debug: the same exit code and message, with the full traceback before it."""
     result = vega("--debug", "worker", "nonsense")

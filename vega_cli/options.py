@@ -160,6 +160,23 @@ def cli_settings(master: Optional[str], confs: Tuple[str, ...]) -> dict:
     return settings
 
 
+def resolved_master(conf):
+    """The master ``conf`` (a resolved ``Config``) names, parsed; ``MasterURLError`` for a
+    bad one names where it came from when that was not ``--master``: ``VEGA_MASTER`` or a
+    settings file, which a user may not remember setting."""
+    from vega_runtime.errors import MasterURLError
+    from vega_runtime.master_url import parse_master
+
+    try:
+        return parse_master(conf["vega.master"])
+    except MasterURLError as exc:
+        origin = conf.origin("vega.master")
+        if origin == "command line":
+            raise
+        raise MasterURLError(exc.url, "VEGA_MASTER" if origin == "environment" else origin) \
+            from None
+
+
 #: the flags that stand for settings: flag, setting, and the least value the flag takes
 #: when that is more than the setting's (the setting's 0 means "no limit"; the flag asks
 #: for a number of cores, so 0 cores makes no sense)

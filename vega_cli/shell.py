@@ -35,7 +35,8 @@ from vega_runtime.scheduler.listener import JobListener
 
 from .errors import (EXIT_JOB_FAILED, EXIT_OK, Cancelled, CommandError, Unreachable, UsageError,
                      debug_requested, error_hint, full_traceback, stdout_closed)
-from .options import FILES_OPTION, JobCommand, cli_settings, job_options, settings_from_flags
+from .options import (FILES_OPTION, JobCommand, cli_settings, job_options, resolved_master,
+                      settings_from_flags)
 from .staging import check_distinct_names, staging_directory
 
 #: the application name when --name is not given (PySpark's is "PySparkShell")
@@ -78,7 +79,7 @@ def _resolve_options(master: Optional[str], name: Optional[str], confs: Tuple[st
     """The command line's settings (checked: a bad one is a usage error before anything starts)."""
     try:
         cli_conf = {"vega.app.name": name or SHELL_APP_NAME, **cli_settings(master, confs)}
-        parse_master(Config.load(config_file=config_file, cli=cli_conf)["vega.master"])
+        resolved_master(Config.load(config_file=config_file, cli=cli_conf))
     except (ConfigError, MasterURLError) as exc:
         raise UsageError(str(exc), error_hint(exc))
     return cli_conf

@@ -29,7 +29,8 @@ from vega_runtime.processes import DIE_WITH_ENV, ENDING_SIGNALS, own_descendants
 from .errors import (EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_OK, EXIT_UNREACHABLE, CommandError,
                      Unreachable, UsageError, debug_requested, error_console, error_hint,
                      full_traceback, stdout_closed)
-from .options import FILES_OPTION, JobCommand, cli_settings, job_options, settings_from_flags
+from .options import (FILES_OPTION, JobCommand, cli_settings, job_options, resolved_master,
+                      settings_from_flags)
 from .staging import (build_job_package, check_distinct_names, stage_files, stage_py_files,
                       staging_directory)
 
@@ -124,7 +125,7 @@ def _resolve_options(master, name, confs, config_file, job, deploy_mode) -> dict
         if name is not None:
             cli_conf["vega.app.name"] = name
         resolved = Config.load(config_file=config_file, cli=cli_conf)
-        spec = parse_master(resolved["vega.master"])
+        spec = resolved_master(resolved)
     except (ConfigError, MasterURLError) as exc:
         raise UsageError(str(exc), error_hint(exc))
     if deploy_mode == "cluster" and spec.kind != "vega":

@@ -144,12 +144,16 @@ def error_line(error_type: str, message: str) -> str:
 class MasterURLError(VegaError):
     """The master URL does not name a master kind Vega knows."""
 
-    def __init__(self, url: str):
-        super().__init__(url)
+    def __init__(self, url: str, source: str = ""):
+        super().__init__(url, source)
         self.url = url
+        #: where the URL came from when the user did not type it just now (VEGA_MASTER, a
+        #: settings file), "" otherwise
+        self.source = source
 
     def __str__(self) -> str:
-        return (f"invalid master URL {self.url!r}: use local, local[N], local[N,F], local[*], "
+        return ((f"{self.source}: " if self.source else "") +
+                f"invalid master URL {self.url!r}: use local, local[N], local[N,F], local[*], "
                 f"local-cluster[W,C] or vega://host:port")
 
     @property
