@@ -136,6 +136,15 @@ def test_driver_exception_shows_the_users_traceback():
     assert "KeyError: 'missing'" in err
 
 
+def test_import_pyspark_without_the_switch_says_to_start_with_pyspark_compat():
+    """`import pyspark` in a plain shell fails as Python's would, and says the switch."""
+    code, out, err, _ = run_piped("local", "import pyspark\nprint('still here')\n")
+    assert (code, out) == (0, "still here\n"), err
+    assert ("ModuleNotFoundError: No module named 'pyspark'\nPySpark programs run on Vega with "
+            "vega shell --pyspark-compat: 'import pyspark' then means Vega (docs/api.md).\n"
+            ) in err, err
+
+
 def test_exit_code_of_exit_is_the_shell_exit_code_and_stops_the_context():
     """exit(3) leaves with status 3, still stopping the Context and its executors."""
     code, out, err, processes = run_piped("local[2]", "exit(3)\nprint('not reached')\n",

@@ -115,6 +115,27 @@ def test_a_task_ending_with_sys_exit_fails_naming_systemexit_as_python_does(vega
     assert frame_lines(result.stderr) == [f'  File "{job}", line 5, in f'], result.stderr
 
 
+def test_a_pyspark_program_without_the_switch_is_told_about_pyspark_compat(vega_cli, tmp_path):
+    """A spark-submit user's first try, vega submit job.py on a PySpark program, ended in
+    "ModuleNotFoundError: No module named 'pyspark'" with no word on --pyspark-compat."""
+    import importlib.util
+
+    if importlib.util.find_spec("pyspark") is not None:
+        pytest.skip("a real pyspark is installed here: the program would import it")
+    job = write_job(tmp_path, "spark_job.py", """
+        from pyspark import SparkContext
+        print(SparkContext().parallelize(range(10)).sum())
+    """)
+    result = vega_cli("submit", "--master", "local", job)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert frame_lines(result.stderr) == [f'  File "{job}", line 1, in <module>'], result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        "PySpark programs run on Vega with vega submit --pyspark-compat: 'import pyspark' then "
+        "means Vega (docs/api.md).")
+    switched = vega_cli("submit", "--master", "local", "--pyspark-compat", job)
+    assert (switched.returncode, switched.stdout) == (0, "45\n"), switched.stderr
+
+
 def test_sys_exit_code_of_the_job_is_the_exit_code(vega_cli, tmp_path):
     """sys.exit(3) in a job makes vega submit exit 3."""
     job = write_job(tmp_path, "exits.py", """

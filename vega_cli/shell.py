@@ -34,7 +34,7 @@ from vega_runtime.processes import ENDING_SIGNALS
 from vega_runtime.scheduler.listener import JobListener
 
 from .errors import (EXIT_JOB_FAILED, EXIT_OK, Cancelled, CommandError, Unreachable, UsageError,
-                     debug_requested, error_hint, full_traceback, stdout_closed)
+                     debug_requested, error_hint, full_traceback, pyspark_hint, stdout_closed)
 from .options import (FILES_OPTION, JobCommand, cli_settings, job_options, resolved_master,
                       settings_from_flags)
 from .staging import check_distinct_names, staging_directory
@@ -234,7 +234,8 @@ def describe_error(exc: BaseException, watch: JobWatch, debug: bool) -> str:
         return f"KeyboardInterrupt: job {job_id} cancelled; its running tasks were stopped\n"
     if isinstance(exc, JobCancelled):
         return f"JobCancelled: {exc}\n"
-    return full_traceback(exc) if debug else user_traceback(exc)
+    hint = pyspark_hint(exc, "shell")
+    return (full_traceback(exc) if debug else user_traceback(exc)) + (hint and hint + "\n")
 
 
 # -- the consoles ---------------------------------------------------------------------------

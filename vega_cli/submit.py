@@ -28,7 +28,7 @@ from vega_runtime.processes import DIE_WITH_ENV, ENDING_SIGNALS, own_descendants
 
 from .errors import (EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_OK, EXIT_UNREACHABLE, CommandError,
                      Unreachable, UsageError, debug_requested, error_console, error_hint,
-                     full_traceback, stdout_closed)
+                     full_traceback, pyspark_hint, stdout_closed)
 from .options import (FILES_OPTION, JobCommand, cli_settings, job_options, resolved_master,
                       settings_from_flags)
 from .staging import (build_job_package, check_distinct_names, stage_files, stage_py_files,
@@ -304,6 +304,9 @@ def _run_driver(job: str, args: List[str], cli_conf: dict, config_file: Optional
                       f"{type(exc).__name__}: {escape(str(exc))}")
         console.print(user_traceback(exc) if not debug else full_traceback(exc), markup=False,
                       highlight=False)
+        hint = pyspark_hint(exc, "submit")
+        if hint:
+            console.print(hint, markup=False, highlight=False, style="dim")
         return EXIT_JOB_FAILED
 
 
