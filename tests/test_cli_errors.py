@@ -119,6 +119,26 @@ def test_a_bad_master_from_vega_master_or_a_file_is_named_with_where_it_came_fro
             "local[N,F], local[*], local-cluster[W,C] or vega://host:port"]
 
 
+@pytest.mark.parametrize("command", ["status", "logs", "kill"])
+def test_cluster_commands_given_no_cluster_master_say_where_it_came_from(command):
+    """vega status with VEGA_MASTER=local[2] exported: 'needs a vega://host:port master, not
+    'local[2]'' did not say where 'local[2]' came from (nor, for logs and kill, which command
+    needed it: 'this command'); vega://h:99999 was 'not a vega://host:port master' with no
+    word on its port."""
+    args = [command] + ([] if command == "status" else ["app-20261203083328-0001"])
+    result = vega(*args, env=clean_env(VEGA_MASTER="local[2]"))
+    assert (result.returncode, result.stdout) == (2, "")
+    assert error_lines(result.stderr) == [
+        f"vega: error: VEGA_MASTER: vega {command} needs a vega://host:port master, not "
+        "'local[2]'"]
+    port = vega(*args[:1], "--master", "vega://127.0.0.1:99999", *args[1:])
+    assert port.returncode == 2
+    assert port.stderr.splitlines() == [
+        f"vega: error: vega {command} needs a vega://host:port master, not "
+        "'vega://127.0.0.1:99999'",
+        "A port is 1 to 65535 (a master listens at 7077 unless started with --port)"]
+
+
 def test_vega_debug_adds_the_traceback_before_the_message():
     """vega --debug: the same exit code and message, with the full traceback before it."""
     result = vega("--debug", "worker", "nonsense")

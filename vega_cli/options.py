@@ -68,6 +68,27 @@ def cluster_master_url(master_url: Optional[str]) -> Tuple[str, str]:
         f"vega://HOST:PORT, as vega start-master printed it (or VEGA_MASTER).")
 
 
+def cluster_master_spec(master_url: Optional[str], command: str):
+    """``(spec, url, unnamed)``: the master a cluster command asks (``cluster_master_url``),
+    parsed. One that is no ``vega://host:port`` master is a usage error naming where it came
+    from when that was ``VEGA_MASTER`` (which a user may not remember exporting) and, for a
+    bad port, the ports there are."""
+    from vega_runtime.errors import MasterURLError
+    from vega_runtime.master_url import parse_master
+
+    from .errors import UsageError
+
+    url, unnamed = cluster_master_url(master_url)
+    try:
+        spec, hint = parse_master(url), ""
+    except MasterURLError as exc:
+        spec, hint = None, exc.hint
+    if spec is None or spec.kind != "vega":
+        source = "" if master_url else "VEGA_MASTER: "
+        raise UsageError(f"{source}{command} needs a vega://host:port master, not {url!r}", hint)
+    return spec, url, unnamed
+
+
 MASTER_HELP = ("local, local[N], local[*], local-cluster[W,C] or vega://host:port "
                "(default: VEGA_MASTER, then config, then local[*]).")
 
