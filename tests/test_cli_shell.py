@@ -145,6 +145,18 @@ def test_import_pyspark_without_the_switch_says_to_start_with_pyspark_compat():
             ) in err, err
 
 
+def test_a_script_given_to_the_shell_is_refused_saying_to_submit_it():
+    """pyspark job.py (refused since Spark 2.0: use spark-submit); vega shell job.py said
+    'Got unexpected extra argument (job.py)'; now exit 2 with what to run instead, before any
+    Context starts."""
+    proc = subprocess.run(vega_argv("shell", "jobs/pi.py", "10"), cwd=REPO, capture_output=True,
+                          text=True, env=clean_env(), timeout=60)
+    assert (proc.returncode, proc.stdout) == (2, "")
+    assert proc.stderr.splitlines() == [
+        "vega: error: vega shell runs no script (jobs/pi.py 10)",
+        "Run it with: vega submit jobs/pi.py 10; or pipe statements into vega shell."]
+
+
 def test_exit_code_of_exit_is_the_shell_exit_code_and_stops_the_context():
     """exit(3) leaves with status 3, still stopping the Context and its executors."""
     code, out, err, processes = run_piped("local[2]", "exit(3)\nprint('not reached')\n",

@@ -43,7 +43,7 @@ from .staging import check_distinct_names, staging_directory
 SHELL_APP_NAME = "vega-shell"
 
 
-@click.command("shell", cls=JobCommand)
+@click.command("shell", cls=JobCommand, context_settings={"allow_extra_args": True})
 @job_options
 @click.option("--name", help=f"Application name (default: {SHELL_APP_NAME}).")
 @FILES_OPTION
@@ -56,6 +56,11 @@ def shell(master: Optional[str], name: Optional[str], files: str, py_files: str,
           executor_cores: Optional[int], total_executor_cores: Optional[int],
           pyspark_compat: bool, plain: bool, debug: bool) -> int:
     """An interactive Python session with a Context as `sc` (and `ctx`)."""
+    script = click.get_current_context().args
+    if script:  # pyspark job.py: as pyspark since Spark 2.0, said with what to run instead
+        raise UsageError(f"vega shell runs no script ({' '.join(script)})",
+                         f"Run it with: vega submit {' '.join(script)}; or pipe statements "
+                         f"into vega shell.")
     debug = debug or debug_requested()
     confs = settings_from_flags(confs, executor_memory, executor_cores, total_executor_cores,
                                 pyspark_compat)
