@@ -289,6 +289,27 @@ def test_a_cluster_mode_drivers_stdout_and_stderr_reach_the_submitters_own(clust
     assert "driver-err" in logs.stderr and "stage 0 started" in logs.stderr
 
 
+def test_cluster_mode_warns_of_job_arguments_that_are_relative_paths_here(cluster, tmp_path):
+    """vega submit --deploy-mode cluster job.py words.txt, from the directory holding
+    words.txt: the driver runs on the master in its own directory, where the path leads
+    nowhere; it said only 'cannot read .../apps/driver-.../words.txt', after the upload. Now
+    a warning first names the argument and what to give instead; others pass unremarked."""
+    write(tmp_path / "words.txt", "a b\n")
+    job = write(tmp_path / "argv.py", "import sys\nprint(sys.argv[1:])\n")
+    result = vega("submit", "--deploy-mode", "cluster", "argv.py", "words.txt", "--n", "3",
+                  env=cluster["env"], cwd=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "['words.txt', '--n', '3']\n"
+    assert result.stderr.splitlines()[0] == (
+        "vega: warning: 'words.txt' is a path relative to this directory, but a cluster-mode "
+        "driver runs on the master in a directory of its own: give paths every worker can "
+        "read (absolute, on a shared file system, or HDFS), or ship files with --files and "
+        "open SparkFiles.get(name)")
+    absolute = vega("submit", "--deploy-mode", "cluster", job, str(tmp_path / "words.txt"),
+                    env=cluster["env"])
+    assert absolute.returncode == 0 and "warning" not in absolute.stderr, absolute.stderr
+
+
 def test_a_cluster_mode_drivers_settings_are_not_on_its_command_line(cluster, tmp_path):
     """--deploy-mode cluster --conf vega.executor.env.DB_PASSWORD=...: the driver the master
     starts has the setting (its executors get the variable) but not on its command line,

@@ -46,7 +46,8 @@ def check_app_id(app_id: str) -> None:
 def logs(app_id: str, follow: bool, master_url: Optional[str], secret_file: Optional[str]) -> None:
     """Print the task output of application APP_ID, as stored by the master."""
     check_app_id(app_id)
-    end = stream_logs(master_connection(master_url, secret_file, "logs"), app_id, follow)  # Ctrl-C: 130
+    conn = master_connection(master_url, secret_file, "logs")
+    end = stream_logs(conn, app_id, follow)  # Ctrl-C: 130
     if end.state == "unknown":
         raise CommandError(f"the master knows no application {app_id!r}",
                            "List applications with: vega status")

@@ -152,6 +152,7 @@ def _run_in_cluster(job: str, args: List[str], cli_conf: dict, config_file: Opti
     from .apps import master_connection, stream_logs
 
     url = Config.load(config_file=config_file, cli=cli_conf)["vega.master"]
+    _warn_of_relative_paths(args)
     path = build_job_package(job, py_files, files, staging)
     package = Package(path, sha256_of(path), os.path.getsize(path))
     conn = master_connection(url, None)
@@ -196,6 +197,21 @@ def _run_in_cluster(job: str, args: List[str], cli_conf: dict, config_file: Opti
             kill.close()
         console.print(f"[bold yellow]vega: driver {reply.driver_id} killed[/] (Ctrl-C)")
         return EXIT_CANCELLED
+
+
+def _warn_of_relative_paths(args: List[str]) -> None:
+    """Cluster deploy mode: name the job's arguments that are relative paths to files here,
+    which the driver, run on the master in a directory of its own, will not find ('cannot
+    read .../apps/driver-.../data/sample.txt' was all it said, after the upload)."""
+    here = [arg for arg in args if not os.path.isabs(arg) and os.path.exists(arg)]
+    if here:
+        are = "is a path" if len(here) == 1 else "are paths"
+        error_console().print(
+            f"vega: warning: {', '.join(map(repr, here))} {are} relative to this directory, "
+            "but a cluster-mode driver runs on the master in a directory of its own: give "
+            "paths every worker can read (absolute, on a shared file system, or HDFS), or "
+            "ship files with --files and open SparkFiles.get(name)",
+            markup=False, highlight=False, style="yellow")
 
 
 def _is_cluster(cli_conf: dict, config_file: Optional[str]) -> bool:
