@@ -140,8 +140,9 @@ SPARK_ONLY_OPTIONS = {
     "--kill": "kill a cluster-mode driver (or any application) with: vega kill --master URL ID",
     "--status": "see a cluster-mode driver's state with: vega status --master URL (its "
                 "drivers table; --json for scripts)",
-    "--archives": "Vega unpacks no archives: give a .zip of Python modules to --py-files "
-                  "(imported from as it is), data files to --files",
+    "--archives": "the job unpacks one for its tasks with sc.add_archive(PATH) or "
+                  "sc.add_archive(PATH#NAME), as Spark's addArchive; a .zip of Python modules "
+                  "goes to --py-files",
     "--num-executors": "Vega starts one executor per core it grants an application: "
                        "--total-executor-cores N caps them at N",
     "--version": "vega --version prints Vega's",
