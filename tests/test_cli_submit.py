@@ -361,6 +361,63 @@ def test_two_shipped_files_of_one_name_are_refused_naming_both(vega_cli, tmp_pat
     assert (again.returncode, again.stdout) == (0, "ran\n"), again.stderr
 
 
+def write_archives(directory) -> str:
+    """env.tar.gz and tools.zip, each holding greeting.txt; returns the --archives value
+    (the tarball named env after #, the zip under its file's name)."""
+    import tarfile
+
+    (directory / "greeting.txt").write_text("hello from an archive\n")
+    with tarfile.open(directory / "env.tar.gz", "w:gz") as tar:
+        tar.add(directory / "greeting.txt", "greeting.txt")
+    with zipfile.ZipFile(directory / "tools.zip", "w") as zf:
+        zf.write(directory / "greeting.txt", "greeting.txt")
+    return f"{directory / 'env.tar.gz'}#env,{directory / 'tools.zip'}"
+
+
+ARCHIVES_JOB = """
+    import os
+    from vega_runtime import Context, SparkFiles
+
+    def read(name):
+        return open(os.path.join(SparkFiles.get(name), "greeting.txt")).read().strip()
+
+    with Context() as ctx:
+        print(read("env"), read("tools.zip"))
+        print(ctx.parallelize([0, 1], 2).map(lambda _: (read("env"), read("tools.zip"))).collect())
+"""
+ARCHIVES_OUT = ("hello from an archive hello from an archive\n"
+                + str([("hello from an archive",) * 2] * 2) + "\n")
+
+
+@pytest.mark.parametrize("master", [*MASTERS, "local-cluster[2,1]"])
+def test_archives_are_unpacked_for_the_driver_and_tasks(vega_cli, tmp_path, master):
+    """spark-submit's --archives env.tar.gz#env,tools.zip: each unpacked in SparkFiles.get(NAME)
+    (the name after #, else the file's), in the driver and in tasks, as sc.add_archive does.
+    vega submit had no --archives."""
+    (tmp_path / "shipped").mkdir()
+    archives = write_archives(tmp_path / "shipped")
+    job = write_job(tmp_path, "reads_archives.py", ARCHIVES_JOB)
+    result = vega_cli("submit", "--master", master, "--archives", archives, job)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ARCHIVES_OUT
+
+
+@pytest.mark.parametrize("archives, message", [
+    ("missing.tar.gz", "--archives: 'missing.tar.gz' is not a file"),
+    ("notes.txt", "--archives: 'notes.txt' is not a .zip, .tar, .tar.gz or .tgz archive"),
+    ("a.zip#x,b.zip#x", "--archives: 'b.zip#x': two archives named 'x'"),
+])
+def test_a_bad_archive_is_refused_before_the_job_runs(vega_cli, tmp_path, archives, message):
+    """A missing, unknown or twice-named --archives entry is a usage error naming it."""
+    for name in ("notes.txt", "a.zip", "b.zip"):
+        (tmp_path / name).write_bytes(b"")
+    job = write_job(tmp_path, "job.py", "print('ran')\n")
+    result = vega_cli("submit", "--master", "local", "--archives", archives, job,
+                      cwd=str(tmp_path))
+    assert (result.returncode, result.stdout) == (2, ""), result.stderr
+    assert result.stderr.splitlines() == [f"vega: error: {message}"]
+
+
 # -- --verbose ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("flag", ["--verbose", "-v"])  # -v: spark-submit's too

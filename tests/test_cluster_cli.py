@@ -11,7 +11,8 @@ import pytest
 
 from vega_runtime.net.connection import create_secret_file
 
-from proc_helpers import clean_env, executor_processes, kill_group, spawn_vega, vega, wait_for
+from proc_helpers import (clean_env, executor_processes, kill_group, spawn_vega, vega, wait_for,
+                          write_job)
 from test_cli_errors import error_lines
 
 
@@ -308,6 +309,19 @@ def test_cluster_mode_warns_of_job_arguments_that_are_relative_paths_here(cluste
     absolute = vega("submit", "--deploy-mode", "cluster", job, str(tmp_path / "words.txt"),
                     env=cluster["env"])
     assert absolute.returncode == 0 and "warning" not in absolute.stderr, absolute.stderr
+
+
+def test_archives_reach_a_cluster_mode_driver_and_its_tasks(cluster, tmp_path):
+    """--deploy-mode cluster --archives env.tar.gz#env,tools.zip: the archives travel in the
+    job package and the driver the master starts unpacks them as a client-mode one does."""
+    from test_cli_submit import ARCHIVES_JOB, ARCHIVES_OUT, write_archives
+
+    archives = write_archives(tmp_path)
+    job = write_job(tmp_path, "reads_archives.py", ARCHIVES_JOB)
+    result = vega("submit", "--deploy-mode", "cluster", "--archives", archives, job,
+                  env=cluster["env"])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ARCHIVES_OUT
 
 
 def test_a_cluster_mode_drivers_settings_are_not_on_its_command_line(cluster, tmp_path):

@@ -96,6 +96,12 @@ MASTER_HELP = ("local, local[N], local[*], local-cluster[W,C] or vega://host:por
 #: ``--files`` of ``vega submit`` and ``vega shell`` (spark-submit's and pyspark's)
 FILES_OPTION = click.option("--files", default="", help="Comma-separated files made available "
                             "to the job (vega_runtime.SparkFiles.get(name)).")
+#: ``--archives`` of ``vega submit`` and ``vega shell``; read back with ``staging.archive_list``
+ARCHIVES_OPTION = click.option("--archives", default="", metavar="PATH[#NAME],...",
+                               help="Comma-separated archives (.zip, .tar, .tar.gz, .tgz) "
+                                    "unpacked for the job's tasks and the driver, each in the "
+                                    "directory SparkFiles.get(NAME) (NAME: the file's name "
+                                    "unless given after #).")
 
 
 def job_options(command: Callable) -> Callable:
@@ -140,9 +146,6 @@ SPARK_ONLY_OPTIONS = {
     "--kill": "kill a cluster-mode driver (or any application) with: vega kill --master URL ID",
     "--status": "see a cluster-mode driver's state with: vega status --master URL (its "
                 "drivers table; --json for scripts)",
-    "--archives": "the job unpacks one for its tasks with sc.add_archive(PATH) or "
-                  "sc.add_archive(PATH#NAME), as Spark's addArchive; a .zip of Python modules "
-                  "goes to --py-files",
     "--num-executors": "Vega starts one executor per core it grants an application: "
                        "--total-executor-cores N caps them at N",
     "--version": "vega --version prints Vega's",

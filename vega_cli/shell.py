@@ -35,9 +35,9 @@ from vega_runtime.scheduler.listener import JobListener
 
 from .errors import (EXIT_JOB_FAILED, EXIT_OK, Cancelled, CommandError, Unreachable, UsageError,
                      debug_requested, error_hint, full_traceback, pyspark_hint, stdout_closed)
-from .options import (FILES_OPTION, JobCommand, cli_settings, job_options, resolved_master,
-                      settings_from_flags)
-from .staging import check_distinct_names, staging_directory
+from .options import (ARCHIVES_OPTION, FILES_OPTION, JobCommand, cli_settings, job_options,
+                      resolved_master, settings_from_flags)
+from .staging import archive_list, check_distinct_names, staging_directory
 
 #: the application name when --name is not given (PySpark's is "PySparkShell")
 SHELL_APP_NAME = "vega-shell"
@@ -47,10 +47,11 @@ SHELL_APP_NAME = "vega-shell"
 @job_options
 @click.option("--name", help=f"Application name (default: {SHELL_APP_NAME}).")
 @FILES_OPTION
+@ARCHIVES_OPTION
 @click.option("--plain", is_flag=True, help="Python's standard console even if IPython is installed.")
 @click.option("--debug", is_flag=True,
               help="Show Vega's internal frames in tracebacks (as vega --debug).")
-def shell(master: Optional[str], name: Optional[str], files: str, py_files: str,
+def shell(master: Optional[str], name: Optional[str], files: str, archives: str, py_files: str,
           confs: Tuple[str, ...],
           config_file: Optional[str], executor_memory: Optional[str],
           executor_cores: Optional[int], total_executor_cores: Optional[int],
@@ -66,6 +67,9 @@ def shell(master: Optional[str], name: Optional[str], files: str, py_files: str,
                                 pyspark_compat)
     cli_conf = _resolve_options(master, name, confs, config_file)
     check_distinct_names(py_files, files)
+    archive_items = archive_list(archives)
+    if archive_items:
+        cli_conf["vega.archives"] = ",".join(archive_items)  # the session's Context adds them
     # from here on, files are made: a kill or the terminal closed ends the session as exit()
     # does, and they go (the default action would leave them, and a starting Context's, in
     # $TMPDIR)

@@ -29,10 +29,10 @@ from vega_runtime.processes import DIE_WITH_ENV, ENDING_SIGNALS, own_descendants
 from .errors import (EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_OK, EXIT_UNREACHABLE, CommandError,
                      Unreachable, UsageError, debug_requested, error_console, error_hint,
                      full_traceback, pyspark_hint, stdout_closed)
-from .options import (FILES_OPTION, JobCommand, cli_settings, job_options, resolved_master,
-                      settings_from_flags)
-from .staging import (build_job_package, check_distinct_names, stage_files, stage_py_files,
-                      staging_directory)
+from .options import (ARCHIVES_OPTION, FILES_OPTION, JobCommand, cli_settings, job_options,
+                      resolved_master, settings_from_flags)
+from .staging import (archive_list, build_job_package, check_distinct_names, stage_files,
+                      stage_py_files, staging_directory)
 
 PROGRESS_LISTENER = "vega_cli.progress:ProgressDisplay"
 
@@ -43,6 +43,7 @@ PROGRESS_LISTENER = "vega_cli.progress:ProgressDisplay"
               show_default=True, help="Where the driver runs.")
 @click.option("--name", help="Application name.")
 @FILES_OPTION
+@ARCHIVES_OPTION
 @click.option("--supervise", is_flag=True,
               help="Cluster deploy mode: restart the driver if it fails (up to 3 times).")
 @click.option("--detach", is_flag=True,
@@ -56,7 +57,7 @@ PROGRESS_LISTENER = "vega_cli.progress:ProgressDisplay"
 @click.argument("job", type=click.Path())
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def submit(master: Optional[str], deploy_mode: str, name: Optional[str], py_files: str,
-           files: str, confs: Tuple[str, ...], config_file: Optional[str],
+           files: str, archives: str, confs: Tuple[str, ...], config_file: Optional[str],
            executor_memory: Optional[str], executor_cores: Optional[int],
            total_executor_cores: Optional[int], supervise: bool, detach: bool,
            pyspark_compat: bool, verbose: bool, debug: bool, slurm_spec: Optional[str],
@@ -76,7 +77,13 @@ def submit(master: Optional[str], deploy_mode: str, name: Optional[str], py_file
     cli_conf = _resolve_options(master, name, confs, config_file, job, deploy_mode)
     _check_syntax(job)
     check_distinct_names(py_files, files)
+    archive_items = archive_list(archives)
+    if archive_items and deploy_mode != "cluster":
+        cli_conf["vega.archives"] = ",".join(archive_items)  # the driver's Context adds them
     if slurm_spec is not None:
+        if archive_items:
+            raise UsageError("--archives is not taken with --slurm",
+                             "Unpack them in the job with sc.add_archive(PATH[#NAME]).")
         from .slurm_submit import submit_to_slurm
 
         return submit_to_slurm(slurm_spec, master, job, args, confs, name, config_file,
@@ -93,7 +100,7 @@ def submit(master: Optional[str], deploy_mode: str, name: Optional[str], py_file
     if deploy_mode == "cluster":
         with staging_directory("vega-submit-") as staging:
             return _run_in_cluster(job, list(args), cli_conf, config_file, py_files, files,
-                                   staging, supervise, detach)
+                                   staging, supervise, detach, archive_items)
     try:
         with staging_directory("vega-submit-") as staging:
             extra_paths = stage_py_files(py_files, staging)
@@ -144,8 +151,10 @@ def _resolve_options(master, name, confs, config_file, job, deploy_mode) -> dict
 
 
 def _run_in_cluster(job: str, args: List[str], cli_conf: dict, config_file: Optional[str],
-                    py_files: str, files: str, staging: str, supervise: bool, detach: bool) -> int:
-    """Cluster deploy mode: the master runs the driver; stay attached to its output."""
+                    py_files: str, files: str, staging: str, supervise: bool, detach: bool,
+                    archives: List[str]) -> int:
+    """Cluster deploy mode: the master runs the driver; stay attached to its output.  The
+    archives travel in the package, and the master gives them to the driver's --archives."""
     from vega_runtime.net.messages import DriverSubmitted, KillApplication, SubmitDriver
     from vega_runtime.packaging import Package, sha256_of, upload
 
@@ -153,7 +162,7 @@ def _run_in_cluster(job: str, args: List[str], cli_conf: dict, config_file: Opti
 
     url = Config.load(config_file=config_file, cli=cli_conf)["vega.master"]
     _warn_of_relative_paths(args)
-    path = build_job_package(job, py_files, files, staging)
+    path = build_job_package(job, py_files, files, staging, archives=archives)
     package = Package(path, sha256_of(path), os.path.getsize(path))
     conn = master_connection(url, None)
     try:

@@ -128,6 +128,11 @@ class DriverRunner:
             command += ["--py-files", ",".join(os.path.join(py_dir, n) for n in sorted(os.listdir(py_dir)))]
         if os.path.isdir(files_dir) and os.listdir(files_dir):
             command += ["--files", ",".join(os.path.join(files_dir, n) for n in sorted(os.listdir(files_dir)))]
+        archives = os.path.join(package_dir, "archives")  # archives/NAME/FILE
+        if os.path.isdir(archives) and os.listdir(archives):
+            command += ["--archives", ",".join(
+                f"{os.path.join(archives, name, os.listdir(os.path.join(archives, name))[0])}#{name}"
+                for name in sorted(os.listdir(archives)))]
         return command + [os.path.join(package_dir, request.job_file), *request.args]
 
     @staticmethod
