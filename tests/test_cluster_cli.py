@@ -237,6 +237,24 @@ def test_py_files_reach_executors_through_the_package(cluster, tmp_path):
     assert "job package" in result.stderr and "sha256" in result.stderr
 
 
+def test_a_py_files_directory_is_on_the_executors_path_as_on_the_drivers(cluster, tmp_path):
+    """--py-files libs (a directory holding the package dirpkg) puts libs on sys.path, as the
+    README says and local masters do: tasks on a cluster's executors import dirpkg too. The
+    package kept it as py/libs, and only py/ was on their path: 'No module named dirpkg'."""
+    (tmp_path / "libs" / "dirpkg").mkdir(parents=True)
+    write(tmp_path / "libs" / "dirpkg" / "__init__.py", "def tag(x):\n    return ['dirpkg', x]\n")
+    job = write(tmp_path / "job.py",
+                "import dirpkg\nfrom vega_runtime import Context\n"
+                "with Context() as ctx:\n"
+                "    print(dirpkg.tag(0), ctx.parallelize([1, 2], 2)"
+                ".map(lambda x: __import__('dirpkg').tag(x)).collect())\n")
+    for mode in ("client", "cluster"):
+        result = vega("submit", "--deploy-mode", mode, "--py-files", str(tmp_path / "libs"), job,
+                      env=cluster["env"])
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == "['dirpkg', 0] [['dirpkg', 1], ['dirpkg', 2]]\n", mode
+
+
 def test_cluster_deploy_mode_runs_the_driver_on_the_master_and_streams_its_output(cluster, tmp_path):
     """--deploy-mode cluster: output streams back and the exit code is the driver's."""
     data = write(tmp_path / "words.txt", "b a b\nc b\n")

@@ -188,8 +188,12 @@ def source_copies(package_dir: str) -> Dict[str, str]:
 
 
 def python_paths(package_dir: str) -> List[str]:
-    """``sys.path`` entries of an extracted package: ``py/`` and the archives in it."""
+    """``sys.path`` entries of an extracted package: ``py/``, and in it the archives and the
+    directories given to ``--py-files``, each on the path as it was on the driver's (a
+    directory's modules and packages import by their own names)."""
     py = os.path.join(package_dir, "py")
     if not os.path.isdir(py):
         return []
-    return [py] + sorted(os.path.join(py, n) for n in os.listdir(py) if n.endswith(ARCHIVES))
+    return [py] + sorted(os.path.join(py, n) for n in os.listdir(py)
+                         if n.endswith(ARCHIVES) or (os.path.isdir(os.path.join(py, n))
+                                                     and n != "__pycache__"))
