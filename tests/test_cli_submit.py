@@ -137,6 +137,19 @@ def test_job_sys_argv_is_script_then_arguments(vega_cli, tmp_path):
     assert seen["argv"] == [job, "in.txt", "two words", "--top", "3"]
 
 
+def test_a_symlinked_job_imports_the_modules_beside_its_target(vega_cli, tmp_path):
+    """jobs/main.py a symbolic link to src/main.py, which imports src/helper.py: Python puts
+    the script's directory first with links resolved, so `python jobs/main.py` runs; vega
+    submit put the link's directory there ('No module named helper')."""
+    (tmp_path / "src").mkdir()
+    (tmp_path / "jobs").mkdir()
+    (tmp_path / "src" / "helper.py").write_text("WHERE = 'beside the target'\n")
+    (tmp_path / "src" / "main.py").write_text("import helper\nprint(helper.WHERE)\n")
+    (tmp_path / "jobs" / "main.py").symlink_to(tmp_path / "src" / "main.py")
+    result = vega_cli("submit", "--master", "local", str(tmp_path / "jobs" / "main.py"))
+    assert (result.returncode, result.stdout) == (0, "beside the target\n"), result.stderr
+
+
 def test_name_flag_sets_app_name(vega_cli, tmp_path):
     """--name NAME becomes ctx.app_name in the job."""
     job = write_job(tmp_path, "probe.py", PROBE)

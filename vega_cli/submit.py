@@ -297,7 +297,8 @@ def _run_driver(job: str, args: List[str], cli_conf: dict, config_file: Optional
         os.environ["VEGA_CONFIG"] = os.path.abspath(config_file)
     logging.basicConfig(format="vega: %(levelname)s %(message)s", level=logging.WARNING)
     sys.argv = [job, *args]
-    sys.path[:0] = [os.path.dirname(os.path.abspath(job))] + extra_paths
+    # the script's own directory, symbolic links resolved, as Python puts it first
+    sys.path[:0] = [os.path.dirname(os.path.realpath(job))] + extra_paths
     if Config.load(config_file=config_file, cli=cli_conf)["vega.pyspark_compat"]:
         from vega_runtime.pyspark_alias import install
 
