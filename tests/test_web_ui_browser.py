@@ -95,10 +95,9 @@ def test_workers_running_application_and_advancing_stage_progress(tmp_path):
             page.wait_for_function(
                 f"Number(document.querySelector('{bar}').getAttribute('aria-valuenow')) > {first}",
                 timeout=20000)
-            page.screenshot(path=str(tmp_path / "master-ui.png"))
+            _screenshot(page, "master-ui", tmp_path)  # docs/monitoring.md's first picture
         if job.ident is not None:  # started
             job.join(60)
-    assert (tmp_path / "master-ui.png").stat().st_size > 10_000
 
 
 def test_a_broken_event_log_shows_as_broken_and_a_lost_cookie_asks_to_sign_in(bare_master):
@@ -139,8 +138,8 @@ def test_without_trusting_the_server_key_chromium_refuses_the_page(bare_master):
         plain = page.goto(f"http://127.0.0.1:{bare_master.port}/")
         assert plain.status == 400 and "speaks HTTPS only" in page.inner_text("body")
 def _screenshot(page, name, tmp_path):
-    """A 1280x800 screenshot: into VEGA_SCREENSHOT_DIR (docs/images when refreshing the
-    docs) or the test's directory."""
+    """A screenshot of the page's viewport: into VEGA_SCREENSHOT_DIR (docs/images when
+    refreshing the docs) or the test's directory."""
     directory = os.environ.get("VEGA_SCREENSHOT_DIR") or str(tmp_path)
     path = os.path.join(directory, f"{name}.png")
     page.screenshot(path=path)

@@ -175,10 +175,10 @@ class JobCommand(click.Command):
 def cli_settings(master: Optional[str], confs: Tuple[str, ...]) -> dict:
     """The settings given on the command line: ``--conf`` pairs, then ``--master`` (checked);
     raises ``ConfigError`` or ``MasterURLError`` for a bad one."""
-    from vega_runtime.config import parse_conf_pair
+    from vega_runtime.config import parse_conf_pairs
     from vega_runtime.master_url import parse_master
 
-    settings = dict(parse_conf_pair(pair) for pair in confs)
+    settings = parse_conf_pairs(confs)
     if master is not None:
         parse_master(master)
         settings["vega.master"] = master
@@ -230,23 +230,5 @@ def settings_from_flags(confs: Tuple[str, ...], executor_memory: Optional[str],
         pairs.append(f"{key}={value}")
     if pyspark_compat:
         pairs.append("vega.pyspark_compat=True")
-        confs = spark_confs_as_vega(confs)
     return confs + tuple(pairs)
 
-
-def spark_confs_as_vega(confs: Tuple[str, ...]) -> Tuple[str, ...]:
-    """``--conf`` pairs with Spark's settings (``spark.task.maxFailures=1``) translated to
-    Vega's as a PySpark program's ``SparkConf`` is (``--pyspark-compat``): those Vega has no
-    use for are named in one warning and dropped, as spark-submit warns of and ignores
-    settings it does not know. Vega's own given beside them come after, so they win."""
-    import logging
-
-    from vega_runtime.pyspark_compat.conf import vega_settings
-
-    spark = [pair.partition("=") for pair in confs if pair.strip().startswith("spark.")]
-    if not spark:
-        return confs
-    logging.basicConfig(format="vega: %(levelname)s %(message)s", level=logging.WARNING)
-    translated = vega_settings((key.strip(), value) for key, sep, value in spark if sep)
-    return tuple(f"{key}={value}" for key, value in translated.items()) + \
-        tuple(pair for pair in confs if not pair.strip().startswith("spark."))

@@ -19,6 +19,7 @@ import sys
 import threading
 from typing import Dict, Iterator, Tuple
 
+from ..config import executor_storage_memory
 from ..errors import FetchFailed
 from ..files import FILES_DIR_ENV
 from ..logs import name_sources, setup_executor_logging
@@ -200,7 +201,8 @@ def run(args: argparse.Namespace) -> int:
     setup_executor_logging()
     executor = Executor(args.executor_id, args.host, ExecutorDirs.under(args.app_dir, args.executor_id),
                         lambda task_id, stream, text: conn.send(TaskOutput(task_id, stream, text)),
-                        max(64 << 20, args.memory // 2), RemoteBlockFetcher(args.host, secret))
+                        executor_storage_memory({"vega.executor.memory": args.memory}, True),
+                        RemoteBlockFetcher(args.host, secret))
     executor.memory_limit = args.memory_limit
     return serve_cancellable(executor, conn)
 
