@@ -13,6 +13,7 @@ from vega_runtime.net.connection import create_secret_file
 
 from proc_helpers import (clean_env, executor_processes, kill_group, spawn_vega, vega, wait_for,
                           write_job)
+from http_helpers import api_get_bytes
 from test_cli_errors import error_lines
 
 
@@ -306,6 +307,14 @@ def test_a_cluster_mode_drivers_stdout_and_stderr_reach_the_submitters_own(clust
     assert logs.returncode == 0, logs.stderr
     assert unprefixed(logs.stdout) == unprefixed(result.stdout)
     assert "driver-err" in logs.stderr and "stage 0 started" in logs.stderr
+    # the JSON API's output of the driver (what the web UI shows) has both, stdout first
+    ready = json.loads((cluster["home"] / "master" / "master.ready").read_text())
+    token = (cluster["home"] / "master" / "master.token").read_text().strip()
+    status, _, body = api_get_bytes((ready["webui_port"], str(cluster["home"] / "master" /
+                                                             "ca.pem")),
+                                    f"/api/v1/applications/{driver_id}/output", token)
+    text = body.decode()
+    assert status == 200 and text.index("driver-out") < text.index("driver-err"), text
 
 
 def test_cluster_mode_warns_of_job_arguments_that_are_relative_paths_here(cluster, tmp_path):

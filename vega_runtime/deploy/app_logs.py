@@ -145,20 +145,14 @@ class AppLogs:
 
     def tail(self, app_id: str, limit: int = 1 << 20) -> Optional[str]:
         """The last ``limit`` bytes of the output (reaching into the rotated ``.1`` when
-        the file is younger than that), or None when there is none."""
+        the file is younger than that), then those of a cluster-mode driver's standard
+        error, kept apart; None when there is no output."""
         if not ids.APP_OR_DRIVER.matches(app_id):
             return None
-        path = self.path(app_id)
-        try:
-            data = _last_bytes(path, limit)
-        except FileNotFoundError:
+        output = _tail_of(self.path(app_id), limit)
+        if output is None:
             return None
-        if len(data) < limit:
-            try:
-                data = _last_bytes(path + ".1", limit - len(data)) + data
-            except FileNotFoundError:
-                pass
-        return data.decode("utf-8", "replace")
+        return output + (_tail_of(self.stderr_path(app_id), limit) or "")
 
     def remove(self, app_id: str) -> None:
         if ids.APP_OR_DRIVER.matches(app_id):  # not a bad recovery record's id
@@ -239,6 +233,21 @@ def _follower_left(conn: Connection, timeout: float) -> bool:
     except (OSError, ValueError):  # closed under us (the master stopping)
         return True
     return bool(readable)
+
+
+def _tail_of(path: str, limit: int) -> Optional[str]:
+    """The last ``limit`` bytes of the file at ``path`` and its rotated ``.1``, as text; None
+    when there is no such file."""
+    try:
+        data = _last_bytes(path, limit)
+    except FileNotFoundError:
+        return None
+    if len(data) < limit:
+        try:
+            data = _last_bytes(path + ".1", limit - len(data)) + data
+        except FileNotFoundError:
+            pass
+    return data.decode("utf-8", "replace")
 
 
 def _last_bytes(path: str, limit: int) -> bytes:
