@@ -117,6 +117,20 @@ def error_hint(exc: BaseException) -> str:
     return getattr(exc, "hint", "")
 
 
+def pyspark_hint(exc: BaseException, command: str) -> str:
+    """What to do when a job (or a shell statement) could not ``import pyspark``: a PySpark
+    program runs on Vega with ``--pyspark-compat``; "" for any other error.
+
+    >>> pyspark_hint(ModuleNotFoundError("No module named 'pyspark'", name="pyspark"), "submit")
+    "PySpark programs run on Vega with vega submit --pyspark-compat: 'import pyspark' then means Vega (docs/api.md)."
+    """
+    name = getattr(exc, "name", None) or ""
+    if not isinstance(exc, ModuleNotFoundError) or name.split(".")[0] != "pyspark":
+        return ""
+    return (f"PySpark programs run on Vega with vega {command} --pyspark-compat: "
+            "'import pyspark' then means Vega (docs/api.md).")
+
+
 def print_error(message: str, hint: str = "") -> None:
     """Print ``vega: error: message`` (and a hint) on stderr."""
     from rich.markup import escape

@@ -355,6 +355,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("vega.python.profile.dump", "", parse_str, "path",
             "With vega.python.profile: the directory the profiles are written to at exit "
             "(rdd_<id>.pstats) instead of being shown."),
+    Setting("vega.archives", "", parse_str, "paths",
+            "Archives (.zip, .tar, .tar.gz, .tgz) the Context unpacks for its tasks as it "
+            "starts, comma-separated, each PATH or PATH#NAME, as add_archive does (vega submit "
+            "--archives; Spark's spark.archives)."),
     Setting("vega.submit.package", "", parse_str, "path",
             "The job package (zip) vega submit built for a cluster master; executors get its "
             "modules and files. Set by vega submit."),

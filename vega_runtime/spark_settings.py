@@ -57,6 +57,7 @@ SPARK_TO_VEGA = {
     "spark.eventLog.rolling.enabled": ("vega.eventlog.rolling.enabled", _same),
     "spark.eventLog.rolling.maxFileSize": ("vega.eventlog.rolling.max_file_size", _same),
     "spark.log.level": ("vega.log.level", _same),
+    "spark.archives": ("vega.archives", _same),
     "spark.driver.host": ("vega.driver.host", _same),
     "spark.driver.bindAddress": ("vega.driver.bind", _same),
     "spark.executor.heartbeatInterval": ("vega.executor.heartbeat_interval", _seconds),

@@ -35,6 +35,7 @@ from ..net.messages import SubmitDriver
 from ..processes import DIE_WITH_ENV, end_group
 from ..records import field_names
 from ..retry import backoff_delay
+from .app_logs import STDERR_FILE
 from .log_files import wait_rotating_output
 
 log = logging.getLogger(__name__)
@@ -105,6 +106,10 @@ class DriverRunner:
         os.makedirs(directory, exist_ok=True)
         return os.path.join(directory, "output.log")
 
+    def stderr_path(self, driver_id: str) -> str:
+        """Its standard error, kept apart from its output (``AppLogs.stderr_path``)."""
+        return os.path.join(os.path.dirname(self.output_path(driver_id)), STDERR_FILE)
+
     def submit(self, request: SubmitDriver) -> DriverInfo:
         with self.lock:
             self._count += 1
@@ -163,6 +168,11 @@ class DriverRunner:
             command += ["--py-files", ",".join(os.path.join(py_dir, n) for n in sorted(os.listdir(py_dir)))]
         if os.path.isdir(files_dir) and os.listdir(files_dir):
             command += ["--files", ",".join(os.path.join(files_dir, n) for n in sorted(os.listdir(files_dir)))]
+        archives = os.path.join(package_dir, "archives")  # archives/NAME/FILE
+        if os.path.isdir(archives) and os.listdir(archives):
+            command += ["--archives", ",".join(
+                f"{os.path.join(archives, name, os.listdir(os.path.join(archives, name))[0])}#{name}"
+                for name in sorted(os.listdir(archives)))]
         return command + [os.path.join(package_dir, request.job_file), *request.args]
 
     @staticmethod
@@ -198,11 +208,11 @@ class DriverRunner:
                    DIE_WITH_ENV: str(os.getpid()), DRIVER_CONF_ENV: self._settings(info)}
             env.pop(SUBMIT_CONF_ENV, None)
             try:
-                output = self.output_path(info.driver_id)
-                with open(output, "ab") as out:
+                output, errors = self.output_path(info.driver_id), self.stderr_path(info.driver_id)
+                with open(output, "ab") as out, open(errors, "ab") as err:
                     proc = subprocess.Popen(self._command(info, package_dir), cwd=scratch,
                                             env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                            stderr=subprocess.STDOUT, start_new_session=True)
+                                            stderr=err, start_new_session=True)
             except OSError as exc:  # a full disk, no descriptors or processes left
                 self._not_started(info, f"it could not be started: {exc}")
                 return
@@ -212,7 +222,7 @@ class DriverRunner:
                     return
                 info.proc, info.pid, info.state = proc, proc.pid, DriverState.RUNNING
             log.info("driver %s started (pid %d)", info.driver_id, proc.pid)
-            code = wait_rotating_output(proc, output)
+            code = wait_rotating_output(proc, output, errors)
             with self.lock:
                 if info.state == DriverState.KILLED or self.stopping:
                     return
@@ -229,8 +239,8 @@ class DriverRunner:
                           f"exited with code {code}")
                 return
             log.warning(message)
-            with contextlib.suppress(OSError), open(output, "ab") as out:
-                out.write(f"vega: {message}\n".encode())
+            with contextlib.suppress(OSError), open(errors, "ab") as err:
+                err.write(f"vega: {message}\n".encode())
             time.sleep(backoff_delay(info.restarts, first=0.5, cap=5.0))
 
     def _not_started(self, info: DriverInfo, reason: str) -> None:

@@ -148,19 +148,21 @@ def rotate_copy_truncate(path: str, max_bytes: int = PROCESS_OUTPUT_MAX_BYTES,
     return True
 
 
-def wait_rotating_output(proc, path: str, max_bytes: int = PROCESS_OUTPUT_MAX_BYTES,
+def wait_rotating_output(proc, *paths: str, max_bytes: int = PROCESS_OUTPUT_MAX_BYTES,
                          backups: int = PROCESS_OUTPUT_BACKUPS,
                          every: float = PROCESS_OUTPUT_CHECK_SECONDS) -> int:
     """``proc.wait()`` (a ``Popen`` or a fork server's child) for a child writing its
-    output to ``path``, rotating that file (``rotate_copy_truncate``) while it runs."""
+    output to ``paths`` (its stdout's file, its stderr's when apart), rotating each
+    (``rotate_copy_truncate``) while it runs."""
     while True:
         try:
             return proc.wait(every)
         except subprocess.TimeoutExpired:
-            try:
-                rotate_copy_truncate(path, max_bytes, backups)
-            except OSError:
-                pass  # a full or vanished disk: the child's own writes will say so
+            for path in paths:
+                try:
+                    rotate_copy_truncate(path, max_bytes, backups)
+                except OSError:
+                    pass  # a full or vanished disk: the child's own writes will say so
 
 
 class RotatingOutput:

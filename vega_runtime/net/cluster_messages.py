@@ -343,9 +343,13 @@ class FollowLogs(Record):
 
 class LogChunk(Record):
     text: str
+    #: the stream it was written to: "stderr" for a cluster-mode driver's standard error
+    #: (its progress, warnings, errors), else "stdout"
+    stream: str = "stdout"
 
-    def __init__(self, text):
+    def __init__(self, text, stream="stdout"):
         self.text = text
+        self.stream = stream
 
 
 class LogEnd(Record):

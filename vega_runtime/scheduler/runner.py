@@ -13,7 +13,7 @@ import time
 from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from ..errors import (BarrierJobRefused, DriverExit, FetchFailed, JobCancelled, ResultTooLarge,
-                      TaskFailed)
+                      TaskFailed, error_line)
 from ..executor_loss import caused_by_app, loss_sentence
 from ..files import AddedFiles
 from ..logs import error_summary
@@ -373,7 +373,7 @@ class JobRunner:
                                   spec.speculative)
         self.listener.on_task_info(task_info(
             spec, event.executor_id, event.host, finished.state, finished.metrics,
-            f"{finished.error_type}: {finished.error_message}" if not ok else None,
+            error_line(finished.error_type, finished.error_message) if not ok else None,
             finished.blocks_added, finished.blocks_dropped))
         self.listener.on_task_metrics(finished.state, finished.metrics)
         if ok:
@@ -395,9 +395,9 @@ class JobRunner:
                                   finished.fetch_from or event.host, finished.error_message)
             log.warning("task %d.%d %s", spec.stage_id, spec.partition, failure)
             return self.dag.fetch_failed(spec, failure)
-        log.warning("task %d.%d (attempt %d) failed on %s: %s: %s", spec.stage_id,
-                    spec.partition, spec.attempt, event.executor_id, finished.error_type,
-                    finished.error_message)
+        log.warning("task %d.%d (attempt %d) failed on %s: %s", spec.stage_id,
+                    spec.partition, spec.attempt, event.executor_id,
+                    error_line(finished.error_type, finished.error_message))
         return self.dag.task_failed(spec, TaskFailed(
             spec.stage_id, spec.partition, spec.attempt + 1, event.host, event.executor_id,
             finished.error_type, finished.error_message, finished.traceback,
