@@ -463,3 +463,19 @@ def test_verbose_reports_environment_origin_of_vega_master(vega_cli):
                       env={"COLUMNS": "200", "VEGA_MASTER": "local"})
     assert result.returncode == 0, result.stderr
     assert re.search(r"vega\.master\W+local\W+environment", result.stderr), result.stderr
+
+
+def test_a_job_module_named_as_the_standard_librarys_leaves_a_local_cluster_working(
+        vega_cli, tmp_path):
+    """A ``token.py`` beside the job (a module of the user's named as the standard
+    library's ``token``): the local cluster's daemons, given the driver's ``sys.path``, took
+    it for the standard library's and the master died at start ("the master exited with
+    code 1"), where ``local[2]`` ran; they now find the standard library's first."""
+    (tmp_path / "token.py").write_text("raise ImportError('the job directory token.py')\n")
+    job = write_job(tmp_path, "job.py", """
+        from vega_runtime import Context
+        with Context() as ctx:
+            print(ctx.parallelize(range(10), 2).map(lambda x: x * 2).sum())
+    """)
+    result = vega_cli("submit", "--master", "local-cluster[1,1]", job)
+    assert (result.returncode, result.stdout) == (0, "90\n"), result.stderr
