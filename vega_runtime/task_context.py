@@ -87,6 +87,29 @@ class TaskContext(Record, metaclass=_CurrentOnEmptyCall):
         """The context of the task running in this thread, or None on the driver."""
         return getattr(_current, "context", None)
 
+    @classmethod
+    def from_json(cls, json: dict) -> "TaskContext":
+        """A context made of PySpark's JSON form of one (PySpark's ``TaskContext.from_json``):
+        ``stageId``, ``partitionId``, ``attemptNumber``, ``taskAttemptId``, ``cpus`` (or the
+        exact ``cpuAmount``, a string such as ``"0.5"``), ``resources`` (``{name: {"name",
+        "addresses"}}``) and ``localProperties``; a barrier stage's ``addresses`` local
+        property (``host:port`` by partition, comma-separated) gives a
+        ``BarrierTaskContext``'s ``get_task_infos()``.  It is not made the running task's
+        context: ``TaskContext.get()`` stays as it was (PySpark's sets it)."""
+        from .resources import ResourceInformation
+
+        amount = json.get("cpuAmount")
+        local_properties = dict(json["localProperties"] or {})
+        context = cls(json["stageId"], json["partitionId"], json["attemptNumber"],
+                      json["taskAttemptId"], settings={"local_properties": local_properties},
+                      cpu_amount=float(amount) if amount is not None else json["cpus"],
+                      task_resources={name: ResourceInformation(info["name"], info["addresses"])
+                                      for name, info in (json["resources"] or {}).items()})
+        if isinstance(context, BarrierTaskContext):
+            addresses = local_properties.get("addresses", "")
+            context.addresses = [a.strip() for a in addresses.split(",")] if addresses else []
+        return context
+
     def stage_id(self) -> int:
         return self.stage
 

@@ -11,6 +11,8 @@ import logging
 import re
 from typing import Dict, Iterable, List, Optional, Tuple
 
+from vega_runtime.errors import PySparkRuntimeError
+
 log = logging.getLogger(__name__)
 
 _SECONDS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
@@ -129,7 +131,10 @@ class SparkConf:
     def setExecutorEnv(self, key: Optional[str] = None, value: Optional[str] = None,
                        pairs: Optional[List[Tuple[str, str]]] = None) -> "SparkConf":
         if (key is None) == (pairs is None):
-            raise ValueError("Either pass one key-value pair or a list of pairs")
+            raise PySparkRuntimeError("Key-value pair or a list of pairs is required: pass "
+                                      "setExecutorEnv(key, value) or "
+                                      "setExecutorEnv(pairs=[(key, value), ...]), not both",
+                                      "KEY_VALUE_PAIR_REQUIRED")
         for k, v in ([(key, value)] if pairs is None else pairs):
             self.set("spark.executorEnv." + k, v)
         return self
