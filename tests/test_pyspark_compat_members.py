@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from vega_runtime import BarrierTaskContext, TaskContext
+from vega_runtime import AccumulatorParam, BarrierTaskContext, TaskContext
 from vega_runtime.errors import PySparkRuntimeError
 from vega_runtime.pyspark_compat import SparkConf
 
@@ -64,3 +64,19 @@ def test_barrier_task_context_from_json_gives_its_task_infos():
     assert type(context) is BarrierTaskContext
     assert [info.address for info in context.getTaskInfos()] == ["h1:10", "h2:20"]
     assert context.partitionId() == 1
+
+
+def test_accumulator_has_pysparks_aid_and_accum_param(ctx):
+    """An accumulator's ``aid`` and ``accum_param`` (PySpark's attributes) are its id and
+    param; before: AttributeError."""
+    class Concat(AccumulatorParam):
+        def zero(self, value):
+            return ""
+
+        def addInPlace(self, value1, value2):
+            return value1 + value2
+
+    param = Concat()
+    acc = ctx.accumulator("", param)
+    ctx.parallelize(["a"], 1).foreach(lambda s: acc.add(s))
+    assert (acc.aid, acc.accum_param, acc.value) == (acc.id, param, "a")

@@ -137,6 +137,16 @@ class Accumulator(Generic[T]):
         self._on_driver = on_driver
 
     @property
+    def aid(self) -> int:
+        """PySpark's name of ``id``."""
+        return self.id
+
+    @property
+    def accum_param(self) -> AccumulatorParam:
+        """PySpark's name of ``param``."""
+        return self.param
+
+    @property
     def value(self) -> T:
         self._check_driver()
         return self._value
