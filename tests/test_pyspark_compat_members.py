@@ -80,3 +80,54 @@ def test_accumulator_has_pysparks_aid_and_accum_param(ctx):
     acc = ctx.accumulator("", param)
     ctx.parallelize(["a"], 1).foreach(lambda s: acc.add(s))
     assert (acc.aid, acc.accum_param, acc.value) == (acc.id, param, "a")
+
+
+def _added_in_threads(ctx):
+    """What 10 records add to an accumulator from threads their tasks start, and the
+    partition ids and local property those threads see, as ``(value, seen)``."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    acc = ctx.accumulator(0)
+    ctx.set_local_property("seen.by", "threads")
+
+    def partition(records):
+        seen = []
+
+        def look():
+            context = TaskContext.get()
+            seen.append(context and (context.partitionId(), context.getLocalProperty("seen.by")))
+
+        thread = threading.Thread(target=look)
+        thread.start()
+        thread.join()
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(acc.add, records))
+        return seen
+
+    try:
+        seen = ctx.parallelize(range(10), 2).map_partitions(partition).collect()
+    finally:
+        ctx.set_local_property("seen.by", None)
+    return acc.value, seen
+
+
+def test_threads_a_task_starts_see_its_context_and_add_to_its_accumulators(ctx):
+    """In an executor process, threads a task starts (a thread pool in ``mapPartitions``)
+    see its ``TaskContext`` and add to its accumulator updates, as PySpark's process-wide
+    context; before: ``TaskContext.get()`` was None there and every add was lost (0)."""
+    if ctx.master == "local":
+        pytest.skip("local runs tasks in the driver's process: the next test")
+    assert _added_in_threads(ctx) == (45, [(0, "threads"), (1, "threads")])
+
+
+def test_on_local_an_add_from_a_tasks_thread_fails_instead_of_being_lost(fresh_ctx):
+    """On ``local`` (tasks in the driver's own process, beside its threads) a thread a task
+    starts has no task context: its ``add`` fails the task, saying so, where it was lost."""
+    from vega_runtime.errors import TaskFailed
+
+    ctx = fresh_ctx("local", conf={"vega.task.max_attempts": 1})
+    with pytest.raises(TaskFailed, match=r"PySparkRuntimeError: \[ACCUMULATOR_OUTSIDE_TASK\] "
+                                         r"Accumulator.add\(\) of accumulator \d+ was called "
+                                         r"outside its task: .*or use local\[N\]"):
+        _added_in_threads(ctx)

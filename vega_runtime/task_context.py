@@ -15,6 +15,10 @@ from typing import Any, Callable, Iterator, List, Optional
 from .records import Record
 
 _current = threading.local()
+#: the context of the task this executor process runs now (an executor process runs one task
+#: at a time): what ``get()`` gives in threads the task starts, as PySpark's process-wide
+#: one; never set in a driver (``local``'s tasks run there, beside the driver's own threads)
+_process_task: List[Optional["TaskContext"]] = [None]
 
 
 class _CurrentOnEmptyCall(type):
@@ -84,8 +88,9 @@ class TaskContext(Record, metaclass=_CurrentOnEmptyCall):
 
     @staticmethod
     def get() -> Optional["TaskContext"]:
-        """The context of the task running in this thread, or None on the driver."""
-        return getattr(_current, "context", None)
+        """The context of the task running in this thread, or in an executor process the
+        task it runs (for threads the task starts, as PySpark's); None on the driver."""
+        return getattr(_current, "context", None) or _process_task[0]
 
     @classmethod
     def from_json(cls, json: dict) -> "TaskContext":
@@ -154,13 +159,19 @@ class TaskContext(Record, metaclass=_CurrentOnEmptyCall):
                               self.executor_id, self.host, None, None, None, settings, None,
                               None, self.cpu_amount, self.task_resources))
 
-    def activate(self) -> "TaskContext":
+    def activate(self, process_wide: bool = False) -> "TaskContext":
+        """This thread's task context from now on; ``process_wide``: also every other
+        thread's of this (executor) process, until ``deactivate(process_wide=True)``."""
         _current.context = self
+        if process_wide:
+            _process_task[0] = self
         return self
 
     @staticmethod
-    def deactivate() -> None:
+    def deactivate(process_wide: bool = False) -> None:
         _current.context = None
+        if process_wide:
+            _process_task[0] = None
 
     # PySpark's spellings.
     stageId = stage_id
@@ -218,7 +229,7 @@ class BarrierTaskContext(TaskContext):
     def get(cls) -> "BarrierTaskContext":
         """The context of the running barrier task; raises ``PySparkRuntimeError`` outside
         a barrier stage, as PySpark does (``TaskContext.get()`` works in every task)."""
-        current = getattr(_current, "context", None)
+        current = TaskContext.get()
         if not isinstance(current, BarrierTaskContext):
             from .errors import PySparkRuntimeError
 
