@@ -34,7 +34,11 @@ DIFFERS = {
     "saveAsTextFile": "takes `overwrite=False`; `bytes` records are written as they are "
                       "(PySpark decodes them as UTF-8, bytes that are not become U+FFFD); a "
                       "failed job leaves no output directory (PySpark's leaves one without "
-                      "`_SUCCESS`)",
+                      "`_SUCCESS`); `compressionCodecClass` is Hadoop's `GzipCodec`, "
+                      "`BZip2Codec` or `DefaultCodec` (PySpark has `SnappyCodec` and "
+                      "`Lz4Codec` too); no `.crc` files; `spark.hadoop.validateOutputSpecs"
+                      "=false` is ignored (an existing directory is refused; `overwrite=True` "
+                      "replaces it whole, where Spark writes its parts into it)",
     "countApprox": "extrapolates the partitions finished by the timeout; `local` checks the "
                    "timeout between tasks",
     "sumApprox": "as `countApprox`", "meanApprox": "as `countApprox`",
@@ -121,8 +125,13 @@ DIFFERS = {
                 "Hadoop's) in name order; partitions are byte ranges packed to near-equal "
                 "sizes, at least `minPartitions` rounded up to a multiple of the executor "
                 "cores, not Hadoop's splits of each file (docs/storage.md), so partition "
-                "counts and `glom()` differ",
-    "wholeTextFiles": "a directory is read recursively (PySpark skips its sub-directories)",
+                "counts and `glom()` differ; a file named on its own is read even when its "
+                "name starts with `_` or `.` (Hadoop: \"Input path does not exist\"); "
+                "`.snappy`, `.lz4` and `.zst` files are refused, naming the file (PySpark "
+                "decompresses Snappy and LZ4)",
+    "wholeTextFiles": "a directory is read recursively (PySpark skips its sub-directories); "
+                      "at least `minPartitions` partitions (PySpark's is a hint: 4 small "
+                      "files with `minPartitions=3` make 2)",
     "binaryFiles": "as `wholeTextFiles`, whose partitions it has too (PySpark's binaryFiles "
                    "puts up to 128 MiB of files in one partition, whatever `minPartitions`)",
     "applicationId": "`app-YYYYMMDDhhmmss-xxxx` on every master (PySpark's local mode: "

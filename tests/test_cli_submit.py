@@ -158,6 +158,18 @@ def test_conf_flags_reach_the_job_context(vega_cli, tmp_path):
     assert (seen["max_attempts"], seen["batch_records"]) == (2, 100)
 
 
+def test_conf_takes_spark_names_as_spark_submit_does(vega_cli, tmp_path):
+    """--conf spark.task.maxFailures=3 is vega.task.max_attempts (spark-submit users' own
+    command lines); spark.ui.port, which Vega has no use for, is ignored with one warning.
+    Before, both were a usage error ('is not a Vega setting')."""
+    job = write_job(tmp_path, "probe.py", PROBE)
+    result = vega_cli("submit", "--master", "local", "--conf", "spark.task.maxFailures=3",
+                      "--conf", "spark.ui.port=4050", job)
+    assert probe(result)["max_attempts"] == 3
+    assert result.stderr.count("Vega has no use for these Spark settings and ignores them: "
+                               "spark.ui.port (--conf)") == 1
+
+
 def test_conf_max_attempts_governs_task_retries(vega_cli, tmp_path):
     """--conf vega.task.max_attempts=2 makes a failing task give up after two attempts."""
     job = write_job(tmp_path, "fails.py", """

@@ -100,10 +100,10 @@ def job_options(command: Callable) -> Callable:
 def cli_settings(master: Optional[str], confs: Tuple[str, ...]) -> dict:
     """The settings given on the command line: ``--conf`` pairs, then ``--master`` (checked);
     raises ``ConfigError`` or ``MasterURLError`` for a bad one."""
-    from vega_runtime.config import parse_conf_pair
+    from vega_runtime.config import parse_conf_pairs
     from vega_runtime.master_url import parse_master
 
-    settings = dict(parse_conf_pair(pair) for pair in confs)
+    settings = parse_conf_pairs(confs)
     if master is not None:
         parse_master(master)
         settings["vega.master"] = master

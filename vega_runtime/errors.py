@@ -61,6 +61,16 @@ class MasterUnreachable(VegaError):
                 "(vega status --master URL) and that this host can reach its port")
 
 
+class MasterStopped(MasterUnreachable):
+    """The master said it was stopping, and the application has no executor left."""
+
+    def __str__(self) -> str:
+        return (f"the master at {self.url} was stopped while this job ran ({self.reason}), "
+                "and this application has no executor left to run its tasks; start the "
+                "cluster again (vega start-cluster, or vega start-master and start-workers) "
+                "and submit the job again")
+
+
 class ApplicationRefused(VegaError):
     """The master refused to register the application (its reason says why)."""
 

@@ -22,6 +22,7 @@ The constants are the defaults; they are meant to move into the daemons' config 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import logging.handlers
 import os
@@ -57,12 +58,18 @@ class DaemonLogFile(logging.handlers.RotatingFileHandler):
     """A rotated log file that, when it cannot be written (its disk is full), says so once
     on stderr, and once more when it can be written again, instead of logging's
     ``--- Logging error ---`` and a 30-line traceback for every line it loses (the daemon's
-    stderr, ``StderrHandler``, still has each line)."""
+    stderr, ``StderrHandler``, still has each line).  A log deleted under it is made again
+    at its next line."""
 
     failing = False  # a write failed, and none has succeeded since
 
     def emit(self, record: logging.LogRecord) -> None:
         self._failed = False
+        if self.stream is not None and not os.path.exists(self.baseFilename):
+            # deleted (its work dir with it, say): written again where it is looked for
+            with contextlib.suppress(OSError):
+                self.stream.close()
+            self.stream = None
         super().emit(record)  # calls handleError when the write fails
         if self.failing and not self._failed:
             self.failing = False

@@ -352,6 +352,9 @@ class Executor:
             statuses = [MapStatus.from_wire(s) for s in payload.map_statuses[dep.shuffle_id]]
             locations = [s.block(reduce_id) for s in statuses]
             bytes_read[0] += sum(loc.length for loc in locations)
+            set_timeout = getattr(self.fetch_block, "set_timeout", None)
+            if set_timeout is not None and "fetch_timeout" in payload.settings:
+                set_timeout(payload.settings["fetch_timeout"])  # a remote fetcher's
             return read_shuffle(dep, reduce_id, locations, self.fetch_block,
                                 payload.settings["memory_bound"], self.dirs.spill)
 

@@ -16,6 +16,7 @@ from ..errors import (BarrierJobRefused, DriverExit, FetchFailed, JobCancelled, 
                       TaskFailed)
 from ..executor_loss import caused_by_app, loss_sentence
 from ..files import AddedFiles
+from ..logs import error_summary
 from ..net.messages import PutBlock
 from ..resources import ResourceError, check_task_fits
 from ..serde import dumps, dumps_closure
@@ -156,13 +157,10 @@ class JobRunner:
                 # where nothing can interrupt them): cancelled all the same, as in PySpark
                 raise JobCancelled(self._cancel_reason)
         except BaseException as exc:
-            if self.dag.job is not None:
-                # its tasks are killed and its running stages end, failed (the listeners, a
-                # progress display say so); the job's outcome is this exception
-                ended = self.dag.cancel_job(_stopped_by(exc)) \
-                    if isinstance(exc, (KeyboardInterrupt, DriverExit)) else self.dag.abort_job(exc)
-                self._apply([a for a in ended if isinstance(a, (KillTasks, StageCompleted))])
-            self.listener.on_job_end(job_id, exc)
+            try:
+                self._end_stopped_job(job_id, exc)
+            finally:
+                self.listener.on_job_end(job_id, exc)
             raise
         finally:
             self._payloads.clear()
@@ -179,6 +177,23 @@ class JobRunner:
         if deadline is not None:
             return dict(zip(partitions, self._outcome.results))
         return self._outcome.results
+
+    def _end_stopped_job(self, job_id: int, exc: BaseException) -> None:
+        """The job stopped on ``exc``: its tasks are killed and its running stages end,
+        failed (the listeners, a progress display say so).  Should that fail in turn (a
+        listener that raises), the job is dropped all the same and ``exc`` stays its
+        outcome, so that it is not left running and the next job can start."""
+        if self.dag.job is None:
+            return
+        try:
+            ended = self.dag.cancel_job(_stopped_by(exc)) \
+                if isinstance(exc, (KeyboardInterrupt, DriverExit)) else self.dag.abort_job(exc)
+            self._apply([a for a in ended if isinstance(a, (KillTasks, StageCompleted))])
+        except Exception as failure:  # noqa: BLE001 - exc is what the caller is told
+            log.error("job %d: ending it after %s failed too (%s: %s)", job_id,
+                      error_summary(exc), type(failure).__name__, error_summary(failure))
+        finally:
+            self.dag.drop_job()
 
     def catch_up(self) -> None:
         """Take in what the backend reported since it was last asked (executors added, lost
