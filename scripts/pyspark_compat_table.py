@@ -5,7 +5,8 @@
 Every public member of PySpark's ``RDD`` and ``SparkContext`` (read from PySpark's source
 with ``ast``, never imported; the package in ``.venv-bench`` by default) gets a row:
 supported when ``vega_runtime.pyspark_compat`` has it, with how it differs where
-:data:`DIFFERS` says so, else not supported with the reason in :data:`NOT_SUPPORTED`.
+:data:`DIFFERS` says so (by name, or ``Class.name`` for one class's member), else not
+supported with the reason in :data:`NOT_SUPPORTED`.
 The table replaces what stands between the two markers in docs/api.md.
 """
 
@@ -91,6 +92,12 @@ DIFFERS = {
                 "`local-cluster`'s own), not the driver's: Vega's drivers serve no UI; None in "
                 "local mode",
     "addPyFile": "`.py`, `.zip` and `.egg`",
+    "addArchive": "`.zip`, `.tar`, `.tar.gz` and `.tgz`; another name raises `ValueError` "
+                  "(PySpark's adds it, and its executors copy it as it is, with a warning)",
+    "SparkContext.union": "RDDs that all have one partitioner give a union that keeps it, as "
+                          "Spark's Scala `PartitionerAwareUnionRDD` (PySpark's `partitioner` "
+                          "is then None, so a later `join` shuffles again); `union([])` is an "
+                          "empty RDD (PySpark: `IndexError`)",
     "show_profiles": "with `spark.python.profile`: one profile per RDD a stage computes (PySpark: "
                      "per pipelined RDD); no UDF or memory profiles",
     "dump_profiles": "as `show_profiles`",
@@ -154,8 +161,9 @@ def public_members(package: str, relative: str, cls: str) -> list:
 def rows(names: list, vega_class: type) -> list:
     lines = []
     for name in names:
+        note = DIFFERS.get(f"{vega_class.__name__}.{name}", DIFFERS.get(name))
         if hasattr(vega_class, name):
-            status, note = ("differs", DIFFERS[name]) if name in DIFFERS else ("supported", "")
+            status, note = ("differs", note) if note else ("supported", "")
         else:
             status, note = "not supported", NOT_SUPPORTED.get(name, "not implemented yet")
         lines.append(f"| `{name}` | {status} | {note} |")

@@ -322,6 +322,11 @@ class Context(JobControl, FileShipping, Persistence, Profiles):
     #: on an executor whose Python differs, since pickled code needs the same version.
     python_ver = "%d.%d" % sys.version_info[:2]
 
+    #: The Python the executors run (PySpark's ``pythonExec``, which names ``PYSPARK_PYTHON``
+    #: or ``python3``): the driver's own interpreter, which the local masters' executors run;
+    #: a cluster's workers run theirs, of the same ``major.minor``.
+    pythonExec = sys.executable
+
     @property
     def pythonVer(self) -> str:  # noqa: N802 - PySpark's name
         return self.python_ver

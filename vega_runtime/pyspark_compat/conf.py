@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Dict, Iterable, List, Optional, Tuple
 
+from ..errors import PySparkRuntimeError
 from ..spark_settings import IGNORED_WARNING, SPARK_TO_VEGA, translate  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,10 @@ class SparkConf:
     def setExecutorEnv(self, key: Optional[str] = None, value: Optional[str] = None,
                        pairs: Optional[List[Tuple[str, str]]] = None) -> "SparkConf":
         if (key is None) == (pairs is None):
-            raise ValueError("Either pass one key-value pair or a list of pairs")
+            raise PySparkRuntimeError("Key-value pair or a list of pairs is required: pass "
+                                      "setExecutorEnv(key, value) or "
+                                      "setExecutorEnv(pairs=[(key, value), ...]), not both",
+                                      "KEY_VALUE_PAIR_REQUIRED")
         for k, v in ([(key, value)] if pairs is None else pairs):
             self.set("spark.executorEnv." + k, v)
         return self

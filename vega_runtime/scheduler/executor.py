@@ -249,13 +249,13 @@ class Executor:
                                     self._barrier_sync(launch, payload.settings, *sync))
         saved_random = _reseed_random(self.in_driver)
         deserialized = time.monotonic()
-        tc.activate()
+        tc.activate(process_wide=not self.in_driver)  # threads the task starts see it too
         files.task_root(self.files_root)
         try:
             with OutputCapture(launch.task_id, self.sink), CtrlCWatch() as ctrl_c:
                 finished = self._run_task(launch, payload, partition, tc, ctrl_c)
         finally:
-            TaskContext.deactivate()
+            TaskContext.deactivate(process_wide=not self.in_driver)
             files.task_root(None)
             _restore_random(saved_random)
         ended = time.monotonic()
