@@ -6,6 +6,7 @@ application cannot fill the master's disk; a follower crosses a rotation without
 
 from __future__ import annotations
 
+import codecs
 import logging
 import os
 import shutil
@@ -169,15 +170,21 @@ class AppLogs:
                    ("stderr", _Followed(self.stderr_path(app_id))))
         while True:
             name, code, done, reason = state()
-            sent = False
+            read = False
             for stream, followed in streams:
                 data = followed.read()
                 if data:
-                    conn.send(LogChunk(data.decode("utf-8", "replace"), stream))
-                    sent = True
-            if sent:
+                    text = followed.decoder.decode(data)  # a character cut by the read waits
+                    if text:
+                        conn.send(LogChunk(text, stream))
+                    read = True
+            if read:
                 continue
             if done or not follow:
+                for stream, followed in streams:  # the bytes of a character never finished
+                    text = followed.decoder.decode(b"", final=True)
+                    if text:
+                        conn.send(LogChunk(text, stream))
                 conn.send(LogEnd(name, code, reason))
                 return
             if stopped.is_set() or _follower_left(conn, FOLLOW_POLL_SECONDS):
@@ -190,6 +197,8 @@ class _Followed:
 
     def __init__(self, path: str):
         self.path, self.offset, self.inode = path, 0, None
+        #: UTF-8 across reads: a character whose bytes one read cuts is sent whole by the next
+        self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
 
     def read(self) -> bytes:
         """What was written since the last read (up to 1 MiB), b"" if nothing was."""
