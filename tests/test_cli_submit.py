@@ -157,6 +157,15 @@ def test_name_flag_sets_app_name(vega_cli, tmp_path):
         == "my report"
 
 
+def test_an_empty_name_flag_is_a_usage_error(vega_cli, tmp_path):
+    """--name "" names no application: exit 2 naming the flag (it was taken as a blank name)."""
+    job = write_job(tmp_path, "probe.py", PROBE)
+    result = vega_cli("submit", "--master", "local", "--name", "", job)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.splitlines() == [
+        "vega: error: --name: vega.app.name must not be empty: give the application a name"]
+
+
 def test_app_name_defaults_to_job_file_stem(vega_cli, tmp_path):
     """Without --name the application is named after the job file."""
     job = write_job(tmp_path, "nightly_totals.py", PROBE)

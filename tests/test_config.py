@@ -264,3 +264,13 @@ def test_a_misspelt_setting_names_the_setting_meant_from_every_source():
     assert str(raised.value) == ("job: vega.task.max_failures is not a Vega setting (did you "
                                  "mean vega.task.max_attempts?); see conf/vega-defaults.yaml "
                                  "for the list of settings")
+
+
+def test_an_empty_application_name_is_refused_from_every_source():
+    """An application without a name (Spark: 'An application name must be set in your
+    configuration'): before, '' was taken, and the status, the UI and the progress lines
+    showed a blank."""
+    for name in ("", "  "):
+        with pytest.raises(ConfigError) as raised:
+            Config.load(environ={}, overrides={"vega.app.name": name})
+        assert str(raised.value) == "job: vega.app.name must not be empty: give the application a name"

@@ -130,7 +130,12 @@ def _resolve_options(master, name, confs, config_file, job, deploy_mode) -> dict
     try:
         cli_conf = cli_settings(master, confs)
         if name is not None:
-            cli_conf["vega.app.name"] = name
+            from vega_runtime.config import parse_name
+
+            try:
+                cli_conf["vega.app.name"] = parse_name(name)
+            except ValueError as exc:  # named as the flag given, as --executor-memory's
+                raise ConfigError("--name", "vega.app.name", str(exc)) from None
         resolved = Config.load(config_file=config_file, cli=cli_conf)
         spec = resolved_master(resolved)
     except (ConfigError, MasterURLError) as exc:

@@ -22,7 +22,8 @@ from typing import Any, Callable, Iterable, Mapping
 from .config_values import (  # noqa: F401 - the parsers, imported from here too
     parse_size, parse_bool, parse_choice, parse_scheduling_mode, parse_int, parse_float,
     parse_task_cpus, parse_seconds_or_never, size_text, bounded, at_least, size_at_least,
-    parse_str, parse_hosts, parse_names, parse_port, parse_seconds, parse_size_at_least_0)
+    parse_str, parse_name, parse_hosts, parse_names, parse_port, parse_seconds,
+    parse_size_at_least_0)
 from .errors import ConfigError
 from .records import FrozenRecord
 
@@ -232,7 +233,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("vega.master", "local[*]", parse_str, "url",
             "Where jobs run: local, local[N], local[*], local-cluster[W,C] or vega://host:port.",
             env="VEGA_MASTER"),
-    Setting("vega.app.name", "vega-app", parse_str, "name",
+    Setting("vega.app.name", "vega-app", parse_name, "name",
             "Application name shown in progress output and logs.", env="VEGA_APP_NAME"),
     Setting("vega.default.parallelism", 0, at_least(0), "partitions",
             "Partitions for parallelize() and shuffles when none is given; 0 means the "

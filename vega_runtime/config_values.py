@@ -180,6 +180,20 @@ def parse_str(text: Any) -> str:
     return "" if text is None else str(text)
 
 
+def parse_name(text: Any) -> str:
+    """A name that may not be empty (an application's: Spark refuses a SparkContext
+    without one).
+
+    >>> parse_name(" ")
+    Traceback (most recent call last):
+    ValueError: must not be empty: give the application a name
+    """
+    name = parse_str(text)
+    if not name.strip():
+        raise ValueError("must not be empty: give the application a name")
+    return name
+
+
 _HOST_PATTERN = r"^(\*\.)?[a-z0-9_](?:[a-z0-9_.-]{0,251}[a-z0-9_])?$"
 
 
