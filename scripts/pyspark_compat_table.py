@@ -5,7 +5,8 @@
 Every public member of PySpark's ``RDD`` and ``SparkContext`` (read from PySpark's source
 with ``ast``, never imported; the package in ``.venv-bench`` by default) gets a row:
 supported when ``vega_runtime.pyspark_compat`` has it, with how it differs where
-:data:`DIFFERS` says so, else not supported with the reason in :data:`NOT_SUPPORTED`.
+:data:`DIFFERS` says so (by name, or ``Class.name`` for one class's member), else not
+supported with the reason in :data:`NOT_SUPPORTED`.
 The table replaces what stands between the two markers in docs/api.md.
 """
 
@@ -33,7 +34,11 @@ DIFFERS = {
     "saveAsTextFile": "takes `overwrite=False`; `bytes` records are written as they are "
                       "(PySpark decodes them as UTF-8, bytes that are not become U+FFFD); a "
                       "failed job leaves no output directory (PySpark's leaves one without "
-                      "`_SUCCESS`)",
+                      "`_SUCCESS`); `compressionCodecClass` is Hadoop's `GzipCodec`, "
+                      "`BZip2Codec` or `DefaultCodec` (PySpark has `SnappyCodec` and "
+                      "`Lz4Codec` too); no `.crc` files; `spark.hadoop.validateOutputSpecs"
+                      "=false` is ignored (an existing directory is refused; `overwrite=True` "
+                      "replaces it whole, where Spark writes its parts into it)",
     "countApprox": "extrapolates the partitions finished by the timeout; `local` checks the "
                    "timeout between tasks",
     "sumApprox": "as `countApprox`", "meanApprox": "as `countApprox`",
@@ -87,6 +92,12 @@ DIFFERS = {
                 "`local-cluster`'s own), not the driver's: Vega's drivers serve no UI; None in "
                 "local mode",
     "addPyFile": "`.py`, `.zip` and `.egg`",
+    "addArchive": "`.zip`, `.tar`, `.tar.gz` and `.tgz`; another name raises `ValueError` "
+                  "(PySpark's adds it, and its executors copy it as it is, with a warning)",
+    "SparkContext.union": "RDDs that all have one partitioner give a union that keeps it, as "
+                          "Spark's Scala `PartitionerAwareUnionRDD` (PySpark's `partitioner` "
+                          "is then None, so a later `join` shuffles again); `union([])` is an "
+                          "empty RDD (PySpark: `IndexError`)",
     "show_profiles": "with `spark.python.profile`: one profile per RDD a stage computes (PySpark: "
                      "per pipelined RDD); no UDF or memory profiles",
     "dump_profiles": "as `show_profiles`",
@@ -114,8 +125,13 @@ DIFFERS = {
                 "Hadoop's) in name order; partitions are byte ranges packed to near-equal "
                 "sizes, at least `minPartitions` rounded up to a multiple of the executor "
                 "cores, not Hadoop's splits of each file (docs/storage.md), so partition "
-                "counts and `glom()` differ",
-    "wholeTextFiles": "a directory is read recursively (PySpark skips its sub-directories)",
+                "counts and `glom()` differ; a file named on its own is read even when its "
+                "name starts with `_` or `.` (Hadoop: \"Input path does not exist\"); "
+                "`.snappy`, `.lz4` and `.zst` files are refused, naming the file (PySpark "
+                "decompresses Snappy and LZ4)",
+    "wholeTextFiles": "a directory is read recursively (PySpark skips its sub-directories); "
+                      "at least `minPartitions` partitions (PySpark's is a hint: 4 small "
+                      "files with `minPartitions=3` make 2)",
     "binaryFiles": "as `wholeTextFiles`, whose partitions it has too (PySpark's binaryFiles "
                    "puts up to 128 MiB of files in one partition, whatever `minPartitions`)",
     "applicationId": "`app-YYYYMMDDhhmmss-xxxx` on every master (PySpark's local mode: "
@@ -145,8 +161,9 @@ def public_members(package: str, relative: str, cls: str) -> list:
 def rows(names: list, vega_class: type) -> list:
     lines = []
     for name in names:
+        note = DIFFERS.get(f"{vega_class.__name__}.{name}", DIFFERS.get(name))
         if hasattr(vega_class, name):
-            status, note = ("differs", DIFFERS[name]) if name in DIFFERS else ("supported", "")
+            status, note = ("differs", note) if note else ("supported", "")
         else:
             status, note = "not supported", NOT_SUPPORTED.get(name, "not implemented yet")
         lines.append(f"| `{name}` | {status} | {note} |")

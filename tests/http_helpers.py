@@ -46,7 +46,8 @@ def api_get(site, path: str, token: str):
 
 
 def browser_opener(site) -> urllib.request.OpenerDirector:
-    """A client that keeps cookies, as a browser does (``?token=`` links sign in with one)."""
+    """A client that follows redirects and keeps cookies, as a browser does (a ``?token=``
+    link to a page redirects to it, the token in the fragment; the master sets no cookie)."""
     return _opener(site, urllib.request.HTTPCookieProcessor())
 
 

@@ -226,6 +226,20 @@ def spawn_vega(*args: str, cwd=REPO, **popen) -> subprocess.Popen:
     return subprocess.Popen(vega_argv(*args), cwd=cwd, **popen)
 
 
+def run_into_closed_pipe(*args: str, env=None, cwd=REPO, timeout: float = 120,
+                         input: Optional[str] = None) -> subprocess.CompletedProcess:
+    """``vega ARGS`` whose stdout is a pipe its reader has already closed (``| head -0``):
+    every write to it fails with EPIPE.  ``input``: its stdin.  Returns the
+    CompletedProcess, stderr as text."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        return subprocess.run(vega_argv(*args), cwd=cwd, env=env or clean_env(), stdout=write_end,
+                              stderr=subprocess.PIPE, text=True, timeout=timeout, input=input)
+    finally:
+        os.close(write_end)
+
+
 # -- stopping ----------------------------------------------------------------------------------
 
 def kill_group(proc: subprocess.Popen, grace: float = 10.0) -> None:

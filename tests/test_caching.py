@@ -88,3 +88,29 @@ def test_replicated_blocks_survive_the_loss_of_one_executor(fresh_ctx):
     _kill_executor_holding(ctx, rdd)
     assert rdd.collect() == list(range(40))
     assert computed.value == before
+
+
+def test_a_cluster_executors_cache_size_is_reported_as_half_its_memory():
+    """A cluster's executor keeps cached partitions in half its --executor-memory
+    (docs/storage.md): the status tracker and Spark's REST API report that size, not
+    vega.storage.memory, which only local executors use (before: 512 MiB for an executor of
+    256 MiB caching in 128 MiB); local[N]'s executors report vega.storage.memory."""
+    from http_helpers import api_get
+    from proc_helpers import wait_for
+    from vega_runtime import Context
+
+    with Context(master="local-cluster[1,1]", conf={"vega.executor.memory": "256m"}) as ctx:
+        assert ctx.parallelize(range(10), 1).cache().count() == 10
+        totals = [i.totalOnHeapStorageMemory for i in ctx.status_tracker().get_executor_infos()]
+        cluster = ctx.backend.owned_cluster
+        site, path = (cluster.webui_port, cluster.ca_file), \
+            f"/api/v1/applications/{ctx.application_id}/executors"
+        wait_for(lambda: api_get(site, path, cluster.token)[1], 30, "the executor at the master")
+        executors = api_get(site, path, cluster.token)[1]
+    assert totals == [0, 128 << 20]  # the driver first, caching nothing
+    assert [(e["maxMemory"], e["memoryMetrics"]["totalOnHeapStorageMemory"])
+            for e in executors] == [(128 << 20, 128 << 20)]
+    with Context(master="local[2]", conf={"vega.storage.memory": "100m"}) as ctx:
+        assert ctx.parallelize(range(10), 2).cache().count() == 10
+        totals = [i.totalOnHeapStorageMemory for i in ctx.status_tracker().get_executor_infos()]
+    assert totals == [0, 100 << 20, 100 << 20]

@@ -11,7 +11,8 @@ import sys
 
 import pytest
 
-from proc_helpers import REPO, clean_env, pid_alive, vega, vega_argv, write_job
+from proc_helpers import (REPO, clean_env, pid_alive, run_into_closed_pipe, vega, vega_argv,
+                          write_job)
 
 
 def error_lines(stderr: str):
@@ -35,8 +36,14 @@ def test_a_usage_error_exits_2_with_one_message_and_no_traceback():
     ("yarn", "Vega runs on its own master and workers (vega://HOST:PORT); for Slurm and "
              "Kubernetes see docs/cluster.md"),
     ("10.0.0.1:7077", "A cluster master's URL starts with vega://: vega://10.0.0.1:7077"),
+    # before, these two were taken: a job's Context said 'cannot reach the master' (exit 3),
+    # and a job that makes none ran with the bad URL unnoticed
+    ("vega://127.0.0.1:99999", "A port is 1 to 65535 (a master listens at 7077 unless "
+                               "started with --port)"),
+    ("vega://127.0.0.1:0", "A port is 1 to 65535 (a master listens at 7077 unless started "
+                           "with --port)"),
 ])
-def test_a_spark_master_url_is_refused_saying_what_vega_runs_on(url, hint):
+def test_a_spark_master_url_or_a_bad_port_is_refused_saying_what_to_give(url, hint):
     """A PySpark user's --master spark://... or yarn: the usage error and, before, nothing
     more; now a hint naming Vega's own master URL."""
     result = vega("submit", "--master", url, "jobs/pi.py")
@@ -45,6 +52,91 @@ def test_a_spark_master_url_is_refused_saying_what_vega_runs_on(url, hint):
                                           "local[N], local[N,F], local[*], local-cluster[W,C] or "
                                           "vega://host:port"]
     assert result.stderr.splitlines()[1:] == [hint]
+
+
+@pytest.mark.parametrize("command, option, instead", [
+    ("submit", "--kill", "kill a cluster-mode driver (or any application) with: vega kill "
+                         "--master URL ID"),
+    ("submit", "--driver-memory", "the driver is a Python process, with no memory setting of "
+                                  "its own (in Spark it sizes the driver's JVM); executors take "
+                                  "--executor-memory"),
+    ("shell", "--properties-file", "Vega's settings file is YAML, --config FILE, with vega.* "
+                                   "keys (conf/vega-defaults.yaml lists them)"),
+])
+def test_a_spark_submit_option_vega_lacks_says_what_to_do_instead(command, option, instead):
+    """spark-submit's --kill ID was refused with click's guess "Did you mean '--files'?",
+    --driver-memory with "Did you mean '--executor-memory'?"; now each says what Vega has."""
+    result = vega(command, option, "x", "jobs/pi.py")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.splitlines()[-1] == (f"Error: No such option {option!r}: it is "
+                                              f"spark-submit's; {instead}.")
+
+
+def test_docs_cli_lists_every_spark_submit_option_vega_lacks_as_it_is_refused():
+    """docs/cli.md's table of spark-submit's options says what the refusals say."""
+    from vega_cli.options import SPARK_ONLY_OPTIONS
+
+    text = open(os.path.join(REPO, "docs", "cli.md")).read()
+    table = text.split("<!-- spark-submit options: begin")[1].split("<!-- spark-submit options: end")[0]
+    documented = {}
+    for row in table.splitlines()[3:]:
+        options, instead = row.strip("|").split(" | ")
+        for option in options.split(", "):
+            documented[option.strip("` ")] = instead.strip()
+    assert documented == SPARK_ONLY_OPTIONS
+
+
+def test_docs_cli_names_every_command_vega_help_lists():
+    """docs/cli.md's table of commands and `vega --help` name the same commands."""
+    listing = vega("--help").stdout.split("Commands:\n")[1]
+    commands = {line.split()[0] for line in listing.splitlines() if line.startswith("  ")
+                and not line.startswith("   ")}
+    text = open(os.path.join(REPO, "docs", "cli.md")).read()
+    rows = text.split("| command | does |\n|---|---|\n")[1].split("\n\n")[0].splitlines()
+    documented = set()
+    for row in rows:
+        for code in row.split(" | ")[0].strip("| ").split("`")[1::2]:
+            documented.add(code.split()[1] if code.startswith("vega ") else code.split()[0])
+    assert commands == documented
+
+
+@pytest.mark.parametrize("command", ["submit", "shell"])
+def test_a_bad_master_from_vega_master_or_a_file_is_named_with_where_it_came_from(tmp_path,
+                                                                                 command):
+    """A master URL nobody typed (VEGA_MASTER exported long ago, a settings file) was refused
+    as "invalid master URL 'bogus'" alone, which a user who gave no --master could not place;
+    now the variable or the file is named first, as for other settings."""
+    settings = tmp_path / "site.yaml"
+    settings.write_text("vega:\n  master: yarn\n")
+    args = [command] + (["jobs/pi.py"] if command == "submit" else [])
+    from_env = vega(*args, env=clean_env(VEGA_MASTER="bogus"))
+    from_file = vega(command, "--config", str(settings), *args[1:])
+    for result, source, url in ((from_env, "VEGA_MASTER", "bogus"),
+                                (from_file, str(settings), "yarn")):
+        assert (result.returncode, result.stdout) == (2, "")
+        assert error_lines(result.stderr) == [
+            f"vega: error: {source}: invalid master URL {url!r}: use local, local[N], "
+            "local[N,F], local[*], local-cluster[W,C] or vega://host:port"]
+
+
+@pytest.mark.parametrize("command", ["status", "logs", "kill"])
+def test_cluster_commands_given_no_cluster_master_say_where_it_came_from(command):
+    """vega status with VEGA_MASTER=local[2] exported: 'needs a vega://host:port master, not
+    'local[2]'' did not say where 'local[2]' came from (nor, for logs and kill, which command
+    needed it: 'this command'); vega://h:99999 was 'not a vega://host:port master' with no
+    word on its port."""
+    args = [command] + ([] if command == "status" else ["app-20261203083328-0001"])
+    result = vega(*args, env=clean_env(VEGA_MASTER="local[2]"))
+    assert (result.returncode, result.stdout) == (2, "")
+    assert error_lines(result.stderr) == [
+        f"vega: error: VEGA_MASTER: vega {command} needs a vega://host:port master, not "
+        "'local[2]'"]
+    port = vega(*args[:1], "--master", "vega://127.0.0.1:99999", *args[1:])
+    assert port.returncode == 2
+    assert port.stderr.splitlines() == [
+        f"vega: error: vega {command} needs a vega://host:port master, not "
+        "'vega://127.0.0.1:99999'",
+        "A port is 1 to 65535 (a master listens at 7077 unless started with --port)"]
 
 
 def test_vega_debug_adds_the_traceback_before_the_message():
@@ -114,18 +206,6 @@ def test_remote_ops_answer_in_json_and_refuse_unknown_operations(tmp_path):
 
 
 # -- a reader that has gone (vega ... | head -1) --------------------------------------------------
-
-def run_into_closed_pipe(*args, env=None, cwd=REPO, timeout=120):
-    """``vega ARGS`` whose stdout is a pipe its reader has already closed (``| head -0``):
-    every write to it fails with EPIPE.  Returns the CompletedProcess, stderr as text."""
-    read_end, write_end = os.pipe()
-    os.close(read_end)
-    try:
-        return subprocess.run(vega_argv(*args), cwd=cwd, env=env or clean_env(), stdout=write_end,
-                              stderr=subprocess.PIPE, text=True, timeout=timeout)
-    finally:
-        os.close(write_end)
-
 
 def test_a_command_whose_output_nobody_reads_ends_quietly(tmp_path):
     """vega history --json | head -0: exit 1 (Python's note on SIGPIPE), nothing on stderr
@@ -224,18 +304,40 @@ def test_status_logs_and_kill_naming_no_master_say_which_one_they_tried():
 
 
 def test_a_misspelt_setting_is_refused_with_the_setting_meant(tmp_path):
-    """A typo in a setting's name (--conf, a --config file, a daemon's too): the usage
-    error and, below it, the setting of the nearest name; before, only 'is not a Vega
-    setting; see conf/vega-defaults.yaml', a file a Vega installed from its wheel lacks."""
+    """A typo in a setting's name (--conf, a --config file, a daemon's too): one usage
+    error naming the setting of the nearest name; before, only 'is not a Vega setting;
+    see conf/vega-defaults.yaml', a file a Vega installed from its wheel lacks."""
     result = vega("submit", "--conf", "vega.task.max_atempts=2", "jobs/pi.py")
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
-        "vega: error: --conf: vega.task.max_atempts is not a Vega setting; see "
-        "conf/vega-defaults.yaml", "Did you mean vega.task.max_attempts?"]
+        "vega: error: --conf: vega.task.max_atempts is not a Vega setting (did you mean "
+        "vega.task.max_attempts?); see conf/vega-defaults.yaml"]
     settings = tmp_path / "site.yaml"
     settings.write_text("vega.master.prot: 7000\n")
     result = vega("master", "--config", str(settings))
     assert result.returncode == 2
-    assert result.stderr.splitlines()[1:] == ["Did you mean vega.master.port?"]
+    assert "vega.master.prot is not a Vega setting (did you mean vega.master.port?)" in result.stderr
     result = vega("submit", "--conf", "vega.zzz=1", "jobs/pi.py")  # nothing near: no hint
+    assert "vega.zzz is not a Vega setting; see" in result.stderr
     assert result.returncode == 2 and len(result.stderr.splitlines()) == 1
+
+
+def test_a_master_that_accepts_but_never_answers_is_named_as_stopped_or_hung(tmp_path):
+    """vega status against a port whose process does not answer (a SIGSTOPped master: the
+    kernel still accepts its connections): exit 3 saying the process there is stopped,
+    hung or overloaded. Before: '_ssl.c:989: The handshake operation timed out'."""
+    from vega_runtime.net.connection import create_secret_file
+
+    secret = str(tmp_path / "secret")
+    create_secret_file(secret)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # never accepted, never answered
+        port = silent.getsockname()[1]
+        result = vega("status", "--master", f"vega://127.0.0.1:{port}",
+                      env=clean_env(VEGA_SECRET_FILE=secret))
+    assert result.returncode == 3, result.stderr
+    assert error_lines(result.stderr) == [
+        f"vega: error: cannot reach the master at vega://127.0.0.1:{port}: 127.0.0.1:{port} "
+        "accepted the connection but did not answer its TLS handshake within 5s: the process "
+        "there is stopped (SIGSTOP), hung or overloaded"]

@@ -19,7 +19,8 @@ import time
 
 import pytest
 
-from proc_helpers import REPO, clean_env, descendants, pid_alive, processes_matching, wait_for
+from proc_helpers import (REPO, clean_env, descendants, pid_alive, processes_matching,
+                          run_into_closed_pipe, vega_argv, wait_for)
 
 #: x86-64 system calls a reading shell blocks in: read, poll, select, pselect6, ppoll
 WAITING_FOR_INPUT = {"0", "7", "23", "270", "271"}
@@ -135,6 +136,27 @@ def test_driver_exception_shows_the_users_traceback():
     assert "KeyError: 'missing'" in err
 
 
+def test_import_pyspark_without_the_switch_says_to_start_with_pyspark_compat():
+    """`import pyspark` in a plain shell fails as Python's would, and says the switch."""
+    code, out, err, _ = run_piped("local", "import pyspark\nprint('still here')\n")
+    assert (code, out) == (0, "still here\n"), err
+    assert ("ModuleNotFoundError: No module named 'pyspark'\nPySpark programs run on Vega with "
+            "vega shell --pyspark-compat: 'import pyspark' then means Vega (docs/api.md).\n"
+            ) in err, err
+
+
+def test_a_script_given_to_the_shell_is_refused_saying_to_submit_it():
+    """pyspark job.py (refused since Spark 2.0: use spark-submit); vega shell job.py said
+    'Got unexpected extra argument (job.py)'; now exit 2 with what to run instead, before any
+    Context starts."""
+    proc = subprocess.run(vega_argv("shell", "jobs/pi.py", "10"), cwd=REPO, capture_output=True,
+                          text=True, env=clean_env(), timeout=60)
+    assert (proc.returncode, proc.stdout) == (2, "")
+    assert proc.stderr.splitlines() == [
+        "vega: error: vega shell runs no script (jobs/pi.py 10)",
+        "Run it with: vega submit jobs/pi.py 10; or pipe statements into vega shell."]
+
+
 def test_exit_code_of_exit_is_the_shell_exit_code_and_stops_the_context():
     """exit(3) leaves with status 3, still stopping the Context and its executors."""
     code, out, err, processes = run_piped("local[2]", "exit(3)\nprint('not reached')\n",
@@ -143,6 +165,37 @@ def test_exit_code_of_exit_is_the_shell_exit_code_and_stops_the_context():
     assert out == ""
     assert processes
     assert_all_gone(processes)
+
+
+def test_a_shell_whose_output_nobody_reads_ends_quietly_and_stops_its_context(tmp_path):
+    """vega shell | head -1: the print that meets the closed pipe ends the session with exit
+    1 and nothing on stderr but the banner and summary, and its executors stop (it printed
+    'Traceback ... BrokenPipeError' and read on)."""
+    source = ("import sys\n"
+              "print(sc.parallelize([0], 1).count() and sc.app_dir, file=sys.stderr)\n"
+              "for i in range(100000): print(i)\n"
+              "\n"
+              "print('after', file=sys.stderr)\n")
+    result = run_into_closed_pipe("shell", "--master", "local[2]", input=source, timeout=120,
+                                  env=clean_env(VEGA_EVENTLOG_DIR=str(tmp_path / "events")))
+    assert result.returncode == 1, result.stderr
+    for noise in ("Traceback", "BrokenPipe", "Broken pipe", "vega: error", "after"):
+        assert noise not in result.stderr, result.stderr
+    app_dir = next(line for line in result.stderr.splitlines() if "vega-app-" in line)
+    assert not os.path.exists(app_dir)
+    assert_all_gone(list(processes_matching(app_dir)))
+
+
+def test_a_shell_started_with_stdin_closed_ends_as_at_the_end_of_its_input():
+    """vega shell <&-: no input, so the session ends at once with exit 0, as Python's
+    does (it said 'internal error: AttributeError: 'NoneType' object has no attribute
+    'isatty'' with exit 1)."""
+    proc = subprocess.run(["sh", "-c", 'exec "$@" <&-', "sh",
+                           *vega_argv("shell", "--master", "local[2]")],
+                          cwd=REPO, capture_output=True, text=True, env=clean_env(), timeout=120)
+    assert (proc.returncode, proc.stdout) == (0, ""), proc.stderr
+    assert "master local[2], application app-" in proc.stderr
+    assert "error" not in proc.stderr, proc.stderr
 
 
 @pytest.mark.parametrize("signum, during_job, master", [
@@ -179,20 +232,26 @@ def test_hangup_or_terminate_stops_the_context_and_removes_its_files(signum, dur
 
 @pytest.mark.parametrize("master", ["local[2]", "local-cluster[2,1]"])
 def test_options_reach_the_context(tmp_path, master):
-    """--name, --conf, --config and --py-files work as for `vega submit` (on a cluster the
-    py-files travel to the executors in a package)."""
+    """--name, --conf, --config, --py-files and --files work as for `vega submit` (on a
+    cluster the py-files and files travel to the executors in a package). pyspark's --files
+    was refused with click's guess "Did you mean '--py-files'?"."""
     (tmp_path / "shell_lib.py").write_text("def tag(x):\n    return ['lib', x]\n")
+    (tmp_path / "lookup.csv").write_text("a,1\n")
     config = tmp_path / "settings.yaml"
     config.write_text("vega:\n  default:\n    parallelism: 3\n")
     source = ("import shell_lib\n"
+              "from vega_runtime import SparkFiles\n"
               "print(sc.app_name, sc.conf['vega.task.max_attempts'], sc.default_parallelism)\n"
               "print(sc.parallelize([1, 2]).map(lambda x: __import__('shell_lib').tag(x))"
-              ".collect())\n")
+              ".collect())\n"
+              "print(repr(open(SparkFiles.get('lookup.csv')).read()), sc.parallelize([0], 1)"
+              ".map(lambda _: open(SparkFiles.get('lookup.csv')).read()).collect())\n")
     code, out, err, _ = run_piped(master, source, "--name", "explore", "--conf",
                                   "vega.task.max_attempts=2", "--config", str(config),
-                                  "--py-files", str(tmp_path / "shell_lib.py"))
+                                  "--py-files", str(tmp_path / "shell_lib.py"),
+                                  "--files", str(tmp_path / "lookup.csv"))
     assert code == 0, err
-    assert out == "explore 2 3\n[['lib', 1], ['lib', 2]]\n", err
+    assert out == "explore 2 3\n[['lib', 1], ['lib', 2]]\n'a,1\\n' ['a,1\\n']\n", err
 
 
 def test_pyspark_compat_makes_import_pyspark_work():

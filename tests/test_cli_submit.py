@@ -137,11 +137,33 @@ def test_job_sys_argv_is_script_then_arguments(vega_cli, tmp_path):
     assert seen["argv"] == [job, "in.txt", "two words", "--top", "3"]
 
 
+def test_a_symlinked_job_imports_the_modules_beside_its_target(vega_cli, tmp_path):
+    """jobs/main.py a symbolic link to src/main.py, which imports src/helper.py: Python puts
+    the script's directory first with links resolved, so `python jobs/main.py` runs; vega
+    submit put the link's directory there ('No module named helper')."""
+    (tmp_path / "src").mkdir()
+    (tmp_path / "jobs").mkdir()
+    (tmp_path / "src" / "helper.py").write_text("WHERE = 'beside the target'\n")
+    (tmp_path / "src" / "main.py").write_text("import helper\nprint(helper.WHERE)\n")
+    (tmp_path / "jobs" / "main.py").symlink_to(tmp_path / "src" / "main.py")
+    result = vega_cli("submit", "--master", "local", str(tmp_path / "jobs" / "main.py"))
+    assert (result.returncode, result.stdout) == (0, "beside the target\n"), result.stderr
+
+
 def test_name_flag_sets_app_name(vega_cli, tmp_path):
     """--name NAME becomes ctx.app_name in the job."""
     job = write_job(tmp_path, "probe.py", PROBE)
     assert probe(vega_cli("submit", "--master", "local", "--name", "my report", job))["app_name"] \
         == "my report"
+
+
+def test_an_empty_name_flag_is_a_usage_error(vega_cli, tmp_path):
+    """--name "" names no application: exit 2 naming the flag (it was taken as a blank name)."""
+    job = write_job(tmp_path, "probe.py", PROBE)
+    result = vega_cli("submit", "--master", "local", "--name", "", job)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.splitlines() == [
+        "vega: error: --name: vega.app.name must not be empty: give the application a name"]
 
 
 def test_app_name_defaults_to_job_file_stem(vega_cli, tmp_path):
@@ -156,6 +178,18 @@ def test_conf_flags_reach_the_job_context(vega_cli, tmp_path):
     seen = probe(vega_cli("submit", "--master", "local", "--conf", "vega.task.max_attempts=2",
                           "--conf", "vega.shuffle.batch_records=100", job))
     assert (seen["max_attempts"], seen["batch_records"]) == (2, 100)
+
+
+def test_conf_takes_spark_names_as_spark_submit_does(vega_cli, tmp_path):
+    """--conf spark.task.maxFailures=3 is vega.task.max_attempts (spark-submit users' own
+    command lines); spark.ui.port, which Vega has no use for, is ignored with one warning.
+    Before, both were a usage error ('is not a Vega setting')."""
+    job = write_job(tmp_path, "probe.py", PROBE)
+    result = vega_cli("submit", "--master", "local", "--conf", "spark.task.maxFailures=3",
+                      "--conf", "spark.ui.port=4050", job)
+    assert probe(result)["max_attempts"] == 3
+    assert result.stderr.count("Vega has no use for these Spark settings and ignores them: "
+                               "spark.ui.port (--conf)") == 1
 
 
 def test_conf_max_attempts_governs_task_retries(vega_cli, tmp_path):
@@ -313,17 +347,111 @@ def test_files_are_readable_through_sparkfiles_in_driver(vega_cli, tmp_path, mas
                              "['hello from --files', 'hello from --files']\n")
 
 
+@pytest.mark.parametrize("option, name, found_by", [
+    ("--files", "data.txt", "SparkFiles.get finds a file by its name alone"),
+    ("--py-files", "helper.py", "Python imports a module by its name alone")])
+def test_two_shipped_files_of_one_name_are_refused_naming_both(vega_cli, tmp_path, option, name,
+                                                               found_by):
+    """--files a/data.txt,b/data.txt: SparkFiles.get("data.txt") silently gave the last one
+    (Spark's addFile refuses a second path under a name); now a usage error naming both, before
+    the job runs. The same file given twice is still taken."""
+    for directory in ("a", "b"):
+        (tmp_path / directory).mkdir()
+        (tmp_path / directory / name).write_text(f"x = {directory!r}\n")
+    job = write_job(tmp_path, "job.py", "print('ran')\n")
+    first, second = str(tmp_path / "a" / name), str(tmp_path / "b" / name)
+    result = vega_cli("submit", "--master", "local", option, f"{first},{second}", job)
+    assert (result.returncode, result.stdout) == (2, ""), result.stderr
+    assert result.stderr.splitlines() == [
+        f"vega: error: {option}: {first!r} and {second!r} are both named {name!r}",
+        f"{found_by}: rename one of them, or give one."]
+    again = vega_cli("submit", "--master", "local", option, f"{first},{first}", job)
+    assert (again.returncode, again.stdout) == (0, "ran\n"), again.stderr
+
+
+def write_archives(directory) -> str:
+    """env.tar.gz and tools.zip, each holding greeting.txt; returns the --archives value
+    (the tarball named env after #, the zip under its file's name)."""
+    import tarfile
+
+    (directory / "greeting.txt").write_text("hello from an archive\n")
+    with tarfile.open(directory / "env.tar.gz", "w:gz") as tar:
+        tar.add(directory / "greeting.txt", "greeting.txt")
+    with zipfile.ZipFile(directory / "tools.zip", "w") as zf:
+        zf.write(directory / "greeting.txt", "greeting.txt")
+    return f"{directory / 'env.tar.gz'}#env,{directory / 'tools.zip'}"
+
+
+ARCHIVES_JOB = """
+    import os
+    from vega_runtime import Context, SparkFiles
+
+    def read(name):
+        return open(os.path.join(SparkFiles.get(name), "greeting.txt")).read().strip()
+
+    with Context() as ctx:
+        print(read("env"), read("tools.zip"))
+        print(ctx.parallelize([0, 1], 2).map(lambda _: (read("env"), read("tools.zip"))).collect())
+"""
+ARCHIVES_OUT = ("hello from an archive hello from an archive\n"
+                + str([("hello from an archive",) * 2] * 2) + "\n")
+
+
+@pytest.mark.parametrize("master", [*MASTERS, "local-cluster[2,1]"])
+def test_archives_are_unpacked_for_the_driver_and_tasks(vega_cli, tmp_path, master):
+    """spark-submit's --archives env.tar.gz#env,tools.zip: each unpacked in SparkFiles.get(NAME)
+    (the name after #, else the file's), in the driver and in tasks, as sc.add_archive does.
+    vega submit had no --archives."""
+    (tmp_path / "shipped").mkdir()
+    archives = write_archives(tmp_path / "shipped")
+    job = write_job(tmp_path, "reads_archives.py", ARCHIVES_JOB)
+    result = vega_cli("submit", "--master", master, "--archives", archives, job)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ARCHIVES_OUT
+
+
+@pytest.mark.parametrize("archives, message", [
+    ("missing.tar.gz", "--archives: 'missing.tar.gz' is not a file"),
+    ("notes.txt", "--archives: 'notes.txt' is not a .zip, .tar, .tar.gz or .tgz archive"),
+    ("a.zip#x,b.zip#x", "--archives: 'b.zip#x': two archives named 'x'"),
+])
+def test_a_bad_archive_is_refused_before_the_job_runs(vega_cli, tmp_path, archives, message):
+    """A missing, unknown or twice-named --archives entry is a usage error naming it."""
+    for name in ("notes.txt", "a.zip", "b.zip"):
+        (tmp_path / name).write_bytes(b"")
+    job = write_job(tmp_path, "job.py", "print('ran')\n")
+    result = vega_cli("submit", "--master", "local", "--archives", archives, job,
+                      cwd=str(tmp_path))
+    assert (result.returncode, result.stdout) == (2, ""), result.stderr
+    assert result.stderr.splitlines() == [f"vega: error: {message}"]
+
+
 # -- --verbose ----------------------------------------------------------------------------------
 
-def test_verbose_prints_resolved_config_with_origins(vega_cli):
+@pytest.mark.parametrize("flag", ["--verbose", "-v"])  # -v: spark-submit's too
+def test_verbose_prints_resolved_config_with_origins(vega_cli, flag):
     """--verbose lists each setting with its value and where it came from."""
-    result = vega_cli("submit", "--verbose", "--master", "local", "--conf",
+    result = vega_cli("submit", flag, "--master", "local", "--conf",
                       "vega.task.max_attempts=2", "jobs/make_rdd.py", env={"COLUMNS": "200"})
     assert result.returncode == 0, result.stderr
     assert result.stdout == f"result: {[x * 2 for x in range(1, 11)]}\n"
     assert re.search(r"vega\.task\.max_attempts\W+2\W+command line", result.stderr), result.stderr
     assert re.search(r"vega\.master\W+local\W+command line", result.stderr), result.stderr
     assert re.search(r"vega\.app\.name\W+make_rdd\W+command line", result.stderr), result.stderr
+
+
+def test_verbose_written_to_a_file_names_every_setting_whole(vega_cli, tmp_path):
+    """vega submit --verbose 2> file: rich's 80 columns cut the longer setting names short
+    ('vega.dynamic_allocation.cached_executor_idl…'); now each is whole on its line, as in
+    status tables written to a pipe."""
+    from vega_runtime.config import DRIVER, settings_used_by
+
+    result = vega_cli("submit", "--verbose", "--master", "local", "jobs/make_rdd.py")
+    assert result.returncode == 0, result.stderr
+    cells = [line.split("│")[1].strip() for line in result.stderr.splitlines()
+             if line.startswith("│")]
+    assert cells == sorted(s.key for s in settings_used_by(DRIVER)), result.stderr
+    assert "…" not in result.stderr
 
 
 def test_verbose_shows_values_with_brackets_as_they_are(vega_cli):
@@ -344,3 +472,19 @@ def test_verbose_reports_environment_origin_of_vega_master(vega_cli):
                       env={"COLUMNS": "200", "VEGA_MASTER": "local"})
     assert result.returncode == 0, result.stderr
     assert re.search(r"vega\.master\W+local\W+environment", result.stderr), result.stderr
+
+
+def test_a_job_module_named_as_the_standard_librarys_leaves_a_local_cluster_working(
+        vega_cli, tmp_path):
+    """A ``token.py`` beside the job (a module of the user's named as the standard
+    library's ``token``): the local cluster's daemons, given the driver's ``sys.path``, took
+    it for the standard library's and the master died at start ("the master exited with
+    code 1"), where ``local[2]`` ran; they now find the standard library's first."""
+    (tmp_path / "token.py").write_text("raise ImportError('the job directory token.py')\n")
+    job = write_job(tmp_path, "job.py", """
+        from vega_runtime import Context
+        with Context() as ctx:
+            print(ctx.parallelize(range(10), 2).map(lambda x: x * 2).sum())
+    """)
+    result = vega_cli("submit", "--master", "local-cluster[1,1]", job)
+    assert (result.returncode, result.stdout) == (0, "90\n"), result.stderr

@@ -66,9 +66,13 @@ def test_exception_in_task_exits_1_with_remote_traceback(vega_cli, tmp_path, mas
                 if "vega_runtime" in line or "vega_cli" in line or "runpy" in line]
 
 
-def test_a_keyboard_interrupt_raised_by_a_task_in_an_executor_fails_the_task(vega_cli, tmp_path):
+@pytest.mark.parametrize("master, executor", [("local[2]", "exec-"), ("local", "driver)")])
+def test_a_keyboard_interrupt_raised_by_a_task_fails_the_task(vega_cli, tmp_path, master,
+                                                              executor):
     """An executor process ignores Ctrl-C, so a KeyboardInterrupt there is the task's own: a
-    task failure with the user's traceback, as in PySpark (not a lost executor)."""
+    task failure with the user's traceback, as in PySpark (not a lost executor). A ``local``
+    task runs in the driver, where one came with no Ctrl-C is the task's own too (it said
+    'job cancelled (Ctrl-C)', exit code 130)."""
     job = write_job(tmp_path, "interrupts.py", """
         from vega_runtime import Context
 
@@ -78,12 +82,58 @@ def test_a_keyboard_interrupt_raised_by_a_task_in_an_executor_fails_the_task(veg
         with Context() as ctx:
             ctx.parallelize(range(2), 2).map(f).collect()
     """)
-    result = vega_cli("submit", "--master", "local[2]", "--conf", "vega.task.max_attempts=1", job)
-    assert result.returncode == 1
-    assert "failed once; last error on localhost (exec-" in result.stderr
+    result = vega_cli("submit", "--master", master, "--conf", "vega.task.max_attempts=1", job)
+    assert result.returncode == 1, result.stderr
+    assert "failed once; last error on localhost (" + executor in result.stderr
     assert "): KeyboardInterrupt: from the task" in result.stderr
     assert frame_lines(result.stderr) == [f'  File "{job}", line 4, in f'], result.stderr
     assert "lost" not in result.stderr
+
+
+@pytest.mark.parametrize("master", MASTERS)
+def test_a_task_ending_with_sys_exit_fails_naming_systemexit_as_python_does(vega_cli, tmp_path,
+                                                                           master):
+    """sys.exit() in a task fails the task (its process is not ended, the driver's exit code
+    is 1), the error named as Python's traceback ends: 'SystemExit', not 'SystemExit: '."""
+    job = write_job(tmp_path, "exits_in_task.py", """
+        import sys
+        from vega_runtime import Context
+
+        def f(x):
+            sys.exit()
+
+        with Context() as ctx:
+            ctx.parallelize(range(1), 1).map(f).collect()
+    """)
+    result = vega_cli("submit", "--master", master, "--conf", "vega.task.max_attempts=1", job)
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.splitlines()
+    [job_failed] = [line for line in lines if line.startswith("vega: job failed:")]
+    assert re.search(r"failed once; last error on localhost \([\w-]+\): SystemExit$",
+                     job_failed), job_failed
+    assert not [line for line in lines if line.endswith("SystemExit: ")], result.stderr
+    assert frame_lines(result.stderr) == [f'  File "{job}", line 5, in f'], result.stderr
+
+
+def test_a_pyspark_program_without_the_switch_is_told_about_pyspark_compat(vega_cli, tmp_path):
+    """A spark-submit user's first try, vega submit job.py on a PySpark program, ended in
+    "ModuleNotFoundError: No module named 'pyspark'" with no word on --pyspark-compat."""
+    import importlib.util
+
+    if importlib.util.find_spec("pyspark") is not None:
+        pytest.skip("a real pyspark is installed here: the program would import it")
+    job = write_job(tmp_path, "spark_job.py", """
+        from pyspark import SparkContext
+        print(SparkContext().parallelize(range(10)).sum())
+    """)
+    result = vega_cli("submit", "--master", "local", job)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert frame_lines(result.stderr) == [f'  File "{job}", line 1, in <module>'], result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        "PySpark programs run on Vega with vega submit --pyspark-compat: 'import pyspark' then "
+        "means Vega (docs/api.md).")
+    switched = vega_cli("submit", "--master", "local", "--pyspark-compat", job)
+    assert (switched.returncode, switched.stdout) == (0, "45\n"), switched.stderr
 
 
 def test_sys_exit_code_of_the_job_is_the_exit_code(vega_cli, tmp_path):
@@ -127,6 +177,40 @@ def test_syntax_error_in_job_exits_1_with_file_line(vega_cli, tmp_path):
     [message] = error_lines(result.stderr)
     assert f"{job}:3" in message and "syntax error" in message
     assert "Traceback" not in result.stderr
+
+
+def test_a_job_that_is_a_zip_or_a_directory_with_a_main_says_what_to_submit(vega_cli, tmp_path):
+    """Python runs a zip or a directory holding __main__.py; vega submit (as spark-submit)
+    runs a .py file: a zip is a usage error saying to ship it with --py-files (it said
+    'app.zip:None: syntax error: source code string cannot contain null bytes', exit 1), and
+    a directory's hint names its __main__.py."""
+    import zipfile
+
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "__main__.py").write_text("print('main')\n")
+    archive = str(tmp_path / "app.zip")
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.write(app / "__main__.py", "__main__.py")
+    result = vega_cli("submit", "--master", "local", archive)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.splitlines() == [
+        f"vega: error: job {archive!r} is a zip archive, not a Python script",
+        f"Ship it with --py-files {archive} and submit a script that imports from it."]
+    directory = vega_cli("submit", "--master", "local", str(app))
+    assert directory.returncode == 2
+    assert directory.stderr.splitlines()[1:] == [
+        f"Give the path of its script: vega submit {app / '__main__.py'}"]
+
+
+def test_a_job_of_null_bytes_is_not_python_source_with_no_line_named(vega_cli, tmp_path):
+    """A file with NUL bytes is refused naming the file alone (it said 'job.py:None')."""
+    job = tmp_path / "binary.py"
+    job.write_bytes(b"print(1)\n\x00\x01\n")
+    result = vega_cli("submit", "--master", "local", str(job))
+    assert (result.returncode, result.stdout) == (1, "")
+    [message] = error_lines(result.stderr)
+    assert message.startswith(f"vega: error: {job}: ") and "null bytes" in message, message
 
 
 UNPICKLABLE = {
@@ -251,6 +335,11 @@ def test_bad_conf_value_message_names_the_value(vega_cli):
      "--executor-memory: vega.executor.memory must be at least 1m, not -5g"),
     (("--conf", "vega.driver.max_result_size=-1m"),
      "--conf: vega.driver.max_result_size must be at least 0, not -1m"),
+    # spark-submit reads a bare --executor-memory as MiB: '..., not 4096' left a Spark user
+    # wondering how 4096 is less than 1m
+    (("--executor-memory", "4096"),
+     "--executor-memory: vega.executor.memory must be at least 1m, not 4096 bytes (a size "
+     "without a unit is in bytes: 4096m is 4096 MiB)"),
 ])
 def test_values_out_of_range_exit_2_naming_the_flag_setting_value_and_range(vega_cli, args,
                                                                            message):

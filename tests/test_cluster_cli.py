@@ -11,7 +11,9 @@ import pytest
 
 from vega_runtime.net.connection import create_secret_file
 
-from proc_helpers import clean_env, executor_processes, kill_group, spawn_vega, vega, wait_for
+from proc_helpers import (clean_env, executor_processes, kill_group, spawn_vega, vega, wait_for,
+                          write_job)
+from http_helpers import api_get_bytes
 from test_cli_errors import error_lines
 
 
@@ -116,6 +118,18 @@ def test_status_of_a_workers_shuffle_port_says_it_is_not_a_masters(cluster):
     assert (f"protocol error from 127.0.0.1:{worker['port']}: it closed the connection instead "
             "of answering with its status: is this a master's RPC port (not a worker's "
             "shuffle port or a driver's)?") in result.stderr
+
+
+def test_master_help_says_drivers_write_their_event_logs_where_their_own_setting_says():
+    """vega master --help said '--event-log-dir: Where drivers write event logs'; drivers (the
+    cluster-mode ones the master starts too) write where their own vega.eventlog.dir says, so
+    a user who set only the master's found the web UI's history without their applications."""
+    result = vega("master", "--help")
+    text = " ".join(result.stdout.split())
+    assert result.returncode == 0 and "Where drivers write event logs" not in text
+    assert ("Event logs the web UI lists finished applications from. Drivers write theirs "
+            "where their own vega.eventlog.dir says (cluster-mode ones too): give them this "
+            "directory for the UI to list them.") in text
 
 
 def test_start_master_prints_the_url_to_give_workers_and_drivers(cluster):
@@ -224,6 +238,24 @@ def test_py_files_reach_executors_through_the_package(cluster, tmp_path):
     assert "job package" in result.stderr and "sha256" in result.stderr
 
 
+def test_a_py_files_directory_is_on_the_executors_path_as_on_the_drivers(cluster, tmp_path):
+    """--py-files libs (a directory holding the package dirpkg) puts libs on sys.path, as the
+    README says and local masters do: tasks on a cluster's executors import dirpkg too. The
+    package kept it as py/libs, and only py/ was on their path: 'No module named dirpkg'."""
+    (tmp_path / "libs" / "dirpkg").mkdir(parents=True)
+    write(tmp_path / "libs" / "dirpkg" / "__init__.py", "def tag(x):\n    return ['dirpkg', x]\n")
+    job = write(tmp_path / "job.py",
+                "import dirpkg\nfrom vega_runtime import Context\n"
+                "with Context() as ctx:\n"
+                "    print(dirpkg.tag(0), ctx.parallelize([1, 2], 2)"
+                ".map(lambda x: __import__('dirpkg').tag(x)).collect())\n")
+    for mode in ("client", "cluster"):
+        result = vega("submit", "--deploy-mode", mode, "--py-files", str(tmp_path / "libs"), job,
+                      env=cluster["env"])
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == "['dirpkg', 0] [['dirpkg', 1], ['dirpkg', 2]]\n", mode
+
+
 def test_cluster_deploy_mode_runs_the_driver_on_the_master_and_streams_its_output(cluster, tmp_path):
     """--deploy-mode cluster: output streams back and the exit code is the driver's."""
     data = write(tmp_path / "words.txt", "b a b\nc b\n")
@@ -240,6 +272,83 @@ def test_cluster_deploy_mode_runs_the_driver_on_the_master_and_streams_its_outpu
     status = json.loads(vega("status", "--json", env=cluster["env"]).stdout)
     driver = [d for d in status["drivers"] if d["id"] == driver_id][0]
     assert driver["state"] == "finished" and driver["exit_code"] == 0
+
+
+def test_a_cluster_mode_drivers_stdout_and_stderr_reach_the_submitters_own(cluster, tmp_path):
+    """vega submit --deploy-mode cluster job.py > out: the driver's stdout (its prints, its
+    tasks') on the submitter's stdout, its stderr (its own, progress, the summary) on its
+    stderr, as in client mode; vega logs DRIVER likewise. The master kept them in one file
+    and both went to stdout, so the progress lines landed in out."""
+    job = write(tmp_path / "streams.py", "\n".join([
+        "import sys",
+        "from vega_runtime import Context",
+        "print('driver-out', flush=True)",
+        "print('driver-err', file=sys.stderr, flush=True)",
+        "def emit(x):",
+        "    print('task-out', x)",
+        "    print('task-err', x, file=sys.stderr)",
+        "    return x",
+        "with Context() as ctx:",
+        "    print(ctx.parallelize(range(2), 2).map(emit).collect())", ""]))
+
+    def unprefixed(text):
+        return sorted(re.sub(r"^\[127\.0\.0\.1 exec-\d+ 0\.\d\] ", "", line)
+                      for line in text.splitlines())
+
+    result = vega("submit", "--deploy-mode", "cluster", job, env=cluster["env"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert unprefixed(result.stdout) == ["[0, 1]", "driver-out", "task-out 0", "task-out 1"], \
+        result.stdout
+    for line in ("driver-err", "task-err 0", "task-err 1",
+                 "stage 0 started: collect at streams.py:10, 2 tasks", "stage 0 finished in "):
+        assert line in result.stderr, result.stderr
+    driver_id = [w for w in result.stderr.split() if w.startswith("driver-2")][0]
+    logs = vega("logs", driver_id, env=cluster["env"])
+    assert logs.returncode == 0, logs.stderr
+    assert unprefixed(logs.stdout) == unprefixed(result.stdout)
+    assert "driver-err" in logs.stderr and "stage 0 started" in logs.stderr
+    # the JSON API's output of the driver (what the web UI shows) has both, stdout first
+    ready = json.loads((cluster["home"] / "master" / "master.ready").read_text())
+    token = (cluster["home"] / "master" / "master.token").read_text().strip()
+    status, _, body = api_get_bytes((ready["webui_port"], str(cluster["home"] / "master" /
+                                                             "ca.pem")),
+                                    f"/api/v1/applications/{driver_id}/output", token)
+    text = body.decode()
+    assert status == 200 and text.index("driver-out") < text.index("driver-err"), text
+
+
+def test_cluster_mode_warns_of_job_arguments_that_are_relative_paths_here(cluster, tmp_path):
+    """vega submit --deploy-mode cluster job.py words.txt, from the directory holding
+    words.txt: the driver runs on the master in its own directory, where the path leads
+    nowhere; it said only 'cannot read .../apps/driver-.../words.txt', after the upload. Now
+    a warning first names the argument and what to give instead; others pass unremarked."""
+    write(tmp_path / "words.txt", "a b\n")
+    job = write(tmp_path / "argv.py", "import sys\nprint(sys.argv[1:])\n")
+    result = vega("submit", "--deploy-mode", "cluster", "argv.py", "words.txt", "--n", "3",
+                  env=cluster["env"], cwd=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "['words.txt', '--n', '3']\n"
+    assert result.stderr.splitlines()[0] == (
+        "vega: warning: 'words.txt' is a path relative to this directory, but a cluster-mode "
+        "driver runs on the master in a directory of its own: give paths every worker can "
+        "read (absolute, on a shared file system, or HDFS), or ship files with --files and "
+        "open SparkFiles.get(name)")
+    absolute = vega("submit", "--deploy-mode", "cluster", job, str(tmp_path / "words.txt"),
+                    env=cluster["env"])
+    assert absolute.returncode == 0 and "warning" not in absolute.stderr, absolute.stderr
+
+
+def test_archives_reach_a_cluster_mode_driver_and_its_tasks(cluster, tmp_path):
+    """--deploy-mode cluster --archives env.tar.gz#env,tools.zip: the archives travel in the
+    job package and the driver the master starts unpacks them as a client-mode one does."""
+    from test_cli_submit import ARCHIVES_JOB, ARCHIVES_OUT, write_archives
+
+    archives = write_archives(tmp_path)
+    job = write_job(tmp_path, "reads_archives.py", ARCHIVES_JOB)
+    result = vega("submit", "--deploy-mode", "cluster", "--archives", archives, job,
+                  env=cluster["env"])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ARCHIVES_OUT
 
 
 def test_a_cluster_mode_drivers_settings_are_not_on_its_command_line(cluster, tmp_path):
@@ -288,7 +397,7 @@ def test_supervised_driver_is_restarted_up_to_the_limit(cluster, tmp_path):
     result = vega("submit", "--deploy-mode", "cluster", "--supervise", job, env=cluster["env"])
     assert result.returncode == 4
     assert result.stdout.count("attempt") == 4
-    assert "restarting (3/3)" in result.stdout
+    assert "restarting (3/3)" in result.stderr
     # the package is announced once, by the submitter, not again by each driver started
     assert (result.stderr.count("vega: job package"), result.stdout.count("job package")) == (1, 0)
     status = json.loads(vega("status", "--json", env=cluster["env"]).stdout)
@@ -456,7 +565,7 @@ def test_a_killed_supervised_driver_is_restarted(cluster, tmp_path):
     wait_for(lambda: driver()["state"] == "finished", timeout=60, what="the restarted driver")
     assert driver()["restarts"] == 1
     logs = vega("logs", driver_id, env=cluster["env"])
-    assert "restarting (1/3)" in logs.stdout and "second run done" in logs.stdout
+    assert "restarting (1/3)" in logs.stderr and "second run done" in logs.stdout
 
 
 def test_killing_vega_submit_leaves_no_executor(cluster, tmp_path):

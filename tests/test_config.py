@@ -229,3 +229,48 @@ def test_max_result_size_defaults_to_the_frame_limit():
 
     assert FRAME_LIMIT == DEFAULT_MAX_FRAME == 1 << 30
     assert Config.load(environ={})["vega.driver.max_result_size"] == FRAME_LIMIT
+
+
+def test_spark_names_of_settings_are_taken_from_every_source(tmp_path, caplog):
+    """spark-submit's --conf, a settings file and a Context's conf take Spark's names of
+    Vega's settings (spark.task.maxFailures is vega.task.max_attempts, durations as Spark
+    writes them); one Vega has no use for is left out with one warning naming it and
+    where it came from.  Before, each was 'not a Vega setting' (a usage error)."""
+    assert parse_conf_pair("spark.task.maxFailures=7") == ("vega.task.max_attempts", "7")
+    assert parse_conf_pair("spark.locality.wait=500ms") == ("vega.locality.wait", "0.5")
+    assert parse_conf_pair("spark.ui.port=4050") == ("spark.ui.port", "4050")  # warned when applied
+    with pytest.raises(ConfigError) as raised:
+        parse_conf_pair("spark.locality.wait=soon")
+    assert str(raised.value) == ("--conf: spark.locality.wait 'soon' is not a Spark duration "
+                                 "(e.g. 3s, 500ms, 2min)")
+    settings = tmp_path / "site.yaml"
+    settings.write_text("spark:\n  executor:\n    memory: 2g\n")
+    env = {SUBMIT_CONF_ENV: json.dumps({"spark.ui.port": "4050", "spark.cores.max": "3"})}
+    with caplog.at_level("WARNING", logger="vega_runtime.config"):
+        conf = Config.load(config_file=str(settings), environ=env,
+                           overrides={"spark.speculation": "true", "spark.eventLog.enabled": "false"})
+    assert conf["vega.executor.memory"] == 2 << 30 and conf.origin("vega.executor.memory") == str(settings)
+    assert conf["vega.cores.max"] == 3 and conf.origin("vega.cores.max") == "vega submit"
+    assert conf["vega.speculation"] is True and conf["vega.eventlog.dir"] == ""
+    assert "spark.ui.port" not in conf
+    assert [r.getMessage() for r in caplog.records] == [
+        "Vega has no use for these Spark settings and ignores them: spark.ui.port (vega submit)"]
+
+
+def test_a_misspelt_setting_names_the_setting_meant_from_every_source():
+    """A Context's conf (not only the command line) says which setting a typo meant."""
+    with pytest.raises(ConfigError) as raised:
+        Config.load(environ={}, overrides={"vega.task.max_failures": 3})
+    assert str(raised.value) == ("job: vega.task.max_failures is not a Vega setting (did you "
+                                 "mean vega.task.max_attempts?); see conf/vega-defaults.yaml "
+                                 "for the list of settings")
+
+
+def test_an_empty_application_name_is_refused_from_every_source():
+    """An application without a name (Spark: 'An application name must be set in your
+    configuration'): before, '' was taken, and the status, the UI and the progress lines
+    showed a blank."""
+    for name in ("", "  "):
+        with pytest.raises(ConfigError) as raised:
+            Config.load(environ={}, overrides={"vega.app.name": name})
+        assert str(raised.value) == "job: vega.app.name must not be empty: give the application a name"

@@ -59,6 +59,57 @@ def test_a_full_disk_fails_map_tasks_naming_it_and_leaves_no_partial_file(small_
         ctx.stop()
 
 
+@pytest.mark.parametrize("master", ["local[2]", "local-cluster[2,1]"])
+def test_a_save_that_fills_its_disk_fails_naming_it_and_leaves_no_output(small_disk, master):
+    """save_as_text_file onto a disk too small: one error naming the disk and what to do (it
+    was a bare "[Errno 28] No space left on device"), no output directory (nothing partial
+    to take for complete), and the failed attempts' partial parts gone, so the same path
+    takes the next save once the records fit."""
+    ctx = Context(master=master, app_name="save-disk-full", conf={"vega.task.max_attempts": 2})
+    out = os.path.join(small_disk, "out")
+    try:
+        records = ctx.parallelize(range(400000), 4).map(lambda x: "x" * 20 + str(x))
+        with pytest.raises(TaskFailed) as failed:
+            records.save_as_text_file(out)
+        message = str(failed.value).splitlines()[0]
+        assert re.search(r"failed 2 times; last error on \S+ \(exec-\d\): OSError: \[Errno 28\] "
+                         rf"no space left on the disk of {re.escape(out)} \([\d.]+ MiB free of "
+                         r"2\.0 MiB\) for part files: free space there, or save to another "
+                         r"disk$", message), message
+        # a barrier stage of two tasks runs once both slots are free: every attempt ended
+        assert ctx.parallelize([1, 2], 2).barrier().map_partitions(iter).collect() == [1, 2]
+        assert os.listdir(small_disk) == []
+        ctx.parallelize(["fits"], 2).save_as_text_file(out)
+        assert ctx.text_file(out).collect() == ["fits"]
+    finally:
+        ctx.stop()
+
+
+def test_a_save_that_fills_the_hdfs_disk_is_one_error_naming_the_file(small_disk, capfd):
+    """The same on HDFS (the WebHDFS server's files on the small disk): each failed attempt
+    printed the hdfs package's "ERROR hdfs.util: Exception in child." and its traceback,
+    then failed with a bare "HdfsError: [Errno 28] No space left on device" naming no file;
+    now one error names the part file's URL, and nothing is left on HDFS."""
+    from vega_testing.webhdfs import WebHDFSServer
+
+    with WebHDFSServer(small_disk) as server, \
+            Context(master="local[2]", app_name="hdfs-disk-full",
+                    conf={"vega.task.max_attempts": 2}) as ctx:
+        out = "hdfs://" + server.namenode_url.split("://", 1)[1] + "/out"
+        records = ctx.parallelize(range(400000), 2).map(lambda x: "x" * 20 + str(x))
+        with pytest.raises(TaskFailed) as failed:
+            records.save_as_text_file(out)
+        message = str(failed.value).splitlines()[0]
+        assert re.search(r"failed 2 times; last error on \S+ \(exec-\d\): HdfsError: HDFS "
+                         rf"{re.escape(server.namenode_url)}/out/_temporary/\.part-0000[01]\."
+                         r"attempt-[01]: \[Errno 28\] No space left on device$", message), message
+        assert ctx.parallelize([1, 2], 2).barrier().map_partitions(iter).collect() == [1, 2]
+        assert os.listdir(small_disk) == []
+        ctx.parallelize(["fits"], 2).save_as_text_file(out)
+        assert ctx.text_file(out).collect() == ["fits"]
+    assert "Exception in child" not in capfd.readouterr().err
+
+
 def test_a_full_event_log_disk_is_said_once_and_the_job_runs_on(small_disk, vega_cli, tmp_path):
     """vega submit with its event log on a full disk: one warning, the exact output, exit 0
     (the job used to die with a bare 'OSError: [Errno 28] No space left on device' raised
@@ -271,3 +322,34 @@ def test_a_driver_the_master_cannot_start_fails_instead_of_hanging_its_submitter
         kill_group(master)
         log.close()
         subprocess.run(["umount", "-l", str(disk)], check=True)
+
+
+def test_a_daemon_started_on_a_full_disk_says_which_and_what_to_do(small_disk, tmp_path):
+    """vega master and vega worker with their work dirs on a full disk exit 1 naming the
+    file they could not write and what to do. Before: 'internal error: OSError: [Errno 28]
+    No space left on device ... please report it'."""
+    from proc_helpers import clean_env, vega
+    from vega_runtime.net.connection import create_secret_file
+
+    secret = str(tmp_path / "secret")
+    create_secret_file(secret)
+    fill(small_disk)
+    env = clean_env(VEGA_SECRET_FILE=secret)
+    for role, args in (("master", ["master"]), ("worker", ["worker", "vega://127.0.0.1:1"])):
+        work_dir = os.path.join(small_disk, role)
+        result = vega(*args, "--host", "127.0.0.1", "--port", "0", "--webui-port", "0",
+                      "--work-dir", work_dir, env=env, timeout=60)
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert result.stderr.splitlines() == [
+            f"vega: error: cannot start the {role} in {work_dir}: cannot write "
+            f"{work_dir}/{role}.lock (No space left on device): free space on its disk, or "
+            "give it a work dir it can write (--work-dir)"], result.stderr
+    # in the background its error cannot reach its output file: it says the disk is full
+    work_dir = os.path.join(small_disk, "background")
+    result = vega("start-master", "--host", "127.0.0.1", "--port", "0", "--webui-port", "0",
+                  "--work-dir", work_dir, env=env, timeout=60)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr.splitlines()[:2] == [
+        f"vega: error: the master did not start: it could not write why to "
+        f"{work_dir}/master.out: that disk is full (0 bytes free)",
+        "Free space on it, or give the daemon another work dir (--work-dir)"], result.stderr

@@ -224,33 +224,3 @@ def test_an_executor_holding_cached_blocks_is_kept_while_idle_ones_go(tmp_path):
         assert sorted(ctx.backend.pool.executor_ids()) == holder and app_status(ctx)["executors"] == 1
         assert cached.sum() == sum(range(1, 101))
         assert ctx.cached_rdds()[0]["executors"] == holder
-
-
-def test_spark_speculation_settings_of_a_pyspark_program_turn_speculation_on(tmp_path):
-    """A PySpark program's spark.speculation* settings are Vega's (they were ignored with a
-    warning): the straggler's copy wins, and the result and accumulator count once."""
-    from vega_runtime.pyspark_compat import SparkConf, SparkContext
-
-    conf = (SparkConf().setMaster("local[2]").setAppName("spark-speculation")
-            .set("spark.speculation", "true").set("spark.speculation.multiplier", "1.5")
-            .set("spark.speculation.quantile", "0.5")
-            .set("spark.speculation.minTaskRuntime", "300ms")
-            .set("spark.eventLog.dir", str(tmp_path / "events")))
-    sc = SparkContext(conf=conf)
-    try:
-        seen = sc.accumulator(0)
-
-        def maybe_hang(index, records):
-            tc = TaskContext.get()
-            if index == 3 and tc.attemptNumber() == 0:
-                time.sleep(30)  # the straggler: killed when its copy wins
-            for record in records:
-                seen.add(1)
-                yield (index, tc.attemptNumber(), record)
-
-        result = sc.parallelize(range(8), 4).mapPartitionsWithIndex(maybe_hang).collect()
-        assert result == [(i // 2, 1 if i // 2 == 3 else 0, i) for i in range(8)]
-        assert seen.value == 8
-    finally:
-        sc.stop()
-

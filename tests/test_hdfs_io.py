@@ -81,6 +81,39 @@ def test_hash_and_space_are_file_name_characters(hdfs, hctx):
     assert hctx.text_file(f"{hdfs.url}/names-{name}").collect() == ["x"]
 
 
+def test_escaped_glob_characters_name_hdfs_files(hdfs, hctx):
+    """Hadoop's backslash escapes on HDFS too: q\\?.txt names q?.txt, in a pattern or alone."""
+    put(hdfs, "/esc/q?.txt", b"question\n")
+    put(hdfs, "/esc/qx.txt", b"x\n")
+    put(hdfs, "/esc/b[1]/c{2}.txt", b"brackets\n")
+    assert hctx.text_file(f"{hdfs.url}/esc/q\\?.txt").collect() == ["question"]
+    assert hctx.text_file(f"{hdfs.url}/esc/q?.txt").collect() == ["question", "x"]
+    assert hctx.text_file(f"{hdfs.url}/es?/b\\[1\\]/c\\{{2\\}}.txt").collect() == ["brackets"]
+    assert hctx.text_file(f"{hdfs.url}/esc/b\\[1\\]/c\\{{2\\}}.txt").collect() == ["brackets"]
+
+
+def test_hdfs_urls_without_a_namenode_use_vega_hdfs_namenode(hdfs, tmp_path):
+    """hdfs:///data (Spark reads it with fs.defaultFS) reads and writes the namenode of
+    vega.hdfs.namenode; it was refused, "the URL names no namenode", whatever the setting."""
+    put(hdfs, "/default/in.txt", b"one\ntwo\n")
+    namenode = hdfs.namenode_url.split("://", 1)[1]
+    with Context(master="local[2]", app_name="default-namenode",
+                 conf={"vega.hdfs.user": "alice", "vega.hdfs.namenode": namenode}) as ctx:
+        assert ctx.text_file("hdfs:///default/in.txt").collect() == ["one", "two"]
+        assert ctx.whole_text_files("webhdfs:///default").keys().collect() == [
+            f"webhdfs://{namenode}/default/in.txt"]
+        ctx.parallelize(["out"], 1).save_as_text_file("hdfs:///default/out")
+        assert sorted(os.listdir(hdfs.root / "default" / "out")) == ["_SUCCESS", "part-00000"]
+        assert ctx.text_file(f"{hdfs.url}/default/out").collect() == ["out"]
+    with Context(master="local", app_name="no-default-namenode") as ctx:
+        reason = "names no namenode: give hdfs://host:port/path, or set vega.hdfs.namenode"
+        with pytest.raises(VegaError, match=reason):
+            ctx.text_file("hdfs:///default/in.txt").collect()
+        with pytest.raises(VegaError, match=reason):
+            ctx.parallelize(["out"], 1).save_as_text_file("hdfs:///default/out2")
+    assert not (hdfs.root / "default" / "out2").exists()
+
+
 def test_add_file_from_hdfs(hdfs, tmp_path):
     """add_file takes an HDFS URL, as Spark's addFile does: tasks find the file by name."""
     from vega_runtime import SparkFiles

@@ -38,3 +38,40 @@ def test_listener_of_another_class_is_called():
     bus = ListenerBus([JobListener(), plain])
     bus.on_job_start(3, "count")
     assert plain.jobs == [(3, "count")]
+
+
+class BreaksOnAFailedJob(JobListener):
+    """A ``vega.listeners`` class with bugs: the first stage it hears of, and any stage that
+    ends failed, make it raise."""
+    submitted = 0
+
+    def on_stage_submitted(self, stage_id, attempt, name, num_tasks):
+        BreaksOnAFailedJob.submitted += 1
+        if BreaksOnAFailedJob.submitted == 1:
+            raise RuntimeError("listener broke on a stage submitted")
+
+    def on_stage_completed(self, stage_id, failure):
+        if failure is not None:
+            raise RuntimeError("listener broke on a failed stage")
+
+
+def test_a_job_that_cannot_be_ended_cleanly_is_still_ended():
+    """A listener raises as the job starts, and again while the job is being ended: the job
+    fails with the first error, is no longer running (statusTracker) and the next job runs.
+    Before, the second error came out, and the job stayed active for ever."""
+    import pytest
+
+    from vega_runtime import Context
+
+    ctx = Context(master="local", app_name="listener-bugs",
+                  conf={"vega.listeners": "test_listener_bus:BreaksOnAFailedJob"})
+    try:
+        with pytest.raises(RuntimeError, match="^listener broke on a stage submitted$"):
+            ctx.parallelize(range(4), 2).count()
+        tracker = ctx.statusTracker()
+        assert tracker.getActiveJobsIds() == []
+        assert tracker.getJobInfo(0).status == "FAILED"
+        assert ctx.parallelize(range(4), 2).count() == 4
+        assert tracker.getActiveJobsIds() == []
+    finally:
+        ctx.stop()

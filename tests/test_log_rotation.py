@@ -164,6 +164,23 @@ def test_followed_app_output_crosses_rotations_without_gaps(tmp_path):
     conn.close()
 
 
+def test_followed_output_keeps_a_character_a_read_cuts_in_two(tmp_path):
+    """Output is read 1 MiB at a time: a character of several bytes across that boundary
+    (or half written when read) reaches `vega logs` whole, not as two replacement
+    characters."""
+    logs = AppLogs(str(tmp_path))
+    app_id = "app-20261203000000-0002"
+    text = "a" * ((1 << 20) - 1) + "é ü 日本\n"  # é's two bytes straddle the first read
+    with logs.open_for_append(app_id) as out:
+        out.write(text.encode())
+        out.write("日".encode()[:2])  # a character half written when the run ends
+    conn = _Recorder()
+    logs.follow(conn, app_id, False, lambda: ("FINISHED", 0, True, ""), threading.Event())
+    conn.close()
+    assert "".join(c.text for c in conn.chunks if isinstance(c, LogChunk)) == text + "\ufffd"
+    assert isinstance(conn.chunks[-1], LogEnd)
+
+
 def _wait_for(condition, timeout: float = 10.0) -> None:
     event = threading.Event()
     for _ in range(int(timeout / 0.01)):

@@ -102,6 +102,31 @@ def test_workers_export_their_own_metrics(tmp_path):
         assert "vega_worker_executors{" in text
 
 
+def metric_names(text: str) -> set:
+    """The metric names a /metrics text exports, as Prometheus users write them (a
+    histogram's family name, a counter's ``_total``)."""
+    names = set()
+    for family in text_string_to_metric_families(text):
+        names.update({family.name} if family.type == "histogram"
+                     else {sample.name for sample in family.samples})
+    return names
+
+
+def test_docs_monitoring_md_lists_every_metric_the_master_and_workers_export():
+    """docs/monitoring.md's table names each daemon's metrics, no more and no fewer."""
+    with open(os.path.join(os.path.dirname(__file__), "..", "docs", "monitoring.md")) as fh:
+        rows = {cells[1].strip(): set(re.findall(r"`(vega_\w+)", cells[3]))
+                for cells in (line.replace("\\|", "/").split("|") for line in fh)
+                if cells[0] == "" and cells[1].strip() in ("master", "each worker")}
+    with Context(master="local-cluster[1,1]", app_name="documented") as ctx:
+        assert ctx.parallelize(range(10), 2).map(lambda x: (x % 2, x)).group_by_key().count() == 2
+        cluster = ctx.backend.owned_cluster
+        exported = {"master": metric_names(metrics_text(cluster.webui_port, cluster.ca_file)),
+                    "each worker": metric_names(metrics_text(
+                        worker_metrics_port(cluster.log_paths[1]), cluster.ca_file))}
+    assert rows == exported
+
+
 def test_a_client_mode_driver_serves_its_own_metrics_when_asked():
     """--conf vega.driver.metrics.port=P: the driver's tasks appear at :P/metrics."""
     import socket

@@ -24,7 +24,10 @@ def test_a_restarted_master_shows_what_it_knew(tmp_path):
                       "labels": [], "state": "alive"}},
         [{"id": "driver-1", "name": "supervised", "state": "running", "restarts": 0,
           "exit_code": None, "pid": 999999, "supervise": True, "started": 100.0,
-          "duration_seconds": 1.0}])
+          "duration_seconds": 1.0,
+          "request": {"name": "supervised", "job_file": "job/j.py", "args": [],
+                      "conf_json": '{"vega.executor.env.DB_PASSWORD": "hunter2"}',
+                      "package_sha": "0" * 64, "supervise": True}}])
     master = Master(master_conf(tmp_path), None)
     try:
         status = master.status()
@@ -37,6 +40,7 @@ def test_a_restarted_master_shows_what_it_knew(tmp_path):
     assert sorted((a["id"], a["state"]) for a in status["applications"]) == \
         [("app-0", "finished"), ("app-1", "recovering")]
     assert [(d["id"], d["state"]) for d in status["drivers"]] == [("driver-1", "unknown")]
+    assert "request" not in status["drivers"][0]  # nor the settings it was submitted with
     # /metrics counts them as vega status shows them
     assert metrics == {("vega_workers", "alive"): 0, ("vega_workers", "lost"): 1,
                        ("vega_workers", "dead"): 0,

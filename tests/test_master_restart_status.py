@@ -44,9 +44,10 @@ class Cluster:
         wait_for(ready.exists, what="the master to listen")
         return proc
 
-    def restart_master(self):
-        """SIGKILL the master and start it again on its port with its recovery state."""
-        os.killpg(self.master.pid, signal.SIGKILL)
+    def restart_master(self, sig=signal.SIGKILL):
+        """SIGKILL (or ``sig``) the master and start it again on its port with its recovery
+        state."""
+        os.killpg(self.master.pid, sig)
         self.master.wait(10)
         self.master = self._start_master()
 
@@ -185,3 +186,84 @@ def test_after_a_master_restart_memory_freed_by_a_driver_that_never_came_back_is
     two.go.touch()
     assert "SUM 45\n" in two.second.communicate(timeout=60)[0]
     assert two.second.returncode == 0
+
+
+@pytest.mark.parametrize("stop", ["SIGKILL", "SIGTERM"])
+def test_a_master_restart_starts_its_supervised_drivers_again(cluster, tmp_path, stop):
+    """SIGKILL the master (a crash), or SIGTERM it (vega stop-master), while two
+    cluster-mode drivers run (one with --supervise): both die with it; the restarted master
+    starts the supervised one again from its saved request, under its id, and it finishes;
+    the other is shown failed (killed, when the master was stopped). Before, after a crash
+    both stayed 'unknown' for ever and the supervised job never ran again; after a stop,
+    either could be shown running or killed, whichever was saved last."""
+    cluster.worker("w1")
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    job = tmp_path / "once.py"
+    job.write_text("import os, sys, time\n"
+                   f"runs = os.path.join({str(runs)!r}, sys.argv[1])\n"
+                   "os.makedirs(runs, exist_ok=True)\n"
+                   "open(os.path.join(runs, str(os.getpid())), 'w').close()\n"
+                   "if len(os.listdir(runs)) == 1:\n"
+                   "    time.sleep(120)\n"
+                   "print('second run of', sys.argv[1], flush=True)\n")
+    driver_ids = {}
+    for name, flags in (("kept", ["--supervise"]), ("plain", [])):
+        submitted = vega("submit", "--master", cluster.url, "--deploy-mode", "cluster",
+                         "--detach", *flags, str(job), name, env=cluster.env)
+        assert submitted.returncode == 0, submitted.stderr
+        driver_ids[name] = [w for w in submitted.stderr.split() if w.startswith("driver-")][0]
+    wait_for(lambda: all((runs / n).is_dir() and len(os.listdir(runs / n)) == 1
+                         for n in driver_ids), what="both drivers to start")
+    cluster.restart_master(getattr(signal, stop))
+
+    def drivers():
+        return {d["id"]: d["state"] for d in (cluster.status() or {"drivers": []})["drivers"]}
+
+    wait_for(lambda: drivers().get(driver_ids["kept"]) == "finished", timeout=60,
+             what="the supervised driver to run again and finish")
+    assert drivers() == {driver_ids["kept"]: "finished",
+                         driver_ids["plain"]: "failed" if stop == "SIGKILL" else "killed"}
+    assert len(os.listdir(runs / "kept")) == 2 and len(os.listdir(runs / "plain")) == 1
+    logs = vega("logs", "--master", cluster.url, driver_ids["kept"], env=cluster.env)
+    assert "second run of kept" in logs.stdout, logs.stdout + logs.stderr
+
+
+def test_a_running_job_does_not_say_it_waits_while_its_workers_come_back(cluster, tmp_path):
+    """The master restarts under a running job, and the application is back before its
+    worker (held with SIGSTOP): the master says the application waits for workers, but its
+    job runs on on its executors, so its driver says nothing of waiting (only its log, at
+    INFO). Before, the submitter's terminal showed 'waiting: ... the job will start when
+    one registers' while the job ran."""
+    worker = cluster.worker("w1", cores=1)
+    wait_for(lambda: cluster.worker_states() == {"w1": "alive"}, what="the worker")
+    go = tmp_path / "go"
+    job = tmp_path / "job.py"
+    job.write_text("import os, sys, time\nfrom vega_runtime import Context\n"
+                   "def held(x, go=sys.argv[1]):\n"
+                   "    while not os.path.exists(go):\n"
+                   "        time.sleep(0.05)\n"
+                   "    return x\n"
+                   "with Context(app_name='held') as ctx:\n"
+                   "    print('SUM', ctx.parallelize(range(10), 1).map(held).sum(), flush=True)\n")
+    driver = spawn_vega("submit", "--master", cluster.url, str(job), str(go), env=cluster.env,
+                        stdout=subprocess.PIPE, stderr=open(tmp_path / "driver.err", "w"),
+                        text=True, start_new_session=True)
+    cluster.procs.append(driver)
+
+    def app():
+        apps = (cluster.status() or {"applications": []})["applications"]
+        return apps[0] if apps else {}
+
+    wait_for(lambda: app().get("executors") == 1, what="the job to run")
+    os.kill(worker.pid, signal.SIGSTOP)
+    try:
+        cluster.restart_master()
+        wait_for(lambda: app().get("state") == "waiting", what="the application back, waiting")
+    finally:
+        os.kill(worker.pid, signal.SIGCONT)
+    go.touch()
+    assert driver.communicate(timeout=60)[0] == "SUM 45\n"
+    assert driver.returncode == 0
+    err = (tmp_path / "driver.err").read_text()
+    assert "reconnected to the master" in err and "waiting" not in err, err

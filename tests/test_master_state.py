@@ -245,6 +245,33 @@ def test_after_a_restart_peers_that_never_come_back_are_given_up_on():
     assert [a.app_id for a in out if isinstance(a, ForgetApplication)] == [gone]
 
 
+def test_workers_dead_or_lost_before_a_restart_leave_the_status_when_they_would_have():
+    """Workers that had stopped or were lost before the master restarted are shown for
+    vega.master.dead_worker_persistence worker timeouts from when they went, as without the
+    restart; only one alive at the restart is waited for until the recovery ends. Before,
+    all of them stayed 15 worker timeouts after the restart (225 s with the defaults),
+    however long ago they had gone."""
+    start = 1_000_000.0
+    before = Sim(worker_timeout=10.0, now=start)
+    sessions = {w: before.worker(w) for w in ("old-dead", "new-dead", "lost", "alive")}
+    before.apply(WorkerStopped(sessions["old-dead"]))
+    before.now = start + 100
+    before.apply(WorkerStopped(sessions["new-dead"]))
+    before.now = start + 120
+    before.apply(ConnectionLost(sessions["lost"], "closed"))
+    before.now = start + 140
+    saved = before.state.snapshot()
+    assert (saved["workers"]["old-dead"]["gone"], saved["workers"]["alive"]["gone"]) == \
+        (start, None)
+    after = Sim(MasterState(worker_timeout=10.0, saved=saved), now=start + 155)
+    shown = []
+    for now in (155, 251, 271, 306):
+        after.now = start + now
+        after.apply(Tick())
+        shown.append(sorted(after.state.recovered_workers))
+    assert shown == [["alive", "lost", "new-dead"], ["alive", "lost"], ["alive"], []]
+
+
 def test_a_reconnecting_worker_replaces_its_old_session_and_keeps_its_running_executors():
     """Same worker id on a new connection: the old one is closed and its late
     'connection lost' ignored; executors it still runs stay, others are removed."""

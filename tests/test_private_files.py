@@ -454,3 +454,100 @@ def test_staging_directories_of_commands_killed_outright_go_with_the_next(tmp_pa
     with staging_directory("vega-submit-") as path:
         assert os.listdir(tmp_path) == [os.path.basename(path)] and left != path
     assert os.listdir(tmp_path) == []
+
+
+CHECKPOINT_JOB = """
+    import os, stat, sys
+    from vega_runtime import Context
+
+    with Context(app_name="checkpointed") as ctx:
+        ctx.set_checkpoint_dir(sys.argv[1])
+        rdd = ctx.parallelize(range(100), 2).map(lambda x: x * 2)
+        rdd.checkpoint()
+        print("SUM", sum(rdd.collect()), sum(rdd.collect()), rdd.is_checkpointed)
+        print("DIR", ctx.get_checkpoint_dir())
+"""
+
+
+def test_a_checkpoint_directory_is_private_whatever_the_umask(tmp_path):
+    """Under umask 000 the per-application checkpoint directory is still 0700: its parts
+    are unpickled when read back, so another account able to replace one could run code as
+    the job's.  (The directory named, made with its parents, keeps the user's umask.)"""
+    job = write_job(tmp_path, "checkpointed.py", CHECKPOINT_JOB)
+    root = tmp_path / "checkpoints" / "jobs"
+    old = os.umask(0)
+    try:
+        result = vega("submit", "--master", "local[2]", job, str(root), timeout=120)
+    finally:
+        os.umask(old)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "SUM 9900 9900 True" in result.stdout
+    app_dir = result.stdout.split("DIR file:", 1)[1].split()[0]  # (as PySpark's, a URI)
+    assert os.path.dirname(app_dir) == str(root)
+    assert stat.S_IMODE(os.stat(root).st_mode) == 0o777  # the user's, as asked
+    assert stat.S_IMODE(os.stat(app_dir).st_mode) == 0o700
+    assert has(modes(app_dir), "rdd-1/part-00000", "rdd-1/part-00001"), modes(app_dir)
+
+
+def test_a_next_driver_removes_no_directory_of_another_account_nor_through_a_link(tmp_path):
+    """In a shared temporary directory (1777) another account may name things
+    ``vega-app-...`` with an owner lock nobody holds: a directory of its own (whose entries
+    it can swap for links to the victim's files while they are removed), or a link to a
+    directory of the victim's.  A starting Context removes only its own account's real
+    directories, so neither is touched."""
+    from vega_runtime import Context
+    from vega_runtime.private_files import OWNER_LOCK
+
+    nobody = 65534
+    shared = tmp_path / "tmp"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)
+    planted = shared / "vega-app-planted"
+    planted.mkdir()
+    for path in (planted / OWNER_LOCK, planted / "theirs"):
+        path.write_text("x")
+        os.chown(path, nobody, nobody)
+    os.chown(planted, nobody, nobody)
+    os.chmod(planted, 0o777)
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / OWNER_LOCK).write_text("")
+    (victim / "precious").write_text("mine\n")
+    link = shared / "vega-app-link"
+    os.symlink(victim, link)
+    os.lchown(link, nobody, nobody)
+    with Context("local", conf={"vega.local.dir": str(shared)}) as ctx:
+        ctx.parallelize(range(4), 2).count()
+    assert (victim / "precious").read_text() == "mine\n" and os.path.islink(link)
+    assert sorted(os.listdir(planted)) == sorted([OWNER_LOCK, "theirs"])
+
+
+def test_the_masters_ready_file_is_not_written_through_a_planted_link(tmp_path):
+    """``vega master --ready-file`` in a directory others write to, where another account
+    put a link at the name the file was staged under (``READY.tmp``) to a file of the
+    master's account: the file is left as it was, and the ready file is written."""
+    import subprocess
+
+    from proc_helpers import kill_group, spawn_vega, wait_for
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)
+    victim = tmp_path / "victim"
+    victim.write_text("ORIGINAL\n")
+    ready = shared / "ready"
+    os.symlink(victim, str(ready) + ".tmp")
+    os.lchown(str(ready) + ".tmp", 65534, 65534)
+    with open(tmp_path / "master.out", "wb") as out:
+        proc = spawn_vega("master", "--no-secret", "--host", "127.0.0.1", "--port", "0",
+                          "--webui-port", "0", "--work-dir", str(tmp_path / "master"),
+                          "--ready-file", str(ready), env=clean_env(), stdin=subprocess.DEVNULL,
+                          stdout=out, stderr=out, start_new_session=True)
+    try:
+        wait_for(lambda: ready.exists() or proc.poll() is not None, 60, "the ready file")
+        assert proc.poll() is None, read_text(str(tmp_path / "master.out"))
+        assert victim.read_text() == "ORIGINAL\n"
+        assert set(json.loads(ready.read_text())) == {"port", "webui_port", "host"}
+        assert stat.S_IMODE(os.lstat(ready).st_mode) == 0o600
+    finally:
+        kill_group(proc)

@@ -87,3 +87,48 @@ def test_import_pyspark_inside_a_task_means_vega_on_a_clusters_executors():
         "    return [(index, TaskContext.get().partitionId())]\n"
         "print(sc.parallelize(range(4), 2).mapPartitionsWithIndex(ids).collect())\n"
         "sc.stop()\n") == "[(0, 0), (1, 1)]\n"
+
+
+def test_spark_settings_with_a_vega_counterpart_take_effect_and_are_not_called_useless():
+    """A PySpark program's speculation, dynamic allocation, executor heartbeat and timeout
+    and driver address settings set Vega's (conf/vega-defaults.yaml names them as their
+    Spark counterparts); before, the warning said Vega had no use for them, and they were
+    dropped."""
+    run = subprocess.run(
+        [sys.executable, "-c",
+         "from vega_runtime.pyspark_alias import install\ninstall()\n"
+         "from pyspark import SparkConf, SparkContext\n"
+         "conf = SparkConf().setAll([\n"
+         "    ('spark.speculation', 'true'), ('spark.speculation.multiplier', '3'),\n"
+         "    ('spark.speculation.quantile', '0.5'),\n"
+         "    ('spark.speculation.minTaskRuntime', '250ms'),\n"
+         "    ('spark.dynamicAllocation.enabled', 'false'),\n"
+         "    ('spark.dynamicAllocation.minExecutors', '1'),\n"
+         "    ('spark.dynamicAllocation.maxExecutors', '4'),\n"
+         "    ('spark.dynamicAllocation.initialExecutors', '2'),\n"
+         "    ('spark.dynamicAllocation.schedulerBacklogTimeout', '2s'),\n"
+         "    ('spark.dynamicAllocation.sustainedSchedulerBacklogTimeout', '3s'),\n"
+         "    ('spark.dynamicAllocation.executorIdleTimeout', '1min'),\n"
+         "    ('spark.dynamicAllocation.cachedExecutorIdleTimeout', 'infinity'),\n"
+         "    ('spark.executor.heartbeatInterval', '5s'), ('spark.network.timeout', '300s'),\n"
+         "    ('spark.driver.host', '127.0.0.1'), ('spark.driver.bindAddress', '127.0.0.1'),\n"
+         "    ('spark.ui.port', '4050')])\n"
+         "sc = SparkContext('local[2]', 'mapped', conf=conf)\n"
+         "keys = ['speculation', 'speculation.multiplier', 'speculation.quantile',\n"
+         "        'speculation.min_runtime', 'dynamic_allocation.enabled',\n"
+         "        'dynamic_allocation.min_executors', 'dynamic_allocation.max_executors',\n"
+         "        'dynamic_allocation.initial_executors',\n"
+         "        'dynamic_allocation.scheduler_backlog_timeout',\n"
+         "        'dynamic_allocation.sustained_scheduler_backlog_timeout',\n"
+         "        'dynamic_allocation.executor_idle_timeout',\n"
+         "        'dynamic_allocation.cached_executor_idle_timeout',\n"
+         "        'executor.heartbeat_interval', 'executor.timeout',\n"
+         "        'driver.host', 'driver.bind']\n"
+         "print([sc.conf['vega.' + k] for k in keys])\n"
+         "sc.stop()\n"],
+        cwd=REPO, env=clean_env(PYTHONPATH=REPO), capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == ("[True, 3.0, 0.5, 0.25, False, 1, 4, 2, 2.0, 3.0, 60.0, inf, 5.0, "
+                          "300.0, '127.0.0.1', '127.0.0.1']\n")
+    ignored = [line for line in run.stderr.splitlines() if "no use for these Spark" in line]
+    assert [line.split("ignores them: ")[1] for line in ignored] == ["spark.ui.port"]

@@ -4,6 +4,7 @@ import bz2
 import glob
 import gzip
 import os
+import time
 import zlib
 
 import pytest
@@ -116,6 +117,35 @@ def test_text_file_glob(ctx, tmp_path):
     assert sorted(ctx.text_file(str(tmp_path / "g" / "*.txt")).collect()) == ["a", "b"]
 
 
+def test_a_backslash_escapes_glob_characters_as_in_hadoop(ctx, tmp_path):
+    """Hadoop's globs take ``\\`` before ``*?[]{}\\`` as the character itself, so a file
+    whose name holds one can be named (PySpark reads these; they matched nothing)."""
+    for name in ("q?.txt", "br[1].txt", "c{1}.txt", "star*.txt", "back\\slash.txt"):
+        write(tmp_path / "names" / name, name + "\n")
+    write(tmp_path / "names" / "qx.txt", "qx\n")
+    names = str(tmp_path / "names")
+    assert ctx.text_file(names + "/q\\?.txt").collect() == ["q?.txt"]
+    assert ctx.text_file(names + "/br\\[1\\].txt").collect() == ["br[1].txt"]
+    assert ctx.text_file(names + "/c\\{1\\}.txt").collect() == ["c{1}.txt"]
+    assert ctx.text_file(names + "/back\\\\slash.txt").collect() == ["back\\slash.txt"]
+    # escaped and unescaped pattern characters together; braces around escaped ones
+    assert ctx.text_file(names + "/*\\*.txt").collect() == ["star*.txt"]
+    assert sorted(ctx.text_file(names + "/{q\\?,c\\{1\\}}.txt").collect()) == [
+        "c{1}.txt", "q?.txt"]
+    assert sorted(ctx.text_file(names + "/q?.txt").collect()) == ["q?.txt", "qx"]
+    with pytest.raises(InputError, match=r"q\\\?\.log: no such file or directory"):
+        ctx.text_file(names + "/q\\?.log").collect()
+
+
+def test_an_unclosed_bracket_is_an_illegal_pattern_as_in_hadoop(ctx, tmp_path):
+    """Hadoop refuses ``[a1`` ("Illegal file pattern: Unclosed character class"); it read
+    as "no file matches", hiding the typo."""
+    write(tmp_path / "gg" / "a1" / "x.txt", "x\n")
+    with pytest.raises(InputError, match=r"the pattern has a '\[' without its '\]'"):
+        ctx.text_file(str(tmp_path / "gg" / "[a1" / "x.txt")).collect()
+    assert ctx.text_file(str(tmp_path / "gg" / "[a]1" / "x.txt")).collect() == ["x"]
+
+
 def test_text_file_comma_separated_list(ctx, tmp_path):
     """A comma-separated list reads each named path."""
     a = write(tmp_path / "l" / "a.txt", "a\n")
@@ -138,6 +168,29 @@ def test_compressed_suffixes_in_any_case(ctx, tmp_path):
     (tmp_path / "Mixed.Bz2").write_bytes(bz2.compress(b"c\n"))
     assert ctx.text_file(str(tmp_path), 4).collect() == ["c", "a", "b"]
     assert sorted(v for _, v in ctx.whole_text_files(str(tmp_path)).collect()) == ["a\nb\n", "c\n"]
+
+
+def test_files_of_codecs_vega_cannot_decompress_are_refused_not_read_as_text(ctx, tmp_path):
+    """Spark's saveAsTextFile(path, "...SnappyCodec") writes part-00000.snappy, which PySpark
+    reads back as text; Vega gave its compressed bytes as garbage lines.  It refuses, at the
+    first action, naming the file; binary_files still gives the bytes as stored."""
+    snappy = bytes.fromhex("00000011000000131140616c7068610a626574610a67616d6d610a")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "part-00000.snappy").write_bytes(snappy)
+    (tmp_path / "out" / "_SUCCESS").write_bytes(b"")
+    for suffix in (".lz4", ".zst"):
+        (tmp_path / ("x" + suffix)).write_bytes(b"\x00\x01")
+    reason = "compressed with Hadoop's {}, which Vega cannot decompress: write it with GzipCodec"
+    for read in (ctx.text_file, ctx.whole_text_files, ctx.pickle_file):
+        rdd = read(str(tmp_path / "out"))
+        with pytest.raises(InputError, match=r"part-00000\.snappy: it is " +
+                           reason.format("SnappyCodec")):
+            rdd.collect()
+    with pytest.raises(InputError, match=reason.format("Lz4Codec")):
+        ctx.text_file(str(tmp_path / "x.lz4")).count()
+    with pytest.raises(InputError, match=reason.format("ZStandardCodec")):
+        ctx.text_file(str(tmp_path / "*.zst")).count()
+    assert ctx.binary_files(str(tmp_path / "out")).values().collect() == [snappy]
 
 
 def test_a_corrupt_compressed_file_is_named(ctx, tmp_path):
@@ -165,6 +218,26 @@ def test_text_file_min_partitions_reads_each_line_exactly_once(ctx, tmp_path):
         rdd = ctx.text_file(path, min_partitions)
         assert rdd.get_num_partitions() >= min_partitions
         assert rdd.collect() == lines, min_partitions
+
+
+def test_min_partitions_must_be_an_int_and_not_negative_as_in_pyspark(ctx, tmp_path):
+    """PySpark refuses a float or str minPartitions (py4j finds no such method) everywhere,
+    and a negative one in textFile and pickleFile (Hadoop's "Illegal Capacity: -1"); Vega
+    took 2.5 as 3 partitions and -1 as 1."""
+    path = write(tmp_path / "a.txt", "a\nb\n")
+    ctx.parallelize([1, 2]).save_as_pickle_file(str(tmp_path / "pk"))
+    readers = (ctx.text_file, ctx.whole_text_files, ctx.binary_files, ctx.pickle_file)
+    for read in readers:
+        for value, kind in ((2.5, "float"), ("3", "str")):
+            with pytest.raises(TypeError, match=f"^minPartitions must be an int, not {kind}$"):
+                read(path, value)
+    for read in (ctx.text_file, ctx.pickle_file):
+        with pytest.raises(ValueError, match=r"^minPartitions must be 0 or more \(0: the "
+                                             r"default\), not -1$"):
+            read(path, -1)
+    assert ctx.whole_text_files(path, -5).get_num_partitions() == 1  # as PySpark's
+    assert ctx.binary_files(path, -5).get_num_partitions() == 1
+    assert ctx.text_file(path, 0).collect() == ["a", "b"]  # 0: the default, as in PySpark
 
 
 def test_text_file_splits_with_crlf_boundaries(ctx, tmp_path):
@@ -356,6 +429,19 @@ def test_save_as_text_file_gzip_codec(ctx, tmp_path):
     assert ctx.text_file(out).collect() == ["x", "y"]
 
 
+def test_gzip_parts_name_no_file_and_no_time_as_hadoops(ctx, tmp_path):
+    """Hadoop's GzipCodec writes a bare 10-byte header (no file name, time 0), so the same
+    records make the same bytes; Vega's named the temporary file it was written as (what
+    gunzip -N restores) and the time of writing."""
+    for run in ("a", "b"):
+        ctx.parallelize(["x"], 1).save_as_text_file(str(tmp_path / run),
+                                                    "org.apache.hadoop.io.compress.GzipCodec")
+    first = (tmp_path / "a" / "part-00000.gz").read_bytes()
+    assert first[:10] == b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
+    assert gzip.decompress(first) == b"x\n"
+    assert (tmp_path / "b" / "part-00000.gz").read_bytes() == first
+
+
 def test_save_as_text_file_default_codec(ctx, tmp_path):
     """Hadoop's DefaultCodec writes zlib streams as .deflate parts (as Spark does); text_file
     and whole_text_files read them, and .deflate files Hadoop wrote (a stream each)."""
@@ -406,6 +492,37 @@ def test_failed_save_leaves_nothing_at_target(fresh_ctx, tmp_path):
     with pytest.raises(TaskFailed):
         ctx.parallelize(range(10), 3).map(explode).save_as_text_file(out)
     assert not os.path.exists(out)
+
+
+@pytest.mark.parametrize("master", ["local[2]", "local-cluster[2,1]"])
+def test_an_attempt_outliving_its_failed_save_does_not_make_the_output_anew(
+        fresh_ctx, tmp_path, master):
+    """A task still running when its save failed (the kill came too late: it was deep in a C
+    call, or ignores it) wrote its part after the driver had removed the output, making
+    PATH/_temporary/ anew: the path was there, and saving to it again was refused."""
+    ctx = fresh_ctx(master, conf={"vega.task.max_attempts": 1})
+    out = str(tmp_path / "out")
+
+    def late(index, records):
+        if index == 0:
+            raise RuntimeError("partition 0 fails the job")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # until the job has failed and out is removed
+            try:
+                if not os.path.exists(out):
+                    break
+                time.sleep(0.01)
+            except BaseException:  # the kill, missed
+                pass
+        return records
+
+    with pytest.raises(TaskFailed, match="partition 0 fails the job"):
+        ctx.parallelize(["a", "b"], 2).map_partitions_with_index(late).save_as_text_file(out)
+    # a barrier stage of two tasks runs once both slots are free: the late task has ended
+    assert ctx.parallelize([1, 2], 2).barrier().map_partitions(iter).collect() == [1, 2]
+    assert not os.path.exists(out)
+    ctx.parallelize(["c"], 1).save_as_text_file(out)
+    assert ctx.text_file(out).collect() == ["c"]
 
 
 def test_failed_commit_leaves_nothing_half_written(ctx, tmp_path):

@@ -308,3 +308,16 @@ def test_task_context_pep8_names(ctx):
     rows = ctx.parallelize([1, 2], 2).map_partitions(describe).collect()
     assert [(r[0], r[2]) for r in rows] == [(0, 0), (1, 0)]
     assert rows[0][1] == rows[1][1]
+
+
+@pytest.mark.parametrize("level", ["MEMORY_ONLY", None, 3])
+def test_persist_refuses_what_is_not_a_storage_level(ctx, level):
+    """persist() with a level name, None or a number raises TypeError at once, as PySpark's,
+    and leaves the RDD unpersisted (it used to be accepted, and the next job failed with
+    AttributeError: 'str' object has no attribute 'name')."""
+    rdd = ctx.parallelize([1, 2], 2)
+    with pytest.raises(TypeError, match=r"^storageLevel must be of type pyspark.StorageLevel, "
+                                        rf"not {type(level).__name__}: pass one of"):
+        rdd.persist(level)
+    assert rdd.get_storage_level() == StorageLevel.NONE
+    assert rdd.count() == 2

@@ -692,28 +692,6 @@ def test_sort_by_key_of_an_empty_rdd_keeps_its_partitions_as_pyspark(ctx):
     assert ctx.parallelize([(2, "b"), (1, "a")], 3).sortByKey().collect() == [(1, "a"), (2, "b")]
 
 
-def test_spark_dynamic_allocation_settings_are_vegas():
-    from vega_runtime.pyspark_compat.conf import vega_settings
-
-    assert vega_settings([
-        ("spark.dynamicAllocation.enabled", "true"),
-        ("spark.dynamicAllocation.minExecutors", "1"),
-        ("spark.dynamicAllocation.maxExecutors", "4"),
-        ("spark.dynamicAllocation.initialExecutors", "2"),
-        ("spark.dynamicAllocation.schedulerBacklogTimeout", "500ms"),
-        ("spark.dynamicAllocation.sustainedSchedulerBacklogTimeout", "2s"),
-        ("spark.dynamicAllocation.executorIdleTimeout", "1min"),
-        ("spark.dynamicAllocation.cachedExecutorIdleTimeout", "infinity")]) == {
-        "vega.dynamic_allocation.enabled": "true",
-        "vega.dynamic_allocation.min_executors": "1",
-        "vega.dynamic_allocation.max_executors": "4",
-        "vega.dynamic_allocation.initial_executors": "2",
-        "vega.dynamic_allocation.scheduler_backlog_timeout": 0.5,
-        "vega.dynamic_allocation.sustained_scheduler_backlog_timeout": 2.0,
-        "vega.dynamic_allocation.executor_idle_timeout": 60.0,
-        "vega.dynamic_allocation.cached_executor_idle_timeout": "infinity"}
-
-
 def test_spark_process_locality_wait_is_vegas_and_beats_the_general_one():
     from vega_runtime.pyspark_compat.conf import vega_settings
 

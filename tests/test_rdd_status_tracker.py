@@ -72,6 +72,11 @@ def test_stages_are_named_as_pysparks(ctx):
 def test_status_tracker_lists_the_driver_and_executors_with_their_cache_and_tasks(ctx, tmp_path):
     """getExecutorInfos(): the driver first, then each executor, with the bytes of cached
     partitions it keeps in memory and the task it runs, as PySpark's SparkExecutorInfo."""
+    # a vega:// master's executors register as the master starts them: under load one may
+    # not have yet (defaultParallelism is at least 2 whatever has registered, as Spark's)
+    executors = 1 if ctx.master == "local" else 1 + ctx.defaultParallelism
+    wait_for(lambda: len(ctx.statusTracker().getExecutorInfos()) == executors, 30,
+             f"{executors - 1} executors to register")
     cached = ctx.parallelize(range(1000), 4).map(lambda x: x * 2).cache()
     assert cached.count() == 1000
     infos = ctx.statusTracker().getExecutorInfos()
@@ -80,7 +85,7 @@ def test_status_tracker_lists_the_driver_and_executors_with_their_cache_and_task
     assert all(info.usedOnHeapStorageMemory == info.cacheSize and info.port >= 0 and
                info.usedOffHeapStorageMemory == info.totalOffHeapStorageMemory == 0
                for info in infos)
-    assert len(infos) == (1 if ctx.master == "local" else 1 + ctx.defaultParallelism)
+    assert len(infos) == executors
     assert all(info.numRunningTasks == 0 for info in infos)
     release = tmp_path / "release"
 

@@ -7,6 +7,7 @@ limit is lowered instead of writing gigabytes."""
 from __future__ import annotations
 
 import io
+import os
 import pickle
 import zlib
 
@@ -198,7 +199,6 @@ def test_a_shuffle_service_that_stops_answering_fails_the_fetch_at_its_timeout(t
     fails at the fetcher's timeout, naming it, so the map output is recomputed. Before, the
     reply was awaited forever and the job hung (seen with iptables DROP on a worker's host
     between two actions on one shuffle)."""
-    import os
     import signal
     import subprocess
     import sys
@@ -239,7 +239,6 @@ def test_a_work_dir_reached_through_a_symbolic_link_serves_its_blocks(tmp_path):
     out of it is still refused. Before, every fetch was refused as 'not a shuffle file of
     this worker' (the file's path was resolved, the work dir's not): a fetch failure for
     every reducer on another host reading that worker's map output."""
-    import os
 
     (tmp_path / "real").mkdir()
     os.symlink(tmp_path / "real", tmp_path / "link")
@@ -266,3 +265,79 @@ def test_a_work_dir_reached_through_a_symbolic_link_serves_its_blocks(tmp_path):
                                               worker.shuffle.port))
     finally:
         worker.shuffle.stop()
+
+
+SHUFFLE_TWICE_JOB = """
+    import json, os, sys, time
+    from operator import add
+    from vega_runtime import Context
+
+    barrier, go = sys.argv[1], sys.argv[2]
+
+    def meet(x):
+        # the two map tasks start on two different workers' executors
+        open(os.path.join(barrier, str(os.getppid())), "w").close()
+        deadline = time.monotonic() + 30
+        while len(os.listdir(barrier)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return x % 10, 1
+
+    with Context() as ctx:
+        counts = ctx.parallelize(range(100), 2).map(meet).reduce_by_key(add, 2)
+        print("FIRST", json.dumps(sorted(counts.collect())), flush=True)
+        while not os.path.exists(go):
+            time.sleep(0.05)
+        print("SECOND", json.dumps(sorted(counts.collect())), flush=True)
+"""
+
+
+def test_the_fetch_timeout_is_the_jobs_setting(tmp_path):
+    """Two workers on two loopback addresses, each with map output of one shuffle; the
+    second's worker (its shuffle service) is frozen between two actions on the shuffle, and
+    the job sets vega.shuffle.io.connection_timeout to 2 s: the second action's fetch from
+    it fails after 2 s, its map output is recomputed on the first worker, and the job ends
+    with the exact result. Before, the timeout was a constant 120 s: the reducer waited that
+    long, holding the one core the map output had to be recomputed on."""
+    import signal
+
+    from proc_helpers import wait_for, worker_of, write_job
+    from test_cluster_e2e import Cluster, line_value
+
+    cluster = Cluster(tmp_path / "cluster", worker_timeout=3)
+    frozen = None
+    try:
+        cluster.start_worker("near")
+        far = cluster.start_worker("far", args=["--host", "127.0.0.2"])
+        barrier, go = tmp_path / "barrier", tmp_path / "go"
+        barrier.mkdir()
+        driver = cluster.spawn_driver(
+            "--conf", "vega.shuffle.io.connection_timeout=2",
+            write_job(tmp_path, "twice.py", SHUFFLE_TWICE_JOB), str(barrier), str(go))
+        wait_for(lambda: any(line.startswith("FIRST") for line in driver.lines)
+                 or driver.poll() is not None, 60, "the first action")
+        expected = [[k, 10] for k in range(10)]
+        assert line_value(driver.lines, "FIRST") == expected, "".join(driver.err)
+        assert far.pid in {worker_of(int(name)) for name in os.listdir(barrier)}  # map output
+        os.kill(far.pid, signal.SIGSTOP)
+        frozen = far
+        go.write_text("")
+        assert driver.wait(60) == 0, "".join(driver.err)
+        assert line_value(driver.lines, "SECOND") == expected
+    finally:
+        if frozen is not None:
+            os.kill(frozen.pid, signal.SIGCONT)
+        cluster.stop()
+
+
+def test_sparks_fetch_timeout_settings_map_to_vegas():
+    """spark.shuffle.io.connectionTimeout is the fetch timeout; spark.network.timeout stands
+    for it and for the executors' heartbeat timeout where those are not given, as in Spark."""
+    from vega_runtime.pyspark_compat.conf import vega_settings
+
+    assert vega_settings([("spark.shuffle.io.connectionTimeout", "2s")]) == \
+        {"vega.shuffle.io.connection_timeout": 2.0}
+    assert vega_settings([("spark.network.timeout", "5min")]) == \
+        {"vega.shuffle.io.connection_timeout": 300.0, "vega.executor.timeout": 300.0}
+    assert vega_settings([("spark.network.timeout", "300"),
+                          ("spark.shuffle.io.connectionTimeout", "500ms")]) == \
+        {"vega.shuffle.io.connection_timeout": 0.5, "vega.executor.timeout": 300.0}

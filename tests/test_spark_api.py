@@ -731,3 +731,49 @@ def test_listing_applications_keeps_a_few_kilobytes_of_each(tmp_path):
         assert kept / len(api._listing) < 4000, f"{kept / len(api._listing):.0f} bytes each"
     finally:
         master.stop()
+
+
+def test_a_long_list_of_applications_holds_up_no_application_page(tmp_path):
+    """Listing applications reads every event log that changed (a first list of a
+    thousand logs takes seconds): meanwhile an application's own pages are answered.
+    Before, the list held the API's lock throughout, so every page of the UI waited."""
+    import threading
+
+    from test_app_events import EVENTS
+
+    from vega_runtime.config import Config
+    from vega_runtime.deploy.master import Master
+    from vega_runtime.deploy.spark_api import SparkApi
+
+    app = "app-20261204181630-0002"
+    master = Master(Config.load(environ={}, cli={
+        "vega.master.host": "127.0.0.1", "vega.master.port": 0,
+        "vega.master.work_dir": str(tmp_path), "vega.eventlog.dir": ""}), None)
+    listing, release = threading.Event(), threading.Event()
+
+    def slow_history():  # the list is half way through the event logs
+        listing.set()
+        release.wait(30)
+        return []
+
+    master.history = slow_history
+    api = SparkApi(master)
+    lister = threading.Thread(target=api.get, args=("/api/v1/applications", ""))
+    try:
+        path = master.logs.events_path(app)
+        os.makedirs(os.path.dirname(path))
+        with open(path, "w") as fh:
+            fh.writelines(json.dumps(event) + "\n" for event in EVENTS)
+        lister.start()
+        assert listing.wait(30)
+        answered = []
+        page = threading.Thread(target=lambda: answered.append(
+            api.get(f"/api/v1/applications/{app}/jobs", "")[0]))
+        page.start()
+        page.join(10)
+        assert answered == [200] and lister.is_alive()
+    finally:
+        release.set()
+        if lister.is_alive():
+            lister.join(30)
+        master.stop()

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 
 import pytest
 from http_helpers import ui_url
+from test_http_api import request
 from proc_helpers import wait_for
 from ui_workload import FLAKY_PARTITION, run_workload, task_events
 
@@ -26,6 +27,9 @@ from vega_runtime import Context
 from vega_runtime.net.tls import http_client_context
 
 CHROMIUM = shutil.which("chromium")
+
+#: fetch(path) from inside a page of the UI, with the token the page keeps, as its scripts do
+API = "(p => fetch(p, {headers: {Authorization: `Bearer ${localStorage.getItem('vega-token')}`}}))"
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium "
                                                          "(.ci/run installs it)")
@@ -47,7 +51,9 @@ def spki_pin(port: int, ca_file: str) -> str:
 
 @contextmanager
 def chromium(pin: str = ""):
-    """Headless Chromium trusting the server key ``pin`` (see ``spki_pin``)."""
+    """Headless Chromium trusting the server key ``pin`` (see ``spki_pin``).  Pages opened
+    with ``bypass_csp=True`` let Playwright evaluate its predicates (``wait_for_function``),
+    which the UI's Content-Security-Policy forbids; the last test runs under it."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -63,9 +69,10 @@ def chromium(pin: str = ""):
 
 
 def test_workers_running_application_and_advancing_stage_progress(tmp_path):
-    """Without the token the page is refused; the ?token= link signs the browser in (a
-    Secure, HttpOnly cookie) and drops the token from the address.  While a job runs: both workers and
-    the application appear, and the stage's progress bar advances without reloading the page;
+    """Without the token the page says how to sign in; the ?token= link signs the browser in
+    (the token kept in the page's own storage, no cookie) and drops the token from the
+    address.  While a job runs: both workers and the application appear (its output opens),
+    and the stage's progress bar advances without reloading the page;
     a screenshot is written."""
     with Context(master="local-cluster[2,1]", app_name="watched") as ctx:
         cluster = ctx.backend.owned_cluster
@@ -74,20 +81,23 @@ def test_workers_running_application_and_advancing_stage_progress(tmp_path):
         job = threading.Thread(target=lambda: ctx.parallelize(range(24), 24).map(
             lambda x: time.sleep(0.4) or x).count())
         with chromium(spki_pin(port, cluster.ca_file)) as browser:
-            page = browser.new_page(viewport={"width": 1200, "height": 900})
-            refused = page.goto(f"https://127.0.0.1:{port}/?app={app_id}")
-            assert refused.status == 401 and "vega status --token" in page.inner_text("body")
+            page = browser.new_page(bypass_csp=True, viewport={"width": 1200, "height": 900})
+            page.goto(f"https://127.0.0.1:{port}/?app={app_id}")
+            page.wait_for_selector("#signin", state="visible", timeout=15000)
+            assert "vega status --token" in page.inner_text("#signin")
             signed_in = page.goto(f"{cluster.ui_link}&app={app_id}")
             assert signed_in.status == 200
             assert page.url == f"https://127.0.0.1:{port}/?app={app_id}"  # the token is gone
-            cookie, = page.context.cookies()
-            assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/"
-            assert cookie["secure"]
+            assert page.evaluate("localStorage.getItem('vega-token')") == cluster.token
+            assert page.context.cookies() == []
             page.wait_for_function(
                 "document.querySelectorAll('#workers tbody tr').length === 2", timeout=15000)
             assert "alive" in page.inner_text("#workers")
             page.wait_for_selector(f"#applications >> text={app_id}", timeout=15000)
             assert "running" in page.inner_text("#applications")
+            with page.expect_popup() as popup:  # fetched with the token, opened as a blob
+                page.click("#applications >> text=output")
+            assert popup.value.url.startswith(f"blob:https://127.0.0.1:{port}/")
             job.start()  # now that the page is up (a browser can take seconds to start)
             bar = "#stages tbody tr [role=progressbar]"
             page.wait_for_selector(bar, timeout=15000)
@@ -95,15 +105,14 @@ def test_workers_running_application_and_advancing_stage_progress(tmp_path):
             page.wait_for_function(
                 f"Number(document.querySelector('{bar}').getAttribute('aria-valuenow')) > {first}",
                 timeout=20000)
-            page.screenshot(path=str(tmp_path / "master-ui.png"))
+            _screenshot(page, "master-ui", tmp_path)  # docs/monitoring.md's first picture
         if job.ident is not None:  # started
             job.join(60)
-    assert (tmp_path / "master-ui.png").stat().st_size > 10_000
 
 
-def test_a_broken_event_log_shows_as_broken_and_a_lost_cookie_asks_to_sign_in(bare_master):
+def test_a_broken_event_log_shows_as_broken_and_a_lost_token_asks_to_sign_in(bare_master):
     """The history lists a truncated event log as broken, with why, next to a good one; once
-    the sign-in cookie is gone the page says how to sign in again."""
+    the token the page kept is gone the page says how to sign in again."""
     with Context(master="local", app_name="good",
                  conf={"vega.eventlog.dir": str(bare_master.events)}) as ctx:
         ctx.parallelize(range(4), 2).count()
@@ -112,7 +121,7 @@ def test_a_broken_event_log_shows_as_broken_and_a_lost_cookie_asks_to_sign_in(ba
     (bare_master.events / "app-killed-0001.jsonl").write_bytes(
         whole[:len(whole) // 2].replace(good.encode(), b"app-killed-0001"))
     with chromium(spki_pin(bare_master.port, bare_master.ca_file)) as browser:
-        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page = browser.new_page(bypass_csp=True, viewport={"width": 1200, "height": 900})
         page.goto(f"https://localhost:{bare_master.port}/?token={bare_master.token}")
         page.wait_for_function(
             "document.querySelectorAll('#history tbody tr').length === 2", timeout=15000)
@@ -121,7 +130,7 @@ def test_a_broken_event_log_shows_as_broken_and_a_lost_cookie_asks_to_sign_in(ba
         broken = page.locator("#history tbody tr", has_text="app-killed-0001").inner_text()
         assert "broken" in broken and "cut off" in broken
         assert page.is_hidden("#signin")
-        page.context.clear_cookies()
+        page.evaluate("localStorage.clear()")
         page.wait_for_selector("#signin", state="visible", timeout=15000)
         assert "vega status --token" in page.inner_text("#signin")
 
@@ -132,15 +141,15 @@ def test_without_trusting_the_server_key_chromium_refuses_the_page(bare_master):
     from playwright.sync_api import Error
 
     with chromium() as browser:
-        page = browser.new_page()
+        page = browser.new_page(bypass_csp=True)
         with pytest.raises(Error, match="ERR_CERT"):
             page.goto(f"https://127.0.0.1:{bare_master.port}/?token={bare_master.token}")
-        page = browser.new_page()
+        page = browser.new_page(bypass_csp=True)
         plain = page.goto(f"http://127.0.0.1:{bare_master.port}/")
         assert plain.status == 400 and "speaks HTTPS only" in page.inner_text("body")
 def _screenshot(page, name, tmp_path):
-    """A 1280x800 screenshot: into VEGA_SCREENSHOT_DIR (docs/images when refreshing the
-    docs) or the test's directory."""
+    """A screenshot of the page's viewport: into VEGA_SCREENSHOT_DIR (docs/images when
+    refreshing the docs) or the test's directory."""
     directory = os.environ.get("VEGA_SCREENSHOT_DIR") or str(tmp_path)
     path = os.path.join(directory, f"{name}.png")
     page.screenshot(path=path)
@@ -211,15 +220,15 @@ def test_job_stage_executor_storage_and_history_pages(bare_master, tmp_path):
         event_log = bare_master.events / f"{ctx.application_id}.jsonl"
         base = ui_url(cluster.webui_port, f"/ui/app.html?app={ctx.backend.app_id}")
         with chromium(spki_pin(cluster.webui_port, cluster.ca_file)) as browser:
-            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page = browser.new_page(bypass_csp=True, viewport={"width": 1280, "height": 800})
             page.goto(cluster.ui_link)  # signs in
             page.wait_for_function(  # the driver relays events in batches
-                f"fetch('/api/v1/applications/{ctx.backend.app_id}/jobs/1')"
+                f"{API}('/api/v1/applications/{ctx.backend.app_id}/jobs/1')"
                 ".then(r => r.ok ? r.json() : {}).then(j => j.status === 'SUCCEEDED')",
                 timeout=20000, polling=200)
             # a browser that comes now sees every page load with no error in its console (no
             # script error, no failed load: not even of /favicon.ico)
-            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page = browser.new_page(bypass_csp=True, viewport={"width": 1280, "height": 800})
             errors = []
             page.on("pageerror", lambda error: errors.append(str(error)))
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
@@ -242,7 +251,7 @@ def test_job_stage_executor_storage_and_history_pages(bare_master, tmp_path):
             assert errors == []
         app_id = ctx.application_id
     with chromium(spki_pin(bare_master.port, bare_master.ca_file)) as browser:
-        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page = browser.new_page(bypass_csp=True, viewport={"width": 1280, "height": 800})
         page.goto(ui_url(bare_master.port, f"/?token={bare_master.token}"))
         _open(page, ui_url(bare_master.port, "/ui/app.html?view=history"))
         link = page.locator("#history-apps tbody tr a", has_text=app_id)
@@ -281,12 +290,12 @@ def test_running_attempts_and_executors_over_time_of_a_dynamic_allocation_applic
         job = threading.Thread(target=lambda: ctx.parallelize(range(8), 2).map_partitions(
             maybe_slow).count())
         with chromium(spki_pin(cluster.webui_port, cluster.ca_file)) as browser:
-            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page = browser.new_page(bypass_csp=True, viewport={"width": 1280, "height": 800})
             page.goto(cluster.ui_link)  # signs in
             job.start()
             try:
                 page.wait_for_function(
-                    f"fetch('/api/v1/applications/{app}/stages/0/0')"
+                    f"{API}('/api/v1/applications/{app}/stages/0/0')"
                     ".then(r => r.ok ? r.json() : {})"
                     ".then(s => s.status === 'ACTIVE')", timeout=int(slow * 1000), polling=100)
                 _open(page, f"{base}&stage=0&attempt=0")
@@ -316,7 +325,7 @@ def test_running_attempts_and_executors_over_time_of_a_dynamic_allocation_applic
             assert not any(e.get("lost") for e in changes)
             assert [e["event"] for e in changes].count("ExecutorRemoved") >= 1
             page.wait_for_function(  # the driver relays events in batches
-                f"fetch('/api/v1/applications/{app}/executorTimeline').then(r => r.json())"
+                f"{API}('/api/v1/applications/{app}/executorTimeline').then(r => r.json())"
                 f".then(t => t.points.length === {len(changes)})", timeout=20000, polling=200)
             _open(page, f"{base}&view=executors")
             points = page.locator("#executors-over-time svg circle.change").evaluate_all(
@@ -353,13 +362,13 @@ def test_a_speculated_stage_shows_the_killed_loser_and_the_speculative_winner(tm
         cluster = ctx.backend.owned_cluster
         app = ctx.backend.app_id
         with chromium(spki_pin(cluster.webui_port, cluster.ca_file)) as browser:
-            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page = browser.new_page(bypass_csp=True, viewport={"width": 1280, "height": 800})
             page.goto(cluster.ui_link)  # signs in
             page.wait_for_function(  # the driver relays events in batches
-                f"fetch('/api/v1/applications/{app}/jobs/0').then(r => r.ok ? r.json() : {{}})"
+                f"{API}('/api/v1/applications/{app}/jobs/0').then(r => r.ok ? r.json() : {{}})"
                 ".then(j => j.status === 'SUCCEEDED' && j.numKilledTasks === 1)",
                 timeout=20000, polling=200)
-            stage = page.evaluate(f"fetch('/api/v1/applications/{app}/stages/0/0')"
+            stage = page.evaluate(f"{API}('/api/v1/applications/{app}/stages/0/0')"
                                   ".then(r => r.json())")
             tasks = sorted(stage["tasks"].values(), key=lambda t: t["taskId"])
             assert [(t["index"], t["attempt"], t["status"], t["speculative"]) for t in tasks
@@ -380,3 +389,62 @@ def test_a_speculated_stage_shows_the_killed_loser_and_the_speculative_winner(tm
             assert "another attempt finished first" in page.locator(
                 "#tasks tbody tr", has_text="KILLED").inner_text()
             _screenshot(page, "ui-stage-speculation", tmp_path)
+
+
+def test_another_https_server_on_the_same_host_gets_no_credential_of_the_ui(bare_master, tmp_path):
+    """Browsers send a host's cookies to every port of it: a sign-in cookie would reach any
+    HTTPS server another local user runs on 127.0.0.1, which could replay it.  The UI keeps
+    its token in the page's own storage (per scheme, host and port) instead: after signing
+    in, the browser's visit to such a server carries nothing that opens this master, and the
+    UI, opened again without the link, is still signed in."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from vega_runtime.net.tls import ca_certificate_pem, http_server_context
+
+    seen = []
+
+    class Evil(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            seen.append({k: v for k, v in self.headers.items()})
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(b"<p>another user's server</p>")
+
+        def log_message(self, *args):
+            pass
+
+    evil = ThreadingHTTPServer(("127.0.0.1", 0), Evil)
+    evil.socket = http_server_context(b"another user", ["127.0.0.1"]).wrap_socket(
+        evil.socket, server_side=True)
+    threading.Thread(target=evil.serve_forever, kwargs={"poll_interval": 0.05},
+                     daemon=True).start()
+    evil_ca = tmp_path / "evil-ca.pem"
+    evil_ca.write_bytes(ca_certificate_pem(b"another user"))
+    port = bare_master.port
+    try:
+        pins = f"{spki_pin(port, bare_master.ca_file)},{spki_pin(evil.server_port, str(evil_ca))}"
+        with chromium(pins) as browser:
+            page = browser.new_page()  # (under the UI's Content-Security-Policy)
+            refused = []
+            page.on("console", lambda m: refused.append(m.text)
+                    if "Content Security Policy" in m.text else None)
+            page.goto(f"https://127.0.0.1:{port}/?token={bare_master.token}")
+            page.wait_for_selector("#master:not(:empty)", timeout=15000)
+            assert page.url == f"https://127.0.0.1:{port}/"  # the token left the address
+            page.goto(f"https://127.0.0.1:{evil.server_port}/")
+            assert "another user's server" in page.inner_text("body")
+            page.goto(f"https://127.0.0.1:{port}/")
+            page.wait_for_selector("#master:not(:empty)", timeout=15000)
+            assert page.is_hidden("#signin")
+            page.goto(f"https://127.0.0.1:{port}/ui/app.html?view=history")
+            page.wait_for_selector("#history-apps", timeout=15000)
+            assert page.is_hidden("#signin") and refused == []
+    finally:
+        evil.shutdown()
+        evil.server_close()
+    assert seen, "the browser did not reach the other server"
+    for headers in seen:
+        replay = {k: v for k, v in headers.items() if k.lower() in ("cookie", "authorization")}
+        code, _, _ = request(bare_master, "/api/v1/status", headers=replay)
+        assert code == 401, f"the other server got what opens this master: {replay}"

@@ -123,3 +123,41 @@ def test_a_master_away_longer_than_the_death_timeout_stops_the_worker(make_clust
     assert re.search(r"unreachable for \d+s.*stopping", read_text(worker.log_path))
     wait_for(lambda: not cluster.executors(worker.work_dir + os.sep), 5,
              "the worker's executors to stop with it")
+
+
+SLEEPS_JOB = """
+    import time
+    from vega_runtime import Context
+
+    with Context(app_name="sleeps") as ctx:
+        print("START", flush=True)
+        ctx.parallelize(range(2), 2).map(lambda x: time.sleep(60) or x).collect()
+"""
+
+
+def test_a_job_fails_at_once_when_the_cluster_is_stopped_under_it(tmp_path):
+    """The worker, then the master, are stopped (SIGTERM, as vega stop-cluster does) while a
+    job runs: the master tells the driver it is stopping, and the driver, left with no
+    executor, fails the job at once naming that cause (exit 3). Before, it waited
+    vega.master.reconnect_timeout (60 s) for the master and then said only that it could
+    not reach it."""
+    import signal
+
+    cluster = Cluster(tmp_path / "cluster")
+    try:
+        worker = cluster.start_worker("w")
+        driver = cluster.spawn_driver(write_job(tmp_path, "sleeps.py", SLEEPS_JOB))
+        wait_for(lambda: "START\n" in driver.lines and cluster.executors()
+                 or driver.poll() is not None, 60, "the job to run")
+        for daemon in (worker, cluster.master):
+            daemon.send_signal(signal.SIGTERM)
+            assert daemon.wait(30) == 0
+        assert driver.wait(30) == 3, "".join(driver.err)
+        failed = [line for line in driver.err if line.startswith("vega: job failed:")]
+        assert failed == [f"vega: job failed: the master at {cluster.url} was stopped while "
+                          "this job ran (vega stop-master, stop-cluster or a SIGTERM), and "
+                          "this application has no executor left to run its tasks; start the "
+                          "cluster again (vega start-cluster, or vega start-master and "
+                          "start-workers) and submit the job again\n"], "".join(driver.err)
+    finally:
+        cluster.stop()

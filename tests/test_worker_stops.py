@@ -5,6 +5,8 @@ import os
 import signal
 import subprocess
 
+import pytest
+
 from proc_helpers import spawn_vega, wait_for
 from test_master_restart_status import Cluster
 
@@ -36,5 +38,35 @@ def test_a_job_whose_only_worker_was_stopped_says_it_stopped_not_that_none_regis
             "vega: WARNING waiting: no worker is alive: the 1 registered with the master has "
             "stopped (vega status shows it dead): the job will start when a worker registers "
             "(vega start-workers, or vega worker vega://MASTER:PORT)\n")
+    finally:
+        cluster.close()
+
+
+@pytest.mark.parametrize("role", ["master", "worker"])
+def test_a_work_dir_deleted_under_a_running_daemon_is_made_again_and_held(tmp_path, role):
+    """rm -rf of a running daemon's work dir: within seconds the daemon makes it again with
+    its lock and log, so a second daemon started there is refused naming the first (before,
+    it started, sharing the first's work dir, and the first logged into a deleted file)."""
+    import shutil
+
+    from proc_helpers import vega
+
+    cluster = Cluster(tmp_path)
+    try:
+        first = cluster.worker("w1") if role == "worker" else cluster.master
+        work_dir = tmp_path / ("w1" if role == "worker" else "master")
+        wait_for(lambda: cluster.worker_states().get("w1") == "alive" if role == "worker"
+                 else (work_dir / "master.log").exists(), what=f"the {role} to run")
+        shutil.rmtree(work_dir)
+        wait_for((work_dir / f"{role}.lock").exists, timeout=30,
+                 what=f"the {role} to make its work dir again")
+        args = ["worker", cluster.url] if role == "worker" else ["master"]
+        second = vega(*args, "--host", "127.0.0.1", "--port", "0", "--webui-port", "0",
+                      "--work-dir", str(work_dir), env=cluster.env, timeout=60)
+        assert second.returncode == 1, second.stdout + second.stderr
+        assert (f"another {role} (pid {first.pid}) uses that work dir") in second.stderr
+        log_file = work_dir / f"{role}.log"
+        wait_for(lambda: log_file.exists() and "was deleted while the" in log_file.read_text(),
+                 what=f"the {role}'s log to be written again")
     finally:
         cluster.close()

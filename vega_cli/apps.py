@@ -8,25 +8,19 @@ from typing import Optional
 import click
 
 from vega_runtime import ids
-from vega_runtime.errors import MasterURLError
-from vega_runtime.master_url import parse_master
 from vega_runtime.deploy.daemon_main import secret_file_for
 
-from .errors import CommandError, Unreachable, UsageError
-from .options import cluster_master_option, cluster_master_url, secret_file_option
+from .errors import CommandError, Unreachable
+from .options import cluster_master_option, cluster_master_spec, secret_file_option
 
 
-def master_connection(master_url: Optional[str], secret_file: Optional[str]):
+def master_connection(master_url: Optional[str], secret_file: Optional[str],
+                      command: str = "submit"):
+    """A connection to the master ``vega COMMAND`` asks (``cluster_master_spec``)."""
     from vega_runtime.net.connection import Connection, load_secret
     from vega_runtime.net.framing import ProtocolError
 
-    url, unnamed = cluster_master_url(master_url)
-    try:
-        spec = parse_master(url)
-        if spec.kind != "vega":
-            raise MasterURLError(url)
-    except MasterURLError:
-        raise UsageError(f"this command needs a vega://host:port master, not {url!r}")
+    spec, url, unnamed = cluster_master_spec(master_url, f"vega {command}")
     try:
         return Connection.connect(spec.host, spec.port,
                                   load_secret(secret_file_for(secret_file)) or b"", timeout=5)
@@ -52,14 +46,17 @@ def check_app_id(app_id: str) -> None:
 def logs(app_id: str, follow: bool, master_url: Optional[str], secret_file: Optional[str]) -> None:
     """Print the task output of application APP_ID, as stored by the master."""
     check_app_id(app_id)
-    end = stream_logs(master_connection(master_url, secret_file), app_id, follow)  # Ctrl-C: 130
+    conn = master_connection(master_url, secret_file, "logs")
+    end = stream_logs(conn, app_id, follow)  # Ctrl-C: 130
     if end.state == "unknown":
         raise CommandError(f"the master knows no application {app_id!r}",
                            "List applications with: vega status")
 
 
 def stream_logs(conn, app_id: str, follow: bool):
-    """Copy an application's (or driver's) stored output to stdout; returns the LogEnd."""
+    """Copy an application's (or driver's) stored output to stdout, a cluster-mode driver's
+    standard error to stderr (as the driver in ``vega submit`` writes them); returns the
+    LogEnd."""
     from vega_runtime.net.messages import FollowLogs, LogChunk, LogEnd
 
     try:
@@ -67,8 +64,9 @@ def stream_logs(conn, app_id: str, follow: bool):
         while True:
             message = conn.recv()
             if isinstance(message, LogChunk):
-                sys.stdout.write(message.text)
-                sys.stdout.flush()
+                stream = sys.stderr if message.stream == "stderr" else sys.stdout
+                stream.write(message.text)
+                stream.flush()
             elif isinstance(message, LogEnd):
                 return message
     finally:
@@ -84,7 +82,7 @@ def kill(app_id: str, master_url: Optional[str], secret_file: Optional[str]) -> 
     from vega_runtime.net.messages import KillApplication
 
     check_app_id(app_id)
-    conn = master_connection(master_url, secret_file)
+    conn = master_connection(master_url, secret_file, "kill")
     try:
         conn.send(KillApplication(app_id))
         reply = conn.recv()

@@ -65,7 +65,9 @@ BIND_HELP = ("Address to listen on (default: the --host address; 0.0.0.0 for eve
 @click.option("--pidfile", type=click.Path(dir_okay=False))
 @click.option("--log-file", type=click.Path(dir_okay=False), help="stdout/stderr when detached.")
 @master_option("--event-log-dir", "event_log_dir",
-               "Where drivers write event logs; the UI shows finished applications from it.")
+               "Event logs the web UI lists finished applications from. Drivers write "
+               "theirs where their own vega.eventlog.dir says (cluster-mode ones too): give "
+               "them this directory for the UI to list them.")
 @master_option("--ui-open", "open_reads", "Let anyone who can reach the port read the web UI "
                "and JSON API without the token (default: every request but /metrics needs it).",
                is_flag=True)

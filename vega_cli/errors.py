@@ -8,12 +8,11 @@ A command whose outcome is a code (a job's, a cluster's) returns it.
 
 from __future__ import annotations
 
-import difflib
 import errno
 import sys
 from typing import TYPE_CHECKING
 
-from vega_runtime.errors import ConfigError, VegaError
+from vega_runtime.errors import VegaError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -113,24 +112,23 @@ def error_console() -> "Console":
                    soft_wrap=True)
 
 
-#: how ConfigError says a key is no setting (vega_runtime.config)
-NOT_A_SETTING = "is not a Vega setting"
-
-
 def error_hint(exc: BaseException) -> str:
-    """What to do about ``exc``: its own ``hint``; for a setting Vega does not have (a
-    typo in --conf, a VEGA_* file, --config), the setting of the nearest name.
+    """What to do about ``exc``: its own ``hint``, if it has one."""
+    return getattr(exc, "hint", "")
 
-    >>> error_hint(ConfigError("--conf", "vega.task.max_atempts", NOT_A_SETTING + "; see ..."))
-    'Did you mean vega.task.max_attempts?'
+
+def pyspark_hint(exc: BaseException, command: str) -> str:
+    """What to do when a job (or a shell statement) could not ``import pyspark``: a PySpark
+    program runs on Vega with ``--pyspark-compat``; "" for any other error.
+
+    >>> pyspark_hint(ModuleNotFoundError("No module named 'pyspark'", name="pyspark"), "submit")
+    "PySpark programs run on Vega with vega submit --pyspark-compat: 'import pyspark' then means Vega (docs/api.md)."
     """
-    hint = getattr(exc, "hint", "")
-    if hint or not isinstance(exc, ConfigError) or not exc.problem.startswith(NOT_A_SETTING):
-        return hint
-    from vega_runtime.config import SETTINGS_BY_KEY
-
-    close = difflib.get_close_matches(exc.key, list(SETTINGS_BY_KEY), n=1)
-    return f"Did you mean {close[0]}?" if close else ""
+    name = getattr(exc, "name", None) or ""
+    if not isinstance(exc, ModuleNotFoundError) or name.split(".")[0] != "pyspark":
+        return ""
+    return (f"PySpark programs run on Vega with vega {command} --pyspark-compat: "
+            "'import pyspark' then means Vega (docs/api.md).")
 
 
 def print_error(message: str, hint: str = "") -> None:

@@ -68,8 +68,40 @@ def cluster_master_url(master_url: Optional[str]) -> Tuple[str, str]:
         f"vega://HOST:PORT, as vega start-master printed it (or VEGA_MASTER).")
 
 
+def cluster_master_spec(master_url: Optional[str], command: str):
+    """``(spec, url, unnamed)``: the master a cluster command asks (``cluster_master_url``),
+    parsed. One that is no ``vega://host:port`` master is a usage error naming where it came
+    from when that was ``VEGA_MASTER`` (which a user may not remember exporting) and, for a
+    bad port, the ports there are."""
+    from vega_runtime.errors import MasterURLError
+    from vega_runtime.master_url import parse_master
+
+    from .errors import UsageError
+
+    url, unnamed = cluster_master_url(master_url)
+    try:
+        spec, hint = parse_master(url), ""
+    except MasterURLError as exc:
+        spec, hint = None, exc.hint
+    if spec is None or spec.kind != "vega":
+        source = "" if master_url else "VEGA_MASTER: "
+        raise UsageError(f"{source}{command} needs a vega://host:port master, not {url!r}", hint)
+    return spec, url, unnamed
+
+
 MASTER_HELP = ("local, local[N], local[*], local-cluster[W,C] or vega://host:port "
                "(default: VEGA_MASTER, then config, then local[*]).")
+
+
+#: ``--files`` of ``vega submit`` and ``vega shell`` (spark-submit's and pyspark's)
+FILES_OPTION = click.option("--files", default="", help="Comma-separated files made available "
+                            "to the job (vega_runtime.SparkFiles.get(name)).")
+#: ``--archives`` of ``vega submit`` and ``vega shell``; read back with ``staging.archive_list``
+ARCHIVES_OPTION = click.option("--archives", default="", metavar="PATH[#NAME],...",
+                               help="Comma-separated archives (.zip, .tar, .tar.gz, .tgz) "
+                                    "unpacked for the job's tasks and the driver, each in the "
+                                    "directory SparkFiles.get(NAME) (NAME: the file's name "
+                                    "unless given after #).")
 
 
 def job_options(command: Callable) -> Callable:
@@ -77,8 +109,9 @@ def job_options(command: Callable) -> Callable:
     ``--pyspark-compat``: read them back with :func:`settings_from_flags`."""
     options = [
         click.option("--master", help=MASTER_HELP),
-        click.option("--py-files", default="", help="Comma-separated .py, .zip files or "
-                     "directories to put on sys.path, the driver's and the executors'."),
+        click.option("--py-files", default="", help="Comma-separated .py, .zip (.egg, .whl) "
+                     "files or directories to put on sys.path, the driver's and the "
+                     "executors'."),
         click.option("--conf", "confs", multiple=True, metavar="KEY=VALUE",
                      help="A setting, e.g. --conf vega.task.max_attempts=2 (repeatable)."),
         click.option("--config", "config_file", type=click.Path(dir_okay=False),
@@ -97,17 +130,76 @@ def job_options(command: Callable) -> Callable:
     return command
 
 
+_NO_JVM = ("Vega runs no JVM: Python modules go in --py-files (a .py, a .zip of them) or are "
+           "installed on every host")
+_NOT_YARN = "Vega runs on its own master (vega://HOST:PORT), not on YARN or with Kerberos"
+
+#: spark-submit's options (also pyspark's) that ``vega submit`` and ``vega shell`` lack, and
+#: what a Spark user does instead (docs/cli.md lists them); click alone said "No such option"
+#: and, for some, guessed wrong: "--kill ... Did you mean '--files'?"
+SPARK_ONLY_OPTIONS = {
+    "--properties-file": "Vega's settings file is YAML, --config FILE, with vega.* keys "
+                         "(conf/vega-defaults.yaml lists them)",
+    "--driver-memory": "the driver is a Python process, with no memory setting of its own (in "
+                       "Spark it sizes the driver's JVM); executors take --executor-memory",
+    "--driver-cores": "the driver is a Python process: no cores are set aside for it",
+    "--kill": "kill a cluster-mode driver (or any application) with: vega kill --master URL ID",
+    "--status": "see a cluster-mode driver's state with: vega status --master URL (its "
+                "drivers table; --json for scripts)",
+    "--num-executors": "Vega starts one executor per core it grants an application: "
+                       "--total-executor-cores N caps them at N",
+    "--version": "vega --version prints Vega's",
+    "--jars": _NO_JVM, "--packages": _NO_JVM, "--repositories": _NO_JVM,
+    "--exclude-packages": _NO_JVM, "--class": _NO_JVM, "--driver-class-path": _NO_JVM,
+    "--driver-java-options": _NO_JVM, "--driver-library-path": _NO_JVM,
+    "--queue": _NOT_YARN, "--principal": _NOT_YARN, "--keytab": _NOT_YARN,
+    "--proxy-user": _NOT_YARN,
+}
+
+
+class JobCommand(click.Command):
+    """A command taking :func:`job_options` (``vega submit``, ``vega shell``): an option of
+    spark-submit's it lacks is refused saying what to do instead (``SPARK_ONLY_OPTIONS``)."""
+
+    def parse_args(self, ctx: click.Context, args):
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption as exc:
+            instead = SPARK_ONLY_OPTIONS.get(exc.option_name)
+            if instead is None:
+                raise
+            raise click.NoSuchOption(exc.option_name, f"No such option {exc.option_name!r}: "
+                                     f"it is spark-submit's; {instead}.", ctx=ctx) from None
+
+
 def cli_settings(master: Optional[str], confs: Tuple[str, ...]) -> dict:
     """The settings given on the command line: ``--conf`` pairs, then ``--master`` (checked);
     raises ``ConfigError`` or ``MasterURLError`` for a bad one."""
-    from vega_runtime.config import parse_conf_pair
+    from vega_runtime.config import parse_conf_pairs
     from vega_runtime.master_url import parse_master
 
-    settings = dict(parse_conf_pair(pair) for pair in confs)
+    settings = parse_conf_pairs(confs)
     if master is not None:
         parse_master(master)
         settings["vega.master"] = master
     return settings
+
+
+def resolved_master(conf):
+    """The master ``conf`` (a resolved ``Config``) names, parsed; ``MasterURLError`` for a
+    bad one names where it came from when that was not ``--master``: ``VEGA_MASTER`` or a
+    settings file, which a user may not remember setting."""
+    from vega_runtime.errors import MasterURLError
+    from vega_runtime.master_url import parse_master
+
+    try:
+        return parse_master(conf["vega.master"])
+    except MasterURLError as exc:
+        origin = conf.origin("vega.master")
+        if origin == "command line":
+            raise
+        raise MasterURLError(exc.url, "VEGA_MASTER" if origin == "environment" else origin) \
+            from None
 
 
 #: the flags that stand for settings: flag, setting, and the least value the flag takes
@@ -139,3 +231,4 @@ def settings_from_flags(confs: Tuple[str, ...], executor_memory: Optional[str],
     if pyspark_compat:
         pairs.append("vega.pyspark_compat=True")
     return confs + tuple(pairs)
+

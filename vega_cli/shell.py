@@ -34,29 +34,42 @@ from vega_runtime.processes import ENDING_SIGNALS
 from vega_runtime.scheduler.listener import JobListener
 
 from .errors import (EXIT_JOB_FAILED, EXIT_OK, Cancelled, CommandError, Unreachable, UsageError,
-                     debug_requested, error_hint, full_traceback)
-from .options import cli_settings, job_options, settings_from_flags
-from .staging import staging_directory
+                     debug_requested, error_hint, full_traceback, pyspark_hint, stdout_closed)
+from .options import (ARCHIVES_OPTION, FILES_OPTION, JobCommand, cli_settings, job_options,
+                      resolved_master, settings_from_flags)
+from .staging import archive_list, check_distinct_names, staging_directory
 
 #: the application name when --name is not given (PySpark's is "PySparkShell")
 SHELL_APP_NAME = "vega-shell"
 
 
-@click.command("shell")
+@click.command("shell", cls=JobCommand, context_settings={"allow_extra_args": True})
 @job_options
 @click.option("--name", help=f"Application name (default: {SHELL_APP_NAME}).")
+@FILES_OPTION
+@ARCHIVES_OPTION
 @click.option("--plain", is_flag=True, help="Python's standard console even if IPython is installed.")
 @click.option("--debug", is_flag=True,
               help="Show Vega's internal frames in tracebacks (as vega --debug).")
-def shell(master: Optional[str], name: Optional[str], py_files: str, confs: Tuple[str, ...],
+def shell(master: Optional[str], name: Optional[str], files: str, archives: str, py_files: str,
+          confs: Tuple[str, ...],
           config_file: Optional[str], executor_memory: Optional[str],
           executor_cores: Optional[int], total_executor_cores: Optional[int],
           pyspark_compat: bool, plain: bool, debug: bool) -> int:
     """An interactive Python session with a Context as `sc` (and `ctx`)."""
+    script = click.get_current_context().args
+    if script:  # pyspark job.py: as pyspark since Spark 2.0, said with what to run instead
+        raise UsageError(f"vega shell runs no script ({' '.join(script)})",
+                         f"Run it with: vega submit {' '.join(script)}; or pipe statements "
+                         f"into vega shell.")
     debug = debug or debug_requested()
     confs = settings_from_flags(confs, executor_memory, executor_cores, total_executor_cores,
                                 pyspark_compat)
     cli_conf = _resolve_options(master, name, confs, config_file)
+    check_distinct_names(py_files, files)
+    archive_items = archive_list(archives)
+    if archive_items:
+        cli_conf["vega.archives"] = ",".join(archive_items)  # the session's Context adds them
     # from here on, files are made: a kill or the terminal closed ends the session as exit()
     # does, and they go (the default action would leave them, and a starting Context's, in
     # $TMPDIR)
@@ -64,7 +77,7 @@ def shell(master: Optional[str], name: Optional[str], py_files: str, confs: Tupl
                 for signum in ENDING_SIGNALS}
     try:
         with staging_directory("vega-shell-") as staging:
-            return _run_shell(cli_conf, config_file, py_files, staging, plain, debug)
+            return _run_shell(cli_conf, config_file, py_files, files, staging, plain, debug)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
@@ -75,30 +88,34 @@ def _resolve_options(master: Optional[str], name: Optional[str], confs: Tuple[st
     """The command line's settings (checked: a bad one is a usage error before anything starts)."""
     try:
         cli_conf = {"vega.app.name": name or SHELL_APP_NAME, **cli_settings(master, confs)}
-        parse_master(Config.load(config_file=config_file, cli=cli_conf)["vega.master"])
+        resolved_master(Config.load(config_file=config_file, cli=cli_conf))
     except (ConfigError, MasterURLError) as exc:
         raise UsageError(str(exc), error_hint(exc))
     return cli_conf
 
 
-def _run_shell(cli_conf: dict, config_file: Optional[str], py_files: str, staging: str,
-               plain: bool, debug: bool) -> int:
-    from .staging import build_job_package, split_list, stage_py_files
+def _run_shell(cli_conf: dict, config_file: Optional[str], py_files: str, files: str,
+               staging: str, plain: bool, debug: bool) -> int:
+    from vega_runtime.files import FILES_DIR_ENV
+
+    from .staging import build_job_package, split_list, stage_files, stage_py_files
 
     logging.basicConfig(format="vega: %(levelname)s %(message)s", level=logging.WARNING)
     sys.path[:0] = [""] + stage_py_files(py_files, staging)  # "": the cwd, as Python's REPL
+    os.environ[FILES_DIR_ENV] = stage_files(files, staging)
     conf = Config.load(config_file=config_file, cli=cli_conf)
-    if parse_master(conf["vega.master"]).kind in ("vega", "local-cluster") and split_list(py_files):
+    if parse_master(conf["vega.master"]).kind in ("vega", "local-cluster") and \
+            (split_list(py_files) or split_list(files)):
         stub = os.path.join(staging, "vega-shell.py")  # a package names one job script
         with open(stub, "w") as fh:
             fh.write("# the interactive session of `vega shell`\n")
-        cli_conf["vega.submit.package"] = build_job_package(stub, py_files, "", staging)
+        cli_conf["vega.submit.package"] = build_job_package(stub, py_files, files, staging)
     if conf["vega.pyspark_compat"]:
         from vega_runtime.pyspark_alias import install
 
         install()
     ctx, watch = _start_context(cli_conf, config_file)
-    interactive = sys.stdin.isatty()
+    interactive = sys.stdin is not None and sys.stdin.isatty()  # None: stdin was closed
     namespace = {"__name__": "__main__", "__doc__": None, "sc": ctx, "ctx": ctx,
                  "Context": type(ctx), "SparkContext": type(ctx)}
     if conf["vega.pyspark_compat"]:  # as in PySpark's shell, `spark` is a session on `sc`
@@ -226,7 +243,8 @@ def describe_error(exc: BaseException, watch: JobWatch, debug: bool) -> str:
         return f"KeyboardInterrupt: job {job_id} cancelled; its running tasks were stopped\n"
     if isinstance(exc, JobCancelled):
         return f"JobCancelled: {exc}\n"
-    return full_traceback(exc) if debug else user_traceback(exc)
+    hint = pyspark_hint(exc, "shell")
+    return (full_traceback(exc) if debug else user_traceback(exc)) + (hint and hint + "\n")
 
 
 # -- the consoles ---------------------------------------------------------------------------
@@ -241,6 +259,8 @@ class VegaConsole(code.InteractiveConsole):
 
     def raw_input(self, prompt: str = "") -> str:
         try:
+            if sys.stdin is None:  # started with stdin closed (<&-): no input, as Python's
+                raise EOFError
             return input(prompt if self.interactive else "")
         except EOFError:
             if self.buffer:  # input ended inside a block: run it, as a blank line would
@@ -258,6 +278,8 @@ class VegaConsole(code.InteractiveConsole):
 
     def showtraceback(self) -> None:
         kind, exc, tb = sys.exc_info()
+        if stdout_closed(exc):  # vega shell | head -1: the session ends quietly, as submit
+            raise exc
         sys.last_type, sys.last_value, sys.last_traceback = kind, exc, tb
         exc = exc.with_traceback(tb.tb_next if tb is not None else None)  # not runcode's frame
         self.write(describe_error(exc, self.watch, self.debug))

@@ -49,6 +49,45 @@ def split_list(csv: str) -> List[str]:
     return [p.strip() for p in csv.split(",") if p.strip()]
 
 
+def check_distinct_names(py_files: str, files: str) -> None:
+    """Refuse two different paths of one base name in ``--py-files`` or in ``--files``: they
+    would land on one name (a module, ``SparkFiles.get(name)``, the job package's member), the
+    last silently winning; Spark's addFile refuses them too.  The same path twice is fine."""
+    for option, csv, found_by in (("--py-files", py_files, "Python imports a module by its "
+                                   "name alone"),
+                                  ("--files", files, "SparkFiles.get finds a file by its name "
+                                   "alone")):
+        seen = {}
+        for item in split_list(csv):
+            name = os.path.basename(os.path.normpath(item))
+            first = seen.setdefault(name, item)
+            if os.path.realpath(first) != os.path.realpath(item):
+                raise UsageError(f"{option}: {first!r} and {item!r} are both named {name!r}",
+                                 f"{found_by}: rename one of them, or give one.")
+
+
+def archive_list(archives: str) -> List[str]:
+    """``--archives``' items as ``PATH#NAME``, PATH absolute, NAME the file's name unless one
+    was given after ``#`` (the directory ``SparkFiles.get(NAME)`` unpacks it in, as Spark's
+    --archives); a missing file, another kind or a NAME given twice is a usage error."""
+    from vega_runtime.files import ARCHIVE_SUFFIXES
+
+    items, names = [], set()
+    for item in split_list(archives):
+        path, _, name = item.partition("#")
+        name = name or os.path.basename(path)
+        if not os.path.isfile(path):
+            raise UsageError(f"--archives: {path!r} is not a file")
+        if not path.endswith(ARCHIVE_SUFFIXES):
+            raise UsageError(f"--archives: {path!r} is not a .zip, .tar, .tar.gz or .tgz archive")
+        if name in names or "/" in name:
+            raise UsageError(f"--archives: {item!r}: two archives named {name!r}" if name in names
+                             else f"--archives: {item!r}: a NAME after # has no /")
+        names.add(name)
+        items.append(f"{os.path.abspath(path)}#{name}")
+    return items
+
+
 def stage_py_files(py_files: str, staging: str) -> List[str]:
     """Directories and zips go on sys.path as they are; .py files via a staging dir
     (tracebacks name the originals)."""
@@ -77,12 +116,13 @@ def stage_files(files: str, staging: str) -> str:
 
 
 def build_job_package(job: str, py_files: str, files: str, staging: str,
-                      announce: bool = True) -> str:
-    """Zip the job for the cluster's executors and (``announce``) say how big it is."""
+                      announce: bool = True, archives: List[str] = ()) -> str:
+    """Zip the job for the cluster's executors and (``announce``) say how big it is;
+    ``archives`` (``archive_list``'s) for a cluster-mode driver, which adds them."""
     from vega_runtime.packaging import build_package
 
     package = build_package(job, split_list(py_files), split_list(files),
-                            os.path.join(staging, "package"))
+                            os.path.join(staging, "package"), archives)
     if announce:
         error_console().print(f"vega: job package {_size(package.size)} "
                               f"(sha256 {package.sha256[:12]})", style="dim", highlight=False)

@@ -16,7 +16,8 @@ from vega_runtime.master_url import parse_master
 from vega_runtime.deploy.daemon_main import secret_file_for
 
 from .errors import Unreachable, UsageError
-from .options import cluster_master_option, cluster_master_url, secret_file_option
+from .options import (cluster_master_option, cluster_master_spec, cluster_master_url,
+                      secret_file_option)
 
 
 def fetch_status(master_url: str, secret_file: str, unnamed: str = "") -> dict:
@@ -95,11 +96,7 @@ def status(master_url: Optional[str], as_json: bool, secret_file: Optional[str],
         return
     if print_token:
         return _print_token(url, secret_file_for(secret_file))
-    try:
-        if parse_master(url).kind != "vega":
-            raise MasterURLError(url)
-    except MasterURLError:
-        raise UsageError(f"vega status needs a vega://host:port master, not {url!r}")
+    cluster_master_spec(master_url, "vega status")
     data = fetch_status(url, secret_file_for(secret_file), unnamed)
     if as_json:
         click.echo(json.dumps(data, indent=2))

@@ -28,25 +28,28 @@ from vega_runtime.processes import DIE_WITH_ENV, ENDING_SIGNALS, own_descendants
 
 from .errors import (EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_OK, EXIT_UNREACHABLE, CommandError,
                      Unreachable, UsageError, debug_requested, error_console, error_hint,
-                     full_traceback, stdout_closed)
-from .options import cli_settings, job_options, settings_from_flags
-from .staging import build_job_package, stage_files, stage_py_files, staging_directory
+                     full_traceback, pyspark_hint, stdout_closed)
+from .options import (ARCHIVES_OPTION, FILES_OPTION, JobCommand, cli_settings, job_options,
+                      resolved_master, settings_from_flags)
+from .staging import (archive_list, build_job_package, check_distinct_names, stage_files,
+                      stage_py_files, staging_directory)
 
 PROGRESS_LISTENER = "vega_cli.progress:ProgressDisplay"
 
 
-@click.command(context_settings={"allow_interspersed_args": False})
+@click.command(cls=JobCommand, context_settings={"allow_interspersed_args": False})
 @job_options
 @click.option("--deploy-mode", type=click.Choice(["client", "cluster"]), default="client",
               show_default=True, help="Where the driver runs.")
 @click.option("--name", help="Application name.")
-@click.option("--files", default="", help="Comma-separated files made available to the job "
-                                          "(vega_runtime.SparkFiles.get(name)).")
+@FILES_OPTION
+@ARCHIVES_OPTION
 @click.option("--supervise", is_flag=True,
               help="Cluster deploy mode: restart the driver if it fails (up to 3 times).")
 @click.option("--detach", is_flag=True,
               help="Cluster deploy mode: return once the driver is submitted.")
-@click.option("--verbose", is_flag=True, help="Print the resolved configuration and its sources.")
+@click.option("--verbose", "-v", is_flag=True,
+              help="Print the resolved configuration and its sources.")
 @click.option("--debug", is_flag=True, help="Show Vega's internal tracebacks (as vega --debug).")
 @click.option("--slurm", "slurm_spec", metavar="nodes=N,cores=C,memory=M,time=T",
               help="Run the job on a Vega cluster of its own in a Slurm batch job (sbatch) "
@@ -54,19 +57,33 @@ PROGRESS_LISTENER = "vega_cli.progress:ProgressDisplay"
 @click.argument("job", type=click.Path())
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def submit(master: Optional[str], deploy_mode: str, name: Optional[str], py_files: str,
-           files: str, confs: Tuple[str, ...], config_file: Optional[str],
+           files: str, archives: str, confs: Tuple[str, ...], config_file: Optional[str],
            executor_memory: Optional[str], executor_cores: Optional[int],
            total_executor_cores: Optional[int], supervise: bool, detach: bool,
            pyspark_compat: bool, verbose: bool, debug: bool, slurm_spec: Optional[str],
            job: str, args: Tuple[str, ...]) -> int:
-    """Package and run JOB (a Python script) with ARGS; returns the exit code."""
+    """Run JOB, a Python script, with ARGS (everything after JOB, options too), and exit
+    with its outcome: 0 done, 1 failed, 2 a usage error, 3 the master unreachable, 130
+    cancelled (Ctrl-C); the job's own sys.exit(N) gives N.
+
+    \b
+    vega submit jobs/wordcount.py data/sample.txt
+    vega submit --master local[2] --py-files lib.zip --files lookup.csv job.py ARG...
+    """
     debug = debug or debug_requested()
     by_master = _tie_to_starter()
     confs = settings_from_flags(_master_given_confs() + confs, executor_memory, executor_cores,
                                 total_executor_cores, pyspark_compat)
     cli_conf = _resolve_options(master, name, confs, config_file, job, deploy_mode)
     _check_syntax(job)
+    check_distinct_names(py_files, files)
+    archive_items = archive_list(archives)
+    if archive_items and deploy_mode != "cluster":
+        cli_conf["vega.archives"] = ",".join(archive_items)  # the driver's Context adds them
     if slurm_spec is not None:
+        if archive_items:
+            raise UsageError("--archives is not taken with --slurm",
+                             "Unpack them in the job with sc.add_archive(PATH[#NAME]).")
         from .slurm_submit import submit_to_slurm
 
         return submit_to_slurm(slurm_spec, master, job, args, confs, name, config_file,
@@ -83,7 +100,7 @@ def submit(master: Optional[str], deploy_mode: str, name: Optional[str], py_file
     if deploy_mode == "cluster":
         with staging_directory("vega-submit-") as staging:
             return _run_in_cluster(job, list(args), cli_conf, config_file, py_files, files,
-                                   staging, supervise, detach)
+                                   staging, supervise, detach, archive_items)
     try:
         with staging_directory("vega-submit-") as staging:
             extra_paths = stage_py_files(py_files, staging)
@@ -113,34 +130,44 @@ def _resolve_options(master, name, confs, config_file, job, deploy_mode) -> dict
     try:
         cli_conf = cli_settings(master, confs)
         if name is not None:
-            cli_conf["vega.app.name"] = name
+            from vega_runtime.config import parse_name
+
+            try:
+                cli_conf["vega.app.name"] = parse_name(name)
+            except ValueError as exc:  # named as the flag given, as --executor-memory's
+                raise ConfigError("--name", "vega.app.name", str(exc)) from None
         resolved = Config.load(config_file=config_file, cli=cli_conf)
-        spec = parse_master(resolved["vega.master"])
+        spec = resolved_master(resolved)
     except (ConfigError, MasterURLError) as exc:
         raise UsageError(str(exc), error_hint(exc))
     if deploy_mode == "cluster" and spec.kind != "vega":
         raise UsageError(f"--deploy-mode cluster needs a vega://host:port master, not {spec.url!r}",
                          "Run local masters in client mode (the default).")
     if not os.path.isfile(job):
+        main = os.path.join(job, "__main__.py")
         raise UsageError(f"job {job!r} is a directory, not a Python script" if os.path.isdir(job)
                          else f"job file {job!r} does not exist",
-                         "Give the path of a Python script, e.g. vega submit "
-                         "jobs/wordcount.py data/sample.txt")
+                         f"Give the path of its script: vega submit {main}" if
+                         os.path.isfile(main) else "Give the path of a Python script, e.g. "
+                         "vega submit jobs/wordcount.py data/sample.txt")
     if "vega.app.name" not in cli_conf:
         cli_conf["vega.app.name"] = os.path.splitext(os.path.basename(job))[0]
     return cli_conf
 
 
 def _run_in_cluster(job: str, args: List[str], cli_conf: dict, config_file: Optional[str],
-                    py_files: str, files: str, staging: str, supervise: bool, detach: bool) -> int:
-    """Cluster deploy mode: the master runs the driver; stay attached to its output."""
+                    py_files: str, files: str, staging: str, supervise: bool, detach: bool,
+                    archives: List[str]) -> int:
+    """Cluster deploy mode: the master runs the driver; stay attached to its output.  The
+    archives travel in the package, and the master gives them to the driver's --archives."""
     from vega_runtime.net.messages import DriverSubmitted, KillApplication, SubmitDriver
     from vega_runtime.packaging import Package, sha256_of, upload
 
     from .apps import master_connection, stream_logs
 
     url = Config.load(config_file=config_file, cli=cli_conf)["vega.master"]
-    path = build_job_package(job, py_files, files, staging)
+    _warn_of_relative_paths(args)
+    path = build_job_package(job, py_files, files, staging, archives=archives)
     package = Package(path, sha256_of(path), os.path.getsize(path))
     conn = master_connection(url, None)
     try:
@@ -186,19 +213,45 @@ def _run_in_cluster(job: str, args: List[str], cli_conf: dict, config_file: Opti
         return EXIT_CANCELLED
 
 
+def _warn_of_relative_paths(args: List[str]) -> None:
+    """Cluster deploy mode: name the job's arguments that are relative paths to files here,
+    which the driver, run on the master in a directory of its own, will not find ('cannot
+    read .../apps/driver-.../data/sample.txt' was all it said, after the upload)."""
+    here = [arg for arg in args if not os.path.isabs(arg) and os.path.exists(arg)]
+    if here:
+        are = "is a path" if len(here) == 1 else "are paths"
+        error_console().print(
+            f"vega: warning: {', '.join(map(repr, here))} {are} relative to this directory, "
+            "but a cluster-mode driver runs on the master in a directory of its own: give "
+            "paths every worker can read (absolute, on a shared file system, or HDFS), or "
+            "ship files with --files and open SparkFiles.get(name)",
+            markup=False, highlight=False, style="yellow")
+
+
 def _is_cluster(cli_conf: dict, config_file: Optional[str]) -> bool:
     master = Config.load(config_file=config_file, cli=cli_conf)["vega.master"]
     return parse_master(master).kind in ("vega", "local-cluster")
 
 
 def _check_syntax(job: str) -> None:
+    """A job that is no Python source is refused before anything starts: a syntax error
+    names its line, a zip archive (``python app.zip`` runs its ``__main__.py``; Spark's
+    primary resource is a .py file, and so is Vega's) says where it goes instead."""
+    import zipfile
+
+    if zipfile.is_zipfile(job):
+        raise UsageError(f"job {job!r} is a zip archive, not a Python script",
+                         f"Ship it with --py-files {job} and submit a script that imports "
+                         "from it.")
     with open(job, "rb") as fh:
         source = fh.read()
     try:
         compile(source, job, "exec")
     except SyntaxError as exc:
-        raise CommandError(f"{job}:{exc.lineno}: syntax error: {exc.msg}",
-                           (exc.text or "").rstrip())
+        where = f"{job}:{exc.lineno}" if exc.lineno else job
+        raise CommandError(f"{where}: syntax error: {exc.msg}", (exc.text or "").rstrip())
+    except ValueError as exc:  # Python 3.10's "source code string cannot contain null bytes"
+        raise CommandError(f"{job}: not Python source: {exc}")
 
 
 def _master_given_confs() -> Tuple[str, ...]:
@@ -249,7 +302,8 @@ def _run_driver(job: str, args: List[str], cli_conf: dict, config_file: Optional
         os.environ["VEGA_CONFIG"] = os.path.abspath(config_file)
     logging.basicConfig(format="vega: %(levelname)s %(message)s", level=logging.WARNING)
     sys.argv = [job, *args]
-    sys.path[:0] = [os.path.dirname(os.path.abspath(job))] + extra_paths
+    # the script's own directory, symbolic links resolved, as Python puts it first
+    sys.path[:0] = [os.path.dirname(os.path.realpath(job))] + extra_paths
     if Config.load(config_file=config_file, cli=cli_conf)["vega.pyspark_compat"]:
         from vega_runtime.pyspark_alias import install
 
@@ -281,6 +335,9 @@ def _run_driver(job: str, args: List[str], cli_conf: dict, config_file: Optional
                       f"{type(exc).__name__}: {escape(str(exc))}")
         console.print(user_traceback(exc) if not debug else full_traceback(exc), markup=False,
                       highlight=False)
+        hint = pyspark_hint(exc, "submit")
+        if hint:
+            console.print(hint, markup=False, highlight=False, style="dim")
         return EXIT_JOB_FAILED
 
 

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from .config_values import (  # noqa: F401 - the parsers, imported from here too
     parse_size, parse_bool, parse_choice, parse_scheduling_mode, parse_int, parse_float,
     parse_task_cpus, parse_seconds_or_never, size_text, bounded, at_least, size_at_least,
-    parse_str, parse_hosts, parse_names, parse_port, parse_seconds, parse_size_at_least_0)
+    parse_str, parse_name, parse_hosts, parse_names, parse_port, parse_seconds,
+    parse_size_at_least_0)
 from .errors import ConfigError
 from .records import FrozenRecord
 
@@ -140,7 +141,8 @@ DAEMON_SETTINGS: tuple[Setting, ...] = (
             "executors exited gets no more of them."),
     _master("vega.master.dead_worker_persistence", 15, at_least(0), "worker timeouts",
             "Lost and dead workers leave the status this many vega.worker.timeout after "
-            "(Spark's spark.dead.worker.persistence)."),
+            "they went, counted across master restarts too (Spark's "
+            "spark.dead.worker.persistence)."),
     _master("vega.scheduler.mode", "fifo", parse_scheduling_mode, "mode",
             "How the master shares cores between applications: fifo, oldest first, each "
             "taking what it may (Spark standalone); fair, each at most an even share (an "
@@ -231,7 +233,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("vega.master", "local[*]", parse_str, "url",
             "Where jobs run: local, local[N], local[*], local-cluster[W,C] or vega://host:port.",
             env="VEGA_MASTER"),
-    Setting("vega.app.name", "vega-app", parse_str, "name",
+    Setting("vega.app.name", "vega-app", parse_name, "name",
             "Application name shown in progress output and logs.", env="VEGA_APP_NAME"),
     Setting("vega.default.parallelism", 0, at_least(0), "partitions",
             "Partitions for parallelize() and shuffles when none is given; 0 means the "
@@ -250,9 +252,17 @@ SETTINGS: tuple[Setting, ...] = (
             env="VEGA_SHUFFLE_MEMORY_BOUND"),
     Setting("vega.shuffle.batch_records", 2048, at_least(1), "records",
             "Records per pickled batch in shuffle files."),
+    Setting("vega.shuffle.io.connection_timeout", 120.0, parse_seconds, "seconds",
+            "How long a reducer waits for each reply of another host's shuffle service (or to "
+            "send it a request) before the fetch fails and that host's map outputs are "
+            "recomputed: a host frozen or cut off the network after the connection was made "
+            "(Spark's spark.shuffle.io.connectionTimeout, which defaults to "
+            "spark.network.timeout)."),
     Setting("vega.storage.memory", "512m", parse_size_at_least_0, "bytes",
-            "Memory each executor may use for cached partitions before evicting the least "
-            "recently used (to disk or dropped, by storage level)."),
+            "Memory each executor of local[N] (and the local master) may use for cached "
+            "partitions before evicting the least recently used (to disk or dropped, by "
+            "storage level). A cluster's executors (vega://, local-cluster) use half their "
+            "vega.executor.memory instead, at least 64m."),
     Setting("vega.locality.wait", 3.0, parse_seconds, "seconds",
             "How long a task waits for the executor holding its cached input before "
             "running elsewhere (and recomputing the input)."),
@@ -346,6 +356,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("vega.python.profile.dump", "", parse_str, "path",
             "With vega.python.profile: the directory the profiles are written to at exit "
             "(rdd_<id>.pstats) instead of being shown."),
+    Setting("vega.archives", "", parse_str, "paths",
+            "Archives (.zip, .tar, .tar.gz, .tgz) the Context unpacks for its tasks as it "
+            "starts, comma-separated, each PATH or PATH#NAME, as add_archive does (vega submit "
+            "--archives; Spark's spark.archives)."),
     Setting("vega.submit.package", "", parse_str, "path",
             "The job package (zip) vega submit built for a cluster master; executors get its "
             "modules and files. Set by vega submit."),
@@ -356,7 +370,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("vega.hdfs.timeout", 30.0, parse_seconds, "seconds",
             "Timeout of every WebHDFS request."),
     Setting("vega.hdfs.namenode", "", parse_str, "host:port",
-            "Default WebHDFS address for HdfsIO (the cluster file's namenode sets it too)."),
+            "Default WebHDFS address for HdfsIO and for URLs that name none (hdfs:///data); "
+            "the cluster file's namenode sets it too."),
     Setting("vega.hdfs.datanodes", "", parse_hosts, "hosts",
             "Hosts besides the namenode's own that WebHDFS may redirect reads and writes to "
             "(the cluster's datanodes): host names, *.domain, addresses or networks "
@@ -480,6 +495,24 @@ class Config(Mapping[str, Any]):
         return cls(values, origins)
 
 
+#: the least memory a cluster's executor keeps cached partitions in, however small its own
+CLUSTER_MIN_STORAGE_MEMORY = 64 << 20
+
+
+def executor_storage_memory(conf: Mapping[str, Any], on_cluster: bool) -> int:
+    """Bytes each executor keeps cached partitions in (docs/storage.md): a local master's
+    (``local``, ``local[N]``) ``vega.storage.memory``; a cluster's executor, whose memory is
+    reserved for it, half its ``vega.executor.memory`` (at least 64 MiB).
+
+    >>> conf = Config.load(overrides={"vega.executor.memory": "256m"}, conf_dir="/nonexistent")
+    >>> [executor_storage_memory(conf, on_cluster) >> 20 for on_cluster in (True, False)]
+    [128, 512]
+    """
+    if on_cluster:
+        return max(CLUSTER_MIN_STORAGE_MEMORY, conf["vega.executor.memory"] // 2)
+    return conf["vega.storage.memory"]
+
+
 def rpc_limits(conf: Mapping[str, Any]) -> dict[str, Any]:
     """``net.server.Server`` keyword arguments from ``vega.net.*``: the handshake deadline
     and caps, the send timeout (the master's, workers' and drivers' RPC ports)."""
@@ -499,16 +532,59 @@ def http_limits(conf: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _apply(values: dict, origins: dict, new: Mapping[str, Any], origin: str) -> None:
+    if any(str(key).startswith("spark.") for key in new):
+        new = _spark_names_translated(new, origin)
     for key, raw in new.items():
         setting = setting_of(key)
         if setting is None:
-            raise ConfigError(origin, key, "is not a Vega setting; see conf/vega-defaults.yaml "
-                                           "for the list of settings")
+            raise ConfigError(origin, key, not_a_setting(key) + "; see conf/vega-defaults.yaml "
+                                                                "for the list of settings")
         try:
             values[key] = setting.parse(raw)
         except ValueError as exc:
             raise ConfigError(_source(setting, origin), key, str(exc)) from None
         origins[key] = origin
+
+
+def _spark_names_translated(new: Mapping[str, Any], origin: str,
+                            warn: bool = True) -> Mapping[str, Any]:
+    """``new`` with Spark's names of settings (``spark.executor.memory``) as Vega's; the
+    ones Vega has no use for are left out, with one warning naming them (unless not
+    ``warn``)."""
+    from .spark_settings import IGNORED_WARNING, translate
+
+    try:
+        translated, ignored = translate(new.items())
+    except ValueError:
+        for key, value in new.items():  # which one: each alone
+            try:
+                translate([(key, value)])
+            except ValueError as exc:
+                raise ConfigError(origin, key, str(exc)) from None
+        raise
+    if ignored and warn:
+        import logging
+
+        logging.getLogger(__name__).warning(IGNORED_WARNING + " (%s)",
+                                            ", ".join(sorted(ignored)), origin)
+    return translated
+
+
+def not_a_setting(key: str) -> str:
+    """What is wrong with ``key``, which names no setting, and the setting it may have
+    meant.
+
+    >>> not_a_setting("vega.task.max_failures")
+    'is not a Vega setting (did you mean vega.task.max_attempts?)'
+    """
+    import difflib
+
+    close = difflib.get_close_matches(str(key), list(SETTINGS_BY_KEY), n=1)
+    return NOT_A_SETTING + (f" (did you mean {close[0]}?)" if close else "")
+
+
+#: how ``ConfigError`` says a key is no setting
+NOT_A_SETTING = "is not a Vega setting"
 
 
 def setting_of(key: str) -> Setting | None:
@@ -596,11 +672,30 @@ def parse_conf_pair(text: str) -> tuple[str, str]:
     key = key.strip()
     if not sep or not key:
         raise ConfigError("--conf", repr(text), "is not KEY=VALUE (e.g. --conf vega.task.max_attempts=2)")
+    if key.startswith("spark."):  # Spark's name of a setting, as spark-submit takes it
+        translated = _spark_names_translated({key: value}, "--conf", warn=False)
+        if not translated:  # one Vega has no use for (``parse_conf_pairs`` leaves it out)
+            return key, value
+        [(key, value)] = [(k, str(v)) for k, v in translated.items()]
     setting = setting_of(key)
     if setting is None:
-        raise ConfigError("--conf", key, "is not a Vega setting; see conf/vega-defaults.yaml")
+        raise ConfigError("--conf", key, not_a_setting(key) + "; see conf/vega-defaults.yaml")
     try:
         setting.parse(value)
     except ValueError as exc:
         raise ConfigError("--conf", key, str(exc)) from None
     return key, value
+
+
+def parse_conf_pairs(texts: Iterable[str]) -> dict[str, str]:
+    """The settings of ``--conf KEY=VALUE`` arguments (``parse_conf_pair``), without the
+    Spark settings Vega has no use for: one warning names those."""
+    pairs = [parse_conf_pair(text) for text in texts]
+    ignored = sorted({key for key, _ in pairs if key.startswith("spark.")})
+    if ignored:
+        import logging
+
+        from .spark_settings import IGNORED_WARNING
+
+        logging.getLogger(__name__).warning(IGNORED_WARNING + " (--conf)", ", ".join(ignored))
+    return {key: value for key, value in pairs if not key.startswith("spark.")}

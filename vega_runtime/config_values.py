@@ -132,6 +132,10 @@ def bounded(parse: Callable[[Any], Any], low: Any = None, high: Any = None,
     Traceback (most recent call last):
     ...
     ValueError: must be between 0 and 65535, not 70000
+    >>> size_at_least(1 << 20)("512")
+    Traceback (most recent call last):
+    ...
+    ValueError: must be at least 1m, not 512 bytes (a size without a unit is in bytes: 512m is 512 MiB)
     """
     if low is not None and high is not None:
         allowed = f"between {show(low)} and {show(high)}"
@@ -144,6 +148,8 @@ def bounded(parse: Callable[[Any], Any], low: Any = None, high: Any = None,
         value = parse(text)
         if (low is not None and value < low) or (high is not None and value > high):
             given = str(text).strip() if isinstance(text, str) else show(value)
+            if show is size_text and given.isdigit():  # Spark's bare sizes are MiB: say so
+                given += f" bytes (a size without a unit is in bytes: {given}m is {given} MiB)"
             raise ValueError(f"must be {allowed}, not {given}")
         return value
 
@@ -172,6 +178,20 @@ def size_at_least(low: int, high: Any = None) -> Callable[[Any], int]:
 
 def parse_str(text: Any) -> str:
     return "" if text is None else str(text)
+
+
+def parse_name(text: Any) -> str:
+    """A name that may not be empty (an application's: Spark refuses a SparkContext
+    without one).
+
+    >>> parse_name(" ")
+    Traceback (most recent call last):
+    ValueError: must not be empty: give the application a name
+    """
+    name = parse_str(text)
+    if not name.strip():
+        raise ValueError("must not be empty: give the application a name")
+    return name
 
 
 _HOST_PATTERN = r"^(\*\.)?[a-z0-9_](?:[a-z0-9_.-]{0,251}[a-z0-9_])?$"

@@ -143,7 +143,7 @@ class Context(JobControl, FileShipping, Persistence, Profiles):
             + os.urandom(2).hex()
         self.checkpoint_dir: Optional[str] = None
         self.hdfs_settings = hdfs.HdfsSettings(self.conf["vega.hdfs.user"], self.conf["vega.hdfs.timeout"],
-                                               self.conf["vega.hdfs.datanodes"])
+                                               self.conf["vega.hdfs.datanodes"], self.conf["vega.hdfs.namenode"])
         self._ids = itertools.count()
         self._shuffle_ids = itertools.count()
         self._lock = threading.RLock()
@@ -208,6 +208,7 @@ class Context(JobControl, FileShipping, Persistence, Profiles):
             self._bus,
             {"memory_bound": self.conf["vega.shuffle.memory_bound"],
              "batch_records": self.conf["vega.shuffle.batch_records"],
+             "fetch_timeout": self.conf["vega.shuffle.io.connection_timeout"],
              "max_result_size": self.conf["vega.driver.max_result_size"],
              "dynamic_allocation": self.conf["vega.dynamic_allocation.enabled"]  # not local's:
              and self.master_spec.kind not in ("inline", "local"),  # fixed, as in Spark
@@ -320,6 +321,11 @@ class Context(JobControl, FileShipping, Persistence, Profiles):
     #: The driver's Python as ``major.minor`` (PySpark's ``pythonVer``); a task refuses to run
     #: on an executor whose Python differs, since pickled code needs the same version.
     python_ver = "%d.%d" % sys.version_info[:2]
+
+    #: The Python the executors run (PySpark's ``pythonExec``, which names ``PYSPARK_PYTHON``
+    #: or ``python3``): the driver's own interpreter, which the local masters' executors run;
+    #: a cluster's workers run theirs, of the same ``major.minor``.
+    pythonExec = sys.executable
 
     @property
     def pythonVer(self) -> str:  # noqa: N802 - PySpark's name
@@ -770,7 +776,6 @@ def _shutdown(backend, app_dir: str, owner_lock: Optional[int]) -> None:
             remove_tree(app_dir)
         if owner_lock is not None:
             os.close(owner_lock)
-
 
 
 def _plain(value: Any) -> Any:

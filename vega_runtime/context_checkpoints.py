@@ -19,6 +19,7 @@ from . import serde, task_context
 from .io import files as io_files
 from .io import hdfs
 from .io import output as outputs
+from .private_files import DIR_MODE
 from .rdd import sources
 
 if TYPE_CHECKING:
@@ -27,7 +28,8 @@ if TYPE_CHECKING:
 
 def new_checkpoint_dir(directory: str, hdfs_settings: "hdfs.HdfsSettings") -> str:
     """A new directory per application under ``directory`` (a local path or an HDFS URL),
-    created with its parents; its absolute path or URL. An empty ``directory`` is a
+    created with its parents (a local one 0700, its parents by the umask); its absolute
+    path or URL. An empty ``directory`` is a
     ValueError, as PySpark's (Hadoop's "Can not create a Path from an empty string"), not
     the working directory.
 
@@ -47,8 +49,12 @@ def new_checkpoint_dir(directory: str, hdfs_settings: "hdfs.HdfsSettings") -> st
         target = outputs.output_dir(checkpoint_dir, hdfs_settings)
         target.makedirs(target.root)
         return checkpoint_dir
-    checkpoint_dir = os.path.join(os.path.abspath(io_files.local_path(directory)), unique)
-    os.makedirs(checkpoint_dir, exist_ok=True)
+    parent = os.path.abspath(io_files.local_path(directory))
+    os.makedirs(parent, exist_ok=True)
+    checkpoint_dir = os.path.join(parent, unique)
+    # 0700 whatever the umask: what is written there is unpickled when read back, so an
+    # account that could replace a part (under umask 000, say) could run code as this one
+    os.mkdir(checkpoint_dir, DIR_MODE)
     return checkpoint_dir
 
 

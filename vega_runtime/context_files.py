@@ -59,7 +59,7 @@ class FileShipping:
         or of the name after a ``#`` (``env.tar.gz#env``: ``SparkFiles.get("env")``), as
         Spark's."""
         path, _, unpack_as = path.partition("#")
-        if not path.endswith((".zip", ".tar", ".tar.gz", ".tgz")):
+        if not path.endswith(files.ARCHIVE_SUFFIXES):
             raise ValueError(f"{path}: add_archive takes a .zip, .tar, .tar.gz or .tgz file")
         self._add(path, "archive", unpack_as)
 
@@ -108,7 +108,12 @@ class FileShipping:
         return os.path.join(self.app_dir, "files", "driver")
 
     def _start_files_root(self) -> None:
+        """SparkFiles' directory on the driver, and the archives ``vega.archives`` names
+        unpacked for the tasks (``vega submit --archives``)."""
         files.driver_root_started(files.prepare_root(self._files_root()))
+        for archive in self.conf["vega.archives"].split(","):
+            if archive.strip():
+                self.add_archive(archive.strip())
 
     def _stop_files_root(self) -> None:
         files.driver_root_stopped(self._files_root())

@@ -15,6 +15,7 @@ import threading
 from collections import Counter
 from typing import Dict, Iterator, List, Optional
 
+from .config import executor_storage_memory
 from .errors import JobCancelled
 from .scheduler import status
 
@@ -168,9 +169,11 @@ class JobControl:
 
     def _executor_infos(self) -> List[status.SparkExecutorInfo]:
         infos = []
+        budget = executor_storage_memory(
+            self.conf, on_cluster=self.master_spec.kind not in ("inline", "local"))
         for executor in self.backend.executors():
             cached = self._blocks.memory_bytes(executor.executor_id)
-            total = self.conf["vega.storage.memory"] if executor.caches else 0
+            total = budget if executor.caches else 0
             infos.append(status.SparkExecutorInfo(executor.host, executor.port, cached,
                                                   executor.running, cached, 0, total, 0))
         return infos

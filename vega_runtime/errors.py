@@ -62,6 +62,16 @@ class MasterUnreachable(VegaError):
                 "(vega status --master URL) and that this host can reach its port")
 
 
+class MasterStopped(MasterUnreachable):
+    """The master said it was stopping, and the application has no executor left."""
+
+    def __str__(self) -> str:
+        return (f"the master at {self.url} was stopped while this job ran ({self.reason}), "
+                "and this application has no executor left to run its tasks; start the "
+                "cluster again (vega start-cluster, or vega start-master and start-workers) "
+                "and submit the job again")
+
+
 class ApplicationRefused(VegaError):
     """The master refused to register the application (its reason says why)."""
 
@@ -132,15 +142,29 @@ class DriverSecretMissing(VegaError):
                 f"vega.secret.file at it")
 
 
+def error_line(error_type: str, message: str) -> str:
+    """``Type: message``, or the type alone when there is no message, as the last line of
+    Python's traceback reads (``sys.exit()`` in a task: ``SystemExit``, not ``SystemExit: ``).
+
+    >>> error_line("ValueError", "bad"), error_line("SystemExit", ""), error_line("KeyError", "")
+    ('ValueError: bad', 'SystemExit', 'KeyError')
+    """
+    return f"{error_type}: {message}" if message else error_type
+
+
 class MasterURLError(VegaError):
     """The master URL does not name a master kind Vega knows."""
 
-    def __init__(self, url: str):
-        super().__init__(url)
+    def __init__(self, url: str, source: str = ""):
+        super().__init__(url, source)
         self.url = url
+        #: where the URL came from when the user did not type it just now (VEGA_MASTER, a
+        #: settings file), "" otherwise
+        self.source = source
 
     def __str__(self) -> str:
-        return (f"invalid master URL {self.url!r}: use local, local[N], local[N,F], local[*], "
+        return ((f"{self.source}: " if self.source else "") +
+                f"invalid master URL {self.url!r}: use local, local[N], local[N,F], local[*], "
                 f"local-cluster[W,C] or vega://host:port")
 
     @property
@@ -154,9 +178,13 @@ class MasterURLError(VegaError):
         ''
         >>> MasterURLError("10.0.0.1:7077").hint
         "A cluster master's URL starts with vega://: vega://10.0.0.1:7077"
+        >>> MasterURLError("vega://10.0.0.1:77077").hint
+        'A port is 1 to 65535 (a master listens at 7077 unless started with --port)'
         """
         if re.fullmatch(r"[\w.-]+:\d+", self.url.strip()):  # a cluster master without its scheme
             return f"A cluster master's URL starts with vega://: vega://{self.url.strip()}"
+        if re.fullmatch(r"vega://[^:/\s]+:\d+/?", self.url.strip()):  # parse_master: a bad port
+            return "A port is 1 to 65535 (a master listens at 7077 unless started with --port)"
         kind = self.url.split("://", 1)[0].strip().lower()
         if kind == "spark":
             return ("Vega's cluster masters are vega://HOST:PORT, as vega start-master prints "
@@ -273,7 +301,8 @@ class TaskFailed(VegaError):
         traceback = self.remote_traceback.rstrip()
         return (f"task {self.partition} of stage {self.stage_id}{site} failed {times}; "
                 f"last error on {self.host} ({self.executor_id}): "
-                f"{self.error_type}: {self.message}" + (f"\n{traceback}" if traceback else ""))
+                + error_line(self.error_type, self.message)
+                + (f"\n{traceback}" if traceback else ""))
 
 
 class ResultTooLarge(VegaError):

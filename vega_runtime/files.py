@@ -25,6 +25,8 @@ from .records import FrozenRecord
 #: the files shipped with ``vega submit --files`` (a driver's) or in the job package (a
 #: cluster executor's): each SparkFiles root links to them
 FILES_DIR_ENV = "VEGA_FILES_DIR"
+#: the archives ``add_archive`` (and ``vega submit --archives``) unpacks, as Spark's addArchive
+ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz")
 
 
 class SparkFiles:

@@ -70,6 +70,6 @@ def parse_master(url: str) -> MasterSpec:
         return MasterSpec("local-cluster", text, cores, workers,
                           memory + "m" if memory.isdigit() else memory)
     match = re.match(_VEGA, text)
-    if match:
+    if match and 0 < int(match.group(2)) < 65536:  # (port 0 or 99999: no master listens)
         return MasterSpec("vega", text, host=match.group(1), port=int(match.group(2)))
     raise MasterURLError(url)

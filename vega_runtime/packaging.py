@@ -50,8 +50,10 @@ class Package:
     size: int
 
 
-def build_package(job: str, py_files: Iterable[str], files: Iterable[str], out_dir: str) -> Package:
-    """Zip the job and its dependencies; the file is named by its content hash."""
+def build_package(job: str, py_files: Iterable[str], files: Iterable[str], out_dir: str,
+                  archives: Iterable[str] = ()) -> Package:
+    """Zip the job and its dependencies; the file is named by its content hash.  ``archives``
+    (``PATH#NAME``, for a cluster-mode driver to add) go in as ``archives/NAME/FILE``."""
     os.makedirs(out_dir, exist_ok=True)
     staging = os.path.join(out_dir, "package.zip.tmp")
     members = {"job/" + os.path.basename(job): job}
@@ -62,6 +64,9 @@ def build_package(job: str, py_files: Iterable[str], files: Iterable[str], out_d
         else:
             members["py/" + name] = item
     members.update({"files/" + os.path.basename(item): item for item in files})
+    for item in archives:
+        path, _, name = item.partition("#")
+        members[f"archives/{name}/{os.path.basename(path)}"] = path
     sources = {name: os.path.abspath(path) for name, path in members.items()
                if name.endswith(".py") and not name.startswith("files/")}
     with zipfile.ZipFile(staging, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -183,8 +188,12 @@ def source_copies(package_dir: str) -> Dict[str, str]:
 
 
 def python_paths(package_dir: str) -> List[str]:
-    """``sys.path`` entries of an extracted package: ``py/`` and the archives in it."""
+    """``sys.path`` entries of an extracted package: ``py/``, and in it the archives and the
+    directories given to ``--py-files``, each on the path as it was on the driver's (a
+    directory's modules and packages import by their own names)."""
     py = os.path.join(package_dir, "py")
     if not os.path.isdir(py):
         return []
-    return [py] + sorted(os.path.join(py, n) for n in os.listdir(py) if n.endswith(ARCHIVES))
+    return [py] + sorted(os.path.join(py, n) for n in os.listdir(py)
+                         if n.endswith(ARCHIVES) or (os.path.isdir(os.path.join(py, n))
+                                                     and n != "__pycache__"))

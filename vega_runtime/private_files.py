@@ -209,7 +209,10 @@ def remove_abandoned(parent: str, prefix: str) -> List[str]:
     """Remove the directories in ``parent`` named ``prefix...`` whose owner lock nobody holds:
     their process ended without removing them (SIGKILL, the OOM killer, a power cut), and
     with them whatever it left (a driver's spills and shuffle files).  Directories without
-    a lock (being made, or of another version) stay.  The paths removed."""
+    a lock (being made, or of another version) stay, and so does anything but a directory
+    of this account (``parent`` is often a shared ``/tmp``): a link there is not followed,
+    and another account's directory is not emptied, since its owner could swap an entry
+    for a link to this account's files while they are listed.  The paths removed."""
     import fcntl
 
     removed = []
@@ -219,6 +222,12 @@ def remove_abandoned(parent: str, prefix: str) -> List[str]:
         return removed
     for name in names:
         path = os.path.join(parent, name)
+        try:
+            info = os.lstat(path)
+        except OSError:
+            continue
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+            continue  # a link, or another account's (in a sticky /tmp, a name of ours stays ours)
         try:
             fd = os.open(os.path.join(path, OWNER_LOCK), os.O_RDONLY | os.O_CLOEXEC)
         except OSError:

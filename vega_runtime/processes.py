@@ -178,6 +178,44 @@ class HeldSignals:
         self.release()
 
 
+class CtrlCWatch:
+    """Whether a Ctrl-C (SIGINT) came while the block ran, to tell it from a KeyboardInterrupt
+    the block's own code raised (a task of the ``local`` master, run in the driver's main
+    thread, may raise one: in PySpark that fails the task).  The SIGINT handler, when it is
+    Python's, is wrapped for the block's time; in another thread no signal lands, so
+    nothing came.
+
+    >>> with CtrlCWatch() as watch:
+    ...     try:
+    ...         raise KeyboardInterrupt
+    ...     except KeyboardInterrupt:
+    ...         pass
+    >>> watch.came
+    False
+    """
+
+    def __init__(self) -> None:
+        self.came = False
+        self._previous = None
+
+    def __enter__(self) -> "CtrlCWatch":
+        if threading.current_thread() is threading.main_thread():
+            handler = signal.getsignal(signal.SIGINT)
+            if callable(handler):
+                self._previous = handler
+                signal.signal(signal.SIGINT, self._came)
+        return self
+
+    def _came(self, signum: int, frame) -> None:
+        self.came = True
+        self._previous(signum, frame)
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+
 def fork_holding_signals() -> int:
     """``os.fork()``, ``STOPPING_SIGNALS`` held while it runs: a handler run in one of
     Python's at-fork callbacks (logging's lock release, say) raises there, where the

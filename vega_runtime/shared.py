@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import threading
 from typing import Any, BinaryIO, Callable, Generic, Optional, TypeVar
 
 from . import serde
@@ -120,6 +121,10 @@ class AccumulatorParam(Generic[T]):
     add_in_place = addInPlace
 
 
+#: held while a task's accumulator update changes (``Accumulator.add`` in a task's threads)
+_TASK_UPDATES_LOCK = threading.RLock()
+
+
 class Accumulator(Generic[T]):
     """A variable tasks can only add to; its value is read on the driver.
 
@@ -135,6 +140,16 @@ class Accumulator(Generic[T]):
         self.param = param or AccumulatorParam()
         self._value = value
         self._on_driver = on_driver
+
+    @property
+    def aid(self) -> int:
+        """PySpark's name of ``id``."""
+        return self.id
+
+    @property
+    def accum_param(self) -> AccumulatorParam:
+        """PySpark's name of ``param``."""
+        return self.param
 
     @property
     def value(self) -> T:
@@ -159,17 +174,25 @@ class Accumulator(Generic[T]):
         """Add ``term``: on an executor to this task's update, on the driver directly."""
         tc = TaskContext.get()
         if tc is None:
+            if not self._on_driver:  # a task's copy, out of its task: the add would be lost
+                raise PySparkRuntimeError(
+                    f"Accumulator.add() of accumulator {self.id} was called outside its task: "
+                    "by a thread that outlived the task, or, on the `local` master (whose "
+                    "tasks run in the driver's process), by any thread the task started; add "
+                    "in the task's own thread or before it returns, or use local[N]",
+                    "ACCUMULATOR_OUTSIDE_TASK")
             self._value = self.param.addInPlace(self._value, term)
             return
         updates = tc.accumulator_updates
-        current = updates.get(self.id, _MISSING)
-        if current is _MISSING:
-            current = self.param.zero(self._value)
-            if current is self._value:  # a zero() that returns its argument: this task's own
-                import copy  # (rare: not loaded in every executor)
+        with _TASK_UPDATES_LOCK:  # threads the task started may add at once
+            current = updates.get(self.id, _MISSING)
+            if current is _MISSING:
+                current = self.param.zero(self._value)
+                if current is self._value:  # a zero() that returns its argument: this task's
+                    import copy  # own (rare: not loaded in every executor)
 
-                current = copy.deepcopy(current)  # copy, as PySpark's per-task unpickling gives
-        updates[self.id] = self.param.addInPlace(current, term)
+                    current = copy.deepcopy(current)  # as PySpark's per-task unpickling gives
+            updates[self.id] = self.param.addInPlace(current, term)
 
     def __iadd__(self, term: T) -> "Accumulator[T]":
         self.add(term)

@@ -15,6 +15,10 @@ from typing import Any, Callable, Iterator, List, Optional
 from .records import Record
 
 _current = threading.local()
+#: the context of the task this executor process runs now (an executor process runs one task
+#: at a time): what ``get()`` gives in threads the task starts, as PySpark's process-wide
+#: one; never set in a driver (``local``'s tasks run there, beside the driver's own threads)
+_process_task: List[Optional["TaskContext"]] = [None]
 
 
 class _CurrentOnEmptyCall(type):
@@ -84,8 +88,32 @@ class TaskContext(Record, metaclass=_CurrentOnEmptyCall):
 
     @staticmethod
     def get() -> Optional["TaskContext"]:
-        """The context of the task running in this thread, or None on the driver."""
-        return getattr(_current, "context", None)
+        """The context of the task running in this thread, or in an executor process the
+        task it runs (for threads the task starts, as PySpark's); None on the driver."""
+        return getattr(_current, "context", None) or _process_task[0]
+
+    @classmethod
+    def from_json(cls, json: dict) -> "TaskContext":
+        """A context made of PySpark's JSON form of one (PySpark's ``TaskContext.from_json``):
+        ``stageId``, ``partitionId``, ``attemptNumber``, ``taskAttemptId``, ``cpus`` (or the
+        exact ``cpuAmount``, a string such as ``"0.5"``), ``resources`` (``{name: {"name",
+        "addresses"}}``) and ``localProperties``; a barrier stage's ``addresses`` local
+        property (``host:port`` by partition, comma-separated) gives a
+        ``BarrierTaskContext``'s ``get_task_infos()``.  It is not made the running task's
+        context: ``TaskContext.get()`` stays as it was (PySpark's sets it)."""
+        from .resources import ResourceInformation
+
+        amount = json.get("cpuAmount")
+        local_properties = dict(json["localProperties"] or {})
+        context = cls(json["stageId"], json["partitionId"], json["attemptNumber"],
+                      json["taskAttemptId"], settings={"local_properties": local_properties},
+                      cpu_amount=float(amount) if amount is not None else json["cpus"],
+                      task_resources={name: ResourceInformation(info["name"], info["addresses"])
+                                      for name, info in (json["resources"] or {}).items()})
+        if isinstance(context, BarrierTaskContext):
+            addresses = local_properties.get("addresses", "")
+            context.addresses = [a.strip() for a in addresses.split(",")] if addresses else []
+        return context
 
     def stage_id(self) -> int:
         return self.stage
@@ -131,13 +159,19 @@ class TaskContext(Record, metaclass=_CurrentOnEmptyCall):
                               self.executor_id, self.host, None, None, None, settings, None,
                               None, self.cpu_amount, self.task_resources))
 
-    def activate(self) -> "TaskContext":
+    def activate(self, process_wide: bool = False) -> "TaskContext":
+        """This thread's task context from now on; ``process_wide``: also every other
+        thread's of this (executor) process, until ``deactivate(process_wide=True)``."""
         _current.context = self
+        if process_wide:
+            _process_task[0] = self
         return self
 
     @staticmethod
-    def deactivate() -> None:
+    def deactivate(process_wide: bool = False) -> None:
         _current.context = None
+        if process_wide:
+            _process_task[0] = None
 
     # PySpark's spellings.
     stageId = stage_id
@@ -195,7 +229,7 @@ class BarrierTaskContext(TaskContext):
     def get(cls) -> "BarrierTaskContext":
         """The context of the running barrier task; raises ``PySparkRuntimeError`` outside
         a barrier stage, as PySpark does (``TaskContext.get()`` works in every task)."""
-        current = getattr(_current, "context", None)
+        current = TaskContext.get()
         if not isinstance(current, BarrierTaskContext):
             from .errors import PySparkRuntimeError
 

@@ -1,10 +1,12 @@
-"""Applications' and drivers' stored output (``<work_dir>/apps/<id>/output.log``): written
-from what drivers relay, followed by ``vega logs``, read by the web UI.  The file rotates
+"""Applications' and drivers' stored output (``<work_dir>/apps/<id>/output.log``; a
+cluster-mode driver's standard error beside it, ``stderr.log``): written from what drivers
+relay, followed by ``vega logs``, read by the web UI.  The file rotates
 at ``APP_OUTPUT_MAX_BYTES`` (``output.log.1`` ... , see ``log_files``), so a chatty
 application cannot fill the master's disk; a follower crosses a rotation without a gap."""
 
 from __future__ import annotations
 
+import codecs
 import logging
 import os
 import shutil
@@ -18,6 +20,8 @@ from .log_files import APP_OUTPUT_BACKUPS, APP_OUTPUT_MAX_BYTES, RotatingOutput
 
 log = logging.getLogger(__name__)
 
+#: the file of a cluster-mode driver's standard error, beside its ``output.log``
+STDERR_FILE = "stderr.log"
 #: How often a followed log is checked for new output.
 FOLLOW_POLL_SECONDS = 0.2
 #: The most bytes of relayed events the master keeps per application (its pages stop there)
@@ -124,6 +128,10 @@ class AppLogs:
         """``InvalidIdentifier`` unless ``app_id`` is an application or driver id."""
         return os.path.join(self.directory, ids.APP_OR_DRIVER.check(app_id), "output.log")
 
+    def stderr_path(self, app_id: str) -> str:
+        """A cluster-mode driver's standard error (``InvalidIdentifier`` as ``path``)."""
+        return os.path.join(os.path.dirname(self.path(app_id)), STDERR_FILE)
+
     def events_path(self, app_id: str) -> str:
         """Where the event-log lines a driver relays are kept (``InvalidIdentifier`` as
         ``path``)."""
@@ -138,20 +146,14 @@ class AppLogs:
 
     def tail(self, app_id: str, limit: int = 1 << 20) -> Optional[str]:
         """The last ``limit`` bytes of the output (reaching into the rotated ``.1`` when
-        the file is younger than that), or None when there is none."""
+        the file is younger than that), then those of a cluster-mode driver's standard
+        error, kept apart; None when there is no output."""
         if not ids.APP_OR_DRIVER.matches(app_id):
             return None
-        path = self.path(app_id)
-        try:
-            data = _last_bytes(path, limit)
-        except FileNotFoundError:
+        output = _tail_of(self.path(app_id), limit)
+        if output is None:
             return None
-        if len(data) < limit:
-            try:
-                data = _last_bytes(path + ".1", limit - len(data)) + data
-            except FileNotFoundError:
-                pass
-        return data.decode("utf-8", "replace")
+        return output + (_tail_of(self.stderr_path(app_id), limit) or "")
 
     def remove(self, app_id: str) -> None:
         if ids.APP_OR_DRIVER.matches(app_id):  # not a bad recovery record's id
@@ -160,39 +162,68 @@ class AppLogs:
     def follow(self, conn: Connection, app_id: str, follow: bool,
                state: Callable[[], Tuple[str, int, bool, str]],
                stopped: threading.Event) -> None:
-        """Send the stored output; with ``follow``, until ``state()`` (``(state, exit code,
-        done, why a driver could not start)``) says the application or driver is done."""
-        offset, inode = 0, None
+        """Send the stored output, each chunk marked with its stream (a cluster-mode driver's
+        standard error is kept apart, so that its submitter prints it on its own stderr);
+        with ``follow``, until ``state()`` (``(state, exit code, done, why a driver could not
+        start)``) says the application or driver is done."""
+        streams = (("stdout", _Followed(self.path(app_id))),
+                   ("stderr", _Followed(self.stderr_path(app_id))))
         while True:
             name, code, done, reason = state()
-            data = b""
-            try:
-                with open(self.path(app_id), "rb") as fh:
-                    stat = os.fstat(fh.fileno())
-                    if inode is not None and (stat.st_ino != inode or stat.st_size < offset):
-                        data = self._rest_of_rotated(app_id, offset)  # then the new file
-                        offset = 0
-                    inode = stat.st_ino
-                    if not data:
-                        fh.seek(offset)
-                        data = fh.read(1 << 20)
-                        offset += len(data)
-            except FileNotFoundError:
-                pass
-            if data:
-                conn.send(LogChunk(data.decode("utf-8", "replace")))
+            read = False
+            for stream, followed in streams:
+                data = followed.read()
+                if data:
+                    text = followed.decoder.decode(data)  # a character cut by the read waits
+                    if text:
+                        conn.send(LogChunk(text, stream))
+                    read = True
+            if read:
                 continue
             if done or not follow:
+                for stream, followed in streams:  # the bytes of a character never finished
+                    text = followed.decoder.decode(b"", final=True)
+                    if text:
+                        conn.send(LogChunk(text, stream))
                 conn.send(LogEnd(name, code, reason))
                 return
             if stopped.is_set() or _follower_left(conn, FOLLOW_POLL_SECONDS):
                 return
 
-    def _rest_of_rotated(self, app_id: str, offset: int) -> bytes:
-        """What a follower at ``offset`` had not read of the file rotated to ``.1``."""
+
+class _Followed:
+    """One stored file of a followed run and how much of it was sent: its offset, and its
+    inode, so that a rotation (renamed to ``.1``, a new file begun) is crossed without a gap."""
+
+    def __init__(self, path: str):
+        self.path, self.offset, self.inode = path, 0, None
+        #: UTF-8 across reads: a character whose bytes one read cuts is sent whole by the next
+        self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
+
+    def read(self) -> bytes:
+        """What was written since the last read (up to 1 MiB), b"" if nothing was."""
         try:
-            with open(self.path(app_id) + ".1", "rb") as fh:
-                fh.seek(offset)
+            with open(self.path, "rb") as fh:
+                stat = os.fstat(fh.fileno())
+                rotated = self.inode is not None and (stat.st_ino != self.inode or
+                                                      stat.st_size < self.offset)
+                self.inode = stat.st_ino
+                if rotated:
+                    data, self.offset = self._rest_of_rotated(), 0  # then the new file
+                    if data:
+                        return data
+                fh.seek(self.offset)
+                data = fh.read(1 << 20)
+                self.offset += len(data)
+                return data
+        except FileNotFoundError:
+            return b""
+
+    def _rest_of_rotated(self) -> bytes:
+        """What had not been read of the file rotated to ``.1``."""
+        try:
+            with open(self.path + ".1", "rb") as fh:
+                fh.seek(self.offset)
                 return fh.read()
         except OSError:
             return b""
@@ -211,6 +242,21 @@ def _follower_left(conn: Connection, timeout: float) -> bool:
     except (OSError, ValueError):  # closed under us (the master stopping)
         return True
     return bool(readable)
+
+
+def _tail_of(path: str, limit: int) -> Optional[str]:
+    """The last ``limit`` bytes of the file at ``path`` and its rotated ``.1``, as text; None
+    when there is no such file."""
+    try:
+        data = _last_bytes(path, limit)
+    except FileNotFoundError:
+        return None
+    if len(data) < limit:
+        try:
+            data = _last_bytes(path + ".1", limit - len(data)) + data
+        except FileNotFoundError:
+            pass
+    return data.decode("utf-8", "replace")
 
 
 def _last_bytes(path: str, limit: int) -> bytes:

@@ -21,6 +21,7 @@ import select
 import signal
 import sys
 import threading
+import time
 from typing import Callable, List, Optional, Tuple
 
 from ..config import MASTER, WORKER, Config
@@ -212,8 +213,9 @@ def run_master(host: Optional[str] = None, port: Optional[int] = None,
         show_config(conf, MASTER)
     work_dir = conf["vega.master.work_dir"]
     started = _detach_if_asked(daemonize, pidfile, log_file, work_dir, "master")
-    work_lock = hold_work_dir(work_dir, "master")  # noqa: F841 - held until the process ends
+    work_lock = hold_work_dir(work_dir, "master")
     setup_daemon_logging(work_dir, "master")
+    watch_work_dir(work_dir, "master", work_lock)
     secret_path, created = daemon_secret_file(conf["vega.secret.file"], no_secret)
     secret = load_secret(secret_path)
     say_secret_made("master", secret_path, created, secret)
@@ -236,8 +238,10 @@ def run_master(host: Optional[str] = None, port: Optional[int] = None,
         raise _start_failed(f"the master's web UI on {bind}:{conf['vega.master.ui.port']}",
                             exc) from exc
     if ready_file:
-        tmp = ready_file + ".tmp"
-        with open(tmp, "w") as fh:
+        # staged under a name nobody could have put a link at first (it may be in a
+        # directory others write to), then renamed into place
+        tmp = f"{ready_file}.{os.getpid()}-{os.urandom(4).hex()}.tmp"
+        with open_private(tmp, "w") as fh:
             json.dump({"port": daemon.server.port, "webui_port": http.server_address[1],
                        "host": advertise}, fh)
         os.replace(tmp, ready_file)
@@ -301,8 +305,9 @@ def run_worker(master_url: str, host: Optional[str] = None, cores: Optional[int]
     secret_path, created = daemon_secret_file(conf["vega.secret.file"], no_secret)
     work_dir = conf["vega.worker.work_dir"]
     started = _detach_if_asked(daemonize, pidfile, log_file, work_dir, "worker")
-    work_lock = hold_work_dir(work_dir, "worker")  # noqa: F841 - held until the process ends
+    work_lock = hold_work_dir(work_dir, "worker")
     setup_daemon_logging(work_dir, "worker")
+    watch_work_dir(work_dir, "worker", work_lock)
     secret = load_secret(secret_path)
     say_secret_made("worker", secret_path, created, secret)
     try:
@@ -353,9 +358,13 @@ def hold_work_dir(work_dir: str, role: str) -> Optional[int]:
     without locks (some NFS) is not refused: None."""
     import fcntl
 
-    make_private_dir(work_dir)
+    what = f"the {role} in {os.path.abspath(work_dir)}"
     path = work_dir_lock(work_dir, role)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        make_private_dir(work_dir)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    except OSError as exc:
+        raise _unusable_work_dir(what, path, exc) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:
@@ -366,12 +375,64 @@ def hold_work_dir(work_dir: str, role: str) -> Optional[int]:
         stop = "vega stop-master or vega stop-cluster" if role == "master" else \
             "vega stop-workers"
         raise DaemonStartFailed(
-            f"the {role} in {os.path.abspath(work_dir)}",
-            f"another {role} (pid {holder}) uses that work dir; stop it ({stop}) or give "
+            what, f"another {role} (pid {holder}) uses that work dir; stop it ({stop}) or give "
             "this one a work dir of its own") from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    except OSError as exc:  # a full disk: nothing the daemon keeps there could be written
+        os.close(fd)
+        raise _unusable_work_dir(what, path, exc) from None
     return fd
+
+
+def _unusable_work_dir(what: str, path: str, exc: OSError) -> DaemonStartFailed:
+    """``DaemonStartFailed`` for a work dir whose lock file ``path`` cannot be made or
+    written (a full disk, no permission)."""
+    return DaemonStartFailed(what, f"cannot write {path} ({exc.strerror or exc}): free space "
+                                   "on its disk, or give it a work dir it can write (--work-dir)")
+
+
+def watch_work_dir(work_dir: str, role: str, lock_fd: Optional[int]) -> None:
+    """Every ``WORK_DIR_CHECK_SECONDS``, make the work dir and its lock again if they were
+    deleted while the daemon runs (``rm -rf`` by hand, a tmp cleaner): else a second
+    daemon could start there, and a worker starting in a work dir deletes the shuffle
+    files it finds; the log reopens by itself (``DaemonLogFile``).  The lock's
+    descriptor ``lock_fd`` (None: the file system has no locks) is held for ever."""
+    if lock_fd is None:
+        return
+
+    def watch(held: Optional[int]) -> None:
+        while held is not None:
+            time.sleep(WORK_DIR_CHECK_SECONDS)
+            held = keep_work_dir(work_dir, role, held)
+
+    threading.Thread(target=watch, args=(lock_fd,), name="work-dir-watch", daemon=True).start()
+
+
+def keep_work_dir(work_dir: str, role: str, held: int) -> Optional[int]:
+    """The lock's descriptor, taken again (and the work dir made again) when the file
+    ``held`` is not the work dir's lock any more; None when it cannot be (said once: the
+    watch ends)."""
+    try:
+        now, then = os.stat(work_dir_lock(work_dir, role)), os.fstat(held)
+        if (now.st_dev, now.st_ino) == (then.st_dev, then.st_ino):
+            return held
+    except OSError:
+        pass
+    try:
+        taken = hold_work_dir(work_dir, role)
+    except (OSError, VegaError) as exc:
+        log.error("the %s's work dir %s (or its %s.lock) was deleted while the %s runs, and "
+                  "cannot be held again: %s", role, work_dir, role, role, exc)
+        return None
+    log.warning("the %s's work dir %s (or its %s.lock) was deleted while the %s runs: "
+                "made again; what was in it is lost (logs, %s)", role,
+                os.path.abspath(work_dir), role, role,
+                "recovery state, job packages" if role == "master"
+                else "shuffle output of running applications, cached packages")
+    os.close(held)
+    return taken  # None: no locks there any more
 
 
 def _start_failed(what: str, exc: Exception) -> DaemonStartFailed:
@@ -394,6 +455,11 @@ def _detach_if_asked(daemonize: bool, pidfile: Optional[str], log_file: Optional
 
 #: how long ``vega master|worker --daemonize`` waits for its daemon to listen
 DETACH_READY_TIMEOUT = 60.0
+#: A daemon that wrote nothing to its log before it exited is taken to have failed for a
+#: full disk when the log's disk has less than this many bytes free.
+FULL_DISK_BYTES = 64 << 10
+#: How often a daemon looks whether its work dir was deleted under it.
+WORK_DIR_CHECK_SECONDS = 2.0
 
 
 def detach(pidfile: str, log_file: str, name: str = "daemon") -> Callable[[], None]:
@@ -465,12 +531,23 @@ def _explain_start_failure(pidfile: str, log_file: str, log_start: int, name: st
 
 def start_error(log_file: str, log_start: int = 0) -> str:
     """What a daemon that could not start wrote to ``log_file`` past byte ``log_start``: its
-    ``vega: error:`` line and the hint below it, else the log's last lines ("" if none)."""
+    ``vega: error:`` line and the hint below it, else the log's last lines ("" if none);
+    when it wrote nothing to a full disk, that."""
     try:
         with open(log_file, "rb") as fh:
             fh.seek(log_start)
             lines = fh.read().decode("utf-8", "replace").strip().splitlines()
     except OSError:
+        return ""
+    if not lines:
+        import shutil
+
+        with contextlib.suppress(OSError):
+            free = shutil.disk_usage(os.path.dirname(os.path.abspath(log_file))).free
+            if free < FULL_DISK_BYTES:
+                return (f"vega: error: it could not write why to {log_file}: that disk is "
+                        f"full ({free} bytes free)\nFree space on it, or give the daemon "
+                        "another work dir (--work-dir)")
         return ""
     errors = [i for i, line in enumerate(lines) if line.startswith("vega") and "error:" in line]
     return "\n".join(lines[errors[-1]:] if errors else lines[-10:])

@@ -8,7 +8,10 @@ exits non-zero or is killed by a signal is restarted, up to a limit.
 
 A driver dies with the master (``VEGA_DIE_WITH_PID``: it sets PR_SET_PDEATHSIG
 on itself, see ``vega_cli.submit``), and as a subreaper takes what its job
-started down with it; a driver killed here goes with its whole tree.
+started down with it; a driver killed here goes with its whole tree.  So a
+restarted master starts its supervised drivers again from their saved requests
+(``resume``: as Spark's master relaunches the supervised drivers of a worker it
+lost), and takes the others for failed.
 """
 
 from __future__ import annotations
@@ -27,15 +30,19 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 from .. import ids, packaging
 from ..config import DRIVER_CONF_ENV, SUBMIT_CONF_ENV
-from ..errors import BadPackage
+from ..errors import BadPackage, InvalidIdentifier
 from ..net.messages import SubmitDriver
 from ..processes import DIE_WITH_ENV, end_group
+from ..records import field_names
 from ..retry import backoff_delay
+from .app_logs import STDERR_FILE
 from .log_files import wait_rotating_output
 
 log = logging.getLogger(__name__)
 
 MAX_RESTARTS = 3
+#: the saved states of a driver that was running when its master stopped
+ACTIVE_STATES = ("submitted", "running", "restarting")
 #: At most this many ended drivers are kept, the oldest forgotten first (Spark's
 #: spark.deploy.retainedDrivers).
 RETAINED_DRIVERS = 200
@@ -91,11 +98,17 @@ class DriverRunner:
         self.drivers: Dict[str, DriverInfo] = {}
         self.lock = threading.Lock()
         self._count = 0
+        #: set when the master stops: no driver is started or restarted any more
+        self.stopping = False
 
     def output_path(self, driver_id: str) -> str:
         directory = os.path.join(self.work_dir, "apps", ids.DRIVER.check(driver_id))
         os.makedirs(directory, exist_ok=True)
         return os.path.join(directory, "output.log")
+
+    def stderr_path(self, driver_id: str) -> str:
+        """Its standard error, kept apart from its output (``AppLogs.stderr_path``)."""
+        return os.path.join(os.path.dirname(self.output_path(driver_id)), STDERR_FILE)
 
     def submit(self, request: SubmitDriver) -> DriverInfo:
         with self.lock:
@@ -105,6 +118,38 @@ class DriverRunner:
         threading.Thread(target=self._supervise, args=(info,), name=driver_id, daemon=True).start()
         self.on_change()
         return info
+
+    def resume(self, saved: List[dict]) -> List[str]:
+        """Start again the supervised drivers a restarted master finds it was running
+        (``saved``: its recovery records); the ids of those it started."""
+        resumed = []
+        for record in saved:
+            request = record.get("request")
+            if not (record.get("supervise") and isinstance(request, dict)
+                    and record.get("state") in ACTIVE_STATES):
+                continue
+            try:
+                submit = SubmitDriver(*(request[name] for name in field_names(SubmitDriver)))
+                driver_id = ids.DRIVER.check(str(record["id"]))
+            except (KeyError, TypeError, ValueError, InvalidIdentifier) as exc:
+                log.warning("driver %s not restarted: its saved request is unreadable (%s)",
+                            record.get("id"), exc)
+                continue
+            info = DriverInfo(driver_id, submit, DriverState.RESTARTING,
+                              restarts=int(record.get("restarts") or 0),
+                              submitted=float(record.get("started") or time.time()))
+            with self.lock:
+                self.drivers[driver_id] = info
+            log.warning("driver %s died with the master: starting it again (--supervise)",
+                        driver_id)
+            with contextlib.suppress(OSError), open(self.output_path(driver_id), "ab") as out:
+                out.write(b"vega: the master restarted; starting the supervised driver again\n")
+            threading.Thread(target=self._supervise, args=(info,), name=driver_id,
+                             daemon=True).start()
+            resumed.append(driver_id)
+        if resumed:
+            self.on_change()
+        return resumed
 
     def _package_dir(self, sha256: str) -> str:
         directory = os.path.join(self.work_dir, "packages", ids.PACKAGE.check(sha256))
@@ -123,6 +168,11 @@ class DriverRunner:
             command += ["--py-files", ",".join(os.path.join(py_dir, n) for n in sorted(os.listdir(py_dir)))]
         if os.path.isdir(files_dir) and os.listdir(files_dir):
             command += ["--files", ",".join(os.path.join(files_dir, n) for n in sorted(os.listdir(files_dir)))]
+        archives = os.path.join(package_dir, "archives")  # archives/NAME/FILE
+        if os.path.isdir(archives) and os.listdir(archives):
+            command += ["--archives", ",".join(
+                f"{os.path.join(archives, name, os.listdir(os.path.join(archives, name))[0])}#{name}"
+                for name in sorted(os.listdir(archives)))]
         return command + [os.path.join(package_dir, request.job_file), *request.args]
 
     @staticmethod
@@ -158,23 +208,23 @@ class DriverRunner:
                    DIE_WITH_ENV: str(os.getpid()), DRIVER_CONF_ENV: self._settings(info)}
             env.pop(SUBMIT_CONF_ENV, None)
             try:
-                output = self.output_path(info.driver_id)
-                with open(output, "ab") as out:
+                output, errors = self.output_path(info.driver_id), self.stderr_path(info.driver_id)
+                with open(output, "ab") as out, open(errors, "ab") as err:
                     proc = subprocess.Popen(self._command(info, package_dir), cwd=scratch,
                                             env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                            stderr=subprocess.STDOUT, start_new_session=True)
+                                            stderr=err, start_new_session=True)
             except OSError as exc:  # a full disk, no descriptors or processes left
                 self._not_started(info, f"it could not be started: {exc}")
                 return
             with self.lock:
-                if info.state == DriverState.KILLED:
+                if info.state == DriverState.KILLED or self.stopping:
                     _kill_group(proc)
                     return
                 info.proc, info.pid, info.state = proc, proc.pid, DriverState.RUNNING
             log.info("driver %s started (pid %d)", info.driver_id, proc.pid)
-            code = wait_rotating_output(proc, output)
+            code = wait_rotating_output(proc, output, errors)
             with self.lock:
-                if info.state == DriverState.KILLED:
+                if info.state == DriverState.KILLED or self.stopping:
                     return
                 failed = code != 0
                 if failed and info.request.supervise and info.restarts < self.max_restarts:
@@ -189,8 +239,8 @@ class DriverRunner:
                           f"exited with code {code}")
                 return
             log.warning(message)
-            with contextlib.suppress(OSError), open(output, "ab") as out:
-                out.write(f"vega: {message}\n".encode())
+            with contextlib.suppress(OSError), open(errors, "ab") as err:
+                err.write(f"vega: {message}\n".encode())
             time.sleep(backoff_delay(info.restarts, first=0.5, cap=5.0))
 
     def _not_started(self, info: DriverInfo, reason: str) -> None:
@@ -235,8 +285,29 @@ class DriverRunner:
         return True
 
     def stop(self) -> None:
+        """The master stops: every driver's process ends.  A supervised one keeps its
+        record (running, with its request), so that the master started again on this work
+        dir starts it again, as after a crash; the others are killed."""
+        with self.lock:
+            self.stopping = True
+            supervised = {d.driver_id: d.proc for d in self.drivers.values()
+                          if not d.done and d.request.supervise}
+        for proc in supervised.values():
+            if proc is not None:
+                _kill_group(proc)
         for driver_id in list(self.drivers):
-            self.kill(driver_id)
+            if driver_id not in supervised:
+                self.kill(driver_id)
+
+    def records(self) -> List[dict]:
+        """What the recovery state keeps of each driver: its status, and the request of a
+        driver not ended (a restarted master starts a supervised one again from it)."""
+        with self.lock:
+            requests = {d.driver_id: {name: getattr(d.request, name)
+                                      for name in field_names(SubmitDriver)}
+                        for d in self.drivers.values() if not d.done}
+        return [{**d, "request": requests[d["id"]]} if d["id"] in requests else d
+                for d in self.status()]
 
     def status(self) -> List[dict]:
         now = time.time()

@@ -11,6 +11,7 @@ on other hosts are fetched from their workers' shuffle services.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import logging
 import os
@@ -19,6 +20,7 @@ import sys
 import threading
 from typing import Dict, Iterator, Tuple
 
+from ..config import executor_storage_memory
 from ..errors import FetchFailed
 from ..files import FILES_DIR_ENV
 from ..logs import name_sources, setup_executor_logging
@@ -39,9 +41,10 @@ log = logging.getLogger(__name__)
 FRAME_SLACK = 1 << 12
 
 #: Seconds a fetch waits for a shuffle service's reply (or to send its request) before it
-#: fails: a host frozen or cut off the network after the connection was made would
-#: otherwise hold the reducer forever (Spark's spark.shuffle.io.connectionTimeout, which
-#: defaults to spark.network.timeout, 120 s).
+#: fails, until a stage's settings say otherwise (vega.shuffle.io.connection_timeout): a
+#: host frozen or cut off the network after the connection was made would otherwise hold
+#: the reducer forever (Spark's spark.shuffle.io.connectionTimeout, which defaults to
+#: spark.network.timeout, 120 s).
 FETCH_TIMEOUT = 120.0
 
 
@@ -56,6 +59,14 @@ class RemoteBlockFetcher:
         self.timeout = timeout
         self._connections: Dict[Tuple[str, int], Connection] = {}
         self._lock = threading.Lock()
+
+    def set_timeout(self, seconds: float) -> None:
+        """Wait ``seconds`` for each reply from now on, on the connections kept too."""
+        with self._lock:
+            self.timeout = seconds
+            for conn in self._connections.values():
+                with contextlib.suppress(OSError):
+                    conn.sock.settimeout(seconds)
 
     def __call__(self, location: BlockLocation) -> Iterator[list]:
         if location.host == self.host or not location.port:
@@ -200,7 +211,8 @@ def run(args: argparse.Namespace) -> int:
     setup_executor_logging()
     executor = Executor(args.executor_id, args.host, ExecutorDirs.under(args.app_dir, args.executor_id),
                         lambda task_id, stream, text: conn.send(TaskOutput(task_id, stream, text)),
-                        max(64 << 20, args.memory // 2), RemoteBlockFetcher(args.host, secret))
+                        executor_storage_memory({"vega.executor.memory": args.memory}, True),
+                        RemoteBlockFetcher(args.host, secret))
     executor.memory_limit = args.memory_limit
     return serve_cancellable(executor, conn)
 

@@ -4,16 +4,17 @@ Every port speaks TLS 1.3 with a certificate of the cluster CA (``net/tls.py``);
 handshake runs on the connection's own thread, under the request deadline, and a client
 speaking plain HTTP gets a plain-text 400 saying to use ``https://``.
 
-The master's port answers only requests whose ``Host`` header names this master (a page on
-a foreign site cannot reach it through DNS rebinding), and everything but ``/metrics``
-needs the API token: ``Authorization: Bearer TOKEN`` from scripts, or, in a browser, a
-cookie set by opening ``/?token=TOKEN`` once (as Jupyter does).
+The master's port answers only requests whose ``Host`` header (and absolute-form target,
+``GET https://HOST/path``) names this master (a page on a foreign site cannot reach it
+through DNS rebinding), and everything but ``/metrics`` and the UI's own files (which hold
+no data) needs the API token: ``Authorization: Bearer TOKEN`` (or ``?token=TOKEN``), which
+the UI's pages send from the browser's storage for their origin, where opening
+``/?token=TOKEN`` once puts it (no cookie: a browser sends those to every port of a host).
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import hmac
 import io
 import ipaddress
@@ -48,6 +49,12 @@ UI_FILES = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript
             "charts.js": "text/javascript; charset=utf-8",
             # what both pages build on
             "dom.js": "text/javascript; charset=utf-8"}
+#: what the UI's pages may load and run: their own files only (no inline script, nothing
+#: from another site), so that even text of the API's that slipped into the page as markup
+#: could not run a script and read the token the page keeps (inline styles are the bars')
+UI_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+             "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+             "form-action 'none'; frame-ancestors 'none'")
 #: the file in the master's work dir holding its API token (mode 0600), for local clients
 TOKEN_FILE = "master.token"
 #: application and driver ids as the master makes them (no path separators, no "..")
@@ -226,7 +233,7 @@ class _Server(ThreadingHTTPServer):
     """A thread per connection, at most ``max_connections`` of them (``per_address`` from one
     address).  One more takes the place of the oldest connection still waiting for its
     request from its own address (at the per-address cap) or from the address holding the
-    most, when that holds more than its own (at the total cap), as the RPC server's
+    most, when that holds more than its own, else its own (at the total cap), as the RPC server's
     handshakes do: so neither a few addresses nor a process holding connections open from a
     shared address lock the others out; what is left over is closed at once.  Each lives
     for at most the request deadline plus the response timeout.  Running out of
@@ -454,7 +461,6 @@ def start_http(host: str, port: int, master, secret: Optional[bytes] = None,
     hosts = hosts if hosts is not None else allowed_hosts(host, master.advertise_host)
     token_bytes = token.encode()
     spark = SparkApi(master)
-    cookie_value = hmac.new(token_bytes, b"vega-ui-cookie", hashlib.sha256).hexdigest().encode()
 
     class Handler(_Handler):
         allowed_methods = "GET, HEAD, POST"
@@ -468,8 +474,13 @@ def start_http(host: str, port: int, master, secret: Optional[bytes] = None,
         def _handle(self, method: str) -> None:
             try:
                 self._route(method)
+            except (ConnectionError, ssl.SSLError, TimeoutError) as exc:
+                # the client hung up, or stopped reading, while it was answered: its own
+                # doing (a tab closed mid-poll), not an error of the master's
+                log.debug("HTTP %s %r: the client went away: %s", method,
+                          _without_token(self.path[:200]), exc)
             except Exception:  # a bug of ours: answer, and keep serving everyone else
-                log.exception("HTTP %s %r failed", method, self.path[:200])
+                log.exception("HTTP %s %r failed", method, _without_token(self.path[:200]))
                 try:
                     self._json(500, {"error": "internal error (see the master's log)"})
                 except OSError:
@@ -480,7 +491,8 @@ def start_http(host: str, port: int, master, secret: Optional[bytes] = None,
             path = url.path.rstrip("/") or "/"
             if path == "/metrics" and method == "GET":  # open, for Prometheus (any Host)
                 return self._metrics()
-            if not host_allowed(self.headers.get("Host"), hosts):
+            if not host_allowed(self.headers.get("Host"), hosts) or \
+                    not self.path.startswith("/") and not _authority_allowed(url, hosts):
                 return self._json(403, {"error": "this master does not answer to that Host "
                                                  "header (add the name with --ui-allowed-hosts)"})
             origin = self.headers.get("Origin")
@@ -488,11 +500,16 @@ def start_http(host: str, port: int, master, secret: Optional[bytes] = None,
                     urlsplit(origin).netloc.lower() != (self.headers.get("Host") or "").lower():
                 return self._json(403, {"error": "cross-origin request refused"})
             query = parse_qsl(url.query, keep_blank_values=True)
-            if method == "GET" and any(k == "token" for k, _ in query):
-                return self._sign_in(path, query)
-            verdict = self._credentials()
+            page = _ui_file(path)
+            if method == "GET" and page is not None:
+                if any(k == "token" for k, _ in query):
+                    return self._sign_in(path, query)
+                with open(os.path.join(UI_DIR, page), "rb") as fh:  # no data: no token needed
+                    return self._send(200, UI_FILES[page], fh.read(),
+                                      [("Content-Security-Policy", UI_POLICY)])
+            verdict = self._credentials(query if method == "GET" else ())
             if verdict == "malformed":
-                return self._json(400, {"error": "malformed Authorization or Cookie header"})
+                return self._json(400, {"error": "malformed Authorization header"})
             if verdict != "ok" and not (open_reads and method == "GET"):
                 if method == "GET" and not path.startswith("/api/"):
                     return self._send(401, "text/html; charset=utf-8", _NO_TOKEN_PAGE)
@@ -510,9 +527,11 @@ def start_http(host: str, port: int, master, secret: Optional[bytes] = None,
             self._get(path)
 
         # -- authentication ---------------------------------------------------------
-        def _credentials(self) -> str:
+        def _credentials(self, query=()) -> str:
             """ok, missing, wrong or malformed: the Authorization header if there is one,
-            else this master's cookie."""
+            else a ``?token=`` in the query (of a GET).  No cookie: a browser sends a
+            host's cookies to every port of it, so any HTTPS server another user runs on
+            the same host would get it (the UI keeps the token in its origin's storage)."""
             header = self.headers.get("Authorization")
             if header is not None:
                 raw = _ascii(header)
@@ -522,38 +541,25 @@ def start_http(host: str, port: int, master, secret: Optional[bytes] = None,
                 if scheme.lower() != b"bearer":
                     return "wrong"
                 return "ok" if hmac.compare_digest(value.strip(), token_bytes) else "wrong"
-            cookie = self._cookie()
-            if cookie is None:
+            given = next((v for k, v in query if k == "token"), None)
+            if given is None:
                 return "missing"
-            return "ok" if hmac.compare_digest(cookie, cookie_value) else "wrong"
-
-        def _cookie(self) -> Optional[bytes]:
-            """This master's cookie (bytes), read leniently: other sites' cookies on the same
-            host may be anything."""
-            name = self._cookie_name().encode()
-            for header in self.headers.get_all("Cookie") or ():
-                for part in header.encode("latin-1", "replace").split(b";"):
-                    key, eq, value = part.strip().partition(b"=")
-                    if eq and key == name:
-                        return value.strip().strip(b'"')
-            return None
-
-        def _cookie_name(self) -> str:
-            return f"vega-token-{self.server.server_address[1]}"
+            raw = _ascii(given)
+            return "ok" if raw is not None and hmac.compare_digest(raw, token_bytes) else "wrong"
 
         def _sign_in(self, path: str, query: list) -> None:
-            """``?token=``: a right one sets the cookie and redirects to the same URL
-            without it; a wrong one is refused."""
+            """``?token=`` on a page of the UI: a right one redirects to the same URL with
+            the token moved to the fragment (``#token=``), which the page's script keeps
+            in its origin's storage (scheme, host and port: no other server of the host
+            sees it) and drops from the address; a wrong one is refused."""
             given = _ascii(next(v for k, v in query if k == "token"))
             if given is None or not hmac.compare_digest(given, token_bytes):
                 return self._json(401, {"error": "wrong token (vega status --token prints it)"})
             rest = urlencode([(k, v) for k, v in query if k != "token"])
             if not _LOCAL_PATH.match(path):  # "//host" or "/\\host": another site to a browser
                 path = "/"
-            cookie = (f"{self._cookie_name()}={cookie_value.decode()}; HttpOnly; "
-                      f"SameSite=Strict; Path=/{'; Secure' if self.server.tls else ''}")
-            self._send(303, "text/plain; charset=utf-8", b"signed in\n",
-                       [("Location", path + (f"?{rest}" if rest else "")), ("Set-Cookie", cookie)])
+            location = path + (f"?{rest}" if rest else "") + f"#token={token}"
+            self._send(303, "text/plain; charset=utf-8", b"signed in\n", [("Location", location)])
 
         # -- endpoints -----------------------------------------------------------------
         def _metrics(self) -> None:
@@ -578,11 +584,6 @@ def start_http(host: str, port: int, master, secret: Optional[bytes] = None,
                 if summary is None:
                     return self._json(404, {"error": "no event log for that application"})
                 return self._json(200, summary)
-            name = "index.html" if path in ("/", "/index.html") else path[len("/ui/"):] \
-                if path.startswith("/ui/") else ""
-            if name in UI_FILES:
-                with open(os.path.join(UI_DIR, name), "rb") as fh:
-                    return self._send(200, UI_FILES[name], fh.read())
             self._json(404, {"error": "not found"})
 
         def _application(self, rest: str) -> None:
@@ -620,6 +621,30 @@ def start_http(host: str, port: int, master, secret: Optional[bytes] = None,
                     functools.partial(http_server_context, secret, hosts), **limits)
     server.token = token
     return server
+
+
+def _without_token(target: str) -> str:
+    """A request target as a log may show it: a ``token=`` value left out.
+
+    >>> _without_token("/api/v1/status?a=1&token=3f9c&b=2")
+    '/api/v1/status?a=1&token=...&b=2'
+    """
+    return re.sub(r"(?i)(token=)[^&#\s]*", r"\1...", target)
+
+
+def _ui_file(path: str) -> Optional[str]:
+    """The UI file (a name of ``UI_FILES``) a path names, or None."""
+    name = "index.html" if path in ("/", "/index.html") else path[len("/ui/"):] \
+        if path.startswith("/ui/") else ""
+    return name if name in UI_FILES else None
+
+
+def _authority_allowed(url, names: frozenset) -> bool:
+    """Whether an absolute-form request target (``GET https://HOST/path``, which HTTP/1.1
+    says a server must take, its authority then standing for the Host header) names this
+    master: it is checked as the Host header is."""
+    return url.scheme.lower() in ("http", "https") and bool(url.netloc) and \
+        host_allowed(url.netloc.rpartition("@")[2], names)
 
 
 def decoded_path(raw: str) -> Optional[str]:

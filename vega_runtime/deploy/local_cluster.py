@@ -77,10 +77,30 @@ def start_forkserver() -> ForkServer:
 def _daemon_env() -> Dict[str, str]:
     # Executors see the driver's modules, as Spark's local-cluster shares its classpath;
     # PySpark's default hash seed lets workers fork executors' fork servers from themselves.
-    env = {**os.environ, "PYTHONHASHSEED": "0",
-           "PYTHONPATH": os.pathsep.join(p or os.getcwd() for p in sys.path)}
+    env = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": os.pathsep.join(daemon_path())}
     env.pop("VEGA_SUBMIT_CONF", None)
     return env
+
+
+def daemon_path(path: Optional[List[str]] = None) -> List[str]:
+    """The driver's ``sys.path`` (``path``) for the daemons, the standard library's
+    directories first: a module of the job's directory named as one of the standard
+    library's (``token.py``, ``code.py``) does not stand in for it in the daemons, as it
+    does not in a driver run by ``vega submit``, which has imported the real one.
+
+    >>> stdlib = os.path.dirname(os.__file__)
+    >>> daemon_path(["/job", stdlib, "/site"]) == [stdlib, "/job", "/site"]
+    True
+    """
+    stdlib = os.path.dirname(os.__file__)
+    version = f"python{sys.version_info[0]}{sys.version_info[1]}.zip"
+    entries = [p or os.getcwd() for p in (sys.path if path is None else path)]
+
+    def standard(entry: str) -> bool:
+        return entry in (stdlib, os.path.join(stdlib, "lib-dynload")) or \
+            entry == os.path.join(os.path.dirname(stdlib), version)
+
+    return [p for p in entries if standard(p)] + [p for p in entries if not standard(p)]
 
 
 class LocalCluster:

@@ -22,6 +22,7 @@ The constants are the defaults; they are meant to move into the daemons' config 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import logging.handlers
 import os
@@ -57,12 +58,18 @@ class DaemonLogFile(logging.handlers.RotatingFileHandler):
     """A rotated log file that, when it cannot be written (its disk is full), says so once
     on stderr, and once more when it can be written again, instead of logging's
     ``--- Logging error ---`` and a 30-line traceback for every line it loses (the daemon's
-    stderr, ``StderrHandler``, still has each line)."""
+    stderr, ``StderrHandler``, still has each line).  A log deleted under it is made again
+    at its next line."""
 
     failing = False  # a write failed, and none has succeeded since
 
     def emit(self, record: logging.LogRecord) -> None:
         self._failed = False
+        if self.stream is not None and not os.path.exists(self.baseFilename):
+            # deleted (its work dir with it, say): written again where it is looked for
+            with contextlib.suppress(OSError):
+                self.stream.close()
+            self.stream = None
         super().emit(record)  # calls handleError when the write fails
         if self.failing and not self._failed:
             self.failing = False
@@ -141,19 +148,21 @@ def rotate_copy_truncate(path: str, max_bytes: int = PROCESS_OUTPUT_MAX_BYTES,
     return True
 
 
-def wait_rotating_output(proc, path: str, max_bytes: int = PROCESS_OUTPUT_MAX_BYTES,
+def wait_rotating_output(proc, *paths: str, max_bytes: int = PROCESS_OUTPUT_MAX_BYTES,
                          backups: int = PROCESS_OUTPUT_BACKUPS,
                          every: float = PROCESS_OUTPUT_CHECK_SECONDS) -> int:
     """``proc.wait()`` (a ``Popen`` or a fork server's child) for a child writing its
-    output to ``path``, rotating that file (``rotate_copy_truncate``) while it runs."""
+    output to ``paths`` (its stdout's file, its stderr's when apart), rotating each
+    (``rotate_copy_truncate``) while it runs."""
     while True:
         try:
             return proc.wait(every)
         except subprocess.TimeoutExpired:
-            try:
-                rotate_copy_truncate(path, max_bytes, backups)
-            except OSError:
-                pass  # a full or vanished disk: the child's own writes will say so
+            for path in paths:
+                try:
+                    rotate_copy_truncate(path, max_bytes, backups)
+                except OSError:
+                    pass  # a full or vanished disk: the child's own writes will say so
 
 
 class RotatingOutput:

@@ -21,12 +21,14 @@ import time
 from typing import Callable, Dict, List, Optional
 
 from ..config import Config, rpc_limits
+from ..net.messages import MasterStopping
 from ..net.server import Server
 from ..private_files import make_private_dir
 from .app_logs import AppLogs
-from .drivers import DriverRunner, retained_drivers
+from .drivers import ACTIVE_STATES, DriverRunner, retained_drivers
 from .master_connections import MasterConnections
-from .master_state import Action, ForgetApplication, KillRequested, MasterState, SaveState, Tick
+from .master_state import (Action, ForgetApplication, KillRequested, MasterState, SaveState, Send,
+                           Tick)
 from .master_status import StatusQueries
 from .package_store import PackageStore
 from .recovery import RecoveryStore, RecoveryWriter
@@ -36,6 +38,8 @@ log = logging.getLogger(__name__)
 #: How often silent workers are looked for, old applications forgotten and a failed
 #: recovery write retried.
 TICK_SECONDS = 1.0
+#: How long a stopping master waits, at most, for its last messages to leave.
+STOP_NOTICE_SECONDS = 2.0
 
 
 def steady_clock() -> Callable[[], float]:
@@ -108,13 +112,41 @@ class Master(StatusQueries):
         self.server.start()
         threading.Thread(target=self._tick_loop, name="master-ticks", daemon=True).start()
         log.info("master listening on %s", self.url)
+        self._resume_drivers()
         return self
 
-    def stop(self) -> None:
+    def _resume_drivers(self) -> None:
+        """The cluster-mode drivers that were running died with the previous master: the
+        supervised ones start again, the others are failed."""
+        with self.lock:
+            saved = list(self.state.recovered_drivers)
+        resumed = set(self.drivers.resume(saved))
+        with self.lock:
+            kept = []
+            for record in self.state.recovered_drivers:
+                if record.get("id") in resumed:
+                    continue
+                if record.get("state") in ACTIVE_STATES:
+                    log.warning("driver %s failed: it died with the master (submit it with "
+                                "--supervise to have it started again)", record.get("id"))
+                    record = {**record, "state": "failed"}
+                kept.append({k: v for k, v in record.items() if k != "request"})
+            changed = kept != saved
+            self.state.recovered_drivers = kept
+        if changed:
+            self.save_state()
+
+    def stop(self, reason: str = "vega stop-master, stop-cluster or a SIGTERM") -> None:
+        """Stop serving; the drivers of running applications are told why (one left with
+        no executor then fails its job at once instead of waiting for the master)."""
         self.stopped.set()
         self.server.stop()
         self.drivers.stop()
-        self.connections.close_all()
+        self.save_state()  # the drivers as they are left: killed, or to be started again
+        with self.lock:
+            self.connections.deliver([Send(app.session, MasterStopping(reason))
+                                      for app in self.state.apps.values() if app.state.active])
+        self.connections.close_all(wait=STOP_NOTICE_SECONDS)
 
     # -- events in, actions out -------------------------------------------------------
     def handle(self, event) -> List[Action]:
@@ -186,7 +218,7 @@ class Master(StatusQueries):
         with self.lock:
             snapshot = self.state.snapshot()
             drivers = list(self.state.recovered_drivers)
-        return snapshot["apps"], snapshot["workers"], drivers + self.drivers.status()
+        return snapshot["apps"], snapshot["workers"], drivers + self.drivers.records()
 
     def _forget(self, action: ForgetApplication) -> None:
         self.logs.remove(action.app_id)

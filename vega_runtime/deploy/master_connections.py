@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import time
 from typing import Dict, Iterable
 
 from ..net.connection import Connection
@@ -63,12 +64,16 @@ class MasterConnections:
                 else:
                     outbox.close()
 
-    def close_all(self) -> None:
-        """Close every connection, without waiting for what is queued (the master stops)."""
+    def close_all(self, wait: float = 0.0) -> None:
+        """Close every connection after what is queued, waiting up to ``wait`` seconds in
+        all for that (the master stops)."""
         with self.master.lock:
             outboxes = list(self._outboxes.values())
         for outbox in outboxes:
             outbox.close()
+        deadline = time.monotonic() + wait
+        for outbox in outboxes:
+            outbox.close(wait=max(0.0, deadline - time.monotonic()))
 
     def serve(self, conn: Connection) -> None:
         """Serve one connection (the server's handler): its first message says who it is."""

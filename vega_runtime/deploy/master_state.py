@@ -40,15 +40,15 @@ from ..executor_loss import worker_loss
 from ..ids import numbered_app_id
 from ..net.messages import (ApplicationEnded, ApplicationKilled, ApplicationRejected,
                             ApplicationWaiting, ExecutorAdded, ExecutorRemoved, KillExecutor,
-                            LaunchExecutor,
-                            RegisterApplication, RegisteredApplication, RegisteredWorker,
-                            RegisterWorker, RegisterWorkerFailed)
+                            LaunchExecutor, RegisterApplication, RegisteredApplication,
+                            RegisteredWorker, RegisterWorker, RegisterWorkerFailed)
 from ..records import Record
 from ..resources import EXECUTOR_RESOURCES_ENV
 from ..scheduler.job_metrics import add_counts
 from ..versions import version_mismatch
 from .placement import (ExecutorShare, SchedulingMode, carries_labels, fair_shares,
                         waiting_reason, worker_for)
+from .recovery import gone_long_ago
 
 #: a field's default standing for a new empty container (each record gets its own)
 _NEW = object()
@@ -118,12 +118,8 @@ class ExecutorExitReported(Record):
     detail: str = ""
 
     def __init__(self, session, app_id, executor_id, reason, cause="", detail=""):
-        self.session = session
-        self.app_id = app_id
-        self.executor_id = executor_id
-        self.reason = reason
-        self.cause = cause
-        self.detail = detail
+        self.session, self.app_id, self.executor_id = session, app_id, executor_id
+        self.reason, self.cause, self.detail = reason, cause, detail
 
 
 class WorkerStopped(Record):
@@ -140,8 +136,7 @@ class ConnectionLost(Record):
     reason: str
 
     def __init__(self, session, reason):
-        self.session = session
-        self.reason = reason
+        self.session, self.reason = session, reason
 
 
 class ApplicationRegistering(Record):
@@ -302,7 +297,8 @@ class Worker(Record):
 
     def record(self) -> dict:
         return {"host": self.host, "port": self.port, "cores": self.cores, "memory": self.memory,
-                "labels": self.labels, "state": self.state.value, "resources": self.resources}
+                "labels": self.labels, "state": self.state.value, "resources": self.resources,
+                "gone": self.gone}
 
 
 class Application(Record):
@@ -619,6 +615,10 @@ class MasterState:
                 del self.workers[worker.worker_id]
                 self.sessions.pop(worker.session, None)
                 out.append(SaveState())
+        for worker_id in gone_long_ago(self.recovered_workers, now - self.dead_worker_timeouts
+                                       * self.worker_timeout):  # lost or dead before it
+            del self.recovered_workers[worker_id]
+            out.append(SaveState())
         finished = sorted([(a.ended, a.app_id) for a in self.apps.values()
                            if a.ended is not None]
                           + [(r.get("ended") or now, app_id)

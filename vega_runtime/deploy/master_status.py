@@ -52,8 +52,9 @@ def status_document(state: MasterState, drivers: List[dict], url: str, started: 
             "duration_seconds": round((r["ended"] or now) - r["submitted"], 1),
             "waiting_reason": "", "labels": [],
         } for app_id, r in state.recovered.items()],
-        "drivers": drivers + [
-            {**d, "state": "unknown" if d["state"] in ("running", "restarting", "submitted")
+        "drivers": drivers + [  # (a saved request, with the submitter's settings, is not shown)
+            {**{k: v for k, v in d.items() if k != "request"},
+             "state": "unknown" if d["state"] in ("running", "restarting", "submitted")
              else d["state"]} for d in state.recovered_drivers],
     }
 

@@ -5,7 +5,8 @@ and cluster-mode drivers are written to ``<work_dir>/recovery/state.json`` on
 every change.  After a restart, applications that were running wait (state
 ``recovering``) for their drivers to reconnect; workers re-register with the
 executors they still run, and the two are matched up again; workers that never
-come back are shown lost (dead if they had stopped on purpose).
+come back are shown lost (dead if they had stopped on purpose); those that had gone
+before the restart leave the status when they would have without it.
 
 A save is durable: the new state goes to a temporary file that is fsynced,
 renamed over the old one, and the directory is fsynced so the rename survives
@@ -93,6 +94,20 @@ class RecoveryStore:
             os.close(fd)
         os.replace(tmp, self.path)
         _fsync_directory(self.directory)
+
+
+def gone_long_ago(workers: Dict[str, dict], before: float) -> List[str]:
+    """The workers of a recovery state that had gone (lost or dead) before ``before``: a
+    restarted master shows them as long as it would have without the restart (Spark does
+    not even recover them); one that was alive is waited for until the recovery ends.
+
+    >>> gone_long_ago({"a": {"state": "dead", "gone": 5.0}, "b": {"state": "lost",
+    ...                "gone": 50.0}, "c": {"state": "alive", "gone": None}}, 10.0)
+    ['a']
+    """
+    return [worker_id for worker_id, record in workers.items()
+            if record.get("state") != "alive" and isinstance(record.get("gone"), (int, float))
+            and record["gone"] < before]
 
 
 class RecoveryWriter:

@@ -164,7 +164,8 @@ class SparkApi:
         #: replays only the logs that changed since, as Spark's history server lists
         #: applications from its listing, not by reading every log again
         self._listing: Dict[str, Tuple[tuple, Optional[AppRecord]]] = {}
-        #: one request at a time: replaying mutates the cached applications
+        #: one page request at a time: replaying mutates the cached applications (the list
+        #: of applications reads finished ones' logs afresh, without it)
         self._lock = threading.RLock()
 
     # -- where events are ------------------------------------------------------------------
@@ -185,34 +186,41 @@ class SparkApi:
         A local file is read from where the last request stopped (a running application's
         pages poll it), an HDFS one whole."""
         with self._lock:
-            for path in self._paths(app_id):
-                if "://" in path:
-                    try:
-                        events, error = read_log(path)
-                    except (OSError, VegaError):
-                        continue
-                    if events:
-                        return replay(app_id, events, error)
-                    continue
+            return self._read(app_id, self._cache)
+
+    def _read(self, app_id: str, cache: "Optional[OrderedDict[str, _Replayed]]"
+              ) -> Optional[AppRecord]:
+        """``record(app_id)``, going on from and kept in ``cache`` (held under the lock), or
+        read whole without one (what only this call sees needs no lock)."""
+        for path in self._paths(app_id):
+            if "://" in path:
                 try:
-                    size = os.path.getsize(path)
-                except OSError:
+                    events, error = read_log(path)
+                except (OSError, VegaError):
                     continue
-                replayed = self._cache.get(app_id)
-                if replayed is None or replayed.path != path or \
-                        (replayed.part == 1 and size < replayed.offset):
-                    replayed = _Replayed(path, AppRecord(app_id))
-                try:
-                    replayed.catch_up()
-                except OSError:
-                    continue
-                if not replayed.app.started and not replayed.app.jobs:
-                    continue  # nothing readable yet
-                self._cache[app_id] = replayed
-                self._cache.move_to_end(app_id)
-                while len(self._cache) > self._cached:
-                    self._cache.popitem(last=False)
-                return replayed.app
+                if events:
+                    return replay(app_id, events, error)
+                continue
+            try:
+                size = os.path.getsize(path)
+            except OSError:
+                continue
+            replayed = cache.get(app_id) if cache is not None else None
+            if replayed is None or replayed.path != path or \
+                    (replayed.part == 1 and size < replayed.offset):
+                replayed = _Replayed(path, AppRecord(app_id))
+            try:
+                replayed.catch_up()
+            except OSError:
+                continue
+            if not replayed.app.started and not replayed.app.jobs:
+                continue  # nothing readable yet
+            if cache is not None:
+                cache[app_id] = replayed
+                cache.move_to_end(app_id)
+                while len(cache) > self._cached:
+                    cache.popitem(last=False)
+            return replayed.app
         return None
 
     def event_logs_zip(self, app_id: str) -> Optional[IO[bytes]]:
@@ -266,7 +274,7 @@ class SparkApi:
         if stamp is not None and known is not None and known[0] == stamp:
             listing[app_id] = known
             return known[1]
-        app = self.record(app_id)
+        app = self._read(app_id, None)  # not kept among the pages' replays: no lock
         if app is not None:
             app = docs.listed_record(app)
         if stamp is not None:
@@ -286,6 +294,8 @@ class SparkApi:
             return None
         params = Query(query)
         parts = [p for p in path[len(PREFIX):].split("/") if p]
+        if not parts:  # the list reads finished applications' logs without the lock: a
+            return self._answer(parts, params)  # first list of many holds up no page
         with self._lock:
             return self._answer(parts, params)
 

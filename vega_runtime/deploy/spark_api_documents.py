@@ -389,10 +389,28 @@ def task_summary(stage: StageAttempt, quantiles: Sequence[float]) -> Optional[di
 
 
 # -- executors, storage, environment ---------------------------------------------------------
+def _storage_memory(app: AppRecord):
+    """What each of ``app``'s executors keeps cached partitions in, from its settings
+    (``config.executor_storage_memory``); None when its log does not say."""
+    from ..config import executor_storage_memory
+    from ..errors import MasterURLError
+    from ..master_url import parse_master
+
+    settings = {key: _setting(app, key) for key in
+                ("vega.master", "vega.executor.memory", "vega.storage.memory")}
+    try:
+        on_cluster = parse_master(str(settings["vega.master"])).kind not in ("inline", "local")
+    except MasterURLError:  # no master recorded (an older log): the setting as it was
+        on_cluster = False
+    if on_cluster and not isinstance(settings["vega.executor.memory"], int):
+        return None
+    return executor_storage_memory(settings, on_cluster)
+
+
 def executor_summaries(app: AppRecord, include_dead: bool,
                        now: Optional[float] = None) -> List[dict]:
     tasks = [t for s in app.stages.values() for t in attempts(app, s, now)]
-    memory = _setting(app, "vega.storage.memory")
+    memory = _storage_memory(app)
     out = []
     for record in sorted(app.executors.values(), key=lambda e: (e.added, e.executor_id)):
         if record.removed is not None and not include_dead:

@@ -10,12 +10,14 @@ from typing import Iterator, List, Optional
 
 from ..errors import InputError
 from ..records import FrozenRecord
-from .globs import expand_braces, has_pattern, is_hidden, split_paths
+from .globs import expand_braces, fnmatch_pattern, has_pattern, is_hidden, split_paths, unescape
 from .hdfs import HdfsSettings, is_hdfs
 from .hdfs import list_files as list_hdfs_files
 from .hdfs import open_read as open_hdfs
 
 COMPRESSED_SUFFIXES = (".gz", ".bz2", ".deflate")
+#: Hadoop codecs whose files Vega cannot decompress (read as text they would be garbage)
+UNREADABLE_CODECS = {".snappy": "SnappyCodec", ".lz4": "Lz4Codec", ".zst": "ZStandardCodec"}
 
 
 class InputFile(FrozenRecord):
@@ -38,6 +40,18 @@ def is_compressed(path: str) -> bool:
     DefaultCodec) file, in any case as Hadoop's codecs are found; it is read whole and
     decompressed."""
     return path.lower().endswith(COMPRESSED_SUFFIXES)
+
+
+def refuse_unreadable_codecs(files: List[InputFile]) -> None:
+    """On the driver, before a task runs: a file that Hadoop would decompress with a codec
+    Vega has not (Spark's ``part-00000.snappy``) is an ``InputError`` naming it."""
+    for f in files:
+        suffix = os.path.splitext(f.path)[1].lower()
+        if suffix in UNREADABLE_CODECS:
+            raise InputError(f.path, f"it is compressed with Hadoop's {UNREADABLE_CODECS[suffix]}, "
+                                     "which Vega cannot decompress: write it with GzipCodec, "
+                                     "BZip2Codec or DefaultCodec (or uncompressed), or read "
+                                     "its bytes with binary_files")
 
 
 def local_path(url: str) -> str:
@@ -75,7 +89,8 @@ def list_input_files(spec: str, hdfs: Optional[HdfsSettings] = None) -> List[Inp
     Parts are local paths (relative ones resolved in the working directory: see
     ``absolute_paths``), ``file://`` URLs or ``hdfs://``/``webhdfs://`` URLs.  Globs are
     Hadoop's: ``*``, ``?``, ``[ab]``, ``[^ab]`` and ``{a,b}`` (whose commas do not
-    separate parts).  Hidden files and names starting with ``_`` (``_SUCCESS``) inside
+    separate parts); a backslash makes the character after it itself (``q\\?.txt``).
+    Hidden files and names starting with ``_`` (``_SUCCESS``) inside
     directories or matched by a glob are skipped, as Hadoop does.
     """
     files: List[InputFile] = []
@@ -89,12 +104,13 @@ def list_input_files(spec: str, hdfs: Optional[HdfsSettings] = None) -> List[Inp
             continue
         path = os.path.abspath(local_path(part))
         if has_pattern(path):
-            matches = sorted({m for pattern in expand_braces(path) for m in glob.glob(pattern)
+            matches = sorted({m for pattern in expand_braces(path)
+                              for m in glob.glob(fnmatch_pattern(pattern))
                               if not is_hidden(os.path.basename(m))})
             if not matches:
                 raise InputError(part, "no file matches this pattern")
-        elif os.path.exists(path):
-            matches = [path]
+        elif os.path.exists(unescape(path)):  # q\?.txt names q?.txt, as in Hadoop
+            matches = [unescape(path)]
         else:
             raise InputError(part, "no such file or directory")
         for match in matches:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import pathlib  # noqa: F401 - the doctest's
-from typing import List
+from typing import Iterator, List, Tuple
 
 from ..errors import InputError
 
@@ -19,9 +19,35 @@ def is_hidden(name: str) -> bool:
     return name.startswith((".", "_"))
 
 
+def _characters(path: str) -> Iterator[Tuple[str, bool]]:
+    r"""``(character, escaped)`` for each character of a Hadoop glob: a backslash makes the
+    character after it itself (``\?`` is a question mark), as Hadoop's ``GlobPattern``."""
+    i = 0
+    while i < len(path):
+        if path[i] == "\\" and i + 1 < len(path):
+            yield path[i + 1], True
+            i += 2
+        else:
+            yield path[i], False
+            i += 1
+
+
 def has_pattern(path: str) -> bool:
-    """Whether ``path`` is a glob: ``*``, ``?``, ``[...]`` or ``{...}``."""
-    return any(char in path for char in "*?[{")
+    r"""Whether ``path`` is a glob: an unescaped ``*``, ``?``, ``[...]`` or ``{...}``.
+
+    >>> has_pattern("/d/*.txt"), has_pattern("/d/q\\?.txt")
+    (True, False)
+    """
+    return any(char in "*?[{" and not escaped for char, escaped in _characters(path))
+
+
+def unescape(path: str) -> str:
+    r"""The path a glob without patterns names: each ``\X`` read as ``X``, as Hadoop does.
+
+    >>> unescape("/d/br\\[1\\].txt"), unescape("/d/back\\\\slash")
+    ('/d/br[1].txt', '/d/back\\slash')
+    """
+    return "".join(char for char, _ in _characters(path))
 
 
 def path_text(path) -> str:
@@ -64,30 +90,66 @@ def split_paths(spec: str) -> List[str]:
 
 
 def expand_braces(pattern: str) -> List[str]:
-    """The globs a pattern's ``{a,b}`` alternatives stand for (nested too), each with
-    Hadoop's ``[^ab]`` written as Python's ``[!ab]``.
+    r"""The globs a pattern's ``{a,b}`` alternatives stand for (nested too; ``\{`` is no
+    brace), still in Hadoop's syntax: ``fnmatch_pattern`` makes each one Python's.
 
     >>> expand_braces("/d/{a,b{1,2}}.txt")
     ['/d/a.txt', '/d/b1.txt', '/d/b2.txt']
     """
-    open_at = pattern.find("{")
-    if open_at < 0:
-        return [pattern.replace("[^", "[!")]
-    depth, alternatives, start = 0, [], open_at + 1
-    for i in range(open_at, len(pattern)):
-        if pattern[i] == "{":
+    open_at, depth, alternatives, start = -1, 0, [], 0
+    for i, char, escaped in _indexed(pattern):
+        if escaped:
+            continue
+        if char == "{":
             depth += 1
-        elif pattern[i] == "}":
+            if depth == 1:
+                open_at, start = i, i + 1
+        elif char == "}" and depth:
             depth -= 1
             if depth == 0:
                 alternatives.append(pattern[start:i])
                 rest = pattern[i + 1:]
                 return [expanded for alternative in alternatives
                         for expanded in expand_braces(pattern[:open_at] + alternative + rest)]
-        elif pattern[i] == "," and depth == 1:
+        elif char == "," and depth == 1:
             alternatives.append(pattern[start:i])
             start = i + 1
-    raise InputError(pattern, "the pattern has a '{' without its '}'")
+    if depth:
+        raise InputError(pattern, "the pattern has a '{' without its '}'")
+    fnmatch_pattern(pattern)  # an unclosed '[' is refused here, naming the whole pattern
+    return [pattern]
+
+
+def _indexed(path: str) -> Iterator[Tuple[int, str, bool]]:
+    """``(index, character, escaped)`` of each character of a Hadoop glob."""
+    i = 0
+    for char, escaped in _characters(path):
+        i += 2 if escaped else 1
+        yield i - 1, char, escaped
+
+
+def fnmatch_pattern(pattern: str) -> str:
+    r"""A Hadoop glob without braces in Python's ``fnmatch``/``glob`` syntax: ``[^ab]`` as
+    ``[!ab]``, an escaped ``*``, ``?`` or ``[`` as ``[*]``, ``[?]``, ``[[]``.
+
+    >>> fnmatch_pattern("/d/[^ab]\\?\\[x*")
+    '/d/[!ab][?][[]x*'
+    """
+    out, in_class = [], False
+    for char, escaped in _characters(pattern):
+        if escaped:
+            out.append(f"[{char}]" if char in "*?[" and not in_class else char)
+        elif char == "[" and not in_class:
+            in_class = True
+            out.append("[")
+        elif char == "^" and in_class and out[-1] == "[":
+            out.append("!")
+        else:
+            in_class = in_class and char != "]"
+            out.append(char)
+    if in_class:  # Hadoop: "Illegal file pattern: Unclosed character class"
+        raise InputError(pattern, "the pattern has a '[' without its ']'")
+    return "".join(out)
 
 
 def name_matches(name: str, pattern: str, last: bool = True) -> bool:
@@ -99,4 +161,4 @@ def name_matches(name: str, pattern: str, last: bool = True) -> bool:
     """
     if name.startswith(".") or (last and is_hidden(name)):
         return False
-    return any(fnmatch.fnmatchcase(name, p) for p in expand_braces(pattern))
+    return any(fnmatch.fnmatchcase(name, fnmatch_pattern(p)) for p in expand_braces(pattern))

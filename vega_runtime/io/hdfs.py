@@ -22,23 +22,26 @@ from typing import List, Optional, Sequence, Tuple
 
 from ..errors import InputError, VegaError
 from ..records import FrozenRecord
-from .globs import expand_braces, has_pattern, is_hidden, name_matches
+from .globs import expand_braces, has_pattern, is_hidden, name_matches, unescape
 
 SCHEMES = ("hdfs", "webhdfs")
 
 
 class HdfsSettings(FrozenRecord):
-    """Who Vega is to WebHDFS and how long it waits for it."""
+    """Who Vega is to WebHDFS, how long it waits for it, and the namenode of URLs that
+    name none (``hdfs:///data``, as Hadoop's ``fs.defaultFS``)."""
 
     user: str
     timeout: float
     datanodes: Tuple[str, ...]  # vega.hdfs.datanodes: where redirects may lead
+    namenode: str  # vega.hdfs.namenode: host:port, or ""
 
-    def __init__(self, user="", timeout=30.0, datanodes=()):
+    def __init__(self, user="", timeout=30.0, datanodes=(), namenode=""):
         setattr = object.__setattr__
         setattr(self, "user", user)
         setattr(self, "timeout", timeout)
         setattr(self, "datanodes", datanodes)
+        setattr(self, "namenode", namenode)
 
     def resolved_user(self) -> str:
         import getpass
@@ -149,6 +152,22 @@ def is_hdfs(path: str) -> bool:
     return path.split("://", 1)[0] in SCHEMES if "://" in path else False
 
 
+def qualify(url: str, settings: HdfsSettings) -> str:
+    """``hdfs:///a`` (no namenode) as ``hdfs://NAMENODE/a``, NAMENODE being
+    ``vega.hdfs.namenode``, as Hadoop reads it with ``fs.defaultFS``; other URLs unchanged.
+
+    >>> qualify("hdfs:///a/b", HdfsSettings(namenode="nn:9870"))
+    'hdfs://nn:9870/a/b'
+    """
+    scheme, rest = url.split("://", 1)
+    if not rest.startswith("/"):
+        return url
+    if not settings.namenode:
+        raise HdfsError(url, "the URL names no namenode: give hdfs://host:port/path, or set "
+                             "vega.hdfs.namenode (host:port) for hdfs:/// URLs")
+    return f"{scheme}://{settings.namenode}{rest}"
+
+
 def split_url(url: str) -> Tuple[str, str]:
     """``hdfs://nn:9870/a/b`` -> (``http://nn:9870``, ``/a/b``).
 
@@ -217,6 +236,7 @@ def _explain(url: str, exc: Exception) -> HdfsError:
 def list_files(spec: str, settings: HdfsSettings) -> List[Tuple[str, int]]:
     """(URL, size) of every file a URL names: a file, a directory (recursively, skipping
     ``_`` and ``.`` names) or a glob (see ``io.globs``)."""
+    spec = qualify(spec, settings)
     base, path = split_url(spec)
     prefix = url_authority(spec)
     hdfs = client(base, settings, spec)
@@ -230,10 +250,10 @@ def list_files(spec: str, settings: HdfsSettings) -> List[Tuple[str, int]]:
             for match, status in matches:
                 found += _walk(hdfs, prefix, match, status)
             return found
-        status = hdfs.status(path, strict=False)
+        status = hdfs.status(unescape(path), strict=False)
         if status is None:
             raise InputError(spec, "no such file or directory")
-        return _walk(hdfs, prefix, path, status)
+        return _walk(hdfs, prefix, unescape(path), status)
     except VegaError:
         raise
     except Exception as exc:  # the hdfs package raises requests' and its own errors
@@ -256,9 +276,10 @@ def _glob(hdfs, pattern: str) -> List[Tuple[str, dict]]:
                               in sorted(hdfs.list(parent, status=True))
                               if name_matches(name, component, last)]
             else:
-                child = hdfs.status(posixpath.join(parent, component), strict=False)
+                path = posixpath.join(parent, unescape(component))
+                child = hdfs.status(path, strict=False)
                 if child is not None:
-                    following.append((posixpath.join(parent, component), child))
+                    following.append((path, child))
         level = following
     return level
 
@@ -329,7 +350,45 @@ class _RangeReader(io.RawIOBase):
 
 
 def open_read(url: str, settings: HdfsSettings) -> io.BufferedReader:
-    return io.BufferedReader(_RangeReader(url, settings), buffer_size=1 << 20)
+    return io.BufferedReader(_RangeReader(qualify(url, settings), settings),
+                             buffer_size=1 << 20)
+
+
+class _Upload:
+    """The ``hdfs`` package's streaming writer, whose errors (a DataNode's full disk, say)
+    are one ``HdfsError`` naming the file, not a bare ``[Errno 28] ...`` after the package's
+    own ERROR log line and traceback of the same error."""
+
+    def __init__(self, url: str, writer):
+        self.url, self.writer = url, writer
+
+    def __enter__(self):
+        _quiet_upload_errors()
+        try:
+            return self.writer.__enter__()
+        except Exception as exc:
+            raise _explain(self.url, exc) from None
+
+    def __exit__(self, *exc_info) -> None:
+        try:
+            self.writer.__exit__(*exc_info)
+        except Exception as exc:
+            if exc_info[1] is None:  # else the body's own error goes on
+                raise _explain(self.url, exc) from None
+
+
+def _quiet_upload_errors() -> None:
+    """Drop the ``hdfs`` package's "Exception in child." log record: the upload's error is
+    raised (and reported) all the same when the writer closes."""
+    import logging
+
+    logger = logging.getLogger("hdfs.util")
+    if _drop_child_exception not in logger.filters:
+        logger.addFilter(_drop_child_exception)
+
+
+def _drop_child_exception(record) -> bool:
+    return record.getMessage() != "Exception in child."
 
 
 class HdfsOutput:
@@ -354,6 +413,11 @@ class HdfsOutput:
 
     def write(self, path: str, data: bytes, overwrite: bool = True) -> None:
         self._call("create", self.hdfs.write, path, data=data, overwrite=overwrite)
+
+    def open_write(self, path: str) -> "_Upload":
+        """A file-like writer of a new ``path`` (replacing one there), to use in ``with``."""
+        return _Upload(f"{self.base}{path}", self._call("create", self.hdfs.write, path,
+                                                        overwrite=True))
 
     def rename(self, source: str, target: str) -> None:
         if self.exists(target):

@@ -4,9 +4,11 @@ Protocol (Hadoop's FileOutputCommitter, simplified):
 
 1. ``prepare_output``: on the driver, refuse an existing path (unless
    overwrite), create ``PATH/_temporary``.
-2. ``write_part``: each task attempt writes ``_temporary/attempt-P-A/part-P``
+2. ``write_part``: each task attempt writes ``_temporary/.part-P.attempt-A``
    and commits it by renaming to ``_temporary/part-P``.  A retried attempt
-   replaces its predecessor's file, so no part is ever duplicated.
+   replaces its predecessor's file, so no part is ever duplicated.  An attempt
+   makes no directory: one still running after its job failed finds
+   ``_temporary`` gone and writes nothing, rather than making PATH anew.
 3. ``commit_output``: on job success the driver moves the parts into PATH,
    removes ``_temporary`` and writes ``_SUCCESS``.  ``abort_output`` removes
    PATH entirely, so a failed job (or commit) leaves nothing at the target.
@@ -20,15 +22,17 @@ removes only its staging directory, so PATH still holds the previous output.
 
 from __future__ import annotations
 
+import errno
 import os
 import posixpath
 import shutil
 from typing import Any, BinaryIO, Callable, Iterator, List, Optional
 
 from ..errors import OutputExistsError, VegaError
+from .disk import naming_a_full_disk
 from .files import local_path
 from .globs import path_text
-from .hdfs import HdfsOutput, HdfsSettings, is_hdfs, split_url
+from .hdfs import HdfsOutput, HdfsSettings, is_hdfs, qualify, split_url
 
 TEMPORARY = "_temporary"
 SUCCESS = "_SUCCESS"
@@ -86,7 +90,7 @@ class HdfsDir:
     """Output operations on an HDFS directory (WebHDFS); the client is made lazily."""
 
     def __init__(self, url: str, settings: HdfsSettings):
-        self.url = url
+        self.url = url = qualify(url, settings)
         self.settings = settings
         self.root = split_url(url)[1].rstrip("/") or "/"
         self._ops: Optional[HdfsOutput] = None
@@ -125,7 +129,7 @@ class HdfsDir:
         self.ops.makedirs(path)
 
     def open_write(self, path: str):
-        return self.ops.hdfs.write(path, overwrite=True)
+        return self.ops.open_write(path)
 
     def rename(self, source: str, target: str) -> None:
         self.ops.rename(source, target)
@@ -163,15 +167,28 @@ def part_name(partition: int, suffix: str = "") -> str:
 
 def write_part(target, partition: int, attempt: int, records: Iterator[Any],
                writer: PartWriter, suffix: str = "") -> None:
-    """Write and commit one task attempt's part file."""
+    """Write and commit one task attempt's part file; a failed attempt removes what it
+    wrote (on a full disk, its partial part would keep the disk full for the retries)."""
     name = part_name(partition, suffix)
-    attempt_dir = target.join(TEMPORARY, f"attempt-{partition}-{attempt}")
-    target.makedirs(attempt_dir)
-    staged = target.join(TEMPORARY, f"attempt-{partition}-{attempt}", name)
-    with target.open_write(staged) as out:
-        writer(records, out)
-    target.rename(staged, target.join(TEMPORARY, name))
-    target.delete(attempt_dir)
+    temporary = target.join(TEMPORARY)
+    staged = target.join(TEMPORARY, f".{name}.attempt-{attempt}")
+    # A local open() makes no directory, so this holds at the write too; an HDFS CREATE
+    # makes the parents, so there it is checked first.
+    if not target.exists(temporary):
+        raise FileNotFoundError(errno.ENOENT, f"{target.url} is no longer being written "
+                                              "(its job has ended): nothing was written")
+    try:
+        with naming_a_full_disk(target.root, "part files",
+                                "free space there, or save to another disk"):
+            with target.open_write(staged) as out:
+                writer(records, out)
+        target.rename(staged, target.join(TEMPORARY, name))
+    except BaseException:
+        try:
+            target.delete(staged)
+        except Exception:  # gone with its directory (the job ended), or HDFS unreachable
+            pass
+        raise
 
 
 def commit_output(target) -> None:
@@ -238,7 +255,8 @@ def _codec(codec: Optional[str]):
     if "gzip" in lowered:
         import gzip
 
-        return (lambda out: gzip.GzipFile(fileobj=out, mode="wb")), ".gz"
+        # as Hadoop's GzipCodec: no file name, time 0 (the same records, the same bytes)
+        return (lambda out: gzip.GzipFile("", "wb", fileobj=out, mtime=0)), ".gz"
     if "bzip2" in lowered or "bz2" in lowered:
         import bz2
 

@@ -310,6 +310,15 @@ class ApplicationKilled(Record):
         self.reason = reason
 
 
+class MasterStopping(Record):
+    """The master is stopping on purpose (vega stop-master, stop-cluster, a SIGTERM): a
+    driver left with no executor need not wait for it to come back."""
+    reason: str
+
+    def __init__(self, reason):
+        self.reason = reason
+
+
 # -- any client -> master ----------------------------------------------------------------
 
 class RequestStatus(Record):
@@ -334,9 +343,13 @@ class FollowLogs(Record):
 
 class LogChunk(Record):
     text: str
+    #: the stream it was written to: "stderr" for a cluster-mode driver's standard error
+    #: (its progress, warnings, errors), else "stdout"
+    stream: str = "stdout"
 
-    def __init__(self, text):
+    def __init__(self, text, stream="stdout"):
         self.text = text
+        self.stream = stream
 
 
 class LogEnd(Record):
@@ -469,7 +482,8 @@ CLUSTER_MESSAGE_TYPES: Dict[str, Type] = {cls.__name__: cls for cls in (
     WorkerStopping, ExecutorExited, RegisteredWorker, RegisterWorkerFailed, LaunchExecutor,
     KillExecutor, ApplicationEnded, RegisterApplication, UnregisterApplication, RequestExecutors,
     KillExecutors, AppLog, AppEvents, AppMetrics, RegisteredApplication, ApplicationRejected,
-    ExecutorAdded, ExecutorRemoved, ApplicationWaiting, ApplicationKilled, RequestStatus,
+    ExecutorAdded, ExecutorRemoved, ApplicationWaiting, ApplicationKilled, MasterStopping,
+    RequestStatus,
     StatusReply, FollowLogs, LogChunk, LogEnd, SubmitDriver, DriverSubmitted, KillApplication,
     KillResult, PackageQuery, PackageStatus, UploadPackage, FetchPackage, PackageData, FetchBlock,
     BlockData, BlockUnavailable,

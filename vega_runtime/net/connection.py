@@ -151,6 +151,10 @@ def wrap_client(context: ssl.SSLContext, sock: socket.socket, peer: str,
                                      "this is not a Vega port") from None
     except ssl.SSLError as exc:
         raise AuthenticationFailed(peer, describe_client_side(exc)) from None
+    except TimeoutError:  # the kernel accepted for it: the process itself does not answer
+        raise TimeoutError(f"{peer} accepted the connection but did not answer its TLS "
+                           f"handshake within {sock.gettimeout():g}s: the process there is "
+                           "stopped (SIGSTOP), hung or overloaded") from None
 
 
 class Connection:

@@ -92,9 +92,29 @@ def recv_frame(sock: socket.socket, peer: str = "peer",
     return decode_body(body, peer)
 
 
+#: What a frame's maps and arrays may hold, counted together with their entries: this many,
+#: plus one for each ``BYTES_PER_ITEM`` bytes of the frame.  Bulk data (records, code,
+#: results, packages, event lines) travels as byte and text strings, which decode to about
+#: their size; a map or an array costs ~60 bytes of Python and an entry 8 or more, so a frame
+#: of a million empty maps would decode into ~70 times its size.  A frame is refused once it
+#: is past the count, having decoded no more than twice it.  (A frame can hold no more items
+#: than it has bytes, so one under ~1 MiB is never counted.)
+FRAME_ITEMS, BYTES_PER_ITEM = 1 << 20, 64
+
+
+class _TooManyItems(Exception):
+    pass
+
+
 def decode_body(body: bytes, peer: str) -> dict:
+    limit = FRAME_ITEMS + len(body) // BYTES_PER_ITEM
     try:
-        message = msgpack.unpackb(body, raw=False, strict_map_key=False)
+        if len(body) <= limit:
+            message = msgpack.unpackb(body, raw=False, strict_map_key=False)
+        else:
+            message = _decode_counted(body, limit, peer)
+    except ProtocolError:
+        raise
     except Exception as exc:
         raise ProtocolError(peer, f"malformed msgpack ({type(exc).__name__})") from None
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):
@@ -102,3 +122,26 @@ def decode_body(body: bytes, peer: str) -> dict:
     return message
 
 
+
+
+def _decode_counted(body: bytes, limit: int, peer: str):
+    """``unpackb``, refusing a frame whose maps, arrays and entries add up to more than
+    ``limit`` (one map or array over it is refused at its header, before it is made)."""
+    count = 0
+
+    def counted(container):
+        nonlocal count
+        count += len(container) + 1
+        if count > limit:
+            raise _TooManyItems()
+        return container
+
+    try:
+        return msgpack.unpackb(body, raw=False, strict_map_key=False, object_hook=counted,
+                               list_hook=counted, max_array_len=limit, max_map_len=limit)
+    except (_TooManyItems, ValueError) as exc:
+        if isinstance(exc, ValueError) and "exceeds max_" not in str(exc):
+            raise
+        raise ProtocolError(peer, f"a frame of {len(body)} bytes holds more maps, arrays and "
+                                  f"their entries than the {limit} it may (bulk data must "
+                                  "travel as byte strings)") from None

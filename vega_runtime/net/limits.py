@@ -26,6 +26,12 @@ from ..retry import Backoff
 EXHAUSTED = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 
 
+#: lines a server logs at once of one kind of refusal, then lines a second: a handful of
+#: misconfigured peers are each named, and a day-long flood adds ~2 MB a reason to the log
+#: (every refusal is counted in the metrics all the same)
+LOG_BURST, LOG_RATE = 20, 0.2
+
+
 class RateLimitedLog:
     """Log through ``logger`` at most ``burst`` lines at once and ``rate`` lines a second
     after that, per key (a token bucket each); what is held back is counted and reported
@@ -35,8 +41,8 @@ class RateLimitedLog:
     rate small enough that a flood of bad connections cannot fill a disk with log lines.
     """
 
-    def __init__(self, logger: logging.Logger, burst: float = 300, rate: float = 2.0,
-                 clock=time.monotonic):
+    def __init__(self, logger: logging.Logger, burst: float = LOG_BURST,
+                 rate: float = LOG_RATE, clock=time.monotonic):
         self.logger, self.burst, self.rate, self.clock = logger, burst, rate, clock
         self._lock = threading.Lock()
         self._tokens: Dict[str, float] = {}
@@ -98,8 +104,17 @@ class Admission:
         """Whose oldest waiting connection makes room for a new one from ``address`` that
         ``admit`` refused for ``refused``: at the cap of one address, that address's (a
         client sharing its address with one that holds connections open gets in); at the
-        total cap, the ``busiest`` address's, if it holds more than ``address`` does."""
-        return self.busiest(than=address) if refused == "total_limit" else address
+        total cap, the ``busiest`` address's, if it holds more than ``address`` does, else
+        ``address``'s own if it holds any (a flood spread evenly over several addresses,
+        the client's among them, as any user of a host can spread one over 127.0.0.0/8,
+        must not lock that client out either)."""
+        if refused != "total_limit":
+            return address
+        busiest = self.busiest(than=address)
+        if busiest is not None:
+            return busiest
+        with self._lock:
+            return address if self._by_address[address] > 0 else None
 
     def release(self, address: str) -> None:
         with self._lock:

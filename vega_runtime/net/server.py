@@ -10,9 +10,10 @@ running the handler, exactly as before.  Why:
   Handshakes are capped in total and per source address; a new connection
   over a cap takes the place of the oldest handshake of its own address (at
   the per-address cap) or of the address holding the most, when that holds
-  more than its own (at the total cap), so neither a flood from a few addresses
-  nor a process holding connections open from a shared address locks out the
-  others; what is left over is closed at once.  Each
+  more than its own, else of its own (at the total cap), so neither a flood
+  from a few addresses, nor one spread evenly over many (its victim's among
+  them), nor a process holding connections open from a shared address locks
+  out the others; what is left over is closed at once.  Each
   handshake has one deadline for the whole exchange, checked by the loop, so
   trickling a byte a second does not extend it.
 - The TLS 1.3 handshake (``tls.py``: both sides present a certificate of the

@@ -1,126 +1,33 @@
 """``SparkConf``, and how Spark's settings map to Vega's.
 
 A setting Vega has under another name is translated (``spark.task.maxFailures`` is
-``vega.task.max_attempts``); one it has no use for (``spark.ui.port``, JVM options) is
-reported once, in one warning, and otherwise ignored; ``vega.*`` settings pass through.
+``vega.task.max_attempts``: ``spark_settings``); one it has no use for (``spark.ui.port``,
+JVM options) is reported once, in one warning, and otherwise ignored; ``vega.*`` settings
+pass through.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from typing import Dict, Iterable, List, Optional, Tuple
+
+from ..errors import PySparkRuntimeError
+from ..spark_settings import IGNORED_WARNING, SPARK_TO_VEGA, translate  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
-_SECONDS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
 
-
-def _seconds(value: str) -> float:
-    """A Spark duration (``"3s"``, ``"500ms"``, ``"2min"``, a bare number of seconds)."""
-    match = re.fullmatch(r"\s*([0-9.]+)\s*([a-z]*)\s*", str(value).lower())
-    if not match or match.group(2) not in _SECONDS and match.group(2):
-        raise ValueError(f"{value!r} is not a Spark duration (e.g. 3s, 500ms, 2min)")
-    return float(match.group(1)) * _SECONDS.get(match.group(2) or "s", 1.0)
-
-
-def _same(value: str) -> str:
-    return value
-
-
-def _seconds_or_never(value: str) -> object:
-    """A Spark duration, or ``infinity`` (Spark's default of
-    ``spark.dynamicAllocation.cachedExecutorIdleTimeout``), which Vega reads as never."""
-    return value if str(value).strip().lower() in ("infinity", "inf", "never") else _seconds(value)
-
-
-#: Spark setting -> (Vega setting, conversion of the value)
-SPARK_TO_VEGA = {
-    "spark.master": ("vega.master", _same),
-    "spark.app.name": ("vega.app.name", _same),
-    "spark.default.parallelism": ("vega.default.parallelism", _same),
-    "spark.task.maxFailures": ("vega.task.max_attempts", _same),
-    "spark.task.cpus": ("vega.task.cpus", _same),
-    "spark.stage.maxConsecutiveAttempts": ("vega.stage.max_attempts", _same),
-    "spark.executor.memory": ("vega.executor.memory", _same),
-    "spark.executor.cores": ("vega.executor.cores", _same),
-    "spark.cores.max": ("vega.cores.max", _same),
-    "spark.driver.maxResultSize": ("vega.driver.max_result_size", _same),
-    "spark.local.dir": ("vega.local.dir", _same),
-    "spark.locality.wait": ("vega.locality.wait", _seconds),
-    # Vega's only locality level: a task's cached input in an executor's process
-    "spark.locality.wait.process": ("vega.locality.wait", _seconds),
-    "spark.python.worker.memory": ("vega.shuffle.memory_bound", _same),
-    "spark.python.profile": ("vega.python.profile", _same),
-    "spark.python.profile.dump": ("vega.python.profile.dump", _same),
-    "spark.barrier.sync.timeout": ("vega.barrier.sync_timeout", _seconds),
-    "spark.speculation": ("vega.speculation", _same),
-    "spark.speculation.multiplier": ("vega.speculation.multiplier", _same),
-    "spark.speculation.quantile": ("vega.speculation.quantile", _same),
-    "spark.speculation.minTaskRuntime": ("vega.speculation.min_runtime", _seconds),
-    "spark.dynamicAllocation.enabled": ("vega.dynamic_allocation.enabled", _same),
-    "spark.dynamicAllocation.minExecutors": ("vega.dynamic_allocation.min_executors", _same),
-    "spark.dynamicAllocation.maxExecutors": ("vega.dynamic_allocation.max_executors", _same),
-    "spark.dynamicAllocation.initialExecutors":
-        ("vega.dynamic_allocation.initial_executors", _same),
-    "spark.dynamicAllocation.schedulerBacklogTimeout":
-        ("vega.dynamic_allocation.scheduler_backlog_timeout", _seconds),
-    "spark.dynamicAllocation.sustainedSchedulerBacklogTimeout":
-        ("vega.dynamic_allocation.sustained_scheduler_backlog_timeout", _seconds),
-    "spark.dynamicAllocation.executorIdleTimeout":
-        ("vega.dynamic_allocation.executor_idle_timeout", _seconds),
-    "spark.dynamicAllocation.cachedExecutorIdleTimeout":
-        ("vega.dynamic_allocation.cached_executor_idle_timeout", _seconds_or_never),
-    "spark.eventLog.dir": ("vega.eventlog.dir", _same),
-    "spark.eventLog.rolling.enabled": ("vega.eventlog.rolling.enabled", _same),
-    "spark.eventLog.rolling.maxFileSize": ("vega.eventlog.rolling.max_file_size", _same),
-    "spark.log.level": ("vega.log.level", _same),
-}
-
-
-def vega_settings(pairs: Iterable[Tuple[str, str]]) -> Dict[str, str]:
-    """Vega's settings for Spark's ``pairs``; the ones without a Vega meaning are logged
-    once, together, as ignored."""
-    settings: Dict[str, str] = {}
-    ignored: List[str] = []
-    # a level's own wait beats spark.locality.wait, whichever was set first
-    pairs = sorted(pairs, key=lambda pair: pair[0] == "spark.locality.wait.process")
-    event_log_off = any(k == "spark.eventLog.enabled" and str(v).lower() == "false"
-                        for k, v in pairs)
-    for key, value in pairs:
-        if key.startswith("vega."):
-            settings[key] = value
-        elif key in SPARK_TO_VEGA:
-            target, convert = SPARK_TO_VEGA[key]
-            settings[target] = convert(value)
-        elif _family_key(key):
-            settings[_family_key(key)] = value
-        elif key != "spark.eventLog.enabled":
-            ignored.append(key)
-    if event_log_off:
-        settings["vega.eventlog.dir"] = ""
+def vega_settings(pairs: Iterable[Tuple[str, str]]) -> Dict[str, object]:
+    """Vega's settings for Spark's ``pairs`` (``spark_settings.translate``); the ones
+    without a Vega meaning, and keys neither Spark's nor Vega's, are logged once,
+    together, as ignored."""
+    settings, ignored = translate(pairs)
+    for key in [k for k in settings if not k.startswith("vega.")]:
+        del settings[key]
+        ignored.append(key)
     if ignored:
-        log.warning("Vega has no use for these Spark settings and ignores them: %s",
-                    ", ".join(sorted(ignored)))
+        log.warning(IGNORED_WARNING, ", ".join(sorted(ignored)))
     return settings
-
-
-def _family_key(key: str) -> Optional[str]:
-    """Vega's name of a Spark setting with a name inside: custom resources
-    (``spark.executor.resource.gpu.discoveryScript``) and executor environment variables
-    (``spark.executorEnv.VAR``); None for any other.
-
-    >>> _family_key("spark.worker.resource.gpu.discoveryScript"), _family_key("spark.x")
-    ('vega.worker.resource.gpu.discovery_script', None)
-    """
-    match = re.match(r"^spark\.(driver|worker|executor|task)\.resource\.(.+)\."
-                     r"(amount|discoveryScript|vendor)$", key)
-    if match:
-        role, name, field = match.groups()
-        return f"vega.{role}.resource.{name}.{'discovery_script' if field == 'discoveryScript' else field}"
-    if key.startswith("spark.executorEnv."):
-        return "vega.executor.env." + key[len("spark.executorEnv."):]
-    return None
 
 
 class SparkConf:
@@ -155,7 +62,10 @@ class SparkConf:
     def setExecutorEnv(self, key: Optional[str] = None, value: Optional[str] = None,
                        pairs: Optional[List[Tuple[str, str]]] = None) -> "SparkConf":
         if (key is None) == (pairs is None):
-            raise ValueError("Either pass one key-value pair or a list of pairs")
+            raise PySparkRuntimeError("Key-value pair or a list of pairs is required: pass "
+                                      "setExecutorEnv(key, value) or "
+                                      "setExecutorEnv(pairs=[(key, value), ...]), not both",
+                                      "KEY_VALUE_PAIR_REQUIRED")
         for k, v in ([(key, value)] if pairs is None else pairs):
             self.set("spark.executorEnv." + k, v)
         return self

@@ -319,8 +319,13 @@ class RDD(Transformations, PairFunctions, Actions, Generic[T]):
         """Keep computed partitions on the executors at ``storage_level``.
 
         Another level than the one already assigned raises ``VegaError``, as Spark refuses
-        it (``unpersist()`` first); the same level again is fine.
+        it (``unpersist()`` first); the same level again is fine.  A level that is not a
+        ``StorageLevel`` (a name, None) raises ``TypeError``, as PySpark's.
         """
+        if not isinstance(storage_level, StorageLevel):
+            raise TypeError("storageLevel must be of type pyspark.StorageLevel, not "
+                            f"{type(storage_level).__name__}: pass one of StorageLevel's "
+                            "constants (StorageLevel.MEMORY_ONLY, StorageLevel.DISK_ONLY, ...)")
         if self.storage_level not in (StorageLevel.NONE, storage_level):
             raise VegaError("Cannot change storage level of an RDD after it was already "
                             f"assigned a level: {self!r} is persisted at "

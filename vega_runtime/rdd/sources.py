@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import operator
 import os
 import posixpath
 from typing import Iterable, Iterator, List, Sequence
 
 from ..io.files import (InputFile, absolute_paths, input_errors, is_compressed,
-                        list_input_files, open_input)
+                        list_input_files, open_input, refuse_unreadable_codecs)
 from ..errors import InputError
 from ..io.globs import path_text
 from ..io.hdfs import is_hdfs
@@ -81,16 +82,36 @@ class _FileInput(RDD):
     partitions are first needed, as Spark does, so a path may appear after the RDD is made
     and a missing one fails the first action."""
 
+    #: PySpark's textFile and pickleFile refuse a negative minPartitions (Hadoop's
+    #: "Illegal Capacity: -1"); its wholeTextFiles and binaryFiles take it as 1
+    negative_min_partitions = False
+    #: whether the files are decompressed (all but ``binary_files``' are)
+    decompress = True
+
     def __init__(self, ctx, path: str, min_partitions: int, split_size: int):
         super().__init__(ctx)
         self.path = path
         self._spec = absolute_paths(path)  # relative to the working directory of now
         self.hdfs = ctx.hdfs_settings
-        self._min_partitions = min_partitions
+        self._min_partitions = self._checked(min_partitions)
         self._split_size = split_size
 
+    def _checked(self, min_partitions) -> int:
+        """``min_partitions`` as PySpark takes it: an int, negative only where allowed."""
+        try:
+            count = operator.index(min_partitions)
+        except TypeError:
+            raise TypeError(f"minPartitions must be an int, not {type(min_partitions).__name__}"
+                            ) from None
+        if count < 0 and not self.negative_min_partitions:
+            raise ValueError(f"minPartitions must be 0 or more (0: the default), not {count}")
+        return max(count, 1)
+
     def _files(self) -> List[InputFile]:
-        return list_input_files(self._spec, self.hdfs)
+        files = list_input_files(self._spec, self.hdfs)
+        if self.decompress:
+            refuse_unreadable_codecs(files)
+        return files
 
     def _open(self, path: str, mode: str = "rb"):
         return open_input(path, self.hdfs)
@@ -149,17 +170,20 @@ class WholeFilesRDD(_WholeFileInput):
     is not decompressed, as in Spark), else the text, as ``str`` or
     with ``use_unicode=False`` as UTF-8 ``bytes``, path included (as PySpark gives them)."""
 
+    negative_min_partitions = True
+
     def __init__(self, ctx, path: str, min_partitions: int, split_size: int, binary: bool,
                  use_unicode: bool = True):
         super().__init__(ctx, path, min_partitions, split_size)
         self.binary = binary
+        self.decompress = not binary
         self.use_unicode = use_unicode
         self.set_name(path_text(path))  # as Spark's wholeTextFiles and binaryFiles
 
     def compute(self, partition: FilesPartition, tc) -> Iterator:
         for segment in partition.segments:
             with input_errors(segment.path), \
-                    open_input(segment.path, self.hdfs, decompress=not self.binary) as fh:
+                    open_input(segment.path, self.hdfs, decompress=self.decompress) as fh:
                 data = fh.read()
             key = segment.path if is_hdfs(segment.path) else "file:" + os.path.abspath(segment.path)
             if self.binary:

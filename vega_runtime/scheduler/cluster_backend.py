@@ -19,13 +19,14 @@ import time
 from typing import Callable, List, Optional
 
 from .._version import __version__
-from ..errors import ExecutorsCannotStart, JobCancelled, MasterUnreachable, NoExecutors, VegaError
+from ..errors import (ExecutorsCannotStart, JobCancelled, MasterStopped, MasterUnreachable,
+                      NoExecutors, VegaError)
 from ..executor_loss import LossCause
 from ..net.connection import HANDSHAKE_TIMEOUT, Connection
 from ..net.framing import ConnectionClosed, ProtocolError
 from ..net.messages import (ApplicationKilled, ApplicationWaiting, BarrierSync, ExecutorAdded,
                             ExecutorHeartbeat, ExecutorRemoved, FetchBroadcast, KillExecutors,
-                            RegisterApplication, RegisteredExecutor, RegisterExecutor,
+                            MasterStopping, RegisterApplication, RegisteredExecutor, RegisterExecutor,
                             RemoveBroadcast, RemoveRdd, RemoveShuffle, Shutdown, TaskFinished,
                             TaskOutput)
 from ..net.server import Server
@@ -115,6 +116,9 @@ class ClusterBackend:
         self.launch_failure: Optional[str] = None
         #: why the master is gone for good, once it is (ends waits for executors)
         self.master_lost: Optional[str] = None
+        #: why the master said it was stopping, until it takes the application back (a
+        #: job left with no executor fails at once: nobody will start one)
+        self.master_stopped: Optional[str] = None
         #: set once the master has given this application its id (executors may connect
         #: the moment it has, before this thread has read the reply)
         self._registered = threading.Event()
@@ -247,7 +251,11 @@ class ClusterBackend:
         elif isinstance(message, ApplicationWaiting):
             self.waiting_reason = message.message
             self._told_waiting = True
-            if not self.starting:
+            with self.lock:
+                running = len(self.pool) > 0  # its jobs run on: more executors are waited for
+            if running:
+                log.info("waiting for more executors: %s", message.message)
+            elif not self.starting:
                 log.warning("waiting: %s", message.message)
                 self.on_waiting(message.message)
         elif isinstance(message, ExecutorAdded):
@@ -256,6 +264,13 @@ class ClusterBackend:
         elif isinstance(message, ApplicationKilled):
             self.killed = message.reason
             self.events.put(None)
+        elif isinstance(message, MasterStopping):
+            log.warning("the master is stopping (%s): jobs go on on this application's "
+                        "executors; one with none left fails", message.reason)
+            with self.lock:
+                self.master_stopped = message.reason
+                self._executor_seen.notify_all()
+            self.events.put(None)  # a wake-up
 
     def _master_gone(self, reason: str, refused: bool) -> None:
         """The master stayed away past the reconnect timeout: jobs go on on the executors the
@@ -270,7 +285,7 @@ class ClusterBackend:
     def _master_back(self) -> None:
         """The master took the application back after the reconnect timeout."""
         with self.lock:
-            self.master_lost = None
+            self.master_lost = self.master_stopped = None
 
     # -- executors -------------------------------------------------------------------------
     def _serve_executor(self, conn: Connection) -> None:
@@ -384,6 +399,15 @@ class ClusterBackend:
         if not repeated:
             log.warning("executor %s could not start: %s", executor_id, reason)
 
+    def _no_master_error(self) -> Optional[VegaError]:
+        """(Under ``lock``.) Why nobody will start an executor for this application: the
+        master is gone for good, or said it was stopping; None while it may."""
+        if self.master_lost is not None:
+            return self._master_gone_error(self.master_lost)
+        if self.master_stopped is not None and self.launch_failure is None:
+            return MasterStopped(self.master_client.url, self.master_stopped)
+        return None
+
     def _master_gone_error(self, reason: str, refused: bool = False) -> VegaError:
         """Why a job fails without its master: it did not take the application back
         (``refused``), or it is away and the application has no executor left."""
@@ -422,8 +446,8 @@ class ClusterBackend:
         deadline = time.monotonic() + timeout
         with self.lock:
             while len(self.pool) < count:
-                if self.master_lost is not None:
-                    raise self._master_gone_error(self.master_lost)
+                if self._no_master_error() is not None:
+                    raise self._no_master_error()
                 left = deadline - time.monotonic()
                 if left <= 0:
                     said = self.waiting_reason if self._told_waiting else ""
@@ -495,8 +519,8 @@ class ClusterBackend:
         if not self.pool.queue or len(self.pool):
             self._starved_since = None
             return
-        if self.master_lost is not None:  # nobody to start an executor
-            raise self._master_gone_error(self.master_lost)
+        if self._no_master_error() is not None:  # nobody to start an executor
+            raise self._no_master_error()
         since = getattr(self, "_starved_since", None)
         if since is None:
             self._starved_since = time.monotonic()

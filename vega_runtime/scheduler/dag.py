@@ -283,6 +283,12 @@ class DAGScheduler:
             return []
         return self._fail_job(error)
 
+    def drop_job(self) -> None:
+        """Forget the running job, if any, without a word (what ending it would have said
+        could not be said); the next job can start."""
+        if self.job is not None:
+            self._finish_job(None)
+
     def task_lost(self, task: TaskSpec) -> list:
         """A task's executor went away for reasons outside the task: rerun, uncounted."""
         if self.running_tasks.pop(task.task_id) is None or self.job is None:

@@ -27,6 +27,7 @@ from ..net.messages import (EXECUTOR_PAYLOADS, BarrierSync, BarrierSyncReply, Ki
                             PutBlock, RemoveBroadcast, RemoveRdd, RemoveShuffle, Shutdown,
                             TaskFinished)
 from ..private_files import make_private_dirs
+from ..processes import CtrlCWatch
 from ..records import Record
 from ..resources import EXECUTOR_RESOURCES_ENV, executor_cores, task_addresses
 from ..serde import dumps
@@ -248,13 +249,13 @@ class Executor:
                                     self._barrier_sync(launch, payload.settings, *sync))
         saved_random = _reseed_random(self.in_driver)
         deserialized = time.monotonic()
-        tc.activate()
+        tc.activate(process_wide=not self.in_driver)  # threads the task starts see it too
         files.task_root(self.files_root)
         try:
-            with OutputCapture(launch.task_id, self.sink):
-                finished = self._run_task(launch, payload, partition, tc)
+            with OutputCapture(launch.task_id, self.sink), CtrlCWatch() as ctrl_c:
+                finished = self._run_task(launch, payload, partition, tc, ctrl_c)
         finally:
-            TaskContext.deactivate()
+            TaskContext.deactivate(process_wide=not self.in_driver)
             files.task_root(None)
             _restore_random(saved_random)
         ended = time.monotonic()
@@ -295,7 +296,8 @@ class Executor:
         level = StorageLevel.named(message.level)
         self.blocks.put((message.rdd_id, message.partition), pickle.loads(message.data), level)
 
-    def _run_task(self, launch: LaunchTask, payload: StagePayload, partition, tc) -> TaskFinished:
+    def _run_task(self, launch: LaunchTask, payload: StagePayload, partition, tc,
+                  ctrl_c: CtrlCWatch) -> TaskFinished:
         try:
             if payload.profiler is None:
                 finished = self._compute(launch, payload, partition, tc)
@@ -310,7 +312,8 @@ class Executor:
                                 error_message=exc.reason, fetch_from=exc.location)
         except BaseException as exc:  # the user's code may raise anything, even SystemExit
             # Over its memory limit an executor process stops (executor_main).
-            if self._stops_driver(exc) or (isinstance(exc, MemoryError) and self.memory_limit):
+            if self._stops_driver(exc, ctrl_c.came) or \
+                    (isinstance(exc, MemoryError) and self.memory_limit):
                 raise
             sys.stderr.flush()
             return TaskFinished(launch.task_id, TaskState.FAILED, error_type=type(exc).__name__,
@@ -330,12 +333,15 @@ class Executor:
                                 error_message=too_large)
         return TaskFinished(launch.task_id, TaskState.SUCCESS, value=value)
 
-    def _stops_driver(self, exc: BaseException) -> bool:
-        """In the driver (``local``) a KeyboardInterrupt is Ctrl-C and a DriverExit a kill,
-        whenever they come (loading a task as well as running it): they stop the driver. An
-        executor process ignores Ctrl-C, so there one is the task's own, and fails it (as in
-        PySpark)."""
-        return self.in_driver and isinstance(exc, (KeyboardInterrupt, DriverExit))
+    def _stops_driver(self, exc: BaseException, ctrl_c: bool = True) -> bool:
+        """In the driver (``local``) a DriverExit is a kill and a KeyboardInterrupt, when a
+        Ctrl-C came (``ctrl_c``; loading a task, always), is Ctrl-C: they stop the driver.
+        A KeyboardInterrupt the task's code raised itself fails the task, as an executor
+        process's (which ignores Ctrl-C) does, and as in PySpark: it stopped the driver,
+        'job cancelled (Ctrl-C)', exit code 130."""
+        if not self.in_driver:
+            return False
+        return isinstance(exc, DriverExit) or (isinstance(exc, KeyboardInterrupt) and ctrl_c)
 
     def _write_shuffle(self, launch: LaunchTask, payload: StagePayload, records) -> TaskFinished:
         dep = payload.shuffle_dep
@@ -352,6 +358,9 @@ class Executor:
             statuses = [MapStatus.from_wire(s) for s in payload.map_statuses[dep.shuffle_id]]
             locations = [s.block(reduce_id) for s in statuses]
             bytes_read[0] += sum(loc.length for loc in locations)
+            set_timeout = getattr(self.fetch_block, "set_timeout", None)
+            if set_timeout is not None and "fetch_timeout" in payload.settings:
+                set_timeout(payload.settings["fetch_timeout"])  # a remote fetcher's
             return read_shuffle(dep, reduce_id, locations, self.fetch_block,
                                 payload.settings["memory_bound"], self.dirs.spill)
 

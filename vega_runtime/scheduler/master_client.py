@@ -96,9 +96,9 @@ class MasterClient:
                on_back: Callable[[], None] = lambda: None) -> None:
         """Hand each message from the master to ``on_message`` on a thread of its own.
         ``on_gone(reason, refused)``: the master has been away past the reconnect timeout
-        (``refused`` False: it is still tried, and ``on_back()`` follows once it takes the
-        application back), or it answered that it will not take the application back
-        (``refused`` True: the end)."""
+        (``refused`` False: it is still tried), or it answered that it will not take the
+        application back (``refused`` True: the end); ``on_back()``: it took the
+        application back after losing it."""
         self._following = True
         threading.Thread(target=self._follow, args=(on_message, on_gone, on_back),
                          name="driver-master", daemon=True).start()
@@ -116,6 +116,8 @@ class MasterClient:
                 self.conn.shutdown()  # what is sent meanwhile waits in buffers, not a dead socket
                 log.warning("lost the connection to the master (%s); reconnecting", exc)
                 refused = self._reconnect(self.reconnect_timeout)
+                if refused is None:
+                    on_back()
                 if refused == "" and not self._closing:
                     log.error("the master did not come back within %gs "
                               "(vega.master.reconnect_timeout): jobs go on on this application's "

@@ -13,9 +13,10 @@ import time
 from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from ..errors import (BarrierJobRefused, DriverExit, FetchFailed, JobCancelled, ResultTooLarge,
-                      TaskFailed)
+                      TaskFailed, error_line)
 from ..executor_loss import caused_by_app, loss_sentence
 from ..files import AddedFiles
+from ..logs import error_summary
 from ..net.messages import PutBlock
 from ..resources import ResourceError, check_task_fits
 from ..serde import dumps, dumps_closure
@@ -157,13 +158,10 @@ class JobRunner:
                 # where nothing can interrupt them): cancelled all the same, as in PySpark
                 raise JobCancelled(self._cancel_reason, job_id)
         except BaseException as exc:
-            if self.dag.job is not None:
-                # its tasks are killed and its running stages end, failed (the listeners, a
-                # progress display say so); the job's outcome is this exception
-                ended = self.dag.cancel_job(_stopped_by(exc)) \
-                    if isinstance(exc, (KeyboardInterrupt, DriverExit)) else self.dag.abort_job(exc)
-                self._apply([a for a in ended if isinstance(a, (KillTasks, StageCompleted))])
-            self.listener.on_job_end(job_id, exc)
+            try:
+                self._end_stopped_job(job_id, exc)
+            finally:
+                self.listener.on_job_end(job_id, exc)
             raise
         finally:
             self._payloads.clear()
@@ -180,6 +178,23 @@ class JobRunner:
         if deadline is not None:
             return dict(zip(partitions, self._outcome.results))
         return self._outcome.results
+
+    def _end_stopped_job(self, job_id: int, exc: BaseException) -> None:
+        """The job stopped on ``exc``: its tasks are killed and its running stages end,
+        failed (the listeners, a progress display say so).  Should that fail in turn (a
+        listener that raises), the job is dropped all the same and ``exc`` stays its
+        outcome, so that it is not left running and the next job can start."""
+        if self.dag.job is None:
+            return
+        try:
+            ended = self.dag.cancel_job(_stopped_by(exc)) \
+                if isinstance(exc, (KeyboardInterrupt, DriverExit)) else self.dag.abort_job(exc)
+            self._apply([a for a in ended if isinstance(a, (KillTasks, StageCompleted))])
+        except Exception as failure:  # noqa: BLE001 - exc is what the caller is told
+            log.error("job %d: ending it after %s failed too (%s: %s)", job_id,
+                      error_summary(exc), type(failure).__name__, error_summary(failure))
+        finally:
+            self.dag.drop_job()
 
     def catch_up(self) -> None:
         """Take in what the backend reported since it was last asked (executors added, lost
@@ -359,7 +374,7 @@ class JobRunner:
                                   spec.speculative)
         self.listener.on_task_info(task_info(
             spec, event.executor_id, event.host, finished.state, finished.metrics,
-            f"{finished.error_type}: {finished.error_message}" if not ok else None,
+            error_line(finished.error_type, finished.error_message) if not ok else None,
             finished.blocks_added, finished.blocks_dropped))
         self.listener.on_task_metrics(finished.state, finished.metrics)
         if ok:
@@ -381,9 +396,9 @@ class JobRunner:
                                   finished.fetch_from or event.host, finished.error_message)
             log.warning("task %d.%d %s", spec.stage_id, spec.partition, failure)
             return self.dag.fetch_failed(spec, failure)
-        log.warning("task %d.%d (attempt %d) failed on %s: %s: %s", spec.stage_id,
-                    spec.partition, spec.attempt, event.executor_id, finished.error_type,
-                    finished.error_message)
+        log.warning("task %d.%d (attempt %d) failed on %s: %s", spec.stage_id,
+                    spec.partition, spec.attempt, event.executor_id,
+                    error_line(finished.error_type, finished.error_message))
         return self.dag.task_failed(spec, TaskFailed(
             spec.stage_id, spec.partition, spec.attempt + 1, event.host, event.executor_id,
             finished.error_type, finished.error_message, finished.traceback,

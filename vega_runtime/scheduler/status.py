@@ -40,8 +40,9 @@ class SparkStageInfo(NamedTuple):
 class SparkExecutorInfo(NamedTuple):
     """PySpark's executor status (the driver is listed too, first).  ``cacheSize`` and
     ``usedOnHeapStorageMemory`` are the bytes of cached partitions the executor keeps in
-    memory, ``totalOnHeapStorageMemory`` its ``vega.storage.memory``; Vega keeps nothing
-    off the heap (both off-heap fields are 0)."""
+    memory, ``totalOnHeapStorageMemory`` what it may cache
+    (``config.executor_storage_memory``); Vega keeps nothing off the heap (both off-heap
+    fields are 0)."""
 
     host: str
     port: int

@@ -10,12 +10,11 @@ a ``BlockLocation`` tells one reducer where its piece of it is.
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import os
 import struct
-from typing import Iterator, List, Sequence
+from typing import List, Sequence
 
+from ..io.disk import naming_a_full_disk as full_disk
 from ..private_files import open_private
 from ..records import FrozenRecord
 
@@ -97,31 +96,12 @@ def output_paths(shuffle_dir: str, shuffle_id: int, map_id: int, attempt: int):
     return stem + ".data", stem + ".index"
 
 
-#: the errors of a write that found its disk (or the user's quota) full
-DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
-
-
-@contextlib.contextmanager
-def naming_a_full_disk(directory: str, what: str) -> Iterator[None]:
-    """Re-raise a full disk met by writes of ``what`` into ``directory`` as an error naming
-    the directory, what is free there, and what to do (a bare ``[Errno 28] No space left on
-    device`` names no disk); other errors pass as they are."""
-    try:
-        yield
-    except OSError as exc:
-        if exc.errno not in DISK_FULL:
-            raise
-        import shutil  # here: it imports bz2 and lzma, ~5 ms every driver would pay
-
-        try:
-            usage = shutil.disk_usage(directory)
-            room = f" ({usage.free / 2**20:.1f} MiB free of {usage.total / 2**20:.1f} MiB)"
-        except OSError:
-            room = ""
-        raise OSError(exc.errno, f"no space left on the disk of {directory}{room} for {what}: "
-                                 "free space there or give Vega a work directory on a larger "
-                                 "disk (vega worker --work-dir; vega.local.dir for local "
-                                 "masters)") from exc
+def naming_a_full_disk(directory: str, what: str):
+    """A full disk met writing ``what`` (map output, spilled records) into ``directory``,
+    named with its free space and where Vega's work directory is set."""
+    return full_disk(directory, what, "free space there or give Vega a work directory on a "
+                                      "larger disk (vega worker --work-dir; vega.local.dir "
+                                      "for local masters)")
 
 
 def remove_map_output(data_path: str, index_path: str) -> None:

@@ -3,7 +3,7 @@
 
 let selected = new URLSearchParams(location.search).get("app");
 
-const {el, signedInFetch: api} = window.VegaDom;
+const {el, signedInFetch: api, fileLink} = window.VegaDom;
 
 function bar(used, total, label) {
   const pct = total ? Math.min(100, 100 * used / total) : 0;
@@ -53,7 +53,7 @@ async function refresh() {
     const link = el("a", {href: `?app=${a.id}`}, "details");
     link.onclick = event => { event.preventDefault(); selected = a.id;
                               history.replaceState(null, "", `?app=${a.id}`); refresh(); };
-    const output = el("a", {href: `/api/v1/applications/${a.id}/output`}, "output");
+    const output = fileLink(`/api/v1/applications/${a.id}/output`, "output");
     const pages = el("a", {href: `/ui/app.html?app=${a.id}`}, "jobs");
     const why = a.waiting_reason ? el("span", {class: "waiting"}, `: ${a.waiting_reason}`) : "";
     return [a.id, a.name, el("span", {}, state(a.state), why), a.cores, `${a.duration_seconds}s`,

@@ -1,0 +1,70 @@
+"""The master's HTTPS port against a client on the same machine or network that means harm
+or goes away: request targets that name another host, a client that hangs up in the middle
+of a large answer.  Each against a real ``vega master`` (``bare_master``), over real TLS
+verified against its cluster CA."""
+
+import os
+import socket
+import struct
+
+from proc_helpers import read_text, wait_for
+from test_http_api import raw_request, request
+from vega_runtime.net.tls import http_client_context
+
+
+def _status(reply: bytes) -> int:
+    return int(reply.split(b"\r\n", 1)[0].split()[1])
+
+
+def test_an_absolute_form_target_naming_another_host_is_refused(bare_master):
+    """``GET https://evil.example/... HTTP/1.1``: HTTP/1.1 lets the target's authority stand
+    for the Host header, so it is checked as the Host header is (403 even with the token and
+    a good Host header); one naming this master is served."""
+    port, token = bare_master.port, bare_master.token
+
+    def send(target: str, host: str = "127.0.0.1") -> bytes:
+        return raw_request(bare_master, f"GET {target} HTTP/1.1\r\nHost: {host}\r\n"
+                                        f"Authorization: Bearer {token}\r\n"
+                                        "Connection: close\r\n\r\n".encode())
+
+    for target in ("https://evil.example/api/v1/status", f"https://evil.example:{port}/",
+                   "http://evil.example/api/v1/status", "https://127.0.0.1@evil.example/",
+                   f"https://evil.example/?token={token}", "https:///api/v1/status",
+                   "ftp://127.0.0.1/api/v1/status", "evil.example/api/v1/status"):
+        reply = send(target)
+        assert _status(reply) == 403 and b"Host" in reply, (target, reply[:200])
+    for target in (f"https://127.0.0.1:{port}/api/v1/status", "https://localhost/api/v1/status",
+                   "https://vega.test/api/v1/status"):
+        assert _status(send(target)) == 200, target
+    # the Host header is still checked too
+    assert _status(send(f"https://127.0.0.1:{port}/api/v1/status", "evil.example")) == 403
+
+
+def test_a_client_hanging_up_mid_answer_is_no_error_and_its_token_is_not_logged(bare_master):
+    """A client (a browser tab closed, a script interrupted) that asks for a large answer
+    with ``?token=`` and hangs up while it is sent: the master logs no ERROR or traceback,
+    and never the token, and goes on serving."""
+    app = "app-20261205000000-0001"
+    (bare_master.events / f"{app}.jsonl").write_bytes(os.urandom(24 << 20))  # (no compression)
+    token, log = bare_master.token, bare_master.work_dir / "master.log"
+    context = http_client_context(bare_master.ca_file)
+    for _ in range(3):
+        sock = context.wrap_socket(socket.create_connection(("127.0.0.1", bare_master.port),
+                                                            timeout=20),
+                                   server_hostname="127.0.0.1")
+        sock.sendall(f"GET /api/v1/applications/{app}/logs?token={token} HTTP/1.1\r\n"
+                     "Host: 127.0.0.1\r\n\r\n".encode())
+        assert sock.recv(100).startswith(b"HTTP/1.0 200")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()  # a reset, in the middle of the answer
+
+    def only_this_one_open() -> bool:  # their threads have ended, having logged what they do
+        _, _, body = request(bare_master, "/metrics")
+        return b'vega_open_connections{port="http",state="established"} 1.0' in body
+    wait_for(only_this_one_open, 30, "the hung-up connections' threads to end")
+    code, _, _ = request(bare_master, "/api/v1/status",
+                         headers={"Authorization": f"Bearer {token}"})
+    assert code == 200
+    text = read_text(str(log))
+    assert "Traceback" not in text and " ERROR " not in text, text[-3000:]
+    assert token not in text

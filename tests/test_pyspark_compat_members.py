@@ -1,0 +1,133 @@
+"""PySpark members found missing or different by testing Vega against PySpark 4.3 case by
+case (``SparkConf``, ``SparkContext``'s attributes, ``TaskContext``): each test says what
+PySpark gives."""
+
+import sys
+from decimal import Decimal
+
+import pytest
+
+from vega_runtime import AccumulatorParam, BarrierTaskContext, TaskContext
+from vega_runtime.errors import PySparkRuntimeError
+from vega_runtime.pyspark_compat import SparkConf
+
+
+def test_python_exec_names_the_python_executors_run(ctx):
+    """``sc.pythonExec`` (PySpark's attribute, beside ``pythonVer``) is there: the driver's
+    interpreter, which the executors of the local masters run; before: AttributeError."""
+    assert ctx.pythonExec == sys.executable
+    assert ctx.pythonVer == "%d.%d" % sys.version_info[:2]
+
+
+@pytest.mark.parametrize("call", [lambda conf: conf.setExecutorEnv(),
+                                  lambda conf: conf.setExecutorEnv("A", "1", pairs=[("B", "2")])],
+                         ids=["neither", "both"])
+def test_set_executor_env_without_one_pair_or_pairs_is_pysparks_runtime_error(call):
+    """``setExecutorEnv()`` with neither a pair nor ``pairs`` (or both) raises PySpark's
+    ``PySparkRuntimeError`` ``KEY_VALUE_PAIR_REQUIRED`` (a ``RuntimeError``), as PySpark's;
+    before: ``ValueError``, which ``except PySparkRuntimeError`` missed."""
+    conf = SparkConf(False)
+    with pytest.raises(PySparkRuntimeError) as raised:
+        call(conf)
+    assert isinstance(raised.value, RuntimeError)
+    assert str(raised.value).startswith("[KEY_VALUE_PAIR_REQUIRED] Key-value pair or a list "
+                                        "of pairs is required: pass setExecutorEnv(key, value)")
+    assert conf.getAll() == []
+
+
+PYSPARK_JSON = {"stageId": 3, "partitionId": 1, "attemptNumber": 2, "taskAttemptId": 17,
+                "cpus": 1, "cpuAmount": "0.5",
+                "resources": {"gpu": {"name": "gpu", "addresses": ["0", "1"]}},
+                "localProperties": {"k": "v", "addresses": "h1:10, h2:20"}}
+
+
+def test_task_context_from_json_takes_pysparks_json_form():
+    """``TaskContext.from_json`` (PySpark 4.3's) builds a context of PySpark's JSON form of
+    one, with its ids, CPUs, resources and local properties; before: AttributeError."""
+    context = TaskContext.from_json(PYSPARK_JSON)
+    assert type(context) is TaskContext
+    assert (context.stageId(), context.partitionId(), context.attemptNumber(),
+            context.taskAttemptId()) == (3, 1, 2, 17)
+    assert (context.cpus(), context.cpuAmount()) == (1, Decimal("0.5"))
+    assert {name: (info.name, info.addresses) for name, info in context.resources().items()} \
+        == {"gpu": ("gpu", ["0", "1"])}
+    assert (context.getLocalProperty("k"), context.getLocalProperty("nope")) == ("v", None)
+    assert TaskContext.get() is None
+    whole = TaskContext.from_json({**PYSPARK_JSON, "cpus": 2, "cpuAmount": None})
+    assert (whole.cpus(), whole.cpuAmount()) == (2, Decimal(2))
+
+
+def test_barrier_task_context_from_json_gives_its_task_infos():
+    """``BarrierTaskContext.from_json`` gives a ``BarrierTaskContext`` whose task infos are
+    the ``addresses`` local property's, as PySpark's ``getTaskInfos()`` reads them."""
+    context = BarrierTaskContext.from_json({**PYSPARK_JSON, "connInfo": 1, "secret": "s"})
+    assert type(context) is BarrierTaskContext
+    assert [info.address for info in context.getTaskInfos()] == ["h1:10", "h2:20"]
+    assert context.partitionId() == 1
+
+
+def test_accumulator_has_pysparks_aid_and_accum_param(ctx):
+    """An accumulator's ``aid`` and ``accum_param`` (PySpark's attributes) are its id and
+    param; before: AttributeError."""
+    class Concat(AccumulatorParam):
+        def zero(self, value):
+            return ""
+
+        def addInPlace(self, value1, value2):
+            return value1 + value2
+
+    param = Concat()
+    acc = ctx.accumulator("", param)
+    ctx.parallelize(["a"], 1).foreach(lambda s: acc.add(s))
+    assert (acc.aid, acc.accum_param, acc.value) == (acc.id, param, "a")
+
+
+def _added_in_threads(ctx):
+    """What 10 records add to an accumulator from threads their tasks start, and the
+    partition ids and local property those threads see, as ``(value, seen)``."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    acc = ctx.accumulator(0)
+    ctx.set_local_property("seen.by", "threads")
+
+    def partition(records):
+        seen = []
+
+        def look():
+            context = TaskContext.get()
+            seen.append(context and (context.partitionId(), context.getLocalProperty("seen.by")))
+
+        thread = threading.Thread(target=look)
+        thread.start()
+        thread.join()
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(acc.add, records))
+        return seen
+
+    try:
+        seen = ctx.parallelize(range(10), 2).map_partitions(partition).collect()
+    finally:
+        ctx.set_local_property("seen.by", None)
+    return acc.value, seen
+
+
+def test_threads_a_task_starts_see_its_context_and_add_to_its_accumulators(ctx):
+    """In an executor process, threads a task starts (a thread pool in ``mapPartitions``)
+    see its ``TaskContext`` and add to its accumulator updates, as PySpark's process-wide
+    context; before: ``TaskContext.get()`` was None there and every add was lost (0)."""
+    if ctx.master == "local":
+        pytest.skip("local runs tasks in the driver's process: the next test")
+    assert _added_in_threads(ctx) == (45, [(0, "threads"), (1, "threads")])
+
+
+def test_on_local_an_add_from_a_tasks_thread_fails_instead_of_being_lost(fresh_ctx):
+    """On ``local`` (tasks in the driver's own process, beside its threads) a thread a task
+    starts has no task context: its ``add`` fails the task, saying so, where it was lost."""
+    from vega_runtime.errors import TaskFailed
+
+    ctx = fresh_ctx("local", conf={"vega.task.max_attempts": 1})
+    with pytest.raises(TaskFailed, match=r"PySparkRuntimeError: \[ACCUMULATOR_OUTSIDE_TASK\] "
+                                         r"Accumulator.add\(\) of accumulator \d+ was called "
+                                         r"outside its task: .*or use local\[N\]"):
+        _added_in_threads(ctx)

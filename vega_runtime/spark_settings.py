@@ -1,0 +1,139 @@
+"""Spark's names of Vega's settings, wherever settings are given.
+
+A Spark setting Vega has under another name is translated (``spark.task.maxFailures`` is
+``vega.task.max_attempts``, a duration written as Spark writes it is read as seconds);
+one Vega has no use for (``spark.ui.port``, JVM options) is ignored, and its caller says
+so once, in one warning.  ``SparkConf`` (``pyspark_compat``), ``vega submit --conf`` and
+every other source of settings (``config``) read Spark's names through this one table, as
+``spark-submit --conf`` and ``spark-defaults.conf`` take them.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Dict, Iterable, List, Optional, Tuple
+
+_SECONDS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def _seconds(value: str) -> float:
+    """A Spark duration (``"3s"``, ``"500ms"``, ``"2min"``, a bare number of seconds)."""
+    match = re.fullmatch(r"\s*([0-9.]+)\s*([a-z]*)\s*", str(value).lower())
+    if not match or match.group(2) not in _SECONDS and match.group(2):
+        raise ValueError(f"{value!r} is not a Spark duration (e.g. 3s, 500ms, 2min)")
+    return float(match.group(1)) * _SECONDS.get(match.group(2) or "s", 1.0)
+
+
+def _seconds_or_never(value: str) -> object:
+    """A Spark duration, or ``infinity`` (the default of Spark's
+    ``spark.dynamicAllocation.cachedExecutorIdleTimeout``), which Vega calls ``never``."""
+    return "never" if str(value).strip().lower() in ("infinity", "inf") else _seconds(value)
+
+
+def _same(value: str) -> str:
+    return value
+
+
+#: Spark setting -> (Vega setting, conversion of the value)
+SPARK_TO_VEGA = {
+    "spark.master": ("vega.master", _same),
+    "spark.app.name": ("vega.app.name", _same),
+    "spark.default.parallelism": ("vega.default.parallelism", _same),
+    "spark.task.maxFailures": ("vega.task.max_attempts", _same),
+    "spark.task.cpus": ("vega.task.cpus", _same),
+    "spark.stage.maxConsecutiveAttempts": ("vega.stage.max_attempts", _same),
+    "spark.executor.memory": ("vega.executor.memory", _same),
+    "spark.executor.cores": ("vega.executor.cores", _same),
+    "spark.cores.max": ("vega.cores.max", _same),
+    "spark.driver.maxResultSize": ("vega.driver.max_result_size", _same),
+    "spark.local.dir": ("vega.local.dir", _same),
+    "spark.locality.wait": ("vega.locality.wait", _seconds),
+    # Vega's only locality level: a task's cached input in an executor's process
+    "spark.locality.wait.process": ("vega.locality.wait", _seconds),
+    "spark.python.worker.memory": ("vega.shuffle.memory_bound", _same),
+    "spark.python.profile": ("vega.python.profile", _same),
+    "spark.python.profile.dump": ("vega.python.profile.dump", _same),
+    "spark.barrier.sync.timeout": ("vega.barrier.sync_timeout", _seconds),
+    "spark.shuffle.io.connectionTimeout": ("vega.shuffle.io.connection_timeout", _seconds),
+    "spark.eventLog.dir": ("vega.eventlog.dir", _same),
+    "spark.eventLog.rolling.enabled": ("vega.eventlog.rolling.enabled", _same),
+    "spark.eventLog.rolling.maxFileSize": ("vega.eventlog.rolling.max_file_size", _same),
+    "spark.log.level": ("vega.log.level", _same),
+    "spark.archives": ("vega.archives", _same),
+    "spark.driver.host": ("vega.driver.host", _same),
+    "spark.driver.bindAddress": ("vega.driver.bind", _same),
+    "spark.executor.heartbeatInterval": ("vega.executor.heartbeat_interval", _seconds),
+    "spark.network.timeout": ("vega.executor.timeout", _seconds),
+    "spark.speculation": ("vega.speculation", _same),
+    "spark.speculation.multiplier": ("vega.speculation.multiplier", _same),
+    "spark.speculation.quantile": ("vega.speculation.quantile", _same),
+    "spark.speculation.minTaskRuntime": ("vega.speculation.min_runtime", _seconds),
+    **{f"spark.dynamicAllocation.{spark}": (f"vega.dynamic_allocation.{vega}", convert)
+       for spark, vega, convert in (
+           ("enabled", "enabled", _same),
+           ("minExecutors", "min_executors", _same),
+           ("maxExecutors", "max_executors", _same),
+           ("initialExecutors", "initial_executors", _same),
+           ("schedulerBacklogTimeout", "scheduler_backlog_timeout", _seconds),
+           ("sustainedSchedulerBacklogTimeout", "sustained_scheduler_backlog_timeout", _seconds),
+           ("executorIdleTimeout", "executor_idle_timeout", _seconds),
+           ("cachedExecutorIdleTimeout", "cached_executor_idle_timeout", _seconds_or_never))},
+}
+
+#: what a caller logs, with the ignored names after it
+IGNORED_WARNING = "Vega has no use for these Spark settings and ignores them: %s"
+
+
+def is_spark_name(key: str) -> bool:
+    return str(key).startswith("spark.")
+
+
+def translate(pairs: Iterable[Tuple[str, object]]) -> Tuple[Dict[str, object], List[str]]:
+    """``(settings, ignored)``: Vega's settings for ``pairs`` and the Spark names among
+    them that mean nothing to Vega.  Every key not Spark's passes through as it is (the
+    caller checks it).  A value Spark's way of writing it does not fit raises ValueError.
+
+    >>> translate([("spark.task.maxFailures", "2"), ("spark.locality.wait", "500ms"),
+    ...            ("spark.ui.port", "4050"), ("vega.cores.max", "4")])
+    ({'vega.task.max_attempts': '2', 'vega.locality.wait': 0.5, 'vega.cores.max': '4'}, ['spark.ui.port'])
+    >>> translate([("spark.eventLog.enabled", "false")])
+    ({'vega.eventlog.dir': ''}, [])
+    """
+    settings: Dict[str, object] = {}
+    ignored: List[str] = []
+    # a level's own wait beats spark.locality.wait, whichever was given first
+    pairs = sorted(pairs, key=lambda pair: pair[0] == "spark.locality.wait.process")
+    for key, value in pairs:
+        if not is_spark_name(key):
+            settings[key] = value
+        elif key in SPARK_TO_VEGA:
+            target, convert = SPARK_TO_VEGA[key]
+            settings[target] = convert(value)
+        elif family_key(key):
+            settings[family_key(key)] = value
+        elif key != "spark.eventLog.enabled":
+            ignored.append(key)
+    if any(k == "spark.eventLog.enabled" and str(v).lower() == "false" for k, v in pairs):
+        settings["vega.eventlog.dir"] = ""
+    if "spark.network.timeout" in dict(pairs):  # as in Spark, the fetch timeout's default too
+        settings.setdefault("vega.shuffle.io.connection_timeout",
+                            settings["vega.executor.timeout"])
+    return settings, ignored
+
+
+def family_key(key: str) -> Optional[str]:
+    """Vega's name of a Spark setting with a name inside: custom resources
+    (``spark.executor.resource.gpu.discoveryScript``) and executor environment variables
+    (``spark.executorEnv.VAR``); None for any other.
+
+    >>> family_key("spark.worker.resource.gpu.discoveryScript"), family_key("spark.x")
+    ('vega.worker.resource.gpu.discovery_script', None)
+    """
+    match = re.match(r"^spark\.(driver|worker|executor|task)\.resource\.(.+)\."
+                     r"(amount|discoveryScript|vendor)$", key)
+    if match:
+        role, name, field = match.groups()
+        return f"vega.{role}.resource.{name}.{'discovery_script' if field == 'discoveryScript' else field}"
+    if key.startswith("spark.executorEnv."):
+        return "vega.executor.env." + key[len("spark.executorEnv."):]
+    return None
