@@ -300,7 +300,7 @@ def test_platform_name_is_what_platform_module_says():
     ``platform.platform()``'s."""
     import platform
 
-    from vega_runtime.context import platform_name
+    from vega_runtime.versions import platform_name
 
     assert platform_name() == platform.platform()
 

@@ -29,7 +29,7 @@ from .private_files import (hold_owner_lock, make_private_dirs, new_private_dir,
                             remove_abandoned, remove_tree)
 from .processes import HeldSignals, exit_on_ending_signals, restore_ending_signals
 from .shuffle.gc_pause import gc_paused
-from .versions import executor_hash_seed, hashes_as
+from .versions import executor_hash_seed, full_python_version, hashes_as, platform_name
 
 
 config = lazy_module("vega_runtime.config")
@@ -56,36 +56,6 @@ if TYPE_CHECKING:
     from .rdd.base import RDD
 
 log = logging.getLogger(__name__)
-
-
-def platform_name() -> str:
-    """``platform.platform()`` without the ``platform`` module on Linux with glibc (at every
-    Context start, for the event log's environment record: importing it, with its regular
-    expressions, was ~3 ms of a job's start-up) nor the ``uname -p`` subprocess it runs
-    there: the processor it asks for is "unknown" or the machine, both of which
-    ``platform()`` leaves out."""
-    uname = os.uname()
-    try:  # what platform.libc_ver() reads first
-        libc = os.confstr("CS_GNU_LIBC_VERSION").split(maxsplit=1)
-    except (AttributeError, ValueError, OSError):
-        libc = []
-    if uname.sysname != "Linux" or len(libc) != 2:
-        import platform
-
-        return platform.platform()
-    name = "-".join(part.strip() for part in ("Linux", uname.release, uname.machine, "with",
-                                              libc[0] + libc[1]) if part)
-    for unsafe in ' /\\:;"()':  # platform's clean-up of the parts
-        name = name.replace(unsafe, "_" if unsafe == " " else "-")
-    name = name.replace("unknown", "")
-    while "--" in name:
-        name = name.replace("--", "-")
-    return name.rstrip("-")
-
-
-def python_version() -> str:
-    """``platform.python_version()`` (e.g. ``3.11.7``), read from ``sys.version`` as it is."""
-    return sys.version.split()[0]
 
 
 class Context(JobControl, FileShipping, Persistence, Profiles):
@@ -312,7 +282,7 @@ class Context(JobControl, FileShipping, Persistence, Profiles):
             return
         settings = event_log.redacted([[key, _plain(self.conf[key]), self.conf.origin(key)]
                                        for key in sorted(self.conf)])
-        runtime = {"pythonVersion": python_version(), "vegaVersion": __version__,
+        runtime = {"pythonVersion": full_python_version(), "vegaVersion": __version__,
                    "pythonExecutable": sys.executable, "platform": platform_name()}
         for writer in writers:
             writer.environment(settings, runtime)

@@ -1,4 +1,5 @@
-"""What cluster processes must share: the Python minor version, Vega's, the hash seed."""
+"""What cluster processes must share: the Python minor version, Vega's, the hash seed;
+and what an application's environment record names (its platform, Python's full version)."""
 
 from __future__ import annotations
 
@@ -46,3 +47,33 @@ def hashes_as(seed: str) -> bool:
     if sys.flags.hash_randomization == 0:
         return seed == "0"
     return seed != "0" and os.environ.get("PYTHONHASHSEED") == seed
+
+
+def platform_name() -> str:
+    """``platform.platform()`` without the ``platform`` module on Linux with glibc (at every
+    Context start, for the event log's environment record: importing it, with its regular
+    expressions, was ~3 ms of a job's start-up) nor the ``uname -p`` subprocess it runs
+    there: the processor it asks for is "unknown" or the machine, both of which
+    ``platform()`` leaves out."""
+    uname = os.uname()
+    try:  # what platform.libc_ver() reads first
+        libc = os.confstr("CS_GNU_LIBC_VERSION").split(maxsplit=1)
+    except (AttributeError, ValueError, OSError):
+        libc = []
+    if uname.sysname != "Linux" or len(libc) != 2:
+        import platform
+
+        return platform.platform()
+    name = "-".join(part.strip() for part in ("Linux", uname.release, uname.machine, "with",
+                                              libc[0] + libc[1]) if part)
+    for unsafe in ' /\\:;"()':  # platform's clean-up of the parts
+        name = name.replace(unsafe, "_" if unsafe == " " else "-")
+    name = name.replace("unknown", "")
+    while "--" in name:
+        name = name.replace("--", "-")
+    return name.rstrip("-")
+
+
+def full_python_version() -> str:
+    """``platform.python_version()`` (e.g. ``3.11.7``), read from ``sys.version`` as it is."""
+    return sys.version.split()[0]
