@@ -570,11 +570,12 @@ def test_a_driver_in_cluster_mode_links_to_its_masters_reported_port(tmp_path):
         link = ui_url((webui_port, None),
                       f"/ui/app.html?app={app}&token={api_token(cluster.secret)}")
         assert re.search(r"^LINK (\S+)$", done.stdout, re.M).group(1) == link
-        # the driver's output comes back to vega submit as one stream, on its stdout; what
-        # it prints itself leaves the token out
+        # the driver's own lines come back to vega submit's stderr (its job's prints to its
+        # stdout), as in client mode; what it prints itself leaves the token out
         unsigned = ui_url((webui_port, None), f"/ui/app.html?app={app}")
-        assert re.search(rf"^application app-\S+: web UI {re.escape(unsigned)}$", done.stdout,
-                         re.M), done.stdout[-3000:]
+        assert re.search(rf"^application app-\S+: web UI {re.escape(unsigned)}$", done.stderr,
+                         re.M), done.stderr[-3000:]
+        assert "web UI" not in done.stdout
     finally:
         cluster.stop()
 
