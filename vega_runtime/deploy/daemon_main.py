@@ -307,13 +307,15 @@ def run_worker(master_url: str, host: Optional[str] = None, cores: Optional[int]
     started = _detach_if_asked(daemonize, pidfile, log_file, work_dir, "worker")
     work_lock = hold_work_dir(work_dir, "worker")
     setup_daemon_logging(work_dir, "worker")
-    watch_work_dir(work_dir, "worker", work_lock)
     secret = load_secret(secret_path)
     say_secret_made("worker", secret_path, created, secret)
     try:
         daemon = Worker(conf, spec.host, spec.port, secret, secret_path, adopt_orphans=True)
     except (OSError, VegaError) as exc:
         raise _start_failed("the worker", exc) from exc
+    # only now: a worker with one thread forks its executors' fork server from itself
+    # (Worker()); with the watch's thread it would start a new interpreter (~0.1 s of CPU)
+    watch_work_dir(work_dir, "worker", work_lock)
     from ..config import http_limits
     from .http_api import start_metrics_http
     from .metrics import WorkerCollector
