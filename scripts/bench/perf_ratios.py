@@ -53,7 +53,10 @@ def run(engine: str, workload: str, args: tuple, master: str | None,
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    # run in the tree: its conf/vega-defaults.yaml (another checkout's may name settings
+    # this one lacks)
+    done = subprocess.run(command, env=env, cwd=root, capture_output=True, text=True,
+                          check=False)
     elapsed = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0 or "RESULT " not in done.stdout:
