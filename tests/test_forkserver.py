@@ -152,6 +152,24 @@ def test_a_single_threaded_process_forks_its_own_fork_server(tmp_path):
     assert read_text(str(log)).startswith("vega, version ")
 
 
+def test_a_process_with_a_thread_python_does_not_know_of_does_not_fork_a_fork_server():
+    """A thread started outside ``threading`` (``_thread``'s here; a library's own pool, such
+    as OpenBLAS's or a CUDA runtime's, in a driver) counts: its state would be copied into
+    the fork server and every process forked from it, without the thread."""
+    import _thread
+
+    started, stop = _thread.allocate_lock(), _thread.allocate_lock()
+    started.acquire()
+    stop.acquire()
+    _thread.start_new_thread(lambda: (started.release(), stop.acquire()), ())
+    started.acquire()
+    try:
+        assert threading.active_count() == 1  # what threading knows of
+        assert ForkServer.fork([]) is None
+    finally:
+        stop.release()
+
+
 def test_a_threaded_process_does_not_fork_a_fork_server():
     started = threading.Event()
     stop = threading.Event()

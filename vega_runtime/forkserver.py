@@ -87,6 +87,18 @@ def compatible(env: Dict[str, str], server_env: Dict[str, str]) -> bool:
     return startup(env) == startup(server_env)
 
 
+def single_threaded() -> bool:
+    """Whether this process has one thread, counting those started outside Python's
+    ``threading`` (``_thread``'s; a library's own, such as OpenBLAS's pool or a CUDA
+    runtime's, which a fork would leave in a state its children could not use)."""
+    if threading.active_count() != 1:
+        return False
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:  # no /proc: what Python knows of
+        return True
+
+
 def python_module(module: str) -> List[str]:
     """The command ``python -P -m module``: a fresh interpreter running ``module`` from the
     ``PYTHONPATH`` it is given, without putting its working directory first on the module
@@ -182,7 +194,7 @@ class ForkServer:
         ``launch`` holds theirs to; ``path``: its module path, if not this one's.
 
         Only safe while this process has one thread; None otherwise."""
-        if threading.active_count() != 1:
+        if not single_threaded():
             return None
         ours, theirs = socket.socketpair()
         sys.stdout.flush()  # what this process has yet to write is its own, not its children's
