@@ -114,3 +114,61 @@ def test_a_cluster_executors_cache_size_is_reported_as_half_its_memory():
         assert ctx.parallelize(range(10), 2).cache().count() == 10
         totals = [i.totalOnHeapStorageMemory for i in ctx.status_tracker().get_executor_infos()]
     assert totals == [0, 100 << 20, 100 << 20]
+
+
+def _failing_first_attempt(records):
+    """Fail each task's first attempt: its retry runs on another executor (the failed one
+    is excluded), away from the cached partition the first attempt read."""
+    from vega_runtime import TaskContext
+
+    if TaskContext.get().attempt_number() == 0:
+        raise ValueError("first attempt fails on purpose")
+    return records
+
+
+@pytest.mark.parametrize("master", ["local[2]", "local-cluster[2,1]"])
+def test_a_task_away_from_its_cached_partition_reads_it_from_the_executor_holding_it(
+        fresh_ctx, master):
+    """A retry on the executor without the cached partition fetches it from the one that
+    holds it (Spark's BlockManager remote read), recomputing nothing (before: each retry
+    recomputed its partition from lineage: 80 computations, not 40)."""
+    ctx = fresh_ctx(master)
+    rdd, computed = counting(ctx, n=40, partitions=4)
+    rdd.cache()
+    assert rdd.count() == 40 and computed.value == 40
+    assert len(ctx.cached_rdds()[0]["executors"]) == 2
+    assert rdd.map_partitions(_failing_first_attempt).collect() == list(range(40))
+    assert computed.value == 40
+
+
+def test_a_cached_block_the_holder_cannot_read_is_recomputed(fresh_ctx):
+    """DISK_ONLY block whose file is gone from its holder: the task away from it asks, gets
+    nothing, and recomputes that partition only; the job does not fail."""
+    ctx = fresh_ctx("local[2]")
+    rdd, computed = counting(ctx, n=40, partitions=4)
+    rdd.persist(StorageLevel.DISK_ONLY)
+    assert rdd.count() == 40
+    blocks = os.path.join(ctx.app_dir, "blocks")
+    lost = os.path.join(blocks, "exec-1", f"rdd_{rdd.id()}_0")
+    os.unlink(lost if os.path.exists(lost) else os.path.join(blocks, "exec-2", f"rdd_{rdd.id()}_0"))
+    assert rdd.map_partitions(_failing_first_attempt).collect() == list(range(40))
+    # partition 0's first attempt (on its holder) and its retry both recompute it
+    assert computed.value == 40 + 10
+
+
+def test_replicated_blocks_survive_an_executor_killed_on_a_cluster(fresh_ctx):
+    """MEMORY_ONLY_2 on local-cluster[2,1]: SIGKILL one executor, nothing is recomputed (the
+    other holds every partition, read locally or fetched by a replacement executor)."""
+    from proc_helpers import executor_processes
+
+    ctx = fresh_ctx("local-cluster[2,1]")
+    rdd, computed = counting(ctx, n=40, partitions=4)
+    rdd.persist(StorageLevel.MEMORY_ONLY_2)
+    assert rdd.collect() == list(range(40))
+    assert ctx.cached_rdds()[0]["executors"] == ["exec-1", "exec-2"]
+    victim = next(pid for pid, argv in executor_processes(ctx.app_dir).items()
+                  if "exec-1" in argv)
+    os.kill(victim, signal.SIGKILL)
+    assert rdd.collect() == list(range(40))
+    assert rdd.map(lambda x: x * 2).sum() == 2 * sum(range(40))
+    assert computed.value == 40

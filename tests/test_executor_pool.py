@@ -300,3 +300,35 @@ def test_a_failed_write_of_several_tasks_puts_them_all_back_in_order():
         pool.queue.append(launch(task_id))
     assert pool.dispatch() == ["exec-1"]
     assert [t.spec.task_id for t in pool.queue] == [1, 2, 3] and pool.get("exec-1").tasks == {}
+
+
+def test_a_cached_block_request_goes_to_its_holder_and_the_reply_back_to_the_task():
+    """A task's FetchCachedBlock reaches the holder it names under the driver's own id; the
+    holder's reply returns to the task with the task's id (ids of two executors may clash)."""
+    from vega_runtime.net.messages import CachedBlock, FetchCachedBlock
+
+    a, b, c = FakeExecutor("exec-1"), FakeExecutor("exec-2"), FakeExecutor("exec-3")
+    pool, _, _ = make_pool(a, b, c)
+    pool.send_all(pool.relay_cached_block("exec-2", FetchCachedBlock(7, 3, 1, "exec-1")))
+    pool.send_all(pool.relay_cached_block("exec-3", FetchCachedBlock(7, 3, 0, "exec-1")))
+    first, second = a.sent
+    assert (first.rdd_id, first.partition, first.executor_id) == (3, 1, "exec-2")
+    assert first.request_id != second.request_id
+    pool.send_all(pool.relay_cached_block("exec-1", CachedBlock(second.request_id, b"x")))
+    pool.send_all(pool.relay_cached_block("exec-1", CachedBlock(second.request_id, b"y")))
+    assert b.sent == [] and [(m.request_id, m.data) for m in c.sent] == [(7, b"x")]
+
+
+def test_a_cached_block_request_to_a_lost_or_unknown_holder_is_answered_at_once():
+    """The holder lost while a task waits for its block, or gone before: the task hears so
+    (and computes the block) instead of waiting out its timeout."""
+    from vega_runtime.net.messages import CachedBlock, FetchCachedBlock
+
+    a, b = FakeExecutor("exec-1"), FakeExecutor("exec-2")
+    pool, _, _ = make_pool(a, b)
+    pool.send_all(pool.relay_cached_block("exec-2", FetchCachedBlock(1, 3, 1, "exec-1")))
+    pool.remove("exec-1")
+    pool.send_all(pool.relay_cached_block("exec-2", FetchCachedBlock(2, 3, 1, "exec-1")))
+    assert [(m.request_id, m.data, m.reason) for m in b.sent] == [
+        (1, None, "executor exec-1 was lost"), (2, None, "executor exec-1 is not reachable")]
+    assert all(isinstance(m, CachedBlock) for m in b.sent)

@@ -32,10 +32,13 @@ class TaskLaunch(Record):
     #: (``ExecutorPool.dispatch``), which sets ``addresses``: where each of them runs
     barrier: bool
     addresses: Optional[List[str]]
+    #: every executor holding cached input of this task, those it avoids too: the one it
+    #: runs on asks the others for a cached partition it lacks (``LaunchTask.block_holders``)
+    holders: FrozenSet[str]
     _not_compared = ("queued_at",)
 
     def __init__(self, spec, payload_key, payload, partition_data, preferred=frozenset(),
-                 queued_at=0.0, barrier=False, addresses=None):
+                 queued_at=0.0, barrier=False, addresses=None, holders=None):
         self.spec = spec
         self.payload_key = payload_key
         self.payload = payload
@@ -44,12 +47,15 @@ class TaskLaunch(Record):
         self.queued_at = queued_at
         self.barrier = barrier
         self.addresses = addresses
+        self.holders = preferred if holders is None else holders
 
-    def message(self, include_payload: bool) -> LaunchTask:
+    def message(self, include_payload: bool, executor_id: str = "") -> LaunchTask:
+        """The task as sent to ``executor_id``."""
         s = self.spec
+        others = sorted(self.holders - {executor_id}) if self.holders else None
         return LaunchTask(s.task_id, s.stage_id, s.stage_attempt, s.partition, s.attempt,
                           self.payload if include_payload else None, self.partition_data,
-                          self.addresses)
+                          self.addresses, others or None)
 
 
 def broadcast_reply(request: FetchBroadcast, broadcast_dir: Optional[str]) -> BroadcastData:

@@ -24,8 +24,9 @@ from ..errors import (ExecutorsCannotStart, JobCancelled, MasterStopped, MasterU
 from ..executor_loss import LossCause
 from ..net.connection import HANDSHAKE_TIMEOUT, Connection
 from ..net.framing import ConnectionClosed, ProtocolError
-from ..net.messages import (ApplicationKilled, ApplicationWaiting, BarrierSync, ExecutorAdded,
-                            ExecutorHeartbeat, ExecutorRemoved, FetchBroadcast, KillExecutors,
+from ..net.messages import (ApplicationKilled, ApplicationWaiting, BarrierSync, CachedBlock,
+                            ExecutorAdded, ExecutorHeartbeat, ExecutorRemoved, FetchBroadcast,
+                            FetchCachedBlock, KillExecutors,
                             MasterStopping, RegisterApplication, RegisteredExecutor, RegisterExecutor,
                             RemoveBroadcast, RemoveRdd, RemoveShuffle, Shutdown, TaskFinished,
                             TaskOutput)
@@ -330,6 +331,10 @@ class ClusterBackend:
                     elif isinstance(message, BarrierSync):
                         with self.lock:
                             self.pool.sync(slot.executor_id, message)
+                    elif isinstance(message, (FetchCachedBlock, CachedBlock)):
+                        with self.lock:
+                            deliveries = self.pool.relay_cached_block(slot.executor_id, message)
+                        self.pool.send_all(deliveries)
                     elif not isinstance(message, ExecutorHeartbeat):
                         raise ProtocolError(conn.peer, f"unexpected {type(message).__name__}")
                 if finished:

@@ -12,20 +12,23 @@ short task.
 
 from __future__ import annotations
 
+import itertools
 import os
+import pickle
 import queue
 import signal
 import sys
 import threading
 import time
-from typing import Callable
+from typing import Callable, List, Optional
 
 from ..errors import VegaError
 from ..executor_loss import MEMORY_LIMIT_EXIT_CODE, binary_size
 from ..net.connection import Connection
 from ..net.framing import ConnectionClosed, ProtocolError
-from ..net.messages import (BarrierSyncReply, BroadcastData, ExecutorHeartbeat, FetchBroadcast,
-                            KillTask, LaunchTask, RegisteredExecutor, Shutdown, TaskFinished)
+from ..net.messages import (BarrierSyncReply, BroadcastData, CachedBlock, ExecutorHeartbeat,
+                            FetchBroadcast, FetchCachedBlock, KillTask, LaunchTask,
+                            RegisteredExecutor, Shutdown, TaskFinished)
 from ..processes import end_descendants
 from .executor import Executor, serve_tasks
 
@@ -86,6 +89,13 @@ def serve_cancellable(executor: Executor, conn: Connection) -> int:
                 return reply
 
     executor.barrier_sync = barrier_sync
+    executor.fetch_cached_block = fetcher = _CachedBlockFetcher(conn)
+
+    def serve_cached_block(request: FetchCachedBlock) -> None:
+        try:
+            conn.send(executor.cached_block(request))
+        except OSError:
+            pass  # the driver is gone: the reader thread ends the process
 
     def interrupt(signum, frame):
         if doomed["task_id"] is not None and doomed["task_id"] == running["task_id"]:
@@ -116,6 +126,11 @@ def serve_cancellable(executor: Executor, conn: Connection) -> int:
                     replies.put(message)
                 elif isinstance(message, BarrierSyncReply):
                     synced.put(message)
+                elif isinstance(message, CachedBlock):
+                    fetcher.replies.put(message)
+                elif isinstance(message, FetchCachedBlock):  # (pickling it may take a while)
+                    threading.Thread(target=serve_cached_block, args=(message,),
+                                     name="cached-block", daemon=True).start()
                 elif isinstance(message, RegisteredExecutor):
                     send_heartbeats(conn, message.heartbeat_interval)
                 else:
@@ -178,6 +193,41 @@ def serve_cancellable(executor: Executor, conn: Connection) -> int:
                      f"{MEMORY_LIMIT_EXIT_CODE}\n")
     sys.stderr.flush()
     return MEMORY_LIMIT_EXIT_CODE
+
+
+class _CachedBlockFetcher:
+    """A task's requests for cached partitions other executors hold, through the driver
+    (``FetchCachedBlock``); the reader thread puts the replies in ``replies``."""
+
+    def __init__(self, conn: Connection):
+        self.conn = conn
+        self.replies: "queue.Queue" = queue.Queue()
+        self._request_ids = itertools.count(1)
+
+    def __call__(self, block: tuple, holders: List[str], timeout: float) -> Optional[list]:
+        """The block's records from the first of ``holders`` that hands them over, else
+        None (the task computes it): a holder lost, without it, or silent past ``timeout``
+        seconds is passed over."""
+        for holder in holders:
+            request_id = next(self._request_ids)
+            try:
+                self.conn.send(FetchCachedBlock(request_id, block[0], block[1], holder))
+            except OSError:
+                return None  # the driver is gone: the reader thread ends the process
+            deadline = time.monotonic() + timeout
+            reply = None
+            while reply is None or reply.request_id != request_id:  # (a killed task's: dropped)
+                try:
+                    reply = self.replies.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    break
+            if reply is None or reply.request_id != request_id or reply.data is None:
+                continue
+            try:
+                return pickle.loads(reply.data)
+            except Exception:  # noqa: BLE001 - a class the holder had and this one lacks
+                continue
+        return None
 
 
 def send_heartbeats(conn: Connection, interval: float) -> None:

@@ -21,8 +21,9 @@ from ..processes import (describe_exit, die_with_parent, end_descendants, fork_h
                          kill_tree, own_descendants)
 from ..net.connection import Connection
 from ..net.framing import ConnectionClosed, ProtocolError, set_send_timeout
-from ..net.messages import (BarrierSync, FetchBroadcast, RegisteredExecutor, RemoveBroadcast,
-                            RemoveRdd, RemoveShuffle, Shutdown, TaskFinished, TaskOutput)
+from ..net.messages import (BarrierSync, CachedBlock, FetchBroadcast, FetchCachedBlock,
+                            RegisteredExecutor, RemoveBroadcast, RemoveRdd, RemoveShuffle,
+                            Shutdown, TaskFinished, TaskOutput)
 from .backend import (ExecutorAddedEvent, ExecutorLostEvent, ExecutorStatus, OutputCallback,
                       TaskFinishedEvent, TaskLaunch, TaskQueue, TaskStartedEvent,
                       broadcast_reply)
@@ -365,6 +366,8 @@ class ProcessPoolBackend:
                     return False
             elif isinstance(message, BarrierSync):
                 self.pool.sync(process.executor_id, message)
+            elif isinstance(message, (FetchCachedBlock, CachedBlock)):
+                self.pool.send_all(self.pool.relay_cached_block(process.executor_id, message))
         return True
 
     def _reap_overdue_kills(self) -> list:

@@ -500,10 +500,11 @@ class JobRunner:
             self._tasks[spec.task_id] = spec
             # not an executor it must avoid (a retry's, or a speculative copy's original);
             # a barrier stage's tasks start together, wherever executors are idle
-            preferred = frozenset() if stage.barrier else \
-                self.blocks.preferred_executors(stage.rdd, spec.partition) - spec.excluded
+            # (every holder of its cached input: one it runs away from serves it)
+            holders = self.blocks.preferred_executors(stage.rdd, spec.partition)
+            preferred = frozenset() if stage.barrier else holders - spec.excluded
             launches.append(TaskLaunch(spec, key, payload, dumps(partitions[spec.partition]),
-                                       preferred, barrier=stage.barrier))
+                                       preferred, barrier=stage.barrier, holders=holders))
         self.backend.launch(launches)
 
     def _payload(self, stage: Stage) -> bytes:
