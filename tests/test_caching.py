@@ -90,6 +90,22 @@ def test_replicated_blocks_survive_the_loss_of_one_executor(fresh_ctx):
     assert computed.value == before
 
 
+def test_a_block_kept_three_times_survives_two_executors_killed(fresh_ctx):
+    """DISK_ONLY_3 keeps three copies (before: two, as *_2 levels): two holders killed,
+    nothing is recomputed."""
+    ctx = fresh_ctx("local[3]")
+    rdd, computed = counting(ctx, n=30, partitions=1)
+    rdd.persist(StorageLevel.DISK_ONLY_3)
+    assert rdd.collect() == list(range(30))
+    assert ctx.cached_rdds()[0]["executors"] == ["exec-1", "exec-2", "exec-3"]
+    for holder in ("exec-1", "exec-2"):
+        pid = ctx.backend.processes[holder].pid
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    assert rdd.collect() == list(range(30))
+    assert computed.value == 30
+
+
 def test_a_cluster_executors_cache_size_is_reported_as_half_its_memory():
     """A cluster's executor keeps cached partitions in half its --executor-memory
     (docs/storage.md): the status tracker and Spark's REST API report that size, not

@@ -171,10 +171,22 @@ def test_a_block_is_replicated_to_an_idle_executor_on_another_host_first():
     pool, _, _ = make_pool(source, same_host, busy_other, idle_other)
     busy(pool, "exec-3", launch(99))
     block = PutBlock(1, 0, "MEMORY_ONLY_2", b"x")
-    assert pool.replicate("exec-1", block) == "exec-4" and idle_other.sent == [block]
+    assert pool.replicate("exec-1", block) == ["exec-4"] and idle_other.sent == [block]
     idle_other.broken = True
-    assert pool.replicate("exec-1", block) == "exec-3"
+    assert pool.replicate("exec-1", block) == ["exec-3"]
     assert pool.get("exec-4").gone
+
+
+def test_a_block_kept_three_times_goes_to_two_other_executors():
+    """DISK_ONLY_3: two copies besides the source's (before: one, as for ``*_2``), and as
+    many as there are when fewer executors are reachable."""
+    source, b, c = FakeExecutor("exec-1"), FakeExecutor("exec-2"), FakeExecutor("exec-3")
+    pool, _, _ = make_pool(source, b, c)
+    block = PutBlock(1, 0, "DISK_ONLY_3", b"x")
+    assert pool.replicate("exec-1", block) == ["exec-2", "exec-3"]
+    assert b.sent == [block] and c.sent == [block] and source.sent == []
+    c.broken = True
+    assert pool.replicate("exec-1", block) == ["exec-2"]
 
 
 def test_messages_for_all_reach_every_reachable_executor():

@@ -268,8 +268,9 @@ class Backend(Protocol):
         """Delete a shuffle's map output files wherever an executor can reach them."""
         ...
 
-    def replicate(self, source_executor: str, block) -> "str | None":
-        """Send a cached block (``PutBlock``) to another executor; its id, or None."""
+    def replicate(self, source_executor: str, block) -> List[str]:
+        """Send a cached block (``PutBlock``) to as many other executors as its level keeps
+        copies besides the source's; the ids of those that took it."""
         ...
 
     def remove_broadcast(self, broadcast_id: int) -> None: ...

@@ -549,7 +549,7 @@ class ClusterBackend:
     def remove_broadcast(self, broadcast_id: int) -> None:
         self._tell_all(RemoveBroadcast(broadcast_id))
 
-    def replicate(self, source_executor: str, block) -> Optional[str]:
+    def replicate(self, source_executor: str, block) -> List[str]:
         with self.lock:
             return self.pool.replicate(source_executor, block)
 

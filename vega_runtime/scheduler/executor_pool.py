@@ -40,7 +40,8 @@ import time
 from typing import Callable, Dict, Iterator, List, Optional, Protocol
 
 from ..net.messages import (EXECUTOR_PAYLOADS, BarrierSync, CachedBlock, FetchCachedBlock,
-                            KillTask)
+                            KillTask, PutBlock)
+from ..storage_level import StorageLevel
 from .backend import ExecutorStatus, TaskLaunch, TaskQueue, TaskStartedEvent
 from .barrier import BarrierCoordinator
 
@@ -358,18 +359,23 @@ class ExecutorPool:
             if not slot.gone:
                 self._send(slot, message)
 
-    def replicate(self, source_executor: str, block) -> Optional[str]:
-        """Send a cached block to another executor, on another host and idle if there is
-        one; its id, or None when no other executor took it."""
+    def replicate(self, source_executor: str, block: PutBlock) -> List[str]:
+        """Send a cached block to as many other executors as its level keeps copies besides
+        the source's (one for ``*_2``, two for ``DISK_ONLY_3``), on other hosts and idle
+        first; the ids of those that took it (fewer when fewer executors are reachable)."""
         source = self._slots.get(source_executor)
         others = [s for s in self._slots.values()
                   if s.executor_id != source_executor and not s.gone]
         others.sort(key=lambda s: (source is not None and s.host == source.host,
                                    s.task is not None))
+        copies = StorageLevel.named(block.level).replication - 1
+        targets: List[str] = []
         for slot in others:
+            if len(targets) >= copies:
+                break
             if self._send(slot, block):
-                return slot.executor_id
-        return None
+                targets.append(slot.executor_id)
+        return targets
 
     def relay_cached_block(self, executor_id: str, message) -> List[tuple]:
         """A cached-block request (``FetchCachedBlock``) from a task on ``executor_id``, or

@@ -108,8 +108,8 @@ class InlineBackend:
     def remove_broadcast(self, broadcast_id: int) -> None:
         self.executor.remove_broadcast(broadcast_id)
 
-    def replicate(self, source_executor: str, block) -> None:
-        return None  # one executor: nowhere else to keep a copy
+    def replicate(self, source_executor: str, block) -> List[str]:
+        return []  # one executor: nowhere else to keep a copy
 
     def stop(self) -> None:
         self.queue = TaskQueue()
@@ -406,7 +406,7 @@ class ProcessPoolBackend:
     def remove_broadcast(self, broadcast_id: int) -> None:
         self.pool.tell_all(RemoveBroadcast(broadcast_id))
 
-    def replicate(self, source_executor: str, block) -> Optional[str]:
+    def replicate(self, source_executor: str, block) -> List[str]:
         return self.pool.replicate(source_executor, block)
 
     def stop(self) -> None:

@@ -360,9 +360,9 @@ class JobRunner:
         self.blocks.added(event.executor_id, finished.blocks_added)
         self.blocks.removed(event.executor_id, finished.blocks_dropped)
         for rdd_id, partition, level, data in finished.replicas:
-            target = self.backend.replicate(event.executor_id, PutBlock(rdd_id, partition, level, data))
-            if target is not None:
-                where = "memory" if StorageLevel.named(level).use_memory else "disk"
+            where = "memory" if StorageLevel.named(level).use_memory else "disk"
+            for target in self.backend.replicate(event.executor_id,
+                                                 PutBlock(rdd_id, partition, level, data)):
                 self.blocks.added(target, [[rdd_id, partition, where, len(data)]])
         spec = self._tasks.pop(finished.task_id, None)
         if spec is None:
