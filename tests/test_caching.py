@@ -157,6 +157,32 @@ def test_a_task_away_from_its_cached_partition_reads_it_from_the_executor_holdin
     assert computed.value == 40
 
 
+def test_a_task_run_elsewhere_reads_the_cached_partition_from_its_busy_holder(
+        fresh_ctx, tmp_path):
+    """vega.locality.wait 0: of two partitions cached on one executor, one task runs on the
+    other executor and fetches its partition while the holder runs the other task (each
+    task waits for the other to have started); nothing is recomputed (before: 60)."""
+    ctx = fresh_ctx("local[2]", conf={"vega.locality.wait": 0})
+    rdd, computed = counting(ctx, n=40, partitions=2)
+    rdd.cache()
+    assert rdd.coalesce(1).count() == 40  # one task caches both partitions: one holder
+    assert len(ctx.cached_rdds()[0]["executors"]) == 1
+    flags = str(tmp_path)
+
+    def meet(index, records):
+        import time
+
+        open(os.path.join(flags, str(index)), "w").close()
+        deadline = time.monotonic() + 30
+        while not os.path.exists(os.path.join(flags, str(1 - index))):
+            assert time.monotonic() < deadline, "the other task never started"
+            time.sleep(0.01)
+        return records
+
+    assert sorted(rdd.map_partitions_with_index(meet).collect()) == list(range(40))
+    assert computed.value == 40
+
+
 def test_a_cached_block_the_holder_cannot_read_is_recomputed(fresh_ctx):
     """DISK_ONLY block whose file is gone from its holder: the task away from it asks, gets
     nothing, and recomputes that partition only; the job does not fail."""
