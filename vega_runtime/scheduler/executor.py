@@ -315,7 +315,11 @@ class Executor:
         records = self.blocks.get((request.rdd_id, request.partition))
         if records is None:
             return CachedBlock(request.request_id, None, f"{self.executor_id} does not hold {name}")
-        data = dumps(records)
+        try:
+            data = dumps(records)
+        except Exception as exc:  # noqa: BLE001 - a record that does not pickle, memory
+            return CachedBlock(request.request_id, None,
+                               f"{name} could not be pickled: {error_text(exc)}")
         if len(data) > FRAME_LIMIT - REPORT_HEADROOM:
             return CachedBlock(request.request_id, None, f"{name} ({binary_size(len(data))}) "
                                "is larger than a message may be")

@@ -7,7 +7,9 @@ may send several tasks ahead (``executor_pool.TASKS_IN_FLIGHT``); they wait in t
 inbox and run in order, and a ``KillTask`` for one still waiting drops it at once
 (reported killed without running).  The task thread sends results itself, several in
 one write (``_Outbox``): a thread hand-off and a write per task cost more than a
-short task.
+short task.  Cached partitions pass between executors through the driver: a task asks
+for one it lacks (``_CachedBlockFetcher``), and a request from another executor's task
+is answered from a thread of its own, beside the running task.
 """
 
 from __future__ import annotations
