@@ -198,6 +198,27 @@ def test_a_cached_block_the_holder_cannot_read_is_recomputed(fresh_ctx):
     assert computed.value == 40 + 10
 
 
+@pytest.mark.timeout(60)
+def test_a_cached_block_that_does_not_pickle_is_recomputed_by_the_task_away_from_it(fresh_ctx):
+    """Records holding a lock cached in memory: the holder answers that it cannot send them,
+    and each task away from them computes them at once (before: the request went unanswered
+    until vega.shuffle.io.connection_timeout, here 600 s, past this test's timeout)."""
+    ctx = fresh_ctx("local[2]", conf={"vega.shuffle.io.connection_timeout": 600})
+    computed = ctx.accumulator(0)
+
+    def locked(x):
+        import threading
+
+        computed.add(1)
+        return x, threading.Lock()
+
+    rdd = ctx.parallelize(range(4), 2).map(locked).cache()
+    assert rdd.map(lambda kv: kv[0]).collect() == [0, 1, 2, 3]
+    assert rdd.map_partitions(_failing_first_attempt).map(lambda kv: kv[0]).collect() == \
+        [0, 1, 2, 3]
+    assert computed.value == 8
+
+
 def test_replicated_blocks_survive_an_executor_killed_on_a_cluster(fresh_ctx):
     """MEMORY_ONLY_2 on local-cluster[2,1]: SIGKILL one executor, nothing is recomputed (the
     other holds every partition, read locally or fetched by a replacement executor)."""
