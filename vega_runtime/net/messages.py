@@ -118,37 +118,6 @@ class PutBlock(Record):
         self.data = data
 
 
-class FetchCachedBlock(Record):
-    """A task asks for a cached partition another executor holds (Spark's BlockManager
-    remote get).  Its executor sends it to the driver naming the holder (``executor_id``);
-    the driver passes it on to the holder under a ``request_id`` of its own and relays the
-    ``CachedBlock`` reply back (executors have no connections to each other)."""
-    request_id: int
-    rdd_id: int
-    partition: int
-    executor_id: str
-
-    def __init__(self, request_id, rdd_id, partition, executor_id=""):
-        self.request_id = request_id
-        self.rdd_id = rdd_id
-        self.partition = partition
-        self.executor_id = executor_id
-
-
-class CachedBlock(Record):
-    """The reply to ``FetchCachedBlock``: the partition's records pickled, or None with
-    ``reason`` saying why (not held there, unreadable, its holder lost): the task then
-    computes the partition from lineage."""
-    request_id: int
-    data: Optional[bytes]
-    reason: str
-
-    def __init__(self, request_id, data=None, reason=""):
-        self.request_id = request_id
-        self.data = data
-        self.reason = reason
-
-
 class Shutdown(Record):
     reason: str
 
@@ -307,12 +276,44 @@ class BroadcastData(Record):
         self.error = error
 
 
+# -- executor -> driver -> executor (cached partitions) --------------------------
+
+class FetchCachedBlock(Record):
+    """A task asks for a cached partition another executor holds (Spark's BlockManager
+    remote get).  Its executor sends it to the driver naming the holder (``executor_id``);
+    the driver passes it on to the holder under a ``request_id`` of its own and relays the
+    ``CachedBlock`` reply back (executors have no connections to each other)."""
+    request_id: int
+    rdd_id: int
+    partition: int
+    executor_id: str
+
+    def __init__(self, request_id, rdd_id, partition, executor_id=""):
+        self.request_id = request_id
+        self.rdd_id = rdd_id
+        self.partition = partition
+        self.executor_id = executor_id
+
+
+class CachedBlock(Record):
+    """The reply to ``FetchCachedBlock``: the partition's records pickled, or None with
+    ``reason`` saying why (not held there, unreadable, its holder lost): the task then
+    computes the partition from lineage."""
+    request_id: int
+    data: Optional[bytes]
+    reason: str
+
+    def __init__(self, request_id, data=None, reason=""):
+        self.request_id = request_id
+        self.data = data
+        self.reason = reason
+
+
 #: the messages between a driver and its executors, which local mode uses too
 _TASK_MESSAGE_TYPES: Dict[str, Type] = {cls.__name__: cls for cls in (
-    LaunchTask, KillTask, RemoveRdd, RemoveShuffle, RemoveBroadcast, PutBlock,
-    FetchCachedBlock, CachedBlock, Shutdown,
+    LaunchTask, KillTask, RemoveRdd, RemoveShuffle, RemoveBroadcast, PutBlock, Shutdown,
     RegisteredExecutor, ExecutorReady, ExecutorHeartbeat, TaskOutput, TaskFinished,
-    FetchBroadcast, BroadcastData, BarrierSync, BarrierSyncReply,
+    FetchBroadcast, BroadcastData, BarrierSync, BarrierSyncReply, FetchCachedBlock, CachedBlock,
 )}
 
 
