@@ -210,6 +210,8 @@ class _CachedBlockFetcher:
         """The block's records from the first of ``holders`` that hands them over, else
         None (the task computes it): a holder lost, without it, or silent past ``timeout``
         seconds is passed over."""
+        while not self.replies.empty():  # replies to a killed task's requests: let go
+            self.replies.get_nowait()
         for holder in holders:
             request_id = next(self._request_ids)
             try:
