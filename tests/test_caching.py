@@ -157,12 +157,13 @@ def test_a_task_away_from_its_cached_partition_reads_it_from_the_executor_holdin
     assert computed.value == 40
 
 
+@pytest.mark.parametrize("master", ["local[2]", "local-cluster[2,1]"])
 def test_a_task_run_elsewhere_reads_the_cached_partition_from_its_busy_holder(
-        fresh_ctx, tmp_path):
+        fresh_ctx, tmp_path, master):
     """vega.locality.wait 0: of two partitions cached on one executor, one task runs on the
     other executor and fetches its partition while the holder runs the other task (each
     task waits for the other to have started); nothing is recomputed (before: 60)."""
-    ctx = fresh_ctx("local[2]", conf={"vega.locality.wait": 0})
+    ctx = fresh_ctx(master, conf={"vega.locality.wait": 0})
     rdd, computed = counting(ctx, n=40, partitions=2)
     rdd.cache()
     assert rdd.coalesce(1).count() == 40  # one task caches both partitions: one holder
@@ -198,12 +199,31 @@ def test_a_cached_block_the_holder_cannot_read_is_recomputed(fresh_ctx):
     assert computed.value == 40 + 10
 
 
+def test_cached_partitions_of_a_killed_cluster_executor_are_recomputed_by_tasks_away(fresh_ctx):
+    """local-cluster[2,1]: the executor holding every cached partition SIGKILLed; the tasks
+    on the other executors find no holder to fetch from and compute them, and the job
+    finishes with the exact result."""
+    from proc_helpers import executor_processes
+
+    ctx = fresh_ctx("local-cluster[2,1]")
+    rdd, computed = counting(ctx, n=40, partitions=4)
+    rdd.cache()
+    assert rdd.coalesce(1).count() == 40  # one task caches every partition: one holder
+    (holder,) = ctx.cached_rdds()[0]["executors"]
+    victim = next(pid for pid, argv in executor_processes(ctx.app_dir).items() if holder in argv)
+    os.kill(victim, signal.SIGKILL)
+    assert rdd.map(lambda x: x + 1).collect() == list(range(1, 41))
+    assert computed.value == 80
+
+
 @pytest.mark.timeout(60)
-def test_a_cached_block_that_does_not_pickle_is_recomputed_by_the_task_away_from_it(fresh_ctx):
+@pytest.mark.parametrize("master", ["local[2]", "local-cluster[2,1]"])
+def test_a_cached_block_that_does_not_pickle_is_recomputed_by_the_task_away_from_it(
+        fresh_ctx, master):
     """Records holding a lock cached in memory: the holder answers that it cannot send them,
     and each task away from them computes them at once (before: the request went unanswered
     until vega.shuffle.io.connection_timeout, here 600 s, past this test's timeout)."""
-    ctx = fresh_ctx("local[2]", conf={"vega.shuffle.io.connection_timeout": 600})
+    ctx = fresh_ctx(master, conf={"vega.shuffle.io.connection_timeout": 600})
     computed = ctx.accumulator(0)
 
     def locked(x):

@@ -56,9 +56,13 @@ class LaunchTask(Record):
     #: tracker): a partition not cached here is asked of them (``FetchCachedBlock``)
     #: before it is computed from lineage; None: no other executor holds any
     block_holders: Optional[List[str]]
+    #: where each of ``block_holders`` serves its cached partitions (``host:port``), asked
+    #: directly; "" for one that serves none (``local[N]``'s): asked through the driver
+    block_addresses: Optional[List[str]]
 
     def __init__(self, task_id, stage_id, stage_attempt, partition, attempt, payload,
-                 partition_data, barrier_addresses=None, block_holders=None):
+                 partition_data, barrier_addresses=None, block_holders=None,
+                 block_addresses=None):
         self.task_id = task_id
         self.stage_id = stage_id
         self.stage_attempt = stage_attempt
@@ -68,6 +72,7 @@ class LaunchTask(Record):
         self.partition_data = partition_data
         self.barrier_addresses = barrier_addresses
         self.block_holders = block_holders
+        self.block_addresses = block_addresses
 
 
 #: how many stage payloads an executor keeps, the latest it received (the oldest goes
@@ -280,9 +285,10 @@ class BroadcastData(Record):
 
 class FetchCachedBlock(Record):
     """A task asks for a cached partition another executor holds (Spark's BlockManager
-    remote get).  Its executor sends it to the driver naming the holder (``executor_id``);
-    the driver passes it on to the holder under a ``request_id`` of its own and relays the
-    ``CachedBlock`` reply back (executors have no connections to each other)."""
+    remote get): straight from the holder's block server (a cluster's executors), else
+    through the driver: its executor sends it to the driver naming the holder
+    (``executor_id``), and the driver passes it on to the holder under a ``request_id`` of
+    its own and relays the ``CachedBlock`` reply back (``local[N]``'s executors)."""
     request_id: int
     rdd_id: int
     partition: int

@@ -49,13 +49,17 @@ class TaskLaunch(Record):
         self.addresses = addresses
         self.holders = preferred if holders is None else holders
 
-    def message(self, include_payload: bool, executor_id: str = "") -> LaunchTask:
-        """The task as sent to ``executor_id``."""
+    def message(self, include_payload: bool, executor_id: str = "",
+                block_address: Optional[Callable[[str], str]] = None) -> LaunchTask:
+        """The task as sent to ``executor_id``; ``block_address(holder)``: where another
+        executor serves its cached partitions ("" where it serves none)."""
         s = self.spec
-        others = sorted(self.holders - {executor_id}) if self.holders else None
+        others = sorted(self.holders - {executor_id}) if self.holders else []
+        addresses = [block_address(e) for e in others] if others and block_address else []
         return LaunchTask(s.task_id, s.stage_id, s.stage_attempt, s.partition, s.attempt,
                           self.payload if include_payload else None, self.partition_data,
-                          self.addresses, others or None)
+                          self.addresses, others or None,
+                          addresses if any(addresses) else None)
 
 
 def broadcast_reply(request: FetchBroadcast, broadcast_dir: Optional[str]) -> BroadcastData:

@@ -59,8 +59,11 @@ RELEASE_GRACE = 10.0
 class _RemoteExecutor:
     """An executor that connected to the driver: the pool's handle to it."""
 
-    def __init__(self, executor_id: str, host: str, shuffle_port: int, conn: Connection):
+    def __init__(self, executor_id: str, host: str, shuffle_port: int, conn: Connection,
+                 block_port: int = 0):
         self.executor_id, self.host, self.shuffle_port, self.conn = executor_id, host, shuffle_port, conn
+        #: where it serves its cached partitions to other executors' tasks
+        self.block_port = block_port
 
     def send(self, message) -> None:
         self.conn.send(message)
@@ -294,7 +297,8 @@ class ClusterBackend:
         self._registered.wait(HANDSHAKE_TIMEOUT)
         if not isinstance(hello, RegisterExecutor) or hello.app_id != self.app_id:
             raise ProtocolError(conn.peer, "expected RegisterExecutor for this application")
-        executor = _RemoteExecutor(hello.executor_id, hello.host, hello.shuffle_port, conn)
+        executor = _RemoteExecutor(hello.executor_id, hello.host, hello.shuffle_port, conn,
+                                   hello.block_port)
         with self.lock:
             if hello.executor_id in self.pool:  # Spark: "Duplicate executor ID"
                 raise ProtocolError(conn.peer, f"executor {hello.executor_id} is already "

@@ -156,11 +156,11 @@ class Executor:
         #: driver's ``BarrierCoordinator`` (set by whoever runs the executor); it raises
         #: ``TimeoutError`` when no reply comes within ``timeout`` seconds
         self.barrier_sync: Optional[Callable[[BarrierSync, float], BarrierSyncReply]] = None
-        #: ``fetch_cached_block(block, holders, timeout) -> records or None``: a cached
-        #: partition asked of the executors ``holders`` through the driver (set by whoever
-        #: runs the executor; None: no other executor to ask, ``local``)
-        self.fetch_cached_block: Optional[Callable[[tuple, List[str], float],
-                                                   Optional[list]]] = None
+        #: ``fetch_cached_block(block, holders, addresses, timeout) -> records or None``: a
+        #: cached partition asked of the executors ``holders`` (where they serve it, else
+        #: through the driver), set by whoever runs the executor (None: ``local``, no other)
+        self.fetch_cached_block: Optional[Callable[[tuple, List[str], Optional[List[str]],
+                                                    float], Optional[list]]] = None
         self._installed_files: set = set()
         #: SparkFiles' directory in this executor's tasks, files shipped or not
         self.files_root = files.prepare_root(dirs.files)
@@ -256,7 +256,7 @@ class Executor:
         deserialized = time.monotonic()
         tc.activate(process_wide=not self.in_driver)  # threads the task starts see it too
         files.task_root(self.files_root)
-        self.blocks.fetch_remote = self._remote_blocks(launch.block_holders, settings)
+        self.blocks.fetch_remote = self._remote_blocks(launch, settings)
         try:
             with OutputCapture(launch.task_id, self.sink), CtrlCWatch() as ctrl_c:
                 finished = self._run_task(launch, payload, partition, tc, ctrl_c)
@@ -298,15 +298,15 @@ class Executor:
             raise VegaError(f"{what} failed: {reply.error}")
         return reply.messages
 
-    def _remote_blocks(self, holders: Optional[List[str]], settings: dict):
-        """How a task launched with ``holders`` (other executors holding cached partitions it
-        reads) gets a block it lacks here: asked of them, waiting at most
+    def _remote_blocks(self, launch: LaunchTask, settings: dict):
+        """How a task launched with ``block_holders`` (other executors holding cached
+        partitions it reads) gets a block it lacks here: asked of them, waiting at most
         ``vega.shuffle.io.connection_timeout`` for each reply; None when there is no one."""
-        fetch = self.fetch_cached_block
+        fetch, holders = self.fetch_cached_block, launch.block_holders
         if not holders or fetch is None:
             return None
-        timeout = settings.get("fetch_timeout", 120.0)
-        return lambda block: fetch(block, holders, timeout)
+        addresses, timeout = launch.block_addresses, settings.get("fetch_timeout", 120.0)
+        return lambda block: fetch(block, holders, addresses, timeout)
 
     def cached_block(self, request: FetchCachedBlock) -> CachedBlock:
         """The reply to another executor's request for a cached partition held here (from

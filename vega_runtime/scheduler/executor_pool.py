@@ -243,7 +243,7 @@ class ExecutorPool:
                 include = task.payload_key not in slot.payloads_sent and task.payload_key not in keys
                 if include:
                     keys[task.payload_key] = None
-                messages.append(task.message(include, executor_id))
+                messages.append(task.message(include, executor_id, self._block_address))
             try:
                 if len(messages) == 1:
                     slot.handle.send(messages[0])
@@ -397,6 +397,13 @@ class ExecutorPool:
         self._relayed[relay_id] = (executor_id, message.request_id, holder.executor_id)
         return [(holder, FetchCachedBlock(relay_id, message.rdd_id, message.partition,
                                           executor_id))]
+
+    def _block_address(self, executor_id: str) -> str:
+        """Where an executor serves its cached partitions (``host:port``); "" where it
+        serves none (``local[N]``'s, asked through the driver) or is gone."""
+        slot = self._slots.get(executor_id)
+        port = getattr(slot.handle, "block_port", 0) if slot is not None else 0
+        return f"{slot.host}:{port}" if port else ""
 
     def _reply_to(self, executor_id: str, reply: CachedBlock) -> List[tuple]:
         slot = self._slots.get(executor_id)
