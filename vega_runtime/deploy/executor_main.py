@@ -22,7 +22,7 @@ import threading
 from typing import Dict, Iterator, Tuple
 
 from ..config import executor_storage_memory
-from ..errors import FetchFailed
+from ..errors import FetchFailed, VegaError
 from ..files import FILES_DIR_ENV
 from ..logs import name_sources, setup_executor_logging
 from ..packaging import python_paths, source_copies
@@ -203,7 +203,8 @@ def run(args: argparse.Namespace) -> int:
     """Register with the driver and serve its tasks until it goes away."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.__stderr__)
-    secret = load_secret(args.secret_file) or b""
+    cluster_secret = load_secret(args.secret_file)  # None: loopback only (Server's check)
+    secret = cluster_secret or b""
     driver_host, driver_port = args.driver.rsplit(":", 1)
     try:
         conn = Connection.connect(driver_host, int(driver_port), secret)
@@ -213,10 +214,10 @@ def run(args: argparse.Namespace) -> int:
     # other executors' tasks fetch the cached partitions held here from this server
     executor_ref: list = []
     try:
-        block_port = Server(args.bind or args.host, 0, secret,
+        block_port = Server(args.bind or args.host, 0, cluster_secret,
                             lambda peer: serve_cached_blocks(executor_ref[0], peer),
                             "block-server").start().port
-    except OSError as exc:  # they ask through the driver instead
+    except (OSError, VegaError) as exc:  # they ask through the driver instead
         log.warning("no block server (%s): other executors ask the driver for the cached "
                     "partitions held here", exc)
         block_port = 0
