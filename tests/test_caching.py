@@ -287,10 +287,15 @@ with Context() as ctx:
 
 
 @requires_netns_sshd
-def test_a_task_on_another_host_reads_the_cached_partition_from_its_holder(tmp_path):
+@pytest.mark.parametrize("firewalled", [False, True], ids=["direct", "firewalled"])
+def test_a_task_on_another_host_reads_the_cached_partition_from_its_holder(tmp_path,
+                                                                           firewalled):
     """Two hosts (network namespaces), one executor each: every retry runs on the other host
     and fetches its cached partition from the holder's block server, listening on its
-    worker's address: nothing is recomputed (before: 80 computations)."""
+    worker's address: nothing is recomputed (before: 80 computations).  With the first
+    host refusing the second's connections to its ephemeral ports (a firewall: the block
+    servers' among them), the second host's tasks ask through the driver instead."""
+    import subprocess
     import sys
 
     from netns_hosts import NetworkHosts
@@ -311,6 +316,11 @@ def test_a_task_on_another_host_reads_the_cached_partition_from_its_holder(tmp_p
         try:
             started = vega_in_control(net, "start-cluster", "--config", config)
             assert started.returncode == 0, started.stdout + started.stderr
+            if firewalled:  # (the master's port, 7077, stays open)
+                subprocess.run(net.in_host(0, [
+                    "iptables", "-w", "-I", "INPUT", "-p", "tcp", "-s", net.hosts[1].host,
+                    "--dport", "32768:65535", "-j", "REJECT", "--reject-with", "tcp-reset"]),
+                    check=True)
             env = {**os.environ, "VEGA_SECRET_FILE": str(tmp_path / "secret")}
             ran = vega_in_control(net, "submit", "--master", f"vega://{first.host}:7077",
                                   str(job), env=env)

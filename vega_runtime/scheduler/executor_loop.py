@@ -222,8 +222,8 @@ class _CachedBlockFetcher:
         self.replies: "queue.Queue" = queue.Queue()
         self._request_ids = itertools.count(1)
         self._servers: Dict[str, Connection] = {}
-        #: block servers this executor could not connect to (a firewall): asked through
-        #: the driver from then on
+        #: block servers this executor could not connect to (a firewall, an executor gone):
+        #: asked through the driver from then on
         self._unreachable: set = set()
 
     def __call__(self, block: tuple, holders: List[str], addresses: Optional[List[str]],
@@ -253,9 +253,9 @@ class _CachedBlockFetcher:
             host, port = address.rsplit(":", 1)
             try:
                 conn = Connection.connect(host, int(port), self.secret or b"")
-            except ConnectionRefusedError:
-                return None  # its executor is gone
-            except (OSError, ProtocolError):  # not reachable from here: through the driver
+            except (OSError, ProtocolError):
+                # not reachable from here (a firewall), or its executor is gone: through
+                # the driver, which relays to a live holder and answers for a lost one
                 self._unreachable.add(address)
                 return None
         try:
