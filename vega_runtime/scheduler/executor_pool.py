@@ -6,10 +6,11 @@ connect back to the driver.  The pool knows each executor only through a small
 handle (``ExecutorHandle``: an id, a host, ``send``) and does the rest in one
 place: which executor is idle, which queued task it runs next (``TaskQueue.pick``:
 exclusions and delay scheduling), sending each stage's payload once per
-executor, cancelling tasks, replicating cached blocks, relaying a cached block
-between executors (a task that runs away from its cached partition asks its holder
-for it, Spark's remote get: executors have connections to the driver only), and
-executors released on purpose (dynamic allocation) that get no more work.
+executor, cancelling tasks, replicating cached blocks, telling a task where the
+other holders of its cached input serve them (a task away from its cached partition
+fetches it, Spark's remote get), relaying such a fetch for executors that serve no
+port (``local[N]``'s, which have connections to the driver only), and executors
+released on purpose (dynamic allocation) that get no more work.
 
 Tasks in flight: an executor runs one task at a time, but one whose last task of the
 stage was short (under ``SHORT_TASK`` seconds) is sent as many as that task would take
