@@ -344,3 +344,18 @@ def test_a_cached_block_request_to_a_lost_or_unknown_holder_is_answered_at_once(
     assert [(m.request_id, m.data, m.reason) for m in b.sent] == [
         (1, None, "executor exec-1 was lost"), (2, None, "executor exec-1 is not reachable")]
     assert all(isinstance(m, CachedBlock) for m in b.sent)
+
+
+def test_a_task_learns_which_other_executor_holds_each_cached_block_it_reads_and_where():
+    """The launch sent to an executor names, per cached block of the task's input, the other
+    executors holding it (not itself), and where those serving a block server listen."""
+    a, b = FakeExecutor("exec-1"), FakeExecutor("exec-2")
+    a.block_port = 4711
+    pool, _, _ = make_pool(a, b, locality_wait=0.0)
+    task = launch(1)
+    task.holders = {(3, 0): frozenset({"exec-1"}), (3, 1): frozenset({"exec-2"})}
+    busy(pool, "exec-1", launch(99))  # so exec-2 takes it
+    pool.submit(task)
+    (message,) = [m for m in b.sent if isinstance(m, LaunchTask)]
+    assert message.block_holders == [[3, 0, ["exec-1"]]]
+    assert message.block_addresses == {"exec-1": "h1:4711"}

@@ -52,13 +52,13 @@ class LaunchTask(Record):
     #: a barrier stage's task: where each of the stage's tasks runs (``host:port``, by
     #: partition); None for any other task
     barrier_addresses: Optional[List[str]]
-    #: the other executors holding cached partitions this task reads (the driver's block
-    #: tracker): a partition not cached here is asked of them (``FetchCachedBlock``)
-    #: before it is computed from lineage; None: no other executor holds any
-    block_holders: Optional[List[str]]
-    #: where each of ``block_holders`` serves its cached partitions (``host:port``), asked
-    #: directly; "" for one that serves none (``local[N]``'s): asked through the driver
-    block_addresses: Optional[List[str]]
+    #: the cached partitions this task reads that other executors hold (the driver's block
+    #: tracker), ``[rdd_id, partition, [executor_id, ...]]``: one not cached here is asked
+    #: of them (``FetchCachedBlock``) before it is computed from lineage; None: none
+    block_holders: Optional[List[list]]
+    #: where those executors serve cached partitions (``host:port``), asked directly; one
+    #: not named serves none (``local[N]``'s): asked through the driver
+    block_addresses: Optional[Dict[str, str]]
 
     def __init__(self, task_id, stage_id, stage_attempt, partition, attempt, payload,
                  partition_data, barrier_addresses=None, block_holders=None,

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import collections
 import time
-from typing import (Any, Callable, Deque, FrozenSet, Iterable, Iterator, List, NamedTuple,
-                    Optional, Protocol, Set)
+from typing import (Any, Callable, Deque, Dict, FrozenSet, Iterable, Iterator, List,
+                    NamedTuple, Optional, Protocol, Set)
 
 from ..ids import path_inside
 from ..net.messages import BroadcastData, FetchBroadcast, LaunchTask, TaskFinished
@@ -32,9 +32,10 @@ class TaskLaunch(Record):
     #: (``ExecutorPool.dispatch``), which sets ``addresses``: where each of them runs
     barrier: bool
     addresses: Optional[List[str]]
-    #: every executor holding cached input of this task, those it avoids too: the one it
-    #: runs on asks the others for a cached partition it lacks (``LaunchTask.block_holders``)
-    holders: FrozenSet[str]
+    #: the cached blocks this task reads, ``(rdd_id, partition)``, and the executors holding
+    #: each (those it avoids too): the one it runs on asks the others for a block it lacks
+    #: (``LaunchTask.block_holders``)
+    holders: Dict[tuple, FrozenSet[str]]
     _not_compared = ("queued_at",)
 
     def __init__(self, spec, payload_key, payload, partition_data, preferred=frozenset(),
@@ -47,19 +48,22 @@ class TaskLaunch(Record):
         self.queued_at = queued_at
         self.barrier = barrier
         self.addresses = addresses
-        self.holders = preferred if holders is None else holders
+        self.holders = {} if holders is None else holders
 
     def message(self, include_payload: bool, executor_id: str = "",
                 block_address: Optional[Callable[[str], str]] = None) -> LaunchTask:
         """The task as sent to ``executor_id``; ``block_address(holder)``: where another
         executor serves its cached partitions ("" where it serves none)."""
         s = self.spec
-        others = sorted(self.holders - {executor_id}) if self.holders else []
-        addresses = [block_address(e) for e in others] if others and block_address else []
+        elsewhere = [[block[0], block[1], sorted(holders - {executor_id})]
+                     for block, holders in self.holders.items() if holders - {executor_id}]
+        addresses = None
+        if elsewhere and block_address is not None:
+            addresses = {e: block_address(e) for entry in elsewhere for e in entry[2]}
+            addresses = {e: a for e, a in addresses.items() if a} or None
         return LaunchTask(s.task_id, s.stage_id, s.stage_attempt, s.partition, s.attempt,
                           self.payload if include_payload else None, self.partition_data,
-                          self.addresses, others or None,
-                          addresses if any(addresses) else None)
+                          self.addresses, elsewhere or None, addresses)
 
 
 def broadcast_reply(request: FetchBroadcast, broadcast_dir: Optional[str]) -> BroadcastData:

@@ -157,10 +157,10 @@ class Executor:
         #: ``TimeoutError`` when no reply comes within ``timeout`` seconds
         self.barrier_sync: Optional[Callable[[BarrierSync, float], BarrierSyncReply]] = None
         #: ``fetch_cached_block(block, holders, addresses, timeout) -> records or None``: a
-        #: cached partition asked of the executors ``holders`` (where they serve it, else
-        #: through the driver), set by whoever runs the executor (None: ``local``, no other)
-        self.fetch_cached_block: Optional[Callable[[tuple, List[str], Optional[List[str]],
-                                                    float], Optional[list]]] = None
+        #: cached partition asked of the executors ``holders`` (at ``addresses[holder]``,
+        #: else through the driver), set by whoever runs the executor (None: ``local``)
+        self.fetch_cached_block: Optional[Callable[[tuple, List[str], Dict[str, str], float],
+                                                   Optional[list]]] = None
         self._installed_files: set = set()
         #: SparkFiles' directory in this executor's tasks, files shipped or not
         self.files_root = files.prepare_root(dirs.files)
@@ -299,14 +299,18 @@ class Executor:
         return reply.messages
 
     def _remote_blocks(self, launch: LaunchTask, settings: dict):
-        """How a task launched with ``block_holders`` (other executors holding cached
-        partitions it reads) gets a block it lacks here: asked of them, waiting at most
-        ``vega.shuffle.io.connection_timeout`` for each reply; None when there is no one."""
-        fetch, holders = self.fetch_cached_block, launch.block_holders
-        if not holders or fetch is None:
+        """How a task launched with ``block_holders`` (the cached partitions it reads that
+        other executors hold) gets one it lacks here: asked of its holders, waiting at most
+        ``vega.shuffle.io.connection_timeout`` for each reply (a block no other executor
+        holds is computed at once); None when there is no such block."""
+        fetch = self.fetch_cached_block
+        if not launch.block_holders or fetch is None:
             return None
-        addresses, timeout = launch.block_addresses, settings.get("fetch_timeout", 120.0)
-        return lambda block: fetch(block, holders, addresses, timeout)
+        holders = {(rdd_id, partition): executors
+                   for rdd_id, partition, executors in launch.block_holders}
+        addresses, timeout = launch.block_addresses or {}, settings.get("fetch_timeout", 120.0)
+        return lambda block: fetch(block, holders[block], addresses, timeout) \
+            if block in holders else None
 
     def cached_block(self, request: FetchCachedBlock) -> CachedBlock:
         """The reply to another executor's request for a cached partition held here (from

@@ -226,15 +226,15 @@ class _CachedBlockFetcher:
         #: asked through the driver from then on
         self._unreachable: set = set()
 
-    def __call__(self, block: tuple, holders: List[str], addresses: Optional[List[str]],
+    def __call__(self, block: tuple, holders: List[str], addresses: Dict[str, str],
                  timeout: float) -> Optional[list]:
         """The block's records from the first of ``holders`` that hands them over, else
         None (the task computes it): a holder lost, without it, or silent past ``timeout``
         seconds is passed over."""
         while not self.replies.empty():  # replies to a killed task's requests: let go
             self.replies.get_nowait()
-        for holder, address in zip(holders, addresses or [""] * len(holders)):
-            reply = None
+        for holder in holders:
+            address, reply = addresses.get(holder, ""), None
             if address and self.secret is not None and address not in self._unreachable:
                 reply = self._direct(address, block, timeout)
             if reply is None and (not address or address in self._unreachable):

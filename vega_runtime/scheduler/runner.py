@@ -500,11 +500,12 @@ class JobRunner:
             self._tasks[spec.task_id] = spec
             # not an executor it must avoid (a retry's, or a speculative copy's original);
             # a barrier stage's tasks start together, wherever executors are idle
-            # (every holder of its cached input: one it runs away from serves it)
-            holders = self.blocks.preferred_executors(stage.rdd, spec.partition)
-            preferred = frozenset() if stage.barrier else holders - spec.excluded
+            # (the holders of each cached block it reads: one it runs away from serves it)
+            cached = self.blocks.cached_input(stage.rdd, spec.partition)
+            preferred = frozenset() if stage.barrier else \
+                frozenset().union(*cached.values()) - spec.excluded
             launches.append(TaskLaunch(spec, key, payload, dumps(partitions[spec.partition]),
-                                       preferred, barrier=stage.barrier, holders=holders))
+                                       preferred, barrier=stage.barrier, holders=cached))
         self.backend.launch(launches)
 
     def _payload(self, stage: Stage) -> bytes:
