@@ -185,6 +185,24 @@ def test_a_task_run_elsewhere_reads_the_cached_partition_from_its_busy_holder(
     assert computed.value == 40
 
 
+def test_a_frozen_holder_is_passed_over_and_its_partitions_recomputed(fresh_ctx):
+    """local[2], the executor holding both cached partitions SIGSTOPped: the task on the
+    other executor waits vega.shuffle.io.connection_timeout for the holder's answer, then
+    computes its partition; the holder, silent past vega.executor.timeout, is killed and
+    its task runs elsewhere: the job finishes with the exact result."""
+    ctx = fresh_ctx("local[2]", conf={"vega.locality.wait": 0,
+                                      "vega.shuffle.io.connection_timeout": 0.5,
+                                      "vega.executor.heartbeat_interval": 0.2,
+                                      "vega.executor.timeout": 2})
+    rdd, computed = counting(ctx, n=40, partitions=2)
+    rdd.cache()
+    assert rdd.coalesce(1).count() == 40  # one task caches both partitions: one holder
+    (holder,) = ctx.cached_rdds()[0]["executors"]
+    os.kill(ctx.backend.processes[holder].pid, signal.SIGSTOP)
+    assert rdd.map(lambda x: x + 1).collect() == list(range(1, 41))
+    assert computed.value == 80
+
+
 def test_a_cached_block_the_holder_cannot_read_is_recomputed(fresh_ctx):
     """DISK_ONLY block whose file is gone from its holder: the task away from it asks, gets
     nothing, and recomputes that partition only; the job does not fail."""
