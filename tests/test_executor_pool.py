@@ -171,10 +171,22 @@ def test_a_block_is_replicated_to_an_idle_executor_on_another_host_first():
     pool, _, _ = make_pool(source, same_host, busy_other, idle_other)
     busy(pool, "exec-3", launch(99))
     block = PutBlock(1, 0, "MEMORY_ONLY_2", b"x")
-    assert pool.replicate("exec-1", block) == "exec-4" and idle_other.sent == [block]
+    assert pool.replicate("exec-1", block) == ["exec-4"] and idle_other.sent == [block]
     idle_other.broken = True
-    assert pool.replicate("exec-1", block) == "exec-3"
+    assert pool.replicate("exec-1", block) == ["exec-3"]
     assert pool.get("exec-4").gone
+
+
+def test_a_block_kept_three_times_goes_to_two_other_executors():
+    """DISK_ONLY_3: two copies besides the source's (before: one, as for ``*_2``), and as
+    many as there are when fewer executors are reachable."""
+    source, b, c = FakeExecutor("exec-1"), FakeExecutor("exec-2"), FakeExecutor("exec-3")
+    pool, _, _ = make_pool(source, b, c)
+    block = PutBlock(1, 0, "DISK_ONLY_3", b"x")
+    assert pool.replicate("exec-1", block) == ["exec-2", "exec-3"]
+    assert b.sent == [block] and c.sent == [block] and source.sent == []
+    c.broken = True
+    assert pool.replicate("exec-1", block) == ["exec-2"]
 
 
 def test_messages_for_all_reach_every_reachable_executor():
@@ -300,3 +312,50 @@ def test_a_failed_write_of_several_tasks_puts_them_all_back_in_order():
         pool.queue.append(launch(task_id))
     assert pool.dispatch() == ["exec-1"]
     assert [t.spec.task_id for t in pool.queue] == [1, 2, 3] and pool.get("exec-1").tasks == {}
+
+
+def test_a_cached_block_request_goes_to_its_holder_and_the_reply_back_to_the_task():
+    """A task's FetchCachedBlock reaches the holder it names under the driver's own id; the
+    holder's reply returns to the task with the task's id (ids of two executors may clash)."""
+    from vega_runtime.net.messages import CachedBlock, FetchCachedBlock
+
+    a, b, c = FakeExecutor("exec-1"), FakeExecutor("exec-2"), FakeExecutor("exec-3")
+    pool, _, _ = make_pool(a, b, c)
+    pool.send_all(pool.relay_cached_block("exec-2", FetchCachedBlock(7, 3, 1, "exec-1")))
+    pool.send_all(pool.relay_cached_block("exec-3", FetchCachedBlock(7, 3, 0, "exec-1")))
+    first, second = a.sent
+    assert (first.rdd_id, first.partition, first.executor_id) == (3, 1, "exec-2")
+    assert first.request_id != second.request_id
+    pool.send_all(pool.relay_cached_block("exec-1", CachedBlock(second.request_id, b"x")))
+    pool.send_all(pool.relay_cached_block("exec-1", CachedBlock(second.request_id, b"y")))
+    assert b.sent == [] and [(m.request_id, m.data) for m in c.sent] == [(7, b"x")]
+
+
+def test_a_cached_block_request_to_a_lost_or_unknown_holder_is_answered_at_once():
+    """The holder lost while a task waits for its block, or gone before: the task hears so
+    (and computes the block) instead of waiting out its timeout."""
+    from vega_runtime.net.messages import CachedBlock, FetchCachedBlock
+
+    a, b = FakeExecutor("exec-1"), FakeExecutor("exec-2")
+    pool, _, _ = make_pool(a, b)
+    pool.send_all(pool.relay_cached_block("exec-2", FetchCachedBlock(1, 3, 1, "exec-1")))
+    pool.remove("exec-1")
+    pool.send_all(pool.relay_cached_block("exec-2", FetchCachedBlock(2, 3, 1, "exec-1")))
+    assert [(m.request_id, m.data, m.reason) for m in b.sent] == [
+        (1, None, "executor exec-1 was lost"), (2, None, "executor exec-1 is not reachable")]
+    assert all(isinstance(m, CachedBlock) for m in b.sent)
+
+
+def test_a_task_learns_which_other_executor_holds_each_cached_block_it_reads_and_where():
+    """The launch sent to an executor names, per cached block of the task's input, the other
+    executors holding it (not itself), and where those serving a block server listen."""
+    a, b = FakeExecutor("exec-1"), FakeExecutor("exec-2")
+    a.block_port = 4711
+    pool, _, _ = make_pool(a, b, locality_wait=0.0)
+    task = launch(1)
+    task.holders = {(3, 0): frozenset({"exec-1"}), (3, 1): frozenset({"exec-2"})}
+    busy(pool, "exec-1", launch(99))  # so exec-2 takes it
+    pool.submit(task)
+    (message,) = [m for m in b.sent if isinstance(m, LaunchTask)]
+    assert message.block_holders == [[3, 0, ["exec-1"]]]
+    assert message.block_addresses == {"exec-1": "h1:4711"}

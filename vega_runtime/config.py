@@ -257,7 +257,9 @@ SETTINGS: tuple[Setting, ...] = (
             "send it a request) before the fetch fails and that host's map outputs are "
             "recomputed: a host frozen or cut off the network after the connection was made "
             "(Spark's spark.shuffle.io.connectionTimeout, which defaults to "
-            "spark.network.timeout)."),
+            "spark.network.timeout). Also how long a task waits for another executor's "
+            "answer to its request for a cached partition before it computes the partition "
+            "itself (docs/storage.md, \"Caching\")."),
     Setting("vega.storage.memory", "512m", parse_size_at_least_0, "bytes",
             "Memory each executor of local[N] (and the local master) may use for cached "
             "partitions before evicting the least recently used (to disk or dropped, by "

@@ -5,7 +5,8 @@ It dies with its worker (``PR_SET_PDEATHSIG``) and exits when its driver
 connection closes.  It is a subreaper: whatever its tasks start, daemonized
 grandchildren included, is killed when it exits or is stopped with SIGTERM
 (``vega_runtime.processes.own_descendants``).  Shuffle blocks on this host are read from disk; blocks
-on other hosts are fetched from their workers' shuffle services.
+on other hosts are fetched from their workers' shuffle services.  Its block server serves
+the cached partitions it holds to other executors' tasks (``serve_cached_blocks``).
 """
 
 from __future__ import annotations
@@ -21,17 +22,18 @@ import threading
 from typing import Dict, Iterator, Tuple
 
 from ..config import executor_storage_memory
-from ..errors import FetchFailed
+from ..errors import FetchFailed, VegaError
 from ..files import FILES_DIR_ENV
 from ..logs import name_sources, setup_executor_logging
 from ..packaging import python_paths, source_copies
 from ..net.connection import Connection, load_secret
 from ..net.framing import DEFAULT_MAX_FRAME, ConnectionClosed, ProtocolError
 from ..net.messages import BlockData, FetchBlock, RegisterExecutor, TaskOutput
+from ..net.server import Server
 from ..processes import die_with_parent, end_descendants, own_descendants
 from ..private_files import use_private_umask
 from ..scheduler.executor import Executor, ExecutorDirs
-from ..scheduler.executor_loop import serve_cancellable
+from ..scheduler.executor_loop import serve_cached_blocks, serve_cancellable
 from ..shuffle.blocks import FETCH_CHUNK_BYTES, BlockLocation
 from ..shuffle.reader import load_block_batches, read_local_block
 
@@ -162,6 +164,8 @@ def main(argv=None) -> int:
     for flag in ("--driver", "--app-id", "--executor-id", "--worker-id", "--host", "--app-dir"):
         parser.add_argument(flag, required=True)
     parser.add_argument("--shuffle-port", type=int, required=True)
+    parser.add_argument("--bind", default="",
+                        help="the address its block server listens on (its worker's); default --host")
     parser.add_argument("--memory", type=int, default=1 << 30)
     parser.add_argument("--memory-limit", type=int, default=0,
                         help="bytes of data memory (RLIMIT_DATA) this executor may use; 0: no limit")
@@ -199,22 +203,34 @@ def run(args: argparse.Namespace) -> int:
     """Register with the driver and serve its tasks until it goes away."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.__stderr__)
-    secret = load_secret(args.secret_file) or b""
+    cluster_secret = load_secret(args.secret_file)  # None: loopback only (Server's check)
+    secret = cluster_secret or b""
     driver_host, driver_port = args.driver.rsplit(":", 1)
     try:
         conn = Connection.connect(driver_host, int(driver_port), secret)
     except (OSError, ProtocolError) as exc:
         log.info("driver %s is gone (%s): nothing to do", args.driver, exc)
         return 0
+    # other executors' tasks fetch the cached partitions held here from this server
+    executor_ref: list = []
+    try:
+        block_port = Server(args.bind or args.host, 0, cluster_secret,
+                            lambda peer: serve_cached_blocks(executor_ref[0], peer),
+                            "block-server").start().port
+    except (OSError, VegaError) as exc:  # they ask through the driver instead
+        log.warning("no block server (%s): other executors ask the driver for the cached "
+                    "partitions held here", exc)
+        block_port = 0
     conn.send(RegisterExecutor(args.executor_id, args.app_id, args.worker_id, args.host,
-                               args.shuffle_port, os.getpid()))
+                               args.shuffle_port, os.getpid(), block_port))
     setup_executor_logging()
     executor = Executor(args.executor_id, args.host, ExecutorDirs.under(args.app_dir, args.executor_id),
                         lambda task_id, stream, text: conn.send(TaskOutput(task_id, stream, text)),
                         executor_storage_memory({"vega.executor.memory": args.memory}, True),
                         RemoteBlockFetcher(args.host, secret))
     executor.memory_limit = args.memory_limit
-    return serve_cancellable(executor, conn)
+    executor_ref.append(executor)
+    return serve_cancellable(executor, conn, secret)
 
 
 if __name__ == "__main__":

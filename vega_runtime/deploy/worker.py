@@ -376,7 +376,8 @@ class Worker:
         args = ["--driver", f"{order.driver_host}:{order.driver_port}",
                 "--app-id", order.app_id, "--executor-id", order.executor_id,
                 "--worker-id", self.worker_id, "--host", self.host,
-                "--shuffle-port", str(self.shuffle.port), "--app-dir", app_dir,
+                "--shuffle-port", str(self.shuffle.port), "--bind", self.bind_host,
+                "--app-dir", app_dir,
                 "--memory", str(order.memory), "--secret-file", self.secret_file,
                 *package_args]
         if self.limit_memory:

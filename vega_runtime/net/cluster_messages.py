@@ -30,14 +30,17 @@ class RegisterExecutor(Record):
     host: str
     shuffle_port: int
     pid: int
+    #: where it serves its cached partitions to other executors' tasks (0: it does not)
+    block_port: int
 
-    def __init__(self, executor_id, app_id, worker_id, host, shuffle_port, pid):
+    def __init__(self, executor_id, app_id, worker_id, host, shuffle_port, pid, block_port=0):
         self.executor_id = executor_id
         self.app_id = app_id
         self.worker_id = worker_id
         self.host = host
         self.shuffle_port = shuffle_port
         self.pid = pid
+        self.block_port = block_port
 
 
 # -- worker -> master ------------------------------------------------------------

@@ -52,9 +52,17 @@ class LaunchTask(Record):
     #: a barrier stage's task: where each of the stage's tasks runs (``host:port``, by
     #: partition); None for any other task
     barrier_addresses: Optional[List[str]]
+    #: the cached partitions this task reads that other executors hold (the driver's block
+    #: tracker), ``[rdd_id, partition, [executor_id, ...]]``: one not cached here is asked
+    #: of them (``FetchCachedBlock``) before it is computed from lineage; None: none
+    block_holders: Optional[List[list]]
+    #: where those executors serve cached partitions (``host:port``), asked directly; one
+    #: not named serves none (``local[N]``'s): asked through the driver
+    block_addresses: Optional[Dict[str, str]]
 
     def __init__(self, task_id, stage_id, stage_attempt, partition, attempt, payload,
-                 partition_data, barrier_addresses=None):
+                 partition_data, barrier_addresses=None, block_holders=None,
+                 block_addresses=None):
         self.task_id = task_id
         self.stage_id = stage_id
         self.stage_attempt = stage_attempt
@@ -63,6 +71,8 @@ class LaunchTask(Record):
         self.payload = payload
         self.partition_data = partition_data
         self.barrier_addresses = barrier_addresses
+        self.block_holders = block_holders
+        self.block_addresses = block_addresses
 
 
 #: how many stage payloads an executor keeps, the latest it received (the oldest goes
@@ -271,11 +281,45 @@ class BroadcastData(Record):
         self.error = error
 
 
+# -- executor -> driver -> executor (cached partitions) --------------------------
+
+class FetchCachedBlock(Record):
+    """A task asks for a cached partition another executor holds (Spark's BlockManager
+    remote get): straight from the holder's block server (a cluster's executors), else
+    through the driver: its executor sends it to the driver naming the holder
+    (``executor_id``), and the driver passes it on to the holder under a ``request_id`` of
+    its own and relays the ``CachedBlock`` reply back (``local[N]``'s executors)."""
+    request_id: int
+    rdd_id: int
+    partition: int
+    executor_id: str
+
+    def __init__(self, request_id, rdd_id, partition, executor_id=""):
+        self.request_id = request_id
+        self.rdd_id = rdd_id
+        self.partition = partition
+        self.executor_id = executor_id
+
+
+class CachedBlock(Record):
+    """The reply to ``FetchCachedBlock``: the partition's records pickled, or None with
+    ``reason`` saying why (not held there, unreadable, its holder lost): the task then
+    computes the partition from lineage."""
+    request_id: int
+    data: Optional[bytes]
+    reason: str
+
+    def __init__(self, request_id, data=None, reason=""):
+        self.request_id = request_id
+        self.data = data
+        self.reason = reason
+
+
 #: the messages between a driver and its executors, which local mode uses too
 _TASK_MESSAGE_TYPES: Dict[str, Type] = {cls.__name__: cls for cls in (
     LaunchTask, KillTask, RemoveRdd, RemoveShuffle, RemoveBroadcast, PutBlock, Shutdown,
     RegisteredExecutor, ExecutorReady, ExecutorHeartbeat, TaskOutput, TaskFinished,
-    FetchBroadcast, BroadcastData, BarrierSync, BarrierSyncReply,
+    FetchBroadcast, BroadcastData, BarrierSync, BarrierSyncReply, FetchCachedBlock, CachedBlock,
 )}
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import collections
 import time
-from typing import (Any, Callable, Deque, FrozenSet, Iterable, Iterator, List, NamedTuple,
-                    Optional, Protocol, Set)
+from typing import (Any, Callable, Deque, Dict, FrozenSet, Iterable, Iterator, List,
+                    NamedTuple, Optional, Protocol, Set)
 
 from ..ids import path_inside
 from ..net.messages import BroadcastData, FetchBroadcast, LaunchTask, TaskFinished
@@ -32,10 +32,14 @@ class TaskLaunch(Record):
     #: (``ExecutorPool.dispatch``), which sets ``addresses``: where each of them runs
     barrier: bool
     addresses: Optional[List[str]]
+    #: the cached blocks this task reads, ``(rdd_id, partition)``, and the executors holding
+    #: each (those it avoids too): the one it runs on asks the others for a block it lacks
+    #: (``LaunchTask.block_holders``)
+    holders: Dict[tuple, FrozenSet[str]]
     _not_compared = ("queued_at",)
 
     def __init__(self, spec, payload_key, payload, partition_data, preferred=frozenset(),
-                 queued_at=0.0, barrier=False, addresses=None):
+                 queued_at=0.0, barrier=False, addresses=None, holders=None):
         self.spec = spec
         self.payload_key = payload_key
         self.payload = payload
@@ -44,12 +48,22 @@ class TaskLaunch(Record):
         self.queued_at = queued_at
         self.barrier = barrier
         self.addresses = addresses
+        self.holders = {} if holders is None else holders
 
-    def message(self, include_payload: bool) -> LaunchTask:
+    def message(self, include_payload: bool, executor_id: str = "",
+                block_address: Optional[Callable[[str], str]] = None) -> LaunchTask:
+        """The task as sent to ``executor_id``; ``block_address(holder)``: where another
+        executor serves its cached partitions ("" where it serves none)."""
         s = self.spec
+        elsewhere = [[block[0], block[1], sorted(holders - {executor_id})]
+                     for block, holders in self.holders.items() if holders - {executor_id}]
+        addresses = None
+        if elsewhere and block_address is not None:
+            addresses = {e: block_address(e) for entry in elsewhere for e in entry[2]}
+            addresses = {e: a for e, a in addresses.items() if a} or None
         return LaunchTask(s.task_id, s.stage_id, s.stage_attempt, s.partition, s.attempt,
                           self.payload if include_payload else None, self.partition_data,
-                          self.addresses)
+                          self.addresses, elsewhere or None, addresses)
 
 
 def broadcast_reply(request: FetchBroadcast, broadcast_dir: Optional[str]) -> BroadcastData:
@@ -262,8 +276,9 @@ class Backend(Protocol):
         """Delete a shuffle's map output files wherever an executor can reach them."""
         ...
 
-    def replicate(self, source_executor: str, block) -> "str | None":
-        """Send a cached block (``PutBlock``) to another executor; its id, or None."""
+    def replicate(self, source_executor: str, block) -> List[str]:
+        """Send a cached block (``PutBlock``) to as many other executors as its level keeps
+        copies besides the source's; the ids of those that took it."""
         ...
 
     def remove_broadcast(self, broadcast_id: int) -> None: ...

@@ -72,9 +72,15 @@ class BlockTracker:
 
     def preferred_executors(self, rdd, partition: int) -> FrozenSet[str]:
         """Executors holding a cached block this task would read, through narrow dependencies."""
+        return frozenset().union(*self.cached_input(rdd, partition).values())
+
+    def cached_input(self, rdd, partition: int) -> Dict[BlockId, FrozenSet[str]]:
+        """The cached blocks a task of ``rdd``'s ``partition`` would read, through narrow
+        dependencies (a cached one's parents are not read), and the executors holding each
+        (Spark's BlockManagerMaster.getLocations, for every block at once)."""
         stack = [(rdd, partition)]
         seen = set()
-        found: Set[str] = set()
+        found: Dict[BlockId, FrozenSet[str]] = {}
         while stack:
             current, index = stack.pop()
             if (current.rdd_id, index) in seen:
@@ -83,9 +89,9 @@ class BlockTracker:
             if current.storage_level != StorageLevel.NONE:
                 holders = self._holders.get((current.rdd_id, index))
                 if holders:
-                    found |= holders
+                    found[(current.rdd_id, index)] = frozenset(holders)
                     continue
             for dep in current.dependencies():
                 if isinstance(dep, NarrowDependency):
                     stack.extend((dep.rdd, p) for p in dep.parents(index))
-        return frozenset(found)
+        return found

@@ -24,8 +24,9 @@ from ..errors import (ExecutorsCannotStart, JobCancelled, MasterStopped, MasterU
 from ..executor_loss import LossCause
 from ..net.connection import HANDSHAKE_TIMEOUT, Connection
 from ..net.framing import ConnectionClosed, ProtocolError
-from ..net.messages import (ApplicationKilled, ApplicationWaiting, BarrierSync, ExecutorAdded,
-                            ExecutorHeartbeat, ExecutorRemoved, FetchBroadcast, KillExecutors,
+from ..net.messages import (ApplicationKilled, ApplicationWaiting, BarrierSync, CachedBlock,
+                            ExecutorAdded, ExecutorHeartbeat, ExecutorRemoved, FetchBroadcast,
+                            FetchCachedBlock, KillExecutors,
                             MasterStopping, RegisterApplication, RegisteredExecutor, RegisterExecutor,
                             RemoveBroadcast, RemoveRdd, RemoveShuffle, Shutdown, TaskFinished,
                             TaskOutput)
@@ -58,8 +59,11 @@ RELEASE_GRACE = 10.0
 class _RemoteExecutor:
     """An executor that connected to the driver: the pool's handle to it."""
 
-    def __init__(self, executor_id: str, host: str, shuffle_port: int, conn: Connection):
+    def __init__(self, executor_id: str, host: str, shuffle_port: int, conn: Connection,
+                 block_port: int = 0):
         self.executor_id, self.host, self.shuffle_port, self.conn = executor_id, host, shuffle_port, conn
+        #: where it serves its cached partitions to other executors' tasks
+        self.block_port = block_port
 
     def send(self, message) -> None:
         self.conn.send(message)
@@ -293,7 +297,8 @@ class ClusterBackend:
         self._registered.wait(HANDSHAKE_TIMEOUT)
         if not isinstance(hello, RegisterExecutor) or hello.app_id != self.app_id:
             raise ProtocolError(conn.peer, "expected RegisterExecutor for this application")
-        executor = _RemoteExecutor(hello.executor_id, hello.host, hello.shuffle_port, conn)
+        executor = _RemoteExecutor(hello.executor_id, hello.host, hello.shuffle_port, conn,
+                                   hello.block_port)
         with self.lock:
             if hello.executor_id in self.pool:  # Spark: "Duplicate executor ID"
                 raise ProtocolError(conn.peer, f"executor {hello.executor_id} is already "
@@ -330,6 +335,10 @@ class ClusterBackend:
                     elif isinstance(message, BarrierSync):
                         with self.lock:
                             self.pool.sync(slot.executor_id, message)
+                    elif isinstance(message, (FetchCachedBlock, CachedBlock)):
+                        with self.lock:
+                            deliveries = self.pool.relay_cached_block(slot.executor_id, message)
+                        self.pool.send_all(deliveries)
                     elif not isinstance(message, ExecutorHeartbeat):
                         raise ProtocolError(conn.peer, f"unexpected {type(message).__name__}")
                 if finished:
@@ -544,7 +553,7 @@ class ClusterBackend:
     def remove_broadcast(self, broadcast_id: int) -> None:
         self._tell_all(RemoveBroadcast(broadcast_id))
 
-    def replicate(self, source_executor: str, block) -> Optional[str]:
+    def replicate(self, source_executor: str, block) -> List[str]:
         with self.lock:
             return self.pool.replicate(source_executor, block)
 

@@ -23,9 +23,9 @@ from ..errors import RESULT_TOO_LARGE_HINT, DriverExit, FetchFailed, ResultTooLa
 from ..executor_loss import binary_size
 from ..logs import OutputCapture, OutputSink, error_text, user_traceback
 from ..net.framing import ConnectionClosed
-from ..net.messages import (EXECUTOR_PAYLOADS, BarrierSync, BarrierSyncReply, KillTask, LaunchTask,
-                            PutBlock, RemoveBroadcast, RemoveRdd, RemoveShuffle, Shutdown,
-                            TaskFinished)
+from ..net.messages import (EXECUTOR_PAYLOADS, BarrierSync, BarrierSyncReply, CachedBlock,
+                            FetchCachedBlock, KillTask, LaunchTask, PutBlock, RemoveBroadcast,
+                            RemoveRdd, RemoveShuffle, Shutdown, TaskFinished)
 from ..private_files import make_private_dirs
 from ..processes import CtrlCWatch
 from ..records import Record
@@ -156,6 +156,11 @@ class Executor:
         #: driver's ``BarrierCoordinator`` (set by whoever runs the executor); it raises
         #: ``TimeoutError`` when no reply comes within ``timeout`` seconds
         self.barrier_sync: Optional[Callable[[BarrierSync, float], BarrierSyncReply]] = None
+        #: ``fetch_cached_block(block, holders, addresses, timeout) -> records or None``: a
+        #: cached partition asked of the executors ``holders`` (at ``addresses[holder]``,
+        #: else through the driver), set by whoever runs the executor (None: ``local``)
+        self.fetch_cached_block: Optional[Callable[[tuple, List[str], Dict[str, str], float],
+                                                   Optional[list]]] = None
         self._installed_files: set = set()
         #: SparkFiles' directory in this executor's tasks, files shipped or not
         self.files_root = files.prepare_root(dirs.files)
@@ -251,10 +256,12 @@ class Executor:
         deserialized = time.monotonic()
         tc.activate(process_wide=not self.in_driver)  # threads the task starts see it too
         files.task_root(self.files_root)
+        self.blocks.fetch_remote = self._remote_blocks(launch, settings)
         try:
             with OutputCapture(launch.task_id, self.sink), CtrlCWatch() as ctrl_c:
                 finished = self._run_task(launch, payload, partition, tc, ctrl_c)
         finally:
+            self.blocks.fetch_remote = None
             TaskContext.deactivate(process_wide=not self.in_driver)
             files.task_root(None)
             _restore_random(saved_random)
@@ -290,6 +297,37 @@ class Executor:
         if reply.error:
             raise VegaError(f"{what} failed: {reply.error}")
         return reply.messages
+
+    def _remote_blocks(self, launch: LaunchTask, settings: dict):
+        """How a task launched with ``block_holders`` (the cached partitions it reads that
+        other executors hold) gets one it lacks here: asked of its holders, waiting at most
+        ``vega.shuffle.io.connection_timeout`` for each reply (a block no other executor
+        holds is computed at once); None when there is no such block."""
+        fetch = self.fetch_cached_block
+        if not launch.block_holders or fetch is None:
+            return None
+        holders = {(rdd_id, partition): executors
+                   for rdd_id, partition, executors in launch.block_holders}
+        addresses, timeout = launch.block_addresses or {}, settings.get("fetch_timeout", 120.0)
+        return lambda block: fetch(block, holders[block], addresses, timeout) \
+            if block in holders else None
+
+    def cached_block(self, request: FetchCachedBlock) -> CachedBlock:
+        """The reply to another executor's request for a cached partition held here (from
+        the thread reading the driver's connection, while a task may run)."""
+        name = f"rdd_{request.rdd_id}_{request.partition}"
+        records = self.blocks.get((request.rdd_id, request.partition))
+        if records is None:
+            return CachedBlock(request.request_id, None, f"{self.executor_id} does not hold {name}")
+        try:
+            data = dumps(records)
+        except Exception as exc:  # noqa: BLE001 - a record that does not pickle, memory
+            return CachedBlock(request.request_id, None,
+                               f"{name} could not be pickled: {error_text(exc)}")
+        if len(data) > FRAME_LIMIT - REPORT_HEADROOM:
+            return CachedBlock(request.request_id, None, f"{name} ({binary_size(len(data))}) "
+                               "is larger than a message may be")
+        return CachedBlock(request.request_id, data)
 
     def put_block(self, message: PutBlock) -> None:
         """Store a replica another executor computed."""

@@ -7,25 +7,31 @@ may send several tasks ahead (``executor_pool.TASKS_IN_FLIGHT``); they wait in t
 inbox and run in order, and a ``KillTask`` for one still waiting drops it at once
 (reported killed without running).  The task thread sends results itself, several in
 one write (``_Outbox``): a thread hand-off and a write per task cost more than a
-short task.
+short task.  A task asks the executors holding a cached partition it lacks for it
+(``_CachedBlockFetcher``): a cluster's executors straight at their block servers
+(``serve_cached_blocks``), ``local[N]``'s through the driver, answered from a thread
+of its own beside the running task.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
+import pickle
 import queue
 import signal
 import sys
 import threading
 import time
-from typing import Callable
+from typing import Callable, Dict, List, Optional
 
 from ..errors import VegaError
 from ..executor_loss import MEMORY_LIMIT_EXIT_CODE, binary_size
 from ..net.connection import Connection
 from ..net.framing import ConnectionClosed, ProtocolError
-from ..net.messages import (BarrierSyncReply, BroadcastData, ExecutorHeartbeat, FetchBroadcast,
-                            KillTask, LaunchTask, RegisteredExecutor, Shutdown, TaskFinished)
+from ..net.messages import (BarrierSyncReply, BroadcastData, CachedBlock, ExecutorHeartbeat,
+                            FetchBroadcast, FetchCachedBlock, KillTask, LaunchTask,
+                            RegisteredExecutor, Shutdown, TaskFinished)
 from ..processes import end_descendants
 from .executor import Executor, serve_tasks
 
@@ -41,7 +47,8 @@ class TaskKilled(BaseException):
     """Raised in the task thread when the driver kills the running task."""
 
 
-def serve_cancellable(executor: Executor, conn: Connection) -> int:
+def serve_cancellable(executor: Executor, conn: Connection,
+                      secret: Optional[bytes] = None) -> int:
     """Run tasks in the main thread while a reader thread watches the driver; returns the
     executor's exit code.
 
@@ -49,6 +56,8 @@ def serve_cancellable(executor: Executor, conn: Connection) -> int:
     sleeping task stops); a closed driver connection ends the process at once.  A task
     that runs out of the executor's memory limit ends it with ``MEMORY_LIMIT_EXIT_CODE``,
     after a line on its log saying so (its worker reports the exit as over the limit).
+    ``secret``: the cluster's, to fetch cached partitions straight from the executors that
+    serve them (``serve_cached_blocks``); None: through the driver only.
     """
     inbox: "queue.Queue" = queue.Queue()
     replies: "queue.Queue" = queue.Queue()
@@ -86,6 +95,13 @@ def serve_cancellable(executor: Executor, conn: Connection) -> int:
                 return reply
 
     executor.barrier_sync = barrier_sync
+    executor.fetch_cached_block = fetcher = _CachedBlockFetcher(conn, secret)
+
+    def serve_cached_block(request: FetchCachedBlock) -> None:
+        try:
+            conn.send(executor.cached_block(request))
+        except OSError:
+            pass  # the driver is gone: the reader thread ends the process
 
     def interrupt(signum, frame):
         if doomed["task_id"] is not None and doomed["task_id"] == running["task_id"]:
@@ -116,6 +132,11 @@ def serve_cancellable(executor: Executor, conn: Connection) -> int:
                     replies.put(message)
                 elif isinstance(message, BarrierSyncReply):
                     synced.put(message)
+                elif isinstance(message, CachedBlock):
+                    fetcher.replies.put(message)
+                elif isinstance(message, FetchCachedBlock):  # (pickling it may take a while)
+                    threading.Thread(target=serve_cached_block, args=(message,),
+                                     name="cached-block", daemon=True).start()
                 elif isinstance(message, RegisteredExecutor):
                     send_heartbeats(conn, message.heartbeat_interval)
                 else:
@@ -178,6 +199,92 @@ def serve_cancellable(executor: Executor, conn: Connection) -> int:
                      f"{MEMORY_LIMIT_EXIT_CODE}\n")
     sys.stderr.flush()
     return MEMORY_LIMIT_EXIT_CODE
+
+
+def serve_cached_blocks(executor: Executor, conn: Connection) -> None:
+    """A cluster executor's block server's handler: answer another executor's requests for
+    cached partitions held here (``FetchCachedBlock``), one after another."""
+    while True:
+        request = conn.recv()
+        if not isinstance(request, FetchCachedBlock):
+            raise ProtocolError(conn.peer, f"unexpected {type(request).__name__} at a block server")
+        conn.send(executor.cached_block(request))
+
+
+class _CachedBlockFetcher:
+    """A task's requests for cached partitions other executors hold (``FetchCachedBlock``):
+    straight from a holder's block server where it has one (with the cluster's ``secret``;
+    the connection is kept for the next), else through the driver, whose replies the
+    reader thread puts in ``replies``."""
+
+    def __init__(self, conn: Connection, secret: Optional[bytes]):
+        self.conn, self.secret = conn, secret
+        self.replies: "queue.Queue" = queue.Queue()
+        self._request_ids = itertools.count(1)
+        self._servers: Dict[str, Connection] = {}
+        #: block servers this executor could not connect to (a firewall, an executor gone):
+        #: asked through the driver from then on
+        self._unreachable: set = set()
+
+    def __call__(self, block: tuple, holders: List[str], addresses: Dict[str, str],
+                 timeout: float) -> Optional[list]:
+        """The block's records from the first of ``holders`` that hands them over, else
+        None (the task computes it): a holder lost, without it, or silent past ``timeout``
+        seconds is passed over."""
+        while not self.replies.empty():  # replies to a killed task's requests: let go
+            self.replies.get_nowait()
+        for holder in holders:
+            address, reply = addresses.get(holder, ""), None
+            if address and self.secret is not None and address not in self._unreachable:
+                reply = self._direct(address, block, timeout)
+            if reply is None and (not address or address in self._unreachable):
+                reply = self._relayed(holder, block, timeout)
+            if reply is None or reply.data is None:
+                continue
+            try:
+                return pickle.loads(reply.data)
+            except Exception:  # noqa: BLE001 - a class the holder had and this one lacks
+                continue
+        return None
+
+    def _direct(self, address: str, block: tuple, timeout: float) -> Optional[CachedBlock]:
+        conn = self._servers.pop(address, None)
+        if conn is None:
+            host, port = address.rsplit(":", 1)
+            try:
+                conn = Connection.connect(host, int(port), self.secret or b"")
+            except (OSError, ProtocolError):
+                # not reachable from here (a firewall), or its executor is gone: through
+                # the driver, which relays to a live holder and answers for a lost one
+                self._unreachable.add(address)
+                return None
+        try:
+            conn.sock.settimeout(timeout)  # a reply that never comes passes the holder over
+            conn.send(FetchCachedBlock(0, block[0], block[1]))
+            reply = conn.recv()
+        except (OSError, ConnectionClosed, ProtocolError):
+            conn.close()
+            return None
+        except BaseException:  # the task killed while it waited: its reply is no one's
+            conn.close()
+            raise
+        self._servers[address] = conn
+        return reply if isinstance(reply, CachedBlock) else None
+
+    def _relayed(self, holder: str, block: tuple, timeout: float) -> Optional[CachedBlock]:
+        request_id = next(self._request_ids)
+        try:
+            self.conn.send(FetchCachedBlock(request_id, block[0], block[1], holder))
+        except OSError:
+            return None  # the driver is gone: the reader thread ends the process
+        deadline = time.monotonic() + timeout
+        while True:  # (a reply to a killed task's request may come first: dropped)
+            try:
+                reply = self.replies.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                return None
+            if reply.request_id == request_id:
+                return reply
 
 
 def send_heartbeats(conn: Connection, interval: float) -> None:

@@ -6,8 +6,11 @@ connect back to the driver.  The pool knows each executor only through a small
 handle (``ExecutorHandle``: an id, a host, ``send``) and does the rest in one
 place: which executor is idle, which queued task it runs next (``TaskQueue.pick``:
 exclusions and delay scheduling), sending each stage's payload once per
-executor, cancelling tasks, replicating cached blocks, and executors released on
-purpose (dynamic allocation) that get no more work.
+executor, cancelling tasks, replicating cached blocks, telling a task where the
+other holders of its cached input serve them (a task away from its cached partition
+fetches it, Spark's remote get), relaying such a fetch for executors that serve no
+port (``local[N]``'s, which have connections to the driver only), and executors
+released on purpose (dynamic allocation) that get no more work.
 
 Tasks in flight: an executor runs one task at a time, but one whose last task of the
 stage was short (under ``SHORT_TASK`` seconds) is sent as many as that task would take
@@ -33,10 +36,13 @@ several threads holds its own lock around the calls.
 from __future__ import annotations
 
 import heapq
+import itertools
 import time
 from typing import Callable, Dict, Iterator, List, Optional, Protocol
 
-from ..net.messages import EXECUTOR_PAYLOADS, BarrierSync, KillTask
+from ..net.messages import (EXECUTOR_PAYLOADS, BarrierSync, CachedBlock, FetchCachedBlock,
+                            KillTask, PutBlock)
+from ..storage_level import StorageLevel
 from .backend import ExecutorStatus, TaskLaunch, TaskQueue, TaskStartedEvent
 from .barrier import BarrierCoordinator
 
@@ -149,6 +155,10 @@ class ExecutorPool:
         self._slots: Dict[str, PoolSlot] = {}
         #: the syncs of barrier stages' tasks (the job loop ends a stage's there)
         self.barrier = BarrierCoordinator()
+        #: cached-block requests passed on to their holder and not answered yet:
+        #: the driver's request id -> (requester, its request id, holder)
+        self._relayed: Dict[int, tuple] = {}
+        self._relay_ids = itertools.count(1)
 
     # -- executors ---------------------------------------------------------------------
     def add(self, handle: ExecutorHandle) -> PoolSlot:
@@ -157,8 +167,16 @@ class ExecutorPool:
 
     def remove(self, executor_id: str) -> Optional[PoolSlot]:
         """Forget an executor; its slot (with the task it was running, if any), or None if
-        the pool did not hold it.  Its task is not requeued: the scheduler decides."""
-        return self._slots.pop(executor_id, None)
+        the pool did not hold it.  Its task is not requeued: the scheduler decides.  Tasks
+        waiting for a cached block from it hear it is lost (they compute the block)."""
+        slot = self._slots.pop(executor_id, None)
+        for relay_id, (requester, request_id, holder) in list(self._relayed.items()):
+            if executor_id in (requester, holder):
+                del self._relayed[relay_id]
+                if holder == executor_id:
+                    self.send_all(self._reply_to(requester, CachedBlock(
+                        request_id, None, f"executor {executor_id} was lost")))
+        return slot
 
     def get(self, executor_id: str) -> Optional[PoolSlot]:
         return self._slots.get(executor_id)
@@ -226,7 +244,7 @@ class ExecutorPool:
                 include = task.payload_key not in slot.payloads_sent and task.payload_key not in keys
                 if include:
                     keys[task.payload_key] = None
-                messages.append(task.message(include))
+                messages.append(task.message(include, executor_id, self._block_address))
             try:
                 if len(messages) == 1:
                     slot.handle.send(messages[0])
@@ -342,18 +360,60 @@ class ExecutorPool:
             if not slot.gone:
                 self._send(slot, message)
 
-    def replicate(self, source_executor: str, block) -> Optional[str]:
-        """Send a cached block to another executor, on another host and idle if there is
-        one; its id, or None when no other executor took it."""
+    def replicate(self, source_executor: str, block: PutBlock) -> List[str]:
+        """Send a cached block to as many other executors as its level keeps copies besides
+        the source's (one for ``*_2``, two for ``DISK_ONLY_3``), on other hosts and idle
+        first; the ids of those that took it (fewer when fewer executors are reachable)."""
         source = self._slots.get(source_executor)
         others = [s for s in self._slots.values()
                   if s.executor_id != source_executor and not s.gone]
         others.sort(key=lambda s: (source is not None and s.host == source.host,
                                    s.task is not None))
+        copies = StorageLevel.named(block.level).replication - 1
+        targets: List[str] = []
         for slot in others:
+            if len(targets) >= copies:
+                break
             if self._send(slot, block):
-                return slot.executor_id
-        return None
+                targets.append(slot.executor_id)
+        return targets
+
+    def relay_cached_block(self, executor_id: str, message) -> List[tuple]:
+        """A cached-block request (``FetchCachedBlock``) from a task on ``executor_id``, or
+        a holder's reply (``CachedBlock``): the request goes on to the holder it names
+        under an id of the driver's (or, the holder gone, a reply saying so goes back), a
+        reply back to the requester.  Returns ``(slot, message)`` pairs for ``send_all``,
+        which a backend calls outside its lock (a block may be large)."""
+        if isinstance(message, CachedBlock):
+            entry = self._relayed.get(message.request_id)
+            if entry is None or entry[2] != executor_id:
+                return []  # (its requester was lost meanwhile)
+            del self._relayed[message.request_id]
+            return self._reply_to(entry[0], CachedBlock(entry[1], message.data, message.reason))
+        holder = self._slots.get(message.executor_id)
+        if holder is None or holder.gone or message.executor_id == executor_id:
+            return self._reply_to(executor_id, CachedBlock(
+                message.request_id, None, f"executor {message.executor_id} is not reachable"))
+        relay_id = next(self._relay_ids)
+        self._relayed[relay_id] = (executor_id, message.request_id, holder.executor_id)
+        return [(holder, FetchCachedBlock(relay_id, message.rdd_id, message.partition,
+                                          executor_id))]
+
+    def _block_address(self, executor_id: str) -> str:
+        """Where an executor serves its cached partitions (``host:port``); "" where it
+        serves none (``local[N]``'s, asked through the driver) or is gone."""
+        slot = self._slots.get(executor_id)
+        port = getattr(slot.handle, "block_port", 0) if slot is not None else 0
+        return f"{slot.host}:{port}" if port else ""
+
+    def _reply_to(self, executor_id: str, reply: CachedBlock) -> List[tuple]:
+        slot = self._slots.get(executor_id)
+        return [] if slot is None else [(slot, reply)]
+
+    def send_all(self, deliveries: List[tuple]) -> None:
+        """Send each ``(slot, message)``; a slot a send fails to is marked gone."""
+        for slot, message in deliveries:
+            self._send(slot, message)
 
     @staticmethod
     def _send_many(slot: PoolSlot, messages: list) -> bool:

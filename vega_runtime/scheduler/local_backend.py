@@ -21,8 +21,9 @@ from ..processes import (describe_exit, die_with_parent, end_descendants, fork_h
                          kill_tree, own_descendants)
 from ..net.connection import Connection
 from ..net.framing import ConnectionClosed, ProtocolError, set_send_timeout
-from ..net.messages import (BarrierSync, FetchBroadcast, RegisteredExecutor, RemoveBroadcast,
-                            RemoveRdd, RemoveShuffle, Shutdown, TaskFinished, TaskOutput)
+from ..net.messages import (BarrierSync, CachedBlock, FetchBroadcast, FetchCachedBlock,
+                            RegisteredExecutor, RemoveBroadcast, RemoveRdd, RemoveShuffle,
+                            Shutdown, TaskFinished, TaskOutput)
 from .backend import (ExecutorAddedEvent, ExecutorLostEvent, ExecutorStatus, OutputCallback,
                       TaskFinishedEvent, TaskLaunch, TaskQueue, TaskStartedEvent,
                       broadcast_reply)
@@ -107,8 +108,8 @@ class InlineBackend:
     def remove_broadcast(self, broadcast_id: int) -> None:
         self.executor.remove_broadcast(broadcast_id)
 
-    def replicate(self, source_executor: str, block) -> None:
-        return None  # one executor: nowhere else to keep a copy
+    def replicate(self, source_executor: str, block) -> List[str]:
+        return []  # one executor: nowhere else to keep a copy
 
     def stop(self) -> None:
         self.queue = TaskQueue()
@@ -365,6 +366,8 @@ class ProcessPoolBackend:
                     return False
             elif isinstance(message, BarrierSync):
                 self.pool.sync(process.executor_id, message)
+            elif isinstance(message, (FetchCachedBlock, CachedBlock)):
+                self.pool.send_all(self.pool.relay_cached_block(process.executor_id, message))
         return True
 
     def _reap_overdue_kills(self) -> list:
@@ -403,7 +406,7 @@ class ProcessPoolBackend:
     def remove_broadcast(self, broadcast_id: int) -> None:
         self.pool.tell_all(RemoveBroadcast(broadcast_id))
 
-    def replicate(self, source_executor: str, block) -> Optional[str]:
+    def replicate(self, source_executor: str, block) -> List[str]:
         return self.pool.replicate(source_executor, block)
 
     def stop(self) -> None:

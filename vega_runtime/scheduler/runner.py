@@ -360,9 +360,9 @@ class JobRunner:
         self.blocks.added(event.executor_id, finished.blocks_added)
         self.blocks.removed(event.executor_id, finished.blocks_dropped)
         for rdd_id, partition, level, data in finished.replicas:
-            target = self.backend.replicate(event.executor_id, PutBlock(rdd_id, partition, level, data))
-            if target is not None:
-                where = "memory" if StorageLevel.named(level).use_memory else "disk"
+            where = "memory" if StorageLevel.named(level).use_memory else "disk"
+            for target in self.backend.replicate(event.executor_id,
+                                                 PutBlock(rdd_id, partition, level, data)):
                 self.blocks.added(target, [[rdd_id, partition, where, len(data)]])
         spec = self._tasks.pop(finished.task_id, None)
         if spec is None:
@@ -500,10 +500,12 @@ class JobRunner:
             self._tasks[spec.task_id] = spec
             # not an executor it must avoid (a retry's, or a speculative copy's original);
             # a barrier stage's tasks start together, wherever executors are idle
+            # (the holders of each cached block it reads: one it runs away from serves it)
+            cached = self.blocks.cached_input(stage.rdd, spec.partition)
             preferred = frozenset() if stage.barrier else \
-                self.blocks.preferred_executors(stage.rdd, spec.partition) - spec.excluded
+                frozenset().union(*cached.values()) - spec.excluded
             launches.append(TaskLaunch(spec, key, payload, dumps(partitions[spec.partition]),
-                                       preferred, barrier=stage.barrier))
+                                       preferred, barrier=stage.barrier, holders=cached))
         self.backend.launch(launches)
 
     def _payload(self, stage: Stage) -> bytes:

@@ -3,14 +3,16 @@
 Blocks are kept in memory (least recently used evicted first) and, for
 levels that allow it, on local disk.  A block evicted from memory moves to
 disk when its level has ``use_disk``, and is dropped otherwise (it will be
-recomputed from lineage).
+recomputed from lineage).  A block this executor lacks is first asked of the
+executors the driver says hold it (``fetch_remote``, Spark's remote get), and
+computed only when none of them hands it over.
 """
 
 from __future__ import annotations
 
 import os
 from collections import OrderedDict
-from typing import Callable, Dict, Iterator, List, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 from ..private_files import make_private_dirs, open_private, remove_tree
 from ..serde import dump_batches, read_batch_file
@@ -33,6 +35,9 @@ class BlockStore:
         self.dropped: List[BlockId] = []
         #: Blocks whose level asks for a second copy: ``(block, level, records)``.
         self.to_replicate: List[tuple] = []
+        #: ``fetch_remote(block) -> records or None``: the running task's way to another
+        #: executor's copy of a block (set per task by the executor; None: no other holds any)
+        self.fetch_remote: Optional[Callable[[BlockId], Optional[list]]] = None
 
     def drain_changes(self) -> Tuple[List[list], List[BlockId]]:
         changes = (self.added, self.dropped)
@@ -47,10 +52,29 @@ class BlockStore:
             return iter(self.memory[block][0])
         if block in self.on_disk:
             return read_batch_file(self.on_disk[block][0])
+        if self.fetch_remote is not None:
+            records = self.fetch_remote(block)
+            if records is not None:  # not kept here: the holder keeps it (as Spark's)
+                return iter(records)
         records = list(compute())
         if self.put(block, records, level) and level.replication > 1:
             self.to_replicate.append((block, level, records))
         return iter(records)
+
+    def get(self, block: BlockId) -> Optional[list]:
+        """The records of a block held here, for another executor; None when it is not held
+        or cannot be read (an eviction or removal under way, a file gone).  Safe to call
+        beside the task thread: it reads the dicts without changing them."""
+        entry = self.memory.get(block)
+        if entry is not None:
+            return entry[0]
+        on_disk = self.on_disk.get(block)
+        if on_disk is None:
+            return None
+        try:
+            return list(read_batch_file(on_disk[0]))
+        except Exception:  # noqa: BLE001 - a truncated or garbled file fails as pickle can
+            return None
 
     def put(self, block: BlockId, records: list, level: StorageLevel) -> bool:
         """Keep a block at ``level``; False when it fits nowhere the level allows."""
