@@ -414,9 +414,13 @@ def test_archives_are_unpacked_for_the_driver_and_tasks(vega_cli, tmp_path, mast
     ("missing.tar.gz", "--archives: 'missing.tar.gz' is not a file"),
     ("notes.txt", "--archives: 'notes.txt' is not a .zip, .tar, .tar.gz or .tgz archive"),
     ("a.zip#x,b.zip#x", "--archives: 'b.zip#x': two archives named 'x'"),
+    ("a.zip#..", "--archives: 'a.zip#..': '..' is not a directory name of its own: give a "
+                 "name without '/', not '.' or '..'"),
 ])
 def test_a_bad_archive_is_refused_before_the_job_runs(vega_cli, tmp_path, archives, message):
-    """A missing, unknown or twice-named --archives entry is a usage error naming it."""
+    """A missing, unknown or twice-named --archives entry is a usage error naming it; so is
+    a NAME after # that is not a directory's own name (#.. unpacked it in the parent of
+    SparkFiles' directory, deleting that first)."""
     for name in ("notes.txt", "a.zip", "b.zip"):
         (tmp_path / name).write_bytes(b"")
     job = write_job(tmp_path, "job.py", "print('ran')\n")

@@ -70,6 +70,7 @@ def archive_list(archives: str) -> List[str]:
     """``--archives``' items as ``PATH#NAME``, PATH absolute, NAME the file's name unless one
     was given after ``#`` (the directory ``SparkFiles.get(NAME)`` unpacks it in, as Spark's
     --archives); a missing file, another kind or a NAME given twice is a usage error."""
+    from vega_runtime.archives import unpack_name_problem
     from vega_runtime.files import ARCHIVE_SUFFIXES
 
     items, names = [], set()
@@ -80,9 +81,10 @@ def archive_list(archives: str) -> List[str]:
             raise UsageError(f"--archives: {path!r} is not a file")
         if not path.endswith(ARCHIVE_SUFFIXES):
             raise UsageError(f"--archives: {path!r} is not a .zip, .tar, .tar.gz or .tgz archive")
-        if name in names or "/" in name:
+        problem = unpack_name_problem(name)
+        if name in names or problem:
             raise UsageError(f"--archives: {item!r}: two archives named {name!r}" if name in names
-                             else f"--archives: {item!r}: a NAME after # has no /")
+                             else f"--archives: {item!r}: {problem}")
         names.add(name)
         items.append(f"{os.path.abspath(path)}#{name}")
     return items

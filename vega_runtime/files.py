@@ -174,19 +174,24 @@ def materialize(added: AddedFile, data: bytes, root: str) -> str:
     """Write ``added`` under ``root`` (unpacked for directories and archives); a Python
     file or zip joins ``sys.path``.  Returns its local path."""
     target = os.path.join(root, added.name)
+    if os.path.dirname(target) != root.rstrip(os.sep) or added.name in ("", ".", ".."):
+        raise ValueError(f"{added.name!r} is not a name in the SparkFiles directory")
     if os.path.islink(target):  # a file shipped with the job of the same name: this one wins
         os.unlink(target)
     if added.kind in ("directory", "archive"):
         import shutil  # here: every driver imports this module, few unpack an archive
         import tempfile
 
+        from . import archives
+
         with tempfile.TemporaryDirectory(dir=root) as scratch:
             # an archive keeps its own name (its format is in it) whatever it unpacks as
             packed = os.path.join(scratch, source_name(added) if added.kind == "archive" else "d.zip")
             with open(packed, "wb") as out:
                 out.write(data)
+            archives.unpack(packed, os.path.join(scratch, "unpacked"))  # all, or nothing
             shutil.rmtree(target, ignore_errors=True)
-            shutil.unpack_archive(packed, target)
+            os.rename(os.path.join(scratch, "unpacked"), target)
         return target
     partial = f"{target}.{os.getpid()}.tmp"
     with open(partial, "wb") as out:

@@ -23,7 +23,7 @@ import shutil
 import threading
 import zipfile
 from dataclasses import dataclass
-from typing import Dict, Iterable, List
+from typing import Dict, Iterable, List, Optional
 
 from .errors import ApplicationRefused, BadPackage
 from .ids import path_inside
@@ -151,13 +151,23 @@ def check_members(archive: zipfile.ZipFile, staging: str) -> None:
             raise BadPackage(f"member {info.filename!r} escapes the package directory")
         total += info.file_size
         compressed += info.compress_size
+    problem = expansion_problem(total, compressed)
+    if problem:
+        raise BadPackage(problem + ("; leave large data out of --py-files and --files and read "
+                                    "it from storage" if total > MAX_EXTRACTED_BYTES else ""))
+
+
+def expansion_problem(total: int, compressed: int) -> Optional[str]:
+    """Why ``compressed`` bytes unpacking into ``total`` is refused (a zip or tar bomb), or
+    None: past ``MAX_EXTRACTED_BYTES``, or past ``MAX_COMPRESSION_RATIO`` above
+    ``RATIO_EXEMPT_BYTES``."""
     if total > MAX_EXTRACTED_BYTES:
-        raise BadPackage(f"it would unpack to {total} bytes, more than the limit of "
-                         f"{MAX_EXTRACTED_BYTES} (packaging.MAX_EXTRACTED_BYTES); leave large "
-                         "data out of --py-files and --files and read it from storage")
+        return (f"it would unpack to {total} bytes or more, past the limit of "
+                f"{MAX_EXTRACTED_BYTES} (packaging.MAX_EXTRACTED_BYTES)")
     if total > max(compressed, 1) * MAX_COMPRESSION_RATIO and total > RATIO_EXEMPT_BYTES:
-        raise BadPackage(f"it would unpack {compressed} bytes into {total}, a ratio past "
-                         f"{MAX_COMPRESSION_RATIO}:1 (packaging.MAX_COMPRESSION_RATIO)")
+        return (f"it would unpack {compressed} bytes into {total} or more, a ratio past "
+                f"{MAX_COMPRESSION_RATIO}:1 (packaging.MAX_COMPRESSION_RATIO)")
+    return None
 
 
 def upload(conn, package: Package) -> None:
