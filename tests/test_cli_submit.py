@@ -430,6 +430,21 @@ def test_a_bad_archive_is_refused_before_the_job_runs(vega_cli, tmp_path, archiv
     assert result.stderr.splitlines() == [f"vega: error: {message}"]
 
 
+def test_an_archive_named_as_a_shipped_file_is_refused(vega_cli, tmp_path):
+    """--files lookup.csv --archives env.zip#lookup.csv: both land in SparkFiles' directory
+    under one name; the archive silently hid the file (in the driver and in tasks)."""
+    (tmp_path / "lookup.csv").write_text("a,1\n")
+    (tmp_path / "env.zip").write_bytes(b"")
+    job = write_job(tmp_path, "job.py", "print('ran')\n")
+    result = vega_cli("submit", "--master", "local", "--files", "lookup.csv", "--archives",
+                      "env.zip#lookup.csv", job, cwd=str(tmp_path))
+    assert (result.returncode, result.stdout) == (2, ""), result.stderr
+    assert result.stderr.splitlines() == [
+        "vega: error: --archives: 'lookup.csv' is also the name of --files 'lookup.csv'",
+        "SparkFiles.get finds both in one directory, the archive hiding the file: give the "
+        "archive another NAME after #."]
+
+
 # -- --verbose ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("flag", ["--verbose", "-v"])  # -v: spark-submit's too

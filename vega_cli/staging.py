@@ -66,10 +66,12 @@ def check_distinct_names(py_files: str, files: str) -> None:
                                  f"{found_by}: rename one of them, or give one.")
 
 
-def archive_list(archives: str) -> List[str]:
+def archive_list(archives: str, files: str = "") -> List[str]:
     """``--archives``' items as ``PATH#NAME``, PATH absolute, NAME the file's name unless one
     was given after ``#`` (the directory ``SparkFiles.get(NAME)`` unpacks it in, as Spark's
-    --archives); a missing file, another kind or a NAME given twice is a usage error."""
+    --archives); a missing file, another kind, a NAME given twice or also the name of one of
+    ``files`` (``--files``, which ``SparkFiles.get`` finds in the same directory) is a usage
+    error."""
     from vega_runtime.archives import unpack_name_problem
     from vega_runtime.files import ARCHIVE_SUFFIXES
 
@@ -87,6 +89,14 @@ def archive_list(archives: str) -> List[str]:
                              else f"--archives: {item!r}: {problem}")
         names.add(name)
         items.append(f"{os.path.abspath(path)}#{name}")
+    shipped = {os.path.basename(os.path.normpath(item)): item for item in split_list(files)}
+    for item in items:
+        name = item.rpartition("#")[2]
+        if name in shipped:
+            raise UsageError(f"--archives: {name!r} is also the name of --files "
+                             f"{shipped[name]!r}",
+                             "SparkFiles.get finds both in one directory, the archive "
+                             "hiding the file: give the archive another NAME after #.")
     return items
 
 

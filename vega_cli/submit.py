@@ -77,7 +77,7 @@ def submit(master: Optional[str], deploy_mode: str, name: Optional[str], py_file
     cli_conf = _resolve_options(master, name, confs, config_file, job, deploy_mode)
     _check_syntax(job)
     check_distinct_names(py_files, files)
-    archive_items = archive_list(archives)
+    archive_items = archive_list(archives, files)
     if archive_items and deploy_mode != "cluster":
         cli_conf["vega.archives"] = ",".join(archive_items)  # the driver's Context adds them
     if slurm_spec is not None:
