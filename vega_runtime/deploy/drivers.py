@@ -31,7 +31,8 @@ from typing import Callable, Dict, List, Optional, Tuple
 from .. import ids, packaging
 from ..config import DRIVER_CONF_ENV, SUBMIT_CONF_ENV
 from ..errors import BadPackage, InvalidIdentifier
-from ..net.messages import SubmitDriver
+from ..net.framing import ProtocolError
+from ..net.messages import SubmitDriver, from_wire
 from ..processes import DIE_WITH_ENV, end_group
 from ..records import field_names
 from ..retry import backoff_delay
@@ -129,9 +130,14 @@ class DriverRunner:
                     and record.get("state") in ACTIVE_STATES):
                 continue
             try:
-                submit = SubmitDriver(*(request[name] for name in field_names(SubmitDriver)))
+                # checked as the master checks a submission: types, ids, settings
+                submit = from_wire({**request, "type": SubmitDriver.__name__},
+                                   "the recovery state")
                 driver_id = ids.DRIVER.check(str(record["id"]))
-            except (KeyError, TypeError, ValueError, InvalidIdentifier) as exc:
+                problem = submission_problem(submit)
+                if problem:
+                    raise ValueError(problem)
+            except (KeyError, TypeError, ValueError, InvalidIdentifier, ProtocolError) as exc:
                 log.warning("driver %s not restarted: its saved request is unreadable (%s)",
                             record.get("id"), exc)
                 continue
