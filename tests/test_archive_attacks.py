@@ -134,9 +134,11 @@ def test_bombs_are_refused_before_they_unpack(ctx, tmp_path):
 
 def test_links_inside_work_and_setuid_bits_are_dropped(ctx, tmp_path):
     """A packed environment's relative links (bin/python -> python3) unpack and tasks read
-    through them; a setuid, world-writable file unpacks 0755 (it kept 04777 before)."""
+    through them; a setuid, world-writable file unpacks 0700, a world-readable one 0600
+    (they kept 04777 and 0644 before)."""
     path = write_tar(tmp_path / "env.tgz", [
         regular("env/bin/python3", b"#!interpreter", 0o4777),
+        regular("env/README", b"read me", 0o644),
         special("env/bin/python", tarfile.SYMTYPE, "python3"),
         special("env/lib", tarfile.SYMTYPE, "../env/bin"),
         special("env/hard", tarfile.LNKTYPE, "env/bin/python3", 0o4777)], mode="w:gz")
@@ -145,7 +147,9 @@ def test_links_inside_work_and_setuid_bits_are_dropped(ctx, tmp_path):
         os.path.join(SparkFiles.get("env.tgz"), "env", "lib", "python")).read()).collect() \
         == ["#!interpreter"]
     unpacked = os.path.join(SparkFiles.get("env.tgz"), "env", "bin", "python3")
-    assert stat.S_IMODE(os.stat(unpacked).st_mode) == 0o755
+    assert stat.S_IMODE(os.stat(unpacked).st_mode) == 0o700
+    readme = os.path.join(SparkFiles.get("env.tgz"), "env", "README")
+    assert stat.S_IMODE(os.stat(readme).st_mode) == 0o600
 
 
 @pytest.mark.parametrize("name", ["..", ".", "sub/dir", OUTSIDE])

@@ -15,9 +15,9 @@ refused by name (``BadArchive``):
   ``packaging.MAX_COMPRESSION_RATIO`` (a zip or tar bomb), read no further than the member
   that passes the limit.
 
-What is unpacked loses setuid, setgid and sticky bits and write access for group and
-others, and belongs to the unpacking account (tarfile's ``data`` filter, also applied where
-Python has it).  The same rules hold in the driver, which unpacks first (a refused archive
+What is unpacked is private (0600, or 0700 for directories and files their owner could
+run: no setuid, setgid or sticky bit, nothing for group and others) and belongs to the
+unpacking account (tarfile's ``data`` filter is also applied where Python has it).  The same rules hold in the driver, which unpacks first (a refused archive
 stops there), and in executors.
 """
 
@@ -103,8 +103,9 @@ def _unpack_tar(path: str, target: str) -> None:
         links = {member: info.linkname for member, info in names.items() if info.issym()}
         for member, info in names.items():
             _check_links(name, member, info, links, names)
-            info.mode &= 0o755 if info.isdir() or info.mode & 0o100 else 0o644
-            info.mode |= 0o700 if info.isdir() else 0o600
+            # private, as every file Vega writes (private_files): tarfile sets the mode
+            # the archive gives, whatever the umask
+            info.mode = 0o700 if info.isdir() or info.mode & 0o100 else 0o600
             info.uid, info.gid, info.uname, info.gname = os.getuid(), os.getgid(), "", ""
         os.makedirs(target)
         if hasattr(tarfile, "data_filter"):  # Python 3.11.4+, 3.12+
