@@ -172,3 +172,14 @@ def test_the_name_after_the_hash_stays_in_the_files_directory(ctx, tmp_path, nam
         import shutil
 
         shutil.rmtree(OUTSIDE)
+
+
+def test_a_directory_of_compressible_files_is_not_taken_for_a_bomb(ctx, tmp_path):
+    """add_file(DIR, recursive=True) travels as a zip the driver makes itself: 4 MiB of
+    zeros (a ratio of ~1000:1) is the user's data, not a bomb."""
+    tree = tmp_path / "zeros-tree"
+    tree.mkdir()
+    (tree / "zeros.bin").write_bytes(bytes(4 << 20))
+    ctx.add_file(str(tree), recursive=True)
+    assert ctx.parallelize([0], 1).map(lambda _: os.path.getsize(
+        SparkFiles.get("zeros-tree/zeros.bin"))).collect() == [4 << 20]

@@ -11,9 +11,10 @@ refused by name (``BadArchive``):
   directory (an absolute target included); a hard link to anything but a regular file of
   the archive;
 - a device file or FIFO;
-- an archive that would unpack past ``packaging.MAX_EXTRACTED_BYTES`` or
-  ``packaging.MAX_COMPRESSION_RATIO`` (a zip or tar bomb), read no further than the member
-  that passes the limit.
+- an archive that would unpack past ``packaging.MAX_COMPRESSION_RATIO`` (a zip or tar
+  bomb: it unpacks to at most 100 times its size), read no further than the member that
+  passes the limit.  There is no cap on the size itself: a packed environment may be
+  gigabytes, as on Spark.
 
 What is unpacked is private (0600, or 0700 for directories and files their owner could
 run: no setuid, setgid or sticky bit, nothing for group and others) and belongs to the
@@ -49,37 +50,38 @@ def unpack_name_problem(name: str) -> Optional[str]:
     return None
 
 
-def unpack(path: str, target: str) -> None:
+def unpack(path: str, target: str, bounded: bool = True) -> None:
     """Unpack the archive at ``path`` (.zip, .tar, .tar.gz, .tgz, by its name) into
     ``target``, a new directory; ``BadArchive`` (nothing written) for a member that could
-    escape ``target`` or an archive past the size limits."""
+    escape ``target`` or (``bounded``) an archive past the compression ratio: a directory
+    ``add_file`` zipped itself is not held to it."""
     name = os.path.basename(path)
     try:
         if name.endswith(".zip"):
-            _unpack_zip(path, target)
+            _unpack_zip(path, target, bounded)
         else:
-            _unpack_tar(path, target)
+            _unpack_tar(path, target, bounded)
     except (zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
         # FilterError (the data filter's) is a TarError: it names its member itself
         raise BadArchive(name, f"it cannot be read ({exc})") from None
 
 
-def _unpack_zip(path: str, target: str) -> None:
+def _unpack_zip(path: str, target: str, bounded: bool) -> None:
     name = os.path.basename(path)
     with zipfile.ZipFile(path) as archive:
         seen = set()
         for info in archive.infolist():
             seen.add(_checked_name(name, info.filename, seen))
-        problem = packaging.expansion_problem(
+        problem = bounded and packaging.expansion_problem(
             sum(info.file_size for info in archive.infolist()),
-            sum(info.compress_size for info in archive.infolist()))
+            sum(info.compress_size for info in archive.infolist()), capped=False)
         if problem:
             raise BadArchive(name, problem)
         os.makedirs(target)
         archive.extractall(target)  # zipfile makes no links, devices nor setuid files
 
 
-def _unpack_tar(path: str, target: str) -> None:
+def _unpack_tar(path: str, target: str, bounded: bool) -> None:
     name = os.path.basename(path)
     compressed = os.path.getsize(path)
     with tarfile.open(path) as archive:
@@ -87,7 +89,7 @@ def _unpack_tar(path: str, target: str) -> None:
         names: Dict[str, tarfile.TarInfo] = {}
         for info in archive:  # lazily: a bomb's member is refused before its data is read
             unpacked = info.offset_data + info.size
-            problem = packaging.expansion_problem(unpacked, compressed)
+            problem = bounded and packaging.expansion_problem(unpacked, compressed, capped=False)
             if problem:
                 raise BadArchive(name, f"member {info.name!r}: {problem}")
             member = _checked_name(name, info.name, names)

@@ -189,7 +189,9 @@ def materialize(added: AddedFile, data: bytes, root: str) -> str:
             packed = os.path.join(scratch, source_name(added) if added.kind == "archive" else "d.zip")
             with open(packed, "wb") as out:
                 out.write(data)
-            archives.unpack(packed, os.path.join(scratch, "unpacked"))  # all, or nothing
+            # all, or nothing; a directory the driver zipped itself is not held to the ratio
+            archives.unpack(packed, os.path.join(scratch, "unpacked"),
+                            bounded=added.kind == "archive")
             shutil.rmtree(target, ignore_errors=True)
             os.rename(os.path.join(scratch, "unpacked"), target)
         return target

@@ -157,11 +157,11 @@ def check_members(archive: zipfile.ZipFile, staging: str) -> None:
                                     "it from storage" if total > MAX_EXTRACTED_BYTES else ""))
 
 
-def expansion_problem(total: int, compressed: int) -> Optional[str]:
+def expansion_problem(total: int, compressed: int, capped: bool = True) -> Optional[str]:
     """Why ``compressed`` bytes unpacking into ``total`` is refused (a zip or tar bomb), or
-    None: past ``MAX_EXTRACTED_BYTES``, or past ``MAX_COMPRESSION_RATIO`` above
-    ``RATIO_EXEMPT_BYTES``."""
-    if total > MAX_EXTRACTED_BYTES:
+    None: past ``MAX_EXTRACTED_BYTES`` (when ``capped``), or past ``MAX_COMPRESSION_RATIO``
+    above ``RATIO_EXEMPT_BYTES``."""
+    if capped and total > MAX_EXTRACTED_BYTES:
         return (f"it would unpack to {total} bytes or more, past the limit of "
                 f"{MAX_EXTRACTED_BYTES} (packaging.MAX_EXTRACTED_BYTES)")
     if total > max(compressed, 1) * MAX_COMPRESSION_RATIO and total > RATIO_EXEMPT_BYTES:
