@@ -4,6 +4,7 @@
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 
@@ -635,3 +636,20 @@ def test_foreground_daemons_are_secured_by_default(tmp_path):
         for proc in (worker, master):
             if proc is not None:
                 kill_group(proc)
+
+
+def test_a_cluster_mode_drivers_package_goes_when_it_ends(cluster, tmp_path):
+    """The package a cluster-mode driver ran from (with its --archives: a packed environment
+    may be gigabytes), and the master's unpacked copy of it, are deleted once the driver has
+    ended; they stayed in the master's work dir for ever, one pair per job submitted."""
+    (tmp_path / "env").mkdir()
+    (tmp_path / "env" / "marker.txt").write_text(str(tmp_path))  # a package of its own
+    archive = shutil.make_archive(str(tmp_path / "env"), "gztar", str(tmp_path / "env"))
+    job = write_job(tmp_path, "job.py", "print('ran')\n")
+    result = vega("submit", "--deploy-mode", "cluster", "--archives", f"{archive}#env", job,
+                  env=cluster["env"])
+    assert (result.returncode, result.stdout) == (0, "ran\n"), result.stderr
+    sha = re.search(r"job package .* \(sha256 ([0-9a-f]{12})\)", result.stderr).group(1)
+    packages = cluster["home"] / "master" / "packages"
+    wait_for(lambda: not [n for n in os.listdir(packages) if n.startswith(sha)], 10,
+             "the driver's package to be deleted")

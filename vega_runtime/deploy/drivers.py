@@ -86,11 +86,14 @@ class DriverRunner:
     def __init__(self, work_dir: str, master_url: Callable[[], str], secret_file: str,
                  on_change: Callable[[], None] = lambda: None,
                  max_restarts: int = MAX_RESTARTS, retained: int = RETAINED_DRIVERS,
-                 on_forget: Callable[[str], None] = lambda driver_id: None):
+                 on_forget: Callable[[str], None] = lambda driver_id: None,
+                 on_end: Callable[[DriverInfo], None] = lambda info: None):
         self.work_dir = work_dir
         #: how many ended drivers are kept; ``on_forget(driver_id)`` removes what an older
         #: one leaves (its output)
         self.retained, self.on_forget = retained, on_forget
+        #: ``on_end(info)`` when a driver has ended (its package may go)
+        self.on_end = on_end
         #: how often a supervised driver that failed is started again
         self.max_restarts = max_restarts
         self.on_change = on_change
@@ -260,6 +263,7 @@ class DriverRunner:
             forgotten = self._forget_ended()
         log.info("driver %s %s: %s", info.driver_id, state.value, reason)
         self._forgotten(forgotten)
+        self.on_end(info)
         self.on_change()
 
     def _forget_ended(self) -> List[str]:
@@ -288,6 +292,7 @@ class DriverRunner:
         if proc is not None:
             _kill_group(proc)
         self._forgotten(forgotten)
+        self.on_end(info)
         return True
 
     def stop(self) -> None:

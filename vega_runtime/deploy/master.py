@@ -89,7 +89,8 @@ class Master(StatusQueries):
                                     on_change=self.save_state,
                                     max_restarts=conf["vega.master.supervise.max_restarts"],
                                     retained=conf["vega.master.retained_drivers"],
-                                    on_forget=self.logs.remove)
+                                    on_forget=self.logs.remove,
+                                    on_end=self._driver_ended)
         self.connections = MasterConnections(self)
         self.recovery_writer = RecoveryWriter(self.recovery, self._recovery_snapshot,
                                               TICK_SECONDS)
@@ -225,6 +226,18 @@ class Master(StatusQueries):
         if action.package_sha and not any(d.request.package_sha == action.package_sha
                                           and not d.done for d in self.drivers.drivers.values()):
             self.packages.remove(action.package_sha)
+
+    def _driver_ended(self, info) -> None:
+        """A cluster-mode driver ended: its package (and the copy it ran from) goes, unless
+        an application or a driver still running uses it; it stayed for ever, an
+        --archives environment of gigabytes twice over for each job submitted."""
+        sha = info.request.package_sha
+        with self.lock:
+            in_use = {a.request.package_sha for a in self.state.apps.values()}
+            in_use |= {r.get("package_sha", "") for r in self.state.recovered.values()}
+        if sha not in in_use and not any(d.request.package_sha == sha and not d.done
+                                         for d in list(self.drivers.drivers.values())):
+            self.packages.remove(sha)
 
     # -- requests from the HTTP API (the status documents: master_status.StatusQueries) ----
     def kill_application(self, app_id: str, reason: str) -> bool:
