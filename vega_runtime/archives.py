@@ -72,6 +72,9 @@ def _unpack_zip(path: str, target: str, bounded: bool) -> None:
         seen = set()
         for info in archive.infolist():
             seen.add(_checked_name(name, info.filename, seen))
+        files = {posixpath.normpath(i.filename) for i in archive.infolist() if not i.is_dir()}
+        for info in archive.infolist():
+            _check_parents(name, info.filename, files)
         problem = bounded and packaging.expansion_problem(
             sum(info.file_size for info in archive.infolist()),
             sum(info.compress_size for info in archive.infolist()), capped=False)
@@ -103,8 +106,9 @@ def _unpack_tar(path: str, target: str, bounded: bool) -> None:
             names[member] = info
             members.append(info)
         links = {member: info.linkname for member, info in names.items() if info.issym()}
+        files = {member for member, info in names.items() if not info.isdir()}
         for member, info in names.items():
-            _check_links(name, member, info, links, names)
+            _check_links(name, member, info, links, names, files)
             # private, as every file Vega writes (private_files): tarfile sets the mode
             # the archive gives, whatever the umask
             info.mode = 0o700 if info.isdir() or info.mode & 0o100 else 0o600
@@ -131,13 +135,24 @@ def _checked_name(archive: str, raw: str, seen) -> Optional[str]:
     return member
 
 
-def _check_links(archive: str, member: str, info: tarfile.TarInfo,
-                 links: Dict[str, str], names: Dict[str, tarfile.TarInfo]) -> None:
+def _check_parents(archive: str, raw: str, files) -> None:
+    """``BadArchive`` if a directory of member ``raw`` is one of ``files`` (members that are
+    not directories: it could not be unpacked, or a link would be followed)."""
+    parts = posixpath.normpath(raw).split("/")
+    for depth in range(1, len(parts)):
+        if "/".join(parts[:depth]) in files:
+            raise BadArchive(archive, f"member {raw!r} is under {'/'.join(parts[:depth])!r}, "
+                                      "which the archive has as a file or link")
+
+
+def _check_links(archive: str, member: str, info: tarfile.TarInfo, links: Dict[str, str],
+                 names: Dict[str, tarfile.TarInfo], files) -> None:
     parts = member.split("/")
     for depth in range(1, len(parts)):
         if "/".join(parts[:depth]) in links:
             raise BadArchive(archive, f"member {info.name!r} is under the symbolic link "
                                       f"{'/'.join(parts[:depth])!r} of the archive")
+    _check_parents(archive, info.name, files)
     if info.issym() and _leaves(member, info.linkname, links):
         raise BadArchive(archive, f"member {info.name!r} is a symbolic link to "
                                   f"{info.linkname!r}, outside the directory it unpacks in")
