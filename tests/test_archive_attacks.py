@@ -100,7 +100,8 @@ def test_a_tar_member_that_could_escape_is_refused_by_name(ctx, tmp_path, name, 
 @pytest.mark.parametrize("member, problem", [
     (CLIMB, "has a '..' in its name"),
     (OUTSIDE, "has an absolute name"),
-    ("ok.txt/x", "is under 'ok.txt', which the archive has as a file or link")])
+    ("ok.txt/x", "is under 'ok.txt', which the archive has as a file or link")],
+    ids=["dotdot", "absolute", "under-a-file"])
 def test_a_zip_member_that_could_escape_is_refused_by_name(ctx, tmp_path, member, problem):
     """Before: shutil.unpack_archive skipped them without a word (or failed with 'Not a
     directory', having unpacked the rest)."""
@@ -157,7 +158,8 @@ def test_links_inside_work_and_setuid_bits_are_dropped(ctx, tmp_path):
     assert stat.S_IMODE(os.stat(readme).st_mode) == 0o600
 
 
-@pytest.mark.parametrize("name", ["..", ".", "sub/dir", OUTSIDE])
+@pytest.mark.parametrize("name", ["..", ".", "sub/dir", OUTSIDE],
+                         ids=["parent", "itself", "slash", "absolute"])
 def test_the_name_after_the_hash_stays_in_the_files_directory(ctx, tmp_path, name):
     """add_archive("env.zip#..") and "#/abs/dir" joined the name to SparkFiles' directory:
     it deleted that directory's parent (or any directory named), then unpacked there."""
