@@ -190,3 +190,17 @@ def test_a_directory_of_compressible_files_is_not_taken_for_a_bomb(ctx, tmp_path
     ctx.add_file(str(tree), recursive=True)
     assert ctx.parallelize([0], 1).map(lambda _: os.path.getsize(
         SparkFiles.get("zeros-tree/zeros.bin"))).collect() == [4 << 20]
+
+
+@pytest.mark.parametrize("name, kind, why", [
+    ("bogus.tgz", "gzip-compressed tar", "file could not be opened successfully"),
+    ("bogus.zip", "zip", "File is not a zip file")])
+def test_an_archive_that_is_not_one_says_so(ctx, tmp_path, name, kind, why):
+    """Bytes that are not the archive their name says: one line (tarfile's message listed
+    every compression it had tried, over five lines)."""
+    (tmp_path / name).write_bytes(b"garbage")
+    with pytest.raises(ValueError) as refused:
+        ctx.add_archive(str(tmp_path / name))
+    assert str(refused.value) == (f"archive {name!r} is not unpacked: it cannot be read as a "
+                                  f"{kind} file ({why}); check that it is whole and of the "
+                                  "kind its name says")

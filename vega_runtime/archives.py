@@ -63,7 +63,11 @@ def unpack(path: str, target: str, bounded: bool = True) -> None:
             _unpack_tar(path, target, bounded)
     except (zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
         # FilterError (the data filter's) is a TarError: it names its member itself
-        raise BadArchive(name, f"it cannot be read ({exc})") from None
+        why = str(exc).splitlines()[0].rstrip(":")  # tarfile.open lists each method it tried
+        kind = "zip" if name.endswith(".zip") else "tar" if name.endswith(".tar") else \
+            "gzip-compressed tar"
+        raise BadArchive(name, f"it cannot be read as a {kind} file ({why})",
+                         "check that it is whole and of the kind its name says") from None
 
 
 def _unpack_zip(path: str, target: str, bounded: bool) -> None:

@@ -518,12 +518,12 @@ class BadArchive(VegaError, ValueError):
     "archive 'env.tar' is not unpacked: member '../x' has a '..' in its name; rebuild it without that"
     """
 
-    def __init__(self, archive: str, problem: str):
-        super().__init__(archive, problem)
-        self.archive, self.problem = archive, problem
+    def __init__(self, archive: str, problem: str, advice: str = "rebuild it without that"):
+        super().__init__(archive, problem, advice)
+        self.archive, self.problem, self.advice = archive, problem, advice
 
     def __str__(self) -> str:
-        return f"archive {self.archive!r} is not unpacked: {self.problem}; rebuild it without that"
+        return f"archive {self.archive!r} is not unpacked: {self.problem}; {self.advice}"
 
 
 class DirectoryOfAnotherAccount(VegaError):
