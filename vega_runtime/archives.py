@@ -6,7 +6,8 @@ anything is written, every member is checked, and the first that could escape or
 refused by name (``BadArchive``):
 
 - a name that is absolute or has a ``..`` part, or that two members share;
-- a member under a symbolic link of the archive (the "zip slip" through a link);
+- a member under a symbolic link of the archive (the "zip slip" through a link), or
+  under a member that is a file;
 - a symbolic link whose target, followed through the archive's other links, leaves the
   directory (an absolute target included); a hard link to anything but a regular file of
   the archive;
@@ -18,8 +19,9 @@ refused by name (``BadArchive``):
 
 What is unpacked is private (0600, or 0700 for directories and files their owner could
 run: no setuid, setgid or sticky bit, nothing for group and others) and belongs to the
-unpacking account (tarfile's ``data`` filter is also applied where Python has it).  The same rules hold in the driver, which unpacks first (a refused archive
-stops there), and in executors.
+unpacking account (tarfile's ``data`` filter is also applied where Python has it).  The
+same rules hold in the driver, which unpacks first (a refused archive stops there), and
+in executors.
 """
 
 from __future__ import annotations
@@ -61,8 +63,9 @@ def unpack(path: str, target: str, bounded: bool = True) -> None:
             _unpack_zip(path, target, bounded)
         else:
             _unpack_tar(path, target, bounded)
+    except getattr(tarfile, "FilterError", ()) as exc:  # the data filter's: it names the member
+        raise BadArchive(name, str(exc)) from None
     except (zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
-        # FilterError (the data filter's) is a TarError: it names its member itself
         why = str(exc).splitlines()[0].rstrip(":")  # tarfile.open lists each method it tried
         kind = "zip" if name.endswith(".zip") else "tar" if name.endswith(".tar") else \
             "gzip-compressed tar"
