@@ -123,7 +123,7 @@ class Master(StatusQueries):
             saved = list(self.state.recovered_drivers)
         resumed = set(self.drivers.resume(saved))
         with self.lock:
-            kept = []
+            kept, ended = [], []
             for record in self.state.recovered_drivers:
                 if record.get("id") in resumed:
                     continue
@@ -131,9 +131,12 @@ class Master(StatusQueries):
                     log.warning("driver %s failed: it died with the master (submit it with "
                                 "--supervise to have it started again)", record.get("id"))
                     record = {**record, "state": "failed"}
+                    ended.append(str((record.get("request") or {}).get("package_sha", "")))
                 kept.append({k: v for k, v in record.items() if k != "request"})
             changed = kept != saved
             self.state.recovered_drivers = kept
+        for sha in ended:  # as when a driver ends (remove checks the id)
+            self._remove_unused_package(sha)
         if changed:
             self.save_state()
 
@@ -231,7 +234,9 @@ class Master(StatusQueries):
         """A cluster-mode driver ended: its package (and the copy it ran from) goes, unless
         an application or a driver still running uses it; it stayed for ever, an
         --archives environment of gigabytes twice over for each job submitted."""
-        sha = info.request.package_sha
+        self._remove_unused_package(info.request.package_sha)
+
+    def _remove_unused_package(self, sha: str) -> None:
         with self.lock:
             in_use = {a.request.package_sha for a in self.state.apps.values()}
             in_use |= {r.get("package_sha", "") for r in self.state.recovered.values()}
