@@ -257,6 +257,26 @@ def test_a_py_files_directory_is_on_the_executors_path_as_on_the_drivers(cluster
         assert result.stdout == "['dirpkg', 0] [['dirpkg', 1], ['dirpkg', 2]]\n", mode
 
 
+def test_a_py_files_directory_with_a_fifo_or_a_device_in_it_is_shipped_without_them(cluster,
+                                                                                   tmp_path):
+    """A FIFO, a link to /dev/zero and a broken link in a --py-files directory are left out
+    of the job package: vega submit waited for ever reading the FIFO (and would have read
+    /dev/zero until memory ran out); the directory's modules reach the executors."""
+    (tmp_path / "libs").mkdir()
+    write(tmp_path / "libs" / "tagged.py", "TAG = 'tagged'\n")
+    os.mkfifo(tmp_path / "libs" / "pipe")
+    os.symlink("/dev/zero", tmp_path / "libs" / "zero")
+    os.symlink(str(tmp_path / "nowhere"), tmp_path / "libs" / "broken")
+    job = write(tmp_path / "job.py",
+                "from vega_runtime import Context\n"
+                "with Context() as ctx:\n"
+                "    print(ctx.parallelize([1], 1).map(lambda _: __import__('tagged').TAG)"
+                ".collect())\n")
+    result = vega("submit", "--py-files", str(tmp_path / "libs"), job, env=cluster["env"],
+                  timeout=30)
+    assert (result.returncode, result.stdout) == (0, "['tagged']\n"), result.stderr
+
+
 def test_cluster_deploy_mode_runs_the_driver_on_the_master_and_streams_its_output(cluster, tmp_path):
     """--deploy-mode cluster: output streams back and the exit code is the driver's."""
     data = write(tmp_path / "words.txt", "b a b\nc b\n")

@@ -88,13 +88,15 @@ def _add(archive: zipfile.ZipFile, data: bytes, name: str) -> None:
 
 
 def _tree(root: str, prefix: str) -> Dict[str, str]:
-    """``{member name: path}`` of the files under ``root``, build and VCS litter left out."""
+    """``{member name: path}`` of the regular files under ``root``, build and VCS litter
+    left out, and what is no file to ship: a FIFO (reading it waited for ever), a socket, a
+    device (a link to /dev/zero read without end), a broken link."""
     members = {}
     for current, dirs, names in os.walk(root):
         dirs[:] = sorted(d for d in dirs if d not in EXCLUDED_DIRS and not d.endswith(".egg-info"))
         for name in sorted(names):
-            if not name.endswith((".pyc", ".pyo")):
-                full = os.path.join(current, name)
+            full = os.path.join(current, name)
+            if not name.endswith((".pyc", ".pyo")) and os.path.isfile(full):  # links followed
                 members[prefix + "/" + os.path.relpath(full, root).replace(os.sep, "/")] = full
     return members
 
