@@ -204,3 +204,37 @@ def test_an_archive_that_is_not_one_says_so(ctx, tmp_path, name, kind, why):
     assert str(refused.value) == (f"archive {name!r} is not unpacked: it cannot be read as a "
                                   f"{kind} file ({why}); check that it is whole and of the "
                                   "kind its name says")
+
+
+def test_a_fifo_is_not_read_for_ever(ctx, tmp_path):
+    """add_file of a FIFO is refused naming it, and add_file(DIR, recursive=True) leaves a
+    FIFO, a link to /dev/zero and a broken link in DIR out: reading the FIFO waited for
+    ever (the driver hung), /dev/zero would have been read until memory ran out."""
+    import threading
+
+    tree = tmp_path / "tree-with-pipes"
+    tree.mkdir()
+    (tree / "kept.txt").write_text("kept")
+    os.mkfifo(tree / "pipe")
+    os.symlink("/dev/zero", tree / "zero")
+    os.symlink(str(tmp_path / "nowhere"), tree / "broken")
+    outcome = []
+    worker = threading.Thread(target=lambda: outcome.append(_added(ctx, tree)), daemon=True)
+    worker.start()
+    worker.join(10)
+    if worker.is_alive():  # let the hung reader go
+        with open(tree / "pipe", "wb"):
+            pass
+        worker.join(10)
+    assert outcome == [[f"cannot read {tree / 'pipe'}: it is not a regular file (a FIFO, "
+                        "socket or device): ship a file or a directory", ["kept.txt"]]]
+
+
+def _added(ctx, tree):
+    try:
+        ctx.add_file(str(tree / "pipe"))
+        refused = "added"
+    except Exception as exc:  # noqa: BLE001 - the test compares the message
+        refused = str(exc)
+    ctx.add_file(str(tree), recursive=True)
+    return [refused, sorted(os.listdir(SparkFiles.get(tree.name)))]

@@ -18,7 +18,7 @@ import sys
 import threading
 from typing import Callable, Iterator, Optional, Tuple
 
-from .errors import VegaError
+from .errors import InputError, VegaError
 from .private_files import make_private_dirs
 from .records import FrozenRecord
 
@@ -155,8 +155,13 @@ def source_name(added: AddedFile) -> str:
 
 
 def read_for_shipping(source: str, kind: str) -> bytes:
-    """The bytes that represent ``source``: a directory as a zip of its tree."""
+    """The bytes that represent ``source``: a directory as a zip of its tree (its regular
+    files: a FIFO, socket, device or broken link in it is left out).  ``InputError`` for a
+    file that is none (reading a FIFO waited for ever, /dev/zero without end)."""
     if kind != "directory":
+        if not os.path.isfile(source):
+            raise InputError(source, "it is not a regular file (a FIFO, socket or device): "
+                                     "ship a file or a directory")
         with open(source, "rb") as fh:
             return fh.read()
     import zipfile  # here, not at start-up: only directories are zipped
@@ -166,7 +171,8 @@ def read_for_shipping(source: str, kind: str) -> bytes:
         for folder, _, names in os.walk(source):
             for name in names:
                 full = os.path.join(folder, name)
-                archive.write(full, os.path.relpath(full, source))
+                if os.path.isfile(full):  # links followed
+                    archive.write(full, os.path.relpath(full, source))
     return buffer.getvalue()
 
 
