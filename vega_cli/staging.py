@@ -100,6 +100,22 @@ def archive_list(archives: str, files: str = "") -> List[str]:
     return items
 
 
+def check_packed_archives(archives: List[str]) -> None:
+    """Cluster deploy mode sends ``archives`` (``archive_list``'s) to the master in the job
+    package, which the master unpacks up to ``packaging.MAX_EXTRACTED_BYTES``: refuse more
+    before reading them (the driver failed after the upload, naming --py-files and --files)."""
+    from vega_runtime.packaging import MAX_EXTRACTED_BYTES
+
+    sizes = {item: os.path.getsize(item.rpartition("#")[0]) for item in archives}
+    if sum(sizes.values()) > MAX_EXTRACTED_BYTES:
+        largest = max(sizes, key=sizes.get).rpartition("#")[0]
+        raise UsageError(f"--archives: {_size(sum(sizes.values()))} of archives, more than the "
+                         f"{_size(MAX_EXTRACTED_BYTES)} a job package holds in cluster deploy "
+                         "mode",
+                         f"Put {largest} on storage every host reads (HDFS) and add it in the "
+                         "job with sc.add_archive(URL#NAME), or submit in client mode.")
+
+
 def stage_py_files(py_files: str, staging: str) -> List[str]:
     """Directories and zips go on sys.path as they are; .py files via a staging dir
     (tracebacks name the originals)."""

@@ -155,8 +155,9 @@ def check_members(archive: zipfile.ZipFile, staging: str) -> None:
         compressed += info.compress_size
     problem = expansion_problem(total, compressed)
     if problem:
-        raise BadPackage(problem + ("; leave large data out of --py-files and --files and read "
-                                    "it from storage" if total > MAX_EXTRACTED_BYTES else ""))
+        raise BadPackage(problem + ("; leave large data out of --py-files, --files and "
+                                    "--archives and read it from storage"
+                                    if total > MAX_EXTRACTED_BYTES else ""))
 
 
 def expansion_problem(total: int, compressed: int, capped: bool = True) -> Optional[str]:
