@@ -74,6 +74,8 @@ TAR_ATTACKS = [
      "member 'null' is a device file: an archive for tasks holds files, directories and links"),
     ("duplicate", [regular("a", b"1"), regular("./a", b"2")],
      "member './a' comes twice: which one is meant is unclear"),
+    ("empty-link", [special("l", tarfile.SYMTYPE, "")],
+     "member 'l' is a symbolic link to nothing"),
     ("under-a-file", [regular("a"), regular("a/b")],
      "member 'a/b' is under 'a', which the archive has as a file or link"),
 ]

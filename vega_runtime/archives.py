@@ -160,6 +160,8 @@ def _check_links(archive: str, member: str, info: tarfile.TarInfo, links: Dict[s
             raise BadArchive(archive, f"member {info.name!r} is under the symbolic link "
                                       f"{'/'.join(parts[:depth])!r} of the archive")
     _check_parents(archive, info.name, files)
+    if info.issym() and not info.linkname:
+        raise BadArchive(archive, f"member {info.name!r} is a symbolic link to nothing")
     if info.issym() and _leaves(member, info.linkname, links):
         raise BadArchive(archive, f"member {info.name!r} is a symbolic link to "
                                   f"{info.linkname!r}, outside the directory it unpacks in")
