@@ -673,3 +673,56 @@ def test_a_cluster_mode_drivers_package_goes_when_it_ends(cluster, tmp_path):
     packages = cluster["home"] / "master" / "packages"
     wait_for(lambda: not [n for n in os.listdir(packages) if n.startswith(sha)], 10,
              "the driver's package to be deleted")
+
+
+def test_drivers_past_max_running_drivers_wait_their_turn(tmp_path):
+    """vega.master.max_running_drivers 1: a second cluster-mode driver submitted while the
+    first runs waits (submitted, its stderr says why) and runs once the first has ended; a
+    third, killed while it waits, never runs. Before, the master started every driver
+    submitted at once on its host (a loop of submissions, a process each)."""
+    create_secret_file(str(tmp_path / "secret"))
+    env = clean_env(VEGA_SECRET_FILE=str(tmp_path / "secret"))
+    settings = write(tmp_path / "master.yaml", "vega.master.max_running_drivers: 1\n")
+    ready = tmp_path / "ready"
+    master = spawn_vega("master", "--host", "127.0.0.1", "--port", "0", "--webui-port", "0",
+                        "--work-dir", str(tmp_path / "master"), "--config", settings,
+                        "--ready-file", str(ready), env=env, stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_for(lambda: ready.exists() or master.poll() is not None, 60, "the master")
+        url = f"vega://127.0.0.1:{json.loads(ready.read_text())['port']}"
+        runs = tmp_path / "runs"
+        runs.mkdir()
+        job = write(tmp_path / "job.py",  # no Context: no worker needed
+                    "import os, sys, time\n"
+                    f"open(os.path.join({str(runs)!r}, sys.argv[1]), 'w').close()\n"
+                    "while not os.path.exists(sys.argv[2]):\n"
+                    "    time.sleep(0.02)\n")
+        ids = []
+        for name in ("first", "second", "third"):
+            submitted = vega("submit", "--master", url, "--deploy-mode", "cluster", "--detach",
+                             job, name, str(tmp_path / f"go-{name}"), env=env)
+            assert submitted.returncode == 0, submitted.stderr
+            ids.append(re.search(r"driver (driver-\S+) submitted", submitted.stderr).group(1))
+
+        def states():
+            status = json.loads(vega("status", "--master", url, "--json", env=env).stdout)
+            return [d["state"] for d in status["drivers"]]
+
+        def stderr_of(driver_id):
+            return vega("logs", "--master", url, driver_id, env=env).stderr
+
+        wait_for(lambda: "vega: waiting" in stderr_of(ids[2]), 30, "the third to wait")
+        assert os.listdir(runs) == ["first"] and states() == ["running", "submitted",
+                                                               "submitted"]
+        assert stderr_of(ids[1]).splitlines() == [
+            "vega: waiting: 1 cluster-mode drivers run on this master already "
+            "(vega.master.max_running_drivers 1); this one starts when one ends"]
+        assert vega("kill", "--master", url, ids[2], env=env).returncode == 0
+        (tmp_path / "go-first").touch()
+        wait_for(lambda: (runs / "second").exists(), 30, "the second driver to run")
+        (tmp_path / "go-second").touch()
+        wait_for(lambda: states() == ["finished", "finished", "killed"], 30, "both to finish")
+        assert sorted(os.listdir(runs)) == ["first", "second"]
+    finally:
+        kill_group(master)

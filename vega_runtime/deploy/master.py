@@ -90,7 +90,8 @@ class Master(StatusQueries):
                                     max_restarts=conf["vega.master.supervise.max_restarts"],
                                     retained=conf["vega.master.retained_drivers"],
                                     on_forget=self.logs.remove,
-                                    on_end=self._driver_ended)
+                                    on_end=self._driver_ended,
+                                    max_running=conf["vega.master.max_running_drivers"])
         self.connections = MasterConnections(self)
         self.recovery_writer = RecoveryWriter(self.recovery, self._recovery_snapshot,
                                               TICK_SECONDS)
