@@ -414,9 +414,13 @@ def test_archives_are_unpacked_for_the_driver_and_tasks(vega_cli, tmp_path, mast
     ("missing.tar.gz", "--archives: 'missing.tar.gz' is not a file"),
     ("notes.txt", "--archives: 'notes.txt' is not a .zip, .tar, .tar.gz or .tgz archive"),
     ("a.zip#x,b.zip#x", "--archives: 'b.zip#x': two archives named 'x'"),
+    ("a.zip#..", "--archives: 'a.zip#..': '..' is not a directory name of its own: give a "
+                 "name without '/', not '.' or '..'"),
 ])
 def test_a_bad_archive_is_refused_before_the_job_runs(vega_cli, tmp_path, archives, message):
-    """A missing, unknown or twice-named --archives entry is a usage error naming it."""
+    """A missing, unknown or twice-named --archives entry is a usage error naming it; so is
+    a NAME after # that is not a directory's own name (#.. unpacked it in the parent of
+    SparkFiles' directory, deleting that first)."""
     for name in ("notes.txt", "a.zip", "b.zip"):
         (tmp_path / name).write_bytes(b"")
     job = write_job(tmp_path, "job.py", "print('ran')\n")
@@ -424,6 +428,40 @@ def test_a_bad_archive_is_refused_before_the_job_runs(vega_cli, tmp_path, archiv
                       cwd=str(tmp_path))
     assert (result.returncode, result.stdout) == (2, ""), result.stderr
     assert result.stderr.splitlines() == [f"vega: error: {message}"]
+
+
+def test_an_archive_named_as_a_shipped_file_is_refused(vega_cli, tmp_path):
+    """--files lookup.csv --archives env.zip#lookup.csv: both land in SparkFiles' directory
+    under one name; the archive silently hid the file (in the driver and in tasks)."""
+    (tmp_path / "lookup.csv").write_text("a,1\n")
+    (tmp_path / "env.zip").write_bytes(b"")
+    job = write_job(tmp_path, "job.py", "print('ran')\n")
+    result = vega_cli("submit", "--master", "local", "--files", "lookup.csv", "--archives",
+                      "env.zip#lookup.csv", job, cwd=str(tmp_path))
+    assert (result.returncode, result.stdout) == (2, ""), result.stderr
+    assert result.stderr.splitlines() == [
+        "vega: error: --archives: 'lookup.csv' is also the name of --files 'lookup.csv'",
+        "SparkFiles.get finds both in one directory, the archive hiding the file: give the "
+        "archive another NAME after #."]
+
+
+def test_archives_past_what_a_cluster_mode_package_holds_are_refused_before_reading(
+        vega_cli, tmp_path):
+    """--deploy-mode cluster --archives of more than the 1 GiB the master unpacks a job
+    package to (a sparse file here: nothing is read): a usage error naming the largest and
+    what to do, before the package is built. Before, vega submit read and zipped it, and
+    the driver failed on the master: '... leave large data out of --py-files and --files'."""
+    with open(tmp_path / "env.tar", "wb") as out:
+        out.truncate(1100 << 20)
+    job = write_job(tmp_path, "job.py", "print('ran')\n")
+    result = vega_cli("submit", "--master", "vega://127.0.0.1:1", "--deploy-mode", "cluster",
+                      "--archives", "env.tar", job, cwd=str(tmp_path), timeout=30)
+    assert (result.returncode, result.stdout) == (2, ""), result.stderr
+    assert result.stderr.splitlines() == [
+        "vega: error: --archives: 1.1 GiB of archives, more than the 1.0 GiB a job package "
+        "holds in cluster deploy mode",
+        f"Put {tmp_path / 'env.tar'} on storage every host reads (HDFS) and add it in the job "
+        "with sc.add_archive(URL#NAME), or submit in client mode."]
 
 
 # -- --verbose ----------------------------------------------------------------------------------

@@ -4,6 +4,7 @@
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 
@@ -254,6 +255,26 @@ def test_a_py_files_directory_is_on_the_executors_path_as_on_the_drivers(cluster
                       env=cluster["env"])
         assert result.returncode == 0, result.stderr
         assert result.stdout == "['dirpkg', 0] [['dirpkg', 1], ['dirpkg', 2]]\n", mode
+
+
+def test_a_py_files_directory_with_a_fifo_or_a_device_in_it_is_shipped_without_them(cluster,
+                                                                                   tmp_path):
+    """A FIFO, a link to /dev/zero and a broken link in a --py-files directory are left out
+    of the job package: vega submit waited for ever reading the FIFO (and would have read
+    /dev/zero until memory ran out); the directory's modules reach the executors."""
+    (tmp_path / "libs").mkdir()
+    write(tmp_path / "libs" / "tagged.py", "TAG = 'tagged'\n")
+    os.mkfifo(tmp_path / "libs" / "pipe")
+    os.symlink("/dev/zero", tmp_path / "libs" / "zero")
+    os.symlink(str(tmp_path / "nowhere"), tmp_path / "libs" / "broken")
+    job = write(tmp_path / "job.py",
+                "from vega_runtime import Context\n"
+                "with Context() as ctx:\n"
+                "    print(ctx.parallelize([1], 1).map(lambda _: __import__('tagged').TAG)"
+                ".collect())\n")
+    result = vega("submit", "--py-files", str(tmp_path / "libs"), job, env=cluster["env"],
+                  timeout=30)
+    assert (result.returncode, result.stdout) == (0, "['tagged']\n"), result.stderr
 
 
 def test_cluster_deploy_mode_runs_the_driver_on_the_master_and_streams_its_output(cluster, tmp_path):
@@ -635,3 +656,73 @@ def test_foreground_daemons_are_secured_by_default(tmp_path):
         for proc in (worker, master):
             if proc is not None:
                 kill_group(proc)
+
+
+def test_a_cluster_mode_drivers_package_goes_when_it_ends(cluster, tmp_path):
+    """The package a cluster-mode driver ran from (with its --archives: a packed environment
+    may be gigabytes), and the master's unpacked copy of it, are deleted once the driver has
+    ended; they stayed in the master's work dir for ever, one pair per job submitted."""
+    (tmp_path / "env").mkdir()
+    (tmp_path / "env" / "marker.txt").write_text(str(tmp_path))  # a package of its own
+    archive = shutil.make_archive(str(tmp_path / "env"), "gztar", str(tmp_path / "env"))
+    job = write_job(tmp_path, "job.py", "print('ran')\n")
+    result = vega("submit", "--deploy-mode", "cluster", "--archives", f"{archive}#env", job,
+                  env=cluster["env"])
+    assert (result.returncode, result.stdout) == (0, "ran\n"), result.stderr
+    sha = re.search(r"job package .* \(sha256 ([0-9a-f]{12})\)", result.stderr).group(1)
+    packages = cluster["home"] / "master" / "packages"
+    wait_for(lambda: not [n for n in os.listdir(packages) if n.startswith(sha)], 10,
+             "the driver's package to be deleted")
+
+
+def test_drivers_past_max_running_drivers_wait_their_turn(tmp_path):
+    """vega.master.max_running_drivers 1: a second cluster-mode driver submitted while the
+    first runs waits (submitted, its stderr says why) and runs once the first has ended; a
+    third, killed while it waits, never runs. Before, the master started every driver
+    submitted at once on its host (a loop of submissions, a process each)."""
+    create_secret_file(str(tmp_path / "secret"))
+    env = clean_env(VEGA_SECRET_FILE=str(tmp_path / "secret"))
+    settings = write(tmp_path / "master.yaml", "vega.master.max_running_drivers: 1\n")
+    ready = tmp_path / "ready"
+    master = spawn_vega("master", "--host", "127.0.0.1", "--port", "0", "--webui-port", "0",
+                        "--work-dir", str(tmp_path / "master"), "--config", settings,
+                        "--ready-file", str(ready), env=env, stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_for(lambda: ready.exists() or master.poll() is not None, 60, "the master")
+        url = f"vega://127.0.0.1:{json.loads(ready.read_text())['port']}"
+        runs = tmp_path / "runs"
+        runs.mkdir()
+        job = write(tmp_path / "job.py",  # no Context: no worker needed
+                    "import os, sys, time\n"
+                    f"open(os.path.join({str(runs)!r}, sys.argv[1]), 'w').close()\n"
+                    "while not os.path.exists(sys.argv[2]):\n"
+                    "    time.sleep(0.02)\n")
+        ids = []
+        for name in ("first", "second", "third"):
+            submitted = vega("submit", "--master", url, "--deploy-mode", "cluster", "--detach",
+                             job, name, str(tmp_path / f"go-{name}"), env=env)
+            assert submitted.returncode == 0, submitted.stderr
+            ids.append(re.search(r"driver (driver-\S+) submitted", submitted.stderr).group(1))
+
+        def states():
+            status = json.loads(vega("status", "--master", url, "--json", env=env).stdout)
+            return [d["state"] for d in status["drivers"]]
+
+        def stderr_of(driver_id):
+            return vega("logs", "--master", url, driver_id, env=env).stderr
+
+        wait_for(lambda: "vega: waiting" in stderr_of(ids[2]), 30, "the third to wait")
+        assert os.listdir(runs) == ["first"] and states() == ["running", "submitted",
+                                                               "submitted"]
+        assert stderr_of(ids[1]).splitlines() == [
+            "vega: waiting: 1 cluster-mode drivers run on this master already "
+            "(vega.master.max_running_drivers 1); this one starts when one ends"]
+        assert vega("kill", "--master", url, ids[2], env=env).returncode == 0
+        (tmp_path / "go-first").touch()
+        wait_for(lambda: (runs / "second").exists(), 30, "the second driver to run")
+        (tmp_path / "go-second").touch()
+        wait_for(lambda: states() == ["finished", "finished", "killed"], 30, "both to finish")
+        assert sorted(os.listdir(runs)) == ["first", "second"]
+    finally:
+        kill_group(master)

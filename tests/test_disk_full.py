@@ -297,18 +297,32 @@ def test_a_driver_the_master_cannot_start_fails_instead_of_hanging_its_submitter
     try:
         wait_for(lambda: ready.exists() or master.poll() is not None, 60, "the master to start")
         url = f"vega://127.0.0.1:{json.loads(ready.read_text())['port']}"
-        job = tmp_path / "hello.py"
-        job.write_text("print('hello from the driver')\n")  # no Context: no worker needed
-        submit = ("submit", "--master", url, "--deploy-mode", "cluster", str(job))
-        first = vega(*submit, env=env, timeout=60)
-        assert first.returncode == 0, first.stderr
-        assert first.stdout == "hello from the driver\n", first.stdout
+        job, go = tmp_path / "hello.py", tmp_path / "go"
+        job.write_text("import os, sys, time\n"  # no Context: no worker needed
+                       "while not os.path.exists(sys.argv[1]):\n"
+                       "    time.sleep(0.02)\n"
+                       "print('hello from the driver')\n")
+        submit = ("submit", "--master", url, "--deploy-mode", "cluster", str(job), str(go))
+        # the first driver runs on while the second is submitted: the package it runs from
+        # (the second's too) is kept as long as it runs, and deleted when it ends
+        first = spawn_vega(*submit, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, start_new_session=True)
+
+        def running():
+            result = vega("status", "--master", url, "--json", env=env)
+            return result.returncode == 0 and [d["state"] for d in json.loads(
+                result.stdout)["drivers"]] == ["running"]
+
+        wait_for(running, 60, "the first driver to run")
         for n in itertools.count():  # the package is there, unpacked: only the driver's
             try:                     # own directory needs an inode now
                 open(disk / f"filler-{n}", "w").close()
             except OSError:
                 break
         second = vega(*submit, env=env, timeout=60)
+        go.touch()
+        out_first, err_first = first.communicate(timeout=60)
+        assert (first.returncode, out_first) == (0, "hello from the driver\n"), err_first
         assert second.returncode == 1, second.stdout + second.stderr
         # the submitter is told why, not only the master's log
         assert re.search(r"vega: driver \S+ failed: it could not be started: \[Errno 28\] "

@@ -7,6 +7,8 @@ import shutil
 import signal
 import time
 
+import pytest
+
 from vega_runtime.net.connection import Connection
 from vega_runtime.net.messages import FetchPackage, PackageQuery, PackageStatus
 
@@ -65,18 +67,23 @@ def test_an_unwritable_recovery_dir_does_not_stop_worker_failure_detection(tmp_p
         own.stop()
 
 
-def test_a_corrupt_state_file_at_start_is_kept_aside_and_the_master_serves(tmp_path):
+@pytest.mark.parametrize("content", [
+    b"\x00\x01 not json",
+    # parses, but is not what a master writes: before, the master exited at its start
+    # ("TypeError: cannot convert dictionary update sequence element #0 to a sequence")
+    b'{"apps": ["app-1"], "workers": {}, "drivers": []}'])
+def test_a_corrupt_state_file_at_start_is_kept_aside_and_the_master_serves(tmp_path, content):
     """Garbage in state.json: the master starts, keeps the file as state.json.corrupt-*,
     says so at ERROR, and registers workers."""
     recovery = tmp_path / "c" / "master" / "recovery"
     recovery.mkdir(parents=True)
-    (recovery / "state.json").write_bytes(b"\x00\x01 not json")
+    (recovery / "state.json").write_bytes(content)
     own = Cluster(tmp_path / "c")
     try:
         worker = own.start_worker("worker-a")
         assert own.worker_states() == {worker.worker_id: "alive"}
         kept = [n for n in os.listdir(recovery) if n.startswith("state.json.corrupt-")]
-        assert len(kept) == 1 and (recovery / kept[0]).read_bytes() == b"\x00\x01 not json"
+        assert len(kept) == 1 and (recovery / kept[0]).read_bytes() == content
         assert "ERROR" in read_text(own.master_log) and kept[0] in read_text(own.master_log)
     finally:
         own.stop()

@@ -1,5 +1,7 @@
 """What a restarted master knows from its recovery directory."""
 
+import pytest
+
 from vega_runtime.config import Config
 from vega_runtime.deploy.master import Master
 from vega_runtime.deploy.metrics import MasterCollector
@@ -88,10 +90,11 @@ def test_a_save_fsyncs_the_file_before_the_rename_and_the_directory_after(tmp_pa
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(os, "replace", replace)
     store = RecoveryStore(str(tmp_path))
-    store.save({"app-1": {"name": "n"}}, {}, [])
+    app = {"name": "n", "state": "running", "submitted": 1.0, "ended": None}
+    store.save({"app-1": app}, {}, [])
     assert calls == [("fsync", store.path + ".tmp"), ("replace", "state.json.tmp"),
                      ("fsync", store.directory)]
-    assert store.load()["apps"] == {"app-1": {"name": "n"}}
+    assert store.load()["apps"] == {"app-1": app}
 
 
 def test_a_save_that_cannot_write_raises_oserror(tmp_path):
@@ -116,3 +119,83 @@ def test_a_corrupt_state_file_is_kept_aside_and_reported(tmp_path, caplog):
     assert len(kept) == 1 and kept[0].startswith("state.json.corrupt-")
     assert (tmp_path / "recovery" / kept[0]).read_bytes() == b'{"apps": {"app-1": '
     assert any("corrupt" in r.getMessage() and r.levelno == logging.ERROR for r in caplog.records)
+
+
+DRIVER_REQUEST = {"name": "supervised", "job_file": "job/j.py", "args": [], "conf_json": "{}",
+                  "package_sha": "0" * 64, "supervise": True}
+
+
+@pytest.mark.parametrize("state, problem", [
+    ({"apps": [], "workers": {}, "drivers": []}, "'apps' is list, not dict"),
+    ({"apps": {}, "workers": {}, "drivers": {"driver-1": {}}}, "'drivers' is dict, not list"),
+    ({"apps": {"app-1": "running"}}, "apps['app-1'] is str, not an object"),
+    ({"apps": {"app-1": {"name": "job", "state": "running", "ended": None}}},
+     "apps['app-1'] has no 'submitted'"),
+    ({"apps": {"app-1": {"name": "job", "state": "finished", "submitted": 1.0, "ended": "x"}}},
+     "apps['app-1']: 'ended' is str, not a number"),
+    ({"workers": {"worker-a": {"host": "h", "port": 1, "cores": "4", "memory": 1,
+                               "labels": [], "state": "alive"}}},
+     "workers['worker-a']: 'cores' is str, not int"),
+    ({"drivers": [{"id": "driver-1", "name": "d", "state": "running", "restarts": "many",
+                   "supervise": True, "request": DRIVER_REQUEST}]},
+     "drivers[0]: 'restarts' is str, not int"),
+    ({"drivers": [7]}, "drivers[0] is int, not an object"),
+])
+def test_a_state_file_of_another_shape_is_kept_aside_and_the_master_starts(tmp_path, caplog,
+                                                                           state, problem):
+    """A state.json that parses but is not what a master writes (edited by hand, cut and
+    mended): the master starts empty, keeping the file aside and saying what is wrong in
+    it, as for one that does not parse. Before, it stopped at its start with a TypeError,
+    AttributeError or KeyError (or, for a supervised driver, later in its thread)."""
+    import json
+    import logging
+
+    (tmp_path / "recovery").mkdir()
+    (tmp_path / "recovery" / "state.json").write_text(json.dumps(state))
+    with caplog.at_level(logging.ERROR):
+        master = Master(master_conf(tmp_path), None)
+        try:
+            status = master.status()
+        finally:
+            master.stop()
+    assert (status["applications"], status["workers"], status["drivers"]) == ([], [], [])
+    aside = [p.name for p in (tmp_path / "recovery").iterdir() if ".corrupt-" in p.name]
+    assert len(aside) == 1
+    assert [r.getMessage() for r in caplog.records if "corrupt" in r.getMessage()] == [
+        f"the recovery state {tmp_path}/recovery/state.json is corrupt ({problem}): kept as "
+        f"{tmp_path}/recovery/{aside[0]}; starting without it (applications and workers of "
+        "before the restart are not shown)"]
+
+
+@pytest.mark.parametrize("change, problem", [
+    ({"package_sha": "../../elsewhere"},
+     "field 'package_sha' is not a package id: '../../elsewhere'"),
+    ({"args": "--conf x"}, "field 'args' is str, not typing.List[str]"),
+    ({"conf_json": "[1]"}, "its conf_json is not a JSON object of settings"),
+])
+def test_a_supervised_drivers_saved_request_is_checked_as_a_submission(tmp_path, caplog,
+                                                                       change, problem):
+    """A restarted master starts a supervised driver again from its saved request only if
+    it passes the checks a submission does: a package id that is a path, arguments that
+    are one string (each character became an argument) or settings that are not an object
+    are refused with a warning naming the driver (a bad package id killed the driver's
+    thread with InvalidIdentifier, leaving it 'restarting' for ever)."""
+    import logging
+
+    RecoveryStore(str(tmp_path)).save({}, {}, [
+        {"id": "driver-20261205000000-0001", "name": "d", "state": "running", "restarts": 0,
+         "exit_code": None, "pid": 999999, "supervise": True, "started": 100.0,
+         "duration_seconds": 1.0, "request": {**DRIVER_REQUEST, **change}}])
+    with caplog.at_level(logging.WARNING):
+        master = Master(master_conf(tmp_path), None).start()  # starts what it resumes
+        try:
+            drivers = master.status()["drivers"]
+        finally:
+            master.stop()
+    assert [(d["id"], d["state"]) for d in drivers] == [("driver-20261205000000-0001", "failed")]
+    assert [r.getMessage() for r in caplog.records if "not restarted" in r.getMessage()] == [
+        f"driver driver-20261205000000-0001 not restarted: its saved request is unreadable "
+        f"(protocol error from the recovery state: bad SubmitDriver: {problem})"
+        if "field" in problem else
+        f"driver driver-20261205000000-0001 not restarted: its saved request is unreadable "
+        f"({problem})"]

@@ -3,6 +3,7 @@ work dir (recovery on), with real daemons and drivers on loopback."""
 
 import json
 import os
+import re
 import signal
 import subprocess
 
@@ -207,12 +208,16 @@ def test_a_master_restart_starts_its_supervised_drivers_again(cluster, tmp_path,
                    "if len(os.listdir(runs)) == 1:\n"
                    "    time.sleep(120)\n"
                    "print('second run of', sys.argv[1], flush=True)\n")
-    driver_ids = {}
+    driver_ids, packages = {}, {}
     for name, flags in (("kept", ["--supervise"]), ("plain", [])):
+        own = tmp_path / name / "once.py"  # a package of its own
+        own.parent.mkdir()
+        own.write_text(job.read_text() + f"# {name}\n")
         submitted = vega("submit", "--master", cluster.url, "--deploy-mode", "cluster",
-                         "--detach", *flags, str(job), name, env=cluster.env)
+                         "--detach", *flags, str(own), name, env=cluster.env)
         assert submitted.returncode == 0, submitted.stderr
         driver_ids[name] = [w for w in submitted.stderr.split() if w.startswith("driver-")][0]
+        packages[name] = re.search(r"\(sha256 ([0-9a-f]{12})\)", submitted.stderr).group(1)
     wait_for(lambda: all((runs / n).is_dir() and len(os.listdir(runs / n)) == 1
                          for n in driver_ids), what="both drivers to start")
     cluster.restart_master(getattr(signal, stop))
@@ -227,6 +232,11 @@ def test_a_master_restart_starts_its_supervised_drivers_again(cluster, tmp_path,
     assert len(os.listdir(runs / "kept")) == 2 and len(os.listdir(runs / "plain")) == 1
     logs = vega("logs", "--master", cluster.url, driver_ids["kept"], env=cluster.env)
     assert "second run of kept" in logs.stdout, logs.stdout + logs.stderr
+    # both ended: their packages, and the master's unpacked copies, are gone (the one that
+    # died with the master stayed for ever)
+    stored = tmp_path / "master" / "packages"
+    wait_for(lambda: not [n for n in os.listdir(stored) if n[:12] in packages.values()], 10,
+             "the drivers' packages to be deleted")
 
 
 def test_a_running_job_does_not_say_it_waits_while_its_workers_come_back(cluster, tmp_path):

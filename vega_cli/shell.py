@@ -67,7 +67,7 @@ def shell(master: Optional[str], name: Optional[str], files: str, archives: str,
                                 pyspark_compat)
     cli_conf = _resolve_options(master, name, confs, config_file)
     check_distinct_names(py_files, files)
-    archive_items = archive_list(archives)
+    archive_items = archive_list(archives, files)
     if archive_items:
         cli_conf["vega.archives"] = ",".join(archive_items)  # the session's Context adds them
     # from here on, files are made: a kill or the terminal closed ends the session as exit()

@@ -66,10 +66,13 @@ def check_distinct_names(py_files: str, files: str) -> None:
                                  f"{found_by}: rename one of them, or give one.")
 
 
-def archive_list(archives: str) -> List[str]:
+def archive_list(archives: str, files: str = "") -> List[str]:
     """``--archives``' items as ``PATH#NAME``, PATH absolute, NAME the file's name unless one
     was given after ``#`` (the directory ``SparkFiles.get(NAME)`` unpacks it in, as Spark's
-    --archives); a missing file, another kind or a NAME given twice is a usage error."""
+    --archives); a missing file, another kind, a NAME given twice or also the name of one of
+    ``files`` (``--files``, which ``SparkFiles.get`` finds in the same directory) is a usage
+    error."""
+    from vega_runtime.archives import unpack_name_problem
     from vega_runtime.files import ARCHIVE_SUFFIXES
 
     items, names = [], set()
@@ -80,12 +83,37 @@ def archive_list(archives: str) -> List[str]:
             raise UsageError(f"--archives: {path!r} is not a file")
         if not path.endswith(ARCHIVE_SUFFIXES):
             raise UsageError(f"--archives: {path!r} is not a .zip, .tar, .tar.gz or .tgz archive")
-        if name in names or "/" in name:
+        problem = unpack_name_problem(name)
+        if name in names or problem:
             raise UsageError(f"--archives: {item!r}: two archives named {name!r}" if name in names
-                             else f"--archives: {item!r}: a NAME after # has no /")
+                             else f"--archives: {item!r}: {problem}")
         names.add(name)
         items.append(f"{os.path.abspath(path)}#{name}")
+    shipped = {os.path.basename(os.path.normpath(item)): item for item in split_list(files)}
+    for item in items:
+        name = item.rpartition("#")[2]
+        if name in shipped:
+            raise UsageError(f"--archives: {name!r} is also the name of --files "
+                             f"{shipped[name]!r}",
+                             "SparkFiles.get finds both in one directory, the archive "
+                             "hiding the file: give the archive another NAME after #.")
     return items
+
+
+def check_packed_archives(archives: List[str]) -> None:
+    """Cluster deploy mode sends ``archives`` (``archive_list``'s) to the master in the job
+    package, which the master unpacks up to ``packaging.MAX_EXTRACTED_BYTES``: refuse more
+    before reading them (the driver failed after the upload, naming --py-files and --files)."""
+    from vega_runtime.packaging import MAX_EXTRACTED_BYTES
+
+    sizes = {item: os.path.getsize(item.rpartition("#")[0]) for item in archives}
+    if sum(sizes.values()) > MAX_EXTRACTED_BYTES:
+        largest = max(sizes, key=sizes.get).rpartition("#")[0]
+        raise UsageError(f"--archives: {_size(sum(sizes.values()))} of archives, more than the "
+                         f"{_size(MAX_EXTRACTED_BYTES)} a job package holds in cluster deploy "
+                         "mode",
+                         f"Put {largest} on storage every host reads (HDFS) and add it in the "
+                         "job with sc.add_archive(URL#NAME), or submit in client mode.")
 
 
 def stage_py_files(py_files: str, staging: str) -> List[str]:

@@ -31,7 +31,8 @@ from .errors import (EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_OK, EXIT_UNREACHABLE,
                      full_traceback, pyspark_hint, stdout_closed)
 from .options import (ARCHIVES_OPTION, FILES_OPTION, JobCommand, cli_settings, job_options,
                       resolved_master, settings_from_flags)
-from .staging import (archive_list, build_job_package, check_distinct_names, stage_files,
+from .staging import (archive_list, build_job_package, check_distinct_names,
+                      check_packed_archives, stage_files,
                       stage_py_files, staging_directory)
 
 PROGRESS_LISTENER = "vega_cli.progress:ProgressDisplay"
@@ -77,7 +78,7 @@ def submit(master: Optional[str], deploy_mode: str, name: Optional[str], py_file
     cli_conf = _resolve_options(master, name, confs, config_file, job, deploy_mode)
     _check_syntax(job)
     check_distinct_names(py_files, files)
-    archive_items = archive_list(archives)
+    archive_items = archive_list(archives, files)
     if archive_items and deploy_mode != "cluster":
         cli_conf["vega.archives"] = ",".join(archive_items)  # the driver's Context adds them
     if slurm_spec is not None:
@@ -93,6 +94,8 @@ def submit(master: Optional[str], deploy_mode: str, name: Optional[str], py_file
         _print_web_ui(config_file, cli_conf)
     if (supervise or detach) and deploy_mode != "cluster":
         raise UsageError("--supervise and --detach need --deploy-mode cluster")
+    if deploy_mode == "cluster":
+        check_packed_archives(archive_items)
     # from here on, files are made: a kill or the terminal closed stops the command as
     # Ctrl-C does, and they go (the default action would leave them in $TMPDIR)
     for signum in ENDING_SIGNALS:

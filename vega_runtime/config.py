@@ -151,6 +151,10 @@ DAEMON_SETTINGS: tuple[Setting, ...] = (
     _master("vega.master.supervise.max_restarts", 3, at_least(0), "restarts",
             "How many times the master restarts a cluster-mode driver submitted with "
             "--supervise that failed."),
+    _master("vega.master.max_running_drivers", 32, at_least(1), "drivers",
+            "The most cluster-mode drivers the master runs on its host at once; those "
+            "submitted beyond wait (submitted) and start as running ones end, in the order "
+            "they came (as Spark's master keeps drivers waiting for a worker with room)."),
     _master("vega.ui.open", False, parse_bool, "boolean",
             "Let anyone who can reach the master's HTTP port read the web UI and JSON API "
             "without the token (otherwise every request but /metrics needs it).",

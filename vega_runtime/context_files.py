@@ -11,7 +11,7 @@ import os
 import posixpath
 from typing import List
 
-from . import files
+from . import archives, files
 from .errors import InputError
 from .io.files import file_uri, input_errors, local_path, open_input
 from .io.hdfs import is_hdfs, split_url
@@ -58,9 +58,13 @@ class FileShipping:
         """Ship an archive (.zip, .tar, .tar.gz, .tgz) unpacked into a directory of its name,
         or of the name after a ``#`` (``env.tar.gz#env``: ``SparkFiles.get("env")``), as
         Spark's."""
-        path, _, unpack_as = path.partition("#")
+        path, hashed, unpack_as = path.partition("#")
         if not path.endswith(files.ARCHIVE_SUFFIXES):
             raise ValueError(f"{path}: add_archive takes a .zip, .tar, .tar.gz or .tgz file")
+        problem = hashed and unpack_as and archives.unpack_name_problem(unpack_as)
+        if problem:  # it was joined to the SparkFiles directory, '..' and '/abs' too
+            raise ValueError(f"{path}#{unpack_as}: the name after '#' is where the archive "
+                             f"unpacks: {problem}")
         self._add(path, "archive", unpack_as)
 
     @property

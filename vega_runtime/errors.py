@@ -510,6 +510,22 @@ class BadPackage(VegaError):
         return f"the job package cannot be used: {self.problem}"
 
 
+class BadArchive(VegaError, ValueError):
+    """An archive (``add_archive``, ``vega submit --archives``) that is not unpacked: a
+    member could land outside its directory, or it unpacks too big.
+
+    >>> str(BadArchive("env.tar", "member '../x' has a '..' in its name"))
+    "archive 'env.tar' is not unpacked: member '../x' has a '..' in its name; rebuild it without that"
+    """
+
+    def __init__(self, archive: str, problem: str, advice: str = "rebuild it without that"):
+        super().__init__(archive, problem, advice)
+        self.archive, self.problem, self.advice = archive, problem, advice
+
+    def __str__(self) -> str:
+        return f"archive {self.archive!r} is not unpacked: {self.problem}; {self.advice}"
+
+
 class DirectoryOfAnotherAccount(VegaError):
     """A directory Vega keeps private files in (a work directory) exists and belongs to
     another account, which could read, replace or redirect (symbolic links) what is

@@ -18,7 +18,7 @@ import sys
 import threading
 from typing import Callable, Iterator, Optional, Tuple
 
-from .errors import VegaError
+from .errors import InputError, VegaError
 from .private_files import make_private_dirs
 from .records import FrozenRecord
 
@@ -155,8 +155,13 @@ def source_name(added: AddedFile) -> str:
 
 
 def read_for_shipping(source: str, kind: str) -> bytes:
-    """The bytes that represent ``source``: a directory as a zip of its tree."""
+    """The bytes that represent ``source``: a directory as a zip of its tree (its regular
+    files: a FIFO, socket, device or broken link in it is left out).  ``InputError`` for a
+    file that is none (reading a FIFO waited for ever, /dev/zero without end)."""
     if kind != "directory":
+        if not os.path.isfile(source):
+            raise InputError(source, "it is not a regular file (a FIFO, socket or device): "
+                                     "ship a file or a directory")
         with open(source, "rb") as fh:
             return fh.read()
     import zipfile  # here, not at start-up: only directories are zipped
@@ -166,7 +171,8 @@ def read_for_shipping(source: str, kind: str) -> bytes:
         for folder, _, names in os.walk(source):
             for name in names:
                 full = os.path.join(folder, name)
-                archive.write(full, os.path.relpath(full, source))
+                if os.path.isfile(full):  # links followed
+                    archive.write(full, os.path.relpath(full, source))
     return buffer.getvalue()
 
 
@@ -174,19 +180,26 @@ def materialize(added: AddedFile, data: bytes, root: str) -> str:
     """Write ``added`` under ``root`` (unpacked for directories and archives); a Python
     file or zip joins ``sys.path``.  Returns its local path."""
     target = os.path.join(root, added.name)
+    if os.path.dirname(target) != root.rstrip(os.sep) or added.name in ("", ".", ".."):
+        raise ValueError(f"{added.name!r} is not a name in the SparkFiles directory")
     if os.path.islink(target):  # a file shipped with the job of the same name: this one wins
         os.unlink(target)
     if added.kind in ("directory", "archive"):
         import shutil  # here: every driver imports this module, few unpack an archive
         import tempfile
 
+        from . import archives
+
         with tempfile.TemporaryDirectory(dir=root) as scratch:
             # an archive keeps its own name (its format is in it) whatever it unpacks as
             packed = os.path.join(scratch, source_name(added) if added.kind == "archive" else "d.zip")
             with open(packed, "wb") as out:
                 out.write(data)
+            # all, or nothing; a directory the driver zipped itself is not held to the ratio
+            archives.unpack(packed, os.path.join(scratch, "unpacked"),
+                            bounded=added.kind == "archive")
             shutil.rmtree(target, ignore_errors=True)
-            shutil.unpack_archive(packed, target)
+            os.rename(os.path.join(scratch, "unpacked"), target)
         return target
     partial = f"{target}.{os.getpid()}.tmp"
     with open(partial, "wb") as out:

@@ -23,7 +23,7 @@ import shutil
 import threading
 import zipfile
 from dataclasses import dataclass
-from typing import Dict, Iterable, List
+from typing import Dict, Iterable, List, Optional
 
 from .errors import ApplicationRefused, BadPackage
 from .ids import path_inside
@@ -88,13 +88,15 @@ def _add(archive: zipfile.ZipFile, data: bytes, name: str) -> None:
 
 
 def _tree(root: str, prefix: str) -> Dict[str, str]:
-    """``{member name: path}`` of the files under ``root``, build and VCS litter left out."""
+    """``{member name: path}`` of the regular files under ``root``, build and VCS litter
+    left out, and what is no file to ship: a FIFO (reading it waited for ever), a socket, a
+    device (a link to /dev/zero read without end), a broken link."""
     members = {}
     for current, dirs, names in os.walk(root):
         dirs[:] = sorted(d for d in dirs if d not in EXCLUDED_DIRS and not d.endswith(".egg-info"))
         for name in sorted(names):
-            if not name.endswith((".pyc", ".pyo")):
-                full = os.path.join(current, name)
+            full = os.path.join(current, name)
+            if not name.endswith((".pyc", ".pyo")) and os.path.isfile(full):  # links followed
                 members[prefix + "/" + os.path.relpath(full, root).replace(os.sep, "/")] = full
     return members
 
@@ -151,13 +153,24 @@ def check_members(archive: zipfile.ZipFile, staging: str) -> None:
             raise BadPackage(f"member {info.filename!r} escapes the package directory")
         total += info.file_size
         compressed += info.compress_size
-    if total > MAX_EXTRACTED_BYTES:
-        raise BadPackage(f"it would unpack to {total} bytes, more than the limit of "
-                         f"{MAX_EXTRACTED_BYTES} (packaging.MAX_EXTRACTED_BYTES); leave large "
-                         "data out of --py-files and --files and read it from storage")
+    problem = expansion_problem(total, compressed)
+    if problem:
+        raise BadPackage(problem + ("; leave large data out of --py-files, --files and "
+                                    "--archives and read it from storage"
+                                    if total > MAX_EXTRACTED_BYTES else ""))
+
+
+def expansion_problem(total: int, compressed: int, capped: bool = True) -> Optional[str]:
+    """Why ``compressed`` bytes unpacking into ``total`` is refused (a zip or tar bomb), or
+    None: past ``MAX_EXTRACTED_BYTES`` (when ``capped``), or past ``MAX_COMPRESSION_RATIO``
+    above ``RATIO_EXEMPT_BYTES``."""
+    if capped and total > MAX_EXTRACTED_BYTES:
+        return (f"it would unpack to {total} bytes or more, past the limit of "
+                f"{MAX_EXTRACTED_BYTES} (packaging.MAX_EXTRACTED_BYTES)")
     if total > max(compressed, 1) * MAX_COMPRESSION_RATIO and total > RATIO_EXEMPT_BYTES:
-        raise BadPackage(f"it would unpack {compressed} bytes into {total}, a ratio past "
-                         f"{MAX_COMPRESSION_RATIO}:1 (packaging.MAX_COMPRESSION_RATIO)")
+        return (f"it would unpack {compressed} bytes into {total} or more, a ratio past "
+                f"{MAX_COMPRESSION_RATIO}:1 (packaging.MAX_COMPRESSION_RATIO)")
+    return None
 
 
 def upload(conn, package: Package) -> None:

@@ -16,6 +16,7 @@ lost), and takes the others for failed.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import enum
 import json
@@ -26,12 +27,13 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Deque, Dict, List, Optional, Tuple
 
 from .. import ids, packaging
 from ..config import DRIVER_CONF_ENV, SUBMIT_CONF_ENV
 from ..errors import BadPackage, InvalidIdentifier
-from ..net.messages import SubmitDriver
+from ..net.framing import ProtocolError
+from ..net.messages import SubmitDriver, from_wire
 from ..processes import DIE_WITH_ENV, end_group
 from ..records import field_names
 from ..retry import backoff_delay
@@ -43,6 +45,8 @@ log = logging.getLogger(__name__)
 MAX_RESTARTS = 3
 #: the saved states of a driver that was running when its master stopped
 ACTIVE_STATES = ("submitted", "running", "restarting")
+#: At most this many drivers run at once (vega.master.max_running_drivers).
+MAX_RUNNING = 32
 #: At most this many ended drivers are kept, the oldest forgotten first (Spark's
 #: spark.deploy.retainedDrivers).
 RETAINED_DRIVERS = 200
@@ -85,11 +89,15 @@ class DriverRunner:
     def __init__(self, work_dir: str, master_url: Callable[[], str], secret_file: str,
                  on_change: Callable[[], None] = lambda: None,
                  max_restarts: int = MAX_RESTARTS, retained: int = RETAINED_DRIVERS,
-                 on_forget: Callable[[str], None] = lambda driver_id: None):
+                 on_forget: Callable[[str], None] = lambda driver_id: None,
+                 on_end: Callable[[DriverInfo], None] = lambda info: None,
+                 max_running: int = MAX_RUNNING):
         self.work_dir = work_dir
         #: how many ended drivers are kept; ``on_forget(driver_id)`` removes what an older
         #: one leaves (its output)
         self.retained, self.on_forget = retained, on_forget
+        #: ``on_end(info)`` when a driver has ended (its package may go)
+        self.on_end = on_end
         #: how often a supervised driver that failed is started again
         self.max_restarts = max_restarts
         self.on_change = on_change
@@ -98,6 +106,12 @@ class DriverRunner:
         self.drivers: Dict[str, DriverInfo] = {}
         self.lock = threading.Lock()
         self._count = 0
+        #: how many drivers run at once (vega.master.max_running_drivers); the others wait
+        #: in ``_waiting`` (their ids, oldest first) for ``_place_free``
+        self.max_running = max_running
+        self._running = 0
+        self._waiting: Deque[str] = collections.deque()
+        self._place_free = threading.Condition(self.lock)
         #: set when the master stops: no driver is started or restarted any more
         self.stopping = False
 
@@ -129,9 +143,14 @@ class DriverRunner:
                     and record.get("state") in ACTIVE_STATES):
                 continue
             try:
-                submit = SubmitDriver(*(request[name] for name in field_names(SubmitDriver)))
+                # checked as the master checks a submission: types, ids, settings
+                submit = from_wire({**request, "type": SubmitDriver.__name__},
+                                   "the recovery state")
                 driver_id = ids.DRIVER.check(str(record["id"]))
-            except (KeyError, TypeError, ValueError, InvalidIdentifier) as exc:
+                problem = submission_problem(submit)
+                if problem:
+                    raise ValueError(problem)
+            except (KeyError, TypeError, ValueError, InvalidIdentifier, ProtocolError) as exc:
                 log.warning("driver %s not restarted: its saved request is unreadable (%s)",
                             record.get("id"), exc)
                 continue
@@ -201,6 +220,43 @@ class DriverRunner:
             self._not_started(info, f"its job file {info.request.job_file!r} is not in its "
                                     "package")
             return
+        if not self._take_place(info):
+            return
+        try:
+            self._run(info, package_dir)
+        finally:
+            with self.lock:
+                self._running -= 1
+                self._place_free.notify_all()
+
+    def _take_place(self, info: DriverInfo) -> bool:
+        """Wait for a place among the ``max_running`` drivers, in the order they came (the
+        driver's stderr says it waits); False if it is killed or the master stops first."""
+        with self.lock:
+            self._waiting.append(info.driver_id)
+            told = False
+            while True:
+                if info.state == DriverState.KILLED or self.stopping:
+                    self._waiting.remove(info.driver_id)
+                    self._place_free.notify_all()
+                    return False
+                if self._running < self.max_running and self._waiting[0] == info.driver_id:
+                    self._waiting.popleft()
+                    self._running += 1
+                    self._place_free.notify_all()  # the next in line may have a place too
+                    return True
+                if not told:
+                    told = True
+                    with contextlib.suppress(OSError), \
+                            open(self.stderr_path(info.driver_id), "ab") as err:
+                        err.write(f"vega: waiting: {self._running} cluster-mode drivers run on "
+                                  f"this master already (vega.master.max_running_drivers "
+                                  f"{self.max_running}); this one starts when one ends\n"
+                                  .encode())
+                self._place_free.wait()
+
+    def _run(self, info: DriverInfo, package_dir: str) -> None:
+        """Run the driver, again while it fails supervised (up to ``max_restarts``)."""
         scratch = os.path.join(self.work_dir, "apps", info.driver_id)
         while True:
             # the thread that starts a driver waits for it: PDEATHSIG counts from this thread
@@ -254,6 +310,7 @@ class DriverRunner:
             forgotten = self._forget_ended()
         log.info("driver %s %s: %s", info.driver_id, state.value, reason)
         self._forgotten(forgotten)
+        self.on_end(info)
         self.on_change()
 
     def _forget_ended(self) -> List[str]:
@@ -278,10 +335,12 @@ class DriverRunner:
             info.state = DriverState.KILLED
             info.exit_code, info.ended = 130, time.time()
             proc = info.proc
+            self._place_free.notify_all()  # one waiting for a place goes
             forgotten = self._forget_ended()
         if proc is not None:
             _kill_group(proc)
         self._forgotten(forgotten)
+        self.on_end(info)
         return True
 
     def stop(self) -> None:
@@ -290,6 +349,7 @@ class DriverRunner:
         dir starts it again, as after a crash; the others are killed."""
         with self.lock:
             self.stopping = True
+            self._place_free.notify_all()
             supervised = {d.driver_id: d.proc for d in self.drivers.values()
                           if not d.done and d.request.supervise}
         for proc in supervised.values():

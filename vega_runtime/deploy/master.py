@@ -89,7 +89,9 @@ class Master(StatusQueries):
                                     on_change=self.save_state,
                                     max_restarts=conf["vega.master.supervise.max_restarts"],
                                     retained=conf["vega.master.retained_drivers"],
-                                    on_forget=self.logs.remove)
+                                    on_forget=self.logs.remove,
+                                    on_end=self._driver_ended,
+                                    max_running=conf["vega.master.max_running_drivers"])
         self.connections = MasterConnections(self)
         self.recovery_writer = RecoveryWriter(self.recovery, self._recovery_snapshot,
                                               TICK_SECONDS)
@@ -122,7 +124,7 @@ class Master(StatusQueries):
             saved = list(self.state.recovered_drivers)
         resumed = set(self.drivers.resume(saved))
         with self.lock:
-            kept = []
+            kept, ended = [], []
             for record in self.state.recovered_drivers:
                 if record.get("id") in resumed:
                     continue
@@ -130,9 +132,12 @@ class Master(StatusQueries):
                     log.warning("driver %s failed: it died with the master (submit it with "
                                 "--supervise to have it started again)", record.get("id"))
                     record = {**record, "state": "failed"}
+                    ended.append(str((record.get("request") or {}).get("package_sha", "")))
                 kept.append({k: v for k, v in record.items() if k != "request"})
             changed = kept != saved
             self.state.recovered_drivers = kept
+        for sha in ended:  # as when a driver ends (remove checks the id)
+            self._remove_unused_package(sha)
         if changed:
             self.save_state()
 
@@ -225,6 +230,20 @@ class Master(StatusQueries):
         if action.package_sha and not any(d.request.package_sha == action.package_sha
                                           and not d.done for d in self.drivers.drivers.values()):
             self.packages.remove(action.package_sha)
+
+    def _driver_ended(self, info) -> None:
+        """A cluster-mode driver ended: its package (and the copy it ran from) goes, unless
+        an application or a driver still running uses it; it stayed for ever, an
+        --archives environment of gigabytes twice over for each job submitted."""
+        self._remove_unused_package(info.request.package_sha)
+
+    def _remove_unused_package(self, sha: str) -> None:
+        with self.lock:
+            in_use = {a.request.package_sha for a in self.state.apps.values()}
+            in_use |= {r.get("package_sha", "") for r in self.state.recovered.values()}
+        if sha not in in_use and not any(d.request.package_sha == sha and not d.done
+                                         for d in list(self.drivers.drivers.values())):
+            self.packages.remove(sha)
 
     # -- requests from the HTTP API (the status documents: master_status.StatusQueries) ----
     def kill_application(self, app_id: str, reason: str) -> bool:

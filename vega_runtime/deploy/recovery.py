@@ -12,7 +12,9 @@ A save is durable: the new state goes to a temporary file that is fsynced,
 renamed over the old one, and the directory is fsynced so the rename survives
 a power cut.  A state file that cannot be parsed is not silently dropped: it is
 renamed to ``state.json.corrupt-<timestamp>`` (for an operator to look at) and
-reported at ERROR, and the master starts with an empty state.
+reported at ERROR, and the master starts with an empty state; so is one that parses but
+is not of the shape this master writes (``shape_problem``: edited by hand, or cut and
+mended), which would otherwise stop the master with a TypeError as it started.
 
 ``RecoveryWriter`` decides when to write: on every change, never two writers at
 once (a change during a write only marks the state unsaved, and the writer goes
@@ -52,8 +54,9 @@ class RecoveryStore:
         try:
             with open(self.path, "rb") as fh:
                 state = json.loads(fh.read().decode("utf-8"))
-            if not isinstance(state, dict):
-                raise ValueError(f"a JSON {type(state).__name__}, not an object")
+            problem = shape_problem(state)
+            if problem:
+                raise ValueError(problem)
         except FileNotFoundError:
             state = {}
         except (ValueError, UnicodeDecodeError) as exc:
@@ -94,6 +97,54 @@ class RecoveryStore:
             os.close(fd)
         os.replace(tmp, self.path)
         _fsync_directory(self.directory)
+
+
+_NUMBER = (int, float)
+_OPTIONAL_NUMBER = (int, float, type(None))
+#: the fields of the records a master saves, each with the types it may have: the fields
+#: of a record the master reads back with [] or computes with are required
+APP_FIELDS = {"name": str, "state": str, "submitted": _NUMBER, "ended": _OPTIONAL_NUMBER}
+APP_OPTIONAL = {"next_executor": int, "package_sha": str, "executor_size": list}
+WORKER_FIELDS = {"host": str, "port": int, "cores": int, "memory": int, "labels": list,
+                 "state": str}
+WORKER_OPTIONAL = {"resources": dict, "gone": _OPTIONAL_NUMBER}
+DRIVER_FIELDS = {"id": str, "name": str, "state": str}
+DRIVER_OPTIONAL = {"restarts": int, "exit_code": (int, type(None)), "pid": int,
+                   "supervise": bool, "started": _NUMBER, "duration_seconds": _NUMBER,
+                   "request": dict}
+
+
+def shape_problem(state: Any) -> Optional[str]:
+    """What makes a parsed state not one this master wrote, or None.
+
+    >>> shape_problem({"apps": {"app-1": {"name": "n", "state": "running", "submitted": "x",
+    ...                                   "ended": None}}})
+    "apps['app-1']: 'submitted' is str, not a number"
+    """
+    if not isinstance(state, dict):
+        return f"a JSON {type(state).__name__}, not an object"
+    for key, kind in (("apps", dict), ("workers", dict), ("drivers", list)):
+        if not isinstance(state.get(key, kind()), kind):
+            return f"{key!r} is {type(state[key]).__name__}, not {kind.__name__}"
+    records = [(f"apps[{k!r}]", r, APP_FIELDS, APP_OPTIONAL)
+               for k, r in state.get("apps", {}).items()]
+    records += [(f"workers[{k!r}]", r, WORKER_FIELDS, WORKER_OPTIONAL)
+                for k, r in state.get("workers", {}).items()]
+    records += [(f"drivers[{n}]", r, DRIVER_FIELDS, DRIVER_OPTIONAL)
+                for n, r in enumerate(state.get("drivers", []))]
+    for where, record, required, optional in records:
+        if not isinstance(record, dict):
+            return f"{where} is {type(record).__name__}, not an object"
+        for name, kind in {**required, **optional}.items():
+            if name not in record:
+                if name in required:
+                    return f"{where} has no {name!r}"
+            elif not isinstance(record[name], kind) or \
+                    (isinstance(record[name], bool) and kind is not bool):
+                wanted = "a number" if kind in (_NUMBER, _OPTIONAL_NUMBER) else \
+                    kind.__name__ if isinstance(kind, type) else kind[0].__name__
+                return f"{where}: {name!r} is {type(record[name]).__name__}, not {wanted}"
+    return None
 
 
 def gone_long_ago(workers: Dict[str, dict], before: float) -> List[str]:

@@ -1,0 +1,201 @@
+"""Unpacking the archives tasks are given (``add_archive``, ``vega submit --archives``).
+
+An archive is the user's, but it may come from anywhere (a downloaded environment, a
+colleague's build): nothing in it may land outside the directory it unpacks in.  Before
+anything is written, every member is checked, and the first that could escape or harm is
+refused by name (``BadArchive``):
+
+- a name that is absolute or has a ``..`` part, or that two members share;
+- a member under a symbolic link of the archive (the "zip slip" through a link), or
+  under a member that is a file;
+- a symbolic link whose target, followed through the archive's other links, leaves the
+  directory (an absolute target included); a hard link to anything but a regular file of
+  the archive;
+- a device file or FIFO;
+- an archive that would unpack past ``packaging.MAX_COMPRESSION_RATIO`` (a zip or tar
+  bomb: it unpacks to at most 100 times its size), read no further than the member that
+  passes the limit.  There is no cap on the size itself: a packed environment may be
+  gigabytes, as on Spark.
+
+What is unpacked is private (0600, or 0700 for directories and files their owner could
+run: no setuid, setgid or sticky bit, nothing for group and others) and belongs to the
+unpacking account (tarfile's ``data`` filter is also applied where Python has it).  The
+same rules hold in the driver, which unpacks first (a refused archive stops there), and
+in executors.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import tarfile
+import zipfile
+from typing import Dict, List, Optional
+
+from . import packaging
+from .errors import BadArchive
+
+#: a chain of links longer than this is refused as a loop (Linux's ELOOP limit)
+MAX_LINK_HOPS = 40
+
+
+def unpack_name_problem(name: str) -> Optional[str]:
+    """What is wrong with ``name`` as the directory an archive unpacks in (the ``NAME`` of
+    ``PATH#NAME``), or None.
+
+    >>> unpack_name_problem("env"), unpack_name_problem("..")
+    (None, "'..' is not a directory name of its own: give a name without '/', not '.' or '..'")
+    """
+    if name in ("", ".", "..") or "/" in name or os.sep in name or "\0" in name:
+        return (f"{name!r} is not a directory name of its own: give a name without '/', "
+                "not '.' or '..'")
+    return None
+
+
+def unpack(path: str, target: str, bounded: bool = True) -> None:
+    """Unpack the archive at ``path`` (.zip, .tar, .tar.gz, .tgz, by its name) into
+    ``target``, a new directory; ``BadArchive`` (nothing written) for a member that could
+    escape ``target`` or (``bounded``) an archive past the compression ratio: a directory
+    ``add_file`` zipped itself is not held to it."""
+    name = os.path.basename(path)
+    try:
+        if name.endswith(".zip"):
+            _unpack_zip(path, target, bounded)
+        else:
+            _unpack_tar(path, target, bounded)
+    except getattr(tarfile, "FilterError", ()) as exc:  # the data filter's: it names the member
+        raise BadArchive(name, str(exc)) from None
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
+        why = str(exc).splitlines()[0].rstrip(":")  # tarfile.open lists each method it tried
+        kind = "zip" if name.endswith(".zip") else "tar" if name.endswith(".tar") else \
+            "gzip-compressed tar"
+        raise BadArchive(name, f"it cannot be read as a {kind} file ({why})",
+                         "check that it is whole and of the kind its name says") from None
+
+
+def _unpack_zip(path: str, target: str, bounded: bool) -> None:
+    name = os.path.basename(path)
+    with zipfile.ZipFile(path) as archive:
+        seen = set()
+        for info in archive.infolist():
+            seen.add(_checked_name(name, info.filename, seen))
+        files = {posixpath.normpath(i.filename) for i in archive.infolist() if not i.is_dir()}
+        for info in archive.infolist():
+            _check_parents(name, info.filename, files)
+        problem = bounded and packaging.expansion_problem(
+            sum(info.file_size for info in archive.infolist()),
+            sum(info.compress_size for info in archive.infolist()), capped=False)
+        if problem:
+            raise BadArchive(name, problem)
+        os.makedirs(target)
+        archive.extractall(target)  # zipfile makes no links, devices nor setuid files
+
+
+def _unpack_tar(path: str, target: str, bounded: bool) -> None:
+    name = os.path.basename(path)
+    compressed = os.path.getsize(path)
+    with tarfile.open(path) as archive:
+        members: List[tarfile.TarInfo] = []
+        names: Dict[str, tarfile.TarInfo] = {}
+        for info in archive:  # lazily: a bomb's member is refused before its data is read
+            unpacked = info.offset_data + info.size
+            problem = bounded and packaging.expansion_problem(unpacked, compressed, capped=False)
+            if problem:
+                raise BadArchive(name, f"member {info.name!r}: {problem}")
+            member = _checked_name(name, info.name, names)
+            if member is None:  # "." (the directory itself): nothing to unpack
+                continue
+            if not (info.isreg() or info.isdir() or info.issym() or info.islnk()):
+                kind = "a FIFO" if info.isfifo() else "a device file" if info.isdev() else \
+                    "of an unknown type"
+                raise BadArchive(name, f"member {info.name!r} is {kind}: an archive for tasks "
+                                       "holds files, directories and links")
+            names[member] = info
+            members.append(info)
+        links = {member: info.linkname for member, info in names.items() if info.issym()}
+        files = {member for member, info in names.items() if not info.isdir()}
+        for member, info in names.items():
+            _check_links(name, member, info, links, names, files)
+            # private, as every file Vega writes (private_files): tarfile sets the mode
+            # the archive gives, whatever the umask
+            info.mode = 0o700 if info.isdir() or info.mode & 0o100 else 0o600
+            info.uid, info.gid, info.uname, info.gname = os.getuid(), os.getgid(), "", ""
+        os.makedirs(target)
+        if hasattr(tarfile, "data_filter"):  # Python 3.11.4+, 3.12+
+            archive.extractall(target, members, numeric_owner=True, filter="data")
+        else:
+            archive.extractall(target, members, numeric_owner=True)
+
+
+def _checked_name(archive: str, raw: str, seen) -> Optional[str]:
+    """``raw`` as a path inside the archive's directory, None for the directory itself;
+    ``BadArchive`` if it is absolute, climbs out with ``..``, or is in ``seen`` already."""
+    if raw.startswith("/") or os.path.isabs(raw):
+        raise BadArchive(archive, f"member {raw!r} has an absolute name")
+    if ".." in raw.replace("\\", "/").split("/"):
+        raise BadArchive(archive, f"member {raw!r} has a '..' in its name")
+    member = posixpath.normpath(raw)
+    if member in (".", ""):
+        return None
+    if member in seen:
+        raise BadArchive(archive, f"member {raw!r} comes twice: which one is meant is unclear")
+    return member
+
+
+def _check_parents(archive: str, raw: str, files) -> None:
+    """``BadArchive`` if a directory of member ``raw`` is one of ``files`` (members that are
+    not directories: it could not be unpacked, or a link would be followed)."""
+    parts = posixpath.normpath(raw).split("/")
+    for depth in range(1, len(parts)):
+        if "/".join(parts[:depth]) in files:
+            raise BadArchive(archive, f"member {raw!r} is under {'/'.join(parts[:depth])!r}, "
+                                      "which the archive has as a file or link")
+
+
+def _check_links(archive: str, member: str, info: tarfile.TarInfo, links: Dict[str, str],
+                 names: Dict[str, tarfile.TarInfo], files) -> None:
+    parts = member.split("/")
+    for depth in range(1, len(parts)):
+        if "/".join(parts[:depth]) in links:
+            raise BadArchive(archive, f"member {info.name!r} is under the symbolic link "
+                                      f"{'/'.join(parts[:depth])!r} of the archive")
+    _check_parents(archive, info.name, files)
+    if info.issym() and not info.linkname:
+        raise BadArchive(archive, f"member {info.name!r} is a symbolic link to nothing")
+    if info.issym() and _leaves(member, info.linkname, links):
+        raise BadArchive(archive, f"member {info.name!r} is a symbolic link to "
+                                  f"{info.linkname!r}, outside the directory it unpacks in")
+    if info.islnk():
+        source = names.get(posixpath.normpath(info.linkname)) \
+            if ".." not in info.linkname.split("/") and not info.linkname.startswith("/") else None
+        if source is None or not source.isreg():
+            raise BadArchive(archive, f"member {info.name!r} is a hard link to "
+                                      f"{info.linkname!r}, not to a file of the archive")
+
+
+def _leaves(link: str, target: str, links: Dict[str, str]) -> bool:
+    """Whether the symbolic link ``link`` -> ``target`` resolves outside the archive's
+    directory, following the archive's own links (``{link: target}``) as the system would."""
+    if target.startswith("/"):
+        return True
+    resolved = link.split("/")[:-1]
+    pending = target.split("/")
+    hops = 0
+    while pending:
+        part = pending.pop(0)
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not resolved:
+                return True
+            resolved.pop()
+            continue
+        resolved.append(part)
+        further = links.get("/".join(resolved))
+        if further is not None:
+            hops += 1
+            if hops > MAX_LINK_HOPS or further.startswith("/"):
+                return True
+            resolved.pop()
+            pending = further.split("/") + pending
+    return False
