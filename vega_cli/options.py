@@ -144,8 +144,8 @@ SPARK_ONLY_OPTIONS = {
                        "Spark it sizes the driver's JVM); executors take --executor-memory",
     "--driver-cores": "the driver is a Python process: no cores are set aside for it",
     "--kill": "kill a cluster-mode driver (or any application) with: vega kill --master URL ID",
-    "--status": "see a cluster-mode driver's state with: vega status --master URL (its "
-                "drivers table; --json for scripts)",
+    "--status": "see a cluster-mode driver's state with: vega status --master URL ID "
+                "(--json for scripts)",
     "--num-executors": "Vega starts one executor per core it grants an application: "
                        "--total-executor-cores N caps them at N",
     "--version": "vega --version prints Vega's",
