@@ -254,6 +254,23 @@ def test_options_reach_the_context(tmp_path, master):
     assert out == "explore 2 3\n[['lib', 1], ['lib', 2]]\n'a,1\\n' ['a,1\\n']\n", err
 
 
+@pytest.mark.parametrize("flag", ["--verbose", "-v"])  # pyspark takes spark-submit's
+def test_verbose_prints_the_resolved_configuration_as_vega_submit_does(flag):
+    """vega shell --verbose (pyspark --verbose): the settings the driver uses, each with its
+    value and origin, on stderr, as vega submit --verbose prints them; the session runs.
+    It was refused: "No such option '--verbose'"."""
+    from vega_runtime.config import DRIVER, settings_used_by
+
+    code, out, err, _ = run_piped("local", "print(sc.parallelize([1, 2]).sum())\n", flag,
+                                  "--conf", "vega.task.max_attempts=2")
+    assert (code, out) == (0, "3\n"), err
+    rows = {cells[1].strip(): (cells[2].strip(), cells[3].strip())
+            for cells in (line.split("│") for line in err.splitlines() if line.startswith("│"))}
+    assert sorted(rows) == sorted(s.key for s in settings_used_by(DRIVER)), err
+    assert rows["vega.task.max_attempts"] == ("2", "command line")
+    assert rows["vega.app.name"] == ("vega-shell", "command line")
+
+
 def test_pyspark_compat_makes_import_pyspark_work():
     """With --pyspark-compat, `import pyspark` is Vega, getOrCreate() is the shell's sc, and
     `spark` is a SparkSession on it (as in PySpark's shell)."""

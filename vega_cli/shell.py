@@ -35,9 +35,10 @@ from vega_runtime.scheduler.listener import JobListener
 
 from .errors import (EXIT_JOB_FAILED, EXIT_OK, Cancelled, CommandError, Unreachable, UsageError,
                      debug_requested, error_hint, full_traceback, pyspark_hint, stdout_closed)
+from .config_table import VERBOSE_OPTION, print_driver_config
 from .options import (ARCHIVES_OPTION, FILES_OPTION, JobCommand, cli_settings, job_options,
                       resolved_master, settings_from_flags)
-from .staging import archive_list, check_distinct_names, staging_directory
+from .staging import archive_list, check_distinct_names, check_py_files, staging_directory
 
 #: the application name when --name is not given (PySpark's is "PySparkShell")
 SHELL_APP_NAME = "vega-shell"
@@ -48,6 +49,7 @@ SHELL_APP_NAME = "vega-shell"
 @click.option("--name", help=f"Application name (default: {SHELL_APP_NAME}).")
 @FILES_OPTION
 @ARCHIVES_OPTION
+@VERBOSE_OPTION
 @click.option("--plain", is_flag=True, help="Python's standard console even if IPython is installed.")
 @click.option("--debug", is_flag=True,
               help="Show Vega's internal frames in tracebacks (as vega --debug).")
@@ -55,7 +57,7 @@ def shell(master: Optional[str], name: Optional[str], files: str, archives: str,
           confs: Tuple[str, ...],
           config_file: Optional[str], executor_memory: Optional[str],
           executor_cores: Optional[int], total_executor_cores: Optional[int],
-          pyspark_compat: bool, plain: bool, debug: bool) -> int:
+          pyspark_compat: bool, verbose: bool, plain: bool, debug: bool) -> int:
     """An interactive Python session with a Context as `sc` (and `ctx`)."""
     script = click.get_current_context().args
     if script:  # pyspark job.py: as pyspark since Spark 2.0, said with what to run instead
@@ -66,10 +68,13 @@ def shell(master: Optional[str], name: Optional[str], files: str, archives: str,
     confs = settings_from_flags(confs, executor_memory, executor_cores, total_executor_cores,
                                 pyspark_compat)
     cli_conf = _resolve_options(master, name, confs, config_file)
+    check_py_files(py_files)
     check_distinct_names(py_files, files)
     archive_items = archive_list(archives)
     if archive_items:
         cli_conf["vega.archives"] = ",".join(archive_items)  # the session's Context adds them
+    if verbose:
+        print_driver_config(config_file, cli_conf)
     # from here on, files are made: a kill or the terminal closed ends the session as exit()
     # does, and they go (the default action would leave them, and a starting Context's, in
     # $TMPDIR)

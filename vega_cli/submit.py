@@ -29,10 +29,11 @@ from vega_runtime.processes import DIE_WITH_ENV, ENDING_SIGNALS, own_descendants
 from .errors import (EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_OK, EXIT_UNREACHABLE, CommandError,
                      Unreachable, UsageError, debug_requested, error_console, error_hint,
                      full_traceback, pyspark_hint, stdout_closed)
+from .config_table import VERBOSE_OPTION, print_driver_config
 from .options import (ARCHIVES_OPTION, FILES_OPTION, JobCommand, cli_settings, job_options,
                       resolved_master, settings_from_flags)
-from .staging import (archive_list, build_job_package, check_distinct_names, stage_files,
-                      stage_py_files, staging_directory)
+from .staging import (archive_list, build_job_package, check_distinct_names, check_py_files,
+                      stage_files, stage_py_files, staging_directory)
 
 PROGRESS_LISTENER = "vega_cli.progress:ProgressDisplay"
 
@@ -48,8 +49,7 @@ PROGRESS_LISTENER = "vega_cli.progress:ProgressDisplay"
               help="Cluster deploy mode: restart the driver if it fails (up to 3 times).")
 @click.option("--detach", is_flag=True,
               help="Cluster deploy mode: return once the driver is submitted.")
-@click.option("--verbose", "-v", is_flag=True,
-              help="Print the resolved configuration and its sources.")
+@VERBOSE_OPTION
 @click.option("--debug", is_flag=True, help="Show Vega's internal tracebacks (as vega --debug).")
 @click.option("--slurm", "slurm_spec", metavar="nodes=N,cores=C,memory=M,time=T",
               help="Run the job on a Vega cluster of its own in a Slurm batch job (sbatch) "
@@ -76,6 +76,7 @@ def submit(master: Optional[str], deploy_mode: str, name: Optional[str], py_file
                                 total_executor_cores, pyspark_compat)
     cli_conf = _resolve_options(master, name, confs, config_file, job, deploy_mode)
     _check_syntax(job)
+    check_py_files(py_files)
     check_distinct_names(py_files, files)
     archive_items = archive_list(archives)
     if archive_items and deploy_mode != "cluster":
@@ -89,8 +90,7 @@ def submit(master: Optional[str], deploy_mode: str, name: Optional[str], py_file
         return submit_to_slurm(slurm_spec, master, job, args, confs, name, config_file,
                                py_files, files)
     if verbose:
-        _print_config(config_file, cli_conf)
-        _print_web_ui(config_file, cli_conf)
+        print_driver_config(config_file, cli_conf)
     if (supervise or detach) and deploy_mode != "cluster":
         raise UsageError("--supervise and --detach need --deploy-mode cluster")
     # from here on, files are made: a kill or the terminal closed stops the command as
@@ -262,32 +262,6 @@ def _master_given_confs() -> Tuple[str, ...]:
 
     given = os.environ.pop(DRIVER_CONF_ENV, None)
     return tuple(f"{key}={value}" for key, value in json.loads(given).items()) if given else ()
-
-
-def _print_config(config_file: Optional[str], cli_conf: dict) -> None:
-    from vega_runtime.config import DRIVER, settings_used_by
-
-    from .config_table import print_config
-
-    print_config(Config.load(config_file=config_file, cli=cli_conf),
-                 [s.key for s in settings_used_by(DRIVER)])
-
-
-def _print_web_ui(config_file: Optional[str], cli_conf: dict) -> None:
-    """--verbose against a cluster: the link that opens its web UI (a local-cluster's is
-    logged once it has started)."""
-    from vega_runtime.net.connection import resolve_secret_file
-
-    from .status import web_ui_link
-
-    conf = Config.load(config_file=config_file, cli=cli_conf)
-    kind = parse_master(conf["vega.master"]).kind
-    if kind == "local-cluster":
-        logging.getLogger("vega_runtime.deploy.local_cluster").setLevel(logging.INFO)
-    elif kind == "vega":
-        link = web_ui_link(conf["vega.master"], resolve_secret_file(conf["vega.secret.file"]))
-        error_console().print(f"vega: web UI: {link or 'unavailable (the master did not say where)'}",
-                              highlight=False, soft_wrap=True)
 
 
 def _run_driver(job: str, args: List[str], cli_conf: dict, config_file: Optional[str],
