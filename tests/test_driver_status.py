@@ -98,3 +98,21 @@ def test_vega_status_of_an_application_id_shows_the_application(cluster, tmp_pat
     assert result.returncode == 0, result.stderr
     assert re.search(r"^application\s+" + app_id + "$", result.stdout, re.M)
     assert re.search(r"^state\s+FINISHED$", result.stdout, re.M)
+
+
+def test_a_cluster_mode_drivers_spark_conf_has_what_vega_submit_was_given(cluster, tmp_path):  # noqa: F811
+    """--deploy-mode cluster --conf spark.myapp.input=...: the driver's SparkConf() has it,
+    spark.submit.deployMode 'cluster' and its master and name, as spark-submit's cluster-mode
+    driver; the setting Vega has no use for is named once (by the submitter), not again by
+    the driver."""
+    job = write(tmp_path / "conf_job.py",
+                "from pyspark import SparkConf, SparkContext\n"
+                "sc = SparkContext.getOrCreate()\n"
+                "print([SparkConf().get(k) for k in ('spark.master', 'spark.app.name', "
+                "'spark.myapp.input', 'spark.submit.deployMode')], flush=True)\n"
+                "sc.stop()\n")
+    result = vega("submit", "--deploy-mode", "cluster", "--pyspark-compat", "--name", "n",
+                  "--conf", "spark.myapp.input=/data/in", job, env=cluster["env"])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [str([cluster["url"], "n", "/data/in", "cluster"])]
+    assert result.stderr.count("spark.myapp.input") == 1, result.stderr

@@ -17,6 +17,7 @@ shell`` prints just ``45``; the banner and errors go to stderr.
 from __future__ import annotations
 
 import code
+import json
 import logging
 import os
 import platform
@@ -32,6 +33,7 @@ from vega_runtime.errors import (ConfigError, DriverExit, JobCancelled, MasterUn
 from vega_runtime.master_url import parse_master
 from vega_runtime.processes import ENDING_SIGNALS
 from vega_runtime.scheduler.listener import JobListener
+from vega_runtime.spark_settings import SPARK_PROPERTIES_ENV, spark_pairs, submitted_properties
 
 from .errors import (EXIT_JOB_FAILED, EXIT_OK, Cancelled, CommandError, Unreachable, UsageError,
                      debug_requested, error_hint, full_traceback, pyspark_hint, stdout_closed)
@@ -65,9 +67,13 @@ def shell(master: Optional[str], name: Optional[str], files: str, archives: str,
                          f"Run it with: vega submit {' '.join(script)}; or pipe statements "
                          f"into vega shell.")
     debug = debug or debug_requested()
+    spark_confs = spark_pairs(confs)  # as given: SparkConf() in the session has them
     confs = settings_from_flags(confs, executor_memory, executor_cores, total_executor_cores,
                                 pyspark_compat)
     cli_conf = _resolve_options(master, name, confs, config_file)
+    os.environ[SPARK_PROPERTIES_ENV] = json.dumps(submitted_properties(
+        Config.load(config_file=config_file, cli=cli_conf)["vega.master"],
+        cli_conf["vega.app.name"], "client", spark_confs))
     check_py_files(py_files)
     check_distinct_names(py_files, files)
     archive_items = archive_list(archives)

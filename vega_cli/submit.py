@@ -14,12 +14,14 @@ import os
 import runpy
 import signal
 import sys
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import click
 from rich.markup import escape
 
 from vega_runtime.config import SUBMIT_CONF_ENV, Config
+from vega_runtime.spark_settings import (SPARK_PROPERTIES_ENV, is_spark_name, spark_pairs,
+                                         submitted_properties)
 from vega_runtime.errors import (ConfigError, DriverExit, JobCancelled, MasterUnreachable,
                                  MasterURLError, VegaError)
 from vega_runtime.logs import user_stack, user_traceback
@@ -72,7 +74,9 @@ def submit(master: Optional[str], deploy_mode: str, name: Optional[str], py_file
     """
     debug = debug or debug_requested()
     by_master = _tie_to_starter()
-    confs = settings_from_flags(_master_given_confs() + confs, executor_memory, executor_cores,
+    given, given_properties = _master_given_confs()
+    spark_confs = spark_pairs(confs)  # as given: the job's SparkConf() has them
+    confs = settings_from_flags(given + confs, executor_memory, executor_cores,
                                 total_executor_cores, pyspark_compat)
     cli_conf = _resolve_options(master, name, confs, config_file, job, deploy_mode)
     _check_syntax(job)
@@ -100,7 +104,7 @@ def submit(master: Optional[str], deploy_mode: str, name: Optional[str], py_file
     if deploy_mode == "cluster":
         with staging_directory("vega-submit-") as staging:
             return _run_in_cluster(job, list(args), cli_conf, config_file, py_files, files,
-                                   staging, supervise, detach, archive_items)
+                                   staging, supervise, detach, archive_items, spark_confs)
     try:
         with staging_directory("vega-submit-") as staging:
             extra_paths = stage_py_files(py_files, staging)
@@ -109,8 +113,11 @@ def submit(master: Optional[str], deploy_mode: str, name: Optional[str], py_file
                 # (a cluster-mode driver's submitter said how big its package is)
                 cli_conf["vega.submit.package"] = build_job_package(job, py_files, files,
                                                                     staging, not by_master)
+            properties = submitted_properties(
+                Config.load(config_file=config_file, cli=cli_conf)["vega.master"],
+                cli_conf["vega.app.name"], "client", [*given_properties, *spark_confs])
             return _run_driver(job, list(args), cli_conf, config_file, extra_paths, files_dir,
-                               debug)
+                               debug, properties)
     except DriverExit as exc:  # while the job's files were staged
         return _stopped(exc)
 
@@ -157,9 +164,10 @@ def _resolve_options(master, name, confs, config_file, job, deploy_mode) -> dict
 
 def _run_in_cluster(job: str, args: List[str], cli_conf: dict, config_file: Optional[str],
                     py_files: str, files: str, staging: str, supervise: bool, detach: bool,
-                    archives: List[str]) -> int:
+                    archives: List[str], spark_confs: List[Tuple[str, str]]) -> int:
     """Cluster deploy mode: the master runs the driver; stay attached to its output.  The
-    archives travel in the package, and the master gives them to the driver's --archives."""
+    archives travel in the package, and the master gives them to the driver's --archives;
+    the ``--conf spark.*`` pairs as given travel with its settings, for its SparkConf()."""
     from vega_runtime.net.messages import DriverSubmitted, KillApplication, SubmitDriver
     from vega_runtime.packaging import Package, sha256_of, upload
 
@@ -176,8 +184,9 @@ def _run_in_cluster(job: str, args: List[str], cli_conf: dict, config_file: Opti
         conn.close()
     conn = master_connection(url, None)
     try:
+        settings = {**cli_conf, **dict(spark_confs), "spark.submit.deployMode": "cluster"}
         conn.send(SubmitDriver(cli_conf["vega.app.name"], "job/" + os.path.basename(job), args,
-                               json.dumps(cli_conf), package.sha256, supervise))
+                               json.dumps(settings), package.sha256, supervise))
         reply = conn.recv()
     finally:
         conn.close()
@@ -254,19 +263,25 @@ def _check_syntax(job: str) -> None:
         raise CommandError(f"{job}: not Python source: {exc}")
 
 
-def _master_given_confs() -> Tuple[str, ...]:
+def _master_given_confs() -> Tuple[Tuple[str, ...], List[Tuple[str, str]]]:
     """The ``--conf`` pairs a master gave this cluster-mode driver in ``DRIVER_CONF_ENV`` (not
     on its command line, where ``ps`` would show them to every user), taken out of the
-    environment so that no process the job starts inherits them."""
+    environment so that no process the job starts inherits them; and apart, the Spark
+    properties among them, for the job's SparkConf() only (its submitter named those Vega
+    has no use for already)."""
     from vega_runtime.config import DRIVER_CONF_ENV
 
-    given = os.environ.pop(DRIVER_CONF_ENV, None)
-    return tuple(f"{key}={value}" for key, value in json.loads(given).items()) if given else ()
+    given = json.loads(os.environ.pop(DRIVER_CONF_ENV, None) or "{}")
+    return (tuple(f"{key}={value}" for key, value in given.items() if not is_spark_name(key)),
+            [(key, str(value)) for key, value in given.items() if is_spark_name(key)])
 
 
 def _run_driver(job: str, args: List[str], cli_conf: dict, config_file: Optional[str],
-                extra_paths: List[str], files_dir: str, debug: bool) -> int:
-    """Run the job script in this process and map its outcome to an exit code."""
+                extra_paths: List[str], files_dir: str, debug: bool,
+                properties: Dict[str, str]) -> int:
+    """Run the job script in this process and map its outcome to an exit code;
+    ``properties``: the Spark properties its SparkConf() has (``submitted_properties``)."""
+    os.environ[SPARK_PROPERTIES_ENV] = json.dumps(properties)
     settings = dict(cli_conf)
     settings["vega.listeners"] = ",".join(filter(None, [settings.get("vega.listeners", ""),
                                                         PROGRESS_LISTENER]))

@@ -8,7 +8,7 @@ from typing import Any, Dict, Iterable, Optional
 from vega_runtime.context import Context
 from vega_runtime.versions import executor_hash_seed
 
-from .conf import SparkConf, vega_settings
+from .conf import SparkConf, spark_properties, vega_settings
 
 
 class SparkContext(Context):
@@ -35,7 +35,10 @@ class SparkContext(Context):
                  memory_profiler_cls: Any = None):
         if conf is not None and not isinstance(conf, SparkConf):
             raise TypeError(f"conf must be a SparkConf, not {type(conf).__name__}")
-        self._spark_conf = SparkConf().setAll(conf.getAll() if conf is not None else ())
+        # the Spark properties vega submit was given, under the job's own (PySpark's context
+        # loads its JVM's system properties, then its conf's)
+        self._spark_conf = SparkConf(False).setAll(spark_properties().items()).setAll(
+            conf.getAll() if conf is not None else ())
         if master:
             self._spark_conf.setMaster(master)
         if appName:
