@@ -461,6 +461,17 @@ def test_verbose_prints_resolved_config_with_origins(vega_cli, flag):
     assert re.search(r"vega\.app\.name\W+make_rdd\W+command line", result.stderr), result.stderr
 
 
+@pytest.mark.parametrize("command", ["submit", "shell"])
+def test_c_is_short_for_conf_as_in_spark_submit(vega_cli, command):
+    """spark-submit's and pyspark's -c PROP=VALUE is --conf; it was refused: "No such
+    option '-c'"."""
+    result = vega_cli(command, "-v", "--master", "local", "-c", "vega.task.max_attempts=2",
+                      *(["jobs/make_rdd.py"] if command == "submit" else []), input="",
+                      env={"COLUMNS": "200"})
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"vega\.task\.max_attempts\W+2\W+command line", result.stderr), result.stderr
+
+
 def test_verbose_written_to_a_file_names_every_setting_whole(vega_cli, tmp_path):
     """vega submit --verbose 2> file: rich's 80 columns cut the longer setting names short
     ('vega.dynamic_allocation.cached_executor_idl…'); now each is whole on its line, as in
