@@ -80,7 +80,7 @@ def test_vega_status_of_an_unknown_malformed_or_unreachable_id_says_so(cluster, 
         in unknown.stderr
     malformed = vega("status", "driver-42", env=cluster["env"])
     assert malformed.returncode == 2
-    assert "'driver-42' is no driver or application id: ids look like" in malformed.stderr
+    assert "'driver-42' is no application or driver id: ids look like" in malformed.stderr
     gone = vega("status", "--master", "vega://127.0.0.1:9", "driver-20000101000000-0042",
                 env=cluster["env"])
     assert gone.returncode == 3 and "cannot reach the master at vega://127.0.0.1:9" \

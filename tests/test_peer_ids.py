@@ -263,12 +263,13 @@ def test_cluster_mode_submissions_the_master_cannot_run_are_refused_at_once(clus
 
 
 def test_vega_logs_and_kill_refuse_malformed_ids_before_asking(cluster):
-    """`vega logs ../x` says there is no such application, exit 1, and the master is not bothered."""
-    for command in ("logs", "kill"):
+    """`vega logs ../x` says that is no application id, exit 2 (a usage error, as `vega status
+    ../x`), and the master is not bothered."""
+    for command in ("logs", "kill", "status"):
         result = vega(command, "--master", cluster.url, "--secret-file", cluster.secret_file,
                       "../../outside")
-        assert result.returncode == 1, result.stderr
-        assert "no application '../../outside'" in result.stderr
+        assert result.returncode == 2, result.stderr
+        assert "'../../outside' is no application or driver id" in result.stderr
 
 
 # -- a fake master against a real worker ------------------------------------------------------------

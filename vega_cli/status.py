@@ -11,7 +11,6 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from vega_runtime import ids
 from vega_runtime.errors import MasterURLError
 from vega_runtime.master_url import parse_master
 from vega_runtime.deploy.daemon_main import secret_file_for
@@ -99,9 +98,10 @@ def status(submission_id: Optional[str], master_url: Optional[str], as_json: boo
         return
     if print_token:
         return _print_token(url, secret_file_for(secret_file))
-    if submission_id is not None and not ids.APP_OR_DRIVER.matches(submission_id):
-        raise UsageError(f"{submission_id!r} is no driver or application id: ids look like "
-                         f"{ids.APP_OR_DRIVER.example}", "List them with: vega status")
+    if submission_id is not None:
+        from .apps import check_app_id
+
+        check_app_id(submission_id)
     cluster_master_spec(master_url, "vega status")
     data = fetch_status(url, secret_file_for(secret_file), unnamed)
     if submission_id is not None:
