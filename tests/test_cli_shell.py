@@ -284,6 +284,17 @@ def test_pyspark_compat_makes_import_pyspark_work():
     assert "defined: Context, SparkContext, ctx, sc, spark" in err
 
 
+def test_pyspark_compat_sc_is_a_spark_context_with_the_shells_conf():
+    """vega shell --pyspark-compat: `sc` is a SparkContext, as in pyspark's shell, so
+    `sc.getConf()` has the session's Spark properties (-c spark.x=1, spark.app.name); it was
+    a plain Context: AttributeError for getConf."""
+    code, out, err, _ = run_piped(
+        "local", "print(type(sc).__name__, sc.getConf().get('spark.x'), "
+        "sc.getConf().get('spark.app.name'), sc.environment['PYTHONHASHSEED'])\n",
+        "--pyspark-compat", "-c", "spark.x=1")
+    assert (code, out) == (0, "SparkContext 1 vega-shell 0\n"), err
+
+
 def test_bad_master_is_a_usage_error():
     """A master URL that does not parse exits 2 before anything starts."""
     proc = subprocess.run([sys.executable, "-m", "vega_cli.main", "shell", "--master", "lokal[2]"],

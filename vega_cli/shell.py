@@ -127,8 +127,10 @@ def _run_shell(cli_conf: dict, config_file: Optional[str], py_files: str, files:
         install()
     ctx, watch = _start_context(cli_conf, config_file)
     interactive = sys.stdin is not None and sys.stdin.isatty()  # None: stdin was closed
+    from vega_runtime import Context
+
     namespace = {"__name__": "__main__", "__doc__": None, "sc": ctx, "ctx": ctx,
-                 "Context": type(ctx), "SparkContext": type(ctx)}
+                 "Context": Context, "SparkContext": type(ctx)}
     if conf["vega.pyspark_compat"]:  # as in PySpark's shell, `spark` is a session on `sc`
         from vega_runtime.pyspark_compat.sql import SparkSession
 
@@ -162,8 +164,14 @@ def _start_context(cli_conf: dict, config_file: Optional[str]):
 
     watch = JobWatch()
     master = Config.load(config_file=config_file, cli=cli_conf)["vega.master"]
+    listeners = [ProgressDisplay(), watch]
     try:
-        ctx = Context(conf=cli_conf, config_file=config_file, listeners=[ProgressDisplay(), watch])
+        if Config.load(config_file=config_file, cli=cli_conf)["vega.pyspark_compat"]:
+            from vega_runtime.pyspark_compat import SparkContext  # pyspark's shell's sc
+
+            ctx = SparkContext._of_settings(cli_conf, config_file, listeners)
+        else:
+            ctx = Context(conf=cli_conf, config_file=config_file, listeners=listeners)
     except KeyboardInterrupt:
         raise Cancelled(f"interrupted while starting a Context on {master}")
     except MasterUnreachable as exc:
