@@ -30,7 +30,8 @@ def _status(cluster):  # noqa: F811
     return json.loads(vega("status", "--json", env=cluster["env"]).stdout)
 
 
-def test_vega_status_of_a_driver_shows_its_state_host_start_and_application(cluster, tmp_path):  # noqa: F811
+def test_vega_status_of_a_driver_shows_its_state_host_start_and_application(  # noqa: F811
+        cluster, tmp_path):
     """vega status DRIVER_ID: the driver's state in Spark's DriverState words, the host it
     runs on (the master's), when it started and its application; --json the same as a
     document.  Exit code 0 whatever the state."""
@@ -55,7 +56,8 @@ def test_vega_status_of_a_driver_shows_its_state_host_start_and_application(clus
     assert killed.returncode == 0 and re.search(r"^state\s+KILLED$", killed.stdout, re.M)
 
 
-def test_a_killed_cluster_mode_drivers_application_is_shown_killed(cluster, tmp_path):  # noqa: F811
+def test_a_killed_cluster_mode_drivers_application_is_shown_killed(  # noqa: F811
+        cluster, tmp_path):
     """vega kill DRIVER_ID: the driver is killed and so is its application (it was shown
     finished, as if its job had ended well), in vega status and the web UI's JSON."""
     driver_id, app_id = _submit_sleeper(cluster, tmp_path, "killed-driver")
@@ -71,7 +73,8 @@ def test_a_killed_cluster_mode_drivers_application_is_shown_killed(cluster, tmp_
     assert wait_for(ended, timeout=20, what="the application to end") == ("killed", "killed")
 
 
-def test_vega_status_of_an_unknown_malformed_or_unreachable_id_says_so(cluster, tmp_path):  # noqa: F811
+def test_vega_status_of_an_unknown_malformed_or_unreachable_id_says_so(  # noqa: F811
+        cluster, tmp_path):
     """An id the master does not know: exit 1 naming it; one no driver can have: exit 2
     with the form ids take; a master that does not answer: exit 3."""
     unknown = vega("status", "driver-20000101000000-0042", env=cluster["env"])
@@ -87,7 +90,8 @@ def test_vega_status_of_an_unknown_malformed_or_unreachable_id_says_so(cluster, 
         in gone.stderr
 
 
-def test_vega_status_of_an_application_id_shows_the_application(cluster, tmp_path):  # noqa: F811
+def test_vega_status_of_an_application_id_shows_the_application(  # noqa: F811
+        cluster, tmp_path):
     """vega status APP_ID (as vega kill and vega logs take either): its state and driver."""
     job = write(tmp_path / "quick.py", "from vega_runtime import Context\n"
                 "with Context(app_name='quick-one') as ctx:\n    ctx.parallelize([1]).count()\n")
@@ -100,7 +104,8 @@ def test_vega_status_of_an_application_id_shows_the_application(cluster, tmp_pat
     assert re.search(r"^state\s+FINISHED$", result.stdout, re.M)
 
 
-def test_a_cluster_mode_drivers_spark_conf_has_what_vega_submit_was_given(cluster, tmp_path):  # noqa: F811
+def test_a_cluster_mode_drivers_spark_conf_has_what_vega_submit_was_given(  # noqa: F811
+        cluster, tmp_path):
     """--deploy-mode cluster --conf spark.myapp.input=...: the driver's SparkConf() has it,
     spark.submit.deployMode 'cluster' and its master and name, as spark-submit's cluster-mode
     driver; the setting Vega has no use for is named once (by the submitter), not again by

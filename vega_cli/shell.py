@@ -35,9 +35,9 @@ from vega_runtime.processes import ENDING_SIGNALS
 from vega_runtime.scheduler.listener import JobListener
 from vega_runtime.spark_settings import SPARK_PROPERTIES_ENV, spark_pairs, submitted_properties
 
+from .config_table import VERBOSE_OPTION, print_driver_config
 from .errors import (EXIT_JOB_FAILED, EXIT_OK, Cancelled, CommandError, Unreachable, UsageError,
                      debug_requested, error_hint, full_traceback, pyspark_hint, stdout_closed)
-from .config_table import VERBOSE_OPTION, print_driver_config
 from .options import (ARCHIVES_OPTION, FILES_OPTION, JobCommand, cli_settings, job_options,
                       resolved_master, settings_from_flags)
 from .staging import archive_list, check_distinct_names, check_py_files, staging_directory

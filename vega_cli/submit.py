@@ -20,18 +20,18 @@ import click
 from rich.markup import escape
 
 from vega_runtime.config import SUBMIT_CONF_ENV, Config
-from vega_runtime.spark_settings import (SPARK_PROPERTIES_ENV, is_spark_name, spark_pairs,
-                                         submitted_properties)
 from vega_runtime.errors import (ConfigError, DriverExit, JobCancelled, MasterUnreachable,
                                  MasterURLError, VegaError)
 from vega_runtime.logs import user_stack, user_traceback
 from vega_runtime.master_url import parse_master
 from vega_runtime.processes import DIE_WITH_ENV, ENDING_SIGNALS, own_descendants, tie_from_env
+from vega_runtime.spark_settings import (SPARK_PROPERTIES_ENV, is_spark_name, spark_pairs,
+                                         submitted_properties)
 
+from .config_table import VERBOSE_OPTION, print_driver_config
 from .errors import (EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_OK, EXIT_UNREACHABLE, CommandError,
                      Unreachable, UsageError, debug_requested, error_console, error_hint,
                      full_traceback, pyspark_hint, stdout_closed)
-from .config_table import VERBOSE_OPTION, print_driver_config
 from .options import (ARCHIVES_OPTION, FILES_OPTION, JobCommand, cli_settings, job_options,
                       resolved_master, settings_from_flags)
 from .staging import (archive_list, build_job_package, check_distinct_names, check_py_files,

@@ -236,7 +236,8 @@ class Master(StatusQueries):
                 apps = [a.app_id for a in self.state.apps.values()
                         if a.state.active and a.request.driver_id == app_or_driver_id]
             for app_id in apps:
-                self.handle(KillRequested(app_id, f"its driver {app_or_driver_id} was killed {how}"))
+                self.handle(KillRequested(app_id,
+                                          f"its driver {app_or_driver_id} was killed {how}"))
 
         return (self.drivers.kill(app_or_driver_id, before=kill_its_applications)
                 or self.kill_application(app_or_driver_id, f"killed {how}"))

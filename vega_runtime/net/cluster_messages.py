@@ -15,7 +15,8 @@ from typing import Dict, List, Type
 
 from ..records import Record
 from .messages import (AppId, AppIdOrEmpty, AppOrDriverId, DriverId,  # noqa: F401
-                       DriverIdOrEmpty, ExecutorId, ExecutorOfApp, HashSeed, PackageId, PackageIdOrEmpty, WorkerId)
+                       DriverIdOrEmpty, ExecutorId, ExecutorOfApp, HashSeed, PackageId,
+                       PackageIdOrEmpty, WorkerId)
 
 #: a field's default standing for a new empty container (each record gets its own)
 _NEW = object()
