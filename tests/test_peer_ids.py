@@ -225,6 +225,13 @@ def test_cluster_mode_driver_runs_only_a_job_file_inside_its_package(cluster, tm
     assert wait_for(ended, 30, "the driver to end")["state"] == "failed"
     assert "is not in its package" in read_text(cluster.master_log)
     assert not marker.exists()
+    # vega status DRIVER_ID says why, in Spark's word for a driver that could not be started
+    shown = vega("status", "--master", cluster.url, "--secret-file", cluster.secret_file,
+                 driver_id)
+    assert shown.returncode == 0, shown.stderr
+    assert re.search(r"^state\s+ERROR$", shown.stdout, re.M), shown.stdout
+    assert re.search(rf"^error\s+its job file {re.escape(repr(escape))} is not in its package$",
+                     shown.stdout, re.M), shown.stdout
 
 
 def test_cluster_mode_submissions_the_master_cannot_run_are_refused_at_once(cluster, tmp_path):

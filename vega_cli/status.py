@@ -137,7 +137,7 @@ def _print_one(data: dict, submission_id: str, as_json: bool) -> None:
         lines += [("host", record["host"]), ("pid", str(record["pid"] or "")),
                   ("started", started), ("restarts", str(record["restarts"])),
                   ("exit code", "" if record["exit_code"] is None else str(record["exit_code"])),
-                  ("application", application)]
+                  ("application", application), ("error", record.get("error", ""))]
     else:
         lines += [("driver", record["driver_id"] or record["driver"]), ("started", started),
                   ("executors", str(record["executors"]))]

@@ -320,7 +320,8 @@ class DriverRunner:
             return [{"id": d.driver_id, "name": d.request.name, "state": d.state.value,
                      "restarts": d.restarts, "exit_code": d.exit_code, "pid": d.pid,
                      "supervise": d.request.supervise, "started": d.submitted,
-                     "duration_seconds": round((d.ended or now) - d.submitted, 1)}
+                     "duration_seconds": round((d.ended or now) - d.submitted, 1),
+                     "error": d.start_failure}
                     for d in self.drivers.values()]
 
 

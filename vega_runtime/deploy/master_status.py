@@ -90,7 +90,9 @@ def submission_status(document: dict, app_or_driver_id: str) -> Optional[dict]:
             apps = [a for a in document.get("applications", [])
                     if a.get("driver_id") == app_or_driver_id]
             latest = max(apps, key=lambda a: a.get("started", 0.0)) if apps else {}
-            return {**driver, "spark_state": SPARK_DRIVER_STATES.get(driver["state"], "UNKNOWN"),
+            state = "ERROR" if driver.get("error") else \
+                SPARK_DRIVER_STATES.get(driver["state"], "UNKNOWN")  # it could not be started
+            return {**driver, "spark_state": state,
                     "host": parse_master(document["master"]["url"]).host,
                     "application": latest.get("id", ""),
                     "application_state": latest.get("state", "")}
