@@ -8,14 +8,15 @@ from proc_helpers import vega, wait_for
 from test_cluster_cli import cluster, write  # noqa: F401  (the module's master and worker)
 
 
-def _submit_sleeper(cluster, tmp_path, name):  # noqa: F811
+def _submit_sleeper(cluster, tmp_path, name, *options):  # noqa: F811
     """A detached cluster-mode driver whose application runs a task for two minutes; its
     driver id and its application's id once that runs."""
     job = write(tmp_path / f"{name}.py",
                 "import time\nfrom vega_runtime import Context\n"
                 f"with Context(app_name={name!r}) as ctx:\n"
                 "    ctx.parallelize([1], 1).map(lambda x: time.sleep(120)).collect()\n")
-    submitted = vega("submit", "--deploy-mode", "cluster", "--detach", job, env=cluster["env"])
+    submitted = vega("submit", "--deploy-mode", "cluster", "--detach", *options, job,
+                     env=cluster["env"])
     assert submitted.returncode == 0, submitted.stderr
     driver_id = re.search(r"driver-\d{14}-\d{4}", submitted.stderr).group(0)
 
@@ -121,3 +122,24 @@ def test_a_cluster_mode_drivers_spark_conf_has_what_vega_submit_was_given(  # no
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [str([cluster["url"], "n", "/data/in", "cluster"])]
     assert result.stderr.count("spark.myapp.input") == 1, result.stderr
+
+
+def test_killing_a_supervised_cluster_mode_drivers_application_kills_its_driver(  # noqa: F811
+        cluster, tmp_path):
+    """vega kill APP_ID of the application a supervised cluster-mode driver runs: the driver
+    is killed with it, both shown killed.  Before, the driver's job failed (JobCancelled),
+    the driver exited 130 and --supervise started it again: the job ran once more."""
+    driver_id, app_id = _submit_sleeper(cluster, tmp_path, "supervised-app-killed",
+                                        "--supervise")
+    killed = vega("kill", app_id, env=cluster["env"])
+    assert killed.returncode == 0, killed.stderr
+
+    def ended():
+        status = _status(cluster)
+        driver = [d for d in status["drivers"] if d["id"] == driver_id][0]
+        app = [a for a in status["applications"] if a["id"] == app_id][0]
+        return driver["state"] not in ("running", "submitted") and (driver["state"],
+                                                                    driver["restarts"],
+                                                                    app["state"])
+
+    assert wait_for(ended, timeout=20, what="the driver to end") == ("killed", 0, "killed")
