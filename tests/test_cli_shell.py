@@ -310,8 +310,8 @@ class Terminal:
     """``vega shell ARGS`` on a pseudo-terminal that is its controlling terminal, so that
     writing ``\\x03`` sends SIGINT as a key press does.  ``expect`` reads until a string."""
 
-    def __init__(self, *args: str):
-        env = clean_env(TERM="xterm-256color", COLUMNS="120", LINES="40")
+    def __init__(self, *args: str, **env_vars: str):
+        env = clean_env(TERM="xterm-256color", COLUMNS="120", LINES="40", **env_vars)
         argv = [sys.executable, "-m", "vega_cli.main", "shell", *args]
         self.pid, self.fd = pty.fork()
         if self.pid == 0:  # the child: nothing but exec
@@ -390,8 +390,8 @@ class Terminal:
 def terminal():
     opened = []
 
-    def open_terminal(*args: str) -> Terminal:
-        opened.append(Terminal(*args))
+    def open_terminal(*args: str, **env_vars: str) -> Terminal:
+        opened.append(Terminal(*args, **env_vars))
         return opened[-1]
 
     yield open_terminal
@@ -428,6 +428,36 @@ def test_ctrl_c_cancels_the_running_job_and_keeps_the_shell(terminal, master):
     term.send(b"\x04")  # Ctrl-D
     assert term.wait() == 0, term.transcript[-3000:]
     assert_all_gone(processes)
+
+
+@pytest.mark.parametrize("console", ["--plain", "ipython"])
+def test_pythonstartup_runs_in_the_sessions_namespace(terminal, tmp_path, console):
+    """On a terminal, the file PYTHONSTARTUP names runs before the first prompt, with `sc`
+    defined, as pyspark's shell runs it (and Python's REPL, and IPython); a failing one shows
+    its error and the session goes on.  --plain (Python's console) ran none."""
+    if console == "ipython":
+        pytest.importorskip("IPython")
+    startup = tmp_path / "startup.py"
+    startup.write_text("double = lambda rdd: rdd.map(lambda x: 2 * x)\n"
+                       "startup_saw = type(sc).__name__\n")
+    term = terminal("--master", "local", *([console] if console == "--plain" else []),
+                    PYTHONSTARTUP=str(startup))
+    term.send(b"print(startup_saw, double(sc.parallelize([1, 2])).collect())\n")
+    assert "Context [2, 4]\n" in term.expect("[2, 4]\n", timeout=60)
+    term.send(b"exit()\n")
+    assert term.wait() == 0
+
+
+def test_a_failing_pythonstartup_is_reported_and_the_session_goes_on(terminal, tmp_path):
+    """A PYTHONSTARTUP file that raises: its traceback, then the prompt, as Python's REPL."""
+    startup = tmp_path / "startup.py"
+    startup.write_text("raise ValueError('bad startup')\n")
+    term = terminal("--master", "local", "--plain", PYTHONSTARTUP=str(startup))
+    assert "ValueError: bad startup" in term.expect(">>> ", timeout=60)
+    term.send(b"print(6 * 7)\n")
+    assert "42\n" in term.expect(">>> ")
+    term.send(b"exit()\n")
+    assert term.wait() == 0
 
 
 def test_ctrl_c_at_the_prompt_clears_the_line(terminal):

@@ -9,7 +9,8 @@ driver at once) and the prompt comes back; at the prompt Ctrl-C clears the line,
 Python's REPL.  Leaving (Ctrl-D, ``exit()``) stops the Context and its executors.
 
 IPython is used when it is installed and stdin is a terminal (``--plain`` says no);
-otherwise Python's ``code.InteractiveConsole``.  With stdin not a terminal (a pipe, a
+otherwise Python's ``code.InteractiveConsole``.  On a terminal either runs the file
+``PYTHONSTARTUP`` names first, in the session's namespace, as pyspark's shell does.  With stdin not a terminal (a pipe, a
 file) no prompts are printed, so ``echo 'print(sc.parallelize(range(10)).sum())' | vega
 shell`` prints just ``45``; the banner and errors go to stderr.
 """
@@ -309,10 +310,28 @@ def _run_console(namespace: dict, watch: JobWatch, interactive: bool, debug: boo
         _enable_line_editing(namespace)
     console = VegaConsole(namespace, watch, interactive, debug)
     try:
+        if interactive:
+            _run_startup_file(console)
         console.interact(banner="", exitmsg="")
     except SystemExit as exc:  # exit(), quit(), sys.exit(code)
         return _exit_code(exc.code)
     return EXIT_OK
+
+
+def _run_startup_file(console: "VegaConsole") -> None:
+    """The file ``PYTHONSTARTUP`` names, run in the session's namespace before the first
+    prompt, as Python's REPL and pyspark's shell run it (IPython runs it itself); its
+    error is reported as a statement's."""
+    path = os.environ.get("PYTHONSTARTUP")
+    if not path or not os.path.isfile(path):
+        return
+    try:
+        with open(path, "rb") as fh:
+            startup = compile(fh.read(), path, "exec")
+    except (OSError, SyntaxError, ValueError) as exc:
+        console.write(f"vega: PYTHONSTARTUP {path}: {exc}\n")
+        return
+    console.runcode(startup)
 
 
 def _enable_line_editing(namespace: dict) -> None:
