@@ -4,6 +4,8 @@ cluster-mode driver's application is reported as, through the real CLI."""
 import json
 import re
 
+import pytest
+
 from proc_helpers import vega, wait_for
 from test_cluster_cli import cluster, write  # noqa: F401  (the module's master and worker)
 
@@ -143,3 +145,26 @@ def test_killing_a_supervised_cluster_mode_drivers_application_kills_its_driver(
                                                                     app["state"])
 
     assert wait_for(ended, timeout=20, what="the driver to end") == ("killed", 0, "killed")
+
+
+@pytest.mark.parametrize("mode", ["client", "cluster"])
+def test_resource_flags_on_a_cluster_master_are_in_the_jobs_spark_conf(cluster, tmp_path,  # noqa: F811
+                                                                       mode):
+    """vega submit --executor-memory 512m --executor-cores 1 --total-executor-cores 1 on a
+    vega:// master: sc.getConf() has spark.executor.memory, spark.executor.cores and
+    spark.cores.max, as spark-submit's on a standalone master (checked with Spark 4.3's own
+    master and worker: ['512m', '1', '1']); on a local master, none (as Spark's local)."""
+    job = write(tmp_path / "flags.py",
+                "from pyspark import SparkContext\n"
+                "sc = SparkContext.getOrCreate()\n"
+                "print([sc.getConf().get(k) for k in ('spark.executor.memory', "
+                "'spark.executor.cores', 'spark.cores.max')], flush=True)\n"
+                "sc.stop()\n")
+    flags = ["--executor-memory", "512m", "--executor-cores", "1", "--total-executor-cores", "1"]
+    result = vega("submit", "--deploy-mode", mode, "--pyspark-compat", *flags, job,
+                  env=cluster["env"])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["['512m', '1', '1']"]
+    local = vega("submit", "--master", "local", "--pyspark-compat", *flags, job,
+                 env=cluster["env"])
+    assert (local.returncode, local.stdout) == (0, "[None, None, None]\n"), local.stderr

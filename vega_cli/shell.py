@@ -34,7 +34,8 @@ from vega_runtime.errors import (ConfigError, DriverExit, JobCancelled, MasterUn
 from vega_runtime.master_url import parse_master
 from vega_runtime.processes import ENDING_SIGNALS
 from vega_runtime.scheduler.listener import JobListener
-from vega_runtime.spark_settings import SPARK_PROPERTIES_ENV, spark_pairs, submitted_properties
+from vega_runtime.spark_settings import (SPARK_PROPERTIES_ENV, flag_properties, spark_pairs,
+                                         submitted_properties)
 
 from .config_table import VERBOSE_OPTION, print_driver_config
 from .errors import (EXIT_JOB_FAILED, EXIT_OK, Cancelled, CommandError, Unreachable, UsageError,
@@ -72,9 +73,10 @@ def shell(master: Optional[str], name: Optional[str], files: str, archives: str,
     confs = settings_from_flags(confs, executor_memory, executor_cores, total_executor_cores,
                                 pyspark_compat)
     cli_conf = _resolve_options(master, name, confs, config_file)
+    master_url = Config.load(config_file=config_file, cli=cli_conf)["vega.master"]
     os.environ[SPARK_PROPERTIES_ENV] = json.dumps(submitted_properties(
-        Config.load(config_file=config_file, cli=cli_conf)["vega.master"],
-        cli_conf["vega.app.name"], "client", spark_confs))
+        master_url, cli_conf["vega.app.name"], "client", spark_confs + flag_properties(
+            master_url, executor_memory, executor_cores, total_executor_cores)))
     check_py_files(py_files)
     check_distinct_names(py_files, files)
     archive_items = archive_list(archives)

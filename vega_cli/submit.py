@@ -25,8 +25,8 @@ from vega_runtime.errors import (ConfigError, DriverExit, JobCancelled, MasterUn
 from vega_runtime.logs import user_stack, user_traceback
 from vega_runtime.master_url import parse_master
 from vega_runtime.processes import DIE_WITH_ENV, ENDING_SIGNALS, own_descendants, tie_from_env
-from vega_runtime.spark_settings import (SPARK_PROPERTIES_ENV, is_spark_name, spark_pairs,
-                                         submitted_properties)
+from vega_runtime.spark_settings import (SPARK_PROPERTIES_ENV, flag_properties, is_spark_name,
+                                         spark_pairs, submitted_properties)
 
 from .config_table import VERBOSE_OPTION, print_driver_config
 from .errors import (EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_OK, EXIT_UNREACHABLE, CommandError,
@@ -75,10 +75,12 @@ def submit(master: Optional[str], deploy_mode: str, name: Optional[str], py_file
     debug = debug or debug_requested()
     by_master = _tie_to_starter()
     given, given_properties = _master_given_confs()
-    spark_confs = spark_pairs(confs)  # as given: the job's SparkConf() has them
+    spark_confs = spark_pairs(confs)  # as given (and the flags): the job's SparkConf() has them
     confs = settings_from_flags(given + confs, executor_memory, executor_cores,
                                 total_executor_cores, pyspark_compat)
     cli_conf = _resolve_options(master, name, confs, config_file, job, deploy_mode)
+    spark_confs += flag_properties(Config.load(config_file=config_file, cli=cli_conf)[
+        "vega.master"], executor_memory, executor_cores, total_executor_cores)  # (they win)
     _check_syntax(job)
     check_py_files(py_files)
     check_distinct_names(py_files, files)

@@ -106,6 +106,23 @@ def spark_pairs(texts: Iterable[str]) -> List[Tuple[str, str]]:
     return [(key, value) for key, value in pairs if is_spark_name(key)]
 
 
+def flag_properties(master: str, executor_memory: Optional[str], executor_cores: Optional[int],
+                    total_executor_cores: Optional[int]) -> List[Tuple[str, str]]:
+    """The properties spark-submit makes of its resource flags on a cluster master (its
+    standalone master's; on ``local`` masters, ``local-cluster`` too, none).
+
+    >>> flag_properties("vega://h:7077", "2g", None, 4)
+    [('spark.executor.memory', '2g'), ('spark.cores.max', '4')]
+    >>> flag_properties("local-cluster[2,1]", "2g", None, 4)
+    []
+    """
+    if not master.startswith("vega://"):
+        return []
+    given = (("spark.executor.memory", executor_memory), ("spark.executor.cores", executor_cores),
+             ("spark.cores.max", total_executor_cores))
+    return [(key, str(value)) for key, value in given if value is not None]
+
+
 def submitted_properties(master: str, app_name: str, deploy_mode: str,
                          pairs: Iterable[Tuple[str, str]]) -> Dict[str, str]:
     """What spark-submit gives the driver as system properties: every ``--conf spark.*``
