@@ -148,8 +148,8 @@ def test_killing_a_supervised_cluster_mode_drivers_application_kills_its_driver(
 
 
 @pytest.mark.parametrize("mode", ["client", "cluster"])
-def test_resource_flags_on_a_cluster_master_are_in_the_jobs_spark_conf(cluster, tmp_path,  # noqa: F811
-                                                                       mode):
+def test_resource_flags_on_a_cluster_master_are_in_the_jobs_spark_conf(  # noqa: F811
+        cluster, tmp_path, mode):
     """vega submit --executor-memory 512m --executor-cores 1 --total-executor-cores 1 on a
     vega:// master: sc.getConf() has spark.executor.memory, spark.executor.cores and
     spark.cores.max, as spark-submit's on a standalone master (checked with Spark 4.3's own

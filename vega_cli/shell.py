@@ -10,9 +10,10 @@ Python's REPL.  Leaving (Ctrl-D, ``exit()``) stops the Context and its executors
 
 IPython is used when it is installed and stdin is a terminal (``--plain`` says no);
 otherwise Python's ``code.InteractiveConsole``.  On a terminal either runs the file
-``PYTHONSTARTUP`` names first, in the session's namespace, as pyspark's shell does.  With stdin not a terminal (a pipe, a
-file) no prompts are printed, so ``echo 'print(sc.parallelize(range(10)).sum())' | vega
-shell`` prints just ``45``; the banner and errors go to stderr.
+``PYTHONSTARTUP`` names first, in the session's namespace, as pyspark's shell does.  With
+stdin not a terminal (a pipe, a file) no prompts are printed, so ``echo
+'print(sc.parallelize(range(10)).sum())' | vega shell`` prints just ``45``; the banner and
+errors go to stderr.
 """
 
 from __future__ import annotations
