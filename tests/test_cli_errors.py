@@ -62,6 +62,12 @@ def test_a_spark_master_url_or_a_bad_port_is_refused_saying_what_to_give(url, hi
                                   "--executor-memory"),
     ("shell", "--properties-file", "Vega's settings file is YAML, --config FILE, with vega.* "
                                    "keys (conf/vega-defaults.yaml lists them)"),
+    ("submit", "--load-spark-defaults", "Vega reads its defaults file whenever there is one "
+                                        "($VEGA_CONF_DIR/vega-defaults.yaml, else "
+                                        "conf/vega-defaults.yaml here), and --config FILE over "
+                                        "it"),
+    ("submit", "--remote", "Spark Connect serves DataFrames, which Vega does not implement: "
+                           "run the job with vega submit --master vega://HOST:PORT"),
 ])
 def test_a_spark_submit_option_vega_lacks_says_what_to_do_instead(command, option, instead):
     """spark-submit's --kill ID was refused with click's guess "Did you mean '--files'?",

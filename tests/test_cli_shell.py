@@ -254,6 +254,23 @@ def test_options_reach_the_context(tmp_path, master):
     assert out == "explore 2 3\n[['lib', 1], ['lib', 2]]\n'a,1\\n' ['a,1\\n']\n", err
 
 
+@pytest.mark.parametrize("flag", ["--verbose", "-v"])  # pyspark takes spark-submit's
+def test_verbose_prints_the_resolved_configuration_as_vega_submit_does(flag):
+    """vega shell --verbose (pyspark --verbose): the settings the driver uses, each with its
+    value and origin, on stderr, as vega submit --verbose prints them; the session runs.
+    It was refused: "No such option '--verbose'"."""
+    from vega_runtime.config import DRIVER, settings_used_by
+
+    code, out, err, _ = run_piped("local", "print(sc.parallelize([1, 2]).sum())\n", flag,
+                                  "--conf", "vega.task.max_attempts=2")
+    assert (code, out) == (0, "3\n"), err
+    rows = {cells[1].strip(): (cells[2].strip(), cells[3].strip())
+            for cells in (line.split("│") for line in err.splitlines() if line.startswith("│"))}
+    assert sorted(rows) == sorted(s.key for s in settings_used_by(DRIVER)), err
+    assert rows["vega.task.max_attempts"] == ("2", "command line")
+    assert rows["vega.app.name"] == ("vega-shell", "command line")
+
+
 def test_pyspark_compat_makes_import_pyspark_work():
     """With --pyspark-compat, `import pyspark` is Vega, getOrCreate() is the shell's sc, and
     `spark` is a SparkSession on it (as in PySpark's shell)."""
@@ -265,6 +282,17 @@ def test_pyspark_compat_makes_import_pyspark_work():
     assert code == 0, err
     assert out == "True vega_runtime.pyspark_compat\nTrue True\n", err
     assert "defined: Context, SparkContext, ctx, sc, spark" in err
+
+
+def test_pyspark_compat_sc_is_a_spark_context_with_the_shells_conf():
+    """vega shell --pyspark-compat: `sc` is a SparkContext, as in pyspark's shell, so
+    `sc.getConf()` has the session's Spark properties (-c spark.x=1, spark.app.name); it was
+    a plain Context: AttributeError for getConf."""
+    code, out, err, _ = run_piped(
+        "local", "print(type(sc).__name__, sc.getConf().get('spark.x'), "
+        "sc.getConf().get('spark.app.name'), sc.environment['PYTHONHASHSEED'])\n",
+        "--pyspark-compat", "-c", "spark.x=1")
+    assert (code, out) == (0, "SparkContext 1 vega-shell 0\n"), err
 
 
 def test_bad_master_is_a_usage_error():
@@ -282,8 +310,8 @@ class Terminal:
     """``vega shell ARGS`` on a pseudo-terminal that is its controlling terminal, so that
     writing ``\\x03`` sends SIGINT as a key press does.  ``expect`` reads until a string."""
 
-    def __init__(self, *args: str):
-        env = clean_env(TERM="xterm-256color", COLUMNS="120", LINES="40")
+    def __init__(self, *args: str, **env_vars: str):
+        env = clean_env(TERM="xterm-256color", COLUMNS="120", LINES="40", **env_vars)
         argv = [sys.executable, "-m", "vega_cli.main", "shell", *args]
         self.pid, self.fd = pty.fork()
         if self.pid == 0:  # the child: nothing but exec
@@ -362,8 +390,8 @@ class Terminal:
 def terminal():
     opened = []
 
-    def open_terminal(*args: str) -> Terminal:
-        opened.append(Terminal(*args))
+    def open_terminal(*args: str, **env_vars: str) -> Terminal:
+        opened.append(Terminal(*args, **env_vars))
         return opened[-1]
 
     yield open_terminal
@@ -400,6 +428,36 @@ def test_ctrl_c_cancels_the_running_job_and_keeps_the_shell(terminal, master):
     term.send(b"\x04")  # Ctrl-D
     assert term.wait() == 0, term.transcript[-3000:]
     assert_all_gone(processes)
+
+
+@pytest.mark.parametrize("console", ["--plain", "ipython"])
+def test_pythonstartup_runs_in_the_sessions_namespace(terminal, tmp_path, console):
+    """On a terminal, the file PYTHONSTARTUP names runs before the first prompt, with `sc`
+    defined, as pyspark's shell runs it (and Python's REPL, and IPython); a failing one shows
+    its error and the session goes on.  --plain (Python's console) ran none."""
+    if console == "ipython":
+        pytest.importorskip("IPython")
+    startup = tmp_path / "startup.py"
+    startup.write_text("double = lambda rdd: rdd.map(lambda x: 2 * x)\n"
+                       "startup_saw = type(sc).__name__\n")
+    term = terminal("--master", "local", *([console] if console == "--plain" else []),
+                    PYTHONSTARTUP=str(startup))
+    term.send(b"print(startup_saw, double(sc.parallelize([1, 2])).collect())\n")
+    assert "Context [2, 4]\n" in term.expect("[2, 4]\n", timeout=60)
+    term.send(b"exit()\n")
+    assert term.wait() == 0
+
+
+def test_a_failing_pythonstartup_is_reported_and_the_session_goes_on(terminal, tmp_path):
+    """A PYTHONSTARTUP file that raises: its traceback, then the prompt, as Python's REPL."""
+    startup = tmp_path / "startup.py"
+    startup.write_text("raise ValueError('bad startup')\n")
+    term = terminal("--master", "local", "--plain", PYTHONSTARTUP=str(startup))
+    assert "ValueError: bad startup" in term.expect(">>> ", timeout=60)
+    term.send(b"print(6 * 7)\n")
+    assert "42\n" in term.expect(">>> ")
+    term.send(b"exit()\n")
+    assert term.wait() == 0
 
 
 def test_ctrl_c_at_the_prompt_clears_the_line(terminal):

@@ -369,6 +369,27 @@ def test_two_shipped_files_of_one_name_are_refused_naming_both(vega_cli, tmp_pat
     assert (again.returncode, again.stdout) == (0, "ran\n"), again.stderr
 
 
+@pytest.mark.parametrize("command", ["submit", "shell"])
+def test_a_py_files_item_that_is_no_python_is_refused_saying_to_use_files(vega_cli, tmp_path,
+                                                                           command):
+    """--py-files data.csv was taken silently and put on sys.path, where nothing imports it:
+    the job then met FileNotFoundError in SparkFiles.get("data.csv").  Now a usage error
+    saying to ship it with --files (spark-submit ships it as --files would; Vega's
+    --py-files takes what Python imports from: .py, .zip, .egg, .whl, directories)."""
+    (tmp_path / "data.csv").write_text("a,1\n")
+    (tmp_path / "lib.py").write_text("x = 1\n")
+    job = write_job(tmp_path, "job.py", "print('ran')\n")
+    given = f"{tmp_path}/lib.py,{tmp_path}/data.csv"
+    result = vega_cli(command, "--master", "local", "--py-files", given,
+                      *([job] if command == "submit" else []), input="")
+    assert (result.returncode, result.stdout) == (2, ""), result.stderr
+    assert result.stderr.splitlines() == [
+        f"vega: error: --py-files: {str(tmp_path / 'data.csv')!r} is no Python module or "
+        f"package (.py, .zip, .egg, .whl or a directory)",
+        f"Ship a data file with --files {tmp_path / 'data.csv'}: tasks and the driver find it "
+        f"with SparkFiles.get('data.csv')."]
+
+
 def write_archives(directory) -> str:
     """env.tar.gz and tools.zip, each holding greeting.txt; returns the --archives value
     (the tarball named env after #, the zip under its file's name)."""
@@ -476,6 +497,17 @@ def test_verbose_prints_resolved_config_with_origins(vega_cli, flag):
     assert re.search(r"vega\.task\.max_attempts\W+2\W+command line", result.stderr), result.stderr
     assert re.search(r"vega\.master\W+local\W+command line", result.stderr), result.stderr
     assert re.search(r"vega\.app\.name\W+make_rdd\W+command line", result.stderr), result.stderr
+
+
+@pytest.mark.parametrize("command", ["submit", "shell"])
+def test_c_is_short_for_conf_as_in_spark_submit(vega_cli, command):
+    """spark-submit's and pyspark's -c PROP=VALUE is --conf; it was refused: "No such
+    option '-c'"."""
+    result = vega_cli(command, "-v", "--master", "local", "-c", "vega.task.max_attempts=2",
+                      *(["jobs/make_rdd.py"] if command == "submit" else []), input="",
+                      env={"COLUMNS": "200"})
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"vega\.task\.max_attempts\W+2\W+command line", result.stderr), result.stderr
 
 
 def test_verbose_written_to_a_file_names_every_setting_whole(vega_cli, tmp_path):

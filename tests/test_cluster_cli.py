@@ -489,8 +489,8 @@ def test_vega_logs_shows_task_output_of_a_finished_application(cluster, tmp_path
     lines = [line for line in logs.stdout.splitlines() if "line" in line]
     assert sorted(line.split("] ")[1] for line in lines) == [f"line {i}" for i in range(6)]
     assert all(line.startswith("[127.0.0.1 exec-") for line in lines)
-    unknown = vega("logs", "app-nope", env=cluster["env"])
-    assert unknown.returncode == 1 and "no application" in unknown.stderr
+    unknown = vega("logs", "app-20000101000000-0042", env=cluster["env"])  # (app-nope: exit 2)
+    assert unknown.returncode == 1 and "the master knows no application" in unknown.stderr
 
 
 def test_task_output_is_stored_by_the_time_vega_submit_exits(cluster, tmp_path):

@@ -225,6 +225,13 @@ def test_cluster_mode_driver_runs_only_a_job_file_inside_its_package(cluster, tm
     assert wait_for(ended, 30, "the driver to end")["state"] == "failed"
     assert "is not in its package" in read_text(cluster.master_log)
     assert not marker.exists()
+    # vega status DRIVER_ID says why, in Spark's word for a driver that could not be started
+    shown = vega("status", "--master", cluster.url, "--secret-file", cluster.secret_file,
+                 driver_id)
+    assert shown.returncode == 0, shown.stderr
+    assert re.search(r"^state\s+ERROR$", shown.stdout, re.M), shown.stdout
+    assert re.search(rf"^error\s+its job file {re.escape(repr(escape))} is not in its package$",
+                     shown.stdout, re.M), shown.stdout
 
 
 def test_cluster_mode_submissions_the_master_cannot_run_are_refused_at_once(cluster, tmp_path):
@@ -263,12 +270,13 @@ def test_cluster_mode_submissions_the_master_cannot_run_are_refused_at_once(clus
 
 
 def test_vega_logs_and_kill_refuse_malformed_ids_before_asking(cluster):
-    """`vega logs ../x` says there is no such application, exit 1, and the master is not bothered."""
-    for command in ("logs", "kill"):
+    """`vega logs ../x` says that is no application id, exit 2 (a usage error, as `vega status
+    ../x`), and the master is not bothered."""
+    for command in ("logs", "kill", "status"):
         result = vega(command, "--master", cluster.url, "--secret-file", cluster.secret_file,
                       "../../outside")
-        assert result.returncode == 1, result.stderr
-        assert "no application '../../outside'" in result.stderr
+        assert result.returncode == 2, result.stderr
+        assert "'../../outside' is no application or driver id" in result.stderr
 
 
 # -- a fake master against a real worker ------------------------------------------------------------

@@ -131,3 +131,80 @@ def test_on_local_an_add_from_a_tasks_thread_fails_instead_of_being_lost(fresh_c
                                          r"Accumulator.add\(\) of accumulator \d+ was called "
                                          r"outside its task: .*or use local\[N\]"):
         _added_in_threads(ctx)
+
+
+def test_an_accumulator_can_be_made_after_stop_as_pysparks():
+    """``sc.accumulator(5)`` after ``sc.stop()`` gives an accumulator that adds on the
+    driver, as PySpark 4.3's (its accumulators are the driver's Python objects); before:
+    ContextStoppedError."""
+    from vega_runtime import Context
+
+    ctx = Context(master="local")
+    ctx.stop()
+    acc = ctx.accumulator(5)
+    acc.add(2)
+    acc += 1
+    assert acc.value == 8
+
+
+def test_task_context_takes_pysparks_keyword_names():
+    """``TaskContext(stageId=3, partitionId=1, ...)`` (PySpark 4.3's constructor, which
+    unit tests of code that calls ``TaskContext.get()`` use) gives a context with those
+    values that ``TaskContext.get()`` then returns, a later call setting more of them; an
+    unknown keyword is a TypeError, as PySpark's.  Before: TypeError for ``stageId``."""
+    import threading
+
+    seen = []
+
+    def in_a_thread():  # its running context is this thread's: no other test sees it
+        context = TaskContext(stageId=3, partitionId=1, attemptNumber=0, taskAttemptId=9,
+                              localProperties={"k": "v"}, cpus=2)
+        seen.append((context.stageId(), context.partitionId(), context.attemptNumber(),
+                     context.taskAttemptId(), context.getLocalProperty("k"), context.cpus(),
+                     TaskContext.get() is context))
+        again = TaskContext(partitionId=4, cpuAmount=Decimal("0.5"))
+        seen.append((again is context, again.stageId(), again.partitionId(),
+                     again.cpuAmount()))
+        with pytest.raises(TypeError, match="unexpected keyword argument 'bogus'"):
+            TaskContext(bogus=1)
+        from vega_runtime import Context  # the thread is still the driver's
+
+        with Context(master="local") as ctx:
+            acc = ctx.accumulator(0)
+            acc.add(5)
+            seen.append((acc.value, ctx.parallelize([1, 2]).sum(), TaskContext.get() is context))
+
+    thread = threading.Thread(target=in_a_thread)
+    thread.start()
+    thread.join(10)
+    assert seen == [(3, 1, 0, 9, "v", 2, True), (True, 3, 4, Decimal("0.5")), (5, 3, True)]
+    assert TaskContext.get() is None
+
+
+def test_spark_conf_in_a_submitted_job_has_what_vega_submit_was_given(vega_cli, tmp_path):
+    """Under ``vega submit --conf spark.myapp.input=... --name n``, once a context has
+    started, ``SparkConf()`` (and ``sc.getConf()``) has ``spark.master``, ``spark.app.name``,
+    ``spark.submit.deployMode`` and every ``--conf spark.*`` pair as given, as PySpark's
+    SparkConf() reads the JVM system properties spark-submit set (before the first context
+    it is empty, as PySpark's: no JVM yet); the lines are spark-submit's for this job.  The
+    setting Vega has no use for is named once.  Before: all None, so a job's own --conf
+    parameter was lost."""
+    job = tmp_path / "conf_job.py"
+    job.write_text(
+        "from pyspark import SparkConf, SparkContext\n"
+        "keys = ('spark.master', 'spark.app.name', 'spark.myapp.input',"
+        " 'spark.task.maxFailures', 'spark.submit.deployMode')\n"
+        "print([SparkConf().get(k) for k in keys])\n"
+        "sc = SparkContext(conf=SparkConf().setAppName('renamed'))\n"
+        "print([sc.getConf().get(k) for k in keys], sc.appName)\n"
+        "print([SparkConf().get(k) for k in keys], SparkConf(False).getAll())\n"
+        "sc.stop()\n")
+    result = vega_cli("submit", "--pyspark-compat", "--master", "local", "--name", "n",
+                      "--conf", "spark.myapp.input=/data/in", "--conf",
+                      "spark.task.maxFailures=2", str(job))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "[None, None, None, None, None]",
+        "['local', 'renamed', '/data/in', '2', 'client'] renamed",
+        "['local', 'n', '/data/in', '2', 'client'] []"]
+    assert result.stderr.count("spark.myapp.input") == 1, result.stderr

@@ -10,7 +10,7 @@ import click
 from vega_runtime import ids
 from vega_runtime.deploy.daemon_main import secret_file_for
 
-from .errors import CommandError, Unreachable
+from .errors import CommandError, Unreachable, UsageError
 from .options import cluster_master_option, cluster_master_spec, secret_file_option
 
 
@@ -32,10 +32,11 @@ def master_connection(master_url: Optional[str], secret_file: Optional[str],
 
 def check_app_id(app_id: str) -> None:
     """Refuse, before asking the master, an id that no application or driver can have (the
-    master would drop a connection that sent it: ids become file names there)."""
+    master would drop a connection that sent it: ids become file names there): a usage
+    error, exit code 2."""
     if not ids.APP_OR_DRIVER.matches(app_id):
-        raise CommandError(f"no application {app_id!r}: ids look like {ids.APP_OR_DRIVER.example}",
-                           "List applications with: vega status")
+        raise UsageError(f"{app_id!r} is no application or driver id: ids look like "
+                         f"{ids.APP_OR_DRIVER.example}", "List them with: vega status")
 
 
 @click.command("logs")

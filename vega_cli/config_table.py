@@ -1,13 +1,41 @@
-"""``--verbose``: the resolved settings and where each came from (vega submit, vega master,
-vega worker)."""
+"""``--verbose``: the resolved settings and where each came from (vega submit, vega shell,
+vega master, vega worker)."""
 
 from __future__ import annotations
 
+import logging
 from typing import Iterable, Optional
+
+import click
 
 from vega_runtime.config import Config, settings_used_by
 
 from .errors import error_console
+
+#: ``--verbose`` of ``vega submit`` and ``vega shell`` (spark-submit's and pyspark's)
+VERBOSE_OPTION = click.option("--verbose", "-v", is_flag=True,
+                              help="Print the resolved configuration and its sources.")
+
+
+def print_driver_config(config_file: Optional[str], cli_conf: dict) -> None:
+    """``--verbose`` of a driver (vega submit, vega shell): the settings it uses and, against
+    a cluster, the link that opens its web UI (a local-cluster's is logged once it has
+    started)."""
+    from vega_runtime.config import DRIVER
+    from vega_runtime.master_url import parse_master
+    from vega_runtime.net.connection import resolve_secret_file
+
+    from .status import web_ui_link
+
+    conf = Config.load(config_file=config_file, cli=cli_conf)
+    print_config(conf, [s.key for s in settings_used_by(DRIVER)])
+    kind = parse_master(conf["vega.master"]).kind
+    if kind == "local-cluster":
+        logging.getLogger("vega_runtime.deploy.local_cluster").setLevel(logging.INFO)
+    elif kind == "vega":
+        link = web_ui_link(conf["vega.master"], resolve_secret_file(conf["vega.secret.file"]))
+        error_console().print(f"vega: web UI: {link or 'unavailable (the master did not say where)'}",
+                              highlight=False, soft_wrap=True)
 
 
 def print_config(conf: Config, keys: Optional[Iterable[str]] = None,

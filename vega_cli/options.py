@@ -112,7 +112,7 @@ def job_options(command: Callable) -> Callable:
         click.option("--py-files", default="", help="Comma-separated .py, .zip (.egg, .whl) "
                      "files or directories to put on sys.path, the driver's and the "
                      "executors'."),
-        click.option("--conf", "confs", multiple=True, metavar="KEY=VALUE",
+        click.option("--conf", "-c", "confs", multiple=True, metavar="KEY=VALUE",
                      help="A setting, e.g. --conf vega.task.max_attempts=2 (repeatable)."),
         click.option("--config", "config_file", type=click.Path(dir_okay=False),
                      help="A YAML file of settings."),
@@ -140,12 +140,17 @@ _NOT_YARN = "Vega runs on its own master (vega://HOST:PORT), not on YARN or with
 SPARK_ONLY_OPTIONS = {
     "--properties-file": "Vega's settings file is YAML, --config FILE, with vega.* keys "
                          "(conf/vega-defaults.yaml lists them)",
+    "--load-spark-defaults": "Vega reads its defaults file whenever there is one "
+                             "($VEGA_CONF_DIR/vega-defaults.yaml, else conf/vega-defaults.yaml"
+                             " here), and --config FILE over it",
+    "--remote": "Spark Connect serves DataFrames, which Vega does not implement: run the job "
+                "with vega submit --master vega://HOST:PORT",
     "--driver-memory": "the driver is a Python process, with no memory setting of its own (in "
                        "Spark it sizes the driver's JVM); executors take --executor-memory",
     "--driver-cores": "the driver is a Python process: no cores are set aside for it",
     "--kill": "kill a cluster-mode driver (or any application) with: vega kill --master URL ID",
-    "--status": "see a cluster-mode driver's state with: vega status --master URL (its "
-                "drivers table; --json for scripts)",
+    "--status": "see a cluster-mode driver's state with: vega status --master URL ID "
+                "(--json for scripts)",
     "--num-executors": "Vega starts one executor per core it grants an application: "
                        "--total-executor-cores N caps them at N",
     "--version": "vega --version prints Vega's",

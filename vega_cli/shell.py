@@ -9,14 +9,17 @@ driver at once) and the prompt comes back; at the prompt Ctrl-C clears the line,
 Python's REPL.  Leaving (Ctrl-D, ``exit()``) stops the Context and its executors.
 
 IPython is used when it is installed and stdin is a terminal (``--plain`` says no);
-otherwise Python's ``code.InteractiveConsole``.  With stdin not a terminal (a pipe, a
-file) no prompts are printed, so ``echo 'print(sc.parallelize(range(10)).sum())' | vega
-shell`` prints just ``45``; the banner and errors go to stderr.
+otherwise Python's ``code.InteractiveConsole``.  On a terminal either runs the file
+``PYTHONSTARTUP`` names first, in the session's namespace, as pyspark's shell does.  With
+stdin not a terminal (a pipe, a file) no prompts are printed, so ``echo
+'print(sc.parallelize(range(10)).sum())' | vega shell`` prints just ``45``; the banner and
+errors go to stderr.
 """
 
 from __future__ import annotations
 
 import code
+import json
 import logging
 import os
 import platform
@@ -32,12 +35,15 @@ from vega_runtime.errors import (ConfigError, DriverExit, JobCancelled, MasterUn
 from vega_runtime.master_url import parse_master
 from vega_runtime.processes import ENDING_SIGNALS
 from vega_runtime.scheduler.listener import JobListener
+from vega_runtime.spark_settings import (SPARK_PROPERTIES_ENV, flag_properties, spark_pairs,
+                                         submitted_properties)
 
+from .config_table import VERBOSE_OPTION, print_driver_config
 from .errors import (EXIT_JOB_FAILED, EXIT_OK, Cancelled, CommandError, Unreachable, UsageError,
                      debug_requested, error_hint, full_traceback, pyspark_hint, stdout_closed)
 from .options import (ARCHIVES_OPTION, FILES_OPTION, JobCommand, cli_settings, job_options,
                       resolved_master, settings_from_flags)
-from .staging import archive_list, check_distinct_names, staging_directory
+from .staging import archive_list, check_distinct_names, check_py_files, staging_directory
 
 #: the application name when --name is not given (PySpark's is "PySparkShell")
 SHELL_APP_NAME = "vega-shell"
@@ -48,6 +54,7 @@ SHELL_APP_NAME = "vega-shell"
 @click.option("--name", help=f"Application name (default: {SHELL_APP_NAME}).")
 @FILES_OPTION
 @ARCHIVES_OPTION
+@VERBOSE_OPTION
 @click.option("--plain", is_flag=True, help="Python's standard console even if IPython is installed.")
 @click.option("--debug", is_flag=True,
               help="Show Vega's internal frames in tracebacks (as vega --debug).")
@@ -55,7 +62,7 @@ def shell(master: Optional[str], name: Optional[str], files: str, archives: str,
           confs: Tuple[str, ...],
           config_file: Optional[str], executor_memory: Optional[str],
           executor_cores: Optional[int], total_executor_cores: Optional[int],
-          pyspark_compat: bool, plain: bool, debug: bool) -> int:
+          pyspark_compat: bool, verbose: bool, plain: bool, debug: bool) -> int:
     """An interactive Python session with a Context as `sc` (and `ctx`)."""
     script = click.get_current_context().args
     if script:  # pyspark job.py: as pyspark since Spark 2.0, said with what to run instead
@@ -63,13 +70,21 @@ def shell(master: Optional[str], name: Optional[str], files: str, archives: str,
                          f"Run it with: vega submit {' '.join(script)}; or pipe statements "
                          f"into vega shell.")
     debug = debug or debug_requested()
+    spark_confs = spark_pairs(confs)  # as given: SparkConf() in the session has them
     confs = settings_from_flags(confs, executor_memory, executor_cores, total_executor_cores,
                                 pyspark_compat)
     cli_conf = _resolve_options(master, name, confs, config_file)
+    master_url = Config.load(config_file=config_file, cli=cli_conf)["vega.master"]
+    os.environ[SPARK_PROPERTIES_ENV] = json.dumps(submitted_properties(
+        master_url, cli_conf["vega.app.name"], "client", spark_confs + flag_properties(
+            master_url, executor_memory, executor_cores, total_executor_cores)))
+    check_py_files(py_files)
     check_distinct_names(py_files, files)
     archive_items = archive_list(archives, files)
     if archive_items:
         cli_conf["vega.archives"] = ",".join(archive_items)  # the session's Context adds them
+    if verbose:
+        print_driver_config(config_file, cli_conf)
     # from here on, files are made: a kill or the terminal closed ends the session as exit()
     # does, and they go (the default action would leave them, and a starting Context's, in
     # $TMPDIR)
@@ -116,8 +131,10 @@ def _run_shell(cli_conf: dict, config_file: Optional[str], py_files: str, files:
         install()
     ctx, watch = _start_context(cli_conf, config_file)
     interactive = sys.stdin is not None and sys.stdin.isatty()  # None: stdin was closed
+    from vega_runtime import Context
+
     namespace = {"__name__": "__main__", "__doc__": None, "sc": ctx, "ctx": ctx,
-                 "Context": type(ctx), "SparkContext": type(ctx)}
+                 "Context": Context, "SparkContext": type(ctx)}
     if conf["vega.pyspark_compat"]:  # as in PySpark's shell, `spark` is a session on `sc`
         from vega_runtime.pyspark_compat.sql import SparkSession
 
@@ -151,8 +168,14 @@ def _start_context(cli_conf: dict, config_file: Optional[str]):
 
     watch = JobWatch()
     master = Config.load(config_file=config_file, cli=cli_conf)["vega.master"]
+    listeners = [ProgressDisplay(), watch]
     try:
-        ctx = Context(conf=cli_conf, config_file=config_file, listeners=[ProgressDisplay(), watch])
+        if Config.load(config_file=config_file, cli=cli_conf)["vega.pyspark_compat"]:
+            from vega_runtime.pyspark_compat import SparkContext  # pyspark's shell's sc
+
+            ctx = SparkContext._of_settings(cli_conf, config_file, listeners)
+        else:
+            ctx = Context(conf=cli_conf, config_file=config_file, listeners=listeners)
     except KeyboardInterrupt:
         raise Cancelled(f"interrupted while starting a Context on {master}")
     except MasterUnreachable as exc:
@@ -290,10 +313,28 @@ def _run_console(namespace: dict, watch: JobWatch, interactive: bool, debug: boo
         _enable_line_editing(namespace)
     console = VegaConsole(namespace, watch, interactive, debug)
     try:
+        if interactive:
+            _run_startup_file(console)
         console.interact(banner="", exitmsg="")
     except SystemExit as exc:  # exit(), quit(), sys.exit(code)
         return _exit_code(exc.code)
     return EXIT_OK
+
+
+def _run_startup_file(console: "VegaConsole") -> None:
+    """The file ``PYTHONSTARTUP`` names, run in the session's namespace before the first
+    prompt, as Python's REPL and pyspark's shell run it (IPython runs it itself); its
+    error is reported as a statement's."""
+    path = os.environ.get("PYTHONSTARTUP")
+    if not path or not os.path.isfile(path):
+        return
+    try:
+        with open(path, "rb") as fh:
+            startup = compile(fh.read(), path, "exec")
+    except (OSError, SyntaxError, ValueError) as exc:
+        console.write(f"vega: PYTHONSTARTUP {path}: {exc}\n")
+        return
+    console.runcode(startup)
 
 
 def _enable_line_editing(namespace: dict) -> None:

@@ -49,6 +49,24 @@ def split_list(csv: str) -> List[str]:
     return [p.strip() for p in csv.split(",") if p.strip()]
 
 
+#: what --py-files takes besides directories: what Python imports from (spark-submit's
+#: .py, .zip and .egg; wheels too)
+PY_FILE_SUFFIXES = (".py", ".zip", ".egg", ".whl")
+
+
+def check_py_files(py_files: str) -> None:
+    """Refuse a ``--py-files`` item Python cannot import from (``data.csv``): put on
+    ``sys.path`` it would be found by nothing, and ``SparkFiles.get`` finds only ``--files``
+    (spark-submit ships such an item as ``--files`` would)."""
+    for item in split_list(py_files):
+        if not item.endswith(PY_FILE_SUFFIXES) and not os.path.isdir(item):
+            name = os.path.basename(os.path.normpath(item))
+            raise UsageError(f"--py-files: {item!r} is no Python module or package (.py, .zip, "
+                             f".egg, .whl or a directory)",
+                             f"Ship a data file with --files {item}: tasks and the driver find "
+                             f"it with SparkFiles.get({name!r}).")
+
+
 def check_distinct_names(py_files: str, files: str) -> None:
     """Refuse two different paths of one base name in ``--py-files`` or in ``--files``: they
     would land on one name (a module, ``SparkFiles.get(name)``, the job package's member), the

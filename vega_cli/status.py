@@ -15,7 +15,7 @@ from vega_runtime.errors import MasterURLError
 from vega_runtime.master_url import parse_master
 from vega_runtime.deploy.daemon_main import secret_file_for
 
-from .errors import Unreachable, UsageError
+from .errors import CommandError, Unreachable, UsageError
 from .options import (cluster_master_option, cluster_master_spec, cluster_master_url,
                       secret_file_option)
 
@@ -71,6 +71,7 @@ def web_ui_link(master_url: str, secret_file: str, status: Optional[dict] = None
 
 
 @click.command("status")
+@click.argument("submission_id", metavar="[ID]", required=False)
 @cluster_master_option()
 @click.option("--json", "as_json", is_flag=True, help="Print the documented JSON form.")
 @secret_file_option()
@@ -80,9 +81,10 @@ def web_ui_link(master_url: str, secret_file: str, status: Optional[dict] = None
 @click.option("--ca-cert", "print_ca", is_flag=True,
               help="Print the cluster CA's certificate (PEM), made from the secret, for HTTPS "
                    "clients to trust: curl --cacert, Prometheus tls_config.ca_file, a browser.")
-def status(master_url: Optional[str], as_json: bool, secret_file: Optional[str],
-           print_token: bool, print_ca: bool) -> None:
-    """Show the master, its workers and applications."""
+def status(submission_id: Optional[str], master_url: Optional[str], as_json: bool,
+           secret_file: Optional[str], print_token: bool, print_ca: bool) -> None:
+    """Show the master, its workers and applications; with ID, one cluster-mode driver
+    (spark-submit --status ID) or application: its state, host, start, application."""
     url, unnamed = cluster_master_url(master_url)
     if print_ca:
         from vega_runtime.net.connection import load_secret
@@ -96,8 +98,14 @@ def status(master_url: Optional[str], as_json: bool, secret_file: Optional[str],
         return
     if print_token:
         return _print_token(url, secret_file_for(secret_file))
+    if submission_id is not None:
+        from .apps import check_app_id
+
+        check_app_id(submission_id)
     cluster_master_spec(master_url, "vega status")
     data = fetch_status(url, secret_file_for(secret_file), unnamed)
+    if submission_id is not None:
+        return _print_one(data, submission_id, as_json)
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
@@ -105,6 +113,38 @@ def status(master_url: Optional[str], as_json: bool, secret_file: Optional[str],
     if not console.is_terminal:  # a pipe or file: rich's 80 columns would fold the ids
         console = Console(width=max(console.width, PIPED_WIDTH))
     render(data, console)
+
+
+def _print_one(data: dict, submission_id: str, as_json: bool) -> None:
+    """``vega status ID``: one ``name  value`` line each (Spark's state words), or JSON."""
+    from vega_runtime.deploy.master_status import submission_status
+
+    record = submission_status(data, submission_id)
+    if record is None:
+        raise CommandError(f"the master knows no application or driver {submission_id!r}",
+                           "It keeps the latest ended ones only (vega.master.retained_drivers, "
+                           "vega.master.retained_applications); list them with: vega status")
+    if as_json:
+        click.echo(json.dumps(record, indent=2))
+        return
+    driver = submission_id.startswith("driver-")
+    started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record["started"]))
+    lines = [("driver" if driver else "application", submission_id),
+             ("state", record["spark_state"]), ("name", record["name"])]
+    if driver:
+        application = record["application"] and \
+            f"{record['application']} ({record['application_state']})"
+        lines += [("host", record["host"]), ("pid", str(record["pid"] or "")),
+                  ("started", started), ("restarts", str(record["restarts"])),
+                  ("exit code", "" if record["exit_code"] is None else str(record["exit_code"])),
+                  ("application", application), ("error", record.get("error", ""))]
+    else:
+        lines += [("driver", record["driver_id"] or record["driver"]), ("started", started),
+                  ("executors", str(record["executors"]))]
+    lines.append(("duration", _duration(record["duration_seconds"])))
+    for name, value in lines:
+        if value:
+            click.echo(f"{name:<13}{value}")
 
 
 #: columns of ``vega status`` written to a pipe or file (the tables take what they need)

@@ -14,7 +14,7 @@ import os
 import runpy
 import signal
 import sys
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import click
 from rich.markup import escape
@@ -25,15 +25,18 @@ from vega_runtime.errors import (ConfigError, DriverExit, JobCancelled, MasterUn
 from vega_runtime.logs import user_stack, user_traceback
 from vega_runtime.master_url import parse_master
 from vega_runtime.processes import DIE_WITH_ENV, ENDING_SIGNALS, own_descendants, tie_from_env
+from vega_runtime.spark_settings import (SPARK_PROPERTIES_ENV, flag_properties, is_spark_name,
+                                         spark_pairs, submitted_properties)
 
+from .config_table import VERBOSE_OPTION, print_driver_config
 from .errors import (EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_OK, EXIT_UNREACHABLE, CommandError,
                      Unreachable, UsageError, debug_requested, error_console, error_hint,
                      full_traceback, pyspark_hint, stdout_closed)
 from .options import (ARCHIVES_OPTION, FILES_OPTION, JobCommand, cli_settings, job_options,
                       resolved_master, settings_from_flags)
 from .staging import (archive_list, build_job_package, check_distinct_names,
-                      check_packed_archives, stage_files,
-                      stage_py_files, staging_directory)
+                      check_packed_archives, check_py_files, stage_files, stage_py_files,
+                      staging_directory)
 
 PROGRESS_LISTENER = "vega_cli.progress:ProgressDisplay"
 
@@ -49,8 +52,7 @@ PROGRESS_LISTENER = "vega_cli.progress:ProgressDisplay"
               help="Cluster deploy mode: restart the driver if it fails (up to 3 times).")
 @click.option("--detach", is_flag=True,
               help="Cluster deploy mode: return once the driver is submitted.")
-@click.option("--verbose", "-v", is_flag=True,
-              help="Print the resolved configuration and its sources.")
+@VERBOSE_OPTION
 @click.option("--debug", is_flag=True, help="Show Vega's internal tracebacks (as vega --debug).")
 @click.option("--slurm", "slurm_spec", metavar="nodes=N,cores=C,memory=M,time=T",
               help="Run the job on a Vega cluster of its own in a Slurm batch job (sbatch) "
@@ -73,10 +75,15 @@ def submit(master: Optional[str], deploy_mode: str, name: Optional[str], py_file
     """
     debug = debug or debug_requested()
     by_master = _tie_to_starter()
-    confs = settings_from_flags(_master_given_confs() + confs, executor_memory, executor_cores,
+    given, given_properties = _master_given_confs()
+    spark_confs = spark_pairs(confs)  # as given (and the flags): the job's SparkConf() has them
+    confs = settings_from_flags(given + confs, executor_memory, executor_cores,
                                 total_executor_cores, pyspark_compat)
     cli_conf = _resolve_options(master, name, confs, config_file, job, deploy_mode)
+    spark_confs += flag_properties(Config.load(config_file=config_file, cli=cli_conf)[
+        "vega.master"], executor_memory, executor_cores, total_executor_cores)  # (they win)
     _check_syntax(job)
+    check_py_files(py_files)
     check_distinct_names(py_files, files)
     archive_items = archive_list(archives, files)
     if archive_items and deploy_mode != "cluster":
@@ -90,8 +97,7 @@ def submit(master: Optional[str], deploy_mode: str, name: Optional[str], py_file
         return submit_to_slurm(slurm_spec, master, job, args, confs, name, config_file,
                                py_files, files)
     if verbose:
-        _print_config(config_file, cli_conf)
-        _print_web_ui(config_file, cli_conf)
+        print_driver_config(config_file, cli_conf)
     if (supervise or detach) and deploy_mode != "cluster":
         raise UsageError("--supervise and --detach need --deploy-mode cluster")
     if deploy_mode == "cluster":
@@ -103,7 +109,7 @@ def submit(master: Optional[str], deploy_mode: str, name: Optional[str], py_file
     if deploy_mode == "cluster":
         with staging_directory("vega-submit-") as staging:
             return _run_in_cluster(job, list(args), cli_conf, config_file, py_files, files,
-                                   staging, supervise, detach, archive_items)
+                                   staging, supervise, detach, archive_items, spark_confs)
     try:
         with staging_directory("vega-submit-") as staging:
             extra_paths = stage_py_files(py_files, staging)
@@ -112,8 +118,11 @@ def submit(master: Optional[str], deploy_mode: str, name: Optional[str], py_file
                 # (a cluster-mode driver's submitter said how big its package is)
                 cli_conf["vega.submit.package"] = build_job_package(job, py_files, files,
                                                                     staging, not by_master)
+            properties = submitted_properties(
+                Config.load(config_file=config_file, cli=cli_conf)["vega.master"],
+                cli_conf["vega.app.name"], "client", [*given_properties, *spark_confs])
             return _run_driver(job, list(args), cli_conf, config_file, extra_paths, files_dir,
-                               debug)
+                               debug, properties)
     except DriverExit as exc:  # while the job's files were staged
         return _stopped(exc)
 
@@ -160,9 +169,10 @@ def _resolve_options(master, name, confs, config_file, job, deploy_mode) -> dict
 
 def _run_in_cluster(job: str, args: List[str], cli_conf: dict, config_file: Optional[str],
                     py_files: str, files: str, staging: str, supervise: bool, detach: bool,
-                    archives: List[str]) -> int:
+                    archives: List[str], spark_confs: List[Tuple[str, str]]) -> int:
     """Cluster deploy mode: the master runs the driver; stay attached to its output.  The
-    archives travel in the package, and the master gives them to the driver's --archives."""
+    archives travel in the package, and the master gives them to the driver's --archives;
+    the ``--conf spark.*`` pairs as given travel with its settings, for its SparkConf()."""
     from vega_runtime.net.messages import DriverSubmitted, KillApplication, SubmitDriver
     from vega_runtime.packaging import Package, sha256_of, upload
 
@@ -179,8 +189,9 @@ def _run_in_cluster(job: str, args: List[str], cli_conf: dict, config_file: Opti
         conn.close()
     conn = master_connection(url, None)
     try:
+        settings = {**cli_conf, **dict(spark_confs), "spark.submit.deployMode": "cluster"}
         conn.send(SubmitDriver(cli_conf["vega.app.name"], "job/" + os.path.basename(job), args,
-                               json.dumps(cli_conf), package.sha256, supervise))
+                               json.dumps(settings), package.sha256, supervise))
         reply = conn.recv()
     finally:
         conn.close()
@@ -257,45 +268,25 @@ def _check_syntax(job: str) -> None:
         raise CommandError(f"{job}: not Python source: {exc}")
 
 
-def _master_given_confs() -> Tuple[str, ...]:
+def _master_given_confs() -> Tuple[Tuple[str, ...], List[Tuple[str, str]]]:
     """The ``--conf`` pairs a master gave this cluster-mode driver in ``DRIVER_CONF_ENV`` (not
     on its command line, where ``ps`` would show them to every user), taken out of the
-    environment so that no process the job starts inherits them."""
+    environment so that no process the job starts inherits them; and apart, the Spark
+    properties among them, for the job's SparkConf() only (its submitter named those Vega
+    has no use for already)."""
     from vega_runtime.config import DRIVER_CONF_ENV
 
-    given = os.environ.pop(DRIVER_CONF_ENV, None)
-    return tuple(f"{key}={value}" for key, value in json.loads(given).items()) if given else ()
-
-
-def _print_config(config_file: Optional[str], cli_conf: dict) -> None:
-    from vega_runtime.config import DRIVER, settings_used_by
-
-    from .config_table import print_config
-
-    print_config(Config.load(config_file=config_file, cli=cli_conf),
-                 [s.key for s in settings_used_by(DRIVER)])
-
-
-def _print_web_ui(config_file: Optional[str], cli_conf: dict) -> None:
-    """--verbose against a cluster: the link that opens its web UI (a local-cluster's is
-    logged once it has started)."""
-    from vega_runtime.net.connection import resolve_secret_file
-
-    from .status import web_ui_link
-
-    conf = Config.load(config_file=config_file, cli=cli_conf)
-    kind = parse_master(conf["vega.master"]).kind
-    if kind == "local-cluster":
-        logging.getLogger("vega_runtime.deploy.local_cluster").setLevel(logging.INFO)
-    elif kind == "vega":
-        link = web_ui_link(conf["vega.master"], resolve_secret_file(conf["vega.secret.file"]))
-        error_console().print(f"vega: web UI: {link or 'unavailable (the master did not say where)'}",
-                              highlight=False, soft_wrap=True)
+    given = json.loads(os.environ.pop(DRIVER_CONF_ENV, None) or "{}")
+    return (tuple(f"{key}={value}" for key, value in given.items() if not is_spark_name(key)),
+            [(key, str(value)) for key, value in given.items() if is_spark_name(key)])
 
 
 def _run_driver(job: str, args: List[str], cli_conf: dict, config_file: Optional[str],
-                extra_paths: List[str], files_dir: str, debug: bool) -> int:
-    """Run the job script in this process and map its outcome to an exit code."""
+                extra_paths: List[str], files_dir: str, debug: bool,
+                properties: Dict[str, str]) -> int:
+    """Run the job script in this process and map its outcome to an exit code;
+    ``properties``: the Spark properties its SparkConf() has (``submitted_properties``)."""
+    os.environ[SPARK_PROPERTIES_ENV] = json.dumps(properties)
     settings = dict(cli_conf)
     settings["vega.listeners"] = ",".join(filter(None, [settings.get("vega.listeners", ""),
                                                         PROGRESS_LISTENER]))

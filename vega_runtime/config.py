@@ -446,6 +446,19 @@ SUBMIT_CONF_ENV = "VEGA_SUBMIT_CONF"
 #: driver's command line, which every user of the host can read (``ps``): a setting may be
 #: a password (``vega.executor.env.DB_PASSWORD``).
 DRIVER_CONF_ENV = "VEGA_DRIVER_CONF"
+#: Set by the master for a cluster-mode driver: its driver id, which its Context gives the
+#: master when it registers its application, so that the master knows the application of
+#: a driver (``vega kill DRIVER_ID`` kills both; ``vega status DRIVER_ID`` shows it).
+DRIVER_ID_ENV = "VEGA_DRIVER_ID"
+
+
+def cluster_mode_driver_id() -> str:
+    """The driver id the master gave this process (``DRIVER_ID_ENV``), "" if none: run as a
+    cluster-mode driver, or not (an id of another form is not passed on)."""
+    from . import ids
+
+    driver_id = os.environ.get(DRIVER_ID_ENV, "")
+    return driver_id if ids.DRIVER.matches(driver_id) else ""
 
 
 class Config(Mapping[str, Any]):

@@ -79,7 +79,8 @@ class Context(JobControl, FileShipping, Persistence, Profiles):
     def _start(self, master: Optional[str], app_name: Optional[str],
                conf: Optional[Dict[str, Any]], config_file: Optional[str],
                listeners: Sequence[listener.JobListener], profiler_cls: Any = None) -> None:
-        if task_context.TaskContext.get() is not None:
+        running = task_context.TaskContext.get()
+        if running is not None and not running.stand_in:
             raise DriverOnlyError("creating a Context")
         overrides = dict(conf or {})
         if master is not None:
@@ -652,9 +653,9 @@ class Context(JobControl, FileShipping, Persistence, Profiles):
         10
 
         Without ``accum_param`` the value must be a number (``int``, ``float``, ``complex``),
-        as in PySpark; anything else needs its ``AccumulatorParam``.
+        as in PySpark; anything else needs its ``AccumulatorParam``.  A stopped Context still
+        makes one (it adds on the driver), as PySpark's.
         """
-        self._check_running()
         if accum_param is None and not isinstance(value, (int, float, complex)):
             raise TypeError(f"No default accumulator param for type {type(value)}: pass an "
                             "AccumulatorParam (its zero() and addInPlace()) as accum_param")

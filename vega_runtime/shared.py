@@ -173,7 +173,7 @@ class Accumulator(Generic[T]):
     def add(self, term: T) -> None:
         """Add ``term``: on an executor to this task's update, on the driver directly."""
         tc = TaskContext.get()
-        if tc is None:
+        if tc is None or tc.stand_in:
             if not self._on_driver:  # a task's copy, out of its task: the add would be lost
                 raise PySparkRuntimeError(
                     f"Accumulator.add() of accumulator {self.id} was called outside its task: "

@@ -10,6 +10,8 @@ every other source of settings (``config``) read Spark's names through this one 
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from typing import Dict, Iterable, List, Optional, Tuple
 
@@ -86,6 +88,65 @@ IGNORED_WARNING = "Vega has no use for these Spark settings and ignores them: %s
 
 def is_spark_name(key: str) -> bool:
     return str(key).startswith("spark.")
+
+
+#: Set by ``vega submit`` and ``vega shell`` for the job: JSON of the Spark properties
+#: spark-submit puts in the driver JVM's system properties (``submitted_properties``), which
+#: PySpark's ``SparkConf()`` loads once a SparkContext has started (``pyspark_compat.conf``).
+SPARK_PROPERTIES_ENV = "VEGA_SPARK_PROPERTIES"
+
+
+def spark_pairs(texts: Iterable[str]) -> List[Tuple[str, str]]:
+    """The Spark settings among ``--conf KEY=VALUE`` arguments (checked already), as given.
+
+    >>> spark_pairs(["spark.myapp.input=/in", "vega.cores.max=2", " spark.x = 1=2"])
+    [('spark.myapp.input', '/in'), ('spark.x', ' 1=2')]
+    """
+    pairs = [(key.strip(), value) for key, _, value in (text.partition("=") for text in texts)]
+    return [(key, value) for key, value in pairs if is_spark_name(key)]
+
+
+def flag_properties(master: str, executor_memory: Optional[str], executor_cores: Optional[int],
+                    total_executor_cores: Optional[int]) -> List[Tuple[str, str]]:
+    """The properties spark-submit makes of its resource flags on a cluster master (its
+    standalone master's; on ``local`` masters, ``local-cluster`` too, none).
+
+    >>> flag_properties("vega://h:7077", "2g", None, 4)
+    [('spark.executor.memory', '2g'), ('spark.cores.max', '4')]
+    >>> flag_properties("local-cluster[2,1]", "2g", None, 4)
+    []
+    """
+    if not master.startswith("vega://"):
+        return []
+    given = (("spark.executor.memory", executor_memory), ("spark.executor.cores", executor_cores),
+             ("spark.cores.max", total_executor_cores))
+    return [(key, str(value)) for key, value in given if value is not None]
+
+
+def submitted_properties(master: str, app_name: str, deploy_mode: str,
+                         pairs: Iterable[Tuple[str, str]]) -> Dict[str, str]:
+    """What spark-submit gives the driver as system properties: every ``--conf spark.*``
+    pair as given (whether Vega uses it or not: a job may read its own parameters there),
+    ``spark.submit.deployMode`` unless a pair gives it, and the master and application name
+    the command resolved.
+
+    >>> submitted_properties("local", "wc", "client", [("spark.myapp.input", "/in")])
+    {'spark.myapp.input': '/in', 'spark.submit.deployMode': 'client', 'spark.master': 'local', 'spark.app.name': 'wc'}
+    """
+    properties = dict(pairs)
+    properties.setdefault("spark.submit.deployMode", deploy_mode)
+    properties.update({"spark.master": master, "spark.app.name": app_name})
+    return properties
+
+
+def spark_properties() -> Dict[str, str]:
+    """The Spark properties ``vega submit`` or ``vega shell`` gave this process
+    (``SPARK_PROPERTIES_ENV``); none without them."""
+    try:
+        given = json.loads(os.environ.get(SPARK_PROPERTIES_ENV) or "{}")
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in given.items()} if isinstance(given, dict) else {}
 
 
 def translate(pairs: Iterable[Tuple[str, object]]) -> Tuple[Dict[str, object], List[str]]:

@@ -21,10 +21,20 @@ _current = threading.local()
 _process_task: List[Optional["TaskContext"]] = [None]
 
 
+#: PySpark's keywords of ``TaskContext(...)`` and the attribute each sets
+PYSPARK_FIELDS = {"stageId": "stage", "partitionId": "partition", "attemptNumber": "attempt",
+                  "taskAttemptId": "attempt_id", "localProperties": "local_properties",
+                  "cpus": "cpu_amount", "cpuAmount": "cpu_amount", "resources": "task_resources"}
+
+
 class _CurrentOnEmptyCall(type):
-    """``TaskContext()`` with no arguments is the running task's context, as in PySpark."""
+    """``TaskContext()`` with no arguments is the running task's context, as in PySpark;
+    with PySpark's keywords only (``TaskContext(stageId=3, partitionId=1)``), that context
+    given those values (``_set_pyspark_fields``)."""
 
     def __call__(cls, *args, **kwargs):
+        if not args and kwargs and set(kwargs) <= set(PYSPARK_FIELDS):
+            return cls._set_pyspark_fields(kwargs)
         if args or kwargs:
             return super().__call__(*args, **kwargs)
         current = cls.get()
@@ -66,6 +76,9 @@ class TaskContext(Record, metaclass=_CurrentOnEmptyCall):
     cpu_amount: float
     #: its custom resources (GPUs, ...): name -> ``resources.ResourceInformation``
     task_resources: dict
+    #: (not a field) made on the driver by PySpark's ``TaskContext(stageId=...)`` for code
+    #: that calls ``TaskContext.get()``, not by an executor: the thread is still the driver's
+    stand_in = False
 
     def __init__(self, stage, partition, attempt, attempt_id, executor_id="driver",
                  host="localhost", read_shuffle=None, blocks=None, load_broadcast=None,
@@ -86,11 +99,34 @@ class TaskContext(Record, metaclass=_CurrentOnEmptyCall):
         self.cpu_amount = cpu_amount
         self.task_resources = {} if task_resources is None else task_resources
 
+    @classmethod
+    def _set_pyspark_fields(cls, fields: dict) -> "TaskContext":
+        """PySpark's ``TaskContext(stageId=..., ...)``: the running context (one made now
+        and made this thread's, if there is none) with the values given (not None) set, as
+        PySpark's sets them on its process's one; unit tests of code that calls
+        ``TaskContext.get()`` make theirs so."""
+        context = cls.get()
+        if not isinstance(context, cls):
+            context = type.__call__(cls, None, None, None, None)
+            context.stand_in = True
+            _current.stand_in = context  # under any task this thread runs (`local`)
+        for name, value in fields.items():
+            if value is None:
+                continue
+            if name == "localProperties":
+                context.settings["local_properties"] = dict(value)
+            else:
+                setattr(context, PYSPARK_FIELDS[name],
+                        float(value) if name in ("cpus", "cpuAmount") else value)
+        return context
+
     @staticmethod
     def get() -> Optional["TaskContext"]:
         """The context of the task running in this thread, or in an executor process the
-        task it runs (for threads the task starts, as PySpark's); None on the driver."""
-        return getattr(_current, "context", None) or _process_task[0]
+        task it runs (for threads the task starts, as PySpark's); None on the driver (but
+        for one PySpark's ``TaskContext(stageId=...)`` made in this thread)."""
+        return getattr(_current, "context", None) or _process_task[0] or \
+            getattr(_current, "stand_in", None)
 
     @classmethod
     def from_json(cls, json: dict) -> "TaskContext":

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Deque, Dict, List, Optional, Tuple
 
 from .. import ids, packaging
-from ..config import DRIVER_CONF_ENV, SUBMIT_CONF_ENV
+from ..config import DRIVER_CONF_ENV, DRIVER_ID_ENV, SUBMIT_CONF_ENV
 from ..errors import BadPackage, InvalidIdentifier
 from ..net.framing import ProtocolError
 from ..net.messages import SubmitDriver, from_wire
@@ -261,7 +261,8 @@ class DriverRunner:
         while True:
             # the thread that starts a driver waits for it: PDEATHSIG counts from this thread
             env = {**os.environ, "VEGA_SECRET_FILE": self.secret_file,
-                   DIE_WITH_ENV: str(os.getpid()), DRIVER_CONF_ENV: self._settings(info)}
+                   DIE_WITH_ENV: str(os.getpid()), DRIVER_CONF_ENV: self._settings(info),
+                   DRIVER_ID_ENV: info.driver_id}
             env.pop(SUBMIT_CONF_ENV, None)
             try:
                 output, errors = self.output_path(info.driver_id), self.stderr_path(info.driver_id)
@@ -327,7 +328,10 @@ class DriverRunner:
                      driver_id, self.retained)
             self.on_forget(driver_id)
 
-    def kill(self, driver_id: str) -> bool:
+    def kill(self, driver_id: str, before: Callable[[], None] = lambda: None) -> bool:
+        """Kill a driver not ended (False if there is none): it is killed, then ``before()``
+        is called (the master kills its application: that then ends killed, not finished
+        when its connection drops) and then its processes end."""
         with self.lock:
             info = self.drivers.get(driver_id)
             if info is None or info.done:
@@ -337,6 +341,7 @@ class DriverRunner:
             proc = info.proc
             self._place_free.notify_all()  # one waiting for a place goes
             forgotten = self._forget_ended()
+        before()
         if proc is not None:
             _kill_group(proc)
         self._forgotten(forgotten)
@@ -375,7 +380,8 @@ class DriverRunner:
             return [{"id": d.driver_id, "name": d.request.name, "state": d.state.value,
                      "restarts": d.restarts, "exit_code": d.exit_code, "pid": d.pid,
                      "supervise": d.request.supervise, "started": d.submitted,
-                     "duration_seconds": round((d.ended or now) - d.submitted, 1)}
+                     "duration_seconds": round((d.ended or now) - d.submitted, 1),
+                     "error": d.start_failure}
                     for d in self.drivers.values()]
 
 

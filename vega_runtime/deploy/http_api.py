@@ -613,8 +613,7 @@ def start_http(host: str, port: int, master, secret: Optional[bytes] = None,
             app_id = path[len(prefix):-len(suffix)]
             if not (path.startswith(prefix) and path.endswith(suffix) and _APP_ID.match(app_id)):
                 return self._json(404, {"error": "not found"})
-            killed = master.drivers.kill(app_id) or master.kill_application(
-                app_id, "killed through the HTTP API")
+            killed = master.kill(app_id, "through the HTTP API")
             self._json(200 if killed else 404, {"killed": killed, "id": app_id})
 
     server = _serve(host, port, Handler, "master-http",

@@ -246,6 +246,27 @@ class Master(StatusQueries):
             self.packages.remove(sha)
 
     # -- requests from the HTTP API (the status documents: master_status.StatusQueries) ----
+    def kill(self, app_or_driver_id: str, how: str) -> bool:
+        """Kill an application or a cluster-mode driver (``how``: "with vega kill", ...);
+        False if neither is running.  A driver's application is killed with it (Spark's
+        master shows it finished, as if its driver had ended on its own), and the driver
+        of an application a cluster-mode driver runs with it (a supervised one would start
+        its job again)."""
+        with self.lock:
+            app = self.state.apps.get(app_or_driver_id)
+            driver_id = app.request.driver_id if app is not None and app.state.active else ""
+        driver_id = driver_id or app_or_driver_id
+
+        def kill_its_applications() -> None:
+            with self.lock:
+                apps = [a.app_id for a in self.state.apps.values()
+                        if a.state.active and a.request.driver_id == driver_id]
+            for app_id in apps:
+                self.handle(KillRequested(app_id, f"its driver {driver_id} was killed {how}"))
+
+        return (self.drivers.kill(driver_id, before=kill_its_applications)
+                or self.kill_application(app_or_driver_id, f"killed {how}"))
+
     def kill_application(self, app_id: str, reason: str) -> bool:
         with self.lock:
             if not self.state.is_active(app_id):

@@ -39,7 +39,7 @@ FLUSH_SECONDS = 5.0
 
 class MasterConnections:
     """The peers of ``master`` (a ``Master``: its ``handle``, ``lock``, ``state``, ``logs``,
-    ``packages``, ``drivers``, ``status`` and ``kill_application``), one session each."""
+    ``packages``, ``drivers``, ``status`` and ``kill``), one session each."""
 
     def __init__(self, master):
         self.master = master
@@ -97,8 +97,7 @@ class MasterConnections:
                 raise ProtocolError(conn.peer, f"bad SubmitDriver: {problem}")
             conn.send(DriverSubmitted(master.drivers.submit(first).driver_id))
         elif isinstance(first, KillApplication):
-            killed = (master.drivers.kill(first.app_id)
-                      or master.kill_application(first.app_id, "killed with vega kill"))
+            killed = master.kill(first.app_id, "with vega kill")
             conn.send(KillResult(killed, "killed" if killed else
                                  f"{first.app_id} is not a running application"))
         else:

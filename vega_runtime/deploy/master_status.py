@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import List, Optional
 
 from .._version import __version__
+from ..master_url import parse_master
 from ..versions import python_version
 from .master_state import MasterState
 from .placement import free_addresses
@@ -45,18 +46,60 @@ def status_document(state: MasterState, drivers: List[dict], url: str, started: 
             "duration_seconds": round((a.ended or now) - a.submitted, 1),
             "waiting_reason": a.waiting_reason if a.state == "waiting" else "",
             "labels": list(a.request.labels),
+            "driver_id": a.request.driver_id,
         } for a in state.apps.values()] + [{
             "id": app_id, "name": r["name"],
             "state": recovered_app_state(r),
             "cores": 0, "executors": 0, "requested_executors": None, "driver": "", "started": r["submitted"],
             "duration_seconds": round((r["ended"] or now) - r["submitted"], 1),
-            "waiting_reason": "", "labels": [],
+            "waiting_reason": "", "labels": [], "driver_id": "",
         } for app_id, r in state.recovered.items()],
         "drivers": drivers + [  # (a saved request, with the submitter's settings, is not shown)
             {**{k: v for k, v in d.items() if k != "request"},
              "state": "unknown" if d["state"] in ("running", "restarting", "submitted")
              else d["state"]} for d in state.recovered_drivers],
     }
+
+
+#: Vega's driver states in Spark's words (its DriverState: what spark-submit --status says)
+SPARK_DRIVER_STATES = {"submitted": "SUBMITTED", "running": "RUNNING",
+                       "restarting": "RELAUNCHING", "finished": "FINISHED",
+                       "failed": "FAILED", "killed": "KILLED", "unknown": "UNKNOWN"}
+#: Vega's application states in Spark's words (its ApplicationState)
+SPARK_APP_STATES = {"waiting": "WAITING", "running": "RUNNING", "finished": "FINISHED",
+                    "failed": "FAILED", "killed": "KILLED", "recovering": "UNKNOWN"}
+
+
+def submission_status(document: dict, app_or_driver_id: str) -> Optional[dict]:
+    """One driver or application of a status document (``vega status ID``), with its state
+    in Spark's words (``spark_state``), the host a driver runs on (the master's: Vega runs
+    cluster-mode drivers there) and the application of a driver, or of an application the
+    driver it came from; None if the document has neither.
+
+    >>> doc = {"master": {"url": "vega://10.0.0.1:7077"}, "drivers": [{"id": "driver-1",
+    ...        "state": "restarting"}], "applications": [{"id": "app-1", "state": "running",
+    ...        "driver_id": "driver-1"}]}
+    >>> d = submission_status(doc, "driver-1")
+    >>> d["spark_state"], d["host"], d["application"], d["application_state"]
+    ('RELAUNCHING', '10.0.0.1', 'app-1', 'running')
+    >>> submission_status(doc, "app-1")["spark_state"], submission_status(doc, "app-2")
+    ('RUNNING', None)
+    """
+    for driver in document.get("drivers", []):
+        if driver["id"] == app_or_driver_id:
+            apps = [a for a in document.get("applications", [])
+                    if a.get("driver_id") == app_or_driver_id]
+            latest = max(apps, key=lambda a: a.get("started", 0.0)) if apps else {}
+            state = "ERROR" if driver.get("error") else \
+                SPARK_DRIVER_STATES.get(driver["state"], "UNKNOWN")  # it could not be started
+            return {**driver, "spark_state": state,
+                    "host": parse_master(document["master"]["url"]).host,
+                    "application": latest.get("id", ""),
+                    "application_state": latest.get("state", "")}
+    for app in document.get("applications", []):
+        if app["id"] == app_or_driver_id:
+            return {**app, "spark_state": SPARK_APP_STATES.get(app["state"], "UNKNOWN")}
+    return None
 
 
 def free_resources(worker) -> dict:

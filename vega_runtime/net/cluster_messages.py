@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Type
 
 from ..records import Record
-from .messages import (AppId, AppIdOrEmpty, AppOrDriverId, DriverId, ExecutorId, ExecutorOfApp,  # noqa: F401
-                       HashSeed, PackageId, PackageIdOrEmpty, WorkerId)
+from .messages import (AppId, AppIdOrEmpty, AppOrDriverId, DriverId,  # noqa: F401
+                       DriverIdOrEmpty, ExecutorId, ExecutorOfApp, HashSeed, PackageId,
+                       PackageIdOrEmpty, WorkerId)
 
 #: a field's default standing for a new empty container (each record gets its own)
 _NEW = object()
@@ -198,6 +199,9 @@ class RegisterApplication:
     executor_resources: Dict[str, int] = field(default_factory=dict)
     #: environment variables of every executor (vega.executor.env.VAR)
     executor_env: Dict[str, str] = field(default_factory=dict)
+    #: the cluster-mode driver (``vega submit --deploy-mode cluster``) this application's
+    #: driver is, "" for another driver: killing that driver kills the application
+    driver_id: DriverIdOrEmpty = ""
 
 
 class UnregisterApplication(Record):

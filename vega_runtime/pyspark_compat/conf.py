@@ -12,7 +12,8 @@ import logging
 from typing import Dict, Iterable, List, Optional, Tuple
 
 from ..errors import PySparkRuntimeError
-from ..spark_settings import IGNORED_WARNING, SPARK_TO_VEGA, translate  # noqa: F401 (re-exported)
+from ..spark_settings import (IGNORED_WARNING, SPARK_TO_VEGA, spark_properties,  # noqa: F401
+                              translate)
 
 log = logging.getLogger(__name__)
 
@@ -20,11 +21,13 @@ log = logging.getLogger(__name__)
 def vega_settings(pairs: Iterable[Tuple[str, str]]) -> Dict[str, object]:
     """Vega's settings for Spark's ``pairs`` (``spark_settings.translate``); the ones
     without a Vega meaning, and keys neither Spark's nor Vega's, are logged once,
-    together, as ignored."""
+    together, as ignored (but those ``vega submit`` was given, which it named)."""
     settings, ignored = translate(pairs)
     for key in [k for k in settings if not k.startswith("vega.")]:
         del settings[key]
         ignored.append(key)
+    submitted = spark_properties()
+    ignored = [key for key in ignored if key not in submitted]
     if ignored:
         log.warning(IGNORED_WARNING, ", ".join(sorted(ignored)))
     return settings
@@ -39,7 +42,16 @@ class SparkConf:
     """
 
     def __init__(self, loadDefaults: bool = True, _jvm=None, _jconf=None):
+        """``loadDefaults``: once a context has started in this process, the Spark
+        properties ``vega submit`` (``vega shell``) was given: ``spark.master``,
+        ``spark.app.name``, ``spark.submit.deployMode`` and its ``--conf spark.*`` pairs,
+        as PySpark's loads the JVM's system properties spark-submit set (before the first
+        context there is no JVM, and PySpark's is empty too)."""
+        from ..context import Context
+
         self._conf: Dict[str, str] = {}
+        if loadDefaults and Context._active is not None:
+            self._conf.update(spark_properties())
 
     def set(self, key: str, value) -> "SparkConf":
         self._conf[key] = str(value)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import threading
-from typing import Any, Dict, Iterable, Optional
+from typing import Any, Dict, Iterable, Optional, Sequence
 
 from vega_runtime.context import Context
 from vega_runtime.versions import executor_hash_seed
 
-from .conf import SparkConf, vega_settings
+from .conf import SparkConf, spark_properties, vega_settings
 
 
 class SparkContext(Context):
@@ -35,7 +35,10 @@ class SparkContext(Context):
                  memory_profiler_cls: Any = None):
         if conf is not None and not isinstance(conf, SparkConf):
             raise TypeError(f"conf must be a SparkConf, not {type(conf).__name__}")
-        self._spark_conf = SparkConf().setAll(conf.getAll() if conf is not None else ())
+        # the Spark properties vega submit was given, under the job's own (PySpark's context
+        # loads its JVM's system properties, then its conf's)
+        self._spark_conf = SparkConf(False).setAll(spark_properties().items()).setAll(
+            conf.getAll() if conf is not None else ())
         if master:
             self._spark_conf.setMaster(master)
         if appName:
@@ -44,12 +47,7 @@ class SparkContext(Context):
             self._spark_conf.set("spark.executorEnv." + key, value)
         settings = vega_settings(self._spark_conf.getAll())
         with SparkContext._active_lock:
-            running = SparkContext._active_spark_context
-            if running is not None:
-                raise ValueError(f"Cannot run multiple SparkContexts at once; existing "
-                                 f"SparkContext(app={running.app_name}, "
-                                 f"master={running.master_spec.url}) is running: stop it "
-                                 "first, or use SparkContext.getOrCreate()")
+            SparkContext._refuse_a_second()
             super().__init__(master=settings.pop("vega.master", None),
                              app_name=settings.pop("vega.app.name", None), conf=settings,
                              profiler_cls=profiler_cls)
@@ -60,9 +58,36 @@ class SparkContext(Context):
         except BaseException:  # as PySpark's: no half-made context stays the running one
             self.stop()
             raise
+        self._set_pyspark_attributes(sparkHome)
+
+    @classmethod
+    def _of_settings(cls, conf: Dict[str, Any], config_file: Optional[str],
+                     listeners: Sequence[Any]) -> "SparkContext":
+        """pyspark's shell's ``sc`` (``vega shell --pyspark-compat``): a SparkContext made
+        of Vega's settings, a settings file and listeners, as a ``Context`` takes them."""
+        sc = cls.__new__(cls)
+        sc._spark_conf = SparkConf(False).setAll(spark_properties().items())
+        with SparkContext._active_lock:
+            SparkContext._refuse_a_second()
+            Context.__init__(sc, conf=conf, config_file=config_file, listeners=listeners)
+            SparkContext._active_spark_context = sc
+        sc._set_pyspark_attributes(None)
+        return sc
+
+    @staticmethod
+    def _refuse_a_second() -> None:
+        """PySpark's refusal of a second running SparkContext (``_active_lock`` held)."""
+        running = SparkContext._active_spark_context
+        if running is not None:
+            raise ValueError(f"Cannot run multiple SparkContexts at once; existing "
+                             f"SparkContext(app={running.app_name}, "
+                             f"master={running.master_spec.url}) is running: stop it "
+                             "first, or use SparkContext.getOrCreate()")
+
+    def _set_pyspark_attributes(self, spark_home: Optional[str]) -> None:
         #: PySpark's attribute: the Spark installation named (``sparkHome``, ``spark.home``);
         #: Vega uses none
-        self.sparkHome = sparkHome or self._spark_conf.get("spark.home")
+        self.sparkHome = spark_home or self._spark_conf.get("spark.home")
         #: PySpark's attribute: the executors' environment variables (``environment`` and
         #: ``spark.executorEnv.*``) and the ``PYTHONHASHSEED`` they hash with
         self.environment = {**self.resource_plan.executor_env,

@@ -19,6 +19,7 @@ import time
 from typing import Callable, List, Optional
 
 from .._version import __version__
+from ..config import cluster_mode_driver_id
 from ..errors import (ExecutorsCannotStart, JobCancelled, MasterStopped, MasterUnreachable,
                       NoExecutors, VegaError)
 from ..executor_loss import LossCause
@@ -156,7 +157,8 @@ class ClusterBackend:
                 proposed_id=request.get("proposed_id", ""),
                 cores_per_executor=request.get("cores_per_executor", 1),
                 executor_resources=dict(request.get("executor_resources", {})),
-                executor_env=dict(request.get("executor_env", {}))))
+                executor_env=dict(request.get("executor_env", {})),
+                driver_id=cluster_mode_driver_id()))
         except VegaError:
             self.server.stop()
             raise
