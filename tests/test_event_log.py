@@ -402,7 +402,7 @@ def test_the_master_cleans_old_event_logs_but_a_running_applications(tmp_path):
             running_id = driver.stdout.readline().split()[-1]
             wanted = {f"{second_id}.jsonl", f"{running_id}.jsonl"}
             # the old log by age; the first application's as the oldest beyond 2 logs
-            wait_for(lambda: set(os.listdir(events)) == wanted, timeout=30,
+            wait_for(lambda: set(_event_logs(events)) == wanted, timeout=30,
                      what=f"only {sorted(wanted)} in {os.listdir(events)}")
             os.utime(events / f"{running_id}.jsonl", (eight_days_ago, eight_days_ago))
             # two more sweeps: the running application's log stays, old as it looks
@@ -412,7 +412,50 @@ def test_the_master_cleans_old_event_logs_but_a_running_applications(tmp_path):
             (events / "app-20200101000000-0def.jsonl").write_text("")
             os.utime(events / "app-20200101000000-0def.jsonl", (eight_days_ago, eight_days_ago))
             wait_for(lambda: sweeps() > before, what="the cleaner to look again")
-            assert set(os.listdir(events)) == wanted
+            assert set(_event_logs(events)) == wanted
         finally:
             os.killpg(driver.pid, signal.SIGKILL)
             kill_group(driver)
+
+
+def _event_logs(directory):
+    return sorted(name for name in os.listdir(directory) if ".jsonl" in name)
+
+
+def _write_log(directory, app_id, ended, days_ago):
+    """An event log of ``app_id`` last written ``days_ago`` days ago, ended or cut off (its
+    driver was killed)."""
+    path = os.path.join(str(directory), f"{app_id}.jsonl")
+    lines = [{"event": "ApplicationStart", "time": 1.0, "app_id": app_id, "name": "old"}]
+    lines += [{"event": "ApplicationEnd", "time": 2.0}] if ended else []
+    with open(path, "w") as fh:
+        fh.writelines(json.dumps(line) + "\n" for line in lines)
+    when = os.path.getmtime(path) - days_ago * 24 * 3600
+    os.utime(path, (when, when))
+
+
+def test_a_drivers_event_log_directory_is_cleaned_by_default(tmp_path):
+    """Every Context writes an event log (``~/.vega/events`` by default) and nothing deleted
+    them: a machine running jobs for months kept them all.  A Context starting cleans its
+    local directory as the master's cleaner does (vega.history.fs.cleaner.*, on by default):
+    a log not written for max_age (7 d) goes, then the oldest ended logs while there are more
+    than max_num (1000); a log without its end (a driver running, or killed) stays until
+    max_age.  It looks at most
+    once an interval (1 d) for all the processes using the directory."""
+    events = tmp_path / "events"
+    events.mkdir()
+    _write_log(events, "app-20200101000000-0001", ended=True, days_ago=8)
+    _write_log(events, "app-20200101000000-0002", ended=False, days_ago=8)
+    for n, days_ago in ((3, 3.0), (4, 2.0), (5, 1.0)):
+        _write_log(events, f"app-20200101000000-000{n}", ended=True, days_ago=days_ago)
+    _write_log(events, "app-20200101000000-0006", ended=False, days_ago=4.0)  # running
+    conf = {"vega.eventlog.dir": str(events), "vega.history.fs.cleaner.max_num": 3}
+    with Context("local", app_name="cleaning", conf=conf) as ctx:
+        mine = f"{ctx.application_id}.jsonl"
+        assert _event_logs(events) == ["app-20200101000000-0005.jsonl",
+                                       "app-20200101000000-0006.jsonl", mine]
+    _write_log(events, "app-20200101000000-0007", ended=True, days_ago=9)
+    with Context("local", app_name="not-due", conf=conf) as ctx:
+        later = f"{ctx.application_id}.jsonl"
+        assert "app-20200101000000-0007.jsonl" in _event_logs(events)  # within the interval
+    assert later in _event_logs(events) and mine in _event_logs(events)

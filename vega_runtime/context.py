@@ -153,6 +153,7 @@ class Context(JobControl, FileShipping, Persistence, Profiles):
                 self.conf["vega.eventlog.rolling.max_file_size"]
                 if self.conf["vega.eventlog.rolling.enabled"] else 0)
             self._bus.listeners.append(self.event_log)
+            self._clean_event_logs()
         self._metrics_server = None
         if self.conf["vega.driver.metrics.port"]:  # the workers' /metrics server
             from .config import http_limits
@@ -247,6 +248,19 @@ class Context(JobControl, FileShipping, Persistence, Profiles):
                 self._early_forkserver.close()
         finally:
             _shutdown(None, self.app_dir, getattr(self, "_owner_lock", None))
+
+    def _clean_event_logs(self) -> None:
+        """Old event logs out of a local vega.eventlog.dir (vega.history.fs.cleaner.*, at
+        most once an interval), as the master's cleaner does in its own: nothing else
+        deletes what every Context adds (``event_log_cleaner``)."""
+        from .scheduler.event_log_cleaner import clean_if_due
+
+        conf, directory = self.conf, os.path.dirname(self.event_log.path)
+        if conf["vega.history.fs.cleaner.enabled"] and self.event_log.target is None:
+            clean_if_due(directory, [self.context_id], time.time(),
+                         conf["vega.history.fs.cleaner.interval"],
+                         conf["vega.history.fs.cleaner.max_age"],
+                         conf["vega.history.fs.cleaner.max_num"])
 
     _active: "Optional[weakref.ref[Context]]" = None
 

@@ -190,8 +190,8 @@ class Master(StatusQueries):
 
     def clean_event_logs(self) -> List[str]:
         """Delete the event logs vega.history.fs.cleaner.max_age and .max_num expire
-        (``event_log.clean_event_logs``), none of an application running here."""
-        from ..scheduler.event_log import clean_event_logs
+        (``event_log_cleaner.clean_event_logs``), none of an application running here."""
+        from ..scheduler.event_log_cleaner import clean_event_logs
 
         with self.lock:
             # by the master's id and by the Context's, which names its log (they differ
