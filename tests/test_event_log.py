@@ -459,3 +459,42 @@ def test_a_drivers_event_log_directory_is_cleaned_by_default(tmp_path):
         later = f"{ctx.application_id}.jsonl"
         assert "app-20200101000000-0007.jsonl" in _event_logs(events)  # within the interval
     assert later in _event_logs(events) and mine in _event_logs(events)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
+def test_contexts_started_in_one_second_never_share_an_event_log(tmp_path):
+    """A Context names itself and its event log ``app-<second>-<4 random hex digits>``: of
+    65,536 names a second, Contexts started in the same second (a notebook's loop makes a
+    hundred a second, a scheduler starts jobs together) sometimes drew the same one, and
+    the later appended its events to the earlier's log: the history showed one application
+    of the two.  With every name of two seconds taken (on a tmpfs: a disk's directory of
+    131,072 files takes a minute to fill here), a Context started in them still writes
+    its own log (under a longer name) and appends to none."""
+    import re
+    import time
+
+    from proc_helpers import wait_for
+
+    events = tmp_path / "events"
+    events.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(events)], check=True)
+    try:
+        start = int(time.time()) + 6  # two seconds' names take ~2 s
+        for second in (start, start + 1):
+            stamp = time.strftime("app-%Y%m%d%H%M%S-", time.localtime(second))
+            for n in range(1 << 16):  # (empty: a tmpfs file of one line takes a page)
+                os.close(os.open(events / f"{stamp}{n:04x}.jsonl", os.O_CREAT | os.O_WRONLY,
+                                 0o600))
+        wait_for(lambda: time.time() >= start, 30, "the second whose names are all taken")
+        conf = {"vega.eventlog.dir": str(events), "vega.history.fs.cleaner.enabled": False}
+        with Context("local", app_name="unlucky", conf=conf) as ctx:
+            assert ctx.parallelize(range(4), 2).count() == 4
+            path, app_id = ctx.event_log.path, ctx.application_id
+        assert app_id[4:18] in {time.strftime("%Y%m%d%H%M%S", time.localtime(s))
+                                for s in (start, start + 1)}, "too slow to start: run it again"
+        assert os.path.basename(path) == f"{app_id}.jsonl"
+        assert re.fullmatch(r"app-\d{14}-[0-9a-f]{8}", app_id), app_id  # not a taken name
+        assert [n for n in os.listdir(events) if os.path.getsize(events / n)] == \
+            [f"{app_id}.jsonl"]
+    finally:
+        subprocess.run(["umount", "-l", str(events)], check=True)

@@ -217,13 +217,19 @@ def part_path(path: str, number: int) -> str:
     return path if number == 1 else f"{path}.{number}"
 
 
+class NameTaken(Exception):
+    """An exclusive ``EventLog``'s file exists: the log of another application of that id."""
+
+
 class EventLog(EventWriter):
     """Appends every scheduler event of one application to its log file; with
     ``max_file_size`` (vega.eventlog.rolling.*), to a new part (``part_path``) once the
     current one has that many bytes."""
 
     def __init__(self, directory: str, app_id: str, app_name: str, master: str,
-                 hdfs: Optional[HdfsSettings] = None, max_file_size: int = 0):
+                 hdfs: Optional[HdfsSettings] = None, max_file_size: int = 0,
+                 exclusive: bool = False):
+        """``exclusive``: a log of that name must not exist (``NameTaken``)."""
         name = f"{app_id}.jsonl"
         self.target: Optional[str] = None
         if is_hdfs(directory):  # kept locally while running, written to HDFS at the end
@@ -241,9 +247,11 @@ class EventLog(EventWriter):
         self.parts, self._written = 1, 0
         try:
             make_private_dirs(directory)
-            self._file = open_private(self.path, "a", encoding="utf-8")
+            self._file = open_private(self.path, "x" if exclusive else "a", encoding="utf-8")
             self._written = self._file.tell()
         except OSError as exc:
+            if exclusive and isinstance(exc, FileExistsError) and exc.filename == self.path:
+                raise NameTaken(self.path) from None  # the caller takes another name
             raise OSError(exc.errno, f"cannot write an event log in {directory} "
                                      f"({exc.strerror}): point vega.eventlog.dir at a "
                                      "writable directory, or set it to '' to keep none") from exc
