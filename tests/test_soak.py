@@ -104,3 +104,35 @@ def test_contexts_on_a_running_master_leave_nothing_behind(tmp_path):
         before, after = run_cycles(tmp_path, cluster["url"], 5, 20,
                                    VEGA_SECRET_FILE=cluster["env"]["VEGA_SECRET_FILE"])
     assert_nothing_grows(before, after, 20)
+
+
+def test_a_forgotten_cluster_mode_driver_takes_its_package_with_it(tmp_path):
+    """A master keeps the latest vega.master.retained_drivers ended cluster-mode drivers;
+    one it forgets took its output with it but left its job package (the zip and the copy
+    it ran from) in the master's work dir, so a master taking new jobs for months filled
+    its disk with every version of every job.  Of three drivers of different jobs, with
+    one driver and one application retained, the packages left are the last driver's (zip
+    and copy) and its application's (the driver's own submit uploads the job again)."""
+    from proc_helpers import vega, wait_for
+
+    settings = "vega.master.retained_drivers: 1\nvega.master.retained_applications: 1\n"
+    with master_and_worker(tmp_path / "cluster", settings) as cluster:
+        for n in range(3):
+            job = write_job(tmp_path, f"job{n}.py", f"""
+                from vega_runtime import Context
+                with Context(app_name="job{n}") as ctx:
+                    print("RESULT", ctx.parallelize(range({n + 10}), 2).sum())
+            """)
+            done = vega("submit", "--master", cluster["url"], "--deploy-mode", "cluster", job,
+                        env={**cluster["env"], "VEGA_EVENTLOG_DIR": str(tmp_path / "events")})
+            assert done.returncode == 0, done.stderr
+        packages = tmp_path / "cluster" / "master" / "packages"
+
+        def kept():
+            names = sorted(os.listdir(packages))
+            return [n for n in names if not n.endswith(".zip")], \
+                [n for n in names if n.endswith(".zip")]
+
+        wait_for(lambda: len(kept()[1]) <= 2, 30, f"old packages to go: {kept()}")
+        (copy,), zips = kept()
+        assert len(zips) == 2 and f"{copy}.zip" in zips

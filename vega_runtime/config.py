@@ -123,8 +123,9 @@ DAEMON_SETTINGS: tuple[Setting, ...] = (
             "so its status, web UI and REST API): beyond it the oldest are forgotten before "
             "vega.master.finished_app_ttl (Spark's spark.deploy.retainedApplications)."),
     _master("vega.master.retained_drivers", 200, at_least(1), "drivers",
-            "The most ended cluster-mode drivers the master keeps (status and output): beyond "
-            "it the oldest are forgotten (Spark's spark.deploy.retainedDrivers)."),
+            "The most ended cluster-mode drivers the master keeps (status, output and job "
+            "package): beyond it the oldest are forgotten (Spark's "
+            "spark.deploy.retainedDrivers)."),
     _history("vega.history.fs.cleaner.enabled", True, parse_bool, "boolean",
              "Delete old event logs, as Spark's history server does with "
              "spark.history.fs.cleaner.enabled: those not written for "

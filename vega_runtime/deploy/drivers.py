@@ -85,10 +85,10 @@ class DriverRunner:
     def __init__(self, work_dir: str, master_url: Callable[[], str], secret_file: str,
                  on_change: Callable[[], None] = lambda: None,
                  max_restarts: int = MAX_RESTARTS, retained: int = RETAINED_DRIVERS,
-                 on_forget: Callable[[str], None] = lambda driver_id: None):
+                 on_forget: Callable[[str, str], None] = lambda driver_id, package: None):
         self.work_dir = work_dir
-        #: how many ended drivers are kept; ``on_forget(driver_id)`` removes what an older
-        #: one leaves (its output)
+        #: how many ended drivers are kept; ``on_forget(driver_id, package_sha)`` removes
+        #: what an older one leaves (its output, its package)
         self.retained, self.on_forget = retained, on_forget
         #: how often a supervised driver that failed is started again
         self.max_restarts = max_restarts
@@ -256,19 +256,22 @@ class DriverRunner:
         self._forgotten(forgotten)
         self.on_change()
 
-    def _forget_ended(self) -> List[str]:
+    def _forget_ended(self) -> List[DriverInfo]:
         """Drop the oldest ended drivers beyond ``retained`` (with the lock held)."""
         ended = sorted((d.ended or 0.0, d.driver_id) for d in self.drivers.values() if d.done)
-        forgotten = [driver_id for _, driver_id in ended[:max(0, len(ended) - self.retained)]]
-        for driver_id in forgotten:
-            del self.drivers[driver_id]
-        return forgotten
+        return [self.drivers.pop(driver_id)
+                for _, driver_id in ended[:max(0, len(ended) - self.retained)]]
 
-    def _forgotten(self, driver_ids: List[str]) -> None:
-        for driver_id in driver_ids:
+    def _forgotten(self, drivers: List[DriverInfo]) -> None:
+        for info in drivers:
             log.info("driver %s forgotten (only the latest %d ended drivers are kept)",
-                     driver_id, self.retained)
-            self.on_forget(driver_id)
+                     info.driver_id, self.retained)
+            self.on_forget(info.driver_id, info.request.package_sha)
+
+    def uses_package(self, sha256: str) -> bool:
+        """Whether a driver it keeps runs from (or may run again from) package ``sha256``."""
+        with self.lock:
+            return any(d.request.package_sha == sha256 for d in self.drivers.values())
 
     def kill(self, driver_id: str) -> bool:
         with self.lock:

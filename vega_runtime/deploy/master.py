@@ -89,7 +89,7 @@ class Master(StatusQueries):
                                     on_change=self.save_state,
                                     max_restarts=conf["vega.master.supervise.max_restarts"],
                                     retained=conf["vega.master.retained_drivers"],
-                                    on_forget=self.logs.remove)
+                                    on_forget=self._forget_driver)
         self.connections = MasterConnections(self)
         self.recovery_writer = RecoveryWriter(self.recovery, self._recovery_snapshot,
                                               TICK_SECONDS)
@@ -222,9 +222,19 @@ class Master(StatusQueries):
 
     def _forget(self, action: ForgetApplication) -> None:
         self.logs.remove(action.app_id)
-        if action.package_sha and not any(d.request.package_sha == action.package_sha
-                                          and not d.done for d in self.drivers.drivers.values()):
+        if action.package_sha and not self.drivers.uses_package(action.package_sha):
             self.packages.remove(action.package_sha)
+
+    def _forget_driver(self, driver_id: str, package_sha: str) -> None:
+        """A cluster-mode driver beyond vega.master.retained_drivers: its output goes, and
+        its package unless a driver or an application the master keeps uses it."""
+        self.logs.remove(driver_id)
+        with self.lock:
+            used = any(a.request.package_sha == package_sha for a in self.state.apps.values()) \
+                or any(r.get("package_sha") == package_sha
+                       for r in self.state.recovered.values())
+        if package_sha and not used and not self.drivers.uses_package(package_sha):
+            self.packages.remove(package_sha)
 
     # -- requests from the HTTP API (the status documents: master_status.StatusQueries) ----
     def kill_application(self, app_id: str, reason: str) -> bool:
