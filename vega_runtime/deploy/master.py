@@ -85,6 +85,10 @@ class Master(StatusQueries):
                                  conf["vega.scheduler.mode"],
                                  conf["vega.master.retained_applications"])
         self.packages = PackageStore(self.work_dir)
+        # what a forgotten driver left (its package is not in the state), or an upload cut off
+        used = {r.get("package_sha", "") for r in self.state.recovered.values()} | \
+            {(d.get("request") or {}).get("package_sha", "") for d in saved["drivers"]}
+        self.packages.remove_unused(used, time.time() - conf["vega.master.finished_app_ttl"])
         self.drivers = DriverRunner(self.work_dir, lambda: self.url, secret_file,
                                     on_change=self.save_state,
                                     max_restarts=conf["vega.master.supervise.max_restarts"],
