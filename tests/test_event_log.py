@@ -498,3 +498,22 @@ def test_contexts_started_in_one_second_never_share_an_event_log(tmp_path):
             [f"{app_id}.jsonl"]
     finally:
         subprocess.run(["umount", "-l", str(events)], check=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file to another account needs root")
+def test_a_drivers_cleaner_deletes_only_its_own_accounts_logs(tmp_path, capfd):
+    """In an event log directory several accounts share (Spark's usual 1777
+    /tmp/spark-events), a Context's cleaner leaves the other accounts' logs to theirs: it
+    may not delete them (a sticky directory), and each would have been a warning on the
+    user's terminal once a day.  Each account marks when its own cleaner looked."""
+    events = tmp_path / "events"
+    events.mkdir()
+    _write_log(events, "app-20200101000000-0001", ended=True, days_ago=8)
+    _write_log(events, "app-20200101000000-0002", ended=True, days_ago=8)
+    os.chown(events / "app-20200101000000-0002.jsonl", 65534, 65534)  # nobody's
+    conf = {"vega.eventlog.dir": str(events)}
+    with Context("local", app_name="shared", conf=conf) as ctx:
+        mine = f"{ctx.application_id}.jsonl"
+        assert _event_logs(events) == ["app-20200101000000-0002.jsonl", mine]
+    assert os.path.exists(events / f".vega-cleaner-{os.getuid()}")
+    assert "event log" not in capfd.readouterr().err

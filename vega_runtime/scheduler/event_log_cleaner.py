@@ -4,13 +4,14 @@ Every Context writes an event log (``~/.vega/events`` by default), so a director
 cleans grows with every application, and so does the memory of a master listing it.  Two
 cleaners apply ``vega.history.fs.cleaner.*`` (on by default) to a local directory: the
 master's, every ``interval`` to its ``--event-log-dir``, and a Context's as it starts, to
-its own ``vega.eventlog.dir``, at most once an ``interval`` for all the processes writing
-there (``MARKER``'s time says when one last looked).
+its own ``vega.eventlog.dir``, at most once an ``interval`` for all the processes of its
+account writing there (``MARKER``'s time says when one last looked).
 
-Which logs go: those not written for ``max_age``, ended or not (Spark's too: a log whose
-driver was killed never ends); then, while more than ``max_num`` are left, the oldest of the
-ended ones, as Spark's ``maxNum`` deletes completed logs only (a log without its end may be
-of a driver running now).  Never one of ``keep`` (the applications the caller runs).
+Which logs go (a Context's cleaner looks only at its own account's: in a directory several
+accounts share, each cleans its own): those not written for ``max_age``, ended or not
+(Spark's too: a log whose driver was killed never ends); then, while more than
+``max_num`` are left, the oldest of the ended ones, as Spark's ``maxNum`` deletes
+completed logs only (a log without its end may be of a driver running now).  Never one of ``keep`` (the applications the caller runs).
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from typing import Callable, Dict, Iterable, List
 log = logging.getLogger(__name__)
 
 #: A file in the event log directory whose modification time is when a Context's cleaner
-#: last looked there (a dot file: event log listings read ``*.jsonl`` and their parts).
-MARKER = ".vega-cleaner"
+#: of that account last looked there (a dot file: event log listings read ``*.jsonl`` and
+#: their parts).
+MARKER = ".vega-cleaner-{uid}"
 #: The bytes at the end of a log read to see whether its last event is the end.
 _TAIL_BYTES = 512
 
@@ -75,9 +77,10 @@ def log_ended(paths: List[str]) -> bool:
 
 
 def clean_event_logs(directory: str, keep: Iterable[str], now: float, max_age: float,
-                     max_num: int) -> List[str]:
+                     max_num: int, own_only: bool = False) -> List[str]:
     """Delete the event logs (every part of each) in local ``directory`` that
-    ``expired_event_logs`` names; the ids of the applications whose logs went."""
+    ``expired_event_logs`` names, only this account's with ``own_only``; the ids of the
+    applications whose logs went."""
     last_written: Dict[str, float] = {}
     paths: Dict[str, List[str]] = {}
     try:
@@ -90,9 +93,12 @@ def clean_event_logs(directory: str, keep: Iterable[str], now: float, max_age: f
             continue
         app_id = entry.name[:-len(".jsonl")] if entry.name.endswith(".jsonl") else log_name
         try:
-            written = entry.stat(follow_symlinks=False).st_mtime
+            info = entry.stat(follow_symlinks=False)
         except OSError:
             continue
+        if own_only and info.st_uid != os.getuid():  # another account's: it cleans its own
+            continue
+        written = info.st_mtime
         last_written[app_id] = max(written, last_written.get(app_id, written))
         paths.setdefault(app_id, []).append(entry.path)
     removed = []
@@ -112,9 +118,10 @@ def clean_event_logs(directory: str, keep: Iterable[str], now: float, max_age: f
 
 def clean_if_due(directory: str, keep: Iterable[str], now: float, interval: float,
                  max_age: float, max_num: int) -> List[str]:
-    """``clean_event_logs`` in ``directory`` unless a cleaner looked there less than
-    ``interval`` seconds ago (``MARKER``); a directory it cannot mark is left alone."""
-    marker = os.path.join(directory, MARKER)
+    """``clean_event_logs`` of this account's logs in ``directory`` unless its cleaner
+    looked there less than ``interval`` seconds ago (``MARKER``); a directory it cannot
+    mark is left alone."""
+    marker = os.path.join(directory, MARKER.format(uid=os.getuid()))
     try:
         if now - os.stat(marker).st_mtime < interval:
             return []
@@ -128,4 +135,4 @@ def clean_if_due(directory: str, keep: Iterable[str], now: float, interval: floa
             os.close(fd)
     except OSError:
         return []
-    return clean_event_logs(directory, keep, now, max_age, max_num)
+    return clean_event_logs(directory, keep, now, max_age, max_num, own_only=True)
