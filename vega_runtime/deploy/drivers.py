@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import itertools
 import json
 import logging
 import os
@@ -72,6 +73,9 @@ class DriverInfo:
     pid: int = 0
     submitted: float = field(default_factory=time.time)
     ended: Optional[float] = None
+    #: how many drivers of this master had ended before it: which ended last, whatever the
+    #: wall clock (``ended``) did meanwhile
+    end_order: int = 0
     proc: Optional[subprocess.Popen] = None
     #: why it failed before it could run (its submitter is told): "" once it ran
     start_failure: str = ""
@@ -98,6 +102,7 @@ class DriverRunner:
         self.drivers: Dict[str, DriverInfo] = {}
         self.lock = threading.Lock()
         self._count = 0
+        self._ends = itertools.count(1)
         #: set when the master stops: no driver is started or restarted any more
         self.stopping = False
 
@@ -251,6 +256,7 @@ class DriverRunner:
     def _end(self, info: DriverInfo, state: DriverState, code: int, reason: str) -> None:
         with self.lock:
             info.state, info.exit_code, info.ended = state, code, time.time()
+            info.end_order = next(self._ends)
             forgotten = self._forget_ended()
         log.info("driver %s %s: %s", info.driver_id, state.value, reason)
         self._forgotten(forgotten)
@@ -258,7 +264,7 @@ class DriverRunner:
 
     def _forget_ended(self) -> List[DriverInfo]:
         """Drop the oldest ended drivers beyond ``retained`` (with the lock held)."""
-        ended = sorted((d.ended or 0.0, d.driver_id) for d in self.drivers.values() if d.done)
+        ended = sorted((d.end_order, d.driver_id) for d in self.drivers.values() if d.done)
         return [self.drivers.pop(driver_id)
                 for _, driver_id in ended[:max(0, len(ended) - self.retained)]]
 
@@ -280,6 +286,7 @@ class DriverRunner:
                 return False
             info.state = DriverState.KILLED
             info.exit_code, info.ended = 130, time.time()
+            info.end_order = next(self._ends)
             proc = info.proc
             forgotten = self._forget_ended()
         if proc is not None:
