@@ -367,3 +367,25 @@ def test_a_long_lived_applications_log_replays_in_linear_time_keeping_the_latest
     assert app.latest_attempt(jobs - 1).completed == 100.0 + jobs + 0.5
     assert app.latest_attempt(0) is None
     assert docs.application_info(app, True)["name"] == "long"
+
+
+def test_a_long_lived_application_keeps_its_latest_dead_executors_only():
+    """An application whose executors come and go (dynamic allocation over days, executors
+    lost and replaced) kept a record of every executor it ever had: the master's replay,
+    and every /allexecutors answer (which looks at each one's tasks), grew with them.  As
+    Spark's spark.ui.retainedDeadExecutors (100), it keeps the 100 removed last and every
+    live one."""
+    events = [{"event": "ApplicationStart", "time": 100.0, "app_id": "app-1", "name": "churn",
+               "master": "vega://m:7077"}]
+    for n in range(1, 1001):
+        events += [{"event": "ExecutorAdded", "time": 100.0 + n, "executor": f"exec-{n}",
+                    "host": "10.0.0.1"},
+                   {"event": "ExecutorRemoved", "time": 100.5 + n, "executor": f"exec-{n}",
+                    "reason": "idle", "lost": False}]
+    events.append({"event": "ExecutorAdded", "time": 2000.0, "executor": "exec-1001",
+                   "host": "10.0.0.1"})
+    app = replay("app-1", events)
+    summaries = docs.executor_summaries(app, True)
+    assert [e["id"] for e in summaries] == [f"exec-{n}" for n in range(901, 1002)]
+    assert [e["isActive"] for e in summaries] == [False] * 100 + [True]
+    assert [e["id"] for e in docs.executor_summaries(app, False)] == ["exec-1001"]

@@ -313,7 +313,7 @@ def test_a_context_the_job_never_stops_is_stopped_at_exit(vega_cli, tmp_path, ma
     result = vega_cli("submit", "--master", master, job,
                       env={"TMPDIR": str(scratch), "VEGA_EVENTLOG_DIR": str(events)})
     assert result.returncode == 0 and result.stdout == "45\n", result.stderr
-    log, = events.iterdir()
+    log, = events.glob("*.jsonl")
     assert re.search(rf"^{log.stem} finished in .*: 1 job, 1 stage, 2 tasks", result.stderr,
                      re.M), result.stderr
     with open(log) as fh:

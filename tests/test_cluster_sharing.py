@@ -231,7 +231,7 @@ def test_a_memory_hog_is_stopped_at_its_limit_and_reported_as_such_everywhere(tm
         assert (f"task 1 of stage 0 (RDD created at hog.py:11 in <module>) failed 2 times; last "
                 f"error on 127.0.0.1 (exec-2): ExecutorLost: {second}") in result.stderr
 
-        (log_name,) = os.listdir(events)
+        (log_name,) = [n for n in os.listdir(events) if n.endswith(".jsonl")]
         lost = [e for e in map(json.loads, open(events / log_name))
                 if e["event"] == "ExecutorRemoved" and e["lost"]]
         assert [(e["executor"], e["reason"], e["cause"]) for e in lost] == [
@@ -283,7 +283,7 @@ def test_executor_exits_and_signals_are_classified_in_the_error_and_the_event_lo
                   "running task 1.0")
         assert [line for line in result.stdout.splitlines() if line.startswith("FAILED")] == \
             [f"FAILED {exited}", f"FAILED {killed}"]
-        (log_name,) = os.listdir(events)
+        (log_name,) = [n for n in os.listdir(events) if n.endswith(".jsonl")]
         lost = [(e["reason"].split(" (its log ends")[0], e["cause"])
                 for e in map(json.loads, open(events / log_name)) if e["event"] == "ExecutorRemoved" and e["lost"]]
         assert lost == [(exited, "exit_code"), (killed, "signal")]
@@ -334,7 +334,7 @@ def test_an_executor_lost_with_a_silent_worker_is_classified_as_a_lost_heartbeat
         go.write_text("")
         assert driver.wait(60) == 0, "".join(driver.err)
         assert line_value(driver.lines, "DONE") == [0, 1]
-        (log_name,) = os.listdir(events)
+        (log_name,) = [n for n in os.listdir(events) if n.endswith(".jsonl")]
         lost = [(e["executor"], e["reason"], e["cause"])
                 for e in map(json.loads, open(events / log_name)) if e["event"] == "ExecutorRemoved" and e["lost"]]
         assert lost == [(executor, f"executor {executor} on 127.0.0.1 was lost with its worker "

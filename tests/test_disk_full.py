@@ -367,3 +367,46 @@ def test_a_daemon_started_on_a_full_disk_says_which_and_what_to_do(small_disk, t
         f"vega: error: the master did not start: it could not write why to "
         f"{work_dir}/master.out: that disk is full (0 bytes free)",
         "Free space on it, or give the daemon another work dir (--work-dir)"], result.stderr
+
+
+def test_a_recovery_save_on_a_full_disk_leaves_no_partial_state_file(master_on_small_disk,
+                                                                      small_disk, tmp_path):
+    """The master's disk is full when its state changes (a worker is lost): the save fails,
+    said once, and leaves no ``recovery/state.json.tmp`` behind (the part written stayed,
+    holding the space the next save needed); once space is freed the next tick writes the
+    state, the worker lost."""
+    import json
+    import signal
+
+    from proc_helpers import kill_group, spawn_vega
+
+    url, env, work_dir, out = master_on_small_disk
+    recovery = os.path.join(work_dir, "recovery")
+    worker = spawn_vega("worker", url, "--host", "127.0.0.1", "--cores", "1", "--memory", "1g",
+                        "--port", "0", "--webui-port", "0", "--work-dir", str(tmp_path / "w"),
+                        env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        def workers_saved():
+            try:
+                with open(os.path.join(recovery, "state.json")) as fh:
+                    return {w["state"] for w in json.load(fh)["workers"].values()}
+            except (OSError, ValueError):
+                return None
+
+        wait_for(lambda: workers_saved() == {"alive"}, 60, "the worker in the saved state")
+        fill(small_disk)
+        os.killpg(worker.pid, signal.SIGKILL)
+
+        def said():
+            with open(out) as fh:
+                return [line for line in fh if "cannot write the recovery state" in line]
+
+        wait_for(said, 30, "the master to say it cannot save")
+        assert "No space left on device" in said()[0]
+        assert sorted(os.listdir(recovery)) == ["state.json"]
+        os.remove(os.path.join(small_disk, "filler"))
+        wait_for(lambda: workers_saved() == {"lost"}, 30, "the lost worker in the saved state")
+        assert sorted(os.listdir(recovery)) == ["state.json"]
+    finally:
+        kill_group(worker)

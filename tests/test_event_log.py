@@ -402,7 +402,7 @@ def test_the_master_cleans_old_event_logs_but_a_running_applications(tmp_path):
             running_id = driver.stdout.readline().split()[-1]
             wanted = {f"{second_id}.jsonl", f"{running_id}.jsonl"}
             # the old log by age; the first application's as the oldest beyond 2 logs
-            wait_for(lambda: set(os.listdir(events)) == wanted, timeout=30,
+            wait_for(lambda: set(_event_logs(events)) == wanted, timeout=30,
                      what=f"only {sorted(wanted)} in {os.listdir(events)}")
             os.utime(events / f"{running_id}.jsonl", (eight_days_ago, eight_days_ago))
             # two more sweeps: the running application's log stays, old as it looks
@@ -412,7 +412,108 @@ def test_the_master_cleans_old_event_logs_but_a_running_applications(tmp_path):
             (events / "app-20200101000000-0def.jsonl").write_text("")
             os.utime(events / "app-20200101000000-0def.jsonl", (eight_days_ago, eight_days_ago))
             wait_for(lambda: sweeps() > before, what="the cleaner to look again")
-            assert set(os.listdir(events)) == wanted
+            assert set(_event_logs(events)) == wanted
         finally:
             os.killpg(driver.pid, signal.SIGKILL)
             kill_group(driver)
+
+
+def _event_logs(directory):
+    return sorted(name for name in os.listdir(directory) if ".jsonl" in name)
+
+
+def _write_log(directory, app_id, ended, days_ago):
+    """An event log of ``app_id`` last written ``days_ago`` days ago, ended or cut off (its
+    driver was killed)."""
+    path = os.path.join(str(directory), f"{app_id}.jsonl")
+    lines = [{"event": "ApplicationStart", "time": 1.0, "app_id": app_id, "name": "old"}]
+    lines += [{"event": "ApplicationEnd", "time": 2.0}] if ended else []
+    with open(path, "w") as fh:
+        fh.writelines(json.dumps(line) + "\n" for line in lines)
+    when = os.path.getmtime(path) - days_ago * 24 * 3600
+    os.utime(path, (when, when))
+
+
+def test_a_drivers_event_log_directory_is_cleaned_by_default(tmp_path):
+    """Every Context writes an event log (``~/.vega/events`` by default) and nothing deleted
+    them: a machine running jobs for months kept them all.  A Context starting cleans its
+    local directory as the master's cleaner does (vega.history.fs.cleaner.*, on by default):
+    a log not written for max_age (7 d) goes, then the oldest ended logs while there are more
+    than max_num (1000); a log without its end (a driver running, or killed) stays until
+    max_age.  It looks at most
+    once an interval (1 d) for all the processes using the directory."""
+    events = tmp_path / "events"
+    events.mkdir()
+    _write_log(events, "app-20200101000000-0001", ended=True, days_ago=8)
+    _write_log(events, "app-20200101000000-0002", ended=False, days_ago=8)
+    for n, days_ago in ((3, 3.0), (4, 2.0), (5, 1.0)):
+        _write_log(events, f"app-20200101000000-000{n}", ended=True, days_ago=days_ago)
+    _write_log(events, "app-20200101000000-0006", ended=False, days_ago=4.0)  # running
+    conf = {"vega.eventlog.dir": str(events), "vega.history.fs.cleaner.max_num": 3}
+    with Context("local", app_name="cleaning", conf=conf) as ctx:
+        mine = f"{ctx.application_id}.jsonl"
+        assert _event_logs(events) == ["app-20200101000000-0005.jsonl",
+                                       "app-20200101000000-0006.jsonl", mine]
+    _write_log(events, "app-20200101000000-0007", ended=True, days_ago=9)
+    with Context("local", app_name="not-due", conf=conf) as ctx:
+        later = f"{ctx.application_id}.jsonl"
+        assert "app-20200101000000-0007.jsonl" in _event_logs(events)  # within the interval
+    assert later in _event_logs(events) and mine in _event_logs(events)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
+def test_contexts_started_in_one_second_never_share_an_event_log(tmp_path):
+    """A Context names itself and its event log ``app-<second>-<4 random hex digits>``: of
+    65,536 names a second, Contexts started in the same second (a notebook's loop makes a
+    hundred a second, a scheduler starts jobs together) sometimes drew the same one, and
+    the later appended its events to the earlier's log: the history showed one application
+    of the two.  With every name of two seconds taken (on a tmpfs: a disk's directory of
+    131,072 files takes a minute to fill here), a Context started in them still writes
+    its own log (under a longer name) and appends to none."""
+    import re
+    import time
+
+    from proc_helpers import wait_for
+
+    events = tmp_path / "events"
+    events.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(events)], check=True)
+    try:
+        start = int(time.time()) + 6  # two seconds' names take ~2 s
+        for second in (start, start + 1):
+            stamp = time.strftime("app-%Y%m%d%H%M%S-", time.localtime(second))
+            for n in range(1 << 16):  # (empty: a tmpfs file of one line takes a page)
+                os.close(os.open(events / f"{stamp}{n:04x}.jsonl", os.O_CREAT | os.O_WRONLY,
+                                 0o600))
+        wait_for(lambda: time.time() >= start, 30, "the second whose names are all taken")
+        conf = {"vega.eventlog.dir": str(events), "vega.history.fs.cleaner.enabled": False}
+        with Context("local", app_name="unlucky", conf=conf) as ctx:
+            assert ctx.parallelize(range(4), 2).count() == 4
+            path, app_id = ctx.event_log.path, ctx.application_id
+        assert app_id[4:18] in {time.strftime("%Y%m%d%H%M%S", time.localtime(s))
+                                for s in (start, start + 1)}, "too slow to start: run it again"
+        assert os.path.basename(path) == f"{app_id}.jsonl"
+        assert re.fullmatch(r"app-\d{14}-[0-9a-f]{8}", app_id), app_id  # not a taken name
+        assert [n for n in os.listdir(events) if os.path.getsize(events / n)] == \
+            [f"{app_id}.jsonl"]
+    finally:
+        subprocess.run(["umount", "-l", str(events)], check=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file to another account needs root")
+def test_a_drivers_cleaner_deletes_only_its_own_accounts_logs(tmp_path, capfd):
+    """In an event log directory several accounts share (Spark's usual 1777
+    /tmp/spark-events), a Context's cleaner leaves the other accounts' logs to theirs: it
+    may not delete them (a sticky directory), and each would have been a warning on the
+    user's terminal once a day.  Each account marks when its own cleaner looked."""
+    events = tmp_path / "events"
+    events.mkdir()
+    _write_log(events, "app-20200101000000-0001", ended=True, days_ago=8)
+    _write_log(events, "app-20200101000000-0002", ended=True, days_ago=8)
+    os.chown(events / "app-20200101000000-0002.jsonl", 65534, 65534)  # nobody's
+    conf = {"vega.eventlog.dir": str(events)}
+    with Context("local", app_name="shared", conf=conf) as ctx:
+        mine = f"{ctx.application_id}.jsonl"
+        assert _event_logs(events) == ["app-20200101000000-0002.jsonl", mine]
+    assert os.path.exists(events / f".vega-cleaner-{os.getuid()}")
+    assert "event log" not in capfd.readouterr().err

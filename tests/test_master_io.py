@@ -159,3 +159,41 @@ def test_only_the_latest_ended_drivers_are_kept_with_their_output(tmp_path):
         assert "driver ran" in restarted.application_output(ids[2])
     finally:
         restarted.stop()
+
+
+def test_the_driver_that_ended_last_is_kept_whatever_the_wall_clock_did(tmp_path,
+                                                                          monkeypatch):
+    """The ended drivers kept (vega.master.retained_drivers) are the last to end: they were
+    ordered by the wall-clock time of their end, so after the clock was set back (an NTP
+    step on a master up for weeks) the driver that had just ended looked oldest and was
+    forgotten at once, its output deleted while its submitter followed it.  The drivers'
+    wall clock is faked here, set back an hour between two drivers."""
+    import types
+
+    from vega_runtime.deploy import drivers
+    from vega_runtime.net.messages import SubmitDriver
+    from vega_runtime.packaging import build_package
+
+    wall = {"offset": 0.0}
+    monkeypatch.setattr(drivers, "time", types.SimpleNamespace(
+        time=lambda: time.time() - wall["offset"], strftime=time.strftime,
+        localtime=time.localtime, sleep=time.sleep, monotonic=time.monotonic))
+    job = tmp_path / "job.py"
+    job.write_text("print('driver ran')\n")
+    package = build_package(str(job), [], [], str(tmp_path / "package"))
+    master = Master(master_conf(tmp_path / "master", **{"vega.master.retained_drivers": 1}),
+                    None).start()
+    try:
+        with open(package.path, "rb") as fh:
+            master.packages.store(package.sha256, fh.read())
+        ended = []
+        for n in range(2):
+            info = master.drivers.submit(SubmitDriver(f"driver-{n}", "job/job.py", [], "{}",
+                                                      package.sha256, False))
+            wait_for(lambda: info.done, 60, f"driver {n} to end")
+            ended.append(info.driver_id)
+            wall["offset"] = 3600.0  # the clock is set back an hour
+        assert [d["id"] for d in master.status()["drivers"]] == ended[1:]
+        assert "driver ran" in master.application_output(ended[1])
+    finally:
+        master.stop()

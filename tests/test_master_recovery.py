@@ -199,3 +199,36 @@ def test_a_supervised_drivers_saved_request_is_checked_as_a_submission(tmp_path,
         if "field" in problem else
         f"driver driver-20261205000000-0001 not restarted: its saved request is unreadable "
         f"({problem})"]
+
+
+def test_a_restarted_master_deletes_the_packages_nothing_it_recovered_uses(tmp_path):
+    """Job packages are deleted with what uses them; one whose user the master forgot in an
+    earlier life (an ended cluster-mode driver: the recovery state keeps no package of it)
+    stayed for ever, as did an upload a killed master was writing.  At start the master
+    deletes those, but one uploaded lately (its application may be about to register)."""
+    import os
+
+    old = [("a" * 64, "a finished application's"), ("b" * 64, "a running driver's"),
+           ("c" * 64, "nobody's")]
+    RecoveryStore(str(tmp_path)).save(
+        {"app-0": {"name": "old-job", "state": "finished", "submitted": 50.0, "ended": 60.0,
+                   "next_executor": 2, "package_sha": "a" * 64}}, {},
+        [{"id": "driver-1", "name": "plain", "state": "running", "restarts": 0,
+          "exit_code": None, "pid": 999999, "supervise": False, "started": 100.0,
+          "duration_seconds": 1.0,
+          "request": {"name": "plain", "job_file": "job/j.py", "args": [], "conf_json": "{}",
+                      "package_sha": "b" * 64, "supervise": False}}])
+    packages = tmp_path / "packages"
+    packages.mkdir()
+    two_days_ago = os.path.getmtime(packages) - 2 * 86400
+    for sha, _ in old:
+        (packages / f"{sha}.zip").write_bytes(b"zip")
+        (packages / sha).mkdir()
+        for path in (packages / f"{sha}.zip", packages / sha):
+            os.utime(path, (two_days_ago, two_days_ago))
+    (packages / f"{'d' * 64}.zip").write_bytes(b"just uploaded")
+    (packages / f"{'e' * 64}.zip.4242.17.tmp").write_bytes(b"cut off")
+    master = Master(master_conf(tmp_path), None)
+    master.stop()
+    assert sorted(os.listdir(packages)) == ["a" * 64, f"{'a' * 64}.zip", "b" * 64,
+                                            f"{'b' * 64}.zip", f"{'d' * 64}.zip"]

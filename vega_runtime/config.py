@@ -67,6 +67,11 @@ def _master(key, default, parse, unit, doc, env=None, flag=None):
                    flag and f"vega master {flag}", (MASTER,))
 
 
+def _history(key, default, parse, unit, doc):
+    """An event log cleaner setting: the master's and the drivers' cleaners read it."""
+    return Setting(key, default, parse, unit, doc, used_by=(DRIVER, MASTER))
+
+
 def _worker(key, default, parse, unit, doc, env=None, flag=None):
     return Setting(key, default, parse, unit, doc, env,
                    flag and f"vega worker {flag}", (WORKER,))
@@ -118,22 +123,29 @@ DAEMON_SETTINGS: tuple[Setting, ...] = (
             "so its status, web UI and REST API): beyond it the oldest are forgotten before "
             "vega.master.finished_app_ttl (Spark's spark.deploy.retainedApplications)."),
     _master("vega.master.retained_drivers", 200, at_least(1), "drivers",
-            "The most ended cluster-mode drivers the master keeps (status and output): beyond "
-            "it the oldest are forgotten (Spark's spark.deploy.retainedDrivers)."),
-    _master("vega.history.fs.cleaner.enabled", False, parse_bool, "boolean",
-            "Delete old event logs from the master's vega.eventlog.dir (a local directory), "
-            "as Spark's history server does with spark.history.fs.cleaner.enabled: those "
-            "not written for vega.history.fs.cleaner.max_age, then the oldest beyond "
-            "vega.history.fs.cleaner.max_num; never a running application's. Without it "
-            "the directory, and the history the web UI lists, grow with every application."),
-    _master("vega.history.fs.cleaner.interval", 24 * 3600.0, parse_seconds, "seconds",
-            "How often the cleaner looks (Spark's spark.history.fs.cleaner.interval)."),
-    _master("vega.history.fs.cleaner.max_age", 7 * 24 * 3600.0, parse_seconds, "seconds",
-            "Event logs not written for this long are deleted by the cleaner (Spark's "
-            "spark.history.fs.cleaner.maxAge)."),
-    _master("vega.history.fs.cleaner.max_num", 0, at_least(0), "event logs",
-            "The most event logs the cleaner leaves, deleting the oldest first; 0: no limit "
-            "(Spark's spark.history.fs.cleaner.maxNum)."),
+            "The most ended cluster-mode drivers the master keeps (status, output and job "
+            "package): beyond it the oldest are forgotten (Spark's "
+            "spark.deploy.retainedDrivers)."),
+    _history("vega.history.fs.cleaner.enabled", True, parse_bool, "boolean",
+             "Delete old event logs, as Spark's history server does with "
+             "spark.history.fs.cleaner.enabled: those not written for "
+             "vega.history.fs.cleaner.max_age, then, while more than "
+             "vega.history.fs.cleaner.max_num are left, the oldest of those that ended (a log "
+             "without its end, of a running or a killed driver, only by age); never a running "
+             "application's. The master cleans its --event-log-dir every interval, and a "
+             "Context its own vega.eventlog.dir as it starts, at most once an interval for "
+             "every process writing there. Local directories only. Without it the directory, "
+             "the history the web UI lists and the master's memory grow with every "
+             "application (every Context writes a log, unlike Spark's drivers)."),
+    _history("vega.history.fs.cleaner.interval", 24 * 3600.0, parse_seconds, "seconds",
+             "How often the cleaner looks (Spark's spark.history.fs.cleaner.interval)."),
+    _history("vega.history.fs.cleaner.max_age", 7 * 24 * 3600.0, parse_seconds, "seconds",
+             "Event logs not written for this long are deleted by the cleaner (Spark's "
+             "spark.history.fs.cleaner.maxAge)."),
+    _history("vega.history.fs.cleaner.max_num", 1000, at_least(0), "event logs",
+             "The most event logs the cleaner leaves, deleting the oldest ended ones first; "
+             "0: no limit (Spark's spark.history.fs.cleaner.maxNum). It bounds the master's "
+             "memory too: about 5 KB for each log it lists."),
     _master("vega.master.max_executor_failures", 10, at_least(1), "exits",
             "An application whose executors exit this many times is failed once it has no "
             "executor left (Spark's spark.deploy.maxExecutorRetries: one with executors "

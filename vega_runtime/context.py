@@ -15,9 +15,10 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from . import aliases, context_backend
+from . import aliases, context_backend, ids
 from ._version import __version__
 from .errors import BroadcastNotSerializable, ContextStoppedError, DriverOnlyError
+from .context_event_logs import EventLogs
 from .context_files import FileShipping
 from .context_jobs import _NO_JOB, JobControl
 from .context_persistence import Persistence
@@ -58,7 +59,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class Context(JobControl, FileShipping, Persistence, Profiles):
+class Context(JobControl, FileShipping, Persistence, Profiles, EventLogs):
     """The connection to a Vega master; creates RDDs and runs jobs.
 
     >>> with Context(master="local", app_name="doc") as ctx:
@@ -113,8 +114,7 @@ class Context(JobControl, FileShipping, Persistence, Profiles):
         self._start_time = time.time()
         #: the id this Context makes itself, which names its event log and directory; a
         #: cluster's master gives the application this id too (``application_id``)
-        self.context_id = time.strftime("app-%Y%m%d%H%M%S-", time.localtime(self._start_time)) \
-            + os.urandom(2).hex()
+        self.context_id = ids.new_context_id(self._start_time)
         self.checkpoint_dir: Optional[str] = None
         self.hdfs_settings = hdfs.HdfsSettings(self.conf["vega.hdfs.user"], self.conf["vega.hdfs.timeout"],
                                                self.conf["vega.hdfs.datanodes"], self.conf["vega.hdfs.namenode"])
@@ -151,12 +151,9 @@ class Context(JobControl, FileShipping, Persistence, Profiles):
         self._bus.listeners.append(self._job_status)
         self.event_log: Optional[event_log.EventLog] = None
         if self.conf["vega.eventlog.dir"]:
-            self.event_log = event_log.EventLog(
-                os.path.expanduser(self.conf["vega.eventlog.dir"]), self.context_id,
-                self.app_name, self.master_spec.url, self.hdfs_settings,
-                self.conf["vega.eventlog.rolling.max_file_size"]
-                if self.conf["vega.eventlog.rolling.enabled"] else 0)
+            self.event_log = self._new_event_log()
             self._bus.listeners.append(self.event_log)
+            self._clean_event_logs()
         self._metrics_server = None
         if self.conf["vega.driver.metrics.port"]:  # the workers' /metrics server
             from .config import http_limits

@@ -103,6 +103,17 @@ def numbered_app_id(now: float, number: int) -> str:
     return time.strftime("app-%Y%m%d%H%M%S-", time.localtime(now)) + f"{number:04d}"
 
 
+def new_context_id(now: float, hex_digits: int = 4) -> str:
+    """The id a Context makes itself at ``now``: ``app-<stamp>-`` and random hex digits (4,
+    as Spark's 4-digit numbers; more when those of its second are taken, up to 12).
+
+    >>> APP.matches(new_context_id(0.0)), len(new_context_id(0.0, 8))
+    (True, 27)
+    """
+    return time.strftime("app-%Y%m%d%H%M%S-", time.localtime(now)) + \
+        os.urandom(hex_digits // 2).hex()
+
+
 #: A cluster-mode driver, numbered by the master: ``driver-<stamp>-<n>``.
 DRIVER = IdKind("driver id", rf"driver-{_STAMP}-[0-9]{{4,12}}", "driver-20261203083328-0001")
 #: What ``vega logs`` and ``vega kill`` accept: an application or a driver.

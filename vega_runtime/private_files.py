@@ -37,6 +37,8 @@ FILE_MODE = 0o600
 
 _FLAGS = {"ab": os.O_WRONLY | os.O_CREAT | os.O_APPEND,
           "a": os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+          # a new file (appended to), or FileExistsError
+          "x": os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_EXCL,
           "wb": os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
           "w": os.O_WRONLY | os.O_CREAT | os.O_TRUNC}
 
@@ -55,6 +57,7 @@ def open_private(path: str, mode: str = "ab", encoding: Optional[str] = None):
     account is refused (``PermissionError`` naming its owner), or its owner would read
     what is written, or (a pid file) change it."""
     fd = private_fd(path, mode)
+    mode = "a" if mode == "x" else mode
     return os.fdopen(fd, mode, encoding=encoding) if "b" not in mode else os.fdopen(fd, mode)
 
 
@@ -66,7 +69,8 @@ def private_fd(path: str, mode: str = "ab") -> int:
         try:
             return os.open(path, flags | os.O_EXCL, FILE_MODE)
         except FileExistsError:
-            pass
+            if flags & os.O_EXCL:
+                raise
         try:  # an existing one, not truncated before its owner is known, nor waited on (a FIFO)
             fd = os.open(path, (flags & ~(os.O_CREAT | os.O_TRUNC)) | os.O_NONBLOCK)
         except FileNotFoundError:

@@ -20,6 +20,9 @@ _NEW = object()
 #: long-lived Context's pages cost the master a bounded amount of memory
 RETAINED_JOBS = 1000
 RETAINED_STAGES = 1000
+#: the most removed executors it keeps, the first removed going first (Spark's
+#: spark.ui.retainedDeadExecutors): executors that come and go for days cost no more
+RETAINED_DEAD_EXECUTORS = 100
 
 
 class JobRecord(Record):
@@ -161,6 +164,7 @@ class AppRecord(Record):
         #: keeps a record that never replays a job for every event log it lists
         self._finished_jobs: Optional[Deque[int]] = None
         self._finished_stages: Optional[Deque[Tuple[int, int]]] = None
+        self._removed_executors: Optional[Deque[str]] = None
 
     def _job_finished(self, job_id: int) -> None:
         if self._finished_jobs is None:
@@ -168,6 +172,13 @@ class AppRecord(Record):
         self._finished_jobs.append(job_id)
         while len(self._finished_jobs) > RETAINED_JOBS:
             self.jobs.pop(self._finished_jobs.popleft(), None)
+
+    def _executor_removed(self, executor_id: str) -> None:
+        if self._removed_executors is None:
+            self._removed_executors = deque()
+        self._removed_executors.append(executor_id)
+        while len(self._removed_executors) > RETAINED_DEAD_EXECUTORS:
+            self.executors.pop(self._removed_executors.popleft(), None)
 
     def _stage_finished(self, stage: StageAttempt) -> None:
         if self._finished_stages is None:
@@ -307,6 +318,8 @@ def _apply_event(app: AppRecord, e: dict, running_job: Optional[int]) -> Optiona
         app.executors[e["executor"]] = ExecutorRecord(e["executor"], e["host"], at)
     elif kind in ("ExecutorRemoved", "ExecutorLost") and e["executor"] in app.executors:
         record = app.executors[e["executor"]]
+        if record.removed is None:
+            app._executor_removed(record.executor_id)
         record.removed, record.remove_reason = at, e.get("reason")
         record.lost, record.cause = bool(e.get("lost", True)), e.get("cause") or ""
         for holders in app.blocks.values():

@@ -19,6 +19,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import enum
+import itertools
 import json
 import logging
 import os
@@ -76,6 +77,9 @@ class DriverInfo:
     pid: int = 0
     submitted: float = field(default_factory=time.time)
     ended: Optional[float] = None
+    #: how many drivers of this master had ended before it: which ended last, whatever the
+    #: wall clock (``ended``) did meanwhile
+    end_order: int = 0
     proc: Optional[subprocess.Popen] = None
     #: why it failed before it could run (its submitter is told): "" once it ran
     start_failure: str = ""
@@ -89,12 +93,12 @@ class DriverRunner:
     def __init__(self, work_dir: str, master_url: Callable[[], str], secret_file: str,
                  on_change: Callable[[], None] = lambda: None,
                  max_restarts: int = MAX_RESTARTS, retained: int = RETAINED_DRIVERS,
-                 on_forget: Callable[[str], None] = lambda driver_id: None,
+                 on_forget: Callable[[str, str], None] = lambda driver_id, package: None,
                  on_end: Callable[[DriverInfo], None] = lambda info: None,
                  max_running: int = MAX_RUNNING):
         self.work_dir = work_dir
-        #: how many ended drivers are kept; ``on_forget(driver_id)`` removes what an older
-        #: one leaves (its output)
+        #: how many ended drivers are kept; ``on_forget(driver_id, package_sha)`` removes
+        #: what an older one leaves (its output, its package)
         self.retained, self.on_forget = retained, on_forget
         #: ``on_end(info)`` when a driver has ended (its package may go)
         self.on_end = on_end
@@ -112,6 +116,7 @@ class DriverRunner:
         self._running = 0
         self._waiting: Deque[str] = collections.deque()
         self._place_free = threading.Condition(self.lock)
+        self._ends = itertools.count(1)
         #: set when the master stops: no driver is started or restarted any more
         self.stopping = False
 
@@ -308,25 +313,30 @@ class DriverRunner:
     def _end(self, info: DriverInfo, state: DriverState, code: int, reason: str) -> None:
         with self.lock:
             info.state, info.exit_code, info.ended = state, code, time.time()
+            info.end_order = next(self._ends)
             forgotten = self._forget_ended()
         log.info("driver %s %s: %s", info.driver_id, state.value, reason)
         self._forgotten(forgotten)
         self.on_end(info)
         self.on_change()
 
-    def _forget_ended(self) -> List[str]:
+    def _forget_ended(self) -> List[DriverInfo]:
         """Drop the oldest ended drivers beyond ``retained`` (with the lock held)."""
-        ended = sorted((d.ended or 0.0, d.driver_id) for d in self.drivers.values() if d.done)
-        forgotten = [driver_id for _, driver_id in ended[:max(0, len(ended) - self.retained)]]
-        for driver_id in forgotten:
-            del self.drivers[driver_id]
-        return forgotten
+        ended = sorted((d.end_order, d.driver_id) for d in self.drivers.values() if d.done)
+        return [self.drivers.pop(driver_id)
+                for _, driver_id in ended[:max(0, len(ended) - self.retained)]]
 
-    def _forgotten(self, driver_ids: List[str]) -> None:
-        for driver_id in driver_ids:
+    def _forgotten(self, drivers: List[DriverInfo]) -> None:
+        for info in drivers:
             log.info("driver %s forgotten (only the latest %d ended drivers are kept)",
-                     driver_id, self.retained)
-            self.on_forget(driver_id)
+                     info.driver_id, self.retained)
+            self.on_forget(info.driver_id, info.request.package_sha)
+
+    def uses_package(self, sha256: str) -> bool:
+        """Whether a driver not ended runs from (or may run again from) package ``sha256``."""
+        with self.lock:
+            return any(d.request.package_sha == sha256 and not d.done
+                       for d in self.drivers.values())
 
     def kill(self, driver_id: str, before: Callable[[], None] = lambda: None) -> bool:
         """Kill a driver not ended (False if there is none): it is killed, then ``before()``
@@ -338,6 +348,7 @@ class DriverRunner:
                 return False
             info.state = DriverState.KILLED
             info.exit_code, info.ended = 130, time.time()
+            info.end_order = next(self._ends)
             proc = info.proc
             self._place_free.notify_all()  # one waiting for a place goes
             forgotten = self._forget_ended()

@@ -85,11 +85,15 @@ class Master(StatusQueries):
                                  conf["vega.scheduler.mode"],
                                  conf["vega.master.retained_applications"])
         self.packages = PackageStore(self.work_dir)
+        # what a forgotten driver left (its package is not in the state), or an upload cut off
+        used = {r.get("package_sha", "") for r in self.state.recovered.values()} | \
+            {(d.get("request") or {}).get("package_sha", "") for d in saved["drivers"]}
+        self.packages.remove_unused(used, time.time() - conf["vega.master.finished_app_ttl"])
         self.drivers = DriverRunner(self.work_dir, lambda: self.url, secret_file,
                                     on_change=self.save_state,
                                     max_restarts=conf["vega.master.supervise.max_restarts"],
                                     retained=conf["vega.master.retained_drivers"],
-                                    on_forget=self.logs.remove,
+                                    on_forget=self._forget_driver,
                                     on_end=self._driver_ended,
                                     max_running=conf["vega.master.max_running_drivers"])
         self.connections = MasterConnections(self)
@@ -195,8 +199,8 @@ class Master(StatusQueries):
 
     def clean_event_logs(self) -> List[str]:
         """Delete the event logs vega.history.fs.cleaner.max_age and .max_num expire
-        (``event_log.clean_event_logs``), none of an application running here."""
-        from ..scheduler.event_log import clean_event_logs
+        (``event_log_cleaner.clean_event_logs``), none of an application running here."""
+        from ..scheduler.event_log_cleaner import clean_event_logs
 
         with self.lock:
             # by the master's id and by the Context's, which names its log (they differ
@@ -227,8 +231,7 @@ class Master(StatusQueries):
 
     def _forget(self, action: ForgetApplication) -> None:
         self.logs.remove(action.app_id)
-        if action.package_sha and not any(d.request.package_sha == action.package_sha
-                                          and not d.done for d in self.drivers.drivers.values()):
+        if action.package_sha and not self.drivers.uses_package(action.package_sha):
             self.packages.remove(action.package_sha)
 
     def _driver_ended(self, info) -> None:
@@ -237,12 +240,19 @@ class Master(StatusQueries):
         --archives environment of gigabytes twice over for each job submitted."""
         self._remove_unused_package(info.request.package_sha)
 
+    def _forget_driver(self, driver_id: str, package_sha: str) -> None:
+        """A cluster-mode driver beyond vega.master.retained_drivers: its output goes, and
+        its package unless a driver or an application the master keeps uses it."""
+        self.logs.remove(driver_id)
+        self._remove_unused_package(package_sha)
+
     def _remove_unused_package(self, sha: str) -> None:
+        if not sha:
+            return
         with self.lock:
-            in_use = {a.request.package_sha for a in self.state.apps.values()}
-            in_use |= {r.get("package_sha", "") for r in self.state.recovered.values()}
-        if sha not in in_use and not any(d.request.package_sha == sha and not d.done
-                                         for d in list(self.drivers.drivers.values())):
+            used = any(a.request.package_sha == sha for a in self.state.apps.values()) \
+                or any(r.get("package_sha") == sha for r in self.state.recovered.values())
+        if not used and not self.drivers.uses_package(sha):
             self.packages.remove(sha)
 
     # -- requests from the HTTP API (the status documents: master_status.StatusQueries) ----

@@ -3,11 +3,12 @@ cluster-mode drivers fetch them.  ``<work_dir>/packages/<sha256>.zip``, named by
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
 import threading
-from typing import Optional
+from typing import Dict, List, Optional, Set
 
 from .. import ids
 from ..net.connection import Connection
@@ -67,6 +68,29 @@ class PackageStore:
             pass
         shutil.rmtree(os.path.join(self.directory, sha256), ignore_errors=True)
         log.info("removed package %s", sha256[:12])
+
+    def remove_unused(self, used: Set[str], unchanged_since: float) -> List[str]:
+        """At the master's start: delete the packages not in ``used`` and unchanged since
+        ``unchanged_since`` (a later one may be an upload whose application is about to
+        register), and the temporary files of uploads a killed master was writing.  Returns
+        the packages deleted."""
+        try:
+            entries = list(os.scandir(self.directory))
+        except OSError:  # none yet
+            return []
+        changed: Dict[str, float] = {}  # a package's zip and its copy: the later of the two
+        for entry in entries:
+            sha256 = entry.name[:-len(".zip")] if entry.name.endswith(".zip") else entry.name
+            with contextlib.suppress(OSError):
+                if entry.name.endswith(".tmp"):
+                    os.remove(entry.path)
+                elif ids.PACKAGE.matches(sha256) and sha256 not in used:
+                    when = entry.stat(follow_symlinks=False).st_mtime
+                    changed[sha256] = max(when, changed.get(sha256, when))
+        removed = sorted(sha256 for sha256, when in changed.items() if when < unchanged_since)
+        for sha256 in removed:
+            self.remove(sha256)
+        return removed
 
     def serve(self, conn: Connection, message) -> None:
         """Answer package queries, uploads and fetches on one connection until it closes."""

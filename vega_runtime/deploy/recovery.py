@@ -24,6 +24,7 @@ retried by the master's tick.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -89,13 +90,18 @@ class RecoveryStore:
         tmp = self.path + ".tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, self.path)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, self.path)
+        except OSError:  # a full disk: the part written would hold what the next save needs
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
         _fsync_directory(self.directory)
 
 

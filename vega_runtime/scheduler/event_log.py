@@ -217,13 +217,19 @@ def part_path(path: str, number: int) -> str:
     return path if number == 1 else f"{path}.{number}"
 
 
+class NameTaken(Exception):
+    """An exclusive ``EventLog``'s file exists: the log of another application of that id."""
+
+
 class EventLog(EventWriter):
     """Appends every scheduler event of one application to its log file; with
     ``max_file_size`` (vega.eventlog.rolling.*), to a new part (``part_path``) once the
     current one has that many bytes."""
 
     def __init__(self, directory: str, app_id: str, app_name: str, master: str,
-                 hdfs: Optional[HdfsSettings] = None, max_file_size: int = 0):
+                 hdfs: Optional[HdfsSettings] = None, max_file_size: int = 0,
+                 exclusive: bool = False):
+        """``exclusive``: a log of that name must not exist (``NameTaken``)."""
         name = f"{app_id}.jsonl"
         self.target: Optional[str] = None
         if is_hdfs(directory):  # kept locally while running, written to HDFS at the end
@@ -241,9 +247,11 @@ class EventLog(EventWriter):
         self.parts, self._written = 1, 0
         try:
             make_private_dirs(directory)
-            self._file = open_private(self.path, "a", encoding="utf-8")
+            self._file = open_private(self.path, "x" if exclusive else "a", encoding="utf-8")
             self._written = self._file.tell()
         except OSError as exc:
+            if exclusive and isinstance(exc, FileExistsError) and exc.filename == self.path:
+                raise NameTaken(self.path) from None  # the caller takes another name
             raise OSError(exc.errno, f"cannot write an event log in {directory} "
                                      f"({exc.strerror}): point vega.eventlog.dir at a "
                                      "writable directory, or set it to '' to keep none") from exc
@@ -542,62 +550,3 @@ def summary_of(directory: str, app_id: str, hdfs: Optional[HdfsSettings] = None)
         return summarize(path, hdfs)
     except (OSError, VegaError):
         return None
-
-
-def expired_event_logs(last_written: Dict[str, float], keep: Iterable[str], now: float,
-                       max_age: float, max_num: int) -> List[str]:
-    """Which event logs the cleaner deletes, as Spark's history server cleaner
-    (``spark.history.fs.cleaner.*``) does: of ``last_written`` (``{app_id: when its log was
-    last written}``), those not written for ``max_age`` seconds, then the oldest beyond
-    ``max_num`` logs (0: no limit); never a log of ``keep`` (applications running now).
-
-    >>> logs = {"app-a": 100.0, "app-b": 200.0, "app-c": 300.0, "app-d": 50.0}
-    >>> expired_event_logs(logs, keep={"app-d"}, now=400.0, max_age=250.0, max_num=0)
-    ['app-a']
-    >>> expired_event_logs(logs, keep={"app-d"}, now=400.0, max_age=1000.0, max_num=2)
-    ['app-a', 'app-b']
-    """
-    keep = set(keep)
-    candidates = sorted((when, app_id) for app_id, when in last_written.items()
-                        if app_id not in keep)
-    expired = [app_id for when, app_id in candidates if now - when > max_age]
-    if max_num:
-        over = len(last_written) - len(expired) - max_num
-        rest = [app_id for _, app_id in candidates if app_id not in expired]
-        expired += rest[:max(0, over)]
-    return expired
-
-
-def clean_event_logs(directory: str, keep: Iterable[str], now: float, max_age: float,
-                     max_num: int) -> List[str]:
-    """Delete the event logs (every part of each) in local ``directory`` that
-    ``expired_event_logs`` names; the ids of the applications whose logs went."""
-    last_written: Dict[str, float] = {}
-    paths: Dict[str, List[str]] = {}
-    try:
-        entries = list(os.scandir(directory))
-    except OSError:  # not there (yet): nothing to clean
-        return []
-    for entry in entries:
-        log_name, _, number = entry.name.rpartition(".jsonl.")
-        if not (entry.name.endswith(".jsonl") or (log_name and number.isdigit())):
-            continue
-        app_id = entry.name[:-len(".jsonl")] if entry.name.endswith(".jsonl") else log_name
-        try:
-            written = entry.stat(follow_symlinks=False).st_mtime
-        except OSError:
-            continue
-        last_written[app_id] = max(written, last_written.get(app_id, written))
-        paths.setdefault(app_id, []).append(entry.path)
-    removed = []
-    for app_id in expired_event_logs(last_written, keep, now, max_age, max_num):
-        try:
-            for path in paths[app_id]:
-                os.unlink(path)
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            log.warning("cannot delete the event log of %s: %s", app_id, exc)
-            continue
-        removed.append(app_id)
-    return removed

@@ -1,0 +1,138 @@
+"""What a long-lived process keeps: a notebook creates and stops Contexts hundreds of times.
+
+A driver process runs short Contexts (one shuffle job each) on every master kind, measures
+itself after a warm-up and after more cycles, and the test asserts that nothing it holds
+grows per Context: threads, file descriptors, child processes, entries in $TMPDIR, logging
+handlers and loggers, signal handlers, and (within a bound) Python objects and memory.
+Measured over 200 cycles (docs/monitoring.md): after warm-up, RSS grows by 0-2 KB a
+Context (local, vega://) and settles (local-cluster: bounded caches of TLS contexts and
+parsed URLs fill); nothing else grows but CPython's atexit table (3 slots a Context).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from proc_helpers import REPO, clean_env, master_and_worker, write_job
+
+CYCLES = """
+    import gc, json, logging, os, signal, sys, tempfile, threading
+    from vega_runtime import Context
+
+    master, warm_up, cycles = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+
+    def children():
+        found = 0
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/stat") as fh:
+                    found += int(fh.read().rsplit(")", 1)[1].split()[1]) == os.getpid()
+            except OSError:
+                pass
+        return found
+
+    def measure():
+        gc.collect()
+        with open("/proc/self/status") as fh:
+            rss = [int(line.split()[1]) for line in fh if line.startswith("VmRSS")][0]
+        loggers = [logging.getLogger(), *(x for x in logging.Logger.manager.loggerDict.values()
+                                          if isinstance(x, logging.Logger))]
+        return {"threads": threading.active_count(), "fds": len(os.listdir("/proc/self/fd")),
+                "children": children(), "tmp": len(os.listdir(tempfile.gettempdir())),
+                "handlers": sum(len(x.handlers) for x in loggers), "loggers": len(loggers),
+                "signals": [str(signal.getsignal(s)) for s in
+                            (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1)],
+                "objects": len(gc.get_objects()), "rss_kb": rss}
+
+    def cycle():
+        ctx = Context(master, app_name="soak")
+        pairs = ctx.parallelize(range(10), 2).map(lambda x: (x % 3, x))
+        assert sorted(pairs.reduce_by_key(lambda a, b: a + b).collect()) == \\
+            [(0, 18), (1, 12), (2, 15)]
+        ctx.stop()
+
+    for _ in range(warm_up):
+        cycle()
+    before = measure()
+    for _ in range(cycles):
+        cycle()
+    print(json.dumps([before, measure()]))
+"""
+
+
+def run_cycles(tmp_path, master: str, warm_up: int, cycles: int, **env) -> tuple:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir(exist_ok=True)
+    path = write_job(tmp_path, "cycles.py", CYCLES)
+    done = subprocess.run([sys.executable, path, master, str(warm_up), str(cycles)], cwd=REPO,
+                          env=clean_env(TMPDIR=str(scratch),
+                                        VEGA_EVENTLOG_DIR=str(tmp_path / "events"), **env),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return tuple(json.loads(done.stdout.splitlines()[-1]))
+
+
+def assert_nothing_grows(before: dict, after: dict, cycles: int) -> None:
+    growth = {key: after[key] - before[key] for key in ("objects", "rss_kb")}
+    assert {k: v for k, v in after.items() if k not in growth} == \
+        {k: v for k, v in before.items() if k not in growth}
+    assert after["tmp"] == 0
+    assert growth["objects"] <= 5 * cycles, growth  # bounded caches still filling
+    assert growth["rss_kb"] <= 64 * cycles, growth
+
+
+@pytest.mark.parametrize("master,warm_up,cycles", [
+    ("local", 5, 40), ("local[2]", 5, 30), ("local-cluster[2,1]", 10, 12)])
+def test_contexts_created_and_stopped_in_one_process_leave_nothing_behind(
+        tmp_path, master, warm_up, cycles):
+    """One process creating and stopping Contexts again and again (a notebook, a test
+    suite) holds no more threads, descriptors, children, temporary files, logging or signal
+    handlers after the last than after the first, and its objects and memory stay within a
+    few per Context."""
+    before, after = run_cycles(tmp_path, master, warm_up, cycles)
+    assert_nothing_grows(before, after, cycles)
+
+
+def test_contexts_on_a_running_master_leave_nothing_behind(tmp_path):
+    """The same against a ``vega://`` master, whose applications come and go."""
+    with master_and_worker(tmp_path / "cluster") as cluster:
+        before, after = run_cycles(tmp_path, cluster["url"], 5, 20,
+                                   VEGA_SECRET_FILE=cluster["env"]["VEGA_SECRET_FILE"])
+    assert_nothing_grows(before, after, 20)
+
+
+def test_a_forgotten_cluster_mode_driver_takes_its_package_with_it(tmp_path):
+    """A master keeps the latest vega.master.retained_drivers ended cluster-mode drivers;
+    one it forgets took its output with it but left its job package (the zip and the copy
+    it ran from) in the master's work dir, so a master taking new jobs for months filled
+    its disk with every version of every job.  Of three drivers of different jobs, with
+    one driver and one application retained, the packages left are the last driver's (zip
+    and copy) and its application's (the driver's own submit uploads the job again)."""
+    from proc_helpers import vega, wait_for
+
+    settings = "vega.master.retained_drivers: 1\nvega.master.retained_applications: 1\n"
+    with master_and_worker(tmp_path / "cluster", settings) as cluster:
+        for n in range(3):
+            job = write_job(tmp_path, f"job{n}.py", f"""
+                from vega_runtime import Context
+                with Context(app_name="job{n}") as ctx:
+                    print("RESULT", ctx.parallelize(range({n + 10}), 2).sum())
+            """)
+            done = vega("submit", "--master", cluster["url"], "--deploy-mode", "cluster", job,
+                        env={**cluster["env"], "VEGA_EVENTLOG_DIR": str(tmp_path / "events")})
+            assert done.returncode == 0, done.stderr
+        packages = tmp_path / "cluster" / "master" / "packages"
+
+        def kept():
+            names = sorted(os.listdir(packages))
+            return [n for n in names if not n.endswith(".zip")], \
+                [n for n in names if n.endswith(".zip")]
+
+        wait_for(lambda: len(kept()[1]) <= 2, 30, f"old packages to go: {kept()}")
+        (copy,), zips = kept()
+        assert len(zips) == 2 and f"{copy}.zip" in zips

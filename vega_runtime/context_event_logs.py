@@ -1,0 +1,57 @@
+"""A Context's event log: made under a name no other application's log has, and old logs
+cleaned out of its directory as it starts (a mixin of ``Context``)."""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+from typing import Any, Optional
+
+from . import ids
+from .lazy_imports import lazy_module
+
+event_log = lazy_module("vega_runtime.scheduler.event_log")
+
+
+class EventLogs:
+    """Needs ``self.conf``, ``self.context_id`` (changed when its name is taken),
+    ``self._start_time``, ``self.app_name``, ``self.master_spec``, ``self.hdfs_settings``
+    and, for the cleaner, ``self.event_log``."""
+
+    conf: Any
+    context_id: str
+    _start_time: float
+    app_name: str
+    master_spec: Any
+    hdfs_settings: Any
+    event_log: Optional["event_log.EventLog"]
+
+    def _new_event_log(self) -> "event_log.EventLog":
+        """This application's event log, a new file: a Context of the same second that drew
+        the same id has its log already, so this one takes another id (after one more try,
+        a longer one: 65,536 names a second are few for a loop of Contexts)."""
+        directory = os.path.expanduser(self.conf["vega.eventlog.dir"])
+        for attempt in range(1, 9):
+            try:
+                return event_log.EventLog(
+                    directory, self.context_id, self.app_name, self.master_spec.url,
+                    self.hdfs_settings, self.conf["vega.eventlog.rolling.max_file_size"]
+                    if self.conf["vega.eventlog.rolling.enabled"] else 0, exclusive=True)
+            except event_log.NameTaken:
+                self.context_id = ids.new_context_id(self._start_time, min(12, 4 * attempt))
+        raise OSError(errno.EEXIST, f"cannot write an event log in {directory}: every name "
+                                    "tried is taken; point vega.eventlog.dir elsewhere")
+
+    def _clean_event_logs(self) -> None:
+        """Old event logs out of a local vega.eventlog.dir (vega.history.fs.cleaner.*, at
+        most once an interval), as the master's cleaner does in its own: nothing else
+        deletes what every Context adds (``event_log_cleaner``)."""
+        from .scheduler.event_log_cleaner import clean_if_due
+
+        conf, directory = self.conf, os.path.dirname(self.event_log.path)
+        if conf["vega.history.fs.cleaner.enabled"] and self.event_log.target is None:
+            clean_if_due(directory, [self.context_id], time.time(),
+                         conf["vega.history.fs.cleaner.interval"],
+                         conf["vega.history.fs.cleaner.max_age"],
+                         conf["vega.history.fs.cleaner.max_num"])
