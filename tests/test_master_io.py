@@ -133,10 +133,10 @@ def test_only_the_latest_ended_drivers_are_kept_with_their_output(tmp_path):
     settings = {"vega.master.retained_drivers": 2}
     master = Master(master_conf(tmp_path / "master", **settings), None).start()
     try:
-        with open(package.path, "rb") as fh:
-            master.packages.store(package.sha256, fh.read())
         ids = []
         for n in range(3):
+            with open(package.path, "rb") as fh:  # as each submit does: an ended driver's goes
+                master.packages.store(package.sha256, fh.read())
             info = master.drivers.submit(SubmitDriver(f"driver-{n}", "job/job.py", [], "{}",
                                                       package.sha256, False))
             wait_for(lambda: info.done, 60, f"driver {n} to end")
@@ -184,10 +184,10 @@ def test_the_driver_that_ended_last_is_kept_whatever_the_wall_clock_did(tmp_path
     master = Master(master_conf(tmp_path / "master", **{"vega.master.retained_drivers": 1}),
                     None).start()
     try:
-        with open(package.path, "rb") as fh:
-            master.packages.store(package.sha256, fh.read())
         ended = []
         for n in range(2):
+            with open(package.path, "rb") as fh:  # as each submit does: an ended driver's goes
+                master.packages.store(package.sha256, fh.read())
             info = master.drivers.submit(SubmitDriver(f"driver-{n}", "job/job.py", [], "{}",
                                                       package.sha256, False))
             wait_for(lambda: info.done, 60, f"driver {n} to end")
