@@ -60,9 +60,12 @@ class ProgressDisplay(JobListener):
         self.tasks: Dict[int, int] = {}
         self.started: Dict[int, float] = {}
         self.names: Dict[int, str] = {}
+        #: jobs started and not ended (several threads' run at once)
+        self.running_jobs = 0
 
     # -- jobs and stages --------------------------------------------------------
     def on_job_start(self, job_id: int, description: str) -> None:
+        self.running_jobs += 1
         if self.live and self.progress is None:
             self.progress = Progress(TextColumn("[bold]stage {task.fields[stage]}[/]"),
                                      TextColumn("{task.description}"), BarColumn(),
@@ -95,7 +98,8 @@ class ProgressDisplay(JobListener):
             self._line(f"stage {stage_id} finished in {elapsed:.2f}s: {name}", "dim")
 
     def on_job_end(self, job_id: int, error: Optional[BaseException]) -> None:
-        if self.progress is not None:
+        self.running_jobs = max(0, self.running_jobs - 1)
+        if self.progress is not None and not self.running_jobs:  # (other threads' go on)
             self.progress.stop()
             self.progress = None
             self.tasks.clear()
