@@ -2,6 +2,8 @@
 overlap, FIFO and FAIR decide whose tasks get free executors, a map stage two jobs need
 runs once, and cancelling or failing one job leaves the other's result exact."""
 
+import os
+import signal
 import threading
 import time
 from operator import add
@@ -191,3 +193,42 @@ def test_a_map_stage_two_jobs_need_runs_once(ctx, tmp_path):
     map_stage = order[0]
     assert order.count(map_stage) == 4, order
     assert len(order) == 4 + 2 + 2  # the map stage's, then each job's result stage's
+
+
+def test_ctrl_c_in_the_main_thread_cancels_every_job(ctx, tmp_path):
+    """Ctrl-C (SIGINT) while the main thread waits for its job raises KeyboardInterrupt there
+    at once and, as PySpark's handler cancels all jobs, the other thread's job raises
+    JobCancelled; the Context runs jobs after."""
+    never = tmp_path / "never"
+    other, other_out = in_thread(ctx, lambda: ctx.parallelize([0], 1).map(
+        lambda _: wait_for_file(never, 30)).collect())
+    wait_for(active_jobs(ctx, 1), 30, "the other thread's job")
+
+    def interrupt():
+        wait_for(active_jobs(ctx, 2), 30, "both jobs active")
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=interrupt, daemon=True).start()
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        ctx.parallelize([0], 1).map(lambda _: wait_for_file(never, 30)).collect()
+    assert time.monotonic() - started < 10
+    other.join(30)
+    assert isinstance(other_out[0], JobCancelled), other_out
+    assert str(other_out[0]).endswith("cancelled interrupted (Ctrl-C)")
+    assert ctx.parallelize([1, 2]).count() == 2
+
+
+def test_stop_cancels_the_jobs_other_threads_run(tmp_path):
+    """Context.stop() while another thread's job runs cancels it (Spark's "because
+    SparkContext was shut down") instead of pulling the executors from under it."""
+    with _context("local[2]", "fifo") as stopped:
+        other, other_out = in_thread(stopped, lambda: stopped.parallelize([0], 1).map(
+            lambda _: wait_for_file(tmp_path / "never", 30)).collect())
+        wait_for(active_jobs(stopped, 1), 30, "the other thread's job")
+        started = time.monotonic()
+        stopped.stop()
+        other.join(30)
+    assert time.monotonic() - started < 10
+    assert isinstance(other_out[0], JobCancelled), other_out
+    assert str(other_out[0]).endswith("cancelled because the Context was stopped")
