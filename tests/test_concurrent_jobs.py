@@ -232,3 +232,50 @@ def test_stop_cancels_the_jobs_other_threads_run(tmp_path):
     assert time.monotonic() - started < 10
     assert isinstance(other_out[0], JobCancelled), other_out
     assert str(other_out[0]).endswith("cancelled because the Context was stopped")
+
+
+def test_a_deadline_ends_only_its_own_job(ctx, tmp_path):
+    """count_approx's deadline ends its job with the partitions done by then, while another
+    thread's job, active at the same time, goes on to its exact result."""
+    go, never = tmp_path / "go", tmp_path / "never"
+    other, other_out = in_thread(ctx, lambda: ctx.parallelize([3], 1).map(
+        lambda x: wait_for_file(go) and x * 2).collect())
+    wait_for(active_jobs(ctx, 1), 30, "the other thread's job")
+    started = time.monotonic()
+    approx = ctx.parallelize(range(10), 2).map(
+        lambda x: x if x < 5 else (wait_for_file(never, 30), x)[1]).countApprox(2000)
+    assert approx == 10 and time.monotonic() - started < 10
+    go.touch()
+    other.join(60)
+    assert other_out == [[6]]
+
+
+class UnloadableOnTheDriver:
+    """A result that unpickles anywhere but in the driver (``driver_pid``'s process)."""
+
+    def __init__(self, driver_pid):
+        self.driver_pid = driver_pid
+
+    def __reduce__(self):
+        return _rebuild_outside, (self.driver_pid,)
+
+
+def _rebuild_outside(driver_pid):
+    if os.getpid() == driver_pid:
+        raise ValueError("cannot be loaded on the driver")
+    return UnloadableOnTheDriver(driver_pid)
+
+
+def test_a_result_the_driver_cannot_unpickle_fails_only_its_job(ctx, tmp_path):
+    """A result the driver cannot unpickle fails its job; another thread's job, active at
+    the same time, finishes with its exact result."""
+    go = tmp_path / "go"
+    other, other_out = in_thread(ctx, lambda: ctx.parallelize(range(4), 1).map(
+        lambda x: wait_for_file(go) and x + 1).collect())
+    wait_for(active_jobs(ctx, 1), 30, "the other thread's job")
+    driver = os.getpid()
+    with pytest.raises(ValueError, match="cannot be loaded on the driver"):
+        ctx.parallelize([1], 1).map(lambda x: UnloadableOnTheDriver(driver)).collect()
+    go.touch()
+    other.join(60)
+    assert other_out == [[1, 2, 3, 4]]

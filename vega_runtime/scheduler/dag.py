@@ -295,6 +295,12 @@ class DAGScheduler:
             actions += self._fail_job(job, error)
         return actions
 
+    def abort_stage(self, stage_id: int, error: BaseException) -> list:
+        """Fail every active job that needs stage ``stage_id`` with ``error`` (the driver
+        could not launch its tasks: its payload does not pickle, say); the others go on."""
+        stage = self.stage_by_id.get(stage_id)
+        return [] if stage is None else self._abort_stage(stage, error)
+
     def drop_job(self, job_id: Optional[int] = None) -> None:
         """Forget job ``job_id`` (every active job for None), if active, without a word
         (what ending it would have said could not be said)."""

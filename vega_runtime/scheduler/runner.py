@@ -157,10 +157,6 @@ class JobRunner(TaskEvents):
             self._wake()
         return len(chosen)
 
-    def active_jobs(self) -> List[ActiveJob]:
-        with self._cond:
-            return list(self.jobs.values())
-
     def stop_jobs(self, reason: str) -> None:
         """Cancel every active job and wait until they have ended (``Context.stop``: Spark's
         "SparkContext was shut down"), driving the loop if no job's thread does."""
@@ -259,7 +255,8 @@ class JobRunner(TaskEvents):
             raise
 
     def _poll_wait(self) -> float:
-        deadlines = [job.deadline for job in self.jobs.values() if job.deadline is not None]
+        deadlines = [job.deadline for job in list(self.jobs.values())  # (others add to it)
+                     if job.deadline is not None]
         if not deadlines:
             return POLL_SECONDS
         return max(0.0, min(POLL_SECONDS, min(deadlines) - time.monotonic()))

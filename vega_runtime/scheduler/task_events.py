@@ -119,17 +119,23 @@ class TaskEvents:
             finished.blocks_added, finished.blocks_dropped))
         self.listener.on_task_metrics(finished.state, finished.metrics)
         if ok:
-            stage = self.dag.stage_by_id[spec.stage_id]
-            accumulators = pickle.loads(finished.accumulators) if finished.accumulators else None
-            if stage.is_map:
-                value = MapStatus(stage.shuffle_dep.shuffle_id, spec.partition, event.executor_id,
-                                  event.host, finished.data_path, tuple(finished.offsets),
-                                  event.shuffle_port)
-            else:
-                too_large = self._count_result(spec.job_id, len(finished.value or b""))
-                if too_large is not None:
-                    return self.dag.abort_job(too_large, spec.job_id)
-                value = pickle.loads(finished.value)
+            stage = self.dag.stage_by_id.get(spec.stage_id)
+            if stage is None:  # its jobs ended
+                return []
+            try:
+                accumulators = pickle.loads(finished.accumulators) \
+                    if finished.accumulators else None
+                if stage.is_map:
+                    value = MapStatus(stage.shuffle_dep.shuffle_id, spec.partition,
+                                      event.executor_id, event.host, finished.data_path,
+                                      tuple(finished.offsets), event.shuffle_port)
+                else:
+                    too_large = self._count_result(spec.job_id, len(finished.value or b""))
+                    if too_large is not None:
+                        return self.dag.abort_job(too_large, spec.job_id)
+                    value = pickle.loads(finished.value)
+            except Exception as exc:  # the driver cannot unpickle it: its stage's jobs fail
+                return self.dag.abort_stage(spec.stage_id, exc)
             return self.dag.task_succeeded(spec, value, accumulators)
         if finished.state == TaskState.FETCH_FAILED:
             # where the reducer read from (a map output's host, or its file), else its own host
@@ -203,7 +209,12 @@ class TaskEvents:
     def _apply(self, actions: list) -> None:
         for action in actions:
             if isinstance(action, LaunchTasks):
-                self._launch(action.stage, action.tasks)
+                if action.stage.stage_id not in self.dag.stage_by_id:
+                    continue  # its jobs ended meanwhile (an earlier action of the list)
+                try:
+                    self._launch(action.stage, action.tasks)
+                except Exception as exc:  # its payload does not pickle: its jobs fail, not all
+                    self._apply(self.dag.abort_stage(action.stage.stage_id, exc))
             elif isinstance(action, KillTasks):
                 for task_id in action.task_ids:
                     spec = self._tasks.pop(task_id, None)
