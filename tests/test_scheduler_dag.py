@@ -329,3 +329,20 @@ def test_a_stage_failing_fails_only_the_jobs_that_need_it(ctx):
     assert [a.job_id for a in actions if isinstance(a, JobFailed)] == [1]
     assert [a.task_ids for a in actions if isinstance(a, KillTasks)] == [[]]
     assert dag.task_succeeded(first, [1])[-1] == JobSucceeded(0, [[1]])
+
+
+def test_lost_map_outputs_of_a_shared_stage_are_recomputed_once_for_both_jobs(ctx):
+    """An executor lost while a map stage two jobs wait on runs: its outputs are computed
+    again, once, and then both jobs' result stages run."""
+    rdd, shuffle_id = two_stage_job(ctx)
+    tracker = MapOutputTracker()
+    dag = DAGScheduler(tracker)
+    maps = launches(dag.submit_job(0, rdd, list, [0, 1]))
+    dag.submit_job(1, rdd, list, [0, 1])
+    dag.task_succeeded(maps[0], status(maps[0], shuffle_id, "exec-2"))
+    dag.executor_lost("exec-2", outputs_lost=True)
+    dag.task_succeeded(maps[1], status(maps[1], shuffle_id))
+    again = launches(dag.task_succeeded(maps[2], status(maps[2], shuffle_id)))
+    assert [(t.stage_id, t.partition) for t in again] == [(maps[0].stage_id, 0)]
+    reduces = launches(dag.task_succeeded(again[0], status(again[0], shuffle_id)))
+    assert sorted((t.job_id, t.partition) for t in reduces) == [(0, 0), (0, 1), (1, 0), (1, 1)]
