@@ -6,8 +6,11 @@ Leader/follower: the loop (backend events in, the DAG scheduler's actions out:
 over when its own job ends, and a thread whose job is still active takes it.  So a job's
 thread is where its loop runs whenever it runs alone, as before (Ctrl-C there interrupts
 the loop, and ``local``'s tasks run there), and no thread of Vega's own is needed.  Other
-threads touch the loop's state only through ``_requests``: jobs to submit and jobs to
-cancel, taken in by the leader between polls (``backend.wake`` cuts a poll short).
+threads touch the loop's state only through requests the leader takes in between polls
+(``_take_requests``: jobs in ``_submitted`` to plan, an ``ActiveJob.cancel_reason`` to act
+on; ``backend.wake`` cuts a poll short for them).  A job's barrier-slot wait
+(``_check_barrier_stages``, at most ``vega.barrier.slots_wait``) is the leader's too: the
+other jobs' events are taken in meanwhile, their cancellations after it.
 """
 
 from __future__ import annotations
