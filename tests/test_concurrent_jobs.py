@@ -65,6 +65,8 @@ def in_thread(ctx, action, group=None, pool=None):
 
 
 def _context(master, mode):
+    """A Context of job mode ``mode`` whose ``starts`` (a TaskStarts listener) records the
+    stage of each task started; a failing task is not retried (the failure tests' speed)."""
     starts = TaskStarts()
     ctx = Context(master=master, app_name=f"concurrent-{mode}", listeners=[starts],
                   conf={"vega.scheduler.job_mode": mode, "vega.task.max_attempts": 1})
@@ -74,11 +76,13 @@ def _context(master, mode):
 
 @pytest.fixture(scope="module", params=MASTERS)
 def ctx(request):
+    """One FIFO Context per master for the module: its executors are started once."""
     with _context(request.param, "fifo") as context:
         yield context
 
 
 def active_jobs(ctx, n):
+    """A predicate: at least ``n`` jobs are active (the status tracker's view)."""
     return lambda: len(ctx.statusTracker().getActiveJobsIds()) >= n
 
 
@@ -279,3 +283,17 @@ def test_a_result_the_driver_cannot_unpickle_fails_only_its_job(ctx, tmp_path):
     go.touch()
     other.join(60)
     assert other_out == [[1, 2, 3, 4]]
+
+
+def test_each_job_counts_its_own_results_against_max_result_size(tmp_path):
+    """vega.driver.max_result_size holds each action's results (Spark's, per action): two
+    overlapping jobs of 600 KB each pass a 1 MB limit that their sum exceeds."""
+    a_runs, b_runs = tmp_path / "a", tmp_path / "b"
+    with Context(master="local[2]", app_name="result-size",
+                 conf={"vega.driver.max_result_size": "1m"}) as limited:
+        b, b_out = in_thread(limited, lambda: limited.parallelize([0], 1).map(
+            lambda _: (b_runs.touch(), wait_for_file(a_runs))[1] and b"b" * 600_000).collect())
+        a = limited.parallelize([0], 1).map(
+            lambda _: (a_runs.touch(), wait_for_file(b_runs))[1] and b"a" * 600_000).collect()
+        b.join(60)
+    assert a == [b"a" * 600_000] and b_out == [[b"b" * 600_000]]
