@@ -90,6 +90,8 @@ class ActiveJob:
         self.result_tasks, self.result_bytes = 0, 0
         #: JobSucceeded / JobFailed, or the partitions done at its deadline (a dict)
         self.outcome: Any = None
+        #: handed to the loop (``_submitted``), its listeners told it started
+        self.queued = False
         self.done = False
 
 
@@ -197,7 +199,9 @@ class JobRunner(TaskEvents):
             raise
         log.info("job %d submitted: %s", job.job_id, description)
         with self._cond:
-            self._submitted.append(job)
+            if not job.done:  # (the loop may have failed meanwhile, ending every job)
+                self._submitted.append(job)
+                job.queued = True
             leader = self._leader
         if leader is not None:
             self._wake()
@@ -275,7 +279,7 @@ class JobRunner(TaskEvents):
             self._submit(job)
         now = None
         for job in list(self.jobs.values()):
-            if job.done:
+            if job.done or not job.queued:  # (its thread is still announcing it)
                 continue
             if job.cancel_reason is not None:
                 self._cancel(job)
@@ -285,6 +289,8 @@ class JobRunner(TaskEvents):
                     self._stop_at_deadline(job)
 
     def _submit(self, job: ActiveJob) -> None:
+        if job.done or job.cancel_reason is not None:
+            return  # cancelled before it was planned: it ends without a task (below)
         try:
             # what happened since the last look (executors lost or released) first, so the
             # job is planned on what is still there
