@@ -389,3 +389,26 @@ def test_a_long_lived_application_keeps_its_latest_dead_executors_only():
     assert [e["id"] for e in summaries] == [f"exec-{n}" for n in range(901, 1002)]
     assert [e["isActive"] for e in summaries] == [False] * 100 + [True]
     assert [e["id"] for e in docs.executor_summaries(app, False)] == ["exec-1001"]
+
+
+def test_a_stage_submitted_while_two_jobs_run_belongs_to_the_job_whose_graph_has_it():
+    """Jobs of two threads run at once: job 0's result stage, submitted after job 1 started,
+    is job 0's (by the jobs' graphs), not the job started last."""
+    app = replay("app-1", [
+        {"event": "ApplicationStart", "time": 100.0, "app_id": "app-1", "name": "two",
+         "master": "local[2]"},
+        {"event": "JobStart", "time": 101.0, "job_id": 0, "description": "first"},
+        {"event": "JobGraph", "time": 101.0, "job_id": 0,
+         "stages": [stage(0, [], 0), stage(1, [0], 1)]},
+        {"event": "StageSubmitted", "time": 101.0, "stage_id": 0, "attempt": 0, "name": "map",
+         "num_tasks": 2},
+        {"event": "JobStart", "time": 101.5, "job_id": 1, "description": "second"},
+        {"event": "JobGraph", "time": 101.5, "job_id": 1, "stages": [stage(2, [], 2)]},
+        {"event": "StageSubmitted", "time": 101.5, "stage_id": 2, "attempt": 0,
+         "name": "other", "num_tasks": 2},
+        {"event": "StageCompleted", "time": 102.0, "stage_id": 0, "failure": None},
+        {"event": "StageSubmitted", "time": 102.0, "stage_id": 1, "attempt": 0,
+         "name": "result", "num_tasks": 2},
+    ])
+    assert {key: stage.job_id for key, stage in app.stages.items()} == \
+        {(0, 0): 0, (2, 0): 1, (1, 0): 0}

@@ -120,7 +120,7 @@ def test_task_level_lines_are_those_json_dumps_writes():
     json.dumps writes, odd values (quotes, non-ASCII, non-finite or integer durations,
     non-bool flags) included."""
     from vega_runtime.scheduler.event_log import EventWriter
-    from vega_runtime.scheduler.runner import task_info
+    from vega_runtime.scheduler.task_events import task_info
     from vega_runtime.scheduler.dag import TaskSpec
 
     class Lines(EventWriter):

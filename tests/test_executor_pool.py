@@ -359,3 +359,32 @@ def test_a_task_learns_which_other_executor_holds_each_cached_block_it_reads_and
     (message,) = [m for m in b.sent if isinstance(m, LaunchTask)]
     assert message.block_holders == [[3, 0, ["exec-1"]]]
     assert message.block_addresses == {"exec-1": "h1:4711"}
+
+
+def job_launch(task_id, job_id, stage_id, pool="default"):
+    spec = TaskSpec(task_id, job_id, stage_id, 0, task_id, 0)
+    return TaskLaunch(spec, (stage_id, 0), b"payload", b"part", pool=pool)
+
+
+def test_fifo_offers_the_older_jobs_tasks_first():
+    """Spark's FIFO order: an older job's tasks (then an earlier stage's) before a later
+    job's, whatever order they were queued in."""
+    pool, _, _ = make_pool(FakeExecutor("exec-1"))
+    busy(pool, "exec-1", launch(99, stage_id=9))
+    pool.submit([job_launch(1, job_id=1, stage_id=4), job_launch(2, job_id=1, stage_id=4)])
+    pool.submit([job_launch(3, job_id=0, stage_id=5), job_launch(4, job_id=0, stage_id=2)])
+    assert [t.spec.task_id for t in pool.queue] == [4, 3, 1, 2]
+
+
+def test_fair_offers_a_free_executor_to_the_pool_running_fewest_tasks():
+    """FAIR: the pool running no task gets the free executor before the pool running one,
+    though its job is younger; among equals, by pool name."""
+    pool, events, _ = make_pool(FakeExecutor("exec-1"), FakeExecutor("exec-2"))
+    pool.submit([job_launch(1, job_id=0, stage_id=0, pool="slow"),
+                 job_launch(2, job_id=0, stage_id=0, pool="slow"),
+                 job_launch(3, job_id=0, stage_id=0, pool="slow")])
+    assert [e.task_id for e in events] == [1, 2]
+    pool.submit([job_launch(4, job_id=1, stage_id=1, pool="fast")])
+    pool.task_ended("exec-1", 1, 1.0, True)
+    pool.dispatch()
+    assert [e.task_id for e in events] == [1, 2, 4]

@@ -75,3 +75,20 @@ def test_a_job_that_cannot_be_ended_cleanly_is_still_ended():
         assert tracker.getActiveJobsIds() == []
     finally:
         ctx.stop()
+
+
+def test_job_metrics_give_each_stage_to_the_job_whose_graph_has_it():
+    """Jobs of two threads run at once: the web UI's job progress lists a stage submitted
+    after the second job started under the job that needs it, not the job started last."""
+    from vega_runtime.scheduler.job_metrics import JobMetrics
+
+    metrics = JobMetrics()
+    metrics.on_job_start(0, "first")
+    metrics.on_job_stages(0, [0, 1])
+    metrics.on_stage_submitted(0, 0, "map", 2)
+    metrics.on_job_start(1, "second")
+    metrics.on_job_stages(1, [2])
+    metrics.on_stage_submitted(2, 0, "other", 2)
+    metrics.on_stage_submitted(1, 0, "result", 2)
+    assert {job["id"]: job["stages"] for job in metrics.snapshot()["job_progress"]} == \
+        {0: [0, 1], 1: [2]}

@@ -76,3 +76,24 @@ def test_a_terminal_gets_live_bars_and_a_dumb_one_plain_lines():
                          "stage 0 started: result stage at job.py:3, 2 tasks"]
     assert lines[2].startswith("stage 0 finished in ") and len(lines) == 3
     assert ESC not in dumb.getvalue()
+
+
+def test_the_bars_stay_while_another_threads_job_runs():
+    """Jobs of two threads overlap: the first one's end leaves the second's bar live (it
+    stopped the display, and the second stage's tasks no longer advanced a bar)."""
+    terminal = io.StringIO()
+    display = ProgressDisplay(Console(file=terminal, force_terminal=True, width=100,
+                                      _environ={"TERM": "xterm"}))
+    display.on_job_start(0, "count")
+    display.on_stage_submitted(0, 0, "first", 1)
+    display.on_job_start(1, "collect")
+    display.on_stage_submitted(1, 0, "second", 2)
+    display.on_task_end(0, 0, "exec-1", True, 0.1)
+    display.on_stage_completed(0, None)
+    display.on_job_end(0, None)
+    display.on_task_end(1, 0, "exec-2", True, 0.1)
+    assert display.progress is not None
+    assert display.progress.tasks[0].completed == 1  # stage 1's bar (stage 0's went)
+    display.on_stage_completed(1, None)
+    display.on_job_end(1, None)
+    assert display.progress is None

@@ -281,3 +281,68 @@ def test_a_stale_fetch_failure_does_not_unregister_recomputed_output(ctx):
     dag.task_succeeded(rerun, status(rerun, shuffle_id, "exec-2"))
     assert dag.fetch_failed(second, FetchFailed(shuffle_id, 0, 1, "h", "gone")) == []
     assert tracker.missing(shuffle_id) == []
+
+
+def test_two_jobs_share_a_running_map_stage(ctx):
+    """A job submitted while another computes the shuffle it reads waits for that map
+    stage (Spark's DAGScheduler shares it): no map task runs twice, both jobs succeed."""
+    rdd, shuffle_id = two_stage_job(ctx)
+    dag = DAGScheduler(MapOutputTracker())
+    maps = launches(dag.submit_job(0, rdd, list, [0, 1]))
+    assert launches(dag.submit_job(1, rdd, len, [0, 1])) == []
+    assert sorted(dag.jobs) == [0, 1] and dag.job_stage_ids(1)[0] == maps[0].stage_id
+    actions = []
+    for task in maps:
+        actions += dag.task_succeeded(task, status(task, shuffle_id))
+    reduces = launches(actions)
+    assert sorted((t.job_id, t.partition) for t in reduces) == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    ends = []
+    for task in reduces:
+        ends += [a for a in dag.task_succeeded(task, ["r"]) if isinstance(a, JobSucceeded)]
+    assert sorted((e.job_id, e.results) for e in ends) == [(0, [["r"], ["r"]]),
+                                                           (1, [["r"], ["r"]])]
+    assert dag.jobs == {} and dag.stage_by_id == {}
+
+
+def test_cancelling_one_job_keeps_the_map_stage_another_needs(ctx):
+    """Cancelling a job kills only the tasks no other active job needs."""
+    rdd, shuffle_id = two_stage_job(ctx)
+    dag = DAGScheduler(MapOutputTracker())
+    maps = launches(dag.submit_job(0, rdd, list, [0, 1]))
+    dag.submit_job(1, rdd, list, [0, 1])
+    actions = dag.cancel_job("not needed", 0)
+    assert [a.task_ids for a in actions if isinstance(a, KillTasks)] == [[]]
+    assert [a.job_id for a in actions if isinstance(a, JobFailed)] == [0]
+    for task in maps:
+        actions = dag.task_succeeded(task, status(task, shuffle_id))
+    for task in launches(actions):
+        actions = dag.task_succeeded(task, ["r"])
+    assert isinstance(actions[-1], JobSucceeded) and actions[-1].job_id == 1
+
+
+def test_a_stage_failing_fails_only_the_jobs_that_need_it(ctx):
+    """A task failing its last attempt fails its stage's job; another job goes on."""
+    dag = DAGScheduler(MapOutputTracker(), max_task_attempts=1)
+    (first,) = launches(dag.submit_job(0, ctx.parallelize([1], 1), list, [0]))
+    (second,) = launches(dag.submit_job(1, ctx.parallelize([2], 1), list, [0]))
+    actions = dag.task_failed(second, failure(second))
+    assert [a.job_id for a in actions if isinstance(a, JobFailed)] == [1]
+    assert [a.task_ids for a in actions if isinstance(a, KillTasks)] == [[]]
+    assert dag.task_succeeded(first, [1])[-1] == JobSucceeded(0, [[1]])
+
+
+def test_lost_map_outputs_of_a_shared_stage_are_recomputed_once_for_both_jobs(ctx):
+    """An executor lost while a map stage two jobs wait on runs: its outputs are computed
+    again, once, and then both jobs' result stages run."""
+    rdd, shuffle_id = two_stage_job(ctx)
+    tracker = MapOutputTracker()
+    dag = DAGScheduler(tracker)
+    maps = launches(dag.submit_job(0, rdd, list, [0, 1]))
+    dag.submit_job(1, rdd, list, [0, 1])
+    dag.task_succeeded(maps[0], status(maps[0], shuffle_id, "exec-2"))
+    dag.executor_lost("exec-2", outputs_lost=True)
+    dag.task_succeeded(maps[1], status(maps[1], shuffle_id))
+    again = launches(dag.task_succeeded(maps[2], status(maps[2], shuffle_id)))
+    assert [(t.stage_id, t.partition) for t in again] == [(maps[0].stage_id, 0)]
+    reduces = launches(dag.task_succeeded(again[0], status(again[0], shuffle_id)))
+    assert sorted((t.job_id, t.partition) for t in reduces) == [(0, 0), (0, 1), (1, 0), (1, 1)]

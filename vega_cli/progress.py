@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import threading
 import time
 from typing import Dict, Optional
 
@@ -60,15 +61,21 @@ class ProgressDisplay(JobListener):
         self.tasks: Dict[int, int] = {}
         self.started: Dict[int, float] = {}
         self.names: Dict[int, str] = {}
+        #: jobs started and not ended (several threads' run at once), and the lock of
+        #: starting and stopping the bars
+        self.running_jobs = 0
+        self.jobs_lock = threading.Lock()
 
     # -- jobs and stages --------------------------------------------------------
     def on_job_start(self, job_id: int, description: str) -> None:
-        if self.live and self.progress is None:
-            self.progress = Progress(TextColumn("[bold]stage {task.fields[stage]}[/]"),
-                                     TextColumn("{task.description}"), BarColumn(),
-                                     MofNCompleteColumn(), TimeElapsedColumn(),
-                                     console=self.console, transient=True)
-            self.progress.start()
+        with self.jobs_lock:  # (each job's thread calls it)
+            self.running_jobs += 1
+            if self.live and self.progress is None:
+                self.progress = Progress(TextColumn("[bold]stage {task.fields[stage]}[/]"),
+                                         TextColumn("{task.description}"), BarColumn(),
+                                         MofNCompleteColumn(), TimeElapsedColumn(),
+                                         console=self.console, transient=True)
+                self.progress.start()
 
     def on_stage_submitted(self, stage_id: int, attempt: int, name: str, num_tasks: int) -> None:
         self.started[stage_id] = time.monotonic()
@@ -95,10 +102,12 @@ class ProgressDisplay(JobListener):
             self._line(f"stage {stage_id} finished in {elapsed:.2f}s: {name}", "dim")
 
     def on_job_end(self, job_id: int, error: Optional[BaseException]) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-            self.progress = None
-            self.tasks.clear()
+        with self.jobs_lock:
+            self.running_jobs = max(0, self.running_jobs - 1)
+            if self.progress is not None and not self.running_jobs:  # (other threads' go on)
+                self.progress.stop()
+                self.progress = None
+                self.tasks.clear()
 
     def on_application_start(self, app_id: str, ui_link: Optional[str]) -> None:
         # the token stays out of job logs: ``--verbose`` prints the signed-in link

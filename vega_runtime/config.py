@@ -411,6 +411,12 @@ SETTINGS: tuple[Setting, ...] = (
             "spark.driver.maxResultSize); more fails the job at once, not retried. 0 means "
             "no limit. Whatever it is, one task's result is held to the 1g frame limit of "
             "a connection (less room for the rest of the task's report)."),
+    Setting("vega.scheduler.job_mode", "fifo", parse_scheduling_mode, "mode",
+            "How the jobs several threads of one application run at the same time share its "
+            "executors (Spark's spark.scheduler.mode; vega.scheduler.mode is the master's, "
+            "between applications): fifo, the oldest job's tasks first, later jobs taking "
+            "what it leaves; fair, each pool (a thread's spark.scheduler.pool local property, "
+            "else default) an even share, the jobs of one pool first come first served."),
     Setting("vega.driver.host", "", parse_str, "address",
             "Address executors reach the driver at (Spark's spark.driver.host); empty means "
             "VEGA_LOCAL_IP, else the local address that routes to the master.",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import atexit
-import collections
 import functools
 import gc
 import itertools
@@ -20,7 +19,7 @@ from ._version import __version__
 from .errors import BroadcastNotSerializable, ContextStoppedError, DriverOnlyError
 from .context_event_logs import EventLogs
 from .context_files import FileShipping
-from .context_jobs import _NO_JOB, JobControl
+from .context_jobs import JobControl
 from .context_persistence import Persistence
 from .context_profiles import Profiles
 from .lazy_imports import lazy_module, load_entry_point
@@ -127,9 +126,6 @@ class Context(JobControl, FileShipping, Persistence, Profiles, EventLogs):
         self._accumulators: Dict[int, shared.Accumulator] = {}
         self._persisted: Dict[int, "weakref.ref[RDD]"] = {}
         self._local = threading.local()
-        self._running_group: Any = _NO_JOB
-        self._running_tags: set = set()
-        self._cancellations: collections.Counter = collections.Counter()
         self.app_dir = ""
         try:
             self.app_dir = self._new_app_dir()
@@ -181,6 +177,7 @@ class Context(JobControl, FileShipping, Persistence, Profiles, EventLogs):
              "batch_records": self.conf["vega.shuffle.batch_records"],
              "fetch_timeout": self.conf["vega.shuffle.io.connection_timeout"],
              "max_result_size": self.conf["vega.driver.max_result_size"],
+             "scheduler_mode": self.conf["vega.scheduler.job_mode"],
              "dynamic_allocation": self.conf["vega.dynamic_allocation.enabled"]  # not local's:
              and self.master_spec.kind not in ("inline", "local"),  # fixed, as in Spark
              "barrier_sync_timeout": self.conf["vega.barrier.sync_timeout"],
@@ -336,6 +333,9 @@ class Context(JobControl, FileShipping, Persistence, Profiles, EventLogs):
 
     def _stop(self) -> None:
         atexit.unregister(self._stop_at_exit)
+        # the jobs other threads still run are cancelled (Spark's "because SparkContext was
+        # shut down"), and ended before the executors go
+        self._runner.stop_jobs("because the Context was stopped")
         self._idle.set()
         self._take_in_last_events()
         if self._event_relay is not None:  # before the backend's last send
@@ -681,19 +681,17 @@ class Context(JobControl, FileShipping, Persistence, Profiles, EventLogs):
                        partitions: Optional[Sequence[int]] = None) -> list:
         """Run ``func`` on each given partition of ``rdd`` (all for None); one result each."""
         self._check_running()
-        with self._job_slot():
-            partitions = rdd_base.partition_indexes(rdd, partitions)
-            results = self._runner.run_job(rdd, func, list(partitions), rdd_base.job_name(rdd))
-            checkpoints.write_checkpoints(self, rdd, self._runner.run_job)
-            return results
+        partitions = rdd_base.partition_indexes(rdd, partitions)
+        results = self._runner.run_job(rdd, func, list(partitions), rdd_base.job_name(rdd))
+        checkpoints.write_checkpoints(self, rdd, self._runner.run_job)
+        return results
 
     def run_partitions_within(self, rdd: RDD, func: Callable[[Iterable], Any],
                               timeout: float) -> Dict[int, Any]:
         """``func``'s result for each partition of ``rdd`` finished within ``timeout`` seconds."""
         self._check_running()
-        with self._job_slot():
-            return self._runner.run_job_within(rdd, func, list(range(rdd.get_num_partitions())),
-                                               rdd_base.job_name(rdd), timeout)
+        return self._runner.run_job_within(rdd, func, list(range(rdd.get_num_partitions())),
+                                           rdd_base.job_name(rdd), timeout)
 
     def save_partitions(self, rdd: RDD, path: str, writer, overwrite: bool) -> None:
         """Write each partition with ``writer`` and commit the output atomically."""
@@ -760,12 +758,12 @@ IDLE_EVENTS_INTERVAL = 0.5
 
 def _catch_up_while_idle(context_ref, stopped: threading.Event) -> None:
     """Between jobs nobody asks the backend what happened: every ``IDLE_EVENTS_INTERVAL``
-    seconds, while no job runs (the Context's lock is free), take it in."""
+    seconds, while no job runs (no thread leads the job loop: ``catch_up``), take it in."""
     while not stopped.wait(IDLE_EVENTS_INTERVAL):
         context = context_ref()
         if context is None:
             return
-        if context._lock.acquire(blocking=False):  # a job holds it while it runs
+        if context._lock.acquire(blocking=False):  # ``stop`` holds it
             try:
                 if not context._stopped:
                     context._runner.catch_up()

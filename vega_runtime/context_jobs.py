@@ -1,61 +1,27 @@
 """Job groups, thread-local properties and job status: the Context's job control.
 
 A mixin of ``Context`` (PySpark's ``setJobGroup``, ``cancelJobGroup``,
-``cancelAllJobs``, ``setLocalProperty``, ``statusTracker``).  Jobs run one at a
-time under the Context's lock; cancelling asks the runner to stop the running
-one, which then raises ``JobCancelled``, and makes the jobs of the group (or all
-jobs) that other threads have submitted and are waiting to run raise it too, as
-Spark cancels a group's queued jobs.
+``cancelAllJobs``, ``setLocalProperty``, ``statusTracker``).  The jobs of several
+threads run at the same time (``scheduler/runner.py``); each takes the group, tags and
+scheduler pool its thread's local properties name when it starts.  Cancelling asks the
+runner to stop the active jobs of a group (of a tag, or every one), which then raise
+``JobCancelled``; the others go on.
 """
 
 from __future__ import annotations
 
-import contextlib
 import threading
-from collections import Counter
-from typing import Dict, Iterator, List, Optional
+from typing import Dict, List, Optional
 
 from .config import executor_storage_memory
-from .errors import JobCancelled
 from .scheduler import status
-
-#: The local properties naming a thread's job group and its job tags (PySpark's keys).
-JOB_GROUP = "spark.jobGroup.id"
-JOB_TAGS = "spark.job.tags"
-#: ``Context._running_group`` while no job runs.
-_NO_JOB = object()
-#: the key of ``cancel_all_jobs`` in ``Context._cancellations``
-_ALL_JOBS = object()
+from .scheduler.runner import JOB_GROUP, JOB_TAGS
 
 
 class JobControl:
-    """Needs ``self._local`` (a threading.local), ``self._running_group``, ``self._runner``,
-    ``self._lock`` (the Context's job slot) and ``self._cancellations`` (a Counter)."""
+    """Needs ``self._local`` (a threading.local) and ``self._runner``."""
 
     _local: threading.local
-    _running_group: object
-    _running_tags: set
-    _lock: threading.RLock
-    #: how often each job group (and ``_ALL_JOBS``: every job) has been cancelled
-    _cancellations: Counter
-
-    @contextlib.contextmanager
-    def _job_slot(self) -> Iterator[None]:
-        """Run this thread's job when the Context is free; if its group, or every job, was
-        cancelled while it waited, it raises ``JobCancelled`` instead of running."""
-        group, tags = self.get_local_property(JOB_GROUP), self.get_job_tags()
-        keys = [group, _ALL_JOBS, *(("tag", tag) for tag in tags)]
-        seen = [self._cancellations[key] for key in keys]
-        with self._lock:
-            if [self._cancellations[key] for key in keys] != seen:
-                raise JobCancelled("the job's group, one of its tags, or every job was "
-                                   "cancelled before the job started")
-            outer = self._running_group, self._running_tags
-            self._running_group, self._running_tags = group, tags
-            try:
-                yield
-            finally:
-                self._running_group, self._running_tags = outer
 
     def _job_properties(self) -> Dict[str, object]:
         """This thread's job group, description and tags, as the event log records a job's
@@ -104,11 +70,10 @@ class JobControl:
         self.set_local_property("spark.job.interruptOnCancel", str(interrupt_on_cancel).lower())
 
     def cancel_job_group(self, group_id: str) -> None:
-        """Cancel the running job if it belongs to ``group_id``, and the group's jobs waiting
-        to run; they raise ``JobCancelled``."""
-        self._cancellations[group_id] += 1
-        if self._running_group == group_id:
-            self._runner.cancel(f"part of cancelled job group {group_id}")  # Spark's words
+        """Cancel the active jobs of ``group_id`` (whichever thread runs them); they raise
+        ``JobCancelled``, the other jobs go on."""
+        self._runner.cancel(f"part of cancelled job group {group_id}",  # Spark's words
+                            lambda job: job.group == group_id)
 
     def set_job_description(self, value: Optional[str]) -> None:
         """The description of the jobs this thread submits (PySpark's ``setJobDescription``)."""
@@ -144,11 +109,8 @@ class JobControl:
         self.set_local_property(JOB_TAGS, None)
 
     def cancel_jobs_with_tag(self, tag: str) -> None:
-        """Cancel the running job and the waiting ones that carry ``tag``; they raise
-        ``JobCancelled``."""
-        self._cancellations[("tag", tag)] += 1
-        if self._running_group is not _NO_JOB and tag in self._running_tags:
-            self._runner.cancel(f"part of cancelled job tags {tag}")
+        """Cancel the active jobs that carry ``tag``; they raise ``JobCancelled``."""
+        self._runner.cancel(f"part of cancelled job tags {tag}", lambda job: tag in job.tags)
 
     @staticmethod
     def spark_user() -> str:
@@ -158,10 +120,8 @@ class JobControl:
         return getpass.getuser()
 
     def cancel_all_jobs(self) -> None:
-        """Cancel the running job, if any, and those waiting to run; they raise ``JobCancelled``."""
-        self._cancellations[_ALL_JOBS] += 1
-        if self._running_group is not _NO_JOB:
-            self._runner.cancel("as part of cancellation of all jobs")
+        """Cancel every active job; they raise ``JobCancelled``."""
+        self._runner.cancel("as part of cancellation of all jobs")
 
     def status_tracker(self) -> status.StatusTracker:
         """Ids and progress of jobs and stages, as PySpark's ``sc.statusTracker()``."""

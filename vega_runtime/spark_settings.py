@@ -70,6 +70,7 @@ SPARK_TO_VEGA = {
     "spark.driver.bindAddress": ("vega.driver.bind", _same),
     "spark.executor.heartbeatInterval": ("vega.executor.heartbeat_interval", _seconds),
     "spark.network.timeout": ("vega.executor.timeout", _seconds),
+    "spark.scheduler.mode": ("vega.scheduler.job_mode", _same),
     "spark.speculation": ("vega.speculation", _same),
     "spark.speculation.multiplier": ("vega.speculation.multiplier", _same),
     "spark.speculation.quantile": ("vega.speculation.quantile", _same),

@@ -288,7 +288,8 @@ def _apply_event(app: AppRecord, e: dict, running_job: Optional[int]) -> Optiona
     elif kind == "StageSubmitted":
         key = (e["stage_id"], e["attempt"])
         app.stages[key] = StageAttempt(e["stage_id"], e["attempt"], e["name"],
-                                       e["num_tasks"], running_job, at)
+                                       e["num_tasks"], _job_of_stage(app, e["stage_id"],
+                                                                     running_job), at)
         app._add_attempt(app.stages[key])
     elif kind == "StageCompleted":
         stage = app.latest_attempt(e["stage_id"])
@@ -327,6 +328,16 @@ def _apply_event(app: AppRecord, e: dict, running_job: Optional[int]) -> Optiona
     elif kind == "UnpersistRDD":
         for key in [k for k in app.blocks if k[0] == e["rdd_id"]]:
             del app.blocks[key]
+    return running_job
+
+
+def _job_of_stage(app: AppRecord, stage_id: int, running_job: Optional[int]) -> Optional[int]:
+    """The job a stage submitted now runs for: of the jobs still running (several threads'
+    run at once), the oldest whose graph holds it (a stage two jobs share runs for the
+    first, as Spark's); else the job started last."""
+    for job in app.jobs.values():
+        if job.completed is None and stage_id in job.stage_ids:
+            return job.job_id
     return running_job
 
 

@@ -36,10 +36,13 @@ class TaskLaunch(Record):
     #: each (those it avoids too): the one it runs on asks the others for a block it lacks
     #: (``LaunchTask.block_holders``)
     holders: Dict[tuple, FrozenSet[str]]
+    #: the scheduler pool of its job (``spark.scheduler.pool``; FAIR mode shares the
+    #: executors between pools)
+    pool: str
     _not_compared = ("queued_at",)
 
     def __init__(self, spec, payload_key, payload, partition_data, preferred=frozenset(),
-                 queued_at=0.0, barrier=False, addresses=None, holders=None):
+                 queued_at=0.0, barrier=False, addresses=None, holders=None, pool="default"):
         self.spec = spec
         self.payload_key = payload_key
         self.payload = payload
@@ -49,6 +52,7 @@ class TaskLaunch(Record):
         self.barrier = barrier
         self.addresses = addresses
         self.holders = {} if holders is None else holders
+        self.pool = pool
 
     def message(self, include_payload: bool, executor_id: str = "",
                 block_address: Optional[Callable[[str], str]] = None) -> LaunchTask:
@@ -84,11 +88,17 @@ def broadcast_reply(request: FetchBroadcast, broadcast_dir: Optional[str]) -> Br
 
 
 class TaskQueue:
-    """Tasks waiting for an executor, in launch order.
+    """Tasks waiting for an executor, in the order Spark's scheduler offers them.
+
+    Within a pool, FIFO: an older job's tasks first, then within a job an earlier stage's
+    (Spark's FIFO order: job id, then stage id), else in launch order.  Between pools
+    (``TaskLaunch.pool``: FAIR mode's ``spark.scheduler.pool``; FIFO mode has one) the
+    pool running the fewest tasks goes first (Spark's FAIR order, every pool's weight 1 and
+    minimum share 0), by name among equals.
 
     ``pick`` is what an idle executor should run.  While no queued task prefers
-    particular executors (the common case) that is the first task it is not
-    excluded from, found in constant time; otherwise each pick scans the queue
+    particular executors (the common case) and one pool has tasks, that is the first task
+    it is not excluded from, found in constant time; otherwise each pick scans the queue
     for delay scheduling.
     """
 
@@ -96,6 +106,8 @@ class TaskQueue:
         self._tasks: Deque[TaskLaunch] = collections.deque()
         self._preferring = 0  # queued tasks with preferred executors
         self.barrier_tasks = 0  # queued tasks of barrier stages (never ``pick``ed)
+        #: queued tasks by pool
+        self.pools: Dict[str, int] = {}
         for task in tasks:
             self.append(task)
 
@@ -105,16 +117,36 @@ class TaskQueue:
     def __iter__(self) -> Iterator[TaskLaunch]:
         return iter(self._tasks)
 
-    def append(self, task: TaskLaunch) -> None:
-        self._tasks.append(task)
+    def _added(self, task: TaskLaunch) -> None:
         self._preferring += bool(task.preferred)
         self.barrier_tasks += task.barrier
+        self.pools[task.pool] = self.pools.get(task.pool, 0) + 1
+
+    def _removed(self, task: TaskLaunch) -> None:
+        self._preferring -= bool(task.preferred)
+        self.barrier_tasks -= task.barrier
+        left = self.pools[task.pool] - 1
+        if left:
+            self.pools[task.pool] = left
+        else:
+            del self.pools[task.pool]
+
+    def append(self, task: TaskLaunch) -> None:
+        """Queue a task after those of its job and stage, before a later job's (or a later
+        stage's) already queued."""
+        key = (task.spec.job_id, task.spec.stage_id)
+        if self._tasks and (self._tasks[-1].spec.job_id, self._tasks[-1].spec.stage_id) > key:
+            place = next(i for i, queued in enumerate(self._tasks)
+                         if (queued.spec.job_id, queued.spec.stage_id) > key)
+            self._tasks.insert(place, task)
+        else:  # (a stage's tasks, one job's at a time: the common case)
+            self._tasks.append(task)
+        self._added(task)
 
     def appendleft(self, task: TaskLaunch) -> None:
         """Put back a task that could not be sent: it runs next."""
         self._tasks.appendleft(task)
-        self._preferring += bool(task.preferred)
-        self.barrier_tasks += task.barrier
+        self._added(task)
 
     def first(self) -> TaskLaunch:
         """The task queued first (the queue is not empty)."""
@@ -122,23 +154,33 @@ class TaskQueue:
 
     def popleft(self) -> TaskLaunch:
         task = self._tasks.popleft()
-        self._preferring -= bool(task.preferred)
-        self.barrier_tasks -= task.barrier
+        self._removed(task)
         return task
 
     def without(self, task_ids: Set[int]) -> "TaskQueue":
         return TaskQueue(t for t in self._tasks if t.spec.task_id not in task_ids)
 
+    def _in_order(self, running: Optional[Dict[str, int]]) -> Iterable[TaskLaunch]:
+        """The queued tasks in the order they are offered: by pool, the pool running the
+        fewest tasks (``running``) first, when several pools have tasks queued."""
+        if len(self.pools) < 2:
+            return self._tasks
+        running = running or {}
+        order = sorted(self.pools, key=lambda pool: (running.get(pool, 0), pool))
+        return [t for pool in order for t in self._tasks if t.pool == pool]
+
     def pick(self, executor_id: str, alive: Set[str], locality_wait: float,
-             now: float) -> Optional[TaskLaunch]:
+             now: float, running: Optional[Dict[str, int]] = None) -> Optional[TaskLaunch]:
         """The queued task ``executor_id`` should run, or None (it waits).
 
         A task avoids executors it is excluded from while another live executor may
         take it; it prefers executors caching its input, waiting up to
-        ``locality_wait`` for them (delay scheduling).  The chosen task leaves the queue.
+        ``locality_wait`` for them (delay scheduling).  With several pools queued, those
+        running fewer tasks (``running``: tasks by pool) are served first.  The chosen
+        task leaves the queue.
         """
         chosen = None
-        for task in self._tasks:
+        for task in self._in_order(running):
             if task.barrier:  # launched with its stage's others (``ExecutorPool.dispatch``)
                 continue
             if executor_id in task.spec.excluded and alive - task.spec.excluded:
@@ -153,7 +195,7 @@ class TaskQueue:
                     break  # no later task can prefer this executor
         if chosen is not None:
             self._tasks.remove(chosen)
-            self._preferring -= bool(chosen.preferred)
+            self._removed(chosen)
         return chosen
 
 

@@ -471,6 +471,10 @@ class ClusterBackend:
         with self.lock:
             self.pool.submit(tasks)  # an executor a send fails to: its connection's thread
 
+    def wake(self) -> None:
+        """Cut a ``poll`` waiting in another thread short (a job submitted or cancelled)."""
+        self.events.put(None)
+
     def poll(self, timeout: float) -> list:
         self._remove_hung()  # (their losses are queued: this poll reports them)
         # the tasks sent since the last poll first: a task's start comes before its end

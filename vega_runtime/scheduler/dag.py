@@ -169,23 +169,29 @@ class RunningTasks:
 
 
 class _Job(Record):
-    """The running job: its final stage, result function and results so far."""
+    """An active job: its final stage, result function and results so far, and the ids of
+    every stage of its graph (a stage two jobs need is shared: it runs once for both)."""
     job_id: int
     final_stage: Stage
     func: Callable
     partitions: List[int]
     results: Dict[int, Any]
+    stage_ids: Set[int]
 
-    def __init__(self, job_id, final_stage, func, partitions, results=None):
+    def __init__(self, job_id, final_stage, func, partitions, results=None, stage_ids=None):
         self.job_id = job_id
         self.final_stage = final_stage
         self.func = func
         self.partitions = partitions
         self.results = {} if results is None else results
+        self.stage_ids = set() if stage_ids is None else stage_ids
 
 
 class DAGScheduler:
-    """Turns a job into stages and tasks, and reacts to task outcomes."""
+    """Turns jobs into stages and tasks, and reacts to task outcomes.  Several jobs may be
+    active at once (submitted from different threads, as Spark runs them): a map stage
+    they both need is one stage, computed once; a failure of a stage fails the jobs that
+    need it, and only those."""
 
     def __init__(self, map_outputs: MapOutputTracker, max_task_attempts: int = 4,
                  max_stage_attempts: int = 4):
@@ -193,7 +199,8 @@ class DAGScheduler:
         self.max_task_attempts = max_task_attempts
         self.max_stage_attempts = max_stage_attempts
         self.stages = StageBuilder()
-        self.job: Optional[_Job] = None
+        #: the active jobs by id, oldest first
+        self.jobs: Dict[int, _Job] = {}
         self.waiting: Set[Stage] = set()
         self.running: Set[Stage] = set()
         self.pending: Dict[int, Set[int]] = {}  # stage_id -> partitions not yet done
@@ -205,41 +212,44 @@ class DAGScheduler:
         self.stage_by_id: Dict[int, Stage] = {}
         self._task_ids = itertools.count()
 
+    @property
+    def job(self) -> Optional[_Job]:
+        """The oldest active job, or None when none is active."""
+        return next(iter(self.jobs.values()), None)
+
     # -- events ------------------------------------------------------------------
     def submit_job(self, job_id: int, rdd, func: Callable, partitions: List[int],
                    name: str = "") -> list:
-        """Start job ``job_id`` (named ``name``, which its result stage takes)."""
-        if self.job is not None:
-            raise VegaError("a job is already running on this Context; run jobs one at a time")
+        """Start job ``job_id`` (named ``name``, which its result stage takes); the jobs
+        already active go on, sharing the map stages it needs too."""
+        if job_id in self.jobs:
+            raise VegaError(f"job {job_id} is already active on this Context")
+        if not self.jobs:  # what tasks of earlier jobs' stages did is forgotten
+            self.failures.clear()
+            self.launches.clear()
+            self.failed_on.clear()
+            self.stage_failures.clear()
         final = self.stages.new_stage(rdd, None, self._register_map_stage, name)
         self.stage_by_id[final.stage_id] = final
-        self.job = _Job(job_id, final, func, list(partitions))
-        self.failures.clear()
-        self.launches.clear()
-        self.failed_on.clear()
-        self.stage_failures.clear()
+        job = self.jobs[job_id] = _Job(job_id, final, func, list(partitions))
+        job.stage_ids = set(_graph(final))
         if not partitions:
-            return self._finish_job(JobSucceeded(job_id, []))
+            return self._finish_job(job, JobSucceeded(job_id, []))
         return self._submit_stage(final)
 
-    def job_stage_ids(self) -> List[int]:
-        """The ids of every stage in the running job's graph, ancestors first."""
-        seen: Dict[int, Stage] = {}
-        stack = [self.job.final_stage] if self.job is not None else []
-        while stack:
-            stage = stack.pop()
-            if stage.stage_id not in seen:
-                seen[stage.stage_id] = stage
-                stack.extend(stage.parents)
-        return sorted(seen)
+    def job_stage_ids(self, job_id: Optional[int] = None) -> List[int]:
+        """The ids of every stage in a job's graph (the oldest active job's for None),
+        ancestors first."""
+        job = self.jobs.get(job_id) if job_id is not None else self.job
+        return sorted(job.stage_ids) if job is not None else []
 
     def task_succeeded(self, task: TaskSpec, value: Any, accumulators: Any = None) -> list:
         """``value`` is a MapStatus for map tasks, the result for result tasks."""
-        if self.running_tasks.pop(task.task_id) is None or self.job is None:
+        if self.running_tasks.pop(task.task_id) is None:
             return []
-        stage = self.stage_by_id[task.stage_id]
-        pending = self.pending.get(stage.stage_id)
-        if stage not in self.running or task.stage_attempt != stage.attempt \
+        stage = self.stage_by_id.get(task.stage_id)
+        pending = self.pending.get(task.stage_id)
+        if stage is None or stage not in self.running or task.stage_attempt != stage.attempt \
                 or pending is None or task.partition not in pending:
             return []
         pending.discard(task.partition)
@@ -249,17 +259,17 @@ class DAGScheduler:
         if stage.is_map:
             self.map_outputs.register(value)
         else:
-            self.job.results[task.partition] = value
+            self._result_job(stage).results[task.partition] = value
         if not pending:
             actions += self._stage_finished(stage)
         return actions
 
     def task_failed(self, task: TaskSpec, error: TaskFailed) -> list:
-        """A task raised (or its executor died under it): retry it or fail the job."""
-        if self.running_tasks.pop(task.task_id) is None or self.job is None:
+        """A task raised (or its executor died under it): retry it or fail its stage's jobs."""
+        if self.running_tasks.pop(task.task_id) is None:
             return []
-        stage = self.stage_by_id[task.stage_id]
-        if not self._current(stage, task):
+        stage = self.stage_by_id.get(task.stage_id)
+        if stage is None or not self._current(stage, task):
             return []
         if stage.barrier:
             return self._barrier_stage_failed(stage, str(error))
@@ -271,30 +281,38 @@ class DAGScheduler:
             self.stage_failures[bad] = self.stage_failures.get(bad, 0) + 1
         if self.failures[key] >= self.max_task_attempts or error.error_type in NOT_RETRIED:
             error.attempts = self.failures[key]
-            return self._fail_job(error)
+            return self._abort_stage(stage, error)
         if self._other_attempts(task):
             return []  # a copy of it still runs
         return [LaunchTasks(stage, [self._task(stage, task.partition)])]
 
-    def abort_job(self, error: BaseException) -> list:
-        """Fail the running job at once with ``error`` (the driver found it cannot go on:
-        its results are too large, say); nothing if no job runs."""
-        if self.job is None:
-            return []
-        return self._fail_job(error)
+    def abort_job(self, error: BaseException, job_id: Optional[int] = None) -> list:
+        """Fail job ``job_id`` (every active job for None) at once with ``error`` (the
+        driver found it cannot go on: its results are too large, say); nothing if it is
+        not active."""
+        actions: list = []
+        for job in self._jobs_named(job_id):
+            actions += self._fail_job(job, error)
+        return actions
 
-    def drop_job(self) -> None:
-        """Forget the running job, if any, without a word (what ending it would have said
-        could not be said); the next job can start."""
-        if self.job is not None:
-            self._finish_job(None)
+    def abort_stage(self, stage_id: int, error: BaseException) -> list:
+        """Fail every active job that needs stage ``stage_id`` with ``error`` (the driver
+        could not launch its tasks: its payload does not pickle, say); the others go on."""
+        stage = self.stage_by_id.get(stage_id)
+        return [] if stage is None else self._abort_stage(stage, error)
+
+    def drop_job(self, job_id: Optional[int] = None) -> None:
+        """Forget job ``job_id`` (every active job for None), if active, without a word
+        (what ending it would have said could not be said)."""
+        for job in self._jobs_named(job_id):
+            self._finish_job(job, None)
 
     def task_lost(self, task: TaskSpec) -> list:
         """A task's executor went away for reasons outside the task: rerun, uncounted."""
-        if self.running_tasks.pop(task.task_id) is None or self.job is None:
+        if self.running_tasks.pop(task.task_id) is None:
             return []
-        stage = self.stage_by_id[task.stage_id]
-        if not self._current(stage, task) or self._other_attempts(task):
+        stage = self.stage_by_id.get(task.stage_id)
+        if stage is None or not self._current(stage, task) or self._other_attempts(task):
             return []
         if stage.barrier:
             return self._barrier_stage_failed(
@@ -307,7 +325,7 @@ class DAGScheduler:
         """Launch a copy of a straggling task, avoiding the executors in ``avoid`` (where
         it runs); nothing if the partition is done or already has a copy."""
         stage = self.stage_by_id.get(stage_id)
-        if self.job is None or stage is None or stage not in self.running or stage.barrier \
+        if stage is None or stage not in self.running or stage.barrier \
                 or stage.attempt != stage_attempt \
                 or partition not in self.pending.get(stage_id, ()):
             return []
@@ -318,20 +336,21 @@ class DAGScheduler:
 
     def fetch_failed(self, task: TaskSpec, failure: FetchFailed) -> list:
         """A reducer lost a map output: recompute the missing map tasks, then retry."""
-        if self.running_tasks.pop(task.task_id) is None or self.job is None:
+        if self.running_tasks.pop(task.task_id) is None:
             return []
-        stage = self.stage_by_id[task.stage_id]
-        if stage not in self.running or task.stage_attempt != stage.attempt:
+        stage = self.stage_by_id.get(task.stage_id)
+        if stage is None or stage not in self.running or task.stage_attempt != stage.attempt:
             return []  # a stale attempt: the output it missed may have been recomputed since
         self.map_outputs.unregister(failure.shuffle_id, failure.map_id)
         if stage.barrier and not stage.is_map:
-            return self._fail_job(BarrierStageFailed(stage.stage_id, stage.failures + 1,
-                                                     str(failure), True))
+            return self._abort_stage(stage, BarrierStageFailed(stage.stage_id, stage.failures + 1,
+                                                               str(failure), True))
         if stage.barrier:  # it reruns whole
             self.map_outputs.unregister_all(stage.shuffle_dep.shuffle_id)
         stage.failures += 1
         if stage.failures >= self.max_stage_attempts:
-            return self._fail_job(StageFailed(stage.stage_id, stage.failures, str(failure)))
+            return self._abort_stage(stage, StageFailed(stage.stage_id, stage.failures,
+                                                        str(failure)))
         actions: list = [KillTasks(self._tasks_of(stage), "its stage is resubmitted after a fetch "
                                              "failure"), StageCompleted(stage, str(failure))]
         self.running.discard(stage)
@@ -340,19 +359,35 @@ class DAGScheduler:
         return actions + self._submit_stage(stage)
 
     def executor_lost(self, executor_id: str, outputs_lost: bool) -> list:
-        """Forget the map outputs an executor's host can no longer serve."""
+        """Forget the map outputs an executor's host can no longer serve (each stage that
+        needs them computes them again, for every job waiting on it)."""
         if outputs_lost:
             self.map_outputs.remove_executor(executor_id)
         return []
 
-    def cancel_job(self, reason: str) -> list:
+    def cancel_job(self, reason: str, job_id: Optional[int] = None) -> list:
+        """Cancel job ``job_id`` (every active job for None): its tasks no other job needs
+        are killed, and it fails with ``JobCancelled``."""
         from ..errors import JobCancelled
 
-        if self.job is None:
-            return []
-        return self._fail_job(JobCancelled(reason))
+        actions: list = []
+        for job in self._jobs_named(job_id):
+            actions += self._fail_job(job, JobCancelled(reason))
+        return actions
 
     # -- transitions ---------------------------------------------------------------
+    def _jobs_named(self, job_id: Optional[int]) -> List[_Job]:
+        if job_id is None:
+            return list(self.jobs.values())
+        return [self.jobs[job_id]] if job_id in self.jobs else []
+
+    def _result_job(self, stage: Stage) -> _Job:
+        """The job whose result stage ``stage`` is (each result stage is one job's)."""
+        return next(j for j in self.jobs.values() if j.final_stage is stage)
+
+    def _jobs_needing(self, stage: Stage) -> List[_Job]:
+        return [j for j in self.jobs.values() if stage.stage_id in j.stage_ids]
+
     def _register_map_stage(self, stage: Stage) -> None:
         self.stage_by_id[stage.stage_id] = stage
         self.map_outputs.register_shuffle(stage.shuffle_dep.shuffle_id, stage.num_partitions)
@@ -360,7 +395,8 @@ class DAGScheduler:
     def _missing_partitions(self, stage: Stage) -> List[int]:
         if stage.is_map:
             return self.map_outputs.missing(stage.shuffle_dep.shuffle_id)
-        return [p for p in self.job.partitions if p not in self.job.results]
+        job = self._result_job(stage)
+        return [p for p in job.partitions if p not in job.results]
 
     def _submit_stage(self, stage: Stage) -> list:
         if stage in self.running or stage in self.waiting:
@@ -393,7 +429,10 @@ class DAGScheduler:
             excluded = frozenset(excluded)
         else:  # no task has failed: nothing to avoid (most tasks of most jobs)
             excluded = _NONE_EXCLUDED
-        task = TaskSpec(next(self._task_ids), self.job.job_id, stage.stage_id, stage.attempt,
+        # the task runs for the oldest active job needing its stage (Spark's
+        # activeJobForStage): its priority when jobs share the executors
+        job_id = next(j.job_id for j in self.jobs.values() if stage.stage_id in j.stage_ids)
+        task = TaskSpec(next(self._task_ids), job_id, stage.stage_id, stage.attempt,
                         partition, attempt, excluded, speculative)
         self.running_tasks.add(task)
         return task
@@ -403,8 +442,9 @@ class DAGScheduler:
         self.pending.pop(stage.stage_id, None)
         actions: list = [StageCompleted(stage)] if submitted else []
         if not stage.is_map:
-            results = [self.job.results[p] for p in self.job.partitions]
-            return actions + self._finish_job(JobSucceeded(self.job.job_id, results))
+            job = self._result_job(stage)
+            results = [job.results[p] for p in job.partitions]
+            return actions + self._finish_job(job, JobSucceeded(job.job_id, results))
         if self.map_outputs.missing(stage.shuffle_dep.shuffle_id):
             # An executor was lost while this stage ran: compute what is missing again.
             return actions + self._submit_stage(stage)
@@ -421,8 +461,8 @@ class DAGScheduler:
         it failed ``max_stage_attempts`` times (Spark's rules)."""
         stage.failures += 1
         if not stage.is_map or stage.failures >= self.max_stage_attempts:
-            return self._fail_job(BarrierStageFailed(stage.stage_id, stage.failures, reason,
-                                                     not stage.is_map))
+            return self._abort_stage(stage, BarrierStageFailed(stage.stage_id, stage.failures,
+                                                               reason, not stage.is_map))
         actions: list = [KillTasks(self._tasks_of(stage), "a task of its barrier stage failed: "
                                                           "the stage runs again"),
                          StageCompleted(stage, reason.splitlines()[0])]
@@ -452,21 +492,60 @@ class DAGScheduler:
     def _tasks_of(self, stage: Stage) -> List[int]:
         return [t.task_id for t in self.running_tasks.values() if t.stage_id == stage.stage_id]
 
-    def _fail_job(self, error: BaseException) -> list:
-        actions: list = [KillTasks(list(self.running_tasks))]
-        actions += [StageCompleted(s, error_summary(error)) for s in
-                    sorted(self.running, key=lambda s: s.stage_id)]
-        return actions + self._finish_job(JobFailed(self.job.job_id, error))
+    def _abort_stage(self, stage: Stage, error: BaseException) -> list:
+        """A stage cannot succeed: every active job that needs it fails with ``error``
+        (Spark's abortStage); the others go on."""
+        actions: list = []
+        for job in self._jobs_needing(stage):
+            actions += self._fail_job(job, error)
+        return actions
 
-    def _finish_job(self, outcome) -> list:
-        self.job = None
-        self.waiting.clear()
-        self.running.clear()
-        self.pending.clear()
-        self.running_tasks.clear()
-        # Its stages go with it (they hold its RDDs, data included), as Spark's DAG
-        # scheduler forgets a job's stages at its end: a later job that reads one of its
-        # shuffles gets a new map stage, skipped while the map outputs are registered.
-        self.stage_by_id.clear()
-        self.stages.shuffle_stages.clear()
+    def _fail_job(self, job: _Job, error: BaseException) -> list:
+        """End ``job`` with ``error``: its running stages no other active job needs end,
+        failed, and their tasks are killed."""
+        own = self._own_stage_ids(job)
+        running = sorted((s for s in self.running if s.stage_id in own), key=lambda s: s.stage_id)
+        actions: list = [KillTasks([t.task_id for t in self.running_tasks.values()
+                                    if t.stage_id in own])]
+        actions += [StageCompleted(s, error_summary(error)) for s in running]
+        return actions + self._finish_job(job, JobFailed(job.job_id, error))
+
+    def _own_stage_ids(self, job: _Job) -> Set[int]:
+        """The stages of ``job``'s graph no other active job needs."""
+        shared: Set[int] = set()
+        for other in self.jobs.values():
+            if other is not job:
+                shared |= other.stage_ids
+        return job.stage_ids - shared
+
+    def _finish_job(self, job: _Job, outcome) -> list:
+        # Its stages no other job needs go with it (they hold its RDDs, data included), as
+        # Spark's DAG scheduler forgets a job's stages at its end: a later job that reads
+        # one of its shuffles gets a new map stage, skipped while the map outputs exist.
+        own = self._own_stage_ids(job)
+        del self.jobs[job.job_id]
+        for stage_id in own:
+            stage = self.stage_by_id.pop(stage_id, None)
+            if stage is None:
+                continue
+            self.waiting.discard(stage)
+            self.running.discard(stage)
+            self.pending.pop(stage_id, None)
+            if stage.is_map and self.stages.shuffle_stages.get(
+                    stage.shuffle_dep.shuffle_id) is stage:
+                del self.stages.shuffle_stages[stage.shuffle_dep.shuffle_id]
+        for task_id in [t.task_id for t in self.running_tasks.values() if t.stage_id in own]:
+            self.running_tasks.pop(task_id)
         return [outcome]
+
+
+def _graph(final: Stage) -> List[int]:
+    """The ids of every stage a job whose result stage is ``final`` needs."""
+    seen: Dict[int, Stage] = {}
+    stack = [final]
+    while stack:
+        stage = stack.pop()
+        if stage.stage_id not in seen:
+            seen[stage.stage_id] = stage
+            stack.extend(stage.parents)
+    return sorted(seen)

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 _str = json.encoder.encode_basestring_ascii  # a string as json.dumps writes it
 _BOOLS = {True: "true", False: "false"}
-#: the keys of ``runner.task_info``'s dict, in its order
+#: the keys of ``task_events.task_info``'s dict, in its order
 _TASK_INFO_KEYS = ("task_id", "job_id", "stage_id", "stage_attempt", "partition", "attempt",
                    "executor", "host", "state", "speculative", "launch_time", "finish_time",
                    "error", "metrics", "blocks_added", "blocks_dropped")
@@ -119,7 +119,7 @@ class EventWriter(JobListener):
         self._write("JobGraph", job_id=job_id, stages=stages)
 
     def on_task_info(self, info: dict) -> None:
-        if tuple(info) == _TASK_INFO_KEYS:  # runner.task_info's, encoded as on_task_start
+        if tuple(info) == _TASK_INFO_KEYS:  # task_events.task_info's, encoded as on_task_start
             (task_id, job_id, stage_id, stage_attempt, partition, attempt, executor, host, state,
              speculative, launched, finished, error, metrics, added, dropped) = info.values()
             if type(task_id) is type(job_id) is type(stage_id) is type(stage_attempt) \

@@ -224,14 +224,18 @@ class ExecutorPool:
         # over the executors even if they turn out long
         share = -(-(len(self.queue) + sum(h for h, _, _ in holders)) // max(1, len(holders)))
         heapq.heapify(holders)
+        # FAIR mode's pools with tasks queued: each is offered slots by the tasks it runs
+        running = self._running_by_pool() if len(self.queue.pools) > 1 else None
         while holders and self.queue:
             held, order, slot = heapq.heappop(holders)
             if held and (held >= share or slot.task.barrier
                          or held >= slot.capacity(self.queue.first().payload_key)):
                 continue
-            task = self.queue.pick(slot.executor_id, usable, self.locality_wait, now)
+            task = self.queue.pick(slot.executor_id, usable, self.locality_wait, now, running)
             if task is None:
                 continue
+            if running is not None:
+                running[task.pool] = running.get(task.pool, 0) + 1
             slot.tasks[task.spec.task_id] = task
             batches.setdefault(slot.executor_id, []).append(task)
             self.emit(TaskStartedEvent(task.spec.task_id, slot.executor_id, slot.host, now))
@@ -292,6 +296,13 @@ class ExecutorPool:
                 batches[slot.executor_id] = [task]
                 self.emit(TaskStartedEvent(task.spec.task_id, slot.executor_id, slot.host, now))
         return batches
+
+    def _running_by_pool(self) -> Dict[str, int]:
+        running: Dict[str, int] = {}
+        for slot in self._slots.values():
+            for task in slot.tasks.values():
+                running[task.pool] = running.get(task.pool, 0) + 1
+        return running
 
     def _usable_ids(self) -> set:
         return {e for e, s in self._slots.items() if s.usable}

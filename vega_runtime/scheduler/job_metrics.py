@@ -8,7 +8,7 @@ import math
 import threading
 from bisect import bisect_left
 from itertools import accumulate
-from typing import Iterator, Optional
+from typing import Dict, Iterator, List, Optional
 
 from .listener import JobListener
 
@@ -37,19 +37,25 @@ class JobMetrics(JobListener):
         #: live progress for the web UI: stage id -> {name, attempt, tasks, done, failed, state}
         self.stage_progress: dict = {}
         self.job_progress: dict = {}
+        #: every stage of each running job's graph (``on_job_stages``)
+        self._job_graphs: Dict[int, set] = {}
 
     def on_job_start(self, job_id: int, description: str) -> None:
         with self.lock:
             self.jobs_running += 1
             self.job_progress[job_id] = {"id": job_id, "description": description,
                                          "state": "running", "stages": []}
-            self._current_job = job_id
             self.version += 1
+
+    def on_job_stages(self, job_id: int, stage_ids: List[int]) -> None:
+        with self.lock:
+            self._job_graphs[job_id] = set(stage_ids)
 
     def on_job_end(self, job_id: int, error: Optional[BaseException]) -> None:
         with self.lock:
             self.jobs_running -= 1
             self.jobs["failed" if error else "succeeded"] += 1
+            self._job_graphs.pop(job_id, None)
             if job_id in self.job_progress:
                 self.job_progress[job_id]["state"] = "failed" if error else "succeeded"
             self._trim(self.job_progress)
@@ -61,9 +67,10 @@ class JobMetrics(JobListener):
             self.stage_progress[stage_id] = {"id": stage_id, "name": name, "attempt": attempt,
                                              "tasks": num_tasks, "done": 0, "failed": 0,
                                              "state": "running"}
-            job = self.job_progress.get(getattr(self, "_current_job", None))
-            if job is not None and stage_id not in job["stages"]:
-                job["stages"].append(stage_id)
+            for job_id, graph in self._job_graphs.items():  # the running jobs it serves
+                job = self.job_progress.get(job_id)
+                if stage_id in graph and job is not None and stage_id not in job["stages"]:
+                    job["stages"].append(stage_id)
             self._trim(self.stage_progress)
             self.version += 1
 

@@ -44,7 +44,7 @@ class JobListener:
     def on_task_info(self, info: dict) -> None:
         """One finished (or lost) task attempt in full: ids, executor and host, launch and
         finish times (epoch seconds), outcome, error, metrics and cache changes; called right
-        after ``on_task_end`` (see ``runner.task_info``)."""
+        after ``on_task_end`` (see ``task_events.task_info``)."""
 
     def on_stage_completed(self, stage_id: int, failure: Optional[str]) -> None: ...
 

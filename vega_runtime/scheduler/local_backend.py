@@ -179,6 +179,24 @@ class ProcessPoolBackend:
         #: when each executor was last heard from (None: ``vega.executor.timeout`` never)
         self.heartbeats = HeartbeatReceiver(heartbeat.timeout * 1000, _now_ms()) \
             if heartbeat.checked else None
+        #: ``wake`` writes a byte here to end a ``poll`` waiting in another thread
+        self._wake_read, self._wake_write = os.pipe()
+        os.set_blocking(self._wake_read, False)
+        os.set_blocking(self._wake_write, False)
+
+    def wake(self) -> None:
+        """Cut a ``poll`` waiting in another thread short (a job submitted or cancelled)."""
+        try:
+            os.write(self._wake_write, b"w")
+        except OSError:  # full (a wake-up is pending anyway) or closed (stopped)
+            pass
+
+    def _woken(self) -> None:
+        try:
+            while os.read(self._wake_read, 512):
+                pass
+        except OSError:
+            pass
 
     # -- processes -------------------------------------------------------------
     def _start_missing(self) -> None:
@@ -318,14 +336,19 @@ class ProcessPoolBackend:
         if deadline is not None:
             timeout = min(timeout, deadline)
         if not self.pool.running():
-            # nothing to hear from: wait as asked, not at once (a job loop whose job waits on
-            # nothing here would spin a core), then place what waits (locality, a barrier)
-            time.sleep(timeout)
+            # nothing to hear from: wait as asked (or until woken), not at once (a job loop
+            # whose job waits on nothing here would spin a core), then place what waits
+            # (locality, a barrier)
+            if _readable([self._wake_read], timeout):
+                self._woken()
             self._dispatch()
             return []
         watched = {p.conn: p for p in self.processes.values()}  # idle ones may die too
         ready = [conn for conn in watched if conn.buffered]  # a message read already waits
-        for conn in ready or _readable(list(watched), timeout):
+        for conn in ready or _readable([*watched, self._wake_read], timeout):
+            if conn == self._wake_read:
+                self._woken()
+                continue
             self._receive(watched[conn], events)
         events += self._remove_hung()
         self._dispatch()
@@ -415,6 +438,12 @@ class ProcessPoolBackend:
             slot = self.pool.get(executor_id)
             _reap(process, graceful=slot is not None and not slot.gone)
         self.processes.clear()
+        for fd in (self._wake_read, self._wake_write):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._wake_read = self._wake_write = -1  # (a number another file may get next)
         if self._forker is not None:  # after the executors it forked are gone
             self._forker.close()
             self._forker = None

@@ -1,5 +1,17 @@
-"""The driver's job loop: feeds backend events to the DAG scheduler and
-carries out the actions it returns (launch, kill, notify, finish)."""
+"""The driver's jobs: each action's thread submits its job and waits for it; one job loop
+serves every active job at once (Spark runs the jobs of several threads concurrently).
+
+Leader/follower: the loop (backend events in, the DAG scheduler's actions out:
+``TaskEvents``) is driven by whichever waiting thread holds the lead; it hands the lead
+over when its own job ends, and a thread whose job is still active takes it.  So a job's
+thread is where its loop runs whenever it runs alone, as before (Ctrl-C there interrupts
+the loop, and ``local``'s tasks run there), and no thread of Vega's own is needed.  Other
+threads touch the loop's state only through requests the leader takes in between polls
+(``_take_requests``: jobs in ``_submitted`` to plan, an ``ActiveJob.cancel_reason`` to act
+on; ``backend.wake`` cuts a poll short for them).  A job's barrier-slot wait
+(``_check_barrier_stages``, at most ``vega.barrier.slots_wait``) is the leader's too: the
+other jobs' events are taken in meanwhile, their cancellations after it.
+"""
 
 from __future__ import annotations
 
@@ -7,31 +19,22 @@ import collections
 import itertools
 import logging
 import os
-import pickle
 import signal
+import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, List, Optional, Tuple
 
-from ..errors import (BarrierJobRefused, DriverExit, FetchFailed, JobCancelled, ResultTooLarge,
-                      TaskFailed, error_line)
-from ..executor_loss import caused_by_app, loss_sentence
+from ..errors import BarrierJobRefused, DriverExit, JobCancelled
 from ..files import AddedFiles
 from ..logs import error_summary
-from ..net.messages import PutBlock
 from ..resources import ResourceError, check_task_fits
-from ..serde import dumps, dumps_closure
-from ..shuffle.blocks import MapStatus
-from ..storage_level import StorageLevel
+from .backend import Backend
 from .block_tracker import BlockTracker
-from .backend import (Backend, ExecutorAddedEvent, ExecutorLostEvent, TaskFinishedEvent,
-                      TaskLaunch, TaskStartedEvent)
-from .dag import (DAGScheduler, JobFailed, JobSucceeded, KillTasks, LaunchTasks,
-                  MergeAccumulators, StageCompleted, StageSubmitted, TaskSpec)
-from .executor import StagePayload, TaskState
+from .dag import DAGScheduler, JobFailed, JobSucceeded, KillTasks, StageCompleted, TaskSpec
 from .listener import JobListener
 from .stage_graph import job_graph
-from .stages import (Stage, barrier_stages, shuffle_dependencies, stage_profile, stage_rdds,
-                     unsupported_barrier_stage)
+from .stages import barrier_stages, stage_profile, stage_rdds, unsupported_barrier_stage
+from .task_events import TaskEvents
 
 if TYPE_CHECKING:
     from .speculation import SpeculationPolicy
@@ -39,6 +42,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.25
+#: The local properties naming a thread's job group, its job tags and its scheduler pool
+#: (PySpark's keys).
+JOB_GROUP = "spark.jobGroup.id"
+JOB_TAGS = "spark.job.tags"
+SCHEDULER_POOL = "spark.scheduler.pool"
 
 
 def _stopped_by(interrupt: BaseException) -> str:
@@ -53,7 +61,41 @@ def _stopped_by(interrupt: BaseException) -> str:
     return "interrupted (Ctrl-C)"
 
 
-class JobRunner:
+class ActiveJob:
+    """One submitted job, from its thread's call until its outcome is known: what the
+    submitting thread gave, and what the loop found."""
+
+    def __init__(self, job_id: int, rdd, func: Callable, partitions: List[int],
+                 description: str, deadline: Optional[float], settings: Dict[str, Any],
+                 fair: bool):
+        self.job_id = job_id
+        self.rdd, self.func, self.partitions = rdd, func, partitions
+        self.description = description
+        #: ``run_job_within``'s (``time.monotonic()``), or None
+        self.deadline = deadline
+        #: the settings shipped with its stages: the driver's, and its thread's local
+        #: properties (``TaskContext.getLocalProperty``)
+        self.settings = settings
+        properties = settings.get("local_properties", {})
+        self.group: Optional[str] = properties.get(JOB_GROUP)
+        self.tags = set(filter(None, (properties.get(JOB_TAGS) or "").split(",")))
+        #: the FAIR scheduler's pool (``spark.scheduler.pool``, else ``default``); FIFO
+        #: mode has one pool for every job
+        self.pool = (properties.get(SCHEDULER_POOL) or "default") if fair else "default"
+        #: why it was asked to stop (from any thread), until the loop stops it
+        self.cancel_reason: Optional[str] = None
+        #: what its thread was interrupted by, when it stopped waiting (the job's end says so)
+        self.interrupted: Optional[BaseException] = None
+        #: serialized results brought back for it: how many, how many bytes
+        self.result_tasks, self.result_bytes = 0, 0
+        #: JobSucceeded / JobFailed, or the partitions done at its deadline (a dict)
+        self.outcome: Any = None
+        #: handed to the loop (``_submitted``), its listeners told it started
+        self.queued = False
+        self.done = False
+
+
+class JobRunner(TaskEvents):
     def __init__(self, backend: Backend, dag: DAGScheduler, listener: JobListener,
                  settings: Dict[str, Any], merge_accumulators: Callable[[dict], None],
                  blocks: BlockTracker,
@@ -74,24 +116,28 @@ class JobRunner:
         #: settings read when each job starts and shipped with its stages: the submitting
         #: thread's local properties (``TaskContext.getLocalProperty``), the driver's Python
         self.job_settings = job_settings
-        self._job_settings: Dict[str, Any] = settings
         self.blocks = blocks
         self.dag = dag
         self.listener = listener
         self.settings = settings
         self.merge_accumulators = merge_accumulators
         self._job_ids = itertools.count()
+        #: the active jobs by id (their threads wait for them), oldest first
+        self.jobs: Dict[int, ActiveJob] = {}
+        #: guards ``jobs``, ``_submitted`` and ``_leader``; notified when a job ends and
+        #: when the lead is free
+        self._cond = threading.Condition()
+        #: jobs their threads submitted, which the leader has not planned yet
+        self._submitted: Deque[ActiveJob] = collections.deque()
+        #: the thread driving the loop, or None
+        self._leader: Optional[int] = None
         self._payloads: Dict[tuple, bytes] = {}
         self._tasks: Dict[int, TaskSpec] = {}
         self._running_on: Dict[int, str] = {}  # task_id -> executor_id, once started
         self._stage_tasks: Dict[int, int] = {}  # stage_id -> tasks of its running attempt
-        self._func: Optional[Callable] = None
         #: ``profiler_of(rdd_id)``: the profiler shipped with a stage computing that RDD
         #: (``vega.python.profile``, vega_runtime/profiler.py); None: no profiling
         self.profiler_of: Optional[Callable[[int], Any]] = None
-        self._outcome = None
-        self._cancel_reason: Optional[str] = None
-        self._result_tasks, self._result_bytes = 0, 0
         #: Files the driver added (``Context.add_file``); every stage payload carries them.
         self.added_files = AddedFiles()
         #: shuffles no RDD can read any more (``Context.register_shuffle_for_cleanup``, from
@@ -103,12 +149,31 @@ class JobRunner:
         #: as the next job starts
         self.unreachable_broadcasts: Deque[Tuple[int, str]] = collections.deque()
 
-    def cancel(self, reason: str) -> None:
-        """Ask the running job to stop (from any thread); it raises ``JobCancelled``, whose
-        message is "job N cancelled " and ``reason``."""
-        self._cancel_reason = reason
+    # -- from any thread -----------------------------------------------------------
+    def cancel(self, reason: str, which: Callable[[ActiveJob], bool] = lambda job: True) -> int:
+        """Ask the active jobs ``which`` selects (every one by default) to stop; each raises
+        ``JobCancelled``, whose message is "job N cancelled " and ``reason``.  How many."""
+        with self._cond:
+            chosen = [job for job in self.jobs.values() if not job.done and which(job)]
+            for job in chosen:
+                if job.cancel_reason is None:
+                    job.cancel_reason = reason
+        if chosen:
+            self._wake()
+        return len(chosen)
 
-    # -- the loop ----------------------------------------------------------------
+    def stop_jobs(self, reason: str) -> None:
+        """Cancel every active job and wait until they have ended (``Context.stop``: Spark's
+        "SparkContext was shut down"), driving the loop if no job's thread does."""
+        if self.cancel(reason):
+            self._await(lambda: not self.jobs)
+
+    def _wake(self) -> None:
+        wake = getattr(self.backend, "wake", None)
+        if wake is not None:
+            wake()
+
+    # -- a job's thread --------------------------------------------------------------
     def run_job(self, rdd, func: Callable, partitions: List[int], description: str) -> list:
         """``func``'s result for each partition, in order."""
         return self._run_job(rdd, func, partitions, description, None)
@@ -121,85 +186,243 @@ class JobRunner:
 
     def _run_job(self, rdd, func: Callable, partitions: List[int], description: str,
                  deadline: Optional[float]):
-        job_id = next(self._job_ids)
-        self._func, self._outcome, self._cancel_reason = func, None, None
-        #: serialized results brought back for this job: how many, how many bytes
-        self._result_tasks, self._result_bytes = 0, 0
-        self._job_settings = {**self.settings, **self.job_settings()}
-        self.listener.on_job_start(job_id, description)
-        log.info("job %d submitted: %s", job_id, description)
+        settings = {**self.settings, **self.job_settings()}
+        job = ActiveJob(next(self._job_ids), rdd, func, partitions, description, deadline,
+                        settings, self.settings.get("scheduler_mode") == "fair")
+        with self._cond:  # active (cancellable) before anyone hears of it
+            self.jobs[job.job_id] = job
         try:
-            # what happened since the last job (executors lost or released) first, so the
+            self.listener.on_job_start(job.job_id, description)
+        except BaseException:
+            with self._cond:
+                del self.jobs[job.job_id]
+            raise
+        log.info("job %d submitted: %s", job.job_id, description)
+        with self._cond:
+            if not job.done:  # (the loop may have failed meanwhile, ending every job)
+                self._submitted.append(job)
+                job.queued = True
+            leader = self._leader
+        if leader is not None:
+            self._wake()
+        try:
+            self._await(lambda: job.done)
+        except BaseException as exc:
+            if not job.done:
+                self._abandon(job, exc)
+            raise
+        if isinstance(job.outcome, JobFailed):
+            raise job.outcome.error
+        if isinstance(job.outcome, dict):  # stopped at its deadline
+            return job.outcome
+        if deadline is not None:
+            return dict(zip(partitions, job.outcome.results))
+        return job.outcome.results
+
+    def _abandon(self, job: ActiveJob, interrupt: BaseException) -> None:
+        """Its thread was interrupted (Ctrl-C, a signal's ``DriverExit``) while another led
+        the loop: as PySpark's Ctrl-C handler cancels every job, every active job is
+        cancelled; the leader ends them (this one's end names the interruption)."""
+        job.interrupted = interrupt
+        self.cancel(_stopped_by(interrupt))
+
+    def _await(self, done: Callable[[], bool]) -> None:
+        """Return once ``done()``; lead the loop meanwhile whenever no other thread does."""
+        me = threading.get_ident()
+        while True:
+            with self._cond:
+                while not done() and self._leader is not None:
+                    self._cond.wait(POLL_SECONDS)
+                if done():
+                    return
+                self._leader = me
+            try:
+                self._lead(done)
+            finally:
+                with self._cond:
+                    self._leader = None
+                    self._cond.notify_all()
+
+    # -- the leader's thread ---------------------------------------------------------
+    def _lead(self, done: Callable[[], bool]) -> None:
+        """Drive the loop for every active job until ``done()``.  Should the loop itself
+        fail (the backend: no executors, the master gone; a listener that raises; Ctrl-C
+        here), every active job ends with that failure, and it is raised."""
+        try:
+            while not done():
+                self._take_requests()
+                if done():
+                    return
+                for event in self.backend.poll(self._poll_wait()):
+                    self._apply(self._handle(event))
+                if self.speculation is not None and self.dag.jobs:
+                    self._speculate()
+        except BaseException as exc:
+            self._end_every_job(exc)
+            raise
+
+    def _poll_wait(self) -> float:
+        deadlines = [job.deadline for job in list(self.jobs.values())  # (others add to it)
+                     if job.deadline is not None]
+        if not deadlines:
+            return POLL_SECONDS
+        return max(0.0, min(POLL_SECONDS, min(deadlines) - time.monotonic()))
+
+    def _take_requests(self) -> None:
+        """Plan the jobs submitted since the last look, stop the jobs asked to stop and
+        those past their deadline."""
+        while True:
+            with self._cond:
+                if not self._submitted:
+                    break
+                job = self._submitted.popleft()
+            self._submit(job)
+        now = None
+        for job in list(self.jobs.values()):
+            if job.done or not job.queued:  # (its thread is still announcing it)
+                continue
+            if job.cancel_reason is not None:
+                self._cancel(job)
+            elif job.deadline is not None:
+                now = time.monotonic() if now is None else now
+                if now >= job.deadline:
+                    self._stop_at_deadline(job)
+
+    def _submit(self, job: ActiveJob) -> None:
+        if job.done or job.cancel_reason is not None:
+            return  # cancelled before it was planned: it ends without a task (below)
+        try:
+            # what happened since the last look (executors lost or released) first, so the
             # job is planned on what is still there
-            self.catch_up()
+            self.catch_up_events()
             self._remove_unreachable_shuffles()
             self._remove_unreachable_broadcasts()
-            self._check_barrier_stages(rdd, partitions)
-            self._check_resource_profiles(rdd)
-            actions = self.dag.submit_job(job_id, rdd, func, partitions, description)
-            stage_ids = self.dag.job_stage_ids()
-            self.listener.on_job_stages(job_id, stage_ids)
-            self.listener.on_job_graph(job_id, job_graph([self.dag.stage_by_id[s]
-                                                          for s in stage_ids]))
+            self._check_barrier_stages(job.rdd, job.partitions)
+            self._check_resource_profiles(job.rdd)
+            actions = self.dag.submit_job(job.job_id, job.rdd, job.func, job.partitions,
+                                          job.description)
+            stage_ids = self.dag.job_stage_ids(job.job_id)
+            self.listener.on_job_stages(job.job_id, stage_ids)
+            self.listener.on_job_graph(job.job_id, job_graph([self.dag.stage_by_id[s]
+                                                              for s in stage_ids]))
             self._apply(actions)
-            while self._outcome is None:
-                if self._cancel_reason is not None:
-                    raise JobCancelled(self._cancel_reason, job_id)
-                if deadline is not None and time.monotonic() >= deadline:
-                    return self._stop_at_deadline(job_id)
-                wait = POLL_SECONDS if deadline is None else \
-                    max(0.0, min(POLL_SECONDS, deadline - time.monotonic()))
-                for event in self.backend.poll(wait):
-                    self._apply(self._handle(event))
-                if self.speculation is not None and self.dag.job is not None:
-                    self._speculate()
-            if self._cancel_reason is not None and not isinstance(self._outcome, JobFailed):
-                # asked for while its last task ran (``local``'s run in the driver's thread,
-                # where nothing can interrupt them): cancelled all the same, as in PySpark
-                raise JobCancelled(self._cancel_reason, job_id)
-        except BaseException as exc:
-            try:
-                self._end_stopped_job(job_id, exc)
-            finally:
-                self.listener.on_job_end(job_id, exc)
-            raise
+        except Exception as exc:  # refused (a barrier stage), or its closure does not pickle
+            self._end_stopped_job(job, exc)
+
+    def _cancel(self, job: ActiveJob) -> None:
+        error = job.interrupted or JobCancelled(job.cancel_reason, job.job_id)
+        if isinstance(error, (KeyboardInterrupt, DriverExit)):
+            actions = self.dag.cancel_job(_stopped_by(error), job.job_id)
+        else:
+            actions = self.dag.abort_job(error, job.job_id)
+        self._apply([a for a in actions if not isinstance(a, (JobSucceeded, JobFailed))])
+        self._job_ended(job.job_id, JobFailed(job.job_id, error))
+
+    def _stop_at_deadline(self, job: ActiveJob) -> None:
+        finished = dict(self.dag.jobs[job.job_id].results) if job.job_id in self.dag.jobs \
+            else {}  # result-stage partitions only
+        log.info("job %d stopped at its deadline with %d partitions done", job.job_id,
+                 len(finished))
+        self._apply([a for a in self.dag.cancel_job("deadline reached", job.job_id)
+                     if isinstance(a, KillTasks)])
+        self._job_ended(job.job_id, finished)
+
+    def _job_ended(self, job_id: int, outcome) -> None:
+        """Job ``job_id`` has its outcome: the listeners hear of it, its thread wakes."""
+        job = self.jobs.get(job_id)
+        if job is None or job.done:
+            return
+        if isinstance(outcome, JobSucceeded) and job.cancel_reason is not None:
+            # asked for while its last task ran (``local``'s run in the leader's thread,
+            # where nothing can interrupt them): cancelled all the same, as in PySpark
+            outcome = JobFailed(job_id, JobCancelled(job.cancel_reason, job_id))
+        self.dag.drop_job(job_id)  # (it is gone already unless stopped at its deadline)
+        job.outcome = outcome
+        try:
+            self.listener.on_job_end(job_id, outcome.error if isinstance(outcome, JobFailed)
+                                     else None)
         finally:
-            self._payloads.clear()
-            self._tasks.clear()
+            self._forget(job)
+
+    def _forget(self, job: ActiveJob) -> None:
+        """What the loop kept for ``job`` and no active job needs goes; its thread wakes."""
+        stages = self.dag.stage_by_id
+        for key in [k for k in self._payloads if k[0] not in stages]:
+            del self._payloads[key]
+        for task_id in [t for t, spec in self._tasks.items() if spec.stage_id not in stages]:
+            del self._tasks[task_id]
+            self._running_on.pop(task_id, None)
+        for stage_id in [s for s in self._stage_tasks if s not in stages]:
+            del self._stage_tasks[stage_id]
+        with self._cond:
+            job.done = True
+            del self.jobs[job.job_id]
+            if job in self._submitted:  # ended before it was planned (the loop failed)
+                self._submitted.remove(job)
+            self._cond.notify_all()
+            idle = not self.jobs
+        if idle:
             self._running_on.clear()
-            self._stage_tasks.clear()
             self.barrier.clear()
             if self.speculation is not None:
                 self.speculation = type(self.speculation)(self.speculation.policy)
-        if isinstance(self._outcome, JobFailed):
-            self.listener.on_job_end(job_id, self._outcome.error)
-            raise self._outcome.error
-        self.listener.on_job_end(job_id, None)
-        if deadline is not None:
-            return dict(zip(partitions, self._outcome.results))
-        return self._outcome.results
 
-    def _end_stopped_job(self, job_id: int, exc: BaseException) -> None:
+    def _end_every_job(self, exc: BaseException) -> None:
+        """The loop failed with ``exc``: every active job ends (an interruption cancels
+        them, as PySpark's Ctrl-C cancels every job; any other failure is each one's)."""
+        interrupt = isinstance(exc, (KeyboardInterrupt, DriverExit))
+        for job in list(self.jobs.values()):
+            if not job.done:
+                self._end_stopped_job(
+                    job, JobCancelled(_stopped_by(exc), job.job_id) if interrupt else exc,
+                    exc if interrupt else None)
+
+    def _end_stopped_job(self, job: ActiveJob, exc: BaseException,
+                         interrupt: Optional[BaseException] = None) -> None:
         """The job stopped on ``exc``: its tasks are killed and its running stages end,
         failed (the listeners, a progress display say so).  Should that fail in turn (a
         listener that raises), the job is dropped all the same and ``exc`` stays its
-        outcome, so that it is not left running and the next job can start."""
-        if self.dag.job is None:
-            return
+        outcome, so that it is not left active."""
         try:
-            ended = self.dag.cancel_job(_stopped_by(exc)) \
-                if isinstance(exc, (KeyboardInterrupt, DriverExit)) else self.dag.abort_job(exc)
-            self._apply([a for a in ended if isinstance(a, (KillTasks, StageCompleted))])
+            if job.job_id in self.dag.jobs:
+                ended = self.dag.cancel_job(_stopped_by(interrupt), job.job_id) \
+                    if interrupt is not None else self.dag.abort_job(exc, job.job_id)
+                self._apply([a for a in ended if isinstance(a, (KillTasks, StageCompleted))])
         except Exception as failure:  # noqa: BLE001 - exc is what the caller is told
-            log.error("job %d: ending it after %s failed too (%s: %s)", job_id,
+            log.error("job %d: ending it after %s failed too (%s: %s)", job.job_id,
                       error_summary(exc), type(failure).__name__, error_summary(failure))
         finally:
-            self.dag.drop_job()
+            self.dag.drop_job(job.job_id)
+            if not job.done:
+                job.outcome = JobFailed(job.job_id, exc)
+                try:
+                    self.listener.on_job_end(job.job_id, exc)
+                except Exception as failure:  # noqa: BLE001
+                    log.error("job %d: a listener failed on its end: %s", job.job_id,
+                              error_summary(failure))
+                finally:
+                    self._forget(job)
 
     def catch_up(self) -> None:
         """Take in what the backend reported since it was last asked (executors added, lost
         or released between jobs): the listeners (event log, the master's copy) hear of it
-        now, not when the next job starts.  Only from the thread that may run jobs."""
+        now, not when the next job starts.  From any thread; nothing while a thread leads
+        the loop (it takes them in)."""
+        me = threading.get_ident()
+        with self._cond:
+            if self._leader is not None and self._leader != me:
+                return
+            outer, self._leader = self._leader, me
+        try:
+            self.catch_up_events()
+        finally:
+            with self._cond:
+                self._leader = outer
+                if outer is None:
+                    self._cond.notify_all()
+
+    def catch_up_events(self) -> None:
+        """(The leader's.)"""
         for event in self.backend.poll(0.0):
             self._apply(self._handle(event))
 
@@ -258,15 +481,6 @@ class JobRunner:
                             self.settings["executor_cores"], self.settings["executor_resources"],
                             f"an executor of this application (the stage of {stage_rdd!r})")
 
-    def _stage_settings(self, stage: Stage) -> Dict[str, Any]:
-        """The job's settings, with what each task of ``stage`` takes when its profile
-        says so (``TaskContext.cpus()``, ``resources()``)."""
-        profile = stage_profile(stage.rdd)
-        if profile is None:
-            return self._job_settings
-        cpus, resources = profile.task_needs(self.settings["task_cpus"],
-                                             self.settings["task_resources"])
-        return {**self._job_settings, "task_cpus": cpus, "task_resources": resources}
 
     def _remove_unreachable_shuffles(self) -> None:
         while self.unreachable_shuffles:
@@ -283,258 +497,7 @@ class JobRunner:
             except FileNotFoundError:  # destroy() deleted it
                 pass
 
-    def _stop_at_deadline(self, job_id: int) -> Dict[int, Any]:
-        finished = dict(self.dag.job.results)  # result-stage partitions only
-        log.info("job %d stopped at its deadline with %d partitions done", job_id, len(finished))
-        self._apply([a for a in self.dag.cancel_job("deadline reached")
-                     if isinstance(a, KillTasks)])
-        self.listener.on_job_end(job_id, None)
-        return finished
 
     def task(self, task_id: int) -> Optional[TaskSpec]:
         """The running task with this id, if any (for output prefixes)."""
         return self._tasks.get(task_id)
-
-    # -- events -> DAG -----------------------------------------------------------
-    def _handle(self, event) -> list:
-        if isinstance(event, TaskFinishedEvent):
-            return self._task_finished(event)
-        if isinstance(event, TaskStartedEvent):
-            self._task_started(event)
-            return []
-        if isinstance(event, ExecutorAddedEvent):
-            self.listener.on_executor_added(event.executor_id, event.host, event.at)
-            return []
-        if isinstance(event, ExecutorLostEvent):
-            return self._executor_lost(event)
-        return []
-
-    def _executor_lost(self, event: ExecutorLostEvent) -> list:
-        """An executor released on purpose (dynamic allocation) or lost: say how it ended, in
-        one sentence for the log, the listeners and the error of each task it was running.
-        Each such task runs again; the running one's attempt counts as failed unless the
-        executor was lost with its worker (``caused_by_app``: Spark's rule), those waiting
-        behind it on the executor never count."""
-        running = [self._tasks[t] for t in event.task_ids if t in self._tasks]
-        if event.released:
-            sentence = event.reason
-        else:
-            description = event.reason if event.cause else f"was lost ({event.reason})"
-            # the task it was running is the first in flight; those sent ahead waited
-            first = self._tasks.get(event.task_ids[0]) if event.task_ids else None
-            sentence = loss_sentence(event.executor_id, event.host, description,
-                                     f"{first.stage_id}.{first.partition}" if first else "")
-            if event.detail:
-                sentence += f" (its log ends: {event.detail})"
-            log.warning("%s", sentence)
-        self.listener.on_executor_removed(event.executor_id, event.host, sentence,
-                                          not event.released, event.at, event.cause)
-        self.blocks.executor_lost(event.executor_id)
-        actions = self.dag.executor_lost(event.executor_id, event.outputs_lost)
-        for spec in running:
-            del self._tasks[spec.task_id]
-            self._attempt_over(spec.task_id, False)
-            self.listener.on_task_end(spec.stage_id, spec.partition, event.executor_id, False, 0.0,
-                                      spec.attempt, spec.speculative)
-            self.listener.on_task_info(task_info(spec, event.executor_id, event.host, "lost", {},
-                                                 sentence))
-            self.listener.on_task_metrics("lost", {})
-            # only the running task (the first in flight) can have caused the loss; the
-            # tasks waiting behind it on the executor never started
-            counted = caused_by_app(event.cause) and spec.task_id == event.task_ids[0]
-            if counted:
-                retry = self.dag.task_failed(spec, TaskFailed(
-                    spec.stage_id, spec.partition, spec.attempt + 1, event.host,
-                    event.executor_id, "ExecutorLost", sentence, "", self._call_site(spec)))
-            else:
-                retry = self.dag.task_lost(spec)
-            if any(isinstance(a, LaunchTasks) for a in retry):
-                log.warning("task %d.%d (attempt %d) will run again%s: %s", spec.stage_id,
-                            spec.partition, spec.attempt + 2,
-                            "" if counted else " (not counted as a failed attempt)", sentence)
-            actions += retry
-        return actions
-
-    def _task_finished(self, event: TaskFinishedEvent) -> list:
-        finished = event.finished
-        self.blocks.added(event.executor_id, finished.blocks_added)
-        self.blocks.removed(event.executor_id, finished.blocks_dropped)
-        for rdd_id, partition, level, data in finished.replicas:
-            where = "memory" if StorageLevel.named(level).use_memory else "disk"
-            for target in self.backend.replicate(event.executor_id,
-                                                 PutBlock(rdd_id, partition, level, data)):
-                self.blocks.added(target, [[rdd_id, partition, where, len(data)]])
-        spec = self._tasks.pop(finished.task_id, None)
-        if spec is None:
-            return []
-        ok = finished.state == TaskState.SUCCESS
-        self._attempt_over(spec.task_id, ok)
-        self.listener.on_task_end(spec.stage_id, spec.partition, event.executor_id, ok,
-                                  finished.metrics.get("duration", 0.0), spec.attempt,
-                                  spec.speculative)
-        self.listener.on_task_info(task_info(
-            spec, event.executor_id, event.host, finished.state, finished.metrics,
-            error_line(finished.error_type, finished.error_message) if not ok else None,
-            finished.blocks_added, finished.blocks_dropped))
-        self.listener.on_task_metrics(finished.state, finished.metrics)
-        if ok:
-            stage = self.dag.stage_by_id[spec.stage_id]
-            accumulators = pickle.loads(finished.accumulators) if finished.accumulators else None
-            if stage.is_map:
-                value = MapStatus(stage.shuffle_dep.shuffle_id, spec.partition, event.executor_id,
-                                  event.host, finished.data_path, tuple(finished.offsets),
-                                  event.shuffle_port)
-            else:
-                too_large = self._count_result(len(finished.value or b""))
-                if too_large is not None:
-                    return self.dag.abort_job(too_large)
-                value = pickle.loads(finished.value)
-            return self.dag.task_succeeded(spec, value, accumulators)
-        if finished.state == TaskState.FETCH_FAILED:
-            # where the reducer read from (a map output's host, or its file), else its own host
-            failure = FetchFailed(finished.shuffle_id, finished.map_id, spec.partition,
-                                  finished.fetch_from or event.host, finished.error_message)
-            log.warning("task %d.%d %s", spec.stage_id, spec.partition, failure)
-            return self.dag.fetch_failed(spec, failure)
-        log.warning("task %d.%d (attempt %d) failed on %s: %s", spec.stage_id,
-                    spec.partition, spec.attempt, event.executor_id,
-                    error_line(finished.error_type, finished.error_message))
-        return self.dag.task_failed(spec, TaskFailed(
-            spec.stage_id, spec.partition, spec.attempt + 1, event.host, event.executor_id,
-            finished.error_type, finished.error_message, finished.traceback,
-            self._call_site(spec)))
-
-    def _count_result(self, size: int) -> Optional[ResultTooLarge]:
-        """Add a result task's serialized result to the job's running total (Spark's
-        TaskSetManager.canFetchMoreResults): past vega.driver.max_result_size (0: no
-        limit), the error that fails the job."""
-        self._result_tasks += 1
-        self._result_bytes += size
-        limit = self.settings.get("max_result_size", 0)
-        if limit and self._result_bytes > limit:
-            return ResultTooLarge(self._result_tasks, self._result_bytes, limit)
-        return None
-
-    def _task_started(self, event: TaskStartedEvent) -> None:
-        spec = self._tasks.get(event.task_id)
-        if spec is None:
-            return
-        self._running_on[spec.task_id] = event.executor_id
-        if self.speculation is not None:
-            self.speculation.task_started(spec.task_id, (spec.stage_id, spec.stage_attempt),
-                                          spec.partition,
-                                          self._stage_tasks.get(spec.stage_id, 1), event.at)
-        self.listener.on_task_start(spec.stage_id, spec.partition, spec.task_id, spec.attempt,
-                                    event.executor_id, event.host, spec.speculative)
-
-    def _attempt_over(self, task_id: int, succeeded: bool) -> None:
-        self._running_on.pop(task_id, None)
-        if self.speculation is not None:
-            if succeeded:
-                self.speculation.task_succeeded(task_id, self.clock())
-            else:
-                self.speculation.task_ended(task_id)
-
-    def _speculate(self) -> None:
-        """Give each straggler a copy on another executor (the first to finish wins)."""
-        for (stage_id, stage_attempt), partition in self.speculation.speculatable(self.clock()):
-            running = [t for t in self._tasks.values()
-                       if t.stage_id == stage_id and t.partition == partition]
-            avoid = frozenset(self._running_on[t.task_id] for t in running
-                              if t.task_id in self._running_on)
-            actions = self.dag.speculate(stage_id, stage_attempt, partition, avoid)
-            if actions:
-                log.info("task %d.%d runs past %.1fs (%.1f x the median of its stage's finished "
-                         "tasks): launching a speculative copy", stage_id, partition,
-                         self.speculation.threshold((stage_id, stage_attempt)),
-                         self.speculation.policy.multiplier)
-                self.listener.on_speculative_task_submitted(stage_id, partition)
-                self._apply(actions)
-
-    def _call_site(self, spec: TaskSpec) -> str:
-        stage = self.dag.stage_by_id.get(spec.stage_id)
-        return stage.rdd.call_site if stage is not None else ""
-
-    # -- actions -> world ----------------------------------------------------------
-    def _apply(self, actions: list) -> None:
-        for action in actions:
-            if isinstance(action, LaunchTasks):
-                self._launch(action.stage, action.tasks)
-            elif isinstance(action, KillTasks):
-                for task_id in action.task_ids:
-                    spec = self._tasks.pop(task_id, None)
-                    if spec is not None and action.reason:
-                        self._attempt_killed(spec, action.reason)
-                self.backend.kill_tasks(action.task_ids)
-            elif isinstance(action, StageSubmitted):
-                log.info("stage %d submitted: %d tasks", action.stage.stage_id, action.num_tasks)
-                self._stage_tasks[action.stage.stage_id] = action.num_tasks
-                self.listener.on_stage_submitted(action.stage.stage_id, action.stage.attempt,
-                                                 action.stage.name, action.num_tasks)
-            elif isinstance(action, StageCompleted):
-                self.barrier.stage_ended(action.stage.stage_id)
-                if self.speculation is not None:
-                    self.speculation.stage_ended(action.stage.stage_id)
-                self.listener.on_stage_completed(action.stage.stage_id, action.failure)
-            elif isinstance(action, MergeAccumulators):
-                self.merge_accumulators(action.updates)
-            elif isinstance(action, (JobSucceeded, JobFailed)):
-                self._outcome = action
-
-    def _attempt_killed(self, spec: TaskSpec, reason: str) -> None:
-        """An attempt killed while its job goes on (another attempt of it finished first)."""
-        executor_id = self._running_on.get(spec.task_id, "")
-        self._attempt_over(spec.task_id, False)
-        if executor_id:  # it had started
-            log.info("task %d.%d attempt %d on %s killed: %s", spec.stage_id, spec.partition,
-                     spec.attempt, executor_id, reason)
-            self.listener.on_task_killed(spec.stage_id, spec.partition, spec.task_id,
-                                         spec.attempt, executor_id, spec.speculative, reason)
-
-    def _launch(self, stage: Stage, tasks: List[TaskSpec]) -> None:
-        payload = self._payload(stage)
-        partitions = stage.rdd.partitions()
-        key = (stage.stage_id, stage.attempt)
-        launches = []
-        for spec in tasks:
-            self._tasks[spec.task_id] = spec
-            # not an executor it must avoid (a retry's, or a speculative copy's original);
-            # a barrier stage's tasks start together, wherever executors are idle
-            # (the holders of each cached block it reads: one it runs away from serves it)
-            cached = self.blocks.cached_input(stage.rdd, spec.partition)
-            preferred = frozenset() if stage.barrier else \
-                frozenset().union(*cached.values()) - spec.excluded
-            launches.append(TaskLaunch(spec, key, payload, dumps(partitions[spec.partition]),
-                                       preferred, barrier=stage.barrier, holders=cached))
-        self.backend.launch(launches)
-
-    def _payload(self, stage: Stage) -> bytes:
-        key = (stage.stage_id, stage.attempt)
-        if key not in self._payloads:
-            statuses = {dep.shuffle_id: [s.to_wire() for s in
-                                         self.dag.map_outputs.statuses(dep.shuffle_id)]
-                        for dep in shuffle_dependencies(stage.rdd)}
-            payload = StagePayload(stage.stage_id, self.added_files, stage.rdd,
-                                   None if stage.is_map else self._func,
-                                   stage.shuffle_dep, statuses, self._stage_settings(stage),
-                                   self.profiler_of(stage.rdd.rdd_id) if self.profiler_of else None)
-            self._payloads[key] = dumps_closure(payload, f"stage {stage.stage_id} ({stage.rdd!r})")
-        return self._payloads[key]
-
-
-def task_info(spec: TaskSpec, executor_id: str, host: str, state: str, metrics: dict,
-              error: Optional[str], blocks_added: list = (), blocks_dropped: list = ()) -> dict:
-    """What ``JobListener.on_task_info`` gets for one attempt; times in epoch seconds (the
-    executor's clock for the launch, the driver's for the finish)."""
-    finished = time.time()
-    duration = float(metrics.get("duration", 0.0))
-    return {"task_id": spec.task_id, "job_id": spec.job_id, "stage_id": spec.stage_id,
-            "stage_attempt": spec.stage_attempt, "partition": spec.partition,
-            "attempt": spec.attempt, "executor": executor_id, "host": host, "state": state,
-            "speculative": bool(getattr(spec, "speculative", False)),
-            "launch_time": float(metrics.get("launch_time", finished - duration)),
-            "finish_time": finished, "error": error,
-            "metrics": {k: v for k, v in metrics.items() if k != "launch_time"},
-            "blocks_added": [list(b) for b in blocks_added],
-            "blocks_dropped": [list(b) for b in blocks_dropped]}
-

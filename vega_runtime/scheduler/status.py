@@ -62,12 +62,10 @@ class JobStatusStore(JobListener):
         self._lock = threading.Lock()
         self.jobs: Dict[int, dict] = {}
         self.stages: Dict[int, dict] = {}
-        self._current_job: Optional[int] = None
 
     def on_job_start(self, job_id: int, description: str) -> None:
         with self._lock:
             self.jobs[job_id] = {"group": self._job_group(), "stages": [], "status": "RUNNING"}
-            self._current_job = job_id
             _trim(self.jobs)
 
     def on_job_stages(self, job_id: int, stage_ids: List[int]) -> None:
@@ -87,10 +85,7 @@ class JobStatusStore(JobListener):
             _trim(self.stages)
 
     def on_stage_submitted(self, stage_id: int, attempt: int, name: str, num_tasks: int) -> None:
-        with self._lock:
-            job = self.jobs.get(self._current_job)
-            if job is not None and stage_id not in job["stages"]:
-                job["stages"].append(stage_id)
+        with self._lock:  # (its jobs list it already: ``on_job_stages``)
             self.stages[stage_id] = {"attempt": attempt, "name": name, "tasks": num_tasks,
                                      "completed": 0, "failed": 0, "running": True}
             _trim(self.stages)
@@ -111,10 +106,11 @@ class JobStatusStore(JobListener):
         with self._lock:
             if job_id in self.jobs:
                 self.jobs[job_id]["status"] = "FAILED" if error is not None else "SUCCEEDED"
+            still = {s for i, job in self.jobs.items() if job["status"] == "RUNNING"
+                     for s in job["stages"]}  # a stage another active job shares runs on
             for stage_id in self.jobs.get(job_id, {}).get("stages", []):
-                if stage_id in self.stages:
+                if stage_id in self.stages and stage_id not in still:
                     self.stages[stage_id]["running"] = False
-            self._current_job = None
 
 
 def _trim(table: dict) -> None:
