@@ -70,10 +70,6 @@ class BlockTracker:
     def holders(self, rdd_id: int, partition: int) -> Set[str]:
         return set(self._holders.get((rdd_id, partition), ()))
 
-    def preferred_executors(self, rdd, partition: int) -> FrozenSet[str]:
-        """Executors holding a cached block this task would read, through narrow dependencies."""
-        return frozenset().union(*self.cached_input(rdd, partition).values())
-
     def cached_input(self, rdd, partition: int) -> Dict[BlockId, FrozenSet[str]]:
         """The cached blocks a task of ``rdd``'s ``partition`` would read, through narrow
         dependencies (a cached one's parents are not read), and the executors holding each
