@@ -11,7 +11,7 @@ import os
 import posixpath
 from typing import List
 
-from . import archives, files
+from . import files
 from .errors import InputError
 from .io.files import file_uri, input_errors, local_path, open_input
 from .io.hdfs import is_hdfs, split_url
@@ -58,6 +58,8 @@ class FileShipping:
         """Ship an archive (.zip, .tar, .tar.gz, .tgz) unpacked into a directory of its name,
         or of the name after a ``#`` (``env.tar.gz#env``: ``SparkFiles.get("env")``), as
         Spark's."""
+        from . import archives  # (tarfile, zipfile: not on every Context's start)
+
         path, hashed, unpack_as = path.partition("#")
         if not path.endswith(files.ARCHIVE_SUFFIXES):
             raise ValueError(f"{path}: add_archive takes a .zip, .tar, .tar.gz or .tgz file")
