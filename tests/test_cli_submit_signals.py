@@ -298,12 +298,15 @@ def test_a_kill_while_the_job_package_is_built_leaves_nothing(tmp_path, command,
     """``vega submit`` and ``vega shell`` took SIGTERM and SIGHUP only once the job (the
     session) ran: before, while --py-files were staged and a local cluster's job package
     built (or its Context started), the default action killed them and their staging
-    directory stayed in $TMPDIR. A named pipe in --py-files holds the packaging where the
-    kill lands (reading it waits for a writer)."""
+    directory stayed in $TMPDIR. 64 MiB of random bytes in --py-files keep the packaging
+    busy (a second or more) for the kill to land in (a named pipe did, until --py-files
+    directories shipped regular files only)."""
     scratch, deps = tmp_path / "scratch", tmp_path / "deps"
     scratch.mkdir()
     deps.mkdir()
-    os.mkfifo(deps / "held.py")
+    with open(deps / "held.bin", "wb") as fh:
+        for _ in range(64):
+            fh.write(os.urandom(1 << 20))
     job = write_job(tmp_path, "job.py", "print('ran')\n")
     args = [sys.executable, "-m", "vega_cli.main", command, "--master", "local-cluster[1,1]",
             "--py-files", str(deps)] + ([job] if command == "submit" else [])
