@@ -12,18 +12,20 @@ import os
 import sys
 import threading
 import time
+import warnings
 import weakref
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from . import aliases, context_backend
 from ._version import __version__
-from .errors import BroadcastNotSerializable, ContextStoppedError, DriverOnlyError
+from .errors import (BroadcastNotSerializable, ContextStoppedError, DriverOnlyError,
+                     MultipleContextsWarning)
 from .context_files import FileShipping
 from .context_jobs import _NO_JOB, JobControl
 from .context_persistence import Persistence
 from .context_profiles import Profiles
 from .lazy_imports import lazy_module, load_entry_point
-from .logs import spark_log_level
+from .logs import spark_log_level, user_stacklevel
 from .master_url import MasterSpec, parse_master
 from .private_files import (hold_owner_lock, make_private_dirs, new_private_dir, open_private,
                             remove_abandoned, remove_tree)
@@ -81,6 +83,10 @@ class Context(JobControl, FileShipping, Persistence, Profiles):
                listeners: Sequence[listener.JobListener], profiler_cls: Any = None) -> None:
         if task_context.TaskContext.get() is not None:
             raise DriverOnlyError("creating a Context")
+        running = Context.get_active()
+        if running is not None:
+            warnings.warn(MultipleContextsWarning(running.application_id, running.master,
+                                                  running.app_name), stacklevel=user_stacklevel())
         overrides = dict(conf or {})
         if master is not None:
             overrides["vega.master"] = master

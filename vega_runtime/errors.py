@@ -548,3 +548,23 @@ class InvalidIdentifier(VegaError):
     def __str__(self) -> str:
         shown = repr(self.value) if len(repr(self.value)) <= 80 else repr(self.value)[:77] + "..."
         return f"{shown} is not a {self.kind} (expected {self.example})"
+
+
+class MultipleContextsWarning(UserWarning):
+    """A Context is made while another runs in the process (a notebook cell run again):
+    both run, each with its executors, which PySpark refuses.
+
+    >>> str(MultipleContextsWarning("app-1", "local[2]", "nb"))  # doctest: +ELLIPSIS
+    "another Context is running in this process (app-1, master local[2], app 'nb'): this one ..."
+    """
+
+    def __init__(self, application_id: str, master: str, app_name: str):
+        super().__init__(application_id, master, app_name)
+        self.application_id, self.master, self.app_name = application_id, master, app_name
+
+    def __str__(self) -> str:
+        return (f"another Context is running in this process ({self.application_id}, master "
+                f"{self.master}, app {self.app_name!r}): this one starts executors of its own, "
+                "and that one keeps its until its stop(). Context.get_or_create() gives the "
+                "running one; stop() it before making another (PySpark refuses a second "
+                "SparkContext)")

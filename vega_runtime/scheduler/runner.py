@@ -158,6 +158,9 @@ class JobRunner:
                 # where nothing can interrupt them): cancelled all the same, as in PySpark
                 raise JobCancelled(self._cancel_reason, job_id)
         except BaseException as exc:
+            if type(exc) is KeyboardInterrupt and not exc.args and self.dag.job is not None:
+                # what a notebook shows of it, as vega shell says
+                exc.args = (f"job {job_id} cancelled; its running tasks were stopped",)
             try:
                 self._end_stopped_job(job_id, exc)
             finally:

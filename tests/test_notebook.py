@@ -1,0 +1,142 @@
+"""Vega in a notebook: IPython's own shell (what a Jupyter kernel runs) in a process of its own.
+
+A cell that fails shows the user's frames and the error, not the engine's frames under
+them; Ctrl-C in the middle of a job cancels it, says so, and the next cell's job runs; a
+cell that creates a second Context while one runs is told of it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import textwrap
+import traceback
+import warnings
+
+import pytest
+
+from proc_helpers import REPO, clean_env, vega, write_job
+from vega_runtime import Context
+from vega_runtime.errors import ContextStoppedError, MultipleContextsWarning, TaskFailed
+
+VEGA_DIR = os.path.join(REPO, "vega_runtime", "")
+
+#: Runs each cell given on the command line in IPython's shell, as a notebook kernel does
+#: (IPython's own traceback printer, a history thread already running), output on stdout.
+#: A cell ``!interrupt MARKER`` arms a thread that sends this process SIGINT (Ctrl-C, what a
+#: notebook's interrupt button sends the kernel) once the file MARKER exists.
+IPYTHON_RUNNER = textwrap.dedent("""
+    import os, signal, sys, threading, time
+    from IPython.core.interactiveshell import InteractiveShell
+
+    def interrupt_when(marker):
+        deadline = time.monotonic() + 60
+        while not os.path.exists(marker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    shell = InteractiveShell.instance(colors="nocolor")
+    for cell in sys.argv[1:]:
+        if cell.startswith("!interrupt "):
+            threading.Thread(target=interrupt_when, args=(cell.split()[1],), daemon=True).start()
+            continue
+        print("== cell", flush=True)
+        shell.run_cell(cell)
+        sys.stdout.flush()
+""")
+
+
+def run_cells(*cells: str, timeout: float = 120) -> str:
+    """What IPython prints running ``cells`` one after the other (escape codes removed)."""
+    done = subprocess.run([sys.executable, "-c", IPYTHON_RUNNER, *cells], cwd=REPO,
+                          env=clean_env(PYTHONPATH=REPO), capture_output=True, text=True,
+                          timeout=timeout)
+    assert done.returncode == 0, done.stderr
+    return re.sub(r"\x1b\[[0-9;]*m", "", done.stdout + done.stderr)
+
+
+def vega_frames(tb) -> list:
+    """The functions of ``tb``'s frames that are Vega's own."""
+    return [f.name for f in traceback.extract_tb(tb) if f.filename.startswith(VEGA_DIR)]
+
+
+def test_a_failed_job_raises_from_the_users_call_without_vegas_frames_under_it():
+    """A job's TaskFailed (and any VegaError) leaves the API with the user's frames: the one
+    frame of Vega's left is the public method's entry, whatever ran beneath it."""
+    with Context(master="local", app_name="tb") as ctx:
+        with pytest.raises(TaskFailed) as failed:
+            ctx.parallelize(range(4), 2).map(lambda x: 1 // (x - 3)).collect()
+        assert vega_frames(failed.value.__traceback__) == ["call"]
+        assert "ZeroDivisionError" in str(failed.value)
+    with pytest.raises(ContextStoppedError) as stopped:
+        ctx.parallelize([1]).count()
+    assert vega_frames(stopped.value.__traceback__) == ["call"]
+
+
+def test_a_failing_cell_shows_the_users_frames_and_the_error_not_the_engines():
+    """In IPython's traceback of a cell whose job failed: the cell's line, the user's function
+    and the error, no page of the scheduler's frames."""
+    out = run_cells(
+        "from vega_runtime import Context\nctx = Context(master='local[2]')",
+        "def invert(x):\n    return 1 / (x - 3)\nctx.parallelize(range(5), 2).map(invert).collect()",
+        "ctx.stop()")
+    assert "----> 3 ctx.parallelize(range(5), 2).map(invert).collect()" in out
+    assert "TaskFailed: task 1 of stage 0" in out
+    assert 'line 2, in invert' in out and "ZeroDivisionError: division by zero" in out
+    for internal in ("rdd/actions.py", "context.py", "scheduler/runner.py"):
+        assert internal not in out, out
+
+
+@pytest.mark.parametrize("master", ["local[2]", "local-cluster[2,1]"])
+def test_ctrl_c_in_a_cell_cancels_its_job_says_so_and_the_next_cell_runs(tmp_path, master):
+    """Ctrl-C (a notebook's interrupt) while a job runs: KeyboardInterrupt naming the job it
+    cancelled, none of the driver's waiting frames, and the next cell's job runs at once."""
+    marker = tmp_path / "started"
+    out = run_cells(
+        f"from vega_runtime import Context\nimport time\nctx = Context(master={master!r})",
+        f"!interrupt {marker}",
+        f"ctx.parallelize(range(2), 2).map(lambda x: open({str(marker)!r}, 'a').close()"
+        " or time.sleep(120)).collect()",
+        "print('next job:', ctx.parallelize(range(10), 2).sum())",
+        "ctx.stop()")
+    assert "KeyboardInterrupt: job 0 cancelled; its running tasks were stopped" in out, out
+    for internal in ("scheduler/runner.py", "selectors.py", "threading.py", "queue.py"):
+        assert internal not in out, out
+    assert "next job: 45" in out
+
+
+def test_a_context_made_while_another_runs_warns_where_the_user_made_it():
+    """Re-running a notebook cell that creates a Context: a second one starts (its own
+    executors; the first keeps its own), and the user is told so at the cell's line, with
+    what to use instead; PySpark refuses it ("Cannot run multiple SparkContexts at once")."""
+    with Context(master="local", app_name="first") as first:
+        with pytest.warns(MultipleContextsWarning) as warned:
+            second = Context(master="local", app_name="second")
+        second.stop()
+    assert len(warned) == 1 and warned[0].filename == __file__
+    assert str(warned[0].message) == (
+        f"another Context is running in this process ({first.application_id}, master local, "
+        "app 'first'): this one starts executors of its own, and that one keeps its until its "
+        "stop(). Context.get_or_create() gives the running one; stop() it before making "
+        "another (PySpark refuses a second SparkContext)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", MultipleContextsWarning)
+        Context(master="local", app_name="third").stop()  # the others are stopped: no warning
+
+
+def test_submit_debug_still_shows_the_engines_frames_the_api_left_out(tmp_path):
+    """``vega submit --debug``: the whole traceback, the frames under the API's entry that a
+    notebook does not show included; without it, the user's frames only."""
+    job = write_job(tmp_path, "fails.py", """
+        from vega_runtime import Context
+        with Context() as ctx:
+            ctx.parallelize(range(4), 2).map(lambda x: 1 // (x - 3)).collect()
+    """)
+    debug = vega("submit", "--master", "local", "--debug", job)
+    plain = vega("submit", "--master", "local", job)
+    assert debug.returncode == plain.returncode == 1
+    assert "rdd/actions.py" in debug.stderr and "scheduler/runner.py" in debug.stderr
+    assert "rdd/actions.py" not in plain.stderr
+    assert 'fails.py", line 3, in <lambda>' in plain.stderr
