@@ -1,6 +1,7 @@
 """How user errors surface: failed tasks, driver-only APIs in tasks, unpicklable closures."""
 
 import os
+import pickle
 import threading
 from operator import add
 
@@ -8,6 +9,7 @@ import pytest
 
 from vega_runtime import (ClosureNotSerializable, DriverOnlyError, TaskContext, TaskFailed,
                           VegaError)
+from vega_runtime.errors import PartitionNotSerializable
 
 MASTERS = ["local", "local[2]"]
 
@@ -164,6 +166,39 @@ def test_unpicklable_closure_in_a_lambda_names_the_variable(ctx):
         ctx.parallelize([1, 2], 2).map(lambda x: (x, guard)).group_by_key().collect()
     assert info.value.variable == "guard"
 
+
+
+def test_parallelized_data_that_cannot_be_pickled_fails_its_job_saying_what_and_what_to_do(ctx):
+    """``parallelize`` of records holding a lock: the action fails (a PicklingError, and a
+    VegaError) naming the partition, the RDD's call site, the element's type and what to
+    do; it was a bare ``TypeError: cannot pickle '_thread.lock' object`` out of the
+    scheduler. The Context runs the next job."""
+    rows = [{"id": 1}, {"id": 2, "guard": threading.Lock()}]
+    with pytest.raises(PartitionNotSerializable) as info:
+        ctx.parallelize(rows, 2).map(lambda row: row["id"]).collect()
+    assert isinstance(info.value, pickle.PicklingError)
+    text = str(info.value)
+    assert text.startswith("cannot send partition 1 of stage ")
+    assert "test_rdd_errors.py" in text
+    assert ("to the executors: its data holds a lock, which cannot be pickled (TypeError: "
+            "cannot pickle '_thread.lock' object). parallelize() sends its elements with the "
+            "tasks: give it plain data") in text
+    assert ctx.parallelize(range(4), 2).sum() == 6
+
+
+def test_a_result_that_cannot_be_pickled_fails_its_job_saying_what_and_what_to_do(ctx):
+    """``collect()`` of records holding a lock: the task fails with ResultNotSerializable,
+    naming the type and what to do, and no traceback of cloudpickle's; it was "TypeError:
+    cannot pickle '_thread.lock' object" under a cloudpickle frame as the user's traceback."""
+    with pytest.raises(TaskFailed) as info:
+        ctx.parallelize(range(2), 1).map(lambda x: {"id": x, "guard": threading.Lock()}) \
+            .collect()
+    assert info.value.error_type == "ResultNotSerializable"
+    assert info.value.message == (
+        "the task's result holds a lock, which cannot be pickled to send it to the driver "
+        "(TypeError: cannot pickle '_thread.lock' object): bring back plain data (numbers, "
+        "strings, tuples, dicts, arrays): map the records to it before the action")
+    assert info.value.remote_traceback == ""
 
 def fail_first_attempt_of_stage_0_partition_0(index, iterator):
     tc = TaskContext.get()

@@ -495,6 +495,44 @@ class BroadcastNotSerializable(VegaError, pickle.PicklingError):
                 "connections, locks or the Context.")
 
 
+class PartitionNotSerializable(VegaError, pickle.PicklingError):
+    """A task's partition cannot be pickled to send it to an executor: ``parallelize``'s
+    elements travel in it (a pickle.PicklingError too).
+
+    >>> str(PartitionNotSerializable("partition 1 of stage 0", "lock", "TypeError: ..."))[:78]
+    'cannot send partition 1 of stage 0 to the executors: its data holds a lock, wh'
+    """
+
+    def __init__(self, what: str, type_name: str, reason: str):
+        super().__init__(what, type_name, reason)
+        self.what, self.type_name, self.reason = what, type_name, reason
+
+    def __str__(self) -> str:
+        return (f"cannot send {self.what} to the executors: its data holds a {self.type_name}, "
+                f"which cannot be pickled ({self.reason}). parallelize() sends its elements with "
+                "the tasks: give it plain data (numbers, strings, tuples, dicts, arrays), and "
+                "make connections, locks and open files inside the function (or once per "
+                "partition in map_partitions).")
+
+
+class ResultNotSerializable(VegaError, pickle.PicklingError):
+    """A task's result (what an action brings back) cannot be pickled to send it to the
+    driver; it fails the task (a pickle.PicklingError too).
+
+    >>> str(ResultNotSerializable("lock", "TypeError: ..."))[:60]
+    "the task's result holds a lock, which cannot be pickled to s"
+    """
+
+    def __init__(self, type_name: str, reason: str):
+        super().__init__(type_name, reason)
+        self.type_name, self.reason = type_name, reason
+
+    def __str__(self) -> str:
+        return (f"the task's result holds a {self.type_name}, which cannot be pickled to send "
+                f"it to the driver ({self.reason}): bring back plain data (numbers, strings, "
+                "tuples, dicts, arrays): map the records to it before the action")
+
+
 class BadPackage(VegaError):
     """A job package a worker will not unpack: not a zip, or unsafe to unpack.
 

@@ -21,7 +21,8 @@ import sys
 import types
 from typing import Any, Iterable, Iterator
 
-from .errors import ClosureNotSerializable, DriverOnlyError, LineageTooDeep
+from .errors import (ClosureNotSerializable, DriverOnlyError, LineageTooDeep,
+                     PartitionNotSerializable, ResultNotSerializable)
 
 PROTOCOL = 5
 
@@ -147,6 +148,27 @@ def dumps_closure(obj: Any, what: str) -> bytes:
             raise DriverOnlyError(f"{driver_only.what} (captured as {variable!r} by "
                                   f"{function})") from None
         raise ClosureNotSerializable(function, variable, type(value).__qualname__, reason) from None
+
+
+def dumps_result(value: Any) -> bytes:
+    """Pickle a task's result; on failure, say what in it cannot be pickled."""
+    try:
+        return dumps(value)
+    except Exception as exc:  # pickling can raise nearly anything
+        culprit = find_unpicklable(value)
+        value, reason = (value, _reason(exc)) if culprit is None else culprit[2:]
+        raise ResultNotSerializable(type(value).__qualname__, reason) from None
+
+
+def dumps_partition(partition: Any, what: str) -> bytes:
+    """Pickle a task's partition (``parallelize``'s elements travel in it); on failure,
+    say what in it cannot be pickled."""
+    try:
+        return dumps(partition)
+    except Exception as exc:  # pickling can raise nearly anything
+        culprit = find_unpicklable(partition)
+        value, reason = (partition, _reason(exc)) if culprit is None else culprit[2:]
+        raise PartitionNotSerializable(what, type(value).__qualname__, reason) from None
 
 
 def _driver_only(value: Any) -> DriverOnlyError | None:

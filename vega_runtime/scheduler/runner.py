@@ -19,7 +19,7 @@ from ..files import AddedFiles
 from ..logs import error_summary
 from ..net.messages import PutBlock
 from ..resources import ResourceError, check_task_fits
-from ..serde import dumps, dumps_closure
+from ..serde import dumps_closure, dumps_partition
 from ..shuffle.blocks import MapStatus
 from ..storage_level import StorageLevel
 from .block_tracker import BlockTracker
@@ -505,8 +505,10 @@ class JobRunner:
             # a barrier stage's tasks start together, wherever executors are idle
             preferred = frozenset() if stage.barrier else \
                 self.blocks.preferred_executors(stage.rdd, spec.partition) - spec.excluded
-            launches.append(TaskLaunch(spec, key, payload, dumps(partitions[spec.partition]),
-                                       preferred, barrier=stage.barrier))
+            partition = dumps_partition(partitions[spec.partition], f"partition "
+                                        f"{spec.partition} of stage {stage.stage_id} ({stage.rdd!r})")
+            launches.append(TaskLaunch(spec, key, payload, partition, preferred,
+                                       barrier=stage.barrier))
         self.backend.launch(launches)
 
     def _payload(self, stage: Stage) -> bytes:
