@@ -200,6 +200,28 @@ def test_a_result_that_cannot_be_pickled_fails_its_job_saying_what_and_what_to_d
         "strings, tuples, dicts, arrays): map the records to it before the action")
     assert info.value.remote_traceback == ""
 
+
+class Counter:
+    """An object holding a lock beside the value a function reads."""
+
+    def __init__(self):
+        self.lock, self.settings = threading.Lock(), {"step": 3}
+
+
+def test_an_unpicklable_part_of_a_captured_object_is_named_by_its_path(ctx):
+    """A function captures an object whose attribute holds a lock: the error names the path
+    from the variable the user wrote ('counter.lock'), not 'lock', which the function's code
+    does not name."""
+    counter = Counter()
+    with pytest.raises(ClosureNotSerializable) as info:
+        ctx.parallelize([1, 2], 2).map(lambda x: x + counter.settings["step"]).collect()
+    assert info.value.variable == "counter.lock"
+    assert "it captures 'counter.lock' of type lock" in str(info.value)
+    table = {"a": [1, threading.Lock()]}
+    with pytest.raises(ClosureNotSerializable) as info:
+        ctx.parallelize([1, 2], 2).map(lambda x: table["a"][0] + x).collect()
+    assert info.value.variable == "table['a'][1]"
+
 def fail_first_attempt_of_stage_0_partition_0(index, iterator):
     tc = TaskContext.get()
     if (tc.stage_id(), index, tc.attempt_number()) == (0, 0, 0):

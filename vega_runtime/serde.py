@@ -201,11 +201,19 @@ def _pickles(value: Any) -> str | None:
         return _reason(exc)
 
 
-def find_unpicklable(obj: Any, _seen: set[int] | None = None, _owner: str = "the job"):
+def find_unpicklable(obj: Any, _seen: set[int] | None = None, _owner: str = "the job",
+                     _path: str = ""):
     """Depth-first search for the innermost unpicklable thing reachable from ``obj``.
 
     Returns ``(function_name, variable_name, value, reason)``, or None when no
-    part of ``obj`` (as pickling sees it) is to blame but ``obj`` itself.
+    part of ``obj`` (as pickling sees it) is to blame but ``obj`` itself; the variable's
+    name is the path to the value from what the function captures (``counter.lock``,
+    ``table['a'][1]``).
+
+    >>> import threading
+    >>> table = {"a": [1, threading.Lock()]}
+    >>> find_unpicklable(lambda: table)[1:2] + find_unpicklable(lambda: table)[3:]
+    ("table['a'][1]", "TypeError: cannot pickle '_thread.lock' object")
     """
     seen = set() if _seen is None else _seen
     if id(obj) in seen:
@@ -221,19 +229,37 @@ def find_unpicklable(obj: Any, _seen: set[int] | None = None, _owner: str = "the
         for name, value in captured:
             reason = _pickles(value)
             if reason is not None:
-                return find_unpicklable(value, seen, owner) or (owner, name, value, reason)
+                return find_unpicklable(value, seen, owner, name) or (owner, name, value, reason)
         return None
     for name, value in _pickled_children(obj):
         reason = _pickles(value)
         if reason is not None:
-            return find_unpicklable(value, seen, _owner) or (_owner, name, value, reason)
+            path = _child_path(_path, name)
+            return find_unpicklable(value, seen, _owner, path) or (_owner, path, value, reason)
     return None
+
+
+def _child_path(path: str, child: str) -> str:
+    """How the user reaches ``child`` (a name of :func:`_pickled_children`) of ``path``.
+
+    >>> _child_path("counter", "lock"), _child_path("rows", "[2]"), _child_path("", "[2]")
+    ('counter.lock', 'rows[2]', '[2]')
+    >>> _child_path("holder", "argument 0")
+    'holder (argument 0)'
+    """
+    if not path:
+        return child
+    if child.startswith("["):
+        return path + child
+    if child == "state" or child.startswith("argument "):
+        return f"{path} ({child})"
+    return f"{path}.{child}"
 
 
 def _pickled_children(obj: Any) -> Iterator[tuple[str, Any]]:
     """What pickling ``obj`` actually pickles: items, or its reduce args and state."""
     if isinstance(obj, dict):
-        yield from ((repr(k), v) for k, v in obj.items())
+        yield from ((f"[{k!r}]", v) for k, v in obj.items())
         return
     if isinstance(obj, (list, tuple, set, frozenset)):
         yield from ((f"[{i}]", v) for i, v in enumerate(obj))
