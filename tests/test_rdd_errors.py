@@ -2,14 +2,16 @@
 
 import os
 import pickle
+import re
 import threading
+import warnings
 from operator import add
 
 import pytest
 
 from vega_runtime import (ClosureNotSerializable, DriverOnlyError, TaskContext, TaskFailed,
                           VegaError)
-from vega_runtime.errors import PartitionNotSerializable
+from vega_runtime.errors import LargeStageWarning, PartitionNotSerializable
 
 MASTERS = ["local", "local[2]"]
 
@@ -221,6 +223,32 @@ def test_an_unpicklable_part_of_a_captured_object_is_named_by_its_path(ctx):
     with pytest.raises(ClosureNotSerializable) as info:
         ctx.parallelize([1, 2], 2).map(lambda x: table["a"][0] + x).collect()
     assert info.value.variable == "table['a'][1]"
+
+
+def test_a_stage_whose_functions_capture_a_large_value_warns_to_broadcast_it(ctx):
+    """A function capturing a list of 400,000 numbers (~2 MiB pickled) ships it with every
+    stage that runs it: warned of at the user's line (Spark: "Stage 0 contains a task of
+    very large size"), saying to broadcast it, once per line (Python's rule for a message
+    it showed there), not once per job of a loop; a broadcast of it warns of nothing."""
+    big = list(range(400_000))
+    with pytest.warns(LargeStageWarning) as warned:
+        assert ctx.parallelize(range(4), 2).map(lambda x: len(big)).sum() == 1_600_000
+    assert len(warned) == 1 and warned[0].filename == __file__
+    with warnings.catch_warnings(record=True) as again:
+        warnings.simplefilter("default")  # Python's own rule, once per message and line
+        for _ in range(3):
+            ctx.parallelize(range(4), 2).map(lambda x: len(big)).count()
+    assert len([w for w in again if w.category is LargeStageWarning]) == 1
+    text = str(warned[0].message)
+    assert re.fullmatch(r"the functions of a stage of this job and the values they capture "
+                        r"pickle to [\d.]+ MiB, sent to its executors \(Spark warns past 1000 "
+                        r"KiB\): a large value a function captures \(a list, a dict, a model\) "
+                        r"is pickled and sent again by every job that uses it; broadcast\(\) it "
+                        r"once and read its \.value in the function", text), text
+    shared = ctx.broadcast(big)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LargeStageWarning)
+        assert ctx.parallelize(range(4), 2).map(lambda x: len(shared.value)).sum() == 1_600_000
 
 def fail_first_attempt_of_stage_0_partition_0(index, iterator):
     tc = TaskContext.get()

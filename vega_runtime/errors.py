@@ -606,3 +606,31 @@ class MultipleContextsWarning(UserWarning):
                 "and that one keeps its until its stop(). Context.get_or_create() gives the "
                 "running one; stop() it before making another (PySpark refuses a second "
                 "SparkContext)")
+
+
+class LargeStageWarning(UserWarning):
+    """A stage's functions pickle to more than ``LARGE_STAGE_BYTES``: what they capture is
+    sent again with every stage that runs them (Spark: "Stage N contains a task of very
+    large size"). The message names no stage, so that Python shows it once per line of
+    the user's, not once per job of a loop.
+
+    >>> str(LargeStageWarning(3 << 20))[:60]
+    'the functions of a stage of this job and the values they cap'
+    """
+
+    def __init__(self, size: int):
+        super().__init__(size)
+        self.size = size
+
+    def __str__(self) -> str:
+        from .executor_loss import binary_size
+
+        return (f"the functions of a stage of this job and the values they capture pickle to "
+                f"{binary_size(self.size)}, sent to its executors (Spark warns past 1000 KiB): "
+                "a large value a function captures (a list, a dict, a model) is pickled and "
+                "sent again by every job that uses it; broadcast() it once and read its .value "
+                "in the function")
+
+
+#: Past this many bytes a stage's pickled functions are warned of (Spark's 1000 KiB)
+LARGE_STAGE_BYTES = 1000 << 10

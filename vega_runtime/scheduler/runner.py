@@ -10,13 +10,14 @@ import os
 import pickle
 import signal
 import time
+import warnings
 from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, List, Optional, Tuple
 
-from ..errors import (BarrierJobRefused, DriverExit, FetchFailed, JobCancelled, ResultTooLarge,
-                      TaskFailed, error_line)
+from ..errors import (LARGE_STAGE_BYTES, BarrierJobRefused, DriverExit, FetchFailed,
+                      JobCancelled, LargeStageWarning, ResultTooLarge, TaskFailed, error_line)
 from ..executor_loss import caused_by_app, loss_sentence
 from ..files import AddedFiles
-from ..logs import error_summary
+from ..logs import error_summary, user_stacklevel
 from ..net.messages import PutBlock
 from ..resources import ResourceError, check_task_fits
 from ..serde import dumps_closure, dumps_partition
@@ -522,6 +523,9 @@ class JobRunner:
                                    stage.shuffle_dep, statuses, self._stage_settings(stage),
                                    self.profiler_of(stage.rdd.rdd_id) if self.profiler_of else None)
             self._payloads[key] = dumps_closure(payload, f"stage {stage.stage_id} ({stage.rdd!r})")
+            if len(self._payloads[key]) > LARGE_STAGE_BYTES:
+                warnings.warn(LargeStageWarning(len(self._payloads[key])),
+                              stacklevel=user_stacklevel())
         return self._payloads[key]
 
 
