@@ -140,3 +140,18 @@ def test_submit_debug_still_shows_the_engines_frames_the_api_left_out(tmp_path):
     assert "rdd/actions.py" in debug.stderr and "scheduler/runner.py" in debug.stderr
     assert "rdd/actions.py" not in plain.stderr
     assert 'fails.py", line 3, in <lambda>' in plain.stderr
+
+
+@pytest.mark.parametrize("master", ["local[2]", "local-cluster[2,1]"])
+def test_a_task_traceback_shows_the_line_of_a_cell_the_executors_never_saw(master):
+    """A function defined in a cell after the executors started fails: its traceback shows
+    the cell's line, though a cell is no file an executor can read (the cell's lines travel
+    with the function's code); before, only 'File "<ipython-input-3-...>", line 2'."""
+    out = run_cells(
+        f"from vega_runtime import Context\nctx = Context(master={master!r})",
+        "ctx.parallelize(range(4), 2).count()",
+        "def invert(x):\n    return 1 / (x - 3)  # the failing line\n"
+        "ctx.parallelize(range(5), 2).map(invert).collect()",
+        "ctx.stop()")
+    assert re.search(r'File "[^"]+", line 2, in invert\n'
+                     r'    return 1 / \(x - 3\)  # the failing line\n', out), out

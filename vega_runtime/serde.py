@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import linecache
 import marshal
 import pickle
 import random
@@ -58,11 +59,18 @@ def _closure_pickler() -> type:
             ``"<dynamic-code>"``).  Driver and executors run the same Python, which
             cloudpickle needs anyway.
 
+            The code of a notebook cell (IPython's ``<ipython-input-...>``, a kernel's
+            ``/tmp/ipykernel_.../....py``: no file an executor can read) takes the cell's
+            lines along, so a failing task's traceback shows the line.
+
             Process-global random generators go by reference (``_process_generator``).
             """
 
             def reducer_override(self, obj):
                 if type(obj) is types.CodeType:
+                    lines = _unsaved_lines(obj.co_filename)
+                    if lines is not None:
+                        return _code_with_lines, (marshal.dumps(obj), obj.co_filename, lines)
                     return marshal.loads, (marshal.dumps(obj),)
                 return _process_generator(obj) or super().reducer_override(obj)
 
@@ -70,6 +78,19 @@ def _closure_pickler() -> type:
 
 
 _ClosurePickler = None
+
+
+def _unsaved_lines(filename: str):
+    """The lines ``linecache`` holds for ``filename`` without a file behind them (IPython
+    puts each cell there so, with no modification time), else None."""
+    entry = linecache.cache.get(filename)
+    return entry[2] if entry is not None and len(entry) == 4 and entry[1] is None else None
+
+
+def _code_with_lines(code: bytes, filename: str, lines: list) -> types.CodeType:
+    """A code object, its source lines made known to ``linecache`` (for tracebacks)."""
+    linecache.cache.setdefault(filename, (sum(map(len, lines)), None, lines, filename))
+    return marshal.loads(code)
 
 
 def _process_generator(obj):
