@@ -211,7 +211,8 @@ def hide_vega_frames(exc: BaseException) -> BaseException:
         entry = entry.tb_next
     if not ours and not kept:
         return exc.with_traceback(cut_at.tb_next)
-    _LAST_CUT[:] = [exc, cut_at.tb_frame, traceback.extract_tb(cut_at)]
+    _LAST_CUT[:] = [exc, cut_at.tb_frame, traceback.StackSummary.extract(
+        traceback.walk_tb(cut_at), lookup_lines=False)]  # lines read if --debug prints them
     tb = None
     for entry in reversed(kept):
         tb = types.TracebackType(tb, entry.tb_frame, entry.tb_lasti, entry.tb_lineno)
