@@ -19,7 +19,8 @@ import pytest
 
 from proc_helpers import REPO, clean_env, vega, write_job
 from vega_runtime import Context
-from vega_runtime.errors import ContextStoppedError, MultipleContextsWarning, TaskFailed
+from vega_runtime.errors import (ContextMismatch, ContextStoppedError, MultipleContextsWarning,
+                                 TaskFailed)
 
 VEGA_DIR = os.path.join(REPO, "vega_runtime", "")
 
@@ -155,3 +156,41 @@ def test_a_task_traceback_shows_the_line_of_a_cell_the_executors_never_saw(maste
         "ctx.stop()")
     assert re.search(r'File "[^"]+", line 2, in invert\n'
                      r'    return 1 / \(x - 3\)  # the failing line\n', out), out
+
+
+def test_rdds_of_two_contexts_are_not_combined_and_a_stopped_contexts_rdd_says_whose_it_is():
+    """A notebook cell run again makes a second Context; an RDD of the first joined, unioned
+    or zipped with one of the second gave wrong records silently (both Contexts number their
+    RDDs and shuffles from 0: the union of a cached [1, 2, 3] and [10, 20, 30] was
+    [1, 2, 3, 1, 2, 3]). Refused now, naming both Contexts; and an RDD of a stopped Context
+    says which Context it belongs to."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MultipleContextsWarning)
+        first, second = Context(master="local", app_name="a"), Context(master="local", app_name="b")
+    try:
+        old = first.parallelize([1, 2, 3], 1).cache()
+        new = second.parallelize([10, 20, 30], 1).cache()
+        assert (old.sum(), new.sum()) == (6, 60)
+        for combine in (lambda: old.union(new), lambda: new.join(old.map(lambda x: (x, x))),
+                        lambda: second.union([new, old]), lambda: new.cartesian(old),
+                        lambda: old.zip(new)):
+            with pytest.raises(ContextMismatch) as info:
+                combine()
+            assert "belongs to Context " in str(info.value)
+        with pytest.raises(ContextMismatch) as info:
+            old.union(new)
+        assert str(info.value) == (
+            f"cannot combine RDDs of two Contexts: {new!r} belongs to Context "
+            f"{second.application_id}, the RDD made of it to {first.application_id}: make a "
+            "job's RDDs from one Context (a notebook cell run again makes a new Context: run "
+            "the cells that made the older RDDs again, or make the Context with "
+            "Context.get_or_create())")
+    finally:
+        first.stop()
+    assert new.union(second.parallelize([4], 1)).sum() == 64
+    with pytest.raises(ContextStoppedError) as stopped:
+        old.count()
+    assert str(stopped.value) == (
+        f"the Context {first.application_id} has been stopped; create a new Context to run "
+        "more jobs, and make the RDDs again from it (an RDD belongs to the Context that made it)")
+    second.stop()

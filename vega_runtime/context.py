@@ -509,7 +509,7 @@ class Context(JobControl, FileShipping, Persistence, Profiles):
 
     def _check_running(self) -> None:
         if self._stopped:
-            raise ContextStoppedError()
+            raise ContextStoppedError(self.application_id)
 
     # -- creating RDDs ---------------------------------------------------------------
     def parallelize(self, data: Iterable, num_slices: Optional[int] = None) -> RDD:

@@ -196,10 +196,41 @@ class MasterURLError(VegaError):
 
 
 class ContextStoppedError(VegaError):
-    """The Context was used after ``stop()``."""
+    """The Context (or an RDD of it) was used after ``stop()``.
+
+    >>> str(ContextStoppedError("app-1"))[:59]
+    'the Context app-1 has been stopped; create a new Context to'
+    """
+
+    def __init__(self, application_id: str = ""):
+        super().__init__(application_id)
+        self.application_id = application_id
 
     def __str__(self) -> str:
-        return "this Context has been stopped; create a new Context to run more jobs"
+        return (f"the Context {self.application_id or ''}".rstrip() + " has been stopped; "
+                "create a new Context to run more jobs, and make the RDDs again from it (an RDD "
+                "belongs to the Context that made it)")
+
+
+class ContextMismatch(VegaError):
+    """An RDD is combined (union, join, zip...) with an RDD of another Context: both number
+    their RDDs and shuffles from 0, so the job would read the other's as its own.
+
+    >>> str(ContextMismatch("RDD[0]", "app-b", "app-a"))[:71]
+    'cannot combine RDDs of two Contexts: RDD[0] belongs to Context app-b, t'
+    """
+
+    def __init__(self, rdd: str, its_application_id: str, application_id: str):
+        super().__init__(rdd, its_application_id, application_id)
+        self.rdd, self.its_application_id = rdd, its_application_id
+        self.application_id = application_id
+
+    def __str__(self) -> str:
+        return (f"cannot combine RDDs of two Contexts: {self.rdd} belongs to Context "
+                f"{self.its_application_id}, the RDD made of it to {self.application_id}: make "
+                "a job's RDDs from one Context (a notebook cell run again makes a new Context: "
+                "run the cells that made the older RDDs again, or make the Context with "
+                "Context.get_or_create())")
 
 
 class DriverOnlyError(VegaError):

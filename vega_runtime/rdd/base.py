@@ -15,7 +15,7 @@ import sys
 from typing import Any, Generic, Iterator, List, Optional, Sequence, Tuple, TypeVar
 
 from .. import aliases
-from ..errors import DriverOnlyError, VegaError
+from ..errors import ContextMismatch, DriverOnlyError, VegaError
 from ..io.files import file_uri
 from ..storage_level import StorageLevel
 from .actions import Actions
@@ -113,6 +113,10 @@ class RDD(Transformations, PairFunctions, Actions, Generic[T]):
     def __init__(self, ctx, deps: List[Dependency] = ()):
         if ctx is None:
             raise DriverOnlyError("creating an RDD")
+        for dep in deps:  # another Context's RDD ids and shuffle ids would read as this one's
+            if dep.rdd.ctx is not ctx:
+                raise ContextMismatch(repr(dep.rdd), dep.rdd.ctx.application_id,
+                                      ctx.application_id)
         self.ctx = ctx
         self._rdd_id: Optional[int] = None if self.lazy_id else ctx.new_rdd_id()
         self.deps: List[Dependency] = list(deps)
