@@ -194,3 +194,23 @@ def test_rdds_of_two_contexts_are_not_combined_and_a_stopped_contexts_rdd_says_w
         f"the Context {first.application_id} has been stopped; create a new Context to run "
         "more jobs, and make the RDDs again from it (an RDD belongs to the Context that made it)")
     second.stop()
+
+
+def test_a_task_adds_to_the_accumulator_it_captured_whatever_context_runs_it():
+    """A notebook's earlier cell made an accumulator; the Context was made again and a job
+    of the new one adds to it: the add reaches that accumulator, as in PySpark (whose ids are
+    unique in the process); it went to the new Context's accumulator of the same id (both
+    Contexts numbered from 0), leaving the captured one at 0."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MultipleContextsWarning)
+        first, second = Context(master="local", app_name="a"), Context(master="local", app_name="b")
+    try:
+        old = first.accumulator(0)
+        new = second.accumulator(0)
+        second.parallelize(range(4), 2).foreach(lambda x: old.add(x))
+        assert (old.value, new.value) == (6, 0)
+        second.parallelize(range(4), 2).foreach(lambda x: new.add(1))
+        assert (old.value, new.value) == (6, 4)
+    finally:
+        first.stop()
+        second.stop()

@@ -662,13 +662,14 @@ class Context(JobControl, FileShipping, Persistence, Profiles):
         if accum_param is None and not isinstance(value, (int, float, complex)):
             raise TypeError(f"No default accumulator param for type {type(value)}: pass an "
                             "AccumulatorParam (its zero() and addInPlace()) as accum_param")
-        acc = shared.Accumulator(next(self._ids), value, accum_param)
+        acc = shared.new_accumulator(value, accum_param)
         self._accumulators[acc.id] = acc
         return acc
 
     def _merge_accumulators(self, updates: Dict[int, Any]) -> None:
         for acc_id, update in updates.items():
             acc = self._accumulators.get(acc_id)
+            acc = shared.driver_accumulator(acc_id) if acc is None else acc  # another Context's
             if acc is not None:
                 acc.merge(update)
 
