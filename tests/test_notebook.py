@@ -214,3 +214,21 @@ def test_a_task_adds_to_the_accumulator_it_captured_whatever_context_runs_it():
     finally:
         first.stop()
         second.stop()
+
+
+@pytest.mark.parametrize("master", ["local", "local[2]"])
+def test_a_task_reads_the_broadcast_it_captured_whatever_context_runs_it(master):
+    """A broadcast of the earlier cells' Context, read by a job of the Context made again:
+    its own value; it was the new Context's broadcast of the same number when that one had
+    been read first by the same executors (both numbered from 0), a wrong value silently."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MultipleContextsWarning)
+        first, second = Context(master=master, app_name="a"), Context(master=master, app_name="b")
+    try:
+        old = first.broadcast([1, 2, 3])
+        new = second.broadcast(["x"])
+        assert second.parallelize([0], 1).map(lambda _: new.value).collect() == [["x"]]
+        assert second.parallelize([0], 1).map(lambda _: old.value).collect() == [[1, 2, 3]]
+    finally:
+        first.stop()
+        second.stop()

@@ -630,7 +630,7 @@ class Context(JobControl, FileShipping, Persistence, Profiles):
         ['a']
         """
         self._check_running()
-        broadcast_id = next(self._ids)
+        broadcast_id = shared.new_broadcast_id()
         directory = os.path.join(self.app_dir, "broadcast")
         make_private_dirs(directory)
         path = os.path.join(directory, f"broadcast_{broadcast_id}")

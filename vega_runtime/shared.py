@@ -105,6 +105,16 @@ class Broadcast(Generic[T]):
 
 _NOT_LOADED = object()
 
+#: Broadcast ids are unique in the process: an executor keeps the values it loaded by id,
+#: and a job of one Context may read a broadcast of another (a notebook cell's, made before
+#: the Context was made again), which must not be taken for the running one's of that number.
+_BROADCAST_IDS = itertools.count()
+
+
+def new_broadcast_id() -> int:
+    """An id no other broadcast of the process has."""
+    return next(_BROADCAST_IDS)
+
 
 def _rebuild_broadcast(broadcast_id: int, path: str) -> Broadcast:
     return Broadcast(broadcast_id, _NOT_LOADED, path)
