@@ -173,15 +173,15 @@ def test_rdds_of_two_contexts_are_not_combined_and_a_stopped_contexts_rdd_says_w
         assert (old.sum(), new.sum()) == (6, 60)
         for combine in (lambda: old.union(new), lambda: new.join(old.map(lambda x: (x, x))),
                         lambda: second.union([new, old]), lambda: new.cartesian(old),
-                        lambda: old.zip(new)):
+                        lambda: old.zip(new), lambda: second.run_job(old, list)):
             with pytest.raises(ContextMismatch) as info:
                 combine()
             assert "belongs to Context " in str(info.value)
         with pytest.raises(ContextMismatch) as info:
             old.union(new)
         assert str(info.value) == (
-            f"cannot combine RDDs of two Contexts: {new!r} belongs to Context "
-            f"{second.application_id}, the RDD made of it to {first.application_id}: make a "
+            f"cannot use RDDs of two Contexts together: {new!r} belongs to Context "
+            f"{second.application_id}, not to {first.application_id}: make a "
             "job's RDDs from one Context (a notebook cell run again makes a new Context: run "
             "the cells that made the older RDDs again, or make the Context with "
             "Context.get_or_create())")

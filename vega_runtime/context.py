@@ -681,6 +681,7 @@ class Context(JobControl, FileShipping, Persistence, Profiles):
         >>> ctx.run_job(ctx.parallelize(range(6), 3), lambda it: [sum(it)], [0, 2])
         [1, 9]
         """
+        rdd_base.check_context(rdd, self)
         parts = self.run_partitions(rdd, lambda it: list(partition_func(it)), partitions)
         return [x for part in parts for x in part]
 

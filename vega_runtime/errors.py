@@ -213,11 +213,12 @@ class ContextStoppedError(VegaError):
 
 
 class ContextMismatch(VegaError):
-    """An RDD is combined (union, join, zip...) with an RDD of another Context: both number
-    their RDDs and shuffles from 0, so the job would read the other's as its own.
+    """An RDD is combined (union, join, zip...) with an RDD of another Context, or given to
+    another Context's ``run_job``: both number their RDDs and shuffles from 0, so the job
+    would read the other's as its own.
 
     >>> str(ContextMismatch("RDD[0]", "app-b", "app-a"))[:71]
-    'cannot combine RDDs of two Contexts: RDD[0] belongs to Context app-b, t'
+    'cannot use RDDs of two Contexts together: RDD[0] belongs to Context app'
     """
 
     def __init__(self, rdd: str, its_application_id: str, application_id: str):
@@ -226,8 +227,8 @@ class ContextMismatch(VegaError):
         self.application_id = application_id
 
     def __str__(self) -> str:
-        return (f"cannot combine RDDs of two Contexts: {self.rdd} belongs to Context "
-                f"{self.its_application_id}, the RDD made of it to {self.application_id}: make "
+        return (f"cannot use RDDs of two Contexts together: {self.rdd} belongs to Context "
+                f"{self.its_application_id}, not to {self.application_id}: make "
                 "a job's RDDs from one Context (a notebook cell run again makes a new Context: "
                 "run the cells that made the older RDDs again, or make the Context with "
                 "Context.get_or_create())")

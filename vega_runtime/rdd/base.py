@@ -101,6 +101,13 @@ def job_name(rdd: "RDD") -> str:
     return _spark_site(*_user_frame(sys._getframe(1))) or repr(rdd)
 
 
+
+def check_context(rdd: "RDD", ctx) -> None:
+    """Refuse ``rdd`` in a job or lineage of ``ctx`` when another Context made it: each
+    Context numbers its RDDs and shuffles from 0, so the job would read one's as the other's."""
+    if rdd.ctx is not ctx:
+        raise ContextMismatch(repr(rdd), rdd.ctx.application_id, ctx.application_id)
+
 class RDD(Transformations, PairFunctions, Actions, Generic[T]):
     """A resilient distributed dataset: an immutable, partitioned collection.
 
@@ -113,10 +120,8 @@ class RDD(Transformations, PairFunctions, Actions, Generic[T]):
     def __init__(self, ctx, deps: List[Dependency] = ()):
         if ctx is None:
             raise DriverOnlyError("creating an RDD")
-        for dep in deps:  # another Context's RDD ids and shuffle ids would read as this one's
-            if dep.rdd.ctx is not ctx:
-                raise ContextMismatch(repr(dep.rdd), dep.rdd.ctx.application_id,
-                                      ctx.application_id)
+        for dep in deps:
+            check_context(dep.rdd, ctx)
         self.ctx = ctx
         self._rdd_id: Optional[int] = None if self.lazy_id else ctx.new_rdd_id()
         self.deps: List[Dependency] = list(deps)
