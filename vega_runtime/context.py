@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import atexit
 import collections
-import collections.abc
 import functools
 import gc
 import itertools
@@ -88,7 +87,7 @@ class Context(JobControl, FileShipping, Persistence, Profiles):
         if running is not None:
             warnings.warn(MultipleContextsWarning(running.application_id, running.master,
                                                   running.app_name), stacklevel=user_stacklevel())
-        overrides = _settings_of(conf)
+        overrides = config.settings_of(conf)
         if master is not None:
             overrides["vega.master"] = master
         if app_name is not None:
@@ -733,17 +732,6 @@ class Context(JobControl, FileShipping, Persistence, Profiles):
         return (f"<{type(self).__name__} {self.application_id} master={self.master} "
                 f"app={self.app_name!r}>")
 
-
-def _settings_of(conf: Any) -> Dict[str, Any]:
-    """``Context(conf=...)``'s settings: a mapping's, or PySpark's ``SparkConf``'s pairs."""
-    if conf is None:
-        return {}
-    if callable(getattr(conf, "getAll", None)):  # a SparkConf (pyspark_compat's)
-        return dict(conf.getAll())
-    if not isinstance(conf, collections.abc.Mapping):
-        raise TypeError("conf must be a dict of settings ({'vega.task.max_attempts': 2}) or a "
-                        f"SparkConf, not {type(conf).__name__}")
-    return dict(conf)
 
 
 aliases.install(Context, aliases.CONTEXT_MEMBERS, pyspark_class="SparkContext")
