@@ -152,6 +152,24 @@ def test_a_single_threaded_process_forks_its_own_fork_server(tmp_path):
     assert read_text(str(log)).startswith("vega, version ")
 
 
+def test_a_process_with_a_thread_python_does_not_know_of_does_not_fork_a_fork_server():
+    """A thread started outside ``threading`` (``_thread``'s here; a library's own pool, such
+    as OpenBLAS's or a CUDA runtime's, in a driver) counts: its state would be copied into
+    the fork server and every process forked from it, without the thread."""
+    import _thread
+
+    started, stop = _thread.allocate_lock(), _thread.allocate_lock()
+    started.acquire()
+    stop.acquire()
+    _thread.start_new_thread(lambda: (started.release(), stop.acquire()), ())
+    started.acquire()
+    try:
+        assert threading.active_count() == 1  # what threading knows of
+        assert ForkServer.fork([]) is None
+    finally:
+        stop.release()
+
+
 def test_a_threaded_process_does_not_fork_a_fork_server():
     started = threading.Event()
     stop = threading.Event()
@@ -166,11 +184,15 @@ def test_a_threaded_process_does_not_fork_a_fork_server():
 
 
 SEED_JOB = """
-import os
+import os, sys
+from proc_helpers import cmdline, parent_pid
 from vega_runtime import Context
+ballast = bytearray(int(sys.argv[1]))  # the driver's data memory
 with Context("local-cluster[2,1]", "seeds") as ctx:
     found = ctx.parallelize(range(4), 4).map(lambda _: (hash("vega"), os.getpid())).collect()
-print(sorted({h for h, _ in found}), len({p for _, p in found}))
+    fork_server = cmdline(parent_pid(ctx.backend.owned_cluster.processes[0].pid))
+print(hash("vega"), sorted({h for h, _ in found}), len({p for _, p in found}),
+      "forked" if fork_server[1] == "-m" else "new")
 """
 
 
@@ -180,17 +202,60 @@ def fresh_hash(seed: str) -> int:
     return int(out.stdout)
 
 
-@pytest.mark.parametrize("seed", [None, "7"])
-def test_executors_hash_alike_with_the_drivers_seed_or_pysparks_default(seed):
-    """Every executor has the driver's PYTHONHASHSEED, or 0 as in PySpark: forked from a fork
-    server that has it, or (another seed) started fresh."""
+@pytest.mark.parametrize("seed, ballast, forked", [
+    (None, 0, True), ("0", 0, True), (None, 100 << 20, False), ("7", 0, False)])
+def test_executors_hash_alike_with_the_drivers_seed_or_pysparks_default(seed, ballast, forked):
+    """Every executor of a local cluster hashes alike: like the driver when the cluster is
+    forked from it (as local[N]'s executors are: a driver of little data, with PySpark's seed
+    0 or a random one, which no new interpreter could take), else (a driver holding much
+    data, which its executors would inherit; another fixed seed) with the driver's fixed seed
+    or 0, as on a cluster."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
+    env["PYTHONPATH"] = os.pathsep.join([TESTS, *sys.path])
     if seed:
         env["PYTHONHASHSEED"] = seed
-    out = subprocess.run([sys.executable, "-c", SEED_JOB], capture_output=True, text=True,
-                         env=env, timeout=120)
+    out = subprocess.run([sys.executable, "-c", SEED_JOB, str(ballast)], capture_output=True,
+                         text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == [f"[{fresh_hash(seed or '0')}]", "2"]
+    driver, executors, processes, started = out.stdout.rsplit(" ", 3)
+    expected = int(driver) if forked else fresh_hash(seed or "0")
+    assert (executors, processes, started.strip()) == \
+        (f"[{expected}]", "2", "forked" if forked else "new")
+
+
+KILLED_FORK_SERVER_JOB = """
+import os, signal
+from proc_helpers import executor_processes, parent_pid, pid_alive, wait_for
+from vega_runtime import Context
+with Context("local-cluster[1,1]", "fork-only") as ctx:
+    print(ctx.parallelize(range(4), 2).count())
+    [executor] = executor_processes(ctx.app_dir)
+    os.kill(parent_pid(executor), signal.SIGKILL)  # the executors' fork server
+    wait_for(lambda: not pid_alive(executor), 10, "the executor to die with its fork server")
+    try:
+        ctx.parallelize(range(4), 2).map(lambda _: hash("vega")).collect()
+    except Exception as exc:
+        print(type(exc).__name__, exc)
+"""
+
+
+def test_executors_that_could_not_hash_like_the_others_are_not_started():
+    """A local cluster forked from a driver with a random hash seed: when its worker's fork
+    server is gone, the worker cannot start an executor that hashes like the others (a new
+    interpreter would start as a fresh one would): the job fails saying so and what to do,
+    rather than placing keys unlike the executors before it."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
+    env["PYTHONPATH"] = os.pathsep.join([TESTS, *sys.path])
+    out = subprocess.run([sys.executable, "-c", KILLED_FORK_SERVER_JOB], capture_output=True,
+                         text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    first, failure = out.stdout.splitlines()
+    assert first == "4"
+    assert failure.startswith("ExecutorsCannotStart the application's executors cannot "
+                              "start: this local cluster's executors must be forked from its "
+                              "worker's fork server, which is gone (they hash like the driver, "
+                              "whose hash seed is random, and no new interpreter can): stop "
+                              "the Context and start it again"), failure
 
 
 def test_a_local_cluster_context_that_fails_to_start_leaves_no_fork_server():

@@ -96,6 +96,8 @@ class Context(JobControl, FileShipping, Persistence, Profiles):
         try:
             self.conf = config.Config.load(config_file=config_file, overrides=overrides)
             self.master_spec: MasterSpec = parse_master(self.conf["vega.master"])
+            if early_forkserver is None:  # a local cluster named by the configuration
+                early_forkserver = context_backend.start_local_cluster_early(self.master)
             # each module loads only when its feature is on (refused before anything starts)
             speculation_policy = speculation.SpeculationPolicy.from_conf(self.conf) \
                 if self.conf["vega.speculation"] else None
@@ -107,9 +109,10 @@ class Context(JobControl, FileShipping, Persistence, Profiles):
             raise
         self._early_forkserver = early_forkserver
         #: whether ``hash()`` here agrees with the executors' (which place keys in partitions):
-        #: a local master's executors are forks of the driver; a cluster's have their own seed
+        #: a local master's executors are forks of the driver, as a local cluster's forked
+        #: from it are; a cluster's have their own seed
         self.hashes_as_executors = self.master_spec.kind in ("inline", "local") or \
-            hashes_as(executor_hash_seed())
+            getattr(early_forkserver, "forked", False) or hashes_as(executor_hash_seed())
         logging.getLogger("vega_runtime").setLevel(self.conf["vega.log.level"].upper())
         self._app_name: str = self.conf["vega.app.name"]
         self._start_time = time.time()

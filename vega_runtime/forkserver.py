@@ -62,10 +62,14 @@ import setproctitle
 
 from .lazy_imports import load_entry_point
 from .net.framing import ConnectionClosed, ProtocolError, recv_frame, send_frame
-from .processes import become_subreaper, die_with_parent, end_adopted
+from .processes import (become_subreaper, die_with_parent, end_adopted, fork_holding_signals)
 
 log = logging.getLogger(__name__)
 
+#: set (to "1") in the environment of processes that hash with a random seed their fork
+#: server took from the process it was forked from (a local cluster's, from its driver): no
+#: new interpreter can hash like them, so the executors they start must be forks too
+FORK_ONLY_ENV = "VEGA_FORK_ONLY"
 #: seconds between two looks for orphans adopted from children that died
 ADOPTED_CHECK = 1.0
 #: seconds a fork server with modules still to prefetch waits, after answering a request,
@@ -81,6 +85,18 @@ def compatible(env: Dict[str, str], server_env: Dict[str, str]) -> bool:
         return {k: v for k, v in e.items() if k.startswith("PYTHON")}
 
     return startup(env) == startup(server_env)
+
+
+def single_threaded() -> bool:
+    """Whether this process has one thread, counting those started outside Python's
+    ``threading`` (``_thread``'s; a library's own, such as OpenBLAS's pool or a CUDA
+    runtime's, which a fork would leave in a state its children could not use)."""
+    if threading.active_count() != 1:
+        return False
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:  # no /proc: what Python knows of
+        return True
 
 
 def python_module(module: str) -> List[str]:
@@ -144,6 +160,8 @@ class ForkServer:
         self._replies: List[dict] = []
         self._reply = threading.Condition()
         self._closed = False
+        #: a fork of its client (``fork``), which its children take after, hash seed included
+        self.forked = False
         threading.Thread(target=self._read, name="forkserver-reader", daemon=True).start()
 
     @classmethod
@@ -168,26 +186,34 @@ class ForkServer:
         return cls(ours, env, process)
 
     @classmethod
-    def fork(cls, preload: Sequence[str]) -> Optional["ForkServer"]:
-        """Fork this process into a fork server (sharing what it has imported), tied to it.
+    def fork(cls, preload: Sequence[str], env: Optional[Dict[str, str]] = None,
+             prefetch: Sequence[str] = (),
+             path: Optional[List[str]] = None) -> Optional["ForkServer"]:
+        """Fork this process into a fork server (sharing what it has imported), tied to it;
+        ``env``: the environment its children are to have (this one's by default), which
+        ``launch`` holds theirs to; ``path``: its module path, if not this one's.
 
         Only safe while this process has one thread; None otherwise."""
-        if threading.active_count() != 1:
+        if not single_threaded():
             return None
         ours, theirs = socket.socketpair()
-        pid = os.fork()
+        sys.stdout.flush()  # what this process has yet to write is its own, not its children's
+        sys.stderr.flush()
+        pid = fork_holding_signals()
         if pid == 0:  # the fork server
             code = 1
             try:
                 ours.close()
                 die_with_parent()
-                logging.getLogger().handlers.clear()  # the parent's log files are its own
+                _forget_parent(path)
                 setproctitle.setproctitle(command_title(__name__, [",".join(preload)]))
-                code = _serve_after_preload(theirs, preload)
+                code = _serve_after_preload(theirs, preload, prefetch)
             finally:
                 os._exit(code)
         theirs.close()
-        return cls(ours, dict(os.environ), _Reaped(pid))
+        server = cls(ours, dict(os.environ) if env is None else env, _Reaped(pid))
+        server.forked = True
+        return server
 
     def launch(self, entry: str, argv: List[str], env: Dict[str, str], log_path: str,
                title: str, tie: bool = False,
@@ -286,6 +312,25 @@ class _Reaped(ForkedProcess):
 
 
 # -- the server's side ----------------------------------------------------------------------
+
+def _forget_parent(path: Optional[List[str]]) -> None:
+    """In a fork server just forked from its client: drop what is the client's own (its
+    terminal's process group, whose Ctrl-C is the client's to handle; its log handlers, which
+    write to its files and terminal; its handlers of ending signals; its stdin and stdout)
+    and take ``path`` as the module path."""
+    os.setsid()
+    for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]:
+        if isinstance(logger, logging.Logger):
+            logger.handlers.clear()
+    for ending in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(ending, signal.SIG_DFL)
+    null_fd = os.open(os.devnull, os.O_RDWR)
+    for target in (0, 1):
+        os.dup2(null_fd, target)
+    os.close(null_fd)
+    if path is not None:
+        sys.path[:] = path
+
 
 def _serve_after_preload(control: socket.socket, preload: Sequence[str],
                          prefetch: Sequence[str] = ()) -> int:

@@ -23,7 +23,7 @@ import time
 from typing import Dict, List, Optional, Tuple
 
 from ..errors import VegaError
-from ..forkserver import ForkServer, command_title, python_module
+from ..forkserver import FORK_ONLY_ENV, ForkServer, command_title, python_module
 from ..master_url import MasterSpec
 from ..private_files import make_private_dir, open_private
 from ..processes import signal_group
@@ -52,6 +52,9 @@ PRELOAD = ("vega_runtime.deploy.daemon_main", "vega_runtime.deploy.http_api",
 #: work dir goes with the application; its fsyncs cost ~10 ms each on a busy disk, and
 #: the files they commit make deleting the application's directory slow)
 ROLE_ENV = {"master": {"VEGA_MASTER_RECOVERY": "false"}, "worker": {}}
+#: the largest data memory (``VmData``) a driver forks its local cluster's fork server with:
+#: every daemon and executor would inherit it, and an executor's memory limit counts it
+FORK_DATA_LIMIT = 64 << 20
 IMPORTS = {"master": (),
            "worker": ("vega_runtime.deploy.worker", "vega_runtime.deploy.metrics",
                       "vega_runtime.deploy.executor_preload")}
@@ -67,11 +70,56 @@ class LocalClusterFailed(VegaError):
 
 
 def start_forkserver() -> ForkServer:
-    """The fork server a local cluster's daemons are forked from.  It takes ~0.1 s to import
-    what they all need (``PRELOAD``): a Context starts it first thing, and it imports while
-    the Context reads its configuration.  What it prints (nothing, unless it fails) goes to this stderr.  (This
-    module imports no TLS, ~50 ms that would delay it: ``net.tls`` loads where used.)"""
-    return ForkServer.spawn(_daemon_env(), PRELOAD, prefetch=IMPORTS["worker"])
+    """The fork server a local cluster's daemons are forked from: a fork of this driver when
+    it can be (``driver_can_fork``), sharing what it has imported, else a new interpreter,
+    which takes ~0.1 s of CPU to import what they all need (``PRELOAD``).  A Context starts it
+    first thing: it imports while the Context reads its configuration.  What it prints
+    (nothing, unless it fails) goes to this stderr.  (This module imports no TLS, ~50 ms that
+    would delay it: ``net.tls`` loads where used.)"""
+    env = _daemon_env()
+    if driver_can_fork():
+        forked = ForkServer.fork(PRELOAD, env, IMPORTS["worker"], daemon_path())
+        if forked is not None:
+            return forked
+    return ForkServer.spawn(env, PRELOAD, prefetch=IMPORTS["worker"])
+
+
+def driver_can_fork(data_bytes: Optional[int] = None) -> bool:
+    """Whether this driver may fork its local cluster's fork server: its data memory
+    (``data_bytes``, else its ``VmData``) is under ``FORK_DATA_LIMIT``, so that its executors,
+    which would inherit it, are not held to their memory limit (RLIMIT_DATA) with the
+    driver's data already counted; and it hashes like a fresh interpreter of the cluster's
+    seed (``PYTHONHASHSEED=0``), or like nothing a fresh one could (a random seed: then
+    every process of the cluster must be a fork, ``FORK_ONLY_ENV``), not like a fixed seed
+    its daemons could not restart with.
+
+    >>> driver_can_fork(FORK_DATA_LIMIT)
+    False
+    """
+    if data_bytes is None:
+        data_bytes = _data_memory()
+    seeded = sys.flags.hash_randomization == 0 or \
+        os.environ.get("PYTHONHASHSEED", "random") == "random"
+    return seeded and data_bytes < FORK_DATA_LIMIT
+
+
+def hashes_with_random_seed(forkserver: ForkServer) -> bool:
+    """Whether the processes forked from ``forkserver`` hash with the driver's random seed,
+    which no new interpreter can have."""
+    return forkserver.forked and sys.flags.hash_randomization != 0
+
+
+def _data_memory() -> int:
+    """This process's data memory (``VmData``: heap and private writable mappings), in bytes;
+    0 where ``/proc`` does not say."""
+    try:
+        with open("/proc/self/status", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"VmData:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
 
 def _daemon_env() -> Dict[str, str]:
@@ -119,10 +167,13 @@ class LocalCluster:
         make_private_dir(directory)
         from ..config import SUBMIT_CONF_ENV  # (loaded by now: not on the early path)
 
-        self.env = {**_daemon_env(), "VEGA_SECRET_FILE": secret_file}
+        self.forkserver = forkserver or start_forkserver()
+        #: the daemons' processes hash like the driver (forks of it), which has a random seed
+        self.fork_only = hashes_with_random_seed(self.forkserver)
+        self.env = {**_daemon_env(), "VEGA_SECRET_FILE": secret_file,
+                    **({FORK_ONLY_ENV: "1"} if self.fork_only else {})}
         self.role_env = {**ROLE_ENV, "worker": {SUBMIT_CONF_ENV: json.dumps(worker_settings)}
                          if worker_settings else {}}
-        self.forkserver = forkserver or start_forkserver()
         # the daemons and their executors inherit the fork server's TLS contexts
         self.forkserver.call(PREPARE_TLS, [secret_file])
         ready = os.path.join(directory, "master.ready")
@@ -193,6 +244,10 @@ class LocalCluster:
         proc = self.forkserver.launch(DAEMON_ENTRY, argv, env, log_path,
                                       command_title(DAEMON_MODULE, _command_line(role, options)),
                                       tie=True, imports=IMPORTS[role])
+        if proc is None and self.fork_only:
+            raise LocalClusterFailed(f"the {name} could not be forked: its fork server is "
+                                     "gone (it hashes like the driver, which no new "
+                                     "interpreter can)", log_path, _tail(log_path))
         if proc is None:
             with open_private(log_path, "ab") as log_file:
                 proc = subprocess.Popen([*python_module(DAEMON_MODULE), *argv],

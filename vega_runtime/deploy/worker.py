@@ -28,8 +28,9 @@ from typing import Dict, List, Optional, Tuple
 from .. import ids, packaging
 from .._version import __version__
 from ..config import Config, rpc_limits
-from ..errors import VegaError
-from ..forkserver import ADOPTED_CHECK, ForkServer, command_title, python_module
+from ..errors import DaemonStartFailed, VegaError
+from ..forkserver import (ADOPTED_CHECK, FORK_ONLY_ENV, ForkServer, command_title,
+                          python_module)
 from ..net.connection import Connection
 from ..net.framing import ProtocolError
 from ..net.messages import (ApplicationEnded, BlockData, BlockUnavailable, ExecutorExited,
@@ -89,6 +90,9 @@ class Worker:
         self.limit_memory = conf["vega.worker.executor_memory_limit"]
         self.work_dir = make_private_dir(os.path.abspath(conf["vega.worker.work_dir"]))
         self.work_dir_ttl = conf["vega.worker.cleanup.app_data_ttl"]
+        #: this process hashes with a random seed it was forked with (a local cluster's, its
+        #: driver's): its executors must be forks, as no new interpreter hashes like it
+        self.fork_only = os.environ.get(FORK_ONLY_ENV) == "1"
         #: warm executors (see vega_runtime.forkserver); None: each one is a new interpreter.
         #: Started first: a fork must happen before this process has threads or sockets.
         self.forkserver = self._start_forkserver() if use_forkserver else None
@@ -293,10 +297,14 @@ class Worker:
     def _start_forkserver(self) -> ForkServer:
         """A fork of this process when it already has the executors' hash seed (sharing
         its imports), else a new interpreter with that seed."""
-        if sys.flags.hash_randomization == 0:  # PYTHONHASHSEED=0
+        if sys.flags.hash_randomization == 0 or self.fork_only:  # PYTHONHASHSEED=0, or forks
             forked = ForkServer.fork(EXECUTOR_PRELOAD)
             if forked is not None:
                 return forked
+            if self.fork_only:
+                raise DaemonStartFailed("the worker", "it has threads already, so it cannot "
+                                        "fork its executors' fork server, and no new "
+                                        "interpreter would hash like it (a local cluster's)")
         return ForkServer.spawn({**os.environ, "PYTHONHASHSEED": "0"}, EXECUTOR_PRELOAD,
                                 os.path.join(self.work_dir, "forkserver.log"))
 
@@ -379,6 +387,11 @@ class Worker:
                                           command_title(EXECUTOR_MODULE, args), tie=True)
             if proc is not None:
                 return proc
+        if self.fork_only:
+            raise VegaError("this local cluster's executors must be forked from its "
+                            "worker's fork server, which is gone (they hash like the driver, "
+                            "whose hash seed is random, and no new interpreter can): stop the "
+                            "Context and start it again")
         with open(log_path, "ab") as log_file:
             return subprocess.Popen([*python_module(EXECUTOR_MODULE), *args],
                                     stdin=subprocess.DEVNULL, stdout=log_file,
