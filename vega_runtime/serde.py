@@ -181,15 +181,13 @@ def dumps_result(value: Any) -> bytes:
         raise ResultNotSerializable(type(value).__qualname__, reason) from None
 
 
-def dumps_partition(partition: Any, what: str) -> bytes:
-    """Pickle a task's partition (``parallelize``'s elements travel in it); on failure,
-    say what in it cannot be pickled."""
-    try:
-        return dumps(partition)
-    except Exception as exc:  # pickling can raise nearly anything
-        culprit = find_unpicklable(partition)
-        value, reason = (partition, _reason(exc)) if culprit is None else culprit[2:]
-        raise PartitionNotSerializable(what, type(value).__qualname__, reason) from None
+def partition_not_serializable(partition: Any, what: str,
+                                exc: Exception) -> PartitionNotSerializable:
+    """The error of a task's partition (``parallelize``'s elements travel in it) that
+    pickling failed on with ``exc``: what in it cannot be pickled."""
+    culprit = find_unpicklable(partition)
+    value, reason = (partition, _reason(exc)) if culprit is None else culprit[2:]
+    return PartitionNotSerializable(what, type(value).__qualname__, reason)
 
 
 def _driver_only(value: Any) -> DriverOnlyError | None:

@@ -101,12 +101,12 @@ def job_name(rdd: "RDD") -> str:
     return _spark_site(*_user_frame(sys._getframe(1))) or repr(rdd)
 
 
-
 def check_context(rdd: "RDD", ctx) -> None:
     """Refuse ``rdd`` in a job or lineage of ``ctx`` when another Context made it: each
     Context numbers its RDDs and shuffles from 0, so the job would read one's as the other's."""
     if rdd.ctx is not ctx:
         raise ContextMismatch(repr(rdd), rdd.ctx.application_id, ctx.application_id)
+
 
 class RDD(Transformations, PairFunctions, Actions, Generic[T]):
     """A resilient distributed dataset: an immutable, partitioned collection.

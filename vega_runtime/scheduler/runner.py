@@ -20,7 +20,7 @@ from ..files import AddedFiles
 from ..logs import error_summary, user_stacklevel
 from ..net.messages import PutBlock
 from ..resources import ResourceError, check_task_fits
-from ..serde import dumps_closure, dumps_partition
+from ..serde import dumps, dumps_closure, partition_not_serializable
 from ..shuffle.blocks import MapStatus
 from ..storage_level import StorageLevel
 from .block_tracker import BlockTracker
@@ -506,8 +506,12 @@ class JobRunner:
             # a barrier stage's tasks start together, wherever executors are idle
             preferred = frozenset() if stage.barrier else \
                 self.blocks.preferred_executors(stage.rdd, spec.partition) - spec.excluded
-            partition = dumps_partition(partitions[spec.partition], f"partition "
-                                        f"{spec.partition} of stage {stage.stage_id} ({stage.rdd!r})")
+            try:
+                partition = dumps(partitions[spec.partition])
+            except Exception as exc:  # pickling can raise nearly anything
+                raise partition_not_serializable(
+                    partitions[spec.partition], f"partition {spec.partition} of stage "
+                    f"{stage.stage_id} ({stage.rdd!r})", exc) from None
             launches.append(TaskLaunch(spec, key, payload, partition, preferred,
                                        barrier=stage.barrier))
         self.backend.launch(launches)
