@@ -232,3 +232,49 @@ def test_a_task_reads_the_broadcast_it_captured_whatever_context_runs_it(master)
     finally:
         first.stop()
         second.stop()
+
+
+SECOND_CTRL_C_JOB = """
+    import os, signal, sys, time
+    from vega_runtime import Context
+    from vega_runtime.scheduler.listener import JobListener
+
+    class CtrlCTwice(JobListener):
+        '''Ctrl-C once the job's first task started, and again while the job is being
+        cancelled (an impatient second press of a notebook's interrupt button).'''
+        first = second = False
+
+        def on_task_start(self, *args, **kwargs):
+            if not self.first:
+                self.first = True
+                os.kill(os.getpid(), signal.SIGINT)
+
+        def on_job_end(self, job_id, error):
+            if isinstance(error, KeyboardInterrupt) and not self.second:
+                self.second = True
+                os.kill(os.getpid(), signal.SIGINT)
+
+    with Context(master=sys.argv[1], listeners=[CtrlCTwice()]) as ctx:
+        try:
+            ctx.parallelize(range(2), 2).map(lambda x: time.sleep(60)).collect()
+        except KeyboardInterrupt as exc:
+            print("interrupted:", exc)
+        started = time.monotonic()
+        print("next job:", ctx.parallelize(range(10), 2).sum(), time.monotonic() - started < 20)
+"""
+
+
+@pytest.mark.parametrize("master", ["local[2]", "local-cluster[2,1]"])
+def test_a_second_ctrl_c_while_the_job_is_cancelled_neither_hides_nor_stops_the_cancel(
+        tmp_path, master):
+    """Ctrl-C pressed again while the first one's cancel runs (killing the job's tasks): the
+    cancel ends, the user is told 'job N cancelled', and the next job runs at once. The
+    second Ctrl-C used to cut the cancel short: a bare KeyboardInterrupt, and, when it came
+    before the tasks' kill, the next job waited for the cancelled tasks to end (58 s in a
+    kernel here)."""
+    job = write_job(tmp_path, "twice.py", SECOND_CTRL_C_JOB)
+    done = subprocess.run([sys.executable, job, master], cwd=REPO, env=clean_env(PYTHONPATH=REPO),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "interrupted: job 0 cancelled; its running tasks were stopped", "next job: 45 True"]

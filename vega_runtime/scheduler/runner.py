@@ -19,6 +19,7 @@ from ..executor_loss import caused_by_app, loss_sentence
 from ..files import AddedFiles
 from ..logs import error_summary, user_stacklevel
 from ..net.messages import PutBlock
+from ..processes import HeldSignals
 from ..resources import ResourceError, check_task_fits
 from ..serde import dumps, dumps_closure, partition_not_serializable
 from ..shuffle.blocks import MapStatus
@@ -159,13 +160,19 @@ class JobRunner:
                 # where nothing can interrupt them): cancelled all the same, as in PySpark
                 raise JobCancelled(self._cancel_reason, job_id)
         except BaseException as exc:
-            if type(exc) is KeyboardInterrupt and not exc.args and self.dag.job is not None:
-                # what a notebook shows of it, as vega shell says
-                exc.args = (f"job {job_id} cancelled; its running tasks were stopped",)
-            try:
-                self._end_stopped_job(job_id, exc)
-            finally:
-                self.listener.on_job_end(job_id, exc)
+            # A Ctrl-C now (a second press) waits until the tasks are killed: cut short, the
+            # cancel left them running, and the next job waited for them. One that asks for
+            # what the first is doing is dropped; a third forces (HeldSignals).
+            with HeldSignals() as held:
+                if type(exc) is KeyboardInterrupt and not exc.args and self.dag.job is not None:
+                    # what a notebook shows of it, as vega shell says
+                    exc.args = (f"job {job_id} cancelled; its running tasks were stopped",)
+                try:
+                    self._end_stopped_job(job_id, exc)
+                finally:
+                    self.listener.on_job_end(job_id, exc)
+                    if isinstance(exc, KeyboardInterrupt) and held.came == [signal.SIGINT]:
+                        held.came.clear()
             raise
         finally:
             self._payloads.clear()
