@@ -1,8 +1,11 @@
-"""Vega in a notebook: IPython's own shell (what a Jupyter kernel runs) in a process of its own.
+"""Vega in a notebook: IPython's own shell (what a Jupyter kernel runs) in a process of its
+own, and what a notebook does to a Context that a script does not.
 
 A cell that fails shows the user's frames and the error, not the engine's frames under
-them; Ctrl-C in the middle of a job cancels it, says so, and the next cell's job runs; a
-cell that creates a second Context while one runs is told of it.
+them, and a task's traceback shows the cell's lines; Ctrl-C in the middle of a job cancels
+it, says so, and the next cell's job runs, a second Ctrl-C included; a cell that makes a
+second Context while one runs is told of it, and the earlier cells' RDDs, accumulators and
+broadcasts either work with it as they should or are refused, never mistaken for its own.
 """
 
 from __future__ import annotations
