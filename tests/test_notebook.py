@@ -84,7 +84,8 @@ def test_a_failing_cell_shows_the_users_frames_and_the_error_not_the_engines():
     and the error, no page of the scheduler's frames."""
     out = run_cells(
         "from vega_runtime import Context\nctx = Context(master='local[2]')",
-        "def invert(x):\n    return 1 / (x - 3)\nctx.parallelize(range(5), 2).map(invert).collect()",
+        "def invert(x):\n    return 1 / (x - 3)\n"
+        "ctx.parallelize(range(5), 2).map(invert).collect()",
         "ctx.stop()")
     assert "----> 3 ctx.parallelize(range(5), 2).map(invert).collect()" in out
     assert "TaskFailed: task 1 of stage 0" in out
@@ -169,7 +170,8 @@ def test_rdds_of_two_contexts_are_not_combined_and_a_stopped_contexts_rdd_says_w
     says which Context it belongs to."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MultipleContextsWarning)
-        first, second = Context(master="local", app_name="a"), Context(master="local", app_name="b")
+        first = Context(master="local", app_name="a")
+        second = Context(master="local", app_name="b")
     try:
         old = first.parallelize([1, 2, 3], 1).cache()
         new = second.parallelize([10, 20, 30], 1).cache()
@@ -206,7 +208,8 @@ def test_a_task_adds_to_the_accumulator_it_captured_whatever_context_runs_it():
     Contexts numbered from 0), leaving the captured one at 0."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MultipleContextsWarning)
-        first, second = Context(master="local", app_name="a"), Context(master="local", app_name="b")
+        first = Context(master="local", app_name="a")
+        second = Context(master="local", app_name="b")
     try:
         old = first.accumulator(0)
         new = second.accumulator(0)
@@ -281,3 +284,39 @@ def test_a_second_ctrl_c_while_the_job_is_cancelled_neither_hides_nor_stops_the_
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
         "interrupted: job 0 cancelled; its running tasks were stopped", "next job: 45 True"]
+
+
+INTERRUPTED_START_JOB = """
+    import os, signal, sys
+    sys.path.insert(0, sys.argv[2])
+    from proc_helpers import descendants
+    from vega_runtime import Context
+    from vega_runtime.scheduler.listener import JobListener
+
+    class CtrlCAtStart(JobListener):
+        def on_application_start(self, app_id, ui_link):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    try:
+        Context(master=sys.argv[1], listeners=[CtrlCAtStart()])
+    except KeyboardInterrupt as exc:
+        print("interrupted:", exc)
+    print("left:", Context.get_active(), descendants(os.getpid()))
+    with Context(master="local") as ctx:
+        print("next:", ctx.parallelize(range(10), 2).sum())
+"""
+
+
+@pytest.mark.parametrize("master", ["local[2]", "local-cluster[2,1]"])
+def test_ctrl_c_while_a_context_starts_says_so_and_leaves_nothing_running(tmp_path, master):
+    """Ctrl-C in a cell while its Context starts (a local cluster takes a second or so):
+    the KeyboardInterrupt says what happened (it was bare), nothing the start began is left
+    running, and a Context made next works."""
+    job = write_job(tmp_path, "start.py", INTERRUPTED_START_JOB)
+    done = subprocess.run([sys.executable, job, master, os.path.join(REPO, "tests")], cwd=REPO,
+                          env=clean_env(PYTHONPATH=REPO), capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "interrupted: the Context's start was interrupted; what it had started is stopped",
+        "left: None []", "next: 45"]

@@ -140,7 +140,8 @@ def test_from_pyspark_import_of_a_module_vega_lacks_names_it_and_says_why():
     raises, naming PySpark's module and what Vega implements; it was Python's "cannot import
     name 'functions' from 'vega_runtime.pyspark_compat.sql'", naming a module of Vega's."""
     out = in_pyspark_compat_process(
-        "for source in ('from pyspark.sql import functions as F', 'from pyspark.sql import types',\n"
+        "for source in ('from pyspark.sql import functions as F',\n"
+        "               'from pyspark.sql import types',\n"
         "               'from pyspark import ml', 'from pyspark import pandas as ps',\n"
         "               'import pyspark.sql.functions'):\n"
         "    try:\n"

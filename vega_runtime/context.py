@@ -139,9 +139,11 @@ class Context(JobControl, FileShipping, Persistence, Profiles):
         try:
             self.app_dir = self._new_app_dir()
             self._start_in(listeners, speculation_policy, profiler_cls)
-        except BaseException:  # Ctrl-C included: what started stops, the directory goes
+        except BaseException as exc:  # Ctrl-C included: what started stops, the directory goes
             with HeldSignals():  # not cut short by another signal (a second Ctrl-C forces)
                 self._abandon_start()
+            if type(exc) is KeyboardInterrupt and not exc.args:  # what a notebook shows
+                exc.args = ("the Context's start was interrupted; what it had started is stopped",)
             raise
 
     def _start_in(self, listeners, speculation_policy, profiler_cls) -> None:
