@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import textwrap
 import traceback
 import warnings
@@ -47,16 +48,17 @@ IPYTHON_RUNNER = textwrap.dedent("""
             threading.Thread(target=interrupt_when, args=(cell.split()[1],), daemon=True).start()
             continue
         print("== cell", flush=True)
-        shell.run_cell(cell)
+        shell.run_cell(cell, store_history=True)  # as a kernel runs a cell: In[N]
         sys.stdout.flush()
 """)
 
 
 def run_cells(*cells: str, timeout: float = 120) -> str:
     """What IPython prints running ``cells`` one after the other (escape codes removed)."""
-    done = subprocess.run([sys.executable, "-c", IPYTHON_RUNNER, *cells], cwd=REPO,
-                          env=clean_env(PYTHONPATH=REPO), capture_output=True, text=True,
-                          timeout=timeout)
+    with tempfile.TemporaryDirectory() as profiles:  # IPython's history, not the user's
+        done = subprocess.run([sys.executable, "-c", IPYTHON_RUNNER, *cells], cwd=REPO,
+                              env=clean_env(PYTHONPATH=REPO, IPYTHONDIR=profiles),
+                              capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, done.stderr
     return re.sub(r"\x1b\[[0-9;]*m", "", done.stdout + done.stderr)
 
@@ -320,3 +322,18 @@ def test_ctrl_c_while_a_context_starts_says_so_and_leaves_nothing_running(tmp_pa
     assert done.stdout.splitlines() == [
         "interrupted: the Context's start was interrupted; what it had started is stopped",
         "left: None []", "next: 45"]
+
+
+def test_call_sites_in_a_notebook_name_the_cell_as_ipython_does():
+    """An RDD made in a cell, a job run from one: their call sites (a failed task's message,
+    stage names, progress lines, the web UI) name the cell as IPython's traceback does,
+    ``In[2]``, not the name of the cell's code ('<ipython-input-2-4a1b...>' here, a kernel's
+    '/tmp/ipykernel_1234/2785136391.py')."""
+    out = run_cells(
+        "from vega_runtime import Context\nctx = Context(master='local')",
+        "rdd = ctx.parallelize(range(5), 2)\n"
+        "print(repr(rdd.map(lambda x: 1 // (x - 3))))\n"
+        "rdd.map(lambda x: 1 // (x - 3)).collect()",
+        "ctx.stop()")
+    assert "PythonRDD" not in out and "MapPartitionsRDD[1] at In[2]:2 in <module>" in out, out
+    assert "(RDD created at In[2]:3 in <module>) failed 4 times" in out, out

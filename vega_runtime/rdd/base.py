@@ -79,7 +79,7 @@ def _spark_site(frame, entry) -> str:
     """Spark's short call site, ``count at job.py:12``, or "" without both parts."""
     if frame is None or entry is None:
         return ""
-    return f"{entry.co_name} at {os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
+    return f"{entry.co_name} at {_file_label(frame.f_code.co_filename)}:{frame.f_lineno}"
 
 
 def _message_site(frame) -> str:
@@ -87,7 +87,17 @@ def _message_site(frame) -> str:
     if frame is None:
         return ""
     code = frame.f_code
-    return f"{os.path.basename(code.co_filename)}:{frame.f_lineno} in {code.co_name}"
+    return f"{_file_label(code.co_filename)}:{frame.f_lineno} in {code.co_name}"
+
+
+def _file_label(filename: str) -> str:
+    """A call site's file as the user knows it: its name, or a notebook cell's ``In[7]``, as
+    IPython's tracebacks name it (its code's own name is a hash: ``2785136391.py``)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    label = getattr(getattr(shell, "compile", None), "format_code_name", None)
+    named = label(filename) if label is not None else None
+    return named[1] if named else os.path.basename(filename)
 
 
 def job_name(rdd: "RDD") -> str:
