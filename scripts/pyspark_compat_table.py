@@ -77,7 +77,10 @@ DIFFERS = {
     "parallelize": "`numSlices` below 1 is a `ValueError` (PySpark: `ZeroDivisionError`); the "
                    "slices hold the elements themselves until a job ships them, so changing "
                    "an element in place after `parallelize` (`data[0].append(5)`) shows in "
-                   "the RDD (PySpark pickles the data at once); the list itself is copied",
+                   "the RDD (PySpark pickles the data at once); the list itself is copied; "
+                   "an element that cannot be pickled fails the first job that ships it "
+                   "(`PartitionNotSerializable`, a `pickle.PicklingError`, naming its type), "
+                   "where PySpark's `parallelize` raises `TypeError`",
     "persist": "`useOffHeap` and `deserialized` are carried, not acted on: records cached in "
                "memory are the objects themselves, so a later function that changes a "
                "cached record in place (`x.append(...)`) changes it for every later job "

@@ -132,3 +132,30 @@ def test_spark_settings_with_a_vega_counterpart_take_effect_and_are_not_called_u
                           "300.0, '127.0.0.1', '127.0.0.1']\n")
     ignored = [line for line in run.stderr.splitlines() if "no use for these Spark" in line]
     assert [line.split("ignores them: ")[1] for line in ignored] == ["spark.ui.port"]
+
+
+def test_from_pyspark_import_of_a_module_vega_lacks_names_it_and_says_why():
+    """``from pyspark.sql import functions as F`` (and ``from pyspark import ml``, ``pandas``),
+    PySpark programs' usual spelling, raise the ImportError that ``import pyspark.sql.functions``
+    raises, naming PySpark's module and what Vega implements; it was Python's "cannot import
+    name 'functions' from 'vega_runtime.pyspark_compat.sql'", naming a module of Vega's."""
+    out = in_pyspark_compat_process(
+        "for source in ('from pyspark.sql import functions as F',\n"
+        "               'from pyspark.sql import types',\n"
+        "               'from pyspark import ml', 'from pyspark import pandas as ps',\n"
+        "               'import pyspark.sql.functions'):\n"
+        "    try:\n"
+        "        exec(source)\n"
+        "    except ImportError as exc:\n"
+        "        print(type(exc).__name__, exc.name, '|', str(exc)[:str(exc).find('(')])\n"
+        "from pyspark import sql, SparkContext\n"
+        "from pyspark.sql import SparkSession, session\n"
+        "print(hasattr(sql, 'functions'))\n")
+    head = "is not available: Vega implements PySpark's RDD API "
+    assert out.splitlines() == [
+        f"NotInVega pyspark.sql.functions | pyspark.sql.functions {head}",
+        f"NotInVega pyspark.sql.types | pyspark.sql.types {head}",
+        f"NotInVega pyspark.ml | pyspark.ml {head}",
+        f"NotInVega pyspark.pandas | pyspark.pandas {head}",
+        f"NotInVega pyspark.sql.functions | pyspark.sql.functions {head}",
+        "False"]

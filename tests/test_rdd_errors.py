@@ -1,13 +1,17 @@
 """How user errors surface: failed tasks, driver-only APIs in tasks, unpicklable closures."""
 
 import os
+import pickle
+import re
 import threading
+import warnings
 from operator import add
 
 import pytest
 
 from vega_runtime import (ClosureNotSerializable, DriverOnlyError, TaskContext, TaskFailed,
                           VegaError)
+from vega_runtime.errors import LargeStageWarning, PartitionNotSerializable
 
 MASTERS = ["local", "local[2]"]
 
@@ -164,6 +168,87 @@ def test_unpicklable_closure_in_a_lambda_names_the_variable(ctx):
         ctx.parallelize([1, 2], 2).map(lambda x: (x, guard)).group_by_key().collect()
     assert info.value.variable == "guard"
 
+
+
+def test_parallelized_data_that_cannot_be_pickled_fails_its_job_saying_what_and_what_to_do(ctx):
+    """``parallelize`` of records holding a lock: the action fails (a PicklingError, and a
+    VegaError) naming the partition, the RDD's call site, the element's type and what to
+    do; it was a bare ``TypeError: cannot pickle '_thread.lock' object`` out of the
+    scheduler. The Context runs the next job."""
+    rows = [{"id": 1}, {"id": 2, "guard": threading.Lock()}]
+    with pytest.raises(PartitionNotSerializable) as info:
+        ctx.parallelize(rows, 2).map(lambda row: row["id"]).collect()
+    assert isinstance(info.value, pickle.PicklingError)
+    text = str(info.value)
+    assert text.startswith("cannot send partition 1 of stage ")
+    assert "test_rdd_errors.py" in text
+    assert ("to the executors: its data holds a lock, which cannot be pickled (TypeError: "
+            "cannot pickle '_thread.lock' object). parallelize() sends its elements with the "
+            "tasks: give it plain data") in text
+    assert ctx.parallelize(range(4), 2).sum() == 6
+
+
+def test_a_result_that_cannot_be_pickled_fails_its_job_saying_what_and_what_to_do(ctx):
+    """``collect()`` of records holding a lock: the task fails with ResultNotSerializable,
+    naming the type and what to do, and no traceback of cloudpickle's; it was "TypeError:
+    cannot pickle '_thread.lock' object" under a cloudpickle frame as the user's traceback."""
+    with pytest.raises(TaskFailed) as info:
+        ctx.parallelize(range(2), 1).map(lambda x: {"id": x, "guard": threading.Lock()}) \
+            .collect()
+    assert info.value.error_type == "ResultNotSerializable"
+    assert info.value.message == (
+        "the task's result holds a lock, which cannot be pickled to send it to the driver "
+        "(TypeError: cannot pickle '_thread.lock' object): bring back plain data (numbers, "
+        "strings, tuples, dicts, arrays): map the records to it before the action")
+    assert info.value.remote_traceback == ""
+
+
+class Counter:
+    """An object holding a lock beside the value a function reads."""
+
+    def __init__(self):
+        self.lock, self.settings = threading.Lock(), {"step": 3}
+
+
+def test_an_unpicklable_part_of_a_captured_object_is_named_by_its_path(ctx):
+    """A function captures an object whose attribute holds a lock: the error names the path
+    from the variable the user wrote ('counter.lock'), not 'lock', which the function's code
+    does not name."""
+    counter = Counter()
+    with pytest.raises(ClosureNotSerializable) as info:
+        ctx.parallelize([1, 2], 2).map(lambda x: x + counter.settings["step"]).collect()
+    assert info.value.variable == "counter.lock"
+    assert "it captures 'counter.lock' of type lock" in str(info.value)
+    table = {"a": [1, threading.Lock()]}
+    with pytest.raises(ClosureNotSerializable) as info:
+        ctx.parallelize([1, 2], 2).map(lambda x: table["a"][0] + x).collect()
+    assert info.value.variable == "table['a'][1]"
+
+
+def test_a_stage_whose_functions_capture_a_large_value_warns_to_broadcast_it(ctx):
+    """A function capturing a list of 400,000 numbers (~2 MiB pickled) ships it with every
+    stage that runs it: warned of at the user's line (Spark: "Stage 0 contains a task of
+    very large size"), saying to broadcast it, once per line (Python's rule for a message
+    it showed there), not once per job of a loop; a broadcast of it warns of nothing."""
+    big = list(range(400_000))
+    with pytest.warns(LargeStageWarning) as warned:
+        assert ctx.parallelize(range(4), 2).map(lambda x: len(big)).sum() == 1_600_000
+    assert len(warned) == 1 and warned[0].filename == __file__
+    with warnings.catch_warnings(record=True) as again:
+        warnings.simplefilter("default")  # Python's own rule, once per message and line
+        for _ in range(3):
+            ctx.parallelize(range(4), 2).map(lambda x: len(big)).count()
+    assert len([w for w in again if w.category is LargeStageWarning]) == 1
+    text = str(warned[0].message)
+    assert re.fullmatch(r"the functions of a stage of this job and the values they capture "
+                        r"pickle to [\d.]+ MiB, sent to its executors \(Spark warns past 1000 "
+                        r"KiB\): a large value a function captures \(a list, a dict, a model\) "
+                        r"is pickled and sent again by every job that uses it; broadcast\(\) it "
+                        r"once and read its \.value in the function", text), text
+    shared = ctx.broadcast(big)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LargeStageWarning)
+        assert ctx.parallelize(range(4), 2).map(lambda x: len(shared.value)).sum() == 1_600_000
 
 def fail_first_attempt_of_stage_0_partition_0(index, iterator):
     tc = TaskContext.get()

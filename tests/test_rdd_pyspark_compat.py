@@ -683,3 +683,20 @@ def test_spark_process_locality_wait_is_vegas_and_beats_the_general_one():
                   [("spark.locality.wait", "3s"), ("spark.locality.wait.process", "0")]):
         assert vega_settings(pairs) == {"vega.locality.wait": 0.0}
     assert vega_settings([("spark.locality.wait", "500ms")]) == {"vega.locality.wait": 0.5}
+
+
+def test_a_vega_context_takes_a_sparkconf_and_refuses_other_conf_saying_what_it_takes():
+    """``Context(conf=SparkConf()...)``, a PySpark program half moved to Vega's names: its
+    master, name and Spark settings are taken (as SparkContext takes them); it was
+    "TypeError: 'SparkConf' object is not iterable". A conf that is neither a dict nor a
+    SparkConf is a TypeError saying what conf takes."""
+    from vega_runtime.pyspark_compat import SparkConf
+
+    conf = SparkConf().setMaster("local").setAppName("mixed").set("spark.task.maxFailures", "1")
+    with Context(conf=conf) as context:
+        assert (context.master, context.app_name) == ("local", "mixed")
+        assert context.conf["vega.task.max_attempts"] == 1
+    with pytest.raises(TypeError) as info:
+        Context(conf="local[2]")
+    assert str(info.value) == ("conf must be a dict of settings ({'vega.task.max_attempts': 2}) "
+                               "or a SparkConf, not str")

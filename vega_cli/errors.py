@@ -142,10 +142,15 @@ def print_error(message: str, hint: str = "") -> None:
 
 
 def full_traceback(exc: BaseException) -> str:
-    """Every frame of ``exc``'s traceback, Vega's included (what --debug shows)."""
+    """Every frame of ``exc``'s traceback, Vega's included, those the API left out of it
+    too (what --debug shows)."""
     import traceback
 
-    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    from vega_runtime.logs import whole_stack
+
+    report = traceback.TracebackException(type(exc), exc, exc.__traceback__)
+    report.stack = whole_stack(exc) or report.stack
+    return "".join(report.format())
 
 
 def debug_requested() -> bool:

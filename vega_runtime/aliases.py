@@ -17,6 +17,7 @@ import sys
 import types
 from typing import Callable, Dict, Iterable, Optional, Tuple
 
+from .logs import hide_vega_frames
 from .user_code import (GUARDED_IN_PIPELINE, USER_FUNCTION_PARAMETERS, VALUE_PARAMETERS,
                         fail_on_stopiteration)
 
@@ -199,7 +200,9 @@ def keyword_aliases(name: str, method: Callable) -> Dict[str, str]:
 
 
 def _pyspark_call(name: str, method: Callable) -> Callable:
-    """``method``, accepting PySpark's keywords and guarding user functions from user code.
+    """``method``, accepting PySpark's keywords and guarding user functions from user code;
+    an error it raises to user code leaves without the engine's frames under it
+    (``logs.hide_vega_frames``).
 
     The signature is read at the first call, not at import: a job calls a handful of the
     ~290 methods, and reading them all took a good part of ``import vega_runtime``.
@@ -219,7 +222,15 @@ def _pyspark_call(name: str, method: Callable) -> Callable:
             for key in guarded.values():
                 if key in kwargs:
                     kwargs[key] = fail_on_stopiteration(kwargs[key])
-        return method(*args, **kwargs)
+        try:
+            return method(*args, **kwargs)
+        except (Exception, KeyboardInterrupt) as exc:
+            if sys._getframe(1).f_globals.get("__name__", "").startswith(_PACKAGE):
+                raise
+            __tracebackhide__ = True  # noqa: F841 - IPython's: not shown unless the last frame
+            # The engine's frames under this one are left out: a Vega error's message says
+            # what happened and what to do (vega submit --debug and shell --debug show them)
+            raise hide_vega_frames(exc)
 
     return call
 

@@ -736,3 +736,19 @@ def parse_conf_pairs(texts: Iterable[str]) -> dict[str, str]:
 
         logging.getLogger(__name__).warning(IGNORED_WARNING + " (--conf)", ", ".join(ignored))
     return {key: value for key, value in pairs if not key.startswith("spark.")}
+
+
+def settings_of(conf: Any) -> dict:
+    """``Context(conf=...)``'s settings: a mapping's, or PySpark's ``SparkConf``'s pairs.
+
+    >>> settings_of({"vega.task.max_attempts": 2}), settings_of(None)
+    ({'vega.task.max_attempts': 2}, {})
+    """
+    if conf is None:
+        return {}
+    if callable(getattr(conf, "getAll", None)):  # a SparkConf (pyspark_compat's)
+        return dict(conf.getAll())
+    if not isinstance(conf, Mapping):
+        raise TypeError("conf must be a dict of settings ({'vega.task.max_attempts': 2}) or a "
+                        f"SparkConf, not {type(conf).__name__}")
+    return dict(conf)

@@ -11,19 +11,21 @@ import os
 import sys
 import threading
 import time
+import warnings
 import weakref
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from . import aliases, context_backend, ids
 from ._version import __version__
-from .errors import BroadcastNotSerializable, ContextStoppedError, DriverOnlyError
+from .errors import (BroadcastNotSerializable, ContextStoppedError, DriverOnlyError,
+                     MultipleContextsWarning)
 from .context_event_logs import EventLogs
 from .context_files import FileShipping
 from .context_jobs import JobControl
 from .context_persistence import Persistence
 from .context_profiles import Profiles
 from .lazy_imports import lazy_module, load_entry_point
-from .logs import spark_log_level
+from .logs import spark_log_level, user_stacklevel
 from .master_url import MasterSpec, parse_master
 from .private_files import (hold_owner_lock, make_private_dirs, new_private_dir, open_private,
                             remove_abandoned, remove_tree)
@@ -82,7 +84,11 @@ class Context(JobControl, FileShipping, Persistence, Profiles, EventLogs):
         running = task_context.TaskContext.get()
         if running is not None and not running.stand_in:
             raise DriverOnlyError("creating a Context")
-        overrides = dict(conf or {})
+        active = Context.get_active()
+        if active is not None:
+            warnings.warn(MultipleContextsWarning(active.application_id, active.master,
+                                                  active.app_name), stacklevel=user_stacklevel())
+        overrides = config.settings_of(conf)
         if master is not None:
             overrides["vega.master"] = master
         if app_name is not None:
@@ -130,9 +136,11 @@ class Context(JobControl, FileShipping, Persistence, Profiles, EventLogs):
         try:
             self.app_dir = self._new_app_dir()
             self._start_in(listeners, speculation_policy, profiler_cls)
-        except BaseException:  # Ctrl-C included: what started stops, the directory goes
+        except BaseException as exc:  # Ctrl-C included: what started stops, the directory goes
             with HeldSignals():  # not cut short by another signal (a second Ctrl-C forces)
                 self._abandon_start()
+            if type(exc) is KeyboardInterrupt and not exc.args:  # what a notebook shows
+                exc.args = ("the Context's start was interrupted; what it had started is stopped",)
             raise
 
     def _start_in(self, listeners, speculation_policy, profiler_cls) -> None:
@@ -503,7 +511,7 @@ class Context(JobControl, FileShipping, Persistence, Profiles, EventLogs):
 
     def _check_running(self) -> None:
         if self._stopped:
-            raise ContextStoppedError()
+            raise ContextStoppedError(self.application_id)
 
     # -- creating RDDs ---------------------------------------------------------------
     def parallelize(self, data: Iterable, num_slices: Optional[int] = None) -> RDD:
@@ -624,7 +632,7 @@ class Context(JobControl, FileShipping, Persistence, Profiles, EventLogs):
         ['a']
         """
         self._check_running()
-        broadcast_id = next(self._ids)
+        broadcast_id = shared.new_broadcast_id()
         directory = os.path.join(self.app_dir, "broadcast")
         make_private_dirs(directory)
         path = os.path.join(directory, f"broadcast_{broadcast_id}")
@@ -656,13 +664,14 @@ class Context(JobControl, FileShipping, Persistence, Profiles, EventLogs):
         if accum_param is None and not isinstance(value, (int, float, complex)):
             raise TypeError(f"No default accumulator param for type {type(value)}: pass an "
                             "AccumulatorParam (its zero() and addInPlace()) as accum_param")
-        acc = shared.Accumulator(next(self._ids), value, accum_param)
+        acc = shared.new_accumulator(value, accum_param)
         self._accumulators[acc.id] = acc
         return acc
 
     def _merge_accumulators(self, updates: Dict[int, Any]) -> None:
         for acc_id, update in updates.items():
             acc = self._accumulators.get(acc_id)
+            acc = shared.driver_accumulator(acc_id) if acc is None else acc  # another Context's
             if acc is not None:
                 acc.merge(update)
 
@@ -674,6 +683,7 @@ class Context(JobControl, FileShipping, Persistence, Profiles, EventLogs):
         >>> ctx.run_job(ctx.parallelize(range(6), 3), lambda it: [sum(it)], [0, 2])
         [1, 9]
         """
+        rdd_base.check_context(rdd, self)
         parts = self.run_partitions(rdd, lambda it: list(partition_func(it)), partitions)
         return [x for part in parts for x in part]
 
@@ -722,6 +732,7 @@ class Context(JobControl, FileShipping, Persistence, Profiles, EventLogs):
         # The class's own name: a PySpark program's SparkContext shows as <SparkContext ...>
         return (f"<{type(self).__name__} {self.application_id} master={self.master} "
                 f"app={self.app_name!r}>")
+
 
 
 aliases.install(Context, aliases.CONTEXT_MEMBERS, pyspark_class="SparkContext")

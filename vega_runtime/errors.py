@@ -196,10 +196,42 @@ class MasterURLError(VegaError):
 
 
 class ContextStoppedError(VegaError):
-    """The Context was used after ``stop()``."""
+    """The Context (or an RDD of it) was used after ``stop()``.
+
+    >>> str(ContextStoppedError("app-1"))[:59]
+    'the Context app-1 has been stopped; create a new Context to'
+    """
+
+    def __init__(self, application_id: str = ""):
+        super().__init__(application_id)
+        self.application_id = application_id
 
     def __str__(self) -> str:
-        return "this Context has been stopped; create a new Context to run more jobs"
+        return (f"the Context {self.application_id or ''}".rstrip() + " has been stopped; "
+                "create a new Context to run more jobs, and make the RDDs again from it (an RDD "
+                "belongs to the Context that made it)")
+
+
+class ContextMismatch(VegaError):
+    """An RDD is combined (union, join, zip...) with an RDD of another Context, or given to
+    another Context's ``run_job``: both number their RDDs and shuffles from 0, so the job
+    would read the other's as its own.
+
+    >>> str(ContextMismatch("RDD[0]", "app-b", "app-a"))[:71]
+    'cannot use RDDs of two Contexts together: RDD[0] belongs to Context app'
+    """
+
+    def __init__(self, rdd: str, its_application_id: str, application_id: str):
+        super().__init__(rdd, its_application_id, application_id)
+        self.rdd, self.its_application_id = rdd, its_application_id
+        self.application_id = application_id
+
+    def __str__(self) -> str:
+        return (f"cannot use RDDs of two Contexts together: {self.rdd} belongs to Context "
+                f"{self.its_application_id}, not to {self.application_id}: make "
+                "a job's RDDs from one Context (a notebook cell run again makes a new Context: "
+                "run the cells that made the older RDDs again, or make the Context with "
+                "Context.get_or_create())")
 
 
 class DriverOnlyError(VegaError):
@@ -495,6 +527,44 @@ class BroadcastNotSerializable(VegaError, pickle.PicklingError):
                 "connections, locks or the Context.")
 
 
+class PartitionNotSerializable(VegaError, pickle.PicklingError):
+    """A task's partition cannot be pickled to send it to an executor: ``parallelize``'s
+    elements travel in it (a pickle.PicklingError too).
+
+    >>> str(PartitionNotSerializable("partition 1 of stage 0", "lock", "TypeError: ..."))[:78]
+    'cannot send partition 1 of stage 0 to the executors: its data holds a lock, wh'
+    """
+
+    def __init__(self, what: str, type_name: str, reason: str):
+        super().__init__(what, type_name, reason)
+        self.what, self.type_name, self.reason = what, type_name, reason
+
+    def __str__(self) -> str:
+        return (f"cannot send {self.what} to the executors: its data holds a {self.type_name}, "
+                f"which cannot be pickled ({self.reason}). parallelize() sends its elements with "
+                "the tasks: give it plain data (numbers, strings, tuples, dicts, arrays), and "
+                "make connections, locks and open files inside the function (or once per "
+                "partition in map_partitions).")
+
+
+class ResultNotSerializable(VegaError, pickle.PicklingError):
+    """A task's result (what an action brings back) cannot be pickled to send it to the
+    driver; it fails the task (a pickle.PicklingError too).
+
+    >>> str(ResultNotSerializable("lock", "TypeError: ..."))[:60]
+    "the task's result holds a lock, which cannot be pickled to s"
+    """
+
+    def __init__(self, type_name: str, reason: str):
+        super().__init__(type_name, reason)
+        self.type_name, self.reason = type_name, reason
+
+    def __str__(self) -> str:
+        return (f"the task's result holds a {self.type_name}, which cannot be pickled to send "
+                f"it to the driver ({self.reason}): bring back plain data (numbers, strings, "
+                "tuples, dicts, arrays): map the records to it before the action")
+
+
 class BadPackage(VegaError):
     """A job package a worker will not unpack: not a zip, or unsafe to unpack.
 
@@ -564,3 +634,51 @@ class InvalidIdentifier(VegaError):
     def __str__(self) -> str:
         shown = repr(self.value) if len(repr(self.value)) <= 80 else repr(self.value)[:77] + "..."
         return f"{shown} is not a {self.kind} (expected {self.example})"
+
+
+class MultipleContextsWarning(UserWarning):
+    """A Context is made while another runs in the process (a notebook cell run again):
+    both run, each with its executors, which PySpark refuses.
+
+    >>> str(MultipleContextsWarning("app-1", "local[2]", "nb"))  # doctest: +ELLIPSIS
+    "another Context is running in this process (app-1, master local[2], app 'nb'): this one ..."
+    """
+
+    def __init__(self, application_id: str, master: str, app_name: str):
+        super().__init__(application_id, master, app_name)
+        self.application_id, self.master, self.app_name = application_id, master, app_name
+
+    def __str__(self) -> str:
+        return (f"another Context is running in this process ({self.application_id}, master "
+                f"{self.master}, app {self.app_name!r}): this one starts executors of its own, "
+                "and that one keeps its until its stop(). Context.get_or_create() gives the "
+                "running one; stop() it before making another (PySpark refuses a second "
+                "SparkContext)")
+
+
+class LargeStageWarning(UserWarning):
+    """A stage's functions pickle to more than ``LARGE_STAGE_BYTES``: what they capture is
+    sent again with every stage that runs them (Spark: "Stage N contains a task of very
+    large size"). The message names no stage, so that Python shows it once per line of
+    the user's, not once per job of a loop.
+
+    >>> str(LargeStageWarning(3 << 20))[:60]
+    'the functions of a stage of this job and the values they cap'
+    """
+
+    def __init__(self, size: int):
+        super().__init__(size)
+        self.size = size
+
+    def __str__(self) -> str:
+        from .executor_loss import binary_size
+
+        return (f"the functions of a stage of this job and the values they capture pickle to "
+                f"{binary_size(self.size)}, sent to its executors (Spark warns past 1000 KiB): "
+                "a large value a function captures (a list, a dict, a model) is pickled and "
+                "sent again by every job that uses it; broadcast() it once and read its .value "
+                "in the function")
+
+
+#: Past this many bytes a stage's pickled functions are warned of (Spark's 1000 KiB)
+LARGE_STAGE_BYTES = 1000 << 10

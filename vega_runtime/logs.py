@@ -15,7 +15,8 @@ import logging
 import os
 import sys
 import traceback
-from typing import Callable
+import types
+from typing import Callable, Optional
 
 from .errors import VegaError
 
@@ -180,6 +181,67 @@ def user_stack(exc: BaseException) -> traceback.StackSummary:
     for frame in frames:
         frame.filename = _SOURCE_NAMES.get(frame.filename, frame.filename)
     return traceback.StackSummary.from_list(frames)
+
+
+#: The error :func:`hide_vega_frames` last cut, the frame it was cut at and the frames cut
+#: (as text, holding no frame): what ``--debug`` puts back (:func:`whole_stack`).
+_LAST_CUT: list = []
+
+
+def hide_vega_frames(exc: BaseException) -> BaseException:
+    """``exc``, leaving the public API method whose frame is the first of its traceback,
+    without the frames under it that only the engine ran through: a traceback (Python's,
+    IPython's, a notebook's) then shows the user's call and the message, not pages of the
+    scheduler. A ``VegaError`` or Ctrl-C loses every frame of Vega's (and of the libraries
+    Vega called): its message says what happened. Another error keeps its frames from the
+    first one of the user's on (a function of the user's the driver ran, and what that
+    called); with none of the user's, it keeps them all (an error in Vega itself)."""
+    cut_at = exc.__traceback__
+    if cut_at is None:
+        return exc
+    ours = isinstance(exc, (VegaError, KeyboardInterrupt))
+    outside = _INTERNAL_DIRS + _library_dirs() + ("<frozen ",)
+    kept, users = [], False
+    entry = cut_at.tb_next
+    while entry is not None:
+        filename = entry.tb_frame.f_code.co_filename
+        users = users or not filename.startswith(outside)
+        if users and not (ours and filename.startswith(_INTERNAL_DIRS)):
+            kept.append(entry)
+        entry = entry.tb_next
+    if not ours and not kept:
+        return exc.with_traceback(cut_at.tb_next)
+    _LAST_CUT[:] = [exc, cut_at.tb_frame, traceback.StackSummary.extract(
+        traceback.walk_tb(cut_at), lookup_lines=False)]  # lines read if --debug prints them
+    tb = None
+    for entry in reversed(kept):
+        tb = types.TracebackType(tb, entry.tb_frame, entry.tb_lasti, entry.tb_lineno)
+    return exc.with_traceback(tb)
+
+
+def whole_stack(exc: BaseException) -> Optional[traceback.StackSummary]:
+    """Every frame of ``exc``'s traceback, those :func:`hide_vega_frames` cut included, or
+    None when none were cut from it."""
+    if not _LAST_CUT or _LAST_CUT[0] is not exc:
+        return None
+    _, cut_frame, cut = _LAST_CUT
+    above, entry = [], exc.__traceback__
+    while entry is not None and entry.tb_frame is not cut_frame:
+        above.append(entry)
+        entry = entry.tb_next
+    if entry is None:
+        return None
+    return traceback.StackSummary.from_list(
+        list(traceback.extract_tb(above[0], limit=len(above)) if above else []) + list(cut))
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` that makes a warning its caller gives name the user's line: the
+    first frame up the stack that is not Vega's."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(_INTERNAL_DIRS):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _is_runpy(filename: str) -> bool:

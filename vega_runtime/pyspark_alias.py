@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.abc
+import importlib.machinery
 import importlib.util
 import sys
 from typing import Optional
@@ -63,11 +64,21 @@ class NotInVega(ImportError):
                 "See 'Moving a PySpark job to Vega' in docs/api.md")
 
 
+#: Vega's packages that stand for PySpark's, by PySpark's name: ``from pyspark.sql import
+#: functions`` looks for ``vega_runtime.pyspark_compat.sql.functions`` (the real name of
+#: the package ``pyspark.sql`` resolved to)
+PACKAGES = {ALIASES[name]: name for name in ("pyspark", "pyspark.sql")}
+
+
 class PySparkAlias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Finds ``pyspark`` and its modules as Vega's modules of :data:`ALIASES`."""
 
     def find_spec(self, fullname: str, path=None, target=None):
         if fullname != "pyspark" and not fullname.startswith("pyspark."):
+            parent, _, leaf = fullname.rpartition(".")
+            if parent in PACKAGES and importlib.machinery.PathFinder.find_spec(
+                    fullname, path) is None:  # from pyspark.sql import functions
+                raise NotInVega(f"{PACKAGES[parent]}.{leaf}")
             return None
         if fullname not in ALIASES:
             raise NotInVega(fullname)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import linecache
 import marshal
 import pickle
 import random
@@ -21,7 +22,8 @@ import sys
 import types
 from typing import Any, Iterable, Iterator
 
-from .errors import ClosureNotSerializable, DriverOnlyError, LineageTooDeep
+from .errors import (ClosureNotSerializable, DriverOnlyError, LineageTooDeep,
+                     PartitionNotSerializable, ResultNotSerializable)
 
 PROTOCOL = 5
 
@@ -57,11 +59,18 @@ def _closure_pickler() -> type:
             ``"<dynamic-code>"``).  Driver and executors run the same Python, which
             cloudpickle needs anyway.
 
+            The code of a notebook cell (IPython's ``<ipython-input-...>``, a kernel's
+            ``/tmp/ipykernel_.../....py``: no file an executor can read) takes the cell's
+            lines along, so a failing task's traceback shows the line.
+
             Process-global random generators go by reference (``_process_generator``).
             """
 
             def reducer_override(self, obj):
                 if type(obj) is types.CodeType:
+                    lines = _unsaved_lines(obj.co_filename)
+                    if lines is not None:
+                        return _code_with_lines, (marshal.dumps(obj), obj.co_filename, lines)
                     return marshal.loads, (marshal.dumps(obj),)
                 return _process_generator(obj) or super().reducer_override(obj)
 
@@ -69,6 +78,19 @@ def _closure_pickler() -> type:
 
 
 _ClosurePickler = None
+
+
+def _unsaved_lines(filename: str):
+    """The lines ``linecache`` holds for ``filename`` without a file behind them (IPython
+    puts each cell there so, with no modification time), else None."""
+    entry = linecache.cache.get(filename)
+    return entry[2] if entry is not None and len(entry) == 4 and entry[1] is None else None
+
+
+def _code_with_lines(code: bytes, filename: str, lines: list) -> types.CodeType:
+    """A code object, its source lines made known to ``linecache`` (for tracebacks)."""
+    linecache.cache.setdefault(filename, (sum(map(len, lines)), None, lines, filename))
+    return marshal.loads(code)
 
 
 def _process_generator(obj):
@@ -149,6 +171,25 @@ def dumps_closure(obj: Any, what: str) -> bytes:
         raise ClosureNotSerializable(function, variable, type(value).__qualname__, reason) from None
 
 
+def dumps_result(value: Any) -> bytes:
+    """Pickle a task's result; on failure, say what in it cannot be pickled."""
+    try:
+        return dumps(value)
+    except Exception as exc:  # pickling can raise nearly anything
+        culprit = find_unpicklable(value)
+        value, reason = (value, _reason(exc)) if culprit is None else culprit[2:]
+        raise ResultNotSerializable(type(value).__qualname__, reason) from None
+
+
+def partition_not_serializable(partition: Any, what: str,
+                                exc: Exception) -> PartitionNotSerializable:
+    """The error of a task's partition (``parallelize``'s elements travel in it) that
+    pickling failed on with ``exc``: what in it cannot be pickled."""
+    culprit = find_unpicklable(partition)
+    value, reason = (partition, _reason(exc)) if culprit is None else culprit[2:]
+    return PartitionNotSerializable(what, type(value).__qualname__, reason)
+
+
 def _driver_only(value: Any) -> DriverOnlyError | None:
     """The error pickling ``value`` raises when it exists only on the driver (the Context,
     or what holds it)."""
@@ -179,11 +220,19 @@ def _pickles(value: Any) -> str | None:
         return _reason(exc)
 
 
-def find_unpicklable(obj: Any, _seen: set[int] | None = None, _owner: str = "the job"):
+def find_unpicklable(obj: Any, _seen: set[int] | None = None, _owner: str = "the job",
+                     _path: str = ""):
     """Depth-first search for the innermost unpicklable thing reachable from ``obj``.
 
     Returns ``(function_name, variable_name, value, reason)``, or None when no
-    part of ``obj`` (as pickling sees it) is to blame but ``obj`` itself.
+    part of ``obj`` (as pickling sees it) is to blame but ``obj`` itself; the variable's
+    name is the path to the value from what the function captures (``counter.lock``,
+    ``table['a'][1]``).
+
+    >>> import threading
+    >>> table = {"a": [1, threading.Lock()]}
+    >>> find_unpicklable(lambda: table)[1:2] + find_unpicklable(lambda: table)[3:]
+    ("table['a'][1]", "TypeError: cannot pickle '_thread.lock' object")
     """
     seen = set() if _seen is None else _seen
     if id(obj) in seen:
@@ -199,19 +248,37 @@ def find_unpicklable(obj: Any, _seen: set[int] | None = None, _owner: str = "the
         for name, value in captured:
             reason = _pickles(value)
             if reason is not None:
-                return find_unpicklable(value, seen, owner) or (owner, name, value, reason)
+                return find_unpicklable(value, seen, owner, name) or (owner, name, value, reason)
         return None
     for name, value in _pickled_children(obj):
         reason = _pickles(value)
         if reason is not None:
-            return find_unpicklable(value, seen, _owner) or (_owner, name, value, reason)
+            path = _child_path(_path, name)
+            return find_unpicklable(value, seen, _owner, path) or (_owner, path, value, reason)
     return None
+
+
+def _child_path(path: str, child: str) -> str:
+    """How the user reaches ``child`` (a name of :func:`_pickled_children`) of ``path``.
+
+    >>> _child_path("counter", "lock"), _child_path("rows", "[2]"), _child_path("", "[2]")
+    ('counter.lock', 'rows[2]', '[2]')
+    >>> _child_path("holder", "argument 0")
+    'holder (argument 0)'
+    """
+    if not path:
+        return child
+    if child.startswith("["):
+        return path + child
+    if child == "state" or child.startswith("argument "):
+        return f"{path} ({child})"
+    return f"{path}.{child}"
 
 
 def _pickled_children(obj: Any) -> Iterator[tuple[str, Any]]:
     """What pickling ``obj`` actually pickles: items, or its reduce args and state."""
     if isinstance(obj, dict):
-        yield from ((repr(k), v) for k, v in obj.items())
+        yield from ((f"[{k!r}]", v) for k, v in obj.items())
         return
     if isinstance(obj, (list, tuple, set, frozenset)):
         yield from ((f"[{i}]", v) for i, v in enumerate(obj))

@@ -9,9 +9,11 @@ never counted twice.
 
 from __future__ import annotations
 
+import itertools
 import os
 import pickle
 import threading
+import weakref
 from typing import Any, BinaryIO, Callable, Generic, Optional, TypeVar
 
 from . import serde
@@ -102,6 +104,16 @@ class Broadcast(Generic[T]):
 
 
 _NOT_LOADED = object()
+
+#: Broadcast ids are unique in the process: an executor keeps the values it loaded by id,
+#: and a job of one Context may read a broadcast of another (a notebook cell's, made before
+#: the Context was made again), which must not be taken for the running one's of that number.
+_BROADCAST_IDS = itertools.count()
+
+
+def new_broadcast_id() -> int:
+    """An id no other broadcast of the process has."""
+    return next(_BROADCAST_IDS)
 
 
 def _rebuild_broadcast(broadcast_id: int, path: str) -> Broadcast:
@@ -214,6 +226,26 @@ class Accumulator(Generic[T]):
 
 
 _MISSING = object()
+
+#: Accumulator ids are unique in the process, as PySpark's (``SparkContext._next_accum_id``),
+#: and the driver's accumulators are found by id here: a job of one Context adding to an
+#: accumulator of another (a notebook cell's, made before the Context was made again) adds
+#: to that one, not to the running Context's of the same number.
+_ACCUMULATOR_IDS = itertools.count()
+_DRIVER_ACCUMULATORS: "weakref.WeakValueDictionary[int, Accumulator]" = \
+    weakref.WeakValueDictionary()
+
+
+def new_accumulator(value: Any, param: Optional[AccumulatorParam] = None) -> Accumulator:
+    """A driver's accumulator, with an id no other accumulator of the process has."""
+    acc = Accumulator(next(_ACCUMULATOR_IDS), value, param)
+    _DRIVER_ACCUMULATORS[acc.id] = acc
+    return acc
+
+
+def driver_accumulator(accumulator_id: int) -> Optional[Accumulator]:
+    """The driver's accumulator of that id, while something holds it, else None."""
+    return _DRIVER_ACCUMULATORS.get(accumulator_id)
 
 
 def _rebuild_accumulator(accumulator_id: int, zero: Any, param: AccumulatorParam) -> Accumulator:

@@ -15,7 +15,7 @@ import sys
 from typing import Any, Generic, Iterator, List, Optional, Sequence, Tuple, TypeVar
 
 from .. import aliases
-from ..errors import DriverOnlyError, VegaError
+from ..errors import ContextMismatch, DriverOnlyError, VegaError
 from ..io.files import file_uri
 from ..storage_level import StorageLevel
 from .actions import Actions
@@ -79,7 +79,7 @@ def _spark_site(frame, entry) -> str:
     """Spark's short call site, ``count at job.py:12``, or "" without both parts."""
     if frame is None or entry is None:
         return ""
-    return f"{entry.co_name} at {os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
+    return f"{entry.co_name} at {_file_label(frame.f_code.co_filename)}:{frame.f_lineno}"
 
 
 def _message_site(frame) -> str:
@@ -87,7 +87,17 @@ def _message_site(frame) -> str:
     if frame is None:
         return ""
     code = frame.f_code
-    return f"{os.path.basename(code.co_filename)}:{frame.f_lineno} in {code.co_name}"
+    return f"{_file_label(code.co_filename)}:{frame.f_lineno} in {code.co_name}"
+
+
+def _file_label(filename: str) -> str:
+    """A call site's file as the user knows it: its name, or a notebook cell's ``In[7]``, as
+    IPython's tracebacks name it (its code's own name is a hash: ``2785136391.py``)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    label = getattr(getattr(shell, "compile", None), "format_code_name", None)
+    named = label(filename) if label is not None else None
+    return named[1] if named else os.path.basename(filename)
 
 
 def job_name(rdd: "RDD") -> str:
@@ -99,6 +109,13 @@ def job_name(rdd: "RDD") -> str:
     '[1, 2]'
     """
     return _spark_site(*_user_frame(sys._getframe(1))) or repr(rdd)
+
+
+def check_context(rdd: "RDD", ctx) -> None:
+    """Refuse ``rdd`` in a job or lineage of ``ctx`` when another Context made it: each
+    Context numbers its RDDs and shuffles from 0, so the job would read one's as the other's."""
+    if rdd.ctx is not ctx:
+        raise ContextMismatch(repr(rdd), rdd.ctx.application_id, ctx.application_id)
 
 
 class RDD(Transformations, PairFunctions, Actions, Generic[T]):
@@ -113,6 +130,8 @@ class RDD(Transformations, PairFunctions, Actions, Generic[T]):
     def __init__(self, ctx, deps: List[Dependency] = ()):
         if ctx is None:
             raise DriverOnlyError("creating an RDD")
+        for dep in deps:
+            check_context(dep.rdd, ctx)
         self.ctx = ctx
         self._rdd_id: Optional[int] = None if self.lazy_id else ctx.new_rdd_id()
         self.deps: List[Dependency] = list(deps)

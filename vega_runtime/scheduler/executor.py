@@ -30,7 +30,7 @@ from ..private_files import make_private_dirs
 from ..processes import CtrlCWatch
 from ..records import Record
 from ..resources import EXECUTOR_RESOURCES_ENV, executor_cores, task_addresses
-from ..serde import dumps
+from ..serde import dumps, dumps_result
 from ..shuffle.blocks import MapStatus, output_paths
 from ..shuffle.reader import read_local_block, read_shuffle
 from ..shuffle.writer import write_map_output
@@ -364,7 +364,7 @@ class Executor:
         records = payload.rdd.iterator(partition, tc)
         if payload.shuffle_dep is not None:
             return self._write_shuffle(launch, payload, records)
-        value = dumps(payload.func(records))
+        value = dumps_result(payload.func(records))
         too_large = result_too_large(len(value), payload.settings.get("max_result_size", 0))
         if too_large is not None:
             return TaskFinished(launch.task_id, TaskState.FAILED, error_type=RESULT_TOO_LARGE,

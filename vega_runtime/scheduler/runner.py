@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, List, Optional, Tu
 from ..errors import BarrierJobRefused, DriverExit, JobCancelled
 from ..files import AddedFiles
 from ..logs import error_summary
+from ..processes import HeldSignals
 from ..resources import ResourceError, check_task_fits
 from .backend import Backend
 from .block_tracker import BlockTracker
@@ -210,6 +211,9 @@ class JobRunner(TaskEvents):
         except BaseException as exc:
             if not job.done:
                 self._abandon(job, exc)
+            if type(exc) is KeyboardInterrupt and not exc.args:  # what a notebook shows
+                exc.args = (f"job {job.job_id} cancelled; its running tasks "
+                            f"{'were' if job.done else 'are being'} stopped",)
             raise
         if isinstance(job.outcome, JobFailed):
             raise job.outcome.error
@@ -258,7 +262,13 @@ class JobRunner(TaskEvents):
                 if self.speculation is not None and self.dag.jobs:
                     self._speculate()
         except BaseException as exc:
-            self._end_every_job(exc)
+            # A Ctrl-C now (a second press) waits until the tasks are killed: cut short, the
+            # cancel left them running, and the next job waited for them. One that asks for
+            # what the first is doing is dropped; a third forces (HeldSignals).
+            with HeldSignals() as held:
+                self._end_every_job(exc)
+                if isinstance(exc, KeyboardInterrupt) and held.came == [signal.SIGINT]:
+                    held.came.clear()
             raise
 
     def _poll_wait(self) -> float:

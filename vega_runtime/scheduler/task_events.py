@@ -12,12 +12,15 @@ from __future__ import annotations
 import logging
 import pickle
 import time
+import warnings
 from typing import Any, Dict, List, Optional
 
-from ..errors import FetchFailed, ResultTooLarge, TaskFailed, error_line
+from ..errors import (LARGE_STAGE_BYTES, FetchFailed, LargeStageWarning, ResultTooLarge,
+                      TaskFailed, error_line)
 from ..executor_loss import caused_by_app, loss_sentence
+from ..logs import user_stacklevel
 from ..net.messages import PutBlock
-from ..serde import dumps, dumps_closure
+from ..serde import dumps, dumps_closure, partition_not_serializable
 from ..shuffle.blocks import MapStatus
 from ..storage_level import StorageLevel
 from .backend import (ExecutorAddedEvent, ExecutorLostEvent, TaskFinishedEvent, TaskLaunch,
@@ -260,9 +263,14 @@ class TaskEvents:
             cached = self.blocks.cached_input(stage.rdd, spec.partition)
             preferred = frozenset() if stage.barrier else \
                 frozenset().union(*cached.values()) - spec.excluded
-            launches.append(TaskLaunch(spec, key, payload, dumps(partitions[spec.partition]),
-                                       preferred, barrier=stage.barrier, holders=cached,
-                                       pool=job.pool))
+            try:
+                partition = dumps(partitions[spec.partition])
+            except Exception as exc:  # pickling can raise nearly anything
+                raise partition_not_serializable(
+                    partitions[spec.partition], f"partition {spec.partition} of stage "
+                    f"{stage.stage_id} ({stage.rdd!r})", exc) from None
+            launches.append(TaskLaunch(spec, key, payload, partition, preferred,
+                                       barrier=stage.barrier, holders=cached, pool=job.pool))
         self.backend.launch(launches)
 
     def _payload(self, stage: Stage, job) -> bytes:
@@ -276,6 +284,9 @@ class TaskEvents:
                                    stage.shuffle_dep, statuses, self._stage_settings(stage, job),
                                    self.profiler_of(stage.rdd.rdd_id) if self.profiler_of else None)
             self._payloads[key] = dumps_closure(payload, f"stage {stage.stage_id} ({stage.rdd!r})")
+            if len(self._payloads[key]) > LARGE_STAGE_BYTES:
+                warnings.warn(LargeStageWarning(len(self._payloads[key])),
+                              stacklevel=user_stacklevel())
         return self._payloads[key]
 
     def _stage_settings(self, stage: Stage, job) -> Dict[str, Any]:

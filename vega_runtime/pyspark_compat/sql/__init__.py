@@ -15,7 +15,8 @@ __all__ = ["SparkSession", "Row"]
 
 def __getattr__(name: str):
     # pyspark.sql's classes (DataFrame, Column, Window, ...) are capitalised; its modules
-    # (functions, types) are found, and refused, by the import system.
+    # (functions, types) are found, and refused, by the import system (pyspark_alias's
+    # finder, also for ``from pyspark.sql import functions``).
     if not name[:1].isupper():
         raise AttributeError(f"module 'pyspark.sql' has no attribute {name!r}")
     from vega_runtime.pyspark_alias import NotInVega
