@@ -287,15 +287,20 @@ def executors_up(ctx, count: int) -> List[str]:
     return sorted(ctx.backend.pool.executor_ids())
 
 
-def start_job_in_thread(ctx, group: str, description: str, action):
-    """Run ``action()`` (a job) in a thread under job group ``group``; return the thread and
-    a list that receives its result, or the exception it raised (for the test to inspect)."""
+def start_job_in_thread(ctx, group: Optional[str], description: str, action,
+                        pool: Optional[str] = None):
+    """Run ``action()`` (a job) in a thread under job group ``group`` (None: none) and
+    scheduler pool ``pool``; return the thread and a list that receives its result, or the
+    exception it raised (for the test to inspect)."""
     import threading
 
     outcome = []
 
     def job():
-        ctx.setJobGroup(group, description)
+        if group is not None:
+            ctx.setJobGroup(group, description)
+        if pool is not None:
+            ctx.setLocalProperty("spark.scheduler.pool", pool)
         try:
             outcome.append(action())
         except BaseException as exc:  # recorded for the test to inspect

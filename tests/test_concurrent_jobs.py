@@ -10,7 +10,7 @@ from operator import add
 
 import pytest
 
-from proc_helpers import wait_for
+from proc_helpers import start_job_in_thread, wait_for
 
 from vega_runtime import Context
 from vega_runtime.errors import JobCancelled
@@ -48,20 +48,7 @@ def wait_for_file(path, timeout=20.0):
 def in_thread(ctx, action, group=None, pool=None):
     """Run ``action()`` in a thread of job group ``group`` and scheduler pool ``pool``;
     returns the thread and a list that gets its result or exception."""
-    outcome = []
-
-    def run():
-        if group is not None:
-            ctx.setJobGroup(group, group)
-        ctx.setLocalProperty("spark.scheduler.pool", pool)
-        try:
-            outcome.append(action())
-        except BaseException as exc:  # recorded for the test to inspect
-            outcome.append(exc)
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread, outcome
+    return start_job_in_thread(ctx, group, group, action, pool)
 
 
 def _context(master, mode):
