@@ -10,6 +10,9 @@ workers.
 A forked child keeps the fork server's interpreter settings (its hash seed,
 say), so ``ForkServer.launch`` refuses (returns None, the caller starts a
 fresh interpreter) when the child's ``PYTHON*`` environment would differ.
+A fork server is started as a new interpreter (``spawn``) or forked from a
+process with one thread (``fork``), whose imports, and hash seed, it then
+shares.
 
 The client talks to the server over a socketpair, in ``net.framing`` frames::
 
@@ -62,7 +65,7 @@ import setproctitle
 
 from .lazy_imports import load_entry_point
 from .net.framing import ConnectionClosed, ProtocolError, recv_frame, send_frame
-from .processes import (become_subreaper, die_with_parent, end_adopted, fork_holding_signals)
+from .processes import become_subreaper, die_with_parent, end_adopted, fork_holding_signals
 
 log = logging.getLogger(__name__)
 

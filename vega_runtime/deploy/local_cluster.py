@@ -4,9 +4,10 @@ The daemons are separate processes running the ``vega master`` and ``vega
 worker`` commands (the full distributed code path, on one machine) with
 ephemeral ports and a throwaway secret; they are stopped with the Context.
 They are forked from one fork server that has imported the daemons' and the
-executors' code once (``vega_runtime.forkserver``), so a local cluster starts
-in a fraction of the time of separate interpreters; its workers fork their
-executors' fork servers from themselves in turn.
+executors' code once (``vega_runtime.forkserver``; itself a fork of the driver
+when it can be), so a local cluster starts in a fraction of the time of
+separate interpreters; its workers fork their executors' fork servers from
+themselves in turn.
 """
 
 from __future__ import annotations
