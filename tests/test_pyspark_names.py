@@ -34,6 +34,20 @@ def test_pyspark_core_modules_import_under_the_compat_switch():
         "      BoundedFloat(100.0, 0.95, 95.0, 105.0))\n") == "True True True True 100.0\n"
 
 
+def test_a_context_starts_after_an_import_of_pyspark_resource_requests():
+    """``pyspark.resource.requests`` is Vega's ``resources`` module, as its package is: the
+    import system sets each submodule on its package, so importing it made the module's
+    own ``requests`` function the module, and every Context started after it failed with
+    "'module' object is not callable" (all of PySpark's doctests on a master once a module
+    of them imported it)."""
+    assert in_pyspark_compat_process(
+        "from pyspark.resource.requests import ExecutorResourceRequests\n"
+        "from pyspark import SparkContext\n"
+        "sc = SparkContext('local[2]', 'after')\n"
+        "print(sc.parallelize([1, 2]).count())\n"
+        "sc.stop()\n") == "2\n"
+
+
 def test_pyspark_status_imports_under_the_compat_switch():
     """``from pyspark.status import StatusTracker, SparkJobInfo, SparkStageInfo`` (PySpark's
     module of what ``sc.statusTracker()`` gives) works; before: ImportError 'pyspark.status

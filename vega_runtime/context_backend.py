@@ -198,12 +198,12 @@ def local_cluster_slots(spec: MasterSpec, conf: "Config", backend) -> int:
     only what dynamic allocation asks for."""
     from .config import parse_size
 
-    from .resources import executor_cores, requests
+    from .resources import executor_cores, resource_amounts
 
     fits = parse_size(local_cluster_worker_memory(spec, conf)) // conf["vega.executor.memory"]
     cores = executor_cores(conf["vega.task.cpus"])
-    offered = requests(conf, "worker")
-    for name, amount in requests(conf, "executor").items():  # and the workers' resources
+    offered = resource_amounts(conf, "worker")
+    for name, amount in resource_amounts(conf, "executor").items():  # and the workers' resources
         fits = min(fits, int(offered.get(name, 0) // amount))
     wanted = spec.workers * min(spec.cores // cores, fits)
     cores_max = conf["vega.cores.max"]

@@ -108,7 +108,7 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def requests(conf: Mapping[str, Any], role: str) -> Dict[str, float]:
+def resource_amounts(conf: Mapping[str, Any], role: str) -> Dict[str, float]:
     """``{name: amount}`` of ``vega.ROLE.resource.NAME.amount`` settings (0 amounts left out)."""
     found = {}
     for key, value in conf.items():
@@ -167,7 +167,7 @@ def discover(conf: Mapping[str, Any], role: str) -> Dict[str, ResourceInformatio
     """Run the discovery scripts of the resources ``role`` (driver or worker) is to have,
     checking each finds at least its amount; ``{name: ResourceInformation}``."""
     found = {}
-    for name, amount in requests(conf, role).items():
+    for name, amount in resource_amounts(conf, role).items():
         script = conf.get(f"vega.{role}.resource.{name}.discovery_script")
         if not script:
             raise ResourceError(f"the {role} is to have {amount:g} {name} "
@@ -286,7 +286,7 @@ def plan(conf: Mapping[str, Any], kind: str, cores: int) -> ResourcePlan:
     ``cores`` of them; else a cluster), the driver's resources discovered; refuses tasks
     that ask for more than an executor has (Spark's checks when a SparkContext starts)."""
     driver = discover(conf, "driver")
-    cpus, wanted = conf["vega.task.cpus"], requests(conf, "task")
+    cpus, wanted = conf["vega.task.cpus"], resource_amounts(conf, "task")
     env = executor_env(conf)
     if kind in ("inline", "local"):  # the tasks use the driver's resources
         have = {name: float(len(info.addresses)) for name, info in driver.items()}
@@ -295,7 +295,7 @@ def plan(conf: Mapping[str, Any], kind: str, cores: int) -> ResourcePlan:
                         "(its driver)")
         return ResourcePlan(driver, cpus, wanted, executor_cores(cpus), have,
                             local_executors(cores, cpus, wanted, driver), env)
-    have = requests(conf, "executor")
+    have = resource_amounts(conf, "executor")
     cores_each = executor_cores(cpus)
     check_task_fits(cpus, wanted, cores_each, have, "each executor")
     for key in ("vega.cores.max", "vega.executor.cores"):  # caps no executor would fit in
