@@ -87,7 +87,7 @@ def assert_nothing_grows(before: dict, after: dict, cycles: int) -> None:
 
 
 @pytest.mark.parametrize("master,warm_up,cycles", [
-    ("local", 5, 40), ("local[2]", 5, 30), ("local-cluster[2,1]", 10, 12)])
+    ("local", 5, 40), ("local[2]", 5, 30), ("local-cluster[2,1]", 20, 20)])
 def test_contexts_created_and_stopped_in_one_process_leave_nothing_behind(
         tmp_path, master, warm_up, cycles):
     """One process creating and stopping Contexts again and again (a notebook, a test
