@@ -83,7 +83,9 @@ def assert_nothing_grows(before: dict, after: dict, cycles: int) -> None:
         {k: v for k, v in before.items() if k not in growth}
     assert after["tmp"] == 0
     assert growth["objects"] <= 5 * cycles, growth  # bounded caches still filling
-    assert growth["rss_kb"] <= 64 * cycles, growth
+    # 64 KiB a Context, and 1 MiB the allocator takes and gives back in blocks of its own
+    # (measured: 0.2-1.3 MiB over 12-30 Contexts on every master, with no trend)
+    assert growth["rss_kb"] <= 64 * cycles + 1024, growth
 
 
 @pytest.mark.parametrize("master,warm_up,cycles", [
