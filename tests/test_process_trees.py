@@ -239,13 +239,17 @@ def test_a_cluster_mode_drivers_daemonized_grandchild_ends_with_it(tmp_path, mas
 
 def test_a_daemon_stops_on_a_sigterm_another_of_its_threads_took():
     """A daemon's main thread waits for SIGTERM; a SIGTERM the kernel hands to another of
-    its threads must still stop it (its handler runs only in the main thread, which a lock
+    its threads must stop it at once (its handler runs only in the main thread, which a lock
     wait does not leave for it: a local cluster's master stopped as it started ran on until
-    the SIGKILL 5 s later, now and then). Here a thread of the daemon takes the signal
-    itself (pthread_kill) once the main thread waits."""
+    the SIGKILL 5 s later, now and then, and later stopped up to a round of 0.2 s late, in
+    one stop of five). Here a thread of the daemon takes the signal itself (pthread_kill)
+    once the main thread waits, in rounds made a minute long: only the relay
+    (``processes.relay_signals``) ends the wait within the test's 30 s."""
     script = (
         "import signal, sys, threading\n"
+        "import vega_runtime.deploy.daemon_main as daemon_main\n"
         "from vega_runtime.deploy.daemon_main import wait_for_signal\n"
+        "daemon_main.SIGNAL_CHECK_SECONDS = 60\n"
         "main = threading.main_thread().ident\n"
         "def waiting():  # the main thread's frames: wait_for_signal's wait on its Event\n"
         "    frame, names = sys._current_frames()[main], []\n"
@@ -262,3 +266,25 @@ def test_a_daemon_stops_on_a_sigterm_another_of_its_threads_took():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=30, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     assert (done.returncode, done.stdout) == (0, "stopped\n"), done.stderr
+
+
+def test_a_signal_another_thread_takes_wakes_the_main_threads_queue_wait():
+    """A worker's main thread waits on its event queue; ``relay_signals`` wakes that wait
+    when a signal lands in another thread, so the handler (main thread only) runs at once,
+    not when the wait ends (a minute here: the test's 30 s would end first)."""
+    script = (
+        "import queue, signal, threading\n"
+        "from vega_runtime.processes import relay_signals\n"
+        "events, handled = queue.Queue(), []\n"
+        "signal.signal(signal.SIGTERM, lambda *_: handled.append(threading.current_thread().name))\n"
+        "relay_signals(lambda: events.put('woken'))\n"
+        "threading.Timer(0.2, lambda: signal.pthread_kill(threading.get_ident(), signal.SIGTERM)).start()\n"
+        "while not handled:\n"
+        "    try:\n"
+        "        events.get(timeout=60)\n"
+        "    except queue.Empty:\n"
+        "        pass\n"
+        "print(handled)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=30, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert (done.returncode, done.stdout) == (0, "['MainThread']\n"), done.stderr

@@ -32,7 +32,7 @@ from ..net.connection import (create_secret_file, default_secret_file, load_secr
                               resolve_secret_file)
 from ..private_files import (account_name, make_private_dir, open_private, private_fd,
                              use_private_umask)
-from ..processes import SIGNAL_CHECK_SECONDS, work_dir_lock
+from ..processes import SIGNAL_CHECK_SECONDS, relay_signals, work_dir_lock
 
 #: what a caller may pass as ``show_config``: print the resolved settings of a role
 ShowConfig = Callable[[Config, str], None]
@@ -174,15 +174,18 @@ def exit_now(code: int) -> None:
 def wait_for_signal() -> None:
     """Block until SIGTERM or SIGINT.
 
-    Waits in rounds of ``processes.SIGNAL_CHECK_SECONDS``: a signal the kernel hands to another of
-    the daemon's threads does not wake the main thread out of a lock wait, and its handler
-    (which only the main thread runs) ran only when something else did (a local cluster's
-    master stopped as it started ran on until the SIGKILL 5 s later, now and then)."""
-    stop = threading.Event()
+    A signal the kernel hands to another of the daemon's threads does not wake the main
+    thread out of a lock wait, and its handler runs only in the main thread: such a signal
+    wakes it through ``processes.relay_signals``, and rounds of ``SIGNAL_CHECK_SECONDS`` are
+    the backstop (a local cluster's master stopped as it started ran on until the SIGKILL
+    5 s later, now and then, with neither)."""
+    stop, woken = threading.Event(), threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    while not stop.wait(SIGNAL_CHECK_SECONDS):  # the handler runs between two rounds
-        pass
+    relay_signals(woken.set)
+    while not stop.is_set():
+        woken.wait(SIGNAL_CHECK_SECONDS)
+        woken.clear()  # the handler runs by this call at the latest
 
 
 def run_master(host: Optional[str] = None, port: Optional[int] = None,
@@ -331,6 +334,7 @@ def run_worker(master_url: str, host: Optional[str] = None, cores: Optional[int]
     started()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: daemon.request_stop())
+    relay_signals(daemon.wake)
     exit_now(daemon.run())
 
 

@@ -163,6 +163,10 @@ class Worker:
         """Say goodbye to the master and end ``run`` (safe from a signal handler)."""
         self.events.put(StopRequested())
 
+    def wake(self) -> None:
+        """Wake ``run``'s wait now (a signal's handler runs in that thread only)."""
+        self.events.put(Tick())
+
     def _carry_out(self, action) -> None:
         if isinstance(action, Connect):
             with self.lock:
