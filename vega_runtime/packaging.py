@@ -22,11 +22,11 @@ import os
 import shutil
 import threading
 import zipfile
-from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional
 
 from .errors import ApplicationRefused, BadPackage
 from .ids import path_inside
+from .records import FrozenRecord
 
 EXCLUDED_DIRS = {".git", ".hg", ".svn", "__pycache__", ".venv", "venv", ".tox", ".mypy_cache",
                  ".pytest_cache", "node_modules", ".eggs"}
@@ -42,12 +42,16 @@ MAX_COMPRESSION_RATIO = 100
 RATIO_EXEMPT_BYTES = 1 << 20
 
 
-@dataclass(frozen=True)
-class Package:
+class Package(FrozenRecord):
     """A job package (zip) on disk: its path, SHA-256 and size."""
     path: str
     sha256: str
     size: int
+
+    def __init__(self, path: str, sha256: str, size: int):
+        object.__setattr__(self, "path", path)
+        object.__setattr__(self, "sha256", sha256)
+        object.__setattr__(self, "size", size)
 
 
 def build_package(job: str, py_files: Iterable[str], files: Iterable[str], out_dir: str,

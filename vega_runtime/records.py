@@ -98,3 +98,20 @@ def field_names(cls: type) -> Tuple[str, ...]:
     from dataclasses import fields
 
     return tuple(f.name for f in fields(cls))
+
+
+def replace(record: Record, **changes) -> Record:
+    """A copy of ``record`` with ``changes`` (``dataclasses.replace`` for records; its
+    ``__init__`` takes every field by name).
+
+    >>> class Point(Record):
+    ...     x: int
+    ...     y: int
+    ...     def __init__(self, x, y=0):
+    ...         self.x = x
+    ...         self.y = y
+    >>> replace(Point(1, 2), y=5)
+    Point(x=1, y=5)
+    """
+    return type(record)(**{**{name: getattr(record, name) for name in field_names(type(record))},
+                           **changes})

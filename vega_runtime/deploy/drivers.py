@@ -27,7 +27,6 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Callable, Deque, Dict, List, Optional, Tuple
 
 from .. import ids, packaging
@@ -36,7 +35,7 @@ from ..errors import BadPackage, InvalidIdentifier
 from ..net.framing import ProtocolError
 from ..net.messages import SubmitDriver, from_wire
 from ..processes import DIE_WITH_ENV, end_group
-from ..records import field_names
+from ..records import Record, field_names
 from ..retry import backoff_delay
 from .app_logs import STDERR_FILE
 from .log_files import wait_rotating_output
@@ -66,23 +65,40 @@ class DriverState(str, enum.Enum):
         return self in (DriverState.FINISHED, DriverState.FAILED, DriverState.KILLED)
 
 
-@dataclass
-class DriverInfo:
+class DriverInfo(Record):
     """A driver the master runs (cluster deploy mode): its request, state and restarts."""
     driver_id: str
     request: SubmitDriver
-    state: DriverState = DriverState.SUBMITTED
-    restarts: int = 0
-    exit_code: Optional[int] = None
-    pid: int = 0
-    submitted: float = field(default_factory=time.time)
-    ended: Optional[float] = None
+    state: DriverState
+    restarts: int
+    exit_code: Optional[int]
+    pid: int
+    submitted: float
+    ended: Optional[float]
     #: how many drivers of this master had ended before it: which ended last, whatever the
     #: wall clock (``ended``) did meanwhile
-    end_order: int = 0
-    proc: Optional[subprocess.Popen] = None
+    end_order: int
+    proc: Optional[subprocess.Popen]
     #: why it failed before it could run (its submitter is told): "" once it ran
-    start_failure: str = ""
+    start_failure: str
+
+    def __init__(self, driver_id: str, request: SubmitDriver,
+                 state: DriverState = DriverState.SUBMITTED, restarts: int = 0,
+                 exit_code: Optional[int] = None, pid: int = 0,
+                 submitted: Optional[float] = None, ended: Optional[float] = None,
+                 end_order: int = 0, proc: Optional[subprocess.Popen] = None,
+                 start_failure: str = ""):
+        self.driver_id = driver_id
+        self.request = request
+        self.state = state
+        self.restarts = restarts
+        self.exit_code = exit_code
+        self.pid = pid
+        self.submitted = time.time() if submitted is None else submitted
+        self.ended = ended
+        self.end_order = end_order
+        self.proc = proc
+        self.start_failure = start_failure
 
     @property
     def done(self) -> bool:

@@ -3,15 +3,14 @@ drivers with the master, clients, job packages and the shuffle service.  Records
 (``vega_runtime.records``: a hand-written ``__init__``, no code generated at import, which
 every daemon and cluster driver pays at start-up), sent and checked like every message
 (``vega_runtime.net.messages``, which names them all; this module loads on first use, so
-local mode does not pay for defining them).  ``RegisterApplication`` stays a dataclass: the
-driver re-sends it changed with ``dataclasses.replace``.
+local mode does not pay for defining them).  The driver re-sends its
+``RegisterApplication`` changed with ``records.replace``.
 """
 
 # (no ``from __future__ import annotations``: ``from_wire`` reads the fields' types with
 # ``typing.get_type_hints``, which would compile every annotation string in each process)
 
-from dataclasses import dataclass, field
-from typing import Dict, List, Type
+from typing import Dict, List, Optional, Type
 
 from ..records import Record
 from .messages import (AppId, AppIdOrEmpty, AppOrDriverId, DriverId,  # noqa: F401
@@ -170,8 +169,7 @@ class ApplicationEnded(Record):
 
 # -- driver -> master --------------------------------------------------------------
 
-@dataclass
-class RegisterApplication:
+class RegisterApplication(Record):
     name: str
     driver_host: str
     driver_port: int
@@ -180,28 +178,55 @@ class RegisterApplication:
     executor_memory: int
     python_version: str
     vega_version: str
-    package_sha: PackageIdOrEmpty = ""
+    package_sha: PackageIdOrEmpty
     #: set when a driver re-registers after losing the master: resume this application
-    app_id: AppIdOrEmpty = ""
+    app_id: AppIdOrEmpty
     #: PYTHONHASHSEED for the executors, so they all hash keys alike (PySpark's default 0)
-    hash_seed: HashSeed = "0"
+    hash_seed: HashSeed
     #: executors only on workers carrying every one of these labels (vega.executor.labels)
-    labels: List[str] = field(default_factory=list)
+    labels: List[str]
     #: dynamic allocation: the executors it wants now (RequestExecutors changes it); -1:
     #: as many as it can get (static allocation)
-    requested_executors: int = -1
+    requested_executors: int
     #: the id the driver's Context goes by (its event log's name): the master gives a new
     #: application that id unless it knows it already, so one id names it everywhere
-    proposed_id: AppIdOrEmpty = ""
+    proposed_id: AppIdOrEmpty
     #: the cores each executor holds: its one task at a time takes them (vega.task.cpus)
-    cores_per_executor: int = 1
+    cores_per_executor: int
     #: what each executor is to have of custom resources (vega.executor.resource.NAME.amount)
-    executor_resources: Dict[str, int] = field(default_factory=dict)
+    executor_resources: Dict[str, int]
     #: environment variables of every executor (vega.executor.env.VAR)
-    executor_env: Dict[str, str] = field(default_factory=dict)
+    executor_env: Dict[str, str]
     #: the cluster-mode driver (``vega submit --deploy-mode cluster``) this application's
     #: driver is, "" for another driver: killing that driver kills the application
-    driver_id: DriverIdOrEmpty = ""
+    driver_id: DriverIdOrEmpty
+
+    def __init__(self, name: str, driver_host: str, driver_port: int, cores_max: int,
+                 executor_cores: int, executor_memory: int, python_version: str,
+                 vega_version: str, package_sha: str = "", app_id: str = "",
+                 hash_seed: str = "0", labels: Optional[List[str]] = None,
+                 requested_executors: int = -1, proposed_id: str = "",
+                 cores_per_executor: int = 1,
+                 executor_resources: Optional[Dict[str, int]] = None,
+                 executor_env: Optional[Dict[str, str]] = None, driver_id: str = ""):
+        self.name = name
+        self.driver_host = driver_host
+        self.driver_port = driver_port
+        self.cores_max = cores_max
+        self.executor_cores = executor_cores
+        self.executor_memory = executor_memory
+        self.python_version = python_version
+        self.vega_version = vega_version
+        self.package_sha = package_sha
+        self.app_id = app_id
+        self.hash_seed = hash_seed
+        self.labels = [] if labels is None else labels
+        self.requested_executors = requested_executors
+        self.proposed_id = proposed_id
+        self.cores_per_executor = cores_per_executor
+        self.executor_resources = {} if executor_resources is None else executor_resources
+        self.executor_env = {} if executor_env is None else executor_env
+        self.driver_id = driver_id
 
 
 class UnregisterApplication(Record):

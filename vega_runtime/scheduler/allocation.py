@@ -28,24 +28,36 @@ readable: the worker's shuffle service serves them.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from typing import Iterable, List, Optional, Set, Tuple
 
+from ..records import FrozenRecord, Record
 
-@dataclass(frozen=True)
-class AllocationSettings:
+
+class AllocationSettings(FrozenRecord):
     """``vega.dynamic_allocation.*`` (Spark's ``spark.dynamicAllocation.*``)."""
-    min_executors: int = 0
+    min_executors: int
     #: 0: as many as the tasks can use
-    max_executors: int = 0
+    max_executors: int
     #: requested before the first job (at least ``min_executors``)
-    initial_executors: int = 0
-    backlog_timeout: float = 1.0
+    initial_executors: int
+    backlog_timeout: float
     #: between further requests while the backlog lasts (Spark: the backlog timeout)
-    sustained_backlog_timeout: Optional[float] = None
-    idle_timeout: float = 60.0
+    sustained_backlog_timeout: Optional[float]
+    idle_timeout: float
     #: for executors holding cached blocks; ``math.inf``: never released
-    cached_idle_timeout: float = math.inf
+    cached_idle_timeout: float
+
+    def __init__(self, min_executors: int = 0, max_executors: int = 0,
+                 initial_executors: int = 0, backlog_timeout: float = 1.0,
+                 sustained_backlog_timeout: Optional[float] = None,
+                 idle_timeout: float = 60.0, cached_idle_timeout: float = math.inf):
+        for name, value in (("min_executors", min_executors), ("max_executors", max_executors),
+                            ("initial_executors", initial_executors),
+                            ("backlog_timeout", backlog_timeout),
+                            ("sustained_backlog_timeout", sustained_backlog_timeout),
+                            ("idle_timeout", idle_timeout),
+                            ("cached_idle_timeout", cached_idle_timeout)):
+            object.__setattr__(self, name, value)
 
     @classmethod
     def from_conf(cls, conf) -> "Optional[AllocationSettings]":
@@ -89,23 +101,33 @@ def _refuse(conf, key: str, problem: str) -> None:
     raise ConfigError(conf.origin(key) if hasattr(conf, "origin") else "", key, problem)
 
 
-@dataclass(frozen=True)
-class ExecutorView:
+class ExecutorView(FrozenRecord):
     """What the backend knows of one registered executor."""
     executor_id: str
     busy: bool
     #: when it last became idle (or registered)
     idle_since: float
-    holds_cached_blocks: bool = False
+    holds_cached_blocks: bool
+
+    def __init__(self, executor_id: str, busy: bool, idle_since: float,
+                 holds_cached_blocks: bool = False):
+        object.__setattr__(self, "executor_id", executor_id)
+        object.__setattr__(self, "busy", busy)
+        object.__setattr__(self, "idle_since", idle_since)
+        object.__setattr__(self, "holds_cached_blocks", holds_cached_blocks)
 
 
-@dataclass
-class AllocationDecision:
+class AllocationDecision(Record):
     """What dynamic allocation decided this time: a new executor total, executors to release."""
     #: the new total to ask the master for; None: unchanged
-    requested_total: Optional[int] = None
+    requested_total: Optional[int]
     #: (executor_id, reason) pairs to release
-    release: List[Tuple[str, str]] = field(default_factory=list)
+    release: List[Tuple[str, str]]
+
+    def __init__(self, requested_total: Optional[int] = None,
+                 release: Optional[List[Tuple[str, str]]] = None):
+        self.requested_total = requested_total
+        self.release = [] if release is None else release
 
 
 class ExecutorAllocationManager:

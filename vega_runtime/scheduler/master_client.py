@@ -15,7 +15,6 @@ import math
 import os
 import threading
 import time
-from dataclasses import replace
 from typing import Callable, Optional
 
 from ..errors import ApplicationRefused, MasterUnreachable
@@ -23,6 +22,7 @@ from ..net.connection import Connection
 from ..net.framing import ConnectionClosed, ProtocolError
 from ..net.messages import (ApplicationRejected, RegisterApplication, RegisteredApplication,
                             RequestExecutors, UnregisterApplication)
+from ..records import replace
 from ..retry import Backoff
 
 log = logging.getLogger(__name__)
