@@ -341,3 +341,53 @@ def test_a_local_cluster_worker_forks_its_executors_fork_server_from_itself():
         fork_server = cmdline(parent_pid(executor))
     assert fork_server[1:] == ["-m", "vega_runtime.forkserver",
                                "vega_runtime.deploy.executor_preload"], fork_server
+
+
+TLS_JOB = """
+import os, socket
+from vega_runtime import Context
+from vega_runtime.net.connection import load_secret
+from vega_runtime.net.tls import cluster_tls
+with Context("local-cluster[1,1]", "tls") as ctx:
+    cluster = ctx.backend.owned_cluster
+    with socket.create_connection(("127.0.0.1", cluster.master_port)) as raw:
+        with cluster_tls(load_secret(cluster.secret_file)).client.wrap_socket(raw) as conn:
+            subject = dict(pair[0] for pair in conn.getpeercert()["subject"])
+print(subject["commonName"].endswith(f" pid {os.getpid()}"))
+"""
+
+
+def test_a_local_cluster_forked_from_its_driver_shares_the_drivers_tls_certificate():
+    """A driver that forks its local cluster's fork server issues its TLS certificate first,
+    and the fork server and the daemons forked from it present that one (the master here):
+    none of them imports TLS or issues a certificate again (~16 ms of CPU at every
+    start-up)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([TESTS, *sys.path])}
+    done = subprocess.run([sys.executable, "-c", TLS_JOB], capture_output=True, text=True,
+                          env=env, timeout=120, cwd=TESTS)
+    assert (done.returncode, done.stdout) == (0, "True\n"), done.stderr
+
+
+MODULES_JOB = """
+import sys
+from vega_runtime import Context
+NAMES = ["dataclasses", "inspect"]
+with Context("local-cluster[1,1]", "modules") as ctx:
+    ctx.parallelize([1, 2, 3]).count()
+    cluster = ctx.backend.owned_cluster
+    child = cluster.forkserver.launch("forkserver_targets:show_loaded", NAMES, cluster.env,
+                                      sys.argv[1], "show_loaded")
+    child.wait()
+print([name for name in NAMES if name in sys.modules], open(sys.argv[1]).read().split())
+"""
+
+
+def test_a_local_cluster_loads_no_dataclasses_in_its_driver_or_daemons(tmp_path):
+    """Neither a local cluster's driver nor the fork server its daemons are forked from (so
+    none of them) imports ``dataclasses``, which loads ``inspect``, ``ast`` and ``dis``
+    (~4 ms of CPU in each, and more for each class it builds): the cluster messages, job
+    packages, drivers and dynamic allocation's decisions are records."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([TESTS, *sys.path])}
+    done = subprocess.run([sys.executable, "-c", MODULES_JOB, str(tmp_path / "child.log")],
+                          capture_output=True, text=True, env=env, timeout=120, cwd=TESTS)
+    assert (done.returncode, done.stdout) == (0, "[] ['loaded']\n"), done.stderr

@@ -79,7 +79,10 @@ def _create_cluster_backend(ctx, spec: MasterSpec) -> Tuple[Any, Any]:
             # this driver's TLS (~60 ms: ssl, cryptography, its leaf) is made while the
             # cluster starts, which leaves it idle, rather than when it first connects to
             # the master
-            create_secret_file(secret_file, durable=False)  # goes with the app's directory
+            # (goes with the app's directory) the secret whose TLS contexts the early fork
+            # server has, if it was forked with them
+            create_secret_file(secret_file, durable=False,
+                               secret=getattr(ctx._early_forkserver, "tls_secret", None))
             tls = threading.Thread(target=_prepare_tls, args=(secret_file,),
                                    name="vega-tls-setup", daemon=True)
             tls.start()

@@ -165,6 +165,9 @@ class ForkServer:
         self._closed = False
         #: a fork of its client (``fork``), which its children take after, hash seed included
         self.forked = False
+        #: the cluster secret whose TLS contexts (``net.tls.cluster_tls``) it inherited from
+        #: its client, which made them before forking it: its children share them
+        self.tls_secret: Optional[bytes] = None
         threading.Thread(target=self._read, name="forkserver-reader", daemon=True).start()
 
     @classmethod

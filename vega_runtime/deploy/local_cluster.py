@@ -32,7 +32,7 @@ from ..processes import signal_group
 log = logging.getLogger(__name__)
 
 START_TIMEOUT = 60.0
-READY_POLL_SECONDS = 0.005
+READY_POLL_SECONDS = 0.001
 #: what runs a daemon: ``vega master``/``vega worker`` past the option parsing (the
 #: options come ready-made, as JSON), forked by the fork server or run with ``-m``
 DAEMON_MODULE = "vega_runtime.deploy.daemon_main"
@@ -75,12 +75,20 @@ def start_forkserver() -> ForkServer:
     it can be (``driver_can_fork``), sharing what it has imported, else a new interpreter,
     which takes ~0.1 s of CPU to import what they all need (``PRELOAD``).  A Context starts it
     first thing: it imports while the Context reads its configuration.  What it prints
-    (nothing, unless it fails) goes to this stderr.  (This module imports no TLS, ~50 ms that
-    would delay it: ``net.tls`` loads where used.)"""
+    (nothing, unless it fails) goes to this stderr.  A forked one inherits the TLS contexts
+    of the cluster's secret (``tls_secret``), which the driver makes first: it needs them
+    too, and then neither the fork server nor its daemons import TLS or issue certificates
+    again."""
     env = _daemon_env()
     if driver_can_fork():
+        from ..net.connection import new_secret
+        from ..net.tls import cluster_tls
+
+        secret = new_secret()
+        cluster_tls(secret)
         forked = ForkServer.fork(PRELOAD, env, IMPORTS["worker"], daemon_path())
         if forked is not None:
+            forked.tls_secret = secret
             return forked
     return ForkServer.spawn(env, PRELOAD, prefetch=IMPORTS["worker"])
 
@@ -167,6 +175,7 @@ class LocalCluster:
         self.log_paths: List[str] = []
         make_private_dir(directory)
         from ..config import SUBMIT_CONF_ENV  # (loaded by now: not on the early path)
+        from ..net.connection import load_secret
 
         self.forkserver = forkserver or start_forkserver()
         #: the daemons' processes hash like the driver (forks of it), which has a random seed
@@ -176,7 +185,9 @@ class LocalCluster:
         self.role_env = {**ROLE_ENV, "worker": {SUBMIT_CONF_ENV: json.dumps(worker_settings)}
                          if worker_settings else {}}
         # the daemons and their executors inherit the fork server's TLS contexts
-        self.forkserver.call(PREPARE_TLS, [secret_file])
+        if self.forkserver.tls_secret is None or \
+                self.forkserver.tls_secret != load_secret(secret_file):
+            self.forkserver.call(PREPARE_TLS, [secret_file])
         ready = os.path.join(directory, "master.ready")
         port = _free_port()  # chosen here so the workers can start alongside the master
         #: launches the workers while the master starts (``wait_started``)

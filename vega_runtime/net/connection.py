@@ -327,8 +327,14 @@ def load_secret(path: Optional[str]) -> Optional[bytes]:
     return secret or None
 
 
-def create_secret_file(path: str, durable: bool = True) -> bytes:
-    """Write a new random secret readable only by its owner.
+def new_secret() -> bytes:
+    """A new random cluster secret (64 hex digits)."""
+    return os.urandom(32).hex().encode()
+
+
+def create_secret_file(path: str, durable: bool = True,
+                       secret: Optional[bytes] = None) -> bytes:
+    """Write ``secret`` (a new random one by default) readable only by its owner.
 
     The file is born with mode 0600 under a temporary name and linked into place, so it
     is never readable by others, never half-written, and never replaces an existing
@@ -336,7 +342,7 @@ def create_secret_file(path: str, durable: bool = True) -> bytes:
     (fsync) before it is in place unless not ``durable`` (a local cluster's secret, which
     lives as long as its application's scratch directory).
     """
-    secret = os.urandom(32).hex().encode()
+    secret = secret or new_secret()
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, mode=0o700, exist_ok=True)
     staging = f"{path}.tmp-{os.getpid()}"
