@@ -185,8 +185,7 @@ class LocalCluster:
         self.role_env = {**ROLE_ENV, "worker": {SUBMIT_CONF_ENV: json.dumps(worker_settings)}
                          if worker_settings else {}}
         # the daemons and their executors inherit the fork server's TLS contexts
-        if self.forkserver.tls_secret is None or \
-                self.forkserver.tls_secret != load_secret(secret_file):
+        if self.forkserver.tls_secret != load_secret(secret_file):
             self.forkserver.call(PREPARE_TLS, [secret_file])
         ready = os.path.join(directory, "master.ready")
         port = _free_port()  # chosen here so the workers can start alongside the master
