@@ -346,3 +346,27 @@ def test_a_task_on_another_host_reads_the_cached_partition_from_its_holder(tmp_p
         finally:
             vega_in_control(net, "stop-cluster", "--config", config)
         assert vega_processes(str(tmp_path / "work")) == []
+
+
+@pytest.mark.parametrize("master", ["local", "local[1]", "local[2]"])
+def test_a_replicated_level_with_too_few_executors_to_copy_to_warns_once_an_rdd(fresh_ctx,
+                                                                               caplog, master):
+    """As Spark's BlockManager ("replicated to only 0 peer(s) instead of 1 peers"): a block
+    fewer other executors take than its level asks is said, once for each RDD (local and
+    local[1] run one executor; local[2]'s second takes MEMORY_ONLY_2's copies but is one
+    short of DISK_ONLY_3's two)."""
+    ctx = fresh_ctx(master)
+    first, _ = counting(ctx)
+    second, _ = counting(ctx)
+    first.persist(StorageLevel.MEMORY_ONLY_2)
+    second.persist(StorageLevel.DISK_ONLY_3)
+    with caplog.at_level("WARNING", logger="vega_runtime"):
+        assert (first.count(), first.count(), second.count()) == (40, 40, 40)
+    said = [r.getMessage() for r in caplog.records if "replicated" in r.getMessage()]
+    one_executor = " (local and local[1] run one executor)"
+    expected = [(second, "DISK_ONLY_3", 1, 2, "")] if master == "local[2]" else [
+        (first, "MEMORY_ONLY_2", 0, 1, one_executor), (second, "DISK_ONLY_3", 0, 2, one_executor)]
+    assert said == [f"RDD {rdd.id()} ({level}): partition {said[i].split()[4]} replicated to "
+                    f"only {made} other executors instead of {asked}, as no more are "
+                    f"reachable{why}; said once an RDD"
+                    for i, (rdd, level, made, asked, why) in enumerate(expected)]
