@@ -43,7 +43,8 @@ from .errors import (EXIT_JOB_FAILED, EXIT_OK, Cancelled, CommandError, Unreacha
                      debug_requested, error_hint, full_traceback, pyspark_hint, stdout_closed)
 from .options import (ARCHIVES_OPTION, FILES_OPTION, JobCommand, cli_settings, job_options,
                       resolved_master, settings_from_flags)
-from .staging import archive_list, check_distinct_names, check_py_files, staging_directory
+from .staging import (archive_list, check_distinct_names, check_py_files, file_properties,
+                      staging_directory)
 
 #: the application name when --name is not given (PySpark's is "PySparkShell")
 SHELL_APP_NAME = "vega-shell"
@@ -77,7 +78,8 @@ def shell(master: Optional[str], name: Optional[str], files: str, archives: str,
     master_url = Config.load(config_file=config_file, cli=cli_conf)["vega.master"]
     os.environ[SPARK_PROPERTIES_ENV] = json.dumps(submitted_properties(
         master_url, cli_conf["vega.app.name"], "client", spark_confs + flag_properties(
-            master_url, executor_memory, executor_cores, total_executor_cores)))
+            master_url, executor_memory, executor_cores, total_executor_cores)
+        + file_properties(py_files, files, archives)))
     check_py_files(py_files)
     check_distinct_names(py_files, files)
     archive_items = archive_list(archives, files)
