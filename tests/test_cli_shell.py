@@ -459,6 +459,34 @@ def test_ctrl_c_cancels_the_running_job_after_another_threads_job_ended(terminal
     assert term.wait() == 0, term.transcript[-3000:]
 
 
+def test_ctrl_c_at_the_prompt_cancels_a_threads_running_job(terminal):
+    """A thread's job running while the session waits for a statement: Ctrl-C there
+    cancels it and clears the line, as PySpark's handler cancels all jobs and raises
+    KeyboardInterrupt; the thread gets JobCancelled.  Before, the thread's job was taken
+    for the statement's: the line stayed."""
+    term = terminal("--master", "local[2]", "--plain")
+    term.expect(">>> ")
+    term.send(b"import threading, time\n")
+    term.expect(">>> ")
+    term.send(b"def long_job():\n"
+              b"    try: sc.parallelize([0], 1).map(lambda x: time.sleep(60)).collect()\n"
+              b"    except Exception as e: print('long job:', type(e).__name__)\n"
+              b"\n")
+    term.expect(">>> ")
+    term.send(b"threading.Thread(target=long_job).start()\n")
+    term.expect(">>> ")
+    term.send(b"while not sc.status_tracker().get_active_job_ids(): time.sleep(0.01)\n\n")
+    term.expect(">>> ")
+    term.wait_for_key()
+    term.send(b"\x03")
+    term.expect("long job: JobCancelled\n", timeout=15)
+    term.send(b"print('after')\n")
+    term.expect("after\n>>> ", timeout=15)
+    assert "\nKeyboardInterrupt\n" in term.transcript, term.transcript[-3000:]  # line cleared
+    term.send(b"\x04")
+    assert term.wait() == 0, term.transcript[-3000:]
+
+
 @pytest.mark.parametrize("console", ["--plain", "ipython"])
 def test_pythonstartup_runs_in_the_sessions_namespace(terminal, tmp_path, console):
     """On a terminal, the file PYTHONSTARTUP names runs before the first prompt, with `sc`
