@@ -143,7 +143,7 @@ def _failing_first_attempt(records):
     return records
 
 
-@pytest.mark.parametrize("master", ["local[2]", "local-cluster[2,1]"])
+@pytest.mark.parametrize("master", ["local[2,4]", "local-cluster[2,1]"])
 def test_a_task_away_from_its_cached_partition_reads_it_from_the_executor_holding_it(
         fresh_ctx, master):
     """A retry on the executor without the cached partition fetches it from the one that
@@ -190,7 +190,7 @@ def test_a_frozen_holder_is_passed_over_and_its_partitions_recomputed(fresh_ctx)
     other executor waits vega.shuffle.io.connection_timeout for the holder's answer, then
     computes its partition; the holder, silent past vega.executor.timeout, is killed and
     its task runs elsewhere: the job finishes with the exact result."""
-    ctx = fresh_ctx("local[2]", conf={"vega.locality.wait": 0,
+    ctx = fresh_ctx("local[2,4]", conf={"vega.locality.wait": 0,
                                       "vega.shuffle.io.connection_timeout": 0.5,
                                       "vega.executor.heartbeat_interval": 0.2,
                                       "vega.executor.timeout": 2})
@@ -206,7 +206,7 @@ def test_a_frozen_holder_is_passed_over_and_its_partitions_recomputed(fresh_ctx)
 def test_a_cached_block_the_holder_cannot_read_is_recomputed(fresh_ctx):
     """DISK_ONLY block whose file is gone from its holder: the task away from it asks, gets
     nothing, and recomputes that partition only; the job does not fail."""
-    ctx = fresh_ctx("local[2]")
+    ctx = fresh_ctx("local[2,4]")
     rdd, computed = counting(ctx, n=40, partitions=4)
     rdd.persist(StorageLevel.DISK_ONLY)
     assert rdd.count() == 40
@@ -236,7 +236,7 @@ def test_cached_partitions_of_a_killed_cluster_executor_are_recomputed_by_tasks_
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("master", ["local[2]", "local-cluster[2,1]"])
+@pytest.mark.parametrize("master", ["local[2,4]", "local-cluster[2,1]"])
 def test_a_cached_block_that_does_not_pickle_is_recomputed_by_the_task_away_from_it(
         fresh_ctx, master):
     """Records holding a lock cached in memory: the holder answers that it cannot send them,
@@ -346,3 +346,27 @@ def test_a_task_on_another_host_reads_the_cached_partition_from_its_holder(tmp_p
         finally:
             vega_in_control(net, "stop-cluster", "--config", config)
         assert vega_processes(str(tmp_path / "work")) == []
+
+
+@pytest.mark.parametrize("master", ["local", "local[1]", "local[2]"])
+def test_a_replicated_level_with_too_few_executors_to_copy_to_warns_once_an_rdd(fresh_ctx,
+                                                                               caplog, master):
+    """As Spark's BlockManager ("replicated to only 0 peer(s) instead of 1 peers"): a block
+    fewer other executors take than its level asks is said, once for each RDD (local and
+    local[1] run one executor; local[2]'s second takes MEMORY_ONLY_2's copies but is one
+    short of DISK_ONLY_3's two)."""
+    ctx = fresh_ctx(master)
+    first, _ = counting(ctx)
+    second, _ = counting(ctx)
+    first.persist(StorageLevel.MEMORY_ONLY_2)
+    second.persist(StorageLevel.DISK_ONLY_3)
+    with caplog.at_level("WARNING", logger="vega_runtime"):
+        assert (first.count(), first.count(), second.count()) == (40, 40, 40)
+    said = [r.getMessage() for r in caplog.records if "replicated" in r.getMessage()]
+    one_executor = " (local and local[1] run one executor)"
+    expected = [(second, "DISK_ONLY_3", 1, 2, "")] if master == "local[2]" else [
+        (first, "MEMORY_ONLY_2", 0, 1, one_executor), (second, "DISK_ONLY_3", 0, 2, one_executor)]
+    assert said == [f"RDD {rdd.id()} ({level}): partition {said[i].split()[4]} replicated to "
+                    f"only {made} other executors instead of {asked}, as no more are "
+                    f"reachable{why}; said once an RDD"
+                    for i, (rdd, level, made, asked, why) in enumerate(expected)]

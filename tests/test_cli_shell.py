@@ -430,6 +430,63 @@ def test_ctrl_c_cancels_the_running_job_and_keeps_the_shell(terminal, master):
     assert_all_gone(processes)
 
 
+def test_ctrl_c_cancels_the_running_job_after_another_threads_job_ended(terminal):
+    """Jobs of two threads at once: the main thread's long job, and a thread's short one
+    that ends first. Ctrl-C then cancels the main thread's job as with one job: the prompt
+    within seconds, one line naming it. Before, the thread's job's end made the shell
+    believe no job ran: Ctrl-C interrupted the driver mid-job and showed a traceback."""
+    term = terminal("--master", "local[2]", "--plain")
+    term.expect(">>> ")
+    term.send(b"import threading, time\n")
+    term.expect(">>> ")
+    term.send(b"def short_job():\n"
+              b"    while not sc.status_tracker().get_active_job_ids(): time.sleep(0.01)\n"
+              b"    print('short job:', sc.parallelize([1, 2], 1).count())\n"
+              b"\n")
+    term.expect(">>> ")
+    term.send(b"threading.Thread(target=short_job).start(); "
+              b"sc.parallelize([0], 1).map(lambda x: time.sleep(60)).collect()\n")
+    term.expect("short job: 2\n")
+    started = time.monotonic()
+    term.send(b"\x03")
+    shown = term.expect(">>> ", timeout=15)
+    assert time.monotonic() - started < 5, shown
+    assert "KeyboardInterrupt: job 0 cancelled; its running tasks were stopped" in shown, shown
+    assert "Traceback" not in shown
+    term.send(b"print('count =', sc.parallelize([1, 2]).count())\n")
+    assert "count = 2\n" in term.expect(">>> ", timeout=60)
+    term.send(b"\x04")
+    assert term.wait() == 0, term.transcript[-3000:]
+
+
+def test_ctrl_c_at_the_prompt_cancels_a_threads_running_job(terminal):
+    """A thread's job running while the session waits for a statement: Ctrl-C there
+    cancels it and clears the line, as PySpark's handler cancels all jobs and raises
+    KeyboardInterrupt; the thread gets JobCancelled.  Before, the thread's job was taken
+    for the statement's: the line stayed."""
+    term = terminal("--master", "local[2]", "--plain")
+    term.expect(">>> ")
+    term.send(b"import threading, time\n")
+    term.expect(">>> ")
+    term.send(b"def long_job():\n"
+              b"    try: sc.parallelize([0], 1).map(lambda x: time.sleep(60)).collect()\n"
+              b"    except Exception as e: print('long job:', type(e).__name__)\n"
+              b"\n")
+    term.expect(">>> ")
+    term.send(b"threading.Thread(target=long_job).start()\n")
+    term.expect(">>> ")
+    term.send(b"while not sc.status_tracker().get_active_job_ids(): time.sleep(0.01)\n\n")
+    term.expect(">>> ")
+    term.wait_for_key()
+    term.send(b"\x03")
+    term.expect("long job: JobCancelled\n", timeout=15)
+    term.send(b"print('after')\n")
+    term.expect("after\n>>> ", timeout=15)
+    assert "\nKeyboardInterrupt\n" in term.transcript, term.transcript[-3000:]  # line cleared
+    term.send(b"\x04")
+    assert term.wait() == 0, term.transcript[-3000:]
+
+
 @pytest.mark.parametrize("console", ["--plain", "ipython"])
 def test_pythonstartup_runs_in_the_sessions_namespace(terminal, tmp_path, console):
     """On a terminal, the file PYTHONSTARTUP names runs before the first prompt, with `sc`

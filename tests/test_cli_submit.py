@@ -193,17 +193,24 @@ def test_conf_takes_spark_names_as_spark_submit_does(vega_cli, tmp_path):
 
 
 def test_conf_max_attempts_governs_task_retries(vega_cli, tmp_path):
-    """--conf vega.task.max_attempts=2 makes a failing task give up after two attempts."""
+    """--conf vega.task.max_attempts=2 makes a failing task give up after two attempts (on
+    a cluster master: a local one tries it once, as Spark's, and says it ignores it)."""
     job = write_job(tmp_path, "fails.py", """
         from vega_runtime import Context
         with Context() as ctx:
             ctx.parallelize([1], 1).map(lambda x: x / 0).collect()
     """)
-    result = vega_cli("submit", "--master", "local", "--conf", "vega.task.max_attempts=2", job)
+    result = vega_cli("submit", "--master", "local-cluster[1,1]", "--conf",
+                      "vega.task.max_attempts=2", job)
     assert result.returncode == 1
     assert "failed 2 times" in result.stderr
     # the summary counts the attempts that failed (not "2 retries": one was the last)
     assert re.search(r" read, 2 failed task attempts; event log ", result.stderr), result.stderr
+    local = vega_cli("submit", "--master", "local", "--conf", "vega.task.max_attempts=2", job)
+    assert local.returncode == 1 and "failed once" in local.stderr
+    assert local.stderr.count("vega.task.max_attempts (spark.task.maxFailures) is 2 but local "
+                              "tries each task once, as Spark's local mode does: use master "
+                              "local[1,2] for 2 attempts a task") == 1, local.stderr
 
 
 def test_vega_master_env_is_used_without_master_flag(vega_cli, tmp_path):

@@ -37,7 +37,7 @@ def partial_files(root):
                   if name.startswith("shuffle_") and (".run" in name or name.endswith(".tmp")))
 
 
-@pytest.mark.parametrize("master", ["local[2]", "local-cluster[2,1]"])
+@pytest.mark.parametrize("master", ["local[2,2]", "local-cluster[2,1]"])
 def test_a_full_disk_fails_map_tasks_naming_it_and_leaves_no_partial_file(small_disk, master):
     ctx = Context(master=master, app_name="disk-full",
                   conf={"vega.local.dir": small_disk, "vega.task.max_attempts": 2})
@@ -59,7 +59,7 @@ def test_a_full_disk_fails_map_tasks_naming_it_and_leaves_no_partial_file(small_
         ctx.stop()
 
 
-@pytest.mark.parametrize("master", ["local[2]", "local-cluster[2,1]"])
+@pytest.mark.parametrize("master", ["local[2,2]", "local-cluster[2,1]"])
 def test_a_save_that_fills_its_disk_fails_naming_it_and_leaves_no_output(small_disk, master):
     """save_as_text_file onto a disk too small: one error naming the disk and what to do (it
     was a bare "[Errno 28] No space left on device"), no output directory (nothing partial
@@ -93,7 +93,7 @@ def test_a_save_that_fills_the_hdfs_disk_is_one_error_naming_the_file(small_disk
     from vega_testing.webhdfs import WebHDFSServer
 
     with WebHDFSServer(small_disk) as server, \
-            Context(master="local[2]", app_name="hdfs-disk-full",
+            Context(master="local[2,2]", app_name="hdfs-disk-full",
                     conf={"vega.task.max_attempts": 2}) as ctx:
         out = "hdfs://" + server.namenode_url.split("://", 1)[1] + "/out"
         records = ctx.parallelize(range(400000), 2).map(lambda x: "x" * 20 + str(x))

@@ -20,7 +20,8 @@ from vega_runtime.scheduler.listener import JobListener
 
 from proc_helpers import pid_alive, proc_state, processes_matching, start_job_in_thread, wait_for
 
-EXECUTOR_MASTERS = ["local[2]", "local-cluster[2,1]"]
+#: a local master tries a task once, as Spark's: local[2,4] retries as clusters do
+EXECUTOR_MASTERS = ["local[2,4]", "local-cluster[2,1]"]
 
 
 # -- configuration ----------------------------------------------------------------------------

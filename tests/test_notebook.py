@@ -336,4 +336,4 @@ def test_call_sites_in_a_notebook_name_the_cell_as_ipython_does():
         "rdd.map(lambda x: 1 // (x - 3)).collect()",
         "ctx.stop()")
     assert "PythonRDD" not in out and "MapPartitionsRDD[1] at In[2]:2 in <module>" in out, out
-    assert "(RDD created at In[2]:3 in <module>) failed 4 times" in out, out
+    assert "(RDD created at In[2]:3 in <module>) failed once" in out, out

@@ -101,8 +101,9 @@ def test_an_application_asks_for_a_fixed_hash_seed_only():
     """The hash seed becomes the executors' PYTHONHASHSEED: "random" would give each one its
     own (keys shuffled to different partitions), and what Python refuses would fail them."""
     wire = to_wire(app_request())
-    assert from_wire(dict(wire, hash_seed="4242")).hash_seed == "4242"
-    for bad in ("random", "-1", "1e3", "9999999999", "0 ", ""):
+    for good in ("4242", "4000000000", "4294967295", "0999999999"):
+        assert from_wire(dict(wire, hash_seed=good)).hash_seed == good
+    for bad in ("random", "-1", "1e3", "9999999999", "4294967296", "4300000000", "0 ", ""):
         with pytest.raises(ProtocolError, match="field 'hash_seed' is not a hash seed"):
             from_wire(dict(wire, hash_seed=bad))
 

@@ -3,6 +3,7 @@ case (``SparkConf``, ``SparkContext``'s attributes, ``TaskContext``): each test 
 PySpark gives."""
 
 import sys
+import zipfile
 from decimal import Decimal
 
 import pytest
@@ -208,3 +209,31 @@ def test_spark_conf_in_a_submitted_job_has_what_vega_submit_was_given(vega_cli, 
         "['local', 'renamed', '/data/in', '2', 'client'] renamed",
         "['local', 'n', '/data/in', '2', 'client'] []"]
     assert result.stderr.count("spark.myapp.input") == 1, result.stderr
+
+
+def test_spark_conf_in_a_submitted_job_names_its_files_as_spark_submit_does(vega_cli, tmp_path):
+    """``--py-files``, ``--files`` and ``--archives`` are ``spark.submit.pyFiles`` (absolute
+    paths), ``spark.files`` (file: URIs of the files, then of the Python files) and
+    ``spark.archives`` (URIs, with a ``#NAME`` given) in ``sc.getConf()``, as spark-submit
+    sets them for a client-mode driver (PySpark 4.3's printed these lines); without them
+    ``spark.submit.pyFiles`` is "" and the others are unset.  Before: all None."""
+    (tmp_path / "helpers.py").write_text("X = 1\n")
+    (tmp_path / "lookup.csv").write_text("a,b\n")
+    with zipfile.ZipFile(tmp_path / "arc.zip", "w") as archive:
+        archive.writestr("x.txt", "x")
+    job = tmp_path / "files_job.py"
+    job.write_text(
+        "from pyspark import SparkContext\n"
+        "sc = SparkContext()\n"
+        "print([sc.getConf().get(k) for k in ('spark.submit.pyFiles', 'spark.files',"
+        " 'spark.archives')])\n"
+        "sc.stop()\n")
+    shipped = vega_cli("submit", "--pyspark-compat", "--master", "local", "--py-files",
+                       f"{tmp_path}/helpers.py", "--files", f"{tmp_path}/lookup.csv",
+                       "--archives", f"{tmp_path}/arc.zip#data", str(job))
+    plain = vega_cli("submit", "--pyspark-compat", "--master", "local", str(job))
+    assert (shipped.returncode, plain.returncode) == (0, 0), shipped.stderr + plain.stderr
+    assert shipped.stdout == str([f"{tmp_path}/helpers.py",
+                                  f"file://{tmp_path}/lookup.csv,file://{tmp_path}/helpers.py",
+                                  f"file://{tmp_path}/arc.zip#data"]) + "\n"
+    assert plain.stdout == "['', None, None]\n"

@@ -13,19 +13,16 @@ from vega_runtime import (ClosureNotSerializable, DriverOnlyError, TaskContext, 
                           VegaError)
 from vega_runtime.errors import LargeStageWarning, PartitionNotSerializable
 
-MASTERS = ["local", "local[2]"]
-
-
 def explode_on_seven(x):
     if x == 7:
         raise ValueError(f"bad record {x}")
     return x
 
 
-@pytest.mark.parametrize("master", MASTERS)
-def test_task_failure_carries_type_message_and_traceback(fresh_ctx, tmp_path, master):
-    """After the configured attempts, TaskFailed has the user's error and traceback."""
-    ctx = fresh_ctx(master=master, conf={"vega.task.max_attempts": 2})
+@pytest.mark.parametrize("master, attempts", [("local", 1), ("local[2,2]", 2)])
+def test_task_failure_carries_type_message_and_traceback(fresh_ctx, tmp_path, master, attempts):
+    """After its attempts, TaskFailed has the user's error and traceback."""
+    ctx = fresh_ctx(master=master)
     marks = str(tmp_path)
 
     def record_attempt(index, iterator):
@@ -40,12 +37,12 @@ def test_task_failure_carries_type_message_and_traceback(fresh_ctx, tmp_path, ma
     error = info.value
     assert error.error_type == "ValueError"
     assert error.message == "bad record 7"
-    assert error.attempts == 2
+    assert error.attempts == attempts
     assert "explode_on_seven" in error.remote_traceback
     assert "record_attempt" in error.remote_traceback
     assert 'raise ValueError(f"bad record {x}")' in error.remote_traceback
     assert "ValueError" in str(error) and "bad record 7" in str(error)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["p2-a0", "p2-a1"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"p2-a{n}" for n in range(attempts)]
 
 
 def test_task_failure_in_a_shuffle_map_stage(ctx):
@@ -257,7 +254,7 @@ def fail_first_attempt_of_stage_0_partition_0(index, iterator):
     return iterator
 
 
-@pytest.mark.parametrize("master", ["local[1]", "local-cluster[1,1]"])
+@pytest.mark.parametrize("master", ["local[1,2]", "local-cluster[1,1]"])
 def test_a_retry_after_more_stages_than_an_executor_keeps_payloads_of(fresh_ctx, master):
     """One executor runs the tasks of 24 stages (more than the stage payloads it keeps)
     before the retry of the first stage's failed task: the retry is sent its stage's
@@ -283,7 +280,7 @@ def test_a_stage_that_cannot_be_loaded_fails_with_its_error_on_every_attempt(fre
     """Every attempt of a stage an executor cannot unpickle reports why, also on an executor
     that already failed to load it (it is sent once per executor): before, later attempts
     there failed with "stage payload was never sent", hiding the cause."""
-    ctx = fresh_ctx(master="local[2]", conf={"vega.task.max_attempts": 3})
+    ctx = fresh_ctx(master="local[2,3]")
     token = UnloadableOnExecutors()
     with pytest.raises(TaskFailed) as info:
         ctx.parallelize(range(4), 4).map(lambda x: (x, token)).collect()
@@ -291,3 +288,35 @@ def test_a_stage_that_cannot_be_loaded_fails_with_its_error_on_every_attempt(fre
     assert "invalid literal for int() with base 10: 'not loadable here'" in info.value.message
     assert "could not load the task" in info.value.message
     assert ctx.parallelize([1, 2, 3], 2).map(explode_on_seven).collect() == [1, 2, 3]
+
+
+@pytest.mark.parametrize("master, attempts", [
+    ("local", 1), ("local[2]", 1), ("local[*]", 1), ("local[2,2]", 2), ("local[*, 2]", 2),
+    ("local-cluster[1,1]", 3)])
+def test_local_masters_try_a_task_once_unless_their_url_gives_attempts(fresh_ctx, tmp_path,
+                                                                        master, attempts):
+    """As Spark's: ``local`` and ``local[N]`` try a task once whatever
+    spark.task.maxFailures says, ``local[N,F]`` F times; other masters take the setting."""
+    ctx = fresh_ctx(master=master, conf={"spark.task.maxFailures": 3})
+    marks = str(tmp_path)
+
+    def fail_and_mark(index, iterator):
+        open(f"{marks}/p{index}-a{TaskContext.get().attempt_number()}", "w").close()
+        raise ValueError("every attempt fails")
+
+    with pytest.raises(TaskFailed) as info:
+        ctx.parallelize([1], 1).map_partitions_with_index(fail_and_mark).collect()
+    assert info.value.attempts == attempts
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"p0-a{n}" for n in range(attempts)]
+
+
+def test_a_local_master_warns_once_that_it_ignores_the_configured_attempts(fresh_ctx, caplog):
+    """A configured task attempts setting a local master does not use is named once, with
+    the master URL that would use it."""
+    with caplog.at_level("WARNING", logger="vega_runtime"):
+        fresh_ctx(master="local[2]", conf={"spark.task.maxFailures": 3})
+        fresh_ctx(master="local[2,3]", conf={"spark.task.maxFailures": 3})
+        fresh_ctx(master="local[2]")
+    assert [r.getMessage() for r in caplog.records if "attempts" in r.getMessage()] == [
+        "vega.task.max_attempts (spark.task.maxFailures) is 3 but local[2] tries each task "
+        "once, as Spark's local mode does: use master local[2,3] for 3 attempts a task"]

@@ -481,7 +481,7 @@ def test_save_as_text_file_overwrite(ctx, tmp_path):
 
 def test_failed_save_leaves_nothing_at_target(fresh_ctx, tmp_path):
     """A job that fails while saving leaves no directory at the target path."""
-    ctx = fresh_ctx(conf={"vega.task.max_attempts": 2})
+    ctx = fresh_ctx("local[2,2]")
     out = str(tmp_path / "failed")
 
     def explode(x):

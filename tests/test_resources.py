@@ -337,6 +337,20 @@ def test_spark_context_environment_lists_the_executors_variables(monkeypatch):
         sc.stop()
 
 
+@pytest.mark.parametrize("seed", ["4000000000", "4294967295"])
+def test_a_ten_digit_hash_seed_is_the_executors_too(monkeypatch, seed):
+    """A driver's PYTHONHASHSEED of ten digits (CPython takes 0 to 4294967295) is the one
+    its executors run with; it was taken for "random" and became "0"."""
+    from vega_runtime.pyspark_compat import SparkContext
+
+    monkeypatch.setenv("PYTHONHASHSEED", seed)
+    sc = SparkContext("local", "seed")
+    try:
+        assert sc.environment == {"PYTHONHASHSEED": seed}
+    finally:
+        sc.stop()
+
+
 def test_tasks_asking_for_more_than_executors_have_are_refused_at_start(tmp_path):
     with pytest.raises(ResourceError, match="each task asks for 3 CPUs but this local\\[2\\] "
                                             "master \\(its driver\\) has 2"):

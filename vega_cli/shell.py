@@ -25,7 +25,8 @@ import os
 import platform
 import signal
 import sys
-from typing import Optional, Tuple
+import threading
+from typing import Dict, Optional, Tuple
 
 import click
 
@@ -43,7 +44,8 @@ from .errors import (EXIT_JOB_FAILED, EXIT_OK, Cancelled, CommandError, Unreacha
                      debug_requested, error_hint, full_traceback, pyspark_hint, stdout_closed)
 from .options import (ARCHIVES_OPTION, FILES_OPTION, JobCommand, cli_settings, job_options,
                       resolved_master, settings_from_flags)
-from .staging import archive_list, check_distinct_names, check_py_files, staging_directory
+from .staging import (archive_list, check_distinct_names, check_py_files, file_properties,
+                      staging_directory)
 
 #: the application name when --name is not given (PySpark's is "PySparkShell")
 SHELL_APP_NAME = "vega-shell"
@@ -77,7 +79,8 @@ def shell(master: Optional[str], name: Optional[str], files: str, archives: str,
     master_url = Config.load(config_file=config_file, cli=cli_conf)["vega.master"]
     os.environ[SPARK_PROPERTIES_ENV] = json.dumps(submitted_properties(
         master_url, cli_conf["vega.app.name"], "client", spark_confs + flag_properties(
-            master_url, executor_memory, executor_cores, total_executor_cores)))
+            master_url, executor_memory, executor_cores, total_executor_cores)
+        + file_properties(py_files, files, archives)))
     check_py_files(py_files)
     check_distinct_names(py_files, files)
     archive_items = archive_list(archives, files)
@@ -218,27 +221,49 @@ def _web_ui(ctx, conf: Config) -> Optional[str]:
 
 # -- Ctrl-C ---------------------------------------------------------------------------------
 class JobWatch(JobListener):
-    """Whether a job is running, and whether the last one ended because of Ctrl-C."""
+    """The jobs running, the main thread's among them, and whether the main thread's last
+    one ended because of Ctrl-C. Jobs of several threads run at once: each starts in its
+    caller's thread (``on_job_start``), and may end in another."""
 
     def __init__(self) -> None:
-        self.running: Optional[int] = None
+        #: reentrant: the SIGINT handler reads under it in the main thread, maybe while
+        #: that thread holds it (a job starting)
+        self.lock = threading.RLock()
+        #: job id -> whether the main thread runs it
+        self.running: Dict[int, bool] = {}
+        #: Ctrl-C pressed while the main thread's job ran, until that job ends
         self.cancel_requested = False
-        self.cancelled: Optional[int] = None  # the job Ctrl-C stopped, until reported
+        self.cancelled: Optional[int] = None  # the main thread's job Ctrl-C stopped, until reported
+
+    @property
+    def main_job(self) -> Optional[int]:
+        """The job the main thread runs (the statement's), or None."""
+        with self.lock:
+            return next((job_id for job_id, main in self.running.items() if main), None)
 
     def on_job_start(self, job_id: int, description: str) -> None:
-        self.running, self.cancel_requested, self.cancelled = job_id, False, None
+        main = threading.current_thread() is threading.main_thread()
+        with self.lock:
+            self.running[job_id] = main
+            if main:
+                self.cancel_requested, self.cancelled = False, None
 
     def on_job_end(self, job_id: int, error: Optional[BaseException]) -> None:
-        if self.cancel_requested and error is not None:
-            self.cancelled = job_id
-        self.running, self.cancel_requested = None, False
+        with self.lock:
+            if not self.running.pop(job_id, False):
+                return  # another thread's: its own thread hears how it ended
+            if self.cancel_requested and error is not None:
+                self.cancelled = job_id
+            self.cancel_requested = False
 
 
 class CtrlC:
-    """The shell's SIGINT handler.  A running job is cancelled through the Context, so it
-    stops at a safe point (never inside a half-written message to an executor); a second
-    Ctrl-C, or one with the ``local`` master (whose tasks run in this thread), interrupts
-    at once.  With no job running, KeyboardInterrupt as always."""
+    """The shell's SIGINT handler.  The main thread's running job is cancelled through the
+    Context (with every other thread's, as PySpark's handler calls ``cancelAllJobs``), so
+    it stops at a safe point (never inside a half-written message to an executor); a
+    second Ctrl-C, or one with the ``local`` master (whose tasks run in this thread),
+    interrupts at once.  Without a job of the main thread, KeyboardInterrupt as always
+    (other threads' jobs cancelled first)."""
 
     def __init__(self, ctx, watch: JobWatch):
         self.ctx = ctx
@@ -247,7 +272,9 @@ class CtrlC:
 
     def __call__(self, signum, frame) -> None:
         watch = self.watch
-        if watch.running is None:
+        if watch.main_job is None:
+            if watch.running:
+                self.ctx.cancel_all_jobs()
             raise KeyboardInterrupt
         first = not watch.cancel_requested
         watch.cancel_requested = True

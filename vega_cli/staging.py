@@ -8,7 +8,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from typing import Iterator, List
+from typing import Iterator, List, Tuple
 
 from vega_runtime.logs import name_sources
 from vega_runtime.private_files import hold_owner_lock, remove_abandoned
@@ -47,6 +47,29 @@ def staging_directory(prefix: str) -> Iterator[str]:
 
 def split_list(csv: str) -> List[str]:
     return [p.strip() for p in csv.split(",") if p.strip()]
+
+
+def file_properties(py_files: str, files: str, archives: str) -> List[Tuple[str, str]]:
+    """The Spark properties spark-submit makes of ``--py-files``, ``--files`` and
+    ``--archives`` for a client-mode driver: ``spark.submit.pyFiles`` (absolute paths),
+    ``spark.files`` (file: URIs of the files, then of the Python files, which it ships
+    too) and ``spark.archives`` (URIs, a ``#NAME`` kept); none for a flag not given.
+
+    >>> file_properties("/job/lib.zip", "/data/a.csv", "/data/env.tgz#env")
+    ... # doctest: +NORMALIZE_WHITESPACE
+    [('spark.submit.pyFiles', '/job/lib.zip'),
+     ('spark.files', 'file:///data/a.csv,file:///job/lib.zip'),
+     ('spark.archives', 'file:///data/env.tgz#env')]
+    """
+    def uri(item: str) -> str:
+        path, mark, name = item.partition("#")
+        return "file://" + os.path.abspath(path) + mark + name
+
+    python = [os.path.abspath(path) for path in split_list(py_files)]
+    shipped = [uri(item) for item in split_list(files)] + ["file://" + path for path in python]
+    given = [("spark.submit.pyFiles", ",".join(python)), ("spark.files", ",".join(shipped)),
+             ("spark.archives", ",".join(uri(item) for item in split_list(archives)))]
+    return [(key, value) for key, value in given if value]
 
 
 #: what --py-files takes besides directories: what Python imports from (spark-submit's

@@ -35,8 +35,8 @@ from .errors import (EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_OK, EXIT_UNREACHABLE,
 from .options import (ARCHIVES_OPTION, FILES_OPTION, JobCommand, cli_settings, job_options,
                       resolved_master, settings_from_flags)
 from .staging import (archive_list, build_job_package, check_distinct_names,
-                      check_packed_archives, check_py_files, stage_files, stage_py_files,
-                      staging_directory)
+                      check_packed_archives, check_py_files, file_properties, stage_files,
+                      stage_py_files, staging_directory)
 
 PROGRESS_LISTENER = "vega_cli.progress:ProgressDisplay"
 
@@ -120,7 +120,8 @@ def submit(master: Optional[str], deploy_mode: str, name: Optional[str], py_file
                                                                     staging, not by_master)
             properties = submitted_properties(
                 Config.load(config_file=config_file, cli=cli_conf)["vega.master"],
-                cli_conf["vega.app.name"], "client", [*given_properties, *spark_confs])
+                cli_conf["vega.app.name"], "client",
+                [*given_properties, *spark_confs, *file_properties(py_files, files, archives)])
             return _run_driver(job, list(args), cli_conf, config_file, extra_paths, files_dir,
                                debug, properties)
     except DriverExit as exc:  # while the job's files were staged

@@ -26,7 +26,7 @@ from .context_persistence import Persistence
 from .context_profiles import Profiles
 from .lazy_imports import lazy_module, load_entry_point
 from .logs import spark_log_level, user_stacklevel
-from .master_url import MasterSpec, parse_master
+from .master_url import MasterSpec, parse_master, task_attempts
 from .private_files import (hold_owner_lock, make_private_dirs, new_private_dir, open_private,
                             remove_abandoned, remove_tree)
 from .processes import HeldSignals, exit_on_ending_signals, restore_ending_signals
@@ -178,7 +178,7 @@ class Context(JobControl, FileShipping, Persistence, Profiles, EventLogs):
         self._log_environment()
         self._runner = runner.JobRunner(
             self.backend,
-            dag.DAGScheduler(map_output.MapOutputTracker(), self.master_spec.max_failures or self.conf["vega.task.max_attempts"],
+            dag.DAGScheduler(map_output.MapOutputTracker(), task_attempts(self.master_spec, self.conf),
                              self.conf["vega.stage.max_attempts"]),
             self._bus,
             {"memory_bound": self.conf["vega.shuffle.memory_bound"],

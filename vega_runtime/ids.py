@@ -120,9 +120,11 @@ DRIVER = IdKind("driver id", rf"driver-{_STAMP}-[0-9]{{4,12}}", "driver-20261203
 APP_OR_DRIVER = IdKind("application or driver id",
                        rf"(?:app-{_STAMP}-[0-9a-f]{{4,12}}|driver-{_STAMP}-[0-9]{{4,12}})",
                        "app-20261203083328-0001 or driver-20261203083328-0001")
-#: The PYTHONHASHSEED of an application's executors: a fixed seed (Python takes 0 to
-#: 4294967295; nine digits keep this a pattern), never "random".
-HASH_SEED = IdKind("hash seed", r"[0-9]{1,9}", "0")
+#: The PYTHONHASHSEED of an application's executors: a fixed seed, never "random"; Python
+#: takes 0 to 4294967295 (2**32 - 1): up to nine digits, or ten up to it
+HASH_SEED = IdKind("hash seed", r"(?:[0-9]{1,9}|[0-3][0-9]{9}|4[01][0-9]{8}|42[0-8][0-9]{7}"
+                   r"|429[0-3][0-9]{6}|4294[0-8][0-9]{5}|42949[0-5][0-9]{4}|429496[0-6][0-9]{3}"
+                   r"|4294967[01][0-9]{2}|42949672[0-8][0-9]|429496729[0-5])", "0")
 #: An executor of an application, numbered from 1: ``exec-<n>``.
 EXECUTOR = IdKind("executor id", r"exec-[0-9]{1,9}", "exec-1")
 #: A worker: ``worker-<stamp>-<advertised host>-<shuffle port>``; the host is a name or an

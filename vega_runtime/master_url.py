@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 
+from .config import SETTINGS_BY_KEY
 from .errors import MasterURLError
 from .records import FrozenRecord
 
@@ -12,6 +14,8 @@ from .records import FrozenRecord
 _LOCAL_N = r"^local\[\s*(\d+|\*)\s*(?:,\s*(\d+)\s*)?\]$"
 _LOCAL_CLUSTER = r"^local-cluster\[\s*(\d+)\s*,\s*(\d+)\s*(?:,\s*(\d+[kmgtKMGT]?)\s*)?\]$"
 _VEGA = r"^vega://([^:/\s]+):(\d+)/?$"
+
+log = logging.getLogger(__name__)
 
 
 class MasterSpec(FrozenRecord):
@@ -35,7 +39,7 @@ class MasterSpec(FrozenRecord):
     memory: str
     host: str
     port: int
-    #: ``F`` of ``local[N,F]``: attempts per task; 0 means the configured number
+    #: ``F`` of ``local[N,F]``: attempts per task; 0: none given (``task_attempts``)
     max_failures: int
 
     def __init__(self, kind, url, cores=1, workers=0, memory="", host="", port=0, max_failures=0):
@@ -73,3 +77,21 @@ def parse_master(url: str) -> MasterSpec:
     if match and 0 < int(match.group(2)) < 65536:  # (port 0 or 99999: no master listens)
         return MasterSpec("vega", text, host=match.group(1), port=int(match.group(2)))
     raise MasterURLError(url)
+
+
+def task_attempts(spec: MasterSpec, conf) -> int:
+    """How many times a task may run on ``spec``'s master before its job fails: as Spark's
+    (``SparkContext.createTaskScheduler``), ``local`` and ``local[N]`` try it once
+    (``MAX_LOCAL_TASK_FAILURES``), ``local[N,F]`` F times, every other master
+    ``vega.task.max_attempts`` (``spark.task.maxFailures``), which a local master without F
+    ignores, saying so once when it is set to anything but its default."""
+    configured = conf["vega.task.max_attempts"]
+    if spec.kind not in ("inline", "local"):
+        return configured
+    default = SETTINGS_BY_KEY["vega.task.max_attempts"].default
+    if not spec.max_failures and configured not in (1, default):
+        threads = spec.url[len("local["):].split("]")[0].strip() if spec.kind == "local" else "1"
+        log.warning("vega.task.max_attempts (spark.task.maxFailures) is %d but %s tries each task "
+                    "once, as Spark's local mode does: use master local[%s,%d] for %d attempts a "
+                    "task", configured, spec.url, threads, configured, configured)
+    return spec.max_failures or 1

@@ -132,14 +132,17 @@ def submitted_properties(master: str, app_name: str, deploy_mode: str,
                          pairs: Iterable[Tuple[str, str]]) -> Dict[str, str]:
     """What spark-submit gives the driver as system properties: every ``--conf spark.*``
     pair as given (whether Vega uses it or not: a job may read its own parameters there),
-    ``spark.submit.deployMode`` unless a pair gives it, and the master and application name
-    the command resolved.
+    ``spark.submit.deployMode`` and ``spark.submit.pyFiles`` ("": no ``--py-files``) unless
+    a pair gives them, and the master and application name the command resolved.
 
     >>> submitted_properties("local", "wc", "client", [("spark.myapp.input", "/in")])
-    {'spark.myapp.input': '/in', 'spark.submit.deployMode': 'client', 'spark.master': 'local', 'spark.app.name': 'wc'}
+    ... # doctest: +NORMALIZE_WHITESPACE
+    {'spark.myapp.input': '/in', 'spark.submit.deployMode': 'client',
+     'spark.submit.pyFiles': '', 'spark.master': 'local', 'spark.app.name': 'wc'}
     """
     properties = dict(pairs)
     properties.setdefault("spark.submit.deployMode", deploy_mode)
+    properties.setdefault("spark.submit.pyFiles", "")
     properties.update({"spark.master": master, "spark.app.name": app_name})
     return properties
 

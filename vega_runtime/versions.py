@@ -35,8 +35,15 @@ def executor_hash_seed(environ: Optional[Mapping[str, str]] = None) -> str:
 
     >>> executor_hash_seed({"PYTHONHASHSEED": "42"}), executor_hash_seed({"PYTHONHASHSEED": "random"})
     ('42', '0')
+
+    Written as Python reads it (``0042`` is 42) and up to 4294967295:
+
+    >>> [executor_hash_seed({"PYTHONHASHSEED": seed}) for seed in ("4294967295", "0042")]
+    ['4294967295', '42']
     """
     seed = (os.environ if environ is None else environ).get("PYTHONHASHSEED", "0")
+    if seed.isascii() and seed.isdigit():
+        seed = str(int(seed))
     return seed if ids.HASH_SEED.matches(seed) else "0"
 
 

@@ -136,6 +136,7 @@ class JobRunner(TaskEvents):
         self._tasks: Dict[int, TaskSpec] = {}
         self._running_on: Dict[int, str] = {}  # task_id -> executor_id, once started
         self._stage_tasks: Dict[int, int] = {}  # stage_id -> tasks of its running attempt
+        self._under_replicated: set = set()  # RDDs a block of which had fewer copies than asked
         #: ``profiler_of(rdd_id)``: the profiler shipped with a stage computing that RDD
         #: (``vega.python.profile``, vega_runtime/profiler.py); None: no profiling
         self.profiler_of: Optional[Callable[[int], Any]] = None

@@ -37,7 +37,7 @@ class TaskEvents:
     """Needs ``backend``, ``dag``, ``listener``, ``blocks``, ``barrier``, ``speculation``,
     ``clock``, ``settings``, ``merge_accumulators``, ``added_files``, ``profiler_of``,
     ``jobs`` (active jobs by id: ``ActiveJob``), ``_tasks``, ``_running_on``,
-    ``_stage_tasks``, ``_payloads``, and ``_job_ended(job_id, outcome)``."""
+    ``_stage_tasks``, ``_payloads``, ``_under_replicated``, and ``_job_ended(job_id, outcome)``."""
 
     # -- events -> DAG -----------------------------------------------------------
     def _handle(self, event) -> list:
@@ -99,15 +99,29 @@ class TaskEvents:
             actions += retry
         return actions
 
+    def _replicate(self, executor_id: str, block: PutBlock) -> None:
+        """Copies of a block a task cached at a replicated level, on other executors; fewer
+        than the level asks are said once an RDD, as Spark's BlockManager warns
+        ("replicated to only 0 peer(s) instead of 1 peers", as local mode always does)."""
+        level = StorageLevel.named(block.level)
+        targets = self.backend.replicate(executor_id, block)
+        where = "memory" if level.use_memory else "disk"
+        for target in targets:
+            self.blocks.added(target, [[block.rdd_id, block.partition, where, len(block.data)]])
+        if len(targets) < level.replication - 1 and block.rdd_id not in self._under_replicated:
+            self._under_replicated.add(block.rdd_id)
+            log.warning("RDD %d (%s): partition %d replicated to only %d other executors "
+                        "instead of %d, as no more are reachable%s; said once an RDD",
+                        block.rdd_id, block.level, block.partition, len(targets),
+                        level.replication - 1,
+                        "" if targets else " (local and local[1] run one executor)")
+
     def _task_finished(self, event: TaskFinishedEvent) -> list:
         finished = event.finished
         self.blocks.added(event.executor_id, finished.blocks_added)
         self.blocks.removed(event.executor_id, finished.blocks_dropped)
         for rdd_id, partition, level, data in finished.replicas:
-            where = "memory" if StorageLevel.named(level).use_memory else "disk"
-            for target in self.backend.replicate(event.executor_id,
-                                                 PutBlock(rdd_id, partition, level, data)):
-                self.blocks.added(target, [[rdd_id, partition, where, len(data)]])
+            self._replicate(event.executor_id, PutBlock(rdd_id, partition, level, data))
         spec = self._tasks.pop(finished.task_id, None)
         if spec is None:
             return []
