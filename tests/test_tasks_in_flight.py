@@ -26,7 +26,8 @@ class TaskInfos(JobListener):
         self.removed.append(executor_id)
 
 
-@pytest.mark.parametrize("master", MASTERS)
+# local[2,2]: the crashing task runs again (local[2] tries a task once, as Spark's local mode)
+@pytest.mark.parametrize("master", ["local[2,2]", "local-cluster[2,1,1024]"])
 def test_an_executor_lost_with_tasks_waiting_behind_its_running_one_has_all_run_again(
         fresh_ctx, tmp_path, master):
     infos = TaskInfos()
