@@ -46,7 +46,8 @@ def runs_side_by_side(request, tmp_path_factory, argv: Callable[[str, str], List
     one core, so on 2 cores the runs side by side take about as long as the longest.  Those
     still running at the end are killed."""
     wanted = dict.fromkeys(item.callspec.params["master"] for item in request.session.items
-                           if item.module is request.module and hasattr(item, "callspec"))
+                           if getattr(item, "module", None) is request.module
+                           and hasattr(item, "callspec"))
     started = {}
     try:
         for master in wanted:
