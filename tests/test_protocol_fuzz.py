@@ -55,7 +55,8 @@ def proc_counts(pid: int) -> tuple:
 class MasterProcess:
     """``vega master`` on an ephemeral loopback port, with a secret, and its workers."""
 
-    def __init__(self, root):
+    def __init__(self, root, settings: str = ""):
+        """``settings``: YAML the master reads with ``--config`` (shorter deadlines, say)."""
         self.root = str(root)
         self.marker = self.root + os.sep
         self.secret_file = os.path.join(self.root, "secret")
@@ -65,10 +66,15 @@ class MasterProcess:
         self.log = os.path.join(self.work_dir, "master.log")
         self.procs = []
         ready = os.path.join(self.root, "master.ready")
+        config = []
+        if settings:
+            config = ["--config", os.path.join(self.root, "master.yaml")]
+            with open(config[1], "w") as fh:
+                fh.write(settings)
         self.proc = self._spawn("master", ["master", "--host", "127.0.0.1", "--port", "0",
                                            "--webui-port", "0", "--work-dir", self.work_dir,
                                            "--ready-file", ready,
-                                           "--secret-file", self.secret_file])
+                                           "--secret-file", self.secret_file, *config])
 
         def ready_info():
             assert self.proc.poll() is None, f"the master exited: {read_text(self.log)[-2000:]}"

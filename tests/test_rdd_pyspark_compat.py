@@ -419,9 +419,13 @@ def test_to_local_iterator_prefetches_the_next_partition(ctx):
 
 def test_count_approx_and_sum_approx_stop_at_the_timeout(ctx):
     """countApprox/sumApprox answer from the partitions done within timeout (ms), bounded."""
+    # local runs one task at a time and can stop only between tasks: its slow partition need
+    # only outlast the 300 ms (it ran 3 s in each of the three jobs, 9 s in all)
+    delay = 0.6 if ctx.master == "local" else 3
+
     def slow_first(x):
         if x == 0:
-            time.sleep(3)
+            time.sleep(delay)
         return x
 
     rdd = ctx.parallelize(range(30), 3).map(slow_first)

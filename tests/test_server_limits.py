@@ -37,13 +37,21 @@ from test_protocol_fuzz import MasterProcess, proc_counts
 
 ADDRESSES = [f"127.0.0.{i}" for i in range(1, 9)]
 HANDSHAKE_DEADLINE = 10.0  # the master's default
+#: the handshake and HTTP request deadlines of a master for a test that waits for them to pass
+#: (marked ``deadlines(SHORT_DEADLINE)``): the 10 s defaults made each such test ~10 s long
+SHORT_DEADLINE = 5.0
 
 
 # -- helpers ----------------------------------------------------------------------------------
 
 @pytest.fixture
-def master(tmp_path):
-    running = MasterProcess(tmp_path)
+def master(tmp_path, request):
+    """A real master; a test marked ``deadlines(SECONDS)`` has it drop handshakes and HTTP
+    requests after SECONDS (``vega.net.handshake_timeout``, ``vega.ui.request_timeout``)."""
+    marked = request.node.get_closest_marker("deadlines")
+    settings = "".join(f"{name}: {marked.args[0]}\n" for name in (
+        "vega.net.handshake_timeout", "vega.ui.request_timeout")) if marked else ""
+    running = MasterProcess(tmp_path, settings)
     with open(os.path.join(running.root, "master.ready")) as fh:
         running.webui_port = json.load(fh)["webui_port"]
     global TOKEN, CA_FILE
@@ -217,6 +225,7 @@ def test_a_job_runs_while_a_flood_holds_every_handshake_slot(master):
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.deadlines(SHORT_DEADLINE)
 def test_master_out_of_descriptors_logs_backs_off_and_recovers(master):
     """With descriptors exhausted accept() fails; logged at ERROR, and both ports serve again."""
     threads0, fds0 = proc_counts(master.proc.pid)
@@ -265,8 +274,10 @@ def _try_http(port: int):
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.deadlines(SHORT_DEADLINE)
 def test_slow_handshake_is_dropped_at_the_deadline_while_others_are_served(master):
-    """A client sending one byte a second is dropped ~10 s after connecting, not later."""
+    """A client sending one byte a second is dropped at the handshake deadline after
+    connecting, not later."""
     sock = open_tls(master.port, 1, master.secret, ["127.0.0.2"])[0]
     started = time.monotonic()
     assert got_challenge(sock)
@@ -285,8 +296,8 @@ def test_slow_handshake_is_dropped_at_the_deadline_while_others_are_served(maste
             assert master.status()["workers"] == []  # others are served meanwhile
     elapsed = time.monotonic() - started
     assert closed, "the master kept a trickling handshake open"
-    assert HANDSHAKE_DEADLINE - 0.5 <= elapsed <= HANDSHAKE_DEADLINE + 3, elapsed
-    wait_for(lambda: re.search(r"dropped 127\.0\.0\.2:\d+: no handshake within 10s",
+    assert SHORT_DEADLINE - 0.5 <= elapsed <= SHORT_DEADLINE + 3, elapsed
+    wait_for(lambda: re.search(r"dropped 127\.0\.0\.2:\d+: no handshake within 5s",
                                read_text(master.log)), 5, "the drop to be logged")
 
 
@@ -311,6 +322,7 @@ def test_past_the_per_address_cap_a_handshake_takes_the_place_of_its_addresss_ol
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.deadlines(SHORT_DEADLINE)
 def test_idle_and_slow_http_clients_are_dropped_and_the_ui_answers(master):
     """64 HTTPS connections that send nothing or (past the TLS handshake) a byte a second are
     closed by the request deadline; a 65th from another address takes the place of the
@@ -333,7 +345,7 @@ def test_idle_and_slow_http_clients_are_dropped_and_the_ui_answers(master):
         if closed_within(slow, 1.0):
             break
     slow_for = time.monotonic() - started
-    assert slow_for <= 10 + 3, f"a trickling HTTP client was kept {slow_for:.1f}s"
+    assert slow_for <= SHORT_DEADLINE + 3, f"a trickling HTTP client was kept {slow_for:.1f}s"
     assert all(closed_within(s, 5) for s in idle + [newcomer])
     assert http_get(master.webui_port, "/api/v1/status")[0] == 200
     samples = metric_samples(master.webui_port)
