@@ -13,6 +13,7 @@ it ends.  ``kill_tree`` does the same from outside, for a parent killing a child
 
 from __future__ import annotations
 
+import _thread
 import logging
 import os
 import signal
@@ -285,11 +286,23 @@ def take_lost_signals_again() -> None:
         if signum is None:
             previous(unraisable)
             return
-        again = threading.Timer(RETAKE_DELAY, os.kill, (os.getpid(), signum))
-        again.daemon = True
-        again.start()
+        # a bare thread, not a Timer: Timer.start waits until its thread runs, and a signal
+        # sent again meanwhile (a main thread without CPU for RETAKE_DELAY) was taken here,
+        # in the hook, where Python drops it too
+        try:
+            _thread.start_new_thread(_send_again, (signum,))
+        except BaseException as exc:  # a stopping signal's handler raised in the hook
+            again = _stopping_signal(exc)
+            if again is None:
+                raise
+            _thread.start_new_thread(_send_again, (again,))
 
     sys.unraisablehook = hook
+
+
+def _send_again(signum: int) -> None:
+    time.sleep(RETAKE_DELAY)
+    os.kill(os.getpid(), signum)
 
 
 def _stopping_signal(exc: Optional[BaseException]) -> Optional[int]:
