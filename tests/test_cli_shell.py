@@ -414,12 +414,7 @@ def test_ctrl_c_cancels_the_running_job_and_keeps_the_shell(terminal, master):
         wait_for(lambda: len(descendants(term.pid)) >= 2, 30, "two executors")
     processes = session_processes(term.pid, app_dir)
 
-    started = time.monotonic()
-    term.send(b"\x03")
-    shown = term.expect(">>> ", timeout=15)
-    assert time.monotonic() - started < 5, shown
-    assert "KeyboardInterrupt: job 0 cancelled; its running tasks were stopped" in shown, shown
-    assert "Traceback" not in shown
+    ctrl_c_cancels_job_0(term)
 
     term.send(b"print('count =', sc.parallelize([1, 2]).count())\n")
     assert "count = 2\n" in term.expect(">>> ", timeout=60)
@@ -447,12 +442,7 @@ def test_ctrl_c_cancels_the_running_job_after_another_threads_job_ended(terminal
     term.send(b"threading.Thread(target=short_job).start(); "
               b"sc.parallelize([0], 1).map(lambda x: time.sleep(60)).collect()\n")
     term.expect("short job: 2\n")
-    started = time.monotonic()
-    term.send(b"\x03")
-    shown = term.expect(">>> ", timeout=15)
-    assert time.monotonic() - started < 5, shown
-    assert "KeyboardInterrupt: job 0 cancelled; its running tasks were stopped" in shown, shown
-    assert "Traceback" not in shown
+    ctrl_c_cancels_job_0(term)
     term.send(b"print('count =', sc.parallelize([1, 2]).count())\n")
     assert "count = 2\n" in term.expect(">>> ", timeout=60)
     term.send(b"\x04")
@@ -577,3 +567,14 @@ def test_ipython_exit_with_a_status_is_the_shell_exit_code(terminal, statement, 
     assert term.wait() == code, term.transcript[-3000:]
     assert "TypeError" not in term.transcript
     assert_all_gone(processes)
+
+
+def ctrl_c_cancels_job_0(term) -> None:
+    """Ctrl-C in ``term`` while job 0 runs: the prompt again within seconds, one line saying
+    the job was cancelled, no traceback."""
+    started = time.monotonic()
+    term.send(b"\x03")
+    shown = term.expect(">>> ", timeout=15)
+    assert time.monotonic() - started < 5, shown
+    assert "KeyboardInterrupt: job 0 cancelled; its running tasks were stopped" in shown, shown
+    assert "Traceback" not in shown
