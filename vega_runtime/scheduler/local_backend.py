@@ -233,8 +233,18 @@ class ProcessPoolBackend:
         sys.stdout.flush()
         sys.stderr.flush()
         parent_end, child_end = socket.socketpair()
-        pid = fork_holding_signals()
+        # Ctrl-C is the driver's: blocked across the fork, so that none reaches the executor
+        # before it ignores them, where the driver's handler (a shell's) would end it (a
+        # Ctrl-C at a shell's prompt as a thread's job forked the executors failed that job)
+        mask, pid = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}), -1
+        try:
+            pid = fork_holding_signals()
+        finally:
+            if pid != 0:
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         if pid == 0:  # the executor process
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             code = 0
             try:
                 parent_end.close()
