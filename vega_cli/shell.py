@@ -273,8 +273,10 @@ class CtrlC:
     def __call__(self, signum, frame) -> None:
         watch = self.watch
         if watch.main_job is None:
-            if watch.running:
-                self.ctx.cancel_all_jobs()
+            # every thread's job, as PySpark's handler (cancelAllJobs, then KeyboardInterrupt):
+            # one may have started without this watch hearing of it yet, as the status tracker
+            # has (its listener runs first)
+            self.ctx.cancel_all_jobs()
             raise KeyboardInterrupt
         first = not watch.cancel_requested
         watch.cancel_requested = True
