@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shlex
 import signal
 import sys
 import tempfile
@@ -28,7 +29,7 @@ from pyspark_outcomes import write_outcomes
 
 MODULES = ["test_rdd", "test_context", "test_join", "test_broadcast", "test_taskcontext",
            "test_statcounter", "test_worker", "test_conf", "test_rddsampler", "test_rddbarrier",
-           "test_resources"]
+           "test_resources", "test_appsubmit"]
 #: where a module of :data:`MODULES` is in ``pyspark.zip`` when not under pyspark/tests/
 MODULE_PATHS = {"test_resources": "pyspark/resource/tests/test_resources.py"}
 
@@ -40,6 +41,9 @@ _SQL = "uses Spark SQL (DataFrames), which Vega does not implement"
 _SLOTS = ("runs a barrier stage of 4 tasks, which needs 4 executor slots (PySpark's suite runs "
           "it on local[4]); Spark refuses it, as Vega does, on this suite's 1- and 2-slot masters")
 _INTERNAL = "tests a PySpark-internal module (serializers, shuffle, worker daemon, profiler)"
+_PACKAGES = ("--packages resolves Maven coordinates with Ivy, for the JVM: vega submit refuses "
+             "it, saying to ship Python modules with --py-files (the test's package is a .py "
+             "in a jar)")
 _PYSPARK_MEMORY = ("spark.executor.pyspark.memory sets RLIMIT_AS on PySpark's Python workers; "
                    "Vega's executors are the Python processes, held to vega.executor.memory "
                    "with RLIMIT_DATA (RLIMIT_AS also counts the address space threads and "
@@ -78,6 +82,9 @@ EXCLUDED = {
     # test_worker
     "test_worker.WorkerMemoryTest": _PYSPARK_MEMORY,
     "test_worker.WorkerMemoryFractionalTaskCpusTest": _PYSPARK_MEMORY,
+    # test_appsubmit (spark-submit is vega submit --pyspark-compat: ``write_spark_submit``)
+    "test_appsubmit.SparkSubmitTests.test_package_dependency": _PACKAGES,
+    "test_appsubmit.SparkSubmitTests.test_package_dependency_on_cluster": _PACKAGES,
 }
 
 _INLINE = ("Vega's 'local' master runs tasks inside the driver process (PySpark's local mode "
@@ -92,6 +99,8 @@ _REUSED = ("an executor process (local[N]'s, a cluster's) interrupts a cancelled
 EXCLUDED_IN_EXECUTORS = {
     "test_worker.WorkerTests.test_cancel_task": _REUSED,
     "test_worker.SimpleWorkerTests.test_cancel_task": _REUSED,
+    "test_appsubmit.SparkSubmitTests": "each test runs spark-submit with a --master of its own "
+                                       "(or none): they run once, in the 'local' master's run",
 }
 
 #: test ids excluded on the ``local`` master only, with the reason
@@ -129,6 +138,18 @@ TEST_SUPPORT = {
 TEST_SUPPORT_ZIP = ("userlib-0.1.zip", "userlib/__init__.py",
                     'class UserClass:\n    def hello(self):\n'
                     '        return "Hello World from inside a package!"\n')
+
+
+def write_spark_submit(spark_home: str) -> None:
+    """``$SPARK_HOME/bin/spark-submit``, which test_appsubmit runs: ``vega submit
+    --pyspark-compat`` with this interpreter, so that the scripts it submits, which import
+    pyspark, run on Vega."""
+    path = os.path.join(spark_home, "bin", "spark-submit")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as out:
+        out.write(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -m vega_cli.main submit '
+                  f'--pyspark-compat "$@"\n')
+    os.chmod(path, 0o755)
 
 
 def write_test_support(spark_home: str) -> None:
@@ -244,6 +265,7 @@ def main(zip_path: str, master: str, results_path: str, only: str = "") -> int:
     with tempfile.TemporaryDirectory(prefix="pyspark-tests-") as directory:
         spark_home = os.path.join(directory, "spark-home")
         write_test_support(spark_home)
+        write_spark_submit(spark_home)
         pyspark_shims.register(master, spark_home)
         loader = unittest.TestLoader()
         for name, module in load_modules(zip_path, directory):

@@ -260,6 +260,21 @@ def test_spark_conf_debug_string_is_sorted_and_spark_home_is_kept():
             sc.stop()
 
 
+def test_spark_context_has_pysparks_conf_attribute():
+    """sc._conf, PySpark's attribute (``sc._conf.getAll()`` is a common idiom, and
+    PySpark's test_appsubmit reads a user setting through it, SPARK-19307): the settings
+    the context was made with, user keys included; before: AttributeError."""
+    from vega_runtime.pyspark_compat import SparkConf, SparkContext
+
+    sc = SparkContext(conf=SparkConf().setMaster("local").set("spark.test_config", "1"))
+    try:
+        assert sc._conf.get("spark.test_config") == "1"
+        assert ("spark.master", "local") in sc._conf.getAll()
+        assert sorted(sc._conf.getAll()) == sorted(sc.getConf().getAll())
+    finally:
+        sc.stop()
+
+
 def test_spark_context_that_fails_to_start_is_not_left_running(tmp_path):
     """SparkContext(pyFiles=[a missing file]) raises, and is stopped, as PySpark's: the next
     SparkContext starts; before, the failed one stayed the running one, with no handle to

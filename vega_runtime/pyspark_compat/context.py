@@ -35,17 +35,18 @@ class SparkContext(Context):
                  memory_profiler_cls: Any = None):
         if conf is not None and not isinstance(conf, SparkConf):
             raise TypeError(f"conf must be a SparkConf, not {type(conf).__name__}")
-        # the Spark properties vega submit was given, under the job's own (PySpark's context
-        # loads its JVM's system properties, then its conf's)
-        self._spark_conf = SparkConf(False).setAll(spark_properties().items()).setAll(
+        #: PySpark's ``_conf`` (``sc._conf.getAll()`` is a common idiom): the Spark
+        #: properties vega submit was given, under the job's own (PySpark's context loads
+        #: its JVM's system properties, then its conf's)
+        self._conf = SparkConf(False).setAll(spark_properties().items()).setAll(
             conf.getAll() if conf is not None else ())
         if master:
-            self._spark_conf.setMaster(master)
+            self._conf.setMaster(master)
         if appName:
-            self._spark_conf.setAppName(appName)
+            self._conf.setAppName(appName)
         for key, value in (environment or {}).items():
-            self._spark_conf.set("spark.executorEnv." + key, value)
-        settings = vega_settings(self._spark_conf.getAll())
+            self._conf.set("spark.executorEnv." + key, value)
+        settings = vega_settings(self._conf.getAll())
         with SparkContext._active_lock:
             SparkContext._refuse_a_second()
             super().__init__(master=settings.pop("vega.master", None),
@@ -66,7 +67,7 @@ class SparkContext(Context):
         """pyspark's shell's ``sc`` (``vega shell --pyspark-compat``): a SparkContext made
         of Vega's settings, a settings file and listeners, as a ``Context`` takes them."""
         sc = cls.__new__(cls)
-        sc._spark_conf = SparkConf(False).setAll(spark_properties().items())
+        sc._conf = SparkConf(False).setAll(spark_properties().items())
         with SparkContext._active_lock:
             SparkContext._refuse_a_second()
             Context.__init__(sc, conf=conf, config_file=config_file, listeners=listeners)
@@ -87,7 +88,7 @@ class SparkContext(Context):
     def _set_pyspark_attributes(self, spark_home: Optional[str]) -> None:
         #: PySpark's attribute: the Spark installation named (``sparkHome``, ``spark.home``);
         #: Vega uses none
-        self.sparkHome = spark_home or self._spark_conf.get("spark.home")
+        self.sparkHome = spark_home or self._conf.get("spark.home")
         #: PySpark's attribute: the executors' environment variables (``environment`` and
         #: ``spark.executorEnv.*``) and the ``PYTHONHASHSEED`` they hash with
         self.environment = {**self.resource_plan.executor_env,
@@ -106,4 +107,4 @@ class SparkContext(Context):
 
     def getConf(self) -> SparkConf:
         """A copy of the settings this context was created with (PySpark's ``getConf``)."""
-        return SparkConf().setAll(self._spark_conf.getAll())
+        return SparkConf().setAll(self._conf.getAll())
