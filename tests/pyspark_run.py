@@ -29,7 +29,7 @@ from pyspark_outcomes import write_outcomes
 
 MODULES = ["test_rdd", "test_context", "test_join", "test_broadcast", "test_taskcontext",
            "test_statcounter", "test_worker", "test_conf", "test_rddsampler", "test_rddbarrier",
-           "test_resources", "test_appsubmit"]
+           "test_resources", "test_appsubmit", "test_profiler"]
 #: where a module of :data:`MODULES` is in ``pyspark.zip`` when not under pyspark/tests/
 MODULE_PATHS = {"test_resources": "pyspark/resource/tests/test_resources.py"}
 
@@ -82,6 +82,9 @@ EXCLUDED = {
     # test_worker
     "test_worker.WorkerMemoryTest": _PYSPARK_MEMORY,
     "test_worker.WorkerMemoryFractionalTaskCpusTest": _PYSPARK_MEMORY,
+    # test_profiler: its other two tests profile SQL UDFs
+    "test_profiler.ProfilerTests2.test_profiler_all_enabled": _SQL,
+    "test_profiler.ProfilerTests2.test_no_memory_profile_installed": _SQL,
     # test_appsubmit (spark-submit is vega submit --pyspark-compat: ``write_spark_submit``)
     "test_appsubmit.SparkSubmitTests.test_package_dependency": _PACKAGES,
     "test_appsubmit.SparkSubmitTests.test_package_dependency_on_cluster": _PACKAGES,

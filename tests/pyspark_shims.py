@@ -10,7 +10,9 @@ those names so that the modules import; it never imports the real PySpark.
   behaviour (one SparkContext per class or per test), on the master under test.
 - ``py4j.protocol.Py4JJavaError``: what PySpark raises when a job fails; Vega raises a
   ``VegaError`` (``TaskFailed``), so that is what the name means here.
-- JVM and serializer names: placeholders that fail when used.  Tests that use them are in
+- ``PySparkErrorTestUtils.check_error``: written after its documented behaviour, on
+  PySpark 4's exception API (``getCondition``, ``getMessageParameters``, ...).
+- JVM, SQL and serializer names: placeholders that fail when used.  Tests that use them are in
   ``pyspark_run.EXCLUDED`` with the reason.
 """
 
@@ -89,6 +91,27 @@ class QuietTest:
         return False
 
 
+class PySparkErrorTestUtils:
+    """``check_error``, as PySpark's documents it: the exception is a ``PySparkException``
+    with no query context (none was asked for), of the error class (condition) and message
+    parameters given."""
+
+    def check_error(self, exception, errorClass, messageParameters=None,
+                    query_context_type=None, fragment=None, matchPVals=False):
+        from vega_runtime.pyspark_compat.errors import PySparkException
+
+        self.assertIsInstance(exception, PySparkException)
+        self.assertEqual(bool(exception.getQueryContext()), query_context_type is not None)
+        self.assertEqual(errorClass, exception.getCondition())
+        actual = exception.getMessageParameters()
+        if matchPVals:
+            self.assertEqual(sorted(messageParameters), sorted(actual))
+            for key, pattern in messageParameters.items():
+                self.assertRegex(actual[key], pattern)
+        else:
+            self.assertEqual(messageParameters, actual)
+
+
 def _have(package: str) -> bool:
     return importlib.util.find_spec(package) is not None
 
@@ -136,11 +159,14 @@ def register(master: str, spark_home: str) -> None:
     _module("pyspark.testing.utils", PySparkBaseTestCase=PySparkBaseTestCase,
             PySparkTestCase=PySparkTestCase, ReusedPySparkTestCase=ReusedPySparkTestCase,
             QuietTest=QuietTest, eventually=eventually, have_numpy=_have("numpy"),
+            PySparkErrorTestUtils=PySparkErrorTestUtils,
             have_pandas=_have("pandas"), have_pyarrow=_have("pyarrow"),
             pandas_requirement_message="", pyarrow_requirement_message="",
             SPARK_HOME=spark_home)
     _module("pyspark.testing.sqlutils", SPARK_HOME=spark_home)
     _module("pyspark.shuffle")
+    _module("pyspark.memory_profiler_ext", has_memory_profiler=_have("memory_profiler"))
+    _module("pyspark.sql.functions", udf=_stand_in("udf"))
     _module("pyspark.java_gateway", launch_gateway=_stand_in("launch_gateway"))
     _module("pyspark.serializers", **{name: _stand_in(name) for name in (
         "CloudPickleSerializer", "BatchedSerializer", "CPickleSerializer", "MarshalSerializer",

@@ -36,6 +36,33 @@ def test_set_executor_env_without_one_pair_or_pairs_is_pysparks_runtime_error(ca
     assert conf.getAll() == []
 
 
+def test_errors_answer_pyspark_4s_exception_api(ctx):
+    """PySpark 4's ``PySparkException`` API (getCondition, getMessageParameters, getMessage,
+    getQueryContext, getSqlState) on Vega's errors, which are ``PySparkException`` under
+    ``--pyspark-compat``: an error PySpark raises with an error class answers with it (here
+    show_profiles() without spark.python.profile, PySpark's INCORRECT_CONF_FOR_PROFILE), a
+    failed job answers None; getErrorClass() warns it is deprecated, as PySpark 4's does.
+    Before: AttributeError for all but getErrorClass."""
+    from vega_runtime.pyspark_compat.errors import PySparkException, PythonException
+
+    with pytest.raises(PySparkRuntimeError) as raised:
+        ctx.show_profiles()
+    error = raised.value
+    assert isinstance(error, PySparkException)
+    assert (error.getCondition(), error.getMessageParameters(), error.getQueryContext(),
+            error.getSqlState()) == ("INCORRECT_CONF_FOR_PROFILE", {}, [], None)
+    assert error.getMessage() == str(error)
+    assert error.getMessage().startswith("[INCORRECT_CONF_FOR_PROFILE] ")
+    with pytest.warns(FutureWarning, match="Deprecated in 4.0.0, use getCondition instead."):
+        assert error.getErrorClass() == "INCORRECT_CONF_FOR_PROFILE"
+
+    with pytest.raises(PySparkException) as failed:
+        ctx.parallelize([0]).map(lambda x: 1 // x).collect()
+    assert (failed.value.getCondition(), failed.value.getMessageParameters(),
+            failed.value.getQueryContext()) == (None, None, [])
+    assert issubclass(PythonException, PySparkException)
+
+
 PYSPARK_JSON = {"stageId": 3, "partitionId": 1, "attemptNumber": 2, "taskAttemptId": 17,
                 "cpus": 1, "cpuAmount": "0.5",
                 "resources": {"gpu": {"name": "gpu", "addresses": ["0", "1"]}},

@@ -1,8 +1,8 @@
 """PySpark 4.3's own unit tests for the RDD API, run against Vega through ``--pyspark-compat``.
 
-The twelve test modules (test_rdd, test_context, test_join, test_broadcast, test_taskcontext,
-test_statcounter, test_worker, test_conf, test_rddsampler, test_rddbarrier,
-pyspark.resource's test_resources, and test_appsubmit, whose spark-submit is ``vega submit
+The thirteen test modules (test_rdd, test_context, test_join, test_broadcast,
+test_taskcontext, test_statcounter, test_worker, test_conf, test_rddsampler, test_rddbarrier,
+test_profiler, pyspark.resource's test_resources, and test_appsubmit, whose spark-submit is ``vega submit
 --pyspark-compat``) come from the installed PySpark's ``pyspark.zip`` at test time; ``pyspark_run.py`` runs them on one master and ``pyspark_run.EXCLUDED`` lists, with
 reasons, the tests that need the JVM, SQL, more CPUs per task or executor slots than the
 master has, or PySpark's internals.

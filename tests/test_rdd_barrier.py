@@ -81,7 +81,7 @@ def test_barrier_task_context_get_outside_a_barrier_stage_raises_as_pyspark(ctx)
         try:
             BarrierTaskContext.get()
         except PySparkRuntimeError as exc:
-            yield exc.getErrorClass()
+            yield exc.getCondition()
 
     assert ctx.parallelize([1], 1).map_partitions(get).collect() == ["NOT_IN_BARRIER_STAGE"]
     with pytest.raises(PySparkRuntimeError, match="not in a barrier stage"):

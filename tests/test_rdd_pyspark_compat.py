@@ -379,7 +379,7 @@ def test_broadcast_destroy_or_unpersist_inside_a_task_fails(ctx, method):
         try:
             getattr(shared, method)()
         except RuntimeError as exc:  # PySpark's is a RuntimeError too
-            return isinstance(exc, PySparkRuntimeError), exc.getErrorClass()
+            return isinstance(exc, PySparkRuntimeError), exc.getCondition()
 
     assert ctx.parallelize([1], 1).map(caught).collect() == [
         (True, "INVALID_BROADCAST_OPERATION")]

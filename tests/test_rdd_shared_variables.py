@@ -239,7 +239,7 @@ def test_accumulator_value_unreadable_in_tasks(ctx):
         try:
             acc.value = 5
         except RuntimeError as exc:  # PySpark's is a RuntimeError too
-            return exc.getErrorClass()
+            return exc.getCondition()
 
     assert ctx.parallelize([1], 1).map(caught).collect() == ["VALUE_NOT_ACCESSIBLE"]
 

@@ -13,10 +13,48 @@ from typing import Optional
 
 
 class VegaError(Exception):
-    """Base class of every error Vega raises on purpose."""
+    """Base class of every error Vega raises on purpose.
+
+    It is PySpark's ``PySparkException`` too (``pyspark.errors`` under
+    ``--pyspark-compat``), so it answers PySpark 4's questions: ``getCondition()`` (the error
+    class of the errors PySpark raises with one, else None), ``getMessageParameters()``,
+    ``getMessage()``, ``getQueryContext()`` (none: no SQL) and ``getSqlState()``.
+
+    >>> error = DriverOnlyError("SparkContext")
+    >>> error.getCondition(), error.getMessageParameters(), error.getQueryContext()
+    ('CONTEXT_ONLY_VALID_ON_DRIVER', {}, [])
+    >>> ConfigError("", "vega.master", "is missing").getCondition() is None
+    True
+    """
+
+    #: PySpark's error class (its "condition") for an error PySpark raises with one
+    error_class: Optional[str] = None
 
     def __reduce__(self):
         return (self.__class__, self.args)
+
+    def getCondition(self) -> Optional[str]:  # noqa: N802 - PySpark's names, to the end
+        return self.error_class or None
+
+    def getErrorClass(self) -> Optional[str]:  # noqa: N802
+        """PySpark 4 deprecates it for ``getCondition`` (which it returns), and so warns."""
+        import warnings
+
+        warnings.warn("Deprecated in 4.0.0, use getCondition instead.", FutureWarning,
+                      stacklevel=2)
+        return self.getCondition()
+
+    def getMessageParameters(self) -> Optional[dict]:  # noqa: N802
+        return {} if self.getCondition() else None
+
+    def getMessage(self) -> str:  # noqa: N802
+        return str(self)
+
+    def getQueryContext(self) -> list:  # noqa: N802
+        return []
+
+    def getSqlState(self) -> Optional[str]:  # noqa: N802
+        return None
 
 
 class ConfigError(VegaError):
@@ -238,7 +276,7 @@ class DriverOnlyError(VegaError):
     """The driver's API (actions, the Context) was used inside a task.
 
     The message starts with PySpark's error class for this mistake, which PySpark programs
-    may look for (``getErrorClass()`` returns it, as PySpark's exceptions do).
+    may look for (``getCondition()`` returns it, as PySpark's exceptions do).
     """
 
     error_class = "CONTEXT_ONLY_VALID_ON_DRIVER"
@@ -246,9 +284,6 @@ class DriverOnlyError(VegaError):
     def __init__(self, what: str):
         super().__init__(what)
         self.what = what
-
-    def getErrorClass(self) -> str:  # noqa: N802 - PySpark's name
-        return self.error_class
 
     def __str__(self) -> str:
         return (f"[{self.error_class}] {self.what} can only be used on the driver, not inside a task. "
@@ -269,9 +304,6 @@ class PySparkRuntimeError(VegaError, RuntimeError):
     def __init__(self, message: str = "", error_class: str = ""):
         super().__init__(message, error_class)
         self.message, self.error_class = message, error_class
-
-    def getErrorClass(self) -> str:  # noqa: N802 - PySpark's name
-        return self.error_class
 
     def __str__(self) -> str:
         return f"[{self.error_class}] {self.message}" if self.error_class else self.message

@@ -5,6 +5,8 @@ job (``TaskFailed``) as a PySpark program expects; the typed ones are also the b
 exception they are named after.
 """
 
+from pickle import PicklingError
+
 from vega_runtime.errors import PySparkRuntimeError, VegaError
 
 PySparkException = VegaError
@@ -34,6 +36,24 @@ class PySparkNotImplementedError(VegaError, NotImplementedError):
     pass
 
 
+class PySparkAssertionError(VegaError, AssertionError):
+    pass
+
+
+class PySparkPicklingError(VegaError, PicklingError):
+    pass
+
+
+class PySparkImportError(VegaError, ImportError):
+    pass
+
+
+class PythonException(VegaError):
+    """PySpark raises it for a Python UDF's failure (SQL, which Vega does not implement):
+    here so that programs importing it to catch it run."""
+
+
 __all__ = ["PySparkException", "PySparkValueError", "PySparkTypeError", "PySparkRuntimeError",
            "PySparkIndexError", "PySparkKeyError", "PySparkAttributeError",
-           "PySparkNotImplementedError"]
+           "PySparkNotImplementedError", "PySparkAssertionError", "PySparkPicklingError",
+           "PySparkImportError", "PythonException"]
