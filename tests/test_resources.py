@@ -8,6 +8,7 @@ import itertools
 import json
 import os
 import stat
+import time
 from decimal import Decimal
 
 import pytest
@@ -81,6 +82,44 @@ def test_discovery_runs_scripts_as_spark_does_and_says_what_is_wrong(tmp_path):
         with pytest.raises(ResourceError, match=problem):
             discover({**conf, "vega.driver.resource.gpu.discovery_script": path}, "driver")
     with pytest.raises(ResourceError, match="has no discovery script"):
+        discover({"vega.worker.resource.gpu.amount": 1}, "worker")
+
+
+def resources_file(tmp_path, entries):
+    path = tmp_path / "resources.json"
+    path.write_text(json.dumps(entries))
+    return str(path)
+
+
+def test_a_workers_resources_file_lists_its_resources_as_sparks_does(tmp_path):
+    """vega.worker.resources_file (Spark's spark.worker.resourcesFile): the resources it
+    lists for spark.worker (another component's entries are not the worker's), each at least
+    its amount; a resource it does not list is found by its discovery script."""
+    listed = resources_file(tmp_path, [
+        {"id": {"componentName": "spark.worker", "resourceName": "gpu"}, "addresses": ["0", 1]},
+        {"id": {"componentName": "spark.driver", "resourceName": "gpu"}, "addresses": ["9"]}])
+    assert discover({"vega.worker.resources_file": listed}, "worker") == {
+        "gpu": ResourceInformation("gpu", ["0", "1"])}
+    conf = {"vega.worker.resources_file": listed, "vega.worker.resource.gpu.amount": 2,
+            "vega.worker.resource.fpga.amount": 1,
+            "vega.worker.resource.fpga.discovery_script": gpus(tmp_path, "f0", name="fpga")}
+    assert discover(conf, "worker") == {"gpu": ResourceInformation("gpu", ["0", "1"]),
+                                        "fpga": ResourceInformation("fpga", ["f0"])}
+    with pytest.raises(ResourceError, match=r"is to have 3 gpu but its resources file .* "
+                                            r"lists 2: \['0', '1'\]"):
+        discover({**conf, "vega.worker.resource.gpu.amount": 3}, "worker")
+    bad = [({"id": {"componentName": "spark.worker", "resourceName": "gpu"}, "addresses": "01"},
+            "holds .* which is not an entry of a JSON array"),
+           ({"name": "gpu", "addresses": ["0"]}, "which is not an entry")]
+    for entry, problem in bad:
+        with pytest.raises(ResourceError, match=problem):
+            discover({"vega.worker.resources_file": resources_file(tmp_path, [entry])}, "worker")
+    (tmp_path / "broken.json").write_text("[{")
+    with pytest.raises(ResourceError, match="broken.json is not JSON"):
+        discover({"vega.worker.resources_file": str(tmp_path / "broken.json")}, "worker")
+    with pytest.raises(ResourceError, match="cannot read the worker's resources file .*missing"):
+        discover({"vega.worker.resources_file": str(tmp_path / "missing.json")}, "worker")
+    with pytest.raises(ResourceError, match="or list them in vega.worker.resources_file"):
         discover({"vega.worker.resource.gpu.amount": 1}, "worker")
 
 
@@ -312,6 +351,47 @@ def test_a_local_clusters_executors_get_their_workers_gpus_cores_and_environment
     # one 2-core executor per 2-core worker, each with its worker's one GPU
     assert seen == {("exec-1", 2, ("7",), "from the driver", "2"),
                     ("exec-2", 2, ("7",), "from the driver", "2")}
+
+
+def test_a_local_clusters_workers_take_the_applications_resources_file(tmp_path):
+    """PySpark's test_stage_sched sets spark.worker.resourcesFile for local-cluster's
+    workers, which take the application's spark.worker.* settings, as Spark's local
+    cluster gives them; before, the setting was ignored and the worker, with no discovery
+    script for its GPUs, did not start."""
+    from vega_runtime.pyspark_compat import SparkConf, SparkContext
+
+    listed = resources_file(tmp_path, [
+        {"id": {"componentName": "spark.worker", "resourceName": "gpu"},
+         "addresses": ["3", "5"]}])
+    conf = (SparkConf().setMaster("local-cluster[1,2,2048]")
+            .set("spark.worker.resource.gpu.amount", "2").set("spark.worker.resourcesFile", listed)
+            .set("spark.executor.resource.gpu.amount", "1").set("spark.task.resource.gpu.amount", "1"))
+    sc = SparkContext(conf=conf)
+    try:
+        held = sc.parallelize(range(4), 4).map(lambda _: (
+            time.sleep(0.2), TaskContext.get().executor_id,
+            tuple(TaskContext.get().resources()["gpu"].addresses))[1:]).collect()
+    finally:
+        sc.stop()
+    # two 1-core executors, each with one of the listed GPUs (the tasks' sleeps use both)
+    assert sorted(set(held)) in ([("exec-1", ("3",)), ("exec-2", ("5",))],
+                                 [("exec-1", ("5",)), ("exec-2", ("3",))])
+
+
+def test_a_local_cluster_whose_worker_cannot_start_fails_at_once_saying_why():
+    """A local cluster's worker that exits as it starts (here: to have a GPU it has no way
+    to find) fails the Context at once with the worker's own words; before, the driver
+    waited 60 s for executors and then told the user to start workers."""
+    from vega_runtime.deploy.local_cluster import LocalClusterFailed
+
+    started = time.monotonic()
+    with pytest.raises(LocalClusterFailed) as failed:
+        Context("local-cluster[1,1,1024]", conf={"vega.worker.resource.gpu.amount": 1})
+    assert time.monotonic() - started < 30
+    message = str(failed.value)
+    assert message.startswith("local-cluster: the worker-1 exited with code 1: ")
+    assert "the worker is to have 1 gpu (vega.worker.resource.gpu.amount) but has no " \
+           "discovery script" in message
 
 
 def test_executor_environment_reaches_local_executors():

@@ -214,6 +214,12 @@ DAEMON_SETTINGS: tuple[Setting, ...] = (
             "scratch files go as soon as it ends) is deleted once unchanged this long "
             "(Spark's spark.worker.cleanup.appDataTtl), and a job package no running "
             "application uses once unused this long.", flag="--work-dir-ttl"),
+    _worker("vega.worker.resources_file", "", parse_str, "path",
+            "A JSON file listing resources this worker has, in Spark's format (its "
+            "spark.worker.resourcesFile): [{\"id\": {\"componentName\": \"spark.worker\", "
+            "\"resourceName\": \"gpu\"}, \"addresses\": [\"0\", \"1\"]}]. A resource the "
+            "worker is to have (vega.worker.resource.NAME.amount) that the file does not list "
+            "is found by its discovery script."),
     _worker("vega.worker.heartbeat_interval", 2.0, parse_seconds, "seconds",
             "Seconds between two heartbeats to the master; keep it well below "
             "vega.worker.timeout."),

@@ -90,7 +90,8 @@ def _create_cluster_backend(ctx, spec: MasterSpec) -> Tuple[Any, Any]:
                 cluster = LocalCluster(spec, worker_memory, os.path.join(ctx.app_dir, "cluster"),
                                        secret_file, ctx._early_forkserver,
                                        {k: v for k, v in conf.items()
-                                        if k.startswith("vega.worker.resource.")})
+                                        if k.startswith(("vega.worker.resource.",
+                                                         "vega.worker.resources_file"))})
             finally:  # it reads the secret file, which goes with the app's directory on failure
                 tls.join()
             host, port = "127.0.0.1", cluster.master_port
@@ -138,7 +139,8 @@ def _create_cluster_backend(ctx, spec: MasterSpec) -> Tuple[Any, Any]:
         backend.holds_cached_blocks = ctx._blocks.holds_blocks
         if cluster is not None:
             cluster.wait_started()
-            backend.wait_for_executors(local_cluster_slots(spec, conf, backend), 60.0)
+            backend.wait_for_executors(local_cluster_slots(spec, conf, backend), 60.0,
+                                       cluster.check_running)
     except BaseException:
         if backend is not None:
             backend.stop()

@@ -7,6 +7,7 @@ Settings, by family (Spark's names map to these, ``pyspark_compat.conf``):
 - ``vega.{driver,worker,executor}.resource.NAME.amount``: whole addresses of resource NAME
   the driver, a worker or each executor has; ``...discovery_script``: the program that
   prints them as JSON, ``{"name": "gpu", "addresses": ["0", "1"]}`` (driver and worker);
+  ``vega.worker.resources_file``: a file listing a worker's (Spark's format), instead;
 - ``vega.task.resource.NAME.amount``: what each task takes of its executor's (a fraction
   up to 1, or a whole number);
 - ``vega.executor.env.VAR``: an environment variable of every executor
@@ -164,23 +165,74 @@ class ResourceInformation(Record):
 
 
 def discover(conf: Mapping[str, Any], role: str) -> Dict[str, ResourceInformation]:
-    """Run the discovery scripts of the resources ``role`` (driver or worker) is to have,
-    checking each finds at least its amount; ``{name: ResourceInformation}``."""
-    found = {}
+    """The resources ``role`` (driver or worker) has, ``{name: ResourceInformation}``, as
+    Spark's ``getOrDiscoverAllResources`` finds them: those a worker's resources file lists
+    (``vega.worker.resources_file``), then, for each other resource it is to have, what its
+    discovery script prints; each resource it is to have must have at least its amount."""
+    path = conf.get(f"vega.{role}.resources_file") or ""
+    found = read_resources_file(path, role) if path else {}
     for name, amount in resource_amounts(conf, role).items():
+        if name in found:
+            if len(found[name].addresses) < amount:
+                raise ResourceError(f"the {role} is to have {amount:g} {name} but its "
+                                    f"resources file {path} lists {len(found[name].addresses)}: "
+                                    f"{found[name].addresses}")
+            continue
         script = conf.get(f"vega.{role}.resource.{name}.discovery_script")
         if not script:
+            listed = " or list them in vega.worker.resources_file" if role == "worker" else ""
             raise ResourceError(f"the {role} is to have {amount:g} {name} "
                                 f"(vega.{role}.resource.{name}.amount) but has no discovery "
                                 f"script to find them: set vega.{role}.resource.{name}."
                                 f"discovery_script (Spark's spark.{role}.resource.{name}."
-                                "discoveryScript)")
+                                f"discoveryScript){listed}")
         info = run_discovery_script(name, script)
         if len(info.addresses) < amount:
             raise ResourceError(f"the {role} is to have {amount:g} {name} but its discovery "
                                 f"script {script} found {len(info.addresses)}: "
                                 f"{info.addresses}")
         found[name] = info
+    return found
+
+
+def read_resources_file(path: str, role: str) -> Dict[str, ResourceInformation]:
+    """The resources a resources file gives ``role``: Spark's format, a JSON array of
+    ``{"id": {"componentName": "spark.ROLE", "resourceName": NAME}, "addresses": [...]}``
+    (entries of other components are for them, and left out).
+
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile("w", suffix=".json") as fh:
+    ...     _ = fh.write('[{"id": {"componentName": "spark.worker", "resourceName": "gpu"},'
+    ...                  ' "addresses": ["0", 1]}, {"id": {"componentName": "spark.driver",'
+    ...                  ' "resourceName": "fpga"}, "addresses": ["f"]}]')
+    ...     fh.flush()
+    ...     read_resources_file(fh.name, "worker")
+    {'gpu': ResourceInformation(name='gpu', addresses=['0', '1'])}
+    """
+    shape = (f'a JSON array of {{"id": {{"componentName": "spark.{role}", "resourceName": '
+             f'NAME}}, "addresses": [...]}}')
+    try:
+        with open(path, encoding="utf-8") as fh:
+            entries = json.load(fh)
+    except OSError as exc:
+        raise ResourceError(f"cannot read the {role}'s resources file {path}: "
+                            f"{exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise ResourceError(f"the {role}'s resources file {path} is not JSON ({exc}): "
+                            f"write {shape}") from None
+    found = {}
+    for entry in entries if isinstance(entries, list) else [None]:
+        ident = entry.get("id") if isinstance(entry, dict) else None
+        addresses = entry.get("addresses") if isinstance(entry, dict) else None
+        if not (isinstance(ident, dict) and isinstance(ident.get("componentName"), str)
+                and isinstance(ident.get("resourceName"), str)
+                and isinstance(addresses, list)
+                and all(isinstance(a, (str, int)) for a in addresses)):
+            raise ResourceError(f"the {role}'s resources file {path} holds {entry!r}, which is "
+                                f"not an entry of {shape}")
+        if ident["componentName"] == f"spark.{role}":
+            name = ident["resourceName"]
+            found[name] = ResourceInformation(name, [str(a) for a in addresses])
     return found
 
 

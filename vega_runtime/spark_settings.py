@@ -68,6 +68,7 @@ SPARK_TO_VEGA = {
     "spark.archives": ("vega.archives", _same),
     "spark.driver.host": ("vega.driver.host", _same),
     "spark.driver.bindAddress": ("vega.driver.bind", _same),
+    "spark.worker.resourcesFile": ("vega.worker.resources_file", _same),
     "spark.executor.heartbeatInterval": ("vega.executor.heartbeat_interval", _seconds),
     "spark.network.timeout": ("vega.executor.timeout", _seconds),
     "spark.scheduler.mode": ("vega.scheduler.job_mode", _same),

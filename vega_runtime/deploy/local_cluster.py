@@ -67,7 +67,9 @@ class LocalClusterFailed(VegaError):
         self.what, self.log_path, self.tail = what, log_path, tail
 
     def __str__(self) -> str:
-        return f"local-cluster: {self.what} (log: {self.log_path}): {self.tail}"
+        # the log goes with the application's directory when the Context fails to start
+        kept = f" (log: {self.log_path})" if os.path.exists(self.log_path) else ""
+        return f"local-cluster: {self.what}{kept}: {self.tail}"
 
 
 def start_forkserver() -> ForkServer:
@@ -268,6 +270,14 @@ class LocalCluster:
         self.processes.append(proc)
         self.names.append(name)
         self.log_paths.append(log_path)
+
+    def check_running(self) -> None:
+        """Raise ``LocalClusterFailed`` for a daemon that has exited (a worker that could not
+        start, say for want of the resources it was to have), with the end of its log."""
+        for proc, name, log_path in list(zip(self.processes, self.names, self.log_paths)):
+            if proc.poll() is not None:
+                raise LocalClusterFailed(f"the {name} exited with code {proc.returncode}",
+                                         log_path, _tail(log_path))
 
     def _wait_ready(self, path: str, index: int) -> dict:
         proc, name, log_path = self.processes[index], self.names[index], self.log_paths[index]

@@ -55,6 +55,9 @@ ALLOCATION_INTERVAL = 0.1
 #: A released executor still connected after this long (its master did not know it) is
 #: told to stop by the driver itself.
 RELEASE_GRACE = 10.0
+#: How often ``wait_for_executors`` asks whether they can still come (a local cluster's
+#: daemons still running).
+CHECK_INTERVAL = 0.05
 
 
 class _RemoteExecutor:
@@ -453,18 +456,24 @@ class ClusterBackend:
         return [ExecutorStatus("driver", self.driver_host, self.server.port, 0, caches=False),
                 *(slot.status(slot.handle.shuffle_port) for slot in slots)]
 
-    def wait_for_executors(self, count: int, timeout: float) -> None:
+    def wait_for_executors(self, count: int, timeout: float,
+                           check: Optional[Callable[[], None]] = None) -> None:
+        """Wait until ``count`` executors have registered; ``check``, if given, runs every
+        ``CHECK_INTERVAL`` seconds meanwhile and raises what keeps them from coming (a local
+        cluster's daemon that exited), which is raised here at once."""
         deadline = time.monotonic() + timeout
         with self.lock:
             while len(self.pool) < count:
                 if self._no_master_error() is not None:
                     raise self._no_master_error()
+                if check is not None:
+                    check()
                 left = deadline - time.monotonic()
                 if left <= 0:
                     said = self.waiting_reason if self._told_waiting else ""
                     raise NoExecutors(timeout, f"{len(self.pool)} of {count} executors "
                                                f"registered" + (f"; {said}" if said else ""))
-                self._executor_seen.wait(left)
+                self._executor_seen.wait(left if check is None else min(left, CHECK_INTERVAL))
         self.starting = False
 
     def launch(self, tasks: List[TaskLaunch]) -> None:
