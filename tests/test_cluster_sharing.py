@@ -392,6 +392,21 @@ def test_local_cluster_workers_hold_an_executor_per_core_unless_told_otherwise(f
         "executors less")
 
 
+def test_a_local_cluster_whose_memory_idles_cores_says_so(fresh_ctx, caplog):
+    """local-cluster[1,2,1024] (Spark's tests' M): Spark's one executor per worker runs 2
+    tasks at once in its 1 GiB; Vega's executors run one task each, and 1024 MiB holds one of
+    1 GiB, so one core runs tasks, which the Context now says, with what to do."""
+    with caplog.at_level("WARNING", logger="vega_runtime.context_backend"):
+        ctx = fresh_ctx(master="local-cluster[1,2,1024]")
+    assert ctx.parallelize(range(4), 4).sum() == 6
+    assert [r.getMessage() for r in caplog.records if r.name == "vega_runtime.context_backend"] \
+        == ["local-cluster[1,2,1024]: each worker's 1024 MiB holds 1 executor of "
+            "vega.executor.memory (1024 MiB), so tasks run on 1 of its 2 cores, where Spark's "
+            "one executor would run 2 at once: give the executors less memory "
+            "(--executor-memory 512m, spark.executor.memory) or the workers more (M of "
+            "local-cluster[W,C,M], in MiB)"]
+
+
 def test_an_executor_lost_with_tasks_sent_ahead_names_only_the_one_it_was_running(fresh_ctx):
     """Tasks sent ahead wait in the executor's inbox behind the hog 0.3: the loss names 0.3
     as the task it was running, the documented sentence (it said 'while running task 0.3,

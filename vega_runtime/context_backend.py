@@ -75,6 +75,9 @@ def _create_cluster_backend(ctx, spec: MasterSpec) -> Tuple[Any, Any]:
     try:  # whatever stops the start (Ctrl-C too) stops what it started
         if spec.kind == "local-cluster":
             worker_memory = local_cluster_worker_memory(spec, conf)  # refused: nothing started
+            idle = local_cluster_idle_cores(spec, conf)
+            if idle:
+                log.warning("%s", idle)
             secret_file = os.path.join(ctx.app_dir, "cluster-secret")
             # this driver's TLS (~60 ms: ssl, cryptography, its leaf) is made while the
             # cluster starts, which leaves it idle, rather than when it first connects to
@@ -195,6 +198,36 @@ def local_cluster_worker_memory(spec: MasterSpec, conf: "Config") -> str:
                           f"{parse_size(spec.memory) // 2**20} MiB: give the workers more memory "
                           f"(M of local-cluster[W,C,M], in MiB) or the executors less")
     return spec.memory
+
+
+def local_cluster_idle_cores(spec: MasterSpec, conf: "Config") -> str:
+    """What to say when the memory M of ``local-cluster[W,C,M]`` holds fewer executors of
+    ``vega.executor.memory`` than its workers have cores for (Spark's one executor per worker
+    would run C tasks at once in it; Vega's executors run one each), else "".
+
+    >>> from .master_url import parse_master
+    >>> conf = {"vega.executor.memory": 2**30, "vega.task.cpus": 1}
+    >>> print(local_cluster_idle_cores(parse_master("local-cluster[1,4,1024]"), conf))
+    local-cluster[1,4,1024]: each worker's 1024 MiB holds 1 executor of vega.executor.memory (1024 MiB), so tasks run on 1 of its 4 cores, where Spark's one executor would run 4 at once: give the executors less memory (--executor-memory 256m, spark.executor.memory) or the workers more (M of local-cluster[W,C,M], in MiB)
+    >>> local_cluster_idle_cores(parse_master("local-cluster[1,4,4096]"), conf)
+    ''
+    """
+    from .config import parse_size
+    from .resources import executor_cores
+
+    if not spec.memory:
+        return ""
+    memory, executor = parse_size(spec.memory), conf["vega.executor.memory"]
+    per_executor = executor_cores(conf["vega.task.cpus"])
+    wanted, fits = spec.cores // per_executor, memory // executor
+    if fits >= wanted:
+        return ""
+    return (f"{spec.url}: each worker's {memory // 2**20} MiB holds {fits} executor"
+            f"{'s' if fits != 1 else ''} of vega.executor.memory ({executor // 2**20} MiB), so "
+            f"tasks run on {fits * per_executor} of its {spec.cores} cores, where Spark's one "
+            f"executor would run {wanted} at once: give the executors less memory "
+            f"(--executor-memory {memory // wanted // 2**20}m, spark.executor.memory) or the "
+            f"workers more (M of local-cluster[W,C,M], in MiB)")
 
 
 def local_cluster_slots(spec: MasterSpec, conf: "Config", backend) -> int:
