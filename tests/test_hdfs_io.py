@@ -1,5 +1,6 @@
 """Inputs and outputs on HDFS, through the WebHDFS test server (no NameNode can be installed here)."""
 
+import hashlib
 import os
 import socket
 from operator import add
@@ -162,6 +163,34 @@ def test_a_failed_save_leaves_nothing_on_hdfs(hdfs, hctx):
     target = f"{hdfs.url}/failed-{os.getpid()}-{hctx.master[:5]}"
     with pytest.raises(VegaError):
         hctx.parallelize(range(4), 2).map(lambda x: 1 // (x - 3)).save_as_text_file(target)
+    assert not os.path.exists(hdfs.root / target.rsplit("/", 1)[1])
+
+
+def test_a_failed_save_waits_for_its_killed_tasks_before_removing_its_output(hdfs, hctx,
+                                                                           tmp_path):
+    """A task still writing when its job fails has ended (killed) before the failed save
+    removes the output, and nothing is left: a write in flight then would make the
+    directories its part file is in again (an HDFS CREATE makes them), as CI once saw:
+    partition 0's write was in flight as partition 1 failed, and the target directory was
+    back.  Here partition 0 is busy in C code for about a second, where its kill waits;
+    before, the save raised at once, while it ran on (its ``finally`` had not run)."""
+    target = f"{hdfs.url}/killed-{os.getpid()}-{tag(hctx)}"
+    ended = tmp_path / "ended"
+
+    def write_then_hash(index, rows):
+        if index == 1:
+            raise ValueError("this partition fails")
+        try:
+            yield from (f"row {i}" for i in range(5000))  # a first block: the upload started
+            hashlib.pbkdf2_hmac("sha256", b"vega", b"salt", 4_000_000)  # ~1 s in C
+            yield "last"
+        finally:
+            ended.write_text("killed, or done")
+
+    with pytest.raises(VegaError):
+        hctx.parallelize(range(2), 2).map_partitions_with_index(write_then_hash) \
+            .save_as_text_file(target)
+    assert ended.exists()
     assert not os.path.exists(hdfs.root / target.rsplit("/", 1)[1])
 
 

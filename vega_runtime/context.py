@@ -716,7 +716,10 @@ class Context(JobControl, FileShipping, Persistence, Profiles, EventLogs):
             self.run_partitions(rdd, save)
             outputs.commit_output(target)
         except BaseException:  # a failed job or commit: no half-written output stays
-            outputs.abort_output(target)
+            try:  # once no killed task of it still writes
+                self._runner.wait_for_killed_tasks(KILLED_TASKS_WAIT)
+            finally:
+                outputs.abort_output(target)
             raise
 
     def _on_task_output(self, task_id: int, executor_id: str, host: str, stream: str,
@@ -765,6 +768,9 @@ def _plain(value: Any) -> Any:
 
 #: how often a Context with dynamic allocation takes in executor events between jobs
 IDLE_EVENTS_INTERVAL = 0.5
+#: how long a failed save waits for its killed tasks to end before it removes its output
+#: (``local[N]`` ends an executor whose killed task runs on after 3 s: ``KILL_GRACE``)
+KILLED_TASKS_WAIT = 10.0
 
 
 def _catch_up_while_idle(context_ref, stopped: threading.Event) -> None:

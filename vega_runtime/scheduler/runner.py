@@ -135,6 +135,9 @@ class JobRunner(TaskEvents):
         self._payloads: Dict[tuple, bytes] = {}
         self._tasks: Dict[int, TaskSpec] = {}
         self._running_on: Dict[int, str] = {}  # task_id -> executor_id, once started
+        #: started tasks killed whose end has not been heard yet: task_id -> executor_id
+        #: (``wait_for_killed_tasks``)
+        self._killed: Dict[int, str] = {}
         self._stage_tasks: Dict[int, int] = {}  # stage_id -> tasks of its running attempt
         self._under_replicated: set = set()  # RDDs a block of which had fewer copies than asked
         #: ``profiler_of(rdd_id)``: the profiler shipped with a stage computing that RDD
@@ -223,6 +226,17 @@ class JobRunner(TaskEvents):
         if deadline is not None:
             return dict(zip(partitions, job.outcome.results))
         return job.outcome.results
+
+    def wait_for_killed_tasks(self, timeout: float) -> None:
+        """Return once every task killed so far that had started has ended (reported its
+        end, or was lost with its executor), or after ``timeout`` seconds, leading the loop
+        meanwhile when no other thread does.  A failed save waits for them before it removes
+        its output: a task still writing would make it again (an HDFS CREATE makes the
+        directories a file is in), as a killed task's upload ends."""
+        killed = set(self._killed)
+        deadline = time.monotonic() + timeout
+        self._await(lambda: not any(task_id in self._killed for task_id in killed)
+                    or time.monotonic() >= deadline)
 
     def _abandon(self, job: ActiveJob, interrupt: BaseException) -> None:
         """Its thread was interrupted (Ctrl-C, a signal's ``DriverExit``) while another led

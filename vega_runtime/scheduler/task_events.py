@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 class TaskEvents:
     """Needs ``backend``, ``dag``, ``listener``, ``blocks``, ``barrier``, ``speculation``,
     ``clock``, ``settings``, ``merge_accumulators``, ``added_files``, ``profiler_of``,
-    ``jobs`` (active jobs by id: ``ActiveJob``), ``_tasks``, ``_running_on``,
+    ``jobs`` (active jobs by id: ``ActiveJob``), ``_tasks``, ``_running_on``, ``_killed``,
     ``_stage_tasks``, ``_payloads``, ``_under_replicated``, and ``_job_ended(job_id, outcome)``."""
 
     # -- events -> DAG -----------------------------------------------------------
@@ -60,6 +60,8 @@ class TaskEvents:
         executor was lost with its worker (``caused_by_app``: Spark's rule), those waiting
         behind it on the executor never count."""
         running = [self._tasks[t] for t in event.task_ids if t in self._tasks]
+        for task_id in [t for t, on in self._killed.items() if on == event.executor_id]:
+            del self._killed[task_id]  # gone with it
         if event.released:
             sentence = event.reason
         else:
@@ -118,6 +120,7 @@ class TaskEvents:
 
     def _task_finished(self, event: TaskFinishedEvent) -> list:
         finished = event.finished
+        self._killed.pop(finished.task_id, None)
         self.blocks.added(event.executor_id, finished.blocks_added)
         self.blocks.removed(event.executor_id, finished.blocks_dropped)
         for rdd_id, partition, level, data in finished.replicas:
@@ -234,6 +237,8 @@ class TaskEvents:
                     self._apply(self.dag.abort_stage(action.stage.stage_id, exc))
             elif isinstance(action, KillTasks):
                 for task_id in action.task_ids:
+                    if task_id in self._running_on:
+                        self._killed[task_id] = self._running_on[task_id]
                     spec = self._tasks.pop(task_id, None)
                     if spec is not None and action.reason:
                         self._attempt_killed(spec, action.reason)
