@@ -713,13 +713,13 @@ class Context(JobControl, FileShipping, Persistence, Profiles, EventLogs):
             outputs.write_part(target, tc.partition, tc.attempt, iter(records), write, suffix)
 
         try:
-            self.run_partitions(rdd, save)
+            try:
+                self.run_partitions(rdd, save)
+            finally:  # no task it killed (a failed job's, a speculative copy) still writes
+                self._runner.wait_for_killed_tasks(KILLED_TASKS_WAIT)
             outputs.commit_output(target)
         except BaseException:  # a failed job or commit: no half-written output stays
-            try:  # once no killed task of it still writes
-                self._runner.wait_for_killed_tasks(KILLED_TASKS_WAIT)
-            finally:
-                outputs.abort_output(target)
+            outputs.abort_output(target)
             raise
 
     def _on_task_output(self, task_id: int, executor_id: str, host: str, stream: str,
@@ -768,8 +768,8 @@ def _plain(value: Any) -> Any:
 
 #: how often a Context with dynamic allocation takes in executor events between jobs
 IDLE_EVENTS_INTERVAL = 0.5
-#: how long a failed save waits for its killed tasks to end before it removes its output
-#: (``local[N]`` ends an executor whose killed task runs on after 3 s: ``KILL_GRACE``)
+#: how long a save waits for the tasks it killed to end before it commits or removes its
+#: output (``local[N]`` ends an executor whose killed task runs on after 3 s: ``KILL_GRACE``)
 KILLED_TASKS_WAIT = 10.0
 
 
