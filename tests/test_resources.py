@@ -114,6 +114,8 @@ def test_a_workers_resources_file_lists_its_resources_as_sparks_does(tmp_path):
     for entry, problem in bad:
         with pytest.raises(ResourceError, match=problem):
             discover({"vega.worker.resources_file": resources_file(tmp_path, [entry])}, "worker")
+    with pytest.raises(ResourceError, match="holds a JSON dict, not a JSON array of"):
+        discover({"vega.worker.resources_file": resources_file(tmp_path, bad[0][0])}, "worker")
     (tmp_path / "broken.json").write_text("[{")
     with pytest.raises(ResourceError, match="broken.json is not JSON"):
         discover({"vega.worker.resources_file": str(tmp_path / "broken.json")}, "worker")

@@ -220,8 +220,11 @@ def read_resources_file(path: str, role: str) -> Dict[str, ResourceInformation]:
     except ValueError as exc:
         raise ResourceError(f"the {role}'s resources file {path} is not JSON ({exc}): "
                             f"write {shape}") from None
+    if not isinstance(entries, list):
+        raise ResourceError(f"the {role}'s resources file {path} holds a JSON "
+                            f"{type(entries).__name__}, not {shape}")
     found = {}
-    for entry in entries if isinstance(entries, list) else [None]:
+    for entry in entries:
         ident = entry.get("id") if isinstance(entry, dict) else None
         addresses = entry.get("addresses") if isinstance(entry, dict) else None
         if not (isinstance(ident, dict) and isinstance(ident.get("componentName"), str)
