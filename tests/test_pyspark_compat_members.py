@@ -63,6 +63,53 @@ def test_errors_answer_pyspark_4s_exception_api(ctx):
     assert issubclass(PythonException, PySparkException)
 
 
+def test_spark_session_conf_answers_as_pysparks_runtime_config():
+    """spark.conf (PySpark's RuntimeConfig), what a notebook's boilerplate uses
+    (spark.conf.set("spark.sql.shuffle.partitions", 8)): as PySpark 4.3 answered the same
+    calls, run against it: the application's properties, keys set at run time (as strings:
+    True is 'true'), PySpark's SQL_CONF_NOT_FOUND, CANNOT_MODIFY_CONFIG for a setting the
+    application uses and NOT_EXPECTED_TYPE; before, AttributeError: no attribute 'conf'."""
+    from vega_runtime.pyspark_compat.errors import (AnalysisException, PySparkTypeError,
+                                                    SparkNoSuchElementException)
+    from vega_runtime.pyspark_compat.sql import SparkSession
+
+    spark = (SparkSession.builder.master("local").appName("rc")
+             .config("spark.myapp.flag", "on").getOrCreate())
+    try:
+        conf = spark.conf
+        # (this module's Context may be the one running: the session is then on it, and
+        # the builder's settings Vega does not use go to its conf, as in PySpark)
+        assert (conf.get("spark.myapp.flag"), conf.get("spark.app.name"),
+                conf.get("spark.executor.memory", "dflt")) == (
+            "on", spark.sparkContext.appName, "dflt")
+        with pytest.raises(SparkNoSuchElementException) as missing:
+            conf.get("my_key")
+        assert (missing.value.getCondition(), missing.value.getMessageParameters(),
+                str(missing.value)) == ("SQL_CONF_NOT_FOUND", {"sqlConf": '"my_key"'},
+                                        '[SQL_CONF_NOT_FOUND] The SQL config "my_key" cannot be '
+                                        "found. Please verify that the config exists.")
+        conf.set("key1", "value1")
+        conf.set("key2", 5)
+        conf.set("key3", True)
+        assert (conf.get("key1"), conf.get("key2"), conf.get("key3"),
+                conf.isModifiable("key1")) == ("value1", "5", "true", False)
+        for change in (lambda: conf.set("spark.executor.memory", "2g"),
+                       lambda: conf.unset("spark.executor.memory")):
+            with pytest.raises(AnalysisException) as refused:
+                change()
+            assert (refused.value.getCondition(), refused.value.getMessageParameters()[
+                "key"]) == ("CANNOT_MODIFY_CONFIG", '"spark.executor.memory"')
+        conf.unset("key1")
+        assert conf.get("key1", None) is None
+        assert spark.conf.getAll["key2"] == "5" and spark.conf.getAll["spark.myapp.flag"] == "on"
+        with pytest.raises(PySparkTypeError) as wrong:
+            conf.get(5)
+        assert (wrong.value.getCondition(), wrong.value.getMessageParameters()) == (
+            "NOT_EXPECTED_TYPE", {"arg_name": "key", "expected_type": "str", "arg_type": "int"})
+    finally:
+        spark.stop()
+
+
 PYSPARK_JSON = {"stageId": 3, "partitionId": 1, "attemptNumber": 2, "taskAttemptId": 17,
                 "cpus": 1, "cpuAmount": "0.5",
                 "resources": {"gpu": {"name": "gpu", "addresses": ["0", "1"]}},

@@ -191,6 +191,15 @@ def translate(pairs: Iterable[Tuple[str, object]]) -> Tuple[Dict[str, object], L
     return settings, ignored
 
 
+def is_used(key: str) -> bool:
+    """Whether Vega uses the Spark setting ``key`` (it has a Vega name).
+
+    >>> is_used("spark.executor.memory"), is_used("spark.sql.shuffle.partitions")
+    (True, False)
+    """
+    return key in SPARK_TO_VEGA or family_key(key) is not None or key == "spark.eventLog.enabled"
+
+
 def family_key(key: str) -> Optional[str]:
     """Vega's name of a Spark setting with a name inside: custom resources
     (``spark.executor.resource.gpu.discoveryScript``) and executor environment variables

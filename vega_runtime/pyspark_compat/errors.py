@@ -6,54 +6,85 @@ exception they are named after.
 """
 
 from pickle import PicklingError
+from typing import Dict, Optional
 
 from vega_runtime.errors import PySparkRuntimeError, VegaError
 
 PySparkException = VegaError
 
 
-class PySparkValueError(VegaError, ValueError):
+class _Conditioned(VegaError):
+    """A PySpark error as PySpark's constructor takes one: a message, PySpark's error
+    class (its condition) and the message's parameters."""
+
+    def __init__(self, message: str = "", errorClass: Optional[str] = None,  # noqa: N803
+                 messageParameters: Optional[Dict[str, str]] = None):  # noqa: N803
+        super().__init__(message, errorClass, messageParameters)
+        self.message, self.error_class = message, errorClass
+        self.message_parameters = messageParameters
+
+    def getMessageParameters(self) -> Optional[dict]:  # noqa: N802 - PySpark's name
+        if self.message_parameters is not None:
+            return dict(self.message_parameters)
+        return super().getMessageParameters()
+
+    def __str__(self) -> str:
+        return f"[{self.error_class}] {self.message}" if self.error_class else self.message
+
+
+class PySparkValueError(_Conditioned, ValueError):
     pass
 
 
-class PySparkTypeError(VegaError, TypeError):
+class PySparkTypeError(_Conditioned, TypeError):
     pass
 
 
-class PySparkIndexError(VegaError, IndexError):
+class PySparkIndexError(_Conditioned, IndexError):
     pass
 
 
-class PySparkKeyError(VegaError, KeyError):
+class PySparkKeyError(_Conditioned, KeyError):
     pass
 
 
-class PySparkAttributeError(VegaError, AttributeError):
+class PySparkAttributeError(_Conditioned, AttributeError):
     pass
 
 
-class PySparkNotImplementedError(VegaError, NotImplementedError):
+class PySparkNotImplementedError(_Conditioned, NotImplementedError):
     pass
 
 
-class PySparkAssertionError(VegaError, AssertionError):
+class PySparkAssertionError(_Conditioned, AssertionError):
     pass
 
 
-class PySparkPicklingError(VegaError, PicklingError):
+class PySparkPicklingError(_Conditioned, PicklingError):
     pass
 
 
-class PySparkImportError(VegaError, ImportError):
+class PySparkImportError(_Conditioned, ImportError):
     pass
 
 
-class PythonException(VegaError):
+class PythonException(_Conditioned):
     """PySpark raises it for a Python UDF's failure (SQL, which Vega does not implement):
     here so that programs importing it to catch it run."""
+
+
+class AnalysisException(_Conditioned):
+    """``spark.conf.set`` of a Spark setting the running application uses
+    (``CANNOT_MODIFY_CONFIG``, as PySpark's for a core setting)."""
+
+
+class SparkNoSuchElementException(_Conditioned):
+    """``spark.conf.get`` of a key that is not set, without a default
+    (``SQL_CONF_NOT_FOUND``, as PySpark's)."""
 
 
 __all__ = ["PySparkException", "PySparkValueError", "PySparkTypeError", "PySparkRuntimeError",
            "PySparkIndexError", "PySparkKeyError", "PySparkAttributeError",
            "PySparkNotImplementedError", "PySparkAssertionError", "PySparkPicklingError",
-           "PySparkImportError", "PythonException"]
+           "PySparkImportError", "PythonException", "AnalysisException",
+           "SparkNoSuchElementException"]

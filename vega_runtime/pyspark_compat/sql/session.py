@@ -5,8 +5,10 @@ from __future__ import annotations
 import threading
 from typing import Any, Dict, Optional
 
+from ...spark_settings import is_used, spark_properties
 from ..conf import SparkConf
 from ..context import SparkContext
+from .conf import RuntimeConfig
 
 
 class Row(tuple):
@@ -104,13 +106,19 @@ class SparkSession:
             return self
 
         def getOrCreate(self) -> "SparkSession":
+            """The running session (a new one on a new or the running context), with the
+            builder's keys Vega does not use in its ``conf``: as PySpark's, which gives an
+            existing session only its runtime settings."""
             with SparkSession._lock:
                 session = SparkSession._active
                 if session is None or session.sparkContext._stopped:
                     conf = SparkConf().setAll(self._conf.items())
                     session = SparkSession(SparkContext.getOrCreate(conf))
                     SparkSession._active = session
-                return session
+            for key, value in self._conf.items():
+                if not is_used(key):
+                    session.conf.set(key, value)
+            return session
 
     class _BuilderDescriptor:
         def __get__(self, instance, owner) -> "SparkSession.Builder":
@@ -120,10 +128,22 @@ class SparkSession:
 
     def __init__(self, sparkContext: SparkContext):
         self._sc = sparkContext
+        self._conf: Optional[RuntimeConfig] = None
 
     @property
     def sparkContext(self) -> SparkContext:
         return self._sc
+
+    @property
+    def conf(self) -> RuntimeConfig:
+        """The session's runtime configuration (``spark.conf.get``, ``set``): the
+        application's Spark properties to begin with."""
+        if self._conf is None:
+            spark_conf = getattr(self._sc, "_conf", None)  # a SparkContext's (a Context's: none)
+            self._conf = RuntimeConfig(dict(spark_conf.getAll()) if spark_conf is not None else {
+                **spark_properties(), "spark.master": self._sc.master,
+                "spark.app.name": self._sc.app_name})
+        return self._conf
 
     @property
     def version(self) -> str:
