@@ -139,3 +139,59 @@ def test_a_forgotten_cluster_mode_driver_takes_its_package_with_it(tmp_path):
         # each ended)
         wait_for(lambda: kept()[0] == [] and len(kept()[1]) == 1, 30,
                  f"old packages to go: {kept()}")
+
+
+def test_a_long_lived_applications_skipped_stages_cost_its_master_nothing_once_retained(
+        tmp_path):
+    """A Context that counts a shuffled RDD again and again (a service, a notebook left
+    running) skips the map stage in every job after the first: the stage is in the job's
+    graph but never submitted.  The master's replay of the application (its pages, polled
+    while it runs) kept the graph info of every such stage for good, as only a submitted
+    stage's retention dropped it: 2.8 KB a job beyond the 1000 jobs retained (a real master
+    polled over 6000 such jobs grew by 15 MB; flat without skipped stages).  Read from where
+    its last read stopped, 1000 more jobs now add 0.13 KB a job (its tables' first
+    growth; nothing over the 1000 after)."""
+    import gc
+    import tracemalloc
+
+    from vega_runtime import Context
+    from vega_runtime.config import Config
+    from vega_runtime.deploy.app_events import RETAINED_JOBS
+    from vega_runtime.deploy.master import Master
+    from vega_runtime.deploy.spark_api import SparkApi
+
+    events = tmp_path / "events"
+    with Context("local", app_name="recount", conf={"vega.eventlog.dir": str(events)}) as ctx:
+        pairs = ctx.parallelize(range(6), 2).map(lambda x: (x % 2, x)) \
+            .reduce_by_key(lambda a, b: a + b)
+        for _ in range(RETAINED_JOBS + 1100):
+            assert pairs.count() == 2
+        app = ctx.application_id
+    log = events / f"{app}.jsonl"
+    lines = log.read_bytes().splitlines(keepends=True)
+    ends = [n for n, line in enumerate(lines) if json.loads(line)["event"] == "JobEnd"]
+    log.write_bytes(b"".join(lines[:ends[RETAINED_JOBS + 100] + 1]))  # still running
+    master = Master(Config.load(environ={}, cli={
+        "vega.master.host": "127.0.0.1", "vega.master.port": 0,
+        "vega.master.work_dir": str(tmp_path / "master"), "vega.eventlog.dir": str(events)}),
+        None)
+    try:
+        api = SparkApi(master)
+        path = f"/api/v1/applications/{app}/stages"
+        tracemalloc.start()  # from before the first read: what retention frees counts
+        try:
+            assert len(api.get(path, "")[1]) == 1000  # retention full: 1000 stage attempts
+            gc.collect()
+            kept = tracemalloc.get_traced_memory()[0]
+            log.write_bytes(b"".join(lines))  # 1000 jobs more, read from where it stopped
+            assert len(api.get(path, "")[1]) == 1000
+            gc.collect()
+            grown = tracemalloc.get_traced_memory()[0] - kept
+        finally:
+            tracemalloc.stop()
+        code, jobs = api.get(f"/api/v1/applications/{app}/jobs", "")
+        assert code == 200 and [j["jobId"] for j in jobs[:1]] == [RETAINED_JOBS + 1099]
+        assert len(jobs) == RETAINED_JOBS and jobs[0]["numSkippedStages"] == 1
+        assert grown < 200_000, f"{grown / 1000:.0f} bytes a job (kept {kept} bytes)"
+    finally:
+        master.stop()
