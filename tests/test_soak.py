@@ -19,6 +19,7 @@ import gc
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tracemalloc
@@ -341,3 +342,38 @@ def test_a_master_and_worker_serving_applications_of_every_kind_hold_no_more(tmp
     assert after == before
     assert before["fork server"] == [[]] and before["master"]["children"] == []
     assert all(kb <= 256 * rounds for kb in growth.values()), growth
+
+
+def test_a_worker_whose_fork_server_died_reaps_it_and_forks_executors_again(tmp_path):
+    """A worker forks its executors from a fork server, its one long-lived child.  When
+    that died (the OOM killer's pick, an operator's kill), the worker left it a zombie for
+    the rest of its life and started every later executor as a new interpreter (slower to
+    start, its imports not shared).  It now reaps the dead one at the next launch, starts
+    a new fork server and forks that executor from it."""
+    job = write_job(tmp_path, "parent.py", """
+        import os
+        from vega_runtime import Context
+
+        def parent(_):
+            with open(f"/proc/{os.getppid()}/cmdline", "rb") as fh:
+                return b"vega_runtime.forkserver" in fh.read()
+
+        with Context(app_name="parent") as ctx:
+            print("RESULT", ctx.parallelize([0], 1).map(parent).collect())
+    """)
+    with master_and_worker(tmp_path / "cluster") as cluster:
+        def submit():
+            done = vega("submit", "--master", cluster["url"], job, env=cluster["env"])
+            assert done.returncode == 0, done.stderr
+            return done.stdout
+
+        assert "RESULT [True]" in submit()
+        [forkserver] = children(cluster["worker_pid"])
+        os.kill(forkserver, signal.SIGKILL)
+        wait_for(lambda: proc_state(forkserver) == "Z", 30, "the fork server to die")
+        assert "RESULT [True]" in submit()
+        wait_for(lambda: not processes_matching("executor_main", str(cluster["home"])), 30,
+                 "the application's executor to end")  # and its launch's thread with it
+        [new] = children(cluster["worker_pid"])
+        assert new != forkserver and proc_state(new) in ("S", "R")
+        assert "vega_runtime.forkserver" in cmdline(new)
