@@ -312,11 +312,12 @@ def start_job_in_thread(ctx, group: Optional[str], description: str, action,
 
 
 @contextlib.contextmanager
-def master_and_worker(home, settings: str = ""):
+def master_and_worker(home, settings: str = "", worker_args=()):
     """A real master (``vega master``, its ``--config`` the YAML ``settings``, its event log
-    dir ``home/events``) and a 1-core worker on loopback, with a secret, in ``home``; yields
-    ``{url, env, webui_port, ca_file, home}``.  ``env`` (for ``vega`` commands) sets TMPDIR
-    to ``home/tmp``: a driver a test kills with SIGKILL leaves its scratch directory there."""
+    dir ``home/events``) and a 1-core worker (``vega worker ... WORKER_ARGS``) on loopback,
+    with a secret, in ``home``; yields ``{url, env, webui_port, ca_file, home, master_pid,
+    worker_pid}``.  ``env`` (for ``vega`` commands) sets TMPDIR to ``home/tmp``: a driver a
+    test kills with SIGKILL leaves its scratch directory there."""
     from vega_runtime.net.connection import create_secret_file
 
     create_secret_file(os.path.join(str(home), "secret"))
@@ -339,10 +340,11 @@ def master_and_worker(home, settings: str = ""):
         url = f"vega://127.0.0.1:{ports['port']}"
         procs.append(spawn_vega("worker", url, "--host", "127.0.0.1", "--cores", "1",
                                 "--memory", "1g", "--webui-port", "0", "--work-dir",
-                                os.path.join(str(home), "worker"), **quiet))
+                                os.path.join(str(home), "worker"), *worker_args, **quiet))
         wait_for(lambda: '"alive"' in vega("status", "--master", url, "--json", env=env).stdout,
                  what="the worker to register")
         yield {"url": url, "env": env, "webui_port": ports["webui_port"],
-               "ca_file": os.path.join(str(home), "master", "ca.pem"), "home": home}
+               "ca_file": os.path.join(str(home), "master", "ca.pem"), "home": home,
+               "master_pid": procs[0].pid, "worker_pid": procs[1].pid}
     finally:
         stop_processes(procs, str(home))

@@ -91,3 +91,37 @@ def test_a_broadcast_no_one_can_read_loses_its_file_and_the_rest_stay(fresh_ctx,
                                                    f"broadcast_{unpersisted.id}"])
     assert ctx.parallelize(range(10), 2).map(lambda x: kept.value[x]).sum() == 285
     assert ctx.parallelize(range(2), 2).map(lambda x: unpersisted.value[x]).collect() == [19, 19]
+
+
+@pytest.mark.parametrize("master", MASTERS)
+def test_a_cached_rdd_no_one_can_use_is_unpersisted(fresh_ctx, master):
+    """A long-lived Context that caches an RDD for a while and drops it without
+    ``unpersist()`` (a service caching each request's data, a notebook cell run again)
+    kept every one cached for good: its executors' memory, the driver's record of where
+    the blocks are, and the master's pages (its replay of the application's blocks) grew
+    with each.  As Spark's ContextCleaner, one that is garbage is unpersisted as the next
+    job starts; the one still referenced stays."""
+    ctx = fresh_ctx(master, conf=LOCAL_CLUSTER_CONF if "cluster" in master else {})
+    kept = ctx.parallelize(range(10), 2).map(lambda x: x + 1).cache()
+    assert kept.count() == 10
+    for _ in range(20):
+        dropped = ctx.parallelize(range(10), 2).map(lambda x: x * 2).cache()
+        assert dropped.count() == 10
+    del dropped
+    gc.collect()
+    assert ctx.parallelize([1, 2], 2).count() == 2  # the next job starts: cleaned up
+
+    [cached] = ctx.cached_rdds()
+    assert cached["id"] == kept.id() and cached["memory_bytes"] > 0
+    assert sum(e.cacheSize for e in ctx.statusTracker().getExecutorInfos()) == \
+        cached["memory_bytes"]
+    assert kept.sum() == 55  # still read from the cache
+    if "cluster" in master:  # the master's pages of the application
+        from http_helpers import api_get
+        from proc_helpers import wait_for
+
+        cluster = ctx.backend.owned_cluster
+        site, path = (cluster.webui_port, cluster.ca_file), \
+            f"/api/v1/applications/{ctx.backend.app_id}/storage/rdd"
+        wait_for(lambda: [r["id"] for r in api_get(site, path, cluster.token)[1]] ==
+                 [kept.id()], 30, "the master's storage page to list the kept RDD only")

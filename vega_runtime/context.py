@@ -22,7 +22,7 @@ from .errors import (BroadcastNotSerializable, ContextStoppedError, DriverOnlyEr
 from .context_event_logs import EventLogs
 from .context_files import FileShipping
 from .context_jobs import JobControl
-from .context_persistence import Persistence
+from .context_persistence import Persistence, unpersist_unreachable
 from .context_profiles import Profiles
 from .lazy_imports import lazy_module, load_entry_point
 from .logs import spark_log_level, user_stacklevel
@@ -201,6 +201,7 @@ class Context(JobControl, FileShipping, Persistence, Profiles, EventLogs):
                 profiler_cls or BasicProfiler, self.conf["vega.python.profile.dump"] or None)
             self._runner.profiler_of = functools.partial(self.profiler_collector.profiler_for,
                                                          ctx=self)
+        self._runner.forget_rdd = functools.partial(unpersist_unreachable, weakref.ref(self))
         self._finalizer = weakref.finalize(self, _shutdown, self.backend, self.app_dir,
                                            self._owner_lock)
         # Interpreter exit's collection of every module's, class's and function's cycles

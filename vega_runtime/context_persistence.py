@@ -20,10 +20,22 @@ io_files = lazy_module("vega_runtime.io.files")
 
 class Persistence:
     """The persistence part of ``Context`` (its ``_persisted``, ``_blocks``, ``backend``,
-    ``hdfs_settings`` and ``checkpoint_dir``)."""
+    ``_runner``, ``hdfs_settings`` and ``checkpoint_dir``)."""
 
     def register_persisted(self, rdd: "RDD") -> None:
+        """Track a persisted RDD; once it is garbage (nothing can read its blocks again) it
+        is unpersisted as the next job starts (Spark's ContextCleaner), so a long-lived
+        Context's executors, its block records and its master's pages do not keep every
+        RDD it ever cached."""
         self._persisted[rdd.rdd_id] = weakref.ref(rdd)
+        cleanup = weakref.finalize(rdd, self._runner.unreachable_rdds.append, rdd.rdd_id)
+        cleanup.atexit = False  # at exit the executors go whole
+
+    def unpersist_unreachable(self, rdd_id: int) -> None:
+        """Unpersist a persisted RDD that has become garbage (not one unpersisted already)."""
+        ref = self._persisted.get(rdd_id)
+        if ref is not None and ref() is None:
+            self.unpersist_rdd(rdd_id)
 
     def unpersist_rdd(self, rdd_id: int) -> None:
         for writer in self._event_writers():
@@ -68,3 +80,11 @@ class Persistence:
         """This application's checkpoint directory as a URI (``file:/...``, ``hdfs://...``),
         or None before ``set_checkpoint_dir``."""
         return None if self.checkpoint_dir is None else io_files.file_uri(self.checkpoint_dir)
+
+
+def unpersist_unreachable(context_ref: "weakref.ref", rdd_id: int) -> None:
+    """``Persistence.unpersist_unreachable`` of the Context ``context_ref`` refers to, if it
+    is still there (the job runner holds this, not the Context)."""
+    context = context_ref()
+    if context is not None:
+        context.unpersist_unreachable(rdd_id)

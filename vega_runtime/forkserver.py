@@ -289,6 +289,12 @@ class ForkServer:
         for child in list(self.children.values()):
             child._exit(-signal.SIGKILL)
 
+    @property
+    def gone(self) -> bool:
+        """Whether the fork server has gone away (its connection ended): it launches no
+        more children, and ``close`` reaps it."""
+        return self._closed
+
     def close(self, timeout: float = 5.0) -> None:
         """Stop the fork server (children it tied to itself die with it)."""
         with contextlib.suppress(OSError):  # already gone

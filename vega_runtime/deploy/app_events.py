@@ -121,7 +121,8 @@ class AppRecord(Record):
     last_event: float = 0.0
     jobs: Dict[int, JobRecord]
     stages: Dict[Tuple[int, int], StageAttempt]
-    #: the latest stage_graph.stage_info seen for each stage id
+    #: the latest stage_graph.stage_info seen for each stage id (of a retained attempt, or
+    #: named by a job's graph until the job ends)
     stage_info: Dict[int, dict]
     executors: Dict[str, ExecutorRecord]
     #: cached blocks: (rdd_id, partition) -> {executor: (where, bytes)}
@@ -194,6 +195,20 @@ class AppRecord(Record):
             if self._latest.get(dropped.stage_id) is dropped:
                 del self._latest[dropped.stage_id]
                 self.stage_info.pop(dropped.stage_id, None)
+
+    def _forget_unsubmitted(self, job: JobRecord) -> None:
+        """Drop the graph info of the ended ``job``'s stages that were never submitted (it
+        skipped them, their map output being there already, or it failed first) and no
+        running job names: no attempt of theirs is retained, so the retention of stages
+        would never drop it, and a long-lived Context that runs jobs again and again over a
+        shuffled RDD would cost its master a stage's info (~3 KB) a job for good."""
+        unsubmitted = [s for s in job.stage_ids if s not in self._latest]
+        if unsubmitted:
+            running = {s for other in self.jobs.values() if other.completed is None
+                       for s in other.stage_ids}
+            for stage_id in unsubmitted:
+                if stage_id not in running:
+                    self.stage_info.pop(stage_id, None)
 
     def _add_attempt(self, stage: StageAttempt) -> None:
         latest = self._latest.get(stage.stage_id)
@@ -284,6 +299,7 @@ def _apply_event(app: AppRecord, e: dict, running_job: Optional[int]) -> Optiona
         if job.completed is None:
             app._job_finished(job.job_id)
         job.completed, job.succeeded, job.error = at, e["succeeded"], e.get("error")
+        app._forget_unsubmitted(job)
         running_job = None if running_job == e["job_id"] else running_job
     elif kind == "StageSubmitted":
         key = (e["stage_id"], e["attempt"])

@@ -180,6 +180,7 @@ class Worker:
         elif isinstance(action, SendHeartbeat):
             self.outbox.put(WorkerHeartbeat(self.worker_id))
         elif isinstance(action, StartExecutor):
+            self._replace_dead_forkserver()  # here: its parent must be a thread that stays
             _spawn(self._run_executor, action.order)
         elif isinstance(action, KillExecutor):
             with self.lock:
@@ -312,6 +313,31 @@ class Worker:
         return ForkServer.spawn({**os.environ, "PYTHONHASHSEED": "0"}, EXECUTOR_PRELOAD,
                                 os.path.join(self.work_dir, "forkserver.log"))
 
+    def _replace_dead_forkserver(self) -> None:
+        """Start a new fork server if the one there was died (the OOM killer's pick, say):
+        the dead one is reaped, so the worker keeps no zombie for the rest of its life, and
+        executors are forked again instead of each starting a new interpreter.  Called by
+        the event loop's thread, which lives as long as the worker: a new fork server dies
+        with the thread that started it (``die_with_parent``), and a launch's thread ends
+        with its executor.  A local cluster's worker, which can only fork one and cannot
+        once it has threads, is left without (its launches say so)."""
+        server = self.forkserver
+        if server is None or not server.gone:
+            return
+        server.close()  # reaps it
+        log.warning("the executors' fork server (pid %d) is gone (exit code %s); starting a "
+                    "new one", server.server.pid, server.server.returncode)
+        with self.lock:  # a child the orphan reaper must not take for an orphan
+            self.launching += 1
+        try:
+            self.forkserver = self._start_forkserver()
+        except (OSError, DaemonStartFailed) as exc:
+            log.error("no new fork server (%s): executors start as new interpreters",
+                      _why(exc))
+            self.forkserver = None
+        finally:
+            self._launched()
+
     # -- executors ---------------------------------------------------------------------
     def _run_executor(self, order: LaunchExecutor) -> None:
         """Start an executor, report it started, wait for its exit and report that."""
@@ -365,8 +391,9 @@ class Worker:
                 if self.launching:  # a new child may not be in ``executors`` yet
                     continue
                 known = {proc.pid for proc in self.executors.values()}
-            if self.forkserver is not None:
-                known.add(self.forkserver.server.pid)
+            forkserver = self.forkserver
+            if forkserver is not None:
+                known.add(forkserver.server.pid)
             end_adopted(known)
 
     def _start_executor(self, order: LaunchExecutor, log_path: str) -> subprocess.Popen:
@@ -387,9 +414,10 @@ class Worker:
         if self.limit_memory:
             args += ["--memory-limit", str(order.memory)]
         env = {**os.environ, **order.env}
-        if self.forkserver is not None:
-            proc = self.forkserver.launch(f"{EXECUTOR_MODULE}:main", args, env, log_path,
-                                          command_title(EXECUTOR_MODULE, args), tie=True)
+        forkserver = self.forkserver
+        if forkserver is not None:
+            proc = forkserver.launch(f"{EXECUTOR_MODULE}:main", args, env, log_path,
+                                     command_title(EXECUTOR_MODULE, args), tie=True)
             if proc is not None:
                 return proc
         if self.fork_only:

@@ -153,6 +153,10 @@ class JobRunner(TaskEvents):
         #: ``(id, the driver's file)``: executors drop their copies and the file is deleted
         #: as the next job starts
         self.unreachable_broadcasts: Deque[Tuple[int, str]] = collections.deque()
+        #: persisted RDDs no one can use any more (``Context.register_persisted``, from any
+        #: thread): each is unpersisted (``forget_rdd``) as the next job starts
+        self.unreachable_rdds: Deque[int] = collections.deque()
+        self.forget_rdd: Callable[[int], None] = lambda rdd_id: None
 
     # -- from any thread -----------------------------------------------------------
     def cancel(self, reason: str, which: Callable[[ActiveJob], bool] = lambda job: True) -> int:
@@ -322,6 +326,8 @@ class JobRunner(TaskEvents):
             self.catch_up_events()
             self._remove_unreachable_shuffles()
             self._remove_unreachable_broadcasts()
+            while self.unreachable_rdds:
+                self.forget_rdd(self.unreachable_rdds.popleft())
             self._check_barrier_stages(job.rdd, job.partitions)
             self._check_resource_profiles(job.rdd)
             actions = self.dag.submit_job(job.job_id, job.rdd, job.func, job.partitions,
