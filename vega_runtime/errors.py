@@ -7,6 +7,7 @@ next.  Components decide what to do from the type, never from the message.
 
 from __future__ import annotations
 
+import os
 import pickle
 import re
 from typing import Optional
@@ -110,12 +111,15 @@ class ExecutorsCannotStart(VegaError):
 
 class SecretFileMissing(ConfigError):
     """The cluster secret file named (by --secret-file, VEGA_SECRET_FILE or a setting) is
-    not there; ``hint`` says how to make one."""
+    not there, is a directory, or holds no secret (``problem``); ``hint`` says how to make
+    one."""
 
-    def __init__(self, path: str, default: str):
-        super().__init__("", "secret file", f"{path!r} does not exist")
+    def __init__(self, path: str, default: str, problem: str = ""):
+        problem = problem or ("is a directory, not a file" if os.path.isdir(path)
+                              else "does not exist")
+        super().__init__("", "secret file", f"{path!r} {problem}")
         self.path, self.default = path, default
-        self.args = (path, default)
+        self.args = (path, default, problem)
 
     @property
     def hint(self) -> str:
