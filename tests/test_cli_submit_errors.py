@@ -341,6 +341,11 @@ def test_bad_conf_value_message_names_the_value(vega_cli):
     (("--executor-memory", "4096"),
      "--executor-memory: vega.executor.memory must be at least 1m, not 4096 bytes (a size "
      "without a unit is in bytes: 4096m is 4096 MiB)"),
+    # NaN passed every range check (all comparisons are False): a wait of NaN seconds,
+    # a speculation multiplier no task time is ever above
+    (("--conf", "vega.locality.wait=nan"), "--conf: vega.locality.wait 'nan' is not a number"),
+    (("--conf", "spark.speculation.multiplier=NaN"),
+     "--conf: vega.speculation.multiplier 'NaN' is not a number"),
 ])
 def test_values_out_of_range_exit_2_naming_the_flag_setting_value_and_range(vega_cli, args,
                                                                            message):

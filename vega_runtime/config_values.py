@@ -67,10 +67,20 @@ def parse_int(text: Any) -> int:
 
 
 def parse_float(text: Any) -> float:
+    """A number; NaN is not one (it would pass every range check: its comparisons are False).
+
+    >>> parse_float("nan")
+    Traceback (most recent call last):
+    ...
+    ValueError: 'nan' is not a number
+    """
     try:
-        return float(text)
+        value = float(text)
     except (TypeError, ValueError):
         raise ValueError(f"{text!r} is not a number") from None
+    if math.isnan(value):
+        raise ValueError(f"{text!r} is not a number")
+    return value
 
 
 def parse_task_cpus(text: Any) -> float:
