@@ -8,6 +8,7 @@ import pytest
 
 import vega_runtime
 from vega_runtime import Context, VegaError
+from vega_runtime.errors import ConfigError
 
 
 def expected_parallelism(ctx):
@@ -210,6 +211,33 @@ def test_set_checkpoint_dir_creates_the_directory(ctx, tmp_path):
     target = tmp_path / "checkpoints" / "nested"
     ctx.set_checkpoint_dir(str(target))
     assert target.is_dir()
+
+
+def test_set_checkpoint_dir_of_none_unsets_it_and_of_a_number_is_a_type_error(fresh_ctx,
+                                                                               tmp_path):
+    """Spark's setCheckpointDir(null) unsets the directory (checkpoint() then says none is
+    set); Vega's raised AttributeError: 'NoneType' object has no attribute 'strip', and of
+    5, "'int' object has no attribute 'strip'"."""
+    ctx = fresh_ctx("local")
+    ctx.set_checkpoint_dir(str(tmp_path))
+    ctx.setCheckpointDir(None)
+    assert ctx.get_checkpoint_dir() is None
+    with pytest.raises(VegaError, match="^checkpoint\\(\\) needs a checkpoint directory"):
+        ctx.parallelize([1]).checkpoint()
+    with pytest.raises(TypeError, match="^a path must be a str or a pathlib.Path .*, not int$"):
+        ctx.set_checkpoint_dir(5)
+
+
+def test_settings_named_by_what_is_not_a_string_are_a_config_error(tmp_path):
+    """SparkConf().set(None, 1) (Spark's: a NullPointerException) made Context() raise
+    AttributeError: 'NoneType' object has no attribute 'startswith'."""
+    from vega_runtime.pyspark_compat.conf import SparkConf
+
+    for conf in (SparkConf().setMaster("local").set(None, 1), {"vega.master": "local", 7: 1}):
+        with pytest.raises(ConfigError, match=r"^job: (None|7) is not a setting name: names "
+                                              r"are strings such as vega.executor.memory$"):
+            Context(conf=conf)
+    assert Context.get_active() is None
 
 
 # -- run_job --------------------------------------------------------------------------------

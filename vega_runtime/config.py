@@ -573,6 +573,9 @@ def _apply(values: dict, origins: dict, new: Mapping[str, Any], origin: str) -> 
     if any(str(key).startswith("spark.") for key in new):
         new = _spark_names_translated(new, origin)
     for key, raw in new.items():
+        if not isinstance(key, str):  # SparkConf().set(None, 1): Spark's is a NullPointerException
+            raise ConfigError(origin, repr(key), "is not a setting name: names are strings "
+                                                 "such as vega.executor.memory")
         setting = setting_of(key)
         if setting is None:
             raise ConfigError(origin, key, not_a_setting(key) + "; see conf/vega-defaults.yaml "
