@@ -291,7 +291,7 @@ class PairFunctions:
         (True, True)
         """
         for fraction in fractions.values():
-            if fraction < 0:
+            if not fraction >= 0:  # NaN too, as PySpark's assertion
                 raise ValueError(f"Negative fraction value: {fraction}")
         return self.map_partitions_with_index(
             StratifiedSampler(with_replacement, fractions, new_seed() if seed is None else seed),
