@@ -511,3 +511,15 @@ def test_a_local_cluster_too_small_for_an_executor_fails_with_its_error_alone(ve
             "local-cluster[W,C,M], in MiB) or the executors less",
             f'(raised by the driver at "{os.path.join(REPO, "jobs", "pi.py")}", line 19, in main)'
         ], result.stderr
+
+
+def test_a_settings_file_not_in_utf8_is_a_usage_error_naming_it(vega_cli, tmp_path):
+    """--config of a Latin-1 file said 'internal error: UnicodeDecodeError ... please
+    report it' (exit 1), for vega submit and the daemons alike."""
+    conf = tmp_path / "latin1.yaml"
+    conf.write_bytes(b"vega.app.name: caf\xe9\n")
+    result = vega_cli("submit", "--config", str(conf), "jobs/make_rdd.py")
+    assert result.returncode == 2, result.stderr
+    assert error_lines(result.stderr) == [
+        f"vega: error: {conf}: file cannot be read: 'utf-8' codec can't decode byte 0xe9 in "
+        "position 18: invalid continuation byte"]

@@ -8,7 +8,7 @@ import pytest
 
 import vega_runtime
 from vega_runtime import Context, VegaError
-from vega_runtime.errors import ConfigError
+from vega_runtime.errors import ConfigError, MasterURLError
 
 
 def expected_parallelism(ctx):
@@ -420,3 +420,30 @@ def test_stopped_contexts_leave_no_exit_hooks_behind():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["0", "0"]  # finalizers alive after one Context, after 21
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    # PySpark str()s the master (SparkConf.setMaster): an int is then an invalid URL
+    ({"master": 5}, MasterURLError, "^invalid master URL '5': use local, "),
+    ({"master": "local", "config_file": "{tmp}"}, ConfigError,
+     "^{tmp}: file is a directory, not a YAML file of settings$"),
+    ({"master": "local", "config_file": "{tmp}/latin1.yaml"}, ConfigError,
+     "^{tmp}/latin1.yaml: file cannot be read: 'utf-8' codec can't decode byte 0xe9 "),
+    ({"master": "local", "listeners": [5]}, TypeError,
+     "^listeners must be JobListeners \\(vega_runtime.scheduler.listener.JobListener\\), "
+     "not int 5$"),
+    ({"master": "local", "listeners": 5}, TypeError,
+     "^listeners must be JobListeners \\(vega_runtime.scheduler.listener.JobListener\\), "
+     "not int 5$"),
+])
+def test_context_arguments_of_the_wrong_kind_say_what_to_give(tmp_path, kwargs, error,
+                                                              message):
+    """Each raised an AttributeError or an OSError of Vega's insides ('int' object has no
+    attribute 'replace'; IsADirectoryError; UnicodeDecodeError; 'int' object has no
+    attribute 'on_application_start'); no Context is left running."""
+    (tmp_path / "latin1.yaml").write_bytes(b"vega.app.name: caf\xe9\n")
+    kwargs = {k: v.replace("{tmp}", str(tmp_path)) if isinstance(v, str) else v
+              for k, v in kwargs.items()}
+    with pytest.raises(error, match=message.replace("{tmp}", re.escape(str(tmp_path)))):
+        Context(**kwargs)
+    assert Context.get_active() is None

@@ -687,6 +687,10 @@ def _read_yaml(path: str) -> dict[str, Any]:
             data = yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
     except FileNotFoundError:
         raise ConfigError(path, "file", "does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(path, "file", "is a directory, not a YAML file of settings") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, "file", f"cannot be read: {exc}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(path, "file", f"is not valid YAML: {exc}") from None
     if not isinstance(data, dict):

@@ -84,6 +84,7 @@ class Context(JobControl, FileShipping, Persistence, Profiles, EventLogs):
         running = task_context.TaskContext.get()
         if running is not None and not running.stand_in:
             raise DriverOnlyError("creating a Context")
+        listeners = listener.checked_listeners(listeners)
         active = Context.get_active()
         if active is not None:
             warnings.warn(MultipleContextsWarning(active.application_id, active.master,

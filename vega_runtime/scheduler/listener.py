@@ -11,6 +11,28 @@ import sys
 from typing import List, Optional, TextIO
 
 
+def checked_listeners(listeners) -> list:
+    """``Context(listeners=...)`` as a list, once known to hold ``JobListener``s: anything
+    else is a TypeError at the call, not an AttributeError of the first event sent to it.
+
+    >>> checked_listeners([JobListener()])[0].__class__.__name__
+    'JobListener'
+    >>> checked_listeners(5)
+    Traceback (most recent call last):
+    ...
+    TypeError: listeners must be JobListeners (vega_runtime.scheduler.listener.JobListener), not int 5
+    """
+    try:
+        given = list(listeners)
+    except TypeError:
+        given = [listeners]
+    wrong = [x for x in given if not isinstance(x, JobListener)]
+    if wrong:
+        raise TypeError("listeners must be JobListeners (vega_runtime.scheduler.listener."
+                        f"JobListener), not {type(wrong[0]).__name__} {wrong[0]!r}"[:200])
+    return given
+
+
 class JobListener:
     """Override what you need; every method is optional."""
 
