@@ -9,7 +9,7 @@ import zlib
 
 import pytest
 
-from vega_runtime import InputError, LocalFsIO, OutputExistsError, TaskFailed
+from vega_runtime import InputError, LocalFsIO, OutputExistsError, TaskFailed, VegaError
 
 
 def write(path, text, newline=""):
@@ -427,6 +427,18 @@ def test_save_as_text_file_gzip_codec(ctx, tmp_path):
     ctx.parallelize(["x", "y"], 2).save_as_text_file(out, "org.apache.hadoop.io.compress.GzipCodec")
     assert sorted(os.listdir(out)) == ["_SUCCESS", "part-00000.gz", "part-00001.gz"]
     assert ctx.text_file(out).collect() == ["x", "y"]
+
+
+@pytest.mark.parametrize("codec", ["SnappyCodec", 5])
+def test_a_codec_vega_lacks_is_refused_naming_the_ones_it_has(ctx, tmp_path, codec):
+    """A codec class that is not a name (5) raised AttributeError: 'int' object has no
+    attribute 'lower'; either kind writes nothing."""
+    out = tmp_path / "out"
+    with pytest.raises(VegaError, match=f"^unsupported compression codec {codec!r}: use "
+                                        "'org.apache.hadoop.io.compress.GzipCodec', "
+                                        "'BZip2Codec' or 'DefaultCodec'$"):
+        ctx.parallelize(["x"]).saveAsTextFile(str(out), compressionCodecClass=codec)
+    assert not out.exists()
 
 
 def test_gzip_parts_name_no_file_and_no_time_as_hadoops(ctx, tmp_path):
