@@ -93,6 +93,34 @@ def test_task_logging_goes_to_stderr_prefixed_with_its_own_task(vega_cli, tmp_pa
     assert "info p" not in result.stderr + result.stdout
 
 
+@pytest.mark.parametrize("master", MASTERS)
+def test_bytes_a_task_writes_to_sys_stdout_buffer_reach_stdout_as_text(vega_cli, tmp_path,
+                                                                        master):
+    """sys.stdout.buffer.write(b"...") in a task (print(..., file=sys.stdout.buffer),
+    libraries writing bytes) failed it: AttributeError: 'TaskStream' object has no attribute
+    'buffer'. The bytes are decoded as UTF-8, a character split between writes whole, an
+    undecodable byte as U+FFFD (as PySpark decodes a pipe's output)."""
+    job = write_job(tmp_path, "bytes_out.py", """
+        import sys
+        from vega_runtime import Context
+
+        def emit(x):
+            out = sys.stdout.buffer
+            out.write("café ".encode()[:4])
+            out.write("café ".encode()[4:] + b"\\xff done\\n")
+            out.flush()
+            print("then text")
+            return x
+
+        with Context() as ctx:
+            ctx.parallelize([1], 1).map(emit).collect()
+    """)
+    result = vega_cli("submit", "--master", master, job)
+    assert result.returncode == 0, result.stderr
+    plain, by_partition = split_prefixed(result.stdout)
+    assert (plain, dict(by_partition)) == ([], {0: ["café \ufffd done", "then text"]})
+
+
 def test_driver_prints_are_not_prefixed(vega_cli, tmp_path):
     """What the driver code prints reaches stdout exactly as printed."""
     job = write_job(tmp_path, "driver_prints.py", """
