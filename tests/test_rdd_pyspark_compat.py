@@ -279,6 +279,22 @@ def test_spark_context_that_fails_to_start_is_not_left_running(tmp_path):
         sc.stop()
 
 
+def test_py_files_given_as_one_string_is_refused_before_a_context_starts(tmp_path):
+    """SparkContext(pyFiles="deps.py") (a list is meant) took each character for a file:
+    "ValueError: /: add_py_file takes a .py, .zip or .egg file" (PySpark's: a Java
+    FileNotFoundException for '/'); now a TypeError saying to pass a list, and nothing
+    starts."""
+    from vega_runtime.pyspark_compat import SparkContext
+
+    deps = tmp_path / "deps.py"
+    deps.write_text("X = 1\n")
+    with pytest.raises(TypeError) as info:
+        SparkContext("local", "fails", pyFiles=str(deps))
+    assert str(info.value) == (f"pyFiles is a list of .py, .zip or .egg files, not one "
+                               f"str: pyFiles=[{str(deps)!r}]")
+    assert SparkContext._active_spark_context is None and Context.get_active() is None
+
+
 def test_cogroup_takes_pysparks_other_keyword(ctx):
     """rdd.cogroup(other=..., numPartitions=...), PySpark's keywords (other= was a TypeError)."""
     a, b = ctx.parallelize([("a", 1), ("b", 4)]), ctx.parallelize([("a", 2)])

@@ -35,6 +35,9 @@ class SparkContext(Context):
                  memory_profiler_cls: Any = None):
         if conf is not None and not isinstance(conf, SparkConf):
             raise TypeError(f"conf must be a SparkConf, not {type(conf).__name__}")
+        if isinstance(pyFiles, str):  # each character would be taken for a file
+            raise TypeError("pyFiles is a list of .py, .zip or .egg files, not one str: "
+                            f"pyFiles=[{pyFiles!r}]")
         # the Spark properties vega submit was given, under the job's own (PySpark's context
         # loads its JVM's system properties, then its conf's)
         self._spark_conf = SparkConf(False).setAll(spark_properties().items()).setAll(
