@@ -184,11 +184,21 @@ class MasterURLError(VegaError):
         "A cluster master's URL starts with vega://: vega://10.0.0.1:7077"
         >>> MasterURLError("vega://10.0.0.1:77077").hint
         'A port is 1 to 65535 (a master listens at 7077 unless started with --port)'
+        >>> MasterURLError("vega://[::1").hint
+        "Vega's master URLs take a host name or an IPv4 address, not an IPv6 one: vega://HOST:7077"
         """
         if re.fullmatch(r"[\w.-]+:\d+", self.url.strip()):  # a cluster master without its scheme
             return f"A cluster master's URL starts with vega://: vega://{self.url.strip()}"
         if re.fullmatch(r"vega://[^:/\s]+:\d+/?", self.url.strip()):  # parse_master: a bad port
             return "A port is 1 to 65535 (a master listens at 7077 unless started with --port)"
+        no_port = re.fullmatch(r"vega://([\w.-]+)/?", self.url.strip())
+        if no_port:
+            return (f"A cluster master's URL names its port: vega://{no_port.group(1)}:7077 (a "
+                    "master listens at 7077 unless started with --port)")
+        ipv6 = re.fullmatch(r"vega://\[[0-9A-Fa-f:.%\w]*\]?(:(\d+))?/?", self.url.strip())
+        if ipv6:
+            return ("Vega's master URLs take a host name or an IPv4 address, not an IPv6 one: "
+                    f"vega://HOST:{ipv6.group(2) or 7077}")
         kind = self.url.split("://", 1)[0].strip().lower()
         if kind == "spark":
             return ("Vega's cluster masters are vega://HOST:PORT, as vega start-master prints "
