@@ -4,6 +4,7 @@ import bz2
 import glob
 import gzip
 import os
+import re
 import time
 import zlib
 
@@ -439,6 +440,29 @@ def test_a_codec_vega_lacks_is_refused_naming_the_ones_it_has(ctx, tmp_path, cod
                                         "'BZip2Codec' or 'DefaultCodec'$"):
         ctx.parallelize(["x"]).saveAsTextFile(str(out), compressionCodecClass=codec)
     assert not out.exists()
+
+
+@pytest.mark.parametrize("url", ["s3a://bucket/out", "gs://bucket/out", "HDFS://nn:9870/out",
+                                 "/tmp/x,s3://bucket/y"])
+def test_a_url_of_a_file_system_vega_lacks_is_refused_not_taken_for_a_local_path(
+        ctx, tmp_path, monkeypatch, url):
+    """saveAsTextFile("s3a://bucket/out") wrote ./s3a:/bucket/out in the working directory
+    and succeeded; textFile("s3a://...") said 'cannot read /cwd/s3a:/bucket/...: no such
+    file'. Both are a ValueError naming the scheme, before any job (PySpark's: 'No
+    FileSystem for scheme'), and nothing is written."""
+    monkeypatch.chdir(tmp_path)
+    scheme = url.split(",")[-1].split("://")[0]
+    message = (f"^{re.escape(url)}: Vega reads and writes local paths, file: URLs and HDFS "
+               f"\\(hdfs://, webhdfs://\\), not {scheme}:// URLs: copy the data to HDFS or "
+               "to a file system every host mounts$")
+    for call in (lambda: ctx.parallelize(["x"]).saveAsTextFile(url),
+                 lambda: ctx.parallelize(["x"]).save_as_pickle_file(url),
+                 lambda: ctx.textFile(url), lambda: ctx.whole_text_files(url),
+                 lambda: ctx.binary_files(url), lambda: ctx.pickle_file(url).count(),
+                 lambda: ctx.set_checkpoint_dir(url), lambda: ctx.add_file(url)):
+        with pytest.raises(ValueError, match=message):
+            call()
+    assert os.listdir(tmp_path) == []
 
 
 def test_gzip_parts_name_no_file_and_no_time_as_hadoops(ctx, tmp_path):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 import pathlib  # noqa: F401 - the doctest's
 from typing import Iterator, List, Tuple
 
@@ -60,13 +61,28 @@ def path_text(path) -> str:
     Traceback (most recent call last):
       ...
     TypeError: a path must be a str or a pathlib.Path (several inputs: one str, separated by commas), not list
+    >>> path_text("s3a://bucket/x")  # not ./s3a:/bucket/x
+    Traceback (most recent call last):
+      ...
+    ValueError: s3a://bucket/x: Vega reads and writes local paths, file: URLs and HDFS (hdfs://, webhdfs://), not s3a:// URLs: copy the data to HDFS or to a file system every host mounts
     """
     if isinstance(path, os.PathLike):
         path = os.fspath(path)
     if not isinstance(path, str):
         raise TypeError("a path must be a str or a pathlib.Path (several inputs: one str, "
                         f"separated by commas), not {type(path).__name__}")
+    for scheme in _URL_SCHEME.findall(path):
+        if scheme not in _KNOWN_SCHEMES:  # else a relative local path: ./s3a:/bucket/...
+            raise ValueError(f"{path}: Vega reads and writes local paths, file: URLs and HDFS "
+                             f"(hdfs://, webhdfs://), not {scheme}:// URLs: copy the data to "
+                             "HDFS or to a file system every host mounts")
     return path
+
+
+#: the scheme of a URL at the start of a path (or of one of a comma-separated list's) ...
+_URL_SCHEME = re.compile(r"(?:^|,)\s*([A-Za-z][A-Za-z0-9+.-]*)://")
+#: ... that Vega reads: local files and HDFS (``io.hdfs.SCHEMES``)
+_KNOWN_SCHEMES = ("file", "hdfs", "webhdfs")
 
 
 def split_paths(spec: str) -> List[str]:
