@@ -447,3 +447,18 @@ def test_context_arguments_of_the_wrong_kind_say_what_to_give(tmp_path, kwargs, 
     with pytest.raises(error, match=message.replace("{tmp}", re.escape(str(tmp_path)))):
         Context(**kwargs)
     assert Context.get_active() is None
+
+
+def test_spark_local_dir_of_several_directories_uses_the_first(tmp_path):
+    """Spark's spark.local.dir is a comma-separated list of directories (one per disk);
+    Vega took the whole list for one path: the Context failed with 'cannot make the
+    application's directory in /a,/b (No such file or directory)'. Vega keeps its scratch
+    in one directory: the first."""
+    first, second = tmp_path / "disk1", tmp_path / "disk2"
+    first.mkdir()
+    second.mkdir()
+    with Context(master="local", conf={"spark.local.dir": f"{first}, {second}"}) as ctx:
+        assert ctx.conf["vega.local.dir"] == str(first)
+        assert [n for n in os.listdir(first) if n.startswith("vega-app-")] != []
+        assert ctx.parallelize([1, 2]).sum() == 3
+    assert os.listdir(second) == []
