@@ -179,16 +179,18 @@ def _run_in_cluster(job: str, args: List[str], cli_conf: dict, config_file: Opti
 
     from .apps import master_connection, stream_logs
 
-    url = Config.load(config_file=config_file, cli=cli_conf)["vega.master"]
+    conf = Config.load(config_file=config_file, cli=cli_conf)
+    # the secret named as a driver's is (--conf vega.secret.file), else VEGA_SECRET_FILE's...
+    url, secret_file = conf["vega.master"], conf["vega.secret.file"] or None
     _warn_of_relative_paths(args)
     path = build_job_package(job, py_files, files, staging, archives=archives)
     package = Package(path, sha256_of(path), os.path.getsize(path))
-    conn = master_connection(url, None)
+    conn = master_connection(url, secret_file)
     try:
         upload(conn, package)
     finally:
         conn.close()
-    conn = master_connection(url, None)
+    conn = master_connection(url, secret_file)
     try:
         settings = {**cli_conf, **dict(spark_confs), "spark.submit.deployMode": "cluster"}
         conn.send(SubmitDriver(cli_conf["vega.app.name"], "job/" + os.path.basename(job), args,
@@ -205,7 +207,7 @@ def _run_in_cluster(job: str, args: List[str], cli_conf: dict, config_file: Opti
                       highlight=False, style="dim")
         return EXIT_OK
     try:
-        end = stream_logs(master_connection(url, None), reply.driver_id, follow=True)
+        end = stream_logs(master_connection(url, secret_file), reply.driver_id, follow=True)
         if end.reason:  # it never ran: nothing of it in the output above says why
             console.print(f"vega: driver {reply.driver_id} failed: {end.reason}",
                           highlight=False, markup=False)
@@ -218,7 +220,7 @@ def _run_in_cluster(job: str, args: List[str], cli_conf: dict, config_file: Opti
                            f"Follow it again with: vega logs --follow --master {url} "
                            f"{reply.driver_id}")
     except KeyboardInterrupt:
-        kill = master_connection(url, None)
+        kill = master_connection(url, secret_file)
         try:
             kill.send(KillApplication(reply.driver_id))
             kill.recv()
