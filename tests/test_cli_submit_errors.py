@@ -523,3 +523,25 @@ def test_a_settings_file_not_in_utf8_is_a_usage_error_naming_it(vega_cli, tmp_pa
     assert error_lines(result.stderr) == [
         f"vega: error: {conf}: file cannot be read: 'utf-8' codec can't decode byte 0xe9 in "
         "position 18: invalid continuation byte"]
+
+
+def test_an_event_log_directory_on_a_file_system_vega_lacks_is_refused(vega_cli, tmp_path):
+    """--conf vega.eventlog.dir=s3a://bucket/events wrote the log to ./s3a:/bucket/events
+    (saying 'event log s3a://bucket/events/app-....jsonl'), and vega history --dir s3a://...
+    listed that local copy; now a usage error naming the setting, and for vega history one
+    error line (a ValueError of the path check said 'internal error' there)."""
+    job = write_job(tmp_path, "job.py", """
+        from vega_runtime import Context
+        with Context() as ctx:
+            ctx.parallelize([1]).count()
+    """)
+    words = ("s3a://bucket/events: Vega reads and writes local paths, file: URLs and HDFS "
+             "(hdfs://, webhdfs://), not s3a:// URLs: copy the data to HDFS or to a file "
+             "system every host mounts")
+    here = {"cwd": str(tmp_path), "env": {"PYTHONPATH": REPO}}  # (REPO's Vega, not one installed)
+    result = vega_cli("submit", "--conf", "vega.eventlog.dir=s3a://bucket/events", job, **here)
+    assert result.returncode == 2, result.stderr
+    assert error_lines(result.stderr) == [f"vega: error: --conf: vega.eventlog.dir {words}"]
+    listed = vega_cli("history", "--dir", "s3a://bucket/events", **here)
+    assert (listed.returncode, error_lines(listed.stderr)) == (1, [f"vega: error: {words}"])
+    assert sorted(os.listdir(tmp_path)) == ["job.py"]

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterable, Mapping
 from .config_values import (  # noqa: F401 - the parsers, imported from here too
     parse_size, parse_bool, parse_choice, parse_scheduling_mode, parse_int, parse_float,
     parse_task_cpus, parse_seconds_or_never, size_text, bounded, at_least, size_at_least,
-    parse_str, parse_name, parse_hosts, parse_names, parse_port, parse_seconds,
+    parse_str, parse_location, parse_name, parse_hosts, parse_names, parse_port, parse_seconds,
     parse_size_at_least_0)
 from .errors import ConfigError
 from .records import FrozenRecord
@@ -427,7 +427,7 @@ SETTINGS: tuple[Setting, ...] = (
             "(Spark's spark.driver.bindAddress); empty means vega.driver.host. 0.0.0.0 "
             "listens on every interface; without a secret only loopback is allowed.",
             env="VEGA_DRIVER_BIND"),
-    Setting("vega.eventlog.dir", "~/.vega/events", parse_str, "path",
+    Setting("vega.eventlog.dir", "~/.vega/events", parse_location, "path",
             "Where each application appends its event log (JSON lines) for vega history; "
             "empty disables event logs. The master's web UI lists finished applications "
             "from the same directory.", env="VEGA_EVENTLOG_DIR", flag="vega master --event-log-dir",

@@ -190,6 +190,20 @@ def parse_str(text: Any) -> str:
     return "" if text is None else str(text)
 
 
+def parse_location(text: Any) -> str:
+    """A directory Vega writes (a local path, a ``file:`` or HDFS URL) or "": a URL of
+    another file system (``s3a://``) is refused, not taken for a relative local path.
+
+    >>> parse_location("s3a://b/events")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    vega_runtime.errors.UnsupportedFileSystem: s3a://b/events: Vega reads and writes ...
+    """
+    from .io.globs import path_text
+
+    return path_text(parse_str(text))
+
+
 def parse_name(text: Any) -> str:
     """A name that may not be empty (an application's: Spark refuses a SparkContext
     without one).

@@ -12,7 +12,7 @@ import re
 import pathlib  # noqa: F401 - the doctest's
 from typing import Iterator, List, Tuple
 
-from ..errors import InputError
+from ..errors import InputError, UnsupportedFileSystem
 
 
 def is_hidden(name: str) -> bool:
@@ -64,7 +64,7 @@ def path_text(path) -> str:
     >>> path_text("s3a://bucket/x")  # not ./s3a:/bucket/x
     Traceback (most recent call last):
       ...
-    ValueError: s3a://bucket/x: Vega reads and writes local paths, file: URLs and HDFS (hdfs://, webhdfs://), not s3a:// URLs: copy the data to HDFS or to a file system every host mounts
+    vega_runtime.errors.UnsupportedFileSystem: s3a://bucket/x: Vega reads and writes local paths, file: URLs and HDFS (hdfs://, webhdfs://), not s3a:// URLs: copy the data to HDFS or to a file system every host mounts
     """
     if isinstance(path, os.PathLike):
         path = os.fspath(path)
@@ -73,9 +73,7 @@ def path_text(path) -> str:
                         f"separated by commas), not {type(path).__name__}")
     for scheme in _URL_SCHEME.findall(path):
         if scheme not in _KNOWN_SCHEMES:  # else a relative local path: ./s3a:/bucket/...
-            raise ValueError(f"{path}: Vega reads and writes local paths, file: URLs and HDFS "
-                             f"(hdfs://, webhdfs://), not {scheme}:// URLs: copy the data to "
-                             "HDFS or to a file system every host mounts")
+            raise UnsupportedFileSystem(path, scheme)
     return path
 
 
