@@ -465,6 +465,26 @@ def test_a_url_of_a_file_system_vega_lacks_is_refused_not_taken_for_a_local_path
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.parametrize("url, words", [
+    ("s3a:/bucket/out", "Vega reads and writes local paths, file: URLs and HDFS (hdfs://, "
+                        "webhdfs://), not s3a:// URLs: copy the data to HDFS or to a file "
+                        "system every host mounts"),
+    ("hdfs:/data/out", "an HDFS URL has two slashes: hdfs:///data/out (the namenode of "
+                       "vega.hdfs.namenode) or hdfs://HOST:PORT/data/out"),
+])
+def test_a_url_with_one_slash_is_not_taken_for_a_local_path(ctx, tmp_path, monkeypatch, url,
+                                                            words):
+    """Hadoop reads hdfs:/data/out as hdfs:///data/out; Vega wrote ./hdfs:/data/out (and
+    ./s3a:/bucket/out) in the working directory and succeeded."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError) as raised:
+        ctx.parallelize(["x"]).saveAsTextFile(url)
+    assert str(raised.value) == f"{url}: {words}"
+    with pytest.raises(ValueError):
+        ctx.textFile(url)
+    assert os.listdir(tmp_path) == []
+
+
 def test_gzip_parts_name_no_file_and_no_time_as_hadoops(ctx, tmp_path):
     """Hadoop's GzipCodec writes a bare 10-byte header (no file name, time 0), so the same
     records make the same bytes; Vega's named the temporary file it was written as (what

@@ -210,21 +210,23 @@ class MasterURLError(VegaError):
 
 
 class UnsupportedFileSystem(VegaError, ValueError):
-    """A path that is a URL of a file system Vega lacks (``s3a://``, ``gs://``, ``http://``):
-    a ``ValueError`` too, as the API raises it for a bad argument.
+    """A path that is a URL of a file system Vega lacks (``s3a://``, ``gs://``, ``http://``),
+    or of HDFS with one slash (``problem``: Hadoop's ``hdfs:/a``): a ``ValueError`` too, as
+    the API raises it for a bad argument.
 
     >>> str(UnsupportedFileSystem("s3a://b/x", "s3a")).split(":")[0:2]
     ['s3a', '//b/x']
     """
 
-    def __init__(self, path: str, scheme: str):
-        super().__init__(path, scheme)
-        self.path, self.scheme = path, scheme
+    def __init__(self, path: str, scheme: str, problem: str = ""):
+        super().__init__(path, scheme, problem)
+        self.path, self.scheme, self.problem = path, scheme, problem
 
     def __str__(self) -> str:
-        return (f"{self.path}: Vega reads and writes local paths, file: URLs and HDFS (hdfs://, "
-                f"webhdfs://), not {self.scheme}:// URLs: copy the data to HDFS or to a file "
-                "system every host mounts")
+        return f"{self.path}: " + (self.problem or (
+            f"Vega reads and writes local paths, file: URLs and HDFS (hdfs://, webhdfs://), "
+            f"not {self.scheme}:// URLs: copy the data to HDFS or to a file system every host "
+            "mounts"))
 
 
 class ContextStoppedError(VegaError):

@@ -71,14 +71,22 @@ def path_text(path) -> str:
     if not isinstance(path, str):
         raise TypeError("a path must be a str or a pathlib.Path (several inputs: one str, "
                         f"separated by commas), not {type(path).__name__}")
-    for scheme in _URL_SCHEME.findall(path):
-        if scheme not in _KNOWN_SCHEMES:  # else a relative local path: ./s3a:/bucket/...
+    for scheme, slashes in _URL_SCHEME.findall(path):  # else a relative local path: ./s3a:/...
+        if scheme not in _KNOWN_SCHEMES:
             raise UnsupportedFileSystem(path, scheme)
+        if slashes == "/" and scheme != "file":  # Hadoop's hdfs:/a is hdfs:///a
+            raise UnsupportedFileSystem(path, scheme, _two_slashes(path, scheme))
     return path
 
 
+def _two_slashes(path: str, scheme: str) -> str:
+    rest = path.split(f"{scheme}:", 1)[1].split(",")[0]
+    return (f"an HDFS URL has two slashes: {scheme}://{rest} (the namenode of "
+            f"vega.hdfs.namenode) or {scheme}://HOST:PORT{rest}")
+
+
 #: the scheme of a URL at the start of a path (or of one of a comma-separated list's) ...
-_URL_SCHEME = re.compile(r"(?:^|,)\s*([A-Za-z][A-Za-z0-9+.-]*)://")
+_URL_SCHEME = re.compile(r"(?:^|,)\s*([A-Za-z][A-Za-z0-9+.-]*):(/+)")
 #: ... that Vega reads: local files and HDFS (``io.hdfs.SCHEMES``)
 _KNOWN_SCHEMES = ("file", "hdfs", "webhdfs")
 
