@@ -33,11 +33,11 @@ class SparkContext(Context):
                  serializer: Any = None, conf: Optional[SparkConf] = None, gateway: Any = None,
                  jsc: Any = None, profiler_cls: Any = None, udf_profiler_cls: Any = None,
                  memory_profiler_cls: Any = None):
-        if conf is not None and not isinstance(conf, SparkConf):
-            raise TypeError(f"conf must be a SparkConf, not {type(conf).__name__}")
         if isinstance(pyFiles, str):  # each character would be taken for a file
             raise TypeError("pyFiles is a list of .py, .zip or .egg files, not one str: "
                             f"pyFiles=[{pyFiles!r}]")
+        if conf is not None and not isinstance(conf, SparkConf):
+            raise TypeError(f"conf must be a SparkConf, not {type(conf).__name__}")
         # the Spark properties vega submit was given, under the job's own (PySpark's context
         # loads its JVM's system properties, then its conf's)
         self._spark_conf = SparkConf(False).setAll(spark_properties().items()).setAll(
