@@ -545,3 +545,23 @@ def test_an_event_log_directory_on_a_file_system_vega_lacks_is_refused(vega_cli,
     listed = vega_cli("history", "--dir", "s3a://bucket/events", **here)
     assert (listed.returncode, error_lines(listed.stderr)) == (1, [f"vega: error: {words}"])
     assert sorted(os.listdir(tmp_path)) == ["job.py"]
+
+
+@pytest.mark.parametrize("mode, message", [
+    ("cluster", "--deploy-mode cluster needs a vega://host:port master, not 'local'"),
+    ("yarn", "--conf: spark.submit.deployMode must be client or cluster, not 'yarn'"),
+])
+def test_spark_submits_deploy_mode_setting_is_the_deploy_mode(vega_cli, mode, message):
+    """--conf spark.submit.deployMode=cluster is spark-submit's --deploy-mode cluster; Vega
+    ran the job in client mode, warning it had 'no use for' the setting."""
+    result = vega_cli("submit", "--master", "local", "--conf",
+                      f"spark.submit.deployMode={mode}", "jobs/make_rdd.py")
+    assert result.returncode == 2, result.stderr
+    assert error_lines(result.stderr) == [f"vega: error: {message}"]
+
+
+def test_the_deploy_mode_flag_wins_over_spark_submits_setting(vega_cli):
+    result = vega_cli("submit", "--master", "local", "--deploy-mode", "client", "--conf",
+                      "spark.submit.deployMode=cluster", "jobs/make_rdd.py")
+    assert result.returncode == 0, result.stderr
+    assert "no use for" not in result.stderr

@@ -43,8 +43,9 @@ PROGRESS_LISTENER = "vega_cli.progress:ProgressDisplay"
 
 @click.command(cls=JobCommand, context_settings={"allow_interspersed_args": False})
 @job_options
-@click.option("--deploy-mode", type=click.Choice(["client", "cluster"]), default="client",
-              show_default=True, help="Where the driver runs.")
+@click.option("--deploy-mode", type=click.Choice(["client", "cluster"]), default=None,
+              show_default="client", help="Where the driver runs (or --conf "
+              "spark.submit.deployMode, as spark-submit's).")
 @click.option("--name", help="Application name.")
 @FILES_OPTION
 @ARCHIVES_OPTION
@@ -59,7 +60,7 @@ PROGRESS_LISTENER = "vega_cli.progress:ProgressDisplay"
                    "and follow its output; also partition=, account=, qos=, constraint=.")
 @click.argument("job", type=click.Path())
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def submit(master: Optional[str], deploy_mode: str, name: Optional[str], py_files: str,
+def submit(master: Optional[str], deploy_mode: Optional[str], name: Optional[str], py_files: str,
            files: str, archives: str, confs: Tuple[str, ...], config_file: Optional[str],
            executor_memory: Optional[str], executor_cores: Optional[int],
            total_executor_cores: Optional[int], supervise: bool, detach: bool,
@@ -76,6 +77,7 @@ def submit(master: Optional[str], deploy_mode: str, name: Optional[str], py_file
     debug = debug or debug_requested()
     by_master = _tie_to_starter()
     given, given_properties = _master_given_confs()
+    deploy_mode, confs = _deploy_mode(deploy_mode, confs)  # (its SparkConf() says which ran)
     spark_confs = spark_pairs(confs)  # as given (and the flags): the job's SparkConf() has them
     confs = settings_from_flags(given + confs, executor_memory, executor_cores,
                                 total_executor_cores, pyspark_compat)
@@ -137,6 +139,23 @@ def _tie_to_starter() -> bool:
         raise Unreachable("the master that started this driver is gone")
     own_descendants()
     return True
+
+
+def _deploy_mode(flag: Optional[str], confs: Tuple[str, ...]) -> Tuple[str, Tuple[str, ...]]:
+    """``--deploy-mode``, else spark-submit's ``--conf spark.submit.deployMode``, else client;
+    and the ``--conf`` pairs but that one, which names no setting of Vega's. (A driver the
+    master runs has it among the settings it is given, not on its command line.)"""
+    named, rest = None, []
+    for pair in confs:
+        key, _, value = pair.partition("=")
+        if key.strip() == "spark.submit.deployMode":
+            named = value.strip()
+        else:
+            rest.append(pair)
+    if named is not None and named not in ("client", "cluster"):
+        raise UsageError(f"--conf: spark.submit.deployMode must be client or cluster, not "
+                         f"{named!r}")
+    return flag or named or "client", tuple(rest)
 
 
 def _resolve_options(master, name, confs, config_file, job, deploy_mode) -> dict:
