@@ -121,6 +121,27 @@ def test_bytes_a_task_writes_to_sys_stdout_buffer_reach_stdout_as_text(vega_cli,
     assert (plain, dict(by_partition)) == ([], {0: ["café \ufffd done", "then text"]})
 
 
+@pytest.mark.parametrize("master", [*MASTERS, "local-cluster[1,1]"])
+def test_task_output_a_terminal_cannot_encode_is_escaped_not_fatal(vega_cli, tmp_path, master):
+    """A driver whose stdout is ASCII (PYTHONIOENCODING=ascii, a Latin-1 terminal): a task
+    printing 'café' failed its job with UnicodeEncodeError on local masters, and on a
+    cluster broke each executor's connection to the driver (a traceback per attempt) until
+    the job failed. The line is printed with the characters escaped, as Python's
+    backslashreplace writes them."""
+    job = write_job(tmp_path, "unicode_out.py", """
+        from vega_runtime import Context
+
+        with Context() as ctx:
+            ctx.parallelize([1], 1).foreach(lambda _: print("caf\\u00e9 \\u2713"))
+            print("done")
+    """)
+    result = vega_cli("submit", "--master", master, job, env={"PYTHONIOENCODING": "ascii"})
+    assert result.returncode == 0, result.stderr
+    plain, by_partition = split_prefixed(result.stdout.replace("127.0.0.1", "localhost"))
+    assert (plain, dict(by_partition)) == (["done"], {0: ["caf\\xe9 \\u2713"]})
+    assert "Traceback" not in result.stderr
+
+
 def test_driver_prints_are_not_prefixed(vega_cli, tmp_path):
     """What the driver code prints reaches stdout exactly as printed."""
     job = write_job(tmp_path, "driver_prints.py", """

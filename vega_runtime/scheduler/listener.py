@@ -119,8 +119,13 @@ class OutputPrinter(JobListener):
         if stream in self.closed:
             return
         out = self.stderr if stream == "stderr" else self.stdout
+        lines = prefix_lines(prefix, text)
         try:
-            out.write(prefix_lines(prefix, text))
+            try:
+                out.write(lines)
+            except UnicodeEncodeError:  # a terminal of another encoding (ASCII, Latin-1):
+                encoding = getattr(out, "encoding", None) or "ascii"  # as Python's \xe9
+                out.write(lines.encode(encoding, "backslashreplace").decode(encoding))
             out.flush()
         except BrokenPipeError:  # vega submit job.py | head -1: the tasks run on, their
             self.closed.add(stream)  # output dropped (Spark's never reaches the driver)
