@@ -42,6 +42,12 @@ def test_a_usage_error_exits_2_with_one_message_and_no_traceback():
                                "started with --port)"),
     ("vega://127.0.0.1:0", "A port is 1 to 65535 (a master listens at 7077 unless started "
                            "with --port)"),
+    # these two had no hint: the port left out, an IPv6 address (Vega's URLs have none)
+    ("vega://master.example", "A cluster master's URL names its port: "
+                              "vega://master.example:7077 (a master listens at 7077 unless "
+                              "started with --port)"),
+    ("vega://[::1]:7077", "Vega's master URLs take a host name or an IPv4 address, not an "
+                          "IPv6 one: vega://HOST:7077"),
 ])
 def test_a_spark_master_url_or_a_bad_port_is_refused_saying_what_to_give(url, hint):
     """A PySpark user's --master spark://... or yarn: the usage error and, before, nothing
@@ -175,6 +181,33 @@ def test_a_missing_secret_file_is_a_usage_error_with_a_hint(tmp_path):
     assert result.returncode == 2
     assert error_lines(result.stderr) == [f"vega: error: secret file '{missing}' does not exist"]
     assert "Create one with: vega start-master" in result.stderr
+
+
+@pytest.mark.parametrize("content", ["", "\n  \n"])
+def test_an_empty_secret_file_is_refused_not_taken_for_no_secret(tmp_path, content):
+    """A secret file left empty (touch, a failed copy): exit 2 naming it. Before, the master
+    started without a secret, as with --no-secret (every local account could run code on
+    the cluster), warning 'Run it without --no-secret' to a user who had not given it."""
+    secret = tmp_path / "secret"
+    secret.write_text(content)
+    secret.chmod(0o600)
+    for argv in (["master", "--host", "127.0.0.1", "--port", "0", "--webui-port", "0",
+                  "--work-dir", str(tmp_path / "master")],
+                 ["status", "--master", "vega://127.0.0.1:9"]):
+        result = vega(*argv, "--secret-file", str(secret), timeout=60)
+        assert result.returncode == 2, result.stderr
+        assert error_lines(result.stderr) == [
+            f"vega: error: secret file '{secret}' is empty"], result.stderr
+        assert "Create one with: vega start-master" in result.stderr
+        assert "listening" not in result.stderr
+
+
+def test_a_secret_file_that_is_a_directory_is_named_so(tmp_path):
+    """--secret-file DIR said the directory 'does not exist'."""
+    result = vega("worker", "vega://127.0.0.1:7077", "--secret-file", str(tmp_path))
+    assert result.returncode == 2
+    assert error_lines(result.stderr) == [
+        f"vega: error: secret file '{tmp_path}' is a directory, not a file"]
 
 
 def test_a_master_that_cannot_listen_exits_1_naming_the_address(tmp_path):

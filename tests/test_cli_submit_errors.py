@@ -341,6 +341,11 @@ def test_bad_conf_value_message_names_the_value(vega_cli):
     (("--executor-memory", "4096"),
      "--executor-memory: vega.executor.memory must be at least 1m, not 4096 bytes (a size "
      "without a unit is in bytes: 4096m is 4096 MiB)"),
+    # NaN passed every range check (all comparisons are False): a wait of NaN seconds,
+    # a speculation multiplier no task time is ever above
+    (("--conf", "vega.locality.wait=nan"), "--conf: vega.locality.wait 'nan' is not a number"),
+    (("--conf", "spark.speculation.multiplier=NaN"),
+     "--conf: vega.speculation.multiplier 'NaN' is not a number"),
 ])
 def test_values_out_of_range_exit_2_naming_the_flag_setting_value_and_range(vega_cli, args,
                                                                            message):
@@ -506,3 +511,57 @@ def test_a_local_cluster_too_small_for_an_executor_fails_with_its_error_alone(ve
             "local-cluster[W,C,M], in MiB) or the executors less",
             f'(raised by the driver at "{os.path.join(REPO, "jobs", "pi.py")}", line 19, in main)'
         ], result.stderr
+
+
+def test_a_settings_file_not_in_utf8_is_a_usage_error_naming_it(vega_cli, tmp_path):
+    """--config of a Latin-1 file said 'internal error: UnicodeDecodeError ... please
+    report it' (exit 1), for vega submit and the daemons alike."""
+    conf = tmp_path / "latin1.yaml"
+    conf.write_bytes(b"vega.app.name: caf\xe9\n")
+    result = vega_cli("submit", "--config", str(conf), "jobs/make_rdd.py")
+    assert result.returncode == 2, result.stderr
+    assert error_lines(result.stderr) == [
+        f"vega: error: {conf}: file cannot be read: 'utf-8' codec can't decode byte 0xe9 in "
+        "position 18: invalid continuation byte"]
+
+
+def test_an_event_log_directory_on_a_file_system_vega_lacks_is_refused(vega_cli, tmp_path):
+    """--conf vega.eventlog.dir=s3a://bucket/events wrote the log to ./s3a:/bucket/events
+    (saying 'event log s3a://bucket/events/app-....jsonl'), and vega history --dir s3a://...
+    listed that local copy; now a usage error naming the setting, and for vega history one
+    error line (a ValueError of the path check said 'internal error' there)."""
+    job = write_job(tmp_path, "job.py", """
+        from vega_runtime import Context
+        with Context() as ctx:
+            ctx.parallelize([1]).count()
+    """)
+    words = ("s3a://bucket/events: Vega reads and writes local paths, file: URLs and HDFS "
+             "(hdfs://, webhdfs://), not s3a:// URLs: copy the data to HDFS or to a file "
+             "system every host mounts")
+    here = {"cwd": str(tmp_path), "env": {"PYTHONPATH": REPO}}  # (REPO's Vega, not one installed)
+    result = vega_cli("submit", "--conf", "vega.eventlog.dir=s3a://bucket/events", job, **here)
+    assert result.returncode == 2, result.stderr
+    assert error_lines(result.stderr) == [f"vega: error: --conf: vega.eventlog.dir {words}"]
+    listed = vega_cli("history", "--dir", "s3a://bucket/events", **here)
+    assert (listed.returncode, error_lines(listed.stderr)) == (1, [f"vega: error: {words}"])
+    assert sorted(os.listdir(tmp_path)) == ["job.py"]
+
+
+@pytest.mark.parametrize("mode, message", [
+    ("cluster", "--deploy-mode cluster needs a vega://host:port master, not 'local'"),
+    ("yarn", "--conf: spark.submit.deployMode must be client or cluster, not 'yarn'"),
+])
+def test_spark_submits_deploy_mode_setting_is_the_deploy_mode(vega_cli, mode, message):
+    """--conf spark.submit.deployMode=cluster is spark-submit's --deploy-mode cluster; Vega
+    ran the job in client mode, warning it had 'no use for' the setting."""
+    result = vega_cli("submit", "--master", "local", "--conf",
+                      f"spark.submit.deployMode={mode}", "jobs/make_rdd.py")
+    assert result.returncode == 2, result.stderr
+    assert error_lines(result.stderr) == [f"vega: error: {message}"]
+
+
+def test_the_deploy_mode_flag_wins_over_spark_submits_setting(vega_cli):
+    result = vega_cli("submit", "--master", "local", "--deploy-mode", "client", "--conf",
+                      "spark.submit.deployMode=cluster", "jobs/make_rdd.py")
+    assert result.returncode == 0, result.stderr
+    assert "no use for" not in result.stderr

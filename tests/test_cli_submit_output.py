@@ -93,6 +93,55 @@ def test_task_logging_goes_to_stderr_prefixed_with_its_own_task(vega_cli, tmp_pa
     assert "info p" not in result.stderr + result.stdout
 
 
+@pytest.mark.parametrize("master", MASTERS)
+def test_bytes_a_task_writes_to_sys_stdout_buffer_reach_stdout_as_text(vega_cli, tmp_path,
+                                                                        master):
+    """sys.stdout.buffer.write(b"...") in a task (print(..., file=sys.stdout.buffer),
+    libraries writing bytes) failed it: AttributeError: 'TaskStream' object has no attribute
+    'buffer'. The bytes are decoded as UTF-8, a character split between writes whole, an
+    undecodable byte as U+FFFD (as PySpark decodes a pipe's output)."""
+    job = write_job(tmp_path, "bytes_out.py", """
+        import sys
+        from vega_runtime import Context
+
+        def emit(x):
+            out = sys.stdout.buffer
+            out.write("café ".encode()[:4])
+            out.write("café ".encode()[4:] + b"\\xff done\\n")
+            out.flush()
+            print("then text")
+            return x
+
+        with Context() as ctx:
+            ctx.parallelize([1], 1).map(emit).collect()
+    """)
+    result = vega_cli("submit", "--master", master, job)
+    assert result.returncode == 0, result.stderr
+    plain, by_partition = split_prefixed(result.stdout)
+    assert (plain, dict(by_partition)) == ([], {0: ["café \ufffd done", "then text"]})
+
+
+@pytest.mark.parametrize("master", [*MASTERS, "local-cluster[1,1]"])
+def test_task_output_a_terminal_cannot_encode_is_escaped_not_fatal(vega_cli, tmp_path, master):
+    """A driver whose stdout is ASCII (PYTHONIOENCODING=ascii, a Latin-1 terminal): a task
+    printing 'café' failed its job with UnicodeEncodeError on local masters, and on a
+    cluster broke each executor's connection to the driver (a traceback per attempt) until
+    the job failed. The line is printed with the characters escaped, as Python's
+    backslashreplace writes them."""
+    job = write_job(tmp_path, "unicode_out.py", """
+        from vega_runtime import Context
+
+        with Context() as ctx:
+            ctx.parallelize([1], 1).foreach(lambda _: print("caf\\u00e9 \\u2713"))
+            print("done")
+    """)
+    result = vega_cli("submit", "--master", master, job, env={"PYTHONIOENCODING": "ascii"})
+    assert result.returncode == 0, result.stderr
+    plain, by_partition = split_prefixed(result.stdout.replace("127.0.0.1", "localhost"))
+    assert (plain, dict(by_partition)) == (["done"], {0: ["caf\\xe9 \\u2713"]})
+    assert "Traceback" not in result.stderr
+
+
 def test_driver_prints_are_not_prefixed(vega_cli, tmp_path):
     """What the driver code prints reaches stdout exactly as printed."""
     job = write_job(tmp_path, "driver_prints.py", """

@@ -295,6 +295,22 @@ def test_cluster_deploy_mode_runs_the_driver_on_the_master_and_streams_its_outpu
     assert driver["state"] == "finished" and driver["exit_code"] == 0
 
 
+@pytest.mark.parametrize("mode", ["client", "cluster"])
+def test_a_secret_file_given_as_a_setting_is_used_in_both_deploy_modes(cluster, tmp_path,
+                                                                        mode):
+    """--conf vega.secret.file=PATH (what a driver without a secret is told to give): cluster
+    mode's submitter connected without it ('the server has a cluster secret and this
+    process has none'), as it read only VEGA_SECRET_FILE and ~/.vega/secret."""
+    env = {**cluster["env"], "VEGA_CONF_DIR": str(tmp_path / "no-home")}
+    secret = env.pop("VEGA_SECRET_FILE")
+    job = write(tmp_path / "job.py", "from vega_runtime import Context\n"
+                "with Context() as ctx:\n    print('sum', ctx.parallelize([1, 2]).sum())\n")
+    result = vega("submit", "--deploy-mode", mode, "--conf", f"vega.secret.file={secret}", job,
+                  env=env)
+    assert result.returncode == 0, result.stderr
+    assert "sum 3" in result.stdout
+
+
 def test_a_cluster_mode_drivers_stdout_and_stderr_reach_the_submitters_own(cluster, tmp_path):
     """vega submit --deploy-mode cluster job.py > out: the driver's stdout (its prints, its
     tasks') on the submitter's stdout, its stderr (its own, progress, the summary) on its

@@ -11,7 +11,7 @@ import pytest
 
 from vega_runtime.forkserver import ForkServer, command_title, compatible, safe_path_module
 
-from proc_helpers import clean_env, cmdline, pid_alive, read_text, wait_for
+from proc_helpers import REPO, clean_env, cmdline, pid_alive, read_text, vega_argv, wait_for
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 
@@ -391,3 +391,25 @@ def test_a_local_cluster_loads_no_dataclasses_in_its_driver_or_daemons(tmp_path)
     done = subprocess.run([sys.executable, "-c", MODULES_JOB, str(tmp_path / "child.log")],
                           capture_output=True, text=True, env=env, timeout=120, cwd=TESTS)
     assert (done.returncode, done.stdout) == (0, "[] ['loaded']\n"), done.stderr
+
+
+def test_a_local_cluster_refuses_python_startup_variables_for_its_executors_saying_why(
+        tmp_path):
+    """spark.executorEnv.PYTHONPATH (or any PYTHON* variable an interpreter reads at start)
+    on local-cluster, whose executors are forks of the driver (a driver of a random hash
+    seed, as vega submit's): they cannot have them. The job failed saying the worker's fork
+    server 'is gone ... stop the Context and start it again', which would not help; now the
+    error names the variable and what to do."""
+    job = tmp_path / "job.py"
+    job.write_text("from vega_runtime import Context\n"
+                   "with Context() as ctx:\n    ctx.parallelize([1]).count()\n")
+    result = subprocess.run(vega_argv("submit", "--master", "local-cluster[1,1]", "--conf",
+                                      "spark.executorEnv.PYTHONPATH=/opt/libs", str(job)),
+                            cwd=REPO, env=clean_env(), capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 1, result.stderr
+    assert ("vega: job failed: the application's executors cannot start: a local cluster's "
+            "executors are forks of the driver's interpreter, so they cannot have Python "
+            "start-up variables of their own (PYTHONPATH): set them in the driver's "
+            "environment before it starts, or give them on a vega:// cluster") \
+        in result.stderr, result.stderr

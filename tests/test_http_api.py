@@ -431,6 +431,26 @@ def test_head_other_methods_and_http_servers_own_refusals_get_json(bare_master):
     assert code == 200
 
 
+def test_a_method_a_path_does_not_answer_is_405_naming_the_one_it_does(bare_master):
+    """POST to a GET path (curl -X POST .../status) answered 404 "not found", and a GET of
+    an application's kill (a link opened in a browser) 404 "no application", for one the
+    master runs too: now 405 with the path's Allow, as Spark's REST server (Jetty) answers."""
+    bearer = f"Authorization: Bearer {bare_master.token}"
+    for path in ("/api/v1/status", "/api/v1/applications", "/api/v1/applications/app-1",
+                 "/api/v1/applications/app-1/jobs", "/api/v1/history"):
+        code, headers, body = _reply(bare_master, "POST", path, bearer, "Content-Length: 0")
+        assert (code, headers.get("Allow")) == (405, "GET, HEAD"), (path, code, body)
+        assert json.loads(body) == {"error": f"method POST is not allowed on {path}: it "
+                                             "answers GET, HEAD"}
+    code, headers, body = _reply(bare_master, "GET", "/api/v1/applications/app-1/kill", bearer)
+    assert (code, headers.get("Allow")) == (405, "POST"), (code, body)
+    assert json.loads(body) == {"error": "method GET is not allowed on "
+                                         "/api/v1/applications/app-1/kill: it answers POST"}
+    # still 401 first without the token, and 404 for a path nobody answers
+    assert _reply(bare_master, "POST", "/api/v1/status", "Content-Length: 0")[0] == 401
+    assert _reply(bare_master, "POST", "/api/v2/nothing", bearer, "Content-Length: 0")[0] == 404
+
+
 def test_start_master_and_status_print_the_link_and_scripts_use_the_token(tmp_path):
     """vega start-master prints the UI link; vega status --token prints the token (stdout,
     for scripts) and the link (stderr); the link signs a browser in, the token a script."""

@@ -8,6 +8,7 @@ import pytest
 
 import vega_runtime
 from vega_runtime import Context, VegaError
+from vega_runtime.errors import ConfigError, MasterURLError
 
 
 def expected_parallelism(ctx):
@@ -212,6 +213,33 @@ def test_set_checkpoint_dir_creates_the_directory(ctx, tmp_path):
     assert target.is_dir()
 
 
+def test_set_checkpoint_dir_of_none_unsets_it_and_of_a_number_is_a_type_error(fresh_ctx,
+                                                                               tmp_path):
+    """Spark's setCheckpointDir(null) unsets the directory (checkpoint() then says none is
+    set); Vega's raised AttributeError: 'NoneType' object has no attribute 'strip', and of
+    5, "'int' object has no attribute 'strip'"."""
+    ctx = fresh_ctx("local")
+    ctx.set_checkpoint_dir(str(tmp_path))
+    ctx.setCheckpointDir(None)
+    assert ctx.get_checkpoint_dir() is None
+    with pytest.raises(VegaError, match="^checkpoint\\(\\) needs a checkpoint directory"):
+        ctx.parallelize([1]).checkpoint()
+    with pytest.raises(TypeError, match="^a path must be a str or a pathlib.Path .*, not int$"):
+        ctx.set_checkpoint_dir(5)
+
+
+def test_settings_named_by_what_is_not_a_string_are_a_config_error(tmp_path):
+    """SparkConf().set(None, 1) (Spark's: a NullPointerException) made Context() raise
+    AttributeError: 'NoneType' object has no attribute 'startswith'."""
+    from vega_runtime.pyspark_compat.conf import SparkConf
+
+    for conf in (SparkConf().setMaster("local").set(None, 1), {"vega.master": "local", 7: 1}):
+        with pytest.raises(ConfigError, match=r"^job: (None|7) is not a setting name: names "
+                                              r"are strings such as vega.executor.memory$"):
+            Context(conf=conf)
+    assert Context.get_active() is None
+
+
 # -- run_job --------------------------------------------------------------------------------
 
 def test_run_job_over_all_partitions(ctx):
@@ -392,3 +420,45 @@ def test_stopped_contexts_leave_no_exit_hooks_behind():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["0", "0"]  # finalizers alive after one Context, after 21
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    # PySpark str()s the master (SparkConf.setMaster): an int is then an invalid URL
+    ({"master": 5}, MasterURLError, "^invalid master URL '5': use local, "),
+    ({"master": "local", "config_file": "{tmp}"}, ConfigError,
+     "^{tmp}: file is a directory, not a YAML file of settings$"),
+    ({"master": "local", "config_file": "{tmp}/latin1.yaml"}, ConfigError,
+     "^{tmp}/latin1.yaml: file cannot be read: 'utf-8' codec can't decode byte 0xe9 "),
+    ({"master": "local", "listeners": [5]}, TypeError,
+     "^listeners must be JobListeners \\(vega_runtime.scheduler.listener.JobListener\\), "
+     "not int 5$"),
+    ({"master": "local", "listeners": 5}, TypeError,
+     "^listeners must be JobListeners \\(vega_runtime.scheduler.listener.JobListener\\), "
+     "not int 5$"),
+])
+def test_context_arguments_of_the_wrong_kind_say_what_to_give(tmp_path, kwargs, error,
+                                                              message):
+    """Each raised an AttributeError or an OSError of Vega's insides ('int' object has no
+    attribute 'replace'; IsADirectoryError; UnicodeDecodeError; 'int' object has no
+    attribute 'on_application_start'); no Context is left running."""
+    (tmp_path / "latin1.yaml").write_bytes(b"vega.app.name: caf\xe9\n")
+    kwargs = {k: v.replace("{tmp}", str(tmp_path)) if isinstance(v, str) else v
+              for k, v in kwargs.items()}
+    with pytest.raises(error, match=message.replace("{tmp}", re.escape(str(tmp_path)))):
+        Context(**kwargs)
+    assert Context.get_active() is None
+
+
+def test_spark_local_dir_of_several_directories_uses_the_first(tmp_path):
+    """Spark's spark.local.dir is a comma-separated list of directories (one per disk);
+    Vega took the whole list for one path: the Context failed with 'cannot make the
+    application's directory in /a,/b (No such file or directory)'. Vega keeps its scratch
+    in one directory: the first."""
+    first, second = tmp_path / "disk1", tmp_path / "disk2"
+    first.mkdir()
+    second.mkdir()
+    with Context(master="local", conf={"spark.local.dir": f"{first}, {second}"}) as ctx:
+        assert ctx.conf["vega.local.dir"] == str(first)
+        assert [n for n in os.listdir(first) if n.startswith("vega-app-")] != []
+        assert ctx.parallelize([1, 2]).sum() == 3
+    assert os.listdir(second) == []

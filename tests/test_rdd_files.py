@@ -182,3 +182,13 @@ def test_a_thread_a_task_starts_finds_the_added_files(ctx, tmp_path):
 
     assert ctx.parallelize([0, 1], 2).mapPartitions(read_in_a_thread).collect() == \
         ["from a thread", "from a thread"]
+
+
+@pytest.mark.parametrize("add", ["add_file", "addPyFile", "add_archive"])
+def test_adding_what_is_not_a_path_is_a_type_error(ctx, add):
+    """add_file(None) raised AttributeError: 'NoneType' object has no attribute
+    'startswith' (add_py_file: 'endswith', add_archive: 'partition')."""
+    for wrong, name in ((None, "NoneType"), (5, "int")):
+        with pytest.raises(TypeError, match=f"^a path must be a str or a pathlib.Path .*, "
+                                            f"not {name}$"):
+            getattr(ctx, add)(wrong)

@@ -4,12 +4,13 @@ import bz2
 import glob
 import gzip
 import os
+import re
 import time
 import zlib
 
 import pytest
 
-from vega_runtime import InputError, LocalFsIO, OutputExistsError, TaskFailed
+from vega_runtime import InputError, LocalFsIO, OutputExistsError, TaskFailed, VegaError
 
 
 def write(path, text, newline=""):
@@ -427,6 +428,61 @@ def test_save_as_text_file_gzip_codec(ctx, tmp_path):
     ctx.parallelize(["x", "y"], 2).save_as_text_file(out, "org.apache.hadoop.io.compress.GzipCodec")
     assert sorted(os.listdir(out)) == ["_SUCCESS", "part-00000.gz", "part-00001.gz"]
     assert ctx.text_file(out).collect() == ["x", "y"]
+
+
+@pytest.mark.parametrize("codec", ["SnappyCodec", 5])
+def test_a_codec_vega_lacks_is_refused_naming_the_ones_it_has(ctx, tmp_path, codec):
+    """A codec class that is not a name (5) raised AttributeError: 'int' object has no
+    attribute 'lower'; either kind writes nothing."""
+    out = tmp_path / "out"
+    with pytest.raises(VegaError, match=f"^unsupported compression codec {codec!r}: use "
+                                        "'org.apache.hadoop.io.compress.GzipCodec', "
+                                        "'BZip2Codec' or 'DefaultCodec'$"):
+        ctx.parallelize(["x"]).saveAsTextFile(str(out), compressionCodecClass=codec)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("url", ["s3a://bucket/out", "gs://bucket/out", "HDFS://nn:9870/out",
+                                 "/tmp/x,s3://bucket/y"])
+def test_a_url_of_a_file_system_vega_lacks_is_refused_not_taken_for_a_local_path(
+        ctx, tmp_path, monkeypatch, url):
+    """saveAsTextFile("s3a://bucket/out") wrote ./s3a:/bucket/out in the working directory
+    and succeeded; textFile("s3a://...") said 'cannot read /cwd/s3a:/bucket/...: no such
+    file'. Both are a ValueError naming the scheme, before any job (PySpark's: 'No
+    FileSystem for scheme'), and nothing is written."""
+    monkeypatch.chdir(tmp_path)
+    scheme = url.split(",")[-1].split("://")[0]
+    message = (f"^{re.escape(url)}: Vega reads and writes local paths, file: URLs and HDFS "
+               f"\\(hdfs://, webhdfs://\\), not {scheme}:// URLs: copy the data to HDFS or "
+               "to a file system every host mounts$")
+    for call in (lambda: ctx.parallelize(["x"]).saveAsTextFile(url),
+                 lambda: ctx.parallelize(["x"]).save_as_pickle_file(url),
+                 lambda: ctx.textFile(url), lambda: ctx.whole_text_files(url),
+                 lambda: ctx.binary_files(url), lambda: ctx.pickle_file(url).count(),
+                 lambda: ctx.set_checkpoint_dir(url), lambda: ctx.add_file(url)):
+        with pytest.raises(ValueError, match=message):
+            call()
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("url, words", [
+    ("s3a:/bucket/out", "Vega reads and writes local paths, file: URLs and HDFS (hdfs://, "
+                        "webhdfs://), not s3a:// URLs: copy the data to HDFS or to a file "
+                        "system every host mounts"),
+    ("hdfs:/data/out", "an HDFS URL has two slashes: hdfs:///data/out (the namenode of "
+                       "vega.hdfs.namenode) or hdfs://HOST:PORT/data/out"),
+])
+def test_a_url_with_one_slash_is_not_taken_for_a_local_path(ctx, tmp_path, monkeypatch, url,
+                                                            words):
+    """Hadoop reads hdfs:/data/out as hdfs:///data/out; Vega wrote ./hdfs:/data/out (and
+    ./s3a:/bucket/out) in the working directory and succeeded."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError) as raised:
+        ctx.parallelize(["x"]).saveAsTextFile(url)
+    assert str(raised.value) == f"{url}: {words}"
+    with pytest.raises(ValueError):
+        ctx.textFile(url)
+    assert os.listdir(tmp_path) == []
 
 
 def test_gzip_parts_name_no_file_and_no_time_as_hadoops(ctx, tmp_path):

@@ -294,6 +294,22 @@ def test_spark_context_that_fails_to_start_is_not_left_running(tmp_path):
         sc.stop()
 
 
+def test_py_files_given_as_one_string_is_refused_before_a_context_starts(tmp_path):
+    """SparkContext(pyFiles="deps.py") (a list is meant) took each character for a file:
+    "ValueError: /: add_py_file takes a .py, .zip or .egg file" (PySpark's: a Java
+    FileNotFoundException for '/'); now a TypeError saying to pass a list, and nothing
+    starts."""
+    from vega_runtime.pyspark_compat import SparkContext
+
+    deps = tmp_path / "deps.py"
+    deps.write_text("X = 1\n")
+    with pytest.raises(TypeError) as info:
+        SparkContext("local", "fails", pyFiles=str(deps))
+    assert str(info.value) == (f"pyFiles is a list of .py, .zip or .egg files, not one "
+                               f"str: pyFiles=[{str(deps)!r}]")
+    assert SparkContext._active_spark_context is None and Context.get_active() is None
+
+
 def test_cogroup_takes_pysparks_other_keyword(ctx):
     """rdd.cogroup(other=..., numPartitions=...), PySpark's keywords (other= was a TypeError)."""
     a, b = ctx.parallelize([("a", 1), ("b", 4)]), ctx.parallelize([("a", 2)])
@@ -719,3 +735,32 @@ def test_a_vega_context_takes_a_sparkconf_and_refuses_other_conf_saying_what_it_
         Context(conf="local[2]")
     assert str(info.value) == ("conf must be a dict of settings ({'vega.task.max_attempts': 2}) "
                                "or a SparkConf, not str")
+
+
+def test_parallelize_takes_a_number_of_slices_pyspark_int_s(ctx):
+    """PySpark's parallelize (and range) int() numSlices, so a count read from sys.argv
+    ("2") or computed (2.5) works; Vega's compared it with 0: "'<' not supported between
+    instances of 'str' and 'int'". One that int() refuses is int()'s error, as PySpark's."""
+    assert ctx.parallelize(range(6), "2").glom().collect() == [[0, 1, 2], [3, 4, 5]]
+    assert ctx.parallelize(range(6), 3.9).get_num_partitions() == 3
+    assert ctx.range(6, numSlices="3").get_num_partitions() == 3
+    with pytest.raises(ValueError, match=r"^invalid literal for int\(\) with base 10: 'two'$"):
+        ctx.parallelize([1], "two")
+    with pytest.raises(ValueError, match="^the number of slices must be positive, not 0$"):
+        ctx.parallelize([1], "0")
+
+
+@pytest.mark.parametrize("call", [
+    lambda pairs: pairs.join(5), lambda pairs: pairs.cogroup(5),
+    lambda pairs: pairs.left_outer_join(None), lambda pairs: pairs.group_with(3),
+    lambda pairs: pairs.full_outer_join([(1, "x")]), lambda pairs: pairs.cogroup(),
+])
+def test_joining_with_what_is_not_an_rdd_is_a_type_error_before_any_job(ctx, call):
+    """PySpark raises at the call (AttributeError: 'int' object has no attribute
+    'mapValues'). Vega took a lone int (or None) as cogroup's numPartitions: cogroup(5) gave
+    a one-RDD cogroup, silently, and join(5) failed its tasks with 'not enough values to
+    unpack'; a list failed with AttributeError naming a Vega internal."""
+    pairs = ctx.parallelize([(1, "a")])
+    with pytest.raises(TypeError, match=r"^(cogroup|group_with|join|left_outer_join|"
+                                        r"full_outer_join)\(\) groups with other RDDs, not "):
+        call(pairs)

@@ -236,6 +236,21 @@ def test_sample_rejects_negative_fraction(ctx):
         ctx.parallelize(range(10)).sample(False, -0.1, 1)
 
 
+def test_a_fraction_or_weight_of_nan_is_refused_as_pyspark_refuses_it(ctx):
+    """PySpark checks ``not fraction >= 0``, which NaN fails; Vega's ``fraction < 0`` let
+    it through: sample(True, nan)'s tasks never ended (a Poisson draw of mean NaN), and
+    random_split and sample_by_key made NaN bounds (every element in no part)."""
+    rdd = ctx.parallelize(range(10), 2)
+    nan = float("nan")
+    for replace in (True, False):
+        with pytest.raises(ValueError, match=r"^Fraction must be nonnegative\.$"):
+            rdd.sample(replace, nan)
+    with pytest.raises(ValueError, match="^Weights must be nonnegative$"):
+        rdd.random_split([nan, 1.0])
+    with pytest.raises(ValueError, match="^Negative fraction value: nan$"):
+        rdd.map(lambda x: (x % 2, x)).sample_by_key(True, {0: 0.5, 1: nan})
+
+
 def test_random_split_pyspark_doctest(ctx):
     """PySpark's doctest: weights 2:3 over 500 elements."""
     rdd = ctx.parallelize(range(500), 1)

@@ -203,3 +203,21 @@ def test_one_package_uploaded_by_many_drivers_at_once_is_stored_for_each(tmp_pat
         thread.join()
     assert failures == []
     assert store.read(sha) == data and os.listdir(store.directory) == [f"{sha}.zip"]
+
+
+def test_executors_that_die_at_start_fail_the_application_with_their_last_words(cluster):
+    """spark.executorEnv.PYTHONHOME=/nonexistent: every executor exits at once. The driver
+    said only 'the application's executors cannot start: exited with code 1', though the
+    worker had their log's end (Python's 'No module named encodings'); now the error ends
+    with it, as a lost executor's does."""
+    ctx = Context(master=cluster.url, app_name="dies-at-start",
+                  conf={"spark.executorEnv.PYTHONHOME": "/nonexistent",
+                        "vega.secret.file": cluster.secret_file})
+    try:
+        with pytest.raises(ExecutorsCannotStart) as raised:
+            ctx.parallelize([1]).count()
+    finally:
+        ctx.stop()
+    assert str(raised.value).startswith("the application's executors cannot start: exited "
+                                        "with code 1 (its log ends: ")
+    assert "No module named 'encodings'" in str(raised.value)

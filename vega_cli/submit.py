@@ -43,8 +43,9 @@ PROGRESS_LISTENER = "vega_cli.progress:ProgressDisplay"
 
 @click.command(cls=JobCommand, context_settings={"allow_interspersed_args": False})
 @job_options
-@click.option("--deploy-mode", type=click.Choice(["client", "cluster"]), default="client",
-              show_default=True, help="Where the driver runs.")
+@click.option("--deploy-mode", type=click.Choice(["client", "cluster"]), default=None,
+              show_default="client", help="Where the driver runs (or --conf "
+              "spark.submit.deployMode, as spark-submit's).")
 @click.option("--name", help="Application name.")
 @FILES_OPTION
 @ARCHIVES_OPTION
@@ -59,7 +60,7 @@ PROGRESS_LISTENER = "vega_cli.progress:ProgressDisplay"
                    "and follow its output; also partition=, account=, qos=, constraint=.")
 @click.argument("job", type=click.Path())
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def submit(master: Optional[str], deploy_mode: str, name: Optional[str], py_files: str,
+def submit(master: Optional[str], deploy_mode: Optional[str], name: Optional[str], py_files: str,
            files: str, archives: str, confs: Tuple[str, ...], config_file: Optional[str],
            executor_memory: Optional[str], executor_cores: Optional[int],
            total_executor_cores: Optional[int], supervise: bool, detach: bool,
@@ -76,6 +77,7 @@ def submit(master: Optional[str], deploy_mode: str, name: Optional[str], py_file
     debug = debug or debug_requested()
     by_master = _tie_to_starter()
     given, given_properties = _master_given_confs()
+    deploy_mode, confs = _deploy_mode(deploy_mode, confs)  # (its SparkConf() says which ran)
     spark_confs = spark_pairs(confs)  # as given (and the flags): the job's SparkConf() has them
     confs = settings_from_flags(given + confs, executor_memory, executor_cores,
                                 total_executor_cores, pyspark_compat)
@@ -139,6 +141,23 @@ def _tie_to_starter() -> bool:
     return True
 
 
+def _deploy_mode(flag: Optional[str], confs: Tuple[str, ...]) -> Tuple[str, Tuple[str, ...]]:
+    """``--deploy-mode``, else spark-submit's ``--conf spark.submit.deployMode``, else client;
+    and the ``--conf`` pairs but that one, which names no setting of Vega's. (A driver the
+    master runs has it among the settings it is given, not on its command line.)"""
+    named, rest = None, []
+    for pair in confs:
+        key, _, value = pair.partition("=")
+        if key.strip() == "spark.submit.deployMode":
+            named = value.strip()
+        else:
+            rest.append(pair)
+    if named is not None and named not in ("client", "cluster"):
+        raise UsageError(f"--conf: spark.submit.deployMode must be client or cluster, not "
+                         f"{named!r}")
+    return flag or named or "client", tuple(rest)
+
+
 def _resolve_options(master, name, confs, config_file, job, deploy_mode) -> dict:
     try:
         cli_conf = cli_settings(master, confs)
@@ -179,16 +198,18 @@ def _run_in_cluster(job: str, args: List[str], cli_conf: dict, config_file: Opti
 
     from .apps import master_connection, stream_logs
 
-    url = Config.load(config_file=config_file, cli=cli_conf)["vega.master"]
+    conf = Config.load(config_file=config_file, cli=cli_conf)
+    # the secret named as a driver's is (--conf vega.secret.file), else VEGA_SECRET_FILE's...
+    url, secret_file = conf["vega.master"], conf["vega.secret.file"] or None
     _warn_of_relative_paths(args)
     path = build_job_package(job, py_files, files, staging, archives=archives)
     package = Package(path, sha256_of(path), os.path.getsize(path))
-    conn = master_connection(url, None)
+    conn = master_connection(url, secret_file)
     try:
         upload(conn, package)
     finally:
         conn.close()
-    conn = master_connection(url, None)
+    conn = master_connection(url, secret_file)
     try:
         settings = {**cli_conf, **dict(spark_confs), "spark.submit.deployMode": "cluster"}
         conn.send(SubmitDriver(cli_conf["vega.app.name"], "job/" + os.path.basename(job), args,
@@ -205,7 +226,7 @@ def _run_in_cluster(job: str, args: List[str], cli_conf: dict, config_file: Opti
                       highlight=False, style="dim")
         return EXIT_OK
     try:
-        end = stream_logs(master_connection(url, None), reply.driver_id, follow=True)
+        end = stream_logs(master_connection(url, secret_file), reply.driver_id, follow=True)
         if end.reason:  # it never ran: nothing of it in the output above says why
             console.print(f"vega: driver {reply.driver_id} failed: {end.reason}",
                           highlight=False, markup=False)
@@ -218,7 +239,7 @@ def _run_in_cluster(job: str, args: List[str], cli_conf: dict, config_file: Opti
                            f"Follow it again with: vega logs --follow --master {url} "
                            f"{reply.driver_id}")
     except KeyboardInterrupt:
-        kill = master_connection(url, None)
+        kill = master_connection(url, secret_file)
         try:
             kill.send(KillApplication(reply.driver_id))
             kill.recv()

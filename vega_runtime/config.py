@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterable, Mapping
 from .config_values import (  # noqa: F401 - the parsers, imported from here too
     parse_size, parse_bool, parse_choice, parse_scheduling_mode, parse_int, parse_float,
     parse_task_cpus, parse_seconds_or_never, size_text, bounded, at_least, size_at_least,
-    parse_str, parse_name, parse_hosts, parse_names, parse_port, parse_seconds,
+    parse_str, parse_location, parse_name, parse_hosts, parse_names, parse_port, parse_seconds,
     parse_size_at_least_0)
 from .errors import ConfigError
 from .records import FrozenRecord
@@ -433,7 +433,7 @@ SETTINGS: tuple[Setting, ...] = (
             "(Spark's spark.driver.bindAddress); empty means vega.driver.host. 0.0.0.0 "
             "listens on every interface; without a secret only loopback is allowed.",
             env="VEGA_DRIVER_BIND"),
-    Setting("vega.eventlog.dir", "~/.vega/events", parse_str, "path",
+    Setting("vega.eventlog.dir", "~/.vega/events", parse_location, "path",
             "Where each application appends its event log (JSON lines) for vega history; "
             "empty disables event logs. The master's web UI lists finished applications "
             "from the same directory.", env="VEGA_EVENTLOG_DIR", flag="vega master --event-log-dir",
@@ -579,6 +579,9 @@ def _apply(values: dict, origins: dict, new: Mapping[str, Any], origin: str) -> 
     if any(str(key).startswith("spark.") for key in new):
         new = _spark_names_translated(new, origin)
     for key, raw in new.items():
+        if not isinstance(key, str):  # SparkConf().set(None, 1): Spark's is a NullPointerException
+            raise ConfigError(origin, repr(key), "is not a setting name: names are strings "
+                                                 "such as vega.executor.memory")
         setting = setting_of(key)
         if setting is None:
             raise ConfigError(origin, key, not_a_setting(key) + "; see conf/vega-defaults.yaml "
@@ -690,6 +693,10 @@ def _read_yaml(path: str) -> dict[str, Any]:
             data = yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
     except FileNotFoundError:
         raise ConfigError(path, "file", "does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(path, "file", "is a directory, not a YAML file of settings") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, "file", f"cannot be read: {exc}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(path, "file", f"is not valid YAML: {exc}") from None
     if not isinstance(data, dict):

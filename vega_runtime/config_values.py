@@ -67,10 +67,20 @@ def parse_int(text: Any) -> int:
 
 
 def parse_float(text: Any) -> float:
+    """A number; NaN is not one (it would pass every range check: its comparisons are False).
+
+    >>> parse_float("nan")
+    Traceback (most recent call last):
+    ...
+    ValueError: 'nan' is not a number
+    """
     try:
-        return float(text)
+        value = float(text)
     except (TypeError, ValueError):
         raise ValueError(f"{text!r} is not a number") from None
+    if math.isnan(value):
+        raise ValueError(f"{text!r} is not a number")
+    return value
 
 
 def parse_task_cpus(text: Any) -> float:
@@ -178,6 +188,20 @@ def size_at_least(low: int, high: Any = None) -> Callable[[Any], int]:
 
 def parse_str(text: Any) -> str:
     return "" if text is None else str(text)
+
+
+def parse_location(text: Any) -> str:
+    """A directory Vega writes (a local path, a ``file:`` or HDFS URL) or "": a URL of
+    another file system (``s3a://``) is refused, not taken for a relative local path.
+
+    >>> parse_location("s3a://b/events")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    vega_runtime.errors.UnsupportedFileSystem: s3a://b/events: Vega reads and writes ...
+    """
+    from .io.globs import path_text
+
+    return path_text(parse_str(text))
 
 
 def parse_name(text: Any) -> str:

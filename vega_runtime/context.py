@@ -84,6 +84,7 @@ class Context(JobControl, FileShipping, Persistence, Profiles, EventLogs):
         running = task_context.TaskContext.get()
         if running is not None and not running.stand_in:
             raise DriverOnlyError("creating a Context")
+        listeners = listener.checked_listeners(listeners)
         active = Context.get_active()
         if active is not None:
             warnings.warn(MultipleContextsWarning(active.application_id, active.master,
@@ -516,13 +517,14 @@ class Context(JobControl, FileShipping, Persistence, Profiles, EventLogs):
 
     # -- creating RDDs ---------------------------------------------------------------
     def parallelize(self, data: Iterable, num_slices: Optional[int] = None) -> RDD:
-        """An RDD of a local collection, cut into ``num_slices`` partitions.
+        """An RDD of a local collection, cut into ``num_slices`` partitions (``int()`` of
+        it, as PySpark's: ``"2"`` from ``sys.argv`` is 2).
 
         >>> ctx.parallelize(range(5), 2).glom().collect()
         [[0, 1], [2, 3, 4]]
         """
         return sources.ParallelCollectionRDD(
-            self, data, self.default_parallelism if num_slices is None else num_slices)
+            self, data, self.default_parallelism if num_slices is None else int(num_slices))
 
     make_rdd = parallelize
 

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 def start_local_cluster_early(master: Optional[str]):
     """The fork server of a local cluster asked for by name (the master argument wins over
     every configuration source), started before the configuration is read; else None."""
-    if not master or not master.replace(" ", "").startswith("local-cluster["):
+    if not isinstance(master, str) or not master.replace(" ", "").startswith("local-cluster["):
         return None
     from .deploy.local_cluster import start_forkserver
 

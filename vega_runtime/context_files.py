@@ -14,6 +14,7 @@ from typing import List
 from . import files
 from .errors import InputError
 from .io.files import file_uri, input_errors, local_path, open_input
+from .io.globs import path_text
 from .io.hdfs import is_hdfs, split_url
 
 
@@ -37,7 +38,8 @@ class FileShipping:
         ['a,1']
         >>> os.remove(path); os.rmdir(os.path.dirname(path))
         """
-        if not str(path).strip():  # it would name the working directory; Spark refuses it
+        path = path_text(path)
+        if not path.strip():  # it would name the working directory; Spark refuses it
             raise ValueError("the path to add is empty: give a file (or, with recursive=True, "
                              "a directory)")
         kind = "file"
@@ -50,6 +52,7 @@ class FileShipping:
     def add_py_file(self, path: str) -> None:
         """Ship a ``.py``, ``.zip`` or ``.egg`` file and put it on every executor's
         ``sys.path`` (and the driver's)."""
+        path = path_text(path)
         if not path.endswith((".py", ".zip", ".egg")):
             raise ValueError(f"{path}: add_py_file takes a .py, .zip or .egg file")
         self._add(path, "py")
@@ -60,7 +63,7 @@ class FileShipping:
         Spark's."""
         from . import archives  # (tarfile, zipfile: not on every Context's start)
 
-        path, hashed, unpack_as = path.partition("#")
+        path, hashed, unpack_as = path_text(path).partition("#")
         if not path.endswith(files.ARCHIVE_SUFFIXES):
             raise ValueError(f"{path}: add_archive takes a .zip, .tar, .tar.gz or .tgz file")
         problem = hashed and unpack_as and archives.unpack_name_problem(unpack_as)

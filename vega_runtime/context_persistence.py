@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 # not import them
 checkpoints = lazy_module("vega_runtime.context_checkpoints")
 io_files = lazy_module("vega_runtime.io.files")
+globs = lazy_module("vega_runtime.io.globs")
 
 
 class Persistence:
@@ -65,7 +66,8 @@ class Persistence:
 
     def set_checkpoint_dir(self, directory: str) -> None:
         """Checkpoints go to a new directory per application under ``directory`` (a local
-        path or an HDFS URL), created if missing, as in PySpark.
+        path or an HDFS URL), created if missing, as in PySpark; ``None`` unsets it, as
+        Spark's ``setCheckpointDir(null)``; another value than a path is a ``TypeError``.
 
         >>> import shutil, tempfile
         >>> parent = tempfile.mkdtemp()
@@ -74,7 +76,11 @@ class Persistence:
         True
         >>> shutil.rmtree(parent)
         """
-        self.checkpoint_dir = checkpoints.new_checkpoint_dir(directory, self.hdfs_settings)
+        if directory is None:
+            self.checkpoint_dir = None
+            return
+        self.checkpoint_dir = checkpoints.new_checkpoint_dir(globs.path_text(directory),
+                                                             self.hdfs_settings)
 
     def get_checkpoint_dir(self) -> Optional[str]:
         """This application's checkpoint directory as a URI (``file:/...``, ``hdfs://...``),

@@ -7,6 +7,7 @@ next.  Components decide what to do from the type, never from the message.
 
 from __future__ import annotations
 
+import os
 import pickle
 import re
 from typing import Optional
@@ -148,12 +149,15 @@ class ExecutorsCannotStart(VegaError):
 
 class SecretFileMissing(ConfigError):
     """The cluster secret file named (by --secret-file, VEGA_SECRET_FILE or a setting) is
-    not there; ``hint`` says how to make one."""
+    not there, is a directory, or holds no secret (``problem``); ``hint`` says how to make
+    one."""
 
-    def __init__(self, path: str, default: str):
-        super().__init__("", "secret file", f"{path!r} does not exist")
+    def __init__(self, path: str, default: str, problem: str = ""):
+        problem = problem or ("is a directory, not a file" if os.path.isdir(path)
+                              else "does not exist")
+        super().__init__("", "secret file", f"{path!r} {problem}")
         self.path, self.default = path, default
-        self.args = (path, default)
+        self.args = (path, default, problem)
 
     @property
     def hint(self) -> str:
@@ -218,11 +222,21 @@ class MasterURLError(VegaError):
         "A cluster master's URL starts with vega://: vega://10.0.0.1:7077"
         >>> MasterURLError("vega://10.0.0.1:77077").hint
         'A port is 1 to 65535 (a master listens at 7077 unless started with --port)'
+        >>> MasterURLError("vega://[::1").hint
+        "Vega's master URLs take a host name or an IPv4 address, not an IPv6 one: vega://HOST:7077"
         """
         if re.fullmatch(r"[\w.-]+:\d+", self.url.strip()):  # a cluster master without its scheme
             return f"A cluster master's URL starts with vega://: vega://{self.url.strip()}"
         if re.fullmatch(r"vega://[^:/\s]+:\d+/?", self.url.strip()):  # parse_master: a bad port
             return "A port is 1 to 65535 (a master listens at 7077 unless started with --port)"
+        no_port = re.fullmatch(r"vega://([\w.-]+)/?", self.url.strip())
+        if no_port:
+            return (f"A cluster master's URL names its port: vega://{no_port.group(1)}:7077 (a "
+                    "master listens at 7077 unless started with --port)")
+        ipv6 = re.fullmatch(r"vega://\[[0-9A-Fa-f:.%\w]*\]?(:(\d+))?/?", self.url.strip())
+        if ipv6:
+            return ("Vega's master URLs take a host name or an IPv4 address, not an IPv6 one: "
+                    f"vega://HOST:{ipv6.group(2) or 7077}")
         kind = self.url.split("://", 1)[0].strip().lower()
         if kind == "spark":
             return ("Vega's cluster masters are vega://HOST:PORT, as vega start-master prints "
@@ -231,6 +245,26 @@ class MasterURLError(VegaError):
             return ("Vega runs on its own master and workers (vega://HOST:PORT); for Slurm "
                     "and Kubernetes see docs/cluster.md")
         return ""
+
+
+class UnsupportedFileSystem(VegaError, ValueError):
+    """A path that is a URL of a file system Vega lacks (``s3a://``, ``gs://``, ``http://``),
+    or of HDFS with one slash (``problem``: Hadoop's ``hdfs:/a``): a ``ValueError`` too, as
+    the API raises it for a bad argument.
+
+    >>> str(UnsupportedFileSystem("s3a://b/x", "s3a")).split(":")[0:2]
+    ['s3a', '//b/x']
+    """
+
+    def __init__(self, path: str, scheme: str, problem: str = ""):
+        super().__init__(path, scheme, problem)
+        self.path, self.scheme, self.problem = path, scheme, problem
+
+    def __str__(self) -> str:
+        return f"{self.path}: " + (self.problem or (
+            f"Vega reads and writes local paths, file: URLs and HDFS (hdfs://, webhdfs://), "
+            f"not {self.scheme}:// URLs: copy the data to HDFS or to a file system every host "
+            "mounts"))
 
 
 class ContextStoppedError(VegaError):

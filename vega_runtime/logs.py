@@ -37,6 +37,7 @@ class TaskStream(io.TextIOBase):
         self.task_id, self.name, self.sink, self.limit = task_id, name, sink, limit
         self._parts: list = []
         self._size = 0
+        self.buffer = _TaskBytes(self)  # as a TextIOWrapper's: bytes written to the stream
 
     def writable(self) -> bool:
         return True
@@ -69,6 +70,29 @@ class TaskStream(io.TextIOBase):
 
     def isatty(self) -> bool:
         return False
+
+
+class _TaskBytes(io.BufferedIOBase):
+    """A task stream's ``buffer`` (``sys.stdout.buffer.write(b"...")``): the bytes are
+    decoded as UTF-8 into the text stream, a character split between two writes whole, an
+    undecodable byte as U+FFFD (as PySpark decodes what a pipe prints)."""
+
+    def __init__(self, text: TaskStream):
+        import codecs
+
+        self._text = text
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        data = bytes(data)  # (a bytearray, a memoryview)
+        self._text.write(self._decoder.decode(data))
+        return len(data)
+
+    def flush(self) -> None:
+        self._text.flush()
 
 
 class OutputCapture:

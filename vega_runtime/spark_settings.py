@@ -36,6 +36,12 @@ def _same(value: str) -> str:
     return value
 
 
+def _first_directory(value: str) -> str:
+    """Spark's ``spark.local.dir``, a comma-separated list of directories (one per disk):
+    Vega keeps an application's scratch in one, the first."""
+    return str(value).split(",")[0].strip()
+
+
 #: Spark setting -> (Vega setting, conversion of the value)
 SPARK_TO_VEGA = {
     "spark.master": ("vega.master", _same),
@@ -48,7 +54,7 @@ SPARK_TO_VEGA = {
     "spark.executor.cores": ("vega.executor.cores", _same),
     "spark.cores.max": ("vega.cores.max", _same),
     "spark.driver.maxResultSize": ("vega.driver.max_result_size", _same),
-    "spark.local.dir": ("vega.local.dir", _same),
+    "spark.local.dir": ("vega.local.dir", _first_directory),
     "spark.locality.wait": ("vega.locality.wait", _seconds),
     # Vega's only locality level: a task's cached input in an executor's process
     "spark.locality.wait.process": ("vega.locality.wait", _seconds),

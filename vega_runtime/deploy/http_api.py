@@ -61,6 +61,9 @@ TOKEN_FILE = "master.token"
 _APP_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 #: a path a redirect may name: on this site (not "//host/...", which browsers read as a URL)
 _LOCAL_PATH = re.compile(r"/(?![/\\])")
+#: the paths the master answers GET on, and the one it answers POST on (an application's kill)
+_GET_PATH = re.compile(r"/api/v1/(status|version|applications|history)(/.*)?\Z")
+_KILL_PATH = re.compile(r"/api/v1/applications/[^/]+/kill\Z")
 _NO_TOKEN_PAGE = b"""<!doctype html><meta charset="utf-8"><title>Vega: token needed</title>
 <p>This Vega master needs its access token. Open the link <code>vega start-master</code>
 prints, or the one <code>vega status --token</code> prints (<code>https://HOST:PORT/?token=...</code>).
@@ -521,6 +524,8 @@ def start_http(host: str, port: int, master, secret: Optional[bytes] = None,
                                                  "ambiguous: write / or leave it out"})
             if method == "POST":
                 return self._post(path)
+            if _KILL_PATH.match(path):
+                return self._wrong_method(path, "POST")
             answer = spark.get(path, url.query)
             if answer is not None:
                 return self._json(*answer)
@@ -608,10 +613,18 @@ def start_http(host: str, port: int, master, secret: Optional[bytes] = None,
                 return self._json(404, {"error": f"no application {app_id}"})
             self._json(200, detail)
 
+        def _wrong_method(self, path: str, allowed: str) -> None:
+            """405 for a method ``path`` does not answer (POST .../status, a GET of a kill),
+            with the ones it does (``Allow``), as Spark's REST server answers it."""
+            self._json(405, {"error": f"method {self.command} is not allowed on {path}: it "
+                                      f"answers {allowed}"}, [("Allow", allowed)])
+
         def _post(self, path: str) -> None:
             prefix, suffix = "/api/v1/applications/", "/kill"
             app_id = path[len(prefix):-len(suffix)]
             if not (path.startswith(prefix) and path.endswith(suffix) and _APP_ID.match(app_id)):
+                if _GET_PATH.match(path) and not _KILL_PATH.match(path):
+                    return self._wrong_method(path, "GET, HEAD")
                 return self._json(404, {"error": "not found"})
             killed = master.kill(app_id, "through the HTTP API")
             self._json(200 if killed else 404, {"killed": killed, "id": app_id})

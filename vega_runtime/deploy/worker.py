@@ -30,7 +30,7 @@ from .._version import __version__
 from ..config import Config, rpc_limits
 from ..errors import DaemonStartFailed, VegaError
 from ..forkserver import (ADOPTED_CHECK, FORK_ONLY_ENV, ForkServer, command_title,
-                          python_module)
+                          compatible, python_module)
 from ..net.connection import Connection
 from ..net.framing import ProtocolError
 from ..net.messages import (ApplicationEnded, BlockData, BlockUnavailable, ExecutorExited,
@@ -420,6 +420,16 @@ class Worker:
                                      command_title(EXECUTOR_MODULE, args), tie=True)
             if proc is not None:
                 return proc
+        if self.fork_only and self.forkserver is not None and \
+                not compatible(env, self.forkserver.env):
+            raise VegaError(
+                "a local cluster's executors are forks of the driver's interpreter, so they "
+                "cannot have Python start-up variables of their own ("
+                + ", ".join(sorted(k for k in {*env, *self.forkserver.env}
+                                   if k.startswith("PYTHON")
+                                   and env.get(k) != self.forkserver.env.get(k)))
+                + "): set them in the driver's environment before it starts, or give them "
+                "on a vega:// cluster")
         if self.fork_only:
             raise VegaError("this local cluster's executors must be forked from its "
                             "worker's fork server, which is gone (they hash like the driver, "

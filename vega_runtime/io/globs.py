@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 import pathlib  # noqa: F401 - the doctest's
 from typing import Iterator, List, Tuple
 
-from ..errors import InputError
+from ..errors import InputError, UnsupportedFileSystem
 
 
 def is_hidden(name: str) -> bool:
@@ -60,13 +61,34 @@ def path_text(path) -> str:
     Traceback (most recent call last):
       ...
     TypeError: a path must be a str or a pathlib.Path (several inputs: one str, separated by commas), not list
+    >>> path_text("s3a://bucket/x")  # not ./s3a:/bucket/x
+    Traceback (most recent call last):
+      ...
+    vega_runtime.errors.UnsupportedFileSystem: s3a://bucket/x: Vega reads and writes local paths, file: URLs and HDFS (hdfs://, webhdfs://), not s3a:// URLs: copy the data to HDFS or to a file system every host mounts
     """
     if isinstance(path, os.PathLike):
         path = os.fspath(path)
     if not isinstance(path, str):
         raise TypeError("a path must be a str or a pathlib.Path (several inputs: one str, "
                         f"separated by commas), not {type(path).__name__}")
+    for scheme, slashes in _URL_SCHEME.findall(path):  # else a relative local path: ./s3a:/...
+        if scheme not in _KNOWN_SCHEMES:
+            raise UnsupportedFileSystem(path, scheme)
+        if slashes == "/" and scheme != "file":  # Hadoop's hdfs:/a is hdfs:///a
+            raise UnsupportedFileSystem(path, scheme, _two_slashes(path, scheme))
     return path
+
+
+def _two_slashes(path: str, scheme: str) -> str:
+    rest = path.split(f"{scheme}:", 1)[1].split(",")[0]
+    return (f"an HDFS URL has two slashes: {scheme}://{rest} (the namenode of "
+            f"vega.hdfs.namenode) or {scheme}://HOST:PORT{rest}")
+
+
+#: the scheme of a URL at the start of a path (or of one of a comma-separated list's) ...
+_URL_SCHEME = re.compile(r"(?:^|,)\s*([A-Za-z][A-Za-z0-9+.-]*):(/+)")
+#: ... that Vega reads: local files and HDFS (``io.hdfs.SCHEMES``)
+_KNOWN_SCHEMES = ("file", "hdfs", "webhdfs")
 
 
 def split_paths(spec: str) -> List[str]:

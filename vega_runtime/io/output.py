@@ -251,7 +251,7 @@ def text_lines_writer(codec: Optional[str]) -> tuple:
 def _codec(codec: Optional[str]):
     if codec is None:
         return _NoClose, ""
-    lowered = codec.lower()
+    lowered = str(codec).lower()  # (5: refused below as any other name it lacks)
     if "gzip" in lowered:
         import gzip
 

@@ -311,10 +311,12 @@ def resolve_secret_file(path: Optional[str]) -> str:
 
 
 def load_secret(path: Optional[str]) -> Optional[bytes]:
-    """The cluster secret from a file (its stripped contents), or None.  A file every user
-    of the host can read (or write) is used, with a warning saying how to close it, as ssh
-    warns of an unprotected key (a group may be let in on purpose: Kubernetes mounts it
-    0440 for the pod's group)."""
+    """The cluster secret from a file (its stripped contents), or None when no file is
+    named.  A file every user of the host can read (or write) is used, with a warning saying
+    how to close it, as ssh warns of an unprotected key (a group may be let in on purpose:
+    Kubernetes mounts it 0440 for the pod's group).  A file holding nothing but whitespace
+    is a ``SecretFileMissing``: running without a secret is ``--no-secret``'s choice, never
+    a left-empty file's."""
     if not path:
         return None
     with open(path, "rb") as fh:
@@ -324,7 +326,11 @@ def load_secret(path: Optional[str]) -> Optional[bytes]:
         log.warning("the cluster secret %s is open to every user of this host (mode %04o): "
                     "whoever reads it can join the cluster and run code on it; chmod 600 %s",
                     path, mode, path)
-    return secret or None
+    if not secret:
+        from ..errors import SecretFileMissing
+
+        raise SecretFileMissing(path, default_secret_file(), "is empty")
+    return secret
 
 
 def new_secret() -> bytes:

@@ -33,6 +33,9 @@ class SparkContext(Context):
                  serializer: Any = None, conf: Optional[SparkConf] = None, gateway: Any = None,
                  jsc: Any = None, profiler_cls: Any = None, udf_profiler_cls: Any = None,
                  memory_profiler_cls: Any = None):
+        if isinstance(pyFiles, str):  # each character would be taken for a file
+            raise TypeError("pyFiles is a list of .py, .zip or .egg files, not one str: "
+                            f"pyFiles=[{pyFiles!r}]")
         if conf is not None and not isinstance(conf, SparkConf):
             raise TypeError(f"conf must be a SparkConf, not {type(conf).__name__}")
         #: PySpark's ``_conf`` (``sc._conf.getAll()`` is a common idiom): the Spark

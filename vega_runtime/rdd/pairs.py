@@ -27,6 +27,18 @@ def combine_locally(aggregator: Aggregator, records: Iterator) -> Iterator:
     return iter(combiners.items())
 
 
+def _other_rdds(others: tuple, method: str) -> tuple:
+    """``others``, the RDDs ``method`` (cogroup, a join) groups with, once known to be at
+    least one and all RDDs: else a ``TypeError`` at the call, as PySpark's (an
+    ``AttributeError`` there), not a one-RDD cogroup (``cogroup(5)``: 5 taken for its
+    number of partitions) or tasks failing on what a join cannot unpack."""
+    wrong = [o for o in others if not isinstance(o, PairFunctions)]
+    if not others or wrong:
+        given = f"{type(wrong[0]).__name__} {wrong[0]!r}"[:80] if others else "none"
+        raise TypeError(f"{method}() groups with other RDDs, not {given}")
+    return tuple(others)
+
+
 class PairFunctions:
     def _shuffle_partitions(self, num_partitions: Optional[int]) -> int:
         if num_partitions is not None:
@@ -159,11 +171,11 @@ class PairFunctions:
         >>> sorted(a.cogroup(b).map_values(lambda vs: [list(v) for v in vs]).collect())
         [('a', [[1], [2]]), ('b', [[4], []])]
         """
-        if others and (others[-1] is None or isinstance(others[-1], int)):
+        if len(others) > 1 and (others[-1] is None or isinstance(others[-1], int)):
             others, num_partitions = others[:-1], others[-1]  # PySpark's (other, numPartitions)
         if other is not None:
             others = others + (other,)
-        rdds = (self,) + tuple(others)
+        rdds = (self,) + _other_rdds(others, "cogroup")
         width = len(rdds)
 
         def create(tagged):
@@ -186,7 +198,7 @@ class PairFunctions:
 
     def group_with(self, other, *others):
         """``cogroup`` of several RDDs."""
-        return self.cogroup(other, *others)
+        return self.cogroup(*_other_rdds((other,) + others, "group_with"))
 
     def join(self, other, num_partitions: Optional[int] = None):
         """``(k, (v, w))`` for every pair of matching values.
@@ -194,24 +206,26 @@ class PairFunctions:
         >>> ctx.parallelize([(1, "a")]).join(ctx.parallelize([(1, "x")])).collect()
         [(1, ('a', 'x'))]
         """
-        return self._joined(other, num_partitions, False, False)
+        return self._joined(other, num_partitions, False, False, "join")
 
     def left_outer_join(self, other, num_partitions: Optional[int] = None):
         """Like join; keys only in this RDD give ``(v, None)``."""
-        return self._joined(other, num_partitions, False, True)
+        return self._joined(other, num_partitions, False, True, "left_outer_join")
 
     def right_outer_join(self, other, num_partitions: Optional[int] = None):
         """Like join; keys only in ``other`` give ``(None, w)``."""
-        return self._joined(other, num_partitions, True, False)
+        return self._joined(other, num_partitions, True, False, "right_outer_join")
 
     def full_outer_join(self, other, num_partitions: Optional[int] = None):
         """Like join; unmatched keys on either side are paired with None."""
-        return self._joined(other, num_partitions, True, True)
+        return self._joined(other, num_partitions, True, True, "full_outer_join")
 
-    def _joined(self, other, num_partitions: Optional[int], pad_left: bool, pad_right: bool):
+    def _joined(self, other, num_partitions: Optional[int], pad_left: bool, pad_right: bool,
+                method: str):
         """The joins: ``(k, (v, w))`` for every pair of ``cogroup``'s lists of a key, in
         ``for v in vs for w in ws`` order; an empty left (right) side pairs as ``[None]``
         when ``pad_left`` (``pad_right``), which keeps the other side's unmatched values."""
+        (other,) = _other_rdds((other,), method)
         return self.cogroup(other, num_partitions=num_partitions).map_partitions(
             lambda groups: JoinedPairs.of(groups, pad_left, pad_right), True)
 
@@ -221,6 +235,7 @@ class PairFunctions:
         >>> ctx.parallelize([(1, 2), (3, 4)]).subtract_by_key(ctx.parallelize([(3, 0)])).collect()
         [(1, 2)]
         """
+        (other,) = _other_rdds((other,), "subtract_by_key")
         return (self.cogroup(other, num_partitions=num_partitions)
                 .filter(lambda kv: kv[1][0] and not kv[1][1])
                 .flat_map_values(lambda vw: vw[0]))
@@ -276,7 +291,7 @@ class PairFunctions:
         (True, True)
         """
         for fraction in fractions.values():
-            if fraction < 0:
+            if not fraction >= 0:  # NaN too, as PySpark's assertion
                 raise ValueError(f"Negative fraction value: {fraction}")
         return self.map_partitions_with_index(
             StratifiedSampler(with_replacement, fractions, new_seed() if seed is None else seed),

@@ -104,7 +104,7 @@ class Transformations:
         >>> 0 < ctx.range(1000).sample(False, 0.1, seed=1).count() < 200
         True
         """
-        if fraction < 0:
+        if not fraction >= 0:  # as PySpark's: NaN is refused too
             raise ValueError("Fraction must be nonnegative.")
         return self.map_partitions_with_index(
             Sampler(with_replacement, fraction, new_seed() if seed is None else seed), True)
@@ -116,10 +116,10 @@ class Transformations:
         >>> sorted(a.collect() + b.collect())  # each element lands in exactly one part
         [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
         """
-        if any(w < 0 for w in weights):
+        if not all(w >= 0 for w in weights):  # NaN too, as PySpark's
             raise ValueError("Weights must be nonnegative")
         total = float(sum(weights))
-        if total <= 0:
+        if not total > 0:
             raise ValueError("Sum of weights must be positive")
         cumulative = list(itertools.accumulate(w / total for w in weights))
         seed = new_seed() if seed is None else seed

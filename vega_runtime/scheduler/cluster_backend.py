@@ -122,6 +122,7 @@ class ClusterBackend:
         self._executor_seen = threading.Condition(self.lock)
         #: why a worker could not start an executor of this application, the last time
         self.launch_failure: Optional[str] = None
+        self._launch_reason: Optional[str] = None  # launch_failure without the log's end
         #: why the master is gone for good, once it is (ends waits for executors)
         self.master_lost: Optional[str] = None
         #: why the master said it was stopping, until it takes the application back (a
@@ -391,7 +392,7 @@ class ClusterBackend:
             if worker_lost:
                 self.events.put(ExecutorLostEvent(executor_id, "", reason, [], True, cause))
             elif not self._stopping and executor_id not in self._removed:
-                self._launch_failed(executor_id, reason)  # it never registered
+                self._launch_failed(executor_id, reason, detail)  # it never registered
             return
         self._removed.add(executor_id)  # a late report of its end is not a failed launch
         slot.handle.conn.close()
@@ -404,11 +405,14 @@ class ClusterBackend:
         self.events.put(ExecutorLostEvent(executor_id, slot.host, reason, task_ids, worker_lost,
                                           cause, detail))
 
-    def _launch_failed(self, executor_id: str, reason: str) -> None:
-        """An executor ended before it registered: a worker could not start it."""
+    def _launch_failed(self, executor_id: str, reason: str, detail: str = "") -> None:
+        """An executor ended before it registered: a worker could not start it (``detail``:
+        the end of its log, said as a lost executor's is: a bad PYTHONHOME, an import)."""
+        said = f"{reason} (its log ends: {detail})" if detail else reason
         with self.lock:
-            repeated = reason == self.launch_failure
-            self.launch_failure = reason
+            # (a log's end differs launch to launch, a thread's address say: said once a reason)
+            repeated = reason == self._launch_reason
+            self._launch_reason, self.launch_failure, reason = reason, said, said
             self.waiting_reason = f"executors cannot start: {reason}"
         if not repeated:
             log.warning("executor %s could not start: %s", executor_id, reason)

@@ -11,6 +11,28 @@ import sys
 from typing import List, Optional, TextIO
 
 
+def checked_listeners(listeners) -> list:
+    """``Context(listeners=...)`` as a list, once known to hold ``JobListener``s: anything
+    else is a TypeError at the call, not an AttributeError of the first event sent to it.
+
+    >>> checked_listeners([JobListener()])[0].__class__.__name__
+    'JobListener'
+    >>> checked_listeners(5)
+    Traceback (most recent call last):
+    ...
+    TypeError: listeners must be JobListeners (vega_runtime.scheduler.listener.JobListener), not int 5
+    """
+    try:
+        given = list(listeners)
+    except TypeError:
+        given = [listeners]
+    wrong = [x for x in given if not isinstance(x, JobListener)]
+    if wrong:
+        raise TypeError("listeners must be JobListeners (vega_runtime.scheduler.listener."
+                        f"JobListener), not {type(wrong[0]).__name__} {wrong[0]!r}"[:200])
+    return given
+
+
 class JobListener:
     """Override what you need; every method is optional."""
 
@@ -97,8 +119,13 @@ class OutputPrinter(JobListener):
         if stream in self.closed:
             return
         out = self.stderr if stream == "stderr" else self.stdout
+        lines = prefix_lines(prefix, text)
         try:
-            out.write(prefix_lines(prefix, text))
+            try:
+                out.write(lines)
+            except UnicodeEncodeError:  # a terminal of another encoding (ASCII, Latin-1):
+                encoding = getattr(out, "encoding", None) or "ascii"  # as Python's \xe9
+                out.write(lines.encode(encoding, "backslashreplace").decode(encoding))
             out.flush()
         except BrokenPipeError:  # vega submit job.py | head -1: the tasks run on, their
             self.closed.add(stream)  # output dropped (Spark's never reaches the driver)
