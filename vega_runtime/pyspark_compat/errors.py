@@ -33,39 +33,39 @@ class _Conditioned(VegaError):
 
 
 class PySparkValueError(_Conditioned, ValueError):
-    pass
+    """PySpark's, a ``ValueError`` too."""
 
 
 class PySparkTypeError(_Conditioned, TypeError):
-    pass
+    """PySpark's, a ``TypeError`` too."""
 
 
 class PySparkIndexError(_Conditioned, IndexError):
-    pass
+    """PySpark's, an ``IndexError`` too."""
 
 
 class PySparkKeyError(_Conditioned, KeyError):
-    pass
+    """PySpark's, a ``KeyError`` too."""
 
 
 class PySparkAttributeError(_Conditioned, AttributeError):
-    pass
+    """PySpark's, an ``AttributeError`` too."""
 
 
 class PySparkNotImplementedError(_Conditioned, NotImplementedError):
-    pass
+    """PySpark's, a ``NotImplementedError`` too."""
 
 
 class PySparkAssertionError(_Conditioned, AssertionError):
-    pass
+    """PySpark's, an ``AssertionError`` too."""
 
 
 class PySparkPicklingError(_Conditioned, PicklingError):
-    pass
+    """PySpark's, a ``pickle.PicklingError`` too."""
 
 
 class PySparkImportError(_Conditioned, ImportError):
-    pass
+    """PySpark's, an ``ImportError`` too."""
 
 
 class PythonException(_Conditioned):
