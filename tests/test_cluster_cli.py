@@ -560,6 +560,15 @@ def test_vega_kill_cancels_a_running_application(cluster, tmp_path):
     wait_for(lambda: not executor_processes(app_id), timeout=10, what="executors to exit")
 
 
+def test_vega_kill_of_what_does_not_run_names_its_kind(cluster):
+    """vega kill of a driver id the master does not run says so of a driver, where it said
+    'is not a running application' of either."""
+    for ident, kind in (("driver-20261205000000-0001", "driver"),
+                        ("app-20261205000000-0001", "application")):
+        answer = vega("kill", ident, env=cluster["env"])
+        assert f"{ident} is not a running {kind}" in answer.stdout + answer.stderr, answer
+
+
 def test_a_worker_stopped_on_purpose_is_shown_dead(cluster, tmp_path):
     """SIGTERM makes a worker say goodbye: status shows it dead, not lost."""
     proc = spawn_vega("worker", cluster["url"], "--host", "127.0.0.1", "--cores", "1",

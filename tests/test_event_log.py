@@ -115,6 +115,21 @@ def test_vega_history_lists_a_truncated_log_as_broken_next_to_good_ones(tmp_path
     assert one.returncode == 0 and "broken event log" in one.stdout
 
 
+def test_vega_history_of_a_log_broken_at_its_first_line_names_nothing_it_lacks(tmp_path):
+    """A log whose first line is not an event (a file of something else, or cut at once)
+    has no name, master or start: vega history shows them empty, where it printed
+    'None on None' and a start in 1970."""
+    (tmp_path / "app-20261205230000-abcd.jsonl").write_text('garbage\n{"event": "JobStart"}\n')
+    env = {**os.environ, "VEGA_EVENTLOG_DIR": str(tmp_path), "COLUMNS": "200"}
+    run = lambda *args: subprocess.run([sys.executable, "-m", "vega_cli.main", "history", *args],
+                                       cwd=REPO, env=env, capture_output=True, text=True)
+    table, one = run(), run("app-20261205230000-abcd")
+    assert table.returncode == one.returncode == 0
+    assert "broken" in table.stdout and "1970" not in table.stdout
+    assert "None" not in one.stdout
+    assert "app-20261205230000-abcd: 0.00s, 0 jobs (0 failed)" in one.stdout
+
+
 def test_task_level_lines_are_those_json_dumps_writes():
     """TaskStart, TaskEnd, TaskMetrics and TaskInfo lines are encoded by hand for speed: byte for byte what
     json.dumps writes, odd values (quotes, non-ASCII, non-finite or integer durations,

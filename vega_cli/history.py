@@ -66,7 +66,8 @@ def history(app_id: Optional[str], directory: Optional[str], as_json: bool,
     # fail the whole table)
     for s in summaries:
         table.add_row(Text(s["app_id"]), Text(s["name"] or ""),
-                      time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s["started"] or 0)),
+                      time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s["started"]))
+                      if s["started"] else "",  # a log broken before its start says none
                       f"{s['duration_seconds']:.1f}s", str(s["jobs"]), str(s["tasks"]),
                       str(s["failed_jobs"]), _state(s))
     console.print(table)
@@ -103,7 +104,9 @@ def _render_one(s: dict, console: Console) -> None:
     if s.get("broken"):
         console.print(Text.assemble(("broken event log", "bold red"),
                                     f" {s['event_log']}: {s['error']}"), highlight=False)
-    console.print(Text.assemble((s["app_id"], "bold"), f" {s['name']} on {s['master']}: "
+    # (a log broken at its first line names neither)
+    named = (f" {s['name']}" if s["name"] else "") + (f" on {s['master']}" if s["master"] else "")
+    console.print(Text.assemble((s["app_id"], "bold"), f"{named}: "
                                 f"{s['duration_seconds']:.2f}s, {s['jobs']} jobs "
                                 f"({s['failed_jobs']} failed), {s['tasks']} tasks "
                                 f"({s['failed_tasks']} failed attempts)"))

@@ -15,6 +15,7 @@ import json
 import time
 from typing import Dict, Iterable
 
+from ..ids import DRIVER
 from ..net.connection import Connection
 from ..net.framing import ProtocolError
 from ..net.messages import (AppEvents, AppLog, AppMetrics, DriverSubmitted, ExecutorExited, FetchPackage,
@@ -98,8 +99,9 @@ class MasterConnections:
             conn.send(DriverSubmitted(master.drivers.submit(first).driver_id))
         elif isinstance(first, KillApplication):
             killed = master.kill(first.app_id, "with vega kill")
+            kind = "driver" if DRIVER.matches(first.app_id) else "application"
             conn.send(KillResult(killed, "killed" if killed else
-                                 f"{first.app_id} is not a running application"))
+                                 f"{first.app_id} is not a running {kind}"))
         else:
             raise ProtocolError(conn.peer, f"{type(first).__name__} before registering")
 
