@@ -55,16 +55,66 @@ class BreaksOnAFailedJob(JobListener):
             raise RuntimeError("listener broke on a failed stage")
 
 
+class BreaksOnEveryEvent(JobListener):
+    """A user's listener that raises on everything it hears (task output included)."""
+    def __init__(self):
+        self.calls = 0
+
+    def on_job_start(self, job_id, description):
+        self.calls += 1
+        raise StopIteration("job start")
+
+    def on_task_end(self, *args):
+        self.calls += 1
+        raise ValueError("task end")
+
+    def on_task_output(self, prefix, stream, text):
+        self.calls += 1
+        raise RuntimeError("task output")
+
+
+def test_a_raising_listener_is_logged_once_per_event_and_the_job_goes_on(caplog):
+    """Spark's listener bus logs a listener's exception and goes on: the job, the other
+    listeners and the listener's later events are not affected.  Before, the job failed
+    with the listener's error."""
+    from vega_runtime import Context
+
+    broken = BreaksOnEveryEvent()
+    heard = []
+    with Context(master="local[2]", app_name="listener-bugs",
+                 listeners=[broken, Recorder("after", heard)]) as ctx:
+        for _ in range(2):
+            assert ctx.parallelize(range(4), 2).map(lambda x: print(x) or x).sum() == 6
+    assert broken.calls >= 2 + 4 + 4
+    assert sorted(p for _, _, p, _ in heard) == [0, 0, 1, 1]
+    logged = [r.getMessage() for r in caplog.records if "BreaksOnEveryEvent" in r.getMessage()]
+    assert sorted(m.split(" raised")[1].split(":")[0] for m in logged) == \
+        [" in on_job_start", " in on_task_end", " in on_task_output"]
+    assert all("ignored" in m for m in logged)
+
+
+def test_an_engine_listener_that_raises_still_fails_the_job():
+    """Only the user's listeners are guarded: a broken listener of the engine itself (here
+    the bus's first listener, as the Context's own are) is a bug that fails the job."""
+    bus = ListenerBus([BreaksOnEveryEvent()])
+    import pytest
+
+    with pytest.raises(StopIteration):
+        bus.on_job_start(0, "count")
+
+
 def test_a_job_that_cannot_be_ended_cleanly_is_still_ended():
-    """A listener raises as the job starts, and again while the job is being ended: the job
-    fails with the first error, is no longer running (statusTracker) and the next job runs.
-    Before, the second error came out, and the job stayed active for ever."""
+    """A listener of the engine's own (one the Context appends to its bus; unlike the
+    user's, its errors are bugs that fail the job) raises as the job starts, and again while
+    the job is being ended: the job fails with the first error, is no longer running
+    (statusTracker) and the next job runs.  Before, the second error came out, and the job
+    stayed active for ever."""
     import pytest
 
     from vega_runtime import Context
 
-    ctx = Context(master="local", app_name="listener-bugs",
-                  conf={"vega.listeners": "test_listener_bus:BreaksOnAFailedJob"})
+    ctx = Context(master="local", app_name="listener-bugs")
+    ctx._bus.listeners.append(BreaksOnAFailedJob())
     try:
         with pytest.raises(RuntimeError, match="^listener broke on a stage submitted$"):
             ctx.parallelize(range(4), 2).count()

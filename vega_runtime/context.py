@@ -148,7 +148,7 @@ class Context(JobControl, FileShipping, Persistence, Profiles, EventLogs):
         """The rest of ``_start``, once the application's directory exists."""
         extra = [*listeners, *self._configured_listeners()]
         printer = [] if any(getattr(x, "handles_output", False) for x in extra) else [listener.OutputPrinter()]
-        self._bus = listener.ListenerBus(printer + extra)
+        self._bus = listener.ListenerBus(printer + extra, users=extra)
         self._blocks = block_tracker.BlockTracker()
         self.job_metrics = job_metrics.JobMetrics()
         self._bus.listeners.append(self.job_metrics)

@@ -7,8 +7,11 @@ terminal, prefixed); ``vega submit`` adds its progress display through the
 
 from __future__ import annotations
 
+import logging
 import sys
-from typing import List, Optional, TextIO
+from typing import Iterable, List, Optional, TextIO
+
+log = logging.getLogger(__name__)
 
 
 def checked_listeners(listeners) -> list:
@@ -134,12 +137,19 @@ class OutputPrinter(JobListener):
 class ListenerBus(JobListener):
     """Fans every event out to a list of listeners (``listeners``: others append to it).
 
+    The user's listeners (``users``: ``Context(listeners=...)``, ``vega.listeners``) are
+    isolated as Spark's bus isolates every listener: what one raises is logged, once per
+    listener and event, and the job, the other listeners and its later events go on.  The
+    engine's own listeners are not: an error of theirs is a bug, and fails the job.
+
     Each event's fan-out is worked out once per set of listeners: only the listeners that
     override the event's method are called (a scheduler of short tasks sends four
     task-level events per task to half a dozen listeners, most of which ignore them)."""
 
-    def __init__(self, listeners: List[JobListener]):
+    def __init__(self, listeners: List[JobListener], users: Iterable[JobListener] = ()):
         self.listeners = list(listeners)
+        self._users = {id(listener) for listener in users}
+        self._logged: set = set()  # (listener id, event) whose error was logged
         self._fan_outs: dict = {}
         self._fan_outs_for: list = []  # the listeners _fan_outs were made for
 
@@ -151,15 +161,18 @@ class ListenerBus(JobListener):
                 state["_fan_outs"], state["_fan_outs_for"] = {}, list(listeners)
             fan_out = state["_fan_outs"].get(name)
             if fan_out is None:
-                fan_out = state["_fan_outs"][name] = _fan_out(name, listeners)
+                fan_out = state["_fan_outs"][name] = _fan_out(
+                    name, listeners, state["_users"], state["_logged"])
             return fan_out
         return object.__getattribute__(self, name)
 
 
-def _fan_out(name: str, listeners: List[JobListener]):
-    """A function calling ``name`` on each listener that does something for it."""
+def _fan_out(name: str, listeners: List[JobListener], users: set, logged: set):
+    """A function calling ``name`` on each listener that does something for it, through
+    ``_isolated`` for the ``users`` (``id``s)."""
     ignored = JobListener.__dict__.get(name)
-    methods = [method for method in (getattr(listener, name) for listener in listeners)
+    methods = [_isolated(method, listener, name, logged) if id(listener) in users else method
+               for listener, method in ((x, getattr(x, name)) for x in listeners)
                if ignored is None or getattr(method, "__func__", None) is not ignored]
     if not methods:
         return _ignore
@@ -171,6 +184,23 @@ def _fan_out(name: str, listeners: List[JobListener]):
             method(*args)
 
     return fan_out
+
+
+def _isolated(method, listener, name: str, logged: set):
+    """``method`` (``listener.name``) logging what it raises instead: the first time with its
+    traceback (``logged``: the bus's record of those), later ones not at all (an error per
+    line of task output would flood the terminal)."""
+    def isolated(*args):
+        try:
+            method(*args)
+        except Exception as exc:  # noqa: BLE001 - a user's listener: any bug of it
+            if (id(listener), name) not in logged:
+                logged.add((id(listener), name))
+                log.error("the listener %s raised in %s: %s: %s (ignored, as its later errors "
+                          "there will be; the job goes on)", type(listener).__qualname__, name,
+                          type(exc).__name__, exc, exc_info=True)
+
+    return isolated
 
 
 def _ignore(*args) -> None:
