@@ -97,3 +97,90 @@ def test_dropped_lines_are_reported_in_the_stored_log_once_the_master_is_back(
     finally:
         ctx.stop()
     wait_for(lambda: not processes_matching(ctx.app_dir), 15, "every cluster process to exit")
+
+
+def _relay_with(send, max_lines, max_bytes):
+    from vega_runtime.scheduler.master_relay import MasterRelay
+
+    relay = MasterRelay(send, lambda: None, log_bounds=(max_lines, max_bytes))
+    relay.start()
+    return relay
+
+
+def test_a_burst_larger_than_the_buffer_reaches_a_slow_master_whole():
+    """The master is there but slower than the tasks print: the tasks' output waits for room
+    instead of being dropped (before, every line past 8 MiB between two sends was dropped,
+    and the stored log said they went 'while the master was away')."""
+    import threading
+    import time
+
+    from vega_runtime.net.messages import AppLog
+
+    received = []
+
+    def slow_send(message):
+        if isinstance(message, AppLog):
+            time.sleep(0.01)
+            received.append(message.text)
+
+    relay = _relay_with(slow_send, max_lines=20, max_bytes=1000)
+    lines = [f"line {i}\n" for i in range(200)]
+    writer = threading.Thread(target=lambda: [relay.add_log(line) for line in lines])
+    writer.start()  # as an executor connection's reader thread does
+    writer.join()
+    relay.add_log("x" * 5000 + "\n")  # one chunk over the byte bound, on its own
+    relay.stop()
+    assert "".join(received) == "".join(lines) + "x" * 5000 + "\n"
+    assert relay.log_lines_dropped == 0
+
+
+def test_lines_for_an_absent_master_are_dropped_and_said_so():
+    from vega_runtime.net.messages import AppLog
+
+    received, away = [], [True]
+
+    def send(message):
+        if isinstance(message, AppLog):
+            if away[0]:
+                raise OSError("master away")
+            received.append(message.text)
+
+    relay = _relay_with(send, max_lines=10, max_bytes=1 << 20)
+    for i in range(30):
+        relay.add_log(f"line {i}\n")
+    away[0] = False
+    relay.stop()
+    assert relay.log_lines_dropped == 20
+    assert "".join(received) == dropped_notice(20) + "".join(f"line {i}\n" for i in range(20, 30))
+
+
+def test_a_master_that_stops_taking_lines_holds_the_tasks_up_only_for_a_while(monkeypatch):
+    """The master's connection is there but nothing is taken (a stopped master): output
+    waits MASTER_LOG_WAIT_SECONDS once, then lines are dropped and counted without waiting,
+    until the master takes lines again."""
+    import threading
+    import time
+
+    from vega_runtime.net.messages import AppLog
+
+    monkeypatch.setattr(log_buffer, "MASTER_LOG_WAIT_SECONDS", 0.3)
+    received, stuck = [], threading.Event()
+
+    def send(message):
+        if isinstance(message, AppLog):
+            stuck.wait()
+            received.append(message.text)
+
+    relay = _relay_with(send, max_lines=10, max_bytes=1 << 20)
+    started = time.monotonic()
+    for i in range(100):
+        relay.add_log(f"line {i}\n")
+    assert 0.3 <= time.monotonic() - started < 2.0
+    stuck.set()
+    relay.stop()
+    text = "".join(received)
+    dropped = relay.log_lines_dropped
+    assert 0 < dropped <= 90
+    assert dropped_notice(dropped) in text
+    assert text.replace(dropped_notice(dropped), "").count("\n") == 100 - dropped
+    assert text.endswith("line 99\n")

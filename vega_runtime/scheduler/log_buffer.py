@@ -3,7 +3,8 @@
 The driver relays every line of task output to the master (``vega logs``).  While the
 master is away the lines wait here; the buffer holds at most ``MASTER_LOG_BUFFER_LINES``
 lines and ``MASTER_LOG_BUFFER_BYTES`` bytes, and past that the oldest lines are dropped
-and counted.  The count is reported in the stored log itself, where the gap is, once the
+and counted.  While the master is there, output that does not fit waits for room instead
+(``master_relay``), for at most ``MASTER_LOG_WAIT_SECONDS``.  The count is reported in the stored log itself, where the gap is, once the
 master is back ("vega: N lines of task output dropped while the master was away"), and in
 the driver's log at the end of each job.  The submitter's terminal has every line anyway.
 """
@@ -17,6 +18,9 @@ from typing import Deque, List, Optional
 MASTER_LOG_BUFFER_LINES = 10_000
 #: ... and at most this many bytes of them.
 MASTER_LOG_BUFFER_BYTES = 8 << 20
+#: How long task output waits for room while the master is there but not taking lines;
+#: past that the master counts as away until it takes some again.
+MASTER_LOG_WAIT_SECONDS = 5.0
 
 
 def dropped_notice(count: int) -> str:
@@ -40,12 +44,20 @@ class LogRelayBuffer:
     def __len__(self) -> int:
         return len(self._lines)
 
-    def add(self, text: str) -> None:
-        """Queue ``text`` (whole lines), dropping the oldest lines past the bounds."""
+    def add(self, text: str, bounded: bool = True) -> None:
+        """Queue ``text`` (whole lines), dropping the oldest lines past the bounds unless
+        not ``bounded`` (text that ``fits`` an empty buffer only by being alone in it)."""
         for line in text.splitlines(keepends=True):
             self._lines.append(line)
             self._bytes += len(line)
-        self._enforce()
+        if bounded:
+            self._enforce()
+
+    def fits(self, text: str) -> bool:
+        """Whether ``text`` can be added without dropping a line: it is within the room
+        left, or the buffer is empty (then it is sent whole, however long)."""
+        return not self._lines or (len(self._lines) + text.count("\n") <= self.max_lines
+                                   and self._bytes + len(text) <= self.max_bytes)
 
     def add_line(self, line: str) -> None:
         """Queue one line that has no line break but its last character (an event-log

@@ -4,6 +4,8 @@ Task output (``vega logs``), event-log lines (the master's REST API and pages fo
 running applications) and job-metric snapshots (its ``/metrics``) go to the master in
 batches.  While the master is away they wait in bounded buffers (``log_buffer``);
 the oldest lines are dropped and counted, and the stored log says so where the gap is.
+While it is there, task output that does not fit waits for room (a print of 20 MiB reaches
+``vega logs`` whole), as a slow terminal holds up the tasks' output too.
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from typing import Callable, Optional
+import time
+from typing import Callable, Optional, Tuple
 
 from ..net.messages import AppEvents, AppLog, AppMetrics
+from . import log_buffer
 from .log_buffer import LogRelayBuffer, dropped_notice
 
 log = logging.getLogger(__name__)
@@ -26,17 +30,24 @@ EVENT_BUFFER_BYTES = 64 << 20
 class MasterRelay:
     """Buffers and sends; ``send`` delivers one message to the master of the moment (it
     raises ``OSError`` while the master is away), ``metrics`` returns the job metrics
-    snapshot (a dict with a ``version``), or None before there is one."""
+    snapshot (a dict with a ``version``), or None before there is one; ``log_bounds``:
+    the task output buffer's ``(lines, bytes)``, else ``log_buffer``'s."""
 
-    def __init__(self, send: Callable[[object], None], metrics: Callable[[], Optional[dict]]):
+    def __init__(self, send: Callable[[object], None], metrics: Callable[[], Optional[dict]],
+                 log_bounds: Tuple[Optional[int], Optional[int]] = (None, None)):
         self.send = send
         self.metrics = metrics
         self._metrics_sent = -1
         #: task output on its way to the master, bounded while the master is away
-        self._log_lines = LogRelayBuffer()
+        self._log_lines = LogRelayBuffer(*log_bounds)
         #: event-log lines on their way to the master
         self._event_lines = LogRelayBuffer(EVENT_BUFFER_LINES, EVENT_BUFFER_BYTES)
-        self._ready = threading.Condition(threading.Lock())
+        lock = threading.Lock()
+        self._ready = threading.Condition(lock)  # lines to send, or stop
+        self._room = threading.Condition(lock)  # the sender took lines, or the master went
+        #: the master took the last lines sent (it registered the application at first);
+        #: False from a failed send, or a wait for room in vain, to the next send that works
+        self._master_taking = True
         self._stopping = False
         self._stop_requested = threading.Event()  # ends the sender's pauses
         self._sender = threading.Thread(target=self._send_all, name="driver-logs", daemon=True)
@@ -49,14 +60,26 @@ class MasterRelay:
         with self._ready:
             self._stopping = True
             self._ready.notify()
+            self._room.notify_all()
         self._stop_requested.set()
         if self._sender.is_alive():
             self._sender.join(timeout)
 
     def add_log(self, text: str) -> None:
-        """Queue task output for the master (``vega logs``)."""
+        """Queue task output for the master (``vega logs``).  While the master takes lines,
+        output that does not fit waits for the sender to make room (for at most
+        ``log_buffer.MASTER_LOG_WAIT_SECONDS``, then the master counts as away)."""
         with self._ready:
-            self._log_lines.add(text)
+            deadline = None
+            while self._master_taking and not self._stopping and not self._log_lines.fits(text):
+                now = time.monotonic()
+                deadline = deadline or now + log_buffer.MASTER_LOG_WAIT_SECONDS
+                if now >= deadline:
+                    self._master_taking = False
+                    break
+                self._ready.notify()
+                self._room.wait(deadline - now)
+            self._log_lines.add(text, bounded=not self._master_taking)
             self._ready.notify()
 
     def add_event(self, line: str, flush: bool = True) -> None:
@@ -104,6 +127,7 @@ class MasterRelay:
                 batch = self._log_lines.take()
                 dropped, self._log_lines.unreported = self._log_lines.unreported, 0
                 stopping = self._stopping
+                self._room.notify_all()
             try:
                 self._send_metrics()
             except OSError:
@@ -115,6 +139,8 @@ class MasterRelay:
                                      + "".join(batch)))
                 except OSError:
                     with self._ready:  # the master is away: keep the lines for later
+                        self._master_taking = False
+                        self._room.notify_all()
                         self._log_lines.unreported += dropped
                         if stopping:
                             self._log_lines.drop(len(batch))
@@ -122,6 +148,8 @@ class MasterRelay:
                         self._log_lines.put_back(batch)
                     self._stop_requested.wait(0.2)
                     continue
+                with self._ready:
+                    self._master_taking = True
                 if dropped:
                     log.warning("%d lines of task output were dropped while the master was "
                                 "away (the driver buffers at most %d lines for it)", dropped,
