@@ -397,6 +397,44 @@ def test_a_py_files_item_that_is_no_python_is_refused_saying_to_use_files(vega_c
         f"with SparkFiles.get('data.csv')."]
 
 
+@pytest.mark.parametrize("command", ["submit", "shell"])
+@pytest.mark.parametrize("content", ["garbage", "truncated"])
+def test_a_py_files_zip_python_cannot_read_is_refused(vega_cli, tmp_path, command, content):
+    """A corrupt --py-files zip was taken silently: the job then met ModuleNotFoundError
+    (or a zipimport error) at its first import, on every executor."""
+    import io
+    import zipfile
+
+    lib = tmp_path / "lib.zip"
+    if content == "garbage":
+        lib.write_bytes(b"not a zip at all\n" * 50)
+    else:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            archive.writestr("helper.py", "x = 1\n" * 100)
+        lib.write_bytes(buffer.getvalue()[:-30])  # its central directory cut off
+    job = write_job(tmp_path, "job.py", "print('ran')\n")
+    result = vega_cli(command, "--master", "local", "--py-files", str(lib),
+                      *([job] if command == "submit" else []), input="")
+    assert (result.returncode, result.stdout) == (2, ""), result.stderr
+    assert result.stderr.splitlines() == [
+        f"vega: error: --py-files: {str(lib)!r} is not a zip archive Python can import from "
+        "(File is not a zip file)",
+        "Rebuild it (python -m zipfile -c lib.zip PACKAGE_DIR), or give the package's "
+        "directory."]
+
+
+def test_add_py_file_refuses_a_zip_python_cannot_read(tmp_path):
+    from vega_runtime import Context
+
+    lib = tmp_path / "lib.zip"
+    lib.write_bytes(b"PK\x03\x04 and then nothing")
+    with Context(master="local") as ctx:
+        with pytest.raises(ValueError, match=r"lib.zip: not a zip archive Python can import "
+                                             r"from \(File is not a zip file\)$"):
+            ctx.add_py_file(str(lib))
+
+
 def write_archives(directory) -> str:
     """env.tar.gz and tools.zip, each holding greeting.txt; returns the --archives value
     (the tarball named env after #, the zip under its file's name)."""

@@ -55,6 +55,13 @@ class FileShipping:
         path = path_text(path)
         if not path.endswith((".py", ".zip", ".egg")):
             raise ValueError(f"{path}: add_py_file takes a .py, .zip or .egg file")
+        if not path.endswith(".py") and os.path.isfile(path):  # (a local file: not a URL)
+            from .packaging import zip_problem
+
+            problem = zip_problem(path)
+            if problem:
+                raise ValueError(f"{path}: not a zip archive Python can import from "
+                                 f"({problem})")
         self._add(path, "py")
 
     def add_archive(self, path: str) -> None:

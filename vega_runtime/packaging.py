@@ -105,6 +105,21 @@ def _tree(root: str, prefix: str) -> Dict[str, str]:
     return members
 
 
+def zip_problem(path: str) -> Optional[str]:
+    """Why Python could not import from the zip (``.zip``, ``.egg``, ``.whl``) at the local
+    ``path``, or None: its central directory, what ``zipimport`` reads first, does not read.
+
+    >>> zip_problem(__file__)
+    'File is not a zip file'
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError) as exc:
+        return str(exc) or type(exc).__name__
+    return None
+
+
 def sha256_of(path: str) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
