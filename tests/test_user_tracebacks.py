@@ -129,6 +129,25 @@ def test_copies_of_user_files_are_shown_under_their_original_paths(tmp_path):
     assert shown.rstrip().endswith("ValueError: bad record 7")
 
 
+def test_a_copy_in_another_encoding_shows_its_lines_as_python_reads_them(tmp_path):
+    """A job file declaring Latin-1 (PEP 263) showed U+FFFD for its accented letters in the
+    tasks' tracebacks: its copy was read as UTF-8.  The task's code names the original path
+    (a closure of the job's ``__main__`` travels by value), which this host lacks."""
+    copy = tmp_path / "helpers.py"
+    copy.write_bytes("# -*- coding: latin-1 -*-\ndef check(x):\n"
+                     "    raise ValueError('caf\u00e9 %d' % x)\n".encode("latin-1"))
+    original = "/home/someone/project/latin.py"
+    namespace: dict = {}
+    exec(compile(copy.read_bytes(), original, "exec"), namespace)
+    logs.name_sources({str(copy): original})
+    try:
+        namespace["check"](7)
+    except ValueError as exc:
+        shown = logs.user_traceback(exc)
+    assert "    raise ValueError('caf\u00e9 %d' % x)" in shown.splitlines()
+    assert shown.rstrip().endswith("ValueError: caf\u00e9 7")
+
+
 def test_a_package_records_where_its_python_files_came_from(tmp_path):
     """sources.json maps each .py member of a package to its absolute path on the submitter."""
     job = write_job(tmp_path, "job.py", "print(1)\n")

@@ -191,11 +191,24 @@ def name_sources(copies: dict) -> None:
     for copy, original in copies.items():
         _SOURCE_NAMES[copy] = original
         try:
-            with open(copy, encoding="utf-8", errors="replace") as fh:
-                lines = fh.readlines()
+            lines = _source_lines(copy)
         except OSError:
             continue
         linecache.cache[original] = (sum(map(len, lines)), None, lines, original)
+
+
+def _source_lines(path: str) -> list:
+    """The lines of the Python source ``path`` as Python reads it: in the encoding its
+    coding line (PEP 263) or BOM declares, else UTF-8; what does not decode is U+FFFD."""
+    import tokenize
+
+    with open(path, "rb") as fh:
+        try:
+            encoding, _ = tokenize.detect_encoding(fh.readline)
+        except SyntaxError:  # an unknown encoding named: as UTF-8
+            encoding = "utf-8"
+        fh.seek(0)
+        return io.TextIOWrapper(fh, encoding, errors="replace").readlines()
 
 
 def user_stack(exc: BaseException) -> traceback.StackSummary:
