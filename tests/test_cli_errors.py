@@ -42,12 +42,14 @@ def test_a_usage_error_exits_2_with_one_message_and_no_traceback():
                                "started with --port)"),
     ("vega://127.0.0.1:0", "A port is 1 to 65535 (a master listens at 7077 unless started "
                            "with --port)"),
-    # these two had no hint: the port left out, an IPv6 address (Vega's URLs have none)
+    # these had no hint: the port left out, an IPv6 address without its brackets
     ("vega://master.example", "A cluster master's URL names its port: "
                               "vega://master.example:7077 (a master listens at 7077 unless "
                               "started with --port)"),
-    ("vega://[::1]:7077", "Vega's master URLs take a host name or an IPv4 address, not an "
-                          "IPv6 one: vega://HOST:7077"),
+    ("vega://fe80::1:7077", "An IPv6 address is written in brackets, then its port: "
+                            "vega://[fe80::1]:7077"),
+    ("vega://[::1]:0", "A port is 1 to 65535 (a master listens at 7077 unless started with "
+                       "--port)"),
 ])
 def test_a_spark_master_url_or_a_bad_port_is_refused_saying_what_to_give(url, hint):
     """A PySpark user's --master spark://... or yarn: the usage error and, before, nothing

@@ -1,6 +1,8 @@
 """ListenerBus: every listener that handles an event hears it, in order, including listeners
 appended to the bus after events went through it."""
 
+import pytest
+
 from vega_runtime.scheduler.listener import JobListener, ListenerBus
 
 
@@ -73,15 +75,17 @@ class BreaksOnEveryEvent(JobListener):
         raise RuntimeError("task output")
 
 
-def test_a_raising_listener_is_logged_once_per_event_and_the_job_goes_on(caplog):
+@pytest.mark.parametrize("master", ["local[2]", "local-cluster[1,1]"])
+def test_a_raising_listener_is_logged_once_per_event_and_the_job_goes_on(caplog, master):
     """Spark's listener bus logs a listener's exception and goes on: the job, the other
     listeners and the listener's later events are not affected.  Before, the job failed
-    with the listener's error."""
+    with the listener's error (on a cluster, its raise on task output also broke the
+    executor's connection)."""
     from vega_runtime import Context
 
     broken = BreaksOnEveryEvent()
     heard = []
-    with Context(master="local[2]", app_name="listener-bugs",
+    with Context(master=master, app_name="listener-bugs",
                  listeners=[broken, Recorder("after", heard)]) as ctx:
         for _ in range(2):
             assert ctx.parallelize(range(4), 2).map(lambda x: print(x) or x).sum() == 6
@@ -97,8 +101,6 @@ def test_an_engine_listener_that_raises_still_fails_the_job():
     """Only the user's listeners are guarded: a broken listener of the engine itself (here
     the bus's first listener, as the Context's own are) is a bug that fails the job."""
     bus = ListenerBus([BreaksOnEveryEvent()])
-    import pytest
-
     with pytest.raises(StopIteration):
         bus.on_job_start(0, "count")
 
@@ -109,8 +111,6 @@ def test_a_job_that_cannot_be_ended_cleanly_is_still_ended():
     the job is being ended: the job fails with the first error, is no longer running
     (statusTracker) and the next job runs.  Before, the second error came out, and the job
     stayed active for ever."""
-    import pytest
-
     from vega_runtime import Context
 
     ctx = Context(master="local", app_name="listener-bugs")

@@ -109,7 +109,9 @@ def start_master(host: Optional[str], bind: Optional[str], port: Optional[int],
         ports = json.load(fh)
     local = ports.get("host") or "127.0.0.1"
     # the URL workers, drivers and vega status need: --host may have been left to default
-    click.echo(f"master started (pid {proc.pid}) at vega://{local}:{ports['port']}, "
+    from vega_runtime.net.endpoints import host_port
+
+    click.echo(f"master started (pid {proc.pid}) at vega://{host_port(local, ports['port'])}, "
                f"web UI on port {ports['webui_port']}")
     from vega_runtime.deploy.http_api import TOKEN_FILE, read_token_file, ui_link
 

@@ -33,6 +33,7 @@ from typing import List, Optional, Sequence, Tuple
 import click
 
 from vega_runtime.net.connection import create_secret_file, default_secret_file
+from vega_runtime.net.endpoints import host_port
 from vega_runtime.private_files import make_private_dir
 
 from .errors import EXIT_CANCELLED, CommandError, UsageError, error_console
@@ -144,7 +145,7 @@ class SlurmVegaCluster:
         with open(ready) as fh:
             port = json.load(fh)["port"]
         os.unlink(ready)
-        return f"vega://{self.host}:{port}"
+        return f"vega://{host_port(self.host, port)}"
 
     def _start_workers(self) -> None:
         count = str(len(self.nodes))

@@ -42,6 +42,7 @@ import yaml
 
 from .config import parse_size
 from .errors import ConfigError
+from .net.endpoints import host_port
 
 #: Names the cluster file; beats ``cluster.yaml`` / ``hosts.conf`` in the conf directory.
 CLUSTER_CONFIG_ENV = "VEGA_CLUSTER_CONFIG"
@@ -88,7 +89,7 @@ class ClusterMaster:
 
     @property
     def url(self) -> str:
-        return f"vega://{self.host}:{self.port}"
+        return f"vega://{host_port(self.host, self.port)}"
 
 
 @dataclass(frozen=True)

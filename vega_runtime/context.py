@@ -424,6 +424,7 @@ class Context(JobControl, FileShipping, Persistence, Profiles, EventLogs):
             return self._ui_web_url
         from .net.framing import ProtocolError
         from .net.status_request import fetch_master_status
+        from .net.endpoints import host_port
         from .net.tls import http_scheme
         from .net.ui_links import api_token, read_token_file
 
@@ -436,7 +437,7 @@ class Context(JobControl, FileShipping, Persistence, Profiles, EventLogs):
             return "", ""  # asked again next time: the master may be back
         port = reported.get("webui_port")
         scheme = reported.get("webui_scheme") or http_scheme()
-        base = f"{scheme}://{self.master_spec.host}:{port}" if port else ""
+        base = f"{scheme}://{host_port(self.master_spec.host, port)}" if port else ""
         secret = getattr(self.backend, "secret", None)
         if secret:
             token = api_token(secret)

@@ -194,6 +194,25 @@ def error_line(error_type: str, message: str) -> str:
     return f"{error_type}: {message}" if message else error_type
 
 
+def _unbracketed_ipv6(url: str):
+    """``(address, port)`` of a ``vega://`` URL whose IPv6 address lacks a bracket (port
+    7077 when none can be told apart), else None."""
+    import ipaddress
+
+    text = url[len("vega://"):].rstrip("/") if url.startswith("vega://") else ""
+    if text.startswith("["):
+        address, _, rest = text[1:].partition("]")
+        port = rest[1:] if rest[:1] == ":" and rest[1:].isdigit() else "7077"
+    else:
+        address, _, port = text.rpartition(":")
+        if not port.isdigit() or address.count(":") < 2:
+            address, port = text, "7077"
+    try:
+        return (address, port) if ipaddress.ip_address(address).version == 6 else None
+    except ValueError:
+        return None
+
+
 class MasterURLError(VegaError):
     """The master URL does not name a master kind Vega knows."""
 
@@ -223,20 +242,24 @@ class MasterURLError(VegaError):
         >>> MasterURLError("vega://10.0.0.1:77077").hint
         'A port is 1 to 65535 (a master listens at 7077 unless started with --port)'
         >>> MasterURLError("vega://[::1").hint
-        "Vega's master URLs take a host name or an IPv4 address, not an IPv6 one: vega://HOST:7077"
+        'An IPv6 address is written in brackets, then its port: vega://[::1]:7077'
+        >>> MasterURLError("vega://fe80::1:7077").hint
+        'An IPv6 address is written in brackets, then its port: vega://[fe80::1]:7077'
+        >>> MasterURLError("vega://[::1]:0").hint
+        'A port is 1 to 65535 (a master listens at 7077 unless started with --port)'
         """
         if re.fullmatch(r"[\w.-]+:\d+", self.url.strip()):  # a cluster master without its scheme
             return f"A cluster master's URL starts with vega://: vega://{self.url.strip()}"
-        if re.fullmatch(r"vega://[^:/\s]+:\d+/?", self.url.strip()):  # parse_master: a bad port
+        if re.fullmatch(r"vega://([^:/\s]+|\[[0-9A-Fa-f:.]+\]):\d+/?", self.url.strip()):
+            # parse_master: a bad port
             return "A port is 1 to 65535 (a master listens at 7077 unless started with --port)"
         no_port = re.fullmatch(r"vega://([\w.-]+)/?", self.url.strip())
         if no_port:
             return (f"A cluster master's URL names its port: vega://{no_port.group(1)}:7077 (a "
                     "master listens at 7077 unless started with --port)")
-        ipv6 = re.fullmatch(r"vega://\[[0-9A-Fa-f:.%\w]*\]?(:(\d+))?/?", self.url.strip())
+        ipv6 = _unbracketed_ipv6(self.url.strip())
         if ipv6:
-            return ("Vega's master URLs take a host name or an IPv4 address, not an IPv6 one: "
-                    f"vega://HOST:{ipv6.group(2) or 7077}")
+            return f"An IPv6 address is written in brackets, then its port: vega://[{ipv6[0]}]:{ipv6[1]}"
         kind = self.url.split("://", 1)[0].strip().lower()
         if kind == "spark":
             return ("Vega's cluster masters are vega://HOST:PORT, as vega start-master prints "

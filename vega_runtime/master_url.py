@@ -8,12 +8,13 @@ import re
 
 from .config import SETTINGS_BY_KEY
 from .errors import MasterURLError
+from .net.endpoints import unbracketed
 from .records import FrozenRecord
 
 # patterns as strings: ``re`` compiles (and caches) the one a URL needs on first use
 _LOCAL_N = r"^local\[\s*(\d+|\*)\s*(?:,\s*(\d+)\s*)?\]$"
 _LOCAL_CLUSTER = r"^local-cluster\[\s*(\d+)\s*,\s*(\d+)\s*(?:,\s*(\d+[kmgtKMGT]?)\s*)?\]$"
-_VEGA = r"^vega://([^:/\s]+):(\d+)/?$"
+_VEGA = r"^vega://(\[[0-9A-Fa-f:.]+\]|[^:/\s\[\]]+):(\d+)/?$"  # a name, IPv4 or [IPv6]
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ def parse_master(url: str) -> MasterSpec:
                           memory + "m" if memory.isdigit() else memory)
     match = re.match(_VEGA, text)
     if match and 0 < int(match.group(2)) < 65536:  # (port 0 or 99999: no master listens)
-        return MasterSpec("vega", text, host=match.group(1), port=int(match.group(2)))
+        return MasterSpec("vega", text, host=unbracketed(match.group(1)), port=int(match.group(2)))
     raise MasterURLError(url)
 
 

@@ -27,6 +27,7 @@ from ..files import FILES_DIR_ENV
 from ..logs import name_sources, setup_executor_logging
 from ..packaging import python_paths, source_copies
 from ..net.connection import Connection, load_secret
+from ..net.endpoints import host_port, split_host_port
 from ..net.framing import DEFAULT_MAX_FRAME, ConnectionClosed, ProtocolError
 from ..net.messages import BlockData, FetchBlock, RegisterExecutor, TaskOutput
 from ..net.server import Server
@@ -80,7 +81,7 @@ class RemoteBlockFetcher:
         ``FETCH_CHUNK_BYTES`` (and never more than a frame holds)."""
         if location.length == 0:
             return
-        where = f"{location.host}:{location.port}"
+        where = host_port(location.host, location.port)
         yield from load_block_batches(_RemoteBlock(self, location, where).read, location, where)
 
     def fetch_chunk(self, location: BlockLocation, offset: int, length: int, where: str) -> bytes:
@@ -205,9 +206,9 @@ def run(args: argparse.Namespace) -> int:
                         stream=sys.__stderr__)
     cluster_secret = load_secret(args.secret_file)  # None: loopback only (Server's check)
     secret = cluster_secret or b""
-    driver_host, driver_port = args.driver.rsplit(":", 1)
+    driver_host, driver_port = split_host_port(args.driver)
     try:
-        conn = Connection.connect(driver_host, int(driver_port), secret)
+        conn = Connection.connect(driver_host, driver_port, secret)
     except (OSError, ProtocolError) as exc:
         log.info("driver %s is gone (%s): nothing to do", args.driver, exc)
         return 0

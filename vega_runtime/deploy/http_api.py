@@ -33,6 +33,7 @@ from typing import IO, Callable, Dict, Iterable, Optional, Union
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
+from ..net.endpoints import address_family, host_port, unbracketed
 from ..net.limits import AcceptBackoff, Admission, RateLimitedLog, Rejections
 from ..net.tls import HttpsRefused, accept_https, http_scheme, http_server_context, waited
 from ..net.ui_links import api_token, read_token_file  # noqa: F401 - here since they began here
@@ -269,6 +270,7 @@ class _Server(ThreadingHTTPServer):
                                       "out_of_descriptors", "no_threads", "tls"))
         self.logs = RateLimitedLog(log)
         self._backoff = AcceptBackoff(name, log, self.rejections)
+        self.address_family = address_family(address[0])  # what TCPServer's socket is made of
         super().__init__(address, handler)
 
     @property
@@ -285,6 +287,8 @@ class _Server(ThreadingHTTPServer):
     def server_bind(self) -> None:
         # HTTPServer's own looks up the host's fully qualified name (a reverse DNS query,
         # slow where DNS is); the name is only used in CGI environments
+        if self.server_address[0] == "::":  # every interface: IPv4 clients too
+            self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
         socketserver.TCPServer.server_bind(self)
         self.server_name, self.server_port = str(self.server_address[0]), self.server_address[1]
 
@@ -381,7 +385,7 @@ class _Server(ThreadingHTTPServer):
 def _serve(host: str, port: int, handler: type, name: str,
            tls: Union[ssl.SSLContext, Callable[[], Optional[ssl.SSLContext]], None],
            **limits) -> ThreadingHTTPServer:
-    server = _Server((host, port), handler, name, tls, **limits)
+    server = _Server((unbracketed(host), port), handler, name, tls, **limits)
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=name,
                      daemon=True).start()
     return server
@@ -407,9 +411,7 @@ def master_token(secret: Optional[bytes], work_dir: str) -> str:
 
 def ui_link(host: str, port: int, token: str) -> str:
     """The link that opens the web UI in a browser (and signs it in)."""
-    if ":" in host and not host.startswith("["):
-        host = f"[{host}]"
-    return f"{http_scheme()}://{host}:{port}/?token={token}"
+    return f"{http_scheme()}://{host_port(host, port)}/?token={token}"
 
 
 # -- the Host header ---------------------------------------------------------------------

@@ -21,6 +21,7 @@ import time
 from typing import Callable, Dict, List, Optional
 
 from ..config import Config, rpc_limits
+from ..net.endpoints import host_port
 from ..net.messages import MasterStopping
 from ..net.server import Server
 from ..private_files import make_private_dir
@@ -112,7 +113,7 @@ class Master(StatusQueries):
 
     @property
     def url(self) -> str:
-        return f"vega://{self.advertise_host}:{self.server.port}"
+        return f"vega://{host_port(self.advertise_host, self.server.port)}"
 
     def start(self) -> "Master":
         self.server.start()

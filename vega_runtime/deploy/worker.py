@@ -32,6 +32,7 @@ from ..errors import DaemonStartFailed, VegaError
 from ..forkserver import (ADOPTED_CHECK, FORK_ONLY_ENV, ForkServer, command_title,
                           compatible, python_module)
 from ..net.connection import Connection
+from ..net.endpoints import host_port
 from ..net.framing import ProtocolError
 from ..net.messages import (ApplicationEnded, BlockData, BlockUnavailable, ExecutorExited,
                             FetchBlock, FetchPackage, KillExecutor as KillExecutorMessage,
@@ -404,7 +405,7 @@ class Worker:
             package_args = ["--package-dir", self.package_dir(order.package_sha)]
             with self.lock:
                 self.packages_of[order.app_id] = order.package_sha
-        args = ["--driver", f"{order.driver_host}:{order.driver_port}",
+        args = ["--driver", host_port(order.driver_host, order.driver_port),
                 "--app-id", order.app_id, "--executor-id", order.executor_id,
                 "--worker-id", self.worker_id, "--host", self.host,
                 "--shuffle-port", str(self.shuffle.port), "--bind", self.bind_host,

@@ -21,6 +21,7 @@ from typing import List, Optional, Sequence, Tuple
 # (``urllib.parse`` and ``ipaddress`` load where used: every Context makes HdfsSettings)
 
 from ..errors import InputError, VegaError
+from ..net.endpoints import host_port
 from ..records import FrozenRecord
 from .globs import expand_braces, has_pattern, is_hidden, name_matches, unescape
 
@@ -185,7 +186,7 @@ def split_url(url: str) -> Tuple[str, str]:
     if not parts.hostname:
         raise HdfsError(url, "the URL names no namenode (use hdfs://host:port/path)")
     port = parts.port or 9870
-    return f"http://{parts.hostname}:{port}", path or "/"
+    return f"http://{host_port(parts.hostname, port)}", path or "/"
 
 
 def url_authority(url: str) -> str:
@@ -205,7 +206,7 @@ def namenode_url(namenode: str) -> str:
     parts = urlsplit(text)
     if not parts.hostname:
         raise VegaError(f"invalid namenode address {namenode!r}: use host:port")
-    return f"http://{parts.hostname}:{parts.port or 9870}"
+    return f"http://{host_port(parts.hostname, parts.port or 9870)}"
 
 
 def client(base_url: str, settings: HdfsSettings, url: str = ""):

@@ -184,9 +184,10 @@ class Connection:
         """Connect and authenticate.  A server refusing the connection for its handshake cap
         (many executors of one host connecting at once) is tried again, 50 ms doubling to
         1 s with jitter, for up to ``timeout`` seconds."""
+        from .endpoints import host_port
         from .tls import cluster_tls
 
-        peer = f"{host}:{port}"
+        peer = host_port(host, port)
         tls = cluster_tls(secret)
         deadline, backoff = time.monotonic() + timeout, Backoff(0.05, 1.0, jitter=0.5)
         while True:

@@ -64,6 +64,7 @@ from typing import Callable, Dict, Optional
 from ..errors import VegaError
 from .connection import (HANDSHAKE_MAX_FRAME, HANDSHAKE_TIMEOUT, AuthenticationFailed,
                          Connection, answer_authenticate, challenge)
+from .endpoints import address_family, host_port, unbracketed
 from .framing import (DEFAULT_MAX_FRAME, HEADER, ConnectionClosed, ProtocolError, decode_body,
                       set_send_timeout)
 from .limits import AcceptBackoff, Admission, RateLimitedLog, Rejections
@@ -209,7 +210,9 @@ class Server:
         self.rejections = Rejections(REASONS)
         self.logs = RateLimitedLog(log)
         self._backoff = AcceptBackoff(name, log, self.rejections)
-        self.listener = socket.create_server((host, port), reuse_port=False, backlog=128)
+        self.listener = socket.create_server((unbracketed(host), port), family=address_family(host),
+                                             reuse_port=False, backlog=128,
+                                             dualstack_ipv6=host == "::")
         self.listener.setblocking(False)
         self.host, self.port = self.listener.getsockname()[:2]
         #: authenticated connections being served
@@ -320,7 +323,7 @@ class Server:
             self._admit(sock, address)
 
     def _admit(self, sock: socket.socket, address) -> None:
-        peer = f"{address[0]}:{address[1]}"
+        peer = host_port(address[0], address[1])
         refused = self.admission.admit(address[0])
         if refused is not None and self._evict_for(address[0], refused):
             refused = self.admission.admit(address[0])

@@ -28,6 +28,7 @@ from typing import Callable, Dict, List, Optional
 from ..errors import VegaError
 from ..executor_loss import MEMORY_LIMIT_EXIT_CODE, binary_size
 from ..net.connection import Connection
+from ..net.endpoints import split_host_port
 from ..net.framing import ConnectionClosed, ProtocolError
 from ..net.messages import (BarrierSyncReply, BroadcastData, CachedBlock, ExecutorHeartbeat,
                             FetchBroadcast, FetchCachedBlock, KillTask, LaunchTask,
@@ -250,9 +251,9 @@ class _CachedBlockFetcher:
     def _direct(self, address: str, block: tuple, timeout: float) -> Optional[CachedBlock]:
         conn = self._servers.pop(address, None)
         if conn is None:
-            host, port = address.rsplit(":", 1)
+            host, port = split_host_port(address)
             try:
-                conn = Connection.connect(host, int(port), self.secret or b"")
+                conn = Connection.connect(host, port, self.secret or b"")
             except (OSError, ProtocolError):
                 # not reachable from here (a firewall), or its executor is gone: through
                 # the driver, which relays to a live holder and answers for a lost one

@@ -40,6 +40,7 @@ import itertools
 import time
 from typing import Callable, Dict, Iterator, List, Optional, Protocol
 
+from ..net.endpoints import host_port
 from ..net.messages import (EXECUTOR_PAYLOADS, BarrierSync, CachedBlock, FetchCachedBlock,
                             KillTask, PutBlock)
 from ..storage_level import StorageLevel
@@ -132,7 +133,7 @@ class PoolSlot:
     def address(self) -> str:
         """``host:port``, the port where it serves blocks (0: it serves none: ``local[N]``'s
         executors share the driver's disk): what a barrier task learns of the others."""
-        return f"{self.host}:{getattr(self.handle, 'shuffle_port', 0)}"
+        return host_port(self.host, getattr(self.handle, 'shuffle_port', 0))
 
     def status(self, port: int = 0) -> ExecutorStatus:
         """It as ``Backend.executors`` lists it: it runs its first task in flight, if any."""
@@ -415,7 +416,7 @@ class ExecutorPool:
         serves none (``local[N]``'s, asked through the driver) or is gone."""
         slot = self._slots.get(executor_id)
         port = getattr(slot.handle, "block_port", 0) if slot is not None else 0
-        return f"{slot.host}:{port}" if port else ""
+        return host_port(slot.host, port) if port else ""
 
     def _reply_to(self, executor_id: str, reply: CachedBlock) -> List[tuple]:
         slot = self._slots.get(executor_id)

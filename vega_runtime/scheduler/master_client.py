@@ -20,6 +20,7 @@ from typing import Callable, Optional
 from ..errors import ApplicationRefused, MasterUnreachable
 from ..net.connection import Connection
 from ..net.framing import ConnectionClosed, ProtocolError
+from ..net.endpoints import host_port
 from ..net.messages import (ApplicationRejected, RegisterApplication, RegisteredApplication,
                             RequestExecutors, UnregisterApplication)
 from ..records import replace
@@ -39,7 +40,7 @@ class MasterClient:
                  reconnect_timeout: float = 60.0):
         self.address = (host, port)
         self.secret = secret or b""
-        self.url = f"vega://{host}:{port}"
+        self.url = f"vega://{host_port(host, port)}"
         #: how long to try registering again with a master that went away
         self.reconnect_timeout = reconnect_timeout
         self.conn: Optional[Connection] = None

@@ -1,0 +1,47 @@
+"""``host:port`` as text, IPv6 addresses included (``[::1]:7077``, as URLs write them)."""
+
+from __future__ import annotations
+
+import socket
+from typing import Tuple
+
+
+def host_port(host: str, port: int) -> str:
+    """``host:port``, an IPv6 address in brackets (RFC 3986), as URLs and peers' names show it.
+
+    >>> host_port("10.0.0.5", 7077), host_port("::1", 7077), host_port("[fe80::1]", 80)
+    ('10.0.0.5:7077', '[::1]:7077', '[fe80::1]:80')
+    """
+    if ":" in host and not host.startswith("["):
+        return f"[{host}]:{port}"
+    return f"{host}:{port}"
+
+
+def split_host_port(text: str) -> Tuple[str, int]:
+    """``(host, port)`` of ``host:port``, ``[v6]:port`` or a bare ``v6:port`` (the last colon
+    ends the address); the host without brackets, as sockets take it.
+
+    >>> split_host_port("node1:7077"), split_host_port("[::1]:40123"), split_host_port("::1:9")
+    (('node1', 7077), ('::1', 40123), ('::1', 9))
+    """
+    host, _, port = text.rpartition(":")
+    return unbracketed(host), int(port)
+
+
+def unbracketed(host: str) -> str:
+    """``host`` without the brackets an IPv6 address has in a URL.
+
+    >>> unbracketed("[::1]"), unbracketed("node1")
+    ('::1', 'node1')
+    """
+    return host[1:-1] if host.startswith("[") and host.endswith("]") else host
+
+
+def address_family(host: str) -> socket.AddressFamily:
+    """The family of sockets that listen on ``host`` (a name or address; ``""``: every IPv4
+    interface): IPv6 for an IPv6 address, else IPv4.
+
+    >>> address_family("::"), address_family("0.0.0.0"), address_family("node1")
+    (<AddressFamily.AF_INET6: 10>, <AddressFamily.AF_INET: 2>, <AddressFamily.AF_INET: 2>)
+    """
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
