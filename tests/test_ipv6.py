@@ -73,3 +73,14 @@ def test_a_job_status_and_the_web_api_on_an_ipv6_cluster(v6_cluster, tmp_path):
     with urllib.request.urlopen(request, context=context, timeout=10) as response:
         apps = json.load(response)
     assert [app["name"] for app in apps] == ["on-ipv6"]
+
+
+def test_a_master_bound_to_every_interface_answers_ipv4_and_ipv6(tmp_path):
+    """``--bind ::`` (here ``vega.master.bind``) listens on every interface of both
+    families: the worker registers over IPv4, ``vega status`` asks over either."""
+    with master_and_worker(tmp_path, settings='vega.master.bind: "::"\n') as cluster:
+        port = cluster["url"].rsplit(":", 1)[1]
+        for url in (f"vega://127.0.0.1:{port}", f"vega://[::1]:{port}"):
+            status = vega("status", "--master", url, "--json", env=cluster["env"])
+            assert status.returncode == 0, status.stderr
+            assert [w["state"] for w in json.loads(status.stdout)["workers"]] == ["alive"]
