@@ -92,13 +92,11 @@ def check_py_files(py_files: str) -> None:
             from vega_runtime.packaging import zip_problem  # (zipfile: only when it is needed)
 
             problem = zip_problem(item)
-        else:
-            problem = None
-        if problem:
-            raise UsageError(f"--py-files: {item!r} is not a zip archive Python can import "
-                             f"from ({problem})",
-                             f"Rebuild it (python -m zipfile -c {os.path.basename(item)} "
-                             "PACKAGE_DIR), or give the package's directory.")
+            if problem:
+                raise UsageError(f"--py-files: {item!r} is not a zip archive Python can "
+                                 f"import from ({problem})",
+                                 f"Rebuild it (python -m zipfile -c {os.path.basename(item)} "
+                                 "PACKAGE_DIR), or give the package's directory.")
 
 
 def check_distinct_names(py_files: str, files: str) -> None:
