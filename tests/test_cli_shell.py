@@ -109,6 +109,19 @@ def test_plain_one_liner_as_documented():
     assert ">>>" not in proc.stdout + proc.stderr  # no prompts when stdin is not a terminal
 
 
+def test_a_line_that_is_not_utf8_is_refused_saying_where_and_the_shell_goes_on():
+    """A Latin-1 byte typed or piped in was reported as Python's own UnicodeEncodeError
+    ("surrogates not allowed"), naming no line nor byte."""
+    proc = subprocess.run([sys.executable, "-m", "vega_cli.main", "shell", "--master", "local"],
+                          input=b'x = 1\nif x:\n    print("caf\xe9")\n\nprint(x + 1)\n',
+                          cwd=REPO, capture_output=True, env=clean_env(), timeout=120)
+    assert (proc.returncode, proc.stdout) == (0, b"2\n"), proc.stderr
+    assert proc.stderr.decode().splitlines()[-2:-1] == [
+        "SyntaxError: line 2 of the statement is not UTF-8: byte 0xe9 at column 15 (the shell "
+        "reads UTF-8: set the terminal's encoding to UTF-8, or write the character as an "
+        "escape, \\xe9 in a string)"]
+
+
 def test_failing_job_shows_the_error_and_the_shell_goes_on():
     """A task that raises shows the user's error and remote traceback; the next lines run."""
     source = ("def invert(x):\n"

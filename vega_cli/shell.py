@@ -300,6 +300,24 @@ def describe_error(exc: BaseException, watch: JobWatch, debug: bool) -> str:
 
 
 # -- the consoles ---------------------------------------------------------------------------
+def not_utf8(source: str) -> str:
+    """What is wrong with ``source`` if a line of it was not UTF-8 (its bytes read as lone
+    surrogates, Python's ``surrogateescape``), else "".
+
+    >>> not_utf8("x = 1\\nprint('caf\\udce9')")
+    "line 2 of the statement is not UTF-8: byte 0xe9 at column 11 (the shell reads UTF-8: set the terminal's encoding to UTF-8, or write the character as an escape, \\\\xe9 in a string)"
+    """
+    for number, line in enumerate(source.split("\n"), 1):
+        for column, char in enumerate(line, 1):
+            if "\udc80" <= char <= "\udcff":
+                byte = ord(char) - 0xDC00
+                return (f"line {number} of the statement is not UTF-8: byte {byte:#04x} at "
+                        f"column {column} (the shell reads UTF-8: set the terminal's encoding "
+                        f"to UTF-8, or write the character as an escape, \\x{byte:02x} in a "
+                        "string)")
+    return ""
+
+
 class VegaConsole(code.InteractiveConsole):
     """Python's console, quiet when not on a terminal, reporting errors as the shell does."""
 
@@ -323,6 +341,13 @@ class VegaConsole(code.InteractiveConsole):
         if data == "\n" and not self.interactive:  # the newline that ends a prompt line at EOF
             return
         sys.stderr.write(data)
+
+    def runsource(self, source: str, filename: str = "<input>", symbol: str = "single") -> bool:
+        undecodable = not_utf8(source)
+        if undecodable:  # read with surrogateescape: compile() would say "surrogates not allowed"
+            self.write(f"SyntaxError: {undecodable}\n")
+            return False
+        return super().runsource(source, filename, symbol)
 
     def runcode(self, code_) -> None:
         self.watch.cancelled = None
