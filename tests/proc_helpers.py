@@ -349,3 +349,15 @@ def master_and_worker(home, settings: str = "", worker_args=(), host: str = "127
                "master_pid": procs[0].pid, "worker_pid": procs[1].pid}
     finally:
         stop_processes(procs, str(home))
+
+
+def unstarted_master(work_dir, event_log_dir=""):
+    """A ``Master`` object on loopback (port 0), its work dir ``work_dir`` and its event-log
+    dir ``event_log_dir`` ("" for none), not started and without a secret: what a test of its
+    REST API (``SparkApi(master)``) over event logs needs."""
+    from vega_runtime.config import Config
+    from vega_runtime.deploy.master import Master
+
+    return Master(Config.load(environ={}, cli={
+        "vega.master.host": "127.0.0.1", "vega.master.port": 0,
+        "vega.master.work_dir": str(work_dir), "vega.eventlog.dir": str(event_log_dir)}), None)

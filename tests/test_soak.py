@@ -28,12 +28,10 @@ import tracemalloc
 import pytest
 from http_helpers import api_get, api_get_bytes
 from proc_helpers import (REPO, clean_env, cmdline, master_and_worker, proc_state,
-                          processes_matching, vega, wait_for, write_job)
+                          processes_matching, unstarted_master, vega, wait_for, write_job)
 
 from vega_runtime import Context
-from vega_runtime.config import Config
 from vega_runtime.deploy.app_events import RETAINED_JOBS
-from vega_runtime.deploy.master import Master
 from vega_runtime.deploy.spark_api import SparkApi
 from vega_runtime.processes import children
 
@@ -177,10 +175,7 @@ def test_a_long_lived_applications_skipped_stages_cost_its_master_nothing_once_r
     lines = log.read_bytes().splitlines(keepends=True)
     ends = [n for n, line in enumerate(lines) if json.loads(line)["event"] == "JobEnd"]
     log.write_bytes(b"".join(lines[:ends[RETAINED_JOBS + 100] + 1]))  # still running
-    master = Master(Config.load(environ={}, cli={
-        "vega.master.host": "127.0.0.1", "vega.master.port": 0,
-        "vega.master.work_dir": str(tmp_path / "master"), "vega.eventlog.dir": str(events)}),
-        None)
+    master = unstarted_master(tmp_path / "master", events)
     try:
         api = SparkApi(master)
         path = f"/api/v1/applications/{app}/stages"

@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 from http_helpers import api_get, api_get_bytes, browser_opener, ui_url
-from proc_helpers import vega, wait_for, write_job
+from proc_helpers import unstarted_master, vega, wait_for, write_job
 from ui_workload import FLAKY_PARTITION, run_workload, task_events
 
 from vega_runtime import Context, __version__
@@ -434,14 +434,10 @@ def test_a_killed_drivers_job_is_failed_on_its_master(tmp_path):
     no stage or task is active any more."""
     from test_app_events import EVENTS, start
 
-    from vega_runtime.config import Config
-    from vega_runtime.deploy.master import Master
     from vega_runtime.deploy.spark_api import SparkApi
 
     app = "app-20261204181630-0002"
-    master = Master(Config.load(environ={}, cli={
-        "vega.master.host": "127.0.0.1", "vega.master.port": 0,
-        "vega.master.work_dir": str(tmp_path), "vega.eventlog.dir": ""}), None)
+    master = unstarted_master(tmp_path)
     try:
         path = master.logs.events_path(app)
         os.makedirs(os.path.dirname(path))
@@ -586,9 +582,7 @@ def test_listing_applications_replays_only_the_logs_that_changed(tmp_path, monke
     lists applications from its listing, not by reading every log again)."""
     from test_app_events import EVENTS
 
-    from vega_runtime.config import Config
     from vega_runtime.deploy import spark_api
-    from vega_runtime.deploy.master import Master
 
     replayed = []
     read_new = spark_api._Replayed.read_new
@@ -605,10 +599,7 @@ def test_listing_applications_replays_only_the_logs_that_changed(tmp_path, monke
         lines = [{**e, "time": e["time"] + n} for e in EVENTS]
         lines[0]["app_id"] = app
         (events / f"{app}.jsonl").write_text("".join(json.dumps(e) + "\n" for e in lines))
-    master = Master(Config.load(environ={}, cli={
-        "vega.master.host": "127.0.0.1", "vega.master.port": 0,
-        "vega.master.work_dir": str(tmp_path / "master"), "vega.eventlog.dir": str(events)}),
-        None)
+    master = unstarted_master(tmp_path / "master", events)
     try:
         api = spark_api.SparkApi(master)
         code, first = api.get("/api/v1/applications", "")
@@ -635,8 +626,6 @@ def test_a_rolling_event_log_is_replayed_across_its_parts(tmp_path):
     """A Context with vega.eventlog.rolling.enabled writes its log in parts of
     vega.eventlog.rolling.max_file_size; a master reading the event log directory lists and
     replays it whole, and goes on into a part written after its last read."""
-    from vega_runtime.config import Config
-    from vega_runtime.deploy.master import Master
     from vega_runtime.deploy.spark_api import SparkApi
 
     events = tmp_path / "events"
@@ -649,10 +638,7 @@ def test_a_rolling_event_log_is_replayed_across_its_parts(tmp_path):
     names = sorted(n for n in os.listdir(events) if ".jsonl" in n)  # not the cleaner's mark
     assert names[0] == f"{app}.jsonl" and f"{app}.jsonl.2" in names
     assert all(os.path.getsize(events / n) < (1 << 20) + 4096 for n in names)
-    master = Master(Config.load(environ={}, cli={
-        "vega.master.host": "127.0.0.1", "vega.master.port": 0,
-        "vega.master.work_dir": str(tmp_path / "master"), "vega.eventlog.dir": str(events)}),
-        None)
+    master = unstarted_master(tmp_path / "master", events)
     try:
         api = SparkApi(master)
         code, listed = api.get("/api/v1/applications", "")
@@ -694,8 +680,6 @@ def test_listing_applications_keeps_a_few_kilobytes_of_each(tmp_path):
     import gc
     import tracemalloc
 
-    from vega_runtime.config import Config
-    from vega_runtime.deploy.master import Master
     from vega_runtime.deploy.spark_api import SparkApi
 
     events = tmp_path / "events"
@@ -707,10 +691,7 @@ def test_listing_applications_keeps_a_few_kilobytes_of_each(tmp_path):
     apps = [f"app-20261204000000-{n:04d}" for n in range(40)]
     for app in apps:
         (events / f"{app}.jsonl").write_text(log.replace(ctx.application_id, app))
-    master = Master(Config.load(environ={}, cli={
-        "vega.master.host": "127.0.0.1", "vega.master.port": 0,
-        "vega.master.work_dir": str(tmp_path / "master"), "vega.eventlog.dir": str(events)}),
-        None)
+    master = unstarted_master(tmp_path / "master", events)
     try:
         api = SparkApi(master, cached=0)
         api.get("/api/v1/applications", "")  # what listing loads once (modules, caches)
@@ -742,14 +723,10 @@ def test_a_long_list_of_applications_holds_up_no_application_page(tmp_path):
 
     from test_app_events import EVENTS
 
-    from vega_runtime.config import Config
-    from vega_runtime.deploy.master import Master
     from vega_runtime.deploy.spark_api import SparkApi
 
     app = "app-20261204181630-0002"
-    master = Master(Config.load(environ={}, cli={
-        "vega.master.host": "127.0.0.1", "vega.master.port": 0,
-        "vega.master.work_dir": str(tmp_path), "vega.eventlog.dir": ""}), None)
+    master = unstarted_master(tmp_path)
     listing, release = threading.Event(), threading.Event()
 
     def slow_history():  # the list is half way through the event logs
