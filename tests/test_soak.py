@@ -70,6 +70,9 @@ CYCLES = """
         assert sorted(pairs.reduce_by_key(lambda a, b: a + b).collect()) == \\
             [(0, 18), (1, 12), (2, 15)]
         ctx.stop()
+        # as Spark's, stop returns once nothing of the Context runs: no thread of it is left
+        # (one serving an executor's connection was, now and then, and kept it all alive)
+        assert threading.enumerate() == [threading.main_thread()], threading.enumerate()
 
     for _ in range(warm_up):
         cycle()

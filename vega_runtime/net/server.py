@@ -59,6 +59,7 @@ import socket
 import ssl
 import threading
 import time
+import weakref
 from typing import Callable, Dict, Optional
 
 from ..errors import VegaError
@@ -218,6 +219,8 @@ class Server:
         #: authenticated connections being served
         self.established = 0
         self._lock = threading.Lock()
+        # the threads serving them (a running thread is held by threading itself)
+        self._serving: "weakref.WeakSet[threading.Thread]" = weakref.WeakSet()
         # in accept order, which is deadline order: the handshake timeout is the same for all
         self._handshakes: "collections.OrderedDict[socket.socket, _Handshake]" = \
             collections.OrderedDict()
@@ -419,11 +422,13 @@ class Server:
             sock.close()
             return
         conn = Connection(sock, peer, self.max_frame, patient=tls)
+        thread = threading.Thread(target=self._serve, args=(conn,), daemon=True,
+                                  name=f"{self.name}-{peer}")
         with self._lock:
             self.established += 1
+            self._serving.add(thread)
         try:
-            threading.Thread(target=self._serve, args=(conn,), daemon=True,
-                             name=f"{self.name}-{peer}").start()
+            thread.start()
         except RuntimeError as exc:  # can't start new thread
             with self._lock:
                 self.established -= 1
@@ -446,3 +451,13 @@ class Server:
             conn.close()
             with self._lock:
                 self.established -= 1
+
+    def join_served(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for the threads serving connections to end (their
+        handlers return once their connections close); whether all did."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            serving = [thread for thread in self._serving if thread.ident is not None]
+        for thread in serving:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return not any(thread.is_alive() for thread in serving)

@@ -58,6 +58,9 @@ RELEASE_GRACE = 10.0
 #: How often ``wait_for_executors`` asks whether they can still come (a local cluster's
 #: daemons still running).
 CHECK_INTERVAL = 0.05
+#: How long ``stop`` waits for the threads serving executors' connections to end once it
+#: has closed those connections (they end within milliseconds).
+STOP_WAIT = 5.0
 
 
 class _RemoteExecutor:
@@ -590,6 +593,10 @@ class ClusterBackend:
         with self.lock:
             for slot in self.pool:
                 slot.handle.conn.close()
+        # as Spark's stop, return once nothing of the application runs here any more (a
+        # notebook's next Context must not find this one's threads)
+        if not self.server.join_served(STOP_WAIT):
+            log.debug("executor connections still being served %gs after the stop", STOP_WAIT)
         if self.owned_cluster is not None:
             self.owned_cluster.stop()
 

@@ -46,10 +46,10 @@ class MasterClient:
         self.conn: Optional[Connection] = None
         self.registration: Optional[RegisterApplication] = None
         self.app_id = ""
-        self._closing = False
+        self._closing = threading.Event()  # the driver stops: no more reconnecting
         #: set once the master has closed the followed connection after ``close`` asked it to
         self._closed_by_master = threading.Event()
-        self._following = False
+        self._follower: Optional[threading.Thread] = None
 
     def upload_package(self, path: str) -> str:
         """Store the application's package on the master; its SHA-256."""
@@ -100,9 +100,9 @@ class MasterClient:
         (``refused`` False: it is still tried), or it answered that it will not take the
         application back (``refused`` True: the end); ``on_back()``: it took the
         application back after losing it."""
-        self._following = True
-        threading.Thread(target=self._follow, args=(on_message, on_gone, on_back),
-                         name="driver-master", daemon=True).start()
+        self._follower = threading.Thread(target=self._follow, args=(on_message, on_gone, on_back),
+                                          name="driver-master", daemon=True)
+        self._follower.start()
 
     def _follow(self, on_message: Callable[[object], None],
                 on_gone: Callable[[str, bool], None], on_back: Callable[[], None]) -> None:
@@ -111,7 +111,7 @@ class MasterClient:
                 while True:
                     on_message(self.conn.recv())
             except (OSError, ConnectionClosed, ProtocolError) as exc:
-                if self._closing:
+                if self._closing.is_set():
                     self._closed_by_master.set()
                     return
                 self.conn.shutdown()  # what is sent meanwhile waits in buffers, not a dead socket
@@ -119,7 +119,7 @@ class MasterClient:
                 refused = self._reconnect(self.reconnect_timeout)
                 if refused is None:
                     on_back()
-                if refused == "" and not self._closing:
+                if refused == "" and not self._closing.is_set():
                     log.error("the master did not come back within %gs "
                               "(vega.master.reconnect_timeout): jobs go on on this application's "
                               "executors, none can be added or replaced until it is back, and "
@@ -133,7 +133,7 @@ class MasterClient:
                               refused)
                     on_gone(str(exc), True)
                     return
-                if self._closing:
+                if self._closing.is_set():
                     return
 
     def _reconnect(self, timeout: float) -> Optional[str]:
@@ -142,7 +142,7 @@ class MasterClient:
         "" when it did not answer in time or the driver stops)."""
         deadline = time.monotonic() + timeout
         backoff = Backoff(0.1, 2.0)
-        while not self._closing and time.monotonic() < deadline:
+        while not self._closing.is_set() and time.monotonic() < deadline:
             try:
                 conn = Connection.connect(*self.address, self.secret)
                 conn.send(replace(self.registration, app_id=self.app_id))
@@ -155,18 +155,18 @@ class MasterClient:
                 conn.close()
                 return getattr(reply, "reason", "") or f"it answered {type(reply).__name__}"
             except (OSError, ConnectionClosed, ProtocolError):
-                time.sleep(backoff.next())
+                self._closing.wait(backoff.next())
         return ""
 
     def stop_reconnecting(self) -> None:
-        self._closing = True
+        self._closing.set()
 
     def close(self, wait: float = UNREGISTER_WAIT) -> None:
         """Unregister the application (if the master is there to hear it) and disconnect,
         once the master has closed the connection (up to ``wait`` seconds): it has then
         written everything sent before (the task output ``vega logs`` shows), so a
         ``vega logs`` run as the driver ends sees all of it."""
-        self._closing = True
+        self._closing.set()
         if self.conn is None:
             return
         try:
@@ -174,6 +174,8 @@ class MasterClient:
         except OSError:
             pass
         else:
-            if self._following:
+            if self._follower is not None:
                 self._closed_by_master.wait(wait)
         self.conn.close()
+        if self._follower is not None and self._follower is not threading.current_thread():
+            self._follower.join(wait)  # it ends as its connection closes
