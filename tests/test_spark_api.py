@@ -755,3 +755,36 @@ def test_a_long_list_of_applications_holds_up_no_application_page(tmp_path):
         if lister.is_alive():
             lister.join(30)
         master.stop()
+
+
+def test_a_running_application_never_goes_back_in_time_between_its_two_logs(tmp_path):
+    """A running application's events reach a master two ways when it shares the event log
+    directory: the driver writes its own log there, and relays the same lines to the master
+    in batches (behind it).  A page that saw a stage in one must not lose it in the next
+    request because the other appeared (the web UI's stage page once got "no stage 0"
+    right after the API listed stage 0 as active)."""
+    from test_app_events import EVENTS
+
+    from vega_runtime.deploy.spark_api import SparkApi
+
+    app = "app-20261206021000-0001"
+    events = tmp_path / "events"
+    events.mkdir()
+    lines = [json.dumps(e) + "\n" for e in EVENTS]
+    (events / f"{app}.jsonl").write_text("".join(lines[:6]))  # the driver's own: stage 0 on
+    master = unstarted_master(tmp_path / "master", events)
+    try:
+        api = SparkApi(master)
+        assert api.get(f"/api/v1/applications/{app}/stages/0/0", "")[0] == 200
+        relayed = master.logs.events_path(app)
+        os.makedirs(os.path.dirname(relayed))
+        with open(relayed, "w") as fh:  # the relay's first batch: before the stage
+            fh.write("".join(lines[:3]))
+        code, stage = api.get(f"/api/v1/applications/{app}/stages/0/0", "")
+        assert (code, stage.get("stageId")) == (200, 0), stage
+        with open(events / f"{app}.jsonl", "a") as fh:  # and it goes on from there
+            fh.write("".join(lines[6:]))
+        code, stage = api.get(f"/api/v1/applications/{app}/stages/2/0", "")
+        assert (code, stage.get("stageId")) == (200, 2), stage
+    finally:
+        master.stop()

@@ -191,8 +191,18 @@ class SparkApi:
     def _read(self, app_id: str, cache: "Optional[OrderedDict[str, _Replayed]]"
               ) -> Optional[AppRecord]:
         """``record(app_id)``, going on from and kept in ``cache`` (held under the lock), or
-        read whole without one (what only this call sees needs no lock)."""
-        for path in self._paths(app_id):
+        read whole without one (what only this call sees needs no lock).
+
+        The path it replayed last is read first: a running application's two logs (the
+        lines its driver relays to this master, and the driver's own in the event log
+        directory) are not equally far along, and switching between them would show it
+        going back in time (a stage a page had just seen gone)."""
+        paths = self._paths(app_id)
+        replayed = cache.get(app_id) if cache is not None else None
+        if replayed is not None and replayed.path in paths:
+            paths.remove(replayed.path)
+            paths.insert(0, replayed.path)
+        for path in paths:
             if "://" in path:
                 try:
                     events, error = read_log(path)
