@@ -209,6 +209,26 @@ def test_accumulator_float_and_many_partitions(ctx):
     assert acc.value == 50.0
 
 
+def test_a_long_lived_context_keeps_no_accumulator_nothing_else_holds(ctx):
+    """A notebook's Context lives for hours and cells make accumulators again and again:
+    one nothing holds any more is freed (as Spark's, whose driver keeps them by weak
+    reference), value and all, and the ones still held go on adding up."""
+    import gc
+    import weakref
+
+    kept = ctx.accumulator(0)
+    dropped = []
+    for _ in range(3):
+        acc = ctx.accumulator([], _ListParam())
+        ctx.parallelize(range(4), 2).foreach(lambda x: (acc.add([x]), kept.add(1)))
+        assert sorted(acc.value) == [0, 1, 2, 3]
+        dropped.append(weakref.ref(acc))
+    del acc
+    gc.collect()
+    assert [ref() for ref in dropped] == [None, None, None]
+    assert kept.value == 12
+
+
 def test_accumulator_in_transformation_counts_only_when_computed(ctx):
     """A map's additions happen when an action runs, not when the map is defined."""
     acc = ctx.accumulator(0)

@@ -130,7 +130,6 @@ class Context(JobControl, FileShipping, Persistence, Profiles, EventLogs):
         self._stopped = False
         #: the master's web UI and its token (``_master_web_ui``), once known
         self._ui_web_url: Optional[Tuple[str, str]] = None
-        self._accumulators: Dict[int, shared.Accumulator] = {}
         self._persisted: Dict[int, "weakref.ref[RDD]"] = {}
         self._local = threading.local()
         self.app_dir = ""
@@ -668,14 +667,13 @@ class Context(JobControl, FileShipping, Persistence, Profiles, EventLogs):
         if accum_param is None and not isinstance(value, (int, float, complex)):
             raise TypeError(f"No default accumulator param for type {type(value)}: pass an "
                             "AccumulatorParam (its zero() and addInPlace()) as accum_param")
-        acc = shared.new_accumulator(value, accum_param)
-        self._accumulators[acc.id] = acc
-        return acc
+        return shared.new_accumulator(value, accum_param)
 
     def _merge_accumulators(self, updates: Dict[int, Any]) -> None:
         for acc_id, update in updates.items():
-            acc = self._accumulators.get(acc_id)
-            acc = shared.driver_accumulator(acc_id) if acc is None else acc  # another Context's
+            # this Context's or another's (accumulators are the process's, as PySpark's);
+            # one nothing holds any more has no one to read it
+            acc = shared.driver_accumulator(acc_id)
             if acc is not None:
                 acc.merge(update)
 
