@@ -102,11 +102,35 @@ RDD_STORAGE_INFO = {"id", "name", "numPartitions", "numCachedPartitions", "stora
 RDD_DATA_DISTRIBUTION = {"address", "memoryUsed", "memoryRemaining", "diskUsed",
                          "onHeapMemoryUsed", "offHeapMemoryUsed", "onHeapMemoryRemaining",
                          "offHeapMemoryRemaining"}
+RDD_DATA_DISTRIBUTION_OPTIONS = {"onHeapMemoryUsed", "offHeapMemoryUsed",
+                                 "onHeapMemoryRemaining", "offHeapMemoryRemaining"}
 RDD_PARTITION_INFO = {"blockName", "storageLevel", "memoryUsed", "diskUsed", "executors"}
 APPLICATION_ENVIRONMENT_INFO = {"runtime", "sparkProperties", "hadoopProperties",
                                 "systemProperties", "metricsProperties", "classpathEntries",
                                 "resourceProfiles"}
 RUNTIME_INFO = {"javaVersion", "javaHome", "scalaVersion"}
+
+# The fields of each that are an Option in api.scala: Spark's JSON leaves out one that has
+# no value (Jackson's NON_ABSENT: its API never writes null), and so does Vega's.
+APPLICATION_INFO_OPTIONS = {"coresGranted", "maxCores", "coresPerExecutor",
+                            "memoryPerExecutorMB"}
+JOB_DATA_OPTIONS = {"description", "submissionTime", "completionTime", "jobGroup"}
+STAGE_DATA_OPTIONS = {"submissionTime", "firstTaskLaunchedTime", "completionTime",
+                      "failureReason", "description", "tasks", "executorSummary",
+                      "speculationSummary", "peakExecutorMetrics", "taskMetricsDistributions",
+                      "executorMetricsDistributions"}
+TASK_DATA_OPTIONS = {"resultFetchStart", "duration", "errorMessage", "taskMetrics"}
+EXECUTOR_SUMMARY_OPTIONS = {"removeTime", "removeReason", "memoryMetrics", "peakMemoryMetrics"}
+EXECUTOR_STAGE_SUMMARY_OPTIONS = {"peakMemoryMetrics"}
+RDD_STORAGE_INFO_OPTIONS = {"dataDistribution", "partitions"}
+
+
+def spark_fields(document: dict, fields: set, options: set = frozenset()) -> set:
+    """The fields of ``document`` that Spark's are sure to have (all of ``fields`` but its
+    ``options``), checking that it has no other and writes no null."""
+    assert set(document) <= fields, set(document) - fields
+    assert None not in document.values(), [k for k, v in document.items() if v is None]
+    return set(document) | (fields & options)
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +162,8 @@ def test_applications_list_and_attempts_have_sparks_fields(running):
     code, listed = api_get(port, "/api/v1/applications", token)
     assert code == 200
     entry, = [a for a in listed if a["id"] == app]
-    assert APPLICATION_INFO <= set(entry)  # plus the master's own status fields
+    assert APPLICATION_INFO - APPLICATION_INFO_OPTIONS <= set(entry)  # + the master's own
+    assert entry["memoryPerExecutorMB"] == 1024 and "maxCores" not in entry  # no limit
     assert set(entry["attempts"][0]) == APPLICATION_ATTEMPT_INFO
     assert entry["attempts"][0]["completed"] is False
     assert entry["attempts"][0]["endTime"] == "1969-12-31T23:59:59.999GMT"
@@ -147,14 +172,14 @@ def test_applications_list_and_attempts_have_sparks_fields(running):
     assert app not in [a["id"] for a in completed]
     assert all(a["attempts"][0]["completed"] for a in completed)
     one = get(running, "")
-    assert APPLICATION_INFO <= set(one) and one["name"] == "rest-api"
+    assert APPLICATION_INFO - APPLICATION_INFO_OPTIONS <= set(one) and one["name"] == "rest-api"
 
 
 def test_jobs_have_sparks_fields_and_counts(running):
     jobs = get(running, "/jobs")
     assert [j["jobId"] for j in jobs] == [1, 0]  # newest first, as Spark
     for job in jobs:
-        assert set(job) == JOB_DATA
+        assert spark_fields(job, JOB_DATA, JOB_DATA_OPTIONS) == JOB_DATA
     job0 = get(running, "/jobs/0")
     assert job0["stageIds"] == [0, 1] and job0["status"] == "SUCCEEDED"
     assert (job0["numTasks"], job0["numCompletedTasks"], job0["numFailedTasks"]) == (8, 8, 1)
@@ -170,22 +195,27 @@ def test_stages_tasks_and_summaries_have_sparks_fields(running):
     assert [(s["stageId"], s["attemptId"], s["status"]) for s in stages] == \
         [(2, 0, "COMPLETE"), (1, 0, "COMPLETE"), (0, 0, "COMPLETE")]
     for stage in stages:
-        assert set(stage) == STAGE_DATA - {"tasks", "executorSummary"} | STAGE_DATA_VEGA
+        assert spark_fields(stage, STAGE_DATA | STAGE_DATA_VEGA, STAGE_DATA_OPTIONS) == \
+            STAGE_DATA | STAGE_DATA_VEGA
+        assert "tasks" not in stage and "executorSummary" not in stage
     detailed = get(running, "/stages/0/0")
-    assert set(detailed) == STAGE_DATA | STAGE_DATA_VEGA
+    assert spark_fields(detailed, STAGE_DATA | STAGE_DATA_VEGA, STAGE_DATA_OPTIONS) == \
+        STAGE_DATA | STAGE_DATA_VEGA
+    assert "failureReason" not in detailed  # it did not fail
     assert set(detailed["speculationSummary"]) == SPECULATION_STAGE_SUMMARY
     for summary in detailed["executorSummary"].values():
-        assert set(summary) == EXECUTOR_STAGE_SUMMARY
+        assert spark_fields(summary, EXECUTOR_STAGE_SUMMARY, EXECUTOR_STAGE_SUMMARY_OPTIONS) == \
+            EXECUTOR_STAGE_SUMMARY
     assert (detailed["numCompleteTasks"], detailed["numFailedTasks"]) == (4, 1)
     assert detailed["parentIds"] == [] and get(running, "/stages/1")[0]["parentIds"] == [0]
     # every attempt of a stage, with its tasks unless ?details=false (Spark's default)
-    assert [set(s) for s in get(running, "/stages/0")] == [STAGE_DATA | STAGE_DATA_VEGA]
-    assert [set(s) for s in get(running, "/stages/0?details=false")] == \
-        [STAGE_DATA - {"tasks", "executorSummary"} | STAGE_DATA_VEGA]
+    assert [spark_fields(s, STAGE_DATA | STAGE_DATA_VEGA, STAGE_DATA_OPTIONS) and "tasks" in s
+            for s in get(running, "/stages/0")] == [True]
+    assert ["tasks" in s for s in get(running, "/stages/0?details=false")] == [False]
     assert "tasks" not in get(running, "/stages/0/0?details=FALSE")
     tasks = list(detailed["tasks"].values())
     for task in tasks:
-        assert set(task) == TASK_DATA
+        assert spark_fields(task, TASK_DATA, TASK_DATA_OPTIONS) == TASK_DATA
         metrics = task["taskMetrics"]
         assert set(metrics) == TASK_METRICS
         assert set(metrics["inputMetrics"]) == INPUT_METRICS
@@ -204,6 +234,26 @@ def test_stages_tasks_and_summaries_have_sparks_fields(running):
         sorted((t["duration"] for t in tasks), reverse=True)[:3]
     assert [t["taskId"] for t in get(running, "/stages/0/0/taskList?status=failed")] == \
         [failed["taskId"]]
+
+
+def test_no_document_has_a_null_anywhere(running):
+    """Spark's REST API never writes null (a field without a value is left out: a running
+    PySpark application's whole API has none); neither does Vega's, at any depth."""
+    *_, app, _ = running
+
+    def nulls(document, where=""):
+        if isinstance(document, dict):
+            return [n for k, v in document.items() for n in nulls(v, f"{where}.{k}")]
+        if isinstance(document, list):
+            return [n for v in document for n in nulls(v, f"{where}[]")]
+        return [where] if document is None else []
+
+    for path in ("", "/jobs", "/jobs/0", "/stages", "/stages/0", "/stages/0/0",
+                 "/stages/0/0/taskList", "/stages/0/0/taskSummary", "/executors",
+                 "/allexecutors", "/storage/rdd", "/environment", "/executorTimeline"):
+        assert nulls(get(running, path)) == [], path
+    _, port, token, *_ = running
+    assert nulls(api_get(port, "/api/v1/applications", token)[1]) == []
 
 
 def test_task_summary_quantiles_match_the_event_log(running):
@@ -236,18 +286,19 @@ def test_executors_storage_and_environment_have_sparks_fields(running):
     assert sorted(e["id"] for e in executors) == ["exec-1", "exec-2"]
     assert get(running, "/executors") == executors  # none lost
     for executor in executors:
-        assert set(executor) == EXECUTOR_SUMMARY
-        assert set(executor["memoryMetrics"]) == MEMORY_METRICS
+        assert spark_fields(executor, EXECUTOR_SUMMARY, EXECUTOR_SUMMARY_OPTIONS) == \
+            EXECUTOR_SUMMARY
+        assert "removeTime" not in executor  # not removed        assert set(executor["memoryMetrics"]) == MEMORY_METRICS
     assert sum(e["totalTasks"] for e in executors) == 4 + 1 + 4 + 4
     assert sum(e["failedTasks"] for e in executors) == 1
     rdd, = get(running, "/storage/rdd")
-    assert set(rdd) == RDD_STORAGE_INFO - {"dataDistribution", "partitions"}
+    assert set(rdd) == RDD_STORAGE_INFO - RDD_STORAGE_INFO_OPTIONS
     assert (rdd["name"], rdd["numPartitions"], rdd["numCachedPartitions"],
             rdd["storageLevel"]) == ("numbers", 4, 4, "MEMORY_ONLY")
     one = get(running, f"/storage/rdd/{rdd['id']}")
     assert set(one) == RDD_STORAGE_INFO
     for spread in one["dataDistribution"]:
-        assert set(spread) == RDD_DATA_DISTRIBUTION
+        assert set(spread) == RDD_DATA_DISTRIBUTION - RDD_DATA_DISTRIBUTION_OPTIONS
     assert [p["blockName"] for p in one["partitions"]] == [f"rdd_{rdd['id']}_{i}" for i in range(4)]
     for partition in one["partitions"]:
         assert set(partition) == RDD_PARTITION_INFO
@@ -346,7 +397,7 @@ def test_a_finished_application_from_its_event_log(bare_master, tmp_path):
     port, token = bare_master, bare_master.token
     code, listed = api_get(port, "/api/v1/applications?status=completed", token)
     assert code == 200 and [a["id"] for a in listed] == [app]
-    assert set(listed[0]) == APPLICATION_INFO
+    assert spark_fields(listed[0], APPLICATION_INFO, APPLICATION_INFO_OPTIONS) == APPLICATION_INFO
     assert set(listed[0]["attempts"][0]) == APPLICATION_ATTEMPT_INFO
     assert listed[0]["attempts"][0]["completed"] is True
     assert api_get(port, "/api/v1/applications?status=running", token)[1] == []
@@ -354,9 +405,11 @@ def test_a_finished_application_from_its_event_log(bare_master, tmp_path):
     assert [j["status"] for j in api_get(port, f"{base}/jobs", token)[1]] == \
         ["SUCCEEDED", "SUCCEEDED"]
     stage = api_get(port, f"{base}/stages/0/0", token)[1]
-    assert set(stage) == STAGE_DATA | STAGE_DATA_VEGA and len(stage["tasks"]) == 5
+    assert spark_fields(stage, STAGE_DATA | STAGE_DATA_VEGA, STAGE_DATA_OPTIONS) == \
+        STAGE_DATA | STAGE_DATA_VEGA and len(stage["tasks"]) == 5
     executors = api_get(port, f"{base}/allexecutors", token)[1]
-    assert len(executors) == 2 and all(set(e) == EXECUTOR_SUMMARY for e in executors)
+    assert len(executors) == 2 and all(spark_fields(e, EXECUTOR_SUMMARY, EXECUTOR_SUMMARY_OPTIONS)
+                                        == EXECUTOR_SUMMARY for e in executors)
     assert api_get(port, f"{base}/storage/rdd", token)[1][0]["numCachedPartitions"] == 4
 
 

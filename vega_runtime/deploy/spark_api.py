@@ -305,9 +305,11 @@ class SparkApi:
         params = Query(query)
         parts = [p for p in path[len(PREFIX):].split("/") if p]
         if not parts:  # the list reads finished applications' logs without the lock: a
-            return self._answer(parts, params)  # first list of many holds up no page
-        with self._lock:
-            return self._answer(parts, params)
+            answer = self._answer(parts, params)  # first list of many holds up no page
+        else:
+            with self._lock:
+                answer = self._answer(parts, params)
+        return None if answer is None else (answer[0], without_nulls(answer[1]))
 
     def _answer(self, parts: List[str], params: Query) -> Optional[Answer]:
         try:
@@ -435,6 +437,22 @@ class SparkApi:
                                   _int(params.get("length", "20"), "length"),
                                   params.get("sortBy", "ID"), status[0] if status else None)
         raise NotFound("not found")
+
+
+def without_nulls(document):
+    """``document`` without the fields whose value is None, at every depth: Spark's API
+    leaves out a field it has no value for (an ``Option`` that is empty: a stage's
+    ``failureReason`` when it did not fail), rather than writing ``null``.
+
+    >>> without_nulls([{"stageId": 1, "failureReason": None, "tasks": {"4": {"errorMessage": None}}}])
+    [{'stageId': 1, 'tasks': {'4': {}}}]
+    """
+    if isinstance(document, dict):
+        return {key: without_nulls(value) for key, value in document.items()
+                if value is not None}
+    if isinstance(document, list):
+        return [without_nulls(value) for value in document]
+    return document
 
 
 def _application_info(app: AppRecord, active: bool) -> dict:

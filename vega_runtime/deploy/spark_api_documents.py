@@ -106,11 +106,22 @@ def application_info(app: AppRecord, running: bool) -> dict:
     cores = each * len([e for e in app.executors.values() if e.removed is None])
     return {"id": app.app_id, "name": app.name, "coresGranted": cores,
             "maxCores": _setting(app, "vega.cores.max") or None,  # 0: no limit
-            "coresPerExecutor": each, "memoryPerExecutorMB": None, "attempts": [attempt]}
+            "coresPerExecutor": each, "memoryPerExecutorMB": _executor_memory_mb(app),
+            "attempts": [attempt]}
 
 
 def _setting(app: AppRecord, key: str):
     return next((value for k, value, _ in app.settings if k == key), None)
+
+
+def _executor_memory_mb(app: AppRecord) -> Optional[int]:
+    """``vega.executor.memory`` in MiB (Spark's ``memoryPerExecutorMB``), if the log says."""
+    from ..config_values import parse_size
+
+    try:
+        return parse_size(_setting(app, "vega.executor.memory")) >> 20
+    except ValueError:  # not in the log (an older one), or not a size
+        return None
 
 
 def _executor_cores(app: AppRecord) -> int:
@@ -121,7 +132,7 @@ def _executor_cores(app: AppRecord) -> int:
 
 
 #: the settings ``application_info`` reads
-_LISTED_SETTINGS = ("vega.cores.max", "vega.task.cpus")
+_LISTED_SETTINGS = ("vega.cores.max", "vega.task.cpus", "vega.executor.memory")
 
 
 def listed_record(app: AppRecord) -> AppRecord:
@@ -494,9 +505,8 @@ def rdd_storage(app: AppRecord, rdd_id: Optional[int] = None) -> List[dict]:
                 "address": app.executors[e].host if e in app.executors else e,
                 "memoryUsed": sum(h[e][1] for _, h in parts if e in h and h[e][0] == "memory"),
                 "memoryRemaining": 0,
-                "diskUsed": sum(h[e][1] for _, h in parts if e in h and h[e][0] == "disk"),
-                "onHeapMemoryUsed": None, "offHeapMemoryUsed": None,
-                "onHeapMemoryRemaining": None, "offHeapMemoryRemaining": None}
+                # no on- or off-heap split: Spark's Options for it are left out
+                "diskUsed": sum(h[e][1] for _, h in parts if e in h and h[e][0] == "disk")}
                 for e in executors]
             entry["partitions"] = [{
                 "blockName": f"rdd_{rdd}_{partition}", "storageLevel": level,
