@@ -2,6 +2,7 @@
 running application (events relayed by its driver) and a finished one (its event log):
 field names compared with Spark's, values with the event log."""
 
+import getpass
 import json
 import os
 import re
@@ -165,6 +166,7 @@ def test_applications_list_and_attempts_have_sparks_fields(running):
     assert APPLICATION_INFO - APPLICATION_INFO_OPTIONS <= set(entry)  # + the master's own
     assert entry["memoryPerExecutorMB"] == 1024 and "maxCores" not in entry  # no limit
     assert set(entry["attempts"][0]) == APPLICATION_ATTEMPT_INFO
+    assert entry["attempts"][0]["sparkUser"] == getpass.getuser()
     assert entry["attempts"][0]["completed"] is False
     assert entry["attempts"][0]["endTime"] == "1969-12-31T23:59:59.999GMT"
     # the master also lists finished applications of the suite's shared event directory
@@ -294,7 +296,7 @@ def test_executors_storage_and_environment_have_sparks_fields(running):
     rdd, = get(running, "/storage/rdd")
     assert set(rdd) == RDD_STORAGE_INFO - RDD_STORAGE_INFO_OPTIONS
     assert (rdd["name"], rdd["numPartitions"], rdd["numCachedPartitions"],
-            rdd["storageLevel"]) == ("numbers", 4, 4, "MEMORY_ONLY")
+            rdd["storageLevel"]) == ("numbers", 4, 4, "Memory Serialized 1x Replicated")
     one = get(running, f"/storage/rdd/{rdd['id']}")
     assert set(one) == RDD_STORAGE_INFO
     for spread in one["dataDistribution"]:

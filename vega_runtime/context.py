@@ -290,7 +290,8 @@ class Context(JobControl, FileShipping, Persistence, Profiles, EventLogs):
         settings = event_log.redacted([[key, _plain(self.conf[key]), self.conf.origin(key)]
                                        for key in sorted(self.conf)])
         runtime = {"pythonVersion": full_python_version(), "vegaVersion": __version__,
-                   "pythonExecutable": sys.executable, "platform": platform_name()}
+                   "pythonExecutable": sys.executable, "platform": platform_name(),
+                   "sparkUser": self.spark_user()}
         for writer in writers:
             writer.environment(settings, runtime)
 

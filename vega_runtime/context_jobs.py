@@ -10,6 +10,7 @@ runner to stop the active jobs of a group (of a tag, or every one), which then r
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Dict, List, Optional
 
@@ -114,10 +115,16 @@ class JobControl:
 
     @staticmethod
     def spark_user() -> str:
-        """The user running this application (PySpark's ``sparkUser``)."""
+        """The user running this application (PySpark's ``sparkUser``): ``SPARK_USER`` if
+        set, as Spark's, else the account's name (its uid where it has none)."""
         import getpass
 
-        return getpass.getuser()
+        if os.environ.get("SPARK_USER"):
+            return os.environ["SPARK_USER"]
+        try:
+            return getpass.getuser()
+        except (KeyError, OSError):  # a container's uid without a passwd entry
+            return str(os.getuid())
 
     def cancel_all_jobs(self) -> None:
         """Cancel every active job; they raise ``JobCancelled``."""

@@ -57,6 +57,19 @@ class StorageLevel:
         return " ".join(places + [form, f"{self.replication}x Replicated"])
 
     @property
+    def description(self) -> str:
+        """Spark's (Scala's) ``StorageLevel.description``, what its REST API and UI show.
+
+        >>> StorageLevel.MEMORY_AND_DISK_2.description, StorageLevel.OFF_HEAP.description
+        ('Disk Memory Serialized 2x Replicated', 'Disk Memory (off heap) Serialized 1x Replicated')
+        """
+        memory = ("Memory (off heap) " if self.use_off_heap else "Memory ") \
+            if self.use_memory else ""
+        return (("Disk " if self.use_disk else "") + memory
+                + ("Deserialized " if self.deserialized else "Serialized ")
+                + f"{self.replication}x Replicated")
+
+    @property
     def name(self) -> str:
         """The constant's name (``MEMORY_ONLY``), else ``repr``: how blocks name their level
         in messages and the web UI."""

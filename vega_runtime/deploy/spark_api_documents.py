@@ -98,7 +98,7 @@ def application_info(app: AppRecord, running: bool) -> dict:
         "lastUpdated": spark_date(app.last_event or app.started),
         "duration": _ms((end if end is not None else time.time()) - app.started)
         if app.started else 0,
-        "sparkUser": "", "completed": completed, "appSparkVersion": app.runtime.get(
+        "sparkUser": app.runtime.get("sparkUser", ""), "completed": completed, "appSparkVersion": app.runtime.get(
             "vegaVersion", ""),
         "startTimeEpoch": _ms(app.started), "endTimeEpoch": _ms(end) if end else -1,
         "lastUpdatedEpoch": _ms(app.last_event or app.started)}
@@ -144,7 +144,8 @@ def listed_record(app: AppRecord) -> AppRecord:
                      started=app.started, ended=app.ended, last_event=app.last_event,
                      executors={k: e for k, e in app.executors.items() if e.removed is None},
                      settings=[s for s in app.settings if s[0] in _LISTED_SETTINGS],
-                     runtime={k: v for k, v in app.runtime.items() if k == "vegaVersion"},
+                     runtime={k: v for k, v in app.runtime.items()
+                              if k in ("vegaVersion", "sparkUser")},
                      error=app.error)
 
 
@@ -480,6 +481,17 @@ def executor_timeline(app: AppRecord) -> dict:
             "points": points}
 
 
+def _level_description(name: str) -> str:
+    """A storage level's name in the event log (``MEMORY_ONLY``) as Spark's API shows it
+    (``Memory Serialized 1x Replicated``)."""
+    from ..storage_level import StorageLevel
+
+    try:
+        return StorageLevel.named(name).description
+    except (ValueError, IndexError, TypeError):  # not a level's name (another version's log)
+        return name
+
+
 def rdd_storage(app: AppRecord, rdd_id: Optional[int] = None) -> List[dict]:
     """RDDStorageInfo of every RDD with cached partitions (or of one, with its
     ``dataDistribution`` and ``partitions``)."""
@@ -492,7 +504,7 @@ def rdd_storage(app: AppRecord, rdd_id: Optional[int] = None) -> List[dict]:
         if rdd_id is not None and rdd != rdd_id:
             continue
         info = infos.get(rdd, {})
-        level = info.get("storage_level", "")
+        level = _level_description(info.get("storage_level", ""))
         memory = sum(s for _, h in parts for where, s in h.values() if where == "memory")
         disk = sum(s for _, h in parts for where, s in h.values() if where == "disk")
         entry = {"id": rdd, "name": info.get("name", f"rdd {rdd}"),
