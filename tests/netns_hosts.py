@@ -8,6 +8,9 @@ bridge, each running ``sshd_hosts.start_sshd`` on port 22.  Layout::
     namespace vega-h2    eth0             10.88.0.12/24  sshd on 10.88.0.12:22
     ...
 
+``NetworkHosts(n, tmp_dir, ipv6=True)``: the same with IPv6 addresses only (the bridge
+fd88::1/64, host i fd88::(10 + i)), for clusters on IPv6 networks.
+
 Every address is inside namespaces made here; the root namespace is not touched.  A host
 reaches 10.88.0.1 and every other host; the test process itself (root namespace) reaches
 none of them, so clients must run in ``vega-ctl`` (``NetworkHosts.run_in_control`` /
@@ -51,6 +54,8 @@ HOST_NS_PREFIX = "vega-h"          # vega-h1 .. vega-hN
 BRIDGE = "vega-br0"
 SUBNET_PREFIX = "10.88.0."
 CONTROL_IP = SUBNET_PREFIX + "1"
+SUBNET6_PREFIX = "fd88::"          # NetworkHosts(ipv6=True): fd88::1, fd88::11, ...
+CONTROL_IP6 = SUBNET6_PREFIX + "1"
 HOST_IP_BASE = 10                  # host i (1-based) is 10.88.0.(10 + i)
 _HOST_NS_RE = re.compile(r"^vega-h\d+$")
 _LOCK_PATH = "/run/lock/vega-network-hosts.lock"
@@ -126,12 +131,11 @@ class NetworkHosts:
     """
 
     control_ns = CONTROL_NS
-    control_ip = CONTROL_IP
     bridge = BRIDGE
     _active_here = False
 
     def __init__(self, n: int, tmp_dir: PathLike, *, lock_timeout: float = 120.0,
-                 sshd_timeout: float = 15.0):
+                 sshd_timeout: float = 15.0, ipv6: bool = False):
         if not 1 <= n <= 200:
             raise ValueError("n must be between 1 and 200")
         self.n = n
@@ -139,7 +143,11 @@ class NetworkHosts:
         self.lock_timeout = lock_timeout
         self.sshd_timeout = sshd_timeout
         self.namespaces = [f"{HOST_NS_PREFIX}{i}" for i in range(1, n + 1)]
-        self.ips = [f"{SUBNET_PREFIX}{HOST_IP_BASE + i}" for i in range(1, n + 1)]
+        #: ``ipv6``: the hosts and the bridge have IPv6 addresses only (fd88::1, fd88::11 ...)
+        self.ipv6 = ipv6
+        prefix, self.control_ip, self._prefix_len = (SUBNET6_PREFIX, CONTROL_IP6, 64) if ipv6 \
+            else (SUBNET_PREFIX, CONTROL_IP, 24)
+        self.ips = [f"{prefix}{HOST_IP_BASE + i}" for i in range(1, n + 1)]
         self.hosts: List[SshHost] = []
         self.key_path = ""
         self.known_hosts_path = ""
@@ -193,7 +201,7 @@ class NetworkHosts:
         _sh("ip", "netns", "add", ctl)
         _sh("ip", "-n", ctl, "link", "set", "lo", "up")
         _sh("ip", "-n", ctl, "link", "add", self.bridge, "type", "bridge")
-        _sh("ip", "-n", ctl, "addr", "add", f"{self.control_ip}/24", "dev", self.bridge)
+        _sh("ip", "-n", ctl, *self._addr_add(self.control_ip), "dev", self.bridge)
         _sh("ip", "-n", ctl, "link", "set", self.bridge, "up")
         for i, (ns, ip) in enumerate(zip(self.namespaces, self.ips), start=1):
             port_if = f"vh{i}-br"
@@ -203,7 +211,7 @@ class NetworkHosts:
                 "peer", "name", "eth0", "netns", ns)
             _sh("ip", "-n", ctl, "link", "set", port_if, "master", self.bridge)
             _sh("ip", "-n", ctl, "link", "set", port_if, "up")
-            _sh("ip", "-n", ns, "addr", "add", f"{ip}/24", "dev", "eth0")
+            _sh("ip", "-n", ns, *self._addr_add(ip), "dev", "eth0")
             _sh("ip", "-n", ns, "link", "set", "eth0", "up")
         self.key_path = make_client_key(self.tmp_dir / "client_key")
         for i, (ns, ip) in enumerate(zip(self.namespaces, self.ips), start=1):
@@ -215,6 +223,11 @@ class NetworkHosts:
         self.known_hosts_path = str(known)
         for h in self.hosts:  # any host's file then verifies every host (a cluster file
             h.known_hosts_path = self.known_hosts_path  # names one for all of them)
+
+    def _addr_add(self, ip: str) -> List[str]:
+        """``ip`` arguments giving an interface the address ``ip``: an IPv6 one without
+        duplicate address detection, which would keep it unusable for a second or two."""
+        return ["addr", "add", f"{ip}/{self._prefix_len}", *(["nodad"] if self.ipv6 else [])]
 
     def close(self) -> None:
         """Stop every sshd, kill everything in the namespaces, delete them (idempotent)."""

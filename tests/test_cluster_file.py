@@ -95,6 +95,23 @@ def test_yaml_minimal_file_gets_the_built_in_defaults():
     assert cluster.workers[0].ssh_target == "10.0.0.2"
 
 
+def test_ipv6_hosts_bare_or_in_brackets_in_both_formats():
+    """IPv6 addresses name hosts as Spark's standalone scripts take them: bare, or in brackets
+    (as URLs write them); the master's URL brackets its address."""
+    cluster = parse_cluster_text("master: {host: 'fd00::1', port: 7077}\n"
+                                 "workers: ['fd00::2', 'alice@[fd00::3]', {host: '[fd00::4]'}]\n",
+                                 "c.yaml")
+    assert cluster.master.host == "fd00::1" and cluster.master.url == "vega://[fd00::1]:7077"
+    assert [(w.host, w.user) for w in cluster.workers] == \
+        [("fd00::2", None), ("fd00::3", "alice"), ("fd00::4", None)]
+    rust = parse_cluster_text('master = "[fd00::1]:7077"\nslaves = ["root@fd00::2"]\n',
+                              "hosts.conf")
+    assert (rust.master.host, rust.master.port) == ("fd00::1", 7077)
+    assert [(w.host, w.user) for w in rust.workers] == [("fd00::2", "root")]
+    assert error("master: {host: 'fd00::zz'}\nworkers: [a]\n", "c.yaml") == \
+        'c.yaml: master.host "fd00::zz" is not a valid host name (give the port as master.port)'
+
+
 def test_yaml_empty_values_mean_unset_and_digit_strings_are_numbers():
     cluster = parse_cluster_text("""
 master: {host: 10.0.0.1, port: "7001", webui_port: null}
@@ -421,14 +438,14 @@ BAD_HOSTS_CONF = [
     ('master = "10.0.0.1:7077"\nslaves = [\n', "file is not valid TOML: Invalid value (at end of document)"),
     ("master = 10.0.0.1:7077\n", "file is not valid TOML: Expected newline or end of document "
      "after a statement (at line 1, column 14)"),
-    ('slaves = ["a@b"]\n', 'master is missing (e.g. master = "10.0.0.1:7077")'),
+    ('slaves = ["a@b"]\n', 'master is missing (e.g. master = "10.0.0.1:7077", or "[fd00::1]:7077" for an IPv6 address)'),
     ('master = "10.0.0.1"\nslaves = ["a@b"]\n',
-     'master "10.0.0.1" is not "ip:port" (e.g. master = "10.0.0.1:7077")'),
+     'master "10.0.0.1" is not "ip:port" (e.g. master = "10.0.0.1:7077", or "[fd00::1]:7077" for an IPv6 address)'),
     ('master = "10.0.0.1:99999"\nslaves = ["a@b"]\n',
-     'master "10.0.0.1:99999" is not "ip:port" (e.g. master = "10.0.0.1:7077")'),
+     'master "10.0.0.1:99999" is not "ip:port" (e.g. master = "10.0.0.1:7077", or "[fd00::1]:7077" for an IPv6 address)'),
     ('master = "a;b:7077"\nslaves = ["a@b"]\n',
-     'master "a;b:7077" is not "ip:port" (e.g. master = "10.0.0.1:7077")'),
-    ('master = 7077\nslaves = ["a@b"]\n', 'master 7077 is not "ip:port" (e.g. master = "10.0.0.1:7077")'),
+     'master "a;b:7077" is not "ip:port" (e.g. master = "10.0.0.1:7077", or "[fd00::1]:7077" for an IPv6 address)'),
+    ('master = 7077\nslaves = ["a@b"]\n', 'master 7077 is not "ip:port" (e.g. master = "10.0.0.1:7077", or "[fd00::1]:7077" for an IPv6 address)'),
     ('master = "m:1"\nnameNode = "nn"\n', "nameNode is not a cluster file key; known keys: master, "
      "slaves, namenode; did you mean namenode?"),
     ('master = "m:1"\n', 'slaves is missing or empty; add [[slaves]] tables with ip = "user@ip"'),

@@ -273,3 +273,41 @@ def test_start_cluster_interrupted_says_what_keeps_running(tmp_path):
         assert stopped.returncode == 0, stopped.stdout + stopped.stderr
         assert vega_processes(str(tmp_path)) == []
 
+
+
+@requires_netns_sshd
+def test_start_cluster_on_ipv6_only_hosts(tmp_path):
+    """Hosts that have IPv6 addresses only: the cluster file names them bare (and the master
+    in brackets, as a URL does); start-cluster reaches them over SSH, the master and the
+    workers listen on their IPv6 addresses, a job with a shuffle runs on both workers,
+    `vega status` reads the master, and stop-cluster leaves nothing running."""
+    with NetworkHosts(2, tmp_path / "net", ipv6=True) as net:
+        first = net.hosts[0]
+        workers = [f"host: '{h.host}'\ncores: 1\nmemory: 1g\nwork_dir: {tmp_path}/work"
+                   for h in net.hosts]
+        config, _ = write_cluster(tmp_path, first, workers, master_host=f"'[{first.host}]'",
+                                  port=7077)
+        started = vega_in_control(net, "start-cluster", "--config", config)
+        assert started.returncode == 0, started.stdout + started.stderr
+        assert started.stdout.count("started, registered") == 2
+        url = f"vega://[{first.host}]:7077"
+        env = {**os.environ, "VEGA_SECRET_FILE": str(tmp_path / "secret")}
+        job = tmp_path / "shuffle.py"
+        job.write_text("import time\nfrom vega_runtime import Context, TaskContext\n"
+                       "def where(x):\n"
+                       "    time.sleep(0.3)\n"
+                       "    return (x % 3, TaskContext.get().host)\n"
+                       "with Context() as ctx:\n"
+                       "    pairs = ctx.parallelize(range(12), 12).map(where)\n"
+                       "    print('HOSTS', sorted(set(pairs.values().collect())))\n"
+                       "    print('KEYS', sorted(pairs.group_by_key().keys().collect()))\n")
+        ran = vega_in_control(net, "submit", "--master", url, str(job), env=env)
+        assert ran.returncode == 0, ran.stdout + ran.stderr
+        assert ran.stdout == f"HOSTS {sorted(h.host for h in net.hosts)}\nKEYS [0, 1, 2]\n", \
+            ran.stderr
+        shown = vega_in_control(net, "status", "--master", url, env=env)
+        assert shown.returncode == 0 and shown.stdout.count("alive") == 2, shown.stdout
+        stopped = vega_in_control(net, "stop-cluster", "--config", config)
+        assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+        assert stopped.stdout.count("stopped") == 3
+        assert vega_processes(str(tmp_path / "work")) == []

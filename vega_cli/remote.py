@@ -23,6 +23,8 @@ import sys
 from dataclasses import dataclass
 from typing import List, Optional, Sequence
 
+from vega_runtime.net.endpoints import host_port
+
 from .errors import HostKeyError, RemoteError
 from .host_keys import KnownHosts, explain_bad_host_key
 
@@ -99,7 +101,7 @@ class Host:
         self._conn = None
 
     def __str__(self) -> str:
-        return f"{self.user + '@' if self.user else ''}{self.name}:{self.port}"
+        return f"{self.user + '@' if self.user else ''}{host_port(self.name, self.port)}"
 
     @property
     def known_hosts_name(self) -> str:

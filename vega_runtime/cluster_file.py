@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import ipaddress
 import json
 import os
 import posixpath
@@ -64,6 +65,27 @@ _HOST_RE = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?$")
 _USER_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 _LABEL_RE = re.compile(r"^[A-Za-z0-9_.:=/+-]+$")
 _TOML_HINT = re.compile(r"^\s*(\[\[\s*slaves\s*\]\]|(master|slaves|namenode)\s*=)", re.M)
+
+
+def valid_host(text: Any) -> Optional[str]:
+    """``text`` as a host the cluster file may name (a host name, an IPv4 address or an IPv6
+    one, bare or in brackets; returned bare, as SSH and sockets take it), else None.
+
+    >>> valid_host("node-1.example"), valid_host("[fd00::2]"), valid_host("fd00::2")
+    ('node-1.example', 'fd00::2', 'fd00::2')
+    >>> valid_host("node 1"), valid_host("fd00::zz"), valid_host("10.0.0.1:7077")
+    (None, None, None)
+    """
+    if not isinstance(text, str):
+        return None
+    if _HOST_RE.match(text):
+        return text
+    bare = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+    try:
+        ipaddress.IPv6Address(bare)
+    except ValueError:
+        return None
+    return bare
 
 
 @dataclass(frozen=True)
@@ -265,9 +287,10 @@ class _Reader:
         self.known(data, "", _HOSTS_KEYS)
         master = data.get("master")
         match = re.fullmatch(r"(.+):([1-9]\d{0,4})", master) if isinstance(master, str) else None
-        if not match or not _HOST_RE.match(match[1]) or int(match[2]) > 65535:
+        if not match or valid_host(match[1]) is None or int(match[2]) > 65535:
             self.fail("master", ("is missing" if master is None else f'{_show(master)} is not '
-                                 '"ip:port"') + ' (e.g. master = "10.0.0.1:7077")')
+                                 '"ip:port"') + ' (e.g. master = "10.0.0.1:7077", or '
+                      '"[fd00::1]:7077" for an IPv6 address)')
         slaves = data.get("slaves")
         if not isinstance(slaves, list) or not slaves:
             self.fail("slaves", f"must be a list of workers, not {_show(slaves)}" if slaves
@@ -284,7 +307,8 @@ class _Reader:
             user, ip = self.user_at_host(slave, name)
             workers.append(WorkerEntry(ip, user, key))
         self.unique(tuple(workers), "slaves")
-        return ClusterFile(self.source, ClusterMaster(match[1], int(match[2])), SSHSettings(),
+        return ClusterFile(self.source, ClusterMaster(valid_host(match[1]), int(match[2])),
+                           SSHSettings(),
                            tuple(workers), self.namenode(data.get("namenode"), "namenode"))
 
     def known(self, mapping: dict, prefix: str, allowed: Tuple[str, ...]) -> None:
@@ -346,13 +370,14 @@ class _Reader:
                           f"{name}[{first}] (same host, ssh port and work_dir); {fix}")
 
     def host(self, value: Any, key: str) -> str:
-        if not isinstance(value, str) or not _HOST_RE.match(value):
+        host = valid_host(value)
+        if host is None:
             where = "port as master.port" if key.startswith("master") else \
                 "SSH port as ssh_port in a cluster.yaml: a hosts.conf has none" \
                 if key.startswith("slaves") else "SSH port as ssh_port"
             hint = f" (give the {where})" if ":" in str(value) else ""
             self.fail(key, f"{_show(value)} is not a valid host name{hint}")
-        return value
+        return host
 
     def user(self, value: Any, key: str) -> Optional[str]:
         if value is not None and (not isinstance(value, str) or not _USER_RE.match(value)):
@@ -364,10 +389,11 @@ class _Reader:
         if not isinstance(value, str) or "@" not in value:
             return None, self.host(value, key)
         user, _, host = value.rpartition("@")
-        for part, what, pattern in ((user, "user", _USER_RE), (host, "host", _HOST_RE)):
-            if not pattern.match(part):
-                self.fail(key, f"{_show(value)} has an invalid {what} name {_show(part)}")
-        return user, host
+        if not _USER_RE.match(user):
+            self.fail(key, f"{_show(value)} has an invalid user name {_show(user)}")
+        if valid_host(host) is None:
+            self.fail(key, f"{_show(value)} has an invalid host name {_show(host)}")
+        return user, valid_host(host)
 
     def port(self, value: Any, key: str) -> int:
         return self.whole(value, key, "a port number (1-65535)", 65535)
