@@ -549,6 +549,16 @@ def test_accept_backoff_doubles_from_50ms_to_1s_only_for_exhaustion():
     assert rejections.counts() == {"out_of_descriptors": 8, "protocol": 0}
 
 
+def test_accept_backoff_out_of_descriptors_for_half_an_hour_stays_at_1s():
+    """2,000 failed accepts in a row (over half an hour at 1 s): still 1 s each; the
+    doubling passed the largest float at the 1,025th (OverflowError in the accept loop)."""
+    backoff = AcceptBackoff("test", logging.getLogger("vega.test.backoff"),
+                            Rejections(["out_of_descriptors"]))
+    emfile = OSError(errno.EMFILE, "Too many open files")
+    delays = [backoff.failed(emfile) for _ in range(2000)]
+    assert delays[:6] == [0.05, 0.1, 0.2, 0.4, 0.8, 1.0] and set(delays[5:]) == {1.0}
+
+
 def test_a_flood_of_bad_connections_logs_a_few_lines_not_one_each(master):
     """150 plain-text connections to the TLS ports (RPC and HTTP) are each dropped and
     counted, but each port logs at most 20 lines of them (a flood must not fill the disk

@@ -125,6 +125,22 @@ def test_a_master_away_for_most_of_the_death_timeout_finds_the_worker(death_time
     assert sim.of(SendHeartbeat)[-1][0] > 5 * HOUR - ws.HEARTBEAT_SECONDS
 
 
+def test_a_worker_with_a_day_long_death_timeout_retries_a_master_away_for_hours():
+    """With --death-timeout 86400, a master away for three hours: the worker retries every
+    few seconds all along (the backoff once passed the largest float after ~1,750
+    attempts, 1.8 h: OverflowError out of the state machine) and registers once it is back."""
+    sim = started(death_timeout=24 * HOUR)
+    sim.run(HOUR)
+    sim.lose_master()
+    sim.run(4 * HOUR)
+    tries = sim.registrations()[1:]
+    assert len(tries) > 2000 and tries[0] < HOUR + ws.FIRST_RETRY_SECONDS
+    assert max(b - a for a, b in zip(tries, tries[1:])) <= ws.MAX_RETRY_SECONDS
+    sim.restart_master()
+    sim.run(4 * HOUR + ws.MAX_RETRY_SECONDS)
+    assert sim.state.status == WorkerStatus.REGISTERED and not sim.of(Shutdown)
+
+
 @pytest.mark.parametrize("death_timeout", [60.0, 4.0])
 def test_a_master_away_longer_than_the_death_timeout_stops_the_worker(death_timeout):
     """Gone for good: the worker stops exactly one death timeout after the loss (no sooner),

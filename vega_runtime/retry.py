@@ -16,8 +16,17 @@ def backoff_delay(attempt: int, first: float, cap: float, growth: float = 2.0,
                   jitter: float = 0.0, rand: float = 0.0) -> float:
     """The wait before retry ``attempt`` (0 for the first retry): ``first`` grown by
     ``growth`` each time up to ``cap``, then shortened by up to ``jitter`` of itself
-    (``rand`` in [0, 1) picks how much), so many clients retrying at once spread out."""
-    delay = min(cap, first * growth ** attempt)
+    (``rand`` in [0, 1) picks how much), so many clients retrying at once spread out.
+    Any number of attempts has a delay: a loop retrying for hours stays at ``cap`` (the
+    growth alone passes the largest float after ~1,000 doublings: OverflowError).
+
+    >>> backoff_delay(5000, first=0.1, cap=2.0)
+    2.0
+    """
+    try:
+        delay = min(cap, first * growth ** attempt)
+    except OverflowError:
+        delay = cap
     return delay * (1 - jitter * rand)
 
 
