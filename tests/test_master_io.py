@@ -197,3 +197,42 @@ def test_the_driver_that_ended_last_is_kept_whatever_the_wall_clock_did(tmp_path
         assert "driver ran" in master.application_output(ended[1])
     finally:
         master.stop()
+
+
+def test_a_wall_clock_step_moves_the_masters_times_with_it(tmp_path, monkeypatch):
+    """A master started while its host's clock was two days behind (booted before NTP set
+    it): once the clock is stepped, its status shows the wall clock's times, and an
+    application that ended after the step is not taken by the next master for two days
+    old (forgotten at its first tick, output and all): the master's times stayed on the
+    first reading of the clock for as long as it ran."""
+    import types
+
+    from vega_runtime.deploy import master as master_module
+
+    day, behind = 24 * 3600.0, {"seconds": 2 * 24 * 3600.0}
+    monkeypatch.setattr(master_module, "TICK_SECONDS", 0.01)
+    monkeypatch.setattr(master_module, "time", types.SimpleNamespace(
+        time=lambda: time.time() - behind["seconds"], monotonic=time.monotonic))
+    master = Master(master_conf(tmp_path), None).start()
+    try:
+        assert master.status()["master"]["started"] < time.time() - day
+        behind["seconds"] = 0.0  # NTP steps the clock
+        wait_for(lambda: abs(master.status()["master"]["started"] - time.time()) < 60, 10,
+                 "the master's start to be shown on the wall clock")
+        assert master.status()["master"]["uptime_seconds"] < 60
+        conn, app_id = register(master)
+        conn.send(AppLog("kept\n"))
+        conn.send(UnregisterApplication(app_id))
+        wait_for(lambda: app_state(master, app_id) == "finished", 10, "the application to end")
+        conn.close()
+        [app] = [a for a in master.status()["applications"] if a["id"] == app_id]
+        assert abs(app["started"] - time.time()) < 60
+    finally:
+        master.stop()
+    again = Master(master_conf(tmp_path), None).start()
+    try:
+        again.handle(Tick())
+        assert app_state(again, app_id) == "finished"
+        assert again.application_output(app_id) == "kept\n"
+    finally:
+        again.stop()

@@ -404,6 +404,30 @@ def test_finished_applications_are_forgotten_after_their_ttl():
     assert restarted.state.snapshot()["apps"] == {}
 
 
+def test_times_moved_by_a_clock_step_change_no_decision():
+    """A step of the wall clock a day forward, followed (``shift_times``): the worker still
+    expires one timeout after its last heartbeat, the finished application goes one TTL
+    after its end, and the times saved are the new clock's."""
+    day, ttl = 24 * 3600.0, 3600.0
+    sim = Sim(finished_app_ttl=ttl, worker_timeout=15.0)
+    worker = sim.worker("w1")
+    driver, app_id = sim.app()
+    sim.apply(ApplicationUnregistered(driver))
+    ended = sim.now
+    sim.now += 10
+    assert sim.state.shift_times(day) == [SaveState()]
+    sim.now += day
+    assert sim.state.snapshot()["apps"][app_id]["ended"] == ended + day
+    sim.now += 4.9
+    assert not [a for a in sim.apply(Tick()) if isinstance(a, Disconnect)]
+    sim.now += 0.2
+    assert Disconnect(worker, "worker w1 lost: no heartbeat for 15s") in sim.apply(Tick())
+    sim.now = ended + day + ttl
+    assert not [a for a in sim.apply(Tick()) if isinstance(a, ForgetApplication)]
+    sim.now += 1
+    assert ForgetApplication(app_id, "sha-1") in sim.apply(Tick())
+
+
 def test_a_thousand_applications_come_and_go_over_a_simulated_day():
     """Every 90 s an application starts, takes its executors, and ends 10 minutes
     later; no core is leaked, and only the last 12 h of finished ones are kept."""

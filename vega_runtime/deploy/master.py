@@ -43,12 +43,37 @@ TICK_SECONDS = 1.0
 STOP_NOTICE_SECONDS = 2.0
 
 
-def steady_clock() -> Callable[[], float]:
-    """Wall-clock seconds that never jump: ``time.time()`` once, then advanced by
+#: A difference between the wall clock and the master's that is a step, not drift.
+CLOCK_STEP_SECONDS = 1.0
+
+
+class SteadyClock:
+    """Wall-clock seconds that do not jump: ``time.time()`` once, then advanced by
     ``time.monotonic()``, so an NTP step cannot expire every worker at once (times are
-    saved and compared across restarts, so they must be wall-clock seconds)."""
-    wall, mono = time.time(), time.monotonic()
-    return lambda: wall + (time.monotonic() - mono)
+    saved and compared across restarts, so they must be wall-clock seconds).  ``resync``
+    takes the wall clock's time again after a step (or a suspended host: the monotonic
+    clock stops meanwhile), which the master then applies to every time it holds
+    (``MasterState.shift_times``); left alone, the difference lasted as long as the
+    master: every time shown or saved was that far off, and at a restart the next
+    master, on the wall clock, took the saved times for that much older or newer."""
+
+    def __init__(self, wall: Optional[Callable[[], float]] = None,
+                 monotonic: Optional[Callable[[], float]] = None):
+        self._wall, self._monotonic = wall or time.time, monotonic or time.monotonic
+        self._base, self._at = self._wall(), self._monotonic()
+
+    def __call__(self) -> float:
+        return self._base + (self._monotonic() - self._at)
+
+    def resync(self) -> float:
+        """The step to the wall clock's time (0.0 when within ``CLOCK_STEP_SECONDS``),
+        taken: the clock reads the wall clock's time from now on."""
+        wall, at = self._wall(), self._monotonic()
+        step = wall - (self._base + (at - self._at))
+        if abs(step) <= CLOCK_STEP_SECONDS:
+            return 0.0
+        self._base, self._at = wall, at
+        return step
 
 
 class Master(StatusQueries):
@@ -68,7 +93,7 @@ class Master(StatusQueries):
         #: when the event log cleaner next looks (vega.history.fs.cleaner.*; None: never)
         self.cleaner_due: Optional[float] = 0.0 if self._cleans_event_logs() else None
         #: the time the state machine is given: wall-clock seconds that never jump
-        self.clock = clock or steady_clock()
+        self.clock = clock or SteadyClock()
         self.started = self.clock()
         self.lock = threading.RLock()
         self.recovery = RecoveryStore(self.work_dir, conf["vega.master.recovery"])
@@ -177,6 +202,7 @@ class Master(StatusQueries):
         thread alone notices silent workers: whatever goes wrong, it goes on."""
         while not self.stopped.wait(TICK_SECONDS):
             try:
+                self.follow_clock_step()
                 self.handle(Tick())
                 if self.recovery_writer.unsaved:
                     self.save_state()
@@ -187,6 +213,23 @@ class Master(StatusQueries):
             except Exception:  # noqa: BLE001
                 log.exception("the master's periodic check failed; checking again in %.0fs",
                               TICK_SECONDS)
+
+    def follow_clock_step(self) -> float:
+        """After a step of the wall clock, the master's clock and every time it holds
+        (its start, its workers' and applications') move by it (``SteadyClock.resync``):
+        no decision changes, and the times shown and saved are the wall clock's again."""
+        resync = getattr(self.clock, "resync", None)
+        with self.lock:
+            step = resync() if resync is not None else 0.0
+            if step:
+                self.started += step
+                actions = self.state.shift_times(step)
+        if step:
+            log.warning("the wall clock moved by %+.1fs (an NTP step, a clock set by hand, "
+                        "or a suspended host): the master's times follow it", step)
+            if any(isinstance(a, SaveState) for a in actions):
+                self.save_state()
+        return step
 
     def _cleans_event_logs(self) -> bool:
         if not self.conf["vega.history.fs.cleaner.enabled"] or not self.event_log_dir:

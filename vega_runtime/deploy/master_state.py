@@ -14,7 +14,8 @@ connection (a late "connection lost") is recognised as stale and ignored.
 
 Times are wall-clock seconds: they are saved, and compared across master restarts
 (the finished-application TTL).  The master gives a clock that does not jump
-(``master.steady_clock``), so a clock step cannot expire every worker at once.
+(``master.SteadyClock``), so a clock step cannot expire every worker at once; it follows
+a step at its next tick, and ``shift_times`` moves every time held by the same.
 
 >>> from vega_runtime.versions import python_version
 >>> state, w1 = MasterState(worker_timeout=15.0), RegisterWorker(
@@ -48,7 +49,7 @@ from ..scheduler.job_metrics import add_counts
 from ..versions import version_mismatch
 from .placement import (ExecutorShare, SchedulingMode, carries_labels, fair_shares,
                         waiting_reason, worker_for)
-from .recovery import gone_long_ago
+from .recovery import gone_long_ago, shifted
 
 #: a field's default standing for a new empty container (each record gets its own)
 _NEW = object()
@@ -145,8 +146,7 @@ class ApplicationRegistering(Record):
     request: RegisterApplication
 
     def __init__(self, session, request):
-        self.session = session
-        self.request = request
+        self.session, self.request = session, request
 
 
 class MetricsReported(Record):
@@ -155,8 +155,7 @@ class MetricsReported(Record):
     snapshot: dict
 
     def __init__(self, session, snapshot):
-        self.session = session
-        self.snapshot = snapshot
+        self.session, self.snapshot = session, snapshot
 
 
 class ApplicationUnregistered(Record):
@@ -183,8 +182,7 @@ class ExecutorsRequested(Record):
     requested_total: int
 
     def __init__(self, session, requested_total):
-        self.session = session
-        self.requested_total = requested_total
+        self.session, self.requested_total = session, requested_total
 
 
 class ExecutorsReleased(Record):
@@ -194,9 +192,7 @@ class ExecutorsReleased(Record):
     reason: str
 
     def __init__(self, session, executor_ids, reason):
-        self.session = session
-        self.executor_ids = executor_ids
-        self.reason = reason
+        self.session, self.executor_ids, self.reason = session, executor_ids, reason
 
 
 class Tick(Record):
@@ -272,18 +268,10 @@ class Worker(Record):
     def __init__(self, worker_id, host, port, cores, memory, labels, pid, session, registered,
                  last_heartbeat, state=WorkerState.ALIVE, gone=None, executors=_NEW,
                  resources=_NEW):
-        self.worker_id = worker_id
-        self.host = host
-        self.port = port
-        self.cores = cores
-        self.memory = memory
-        self.labels = labels
-        self.pid = pid
-        self.session = session
-        self.registered = registered
-        self.last_heartbeat = last_heartbeat
-        self.state = state
-        self.gone = gone
+        self.worker_id, self.host, self.port, self.pid = worker_id, host, port, pid
+        self.cores, self.memory, self.labels = cores, memory, labels
+        self.session, self.registered, self.last_heartbeat = session, registered, last_heartbeat
+        self.state, self.gone = state, gone
         self.executors = {} if executors is _NEW else executors
         self.resources = {} if resources is _NEW else resources
 
@@ -324,15 +312,10 @@ class Application(Record):
     def __init__(self, app_id, request, session, submitted, state=AppState.WAITING, ended=None,
                  executors=_NEW, next_executor=1, executor_failures=0, waiting_reason="",
                  metrics=_NEW, requested_total=None, failures_on=_NEW):
-        self.app_id = app_id
-        self.request = request
-        self.session = session
-        self.submitted = submitted
-        self.state = state
-        self.ended = ended
+        self.app_id, self.request, self.session = app_id, request, session
+        self.submitted, self.state, self.ended = submitted, state, ended
         self.executors = {} if executors is _NEW else executors
-        self.next_executor = next_executor
-        self.executor_failures = executor_failures
+        self.next_executor, self.executor_failures = next_executor, executor_failures
         self.failures_on = {} if failures_on is _NEW else failures_on
         self.waiting_reason = waiting_reason
         self.metrics = {} if metrics is _NEW else metrics
@@ -412,6 +395,23 @@ class MasterState:
     def is_active(self, app_id: str) -> bool:
         app = self.apps.get(app_id)
         return app is not None and app.state.active
+
+    def shift_times(self, step: float) -> List[Action]:
+        """The wall clock was stepped by ``step`` seconds (``master.SteadyClock.resync``):
+        every time held moves with it, so no timeout, TTL or order changes, and the times
+        shown and saved are the wall clock's again."""
+        for w in self.workers.values():
+            w.registered, w.last_heartbeat = w.registered + step, w.last_heartbeat + step
+            w.gone = None if w.gone is None else w.gone + step
+        for a in self.apps.values():
+            a.submitted, a.ended = a.submitted + step, None if a.ended is None else a.ended + step
+        self.recovered = {i: shifted(r, step, ("submitted", "ended"))
+                          for i, r in self.recovered.items()}
+        self.recovered_workers = {i: shifted(r, step, ("gone",))
+                                  for i, r in self.recovered_workers.items()}
+        if self._recovery_deadline is not None:
+            self._recovery_deadline += step
+        return [SaveState()]
 
     # -- events -------------------------------------------------------------------------
     def handle(self, event: Event, now: float) -> List[Action]:

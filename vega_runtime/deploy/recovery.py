@@ -167,6 +167,16 @@ def gone_long_ago(workers: Dict[str, dict], before: float) -> List[str]:
             and record["gone"] < before]
 
 
+def shifted(record: dict, step: float, fields) -> dict:
+    """``record`` with its times among ``fields`` moved by ``step`` seconds (None stays).
+
+    >>> shifted({"state": "lost", "gone": 5.0, "ended": None}, 10.0, ("gone", "ended"))
+    {'state': 'lost', 'gone': 15.0, 'ended': None}
+    """
+    return {k: v + step if k in fields and isinstance(v, (int, float)) else v
+            for k, v in record.items()}
+
+
 class RecoveryWriter:
     """Writes what ``snapshot()`` returns (``(apps, workers, drivers)``) to ``store``.
 
