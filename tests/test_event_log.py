@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -486,7 +487,6 @@ def test_contexts_started_in_one_second_never_share_an_event_log(tmp_path):
     131,072 files takes a minute to fill here), a Context started in them still writes
     its own log (under a longer name) and appends to none."""
     import re
-    import time
 
     from proc_helpers import wait_for
 
@@ -513,6 +513,23 @@ def test_contexts_started_in_one_second_never_share_an_event_log(tmp_path):
             [f"{app_id}.jsonl"]
     finally:
         subprocess.run(["umount", "-l", str(events)], check=True)
+
+
+def test_a_cleaner_mark_from_a_clock_set_ahead_does_not_stop_the_cleaning(tmp_path):
+    """The mark says when a Context's cleaner last looked; one left while the host's clock
+    was a month ahead (a wrong clock at boot that NTP then set back) is in the future: no
+    Context cleaned the directory for that month (it had looked "less than an interval
+    ago"). A mark from the future is no recent look: the next Context cleans, and marks."""
+    events = tmp_path / "events"
+    events.mkdir()
+    _write_log(events, "app-20200101000000-0001", ended=True, days_ago=8)
+    marker = events / f".vega-cleaner-{os.getuid()}"
+    marker.touch()
+    ahead = time.time() + 30 * 24 * 3600
+    os.utime(marker, (ahead, ahead))
+    with Context("local", app_name="cleaning", conf={"vega.eventlog.dir": str(events)}) as ctx:
+        assert _event_logs(events) == [f"{ctx.application_id}.jsonl"]
+    assert os.path.getmtime(marker) <= time.time()
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="giving a file to another account needs root")

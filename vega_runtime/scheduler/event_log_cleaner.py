@@ -120,10 +120,11 @@ def clean_if_due(directory: str, keep: Iterable[str], now: float, interval: floa
                  max_age: float, max_num: int) -> List[str]:
     """``clean_event_logs`` of this account's logs in ``directory`` unless its cleaner
     looked there less than ``interval`` seconds ago (``MARKER``); a directory it cannot
-    mark is left alone."""
+    mark is left alone.  A mark from the future (left while the clock was ahead) is no
+    recent look: it held every cleaner off until the clock caught up with it."""
     marker = os.path.join(directory, MARKER.format(uid=os.getuid()))
     try:
-        if now - os.stat(marker).st_mtime < interval:
+        if 0 <= now - os.stat(marker).st_mtime < interval:
             return []
     except OSError:
         pass
