@@ -226,6 +226,26 @@ def test_cancel_kills_running_tasks_and_fails_the_job(ctx):
     assert isinstance(actions[-1].error, JobCancelled)
 
 
+def test_what_tasks_did_is_forgotten_with_their_stage_while_other_jobs_run(ctx):
+    """A driver whose jobs always overlap (a long job, short ones from other threads) never
+    has no active job: the attempts, failures and exclusions of each finished job's tasks
+    stayed until then, an entry per task for ever (and every launch after one failure
+    scanned all of them). They go with their stage, as Spark's task set goes."""
+    dag = DAGScheduler(MapOutputTracker())
+    [long_task] = launches(dag.submit_job(0, ctx.parallelize([0], 1), list, [0]))
+    rdd = ctx.parallelize(range(4), 4)
+    for job_id in range(1, 301):
+        tasks = launches(dag.submit_job(job_id, rdd, list, [0, 1, 2, 3]))
+        tasks[0] = launches(dag.task_failed(tasks[0], failure(tasks[0])))[0]
+        for task in tasks:
+            actions = dag.task_succeeded(task, [task.partition])
+        assert isinstance(actions[-1], JobSucceeded)
+    key = (long_task.stage_id, 0)
+    assert (dag.launches, dag.failures, dag.failed_on, dag.stage_failures) == \
+        ({key: 1}, {}, {}, {})
+    assert isinstance(dag.task_succeeded(long_task, [0])[-1], JobSucceeded)
+
+
 def test_a_retried_task_avoids_the_executor_it_failed_on(ctx):
     """The retry excludes the failing executor; two failures there exclude it for the stage."""
     dag = DAGScheduler(MapOutputTracker())

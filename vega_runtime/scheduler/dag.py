@@ -536,7 +536,15 @@ class DAGScheduler:
                 del self.stages.shuffle_stages[stage.shuffle_dep.shuffle_id]
         for task_id in [t.task_id for t in self.running_tasks.values() if t.stage_id in own]:
             self.running_tasks.pop(task_id)
+        self._forget_attempts(own)
         return [outcome]
+
+    def _forget_attempts(self, stage_ids: Set[int]) -> None:
+        """What the tasks of forgotten stages did (attempts, failures, where) goes with
+        them, as Spark's task sets: with jobs always overlapping it stayed for ever."""
+        for table in (self.failures, self.launches, self.failed_on, self.stage_failures):
+            for key in [k for k in table if k[0] in stage_ids]:
+                del table[key]
 
 
 def _graph(final: Stage) -> List[int]:
