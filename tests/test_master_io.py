@@ -236,3 +236,37 @@ def test_a_wall_clock_step_moves_the_masters_times_with_it(tmp_path, monkeypatch
         assert again.application_output(app_id) == "kept\n"
     finally:
         again.stop()
+
+
+def test_a_supervised_driver_that_ran_a_while_before_failing_is_restarted_again(tmp_path,
+                                                                               monkeypatch):
+    """--supervise's restart budget (vega.master.supervise.max_restarts) counts failures in
+    a row: it counted every failure of the driver's life, so a driver running for months
+    was given up at its fourth crash of all. A run of STABLE_RUN_SECONDS (made 0.5 s here)
+    starts the count again; quick failures in a row still end it (test_cluster_cli)."""
+    from vega_runtime.deploy import drivers
+    from vega_runtime.net.messages import SubmitDriver
+    from vega_runtime.packaging import build_package
+
+    monkeypatch.setattr(drivers, "STABLE_RUN_SECONDS", 0.5, raising=False)
+    runs = tmp_path / "runs"
+    job = tmp_path / "job.py"
+    job.write_text("import sys, time\n"
+                   f"with open({str(runs)!r}, 'a') as fh:\n"
+                   "    fh.write('run\\n')\n"
+                   f"if open({str(runs)!r}).read().count('run') < 3:\n"
+                   "    time.sleep(0.6)\n"
+                   "    sys.exit(4)\n")
+    package = build_package(str(job), [], [], str(tmp_path / "package"))
+    master = Master(master_conf(tmp_path / "master",
+                                **{"vega.master.supervise.max_restarts": 1}), None).start()
+    try:
+        with open(package.path, "rb") as fh:
+            master.packages.store(package.sha256, fh.read())
+        info = master.drivers.submit(SubmitDriver("flaky", "job/job.py", [], "{}",
+                                                  package.sha256, True))
+        wait_for(lambda: info.done, 60, "the driver to end")
+        assert (info.state.value, info.exit_code, info.restarts) == ("finished", 0, 2)
+        assert runs.read_text() == "run\n" * 3
+    finally:
+        master.stop()

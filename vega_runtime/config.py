@@ -161,8 +161,9 @@ DAEMON_SETTINGS: tuple[Setting, ...] = (
             "application keeps what it holds beyond it until it gives executors back).",
             env="VEGA_SCHEDULER_MODE"),
     _master("vega.master.supervise.max_restarts", 3, at_least(0), "restarts",
-            "How many times the master restarts a cluster-mode driver submitted with "
-            "--supervise that failed."),
+            "How many times in a row the master restarts a cluster-mode driver submitted "
+            "with --supervise that failed (a run of a minute or more starts the count "
+            "again)."),
     _master("vega.master.max_running_drivers", 32, at_least(1), "drivers",
             "The most cluster-mode drivers the master runs on its host at once; those "
             "submitted beyond wait (submitted) and start as running ones end, in the order "

@@ -43,6 +43,10 @@ from .log_files import wait_rotating_output
 log = logging.getLogger(__name__)
 
 MAX_RESTARTS = 3
+#: A supervised driver that ran this long before it failed is no crash loop: its count of
+#: failures in a row (held to vega.master.supervise.max_restarts) and its backoff start
+#: again, as Spark's DriverRunner resets its backoff after a successful run.
+STABLE_RUN_SECONDS = 60.0
 #: the saved states of a driver that was running when its master stopped
 ACTIVE_STATES = ("submitted", "running", "restarting")
 #: At most this many drivers run at once (vega.master.max_running_drivers).
@@ -71,6 +75,8 @@ class DriverInfo(Record):
     request: SubmitDriver
     state: DriverState
     restarts: int
+    #: restarts since the last run of at least ``STABLE_RUN_SECONDS`` (to ``max_restarts``)
+    restarts_in_a_row: int
     exit_code: Optional[int]
     pid: int
     submitted: float
@@ -92,6 +98,7 @@ class DriverInfo(Record):
         self.request = request
         self.state = state
         self.restarts = restarts
+        self.restarts_in_a_row = 0
         self.exit_code = exit_code
         self.pid = pid
         self.submitted = time.time() if submitted is None else submitted
@@ -277,7 +284,9 @@ class DriverRunner:
                 self._place_free.wait()
 
     def _run(self, info: DriverInfo, package_dir: str) -> None:
-        """Run the driver, again while it fails supervised (up to ``max_restarts``)."""
+        """Run the driver, again while it fails supervised (up to ``max_restarts`` times in
+        a row: a run of ``STABLE_RUN_SECONDS`` starts the count again, or a driver running
+        for months was given up after its fourth failure of all)."""
         scratch = os.path.join(self.work_dir, "apps", info.driver_id)
         while True:
             # the thread that starts a driver waits for it: PDEATHSIG counts from this thread
@@ -300,16 +309,21 @@ class DriverRunner:
                     return
                 info.proc, info.pid, info.state = proc, proc.pid, DriverState.RUNNING
             log.info("driver %s started (pid %d)", info.driver_id, proc.pid)
+            started = time.monotonic()
             code = wait_rotating_output(proc, output, errors)
             with self.lock:
                 if info.state == DriverState.KILLED or self.stopping:
                     return
                 failed = code != 0
-                if failed and info.request.supervise and info.restarts < self.max_restarts:
+                if time.monotonic() - started >= STABLE_RUN_SECONDS:
+                    info.restarts_in_a_row = 0
+                if failed and info.request.supervise and \
+                        info.restarts_in_a_row < self.max_restarts:
                     info.restarts += 1
+                    info.restarts_in_a_row += 1
                     info.state = DriverState.RESTARTING
                     message = (f"driver {info.driver_id} exited with code {code}; restarting "
-                               f"({info.restarts}/{self.max_restarts})")
+                               f"({info.restarts_in_a_row}/{self.max_restarts})")
                 else:
                     message = None
             if message is None:
@@ -319,7 +333,7 @@ class DriverRunner:
             log.warning(message)
             with contextlib.suppress(OSError), open(errors, "ab") as err:
                 err.write(f"vega: {message}\n".encode())
-            time.sleep(backoff_delay(info.restarts, first=0.5, cap=5.0))
+            time.sleep(backoff_delay(info.restarts_in_a_row, first=0.5, cap=5.0))
 
     def _not_started(self, info: DriverInfo, reason: str) -> None:
         """The driver could not run: failed, exit code 1, ``reason`` for its submitter."""
