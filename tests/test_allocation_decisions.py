@@ -204,7 +204,7 @@ def test_released_executors_are_killed_through_their_workers_and_not_replaced():
     assert list(app.executors) == ["exec-4"]
     assert sum(w.cores_used for w in sim.state.workers.values()) == 1
     assert sim.state.counters["executor_losses"] == 0  # released, not lost
-    assert app.executor_failures == 0
+    assert app.failures.total == 0
     # unknown or already released ids are ignored
     assert sim.apply(ExecutorsReleased(session, ["exec-1", "exec-99"], "idle")) == []
 

@@ -374,6 +374,28 @@ def test_an_application_whose_executors_keep_exiting_fails():
     assert sim.state.workers["w1"].cores_used == 0
 
 
+def test_an_application_running_for_months_with_an_exit_now_and_then_goes_on():
+    """An executor exit every two days for a month (a host rebooted, an OOM): each is
+    relaunched on the worker. Exits counted over the application's life excluded the
+    worker at the limit and then failed the application; only the last hour's count (as
+    Spark resets its count once an executor runs). A crash loop still fails it at once."""
+    sim = Sim(max_executor_failures=3, worker_timeout=365 * 24 * 3600.0)  # (no heartbeats)
+    w1 = sim.worker("w1", cores=1)
+    driver, app_id = sim.app()
+    for _ in range(15):
+        sim.now += 2 * 24 * 3600
+        sim.apply(Tick())
+        (executor,) = sim.state.apps[app_id].executors
+        out = sim.apply(ExecutorExitReported(w1, app_id, executor, "exited with code 1"))
+        assert len(sim.launches(out)) == 1 and not any(isinstance(a, Disconnect) for a in out)
+    assert sim.state.apps[app_id].state == AppState.RUNNING
+    for _ in range(3):
+        sim.now += 1
+        (executor,) = sim.state.apps[app_id].executors or ("none",)
+        sim.apply(ExecutorExitReported(w1, app_id, executor, "exited with code 1"))
+    assert sim.state.apps[app_id].state == AppState.FAILED
+
+
 def test_finished_applications_are_forgotten_after_their_ttl():
     """Records, logs and the package go one TTL after the end; a package another
     application still uses is kept; applications recovered from a restart too."""

@@ -147,10 +147,10 @@ DAEMON_SETTINGS: tuple[Setting, ...] = (
              "0: no limit (Spark's spark.history.fs.cleaner.maxNum). It bounds the master's "
              "memory too: about 5 KB for each log it lists."),
     _master("vega.master.max_executor_failures", 10, at_least(1), "exits",
-            "An application whose executors exit this many times is failed once it has no "
-            "executor left (Spark's spark.deploy.maxExecutorRetries: one with executors "
-            "running is never removed); a worker where this many of an application's "
-            "executors exited gets no more of them."),
+            "An application whose executors exit this many times within an hour is failed "
+            "once it has no executor left (Spark's spark.deploy.maxExecutorRetries: one with "
+            "executors running is never removed); a worker where this many of an "
+            "application's executors exited within an hour gets no more of them for the hour."),
     _master("vega.master.dead_worker_persistence", 15, at_least(0), "worker timeouts",
             "Lost and dead workers leave the status this many vega.worker.timeout after "
             "they went, counted across master restarts too (Spark's "

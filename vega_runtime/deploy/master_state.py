@@ -47,8 +47,8 @@ from ..records import Record
 from ..resources import EXECUTOR_RESOURCES_ENV
 from ..scheduler.job_metrics import add_counts
 from ..versions import version_mismatch
-from .placement import (ExecutorShare, SchedulingMode, carries_labels, fair_shares,
-                        waiting_reason, worker_for)
+from .placement import (ExecutorFailures, ExecutorShare, SchedulingMode, carries_labels,
+                        fair_shares, waiting_reason, worker_for)
 from .recovery import gone_long_ago, shifted
 
 #: a field's default standing for a new empty container (each record gets its own)
@@ -299,24 +299,22 @@ class Application(Record):
     ended: Optional[float] = None
     executors: Dict[str, str]  # executor_id -> worker_id
     next_executor: int = 1
-    executor_failures: int = 0
     waiting_reason: str = ""
     #: the driver's latest cumulative job metrics (JobMetrics.snapshot)
     metrics: dict
     #: dynamic allocation's cap: the executors the application asked for (None: static
     #: allocation, as many as it can get)
     requested_total: Optional[int] = None
-    #: worker_id -> how many of the application's executors exited there
-    failures_on: Dict[str, int]
+    #: its executors' recent exits (``placement.ExecutorFailures``)
+    failures: ExecutorFailures
 
     def __init__(self, app_id, request, session, submitted, state=AppState.WAITING, ended=None,
-                 executors=_NEW, next_executor=1, executor_failures=0, waiting_reason="",
-                 metrics=_NEW, requested_total=None, failures_on=_NEW):
+                 executors=_NEW, next_executor=1, waiting_reason="", metrics=_NEW,
+                 requested_total=None):
         self.app_id, self.request, self.session = app_id, request, session
         self.submitted, self.state, self.ended = submitted, state, ended
         self.executors = {} if executors is _NEW else executors
-        self.next_executor, self.executor_failures = next_executor, executor_failures
-        self.failures_on = {} if failures_on is _NEW else failures_on
+        self.next_executor, self.failures = next_executor, ExecutorFailures()
         self.waiting_reason = waiting_reason
         self.metrics = {} if metrics is _NEW else metrics
         self.requested_total = requested_total
@@ -405,6 +403,7 @@ class MasterState:
             w.gone = None if w.gone is None else w.gone + step
         for a in self.apps.values():
             a.submitted, a.ended = a.submitted + step, None if a.ended is None else a.ended + step
+            a.failures.shift(step)
         self.recovered = {i: shifted(r, step, ("submitted", "ended"))
                           for i, r in self.recovered.items()}
         self.recovered_workers = {i: shifted(r, step, ("gone",))
@@ -488,18 +487,17 @@ class MasterState:
         if not app.state.active:
             return
         # an executor ends on its own only when something is wrong (a crash, or no driver
-        # to serve): counted whatever its exit code, so it is not relaunched forever. A
-        # worker where max_executor_failures of them ended gets no more of them (its disk
+        # to serve): counted for an hour whatever its exit code, so it is not relaunched
+        # forever. A worker where max_executor_failures of them ended gets no more (its disk
         # is full, say); the application fails only with no executor left (Spark's rule:
         # "an application will never be removed if it has any running executors")
-        app.executor_failures += 1
-        app.failures_on[worker.worker_id] = app.failures_on.get(worker.worker_id, 0) + 1
-        if app.failures_on[worker.worker_id] == self.max_executor_failures:
+        app.failures.add(worker.worker_id, now)
+        if app.failures.on(worker.worker_id) == self.max_executor_failures:
             log.error("worker %s gets no more executors of %s: %d of them exited there (%s)",
                       worker.worker_id, app.app_id, self.max_executor_failures, event.reason)
-        if app.executor_failures >= self.max_executor_failures and not app.executors:
+        if app.failures.total >= self.max_executor_failures and not app.executors:
             log.error("application %s failed: its executors exited %d times", app.app_id,
-                      app.executor_failures)
+                      app.failures.total)
             out.append(Disconnect(app.session, "its executors keep exiting"))
             self._end_app(app, AppState.FAILED, now, out)
             return
@@ -615,6 +613,8 @@ class MasterState:
                 del self.workers[worker.worker_id]
                 self.sessions.pop(worker.session, None)
                 out.append(SaveState())
+        if any([a.failures.forget_old(now) for a in self._active.values()]):
+            self._schedule(out)  # a worker its executors failed on an hour ago may take one
         for worker_id in gone_long_ago(self.recovered_workers, now - self.dead_worker_timeouts
                                        * self.worker_timeout):  # lost or dead before it
             del self.recovered_workers[worker_id]

@@ -7,8 +7,9 @@ executors; tests call them with plain values."""
 
 from __future__ import annotations
 
+import collections
 import enum
-from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Deque, Dict, List, Optional, Tuple
 
 from ..net.messages import RegisterApplication
 from ..records import Record
@@ -21,6 +22,56 @@ class SchedulingMode(str, enum.Enum):
     """How the master shares cores between applications (vega.scheduler.mode)."""
     FIFO = "fifo"  # oldest first: each takes what it may (Spark standalone)
     FAIR = "fair"  # each at most an even share of the cores (max-min fair)
+
+
+#: Exits of an application's executors count against it (vega.master.max_executor_failures)
+#: this long (Spark's spark.excludeOnFailure.timeout is 1 h; its master's count starts again
+#: once an executor runs).
+EXECUTOR_FAILURE_WINDOW = 3600.0
+
+
+class ExecutorFailures:
+    """The exits of an application's executors in the last ``EXECUTOR_FAILURE_WINDOW``,
+    by worker.  Counted over the application's life, a months-long one with an exit now
+    and then lost its workers one by one, and failed at its tenth exit with none left.
+
+    >>> failures = ExecutorFailures()
+    >>> failures.add("w1", now=0.0); failures.add("w1", now=3000.0)
+    >>> failures.total, failures.on("w1"), failures.on("w2")
+    (2, 2, 0)
+    >>> failures.forget_old(now=3601.0), failures.total, failures.on("w1")
+    (True, 1, 1)
+    """
+
+    def __init__(self) -> None:
+        self._exits: Deque[Tuple[float, str]] = collections.deque()  # (when, worker), oldest first
+        self._on: Dict[str, int] = {}
+
+    @property
+    def total(self) -> int:
+        return len(self._exits)
+
+    def on(self, worker_id: str) -> int:
+        return self._on.get(worker_id, 0)
+
+    def add(self, worker_id: str, now: float) -> None:
+        self.forget_old(now)
+        self._exits.append((now, worker_id))
+        self._on[worker_id] = self._on.get(worker_id, 0) + 1
+
+    def forget_old(self, now: float) -> bool:
+        """Forget the exits past the window; whether any went."""
+        before = len(self._exits)
+        while self._exits and now - self._exits[0][0] > EXECUTOR_FAILURE_WINDOW:
+            _, worker_id = self._exits.popleft()
+            self._on[worker_id] -= 1
+            if not self._on[worker_id]:
+                del self._on[worker_id]
+        return len(self._exits) < before
+
+    def shift(self, step: float) -> None:
+        """The clock was stepped (``MasterState.shift_times``)."""
+        self._exits = collections.deque((when + step, w) for when, w in self._exits)
 
 
 class ExecutorShare(Record):
@@ -73,7 +124,7 @@ def worker_for(app: "Application", alive: List["Worker"], max_executor_failures:
                 or worker.memory - worker.memory_used < request.executor_memory
                 or not carries_labels(worker.labels, request.labels)):
             continue
-        if app.failures_on.get(worker.worker_id, 0) >= max_executor_failures:
+        if app.failures.on(worker.worker_id) >= max_executor_failures:
             continue  # its executors keep failing there
         mine = sum(1 for (a, _) in worker.executors if a == app.app_id)
         if request.executor_cores and (mine + 1) * cores > request.executor_cores:
