@@ -178,6 +178,36 @@ def test_repeated_fetch_failures_fail_the_job_with_stage_failed(ctx):
     assert isinstance(actions[-1].error, StageFailed)
 
 
+def test_a_stage_that_succeeded_since_its_last_fetch_failure_starts_its_count_again(ctx):
+    """max_stage_attempts bounds consecutive failed attempts of a stage, as Spark's (which
+    clears a stage's failures when it succeeds, "so that if a stage is re-used many times
+    in a long-running job, unrelated failures don't eventually cause the stage to be
+    aborted"): a middle stage that failed once, then succeeded, then lost its input again
+    as an executor went, failed the job at its second failure of all."""
+    inner = ctx.parallelize(range(10), 2).map(lambda x: (x % 2, x)).reduce_by_key(add, 2)
+    outer = inner.map(lambda kv: (kv[1] % 2, kv[1])).reduce_by_key(add, 2)
+    first, second = inner.deps[0].shuffle_id, outer.deps[0].shuffle_id
+    dag = DAGScheduler(MapOutputTracker(), max_stage_attempts=2)
+    for task in launches(dag.submit_job(0, outer, list, [0, 1])):
+        actions = dag.task_succeeded(task, status(task, first))
+    middle = launches(actions)
+    actions = dag.fetch_failed(middle[0], FetchFailed(first, 0, 0, "h", "gone"))
+    rerun = launches(actions)  # the lost map output of the first stage
+    for task in launches(dag.task_succeeded(rerun[0], status(rerun[0], first))):
+        actions = dag.task_succeeded(task, status(task, second))  # the middle stage: done
+    last = launches(actions)
+    actions = dag.fetch_failed(last[0], FetchFailed(second, 0, 0, "h", "gone"))
+    middle = launches(actions)  # its lost output again, and its input is lost too:
+    actions = dag.fetch_failed(middle[0], FetchFailed(first, 1, 1, "h", "gone"))
+    assert not any(isinstance(a, JobFailed) for a in actions)
+    rerun = launches(actions)
+    for task in launches(dag.task_succeeded(rerun[0], status(rerun[0], first))):
+        actions = dag.task_succeeded(task, status(task, second))
+    for task in launches(actions):
+        actions = dag.task_succeeded(task, [task.partition])
+    assert isinstance(actions[-1], JobSucceeded)
+
+
 def test_results_of_stale_attempts_are_ignored(ctx):
     """A task finishing after its stage was resubmitted changes nothing."""
     rdd, shuffle_id = two_stage_job(ctx)

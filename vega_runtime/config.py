@@ -270,7 +270,8 @@ SETTINGS: tuple[Setting, ...] = (
             "TaskContext.cpus() and OMP_NUM_THREADS. Custom resources (GPUs): "
             "vega.{driver,worker,executor,task}.resource.NAME.amount, see docs/api.md."),
     Setting("vega.stage.max_attempts", 4, at_least(1), "attempts",
-            "How many times a stage may be resubmitted after lost map outputs."),
+            "How many times in a row a stage may be resubmitted after lost map outputs (its "
+            "success starts the count again)."),
     Setting("vega.shuffle.memory_bound", "256m", parse_size_at_least_0, "bytes",
             "Memory a shuffle map or reduce task may hold before spilling sorted runs to disk.",
             env="VEGA_SHUFFLE_MEMORY_BOUND"),

@@ -438,6 +438,9 @@ class DAGScheduler:
         return task
 
     def _stage_finished(self, stage: Stage, submitted: bool = True) -> list:
+        # only consecutive failed attempts count (Spark's clearFailures): a stage re-used
+        # again and again in a long job is not aborted for failures it recovered from
+        stage.failures = 0
         self.running.discard(stage)
         self.pending.pop(stage.stage_id, None)
         actions: list = [StageCompleted(stage)] if submitted else []
