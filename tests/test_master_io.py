@@ -270,3 +270,24 @@ def test_a_supervised_driver_that_ran_a_while_before_failing_is_restarted_again(
         assert runs.read_text() == "run\n" * 3
     finally:
         master.stop()
+
+
+def test_a_recovery_write_failing_on_a_host_booted_seconds_ago_is_logged(tmp_path, monkeypatch,
+                                                                         caplog):
+    """The first failed recovery write is logged at ERROR: it was not when the monotonic
+    clock (seconds since boot) was under a minute, as for a master a boot starts."""
+    import logging
+    import types
+
+    from vega_runtime.deploy import recovery
+
+    monkeypatch.setattr(recovery, "time", types.SimpleNamespace(
+        monotonic=lambda: 5.0, time=time.time, strftime=time.strftime))
+    (tmp_path / "recovery").write_text("a file where the recovery directory goes")
+    writer = recovery.RecoveryWriter(recovery.RecoveryStore(str(tmp_path)),
+                                     lambda: ({}, {}, []), 1.0)
+    with caplog.at_level(logging.ERROR, logger="vega_runtime.deploy.recovery"):
+        writer.save()
+    assert writer.unsaved
+    assert [(r.levelno, r.getMessage().startswith("cannot write the recovery state"))
+            for r in caplog.records] == [(logging.ERROR, True)]

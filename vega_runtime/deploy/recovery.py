@@ -193,7 +193,9 @@ class RecoveryWriter:
         self._lock = threading.Lock()
         self._unsaved = False
         self._failing_since: Optional[float] = None
-        self._error_logged = 0.0
+        #: when a failure was last logged (None: never; not 0.0, which on the monotonic
+        #: clock is the boot: a master started with its host kept quiet for a minute)
+        self._error_logged: Optional[float] = None
 
     @property
     def unsaved(self) -> bool:
@@ -228,7 +230,7 @@ class RecoveryWriter:
         now = time.monotonic()
         if self._failing_since is None:
             self._failing_since = now
-        if now - self._error_logged >= SAVE_ERROR_EVERY_SECONDS:
+        if self._error_logged is None or now - self._error_logged >= SAVE_ERROR_EVERY_SECONDS:
             self._error_logged = now
             log.error("cannot write the recovery state to %s: %s (retrying every %.0fs; a "
                       "master restart now would forget the latest changes)",
