@@ -135,6 +135,32 @@ def test_a_broken_event_log_shows_as_broken_and_a_lost_token_asks_to_sign_in(bar
         assert "vega status --token" in page.inner_text("#signin")
 
 
+def test_an_application_that_ran_for_days_reads_in_days_with_its_dates(bare_master):
+    """An application that ran three days (its event log's times moved back): the history
+    says 3.0 d (it said 259200.0s) and its jobs page gives the date its job was submitted,
+    not today's time of day alone."""
+    with Context(master="local", app_name="long",
+                 conf={"vega.eventlog.dir": str(bare_master.events)}) as ctx:
+        ctx.parallelize(range(4), 2).count()
+        app_id = ctx.application_id
+    path = bare_master.events / f"{app_id}.jsonl"
+    events = [json.loads(line) for line in path.read_text().splitlines()]
+    start = min(e["time"] for e in events)
+    for event in events:  # started four days ago, ended three days after
+        event["time"] += -4 * 86400 + (3 * 86400 if event["event"] == "ApplicationEnd" else 0)
+    path.write_text("".join(json.dumps(e) + "\n" for e in events))
+    submitted = time.strftime("%Y", time.localtime(start - 4 * 86400))
+    with chromium(spki_pin(bare_master.port, bare_master.ca_file)) as browser:
+        page = browser.new_page(bypass_csp=True, viewport={"width": 1200, "height": 900})
+        page.goto(f"https://localhost:{bare_master.port}/?token={bare_master.token}")
+        row = page.locator("#history tbody tr", has_text=app_id)
+        row.wait_for(timeout=15000)
+        assert "3.0 d" in row.inner_text()
+        page.goto(f"https://localhost:{bare_master.port}/ui/app.html?app={app_id}")
+        page.wait_for_selector("#jobs tbody tr", timeout=15000)
+        assert submitted in page.locator("#jobs tbody tr").first.inner_text()
+
+
 def test_without_trusting_the_server_key_chromium_refuses_the_page(bare_master):
     """The pin is what makes Chromium accept the page: without it the certificate is an
     error, and plain http:// gets the master's plain-text 400 telling to use https://."""

@@ -7,7 +7,7 @@ const appId = params.get("app");
 const base = appId ? `/api/v1/applications/${encodeURIComponent(appId)}` : null;
 const {dagSvg, timelineSvg, histogramSvg, executorsSvg, sparkTime} = window.VegaCharts;
 
-const {el, signedInFetch} = window.VegaDom;
+const {el, signedInFetch, duration, moment} = window.VegaDom;
 
 function table(id, headers, rows) {
   return el("table", {id}, el("thead", {}, el("tr", {}, ...headers.map(h => el("th", {}, h)))),
@@ -17,7 +17,7 @@ function table(id, headers, rows) {
 function link(query, text) { return el("a", {href: `/ui/app.html?${query}`}, text); }
 function appQuery(extra) { return `app=${encodeURIComponent(appId)}${extra ? `&${extra}` : ""}`; }
 function state(text) { return el("span", {class: `state-${String(text).toLowerCase()}`}, text); }
-function when(date) { return date ? new Date(sparkTime(date)).toLocaleTimeString() : "—"; }
+function when(date) { return date ? moment(sparkTime(date)) : "—"; }
 
 function bytes(n) {
   if (n < 1024) return `${n} B`;
@@ -25,7 +25,7 @@ function bytes(n) {
   return `${(n / 1048576).toFixed(1)} MiB`;
 }
 
-function ms(n) { return n < 1000 ? `${Math.round(n)} ms` : `${(n / 1000).toFixed(1)} s`; }
+function ms(n) { return duration(n / 1000); }
 
 async function api(path) {
   const response = await signedInFetch(path);

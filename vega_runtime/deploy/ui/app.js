@@ -3,7 +3,7 @@
 
 let selected = new URLSearchParams(location.search).get("app");
 
-const {el, signedInFetch: api, fileLink} = window.VegaDom;
+const {el, signedInFetch: api, fileLink, duration} = window.VegaDom;
 
 function bar(used, total, label) {
   const pct = total ? Math.min(100, 100 * used / total) : 0;
@@ -34,8 +34,8 @@ function historyRow(h) {
   }
   const pages = el("a", {href: `/ui/app.html?app=${h.app_id}`}, "jobs");
   return [el("span", {}, link, " · ", pages), h.name,
-          new Date(h.started * 1000).toLocaleString(), `${h.duration_seconds}s`,
-          h.jobs, h.tasks, `${h.task_seconds.p50}s / ${h.task_seconds.max}s`,
+          new Date(h.started * 1000).toLocaleString(), duration(h.duration_seconds),
+          h.jobs, h.tasks, `${duration(h.task_seconds.p50)} / ${duration(h.task_seconds.max)}`,
           mib(h.shuffle_written_bytes)];
 }
 
@@ -56,7 +56,8 @@ async function refresh() {
     const output = fileLink(`/api/v1/applications/${a.id}/output`, "output");
     const pages = el("a", {href: `/ui/app.html?app=${a.id}`}, "jobs");
     const why = a.waiting_reason ? el("span", {class: "waiting"}, `: ${a.waiting_reason}`) : "";
-    return [a.id, a.name, el("span", {}, state(a.state), why), a.cores, `${a.duration_seconds}s`,
+    return [a.id, a.name, el("span", {}, state(a.state), why), a.cores,
+            duration(a.duration_seconds),
             el("span", {}, link, " · ", pages, " · ", output)];
   }));
   const past = await (await api("/api/v1/history")).json();

@@ -45,5 +45,23 @@ window.VegaDom = (() => {
     return link;
   }
 
-  return {el, signedInFetch, fileLink};
+  // A duration as people read it, in Spark's UI's units: an application up for days
+  // showed "259200.0s".
+  function duration(seconds) {
+    if (seconds < 1) return `${Math.round(seconds * 1000)} ms`;
+    if (seconds < 60) return `${seconds.toFixed(1)} s`;
+    if (seconds < 3600) return `${(seconds / 60).toFixed(1)} min`;
+    if (seconds < 86400) return `${(seconds / 3600).toFixed(1)} h`;
+    return `${(seconds / 86400).toFixed(1)} d`;
+  }
+
+  // A moment (milliseconds since the epoch): its time of day if it is today, else its date
+  // too (the stages of an application running for days all read as times of day).
+  function moment(millis) {
+    const date = new Date(millis);
+    return date.toDateString() === new Date().toDateString() ? date.toLocaleTimeString()
+      : date.toLocaleString();
+  }
+
+  return {el, signedInFetch, fileLink, duration, moment};
 })();
