@@ -208,6 +208,28 @@ def test_a_stage_that_succeeded_since_its_last_fetch_failure_starts_its_count_ag
     assert isinstance(actions[-1], JobSucceeded)
 
 
+def test_a_new_attempt_of_a_stage_counts_its_task_failures_afresh(ctx):
+    """vega.task.max_attempts bounds a task's failures within one attempt of its stage, as
+    Spark's task set: a reduce task that failed once, then again after a fetch failure
+    resubmitted its stage, failed the job (max 2) with one failure in each attempt."""
+    rdd, shuffle_id = two_stage_job(ctx)
+    dag = DAGScheduler(MapOutputTracker(), max_task_attempts=2)
+    for task in launches(dag.submit_job(0, rdd, list, [0, 1])):
+        actions = dag.task_succeeded(task, status(task, shuffle_id))
+    first, second = launches(actions)
+    [retry] = launches(dag.task_failed(first, failure(first)))
+    actions = dag.fetch_failed(second, FetchFailed(shuffle_id, 0, 0, "h", "gone"))
+    dag.task_failed(retry, failure(retry, "killed"))  # (the kill of the stale attempt)
+    rerun = launches(actions)
+    first, second = launches(dag.task_succeeded(rerun[0], status(rerun[0], shuffle_id)))
+    actions = dag.task_failed(first, failure(first))
+    assert not any(isinstance(a, JobFailed) for a in actions)
+    [retry] = launches(actions)
+    assert retry.excluded == frozenset({"exec-1"})  # this attempt's failure, not the last's
+    dag.task_succeeded(retry, [0])
+    assert isinstance(dag.task_succeeded(second, [1])[-1], JobSucceeded)
+
+
 def test_results_of_stale_attempts_are_ignored(ctx):
     """A task finishing after its stage was resubmitted changes nothing."""
     rdd, shuffle_id = two_stage_job(ctx)

@@ -262,8 +262,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Partitions for parallelize() and shuffles when none is given; 0 means the "
             "number of executor cores.", env="VEGA_DEFAULT_PARALLELISM"),
     Setting("vega.task.max_attempts", 4, at_least(1), "attempts",
-            "How many times a task may run before its job fails; local and local[N] run it "
-            "once, as Spark's local mode (local[N,F]: F times).", env="VEGA_TASK_MAX_ATTEMPTS"),
+            "How many times a task may fail in one attempt of its stage before its job "
+            "fails; local and local[N] run it once, as Spark's local mode (local[N,F]: F "
+            "times).", env="VEGA_TASK_MAX_ATTEMPTS"),
     Setting("vega.task.cpus", 1.0, parse_task_cpus, "cores",
             "CPUs each task takes (Spark's spark.task.cpus; a fraction too). Each executor "
             "runs one task at a time and holds this many cores, rounded up; tasks see it as "

@@ -355,7 +355,7 @@ class DAGScheduler:
                                              "failure"), StageCompleted(stage, str(failure))]
         self.running.discard(stage)
         self.pending.pop(stage.stage_id, None)
-        stage.attempt += 1
+        self._new_attempt(stage)
         return actions + self._submit_stage(stage)
 
     def executor_lost(self, executor_id: str, outputs_lost: bool) -> list:
@@ -472,7 +472,7 @@ class DAGScheduler:
         self.running.discard(stage)
         self.pending.pop(stage.stage_id, None)
         self.map_outputs.unregister_all(stage.shuffle_dep.shuffle_id)
-        stage.attempt += 1
+        self._new_attempt(stage)
         return actions + self._submit_stage(stage)
 
     def _current(self, stage: Stage, task: TaskSpec) -> bool:
@@ -541,6 +541,14 @@ class DAGScheduler:
             self.running_tasks.pop(task_id)
         self._forget_attempts(own)
         return [outcome]
+
+    def _new_attempt(self, stage: Stage) -> None:
+        """A new attempt of ``stage``: its tasks' failures, and the executors they failed
+        on, count afresh (Spark's task set is per stage attempt); attempt numbers go on."""
+        stage.attempt += 1
+        for table in (self.failures, self.failed_on, self.stage_failures):
+            for key in [k for k in table if k[0] == stage.stage_id]:
+                del table[key]
 
     def _forget_attempts(self, stage_ids: Set[int]) -> None:
         """What the tasks of forgotten stages did (attempts, failures, where) goes with
