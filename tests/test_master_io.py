@@ -291,3 +291,39 @@ def test_a_recovery_write_failing_on_a_host_booted_seconds_ago_is_logged(tmp_pat
     assert writer.unsaved
     assert [(r.levelno, r.getMessage().startswith("cannot write the recovery state"))
             for r in caplog.records] == [(logging.ERROR, True)]
+
+
+def test_a_drivers_duration_does_not_follow_the_wall_clock_set_back(tmp_path, monkeypatch):
+    """The wall clock set back an hour while a cluster-mode driver runs: its duration in
+    the status stays what it ran (it was shown as -3600 s, and so once it had ended)."""
+    import types
+
+    from vega_runtime.deploy import drivers
+    from vega_runtime.net.messages import SubmitDriver
+    from vega_runtime.packaging import build_package
+
+    wall = {"offset": 0.0}
+    monkeypatch.setattr(drivers, "time", types.SimpleNamespace(
+        time=lambda: time.time() - wall["offset"], strftime=time.strftime,
+        localtime=time.localtime, sleep=time.sleep, monotonic=time.monotonic))
+    go = tmp_path / "go"
+    job = tmp_path / "job.py"
+    job.write_text(f"import os, time\nwhile not os.path.exists({str(go)!r}):\n"
+                   "    time.sleep(0.01)\n")
+    package = build_package(str(job), [], [], str(tmp_path / "package"))
+    master = Master(master_conf(tmp_path / "master"), None).start()
+    try:
+        with open(package.path, "rb") as fh:
+            master.packages.store(package.sha256, fh.read())
+        info = master.drivers.submit(SubmitDriver("d", "job/job.py", [], "{}",
+                                                  package.sha256, False))
+        wait_for(lambda: info.state.value == "running", 60, "the driver to run")
+        wall["offset"] = 3600.0  # the clock is set back an hour
+        [running] = master.status()["drivers"]
+        assert 0 <= running["duration_seconds"] < 60
+        go.touch()
+        wait_for(lambda: info.done, 60, "the driver to end")
+        [ended] = master.status()["drivers"]
+        assert running["duration_seconds"] <= ended["duration_seconds"] < 60
+    finally:
+        master.stop()

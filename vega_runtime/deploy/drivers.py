@@ -87,6 +87,11 @@ class DriverInfo(Record):
     proc: Optional[subprocess.Popen]
     #: why it failed before it could run (its submitter is told): "" once it ran
     start_failure: str
+    #: ``time.monotonic()`` at ``submitted``, and how long it ran once ended: its duration
+    #: does not follow steps of the wall clock (set back an hour, a running driver's was
+    #: shown as -3600 s)
+    since: float
+    ran: Optional[float]
 
     def __init__(self, driver_id: str, request: SubmitDriver,
                  state: DriverState = DriverState.SUBMITTED, restarts: int = 0,
@@ -106,6 +111,8 @@ class DriverInfo(Record):
         self.end_order = end_order
         self.proc = proc
         self.start_failure = start_failure
+        self.since = time.monotonic() - max(0.0, time.time() - self.submitted)
+        self.ran: Optional[float] = None
 
     @property
     def done(self) -> bool:
@@ -343,6 +350,7 @@ class DriverRunner:
     def _end(self, info: DriverInfo, state: DriverState, code: int, reason: str) -> None:
         with self.lock:
             info.state, info.exit_code, info.ended = state, code, time.time()
+            info.ran = time.monotonic() - info.since
             info.end_order = next(self._ends)
             forgotten = self._forget_ended()
         log.info("driver %s %s: %s", info.driver_id, state.value, reason)
@@ -378,6 +386,7 @@ class DriverRunner:
                 return False
             info.state = DriverState.KILLED
             info.exit_code, info.ended = 130, time.time()
+            info.ran = time.monotonic() - info.since
             info.end_order = next(self._ends)
             proc = info.proc
             self._place_free.notify_all()  # one waiting for a place goes
@@ -416,12 +425,12 @@ class DriverRunner:
                 for d in self.status()]
 
     def status(self) -> List[dict]:
-        now = time.time()
+        now = time.monotonic()
         with self.lock:
             return [{"id": d.driver_id, "name": d.request.name, "state": d.state.value,
                      "restarts": d.restarts, "exit_code": d.exit_code, "pid": d.pid,
                      "supervise": d.request.supervise, "started": d.submitted,
-                     "duration_seconds": round((d.ended or now) - d.submitted, 1),
+                     "duration_seconds": round(now - d.since if d.ran is None else d.ran, 1),
                      "error": d.start_failure}
                     for d in self.drivers.values()]
 
