@@ -1,6 +1,7 @@
 """Event logs, vega history and the end-of-application summary."""
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -129,6 +130,30 @@ def test_vega_history_of_a_log_broken_at_its_first_line_names_nothing_it_lacks(t
     assert "broken" in table.stdout and "1970" not in table.stdout
     assert "None" not in one.stdout
     assert "app-20261205230000-abcd: 0.00s, 0 jobs (0 failed)" in one.stdout
+
+
+def test_vega_history_shows_an_application_of_days_in_hours(tmp_path):
+    """An application that ran for three days reads 72h00m, as vega status shows durations
+    (it read 259200.0s); one of under a minute keeps its tenths."""
+    start, end = 1796000000.0, 1796000000.0 + 3 * 86400
+    lines = [{"event": "ApplicationStart", "time": start, "app_id": "app-20261206030000-0001",
+              "name": "days", "master": "local"},
+             {"event": "ApplicationEnd", "time": end}]
+    (tmp_path / "app-20261206030000-0001.jsonl").write_text(
+        "".join(json.dumps(e) + "\n" for e in lines))
+    lines[1]["time"] = start + 0.42
+    (tmp_path / "app-20261206030000-0002.jsonl").write_text(
+        "".join(json.dumps({**e, "app_id": "app-20261206030000-0002"} if "app_id" in e else e)
+                + "\n" for e in lines))
+    env = {**os.environ, "VEGA_EVENTLOG_DIR": str(tmp_path), "COLUMNS": "200"}
+    run = lambda *args: subprocess.run([sys.executable, "-m", "vega_cli.main", "history", *args],
+                                       cwd=REPO, env=env, capture_output=True, text=True)
+    table = run()
+    assert table.returncode == 0, table.stderr
+    assert re.search(r"app-20261206030000-0001 .* 72h00m ", table.stdout), table.stdout
+    assert re.search(r"app-20261206030000-0002 .* 0\.4s ", table.stdout), table.stdout
+    assert "app-20261206030000-0001 days on local: 72h00m, 0 jobs" in run(
+        "app-20261206030000-0001").stdout
 
 
 def test_task_level_lines_are_those_json_dumps_writes():

@@ -68,7 +68,7 @@ def history(app_id: Optional[str], directory: Optional[str], as_json: bool,
         table.add_row(Text(s["app_id"]), Text(s["name"] or ""),
                       time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s["started"]))
                       if s["started"] else "",  # a log broken before its start says none
-                      f"{s['duration_seconds']:.1f}s", str(s["jobs"]), str(s["tasks"]),
+                      _duration(s["duration_seconds"]), str(s["jobs"]), str(s["tasks"]),
                       str(s["failed_jobs"]), _state(s))
     console.print(table)
     for s in summaries if ui else ():
@@ -94,6 +94,18 @@ def _master_ui(master_url: str, conf: Config) -> Optional[str]:
     return web_ui_link(master_url, resolve_secret_file(conf["vega.secret.file"]))
 
 
+def _duration(seconds: float, places: int = 1) -> str:
+    """Under a minute to ``places`` decimals (``0.4s``), longer as ``vega status`` shows it
+    (``3m07s``, ``72h00m``): an application that ran for days read ``259200.0s``.
+
+    >>> _duration(0.42), _duration(0.42, 2), _duration(259200.0)
+    ('0.4s', '0.42s', '72h00m')
+    """
+    from .status import duration_text
+
+    return f"{seconds:.{places}f}s" if seconds < 60 else duration_text(seconds)
+
+
 def _state(s: dict) -> Text:
     if s.get("broken"):
         return Text.assemble(("broken", "red"), f": {s['error']}")
@@ -107,7 +119,7 @@ def _render_one(s: dict, console: Console) -> None:
     # (a log broken at its first line names neither)
     named = (f" {s['name']}" if s["name"] else "") + (f" on {s['master']}" if s["master"] else "")
     console.print(Text.assemble((s["app_id"], "bold"), f"{named}: "
-                                f"{s['duration_seconds']:.2f}s, {s['jobs']} jobs "
+                                f"{_duration(s['duration_seconds'], 2)}, {s['jobs']} jobs "
                                 f"({s['failed_jobs']} failed), {s['tasks']} tasks "
                                 f"({s['failed_tasks']} failed attempts)"))
     console.print(f"task time p50 {s['task_seconds']['p50']:.3f}s, p90 "

@@ -141,7 +141,7 @@ def _print_one(data: dict, submission_id: str, as_json: bool) -> None:
     else:
         lines += [("driver", record["driver_id"] or record["driver"]), ("started", started),
                   ("executors", str(record["executors"]))]
-    lines.append(("duration", _duration(record["duration_seconds"])))
+    lines.append(("duration", duration_text(record["duration_seconds"])))
     for name, value in lines:
         if value:
             click.echo(f"{name:<13}{value}")
@@ -187,7 +187,7 @@ def _executors(app: dict) -> str:
 def render(data: dict, console: Console) -> None:
     m = data["master"]
     console.print(f"[bold]master[/] {m['url']}  version {m['version']}  "
-                  f"up {_duration(m['uptime_seconds'])}")
+                  f"up {duration_text(m['uptime_seconds'])}")
     workers = Table(title="workers", title_justify="left")
     workers.add_column("id", overflow="fold")
     for column in ("host", "state", "cores", "memory", "heartbeat", "executors", "labels"):
@@ -212,7 +212,7 @@ def render(data: dict, console: Console) -> None:
         apps.add_row(Text(a["id"]), Text(a["name"]), Text(a["state"]), str(a["cores"]),
                      _executors(a),
                      time.strftime("%H:%M:%S", time.localtime(a["started"])),
-                     _duration(a["duration_seconds"]))
+                     duration_text(a["duration_seconds"]))
     console.print(apps)
     for a in data["applications"]:
         if a.get("waiting_reason"):
@@ -225,7 +225,7 @@ def render(data: dict, console: Console) -> None:
         for d in data["drivers"]:
             drivers.add_row(Text(d["id"]), Text(d["name"]), Text(d["state"]), str(d["restarts"]),
                             "" if d["exit_code"] is None else str(d["exit_code"]),
-                            _duration(d["duration_seconds"]))
+                            duration_text(d["duration_seconds"]))
         console.print(drivers)
 
 
@@ -235,7 +235,12 @@ def _heartbeat(seconds_ago: Optional[float]) -> str:
     return "none yet" if seconds_ago is None else f"{seconds_ago}s ago"
 
 
-def _duration(seconds: float) -> str:
+def duration_text(seconds: float) -> str:
+    """``42s``, ``3m07s``, ``52h10m``: a duration as ``vega status`` shows it.
+
+    >>> duration_text(42.7), duration_text(187), duration_text(187800.0)
+    ('42s', '3m07s', '52h10m')
+    """
     seconds = int(seconds)
     if seconds < 60:
         return f"{seconds}s"
