@@ -763,8 +763,8 @@ def test_listing_applications_keeps_a_few_kilobytes_of_each(tmp_path):
             tracemalloc.stop()
         assert code == 200 and sorted(api._listing) == sorted(apps + [ctx.application_id])
         # 29 KB each with its settings, 5.0 KB with two empty replay deques (a soak's
-        # master grew with its history), 3.4 KB now (the record and its files' sizes and
-        # times)
+        # master grew with its history), 3.5 KB now (the record, the three settings it
+        # shows without where they came from, and its files' paths, sizes and times)
         assert kept / len(api._listing) < 4000, f"{kept / len(api._listing):.0f} bytes each"
     finally:
         master.stop()

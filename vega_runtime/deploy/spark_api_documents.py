@@ -143,7 +143,7 @@ def listed_record(app: AppRecord) -> AppRecord:
     return AppRecord(app.app_id, context_id=app.context_id, name=app.name, master=app.master,
                      started=app.started, ended=app.ended, last_event=app.last_event,
                      executors={k: e for k, e in app.executors.items() if e.removed is None},
-                     settings=[s for s in app.settings if s[0] in _LISTED_SETTINGS],
+                     settings=[[k, v, ""] for k, v, _ in app.settings if k in _LISTED_SETTINGS],
                      runtime={k: v for k, v in app.runtime.items()
                               if k in ("vegaVersion", "sparkUser")},
                      error=app.error)
