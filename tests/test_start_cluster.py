@@ -229,6 +229,32 @@ def test_unknown_host_key_stops_start_cluster_until_accepted(sshd, tmp_path):
 
 
 @requires_sshd
+def test_the_command_the_unknown_host_key_row_gives_records_the_key(sshd, tmp_path):
+    """A new account has no ~/.ssh: the row's command to record the key in the default
+    known_hosts creates it (0700) before appending, so run as given it works and the next
+    command connects (it said 'ssh-keyscan ... >> ~/.ssh/known_hosts', which failed with
+    'Directory nonexistent')."""
+    home = tmp_path / "new-account"
+    home.mkdir()
+    config, _ = write_cluster(tmp_path, sshd, [f"host: 127.0.0.1\nwork_dir: {tmp_path}/w"])
+    with open(config) as f:  # no ssh.known_hosts: ~/.ssh/known_hosts
+        text = "".join(line for line in f if "known_hosts:" not in line)
+    with open(config, "w") as f:
+        f.write(text)
+    env = {**os.environ, "HOME": str(home)}
+    refused = proc_helpers.vega("stop-workers", "--config", config, env=env, timeout=300)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    command = re.search(r"record it with '(.*?)' or rerun", refused.stdout).group(1)
+    known = home / ".ssh" / "known_hosts"
+    assert command == (f"mkdir -p -m 700 {known.parent} && "
+                       f"ssh-keyscan -p {sshd.port} 127.0.0.1 >> {known}")
+    subprocess.run(["sh", "-c", command], check=True, capture_output=True, timeout=60)
+    assert oct(os.stat(known.parent).st_mode & 0o777) == "0o700"
+    again = proc_helpers.vega("stop-workers", "--config", config, env=env, timeout=300)
+    assert (again.returncode, again.stdout) == (0, "nothing was running\n"), again.stderr
+
+
+@requires_sshd
 def test_stop_workers_on_a_stopped_cluster_still_says_which_keys_it_recorded(sshd, tmp_path):
     """stop-workers --accept-new-host-keys with nothing running: 'nothing was running', and
     the host key it recorded in known_hosts is named, as when something runs."""

@@ -9,6 +9,8 @@ A command whose outcome is a code (a job's, a cluster's) returns it.
 from __future__ import annotations
 
 import errno
+import os
+import shlex
 import sys
 from typing import TYPE_CHECKING
 
@@ -64,6 +66,11 @@ class UnknownHostKey(HostKeyError):
     def __init__(self, name: str, key, known_hosts: str):
         super().__init__(name, key, known_hosts)
         self.name, self.key, self.known_hosts = name, key, known_hosts
+        # the command recording the key must work as given: on a new account ~/.ssh
+        # does not exist yet, and `>>` creates no directory
+        folder = os.path.dirname(known_hosts)
+        self.make_folder = f"mkdir -p -m 700 {shlex.quote(folder)} && " if (
+            folder and not os.path.isdir(folder)) else ""
 
     def __str__(self) -> str:
         from .host_keys import _describe, _host_and_port
@@ -72,8 +79,8 @@ class UnknownHostKey(HostKeyError):
         return (f"unknown SSH host key {_describe(self.key)} (not in {self.known_hosts}); "
                 f"check that fingerprint with the host's administrator (on the host: "
                 f"ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), then record it with "
-                f"'ssh-keyscan -p {port} {host} >> {self.known_hosts}' or rerun with "
-                f"--accept-new-host-keys")
+                f"'{self.make_folder}ssh-keyscan -p {port} {host} >> "
+                f"{shlex.quote(self.known_hosts)}' or rerun with --accept-new-host-keys")
 
 
 class HostKeyChanged(HostKeyError):
