@@ -333,6 +333,19 @@ def test_every_endpoint_needs_the_token_but_metrics_and_the_ui_files(bare_master
     assert code == 200 and b"vega_workers" in body
 
 
+def test_killing_what_does_not_run_says_so(bare_master):
+    """POST .../kill of an id nothing runs (the docs' literal APP_ID, or a finished one's):
+    404 whose body says why and where the running ones are listed, as the API's other
+    errors do (it was {"killed": false} alone)."""
+    for app_id in ("APP_ID", "app-20261206022712-0000", "driver-20261206022712-0001"):
+        code, _, body = request(bare_master, f"/api/v1/applications/{app_id}/kill", "POST",
+                                headers={"Authorization": f"Bearer {bare_master.token}"})
+        assert (code, json.loads(body)) == (404, {
+            "killed": False, "id": app_id,
+            "error": f"{app_id} is not a running application or cluster-mode driver: "
+                     "GET /api/v1/status lists them"})
+
+
 def test_a_token_link_moves_the_token_to_the_fragment_and_sets_no_cookie(bare_master):
     """/?token=T&app=X answers 303 to /?app=X#token=T (the page's script keeps the token in
     its origin's storage and drops it from the address) and sets no cookie: a browser would

@@ -628,8 +628,11 @@ def start_http(host: str, port: int, master, secret: Optional[bytes] = None,
                 if _GET_PATH.match(path) and not _KILL_PATH.match(path):
                     return self._wrong_method(path, "GET, HEAD")
                 return self._json(404, {"error": "not found"})
-            killed = master.kill(app_id, "through the HTTP API")
-            self._json(200 if killed else 404, {"killed": killed, "id": app_id})
+            if master.kill(app_id, "through the HTTP API"):
+                return self._json(200, {"killed": True, "id": app_id})
+            self._json(404, {"killed": False, "id": app_id,
+                             "error": f"{app_id} is not a running application or cluster-mode "
+                                      "driver: GET /api/v1/status lists them"})
 
     server = _serve(host, port, Handler, "master-http",
                     functools.partial(http_server_context, secret, hosts), **limits)
