@@ -255,6 +255,23 @@ def test_the_command_the_unknown_host_key_row_gives_records_the_key(sshd, tmp_pa
 
 
 @requires_sshd
+def test_a_port_without_sshd_fails_its_row_saying_nothing_listens_there(sshd, tmp_path):
+    """A worker whose ssh_port has no sshd (a typo): its row says nothing listens on that
+    port, with the refusal, and which keys of the cluster file name the port (it said
+    '[Errno None] Unable to connect to port N on 127.0.0.1')."""
+    from sshd_hosts import free_port
+
+    port = free_port()
+    config, _ = write_cluster(tmp_path, sshd, [f"host: 127.0.0.1\nssh_port: {port}\n"
+                                               f"work_dir: {tmp_path}/w"])
+    result = vega("stop-workers", "--config", config)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert (f"root@127.0.0.1:{port}: cannot connect over SSH: nothing listens on port {port} "
+            "there (Connection refused); is sshd running, and is the SSH port in the cluster "
+            "file right (ssh.port, workers[].ssh_port)?" in result.stdout), result.stdout
+
+
+@requires_sshd
 def test_stop_workers_on_a_stopped_cluster_still_says_which_keys_it_recorded(sshd, tmp_path):
     """stop-workers --accept-new-host-keys with nothing running: 'nothing was running', and
     the host key it recorded in known_hosts is named, as when something runs."""

@@ -246,6 +246,25 @@ def test_stop_workers_gives_an_unreachable_host_one_connect_timeout(tmp_path):
 
 
 @requires_netns_sshd
+def test_an_address_no_host_has_fails_its_row_saying_it_cannot_be_reached(tmp_path):
+    """A worker address on the hosts' network that no host has (a typo): its row says the
+    host cannot be reached, with the system's reason, and to check the address (it said
+    '[Errno None] Unable to connect to port 22 on ...; is sshd running on that port?')."""
+    with NetworkHosts(1, tmp_path / "net") as net:
+        [host] = net.hosts
+        nobody = host.host.rsplit(".", 1)[0] + ".99"
+        config, _ = write_cluster(tmp_path, host, [f"host: {nobody}\nwork_dir: {tmp_path}/w"],
+                                  master_host=net.control_ip, port=7077)
+        config_text = open(config).read().replace("connect_timeout: 3", "connect_timeout: 30")
+        open(config, "w").write(config_text)  # the neighbour lookup gives up first (~3 s)
+        result = vega_in_control(net, "stop-workers", "--config", config)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert (f"root@{nobody}:22: cannot connect over SSH: {nobody} cannot be reached (No route "
+            "to host); is the host up, and its address in the cluster file right "
+            "(workers[].host, master.host)?" in result.stdout), result.stdout
+
+
+@requires_netns_sshd
 def test_start_cluster_interrupted_says_what_keeps_running(tmp_path):
     """Ctrl-C while start-cluster waits for an unreachable worker host: exit code 130 and
     one message saying that what had started keeps running and how to stop it."""

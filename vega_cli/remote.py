@@ -291,9 +291,29 @@ def _explain(host: Host, exc: Exception) -> str:
                 "check that host (overloaded? a hung disk?)")
     if isinstance(exc, (socket.timeout, TimeoutError)) or "timed out" in text.lower():
         return f"{host}: SSH connection timed out; is the host up and the SSH port right?"
+    causes = getattr(exc, "errors", None)  # paramiko's NoValidConnectionsError: by address
+    if isinstance(causes, dict) and causes:  # its text, "[Errno None] Unable to connect to
+        return _explain_unconnected(host, list(causes.values()))  # port 22 on ...", says no why
     if isinstance(exc, (ConnectionRefusedError, OSError)) or "Unable to connect" in text:
         return f"{host}: cannot connect over SSH ({text}); is sshd running on that port?"
     return f"{host}: {kind}: {text}"
+
+
+def _explain_unconnected(host: Host, causes: List[Exception]) -> str:
+    """Why no address of ``host`` took the SSH connection (the socket errors, one per
+    address), and what to check."""
+    codes = {getattr(cause, "errno", None) for cause in causes}
+    why = "; ".join(sorted({getattr(cause, "strerror", None) or str(cause) or
+                            type(cause).__name__ for cause in causes}))
+    if codes & {errno.EHOSTUNREACH, errno.ENETUNREACH}:
+        return (f"{host}: cannot connect over SSH: {host.name} cannot be reached ({why}); is "
+                "the host up, and its address in the cluster file right (workers[].host, "
+                "master.host)?")
+    if errno.ECONNREFUSED in codes:
+        return (f"{host}: cannot connect over SSH: nothing listens on port {host.port} there "
+                f"({why}); is sshd running, and is the SSH port in the cluster file right "
+                "(ssh.port, workers[].ssh_port)?")
+    return f"{host}: cannot connect over SSH ({why}); is sshd running on that port?"
 
 
 def daemon_command(interpreter: str, role: str, args: List[str], run_dir: str) -> str:
