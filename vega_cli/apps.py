@@ -10,8 +10,9 @@ import click
 from vega_runtime import ids
 from vega_runtime.deploy.daemon_main import secret_file_for
 
-from .errors import CommandError, Unreachable, UsageError
-from .options import cluster_master_option, cluster_master_spec, secret_file_option
+from .errors import CommandError, UsageError
+from .options import (cluster_master_option, cluster_master_spec, master_unreachable,
+                      secret_file_option)
 
 
 def master_connection(master_url: Optional[str], secret_file: Optional[str],
@@ -25,9 +26,7 @@ def master_connection(master_url: Optional[str], secret_file: Optional[str],
         return Connection.connect(spec.host, spec.port,
                                   load_secret(secret_file_for(secret_file)) or b"", timeout=5)
     except (OSError, ProtocolError) as exc:
-        raise Unreachable(f"cannot reach the master at {url}: {exc}",
-                          unnamed or "Is it running, is the address right, and does this host "
-                          "have the cluster secret?")
+        raise master_unreachable(url, exc, unnamed)
 
 
 def check_app_id(app_id: str) -> None:

@@ -89,6 +89,22 @@ def cluster_master_spec(master_url: Optional[str], command: str):
     return spec, url, unnamed
 
 
+def master_unreachable(url: str, exc: BaseException, unnamed: str):
+    """The error of a cluster command (``status``, ``logs``, ``kill``) whose connection to the
+    master at ``url`` failed with ``exc``.  The hint asks whether it runs at that address,
+    except when it answered and refused this host's secret (or its lack of one): the error
+    then says which and what to do, and "is it running?" would send the user looking in the
+    wrong place.  ``unnamed``: ``cluster_master_url``'s, said either way."""
+    from vega_runtime.net.connection import AuthenticationFailed, HandshakeRefused
+
+    from .errors import Unreachable
+
+    answered = isinstance(exc, AuthenticationFailed) and not isinstance(exc, HandshakeRefused)
+    return Unreachable(f"cannot reach the master at {url}: {exc}", unnamed or (
+        "" if answered else "Is it running (vega start-master / vega master)? Is the address "
+                            "right, and does this host have the cluster secret?"))
+
+
 MASTER_HELP = ("local, local[N], local[*], local-cluster[W,C] or vega://host:port "
                "(default: VEGA_MASTER, then config, then local[*]).")
 

@@ -15,9 +15,9 @@ from vega_runtime.errors import MasterURLError
 from vega_runtime.master_url import parse_master
 from vega_runtime.deploy.daemon_main import secret_file_for
 
-from .errors import CommandError, Unreachable, UsageError
+from .errors import CommandError, UsageError
 from .options import (cluster_master_option, cluster_master_spec, cluster_master_url,
-                      secret_file_option)
+                      master_unreachable, secret_file_option)
 
 
 def fetch_status(master_url: str, secret_file: str, unnamed: str = "") -> dict:
@@ -27,9 +27,7 @@ def fetch_status(master_url: str, secret_file: str, unnamed: str = "") -> dict:
     try:
         return request_status(master_url, secret_file)
     except (OSError, ProtocolError) as exc:
-        raise Unreachable(f"cannot reach the master at {master_url}: {exc}",
-                          unnamed or "Is it running (vega start-master / vega master)? Is the "
-                          "address right, and does this host have the cluster secret?")
+        raise master_unreachable(master_url, exc, unnamed)
 
 
 def request_status(master_url: str, secret_file: str) -> dict:
