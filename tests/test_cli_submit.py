@@ -192,6 +192,21 @@ def test_conf_takes_spark_names_as_spark_submit_does(vega_cli, tmp_path):
                                "spark.ui.port (--conf)") == 1
 
 
+def test_a_misspelt_spark_setting_is_named_with_the_one_meant(vega_cli, tmp_path):
+    """--conf spark.exeutor.memory=2g (a typo) is ignored as any Spark setting Vega has no
+    use for, as spark-submit keeps it; the warning names the setting meant, since the job
+    runs without it (it named the typo alone). A real Spark setting near a used one,
+    spark.driver.cores (spark.driver.host), gets no suggestion."""
+    job = write_job(tmp_path, "probe.py", PROBE)
+    result = vega_cli("submit", "--master", "local", "--conf", "spark.exeutor.memory=2g",
+                      "--conf", "spark.driver.cores=2", "--conf", "spark.task.maxFailure=3", job)
+    probe(result)
+    assert [line for line in result.stderr.splitlines() if "Spark settings" in line] == [
+        "Vega has no use for these Spark settings and ignores them: spark.driver.cores, "
+        "spark.exeutor.memory (did you mean spark.executor.memory?), spark.task.maxFailure "
+        "(did you mean spark.task.maxFailures?) (--conf)"]
+
+
 def test_conf_max_attempts_governs_task_retries(vega_cli, tmp_path):
     """--conf vega.task.max_attempts=2 makes a failing task give up after two attempts (on
     a cluster master: a local one tries it once, as Spark's, and says it ignores it)."""

@@ -601,7 +601,7 @@ def _spark_names_translated(new: Mapping[str, Any], origin: str,
     """``new`` with Spark's names of settings (``spark.executor.memory``) as Vega's; the
     ones Vega has no use for are left out, with one warning naming them (unless not
     ``warn``)."""
-    from .spark_settings import IGNORED_WARNING, translate
+    from .spark_settings import IGNORED_WARNING, ignored_names, translate
 
     try:
         translated, ignored = translate(new.items())
@@ -616,7 +616,7 @@ def _spark_names_translated(new: Mapping[str, Any], origin: str,
         import logging
 
         logging.getLogger(__name__).warning(IGNORED_WARNING + " (%s)",
-                                            ", ".join(sorted(ignored)), origin)
+                                            ignored_names(ignored), origin)
     return translated
 
 
@@ -749,9 +749,9 @@ def parse_conf_pairs(texts: Iterable[str]) -> dict[str, str]:
     if ignored:
         import logging
 
-        from .spark_settings import IGNORED_WARNING
+        from .spark_settings import IGNORED_WARNING, ignored_names
 
-        logging.getLogger(__name__).warning(IGNORED_WARNING + " (--conf)", ", ".join(ignored))
+        logging.getLogger(__name__).warning(IGNORED_WARNING + " (--conf)", ignored_names(ignored))
     return {key: value for key, value in pairs if not key.startswith("spark.")}
 
 

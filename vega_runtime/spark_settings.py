@@ -94,8 +94,27 @@ SPARK_TO_VEGA = {
            ("cachedExecutorIdleTimeout", "cached_executor_idle_timeout", _seconds_or_never))},
 }
 
-#: what a caller logs, with the ignored names after it
+#: what a caller logs, with the ignored names after it (``ignored_names``)
 IGNORED_WARNING = "Vega has no use for these Spark settings and ignores them: %s"
+
+
+def ignored_names(keys: Iterable[str]) -> str:
+    """The Spark settings ``keys`` Vega ignores, for IGNORED_WARNING: sorted, each that is
+    one letter or so off a setting Vega uses with that one, since a misspelt Spark name is
+    ignored as any other (Spark keeps every ``spark.*`` property) and the job runs without
+    it.  Real Spark settings near a used one (``spark.driver.cores``) get no suggestion.
+
+    >>> ignored_names(["spark.ui.port", "spark.exeutor.memory"])
+    'spark.exeutor.memory (did you mean spark.executor.memory?), spark.ui.port'
+    """
+    import difflib
+
+    used = [*SPARK_TO_VEGA, "spark.eventLog.enabled"]
+    named = []
+    for key in sorted(set(keys)):
+        close = difflib.get_close_matches(key, used, n=1, cutoff=0.9)
+        named.append(f"{key} (did you mean {close[0]}?)" if close else key)
+    return ", ".join(named)
 
 
 def is_spark_name(key: str) -> bool:

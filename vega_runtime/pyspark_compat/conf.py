@@ -12,8 +12,8 @@ import logging
 from typing import Dict, Iterable, List, Optional, Tuple
 
 from ..errors import PySparkRuntimeError
-from ..spark_settings import (IGNORED_WARNING, SPARK_TO_VEGA, spark_properties,  # noqa: F401
-                              translate)
+from ..spark_settings import (IGNORED_WARNING, SPARK_TO_VEGA, ignored_names,  # noqa: F401
+                              spark_properties, translate)
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ def vega_settings(pairs: Iterable[Tuple[str, str]]) -> Dict[str, object]:
     submitted = spark_properties()
     ignored = [key for key in ignored if key not in submitted]
     if ignored:
-        log.warning(IGNORED_WARNING, ", ".join(sorted(ignored)))
+        log.warning(IGNORED_WARNING, ignored_names(ignored))
     return settings
 
 
