@@ -345,7 +345,12 @@ def test_bad_conf_value_message_names_the_value(vega_cli):
     # a speculation multiplier no task time is ever above
     (("--conf", "vega.locality.wait=nan"), "--conf: vega.locality.wait 'nan' is not a number"),
     (("--conf", "spark.speculation.multiplier=NaN"),
-     "--conf: vega.speculation.multiplier 'NaN' is not a number"),
+     "--conf: spark.speculation.multiplier (vega.speculation.multiplier) 'NaN' is not a "
+     "number"),
+    # a Spark name is named as given, with the Vega setting it is: the user wrote no
+    # vega.task.max_attempts
+    (("--conf", "spark.task.maxFailures=0"),
+     "--conf: spark.task.maxFailures (vega.task.max_attempts) must be at least 1, not 0"),
 ])
 def test_values_out_of_range_exit_2_naming_the_flag_setting_value_and_range(vega_cli, args,
                                                                            message):
@@ -523,6 +528,18 @@ def test_a_settings_file_not_in_utf8_is_a_usage_error_naming_it(vega_cli, tmp_pa
     assert error_lines(result.stderr) == [
         f"vega: error: {conf}: file cannot be read: 'utf-8' codec can't decode byte 0xe9 in "
         "position 18: invalid continuation byte"]
+
+
+def test_a_settings_file_s_spark_name_is_named_as_written(vega_cli, tmp_path):
+    """A --config file's bad value of a Spark setting names it as the file writes it, with
+    Vega's name beside it (it named vega.task.max_attempts, which the file does not have)."""
+    conf = tmp_path / "spark.yaml"
+    conf.write_text("spark.task.maxFailures: 0\n")
+    result = vega_cli("submit", "--config", str(conf), "jobs/make_rdd.py")
+    assert result.returncode == 2, result.stderr
+    assert error_lines(result.stderr) == [
+        f"vega: error: {conf}: spark.task.maxFailures (vega.task.max_attempts) must be at "
+        "least 1, not 0"]
 
 
 def test_an_event_log_directory_on_a_file_system_vega_lacks_is_refused(vega_cli, tmp_path):

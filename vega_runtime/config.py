@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Dict, Iterable, Mapping
 
 from .config_values import (  # noqa: F401 - the parsers, imported from here too
     parse_size, parse_bool, parse_choice, parse_scheduling_mode, parse_int, parse_float,
@@ -579,7 +579,11 @@ def http_limits(conf: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _apply(values: dict, origins: dict, new: Mapping[str, Any], origin: str) -> None:
+    spark_names: Dict[str, str] = {}
     if any(str(key).startswith("spark.") for key in new):
+        from .spark_settings import given_as
+
+        spark_names = given_as(new)
         new = _spark_names_translated(new, origin)
     for key, raw in new.items():
         if not isinstance(key, str):  # SparkConf().set(None, 1): Spark's is a NullPointerException
@@ -591,8 +595,9 @@ def _apply(values: dict, origins: dict, new: Mapping[str, Any], origin: str) -> 
                                                                 "for the list of settings")
         try:
             values[key] = setting.parse(raw)
-        except ValueError as exc:
-            raise ConfigError(_source(setting, origin), key, str(exc)) from None
+        except ValueError as exc:  # named as given: spark.task.maxFailures (vega.task....)
+            named = f"{spark_names[key]} ({key})" if key in spark_names else key
+            raise ConfigError(_source(setting, origin), named, str(exc)) from None
         origins[key] = origin
 
 
@@ -726,18 +731,20 @@ def parse_conf_pair(text: str) -> tuple[str, str]:
     key = key.strip()
     if not sep or not key:
         raise ConfigError("--conf", repr(text), "is not KEY=VALUE (e.g. --conf vega.task.max_attempts=2)")
+    named = key
     if key.startswith("spark."):  # Spark's name of a setting, as spark-submit takes it
         translated = _spark_names_translated({key: value}, "--conf", warn=False)
         if not translated:  # one Vega has no use for (``parse_conf_pairs`` leaves it out)
             return key, value
         [(key, value)] = [(k, str(v)) for k, v in translated.items()]
+        named = f"{named} ({key})"  # an error names what the user wrote
     setting = setting_of(key)
     if setting is None:
         raise ConfigError("--conf", key, not_a_setting(key) + "; see conf/vega-defaults.yaml")
     try:
         setting.parse(value)
     except ValueError as exc:
-        raise ConfigError("--conf", key, str(exc)) from None
+        raise ConfigError("--conf", named, str(exc)) from None
     return key, value
 
 

@@ -216,6 +216,21 @@ def translate(pairs: Iterable[Tuple[str, object]]) -> Tuple[Dict[str, object], L
     return settings, ignored
 
 
+def given_as(keys: Iterable[str]) -> Dict[str, str]:
+    """Vega's name -> the Spark name it was given as, for the Spark settings among ``keys``
+    that Vega uses: an error about the value names what the user wrote.
+
+    >>> given_as(["spark.task.maxFailures", "spark.ui.port", "vega.cores.max"])
+    {'vega.task.max_attempts': 'spark.task.maxFailures'}
+    """
+    names = {}
+    for key in keys:
+        target = SPARK_TO_VEGA[key][0] if key in SPARK_TO_VEGA else family_key(str(key))
+        if target:
+            names[target] = key
+    return names
+
+
 def is_used(key: str) -> bool:
     """Whether Vega uses the Spark setting ``key`` (it has a Vega name).
 
