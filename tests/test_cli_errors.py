@@ -86,6 +86,17 @@ def test_a_spark_submit_option_vega_lacks_says_what_to_do_instead(command, optio
                                               f"spark-submit's; {instead}.")
 
 
+@pytest.mark.parametrize("typed, meant", [("sumbit", "submit"), ("start-clster", "start-cluster"),
+                                          ("stauts", "status")])
+def test_a_misspelt_command_names_the_nearest(typed, meant):
+    """`vega sumbit job.py` said "No such command 'sumbit'." alone, where a misspelt option
+    gets click's "Did you mean"; exit 2 either way."""
+    result = vega(typed, "jobs/pi.py")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.splitlines()[-1] == (f"Error: No such command {typed!r}. Did you "
+                                              f"mean {meant!r}?")
+
+
 def test_docs_cli_lists_every_spark_submit_option_vega_lacks_as_it_is_refused():
     """docs/cli.md's table of spark-submit's options says what the refusals say."""
     from vega_cli.options import SPARK_ONLY_OPTIONS

@@ -116,6 +116,18 @@ class LazyGroup(click.Group):
             return None
         return load_entry_point(target)
 
+    def resolve_command(self, ctx: click.Context, args: List[str]):
+        """A misspelt command is refused naming the nearest one, as click names the nearest
+        option (``vega sumbit``: "Did you mean 'submit'?")."""
+        name = args[0] if args else ""
+        if name and name not in COMMANDS and not name.startswith("-"):
+            import difflib
+
+            close = difflib.get_close_matches(name, list(COMMANDS), n=1)
+            if close:
+                ctx.fail(f"No such command {name!r}. Did you mean {close[0]!r}?")
+        return super().resolve_command(ctx, args)
+
     def invoke(self, ctx: click.Context):
         try:
             result = super().invoke(ctx)
