@@ -71,6 +71,11 @@ def test_start_cluster_runs_a_job_and_stop_cluster_leaves_nothing(sshd, tmp_path
         started = vega("start-cluster", "--config", config)
         assert started.returncode == 0, started.stdout + started.stderr
         assert started.stdout.count("started, registered") == 2 and "master" in started.stdout
+        # the URL the next commands need, which no row says (and so the secret they need)
+        url, secret = f"vega://127.0.0.1:{port}", f"--secret-file {tmp_path}/secret"
+        assert started.stdout.splitlines()[-1] == (
+            f"master {url}: vega status --master {url} {secret}; vega submit --master {url} "
+            f"{secret} JOB.py")
         assert oct(os.stat(tmp_path / "secret").st_mode & 0o777) == "0o600"
         for copy in [tmp_path / "master" / "vega-secret",
                      *tmp_path.glob("work-*/*/vega-secret")]:  # the master's, each worker's

@@ -382,7 +382,21 @@ def _start(config: Optional[str], bootstrap: bool, accept_new: bool, with_master
                         f"vega stop-cluster --config {cluster.path} stops it; vega "
                         "start-cluster again starts the rest") from None
     command = "start-cluster" if with_master else "start-workers"
-    return _render(rows, f"{command} ({cluster.path})", known_hosts)
+    code = _render(rows, f"{command} ({cluster.path})", known_hosts)
+    if with_master and not rows[0].failed:  # what the next commands need: no row says it
+        _print_master_url(cluster.master.url, secret)
+    return code
+
+
+def _print_master_url(url: str, secret: str) -> None:
+    """The master's URL, as the commands that use it are written (``vega start-master``
+    prints it too), with the secret file when it is not the one they read by default."""
+    from vega_runtime.net.connection import default_secret_file
+
+    named = "" if os.path.abspath(secret) == os.path.abspath(default_secret_file()) else \
+        f" --secret-file {quote([secret])}"
+    click.echo(f"master {url}: vega status --master {url}{named}; "
+               f"vega submit --master {url}{named} JOB.py")
 
 
 @click.command("start-workers")
