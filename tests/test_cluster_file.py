@@ -292,7 +292,7 @@ def test_ssh_known_hosts_is_a_local_path_that_may_not_exist_yet(tmp_path):
 
 # -- every validation error, exactly -----------------------------------------------------------
 
-WORKER_KEYS = "host, user, key, ssh_port, cores, memory, work_dir, labels, python, resources"
+WORKER_KEYS = "host, user, key, ssh_port, cores, memory, work_dir, labels, python, resources, webui_port"
 BAD_YAML = [
     # the file
     ("master: {host: 10.0.0.1\nworkers: [a]\n",
@@ -362,7 +362,7 @@ BAD_YAML = [
     (MASTER + "defaults: {memory: lots}\nworkers: [a]\n",
      'defaults.memory "lots" is not a size (e.g. 4g, 512m)'),
     (MASTER + "defaults: {user: bob}\nworkers: [a]\n", "defaults.user is not a cluster file key; "
-     "known keys: cores, memory, work_dir, python, labels, resources"),
+     "known keys: cores, memory, work_dir, python, labels, resources, webui_port"),
     (MASTER + "defaults: {cores: -1}\nworkers: [a]\n", "defaults.cores -1 is not a positive whole number"),
     # workers
     (MASTER, "workers is missing or empty; list at least one worker host"),

@@ -12,6 +12,7 @@ import textwrap
 import pytest
 
 import proc_helpers
+from http_helpers import api_get_bytes
 from proc_helpers import REPO, vega_processes
 from sshd_hosts import requires_sshd, start_sshd
 
@@ -62,14 +63,30 @@ def sshd(tmp_path):
 
 @requires_sshd
 def test_start_cluster_runs_a_job_and_stop_cluster_leaves_nothing(sshd, tmp_path):
-    """Master here, two workers over SSH: start, start again, run, stop twice."""
+    """Master here, two workers over SSH: start, start again, run, stop twice.  The two
+    workers of one host serve /metrics each on its webui_port (both took 8081, and the
+    second ran without /metrics: the cluster file had no key for the port)."""
+    from sshd_hosts import free_port
+
+    metrics_ports = [free_port(), free_port()]
     config, port = write_cluster(tmp_path, sshd, [
-        f"host: 127.0.0.1\ncores: 1\nmemory: 1g\nwork_dir: {tmp_path}/work-a",
-        f"host: 127.0.0.1\ncores: 1\nmemory: 1g\nwork_dir: {tmp_path}/work-b\nlabels: [second]",
+        f"host: 127.0.0.1\ncores: 1\nmemory: 1g\nwork_dir: {tmp_path}/work-a\n"
+        f"webui_port: {metrics_ports[0]}",
+        f"host: 127.0.0.1\ncores: 1\nmemory: 1g\nwork_dir: {tmp_path}/work-b\nlabels: [second]"
+        f"\nwebui_port: {metrics_ports[1]}",
     ])
     try:
         started = vega("start-cluster", "--config", config)
         assert started.returncode == 0, started.stdout + started.stderr
+        serving = set()
+        for metrics_port in metrics_ports:
+            code, _, body = api_get_bytes((metrics_port, str(tmp_path / "master" / "ca.pem")),
+                                          "/metrics", "")
+            offered = re.search(rb'vega_worker_offered_cores\{[^}]*worker="([^"]+)"[^}]*\} 1\.0',
+                                body)
+            assert code == 200 and offered, (code, body)
+            serving.add(offered.group(1))
+        assert len(serving) == 2, serving
         assert started.stdout.count("started, registered") == 2 and "master" in started.stdout
         # the URL the next commands need, which no row says (and so the secret they need)
         url, secret = f"vega://127.0.0.1:{port}", f"--secret-file {tmp_path}/secret"

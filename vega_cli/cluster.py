@@ -177,6 +177,8 @@ def worker_args(master_url: str, entry, directory: str, secret_file: str) -> Lis
         args += ["--labels", ",".join(entry.labels)]
     for name, amount, script in entry.resources:
         args += ["--resource", f"{name}={amount}:{script}"]
+    if entry.webui_port:
+        args += ["--webui-port", str(entry.webui_port)]
     return args
 
 

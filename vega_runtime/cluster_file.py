@@ -52,8 +52,8 @@ _TOP_KEYS = ("master", "ssh", "workers", "defaults", "hdfs", "secret_file")
 _MASTER_KEYS = ("host", "port", "webui_port", "work_dir")
 _SSH_KEYS = ("user", "key", "port", "connect_timeout", "known_hosts")
 _WORKER_KEYS = ("host", "user", "key", "ssh_port", "cores", "memory", "work_dir", "labels",
-                "python", "resources")
-_DEFAULT_KEYS = ("cores", "memory", "work_dir", "python", "labels", "resources")
+                "python", "resources", "webui_port")
+_DEFAULT_KEYS = ("cores", "memory", "work_dir", "python", "labels", "resources", "webui_port")
 _RESOURCE_KEYS = ("amount", "discovery_script")
 _HOSTS_KEYS = ("master", "slaves", "namenode")
 _SLAVE_KEYS = ("ip", "key", "java_home", "hadoop_home")
@@ -134,6 +134,9 @@ class WorkerEntry:
     python: Optional[str] = None  # remote interpreter; None: the deploy code's default
     #: custom resources it offers: (name, amount, discovery script on its host)
     resources: Tuple[Tuple[str, int, str], ...] = ()
+    #: its /metrics port (``vega worker --webui-port``); None: the worker's default, 8081,
+    #: which a second worker on one host cannot have
+    webui_port: Optional[int] = None
 
     @property
     def ssh_target(self) -> str:
@@ -334,7 +337,7 @@ class _Reader:
         checks = {"cores": self.cores, "memory": self.memory, "work_dir": self.path,
                   "python": self.path, "labels": self.labels, "user": self.user,
                   "resources": self.resources,
-                  "key": self.key_file, "ssh_port": self.port}
+                  "key": self.key_file, "ssh_port": self.port, "webui_port": self.port}
         return {key: checks[key](value, f"{name}.{key}") for key, value in raw.items()
                 if key in checks and value is not None}
 
@@ -356,7 +359,7 @@ class _Reader:
         return WorkerEntry(host, user or v.get("user", ssh.user), v.get("key", ssh.key),
                            v.get("ssh_port", ssh.port), v.get("cores"), v.get("memory"),
                            v.get("work_dir", "work/worker"), v.get("labels", ()), v.get("python"),
-                           v.get("resources", ()))
+                           v.get("resources", ()), v.get("webui_port"))
 
     def unique(self, workers: Tuple[WorkerEntry, ...], name: str) -> None:
         seen: dict = {}
