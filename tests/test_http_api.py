@@ -333,6 +333,20 @@ def test_every_endpoint_needs_the_token_but_metrics_and_the_ui_files(bare_master
     assert code == 200 and b"vega_workers" in body
 
 
+def test_a_wrong_token_is_told_apart_from_none(bare_master):
+    """A request with a token that is not the master's (another master's, or one from
+    before the secret changed) hears so; it was told to send one, which it had."""
+    for headers, path in (({"Authorization": "Bearer 00"}, "/api/v1/status"),
+                          ({}, "/api/v1/status?token=00")):
+        code, _, body = request(bare_master, path, headers=headers)
+        assert (code, json.loads(body)) == (401, {
+            "error": "that token is not this master's (another master's, or from before its "
+                     "secret changed): vega status --token prints it"}), path
+    code, _, body = request(bare_master, "/api/v1/status")
+    assert (code, json.loads(body)) == (401, {
+        "error": "send Authorization: Bearer <token> (vega status --token prints it)"})
+
+
 def test_killing_what_does_not_run_says_so(bare_master):
     """POST .../kill of an id nothing runs (the docs' literal APP_ID, or a finished one's):
     404 whose body says why and where the running ones are listed, as the API's other

@@ -518,6 +518,10 @@ def start_http(host: str, port: int, master, secret: Optional[bytes] = None,
             if verdict != "ok" and not (open_reads and method == "GET"):
                 if method == "GET" and not path.startswith("/api/"):
                     return self._send(401, "text/html; charset=utf-8", _NO_TOKEN_PAGE)
+                if verdict == "wrong":  # sent, but not this master's: another's, or old
+                    return self._json(401, {"error": "that token is not this master's (another "
+                                                     "master's, or from before its secret "
+                                                     "changed): vega status --token prints it"})
                 return self._json(401, {"error": "send Authorization: Bearer <token> "
                                                  "(vega status --token prints it)"})
             path = decoded_path(path)
