@@ -58,11 +58,26 @@ def write(path, text):
 
 
 def test_start_master_twice_does_not_start_a_second_one(cluster):
-    """start-master on a running master says so and leaves it alone."""
-    result = vega("start-master", "--host", "127.0.0.1", "--port", "0",
-                  "--work-dir", str(cluster["home"] / "master"), env=cluster["env"],
-                  cwd=str(cluster["home"]))
-    assert result.returncode == 0 and "already running" in result.stdout
+    """start-master on a running master says so, and where it runs, and leaves it alone;
+    asked for other ports in that work dir it exits 1 naming the running one (it said
+    'already running', exit 0, and the URL of the ports asked for led nowhere)."""
+    master_dir = cluster["home"] / "master"
+    ready = json.loads((master_dir / "master.ready").read_text())
+    pid = int((master_dir / "master.pid").read_text().split()[0])
+    url, web = cluster["url"], ready["webui_port"]
+    for ports in (["--port", "0"], ["--port", str(ready["port"]), "--webui-port", str(web)]):
+        result = vega("start-master", "--host", "127.0.0.1", *ports, "--work-dir",
+                      str(master_dir), env=cluster["env"], cwd=str(cluster["home"]))
+        assert (result.returncode, result.stdout) == (
+            0, f"master already running (pid {pid}) at {url}, web UI on port {web}\n")
+    other = ready["port"] + 1 if ready["port"] < 65535 else ready["port"] - 1
+    result = vega("start-master", "--host", "127.0.0.1", "--port", str(other), "--work-dir",
+                  str(master_dir), env=cluster["env"], cwd=str(cluster["home"]))
+    assert (result.returncode, result.stdout) == (1, ""), result.stderr
+    assert error_lines(result.stderr) == [
+        f"vega: error: cannot start the master in {master_dir}: another master (pid {pid}) uses "
+        f"that work dir, at {url} (web UI port {web}); stop it (vega stop-master --work-dir "
+        f"{master_dir}) or give this one a work dir of its own"]
 
 
 def test_a_second_master_or_worker_in_a_work_dir_in_use_is_refused_naming_the_first(cluster):

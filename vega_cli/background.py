@@ -64,13 +64,14 @@ def start_master(host: Optional[str], bind: Optional[str], port: Optional[int],
     """Start the master in the background (pidfile in the work dir)."""
     conf = _master_settings(port=port, webui_port=webui_port, work_dir=work_dir,
                             secret_file=secret_file)
+    asked = (port, webui_port)  # on the command line: a running master must have them
     port, webui_port = conf["vega.master.port"], conf["vega.master.ui.port"]
     work_dir, secret_file = conf["vega.master.work_dir"], conf["vega.secret.file"] or None
     make_private_dir(work_dir)
     pidfile = _pidfile(work_dir)
     running = read_pid(pidfile)
     if running:
-        click.echo(f"master already running (pid {running})")
+        _running_master(work_dir, running, *asked)
         return
     secret = ensure_secret_file(secret_file or os.environ.get("VEGA_SECRET_FILE")
                                 or _installed_secret(work_dir))
@@ -122,6 +123,31 @@ def start_master(host: Optional[str], bind: Optional[str], port: Optional[int],
 
     click.echo(f"CA certificate (for browsers and curl --cacert): "
                f"{os.path.abspath(os.path.join(work_dir, CA_FILE))}")
+
+
+def _running_master(work_dir: str, pid: int, port: Optional[int],
+                    webui_port: Optional[int]) -> None:
+    """Say that the master of ``work_dir`` runs, and where; one asked for on other ports
+    (``--port``, ``--webui-port``; None or 0: any) cannot start there (it would be told
+    "already running" and its URL lead nowhere)."""
+    from vega_runtime.errors import DaemonStartFailed
+    from vega_runtime.net.endpoints import host_port
+
+    try:
+        with open(os.path.join(work_dir, "master.ready")) as fh:
+            ports = json.load(fh)
+        url = f"vega://{host_port(ports.get('host') or '127.0.0.1', int(ports['port']))}"
+        running = (int(ports["port"]), int(ports["webui_port"]))
+    except (OSError, ValueError, KeyError, TypeError):  # started before it wrote one
+        click.echo(f"master already running (pid {pid})")
+        return
+    if any(asked and asked != have for asked, have in zip((port, webui_port), running)):
+        raise DaemonStartFailed(
+            f"the master in {os.path.abspath(work_dir)}",
+            f"another master (pid {pid}) uses that work dir, at {url} (web UI port "
+            f"{running[1]}); stop it (vega stop-master --work-dir {work_dir}) or give this "
+            "one a work dir of its own")
+    click.echo(f"master already running (pid {pid}) at {url}, web UI on port {running[1]}")
 
 
 @click.command("stop-master")
