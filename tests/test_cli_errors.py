@@ -50,6 +50,10 @@ def test_a_usage_error_exits_2_with_one_message_and_no_traceback():
                             "vega://[fe80::1]:7077"),
     ("vega://[::1]:0", "A port is 1 to 65535 (a master listens at 7077 unless started with "
                        "--port)"),
+    # the web UI's link (start-master prints it beside the master's URL) had no hint
+    ("https://127.0.0.1:8080/", "That is a web UI's address: the master's URL is "
+                                "vega://HOST:PORT with its cluster port (7077 unless started "
+                                "with --port), as vega start-master prints it"),
 ])
 def test_a_spark_master_url_or_a_bad_port_is_refused_saying_what_to_give(url, hint):
     """A PySpark user's --master spark://... or yarn: the usage error and, before, nothing

@@ -247,6 +247,8 @@ class MasterURLError(VegaError):
         'An IPv6 address is written in brackets, then its port: vega://[fe80::1]:7077'
         >>> MasterURLError("vega://[::1]:0").hint
         'A port is 1 to 65535 (a master listens at 7077 unless started with --port)'
+        >>> MasterURLError("https://10.0.0.1:8080/").hint.split(":")[0]
+        "That is a web UI's address"
         """
         if re.fullmatch(r"[\w.-]+:\d+", self.url.strip()):  # a cluster master without its scheme
             return f"A cluster master's URL starts with vega://: vega://{self.url.strip()}"
@@ -267,6 +269,10 @@ class MasterURLError(VegaError):
         if kind in ("yarn", "mesos", "k8s"):
             return ("Vega runs on its own master and workers (vega://HOST:PORT); for Slurm "
                     "and Kubernetes see docs/cluster.md")
+        if kind in ("http", "https"):  # the web UI's link, which start-master prints too
+            return ("That is a web UI's address: the master's URL is vega://HOST:PORT with its "
+                    "cluster port (7077 unless started with --port), as vega start-master "
+                    "prints it")
         return ""
 
 
