@@ -582,3 +582,28 @@ def test_the_deploy_mode_flag_wins_over_spark_submits_setting(vega_cli):
                       "spark.submit.deployMode=cluster", "jobs/make_rdd.py")
     assert result.returncode == 0, result.stderr
     assert "no use for" not in result.stderr
+
+
+def test_the_error_forms_the_readme_gives_are_what_a_failing_job_prints(vega_cli, tmp_path):
+    """README's "Errors and exit codes" says how a job's failure reads under vega submit (it
+    named only 'vega: error: ...', and a failed task printed 'vega: job failed: ...')."""
+    readme = open(os.path.join(REPO, "README.md"), encoding="utf-8").read()
+    section = re.sub(r"\s+", " ", readme.split("## Errors and exit codes")[1].split("\n## ")[0])
+    failed = write_job(tmp_path, "job.py", """
+        from vega_runtime import Context
+        with Context() as ctx:
+            ctx.parallelize([1]).map(lambda x: 1 / 0).collect()
+        """)
+    result = vega_cli("submit", "--master", "local", failed)
+    lines = result.stderr.splitlines()
+    assert result.returncode == 1 and lines[-1] == (
+        f'(raised by the driver at "{failed}", line 3, in <module>)'), result.stderr
+    assert "`vega: job failed: ...`" in section and "`(raised by the driver at \"job.py\", " \
+        "line 3, in <module>)`" in section
+    assert [line for line in lines if line.startswith("vega: job failed: ")], result.stderr
+    raised = write_job(tmp_path, "own.py", "raise ValueError('bad arg')\n")
+    result = vega_cli("submit", "--master", "local", raised)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[0] == f"vega: error: the job {raised} raised ValueError: " \
+                                            "bad arg"
+    assert "`vega: error: the job job.py raised ValueError: ...`" in section
