@@ -80,6 +80,20 @@ def test_start_master_twice_does_not_start_a_second_one(cluster):
         f"{master_dir}) or give this one a work dir of its own"]
 
 
+def test_start_master_in_a_work_dir_that_cannot_be_made_says_why(tmp_path):
+    """A --work-dir under a file: exit 1 naming the work dir, the file in the way and what to
+    do; it was 'internal error: FileExistsError ... please report it'."""
+    (tmp_path / "afile").write_text("")
+    work_dir = tmp_path / "afile" / "master"
+    result = vega("start-master", "--host", "127.0.0.1", "--port", "0", "--webui-port", "0",
+                  "--work-dir", str(work_dir), env=clean_env(VEGA_SECRET_FILE=str(
+                      tmp_path / "secret")), cwd=str(tmp_path))
+    assert (result.returncode, result.stdout) == (1, ""), result.stderr
+    assert error_lines(result.stderr) == [
+        f"vega: error: cannot start the master in {work_dir}: its work dir cannot be made "
+        f"(File exists: {tmp_path / 'afile'}): give one it can create and write (--work-dir)"]
+
+
 def test_a_second_master_or_worker_in_a_work_dir_in_use_is_refused_naming_the_first(cluster):
     """A master (another port) and a worker started in the work dir of running ones: each
     exits 1 naming the work dir and the pid that holds it, and the running ones serve on.

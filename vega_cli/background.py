@@ -67,7 +67,16 @@ def start_master(host: Optional[str], bind: Optional[str], port: Optional[int],
     asked = (port, webui_port)  # on the command line: a running master must have them
     port, webui_port = conf["vega.master.port"], conf["vega.master.ui.port"]
     work_dir, secret_file = conf["vega.master.work_dir"], conf["vega.secret.file"] or None
-    make_private_dir(work_dir)
+    try:
+        make_private_dir(work_dir)
+    except OSError as exc:  # a file in the way, no permission: a usage error, not a bug
+        from vega_runtime.errors import DaemonStartFailed
+
+        raise DaemonStartFailed(
+            f"the master in {os.path.abspath(work_dir)}",
+            f"its work dir cannot be made ({exc.strerror or exc}: "
+            f"{exc.filename or work_dir}): give one it can create and write (--work-dir)"
+        ) from None
     pidfile = _pidfile(work_dir)
     running = read_pid(pidfile)
     if running:
