@@ -92,6 +92,16 @@ def test_start_master_in_a_work_dir_that_cannot_be_made_says_why(tmp_path):
     assert error_lines(result.stderr) == [
         f"vega: error: cannot start the master in {work_dir}: its work dir cannot be made "
         f"(File exists: {tmp_path / 'afile'}): give one it can create and write (--work-dir)"]
+    # the daemons in the foreground: no "free space on its disk", which is not the cause
+    for role, args in (("master", []), ("worker", ["vega://127.0.0.1:1"])):
+        work_dir = tmp_path / "afile" / role
+        result = vega(role, *args, "--host", "127.0.0.1", "--port", "0", "--webui-port", "0",
+                      "--work-dir", str(work_dir), "--no-secret", cwd=str(tmp_path), timeout=60)
+        assert (result.returncode, result.stdout) == (1, ""), result.stderr
+        assert error_lines(result.stderr) == [
+            f"vega: error: cannot start the {role} in {work_dir}: cannot write {work_dir}/"
+            f"{role}.lock (File exists: {tmp_path / 'afile'}): give it a work dir it can "
+            "create and write (--work-dir)"], result.stderr
 
 
 def test_a_second_master_or_worker_in_a_work_dir_in_use_is_refused_naming_the_first(cluster):

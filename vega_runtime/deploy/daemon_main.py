@@ -394,9 +394,14 @@ def hold_work_dir(work_dir: str, role: str) -> Optional[int]:
 
 def _unusable_work_dir(what: str, path: str, exc: OSError) -> DaemonStartFailed:
     """``DaemonStartFailed`` for a work dir whose lock file ``path`` cannot be made or
-    written (a full disk, no permission)."""
-    return DaemonStartFailed(what, f"cannot write {path} ({exc.strerror or exc}): free space "
-                                   "on its disk, or give it a work dir it can write (--work-dir)")
+    written (a full disk, no permission, a file in the way of the directory)."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DaemonStartFailed(what, f"cannot write {path} ({exc.strerror or exc}): free "
+                                       "space on its disk, or give it a work dir it can write "
+                                       "(--work-dir)")
+    return DaemonStartFailed(what, f"cannot write {path} ({exc.strerror or exc}: "
+                                   f"{exc.filename or path}): give it a work dir it can create "
+                                   "and write (--work-dir)")
 
 
 def watch_work_dir(work_dir: str, role: str, lock_fd: Optional[int]) -> None:
