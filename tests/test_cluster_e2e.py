@@ -401,6 +401,11 @@ def test_driver_with_a_wrong_secret_fails_with_a_clear_message(cluster, other_se
     assert result.returncode == 3, (result.returncode, result.stderr)
     assert "Traceback" not in result.stderr, result.stderr
     assert re.search(r"secret|authenticat", result.stderr, re.I), result.stderr
+    assert "it has another secret" in result.stderr, result.stderr
+    # it answered: nothing sends the user to check whether it runs (it said "Check that it
+    # runs ... and that this host can reach its port")
+    assert "answered, but this driver cannot authenticate to it" in result.stderr
+    assert "Check that it runs" not in result.stderr, result.stderr
     assert result.stdout == ""
     status = cluster.status()
     assert all(w["state"] == "alive" for w in status["workers"])

@@ -95,13 +95,12 @@ def master_unreachable(url: str, exc: BaseException, unnamed: str):
     except when it answered and refused this host's secret (or its lack of one): the error
     then says which and what to do, and "is it running?" would send the user looking in the
     wrong place.  ``unnamed``: ``cluster_master_url``'s, said either way."""
-    from vega_runtime.net.connection import AuthenticationFailed, HandshakeRefused
+    from vega_runtime.net.connection import secret_refused
 
     from .errors import Unreachable
 
-    answered = isinstance(exc, AuthenticationFailed) and not isinstance(exc, HandshakeRefused)
     return Unreachable(f"cannot reach the master at {url}: {exc}", unnamed or (
-        "" if answered else "Is it running (vega start-master / vega master)? Is the address "
+        "" if secret_refused(exc) else "Is it running (vega start-master / vega master)? Is the address "
                             "right, and does this host have the cluster secret?"))
 
 

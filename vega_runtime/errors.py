@@ -92,11 +92,16 @@ class DaemonStartFailed(VegaError):
 class MasterUnreachable(VegaError):
     """A driver cannot reach (or lost, for longer than it waits) its cluster's master."""
 
-    def __init__(self, url: str, reason: str):
-        super().__init__(url, reason)
-        self.url, self.reason = url, reason
+    def __init__(self, url: str, reason: str, answered: bool = False):
+        super().__init__(url, reason, answered)
+        #: ``answered``: it is there, and refused this process's secret (or its lack of one):
+        #: the reason says which and what to do, and "check that it runs" would mislead
+        self.url, self.reason, self.answered = url, reason, answered
 
     def __str__(self) -> str:
+        if self.answered:
+            return (f"the master at {self.url} answered, but this driver cannot authenticate "
+                    f"to it: {self.reason}")
         return (f"cannot reach the master at {self.url}: {self.reason}. Check that it runs "
                 "(vega status --master URL) and that this host can reach its port")
 

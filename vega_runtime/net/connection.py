@@ -90,6 +90,12 @@ class HandshakeRefused(AuthenticationFailed):
     in the handshake (from this address, or in total), or the port is not a Vega port."""
 
 
+def secret_refused(exc: BaseException) -> bool:
+    """Whether a failed connection's ``exc`` says the peer is there and refused this
+    process's secret (or its lack of one), not that it could not be reached."""
+    return isinstance(exc, AuthenticationFailed) and not isinstance(exc, HandshakeRefused)
+
+
 def client_handshake(sock: socket.socket, secret: bytes, peer: str) -> None:
     # TLS (ssl, cryptography) loads when a client first connects, not with this module:
     # local[N] executors use ``Connection`` over a socketpair and never need it

@@ -18,7 +18,7 @@ import time
 from typing import Callable, Optional
 
 from ..errors import ApplicationRefused, MasterUnreachable
-from ..net.connection import Connection
+from ..net.connection import Connection, secret_refused
 from ..net.framing import ConnectionClosed, ProtocolError
 from ..net.endpoints import host_port
 from ..net.messages import (ApplicationRejected, RegisterApplication, RegisteredApplication,
@@ -80,7 +80,7 @@ class MasterClient:
         try:
             return Connection.connect(*self.address, self.secret)
         except (OSError, ProtocolError) as exc:
-            raise MasterUnreachable(self.url, str(exc)) from None
+            raise MasterUnreachable(self.url, str(exc), secret_refused(exc)) from None
 
     def send(self, message) -> None:
         """Raises ``OSError`` while the master is away."""
