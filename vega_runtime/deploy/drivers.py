@@ -75,8 +75,6 @@ class DriverInfo(Record):
     request: SubmitDriver
     state: DriverState
     restarts: int
-    #: restarts since the last run of at least ``STABLE_RUN_SECONDS`` (to ``max_restarts``)
-    restarts_in_a_row: int
     exit_code: Optional[int]
     pid: int
     submitted: float
@@ -87,6 +85,8 @@ class DriverInfo(Record):
     proc: Optional[subprocess.Popen]
     #: why it failed before it could run (its submitter is told): "" once it ran
     start_failure: str
+    #: restarts since the last run of at least ``STABLE_RUN_SECONDS`` (to ``max_restarts``)
+    restarts_in_a_row: int
     #: ``time.monotonic()`` at ``submitted``, and how long it ran once ended: its duration
     #: does not follow steps of the wall clock (set back an hour, a running driver's was
     #: shown as -3600 s)
@@ -98,12 +98,12 @@ class DriverInfo(Record):
                  exit_code: Optional[int] = None, pid: int = 0,
                  submitted: Optional[float] = None, ended: Optional[float] = None,
                  end_order: int = 0, proc: Optional[subprocess.Popen] = None,
-                 start_failure: str = ""):
+                 start_failure: str = "", restarts_in_a_row: int = 0,
+                 since: Optional[float] = None, ran: Optional[float] = None):
         self.driver_id = driver_id
         self.request = request
         self.state = state
-        self.restarts = restarts
-        self.restarts_in_a_row = 0
+        self.restarts, self.restarts_in_a_row = restarts, restarts_in_a_row
         self.exit_code = exit_code
         self.pid = pid
         self.submitted = time.time() if submitted is None else submitted
@@ -111,8 +111,9 @@ class DriverInfo(Record):
         self.end_order = end_order
         self.proc = proc
         self.start_failure = start_failure
-        self.since = time.monotonic() - max(0.0, time.time() - self.submitted)
-        self.ran: Optional[float] = None
+        self.since = time.monotonic() - max(0.0, time.time() - self.submitted) \
+            if since is None else since
+        self.ran = ran
 
     @property
     def done(self) -> bool:

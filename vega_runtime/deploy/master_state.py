@@ -310,11 +310,12 @@ class Application(Record):
 
     def __init__(self, app_id, request, session, submitted, state=AppState.WAITING, ended=None,
                  executors=_NEW, next_executor=1, waiting_reason="", metrics=_NEW,
-                 requested_total=None):
+                 requested_total=None, failures=_NEW):
         self.app_id, self.request, self.session = app_id, request, session
         self.submitted, self.state, self.ended = submitted, state, ended
         self.executors = {} if executors is _NEW else executors
-        self.next_executor, self.failures = next_executor, ExecutorFailures()
+        self.next_executor = next_executor
+        self.failures = ExecutorFailures() if failures is _NEW else failures
         self.waiting_reason = waiting_reason
         self.metrics = {} if metrics is _NEW else metrics
         self.requested_total = requested_total
