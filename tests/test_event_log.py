@@ -134,14 +134,16 @@ def test_vega_history_of_a_log_broken_at_its_first_line_names_nothing_it_lacks(t
 
 def test_vega_history_shows_an_application_of_days_in_hours(tmp_path):
     """An application that ran for three days reads 72h00m, as vega status shows durations
-    (it read 259200.0s); one of under a minute keeps its tenths."""
+    (it read 259200.0s); one of under a minute keeps its tenths; one job is "1 job"."""
     start, end = 1796000000.0, 1796000000.0 + 3 * 86400
     lines = [{"event": "ApplicationStart", "time": start, "app_id": "app-20261206030000-0001",
               "name": "days", "master": "local"},
+             {"event": "JobStart", "time": start, "job_id": 0, "description": "one"},
+             {"event": "JobEnd", "time": start, "job_id": 0, "succeeded": True, "error": None},
              {"event": "ApplicationEnd", "time": end}]
     (tmp_path / "app-20261206030000-0001.jsonl").write_text(
         "".join(json.dumps(e) + "\n" for e in lines))
-    lines[1]["time"] = start + 0.42
+    lines[-1]["time"] = start + 0.42
     (tmp_path / "app-20261206030000-0002.jsonl").write_text(
         "".join(json.dumps({**e, "app_id": "app-20261206030000-0002"} if "app_id" in e else e)
                 + "\n" for e in lines))
@@ -152,8 +154,8 @@ def test_vega_history_shows_an_application_of_days_in_hours(tmp_path):
     assert table.returncode == 0, table.stderr
     assert re.search(r"app-20261206030000-0001 .* 72h00m ", table.stdout), table.stdout
     assert re.search(r"app-20261206030000-0002 .* 0\.4s ", table.stdout), table.stdout
-    assert "app-20261206030000-0001 days on local: 72h00m, 0 jobs" in run(
-        "app-20261206030000-0001").stdout
+    assert "app-20261206030000-0001 days on local: 72h00m, 1 job (0 failed), 0 tasks " \
+        "(0 failed attempts)" in run("app-20261206030000-0001").stdout  # "1 jobs" before
 
 
 def test_task_level_lines_are_those_json_dumps_writes():

@@ -18,6 +18,7 @@ from vega_runtime.net.ui_links import application_link
 from vega_runtime.scheduler.event_log import list_summaries, summary_of
 
 from .errors import CommandError
+from .progress import counted
 
 
 @click.command("history")
@@ -119,9 +120,10 @@ def _render_one(s: dict, console: Console) -> None:
     # (a log broken at its first line names neither)
     named = (f" {s['name']}" if s["name"] else "") + (f" on {s['master']}" if s["master"] else "")
     console.print(Text.assemble((s["app_id"], "bold"), f"{named}: "
-                                f"{_duration(s['duration_seconds'], 2)}, {s['jobs']} jobs "
-                                f"({s['failed_jobs']} failed), {s['tasks']} tasks "
-                                f"({s['failed_tasks']} failed attempts)"))
+                                f"{_duration(s['duration_seconds'], 2)}, "
+                                f"{counted(s['jobs'], 'job')} ({s['failed_jobs']} failed), "
+                                f"{counted(s['tasks'], 'task')} "
+                                f"({counted(s['failed_tasks'], 'failed attempt')})"))
     console.print(f"task time p50 {s['task_seconds']['p50']:.3f}s, p90 "
                   f"{s['task_seconds']['p90']:.3f}s, max {s['task_seconds']['max']:.3f}s; "
                   f"shuffle {s['shuffle_written_bytes']} bytes written, "

@@ -84,7 +84,7 @@ class ProgressDisplay(JobListener):
         if self.progress is not None:
             self.tasks[stage_id] = self.progress.add_task(label, total=num_tasks, stage=stage_id)
         else:
-            self._line(f"stage {stage_id} started: {label}, {_count(num_tasks, 'task')}")
+            self._line(f"stage {stage_id} started: {label}, {counted(num_tasks, 'task')}")
 
     def on_task_end(self, stage_id: int, partition: int, executor_id: str, success: bool,
                     duration: float, attempt: int = 0, speculative: bool = False) -> None:
@@ -123,11 +123,11 @@ class ProgressDisplay(JobListener):
             return
         stages = summary["stages"]
         resubmitted = sum(1 for s in stages if s["attempt"])
-        failures = _count(summary['failed_tasks'], "failed task attempt") + (
-            f", {_count(resubmitted, 'stage')} resubmitted" if resubmitted else "")
+        failures = counted(summary['failed_tasks'], "failed task attempt") + (
+            f", {counted(resubmitted, 'stage')} resubmitted" if resubmitted else "")
         self._line(f"{summary['app_id']} finished in {summary['duration_seconds']:.2f}s: "
-                   f"{_count(summary['jobs'], 'job')}, {_count(len(stages), 'stage')}, "
-                   f"{_count(summary['tasks'], 'task')} "
+                   f"{counted(summary['jobs'], 'job')}, {counted(len(stages), 'stage')}, "
+                   f"{counted(summary['tasks'], 'task')} "
                    f"(task time p50 {summary['task_seconds']['p50']:.3f}s, max "
                    f"{summary['task_seconds']['max']:.3f}s), shuffle "
                    f"{_bytes(summary['shuffle_written_bytes'])} written / "
@@ -165,6 +165,10 @@ def _same_terminal(a, b) -> bool:
         return False
 
 
-def _count(n: int, noun: str) -> str:
-    """``1 task``, ``2 tasks``, ``0 tasks``."""
+def counted(n: int, noun: str) -> str:
+    """``1 task``, ``2 tasks``, ``0 tasks``.
+
+    >>> counted(1, "job"), counted(2, "failed attempt")
+    ('1 job', '2 failed attempts')
+    """
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
