@@ -52,8 +52,12 @@ def test_vega_history_lists_and_summarises_applications(tmp_path):
     assert missing.returncode == 1 and "no event log" in missing.stderr
     for args in (("--dir", str(tmp_path / "typo")), ("--json", "--dir", str(tmp_path / "typo"))):
         nowhere = run(*args)  # not an empty listing, as if no application had run
-        assert (nowhere.returncode, nowhere.stdout) == (1, ""), nowhere.stderr
+        assert (nowhere.returncode, nowhere.stdout) == (2, ""), nowhere.stderr  # usage
         assert f"vega: error: no event log directory {tmp_path / 'typo'}" in nowhere.stderr
+    for bad in ("../secret", "a/b", ".hidden"):  # not a file name of the directory
+        refused = run(bad)
+        assert (refused.returncode, refused.stdout) == (2, ""), refused.stderr
+        assert f"vega: error: {bad!r} is no application id" in refused.stderr
         assert "--dir" in nowhere.stderr
 
 

@@ -12,12 +12,13 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from vega_runtime import ids
 from vega_runtime.config import Config
 from vega_runtime.io.hdfs import HdfsSettings
 from vega_runtime.net.ui_links import application_link
 from vega_runtime.scheduler.event_log import list_summaries, summary_of
 
-from .errors import CommandError
+from .errors import CommandError, UsageError
 from .progress import counted
 
 
@@ -39,6 +40,9 @@ def history(app_id: Optional[str], directory: Optional[str], as_json: bool,
     directory = os.path.expanduser(directory or conf["vega.eventlog.dir"])
     console = Console(width=None if Console().is_terminal else 200)
     if app_id:
+        if "/" in app_id or "\0" in app_id or app_id.startswith("."):
+            raise UsageError(f"{app_id!r} is no application id: ids look like "
+                             f"{ids.APP.example}", "List applications with: vega history")
         summary = summary_of(directory, app_id, hdfs)
         if summary is None:
             raise CommandError(f"no event log for {app_id} in {directory}",
@@ -52,7 +56,7 @@ def history(app_id: Optional[str], directory: Optional[str], as_json: bool,
                           highlight=False, soft_wrap=True)
         return
     if "://" not in directory and not os.path.isdir(directory):
-        raise CommandError(f"no event log directory {directory}",
+        raise UsageError(f"no event log directory {directory}",
                            "Drivers write event logs where vega.eventlog.dir points "
                            "(vega submit --conf vega.eventlog.dir=DIR); give that directory "
                            "with --dir")
