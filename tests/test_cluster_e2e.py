@@ -518,7 +518,8 @@ def test_silent_worker_is_marked_lost_after_the_worker_timeout_and_re_registers(
 
 @pytest.mark.parametrize("daemon", ["master", "worker"])
 def test_daemon_without_a_secret_refuses_a_non_loopback_address(tmp_path, daemon):
-    """Without a secret, `--host 0.0.0.0` fails at once with a clear message and a non-zero exit."""
+    """Without a secret, `--host 0.0.0.0` fails at once with a clear message and a non-zero exit
+    (one message: it warned first what such a daemon would let every local user do)."""
     work_dir = str(tmp_path / daemon)
     if daemon == "master":
         args = ["master", "--no-secret", "--host", "0.0.0.0", "--port", "0", "--webui-port", "0",
@@ -532,6 +533,8 @@ def test_daemon_without_a_secret_refuses_a_non_loopback_address(tmp_path, daemon
     assert "Traceback" not in result.stderr, result.stderr
     assert "vega: error:" in result.stderr
     assert "0.0.0.0" in result.stderr and "secret" in result.stderr, result.stderr
+    # refused, not started: no warning of what a daemon without a secret lets users do
+    assert "every user of this host can connect" not in result.stderr, result.stderr
     assert not (tmp_path / "ready").exists()
 
 

@@ -126,14 +126,19 @@ def daemon_secret_file(option: Optional[str], no_secret: bool) -> Tuple[str, boo
     return path, True
 
 
-def say_secret_made(name: str, path: str, created: bool, secret: Optional[bytes]) -> None:
+def say_secret_made(name: str, path: str, created: bool, secret: Optional[bytes],
+                    bind: str) -> None:
     """Tell the operator where the secret the daemon made is (others need a copy), or, for
-    a daemon without one, what that means."""
+    a daemon without one on loopback (``bind``; elsewhere it refuses to start, saying why),
+    what that means."""
     if created:
         log.warning("%s: created the cluster secret %s (mode 0600). Every daemon and driver "
                     "of this cluster needs this same file: on other hosts, copy the master's "
                     "there and name it with --secret-file or VEGA_SECRET_FILE", name, path)
-    warn_without_secret(name, secret)
+    from ..net.server import is_loopback
+
+    if is_loopback(bind):
+        warn_without_secret(name, secret)
 
 
 def warn_without_secret(name: str, secret: Optional[bytes]) -> None:
@@ -221,7 +226,7 @@ def run_master(host: Optional[str] = None, port: Optional[int] = None,
     watch_work_dir(work_dir, "master", work_lock)
     secret_path, created = daemon_secret_file(conf["vega.secret.file"], no_secret)
     secret = load_secret(secret_path)
-    say_secret_made("master", secret_path, created, secret)
+    say_secret_made("master", secret_path, created, secret, conf["vega.master.bind"])
     bind, advertise = conf["vega.master.bind"], conf["vega.master.host"]
     try:
         daemon = Master(conf, secret, secret_path).start()
@@ -311,7 +316,7 @@ def run_worker(master_url: str, host: Optional[str] = None, cores: Optional[int]
     work_lock = hold_work_dir(work_dir, "worker")
     setup_daemon_logging(work_dir, "worker")
     secret = load_secret(secret_path)
-    say_secret_made("worker", secret_path, created, secret)
+    say_secret_made("worker", secret_path, created, secret, conf["vega.worker.bind"])
     try:
         daemon = Worker(conf, spec.host, spec.port, secret, secret_path, adopt_orphans=True)
     except (OSError, VegaError) as exc:
