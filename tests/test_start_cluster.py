@@ -467,8 +467,9 @@ def test_a_replaced_secret_file_is_refused_before_anything_is_copied(sshd, tmp_p
             refused = vega(command, "--config", config)
             assert refused.returncode == 1, refused.stdout + refused.stderr
             assert (f"vega: error: the master running at vega://127.0.0.1:{port} has another "
-                    f"cluster secret than {tmp_path / 'secret'} (was that file replaced?); "
-                    "nothing was started or copied to the hosts\n" in refused.stderr
+                    f"cluster secret than {tmp_path / 'secret'} (was that file replaced?), or "
+                    "another TLS service answers on that port; nothing was started or copied "
+                    "to the hosts\n" in refused.stderr
                     ), refused.stderr
             assert copy.read_text() == original
         os.replace(tmp_path / "secret.old", tmp_path / "secret")

@@ -281,7 +281,8 @@ def _check_running_master_secret(cluster, secret: str) -> None:
     except AuthenticationFailed:
         raise CommandError(
             f"the master running at {cluster.master.url} has another cluster secret than "
-            f"{secret} (was that file replaced?); nothing was started or copied to the hosts",
+            f"{secret} (was that file replaced?), or another TLS service answers on that "
+            "port; nothing was started or copied to the hosts",
             "Put back the secret the cluster was started with, or stop it (vega stop-cluster) "
             "and start it again with this one.") from None
     except (OSError, VegaError):
