@@ -327,6 +327,11 @@ def test_a_changed_host_key_is_refused_even_with_accept_new(sshd, tmp_path):
             assert "SSH HOST KEY CHANGED" in result.stdout
             assert "man-in-the-middle" in result.stdout
             assert ssh_fingerprint(sshd.host_key_path + ".pub") in result.stdout
+        # a stop refused for the same reason: the host answered, so waiting for it to
+        # answer is no advice ("run this command again once the host answers", before)
+        stopped = vega("stop-workers", "--config", config)
+        assert stopped.returncode == 1 and "man-in-the-middle" in stopped.stdout
+        assert "NOT STOPPED" in stopped.stdout and "once the host answers" not in stopped.stdout
     finally:
         vega("stop-cluster", "--config", config)
     assert list(tmp_path.glob("work/*/vega-secret")) == []

@@ -233,9 +233,12 @@ def _stop(host: Host, python: str, role: str, run_dir: str, owned_dir: str) -> R
 
 
 def _not_stopped(exc: RemoteError, role: str) -> str:
-    """A stop's failed row: what went wrong, and that what runs there still runs."""
+    """A stop's failed row: what went wrong, and that what runs there still runs; run again
+    once the host answers, or (its host key refused: it did answer) once what the error
+    says is done."""
+    again = "once what it says is done" if exc.answered else "once the host answers"
     return (f"{exc}; NOT STOPPED: the {role} there, if it runs, keeps running (run this "
-            "command again once the host answers)")
+            f"command again {again})")
 
 
 def _wait_for_workers(cluster, secret: str, rows: List[Row], timeout: float = 30.0) -> None:

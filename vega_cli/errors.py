@@ -55,7 +55,13 @@ class Cancelled(CommandError):
 
 
 class RemoteError(VegaError):
-    """A host could not be reached or a command failed; says which and what to do."""
+    """A host could not be reached or a command failed; says which and what to do.
+    ``answered``: the host did answer (its SSH host key was refused), so trying again once
+    it answers is no advice."""
+
+    def __init__(self, message: str, answered: bool = False):
+        super().__init__(message)
+        self.answered = answered
 
 
 class HostKeyError(VegaError):

@@ -154,7 +154,8 @@ class Host:
             result = conn.run(command, hide=True, warn=True, timeout=timeout,
                               in_stream=in_stream)
         except Exception as exc:  # paramiko/socket errors: unreachable, auth, timeouts
-            raise RemoteError(_explain(self, exc)) from None
+            raise RemoteError(_explain(self, exc), answered=isinstance(exc, HostKeyError) or
+                              type(exc).__name__ == "BadHostKeyException") from None
         transport = conn.client.get_transport()
         if result.exited == -1 and not (transport and transport.is_active()):
             raise RemoteError(f"{self}: lost the SSH connection: no answer from the host for "
