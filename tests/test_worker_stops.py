@@ -65,6 +65,9 @@ def test_a_work_dir_deleted_under_a_running_daemon_is_made_again_and_held(tmp_pa
                       "--work-dir", str(work_dir), env=cluster.env, timeout=60)
         assert second.returncode == 1, second.stdout + second.stderr
         assert (f"another {role} (pid {first.pid}) uses that work dir") in second.stderr
+        if role == "worker":  # one started by hand: stop-workers needs a cluster file
+            assert f"stop it (kill {first.pid}, or vega stop-workers for one a cluster " \
+                "file started)" in second.stderr, second.stderr
         log_file = work_dir / f"{role}.log"
         wait_for(lambda: log_file.exists() and "was deleted while the" in log_file.read_text(),
                  what=f"the {role}'s log to be written again")

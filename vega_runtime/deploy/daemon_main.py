@@ -384,7 +384,7 @@ def hold_work_dir(work_dir: str, role: str) -> Optional[int]:
         if exc.errno not in (errno.EWOULDBLOCK, errno.EACCES):
             return None
         stop = "vega stop-master or vega stop-cluster" if role == "master" else \
-            "vega stop-workers"
+            f"kill {holder}, or vega stop-workers for one a cluster file started"
         raise DaemonStartFailed(
             what, f"another {role} (pid {holder}) uses that work dir; stop it ({stop}) or give "
             "this one a work dir of its own") from None
