@@ -372,3 +372,40 @@ def test_a_replicated_level_with_too_few_executors_to_copy_to_warns_once_an_rdd(
                     f"only {made} other executors instead of {asked}, as no more are "
                     f"reachable{why}; said once an RDD"
                     for i, (rdd, level, made, asked, why) in enumerate(expected)]
+
+
+def test_an_executor_keeps_a_bounded_number_of_connections_to_block_servers():
+    """An executor keeps its connection to each block server it fetched a cached partition
+    from, for the next fetch; under dynamic allocation's churn the holders come and go, and
+    one to a holder gone since was kept for as long as the executor ran. Past
+    KEPT_BLOCK_CONNECTIONS the least recently used is closed (real block servers, TLS and
+    the cluster's secret)."""
+    import pickle
+
+    from proc_helpers import wait_for
+
+    from vega_runtime.net.connection import new_secret
+    from vega_runtime.net.messages import CachedBlock
+    from vega_runtime.net.server import Server
+    from vega_runtime.scheduler.executor_loop import (KEPT_BLOCK_CONNECTIONS,
+                                                      _CachedBlockFetcher, serve_cached_blocks)
+
+    class Holder:  # what a block server asks of its executor
+        @staticmethod
+        def cached_block(request):
+            return CachedBlock(request.request_id, pickle.dumps([request.partition]))
+
+    secret = new_secret()
+    servers = [Server("127.0.0.1", 0, secret, lambda c: serve_cached_blocks(Holder, c),
+                      f"block-server-{i}").start() for i in range(KEPT_BLOCK_CONNECTIONS + 8)]
+    try:
+        fetch = _CachedBlockFetcher(None, secret)
+        for i, server in enumerate(servers):
+            assert fetch((7, i), ["exec"], {"exec": f"127.0.0.1:{server.port}"}, 10) == [i]
+        wait_for(lambda: sum(s.established for s in servers) == KEPT_BLOCK_CONNECTIONS, 10,
+                 "the oldest connections closed")
+        assert [s.established for s in servers] == [0] * 8 + [1] * KEPT_BLOCK_CONNECTIONS
+        assert fetch((7, 30), ["exec"], {"exec": f"127.0.0.1:{servers[0].port}"}, 10) == [30]
+    finally:
+        for server in servers:
+            server.stop()

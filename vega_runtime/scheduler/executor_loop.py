@@ -212,6 +212,12 @@ def serve_cached_blocks(executor: Executor, conn: Connection) -> None:
         conn.send(executor.cached_block(request))
 
 
+#: Connections to other executors' block servers an executor keeps for its next fetches:
+#: past this many the least recently used is closed (one to a holder that has gone since,
+#: under dynamic allocation's churn, would otherwise be kept for as long as the executor runs)
+KEPT_BLOCK_CONNECTIONS = 16
+
+
 class _CachedBlockFetcher:
     """A task's requests for cached partitions other executors hold (``FetchCachedBlock``):
     straight from a holder's block server where it has one (with the cluster's ``secret``;
@@ -269,7 +275,9 @@ class _CachedBlockFetcher:
         except BaseException:  # the task killed while it waited: its reply is no one's
             conn.close()
             raise
-        self._servers[address] = conn
+        self._servers[address] = conn  # the latest last: the oldest go first
+        while len(self._servers) > KEPT_BLOCK_CONNECTIONS:
+            self._servers.pop(next(iter(self._servers))).close()
         return reply if isinstance(reply, CachedBlock) else None
 
     def _relayed(self, holder: str, block: tuple, timeout: float) -> Optional[CachedBlock]:
