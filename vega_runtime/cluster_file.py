@@ -290,7 +290,8 @@ class _Reader:
         self.known(data, "", _HOSTS_KEYS)
         master = data.get("master")
         match = re.fullmatch(r"(.+):([1-9]\d{0,4})", master) if isinstance(master, str) else None
-        if not match or valid_host(match[1]) is None or int(match[2]) > 65535:
+        master_host = valid_host(match[1]) if match else None
+        if master_host is None or int(match[2]) > 65535:
             self.fail("master", ("is missing" if master is None else f'{_show(master)} is not '
                                  '"ip:port"') + ' (e.g. master = "10.0.0.1:7077", or '
                       '"[fd00::1]:7077" for an IPv6 address)')
@@ -310,8 +311,7 @@ class _Reader:
             user, ip = self.user_at_host(slave, name)
             workers.append(WorkerEntry(ip, user, key))
         self.unique(tuple(workers), "slaves")
-        return ClusterFile(self.source, ClusterMaster(valid_host(match[1]), int(match[2])),
-                           SSHSettings(),
+        return ClusterFile(self.source, ClusterMaster(master_host, int(match[2])), SSHSettings(),
                            tuple(workers), self.namenode(data.get("namenode"), "namenode"))
 
     def known(self, mapping: dict, prefix: str, allowed: Tuple[str, ...]) -> None:
@@ -394,9 +394,10 @@ class _Reader:
         user, _, host = value.rpartition("@")
         if not _USER_RE.match(user):
             self.fail(key, f"{_show(value)} has an invalid user name {_show(user)}")
-        if valid_host(host) is None:
+        bare = valid_host(host)
+        if bare is None:
             self.fail(key, f"{_show(value)} has an invalid host name {_show(host)}")
-        return user, valid_host(host)
+        return user, bare
 
     def port(self, value: Any, key: str) -> int:
         return self.whole(value, key, "a port number (1-65535)", 65535)

@@ -98,8 +98,8 @@ def application_info(app: AppRecord, running: bool) -> dict:
         "lastUpdated": spark_date(app.last_event or app.started),
         "duration": _ms((end if end is not None else time.time()) - app.started)
         if app.started else 0,
-        "sparkUser": app.runtime.get("sparkUser", ""), "completed": completed, "appSparkVersion": app.runtime.get(
-            "vegaVersion", ""),
+        "sparkUser": app.runtime.get("sparkUser", ""), "completed": completed,
+        "appSparkVersion": app.runtime.get("vegaVersion", ""),
         "startTimeEpoch": _ms(app.started), "endTimeEpoch": _ms(end) if end else -1,
         "lastUpdatedEpoch": _ms(app.last_event or app.started)}
     each = _executor_cores(app)
