@@ -1,5 +1,6 @@
 """Entry points for the fork server tests: each takes the launch's argv."""
 
+import gc
 import os
 import sys
 import time
@@ -11,6 +12,7 @@ def report(argv):
     print("env", os.environ.get("FORKSERVER_TEST", ""))
     print("hash", hash("vega"))
     print("session-leader", os.getsid(0) == os.getpid())
+    print("gc-enabled", gc.isenabled())
     return int(argv[0])
 
 

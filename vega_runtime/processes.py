@@ -14,6 +14,7 @@ it ends.  ``kill_tree`` does the same from outside, for a parent killing a child
 from __future__ import annotations
 
 import _thread
+import gc
 import logging
 import os
 import signal
@@ -247,7 +248,10 @@ def fork_holding_signals() -> int:
     exception is printed and dropped ("Exception ignored in...") and the driver carried on.
     Taken once the fork has returned, in the parent; if a handler raises then, the new
     child, which no one would know of, is killed first.  The child takes nothing: what
-    came was its parent's."""
+    came was its parent's.  The child's cyclic garbage collector is on, as a new
+    interpreter's, even if its parent forked it while pausing the collector (a Context
+    starting up does): it never leaves the block that would turn it back on, and a
+    process without it keeps every reference cycle its code makes."""
     held = HeldSignals().hold()
     try:
         pid = os.fork()
@@ -255,6 +259,7 @@ def fork_holding_signals() -> int:
         held.release()
         raise
     if pid == 0:
+        gc.enable()
         held.release(take=False)
         return 0
     try:
