@@ -2,6 +2,8 @@
 (spark_api_documents), with events written the way the driver writes them: lost
 executors, skipped, failed and running stages, speculative attempts, unpersisted RDDs."""
 
+import json
+
 from vega_runtime.deploy import spark_api_documents as docs
 from vega_runtime.deploy.app_events import RETAINED_JOBS, RETAINED_STAGES, replay
 
@@ -131,7 +133,7 @@ def test_new_events_apply_on_top_of_those_seen(tmp_path):
     path = tmp_path / "events.jsonl"
     lines = [json.dumps(e).encode() + b"\n" for e in EVENTS]
     path.write_bytes(b"".join(lines[:9]) + lines[9][:20])  # the 10th line half written
-    replayed = _Replayed(str(path), replay("app-1", []))
+    replayed = _Replayed(str(path), replay("app-1", []), 0)
     replayed.read_new(path.stat().st_size)
     assert replayed.offset == sum(map(len, lines[:9])) and not replayed.app.error
     assert sum(len(s.tasks) for s in replayed.app.stages.values()) == 3
@@ -157,7 +159,7 @@ def test_a_big_events_file_is_replayed_a_piece_at_a_time(tmp_path, monkeypatch):
     assert max(map(len, lines)) > 700 > min(map(len, lines)) * 2
     path = tmp_path / "events.jsonl"
     path.write_bytes(b"".join(lines[:-1]) + lines[-1][:20])
-    replayed = spark_api._Replayed(str(path), replay("app-1", []))
+    replayed = spark_api._Replayed(str(path), replay("app-1", []), 0)
     replayed.read_new(path.stat().st_size)
     assert replayed.offset == sum(map(len, lines[:-1])) and not replayed.app.error
     path.write_bytes(b"".join(lines))
@@ -180,6 +182,110 @@ def test_the_master_keeps_relayed_events_up_to_a_bound(tmp_path, caplog):
         assert events.dropped == 2
     assert path.read_text() == "0123456789\n" * 2
     assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert "later events of this application are not kept" in caplog.text
+
+
+def long_lived_events(jobs):
+    """A Context that ran ``jobs`` jobs and runs one more: the first caches RDD 0 on exec-1,
+    the second RDD 1, later unpersisted; exec-2 was lost early, with a block of RDD 0;
+    stage 5's first attempt failed and ran again; the last job's task is running."""
+    events = [{"event": "ApplicationStart", "time": 100.0, "app_id": "app-1", "name": "long",
+               "master": "vega://m:7077"},
+              {"event": "Environment", "time": 100.0, "settings": [["vega.x", "1", "job"]],
+               "runtime": {"pythonVersion": "3.11"}},
+              {"event": "ExecutorAdded", "time": 100.1, "executor": "exec-1", "host": "h1"},
+              {"event": "ExecutorAdded", "time": 100.1, "executor": "exec-2", "host": "h2"}]
+    for job in range(jobs):
+        at = 101.0 + job
+        level = "MEMORY_ONLY" if job < 2 else "NONE"
+        attempts = [0, 1] if job == 5 else [0]
+        events += [{"event": "JobStart", "time": at, "job_id": job, "description": f"job {job}"},
+                   {"event": "JobGraph", "time": at, "job_id": job,
+                    "stages": [stage(job, [], job, level)]}]
+        for attempt in attempts:
+            events.append({"event": "StageSubmitted", "time": at, "stage_id": job,
+                           "attempt": attempt, "name": "count", "num_tasks": 2})
+            for partition in range(2):
+                task_id = 3 * job + partition + attempt
+                executor = f"exec-{1 + partition}" if job == 0 else "exec-1"
+                blocks = [[job, partition, "memory", 100]] if job < 2 else []
+                events.append({"event": "TaskStart", "time": at, "task_id": task_id,
+                               "stage_id": job, "partition": partition, "attempt": attempt,
+                               "executor": executor})
+                events.append({**task(task_id, job, partition, executor, "success", at, 0.5,
+                                      attempt=attempt, blocks_added=blocks),
+                               "job_id": job, "stage_attempt": attempt})
+            events.append({"event": "StageCompleted", "time": at + 0.5, "stage_id": job,
+                           "failure": "FetchFailed" if attempt < attempts[-1] else None})
+        events.append({"event": "JobEnd", "time": at + 0.5, "job_id": job, "succeeded": True})
+        if job == 2:
+            events += [{"event": "ExecutorRemoved", "time": at + 0.6, "executor": "exec-2",
+                        "reason": "lost", "lost": True},
+                       {"event": "UnpersistRDD", "time": at + 0.6, "rdd_id": 1}]
+    at = 101.0 + jobs
+    return events + [
+        {"event": "JobStart", "time": at, "job_id": jobs, "description": "running"},
+        {"event": "JobGraph", "time": at, "job_id": jobs, "stages": [stage(jobs, [], jobs)]},
+        {"event": "StageSubmitted", "time": at, "stage_id": jobs, "attempt": 0, "name": "count",
+         "num_tasks": 2},
+        start(3 * jobs, 0, "exec-1", at, stage_id=jobs)]
+
+
+def shown(app):
+    """What the REST API shows of ``app``."""
+    info = docs.application_info(app, True)
+    del info["attempts"][0]["duration"]  # (up to now)
+    return (info, [docs.job_data(app, job, now=1e6) for job in app.jobs.values()],
+            [docs.stage_data(app, s, details=True, now=1e6) for s in app.stage_attempts()],
+            docs.executor_summaries(app, True), docs.rdd_storage(app), app.blocks,
+            docs.environment(app))
+
+
+def test_a_long_lived_applications_relayed_events_are_compacted_to_what_its_pages_show(
+        tmp_path, caplog):
+    """A Context that runs jobs for days relayed events until the master's bound for them
+    (512 MiB, tens of thousands of jobs) and then kept none: its pages stopped there.  Now
+    the file is compacted to the events its pages show and the relay goes on: the pages
+    show the same (jobs, stages, tasks, executors, cached blocks) as a replay of every
+    event, and keep showing the latest jobs."""
+    import logging
+
+    from vega_runtime.deploy.app_events import still_shown
+    from vega_runtime.deploy.app_logs import RelayedEvents
+
+    events = long_lived_events(6000)
+    lines = [json.dumps(e) + "\n" for e in events]
+    path = tmp_path / "events.jsonl"
+    bound = 4 << 20  # the 1000 jobs retention keeps are ~1.7 MB here
+    assert sum(map(len, lines)) > 2 * bound
+    caplog.set_level(logging.INFO, "vega_runtime.deploy.app_logs")
+    with RelayedEvents(str(path), max_bytes=bound) as relayed:
+        for at in range(0, len(lines), 50):
+            relayed.write("".join(lines[at:at + 50]))
+        assert relayed.dropped == 0 and not relayed.full
+    assert path.stat().st_size <= bound
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert caplog.text.count("compacted") >= 2 and "not kept" not in caplog.text
+    compacted = replay("app-1", [json.loads(line) for line in path.read_text().splitlines()])
+    whole = replay("app-1", events)
+    assert shown(compacted) == shown(whole)
+    assert max(compacted.jobs) == 6000 and compacted.jobs[6000].completed is None
+    assert compacted.blocks == {(0, 0): {"exec-1": ("memory", 100)}}
+    kept = [e for e in events if still_shown(whole)(e)]
+    assert len(kept) < len(events) // 3
+
+
+def test_relayed_events_that_compact_to_more_than_half_their_bound_end_there(tmp_path, caplog):
+    from vega_runtime.deploy.app_logs import RelayedEvents
+
+    events = long_lived_events(300)  # every job retained: compacting frees nothing
+    lines = [json.dumps(e) + "\n" for e in events]
+    path = tmp_path / "events.jsonl"
+    with RelayedEvents(str(path), max_bytes=sum(map(len, lines[:-10]))) as relayed:
+        for line in lines:
+            relayed.write(line)
+        assert relayed.full and relayed.dropped == 10
+    assert path.read_text() == "".join(lines[:-10])
     assert "later events of this application are not kept" in caplog.text
 
 

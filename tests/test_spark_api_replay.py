@@ -251,3 +251,41 @@ def test_a_running_application_never_goes_back_in_time_between_its_two_logs(tmp_
         assert (code, stage.get("stageId")) == (200, 2), stage
     finally:
         master.stop()
+
+
+def test_a_running_applications_pages_follow_its_relayed_events_through_a_compaction(tmp_path):
+    """The master compacts a long-lived application's relayed events into a new file; a
+    page that had read the old one up to some offset must start the new one from its
+    beginning, even once the new one is longer than that offset (it read on from the old
+    offset, in the middle of a line, and the pages ended with "a line is not a JSON
+    event")."""
+    from test_app_events import long_lived_events
+
+    from vega_runtime.deploy.app_logs import RelayedEvents
+    from vega_runtime.deploy.spark_api import SparkApi
+
+    app = "app-20261206060000-0001"
+    lines = [json.dumps(e) + "\n" for e in long_lived_events(5000)]
+    master = unstarted_master(tmp_path)
+    try:
+        path = master.logs.events_path(app)
+        os.makedirs(os.path.dirname(path))
+        api = SparkApi(master)
+        with RelayedEvents(path, max_bytes=4 << 20) as relayed:
+            read_at, inode = None, None
+            for line in lines:
+                relayed.write(line)
+                event = json.loads(line)
+                if event["event"] == "JobEnd" and read_at is None and relayed.size > 3 << 20:
+                    code, jobs = api.get(f"/api/v1/applications/{app}/jobs", "")
+                    assert code == 200 and len(jobs) == 1000, jobs
+                    read_at, inode = relayed.size, os.stat(path).st_ino
+                if event["event"] == "JobEnd" and inode not in (None, os.stat(path).st_ino) \
+                        and relayed.size > read_at + 1000:
+                    break  # compacted, and longer again than what the page read
+        code, jobs = api.get(f"/api/v1/applications/{app}/jobs", "")
+        assert code == 200, jobs
+        assert [j["jobId"] for j in jobs] == list(range(event["job_id"], event["job_id"] - 1000, -1))
+        assert {j["status"] for j in jobs} == {"SUCCEEDED"}
+    finally:
+        master.stop()

@@ -9,7 +9,7 @@ epoch seconds here; ``spark_api`` turns them into Spark's units.
 from __future__ import annotations
 
 from collections import deque
-from typing import Deque, Dict, List, Optional, Tuple
+from typing import Callable, Deque, Dict, List, Optional, Tuple
 
 from ..records import Record
 
@@ -387,3 +387,52 @@ def _apply_blocks(app: AppRecord, task: dict) -> None:
         app.blocks.setdefault((rdd_id, partition), {})[executor] = (where, int(size))
     for rdd_id, partition, *_ in task.get("blocks_dropped", ()):
         app.blocks.get((rdd_id, partition), {}).pop(executor, None)
+
+
+def still_shown(app: AppRecord) -> Callable[[dict], bool]:
+    """Whether each event of the log ``app`` was replayed from, taken in the log's order, is
+    still needed to replay what ``app`` shows (as Spark's event-log compaction keeps the
+    events of live jobs only): those of the jobs, stage attempts and executors retention
+    kept, the tasks that stored the cached blocks ``app`` has, and every event about the
+    application itself.  Replaying only those gives the same jobs, stages, tasks,
+    executors and blocks.
+
+    >>> app = replay("app-1", [{"event": "JobStart", "time": 1.0, "job_id": 0},
+    ...                        {"event": "JobStart", "time": 2.0, "job_id": 1}])
+    >>> del app.jobs[0]  # as if retention had dropped it
+    >>> keeps = still_shown(app)
+    >>> keeps({"event": "JobStart", "time": 1.0, "job_id": 0}), keeps({"event": "JobStart",
+    ...                                                                "time": 2.0, "job_id": 1})
+    (False, True)
+    """
+    latest: Dict[int, int] = {}  # stage id -> its latest attempt submitted so far
+    attempts: Dict[Tuple[int, int], Optional[int]] = {}  # started task -> its stage attempt
+    blocks = {(rdd_id, partition, executor)
+              for (rdd_id, partition), holders in app.blocks.items() for executor in holders}
+
+    def keeps(e: dict) -> bool:
+        kind = e.get("event")
+        if kind in ("JobStart", "JobGraph", "JobEnd"):
+            return e["job_id"] in app.jobs
+        if kind == "StageSubmitted":
+            if e["attempt"] >= latest.get(e["stage_id"], -1):
+                latest[e["stage_id"]] = e["attempt"]
+            return (e["stage_id"], e["attempt"]) in app.stages
+        if kind == "StageCompleted":
+            return (e["stage_id"], latest.get(e["stage_id"])) in app.stages
+        if kind == "TaskStart":
+            attempt = attempts[(e["stage_id"], e["task_id"])] = latest.get(e["stage_id"])
+            return (e["stage_id"], attempt) in app.stages
+        if kind == "TaskInfo":
+            attempts.pop((e["stage_id"], e["task_id"]), None)
+            return (e["stage_id"], e["stage_attempt"]) in app.stages or any(
+                (rdd_id, partition, e["executor"]) in blocks
+                for rdd_id, partition, *_ in e.get("blocks_added", ()))
+        if kind == "TaskKilled":
+            attempt = attempts.pop((e["stage_id"], e["task_id"]), latest.get(e["stage_id"]))
+            return (e["stage_id"], attempt) in app.stages
+        if kind in ("ExecutorAdded", "ExecutorRemoved", "ExecutorLost"):
+            return e["executor"] in app.executors
+        return True  # the application's own events, unpersisted RDDs'
+
+    return keeps

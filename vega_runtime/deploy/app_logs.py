@@ -7,6 +7,7 @@ application cannot fill the master's disk; a follower crosses a rotation without
 from __future__ import annotations
 
 import codecs
+import contextlib
 import logging
 import os
 import shutil
@@ -24,33 +25,92 @@ log = logging.getLogger(__name__)
 STDERR_FILE = "stderr.log"
 #: How often a followed log is checked for new output.
 FOLLOW_POLL_SECONDS = 0.2
-#: The most bytes of relayed events the master keeps per application (its pages stop there)
+#: The most bytes of relayed events the master keeps per application: past them it keeps
+#: only what the pages still show (``RelayedEvents``)
 APP_EVENTS_MAX_BYTES = 512 << 20
+#: The size at which the master compacts them first (about 5 s of CPU for 64 MiB; then at
+#: twice what the last compaction left, so a compaction reads at most twice what came)
+APP_EVENTS_COMPACT_BYTES = 64 << 20
+#: lines of relayed events replayed at a time while they are compacted
+_COMPACT_BATCH = 10_000
 
 
 class RelayedEvents:
     """The event-log lines a driver relays (``events.jsonl``, private), appended up to
-    ``max_bytes``: past that the rest is dropped, once logged, so one application cannot
+    ``max_bytes``.  A long-lived application would reach that (a job of a few tasks is a
+    few KB): from ``APP_EVENTS_COMPACT_BYTES`` on, the file is compacted to the events its
+    pages still show (the last jobs and stage attempts that retention keeps, its
+    executors, the tasks that stored its cached blocks; ``app_events.still_shown``), as
+    Spark compacts a rolling event log.  If that leaves more than half of ``max_bytes``, or
+    the lines do not replay, the rest is dropped, once logged, so one application cannot
     fill the master's disk (its pages then show it up to there)."""
 
     def __init__(self, path: str, max_bytes: int = APP_EVENTS_MAX_BYTES):
+        self.path, self.max_bytes = path, max_bytes
+        self.compact_at = min(APP_EVENTS_COMPACT_BYTES, max_bytes)
+        self._open()
+        self.full = False
+        self.dropped = 0  # lines not kept
+
+    def _open(self) -> None:
         from ..private_files import open_private
 
-        self.path, self.max_bytes = path, max_bytes
-        self._file = open_private(path, "a", encoding="utf-8")
+        self._file = open_private(self.path, "a", encoding="utf-8")
         self.size = self._file.tell()
-        self.dropped = 0
 
     def write(self, text: str) -> None:
-        if self.dropped or self.size + len(text) > self.max_bytes:  # no gaps: all after too
-            if not self.dropped:
-                log.warning("%s reached %d bytes: later events of this application are not "
-                            "kept (its pages end there)", self.path, self.max_bytes)
+        if not self.full and self.size + len(text) > self.compact_at:
+            self._compact()
+            self.compact_at = min(self.max_bytes, max(self.compact_at, 2 * self.size))
+            if self.size + len(text) > self.max_bytes // 2:
+                log.warning("%s reached %d bytes, %d once compacted: later events of this "
+                            "application are not kept (its pages end there)", self.path,
+                            self.max_bytes, self.size)
+                self.full = True
+        if self.full:  # no gaps: all after too
             self.dropped += text.count("\n")
             return
         self._file.write(text)
         self._file.flush()
         self.size += len(text)
+
+    def _compact(self) -> None:
+        """Rewrite the file with only the events its pages show (atomically: a page reading
+        it sees the old file or the new one, a new file by its inode)."""
+        from ..private_files import open_private
+        from ..scheduler.event_log import parse_event
+        from .app_events import AppRecord, apply, still_shown
+
+        self._file.close()
+        partial = self.path + ".compacting"
+        before = self.size
+        try:
+            app = AppRecord("")
+            with open(self.path, "rb") as fh:
+                batch = []
+                for raw in fh:
+                    batch.append(parse_event(raw))
+                    if len(batch) == _COMPACT_BATCH:
+                        apply(app, batch)
+                        batch = []
+                apply(app, batch)
+            if app.error:
+                raise ValueError(app.error)
+            keeps = still_shown(app)
+            with open(self.path, "rb") as fh, open_private(partial, "wb") as out:
+                for raw in fh:
+                    if keeps(parse_event(raw)):
+                        out.write(raw)
+            os.replace(partial, self.path)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("cannot compact %s (%s): it stays as it is", self.path, exc)
+            with contextlib.suppress(OSError):
+                os.unlink(partial)
+            self._open()
+            return
+        self._open()
+        log.info("compacted %s from %d to %d bytes: the events its pages show", self.path,
+                 before, self.size)
 
     def flush(self) -> None:  # (write flushes already)
         pass

@@ -106,10 +106,11 @@ REPLAY_CHUNK_BYTES = 8 << 20
 
 class _Replayed:
     """An application replayed from a local events file up to ``offset`` (bytes of whole
-    lines read) of its part ``part`` (a rolling event log's: ``part_path``)."""
+    lines read) of its part ``part`` (a rolling event log's: ``part_path``); ``inode``: the
+    file's first part's (the master replaces the relayed events when it compacts them)."""
 
-    def __init__(self, path: str, app: AppRecord):
-        self.path, self.app, self.offset, self.part = path, app, 0, 1
+    def __init__(self, path: str, app: AppRecord, inode: int):
+        self.path, self.app, self.offset, self.part, self.inode = path, app, 0, 1, inode
 
     def catch_up(self) -> None:
         """Replay what was written since the last time, going on to the next part once one
@@ -212,13 +213,13 @@ class SparkApi:
                     return replay(app_id, events, error)
                 continue
             try:
-                size = os.path.getsize(path)
+                first = os.stat(path)
             except OSError:
                 continue
             replayed = cache.get(app_id) if cache is not None else None
-            if replayed is None or replayed.path != path or \
-                    (replayed.part == 1 and size < replayed.offset):
-                replayed = _Replayed(path, AppRecord(app_id))
+            if replayed is None or replayed.path != path or replayed.inode != first.st_ino \
+                    or (replayed.part == 1 and first.st_size < replayed.offset):
+                replayed = _Replayed(path, AppRecord(app_id), first.st_ino)
             try:
                 replayed.catch_up()
             except OSError:
