@@ -4,10 +4,11 @@ of a large answer.  Each against a real ``vega master`` (``bare_master``), over 
 verified against its cluster CA."""
 
 import os
+import select
 import socket
 import struct
 
-from proc_helpers import read_text, wait_for
+from proc_helpers import errors_of_threads, processes_matching, read_text, wait_for
 from test_http_api import raw_request, request
 from vega_runtime.net.tls import http_client_context
 
@@ -68,3 +69,51 @@ def test_a_client_hanging_up_mid_answer_is_no_error_and_its_token_is_not_logged(
     text = read_text(str(log))
     assert "Traceback" not in text and " ERROR " not in text, text[-3000:]
     assert token not in text
+
+
+def _memory_kib(pid: int, field: str) -> int:
+    """``VmRSS`` (resident now) or ``VmHWM`` (the most it has been) of ``pid``, in KiB."""
+    with open(f"/proc/{pid}/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith(field + ":"))
+
+
+def test_a_request_head_past_32_kib_is_answered_431_and_holds_no_memory(bare_master):
+    """Anyone who can reach the port (no token needed) may send headers before the request
+    deadline: http.server alone takes 100 lines of 64 KiB each, 6.4 MB a connection, kept
+    for the deadline (10 s) on each of 64 connections (from as many loopback addresses):
+    the master's memory went from 60 MB to 450 MB, and to 3 GB (kept) after four such
+    waves.  A request line and headers past 32 KiB are answered 431 at once, and the master
+    serves its token's holder meanwhile."""
+    (pid,) = (p for p, argv in processes_matching(str(bare_master.work_dir)).items()
+              if "master" in argv)
+    before = _memory_kib(pid, "VmRSS")
+    context = http_client_context(bare_master.ca_file)
+    line = b"X-Padding: " + b"a" * 65000 + b"\r\n"
+
+    def send_headers(lines: int, source: str = "127.0.0.1") -> bytes:
+        """``lines`` headers of 64 KB, then what the master answers (b"" if it reset the
+        connection: it reads no more than 256 KiB past the limit before it closes)."""
+        plain = socket.create_connection(("127.0.0.1", bare_master.port), timeout=20,
+                                         source_address=(source, 0))
+        reply = b""
+        with context.wrap_socket(plain, server_hostname="127.0.0.1") as sock:
+            try:
+                sock.sendall(b"GET /api/v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\n" +
+                             line * lines)
+                while chunk := sock.recv(65536):
+                    reply += chunk
+            except OSError:
+                pass
+        return reply
+
+    sources = [f"127.0.0.{2 + i}" for i in range(48)]
+    errors = errors_of_threads(lambda: send_headers(98, sources.pop()), 48)  # (100: the most)
+    assert not errors, errors
+    grown = _memory_kib(pid, "VmHWM") - before
+    code, _, _ = request(bare_master, "/api/v1/status",
+                         headers={"Authorization": f"Bearer {bare_master.token}"})
+    assert code == 200
+    assert grown < 64 * 1024, f"the master grew by up to {grown} KiB"
+    reply = send_headers(3)  # a client whose headers are just too many is told so
+    assert reply.startswith(b"HTTP/1.0 431 ") and b'"error": "the request line and headers ' \
+        b'exceed 32768 bytes: send fewer or shorter headers"' in reply, reply

@@ -78,26 +78,39 @@ RESPONSE_TIMEOUT = 20.0
 #: connections being served at once (each on a thread), in total and from one address
 MAX_CONNECTIONS = 64
 MAX_CONNECTIONS_PER_ADDRESS = 16
+#: bytes of request line and headers a request may have (http.server alone takes 100 lines
+#: of 64 KiB: 6.4 MB a connection, which anyone reaching the port could have it hold)
+MAX_REQUEST_HEAD = 32 * 1024
 
 
 class _RequestTimedOut(TimeoutError):
     """The client did not send its request within the deadline."""
 
 
+class _RequestHeadTooLarge(Exception):
+    """The client sent more than ``MAX_REQUEST_HEAD`` bytes without ending its headers."""
+
+
 class _DeadlineReader(io.RawIOBase):
     """A socket's read side with one deadline for everything read through it, so a client
-    trickling a byte now and then is cut off as surely as one that sends nothing."""
+    trickling a byte now and then is cut off as surely as one that sends nothing; and,
+    while ``limit`` is set (until the request's head is in), no more than ``limit`` bytes."""
 
     def __init__(self, sock: socket.socket, deadline: float, on_timeout, evicted):
         super().__init__()
         self.sock, self.deadline, self.on_timeout = sock, deadline, on_timeout
         self.evicted = evicted
         self.received = 0
+        self.limit: Optional[int] = MAX_REQUEST_HEAD
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer) -> int:
+        if self.limit is not None:
+            if self.received >= self.limit:
+                raise _RequestHeadTooLarge()
+            buffer = memoryview(buffer)[:self.limit - self.received]
         try:
             got = waited(lambda: self.sock.recv_into(buffer), self.sock, self.deadline,
                          self.evicted)
@@ -155,9 +168,40 @@ class _Handler(BaseHTTPRequestHandler):
                            self.server.request_timeout,
                            level=logging.WARNING if received else logging.DEBUG)
 
+    def handle_one_request(self) -> None:
+        try:
+            super().handle_one_request()
+        except _RequestHeadTooLarge:
+            line_cut = not hasattr(self, "requestline")  # (set once the line is in)
+            if line_cut:  # what http.server's send_error needs
+                self.requestline = self.request_version = self.command = ""
+            self.server.reject("request_too_large", "dropped %s: no end of its %s in %d bytes",
+                               self.client_address[0],
+                               "request line" if line_cut else "headers", MAX_REQUEST_HEAD)
+            if line_cut:
+                self.send_error(414, f"the request line exceeds {MAX_REQUEST_HEAD} bytes: "
+                                     "shorten the URL")
+            else:
+                self.send_error(431, f"the request line and headers exceed {MAX_REQUEST_HEAD} "
+                                     "bytes: send fewer or shorter headers")
+            self._drain()
+
+    def _drain(self, most: int = 256 * 1024, seconds: float = 1.0) -> None:
+        """Read and drop what the client is still sending (up to ``most`` bytes, for up to
+        ``seconds``), so that closing does not reset the connection and lose the answer."""
+        raw = self.rfile.raw
+        raw.limit, raw.on_timeout = None, lambda received: None
+        raw.deadline = min(raw.deadline, time.monotonic() + seconds)
+        try:
+            while most > 0 and (chunk := self.rfile.read1(min(most, 1 << 16))):
+                most -= len(chunk)
+        except (OSError, _RequestTimedOut):
+            pass
+
     def parse_request(self) -> bool:
         if not super().parse_request():
             return False
+        self.rfile.raw.limit = None  # the head is in
         self.server.request_in(self._slot)
         self.connection.settimeout(self.server.response_timeout)
         return True
@@ -266,8 +310,9 @@ class _Server(ThreadingHTTPServer):
         self._slots: Dict[socket.socket, _Slot] = {}
         self._leaving = 0
         self._slots_lock = threading.Lock()
-        self.rejections = Rejections(("request_timeout", "total_limit", "address_limit",
-                                      "out_of_descriptors", "no_threads", "tls"))
+        self.rejections = Rejections(("request_timeout", "request_too_large", "total_limit",
+                                      "address_limit", "out_of_descriptors", "no_threads",
+                                      "tls"))
         self.logs = RateLimitedLog(log)
         self._backoff = AcceptBackoff(name, log, self.rejections)
         self.address_family = address_family(address[0])  # what TCPServer's socket is made of

@@ -21,8 +21,8 @@ def connection_families(servers, labels=(), values=()) -> Iterator:
 
     rejected = CounterMetricFamily(
         "vega_rejected_connections", "Connections dropped or refused, by port and reason "
-        "(auth_failed, tls, protocol, handshake_timeout, request_timeout, total_limit, "
-        "address_limit, out_of_descriptors, no_threads)", labels=[*labels, "port", "reason"])
+        "(auth_failed, tls, protocol, handshake_timeout, request_timeout, request_too_large, "
+        "total_limit, address_limit, out_of_descriptors, no_threads)", labels=[*labels, "port", "reason"])
     open_now = GaugeMetricFamily("vega_open_connections", "Connections open now, by port and "
                                  "state (handshake, established)", labels=[*labels, "port", "state"])
     for port, server in servers.items():
