@@ -186,6 +186,9 @@ def test_master_refuses_application_and_driver_ids_that_are_paths(cluster, tmp_p
     assert not any(name.startswith("..") or "escape" in name
                    for name in tree(os.path.join(root, "master")))
     assert {a["name"] for a in cluster.status()["applications"]} <= {"sum"}  # none registered
+    # (the log read "is not a application id")
+    assert "bad KillApplication: field 'app_id' is not an application or driver id: " \
+        "'../../escape'" in read_text(cluster.master_log)
 
     job = write_job(tmp_path, "sum.py", SUM_JOB)
     result = cluster.submit("--name", "sum", job)

@@ -189,6 +189,15 @@ class DriverSecretMissing(VegaError):
                 f"vega.secret.file at it")
 
 
+def with_article(noun: str) -> str:
+    """``noun`` after "a" or "an", by its first letter (the names of ids and settings).
+
+    >>> with_article("application id"), with_article("package id")
+    ('an application id', 'a package id')
+    """
+    return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun
+
+
 def error_line(error_type: str, message: str) -> str:
     """``Type: message``, or the type alone when there is no message, as the last line of
     Python's traceback reads (``sys.exit()`` in a task: ``SystemExit``, not ``SystemExit: ``).
@@ -733,7 +742,7 @@ class InvalidIdentifier(VegaError):
 
     def __str__(self) -> str:
         shown = repr(self.value) if len(repr(self.value)) <= 80 else repr(self.value)[:77] + "..."
-        return f"{shown} is not a {self.kind} (expected {self.example})"
+        return f"{shown} is not {with_article(self.kind)} (expected {self.example})"
 
 
 class MultipleContextsWarning(UserWarning):

@@ -14,6 +14,7 @@ import typing
 from typing import Annotated, Dict, List, Optional, Type
 
 from .. import ids
+from ..errors import with_article
 from ..lazy_imports import lazy_module
 from ..records import Record, field_names
 from .framing import ProtocolError
@@ -394,7 +395,8 @@ def from_wire(data: dict, peer: str = "peer"):
             raise ProtocolError(peer, f"bad {cls.__name__}: field {name!r} is "
                                       f"{type(value).__name__}, not {_describe(_id_kind(hint)[0])}")
         if kind is not None and not kind.matches(value):
-            raise ProtocolError(peer, f"bad {cls.__name__}: field {name!r} is not a {kind.name}: "
+            raise ProtocolError(peer, f"bad {cls.__name__}: field {name!r} is not "
+                                      f"{with_article(kind.name)}: "
                                       f"{value[:80]!r}")
         if has_ids is not None and not has_ids(value):
             raise ProtocolError(peer, f"bad {cls.__name__}: field {name!r} holds malformed ids: "
