@@ -7,8 +7,10 @@ import io
 import os
 import re
 import stat
+import struct
 import tarfile
 import zipfile
+import zlib
 
 import pytest
 
@@ -264,3 +266,55 @@ def test_a_tar_of_many_empty_files_is_refused_before_it_unpacks(ctx, tmp_path):
     assert count == index + 1 < 10_000 and compressed == path.stat().st_size
     assert unpacked == count * (512 + 1024) > compressed * 100  # (each header: 512 bytes)
     assert not os.path.lexists(SparkFiles.get("many.tar.gz"))
+
+
+def overlapping_zip(path, count: int, kernel_size: int) -> str:
+    """A zip bomb of overlapping entries (David Fifield's "quoted overlap"): entry i's
+    deflate data is a stored block quoting entry i+1's local header, then entry i+1's own
+    data; the last one's is ``kernel_size`` zeros, deflated.  Every entry unpacks to about
+    ``kernel_size`` bytes, while the kernel is in the file once."""
+    kernel = zlib.compressobj(9, zlib.DEFLATED, -15)
+    kernel_data = kernel.compress(bytes(kernel_size)) + kernel.flush()
+    names = [f"f{i:05d}".encode() for i in range(count)]
+    sizes, compressed = [kernel_size] * count, [len(kernel_data)] * count
+    for i in range(count - 2, -1, -1):
+        sizes[i] = 30 + len(names[i + 1]) + sizes[i + 1]
+        compressed[i] = 5 + 30 + len(names[i + 1]) + compressed[i + 1]
+    headers, crcs = [b""] * count, [0] * count
+    for i in range(count - 1, -1, -1):  # an entry's content: the headers after it, the zeros
+        crcs[i] = zlib.crc32(bytes(kernel_size), zlib.crc32(b"".join(headers[i + 1:])))
+        headers[i] = struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0, crcs[i],
+                                 compressed[i], sizes[i], len(names[i]), 0) + names[i]
+    body, offsets = b"", []
+    for i in range(count):
+        offsets.append(len(body))
+        body += headers[i]
+        if i < count - 1:  # a stored deflate block (not the last) quoting the next header
+            body += struct.pack("<BHH", 0, len(headers[i + 1]), len(headers[i + 1]) ^ 0xFFFF)
+    body += kernel_data
+    directory = b"".join(
+        struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 8, 0, 0, crcs[i],
+                    compressed[i], sizes[i], len(names[i]), 0, 0, 0, 0, 0, offsets[i]) + names[i]
+        for i in range(count))
+    with open(path, "wb") as out:
+        out.write(body + directory + struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, count, count,
+                                                 len(directory), len(body), 0))
+    return str(path)
+
+
+def test_a_zip_of_overlapping_entries_is_held_to_the_ratio_by_its_own_size(ctx, tmp_path):
+    """100 entries of 100 KB sharing one deflated kernel: a 9 KB zip that unpacks to 10 MB
+    (3,000 entries of 4 MB: 283 KB unpacking to 12 GB).  The ratio was taken over the
+    entries' compressed sizes, which count the shared bytes once per entry (214 KB here),
+    so it passed and unpacked; it is now taken over the file's own size."""
+    path = overlapping_zip(tmp_path / "overlap.zip", 100, 100_000)
+    with zipfile.ZipFile(path) as archive:  # a zip Python reads, every entry's CRC right
+        assert archive.testzip() is None and len(archive.infolist()) == 100
+    size = os.path.getsize(path)
+    with pytest.raises(ValueError) as refused:
+        ctx.add_archive(path)
+    assert str(refused.value) == (
+        f"archive 'overlap.zip' is not unpacked: it would unpack {size} bytes into 10178200 "
+        "or more, a ratio past 100:1 (packaging.MAX_COMPRESSION_RATIO); rebuild it without "
+        "that")
+    assert not os.path.lexists(SparkFiles.get("overlap.zip"))

@@ -15,6 +15,7 @@ from vega_runtime.errors import ExecutorsCannotStart
 from vega_runtime.versions import python_version
 
 from proc_helpers import errors_of_threads, read_text, wait_for
+from test_archive_attacks import overlapping_zip
 from test_cluster_e2e import WHERE_JOB, Cluster, expected_pairs, line_value, write_job
 
 
@@ -39,6 +40,22 @@ def test_a_package_past_the_compression_ratio_is_refused(tmp_path):
     assert len(bomb) * packaging.MAX_COMPRESSION_RATIO < 64 << 20
     with pytest.raises(BadPackage, match="MAX_COMPRESSION_RATIO"):
         packaging.extract(bomb, str(tmp_path / "pkg"))
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_package_of_overlapping_entries_is_held_to_the_ratio_by_its_size(tmp_path):
+    """A 9 KB zip whose 100 entries share one deflated kernel, 10 MB unpacked: the ratio
+    was taken over the entries' compressed sizes (214 KB, the shared bytes counted once
+    per entry), so it unpacked; now over the package's own size."""
+    path = overlapping_zip(tmp_path / "overlap.zip", 100, 100_000)
+    with open(path, "rb") as fh:
+        data = fh.read()
+    os.remove(path)
+    with pytest.raises(BadPackage) as refused:
+        packaging.extract(data, str(tmp_path / "pkg"))
+    assert str(refused.value) == (
+        f"the job package cannot be used: it would unpack {len(data)} bytes into 10178200 or "
+        "more, a ratio past 100:1 (packaging.MAX_COMPRESSION_RATIO)")
     assert os.listdir(tmp_path) == []
 
 

@@ -13,7 +13,8 @@ refused by name (``BadArchive``):
   the archive;
 - a device file or FIFO;
 - an archive that would unpack past ``packaging.MAX_COMPRESSION_RATIO`` (a zip or tar
-  bomb: it unpacks to at most 100 times its size; a tar's members count for
+  bomb: it unpacks to at most 100 times its size on disk, whatever its entries say they
+  take, which overlapping ones count more than once; a tar's members count for
   ``MEMBER_BYTES`` each besides their headers and data, so that one cannot hold millions
   of empty files either), read no further than the member that passes the limit.  There is no cap on the size itself: a packed environment may be
   gigabytes, as on Spark.
@@ -42,7 +43,7 @@ MAX_LINK_HOPS = 40
 #: made of it (an inode) and its check here (~500 bytes of memory).  Without it a
 #: .tar.gz of 200,000 empty files in 1.2 MB (headers compress ~80:1) passed the ratio and
 #: unpacked them all, in the driver and every executor.  (A zip's entries take at least
-#: 76 bytes each in the file, which the ratio bounds already.)
+#: 76 bytes each in the file, which the ratio, over the file's size, bounds already.)
 MEMBER_BYTES = 1024
 
 
@@ -89,9 +90,11 @@ def _unpack_zip(path: str, target: str, bounded: bool) -> None:
         files = {posixpath.normpath(i.filename) for i in archive.infolist() if not i.is_dir()}
         for info in archive.infolist():
             _check_parents(name, info.filename, files)
+        # over the file's own size: entries may share their compressed bytes (a zip bomb
+        # of overlapping entries), which their compress_size would count once each
         problem = bounded and packaging.expansion_problem(
-            sum(info.file_size for info in archive.infolist()),
-            sum(info.compress_size for info in archive.infolist()), capped=False)
+            sum(info.file_size for info in archive.infolist()), os.path.getsize(path),
+            capped=False)
         if problem:
             raise BadArchive(name, problem)
         os.makedirs(target)

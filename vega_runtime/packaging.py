@@ -149,7 +149,7 @@ def extract(data: bytes, directory: str) -> None:
     staging = f"{directory}.tmp-{os.getpid()}-{threading.get_ident()}"
     try:
         with archive:
-            check_members(archive, staging)
+            check_members(archive, staging, len(data))
             os.makedirs(staging, exist_ok=True)
             archive.extractall(staging)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError) as exc:
@@ -164,15 +164,16 @@ def extract(data: bytes, directory: str) -> None:
         shutil.rmtree(staging, ignore_errors=True)  # another process won the race
 
 
-def check_members(archive: zipfile.ZipFile, staging: str) -> None:
-    """Refuse a zip whose members escape ``staging`` or that unpacks too big (a zip bomb)."""
-    total = compressed = 0
+def check_members(archive: zipfile.ZipFile, staging: str, size: int) -> None:
+    """Refuse a zip of ``size`` bytes whose members escape ``staging`` or that unpacks too
+    big (a zip bomb; over ``size``, not the members' compressed sizes, which count bytes
+    that overlapping members share once each)."""
+    total = 0
     for info in archive.infolist():
         if path_inside(os.path.join(staging, info.filename), staging) is None:
             raise BadPackage(f"member {info.filename!r} escapes the package directory")
         total += info.file_size
-        compressed += info.compress_size
-    problem = expansion_problem(total, compressed)
+    problem = expansion_problem(total, size)
     if problem:
         raise BadPackage(problem + ("; leave large data out of --py-files, --files and "
                                     "--archives and read it from storage"
