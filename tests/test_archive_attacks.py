@@ -318,3 +318,32 @@ def test_a_zip_of_overlapping_entries_is_held_to_the_ratio_by_its_own_size(ctx, 
         "or more, a ratio past 100:1 (packaging.MAX_COMPRESSION_RATIO); rebuild it without "
         "that")
     assert not os.path.lexists(SparkFiles.get("overlap.zip"))
+
+
+def test_a_zip_unpacks_private_whatever_the_umask(ctx, tmp_path):
+    """Under umask 000 a zip unpacked as 0777 directories and 0666 files (zipfile applies
+    no mode, the umask decided), the directory of a tar as 0777, and a file added (its
+    copy) as 0666: now 0700 and 0600, as a tar's members always were."""
+    path = write_zip(tmp_path / "open.zip", [("d/", b""), ("d/a.txt", b"text")])
+    tar = write_tar(tmp_path / "open.tar", [regular("b.txt", b"text")])
+    added = tmp_path / "open.txt"
+    added.write_text("text")
+    added.chmod(0o666)
+    old = os.umask(0)
+    try:
+        ctx.add_archive(path)
+        ctx.add_archive(tar)
+        ctx.add_file(str(added))
+    finally:
+        os.umask(old)
+    modes = {"open.txt": stat.S_IMODE(os.stat(SparkFiles.get("open.txt")).st_mode)}
+    for root in (SparkFiles.get("open.zip"), SparkFiles.get("open.tar")):
+        modes[os.path.basename(root)] = stat.S_IMODE(os.stat(root).st_mode)
+        for where, dirs, files in os.walk(root):
+            for name in dirs + files:
+                full = os.path.join(where, name)
+                modes[os.path.relpath(full, os.path.dirname(root))] = \
+                    stat.S_IMODE(os.lstat(full).st_mode)
+    assert modes == {"open.zip": 0o700, "open.zip/d": 0o700, "open.zip/d/a.txt": 0o600,
+                     "open.tar": 0o700, "open.tar/b.txt": 0o600, "open.txt": 0o600}, \
+        {k: oct(v) for k, v in modes.items()}

@@ -36,6 +36,7 @@ from typing import Dict, List, Optional
 
 from . import packaging
 from .errors import BadArchive
+from .private_files import make_private_dirs
 
 #: a chain of links longer than this is refused as a loop (Linux's ELOOP limit)
 MAX_LINK_HOPS = 40
@@ -97,8 +98,13 @@ def _unpack_zip(path: str, target: str, bounded: bool) -> None:
             capped=False)
         if problem:
             raise BadArchive(name, problem)
-        os.makedirs(target)
-        archive.extractall(target)  # zipfile makes no links, devices nor setuid files
+        make_private_dirs(target)
+        archive.extractall(target)  # zipfile makes no links, devices nor setuid files,
+        for where, dirs, files in os.walk(target):  # and no mode: the umask would decide
+            for name in dirs:
+                os.chmod(os.path.join(where, name), 0o700)
+            for name in files:
+                os.chmod(os.path.join(where, name), 0o600)
 
 
 def _unpack_tar(path: str, target: str, bounded: bool) -> None:
@@ -128,7 +134,7 @@ def _unpack_tar(path: str, target: str, bounded: bool) -> None:
             # the archive gives, whatever the umask
             info.mode = 0o700 if info.isdir() or info.mode & 0o100 else 0o600
             info.uid, info.gid, info.uname, info.gname = os.getuid(), os.getgid(), "", ""
-        os.makedirs(target)
+        make_private_dirs(target)
         if hasattr(tarfile, "data_filter"):  # Python 3.11.4+, 3.12+
             archive.extractall(target, members, numeric_owner=True, filter="data")
         else:

@@ -19,7 +19,7 @@ import threading
 from typing import Callable, Iterator, Optional, Tuple
 
 from .errors import InputError, VegaError
-from .private_files import make_private_dirs
+from .private_files import make_private_dirs, open_private
 from .records import FrozenRecord
 
 #: the files shipped with ``vega submit --files`` (a driver's) or in the job package (a
@@ -202,7 +202,7 @@ def materialize(added: AddedFile, data: bytes, root: str) -> str:
             os.rename(os.path.join(scratch, "unpacked"), target)
         return target
     partial = f"{target}.{os.getpid()}.tmp"
-    with open(partial, "wb") as out:
+    with open_private(partial, "wb") as out:  # 0600 whatever the umask
         out.write(data)
     os.replace(partial, target)
     if added.kind == "py":
