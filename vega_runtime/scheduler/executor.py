@@ -23,7 +23,7 @@ from ..errors import RESULT_TOO_LARGE_HINT, DriverExit, FetchFailed, ResultTooLa
 from ..executor_loss import binary_size
 from ..logs import OutputCapture, OutputSink, error_text, user_traceback
 from ..net.framing import ConnectionClosed
-from ..net.messages import (EXECUTOR_PAYLOADS, BarrierSync, BarrierSyncReply, CachedBlock,
+from ..net.messages import (BarrierSync, BarrierSyncReply, CachedBlock,
                             FetchCachedBlock, KillTask, LaunchTask, PutBlock, RemoveBroadcast,
                             RemoveRdd, RemoveShuffle, Shutdown, TaskFinished)
 from ..private_files import make_private_dirs
@@ -37,6 +37,7 @@ from ..shuffle.writer import write_map_output
 from ..storage.block_store import BlockStore
 from ..storage_level import StorageLevel
 from ..task_context import BarrierTaskContext, TaskContext
+from .stage_payloads import StagePayloads
 
 
 def _reseed_random(keep: bool):
@@ -60,14 +61,6 @@ def _restore_random(saved) -> None:
         random.setstate(saved[0])
     if saved[1] is not None:
         sys.modules["numpy"].random.set_state(saved[1])
-
-
-def _keep_recent(cache: dict, key: tuple, value) -> None:
-    """Put ``value`` in ``cache``, which keeps the latest ``EXECUTOR_PAYLOADS`` only: the
-    driver sends an older one again."""
-    if len(cache) >= EXECUTOR_PAYLOADS:
-        cache.pop(next(iter(cache)))
-    cache[key] = value
 
 
 class TaskState:
@@ -144,11 +137,7 @@ class Executor:
         #: runs tasks inside the driver (``local``): the driver's random state is kept
         self.in_driver = in_driver
         self.blocks = BlockStore(dirs.blocks, memory_budget)
-        self._payloads: Dict[tuple, StagePayload] = {}
-        #: the bytes of stage payloads not loaded: the driver sends a payload once per
-        #: executor, so the stage's next tasks here take them (one that failed to unpickle
-        #: fails the same way again; ``keep_payload``'s are loaded then)
-        self._unloaded: Dict[tuple, bytes] = {}
+        self._payloads = StagePayloads()
         #: ``fetch_broadcast(id, path) -> bytes`` for executors on another host than the driver
         self.fetch_broadcast: Optional[Callable[[int, str], bytes]] = None
         self._broadcasts: Dict[int, Any] = {}
@@ -171,28 +160,24 @@ class Executor:
         self.memory_limit = 0
 
     # -- caches ------------------------------------------------------------------
-    def keep_payload(self, launch: LaunchTask) -> None:
-        """``launch`` is dropped unrun (killed while it waited): the stage payload it may
-        carry stays for the stage's next task here, which the driver sends without it."""
-        if launch.payload is not None:
-            _keep_recent(self._unloaded, (launch.stage_id, launch.stage_attempt), launch.payload)
+    def task_arrived(self, launch: LaunchTask) -> None:
+        """``launch`` came from the driver (called in the order its messages arrive)."""
+        self._payloads.arrived((launch.stage_id, launch.stage_attempt), launch.payload)
+
+    def task_dropped(self, launch: LaunchTask) -> None:
+        """``launch``, which arrived, is dropped unrun (killed while it waited)."""
+        self._payloads.dropped((launch.stage_id, launch.stage_attempt))
 
     def _payload(self, launch: LaunchTask) -> StagePayload:
         key = (launch.stage_id, launch.stage_attempt)
-        payload = self._payloads.get(key)
+        payload = self._payloads.take(key, launch.payload, self._load_payload)
         if payload is None:
-            data = launch.payload if launch.payload is not None else self._unloaded.get(key)
-            if data is None:
-                raise RuntimeError(f"stage {key} payload was never sent to {self.executor_id}")
-            try:
-                with files.installing(self.install_files):
-                    payload = pickle.loads(data)
-            except BaseException:
-                _keep_recent(self._unloaded, key, data)
-                raise
-            self._unloaded.pop(key, None)
-            _keep_recent(self._payloads, key, payload)
+            raise RuntimeError(f"stage {key} payload was never sent to {self.executor_id}")
         return payload
+
+    def _load_payload(self, data: bytes) -> StagePayload:
+        with files.installing(self.install_files):
+            return pickle.loads(data)
 
     def load_broadcast(self, broadcast_id: int, path: str) -> Any:
         """A broadcast value, loaded once per executor: from the driver's file when it is

@@ -142,6 +142,7 @@ def serve_cancellable(executor: Executor, conn: Connection,
                     send_heartbeats(conn, message.heartbeat_interval)
                 else:
                     if isinstance(message, LaunchTask):
+                        executor.task_arrived(message)  # (in the order the driver sent them)
                         with lock:
                             waiting.add(message.task_id)
                     inbox.put(message)
@@ -169,7 +170,7 @@ def serve_cancellable(executor: Executor, conn: Connection,
             with lock:
                 if message.task_id in dropped:  # killed while it waited: reported already
                     dropped.discard(message.task_id)
-                    executor.keep_payload(message)
+                    executor.task_dropped(message)
                     continue
                 waiting.discard(message.task_id)
                 running["task_id"] = message.task_id

@@ -244,11 +244,15 @@ class ExecutorPool:
         broken = []
         for executor_id, tasks in batches.items():
             slot = self._slots[executor_id]
-            messages, keys = [], {}
+            messages, held = [], dict(slot.payloads_sent)
             for task in tasks:
-                include = task.payload_key not in slot.payloads_sent and task.payload_key not in keys
+                # as the executor counts them: a payload earlier in the batch can push out
+                # one a later task needs (sent without it, it failed: never sent)
+                include = task.payload_key not in held
                 if include:
-                    keys[task.payload_key] = None
+                    held[task.payload_key] = None
+                    if len(held) > EXECUTOR_PAYLOADS:
+                        del held[next(iter(held))]  # the executor no longer holds it
                 messages.append(task.message(include, executor_id, self._block_address))
             try:
                 if len(messages) == 1:
@@ -264,10 +268,7 @@ class ExecutorPool:
                 slot.gone = True
                 broken.append(executor_id)
                 continue
-            slot.payloads_sent.update(keys)
-            for key in list(slot.payloads_sent)[:max(0, len(slot.payloads_sent)
-                                                     - EXECUTOR_PAYLOADS)]:
-                del slot.payloads_sent[key]  # the executor no longer holds it
+            slot.payloads_sent = held
         return broken
 
     def _dispatch_barrier(self, now: float) -> Dict[str, list]:
