@@ -23,6 +23,7 @@ import sys
 from dataclasses import dataclass
 from typing import List, Optional, Sequence
 
+from vega_runtime.net.connection import detect_dead_peer
 from vega_runtime.net.endpoints import host_port
 
 from .errors import HostKeyError, RemoteError
@@ -131,7 +132,7 @@ class Host:
     def _connected(self):
         """The connection, opened; a host that stops answering once connected (gone down,
         off the network) is given up after ``dead_after`` seconds, not after the command's
-        whole timeout (``_detect_dead_peer``)."""
+        whole timeout (``detect_dead_peer``)."""
         conn = self._connection()
         if not conn.is_connected:
             conn.open()
@@ -143,7 +144,7 @@ class Host:
                 self.close()
                 self._conn = None
                 raise
-            _detect_dead_peer(transport.sock, self.dead_after)
+            detect_dead_peer(transport.sock, self.dead_after)
         return conn
 
     def run(self, command: str, timeout: float = 120, stdin: Optional[str] = None) -> Result:
@@ -244,23 +245,6 @@ class LocalHost(Host):
     def put(self, local: str, remote: str) -> None:
         os.makedirs(os.path.dirname(os.path.abspath(os.path.expanduser(remote))), exist_ok=True)
         shutil.copyfile(local, os.path.expanduser(remote))
-
-
-def _detect_dead_peer(sock, seconds: float) -> None:
-    """Make the kernel end ``sock`` when its peer stops answering for about ``seconds``:
-    keepalive probes once it is idle (a remote command running), TCP_USER_TIMEOUT on
-    unacknowledged data.  Without them a host dropping off the network mid-command held
-    the command until its timeout (120 s).  No-op for what is not a TCP socket (a proxy)."""
-    options = [(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)]
-    for name, value in (("TCP_KEEPIDLE", seconds / 3), ("TCP_KEEPINTVL", seconds / 3),
-                        ("TCP_USER_TIMEOUT", seconds * 1000)):
-        if hasattr(socket, name):  # Linux
-            options.append((socket.IPPROTO_TCP, getattr(socket, name), max(1, int(value))))
-    for level, option, value in options:
-        try:
-            sock.setsockopt(level, option, value)
-        except (AttributeError, OSError):
-            return
 
 
 def _explain(host: Host, exc: Exception) -> str:

@@ -41,6 +41,13 @@ HANDSHAKE_TIMEOUT = 10.0
 READ_CHUNK = 64 << 10
 #: the largest frame either side reads before the handshake is complete
 HANDSHAKE_MAX_FRAME = 4096
+#: a peer that acknowledges nothing for this long (its host down or cut off the network
+#: while the connection was open) ends the connections made to it (``Connection.connect``):
+#: the kernel sees no answer to keepalive probes, or to data sent; without this a driver
+#: never noticed its master gone silent, nor an executor its driver (docs/fault-tolerance.md)
+PEER_TIMEOUT = 120.0
+#: overrides PEER_TIMEOUT (seconds), for every process started with it in its environment
+PEER_TIMEOUT_ENV = "VEGA_NET_PEER_TIMEOUT"
 
 
 class AuthenticationFailed(ProtocolError):
@@ -163,6 +170,33 @@ def wrap_client(context: ssl.SSLContext, sock: socket.socket, peer: str,
                            "stopped (SIGSTOP), hung or overloaded") from None
 
 
+def detect_dead_peer(sock, seconds: float) -> None:
+    """Make the kernel end ``sock`` when its peer stops answering for about ``seconds``:
+    keepalive probes once it is idle, TCP_USER_TIMEOUT on unacknowledged data.  A host
+    that drops off the network sends no reset, so without them a connection to it looks
+    open until TCP gives up on data (15 minutes), or for ever when idle.  No-op for what is
+    not a TCP socket (a proxy, a Unix socket)."""
+    options = [(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)]
+    for name, value in (("TCP_KEEPIDLE", seconds / 3), ("TCP_KEEPINTVL", seconds / 3),
+                        ("TCP_USER_TIMEOUT", seconds * 1000)):
+        if hasattr(socket, name):  # Linux
+            options.append((socket.IPPROTO_TCP, getattr(socket, name), max(1, int(value))))
+    for level, option, value in options:
+        try:
+            sock.setsockopt(level, option, value)
+        except (AttributeError, OSError):
+            return
+
+
+def peer_timeout() -> float:
+    """``PEER_TIMEOUT``, or the positive number of seconds ``$VEGA_NET_PEER_TIMEOUT`` holds."""
+    try:
+        seconds = float(os.environ.get(PEER_TIMEOUT_ENV) or PEER_TIMEOUT)
+    except ValueError:
+        return PEER_TIMEOUT
+    return seconds if seconds > 0 else PEER_TIMEOUT
+
+
 class Connection:
     """A framed channel carrying message dataclasses; ``send`` is thread-safe."""
 
@@ -189,7 +223,9 @@ class Connection:
                 max_frame: int = DEFAULT_MAX_FRAME) -> "Connection":
         """Connect and authenticate.  A server refusing the connection for its handshake cap
         (many executors of one host connecting at once) is tried again, 50 ms doubling to
-        1 s with jitter, for up to ``timeout`` seconds."""
+        1 s with jitter, for up to ``timeout`` seconds.  A peer silent for ``peer_timeout()``
+        later ends the connection (``detect_dead_peer``): a driver's to its master, an
+        executor's to its driver, a worker's to its master."""
         from .endpoints import host_port
         from .tls import cluster_tls
 
@@ -198,6 +234,7 @@ class Connection:
         deadline, backoff = time.monotonic() + timeout, Backoff(0.05, 1.0, jitter=0.5)
         while True:
             sock = socket.create_connection((host, port), timeout=timeout)
+            detect_dead_peer(sock, peer_timeout())
             try:
                 if tls is not None:
                     sock = wrap_client(tls.client, sock, peer, bool(secret))
