@@ -26,7 +26,7 @@ from ..errors import FetchFailed, VegaError
 from ..files import FILES_DIR_ENV
 from ..logs import name_sources, setup_executor_logging
 from ..packaging import python_paths, source_copies
-from ..net.connection import Connection, load_secret
+from ..net.connection import HANDSHAKE_TIMEOUT, Connection, load_secret
 from ..net.endpoints import host_port, split_host_port
 from ..net.framing import DEFAULT_MAX_FRAME, ConnectionClosed, ProtocolError
 from ..net.messages import BlockData, FetchBlock, RegisterExecutor, TaskOutput
@@ -85,19 +85,28 @@ class RemoteBlockFetcher:
         yield from load_block_batches(_RemoteBlock(self, location, where).read, location, where)
 
     def fetch_chunk(self, location: BlockLocation, offset: int, length: int, where: str) -> bytes:
-        """``length`` bytes of the block from ``offset`` within it, in one request."""
-        try:
-            conn = self._connection(location.host, location.port)
-            conn.send(FetchBlock(location.path, location.offset + offset, length))
-            reply = conn.recv()
-        except (OSError, ConnectionClosed, ProtocolError) as exc:
-            self._drop(location.host, location.port)
-            reason = f"no reply within {self.timeout:g}s" if isinstance(exc, TimeoutError) \
-                else str(exc)
-            raise FetchFailed(location.shuffle_id, location.map_id, -1, where, reason) from None
-        except BaseException:  # the task killed while it waited: its reply is no one's
-            self._drop(location.host, location.port)
-            raise
+        """``length`` bytes of the block from ``offset`` within it, in one request.  A kept
+        connection found broken (its peer restarted, or the kernel ended it: the peer was
+        silent past the peer timeout) is replaced by a new one once."""
+        for attempt in (1, 2):
+            conn, kept = self._connection(location, where)
+            try:
+                conn.send(FetchBlock(location.path, location.offset + offset, length))
+                reply = conn.recv()
+                break
+            except (OSError, ConnectionClosed, ProtocolError) as exc:
+                self._drop(location.host, location.port)
+                if isinstance(exc, TimeoutError):
+                    reason = f"no reply within {self.timeout:g}s"
+                elif kept and attempt == 1:
+                    continue
+                else:
+                    reason = str(exc)
+                raise FetchFailed(location.shuffle_id, location.map_id, -1, where,
+                                  reason) from None
+            except BaseException:  # the task killed while it waited: its reply is no one's
+                self._drop(location.host, location.port)
+                raise
         if not isinstance(reply, BlockData):
             raise FetchFailed(location.shuffle_id, location.map_id, -1, where,
                               getattr(reply, "reason", "unexpected reply"))
@@ -112,14 +121,27 @@ class RemoteBlockFetcher:
         """The most bytes one request asks of a shuffle service (its reply fits a frame)."""
         return max(1, min(self.chunk_bytes, self.max_frame - FRAME_SLACK))
 
-    def _connection(self, host: str, port: int) -> Connection:
+    def _connection(self, location: BlockLocation, where: str) -> Tuple[Connection, bool]:
+        """The connection to the block's shuffle service, and whether it was kept from an
+        earlier fetch.  A new one has the reply timeout to connect and shake hands too
+        (at most ``HANDSHAKE_TIMEOUT``): a host cut off the network answers nothing."""
+        key = (location.host, location.port)
         with self._lock:
-            conn = self._connections.get((host, port))
-            if conn is None or conn.closed:
-                conn = self._connections[(host, port)] = Connection.connect(
-                    host, port, self.secret, max_frame=self.max_frame)
-                conn.sock.settimeout(self.timeout)  # a reply that never comes fails the fetch
-            return conn
+            conn = self._connections.get(key)
+            if conn is not None and not conn.closed:
+                return conn, True
+            wait = min(self.timeout, HANDSHAKE_TIMEOUT)
+            try:
+                conn = Connection.connect(*key, self.secret, timeout=wait,
+                                          max_frame=self.max_frame)
+            except (OSError, ProtocolError) as exc:
+                reason = f"no answer to a connection within {wait:g}s" \
+                    if isinstance(exc, TimeoutError) else f"cannot connect ({exc})"
+                raise FetchFailed(location.shuffle_id, location.map_id, -1, where,
+                                  reason) from None
+            conn.sock.settimeout(self.timeout)  # a reply that never comes fails the fetch
+            self._connections[key] = conn
+            return conn, False
 
     def _drop(self, host: str, port: int) -> None:
         with self._lock:
