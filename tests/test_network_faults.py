@@ -33,7 +33,7 @@ from vega_runtime import Context
 def slow(i, it):
     print('running', i, flush=True)
     for x in it:
-        time.sleep(0.01)
+        time.sleep(0.005)
         yield (x % 5, x)
 
 with Context(app_name='flaky') as ctx:
