@@ -134,7 +134,7 @@ def test_a_fetch_killed_before_its_reply_leaves_no_reply_for_the_next_fetch(serv
 
     worker, secret, block = service
     fetcher = RemoteBlockFetcher("10.9.9.9", secret, chunk_bytes=64 << 10)
-    conn = fetcher._connection("127.0.0.1", block.port)
+    conn, _ = fetcher._connection(block, "the service")
     real_recv = conn.recv
 
     def killed_while_waiting():  # the kill lands between the request and its reply
@@ -145,6 +145,22 @@ def test_a_fetch_killed_before_its_reply_leaves_no_reply_for_the_next_fetch(serv
     with pytest.raises(TaskKilled):
         records_of(fetcher, block)
     assert records_of(fetcher, block) == RECORDS
+
+
+def test_a_kept_connection_found_broken_is_replaced_once(service):
+    """The connection kept from an earlier fetch was ended meanwhile (the kernel ends one
+    whose peer fell silent past the peer timeout; a restarted service resets it): the next
+    fetch connects again and gets the block. Before, it failed with the broken socket's
+    error ('the connection was shut down', 'EOF occurred in violation of protocol'), and
+    its map output was recomputed."""
+    worker, secret, block = service
+    fetcher = RemoteBlockFetcher("10.9.9.9", secret)
+    assert records_of(fetcher, block) == RECORDS
+    conn, kept = fetcher._connection(block, "the service")
+    assert kept
+    conn.shutdown()
+    assert records_of(fetcher, block) == RECORDS
+    assert fetcher._connection(block, "the service")[0] is not conn
 
 
 def test_fetches_naming_no_file_or_no_offset_in_one_are_refused_and_the_connection_serves_on(
