@@ -185,3 +185,34 @@ def test_workers_cut_from_each_other_between_two_actions_fail_fetches_within_the
                               "within 3s. " + RERUN_HINT)), output
     took = [float(m) for m in re.findall(r"^stage 3 failed after ([0-9.]+)s", output, re.M)]
     assert took and max(took) < 8, output  # 3 s, and room for a loaded machine
+
+
+def test_commands_against_a_master_that_drops_packets_say_so_in_bounded_time(cluster, tmp_path):
+    """`vega status`, `vega kill` and `vega submit` from a host whose packets to the master
+    are dropped (a firewall, the master's host down): each ends within its connect timeout
+    (5 s for commands, 10 s for a driver) with exit 3 and one message naming the address
+    and what silence means.  Before, the reason was only 'timed out'."""
+    cluster.cut(DRIVER_NS, MASTER_IP, direction="out")  # asymmetric: only what is sent
+    job = write_job(tmp_path, "flaky.py", JOB)
+    commands = {"status": ["status", "--master", cluster.url],
+                "kill": ["kill", "--master", cluster.url, "app-20261206000000-0000"],
+                "submit": ["submit", "--master", cluster.url, job, "1"]}
+    began = time.monotonic()
+    running = {name: cluster.spawn(DRIVER_NS, argv, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
+               for name, argv in commands.items()}
+    results = {name: proc.communicate(timeout=60) for name, proc in running.items()}
+    took = time.monotonic() - began
+    where = cluster.url[len("vega://"):]
+    silence = "its host is down or cut off the network, or a firewall drops what is sent to " \
+              "that port"
+    for name in ("status", "kill"):
+        out, err = results[name]
+        assert running[name].returncode == 3, (name, out, err)
+        assert err.startswith(f"vega: error: cannot reach the master at {cluster.url}: {where} "
+                              f"did not answer within 5s: {silence}\n"), (name, err)
+    out, err = results["submit"]
+    assert running["submit"].returncode == 3, (out, err)
+    assert f"vega: job failed: cannot reach the master at {cluster.url}: {where} did not " \
+           f"answer within 10s: {silence}. Check that it runs" in err, err
+    assert took < 30, took

@@ -233,7 +233,12 @@ class Connection:
         tls = cluster_tls(secret)
         deadline, backoff = time.monotonic() + timeout, Backoff(0.05, 1.0, jitter=0.5)
         while True:
-            sock = socket.create_connection((host, port), timeout=timeout)
+            try:
+                sock = socket.create_connection((host, port), timeout=timeout)
+            except TimeoutError:  # no reset, no answer: nothing there says why
+                raise TimeoutError(f"{peer} did not answer within {timeout:g}s: its host is "
+                                   "down or cut off the network, or a firewall drops what "
+                                   "is sent to that port") from None
             detect_dead_peer(sock, peer_timeout())
             try:
                 if tls is not None:
