@@ -43,7 +43,8 @@ with Context(app_name='flaky') as ctx:
         pairs = ctx.parallelize(range(600), 6).map_partitions_with_index(slow)
         print('RESULT', job, sorted(pairs.reduce_by_key(add).collect()), flush=True)
 """
-RERUN_HINT = "Check that workers stay alive (vega status) and rerun the job."
+RERUN_HINT = ("Check that workers stay alive (vega status) and that their hosts reach each other "
+              "(the shuffle service ports), then rerun the job.")
 EXPECTED = sorted({k: sum(i for i in range(600) if i % 5 == k) for k in range(5)}.items())
 #: short timeouts, so that every fault is noticed within seconds
 FAST = ("vega.executor.timeout=3", "vega.executor.heartbeat_interval=0.5",
@@ -178,6 +179,7 @@ def test_workers_cut_from_each_other_between_two_actions_fail_fetches_within_the
         assert driver.proc.returncode == 1, output
         assert "job failed: stage 3 failed after 4 attempts: could not fetch shuffle 0 " \
             in output, output
+        assert output.count(RERUN_HINT) == 2, output  # the stage's line and the job's
     failed = [line for line in output.splitlines() if "could not fetch shuffle" in line]
     assert failed, output
     for line in failed:

@@ -550,7 +550,8 @@ class StageFailed(VegaError):
 
     def __str__(self) -> str:
         return (f"stage {self.stage_id} failed after {self.attempts} attempts: {self.reason}. "
-                "Check that workers stay alive (vega status) and rerun the job.")
+                "Check that workers stay alive (vega status) and that their hosts reach "
+                "each other (the shuffle service ports), then rerun the job.")
 
 
 class BarrierStageFailed(VegaError):
