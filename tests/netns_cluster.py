@@ -173,11 +173,6 @@ class NetnsCluster:
         if direction in ("out", "both"):
             self._iptables(ns, "-I", "OUTPUT", "-d", peer_ip, *how)
 
-    def lose(self, ns: str, fraction: float) -> None:
-        """Drop each packet into ``ns`` with probability ``fraction`` (random loss)."""
-        self._iptables(ns, "-I", "INPUT", "!", "-i", "lo", "-m", "statistic", "--mode",
-                       "random", "--probability", str(fraction), "-j", "DROP")
-
     def heal(self, ns: Optional[str] = None) -> None:
         present = list_netns()
         for name in [ns] if ns else list(ADDRESSES):
