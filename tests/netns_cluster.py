@@ -169,16 +169,22 @@ class NetnsCluster:
         how = ["-p", "tcp", "-j", "REJECT", "--reject-with", "tcp-reset"] \
             if target == "REJECT" else ["-j", "DROP"]
         if direction in ("in", "both"):
-            self._iptables(ns, "-I", "INPUT", "-s", peer_ip, *how)
+            self.iptables(ns, "-I", "INPUT", "-s", peer_ip, *how)
         if direction in ("out", "both"):
-            self._iptables(ns, "-I", "OUTPUT", "-d", peer_ip, *how)
+            self.iptables(ns, "-I", "OUTPUT", "-d", peer_ip, *how)
 
     def heal(self, ns: Optional[str] = None) -> None:
         present = list_netns()
         for name in [ns] if ns else list(ADDRESSES):
             if name in present:
                 for chain in ("INPUT", "OUTPUT"):
-                    self._iptables(name, "-F", chain, check=False)
+                    self.iptables(name, "-F", chain, check=False)
 
-    def _iptables(self, ns: str, *rule: str, check: bool = True):
+    def iptables(self, ns: str, *rule: str, check: bool = True):
+        """Run ``iptables RULE`` in ``ns`` (removed by ``heal`` and at close)."""
         return _sh(*in_ns(ns, ["iptables", "-w", *rule]), check=check)
+
+    def connections(self, ns: str, peer_ip: str) -> List[str]:
+        """The established TCP connections in ``ns`` with ``peer_ip`` (``ss`` lines)."""
+        out = _sh(*in_ns(ns, ["ss", "-Htn", "state", "established", "dst", peer_ip])).stdout
+        return [line for line in out.splitlines() if line.strip()]

@@ -18,8 +18,8 @@ import time
 
 import pytest
 
-from netns_cluster import (DRIVER_NS, MASTER_IP, WORKER_IPS, WORKER_NS, NetnsCluster,
-                           requires_netns)
+from netns_cluster import (DRIVER_IP, DRIVER_NS, MASTER_IP, MASTER_NS, WORKER_IPS, WORKER_NS,
+                           NetnsCluster, requires_netns)
 from proc_helpers import executor_processes, wait_for, write_job
 
 pytestmark = requires_netns
@@ -79,8 +79,12 @@ class Driver:
 
     def wait_line(self, text: str, timeout: float = 60) -> None:
         """Wait for a line containing ``text``."""
-        wait_for(lambda: any(text in line for line in self.lines) or self.proc.poll() is not None
-                 and not self._reader.is_alive(), timeout, what=repr(text))
+        try:
+            wait_for(lambda: any(text in line for line in self.lines)
+                     or self.proc.poll() is not None and not self._reader.is_alive(),
+                     timeout, what=repr(text))
+        except AssertionError:
+            pass
         assert any(text in line for line in self.lines), f"no {text!r} in:\n{self.output}"
 
     def go_on(self) -> None:
@@ -99,20 +103,35 @@ def submit(cluster, tmp_path, jobs: int, *settings: str) -> Driver:
     return Driver(cluster, write_job(tmp_path, "flaky.py", JOB), str(jobs), settings=settings)
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "known defect: a driver that gave up its master connection during a cut ends it as it "
+    "reconnects (master_client shuts it down: a FIN), and a master that reads that end "
+    "before the driver's new registration ends the application (docs/fault-tolerance.md)"))
 def test_a_driver_cut_off_from_its_master_mid_job_finishes_it_and_resumes(cluster, tmp_path):
     """DROP between the driver and the master (executors still reach the driver) for
-    longer than the peer and reconnect timeouts, while an executor dies (so the master
-    has news for the driver during the cut): the running job finishes, the driver resumes
-    its application once the cut heals, and the next job runs, both exact."""
+    longer than the peer timeout, while an executor dies: the running job finishes, the
+    driver resumes its application once the cut heals, and the next job runs, both exact.
+    The heal lets the old connection's end reach the master before the driver's
+    reconnection does (new connections from the driver stay dropped until the master's
+    side of the old one is gone).  Today the master then ends the application (killing its
+    executors) and refuses the driver's return: 'the master did not resume application
+    ...: it has finished'; without this ordering, sometimes (a race: 1 run in 7 here)."""
     driver = submit(cluster, tmp_path, 2, *FAST)
     driver.wait_line("running")
     cluster.cut(DRIVER_NS, MASTER_IP)
     (victim,) = executor_processes(str(tmp_path / "w2"))
     os.kill(victim, signal.SIGKILL)
     driver.wait_line("RESULT 0")
-    time.sleep(PEER_TIMEOUT + 3 + 1)  # past the peer timeout and the reconnect timeout
+    driver.wait_line("lost the connection to the master")
+    cluster.heal()  # all but the driver's new connections to the master
+    cluster.iptables(DRIVER_NS, "-I", "OUTPUT", "-d", MASTER_IP, "-p", "tcp", "--syn",
+                     "-j", "DROP")
+    (victim,) = executor_processes(str(tmp_path / "w1"))
+    os.kill(victim, signal.SIGKILL)
+    wait_for(lambda: not cluster.connections(MASTER_NS, DRIVER_IP),
+             what="the master's connection to the driver to end")
     cluster.heal()
-    driver.wait_line("reconnected to the master; application")
+    driver.wait_line("reconnected to the master; application", timeout=20)
     driver.go_on()
     output = driver.finish()
     assert driver.proc.returncode == 0, output
