@@ -472,7 +472,8 @@ CHECKPOINT_JOB = """
 def test_a_checkpoint_directory_is_private_whatever_the_umask(tmp_path):
     """Under umask 000 the per-application checkpoint directory is still 0700: its parts
     are unpickled when read back, so another account able to replace one could run code as
-    the job's.  (The directory named, made with its parents, keeps the user's umask.)"""
+    the job's.  So are the ``rdd-N`` directories and parts in it (before, 0777 and 0666).
+    (The directory named, made with its parents, keeps the user's umask.)"""
     job = write_job(tmp_path, "checkpointed.py", CHECKPOINT_JOB)
     root = tmp_path / "checkpoints" / "jobs"
     old = os.umask(0)
@@ -487,6 +488,7 @@ def test_a_checkpoint_directory_is_private_whatever_the_umask(tmp_path):
     assert stat.S_IMODE(os.stat(root).st_mode) == 0o777  # the user's, as asked
     assert stat.S_IMODE(os.stat(app_dir).st_mode) == 0o700
     assert has(modes(app_dir), "rdd-1/part-00000", "rdd-1/part-00001"), modes(app_dir)
+    assert open_to_others(modes(app_dir)) == []
 
 
 def test_a_next_driver_removes_no_directory_of_another_account_nor_through_a_link(tmp_path):

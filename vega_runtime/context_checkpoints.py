@@ -19,7 +19,7 @@ from . import serde, task_context
 from .io import files as io_files
 from .io import hdfs
 from .io import output as outputs
-from .private_files import DIR_MODE
+from .private_files import DIR_MODE, make_private_dirs, open_private
 from .rdd import sources
 
 if TYPE_CHECKING:
@@ -70,11 +70,16 @@ def write_checkpoints(ctx, rdd: "RDD", run_job: Callable[[RDD, Callable, List[in
                 else os.path.join(ctx.app_dir, "checkpoints")
             directory = posixpath.join(base, f"rdd-{marked.rdd_id}")
             target = outputs.output_dir(directory, ctx.hdfs_settings)
-            target.makedirs(target.root)
+            local = isinstance(target, outputs.LocalDir)
+            if local:  # private whatever the umask, as the checkpoint directory it is in
+                make_private_dirs(directory)
+            else:
+                target.makedirs(target.root)
 
-            def write(records: Iterable, target=target) -> None:
+            def write(records: Iterable, target=target, local=local) -> None:
                 part = target.join(f"part-{task_context.TaskContext.get().partition:05d}")
-                with target.open_write(part + ".tmp") as out:
+                with (open_private(part + ".tmp", "wb") if local
+                      else target.open_write(part + ".tmp")) as out:
                     serde.dump_batches(records, out, 1024)
                 target.rename(part + ".tmp", part)
 

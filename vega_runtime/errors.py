@@ -707,27 +707,34 @@ class BadArchive(VegaError, ValueError):
 
 
 class DirectoryOfAnotherAccount(VegaError):
-    """A directory Vega keeps private files in (a work directory) exists and belongs to
-    another account, which could read, replace or redirect (symbolic links) what is
-    written there.
+    """A work directory of another account, or one above ``below`` not this account's or
+    root's, or others' to write (no sticky bit): they could redirect what Vega writes there.
 
     >>> str(DirectoryOfAnotherAccount("/tmp/work", "mallory (uid 1001)", "root (uid 0)"))
     '/tmp/work belongs to mallory (uid 1001), not to this account, root (uid 0): its owner could read, replace or redirect (with symbolic links) what Vega writes there'
     """
 
-    def __init__(self, path: str, owner: str, account: str):
-        super().__init__(path, owner, account)
-        self.path, self.owner, self.account = path, owner, account
+    def __init__(self, path: str, owner: str, account: str, mode: int = -1, below: str = ""):
+        super().__init__(path, owner, account, mode, below)
+        self.path, self.owner, self.account, self.mode, self.below = self.args
+        self.theirs = not owner.startswith(("root (", account))  # (else: writable by others)
 
     def __str__(self) -> str:
-        return (f"{self.path} belongs to {self.owner}, not to this account, {self.account}: "
-                "its owner could read, replace or redirect (with symbolic links) what Vega "
-                "writes there")
+        if not self.below:
+            return (f"{self.path} belongs to {self.owner}, not to this account, {self.account}: "
+                    "its owner could read, replace or redirect (with symbolic links) what Vega "
+                    "writes there")
+        who = "it is neither this account's nor root's: its owner" if self.theirs else \
+            "group or others may write to it (no sticky bit): they"
+        return (f"{self.path} (owner {self.owner}, mode {self.mode:04o}) is above {self.below} and "
+                f"{who} could rename {self.below} away and put a symbolic link in its place")
 
     @property
     def hint(self) -> str:
-        return ("Use a directory of this account's own: name another one (--work-dir) or "
-                "remove this one, and Vega creates it (mode 0700).")
+        return (f"Choose a directory only this account (and root) can write to, as every one "
+                f"above it, or fix this one: {'chown root' if self.theirs else 'chmod go-w'} "
+                f"{self.path}" if self.below else "Use a directory of this account's own: name "
+                "another (--work-dir) or remove this one: Vega creates it (mode 0700).")
 
 
 class InvalidIdentifier(VegaError):

@@ -117,23 +117,86 @@ def make_private_dirs(path: str) -> str:
     return path
 
 
-def make_private_dir(path: str) -> str:
+def make_private_dir(path: str, follow_links: bool = True) -> str:
     """Create ``path`` (0700) if needed; a daemon's own directory that exists with access
     for group or others (made by an older Vega, or by hand) is made 0700, saying so.  One
     that exists and belongs to another account is refused (``DirectoryOfAnotherAccount``):
     its owner could read what is written there, replace it, or plant symbolic links that
     this process would write through (say ``/tmp/work/master`` made by another user of the
-    host before the master first started)."""
+    host before the master first started); so is one below a directory another account
+    could change (``check_parents``).  ``follow_links`` False: a symbolic link in its
+    place, or in any directory's above it, is refused (``OSError`` ELOOP), not followed."""
+    check_parents(path, follow_links)
     existed = os.path.isdir(path)
     make_private_dirs(path)
-    info = os.stat(path)
-    if existed and info.st_uid != os.getuid():
-        raise DirectoryOfAnotherAccount(path, account_name(info.st_uid), account_name(os.getuid()))
-    if stat.S_IMODE(info.st_mode) & 0o077:
-        os.chmod(path, stat.S_IMODE(info.st_mode) & ~0o077)
-        log.info("made %s private (mode %o; it was %o)", path,
-                 stat.S_IMODE(info.st_mode) & ~0o077, stat.S_IMODE(info.st_mode))
+    nofollow = 0 if follow_links else os.O_NOFOLLOW
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | nofollow)
+    try:  # the directory opened, not whatever is put in its place meanwhile, is chmodded
+        info = os.fstat(fd)
+        if existed and info.st_uid != os.getuid():
+            raise DirectoryOfAnotherAccount(path, account_name(info.st_uid),
+                                            account_name(os.getuid()))
+        if stat.S_IMODE(info.st_mode) & 0o077:
+            os.fchmod(fd, stat.S_IMODE(info.st_mode) & ~0o077)
+            log.info("made %s private (mode %o; it was %o)", path,
+                     stat.S_IMODE(info.st_mode) & ~0o077, stat.S_IMODE(info.st_mode))
+    finally:
+        os.close(fd)
     return path
+
+
+#: symbolic links ``check_parents`` follows in one path, as the kernel's MAXSYMLINKS
+_MAX_LINKS = 40
+
+
+def check_parents(path: str, follow_links: bool = True) -> None:
+    """OpenSSH's ``StrictModes`` for the directories above ``path`` (those that exist, from
+    /): each must belong to this account or root and, unless it has the sticky bit (/tmp),
+    be writable by neither group nor others.  Else someone else could rename ``path`` away
+    while a daemon runs and put a symbolic link in its place (``/tmp/work/master`` below a
+    ``/tmp/work`` another user made), and the daemon would write where the link points:
+    ``DirectoryOfAnotherAccount`` naming the directory, its owner and mode.  The links on
+    the way are followed, checking the directories they lead through; with
+    ``follow_links`` False, one is refused (``OSError`` ELOOP).
+
+    >>> check_parents("/proc/self/../no-such-dir")
+    """
+    uid = os.getuid()
+    pending = [name for name in os.path.abspath(path).split("/") if name]
+    current, links = "/", 0
+    _check_above(current, path, uid)
+    while pending:
+        name = pending.pop(0)
+        if name in (".", ".."):
+            current = os.path.dirname(current) if name == ".." else current
+            continue
+        candidate = os.path.join(current, name)
+        try:
+            info = os.lstat(candidate)
+        except (FileNotFoundError, NotADirectoryError):
+            return  # what is missing, make_private_dirs makes (0700, this account's)
+        if stat.S_ISLNK(info.st_mode):
+            links += 1
+            if not follow_links or links > _MAX_LINKS:
+                raise OSError(errno.ELOOP, "a symbolic link is in its place: not followed",
+                              candidate)
+            target = os.readlink(candidate)
+            current = "/" if target.startswith("/") else current
+            pending[:0] = [part for part in target.split("/") if part]
+            continue
+        if not stat.S_ISDIR(info.st_mode):
+            return  # a file in the way: the mkdir or open after this says so
+        if pending:
+            _check_above(candidate, path, uid, info)
+        current = candidate
+
+
+def _check_above(directory: str, path: str, uid: int,
+                 info: Optional[os.stat_result] = None) -> None:
+    info = info or os.stat(directory)
+    if info.st_uid not in (0, uid) or (info.st_mode & 0o022 and not info.st_mode & stat.S_ISVTX):
+        raise DirectoryOfAnotherAccount(directory, account_name(info.st_uid), account_name(uid),
+                                        stat.S_IMODE(info.st_mode), path)
 
 
 def account_name(uid: int) -> str:

@@ -161,7 +161,8 @@ def setup_daemon_logging(work_dir: str, name: str) -> None:
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     root = logging.getLogger()
     root.setLevel(logging.INFO)
-    for handler in (StderrHandler(), daemon_log_handler(os.path.join(work_dir, f"{name}.log"))):
+    log_file = os.path.join(os.path.realpath(work_dir), f"{name}.log")
+    for handler in (StderrHandler(), daemon_log_handler(log_file)):
         handler.setFormatter(fmt)
         root.addHandler(handler)
 
@@ -360,19 +361,21 @@ if __name__ == "__main__":
     fork_entry(sys.argv[1:])
 
 
-def hold_work_dir(work_dir: str, role: str) -> Optional[int]:
+def hold_work_dir(work_dir: str, role: str, follow_links: bool = True) -> Optional[int]:
     """Lock ``<work_dir>/<role>.lock`` (``flock``, released when this process ends, however
     it ends) and write this pid in it; the descriptor, to keep for the daemon's life.  Two
     daemons of a role in one work dir (``vega start-master`` where ``start-cluster``
     already started one, on another port) would overwrite each other's recovery state,
     packages and logs: ``DaemonStartFailed`` names the other's pid.  A file system
-    without locks (some NFS) is not refused: None."""
+    without locks (some NFS) is not refused: None.  A work dir another account could
+    rename away (``private_files.check_parents``) is refused; with ``follow_links`` False
+    (``keep_work_dir``), so is a symbolic link in its way."""
     import fcntl
 
     what = f"the {role} in {os.path.abspath(work_dir)}"
     path = work_dir_lock(work_dir, role)
     try:
-        make_private_dir(work_dir)
+        make_private_dir(work_dir, follow_links)
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     except OSError as exc:
         raise _unusable_work_dir(what, path, exc) from None
@@ -414,14 +417,17 @@ def watch_work_dir(work_dir: str, role: str, lock_fd: Optional[int]) -> None:
     deleted while the daemon runs (``rm -rf`` by hand, a tmp cleaner): else a second
     daemon could start there, and a worker starting in a work dir deletes the shuffle
     files it finds; the log reopens by itself (``DaemonLogFile``).  The lock's
-    descriptor ``lock_fd`` (None: the file system has no locks) is held for ever."""
+    descriptor ``lock_fd`` (None: the file system has no locks) is held for ever.  The
+    work dir is looked for where it was when the daemon started (its real path): a
+    symbolic link put in its place, or above it, is not followed."""
     if lock_fd is None:
         return
+    real = os.path.realpath(work_dir)
 
     def watch(held: Optional[int]) -> None:
         while held is not None:
             time.sleep(WORK_DIR_CHECK_SECONDS)
-            held = keep_work_dir(work_dir, role, held)
+            held = keep_work_dir(real, role, held)
 
     threading.Thread(target=watch, args=(lock_fd,), name="work-dir-watch", daemon=True).start()
 
@@ -429,18 +435,18 @@ def watch_work_dir(work_dir: str, role: str, lock_fd: Optional[int]) -> None:
 def keep_work_dir(work_dir: str, role: str, held: int) -> Optional[int]:
     """The lock's descriptor, taken again (and the work dir made again) when the file
     ``held`` is not the work dir's lock any more; None when it cannot be (said once: the
-    watch ends)."""
+    watch ends).  Nothing is made, nor chmodded, through a symbolic link."""
     try:
-        now, then = os.stat(work_dir_lock(work_dir, role)), os.fstat(held)
+        now, then = os.lstat(work_dir_lock(work_dir, role)), os.fstat(held)
         if (now.st_dev, now.st_ino) == (then.st_dev, then.st_ino):
             return held
     except OSError:
         pass
     try:
-        taken = hold_work_dir(work_dir, role)
+        taken = hold_work_dir(work_dir, role, follow_links=False)
     except (OSError, VegaError) as exc:
-        log.error("the %s's work dir %s (or its %s.lock) was deleted while the %s runs, and "
-                  "cannot be held again: %s", role, work_dir, role, role, exc)
+        log.error("the %s's work dir %s (or its %s.lock) was deleted or replaced while the %s "
+                  "runs, and cannot be held again: %s", role, work_dir, role, role, exc)
         return None
     log.warning("the %s's work dir %s (or its %s.lock) was deleted while the %s runs: "
                 "made again; what was in it is lost (logs, %s)", role,

@@ -31,7 +31,7 @@ import threading
 import time
 from typing import IO, Callable, Dict, Iterable, Optional, Union
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
+from urllib.parse import parse_qsl, unquote, unquote_plus, urlencode, urlsplit
 
 from ..net.endpoints import address_family, host_port, unbracketed
 from ..net.limits import AcceptBackoff, Admission, RateLimitedLog, Rejections
@@ -260,7 +260,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(chunk)
 
     def log_message(self, fmt: str, *args) -> None:
-        log.debug("http: " + fmt, *args)
+        # http.server's request lines ("GET /?token=... HTTP/1.1"), with the token left out
+        log.debug("http: " + fmt, *(_without_token(a) if isinstance(a, str) else a for a in args))
 
 
 class _Slot:
@@ -690,12 +691,20 @@ def start_http(host: str, port: int, master, secret: Optional[bytes] = None,
 
 
 def _without_token(target: str) -> str:
-    """A request target as a log may show it: a ``token=`` value left out.
+    """A request target (or request line) as a log may show it: the value of a query field
+    whose name, percent-decoded as ``parse_qsl`` decodes it, holds ``token`` left out.
 
     >>> _without_token("/api/v1/status?a=1&token=3f9c&b=2")
     '/api/v1/status?a=1&token=...&b=2'
+    >>> _without_token("GET /?%74oken=3f9c&t%4fKEN=3f9c HTTP/1.1")
+    'GET /?%74oken=...&t%4fKEN=... HTTP/1.1'
     """
-    return re.sub(r"(?i)(token=)[^&#\s]*", r"\1...", target)
+    return _QUERY_FIELD.sub(lambda m: m[1] + "=..." if "token" in unquote_plus(m[1][1:]).lower()
+                            else m[0], target)
+
+
+#: ``?NAME=VALUE`` or ``&NAME=VALUE`` (a ``;`` too) in a request target or line
+_QUERY_FIELD = re.compile(r"([?&;][^=&;#\s]*)=[^&;#\s]*")
 
 
 def _ui_file(path: str) -> Optional[str]:

@@ -59,13 +59,15 @@ class DaemonLogFile(logging.handlers.RotatingFileHandler):
     on stderr, and once more when it can be written again, instead of logging's
     ``--- Logging error ---`` and a 30-line traceback for every line it loses (the daemon's
     stderr, ``StderrHandler``, still has each line).  A log deleted under it is made again
-    at its next line."""
+    at its next line, unless a symbolic link is now in the way (its directory renamed away
+    and a link put in its place): the lines then go on to the file still open."""
 
     failing = False  # a write failed, and none has succeeded since
 
     def emit(self, record: logging.LogRecord) -> None:
         self._failed = False
-        if self.stream is not None and not os.path.exists(self.baseFilename):
+        if self.stream is not None and not os.path.exists(self.baseFilename) and \
+                os.path.realpath(self.baseFilename) == self.baseFilename:
             # deleted (its work dir with it, say): written again where it is looked for
             with contextlib.suppress(OSError):
                 self.stream.close()

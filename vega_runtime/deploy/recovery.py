@@ -25,12 +25,16 @@ retried by the master's tick.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
+import stat
 import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from ..private_files import account_name, make_private_dir
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +47,8 @@ class RecoveryStore:
     master starts empty and writes nothing."""
 
     def __init__(self, work_dir: str, enabled: bool = True):
-        self.directory = os.path.join(work_dir, "recovery")
+        # where the work dir is now: a link put in its place later is not written through
+        self.directory = os.path.join(os.path.realpath(work_dir), "recovery")
         self.path = os.path.join(self.directory, "state.json")
         self.enabled = enabled
 
@@ -53,7 +58,7 @@ class RecoveryStore:
             return {"apps": {}, "workers": {}, "drivers": []}
         state: Dict[str, Any] = {}
         try:
-            with open(self.path, "rb") as fh:
+            with _own_file(self.path) as fh:
                 state = json.loads(fh.read().decode("utf-8"))
             problem = shape_problem(state)
             if problem:
@@ -62,6 +67,11 @@ class RecoveryStore:
             state = {}
         except (ValueError, UnicodeDecodeError) as exc:
             self._keep_aside(exc)
+            state = {}
+        except NotThisAccounts as exc:
+            log.error("the recovery state %s is not used: %s. Starting without it; remove it "
+                      "(it could start drivers of its owner's choosing as this account)",
+                      self.path, exc.strerror)
             state = {}
         except OSError as exc:
             log.error("cannot read the recovery state %s (%s): starting without it", self.path, exc)
@@ -82,10 +92,11 @@ class RecoveryStore:
                   self.path, problem, aside)
 
     def save(self, apps: Dict[str, dict], workers: Dict[str, dict], drivers: List[dict]) -> None:
-        """Write the state durably; raises OSError when it cannot (the caller retries)."""
+        """Write the state durably; raises OSError when it cannot (the caller retries), or
+        ``DirectoryOfAnotherAccount`` (its directory, or one above, is another account's)."""
         if not self.enabled:
             return
-        os.makedirs(self.directory, exist_ok=True)
+        make_private_dir(self.directory, follow_links=False)
         data = json.dumps({"apps": apps, "workers": workers, "drivers": drivers}).encode("utf-8")
         tmp = self.path + ".tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -103,6 +114,30 @@ class RecoveryStore:
                 os.unlink(tmp)
             raise
         _fsync_directory(self.directory)
+
+
+class NotThisAccounts(PermissionError):
+    """A file, or its directory, of another account."""
+
+
+def _own_file(path: str):
+    """``open(path, "rb")`` of a regular file this account owns in a directory it owns; else
+    ``NotThisAccounts`` saying whose it is (another user of the host who wrote it into the
+    work dir while that was open to others, before the master made it 0700) or ``OSError``
+    (ELOOP: a symbolic link)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        for what, info in (("it", os.fstat(fd)), ("its directory", os.stat(os.path.dirname(path)))):
+            if info.st_uid != os.getuid():
+                raise NotThisAccounts(errno.EPERM, f"{what} belongs to {account_name(info.st_uid)},"
+                                      f" not to this account, {account_name(os.getuid())}", path)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", path)
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 _NUMBER = (int, float)
