@@ -73,8 +73,32 @@ def test_a_work_dir_below_a_directory_others_can_change_is_refused(tmp_path, rol
     owner = "nobody (uid 65534)" if parent == "nobody's" else "root (uid 0)"
     assert (f"{shared} (owner {owner}, mode {mode:04o}) is above {work} and {problem} could "
             f"rename {work} away and put a symbolic link in its place") in done.stderr, done.stderr
-    assert f"or fix this one: {fix}" in done.stderr
+    assert f"place. Use a directory only this account (and root) can write to, as every one " \
+        f"above it (--work-dir; a driver's: TMPDIR or vega.local.dir), or fix this one: {fix}" \
+        in done.stderr.replace("\n", " ")
     assert os.listdir(shared) == []
+
+
+def test_a_drivers_scratch_directory_below_one_others_can_change_is_refused(tmp_path):
+    """A driver's TMPDIR open to everyone without the sticky bit: its application directory
+    there (broadcasts, shuffle files and spills, which executors unpickle) could be renamed
+    away and replaced by another user's while it runs.  The job fails at once saying so
+    and what to do, and leaves nothing there; before, it ran."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    job = tmp_path / "job.py"
+    job.write_text("from vega_runtime import Context\nwith Context() as ctx:\n"
+                   "    print('SUM', ctx.parallelize(range(10), 2).sum())\n")
+    done = vega("submit", "--master", "local[2]", str(job), env=clean_env(TMPDIR=str(shared)),
+                timeout=120)
+    assert done.returncode == 1, done.stdout + done.stderr
+    said = " ".join(done.stderr.split())
+    assert f"vega: job failed: {shared} (owner root (uid 0), mode 0777) is above {shared}/vega-app-" \
+        in said, said
+    assert "group or others may write to it (no sticky bit)" in said
+    assert f"or fix this one: chmod go-w {shared}" in said
+    assert "SUM" not in done.stdout and os.listdir(shared) == []
 
 
 def test_a_work_dir_below_tmp_and_a_users_own_directories_is_used(tmp_path):

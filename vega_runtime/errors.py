@@ -707,8 +707,7 @@ class BadArchive(VegaError, ValueError):
 
 
 class DirectoryOfAnotherAccount(VegaError):
-    """A work directory of another account, or one above ``below`` not this account's or
-    root's, or others' to write (no sticky bit): they could redirect what Vega writes there.
+    """A work dir of another account, or one above ``below`` others could change (StrictModes).
 
     >>> str(DirectoryOfAnotherAccount("/tmp/work", "mallory (uid 1001)", "root (uid 0)"))
     '/tmp/work belongs to mallory (uid 1001), not to this account, root (uid 0): its owner could read, replace or redirect (with symbolic links) what Vega writes there'
@@ -727,14 +726,15 @@ class DirectoryOfAnotherAccount(VegaError):
         who = "it is neither this account's nor root's: its owner" if self.theirs else \
             "group or others may write to it (no sticky bit): they"
         return (f"{self.path} (owner {self.owner}, mode {self.mode:04o}) is above {self.below} and "
-                f"{who} could rename {self.below} away and put a symbolic link in its place")
+                f"{who} could rename {self.below} away and put a symbolic link in its place. Use "
+                "a directory only this account (and root) can write to, as every one above it "
+                "(--work-dir; a driver's: TMPDIR or vega.local.dir), or fix this one: "
+                f"{'chown root' if self.theirs else 'chmod go-w'} {self.path}")
 
     @property
-    def hint(self) -> str:
-        return (f"Choose a directory only this account (and root) can write to, as every one "
-                f"above it, or fix this one: {'chown root' if self.theirs else 'chmod go-w'} "
-                f"{self.path}" if self.below else "Use a directory of this account's own: name "
-                "another (--work-dir) or remove this one: Vega creates it (mode 0700).")
+    def hint(self) -> str:  # (above: the message says what to do)
+        return "" if self.below else ("Use a directory of this account's own: name another "
+                                      "(--work-dir) or remove it: Vega creates it (mode 0700).")
 
 
 class InvalidIdentifier(VegaError):

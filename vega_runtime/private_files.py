@@ -215,14 +215,29 @@ _TEMP_DIRS = ("/tmp", "/var/tmp", "/usr/tmp")
 
 
 def new_private_dir(prefix: str, parent: Optional[str] = None,
-                    claim: Optional[Callable[[str], None]] = None) -> str:
+                    claim: Optional[Callable[[str], None]] = None, strict: bool = False) -> str:
     """A new directory ``PREFIX`` + 8 random characters (0700) in ``parent``, else in the
     first usable temporary directory (``$TMPDIR``, ``$TEMP``, ``$TMP``, /tmp, /var/tmp,
     /usr/tmp, the working directory); its absolute path: ``tempfile.mkdtemp``, without
     importing ``tempfile`` (and the ``shutil``, ``bz2`` and ``lzma`` it loads: ~4 ms of
     every Context's start-up). A process that set ``tempfile.tempdir`` gets tempfile's.
     ``claim(path)`` is told each path before it is made, so a caller interrupted (Ctrl-C)
-    between the directory's making and this function's return knows what to remove."""
+    between the directory's making and this function's return knows what to remove.
+    ``strict``: the directories above it are checked (``check_parents``; a driver's
+    application directory, whose broadcasts and shuffle files executors unpickle), and
+    it is removed again if one is refused."""
+    path = _new_private_dir(prefix, parent, claim)
+    if strict:
+        try:
+            check_parents(path)
+        except DirectoryOfAnotherAccount:
+            os.rmdir(path)
+            raise
+    return path
+
+
+def _new_private_dir(prefix: str, parent: Optional[str],
+                     claim: Optional[Callable[[str], None]]) -> str:
     tempfile = sys.modules.get("tempfile")
     if parent is None and tempfile is not None and tempfile.tempdir is not None:
         return tempfile.mkdtemp(prefix=prefix)
