@@ -238,3 +238,40 @@ def test_the_token_is_never_in_the_masters_debug_log(tmp_path):
         kill_group(proc)
     assert token not in lines and token not in read_text(str(out))
     assert '"GET /api/v1/status?%74oken=... HTTP/1.1" 200' in lines, lines[-2000:]
+
+
+@pytest.mark.parametrize("role", ["master", "worker"])
+def test_job_packages_another_account_put_in_a_work_dir_are_not_used(tmp_path, role):
+    """The work dir was open to everyone and ``nobody`` put a job package there (extracted,
+    as the master's cluster-mode drivers and the workers' executors run it when a job of
+    that package comes, without checking it again).  The daemon sets the packages of
+    another account aside, saying so at WARNING, so that the real package is fetched or
+    uploaded again; before, it kept them in place."""
+    secret = str(tmp_path / "secret")
+    create_secret_file(secret)
+    work = tmp_path / role
+    sha = "ab" * 32
+    planted = work / "packages" / sha
+    planted.mkdir(parents=True)
+    (planted / "job.py").write_text("print('PLANTED')\n")
+    (work / "packages" / f"{sha}.zip").write_bytes(b"PK")
+    for path in (planted, planted / "job.py", work / "packages" / f"{sha}.zip"):
+        os.chown(path, NOBODY, NOBODY)
+    os.chmod(work, 0o777)
+    out = tmp_path / "daemon.out"
+    with open(out, "wb") as log:
+        proc = spawn_vega(*_daemon_args(role, str(work), secret), env=clean_env(), stdout=log,
+                          stderr=log, start_new_session=True)
+    try:
+        wait_for(lambda: read_text(str(out)).count("not used, set aside as") == 2
+                 or proc.poll() is not None, 60, f"the {role} to set the packages aside")
+        assert proc.poll() is None, read_text(str(out))
+    finally:
+        kill_group(proc)
+    said = read_text(str(out))
+    assert (f"{planted} (job packages) belongs to nobody (uid 65534), not to this account: "
+            "another user could have put it there while the work dir was open to others; not "
+            f"used, set aside as {planted}.foreign-") in said.replace("cached job", "job"), said
+    assert not planted.exists() and not (work / "packages" / f"{sha}.zip").exists()
+    assert sorted(name.split(".foreign-")[0] for name in os.listdir(work / "packages")) == \
+        [sha, f"{sha}.zip"]

@@ -326,6 +326,34 @@ def remove_abandoned(parent: str, prefix: str) -> List[str]:
     return removed
 
 
+def set_aside_foreign(directory: str, what: str) -> List[str]:
+    """Rename ``directory`` to ``DIRECTORY.foreign-TIME`` if another account owns it, else
+    so what is in it that another account owns (a link too: ``lstat``), saying so at
+    WARNING: a cache of ``what`` this process would use as it finds it (job packages, run
+    as they are), planted while the work dir above was open to others, before it was made
+    0700.  Set aside, not removed: its owner might still swap what is in it for links
+    while it was emptied.  The paths set aside."""
+    import time
+
+    uid = os.getuid()
+    try:
+        if os.lstat(directory).st_uid != uid:
+            foreign = [directory]
+        else:
+            foreign = [entry.path for entry in os.scandir(directory)
+                       if entry.stat(follow_symlinks=False).st_uid != uid
+                       and ".foreign-" not in entry.name]
+    except OSError:
+        return []  # none yet
+    for path in foreign:
+        aside = f"{path}.foreign-{time.strftime('%Y%m%d%H%M%S')}"
+        log.warning("%s (%s) belongs to %s, not to this account: another user could have put "
+                    "it there while the work dir was open to others; not used, set aside as "
+                    "%s", path, what, account_name(os.lstat(path).st_uid), aside)
+        os.rename(path, aside)
+    return foreign
+
+
 def remove_tree(path: str, threads: int = 8) -> None:
     """``shutil.rmtree(path, ignore_errors=True)`` without importing ``shutil`` (a Context's
     stop), with the files, then the directories of each depth (deepest first), removed by

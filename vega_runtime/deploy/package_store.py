@@ -15,6 +15,7 @@ from ..net.connection import Connection
 from ..net.framing import ProtocolError
 from ..net.messages import FetchPackage, PackageData, PackageQuery, PackageStatus, UploadPackage
 from ..packaging import verify
+from ..private_files import set_aside_foreign
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +23,8 @@ log = logging.getLogger(__name__)
 class PackageStore:
     def __init__(self, work_dir: str):
         self.directory = os.path.join(work_dir, "packages")
+        # run as they are found (cluster-mode drivers): none another account could have put
+        set_aside_foreign(self.directory, "job packages")
 
     def path(self, sha256: str) -> str:
         """Where the package is; ``InvalidIdentifier`` unless ``sha256`` is a package id

@@ -42,7 +42,7 @@ from ..net.server import Server
 from ..processes import (SIGNAL_CHECK_SECONDS, become_subreaper, end_adopted, end_group,
                          oom_kill_count)
 from ..shuffle.blocks import SERVICE_MAX_REQUEST_BYTES
-from ..private_files import make_private_dir
+from ..private_files import make_private_dir, set_aside_foreign
 from ..resources import EXECUTOR_RESOURCES_ENV, discover
 from ..versions import python_version
 from .log_files import wait_rotating_output
@@ -90,6 +90,8 @@ class Worker:
         #: hold each executor to the memory it was granted (executor_main --memory-limit)
         self.limit_memory = conf["vega.worker.executor_memory_limit"]
         self.work_dir = make_private_dir(os.path.abspath(conf["vega.worker.work_dir"]))
+        # run as they are found (package_dir): none another account could have put there
+        set_aside_foreign(os.path.join(self.work_dir, "packages"), "cached job packages")
         self.work_dir_ttl = conf["vega.worker.cleanup.app_data_ttl"]
         #: this process hashes with a random seed it was forked with (a local cluster's, its
         #: driver's): its executors must be forks, as no new interpreter hashes like it
