@@ -172,8 +172,8 @@ def test_a_recovery_state_another_account_wrote_is_not_used(tmp_path):
     """The master's work dir was open to everyone (made by hand, or by an older Vega) and
     ``nobody`` wrote ``recovery/state.json`` into it: it names an application (it could as
     well name supervised drivers, which the master would start again as root).  The master
-    makes its work dir 0700, says at ERROR that it does not use that state, whose it is and
-    what to do, and starts without it; before, it showed the planted application."""
+    makes its work dir 0700, sets that state aside (``recovery.foreign-TIME``) saying whose
+    it is, and starts without it; before, it showed the planted application."""
     secret = str(tmp_path / "secret")
     create_secret_file(secret)
     work = tmp_path / "master"
@@ -199,8 +199,12 @@ def test_a_recovery_state_another_account_wrote_is_not_used(tmp_path):
         assert "planted" not in status.stdout
     finally:
         kill_group(proc)
-    assert (f"the recovery state {state} is not used: it belongs to nobody (uid 65534), not "
-            "to this account, root (uid 0). Starting without it; remove it") in read_text(str(out))
+    recovery = work / "recovery"
+    assert (f"{recovery} (the master's recovery state) belongs to nobody (uid 65534), not to "
+            "this account: another user could have put it there while the work dir was open to "
+            f"others; not used, set aside as {recovery}.foreign-") in read_text(str(out))
+    assert [name.split(".foreign-")[0] for name in os.listdir(work)
+            if ".foreign-" in name] == ["recovery"]
     assert stat.S_IMODE(os.stat(work).st_mode) == 0o700
 
 

@@ -34,7 +34,7 @@ import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from ..private_files import account_name, make_private_dir
+from ..private_files import account_name, make_private_dir, set_aside_foreign
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,8 @@ class RecoveryStore:
         if not self.enabled:
             return {"apps": {}, "workers": {}, "drivers": []}
         state: Dict[str, Any] = {}
+        # one another account wrote (it decides which drivers start again) is not read
+        set_aside_foreign(self.directory, "the master's recovery state")
         try:
             with _own_file(self.path) as fh:
                 state = json.loads(fh.read().decode("utf-8"))
