@@ -109,7 +109,7 @@ def test_worker_command_reaches_the_service_with_the_pods_resources():
     assert (master.host, master.port) == (service["metadata"]["name"],
                                           service["spec"]["ports"][0]["port"])
     assert (params["host"], params["cores"], params["memory"]) == ("10.1.2.3", 2, "4096m")
-    fields = {e["name"]: e["valueFrom"] for e in container["env"]}
+    fields = {e["name"]: e["valueFrom"] for e in container["env"] if "valueFrom" in e}
     assert fields["VEGA_CORES"]["resourceFieldRef"]["resource"] == "limits.cpu"
     assert fields["VEGA_MEMORY_MIB"]["resourceFieldRef"] == {
         "containerName": container["name"], "resource": "requests.memory", "divisor": "1Mi"}

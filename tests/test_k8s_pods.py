@@ -122,6 +122,7 @@ class Pods:
                 for a in spec["args"]]
         for directory in ("home", "emptydir"):
             os.makedirs(self.tmp / pod / directory, exist_ok=True)
+        os.chmod(self.tmp / pod / "emptydir", 0o777)  # as kubelet makes an emptyDir
         return vega_argv(*args), env
 
     def start(self, pod, spec):

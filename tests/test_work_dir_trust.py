@@ -279,3 +279,23 @@ def test_job_packages_another_account_put_in_a_work_dir_are_not_used(tmp_path, r
     assert not planted.exists() and not (work / "packages" / f"{sha}.zip").exists()
     assert sorted(name.split(".foreign-")[0] for name in os.listdir(work / "packages")) == \
         [sha, f"{sha}.zip"]
+
+
+def test_with_strict_modes_off_a_daemon_starts_below_a_world_writable_volume(tmp_path):
+    """``VEGA_STRICT_MODES=false`` (k8s/'s pods: their emptyDir volume is 0777, and no other
+    account exists in a pod): the master starts in a work dir below such a directory."""
+    secret = str(tmp_path / "secret")
+    create_secret_file(secret)
+    volume = tmp_path / "emptydir"
+    volume.mkdir()
+    volume.chmod(0o777)
+    ready = tmp_path / "ready"
+    proc = spawn_vega(*_daemon_args("master", str(volume / "master"), secret), "--ready-file",
+                      str(ready), env=clean_env(VEGA_STRICT_MODES="false"),
+                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        wait_for(lambda: ready.exists() or proc.poll() is not None, 60, "the master")
+        assert proc.poll() is None, proc.stderr.read().decode()
+    finally:
+        kill_group(proc)
+    assert stat.S_IMODE(os.stat(volume / "master").st_mode) == 0o700

@@ -299,6 +299,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("vega.local.dir", "", parse_str, "path",
             "Scratch directory for shuffle files, spills and broadcasts; empty means the "
             "system temporary directory.", env="VEGA_LOCAL_DIR"),
+    Setting("vega.strict_modes", True, parse_bool, "boolean",
+            "Refuse a daemon's work dir, or a driver's scratch directory, below a directory "
+            "another account owns or may write to without the sticky bit (OpenSSH's "
+            "StrictModes). Off only where no other account exists: a container whose volume "
+            "is world-writable (a Kubernetes emptyDir).", env="VEGA_STRICT_MODES"),
     Setting("vega.pyspark_compat", False, parse_bool, "boolean",
             "Run jobs with PySpark's names: 'import pyspark' resolves to Vega's compatibility "
             "package (vega submit --pyspark-compat). Read by vega submit before the job starts.",

@@ -615,7 +615,8 @@ class Context(JobControl, FileShipping, Persistence, Profiles, EventLogs):
         temporary directory); one that cannot be made there names the setting."""
         local_dir = self.conf["vega.local.dir"] or None
         try:
-            path = new_private_dir(f"vega-{self.context_id}-", local_dir, strict=True,
+            path = new_private_dir(f"vega-{self.context_id}-", local_dir,
+                                   strict=self.conf["vega.strict_modes"],
                                    claim=functools.partial(setattr, self, "app_dir"))
             self._owner_lock = hold_owner_lock(path)  # and those of drivers killed outright go
             remove_abandoned(os.path.dirname(path), "vega-app-")

@@ -147,6 +147,13 @@ def make_private_dir(path: str, follow_links: bool = True) -> str:
 
 #: symbolic links ``check_parents`` follows in one path, as the kernel's MAXSYMLINKS
 _MAX_LINKS = 40
+#: ``vega.strict_modes``: False, ``check_parents`` checks no owner or mode (links still)
+_strict_modes = [True]
+
+
+def use_strict_modes(strict: bool) -> None:
+    """``vega.strict_modes`` of this process (a daemon's, read as it starts)."""
+    _strict_modes[0] = strict
 
 
 def check_parents(path: str, follow_links: bool = True) -> None:
@@ -157,7 +164,8 @@ def check_parents(path: str, follow_links: bool = True) -> None:
     ``/tmp/work`` another user made), and the daemon would write where the link points:
     ``DirectoryOfAnotherAccount`` naming the directory, its owner and mode.  The links on
     the way are followed, checking the directories they lead through; with
-    ``follow_links`` False, one is refused (``OSError`` ELOOP).
+    ``follow_links`` False, one is refused (``OSError`` ELOOP).  With ``vega.strict_modes``
+    off (``use_strict_modes``), only that.
 
     >>> check_parents("/proc/self/../no-such-dir")
     """
@@ -193,6 +201,8 @@ def check_parents(path: str, follow_links: bool = True) -> None:
 
 def _check_above(directory: str, path: str, uid: int,
                  info: Optional[os.stat_result] = None) -> None:
+    if not _strict_modes[0]:
+        return
     info = info or os.stat(directory)
     if info.st_uid not in (0, uid) or (info.st_mode & 0o022 and not info.st_mode & stat.S_ISVTX):
         raise DirectoryOfAnotherAccount(directory, account_name(info.st_uid), account_name(uid),

@@ -31,7 +31,7 @@ from ..net.addresses import advertise_address
 from ..net.connection import (create_secret_file, default_secret_file, load_secret,
                               resolve_secret_file)
 from ..private_files import (account_name, make_private_dir, open_private, private_fd,
-                             use_private_umask)
+                             use_private_umask, use_strict_modes)
 from ..processes import SIGNAL_CHECK_SECONDS, relay_signals, work_dir_lock
 
 #: what a caller may pass as ``show_config``: print the resolved settings of a role
@@ -218,6 +218,7 @@ def run_master(host: Optional[str] = None, port: Optional[int] = None,
              "ui_allowed_hosts": ui_allowed_hosts}
     conf = listen_addresses(daemon_config(MASTER_OPTIONS, given, config_file),
                             "vega.master.host", "vega.master.bind", _this_host_address)
+    use_strict_modes(conf["vega.strict_modes"])
     if show_config:
         show_config(conf, MASTER)
     work_dir = conf["vega.master.work_dir"]
@@ -302,6 +303,7 @@ def run_worker(master_url: str, host: Optional[str] = None, cores: Optional[int]
     conf = listen_addresses(daemon_config(WORKER_OPTIONS, given, config_file, offered),
                             "vega.worker.host", "vega.worker.bind",
                             lambda: advertise_address(None, spec.host))
+    use_strict_modes(conf["vega.strict_modes"])
     machine = {}
     if not conf["vega.worker.cores"]:
         machine["vega.worker.cores"] = os.cpu_count() or 1
