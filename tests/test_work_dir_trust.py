@@ -200,7 +200,7 @@ def test_a_recovery_state_another_account_wrote_is_not_used(tmp_path):
     finally:
         kill_group(proc)
     recovery = work / "recovery"
-    assert (f"{recovery} (the master's recovery state) belongs to nobody (uid 65534), not to "
+    assert (f"{recovery} (in the master's work dir) belongs to nobody (uid 65534), not to "
             "this account: another user could have put it there while the work dir was open to "
             f"others; not used, set aside as {recovery}.foreign-") in read_text(str(out))
     assert [name.split(".foreign-")[0] for name in os.listdir(work)
@@ -299,3 +299,36 @@ def test_with_strict_modes_off_a_daemon_starts_below_a_world_writable_volume(tmp
     finally:
         kill_group(proc)
     assert stat.S_IMODE(os.stat(volume / "master").st_mode) == 0o700
+
+
+def test_a_link_another_account_put_in_a_workers_work_dir_is_not_followed(tmp_path):
+    """The worker's work dir was open to everyone and ``nobody`` put a link named like an
+    application's directory there (``app-...`` -> a directory of root's).  A worker
+    starting deletes the directories an earlier run's applications left in theirs: it sets
+    the link aside, saying so, and deletes nothing where it points; before, it deleted
+    the directories in the link's target."""
+    secret = str(tmp_path / "secret")
+    create_secret_file(secret)
+    victim = tmp_path / "victim"
+    (victim / "keep").mkdir(parents=True)
+    (victim / "keep" / "file").write_text("KEEP\n")
+    work = tmp_path / "worker"
+    work.mkdir()
+    link = work / "app-20260101000000-0001"
+    os.symlink(victim, link)
+    os.lchown(link, NOBODY, NOBODY)
+    os.chmod(work, 0o777)
+    out = tmp_path / "worker.out"
+    with open(out, "wb") as log:
+        proc = spawn_vega(*_daemon_args("worker", str(work), secret), env=clean_env(),
+                          stdout=log, stderr=log, start_new_session=True)
+    try:
+        wait_for(lambda: "not used, set aside as" in read_text(str(out))
+                 or not (victim / "keep").exists() or proc.poll() is not None, 60,
+                 "the worker to start")
+        assert proc.poll() is None, read_text(str(out))
+    finally:
+        kill_group(proc)
+    assert (victim / "keep" / "file").read_text() == "KEEP\n"
+    assert (f"{link} (in the worker's work dir) belongs to nobody (uid 65534), not to this "
+            f"account: another user could have put it there") in read_text(str(out))

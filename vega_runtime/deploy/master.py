@@ -24,7 +24,7 @@ from ..config import Config, rpc_limits
 from ..net.endpoints import host_port
 from ..net.messages import MasterStopping
 from ..net.server import Server
-from ..private_files import make_private_dir
+from ..private_files import make_private_dir, set_aside_foreign
 from .app_logs import AppLogs
 from .drivers import ACTIVE_STATES, DriverRunner, retained_drivers
 from .master_connections import MasterConnections
@@ -85,6 +85,7 @@ class Master(StatusQueries):
                  clock: Optional[Callable[[], float]] = None):
         self.conf = conf
         self.work_dir = make_private_dir(os.path.abspath(conf["vega.master.work_dir"]))
+        set_aside_foreign(self.work_dir, "in the master's work dir")  # (put there by others)
         #: where drivers write event logs, for finished applications in the UI
         event_log_dir = conf["vega.eventlog.dir"]
         self.event_log_dir = os.path.expanduser(event_log_dir) if event_log_dir else ""

@@ -90,7 +90,9 @@ class Worker:
         #: hold each executor to the memory it was granted (executor_main --memory-limit)
         self.limit_memory = conf["vega.worker.executor_memory_limit"]
         self.work_dir = make_private_dir(os.path.abspath(conf["vega.worker.work_dir"]))
-        # run as they are found (package_dir): none another account could have put there
+        # none another account could have put there (a link app-X -> /etc, whose directories
+        # remove_earlier_app_data would delete; packages, run as they are found)
+        set_aside_foreign(self.work_dir, "in the worker's work dir")
         set_aside_foreign(os.path.join(self.work_dir, "packages"), "cached job packages")
         self.work_dir_ttl = conf["vega.worker.cleanup.app_data_ttl"]
         #: this process hashes with a random seed it was forked with (a local cluster's, its
@@ -517,8 +519,11 @@ class Worker:
 
     def _delete_app_data(self, app_dir_name: str) -> bool:
         """Delete the directories in an application's work dir; whether there were any."""
+        path = os.path.join(self.work_dir, app_dir_name)
+        if os.path.islink(path):  # not followed: its target's directories are not ours to delete
+            return False
         try:
-            entries = list(os.scandir(os.path.join(self.work_dir, app_dir_name)))
+            entries = list(os.scandir(path))
         except (FileNotFoundError, NotADirectoryError):
             return False
         doomed = [entry for entry in entries if entry.is_dir(follow_symlinks=False)]
