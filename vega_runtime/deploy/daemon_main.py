@@ -445,6 +445,7 @@ def keep_work_dir(work_dir: str, role: str, held: int) -> Optional[int]:
     except OSError:
         pass
     try:
+        make_private_dir(work_dir, follow_links=False)  # what is wrong, not a start's failure
         taken = hold_work_dir(work_dir, role, follow_links=False)
     except (OSError, VegaError) as exc:
         log.error("the %s's work dir %s (or its %s.lock) was deleted or replaced while the %s "
