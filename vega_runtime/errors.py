@@ -1,9 +1,8 @@
 """Every error a user can cause, in one hierarchy.
 
-Each exception takes its facts as constructor arguments (so it pickles across
-processes unchanged) and explains itself in ``__str__``, ending with what to do
-next.  Components decide what to do from the type, never from the message.
-"""
+Each exception takes its facts as constructor arguments (so it pickles across processes
+unchanged) and explains itself in ``__str__``, ending with what to do next.  Components
+decide what to do from the type, never from the message."""
 
 from __future__ import annotations
 
