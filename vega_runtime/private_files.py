@@ -48,6 +48,22 @@ def use_private_umask() -> None:
     os.umask(PRIVATE_UMASK)
 
 
+def open_regular(path: str, check: Callable[[int], None] = lambda fd: None):
+    """``open(path, "rb")`` of a regular file, never through a symbolic link (OSError
+    ELOOP) nor left waiting on a FIFO or reading a device another account put in its place
+    (OSError EINVAL, "not a regular file"); ``check(fd)`` may refuse it first (raising)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        check(fd)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", path)
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def open_private(path: str, mode: str = "ab", encoding: Optional[str] = None):
     """``open(path, mode)`` for writing, creating the file 0600 whatever the umask (an
     existing file keeps its mode).  In a directory others may write to (a shared event log

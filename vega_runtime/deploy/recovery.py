@@ -29,12 +29,11 @@ import errno
 import json
 import logging
 import os
-import stat
 import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from ..private_files import account_name, make_private_dir, set_aside_foreign
+from ..private_files import account_name, make_private_dir, open_regular, set_aside_foreign
 
 log = logging.getLogger(__name__)
 
@@ -127,19 +126,14 @@ def _own_file(path: str):
     ``NotThisAccounts`` saying whose it is (another user of the host who wrote it into the
     work dir while that was open to others, before the master made it 0700) or ``OSError``
     (ELOOP: a symbolic link)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    try:
+
+    def owned(fd: int) -> None:
         for what, info in (("it", os.fstat(fd)), ("its directory", os.stat(os.path.dirname(path)))):
             if info.st_uid != os.getuid():
                 raise NotThisAccounts(errno.EPERM, f"{what} belongs to {account_name(info.st_uid)},"
                                       f" not to this account, {account_name(os.getuid())}", path)
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(errno.EINVAL, "not a regular file", path)
-        os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
+
+    return open_regular(path, owned)
 
 
 _NUMBER = (int, float)

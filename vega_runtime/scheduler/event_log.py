@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import re
-import stat
 import threading
 import time
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
@@ -20,7 +19,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tupl
 from ..io.files import local_path, open_input
 from ..io.hdfs import HdfsSettings, is_hdfs
 from ..logs import error_summary
-from ..private_files import make_private_dirs, new_private_dir, open_private
+from ..private_files import make_private_dirs, new_private_dir, open_private, open_regular
 from .listener import JobListener
 
 log = logging.getLogger(__name__)
@@ -318,21 +317,13 @@ def open_event_log(path: str, hdfs: Optional[HdfsSettings] = None):
     if is_hdfs(path):
         return open_input(path, hdfs, decompress=False)
     local = local_path(path)
-    try:  # non-blocking: a FIFO's open would wait for a writer
-        fd = os.open(local, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    try:
+        return open_regular(local)
     except OSError as exc:
         if exc.errno != errno.ELOOP:
             raise
         raise OSError(errno.ELOOP, "a symbolic link (an event log is never one: not "
                                    "followed)", local) from None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(errno.EINVAL, "not a regular file", local)
-        os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
 
 
 class LogEvents:
