@@ -536,13 +536,16 @@ class ClusterBackend:
         if not self._hung_seen:
             self._hung_seen = True
             log.warning("%s", HUNG_HINT)
+        killed = True
         try:
             self.master_client.send(KillExecutors([e for e, _ in hung], "hung: no heartbeat"))
         except OSError as exc:  # the master is away: the closed connection ends it if it wakes
             log.warning("could not ask the master to kill hung executors %s: %s",
                         ", ".join(e for e, _ in hung), exc)
+            killed = False
         for executor_id, silent_ms in hung:
-            self._executor_removed(executor_id, hung_description(silent_ms / 1000, self.heartbeat),
+            self._executor_removed(executor_id, hung_description(silent_ms / 1000, self.heartbeat,
+                                                                 killed),
                                    False, LossCause.EXECUTOR_TIMEOUT.value)
 
     def _check_starved(self) -> None:

@@ -122,14 +122,20 @@ class HeartbeatReceiver:
         return [(executor_id, silent_ms) for silent_ms, executor_id in silent]
 
 
-def hung_description(silent_seconds: float, settings: HeartbeatSettings) -> str:
+def hung_description(silent_seconds: float, settings: HeartbeatSettings,
+                     killed: bool = True) -> str:
     """How a hung executor's loss reads (``executor_loss.loss_sentence`` puts the executor
-    and its task around it).
+    and its task around it); ``killed`` False: nobody could be asked to kill it (its
+    master unreachable), so the driver only stopped using it.
 
     >>> hung_description(121.34, HeartbeatSettings())
     'sent no heartbeat for 121.3s and was killed (vega.executor.timeout is 120s)'
+    >>> hung_description(121.34, HeartbeatSettings(), killed=False)
+    'sent no heartbeat for 121.3s and is no longer used; the master, unreachable, could not be asked to kill it (vega.executor.timeout is 120s)'
     """
-    return (f"sent no heartbeat for {round(silent_seconds, 1):g}s and was killed "
+    what = "was killed" if killed else \
+        "is no longer used; the master, unreachable, could not be asked to kill it"
+    return (f"sent no heartbeat for {round(silent_seconds, 1):g}s and {what} "
             f"(vega.executor.timeout is {settings.timeout:g}s)")
 
 
