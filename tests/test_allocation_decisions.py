@@ -8,8 +8,9 @@ import math
 import pytest
 
 from vega_runtime import Context
-from vega_runtime.deploy.master_state import (ApplicationRegistering, AppState, ExecutorsReleased,
-                                              ExecutorsRequested, Send)
+from vega_runtime.deploy.master_events import (ApplicationRegistering, ExecutorsReleased,
+                                               ExecutorsRequested, Send)
+from vega_runtime.deploy.master_state import AppState
 from vega_runtime.errors import TaskFailed
 from vega_runtime.net.messages import (ApplicationWaiting, KillExecutor, LaunchExecutor,
                                        RegisterApplication)

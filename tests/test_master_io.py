@@ -8,7 +8,7 @@ import time
 from vega_runtime import __version__
 from vega_runtime.config import Config
 from vega_runtime.deploy.master import Master
-from vega_runtime.deploy.master_state import Tick
+from vega_runtime.deploy.master_events import Tick
 from vega_runtime.net.connection import Connection
 from vega_runtime.net.messages import (AppLog, RegisterApplication, RegisteredApplication,
                                        UnregisterApplication)

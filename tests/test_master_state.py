@@ -9,11 +9,12 @@ import re
 import pytest
 
 from vega_runtime import __version__
-from vega_runtime.deploy.master_state import (
-    MAX_EXECUTOR_FAILURES, AppState, ApplicationRegistering, ApplicationUnregistered,
-    ConnectionLost, Disconnect, ExecutorExitReported, ForgetApplication, HeartbeatReceived,
-    KillRequested, MasterState, MetricsReported, SaveState, Send, Tick, WorkerRegistering,
-    WorkerState, WorkerStopped)
+from vega_runtime.deploy.master_events import (
+    ApplicationRegistering, ApplicationUnregistered, ConnectionLost, Disconnect,
+    ExecutorExitReported, ForgetApplication, HeartbeatReceived, KillRequested, MetricsReported,
+    SaveState, Send, Tick, WorkerRegistering, WorkerStopped)
+from vega_runtime.deploy.master_state import (MAX_EXECUTOR_FAILURES, AppState, MasterState,
+                                              WorkerState)
 from vega_runtime.net.messages import (ApplicationEnded, ApplicationKilled, ApplicationRejected,
                                        ApplicationWaiting, ExecutorAdded, ExecutorRemoved,
                                        LaunchExecutor, RegisterApplication, RegisteredApplication,

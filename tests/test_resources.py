@@ -15,8 +15,9 @@ import pytest
 
 from vega_runtime import Context, __version__
 from vega_runtime.config import Config
-from vega_runtime.deploy.master_state import (ApplicationRegistering, ExecutorExitReported,
-                                              MasterState, Send, WorkerRegistering)
+from vega_runtime.deploy.master_events import (ApplicationRegistering, ExecutorExitReported,
+                                               Send, WorkerRegistering)
+from vega_runtime.deploy.master_state import MasterState
 from vega_runtime.errors import ConfigError
 from vega_runtime.net.messages import (ApplicationWaiting, LaunchExecutor, RegisterApplication,
                                        RegisterWorker)

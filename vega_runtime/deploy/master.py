@@ -28,8 +28,8 @@ from ..private_files import make_private_dir, set_aside_foreign
 from .app_logs import AppLogs
 from .drivers import ACTIVE_STATES, DriverRunner, retained_drivers
 from .master_connections import MasterConnections
-from .master_state import (Action, ForgetApplication, KillRequested, MasterState, SaveState, Send,
-                           Tick)
+from .master_events import Action, ForgetApplication, KillRequested, SaveState, Send, Tick
+from .master_state import MasterState
 from .master_status import StatusQueries
 from .package_store import PackageStore
 from .recovery import RecoveryStore, RecoveryWriter

@@ -28,10 +28,10 @@ from ..scheduler.job_metrics import checked_snapshot
 from .app_logs import KeptOutput, RelayedEvents
 from .drivers import submission_problem
 from .log_follower import serve_logs
-from .master_state import (Action, ApplicationRegistering, ApplicationUnregistered,
-                           ConnectionLost, Disconnect, ExecutorExitReported, ExecutorsReleased,
-                           ExecutorsRequested, HeartbeatReceived, MetricsReported, Send,
-                           WorkerRegistering, WorkerStopped)
+from .master_events import (Action, ApplicationRegistering, ApplicationUnregistered,
+                            ConnectionLost, Disconnect, ExecutorExitReported, ExecutorsReleased,
+                            ExecutorsRequested, HeartbeatReceived, MetricsReported, Send,
+                            WorkerRegistering, WorkerStopped)
 from .outbox import Outbox
 
 #: How long a closing connection may take to send what was queued for it.
