@@ -1,5 +1,5 @@
 """The master under faults of its own: an unwritable recovery directory, a corrupt
-state file, a worker asking for a package the master lacks.  Real daemons, each a
+state file, a worker asking for a package the master lacks, a driver killed outright.  Real daemons, each a
 process of its own (the ``Cluster`` of test_cluster_e2e)."""
 
 import os
@@ -133,5 +133,47 @@ def test_a_worker_launching_for_a_package_the_master_lacks_keeps_its_session(tmp
             driver.close()
         assert own.worker_states() == {worker.worker_id: "alive"}
         assert read_text(worker.log_path).count("registered with master") == 1
+    finally:
+        own.stop()
+
+
+HOLDING_JOB = """
+import os, sys, time
+from vega_runtime import Context
+
+with Context(app_name=sys.argv[1]) as ctx:
+    print("READY", ctx.parallelize(range(10), 1).sum(), flush=True)
+    deadline = time.monotonic() + 60
+    while not os.path.exists(sys.argv[2]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+"""
+
+
+def test_a_sigkilled_drivers_application_ends_at_once_and_its_core_goes_to_the_next(tmp_path):
+    """A driver killed outright ends its connection without unregistering, as a driver cut
+    off by the network does; the master probes its port, finds it refused and ends the
+    application there and then (not after the 2 worker timeouts, 30 s here, that a driver
+    which may come back gets), and the application waiting for the one core starts."""
+    own = Cluster(tmp_path / "c", worker_timeout=15)
+    try:
+        own.start_worker("worker-a")
+        job = write_job(tmp_path, "hold.py", HOLDING_JOB)
+        release = str(tmp_path / "release")
+        first = own.spawn_driver(job, "first", release)
+        wait_for(lambda: "READY 45\n" in first.lines, 60, "the first application's job")
+        second = own.spawn_driver(job, "second", release)
+        wait_for(lambda: any("waiting" in line.lower() for line in second.err), 30,
+                 "the second application to wait for the core")
+        os.killpg(first.pid, signal.SIGKILL)
+        killed = time.monotonic()
+
+        def states():
+            return {a["name"]: a["state"] for a in own.status()["applications"]}
+        wait_for(lambda: states()["first"] == "finished", 20, "the first application to end")
+        assert time.monotonic() - killed < 10
+        assert "driver is gone (its port refuses connections)" in read_text(own.master_log)
+        wait_for(lambda: "READY 45\n" in second.lines, 20, "the second application's job")
+        open(release, "w").close()
+        assert second.wait(30) == 0, "".join(second.err)
     finally:
         own.stop()

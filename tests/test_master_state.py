@@ -10,9 +10,9 @@ import pytest
 
 from vega_runtime import __version__
 from vega_runtime.deploy.master_events import (
-    ApplicationRegistering, ApplicationUnregistered, ConnectionLost, Disconnect,
+    ApplicationRegistering, ApplicationUnregistered, ConnectionLost, Disconnect, DriverProbed,
     ExecutorExitReported, ForgetApplication, HeartbeatReceived, KillRequested, MetricsReported,
-    SaveState, Send, Tick, WorkerRegistering, WorkerStopped)
+    ProbeDriver, SaveState, Send, Tick, WorkerRegistering, WorkerStopped)
 from vega_runtime.deploy.master_state import (MAX_EXECUTOR_FAILURES, AppState, MasterState,
                                               WorkerState)
 from vega_runtime.net.messages import (ApplicationEnded, ApplicationKilled, ApplicationRejected,
@@ -61,6 +61,14 @@ class Sim:
         registered = [a.message for a in out if isinstance(a, Send)
                       and isinstance(a.message, RegisteredApplication)]
         return session, (registered[0].app_id if registered else None)
+
+    def driver_lost(self, session, gone=True, reason="its driver disconnected"):
+        """The driver's connection ends; the probe of its port finds it ``gone`` (its port
+        refuses connections) or not (it answered, or nothing did)."""
+        out = self.apply(ConnectionLost(session, reason))
+        for probe in [a for a in out if isinstance(a, ProbeDriver)]:
+            out += self.apply(DriverProbed(probe.app_id, probe.away_since, gone))
+        return out
 
     def sent(self, session, kind, actions=None):
         return [a.message for a in (self.actions if actions is None else actions)
@@ -349,7 +357,7 @@ def test_application_lifecycle_unregister_kill_and_driver_loss():
     d3, a3 = sim.app("three", cores_max=1)
     sim.apply(ApplicationUnregistered(d1))
     sim.apply(KillRequested(a2, "killed with vega kill"))
-    sim.apply(ConnectionLost(d3, "its driver disconnected"))
+    sim.driver_lost(d3)
     assert [sim.state.apps[a].state for a in (a1, a2, a3)] == \
         [AppState.FINISHED, AppState.KILLED, AppState.FINISHED]
     assert [m.app_id for m in sim.sent(w1, ApplicationEnded)] == [a1, a2, a3]
@@ -359,6 +367,96 @@ def test_application_lifecycle_unregister_kill_and_driver_loss():
     assert resumed is None
     assert "has finished" in sim.sent(session, ApplicationRejected)[0].reason
     assert sim.apply(KillRequested(a1, "again")) == []
+
+
+def test_a_driver_whose_connection_ended_but_runs_on_resumes_its_application_in_the_grace():
+    """A driver connection that ends without the driver unregistering, its port still
+    open (or not answering: a network fault cutting it off), is not the driver's end: its
+    application keeps its executors and gets no new ones while the driver is away, and
+    the driver registering again under its id within 2 worker timeouts takes it back as it
+    was (the known defect of sessions 23-24: the master ended it at once)."""
+    sim = Sim(worker_timeout=3.0)
+    w1 = sim.worker("w1", cores=2)
+    driver, app_id = sim.app("cut", cores_max=1)
+    assert sim.state.apps[app_id].executors == {"exec-1": "w1"}
+    out = sim.driver_lost(driver, gone=False)
+    assert out == [ProbeDriver(app_id, "10.0.0.9", 5000, sim.now)]  # nothing ended, nobody told
+    w2 = sim.worker("w2", cores=2)  # a worker joining meanwhile starts nothing for it
+    for _ in range(59):
+        sim.now += 0.1
+        sim.apply(HeartbeatReceived(w1)), sim.apply(HeartbeatReceived(w2))
+        sim.apply(Tick())
+    assert sim.state.apps[app_id].state == AppState.RUNNING
+    assert not sim.sent(w1, ApplicationEnded) and len(sim.launches()) == 1
+    back, resumed = sim.app("cut", cores_max=1, app_id=app_id)
+    assert resumed == app_id
+    assert sim.state.apps[app_id].executors == {"exec-1": "w1"}
+    assert sim.state.app_of(back).app_id == app_id and sim.state.app_of(driver) is None
+    sim.apply(ExecutorExitReported(w1, app_id, "exec-1", "it was killed"))
+    assert [m.executor_id for m in sim.sent(back, ExecutorRemoved)] == ["exec-1"]
+    assert [m.executor_id for m in sim.sent(back, ExecutorAdded)] == ["exec-2"]
+    sim.now += 2.0
+    sim.apply(HeartbeatReceived(w1)), sim.apply(HeartbeatReceived(w2))
+    sim.apply(Tick())
+    sim.now += 2.0
+    sim.apply(HeartbeatReceived(w1)), sim.apply(HeartbeatReceived(w2))
+    sim.apply(Tick())
+    assert sim.state.apps[app_id].state == AppState.RUNNING
+    assert not sim.sent(w1, ApplicationEnded)
+
+
+def test_a_driver_that_does_not_come_back_within_the_grace_ends_its_application():
+    """Past 2 worker timeouts without the driver, the application finishes as when its
+    driver disconnects (its workers told, its cores free for the next application); the
+    driver's late return is refused."""
+    sim = Sim(worker_timeout=3.0)
+    w1 = sim.worker("w1", cores=1)
+    driver, app_id = sim.app("cut")
+    _, waiting = sim.app("next")
+    assert sim.state.apps[waiting].state == AppState.WAITING
+    sim.driver_lost(driver, gone=False, reason="sending to it failed: timed out")
+    for step in (2.0, 2.0, 2.0):
+        sim.now += step
+        sim.apply(HeartbeatReceived(w1))
+        sim.apply(Tick())
+    assert sim.state.apps[app_id].state == AppState.RUNNING
+    sim.now += 0.1
+    sim.apply(Tick())
+    assert sim.state.apps[app_id].state == AppState.FINISHED
+    assert [m.app_id for m in sim.sent(w1, ApplicationEnded)] == [app_id]
+    assert sim.state.apps[waiting].state == AppState.RUNNING
+    late, resumed = sim.app("cut", app_id=app_id)
+    assert resumed is None and "has finished" in sim.sent(late, ApplicationRejected)[0].reason
+
+
+def test_a_driver_whose_port_refuses_connections_ends_its_application_at_once():
+    """The probe finds nothing listening on the driver's port (its process ended): the
+    application finishes there and then, its executors stopped; a probe answering for an
+    earlier time the driver was away changes nothing."""
+    sim = Sim()
+    w1 = sim.worker("w1", cores=2)
+    driver, app_id = sim.app("crashed", cores_max=1)
+    (probe,) = [a for a in sim.apply(ConnectionLost(driver, "its driver disconnected"))
+                if isinstance(a, ProbeDriver)]
+    assert sim.apply(DriverProbed(app_id, probe.away_since - 1, True)) == []
+    sim.apply(DriverProbed(app_id, probe.away_since, True))
+    assert sim.state.apps[app_id].state == AppState.FINISHED
+    assert [m.app_id for m in sim.sent(w1, ApplicationEnded)] == [app_id]
+    assert sim.state.workers["w1"].cores_used == 0
+
+
+def test_a_driver_registering_again_on_a_new_connection_has_the_old_one_closed():
+    """The master had not noticed the old connection break: the new registration takes
+    over, the old session is closed, and its later end changes nothing."""
+    sim = Sim()
+    sim.worker("w1", cores=1)
+    old, app_id = sim.app("cut")
+    new, resumed = sim.app("cut", app_id=app_id)
+    assert resumed == app_id
+    assert Disconnect(old, "replaced by the driver's new connection") in sim.actions
+    assert sim.apply(ConnectionLost(old, "its driver disconnected")) == []
+    assert sim.state.apps[app_id].state == AppState.RUNNING and \
+        sim.state.app_of(new).app_id == app_id
 
 
 def test_an_application_whose_executors_keep_exiting_fails():
@@ -708,7 +806,7 @@ def test_forgotten_applications_leave_nothing_behind():
         elif ending == 2:
             sim.apply(ExecutorExitReported(w1, app_id, "exec-1", "exited with code 1"))
             sim.apply(ExecutorExitReported(w1, app_id, "exec-2", "exited with code 1"))
-        sim.apply(ConnectionLost(driver, "its driver disconnected"))
+        sim.driver_lost(driver)
         sim.now += 1
         sim.apply(HeartbeatReceived(w1))
         sim.apply(Tick())

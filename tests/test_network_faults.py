@@ -103,18 +103,15 @@ def submit(cluster, tmp_path, jobs: int, *settings: str) -> Driver:
     return Driver(cluster, write_job(tmp_path, "flaky.py", JOB), str(jobs), settings=settings)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known defect: a driver that gave up its master connection during a cut ends it as it "
-    "reconnects (master_client shuts it down: a FIN), and a master that reads that end "
-    "before the driver's new registration ends the application (docs/fault-tolerance.md)"))
 def test_a_driver_cut_off_from_its_master_mid_job_finishes_it_and_resumes(cluster, tmp_path):
     """DROP between the driver and the master (executors still reach the driver) for
     longer than the peer timeout, while an executor dies: the running job finishes, the
     driver resumes its application once the cut heals, and the next job runs, both exact.
     The heal lets the old connection's end reach the master before the driver's
     reconnection does (new connections from the driver stay dropped until the master's
-    side of the old one is gone).  Today the master then ends the application (killing its
-    executors) and refuses the driver's return: 'the master did not resume application
+    side of the old one is gone): the master probes the driver's port, finds it open and
+    waits for the driver.  Before, it ended the application as that end arrived (killing
+    its executors) and refused the driver's return: 'the master did not resume application
     ...: it has finished'; without this ordering, sometimes (a race: 1 run in 7 here)."""
     driver = submit(cluster, tmp_path, 2, *FAST)
     driver.wait_line("running")

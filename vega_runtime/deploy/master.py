@@ -21,14 +21,15 @@ import time
 from typing import Callable, Dict, List, Optional
 
 from ..config import Config, rpc_limits
-from ..net.endpoints import host_port
+from ..net.endpoints import host_port, refuses
 from ..net.messages import MasterStopping
 from ..net.server import Server
 from ..private_files import make_private_dir, set_aside_foreign
 from .app_logs import AppLogs
 from .drivers import ACTIVE_STATES, DriverRunner, retained_drivers
 from .master_connections import MasterConnections
-from .master_events import Action, ForgetApplication, KillRequested, SaveState, Send, Tick
+from .master_events import (Action, DriverProbed, ForgetApplication, KillRequested, ProbeDriver,
+                            SaveState, Send, Tick)
 from .master_state import MasterState
 from .master_status import StatusQueries
 from .package_store import PackageStore
@@ -41,7 +42,8 @@ log = logging.getLogger(__name__)
 TICK_SECONDS = 1.0
 #: How long a stopping master waits, at most, for its last messages to leave.
 STOP_NOTICE_SECONDS = 2.0
-
+#: How long the master waits for a driver's host to answer whether its port is still open.
+DRIVER_PROBE_SECONDS = 5.0
 
 #: A difference between the wall clock and the master's that is a step, not drift.
 CLOCK_STEP_SECONDS = 1.0
@@ -194,9 +196,16 @@ class Master(StatusQueries):
         for action in actions:
             if isinstance(action, ForgetApplication):
                 self._forget(action)
+            elif isinstance(action, ProbeDriver):
+                threading.Thread(target=self._probe_driver, args=(action,),
+                                 name="master-probe", daemon=True).start()
         if any(isinstance(a, SaveState) for a in actions):
             self.save_state()
         return actions
+
+    def _probe_driver(self, probe: ProbeDriver) -> None:
+        gone = refuses(probe.host, probe.port, DRIVER_PROBE_SECONDS)
+        self.handle(DriverProbed(probe.app_id, probe.away_since, gone))
 
     def _tick_loop(self) -> None:
         """Expire silent workers, forget old applications, retry a failed write. This

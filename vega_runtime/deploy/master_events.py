@@ -118,13 +118,25 @@ class ExecutorsReleased(Record):
         self.session, self.executor_ids, self.reason = session, executor_ids, reason
 
 
+class DriverProbed(Record):
+    """Event: the answer to ``ProbeDriver``: ``gone`` when the driver's host refused a
+    connection to its port (its process ended), False when it accepted one or did not
+    answer (a network fault may be cutting it off)."""
+    app_id: str
+    away_since: float
+    gone: bool
+
+    def __init__(self, app_id, away_since, gone):
+        self.app_id, self.away_since, self.gone = app_id, away_since, gone
+
+
 class Tick(Record):
     """Time passed: expire silent workers, forget old applications."""
 
 
 Event = Union[WorkerRegistering, HeartbeatReceived, ExecutorExitReported, WorkerStopped,
               ConnectionLost, ApplicationRegistering, MetricsReported, ApplicationUnregistered,
-              KillRequested, ExecutorsRequested, ExecutorsReleased, Tick]
+              KillRequested, ExecutorsRequested, ExecutorsReleased, DriverProbed, Tick]
 
 
 # -- actions: what the I/O layer must do --------------------------------------------------
@@ -164,4 +176,17 @@ class ForgetApplication(Record):
         self.package_sha = package_sha
 
 
-Action = Union[Send, Disconnect, SaveState, ForgetApplication]
+class ProbeDriver(Record):
+    """Find out whether the driver of ``app_id``, whose connection ended without it
+    unregistering, still runs: connect to its port (``host``:``port``, where its executors
+    connect) and report ``DriverProbed``."""
+    app_id: str
+    host: str
+    port: int
+    away_since: float
+
+    def __init__(self, app_id, host, port, away_since):
+        self.app_id, self.host, self.port, self.away_since = app_id, host, port, away_since
+
+
+Action = Union[Send, Disconnect, SaveState, ForgetApplication, ProbeDriver]

@@ -48,10 +48,10 @@ from ..resources import EXECUTOR_RESOURCES_ENV
 from ..scheduler.job_metrics import add_counts
 from ..versions import version_mismatch
 from .master_events import (Action, ApplicationRegistering, ApplicationUnregistered,
-                            ConnectionLost, Disconnect, Event, ExecutorExitReported,
+                            ConnectionLost, Disconnect, DriverProbed, Event, ExecutorExitReported,
                             ExecutorsReleased, ExecutorsRequested, ForgetApplication,
-                            HeartbeatReceived, KillRequested, MetricsReported, SaveState, Send,
-                            Tick, WorkerRegistering, WorkerStopped)
+                            HeartbeatReceived, KillRequested, MetricsReported, ProbeDriver,
+                            SaveState, Send, Tick, WorkerRegistering, WorkerStopped)
 from .placement import (ExecutorFailures, ExecutorShare, SchedulingMode, carries_labels,
                         fair_shares, waiting_reason, worker_for)
 from .recovery import gone_long_ago, shifted
@@ -73,6 +73,10 @@ DEAD_WORKER_TIMEOUTS = 15
 #: After a restart, workers and drivers have this many worker timeouts to come back
 #: (drivers try for as long as they run; workers for vega.worker.death_timeout).
 RECOVERY_TIMEOUTS = 15
+#: A driver whose connection ended without unregistering, but whose process may run on (a
+#: network fault), has this many worker timeouts to register again before its application
+#: ends.
+DRIVER_RECONNECT_TIMEOUTS = 2
 
 
 class WorkerState(str, enum.Enum):
@@ -156,10 +160,13 @@ class Application(Record):
     requested_total: Optional[int] = None
     #: its executors' recent exits (``placement.ExecutorFailures``)
     failures: ExecutorFailures
+    #: when its driver's connection ended without it unregistering, until it registers
+    #: again (None: the driver is connected); it gets no new executors meanwhile
+    driver_away: Optional[float] = None
 
     def __init__(self, app_id, request, session, submitted, state=AppState.WAITING, ended=None,
                  executors=_NEW, next_executor=1, waiting_reason="", metrics=_NEW,
-                 requested_total=None, failures=_NEW):
+                 requested_total=None, failures=_NEW, driver_away=None):
         self.app_id, self.request, self.session = app_id, request, session
         self.submitted, self.state, self.ended = submitted, state, ended
         self.executors = {} if executors is _NEW else executors
@@ -168,6 +175,7 @@ class Application(Record):
         self.waiting_reason = waiting_reason
         self.metrics = {} if metrics is _NEW else metrics
         self.requested_total = requested_total
+        self.driver_away = driver_away
 
     @property
     def at_requested_total(self) -> bool:
@@ -221,6 +229,10 @@ class MasterState:
         #: when peers from before the restart stop being waited for (set at the first tick)
         self._recovery_deadline: Optional[float] = None
 
+    @property
+    def _driver_grace(self) -> float:
+        return DRIVER_RECONNECT_TIMEOUTS * self.worker_timeout
+
     # -- queries ----------------------------------------------------------------------
     def snapshot(self) -> Dict[str, dict]:
         """What ``RecoveryStore.save`` writes: ``{"apps": ..., "workers": ...}``."""
@@ -253,6 +265,7 @@ class MasterState:
             w.gone = None if w.gone is None else w.gone + step
         for a in self.apps.values():
             a.submitted, a.ended = a.submitted + step, None if a.ended is None else a.ended + step
+            a.driver_away = None if a.driver_away is None else a.driver_away + step
             a.failures.shift(step)
         self.recovered = {i: shifted(r, step, ("submitted", "ended"))
                           for i, r in self.recovered.items()}
@@ -364,7 +377,25 @@ class MasterState:
             self._worker_gone(worker, WorkerState.LOST, event.reason, now, out)
             return
         app = self.app_of(event.session)
-        if app is not None:
+        if app is None or not app.state.active:
+            return
+        # its process ended, or a network fault cut it off and it will register again: the
+        # executors go on (they reach the driver on their own connections) while its port
+        # is probed; a refused connection ends the application at once (Spark ends it at
+        # once whatever the cause)
+        app.driver_away = now
+        self.sessions.pop(app.session, None)
+        log.info("the connection to application %s's driver ended (%s): probing it; it may "
+                 "register again within %gs", app.app_id, event.reason, self._driver_grace)
+        out.append(ProbeDriver(app.app_id, app.request.driver_host, app.request.driver_port,
+                               now))
+
+    def _driver_probed(self, event: DriverProbed, now: float, out: list) -> None:
+        app = self.apps.get(event.app_id)
+        if event.gone and app is not None and app.state.active and \
+                app.driver_away == event.away_since:
+            log.info("application %s's driver is gone (its port refuses connections)",
+                     app.app_id)
             self._end_app(app, AppState.FINISHED, now, out)
 
     def _application_registering(self, event: ApplicationRegistering, now: float,
@@ -387,8 +418,9 @@ class MasterState:
                 out.append(Send(event.session, ApplicationRejected(
                     f"application {request.app_id} has {app.state.value}")))
                 return
-            self.sessions.pop(app.session, None)
-            app.session, app.request = event.session, request
+            if self.sessions.pop(app.session, None) is not None:  # its old connection lives on
+                out.append(Disconnect(app.session, "replaced by the driver's new connection"))
+            app.session, app.request, app.driver_away = event.session, request, None
         else:  # known from before a restart, or not at all: resumed under its id, waiting
             saved = self.recovered.pop(request.app_id, {})  # until it has executors again
             app = Application(request.app_id, request, event.session, saved.get("submitted", now),
@@ -463,6 +495,11 @@ class MasterState:
                 del self.workers[worker.worker_id]
                 self.sessions.pop(worker.session, None)
                 out.append(SaveState())
+        for app in [a for a in self._active.values() if a.driver_away is not None]:
+            if now - app.driver_away > self._driver_grace:
+                log.warning("application %s finished: its driver did not register again within "
+                            "%gs of its connection breaking", app.app_id, self._driver_grace)
+                self._end_app(app, AppState.FINISHED, now, out)
         if any([a.failures.forget_old(now) for a in self._active.values()]):
             self._schedule(out)  # a worker its executors failed on an hour ago may take one
         for worker_id in gone_long_ago(self.recovered_workers, now - self.dead_worker_timeouts
@@ -577,6 +614,8 @@ class MasterState:
                 [(a.app_id, a.request.cores_max)
                  for a in sorted(self._active.values(), key=lambda a: a.submitted)])
         for app in sorted(self._active.values(), key=lambda a: a.submitted):
+            if app.driver_away is not None:
+                continue  # nobody to tell about new executors, nor to run tasks on them
             granted = self._grant(app, out)
             if app.executors or app.at_requested_total:  # (it may want none for now)
                 app.state = AppState.RUNNING
@@ -645,5 +684,6 @@ _HANDLERS = {
     KillRequested: "_kill_requested",
     ExecutorsRequested: "_executors_requested",
     ExecutorsReleased: "_executors_released",
+    DriverProbed: "_driver_probed",
     Tick: "_tick",
 }

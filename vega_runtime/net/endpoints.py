@@ -45,3 +45,17 @@ def address_family(host: str) -> socket.AddressFamily:
     (<AddressFamily.AF_INET6: 10>, <AddressFamily.AF_INET: 2>, <AddressFamily.AF_INET: 2>)
     """
     return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def refuses(host: str, port: int, timeout: float) -> bool:
+    """Whether ``host`` refuses a TCP connection to ``port``: its host answered and nothing
+    listens there (the process that did has ended).  False when something accepted the
+    connection (closed at once: no handshake is started) or nothing answered within
+    ``timeout`` seconds (a host down or cut off may still run it)."""
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except ConnectionRefusedError:
+        return True
+    except OSError:
+        pass
+    return False
