@@ -18,7 +18,7 @@ import time
 from typing import Callable, Optional
 
 from ..errors import ApplicationRefused, MasterUnreachable
-from ..net.connection import Connection, secret_refused
+from ..net.connection import HANDSHAKE_TIMEOUT, Connection, secret_refused
 from ..net.framing import ConnectionClosed, ProtocolError
 from ..net.endpoints import host_port
 from ..net.messages import (ApplicationRejected, RegisterApplication, RegisteredApplication,
@@ -143,8 +143,9 @@ class MasterClient:
         deadline = time.monotonic() + timeout
         backoff = Backoff(0.1, 2.0)
         while not self._closing.is_set() and time.monotonic() < deadline:
-            try:
-                conn = Connection.connect(*self.address, self.secret)
+            try:  # an attempt ends by the deadline: a silent master's 10 s do not overshoot it
+                conn = Connection.connect(*self.address, self.secret, timeout=min(
+                    HANDSHAKE_TIMEOUT, max(0.1, deadline - time.monotonic())))
                 conn.send(replace(self.registration, app_id=self.app_id))
                 reply = conn.recv()
                 if isinstance(reply, RegisteredApplication):
