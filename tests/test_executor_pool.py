@@ -110,6 +110,24 @@ def test_a_task_waits_for_its_preferred_executor_up_to_the_locality_wait():
     assert launched(a) == [(0, True)]
 
 
+def test_each_start_carries_sparks_locality_level():
+    """PROCESS_LOCAL on the executor caching a task's input, or for a task preferring
+    none (as Spark reports its no-preference tasks); NODE_LOCAL on another executor of that
+    executor's host; ANY elsewhere, once the locality wait is over."""
+    a, b = FakeExecutor("exec-1", "h1"), FakeExecutor("exec-2", "h1")
+    c = FakeExecutor("exec-3", "h2")
+    pool, events, clock = make_pool(a, b, c)
+    cached = launch(0, preferred={"exec-1"})
+    assert [pool.locality(cached, pool.get(e)) for e in ("exec-1", "exec-2", "exec-3")] == \
+        ["PROCESS_LOCAL", "NODE_LOCAL", "ANY"]
+    assert pool.locality(launch(1), pool.get("exec-3")) == "PROCESS_LOCAL"
+    busy(pool, "exec-1", launch(98)), busy(pool, "exec-2", launch(99))
+    pool.submit(launch(2, preferred={"exec-1"}))
+    clock.now += 3.0
+    pool.dispatch()
+    assert [(e.task_id, e.executor_id, e.locality) for e in events] == [(2, "exec-3", "ANY")]
+
+
 def test_a_failed_send_puts_the_task_back_first_and_the_executor_out_of_use():
     bad, good = FakeExecutor("exec-1", broken=True), FakeExecutor("exec-2")
     pool, _, _ = make_pool(bad, good)

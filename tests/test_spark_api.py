@@ -230,6 +230,8 @@ def test_stages_tasks_and_summaries_have_sparks_fields(running):
     assert "the first attempt fails on purpose" in failed["errorMessage"]
     retried, = [t for t in tasks if t["index"] == FLAKY_PARTITION and t["status"] == "SUCCESS"]
     assert retried["attempt"] == 1
+    # no cached input: Spark reports such tasks PROCESS_LOCAL (it reported ANY before)
+    assert {t["taskLocality"] for t in tasks} == {"PROCESS_LOCAL"}
     listed = get(running, "/stages/0/0/taskList?sortBy=decreasingRuntime&length=3")
     assert len(listed) == 3 and [t["duration"] for t in listed] == \
         sorted((t["duration"] for t in tasks), reverse=True)[:3]

@@ -309,7 +309,8 @@ def _task_data(task: dict) -> dict:
         "partitionId": task["partition"], "launchTime": spark_date(task["launch_time"]),
         "resultFetchStart": None, "duration": task_duration_ms(task),
         "executorId": task["executor"], "host": task["host"], "status": _status(task),
-        "taskLocality": "ANY", "speculative": bool(task.get("speculative", False)),
+        "taskLocality": task.get("locality", "PROCESS_LOCAL"),  # (not known while it runs)
+        "speculative": bool(task.get("speculative", False)),
         "accumulatorUpdates": [], "errorMessage": task.get("error"),
         "taskMetrics": task_metrics(task), "executorLogs": {}, "schedulerDelay": 0,
         "gettingResultTime": 0}

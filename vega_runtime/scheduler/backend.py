@@ -214,17 +214,20 @@ class TaskFinishedEvent(Record):
 
 
 class TaskStartedEvent(Record):
-    """A task was sent to an executor (``at``: ``time.monotonic()`` then)."""
+    """A task was sent to an executor (``at``: ``time.monotonic()`` then), at the locality
+    level ``locality`` (Spark's TaskLocality: ``ExecutorPool.locality``)."""
     task_id: int
     executor_id: str
     host: str
     at: float
+    locality: str = "PROCESS_LOCAL"
 
-    def __init__(self, task_id, executor_id, host, at):
+    def __init__(self, task_id, executor_id, host, at, locality="PROCESS_LOCAL"):
         self.task_id = task_id
         self.executor_id = executor_id
         self.host = host
         self.at = at
+        self.locality = locality
 
 
 class ExecutorAddedEvent(Record):

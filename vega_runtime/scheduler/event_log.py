@@ -29,8 +29,8 @@ _str = json.encoder.encode_basestring_ascii  # a string as json.dumps writes it
 _BOOLS = {True: "true", False: "false"}
 #: the keys of ``task_events.task_info``'s dict, in its order
 _TASK_INFO_KEYS = ("task_id", "job_id", "stage_id", "stage_attempt", "partition", "attempt",
-                   "executor", "host", "state", "speculative", "launch_time", "finish_time",
-                   "error", "metrics", "blocks_added", "blocks_dropped")
+                   "executor", "host", "state", "speculative", "locality", "launch_time",
+                   "finish_time", "error", "metrics", "blocks_added", "blocks_dropped")
 
 
 #: settings whose values no event log holds (so no Environment page, nor the logs zip,
@@ -120,10 +120,11 @@ class EventWriter(JobListener):
     def on_task_info(self, info: dict) -> None:
         if tuple(info) == _TASK_INFO_KEYS:  # task_events.task_info's, encoded as on_task_start
             (task_id, job_id, stage_id, stage_attempt, partition, attempt, executor, host, state,
-             speculative, launched, finished, error, metrics, added, dropped) = info.values()
+             speculative, locality, launched, finished, error, metrics, added,
+             dropped) = info.values()
             if type(task_id) is type(job_id) is type(stage_id) is type(stage_attempt) \
                     is type(partition) is type(attempt) is int \
-                    and type(executor) is type(host) is type(state) is str \
+                    and type(executor) is type(host) is type(state) is type(locality) is str \
                     and type(speculative) is bool and (error is None or type(error) is str) \
                     and type(launched) is type(finished) is float \
                     and launched - launched == 0.0 and finished - finished == 0.0:
@@ -133,6 +134,7 @@ class EventWriter(JobListener):
                     f'"stage_attempt": {stage_attempt}, "partition": {partition}, '
                     f'"attempt": {attempt}, "executor": {_str(executor)}, "host": {_str(host)}, '
                     f'"state": {_str(state)}, "speculative": {_BOOLS[speculative]}, '
+                    f'"locality": {_str(locality)}, '
                     f'"launch_time": {launched!r}, "finish_time": {finished!r}, '
                     f'"error": {"null" if error is None else _str(error)}, '
                     f'"metrics": {_numbers_json(metrics)}, '

@@ -239,7 +239,8 @@ class ExecutorPool:
                 running[task.pool] = running.get(task.pool, 0) + 1
             slot.tasks[task.spec.task_id] = task
             batches.setdefault(slot.executor_id, []).append(task)
-            self.emit(TaskStartedEvent(task.spec.task_id, slot.executor_id, slot.host, now))
+            self.emit(TaskStartedEvent(task.spec.task_id, slot.executor_id, slot.host, now,
+                                       self.locality(task, slot)))
             heapq.heappush(holders, (held + 1, order, slot))
         broken = []
         for executor_id, tasks in batches.items():
@@ -271,6 +272,16 @@ class ExecutorPool:
             slot.payloads_sent = held
         return broken
 
+    def locality(self, task: TaskLaunch, slot) -> str:
+        """Spark's TaskLocality of ``task`` run on ``slot``'s executor: PROCESS_LOCAL on an
+        executor caching its input, or for a task that prefers none (as Spark reports its
+        tasks without preferred locations); NODE_LOCAL on another executor of such an
+        executor's host; else ANY (it waited out ``locality_wait``)."""
+        if not task.preferred or slot.executor_id in task.preferred:
+            return "PROCESS_LOCAL"
+        hosts = {self._slots[e].host for e in task.preferred if e in self._slots}
+        return "NODE_LOCAL" if slot.host in hosts else "ANY"
+
     def _dispatch_barrier(self, now: float) -> Dict[str, list]:
         """Spark's rule for a barrier stage's tasks: they start all at once, one on each of
         as many idle executors, or none does yet (they wait in the queue, which other tasks
@@ -296,7 +307,8 @@ class ExecutorPool:
                 task.addresses = addresses
                 slot.tasks[task.spec.task_id] = task
                 batches[slot.executor_id] = [task]
-                self.emit(TaskStartedEvent(task.spec.task_id, slot.executor_id, slot.host, now))
+                self.emit(TaskStartedEvent(task.spec.task_id, slot.executor_id, slot.host, now,
+                                           self.locality(task, slot)))
         return batches
 
     def _running_by_pool(self) -> Dict[str, int]:

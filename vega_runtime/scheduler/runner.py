@@ -134,7 +134,8 @@ class JobRunner(TaskEvents):
         self._leader: Optional[int] = None
         self._payloads: Dict[tuple, bytes] = {}
         self._tasks: Dict[int, TaskSpec] = {}
-        self._running_on: Dict[int, str] = {}  # task_id -> executor_id, once started
+        #: task_id -> (executor_id, locality level), once started
+        self._running_on: Dict[int, Tuple[str, str]] = {}
         #: started tasks killed whose end has not been heard yet: task_id -> executor_id
         #: (``wait_for_killed_tasks``)
         self._killed: Dict[int, str] = {}

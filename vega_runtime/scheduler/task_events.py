@@ -79,11 +79,11 @@ class TaskEvents:
         actions = self.dag.executor_lost(event.executor_id, event.outputs_lost)
         for spec in running:
             del self._tasks[spec.task_id]
-            self._attempt_over(spec.task_id, False)
+            locality = self._attempt_over(spec.task_id, False)
             self.listener.on_task_end(spec.stage_id, spec.partition, event.executor_id, False, 0.0,
                                       spec.attempt, spec.speculative)
             self.listener.on_task_info(task_info(spec, event.executor_id, event.host, "lost", {},
-                                                 sentence))
+                                                 sentence, locality=locality))
             self.listener.on_task_metrics("lost", {})
             # only the running task (the first in flight) can have caused the loss; the
             # tasks waiting behind it on the executor never started
@@ -129,14 +129,14 @@ class TaskEvents:
         if spec is None:
             return []
         ok = finished.state == TaskState.SUCCESS
-        self._attempt_over(spec.task_id, ok)
+        locality = self._attempt_over(spec.task_id, ok)
         self.listener.on_task_end(spec.stage_id, spec.partition, event.executor_id, ok,
                                   finished.metrics.get("duration", 0.0), spec.attempt,
                                   spec.speculative)
         self.listener.on_task_info(task_info(
             spec, event.executor_id, event.host, finished.state, finished.metrics,
             error_line(finished.error_type, finished.error_message) if not ok else None,
-            finished.blocks_added, finished.blocks_dropped))
+            finished.blocks_added, finished.blocks_dropped, locality))
         self.listener.on_task_metrics(finished.state, finished.metrics)
         if ok:
             stage = self.dag.stage_by_id.get(spec.stage_id)
@@ -189,7 +189,7 @@ class TaskEvents:
         spec = self._tasks.get(event.task_id)
         if spec is None:
             return
-        self._running_on[spec.task_id] = event.executor_id
+        self._running_on[spec.task_id] = (event.executor_id, event.locality)
         if self.speculation is not None:
             self.speculation.task_started(spec.task_id, (spec.stage_id, spec.stage_attempt),
                                           spec.partition,
@@ -197,20 +197,22 @@ class TaskEvents:
         self.listener.on_task_start(spec.stage_id, spec.partition, spec.task_id, spec.attempt,
                                     event.executor_id, event.host, spec.speculative)
 
-    def _attempt_over(self, task_id: int, succeeded: bool) -> None:
-        self._running_on.pop(task_id, None)
+    def _attempt_over(self, task_id: int, succeeded: bool) -> str:
+        """The attempt's locality level (PROCESS_LOCAL unless it was started elsewhere)."""
+        _, locality = self._running_on.pop(task_id, ("", "PROCESS_LOCAL"))
         if self.speculation is not None:
             if succeeded:
                 self.speculation.task_succeeded(task_id, self.clock())
             else:
                 self.speculation.task_ended(task_id)
+        return locality
 
     def _speculate(self) -> None:
         """Give each straggler a copy on another executor (the first to finish wins)."""
         for (stage_id, stage_attempt), partition in self.speculation.speculatable(self.clock()):
             running = [t for t in self._tasks.values()
                        if t.stage_id == stage_id and t.partition == partition]
-            avoid = frozenset(self._running_on[t.task_id] for t in running
+            avoid = frozenset(self._running_on[t.task_id][0] for t in running
                               if t.task_id in self._running_on)
             actions = self.dag.speculate(stage_id, stage_attempt, partition, avoid)
             if actions:
@@ -238,7 +240,7 @@ class TaskEvents:
             elif isinstance(action, KillTasks):
                 for task_id in action.task_ids:
                     if task_id in self._running_on:
-                        self._killed[task_id] = self._running_on[task_id]
+                        self._killed[task_id] = self._running_on[task_id][0]
                     spec = self._tasks.pop(task_id, None)
                     if spec is not None and action.reason:
                         self._attempt_killed(spec, action.reason)
@@ -320,7 +322,8 @@ class TaskEvents:
 
 
 def task_info(spec: TaskSpec, executor_id: str, host: str, state: str, metrics: dict,
-              error: Optional[str], blocks_added: list = (), blocks_dropped: list = ()) -> dict:
+              error: Optional[str], blocks_added: list = (), blocks_dropped: list = (),
+              locality: str = "PROCESS_LOCAL") -> dict:
     """What ``JobListener.on_task_info`` gets for one attempt; times in epoch seconds (the
     executor's clock for the launch, the driver's for the finish)."""
     finished = time.time()
@@ -328,7 +331,7 @@ def task_info(spec: TaskSpec, executor_id: str, host: str, state: str, metrics: 
     return {"task_id": spec.task_id, "job_id": spec.job_id, "stage_id": spec.stage_id,
             "stage_attempt": spec.stage_attempt, "partition": spec.partition,
             "attempt": spec.attempt, "executor": executor_id, "host": host, "state": state,
-            "speculative": bool(getattr(spec, "speculative", False)),
+            "speculative": bool(getattr(spec, "speculative", False)), "locality": locality,
             "launch_time": float(metrics.get("launch_time", finished - duration)),
             "finish_time": finished, "error": error,
             "metrics": {k: v for k, v in metrics.items() if k != "launch_time"},
