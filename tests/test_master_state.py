@@ -445,6 +445,25 @@ def test_a_driver_whose_port_refuses_connections_ends_its_application_at_once():
     assert sim.state.workers["w1"].cores_used == 0
 
 
+def test_a_driver_port_still_open_as_its_process_dies_is_probed_again_each_tick():
+    """A process closes its sockets one by one as it dies: the first probe may still find
+    its port open.  The port is probed again at each tick, one probe at a time, and the
+    first refusal ends the application, well within the grace."""
+    sim = Sim(worker_timeout=15.0)
+    sim.worker("w1", cores=1)
+    driver, app_id = sim.app("dying")
+    (probe,) = [a for a in sim.apply(ConnectionLost(driver, "its driver disconnected"))
+                if isinstance(a, ProbeDriver)]
+    sim.now += 0.5
+    assert not [a for a in sim.apply(Tick()) if isinstance(a, ProbeDriver)]  # one at a time
+    sim.apply(DriverProbed(app_id, probe.away_since, False))  # accepted: still dying
+    sim.now += 0.5
+    (again,) = [a for a in sim.apply(Tick()) if isinstance(a, ProbeDriver)]
+    assert again == probe
+    sim.apply(DriverProbed(app_id, again.away_since, True))
+    assert sim.state.apps[app_id].state == AppState.FINISHED
+
+
 def test_a_driver_registering_again_on_a_new_connection_has_the_old_one_closed():
     """The master had not noticed the old connection break: the new registration takes
     over, the old session is closed, and its later end changes nothing."""

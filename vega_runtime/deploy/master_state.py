@@ -163,6 +163,8 @@ class Application(Record):
     #: when its driver's connection ended without it unregistering, until it registers
     #: again (None: the driver is connected); it gets no new executors meanwhile
     driver_away: Optional[float] = None
+    #: its driver's port is being probed (``ProbeDriver`` sent, no ``DriverProbed`` yet)
+    probing: bool = False
 
     def __init__(self, app_id, request, session, submitted, state=AppState.WAITING, ended=None,
                  executors=_NEW, next_executor=1, waiting_reason="", metrics=_NEW,
@@ -176,6 +178,7 @@ class Application(Record):
         self.metrics = {} if metrics is _NEW else metrics
         self.requested_total = requested_total
         self.driver_away = driver_away
+        self.probing = False
 
     @property
     def at_requested_total(self) -> bool:
@@ -381,19 +384,26 @@ class MasterState:
             return
         # its process ended, or a network fault cut it off and it will register again: the
         # executors go on (they reach the driver on their own connections) while its port
-        # is probed; a refused connection ends the application at once (Spark ends it at
+        # is probed, again each tick (a dying process may close its port after its master
+        # connection); a refused connection ends the application at once (Spark ends it at
         # once whatever the cause)
         app.driver_away = now
         self.sessions.pop(app.session, None)
         log.info("the connection to application %s's driver ended (%s): probing it; it may "
                  "register again within %gs", app.app_id, event.reason, self._driver_grace)
+        self._probe(app, out)
+
+    def _probe(self, app: Application, out: list) -> None:
+        app.probing = True
         out.append(ProbeDriver(app.app_id, app.request.driver_host, app.request.driver_port,
-                               now))
+                               app.driver_away))
 
     def _driver_probed(self, event: DriverProbed, now: float, out: list) -> None:
         app = self.apps.get(event.app_id)
-        if event.gone and app is not None and app.state.active and \
-                app.driver_away == event.away_since:
+        if app is None or not app.state.active or app.driver_away != event.away_since:
+            return  # (an answer about a time it was away before, or it ended meanwhile)
+        app.probing = False
+        if event.gone:
             log.info("application %s's driver is gone (its port refuses connections)",
                      app.app_id)
             self._end_app(app, AppState.FINISHED, now, out)
@@ -500,6 +510,8 @@ class MasterState:
                 log.warning("application %s finished: its driver did not register again within "
                             "%gs of its connection breaking", app.app_id, self._driver_grace)
                 self._end_app(app, AppState.FINISHED, now, out)
+            elif not app.probing:
+                self._probe(app, out)
         if any([a.failures.forget_old(now) for a in self._active.values()]):
             self._schedule(out)  # a worker its executors failed on an hour ago may take one
         for worker_id in gone_long_ago(self.recovered_workers, now - self.dead_worker_timeouts
