@@ -404,8 +404,9 @@ def test_the_executor_timeline_steps_with_each_executor_added_released_or_lost()
         {"event": "ExecutorRemoved", "time": 206.0, "executor": "exec-1", "host": "10.0.0.1",
          "reason": "exec-1 ran out of memory", "lost": True, "cause": "oom"},
         {"event": "ApplicationEnd", "time": 207.0}]
-    timeline = docs.executor_timeline(replay("app-2", events))
-    assert (timeline["startTime"], timeline["endTime"]) == (200000, 207000)
+    timeline = docs.executor_timeline(replay("app-2", events), now=300.0)
+    assert (timeline["startTime"], timeline["endTime"], timeline["now"]) == \
+        (200000, 207000, 300000)
     assert [(p["time"], p["executors"], p["change"], p["executorId"], p["cause"])
             for p in timeline["points"]] == [
         (200100, 1, "added", "exec-1", ""), (200200, 2, "added", "exec-2", ""),

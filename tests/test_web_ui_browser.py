@@ -353,7 +353,13 @@ def test_running_attempts_and_executors_over_time_of_a_dynamic_allocation_applic
             page.wait_for_function(  # the driver relays events in batches
                 f"{API}('/api/v1/applications/{app}/executorTimeline').then(r => r.json())"
                 f".then(t => t.points.length === {len(changes)})", timeout=20000, polling=200)
+            # the browser's clock a day ahead of the server's: the chart ends at the
+            # server's time (before, at the browser's, it squeezed every point into a pixel)
+            page.add_init_script("Date.now = (real => () => real() + 86400000)(Date.now)")
             _open(page, f"{base}&view=executors")
+            xs = page.locator("#executors-over-time svg circle.change").evaluate_all(
+                "cs => cs.map(c => Number(c.getAttribute('cx')))")
+            assert max(xs) - min(xs) > 100, xs
             points = page.locator("#executors-over-time svg circle.change").evaluate_all(
                 "cs => cs.map(c => [Number(c.dataset.time), Number(c.dataset.executors), "
                 "c.dataset.change, c.dataset.executorId])")

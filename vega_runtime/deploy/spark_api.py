@@ -375,7 +375,7 @@ class SparkApi:
         if head == "stages":
             return 200, self._stages(app, args, params)
         if head == "executorTimeline" and not args:
-            return 200, docs.executor_timeline(app)
+            return 200, docs.executor_timeline(app, time.time())
         if head in ("executors", "allexecutors") and not args:
             return 200, docs.executor_summaries(app, head == "allexecutors")
         if head == "storage" and args[:1] == ["rdd"] and len(args) <= 2:

@@ -464,10 +464,11 @@ def executor_summaries(app: AppRecord, include_dead: bool,
     return out
 
 
-def executor_timeline(app: AppRecord) -> dict:
+def executor_timeline(app: AppRecord, now: float) -> dict:
     """Vega's own: the application's executor count over time, one point per executor
     added or removed (``change``: added, released on purpose, or lost), in time order;
-    what the executors page draws as a step line."""
+    what the executors page draws as a step line, up to ``endTime`` or, while the
+    application runs, the server's ``now`` (a browser's clock may differ from it)."""
     changes = [(e.added, 0, "added", e) for e in app.executors.values()]
     changes += [(e.removed, 1, "lost" if e.lost else "released", e)
                 for e in app.executors.values() if e.removed is not None]
@@ -479,7 +480,7 @@ def executor_timeline(app: AppRecord) -> dict:
                        "reason": None if change == "added" else record.remove_reason,
                        "cause": record.cause if change == "lost" else ""})
     return {"startTime": _ms(app.started), "endTime": _ms(app.ended) if app.ended else None,
-            "points": points}
+            "now": _ms(now), "points": points}
 
 
 def _level_description(name: str) -> str:

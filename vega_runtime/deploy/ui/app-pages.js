@@ -158,7 +158,7 @@ async function executorsView() {
     el("div", {class: "legend"}, ...["added", "released", "lost"].map(
       k => el("span", {class: `key change-${k}`}, k))),
     el("div", {id: "executors-over-time", class: "chart"},
-       executorsSvg(timeline, 1180, Date.now())),
+       executorsSvg(timeline, 1180, timeline.now)),
     el("h2", {}, "Executors"), table("executors", ["executor", "host", "status", "added",
     "removed", "why", "active", "tasks", "failed", "task time", "shuffle read", "shuffle write",
     "RDD blocks", "storage memory", "disk"], executors.map(e => [
