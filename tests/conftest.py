@@ -19,6 +19,7 @@ import tempfile
 from types import SimpleNamespace
 
 import pytest
+import setproctitle
 
 from proc_helpers import (clean_env, kill_group, read_text, spawn_vega, stop_processes,
                           wait_for)
@@ -46,6 +47,12 @@ REAL_TMP_BEFORE = set(os.listdir(tempfile.gettempdir()))
 if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
+# setproctitle finds the room for a title (argv and the environment after it) at its first
+# call, and finds none if a variable at the start of the environment was changed before:
+# processes forked from this one (a local cluster's fork server) would show pytest's
+# command line, not their own. So it looks now, before TMPDIR (set by CI, often the first
+# variable) changes below.
+setproctitle.getproctitle()
 SUITE_TMP = tempfile.mkdtemp(prefix="vega-tests-")
 atexit.register(shutil.rmtree, SUITE_TMP, ignore_errors=True)
 os.environ["TMPDIR"] = SUITE_TMP
