@@ -328,10 +328,29 @@ def test_bad_conf_value_message_names_the_value(vega_cli):
      "--conf: vega.task.max_attempts must be at least 1, not 0"),
     (("--conf", "vega.task.max_attempts=-3"),
      "--conf: vega.task.max_attempts must be at least 1, not -3"),
-    (("--conf", "vega.cores.max=-1"), "--conf: vega.cores.max must be at least 0, not -1"),
+    (("--conf", "vega.cores.max=-1"),
+     "--conf: vega.cores.max must be at least 1, not -1 (leave it unset for no limit)"),
     (("--total-executor-cores", "-1"),
-     "--total-executor-cores: vega.cores.max must be at least 1, not -1"),
-    (("--executor-cores", "0"), "--executor-cores: vega.executor.cores must be at least 1, not 0"),
+     "--total-executor-cores: vega.cores.max must be at least 1, not -1 (leave it unset for no "
+     "limit)"),
+    # 0 cores: the flags refused it while --conf took it as "no limit" (spark-submit refuses
+    # both, "Executor cores must be a positive number"); now each says the same
+    (("--executor-cores", "0"),
+     "--executor-cores: vega.executor.cores must be at least 1, not 0 (leave it unset for no "
+     "limit)"),
+    (("--conf", "vega.executor.cores=0"),
+     "--conf: vega.executor.cores must be at least 1, not 0 (leave it unset for no limit)"),
+    (("--total-executor-cores", "0"),
+     "--total-executor-cores: vega.cores.max must be at least 1, not 0 (leave it unset for no "
+     "limit)"),
+    (("--conf", "vega.cores.max=0"),
+     "--conf: vega.cores.max must be at least 1, not 0 (leave it unset for no limit)"),
+    (("--conf", "spark.executor.cores=0"),
+     "--conf: spark.executor.cores (vega.executor.cores) must be at least 1, not 0 (leave it "
+     "unset for no limit)"),
+    # no "0m is 0 MiB" advice: 0 is too small in any unit
+    (("--conf", "vega.executor.memory=0"),
+     "--conf: vega.executor.memory must be at least 1m, not 0"),
     (("--executor-memory", "-5g"),
      "--executor-memory: vega.executor.memory must be at least 1m, not -5g"),
     (("--conf", "vega.driver.max_result_size=-1m"),

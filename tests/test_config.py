@@ -164,8 +164,9 @@ def test_edited_defaults_file_is_parsed_as_yaml(tmp_path):
     ("vega.task.max_attempts", "0", "must be at least 1, not 0"),
     ("vega.task.max_attempts", "-3", "must be at least 1, not -3"),
     ("vega.stage.max_attempts", 0, "must be at least 1, not 0"),
-    ("vega.cores.max", "-1", "must be at least 0, not -1"),
-    ("vega.executor.cores", "-2", "must be at least 0, not -2"),
+    ("vega.cores.max", "-1", "must be at least 1, not -1 (leave it unset for no limit)"),
+    ("vega.executor.cores", "-2", "must be at least 1, not -2 (leave it unset for no limit)"),
+    ("vega.executor.cores", "0", "must be at least 1, not 0 (leave it unset for no limit)"),
     ("vega.default.parallelism", "-1", "must be at least 0, not -1"),
     ("vega.shuffle.batch_records", "0", "must be at least 1, not 0"),
     ("vega.master.port", "65536", "must be between 0 and 65535, not 65536"),
@@ -188,13 +189,14 @@ def test_values_out_of_range_name_the_setting_the_value_and_the_range(key, value
 
 
 @pytest.mark.parametrize("key, value", [
-    ("vega.default.parallelism", "0"), ("vega.cores.max", "0"), ("vega.executor.cores", "0"),
+    ("vega.default.parallelism", "0"), ("vega.cores.max", ""), ("vega.executor.cores", ""),
     ("vega.master.port", "0"), ("vega.master.port", "65535"), ("vega.worker.cores", "0"),
     ("vega.driver.max_result_size", "0"), ("vega.driver.max_result_size", "4g"),
     ("vega.storage.memory", "0"), ("vega.task.max_attempts", "1"),
 ])
 def test_documented_special_values_and_bounds_are_accepted(key, value):
-    """0 keeps its documented meaning (all cores, no limit, any free port...)."""
+    """0 keeps its documented meaning (all parallelism, all cores, any free port...); the
+    application's core limits are none when empty."""
     assert parse_conf_pair(f"{key}={value}") == (key, value)
 
 

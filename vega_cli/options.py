@@ -222,12 +222,11 @@ def resolved_master(conf):
             from None
 
 
-#: the flags that stand for settings: flag, setting, and the least value the flag takes
-#: when that is more than the setting's (the setting's 0 means "no limit"; the flag asks
-#: for a number of cores, so 0 cores makes no sense)
-FLAG_SETTINGS = (("--executor-memory", "vega.executor.memory", None),
-                 ("--executor-cores", "vega.executor.cores", 1),
-                 ("--total-executor-cores", "vega.cores.max", 1))
+#: the flags that stand for settings, and the settings they stand for (each flag's value is
+#: checked by its setting's parser, so a flag and ``--conf`` refuse the same values alike)
+FLAG_SETTINGS = (("--executor-memory", "vega.executor.memory"),
+                 ("--executor-cores", "vega.executor.cores"),
+                 ("--total-executor-cores", "vega.cores.max"))
 
 
 def settings_from_flags(confs: Tuple[str, ...], executor_memory: Optional[str],
@@ -235,20 +234,19 @@ def settings_from_flags(confs: Tuple[str, ...], executor_memory: Optional[str],
                         pyspark_compat: bool) -> Tuple[str, ...]:
     """``--conf`` pairs, with the flags that stand for settings added as pairs too; a bad
     flag value raises ``ConfigError`` naming the flag the user gave (not ``--conf``)."""
-    from vega_runtime.config import SETTINGS_BY_KEY, at_least
+    from vega_runtime.config import SETTINGS_BY_KEY
     from vega_runtime.errors import ConfigError
 
     pairs = []
-    for (flag, key, least), value in zip(FLAG_SETTINGS, (executor_memory, executor_cores,
-                                                         total_executor_cores)):
+    for (flag, key), value in zip(FLAG_SETTINGS, (executor_memory, executor_cores,
+                                                  total_executor_cores)):
         if value is None:
             continue
         try:
-            (at_least(least) if least is not None else SETTINGS_BY_KEY[key].parse)(value)
+            SETTINGS_BY_KEY[key].parse(value)
         except ValueError as exc:
             raise ConfigError(flag, key, str(exc)) from None
         pairs.append(f"{key}={value}")
     if pyspark_compat:
         pairs.append("vega.pyspark_compat=True")
     return confs + tuple(pairs)
-

@@ -23,7 +23,7 @@ from .config_values import (  # noqa: F401 - the parsers, imported from here too
     parse_size, parse_bool, parse_choice, parse_scheduling_mode, parse_int, parse_float,
     parse_task_cpus, parse_seconds_or_never, size_text, bounded, at_least, size_at_least,
     parse_str, parse_location, parse_name, parse_hosts, parse_names, parse_port, parse_seconds,
-    parse_size_at_least_0)
+    parse_size_at_least_0, parse_cores_limit)
 from .errors import ConfigError
 from .records import FrozenRecord
 
@@ -313,11 +313,11 @@ SETTINGS: tuple[Setting, ...] = (
             "means ~/.vega/secret ($VEGA_CONF_DIR/secret), which vega master and vega worker "
             "create when missing (vega master/worker --no-secret: none, loopback only).",
             env="VEGA_SECRET_FILE", flag="vega master/worker --secret-file", used_by=(DRIVER, MASTER, WORKER)),
-    Setting("vega.cores.max", 0, at_least(0), "cores",
-            "Most executor cores an application takes from a cluster; 0 means all it can get "
-            "(vega submit --total-executor-cores)."),
-    Setting("vega.executor.cores", 0, at_least(0), "cores",
-            "Most executor cores an application takes on one worker; 0 means no limit "
+    Setting("vega.cores.max", "", parse_cores_limit, "cores",
+            "Most executor cores an application takes from a cluster; empty means all it can "
+            "get (vega submit --total-executor-cores)."),
+    Setting("vega.executor.cores", "", parse_cores_limit, "cores",
+            "Most executor cores an application takes on one worker; empty means no limit "
             "(vega submit --executor-cores). Each executor process runs one task at a time."),
     Setting("vega.executor.memory", "1g", size_at_least(1 << 20), "bytes",
             "Memory reserved on a worker for each executor (vega submit --executor-memory), "

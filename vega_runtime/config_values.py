@@ -158,7 +158,8 @@ def bounded(parse: Callable[[Any], Any], low: Any = None, high: Any = None,
         value = parse(text)
         if (low is not None and value < low) or (high is not None and value > high):
             given = str(text).strip() if isinstance(text, str) else show(value)
-            if show is size_text and given.isdigit():  # Spark's bare sizes are MiB: say so
+            if show is size_text and given.isdigit() and int(given):  # Spark's bare sizes are
+                # MiB: say so (of 0, too small in any unit, there is nothing to say)
                 given += f" bytes (a size without a unit is in bytes: {given}m is {given} MiB)"
             raise ValueError(f"must be {allowed}, not {given}")
         return value
@@ -171,6 +172,31 @@ def bounded(parse: Callable[[Any], Any], low: Any = None, high: Any = None,
 def at_least(low: int) -> Callable[[Any], int]:
     """A whole number of at least ``low``."""
     return bounded(parse_int, low)
+
+
+def parse_cores_limit(text: Any) -> int:
+    """The most cores an application takes (``vega.cores.max``, ``vega.executor.cores``): a
+    whole number of at least 1, or empty for no limit, which is 0 inside (as the master takes
+    it).  0 given is refused, as spark-submit refuses its ``spark.cores.max=0``: the flags
+    (``--total-executor-cores 0``) always were, so ``--conf`` says the same.
+
+    >>> parse_cores_limit("4"), parse_cores_limit(""), parse_cores_limit(None)
+    (4, 0, 0)
+    >>> parse_cores_limit("0")
+    Traceback (most recent call last):
+    ...
+    ValueError: must be at least 1, not 0 (leave it unset for no limit)
+    """
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return 0
+    value = parse_int(text)
+    if value < 1:
+        raise ValueError(f"must be at least 1, not {str(text).strip()} (leave it unset for no "
+                         "limit)")
+    return value
+
+
+parse_cores_limit.range = "at least 1, or empty for no limit"  # type: ignore[attr-defined]
 
 
 #: a TCP port; 0 asks for any free one
