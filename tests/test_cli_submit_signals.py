@@ -5,6 +5,7 @@ codes and error messages)."""
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import signal
@@ -16,7 +17,8 @@ import time
 import pytest
 
 from proc_helpers import LOCAL_MASTERS as MASTERS
-from proc_helpers import REPO, clean_env, wait_for, write_job
+from proc_helpers import (REPO, clean_env, master_and_worker, spawn_vega, vega, wait_for,
+                          write_job)
 
 from vega_runtime import Context
 from vega_runtime.errors import DriverExit
@@ -415,3 +417,52 @@ def test_a_kill_landing_as_the_staging_directory_is_made_leaves_nothing(tmp_path
         signal.signal(signal.SIGHUP, previous)
     assert raised.value.code == 128 + signal.SIGHUP
     assert os.listdir(tmp_path) == []
+
+
+# -- cluster deploy mode ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_ctrl_c_or_a_kill_of_a_cluster_mode_submit_kills_its_driver(tmp_path, signum):
+    """vega submit --deploy-mode cluster, following its driver, stopped by Ctrl-C, SIGTERM or
+    SIGHUP: the driver is killed, as the README says of all three, with one line naming it
+    and the signal, and the exit code is 128+N (SIGTERM and SIGHUP left the driver running
+    and said nothing)."""
+    job = write_job(tmp_path, "sleepy.py", """
+        import time
+        from vega_runtime import Context
+        with Context() as ctx:
+            ctx.parallelize([1], 1).map(lambda x: time.sleep(60)).collect()
+    """)
+    with master_and_worker(tmp_path / "cluster") as cluster:
+        env = {**cluster["env"], "VEGA_MASTER": cluster["url"]}
+        proc = spawn_vega("submit", "--deploy-mode", "cluster", job, env=env,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        err_lines: "queue.Queue[str]" = queue.Queue()
+        pump = threading.Thread(target=_pump, args=(proc.stderr, err_lines), daemon=True)
+        pump.start()
+        seen = []
+        try:
+            while not any(line.startswith("stage 0 started") for line in seen):
+                line = err_lines.get(timeout=60)
+                assert line, "vega submit ended before the stage started: " + "".join(seen)
+                seen.append(line)
+            proc.send_signal(signum)
+            assert proc.wait(timeout=30) == 128 + signum
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        pump.join(timeout=10)
+        while not err_lines.empty():
+            seen.append(err_lines.get())
+        [driver_id] = {word for line in seen for word in line.split()
+                       if word.startswith("driver-")}
+        said = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        assert f"vega: driver {driver_id} killed ({said})\n" in seen, "".join(seen)
+
+        def state():
+            status = json.loads(vega("status", "--json", env=env).stdout)
+            return [d["state"] for d in status["drivers"] if d["id"] == driver_id]
+
+        assert wait_for(lambda: state() != ["running"] and state(), 30,
+                        "the driver to end") == ["killed"]

@@ -238,13 +238,17 @@ def _run_in_cluster(job: str, args: List[str], cli_conf: dict, config_file: Opti
                            f"({exc}); it may still be running",
                            f"Follow it again with: vega logs --follow --master {url} "
                            f"{reply.driver_id}")
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, DriverExit) as exc:  # Ctrl-C, or SIGTERM/SIGHUP as Ctrl-C
         kill = master_connection(url, secret_file)
         try:
             kill.send(KillApplication(reply.driver_id))
             kill.recv()
         finally:
             kill.close()
+        if isinstance(exc, DriverExit):
+            console.print(f"[bold yellow]vega: driver {reply.driver_id} killed[/] "
+                          f"({signal.Signals(exc.signum).name})")
+            return exc.code
         console.print(f"[bold yellow]vega: driver {reply.driver_id} killed[/] (Ctrl-C)")
         return EXIT_CANCELLED
 
