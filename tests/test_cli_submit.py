@@ -492,7 +492,7 @@ def test_archives_are_unpacked_for_the_driver_and_tasks(vega_cli, tmp_path, mast
 
 
 @pytest.mark.parametrize("archives, message", [
-    ("missing.tar.gz", "--archives: 'missing.tar.gz' is not a file"),
+    ("missing.tar.gz", "--archives: 'missing.tar.gz' does not exist"),
     ("notes.txt", "--archives: 'notes.txt' is not a .zip, .tar, .tar.gz or .tgz archive"),
     ("a.zip#x,b.zip#x", "--archives: 'b.zip#x': two archives named 'x'"),
     ("a.zip#..", "--archives: 'a.zip#..': '..' is not a directory name of its own: give a "

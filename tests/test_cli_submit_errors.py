@@ -164,6 +164,50 @@ def test_missing_job_file_exits_2_naming_it(vega_cli, tmp_path):
         f"vega: error: job {str(tmp_path)!r} is a directory, not a Python script"]
 
 
+def _not_a_regular_file(tmp_path, kind: str, suffix: str):
+    """``(path, what vega submit says it is)`` of a ``kind`` of thing that is no regular file:
+    a FIFO, a broken link, nothing at all, named ``*SUFFIX``."""
+    path = tmp_path / f"item{suffix}"
+    if kind == "fifo":
+        os.mkfifo(path)
+        return str(path), "is a named pipe, not a regular file"
+    if kind == "link":
+        path.symlink_to(tmp_path / "deleted")
+        return str(path), f"is a broken symbolic link (to {str(tmp_path / 'deleted')!r})"
+    return str(path), "does not exist"
+
+
+@pytest.mark.parametrize("kind", ["fifo", "link", "missing"])
+@pytest.mark.parametrize("mode", ["client", "cluster"])
+@pytest.mark.parametrize("role, suffix", [("job", ".py"), ("--py-files", ".py"),
+                                          ("--files", ".csv"), ("--archives", ".tgz")])
+def test_a_job_or_shipped_file_that_is_no_regular_file_is_refused_saying_what_it_is(
+        vega_cli, tmp_path, kind, mode, role, suffix):
+    """A job, --py-files, --files or --archives item that is a FIFO (vega submit <(...)) or a
+    broken link is a usage error saying what it is, in both deploy modes: the job was said
+    not to exist, a FIFO in --py-files was an 'internal error: SpecialFileError', and in
+    cluster deploy mode a missing --files item was an internal FileNotFoundError and a FIFO
+    hung the package's build.  (Refused before any master is asked: none runs here.)"""
+    path, problem = _not_a_regular_file(tmp_path, kind, suffix)
+    job = write_job(tmp_path, "job.py", "print('ran')\n")
+    master = "local" if mode == "client" else "vega://127.0.0.1:1"
+    args = [path] if role == "job" else [role, path, job]
+    result = vega_cli("submit", "--master", master, "--deploy-mode", mode, *args, timeout=60)
+    assert (result.returncode, result.stdout) == (2, ""), result.stderr
+    named = f"job file {path!r}" if role == "job" else f"{role}: {path!r}"
+    assert error_lines(result.stderr) == [f"vega: error: {named} {problem}"]
+
+
+def test_a_job_that_is_a_device_or_a_pipe_says_to_save_it_to_a_file(vega_cli):
+    """vega submit /dev/stdin (or <(...)): the job is read more than once, so a script file
+    it must be; it said the file 'does not exist'."""
+    result = vega_cli("submit", "--master", "local", "/dev/null")
+    assert (result.returncode, result.stdout) == (2, ""), result.stderr
+    assert result.stderr.splitlines() == [
+        "vega: error: job file '/dev/null' is a character device, not a regular file",
+        "Save the script to a file and submit that file (it is read more than once)."]
+
+
 def test_syntax_error_in_job_exits_1_with_file_line(vega_cli, tmp_path):
     """A job that does not parse exits 1 with 'FILE:LINE' and 'syntax error', running nothing."""
     job = write_job(tmp_path, "broken.py", """

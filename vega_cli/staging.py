@@ -45,6 +45,38 @@ def staging_directory(prefix: str) -> Iterator[str]:
                 os.close(lock)
 
 
+def file_problem(path: str, directory_ok: bool = False) -> str:
+    """What keeps ``path`` from being read as a file (a job, one of --py-files, --files or
+    --archives), in words that follow its name; "" when it is a regular file it can read (or,
+    ``directory_ok``, a directory).  A pipe (``vega submit <(...)``), a device or a broken
+    link was said not to exist, and a FIFO among --py-files failed as an internal error.
+
+    >>> file_problem("/dev/null")
+    'is a character device, not a regular file'
+    >>> file_problem("/nonexistent/job.py")
+    'does not exist'
+    """
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        if os.path.islink(path):
+            return f"is a broken symbolic link (to {os.readlink(path)!r})"
+        return "does not exist"
+    except OSError as exc:
+        return f"cannot be read: {exc.strerror}"
+    if stat.S_ISDIR(mode):
+        return "" if directory_ok else "is a directory, not a file"
+    if not stat.S_ISREG(mode):
+        kind = ("a named pipe" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+                else "a character device" if stat.S_ISCHR(mode) else "a block device")
+        return f"is {kind}, not a regular file"
+    if not os.access(path, os.R_OK):
+        return "cannot be read: permission denied"
+    return ""
+
+
 def split_list(csv: str) -> List[str]:
     return [p.strip() for p in csv.split(",") if p.strip()]
 
@@ -82,6 +114,9 @@ def check_py_files(py_files: str) -> None:
     ``sys.path`` it would be found by nothing, and ``SparkFiles.get`` finds only ``--files``
     (spark-submit ships such an item as ``--files`` would)."""
     for item in split_list(py_files):
+        problem = file_problem(item, directory_ok=True)
+        if problem:
+            raise UsageError(f"--py-files: {item!r} {problem}")
         if not item.endswith(PY_FILE_SUFFIXES) and not os.path.isdir(item):
             name = os.path.basename(os.path.normpath(item))
             raise UsageError(f"--py-files: {item!r} is no Python module or package (.py, .zip, "
@@ -129,8 +164,9 @@ def archive_list(archives: str, files: str = "") -> List[str]:
     for item in split_list(archives):
         path, _, name = item.partition("#")
         name = name or os.path.basename(path)
-        if not os.path.isfile(path):
-            raise UsageError(f"--archives: {path!r} is not a file")
+        problem = file_problem(path)
+        if problem:
+            raise UsageError(f"--archives: {path!r} {problem}")
         if not path.endswith(ARCHIVE_SUFFIXES):
             raise UsageError(f"--archives: {path!r} is not a .zip, .tar, .tar.gz or .tgz archive")
         problem = unpack_name_problem(name)
@@ -183,12 +219,21 @@ def stage_py_files(py_files: str, staging: str) -> List[str]:
     return paths
 
 
+def check_files(files: str) -> None:
+    """Refuse a ``--files`` item that is no regular file this account reads, before anything
+    is made (in cluster deploy mode a missing one failed as an internal error and a FIFO hung
+    the package's build)."""
+    for item in split_list(files):
+        problem = file_problem(item)
+        if problem:
+            raise UsageError(f"--files: {item!r} {problem}")
+
+
 def stage_files(files: str, staging: str) -> str:
     directory = os.path.join(staging, "files")
     os.makedirs(directory, exist_ok=True)
+    check_files(files)
     for item in split_list(files):
-        if not os.path.isfile(item):
-            raise UsageError(f"--files: {item!r} is not a file")
         shutil.copy(item, directory)
     return directory
 

@@ -34,9 +34,9 @@ from .errors import (EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_OK, EXIT_UNREACHABLE,
                      full_traceback, pyspark_hint, stdout_closed)
 from .options import (ARCHIVES_OPTION, FILES_OPTION, JobCommand, cli_settings, job_options,
                       resolved_master, settings_from_flags)
-from .staging import (archive_list, build_job_package, check_distinct_names,
-                      check_packed_archives, check_py_files, file_properties, stage_files,
-                      stage_py_files, staging_directory)
+from .staging import (archive_list, build_job_package, check_distinct_names, check_files,
+                      check_packed_archives, check_py_files, file_problem, file_properties,
+                      stage_files, stage_py_files, staging_directory)
 
 PROGRESS_LISTENER = "vega_cli.progress:ProgressDisplay"
 
@@ -86,6 +86,7 @@ def submit(master: Optional[str], deploy_mode: Optional[str], name: Optional[str
         "vega.master"], executor_memory, executor_cores, total_executor_cores)  # (they win)
     _check_syntax(job)
     check_py_files(py_files)
+    check_files(files)
     check_distinct_names(py_files, files)
     archive_items = archive_list(archives, files)
     if archive_items and deploy_mode != "cluster":
@@ -175,16 +176,31 @@ def _resolve_options(master, name, confs, config_file, job, deploy_mode) -> dict
     if deploy_mode == "cluster" and spec.kind != "vega":
         raise UsageError(f"--deploy-mode cluster needs a vega://host:port master, not {spec.url!r}",
                          "Run local masters in client mode (the default).")
-    if not os.path.isfile(job):
-        main = os.path.join(job, "__main__.py")
-        raise UsageError(f"job {job!r} is a directory, not a Python script" if os.path.isdir(job)
-                         else f"job file {job!r} does not exist",
-                         f"Give the path of its script: vega submit {main}" if
-                         os.path.isfile(main) else "Give the path of a Python script, e.g. "
-                         "vega submit jobs/wordcount.py data/sample.txt")
+    problem = file_problem(job)
+    if problem:
+        raise _no_job(job, problem)
     if "vega.app.name" not in cli_conf:
         cli_conf["vega.app.name"] = os.path.splitext(os.path.basename(job))[0]
     return cli_conf
+
+
+def _no_job(job: str, problem: str) -> UsageError:
+    """The error of a JOB that is no Python script file (``file_problem``'s ``problem``)."""
+    main = os.path.join(job, "__main__.py")
+    if os.path.isdir(job):
+        return UsageError(f"job {job!r} is a directory, not a Python script",
+                          f"Give the path of its script: vega submit {main}" if
+                          os.path.isfile(main) else _JOB_EXAMPLE)
+    if problem.startswith("cannot be read"):
+        hint = "Make it readable to this account (chmod), or submit a copy of it."
+    elif problem.endswith("not a regular file"):  # vega submit <(...), /dev/stdin
+        hint = "Save the script to a file and submit that file (it is read more than once)."
+    else:
+        hint = _JOB_EXAMPLE
+    return UsageError(f"job file {job!r} {problem}", hint)
+
+
+_JOB_EXAMPLE = "Give the path of a Python script, e.g. vega submit jobs/wordcount.py data/sample.txt"
 
 
 def _run_in_cluster(job: str, args: List[str], cli_conf: dict, config_file: Optional[str],
