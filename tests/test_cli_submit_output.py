@@ -142,6 +142,31 @@ def test_task_output_a_terminal_cannot_encode_is_escaped_not_fatal(vega_cli, tmp
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("master", [*MASTERS, "local-cluster[1,1]"])
+def test_a_line_longer_than_64_kib_is_one_line_not_followed_by_an_empty_one(vega_cli, tmp_path,
+                                                                           master):
+    """print("x" * 70000) in a task: one prefixed line of the 70,000 x's, then the task's
+    next line; a task stream forwards such a line before its newline (past 64 KiB), and
+    the newline was then forwarded alone, as an empty prefixed line."""
+    job = write_job(tmp_path, "long_line.py", """
+        from vega_runtime import Context
+
+        def emit(x):
+            print("x" * 70000)
+            print("y" * 65536, end="")
+            print()
+            print("end")
+            return x
+
+        with Context() as ctx:
+            ctx.parallelize([1], 1).map(emit).collect()
+    """)
+    result = vega_cli("submit", "--master", master, job)
+    assert result.returncode == 0, result.stderr
+    plain, by_partition = split_prefixed(result.stdout.replace("127.0.0.1", "localhost"))
+    assert (plain, dict(by_partition)) == ([], {0: ["x" * 70000, "y" * 65536, "end"]})
+
+
 def test_driver_prints_are_not_prefixed(vega_cli, tmp_path):
     """What the driver code prints reaches stdout exactly as printed."""
     job = write_job(tmp_path, "driver_prints.py", """

@@ -31,12 +31,23 @@ OutputSink = Callable[[int, str, str], None]
 
 
 class TaskStream(io.TextIOBase):
-    """A text stream that forwards whole lines to a sink."""
+    """A text stream that forwards whole lines to a sink.  A line longer than ``limit`` is
+    forwarded as it grows, cut where the limit is passed and ended there; the newline that
+    later ends it is then no line of its own (``print("x" * 70000)`` gave the line and an
+    empty one after it).
+
+    >>> sent = []
+    >>> stream = TaskStream(0, "stdout", lambda *args: sent.append(args[2]), limit=4)
+    >>> print("abcdef", file=stream); print("g", file=stream)
+    >>> sent
+    ['abcdef\\n', 'g\\n']
+    """
 
     def __init__(self, task_id: int, name: str, sink: OutputSink, limit: int = 1 << 16):
         self.task_id, self.name, self.sink, self.limit = task_id, name, sink, limit
         self._parts: list = []
         self._size = 0
+        self._line_cut = False  # the last piece forwarded was a long line's, ended by the cut
         self.buffer = _TaskBytes(self)  # as a TextIOWrapper's: bytes written to the stream
 
     def writable(self) -> bool:
@@ -53,9 +64,16 @@ class TaskStream(io.TextIOBase):
 
     def _emit(self, final: bool) -> None:
         data = "".join(self._parts)
-        cut = len(data) if final or self._size >= self.limit else data.rfind("\n") + 1
+        if self._line_cut and data.startswith("\n"):  # the end of the line already ended
+            data = data[1:]
+        self._line_cut = False
+        cut = len(data) if final or len(data) >= self.limit else data.rfind("\n") + 1
         if cut:
-            self.sink(self.task_id, self.name, data[:cut])
+            piece = data[:cut]
+            if not piece.endswith("\n") and not final:  # a long line, cut: ended here
+                piece += "\n"
+                self._line_cut = True
+            self.sink(self.task_id, self.name, piece)
         rest = data[cut:]
         self._parts = [rest] if rest else []
         self._size = len(rest)
