@@ -91,7 +91,7 @@ def test_a_spark_submit_option_vega_lacks_says_what_to_do_instead(command, optio
 
 
 @pytest.mark.parametrize("typed, meant", [("sumbit", "submit"), ("start-clster", "start-cluster"),
-                                          ("stauts", "status")])
+                                          ("stauts", "status"), ("SUBMIT", "submit")])
 def test_a_misspelt_command_names_the_nearest(typed, meant):
     """`vega sumbit job.py` said "No such command 'sumbit'." alone, where a misspelt option
     gets click's "Did you mean"; exit 2 either way."""
@@ -99,6 +99,23 @@ def test_a_misspelt_command_names_the_nearest(typed, meant):
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr.splitlines()[-1] == (f"Error: No such command {typed!r}. Did you "
                                               f"mean {meant!r}?")
+
+
+@pytest.mark.parametrize("args, option, command", [
+    (("--master", "local", "submit", "jobs/pi.py"), "--master", "submit"),
+    (("--conf=vega.task.max_attempts=2", "shell"), "--conf", "shell"),
+    (("--json", "status"), "--json", "status"),
+])
+def test_an_option_given_before_its_command_says_to_give_it_after(args, option, command):
+    """vega --master local submit job.py said "No such option '--master'." alone: the option
+    is the command's, and goes after it."""
+    result = vega(*args)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.splitlines()[-1] == (
+        f"Error: No such option {option!r} before the command: it is vega {command}'s, given "
+        f"after it (vega {command} {option} ...).")
+    unknown = vega("--nonsense", "submit", "jobs/pi.py")  # no command's: click's own words
+    assert unknown.stderr.splitlines()[-1] == "Error: No such option '--nonsense'."
 
 
 def test_docs_cli_lists_every_spark_submit_option_vega_lacks_as_it_is_refused():

@@ -123,10 +123,25 @@ class LazyGroup(click.Group):
         if name and name not in COMMANDS and not name.startswith("-"):
             import difflib
 
-            close = difflib.get_close_matches(name, list(COMMANDS), n=1)
+            close = difflib.get_close_matches(name.lower(), list(COMMANDS), n=1)  # (SUBMIT)
             if close:
                 ctx.fail(f"No such command {name!r}. Did you mean {close[0]!r}?")
         return super().resolve_command(ctx, args)
+
+    def parse_args(self, ctx: click.Context, args: List[str]):
+        """An option of a command given before it (``vega --master local submit job.py``) is
+        refused saying to give it after the command (click said "No such option" alone)."""
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption as exc:
+            name = next((arg for arg in args if arg in COMMANDS), None)
+            command = self.get_command(ctx, name) if name else None
+            if command is None or not any(exc.option_name in param.opts + param.secondary_opts
+                                          for param in command.params):
+                raise
+            raise click.NoSuchOption(exc.option_name, f"No such option {exc.option_name!r} "
+                                     f"before the command: it is vega {name}'s, given after it "
+                                     f"(vega {name} {exc.option_name} ...).", ctx=ctx) from None
 
     def invoke(self, ctx: click.Context):
         try:
