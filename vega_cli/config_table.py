@@ -53,7 +53,7 @@ def print_config(conf: Config, keys: Optional[Iterable[str]] = None,
     for column in ("setting", "value", "from"):
         table.add_column(column, overflow="fold")
     for key in sorted(conf if keys is None else keys):  # (Text: a value is never markup)
-        table.add_row(Text(key), Text(_show(conf[key])), Text(conf.origin(key)))
+        table.add_row(Text(key), Text(_show(key, conf[key])), Text(conf.origin(key)))
     console = error_console()
     if not console.is_terminal:
         console.width = max(console.width, PIPED_WIDTH)
@@ -65,7 +65,18 @@ def print_daemon_config(conf: Config, role: str) -> None:
     print_config(conf, [s.key for s in settings_used_by(role)], f"vega {role}: resolved settings")
 
 
-def _show(value) -> str:
+def _show(key: str, value) -> str:
+    """``value`` as the setting takes it: a list comma-separated, an application's cores
+    without a limit (0 inside) empty, as it is given (a 0 given is refused).
+
+    >>> _show("vega.cores.max", 0), _show("vega.cores.max", 4), _show("vega.worker.cores", 0)
+    ('', '4', '0')
+    """
+    from vega_runtime.config import SETTINGS_BY_KEY, parse_cores_limit
+
     if isinstance(value, tuple):
         return ",".join(value)
+    setting = SETTINGS_BY_KEY.get(key)
+    if setting is not None and setting.parse is parse_cores_limit and value == 0:
+        return ""
     return str(value)
