@@ -392,6 +392,16 @@ def test_bad_conf_value_message_names_the_value(vega_cli):
     (("--conf", "spark.executor.cores=0"),
      "--conf: spark.executor.cores (vega.executor.cores) must be at least 1, not 0 (leave it "
      "unset for no limit)"),
+    # past what travels to the master (msgpack: OverflowError in the job's Context) or what a
+    # clock waits (a thread of the driver died: OverflowError, and the job hung)
+    (("--total-executor-cores", "99999999999999999999"),
+     "--total-executor-cores: vega.cores.max 99999999999999999999 is too large: at most "
+     "2147483647"),
+    (("--conf", "vega.net.handshake_timeout=1e300"),
+     "--conf: vega.net.handshake_timeout '1e300' is too long: at most 1000000000 seconds "
+     "(about 31 years)"),
+    (("--conf", "vega.locality.wait=inf"), "--conf: vega.locality.wait 'inf' is not a finite "
+     "number"),
     # no "0m is 0 MiB" advice: 0 is too small in any unit
     (("--conf", "vega.executor.memory=0"),
      "--conf: vega.executor.memory must be at least 1m, not 0"),
@@ -423,6 +433,18 @@ def test_values_out_of_range_exit_2_naming_the_flag_setting_value_and_range(vega
     assert result.returncode == 2
     assert result.stdout == ""
     assert error_lines(result.stderr) == [f"vega: error: {message}"]
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("setting", ["vega.net.handshake_timeout", "vega.net.send_timeout"])
+def test_a_timeout_of_months_is_waited_in_steps_not_overflowed(vega_cli, setting):
+    """--conf vega.net.handshake_timeout=1e7 (116 days) on a local cluster: the job runs. A
+    wait past ~24.8 days overflowed poll()'s milliseconds: the driver's RPC server thread
+    died of 'OverflowError: timeout is too large' and vega submit hung."""
+    result = vega_cli("submit", "--master", "local-cluster[1,1]", "--conf", f"{setting}=1e7",
+                      "jobs/pi.py", "100", timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Pi is roughly ")
     assert "Traceback" not in result.stderr
 
 

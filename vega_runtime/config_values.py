@@ -57,13 +57,31 @@ def parse_scheduling_mode(text: Any) -> str:
     return parse_choice(text, ("fifo", "fair"))
 
 
+#: the largest whole number a setting takes (a count: cores, attempts, partitions), as
+#: Spark's settings of counts are Java ints; past 2**63 one travelling to the master failed
+#: the Context with msgpack's "OverflowError: Integer value out of range"
+MAX_INT = 2**31 - 1
+
+
 def parse_int(text: Any) -> int:
+    """A whole number, at most ``MAX_INT`` either way.
+
+    >>> parse_int(" 12 "), parse_int(7)
+    (12, 7)
+    >>> parse_int("99999999999999999999")
+    Traceback (most recent call last):
+    ...
+    ValueError: '99999999999999999999' is too large: at most 2147483647
+    """
     if isinstance(text, bool):
         raise ValueError(f"{text!r} is not a whole number")
     try:
-        return int(text)
+        value = int(text)
     except (TypeError, ValueError):
         raise ValueError(f"{text!r} is not a whole number") from None
+    if abs(value) > MAX_INT:
+        raise ValueError(f"{text!r} is too large: at most {MAX_INT}")
+    return value
 
 
 def parse_float(text: Any) -> float:
@@ -80,6 +98,8 @@ def parse_float(text: Any) -> float:
         raise ValueError(f"{text!r} is not a number") from None
     if math.isnan(value):
         raise ValueError(f"{text!r} is not a number")
+    if math.isinf(value):  # (a wait of inf seconds is no wait a clock or poll() can do)
+        raise ValueError(f"{text!r} is not a finite number")
     return value
 
 
@@ -101,12 +121,37 @@ def parse_seconds_or_never(text: Any) -> float:
     >>> parse_seconds_or_never("30"), parse_seconds_or_never("never")
     (30.0, inf)
     """
-    if isinstance(text, str) and text.strip().lower() in ("never", "inf", "infinity"):
+    if (isinstance(text, str) and text.strip().lower() in ("never", "inf", "infinity")) or \
+            (isinstance(text, float) and text == math.inf):
         return math.inf
     value = parse_float(text)
     if value < 0:
         raise ValueError(f"{text!r} is negative: give seconds, or never")
+    return _not_too_long(text, value, ", or never")
+
+
+#: the longest time a setting takes, about 31 years: a socket's or a thread's timeout is a
+#: C time_t (past it "timestamp out of range for platform time_t" killed the thread waiting)
+MAX_SECONDS = 1e9
+
+
+def _not_too_long(text: Any, value: float, other: str = "") -> float:
+    if value > MAX_SECONDS:
+        raise ValueError(f"{text!r} is too long: at most {MAX_SECONDS:.0f} seconds (about 31 "
+                         f"years){other}")
     return value
+
+
+def _seconds(text: Any) -> float:
+    """Seconds, a finite number of at most ``MAX_SECONDS`` (``parse_seconds`` checks the
+    least).
+
+    >>> _seconds("1e300")
+    Traceback (most recent call last):
+    ...
+    ValueError: '1e300' is too long: at most 1000000000 seconds (about 31 years)
+    """
+    return _not_too_long(text, parse_float(text))
 
 
 def size_text(n: int) -> str:
@@ -202,7 +247,7 @@ parse_cores_limit.range = "at least 1, or empty for no limit"  # type: ignore[at
 #: a TCP port; 0 asks for any free one
 parse_port = bounded(parse_int, 0, 65535)
 #: seconds, not negative
-parse_seconds = bounded(parse_float, 0.0, show=lambda v: f"{v:g}")
+parse_seconds = bounded(_seconds, 0.0, show=lambda v: f"{v:g}")
 #: a size in bytes, not negative
 parse_size_at_least_0 = bounded(_signed_size, 0, show=size_text)
 

@@ -307,7 +307,9 @@ class Server:
         wakeups = [t for t in (self._paused_until,) if t is not None]
         if self._handshakes:
             wakeups.append(next(iter(self._handshakes.values())).deadline)
-        return max(0.0, min(wakeups) - time.monotonic()) if wakeups else None
+        # (at most a day: a selector's wait is in milliseconds, a C int; a handshake deadline
+        # of vega.net.handshake_timeout=1e7 killed the server's thread with OverflowError)
+        return min(max(0.0, min(wakeups) - time.monotonic()), 86400.0) if wakeups else None
 
     def _accept(self) -> None:
         for _ in range(64):  # then let the handshakes in progress have a turn

@@ -19,6 +19,10 @@ import threading
 import time
 from typing import Optional
 
+#: the longest one poll() waits: its milliseconds are a C int (past ~24.8 days, "timeout is
+#: too large"); a longer timeout (vega.net.send_timeout, say) is waited in steps
+LONGEST_POLL = 24 * 3600.0
+
 
 class SerialTls:
     def __init__(self, sock: ssl.SSLSocket):
@@ -98,5 +102,8 @@ class SerialTls:
         poller = select.poll()
         poller.register(fd, events | select.POLLHUP | select.POLLERR)
         left = None if deadline is None else max(0.0, deadline - time.monotonic())
-        if not poller.poll(None if left is None else left * 1000):
+        step = None if left is None else min(left, LONGEST_POLL)
+        if not poller.poll(None if step is None else step * 1000):
+            if step is not None and step < left:  # a long timeout is waited in steps
+                return
             raise socket.timeout("timed out")
