@@ -402,6 +402,9 @@ def test_bad_conf_value_message_names_the_value(vega_cli):
      "(about 31 years)"),
     (("--conf", "vega.locality.wait=inf"), "--conf: vega.locality.wait 'inf' is not a finite "
      "number"),
+    (("--executor-memory", "99999999999999999999g"),
+     "--executor-memory: vega.executor.memory '99999999999999999999g' is too large a size (at "
+     "most 8388607t)"),
     # no "0m is 0 MiB" advice: 0 is too small in any unit
     (("--conf", "vega.executor.memory=0"),
      "--conf: vega.executor.memory must be at least 1m, not 0"),

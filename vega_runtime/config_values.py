@@ -18,16 +18,24 @@ def parse_size(text: Any) -> int:
 
     >>> parse_size("512m"), parse_size("4g"), parse_size(1024)
     (536870912, 4294967296, 1024)
+    >>> parse_size("99999999999999999999g")
+    Traceback (most recent call last):
+    ...
+    ValueError: '99999999999999999999g' is too large a size (at most 8388607t)
     """
     if isinstance(text, bool):
         raise ValueError(f"{text!r} is not a size (e.g. 4g, 512m)")
     if isinstance(text, int):
-        return text
-    match = re.match(_SIZE_PATTERN, str(text))
-    if not match:
-        raise ValueError(f"{str(text)!r} is not a size (e.g. 4g, 512m)")
-    number, unit = match.groups()
-    return int(float(number) * _SIZE_UNITS[unit.lower()])
+        value = text
+    else:
+        match = re.match(_SIZE_PATTERN, str(text))
+        if not match:
+            raise ValueError(f"{str(text)!r} is not a size (e.g. 4g, 512m)")
+        number, unit = match.groups()
+        value = int(float(number) * _SIZE_UNITS[unit.lower()])
+    if value >= 1 << 63:  # no machine has it, and msgpack carries no more (OverflowError)
+        raise ValueError(f"{str(text)!r} is too large a size (at most 8388607t)")
+    return value
 
 
 def parse_bool(text: Any) -> bool:
