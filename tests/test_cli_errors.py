@@ -414,3 +414,12 @@ def test_a_master_that_accepts_but_never_answers_is_named_as_stopped_or_hung(tmp
         f"vega: error: cannot reach the master at vega://127.0.0.1:{port}: 127.0.0.1:{port} "
         "accepted the connection but did not answer its TLS handshake within 5s: the process "
         "there is stopped (SIGSTOP), hung or overloaded"]
+
+
+def test_stop_master_refuses_a_negative_timeout(tmp_path):
+    """vega stop-master --timeout -1 was taken: the master got its SIGKILL right after the
+    SIGTERM, with no time to stop."""
+    result = vega("stop-master", "--timeout", "-1", "--work-dir", str(tmp_path))
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.splitlines()[-1] == (
+        "Error: Invalid value for '--timeout': -1.0 is not in the range x>=0.")

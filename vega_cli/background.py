@@ -162,7 +162,8 @@ def _running_master(work_dir: str, pid: int, port: Optional[int],
 @click.command("stop-master")
 @master_option("--work-dir", "work_dir", "The master's directory.",
                type=click.Path(file_okay=False))
-@click.option("--timeout", default=10.0, show_default=True, help="Seconds before SIGKILL.")
+@click.option("--timeout", type=click.FloatRange(min=0), default=10.0, show_default=True,
+              help="Seconds before SIGKILL.")
 def stop_master(work_dir: Optional[str], timeout: float) -> None:
     """Stop the master of the work dir (started by start-master, start-cluster or by hand):
     SIGTERM, then SIGKILL; verifies it is gone."""
