@@ -90,6 +90,18 @@ def test_a_spark_submit_option_vega_lacks_says_what_to_do_instead(command, optio
                                               f"spark-submit's; {instead}.")
 
 
+@pytest.mark.parametrize("option", ["--deploy-mode", "--supervise", "--detach", "--slurm"])
+def test_a_submit_option_the_shell_lacks_says_why(option):
+    """vega shell --deploy-mode cluster said "No such option" alone (pyspark says cluster deploy
+    mode is not applicable to shells); vega submit's options the shell lacks say why."""
+    from vega_cli.options import SUBMIT_ONLY_OPTIONS
+
+    result = vega("shell", option, "x")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.splitlines()[-1] == (f"Error: No such option {option!r}: it is vega "
+                                              f"submit's; {SUBMIT_ONLY_OPTIONS[option]}.")
+
+
 @pytest.mark.parametrize("typed, meant", [("sumbit", "submit"), ("start-clster", "start-cluster"),
                                           ("stauts", "status"), ("SUBMIT", "submit")])
 def test_a_misspelt_command_names_the_nearest(typed, meant):

@@ -177,19 +177,34 @@ SPARK_ONLY_OPTIONS = {
 }
 
 
+#: ``vega submit``'s options about running a script that ``vega shell`` lacks, and why
+SUBMIT_ONLY_OPTIONS = {
+    "--deploy-mode": "the shell's driver is this session (client mode, as pyspark's: cluster "
+                     "deploy mode is not applicable to shells)",
+    "--supervise": "it restarts a cluster-mode driver; the shell's driver is this session",
+    "--detach": "it leaves a cluster-mode driver running; the shell's driver is this session",
+    "--slurm": "a script runs on a Slurm cluster of its own with vega submit --slurm",
+}
+
+
 class JobCommand(click.Command):
     """A command taking :func:`job_options` (``vega submit``, ``vega shell``): an option of
-    spark-submit's it lacks is refused saying what to do instead (``SPARK_ONLY_OPTIONS``)."""
+    spark-submit's it lacks is refused saying what to do instead (``SPARK_ONLY_OPTIONS``),
+    and so is one of ``vega submit``'s that ``vega shell`` lacks (``SUBMIT_ONLY_OPTIONS``)."""
 
     def parse_args(self, ctx: click.Context, args):
         try:
             return super().parse_args(ctx, args)
         except click.NoSuchOption as exc:
             instead = SPARK_ONLY_OPTIONS.get(exc.option_name)
-            if instead is None:
+            if instead is not None:
+                raise click.NoSuchOption(exc.option_name, f"No such option {exc.option_name!r}:"
+                                         f" it is spark-submit's; {instead}.", ctx=ctx) from None
+            why = SUBMIT_ONLY_OPTIONS.get(exc.option_name)
+            if why is None or self.name != "shell":
                 raise
-            raise click.NoSuchOption(exc.option_name, f"No such option {exc.option_name!r}: "
-                                     f"it is spark-submit's; {instead}.", ctx=ctx) from None
+            raise click.NoSuchOption(exc.option_name, f"No such option {exc.option_name!r}: it "
+                                     f"is vega submit's; {why}.", ctx=ctx) from None
 
 
 def cli_settings(master: Optional[str], confs: Tuple[str, ...]) -> dict:
