@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import subprocess
 import sys
 import threading
 import time
@@ -196,6 +198,27 @@ def test_a_job_or_shipped_file_that_is_no_regular_file_is_refused_saying_what_it
     assert (result.returncode, result.stdout) == (2, ""), result.stderr
     named = f"job file {path!r}" if role == "job" else f"{role}: {path!r}"
     assert error_lines(result.stderr) == [f"vega: error: {named} {problem}"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"),
+                    reason="root's read permission is taken away with setpriv")
+@pytest.mark.parametrize("role", ["--py-files", "--files"])
+def test_a_shipped_file_this_account_cannot_read_is_a_usage_error(tmp_path, role):
+    """A --py-files or --files item of mode 000 was 'internal error: PermissionError' (exit
+    1). Run as root without the capabilities that read any file, as another user would."""
+    unreadable = tmp_path / "secret.py"
+    unreadable.write_text("X = 1\n")
+    unreadable.chmod(0)
+    job = write_job(tmp_path, "job.py", "print('ran')\n")
+    tmp_path.chmod(0o755)
+    result = subprocess.run(
+        ["setpriv", "--inh-caps=-dac_override,-dac_read_search",
+         "--bounding-set=-dac_override,-dac_read_search", sys.executable, "-m", "vega_cli.main",
+         "submit", "--master", "local", role, str(unreadable), job],
+        cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stdout) == (2, ""), result.stderr
+    assert error_lines(result.stderr) == [
+        f"vega: error: {role}: {str(unreadable)!r} cannot be read: permission denied"]
 
 
 def test_a_job_that_is_a_device_or_a_pipe_says_to_save_it_to_a_file(vega_cli):
