@@ -229,6 +229,26 @@ def test_a_missing_secret_file_is_a_usage_error_with_a_hint(tmp_path):
     assert "Create one with: vega start-master" in result.stderr
 
 
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"),
+                    reason="root's read permission is taken away with setpriv")
+def test_a_secret_file_this_account_cannot_read_says_so_not_that_the_master_is_down(tmp_path):
+    """vega status with a secret file it cannot read said 'cannot reach the master ...:
+    Permission denied' and asked whether the master runs. (Run as root without the
+    capabilities that read any file, as another account would be.)"""
+    secret = tmp_path / "secret"
+    secret.write_text("s" * 64)
+    secret.chmod(0)
+    result = subprocess.run(
+        ["setpriv", "--inh-caps=-dac_override,-dac_read_search",
+         "--bounding-set=-dac_override,-dac_read_search",
+         *vega_argv("status", "--master", "vega://127.0.0.1:1", "--secret-file", str(secret))],
+        cwd=REPO, env=clean_env(), capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stdout) == (2, ""), result.stderr
+    assert error_lines(result.stderr) == [
+        f"vega: error: secret file '{secret}' cannot be read (Permission denied): make it "
+        "readable to this account (owned by it, mode 0600)"]
+
+
 @pytest.mark.parametrize("content", ["", "\n  \n"])
 def test_an_empty_secret_file_is_refused_not_taken_for_no_secret(tmp_path, content):
     """A secret file left empty (touch, a failed copy): exit 2 naming it. Before, the master

@@ -368,9 +368,16 @@ def load_secret(path: Optional[str]) -> Optional[bytes]:
     a left-empty file's."""
     if not path:
         return None
-    with open(path, "rb") as fh:
-        mode = os.fstat(fh.fileno()).st_mode & 0o777
-        secret = fh.read().strip()
+    try:
+        with open(path, "rb") as fh:
+            mode = os.fstat(fh.fileno()).st_mode & 0o777
+            secret = fh.read().strip()
+    except PermissionError as exc:  # was a bare PermissionError (vega status: "cannot reach
+        from ..errors import SecretFileMissing  # the master ... Is it running?")
+
+        raise SecretFileMissing(path, default_secret_file(), f"cannot be read ({exc.strerror}):"
+                                " make it readable to this account (owned by it, mode 0600)") \
+            from None
     if mode & 0o007:
         log.warning("the cluster secret %s is open to every user of this host (mode %04o): "
                     "whoever reads it can join the cluster and run code on it; chmod 600 %s",
