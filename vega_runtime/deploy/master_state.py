@@ -168,7 +168,7 @@ class Application(Record):
 
     def __init__(self, app_id, request, session, submitted, state=AppState.WAITING, ended=None,
                  executors=_NEW, next_executor=1, waiting_reason="", metrics=_NEW,
-                 requested_total=None, failures=_NEW, driver_away=None):
+                 requested_total=None, failures=_NEW, driver_away=None, probing=False):
         self.app_id, self.request, self.session = app_id, request, session
         self.submitted, self.state, self.ended = submitted, state, ended
         self.executors = {} if executors is _NEW else executors
@@ -178,7 +178,7 @@ class Application(Record):
         self.metrics = {} if metrics is _NEW else metrics
         self.requested_total = requested_total
         self.driver_away = driver_away
-        self.probing = False
+        self.probing = probing
 
     @property
     def at_requested_total(self) -> bool:
