@@ -327,3 +327,45 @@ def test_a_drivers_duration_does_not_follow_the_wall_clock_set_back(tmp_path, mo
         assert running["duration_seconds"] <= ended["duration_seconds"] < 60
     finally:
         master.stop()
+
+
+def test_a_finished_driver_outlives_a_master_restart_until_it_is_forgotten(tmp_path):
+    """A cluster-mode driver that finished (exit code 0) is listed after a master restart,
+    as a failed one is, and its output goes when it is forgotten (vega.master.retained_drivers).
+    A restarted master dropped every finished driver from its state: it vanished from
+    ``vega status`` and ``/api/v1/status`` while its output stayed in the work dir for ever,
+    no later retention or restart removing it."""
+    from vega_runtime.net.messages import SubmitDriver
+    from vega_runtime.packaging import build_package
+
+    job = tmp_path / "job.py"
+    job.write_text("import sys\nprint('driver ran')\nsys.exit(int(sys.argv[1]))\n")
+    package = build_package(str(job), [], [], str(tmp_path / "package"))
+    master = Master(master_conf(tmp_path / "master"), None).start()
+    try:
+        ids = []
+        for code in (0, 3):
+            with open(package.path, "rb") as fh:  # as each submit does: an ended driver's goes
+                master.packages.store(package.sha256, fh.read())
+            info = master.drivers.submit(SubmitDriver(f"driver-{code}", "job/job.py",
+                                                      [str(code)], "{}", package.sha256, False))
+            wait_for(lambda: info.done, 60, f"the driver exiting {code} to end")
+            ids.append(info.driver_id)
+        master.save_state()
+    finally:
+        master.stop()
+    restarted = Master(master_conf(tmp_path / "master"), None)
+    try:
+        assert [(d["id"], d["state"], d["exit_code"]) for d in restarted.status()["drivers"]] \
+            == [(ids[0], "finished", 0), (ids[1], "failed", 3)]
+        assert "driver ran" in restarted.application_output(ids[0])
+        restarted.save_state()
+    finally:
+        restarted.stop()
+    again = Master(master_conf(tmp_path / "master", **{"vega.master.retained_drivers": 1}), None)
+    try:
+        assert [d["id"] for d in again.status()["drivers"]] == [ids[1]]
+        assert again.application_output(ids[0]) is None
+        assert not os.path.exists(os.path.dirname(again.logs.path(ids[0])))
+    finally:
+        again.stop()

@@ -221,9 +221,9 @@ class MasterState:
         self.recovered: Dict[str, dict] = dict(saved.get("apps", {}))
         #: workers from before a restart that have not registered again
         self.recovered_workers: Dict[str, dict] = dict(saved.get("workers", {}))
-        #: cluster-mode drivers from before a restart (no longer this master's children)
-        self.recovered_drivers: List[dict] = [d for d in saved.get("drivers", [])
-                                              if d.get("state") != "finished"]
+        #: cluster-mode drivers from before a restart (no longer this master's children),
+        #: the ended ones too: vega.master.retained_drivers decides when their output goes
+        self.recovered_drivers: List[dict] = list(saved.get("drivers", []))
         #: monotonically increasing event counts for /metrics
         self.counters: Dict[str, int] = {"executor_losses": 0, "log_lines": 0}
         #: the job metrics of the applications forgotten since the start (``add_counts``)
