@@ -369,3 +369,48 @@ def test_a_finished_driver_outlives_a_master_restart_until_it_is_forgotten(tmp_p
         assert not os.path.exists(os.path.dirname(again.logs.path(ids[0])))
     finally:
         again.stop()
+
+
+def test_a_restarted_master_numbers_drivers_after_those_it_recovered(tmp_path, monkeypatch):
+    """A restarted master never hands out a cluster-mode driver id it gave before: its count
+    started again at 0001, so once the clock showed a second it had shown before (set back
+    by NTP, or a restart within the second) the new driver took a recovered driver's id,
+    and ``vega kill``/``vega logs`` of that id reached one or the other.  The drivers' wall
+    clock is faked here to stand still across the restart."""
+    import types
+
+    from vega_runtime.deploy import drivers
+    from vega_runtime.net.messages import SubmitDriver
+    from vega_runtime.packaging import build_package
+
+    stopped = time.localtime()
+    monkeypatch.setattr(drivers, "time", types.SimpleNamespace(
+        time=time.time, strftime=time.strftime, localtime=lambda *_: stopped,
+        sleep=time.sleep, monotonic=time.monotonic))
+    job = tmp_path / "job.py"
+    job.write_text("print('driver ran')\n")
+    package = build_package(str(job), [], [], str(tmp_path / "package"))
+
+    def run_driver(master, name):
+        with open(package.path, "rb") as fh:
+            master.packages.store(package.sha256, fh.read())
+        info = master.drivers.submit(SubmitDriver(name, "job/job.py", [], "{}",
+                                                  package.sha256, False))
+        wait_for(lambda: info.done, 60, f"driver {name} to end")
+        return info.driver_id
+
+    master = Master(master_conf(tmp_path / "master"), None).start()
+    try:
+        before = [run_driver(master, "first"), run_driver(master, "second")]
+        master.save_state()
+    finally:
+        master.stop()
+    restarted = Master(master_conf(tmp_path / "master"), None).start()
+    try:
+        after = run_driver(restarted, "third")
+        assert after not in before
+        assert sorted(d["id"][-4:] for d in restarted.status()["drivers"]) == \
+            ["0001", "0002", "0003"]
+        assert "driver ran" in restarted.application_output(before[0])
+    finally:
+        restarted.stop()

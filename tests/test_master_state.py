@@ -347,6 +347,26 @@ def test_an_application_gets_the_id_its_context_proposes_unless_the_master_knows
     assert sim.state.apps[proposed].request.name == "job"
 
 
+def test_a_restarted_master_never_numbers_an_application_with_an_id_it_recovered():
+    """A master restarted within the second (or with its clock set back) numbered the
+    application whose proposed id it knew from 0001 again, so it gave out the id of an
+    application it had recovered: two applications went by one id in its state, status and
+    logs.  The numbering now skips every id the master knows."""
+    def register(sim):
+        session = next(sim.sessions)
+        out = sim.apply(ApplicationRegistering(session, RegisterApplication(
+            "job", "10.0.0.9", 5000, 0, 0, GIB, python_version(), __version__,
+            proposed_id="app-20261205093000-1a2b")))
+        return [m.app_id for m in sim.sent(session, RegisteredApplication, out)][0]
+
+    before = Sim()
+    first = [register(before), register(before)]
+    restarted = Sim(MasterState(saved={"apps": before.state.snapshot()["apps"]}))
+    again = register(restarted)
+    assert again not in first and re.fullmatch(r"app-\d{14}-0002", again), (first, again)
+    assert len(restarted.state.apps) + len(restarted.state.recovered) == 3
+
+
 def test_application_lifecycle_unregister_kill_and_driver_loss():
     """Unregistered: finished, workers told; killed: the driver told; driver gone:
     finished; a finished application cannot be resumed."""

@@ -151,6 +151,13 @@ class DriverRunner:
         #: set when the master stops: no driver is started or restarted any more
         self.stopping = False
 
+    def number_after(self, driver_ids: List[str]) -> None:
+        """Number new drivers after the highest of ``driver_ids`` (a restarted master's, from
+        its recovery state): no id is handed out twice, whatever the clock shows."""
+        numbers = [int(i.rsplit("-", 1)[1]) for i in driver_ids if ids.DRIVER.matches(i)]
+        with self.lock:
+            self._count = max([self._count, *numbers])
+
     def output_path(self, driver_id: str) -> str:
         directory = os.path.join(self.work_dir, "apps", ids.DRIVER.check(driver_id))
         os.makedirs(directory, exist_ok=True)

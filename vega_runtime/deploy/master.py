@@ -102,7 +102,8 @@ class Master(StatusQueries):
         self.recovery = RecoveryStore(self.work_dir, conf["vega.master.recovery"])
         saved = self.recovery.load()
         self.logs = AppLogs(self.work_dir)
-        drivers, forgotten = retained_drivers(saved.get("drivers") or [],
+        recovered_drivers = saved.get("drivers") or []
+        drivers, forgotten = retained_drivers(recovered_drivers,
                                               conf["vega.master.retained_drivers"])
         saved = {**saved, "drivers": drivers}
         for driver_id in forgotten:  # their output goes with them
@@ -125,6 +126,7 @@ class Master(StatusQueries):
                                     on_forget=self._forget_driver,
                                     on_end=self._driver_ended,
                                     max_running=conf["vega.master.max_running_drivers"])
+        self.drivers.number_after([str(d.get("id")) for d in recovered_drivers])
         self.connections = MasterConnections(self)
         self.recovery_writer = RecoveryWriter(self.recovery, self._recovery_snapshot,
                                               TICK_SECONDS)

@@ -418,7 +418,7 @@ class MasterState:
             return
         if not request.app_id:  # the id its Context goes by, unless this master knows it
             app_id = request.proposed_id
-            if not app_id or app_id in self.apps or app_id in self.recovered:
+            while not app_id or app_id in self.apps or app_id in self.recovered:  # (none twice)
                 self._app_count += 1
                 app_id = numbered_app_id(now, self._app_count)
             app = Application(app_id, request, event.session, submitted=now)
