@@ -39,6 +39,10 @@ _ACTIVE = ("waiting", "running", "recovering")
 #: the values Spark's ``status`` parameters take (its ApplicationStatus, JobExecutionStatus,
 #: StageStatus and TaskStatus enums), lower case
 APPLICATION_STATUSES = ("completed", "running")
+#: A log without its end of an application this master does not run is of a driver running
+#: elsewhere, or starting (a Context writes its log before it registers), while its last
+#: event is this recent (seconds); older, its driver is taken for dead, ended at that event.
+WRITTEN_LATELY = 60.0
 JOB_STATUSES = ("running", "succeeded", "failed", "unknown")
 STAGE_STATUSES = ("active", "complete", "pending", "failed", "skipped")
 TASK_STATUSES = ("running", "killed", "failed", "success", "unknown")
@@ -346,7 +350,7 @@ class SparkApi:
                 continue
             record = self._listed(past["app_id"], listing)
             if record is not None:
-                listed.append(_application_info(record, False))
+                listed.append(_application_info(record, written_lately(record)))
         self._listing = listing  # what is no longer listed is forgotten
         if statuses:
             listed = [a for a in listed
@@ -363,7 +367,7 @@ class SparkApi:
                            f"its event log directory)")
         if app is None:  # registered, no events relayed yet
             app = AppRecord(app_id, name=running["name"], started=running["started"] or 0.0)
-        active = running is not None and running["state"] in _ACTIVE
+        active = running["state"] in _ACTIVE if running is not None else written_lately(app)
         if not active and not app.completed:  # its driver went away without saying so
             app = ended_at_last_event(app)
         if not rest:
@@ -465,6 +469,12 @@ def _application_info(app: AppRecord, active: bool) -> dict:
     except (TypeError, ValueError, AttributeError, KeyError, IndexError):
         return docs.application_info(AppRecord(app.app_id, name=str(app.name),
                                                started=app.started), active)
+
+
+def written_lately(app: AppRecord) -> bool:
+    """Whether ``app``, which this master does not run, is taken to run: its log has no end
+    and its last event is under ``WRITTEN_LATELY`` seconds old."""
+    return not app.completed and time.time() - (app.last_event or app.started) < WRITTEN_LATELY
 
 
 def ended_at_last_event(app: AppRecord) -> AppRecord:
