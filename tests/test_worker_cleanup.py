@@ -95,3 +95,49 @@ def test_a_restarted_worker_deletes_the_shuffle_output_its_earlier_run_left(tmp_
         assert driver.wait(30) == 0
     finally:
         cluster.close()
+
+
+def test_a_stopped_worker_leaves_no_shuffle_output_behind(tmp_path):
+    """A worker stopped (SIGTERM, as vega stop-workers and stop-cluster stop it) while an
+    application that shuffled still runs deletes that application's shuffle output once
+    its executors are gone: nobody can read it any more.  Before, it stayed on the disk of
+    a stopped cluster, found while stopping a master and its workers under running
+    applications, until that worker was started again in the same work dir; the executors'
+    logs stay."""
+    import signal
+    import subprocess
+
+    from proc_helpers import spawn_vega, wait_for
+    from test_master_restart_status import Cluster
+
+    cluster = Cluster(tmp_path)
+    try:
+        worker = cluster.worker("w")
+        wait_for(lambda: cluster.worker_states() == {"w": "alive"}, what="the worker")
+        go, job = tmp_path / "go", tmp_path / "job.py"
+        job.write_text("import os, sys, time\nfrom operator import add\n"
+                       "from vega_runtime import Context\n"
+                       "with Context(app_name='shuffled') as ctx:\n"
+                       "    pairs = ctx.parallelize(range(100), 2).map(lambda x: (x % 3, x))\n"
+                       "    print('SUMS', sorted(pairs.reduce_by_key(add).collect()), flush=True)\n"
+                       "    while not os.path.exists(sys.argv[1]):\n"
+                       "        time.sleep(0.05)\n")
+        driver = spawn_vega("submit", "--master", cluster.url, str(job), str(go),
+                            env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+        cluster.procs.append(driver)
+        lines = iter(driver.stdout.readline, "")
+        assert next(line for line in lines if line.startswith("SUMS")) == \
+            "SUMS [(0, 1683), (1, 1617), (2, 1650)]\n"
+        [app_dir] = (tmp_path / "w").glob("app-*")
+        scratch = sorted(str(p) for p in app_dir.rglob("*") if p.is_file()
+                         and p.parent != app_dir)  # its map output, spills, job files
+        assert any("/shuffle/" in path for path in scratch), scratch
+        os.kill(worker.pid, signal.SIGTERM)
+        assert worker.wait(30) == 0
+        assert [path for path in scratch if os.path.exists(path)] == []
+        assert (app_dir / "exec-1.log").exists()
+        go.touch()
+        assert driver.wait(30) == 0
+    finally:
+        cluster.close()

@@ -218,6 +218,7 @@ class Worker:
         killers = [_spawn(_kill_group, proc) for proc in doomed]
         for killer in killers:
             killer.join()
+        self.remove_earlier_app_data("this worker's executors")  # its service stops with it
         return action.exit_code
 
     # -- the master ------------------------------------------------------------------
@@ -503,18 +504,19 @@ class Worker:
         log.info("application %s ended: deleted its shuffle output and scratch files; its "
                  "executors' logs stay for %.0fs", app_id, self.work_dir_ttl)
 
-    def remove_earlier_app_data(self) -> List[str]:
+    def remove_earlier_app_data(self, left_by: str = "an earlier run of this worker") -> List[str]:
         """Delete what executors of an earlier process of this worker left in its work dir
-        but their logs (it was stopped or killed while applications ran): those executors
-        and that shuffle service are gone with it, so no driver reads this data any more (it
-        recomputes what it lost), and nothing else would delete it before the TTL.  Returns
-        the applications whose data went."""
+        but their logs (it was stopped or killed while applications ran), or those of this
+        one as it stops (``left_by`` says which): those executors and that shuffle service
+        are gone, so no driver reads this data any more (it recomputes what it lost), and
+        nothing else would delete it before the TTL.  Returns the applications whose data
+        went."""
         cleaned = [name for name in sorted(os.listdir(self.work_dir))
                    if ids.APP.matches(name) and self._delete_app_data(name)]
         if cleaned:
-            log.info("deleted the shuffle output and scratch files an earlier run of this "
-                     "worker left for %s; their executors' logs stay for %.0fs",
-                     ", ".join(cleaned), self.work_dir_ttl)
+            log.info("deleted the shuffle output and scratch files %s left for %s; their "
+                     "executors' logs stay for %.0fs", left_by, ", ".join(cleaned),
+                     self.work_dir_ttl)
         return cleaned
 
     def _delete_app_data(self, app_dir_name: str) -> bool:
