@@ -243,8 +243,9 @@ def _run_in_cluster(job: str, args: List[str], cli_conf: dict, config_file: Opti
         return EXIT_OK
     try:
         end = stream_logs(master_connection(url, secret_file), reply.driver_id, follow=True)
-        if end.reason:  # it never ran: nothing of it in the output above says why
-            console.print(f"vega: driver {reply.driver_id} failed: {end.reason}",
+        if end.reason:  # it never ran, or the master stopped: nothing above says why
+            console.print(f"vega: driver {reply.driver_id} "
+                          f"{'was killed' if end.state == 'killed' else 'failed'}: {end.reason}",
                           highlight=False, markup=False)
         return EXIT_CANCELLED if end.state == "killed" else end.exit_code
     except (OSError, VegaError) as exc:  # the master went away while we followed

@@ -247,7 +247,11 @@ class AppLogs:
                         conn.send(LogChunk(text, stream))
                 conn.send(LogEnd(name, code, reason))
                 return
-            if stopped.is_set() or _follower_left(conn, FOLLOW_POLL_SECONDS):
+            if stopped.is_set():  # the master stops: a driver it killed is ended so,
+                if state()[2]:  # with what it wrote last; another run is not over
+                    continue
+                return
+            if _follower_left(conn, FOLLOW_POLL_SECONDS):
                 return
 
 

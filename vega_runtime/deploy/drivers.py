@@ -384,15 +384,17 @@ class DriverRunner:
             return any(d.request.package_sha == sha256 and not d.done
                        for d in self.drivers.values())
 
-    def kill(self, driver_id: str, before: Callable[[], None] = lambda: None) -> bool:
+    def kill(self, driver_id: str, before: Callable[[], None] = lambda: None,
+             why: str = "") -> bool:
         """Kill a driver not ended (False if there is none): it is killed, then ``before()``
         is called (the master kills its application: that then ends killed, not finished
-        when its connection drops) and then its processes end."""
+        when its connection drops) and then its processes end.  ``why``: its error, which
+        its submitter is told, when nobody asked for it (the master stops)."""
         with self.lock:
             info = self.drivers.get(driver_id)
             if info is None or info.done:
                 return False
-            info.state = DriverState.KILLED
+            info.state, info.start_failure = DriverState.KILLED, why
             info.exit_code, info.ended = 130, time.time()
             info.ran = time.monotonic() - info.since
             info.end_order = next(self._ends)
@@ -420,7 +422,7 @@ class DriverRunner:
                 _kill_group(proc)
         for driver_id in list(self.drivers):
             if driver_id not in supervised:
-                self.kill(driver_id)
+                self.kill(driver_id, why="the master was stopped")
 
     def records(self) -> List[dict]:
         """What the recovery state keeps of each driver: its status, and the request of a

@@ -6,10 +6,36 @@ driver runner for a driver and from the master's state for an application."""
 
 from __future__ import annotations
 
-from typing import Tuple
+import contextlib
+import threading
+from typing import Iterator, Tuple
 
 from ..net.connection import Connection
 from ..net.messages import FollowLogs, LogEnd
+
+
+class Followers:
+    """How many log followers a master serves: a stopping master gives them time to end
+    (a driver it killed is reported so to its submitter) before its process exits."""
+
+    def __init__(self):
+        self._count, self._changed = 0, threading.Condition()
+
+    @contextlib.contextmanager
+    def serving(self) -> Iterator[None]:
+        with self._changed:
+            self._count += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._count -= 1
+                self._changed.notify_all()
+
+    def wait_ended(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds until none is served; whether none is."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._count == 0, timeout)
 
 
 def serve_logs(master, conn: Connection, request: FollowLogs) -> None:
@@ -34,4 +60,5 @@ def serve_logs(master, conn: Connection, request: FollowLogs) -> None:
             return ("finished", 0, True, "") if app is None else \
                 (app.state.value, 0, not app.state.active, "")
 
-    master.logs.follow(conn, app_id, request.follow, state, master.stopped)
+    with master.followers.serving():
+        master.logs.follow(conn, app_id, request.follow, state, master.stopped)

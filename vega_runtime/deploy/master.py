@@ -27,6 +27,7 @@ from ..net.server import Server
 from ..private_files import make_private_dir, set_aside_foreign
 from .app_logs import AppLogs
 from .drivers import ACTIVE_STATES, DriverRunner, retained_drivers
+from .log_follower import Followers
 from .master_connections import MasterConnections
 from .master_events import (Action, DriverProbed, ForgetApplication, KillRequested, ProbeDriver,
                             SaveState, Send, Tick)
@@ -140,6 +141,7 @@ class Master(StatusQueries):
         self.webui: Dict[str, object] = {}
         #: set when the master stops (ends the tick thread and log followers)
         self.stopped = threading.Event()
+        self.followers = Followers()
 
     @property
     def url(self) -> str:
@@ -179,9 +181,10 @@ class Master(StatusQueries):
     def stop(self, reason: str = "vega stop-master, stop-cluster or a SIGTERM") -> None:
         """Stop serving; the drivers of running applications are told why (one left with
         no executor then fails its job at once instead of waiting for the master)."""
-        self.stopped.set()
         self.server.stop()
-        self.drivers.stop()
+        self.drivers.stop()  # before ``stopped``: a driver's follower is told it was killed
+        self.stopped.set()
+        self.followers.wait_ended(STOP_NOTICE_SECONDS)
         self.save_state()  # the drivers as they are left: killed, or to be started again
         with self.lock:
             self.connections.deliver([Send(app.session, MasterStopping(reason))
