@@ -1,6 +1,6 @@
-"""A master stopped (SIGTERM: vega stop-master, stop-cluster) under a cluster-mode driver
-its submitter follows: the submitter says the driver was killed because the master stopped,
-and exits as for a killed job."""
+"""How a cluster-mode driver's end reaches the ``vega submit`` following it: killed by a
+master stopped under it (SIGTERM: vega stop-master, stop-cluster), the submitter says so and
+exits as for a killed job; ended by a signal, it exits 128+N saying which."""
 
 import json
 import os
@@ -41,3 +41,19 @@ def test_a_followed_driver_the_stopping_master_kills_is_reported_killed(tmp_path
         assert f"vega: driver {driver['id']} was killed: the master was stopped\n" in stderr
         assert "may still be running" not in stderr
         wait_for(lambda: not os.path.exists(f"/proc/{driver['pid']}"), 10, "the driver's end")
+
+
+def test_a_cluster_mode_driver_ended_by_a_signal_exits_128_plus_it(tmp_path):
+    """A cluster-mode driver ended by a signal (SIGKILL: the OOM killer, kill -9) makes its
+    ``vega submit`` exit 128+9 saying so, as a shell does for a client-mode driver.  Before,
+    the driver's exit code -9 became ``sys.exit(-9)``: exit code 247 and not a word."""
+    job = write_job(tmp_path, "killed.py", """
+        import os, signal
+        print("running", flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+        """)
+    with master_and_worker(tmp_path) as cluster:
+        result = vega("submit", "--master", cluster["url"], "--deploy-mode", "cluster", job,
+                      env=cluster["env"], timeout=60)
+    assert (result.returncode, result.stdout) == (137, "running\n"), result.stderr
+    assert result.stderr.endswith(" was ended by SIGKILL\n"), result.stderr

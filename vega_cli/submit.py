@@ -247,7 +247,13 @@ def _run_in_cluster(job: str, args: List[str], cli_conf: dict, config_file: Opti
             console.print(f"vega: driver {reply.driver_id} "
                           f"{'was killed' if end.state == 'killed' else 'failed'}: {end.reason}",
                           highlight=False, markup=False)
-        return EXIT_CANCELLED if end.state == "killed" else end.exit_code
+        if end.state == "killed":
+            return EXIT_CANCELLED
+        if end.exit_code < 0:  # a signal ended it (the OOM killer's SIGKILL, say): 128+N
+            console.print(f"vega: driver {reply.driver_id} was ended by "
+                          f"{_signal_name(-end.exit_code)}", highlight=False, markup=False)
+            return 128 - end.exit_code
+        return end.exit_code
     except (OSError, VegaError) as exc:  # the master went away while we followed
         if stdout_closed(exc):  # | head -1: the driver runs on; the command ends quietly
             raise
@@ -395,6 +401,16 @@ def _report(job: str, exc: VegaError, debug: bool) -> None:
                       f"in {where.name})", markup=False, style="dim")
     if debug:
         console.print(full_traceback(exc), markup=False)
+
+
+def _signal_name(number: int) -> str:
+    """``SIGKILL`` for 9, ``signal 99`` for a number no signal has."""
+    import signal
+
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 def _exit_code(code) -> int:
