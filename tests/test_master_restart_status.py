@@ -277,3 +277,36 @@ def test_a_running_job_does_not_say_it_waits_while_its_workers_come_back(cluster
     assert driver.returncode == 0
     err = (tmp_path / "driver.err").read_text()
     assert "reconnected to the master" in err and "waiting" not in err, err
+
+
+def test_the_application_of_a_driver_that_died_with_the_master_ends_at_its_restart(cluster,
+                                                                                 tmp_path):
+    """A cluster-mode driver dies with its master (SIGKILL): the restarted master starts it
+    again (--supervise) under a new application, and ends the old one at once, as it knows
+    that driver is gone, and ``vega status DRIVER_ID`` still lists both.  Before, the old one
+    stayed ``recovering`` for 15 worker timeouts (225 s by default), shown next to the new
+    one as if its driver might come back."""
+    cluster.worker("w")
+    wait_for(lambda: cluster.worker_states() == {"w": "alive"}, what="the worker")
+    job = tmp_path / "job.py"
+    job.write_text("import time\nfrom vega_runtime import Context\n"
+                   "with Context(app_name='kept') as ctx:\n"
+                   "    print('COUNT', ctx.parallelize(range(10), 2).count(), flush=True)\n"
+                   "    time.sleep(600)\n")
+    submit = cluster._spawn("submit", "--master", cluster.url, "--deploy-mode", "cluster",
+                            "--supervise", str(job), log="submit.log")
+
+    def apps():
+        status = cluster.status() or {"applications": []}
+        return {a["id"]: a["state"] for a in status["applications"]}
+
+    [first] = wait_for(lambda: [a for a, s in apps().items() if s == "running"], 60,
+                       "the driver's application")
+    cluster.restart_master()
+    states = wait_for(lambda: len(apps()) == 2 and "running" in apps().values() and apps(),
+                      60, "the driver started again")
+    assert states[first] == "finished", states
+    [driver] = cluster.status()["drivers"]
+    assert {a["id"]: a["driver_id"] for a in cluster.status()["applications"]} == \
+        {app_id: driver["id"] for app_id in states}
+    submit.kill()

@@ -18,7 +18,7 @@ import logging
 import os
 import threading
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Set
 
 from ..config import Config, rpc_limits
 from ..net.endpoints import host_port, refuses
@@ -173,10 +173,27 @@ class Master(StatusQueries):
                 kept.append({k: v for k, v in record.items() if k != "request"})
             changed = kept != saved
             self.state.recovered_drivers = kept
+            changed |= self._end_apps_of_dead_drivers(
+                {str(r.get("id")) for r in saved if r.get("state") in ACTIVE_STATES})
         for sha in ended:  # as when a driver ends (remove checks the id)
             self._remove_unused_package(sha)
         if changed:
             self.save_state()
+
+    def _end_apps_of_dead_drivers(self, driver_ids: Set[str]) -> bool:
+        """The recovered applications of cluster-mode drivers that died with the previous
+        master end now (their driver is started again under a new application, or failed):
+        none of those drivers can come back to resume them.  Whether any did (under the
+        lock)."""
+        now, ended = self.clock(), False
+        for app_id, record in self.state.recovered.items():
+            if record.get("driver_id") in driver_ids and record.get("state") in ("waiting",
+                                                                                "running"):
+                self.state.recovered[app_id] = {**record, "state": "finished", "ended": now}
+                log.info("application %s finished: its driver %s died with the master",
+                         app_id, record["driver_id"])
+                ended = True
+        return ended
 
     def stop(self, reason: str = "vega stop-master, stop-cluster or a SIGTERM") -> None:
         """Stop serving; the drivers of running applications are told why (one left with

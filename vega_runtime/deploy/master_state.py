@@ -187,8 +187,8 @@ class Application(Record):
 
     def record(self) -> dict:
         """What survives a master restart."""
-        return {"name": self.request.name, "state": self.state.value,
-                "submitted": self.submitted, "ended": self.ended,
+        return {"name": self.request.name, "state": self.state.value, "ended": self.ended,
+                "submitted": self.submitted, "driver_id": self.request.driver_id,
                 "next_executor": self.next_executor, "package_sha": self.request.package_sha,
                 "executor_size": [self.request.executor_memory, self.request.cores_per_executor]}
 

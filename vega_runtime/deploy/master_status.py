@@ -52,7 +52,7 @@ def status_document(state: MasterState, drivers: List[dict], url: str, started: 
             "state": recovered_app_state(r),
             "cores": 0, "executors": 0, "requested_executors": None, "driver": "", "started": r["submitted"],
             "duration_seconds": round((r["ended"] or now) - r["submitted"], 1),
-            "waiting_reason": "", "labels": [], "driver_id": "",
+            "waiting_reason": "", "labels": [], "driver_id": r.get("driver_id", ""),
         } for app_id, r in state.recovered.items()],
         "drivers": drivers + [  # (a saved request, with the submitter's settings, is not shown)
             {**{k: v for k, v in d.items() if k != "request"},

@@ -141,7 +141,8 @@ _OPTIONAL_NUMBER = (int, float, type(None))
 #: the fields of the records a master saves, each with the types it may have: the fields
 #: of a record the master reads back with [] or computes with are required
 APP_FIELDS = {"name": str, "state": str, "submitted": _NUMBER, "ended": _OPTIONAL_NUMBER}
-APP_OPTIONAL = {"next_executor": int, "package_sha": str, "executor_size": list}
+APP_OPTIONAL = {"next_executor": int, "package_sha": str, "executor_size": list,
+                "driver_id": str}
 WORKER_FIELDS = {"host": str, "port": int, "cores": int, "memory": int, "labels": list,
                  "state": str}
 WORKER_OPTIONAL = {"resources": dict, "gone": _OPTIONAL_NUMBER}
