@@ -17,8 +17,9 @@ from vega_runtime.deploy.master_state import (MAX_EXECUTOR_FAILURES, AppState, M
                                               WorkerState)
 from vega_runtime.net.messages import (ApplicationEnded, ApplicationKilled, ApplicationRejected,
                                        ApplicationWaiting, ExecutorAdded, ExecutorRemoved,
-                                       LaunchExecutor, RegisterApplication, RegisteredApplication,
-                                       RegisteredWorker, RegisterWorker, RegisterWorkerFailed)
+                                       KillExecutor, LaunchExecutor, RegisterApplication,
+                                       RegisteredApplication, RegisteredWorker, RegisterWorker,
+                                       RegisterWorkerFailed)
 from vega_runtime.versions import python_version
 
 GIB = 1 << 30
@@ -365,6 +366,33 @@ def test_a_restarted_master_never_numbers_an_application_with_an_id_it_recovered
     again = register(restarted)
     assert again not in first and re.fullmatch(r"app-\d{14}-0002", again), (first, again)
     assert len(restarted.state.apps) + len(restarted.state.recovered) == 3
+
+
+def test_an_executor_reported_after_a_restart_beyond_its_applications_cap_is_killed():
+    """After a master restart an application capped at 1 core (--total-executor-cores 1)
+    resumed before the worker running its executor came back, and was granted a new one on
+    another worker; that worker's report then added the old one: 2 cores of a 1-core cap
+    for the rest of its life (seen with a real master SIGKILLed under a shared cluster).
+    An executor reported beyond the cap is now killed, and not counted as a failure."""
+    before = Sim()
+    before.worker("w1")
+    session, app_id = before.app(cores_max=1)
+    [(_, _, old)] = before.launches()
+    restarted = Sim(MasterState(saved=before.state.snapshot()))
+    w2 = restarted.worker("w2")
+    resumed = next(restarted.sessions)
+    restarted.apply(ApplicationRegistering(resumed, RegisterApplication(
+        "job", "10.0.0.9", 5000, 1, 0, GIB, python_version(), __version__, "sha-1", app_id)))
+    assert [(s, a) for s, a, _ in restarted.launches()] == [(w2, app_id)]
+    out = restarted.worker("w1", executors=[(app_id, old)])
+    w1 = restarted.state.workers["w1"].session
+    assert [(m.app_id, m.executor_id) for m in restarted.sent(w1, KillExecutor)] == \
+        [(app_id, old)]
+    app = restarted.state.apps[app_id]
+    assert len(app.executors) == 1 and old not in app.executors
+    restarted.apply(ExecutorExitReported(w1, app_id, old, "killed by the master"))
+    assert restarted.state.workers["w1"].cores_used == 0 and app.failures.total == 0
+    assert restarted.launches()[1:] == []  # nothing more for it: it is at its cap
 
 
 def test_application_lifecycle_unregister_kill_and_driver_loss():

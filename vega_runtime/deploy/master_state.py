@@ -52,8 +52,8 @@ from .master_events import (Action, ApplicationRegistering, ApplicationUnregiste
                             ExecutorsReleased, ExecutorsRequested, ForgetApplication,
                             HeartbeatReceived, KillRequested, MetricsReported, ProbeDriver,
                             SaveState, Send, Tick, WorkerRegistering, WorkerStopped)
-from .placement import (ExecutorFailures, ExecutorShare, SchedulingMode, carries_labels,
-                        fair_shares, waiting_reason, worker_for)
+from .placement import (ExecutorFailures, ExecutorShare, SchedulingMode, beyond_cap,
+                        carries_labels, fair_shares, waiting_reason, worker_for)
 from .recovery import gone_long_ago, shifted
 
 #: a field's default standing for a new empty container (each record gets its own)
@@ -321,6 +321,9 @@ class MasterState:
             if app is not None:
                 worker.executors[(app_id, executor_id)] = ExecutorShare(
                     app.request.executor_memory, app.request.cores_per_executor, held)
+                if beyond_cap(app.request, len(app.executors) + 1):  # granted anew meanwhile
+                    out.append(Send(event.session, KillExecutor(app_id, executor_id)))
+                    continue
                 app.executors[executor_id] = worker.worker_id
             else:  # its driver may come back and claim it; till then it holds what it held
                 memory, cores = record.get("executor_size", (0, 1))  # (memory, cores)
@@ -564,10 +567,8 @@ class MasterState:
                         keep: frozenset = frozenset(), heartbeat: bool = False) -> None:
         """Its executors (but those in ``keep``) are gone: tell their drivers."""
         cause, description = worker_loss(worker.worker_id, reason, heartbeat)
-        for app_id, executor_id in list(worker.executors):
+        for app_id, executor_id in [key for key in worker.executors if key not in keep]:
             app = self.apps.get(app_id)
-            if (app_id, executor_id) in keep:
-                continue
             if app is not None and app.executors.pop(executor_id, None) is not None:
                 self.counters["executor_losses"] += 1
                 out.append(Send(app.session, ExecutorRemoved(executor_id, description, True,
@@ -580,9 +581,8 @@ class MasterState:
         app.state, app.ended = state, now
         self._active.pop(app.app_id, None)
         for executor_id, worker_id in app.executors.items():
-            worker = self.workers.get(worker_id)
-            if worker is not None:
-                worker.executors.pop((app.app_id, executor_id), None)
+            if worker_id in self.workers:
+                self.workers[worker_id].executors.pop((app.app_id, executor_id), None)
         for worker_id in sorted(set(app.executors.values())):
             worker = self.workers.get(worker_id)
             if worker is not None and worker.state == WorkerState.ALIVE:
@@ -639,7 +639,7 @@ class MasterState:
         request = app.request
         granted = 0
         cores = request.cores_per_executor
-        while not request.cores_max or (len(app.executors) + 1) * cores <= request.cores_max:
+        while not beyond_cap(request, len(app.executors) + 1):
             if app.at_requested_total:  # dynamic allocation's cap
                 break
             if self.mode == SchedulingMode.FAIR and \

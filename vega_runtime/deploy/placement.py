@@ -253,3 +253,9 @@ def waiting_reason(request: RegisterApplication, alive: List[Worker],
                 "all of them when an application ends)")
     return (f"all {what}; waiting for free cores (give applications vega.cores.max "
             "(--total-executor-cores) so that several share the cluster)")
+
+
+def beyond_cap(request, executors: int) -> bool:
+    """Whether ``executors`` executors of an application asking ``request``
+    (``RegisterApplication``) hold more cores than its ``cores_max`` (0: no cap)."""
+    return bool(request.cores_max) and executors * request.cores_per_executor > request.cores_max
