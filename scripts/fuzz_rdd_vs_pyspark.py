@@ -7,29 +7,35 @@
 Each seed makes one random *case*: random data (empty partitions, 0 and 1 records, more
 partitions than records, ``None`` keys, the equal keys ``1``, ``1.0`` and ``True``, tuples
 and frozensets as keys, unicode and bytes, nested lists, big ints, NaN and infinities,
-records of a few MB) run through up to three random transformations and one action, written
+records of a few MB) run through up to five random transformations and one action, written
 as the source of a PySpark program ``def run(sc): ...``.  Seeds ``seed .. seed+count-1``
-make the cases; each runs on PySpark (one ``SparkContext("local[2]")`` for all of them:
-the JVM's start is slow) and on Vega through ``vega_runtime.pyspark_alias`` (what
-``vega submit --pyspark-compat`` does) on each master of ``--masters``: ``local[2]``,
-``local-cluster[2,1]`` and ``spill`` (``local[2]`` with ``vega.shuffle.memory_bound`` of
-1 KiB, so every shuffle spills).  Results are compared exactly: in order where the API
-defines one (``collect`` of a pipeline without a shuffle, ``sortBy``, ``top``), as
-multisets where it does not (a shuffle's output), floats from sums in another order to
-1e-9 relatively, and an exception by its class (``ValueError``; the messages are printed).  Where data holds ``1``, ``1.0`` and ``True`` as keys, which of them a shuffle
-keeps is the order records arrive in, so those cases compare them as one.
+(or ``--seeds``) make the cases; ``--edge`` adds the fixed cases of
+scripts/fuzz_rdd_edge_cases.py (seeds -1, -2, ...: one expression each, for the corners
+random pipelines seldom reach).  Each case runs on PySpark (one
+``SparkContext("local[2]")`` for all of them: the JVM's start is slow) and on Vega through
+``vega_runtime.pyspark_alias`` (what ``vega submit --pyspark-compat`` does) on each master
+of ``--masters``: ``local[2]``, ``local-cluster[2,1]`` and ``spill`` (``local[2]`` with
+``vega.shuffle.memory_bound`` of 1 KiB, so every shuffle spills; ``cluster-spill`` is
+``local-cluster[2,1]`` so).
 
-``--edge`` adds the fixed cases of scripts/fuzz_rdd_edge_cases.py (seeds -1, -2, ...: one
-expression each, for the corners random pipelines seldom reach).  Each differing case's
-program prints with both answers; the exit status is 1 if any case differed.  Two differences are known and not reported (docs/api.md's compatibility
-table, "Differences from PySpark"): partition placement of hashed keys other than numbers
-(Vega hashes strings with CRC-32, PySpark with ``hash()``), and
-``repartition``/``coalesce(shuffle=True)``'s and ``sortByKey``'s partition boundaries; only
-partition counts and contents as multisets are compared there.  ``parallelize(list, k)``
-cuts ``n`` records as Spark does, PySpark in batches of ``n // k``: cases use only the
-``k`` where the two agree.  ``top``, ``countByKey`` and ``countByValue`` of an RDD of no
-partitions are empty in Vega, an error in PySpark, and ``histogram(n)`` of an empty RDD
-says so in Vega, "Can not reduce() empty RDD" in PySpark: not counted as differences.
+Results are compared exactly: in order where the API defines one (``collect`` of a
+pipeline without a shuffle, ``sortBy``, ``top``), as multisets where it does not (a
+shuffle's output), per partition as multisets where both engines place records alike
+(numbers hashed into partitions), floats from sums in another order to 1e-9 relatively,
+and an exception by its class (``ValueError``; the messages are printed).  Where data
+holds ``1``, ``1.0`` and ``True`` as keys, which of them a shuffle keeps is the order
+records arrive in, so those cases compare them as one.  Each differing case's program
+prints with both answers; the exit status is 1 if any case differed.
+
+Known differences (docs/api.md's compatibility table, "Differences from PySpark") are not
+reported: partition placement of hashed keys other than numbers (Vega hashes strings with
+CRC-32, PySpark with ``hash()``), and ``repartition``/``coalesce(shuffle=True)``'s and
+``sortByKey``'s partition boundaries, where only partition counts and contents as
+multisets are compared.  ``parallelize(list, k)`` cuts ``n`` records as Spark does,
+PySpark in batches of ``n // k``: cases use only the ``k`` where the two agree.  ``top``,
+``countByKey`` and ``countByValue`` of an RDD of no partitions are empty in Vega, an error
+in PySpark, and ``histogram(n)`` of an empty RDD says so in Vega, "Can not reduce() empty
+RDD" in PySpark: not counted as differences.
 
 Needs PySpark (``.venv-bench``: ``scripts/bench/setup_env.sh``) and Java; the runner of each
 engine is this file too (``--engine pyspark|vega``, reading cases from a file).
@@ -51,6 +57,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MASTERS = ["local[2]", "local-cluster[2,1]", "spill"]
+#: the masters whose every shuffle spills (``--masters`` may name them): what they run on
+SPILL_MASTERS = {"spill": "local[2]", "cluster-spill": "local-cluster[2,1]"}
 #: Seconds one case may take on one engine before it counts as hung.
 CASE_TIMEOUT = 120
 
@@ -510,9 +518,9 @@ def engine_main(engine: str, master: str, cases_file: str, out_file: str) -> Non
         from vega_runtime import pyspark_alias
         pyspark_alias.install()
         from vega_runtime import Context
-        conf = {"vega.shuffle.memory_bound": "1k"} if master == "spill" else {}
-        sc = Context(master="local[2]" if master == "spill" else master, app_name="fuzz",
-                     conf=conf)
+        spill = master in SPILL_MASTERS
+        sc = Context(master=SPILL_MASTERS.get(master, master), app_name="fuzz",
+                     conf={"vega.shuffle.memory_bound": "1k"} if spill else {})
     try:
         results = run_cases(sc, cases)
     finally:
