@@ -440,3 +440,25 @@ EDGE_CASES = [
     'sc.parallelize([1, 0], 2).map(lambda x: 1 / x).sortBy(lambda x: x, numPartitions=1).take(1)',
     'sc.parallelize([0, 1, 2], 3).map(lambda x: 10 // (2 - x)).sortBy(lambda x: x).take(1)',
 ]
+
+#: cases whose answers differ, and why (docs/api.md gives the first ones; the others are
+#: PySpark's bugs or JVM errors, where Vega's answer is the one its documentation means)
+KNOWN = {
+    "sc.parallelize([1, 2, 3], 2).zip(sc.parallelize([5, 6, 7, 8], 2)).collect()":
+        "documented: Vega fails the task with ValueError, PySpark's JVM with Py4JJavaError",
+    "sc.emptyRDD().histogram([0, 1])":
+        "documented: zero counts for an RDD of no partitions, as for any empty RDD",
+    "sc.parallelize([(3, 1), (1, 1)], 2).sortByKey(numPartitions=0).collect()":
+        "PySpark returns [] (partitionBy(0) drops every record); Vega raises ValueError",
+    "(lambda z: (sc.parallelize([1, 2], 2).aggregate(z, lambda a, x: a.append(x) or a, "
+    "lambda a, b: a.extend(b) or a), z))([])":
+        "PySpark's driver merges the partitions' results into the caller's zeroValue itself; "
+        "Vega into a copy, as every task does",
+    "sc.parallelize([(1, 1)], 2).reduceByKey(add, 2.0).collect()":
+        "a float number of partitions: PySpark's JVM raises Py4JError, Vega TypeError",
+    "sc.parallelize([1, 2, 3], 2).repartition(2.0).getNumPartitions()":
+        "a float number of partitions: PySpark's JVM raises Py4JError, Vega TypeError",
+    "sc.parallelize([1, 2, 3], 2).coalesce(1.5).getNumPartitions()":
+        "a float number of partitions: PySpark's JVM raises Py4JError, Vega TypeError",
+}
+

@@ -576,9 +576,13 @@ def same(a: Any, b: Any, approx: bool) -> bool:
 
 
 def known(case: Dict[str, Any], expected: Any, got: Any) -> bool:
-    """A difference docs/api.md's compatibility table gives: ``top``, ``countByValue``,
-    ``countByKey`` of an RDD of no partitions are empty (PySpark: "Can not reduce() empty
-    RDD")."""
+    """A difference docs/api.md gives (``top``, ``countByValue``, ``countByKey`` of an RDD
+    of no partitions are empty: PySpark says "Can not reduce() empty RDD"), or a fixed case
+    of ``fuzz_rdd_edge_cases.KNOWN``."""
+    if case["seed"] < 0:
+        from fuzz_rdd_edge_cases import KNOWN
+        if case["source"].split("return ", 1)[1].strip() in KNOWN:
+            return True
     if expected != ("error", "ValueError", "Can not reduce() empty RDD"):
         return False
     if got == ("error", "ValueError", "can not generate buckets from empty RDD"):
