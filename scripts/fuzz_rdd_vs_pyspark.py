@@ -140,6 +140,9 @@ KEYS = {
     "tuple_int": (lambda r: (r.choice([1, 2]), r.choice([3, 4])), True, True),
     "frozenset": (lambda r: frozenset(r.sample([1, 2, 3], r.randint(0, 2))), True, False),
     "bytes": (lambda r: r.choice([b"", b"\x00", b"ab", b"\xff\xfe"]), False, True),
+    # keys no two of which compare: a spilling shuffle must not sort them
+    "mixed": (lambda r: r.choice([1, "a", None, (1,), b"x", 2.5, frozenset(), "\ud800", 2 ** 61]),
+              False, False),
 }
 
 
@@ -163,6 +166,8 @@ def make_data(r: random.Random, kind: str, n: int, key_family: str) -> List[Any]
             return [_number(r)] * n
         return [_number(r) for _ in range(n)]
     if kind == "pair":
+        if r.random() < 0.1:  # values of a few KB: a spilling shuffle spills every record
+            return [(make_key(r), "v" * r.randint(1000, 5000)) for _ in range(n)]
         return [(make_key(r), _number(r)) for _ in range(n)]
     return [_odd_value(r) if r.random() < 0.7 else make_key(r) for _ in range(n)]
 
@@ -318,6 +323,9 @@ def transform(r: random.Random, s: State, other: State) -> State:
         return s.but(f"{e}.values()", kind="num")
     if op in ("join", "leftOuterJoin", "rightOuterJoin", "fullOuterJoin", "cogroup"):
         other_expr = other.expr if other.kind == "pair" else f"{e}.mapValues(lambda v: -v)"
+        if other.kind == "pair" and not KEYS[other.keys][1]:
+            hashed = "bag"  # the other RDD's keys land in other partitions in each engine
+
         tail = ".mapValues(lambda vs: (bag(vs[0]), bag(vs[1])))" if op == "cogroup" else ""
         return State(f"{e}.{op}({other_expr}{', ' + str(n) if n else ''}){tail}", "any",
                      hashed, s.keys)
