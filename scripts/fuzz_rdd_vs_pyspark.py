@@ -325,7 +325,6 @@ def transform(r: random.Random, s: State, other: State) -> State:
         other_expr = other.expr if other.kind == "pair" else f"{e}.mapValues(lambda v: -v)"
         if other.kind == "pair" and not KEYS[other.keys][1]:
             hashed = "bag"  # the other RDD's keys land in other partitions in each engine
-
         tail = ".mapValues(lambda vs: (bag(vs[0]), bag(vs[1])))" if op == "cogroup" else ""
         return State(f"{e}.{op}({other_expr}{', ' + str(n) if n else ''}){tail}", "any",
                      hashed, s.keys)
