@@ -50,40 +50,56 @@ def test_job_packages_no_running_application_uses_are_cleaned_after_the_ttl(work
     assert worker.packages_of == {"app-running": running}
 
 
+SHUFFLING_JOB = """
+import os, sys, time
+from operator import add
+from vega_runtime import Context
+with Context(app_name='shuffled') as ctx:
+    pairs = ctx.parallelize(range(100), 2).map(lambda x: (x % 3, x))
+    print('SUMS', sorted(pairs.reduce_by_key(add).collect()), flush=True)
+    while not os.path.exists(sys.argv[1]):
+        time.sleep(0.05)
+"""
+
+
+def _shuffled_and_waiting(cluster, tmp_path):
+    """A driver on ``cluster`` whose job has shuffled and waits for the file ``go``: the
+    driver, ``go``, the application's directory on worker ``w`` and the files in it
+    (map output, spills, job files) but its executors' logs."""
+    import subprocess
+
+    from proc_helpers import spawn_vega, wait_for
+
+    wait_for(lambda: cluster.worker_states() == {"w": "alive"}, what="the worker")
+    go, job = tmp_path / "go", tmp_path / "job.py"
+    job.write_text(SHUFFLING_JOB)
+    driver = spawn_vega("submit", "--master", cluster.url, str(job), str(go), env=cluster.env,
+                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                        start_new_session=True)
+    cluster.procs.append(driver)
+    lines = iter(driver.stdout.readline, "")
+    assert next(line for line in lines if line.startswith("SUMS")) == \
+        "SUMS [(0, 1683), (1, 1617), (2, 1650)]\n"
+    [app_dir] = (tmp_path / "w").glob("app-*")
+    scratch = sorted(str(p) for p in app_dir.rglob("*") if p.is_file() and p.parent != app_dir)
+    assert any("/shuffle/" in path for path in scratch), scratch
+    return driver, go, app_dir, scratch
+
+
 def test_a_restarted_worker_deletes_the_shuffle_output_its_earlier_run_left(tmp_path):
     """A worker SIGKILLed while an application that shuffled still runs, started again in its
     work dir: before it registers it deletes that application's shuffle output (nobody can
     read it: the executors and shuffle service that held it are gone; before, it stayed
     until --work-dir-ttl, 1 h); the executors' logs stay."""
     import signal
-    import subprocess
 
-    from proc_helpers import spawn_vega, wait_for
+    from proc_helpers import wait_for
     from test_master_restart_status import Cluster
 
     cluster = Cluster(tmp_path)
     try:
         first = cluster.worker("w")
-        wait_for(lambda: cluster.worker_states() == {"w": "alive"}, what="the worker")
-        go, job = tmp_path / "go", tmp_path / "job.py"
-        job.write_text("import os, sys, time\nfrom operator import add\n"
-                       "from vega_runtime import Context\n"
-                       "with Context(app_name='shuffled') as ctx:\n"
-                       "    pairs = ctx.parallelize(range(100), 2).map(lambda x: (x % 3, x))\n"
-                       "    print('SUMS', sorted(pairs.reduce_by_key(add).collect()), flush=True)\n"
-                       "    while not os.path.exists(sys.argv[1]):\n"
-                       "        time.sleep(0.05)\n")
-        driver = spawn_vega("submit", "--master", cluster.url, str(job), str(go),
-                            env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True)
-        cluster.procs.append(driver)
-        lines = iter(driver.stdout.readline, "")
-        assert next(line for line in lines if line.startswith("SUMS")) == \
-            "SUMS [(0, 1683), (1, 1617), (2, 1650)]\n"
-        [app_dir] = (tmp_path / "w").glob("app-*")
-        earlier = sorted(str(p) for p in app_dir.rglob("*") if p.is_file()
-                         and p.parent != app_dir)  # its map output, spills, job files
-        assert any("/shuffle/" in path for path in earlier), earlier
+        driver, go, app_dir, earlier = _shuffled_and_waiting(cluster, tmp_path)
         os.killpg(first.pid, signal.SIGKILL)
         first.wait(10)
         wait_for(lambda: cluster.worker_states().get("w") != "alive", what="the worker lost")
@@ -105,34 +121,13 @@ def test_a_stopped_worker_leaves_no_shuffle_output_behind(tmp_path):
     applications, until that worker was started again in the same work dir; the executors'
     logs stay."""
     import signal
-    import subprocess
 
-    from proc_helpers import spawn_vega, wait_for
     from test_master_restart_status import Cluster
 
     cluster = Cluster(tmp_path)
     try:
         worker = cluster.worker("w")
-        wait_for(lambda: cluster.worker_states() == {"w": "alive"}, what="the worker")
-        go, job = tmp_path / "go", tmp_path / "job.py"
-        job.write_text("import os, sys, time\nfrom operator import add\n"
-                       "from vega_runtime import Context\n"
-                       "with Context(app_name='shuffled') as ctx:\n"
-                       "    pairs = ctx.parallelize(range(100), 2).map(lambda x: (x % 3, x))\n"
-                       "    print('SUMS', sorted(pairs.reduce_by_key(add).collect()), flush=True)\n"
-                       "    while not os.path.exists(sys.argv[1]):\n"
-                       "        time.sleep(0.05)\n")
-        driver = spawn_vega("submit", "--master", cluster.url, str(job), str(go),
-                            env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True)
-        cluster.procs.append(driver)
-        lines = iter(driver.stdout.readline, "")
-        assert next(line for line in lines if line.startswith("SUMS")) == \
-            "SUMS [(0, 1683), (1, 1617), (2, 1650)]\n"
-        [app_dir] = (tmp_path / "w").glob("app-*")
-        scratch = sorted(str(p) for p in app_dir.rglob("*") if p.is_file()
-                         and p.parent != app_dir)  # its map output, spills, job files
-        assert any("/shuffle/" in path for path in scratch), scratch
+        driver, go, app_dir, scratch = _shuffled_and_waiting(cluster, tmp_path)
         os.kill(worker.pid, signal.SIGTERM)
         assert worker.wait(30) == 0
         assert [path for path in scratch if os.path.exists(path)] == []
