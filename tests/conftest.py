@@ -201,6 +201,7 @@ def pytest_terminal_summary(terminalreporter):
 #: pure tests (state machines, parsing, the scheduler): milliseconds each, no process started
 UNIT_FILES = frozenset({
     "test_layers.py", "test_config.py", "test_cluster_file.py", "test_master_state.py",
+    "test_master_state_drivers.py",
     "test_worker_state.py", "test_scheduler_dag.py", "test_protocol.py", "test_outbox.py",
     "test_webhdfs_namespace.py", "test_webhdfs_errors.py", "test_app_events.py",
     "test_slurm_allocation.py", "test_executor_pool.py", "test_records.py",
@@ -214,7 +215,8 @@ SYSTEM_FILES = frozenset({
     "test_ssh_host_keys.py", "test_remote_hosts.py", "test_network_partition.py",
     "test_web_ui_browser.py",
     "test_prometheus_scrape.py", "test_pyspark_unit_tests.py", "test_spark_examples.py",
-    "test_slurm.py", "test_k8s_pods.py", "test_disk_full.py",
+    "test_slurm.py", "test_k8s_pods.py", "test_disk_full.py", "test_network_faults.py",
+    "test_pyspark_doctests.py", "test_fuzz_rdd_vs_pyspark.py",
 })
 
 

@@ -54,8 +54,8 @@ def refuses(host: str, port: int, timeout: float) -> bool:
     ``timeout`` seconds (a host down or cut off may still run it)."""
     try:
         socket.create_connection((host, port), timeout=timeout).close()
+        return False
     except ConnectionRefusedError:
         return True
-    except OSError:
-        pass
-    return False
+    except OSError:  # no answer in time, no route: it may still run
+        return False

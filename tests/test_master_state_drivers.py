@@ -1,0 +1,122 @@
+"""The master's decisions about a driver whose connection ended without it unregistering
+(``MasterState`` with plain events and a fake clock, as in test_master_state): its port
+probed, the application kept on its executors for a grace period while the driver may come
+back, ended at once when nothing listens there any more."""
+
+from vega_runtime.deploy.master_events import (ConnectionLost, Disconnect, DriverProbed,
+                                               ExecutorExitReported, HeartbeatReceived,
+                                               ProbeDriver, Tick)
+from vega_runtime.deploy.master_state import AppState
+from vega_runtime.net.messages import (ApplicationEnded, ApplicationRejected, ExecutorAdded,
+                                       ExecutorRemoved)
+
+from test_master_state import Sim, quiet_master_log  # noqa: F401 - the autouse fixture
+
+
+def test_a_driver_whose_connection_ended_but_runs_on_resumes_its_application_in_the_grace():
+    """A driver connection that ends without the driver unregistering, its port still
+    open (or not answering: a network fault cutting it off), is not the driver's end: its
+    application keeps its executors and gets no new ones while the driver is away, and
+    the driver registering again under its id within 2 worker timeouts takes it back as it
+    was (the known defect of sessions 23-24: the master ended it at once)."""
+    sim = Sim(worker_timeout=3.0)
+    w1 = sim.worker("w1", cores=2)
+    driver, app_id = sim.app("cut", cores_max=1)
+    assert sim.state.apps[app_id].executors == {"exec-1": "w1"}
+    out = sim.driver_lost(driver, gone=False)
+    assert out == [ProbeDriver(app_id, "10.0.0.9", 5000, sim.now)]  # nothing ended, nobody told
+    w2 = sim.worker("w2", cores=2)  # a worker joining meanwhile starts nothing for it
+    for _ in range(59):
+        sim.now += 0.1
+        sim.apply(HeartbeatReceived(w1)), sim.apply(HeartbeatReceived(w2))
+        sim.apply(Tick())
+    assert sim.state.apps[app_id].state == AppState.RUNNING
+    assert not sim.sent(w1, ApplicationEnded) and len(sim.launches()) == 1
+    back, resumed = sim.app("cut", cores_max=1, app_id=app_id)
+    assert resumed == app_id
+    assert sim.state.apps[app_id].executors == {"exec-1": "w1"}
+    assert sim.state.app_of(back).app_id == app_id and sim.state.app_of(driver) is None
+    sim.apply(ExecutorExitReported(w1, app_id, "exec-1", "it was killed"))
+    assert [m.executor_id for m in sim.sent(back, ExecutorRemoved)] == ["exec-1"]
+    assert [m.executor_id for m in sim.sent(back, ExecutorAdded)] == ["exec-2"]
+    sim.now += 2.0
+    sim.apply(HeartbeatReceived(w1)), sim.apply(HeartbeatReceived(w2))
+    sim.apply(Tick())
+    sim.now += 2.0
+    sim.apply(HeartbeatReceived(w1)), sim.apply(HeartbeatReceived(w2))
+    sim.apply(Tick())
+    assert sim.state.apps[app_id].state == AppState.RUNNING
+    assert not sim.sent(w1, ApplicationEnded)
+
+
+def test_a_driver_that_does_not_come_back_within_the_grace_ends_its_application():
+    """Past 2 worker timeouts without the driver, the application finishes as when its
+    driver disconnects (its workers told, its cores free for the next application); the
+    driver's late return is refused."""
+    sim = Sim(worker_timeout=3.0)
+    w1 = sim.worker("w1", cores=1)
+    driver, app_id = sim.app("cut")
+    _, waiting = sim.app("next")
+    assert sim.state.apps[waiting].state == AppState.WAITING
+    sim.driver_lost(driver, gone=False, reason="sending to it failed: timed out")
+    for step in (2.0, 2.0, 2.0):
+        sim.now += step
+        sim.apply(HeartbeatReceived(w1))
+        sim.apply(Tick())
+    assert sim.state.apps[app_id].state == AppState.RUNNING
+    sim.now += 0.1
+    sim.apply(Tick())
+    assert sim.state.apps[app_id].state == AppState.FINISHED
+    assert [m.app_id for m in sim.sent(w1, ApplicationEnded)] == [app_id]
+    assert sim.state.apps[waiting].state == AppState.RUNNING
+    late, resumed = sim.app("cut", app_id=app_id)
+    assert resumed is None and "has finished" in sim.sent(late, ApplicationRejected)[0].reason
+
+
+def test_a_driver_whose_port_refuses_connections_ends_its_application_at_once():
+    """The probe finds nothing listening on the driver's port (its process ended): the
+    application finishes there and then, its executors stopped; a probe answering for an
+    earlier time the driver was away changes nothing."""
+    sim = Sim()
+    w1 = sim.worker("w1", cores=2)
+    driver, app_id = sim.app("crashed", cores_max=1)
+    (probe,) = [a for a in sim.apply(ConnectionLost(driver, "its driver disconnected"))
+                if isinstance(a, ProbeDriver)]
+    assert sim.apply(DriverProbed(app_id, probe.away_since - 1, True)) == []
+    sim.apply(DriverProbed(app_id, probe.away_since, True))
+    assert sim.state.apps[app_id].state == AppState.FINISHED
+    assert [m.app_id for m in sim.sent(w1, ApplicationEnded)] == [app_id]
+    assert sim.state.workers["w1"].cores_used == 0
+
+
+def test_a_driver_port_still_open_as_its_process_dies_is_probed_again_each_tick():
+    """A process closes its sockets one by one as it dies: the first probe may still find
+    its port open.  The port is probed again at each tick, one probe at a time, and the
+    first refusal ends the application, well within the grace."""
+    sim = Sim(worker_timeout=15.0)
+    sim.worker("w1", cores=1)
+    driver, app_id = sim.app("dying")
+    (probe,) = [a for a in sim.apply(ConnectionLost(driver, "its driver disconnected"))
+                if isinstance(a, ProbeDriver)]
+    sim.now += 0.5
+    assert not [a for a in sim.apply(Tick()) if isinstance(a, ProbeDriver)]  # one at a time
+    sim.apply(DriverProbed(app_id, probe.away_since, False))  # accepted: still dying
+    sim.now += 0.5
+    (again,) = [a for a in sim.apply(Tick()) if isinstance(a, ProbeDriver)]
+    assert again == probe
+    sim.apply(DriverProbed(app_id, again.away_since, True))
+    assert sim.state.apps[app_id].state == AppState.FINISHED
+
+
+def test_a_driver_registering_again_on_a_new_connection_has_the_old_one_closed():
+    """The master had not noticed the old connection break: the new registration takes
+    over, the old session is closed, and its later end changes nothing."""
+    sim = Sim()
+    sim.worker("w1", cores=1)
+    old, app_id = sim.app("cut")
+    new, resumed = sim.app("cut", app_id=app_id)
+    assert resumed == app_id
+    assert Disconnect(old, "replaced by the driver's new connection") in sim.actions
+    assert sim.apply(ConnectionLost(old, "its driver disconnected")) == []
+    assert sim.state.apps[app_id].state == AppState.RUNNING and \
+        sim.state.app_of(new).app_id == app_id
