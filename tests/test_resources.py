@@ -58,7 +58,8 @@ def test_resource_settings_are_families_with_names_inside_and_spark_names_map_to
         "vega.worker.resource.fpga.discovery_script": "/opt/find",
         "vega.executor.env.LANG": "C", "vega.task.cpus": "2"}
     for key, value, problem in [
-            ("vega.task.resource.gpu.amount", "1.5", "neither a fraction of 1 nor a whole"),
+            ("vega.task.resource.gpu.amount", "1.5", "neither a fraction up to 1 nor a whole number"
+             ".*must be either <= 1.0, or a whole number"),
             ("vega.executor.resource.gpu.amount", "0.5", "not a whole number"),
             ("vega.task.cpus", "0", "not a positive number of CPUs"),
             ("vega.task.resource.gpu.discovery_script", "/x", "is not a Vega setting"),

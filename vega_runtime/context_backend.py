@@ -111,6 +111,7 @@ def _create_cluster_backend(ctx, spec: MasterSpec) -> Tuple[Any, Any]:
                    "cores_per_executor": plan.executor_cores,
                    "executor_resources": {k: int(v) for k, v in plan.executor_resources.items()},
                    "executor_env": plan.executor_env,
+                   "executors_per_address": plan.address_sharing,
                    "cores_max": conf["vega.cores.max"],
                    "executor_cores": conf["vega.executor.cores"],
                    "executor_memory": conf["vega.executor.memory"],

@@ -60,20 +60,36 @@ def _whole_amount(text: Any) -> int:
 
 
 def task_amount(text: Any) -> float:
-    """What a task takes of a resource: a fraction up to 1 (tasks sharing one address)
-    or a whole number.
+    """What a task takes of a resource: a fraction up to 1 (tasks sharing one address,
+    ``tasks_per_address`` of them) or a whole number of addresses, Spark's rule.
 
     >>> task_amount("0.5"), task_amount(2)
     (0.5, 2.0)
-    >>> task_amount("1.5")
+    >>> task_amount("1.5")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: '1.5' is neither a fraction of 1 nor a whole number of addresses
+    ValueError: '1.5' is neither a fraction up to 1 nor a whole number: ...
     """
     value = _number(text)
     if value <= 0 or (value > 1 and value != int(value)):
-        raise ValueError(f"{text!r} is neither a fraction of 1 nor a whole number of addresses")
+        raise ValueError(f"{text!r} is neither a fraction up to 1 nor a whole number: a task "
+                         "takes a share of one address (0.25: 4 tasks on each) or whole "
+                         "addresses, Spark's rule (the amount must be either <= 1.0, or a "
+                         "whole number)")
     return value
+
+
+def tasks_per_address(amount: float) -> int:
+    """How many tasks taking ``amount`` of a resource share one of its addresses: 1/amount
+    rounded down for a fraction (Spark floors it: 0.3 runs 3 tasks on an address, 0.6 one),
+    1 for whole addresses.
+
+    >>> [tasks_per_address(a) for a in (0.25, 0.5, 1 / 3, 0.3, 0.6, 1.0, 2.0)]
+    [4, 2, 3, 3, 1, 1, 1]
+    """
+    if amount >= 1:
+        return 1
+    return max(1, math.floor(1 / amount + 1e-9))  # (1 / (1/93) falls just short of 93)
 
 
 def _number(text: Any) -> float:
@@ -277,7 +293,8 @@ def run_discovery_script(name: str, script: str) -> ResourceInformation:
 def task_addresses(executor: Mapping[str, List[str]],
                    wanted: Mapping[str, float]) -> Dict[str, ResourceInformation]:
     """What one task of an executor gets: of each resource it asks for, the first addresses
-    (one for a fraction; the executor runs one task at a time).
+    (one for a fraction, which other executors of the application may share with it; the
+    executor runs one task at a time).
 
     >>> task_addresses({"gpu": ["0", "1"]}, {"gpu": 0.5})
     {'gpu': ResourceInformation(name='gpu', addresses=['0'])}
@@ -287,8 +304,11 @@ def task_addresses(executor: Mapping[str, List[str]],
 
 
 def check_task_fits(task_cpus: float, task_resources: Mapping[str, float], cores: int,
-                    executor: Mapping[str, float], where: str) -> None:
-    """Refuse tasks that ask for more than one executor has (Spark's check at start-up)."""
+                    executor: Mapping[str, float], where: str,
+                    sharing: Optional[Mapping[str, int]] = None) -> None:
+    """Refuse tasks that ask for more than one executor has (Spark's check at start-up), or
+    for a larger share of an address than the executors' ``sharing`` of it leaves them (a
+    stage's profile asking 1 gpu of executors that share each address among 4)."""
     if task_cpus > cores:
         raise ResourceError(f"each task asks for {task_cpus:g} CPUs but {where} has "
                             f"{cores}: ask for fewer (vega.task.cpus, spark.task.cpus)")
@@ -299,6 +319,13 @@ def check_task_fits(task_cpus: float, task_resources: Mapping[str, float], cores
                 f"each task asks for {amount:g} {name} but {where} has {have:g}: "
                 f"give executors {name} (vega.executor.resource.{name}.amount; in local modes, "
                 f"the driver: vega.driver.resource.{name}.amount) or ask for less")
+        shared = (sharing or {}).get(name, 1)
+        if tasks_per_address(amount) < shared:
+            raise ResourceError(
+                f"each task asks for {amount:g} {name} but {where} shares each {name} address "
+                f"with {shared - 1} other executor{'s' if shared > 2 else ''} of the "
+                f"application (vega.task.resource.{name}.amount gives {shared} tasks an "
+                f"address), each running a task at once: ask for 1/{shared} or less")
 
 
 # -- an application's plan ---------------------------------------------------------------
@@ -317,9 +344,12 @@ class ResourcePlan(Record):
     #: run at once); other masters: []
     local_executors: List[Dict[str, List[str]]]
     executor_env: Dict[str, str]
+    #: of each resource tasks take a fraction of, how many executors (each running one
+    #: task at a time) may hold one address (``tasks_per_address``; the master's rule)
+    address_sharing: Dict[str, int]
 
     def __init__(self, driver, task_cpus, task_resources, executor_cores, executor_resources,
-                 local_executors, executor_env):
+                 local_executors, executor_env, address_sharing=None):
         self.driver = driver
         self.task_cpus = task_cpus
         self.task_resources = task_resources
@@ -327,13 +357,14 @@ class ResourcePlan(Record):
         self.executor_resources = executor_resources
         self.local_executors = local_executors
         self.executor_env = executor_env
+        self.address_sharing = {} if address_sharing is None else address_sharing
 
     def settings(self) -> Dict[str, Any]:
         """What the job runner and every task are told (``JobRunner.settings``)."""
         return {"task_cpus": self.task_cpus, "task_resources": self.task_resources,
                 "executor_cores": self.executor_cores,
                 "executor_resources": self.executor_resources,
-                "executor_env": self.executor_env}
+                "executor_env": self.executor_env, "address_sharing": self.address_sharing}
 
 
 def plan(conf: Mapping[str, Any], kind: str, cores: int) -> ResourcePlan:
@@ -348,17 +379,38 @@ def plan(conf: Mapping[str, Any], kind: str, cores: int) -> ResourcePlan:
         check_task_fits(cpus, wanted, cores, have,
                         f"this {'local' if kind == 'inline' else f'local[{cores}]'} master "
                         "(its driver)")
-        return ResourcePlan(driver, cpus, wanted, executor_cores(cpus), have,
-                            local_executors(cores, cpus, wanted, driver), env)
+        executors = local_executors(cores, cpus, wanted, driver)
+        return ResourcePlan(driver, cpus, wanted, executor_cores(cpus), have, executors, env,
+                            {} if kind == "inline" else most_sharing(executors))
     have = resource_amounts(conf, "executor")
     cores_each = executor_cores(cpus)
     check_task_fits(cpus, wanted, cores_each, have, "each executor")
+    sharing = {name: tasks_per_address(amount) for name, amount in wanted.items()
+               if tasks_per_address(amount) > 1}
     for key in ("vega.cores.max", "vega.executor.cores"):  # caps no executor would fit in
         if 0 < conf.get(key, 0) < cores_each:
             raise ResourceError(f"{key} ({conf[key]}) is less than the {cores_each} cores each "
                                 f"executor holds (vega.task.cpus, {cpus:g}): no executor could "
                                 "start; raise it or ask for fewer CPUs per task")
-    return ResourcePlan(driver, cpus, wanted, cores_each, have, [], env)
+    return ResourcePlan(driver, cpus, wanted, cores_each, have, [], env, sharing)
+
+
+def most_sharing(executors: List[Dict[str, List[str]]]) -> Dict[str, int]:
+    """Of each resource, the most of ``executors`` holding one of its addresses (when more
+    than one).
+
+    >>> most_sharing([{"gpu": ["0"]}, {"gpu": ["0"]}, {"gpu": ["1"]}])
+    {'gpu': 2}
+    """
+    counts: Dict[Tuple[str, str], int] = {}
+    for held in executors:
+        for name, addresses in held.items():
+            for address in addresses:
+                counts[(name, address)] = counts.get((name, address), 0) + 1
+    found: Dict[str, int] = {}
+    for (name, _), count in counts.items():
+        found[name] = max(found.get(name, 1), count)
+    return {name: count for name, count in sorted(found.items()) if count > 1}
 
 
 def local_executors(cores: int, task_cpus: float, wanted: Mapping[str, float],
@@ -376,14 +428,13 @@ def local_executors(cores: int, task_cpus: float, wanted: Mapping[str, float],
     count = cores // executor_cores(task_cpus)
     for name, amount in wanted.items():
         per_task = math.ceil(amount)
-        sharing = max(1, int(1 / amount)) if amount < 1 else 1
-        count = min(count, len(driver[name].addresses) // per_task * sharing)
+        count = min(count, len(driver[name].addresses) // per_task * tasks_per_address(amount))
     executors = []
     for index in range(count):
         addresses = {}
         for name, amount in wanted.items():
             per_task = math.ceil(amount)
-            first = (index // (max(1, int(1 / amount)) if amount < 1 else 1)) * per_task
+            first = (index // tasks_per_address(amount)) * per_task
             addresses[name] = driver[name].addresses[first:first + per_task]
         executors.append(addresses)
     return executors

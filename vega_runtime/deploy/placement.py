@@ -1,9 +1,10 @@
 """Which workers and how many cores an application may have, as pure functions of the
 master's view: where its next executor goes, with its cores and custom resources'
-addresses (``worker_for``), placement by labels (``carries_labels``), fair shares of the cores
-between applications (``fair_shares``), and why an application that got nothing waits
-(``waiting_reason``).  ``MasterState`` (``master_state.py``) applies them when it grants
-executors; tests call them with plain values."""
+addresses, shared with its other executors when its tasks take a fraction of one
+(``worker_for``, ``open_addresses``), placement by labels (``carries_labels``), fair shares
+of the cores between applications (``fair_shares``), and why an application that got
+nothing waits (``waiting_reason``).  ``MasterState`` (``master_state.py``) applies them
+when it grants executors; tests call them with plain values."""
 
 from __future__ import annotations
 
@@ -99,6 +100,37 @@ def free_addresses(resources: Dict[str, List[str]],
             for name, addresses in resources.items()}
 
 
+def open_addresses(resources: Dict[str, List[str]],
+                   executors: Dict[Tuple[str, str], ExecutorShare], app_id: str,
+                   sharing: Dict[str, int]) -> Dict[str, List[str]]:
+    """The addresses of ``resources`` (a worker's) that a new executor of ``app_id`` may
+    hold, given its worker's ``executors`` (``{(app_id, executor_id): share}``): those no
+    executor holds and, of a resource the application's tasks take a fraction of, those
+    fewer than ``sharing[name]`` of its own executors hold, and none of another's; the
+    addresses it shares already first, so it leaves whole addresses to other applications
+    (as Spark's executor fills an address with tasks before it takes the next).
+
+    >>> held = {("a", "exec-1"): ExecutorShare(0, 1, {"gpu": ["1"]}),
+    ...         ("b", "exec-1"): ExecutorShare(0, 1, {"gpu": ["2"]})}
+    >>> open_addresses({"gpu": ["0", "1", "2"]}, held, "a", {"gpu": 2})
+    {'gpu': ['1', '0']}
+    >>> open_addresses({"gpu": ["0", "1", "2"]}, held, "a", {})
+    {'gpu': ['0']}
+    """
+    holders: Dict[Tuple[str, str], List[str]] = {}
+    for (holder, _), share in executors.items():
+        for name, addresses in share.resources.items():
+            for address in addresses:
+                holders.setdefault((name, address), []).append(holder)
+    found = {}
+    for name, addresses in resources.items():
+        limit = sharing.get(name, 1)
+        shared = [a for a in addresses if holders.get((name, a))
+                  and set(holders[(name, a)]) == {app_id} and len(holders[(name, a)]) < limit]
+        found[name] = shared + [a for a in addresses if not holders.get((name, a))]
+    return found
+
+
 def take_addresses(free: Dict[str, List[str]],
                    wanted: Dict[str, int]) -> Optional[Dict[str, List[str]]]:
     """The addresses an executor wanting ``wanted`` gets of ``free``, or None if too few.
@@ -129,8 +161,8 @@ def worker_for(app: "Application", alive: List["Worker"], max_executor_failures:
         mine = sum(1 for (a, _) in worker.executors if a == app.app_id)
         if request.executor_cores and (mine + 1) * cores > request.executor_cores:
             continue
-        addresses = take_addresses(free_addresses(worker.resources,
-                                                  list(worker.executors.values())),
+        addresses = take_addresses(open_addresses(worker.resources, worker.executors,
+                                                  app.app_id, request.executors_per_address),
                                    request.executor_resources)
         key = (mine, worker.cores_used - worker.cores, worker.worker_id)
         if addresses is not None and (best_key is None or key < best_key):

@@ -197,6 +197,9 @@ class RegisterApplication(Record):
     executor_resources: Dict[str, int]
     #: environment variables of every executor (vega.executor.env.VAR)
     executor_env: Dict[str, str]
+    #: of each resource its tasks take a fraction of, how many of its executors may hold one
+    #: address (1/vega.task.resource.NAME.amount, rounded down; others: 1)
+    executors_per_address: Dict[str, int]
     #: the cluster-mode driver (``vega submit --deploy-mode cluster``) this application's
     #: driver is, "" for another driver: killing that driver kills the application
     driver_id: DriverIdOrEmpty
@@ -208,7 +211,8 @@ class RegisterApplication(Record):
                  requested_executors: int = -1, proposed_id: str = "",
                  cores_per_executor: int = 1,
                  executor_resources: Optional[Dict[str, int]] = None,
-                 executor_env: Optional[Dict[str, str]] = None, driver_id: str = ""):
+                 executor_env: Optional[Dict[str, str]] = None, driver_id: str = "",
+                 executors_per_address: Optional[Dict[str, int]] = None):
         self.name = name
         self.driver_host = driver_host
         self.driver_port = driver_port
@@ -227,6 +231,8 @@ class RegisterApplication(Record):
         self.executor_resources = {} if executor_resources is None else executor_resources
         self.executor_env = {} if executor_env is None else executor_env
         self.driver_id = driver_id
+        self.executors_per_address = {} if executors_per_address is None \
+            else executors_per_address
 
 
 class UnregisterApplication(Record):

@@ -165,7 +165,8 @@ class ClusterBackend:
                 cores_per_executor=request.get("cores_per_executor", 1),
                 executor_resources=dict(request.get("executor_resources", {})),
                 executor_env=dict(request.get("executor_env", {})),
-                driver_id=cluster_mode_driver_id()))
+                driver_id=cluster_mode_driver_id(),
+                executors_per_address=dict(request.get("executors_per_address", {}))))
         except VegaError:
             self.server.stop()
             raise

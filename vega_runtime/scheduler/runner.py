@@ -511,7 +511,8 @@ class JobRunner(TaskEvents):
             check_task_fits(*profile.task_needs(self.settings["task_cpus"],
                                                 self.settings["task_resources"]),
                             self.settings["executor_cores"], self.settings["executor_resources"],
-                            f"an executor of this application (the stage of {stage_rdd!r})")
+                            f"an executor of this application (the stage of {stage_rdd!r})",
+                            self.settings.get("address_sharing"))
 
 
     def _remove_unreachable_shuffles(self) -> None:
