@@ -107,7 +107,11 @@ DIFFERS = {
     "withResources": "a profile may change what each task of the stage takes (CPUs, custom "
                      "resources) within what the executors have, as Spark's "
                      "`TaskResourceProfile`; one asking for other executors is refused when "
-                     "its job starts",
+                     "its job starts, and so is one asking a larger share of an address than "
+                     "the application's `spark.task.resource.NAME.amount` (its executors "
+                     "share each address among 1/amount of them, each running a task); a "
+                     "smaller share runs no more tasks at once than the application's "
+                     "amount does (Spark's would)",
     "sortByKey": "partitions are cut where Spark's (Scala) `RangePartitioner` cuts them, at "
                  "weighted quantiles of a sample; PySpark's own sampling picks other bounds, so "
                  "`glom()` may differ (20 keys into 4 partitions: PySpark 6/5/5/4, Vega "

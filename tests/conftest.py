@@ -206,7 +206,7 @@ UNIT_FILES = frozenset({
     "test_webhdfs_namespace.py", "test_webhdfs_errors.py", "test_app_events.py",
     "test_slurm_allocation.py", "test_executor_pool.py", "test_records.py",
     "test_lambda_fusion_unit.py", "test_heartbeat_receiver.py", "test_barrier_scheduling.py",
-    "test_docs.py",
+    "test_docs.py", "test_address_sharing.py",
 })
 #: tests that need a system around Vega: sshd, network namespaces, Chromium, Prometheus, PySpark,
 #: root (to mount a small tmpfs)

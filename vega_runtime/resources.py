@@ -8,14 +8,16 @@ Settings, by family (Spark's names map to these, ``pyspark_compat.conf``):
   the driver, a worker or each executor has; ``...discovery_script``: the program that
   prints them as JSON, ``{"name": "gpu", "addresses": ["0", "1"]}`` (driver and worker);
   ``vega.worker.resources_file``: a file listing a worker's (Spark's format), instead;
-- ``vega.task.resource.NAME.amount``: what each task takes of its executor's (a fraction
-  up to 1, or a whole number);
+- ``vega.task.resource.NAME.amount``: what each task takes of its executor's (a share of
+  one address up to 1, ``tasks_per_address`` tasks on it, or a whole number: Spark's rule);
 - ``vega.executor.env.VAR``: an environment variable of every executor
   (``spark.executorEnv.VAR``).
 
 A worker discovers its resources when it starts and offers them to the master, which
-gives each executor its own addresses; an executor runs one task at a time, which gets the
-first addresses it asks for (``TaskContext.resources()``).  In ``local`` modes the tasks
+gives each executor its own addresses, or, when tasks take a share of an address, lets up to
+``tasks_per_address`` executors of one application hold one (``address_sharing``); an
+executor runs one task at a time, which gets the first addresses it asks for
+(``TaskContext.resources()``).  In ``local`` modes the tasks
 use the driver's resources, as Spark's local executor does.  ``vega.task.cpus`` is what
 each task takes of the cores: each executor holds that many (rounded up) of its worker's.
 

@@ -197,12 +197,12 @@ class RegisterApplication(Record):
     executor_resources: Dict[str, int]
     #: environment variables of every executor (vega.executor.env.VAR)
     executor_env: Dict[str, str]
-    #: of each resource its tasks take a fraction of, how many of its executors may hold one
-    #: address (1/vega.task.resource.NAME.amount, rounded down; others: 1)
-    executors_per_address: Dict[str, int]
     #: the cluster-mode driver (``vega submit --deploy-mode cluster``) this application's
     #: driver is, "" for another driver: killing that driver kills the application
     driver_id: DriverIdOrEmpty
+    #: of each resource its tasks take a fraction of, how many of its executors may hold one
+    #: address (1/vega.task.resource.NAME.amount, rounded down; others: 1)
+    executors_per_address: Dict[str, int]
 
     def __init__(self, name: str, driver_host: str, driver_port: int, cores_max: int,
                  executor_cores: int, executor_memory: int, python_version: str,
