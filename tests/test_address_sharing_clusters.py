@@ -106,3 +106,23 @@ def test_a_vega_worker_whose_script_finds_one_gpu_runs_four_quarter_tasks_on_it(
     assert json.loads(done.stdout.splitlines()[-1]) == [
         [f"exec-{n}", ["0"]] for n in range(1, 5)]
     assert sorted(os.listdir(where)) == ["0", "1", "2", "3"]
+
+
+def test_local_executors_sharing_the_drivers_gpu_refuse_a_stage_asking_a_whole_one(tmp_path):
+    """local[4] with the driver's one GPU at 0.25 a task: four executor processes on GPU "0";
+    a stage profile asking a whole GPU per task ran four such tasks on it at once (Spark runs
+    one); now it is refused, saying why."""
+    where = tmp_path / "met"
+    where.mkdir()
+    conf = {"vega.driver.resource.gpu.amount": 1,
+            "vega.driver.resource.gpu.discovery_script": one_gpu(tmp_path),
+            "vega.task.resource.gpu.amount": 0.25}
+    with Context("local[4]", conf=conf) as ctx:
+        met = ctx.parallelize(range(4), 4).map_partitions_with_index(
+            lambda index, _: [meet(index, str(where), 4)]).collect()
+        assert [addresses for _, addresses in met] == [["0"]] * 4
+        whole = ResourceProfileBuilder().require(TaskResourceRequests().resource("gpu", 1)).build
+        with pytest.raises(ResourceError, match="each task asks for 1 gpu but an executor of "
+                                                "this application .* shares each gpu address "
+                                                "with 3 other executors .* ask for 1/4 or less"):
+            ctx.parallelize(range(4), 4).with_resources(whole).collect()
