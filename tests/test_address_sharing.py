@@ -156,3 +156,16 @@ def test_after_a_master_restart_the_shared_address_stays_the_applications():
     assert sim.waiting(other)[0].startswith("all gpu are taken by app-1")
     sim.app({"gpu": 4}, app_id="app-1")
     assert sim.launches() == [("app-1", "exec-1000", ["0"]), ("app-1", "exec-1001", ["0"])]
+
+
+def test_executors_holding_two_shared_gpus_run_their_tasks_on_both():
+    """Spark's usual settings for a node of two GPUs (2 a executor, 0.5 a task): each of
+    the two executors the shares allow holds both; each one's task runs on the GPU the
+    other's does not (before, both tasks ran on GPU "0" and GPU "1" stayed idle)."""
+    sim = Sim()
+    sim.worker("w1", cores=4, gpus=["0", "1"])
+    session = next(sim.sessions)
+    sim.apply(ApplicationRegistering(session, RegisterApplication(
+        "job", "10.0.0.9", 5000, 0, 0, GIB, python_version(), __version__, "sha",
+        executor_resources={"gpu": 2}, executors_per_address={"gpu": 2})))
+    assert [a for _, _, a in sim.launches()] == [["0", "1"], ["1", "0"]]

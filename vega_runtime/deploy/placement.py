@@ -131,6 +131,26 @@ def open_addresses(resources: Dict[str, List[str]],
     return found
 
 
+def least_used_first(taken: Dict[str, List[str]],
+                     executors: Dict[Tuple[str, str], ExecutorShare],
+                     app_id: str) -> Dict[str, List[str]]:
+    """``taken`` (a new executor's addresses) with the address fewest of ``app_id``'s
+    executors run their task on (their first: ``resources.task_addresses``) first, so that
+    executors holding two shared GPUs run their tasks on both, not all on the first.
+
+    >>> held = {("a", "exec-1"): ExecutorShare(0, 1, {"gpu": ["0", "1"]})}
+    >>> least_used_first({"gpu": ["0", "1"]}, held, "a")
+    {'gpu': ['1', '0']}
+    """
+    using: Dict[Tuple[str, str], int] = {}
+    for (holder, _), share in executors.items():
+        for name, addresses in share.resources.items():
+            if holder == app_id and addresses:
+                using[(name, addresses[0])] = using.get((name, addresses[0]), 0) + 1
+    return {name: sorted(addresses, key=lambda a, n=name: using.get((n, a), 0))
+            for name, addresses in taken.items()}
+
+
 def take_addresses(free: Dict[str, List[str]],
                    wanted: Dict[str, int]) -> Optional[Dict[str, List[str]]]:
     """The addresses an executor wanting ``wanted`` gets of ``free``, or None if too few.
@@ -166,7 +186,8 @@ def worker_for(app: "Application", alive: List["Worker"], max_executor_failures:
                                    request.executor_resources)
         key = (mine, worker.cores_used - worker.cores, worker.worker_id)
         if addresses is not None and (best_key is None or key < best_key):
-            best, best_key = (worker, addresses), key
+            best, best_key = (worker, least_used_first(addresses, worker.executors,
+                                                       app.app_id)), key
     return best
 
 
