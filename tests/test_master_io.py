@@ -371,6 +371,48 @@ def test_a_finished_driver_outlives_a_master_restart_until_it_is_forgotten(tmp_p
         again.stop()
 
 
+def test_a_job_submitted_again_as_its_last_run_ends_keeps_its_package(tmp_path):
+    """The same job submitted again while its last cluster-mode run ends: the new submitter
+    finds (or uploads) the package, then submits its driver, and the ending driver's
+    removal of its package came between the two: the new driver failed (its package "was
+    never uploaded", or its job file vanished while it started: exit code 2; a one-off CI
+    failure of the restart test above).  A package wanted after the ending driver took it
+    stays; the last driver's end removes it."""
+    from vega_runtime.net.messages import PackageQuery, SubmitDriver
+    from vega_runtime.packaging import build_package
+
+    release = tmp_path / "release"
+    job = tmp_path / "job.py"
+    job.write_text("import os, sys, time\n"
+                   f"while sys.argv[1] == 'wait' and not os.path.exists({str(release)!r}):\n"
+                   "    time.sleep(0.01)\nprint('driver ran')\n")
+    package = build_package(str(job), [], [], str(tmp_path / "package"))
+    master = Master(master_conf(tmp_path / "master"), None).start()
+    try:
+        with open(package.path, "rb") as fh:
+            data = fh.read()
+        master.packages.store(package.sha256, data)
+        first = master.drivers.submit(SubmitDriver("first", "job/job.py", ["wait"], "{}",
+                                                   package.sha256, False))
+        wait_for(lambda: first.state.value == "running", 60, "the first driver to run")
+        conn = Connection.connect("127.0.0.1", master.server.port, b"")
+        conn.send(PackageQuery(package.sha256))  # the next submitter finds it
+        assert conn.recv().present
+        conn.close()
+        release.touch()
+        wait_for(lambda: first.done, 60, "the first driver to end")
+        assert master.packages.exists(package.sha256)
+        second = master.drivers.submit(SubmitDriver("second", "job/job.py", ["go"], "{}",
+                                                    package.sha256, False))
+        wait_for(lambda: second.done, 60, "the second driver to end")
+        assert (first.exit_code, second.exit_code) == (0, 0)
+        assert "driver ran" in master.application_output(second.driver_id)
+        wait_for(lambda: not master.packages.exists(package.sha256), 10,
+                 "the last driver's end to remove the package")
+    finally:
+        master.stop()
+
+
 def test_a_restarted_master_numbers_drivers_after_those_it_recovered(tmp_path, monkeypatch):
     """A restarted master never hands out a cluster-mode driver id it gave before: its count
     started again at 0001, so once the clock showed a second it had shown before (set back

@@ -15,6 +15,7 @@ is logged at ERROR and retried every tick.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
@@ -33,7 +34,7 @@ from .master_events import (Action, DriverProbed, ForgetApplication, KillRequest
                             SaveState, Send, Tick)
 from .master_state import MasterState
 from .master_status import StatusQueries
-from .package_store import PackageStore
+from .package_store import WANTED_GRACE, PackageStore
 from .recovery import RecoveryStore, RecoveryWriter
 
 log = logging.getLogger(__name__)
@@ -307,14 +308,15 @@ class Master(StatusQueries):
 
     def _forget(self, action: ForgetApplication) -> None:
         self.logs.remove(action.app_id)
-        if action.package_sha and not self.drivers.uses_package(action.package_sha):
-            self.packages.remove(action.package_sha)
+        # (an application forgotten a TTL after it ended, or beyond those retained: the
+        # submitters' recent wants of its package do not keep it)
+        self._remove_unused_package(action.package_sha, math.inf)
 
     def _driver_ended(self, info) -> None:
         """A cluster-mode driver ended: its package (and the copy it ran from) goes, unless
         an application or a driver still running uses it; it stayed for ever, an
         --archives environment of gigabytes twice over for each job submitted."""
-        self._remove_unused_package(info.request.package_sha)
+        self._remove_unused_package(info.request.package_sha, info.since)
 
     def _forget_driver(self, driver_id: str, package_sha: str) -> None:
         """A cluster-mode driver beyond vega.master.retained_drivers: its output goes, and
@@ -322,14 +324,22 @@ class Master(StatusQueries):
         self.logs.remove(driver_id)
         self._remove_unused_package(package_sha)
 
-    def _remove_unused_package(self, sha: str) -> None:
+    def _remove_unused_package(self, sha: str, since: Optional[float] = None) -> None:
+        """Remove package ``sha`` unless an application or a driver uses it, or a submitter
+        stored or found it after ``since`` (``time.monotonic()`` when the user that has
+        stopped using it took it; unknown: ``WANTED_GRACE`` ago)."""
         if not sha:
             return
-        with self.lock:
-            used = any(a.request.package_sha == sha for a in self.state.apps.values()) \
-                or any(r.get("package_sha") == sha for r in self.state.recovered.values())
-        if not used and not self.drivers.uses_package(sha):
-            self.packages.remove(sha)
+
+        def in_use() -> bool:
+            with self.lock:
+                used = any(a.request.package_sha == sha for a in self.state.apps.values()) \
+                    or any(r.get("package_sha") == sha for r in self.state.recovered.values())
+            return used or self.drivers.uses_package(sha)
+
+        if since is None:
+            since = time.monotonic() - WANTED_GRACE
+        self.packages.remove_unwanted(sha, since, in_use)
 
     # -- requests from the HTTP API (the status documents: master_status.StatusQueries) ----
     def kill(self, app_or_driver_id: str, how: str) -> bool:

@@ -92,11 +92,13 @@ class MasterConnections:
             serve_logs(master, conn, first)
         elif isinstance(first, SubmitDriver):
             problem = submission_problem(first)
-            if not problem and not master.packages.exists(first.package_sha):
-                problem = "its package was never uploaded"
-            if problem:
-                raise ProtocolError(conn.peer, f"bad SubmitDriver: {problem}")
-            conn.send(DriverSubmitted(master.drivers.submit(first).driver_id))
+            with master.packages.lock:  # not removed between found and in use
+                if not problem and not master.packages.want(first.package_sha):
+                    problem = "its package was never uploaded"
+                if problem:
+                    raise ProtocolError(conn.peer, f"bad SubmitDriver: {problem}")
+                driver = master.drivers.submit(first)
+            conn.send(DriverSubmitted(driver.driver_id))
         elif isinstance(first, KillApplication):
             killed = master.kill(first.app_id, "with vega kill")
             kind = "driver" if DRIVER.matches(first.app_id) else "application"

@@ -8,7 +8,8 @@ import logging
 import os
 import shutil
 import threading
-from typing import Dict, List, Optional, Set
+import time
+from typing import Callable, Dict, List, Optional, Set
 
 from .. import ids
 from ..net.connection import Connection
@@ -19,12 +20,22 @@ from ..private_files import set_aside_foreign
 
 log = logging.getLogger(__name__)
 
+#: a package an application's executors may still be fetching: one stored or asked for
+#: this many seconds before the application is forgotten is kept (a submitter asks, then
+#: uploads, then registers or submits: seconds apart)
+WANTED_GRACE = 60.0
+
 
 class PackageStore:
     def __init__(self, work_dir: str):
         self.directory = os.path.join(work_dir, "packages")
         # run as they are found (cluster-mode drivers): none another account could have put
         set_aside_foreign(self.directory, "job packages")
+        #: held while a package is stored or found and then taken into use (a driver
+        #: submitted), and while one is checked unused and removed: neither comes between
+        self.lock = threading.RLock()
+        #: ``time.monotonic()`` when each package was last stored or found by a submitter
+        self._wanted: Dict[str, float] = {}
 
     def path(self, sha256: str) -> str:
         """Where the package is; ``InvalidIdentifier`` unless ``sha256`` is a package id
@@ -33,6 +44,27 @@ class PackageStore:
 
     def exists(self, sha256: str) -> bool:
         return os.path.exists(self.path(sha256))
+
+    def want(self, sha256: str) -> bool:
+        """Whether the package is here, for a submitter about to use it: one found is not
+        removed for a user who had it before (``remove_unwanted``)."""
+        with self.lock:
+            found = self.exists(sha256)
+            if found:
+                self._wanted[sha256] = time.monotonic()
+            return found
+
+    def remove_unwanted(self, sha256: str, since: float, in_use: Callable[[], bool]) -> bool:
+        """Remove the package that a user has stopped using, unless a submitter stored or
+        found it after ``since`` (``time.monotonic()`` when that user took it) or
+        ``in_use()``: the same job submitted again as the last run of it ended must not lose
+        its package between its upload and its driver's start.  Whether it was removed."""
+        with self.lock:
+            if self._wanted.get(sha256, -1.0) > since or in_use():
+                return False
+            self._wanted.pop(sha256, None)
+            self.remove(sha256)
+            return True
 
     def read(self, sha256: str) -> Optional[bytes]:
         """The package's bytes, or None when this master does not have it."""
@@ -52,7 +84,9 @@ class PackageStore:
             os.makedirs(self.directory, exist_ok=True)
             with open(tmp, "wb") as out:
                 out.write(data)
-            os.replace(tmp, self.path(sha256))
+            with self.lock:
+                os.replace(tmp, self.path(sha256))
+                self._wanted[sha256] = time.monotonic()
         except OSError:
             try:
                 os.remove(tmp)
@@ -99,7 +133,7 @@ class PackageStore:
         """Answer package queries, uploads and fetches on one connection until it closes."""
         while True:
             if isinstance(message, PackageQuery):
-                conn.send(PackageStatus(message.sha256, self.exists(message.sha256)))
+                conn.send(PackageStatus(message.sha256, self.want(message.sha256)))
             elif isinstance(message, UploadPackage):
                 if not verify(message.data, message.sha256):
                     raise ProtocolError(conn.peer, "uploaded package does not match its sha256")
