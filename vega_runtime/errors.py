@@ -578,27 +578,8 @@ class BarrierJobRefused(VegaError):
     differ in partitions or join two barrier RDDs."""
 
 
-class InputError(VegaError):
-    """An input path does not exist or cannot be read."""
-
-    def __init__(self, path: str, reason: str):
-        super().__init__(path, reason)
-        self.path, self.reason = path, reason
-
-    def __str__(self) -> str:
-        return f"cannot read {self.path}: {self.reason}"
 
 
-class OutputExistsError(VegaError):
-    """A save would overwrite an existing path."""
-
-    def __init__(self, path: str):
-        super().__init__(path)
-        self.path = path
-
-    def __str__(self) -> str:
-        return (f"output path {self.path} already exists; choose another path, delete it, "
-                "or pass overwrite=True")
 
 
 class StopIterationInUserCode(VegaError, RuntimeError):
@@ -674,66 +655,10 @@ class ResultNotSerializable(VegaError, pickle.PicklingError):
                 "tuples, dicts, arrays): map the records to it before the action")
 
 
-class BadPackage(VegaError):
-    """A job package a worker will not unpack: not a zip, or unsafe to unpack.
-
-    >>> str(BadPackage("it is not a zip archive"))
-    'the job package cannot be used: it is not a zip archive'
-    """
-
-    def __init__(self, problem: str):
-        super().__init__(problem)
-        self.problem = problem
-
-    def __str__(self) -> str:
-        return f"the job package cannot be used: {self.problem}"
 
 
-class BadArchive(VegaError, ValueError):
-    """An archive (``add_archive``, ``vega submit --archives``) that is not unpacked: a
-    member could land outside its directory, or it unpacks too big.
-
-    >>> str(BadArchive("env.tar", "member '../x' has a '..' in its name"))
-    "archive 'env.tar' is not unpacked: member '../x' has a '..' in its name; rebuild it without that"
-    """
-
-    def __init__(self, archive: str, problem: str, advice: str = "rebuild it without that"):
-        super().__init__(archive, problem, advice)
-        self.archive, self.problem, self.advice = archive, problem, advice
-
-    def __str__(self) -> str:
-        return f"archive {self.archive!r} is not unpacked: {self.problem}; {self.advice}"
 
 
-class DirectoryOfAnotherAccount(VegaError):
-    """A work dir of another account, or one above ``below`` others could change (StrictModes).
-
-    >>> str(DirectoryOfAnotherAccount("/tmp/work", "mallory (uid 1001)", "root (uid 0)"))
-    '/tmp/work belongs to mallory (uid 1001), not to this account, root (uid 0): its owner could read, replace or redirect (with symbolic links) what Vega writes there'
-    """
-
-    def __init__(self, path: str, owner: str, account: str, mode: int = -1, below: str = ""):
-        super().__init__(path, owner, account, mode, below)
-        self.path, self.owner, self.account, self.mode, self.below = self.args
-        self.theirs = not owner.startswith(("root (", account))  # (else: writable by others)
-
-    def __str__(self) -> str:
-        if not self.below:
-            return (f"{self.path} belongs to {self.owner}, not to this account, {self.account}: "
-                    "its owner could read, replace or redirect (with symbolic links) what Vega "
-                    "writes there")
-        who = "it is neither this account's nor root's: its owner" if self.theirs else \
-            "group or others may write to it (no sticky bit): they"
-        return (f"{self.path} (owner {self.owner}, mode {self.mode:04o}) is above {self.below} and "
-                f"{who} could rename {self.below} away and put a symbolic link in its place. Use "
-                "a directory only this account (and root) can write to, as every one above it "
-                "(--work-dir; a driver's: TMPDIR or vega.local.dir), or fix this one: "
-                f"{'chown root' if self.theirs else 'chmod go-w'} {self.path}")
-
-    @property
-    def hint(self) -> str:  # (above: the message says what to do)
-        return "" if self.below else ("Use a directory of this account's own: name another "
-                                      "(--work-dir) or remove it: Vega creates it (mode 0700).")
 
 
 class InvalidIdentifier(VegaError):
@@ -798,3 +723,18 @@ class LargeStageWarning(UserWarning):
 
 #: Past this many bytes a stage's pickled functions are warned of (Spark's 1000 KiB)
 LARGE_STAGE_BYTES = 1000 << 10
+
+
+
+#: the errors of files and directories, in a module of their own (this one was full): found
+#: there when first asked for, so that either module may be imported first
+FILE_ERRORS = ("BadArchive", "BadPackage", "DirectoryOfAnotherAccount", "InputError",
+               "OutputExistsError")
+
+
+def __getattr__(name: str):
+    if name in FILE_ERRORS:
+        from . import file_errors
+
+        return getattr(file_errors, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
