@@ -337,12 +337,15 @@ def test_an_event_log_that_cannot_be_written_stops_logging_not_the_application(t
 
 def test_an_event_log_directory_that_cannot_be_made_is_named(tmp_path):
     """A vega.eventlog.dir that cannot be a directory fails the Context naming it and what to
-    do, not with a bare FileExistsError."""
+    do, not with a bare FileExistsError; a VegaError (an OSError was shown with the job's
+    traceback by vega submit)."""
+    from vega_runtime.errors import EventLogUnwritable
+
     (tmp_path / "file").write_text("")
-    with pytest.raises(OSError) as failed:
+    with pytest.raises(EventLogUnwritable) as failed:
         Context(master="local", conf={"vega.eventlog.dir": str(tmp_path / "file" / "events")})
     assert str(failed.value) == (
-        f"[Errno 17] cannot write an event log in {tmp_path}/file/events (File exists): point "
+        f"cannot write an event log in {tmp_path}/file/events (File exists): point "
         "vega.eventlog.dir at a writable directory, or set it to '' to keep none")
 
 

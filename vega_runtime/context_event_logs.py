@@ -3,12 +3,12 @@ cleaned out of its directory as it starts (a mixin of ``Context``)."""
 
 from __future__ import annotations
 
-import errno
 import os
 import time
 from typing import Any, Optional
 
 from . import ids
+from .errors import EventLogUnwritable
 from .lazy_imports import lazy_module
 
 event_log = lazy_module("vega_runtime.scheduler.event_log")
@@ -40,8 +40,7 @@ class EventLogs:
                     if self.conf["vega.eventlog.rolling.enabled"] else 0, exclusive=True)
             except event_log.NameTaken:
                 self.context_id = ids.new_context_id(self._start_time, min(12, 4 * attempt))
-        raise OSError(errno.EEXIST, f"cannot write an event log in {directory}: every name "
-                                    "tried is taken; point vega.eventlog.dir elsewhere")
+        raise EventLogUnwritable(directory, "every name tried is taken")
 
     def _clean_event_logs(self) -> None:
         """Old event logs out of a local vega.eventlog.dir (vega.history.fs.cleaner.*, at

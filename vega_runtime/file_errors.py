@@ -90,3 +90,20 @@ class DirectoryOfAnotherAccount(VegaError):
     def hint(self) -> str:  # (above: the message says what to do)
         return "" if self.below else ("Use a directory of this account's own: name another "
                                       "(--work-dir) or remove it: Vega creates it (mode 0700).")
+
+
+class EventLogUnwritable(VegaError):
+    """vega.eventlog.dir cannot hold this application's event log: the directory cannot be
+    made or written (``reason``, as the system said it), or every name tried is taken.
+
+    >>> str(EventLogUnwritable("/srv/events", "Permission denied"))
+    "cannot write an event log in /srv/events (Permission denied): point vega.eventlog.dir at a writable directory, or set it to '' to keep none"
+    """
+
+    def __init__(self, directory: str, reason: str):
+        super().__init__(directory, reason)
+        self.directory, self.reason = directory, reason
+
+    def __str__(self) -> str:
+        return (f"cannot write an event log in {self.directory} ({self.reason}): point "
+                "vega.eventlog.dir at a writable directory, or set it to '' to keep none")

@@ -16,6 +16,7 @@ import threading
 import time
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
+from ..errors import EventLogUnwritable
 from ..io.files import local_path, open_input
 from ..io.hdfs import HdfsSettings, is_hdfs
 from ..logs import error_summary
@@ -253,9 +254,7 @@ class EventLog(EventWriter):
         except OSError as exc:
             if exclusive and isinstance(exc, FileExistsError) and exc.filename == self.path:
                 raise NameTaken(self.path) from None  # the caller takes another name
-            raise OSError(exc.errno, f"cannot write an event log in {directory} "
-                                     f"({exc.strerror}): point vega.eventlog.dir at a "
-                                     "writable directory, or set it to '' to keep none") from exc
+            raise EventLogUnwritable(directory, exc.strerror or str(exc)) from exc
         self.application_start(app_id, app_name, master)
 
     def write(self, line: str, flush: bool) -> None:

@@ -1,0 +1,60 @@
+"""What ``vega submit`` refuses, or fails with one message, before a job's work starts: an
+event-log directory it cannot write, a local master of more executors than a machine runs, a
+corrupt --archives file (test_cli_submit_errors.py has the other errors)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from proc_helpers import REPO, write_job
+
+COUNT_JOB = """
+    from vega_runtime import Context
+    with Context() as ctx:
+        print(ctx.parallelize(range(10), 2).sum())
+"""
+
+
+def _without_root_powers(*args: str, cwd: str) -> subprocess.CompletedProcess:
+    """``vega ARGS`` as root without the capabilities that write anywhere (setpriv), as
+    another account would run it."""
+    env = {k: v for k, v in os.environ.items() if k != "VEGA_MASTER"}
+    return subprocess.run(
+        ["setpriv", "--inh-caps=-dac_override,-dac_read_search",
+         "--bounding-set=-dac_override,-dac_read_search", sys.executable, "-m",
+         "vega_cli.main", *args], cwd=cwd, capture_output=True, text=True, timeout=60,
+        env={**env, "PYTHONPATH": REPO})
+
+
+@pytest.mark.parametrize("obstacle", ["a file in the way", "mode 0500"])
+def test_an_event_log_directory_that_cannot_be_written_is_one_message(vega_cli, tmp_path,
+                                                                       obstacle):
+    """vega.eventlog.dir unwritable (a file where a directory must be; a directory of mode
+    0500, as another account meets it) printed 'the job raised PermissionError: [Errno 13]
+    ...' and a traceback into the job's Context() line; now the message alone, the job's
+    line named, exit 1."""
+    job = write_job(tmp_path, "job.py", COUNT_JOB)
+    if obstacle == "a file in the way":
+        (tmp_path / "file").write_text("")
+        directory, reason = tmp_path / "file" / "events", "File exists"
+        result = vega_cli("submit", "--master", "local", "--conf",
+                          f"vega.eventlog.dir={directory}", job, cwd=str(tmp_path),
+                          env={"PYTHONPATH": REPO})
+    else:
+        if os.geteuid() != 0 or not shutil.which("setpriv"):
+            pytest.skip("root's write permission is taken away with setpriv")
+        directory, reason = tmp_path / "events", "Permission denied"
+        directory.mkdir(mode=0o500)
+        tmp_path.chmod(0o755)
+        result = _without_root_powers("submit", "--master", "local", "--conf",
+                                      f"vega.eventlog.dir={directory}", job, cwd=str(tmp_path))
+    assert (result.returncode, result.stdout) == (1, ""), result.stderr
+    assert result.stderr.splitlines() == [
+        f"vega: job failed: cannot write an event log in {directory} ({reason}): point "
+        "vega.eventlog.dir at a writable directory, or set it to '' to keep none",
+        f'(raised by the driver at "{job}", line 2, in <module>)']
