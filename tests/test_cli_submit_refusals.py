@@ -58,3 +58,31 @@ def test_an_event_log_directory_that_cannot_be_written_is_one_message(vega_cli, 
         f"vega: job failed: cannot write an event log in {directory} ({reason}): point "
         "vega.eventlog.dir at a writable directory, or set it to '' to keep none",
         f'(raised by the driver at "{job}", line 2, in <module>)']
+
+
+@pytest.mark.parametrize("how", ["--master", "VEGA_MASTER", "Context"])
+def test_a_local_master_of_a_million_executors_is_refused_before_anything_starts(
+        vega_cli, tmp_path, how):
+    """vega submit --master 'local[1000000]' (or Context('local[1000000]')) forked executor
+    processes, slower and slower, until the account could fork no more; now one usage error
+    before the job runs (exit 2), or the Context's error at its line."""
+    job = write_job(tmp_path, "job.py", COUNT_JOB.replace(
+        "Context()", "Context('local[1000000]')" if how == "Context" else "Context()"))
+    env = {"PYTHONPATH": REPO, **({"VEGA_MASTER": "local[1000000]"} if how == "VEGA_MASTER"
+                                  else {})}
+    result = vega_cli("submit", *(["--master", "local[1000000]"] if how == "--master" else []),
+                      job, cwd=str(tmp_path), env=env)
+    cores = os.cpu_count()
+    message = ("master 'local[1000000]' asks for 1000000 executor processes, and a local "
+               "master runs at most 256 (a process per task slot, not a thread as in Spark): "
+               f"use local[*] (this machine's {cores} cores) or a number up to 256")
+    if how == "Context":
+        assert (result.returncode, result.stdout) == (1, ""), result.stderr
+        assert result.stderr.splitlines() == [
+            f"vega: job failed: {message}",
+            f'(raised by the driver at "{job}", line 2, in <module>)']
+    else:
+        assert (result.returncode, result.stdout) == (2, ""), result.stderr
+        source = "VEGA_MASTER: " if how == "VEGA_MASTER" else ""
+        assert result.stderr.splitlines() == [f"vega: error: {source}{message}"]
+    assert sorted(os.listdir(tmp_path)) == ["job.py"]

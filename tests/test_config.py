@@ -1,6 +1,7 @@
 """Configuration: precedence, parsing, and errors that name the source and key."""
 
 import json
+import os
 
 import pytest
 import yaml
@@ -76,6 +77,29 @@ def test_bad_master_urls_are_rejected_with_the_choices(url):
     """An unknown master URL lists the valid forms."""
     with pytest.raises(MasterURLError, match="local-cluster"):
         parse_master(url)
+
+
+@pytest.mark.parametrize("url, asked, advice", [
+    ("local[257]", 257, "use local[*] (this machine's 2 cores) or a number up to 256"),
+    ("local[1000000, 3]", 1000000, "use local[*] (this machine's 2 cores) or a number up to 256"),
+    ("local-cluster[100,3]", 300, "give local-cluster[W,C] W×C up to 256"),
+])
+def test_a_local_master_of_more_executors_than_a_machine_runs_is_refused(monkeypatch, url,
+                                                                          asked, advice):
+    """local[1000000] forked executor processes (at about 2 a second, each costlier than
+    the last) until the machine had no more to give, its first job waiting: refused as it
+    is parsed; local[*] always runs, however many cores there are."""
+    from vega_runtime.errors import TooManyLocalExecutors
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    with pytest.raises(TooManyLocalExecutors) as refused:
+        parse_master(url)
+    assert str(refused.value) == (
+        f"master {url!r} asks for {asked} executor processes, and a local master runs at "
+        f"most 256 (a process per task slot, not a thread as in Spark): {advice}")
+    assert parse_master("local[256]").cores == parse_master("local-cluster[16,16]").workers ** 2
+    monkeypatch.setattr(os, "cpu_count", lambda: 384)
+    assert parse_master("local[*]").cores == 384
 
 
 def test_defaults_file_regenerates_identically():

@@ -224,7 +224,7 @@ def resolved_master(conf):
     """The master ``conf`` (a resolved ``Config``) names, parsed; ``MasterURLError`` for a
     bad one names where it came from when that was not ``--master``: ``VEGA_MASTER`` or a
     settings file, which a user may not remember setting."""
-    from vega_runtime.errors import MasterURLError
+    from vega_runtime.errors import MasterURLError, TooManyLocalExecutors
     from vega_runtime.master_url import parse_master
 
     try:
@@ -233,8 +233,11 @@ def resolved_master(conf):
         origin = conf.origin("vega.master")
         if origin == "command line":
             raise
-        raise MasterURLError(exc.url, "VEGA_MASTER" if origin == "environment" else origin) \
-            from None
+        source = "VEGA_MASTER" if origin == "environment" else origin
+        if isinstance(exc, TooManyLocalExecutors):
+            raise TooManyLocalExecutors(exc.url, exc.asked, exc.limit, exc.cores, source) \
+                from None
+        raise MasterURLError(exc.url, source) from None
 
 
 #: the flags that stand for settings, and the settings they stand for (each flag's value is

@@ -289,6 +289,28 @@ class MasterURLError(VegaError):
         return ""
 
 
+class TooManyLocalExecutors(MasterURLError):
+    """A local master URL asking for more executor processes than one machine runs (each
+    task slot of ``local[N]`` is a process here, a thread in Spark).
+
+    >>> str(TooManyLocalExecutors("local[100000]", 100000, 256, 2))
+    "master 'local[100000]' asks for 100000 executor processes, and a local master runs at most 256 (a process per task slot, not a thread as in Spark): use local[*] (this machine's 2 cores) or a number up to 256"
+    """
+
+    def __init__(self, url: str, asked: int, limit: int, cores: int, source: str = ""):
+        VegaError.__init__(self, url, asked, limit, cores, source)
+        self.url, self.asked, self.limit, self.cores, self.source = self.args
+
+    def __str__(self) -> str:
+        return ((f"{self.source}: " if self.source else "") +
+                f"master {self.url!r} asks for {self.asked} executor processes, and a local "
+                f"master runs at most {self.limit} (a process per task slot, not a thread as "
+                f"in Spark): " + (f"give local-cluster[W,C] W×C up to {self.limit}" if
+                                  self.url.strip().startswith("local-cluster") else
+                                  f"use local[*] (this machine's {self.cores} cores) or a "
+                                  f"number up to {self.limit}"))
+
+
 class UnsupportedFileSystem(VegaError, ValueError):
     """A path that is a URL of a file system Vega lacks (``s3a://``, ``gs://``, ``http://``),
     or of HDFS with one slash (``problem``: Hadoop's ``hdfs:/a``): a ``ValueError`` too, as

@@ -7,7 +7,7 @@ import os
 import re
 
 from .config import SETTINGS_BY_KEY
-from .errors import MasterURLError
+from .errors import MasterURLError, TooManyLocalExecutors
 from .net.endpoints import unbracketed
 from .records import FrozenRecord
 
@@ -15,6 +15,11 @@ from .records import FrozenRecord
 _LOCAL_N = r"^local\[\s*(\d+|\*)\s*(?:,\s*(\d+)\s*)?\]$"
 _LOCAL_CLUSTER = r"^local-cluster\[\s*(\d+)\s*,\s*(\d+)\s*(?:,\s*(\d+[kmgtKMGT]?)\s*)?\]$"
 _VEGA = r"^vega://(\[[0-9A-Fa-f:.]+\]|[^:/\s\[\]]+):(\d+)/?$"  # a name, IPv4 or [IPv6]
+
+#: the most executor processes a local master runs (each is a process, ~30 MB of its own as
+#: it works; Spark's local[N] runs threads): more than a laptop's cores many times over, for
+#: jobs that wait on I/O, and below the forks that make a machine suffer
+MAX_LOCAL_EXECUTORS = 256
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +70,14 @@ def parse_master(url: str) -> MasterSpec:
         max_failures = int(match.group(2) or 0)
         if cores < 1 or (match.group(2) and max_failures < 1):
             raise MasterURLError(url)
+        _check_local_executors(url, cores)
         return MasterSpec("local", text, cores, max_failures=max_failures)
     match = re.match(_LOCAL_CLUSTER, text)
     if match:
         workers, cores = int(match.group(1)), int(match.group(2))
         if workers < 1 or cores < 1:
             raise MasterURLError(url)
+        _check_local_executors(url, workers * cores)
         memory = match.group(3) or ""
         return MasterSpec("local-cluster", text, cores, workers,
                           memory + "m" if memory.isdigit() else memory)
@@ -78,6 +85,22 @@ def parse_master(url: str) -> MasterSpec:
     if match and 0 < int(match.group(2)) < 65536:  # (port 0 or 99999: no master listens)
         return MasterSpec("vega", text, host=unbracketed(match.group(1)), port=int(match.group(2)))
     raise MasterURLError(url)
+
+
+def local_executor_limit() -> int:
+    """How many executor processes a local master (``local[N]``, ``local-cluster[W,C]``: W×C)
+    may run: ``MAX_LOCAL_EXECUTORS``, or this machine's cores if more (``local[*]`` always
+    runs)."""
+    return max(MAX_LOCAL_EXECUTORS, os.cpu_count() or 1)
+
+
+def _check_local_executors(url: str, executors: int) -> None:
+    """Refuse a local master of more executors than ``local_executor_limit``: local[1000000]
+    forked executors, each a process, until the machine ran out of them, the first job
+    waiting (Spark's local[N] runs N threads)."""
+    limit = local_executor_limit()
+    if executors > limit:
+        raise TooManyLocalExecutors(url, executors, limit, os.cpu_count() or 1)
 
 
 def task_attempts(spec: MasterSpec, conf) -> int:
