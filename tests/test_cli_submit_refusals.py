@@ -86,3 +86,47 @@ def test_a_local_master_of_a_million_executors_is_refused_before_anything_starts
         source = "VEGA_MASTER: " if how == "VEGA_MASTER" else ""
         assert result.stderr.splitlines() == [f"vega: error: {source}{message}"]
     assert sorted(os.listdir(tmp_path)) == ["job.py"]
+
+
+def _corrupt_archives(tmp_path):
+    """A truncated .zip and .tar.gz, and a text file named .zip."""
+    import tarfile
+    import zipfile
+
+    (tmp_path / "data.txt").write_text("x\n" * 5000)
+    with zipfile.ZipFile(tmp_path / "whole.zip", "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.write(tmp_path / "data.txt", "data.txt")
+    with tarfile.open(tmp_path / "whole.tar.gz", "w:gz") as archive:
+        archive.add(tmp_path / "data.txt", "data.txt")
+    for name in ("whole.zip", "whole.tar.gz"):
+        whole = (tmp_path / name).read_bytes()
+        (tmp_path / f"cut-{name}").write_bytes(whole[:len(whole) // 2])
+    (tmp_path / "notes.zip").write_text("not an archive\n")
+
+
+@pytest.mark.parametrize("archive, problem", [
+    ("cut-whole.zip", "cannot be read as a zip file (File is not a zip file)"),
+    ("cut-whole.tar.gz", "cannot be read as a gzip-compressed tar file (Compressed file "
+                         "ended before the end-of-stream marker was reached)"),
+    ("notes.zip", "cannot be read as a zip file (File is not a zip file)"),
+])
+@pytest.mark.parametrize("mode", ["client", "cluster"])
+def test_a_corrupt_archive_is_refused_at_submit_naming_it(vega_cli, tmp_path, archive,
+                                                          problem, mode):
+    """A truncated --archives file, or a text file named .zip, was found as the Context
+    unpacked it ('vega: job failed: archive ... is not unpacked', after the upload and on
+    the master in cluster deploy mode); now a usage error before anything starts (the
+    cluster-mode master here is one nobody runs: nothing is sent)."""
+    _corrupt_archives(tmp_path)
+    job = write_job(tmp_path, "job.py", COUNT_JOB)
+    master = "local" if mode == "client" else "vega://127.0.0.1:1"
+    result = vega_cli("submit", "--master", master, "--deploy-mode", mode, "--archives",
+                      f"whole.zip,{archive}", job, cwd=str(tmp_path), env={"PYTHONPATH": REPO},
+                      timeout=30)
+    assert (result.returncode, result.stdout) == (2, ""), result.stderr
+    assert result.stderr.splitlines() == [
+        f"vega: error: --archives: {archive!r} {problem}",
+        "Check that it is whole and of the kind its name says."]
+    shell = vega_cli("shell", "--master", "local", "--archives", archive, cwd=str(tmp_path),
+                     env={"PYTHONPATH": REPO}, input="", timeout=30)
+    assert (shell.returncode, shell.stderr.splitlines()) == (2, result.stderr.splitlines())

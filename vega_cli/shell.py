@@ -44,8 +44,8 @@ from .errors import (EXIT_JOB_FAILED, EXIT_OK, Cancelled, CommandError, Unreacha
                      debug_requested, error_hint, full_traceback, pyspark_hint, stdout_closed)
 from .options import (ARCHIVES_OPTION, FILES_OPTION, JobCommand, cli_settings, job_options,
                       resolved_master, settings_from_flags)
-from .staging import (archive_list, check_distinct_names, check_py_files, file_properties,
-                      staging_directory)
+from .staging import (archive_list, check_archives, check_distinct_names, check_py_files,
+                      file_properties, staging_directory)
 
 #: the application name when --name is not given (PySpark's is "PySparkShell")
 SHELL_APP_NAME = "vega-shell"
@@ -84,6 +84,7 @@ def shell(master: Optional[str], name: Optional[str], files: str, archives: str,
     check_py_files(py_files)
     check_distinct_names(py_files, files)
     archive_items = archive_list(archives, files)
+    check_archives(archives)
     if archive_items:
         cli_conf["vega.archives"] = ",".join(archive_items)  # the session's Context adds them
     if verbose:

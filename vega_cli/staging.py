@@ -186,6 +186,31 @@ def archive_list(archives: str, files: str = "") -> List[str]:
     return items
 
 
+def check_archives(archives: str) -> None:
+    """Refuse an archive of ``--archives`` (which ``archive_list`` passed) the Context would
+    not unpack: corrupt, of another kind than its name says, unsafe; named as given. It was
+    found as the Context unpacked it, in cluster deploy mode after the upload, on the
+    master."""
+    for item in split_list(archives):
+        _check_archive(item.partition("#")[0])
+
+
+def _check_archive(path: str) -> None:
+    from vega_runtime.archives import check
+    from vega_runtime.errors import BadArchive
+
+    try:
+        check(path)
+    except BadArchive as exc:
+        # "it cannot be read as a zip file (...)", "member '../x' has a '..' in its name"
+        problem = exc.problem[3:] if exc.problem.startswith("it ") else f"is refused: {exc.problem}"
+        raise UsageError(f"--archives: {path!r} {problem}",
+                         exc.advice[:1].upper() + exc.advice[1:] + ".") from None
+    except OSError as exc:  # (file_problem found it readable a moment ago)
+        raise UsageError(f"--archives: {path!r} cannot be read: {exc.strerror or exc}") \
+            from None
+
+
 def check_packed_archives(archives: List[str]) -> None:
     """Cluster deploy mode sends ``archives`` (``archive_list``'s) to the master in the job
     package, which the master unpacks up to ``packaging.MAX_EXTRACTED_BYTES``: refuse more

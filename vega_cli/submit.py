@@ -34,9 +34,9 @@ from .errors import (EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_OK, EXIT_UNREACHABLE,
                      full_traceback, pyspark_hint, stdout_closed)
 from .options import (ARCHIVES_OPTION, FILES_OPTION, JobCommand, cli_settings, job_options,
                       resolved_master, settings_from_flags)
-from .staging import (archive_list, build_job_package, check_distinct_names, check_files,
-                      check_packed_archives, check_py_files, file_problem, file_properties,
-                      stage_files, stage_py_files, staging_directory)
+from .staging import (archive_list, build_job_package, check_archives, check_distinct_names,
+                      check_files, check_packed_archives, check_py_files, file_problem,
+                      file_properties, stage_files, stage_py_files, staging_directory)
 
 PROGRESS_LISTENER = "vega_cli.progress:ProgressDisplay"
 
@@ -105,6 +105,7 @@ def submit(master: Optional[str], deploy_mode: Optional[str], name: Optional[str
         raise UsageError("--supervise and --detach need --deploy-mode cluster")
     if deploy_mode == "cluster":
         check_packed_archives(archive_items)
+    check_archives(archives)
     # from here on, files are made: a kill or the terminal closed stops the command as
     # Ctrl-C does, and they go (the default action would leave them in $TMPDIR)
     for signum in ENDING_SIGNALS:

@@ -61,11 +61,19 @@ def unpack_name_problem(name: str) -> Optional[str]:
     return None
 
 
-def unpack(path: str, target: str, bounded: bool = True) -> None:
+def check(path: str) -> None:
+    """``unpack``'s checks alone, nothing written: ``BadArchive`` for an archive it would
+    refuse, a corrupt one included (``vega submit --archives``, before anything starts: it
+    was found as the Context unpacked it, a cluster-mode driver's after the upload). A
+    gzip-compressed tar is read through, as unpacking reads it."""
+    unpack(path, None)
+
+
+def unpack(path: str, target: Optional[str], bounded: bool = True) -> None:
     """Unpack the archive at ``path`` (.zip, .tar, .tar.gz, .tgz, by its name) into
-    ``target``, a new directory; ``BadArchive`` (nothing written) for a member that could
-    escape ``target`` or (``bounded``) an archive past the compression ratio: a directory
-    ``add_file`` zipped itself is not held to it."""
+    ``target``, a new directory (None: check it only); ``BadArchive`` (nothing written) for
+    a member that could escape ``target`` or (``bounded``) an archive past the compression
+    ratio: a directory ``add_file`` zipped itself is not held to it."""
     name = os.path.basename(path)
     try:
         if name.endswith(".zip"):
@@ -82,7 +90,7 @@ def unpack(path: str, target: str, bounded: bool = True) -> None:
                          "check that it is whole and of the kind its name says") from None
 
 
-def _unpack_zip(path: str, target: str, bounded: bool) -> None:
+def _unpack_zip(path: str, target: Optional[str], bounded: bool) -> None:
     name = os.path.basename(path)
     with zipfile.ZipFile(path) as archive:
         seen = set()
@@ -98,6 +106,8 @@ def _unpack_zip(path: str, target: str, bounded: bool) -> None:
             capped=False)
         if problem:
             raise BadArchive(name, problem)
+        if target is None:
+            return
         make_private_dirs(target)
         archive.extractall(target)  # zipfile makes no links, devices nor setuid files,
         for where, dirs, files in os.walk(target):  # and no mode: the umask would decide
@@ -107,7 +117,7 @@ def _unpack_zip(path: str, target: str, bounded: bool) -> None:
                 os.chmod(os.path.join(where, name), 0o600)
 
 
-def _unpack_tar(path: str, target: str, bounded: bool) -> None:
+def _unpack_tar(path: str, target: Optional[str], bounded: bool) -> None:
     name = os.path.basename(path)
     compressed = os.path.getsize(path)
     with tarfile.open(path) as archive:
@@ -134,6 +144,8 @@ def _unpack_tar(path: str, target: str, bounded: bool) -> None:
             # the archive gives, whatever the umask
             info.mode = 0o700 if info.isdir() or info.mode & 0o100 else 0o600
             info.uid, info.gid, info.uname, info.gname = os.getuid(), os.getgid(), "", ""
+        if target is None:
+            return
         make_private_dirs(target)
         if hasattr(tarfile, "data_filter"):  # Python 3.11.4+, 3.12+
             archive.extractall(target, members, numeric_owner=True, filter="data")
