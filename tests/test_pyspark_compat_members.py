@@ -311,3 +311,34 @@ def test_spark_conf_in_a_submitted_job_names_its_files_as_spark_submit_does(vega
                                   f"file://{tmp_path}/lookup.csv,file://{tmp_path}/helpers.py",
                                   f"file://{tmp_path}/arc.zip#data"]) + "\n"
     assert plain.stdout == "['', None, None]\n"
+
+
+@pytest.mark.parametrize("size, error", [(-5, ValueError), (2.5, TypeError),
+                                         ("100", TypeError)])
+def test_a_batch_size_every_pyspark_job_fails_with_is_refused_at_once(size, error):
+    """``SparkContext(batchSize=...)`` was accepted whatever it was and ignored. PySpark 4.3
+    takes any value too, then fails every job: -5 and 2.5 in the first task (``islice``'s
+    ValueError), "100" in ``parallelize`` (TypeError); Vega refuses them as the context is
+    made, and nothing starts."""
+    from vega_runtime.pyspark_compat import SparkContext
+
+    with pytest.raises(error) as refused:
+        SparkContext("local", "batches", batchSize=size)
+    assert str(refused.value) == ("batchSize is 0 (automatic), -1 (unlimited) or a number of "
+                                  f"records per batch, not {size!r}")
+    assert SparkContext._active_spark_context is None
+
+
+@pytest.mark.parametrize("size", [0, 1, -1, 2, None])
+def test_the_batch_sizes_pyspark_runs_with_are_taken(size):
+    """0 (automatic), 1, -1 (unlimited), a count and None run in PySpark 4.3 (glom gives
+    the same partitions whatever the size): they are taken, kept as ``sc._batchSize``."""
+    from vega_runtime.pyspark_compat import SparkContext
+
+    sc = SparkContext("local", "batches", batchSize=size)
+    try:
+        assert sc._batchSize == size
+        assert sc.parallelize(range(16), 4).glom().collect() == [
+            [0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11], [12, 13, 14, 15]]
+    finally:
+        sc.stop()

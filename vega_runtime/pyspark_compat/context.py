@@ -17,8 +17,10 @@ class SparkContext(Context):
 
     ``profiler_cls`` profiles the RDDs' tasks with ``spark.python.profile`` on; arguments
     that concern the JVM or Spark SQL (``gateway``, ``jsc``, ``serializer``,
-    ``udf_profiler_cls``, ``memory_profiler_cls``, ``batchSize``, ``sparkHome``) are
-    accepted and have no effect; ``pyFiles`` are added
+    ``udf_profiler_cls``, ``memory_profiler_cls``, ``sparkHome``) are accepted and have no
+    effect, and so is ``batchSize`` (how many records PySpark pickles together: Vega sizes
+    its batches itself), but one PySpark's jobs fail with is refused (``_check_batch_size``);
+    ``pyFiles`` are added
     as with ``addPyFile``; ``environment`` becomes ``spark.executorEnv.*`` settings (every
     executor's environment variables).
     """
@@ -38,6 +40,9 @@ class SparkContext(Context):
                             f"pyFiles=[{pyFiles!r}]")
         if conf is not None and not isinstance(conf, SparkConf):
             raise TypeError(f"conf must be a SparkConf, not {type(conf).__name__}")
+        _check_batch_size(batchSize)
+        #: PySpark's attribute: the batch size asked for (-1 unlimited, 0 automatic)
+        self._batchSize = batchSize
         #: PySpark's ``_conf`` (``sc._conf.getAll()`` is a common idiom): the Spark
         #: properties vega submit was given, under the job's own (PySpark's context loads
         #: its JVM's system properties, then its conf's)
@@ -111,3 +116,20 @@ class SparkContext(Context):
     def getConf(self) -> SparkConf:
         """A copy of the settings this context was created with (PySpark's ``getConf``)."""
         return SparkConf().setAll(self._conf.getAll())
+
+
+def _check_batch_size(size: Any) -> None:
+    """Refuse a ``batchSize`` PySpark accepts but fails every job with (its pickling's
+    ``islice(records, batchSize)``: a ValueError for -5 or 2.5 in the first task, a
+    TypeError for "100" in ``parallelize``): 0 (automatic, the default), 1 (no batching),
+    -1 (unlimited), None (unlimited) or a count of records are what it runs with.
+
+    >>> _check_batch_size(-2)
+    Traceback (most recent call last):
+    ValueError: batchSize is 0 (automatic), -1 (unlimited) or a number of records per batch, not -2
+    """
+    if size is None or (isinstance(size, int) and size >= -1):
+        return
+    message = ("batchSize is 0 (automatic), -1 (unlimited) or a number of records per batch, "
+               f"not {size!r}")
+    raise (ValueError if isinstance(size, int) else TypeError)(message)
