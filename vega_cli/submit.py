@@ -24,14 +24,15 @@ from vega_runtime.errors import (ConfigError, DriverExit, JobCancelled, MasterUn
                                  MasterURLError, VegaError)
 from vega_runtime.logs import user_stack, user_traceback
 from vega_runtime.master_url import parse_master
-from vega_runtime.processes import DIE_WITH_ENV, ENDING_SIGNALS, own_descendants, tie_from_env
+from vega_runtime.processes import (DIE_WITH_ENV, ENDING_SIGNALS, HeldSignals, own_descendants,
+                                    tie_from_env)
 from vega_runtime.spark_settings import (SPARK_PROPERTIES_ENV, flag_properties, is_spark_name,
                                          spark_pairs, submitted_properties)
 
 from .config_table import VERBOSE_OPTION, print_driver_config
-from .errors import (EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_OK, EXIT_UNREACHABLE, CommandError,
-                     Unreachable, UsageError, debug_requested, error_console, error_hint,
-                     full_traceback, pyspark_hint, stdout_closed)
+from .errors import (EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_OK, EXIT_UNREACHABLE, Cancelled,
+                     CommandError, Unreachable, UsageError, debug_requested, error_console,
+                     error_hint, full_traceback, pyspark_hint, stdout_closed)
 from .options import (ARCHIVES_OPTION, FILES_OPTION, JobCommand, cli_settings, job_options,
                       resolved_master, settings_from_flags)
 from .staging import (archive_list, build_job_package, check_archives, check_distinct_names,
@@ -226,23 +227,36 @@ def _run_in_cluster(job: str, args: List[str], cli_conf: dict, config_file: Opti
         upload(conn, package)
     finally:
         conn.close()
+    # a Ctrl-C (or kill) from the submission on waits for the master's reply, and then kills
+    # the driver it names: landing before the reply, it left the driver running, unnamed
+    held = HeldSignals()
     conn = master_connection(url, secret_file)
     try:
         settings = {**cli_conf, **dict(spark_confs), "spark.submit.deployMode": "cluster"}
+        held.hold()
         conn.send(SubmitDriver(cli_conf["vega.app.name"], "job/" + os.path.basename(job), args,
                                json.dumps(settings), package.sha256, supervise))
         reply = conn.recv()
+    except KeyboardInterrupt:  # a second Ctrl-C, which forces
+        raise Cancelled("interrupted as the master took the driver, which may be running",
+                        f"See it with: vega status --master {url}; kill it with: vega kill "
+                        f"--master {url} DRIVER_ID") from None
+    except BaseException:
+        held.release()
+        raise
     finally:
         conn.close()
     if not isinstance(reply, DriverSubmitted):
+        held.release()
         raise CommandError(f"the master did not accept the driver: {reply}")
     console = error_console()
     console.print(f"vega: driver {reply.driver_id} submitted to {url}", highlight=False)
-    if detach:
-        console.print(f"follow it with: vega logs --follow --master {url} {reply.driver_id}",
-                      highlight=False, style="dim")
-        return EXIT_OK
     try:
+        held.release()  # a Ctrl-C held since the submission lands here: the driver is killed
+        if detach:
+            console.print(f"follow it with: vega logs --follow --master {url} {reply.driver_id}",
+                          highlight=False, style="dim")
+            return EXIT_OK
         end = stream_logs(master_connection(url, secret_file), reply.driver_id, follow=True)
         if end.reason:  # it never ran, or the master stopped: nothing above says why
             console.print(f"vega: driver {reply.driver_id} "

@@ -377,10 +377,9 @@ class ClusterBackend:
     def _await_exit_reason(self, executor_id: str) -> None:
         """A dropped executor connection usually means its process died: give its worker a
         moment to say how (the master's ExecutorRemoved names the signal or exit code)."""
-        if self._stopping:
-            return
-        with self.lock:
-            self._executor_seen.wait_for(lambda: executor_id not in self.pool,
+        with self.lock:  # nor past the stop: its wait for the connections' ends (a killed
+            # application's executors drop theirs as it stops, and no word of them comes)
+            self._executor_seen.wait_for(lambda: self._stopping or executor_id not in self.pool,
                                          EXIT_REASON_WAIT)
 
     def _executor_removed(self, executor_id: str, reason: str, worker_lost: bool,
@@ -584,7 +583,9 @@ class ClusterBackend:
             return self.pool.replicate(source_executor, block)
 
     def stop(self) -> None:
-        self._stopping = True
+        with self.lock:
+            self._stopping = True
+            self._executor_seen.notify_all()  # a connection's end waits no more (above)
         self.master_client.stop_reconnecting()
         self._stop_requested.set()
         self.relay.stop()  # every line reaches the master before we unregister
