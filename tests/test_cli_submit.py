@@ -207,6 +207,22 @@ def test_a_misspelt_spark_setting_is_named_with_the_one_meant(vega_cli, tmp_path
         "(did you mean spark.task.maxFailures?) (--conf)"]
 
 
+def test_spark_event_log_enabled_is_not_warned_of_as_ignored(vega_cli, tmp_path):
+    """--conf spark.eventLog.enabled=true (event logs are on already) was warned of as
+    ignored, with 'did you mean spark.eventLog.enabled?': itself; =false still keeps none."""
+    job = write_job(tmp_path, "probe.py", PROBE)
+    result = vega_cli("submit", "--master", "local", "--conf", "spark.eventLog.enabled=true",
+                      "--conf", "spark.ui.port=4050", job)
+    probe(result)
+    assert [line for line in result.stderr.splitlines() if "Spark settings" in line] == [
+        "Vega has no use for these Spark settings and ignores them: spark.ui.port (--conf)"]
+    assert "event log " in result.stderr
+    result = vega_cli("submit", "--master", "local", "--conf", "spark.eventLog.enabled=false",
+                      job)
+    probe(result)
+    assert "Spark settings" not in result.stderr and "event log " not in result.stderr
+
+
 def test_conf_max_attempts_governs_task_retries(vega_cli, tmp_path):
     """--conf vega.task.max_attempts=2 makes a failing task give up after two attempts (on
     a cluster master: a local one tries it once, as Spark's, and says it ignores it)."""

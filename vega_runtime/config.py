@@ -756,12 +756,13 @@ def parse_conf_pair(text: str) -> tuple[str, str]:
 def parse_conf_pairs(texts: Iterable[str]) -> dict[str, str]:
     """The settings of ``--conf KEY=VALUE`` arguments (``parse_conf_pair``), without the
     Spark settings Vega has no use for: one warning names those."""
+    from .spark_settings import IGNORED_WARNING, ignored_names, is_used
+
     pairs = [parse_conf_pair(text) for text in texts]
-    ignored = sorted({key for key, _ in pairs if key.startswith("spark.")})
+    # (spark.eventLog.enabled=true is used: it sets nothing, event logs being on already)
+    ignored = sorted({key for key, _ in pairs if key.startswith("spark.") and not is_used(key)})
     if ignored:
         import logging
-
-        from .spark_settings import IGNORED_WARNING, ignored_names
 
         logging.getLogger(__name__).warning(IGNORED_WARNING + " (--conf)", ignored_names(ignored))
     return {key: value for key, value in pairs if not key.startswith("spark.")}

@@ -112,7 +112,8 @@ def ignored_names(keys: Iterable[str]) -> str:
     used = [*SPARK_TO_VEGA, "spark.eventLog.enabled"]
     named = []
     for key in sorted(set(keys)):
-        close = difflib.get_close_matches(key, used, n=1, cutoff=0.9)
+        close = difflib.get_close_matches(key, [name for name in used if name != key], n=1,
+                                          cutoff=0.9)
         named.append(f"{key} (did you mean {close[0]}?)" if close else key)
     return ", ".join(named)
 
