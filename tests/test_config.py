@@ -98,7 +98,7 @@ def test_a_local_master_of_more_executors_than_a_machine_runs_is_refused(monkeyp
         f"master {url!r} asks for {asked} executor processes, and a local master runs at "
         f"most 256 (a process per task slot, not a thread as in Spark): {advice}")
     assert parse_master("local[256]").cores == 256
-    assert (parse_master("local-cluster[16,16]").workers, parse_master("local[2,3]").cores) == (16, 2)
+    assert parse_master("local-cluster[16,16]").workers == 16
     monkeypatch.setattr(os, "cpu_count", lambda: 384)
     assert parse_master("local[*]").cores == 384
 

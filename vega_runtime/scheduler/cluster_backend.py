@@ -376,9 +376,10 @@ class ClusterBackend:
 
     def _await_exit_reason(self, executor_id: str) -> None:
         """A dropped executor connection usually means its process died: give its worker a
-        moment to say how (the master's ExecutorRemoved names the signal or exit code)."""
-        with self.lock:  # nor past the stop: its wait for the connections' ends (a killed
-            # application's executors drop theirs as it stops, and no word of them comes)
+        moment to say how (the master's ExecutorRemoved names the signal or exit code); not
+        past the Context's stop, which waits for the connections' ends: a killed
+        application's executors drop theirs, and no word of them comes (the stop took 5 s)."""
+        with self.lock:
             self._executor_seen.wait_for(lambda: self._stopping or executor_id not in self.pool,
                                          EXIT_REASON_WAIT)
 
