@@ -600,10 +600,6 @@ class BarrierJobRefused(VegaError):
     differ in partitions or join two barrier RDDs."""
 
 
-
-
-
-
 class StopIterationInUserCode(VegaError, RuntimeError):
     """A user function raised ``StopIteration``; it fails the task instead of ending a partition.
 
@@ -677,12 +673,6 @@ class ResultNotSerializable(VegaError, pickle.PicklingError):
                 "tuples, dicts, arrays): map the records to it before the action")
 
 
-
-
-
-
-
-
 class InvalidIdentifier(VegaError):
     """An application, executor, worker, driver or package id that does not have its form.
 
@@ -745,7 +735,6 @@ class LargeStageWarning(UserWarning):
 
 #: Past this many bytes a stage's pickled functions are warned of (Spark's 1000 KiB)
 LARGE_STAGE_BYTES = 1000 << 10
-
 
 
 #: the errors of files and directories, in a module of their own (this one was full): found
