@@ -583,3 +583,40 @@ def test_a_drivers_cleaner_deletes_only_its_own_accounts_logs(tmp_path, capfd):
         assert _event_logs(events) == ["app-20200101000000-0002.jsonl", mine]
     assert os.path.exists(events / f".vega-cleaner-{os.getuid()}")
     assert "event log" not in capfd.readouterr().err
+
+
+def test_cleaners_delete_only_event_logs_from_the_directory(tmp_path):
+    """``vega master`` without --event-log-dir cleans ``~/.vega/events``, a directory every
+    driver of the account (of any cluster, or local) writes, and a Context cleans its own
+    vega.eventlog.dir: both deleted every old ``*.jsonl`` and ``*.jsonl.N`` file there, an
+    event log or not (a user's ``notes.jsonl``, a data set's ``part.jsonl.1`` in a
+    directory given as vega.eventlog.dir).  A cleaner deletes only event logs: files named
+    by an application id (what a Context writes)."""
+    from proc_helpers import clean_env, kill_group, read_text, spawn_vega, wait_for
+
+    events = tmp_path / ".vega" / "events"
+    events.mkdir(parents=True)
+    theirs = ["notes.jsonl", "part.jsonl.1", "app-1.jsonl", "driver-20200101000000-0001.jsonl"]
+    for name in theirs:
+        (events / name).write_text('{"event": "ApplicationEnd"}\n')
+    eight_days_ago = time.time() - 8 * 24 * 3600
+    for name in theirs:
+        os.utime(events / name, (eight_days_ago, eight_days_ago))
+    _write_log(events, "app-20200101000000-0001", ended=True, days_ago=8)
+    with Context("local", app_name="cleaning", conf={"vega.eventlog.dir": str(events)}) as ctx:
+        mine = f"{ctx.application_id}.jsonl"
+    assert _event_logs(events) == sorted(theirs + [mine])
+    _write_log(events, "app-20200101000000-0002", ended=True, days_ago=8)
+    ready = tmp_path / "master.ready"
+    env = {k: v for k, v in clean_env(HOME=str(tmp_path)).items() if k != "VEGA_EVENTLOG_DIR"}
+    master = spawn_vega("master", "--host", "127.0.0.1", "--port", "0", "--webui-port", "0",
+                        "--work-dir", str(tmp_path / "master"), "--ready-file", str(ready),
+                        env=env, stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_for(lambda: not (events / "app-20200101000000-0002.jsonl").exists(), timeout=30,
+                 what="the master's cleaner to delete the old event log")
+        assert read_text(str(ready))  # it ran
+        assert _event_logs(events) == sorted(theirs + [mine])
+    finally:
+        kill_group(master)

@@ -12,6 +12,13 @@ accounts share, each cleans its own): those not written for ``max_age``, ended o
 (Spark's too: a log whose driver was killed never ends); then, while more than
 ``max_num`` are left, the oldest of the ended ones, as Spark's ``maxNum`` deletes
 completed logs only (a log without its end may be of a driver running now).  Never one of ``keep`` (the applications the caller runs).
+
+Only Vega's event logs, files named by an application id: the default directory is one
+every driver of the account shares, and any directory can be given as
+``vega.eventlog.dir``, so other files there (``notes.jsonl``, a data set's ``part.jsonl.1``)
+are not the cleaner's to delete, however old.  (Spark's history server deletes the
+files of its own log directory that it cannot read as logs too, but its cleaner is off by
+default and only ever given a directory of its own.)
 """
 
 from __future__ import annotations
@@ -19,6 +26,8 @@ from __future__ import annotations
 import logging
 import os
 from typing import Callable, Dict, Iterable, List
+
+from .. import ids
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +89,8 @@ def clean_event_logs(directory: str, keep: Iterable[str], now: float, max_age: f
                      max_num: int, own_only: bool = False) -> List[str]:
     """Delete the event logs (every part of each) in local ``directory`` that
     ``expired_event_logs`` names, only this account's with ``own_only``; the ids of the
-    applications whose logs went."""
+    applications whose logs went.  Only event logs: files named by an application id
+    (``APP_ID.jsonl``, ``APP_ID.jsonl.N``), never another file the directory holds."""
     last_written: Dict[str, float] = {}
     paths: Dict[str, List[str]] = {}
     try:
@@ -92,6 +102,8 @@ def clean_event_logs(directory: str, keep: Iterable[str], now: float, max_age: f
         if not (entry.name.endswith(".jsonl") or (log_name and number.isdigit())):
             continue
         app_id = entry.name[:-len(".jsonl")] if entry.name.endswith(".jsonl") else log_name
+        if not ids.APP.matches(app_id):  # no event log: a file someone else put there
+            continue
         try:
             info = entry.stat(follow_symlinks=False)
         except OSError:
