@@ -38,7 +38,7 @@ vega = functools.partial(proc_helpers.vega, timeout=90)  # `vega ARGS` from the 
 class Cluster:
     """A master and workers as processes of their own, all under one directory."""
 
-    def __init__(self, root, worker_timeout=None):
+    def __init__(self, root, worker_timeout=None, master_args=()):
         self.root = str(root)
         os.makedirs(self.root, exist_ok=True)
         self.marker = self.root + os.sep  # every daemon's and executor's argv contains it
@@ -54,6 +54,7 @@ class Cluster:
                 "--secret-file", self.secret_file]
         if worker_timeout is not None:
             args += ["--worker-timeout", str(worker_timeout)]
+        args += list(master_args)
         self.master_args, self.master_ready = args, ready
         self.master = self._spawn("master", args)
         info = wait_for(lambda: self._ready(ready, self.master), START_TIMEOUT, "the master's ready file")

@@ -177,3 +177,40 @@ def test_a_sigkilled_drivers_application_ends_at_once_and_its_core_goes_to_the_n
         assert second.wait(30) == 0, "".join(second.err)
     finally:
         own.stop()
+
+
+def test_a_stopped_drivers_application_ends_after_the_driver_timeout(tmp_path):
+    """A driver that stops answering without its connections closing (SIGSTOP; a host cut
+    off past the peer timeout looks the same to the master until then) kept its application
+    running, and the core it held, for as long as it was stopped (still running 240 s after
+    a SIGSTOP): the master had no news it could miss.  Drivers send their master a
+    heartbeat, and the master ends the application of one it has not heard from for
+    vega.master.driver_timeout (2 s here; 120 s by default, Spark's
+    spark.network.timeout); the application waiting for the core starts."""
+    settings = tmp_path / "master.yaml"
+    settings.write_text("vega.master.driver_timeout: 2\n")
+    own = Cluster(tmp_path / "c", worker_timeout=15, master_args=["--config", str(settings)])
+    try:
+        own.start_worker("worker-a")
+        job = write_job(tmp_path, "hold.py", HOLDING_JOB)
+        release = str(tmp_path / "release")
+        first = own.spawn_driver(job, "first", release)
+        wait_for(lambda: "READY 45\n" in first.lines, 60, "the first application's job")
+        second = own.spawn_driver(job, "second", release)
+        wait_for(lambda: any("waiting" in line.lower() for line in second.err), 30,
+                 "the second application to wait for the core")
+        os.kill(first.pid, signal.SIGSTOP)
+        stopped = time.monotonic()
+
+        def states():
+            return {a["name"]: a["state"] for a in own.status()["applications"]}
+        wait_for(lambda: states()["first"] == "finished", 30, "the first application to end")
+        assert 2 <= time.monotonic() - stopped < 10
+        assert "sent nothing for" in read_text(own.master_log)
+        wait_for(lambda: "READY 45\n" in second.lines, 20, "the second application's job")
+        open(release, "w").close()
+        assert second.wait(30) == 0, "".join(second.err)
+        os.kill(first.pid, signal.SIGCONT)  # it ends (its job released), cleaning up
+        first.wait(30)
+    finally:
+        own.stop()

@@ -6,9 +6,9 @@ back, ended at once when nothing listens there any more."""
 from vega_runtime.deploy.master_events import (ConnectionLost, Disconnect, DriverProbed,
                                                ExecutorExitReported, HeartbeatReceived,
                                                ProbeDriver, Tick)
-from vega_runtime.deploy.master_state import AppState
+from vega_runtime.deploy.master_state import AppState, MasterState
 from vega_runtime.net.messages import (ApplicationEnded, ApplicationRejected, ExecutorAdded,
-                                       ExecutorRemoved)
+                                       ExecutorRemoved, RegisteredApplication)
 
 from test_master_state import Sim, quiet_master_log  # noqa: F401 - the autouse fixture
 
@@ -120,3 +120,53 @@ def test_a_driver_registering_again_on_a_new_connection_has_the_old_one_closed()
     assert sim.apply(ConnectionLost(old, "its driver disconnected")) == []
     assert sim.state.apps[app_id].state == AppState.RUNNING and \
         sim.state.app_of(new).app_id == app_id
+
+
+def _tick_every_second(sim, seconds, sessions=(), beating=()):
+    """``seconds`` ticks a second apart, the workers ``sessions`` and drivers ``beating``
+    sending heartbeats."""
+    for _ in range(seconds):
+        sim.now += 1.0
+        for session in (*sessions, *beating):
+            sim.apply(HeartbeatReceived(session))
+        sim.apply(Tick())
+
+
+def test_a_silent_drivers_application_ends_after_the_driver_timeout():
+    """A driver whose connection stays open but that sends nothing (stopped, frozen, its
+    host cut off) kept its application and its executors for ever; the master tells each
+    driver to send a heartbeat every tenth of vega.master.driver_timeout (at most 10 s),
+    and ends the application of one silent for that long, disconnecting it; a driver that
+    sends heartbeats keeps its application however long it runs."""
+    sim = Sim(worker_timeout=3.0, driver_timeout=20.0)
+    w1 = sim.worker("w1", cores=2)
+    silent, silent_id = sim.app("silent", cores_max=1)
+    beating, beating_id = sim.app("beating", cores_max=1)
+    registered = sim.sent(silent, RegisteredApplication) + sim.sent(beating, RegisteredApplication)
+    assert [m.heartbeat_interval for m in registered] == [2.0, 2.0]
+    sim.apply(Tick())
+    _tick_every_second(sim, 20, [w1], [beating])
+    assert sim.state.apps[silent_id].state == AppState.RUNNING
+    _tick_every_second(sim, 1, [w1], [beating])
+    assert sim.state.apps[silent_id].state == AppState.FINISHED
+    assert Disconnect(silent, "its driver sent nothing for 20s") in sim.actions
+    assert sim.sent(w1, ApplicationEnded) == [ApplicationEnded(silent_id)]
+    _tick_every_second(sim, 600, [w1], [beating])
+    assert sim.state.apps[beating_id].state == AppState.RUNNING
+    assert MasterState(driver_timeout=float("inf")).driver_heartbeat_interval == 0.0
+    assert MasterState(driver_timeout=600.0).driver_heartbeat_interval == 10.0
+
+
+def test_a_master_that_did_not_tick_blames_no_driver_for_its_own_pause():
+    """A master stopped (SIGSTOP, its host suspended) for longer than the driver timeout
+    heard from no driver meanwhile: at its next tick it counts their silence from then."""
+    sim = Sim(worker_timeout=3.0, driver_timeout=20.0)
+    sim.worker("w1", cores=2)
+    _, app_id = sim.app("job")
+    sim.apply(Tick())
+    _tick_every_second(sim, 5)
+    sim.now += 300.0
+    sim.apply(Tick())
+    assert sim.state.apps[app_id].state == AppState.RUNNING
+    _tick_every_second(sim, 21)
+    assert sim.state.apps[app_id].state == AppState.FINISHED

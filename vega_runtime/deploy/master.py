@@ -115,7 +115,8 @@ class Master(StatusQueries):
                                  conf["vega.master.max_executor_failures"],
                                  conf["vega.master.dead_worker_persistence"],
                                  conf["vega.scheduler.mode"],
-                                 conf["vega.master.retained_applications"])
+                                 conf["vega.master.retained_applications"],
+                                 conf["vega.master.driver_timeout"])
         self.packages = PackageStore(self.work_dir)
         # what a forgotten driver left (its package is not in the state), or an upload cut off
         used = {r.get("package_sha", "") for r in self.state.recovered.values()} | \

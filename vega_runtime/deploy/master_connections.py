@@ -18,8 +18,8 @@ from typing import Dict, Iterable
 from ..ids import DRIVER
 from ..net.connection import Connection
 from ..net.framing import ProtocolError
-from ..net.messages import (AppEvents, AppLog, AppMetrics, DriverSubmitted, ExecutorExited, FetchPackage,
-                            FollowLogs, KillApplication, KillExecutors, KillResult,
+from ..net.messages import (AppEvents, AppLog, AppMetrics, DriverHeartbeat, DriverSubmitted,
+                            ExecutorExited, FetchPackage, FollowLogs, KillApplication, KillExecutors, KillResult,
                             PackageQuery, RegisterApplication, RegisterWorker, RequestExecutors,
                             RequestStatus, StatusReply,
                             SubmitDriver, UnregisterApplication, UploadPackage,
@@ -164,7 +164,9 @@ class MasterConnections:
                                lambda: RelayedEvents(events_path)) as events_file:
                 while True:
                     message = conn.recv()
-                    if isinstance(message, AppEvents):
+                    if isinstance(message, DriverHeartbeat):
+                        master.handle(HeartbeatReceived(session))
+                    elif isinstance(message, AppEvents):
                         events_file.write(message.text)
                     elif isinstance(message, AppMetrics):
                         try:

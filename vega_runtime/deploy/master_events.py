@@ -24,7 +24,7 @@ class WorkerRegistering(Record):
 
 
 class HeartbeatReceived(Record):
-    """Event: a worker's heartbeat."""
+    """Event: a worker's heartbeat, or a driver's (``DriverHeartbeat``)."""
     session: int
 
     def __init__(self, session):

@@ -34,6 +34,7 @@ from __future__ import annotations
 import enum
 import json
 import logging
+import math
 from typing import Dict, List, Optional, Tuple
 
 from .._version import __version__
@@ -77,6 +78,9 @@ RECOVERY_TIMEOUTS = 15
 #: network fault), has this many worker timeouts to register again before its application
 #: ends.
 DRIVER_RECONNECT_TIMEOUTS = 2
+#: A gap between two ticks longer than this many seconds (and than half the driver timeout)
+#: is the master's own pause (stopped, its host suspended), not the drivers' silence.
+PAUSE_TICKS = 3.0
 
 
 class WorkerState(str, enum.Enum):
@@ -165,10 +169,13 @@ class Application(Record):
     driver_away: Optional[float] = None
     #: its driver's port is being probed (``ProbeDriver`` sent, no ``DriverProbed`` yet)
     probing: bool = False
+    #: when the master last heard from its driver (registration, heartbeat)
+    driver_heard: float = 0.0
 
     def __init__(self, app_id, request, session, submitted, state=AppState.WAITING, ended=None,
                  executors=_NEW, next_executor=1, waiting_reason="", metrics=_NEW,
-                 requested_total=None, failures=_NEW, driver_away=None, probing=False):
+                 requested_total=None, failures=_NEW, driver_away=None, probing=False,
+                 driver_heard=None):
         self.app_id, self.request, self.session = app_id, request, session
         self.submitted, self.state, self.ended = submitted, state, ended
         self.executors = {} if executors is _NEW else executors
@@ -179,6 +186,7 @@ class Application(Record):
         self.requested_total = requested_total
         self.driver_away = driver_away
         self.probing = probing
+        self.driver_heard = submitted if driver_heard is None else driver_heard
 
     @property
     def at_requested_total(self) -> bool:
@@ -201,8 +209,14 @@ class MasterState:
                  max_executor_failures: int = MAX_EXECUTOR_FAILURES,
                  dead_worker_timeouts: int = DEAD_WORKER_TIMEOUTS,
                  mode: SchedulingMode = SchedulingMode.FIFO,
-                 retained_applications: int = RETAINED_APPLICATIONS):
+                 retained_applications: int = RETAINED_APPLICATIONS,
+                 driver_timeout: float = math.inf):
         self.worker_timeout = worker_timeout
+        #: an application whose driver sends nothing for this long ends (0 or inf: never)
+        self.driver_timeout = driver_timeout or math.inf
+        #: the time of the last tick: a master that did not tick (stopped, its host
+        #: suspended) blames no driver for the silence it did not see
+        self._last_tick: Optional[float] = None
         self.mode = SchedulingMode(mode)
         #: in fair mode, the most cores each active application may hold (``fair_shares``)
         self._fair_shares: Dict[str, int] = {}
@@ -235,6 +249,12 @@ class MasterState:
     @property
     def _driver_grace(self) -> float:
         return DRIVER_RECONNECT_TIMEOUTS * self.worker_timeout
+
+    @property
+    def driver_heartbeat_interval(self) -> float:
+        """How often drivers send a heartbeat: a tenth of the driver timeout, at most 10 s
+        (0: none, the timeout is off)."""
+        return 0.0 if math.isinf(self.driver_timeout) else min(10.0, self.driver_timeout / 10)
 
     # -- queries ----------------------------------------------------------------------
     def snapshot(self) -> Dict[str, dict]:
@@ -269,6 +289,7 @@ class MasterState:
         for a in self.apps.values():
             a.submitted, a.ended = a.submitted + step, None if a.ended is None else a.ended + step
             a.driver_away = None if a.driver_away is None else a.driver_away + step
+            a.driver_heard += step
             a.failures.shift(step)
         self.recovered = {i: shifted(r, step, ("submitted", "ended"))
                           for i, r in self.recovered.items()}
@@ -276,6 +297,8 @@ class MasterState:
                                   for i, r in self.recovered_workers.items()}
         if self._recovery_deadline is not None:
             self._recovery_deadline += step
+        if self._last_tick is not None:
+            self._last_tick += step
         return [SaveState()]
 
     # -- events -------------------------------------------------------------------------
@@ -338,6 +361,9 @@ class MasterState:
         worker = self.worker_of(event.session)
         if worker is not None and worker.state == WorkerState.ALIVE:
             worker.last_heartbeat = now
+        app = self.app_of(event.session)
+        if app is not None:
+            app.driver_heard = now
 
     def _executor_exit_reported(self, event: ExecutorExitReported, now: float, out: list) -> None:
         worker = self.worker_of(event.session)
@@ -434,15 +460,17 @@ class MasterState:
             if self.sessions.pop(app.session, None) is not None:  # its old connection lives on
                 out.append(Disconnect(app.session, "replaced by the driver's new connection"))
             app.session, app.request, app.driver_away = event.session, request, None
+            app.driver_heard = now
         else:  # known from before a restart, or not at all: resumed under its id, waiting
             saved = self.recovered.pop(request.app_id, {})  # until it has executors again
             app = Application(request.app_id, request, event.session, saved.get("submitted", now),
-                              next_executor=saved.get("next_executor", 1000))
+                              next_executor=saved.get("next_executor", 1000), driver_heard=now)
         app.requested_total = request.requested_executors if request.requested_executors >= 0 \
             else None
         self.apps[app.app_id] = self._active[app.app_id] = app
         self.sessions[event.session] = ("app", app.app_id)
-        out.append(Send(event.session, RegisteredApplication(app.app_id)))
+        out.append(Send(event.session, RegisteredApplication(app.app_id,
+                                                             self.driver_heartbeat_interval)))
         log.info("application %s (%s) %s from %s", app.app_id, request.name,
                  "resumed" if request.app_id else "registered", request.driver_host)
         self._claim_executors(app)
@@ -508,6 +536,7 @@ class MasterState:
                 del self.workers[worker.worker_id]
                 self.sessions.pop(worker.session, None)
                 out.append(SaveState())
+        self._end_silent_drivers_apps(now, out)
         for app in [a for a in self._active.values() if a.driver_away is not None]:
             if now - app.driver_away > self._driver_grace:
                 log.warning("application %s finished: its driver did not register again within "
@@ -536,6 +565,26 @@ class MasterState:
                                               f"{self.finished_app_ttl / 3600:.0f} h ago")
 
     # -- transitions ------------------------------------------------------------------------
+    def _end_silent_drivers_apps(self, now: float, out: list) -> None:
+        """End the applications of connected drivers silent for the driver timeout (stopped,
+        frozen, cut off with their connections still open); a master that was not ticking
+        meanwhile (stopped itself) first counts their silence from now."""
+        last, self._last_tick = self._last_tick, now
+        if math.isinf(self.driver_timeout):
+            return
+        if last is None or now - last > max(PAUSE_TICKS, self.driver_timeout / 2):
+            for app in self._active.values():
+                app.driver_heard = max(app.driver_heard, now)
+            return
+        for app in [a for a in self._active.values() if a.driver_away is None
+                    and now - a.driver_heard > self.driver_timeout]:
+            log.warning("application %s finished: its driver sent nothing for %.1fs "
+                        "(vega.master.driver_timeout is %gs): it is stopped, frozen or cut off",
+                        app.app_id, now - app.driver_heard, self.driver_timeout)
+            self.sessions.pop(app.session, None)
+            out.append(Disconnect(app.session, f"its driver sent nothing for "
+                                               f"{self.driver_timeout:g}s"))
+            self._end_app(app, AppState.FINISHED, now, out)
     def _complete_recovery(self, now: float, out: list) -> None:
         """Stop waiting for what was there before the restart (Spark's completeRecovery):
         workers that did not come back are forgotten, applications whose driver did not

@@ -287,13 +287,20 @@ class AppMetrics(Record):
         self.snapshot_json = snapshot_json
 
 
+class DriverHeartbeat(Record):
+    """A driver is alive: sent every ``RegisteredApplication.heartbeat_interval``."""
+
+
 # -- master -> driver ------------------------------------------------------------------
 
 class RegisteredApplication(Record):
     app_id: AppId
+    #: how often the driver sends ``DriverHeartbeat`` (0: never; the master does not check)
+    heartbeat_interval: float = 0.0
 
-    def __init__(self, app_id):
+    def __init__(self, app_id, heartbeat_interval=0.0):
         self.app_id = app_id
+        self.heartbeat_interval = heartbeat_interval
 
 
 class ApplicationRejected(Record):
@@ -519,7 +526,7 @@ CLUSTER_MESSAGE_TYPES: Dict[str, Type] = {cls.__name__: cls for cls in (
     RegisterExecutor, RegisterWorker, WorkerHeartbeat,
     WorkerStopping, ExecutorExited, RegisteredWorker, RegisterWorkerFailed, LaunchExecutor,
     KillExecutor, ApplicationEnded, RegisterApplication, UnregisterApplication, RequestExecutors,
-    KillExecutors, AppLog, AppEvents, AppMetrics, RegisteredApplication, ApplicationRejected,
+    KillExecutors, AppLog, AppEvents, AppMetrics, DriverHeartbeat, RegisteredApplication, ApplicationRejected,
     ExecutorAdded, ExecutorRemoved, ApplicationWaiting, ApplicationKilled, MasterStopping,
     RequestStatus,
     StatusReply, FollowLogs, LogChunk, LogEnd, SubmitDriver, DriverSubmitted, KillApplication,

@@ -120,7 +120,8 @@ class ClusterBackend:
         self.killed: Optional[str] = None
         #: task output, event-log lines and job metrics on their way to the master
         self.relay = MasterRelay(lambda message: self.master_client.send(message),
-                                 self._metrics_snapshot)
+                                 self._metrics_snapshot,
+                                 heartbeat_interval=lambda: self.master_client.heartbeat_interval)
         self._stop_requested = threading.Event()  # ends dynamic allocation's timer
         self._executor_seen = threading.Condition(self.lock)
         #: why a worker could not start an executor of this application, the last time

@@ -46,6 +46,8 @@ class MasterClient:
         self.conn: Optional[Connection] = None
         self.registration: Optional[RegisterApplication] = None
         self.app_id = ""
+        #: how often the master wants a ``DriverHeartbeat`` (0: never), from its registration
+        self.heartbeat_interval = 0.0
         self._closing = threading.Event()  # the driver stops: no more reconnecting
         #: set once the master has closed the followed connection after ``close`` asked it to
         self._closed_by_master = threading.Event()
@@ -74,6 +76,7 @@ class MasterClient:
             self.conn.close()
             raise ApplicationRefused(reply.reason)
         self.app_id = reply.app_id if isinstance(reply, RegisteredApplication) else ""
+        self.heartbeat_interval = getattr(reply, "heartbeat_interval", 0.0)
         return self.app_id
 
     def _connect(self) -> Connection:
@@ -150,6 +153,7 @@ class MasterClient:
                 reply = conn.recv()
                 if isinstance(reply, RegisteredApplication):
                     lost, self.conn = self.conn, conn
+                    self.heartbeat_interval = reply.heartbeat_interval
                     lost.close()  # shut down when it was lost; now its descriptor goes too
                     log.warning("reconnected to the master; application %s resumed", self.app_id)
                     return None

@@ -16,7 +16,7 @@ import threading
 import time
 from typing import Callable, Optional, Tuple
 
-from ..net.messages import AppEvents, AppLog, AppMetrics
+from ..net.messages import AppEvents, AppLog, AppMetrics, DriverHeartbeat
 from . import log_buffer
 from .log_buffer import LogRelayBuffer, dropped_notice
 
@@ -31,12 +31,16 @@ class MasterRelay:
     """Buffers and sends; ``send`` delivers one message to the master of the moment (it
     raises ``OSError`` while the master is away), ``metrics`` returns the job metrics
     snapshot (a dict with a ``version``), or None before there is one; ``log_bounds``:
-    the task output buffer's ``(lines, bytes)``, else ``log_buffer``'s."""
+    the task output buffer's ``(lines, bytes)``, else ``log_buffer``'s;
+    ``heartbeat_interval()``: how often the master wants a ``DriverHeartbeat`` (0: never)."""
 
     def __init__(self, send: Callable[[object], None], metrics: Callable[[], Optional[dict]],
-                 log_bounds: Tuple[Optional[int], Optional[int]] = (None, None)):
+                 log_bounds: Tuple[Optional[int], Optional[int]] = (None, None),
+                 heartbeat_interval: Callable[[], float] = lambda: 0.0):
         self.send = send
         self.metrics = metrics
+        self.heartbeat_interval = heartbeat_interval
+        self._last_heartbeat = 0.0
         self._metrics_sent = -1
         #: task output on its way to the master, bounded while the master is away
         self._log_lines = LogRelayBuffer(*log_bounds)
@@ -109,6 +113,14 @@ class MasterRelay:
             with self._ready:
                 self._event_lines.put_back(batch)
 
+    def _send_heartbeat(self) -> None:
+        """Tell the master this driver is alive, every ``heartbeat_interval()`` (its
+        vega.master.driver_timeout ends the application of a driver silent that long)."""
+        interval, now = self.heartbeat_interval(), time.monotonic()
+        if interval and now - self._last_heartbeat >= interval:
+            self._last_heartbeat = now
+            self.send(DriverHeartbeat())
+
     def _send_metrics(self) -> None:
         """Send the job metrics snapshot when it changed since the last one."""
         try:
@@ -129,6 +141,7 @@ class MasterRelay:
                 stopping = self._stopping
                 self._room.notify_all()
             try:
+                self._send_heartbeat()
                 self._send_metrics()
             except OSError:
                 pass  # the master is away; the next snapshot carries everything
