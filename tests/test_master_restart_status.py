@@ -17,8 +17,9 @@ from proc_helpers import clean_env, spawn_vega, stop_processes, vega, wait_for
 class Cluster:
     """A foreground master with recovery on (restartable on its port) and workers."""
 
-    def __init__(self, tmp_path):
+    def __init__(self, tmp_path, master_args=()):
         self.tmp = tmp_path
+        self.master_args = list(master_args)
         secret = str(tmp_path / "secret")
         create_secret_file(secret)
         (tmp_path / "tmp").mkdir()  # drivers killed on purpose leave their scratch here
@@ -41,7 +42,7 @@ class Cluster:
             ready.unlink()
         proc = self._spawn("master", "--host", "127.0.0.1", "--port", str(self.port),
                            "--webui-port", "0", "--work-dir", str(self.tmp / "master"),
-                           "--ready-file", str(ready), log="master.log")
+                           "--ready-file", str(ready), *self.master_args, log="master.log")
         wait_for(ready.exists, what="the master to listen")
         return proc
 
@@ -52,10 +53,10 @@ class Cluster:
         self.master.wait(10)
         self.master = self._start_master()
 
-    def worker(self, label, cores=1):
+    def worker(self, label, cores=1, args=()):
         return self._spawn("worker", self.url, "--host", "127.0.0.1", "--cores", str(cores),
                            "--memory", "1g", "--labels", label,
-                           "--work-dir", str(self.tmp / label), log=f"{label}.log")
+                           "--work-dir", str(self.tmp / label), *args, log=f"{label}.log")
 
     def status(self):
         result = vega("status", "--master", self.url, "--json", env=self.env)

@@ -170,3 +170,37 @@ def test_a_master_that_did_not_tick_blames_no_driver_for_its_own_pause():
     assert sim.state.apps[app_id].state == AppState.RUNNING
     _tick_every_second(sim, 21)
     assert sim.state.apps[app_id].state == AppState.FINISHED
+
+
+def test_workers_delete_the_data_of_applications_that_ended_while_the_master_was_away():
+    """A restarted master learns from a registering worker which applications' data it
+    holds with no executor running: it has the worker delete at once those it knows
+    ended, and the others once they end (here when recovery gives up on their driver, 15
+    worker timeouts after the restart); an application it knows nothing of keeps its
+    data (its driver may register under its id), to --work-dir-ttl."""
+    from vega_runtime import __version__
+    from vega_runtime.deploy.master_events import WorkerRegistering
+    from vega_runtime.net.messages import RegisterWorker
+    from vega_runtime.versions import python_version
+
+    before = Sim(worker_timeout=2.0)
+    before.worker("w1", cores=2)
+    driver, done = before.app("done", cores_max=1)
+    _, running = before.app("running", cores_max=1)
+    before.driver_lost(driver, gone=True)
+    restarted = Sim(MasterState(worker_timeout=2.0, saved=before.state.snapshot()),
+                    now=before.now + 5)
+    unknown = "app-20200101000000-0abc"
+    w1 = next(restarted.sessions)
+    restarted.apply(WorkerRegistering(w1, RegisterWorker(
+        "w1", "10.0.0.1", 7000, 2, 1 << 30, [], python_version(), __version__, 1,
+        app_data=[done, running, unknown])))
+    assert restarted.sent(w1, ApplicationEnded) == [ApplicationEnded(done)]
+    _tick_every_second(restarted, 31, [w1])
+    assert restarted.sent(w1, ApplicationEnded) == [ApplicationEnded(done)]
+    _tick_every_second(restarted, 1, [w1])
+    assert restarted.state.recovered[running]["state"] == "finished"
+    assert restarted.sent(w1, ApplicationEnded) == [ApplicationEnded(done),
+                                                     ApplicationEnded(running)]
+    _tick_every_second(restarted, 60, [w1])
+    assert len(restarted.sent(w1, ApplicationEnded)) == 2

@@ -136,3 +136,39 @@ def test_a_stopped_worker_leaves_no_shuffle_output_behind(tmp_path):
         assert driver.wait(30) == 0
     finally:
         cluster.close()
+
+
+def test_the_shuffle_output_of_an_application_that_ended_while_the_master_was_down_goes(
+        tmp_path):
+    """An application that shuffled and ended while its master was down (SIGKILLed, then
+    started again on its recovery state): nobody told its worker, so its shuffle output
+    stayed until --work-dir-ttl (1 h).  The worker says, as it registers again, which
+    applications' data it holds with no executor running; once the master knows such an
+    application ended (here when recovery ends, 15 worker timeouts after the restart,
+    without its driver coming back), it tells the worker, which deletes the data as for an
+    application that ends while the master is up; the executors' logs stay."""
+    import signal
+
+    from proc_helpers import wait_for
+    from test_master_restart_status import Cluster
+
+    settings = tmp_path / "cluster.yaml"
+    settings.write_text("vega.worker.timeout: 1.5\nvega.worker.heartbeat_interval: 0.3\n")
+    cluster = Cluster(tmp_path, master_args=["--config", str(settings)])
+    try:
+        cluster.worker("w", args=["--config", str(settings)])
+        driver, go, app_dir, scratch = _shuffled_and_waiting(cluster, tmp_path)
+        os.killpg(cluster.master.pid, signal.SIGKILL)
+        cluster.master.wait(10)
+        go.touch()  # the driver ends, and its executors, while the master is down
+        assert driver.wait(30) == 0
+        wait_for(lambda: "executor exec-1 of " in (tmp_path / "w" / "worker.log").read_text(),
+                 timeout=30, what="the executor to exit")
+        assert all(os.path.exists(path) for path in scratch)
+        cluster.master = cluster._start_master()
+        wait_for(lambda: cluster.worker_states() == {"w": "alive"}, what="the worker back")
+        wait_for(lambda: [p for p in scratch if os.path.exists(p)] == [], timeout=40,
+                 what="the ended application's shuffle output to be deleted")
+        assert (app_dir / "exec-1.log").exists()
+    finally:
+        cluster.close()

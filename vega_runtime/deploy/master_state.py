@@ -35,7 +35,7 @@ import enum
 import json
 import logging
 import math
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Set, Tuple
 
 from .._version import __version__
 from ..executor_loss import worker_loss
@@ -121,16 +121,19 @@ class Worker(Record):
     executors: Dict[Tuple[str, str], ExecutorShare]  # (app, exec) -> what it holds
     #: custom resources: name -> addresses
     resources: Dict[str, List[str]]
+    #: applications not known to have ended whose data it holds without their executors
+    app_data: Set[str]
 
     def __init__(self, worker_id, host, port, cores, memory, labels, pid, session, registered,
                  last_heartbeat, state=WorkerState.ALIVE, gone=None, executors=_NEW,
-                 resources=_NEW):
+                 resources=_NEW, app_data=_NEW):
         self.worker_id, self.host, self.port, self.pid = worker_id, host, port, pid
         self.cores, self.memory, self.labels = cores, memory, labels
         self.session, self.registered, self.last_heartbeat = session, registered, last_heartbeat
         self.state, self.gone = state, gone
         self.executors = {} if executors is _NEW else executors
         self.resources = {} if resources is _NEW else resources
+        self.app_data = set() if app_data is _NEW else app_data
 
     @property
     def cores_used(self) -> int:
@@ -332,12 +335,11 @@ class MasterState:
         self.sessions[event.session] = ("worker", worker.worker_id)
         self.recovered_workers.pop(worker.worker_id, None)
         out.append(Send(event.session, RegisteredWorker(__version__)))
-        ended = set()
+        ended = {a for a in register.app_data if self._has_ended(a)}  # its data goes now
+        worker.app_data = set(register.app_data) - ended  # or once the master knows it ended
         for app_id, executor_id in sorted(reported):  # still running from before
             app = self.apps.get(app_id)
-            record = self.recovered.get(app_id, {})
-            if (app is not None and not app.state.active) or \
-                    record.get("state") in ("finished", "failed", "killed"):
+            if self._has_ended(app_id):
                 ended.add(app_id)  # its executors are stopped, not counted
                 continue
             held = register.executor_resources.get(f"{app_id} {executor_id}", {})
@@ -349,6 +351,7 @@ class MasterState:
                     continue
                 app.executors[executor_id] = worker.worker_id
             else:  # its driver may come back and claim it; till then it holds what it held
+                record = self.recovered.get(app_id, {})
                 memory, cores = record.get("executor_size", (0, 1))  # (memory, cores)
                 worker.executors[(app_id, executor_id)] = ExecutorShare(memory, cores, held)
         out.extend(Send(event.session, ApplicationEnded(app_id)) for app_id in sorted(ended))
@@ -356,6 +359,19 @@ class MasterState:
                  worker.cores, worker.memory >> 20)
         out.append(SaveState())
         self._schedule(out)
+
+    def _has_ended(self, app_id: str) -> bool:
+        app = self.apps.get(app_id)
+        return (app is not None and not app.state.active) or \
+            self.recovered.get(app_id, {}).get("state") in ("finished", "failed", "killed")
+
+    def _tell_data_holders(self, app_id: str, out: list) -> None:
+        """Workers holding the data of ``app_id``, which ended, without its executors
+        (reported as they registered) delete it."""
+        for worker in self.workers.values():
+            if app_id in worker.app_data and worker.state == WorkerState.ALIVE:
+                worker.app_data.discard(app_id)
+                out.append(Send(worker.session, ApplicationEnded(app_id)))
 
     def _heartbeat_received(self, event: HeartbeatReceived, now: float, out: list) -> None:
         worker = self.worker_of(event.session)
@@ -593,6 +609,7 @@ class MasterState:
             if record.get("state") in ("waiting", "running"):
                 self.recovered[app_id] = {**record, "state": AppState.FINISHED.value,
                                           "ended": now}
+                self._tell_data_holders(app_id, out)
                 log.info("application %s finished: its driver did not come back after the "
                          "master restarted", app_id)
         for worker_id in self.recovered_workers:
@@ -635,7 +652,9 @@ class MasterState:
         for worker_id in sorted(set(app.executors.values())):
             worker = self.workers.get(worker_id)
             if worker is not None and worker.state == WorkerState.ALIVE:
+                worker.app_data.discard(app.app_id)
                 out.append(Send(worker.session, ApplicationEnded(app.app_id)))
+        self._tell_data_holders(app.app_id, out)
         app.executors.clear()
         log.info("application %s %s", app.app_id, state.value)
         out.append(SaveState())

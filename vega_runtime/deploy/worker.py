@@ -23,7 +23,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Set, Tuple
 
 from .. import ids, packaging
 from .._version import __version__
@@ -61,6 +61,9 @@ EXECUTOR_MODULE = "vega_runtime.deploy.executor_main"
 EXECUTOR_PRELOAD = ("vega_runtime.deploy.executor_preload",)
 #: the largest offset a file can have (``seek`` takes a signed 64-bit one)
 MAX_FILE_OFFSET = (1 << 63) - 1
+#: at most this many applications with data are reported at registration (the rest wait
+#: for --work-dir-ttl)
+MAX_REPORTED_APPS = 1000
 
 Key = Tuple[str, str]  # (app_id, executor_id)
 
@@ -257,7 +260,8 @@ class Worker:
                         if self.held.get((a, e))}
             conn.send(RegisterWorker(self.worker_id, self.host, self.shuffle.port, self.cores,
                                      self.memory, self.labels, python_version(), __version__,
-                                     os.getpid(), executors, self.resources, held))
+                                     os.getpid(), executors, self.resources, held,
+                                     self.apps_with_data({a for a, _ in executors})))
             reply = conn.recv()
             if isinstance(reply, RegisterWorkerFailed):
                 self.events.put(Refused(session, reply.reason))
@@ -503,6 +507,25 @@ class Worker:
         self._delete_app_data(ids.APP.check(app_id))
         log.info("application %s ended: deleted its shuffle output and scratch files; its "
                  "executors' logs stay for %.0fs", app_id, self.work_dir_ttl)
+
+    def apps_with_data(self, running: Set[str]) -> List[str]:
+        """The applications not in ``running`` whose shuffle output or scratch files
+        (directories in their application directory) are here: the master tells this
+        worker to delete those of the ones it knows ended."""
+        try:
+            names = sorted(os.listdir(self.work_dir))
+        except OSError:
+            return []
+        return [name for name in names if ids.APP.matches(name) and name not in running
+                and self._holds_data(name)][:MAX_REPORTED_APPS]
+
+    def _holds_data(self, app_dir_name: str) -> bool:
+        path = os.path.join(self.work_dir, app_dir_name)
+        try:
+            return not os.path.islink(path) and any(
+                entry.is_dir(follow_symlinks=False) for entry in os.scandir(path))
+        except OSError:
+            return False
 
     def remove_earlier_app_data(self, left_by: str = "an earlier run of this worker") -> List[str]:
         """Delete what executors of an earlier process of this worker left in its work dir

@@ -60,9 +60,13 @@ class RegisterWorker(Record):
     resources: Dict[str, List[str]]
     #: the addresses each of ``executors`` holds ("APP_ID EXECUTOR_ID" -> name -> addresses)
     executor_resources: Dict[str, Dict[str, List[str]]]
+    #: applications whose shuffle output or scratch files it holds with no executor of
+    #: theirs running (they may have ended while it was away from the master)
+    app_data: List[AppId]
 
     def __init__(self, worker_id, host, port, cores, memory, labels, python_version,
-                 vega_version, pid, executors=_NEW, resources=_NEW, executor_resources=_NEW):
+                 vega_version, pid, executors=_NEW, resources=_NEW, executor_resources=_NEW,
+                 app_data=_NEW):
         self.worker_id = worker_id
         self.host = host
         self.port = port
@@ -75,6 +79,7 @@ class RegisterWorker(Record):
         self.executors = [] if executors is _NEW else executors
         self.resources = {} if resources is _NEW else resources
         self.executor_resources = {} if executor_resources is _NEW else executor_resources
+        self.app_data = [] if app_data is _NEW else app_data
 
 
 class WorkerHeartbeat(Record):
