@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import sys
-from typing import Optional
+from typing import Dict, Optional
 
 import click
 
 from vega_runtime import ids
 from vega_runtime.deploy.daemon_main import secret_file_for
 
-from .errors import CommandError, UsageError
+from .errors import CommandError, UsageError, error_console
 from .options import (cluster_master_option, cluster_master_spec, master_unreachable,
                       secret_file_option)
 
@@ -53,24 +53,82 @@ def logs(app_id: str, follow: bool, master_url: Optional[str], secret_file: Opti
                            "List applications with: vega status")
 
 
-def stream_logs(conn, app_id: str, follow: bool):
+def stream_logs(conn, app_id: str, follow: bool, offsets: Optional[Dict[str, int]] = None):
     """Copy an application's (or driver's) stored output to stdout, a cluster-mode driver's
     standard error to stderr (as the driver in ``vega submit`` writes them); returns the
-    LogEnd."""
+    LogEnd.  ``offsets`` (``{"stdout": N, "stderr": M}``): where to start in the stored
+    streams, kept up to date with what was printed, so that a follower whose master went
+    away can go on from there."""
     from vega_runtime.net.messages import FollowLogs, LogChunk, LogEnd
 
     try:
-        conn.send(FollowLogs(app_id, follow))
+        conn.send(FollowLogs(app_id, follow, [] if offsets is None else
+                             [offsets.get("stdout", 0), offsets.get("stderr", 0)]))
         while True:
             message = conn.recv()
             if isinstance(message, LogChunk):
                 stream = sys.stderr if message.stream == "stderr" else sys.stdout
                 stream.write(message.text)
                 stream.flush()
+                if offsets is not None and message.offset >= 0:
+                    offsets[message.stream] = message.offset
             elif isinstance(message, LogEnd):
                 return message
     finally:
         conn.close()
+
+
+def follow_driver(url: str, secret_file: Optional[str], driver_id: str,
+                  reconnect_timeout: float):
+    """Follow a cluster-mode driver's output to its end (``vega submit --deploy-mode
+    cluster``, as spark-submit's spark.standalone.submit.waitAppCompletion); returns the
+    LogEnd.  A master that goes away meanwhile (a crash, a restart: the restarted master
+    starts a supervised driver again) is connected to again, with backoff, for up to
+    ``reconnect_timeout`` seconds, and the output goes on from where it was, each line
+    printed once.  Raises ``CommandError`` when it stays away."""
+    import time
+
+    from vega_runtime.errors import VegaError
+    from vega_runtime.retry import Backoff
+
+    from .errors import stdout_closed
+
+    offsets = {"stdout": 0, "stderr": 0}
+    lost: Optional[BaseException] = None  # why the master was lost, while it is away
+    away_since, backoff = 0.0, Backoff(0.1, 2.0)
+    while True:
+        try:
+            conn = master_connection(url, secret_file)
+        except VegaError as exc:  # not back yet
+            if lost is None or time.monotonic() - away_since >= reconnect_timeout:
+                raise _lost_master(url, driver_id, lost or exc, reconnect_timeout if lost
+                                   else 0.0) from None
+            time.sleep(backoff.next())
+            continue
+        try:
+            end = stream_logs(conn, driver_id, True, offsets)
+        except (OSError, VegaError) as exc:  # the master went away while we followed
+            if stdout_closed(exc):  # | head -1: the driver runs on; the command ends quietly
+                raise
+            lost, away_since, backoff = exc, time.monotonic(), Backoff(0.1, 2.0)
+            error_console().print(
+                f"vega: lost the master while following driver {driver_id} ({exc}); "
+                f"following it again once the master is back (for up to "
+                f"{reconnect_timeout:g}s, vega.master.reconnect_timeout)",
+                highlight=False, markup=False, style="yellow")
+            continue
+        if end.state == "unknown" and lost is not None:
+            raise CommandError(f"the master came back without driver {driver_id} (it "
+                               "restarted without its recovery state): its end and exit "
+                               "code are unknown", "See the master's log, and: vega status")
+        return end
+
+
+def _lost_master(url: str, driver_id: str, exc: BaseException, waited: float) -> CommandError:
+    return CommandError(f"lost the master while following driver {driver_id} ({exc}"
+                        + (f"; it was not back within {waited:g}s" if waited else "")
+                        + "); it may still be running",
+                        f"Follow it again with: vega logs --follow --master {url} {driver_id}")
 
 
 @click.command("kill")

@@ -214,7 +214,7 @@ def _run_in_cluster(job: str, args: List[str], cli_conf: dict, config_file: Opti
     from vega_runtime.net.messages import DriverSubmitted, KillApplication, SubmitDriver
     from vega_runtime.packaging import Package, sha256_of, upload
 
-    from .apps import master_connection, stream_logs
+    from .apps import follow_driver, master_connection
 
     conf = Config.load(config_file=config_file, cli=cli_conf)
     # the secret named as a driver's is (--conf vega.secret.file), else VEGA_SECRET_FILE's...
@@ -257,7 +257,8 @@ def _run_in_cluster(job: str, args: List[str], cli_conf: dict, config_file: Opti
             console.print(f"follow it with: vega logs --follow --master {url} {reply.driver_id}",
                           highlight=False, style="dim")
             return EXIT_OK
-        end = stream_logs(master_connection(url, secret_file), reply.driver_id, follow=True)
+        end = follow_driver(url, secret_file, reply.driver_id,
+                            conf["vega.master.reconnect_timeout"])
         if end.reason:  # it never ran, or the master stopped: nothing above says why
             console.print(f"vega: driver {reply.driver_id} "
                           f"{'was killed' if end.state == 'killed' else 'failed'}: {end.reason}",
@@ -269,13 +270,6 @@ def _run_in_cluster(job: str, args: List[str], cli_conf: dict, config_file: Opti
                           f"{_signal_name(-end.exit_code)}", highlight=False, markup=False)
             return 128 - end.exit_code
         return end.exit_code
-    except (OSError, VegaError) as exc:  # the master went away while we followed
-        if stdout_closed(exc):  # | head -1: the driver runs on; the command ends quietly
-            raise
-        raise CommandError(f"lost the master while following driver {reply.driver_id} "
-                           f"({exc}); it may still be running",
-                           f"Follow it again with: vega logs --follow --master {url} "
-                           f"{reply.driver_id}")
     except (KeyboardInterrupt, DriverExit) as exc:  # Ctrl-C, or SIGTERM/SIGHUP as Ctrl-C
         kill = master_connection(url, secret_file)
         try:

@@ -12,7 +12,7 @@ import logging
 import os
 import shutil
 import threading
-from typing import Callable, Optional, Tuple
+from typing import Callable, Optional, Sequence, Tuple
 
 from .. import ids
 from ..net.connection import Connection
@@ -221,13 +221,15 @@ class AppLogs:
 
     def follow(self, conn: Connection, app_id: str, follow: bool,
                state: Callable[[], Tuple[str, int, bool, str]],
-               stopped: threading.Event) -> None:
+               stopped: threading.Event, offsets: Sequence[int] = ()) -> None:
         """Send the stored output, each chunk marked with its stream (a cluster-mode driver's
-        standard error is kept apart, so that its submitter prints it on its own stderr);
-        with ``follow``, until ``state()`` (``(state, exit code, done, why a driver could not
-        start)``) says the application or driver is done."""
-        streams = (("stdout", _Followed(self.path(app_id))),
-                   ("stderr", _Followed(self.stderr_path(app_id))))
+        standard error is kept apart, so that its submitter prints it on its own stderr) and
+        the offset past it; with ``follow``, until ``state()`` (``(state, exit code, done,
+        why a driver could not start)``) says the application or driver is done.
+        ``offsets``: where to start in stdout and stderr (a follower following again)."""
+        start = (list(offsets) + [0, 0])[:2]
+        streams = (("stdout", _Followed(self.path(app_id), start[0])),
+                   ("stderr", _Followed(self.stderr_path(app_id), start[1])))
         while True:
             name, code, done, reason = state()
             read = False
@@ -236,7 +238,7 @@ class AppLogs:
                 if data:
                     text = followed.decoder.decode(data)  # a character cut by the read waits
                     if text:
-                        conn.send(LogChunk(text, stream))
+                        conn.send(LogChunk(text, stream, followed.offset))
                     read = True
             if read:
                 continue
@@ -244,7 +246,7 @@ class AppLogs:
                 for stream, followed in streams:  # the bytes of a character never finished
                     text = followed.decoder.decode(b"", final=True)
                     if text:
-                        conn.send(LogChunk(text, stream))
+                        conn.send(LogChunk(text, stream, followed.offset))
                 conn.send(LogEnd(name, code, reason))
                 return
             if stopped.is_set():  # the master stops: a driver it killed is ended so,
@@ -259,8 +261,8 @@ class _Followed:
     """One stored file of a followed run and how much of it was sent: its offset, and its
     inode, so that a rotation (renamed to ``.1``, a new file begun) is crossed without a gap."""
 
-    def __init__(self, path: str):
-        self.path, self.offset, self.inode = path, 0, None
+    def __init__(self, path: str, offset: int = 0):
+        self.path, self.offset, self.inode = path, max(0, offset), None
         #: UTF-8 across reads: a character whose bytes one read cuts is sent whole by the next
         self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
 
@@ -269,8 +271,9 @@ class _Followed:
         try:
             with open(self.path, "rb") as fh:
                 stat = os.fstat(fh.fileno())
-                rotated = self.inode is not None and (stat.st_ino != self.inode or
-                                                      stat.st_size < self.offset)
+                # (a follower going on from an offset past the end: rotated meanwhile)
+                rotated = stat.st_size < self.offset or (self.inode is not None and
+                                                         stat.st_ino != self.inode)
                 self.inode = stat.st_ino
                 if rotated:
                     data, self.offset = self._rest_of_rotated(), 0  # then the new file

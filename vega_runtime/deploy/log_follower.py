@@ -46,7 +46,10 @@ def serve_logs(master, conn: Connection, request: FollowLogs) -> None:
     driver = master.drivers.drivers.get(app_id)
     with master.lock:
         known = app_id in master.state.apps
-    if not known and driver is None and not master.logs.exists(app_id):
+        # a driver of the master before a restart that did not start again here: ended
+        ended = next((r for r in master.state.recovered_drivers if r.get("id") == app_id),
+                     None) if driver is None else None
+    if not known and driver is None and ended is None and not master.logs.exists(app_id):
         conn.send(LogEnd("unknown", 1))
         return
 
@@ -55,10 +58,16 @@ def serve_logs(master, conn: Connection, request: FollowLogs) -> None:
         if driver is not None:
             return (driver.state.value, driver.exit_code or 0, driver.done,
                     driver.start_failure)
+        if ended is not None:
+            name = str(ended.get("state"))
+            code = ended.get("exit_code")
+            return (name, code if isinstance(code, int) else int(name != "finished"), True,
+                    str(ended.get("error") or ""))
         with master.lock:
             app = master.state.apps.get(app_id)
             return ("finished", 0, True, "") if app is None else \
                 (app.state.value, 0, not app.state.active, "")
 
     with master.followers.serving():
-        master.logs.follow(conn, app_id, request.follow, state, master.stopped)
+        master.logs.follow(conn, app_id, request.follow, state, master.stopped,
+                           request.offsets)

@@ -49,6 +49,9 @@ DRIVER_PROBE_SECONDS = 5.0
 
 #: A difference between the wall clock and the master's that is a step, not drift.
 CLOCK_STEP_SECONDS = 1.0
+#: why a cluster-mode driver without --supervise that ran before a restart failed
+DIED_WITH_MASTER = ("it died with the master (a crash, or the master was killed); submit it "
+                    "with --supervise to have the restarted master start it again")
 
 
 class SteadyClock:
@@ -170,7 +173,8 @@ class Master(StatusQueries):
                 if record.get("state") in ACTIVE_STATES:
                     log.warning("driver %s failed: it died with the master (submit it with "
                                 "--supervise to have it started again)", record.get("id"))
-                    record = {**record, "state": "failed"}
+                    record = {**record, "state": "failed", "exit_code": 1,
+                              "error": DIED_WITH_MASTER}
                     ended.append(str((record.get("request") or {}).get("package_sha", "")))
                 kept.append({k: v for k, v in record.items() if k != "request"})
             changed = kept != saved

@@ -385,10 +385,14 @@ class StatusReply(Record):
 class FollowLogs(Record):
     app_id: AppOrDriverId
     follow: bool
+    #: where to start in the stored stdout and stderr: the ``LogChunk.offset`` of each last
+    #: received, by a follower following again (its master restarted); [] from the start
+    offsets: List[int]
 
-    def __init__(self, app_id, follow):
+    def __init__(self, app_id, follow, offsets=_NEW):
         self.app_id = app_id
         self.follow = follow
+        self.offsets = [] if offsets is _NEW else offsets
 
 
 class LogChunk(Record):
@@ -396,10 +400,14 @@ class LogChunk(Record):
     #: the stream it was written to: "stderr" for a cluster-mode driver's standard error
     #: (its progress, warnings, errors), else "stdout"
     stream: str = "stdout"
+    #: the offset in the stored stream past this chunk (-1: not said), for a ``FollowLogs``
+    #: to go on from
+    offset: int = -1
 
-    def __init__(self, text, stream="stdout"):
+    def __init__(self, text, stream="stdout", offset=-1):
         self.text = text
         self.stream = stream
+        self.offset = offset
 
 
 class LogEnd(Record):
