@@ -4,8 +4,11 @@ what it had not printed yet and exiting with the driver's code (Spark's
 spark.standalone.submit.waitAppCompletion).  A master with recovery on, SIGKILLed and
 started again on its port and work dir, real processes."""
 
+import signal
 import subprocess
 import threading
+
+import pytest
 
 from proc_helpers import spawn_vega, vega, wait_for
 from test_master_restart_status import Cluster
@@ -54,16 +57,18 @@ def _pumped(proc):
     return lines
 
 
-def test_vega_submit_follows_a_supervised_driver_across_a_master_crash(tmp_path):
-    """The master SIGKILLed under a supervised cluster-mode driver and started again: the
-    driver dies with it and the restarted master starts it again; `vega submit` reconnects
-    and follows it to its end: each line of output once (the first run's, the master's
-    notice, the second run's), and the driver's exit code (0).  Before, it exited 1 at the
-    crash: 'lost the master while following driver ...; it may still be running'."""
+@pytest.mark.parametrize("stop", ["SIGKILL", "SIGTERM"])
+def test_vega_submit_follows_a_supervised_driver_across_a_master_restart(tmp_path, stop):
+    """The master SIGKILLed (a crash) or SIGTERMed (vega stop-master) under a supervised
+    cluster-mode driver and started again: the driver dies with it and the restarted master
+    starts it again; `vega submit` reconnects and follows it to its end: each line of
+    output once (the first run's, the master's notice, the second run's), and the driver's
+    exit code (0).  Before, it exited 1 as the master went: 'lost the master while
+    following driver ...; it may still be running'."""
     cluster = Cluster(tmp_path)
     try:
         submit, lines = _submit(cluster, tmp_path, "--supervise")
-        cluster.restart_master()
+        cluster.restart_master(getattr(signal, stop))
         assert submit.wait(60) == 0, "".join(lines["err"])
         assert lines["out"] == ["run 1 started\n",
                                 "vega: the master restarted; starting the supervised driver "
@@ -98,7 +103,6 @@ def test_vega_submit_gives_up_on_a_master_away_past_the_reconnect_timeout(tmp_pa
     """A master that does not come back within vega.master.reconnect_timeout (1 s here):
     `vega submit` stops following, says so and how to follow the driver later, exit 1."""
     import os
-    import signal
     import time
 
     cluster = Cluster(tmp_path)
@@ -111,5 +115,27 @@ def test_vega_submit_gives_up_on_a_master_away_past_the_reconnect_timeout(tmp_pa
         err = "".join(lines["err"])
         assert "it was not back within 1s); it may still be running" in err, err
         assert f"vega logs --follow --master {cluster.url} {_driver_id(lines)}" in err
+    finally:
+        cluster.close()
+
+
+def test_ctrl_c_while_the_master_is_away_says_the_driver_was_not_killed(tmp_path):
+    """Ctrl-C while `vega submit` waits for its master to come back: the driver cannot be
+    killed now; it says so and how to kill it later, and exits 130 (not a traceback or a
+    'cannot reach the master' error as if nothing had been followed)."""
+    import os
+
+    cluster = Cluster(tmp_path)
+    try:
+        submit, lines = _submit(cluster, tmp_path)
+        os.killpg(cluster.master.pid, signal.SIGKILL)
+        wait_for(lambda: any("following it again" in line for line in lines["err"]), 30,
+                 "vega submit to wait for the master")
+        os.kill(submit.pid, signal.SIGINT)
+        assert submit.wait(30) == 130, "".join(lines["err"])
+        driver_id = _driver_id(lines)
+        assert f"vega: driver {driver_id} was not killed: the master is away" in \
+            "".join(lines["err"])
+        assert f"vega kill --master {cluster.url} {driver_id}" in "".join(lines["err"])
     finally:
         cluster.close()

@@ -271,12 +271,18 @@ def _run_in_cluster(job: str, args: List[str], cli_conf: dict, config_file: Opti
             return 128 - end.exit_code
         return end.exit_code
     except (KeyboardInterrupt, DriverExit) as exc:  # Ctrl-C, or SIGTERM/SIGHUP as Ctrl-C
-        kill = master_connection(url, secret_file)
         try:
-            kill.send(KillApplication(reply.driver_id))
-            kill.recv()
-        finally:
-            kill.close()
+            kill = master_connection(url, secret_file)
+            try:
+                kill.send(KillApplication(reply.driver_id))
+                kill.recv()
+            finally:
+                kill.close()
+        except (OSError, VegaError) as away:  # while following it again after a restart
+            console.print(f"vega: driver {reply.driver_id} was not killed: the master is "
+                          f"away ({away}); kill it once it is back: vega kill --master {url} "
+                          f"{reply.driver_id}", highlight=False, markup=False, style="yellow")
+            return exc.code if isinstance(exc, DriverExit) else EXIT_CANCELLED
         if isinstance(exc, DriverExit):
             console.print(f"[bold yellow]vega: driver {reply.driver_id} killed[/] "
                           f"({signal.Signals(exc.signum).name})")
