@@ -78,9 +78,9 @@ RECOVERY_TIMEOUTS = 15
 #: network fault), has this many worker timeouts to register again before its application
 #: ends.
 DRIVER_RECONNECT_TIMEOUTS = 2
-#: A gap between two ticks longer than this many seconds (and than half the driver timeout)
-#: is the master's own pause (stopped, its host suspended), not the drivers' silence.
-PAUSE_TICKS = 3.0
+#: A gap between two ticks longer than this (and than half the driver timeout) is the
+#: master's own pause (stopped, its host suspended), not the drivers' silence.
+PAUSE_SECONDS = 3.0
 
 
 class WorkerState(str, enum.Enum):
@@ -588,7 +588,7 @@ class MasterState:
         last, self._last_tick = self._last_tick, now
         if math.isinf(self.driver_timeout):
             return
-        if last is None or now - last > max(PAUSE_TICKS, self.driver_timeout / 2):
+        if last is None or now - last > max(PAUSE_SECONDS, self.driver_timeout / 2):
             for app in self._active.values():
                 app.driver_heard = max(app.driver_heard, now)
             return
@@ -601,6 +601,7 @@ class MasterState:
             out.append(Disconnect(app.session, f"its driver sent nothing for "
                                                f"{self.driver_timeout:g}s"))
             self._end_app(app, AppState.FINISHED, now, out)
+
     def _complete_recovery(self, now: float, out: list) -> None:
         """Stop waiting for what was there before the restart (Spark's completeRecovery):
         workers that did not come back are forgotten, applications whose driver did not
