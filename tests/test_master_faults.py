@@ -214,3 +214,41 @@ def test_a_stopped_drivers_application_ends_after_the_driver_timeout(tmp_path):
         first.wait(30)
     finally:
         own.stop()
+
+
+def test_a_driver_resumed_after_its_application_ended_says_why_its_job_failed(tmp_path):
+    """A driver stopped mid-job past vega.master.driver_timeout, then resumed (SIGCONT):
+    its application has ended, and the master will not take it back; its job fails
+    saying so, with the master's reason (before: 'cannot reach the master ...: connection
+    lost ..., and the master did not take this application back. Check that it runs',
+    exit 3, though the master ran and had answered)."""
+    settings = tmp_path / "master.yaml"
+    settings.write_text("vega.master.driver_timeout: 2\n")
+    own = Cluster(tmp_path / "c", worker_timeout=15, master_args=["--config", str(settings)])
+    try:
+        own.start_worker("worker-a")
+        job = write_job(tmp_path, "slow.py", SLOW_TASK_JOB)
+        driver = own.spawn_driver(job)
+        wait_for(lambda: any("stage 0 started" in line for line in driver.err), 60,
+                 "the job's stage")
+        os.kill(driver.pid, signal.SIGSTOP)
+        wait_for(lambda: [a["state"] for a in own.status()["applications"]] == ["finished"],
+                 30, "the application to end")
+        os.kill(driver.pid, signal.SIGCONT)
+        assert driver.wait(60) == 1, "".join(driver.err)
+        err = "".join(driver.err)
+        assert "the master refused the application: it did not take application app-" in err
+        assert "has finished: its driver sent the master nothing for " in err
+        assert "(vega.master.driver_timeout is 2s: raise it for a driver paused longer)" in err
+        assert "RESULT" not in "".join(driver.lines)
+    finally:
+        own.stop()
+
+
+SLOW_TASK_JOB = """
+import time
+from vega_runtime import Context
+
+with Context(app_name="slow") as ctx:
+    print("RESULT", ctx.parallelize([0], 1).map(lambda x: time.sleep(8) or x).collect())
+"""

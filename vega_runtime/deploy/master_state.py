@@ -174,11 +174,13 @@ class Application(Record):
     probing: bool = False
     #: when the master last heard from its driver (registration, heartbeat)
     driver_heard: float = 0.0
+    #: why it ended, when its driver may not know (": its driver sent nothing for ...")
+    end_reason: str = ""
 
     def __init__(self, app_id, request, session, submitted, state=AppState.WAITING, ended=None,
                  executors=_NEW, next_executor=1, waiting_reason="", metrics=_NEW,
                  requested_total=None, failures=_NEW, driver_away=None, probing=False,
-                 driver_heard=None):
+                 driver_heard=None, end_reason=""):
         self.app_id, self.request, self.session = app_id, request, session
         self.submitted, self.state, self.ended = submitted, state, ended
         self.executors = {} if executors is _NEW else executors
@@ -190,6 +192,7 @@ class Application(Record):
         self.driver_away = driver_away
         self.probing = probing
         self.driver_heard = submitted if driver_heard is None else driver_heard
+        self.end_reason = end_reason
 
     @property
     def at_requested_total(self) -> bool:
@@ -471,7 +474,7 @@ class MasterState:
             app = self.apps[request.app_id]
             if not app.state.active:
                 out.append(Send(event.session, ApplicationRejected(
-                    f"application {request.app_id} has {app.state.value}")))
+                    f"application {request.app_id} has {app.state.value}{app.end_reason}")))
                 return
             if self.sessions.pop(app.session, None) is not None:  # its old connection lives on
                 out.append(Disconnect(app.session, "replaced by the driver's new connection"))
@@ -600,6 +603,9 @@ class MasterState:
             self.sessions.pop(app.session, None)
             out.append(Disconnect(app.session, f"its driver sent nothing for "
                                                f"{self.driver_timeout:g}s"))
+            app.end_reason = (f": its driver sent the master nothing for "
+                              f"{now - app.driver_heard:.1f}s (vega.master.driver_timeout is "
+                              f"{self.driver_timeout:g}s: raise it for a driver paused longer)")
             self._end_app(app, AppState.FINISHED, now, out)
 
     def _complete_recovery(self, now: float, out: list) -> None:

@@ -20,8 +20,8 @@ from typing import Callable, List, Optional
 
 from .._version import __version__
 from ..config import cluster_mode_driver_id
-from ..errors import (ExecutorsCannotStart, JobCancelled, MasterStopped, MasterUnreachable,
-                      NoExecutors, VegaError)
+from ..errors import (ApplicationRefused, ExecutorsCannotStart, JobCancelled, MasterStopped,
+                      MasterUnreachable, NoExecutors, VegaError)
 from ..executor_loss import LossCause
 from ..net.connection import HANDSHAKE_TIMEOUT, Connection
 from ..net.framing import ConnectionClosed, ProtocolError
@@ -127,8 +127,10 @@ class ClusterBackend:
         #: why a worker could not start an executor of this application, the last time
         self.launch_failure: Optional[str] = None
         self._launch_reason: Optional[str] = None  # launch_failure without the log's end
-        #: why the master is gone for good, once it is (ends waits for executors)
+        #: why the master is gone for good, once it is (ends waits for executors), and
+        #: whether it is there but refused to take the application back
         self.master_lost: Optional[str] = None
+        self._master_refused = False
         #: why the master said it was stopping, until it takes the application back (a
         #: job left with no executor fails at once: nobody will start one)
         self.master_stopped: Optional[str] = None
@@ -293,7 +295,7 @@ class ClusterBackend:
         master is still tried; or it will not take the application back (``refused``): the
         running job fails."""
         with self.lock:
-            self.master_lost = reason
+            self.master_lost, self._master_refused = reason, refused
             self._executor_seen.notify_all()
         self.events.put(MasterLostEvent(reason) if refused else None)  # None: a wake-up
 
@@ -426,7 +428,7 @@ class ClusterBackend:
         """(Under ``lock``.) Why nobody will start an executor for this application: the
         master is gone for good, or said it was stopping; None while it may."""
         if self.master_lost is not None:
-            return self._master_gone_error(self.master_lost)
+            return self._master_gone_error(self.master_lost, self._master_refused)
         if self.master_stopped is not None and self.launch_failure is None:
             return MasterStopped(self.master_client.url, self.master_stopped)
         return None
@@ -436,9 +438,10 @@ class ClusterBackend:
         (``refused``), or it is away and the application has no executor left."""
         if self.launch_failure is not None:  # the master ends an app whose executors keep failing
             return ExecutorsCannotStart(self.launch_failure)
-        if refused:
-            return MasterUnreachable(self.master_client.url, f"connection lost ({reason}), and "
-                                     "the master did not take this application back")
+        if refused:  # it is there: ``reason`` is its answer
+            return ApplicationRefused(f"it did not take application {self.app_id} back after "
+                                      f"the driver's connection was lost ({reason}); submit "
+                                      "the job again")
         return MasterUnreachable(self.master_client.url,
                                  f"connection lost ({reason}) and not back within "
                                  f"vega.master.reconnect_timeout "

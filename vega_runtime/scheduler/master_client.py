@@ -134,7 +134,7 @@ class MasterClient:
                 if refused:  # it is there, but will not take the application back
                     log.error("the master did not resume application %s: %s", self.app_id,
                               refused)
-                    on_gone(str(exc), True)
+                    on_gone(refused, True)
                     return
                 if self._closing.is_set():
                     return
