@@ -1,5 +1,5 @@
-"""`vega submit --deploy-mode cluster` following its driver across a master crash: it
-reconnects (for up to vega.master.reconnect_timeout) and follows the driver on, printing
+"""`vega submit --deploy-mode cluster` (and `vega logs --follow`) following a driver across
+a master crash: it reconnects (for up to vega.master.reconnect_timeout) and follows the driver on, printing
 what it had not printed yet and exiting with the driver's code (Spark's
 spark.standalone.submit.waitAppCompletion).  A master with recovery on, SIGKILLed and
 started again on its port and work dir, real processes."""
@@ -68,11 +68,20 @@ def test_vega_submit_follows_a_supervised_driver_across_a_master_restart(tmp_pat
     cluster = Cluster(tmp_path)
     try:
         submit, lines = _submit(cluster, tmp_path, "--supervise")
+        follower = spawn_vega("logs", "--follow", "--master", cluster.url, _driver_id(lines),
+                              env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, start_new_session=True)
+        cluster.procs.append(follower)
+        followed = _pumped(follower)
+        wait_for(lambda: followed["out"] == ["run 1 started\n"], 30, "vega logs --follow")
         cluster.restart_master(getattr(signal, stop))
         assert submit.wait(60) == 0, "".join(lines["err"])
-        assert lines["out"] == ["run 1 started\n",
-                                "vega: the master restarted; starting the supervised driver "
-                                "again\n", "run 2 started\n", "run 2 done\n"]
+        expected = ["run 1 started\n",
+                    "vega: the master restarted; starting the supervised driver again\n",
+                    "run 2 started\n", "run 2 done\n"]
+        assert lines["out"] == expected
+        assert follower.wait(30) == 0, "".join(followed["err"])
+        assert followed["out"] == expected  # vega logs --follow goes on across it too
         err = "".join(lines["err"])
         assert err.count("run 1 on stderr") == 1 and err.count("run 2 on stderr") == 1, err
         assert "lost the master while following driver" in err and "following it again" in err

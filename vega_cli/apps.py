@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Dict, Optional
+from typing import Callable, Dict, Optional
 
 import click
 
@@ -46,8 +46,14 @@ def check_app_id(app_id: str) -> None:
 def logs(app_id: str, follow: bool, master_url: Optional[str], secret_file: Optional[str]) -> None:
     """Print the task output of application APP_ID, as stored by the master."""
     check_app_id(app_id)
-    conn = master_connection(master_url, secret_file, "logs")
-    end = stream_logs(conn, app_id, follow)  # Ctrl-C: 130
+    if follow:  # across a restart of the master too
+        from vega_runtime.config import Config
+
+        url = cluster_master_spec(master_url, "vega logs")[1]
+        end = follow_run(lambda: master_connection(master_url, secret_file, "logs"), url,
+                         app_id, Config.load()["vega.master.reconnect_timeout"])
+    else:
+        end = stream_logs(master_connection(master_url, secret_file, "logs"), app_id, False)
     if end.state == "unknown":
         raise CommandError(f"the master knows no application {app_id!r}",
                            "List applications with: vega status")
@@ -78,14 +84,16 @@ def stream_logs(conn, app_id: str, follow: bool, offsets: Optional[Dict[str, int
         conn.close()
 
 
-def follow_driver(url: str, secret_file: Optional[str], driver_id: str,
-                  reconnect_timeout: float):
-    """Follow a cluster-mode driver's output to its end (``vega submit --deploy-mode
-    cluster``, as spark-submit's spark.standalone.submit.waitAppCompletion); returns the
-    LogEnd.  A master that goes away meanwhile (a crash, a restart: the restarted master
-    starts a supervised driver again) is connected to again, with backoff, for up to
-    ``reconnect_timeout`` seconds, and the output goes on from where it was, each line
-    printed once.  Raises ``CommandError`` when it stays away."""
+def follow_run(connect: Callable[[], object], url: str, run_id: str,
+               reconnect_timeout: float):
+    """Follow a cluster-mode driver's (or an application's) output to its end (``vega
+    submit --deploy-mode cluster``, as spark-submit's
+    spark.standalone.submit.waitAppCompletion; ``vega logs --follow``); returns the LogEnd.
+    ``connect()``: a new connection to the master at ``url``.  A master that goes away
+    meanwhile (a crash, a restart: the restarted master starts a supervised driver again)
+    is connected to again, with backoff, for up to ``reconnect_timeout`` seconds, and the
+    output goes on from where it was, each line printed once.  Raises ``CommandError``
+    when it stays away."""
     import time
 
     from vega_runtime.errors import VegaError
@@ -98,37 +106,37 @@ def follow_driver(url: str, secret_file: Optional[str], driver_id: str,
     away_since, backoff = 0.0, Backoff(0.1, 2.0)
     while True:
         try:
-            conn = master_connection(url, secret_file)
+            conn = connect()
         except VegaError as exc:  # not back yet
-            if lost is None or time.monotonic() - away_since >= reconnect_timeout:
-                raise _lost_master(url, driver_id, lost or exc, reconnect_timeout if lost
-                                   else 0.0) from None
+            if lost is None:  # at the start: the usual "cannot reach the master"
+                raise
+            if time.monotonic() - away_since >= reconnect_timeout:
+                raise _lost_master(url, run_id, lost, reconnect_timeout) from None
             time.sleep(backoff.next())
             continue
         try:
-            end = stream_logs(conn, driver_id, True, offsets)
+            end = stream_logs(conn, run_id, True, offsets)
         except (OSError, VegaError) as exc:  # the master went away while we followed
             if stdout_closed(exc):  # | head -1: the driver runs on; the command ends quietly
                 raise
             lost, away_since, backoff = exc, time.monotonic(), Backoff(0.1, 2.0)
             error_console().print(
-                f"vega: lost the master while following driver {driver_id} ({exc}); "
+                f"vega: lost the master while following {run_id} ({exc}); "
                 f"following it again once the master is back (for up to "
                 f"{reconnect_timeout:g}s, vega.master.reconnect_timeout)",
                 highlight=False, markup=False, style="yellow")
             continue
         if end.state == "unknown" and lost is not None:
-            raise CommandError(f"the master came back without driver {driver_id} (it "
-                               "restarted without its recovery state): its end and exit "
-                               "code are unknown", "See the master's log, and: vega status")
+            raise CommandError(f"the master came back without {run_id} (it restarted "
+                               "without its recovery state): its end and exit code are "
+                               "unknown", "See the master's log, and: vega status")
         return end
 
 
-def _lost_master(url: str, driver_id: str, exc: BaseException, waited: float) -> CommandError:
-    return CommandError(f"lost the master while following driver {driver_id} ({exc}"
-                        + (f"; it was not back within {waited:g}s" if waited else "")
-                        + "); it may still be running",
-                        f"Follow it again with: vega logs --follow --master {url} {driver_id}")
+def _lost_master(url: str, run_id: str, exc: BaseException, waited: float) -> CommandError:
+    return CommandError(f"lost the master while following {run_id} ({exc}; it was not back "
+                        f"within {waited:g}s); it may still be running",
+                        f"Follow it again with: vega logs --follow --master {url} {run_id}")
 
 
 @click.command("kill")

@@ -214,7 +214,7 @@ def _run_in_cluster(job: str, args: List[str], cli_conf: dict, config_file: Opti
     from vega_runtime.net.messages import DriverSubmitted, KillApplication, SubmitDriver
     from vega_runtime.packaging import Package, sha256_of, upload
 
-    from .apps import follow_driver, master_connection
+    from .apps import follow_run, master_connection
 
     conf = Config.load(config_file=config_file, cli=cli_conf)
     # the secret named as a driver's is (--conf vega.secret.file), else VEGA_SECRET_FILE's...
@@ -257,8 +257,8 @@ def _run_in_cluster(job: str, args: List[str], cli_conf: dict, config_file: Opti
             console.print(f"follow it with: vega logs --follow --master {url} {reply.driver_id}",
                           highlight=False, style="dim")
             return EXIT_OK
-        end = follow_driver(url, secret_file, reply.driver_id,
-                            conf["vega.master.reconnect_timeout"])
+        end = follow_run(lambda: master_connection(url, secret_file), url, reply.driver_id,
+                         conf["vega.master.reconnect_timeout"])
         if end.reason:  # it never ran, or the master stopped: nothing above says why
             console.print(f"vega: driver {reply.driver_id} "
                           f"{'was killed' if end.state == 'killed' else 'failed'}: {end.reason}",
