@@ -185,8 +185,8 @@ def test_a_stopped_drivers_application_ends_after_the_driver_timeout(tmp_path):
     running, and the core it held, for as long as it was stopped (still running 240 s after
     a SIGSTOP): the master had no news it could miss.  Drivers send their master a
     heartbeat, and the master ends the application of one it has not heard from for
-    vega.master.driver_timeout (2 s here; 120 s by default, Spark's
-    spark.network.timeout); the application waiting for the core starts."""
+    vega.master.driver_timeout (2 s here; 600 s by default, as long as Spark's executors
+    wait for a silent driver); the application waiting for the core starts."""
     settings = tmp_path / "master.yaml"
     settings.write_text("vega.master.driver_timeout: 2\n")
     own = Cluster(tmp_path / "c", worker_timeout=15, master_args=["--config", str(settings)])

@@ -110,11 +110,14 @@ DAEMON_SETTINGS: tuple[Setting, ...] = (
             "Seconds without a heartbeat before the master marks a worker lost (Spark's "
             "spark.worker.timeout).",
             env="VEGA_WORKER_TIMEOUT", flag="--worker-timeout"),
-    _master("vega.master.driver_timeout", 120.0, parse_seconds_or_never, "seconds",
+    _master("vega.master.driver_timeout", 600.0, parse_seconds_or_never, "seconds",
             "An application whose driver the master hears nothing from for this long (drivers "
             "send a heartbeat every tenth of it, at most every 10 s) is ended and its executors "
             "stopped: a driver stopped (SIGSTOP), frozen or cut off without its connection "
-            "closing (Spark's spark.network.timeout). 0 or never turns the check off."),
+            "closing. 10 minutes, as long as Spark's executors wait for a silent driver "
+            "(spark.executor.heartbeat.maxFailures x spark.executor.heartbeatInterval): a "
+            "driver's thread can hold Python's GIL for minutes (a sort of 10^8 items). 0 or "
+            "never turns the check off."),
     _master("vega.master.recovery", True, parse_bool, "boolean",
             "Keep the master's state (workers, applications, cluster-mode drivers) in its "
             "work dir, written durably (fsync) at every change, so that a restarted master "
