@@ -21,6 +21,7 @@ from types import SimpleNamespace
 import pytest
 import setproctitle
 
+import head_start
 from proc_helpers import (clean_env, kill_group, read_text, spawn_vega, stop_processes,
                           wait_for)
 
@@ -227,6 +228,15 @@ def layer_of_test(item) -> str:
     if isinstance(item, pytest.DoctestItem) or name in UNIT_FILES:
         return "unit"
     return "system" if name in SYSTEM_FILES else "integration"
+
+
+def pytest_collection_finish(session):
+    """Begin the long reference runs of the modules collected (``head_start``)."""
+    head_start.begin(session)
+
+
+def pytest_sessionfinish(session):
+    head_start.end(session)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -5,10 +5,10 @@ excluded, "detail": TEXT}``; and the runs of one runner on several masters side 
 
 from __future__ import annotations
 
-import contextlib
 import json
-import subprocess
 from typing import Callable, Dict, List, Tuple
+
+from head_start import DetachedRun, run_directory
 
 
 def write_outcomes(path: str, outcomes: Dict[str, Tuple[str, str]]) -> None:
@@ -36,38 +36,30 @@ def pass_rate(path: str, master: str, what: str, detail_line: int) -> Tuple[floa
     return rate, len(counted), report
 
 
-@contextlib.contextmanager
-def runs_side_by_side(request, tmp_path_factory, argv: Callable[[str, str], List[str]],
-                      env: dict):
-    """A runner started at once on each master (the ``master`` parameter) this session's
-    tests of ``request.module`` ask for: master -> (process, its directory, where it writes
-    ``results.json``, ``stdout`` and ``stderr``); ``argv(master, results_path)`` is its
-    command.  PySpark's tests and examples mostly wait (tasks that sleep, barriers) or use
-    one core, so on 2 cores the runs side by side take about as long as the longest.  Those
-    still running at the end are killed."""
-    wanted = dict.fromkeys(item.callspec.params["master"] for item in request.session.items
-                           if getattr(item, "module", None) is request.module
-                           and hasattr(item, "callspec"))
-    started = {}
-    try:
-        for master in wanted:
-            directory = tmp_path_factory.mktemp("runner")
-            with open(directory / "stdout", "wb") as out, open(directory / "stderr", "wb") as err:
-                started[master] = (subprocess.Popen(
-                    argv(master, str(directory / "results.json")), cwd=str(directory), env=env,
-                    stdin=subprocess.DEVNULL, stdout=out, stderr=err), directory)
-        yield started
-    finally:
-        for proc, _ in started.values():
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait()
+class SideBySide(dict):
+    """A runner started at once on each of ``masters``: master -> (its
+    :class:`head_start.DetachedRun`, its directory, where it writes ``results.json``,
+    ``stdout`` and ``stderr``); ``argv(master, results_path)`` is its command.  PySpark's
+    tests and examples mostly wait (tasks that sleep, barriers) or use one core, so on 2
+    cores the runs side by side take about as long as the longest."""
+
+    def __init__(self, masters: List[str], argv: Callable[[str, str], List[str]], env: dict):
+        super().__init__()
+        for master in masters:
+            directory = run_directory("runner-")
+            self[master] = (DetachedRun(argv(master, str(directory / "results.json")), env,
+                                        directory), directory)
+
+    def stop(self) -> None:
+        """Kill those still running."""
+        for run, _ in self.values():
+            run.stop()
 
 
 def results_of(run, timeout: float) -> str:
     """The results file of a run of :func:`runs_side_by_side`, once it has ended."""
     proc, directory = run
-    proc.wait(timeout=timeout)
+    proc.wait(timeout)
     results = directory / "results.json"
     assert results.exists(), (directory / "stderr").read_text(errors="replace")[-5000:]
     return str(results)

@@ -11,12 +11,13 @@ fuzzes on: ``python scripts/fuzz_rdd_vs_pyspark.py --seed 1000 --count 500 --edg
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
 
+import pytest
+
+from head_start import NO_RUNS, DetachedRun, run_directory, taken
 from proc_helpers import clean_env
-from pyspark_install import pyspark_python, requires_pyspark
+from pyspark_install import pyspark_home, pyspark_python, requires_pyspark
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FUZZER = os.path.join(REPO, "scripts", "fuzz_rdd_vs_pyspark.py")
@@ -30,19 +31,28 @@ EDGE_SEEDS = [-4, -8, -14, -26, -47, -64, -81, -82, -148, -156, -234, -238, -245
 SEEDS = list(range(1, 19)) + EDGE_SEEDS
 
 
+def head_start(masters):
+    """The fuzzer on the fixed seeds, from the session's start (``head_start``): its
+    PySpark JVM and Vega's ``local[2]`` take ~35 s."""
+    if pyspark_home() is None:
+        return NO_RUNS
+    directory = run_directory("fuzz-")
+    return DetachedRun([sys.executable, FUZZER, "--seeds", ",".join(map(str, SEEDS)),
+                        "--masters", "local[2],spill", "--pyspark-python", pyspark_python(),
+                        "--keep", str(directory / "kept")],
+                       clean_env(PYTHONHASHSEED="0", PYTHONPATH=REPO), directory)
+
+
+@pytest.fixture(scope="module")
+def fuzzer(request):
+    with taken(request) as run:
+        yield run
+
+
 @requires_pyspark
-def test_random_pipelines_give_pysparks_answers(tmp_path):
+def test_random_pipelines_give_pysparks_answers(fuzzer):
     """Every case of the fixed seeds gives PySpark's answer on local[2] and spilling local[2]."""
-    proc = subprocess.Popen(
-        [sys.executable, FUZZER, "--seeds", ",".join(map(str, SEEDS)), "--masters",
-         "local[2],spill", "--pyspark-python", pyspark_python(), "--keep", str(tmp_path)],
-        cwd=REPO, env=clean_env(PYTHONHASHSEED="0"), stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    try:
-        output, _ = proc.communicate(timeout=120)
-    finally:  # the engines' processes (PySpark's JVM) with it
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    assert proc.returncode == 0, output[-6000:]
+    returncode = fuzzer.wait(900)
+    output = fuzzer.output()
+    assert returncode == 0, output[-6000:]
     assert f"{len(SEEDS)} cases on local[2],spill: 0 differences" in output

@@ -15,27 +15,31 @@ and on local-cluster[2,1];
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 
 import pytest
 
+from head_start import taken
 from proc_helpers import clean_env
 from pyspark_install import pyspark_home, requires_pyspark
-from pyspark_outcomes import pass_rate, results_of, runs_side_by_side
+from pyspark_outcomes import SideBySide, pass_rate, results_of
 
 RUNNER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pyspark_doctest_run.py")
 REQUIRED_PASS_RATE = 0.97
 
 
+def head_start(masters):
+    """The runner on each master at once, from the session's start (``head_start``): ~12 s
+    side by side, ~23 s one after another.  A fixed hash seed: PySpark's portable_hash needs
+    one, and a set prints in one order."""
+    return SideBySide(masters if pyspark_home() else [],
+                      lambda master, results: [sys.executable, RUNNER, pyspark_home(), master,
+                                               results], clean_env(PYTHONHASHSEED="0"))
+
+
 @pytest.fixture(scope="module")
-def runs(request, tmp_path_factory):
-    """The runner on each master at once (~12 s side by side, ~23 s one after another).
-    A fixed hash seed: PySpark's portable_hash needs one, and a set prints in one order."""
-    with runs_side_by_side(request, tmp_path_factory,
-                           lambda master, results: [sys.executable, RUNNER, pyspark_home(),
-                                                    master, results],
-                           clean_env(PYTHONHASHSEED="0")) as started:
+def runs(request):
+    with taken(request) as started:
         yield started
 
 

@@ -12,27 +12,32 @@ At least 90% of the others must pass on every master.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 
 import pytest
 
+from head_start import taken
 from proc_helpers import clean_env
 from pyspark_install import pyspark_home, requires_pyspark
-from pyspark_outcomes import pass_rate, results_of, runs_side_by_side
+from pyspark_outcomes import SideBySide, pass_rate, results_of
 
 RUNNER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pyspark_run.py")
 REQUIRED_PASS_RATE = 0.90
 
 
+def head_start(masters):
+    """The runner on each master at once, from the session's start (``head_start``): the
+    three take ~105 s side by side (the longest, ``local``), ~280 s one after another."""
+    if pyspark_home() is None:
+        masters = []
+    zip_path = os.path.join(pyspark_home() or "", "python", "lib", "pyspark.zip")
+    return SideBySide(masters, lambda master, results: [sys.executable, RUNNER, zip_path,
+                                                        master, results], clean_env())
+
+
 @pytest.fixture(scope="module")
-def runs(request, tmp_path_factory):
-    """The runner on each master at once: the three take ~105 s side by side (the longest,
-    ``local``), ~280 s one after another."""
-    zip_path = os.path.join(pyspark_home(), "python", "lib", "pyspark.zip")
-    with runs_side_by_side(request, tmp_path_factory,
-                           lambda master, results: [sys.executable, RUNNER, zip_path, master,
-                                                    results], clean_env()) as started:
+def runs(request):
+    with taken(request) as started:
         yield started
 
 

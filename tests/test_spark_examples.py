@@ -15,10 +15,10 @@ import math
 import os
 import random
 import re
-import subprocess
 
 import pytest
 
+from head_start import NO_RUNS, DetachedRun, run_directory, taken
 from proc_helpers import REPO, clean_env, vega
 from pyspark_install import pyspark_home, pyspark_python, requires_pyspark
 
@@ -63,9 +63,9 @@ def _write_inputs(directory) -> dict:
 
 class Answers:
     """What the real PySpark prints for every example, from one run of ``spark_examples_run.py``
-    started with the module's first test and waited for at its first comparison: it takes about
-    a minute (its JVM, and status_api_demo's tasks that sleep 2 s each), and the Vega runs go
-    on meanwhile (the longest, status_api_demo's, comes first)."""
+    started as the session starts (``head_start``) and waited for at the module's first
+    comparison: it takes about a minute and a half (its JVM, and status_api_demo's tasks that
+    sleep 2 s each), and the rest of the suite runs meanwhile."""
 
     def __init__(self, directory):
         self.directory = directory
@@ -77,36 +77,34 @@ class Answers:
         conf_dir.mkdir()
         (conf_dir / "spark-defaults.conf").write_text("".join(
             f"{key} {value}\n" for key, value in SPARK_SETTINGS.items()))
-        with open(directory / "stdout", "wb") as out, open(directory / "stderr", "wb") as err:
-            self.proc = subprocess.Popen(
-                [pyspark_python(), RUNNER, examples, str(runs), str(self._path)],
-                cwd=str(directory), stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                env=clean_env(PYSPARK_PYTHON=pyspark_python(), SPARK_CONF_DIR=str(conf_dir)))
+        self.proc = DetachedRun([pyspark_python(), RUNNER, examples, str(runs), str(self._path)],
+                                clean_env(PYSPARK_PYTHON=pyspark_python(),
+                                          SPARK_CONF_DIR=str(conf_dir)), directory)
         self._outputs = None
 
     def outputs(self) -> dict:
         """Each example's name -> what PySpark printed (waiting for the run to end)."""
         if self._outputs is None:
-            self.proc.wait(timeout=900)
+            self.proc.wait(900)
             assert self.proc.returncode == 0 and self._path.exists(), \
                 (self.directory / "stderr").read_text(errors="replace")[-4000:]
             self._outputs = json.loads(self._path.read_text())
         return self._outputs
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
+        self.proc.stop()
+
+
+def head_start(masters):
+    """PySpark's run of every example, from the session's start (:class:`Answers`)."""
+    return Answers(run_directory("examples-")) if pyspark_home() else NO_RUNS
 
 
 @pytest.fixture(scope="module")
-def answers(tmp_path_factory):
+def answers(request):
     """The examples' inputs and PySpark's answers (:class:`Answers`)."""
-    running = Answers(tmp_path_factory.mktemp("examples"))
-    try:
+    with taken(request) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def _run_on_vega(name: str, args, tmp_path) -> str:

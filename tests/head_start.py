@@ -1,0 +1,130 @@
+"""Long reference runs begun as the session starts, so that what they mostly do, wait, overlaps
+the rest of the suite instead of adding to it: PySpark's unit tests and documentation
+examples on Vega sleep in their tasks and meet at barriers (~110 s side by side on three
+masters, a third of it CPU), and PySpark's JVM runs Spark's examples (~80 s).
+
+A test module offers such runs with ``head_start(masters)`` (``masters``: the ``master``
+parameters of its collected tests), which starts them and returns an object with ``stop()``;
+:func:`begin` calls it for every collected module when collection ends, and the module's
+fixture takes what it started with :func:`taken` (which calls ``head_start`` itself for a
+module that came later, or alone).  The runs are :class:`DetachedRun`\\ s: at a lower CPU
+priority, so the tests running meanwhile keep theirs, and out of this process's tree, so no
+test that looks at its descendants (fork servers, executors it started) sees theirs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import List, Optional
+
+import pytest
+
+#: the runs begun, by module name, until the module's fixture takes them
+BEGUN = pytest.StashKey[dict]()
+#: ``nice`` increment of a run: the tests running beside it keep the CPU first
+NICE = 10
+
+
+class DetachedRun:
+    """``argv`` run in ``directory`` (its ``stdout`` and ``stderr`` files there), ``nice``
+    below this process's priority, in a session of its own that this process does not
+    parent: a few of ``Popen``'s methods, read from the ``status`` file it leaves."""
+
+    def __init__(self, argv: List[str], env: dict, directory, nice: int = NICE):
+        self.directory = Path(directory)
+        self.returncode: Optional[int] = None
+        env = {**env, "TMPDIR": str(directory)}  # what it leaves goes with its directory
+        # ( ... ) & : the shell exits at once and the run is handed to init, out of our tree
+        launcher = subprocess.Popen(
+            ["sh", "-c", '( nice -n "$0" "$@" </dev/null >stdout 2>stderr; '
+                         'echo $? >status.part; mv status.part status ) &', str(nice), *argv],
+            cwd=str(directory), env=env, stdin=subprocess.DEVNULL, start_new_session=True)
+        launcher.wait()
+        self.group = launcher.pid  # the session's process group: the run and its children
+
+    def poll(self) -> Optional[int]:
+        if self.returncode is None:
+            with contextlib.suppress(FileNotFoundError, ValueError):
+                self.returncode = int((self.directory / "status").read_text())
+        return self.returncode
+
+    def wait(self, timeout: float) -> int:
+        deadline = time.monotonic() + timeout
+        while self.poll() is None:
+            if time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(f"the run in {self.directory}", timeout)
+            time.sleep(0.1)
+        return self.returncode
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.group, signal.SIGKILL)
+
+    def stop(self) -> None:
+        """Kill it unless it has ended."""
+        if self.poll() is None:
+            self.kill()
+
+    def output(self) -> str:
+        """What it printed: its stdout, then its stderr."""
+        return "".join((self.directory / name).read_text(errors="replace")
+                       for name in ("stdout", "stderr"))
+
+
+def run_directory(prefix: str) -> Path:
+    """A new directory for a run, in the suite's temporary directory (``$TMPDIR``, which
+    goes with the session; this process's ``tempfile`` keeps the real one)."""
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=os.environ.get("TMPDIR")))
+
+
+class _NoRuns:
+    """What a module whose runs cannot start (no PySpark here) offers."""
+
+    def stop(self) -> None:
+        pass
+
+
+NO_RUNS = _NoRuns()
+
+
+def _masters(items, module) -> list:
+    return list(dict.fromkeys(item.callspec.params["master"] for item in items
+                              if getattr(item, "module", None) is module
+                              and "master" in getattr(getattr(item, "callspec", None),
+                                                      "params", {})))
+
+
+def begin(session) -> None:
+    """Start the runs of every collected module that offers them (``head_start``)."""
+    begun = session.config.stash.setdefault(BEGUN, {})
+    if session.config.option.collectonly:
+        return
+    modules = dict.fromkeys(getattr(item, "module", None) for item in session.items)
+    for module in modules:
+        if module is not None and hasattr(module, "head_start"):
+            begun[module.__name__] = module.head_start(_masters(session.items, module))
+
+
+@contextlib.contextmanager
+def taken(request):
+    """The runs :func:`begin` started for ``request.module`` (else started now), stopped
+    when the module's tests are done."""
+    runs = request.config.stash.setdefault(BEGUN, {}).pop(request.module.__name__, None)
+    if runs is None:
+        runs = request.module.head_start(_masters(request.session.items, request.module))
+    try:
+        yield runs
+    finally:
+        runs.stop()
+
+
+def end(session) -> None:
+    """Stop the runs no module took (its tests were not reached: ``-x``, an interrupt)."""
+    for runs in session.config.stash.get(BEGUN, {}).values():
+        runs.stop()
