@@ -149,6 +149,30 @@ with Context(app_name=sys.argv[1]) as ctx:
 """
 
 
+def _one_core_held_and_awaited(own, tmp_path):
+    """A worker of one core on ``own``, the application "first" holding it (its job waits
+    for the ``release`` file) and "second" waiting for it: (first, second, release)."""
+    own.start_worker("worker-a")
+    job = write_job(tmp_path, "hold.py", HOLDING_JOB)
+    release = str(tmp_path / "release")
+    first = own.spawn_driver(job, "first", release)
+    wait_for(lambda: "READY 45\n" in first.lines, 60, "the first application's job")
+    second = own.spawn_driver(job, "second", release)
+    wait_for(lambda: any("waiting" in line.lower() for line in second.err), 30,
+             "the second application to wait for the core")
+    return first, second, release
+
+
+def _states(own):
+    return {a["name"]: a["state"] for a in own.status()["applications"]}
+
+
+def _runs_once_the_core_is_free(second, release):
+    wait_for(lambda: "READY 45\n" in second.lines, 20, "the second application's job")
+    open(release, "w").close()
+    assert second.wait(30) == 0, "".join(second.err)
+
+
 def test_a_sigkilled_drivers_application_ends_at_once_and_its_core_goes_to_the_next(tmp_path):
     """A driver killed outright ends its connection without unregistering, as a driver cut
     off by the network does; the master probes its port, finds it refused and ends the
@@ -156,25 +180,13 @@ def test_a_sigkilled_drivers_application_ends_at_once_and_its_core_goes_to_the_n
     which may come back gets), and the application waiting for the one core starts."""
     own = Cluster(tmp_path / "c", worker_timeout=15)
     try:
-        own.start_worker("worker-a")
-        job = write_job(tmp_path, "hold.py", HOLDING_JOB)
-        release = str(tmp_path / "release")
-        first = own.spawn_driver(job, "first", release)
-        wait_for(lambda: "READY 45\n" in first.lines, 60, "the first application's job")
-        second = own.spawn_driver(job, "second", release)
-        wait_for(lambda: any("waiting" in line.lower() for line in second.err), 30,
-                 "the second application to wait for the core")
+        first, second, release = _one_core_held_and_awaited(own, tmp_path)
         os.killpg(first.pid, signal.SIGKILL)
         killed = time.monotonic()
-
-        def states():
-            return {a["name"]: a["state"] for a in own.status()["applications"]}
-        wait_for(lambda: states()["first"] == "finished", 20, "the first application to end")
+        wait_for(lambda: _states(own)["first"] == "finished", 20, "the first application to end")
         assert time.monotonic() - killed < 10
         assert "driver is gone (its port refuses connections)" in read_text(own.master_log)
-        wait_for(lambda: "READY 45\n" in second.lines, 20, "the second application's job")
-        open(release, "w").close()
-        assert second.wait(30) == 0, "".join(second.err)
+        _runs_once_the_core_is_free(second, release)
     finally:
         own.stop()
 
@@ -191,25 +203,13 @@ def test_a_stopped_drivers_application_ends_after_the_driver_timeout(tmp_path):
     settings.write_text("vega.master.driver_timeout: 2\n")
     own = Cluster(tmp_path / "c", worker_timeout=15, master_args=["--config", str(settings)])
     try:
-        own.start_worker("worker-a")
-        job = write_job(tmp_path, "hold.py", HOLDING_JOB)
-        release = str(tmp_path / "release")
-        first = own.spawn_driver(job, "first", release)
-        wait_for(lambda: "READY 45\n" in first.lines, 60, "the first application's job")
-        second = own.spawn_driver(job, "second", release)
-        wait_for(lambda: any("waiting" in line.lower() for line in second.err), 30,
-                 "the second application to wait for the core")
+        first, second, release = _one_core_held_and_awaited(own, tmp_path)
         os.kill(first.pid, signal.SIGSTOP)
         stopped = time.monotonic()
-
-        def states():
-            return {a["name"]: a["state"] for a in own.status()["applications"]}
-        wait_for(lambda: states()["first"] == "finished", 30, "the first application to end")
+        wait_for(lambda: _states(own)["first"] == "finished", 30, "the first application to end")
         assert 2 <= time.monotonic() - stopped < 10
         assert "sent nothing for" in read_text(own.master_log)
-        wait_for(lambda: "READY 45\n" in second.lines, 20, "the second application's job")
-        open(release, "w").close()
-        assert second.wait(30) == 0, "".join(second.err)
+        _runs_once_the_core_is_free(second, release)
         os.kill(first.pid, signal.SIGCONT)  # it ends (its job released), cleaning up
         first.wait(30)
     finally:
