@@ -84,12 +84,17 @@ DIFFERS = {
     "persist": "`useOffHeap` and `deserialized` are carried, not acted on: records cached in "
                "memory are the objects themselves, so a later function that changes a "
                "cached record in place (`x.append(...)`) changes it for every later job "
-               "(PySpark's cache is pickled: each job gets fresh copies); return new objects",
+               "(PySpark's cache is pickled: each job gets fresh copies); return new objects. "
+               "A task away from its cached partition reads it from the executor holding it, "
+               "as Spark's (`local[N]`'s executors through the driver); a `DISK_ONLY` block is "
+               "lost with its executor (no `spark.shuffle.service.fetch.rdd.enabled`): "
+               "`DISK_ONLY_2` survives it (docs/storage.md, \"Caching\")",
     "cache": "as `persist`",
     "id": "PySpark pipelines chains of narrow transformations into one RDD; Vega makes one "
           "RDD per transformation, so ids grow faster",
-    "getConf": "a copy of the `SparkConf` the context was created with (without the settings "
-               "Spark adds: `spark.app.id`, `spark.driver.*`, ...)",
+    "getConf": "a copy of the `SparkConf` the context was created with, over the Spark "
+               "properties `vega submit` was given (`SparkConf` above), as PySpark's; without "
+               "the settings Spark adds: `spark.app.id`, `spark.driver.*`, ...",
     "setInterruptOnCancel": "recorded only: Vega always stops a cancelled job's tasks",
     "uiWebUrl": "the master's web UI (a `vega://` master's on the port it reports, a "
                 "`local-cluster`'s own), not the driver's: Vega's drivers serve no UI; None in "

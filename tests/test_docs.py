@@ -16,6 +16,7 @@ from vega_runtime.config import DRIVER, MASTER, SETTINGS, WORKER, Setting, setti
 from vega_runtime.lazy_imports import load_entry_point
 from vega_runtime.pyspark_compat.conf import SPARK_TO_VEGA
 
+from pyspark_install import pyspark_home, requires_pyspark
 import test_layers
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -304,3 +305,20 @@ def test_architecture_layer_table_is_the_one_the_layer_test_enforces():
     enforced = {name: layer for name, layer in test_layers.LAYERS.items()}
     assert {k: v for k, v in documented.items() if enforced.get(k) != v} == {}
     assert sorted(set(enforced) - set(documented)) == []
+
+
+@requires_pyspark
+def test_the_pyspark_compatibility_table_is_what_its_script_writes():
+    """docs/api.md's compatibility table is scripts/pyspark_compat_table.py's output for the
+    installed PySpark: a row edited by hand (its reason made longer) was lost at the
+    script's next run; each reason lives in the script."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "pyspark_compat_table", os.path.join(REPO, "scripts", "pyspark_compat_table.py"))
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    with open(os.path.join(REPO, "docs", "api.md")) as fh:
+        text = fh.read()
+    written = text.split(script.BEGIN)[1].split(script.END)[0]
+    assert written == f"\n{script.table(pyspark_home())}\n"
