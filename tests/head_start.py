@@ -27,8 +27,8 @@ import pytest
 
 #: the runs begun, by module name, until the module's fixture takes them
 BEGUN = pytest.StashKey[dict]()
-#: ``nice`` increment of a run: the tests running beside it keep the CPU first
-NICE = 10
+#: ``nice`` increment of a run: it runs on what CPU the tests leave (it mostly waits)
+NICE = 19
 
 
 class DetachedRun:
