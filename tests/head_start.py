@@ -87,7 +87,7 @@ class _NoRuns:
     """What a module whose runs cannot start (no PySpark here) offers."""
 
     def stop(self) -> None:
-        pass
+        """Nothing runs: nothing to stop."""
 
 
 NO_RUNS = _NoRuns()
