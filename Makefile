@@ -40,7 +40,7 @@ test: $(STAMP)
 test-latest: .venv-latest/bin/python
 	.venv-latest/bin/python -m pip install --quiet --upgrade --upgrade-strategy eager -e '.[test]'
 	.venv-latest/bin/python -m pip list --format=freeze
-	.venv-latest/bin/python -m compileall -q vega_runtime vega_cli tests
+	.venv-latest/bin/python -m compileall -q vega_runtime vega_cli vega_testing tests
 	.venv-latest/bin/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
