@@ -12,6 +12,7 @@ from typing import Iterator, Tuple
 
 from ..net.connection import Connection
 from ..net.messages import FollowLogs, LogEnd
+from .master_status import recovered_app_state
 
 
 class Followers:
@@ -45,7 +46,7 @@ def serve_logs(master, conn: Connection, request: FollowLogs) -> None:
     app_id = request.app_id
     driver = master.drivers.drivers.get(app_id)
     with master.lock:
-        known = app_id in master.state.apps
+        known = app_id in master.state.apps or app_id in master.state.recovered
         # a driver of the master before a restart that did not start again here: ended
         ended = next((r for r in master.state.recovered_drivers if r.get("id") == app_id),
                      None) if driver is None else None
@@ -65,8 +66,15 @@ def serve_logs(master, conn: Connection, request: FollowLogs) -> None:
                     str(ended.get("error") or ""))
         with master.lock:
             app = master.state.apps.get(app_id)
-            return ("finished", 0, True, "") if app is None else \
-                (app.state.value, 0, not app.state.active, "")
+            if app is not None:
+                return (app.state.value, 0, not app.state.active, "")
+            # known from before a restart: it runs on until its driver is back, or is found
+            # gone, or the master stops waiting for it
+            record = master.state.recovered.get(app_id)
+        if record is None:
+            return ("finished", 0, True, "")
+        name = recovered_app_state(record)
+        return (name, 0, name != "recovering", "")
 
     with master.followers.serving():
         master.logs.follow(conn, app_id, request.follow, state, master.stopped,
