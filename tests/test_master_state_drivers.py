@@ -5,8 +5,8 @@ back, ended at once when nothing listens there any more."""
 
 from vega_runtime.deploy.master_events import (ConnectionLost, Disconnect, DriverProbed,
                                                ExecutorExitReported, HeartbeatReceived,
-                                               ProbeDriver, Tick)
-from vega_runtime.deploy.master_state import AppState, MasterState
+                                               ProbeDriver, SaveState, Send, Tick)
+from vega_runtime.deploy.master_state import RECOVERED, AppState, MasterState
 from vega_runtime.net.messages import (ApplicationEnded, ApplicationRejected, ExecutorAdded,
                                        ExecutorRemoved, RegisteredApplication)
 
@@ -204,3 +204,49 @@ def test_workers_delete_the_data_of_applications_that_ended_while_the_master_was
                                                      ApplicationEnded(running)]
     _tick_every_second(restarted, 60, [w1])
     assert len(restarted.sent(w1, ApplicationEnded)) == 2
+
+
+def test_at_a_restart_the_drivers_of_recovered_applications_are_probed_and_the_gone_end():
+    """The restarted master probes the port of each recovered application's driver at its
+    first tick: one refused (the driver died while the master was down) ends its application
+    at once, and the worker running its executor is told; one that answers stays recovering,
+    is probed again each tick, and its driver resumes it (before: both waited 15 worker
+    timeouts)."""
+    before = Sim(worker_timeout=3.0)
+    before.worker("w1", cores=2)
+    _, dead = before.app("dead", cores_max=1)
+    _, live = before.app("live", cores_max=1)
+    saved = before.state.snapshot()
+    after = Sim(MasterState(worker_timeout=3.0, saved=saved), now=before.now + 5)
+    w1 = after.worker("w1", cores=2, executors=[(dead, "exec-1"), (live, "exec-1")])
+    probes = [a for a in after.apply(Tick()) if isinstance(a, ProbeDriver)]
+    assert sorted(probes, key=lambda p: p.app_id) == \
+        [ProbeDriver(a, "10.0.0.9", 5000, RECOVERED) for a in sorted((dead, live))]
+    after.now += 0.5
+    out = after.apply(DriverProbed(dead, RECOVERED, True))
+    out += after.apply(DriverProbed(live, RECOVERED, False))
+    assert out == [Send(w1, ApplicationEnded(dead)), SaveState()]
+    assert {a: r["state"] for a, r in after.state.recovered.items()} == \
+        {dead: "finished", live: "running"}
+    assert after.state.recovered[dead]["ended"] == after.now
+    after.now += 0.5
+    assert after.apply(Tick()) == [ProbeDriver(live, "10.0.0.9", 5000, RECOVERED)]
+    _, resumed = after.app("live", cores_max=1, app_id=live)
+    assert resumed == live and after.state.apps[live].executors == {"exec-1": "w1"}
+    after.apply(DriverProbed(live, RECOVERED, True))  # (a late answer about before)
+    assert after.state.apps[live].state == AppState.RUNNING
+    after.now += 1
+    assert not [a for a in after.apply(Tick()) if isinstance(a, ProbeDriver)]
+
+
+def test_a_recovery_state_of_before_driver_addresses_were_saved_is_waited_for_as_before():
+    """An application record without its driver's address (saved by an older master) is
+    not probed: it waits for its driver until the recovery ends."""
+    before = Sim(worker_timeout=3.0)
+    _, app_id = before.app("old")
+    saved = before.state.snapshot()
+    for key in ("driver_host", "driver_port"):
+        del saved["apps"][app_id][key]
+    after = Sim(MasterState(worker_timeout=3.0, saved=saved), now=before.now + 5)
+    assert after.apply(Tick()) == []
+    assert after.state.recovered[app_id]["state"] == "waiting"

@@ -87,3 +87,18 @@ def test_logs_follow_waits_for_a_recovered_application_whose_driver_is_not_back(
     assert lines == [HELD], lines
     assert driver.communicate(timeout=60)[0] == HELD + "SUM 45\n"
 
+
+def test_a_recovered_application_whose_driver_died_meanwhile_ends_within_seconds(held):
+    """The master is SIGKILLed, then the driver; the restarted master probes the recovered
+    application's driver port, finds it refused, and ends the application within seconds
+    (before: after 15 worker timeouts, 225 s); ``vega logs --follow`` of it then ends."""
+    cluster, driver, app_id, go = held
+    os.killpg(cluster.master.pid, signal.SIGKILL)
+    cluster.master.wait(10)
+    os.killpg(driver.pid, signal.SIGKILL)
+    driver.wait(10)
+    cluster.master = cluster._start_master()
+    wait_for(lambda: state_of(cluster, app_id) == "finished", 15, "the application to end")
+    follow = vega("logs", "--follow", "--master", cluster.url, app_id, env=cluster.env,
+                  timeout=30)
+    assert follow.returncode == 0 and follow.stdout == HELD, follow

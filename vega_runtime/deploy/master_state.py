@@ -31,7 +31,6 @@ Disconnect(session=1, reason='worker w1 lost: no heartbeat for 15s')
 
 from __future__ import annotations
 
-import enum
 import json
 import logging
 import math
@@ -42,9 +41,8 @@ from ..executor_loss import worker_loss
 from ..ids import numbered_app_id
 from ..net.messages import (ApplicationEnded, ApplicationKilled, ApplicationRejected,
                             ApplicationWaiting, ExecutorAdded, ExecutorRemoved, KillExecutor,
-                            LaunchExecutor, RegisterApplication, RegisteredApplication,
-                            RegisteredWorker, RegisterWorker, RegisterWorkerFailed)
-from ..records import Record
+                            LaunchExecutor, RegisteredApplication, RegisteredWorker,
+                            RegisterWorker, RegisterWorkerFailed)
 from ..resources import EXECUTOR_RESOURCES_ENV
 from ..scheduler.job_metrics import add_counts
 from ..versions import version_mismatch
@@ -53,12 +51,10 @@ from .master_events import (Action, ApplicationRegistering, ApplicationUnregiste
                             ExecutorsReleased, ExecutorsRequested, ForgetApplication,
                             HeartbeatReceived, KillRequested, MetricsReported, ProbeDriver,
                             SaveState, Send, Tick, WorkerRegistering, WorkerStopped)
-from .placement import (ExecutorFailures, ExecutorShare, SchedulingMode, beyond_cap,
-                        carries_labels, fair_shares, waiting_reason, worker_for)
+from .master_records import Application, AppState, Worker, WorkerState
+from .placement import (ExecutorShare, SchedulingMode, beyond_cap, carries_labels, fair_shares,
+                        waiting_reason, worker_for)
 from .recovery import gone_long_ago, shifted
-
-#: a field's default standing for a new empty container (each record gets its own)
-_NEW = object()
 
 log = logging.getLogger(__name__)
 
@@ -81,130 +77,8 @@ DRIVER_RECONNECT_TIMEOUTS = 2
 #: A gap between two ticks longer than this (and than half the driver timeout) is the
 #: master's own pause (stopped, its host suspended), not the drivers' silence.
 PAUSE_SECONDS = 3.0
-
-
-class WorkerState(str, enum.Enum):
-    ALIVE = "alive"
-    LOST = "lost"  # its connection closed or it went silent
-    DEAD = "dead"  # it said it was stopping
-
-
-class AppState(str, enum.Enum):
-    WAITING = "waiting"
-    RUNNING = "running"
-    FINISHED = "finished"
-    FAILED = "failed"
-    KILLED = "killed"
-
-    @property
-    def active(self) -> bool:
-        return self in (AppState.WAITING, AppState.RUNNING)
-
-
-# -- state ---------------------------------------------------------------------------------
-
-class Worker(Record):
-    """A registered worker: its address, resources, session and last heartbeat."""
-    worker_id: str
-    host: str
-    port: int
-    cores: int
-    memory: int
-    labels: List[str]
-    pid: int
-    session: int
-    registered: float
-    last_heartbeat: float
-    state: WorkerState = WorkerState.ALIVE
-    #: when it stopped being alive
-    gone: Optional[float] = None
-    executors: Dict[Tuple[str, str], ExecutorShare]  # (app, exec) -> what it holds
-    #: custom resources: name -> addresses
-    resources: Dict[str, List[str]]
-    #: applications not known to have ended whose data it holds without their executors
-    app_data: Set[str]
-
-    def __init__(self, worker_id, host, port, cores, memory, labels, pid, session, registered,
-                 last_heartbeat, state=WorkerState.ALIVE, gone=None, executors=_NEW,
-                 resources=_NEW, app_data=_NEW):
-        self.worker_id, self.host, self.port, self.pid = worker_id, host, port, pid
-        self.cores, self.memory, self.labels = cores, memory, labels
-        self.session, self.registered, self.last_heartbeat = session, registered, last_heartbeat
-        self.state, self.gone = state, gone
-        self.executors = {} if executors is _NEW else executors
-        self.resources = {} if resources is _NEW else resources
-        self.app_data = set() if app_data is _NEW else app_data
-
-    @property
-    def cores_used(self) -> int:
-        return sum(share.cores for share in self.executors.values())
-
-    @property
-    def memory_used(self) -> int:
-        return sum(share.memory for share in self.executors.values())
-
-    def record(self) -> dict:
-        return {"host": self.host, "port": self.port, "cores": self.cores, "memory": self.memory,
-                "labels": self.labels, "state": self.state.value, "resources": self.resources,
-                "gone": self.gone}
-
-
-class Application(Record):
-    """A registered application: its request, state and executors."""
-    app_id: str
-    request: RegisterApplication
-    session: int
-    submitted: float
-    state: AppState = AppState.WAITING
-    ended: Optional[float] = None
-    executors: Dict[str, str]  # executor_id -> worker_id
-    next_executor: int = 1
-    waiting_reason: str = ""
-    #: the driver's latest cumulative job metrics (JobMetrics.snapshot)
-    metrics: dict
-    #: dynamic allocation's cap: the executors the application asked for (None: static
-    #: allocation, as many as it can get)
-    requested_total: Optional[int] = None
-    #: its executors' recent exits (``placement.ExecutorFailures``)
-    failures: ExecutorFailures
-    #: when its driver's connection ended without it unregistering, until it registers
-    #: again (None: the driver is connected); it gets no new executors meanwhile
-    driver_away: Optional[float] = None
-    #: its driver's port is being probed (``ProbeDriver`` sent, no ``DriverProbed`` yet)
-    probing: bool = False
-    #: when the master last heard from its driver (registration, heartbeat)
-    driver_heard: float = 0.0
-    #: why it ended, when its driver may not know (": its driver sent nothing for ...")
-    end_reason: str = ""
-
-    def __init__(self, app_id, request, session, submitted, state=AppState.WAITING, ended=None,
-                 executors=_NEW, next_executor=1, waiting_reason="", metrics=_NEW,
-                 requested_total=None, failures=_NEW, driver_away=None, probing=False,
-                 driver_heard=None, end_reason=""):
-        self.app_id, self.request, self.session = app_id, request, session
-        self.submitted, self.state, self.ended = submitted, state, ended
-        self.executors = {} if executors is _NEW else executors
-        self.next_executor = next_executor
-        self.failures = ExecutorFailures() if failures is _NEW else failures
-        self.waiting_reason = waiting_reason
-        self.metrics = {} if metrics is _NEW else metrics
-        self.requested_total = requested_total
-        self.driver_away = driver_away
-        self.probing = probing
-        self.driver_heard = submitted if driver_heard is None else driver_heard
-        self.end_reason = end_reason
-
-    @property
-    def at_requested_total(self) -> bool:
-        """It has (or is launching) every executor it asked for."""
-        return self.requested_total is not None and len(self.executors) >= self.requested_total
-
-    def record(self) -> dict:
-        """What survives a master restart."""
-        return {"name": self.request.name, "state": self.state.value, "ended": self.ended,
-                "submitted": self.submitted, "driver_id": self.request.driver_id,
-                "next_executor": self.next_executor, "package_sha": self.request.package_sha,
-                "executor_size": [self.request.executor_memory, self.request.cores_per_executor]}
+#: the ``away_since`` of a probe of an application's driver from before a restart
+RECOVERED = -1.0
 
 
 class MasterState:
@@ -251,6 +125,8 @@ class MasterState:
         self._app_count = 0
         #: when peers from before the restart stop being waited for (set at the first tick)
         self._recovery_deadline: Optional[float] = None
+        #: the recovered applications whose driver's port is being probed
+        self._probing_recovered: Set[str] = set()
 
     @property
     def _driver_grace(self) -> float:
@@ -446,7 +322,40 @@ class MasterState:
         out.append(ProbeDriver(app.app_id, app.request.driver_host, app.request.driver_port,
                                app.driver_away))
 
+    def _probe_recovered(self, out: list) -> None:
+        """Probe the drivers' ports of the applications from before the restart that are not
+        back (each tick, as a driver may die after its master restarted): one whose driver
+        died while the master was away ends within seconds, not at the end of the recovery.
+        A live driver's port accepts, and its application waits for it as before."""
+        for app_id, record in self.recovered.items():
+            if record.get("state") in ("waiting", "running") and record.get("driver_port") \
+                    and app_id not in self._probing_recovered:
+                self._probing_recovered.add(app_id)
+                out.append(ProbeDriver(app_id, record.get("driver_host", ""),
+                                       record["driver_port"], RECOVERED))
+
+    def _recovered_driver_probed(self, event: DriverProbed, now: float, out: list) -> None:
+        self._probing_recovered.discard(event.app_id)
+        record = self.recovered.get(event.app_id)
+        if not event.gone or record is None or record.get("state") not in ("waiting",
+                                                                             "running"):
+            return
+        log.info("application %s finished: its driver did not come back after the master "
+                 "restarted, and its port refuses connections (it ended)", event.app_id)
+        self.recovered[event.app_id] = {**record, "state": AppState.FINISHED.value,
+                                        "ended": now}
+        for worker in self.workers.values():  # its executors go (Spark kills them too)
+            if worker.state == WorkerState.ALIVE and \
+                    any(app_id == event.app_id for app_id, _ in worker.executors):
+                worker.app_data.discard(event.app_id)
+                out.append(Send(worker.session, ApplicationEnded(event.app_id)))
+        self._tell_data_holders(event.app_id, out)
+        out.append(SaveState())
+
     def _driver_probed(self, event: DriverProbed, now: float, out: list) -> None:
+        if event.away_since == RECOVERED:
+            self._recovered_driver_probed(event, now, out)
+            return
         app = self.apps.get(event.app_id)
         if app is None or not app.state.active or app.driver_away != event.away_since:
             return  # (an answer about a time it was away before, or it ended meanwhile)
@@ -545,6 +454,7 @@ class MasterState:
         elif now > self._recovery_deadline and (self.recovered_workers or any(
                 r.get("state") in ("waiting", "running") for r in self.recovered.values())):
             self._complete_recovery(now, out)
+        self._probe_recovered(out)
         for worker in list(self.workers.values()):
             if worker.state == WorkerState.ALIVE:
                 if now - worker.last_heartbeat > self.worker_timeout:

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Deque, Dict, List, Optional, Tuple
 from ..net.messages import RegisterApplication
 from ..records import Record
 
-if TYPE_CHECKING:  # the master's records (master_state imports this module)
-    from .master_state import Application, Worker
+if TYPE_CHECKING:  # the master's records (master_records imports this module)
+    from .master_records import Application, Worker
 
 
 class SchedulingMode(str, enum.Enum):
