@@ -222,9 +222,12 @@ def _run_in_cluster(job: str, args: List[str], cli_conf: dict, config_file: Opti
     _warn_of_relative_paths(args)
     path = build_job_package(job, py_files, files, staging, archives=archives)
     package = Package(path, sha256_of(path), os.path.getsize(path))
+    patience = conf["vega.master.reconnect_timeout"]  # for each of the master's replies
     conn = master_connection(url, secret_file)
     try:
-        upload(conn, package)
+        upload(conn, package, patience)
+    except TimeoutError:
+        raise _silent_master(url, "the job package's upload", patience) from None
     finally:
         conn.close()
     # a Ctrl-C (or kill) from the submission on waits for the master's reply, and then kills
@@ -236,7 +239,10 @@ def _run_in_cluster(job: str, args: List[str], cli_conf: dict, config_file: Opti
         held.hold()
         conn.send(SubmitDriver(cli_conf["vega.app.name"], "job/" + os.path.basename(job), args,
                                json.dumps(settings), package.sha256, supervise))
-        reply = conn.recv()
+        reply = conn.recv_within(patience)
+    except TimeoutError:
+        held.release()
+        raise _silent_master(url, "the driver's submission", patience, driver=True) from None
     except KeyboardInterrupt:  # a second Ctrl-C, which forces
         raise Cancelled("interrupted as the master took the driver, which may be running",
                         f"See it with: vega status --master {url}; kill it with: vega kill "
@@ -275,7 +281,7 @@ def _run_in_cluster(job: str, args: List[str], cli_conf: dict, config_file: Opti
             kill = master_connection(url, secret_file)
             try:
                 kill.send(KillApplication(reply.driver_id))
-                kill.recv()
+                kill.recv_within(patience)
             finally:
                 kill.close()
         except (OSError, VegaError) as away:  # while following it again after a restart
@@ -289,6 +295,18 @@ def _run_in_cluster(job: str, args: List[str], cli_conf: dict, config_file: Opti
             return exc.code
         console.print(f"[bold yellow]vega: driver {reply.driver_id} killed[/] (Ctrl-C)")
         return EXIT_CANCELLED
+
+
+def _silent_master(url: str, what: str, waited: float, driver: bool = False) -> Unreachable:
+    """The error of a master that took ``what`` and did not answer within ``waited``
+    seconds (exit code 3, as for one that cannot be reached); ``driver``: it may start the
+    driver later."""
+    return Unreachable(f"the master at {url} accepted {what} but did not answer it within "
+                       f"{waited:g}s (vega.master.reconnect_timeout): it is stopped, frozen or "
+                       f"overloaded{', and may start the driver later' if driver else ''}",
+                       f"See whether it answers{' and runs the driver' if driver else ''}: "
+                       f"vega status --master {url}; a master slow to answer needs a longer "
+                       f"vega.master.reconnect_timeout (--conf)")
 
 
 def _warn_of_relative_paths(args: List[str]) -> None:

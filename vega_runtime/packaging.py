@@ -193,20 +193,25 @@ def expansion_problem(total: int, compressed: int, capped: bool = True) -> Optio
     return None
 
 
-def upload(conn, package: Package) -> None:
+def upload(conn, package: Package, reply_timeout: Optional[float] = None) -> None:
     """Send ``package`` over a master connection unless the master has it already;
-    ``ApplicationRefused`` (with the master's reason) if it could not store it."""
+    ``ApplicationRefused`` (with the master's reason) if it could not store it.
+    ``reply_timeout``: how long each of the master's replies may take (``TimeoutError``
+    past it; None: no bound)."""
     from .net.messages import PackageQuery, PackageStatus, UploadPackage
 
+    def reply():
+        return conn.recv() if reply_timeout is None else conn.recv_within(reply_timeout)
+
     conn.send(PackageQuery(package.sha256))
-    reply = conn.recv()
-    if isinstance(reply, PackageStatus) and reply.present:
+    answer = reply()
+    if isinstance(answer, PackageStatus) and answer.present:
         return
     with open(package.path, "rb") as fh:
         conn.send(UploadPackage(package.sha256, fh.read()))
-    reply = conn.recv()
-    if not (isinstance(reply, PackageStatus) and reply.present):
-        raise ApplicationRefused(getattr(reply, "reason", "") or
+    answer = reply()
+    if not (isinstance(answer, PackageStatus) and answer.present):
+        raise ApplicationRefused(getattr(answer, "reason", "") or
                                  f"it did not accept the job package {package.sha256[:12]}")
 
 

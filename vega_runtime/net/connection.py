@@ -289,6 +289,17 @@ class Connection:
                                            f"{self.max_frame}")
         return from_wire(decode_body(self._take(length), self.peer), self.peer)
 
+    def recv_within(self, seconds: float):
+        """``recv``, each read of it waiting at most ``seconds`` (``TimeoutError`` past them):
+        the reply to a request, from a peer that may accept and never answer (stopped,
+        frozen).  The connection is of no further use after a timeout."""
+        previous = self.sock.gettimeout()
+        self.sock.settimeout(seconds)
+        try:
+            return self.recv()
+        finally:
+            self.sock.settimeout(previous)
+
     def recv_more(self) -> list:
         """The messages whose whole frames were read already (by earlier ``recv``s), without
         reading the socket: a batch sent in one write is taken together after its first."""
