@@ -142,3 +142,23 @@ def test_job_metrics_give_each_stage_to_the_job_whose_graph_has_it():
     metrics.on_stage_submitted(1, 0, "result", 2)
     assert {job["id"]: job["stages"] for job in metrics.snapshot()["job_progress"]} == \
         {0: [0, 1], 1: [2]}
+
+
+def test_a_listener_written_before_an_event_gained_an_argument_still_hears_it():
+    """``on_executor_added`` gained ``resources``: a user's listener taking the three
+    arguments of before is called with those (passed four, it would raise a TypeError,
+    logged, and never hear of an executor); one taking four gets them all."""
+    heard = []
+
+    class Before(JobListener):
+        def on_executor_added(self, executor_id, host, at):
+            heard.append(("before", executor_id, host, at))
+
+    class Now(JobListener):
+        def on_executor_added(self, executor_id, host, at, resources=None):
+            heard.append(("now", executor_id, resources))
+
+    before = Before()
+    bus = ListenerBus([before, Now()], users=[before])
+    bus.on_executor_added("exec-1", "10.0.0.7", 5.0, {"gpu": ["0"]})
+    assert heard == [("before", "exec-1", "10.0.0.7", 5.0), ("now", "exec-1", {"gpu": ["0"]})]

@@ -97,9 +97,11 @@ class ExecutorRecord(Record):
     lost: Optional[bool] = None
     #: the class of a loss (ExecutorRemoved's ``cause``: "worker_lost", "oom"...), "" if none
     cause: str = ""
+    #: the addresses of the custom resources it holds, by name (``{"gpu": ["0"]}``)
+    resources: Dict[str, List[str]]
 
     def __init__(self, executor_id, host, added, removed=None, remove_reason=None, lost=None,
-                 cause=""):
+                 cause="", resources=None):
         self.executor_id = executor_id
         self.host = host
         self.added = added
@@ -107,6 +109,7 @@ class ExecutorRecord(Record):
         self.remove_reason = remove_reason
         self.lost = lost
         self.cause = cause
+        self.resources = {} if resources is None else resources
 
 
 class AppRecord(Record):
@@ -332,7 +335,8 @@ def _apply_event(app: AppRecord, e: dict, running_job: Optional[int]) -> Optiona
             stage.tasks.append(killed_attempt(started or _started(e, stage), at,
                                               e.get("reason") or "killed"))
     elif kind == "ExecutorAdded":
-        app.executors[e["executor"]] = ExecutorRecord(e["executor"], e["host"], at)
+        app.executors[e["executor"]] = ExecutorRecord(e["executor"], e["host"], at,
+                                                      resources=_resources(e.get("resources")))
     elif kind in ("ExecutorRemoved", "ExecutorLost") and e["executor"] in app.executors:
         record = app.executors[e["executor"]]
         if record.removed is None:
@@ -345,6 +349,20 @@ def _apply_event(app: AppRecord, e: dict, running_job: Optional[int]) -> Optiona
         for key in [k for k in app.blocks if k[0] == e["rdd_id"]]:
             del app.blocks[key]
     return running_job
+
+
+def _resources(value) -> Dict[str, List[str]]:
+    """An ExecutorAdded event's ``resources`` (name -> addresses), or {} if it has none or
+    they are not of that shape (the events come from the driver).
+
+    >>> _resources({"gpu": ["0", "1"]}), _resources({"gpu": "0"}), _resources(None)
+    ({'gpu': ['0', '1']}, {}, {})
+    """
+    if not isinstance(value, dict) or not all(
+            isinstance(name, str) and isinstance(addresses, list)
+            and all(isinstance(a, str) for a in addresses) for name, addresses in value.items()):
+        return {}
+    return value
 
 
 def _job_of_stage(app: AppRecord, stage_id: int, running_job: Optional[int]) -> Optional[int]:

@@ -244,8 +244,6 @@ def run(args: argparse.Namespace) -> int:
         log.warning("no block server (%s): other executors ask the driver for the cached "
                     "partitions held here", exc)
         block_port = 0
-    conn.send(RegisterExecutor(args.executor_id, args.app_id, args.worker_id, args.host,
-                               args.shuffle_port, os.getpid(), block_port))
     setup_executor_logging()
     executor = Executor(args.executor_id, args.host, ExecutorDirs.under(args.app_dir, args.executor_id),
                         lambda task_id, stream, text: conn.send(TaskOutput(task_id, stream, text)),
@@ -253,6 +251,8 @@ def run(args: argparse.Namespace) -> int:
                         RemoteBlockFetcher(args.host, secret))
     executor.memory_limit = args.memory_limit
     executor_ref.append(executor)
+    conn.send(RegisterExecutor(args.executor_id, args.app_id, args.worker_id, args.host,
+                               args.shuffle_port, os.getpid(), block_port, executor.resources))
     return serve_cancellable(executor, conn, secret)
 
 

@@ -459,7 +459,10 @@ def executor_summaries(app: AppRecord, include_dead: bool,
                               if isinstance(memory, int) else 0,
                               "totalOffHeapStorageMemory": 0},
             "blacklistedInStages": [], "peakMemoryMetrics": None, "attributes": {},
-            "resources": {}, "resourceProfileId": 0, "isExcluded": False,
+            # Spark's ResourceInformation of each resource it holds
+            "resources": {name: {"name": name, "addresses": list(addresses)}
+                          for name, addresses in sorted(record.resources.items())},
+            "resourceProfileId": 0, "isExcluded": False,
             "excludedInStages": []})
     return out
 

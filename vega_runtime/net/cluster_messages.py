@@ -32,8 +32,11 @@ class RegisterExecutor(Record):
     pid: int
     #: where it serves its cached partitions to other executors' tasks (0: it does not)
     block_port: int
+    #: the addresses of custom resources it holds, by name (``{"gpu": ["0"]}``)
+    resources: Dict[str, List[str]]
 
-    def __init__(self, executor_id, app_id, worker_id, host, shuffle_port, pid, block_port=0):
+    def __init__(self, executor_id, app_id, worker_id, host, shuffle_port, pid, block_port=0,
+                 resources=_NEW):
         self.executor_id = executor_id
         self.app_id = app_id
         self.worker_id = worker_id
@@ -41,6 +44,7 @@ class RegisterExecutor(Record):
         self.shuffle_port = shuffle_port
         self.pid = pid
         self.block_port = block_port
+        self.resources = {} if resources is _NEW else resources
 
 
 # -- worker -> master ------------------------------------------------------------

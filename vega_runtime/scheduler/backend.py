@@ -236,11 +236,14 @@ class ExecutorAddedEvent(Record):
     host: str
     #: when (``time.time()``): the job loop may hear of it only when the next job runs
     at: float
+    #: the addresses of the custom resources it holds, by name (``{"gpu": ["0"]}``)
+    resources: Dict[str, List[str]]
 
-    def __init__(self, executor_id, host, at=None):
+    def __init__(self, executor_id, host, at=None, resources=None):
         self.executor_id = executor_id
         self.host = host
         self.at = time.time() if at is None else at
+        self.resources = {} if resources is None else resources
 
 
 class ExecutorLostEvent(Record):

@@ -321,7 +321,8 @@ class ClusterBackend:
                 self.heartbeats.executor_added(slot.executor_id, _now_ms())
             self._executor_seen.notify_all()
         log.info("executor %s registered from %s", slot.executor_id, slot.host)
-        self.events.put(ExecutorAddedEvent(slot.executor_id, slot.host))  # also wakes the loop
+        self.events.put(ExecutorAddedEvent(slot.executor_id, slot.host,  # also wakes the loop
+                                           resources=hello.resources))
         reason = "closed its connection to the driver"
         try:
             conn.send(RegisteredExecutor(self.heartbeat.interval))

@@ -194,8 +194,10 @@ class EventWriter(JobListener):
     def on_speculative_task_submitted(self, stage_id: int, partition: int) -> None:
         self._write("SpeculativeTaskSubmitted", False, stage_id=stage_id, partition=partition)
 
-    def on_executor_added(self, executor_id: str, host: str, at: float) -> None:
-        self._write("ExecutorAdded", at=at, executor=executor_id, host=host)
+    def on_executor_added(self, executor_id: str, host: str, at: float,
+                          resources: Optional[Dict[str, List[str]]] = None) -> None:
+        self._write("ExecutorAdded", at=at, executor=executor_id, host=host,
+                    **({"resources": resources} if resources else {}))
 
     def on_executor_removed(self, executor_id: str, host: str, reason: str, lost: bool,
                             at: float, cause: str = "") -> None:

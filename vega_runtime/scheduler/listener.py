@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Iterable, List, Optional, TextIO
+from typing import Dict, Iterable, List, Optional, TextIO
 
 log = logging.getLogger(__name__)
 
@@ -79,9 +79,13 @@ class JobListener:
 
     def on_waiting(self, message: str) -> None: ...
 
-    def on_executor_added(self, executor_id: str, host: str, at: float) -> None:
+    def on_executor_added(self, executor_id: str, host: str, at: float,
+                          resources: Optional[Dict[str, List[str]]] = None) -> None:
         """``at``: when it registered (``time.time()``); between jobs the driver hears of
-        executors only when the next job starts, so this is earlier than the call."""
+        executors only when the next job starts, so this is earlier than the call.
+        ``resources``: the addresses of the custom resources it holds, by name (``{"gpu":
+        ["0"]}``; a listener written before this argument, taking three, is called with
+        three)."""
 
     def on_executor_removed(self, executor_id: str, host: str, reason: str, lost: bool,
                             at: float, cause: str = "") -> None:
@@ -171,9 +175,11 @@ def _fan_out(name: str, listeners: List[JobListener], users: set, logged: set):
     """A function calling ``name`` on each listener that does something for it, through
     ``_isolated`` for the ``users`` (``id``s)."""
     ignored = JobListener.__dict__.get(name)
+    overriding = [(x, getattr(x, name)) for x in listeners]
+    overriding = [(x, _taking_what_it_can(method, ignored)) for x, method in overriding
+                  if ignored is None or getattr(method, "__func__", None) is not ignored]
     methods = [_isolated(method, listener, name, logged) if id(listener) in users else method
-               for listener, method in ((x, getattr(x, name)) for x in listeners)
-               if ignored is None or getattr(method, "__func__", None) is not ignored]
+               for listener, method in overriding]
     if not methods:
         return _ignore
     if len(methods) == 1:
@@ -184,6 +190,29 @@ def _fan_out(name: str, listeners: List[JobListener], users: set, logged: set):
             method(*args)
 
     return fan_out
+
+
+#: the flag of a code object whose function takes ``*args``
+_VARARGS = 0x04
+
+
+def _taking_what_it_can(method, declared):
+    """``method``, or, if it takes fewer positional arguments than ``declared`` (the
+    ``JobListener`` method: a listener written before an argument was added to the event,
+    such as ``on_executor_added``'s ``resources``), a function passing it only the first
+    ones it takes."""
+    # (read from the code objects: ``inspect`` would load ast and dis into every driver)
+    code = getattr(getattr(method, "__func__", method), "__code__", None)
+    if declared is None or code is None or code.co_flags & _VARARGS:
+        return method
+    takes = code.co_argcount - (1 if hasattr(method, "__self__") else 0)
+    if takes >= declared.__code__.co_argcount - 1:  # (self)
+        return method
+
+    def fewer(*args):
+        return method(*args[:takes])
+
+    return fewer
 
 
 def _isolated(method, listener, name: str, logged: set):

@@ -47,7 +47,8 @@ class TaskEvents:
             self._task_started(event)
             return []
         if isinstance(event, ExecutorAddedEvent):
-            self.listener.on_executor_added(event.executor_id, event.host, event.at)
+            self.listener.on_executor_added(event.executor_id, event.host, event.at,
+                                            event.resources)
             return []
         if isinstance(event, ExecutorLostEvent):
             return self._executor_lost(event)
