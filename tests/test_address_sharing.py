@@ -169,3 +169,28 @@ def test_executors_holding_two_shared_gpus_run_their_tasks_on_both():
         "job", "10.0.0.9", 5000, 0, 0, GIB, python_version(), __version__, "sha",
         executor_resources={"gpu": 2}, executors_per_address={"gpu": 2})))
     assert [a for _, _, a in sim.launches()] == [["0", "1"], ["1", "0"]]
+
+
+def test_vega_status_shows_a_shared_address_used_and_how_many_more_executors_it_takes():
+    """Two executors of an application sharing GPU "0" at 4 an address: ``vega status``
+    shows it used, as Spark's master does (``gpu 1/1 used``), and that 2 of 4 executors
+    hold it (the master would give that application two more there, if it had the cores);
+    before, it said ``gpu 0/1 free``, as if nothing more could run on it."""
+    from rich.console import Console
+
+    from vega_cli.status import render
+    from vega_runtime.deploy.master_status import status_document
+
+    sim = Sim()
+    sim.worker("w1", cores=2, gpus=["0"])
+    sim.app({"gpu": 4})
+    app_id = sim.launches()[0][0]
+    document = status_document(sim.state, [], "vega://m:7077", 0.0, 1.0)
+    assert document["workers"][0]["resources"] == {"gpu": {
+        "addresses": ["0"], "free": [], "used": ["0"],
+        "shared": {"0": {"application": app_id, "executors": 2, "most": 4}}}}
+    console = Console(record=True, width=200)
+    render(document, console)
+    assert "gpu 1/1 used (0: 2/4 executors)" in console.export_text()
+    other = sim.app({"gpu": 4})  # used: no other application's executor gets it
+    assert sim.waiting(other)[0].startswith(f"all gpu are taken by {app_id}")

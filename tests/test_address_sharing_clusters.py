@@ -126,3 +126,39 @@ def test_local_executors_sharing_the_drivers_gpu_refuse_a_stage_asking_a_whole_o
                                                 "this application .* shares each gpu address "
                                                 "with 3 other executors .* ask for 1/4 or less"):
             ctx.parallelize(range(4), 4).with_resources(whole).collect()
+
+
+def test_vega_status_shows_the_shared_gpu_used_by_two_executors_of_four(tmp_path):
+    """A 2-core ``vega worker`` with one GPU, an application at 0.25 a task: its two
+    executors share GPU "0", and ``vega status`` says ``gpu 1/1 used (0: 2/4 executors)``
+    (before: ``gpu 0/1 free``)."""
+    import subprocess
+
+    from proc_helpers import master_and_worker, spawn_vega, vega, wait_for, write_job
+
+    where, go = tmp_path / "met", tmp_path / "go"
+    where.mkdir()
+    job = write_job(tmp_path, "share.py", MEET + textwrap.dedent(f'''
+        import os, time
+        from vega_runtime import Context
+
+        with Context(app_name="share") as ctx:
+            ctx.parallelize(range(2), 2).map_partitions_with_index(
+                lambda index, _: [meet(index, {str(where)!r}, 2)]).collect()
+            while not os.path.exists({str(go)!r}):
+                time.sleep(0.05)
+    '''))
+    worker_args = ("--cores", "2", "--memory", "2g", "--resource", f"gpu=1:{one_gpu(tmp_path)}")
+    with master_and_worker(tmp_path / "cluster", worker_args=worker_args) as cluster:
+        driver = spawn_vega("submit", "--master", cluster["url"], "--executor-memory", "256m",
+                            "--conf", "vega.executor.resource.gpu.amount=1",
+                            "--conf", "vega.task.resource.gpu.amount=0.25", job,
+                            env=cluster["env"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            wait_for(lambda: len(os.listdir(where)) == 2, 60, "both tasks to run")
+            shown = vega("status", "--master", cluster["url"], env=cluster["env"]).stdout
+            assert "gpu 1/1 used (0: 2/4 executors)" in shown, shown
+        finally:
+            go.touch()
+            assert driver.wait(60) == 0

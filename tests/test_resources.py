@@ -165,7 +165,7 @@ def test_vega_worker_offers_resources_of_its_flags(bare_master, tmp_path):
             done = vega("status", "--master", url, "--json", env=bare_master.env)
             return done.returncode == 0 and json.loads(done.stdout)["workers"]
         assert wait_for(registered, 30, "the worker to register")[0]["resources"] == {
-            "gpu": {"addresses": ["0", "1"], "free": ["0", "1"]}}
+            "gpu": {"addresses": ["0", "1"], "free": ["0", "1"], "used": [], "shared": {}}}
         failed = vega("worker", url, "--no-secret", "--work-dir", str(tmp_path / "w2"),
                       "--resource", f"gpu=3:{gpus(tmp_path, '0', '1')}", env=bare_master.env)
         assert failed.returncode == 1, failed.stderr
@@ -241,11 +241,12 @@ def test_vega_status_shows_each_workers_resources_and_what_is_free():
     sim.app(cores_per_executor=2, resources={"gpu": 1}, cores_max=2)
     document = status_document(sim.state, [], "vega://m:7077", 0.0, 1.0)
     assert document["workers"][0]["resources"] == {"gpu": {"addresses": ["0", "1"],
-                                                           "free": ["1"]}}
+                                                           "free": ["1"], "used": ["0"],
+                                                           "shared": {}}}
     assert [(a["cores"], a["executors"]) for a in document["applications"]] == [(2, 1)]
     console = Console(record=True, width=200)
     render(document, console)
-    assert "gpu 1/2 free" in console.export_text()
+    assert "gpu 1/2 used" in console.export_text()
 
 
 def test_the_rest_api_counts_each_executors_cores():

@@ -182,6 +182,24 @@ def _executors(app: dict) -> str:
         f"{count} (requested {requested})"
 
 
+def _resource_use(name: str, use: dict) -> str:
+    """``gpu 1/2 used``, as Spark's master shows a worker's resources, and of the addresses
+    an application's executors share, how many hold each of how many that may: ``gpu 1/2
+    used (0: 2/4 executors)``.
+
+    >>> _resource_use("gpu", {"addresses": ["0", "1"], "free": ["1"], "used": ["0"],
+    ...                       "shared": {"0": {"application": "app-1", "executors": 2,
+    ...                                        "most": 4}}})
+    'gpu 1/2 used (0: 2/4 executors)'
+    >>> _resource_use("gpu", {"addresses": ["0", "1"], "free": ["1"]})  # (an older master)
+    'gpu 1/2 used'
+    """
+    used = use.get("used", [a for a in use["addresses"] if a not in use["free"]])
+    shared = " ".join(f"{address}: {s['executors']}/{s['most']} executors"
+                      for address, s in (use.get("shared") or {}).items())
+    return f"{name} {len(used)}/{len(use['addresses'])} used" + (f" ({shared})" if shared else "")
+
+
 def render(data: dict, console: Console) -> None:
     m = data["master"]
     console.print(f"[bold]master[/] {m['url']}  version {m['version']}  "
@@ -198,7 +216,7 @@ def render(data: dict, console: Console) -> None:
                         f"{w['memory_used_bytes'] >> 20}/{w['memory_bytes'] >> 20} MiB",
                         _heartbeat(w["last_heartbeat_seconds_ago"]), str(len(w["executors"])),
                         Text(",".join([*(w.get("labels") or []), *(
-                            f"{name} {len(r['free'])}/{len(r['addresses'])} free"
+                            _resource_use(name, r)
                             for name, r in (w.get("resources") or {}).items())])))
     console.print(workers)
     apps = Table(title="applications", title_justify="left")

@@ -24,7 +24,7 @@ def status_document(state: MasterState, drivers: List[dict], url: str, started: 
             "id": w.worker_id, "host": w.host, "port": w.port, "state": w.state.value,
             "cores": w.cores, "cores_used": w.cores_used,
             "memory_bytes": w.memory, "memory_used_bytes": w.memory_used,
-            "labels": w.labels, "resources": free_resources(w),
+            "labels": w.labels, "resources": resource_use(w, state.apps),
             "last_heartbeat_seconds_ago": round(now - w.last_heartbeat, 1),
             "executors": [f"{a}/{e}" for a, e in w.executors],
         } for w in state.workers.values()] + [{
@@ -32,7 +32,8 @@ def status_document(state: MasterState, drivers: List[dict], url: str, started: 
             "state": recovered_worker_state(w),
             "cores": w["cores"], "cores_used": 0, "memory_bytes": w["memory"],
             "memory_used_bytes": 0, "labels": w["labels"],
-            "resources": {name: {"addresses": addresses, "free": addresses}
+            "resources": {name: {"addresses": addresses, "free": addresses, "used": [],
+                                 "shared": {}}
                           for name, addresses in w.get("resources", {}).items()},
             "last_heartbeat_seconds_ago": None, "executors": [],
         } for worker_id, w in state.recovered_workers.items()],
@@ -102,11 +103,31 @@ def submission_status(document: dict, app_or_driver_id: str) -> Optional[dict]:
     return None
 
 
-def free_resources(worker) -> dict:
-    """A worker's custom resources: each one's addresses and those no executor holds."""
+def resource_use(worker, apps: dict) -> dict:
+    """A worker's custom resources: each one's addresses, those no executor holds (``free``:
+    what any application may be granted), those some hold (``used``: Spark's used/total),
+    and, of the used ones an application's executors share (a task amount below 1), how
+    many hold it and how many of that application's may (``shared``: the master grants the
+    rest to that application only).  ``apps``: the master's applications, by id."""
     free = free_addresses(worker.resources, list(worker.executors.values()))
-    return {name: {"addresses": addresses, "free": free[name]}
-            for name, addresses in worker.resources.items()}
+    holders: dict = {}
+    for (app_id, _), share in worker.executors.items():
+        for name, addresses in share.resources.items():
+            for address in addresses:
+                holders.setdefault((name, address), []).append(app_id)
+    use = {}
+    for name, addresses in worker.resources.items():
+        shared = {}
+        for address in addresses:
+            held_by = holders.get((name, address), [])
+            app = apps.get(held_by[0]) if held_by else None
+            most = app.request.executors_per_address.get(name, 1) if app is not None else 1
+            if len(held_by) > 1 or most > 1 and held_by:
+                shared[address] = {"application": held_by[0], "executors": len(held_by),
+                                   "most": max(most, len(held_by))}
+        use[name] = {"addresses": addresses, "free": free[name],
+                     "used": [a for a in addresses if (name, a) in holders], "shared": shared}
+    return use
 
 
 def recovered_worker_state(record: dict) -> str:
