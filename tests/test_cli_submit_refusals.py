@@ -41,7 +41,7 @@ def test_an_event_log_directory_that_cannot_be_written_is_one_message(vega_cli, 
     job = write_job(tmp_path, "job.py", COUNT_JOB)
     if obstacle == "a file in the way":
         (tmp_path / "file").write_text("")
-        directory, reason = tmp_path / "file" / "events", "File exists"
+        directory, reason = tmp_path / "file" / "events", ""
         result = vega_cli("submit", "--master", "local", "--conf",
                           f"vega.eventlog.dir={directory}", job, cwd=str(tmp_path),
                           env={"PYTHONPATH": REPO})
@@ -54,10 +54,15 @@ def test_an_event_log_directory_that_cannot_be_written_is_one_message(vega_cli, 
         result = _without_root_powers("submit", "--master", "local", "--conf",
                                       f"vega.eventlog.dir={directory}", job, cwd=str(tmp_path))
     assert (result.returncode, result.stdout) == (1, ""), result.stderr
+    message = f"cannot write an event log in {directory} ({reason}): point vega.eventlog.dir " \
+        "at a writable directory, or set it to '' to keep none"
+    if obstacle == "a file in the way":
+        message = f"cannot write an event log in {directory}: a file is in the way, " \
+            f"{tmp_path}/file, where a directory above it must be: move the file away (the " \
+            "directory is made), point vega.eventlog.dir at another directory, or set it to " \
+            "'' to keep none"
     assert result.stderr.splitlines() == [
-        f"vega: job failed: cannot write an event log in {directory} ({reason}): point "
-        "vega.eventlog.dir at a writable directory, or set it to '' to keep none",
-        f'(raised by the driver at "{job}", line 2, in <module>)']
+        f"vega: job failed: {message}", f'(raised by the driver at "{job}", line 2, in <module>)']
 
 
 @pytest.mark.parametrize("how", ["--master", "VEGA_MASTER", "Context"])

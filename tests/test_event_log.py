@@ -336,17 +336,22 @@ def test_an_event_log_that_cannot_be_written_stops_logging_not_the_application(t
 
 
 def test_an_event_log_directory_that_cannot_be_made_is_named(tmp_path):
-    """A vega.eventlog.dir that cannot be a directory fails the Context naming it and what to
-    do, not with a bare FileExistsError; a VegaError (an OSError was shown with the job's
-    traceback by vega submit)."""
+    """A vega.eventlog.dir that cannot be a directory fails the Context naming it, the file in
+    the way and what to do, not with a bare FileExistsError; a VegaError (an OSError was
+    shown with the job's traceback by vega submit). Before, the reason was the system's
+    'File exists', which does not say that the file is what is wrong."""
     from vega_runtime.errors import EventLogUnwritable
 
     (tmp_path / "file").write_text("")
-    with pytest.raises(EventLogUnwritable) as failed:
-        Context(master="local", conf={"vega.eventlog.dir": str(tmp_path / "file" / "events")})
-    assert str(failed.value) == (
-        f"cannot write an event log in {tmp_path}/file/events (File exists): point "
-        "vega.eventlog.dir at a writable directory, or set it to '' to keep none")
+    for directory, where in ((tmp_path / "file" / "events", "a directory above it"),
+                             (tmp_path / "file", "that directory")):
+        with pytest.raises(EventLogUnwritable) as failed:
+            Context(master="local", conf={"vega.eventlog.dir": str(directory)})
+        assert str(failed.value) == (
+            f"cannot write an event log in {directory}: a file is in the way, "
+            f"{tmp_path}/file, where {where} must be: move the file away (the directory is "
+            "made), point vega.eventlog.dir at another directory, or set it to '' to keep "
+            "none")
 
 
 def test_the_masters_history_listing_leaves_out_each_logs_stages(tmp_path):

@@ -94,16 +94,26 @@ class DirectoryOfAnotherAccount(VegaError):
 
 class EventLogUnwritable(VegaError):
     """vega.eventlog.dir cannot hold this application's event log: the directory cannot be
-    made or written (``reason``, as the system said it), or every name tried is taken.
+    made or written (``reason``, as the system said it), or every name tried is taken; or
+    ``in_the_way``, a file (not a directory) stands where it, or one above it, must be.
 
     >>> str(EventLogUnwritable("/srv/events", "Permission denied"))
     "cannot write an event log in /srv/events (Permission denied): point vega.eventlog.dir at a writable directory, or set it to '' to keep none"
+    >>> str(EventLogUnwritable("/srv/events", "File exists", "/srv/events"))
+    "cannot write an event log in /srv/events: a file is in the way, /srv/events, where that directory must be: move the file away (the directory is made), point vega.eventlog.dir at another directory, or set it to '' to keep none"
     """
 
-    def __init__(self, directory: str, reason: str):
-        super().__init__(directory, reason)
-        self.directory, self.reason = directory, reason
+    def __init__(self, directory: str, reason: str, in_the_way: str = ""):
+        super().__init__(directory, reason, in_the_way)
+        self.directory, self.reason, self.in_the_way = directory, reason, in_the_way
 
     def __str__(self) -> str:
+        if self.in_the_way:
+            where = "that directory" if self.in_the_way.rstrip("/") == \
+                self.directory.rstrip("/") else "a directory above it"
+            return (f"cannot write an event log in {self.directory}: a file is in the way, "
+                    f"{self.in_the_way}, where {where} must be: move the file away (the "
+                    "directory is made), point vega.eventlog.dir at another directory, or "
+                    "set it to '' to keep none")
         return (f"cannot write an event log in {self.directory} ({self.reason}): point "
                 "vega.eventlog.dir at a writable directory, or set it to '' to keep none")

@@ -256,7 +256,10 @@ class EventLog(EventWriter):
         except OSError as exc:
             if exclusive and isinstance(exc, FileExistsError) and exc.filename == self.path:
                 raise NameTaken(self.path) from None  # the caller takes another name
-            raise EventLogUnwritable(directory, exc.strerror or str(exc)) from exc
+            # a file where the directory, or one above it, must be (its name, as made)
+            in_the_way = exc.filename if isinstance(exc, (FileExistsError, NotADirectoryError)) \
+                and isinstance(exc.filename, str) and not os.path.isdir(exc.filename) else ""
+            raise EventLogUnwritable(directory, exc.strerror or str(exc), in_the_way) from exc
         self.application_start(app_id, app_name, master)
 
     def write(self, line: str, flush: bool) -> None:
