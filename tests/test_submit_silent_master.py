@@ -1,8 +1,8 @@
-"""`vega submit --deploy-mode cluster` to a master that accepts its connections, proves the
-secret and then never answers (stopped, frozen, overloaded): it gives up after
-``vega.master.reconnect_timeout`` with one message and exit code 3, where it waited for ever.
-The master is a stand-in on loopback (``Server`` with a handler that reads and never
-replies), so the moment it stops answering is exact."""
+"""`vega submit --deploy-mode cluster` (and `vega status`, `kill`, `logs`) to a master that
+accepts its connections, proves the secret and then never answers (stopped, frozen,
+overloaded): each gives up after ``vega.master.reconnect_timeout`` with one message and exit
+code 3, where it waited for ever.  The master is a stand-in on loopback (``Server`` with a
+handler that reads and never replies), so the moment it stops answering is exact."""
 
 import time
 
@@ -92,3 +92,25 @@ def test_a_master_that_never_answers_the_package_query_fails_it_with_exit_3(subm
         f"See whether it answers: vega status --master {master.url}; a master slow to answer "
         f"needs a longer vega.master.reconnect_timeout (--conf)"]
     assert 2 <= took < 20
+
+
+@pytest.mark.parametrize("command", [["status"], ["kill", "app-20261206010101-0001"],
+                                     ["logs", "app-20261206010101-0001"]])
+def test_status_kill_and_logs_give_up_on_a_master_that_never_answers(tmp_path, command):
+    """``vega status``, ``kill`` and ``logs`` (not following) waited for ever too; now exit 3
+    after vega.master.reconnect_timeout (2 s here, from a defaults file), saying so."""
+    secret_file = str(tmp_path / "secret")
+    create_secret_file(secret_file)
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "vega-defaults.yaml").write_text("vega.master.reconnect_timeout: 2\n")
+    master = SilentMaster(load_secret(secret_file), answers=False)
+    try:
+        result = vega(*command, "--master", master.url, timeout=30, env=clean_env(
+            VEGA_SECRET_FILE=secret_file, VEGA_CONF_DIR=str(tmp_path / "conf")))
+    finally:
+        master.server.stop()
+    assert result.returncode == 3, result
+    assert result.stderr.splitlines()[0] == (
+        f"vega: error: cannot reach the master at {master.url}: 127.0.0.1:"
+        f"{master.server.port} accepted the connection but did not answer within 2s: the "
+        f"process there is stopped, frozen or overloaded"), result.stderr

@@ -29,6 +29,14 @@ def master_connection(master_url: Optional[str], secret_file: Optional[str],
         raise master_unreachable(url, exc, unnamed)
 
 
+def master_patience() -> float:
+    """How long a cluster command waits for each answer of the master (one that accepts
+    connections and never answers: stopped, frozen): vega.master.reconnect_timeout."""
+    from vega_runtime.config import Config
+
+    return Config.load()["vega.master.reconnect_timeout"]
+
+
 def check_app_id(app_id: str) -> None:
     """Refuse, before asking the master, an id that no application or driver can have (the
     master would drop a connection that sent it: ids become file names there): a usage
@@ -53,25 +61,33 @@ def logs(app_id: str, follow: bool, master_url: Optional[str], secret_file: Opti
         end = follow_run(lambda: master_connection(master_url, secret_file, "logs"), url,
                          app_id, Config.load()["vega.master.reconnect_timeout"])
     else:
-        end = stream_logs(master_connection(master_url, secret_file, "logs"), app_id, False)
+        url, unnamed = cluster_master_spec(master_url, "vega logs")[1:]
+        try:
+            end = stream_logs(master_connection(master_url, secret_file, "logs"), app_id, False,
+                              reply_timeout=master_patience())
+        except TimeoutError as exc:
+            raise master_unreachable(url, exc, unnamed) from None
     if end.state == "unknown":
         raise CommandError(f"the master knows no application {app_id!r}",
                            "List applications with: vega status")
 
 
-def stream_logs(conn, app_id: str, follow: bool, offsets: Optional[Dict[str, int]] = None):
+def stream_logs(conn, app_id: str, follow: bool, offsets: Optional[Dict[str, int]] = None,
+                reply_timeout: Optional[float] = None):
     """Copy an application's (or driver's) stored output to stdout, a cluster-mode driver's
     standard error to stderr (as the driver in ``vega submit`` writes them); returns the
     LogEnd.  ``offsets`` (``{"stdout": N, "stderr": M}``): where to start in the stored
     streams, kept up to date with what was printed, so that a follower whose master went
-    away can go on from there."""
+    away can go on from there.  ``reply_timeout``: how long each message may take
+    (``TimeoutError`` past it; None: no bound, as a followed run may print nothing for
+    hours)."""
     from vega_runtime.net.messages import FollowLogs, LogChunk, LogEnd
 
     try:
         conn.send(FollowLogs(app_id, follow, [] if offsets is None else
                              [offsets.get("stdout", 0), offsets.get("stderr", 0)]))
         while True:
-            message = conn.recv()
+            message = conn.recv() if reply_timeout is None else conn.recv_within(reply_timeout)
             if isinstance(message, LogChunk):
                 stream = sys.stderr if message.stream == "stderr" else sys.stdout
                 stream.write(message.text)
@@ -151,7 +167,10 @@ def kill(app_id: str, master_url: Optional[str], secret_file: Optional[str]) -> 
     conn = master_connection(master_url, secret_file, "kill")
     try:
         conn.send(KillApplication(app_id))
-        reply = conn.recv()
+        reply = conn.recv_within(master_patience())
+    except TimeoutError as exc:
+        url, unnamed = cluster_master_spec(master_url, "vega kill")[1:]
+        raise master_unreachable(url, exc, unnamed) from None
     finally:
         conn.close()
     if not reply.killed:

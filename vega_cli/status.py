@@ -35,8 +35,11 @@ def request_status(master_url: str, secret_file: str) -> dict:
     from vega_runtime.net.connection import load_secret
     from vega_runtime.net.status_request import fetch_master_status
 
+    from .apps import master_patience
+
     spec = parse_master(master_url)
-    return fetch_master_status(spec.host, spec.port, load_secret(secret_file) or b"")
+    return fetch_master_status(spec.host, spec.port, load_secret(secret_file) or b"",
+                               reply_timeout=master_patience())
 
 
 def http_token(secret_file: str, status: Optional[dict]) -> Optional[str]:

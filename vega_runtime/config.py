@@ -424,9 +424,10 @@ SETTINGS: tuple[Setting, ...] = (
             "and after, on the executors the application has (as in Spark; its workers keep "
             "them for vega.worker.death_timeout), and the driver keeps reconnecting; past it, "
             "a job with no executor left fails (none can be started without the master). "
-            "Also how long vega submit --deploy-mode cluster waits for each answer of the "
-            "master (to its package upload, to its submission; past it, exit code 3) and for "
-            "a master it lost while following the driver."),
+            "Also how long vega submit --deploy-mode cluster, vega status, kill and logs wait "
+            "for each answer of the master (a master that accepts and never answers: past it, "
+            "exit code 3), and vega submit --deploy-mode cluster and vega logs --follow for a "
+            "master they lost while following."),
     Setting("vega.driver.metrics.port", 0, parse_port, "port",
             "When set, the driver serves its own job, stage and task metrics at "
             "https://HOST:PORT/metrics (Prometheus format, a certificate of the cluster "

@@ -290,13 +290,17 @@ class Connection:
         return from_wire(decode_body(self._take(length), self.peer), self.peer)
 
     def recv_within(self, seconds: float):
-        """``recv``, each read of it waiting at most ``seconds`` (``TimeoutError`` past them):
-        the reply to a request, from a peer that may accept and never answer (stopped,
-        frozen).  The connection is of no further use after a timeout."""
+        """``recv``, each read of it waiting at most ``seconds`` (``TimeoutError`` past them,
+        saying so): the reply to a request, from a peer that may accept and never answer
+        (stopped, frozen).  The connection is of no further use after a timeout."""
         previous = self.sock.gettimeout()
         self.sock.settimeout(seconds)
         try:
             return self.recv()
+        except socket.timeout:
+            raise TimeoutError(f"{self.peer} accepted the connection but did not answer within "
+                               f"{seconds:g}s: the process there is stopped, frozen or "
+                               "overloaded") from None
         finally:
             self.sock.settimeout(previous)
 
