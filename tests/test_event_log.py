@@ -54,6 +54,11 @@ def test_vega_history_lists_and_summarises_applications(tmp_path):
         nowhere = run(*args)  # not an empty listing, as if no application had run
         assert (nowhere.returncode, nowhere.stdout) == (2, ""), nowhere.stderr  # usage
         assert f"vega: error: no event log directory {tmp_path / 'typo'}" in nowhere.stderr
+    log_file = tmp_path / f"{app_id}.jsonl"  # a file given for the directory
+    for args in (("--dir", str(log_file)), (app_id, "--dir", str(log_file))):
+        a_file = run(*args)
+        assert (a_file.returncode, a_file.stdout) == (2, ""), a_file.stderr
+        assert f"vega: error: {log_file} is a file, not an event log directory" in a_file.stderr
     for bad in ("../secret", "a/b", ".hidden"):  # not a file name of the directory
         refused = run(bad)
         assert (refused.returncode, refused.stdout) == (2, ""), refused.stderr

@@ -38,6 +38,10 @@ def history(app_id: Optional[str], directory: Optional[str], as_json: bool,
     hdfs = HdfsSettings(conf["vega.hdfs.user"], conf["vega.hdfs.timeout"],
                         conf["vega.hdfs.datanodes"])
     directory = os.path.expanduser(directory or conf["vega.eventlog.dir"])
+    if "://" not in directory and os.path.exists(directory) and not os.path.isdir(directory):
+        raise UsageError(f"{directory} is a file, not an event log directory",
+                         "Give the directory the drivers' vega.eventlog.dir names with --dir; "
+                         "to see one application, vega history APP_ID --dir DIR")
     console = Console(width=None if Console().is_terminal else 200)
     if app_id:
         if "/" in app_id or "\0" in app_id or app_id.startswith("."):
