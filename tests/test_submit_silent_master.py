@@ -20,9 +20,9 @@ class SilentMaster:
     """Answers the package query (``answers`` True) or not, and never a submission; keeps
     the first message of each connection in ``received``."""
 
-    def __init__(self, secret: bytes, answers: bool):
+    def __init__(self, secret: bytes, answers: bool, port: int = 0):
         self.answers, self.received = answers, []
-        self.server = Server("127.0.0.1", 0, secret, self.serve, "silent-master").start()
+        self.server = Server("127.0.0.1", port, secret, self.serve, "silent-master").start()
         self.url = f"vega://127.0.0.1:{self.server.port}"
 
     def serve(self, conn):
@@ -114,3 +114,53 @@ def test_status_kill_and_logs_give_up_on_a_master_that_never_answers(tmp_path, c
         f"vega: error: cannot reach the master at {master.url}: 127.0.0.1:"
         f"{master.server.port} accepted the connection but did not answer within 2s: the "
         f"process there is stopped, frozen or overloaded"), result.stderr
+
+
+def test_a_driver_reconnecting_to_a_master_that_never_answers_gives_up_in_time(tmp_path):
+    """A driver whose master crashed reconnects for vega.master.reconnect_timeout (2 s) and
+    then says the master did not come back (its jobs go on on its executors).  A process on
+    the master's port that accepts and never answers its registration (a restarted master,
+    frozen) held it for ever: the message never came."""
+    import os
+    import signal
+    import subprocess
+
+    from proc_helpers import master_and_worker, spawn_vega, wait_for
+    from test_submit_follows_master_restart import _pumped
+
+    with master_and_worker(tmp_path) as cluster:
+        job = write_job(tmp_path, "job.py",
+                        "import time\nfrom vega_runtime import Context\n"
+                        "with Context() as ctx:\n"
+                        "    ctx.parallelize([1], 1).foreach(lambda x: time.sleep(120))\n")
+        driver = spawn_vega("submit", "--master", cluster["url"], "--conf",
+                            "vega.master.reconnect_timeout=2", job, env=cluster["env"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+        try:
+            lines = _pumped(driver)
+            wait_for(lambda: any("stage 0 started" in line for line in lines["err"]), 60,
+                     "the job's stage")
+            port = int(cluster["url"].rsplit(":", 1)[1])
+            os.kill(cluster["master_pid"], signal.SIGKILL)
+            secret = load_secret(cluster["env"]["VEGA_SECRET_FILE"])
+            silent = wait_for(lambda: _listening_silent(secret, port), 30, "the port")
+            try:
+                wait_for(lambda: any("the master did not come back within 2s" in line
+                                     for line in lines["err"]), 30,
+                         "the driver to give the master up")
+                assert any(type(m).__name__ == "RegisterApplication" for m in silent.received)
+            finally:
+                silent.server.stop()
+        finally:
+            os.killpg(driver.pid, signal.SIGKILL)
+            driver.wait(30)
+
+
+
+def _listening_silent(secret, port):
+    """A silent master on ``port``, or None while the port is not free yet."""
+    try:
+        return SilentMaster(secret, answers=False, port=port)
+    except OSError:
+        return None

@@ -424,9 +424,9 @@ SETTINGS: tuple[Setting, ...] = (
             "and after, on the executors the application has (as in Spark; its workers keep "
             "them for vega.worker.death_timeout), and the driver keeps reconnecting; past it, "
             "a job with no executor left fails (none can be started without the master). "
-            "Also how long vega submit --deploy-mode cluster, vega status, kill and logs wait "
-            "for each answer of the master (a master that accepts and never answers: past it, "
-            "exit code 3), and vega submit --deploy-mode cluster and vega logs --follow for a "
+            "Also how long a reconnecting driver, vega submit --deploy-mode cluster, vega "
+            "status, kill and logs wait for each answer of the master (a master that accepts "
+            "and never answers: past it, exit code 3 for the commands), and vega submit --deploy-mode cluster and vega logs --follow for a "
             "master they lost while following."),
     Setting("vega.driver.metrics.port", 0, parse_port, "port",
             "When set, the driver serves its own job, stage and task metrics at "

@@ -146,11 +146,15 @@ class MasterClient:
         deadline = time.monotonic() + timeout
         backoff = Backoff(0.1, 2.0)
         while not self._closing.is_set() and time.monotonic() < deadline:
+            conn = None
             try:  # an attempt ends by the deadline: a silent master's 10 s do not overshoot it
                 conn = Connection.connect(*self.address, self.secret, timeout=min(
                     HANDSHAKE_TIMEOUT, max(0.1, deadline - time.monotonic())))
                 conn.send(replace(self.registration, app_id=self.app_id))
-                reply = conn.recv()
+                # a master that accepts and never answers (stopped, frozen, overloaded) is
+                # given what the submitter gives a reply (vega.master.reconnect_timeout)
+                reply = conn.recv_within(min(self.reconnect_timeout,
+                                             max(0.1, deadline - time.monotonic())))
                 if isinstance(reply, RegisteredApplication):
                     lost, self.conn = self.conn, conn
                     self.heartbeat_interval = reply.heartbeat_interval
@@ -159,7 +163,9 @@ class MasterClient:
                     return None
                 conn.close()
                 return getattr(reply, "reason", "") or f"it answered {type(reply).__name__}"
-            except (OSError, ConnectionClosed, ProtocolError):
+            except (OSError, ConnectionClosed, ProtocolError):  # TimeoutError: no answer
+                if conn is not None:
+                    conn.close()
                 self._closing.wait(backoff.next())
         return ""
 
