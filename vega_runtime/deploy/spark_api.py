@@ -71,15 +71,20 @@ class Query(dict):
         return [v.strip() for k, value in self.pairs if k == key
                 for v in value.split(",") if v.strip()]
 
-    def statuses(self, allowed: Tuple[str, ...]) -> List[str]:
-        """The ``status`` values given (upper case, as the documents have them), each one
+    def statuses(self, allowed: Tuple[str, ...], key: str = "status") -> List[str]:
+        """The ``key`` values given (upper case, as the documents have them), each one
         of ``allowed`` (any case); ValueError naming them otherwise."""
-        given = [v.lower() for v in self.every("status")]
+        given = [v.lower() for v in self.every(key)]
         wrong = [v for v in given if v not in allowed]
         if wrong:
-            raise ValueError(f"status must be {', '.join(allowed[:-1])} or {allowed[-1]}, "
+            raise ValueError(f"{key} must be {', '.join(allowed[:-1])} or {allowed[-1]}, "
                              f"not {wrong[0]!r}")
         return [v.upper() for v in given]
+
+    def flag(self, key: str, default: bool) -> bool:
+        """A boolean parameter as Spark's (JAX-RS ``Boolean.valueOf``): true only when it
+        is ``true`` in any case; ``default`` when absent."""
+        return self.get(key, str(default)).lower() == "true"
 
     def date(self, key: str) -> Optional[int]:
         """Parameter ``key`` as epoch milliseconds (None when absent), in the formats
@@ -409,38 +414,42 @@ class SparkApi:
         raise NotFound("not found")
 
     def _stages(self, app: AppRecord, args: List[str], params: Query):
-        details = params.get("details", "").lower() == "true"
+        # Spark's: ?details (tasks and executorSummary), ?taskStatus (those tasks only, and
+        # with ?details the list keeps the stages that have any), ?withSummaries (task and
+        # executor metric distributions at ?quantiles), on the list and on one stage
+        shown = dict(task_statuses=params.statuses(TASK_STATUSES, "taskStatus"),
+                     quantiles=(_quantiles(params.get("quantiles"), docs.SUMMARY_QUANTILES)
+                                if params.flag("withSummaries", False) else None))
         if not args:
+            details = params.flag("details", False)
             wanted = params.statuses(STAGE_STATUSES)
-            stages = [docs.stage_data(app, s, details) for s in app.stage_attempts()]
-            return [s for s in stages if s["status"] in wanted] if wanted else stages
+            stages = [docs.stage_data(app, s, details, **shown) for s in app.stage_attempts()]
+            return [s for s in stages if (not wanted or s["status"] in wanted) and
+                    (not details or docs.has_tasks_of(s, shown["task_statuses"]))]
         stage_id = _int(args[0], "stage id")
         attempts = [s for s in app.stage_attempts() if s.stage_id == stage_id]
         if not attempts:
             raise NotFound(f"no stage {stage_id}")
-        details = params.get("details", "true").lower() != "false"  # Spark's default here
+        details = params.flag("details", True)  # Spark's default here
         if len(args) == 1:
-            return [docs.stage_data(app, s, details) for s in attempts]
+            return [docs.stage_data(app, s, details, **shown) for s in attempts]
         attempt = _int(args[1], "stage attempt")
         stage = next((s for s in attempts if s.attempt == attempt), None)
         if stage is None:
             raise NotFound(f"no attempt {attempt} of stage {stage_id}")
         if len(args) == 2:
-            return docs.stage_data(app, stage, details)
+            return docs.stage_data(app, stage, details, **shown)
         if args[2:] == ["taskSummary"]:
-            quantiles = _quantiles(params.get("quantiles"))
+            quantiles = _quantiles(params.get("quantiles"), docs.DEFAULT_QUANTILES)
             summary = docs.task_summary(stage, quantiles)
             if summary is None:
                 raise NotFound(f"no task of stage {stage_id} attempt {attempt} has "
                                f"succeeded yet")
             return summary
         if args[2:] == ["taskList"]:
-            status = params.statuses(TASK_STATUSES)
-            if len(status) > 1:
-                raise ValueError("taskList takes one status")
             return docs.task_list(app, stage, _int(params.get("offset", "0"), "offset"),
                                   _int(params.get("length", "20"), "length"),
-                                  params.get("sortBy", "ID"), status[0] if status else None)
+                                  params.get("sortBy", "ID"), params.statuses(TASK_STATUSES))
         raise NotFound("not found")
 
 
@@ -533,9 +542,10 @@ def _int(text: str, what: str) -> int:
     return value
 
 
-def _quantiles(text: Optional[str]) -> Tuple[float, ...]:
+def _quantiles(text: Optional[str], default: Tuple[float, ...]) -> Tuple[float, ...]:
+    """``?quantiles=``, in increasing order (as Spark sorts them), or ``default``."""
     if not text:
-        return docs.DEFAULT_QUANTILES
+        return default
     try:
         values = tuple(float(q) for q in text.split(","))
     except ValueError:
@@ -543,4 +553,4 @@ def _quantiles(text: Optional[str]) -> Tuple[float, ...]:
                          f"not {text!r}") from None
     if not all(0.0 <= q <= 1.0 for q in values):
         raise ValueError(f"quantiles must be between 0 and 1: {text!r}")
-    return values
+    return tuple(sorted(values))

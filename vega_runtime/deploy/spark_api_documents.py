@@ -18,6 +18,17 @@ from .app_events import AppRecord, JobRecord, StageAttempt, killed_attempt
 
 #: Spark's default ``quantiles`` of taskSummary
 DEFAULT_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+#: and of a stage's ``?withSummaries=true`` (its StagesResource)
+SUMMARY_QUANTILES = (0.0, 0.25, 0.5, 0.75, 1.0)
+#: Spark's ``taskList?sortBy=`` values (its TaskSorting enum: the names in any case, and
+#: ``runtime``, ``-runtime``) and Vega's earlier spellings, each with its sort key
+_TASK_SORTING = {"id": lambda t: t["taskId"],
+                 "increasing_runtime": lambda t: t["duration"],
+                 "decreasing_runtime": lambda t: -t["duration"]}
+_TASK_SORTING.update({"runtime": _TASK_SORTING["increasing_runtime"],
+                      "-runtime": _TASK_SORTING["decreasing_runtime"],
+                      "increasingruntime": _TASK_SORTING["increasing_runtime"],
+                      "decreasingruntime": _TASK_SORTING["decreasing_runtime"]})
 #: what Spark writes for a date that has not happened (an application still running)
 NO_DATE = "1969-12-31T23:59:59.999GMT"
 
@@ -200,9 +211,12 @@ def stage_status(app: AppRecord, stage: StageAttempt) -> str:
 
 
 def stage_data(app: AppRecord, stage: StageAttempt, details: bool,
-               now: Optional[float] = None) -> dict:
-    """StageData; with ``details`` its tasks and per-executor summary too (running
-    attempts' durations up to ``now``, as ``attempts``)."""
+               now: Optional[float] = None, task_statuses: Sequence[str] = (),
+               quantiles: Optional[Sequence[float]] = None) -> dict:
+    """StageData; with ``details`` its tasks (those of ``task_statuses`` when given, as
+    Spark's ``taskStatus``) and per-executor summary too (running attempts' durations up to
+    ``now``, as ``attempts``); with ``quantiles``, Spark's ``withSummaries``: the task and
+    executor metric distributions at those quantiles."""
     tasks = attempts(app, stage, now)
     metrics = [task_metrics(t) for t in tasks]
     info = app.stage_info.get(stage.stage_id, {})
@@ -246,9 +260,22 @@ def stage_data(app: AppRecord, stage: StageAttempt, details: bool,
         "parentIds": info.get("parent_ids", []), "rdds": info.get("rdds", []),
     }
     if details:
-        data["tasks"] = {str(t["task_id"]): task_data(t) for t in tasks}
+        data["tasks"] = {str(t["task_id"]): task_data(t) for t in tasks
+                         if not task_statuses or _status(t) in task_statuses}
         data["executorSummary"] = executor_stage_summaries(tasks)
+    if quantiles is not None:
+        data["taskMetricsDistributions"] = task_summary(stage, quantiles)
+        data["executorMetricsDistributions"] = executor_distributions(tasks, quantiles)
     return data
+
+
+def has_tasks_of(stage: dict, task_statuses: Sequence[str]) -> bool:
+    """Whether a StageData counts a task attempt of any of ``task_statuses`` (all when
+    none is given): the stages Spark's ``/stages?details=true&taskStatus=`` lists."""
+    counts = {"RUNNING": stage["numActiveTasks"], "SUCCESS": stage["numCompleteTasks"],
+              "FAILED": stage["numFailedTasks"], "KILLED": stage["numKilledTasks"]}
+    counts["UNKNOWN"] = stage["numTasks"] - sum(counts.values())
+    return not task_statuses or any(counts[s] > 0 for s in task_statuses)
 
 
 def speculation_summary(tasks: List[dict]) -> dict:
@@ -339,18 +366,16 @@ def executor_stage_summaries(tasks: List[dict]) -> Dict[str, dict]:
 
 
 def task_list(app: AppRecord, stage: StageAttempt, offset: int = 0, length: int = 20,
-              sort_by: str = "ID", status: Optional[str] = None,
+              sort_by: str = "ID", statuses: Sequence[str] = (),
               now: Optional[float] = None) -> List[dict]:
-    """``taskList``: attempts sorted as Spark's ``sortBy`` (ID, increasingRuntime,
-    decreasingRuntime), optionally of one ``status``, ``length`` from ``offset``."""
-    tasks = [task_data(t) for t in attempts(app, stage, now)]
-    if status:
-        tasks = [t for t in tasks if t["status"] == status.upper()]
-    key = {"ID": lambda t: t["taskId"], "increasingRuntime": lambda t: t["duration"],
-           "decreasingRuntime": lambda t: -t["duration"]}.get(sort_by)
+    """``taskList``: attempts sorted as Spark's ``sortBy`` (``ID``, ``runtime`` or
+    ``-runtime``), of ``statuses`` only when given, ``length`` from ``offset``."""
+    key = _TASK_SORTING.get(sort_by.lower())
     if key is None:
-        raise ValueError(f"sortBy must be ID, increasingRuntime or decreasingRuntime, "
-                         f"not {sort_by!r}")
+        raise ValueError(f"sortBy must be ID, runtime or -runtime, not {sort_by!r}")
+    tasks = [task_data(t) for t in attempts(app, stage, now)]
+    if statuses:
+        tasks = [t for t in tasks if t["status"] in statuses]
     return sorted(tasks, key=key)[offset:offset + length]
 
 
@@ -399,6 +424,19 @@ def task_summary(stage: StageAttempt, quantiles: Sequence[float]) -> Optional[di
         "shuffleWriteMetrics": {
             "writeBytes": dist(lambda m: m["shuffleWriteMetrics"]["bytesWritten"]),
             "writeRecords": zeros, "writeTime": zeros}}
+
+
+def executor_distributions(tasks: List[dict], quantiles: Sequence[float]) -> Optional[dict]:
+    """ExecutorMetricsDistributions: each field of the stage attempt's per-executor
+    summaries at ``quantiles`` (as Spark's, without the JVM's ``peakMemoryMetrics``), or
+    None when no task has ended."""
+    summaries = list(executor_stage_summaries(tasks).values())
+    if not summaries:
+        return None
+    fields = [k for k, v in summaries[0].items() if isinstance(v, int) and
+              not isinstance(v, bool)]
+    return {"quantiles": list(quantiles),
+            **{k: quantile_values([s[k] for s in summaries], quantiles) for k in fields}}
 
 
 # -- executors, storage, environment ---------------------------------------------------------
