@@ -128,10 +128,10 @@ async function stageView(stageId, attempt) {
         el("span", {class: "key speculative"}, "speculative (S)")),
       el("div", {id: "timeline", class: "chart"}, timelineSvg(tasks, 1180)));
   }
-  let summary = null;
-  try {
-    summary = await api(`${path}/taskSummary?quantiles=${QUANTILES.join(",")}`);
-  } catch (e) { /* no successful task yet */ }
+  // the summary covers successful tasks: without one the API answers 404, which the
+  // browser would log as an error at every refresh of a running or failed stage's page
+  const summary = stage.numCompleteTasks > 0
+    ? await api(`${path}/taskSummary?quantiles=${QUANTILES.join(",")}`) : null;
   if (summary) {
     parts.push(el("h3", {}, `Summary metrics of ${stage.numCompleteTasks} successful tasks`),
       table("quantiles", ["metric", "min", "25th percentile", "median", "75th percentile", "max"],

@@ -1,0 +1,97 @@
+"""Every page and link of a master's web UI, followed in a real headless Chromium as a user
+clicks through them, for an application with a failed job and a stage still running: no
+page logs an error in the browser's console, throws, or gets an error from the API."""
+
+import os
+import threading
+import time
+
+import pytest
+from test_web_ui_browser import API, CHROMIUM, chromium, spki_pin
+from ui_workload import run_workload
+
+from vega_runtime import Context
+
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium "
+                                                         "(.ci/run installs it)")
+
+
+def fails(x):
+    raise ValueError("every attempt fails")
+
+
+def held(path: str, x):
+    """``x``, once the file ``path`` exists (a task that runs until the test lets it end)."""
+    while not os.path.exists(path):
+        time.sleep(0.1)
+    return x
+
+
+def _crawl(browser, start: str, origin: str, limit: int = 60):
+    """(pages visited, problems): each same-origin link of each page followed once (the
+    API's own paths aside), with the console errors, script errors and failed responses
+    (HTTP >= 400) each page met."""
+    page = browser.new_page(bypass_csp=True, viewport={"width": 1280, "height": 800})
+    problems = []
+    page.on("pageerror", lambda error: problems.append((page.url, str(error))))
+    page.on("console", lambda m: problems.append((page.url, m.text))
+            if m.type == "error" else None)
+    page.on("response", lambda r: problems.append((page.url, r.status, r.url))
+            if r.status >= 400 else None)
+    page.goto(start)  # signs in
+    queue, seen = [page.url], set()
+    while queue and len(seen) < limit:
+        url = queue.pop(0)
+        if url in seen:
+            continue
+        seen.add(url)
+        page.goto(url)
+        if "/ui/app.html" in url:  # rendered once every request of the view has answered
+            page.wait_for_selector("body[data-rendered]", state="attached", timeout=20000)
+        else:  # the front page: its tables (and an application's, when one is chosen)
+            page.wait_for_selector("#applications tbody tr", timeout=20000)
+            if "?app=" in url:
+                page.wait_for_selector("#detail", state="visible", timeout=20000)
+            page.wait_for_load_state("networkidle", timeout=20000)  # and its history
+        for href in page.eval_on_selector_all("a[href]", "as => as.map(a => a.href)"):
+            href = href.split("#")[0]
+            if href.startswith(origin + "/") and "/api/" not in href and href not in seen:
+                queue.append(href)
+    page.close()
+    return seen, problems
+
+
+def test_every_page_and_link_loads_without_an_error_in_the_console(tmp_path):
+    """A job whose every task fails (its stage has no successful task: the stage page asked
+    for its task summary anyway, a 404 the browser logged as an error at each look and, for
+    a running stage, at each refresh) and a job still running, besides the usual workload:
+    every page reached from the front page by its links loads clean."""
+    release = tmp_path / "release"
+    with Context(master="local-cluster[2,1]", app_name="crawled",
+                 conf={"vega.eventlog.dir": str(tmp_path), "vega.task.max_attempts": 2}) as ctx:
+        run_workload(ctx)
+        with pytest.raises(Exception, match="every attempt fails"):
+            ctx.parallelize(range(2), 2).map(fails).count()
+        path = str(release)
+        running = threading.Thread(target=lambda: ctx.parallelize(range(2), 2).map(
+            lambda x: held(path, x)).count())
+        running.start()
+        try:
+            cluster = ctx.backend.owned_cluster
+            origin = f"https://127.0.0.1:{cluster.webui_port}"
+            app = ctx.backend.app_id
+            with chromium(spki_pin(cluster.webui_port, cluster.ca_file)) as browser:
+                page = browser.new_page(bypass_csp=True)
+                page.goto(cluster.ui_link)
+                page.wait_for_function(  # the driver relays events in batches
+                    f"{API}('/api/v1/applications/{app}/stages/4/0?details=false')"
+                    ".then(r => r.ok ? r.json() : {}).then(s => s.numActiveTasks === 2)",
+                    timeout=30000, polling=200)
+                page.close()
+                seen, problems = _crawl(browser, cluster.ui_link, origin)
+        finally:
+            release.write_text("")
+            running.join(60)
+    stage_pages = {u.split("stage=")[1] for u in seen if "stage=" in u}
+    assert {"3&attempt=0", "4&attempt=0"} <= stage_pages  # the failed and the running one
+    assert problems == []
