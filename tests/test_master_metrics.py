@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from vega_runtime import Context
 from vega_runtime.net.tls import http_client_context
 
+from http_helpers import api_get
 from proc_helpers import kill_group
 
 
@@ -171,7 +172,9 @@ def test_master_counters_never_go_back_and_ended_applications_run_no_jobs(retain
     counts, which Prometheus takes for a counter reset (and ``rate`` for a burst of all
     that was counted since the start); and an application whose driver was killed mid-job
     counted as running a job and a stage until it was forgotten (200 applications later,
-    or a day).  Now forgotten applications' counts are kept, and ended ones run nothing."""
+    or a day).  Now forgotten applications' counts are kept, and ended ones run nothing:
+    nor does its page (``/api/v1/applications/APP``, the web UI's table of its jobs and
+    stages) show that job and stage running any more (it did)."""
     from proc_helpers import spawn_vega, vega, wait_for, write_job
 
     c = retaining_one
@@ -213,8 +216,15 @@ def test_master_counters_never_go_back_and_ended_applications_run_no_jobs(retain
         wait_for(lambda: all(a["state"] != "running" for a in applications()),
                  what="the killed driver's application to end")
         after = scrape(port, ca_file)
+        app_id, = [a["id"] for a in applications() if a["name"] == "slow"]
+        with open(os.path.join(str(c["home"]), "master", "master.token")) as fh:
+            code, page = api_get((port, ca_file), f"/api/v1/applications/{app_id}",
+                                 fh.read().strip())
     finally:
         kill_group(driver)
+    assert code == 200 and page["state"] == "finished"
+    assert [(j["id"], j["state"]) for j in page["jobs"]] == [(0, "failed")]
+    assert [(s["id"], s["state"]) for s in page["stages"]] == [(0, "failed")]
     assert after[("vega_jobs_running", ())] == 0
     assert after[("vega_stages_running", ())] == 0
     for name, labels in (("vega_tasks_total", (("outcome", "success"),)),

@@ -9,6 +9,7 @@ from typing import List, Optional
 
 from .._version import __version__
 from ..master_url import parse_master
+from ..scheduler.job_metrics import ended_progress
 from ..versions import python_version
 from .master_state import MasterState
 from .placement import free_addresses
@@ -149,9 +150,12 @@ def application_document(state: MasterState, summary: dict, app_id: str) -> Opti
     if app is None:
         return None
     metrics = app.metrics or {}
+    # a driver killed mid-job never says its job ended: once its application has, nothing
+    # of it runs (the page showed that job and its stage running for as long as it was kept)
+    ended = (lambda progress: progress) if app.state.active else ended_progress
     return {**summary, "executors": dict(app.executors),
-            "jobs": metrics.get("job_progress", []),
-            "stages": metrics.get("stage_progress", []),
+            "jobs": ended(metrics.get("job_progress", [])),
+            "stages": ended(metrics.get("stage_progress", [])),
             "cached_rdds": metrics.get("cached_rdds", []),
             "logs": f"/api/v1/applications/{app_id}/logs"}
 

@@ -203,6 +203,17 @@ def ended_counts(snapshot: dict) -> dict:
     return {**counts, "jobs_running": 0, "stages_running": 0}
 
 
+def ended_progress(progress: List[dict]) -> List[dict]:
+    """The jobs or stages (``job_progress``, ``stage_progress``) of an ended application's
+    last snapshot: one its driver last said was running failed with the application (as
+    its REST API and ``ended_counts`` have it).
+
+    >>> ended_progress([{"id": 0, "state": "succeeded"}, {"id": 1, "state": "running"}])
+    [{'id': 0, 'state': 'succeeded'}, {'id': 1, 'state': 'failed'}]
+    """
+    return [dict(p, state="failed") if p.get("state") == "running" else p for p in progress]
+
+
 def add_counts(total: dict, snapshot: dict) -> dict:
     """``total`` plus ``snapshot``'s counters, as ``ended_counts`` gives them: what the
     master keeps of the applications it has forgotten, so that the sums it exports stay
