@@ -216,11 +216,7 @@ class Context(JobControl, FileShipping, Persistence, Profiles, EventLogs):
         # before the finalizer (atexit is last in, first out), which it then calls.
         self._stop_at_exit = functools.partial(_stop_at_exit, weakref.ref(self))
         atexit.register(self._stop_at_exit)
-        self._idle = threading.Event()  # set when the Context stops
-        if getattr(self.backend, "allocation", None) is not None:
-            # executors come and go between jobs (dynamic allocation): record it as it happens
-            threading.Thread(target=_catch_up_while_idle, args=(weakref.ref(self), self._idle),
-                             name="vega-idle-events", daemon=True).start()
+        self._start_idle_events()  # executors lost or released between jobs: recorded then
         self._start_files_root()  # SparkFiles' directory on the driver
         Context._active = weakref.ref(self)
         self._ending_signals = exit_on_ending_signals()
@@ -346,7 +342,7 @@ class Context(JobControl, FileShipping, Persistence, Profiles, EventLogs):
         # the jobs other threads still run are cancelled (Spark's "because SparkContext was
         # shut down"), and ended before the executors go
         self._runner.stop_jobs("because the Context was stopped")
-        self._idle.set()
+        self._stop_idle_events()
         self._take_in_last_events()
         if self._event_relay is not None:  # before the backend's last send
             self._event_relay.close()
@@ -770,26 +766,6 @@ def _plain(value: Any) -> Any:
     return value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
 
 
-#: how often a Context with dynamic allocation takes in executor events between jobs
-IDLE_EVENTS_INTERVAL = 0.5
 #: how long a save waits for the tasks it killed to end before it commits or removes its
 #: output (``local[N]`` ends an executor whose killed task runs on after 3 s: ``KILL_GRACE``)
 KILLED_TASKS_WAIT = 10.0
-
-
-def _catch_up_while_idle(context_ref, stopped: threading.Event) -> None:
-    """Between jobs nobody asks the backend what happened: every ``IDLE_EVENTS_INTERVAL``
-    seconds, while no job runs (no thread leads the job loop: ``catch_up``), take it in."""
-    while not stopped.wait(IDLE_EVENTS_INTERVAL):
-        context = context_ref()
-        if context is None:
-            return
-        if context._lock.acquire(blocking=False):  # ``stop`` holds it
-            try:
-                if not context._stopped:
-                    context._runner.catch_up()
-            except Exception as exc:  # the next job meets the same failure and reports it
-                log.debug("executor events not taken in between jobs: %s", exc)
-            finally:
-                context._lock.release()
-        del context

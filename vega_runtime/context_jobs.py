@@ -10,19 +10,46 @@ runner to stop the active jobs of a group (of a tag, or every one), which then r
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
+import weakref
 from typing import Dict, List, Optional
 
 from .config import executor_storage_memory
 from .scheduler import status
 from .scheduler.runner import JOB_GROUP, JOB_TAGS
 
+log = logging.getLogger(__name__)
+#: how often a Context takes in its backend's executor events between jobs
+IDLE_EVENTS_INTERVAL = 0.5
+
 
 class JobControl:
-    """Needs ``self._local`` (a threading.local) and ``self._runner``."""
+    """Needs ``self._local`` (a threading.local), ``self._runner``, ``self.backend``,
+    ``self._lock`` and ``self._stopped``."""
 
     _local: threading.local
+
+    def _start_idle_events(self) -> None:
+        """On a backend whose executors come and go between jobs (a cluster's: lost with
+        their worker, released by dynamic allocation), take its events in every
+        ``IDLE_EVENTS_INTERVAL`` seconds while no job runs, so the event log (and the
+        master's pages) record them as they happen, not at the next job."""
+        self._idle = threading.Event()  # set when the Context stops
+        self._idle_thread = None
+        if getattr(self.backend, "EVENTS_BETWEEN_JOBS", False):
+            self._idle_thread = threading.Thread(
+                target=_catch_up_while_idle, args=(weakref.ref(self), self._idle),
+                name="vega-idle-events", daemon=True)
+            self._idle_thread.start()
+
+    def _stop_idle_events(self) -> None:
+        """End that thread (it takes nothing in once the Context stops: ``stop`` holds the
+        lock) and wait for it: nothing of a stopped Context runs on."""
+        self._idle.set()
+        if self._idle_thread is not None and self._idle_thread is not threading.current_thread():
+            self._idle_thread.join()
 
     def _job_properties(self) -> Dict[str, object]:
         """This thread's job group, description and tags, as the event log records a job's
@@ -144,3 +171,21 @@ class JobControl:
             infos.append(status.SparkExecutorInfo(executor.host, executor.port, cached,
                                                   executor.running, cached, 0, total, 0))
         return infos
+
+
+def _catch_up_while_idle(context_ref, stopped: threading.Event) -> None:
+    """Between jobs nobody asks the backend what happened: every ``IDLE_EVENTS_INTERVAL``
+    seconds, while no job runs (no thread leads the job loop: ``catch_up``), take it in."""
+    while not stopped.wait(IDLE_EVENTS_INTERVAL):
+        context = context_ref()
+        if context is None:
+            return
+        if context._lock.acquire(blocking=False):  # ``stop`` holds it
+            try:
+                if not context._stopped:
+                    context._runner.catch_up()
+            except Exception as exc:  # the next job meets the same failure and reports it
+                log.debug("executor events not taken in between jobs: %s", exc)
+            finally:
+                context._lock.release()
+        del context

@@ -80,6 +80,11 @@ class _RemoteExecutor:
 
 
 class ClusterBackend:
+    #: executors come and go between jobs (lost with their worker, released by dynamic
+    #: allocation): the Context takes its events in while idle too, or the event log and
+    #: the application's pages would show a lost executor active until the next job
+    EVENTS_BETWEEN_JOBS = True
+
     def __init__(self, master_host: str, master_port: int, secret: Optional[bytes],
                  request: dict, advertise_host: str, bind_host: str,
                  on_output: OutputCallback, on_waiting: Callable[[str], None],
