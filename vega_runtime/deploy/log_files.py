@@ -50,8 +50,12 @@ APP_OUTPUT_BACKUPS = 5
 
 def daemon_log_handler(path: str, max_bytes: int = DAEMON_LOG_MAX_BYTES,
                        backups: int = DAEMON_LOG_BACKUPS) -> logging.Handler:
-    """The file handler of a daemon's own log: rotated at ``max_bytes``, ``backups`` kept."""
-    return DaemonLogFile(path, maxBytes=max_bytes, backupCount=backups)
+    """The file handler of a daemon's own log: rotated at ``max_bytes``, ``backups`` kept;
+    text that is not UTF-8 (an application's name of bytes that are not, which reach the
+    master as lone surrogates) written as Python escapes it (``\\udcff``), as on stderr:
+    such a line was lost, and the log said its disk was full."""
+    return DaemonLogFile(path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8",
+                         errors="backslashreplace")
 
 
 class DaemonLogFile(logging.handlers.RotatingFileHandler):

@@ -44,8 +44,15 @@ def set_send_timeout(sock: socket.socket, seconds: float, receive: bool = False)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
 
 
+#: how a frame's strings are encoded and decoded: UTF-8, letting lone surrogates through, so
+#: that text Python holds with them arrives as it was (a file name of bytes that are not
+#: UTF-8, decoded with ``surrogateescape``, in a task's error: its executor died with a
+#: UnicodeEncodeError sending it, and the task was retried as lost; an application name)
+UNICODE_ERRORS = "surrogatepass"
+
+
 def encode_frame(message: dict) -> bytes:
-    body = msgpack.packb(message, use_bin_type=True)
+    body = msgpack.packb(message, use_bin_type=True, unicode_errors=UNICODE_ERRORS)
     return HEADER.pack(len(body)) + body
 
 
@@ -110,7 +117,8 @@ def decode_body(body: bytes, peer: str) -> dict:
     limit = FRAME_ITEMS + len(body) // BYTES_PER_ITEM
     try:
         if len(body) <= limit:
-            message = msgpack.unpackb(body, raw=False, strict_map_key=False)
+            message = msgpack.unpackb(body, raw=False, strict_map_key=False,
+                                      unicode_errors=UNICODE_ERRORS)
         else:
             message = _decode_counted(body, limit, peer)
     except ProtocolError:
@@ -138,7 +146,8 @@ def _decode_counted(body: bytes, limit: int, peer: str):
 
     try:
         return msgpack.unpackb(body, raw=False, strict_map_key=False, object_hook=counted,
-                               list_hook=counted, max_array_len=limit, max_map_len=limit)
+                               list_hook=counted, max_array_len=limit, max_map_len=limit,
+                               unicode_errors=UNICODE_ERRORS)
     except (_TooManyItems, ValueError) as exc:
         if isinstance(exc, ValueError) and "exceeds max_" not in str(exc):
             raise
