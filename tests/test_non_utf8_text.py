@@ -60,20 +60,34 @@ def test_an_application_named_and_failing_with_them_runs_and_says_so(tmp_path):
         assert [r["name"] for r in stage["rdds"]][:1] == [f"rdd {NOT_UTF8}"]
 
 
-def test_a_master_logs_an_application_named_with_them(tmp_path):
-    """``vega submit --name`` with bytes that are not UTF-8: the job runs, and the master's
-    log has the application's line, the name escaped (the line was lost, and the master
-    said on stderr that its log could not be written, as for a full disk)."""
+def test_a_master_logs_an_application_named_with_them_and_keeps_its_output(tmp_path):
+    """``vega submit --name`` with bytes that are not UTF-8, of a job whose task logs a
+    record with them: the job runs, the master's log has the application's line and its
+    stored output the record, escaped as on the submitter's terminal (the master's log lost
+    the line, saying on stderr it could not be written, as for a full disk; the master
+    dropped the driver's connection at the record, its output lines lost)."""
     from proc_helpers import master_and_worker, read_text, vega, write_job
 
     job = write_job(tmp_path, "job.py", """
+        import logging
         from vega_runtime import Context
+
+        def logs(x):
+            logging.getLogger("job").warning("read %s", b"\\xff\\xfe data".decode(
+                "utf-8", "surrogateescape"))
+            return x
+
         with Context() as ctx:
-            print("counted", ctx.parallelize(range(4), 2).count())
+            print("counted", ctx.parallelize(range(4), 1).map(logs).count())
+            print("application", ctx.application_id)
     """)
     with master_and_worker(tmp_path / "cluster") as cluster:
         done = vega("submit", "--master", cluster["url"], "--name", f"app {NOT_UTF8}", job,
                     env=cluster["env"])
         assert done.returncode == 0 and "counted 4" in done.stdout, done.stderr
+        assert "lost the connection to the master" not in done.stderr
+        app = done.stdout.split("application ")[1].split()[0]
+        output = vega("logs", "--master", cluster["url"], app, env=cluster["env"]).stdout
         log = read_text(str(tmp_path / "cluster" / "master" / "master.log"))
     assert "(app \\udcff\\udcfe data) registered from" in log
+    assert output.count("WARNING job: read \\udcff\\udcfe data") == 4, output

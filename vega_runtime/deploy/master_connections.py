@@ -177,7 +177,10 @@ class MasterConnections:
                     elif isinstance(message, AppLog):
                         with master.lock:
                             master.state.counters["log_lines"] += message.text.count("\n")
-                        log_file.write(message.text.encode("utf-8"))
+                        # as the driver's terminal shows it: text that is not UTF-8 (a
+                        # record of a task's logging, say) escaped, not the end of the driver's
+                        # connection (UnicodeEncodeError) and of its output's relay
+                        log_file.write(message.text.encode("utf-8", "backslashreplace"))
                     elif isinstance(message, RequestExecutors):
                         master.handle(ExecutorsRequested(session, message.requested_total))
                     elif isinstance(message, KillExecutors):
