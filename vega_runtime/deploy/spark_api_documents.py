@@ -164,11 +164,13 @@ def listed_record(app: AppRecord) -> AppRecord:
 def job_data(app: AppRecord, job: JobRecord, now: Optional[float] = None) -> dict:
     stage_attempts = [s for s in app.stages.values() if s.job_id == job.job_id]
     ran = {s.stage_id for s in stage_attempts}
-    skipped = [s for s in job.graph if s["stage_id"] not in ran]
     tasks = [t for s in stage_attempts for t in attempts(app, s, now)]
     done = [t for t in tasks if t["state"] == "success"]
     # a job its application ended without ending (its driver was killed) is over, failed
     ended = job.completed if job.completed is not None else app.ended
+    # a stage of the job that has not run is pending while the job runs (its parents run
+    # first), skipped once it is over (Spark's rule: its map output was there already)
+    skipped = [s for s in job.graph if s["stage_id"] not in ran] if ended is not None else []
     status = "RUNNING" if ended is None else ("SUCCEEDED" if job.succeeded else "FAILED")
     latest = {}
     for s in stage_attempts:
@@ -589,12 +591,13 @@ def environment(app: AppRecord) -> dict:
 
 def job_graph(app: AppRecord, job: JobRecord) -> dict:
     """Vega's own: the job's stage DAG with each stage's state in this job (what the job
-    page draws)."""
+    page draws): one that has not run is PENDING while the job runs, SKIPPED after."""
+    over = job.completed is not None or app.ended is not None
     stages = []
     for info in job.graph:
         attempts = [s for s in app.stages.values()
                     if s.stage_id == info["stage_id"] and s.job_id == job.job_id]
-        state = "SKIPPED" if not attempts else \
+        state = ("SKIPPED" if over else "PENDING") if not attempts else \
             stage_status(app, max(attempts, key=lambda s: s.attempt))
         stages.append({**info, "status": state,
                        "attempts": sorted(s.attempt for s in attempts)})

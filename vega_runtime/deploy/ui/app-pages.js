@@ -84,7 +84,7 @@ async function jobView(jobId) {
        `${job.numCompletedTasks} tasks done, ${job.numFailedTasks} failed, ` +
        `${job.numSkippedStages} stages skipped`),
     el("h3", {}, "Stage DAG"),
-    el("div", {class: "legend"}, ...["COMPLETE", "ACTIVE", "FAILED", "SKIPPED"].map(
+    el("div", {class: "legend"}, ...["COMPLETE", "ACTIVE", "PENDING", "FAILED", "SKIPPED"].map(
       k => el("span", {class: `key status-${k}`}, k.toLowerCase())),
       el("span", {}, "● cached RDD · arrows are shuffles")),
     el("div", {id: "dag", class: "chart"}, dagSvg(graph.stages, open)),

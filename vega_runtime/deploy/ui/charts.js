@@ -85,7 +85,7 @@ function dagSvg(stages, onStage) {
       g.insertBefore(svgEl("line", {class: "narrow", x1: boxW / 2, y1: rddY.get(p) + rddH - 10,
                                     x2: boxW / 2, y2: rddY.get(r.rdd_id)}), g.children[1]);
     }));
-    if (onStage && s.status !== "SKIPPED") {
+    if (onStage && s.attempts.length) {  // not one pending or skipped: it has no page
       g.style.cursor = "pointer";
       g.addEventListener("click", () => onStage(s));
     }
