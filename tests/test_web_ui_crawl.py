@@ -117,3 +117,26 @@ def _job_dag(browser, sign_in: str, url: str) -> dict:
     page.close()
     return dict(stages)
 
+
+def test_the_front_page_shows_an_application_of_the_history_with_its_stages(bare_master):
+    """An application a master knows only from its event log (it ran elsewhere, or before
+    the master started), chosen in the History table (``/?app=ID``): its stages from the
+    log (the REST API answers Spark's ApplicationInfo for it, without the master's own jobs
+    and stages, and the page drew that: the tables stayed empty)."""
+    with Context(master="local[1,2]", app_name="past",
+                 conf={"vega.eventlog.dir": str(bare_master.events)}) as ctx:
+        run_workload(ctx)
+        app = ctx.application_id
+    origin = f"https://127.0.0.1:{bare_master.port}"
+    with chromium(spki_pin(bare_master.port, bare_master.ca_file)) as browser:
+        page = browser.new_page(bypass_csp=True)
+        page.goto(f"{origin}/?token={bare_master.token}")
+        page.wait_for_selector(f"#history >> text={app}", timeout=20000)
+        page.click(f"#history a:text-is('{app}')")
+        page.wait_for_selector("#detail", state="visible", timeout=20000)
+        page.wait_for_function("document.querySelectorAll('#stages tbody tr').length",
+                               timeout=20000)
+        rows = page.locator("#stages tbody tr").all_inner_texts()
+        title = page.inner_text("#detail-id")
+    assert f"{app} (past, from its event log)" == title
+    assert [r.split("\t")[0] for r in rows] == ["0", "1", "2"]

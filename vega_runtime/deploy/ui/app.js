@@ -64,7 +64,11 @@ async function refresh() {
   fill("history", past.filter(h => h.finished || h.broken).map(historyRow));
   if (selected) {
     const response = await api(`/api/v1/applications/${selected}`);
-    if (!response.ok) {  // finished before this master started: read its event log
+    const app = response.ok ? await response.json() : null;
+    // one this master does not run (finished before it started, say) has no jobs of the
+    // master's here: its REST API answers Spark's ApplicationInfo from the event log, and
+    // the tables stayed empty; its event log's summary has its stages
+    if (!app || !app.jobs) {
       const done = await api(`/api/v1/history/${selected}`);
       if (done.ok) {
         const h = await done.json();
@@ -81,20 +85,17 @@ async function refresh() {
       }
       return;
     }
-    if (response.ok) {
-      const app = await response.json();
-      document.getElementById("detail").hidden = false;
-      document.getElementById("detail-id").textContent = `${app.id} (${app.name})`;
-      fill("jobs", (app.jobs || []).slice().reverse().map(j => [
-        j.id, j.description, state(j.state), j.stages.join(", ")]));
-      fill("stages", (app.stages || []).slice().reverse().map(s => [
-        `${s.id}${s.attempt ? ` (attempt ${s.attempt + 1})` : ""}`, s.name, state(s.state),
-        bar(s.done, s.tasks, `${s.done}/${s.tasks}${s.failed ? `, ${s.failed} failed` : ""}`)]));
-      fill("executors", Object.entries(app.executors || {}).map(([e, w]) => [e, w]));
-      fill("cached", (app.cached_rdds || []).map(r => [
-        `${r.name || "RDD"} [${r.id}]`, r.storage_level, `${r.cached_partitions}/${r.partitions}`,
-        mib(r.memory_bytes), mib(r.disk_bytes)]));
-    }
+    document.getElementById("detail").hidden = false;
+    document.getElementById("detail-id").textContent = `${app.id} (${app.name})`;
+    fill("jobs", (app.jobs || []).slice().reverse().map(j => [
+      j.id, j.description, state(j.state), j.stages.join(", ")]));
+    fill("stages", (app.stages || []).slice().reverse().map(s => [
+      `${s.id}${s.attempt ? ` (attempt ${s.attempt + 1})` : ""}`, s.name, state(s.state),
+      bar(s.done, s.tasks, `${s.done}/${s.tasks}${s.failed ? `, ${s.failed} failed` : ""}`)]));
+    fill("executors", Object.entries(app.executors || {}).map(([e, w]) => [e, w]));
+    fill("cached", (app.cached_rdds || []).map(r => [
+      `${r.name || "RDD"} [${r.id}]`, r.storage_level, `${r.cached_partitions}/${r.partitions}`,
+      mib(r.memory_bytes), mib(r.disk_bytes)]));
   }
 }
 
