@@ -94,16 +94,24 @@ def test_every_page_and_link_loads_without_an_error_in_the_console(tmp_path):
                 dag = _job_dag(browser, cluster.ui_link, f"{origin}/ui/app.html?app={app}&job=3")
                 code, job = api_get((cluster.webui_port, cluster.ca_file),
                                     f"/api/v1/applications/{app}/jobs/3", cluster.token)
+                pending = api_get((cluster.webui_port, cluster.ca_file),
+                                  f"/api/v1/applications/{app}/stages?status=pending",
+                                  cluster.token)
         finally:
             release.write_text("")
             running.join(60)
     stage_pages = {u.split("stage=")[1] for u in seen if "stage=" in u}
-    assert {"3&attempt=0", "4&attempt=0"} <= stage_pages  # the failed and the running one
+    # the failed one, the running one and the one waiting for it
+    assert {"3&attempt=0", "4&attempt=0", "5&attempt=0"} <= stage_pages
     assert problems == []
     # the running job's result stage waits for its map stage: pending, not skipped (it was
     # drawn and counted as skipped until the job ended)
     assert dag == {"4": "ACTIVE", "5": "PENDING"}
     assert code == 200 and (job["numSkippedStages"], job["numSkippedTasks"]) == (0, 0)
+    # and /stages lists it PENDING, as Spark's does (it listed only stages that had run)
+    assert pending[0] == 200
+    assert [(s["stageId"], s["attemptId"], s["status"], s["numTasks"], "submissionTime" in s)
+            for s in pending[1]] == [(5, 0, "PENDING", 2, False)]
 
 
 def _job_dag(browser, sign_in: str, url: str) -> dict:

@@ -423,11 +423,14 @@ class SparkApi:
         if not args:
             details = params.flag("details", False)
             wanted = params.statuses(STAGE_STATUSES)
-            stages = [docs.stage_data(app, s, details, **shown) for s in app.stage_attempts()]
+            every = sorted(app.stage_attempts() + docs.pending_stages(app),
+                           key=lambda s: (s.stage_id, s.attempt), reverse=True)
+            stages = [docs.stage_data(app, s, details, **shown) for s in every]
             return [s for s in stages if (not wanted or s["status"] in wanted) and
                     (not details or docs.has_tasks_of(s, shown["task_statuses"]))]
         stage_id = _int(args[0], "stage id")
-        attempts = [s for s in app.stage_attempts() if s.stage_id == stage_id]
+        attempts = [s for s in app.stage_attempts() if s.stage_id == stage_id] or \
+            [s for s in docs.pending_stages(app) if s.stage_id == stage_id]
         if not attempts:
             raise NotFound(f"no stage {stage_id}")
         details = params.flag("details", True)  # Spark's default here

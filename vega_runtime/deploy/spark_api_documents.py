@@ -205,11 +205,30 @@ def _finished_indices(stage: StageAttempt) -> int:
 
 # -- stages and tasks ---------------------------------------------------------------------
 def stage_status(app: AppRecord, stage: StageAttempt) -> str:
+    if stage.submitted is None:  # one of ``pending_stages``
+        return "PENDING"
     if stage.completed is None:
         job = app.jobs.get(stage.job_id) if stage.job_id is not None else None
         ended = app.completed or (job is not None and job.completed is not None)
         return "FAILED" if ended else "ACTIVE"
     return "FAILED" if stage.failure else "COMPLETE"
+
+
+def pending_stages(app: AppRecord) -> List[StageAttempt]:
+    """The stages of running jobs that have not run yet (no attempt: waiting for their
+    parents, or, reused, to be skipped), newest first: Spark lists them as PENDING (its
+    listener makes every stage of a job as the job starts), without a submission time."""
+    pending: Dict[int, StageAttempt] = {}
+    if app.completed:
+        return []
+    for job in app.jobs.values():
+        if job.completed is not None:
+            continue
+        for info in job.graph:
+            if app.latest_attempt(info["stage_id"]) is None:
+                pending.setdefault(info["stage_id"], StageAttempt(
+                    info["stage_id"], 0, info["name"], info["num_tasks"], job.job_id, None))
+    return [pending[k] for k in sorted(pending, reverse=True)]
 
 
 def stage_data(app: AppRecord, stage: StageAttempt, details: bool,
