@@ -130,7 +130,8 @@ def test_the_front_page_shows_an_application_of_the_history_with_its_stages(bare
     """An application a master knows only from its event log (it ran elsewhere, or before
     the master started), chosen in the History table (``/?app=ID``): its stages from the
     log (the REST API answers Spark's ApplicationInfo for it, without the master's own jobs
-    and stages, and the page drew that: the tables stayed empty)."""
+    and stages, and the page drew that: the tables stayed empty); one it does not know at
+    all: a line saying so."""
     with Context(master="local[1,2]", app_name="past",
                  conf={"vega.eventlog.dir": str(bare_master.events)}) as ctx:
         run_workload(ctx)
@@ -146,5 +147,11 @@ def test_the_front_page_shows_an_application_of_the_history_with_its_stages(bare
                                timeout=20000)
         rows = page.locator("#stages tbody tr").all_inner_texts()
         title = page.inner_text("#detail-id")
+        # a stale link: said so (the page showed nothing, and asked again every second)
+        page.goto(f"{origin}/?app=app-20260101000000-dead")
+        page.wait_for_selector("#detail", state="visible", timeout=20000)
+        stale = page.inner_text("#detail-id")
     assert f"{app} (past, from its event log)" == title
     assert [r.split("\t")[0] for r in rows] == ["0", "1", "2"]
+    assert stale == "app-20260101000000-dead: not known to this master (neither running " \
+                    "nor in its event log directory)"

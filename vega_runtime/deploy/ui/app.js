@@ -82,6 +82,12 @@ async function refresh() {
         fill("jobs", []);
         fill("executors", []);
         fill("cached", []);
+      } else {  // a stale link (forgotten, its log cleaned): say so once, and stop asking
+        document.getElementById("detail").hidden = false;
+        document.getElementById("detail-id").textContent = `${selected}: not known to ` +
+          "this master (neither running nor in its event log directory)";
+        ["jobs", "stages", "executors", "cached"].forEach(id => fill(id, []));
+        selected = null;
       }
       return;
     }
