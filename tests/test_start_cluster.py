@@ -6,6 +6,7 @@ import glob
 import json
 import os
 import re
+import shlex
 import subprocess
 import textwrap
 
@@ -88,11 +89,14 @@ def test_start_cluster_runs_a_job_and_stop_cluster_leaves_nothing(sshd, tmp_path
             serving.add(offered.group(1))
         assert len(serving) == 2, serving
         assert started.stdout.count("started, registered") == 2 and "master" in started.stdout
-        # the URL the next commands need, which no row says (and so the secret they need)
-        url, secret = f"vega://127.0.0.1:{port}", f"--secret-file {tmp_path}/secret"
+        # the URL the next commands need, which no row says (and so the secret they need),
+        # each command as its own options name the secret (submit's line said --secret-file,
+        # which vega submit refused: "No such option")
+        url, secret = f"vega://127.0.0.1:{port}", f"{tmp_path}/secret"
         assert started.stdout.splitlines()[-1] == (
-            f"master {url}: vega status --master {url} {secret}; vega submit --master {url} "
-            f"{secret} JOB.py")
+            f"master {url}: vega status --master {url} --secret-file {secret}; vega submit "
+            f"--master {url} --conf vega.secret.file={secret} JOB.py")
+        status_line, submit_line = started.stdout.splitlines()[-1].split(": ", 1)[1].split("; ")
         assert oct(os.stat(tmp_path / "secret").st_mode & 0o777) == "0o600"
         for copy in [tmp_path / "master" / "vega-secret",
                      *tmp_path.glob("work-*/*/vega-secret")]:  # the master's, each worker's
@@ -109,9 +113,11 @@ def test_start_cluster_runs_a_job_and_stop_cluster_leaves_nothing(sshd, tmp_path
                        "with Context() as ctx:\n"
                        "    ids = ctx.parallelize(range(8), 8).map(where).distinct().collect()\n"
                        "    print('EXECUTORS', len(ids))\n")
-        env = {**os.environ, "VEGA_SECRET_FILE": str(tmp_path / "secret")}
-        ran = vega("submit", "--master", f"vega://127.0.0.1:{port}", str(job), env=env)
-        assert "EXECUTORS 2" in ran.stdout, ran.stderr
+        shown = vega(*shlex.split(status_line)[1:], env=proc_helpers.clean_env())
+        assert shown.returncode == 0 and shown.stdout.count(" alive ") == 2, shown.stdout
+        ran = vega(*shlex.split(submit_line.replace("JOB.py", str(job)))[1:],
+                   env=proc_helpers.clean_env())
+        assert ran.returncode == 0 and ran.stdout == "EXECUTORS 2\n", ran.stdout + ran.stderr
     finally:
         stopped = vega("stop-cluster", "--config", config)
     assert stopped.returncode == 0, stopped.stdout

@@ -396,13 +396,16 @@ def _start(config: Optional[str], bootstrap: bool, accept_new: bool, with_master
 
 def _print_master_url(url: str, secret: str) -> None:
     """The master's URL, as the commands that use it are written (``vega start-master``
-    prints it too), with the secret file when it is not the one they read by default."""
+    prints it too), with the secret file when it is not the one they read by default:
+    ``vega status --secret-file``, ``vega submit --conf vega.secret.file=`` (submit has no
+    ``--secret-file`` option: the line used to give it one, and submit refused it)."""
     from vega_runtime.net.connection import default_secret_file
 
-    named = "" if os.path.abspath(secret) == os.path.abspath(default_secret_file()) else \
-        f" --secret-file {quote([secret])}"
+    default = os.path.abspath(secret) == os.path.abspath(default_secret_file())
+    named = "" if default else f" --secret-file {quote([secret])}"
+    setting = "" if default else f" --conf {quote(['vega.secret.file=' + secret])}"
     click.echo(f"master {url}: vega status --master {url}{named}; "
-               f"vega submit --master {url}{named} JOB.py")
+               f"vega submit --master {url}{setting} JOB.py")
 
 
 @click.command("start-workers")
