@@ -654,3 +654,27 @@ def installed_versions(work_dir):
     skipped = {"vega-engine", "pip", "setuptools"}
     return {p["name"].lower().replace("_", "-"): p["version"] for p in json.loads(listed)
             if p["name"].lower() not in skipped}
+
+
+@requires_sshd
+def test_a_cluster_file_without_a_key_logs_in_with_the_ssh_agents_key(sshd, tmp_path):
+    """No ssh.key in the cluster file (conf/cluster.yaml: "empty: ssh-agent and ssh's default
+    keys"), the user's key held by their ssh-agent only, as a passphrase-protected key is:
+    stop-workers logs in with it and finds nothing running, exit code 0 (it said "SSH
+    authentication failed": the agent was never asked)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    config, _ = write_cluster(tmp_path, sshd, [f"host: 127.0.0.1\nwork_dir: {tmp_path}/w"])
+    text = open(config).read()
+    open(config, "w").write(text.replace(f"  key: {sshd.key_path}\n", ""))
+    agent = subprocess.run(["ssh-agent", "-s", "-a", str(tmp_path / "agent.sock")],
+                           capture_output=True, text=True, check=True).stdout
+    agent_pid = int(re.search(r"SSH_AGENT_PID=(\d+)", agent).group(1))
+    try:
+        env = proc_helpers.clean_env(HOME=str(home), SSH_AUTH_SOCK=str(tmp_path / "agent.sock"))
+        subprocess.run(["ssh-add", sshd.key_path], env=env, capture_output=True, check=True)
+        result = vega("stop-workers", "--config", config, env=env)
+    finally:
+        os.kill(agent_pid, 15)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == "nothing was running\n", result.stdout

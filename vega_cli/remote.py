@@ -113,9 +113,11 @@ class Host:
         if self._conn is None:
             from fabric import Connection
 
+            # the cluster file's key, and only it; without one, as ssh does: the keys of the
+            # user's ssh-agent (where a passphrase-protected key is), then ~/.ssh/id_*
             kwargs = {"key_filename": [self.key]} if self.key else {}
-            kwargs.update(allow_agent=False, look_for_keys=not self.key, banner_timeout=15,
-                          auth_timeout=15)
+            kwargs.update(allow_agent=not self.key, look_for_keys=not self.key,
+                          banner_timeout=15, auth_timeout=15)
             conn = Connection(self.name, user=self.user, port=self.port,
                               connect_timeout=self.connect_timeout, connect_kwargs=kwargs)
             # kept only once host keys are checked: fabric's own policy accepts any key, so
