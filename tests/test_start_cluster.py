@@ -101,6 +101,8 @@ def test_start_cluster_runs_a_job_and_stop_cluster_leaves_nothing(sshd, tmp_path
         for copy in [tmp_path / "master" / "vega-secret",
                      *tmp_path.glob("work-*/*/vega-secret")]:  # the master's, each worker's
             assert oct(os.stat(copy).st_mode & 0o777) == "0o600", copy
+        run_dirs = [tmp_path / "master" / "run", *tmp_path.glob("work-*/*/run")]
+        assert [oct(os.stat(d).st_mode & 0o777) for d in run_dirs] == ["0o700"] * 3  # not 0755
         alive = [w for w in status(port, tmp_path)["workers"] if w["state"] == "alive"]
         assert len(alive) == 2
         again = vega("start-cluster", "--config", config)

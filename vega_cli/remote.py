@@ -304,8 +304,9 @@ def _explain_unconnected(host: Host, causes: List[Exception]) -> str:
 
 
 def daemon_command(interpreter: str, role: str, args: List[str], run_dir: str) -> str:
-    """The command line that starts a detached daemon recording its pid in ``run_dir``."""
-    return (quote(["mkdir", "-p", run_dir]) + " && " +
+    """The command line that starts a detached daemon recording its pid in ``run_dir``,
+    which is made 0700 as everything in a work dir is (the login's umask made it 0755)."""
+    return ("umask 077 && " + quote(["mkdir", "-p", run_dir]) + " && " +
             quote([interpreter, "-m", "vega_cli.main", role, *args, "--daemonize",
                    "--pidfile", f"{run_dir}/{role}.pid", "--log-file", f"{run_dir}/{role}.out"]))
 
