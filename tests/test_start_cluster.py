@@ -567,6 +567,39 @@ def test_a_host_name_that_does_not_resolve_is_named_as_such(tmp_path):
     assert "sshd" not in row, row
 
 
+def test_a_master_named_by_a_loopback_name_with_workers_elsewhere_is_refused(tmp_path):
+    """master.host a name that resolves here to loopback only (localhost; Debian's /etc/hosts
+    maps a machine's own name to 127.0.1.1) and a worker on another host: start-cluster and
+    start-workers refuse before starting or creating anything, saying why and what to set,
+    exit 1 (start-cluster started the master listening on loopback, and every worker's row
+    said "nothing listens there: is the master running?" of that master)."""
+    from sshd_hosts import free_port
+
+    path = tmp_path / "cluster.yaml"
+    path.write_text(f"master:\n  host: localhost\n  port: {free_port()}\n  webui_port: "
+                    f"{free_port()}\n  work_dir: {tmp_path}/master\n"
+                    f"ssh:\n  known_hosts: {tmp_path}/known_hosts\n"
+                    f"secret_file: {tmp_path}/secret\n"
+                    f"workers:\n  - host: node-2.invalid\n    work_dir: {tmp_path}/w\n"
+                    f"  - host: 127.0.0.1\n    work_dir: {tmp_path}/w\n")
+    try:
+        for command in ("start-cluster", "start-workers"):
+            result = vega(command, "--config", str(path))
+            assert result.returncode == 1, result.stdout + result.stderr
+            assert result.stdout == "", result.stdout
+            assert result.stderr.startswith(
+                f"vega: error: master.host localhost (here: ") and result.stderr.endswith(
+                f") is a loopback address: the master would listen on it alone, where the "
+                f"workers on other hosts (node-2.invalid) cannot reach it; nothing was "
+                f"started\nSet master.host in {path} to this machine's address on the "
+                f"workers' network (or to a name that resolves to it here too: /etc/hosts may "
+                f"map this machine's name to 127.0.1.1).\n"), result.stderr
+            assert sorted(os.listdir(tmp_path)) == ["cluster.yaml"]  # no secret, no work dir
+    finally:
+        vega("stop-cluster", "--config", str(path))
+    assert vega_processes(str(tmp_path)) == []
+
+
 def test_a_secret_file_that_is_a_directory_is_a_usage_error(tmp_path):
     """secret_file naming a directory: exit code 2 and one message, before any host is
     touched (it was an internal error, IsADirectoryError, after the master's preflight)."""

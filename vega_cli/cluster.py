@@ -29,7 +29,8 @@ from .bootstrap import bootstrap, build_wheels
 from .errors import Cancelled, CommandError, RemoteError, UsageError
 from .host_keys import KnownHosts
 from .options import INSTALLED_SECRET_FILE, ensure_secret_file
-from .remote import Host, LocalHost, daemon_command, is_this_machine, local_python, quote
+from .remote import (Host, LocalHost, daemon_command, is_this_machine, local_python,
+                     loopback_only_addresses, quote)
 
 MIN_FREE_BYTES = 256 << 20
 
@@ -292,6 +293,30 @@ def _check_running_master_secret(cluster, secret: str) -> None:
         return  # no master there yet, or not reachable from here: the rows will tell
 
 
+def _check_master_not_on_loopback(cluster) -> None:
+    """Raise CommandError when the master would start here listening on loopback only (its
+    name is a loopback address, or resolves here to loopback addresses only, as Debian's
+    /etc/hosts maps a machine's own name to 127.0.1.1) while a worker is on another host:
+    no such worker could reach it, and each row said "nothing listens there: is the master
+    running?" of the master this command had just started."""
+    master = cluster.master.host
+    if not is_this_machine(master):
+        return
+    addresses = loopback_only_addresses(master)
+    elsewhere = [w.host for w in cluster.workers if not is_this_machine(w.host)]
+    if not addresses or not elsewhere:
+        return
+    named = master if addresses == [master] else \
+        f"{master} (here: {', '.join(addresses)})"
+    raise CommandError(
+        f"master.host {named} is a loopback address: the master would listen on it alone, "
+        f"where the workers on other hosts ({', '.join(dict.fromkeys(elsewhere))}) cannot "
+        "reach it; nothing was started",
+        f"Set master.host in {cluster.path} to this machine's address on the workers' "
+        "network (or to a name that resolves to it here too: /etc/hosts may map this "
+        "machine's name to 127.0.1.1).")
+
+
 def _render(rows: List[Row], title: str, known_hosts: Optional[KnownHosts] = None) -> int:
     table = Table(title=title, title_justify="left")
     for column in ("host", "role", "action", "result", "pid", "time"):
@@ -375,6 +400,7 @@ def start_cluster(config: Optional[str], bootstrap: bool, accept_new: bool) -> i
 
 def _start(config: Optional[str], bootstrap: bool, accept_new: bool, with_master: bool) -> int:
     cluster = _load(config)
+    _check_master_not_on_loopback(cluster)
     known_hosts = _known_hosts(cluster, accept_new)
     secret = ensure_secret_file(cluster.secret_file)
     _check_running_master_secret(cluster, secret)
