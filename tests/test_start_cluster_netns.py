@@ -330,3 +330,33 @@ def test_start_cluster_on_ipv6_only_hosts(tmp_path):
         assert stopped.returncode == 0, stopped.stdout + stopped.stderr
         assert stopped.stdout.count("stopped") == 3
         assert vega_processes(str(tmp_path / "work")) == []
+
+
+@requires_netns_sshd
+def test_workers_are_not_called_unregistered_when_only_this_machine_cannot_reach_the_master(
+        tmp_path):
+    """A firewall drops what this machine sends to the master's port (the workers reach it,
+    this machine reaches the hosts over SSH only): start-cluster's worker row says that it
+    could not check the registration and why, exit code 0 (it said "started, but never
+    registered with the master", exit 1, of a worker that had registered)."""
+    with NetworkHosts(1, tmp_path / "net") as net:
+        [host] = net.hosts
+        config, _ = write_cluster(tmp_path, host, [
+            f"host: {host.host}\ncores: 1\nmemory: 1g\nwork_dir: {tmp_path}/work"],
+            master_host=host.host, port=7077)
+        rule = ["OUTPUT", "-p", "tcp", "-d", host.host, "--dport", "7077", "-j", "DROP"]
+        subprocess.run(net.in_control(["iptables", "-w", "-I", *rule]), check=True)
+        started = vega_in_control(net, "start-cluster", "--config", config)
+        assert started.returncode == 0, started.stdout + started.stderr
+        assert (f"| started; not checked that it registered: this machine cannot reach the "
+                f"master at vega://{host.host}:7077 ({host.host}:7077 did not answer within 5s: "
+                "its host is down or cut off the network, or a firewall drops what is sent to "
+                "that port); vega status on a host that can shows it |"
+                in started.stdout.replace("│", "|")), started.stdout
+        subprocess.run(net.in_control(["iptables", "-w", "-D", *rule]), check=True)
+        env = {**os.environ, "VEGA_SECRET_FILE": str(tmp_path / "secret")}
+        shown = vega_in_control(net, "status", "--master", f"vega://{host.host}:7077", env=env)
+        assert shown.returncode == 0 and shown.stdout.count(" alive ") == 1, shown.stdout
+        stopped = vega_in_control(net, "stop-cluster", "--config", config)
+        assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+        assert vega_processes(str(tmp_path)) == []

@@ -243,7 +243,10 @@ def _not_stopped(exc: RemoteError, role: str) -> str:
 
 
 def _wait_for_workers(cluster, secret: str, rows: List[Row], timeout: float = 30.0) -> None:
-    """Mark each started worker registered, or failed if the master never hears of it."""
+    """Mark each started worker registered, or failed if the master never hears of it; if
+    the master never answered this machine (a firewall lets the workers reach its port,
+    not this machine), say that registration was not checked, rather than that the workers
+    never registered: each of them reached the master's port in its preflight."""
     from vega_runtime.errors import VegaError
     from vega_runtime.net.connection import load_secret
     from vega_runtime.net.status_request import fetch_master_status
@@ -251,12 +254,14 @@ def _wait_for_workers(cluster, secret: str, rows: List[Row], timeout: float = 30
     expected = [r for r in rows if r.role == "worker" and not r.failed]
     deadline = time.monotonic() + timeout
     alive: List[str] = []
+    answered, why = False, ""
     while time.monotonic() < deadline:
         try:
             status = fetch_master_status(cluster.master.host, cluster.master.port,
                                          load_secret(secret) or b"")
-        except (OSError, VegaError):  # the master may still be starting
-            status = {"workers": []}
+            answered = True
+        except (OSError, VegaError) as exc:  # the master may still be starting
+            status, why = {"workers": []}, str(exc) or type(exc).__name__
         alive = [w["host"] for w in status["workers"] if w["state"] == "alive"]
         if all(alive.count(r.host) >= sum(1 for x in expected if x.host == r.host)
                for r in expected):
@@ -265,6 +270,10 @@ def _wait_for_workers(cluster, secret: str, rows: List[Row], timeout: float = 30
     for row in expected:
         if row.host in alive:
             row.result += ", registered"
+        elif not answered:
+            row.result += (f"; not checked that it registered: this machine cannot reach the "
+                           f"master at {cluster.master.url} ({why}); vega status on a host "
+                           "that can shows it")
         else:
             row.result, row.failed = f"{row.result}, but never registered with the master", True
 
