@@ -692,6 +692,32 @@ def installed_versions(work_dir):
 
 
 @requires_sshd
+def test_a_passphrase_protected_key_is_named_with_how_to_use_it(sshd, tmp_path):
+    """ssh.key names a passphrase-protected key (the host authorizes it): the row says so
+    and to load it into ssh-agent and leave the key out, and to run again once that is
+    done, exit 1 (it said "PasswordRequiredException: Private key file is encrypted; ...
+    run this command again once the host answers")."""
+    from sshd_hosts import SSH_KEYGEN
+
+    key = tmp_path / "protected"
+    subprocess.run([SSH_KEYGEN, "-q", "-t", "ed25519", "-N", "a passphrase", "-f", str(key)],
+                   check=True)
+    authorized = os.path.join(sshd.tmp_dir, "authorized_keys")
+    with open(authorized, "a") as fh:
+        fh.write(open(f"{key}.pub").read())
+    config, _ = write_cluster(tmp_path, sshd, [
+        f"host: 127.0.0.1\nkey: {key}\nwork_dir: {tmp_path}/w"])
+    result = vega("stop-workers", "--config", config)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert (f"root@127.0.0.1:{sshd.port}: the SSH key {key} is protected by a passphrase, which "
+            f"Vega cannot ask for; load it into your ssh-agent (ssh-add {key}) and take its key: "
+            "line (ssh.key, workers[].key) out of the cluster file, so that Vega uses the "
+            "agent's keys as ssh does, or name a key without a passphrase; NOT STOPPED: the "
+            "worker there, if it runs, keeps running (run this command again once what it says "
+            "is done)" in result.stdout), result.stdout
+
+
+@requires_sshd
 def test_a_cluster_file_without_a_key_logs_in_with_the_ssh_agents_key(sshd, tmp_path):
     """No ssh.key in the cluster file (conf/cluster.yaml: "empty: ssh-agent and ssh's default
     keys"), the user's key held by their ssh-agent only, as a passphrase-protected key is:

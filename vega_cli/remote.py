@@ -174,7 +174,8 @@ class Host:
                               in_stream=in_stream)
         except Exception as exc:  # paramiko/socket errors: unreachable, auth, timeouts
             raise RemoteError(_explain(self, exc), answered=isinstance(exc, HostKeyError) or
-                              type(exc).__name__ == "BadHostKeyException") from None
+                              type(exc).__name__ in ("BadHostKeyException",
+                                                     "PasswordRequiredException")) from None
         transport = conn.client.get_transport()
         if result.exited == -1 and not (transport and transport.is_active()):
             raise RemoteError(f"{self}: lost the SSH connection: no answer from the host for "
@@ -276,6 +277,11 @@ def _explain(host: Host, exc: Exception) -> str:
                 "that this machine's DNS or /etc/hosts knows it")
     if kind == "BadHostKeyException":  # a changed key, found against the loaded file
         return f"{host}: {explain_bad_host_key(exc, host.known_hosts, host.port)}"
+    if kind == "PasswordRequiredException":  # the key file named is passphrase-protected
+        return (f"{host}: the SSH key {host.key} is protected by a passphrase, which Vega "
+                f"cannot ask for; load it into your ssh-agent (ssh-add {host.key}) and take "
+                "its key: line (ssh.key, workers[].key) out of the cluster file, so that Vega "
+                "uses the agent's keys as ssh does, or name a key without a passphrase")
     if "Authentication" in kind or "authentication" in text.lower():
         return (f"{host}: SSH authentication failed ({text}); check the user and key in the "
                 "cluster file and that the key is in the host's authorized_keys")
