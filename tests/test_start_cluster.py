@@ -595,6 +595,18 @@ def test_a_master_named_by_a_loopback_name_with_workers_elsewhere_is_refused(tmp
                 f"workers' network (or to a name that resolves to it here too: /etc/hosts may "
                 f"map this machine's name to 127.0.1.1).\n"), result.stderr
             assert sorted(os.listdir(tmp_path)) == ["cluster.yaml"]  # no secret, no work dir
+        # a worker named so (Spark's conf/workers says localhost) beside workers elsewhere:
+        # it registered, and no other worker could fetch its shuffle output
+        path.write_text(path.read_text().replace("host: localhost", "host: node-1.invalid")
+                        .replace("host: 127.0.0.1", "host: localhost"))
+        result = vega("start-cluster", "--config", str(path))
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert result.stderr.startswith("vega: error: the worker localhost (here: ") and (
+            ") is a loopback address: it would listen on it alone, where the workers on other "
+            "hosts (node-2.invalid) cannot fetch its shuffle output; nothing was started\nName "
+            f"that worker in {path} by this machine's address on the workers' network (or by "
+            "a name that resolves to it here too: /etc/hosts may map this machine's name to "
+            "127.0.1.1).\n") in result.stderr, result.stderr
     finally:
         vega("stop-cluster", "--config", str(path))
     assert vega_processes(str(tmp_path)) == []
@@ -631,7 +643,8 @@ def test_stop_cluster_leaves_the_master_of_a_cluster_started_elsewhere_alone(tmp
             f"master: {{host: 127.0.0.1, port: {free_port()}, webui_port: {free_port()}}}\n"
             f"ssh: {{connect_timeout: 1, known_hosts: {tmp_path}/known_hosts}}\n"
             f"secret_file: {tmp_path}/secret\n"
-            "workers: [192.0.2.1]\n")  # TEST-NET-1: its row fails, the master starts
+            f"workers: [{{host: 127.0.0.1, ssh_port: {free_port()}}}]\n")  # its row fails
+        # (no sshd there), the master starts
         started = vega("start-cluster", "--config", "cluster.yaml", cwd=str(directory))
         assert started.returncode == 1, started.stdout + started.stderr
         pids[name] = int((directory / "work/master/run/master.pid").read_text().split()[0])

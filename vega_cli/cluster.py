@@ -302,28 +302,37 @@ def _check_running_master_secret(cluster, secret: str) -> None:
         return  # no master there yet, or not reachable from here: the rows will tell
 
 
-def _check_master_not_on_loopback(cluster) -> None:
-    """Raise CommandError when the master would start here listening on loopback only (its
-    name is a loopback address, or resolves here to loopback addresses only, as Debian's
-    /etc/hosts maps a machine's own name to 127.0.1.1) while a worker is on another host:
-    no such worker could reach it, and each row said "nothing listens there: is the master
-    running?" of the master this command had just started."""
-    master = cluster.master.host
-    if not is_this_machine(master):
+def _check_not_on_loopback(cluster) -> None:
+    """Raise CommandError when a daemon would start on this machine listening on loopback
+    only (its name is a loopback address, or resolves here to loopback addresses only, as
+    Debian's /etc/hosts maps a machine's own name to 127.0.1.1) while a worker is on another
+    host: the master, which no such worker could reach (each row said "nothing listens
+    there: is the master running?" of the master this command had just started), or a
+    worker (Spark's conf/workers lists ``localhost``), whose shuffle output no other worker
+    could fetch (it registered, and every job with a shuffle failed)."""
+    local = {w.host for w in cluster.workers if is_this_machine(w.host)}
+    elsewhere = ", ".join(dict.fromkeys(w.host for w in cluster.workers if w.host not in local))
+    if not elsewhere:
         return
-    addresses = loopback_only_addresses(master)
-    elsewhere = [w.host for w in cluster.workers if not is_this_machine(w.host)]
-    if not addresses or not elsewhere:
-        return
-    named = master if addresses == [master] else \
-        f"{master} (here: {', '.join(addresses)})"
-    raise CommandError(
-        f"master.host {named} is a loopback address: the master would listen on it alone, "
-        f"where the workers on other hosts ({', '.join(dict.fromkeys(elsewhere))}) cannot "
-        "reach it; nothing was started",
-        f"Set master.host in {cluster.path} to this machine's address on the workers' "
-        "network (or to a name that resolves to it here too: /etc/hosts may map this "
-        "machine's name to 127.0.1.1).")
+    for role, host in [("master", cluster.master.host),
+                       *(("worker", w.host) for w in cluster.workers if w.host in local)]:
+        addresses = loopback_only_addresses(host) if is_this_machine(host) else []
+        if not addresses:
+            continue
+        named = host if addresses == [host] else f"{host} (here: {', '.join(addresses)})"
+        if role == "master":
+            what = (f"master.host {named} is a loopback address: the master would listen on "
+                    f"it alone, where the workers on other hosts ({elsewhere}) cannot reach it")
+            fix = (f"Set master.host in {cluster.path} to this machine's address on the "
+                   "workers' network (or to a name that resolves to it here too")
+        else:
+            what = (f"the worker {named} is a loopback address: it would listen on it alone, "
+                    f"where the workers on other hosts ({elsewhere}) cannot fetch its shuffle "
+                    "output")
+            fix = (f"Name that worker in {cluster.path} by this machine's address on the "
+                   "workers' network (or by a name that resolves to it here too")
+        raise CommandError(f"{what}; nothing was started", f"{fix}: /etc/hosts may map this "
+                           "machine's name to 127.0.1.1).")
 
 
 def _render(rows: List[Row], title: str, known_hosts: Optional[KnownHosts] = None) -> int:
@@ -409,7 +418,7 @@ def start_cluster(config: Optional[str], bootstrap: bool, accept_new: bool) -> i
 
 def _start(config: Optional[str], bootstrap: bool, accept_new: bool, with_master: bool) -> int:
     cluster = _load(config)
-    _check_master_not_on_loopback(cluster)
+    _check_not_on_loopback(cluster)
     known_hosts = _known_hosts(cluster, accept_new)
     secret = ensure_secret_file(cluster.secret_file)
     _check_running_master_secret(cluster, secret)
