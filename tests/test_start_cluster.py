@@ -632,15 +632,18 @@ def test_stop_cluster_leaves_the_master_of_a_cluster_started_elsewhere_alone(tmp
     """Two clusters started from two directories, each with the default (relative) master
     work_dir, so both masters run with '--pidfile work/master/run/master.pid': stop-cluster
     in the first stops its master only. Before, its search for leftovers matched that text
-    in the other master's command line and SIGKILLed it ('killed 1 leftover process(es)')."""
+    in the other master's command line and SIGKILLed it ('killed 1 leftover process(es)').
+    Run from a third directory, it fails the master's row naming where the master runs (it
+    said "not running", exit 0, and left it running)."""
     from sshd_hosts import free_port
 
-    pids = {}
+    pids, ports = {}, {}
     for name in ("first", "second"):
         directory = tmp_path / name
         directory.mkdir()
+        ports[name] = free_port()
         (directory / "cluster.yaml").write_text(
-            f"master: {{host: 127.0.0.1, port: {free_port()}, webui_port: {free_port()}}}\n"
+            f"master: {{host: 127.0.0.1, port: {ports[name]}, webui_port: {free_port()}}}\n"
             f"ssh: {{connect_timeout: 1, known_hosts: {tmp_path}/known_hosts}}\n"
             f"secret_file: {tmp_path}/secret\n"
             f"workers: [{{host: 127.0.0.1, ssh_port: {free_port()}}}]\n")  # its row fails
@@ -648,7 +651,14 @@ def test_stop_cluster_leaves_the_master_of_a_cluster_started_elsewhere_alone(tmp
         started = vega("start-cluster", "--config", "cluster.yaml", cwd=str(directory))
         assert started.returncode == 1, started.stdout + started.stderr
         pids[name] = int((directory / "work/master/run/master.pid").read_text().split()[0])
-    try:
+    try:  # from a third directory: its work/master is no master's, and the row says so
+        config, first = str(tmp_path / "first/cluster.yaml"), tmp_path / "first/work/master"
+        elsewhere = vega("stop-cluster", "--config", config, cwd=str(tmp_path))
+        assert (f"not running in {tmp_path}/work/master, but the cluster's master answers at "
+                f"vega://127.0.0.1:{ports['first']} from work dir {first}; NOT STOPPED: run "
+                "this command from the directory vega start-cluster ran in" in elsewhere.stdout
+                ), elsewhere.stdout  # (it said "not running" and the master ran on)
+        assert elsewhere.returncode == 1 and proc_helpers.pid_alive(pids["first"])
         stopped = vega("stop-cluster", "--config", "cluster.yaml", cwd=str(tmp_path / "first"))
         master_row = [line for line in stopped.stdout.splitlines() if " master " in line]
         assert len(master_row) == 1 and "│ stopped " in master_row[0], stopped.stdout

@@ -481,9 +481,40 @@ def stop_cluster(config: Optional[str], accept_new: bool) -> int:
     known_hosts = _known_hosts(cluster, accept_new)
     rows = _stop_workers(cluster, known_hosts)
     master = cluster.master
-    rows.append(_stop(_master_host(cluster, known_hosts), local_python(), "master",
-                      f"{master.work_dir}/run", f"{master.work_dir}/run/master.pid"))
+    host = _master_host(cluster, known_hosts)
+    rows.append(_stop(host, local_python(), "master", f"{master.work_dir}/run",
+                      f"{master.work_dir}/run/master.pid"))
+    if rows[-1].result == "not running":
+        _check_master_gone(cluster, rows[-1], isinstance(host, LocalHost))
     return _finish(rows, f"stop-cluster ({cluster.path})", known_hosts)
+
+
+def _check_master_gone(cluster, row: Row, local: bool) -> None:
+    """Fail the master's "not running" row if the cluster's master still answers at its
+    address (with the cluster's secret) from another work dir than the cluster file's: a
+    relative master.work_dir is taken from the directory vega runs in when the master is
+    this machine, so a stop-cluster run from another directory than start-cluster found no
+    pid file, said "not running", exit 0, and the master ran on."""
+    from vega_runtime.errors import VegaError
+    from vega_runtime.net.connection import default_secret_file, load_secret
+    from vega_runtime.net.status_request import fetch_master_status
+
+    try:
+        secret = load_secret(cluster.secret_file or default_secret_file())
+        status = fetch_master_status(cluster.master.host, cluster.master.port, secret or b"",
+                                     timeout=3.0)
+    except (OSError, VegaError):
+        return  # nothing answers there (or not with this cluster's secret)
+    token_file = (status.get("master") or {}).get("token_file") or ""
+    work_dir = os.path.dirname(token_file) or "its own"
+    where = ("run this command from the directory vega start-cluster ran in (a relative "
+             "master.work_dir is taken from the current directory), or "
+             if local else "on its host, ")
+    configured = os.path.abspath(cluster.master.work_dir) if local else cluster.master.work_dir
+    row.result, row.failed = (
+        f"not running in {configured}, but the cluster's master answers at "
+        f"{cluster.master.url} from work dir {work_dir}; NOT STOPPED: {where}vega stop-master "
+        f"--work-dir {quote([work_dir])} stops it"), True
 
 
 def _finish(rows: List[Row], title: str, known_hosts: KnownHosts) -> int:
