@@ -134,7 +134,8 @@ def test_stop_master_stops_the_master_start_cluster_started_in_that_work_dir(tmp
     (tmp_path / "cluster.yaml").write_text(
         f"master: {{host: 127.0.0.1, port: {free_port()}, webui_port: {free_port()}}}\n"
         f"ssh: {{connect_timeout: 1, known_hosts: {tmp_path}/known_hosts}}\n"
-        f"secret_file: {tmp_path}/secret\nworkers: [192.0.2.1]\n")  # its row fails
+        f"secret_file: {tmp_path}/secret\n"
+        f"workers: [{{host: 127.0.0.1, ssh_port: {free_port()}}}]\n")  # its row fails
     env = clean_env()
     vega("start-cluster", "--config", "cluster.yaml", cwd=str(tmp_path), env=env)
     pid = int((tmp_path / "work/master/run/master.pid").read_text().split()[0])
