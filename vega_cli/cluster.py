@@ -15,7 +15,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 import click
 from rich.console import Console
@@ -106,12 +106,26 @@ def _install_secret(host: Host, secret: str, directory: str) -> str:
     return remote
 
 
-def _running_pid(host: Host, python: str, pidfile: str, role: str) -> int:
+def _running_pid(host: Host, python: str, pidfile: str, role: str,
+                 expected: Sequence[str] = ()) -> int:
     """The pid recorded in ``pidfile`` if that process runs ``vega ROLE``, else 0; a
     RemoteError if it runs but is stopped (SIGSTOP): it serves nothing, so neither
-    "already running" nor waiting for it to register would be true."""
+    "already running" nor waiting for it to register would be true; or if its command line
+    lacks ``expected`` (its ports, its master's URL), as for a daemon started before the
+    cluster file changed them: "already running" it served elsewhere than the file says."""
     found = host.remote_op(python, "running", pidfile, role)
     pid = int(found["pid"])
+    argv = found.get("argv") or []
+    if pid and "--daemonize" in argv:  # started by a cluster command, with these arguments
+        differing = [(_argument_like(argv, arg), arg) for arg in expected
+                     if arg not in argv and arg not in map(" ".join, zip(argv, argv[1:]))]
+        if differing:
+            raise RemoteError(
+                f"{host}: {role} already running (pid {pid}) with "
+                f"{', '.join(have for have, _ in differing)}, but the cluster file says "
+                f"{', '.join(want for _, want in differing)}: it was started before the file "
+                f"changed; stop it (vega {'stop-cluster' if role == 'master' else 'stop-workers'}"
+                "), then start it again")
     if found.get("stopped"):
         commands = "stop-cluster, then vega start-cluster" if role == "master" else \
             "stop-workers, then vega start-workers"
@@ -121,10 +135,24 @@ def _running_pid(host: Host, python: str, pidfile: str, role: str) -> int:
     return pid
 
 
+def _argument_like(argv: List[str], wanted: str) -> str:
+    """The argument of ``argv`` in the place of ``wanted`` (``--port 7077``, or a master URL).
+
+    >>> _argument_like(["vega", "--port", "7078"], "--port 7077")
+    '--port 7078'
+    >>> _argument_like(["worker", "vega://h:7078", "--host", "w"], "vega://h:7077")
+    'vega://h:7078'
+    """
+    flag = wanted.split(" ")[0]
+    if flag.startswith("--"):
+        return next((f"{a} {b}" for a, b in zip(argv, argv[1:]) if a == flag), f"no {flag}")
+    return next((a for a in argv if a.startswith("vega://")), "no master URL")
+
+
 def _start_daemon(host: Host, python: str, role: str, args: List[str], run_dir: str,
-                  row: Row) -> None:
+                  row: Row, expected: Sequence[str] = ()) -> None:
     pidfile = f"{run_dir}/{role}.pid"
-    running = _running_pid(host, python, pidfile, role)
+    running = _running_pid(host, python, pidfile, role, expected)
     if running:
         row.result, row.pid = "already running", str(running)
         return
@@ -151,7 +179,8 @@ def _start_master(cluster, secret: str, known_hosts: KnownHosts) -> Row:
         _start_daemon(host, python, "master",
                       ["--host", master.host, "--port", str(master.port),
                        "--webui-port", str(master.webui_port), "--work-dir", master.work_dir,
-                       "--secret-file", remote_secret], f"{master.work_dir}/run", row)
+                       "--secret-file", remote_secret], f"{master.work_dir}/run", row,
+                      [f"--port {master.port}", f"--webui-port {master.webui_port}"])
     except RemoteError as exc:
         row.result, row.failed = str(exc), True
     finally:
@@ -199,7 +228,7 @@ def _start_worker(cluster, entry, secret: str, known_hosts: KnownHosts,
         remote_secret = _install_secret(host, secret, directory)
         _start_daemon(host, python, "worker",
                       worker_args(cluster.master.url, entry, directory, remote_secret),
-                      f"{directory}/run", row)
+                      f"{directory}/run", row, [cluster.master.url])
     except RemoteError as exc:
         row.result, row.failed = str(exc), True
     finally:

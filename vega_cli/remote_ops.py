@@ -6,7 +6,8 @@ operation prints one JSON object on stdout.
                                              whether the master answers (port 0: skip)
     running PIDFILE ROLE                     {"pid": the live vega ROLE it names (else the
                                              one holding its work dir's lock), or 0;
-                                             "stopped": whether it is (SIGSTOP)}
+                                             "stopped": whether it is (SIGSTOP);
+                                             "argv": its command line, when it runs}
     stop PIDFILE TIMEOUT ROLE                SIGTERM, then SIGKILL after TIMEOUT seconds
     leftovers PATH                           SIGKILL Vega processes with an argument that
                                              is PATH or under it (a work dir, a pidfile)
@@ -61,10 +62,12 @@ def _daemon(pidfile: str, role: str) -> "tuple[Optional[int], str]":
 
 
 def running(pidfile: str, role: str) -> dict:
-    from vega_runtime.processes import is_stopped
+    from vega_runtime.processes import command_line, is_stopped
 
     pid = _daemon(pidfile, role)[0] or 0
-    return {"pid": pid, "stopped": bool(pid) and is_stopped(pid)}
+    if not pid:
+        return {"pid": 0, "stopped": False}
+    return {"pid": pid, "stopped": is_stopped(pid), "argv": command_line(pid)}
 
 
 def stop(pidfile: str, timeout: str, role: str) -> dict:
