@@ -360,3 +360,35 @@ def test_workers_are_not_called_unregistered_when_only_this_machine_cannot_reach
         stopped = vega_in_control(net, "stop-cluster", "--config", config)
         assert stopped.returncode == 0, stopped.stdout + stopped.stderr
         assert vega_processes(str(tmp_path)) == []
+
+
+@requires_netns_sshd
+def test_ctrl_c_while_a_host_does_not_answer_leaves_at_once(tmp_path):
+    """Ctrl-C while stop-workers waits for a host that drops every packet (connect_timeout
+    30 s): it exits at once, 130, saying the daemons being stopped may still run and how to
+    go on (it waited for the connection to time out first, and said only 'interrupted')."""
+    import signal
+    import time
+
+    from proc_helpers import wait_for
+
+    with NetworkHosts(1, tmp_path / "net") as net:
+        [host] = net.hosts
+        config, _ = write_cluster(tmp_path, host, [f"host: {host.host}\nwork_dir: {tmp_path}/w"],
+                                  master_host=net.control_ip, port=7077)
+        text = open(config).read()
+        open(config, "w").write(text.replace("connect_timeout: 3", "connect_timeout: 30"))
+        net.drop(0)
+        stopping = net.run_in_control(vega_argv("stop-workers", "--config", config), cwd=REPO,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        connecting = net.in_control(["ss", "-Htn", "state", "syn-sent", "dst", host.host])
+        wait_for(lambda: subprocess.run(connecting, capture_output=True, text=True).stdout,
+                 what="stop-workers connecting to the host")
+        interrupted = time.monotonic()
+        stopping.send_signal(signal.SIGINT)
+        out, err = stopping.communicate(timeout=60)
+        took = time.monotonic() - interrupted
+    assert stopping.returncode == 130, out + err
+    assert err == ("vega: error: interrupted: the daemons being stopped may still run\n"
+                   f"vega stop-workers --config {config} again stops what is left\n"), err
+    assert took < 5, took

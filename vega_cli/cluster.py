@@ -10,10 +10,11 @@ directory never collide.  One table row per host; exit code 1 if any host failed
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import List, Optional, Sequence
 
@@ -411,9 +412,39 @@ def _start_workers(cluster, secret: str, bootstrap_hosts: bool,
             wheels = build_wheels(os.path.expanduser("~/.cache/vega"))
         except RemoteError as exc:
             raise CommandError(str(exc))
-    with ThreadPoolExecutor(max_workers=16) as pool:
-        return list(pool.map(lambda e: _start_worker(cluster, e, secret, known_hosts, wheels),
-                             cluster.workers))
+    return _in_parallel(lambda e: _start_worker(cluster, e, secret, known_hosts, wheels),
+                        cluster.workers)
+
+
+def _in_parallel(function, items, at_once: int = 16) -> list:
+    """``[function(item) for item in items]``, ``at_once`` at a time, each in a daemon
+    thread: a Ctrl-C leaves at once, what still runs abandoned (a thread pool's threads are
+    joined as the interpreter exits, so the command waited, after the Ctrl-C, until every
+    host's step had ended or timed out: a connect_timeout, or 3 of them, or more)."""
+    items = list(items)
+    results: list = [None] * len(items)
+    failures: List[BaseException] = []
+    slots = threading.BoundedSemaphore(at_once)
+
+    def run(index: int, item) -> None:
+        try:
+            results[index] = function(item)
+        except BaseException as exc:  # raised again in the calling thread, below
+            failures.append(exc)
+        finally:
+            slots.release()
+
+    threads = []
+    for index, item in enumerate(items):
+        slots.acquire()
+        threads.append(threading.Thread(target=run, args=(index, item), daemon=True,
+                                        name=f"vega-host-{index}"))
+        threads[-1].start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise failures[0]
+    return results
 
 
 def _stop_workers(cluster, known_hosts: KnownHosts) -> List[Row]:
@@ -432,8 +463,7 @@ def _stop_workers(cluster, known_hosts: KnownHosts) -> List[Row]:
                        seconds=time.monotonic() - started)
         return _stop(host, python, "worker", f"{directory}/run", directory)
 
-    with ThreadPoolExecutor(max_workers=16) as pool:
-        return list(pool.map(stop, cluster.workers))
+    return _in_parallel(stop, cluster.workers)
 
 
 @click.command("start-cluster")
@@ -497,8 +527,20 @@ def stop_workers(config: Optional[str], accept_new: bool) -> int:
     """Stop every worker (SIGTERM, then SIGKILL) and check nothing of theirs still runs."""
     cluster = _load(config)
     known_hosts = _known_hosts(cluster, accept_new)
-    return _finish(_stop_workers(cluster, known_hosts), f"stop-workers ({cluster.path})",
-                   known_hosts)
+    with _interrupted_stop(cluster, "stop-workers"):
+        rows = _stop_workers(cluster, known_hosts)
+    return _finish(rows, f"stop-workers ({cluster.path})", known_hosts)
+
+
+@contextlib.contextmanager
+def _interrupted_stop(cluster, command: str):
+    """A Ctrl-C while stopping: say that some daemons may still run, and how to go on."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise Cancelled("interrupted: the daemons being stopped may still run",
+                        f"vega {command} --config {cluster.path} again stops what is "
+                        "left") from None
 
 
 @click.command("stop-cluster")
@@ -508,13 +550,14 @@ def stop_cluster(config: Optional[str], accept_new: bool) -> int:
     """Stop the workers, then the master."""
     cluster = _load(config)
     known_hosts = _known_hosts(cluster, accept_new)
-    rows = _stop_workers(cluster, known_hosts)
     master = cluster.master
-    host = _master_host(cluster, known_hosts)
-    rows.append(_stop(host, local_python(), "master", f"{master.work_dir}/run",
-                      f"{master.work_dir}/run/master.pid"))
-    if rows[-1].result == "not running":
-        _check_master_gone(cluster, rows[-1], isinstance(host, LocalHost))
+    with _interrupted_stop(cluster, "stop-cluster"):
+        rows = _stop_workers(cluster, known_hosts)
+        host = _master_host(cluster, known_hosts)
+        rows.append(_stop(host, local_python(), "master", f"{master.work_dir}/run",
+                          f"{master.work_dir}/run/master.pid"))
+        if rows[-1].result == "not running":
+            _check_master_gone(cluster, rows[-1], isinstance(host, LocalHost))
     return _finish(rows, f"stop-cluster ({cluster.path})", known_hosts)
 
 
