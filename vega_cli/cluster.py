@@ -298,8 +298,13 @@ def _wait_for_workers(cluster, secret: str, rows: List[Row], timeout: float = 30
             break
         time.sleep(0.2)
     for row in expected:
-        if row.host in alive:
+        wanted = sum(1 for x in expected if x.host == row.host)
+        if alive.count(row.host) >= wanted:
             row.result += ", registered"
+        elif row.host in alive:  # which of the host's workers is missing, the master can't say
+            row.result = (f"{row.result}, but only {alive.count(row.host)} of the {wanted} "
+                          f"workers on {row.host} registered with the master")
+            row.failed = True
         elif not answered:
             row.result += (f"; not checked that it registered: this machine cannot reach the "
                            f"master at {cluster.master.url} ({why}); vega status on a host "
