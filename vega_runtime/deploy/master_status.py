@@ -45,7 +45,7 @@ def status_document(state: MasterState, drivers: List[dict], url: str, started: 
             "requested_executors": a.requested_total,
             "driver": f"{a.request.driver_host}:{a.request.driver_port}",
             "started": a.submitted,
-            "duration_seconds": round((a.ended or now) - a.submitted, 1),
+            "duration_seconds": round((a.ended or now) - a.submitted, 3),
             "waiting_reason": a.waiting_reason if a.state == "waiting" else "",
             "labels": list(a.request.labels),
             "driver_id": a.request.driver_id,
@@ -53,7 +53,7 @@ def status_document(state: MasterState, drivers: List[dict], url: str, started: 
             "id": app_id, "name": r["name"],
             "state": recovered_app_state(r),
             "cores": 0, "executors": 0, "requested_executors": None, "driver": "", "started": r["submitted"],
-            "duration_seconds": round((r["ended"] or now) - r["submitted"], 1),
+            "duration_seconds": round((r["ended"] or now) - r["submitted"], 3),
             "waiting_reason": "", "labels": [], "driver_id": r.get("driver_id", ""),
         } for app_id, r in state.recovered.items()],
         "drivers": drivers + [  # (a saved request, with the submitter's settings, is not shown)
