@@ -29,7 +29,8 @@ BEGIN, END = "<!-- compatibility table: begin -->", "<!-- compatibility table: e
 NOT_SUPPORTED = {name: reason for members in NOT_IN_VEGA.values()
                  for name, reason in members.items()}
 DIFFERS = {
-    "saveAsPickleFile": "pickled batches, not a Hadoop SequenceFile; `pickleFile` reads them; "
+    "saveAsPickleFile": "pickled batches, not a Hadoop SequenceFile (`saveAsSequenceFile` "
+                        "writes those); `pickleFile` reads them; "
                         "takes `overwrite=False`",
     "saveAsTextFile": "takes `overwrite=False`; `bytes` records are written as they are "
                       "(PySpark decodes them as UTF-8, bytes that are not become U+FFFD); a "
@@ -39,6 +40,17 @@ DIFFERS = {
                       "`Lz4Codec` too); no `.crc` files; `spark.hadoop.validateOutputSpecs"
                       "=false` is ignored (an existing directory is refused; `overwrite=True` "
                       "replaces it whole, where Spark writes its parts into it)",
+    "saveAsSequenceFile": "takes `overwrite=False`; `compressionCodecClass` is Hadoop's "
+                          "`DefaultCodec`, `DeflateCodec` or `GzipCodec` (block-compressed, "
+                          "as Spark's); no `.crc` files; a failed job leaves no output "
+                          "directory (docs/storage.md)",
+    "sequenceFile": "reads Text, Int/Long/Double/Float/Boolean/BytesWritable, NullWritable "
+                    "and MapWritable of these, uncompressed or with DefaultCodec or "
+                    "GzipCodec (other Writables and codecs are refused, naming them); "
+                    "`keyConverter`/`valueConverter` (Java classes) are refused; "
+                    "`keyClass`/`valueClass` are not checked (the file's own classes are "
+                    "read, as Hadoop's reader does); partitions are byte ranges cut at sync "
+                    "markers, as `textFile`'s",
     "countApprox": "extrapolates the partitions finished by the timeout; `local` checks the "
                    "timeout between tasks",
     "sumApprox": "as `countApprox`", "meanApprox": "as `countApprox`",

@@ -62,11 +62,11 @@ EXCLUDED = {
     "pyspark.rdd:RDD.toDF": _SQL,
     "pyspark.rdd:RDD.withResources": _RESOURCES,
     "pyspark.rdd:RDD.getResourceProfile": _RESOURCES,
-    "pyspark.rdd:RDD.saveAsSequenceFile": _HADOOP,
     "pyspark.rdd:RDD.saveAsHadoopFile": _HADOOP,
     "pyspark.rdd:RDD.saveAsNewAPIHadoopFile": _HADOOP,
     "pyspark.rdd:RDD.saveAsHadoopDataset": _HADOOP,
     "pyspark.rdd:RDD.saveAsNewAPIHadoopDataset": _HADOOP,
+    # its example writes the file with saveAsNewAPIHadoopFile (a Hadoop OutputFormat)
     "pyspark.context:SparkContext.sequenceFile": _HADOOP,
     "pyspark.context:SparkContext.hadoopFile": _HADOOP,
     "pyspark.context:SparkContext.newAPIHadoopFile": _HADOOP,

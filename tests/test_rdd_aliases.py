@@ -214,7 +214,7 @@ def test_keyword_aliases_are_generated_from_the_parameters():
 
 
 def test_a_pyspark_member_vega_lacks_says_why(ctx):
-    """rdd.toDF(), rdd.saveAsSequenceFile(...), sc.hadoopFile(...): PySpark members Vega does
+    """rdd.toDF(), rdd.saveAsHadoopFile(...), sc.hadoopFile(...): PySpark members Vega does
     not implement raise an AttributeError saying so and why (docs/api.md's table), where
     they gave Python's bare "'ParallelCollectionRDD' object has no attribute 'toDF'"; other
     missing names keep Python's message, and hasattr() stays False."""
@@ -233,5 +233,5 @@ def test_a_pyspark_member_vega_lacks_says_why(ctx):
     with pytest.raises(AttributeError, match=r"^'ParallelCollectionRDD' object has no "
                                              r"attribute 'no_such_thing'$"):
         rdd.no_such_thing
-    assert not hasattr(rdd, "saveAsSequenceFile") and not hasattr(ctx, "setSystemProperty")
+    assert not hasattr(rdd, "saveAsHadoopFile") and not hasattr(ctx, "setSystemProperty")
     assert getattr(rdd, "toDF", None) is None

@@ -30,7 +30,8 @@ RDD_METHODS: Tuple[str, ...] = (
     "sample_by_key", "collect_as_map", "count_by_key", "count_by_value", "reduce_by_key_locally",
     "take_ordered", "take_sample", "tree_reduce", "tree_aggregate", "foreach_partition",
     "is_empty", "to_local_iterator", "count_approx", "count_approx_distinct", "sample_stdev",
-    "sample_variance", "save_as_text_file", "save_as_pickle_file", "get_storage_level",
+    "sample_variance", "save_as_text_file", "save_as_pickle_file", "save_as_sequence_file",
+    "get_storage_level",
     "local_checkpoint", "is_locally_checkpointed", "get_checkpoint_file",
     "set_name", "get_num_partitions", "sum_approx", "mean_approx",
     "collect_with_job_group", "with_resources", "get_resource_profile",
@@ -42,7 +43,7 @@ EXTRA_RDD_ALIASES: Dict[str, str] = {"mapPartitionsWithSplit": "map_partitions_w
 
 CONTEXT_MEMBERS: Tuple[str, ...] = (
     "text_file", "whole_text_files", "binary_files", "binary_records", "pickle_file",
-    "empty_rdd",
+    "sequence_file", "empty_rdd",
     "set_checkpoint_dir", "run_job", "default_parallelism", "default_min_partitions",
     "application_id", "app_name", "set_log_level", "get_or_create", "start_time", "ui_web_url",
     "get_checkpoint_dir", "set_local_property", "get_local_property", "set_job_group",
@@ -84,11 +85,10 @@ NOT_IN_VEGA: Dict[str, Dict[str, str]] = {
                                     "there is no call to do it sooner",
         "saveAsNewAPIHadoopDataset": _HADOOP, "saveAsNewAPIHadoopFile": _HADOOP,
         "saveAsHadoopDataset": _HADOOP, "saveAsHadoopFile": _HADOOP,
-        "saveAsSequenceFile": _HADOOP,
         "toDF": "DataFrames are Spark SQL, which Vega does not implement",
     },
     "SparkContext": {
-        "sequenceFile": _HADOOP, "newAPIHadoopFile": _HADOOP, "newAPIHadoopRDD": _HADOOP,
+        "newAPIHadoopFile": _HADOOP, "newAPIHadoopRDD": _HADOOP,
         "hadoopFile": _HADOOP, "hadoopRDD": _HADOOP,
         "setSystemProperty": "sets a JVM system property; Vega has no JVM",
         "getSystemProperty": "reads a JVM system property; Vega has no JVM",

@@ -21,6 +21,7 @@ from .errors import (BroadcastNotSerializable, ContextStoppedError, DriverOnlyEr
                      MultipleContextsWarning)
 from .context_event_logs import EventLogs
 from .context_files import FileShipping
+from .context_inputs import Inputs
 from .context_jobs import JobControl
 from .context_persistence import Persistence, unpersist_unreachable
 from .context_profiles import Profiles
@@ -60,7 +61,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class Context(JobControl, FileShipping, Persistence, Profiles, EventLogs):
+class Context(JobControl, FileShipping, Inputs, Persistence, Profiles, EventLogs):
     """The connection to a Vega master; creates RDDs and runs jobs.
 
     >>> with Context(master="local", app_name="doc") as ctx:
@@ -599,11 +600,6 @@ class Context(JobControl, FileShipping, Persistence, Profiles, EventLogs):
         if record_length < 1:
             raise ValueError(f"record_length must be positive, not {record_length}")
         return self.binary_files(path).flat_map(sources.FixedLengthRecords(record_length))
-
-    def pickle_file(self, path: str, min_partitions: Optional[int] = None) -> RDD:
-        """Records written by ``RDD.save_as_pickle_file``."""
-        return sources.PickleFileRDD(self, path, min_partitions or self.default_min_partitions,
-                                     self.conf["vega.input.split_size"])
 
     # -- shared variables -------------------------------------------------------------
     def _new_app_dir(self) -> str:

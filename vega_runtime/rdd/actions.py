@@ -501,3 +501,30 @@ class Actions:
         self._driver("save_as_pickle_file()").save_partitions(
             self, path, pickle_batches_writer(batch_size), overwrite)
 
+    def save_as_sequence_file(self, path: str, compression_codec_class: Optional[str] = None,
+                              overwrite: bool = False) -> None:
+        """``(key, value)`` tuples as Hadoop SequenceFiles, one ``part-NNNNN`` per partition,
+        that Spark's ``sequenceFile`` reads: keys and values become Writables as PySpark
+        converts them, their classes those of the first record (a job of its own, as in
+        PySpark); with ``compression_codec_class`` (Hadoop's ``DefaultCodec`` or
+        ``GzipCodec``) block-compressed, as Spark writes them.
+
+        >>> import os, shutil, tempfile
+        >>> out = os.path.join(tempfile.mkdtemp(), "seq")
+        >>> ctx.parallelize([("a", 1), ("b", 2)], 2).save_as_sequence_file(out)
+        >>> ctx.sequence_file(out).collect()
+        [('a', 1), ('b', 2)]
+        >>> shutil.rmtree(os.path.dirname(out))
+        """
+        from ..io import sequence_file
+
+        codec = (sequence_file.codec_class(compression_codec_class)
+                 if compression_codec_class is not None else None)
+        first = self.take(1)
+        if not first:
+            raise ValueError("saveAsSequenceFile: the RDD is empty, and a SequenceFile's key "
+                             "and value classes are those of its first record (as in "
+                             "PySpark, which refuses it too): nothing was written")
+        key_class, value_class = sequence_file.record_classes(first[0])
+        self._driver("save_as_sequence_file()").save_partitions(
+            self, path, sequence_file.part_writer(key_class, value_class, codec), overwrite)

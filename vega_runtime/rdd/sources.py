@@ -87,6 +87,8 @@ class _FileInput(RDD):
     negative_min_partitions = False
     #: whether the files are decompressed (all but ``binary_files``' are)
     decompress = True
+    #: PySpark's name of the parameter, for errors
+    min_partitions_name = "minPartitions"
 
     def __init__(self, ctx, path: str, min_partitions: int, split_size: int):
         super().__init__(ctx)
@@ -101,10 +103,11 @@ class _FileInput(RDD):
         try:
             count = operator.index(min_partitions)
         except TypeError:
-            raise TypeError(f"minPartitions must be an int, not {type(min_partitions).__name__}"
-                            ) from None
+            raise TypeError(f"{self.min_partitions_name} must be an int, not "
+                            f"{type(min_partitions).__name__}") from None
         if count < 0 and not self.negative_min_partitions:
-            raise ValueError(f"minPartitions must be 0 or more (0: the default), not {count}")
+            raise ValueError(f"{self.min_partitions_name} must be 0 or more (0: the default), "
+                             f"not {count}")
         return max(count, 1)
 
     def _files(self) -> List[InputFile]:
@@ -207,6 +210,36 @@ class PickleFileRDD(_WholeFileInput):
                 except pickle.UnpicklingError as exc:  # a text part, say: name the file
                     raise InputError(segment.path, "not the pickled batches save_as_pickle_file "
                                                    f"writes ({exc})") from None
+
+
+class SequenceFileRDD(_FileInput):
+    """``(key, value)`` records of Hadoop SequenceFiles (``sequence_file``), split at their
+    sync markers as text files are at line ends (see ``io.sequence_file``)."""
+
+    decompress = False  # (compressed inside: the file's name says nothing)
+    min_partitions_name = "minSplits"
+
+    def __init__(self, ctx, path: str, min_partitions: int, split_size: int):
+        super().__init__(ctx, path, min_partitions, split_size)
+        self._parallelism = ctx.default_parallelism
+        self.set_name(path_text(path))
+
+    def compute_partitions(self) -> list:
+        plan = plan_splits(self._files(), self._min_partitions, self._split_size,
+                           self._parallelism)
+        return [FilesPartition(i, segments) for i, segments in enumerate(plan)]
+
+    def compute(self, partition: FilesPartition, tc) -> Iterator:
+        from ..io import sequence_file
+
+        for s in partition.segments:
+            with input_errors(s.path), open_input(s.path, self.hdfs, decompress=False) as fh:
+                try:
+                    yield from sequence_file.read_records(fh, s.start, s.end)
+                except sequence_file.Corrupt as exc:
+                    raise InputError(s.path, str(exc)) from None
+                except sequence_file.Unconvertible as exc:
+                    raise InputError(s.path, str(exc)) from None
 
 
 class CheckpointRDD(RDD):
