@@ -569,14 +569,14 @@ class ResourceProfileBuilder:
         self._executor: Dict[str, ExecutorResourceRequest] = {}
         self._task: Dict[str, TaskResourceRequest] = {}
 
-    def require(self, requests) -> "ResourceProfileBuilder":
-        if isinstance(requests, ExecutorResourceRequests):
-            self._executor.update(requests.requests)
-        elif isinstance(requests, TaskResourceRequests):
-            self._task.update(requests.requests)
+    def require(self, resourceRequest) -> "ResourceProfileBuilder":  # noqa: N803 - PySpark's
+        if isinstance(resourceRequest, ExecutorResourceRequests):
+            self._executor.update(resourceRequest.requests)
+        elif isinstance(resourceRequest, TaskResourceRequests):
+            self._task.update(resourceRequest.requests)
         else:
             raise TypeError("require() takes ExecutorResourceRequests or TaskResourceRequests, "
-                            f"not {type(requests).__name__}")
+                            f"not {type(resourceRequest).__name__}")
         return self
 
     def clearExecutorResourceRequests(self) -> None:  # noqa: N802
