@@ -22,6 +22,8 @@ import pytest
 import vega_runtime.pyspark_compat as compat
 from vega_runtime import resources
 from vega_runtime.aliases import keyword_aliases
+from vega_runtime.pyspark_compat import sql
+from vega_runtime.pyspark_compat.sql import conf as sql_conf, session
 from vega_runtime.rdd import partitioner
 from vega_runtime.scheduler import status
 
@@ -52,6 +54,10 @@ CLASSES = {
     "ResourceProfileBuilder": ("resource/profile.py", resources.ResourceProfileBuilder),
     "ResourceProfile": ("resource/profile.py", resources.ResourceProfile),
     "ResourceInformation": ("resource/information.py", resources.ResourceInformation),
+    "SparkSession": ("sql/session.py", sql.SparkSession),
+    "SparkSession.Builder": ("sql/session.py", sql.SparkSession.Builder),
+    "RuntimeConfig": ("sql/conf.py", sql_conf.RuntimeConfig),
+    "DataFrameReader": ("sql/readwriter.py", session.DataFrameReader),
 }
 
 #: constructors a program calls (the others are PySpark's internals: ``sc.broadcast``,
@@ -59,13 +65,19 @@ CLASSES = {
 CONSTRUCTED = {"SparkContext", "SparkConf", "StorageLevel", "StatCounter", "Profiler",
                "BasicProfiler", "InheritableThread", "ExecutorResourceRequests",
                "TaskResourceRequests", "ExecutorResourceRequest", "TaskResourceRequest",
-               "ResourceProfileBuilder", "ResourceInformation", "BarrierTaskInfo"}
+               "ResourceProfileBuilder", "ResourceInformation", "BarrierTaskInfo",
+               "SparkSession"}
 
 #: ``Class.member`` (or ``Class.member.parameter``) -> why Vega's differs on purpose
 EXCEPTIONS: Dict[str, str] = {
     "RDD.cogroup.other": "Vega's cogroup takes any number of other RDDs (*others); "
                                  "an int or None after them is PySpark's numPartitions",
     "RDD.cogroup.numPartitions": "as RDD.cogroup.other",
+    "SparkSession.__init__.jsparkSession": "the JVM's session: PySpark's internals (its "
+                                           "builder passes it); SparkSession(sc) is taken",
+    "SparkSession.__init__.options": "as SparkSession.__init__.jsparkSession",
+    "RuntimeConfig.get.default": "PySpark's sentinel _NoValue is Vega's _NO_DEFAULT: no "
+                                 "default given, a missing key raises",
     "SparkContext.__init__.serializer": "PySpark's CPickleSerializer(); Vega pickles with its "
                                         "own serde, so None (the argument is accepted, unused)",
     "SparkContext.__init__.profiler_cls": "None stands for BasicProfiler (Context's "
@@ -91,8 +103,10 @@ def pyspark_members(cls_name: str) -> Dict[str, List[Param]]:
     path = os.path.join(pyspark_home(), CLASSES[cls_name][0])
     with open(path, encoding="utf-8") as f:
         tree = ast.parse(f.read(), path)
-    cls = next(node for node in tree.body
-               if isinstance(node, ast.ClassDef) and node.name == cls_name)
+    cls = tree
+    for part in cls_name.split("."):  # SparkSession.Builder: a class in a class
+        cls = next(node for node in cls.body
+                   if isinstance(node, ast.ClassDef) and node.name == part)
     out: Dict[str, List[Param]] = {}
     for node in cls.body:
         if not isinstance(node, ast.FunctionDef):
@@ -131,8 +145,8 @@ def vega_callable(cls: type, name: str):
             member = klass.__dict__[name]
             if isinstance(member, (classmethod, staticmethod)):
                 return member.__func__, isinstance(member, classmethod)
-            if isinstance(member, property):
-                return None
+            if isinstance(member, property) or not callable(member):
+                return None  # (a descriptor such as SparkSession.builder)
             return member, True
     return None
 
@@ -291,3 +305,20 @@ def test_status_infos_have_pysparks_fields_in_order(cls_name):
     """The status tracker's NamedTuples have PySpark's fields, in PySpark's order."""
     path, cls = NAMED_TUPLES[cls_name]
     assert list(cls._fields) == pyspark_fields(path, cls_name)
+
+
+def test_spark_read_text_takes_pysparks_parameters_in_order(fresh_ctx, tmp_path):
+    """``spark.read.text`` takes PySpark's seven parameters in its order (before: only
+    ``paths, wholetext, lineSep`` by position, a TypeError for ``pathGlobFilter`` given
+    fourth), its lines come back as rows, and an option Vega cannot honour is refused naming
+    it (before: every one was called ``wholetext``'s, "use sc.wholeTextFiles")."""
+    (tmp_path / "a.txt").write_text("x\ny\n")
+    spark = sql.SparkSession(fresh_ctx("local"))
+    lines = spark.read.text(str(tmp_path / "a.txt"), False, None, None, None, None, None)
+    assert lines.rdd.map(lambda row: row.value).collect() == ["x", "y"]
+    with pytest.raises(NotImplementedError) as refused:
+        spark.read.text(str(tmp_path), recursiveFileLookup=True)
+    assert str(refused.value) == (
+        "Vega's spark.read.text reads lines only, without recursiveFileLookup: use "
+        "sc.textFile(path) (a directory is read recursively) or sc.wholeTextFiles(path) for "
+        "whole files")

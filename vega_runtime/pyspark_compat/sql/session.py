@@ -61,10 +61,19 @@ class DataFrameReader:
         self._sc = sc
 
     def text(self, paths, wholetext: bool = False, lineSep: Optional[str] = None,
-             **options) -> TextLines:
-        if wholetext or lineSep is not None or options:
+             pathGlobFilter=None, recursiveFileLookup=None, modifiedBefore=None,
+             modifiedAfter=None) -> TextLines:
+        """PySpark's ``spark.read.text``, for its lines only: the other options (PySpark's
+        parameters, in its order) are refused unless left at their defaults."""
+        given = {"wholetext": wholetext, "lineSep": lineSep, "pathGlobFilter": pathGlobFilter,
+                 "recursiveFileLookup": recursiveFileLookup, "modifiedBefore": modifiedBefore,
+                 "modifiedAfter": modifiedAfter}
+        given = [name for name, value in given.items() if value not in (None, False)]
+        if given:
             raise NotImplementedError(
-                "Vega's spark.read.text reads lines only; use sc.wholeTextFiles for whole files")
+                f"Vega's spark.read.text reads lines only, without {', '.join(given)}: use "
+                "sc.textFile(path) (a directory is read recursively) or sc.wholeTextFiles(path) "
+                "for whole files")
         path = paths if isinstance(paths, str) else ",".join(paths)
         return TextLines(self._sc, path)
 
