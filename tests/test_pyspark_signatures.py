@@ -1,9 +1,11 @@
 """PySpark's signatures, parameter by parameter: every method Vega has of PySpark's ``RDD``,
 ``SparkContext``, ``SparkConf``, ``Broadcast``, ``Accumulator``, ``StorageLevel``,
-``TaskContext``, ``BarrierTaskContext``, ``StatusTracker``, ``SparkFiles``, ``StatCounter``
-and ``RDDBarrier`` takes PySpark's positional parameters in PySpark's order, every keyword
-name PySpark's has (its camelCase ones through ``aliases.install``'s renames) and the same
-defaults; what differs on purpose is in :data:`EXCEPTIONS`, with why.
+``TaskContext``, ``BarrierTaskContext``, ``StatusTracker``, ``SparkFiles``, ``StatCounter``,
+``RDDBarrier`` and the other classes of :data:`CLASSES` (``pyspark.resource``'s, the
+samplers, ``SparkSession``'s entry points), and the functions of :data:`FUNCTIONS`, takes
+PySpark's positional parameters in PySpark's order, every keyword name PySpark's has (its
+camelCase ones through ``aliases.install``'s renames) and the same defaults, and requires
+nothing PySpark's lacks; what differs on purpose is in :data:`EXCEPTIONS`, with why.
 
 PySpark's source (4.3, in ``.venv-bench``) is read with ``ast``, never imported; a PySpark
 program calls ``rdd.reduceByKey(add, numPartitions=4)`` or ``rdd.sortByKey(False, 2,
