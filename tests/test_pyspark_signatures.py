@@ -64,6 +64,7 @@ CLASSES = {
     "RDDSampler": ("rddsampler.py", rddsampler.RDDSampler),
     "RDDRangeSampler": ("rddsampler.py", rddsampler.RDDRangeSampler),
     "RDDStratifiedSampler": ("rddsampler.py", rddsampler.RDDStratifiedSampler),
+    "Row": ("sql/types.py", sql.Row),
 }
 
 #: PySpark's functions a program calls: (file, name) -> Vega's
@@ -77,7 +78,7 @@ CONSTRUCTED = {"SparkContext", "SparkConf", "StorageLevel", "StatCounter", "Prof
                "TaskResourceRequests", "ExecutorResourceRequest", "TaskResourceRequest",
                "ResourceProfileBuilder", "ResourceInformation", "BarrierTaskInfo",
                "SparkSession", "AddingAccumulatorParam", "RDDSampler", "RDDRangeSampler",
-               "RDDStratifiedSampler"}
+               "RDDStratifiedSampler", "Row"}
 
 #: ``Class.member`` (or ``Class.member.parameter``) -> why Vega's differs on purpose
 EXCEPTIONS: Dict[str, str] = {
@@ -124,7 +125,7 @@ def pyspark_members(cls_name: str) -> Dict[str, List[Param]]:
     for node in cls.body:
         if not isinstance(node, ast.FunctionDef):
             continue
-        if node.name.startswith("_") and node.name != "__init__":
+        if node.name.startswith("_") and node.name not in ("__init__", "__new__"):
             continue
         decorators = {ast.unparse(d) for d in node.decorator_list}
         if decorators & {"overload", "typing.overload", "property"} or any(
@@ -173,8 +174,8 @@ def vega_callable(cls: type, name: str):
     for klass in cls.__mro__:
         if name in klass.__dict__:
             member = klass.__dict__[name]
-            if isinstance(member, (classmethod, staticmethod)):
-                return member.__func__, isinstance(member, classmethod)
+            if isinstance(member, (classmethod, staticmethod)):  # (__new__: a staticmethod)
+                return member.__func__, isinstance(member, classmethod) or name == "__new__"
             if isinstance(member, property) or not callable(member):
                 return None  # (a descriptor such as SparkSession.builder)
             return member, True
@@ -276,7 +277,7 @@ def all_members() -> List[Tuple[str, str, List[Param]]]:
         return []
     return [(cls_name, name, params) for cls_name in CLASSES
             for name, params in pyspark_members(cls_name).items()
-            if name != "__init__" or cls_name in CONSTRUCTED]
+            if name not in ("__init__", "__new__") or cls_name in CONSTRUCTED]
 
 
 @requires_pyspark
@@ -372,3 +373,29 @@ def test_spark_read_text_takes_pysparks_parameters_in_order(fresh_ctx, tmp_path)
         "Vega's spark.read.text reads lines only, without recursiveFileLookup: use "
         "sc.textFile(path) (a directory is read recursively) or sc.wholeTextFiles(path) for "
         "whole files")
+
+
+def test_row_takes_pysparks_fields_by_name_and_row_classes(fresh_ctx):
+    """``Row(name=..., age=...)`` (PySpark's records of named fields) and ``Row("name",
+    "age")`` (a row class, called with values) work as PySpark's, through a job's pickling
+    too; before: TypeError "Vega's Row holds the one field spark.read.text gives: value"."""
+    from vega_runtime.pyspark_compat.errors import PySparkAttributeError, PySparkValueError
+
+    people = fresh_ctx("local[2]").parallelize([("Alice", 11), ("Bob", 7)], 2).map(
+        lambda p: sql.Row(name=p[0], age=p[1]))
+    rows = people.filter(lambda r: r.age > 8).collect()
+    assert rows == [("Alice", 11)]
+    assert (rows[0].name, rows[0]["age"], "name" in rows[0], repr(rows[0]),
+            rows[0].asDict()) == ("Alice", 11, True, "Row(name='Alice', age=11)",
+                                  {"name": "Alice", "age": 11})
+    person = sql.Row("name", "age")
+    bob = person("Bob", 7)
+    assert (repr(person), bob.name, bob.asDict(), sql.Row(inner=bob, n=[bob]).asDict(True)) == (
+        "<Row('name', 'age')>", "Bob", {"name": "Bob", "age": 7},
+        {"inner": {"name": "Bob", "age": 7}, "n": [{"name": "Bob", "age": 7}]})
+    with pytest.raises(PySparkValueError, match=r"^\[CANNOT_SET_TOGETHER\] "):
+        sql.Row("name", age=3)
+    with pytest.raises(PySparkAttributeError, match=r"^\[ATTRIBUTE_NOT_SUPPORTED\] "):
+        bob.height
+    with pytest.raises(RuntimeError, match=r"^\[READ_ONLY\] "):
+        bob.name = "Rob"

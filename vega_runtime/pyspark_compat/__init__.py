@@ -28,7 +28,7 @@ from vega_runtime.task_context import BarrierTaskContext, BarrierTaskInfo, TaskC
 
 from .conf import SparkConf
 from .context import SparkContext
-from .sql.session import Row
+from .sql.row import Row
 from .util import InheritableThread, inheritable_thread_target
 
 __all__ = ["SparkContext", "SparkConf", "RDD", "StorageLevel", "Broadcast", "Accumulator",

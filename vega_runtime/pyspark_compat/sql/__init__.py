@@ -1,14 +1,16 @@
-"""``pyspark.sql``, as far as RDD programs use it: ``SparkSession`` as an entry point.
+"""``pyspark.sql``, as far as RDD programs use it: ``SparkSession`` as an entry point, ``Row``.
 
 Spark's own RDD examples start with ``SparkSession.builder...getOrCreate()``, read text
 with ``spark.read.text(path).rdd`` (rows whose ``value`` / ``[0]`` is a line) and stop
-with ``spark.stop()``; that is what is here.  DataFrames, SQL and the rest of
-``pyspark.sql`` are not part of Vega: asking for them raises an ``ImportError`` that says so.
+with ``spark.stop()``, and build records as ``Row(name=..., age=...)``; that is what is
+here.  DataFrames, SQL and the rest of ``pyspark.sql`` are not part of Vega: asking for them
+raises an ``ImportError`` that says so.
 """
 
 from __future__ import annotations
 
-from .session import Row, SparkSession
+from .row import Row
+from .session import SparkSession
 
 __all__ = ["SparkSession", "Row"]
 

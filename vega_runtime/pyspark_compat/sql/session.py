@@ -9,40 +9,11 @@ from ...spark_settings import is_used, spark_properties
 from ..conf import SparkConf
 from ..context import SparkContext
 from .conf import RuntimeConfig
-
-
-class Row(tuple):
-    """A row of named fields, read by name or position: ``row.value == row[0]``.
-
-    >>> row = Row(value="a line")
-    >>> row.value, row[0], row
-    ('a line', 'a line', Row(value='a line'))
-    """
-
-    __slots__ = ()
-    _fields = ("value",)
-
-    def __new__(cls, value: Any = None, **fields: Any):
-        if fields:
-            raise TypeError("Vega's Row holds the one field spark.read.text gives: value")
-        return super().__new__(cls, (value,))
-
-    @property
-    def value(self) -> Any:
-        return self[0]
-
-    def asDict(self) -> Dict[str, Any]:
-        return {"value": self[0]}
-
-    def __reduce__(self):
-        return (Row, (self[0],))
-
-    def __repr__(self) -> str:
-        return f"Row(value={self[0]!r})"
+from .row import Row
 
 
 def _row(line: str) -> Row:
-    return Row(line)
+    return Row(value=line)
 
 
 class TextLines:
