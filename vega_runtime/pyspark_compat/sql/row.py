@@ -69,7 +69,7 @@ class Row(tuple):
         except IndexError:
             raise PySparkKeyError(f"the row has no value for field {item!r}", "KEY_NOT_EXISTS",
                                   {"key": str(item)}) from None
-        except (ValueError, AttributeError):
+        except ValueError:  # (a row class's: no fields, an AttributeError, as PySpark's)
             raise PySparkValueError(str(item)) from None
 
     def __getattr__(self, item: str) -> Any:
