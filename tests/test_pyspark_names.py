@@ -155,7 +155,7 @@ def test_from_pyspark_import_of_a_module_vega_lacks_names_it_and_says_why():
     name 'functions' from 'vega_runtime.pyspark_compat.sql'", naming a module of Vega's."""
     out = in_pyspark_compat_process(
         "for source in ('from pyspark.sql import functions as F',\n"
-        "               'from pyspark.sql import types',\n"
+        "               'from pyspark.sql.types import StructType',\n"
         "               'from pyspark import ml', 'from pyspark import pandas as ps',\n"
         "               'import pyspark.sql.functions'):\n"
         "    try:\n"
@@ -164,12 +164,13 @@ def test_from_pyspark_import_of_a_module_vega_lacks_names_it_and_says_why():
         "        print(type(exc).__name__, exc.name, '|', str(exc)[:str(exc).find('(')])\n"
         "from pyspark import sql, SparkContext\n"
         "from pyspark.sql import SparkSession, session\n"
-        "print(hasattr(sql, 'functions'))\n")
+        "from pyspark.sql.types import Row\n"  # Row's canonical home (a row's class, too)
+        "print(hasattr(sql, 'functions'), Row is sql.Row, Row(a=1).asDict())\n")
     head = "is not available: Vega implements PySpark's RDD API "
     assert out.splitlines() == [
         f"NotInVega pyspark.sql.functions | pyspark.sql.functions {head}",
-        f"NotInVega pyspark.sql.types | pyspark.sql.types {head}",
+        f"NotInVega pyspark.sql.types.StructType | pyspark.sql.types.StructType {head}",
         f"NotInVega pyspark.ml | pyspark.ml {head}",
         f"NotInVega pyspark.pandas | pyspark.pandas {head}",
         f"NotInVega pyspark.sql.functions | pyspark.sql.functions {head}",
-        "False"]
+        "False True {'a': 1}"]

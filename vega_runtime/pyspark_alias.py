@@ -27,6 +27,7 @@ ALIASES = {
     "pyspark.sql": "vega_runtime.pyspark_compat.sql",
     "pyspark.sql.session": "vega_runtime.pyspark_compat.sql.session",
     "pyspark.sql.conf": "vega_runtime.pyspark_compat.sql.conf",
+    "pyspark.sql.types": "vega_runtime.pyspark_compat.sql.types",
     "pyspark.rdd": "vega_runtime.rdd.base",
     "pyspark.statcounter": "vega_runtime.rdd.stats",
     "pyspark.storagelevel": "vega_runtime.storage_level",
