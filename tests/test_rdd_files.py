@@ -97,6 +97,14 @@ def test_add_archive_is_unpacked_in_a_directory_of_its_name(ctx, tmp_path):
         os.path.join(SparkFiles.get(name), "inside.txt")).read()).collect() == ["packed"]
     assert f"file:{archive}" in ctx.listArchives
     assert f"file:{archive}" not in ctx.listFiles
+    with pytest.raises(ValueError) as info:  # it was skipped, unlisted and unshipped
+        ctx.addFile(archive)
+    assert str(info.value) == (
+        f"{archive} was already added as an archive; as a file too it would stand at the "
+        f"same SparkFiles.get({name!r}): add the archive as {archive}#OTHER_NAME to unpack "
+        "it under another name")
+    ctx.addArchive(archive)  # again: a no-op
+    assert f"file:{archive}" not in ctx.listFiles
 
 
 def test_add_archive_unpacks_as_the_name_after_a_hash(ctx, tmp_path):

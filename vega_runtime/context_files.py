@@ -101,8 +101,14 @@ class FileShipping:
                         os.path.basename(source.rstrip(os.sep)))
         known = {f.name: f for f in self._runner.added_files.files}
         if name in known:
-            if known[name].source == source:
-                return
+            archive = "archive" in (kind, known[name].kind) and kind != known[name].kind
+            if known[name].source == source and not archive:
+                return  # added already (Spark's: ignored)
+            if known[name].source == source:  # unpacked and not: one SparkFiles name for both
+                raise ValueError(f"{path} was already added as {_with_article(known[name].kind)}"
+                                 f"; as {_with_article(kind)} too it would stand at the same "
+                                 f"SparkFiles.get({name!r}): add the archive as "
+                                 f"{path}#OTHER_NAME to unpack it under another name")
             raise ValueError(f"a file named {name!r} was already added from "
                              f"{known[name].source}; rename one of them")
         if on_hdfs:  # a file (not a directory) from HDFS, as Spark's addFile takes it
@@ -133,3 +139,8 @@ class FileShipping:
 
     def _stop_files_root(self) -> None:
         files.driver_root_stopped(self._files_root())
+
+
+def _with_article(kind: str) -> str:
+    """"a file", "an archive", as the kinds of added files are told."""
+    return ("an " if kind[0] in "aeiou" else "a ") + kind
