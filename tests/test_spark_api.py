@@ -341,7 +341,9 @@ def test_bad_requests_get_one_clear_error(running):
                          ("limit=abc", "limit must be a whole number, not 'abc'"),
                          ("minDate=yesterday", "minDate must be a date such as 2026-12-04 or "
                                                "2026-12-04T17:00:00.000GMT, not 'yesterday'"),
-                         ("maxEndDate=2026-02-30", "maxEndDate is not a real date")):
+                         ("maxEndDate=2026-02-30", "maxEndDate is not a real date"),
+                         ("minDate=2026-12-04T17:00:00.000GMT%2B99:00",
+                          "minDate has no real time zone offset")):
         got, body = api_get(port, f"/api/v1/applications?{query}", token)
         assert got == 400 and words in body["error"], (query, got, body)
     got, body = api_get(port, "/api/v1/applications/app-none-0001/jobs", token)

@@ -97,6 +97,8 @@ class Query(dict):
             raise ValueError(f"{key} must be a date such as 2026-12-04 or "
                              f"2026-12-04T17:00:00.000GMT, not {text!r}")
         year, month, day, hour, minute, second, millis, _, sign, off_h, off_m = match.groups()
+        if sign and (int(off_h) > 23 or int(off_m) > 59):  # as Java's time zones
+            raise ValueError(f"{key} has no real time zone offset: {text!r}")
         try:
             epoch = calendar.timegm(time.strptime(
                 f"{year}-{month}-{day} {hour or 0}:{minute or 0}:{second or 0}",
