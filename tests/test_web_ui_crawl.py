@@ -55,6 +55,11 @@ def _crawl(browser, start: str, origin: str, limit: int = 60):
             if "?app=" in url:
                 page.wait_for_selector("#detail", state="visible", timeout=20000)
             page.wait_for_load_state("networkidle", timeout=20000)  # and its history
+        # what a page shows instead of its content (an API call or a script of the view
+        # that failed: the page catches it), and the sign-in notice
+        shown = page.eval_on_selector_all("#problem:not([hidden]), #signin:not([hidden])",
+                                          "ps => ps.map(p => p.id + ': ' + p.textContent)")
+        problems += [(page.url, text) for text in shown]
         for href in page.eval_on_selector_all("a[href]", "as => as.map(a => a.href)"):
             href = href.split("#")[0]
             if href.startswith(origin + "/") and "/api/" not in href and href not in seen:
@@ -102,7 +107,7 @@ def test_every_page_and_link_loads_without_an_error_in_the_console(tmp_path):
             running.join(60)
     stage_pages = {u.split("stage=")[1] for u in seen if "stage=" in u}
     # the failed one, the running one and the one waiting for it
-    assert {"3&attempt=0", "4&attempt=0", "5&attempt=0"} <= stage_pages
+    assert {"3&attempt=0", "4&attempt=0", "5&attempt=0"} <= stage_pages, (sorted(seen), problems)
     assert problems == []
     # the running job's result stage waits for its map stage: pending, not skipped (it was
     # drawn and counted as skipped until the job ended)
