@@ -630,3 +630,24 @@ def test_cleaners_delete_only_event_logs_from_the_directory(tmp_path):
         assert _event_logs(events) == sorted(theirs + [mine])
     finally:
         kill_group(master)
+
+
+def test_a_local_clusters_master_shows_the_history_its_driver_writes(tmp_path, monkeypatch):
+    """The master of a `local-cluster` Context lists (History table, /api/v1/history) the
+    event logs of the directory its driver writes to, vega.eventlog.dir, not the default
+    directory's, which held another application's log (before: every application of the
+    default directory, a suite's or another user's shared one; its cleaner cleaned it)."""
+    from http_helpers import api_get
+
+    monkeypatch.setenv("VEGA_EVENTLOG_DIR", str(tmp_path / "default"))
+    with Context(master="local", app_name="elsewhere") as other:
+        other.parallelize([1]).count()
+    assert [n for n in os.listdir(tmp_path / "default") if n.startswith("app-")] == [
+        f"{other.application_id}.jsonl"]
+    with Context(master="local-cluster[1,1]", app_name="mine",
+                 conf={"vega.eventlog.dir": str(tmp_path / "mine")}) as ctx:
+        ctx.parallelize([1]).count()
+        cluster = ctx.backend.owned_cluster
+        code, listed = api_get((cluster.webui_port, cluster.ca_file), "/api/v1/history",
+                               cluster.token)
+    assert code == 200 and [s["name"] for s in listed] == ["mine"], listed

@@ -94,7 +94,10 @@ def _create_cluster_backend(ctx, spec: MasterSpec) -> Tuple[Any, Any]:
                                        secret_file, ctx._early_forkserver,
                                        {k: v for k, v in conf.items()
                                         if k.startswith(("vega.worker.resource.",
-                                                         "vega.worker.resources_file"))})
+                                                         "vega.worker.resources_file"))},
+                                       # its history: what this driver writes, not the
+                                       # default directory (another's, or a suite's)
+                                       conf["vega.eventlog.dir"])
             finally:  # it reads the secret file, which goes with the app's directory on failure
                 tls.join()
             host, port = "127.0.0.1", cluster.master_port

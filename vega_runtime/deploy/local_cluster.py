@@ -165,10 +165,13 @@ def daemon_path(path: Optional[List[str]] = None) -> List[str]:
 class LocalCluster:
     def __init__(self, spec: MasterSpec, memory: str, directory: str, secret_file: str,
                  forkserver: Optional[ForkServer] = None,
-                 worker_settings: Optional[Dict[str, object]] = None):
+                 worker_settings: Optional[Dict[str, object]] = None,
+                 event_log_dir: Optional[str] = None):
         """W workers of C cores (``spec``) and ``memory`` (a size: "2048m") each;
         ``worker_settings``: the workers' settings besides (their custom resources, as
-        Spark's local cluster gives its workers the application's spark.worker.*)."""
+        Spark's local cluster gives its workers the application's spark.worker.*);
+        ``event_log_dir``: where the master's history pages read (and its cleaner deletes)
+        event logs: the driver's own ``vega.eventlog.dir`` (None: the master's setting)."""
         self.directory = directory
         self.secret_file = secret_file
         #: the daemons (master first), Popen-like; ``names`` and ``log_paths`` alongside
@@ -197,7 +200,8 @@ class LocalCluster:
         try:
             self._start("master", "master", {
                 "host": "127.0.0.1", "port": port, "webui_port": 0,
-                "work_dir": os.path.join(directory, "master"), "ready_file": ready})
+                "work_dir": os.path.join(directory, "master"), "ready_file": ready,
+                **({} if event_log_dir is None else {"event_log_dir": event_log_dir})})
             workers = [(f"worker-{index + 1}", {
                 "master_url": f"vega://127.0.0.1:{port}", "host": "127.0.0.1",
                 "webui_port": 0, "port": 0, "cores": spec.cores, "memory": memory,
