@@ -102,9 +102,11 @@ DIFFERS = {
                "lost with its executor (no `spark.shuffle.service.fetch.rdd.enabled`): "
                "`DISK_ONLY_2` survives it (docs/storage.md, \"Caching\")",
     "cache": "as `persist`",
-    "unpersist": "`blocking=True` is accepted and not waited on, as `blocking=False`: the "
-                 "driver forgets the blocks at once (no later job reads them) and tells the "
-                 "executors to drop theirs; so `Broadcast.unpersist` and `destroy`",
+    "unpersist": "`blocking=True` returns once every executor has dropped the blocks, as "
+                 "PySpark's; an executor drops them between tasks, so one running a task "
+                 "does when the task ends, waited for at most `vega.executor.timeout` (then "
+                 "a warning; one lost meanwhile is not waited for); so "
+                 "`Broadcast.unpersist` and `destroy`",
     "id": "PySpark pipelines chains of narrow transformations into one RDD; Vega makes one "
           "RDD per transformation, so ids grow faster",
     "getConf": "a copy of the `SparkConf` the context was created with, over the Spark "

@@ -639,7 +639,7 @@ class Context(JobControl, FileShipping, Inputs, Persistence, Profiles, EventLogs
             raise BroadcastNotSerializable(type(value).__name__, str(exc)) from exc
         with open_private(path, "wb") as out:
             out.write(data)
-        broadcast = shared.Broadcast(broadcast_id, value, path, self.backend.remove_broadcast)
+        broadcast = shared.Broadcast(broadcast_id, value, path, self.remove_broadcast)
         # once no one can read it, executors drop their copies and its file goes, as the
         # next job starts (Spark's ContextCleaner); until then unpersist() keeps the file
         cleanup = weakref.finalize(broadcast, self._runner.unreachable_broadcasts.append,

@@ -4,6 +4,7 @@ and the application's checkpoint directory."""
 
 from __future__ import annotations
 
+import logging
 import weakref
 from typing import TYPE_CHECKING, List, Optional
 
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
 checkpoints = lazy_module("vega_runtime.context_checkpoints")
 io_files = lazy_module("vega_runtime.io.files")
 globs = lazy_module("vega_runtime.io.globs")
+
+log = logging.getLogger(__name__)
 
 
 class Persistence:
@@ -38,12 +41,33 @@ class Persistence:
         if ref is not None and ref() is None:
             self.unpersist_rdd(rdd_id)
 
-    def unpersist_rdd(self, rdd_id: int) -> None:
+    def unpersist_rdd(self, rdd_id: int, blocking: bool = False) -> None:
+        """Forget the RDD's blocks and have every executor drop them; ``blocking``: return
+        once each executor has (PySpark's "block until all blocks are deleted")."""
         for writer in self._event_writers():
             writer.rdd_unpersisted(rdd_id)
         self._persisted.pop(rdd_id, None)
         self._blocks.rdd_removed(rdd_id)
-        self.backend.remove_rdd(rdd_id)
+        self.backend.remove_rdd(rdd_id, reply=blocking)
+        if blocking:
+            self._await_removal("rdd", rdd_id)
+
+    def remove_broadcast(self, broadcast_id: int, blocking: bool = False) -> None:
+        """Have every executor drop its copy of a broadcast (``Broadcast.unpersist`` and
+        ``destroy``); ``blocking``: return once each has."""
+        self.backend.remove_broadcast(broadcast_id, reply=blocking)
+        if blocking:
+            self._await_removal("broadcast", broadcast_id)
+
+    def _await_removal(self, kind: str, object_id: int) -> None:
+        """Wait for the executors' replies, at most ``vega.executor.timeout`` (Spark's
+        blocking removals wait for its RPC timeout): one that runs a task drops the blocks
+        once the task ends, and one lost meanwhile is not waited for."""
+        timeout = self.conf["vega.executor.timeout"]
+        if not self._runner.await_removal(kind, object_id, timeout):
+            log.warning("not every executor confirmed the removal of %s %d within %gs "
+                        "(vega.executor.timeout): they drop it once their running task ends",
+                        kind, object_id, timeout)
 
     def persisted_rdds(self) -> List["RDD"]:
         return [r for r in (ref() for ref in self._persisted.values()) if r is not None]

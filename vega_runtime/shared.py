@@ -32,7 +32,7 @@ class Broadcast(Generic[T]):
     """
 
     def __init__(self, broadcast_id: int, value: T, path: str,
-                 on_unpersist: Optional[Callable[[int], None]] = None):
+                 on_unpersist: Optional[Callable[[int, bool], None]] = None):
         self.id = broadcast_id
         self._value = value
         self._path = path
@@ -68,16 +68,18 @@ class Broadcast(Generic[T]):
             return self.load(f)
 
     def unpersist(self, blocking: bool = False) -> None:
-        """Drop executors' copies; the value is shipped again if used later."""
+        """Drop executors' copies; the value is shipped again if used later.  ``blocking``:
+        return once every executor has dropped its copy."""
         self._check_driver("unpersisted", "Broadcast.unpersist()")
         if self._on_unpersist is not None:
-            self._on_unpersist(self.id)
+            self._on_unpersist(self.id, blocking)
 
     def destroy(self, blocking: bool = False) -> None:
-        """Free the value everywhere; the broadcast cannot be used afterwards."""
+        """Free the value everywhere; the broadcast cannot be used afterwards.  ``blocking``:
+        return once every executor has dropped its copy."""
         self._check_driver("destroyed", "Broadcast.destroy()")
         if self._on_unpersist is not None:
-            self._on_unpersist(self.id)
+            self._on_unpersist(self.id, blocking)
             try:
                 os.unlink(self._path)
             except OSError:

@@ -91,10 +91,14 @@ class KillTask(Record):
 
 
 class RemoveRdd(Record):
+    """Drop an RDD's cached partitions; ``reply``: say so (``Removed``) once they are gone
+    (``unpersist(blocking=True)`` waits for it)."""
     rdd_id: int
+    reply: bool
 
-    def __init__(self, rdd_id):
+    def __init__(self, rdd_id, reply=False):
         self.rdd_id = rdd_id
+        self.reply = reply
 
 
 class RemoveShuffle(Record):
@@ -105,10 +109,25 @@ class RemoveShuffle(Record):
 
 
 class RemoveBroadcast(Record):
+    """Drop this executor's copy of a broadcast; ``reply``: say so (``Removed``) once it is
+    gone."""
     broadcast_id: int
+    reply: bool
 
-    def __init__(self, broadcast_id):
+    def __init__(self, broadcast_id, reply=False):
         self.broadcast_id = broadcast_id
+        self.reply = reply
+
+
+class Removed(Record):
+    """An executor's reply to a ``RemoveRdd`` or ``RemoveBroadcast`` that asked for one: what
+    it held of the RDD (``kind`` "rdd") or broadcast ("broadcast") ``object_id`` is gone."""
+    kind: str
+    object_id: int
+
+    def __init__(self, kind, object_id):
+        self.kind = kind
+        self.object_id = object_id
 
 
 class PutBlock(Record):
@@ -322,6 +341,7 @@ _TASK_MESSAGE_TYPES: Dict[str, Type] = {cls.__name__: cls for cls in (
     LaunchTask, KillTask, RemoveRdd, RemoveShuffle, RemoveBroadcast, PutBlock, Shutdown,
     RegisteredExecutor, ExecutorReady, ExecutorHeartbeat, TaskOutput, TaskFinished,
     FetchBroadcast, BroadcastData, BarrierSync, BarrierSyncReply, FetchCachedBlock, CachedBlock,
+    Removed,
 )}
 
 

@@ -359,9 +359,10 @@ class RDD(Transformations, PairFunctions, Actions, Generic[T]):
         return self.persist(StorageLevel.MEMORY_ONLY)
 
     def unpersist(self, blocking: bool = False) -> "RDD":
-        """Drop this RDD's cached partitions everywhere."""
+        """Drop this RDD's cached partitions everywhere; ``blocking``: return once every
+        executor has dropped them (as PySpark's)."""
         self.storage_level = StorageLevel.NONE
-        self._driver("RDD.unpersist").unpersist_rdd(self.rdd_id)
+        self._driver("RDD.unpersist").unpersist_rdd(self.rdd_id, blocking)
         return self
 
     def get_storage_level(self) -> StorageLevel:

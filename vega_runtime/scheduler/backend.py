@@ -318,7 +318,10 @@ class Backend(Protocol):
 
     def kill_tasks(self, task_ids: List[int]) -> None: ...
 
-    def remove_rdd(self, rdd_id: int) -> None: ...
+    def remove_rdd(self, rdd_id: int, reply: bool = False) -> None:
+        """Tell every executor to drop the RDD's cached partitions; ``reply``: ask each to
+        say when it has (``removal_pending``)."""
+        ...
 
     def remove_shuffle(self, shuffle_id: int) -> None:
         """Delete a shuffle's map output files wherever an executor can reach them."""
@@ -329,7 +332,12 @@ class Backend(Protocol):
         copies besides the source's; the ids of those that took it."""
         ...
 
-    def remove_broadcast(self, broadcast_id: int) -> None: ...
+    def remove_broadcast(self, broadcast_id: int, reply: bool = False) -> None: ...
+
+    def removal_pending(self, kind: str, object_id: int) -> bool:
+        """Whether a reachable executor has yet to confirm the removal (asked with
+        ``reply``) of the RDD (``kind`` "rdd") or broadcast ("broadcast") ``object_id``."""
+        ...
 
     def executors(self) -> List[ExecutorStatus]:
         """The driver, then each executor it holds, as they are now (from any thread)."""

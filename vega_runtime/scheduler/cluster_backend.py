@@ -29,7 +29,7 @@ from ..net.messages import (ApplicationKilled, ApplicationWaiting, BarrierSync, 
                             ExecutorAdded, ExecutorHeartbeat, ExecutorRemoved, FetchBroadcast,
                             FetchCachedBlock, KillExecutors,
                             MasterStopping, RegisterApplication, RegisteredExecutor, RegisterExecutor,
-                            RemoveBroadcast, RemoveRdd, RemoveShuffle, Shutdown, TaskFinished,
+                            Removed, RemoveBroadcast, RemoveRdd, RemoveShuffle, Shutdown, TaskFinished,
                             TaskOutput)
 from ..net.server import Server
 from ..versions import executor_hash_seed, python_version
@@ -358,6 +358,10 @@ class ClusterBackend:
                         with self.lock:
                             deliveries = self.pool.relay_cached_block(slot.executor_id, message)
                         self.pool.send_all(deliveries)
+                    elif isinstance(message, Removed):
+                        with self.lock:
+                            self.pool.removed(slot.executor_id, message)
+                        self.wake()  # a blocking unpersist may wait for it
                     elif not isinstance(message, ExecutorHeartbeat):
                         raise ProtocolError(conn.peer, f"unexpected {type(message).__name__}")
                 if finished:
@@ -580,14 +584,26 @@ class ClusterBackend:
         with self.lock:
             self.pool.tell_all(message)
 
-    def remove_rdd(self, rdd_id: int) -> None:
-        self._tell_all(RemoveRdd(rdd_id))
+    def remove_rdd(self, rdd_id: int, reply: bool = False) -> None:
+        if reply:
+            with self.lock:  # (a reply is taken under it: not before it is awaited)
+                self.pool.remove_everywhere("rdd", RemoveRdd(rdd_id))
+        else:
+            self._tell_all(RemoveRdd(rdd_id))
 
     def remove_shuffle(self, shuffle_id: int) -> None:
         self._tell_all(RemoveShuffle(shuffle_id))
 
-    def remove_broadcast(self, broadcast_id: int) -> None:
-        self._tell_all(RemoveBroadcast(broadcast_id))
+    def remove_broadcast(self, broadcast_id: int, reply: bool = False) -> None:
+        if reply:
+            with self.lock:
+                self.pool.remove_everywhere("broadcast", RemoveBroadcast(broadcast_id))
+        else:
+            self._tell_all(RemoveBroadcast(broadcast_id))
+
+    def removal_pending(self, kind: str, object_id: int) -> bool:
+        with self.lock:
+            return self.pool.removal_pending(kind, object_id)
 
     def replicate(self, source_executor: str, block) -> List[str]:
         with self.lock:

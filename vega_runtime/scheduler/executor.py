@@ -25,7 +25,7 @@ from ..logs import OutputCapture, OutputSink, error_text, user_traceback
 from ..net.framing import ConnectionClosed
 from ..net.messages import (BarrierSync, BarrierSyncReply, CachedBlock,
                             FetchCachedBlock, KillTask, LaunchTask, PutBlock, RemoveBroadcast,
-                            RemoveRdd, RemoveShuffle, Shutdown, TaskFinished)
+                            Removed, RemoveRdd, RemoveShuffle, Shutdown, TaskFinished)
 from ..private_files import make_private_dirs
 from ..processes import CtrlCWatch
 from ..records import Record
@@ -445,10 +445,14 @@ def serve_tasks(executor: Executor, recv: Callable[[], Any], send: Callable[[Any
             send(executor.run(message))
         elif isinstance(message, RemoveRdd):
             executor.remove_rdd(message.rdd_id)
+            if message.reply:
+                send(Removed("rdd", message.rdd_id))
         elif isinstance(message, RemoveShuffle):
             executor.remove_shuffle(message.shuffle_id)
         elif isinstance(message, RemoveBroadcast):
             executor.remove_broadcast(message.broadcast_id)
+            if message.reply:
+                send(Removed("broadcast", message.broadcast_id))
         elif isinstance(message, PutBlock):
             executor.put_block(message)
         elif isinstance(message, (Shutdown, KillTask)):

@@ -32,7 +32,7 @@ from ..net.endpoints import split_host_port
 from ..net.framing import ConnectionClosed, ProtocolError
 from ..net.messages import (BarrierSyncReply, BroadcastData, CachedBlock, ExecutorHeartbeat,
                             FetchBroadcast, FetchCachedBlock, KillTask, LaunchTask,
-                            RegisteredExecutor, Shutdown, TaskFinished)
+                            RegisteredExecutor, Removed, Shutdown, TaskFinished)
 from ..processes import end_descendants
 from .executor import Executor, serve_tasks
 
@@ -181,7 +181,8 @@ def serve_cancellable(executor: Executor, conn: Connection,
         with lock:
             running["task_id"] = None
             doomed["task_id"] = None
-        outbox.put(message)
+        # a task's result may wait for the next ones; a removal's reply has a driver waiting
+        outbox.put(message, hold=not isinstance(message, Removed))
 
     while True:
         try:

@@ -42,7 +42,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Protocol
 
 from ..net.endpoints import host_port
 from ..net.messages import (EXECUTOR_PAYLOADS, BarrierSync, CachedBlock, FetchCachedBlock,
-                            KillTask, PutBlock)
+                            KillTask, PutBlock, Removed)
 from ..storage_level import StorageLevel
 from .backend import ExecutorStatus, TaskLaunch, TaskQueue, TaskStartedEvent
 from .barrier import BarrierCoordinator
@@ -160,6 +160,9 @@ class ExecutorPool:
         #: the driver's request id -> (requester, its request id, holder)
         self._relayed: Dict[int, tuple] = {}
         self._relay_ids = itertools.count(1)
+        #: removals whose replies are awaited (``unpersist(blocking=True)``): ``(kind,
+        #: id)`` -> the executors yet to say they dropped it
+        self._removals: Dict[tuple, set] = {}
 
     # -- executors ---------------------------------------------------------------------
     def add(self, handle: ExecutorHandle) -> PoolSlot:
@@ -171,6 +174,10 @@ class ExecutorPool:
         the pool did not hold it.  Its task is not requeued: the scheduler decides.  Tasks
         waiting for a cached block from it hear it is lost (they compute the block)."""
         slot = self._slots.pop(executor_id, None)
+        for key, waiting in list(self._removals.items()):  # it will never reply
+            waiting.discard(executor_id)
+            if not waiting:
+                self._removals.pop(key, None)
         for relay_id, (requester, request_id, holder) in list(self._relayed.items()):
             if executor_id in (requester, holder):
                 del self._relayed[relay_id]
@@ -384,6 +391,38 @@ class ExecutorPool:
         for slot in list(self._slots.values()):
             if not slot.gone:
                 self._send(slot, message)
+
+    def remove_everywhere(self, kind: str, message) -> None:
+        """Send a removal (``RemoveRdd``/``RemoveBroadcast``, ``kind`` "rdd"/"broadcast")
+        to every reachable executor, asking each to reply (``Removed``) once it is done;
+        ``removal_pending`` tells whether one has yet to."""
+        message.reply = True
+        object_id = message.rdd_id if kind == "rdd" else message.broadcast_id
+        waiting = self._removals.setdefault((kind, object_id), set())
+        for slot in list(self._slots.values()):
+            if not slot.gone:
+                waiting.add(slot.executor_id)  # before: its reply may come on another thread
+                if not self._send(slot, message):
+                    waiting.discard(slot.executor_id)
+
+    def removed(self, executor_id: str, reply: Removed) -> None:
+        """Executor ``executor_id`` dropped what a removal named."""
+        waiting = self._removals.get((reply.kind, reply.object_id))
+        if waiting is not None:
+            waiting.discard(executor_id)
+            if not waiting:
+                self._removals.pop((reply.kind, reply.object_id), None)
+
+    def removals_awaited(self) -> bool:
+        """Whether any removal's replies are still awaited (the driver must read them)."""
+        return bool(self._removals)
+
+    def removal_pending(self, kind: str, object_id: int) -> bool:
+        """Whether an executor still reachable has yet to reply to the removal of ``kind``
+        ``object_id`` (one lost meanwhile holds nothing any more: it is not waited for)."""
+        waiting = self._removals.get((kind, object_id), ())
+        return any(not getattr(self._slots.get(executor_id), "gone", True)
+                   for executor_id in list(waiting))
 
     def replicate(self, source_executor: str, block: PutBlock) -> List[str]:
         """Send a cached block to as many other executors as its level keeps copies besides

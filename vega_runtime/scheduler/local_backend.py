@@ -22,7 +22,7 @@ from ..processes import (describe_exit, die_with_parent, end_descendants, fork_h
 from ..net.connection import Connection
 from ..net.framing import ConnectionClosed, ProtocolError, set_send_timeout
 from ..net.messages import (BarrierSync, CachedBlock, FetchBroadcast, FetchCachedBlock,
-                            RegisteredExecutor, RemoveBroadcast, RemoveRdd, RemoveShuffle,
+                            RegisteredExecutor, Removed, RemoveBroadcast, RemoveRdd, RemoveShuffle,
                             Shutdown, TaskFinished, TaskOutput)
 from .backend import (ExecutorAddedEvent, ExecutorLostEvent, ExecutorStatus, OutputCallback,
                       TaskFinishedEvent, TaskLaunch, TaskQueue, TaskStartedEvent,
@@ -99,14 +99,17 @@ class InlineBackend:
         doomed = set(task_ids)
         self.queue = self.queue.without(doomed)
 
-    def remove_rdd(self, rdd_id: int) -> None:
-        self.executor.remove_rdd(rdd_id)
+    def remove_rdd(self, rdd_id: int, reply: bool = False) -> None:
+        self.executor.remove_rdd(rdd_id)  # done on return: nothing to wait for
 
     def remove_shuffle(self, shuffle_id: int) -> None:
         self.executor.remove_shuffle(shuffle_id)
 
-    def remove_broadcast(self, broadcast_id: int) -> None:
+    def remove_broadcast(self, broadcast_id: int, reply: bool = False) -> None:
         self.executor.remove_broadcast(broadcast_id)
+
+    def removal_pending(self, kind: str, object_id: int) -> bool:
+        return False
 
     def replicate(self, source_executor: str, block) -> List[str]:
         return []  # one executor: nowhere else to keep a copy
@@ -345,7 +348,7 @@ class ProcessPoolBackend:
         deadline = self.pool.next_locality_deadline() if self.pool.queue else None
         if deadline is not None:
             timeout = min(timeout, deadline)
-        if not self.pool.running():
+        if not self.pool.running() and not self.pool.removals_awaited():
             # nothing to hear from: wait as asked (or until woken), not at once (a job loop
             # whose job waits on nothing here would spin a core), then place what waits
             # (locality, a barrier)
@@ -401,6 +404,8 @@ class ProcessPoolBackend:
                 self.pool.sync(process.executor_id, message)
             elif isinstance(message, (FetchCachedBlock, CachedBlock)):
                 self.pool.send_all(self.pool.relay_cached_block(process.executor_id, message))
+            elif isinstance(message, Removed):
+                self.pool.removed(process.executor_id, message)
         return True
 
     def _reap_overdue_kills(self) -> list:
@@ -430,14 +435,23 @@ class ProcessPoolBackend:
     def kill_tasks(self, task_ids: List[int]) -> None:
         self.pool.kill(task_ids)
 
-    def remove_rdd(self, rdd_id: int) -> None:
-        self.pool.tell_all(RemoveRdd(rdd_id))
+    def remove_rdd(self, rdd_id: int, reply: bool = False) -> None:
+        if reply:
+            self.pool.remove_everywhere("rdd", RemoveRdd(rdd_id))
+        else:
+            self.pool.tell_all(RemoveRdd(rdd_id))
 
     def remove_shuffle(self, shuffle_id: int) -> None:
         self.pool.tell_all(RemoveShuffle(shuffle_id))
 
-    def remove_broadcast(self, broadcast_id: int) -> None:
-        self.pool.tell_all(RemoveBroadcast(broadcast_id))
+    def remove_broadcast(self, broadcast_id: int, reply: bool = False) -> None:
+        if reply:
+            self.pool.remove_everywhere("broadcast", RemoveBroadcast(broadcast_id))
+        else:
+            self.pool.tell_all(RemoveBroadcast(broadcast_id))
+
+    def removal_pending(self, kind: str, object_id: int) -> bool:
+        return self.pool.removal_pending(kind, object_id)
 
     def replicate(self, source_executor: str, block) -> List[str]:
         return self.pool.replicate(source_executor, block)

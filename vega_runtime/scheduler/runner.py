@@ -243,6 +243,17 @@ class JobRunner(TaskEvents):
         self._await(lambda: not any(task_id in self._killed for task_id in killed)
                     or time.monotonic() >= deadline)
 
+    def await_removal(self, kind: str, object_id: int, timeout: float) -> bool:
+        """Return once every executor reachable has confirmed the removal of the RDD
+        (``kind`` "rdd") or broadcast ("broadcast") ``object_id`` (asked with ``reply``; one
+        lost meanwhile is not waited for), or after ``timeout`` seconds, leading the loop
+        meanwhile when no other thread does (``unpersist(blocking=True)``).  False if it
+        timed out: an executor busy past it with a task (it drops blocks between tasks)."""
+        deadline = time.monotonic() + timeout
+        self._await(lambda: not self.backend.removal_pending(kind, object_id)
+                    or time.monotonic() >= deadline)
+        return not self.backend.removal_pending(kind, object_id)
+
     def _abandon(self, job: ActiveJob, interrupt: BaseException) -> None:
         """Its thread was interrupted (Ctrl-C, a signal's ``DriverExit``) while another led
         the loop: as PySpark's Ctrl-C handler cancels every job, every active job is
