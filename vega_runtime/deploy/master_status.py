@@ -187,6 +187,16 @@ class StatusQueries:
                 return "" if app_id in self.state.apps else None
         return text
 
+    def application_ended(self, app_id: str) -> Optional[float]:
+        """When this master took the application for over (its driver unregistered, or
+        was gone: disconnected, silent past its timeout, not back after a restart), or
+        None while it runs or when the master does not hold it (any more)."""
+        with self.lock:
+            app = self.state.apps.get(app_id)
+            if app is not None:
+                return app.ended
+            return self.state.recovered.get(app_id, {}).get("ended")
+
     def history(self) -> List[dict]:
         """Summaries of the applications whose event logs are in ``event_log_dir``."""
         if not self.event_log_dir:

@@ -350,6 +350,8 @@ class SparkApi:
             active = summary["state"] in _ACTIVE
             record = (self.record(app_id) if active else self._listed(app_id, listing)) or \
                 AppRecord(app_id, name=summary["name"], started=summary["started"] or 0.0)
+            if not active and not record.completed:  # its driver went away without saying so
+                record = ended_at_last_event(record, self.master.application_ended(app_id))
             known.add(record.context_id)  # its event log, listed once: here
             listed.append({**summary, **_application_info(record, active)})
         for past in self.master.history():
@@ -376,7 +378,8 @@ class SparkApi:
             app = AppRecord(app_id, name=running["name"], started=running["started"] or 0.0)
         active = running["state"] in _ACTIVE if running is not None else written_lately(app)
         if not active and not app.completed:  # its driver went away without saying so
-            app = ended_at_last_event(app)
+            app = ended_at_last_event(app, self.master.application_ended(app_id)
+                                      if running is not None else None)
         if not rest:
             detail = self.master.application_detail(app_id) if running is not None else None
             return 200, {**(detail or {}), **docs.application_info(app, active)}
@@ -491,13 +494,15 @@ def written_lately(app: AppRecord) -> bool:
     return not app.completed and time.time() - (app.last_event or app.started) < WRITTEN_LATELY
 
 
-def ended_at_last_event(app: AppRecord) -> AppRecord:
+def ended_at_last_event(app: AppRecord, noticed: Optional[float] = None) -> AppRecord:
     """An application that is over though its events do not say so (its driver was
-    killed; the master knows it is no longer running, or only its cut-off log is left),
-    as ended at its last event: its unfinished jobs failed, its running stages failed and
-    their running attempts killed.  A copy: the cached replay goes on from where it was."""
+    killed), as ended when the master ``noticed`` it was (what its status says: Spark's
+    standalone Master's endTime), or, when the master does not hold it (only its cut-off
+    log is left; Spark's history server would list it as incomplete for ever), at its last
+    event: its unfinished jobs failed, its running stages failed and their running attempts
+    killed.  A copy: the cached replay goes on from where it was."""
     over = copy.copy(app)
-    over.ended = app.last_event or app.started
+    over.ended = noticed if noticed is not None else app.last_event or app.started
     return over
 
 
