@@ -90,6 +90,9 @@ NOT_IN_VEGA: Dict[str, Dict[str, str]] = {
     "SparkContext": {
         "newAPIHadoopFile": _HADOOP, "newAPIHadoopRDD": _HADOOP,
         "hadoopFile": _HADOOP, "hadoopRDD": _HADOOP,
+        "serializer": "the serializer PySpark's RDDs pass records between Python and the "
+                      "JVM with, which programs hand to RDD(jrdd, sc, serializer) to wrap a "
+                      "JVM RDD; Vega has no JVM RDDs and pickles records itself",
         "setSystemProperty": "sets a JVM system property; Vega has no JVM",
         "getSystemProperty": "reads a JVM system property; Vega has no JVM",
     },

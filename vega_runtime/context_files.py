@@ -50,11 +50,12 @@ class FileShipping:
         self._add(path, kind)
 
     def add_py_file(self, path: str) -> None:
-        """Ship a ``.py``, ``.zip`` or ``.egg`` file and put it on every executor's
-        ``sys.path`` (and the driver's)."""
+        """Ship a ``.py``, ``.zip``, ``.egg`` or ``.jar`` file and put it on every
+        executor's ``sys.path`` (and the driver's): a zip archive (PySpark's
+        ``PACKAGE_EXTENSIONS``, a jar being one) itself, a ``.py`` file's directory."""
         path = path_text(path)
-        if not path.endswith((".py", ".zip", ".egg")):
-            raise ValueError(f"{path}: add_py_file takes a .py, .zip or .egg file")
+        if not path.endswith((".py", ".zip", ".egg", ".jar")):
+            raise ValueError(f"{path}: add_py_file takes a .py, .zip, .egg or .jar file")
         if not path.endswith(".py") and os.path.isfile(path):  # (a local file: not a URL)
             from .packaging import zip_problem
 

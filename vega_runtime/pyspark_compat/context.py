@@ -25,6 +25,10 @@ class SparkContext(Context):
     executor's environment variables).
     """
 
+    #: PySpark's: the files ``addPyFile`` and ``pyFiles`` put on ``sys.path`` themselves
+    #: (zip archives, as ``add_py_file`` does); a ``.py`` file's directory is put there
+    PACKAGE_EXTENSIONS: Iterable[str] = (".zip", ".egg", ".jar")
+
     #: the running SparkContext of this process (PySpark's class attribute of the name)
     _active_spark_context: Optional["SparkContext"] = None
     _active_lock = threading.Lock()

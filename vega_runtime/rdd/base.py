@@ -267,6 +267,12 @@ class RDD(Transformations, PairFunctions, Actions, Generic[T]):
         self.resource_profile = profile
         return self
 
+    @property
+    def has_resource_profile(self) -> bool:
+        """Whether ``with_resources`` gave this RDD a resource profile (PySpark's
+        attribute)."""
+        return self.resource_profile is not None
+
     def get_resource_profile(self):
         """The profile ``with_resources`` gave this RDD, or None."""
         return self.resource_profile
