@@ -29,8 +29,8 @@ from ..net.messages import (ApplicationKilled, ApplicationWaiting, BarrierSync, 
                             ExecutorAdded, ExecutorHeartbeat, ExecutorRemoved, FetchBroadcast,
                             FetchCachedBlock, KillExecutors,
                             MasterStopping, RegisterApplication, RegisteredExecutor, RegisterExecutor,
-                            Removed, RemoveBroadcast, RemoveRdd, RemoveShuffle, Shutdown, TaskFinished,
-                            TaskOutput)
+                            Removed, RemoveBroadcast, RemoveRdd, RemoveShuffle, Shutdown,
+                            TaskFinished, TaskOutput)
 from ..net.server import Server
 from ..versions import executor_hash_seed, python_version
 from .allocation import AllocationSettings, ExecutorAllocationManager, ExecutorView
