@@ -107,7 +107,8 @@ def application_info(app: AppRecord, running: bool) -> dict:
     attempt = {
         "startTime": spark_date(app.started), "endTime": spark_date(end) or NO_DATE,
         "lastUpdated": spark_date(app.last_event or app.started),
-        "duration": _ms((end if end is not None else time.time()) - app.started)
+        # (the difference of the epochs, as Spark's: rounding each apart could differ by 1)
+        "duration": _ms(end if end is not None else time.time()) - _ms(app.started)
         if app.started else 0,
         "sparkUser": app.runtime.get("sparkUser", ""), "completed": completed,
         "appSparkVersion": app.runtime.get("vegaVersion", ""),
