@@ -3,6 +3,7 @@
 import hashlib
 import os
 import socket
+import time
 from operator import add
 
 import pytest
@@ -175,13 +176,17 @@ def test_a_failed_save_waits_for_its_killed_tasks_before_removing_its_output(hdf
     back.  Here partition 0 is busy in C code for about a second, where its kill waits;
     before, the save raised at once, while it ran on (its ``finally`` had not run)."""
     target = f"{hdfs.url}/killed-{os.getpid()}-{tag(hctx)}"
-    ended = tmp_path / "ended"
+    ended, writing = tmp_path / "ended", tmp_path / "writing"
 
     def write_then_hash(index, rows):
-        if index == 1:
+        if index == 1:  # fails once partition 0 writes (on a loaded machine it may start late)
+            deadline = time.monotonic() + 60
+            while not writing.exists() and time.monotonic() < deadline:
+                time.sleep(0.01)
             raise ValueError("this partition fails")
         try:
             yield from (f"row {i}" for i in range(5000))  # a first block: the upload started
+            writing.write_text("")
             hashlib.pbkdf2_hmac("sha256", b"vega", b"salt", 4_000_000)  # ~1 s in C
             yield "last"
         finally:

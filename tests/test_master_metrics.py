@@ -211,15 +211,18 @@ def test_master_counters_never_go_back_and_ended_applications_run_no_jobs(retain
         assert running[("vega_tasks_total", (("outcome", "success"),))] == 8
         assert running[("vega_jobs_total", (("outcome", "succeeded"),))] == 2
         assert running[("vega_task_duration_seconds_count", ())] == 8
+        app_id, = [a["id"] for a in applications() if a["name"] == "slow"]
+        with open(os.path.join(str(c["home"]), "master", "master.token")) as fh:
+            token = fh.read().strip()
+        # (the job's start is counted before its stage's start reaches the master)
+        wait_for(lambda: api_get((port, ca_file), f"/api/v1/applications/{app_id}",
+                                 token)[1]["stages"], what="the slow job's stage running")
         os.killpg(driver.pid, signal.SIGKILL)
         driver.wait(10)
         wait_for(lambda: all(a["state"] != "running" for a in applications()),
                  what="the killed driver's application to end")
         after = scrape(port, ca_file)
-        app_id, = [a["id"] for a in applications() if a["name"] == "slow"]
-        with open(os.path.join(str(c["home"]), "master", "master.token")) as fh:
-            code, page = api_get((port, ca_file), f"/api/v1/applications/{app_id}",
-                                 fh.read().strip())
+        code, page = api_get((port, ca_file), f"/api/v1/applications/{app_id}", token)
     finally:
         kill_group(driver)
     assert code == 200 and page["state"] == "finished"
