@@ -29,6 +29,13 @@ _EXPORTS = {
     "JobCancelled": ".errors", "OutputExistsError": ".errors",
     "ResourceProfileBuilder": ".resources", "TaskResourceRequests": ".resources",
     "ExecutorResourceRequests": ".resources", "ResourceInformation": ".resources",
+    # the rest of PySpark's top-level names, so a job leaves ``--pyspark-compat`` by
+    # importing them from here (docs/api.md, "Moving a PySpark job to Vega")
+    "SparkConf": ".pyspark_compat.conf", "BarrierTaskInfo": ".task_context",
+    "RDDBarrier": ".rdd.barrier", "BasicProfiler": ".profiler", "Profiler": ".profiler",
+    "StatusTracker": ".scheduler.status", "SparkJobInfo": ".scheduler.status",
+    "SparkStageInfo": ".scheduler.status", "InheritableThread": ".pyspark_compat.util",
+    "inheritable_thread_target": ".pyspark_compat.util",
 }
 
 __all__ = [
@@ -38,7 +45,9 @@ __all__ = [
     "ClosureNotSerializable", "DriverOnlyError", "InputError", "JobCancelled",
     "OutputExistsError", "SparkFiles", "HdfsIO", "LocalFsIO", "Decoders", "__version__",
     "ResourceProfileBuilder", "TaskResourceRequests", "ExecutorResourceRequests",
-    "ResourceInformation",
+    "ResourceInformation", "SparkConf", "BarrierTaskInfo", "RDDBarrier", "BasicProfiler",
+    "Profiler", "StatusTracker", "SparkJobInfo", "SparkStageInfo", "InheritableThread",
+    "inheritable_thread_target",
 ]
 
 
@@ -60,11 +69,16 @@ if TYPE_CHECKING:
     from .errors import (ClosureNotSerializable, ConfigError, DriverOnlyError, InputError,
                          JobCancelled, OutputExistsError, TaskFailed, VegaError)
     from .files import SparkFiles
+    from .profiler import BasicProfiler, Profiler
+    from .pyspark_compat.conf import SparkConf
+    from .pyspark_compat.util import InheritableThread, inheritable_thread_target
+    from .rdd.barrier import RDDBarrier
     from .rdd.base import RDD
     from .rdd.stats import StatCounter
     from .resources import (ExecutorResourceRequests, ResourceInformation,
                             ResourceProfileBuilder, TaskResourceRequests)
     from .shared import Accumulator, AccumulatorParam, Broadcast
     from .storage_level import StorageLevel
-    from .task_context import BarrierTaskContext, TaskContext
+    from .scheduler.status import SparkJobInfo, SparkStageInfo, StatusTracker
+    from .task_context import BarrierTaskContext, BarrierTaskInfo, TaskContext
     from .vega_io import Decoders, HdfsIO, LocalFsIO
