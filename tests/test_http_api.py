@@ -497,7 +497,8 @@ def test_start_master_and_status_print_the_link_and_scripts_use_the_token(tmp_pa
         assert shown.returncode == 0, shown.stderr
         assert shown.stdout == f"{token}\n" and f"web UI: {link}{token}" in shown.stderr
         site = (ports["webui_port"], os.path.join(work_dir, "ca.pem"))
-        assert f"CA certificate (for browsers and curl --cacert): {site[1]}" in started.stdout
+        assert (f"CA certificate (for curl --cacert and Prometheus; browsers refuse it): "
+                f"{site[1]}") in started.stdout
         ca = vega("status", "--ca-cert", env=env)  # from the secret, on any host that has it
         assert ca.returncode == 0 and ca.stdout == open(site[1]).read(), ca.stderr
         code, headers, _ = request(site, f"/?token={token}")

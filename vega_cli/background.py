@@ -130,7 +130,7 @@ def start_master(host: Optional[str], bind: Optional[str], port: Optional[int],
         click.echo(f"web UI: {ui_link(local, ports['webui_port'], token)}")
     from vega_runtime.net.tls import CA_FILE
 
-    click.echo(f"CA certificate (for browsers and curl --cacert): "
+    click.echo(f"CA certificate (for curl --cacert and Prometheus; browsers refuse it): "
                f"{os.path.abspath(os.path.join(work_dir, CA_FILE))}")
 
 

@@ -81,7 +81,8 @@ def web_ui_link(master_url: str, secret_file: str, status: Optional[dict] = None
                    "link that opens the web UI.")
 @click.option("--ca-cert", "print_ca", is_flag=True,
               help="Print the cluster CA's certificate (PEM), made from the secret, for HTTPS "
-                   "clients to trust: curl --cacert, Prometheus tls_config.ca_file, a browser.")
+                   "clients to trust: curl --cacert, Prometheus tls_config.ca_file (not a "
+                   "browser, which refuses its Ed25519 signature: docs/monitoring.md).")
 def status(submission_id: Optional[str], master_url: Optional[str], as_json: bool,
            secret_file: Optional[str], print_token: bool, print_ca: bool) -> None:
     """Show the master, its workers and applications; with ID, one cluster-mode driver
