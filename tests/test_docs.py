@@ -1,6 +1,6 @@
 """The documentation against the code, read as a user reads it: every ``vega`` command and
-flag, configuration key, default in a settings table, Spark setting said to be mapped and
-module layer that README.md, docs/ and the conf/ examples name exists as written
+flag, configuration key, default in a settings table, Spark setting said to be mapped,
+``VEGA_*`` environment variable, source file and module layer that README.md, docs/ and the conf/ examples name exists as written
 (docs/benchmarks.md aside: it records measurements, not interfaces).  The metrics
 docs/monitoring.md lists are checked against a live scrape in tests/test_master_metrics.py."""
 
@@ -322,3 +322,31 @@ def test_the_pyspark_compatibility_table_is_what_its_script_writes():
         text = fh.read()
     written = text.split(script.BEGIN)[1].split(script.END)[0]
     assert written == f"\n{script.table(pyspark_home())}\n"
+
+
+#: ``VEGA_*`` names the docs give that no setting has and no code reads: a container's
+#: variables in k8s/'s manifests, the web UI test's screenshot directory, a JSON value
+NOT_VEGA_VARIABLES = {"VEGA_CORES", "VEGA_MEMORY_MIB", "VEGA_SCREENSHOT_DIR", "VEGA_VERSION"}
+
+
+def test_every_environment_variable_the_docs_name_is_read():
+    """Each ``VEGA_*`` variable the docs and conf/ examples name is a setting's variable or
+    one Vega's code reads (``VEGA_CONF_DIR``, ``VEGA_LOCAL_IP``, ``VEGA_NET_PEER_TIMEOUT``):
+    a misspelt or removed one is set by its reader to no effect."""
+    code = "\n".join(open(path, encoding="utf-8").read() for pattern in
+                     ("vega_runtime/**/*.py", "vega_cli/*.py")
+                     for path in glob.glob(os.path.join(REPO, pattern), recursive=True))
+    known = {s.env for s in SETTINGS if s.env} | set(re.findall(r"\bVEGA_[A-Z0-9_]+", code))
+    unread = sorted({f"{path}: {name}" for path in DOCS + CONF
+                     for name in re.findall(r"\bVEGA_[A-Z0-9_]*[A-Z0-9]", read(path))
+                     if name not in known | NOT_VEGA_VARIABLES})
+    assert unread == []
+
+
+def test_every_source_file_the_docs_name_exists():
+    """``tests/test_x.py``, ``vega_runtime/...py``, ``scripts/...`` named in the docs are
+    files of the checkout (a test or module renamed leaves none of its citations behind)."""
+    missing = sorted({f"{path}: {name}" for path in DOCS + CONF for name in re.findall(
+        r"\b(?:tests|vega_runtime|vega_cli|vega_testing|scripts)/[\w/.-]*\.(?:py|sh)\b",
+        read(path)) if not os.path.exists(os.path.join(REPO, name))})
+    assert missing == []
