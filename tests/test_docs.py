@@ -1,7 +1,7 @@
 """The documentation against the code, read as a user reads it: every ``vega`` command and
 flag, configuration key, default in a settings table, Spark setting said to be mapped,
-``VEGA_*`` environment variable, source file and module layer that README.md, docs/ and the conf/ examples name exists as written
-(docs/benchmarks.md aside: it records measurements, not interfaces).  The metrics
+``VEGA_*`` environment variable, source file and module layer that README.md, docs/ and
+the conf/ examples name exists as written (docs/benchmarks.md aside: it records measurements, not interfaces).  The metrics
 docs/monitoring.md lists are checked against a live scrape in tests/test_master_metrics.py."""
 
 from __future__ import annotations
