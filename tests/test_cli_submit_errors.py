@@ -671,8 +671,20 @@ def test_an_event_log_directory_on_a_file_system_vega_lacks_is_refused(vega_cli,
     assert result.returncode == 2, result.stderr
     assert error_lines(result.stderr) == [f"vega: error: --conf: vega.eventlog.dir {words}"]
     listed = vega_cli("history", "--dir", "s3a://bucket/events", **here)
-    assert (listed.returncode, error_lines(listed.stderr)) == (1, [f"vega: error: {words}"])
+    assert (listed.returncode, error_lines(listed.stderr)) == (2, [f"vega: error: --dir {words}"])
     assert sorted(os.listdir(tmp_path)) == ["job.py"]
+
+
+def test_history_refuses_an_hdfs_url_with_one_slash_saying_so(vega_cli, tmp_path):
+    """docs/storage.md: Hadoop's hdfs:/events (one slash) is refused wherever a path is
+    taken, vega history --dir included, saying to write two; vega history said "no event
+    log directory hdfs:/events", as of a local directory that was not there, and a
+    directory on a file system Vega lacks was exit code 1, not a usage error's 2."""
+    listed = vega_cli("history", "--dir", "hdfs:/events", cwd=str(tmp_path),
+                      env={"PYTHONPATH": REPO})  # (REPO's Vega, not one installed)
+    assert (listed.returncode, error_lines(listed.stderr)) == (2, [
+        "vega: error: --dir hdfs:/events: an HDFS URL has two slashes: hdfs:///events (the "
+        "namenode of vega.hdfs.namenode) or hdfs://HOST:PORT/events"])
 
 
 @pytest.mark.parametrize("mode, message", [

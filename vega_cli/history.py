@@ -14,6 +14,8 @@ from rich.text import Text
 
 from vega_runtime import ids
 from vega_runtime.config import Config
+from vega_runtime.errors import UnsupportedFileSystem
+from vega_runtime.io.globs import path_text
 from vega_runtime.io.hdfs import HdfsSettings
 from vega_runtime.net.ui_links import application_link
 from vega_runtime.scheduler.event_log import list_summaries, summary_of
@@ -38,6 +40,10 @@ def history(app_id: Optional[str], directory: Optional[str], as_json: bool,
     hdfs = HdfsSettings(conf["vega.hdfs.user"], conf["vega.hdfs.timeout"],
                         conf["vega.hdfs.datanodes"])
     directory = os.path.expanduser(directory or conf["vega.eventlog.dir"])
+    try:  # s3a://, or Hadoop's hdfs:/x, which os.path would take for a local path
+        path_text(directory)
+    except UnsupportedFileSystem as exc:
+        raise UsageError(f"--dir {exc}") from None
     if "://" not in directory and os.path.exists(directory) and not os.path.isdir(directory):
         raise UsageError(f"{directory} is a file, not an event log directory",
                          "Give the directory the drivers' vega.eventlog.dir names with --dir; "
