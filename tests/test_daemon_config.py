@@ -109,7 +109,7 @@ def test_master_settings_come_from_defaults_file_config_env_and_flags_in_order(t
                       "vega:\n  master:\n    finished_app_ttl: 200\n    port: 2\n")
     env = clean_env(VEGA_CONF_DIR=str(conf_dir), VEGA_WORKER_TIMEOUT="7",
                     VEGA_MASTER_PORT="0", VEGA_UI_ALLOWED_HOSTS="ui.example.com",
-                    COLUMNS="240")
+                    VEGA_STRICT_MODES="false", COLUMNS="240")
     ready = tmp_path / "ready"
     proc, out = start_daemon(tmp_path, "master", [
         "master", "--verbose", "--config", str(config), "--worker-timeout", "8",
@@ -134,6 +134,8 @@ def test_master_settings_come_from_defaults_file_config_env_and_flags_in_order(t
     # what it printed is what it did: the port came from the environment (0: any)
     assert port not in (1, 2, 7077)
     assert "vega.task.max_attempts" not in rows  # driver settings are not the master's
+    # read by the daemons too (k8s/'s pods set it): it was missing from their table
+    assert rows["vega.strict_modes"] == ("False", "environment")
 
 
 def test_worker_verbose_prints_its_settings_with_flags_over_config(tmp_path, master):

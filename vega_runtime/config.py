@@ -311,7 +311,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Refuse a daemon's work dir, or a driver's scratch directory, below a directory "
             "another account owns or may write to without the sticky bit (OpenSSH's "
             "StrictModes). Off only where no other account exists: a container whose volume "
-            "is world-writable (a Kubernetes emptyDir).", env="VEGA_STRICT_MODES"),
+            "is world-writable (a Kubernetes emptyDir).", env="VEGA_STRICT_MODES",
+            used_by=(DRIVER, MASTER, WORKER)),
     Setting("vega.pyspark_compat", False, parse_bool, "boolean",
             "Run jobs with PySpark's names: 'import pyspark' resolves to Vega's compatibility "
             "package (vega submit --pyspark-compat). Read by vega submit before the job starts.",
