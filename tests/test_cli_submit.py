@@ -192,6 +192,25 @@ def test_conf_takes_spark_names_as_spark_submit_does(vega_cli, tmp_path):
                                "spark.ui.port (--conf)") == 1
 
 
+def test_a_settings_files_spark_setting_vega_ignores_is_warned_of_once(vega_cli, tmp_path):
+    """spark.ui.port in a --config file (or conf/vega-defaults.yaml) is ignored with one
+    warning, as README.md says: it was warned of six times, once for each time vega submit
+    and the job's Context resolved the settings (twice with no 'vega: WARNING' prefix)."""
+    job = write_job(tmp_path, "probe.py", PROBE)
+    settings = tmp_path / "site.yaml"
+    settings.write_text("spark.ui.port: 4050\nspark.task.maxFailures: 3\n")
+    conf_dir = tmp_path / "conf"
+    conf_dir.mkdir()
+    (conf_dir / "vega-defaults.yaml").write_text("spark.executor.extraJavaOptions: -Xss4m\n")
+    result = vega_cli("submit", "--master", "local", "--config", str(settings), job,
+                      env={"VEGA_CONF_DIR": str(conf_dir)})
+    assert probe(result)["max_attempts"] == 3
+    warned = [line.split("ignores them: ")[1] for line in result.stderr.splitlines()
+              if "Vega has no use for these Spark settings" in line]
+    assert warned == [f"spark.executor.extraJavaOptions ({conf_dir / 'vega-defaults.yaml'})",
+                      f"spark.ui.port ({settings})"]
+
+
 def test_a_misspelt_spark_setting_is_named_with_the_one_meant(vega_cli, tmp_path):
     """--conf spark.exeutor.memory=2g (a typo) is ignored as any Spark setting Vega has no
     use for, as spark-submit keeps it; the warning names the setting meant, since the job

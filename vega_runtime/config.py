@@ -624,7 +624,7 @@ def _spark_names_translated(new: Mapping[str, Any], origin: str,
     """``new`` with Spark's names of settings (``spark.executor.memory``) as Vega's; the
     ones Vega has no use for are left out, with one warning naming them (unless not
     ``warn``)."""
-    from .spark_settings import IGNORED_WARNING, ignored_names, translate
+    from .spark_settings import translate, warn_ignored
 
     try:
         translated, ignored = translate(new.items())
@@ -636,10 +636,7 @@ def _spark_names_translated(new: Mapping[str, Any], origin: str,
                 raise ConfigError(origin, key, str(exc)) from None
         raise
     if ignored and warn:
-        import logging
-
-        logging.getLogger(__name__).warning(IGNORED_WARNING + " (%s)",
-                                            ignored_names(ignored), origin)
+        warn_ignored(ignored, origin)
     return translated
 
 

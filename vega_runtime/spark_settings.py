@@ -11,9 +11,10 @@ every other source of settings (``config``) read Spark's names through this one 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Dict, Iterable, List, Optional, Set, Tuple
 
 _SECONDS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
 
@@ -96,6 +97,22 @@ SPARK_TO_VEGA = {
 
 #: what a caller logs, with the ignored names after it (``ignored_names``)
 IGNORED_WARNING = "Vega has no use for these Spark settings and ignores them: %s"
+
+
+#: (file, names) of the settings files whose ignored Spark settings this process named:
+#: each ``Config.load`` reads them again (``vega submit`` and its job: six times)
+_WARNED_FILES: Set[Tuple[str, str]] = set()
+
+
+def warn_ignored(keys: Iterable[str], origin: str) -> None:
+    """Log IGNORED_WARNING for ``keys`` given by ``origin``: once per process for a
+    settings file, each time for another source (a Context's ``conf``)."""
+    names = ignored_names(keys)
+    if os.path.isfile(origin):
+        if (os.path.realpath(origin), names) in _WARNED_FILES:
+            return
+        _WARNED_FILES.add((os.path.realpath(origin), names))
+    logging.getLogger("vega_runtime.config").warning(IGNORED_WARNING + " (%s)", names, origin)
 
 
 def ignored_names(keys: Iterable[str]) -> str:
