@@ -619,6 +619,29 @@ def test_verbose_written_to_a_file_names_every_setting_whole(vega_cli, tmp_path)
     assert "…" not in result.stderr
 
 
+def test_verbose_lists_the_executor_environment_and_resource_settings_given(vega_cli,
+                                                                             tmp_path):
+    """--verbose lists the settings of a family given (vega.executor.env.VAR, Spark's
+    spark.executorEnv.VAR, vega.driver.resource.NAME.*) with the others, as
+    docs/monitoring.md says it prints a password setting the Environment page redacts:
+    they were left out, the table naming only the settings of vega_runtime/config.py."""
+    script = tmp_path / "gpus.sh"
+    script.write_text("echo '{\"name\": \"gpu\", \"addresses\": [\"0\"]}'\n")
+    script.chmod(0o700)
+    result = vega_cli("submit", "--verbose", "--master", "local", "--conf",
+                      "vega.executor.env.DB_PASSWORD=hunter2", "--conf",
+                      "spark.executorEnv.REGION=eu", "--conf",
+                      "vega.driver.resource.gpu.amount=1", "--conf",
+                      f"vega.driver.resource.gpu.discovery_script={script}", "jobs/make_rdd.py",
+                      env={"COLUMNS": "200"})
+    assert result.returncode == 0, result.stderr
+    rows = {cells[1].strip(): (cells[2].strip(), cells[3].strip()) for cells in
+            (line.split("│") for line in result.stderr.splitlines() if line.startswith("│"))}
+    assert rows["vega.executor.env.DB_PASSWORD"] == ("hunter2", "command line")
+    assert rows["vega.executor.env.REGION"] == ("eu", "command line")
+    assert rows["vega.driver.resource.gpu.amount"] == ("1", "command line")
+
+
 def test_verbose_shows_values_with_brackets_as_they_are(vega_cli):
     """--verbose with a value holding brackets (--name "[/daily] etl"): the table shows it
     as it is and the job runs. Before, rich read it as markup: "internal error:

@@ -8,7 +8,7 @@ from typing import Iterable, Optional
 
 import click
 
-from vega_runtime.config import Config, settings_used_by
+from vega_runtime.config import Config, setting_of
 
 from .errors import error_console
 
@@ -28,7 +28,7 @@ def print_driver_config(config_file: Optional[str], cli_conf: dict) -> None:
     from .status import web_ui_link
 
     conf = Config.load(config_file=config_file, cli=cli_conf)
-    print_config(conf, [s.key for s in settings_used_by(DRIVER)])
+    print_config(conf, keys_used_by(conf, DRIVER))
     kind = parse_master(conf["vega.master"]).kind
     if kind == "local-cluster":
         logging.getLogger("vega_runtime.deploy.local_cluster").setLevel(logging.INFO)
@@ -62,7 +62,14 @@ def print_config(conf: Config, keys: Optional[Iterable[str]] = None,
 
 def print_daemon_config(conf: Config, role: str) -> None:
     """``vega master --verbose`` / ``vega worker --verbose``: the settings the role uses."""
-    print_config(conf, [s.key for s in settings_used_by(role)], f"vega {role}: resolved settings")
+    print_config(conf, keys_used_by(conf, role), f"vega {role}: resolved settings")
+
+
+def keys_used_by(conf: Config, role: str) -> list:
+    """The settings of ``conf`` that ``role`` reads: its own of vega_runtime/config.py's
+    table, and those of a family given (``vega.executor.env.VAR``,
+    ``vega.worker.resource.NAME.amount``)."""
+    return [key for key in conf if role in getattr(setting_of(key), "used_by", ())]
 
 
 def _show(key: str, value) -> str:
