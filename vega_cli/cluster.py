@@ -31,7 +31,7 @@ from .errors import Cancelled, CommandError, RemoteError, UsageError
 from .host_keys import KnownHosts
 from .options import INSTALLED_SECRET_FILE, ensure_secret_file
 from .remote import (Host, LocalHost, daemon_command, is_this_machine, local_python,
-                     loopback_only_addresses, quote)
+                     loopback_only_addresses, quote, resolved_addresses)
 
 MIN_FREE_BYTES = 256 << 20
 
@@ -282,6 +282,9 @@ def _wait_for_workers(cluster, secret: str, rows: List[Row], timeout: float = 30
     from vega_runtime.net.status_request import fetch_master_status
 
     expected = [r for r in rows if r.role == "worker" and not r.failed]
+    # a worker whose name is loopback on its own host advertises its address instead
+    names = {address: r.host for r in expected for address in resolved_addresses(r.host)
+             if address not in {x.host for x in expected}}
     deadline = time.monotonic() + timeout
     alive: List[str] = []
     answered, why = False, ""
@@ -292,7 +295,8 @@ def _wait_for_workers(cluster, secret: str, rows: List[Row], timeout: float = 30
             answered = True
         except (OSError, VegaError) as exc:  # the master may still be starting
             status, why = {"workers": []}, str(exc) or type(exc).__name__
-        alive = [w["host"] for w in status["workers"] if w["state"] == "alive"]
+        alive = [names.get(w["host"], w["host"]) for w in status["workers"]
+                 if w["state"] == "alive"]
         if all(alive.count(r.host) >= sum(1 for x in expected if x.host == r.host)
                for r in expected):
             break

@@ -82,13 +82,22 @@ def loopback_only_addresses(host: str) -> List[str]:
     >>> loopback_only_addresses("127.0.0.1"), loopback_only_addresses("no-such-host.invalid")
     (['127.0.0.1'], [])
     """
+    addresses = resolved_addresses(host)
+    loopback = all(ipaddress.ip_address(a).is_loopback for a in addresses)
+    return addresses if addresses and loopback else []
+
+
+def resolved_addresses(host: str) -> List[str]:
+    """The addresses ``host`` resolves to here ([] when it does not resolve).
+
+    >>> resolved_addresses("127.0.0.1"), resolved_addresses("no-such-host.invalid")
+    (['127.0.0.1'], [])
+    """
     try:
         resolved = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
         return []
-    addresses = list(dict.fromkeys(sockaddr[0].split("%")[0] for *_, sockaddr in resolved))
-    loopback = all(ipaddress.ip_address(a).is_loopback for a in addresses)
-    return addresses if addresses and loopback else []
+    return list(dict.fromkeys(sockaddr[0].split("%")[0] for *_, sockaddr in resolved))
 
 
 def _is_local_address(family: int, sockaddr: tuple) -> bool:

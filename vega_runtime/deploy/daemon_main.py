@@ -27,7 +27,7 @@ from typing import Callable, List, Optional, Tuple
 from ..config import MASTER, WORKER, Config
 from ..errors import ConfigError, DaemonStartFailed, SecretFileMissing, VegaError
 from ..master_url import parse_master
-from ..net.addresses import advertise_address
+from ..net.addresses import advertise_address, loopback_resolution, reachable_instead
 from ..net.connection import (create_secret_file, default_secret_file, load_secret,
                               resolve_secret_file)
 from ..private_files import (account_name, make_private_dir, open_private, private_fd,
@@ -87,6 +87,32 @@ def listen_addresses(conf: Config, host_key: str, bind_key: str,
     if not conf[bind_key]:
         conf = conf.with_values({bind_key: conf[host_key]}, f"{conf.origin(bind_key)}: {host_key}")
     return conf
+
+
+def reachable_host(conf: Config, host_key: str, bind_key: str,
+                   peer_host: str) -> Tuple[Config, str]:
+    """``(conf, warning)``: when the advertised address ``host_key`` names (a worker's
+    cluster-file name, which Debian's /etc/hosts maps to 127.0.1.1 on its own host) is
+    loopback here while ``peer_host`` (the master) is elsewhere, and no ``bind_key`` says
+    where to listen, ``conf`` advertises and listens on the address that reaches the peer
+    instead (``reachable_instead``), and ``warning`` says so and how to choose; else
+    ``(conf, "")``."""
+    host = conf[host_key]
+    if not host or host in WILDCARDS or conf[bind_key]:
+        return conf, ""
+    instead = reachable_instead(host, peer_host)
+    if not instead:
+        return conf, ""
+    looped = ", ".join(loopback_resolution(host))
+    named = "is a loopback address" if looped == host else \
+        f"resolves here to a loopback address ({looped})"
+    warning = (f"{host_key} {host} {named}, where the master at {peer_host} cannot reach "
+               f"this {host_key.split('.')[1]}: advertising and listening on {instead} "
+               "instead (the address that routes to the master). To choose, set VEGA_LOCAL_IP "
+               "or --host to this machine's address on the cluster's network"
+               + ("" if looped == host else f", or map {host} to it in /etc/hosts"))
+    return conf.with_values({host_key: instead}, f"{conf.origin(host_key)}: loopback, so "
+                            "the address routing to the master"), warning
 
 
 def secret_file_for(option: Optional[str]) -> str:
@@ -300,8 +326,9 @@ def run_worker(master_url: str, host: Optional[str] = None, cores: Optional[int]
             offered.update(worker_resource_settings(flag))
         except ValueError as exc:
             raise ConfigError("", "--resource", str(exc)) from None
-    conf = listen_addresses(daemon_config(WORKER_OPTIONS, given, config_file, offered),
-                            "vega.worker.host", "vega.worker.bind",
+    conf, moved = reachable_host(daemon_config(WORKER_OPTIONS, given, config_file, offered),
+                                 "vega.worker.host", "vega.worker.bind", spec.host)
+    conf = listen_addresses(conf, "vega.worker.host", "vega.worker.bind",
                             lambda: advertise_address(None, spec.host))
     use_strict_modes(conf["vega.strict_modes"])
     machine = {}
@@ -318,6 +345,8 @@ def run_worker(master_url: str, host: Optional[str] = None, cores: Optional[int]
     started = _detach_if_asked(daemonize, pidfile, log_file, work_dir, "worker")
     work_lock = hold_work_dir(work_dir, "worker")
     setup_daemon_logging(work_dir, "worker")
+    if moved:
+        log.warning("%s", moved)
     secret = load_secret(secret_path)
     say_secret_made("worker", secret_path, created, secret, conf["vega.worker.bind"])
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 from typing import Optional
@@ -29,3 +30,36 @@ def advertise_address(explicit: Optional[str], peer_host: str) -> str:
     finally:
         probe.close()
     return address
+
+
+def loopback_resolution(host: str) -> list:
+    """The addresses ``host`` resolves to here when each one is a loopback address (a name
+    Debian's /etc/hosts maps to 127.0.1.1, ``localhost``, ``127.0.0.1``), else [] (also when
+    it does not resolve: whoever uses it says so).
+
+    >>> loopback_resolution("127.0.1.1"), loopback_resolution("10.0.0.7")
+    (['127.0.1.1'], [])
+    """
+    try:
+        resolved = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return []
+    addresses = list(dict.fromkeys(sockaddr[0].split("%")[0] for *_, sockaddr in resolved))
+    if addresses and all(ipaddress.ip_address(a).is_loopback for a in addresses):
+        return addresses
+    return []
+
+
+def reachable_instead(host: str, peer_host: str) -> Optional[str]:
+    """The address to advertise (and listen on) instead of ``host`` when ``host`` resolves
+    here to loopback addresses only while the peer is elsewhere, where it could never reach
+    it: VEGA_LOCAL_IP, else the address of the interface that routes to ``peer_host``
+    (Spark's ``Utils.findLocalInetAddress`` does the same); None when ``host`` is fine.
+
+    >>> reachable_instead("10.0.0.7", "10.0.0.1"), reachable_instead("127.0.1.1", "127.0.0.1")
+    (None, None)
+    """
+    if is_loopback(peer_host) or not loopback_resolution(host):
+        return None
+    instead = advertise_address(None, peer_host)
+    return None if ipaddress.ip_address(instead.split("%")[0]).is_loopback else instead
