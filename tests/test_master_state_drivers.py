@@ -239,6 +239,28 @@ def test_at_a_restart_the_drivers_of_recovered_applications_are_probed_and_the_g
     assert not [a for a in after.apply(Tick()) if isinstance(a, ProbeDriver)]
 
 
+def test_a_recovered_application_ends_after_three_unanswered_probes_in_a_row():
+    """A recovered driver whose host does not answer (packets dropped, host gone) ends its
+    application at the third silent probe in a row; an answer in between starts the count
+    again (before: it waited 15 worker timeouts whatever the probes got)."""
+    before = Sim(worker_timeout=60.0)
+    before.worker("w1", cores=1)
+    _, app_id = before.app("cut", cores_max=1)
+    after = Sim(MasterState(worker_timeout=60.0, saved=before.state.snapshot()),
+                now=before.now + 5)
+    w1 = after.worker("w1", cores=1, executors=[(app_id, "exec-1")])
+    answers = [True, True, False, True, True]  # silent, silent, accepted, silent, silent
+    for silent in answers:
+        assert after.apply(Tick()) == [ProbeDriver(app_id, "10.0.0.9", 5000, RECOVERED)]
+        after.now += 6
+        assert after.apply(DriverProbed(app_id, RECOVERED, False, silent=silent)) == []
+    assert after.state.recovered[app_id]["state"] == "running"
+    after.apply(Tick())
+    out = after.apply(DriverProbed(app_id, RECOVERED, False, silent=True))
+    assert out == [Send(w1, ApplicationEnded(app_id)), SaveState()]
+    assert after.state.recovered[app_id]["state"] == "finished"
+
+
 def test_a_recovery_state_of_before_driver_addresses_were_saved_is_waited_for_as_before():
     """An application record without its driver's address (saved by an older master) is
     not probed: it waits for its driver until the recovery ends."""

@@ -22,7 +22,7 @@ import time
 from typing import Callable, Dict, List, Optional, Set
 
 from ..config import Config, rpc_limits
-from ..net.endpoints import host_port, refuses
+from ..net.endpoints import REFUSED, SILENT, host_port, port_answer
 from ..net.messages import MasterStopping
 from ..net.server import Server
 from ..private_files import make_private_dir, set_aside_foreign
@@ -232,8 +232,9 @@ class Master(StatusQueries):
         return actions
 
     def _probe_driver(self, probe: ProbeDriver) -> None:
-        gone = refuses(probe.host, probe.port, DRIVER_PROBE_SECONDS)
-        self.handle(DriverProbed(probe.app_id, probe.away_since, gone))
+        answer = port_answer(probe.host, probe.port, DRIVER_PROBE_SECONDS)
+        self.handle(DriverProbed(probe.app_id, probe.away_since, answer == REFUSED,
+                                 silent=answer == SILENT))
 
     def _tick_loop(self) -> None:
         """Expire silent workers, forget old applications, retry a failed write. This

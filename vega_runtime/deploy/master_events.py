@@ -121,13 +121,15 @@ class ExecutorsReleased(Record):
 class DriverProbed(Record):
     """Event: the answer to ``ProbeDriver``: ``gone`` when the driver's host refused a
     connection to its port (its process ended), False when it accepted one or did not
-    answer (a network fault may be cutting it off)."""
+    answer (a network fault may be cutting it off); ``silent`` when it did not answer
+    within the probe's timeout (its host drops packets, is down or gone)."""
     app_id: str
     away_since: float
     gone: bool
+    silent: bool = False
 
-    def __init__(self, app_id, away_since, gone):
-        self.app_id, self.away_since, self.gone = app_id, away_since, gone
+    def __init__(self, app_id, away_since, gone, silent=False):
+        self.app_id, self.away_since, self.gone, self.silent = app_id, away_since, gone, silent
 
 
 class Tick(Record):

@@ -79,6 +79,11 @@ DRIVER_RECONNECT_TIMEOUTS = 2
 PAUSE_SECONDS = 3.0
 #: the ``away_since`` of a probe of an application's driver from before a restart
 RECOVERED = -1.0
+#: After a restart, a recovered application ends when this many probes of its driver's
+#: port in a row get no answer (each waits ``master.DRIVER_PROBE_SECONDS``, 5 s): its host
+#: drops packets, is down or gone, where a live driver's port, even a stopped process's,
+#: accepts at once.
+SILENT_PROBES = 3
 
 
 class MasterState:
@@ -127,6 +132,8 @@ class MasterState:
         self._recovery_deadline: Optional[float] = None
         #: the recovered applications whose driver's port is being probed
         self._probing_recovered: Set[str] = set()
+        #: the probes in a row a recovered application's driver did not answer
+        self._silent_probes: Dict[str, int] = {}
 
     @property
     def _driver_grace(self) -> float:
@@ -337,11 +344,21 @@ class MasterState:
     def _recovered_driver_probed(self, event: DriverProbed, now: float, out: list) -> None:
         self._probing_recovered.discard(event.app_id)
         record = self.recovered.get(event.app_id)
-        if not event.gone or record is None or record.get("state") not in ("waiting",
-                                                                             "running"):
+        silent = self._silent_probes.pop(event.app_id, 0) + 1  # (an answer starts again)
+        silent = silent if event.silent else 0
+        if record is None or record.get("state") not in ("waiting", "running"):
+            return
+        if event.gone:
+            why = "its port refuses connections (it ended)"
+        elif silent >= SILENT_PROBES:
+            why = (f"its host answered none of {silent} probes of its port in a row (it drops "
+                   "packets, is down or gone)")
+        else:
+            if silent:
+                self._silent_probes[event.app_id] = silent
             return
         log.info("application %s finished: its driver did not come back after the master "
-                 "restarted, and its port refuses connections (it ended)", event.app_id)
+                 "restarted, and %s", event.app_id, why)
         self.recovered[event.app_id] = {**record, "state": AppState.FINISHED.value,
                                         "ended": now}
         for worker in self.workers.values():  # its executors go (Spark kills them too)

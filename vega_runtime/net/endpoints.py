@@ -47,15 +47,25 @@ def address_family(host: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
-def refuses(host: str, port: int, timeout: float) -> bool:
-    """Whether ``host`` refuses a TCP connection to ``port``: its host answered and nothing
-    listens there (the process that did has ended).  False when something accepted the
-    connection (closed at once: no handshake is started) or nothing answered within
-    ``timeout`` seconds (a host down or cut off may still run it)."""
+#: ``port_answer``'s answers
+REFUSED, ACCEPTED, SILENT = "refused", "accepted", "silent"
+
+
+def port_answer(host: str, port: int, timeout: float) -> str:
+    """How ``host`` answers a TCP connection to ``port``: ``REFUSED`` (its host answered
+    and nothing listens there: the process that did has ended), ``ACCEPTED`` (something
+    accepted it; closed at once, no handshake is started; a stopped process's socket
+    still accepts), or ``SILENT`` (no answer within ``timeout`` seconds, or no route: a
+    host down, gone, or cut off by a firewall that drops packets)."""
     try:
         socket.create_connection((host, port), timeout=timeout).close()
-        return False
+        return ACCEPTED
     except ConnectionRefusedError:
-        return True
-    except OSError:  # no answer in time, no route: it may still run
-        return False
+        return REFUSED
+    except OSError:
+        return SILENT
+
+
+def refuses(host: str, port: int, timeout: float) -> bool:
+    """Whether ``host`` refuses a TCP connection to ``port`` (``port_answer``)."""
+    return port_answer(host, port, timeout) == REFUSED
