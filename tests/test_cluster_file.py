@@ -160,6 +160,26 @@ workers:
         WorkerEntry("node-1", user="y", work_dir="w/a").daemon_id
 
 
+def test_the_master_is_logged_in_to_with_its_own_keys_else_its_hosts_worker_else_ssh(key):
+    """The master section's user/key/ssh_port beat those of a worker entry on the master's
+    host (same machine, same sshd), which beat the ssh section (before: the ssh section's
+    alone, so a master host whose sshd listens on 2222 was tried on 22)."""
+    ssh = f"ssh: {{user: vega, key: {key}, port: 22}}\n"
+    same_host = "workers: [{host: n1, user: ops, ssh_port: 2222}, n2]\n"
+    assert parse_cluster_text("master: {host: n1}\n" + ssh + same_host,
+                              "c.yaml").master_login() == ("ops", key, 2222)
+    assert parse_cluster_text("master: {host: N1}\n" + ssh + same_host,
+                              "c.yaml").master_login() == ("ops", key, 2222)
+    own = parse_cluster_text("master: {host: n1, user: root, ssh_port: 2200}\n" + ssh
+                             + same_host, "c.yaml")
+    assert own.master == ClusterMaster("n1", user="root", ssh_port=2200)
+    assert own.master_login() == ("root", key, 2200)
+    assert parse_cluster_text("master: {host: n0}\n" + ssh + same_host,
+                              "c.yaml").master_login() == ("vega", key, 22)
+    assert parse_cluster_text('master = "n1:7077"\nslaves = ["bob@n1", "n2"]',
+                              "h.conf").master_login() == ("bob", None, 22)
+
+
 def test_entries_are_frozen():
     worker = WorkerEntry("10.0.0.2")
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -319,14 +339,18 @@ BAD_YAML = [
     # master
     ("workers: [a]\n", "master is missing; write master: {host: ...}"),
     ("master: 10.0.0.1:7077\nworkers: [a]\n",
-     'master must be a mapping with host, port, webui_port, work_dir, not "10.0.0.1:7077"'),
+     'master must be a mapping with host, port, webui_port, work_dir, user, key, ssh_port, not "10.0.0.1:7077"'),
     ("master: {port: 7077}\nworkers: [a]\n", "master.host is missing"),
     ("master: {host: 'a b'}\nworkers: [a]\n", 'master.host "a b" is not a valid host name'),
     ("master: {host: '10.0.0.1:7077'}\nworkers: [a]\n",
      'master.host "10.0.0.1:7077" is not a valid host name (give the port as master.port)'),
     ("master: {host: a, prot: 1}\nworkers: [a]\n", "master.prot is not a cluster file key; "
-     "known keys: host, port, webui_port, work_dir; did you mean port?"),
+     "known keys: host, port, webui_port, work_dir, user, key, ssh_port; did you mean port?"),
     ("master: {host: a, port: 0}\nworkers: [a]\n", "master.port 0 is not a port number (1-65535)"),
+    ("master: {host: a, ssh_port: 0}\nworkers: [a]\n",
+     "master.ssh_port 0 is not a port number (1-65535)"),
+    ("master: {host: a, user: 'a;b'}\nworkers: [a]\n",
+     'master.user "a;b" is not a valid user name'),
     ("master: {host: a, webui_port: 65536}\nworkers: [a]\n",
      "master.webui_port 65536 is not a port number (1-65535)"),
     ("master: {host: a, webui_port: 7077}\nworkers: [a]\n",

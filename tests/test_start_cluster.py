@@ -298,7 +298,8 @@ def test_a_port_without_sshd_fails_its_row_saying_nothing_listens_there(sshd, tm
     assert result.returncode == 1, result.stdout + result.stderr
     assert (f"root@127.0.0.1:{port}: cannot connect over SSH: nothing listens on port {port} "
             "there (Connection refused); is sshd running, and is the SSH port in the cluster "
-            "file right (ssh.port, workers[].ssh_port)?" in result.stdout), result.stdout
+            "file right (ssh.port, workers[].ssh_port, master.ssh_port)?" in result.stdout), \
+        result.stdout
 
 
 @requires_sshd
@@ -428,7 +429,7 @@ def test_a_port_without_ssh_and_a_hung_sshd_are_named_without_tracebacks(sshd, t
         rf"root@127\.0\.0\.1:{port}: no SSH greeting on port {port} \(Error reading SSH "
         r"protocol banner[^)]*\): not an SSH server there, or sshd dropped the connection \(too "
         r"many at once, MaxStartups\); check the SSH port in the cluster file \(ssh\.port, "
-        r"workers\[\]\.ssh_port\)", result.stdout), result.stdout
+        r"workers\[\]\.ssh_port, master\.ssh_port\)", result.stdout), result.stdout
     assert (f"root@127.0.0.1:{hung.port}: the SSH handshake did not finish within 3s (the "
             "port accepts connections but sshd does not answer: hung or overloaded?); check "
             "sshd on that host, or raise ssh.connect_timeout" in result.stdout), result.stdout

@@ -392,3 +392,38 @@ def test_ctrl_c_while_a_host_does_not_answer_leaves_at_once(tmp_path):
     assert err == ("vega: error: interrupted: the daemons being stopped may still run\n"
                    f"vega stop-workers --config {config} again stops what is left\n"), err
     assert took < 5, took
+
+
+@requires_netns_sshd
+def test_the_master_host_is_logged_in_to_as_its_worker_entry_says(tmp_path):
+    """The master's host runs its sshd on port 2222 only, which its worker entry says
+    (ssh_port: 2222; the ssh section keeps 22 for the other host): start-cluster starts the
+    master there over SSH on 2222 and both workers, stop-cluster stops all three.  Before,
+    the master was tried on the ssh section's port 22 and its row failed ("nothing listens
+    on port 22")."""
+    from sshd_hosts import start_sshd
+
+    with NetworkHosts(2, tmp_path / "net") as net:
+        first, second = net.hosts
+        first.stop()
+        moved = start_sshd(tmp_path / "sshd2222", host=first.host, port=2222,
+                           netns=net.namespaces[0], client_key=net.key_path,
+                           client_netns=net.control_ns)
+        try:
+            known = tmp_path / "known_hosts"
+            known.write_text(open(moved.known_hosts_path).read()
+                             + open(net.known_hosts_path).read().splitlines(True)[1])
+            workers = [f"host: {first.host}\nssh_port: 2222\ncores: 1\nwork_dir: {tmp_path}/w1",
+                       f"host: {second.host}\ncores: 1\nwork_dir: {tmp_path}/w2"]
+            config, _ = write_cluster(tmp_path, second, workers, master_host=first.host,
+                                      port=7077, known_hosts=str(known))
+            started = vega_in_control(net, "start-cluster", "--config", config)
+            assert started.returncode == 0, started.stdout + started.stderr
+            assert started.stdout.count("started, registered") == 2, started.stdout
+            assert "│ master │ start  │ started " in started.stdout, started.stdout
+            stopped = vega_in_control(net, "stop-cluster", "--config", config)
+            assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+            assert stopped.stdout.count("stopped") == 3, stopped.stdout
+            assert vega_processes(str(tmp_path)) == []
+        finally:
+            moved.stop()

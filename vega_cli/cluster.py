@@ -61,11 +61,10 @@ def _worker_dir(entry) -> str:
 
 
 def _master_host(cluster, known_hosts: KnownHosts) -> Host:
-    ssh = cluster.ssh
     if is_this_machine(cluster.master.host):
         return LocalHost(cluster.master.host)
-    return Host(cluster.master.host, ssh.user, ssh.port, ssh.key, ssh.connect_timeout,
-                known_hosts)
+    user, key, port = cluster.master_login()
+    return Host(cluster.master.host, user, port, key, cluster.ssh.connect_timeout, known_hosts)
 
 
 def _worker_host(cluster, entry, known_hosts: KnownHosts) -> Host:

@@ -298,7 +298,7 @@ def _explain(host: Host, exc: Exception) -> str:
             or "Indecipherable protocol version" in text):
         return (f"{host}: no SSH greeting on port {host.port} ({text}): not an SSH server "
                 "there, or sshd dropped the connection (too many at once, MaxStartups); check "
-                "the SSH port in the cluster file (ssh.port, workers[].ssh_port)")
+                "the SSH port in the cluster file (ssh.port, workers[].ssh_port, master.ssh_port)")
     if text == "No existing session":  # connected, but no SSH handshake in connect_timeout
         return (f"{host}: the SSH handshake did not finish within {host.connect_timeout:g}s "
                 "(the port accepts connections but sshd does not answer: hung or "
@@ -330,7 +330,7 @@ def _explain_unconnected(host: Host, causes: List[Exception]) -> str:
     if errno.ECONNREFUSED in codes:
         return (f"{host}: cannot connect over SSH: nothing listens on port {host.port} there "
                 f"({why}); is sshd running, and is the SSH port in the cluster file right "
-                "(ssh.port, workers[].ssh_port)?")
+                "(ssh.port, workers[].ssh_port, master.ssh_port)?")
     return f"{host}: cannot connect over SSH ({why}); is sshd running on that port?"
 
 

@@ -49,7 +49,7 @@ from .net.endpoints import host_port
 CLUSTER_CONFIG_ENV = "VEGA_CLUSTER_CONFIG"
 
 _TOP_KEYS = ("master", "ssh", "workers", "defaults", "hdfs", "secret_file")
-_MASTER_KEYS = ("host", "port", "webui_port", "work_dir")
+_MASTER_KEYS = ("host", "port", "webui_port", "work_dir", "user", "key", "ssh_port")
 _SSH_KEYS = ("user", "key", "port", "connect_timeout", "known_hosts")
 _WORKER_KEYS = ("host", "user", "key", "ssh_port", "cores", "memory", "work_dir", "labels",
                 "python", "resources", "webui_port")
@@ -102,12 +102,17 @@ class SSHSettings:
 
 @dataclass(frozen=True)
 class ClusterMaster:
-    """Where the master runs; ``url`` is what workers and drivers connect to."""
+    """Where the master runs; ``url`` is what workers and drivers connect to.  ``user``,
+    ``key`` and ``ssh_port``: the master section's own SSH login (None: not given there;
+    ``ClusterFile.master_login`` resolves it)."""
 
     host: str
     port: int = 7077
     webui_port: int = 8080
     work_dir: str = "work/master"
+    user: Optional[str] = None
+    key: Optional[str] = None
+    ssh_port: Optional[int] = None
 
     @property
     def url(self) -> str:
@@ -159,6 +164,25 @@ class ClusterFile:
     namenode: Optional[str] = None
     secret_file: Optional[str] = None
 
+    def master_login(self) -> Tuple[Optional[str], Optional[str], int]:
+        """``(user, key, ssh_port)`` that start the master over SSH, each from the master
+        section, else from the first worker entry on the master's host (the same machine,
+        the same sshd and account: its own values, else the ``ssh`` section's), else from
+        the ``ssh`` section.
+
+        >>> cf = parse_cluster_text("master: {host: n1}\\nssh: {user: vega}\\n"
+        ...                         "workers: [{host: n1, ssh_port: 2222}, n2]", "c.yaml")
+        >>> cf.master_login()
+        ('vega', None, 2222)
+        """
+        same = next((w for w in self.workers if w.host.lower() == self.master.host.lower()),
+                    None)
+        user, key, port = (same.user, same.key, same.ssh_port) if same else \
+            (self.ssh.user, self.ssh.key, self.ssh.port)
+        m = self.master
+        return (m.user if m.user is not None else user, m.key if m.key is not None else key,
+                m.ssh_port if m.ssh_port is not None else port)
+
 
 def load_cluster_file(path: Optional[str] = None,
                       environ: Optional[Mapping[str, str]] = None) -> ClusterFile:
@@ -192,7 +216,7 @@ def parse_cluster_text(text: str, source: str) -> ClusterFile:
     >>> [(w.ssh_target, w.cores, w.memory) for w in cf.workers]
     [('alice@10.0.0.2', 4, None), ('10.0.0.3', 8, 17179869184)]
     >>> parse_cluster_text('master = "10.0.0.1:3000"\\nslaves = ["bob@10.0.0.2"]', "h").master
-    ClusterMaster(host='10.0.0.1', port=3000, webui_port=8080, work_dir='work/master')
+    ClusterMaster(host='10.0.0.1', port=3000, webui_port=8080, work_dir='work/master', user=None, key=None, ssh_port=None)
     """
     ext = os.path.splitext(source)[1].lower()
     toml = ext in (".conf", ".toml") or (ext not in (".yaml", ".yml") and _TOML_HINT.search(text))
@@ -250,11 +274,14 @@ class _Reader:
             self.fail("file", "must be a mapping with master and workers (see conf/cluster.yaml)")
         self.known(data, "", _TOP_KEYS)
         master = self.section(data, "master", _MASTER_KEYS, required=True)
+        login = self.worker_values({k: master[k] for k in ("user", "key", "ssh_port")
+                                    if k in master}, "master")
         cluster_master = ClusterMaster(
             self.host(master.get("host") or self.fail("master.host", "is missing"), "master.host"),
             self.port(master.get("port", 7077), "master.port"),
             self.port(master.get("webui_port", 8080), "master.webui_port"),
-            self.path(master.get("work_dir", "work/master"), "master.work_dir"))
+            self.path(master.get("work_dir", "work/master"), "master.work_dir"),
+            login.get("user"), login.get("key"), login.get("ssh_port"))
         if cluster_master.webui_port == cluster_master.port:
             self.fail("master.webui_port", f"{cluster_master.port} is the same as master.port")
         section = self.section(data, "ssh", _SSH_KEYS)
