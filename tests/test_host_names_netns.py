@@ -84,3 +84,24 @@ def test_workers_whose_names_resolve_to_loopback_at_home_advertise_a_reachable_a
         stopped = vega_in_control(net, "stop-cluster", "--config", config)
         assert stopped.returncode == 0, stopped.stdout + stopped.stderr
         assert vega_processes(str(tmp_path)) == []
+
+
+@requires_netns_sshd
+def test_a_master_whose_name_resolves_to_loopback_on_its_host_is_refused(tmp_path):
+    """The master named node1, whose own /etc/hosts maps node1 to 127.0.1.1, with a worker
+    on node2: start-cluster fails the master's row saying why and what to change, starts
+    nothing (exit 1).  Before, the master started listening on 127.0.1.1 alone, its row
+    said "started", and node2's worker failed: "cannot reach the master at node1:7077"."""
+    with own_hosts_files(2) as names, NetworkHosts(2, tmp_path / "net") as net:
+        workers = [f"host: {name}\ncores: 1\nwork_dir: {tmp_path}/work" for name in names]
+        config, _ = write_cluster(tmp_path, net.hosts[0], workers, master_host="node1",
+                                  port=7077, known_hosts=named_known_hosts(net, tmp_path))
+        started = vega_in_control(net, "start-cluster", "--config", config)
+        assert started.returncode == 1, started.stdout + started.stderr
+        assert ("root@node1:22: master.host node1 resolves there to a loopback address "
+                "(127.0.1.1): the master would listen on it alone, where the workers on other "
+                "hosts (node2) cannot reach it; nothing was started. Set master.host in "
+                f"{config} to that host's address on the workers' network, or map node1 to it "
+                "in that host's /etc/hosts" in started.stdout), started.stdout
+        assert "│ worker" not in started.stdout, started.stdout  # none started
+        assert vega_processes(str(tmp_path)) == []

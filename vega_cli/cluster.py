@@ -72,8 +72,9 @@ def _worker_host(cluster, entry, known_hosts: KnownHosts) -> Host:
                 known_hosts)
 
 
-def _preflight(host: Host, python: str, work_dir: str, master: tuple) -> None:
-    """Raise RemoteError naming the first thing that would make the daemon fail."""
+def _preflight(host: Host, python: str, work_dir: str, master: tuple) -> dict:
+    """Raise RemoteError naming the first thing that would make the daemon fail; else
+    return what the host answered (``remote_ops.probe``)."""
     probe = host.remote_op(python, "probe", work_dir, master[0], str(master[1]))
     local = "%d.%d" % sys.version_info[:2]
     if probe["python"] != local:
@@ -96,6 +97,25 @@ def _preflight(host: Host, python: str, work_dir: str, master: tuple) -> None:
                   "it)" if "Connection refused" in why else "check firewalls and addresses")
         raise RemoteError(f"{host}: cannot reach the master at {master[0]}:{master[1]} "
                           f"({why}); {advice}")
+    return probe
+
+
+def _check_master_not_on_loopback(cluster, host: Host, probe: dict) -> None:
+    """Raise RemoteError when the master's name resolves on its (remote) host to loopback
+    addresses only, as that host's /etc/hosts may map its own name to 127.0.1.1, while a
+    worker is on another host: the master would listen where none of them reaches it (the
+    check ``_check_not_on_loopback`` makes for a master on this machine)."""
+    looped = [] if isinstance(host, LocalHost) else probe.get("master_loopback") or []
+    name = cluster.master.host
+    elsewhere = ", ".join(dict.fromkeys(w.host for w in cluster.workers
+                                        if w.host.lower() != name.lower()))
+    if looped and elsewhere:
+        raise RemoteError(
+            f"{host}: master.host {name} resolves there to a loopback address "
+            f"({', '.join(looped)}): the master would listen on it alone, where the workers "
+            f"on other hosts ({elsewhere}) cannot reach it; nothing was started. Set "
+            f"master.host in {cluster.path} to that host's address on the workers' network, "
+            f"or map {name} to it in that host's /etc/hosts")
 
 
 def _install_secret(host: Host, secret: str, directory: str) -> str:
@@ -174,7 +194,8 @@ def _start_master(cluster, secret: str, known_hosts: KnownHosts) -> Row:
     host = _master_host(cluster, known_hosts)
     python = local_python()
     try:
-        _preflight(host, python, master.work_dir, (master.host, 0))
+        _check_master_not_on_loopback(cluster, host,
+                                      _preflight(host, python, master.work_dir, (master.host, 0)))
         remote_secret = _install_secret(host, secret, master.work_dir)
         _start_daemon(host, python, "master",
                       ["--host", master.host, "--port", str(master.port),

@@ -43,6 +43,7 @@ def probe(work_dir: str, master_host: str, master_port: str) -> dict:
         out["free_bytes"] = shutil.disk_usage(work_dir).free
     except OSError as exc:
         out["work_dir_error"] = str(exc)
+    out["master_loopback"] = _loopback_only(master_host)
     if int(master_port):
         try:
             socket.create_connection((master_host, int(master_port)), 5).close()
@@ -51,6 +52,20 @@ def probe(work_dir: str, master_host: str, master_port: str) -> dict:
             out["master_reachable"] = False
             out["master_error"] = str(exc)
     return out
+
+
+def _loopback_only(host: str) -> List[str]:
+    """The addresses ``host`` resolves to here when each is a loopback one, else [] (this
+    host's /etc/hosts may map its own name to 127.0.1.1, as Debian's and Ubuntu's do)."""
+    import ipaddress
+
+    try:
+        resolved = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return []
+    addresses = list(dict.fromkeys(sockaddr[0].split("%")[0] for *_, sockaddr in resolved))
+    loopback = all(ipaddress.ip_address(a).is_loopback for a in addresses)
+    return addresses if addresses and loopback else []
 
 
 def _daemon(pidfile: str, role: str) -> "tuple[Optional[int], str]":
