@@ -244,3 +244,27 @@ def test_driver_listeners_bind_its_advertised_address(tmp_path):
     assert ("127.0.0.2", driver_port) in sockets
     assert ("127.0.0.2", metrics_port) in sockets
     assert not any(host == "0.0.0.0" or host.startswith("v6:") for host, _ in sockets), sockets
+
+
+def test_a_worker_host_that_is_loopback_here_is_replaced_by_one_the_master_reaches(
+        monkeypatch):
+    """``--host`` 127.0.1.1 (a name Debian's /etc/hosts maps there) with the master at
+    10.0.0.1: the worker advertises and listens on VEGA_LOCAL_IP instead, with a warning
+    saying so; not when --bind says where to listen, nor with a master on loopback."""
+    from vega_runtime.config import Config
+    from vega_runtime.deploy.daemon_main import reachable_host
+
+    monkeypatch.setenv("VEGA_LOCAL_IP", "10.0.0.7")
+    conf = Config.load(cli={"vega.worker.host": "127.0.1.1"})
+    moved, warning = reachable_host(conf, "vega.worker.host", "vega.worker.bind", "10.0.0.1")
+    assert moved["vega.worker.host"] == "10.0.0.7" and moved["vega.worker.bind"] == ""
+    assert warning == (
+        "vega.worker.host 127.0.1.1 is a loopback address, where the master at 10.0.0.1 "
+        "cannot reach this worker: advertising and listening on 10.0.0.7 instead "
+        "(VEGA_LOCAL_IP). To choose, set VEGA_LOCAL_IP or --host to this machine's address "
+        "on the cluster's network")
+    assert reachable_host(conf, "vega.worker.host", "vega.worker.bind", "127.0.0.1") == \
+        (conf, "")
+    bound = Config.load(cli={"vega.worker.host": "127.0.1.1", "vega.worker.bind": "0.0.0.0"})
+    assert reachable_host(bound, "vega.worker.host", "vega.worker.bind", "10.0.0.1") == \
+        (bound, "")

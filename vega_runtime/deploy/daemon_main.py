@@ -106,9 +106,11 @@ def reachable_host(conf: Config, host_key: str, bind_key: str,
     looped = ", ".join(loopback_resolution(host))
     named = "is a loopback address" if looped == host else \
         f"resolves here to a loopback address ({looped})"
+    source = "VEGA_LOCAL_IP" if os.environ.get("VEGA_LOCAL_IP") == instead else \
+        "the address that routes to the master"
     warning = (f"{host_key} {host} {named}, where the master at {peer_host} cannot reach "
                f"this {host_key.split('.')[1]}: advertising and listening on {instead} "
-               "instead (the address that routes to the master). To choose, set VEGA_LOCAL_IP "
+               f"instead ({source}). To choose, set VEGA_LOCAL_IP "
                "or --host to this machine's address on the cluster's network"
                + ("" if looped == host else f", or map {host} to it in /etc/hosts"))
     return conf.with_values({host_key: instead}, f"{conf.origin(host_key)}: loopback, so "
