@@ -10,14 +10,16 @@ from typing import Iterator, List, Optional
 
 from ..errors import InputError
 from ..records import FrozenRecord
+from .codecs import BLOCK_CODECS, CodecError
 from .globs import expand_braces, fnmatch_pattern, has_pattern, is_hidden, split_paths, unescape
 from .hdfs import HdfsSettings, is_hdfs
 from .hdfs import list_files as list_hdfs_files
 from .hdfs import open_read as open_hdfs
 
-COMPRESSED_SUFFIXES = (".gz", ".bz2", ".deflate")
-#: Hadoop codecs whose files Vega cannot decompress (read as text they would be garbage)
-UNREADABLE_CODECS = {".snappy": "SnappyCodec", ".lz4": "Lz4Codec", ".zst": "ZStandardCodec"}
+COMPRESSED_SUFFIXES = (".gz", ".bz2", ".deflate") + tuple(BLOCK_CODECS)
+#: Hadoop codecs whose files Vega cannot decompress (read as text they would be garbage):
+#: Hadoop itself writes ZStandardCodec only with its native library
+UNREADABLE_CODECS = {".zst": "ZStandardCodec"}
 
 
 class InputFile(FrozenRecord):
@@ -36,9 +38,9 @@ class InputFile(FrozenRecord):
 
 
 def is_compressed(path: str) -> bool:
-    """Whether ``path`` names a ``.gz``, ``.bz2`` or ``.deflate`` (zlib: Hadoop's
-    DefaultCodec) file, in any case as Hadoop's codecs are found; it is read whole and
-    decompressed."""
+    """Whether ``path`` names a ``.gz``, ``.bz2``, ``.deflate`` (zlib: Hadoop's
+    DefaultCodec), ``.snappy`` or ``.lz4`` file, in any case as Hadoop's codecs are found;
+    it is read whole and decompressed."""
     return path.lower().endswith(COMPRESSED_SUFFIXES)
 
 
@@ -47,11 +49,18 @@ def refuse_unreadable_codecs(files: List[InputFile]) -> None:
     Vega has not (Spark's ``part-00000.snappy``) is an ``InputError`` naming it."""
     for f in files:
         suffix = os.path.splitext(f.path)[1].lower()
+        if suffix in BLOCK_CODECS:
+            from .codecs import require
+
+            try:
+                require(suffix)
+            except CodecError as exc:
+                raise InputError(f.path, str(exc)) from None
         if suffix in UNREADABLE_CODECS:
             raise InputError(f.path, f"it is compressed with Hadoop's {UNREADABLE_CODECS[suffix]}, "
-                                     "which Vega cannot decompress: write it with GzipCodec, "
-                                     "BZip2Codec or DefaultCodec (or uncompressed), or read "
-                                     "its bytes with binary_files")
+                                     "which Vega cannot decompress: write it with SnappyCodec, "
+                                     "Lz4Codec, GzipCodec, BZip2Codec or DefaultCodec (or "
+                                     "uncompressed), or read its bytes with binary_files")
 
 
 def local_path(url: str) -> str:
@@ -149,8 +158,9 @@ def _unreadable(exc: OSError):
 
 
 def open_input(path: str, hdfs: Optional[HdfsSettings] = None, decompress: bool = True):
-    """Open a local file or HDFS URL for binary reading, decompressing ``.gz``, ``.bz2`` and
-    ``.deflate`` unless ``decompress`` is false (``binary_files`` gives the file's bytes)."""
+    """Open a local file or HDFS URL for binary reading, decompressing ``.gz``, ``.bz2``,
+    ``.deflate``, ``.snappy`` and ``.lz4`` unless ``decompress`` is false (``binary_files``
+    gives the file's bytes)."""
     raw = open_hdfs(path, hdfs or HdfsSettings()) if is_hdfs(path) else open(local_path(path), "rb")
     if not decompress:
         return raw
@@ -164,6 +174,15 @@ def open_input(path: str, hdfs: Optional[HdfsSettings] = None, decompress: bool 
         return bz2.BZ2File(raw, "rb")
     if path.lower().endswith(".deflate"):
         return io.BufferedReader(_ZlibReader(raw), buffer_size=1 << 20)
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix in BLOCK_CODECS:
+        from .codecs import BlockReader
+
+        try:
+            return io.BufferedReader(BlockReader(raw, suffix), buffer_size=1 << 20)
+        except CodecError:
+            raw.close()
+            raise
     return raw
 
 
@@ -175,7 +194,7 @@ def input_errors(path: str) -> Iterator[None]:
 
     try:
         yield
-    except (EOFError, OSError, zlib.error) as exc:
+    except (EOFError, OSError, zlib.error, CodecError) as exc:
         reason = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
         raise InputError(path, reason or type(exc).__name__) from None
 

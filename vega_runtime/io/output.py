@@ -29,6 +29,7 @@ import shutil
 from typing import Any, BinaryIO, Callable, Iterator, List, Optional
 
 from ..errors import OutputExistsError, VegaError
+from .codecs import BLOCK_SUFFIXES
 from .disk import naming_a_full_disk
 from .files import local_path
 from .globs import path_text
@@ -263,9 +264,15 @@ def _codec(codec: Optional[str]):
         return (lambda out: bz2.BZ2File(out, "wb")), ".bz2"
     if lowered.endswith(("defaultcodec", "deflatecodec")):
         return _ZlibWriter, ".deflate"
+    for name, suffix in BLOCK_SUFFIXES.items():
+        if lowered.endswith(name.lower()):
+            from .codecs import BlockWriter, require
+
+            require(suffix)
+            return (lambda out: BlockWriter(out, suffix)), suffix
     raise VegaError(f"unsupported compression codec {codec!r}: use "
-                    "'org.apache.hadoop.io.compress.GzipCodec', 'BZip2Codec' or "
-                    "'DefaultCodec'")
+                    "'org.apache.hadoop.io.compress.GzipCodec', 'BZip2Codec', "
+                    "'DefaultCodec', 'SnappyCodec' or 'Lz4Codec'")
 
 
 class _ZlibWriter:

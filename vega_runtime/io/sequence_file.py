@@ -27,6 +27,9 @@ import struct
 import zlib
 from typing import Any, BinaryIO, Callable, Dict, Iterator, List, Optional, Tuple
 
+from . import codecs
+from .codecs import MissingLibrary
+
 
 MAGIC = b"SEQ"
 VERSION = 6
@@ -43,10 +46,13 @@ DOUBLE, FLOAT, BOOLEAN = _IO + "DoubleWritable", _IO + "FloatWritable", _IO + "B
 BYTES, NULL, MAP, ARRAY = (_IO + "BytesWritable", _IO + "NullWritable", _IO + "MapWritable",
                            _IO + "ArrayWritable")
 _CODECS = "org.apache.hadoop.io.compress."
-#: codecs Vega compresses and decompresses (all zlib streams: DefaultCodec and DeflateCodec
-#: write zlib's format, GzipCodec gzip's)
+#: codecs Vega compresses and decompresses: DefaultCodec and DeflateCodec write zlib's
+#: format, GzipCodec gzip's, BZip2Codec bzip2's, SnappyCodec and Lz4Codec Hadoop's block
+#: framing of raw Snappy or LZ4 (``codecs``)
 CODECS = {_CODECS + "DefaultCodec": "zlib", _CODECS + "DeflateCodec": "zlib",
-          _CODECS + "GzipCodec": "gzip"}
+          _CODECS + "GzipCodec": "gzip", _CODECS + "BZip2Codec": "bzip2",
+          _CODECS + "SnappyCodec": ".snappy", _CODECS + "Lz4Codec": ".lz4"}
+CODEC_NAMES = "DefaultCodec, DeflateCodec, GzipCodec, BZip2Codec, SnappyCodec or Lz4Codec"
 #: AbstractMapWritable's ids of the classes every MapWritable knows without naming them
 _MAP_IDS = {ARRAY: -127, BOOLEAN: -126, BYTES: -125, FLOAT: -124, INT: -123, LONG: -122,
             MAP: -121, NULL: -119, TEXT: -116}
@@ -248,11 +254,39 @@ def inflate(data: bytes) -> bytes:
     return b"".join(out)
 
 
+def decompressor(codec: str) -> Callable[[bytes], bytes]:
+    """A codec's ``decompress(buffer)``; it raises ``ValueError``, ``OSError``, ``EOFError``
+    or ``zlib.error`` for data that does not decompress."""
+    kind = CODECS[codec]
+    if kind == "bzip2":
+        return _bunzip2
+    if kind.startswith("."):
+        return lambda data: codecs.decompress(kind, data)
+    return inflate
+
+
+def _bunzip2(data: bytes) -> bytes:
+    """A BZip2Codec buffer: one bzip2 stream or more; Hadoop's reader also takes a stream
+    without its ``BZ`` magic (what Hadoop's own bzip2 writer once left out)."""
+    import bz2
+
+    if data[:1] == b"h" and data[:2] != b"BZ":
+        data = b"BZ" + data
+    return bz2.decompress(data) if data else b""
+
+
 def compressor(codec: str) -> Callable[[bytes], bytes]:
-    if CODECS[codec] == "gzip":
+    kind = CODECS[codec]
+    if kind == "gzip":
         import gzip
 
         return lambda data: gzip.compress(data, mtime=0)
+    if kind == "bzip2":
+        import bz2
+
+        return bz2.compress
+    if kind.startswith("."):
+        return lambda data: codecs.compress(kind, data)
     return zlib.compress
 
 
@@ -261,7 +295,7 @@ def codec_class(name: str) -> str:
     if name in CODECS:
         return name
     raise ValueError(f"unsupported compression codec {name!r} for a SequenceFile: use "
-                     f"'{_CODECS}DefaultCodec', 'DeflateCodec' or 'GzipCodec'")
+                     f"'{_CODECS}' followed by {CODEC_NAMES}")
 
 
 # -- reading --------------------------------------------------------------------------------
@@ -274,6 +308,7 @@ class Header:
         self.key_class, self.value_class = key_class, value_class
         self.codec, self.block, self.metadata = codec, block, metadata
         self.sync, self.end = sync, end
+        self.decompress = decompressor(codec) if codec else None
 
 
 class _Stream:
@@ -322,8 +357,7 @@ def read_header(fh: BinaryIO) -> Header:
     codec = stream.read_text("the codec class name") if compressed else None
     if codec is not None and codec not in CODECS:
         raise Unconvertible(f"it is compressed with Hadoop's {codec}, which Vega cannot "
-                            "decompress: write it with DefaultCodec or GzipCodec (or "
-                            "uncompressed)")
+                            f"decompress: write it with {CODEC_NAMES} (or uncompressed)")
     metadata = {}
     for _ in range(stream.read_int("the metadata")):
         name = stream.read_text("the metadata")
@@ -401,7 +435,7 @@ def _records(stream: _Stream, header: Header, end: int) -> Iterator[Tuple[Any, A
         data = stream.read(length, "a record")
         value = data[key_length:]
         if record_compressed:
-            value = _inflated(value, at)
+            value = _inflated(header, value, at)
         yield _pair(header, data[:key_length], value, at)
 
 
@@ -425,7 +459,7 @@ def _blocks(stream: _Stream, header: Header, end: int) -> Iterator[Tuple[Any, An
             size = stream.read_vint("a block")
             if size < 0:
                 raise Corrupt(stream.pos, "a block's buffer has a negative length")
-            buffers.append(_inflated(stream.read(size, "a block"), at))
+            buffers.append(_inflated(header, stream.read(size, "a block"), at))
         key_lengths, keys, value_lengths, values = buffers
         key_at = value_at = key_length_at = value_length_at = 0
         try:
@@ -447,10 +481,12 @@ def _check_sync(stream: _Stream, header: Header) -> None:
         raise Corrupt(at, "a sync marker that is not the header's (corrupt data)")
 
 
-def _inflated(data: bytes, at: int) -> bytes:
+def _inflated(header: Header, data: bytes, at: int) -> bytes:
     try:
-        return inflate(data)
-    except zlib.error as exc:
+        return header.decompress(data)
+    except MissingLibrary as exc:
+        raise Unconvertible(str(exc)) from None
+    except (zlib.error, OSError, EOFError, ValueError) as exc:
         raise Corrupt(at, f"compressed data that does not decompress ({exc})") from None
 
 
