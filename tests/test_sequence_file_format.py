@@ -12,8 +12,11 @@ from vega_runtime import Context, TaskFailed
 from vega_runtime.io import sequence_file as sf
 
 GZIP, ZLIB = "org.apache.hadoop.io.compress.GzipCodec", "org.apache.hadoop.io.compress.DefaultCodec"
+BZIP2, SNAPPY, LZ4 = ("org.apache.hadoop.io.compress." + name
+                      for name in ("BZip2Codec", "SnappyCodec", "Lz4Codec"))
 #: (compression codec, block-compressed)
-MODES = [(None, False), (ZLIB, False), (ZLIB, True), (GZIP, False), (GZIP, True)]
+MODES = [(None, False)] + [(codec, block) for codec in (ZLIB, GZIP, BZIP2, SNAPPY, LZ4)
+                           for block in (False, True)]
 
 
 def written(records, codec=None, block=True, **sizes) -> bytes:
@@ -47,7 +50,7 @@ VALUES = {  # PySpark's conversions: what is written is what comes back
 @pytest.mark.parametrize("cls", sorted(VALUES))
 def test_every_writable_round_trips_in_every_compression(cls, codec, block):
     """Keys and values of each class come back as written, uncompressed, record- and
-    block-compressed with DefaultCodec and GzipCodec."""
+    block-compressed with DefaultCodec, GzipCodec, BZip2Codec, SnappyCodec and Lz4Codec."""
     records = [(v, v) for v in VALUES[cls]]
     assert sf.record_classes(records[0]) == ("org.apache.hadoop.io." + cls,) * 2
     assert read(written(records, codec, block)) == records
@@ -117,9 +120,9 @@ def test_a_corrupt_sync_and_a_bad_block_are_errors_at_their_offsets():
 def test_other_codecs_and_classes_are_refused_naming_them():
     """A codec Vega has not, or Writables PySpark does not convert, are named."""
     data = written([(1, 1)], ZLIB).replace(b"\x2aorg.apache.hadoop.io.compress.DefaultCodec",
-                                           b"\x29org.apache.hadoop.io.compress.SnappyCodec")
+                                           b"\x2corg.apache.hadoop.io.compress.ZStandardCodec")
     with pytest.raises(sf.Unconvertible, match="compressed with Hadoop's org.apache.hadoop.io"
-                                               ".compress.SnappyCodec, which Vega cannot"):
+                                               ".compress.ZStandardCodec, which Vega cannot"):
         read(data)
     tuples = written([(1, (1, "a"))])
     with pytest.raises(sf.Unconvertible, match="its values are org.apache.hadoop.io"
