@@ -40,7 +40,8 @@ class MissingLibrary(CodecError):
 
 
 def _raw(suffix: str) -> Tuple[Callable[[bytes], bytes], Callable[[bytes, int], bytes]]:
-    """The raw ``compress(data)`` and ``decompress(data, size)`` of a codec."""
+    """The raw ``compress(data)`` and ``decompress(data, size)`` of a codec (``size``: the
+    most it may give)."""
     try:
         import cramjam
     except ImportError:
@@ -50,8 +51,13 @@ def _raw(suffix: str) -> Tuple[Callable[[bytes], bytes], Callable[[bytes, int], 
     if suffix == ".snappy":
         return (lambda data: bytes(cramjam.snappy.compress_raw(data)),
                 lambda data, size: bytes(cramjam.snappy.decompress_raw(data)))
+    def lz4_decompress(data: bytes, size: int) -> bytes:
+        # (decompress_block pads its output to output_len: a chunk may be less than ``size``)
+        out = bytearray(min(size, len(data) * 255 + 64))  # LZ4's largest ratio is ~255
+        return bytes(out[:cramjam.lz4.decompress_block_into(data, out)])
+
     return (lambda data: bytes(cramjam.lz4.compress_block(data, store_size=False)),
-            lambda data, size: bytes(cramjam.lz4.decompress_block(data, output_len=size)))
+            lz4_decompress)
 
 
 def require(suffix: str) -> None:

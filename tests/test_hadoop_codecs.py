@@ -1,0 +1,100 @@
+"""Hadoop's block framing of SnappyCodec and Lz4Codec (vega_runtime.io.codecs) and the
+BZip2Codec buffers of SequenceFiles, in memory: the layouts Hadoop writes (a block of
+several chunks, an empty stream), and truncated or corrupt data refused saying where.
+Files exchanged with PySpark are tests/test_pyspark_codecs.py's."""
+
+import bz2
+import io
+import struct
+
+import pytest
+
+cramjam = pytest.importorskip("cramjam", reason="cramjam (Hadoop's Snappy and LZ4) is not "
+                                                "installed: pip install cramjam")
+
+from vega_runtime.io import codecs  # noqa: E402
+from vega_runtime.io import sequence_file as sf  # noqa: E402
+
+RAW = {".snappy": lambda data: bytes(cramjam.snappy.compress_raw(data)),
+       ".lz4": lambda data: bytes(cramjam.lz4.compress_block(data, store_size=False))}
+
+
+def hadoop_block(suffix, data, chunk):
+    """``data`` as Hadoop's BlockCompressorStream writes one write() larger than its
+    buffer: the whole size once, then a chunk after another."""
+    out = [struct.pack(">I", len(data))]
+    for at in range(0, len(data), chunk):
+        packed = RAW[suffix](data[at:at + chunk])
+        out.append(struct.pack(">I", len(packed)) + packed)
+    return b"".join(out)
+
+
+@pytest.mark.parametrize("suffix", [".snappy", ".lz4"])
+def test_a_block_of_several_chunks_reads_whole(suffix):
+    """A SequenceFile buffer of 1 MB is one block of five chunks in PySpark's files; LZ4's
+    chunks came back padded with zeros to the block's size (cramjam's decompress_block
+    fills output_len), so the second chunk's header was read inside the padding."""
+    data = b"".join(b"record %d " % i + b"v" * (i % 300) for i in range(8000))
+    framed = hadoop_block(suffix, data, 218_000)
+    assert codecs.decompress(suffix, framed) == data
+    assert codecs.decompress(suffix, framed + hadoop_block(suffix, b"tail", 10)) == data + b"tail"
+    assert codecs.decompress(suffix, codecs.compress(suffix, data)) == data
+
+
+@pytest.mark.parametrize("suffix", [".snappy", ".lz4"])
+def test_empty_streams_and_text_parts(suffix):
+    """An empty part is int32 0 and no chunk, both ways; the writer's chunks stay within
+    Hadoop's 256 KiB decompression buffer."""
+    assert codecs.decompress(suffix, b"\x00\x00\x00\x00") == b""
+    assert codecs.compress(suffix, b"") == b"\x00\x00\x00\x00"
+    out = io.BytesIO()
+    with codecs.BlockWriter(out, suffix):
+        pass
+    assert out.getvalue() == b"\x00\x00\x00\x00"
+    out = io.BytesIO()
+    data = bytes(range(256)) * 4000
+    with codecs.BlockWriter(out, suffix) as writer:
+        for at in range(0, len(data), 70_000):
+            writer.write(data[at:at + 70_000])
+    framed = out.getvalue()
+    sizes = []
+    at = 0
+    while at < len(framed):
+        block, size = struct.unpack_from(">II", framed, at)
+        sizes.append(block)
+        assert size <= 256 * 1024
+        at += 8 + size
+    assert max(sizes) <= 256 * 1024 and sum(sizes) == len(data)
+    assert codecs.decompress(suffix, framed) == data
+
+
+@pytest.mark.parametrize("suffix,name", [(".snappy", "SnappyCodec"), (".lz4", "Lz4Codec")])
+def test_truncated_and_corrupt_streams_say_where(suffix, name):
+    data = b"line\n" * 50_000
+    framed = codecs.compress(suffix, data)
+    with pytest.raises(codecs.CodecError, match=f"the {name} data ends at byte 10, inside a "
+                                                r"block \(truncated\?\)"):
+        codecs.decompress(suffix, framed[:10])
+    with pytest.raises(codecs.CodecError, match="ends at byte 2, inside a block"):
+        codecs.decompress(suffix, framed[:2])
+    bad = bytearray(framed)
+    bad[8:40] = b"\xff" * 32
+    with pytest.raises(codecs.CodecError, match=f"{name} data at byte 4 that does not "
+                                                "decompress"):
+        codecs.decompress(suffix, bytes(bad))
+    with pytest.raises(codecs.CodecError, match="a block of 4294967295 bytes at byte 0"):
+        codecs.decompress(suffix, b"\xff" * 12)
+
+
+BZIP2 = "org.apache.hadoop.io.compress.BZip2Codec"
+
+
+def test_bzip2_buffers_with_and_without_their_magic():
+    """A BZip2Codec SequenceFile's buffers are bzip2 streams; one without its 'BZ' (as
+    Hadoop's CBZip2OutputStream writes when its caller leaves the magic out) reads too, and
+    an empty buffer is no byte."""
+    unpack = sf.decompressor(BZIP2)
+    stream = bz2.compress(b"value" * 100)
+    assert unpack(stream) == unpack(stream[2:]) == b"value" * 100
+    assert unpack(stream + stream) == b"value" * 200
+    assert unpack(b"") == b""
