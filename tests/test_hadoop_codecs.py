@@ -9,11 +9,15 @@ import struct
 
 import pytest
 
-cramjam = pytest.importorskip("cramjam", reason="cramjam (Hadoop's Snappy and LZ4) is not "
-                                                "installed: pip install cramjam")
+from vega_runtime.io import codecs
+from vega_runtime.io import sequence_file as sf
 
-from vega_runtime.io import codecs  # noqa: E402
-from vega_runtime.io import sequence_file as sf  # noqa: E402
+try:
+    import cramjam
+except ImportError:  # (test_without_cramjam_each_use_is_one_error_saying_so still runs)
+    cramjam = None
+requires_cramjam = pytest.mark.skipif(cramjam is None, reason="cramjam (Hadoop's Snappy and "
+                                                              "LZ4) is not installed")
 
 RAW = {".snappy": lambda data: bytes(cramjam.snappy.compress_raw(data)),
        ".lz4": lambda data: bytes(cramjam.lz4.compress_block(data, store_size=False))}
@@ -29,6 +33,7 @@ def hadoop_block(suffix, data, chunk):
     return b"".join(out)
 
 
+@requires_cramjam
 @pytest.mark.parametrize("suffix", [".snappy", ".lz4"])
 def test_a_block_of_several_chunks_reads_whole(suffix):
     """A SequenceFile buffer of 1 MB is one block of five chunks in PySpark's files; LZ4's
@@ -41,6 +46,7 @@ def test_a_block_of_several_chunks_reads_whole(suffix):
     assert codecs.decompress(suffix, codecs.compress(suffix, data)) == data
 
 
+@requires_cramjam
 @pytest.mark.parametrize("suffix", [".snappy", ".lz4"])
 def test_empty_streams_and_text_parts(suffix):
     """An empty part is int32 0 and no chunk, both ways; the writer's chunks stay within
@@ -68,6 +74,7 @@ def test_empty_streams_and_text_parts(suffix):
     assert codecs.decompress(suffix, framed) == data
 
 
+@requires_cramjam
 @pytest.mark.parametrize("suffix,name", [(".snappy", "SnappyCodec"), (".lz4", "Lz4Codec")])
 def test_truncated_and_corrupt_streams_say_where(suffix, name):
     data = b"line\n" * 50_000
@@ -98,3 +105,40 @@ def test_bzip2_buffers_with_and_without_their_magic():
     assert unpack(stream) == unpack(stream[2:]) == b"value" * 100
     assert unpack(stream + stream) == b"value" * 200
     assert unpack(b"") == b""
+
+
+WITHOUT_CRAMJAM = """
+import sys
+sys.modules["cramjam"] = None  # as if not installed
+from vega_runtime import Context
+path, out = sys.argv[1], sys.argv[2]
+with Context(master="local[1]") as ctx:
+    for name, act in [
+            ("read", lambda: ctx.text_file(path).count()),
+            ("write", lambda: ctx.parallelize(["a"]).save_as_text_file(
+                out, "org.apache.hadoop.io.compress.SnappyCodec")),
+            ("sequence", lambda: ctx.parallelize([("a", 1)]).save_as_sequence_file(
+                out, "org.apache.hadoop.io.compress.Lz4Codec"))]:
+        try:
+            act()
+        except Exception as exc:
+            print(name, type(exc).__name__, exc)
+"""
+
+
+def test_without_cramjam_each_use_is_one_error_saying_so(tmp_path):
+    """Without cramjam, reading a .snappy file or writing Snappy or LZ4 is refused on the
+    driver, before a task runs, naming the file and what to install; nothing is written."""
+    import subprocess
+    import sys
+
+    (tmp_path / "part-00000.snappy").write_bytes(b"\x00\x00\x00\x00")
+    done = subprocess.run([sys.executable, "-c", WITHOUT_CRAMJAM, str(tmp_path),
+                           str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    needs = "needs the Python package cramjam, which is not installed: pip install cramjam"
+    assert done.stdout.splitlines() == [
+        f"read InputError cannot read {tmp_path}/part-00000.snappy: Hadoop's SnappyCodec {needs}",
+        f"write MissingLibrary Hadoop's SnappyCodec {needs}",
+        f"sequence MissingLibrary Hadoop's Lz4Codec {needs}"]
+    assert not (tmp_path / "out").exists()

@@ -337,7 +337,8 @@ def test_local_mode_has_no_ui_link_and_loads_no_tls():
     """Local mode has no web UI: no link, and neither the TLS machinery nor the cluster
     messages are imported (start-up time), nor what only handshakes (hashlib's OpenSSL),
     executors (ctypes), speculation, dynamic allocation, archives and job packages need
-    (tarfile and zipfile, imported by every Context's start once, were ~10 ms of it)."""
+    (tarfile and zipfile, imported by every Context's start once, were ~10 ms of it), nor
+    cramjam (Hadoop's Snappy and LZ4 files only)."""
     import subprocess
     import sys
 
@@ -348,7 +349,8 @@ def test_local_mode_has_no_ui_link_and_loads_no_tls():
             "             'vega_runtime.net.cluster_messages', 'hashlib', 'hmac', '_hashlib',\n"
             "             'ctypes', 'multiprocessing', 'subprocess', 'tarfile', 'zipfile',\n"
             "             'vega_runtime.archives', 'vega_runtime.packaging', 'dataclasses',\n"
-            "             'vega_runtime.scheduler.speculation', 'vega_runtime.scheduler.allocation')\n"
+            "             'vega_runtime.scheduler.speculation', 'vega_runtime.scheduler.allocation',\n"
+            "             'cramjam')\n"
             "       if m in sys.modules\n"
             "             and not type(sys.modules[m]).__name__.startswith('_Lazy')))\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

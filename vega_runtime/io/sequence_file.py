@@ -293,6 +293,8 @@ def compressor(codec: str) -> Callable[[bytes], bytes]:
 def codec_class(name: str) -> str:
     """A codec as ``saveAsSequenceFile`` takes it: a class name Vega has."""
     if name in CODECS:
+        if CODECS[name].startswith("."):
+            codecs.require(CODECS[name])  # on the driver, before a task runs
         return name
     raise ValueError(f"unsupported compression codec {name!r} for a SequenceFile: use "
                      f"'{_CODECS}' followed by {CODEC_NAMES}")
