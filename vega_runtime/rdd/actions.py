@@ -506,8 +506,9 @@ class Actions:
         """``(key, value)`` tuples as Hadoop SequenceFiles, one ``part-NNNNN`` per partition,
         that Spark's ``sequenceFile`` reads: keys and values become Writables as PySpark
         converts them, their classes those of the first record (a job of its own, as in
-        PySpark); with ``compression_codec_class`` (Hadoop's ``DefaultCodec`` or
-        ``GzipCodec``) block-compressed, as Spark writes them.
+        PySpark); with ``compression_codec_class`` (Hadoop's ``DefaultCodec``,
+        ``GzipCodec``, ``BZip2Codec``, ``SnappyCodec`` or ``Lz4Codec``) block-compressed,
+        as Spark writes them.
 
         >>> import os, shutil, tempfile
         >>> out = os.path.join(tempfile.mkdtemp(), "seq")
