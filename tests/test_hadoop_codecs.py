@@ -93,6 +93,20 @@ def test_truncated_and_corrupt_streams_say_where(suffix, name):
         codecs.decompress(suffix, b"\xff" * 12)
 
 
+@requires_cramjam
+def test_snappy_framing_and_lz4_frames_are_named_not_hadoops():
+    """A .snappy file of Snappy's framing format or a .lz4 file of the lz4 command (which
+    Hadoop cannot read either) is named as such, not read as garbage blocks."""
+    framed = bytes(cramjam.snappy.compress(b"line\n" * 100))
+    frame = bytes(cramjam.lz4.compress(b"line\n" * 100))
+    with pytest.raises(codecs.CodecError, match=r"^it is Snappy's framing format \(a stream "
+                                                r"starting 'sNaPpY'.*, not Hadoop's SnappyCodec"):
+        codecs.decompress(".snappy", framed)
+    with pytest.raises(codecs.CodecError, match=r"^it is an LZ4 frame \(as the lz4 command "
+                                                r"writes it\), not Hadoop's Lz4Codec"):
+        codecs.decompress(".lz4", frame)
+
+
 BZIP2 = "org.apache.hadoop.io.compress.BZip2Codec"
 
 

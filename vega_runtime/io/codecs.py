@@ -26,6 +26,10 @@ BLOCK_CODECS: Dict[str, Tuple[str, int]] = {
     ".snappy": ("SnappyCodec", _BUFFER - (_BUFFER // 6 + 32)),
     ".lz4": ("Lz4Codec", _BUFFER - (_BUFFER // 255 + 16)),
 }
+#: the first 4 bytes of other formats of these codecs, which Hadoop does not read either
+_OTHER_FORMATS = {b"\xff\x06\x00\x00": "Snappy's framing format (a stream starting "
+                                     "'sNaPpY', as snzip and python-snappy write it)",
+                  b"\x04\x22\x4d\x18": "an LZ4 frame (as the lz4 command writes it)"}
 #: Hadoop's class -> suffix
 BLOCK_SUFFIXES = {name: suffix for suffix, (name, _) in BLOCK_CODECS.items()}
 
@@ -114,6 +118,10 @@ class BlockReader(io.RawIOBase):
             head = self._read(4, at_end_ok=True)
             if not head:
                 return False
+            if self._offset == 4 and head in _OTHER_FORMATS:
+                raise CodecError(f"it is {_OTHER_FORMATS[head]}, not Hadoop's "
+                                 f"{BLOCK_CODECS[self.suffix][0]} (which Spark reads and "
+                                 "writes): decompress it first, or rename it")
             self._left = _INT32.unpack(head)[0]
             if self._left > 1 << 30:
                 raise CodecError(f"a block of {self._left} bytes at byte {self._offset - 4}: "
