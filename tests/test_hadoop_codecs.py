@@ -91,6 +91,10 @@ def test_truncated_and_corrupt_streams_say_where(suffix, name):
         codecs.decompress(suffix, bytes(bad))
     with pytest.raises(codecs.CodecError, match="a block of 4294967295 bytes at byte 0"):
         codecs.decompress(suffix, b"\xff" * 12)
+    # a chunk whose own header claims 4 GB, in a block of 10 bytes: refused, not allocated
+    with pytest.raises(codecs.CodecError, match=f"{name} data at byte 4 that does not "
+                                                "decompress"):
+        codecs.decompress(suffix, b"\x00\x00\x00\x0a\x00\x00\x00\x06\xff\xff\xff\xff\x0f\x00")
 
 
 @requires_cramjam

@@ -50,11 +50,12 @@ def _raw(suffix: str) -> Tuple[Callable[[bytes], bytes], Callable[[bytes, int], 
         import cramjam
     except ImportError:
         name = BLOCK_CODECS[suffix][0]
-        raise MissingLibrary(f"Hadoop's {name} needs the Python package cramjam, which is not "
-                         "installed: pip install cramjam") from None
-    if suffix == ".snappy":
+        raise MissingLibrary(f"Hadoop's {name} needs the Python package cramjam, which is "
+                             "not installed: pip install cramjam") from None
+    if suffix == ".snappy":  # (a raw Snappy buffer starts with its uncompressed length)
         return (lambda data: bytes(cramjam.snappy.compress_raw(data)),
                 lambda data, size: bytes(cramjam.snappy.decompress_raw(data)))
+
     def lz4_decompress(data: bytes, size: int) -> bytes:
         # (decompress_block pads its output to output_len: a chunk may be less than ``size``)
         out = bytearray(min(size, len(data) * 255 + 64))  # LZ4's largest ratio is ~255
