@@ -31,7 +31,8 @@ class Inputs:
         comma-separated list, local or HDFS), as PySpark's ``sequenceFile`` gives them: Text
         as ``str``, Int/LongWritable ``int``, Double/FloatWritable ``float``,
         BooleanWritable ``bool``, BytesWritable ``bytearray``, NullWritable ``None``,
-        MapWritable ``dict``; uncompressed, or compressed with DefaultCodec or GzipCodec.
+        MapWritable ``dict``; uncompressed, or compressed with DefaultCodec, GzipCodec,
+        BZip2Codec, SnappyCodec or Lz4Codec.
         Large files are split at their sync markers.  The records are read as the file's
         own classes, as Hadoop's reader reads them (``key_class`` and ``value_class`` are
         taken for PySpark's sake); ``batch_size`` is PySpark's pickling batch (none here).
