@@ -44,6 +44,8 @@ def test_a_block_of_several_chunks_reads_whole(suffix):
     assert codecs.decompress(suffix, framed) == data
     assert codecs.decompress(suffix, framed + hadoop_block(suffix, b"tail", 10)) == data + b"tail"
     assert codecs.decompress(suffix, codecs.compress(suffix, data)) == data
+    zeros = bytes(600_000)  # LZ4's best ratio (~255): a chunk of 865 bytes gives 218,000
+    assert codecs.decompress(suffix, hadoop_block(suffix, zeros, 218_000)) == zeros
 
 
 @requires_cramjam
