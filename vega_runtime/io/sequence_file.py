@@ -267,7 +267,7 @@ def decompressor(codec: str) -> Callable[[bytes], bytes]:
 
 def _bunzip2(data: bytes) -> bytes:
     """A BZip2Codec buffer: one bzip2 stream or more; Hadoop's reader also takes a stream
-    without its ``BZ`` magic (what Hadoop's own bzip2 writer once left out)."""
+    without its ``BZ`` magic (its ``CBZip2OutputStream`` leaves writing it to its caller)."""
     import bz2
 
     if data[:1] == b"h" and data[:2] != b"BZ":
