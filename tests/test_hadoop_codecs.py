@@ -162,3 +162,32 @@ def test_without_cramjam_each_use_is_one_error_saying_so(tmp_path):
         f"write MissingLibrary Hadoop's SnappyCodec {needs}",
         f"sequence MissingLibrary Hadoop's Lz4Codec {needs}"]
     assert not (tmp_path / "out").exists()
+
+
+@requires_cramjam
+@pytest.mark.parametrize("codec", ["BZip2Codec", "SnappyCodec", "Lz4Codec"])
+def test_a_corrupt_or_truncated_compressed_sequence_file_says_where(codec):
+    """Bytes changed inside a block's compressed values, or the file cut inside a block:
+    ``Corrupt`` at the block's offset, saying what is wrong."""
+    records = [(f"key {i}", "value " * (i % 40)) for i in range(2000)]
+    out = io.BytesIO()
+    writer = sf.Writer(out, sf.TEXT, sf.TEXT, "org.apache.hadoop.io.compress." + codec)
+    for key, value in records:
+        writer.append(sf.encode(key), sf.encode(value))
+    writer.close()
+    data = out.getvalue()
+    assert list(sf.read_records(io.BytesIO(data), 0, len(data))) == records
+    with io.BytesIO(data) as fh:
+        at = sf.read_header(fh).end + 4 + sf.SYNC_SIZE  # the first block's record count
+    _, at = sf.read_vint(data, at)
+    for _ in range(3):  # past the key lengths, keys and value lengths
+        size, at = sf.read_vint(data, at)
+        at += size
+    _, at = sf.read_vint(data, at)  # the values' compressed buffer starts at ``at``
+    bad = bytearray(data)
+    bad[at + 4:at + 36] = bytes(b ^ 0x5A for b in bad[at + 4:at + 36])
+    with pytest.raises(sf.Corrupt, match=r"compressed data that does not decompress \(.+\), "
+                                         r"at byte \d+$"):
+        list(sf.read_records(io.BytesIO(bytes(bad)), 0, len(bad)))
+    with pytest.raises(sf.Corrupt, match=r"the file ends inside a block \(truncated\?\)"):
+        list(sf.read_records(io.BytesIO(data[:-10]), 0, len(data)))
