@@ -455,3 +455,13 @@ def test_stop_master_refuses_a_negative_timeout(tmp_path):
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr.splitlines()[-1] == (
         "Error: Invalid value for '--timeout': -1.0 is not in the range x>=0.")
+
+
+def test_python_dash_m_vega_cli_is_the_vega_command():
+    """``python -m vega_cli`` (an environment whose scripts are not on PATH) runs ``vega``:
+    it was 'No module named vega_cli.__main__'."""
+    from vega_runtime import __version__
+
+    done = subprocess.run([sys.executable, "-m", "vega_cli", "--version"], cwd=REPO,
+                          env=clean_env(), capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout, done.stderr) == (0, f"vega, version {__version__}\n", "")

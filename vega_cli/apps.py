@@ -160,7 +160,8 @@ def _lost_master(url: str, run_id: str, exc: BaseException, waited: float) -> Co
 @cluster_master_option()
 @secret_file_option()
 def kill(app_id: str, master_url: Optional[str], secret_file: Optional[str]) -> None:
-    """Cancel application APP_ID: its tasks and executors stop."""
+    """Kill application APP_ID (its tasks and executors stop) or cluster-mode driver
+    DRIVER_ID (spark-submit --kill), with the application it runs."""
     from vega_runtime.net.messages import KillApplication
 
     check_app_id(app_id)

@@ -89,12 +89,13 @@ def status(submission_id: Optional[str], master_url: Optional[str], as_json: boo
     (spark-submit --status ID) or application: its state, host, start, application."""
     url, unnamed = cluster_master_url(master_url)
     if print_ca:
-        from vega_runtime.net.connection import load_secret
+        from vega_runtime.net.connection import default_secret_file, load_secret
         from vega_runtime.net.tls import ca_certificate_pem
 
         secret = load_secret(secret_file_for(secret_file))
         if not secret:
-            click.echo("vega: no cluster secret here: this is the well-known CA of daemons "
+            click.echo("vega: no cluster secret here (no --secret-file, no VEGA_SECRET_FILE, "
+                       f"no {default_secret_file()}): this is the well-known CA of daemons "
                        "without one (loopback only)", err=True)
         click.echo(ca_certificate_pem(secret or b"").decode(), nl=False)
         return
