@@ -257,11 +257,14 @@ def _heartbeat(seconds_ago: Optional[float]) -> str:
 
 
 def duration_text(seconds: float) -> str:
-    """``42s``, ``3m07s``, ``52h10m``: a duration as ``vega status`` shows it.
+    """``1.0s``, ``42s``, ``3m07s``, ``52h10m``: a duration as ``vega status`` shows it
+    (under 10 s to a tenth, so an application of 0.98 s does not read ``0s``).
 
-    >>> duration_text(42.7), duration_text(187), duration_text(187800.0)
-    ('42s', '3m07s', '52h10m')
+    >>> duration_text(0.98), duration_text(42.7), duration_text(187), duration_text(187800.0)
+    ('1.0s', '42s', '3m07s', '52h10m')
     """
+    if seconds < 9.95:
+        return f"{seconds:.1f}s"
     seconds = int(seconds)
     if seconds < 60:
         return f"{seconds}s"
