@@ -9,6 +9,8 @@ with a secret as without one, never on 0.0.0.0 unless asked.
 
 import json
 import os
+import shlex
+import shutil
 import socket
 import subprocess
 
@@ -17,7 +19,8 @@ import pytest
 from vega_runtime import Context
 from vega_runtime.net.connection import create_secret_file
 
-from proc_helpers import REPO, clean_env, kill_group, read_text, spawn_vega, wait_for
+from proc_helpers import (REPO, clean_env, kill_group, read_text, spawn_vega, vega_argv,
+                          wait_for)
 
 
 # -- helpers ---------------------------------------------------------------------------
@@ -268,3 +271,42 @@ def test_a_worker_host_that_is_loopback_here_is_replaced_by_one_the_master_reach
     bound = Config.load(cli={"vega.worker.host": "127.0.1.1", "vega.worker.bind": "0.0.0.0"})
     assert reachable_host(bound, "vega.worker.host", "vega.worker.bind", "10.0.0.1") == \
         (bound, "")
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"),
+                    reason="needs root and unshare(1) for a host name and /etc/hosts of its own")
+@pytest.mark.parametrize("local_ip, expected", [(None, "127.0.1.1"), ("127.0.0.3", "127.0.0.3")])
+def test_a_master_whose_host_name_is_loopback_says_only_this_machine_reaches_it(
+        tmp_path, secret, local_ip, expected):
+    """A master started without --host on a machine whose /etc/hosts maps its own name to
+    127.0.1.1 (Debian's default; here a UTS and mount namespace of the test's own) listens
+    there and warns once that workers on other hosts cannot reach it, and how to choose;
+    with VEGA_LOCAL_IP it listens there, without a word (it said nothing before)."""
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.1 localhost\n127.0.1.1 node7\n")
+    ready = tmp_path / "ready"
+    env = clean_env() if local_ip is None else {**clean_env(), "VEGA_LOCAL_IP": local_ip}
+    argv = " ".join(shlex.quote(a) for a in vega_argv(
+        "master", "--port", "0", "--webui-port", "0", "--work-dir", str(tmp_path / "m"),
+        "--secret-file", secret, "--ready-file", str(ready)))
+    out = tmp_path / "master.out"
+    with open(out, "wb") as log:
+        proc = subprocess.Popen(
+            ["unshare", "--uts", "--mount", "sh", "-c",
+             f"mount --bind {shlex.quote(str(hosts))} /etc/hosts && hostname node7 && "
+             f"exec {argv}"], cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_for(lambda: ready.exists() or proc.poll() is not None, 60, "the master to start")
+        assert proc.poll() is None, read_text(str(out))
+        hosts_listening = {host for host, _ in listening_sockets(proc.pid)}
+    finally:
+        kill_group(proc)
+    assert hosts_listening == {expected}
+    warned = [line.split(" WARNING vega_cli: ", 1)[1] for line in read_text(str(out)).splitlines()
+              if " WARNING vega_cli: this machine's host name" in line]
+    assert warned == ([] if local_ip else [
+        "this machine's host name, node7, resolves to a loopback address (127.0.1.1): the "
+        "master listens there, where only this machine reaches it. For workers on other "
+        "hosts, start it with --host ADDRESS (this machine's address on their network) or "
+        "set VEGA_LOCAL_IP"])

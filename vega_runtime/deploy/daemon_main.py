@@ -244,8 +244,9 @@ def run_master(host: Optional[str] = None, port: Optional[int] = None,
              "work_dir": work_dir, "secret_file": secret_file, "worker_timeout": worker_timeout,
              "event_log_dir": event_log_dir, "open_reads": open_reads,
              "ui_allowed_hosts": ui_allowed_hosts}
-    conf = listen_addresses(daemon_config(MASTER_OPTIONS, given, config_file),
-                            "vega.master.host", "vega.master.bind", _this_host_address)
+    conf = daemon_config(MASTER_OPTIONS, given, config_file)
+    looped = "" if conf["vega.master.host"] else loopback_name_warning()
+    conf = listen_addresses(conf, "vega.master.host", "vega.master.bind", _this_host_address)
     use_strict_modes(conf["vega.strict_modes"])
     if show_config:
         show_config(conf, MASTER)
@@ -253,6 +254,8 @@ def run_master(host: Optional[str] = None, port: Optional[int] = None,
     started = _detach_if_asked(daemonize, pidfile, log_file, work_dir, "master")
     work_lock = hold_work_dir(work_dir, "master")
     setup_daemon_logging(work_dir, "master")
+    if looped:
+        log.warning("%s", looped)
     watch_work_dir(work_dir, "master", work_lock)
     secret_path, created = daemon_secret_file(conf["vega.secret.file"], no_secret)
     secret = load_secret(secret_path)
@@ -607,6 +610,22 @@ def start_error(log_file: str, log_start: int = 0) -> str:
         return ""
     errors = [i for i, line in enumerate(lines) if line.startswith("vega") and "error:" in line]
     return "\n".join(lines[errors[-1]:] if errors else lines[-10:])
+
+
+def loopback_name_warning() -> str:
+    """What to say when the address a master takes by default (``_this_host_address``) is
+    loopback: the host name resolves to 127.0.1.1 (Debian's /etc/hosts) or 127.0.0.1, so
+    workers on other hosts cannot reach it (Spark warns of the same); else ''."""
+    import ipaddress
+    import socket
+
+    address = _this_host_address()
+    if os.environ.get("VEGA_LOCAL_IP") or not ipaddress.ip_address(address).is_loopback:
+        return ""
+    return (f"this machine's host name, {socket.gethostname()}, resolves to a loopback "
+            f"address ({address}): the master listens there, where only this machine "
+            "reaches it. For workers on other hosts, start it with --host ADDRESS (this "
+            "machine's address on their network) or set VEGA_LOCAL_IP")
 
 
 def _this_host_address() -> str:
