@@ -342,6 +342,8 @@ BAD_YAML = [
      'master must be a mapping with host, port, webui_port, work_dir, user, key, ssh_port, not "10.0.0.1:7077"'),
     ("master: {port: 7077}\nworkers: [a]\n", "master.host is missing"),
     ("master: {host: 'a b'}\nworkers: [a]\n", 'master.host "a b" is not a valid host name'),
+    ("master: {host: alice@m}\nworkers: [a]\n",
+     'master.host "alice@m" is not a valid host name (give the SSH user as master.user)'),
     ("master: {host: '10.0.0.1:7077'}\nworkers: [a]\n",
      'master.host "10.0.0.1:7077" is not a valid host name (give the port as master.port)'),
     ("master: {host: a, prot: 1}\nworkers: [a]\n", "master.prot is not a cluster file key; "

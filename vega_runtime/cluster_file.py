@@ -405,7 +405,9 @@ class _Reader:
             where = "port as master.port" if key.startswith("master") else \
                 "SSH port as ssh_port in a cluster.yaml: a hosts.conf has none" \
                 if key.startswith("slaves") else "SSH port as ssh_port"
-            hint = f" (give the {where})" if ":" in str(value) else ""
+            hint = f" (give the {where})" if ":" in str(value) else \
+                f" (give the SSH user as {key.rsplit('.', 1)[0]}.user)" \
+                if "@" in str(value) and not key.startswith("slaves") else ""
             self.fail(key, f"{_show(value)} is not a valid host name{hint}")
         return host
 
