@@ -1,6 +1,8 @@
 """What Vega reads from a Slurm allocation and writes for sbatch (vega_cli.slurm_allocation),
 and the commands' answers to bad input; no Slurm needed (tests/test_slurm.py runs a real one)."""
 
+import os
+
 import pytest
 
 from proc_helpers import clean_env, vega
@@ -104,6 +106,24 @@ def test_submit_slurm_refuses_a_bad_spec_and_a_master(tmp_path):
     assert done.returncode == 2 and "unknown key 'gpus'" in done.stderr
     done = vega("submit", "--slurm", "nodes=2", "--master", "local", "jobs/wordcount.py")
     assert done.returncode == 2 and "leave out --master" in done.stderr
+
+
+@pytest.mark.parametrize("flags", [["--deploy-mode", "cluster"], ["--supervise"], ["--detach"],
+                                   ["--conf", "spark.submit.deployMode=cluster"]])
+def test_submit_slurm_refuses_the_cluster_deploy_mode_flags(flags):
+    """They were ignored without a word: the batch job's driver is followed in any case."""
+    done = vega("submit", "--slurm", "nodes=1", *flags, "jobs/wordcount.py")
+    assert done.returncode == 2 and "--deploy-mode cluster, --supervise and --detach are " \
+        "not taken with --slurm" in done.stderr, done.stderr
+
+
+def test_submit_slurm_verbose_prints_the_drivers_settings_in_the_batch_job():
+    """--verbose goes to the batch host's vega submit, which prints the settings it
+    resolves into the output this command follows (it was dropped)."""
+    from vega_cli.slurm_submit import submit_args
+
+    assert submit_args("job.py", ["x"], [], None, None, "", "", verbose=True) == \
+        ["--verbose", os.path.abspath("job.py"), "x"]
 
 
 def test_submit_slurm_checks_the_job_before_submitting(tmp_path):

@@ -28,10 +28,12 @@ POLL = 0.5  # seconds between two looks at the job
 
 
 def submit_args(job: str, args: Sequence[str], confs: Sequence[str], name: Optional[str],
-                config_file: Optional[str], py_files: str, files: str) -> List[str]:
+                config_file: Optional[str], py_files: str, files: str,
+                verbose: bool = False) -> List[str]:
     """``vega submit``'s arguments on the batch host (paths made absolute: the batch
-    script may run elsewhere in the shared file system)."""
-    out: List[str] = []
+    script may run elsewhere in the shared file system); ``verbose``: it prints the
+    driver's settings there, as they are resolved, into the output this command follows."""
+    out: List[str] = ["--verbose"] if verbose else []
     for pair in confs:
         out += ["--conf", pair]
     if name:
@@ -46,7 +48,7 @@ def submit_args(job: str, args: Sequence[str], confs: Sequence[str], name: Optio
 
 def submit_to_slurm(spec_text: str, master: Optional[str], job: str, args: Sequence[str],
                     confs: Sequence[str], name: Optional[str], config_file: Optional[str],
-                    py_files: str, files: str) -> int:
+                    py_files: str, files: str, verbose: bool = False) -> int:
     """Submit the batch job and follow it; returns the exit code."""
     if master:
         raise UsageError("--slurm starts a cluster of its own; leave out --master")
@@ -57,7 +59,8 @@ def submit_to_slurm(spec_text: str, master: Optional[str], job: str, args: Seque
     app = name or os.path.splitext(os.path.basename(job))[0]
     output_dir = os.getcwd()
     command = VEGA + ["slurm-cluster", "--",
-                      *submit_args(job, args, confs, name, config_file, py_files, files)]
+                      *submit_args(job, args, confs, name, config_file, py_files, files,
+                                   verbose)]
     script = sbatch_script(sbatch_options(spec, f"vega-{app}", output_dir), command)
     with tempfile.NamedTemporaryFile("w", prefix="vega-sbatch-", suffix=".sh",
                                      delete=False) as fh:

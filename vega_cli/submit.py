@@ -79,6 +79,11 @@ def submit(master: Optional[str], deploy_mode: Optional[str], name: Optional[str
     by_master = _tie_to_starter()
     given, given_properties = _master_given_confs()
     deploy_mode, confs = _deploy_mode(deploy_mode, confs)  # (its SparkConf() says which ran)
+    if slurm_spec is not None and (deploy_mode == "cluster" or supervise or detach):
+        raise UsageError("--deploy-mode cluster, --supervise and --detach are not taken with "
+                         "--slurm: its driver runs in the batch job, which this command "
+                         "follows until it ends",
+                         "Leave them out: Ctrl-C cancels the batch job (scancel).")
     spark_confs = spark_pairs(confs)  # as given (and the flags): the job's SparkConf() has them
     confs = settings_from_flags(given + confs, executor_memory, executor_cores,
                                 total_executor_cores, pyspark_compat)
@@ -99,7 +104,7 @@ def submit(master: Optional[str], deploy_mode: Optional[str], name: Optional[str
         from .slurm_submit import submit_to_slurm
 
         return submit_to_slurm(slurm_spec, master, job, args, confs, name, config_file,
-                               py_files, files)
+                               py_files, files, verbose)
     if verbose:
         print_driver_config(config_file, cli_conf)
     if (supervise or detach) and deploy_mode != "cluster":
