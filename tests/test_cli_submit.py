@@ -442,7 +442,7 @@ def test_a_py_files_item_that_is_no_python_is_refused_saying_to_use_files(vega_c
     assert (result.returncode, result.stdout) == (2, ""), result.stderr
     assert result.stderr.splitlines() == [
         f"vega: error: --py-files: {str(tmp_path / 'data.csv')!r} is no Python module or "
-        f"package (.py, .zip, .egg, .whl or a directory)",
+        f"package (.py, .zip, .egg, .whl, .jar or a directory)",
         f"Ship a data file with --files {tmp_path / 'data.csv'}: tasks and the driver find it "
         f"with SparkFiles.get('data.csv')."]
 

@@ -124,7 +124,7 @@ def job_options(command: Callable) -> Callable:
     ``--pyspark-compat``: read them back with :func:`settings_from_flags`."""
     options = [
         click.option("--master", help=MASTER_HELP),
-        click.option("--py-files", default="", help="Comma-separated .py, .zip (.egg, .whl) "
+        click.option("--py-files", default="", help="Comma-separated .py, .zip (.egg, .whl, .jar) "
                      "files or directories to put on sys.path, the driver's and the "
                      "executors'."),
         click.option("--conf", "-c", "confs", multiple=True, metavar="KEY=VALUE",

@@ -104,9 +104,12 @@ def file_properties(py_files: str, files: str, archives: str) -> List[Tuple[str,
     return [(key, value) for key, value in given if value]
 
 
-#: what --py-files takes besides directories: what Python imports from (spark-submit's
-#: .py, .zip and .egg; wheels too)
-PY_FILE_SUFFIXES = (".py", ".zip", ".egg", ".whl")
+#: the --py-files items that go on sys.path themselves, zip archives: PySpark's
+#: PACKAGE_EXTENSIONS (.zip, .egg, .jar: a Spark package's jar holds its Python modules)
+#: and wheels (packaging.ARCHIVES, whose module imports zipfile)
+ZIP_SUFFIXES = (".zip", ".egg", ".whl", ".jar")
+#: what --py-files takes besides directories: what Python imports from
+PY_FILE_SUFFIXES = (".py",) + ZIP_SUFFIXES
 
 
 def check_py_files(py_files: str) -> None:
@@ -120,7 +123,7 @@ def check_py_files(py_files: str) -> None:
         if not item.endswith(PY_FILE_SUFFIXES) and not os.path.isdir(item):
             name = os.path.basename(os.path.normpath(item))
             raise UsageError(f"--py-files: {item!r} is no Python module or package (.py, .zip, "
-                             f".egg, .whl or a directory)",
+                             f".egg, .whl, .jar or a directory)",
                              f"Ship a data file with --files {item}: tasks and the driver find "
                              f"it with SparkFiles.get({name!r}).")
         if os.path.isfile(item) and not item.endswith(".py"):
@@ -234,7 +237,7 @@ def stage_py_files(py_files: str, staging: str) -> List[str]:
     for item in split_list(py_files):
         if not os.path.exists(item):
             raise UsageError(f"--py-files: {item!r} does not exist")
-        if os.path.isdir(item) or item.endswith((".zip", ".egg", ".whl")):
+        if os.path.isdir(item) or item.endswith(ZIP_SUFFIXES):
             paths.append(os.path.abspath(item))
         else:
             os.makedirs(modules, exist_ok=True)

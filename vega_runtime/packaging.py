@@ -3,7 +3,7 @@
 Layout inside the zip::
 
     job/<job.py>          the job script
-    py/<module.py>        --py-files: .py files, packages (directories), .zip/.egg/.whl
+    py/<module.py>        --py-files: .py files, packages (directories), .zip/.egg/.whl/.jar
     files/<name>          --files
     sources.json          {member: absolute path on the submitting machine} of every .py
                           file, so tracebacks name the files the user wrote
@@ -30,7 +30,8 @@ from .records import FrozenRecord
 
 EXCLUDED_DIRS = {".git", ".hg", ".svn", "__pycache__", ".venv", "venv", ".tox", ".mypy_cache",
                  ".pytest_cache", "node_modules", ".eggs"}
-ARCHIVES = (".zip", ".egg", ".whl")
+#: --py-files zips that go on sys.path themselves (vega_cli.staging.ZIP_SUFFIXES)
+ARCHIVES = (".zip", ".egg", ".whl", ".jar")
 SOURCES = "sources.json"
 
 #: Limits on unpacking a package on a worker (a zip bomb must not fill its disk):
