@@ -406,3 +406,21 @@ def test_fair_offers_a_free_executor_to_the_pool_running_fewest_tasks():
     pool.task_ended("exec-1", 1, 1.0, True)
     pool.dispatch()
     assert [e.task_id for e in events] == [1, 2, 4]
+
+
+def test_a_removal_no_executor_can_confirm_leaves_nothing_awaited():
+    """A blocking unpersist before any executor started (local[2]), or with each one
+    unreachable, left an empty set of executors to hear from: ``removals_awaited`` said
+    True for the rest of the Context's life, so its backend's idle waits read every idle
+    executor's connection instead of waiting to be woken."""
+    pool, _, _ = make_pool()
+    pool.remove_everywhere("rdd", RemoveRdd(7))
+    assert not pool.removal_pending("rdd", 7) and not pool.removals_awaited()
+    broken = FakeExecutor("exec-1", broken=True)
+    pool.add(broken)
+    pool.remove_everywhere("rdd", RemoveRdd(8))
+    assert not pool.removal_pending("rdd", 8) and not pool.removals_awaited()
+    live = FakeExecutor("exec-2")
+    pool.add(live)
+    pool.remove_everywhere("rdd", RemoveRdd(9))
+    assert pool.removal_pending("rdd", 9) and pool.removals_awaited()

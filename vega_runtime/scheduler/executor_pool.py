@@ -404,6 +404,8 @@ class ExecutorPool:
                 waiting.add(slot.executor_id)  # before: its reply may come on another thread
                 if not self._send(slot, message):
                     waiting.discard(slot.executor_id)
+        if not waiting:  # no executor to hear from (none yet, or none reachable)
+            self._removals.pop((kind, object_id), None)
 
     def removed(self, executor_id: str, reply: Removed) -> None:
         """Executor ``executor_id`` dropped what a removal named."""
