@@ -273,6 +273,25 @@ def test_a_worker_host_that_is_loopback_here_is_replaced_by_one_the_master_reach
         (bound, "")
 
 
+def test_a_local_ip_given_as_a_host_name_is_taken_as_the_address(monkeypatch):
+    """VEGA_LOCAL_IP of a name (Spark's SPARK_LOCAL_IP takes one) made a worker whose --host
+    is loopback here, with its master elsewhere, die at start with a traceback: "ValueError:
+    'node7.invalid' does not appear to be an IPv4 or IPv6 address".  A name that resolves to
+    loopback only is no better than --host (nothing moves, as for 127.0.0.3); another is
+    advertised as given."""
+    from vega_runtime.config import Config
+    from vega_runtime.deploy.daemon_main import reachable_host
+
+    conf = Config.load(cli={"vega.worker.host": "127.0.1.1"})
+    monkeypatch.setenv("VEGA_LOCAL_IP", "localhost")
+    assert reachable_host(conf, "vega.worker.host", "vega.worker.bind", "10.0.0.1") == \
+        (conf, "")
+    monkeypatch.setenv("VEGA_LOCAL_IP", "node7.invalid")
+    moved, warning = reachable_host(conf, "vega.worker.host", "vega.worker.bind", "10.0.0.1")
+    assert moved["vega.worker.host"] == "node7.invalid"
+    assert "advertising and listening on node7.invalid instead (VEGA_LOCAL_IP)" in warning
+
+
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"),
                     reason="needs root and unshare(1) for a host name and /etc/hosts of its own")
 @pytest.mark.parametrize("local_ip, expected", [(None, "127.0.1.1"), ("127.0.0.3", "127.0.0.3")])

@@ -61,5 +61,5 @@ def reachable_instead(host: str, peer_host: str) -> Optional[str]:
     """
     if is_loopback(peer_host) or not loopback_resolution(host):
         return None
-    instead = advertise_address(None, peer_host)
-    return None if ipaddress.ip_address(instead.split("%")[0]).is_loopback else instead
+    instead = advertise_address(None, peer_host)  # (VEGA_LOCAL_IP may be a name)
+    return None if loopback_resolution(instead) else instead
