@@ -25,13 +25,13 @@ from rich.text import Text
 
 from vega_runtime._version import __version__
 from vega_runtime.errors import ConfigError
+from vega_runtime.net.addresses import loopback_resolution, resolved_addresses
 
 from .bootstrap import bootstrap, build_wheels
 from .errors import Cancelled, CommandError, RemoteError, UsageError
 from .host_keys import KnownHosts
 from .options import INSTALLED_SECRET_FILE, ensure_secret_file
-from .remote import (Host, LocalHost, daemon_command, is_this_machine, local_python,
-                     loopback_only_addresses, quote, resolved_addresses)
+from .remote import Host, LocalHost, daemon_command, is_this_machine, local_python, quote
 
 MIN_FREE_BYTES = 256 << 20
 
@@ -375,7 +375,7 @@ def _check_not_on_loopback(cluster) -> None:
         return
     for role, host in [("master", cluster.master.host),
                        *(("worker", w.host) for w in cluster.workers if w.host in local)]:
-        addresses = loopback_only_addresses(host) if is_this_machine(host) else []
+        addresses = loopback_resolution(host) if is_this_machine(host) else []
         if not addresses:
             continue
         named = host if addresses == [host] else f"{host} (here: {', '.join(addresses)})"

@@ -75,31 +75,6 @@ def is_this_machine(host: str) -> bool:
     return any(_is_local_address(family, sockaddr) for family, _, _, _, sockaddr in resolved)
 
 
-def loopback_only_addresses(host: str) -> List[str]:
-    """The addresses ``host`` resolves to here when every one is a loopback address (a
-    daemon named so listens where no other machine reaches it), else [].
-
-    >>> loopback_only_addresses("127.0.0.1"), loopback_only_addresses("no-such-host.invalid")
-    (['127.0.0.1'], [])
-    """
-    addresses = resolved_addresses(host)
-    loopback = all(ipaddress.ip_address(a).is_loopback for a in addresses)
-    return addresses if addresses and loopback else []
-
-
-def resolved_addresses(host: str) -> List[str]:
-    """The addresses ``host`` resolves to here ([] when it does not resolve).
-
-    >>> resolved_addresses("127.0.0.1"), resolved_addresses("no-such-host.invalid")
-    (['127.0.0.1'], [])
-    """
-    try:
-        resolved = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError):
-        return []
-    return list(dict.fromkeys(sockaddr[0].split("%")[0] for *_, sockaddr in resolved))
-
-
 def _is_local_address(family: int, sockaddr: tuple) -> bool:
     """True if ``sockaddr`` is an address of this machine: binding a socket to an address
     no interface holds fails with EADDRNOTAVAIL (unless the ``ip_nonlocal_bind`` sysctl

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
-from typing import Optional
+from typing import List, Optional
 
 from .endpoints import address_family
 from .server import is_loopback
@@ -32,19 +32,29 @@ def advertise_address(explicit: Optional[str], peer_host: str) -> str:
     return address
 
 
-def loopback_resolution(host: str) -> list:
-    """The addresses ``host`` resolves to here when each one is a loopback address (a name
-    Debian's /etc/hosts maps to 127.0.1.1, ``localhost``, ``127.0.0.1``), else [] (also when
-    it does not resolve: whoever uses it says so).
+def resolved_addresses(host: str) -> List[str]:
+    """The addresses ``host`` resolves to here ([] when it does not resolve).
 
-    >>> loopback_resolution("127.0.1.1"), loopback_resolution("10.0.0.7")
-    (['127.0.1.1'], [])
+    >>> resolved_addresses("127.0.0.1"), resolved_addresses("no-such-host.invalid")
+    (['127.0.0.1'], [])
     """
     try:
         resolved = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
         return []
-    addresses = list(dict.fromkeys(sockaddr[0].split("%")[0] for *_, sockaddr in resolved))
+    return list(dict.fromkeys(sockaddr[0].split("%")[0] for *_, sockaddr in resolved))
+
+
+def loopback_resolution(host: str) -> List[str]:
+    """The addresses ``host`` resolves to here when each one is a loopback address (a name
+    Debian's /etc/hosts maps to 127.0.1.1, ``localhost``, ``127.0.0.1``: a daemon named so
+    listens where no other machine reaches it), else [] (also when it does not resolve:
+    whoever uses it says so).
+
+    >>> loopback_resolution("127.0.1.1"), loopback_resolution("10.0.0.7")
+    (['127.0.1.1'], [])
+    """
+    addresses = resolved_addresses(host)
     if addresses and all(ipaddress.ip_address(a).is_loopback for a in addresses):
         return addresses
     return []
