@@ -15,6 +15,7 @@ from rich.text import Text
 from vega_runtime import ids
 from vega_runtime.config import Config
 from vega_runtime.errors import UnsupportedFileSystem
+from vega_runtime.io.files import local_path
 from vega_runtime.io.globs import path_text
 from vega_runtime.io.hdfs import HdfsSettings
 from vega_runtime.net.ui_links import application_link
@@ -41,7 +42,7 @@ def history(app_id: Optional[str], directory: Optional[str], as_json: bool,
                         conf["vega.hdfs.datanodes"])
     directory = os.path.expanduser(directory or conf["vega.eventlog.dir"])
     try:  # s3a://, or Hadoop's hdfs:/x, which os.path would take for a local path
-        path_text(directory)
+        directory = local_path(path_text(directory))  # file:/x (file:///x): /x
     except UnsupportedFileSystem as exc:
         raise UsageError(f"--dir {exc}") from None
     if "://" not in directory and os.path.exists(directory) and not os.path.isdir(directory):

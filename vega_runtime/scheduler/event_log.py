@@ -240,6 +240,7 @@ class EventLog(EventWriter):
             self.target = directory.rstrip("/") + "/" + name
             self.hdfs = hdfs or HdfsSettings()
             directory = new_private_dir("vega-events-")
+        directory = local_path(directory)  # file:///a or Hadoop's file:/a: /a, not ./file:/a
         # Private: a new directory is 0700, the log 0600 (an existing directory, maybe shared
         # on purpose, is left as it is)
         self.path = os.path.join(directory, name)
