@@ -414,13 +414,13 @@ def test_a_removal_no_executor_can_confirm_leaves_nothing_awaited():
     True for the rest of the Context's life, so its backend's idle waits read every idle
     executor's connection instead of waiting to be woken."""
     pool, _, _ = make_pool()
-    pool.remove_everywhere("rdd", RemoveRdd(7))
+    pool.remove_everywhere(RemoveRdd(7), reply=True)
     assert not pool.removal_pending("rdd", 7) and not pool.removals_awaited()
     broken = FakeExecutor("exec-1", broken=True)
     pool.add(broken)
-    pool.remove_everywhere("rdd", RemoveRdd(8))
+    pool.remove_everywhere(RemoveRdd(8), reply=True)
     assert not pool.removal_pending("rdd", 8) and not pool.removals_awaited()
     live = FakeExecutor("exec-2")
     pool.add(live)
-    pool.remove_everywhere("rdd", RemoveRdd(9))
+    pool.remove_everywhere(RemoveRdd(9), reply=True)
     assert pool.removal_pending("rdd", 9) and pool.removals_awaited()

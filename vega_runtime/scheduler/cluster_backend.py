@@ -585,21 +585,15 @@ class ClusterBackend:
             self.pool.tell_all(message)
 
     def remove_rdd(self, rdd_id: int, reply: bool = False) -> None:
-        if reply:
-            with self.lock:  # (a reply is taken under it: not before it is awaited)
-                self.pool.remove_everywhere("rdd", RemoveRdd(rdd_id))
-        else:
-            self._tell_all(RemoveRdd(rdd_id))
+        with self.lock:  # (a reply is taken under it: not before it is awaited)
+            self.pool.remove_everywhere(RemoveRdd(rdd_id), reply)
 
     def remove_shuffle(self, shuffle_id: int) -> None:
         self._tell_all(RemoveShuffle(shuffle_id))
 
     def remove_broadcast(self, broadcast_id: int, reply: bool = False) -> None:
-        if reply:
-            with self.lock:
-                self.pool.remove_everywhere("broadcast", RemoveBroadcast(broadcast_id))
-        else:
-            self._tell_all(RemoveBroadcast(broadcast_id))
+        with self.lock:
+            self.pool.remove_everywhere(RemoveBroadcast(broadcast_id), reply)
 
     def removal_pending(self, kind: str, object_id: int) -> bool:
         with self.lock:

@@ -42,7 +42,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Protocol
 
 from ..net.endpoints import host_port
 from ..net.messages import (EXECUTOR_PAYLOADS, BarrierSync, CachedBlock, FetchCachedBlock,
-                            KillTask, PutBlock, Removed)
+                            KillTask, PutBlock, Removed, RemoveRdd)
 from ..storage_level import StorageLevel
 from .backend import ExecutorStatus, TaskLaunch, TaskQueue, TaskStartedEvent
 from .barrier import BarrierCoordinator
@@ -392,20 +392,24 @@ class ExecutorPool:
             if not slot.gone:
                 self._send(slot, message)
 
-    def remove_everywhere(self, kind: str, message) -> None:
-        """Send a removal (``RemoveRdd``/``RemoveBroadcast``, ``kind`` "rdd"/"broadcast")
-        to every reachable executor, asking each to reply (``Removed``) once it is done;
-        ``removal_pending`` tells whether one has yet to."""
+    def remove_everywhere(self, message, reply: bool) -> None:
+        """Send a removal (``RemoveRdd``/``RemoveBroadcast``) to every reachable executor;
+        ``reply``: ask each to say (``Removed``) once it is done, ``removal_pending`` telling
+        whether one has yet to."""
+        if not reply:
+            self.tell_all(message)
+            return
         message.reply = True
-        object_id = message.rdd_id if kind == "rdd" else message.broadcast_id
-        waiting = self._removals.setdefault((kind, object_id), set())
+        key = ("rdd", message.rdd_id) if isinstance(message, RemoveRdd) else \
+            ("broadcast", message.broadcast_id)
+        waiting = self._removals.setdefault(key, set())
         for slot in list(self._slots.values()):
             if not slot.gone:
                 waiting.add(slot.executor_id)  # before: its reply may come on another thread
                 if not self._send(slot, message):
                     waiting.discard(slot.executor_id)
         if not waiting:  # no executor to hear from (none yet, or none reachable)
-            self._removals.pop((kind, object_id), None)
+            self._removals.pop(key, None)
 
     def removed(self, executor_id: str, reply: Removed) -> None:
         """Executor ``executor_id`` dropped what a removal named."""

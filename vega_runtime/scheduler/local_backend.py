@@ -436,19 +436,13 @@ class ProcessPoolBackend:
         self.pool.kill(task_ids)
 
     def remove_rdd(self, rdd_id: int, reply: bool = False) -> None:
-        if reply:
-            self.pool.remove_everywhere("rdd", RemoveRdd(rdd_id))
-        else:
-            self.pool.tell_all(RemoveRdd(rdd_id))
+        self.pool.remove_everywhere(RemoveRdd(rdd_id), reply)
 
     def remove_shuffle(self, shuffle_id: int) -> None:
         self.pool.tell_all(RemoveShuffle(shuffle_id))
 
     def remove_broadcast(self, broadcast_id: int, reply: bool = False) -> None:
-        if reply:
-            self.pool.remove_everywhere("broadcast", RemoveBroadcast(broadcast_id))
-        else:
-            self.pool.tell_all(RemoveBroadcast(broadcast_id))
+        self.pool.remove_everywhere(RemoveBroadcast(broadcast_id), reply)
 
     def removal_pending(self, kind: str, object_id: int) -> bool:
         return self.pool.removal_pending(kind, object_id)
