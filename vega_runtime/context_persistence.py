@@ -66,7 +66,8 @@ class Persistence:
         timeout = self.conf["vega.executor.timeout"]
         if not self._runner.await_removal(kind, object_id, timeout):
             log.warning("not every executor confirmed the removal of %s %d within %gs "
-                        "(vega.executor.timeout): they drop it once their running task ends",
+                        "(vega.executor.timeout): one running a task drops it once the task "
+                        "ends; one that does not answer at all is lost at its heartbeat timeout",
                         kind, object_id, timeout)
 
     def persisted_rdds(self) -> List["RDD"]:
