@@ -292,6 +292,11 @@ def _not_stopped(exc: RemoteError, role: str) -> str:
             f"command again {again})")
 
 
+#: connections to the master in a row that time out before start-cluster stops waiting for
+#: its workers' registration, saying it could not check it (each waits the connect timeout)
+SILENT_MASTER_TRIES = 2
+
+
 def _wait_for_workers(cluster, secret: str, rows: List[Row], timeout: float = 30.0) -> None:
     """Mark each started worker registered, or failed if the master never hears of it; if
     the master never answered this machine (a firewall lets the workers reach its port,
@@ -307,7 +312,7 @@ def _wait_for_workers(cluster, secret: str, rows: List[Row], timeout: float = 30
              if address not in {x.host for x in expected}}
     deadline = time.monotonic() + timeout
     alive: List[str] = []
-    answered, why = False, ""
+    answered, why, silent = False, "", 0
     while time.monotonic() < deadline:
         try:
             status = fetch_master_status(cluster.master.host, cluster.master.port,
@@ -315,6 +320,11 @@ def _wait_for_workers(cluster, secret: str, rows: List[Row], timeout: float = 30
             answered = True
         except (OSError, VegaError) as exc:  # the master may still be starting
             status, why = {"workers": []}, str(exc) or type(exc).__name__
+            # a starting master refuses at once; one that let two tries time out in a row
+            # (SYN retransmits and all) is behind something dropping this machine's packets
+            silent = silent + 1 if isinstance(exc, TimeoutError) else 0
+            if silent == SILENT_MASTER_TRIES and not answered:
+                break
         alive = [names.get(w["host"], w["host"]) for w in status["workers"]
                  if w["state"] == "alive"]
         if all(alive.count(r.host) >= sum(1 for x in expected if x.host == r.host)
