@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pickle
+import shlex
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -81,6 +84,41 @@ def run_directory(prefix: str) -> Path:
     """A new directory for a run, in the suite's temporary directory (``$TMPDIR``, which
     goes with the session; this process's ``tempfile`` keeps the real one)."""
     return Path(tempfile.mkdtemp(prefix=prefix, dir=os.environ.get("TMPDIR")))
+
+
+class PySparkExchange:
+    """Files exchanged with the real PySpark, from one run begun as the session starts:
+    ``vega_side`` (a script run with this interpreter and this checkout) writes Vega's
+    files into ``ROOT/vega``, then ``pyspark_side`` (run with PySpark's interpreter) reads
+    them, writes PySpark's into ``ROOT/pyspark`` and pickles what it read there as
+    ``read.pickle``; each is given ``args`` (``ROOT/args.pickle``: ``args`` then the two
+    directories)."""
+
+    def __init__(self, root: Path, vega_side: str, pyspark_side: str, args: tuple):
+        from proc_helpers import REPO, clean_env
+        from pyspark_install import pyspark_python
+
+        self.vega_dir, self.out_dir = root / "vega", root / "pyspark"
+        os.makedirs(self.out_dir)
+        (root / "vega_side.py").write_text(vega_side)
+        (root / "pyspark_side.py").write_text(pyspark_side)
+        pickled = root / "args.pickle"
+        with open(pickled, "wb") as fh:
+            pickle.dump((*args, str(self.vega_dir), str(self.out_dir)), fh)
+        sides = [shlex.join([python, str(root / script), str(pickled)]) for python, script in
+                 ((sys.executable, "vega_side.py"), (pyspark_python(), "pyspark_side.py"))]
+        self.proc = DetachedRun(["sh", "-c", " && ".join(sides)], clean_env(PYTHONPATH=REPO),
+                                root)
+
+    def files(self):
+        """``(vega_dir, out_dir, read)``, waiting for the run to end."""
+        self.proc.wait(600)
+        assert self.proc.returncode == 0, self.proc.output()[-5000:]
+        with open(self.out_dir / "read.pickle", "rb") as fh:
+            return self.vega_dir, self.out_dir, pickle.load(fh)
+
+    def stop(self) -> None:
+        self.proc.stop()
 
 
 class _NoRuns:

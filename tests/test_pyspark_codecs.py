@@ -4,21 +4,20 @@ JVM, from .venv-bench): text files (``saveAsTextFile(path, codec)``: ``part-NNNN
 record-compressed by ``saveAsHadoopFile``) PySpark writes, Vega reads as the records saved,
 and what Vega writes PySpark reads.  Parts of more than Hadoop's 256 KiB codec buffer (a
 text part, a SequenceFile block in several chunks) and parts of no record included.  One
-PySpark run does PySpark's half (55 s on a busy 2-core machine); skipped, saying so,
-without PySpark."""
+run writes Vega's files, then PySpark reads them and writes its own (one JVM: ~40 s on a
+busy 2-core machine), begun as the session starts (``head_start``) so that the rest of the
+suite runs meanwhile; skipped, saying so, without PySpark."""
 
 from __future__ import annotations
 
 import glob
 import os
-import pickle
-import subprocess
 import textwrap
 
 import pytest
 
-from proc_helpers import clean_env
-from pyspark_install import pyspark_python, requires_pyspark
+from head_start import NO_RUNS, PySparkExchange, run_directory, taken
+from pyspark_install import pyspark_home, requires_pyspark
 from vega_runtime import Context
 from vega_runtime.io import sequence_file as sf
 
@@ -39,6 +38,21 @@ SEQUENCES = {
 }
 #: what PySpark writes record-compressed too (saveAsHadoopFile with a conf)
 RECORD_COMPRESSED = ("null_keys",)
+
+VEGA_SIDE = textwrap.dedent("""
+    import pickle, sys
+    from vega_runtime import Context
+
+    codecs, lines, sequences, record_compressed, vega_dir, out_dir = pickle.load(
+        open(sys.argv[1], "rb"))
+    with Context(master="local[2]", app_name="codecs-vega-side") as ctx:
+        for mode, codec in codecs.items():
+            ctx.parallelize(lines, 2).union(ctx.parallelize([], 1)).save_as_text_file(
+                f"{vega_dir}/text-{mode}", codec)
+            for name, (records, partitions) in sequences.items():
+                ctx.parallelize(records, partitions).save_as_sequence_file(
+                    f"{vega_dir}/seq-{name}-{mode}", codec)
+""")
 
 PYSPARK_SIDE = textwrap.dedent("""
     import os, pickle, sys
@@ -86,28 +100,18 @@ def ctx():
         yield ctx
 
 
+def head_start(masters):
+    """The exchange's run, from the session's start."""
+    return PySparkExchange(run_directory("codecs-"), VEGA_SIDE, PYSPARK_SIDE,
+                           (CODECS, LINES, SEQUENCES, RECORD_COMPRESSED)) \
+        if pyspark_home() else NO_RUNS
+
+
 @pytest.fixture(scope="module")
-def exchange(tmp_path_factory, ctx):
+def exchange(request):
     """Vega's files (and what PySpark reads of them), PySpark's files."""
-    root = tmp_path_factory.mktemp("codecs")
-    vega_dir, out_dir = root / "vega", root / "pyspark"
-    os.makedirs(out_dir)
-    for mode, codec in CODECS.items():
-        ctx.parallelize(LINES, 2).union(ctx.parallelize([], 1)).save_as_text_file(
-            str(vega_dir / f"text-{mode}"), codec)
-        for name, (records, partitions) in SEQUENCES.items():
-            ctx.parallelize(records, partitions).save_as_sequence_file(
-                str(vega_dir / f"seq-{name}-{mode}"), codec)
-    (root / "script.py").write_text(PYSPARK_SIDE)
-    with open(root / "args.pickle", "wb") as fh:
-        pickle.dump((CODECS, LINES, SEQUENCES, RECORD_COMPRESSED, str(vega_dir),
-                     str(out_dir)), fh)
-    run = subprocess.run([pyspark_python(), str(root / "script.py"), str(root / "args.pickle")],
-                         capture_output=True, text=True, timeout=400, env=clean_env())
-    assert run.returncode == 0, run.stderr[-5000:]
-    with open(out_dir / "read.pickle", "rb") as fh:
-        read = pickle.load(fh)
-    return vega_dir, out_dir, read
+    with taken(request) as running:
+        yield running.files()
 
 
 @pytest.mark.parametrize("mode", sorted(CODECS))

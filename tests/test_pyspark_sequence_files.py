@@ -3,22 +3,21 @@ PySpark writes (``saveAsSequenceFile``: uncompressed, block-compressed with Defa
 GzipCodec; ``saveAsHadoopFile``: record-compressed with each) Vega's ``sequence_file`` reads
 as PySpark's ``sequenceFile`` does, locally and from HDFS (the WebHDFS test server); what
 Vega's ``save_as_sequence_file`` writes PySpark reads, with the same records and the same
-Writable classes.  One PySpark run does PySpark's half (~30 s); skipped, saying so, without
-PySpark."""
+Writable classes.  One run writes Vega's files, then PySpark's half (~30 s), begun as the
+session starts (``head_start``) so that the rest of the suite runs meanwhile; skipped,
+saying so, without PySpark."""
 
 from __future__ import annotations
 
 import glob
 import io
 import os
-import pickle
-import subprocess
 import textwrap
 
 import pytest
 
-from proc_helpers import clean_env
-from pyspark_install import pyspark_python, requires_pyspark
+from head_start import NO_RUNS, PySparkExchange, run_directory, taken
+from pyspark_install import pyspark_home, requires_pyspark
 from vega_runtime import Context, HdfsIO
 from vega_runtime.io import sequence_file as sf
 from vega_testing.webhdfs import WebHDFSServer
@@ -44,6 +43,18 @@ DATASETS = {
 #: the datasets PySpark writes record-compressed too (Hadoop's default compression type,
 #: which PySpark's saveAsSequenceFile never uses: saveAsHadoopFile with a conf does)
 RECORD_COMPRESSED = ("bool_bytes", "null_map")
+
+VEGA_SIDE = textwrap.dedent("""
+    import pickle, sys
+    from vega_runtime import Context
+
+    datasets, codecs, record_compressed, vega_dir, out_dir = pickle.load(open(sys.argv[1], "rb"))
+    with Context(master="local[2]", app_name="sequence-files-vega-side") as ctx:
+        for name, (records, partitions) in datasets.items():
+            for mode, codec in codecs.items():
+                ctx.parallelize(records, partitions).save_as_sequence_file(
+                    f"{vega_dir}/{name}-{mode}", codec)
+""")
 
 PYSPARK_SIDE = textwrap.dedent("""
     import os, pickle, sys
@@ -101,25 +112,17 @@ def ctx():
         yield ctx
 
 
+def head_start(masters):
+    """The exchange's run, from the session's start."""
+    return PySparkExchange(run_directory("seq-"), VEGA_SIDE, PYSPARK_SIDE,
+                           (DATASETS, CODECS, RECORD_COMPRESSED)) if pyspark_home() else NO_RUNS
+
+
 @pytest.fixture(scope="module")
-def exchange(tmp_path_factory, ctx):
+def exchange(request):
     """Vega's files (and what PySpark reads of them), PySpark's files."""
-    root = tmp_path_factory.mktemp("seq")
-    vega_dir, out_dir = root / "vega", root / "pyspark"
-    os.makedirs(out_dir)
-    for name, (records, partitions) in DATASETS.items():
-        for mode, codec in CODECS.items():
-            ctx.parallelize(records, partitions).save_as_sequence_file(
-                str(vega_dir / f"{name}-{mode}"), codec)
-    (root / "script.py").write_text(PYSPARK_SIDE)
-    with open(root / "args.pickle", "wb") as fh:
-        pickle.dump((DATASETS, CODECS, RECORD_COMPRESSED, str(vega_dir), str(out_dir)), fh)
-    run = subprocess.run([pyspark_python(), str(root / "script.py"), str(root / "args.pickle")],
-                         capture_output=True, text=True, timeout=300, env=clean_env())
-    assert run.returncode == 0, run.stderr[-5000:]
-    with open(out_dir / "read.pickle", "rb") as fh:
-        read = pickle.load(fh)
-    return vega_dir, out_dir, read
+    with taken(request) as running:
+        yield running.files()
 
 
 @pytest.mark.parametrize("name", sorted(DATASETS))
