@@ -31,9 +31,15 @@ run: $(STAMP)
 
 # The tests start hundreds of Python processes: compile the sources once for all of them
 # (with PYTHONDONTWRITEBYTECODE set, each would otherwise compile what it imports).
+# They run in PYTEST_WORKERS processes (pytest-xdist): a test mostly waits for the processes
+# it starts, so two share two cores well. A file's tests stay together (its module-wide
+# Contexts start once) and the tests of network namespaces, sshd and Slurm run in one worker
+# (tests/conftest.py: HOST_FILES); PYTEST_WORKERS=0 runs everything in this process.
+PYTEST_WORKERS ?= 2
+XDIST := -n $(PYTEST_WORKERS)
 test: $(STAMP)
 	$(BIN)/python -m compileall -q vega_runtime vega_cli vega_testing tests
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
 
 # The whole suite against the newest releases setup.cfg allows, in a venv of its own:
 # drift in a dependency shows here before users meet it.
@@ -41,7 +47,7 @@ test-latest: .venv-latest/bin/python
 	.venv-latest/bin/python -m pip install --quiet --upgrade --upgrade-strategy eager -e '.[test]'
 	.venv-latest/bin/python -m pip list --format=freeze
 	.venv-latest/bin/python -m compileall -q vega_runtime vega_cli vega_testing tests
-	.venv-latest/bin/python -m pytest $(PYTEST_ARGS)
+	.venv-latest/bin/python -m pytest $(XDIST) $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	bash scripts/bench/setup_env.sh

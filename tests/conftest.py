@@ -41,6 +41,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # (tests/test_no_leftovers.py checks that Vega itself leaves nothing there). This process's
 # own temporary directory stays the real one: pytest's tmp_path lives there.
 REAL_TMP_BEFORE = set(os.listdir(tempfile.gettempdir()))
+#: the variable naming the event log directory the suite chose (not one the user set)
+SUITE_EVENTS = "TESTS_SUITE_EVENTLOG_DIR"
 # A suite started in the background by a shell without job control (`make test &`) inherits
 # SIGINT ignored, and so would every process it starts: the tests that press Ctrl-C
 # (SIGINT) on `vega submit`, the shell or a server would wait in vain.  Processes started
@@ -57,8 +59,15 @@ setproctitle.getproctitle()
 SUITE_TMP = tempfile.mkdtemp(prefix="vega-tests-")
 atexit.register(shutil.rmtree, SUITE_TMP, ignore_errors=True)
 os.environ["TMPDIR"] = SUITE_TMP
-# Event logs of the suite's applications go to a throwaway directory, not ~/.vega/events.
-os.environ.setdefault("VEGA_EVENTLOG_DIR", os.path.join(SUITE_TMP, "events"))
+# Run in processes of their own (`make test`: pytest-xdist), the suite's workers each have a
+# SUITE_TMP of their own, inside the controlling process's, which outlives them: there go
+# what workers share (head_start's runs, which one worker may begin and another take).
+if head_start.SHARED_TMP not in os.environ:
+    os.environ[head_start.SHARED_TMP] = SUITE_TMP
+# Event logs of the suite's applications go to a throwaway directory, not ~/.vega/events,
+# one per worker (two workers' applications could take the same id: local-<milliseconds>).
+if os.environ.get("VEGA_EVENTLOG_DIR", "") in ("", os.environ.get(SUITE_EVENTS, "")):
+    os.environ["VEGA_EVENTLOG_DIR"] = os.environ[SUITE_EVENTS] = os.path.join(SUITE_TMP, "events")
 # The suite's Vega home: a secret a test creates by default lands here, not in ~/.vega,
 # and no test sees a secret the machine's user happens to have.
 os.environ["VEGA_CONF_DIR"] = os.path.join(SUITE_TMP, "conf")
@@ -236,11 +245,75 @@ def pytest_collection_finish(session):
     head_start.begin(session)
 
 
-def pytest_sessionfinish(session):
-    head_start.end(session)
+#: files whose tests use this machine's network namespaces (by name), sshd, Slurm's daemons,
+#: iptables or mounts: under `make test`'s workers (pytest-xdist) one worker runs them all,
+#: one after another
+HOST_FILES = frozenset({
+    "test_start_cluster.py", "test_start_cluster_netns.py", "test_sshd_hosts.py",
+    "test_ssh_host_keys.py", "test_remote_hosts.py", "test_network_partition.py",
+    "test_slurm.py", "test_k8s_pods.py", "test_disk_full.py", "test_network_faults.py",
+    "test_host_names_netns.py", "test_recovered_drivers_netns.py", "test_caching.py",
+    "test_cluster_file_changes.py",
+})
+
+
+def worker_group(path: str) -> str:
+    """The tests one worker runs together: a file's (its module-wide fixtures start once),
+    or all the HOST_FILES'."""
+    return "hosts" if os.path.basename(path) in HOST_FILES else path
+
+
+def schedule_rank(item) -> int:
+    """When a file's tests start, under workers: the longest group first, so that the other
+    worker has the rest to share; PySpark's comparisons late, once the runs they take
+    (``head_start``) are done; the unit tests (milliseconds) last, filling the end."""
+    if worker_group(str(item.fspath)) == "hosts":
+        return 0
+    return {"integration": 1, "system": 2, "unit": 3}[layer_of_test(item)]
 
 
 def pytest_collection_modifyitems(config, items):
-    """Mark every test with its layer (markers registered in setup.cfg)."""
+    """Mark every test with its layer (markers registered in setup.cfg) and order the files
+    for the workers (a stable sort: a file's tests keep their order)."""
     for item in items:
         item.add_marker(getattr(pytest.mark, layer_of_test(item)))
+    items.sort(key=schedule_rank)
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_make_scheduler(config, log):
+    """pytest-xdist hands the workers whole groups (``worker_group``), in the order of the
+    collection (``schedule_rank``), each to the first worker free."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FileGroups(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return worker_group(nodeid.split("::", 1)[0])
+
+    config.option.loadscopereorder = False  # (it would order the groups by their size)
+    return FileGroups(config, log)
+
+
+#: {group: the workers that ran its tests}, gathered by the controlling process
+WORKERS_OF_GROUP = pytest.StashKey[dict]()
+
+
+def pytest_runtest_logreport(report):
+    """Under workers, note which worker ran each group's test (``report.node``: pytest-xdist
+    names the worker in the controlling process's reports)."""
+    node = getattr(report, "node", None)
+    if node is not None and report.when == "call":
+        workers = node.config.stash.setdefault(WORKERS_OF_GROUP, {})
+        workers.setdefault(worker_group(report.nodeid.split("::", 1)[0]), set()).add(
+            node.gateway.id)
+
+
+def pytest_sessionfinish(session):
+    head_start.end(session)
+    split = {group: sorted(ids) for group, ids in
+             session.config.stash.get(WORKERS_OF_GROUP, {}).items() if len(ids) > 1}
+    if split:  # (pytest-xdist's own --dist loadgroup stopped grouping under pytest 9.2)
+        session.config.get_terminal_writer().line(
+            f"tests of one group ran in several workers: {split}; the scheduler of "
+            "tests/conftest.py no longer holds with this pytest-xdist", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -32,6 +32,10 @@ import pytest
 
 #: the runs begun, by module name, until the module's fixture takes them
 BEGUN = pytest.StashKey[dict]()
+#: the variable naming the directory the session's workers share (tests/conftest.py): under
+#: pytest-xdist, one worker begins a module's runs and leaves them there, pickled, for the
+#: worker that runs the module's tests; the controlling process stops them at the end
+SHARED_TMP = "TESTS_SHARED_TMPDIR"
 #: ``nice`` increment of a run: it runs on what CPU the tests leave (it mostly waits)
 NICE = 19
 
@@ -82,10 +86,21 @@ class DetachedRun:
                        for name in ("stdout", "stderr"))
 
 
+def _shared() -> Optional[Path]:
+    """Where workers leave the runs they begin (the directory every worker of the session
+    shares), or None in a session without workers."""
+    if os.environ.get("PYTEST_XDIST_WORKER") and os.environ.get(SHARED_TMP):
+        return Path(os.environ[SHARED_TMP]) / "head-start"
+    return None
+
+
 def run_directory(prefix: str) -> Path:
     """A new directory for a run, in the suite's temporary directory (``$TMPDIR``, which
-    goes with the session; this process's ``tempfile`` keeps the real one)."""
-    return Path(tempfile.mkdtemp(prefix=prefix, dir=os.environ.get("TMPDIR")))
+    goes with the session; this process's ``tempfile`` keeps the real one), or in the one
+    the workers share, which outlives the worker that began the run."""
+    parent = _shared() or os.environ.get("TMPDIR")
+    os.makedirs(parent, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
 
 
 class PySparkExchange:
@@ -141,21 +156,52 @@ def _masters(items, module) -> list:
 
 
 def begin(session) -> None:
-    """Start the runs of every collected module that offers them (``head_start``)."""
+    """Start the runs of every collected module that offers them (``head_start``); under
+    workers, each module's runs are begun once, by the first worker to claim them."""
     begun = session.config.stash.setdefault(BEGUN, {})
     if session.config.option.collectonly:
         return
     modules = dict.fromkeys(getattr(item, "module", None) for item in session.items)
+    shared = _shared()
     for module in modules:
-        if module is not None and hasattr(module, "head_start"):
-            begun[module.__name__] = module.head_start(_masters(session.items, module))
+        if module is None or not hasattr(module, "head_start"):
+            continue
+        if shared is not None:
+            try:
+                os.makedirs(shared / module.__name__)
+            except FileExistsError:
+                continue  # another worker's
+        runs = begun[module.__name__] = module.head_start(_masters(session.items, module))
+        if shared is not None:
+            left = shared / module.__name__ / "runs.pickle"
+            with open(f"{left}.part", "wb") as fh:
+                pickle.dump(runs, fh)
+            os.rename(f"{left}.part", left)
+
+
+def _left_by_another_worker(name: str):
+    """The runs another worker began for module ``name`` (waiting for it to leave them),
+    or None if none did."""
+    shared = _shared()
+    if shared is None or not (shared / name).is_dir():
+        return None
+    left = shared / name / "runs.pickle"
+    deadline = time.monotonic() + 120
+    while not left.exists():
+        assert time.monotonic() < deadline, f"no runs left in {left.parent} after 120 s"
+        time.sleep(0.1)
+    with open(left, "rb") as fh:
+        return pickle.load(fh)
 
 
 @contextlib.contextmanager
 def taken(request):
     """The runs :func:`begin` started for ``request.module`` (else started now), stopped
     when the module's tests are done."""
-    runs = request.config.stash.setdefault(BEGUN, {}).pop(request.module.__name__, None)
+    name = request.module.__name__
+    runs = request.config.stash.setdefault(BEGUN, {}).pop(name, None)
+    if runs is None:
+        runs = _left_by_another_worker(name)
     if runs is None:
         runs = request.module.head_start(_masters(request.session.items, request.module))
     try:
@@ -165,6 +211,14 @@ def taken(request):
 
 
 def end(session) -> None:
-    """Stop the runs no module took (its tests were not reached: ``-x``, an interrupt)."""
+    """Stop the runs no module took (its tests were not reached: ``-x``, an interrupt).
+    A worker leaves those it shared to the controlling process, which stops them all once
+    every worker is done."""
+    if _shared() is not None:
+        return
     for runs in session.config.stash.get(BEGUN, {}).values():
         runs.stop()
+    shared = os.environ.get(SHARED_TMP)
+    for left in Path(shared).glob("head-start/*/runs.pickle") if shared else ():
+        with open(left, "rb") as fh:
+            pickle.load(fh).stop()
