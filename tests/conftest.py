@@ -294,6 +294,28 @@ def pytest_xdist_make_scheduler(config, log):
     return FileGroups(config, log)
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_report_to_serializable(config, report):
+    """A report as a worker sends it, with lone surrogates (text that was not UTF-8, which
+    tests/test_non_utf8_text.py prints) escaped: pytest-xdist's channel refuses them, and
+    its worker would end."""
+    outcome = yield
+    outcome.force_result(_escaped(outcome.get_result()))
+
+
+def _escaped(data):
+    if isinstance(data, str):
+        try:
+            data.encode("utf-8")
+        except UnicodeEncodeError:
+            return data.encode("utf-8", "backslashreplace").decode("utf-8")
+    elif isinstance(data, dict):
+        return {key: _escaped(value) for key, value in data.items()}
+    elif isinstance(data, (list, tuple)):
+        return type(data)(_escaped(value) for value in data)
+    return data
+
+
 #: {group: the workers that ran its tests}, gathered by the controlling process
 WORKERS_OF_GROUP = pytest.StashKey[dict]()
 
