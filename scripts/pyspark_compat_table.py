@@ -108,10 +108,12 @@ DIFFERS = {
                "`DISK_ONLY_2` survives it (docs/storage.md, \"Caching\")",
     "cache": "as `persist`",
     "unpersist": "`blocking=True` returns once every executor has dropped the blocks, as "
-                 "PySpark's; an executor drops them between tasks, so one running a task "
-                 "does when the task ends, waited for at most `vega.executor.timeout` (then "
-                 "a warning; one lost meanwhile is not waited for); so "
-                 "`Broadcast.unpersist` and `destroy`",
+                 "PySpark's, also one running a task (it drops them beside it); a task "
+                 "reading a block removed meanwhile reads on (it holds the records or the "
+                 "open file) and is not waited for, where Spark's removal waits for its read "
+                 "lock; an executor that does not answer is waited for at most "
+                 "`vega.executor.timeout` (then a warning; one lost meanwhile is not waited "
+                 "for); so `Broadcast.unpersist` and `destroy`",
     "id": "PySpark pipelines chains of narrow transformations into one RDD; Vega makes one "
           "RDD per transformation, so ids grow faster",
     "getConf": "a copy of the `SparkConf` the context was created with, over the Spark "

@@ -1,8 +1,12 @@
 """``unpersist(blocking=True)`` (RDD and broadcast) and ``Broadcast.destroy(blocking=True)``
 return once every executor has dropped what they free, as PySpark's ("blocking: whether to
-block until all blocks are deleted"), on every master kind; an executor busy with a task
-drops them when its task ends, and the driver waits for that.  These returned at once: the
-executors dropped their blocks later (a DISK_ONLY RDD's files were still on disk)."""
+block until all blocks are deleted"), on every master kind; an executor running a task drops
+them and answers at once (Spark's BlockManager answers on its own RPC thread), and a task
+reading the very blocks removed goes on reading them.
+
+These returned at once with the executors' blocks still there; then (session 28) they
+waited for every running task's end, up to ``vega.executor.timeout``: a 20 s task held
+a blocking unpersist for 20 s."""
 
 import glob
 import os
@@ -13,78 +17,112 @@ import pytest
 from proc_helpers import master_and_worker, wait_for
 from vega_runtime import Context, StorageLevel
 
-#: how long each task of the job that keeps the executors busy runs
-BUSY_SECONDS = 1.5
+#: the longest the busy tasks run: until the test says stop, which it does once the removals
+#: returned (before the fix, the removals waited for the tasks' end, these 20 s)
+BUSY_SECONDS = 20
 
 
 def _block_files(root: str, rdd_id: int) -> list:
     return glob.glob(os.path.join(root, "**", f"rdd_{rdd_id}_*"), recursive=True)
 
 
-def _busy_executors(ctx, marks: str, executors: int) -> threading.Thread:
-    """A job (in a thread) with a task running on each of ``executors`` executors for
-    ``BUSY_SECONDS``; returns once every task has started.  Each task leaves
-    ``marks/ended-N`` as it ends."""
-    def busy(index, _):
+def _marks(marks: str, name: str) -> list:
+    return glob.glob(os.path.join(marks, name))
+
+
+def _cached(ctx, marks: str, partitions: int, level: StorageLevel):
+    """An RDD of ``3 * x`` for ``x < 100`` persisted at ``level`` and computed once; each
+    computation of a partition leaves a ``computed-LEVEL-P-N`` mark."""
+    name = level.name
+
+    def tag(index, records):
+        import uuid
+
+        open(os.path.join(marks, f"computed-{name}-{index}-{uuid.uuid4().hex}"), "w").close()
+        return records
+
+    rdd = ctx.parallelize(range(100), partitions).map_partitions_with_index(tag) \
+        .map(lambda x: x * 3).persist(level)
+    assert rdd.sum() == 14850
+    return rdd
+
+
+def _reading_job(ctx, marks: str, on_disk, in_memory, partitions: int) -> tuple:
+    """A job (in a thread) whose tasks, one per executor, read a partition of both cached
+    RDDs (a first record of each), then wait for the test's ``stop`` mark, at most
+    ``BUSY_SECONDS``, before reading the rest; returns once every task has started, with the
+    thread and the job's result (filled in when it ends). Each task leaves ``ended-P`` as
+    it ends."""
+    def hold(index, pairs):
         import time
 
+        first = next(pairs)
         open(os.path.join(marks, f"started-{index}"), "w").close()
-        time.sleep(BUSY_SECONDS)
+        deadline = time.monotonic() + BUSY_SECONDS
+        while time.monotonic() < deadline and not os.path.exists(os.path.join(marks, "stop")):
+            time.sleep(0.02)
+        total = sum(a + b for a, b in [first, *pairs])
         open(os.path.join(marks, f"ended-{index}"), "w").close()
-        return [index]
+        return [total]
 
-    thread = threading.Thread(target=lambda: ctx.parallelize(range(executors), executors)
-                              .map_partitions_with_index(busy).collect())
+    result: list = []
+    thread = threading.Thread(target=lambda: result.extend(
+        on_disk.zip(in_memory).map_partitions_with_index(hold).collect()))
     thread.start()
-    wait_for(lambda: len(glob.glob(os.path.join(marks, "started-*"))) == executors, 60,
-             "the busy tasks to start")
-    return thread
+    wait_for(lambda: len(_marks(marks, "started-*")) == partitions or not thread.is_alive(),
+             60, "the reading tasks to start")
+    assert len(_marks(marks, "started-*")) == partitions, result
+    return thread, result
 
 
-def _check_blocking_removals(ctx, root: str, marks: str, executors: int) -> None:
-    """With every executor busy, a DISK_ONLY RDD's unpersist(blocking=True) returns with its
-    block files gone, and a broadcast's unpersist/destroy(blocking=True) once each executor
-    has dropped its copy (after the busy tasks ended); nothing is cached afterwards."""
-    rdd = ctx.parallelize(range(100), 4).map(lambda x: x * 3).persist(StorageLevel.DISK_ONLY)
-    assert rdd.sum() == 14850
-    assert len(_block_files(root, rdd.id())) == 4
+def _check_removals_beside_running_tasks(ctx, root: str, marks: str, partitions: int) -> None:
+    """With a task on each executor reading a DISK_ONLY and a MEMORY_ONLY cached partition,
+    unpersist(blocking=True) of both returns while the tasks run, with the block files gone
+    and nothing cached; so a broadcast's unpersist and destroy(blocking=True). The tasks
+    read what they had begun to (no partition computed again) and give the exact sums."""
+    on_disk = _cached(ctx, marks, partitions, StorageLevel.DISK_ONLY)
+    in_memory = _cached(ctx, marks, partitions, StorageLevel.MEMORY_ONLY)
+    assert len(_block_files(root, on_disk.id())) == partitions
     value = ctx.broadcast(list(range(10)))
     assert ctx.parallelize(range(4), 4).map(lambda _: sum(value.value)).collect() == [45] * 4
 
-    busy = _busy_executors(ctx, marks, executors) if executors else None
-    rdd.unpersist(blocking=True)
-    assert _block_files(root, rdd.id()) == []
-    assert [r for r in ctx.cached_rdds() if r["id"] == rdd.id()] == []
-    if busy is not None:  # the executors dropped the blocks once their tasks had ended
-        assert len(glob.glob(os.path.join(marks, "ended-*"))) == executors
-        busy.join()
-        for mark in glob.glob(os.path.join(marks, "*")):
-            os.unlink(mark)
-        busy = _busy_executors(ctx, marks, executors)
-    value.unpersist(blocking=True)
-    if busy is not None:
-        assert len(glob.glob(os.path.join(marks, "ended-*"))) == executors
-        busy.join()
+    thread, result = _reading_job(ctx, marks, on_disk, in_memory, partitions)
+    try:
+        on_disk.unpersist(blocking=True)
+        in_memory.unpersist(blocking=True)
+        value.unpersist(blocking=True)
+        assert _marks(marks, "ended-*") == []  # returned while the tasks ran
+        assert _block_files(root, on_disk.id()) == []
+        assert [r for r in ctx.cached_rdds() if r["id"] in (on_disk.id(), in_memory.id())] == []
+        assert [e.cacheSize for e in ctx.status_tracker().getExecutorInfos()] == \
+            [0] * len(ctx.status_tracker().getExecutorInfos())
+    finally:
+        open(os.path.join(marks, "stop"), "w").close()
+        thread.join()
+    size = 100 // partitions
+    assert result == [6 * sum(range(p * size, (p + 1) * size)) for p in range(partitions)]
+    assert len(_marks(marks, "computed-*")) == 2 * partitions  # read, not computed again
     assert ctx.parallelize(range(2), 2).map(lambda _: sum(value.value)).collect() == [45, 45]
     value.destroy(blocking=True)
 
 
-@pytest.mark.parametrize("master,executors", [("local", 0), ("local[2]", 2),
-                                              ("local-cluster[2,1]", 2)])
-def test_blocking_unpersist_waits_for_every_executor(master, executors, tmp_path):
-    """local, local[2], local-cluster[2,1]: blocking removals return once done everywhere."""
+@pytest.mark.parametrize("master,partitions", [("local", 1), ("local[2]", 2),
+                                               ("local-cluster[2,1]", 2)])
+def test_blocking_unpersist_beside_running_tasks(master, partitions, tmp_path):
+    """local, local[2], local-cluster[2,1]: blocking removals return at once, tasks running."""
     marks = tmp_path / "marks"
     marks.mkdir()
     with Context(master=master, app_name="unpersist-blocking") as ctx:
-        _check_blocking_removals(ctx, ctx.app_dir, str(marks), executors)
+        _check_removals_beside_running_tasks(ctx, ctx.app_dir, str(marks), partitions)
 
 
-def test_blocking_unpersist_waits_on_a_cluster(tmp_path, monkeypatch):
+def test_blocking_unpersist_beside_running_tasks_on_a_cluster(tmp_path, monkeypatch):
     """A vega:// cluster (a real master and worker): the executor's block files, under the
-    worker's work dir, are gone when unpersist(blocking=True) returns."""
+    worker's work dir, are gone when unpersist(blocking=True) returns, its task running."""
     marks = tmp_path / "marks"
     marks.mkdir()
     with master_and_worker(tmp_path / "cluster") as cluster:
         monkeypatch.setenv("VEGA_SECRET_FILE", cluster["env"]["VEGA_SECRET_FILE"])
         with Context(master=cluster["url"], app_name="unpersist-blocking") as ctx:
-            _check_blocking_removals(ctx, str(tmp_path / "cluster" / "worker"), str(marks), 1)
+            _check_removals_beside_running_tasks(ctx, str(tmp_path / "cluster" / "worker"),
+                                                 str(marks), 1)

@@ -61,13 +61,14 @@ class Persistence:
 
     def _await_removal(self, kind: str, object_id: int) -> None:
         """Wait for the executors' replies, at most ``vega.executor.timeout`` (Spark's
-        blocking removals wait for its RPC timeout): one that runs a task drops the blocks
-        once the task ends, and one lost meanwhile is not waited for."""
+        blocking removals wait for its RPC timeout): each answers at once, a task running
+        or not (a task reading the blocks reads on), and one lost meanwhile is not waited
+        for."""
         timeout = self.conf["vega.executor.timeout"]
         if not self._runner.await_removal(kind, object_id, timeout):
             log.warning("not every executor confirmed the removal of %s %d within %gs "
-                        "(vega.executor.timeout): one running a task drops it once the task "
-                        "ends; one that does not answer at all is lost at its heartbeat timeout",
+                        "(vega.executor.timeout): one that does not answer is lost at its "
+                        "heartbeat timeout",
                         kind, object_id, timeout)
 
     def persisted_rdds(self) -> List["RDD"]:

@@ -261,8 +261,7 @@ class Executor:
         finished.blocks_added = added
         finished.blocks_dropped = [list(b) for b in dropped]
         finished.replicas = [[block[0], block[1], level.name, dumps(records)]
-                             for block, level, records in self.blocks.to_replicate]
-        self.blocks.to_replicate.clear()
+                             for block, level, records in self.blocks.drain_replicas()]
         return finished
 
     def _barrier_sync(self, launch: LaunchTask, settings: dict, method: str, message: str,
@@ -392,6 +391,19 @@ class Executor:
     def remove_rdd(self, rdd_id: int) -> None:
         self.blocks.remove_rdd(rdd_id)
 
+    def apply_block_message(self, message) -> Optional[Removed]:
+        """Apply a cached block's or broadcast's message from the driver (``BLOCK_MESSAGES``;
+        safe beside a running task); the reply to send, if it asks for one."""
+        if isinstance(message, PutBlock):
+            self.put_block(message)
+        elif isinstance(message, RemoveRdd):
+            self.remove_rdd(message.rdd_id)
+            return Removed("rdd", message.rdd_id) if message.reply else None
+        elif isinstance(message, RemoveBroadcast):
+            self.remove_broadcast(message.broadcast_id)
+            return Removed("broadcast", message.broadcast_id) if message.reply else None
+        return None
+
     def remove_shuffle(self, shuffle_id: int) -> None:
         """Delete this host's map output files of a shuffle (every executor of the
         application on the host shares the directory: another may have deleted them)."""
@@ -401,6 +413,13 @@ class Executor:
                 if entry.name.startswith(prefix):
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(entry.path)
+
+
+#: the driver's messages about cached blocks and broadcasts: an executor process applies them
+#: on a thread of its own, in the order they came, while a task runs (Spark's executors'
+#: BlockManager answers on its own RPC thread), so a blocking removal has not to wait for
+#: the task's end
+BLOCK_MESSAGES = (PutBlock, RemoveRdd, RemoveBroadcast)
 
 
 #: the error type of a task whose result is too large for the driver; the DAG scheduler
@@ -443,18 +462,12 @@ def serve_tasks(executor: Executor, recv: Callable[[], Any], send: Callable[[Any
             return
         if isinstance(message, LaunchTask):
             send(executor.run(message))
-        elif isinstance(message, RemoveRdd):
-            executor.remove_rdd(message.rdd_id)
-            if message.reply:
-                send(Removed("rdd", message.rdd_id))
         elif isinstance(message, RemoveShuffle):
             executor.remove_shuffle(message.shuffle_id)
-        elif isinstance(message, RemoveBroadcast):
-            executor.remove_broadcast(message.broadcast_id)
-            if message.reply:
-                send(Removed("broadcast", message.broadcast_id))
-        elif isinstance(message, PutBlock):
-            executor.put_block(message)
+        elif isinstance(message, BLOCK_MESSAGES):
+            reply = executor.apply_block_message(message)
+            if reply is not None:
+                send(reply)
         elif isinstance(message, (Shutdown, KillTask)):
             return
 

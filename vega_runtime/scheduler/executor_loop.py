@@ -7,7 +7,9 @@ may send several tasks ahead (``executor_pool.TASKS_IN_FLIGHT``); they wait in t
 inbox and run in order, and a ``KillTask`` for one still waiting drops it at once
 (reported killed without running).  The task thread sends results itself, several in
 one write (``_Outbox``): a thread hand-off and a write per task cost more than a
-short task.  A task asks the executors holding a cached partition it lacks for it
+short task.  The driver's messages about cached blocks and broadcasts (a removal, a
+replica to keep) are applied by a thread of their own, in order, beside the running task
+(``_apply_block_messages``): a blocking ``unpersist`` hears back at once.  A task asks the executors holding a cached partition it lacks for it
 (``_CachedBlockFetcher``): a cluster's executors straight at their block servers
 (``serve_cached_blocks``), ``local[N]``'s through the driver, answered from a thread
 of its own beside the running task.
@@ -32,9 +34,9 @@ from ..net.endpoints import split_host_port
 from ..net.framing import ConnectionClosed, ProtocolError
 from ..net.messages import (BarrierSyncReply, BroadcastData, CachedBlock, ExecutorHeartbeat,
                             FetchBroadcast, FetchCachedBlock, KillTask, LaunchTask,
-                            RegisteredExecutor, Removed, Shutdown, TaskFinished)
+                            RegisteredExecutor, Shutdown, TaskFinished)
 from ..processes import end_descendants
-from .executor import Executor, serve_tasks
+from .executor import BLOCK_MESSAGES, Executor, serve_tasks
 
 
 #: results the task thread holds at most before it sends them (one write)
@@ -140,6 +142,8 @@ def serve_cancellable(executor: Executor, conn: Connection,
                                      name="cached-block", daemon=True).start()
                 elif isinstance(message, RegisteredExecutor):
                     send_heartbeats(conn, message.heartbeat_interval)
+                elif isinstance(message, BLOCK_MESSAGES):
+                    block_messages.put(message)
                 else:
                     if isinstance(message, LaunchTask):
                         executor.task_arrived(message)  # (in the order the driver sent them)
@@ -156,6 +160,9 @@ def serve_cancellable(executor: Executor, conn: Connection,
             end_descendants()
             os._exit(MEMORY_LIMIT_EXIT_CODE)
 
+    block_messages: "queue.Queue" = queue.Queue()
+    threading.Thread(target=_apply_block_messages, args=(executor, block_messages, outbox),
+                     name="block-manager", daemon=True).start()
     threading.Thread(target=read, name="driver-reader", daemon=True).start()
 
     def next_message():
@@ -181,8 +188,7 @@ def serve_cancellable(executor: Executor, conn: Connection,
         with lock:
             running["task_id"] = None
             doomed["task_id"] = None
-        # a task's result may wait for the next ones; a removal's reply has a driver waiting
-        outbox.put(message, hold=not isinstance(message, Removed))
+        outbox.put(message)  # a task's result may wait for the next ones
 
     while True:
         try:
@@ -202,6 +208,29 @@ def serve_cancellable(executor: Executor, conn: Connection,
                      f"{MEMORY_LIMIT_EXIT_CODE}\n")
     sys.stderr.flush()
     return MEMORY_LIMIT_EXIT_CODE
+
+
+def _apply_block_messages(executor: Executor, messages: "queue.Queue",
+                          outbox: "_Outbox") -> None:
+    """The block manager's thread: apply the driver's ``BLOCK_MESSAGES`` in the order they
+    came, a running task or not, and send a removal's reply at once (its driver waits)."""
+    while True:
+        message = messages.get()
+        try:
+            reply = executor.apply_block_message(message)
+        except MemoryError:  # a replica larger than what is left under the limit
+            sys.stderr.write(f"executor {executor.executor_id} ran out of memory storing a "
+                             f"cached block; stopping with exit code {MEMORY_LIMIT_EXIT_CODE}\n")
+            sys.stderr.flush()
+            end_descendants()
+            os._exit(MEMORY_LIMIT_EXIT_CODE)
+        except Exception as exc:  # noqa: BLE001 - a replica that does not unpickle here
+            sys.stderr.write(f"executor {executor.executor_id} could not apply the driver's "
+                             f"{type(message).__name__}: {exc!r}\n")
+            sys.stderr.flush()
+            continue
+        if reply is not None:
+            outbox.put(reply, hold=False)
 
 
 def serve_cached_blocks(executor: Executor, conn: Connection) -> None:

@@ -248,7 +248,7 @@ class JobRunner(TaskEvents):
         (``kind`` "rdd") or broadcast ("broadcast") ``object_id`` (asked with ``reply``; one
         lost meanwhile is not waited for), or after ``timeout`` seconds, leading the loop
         meanwhile when no other thread does (``unpersist(blocking=True)``).  False if it
-        timed out: an executor busy past it with a task (it drops blocks between tasks)."""
+        timed out: an executor that did not answer (hung, or its connection stalled)."""
         deadline = time.monotonic() + timeout
         self._await(lambda: not self.backend.removal_pending(kind, object_id)
                     or time.monotonic() >= deadline)

@@ -6,11 +6,17 @@ disk when its level has ``use_disk``, and is dropped otherwise (it will be
 recomputed from lineage).  A block this executor lacks is first asked of the
 executors the driver says hold it (``fetch_remote``, Spark's remote get), and
 computed only when none of them hands it over.
+
+An executor process removes an RDD's blocks from a thread of its own while a task may
+run (Spark's BlockManager answers removals on its own RPC thread), so the store's maps
+change under a lock.  A task reading a block when it is removed goes on reading it: it
+holds the block's records (in memory) or its open file (on disk, unlinked under it).
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections import OrderedDict
 from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
@@ -38,27 +44,48 @@ class BlockStore:
         #: ``fetch_remote(block) -> records or None``: the running task's way to another
         #: executor's copy of a block (set per task by the executor; None: no other holds any)
         self.fetch_remote: Optional[Callable[[BlockId], Optional[list]]] = None
+        #: guards the maps and change lists between the task and a removal's thread
+        self._lock = threading.RLock()
 
     def drain_changes(self) -> Tuple[List[list], List[BlockId]]:
-        changes = (self.added, self.dropped)
-        self.added, self.dropped = [], []
+        with self._lock:
+            changes = (self.added, self.dropped)
+            self.added, self.dropped = [], []
         return changes
+
+    def _held(self, block: BlockId) -> Optional[Iterator]:
+        """The records of a block held here, for this executor's task (None: not held): a
+        file on disk is opened at once, so a removal that comes while it is read unlinks
+        it from under the reader instead of failing it."""
+        with self._lock:
+            if block in self.memory:
+                self.memory.move_to_end(block)
+                return iter(self.memory[block][0])
+            if block not in self.on_disk:
+                return None
+            handle = open(self.on_disk[block][0], "rb")
+        return read_batch_file("", opener=lambda *_: handle)
+
+    def drain_replicas(self) -> List[tuple]:
+        """The blocks to copy elsewhere since the last call, as ``(block, level, records)``."""
+        with self._lock:
+            replicas, self.to_replicate = self.to_replicate, []
+        return replicas
 
     def get_or_compute(self, rdd_id: int, partition: int, level: StorageLevel,
                        compute: Callable[[], Iterator]) -> Iterator:
         block = (rdd_id, partition)
-        if block in self.memory:
-            self.memory.move_to_end(block)
-            return iter(self.memory[block][0])
-        if block in self.on_disk:
-            return read_batch_file(self.on_disk[block][0])
+        held = self._held(block)
+        if held is not None:
+            return held
         if self.fetch_remote is not None:
             records = self.fetch_remote(block)
             if records is not None:  # not kept here: the holder keeps it (as Spark's)
                 return iter(records)
         records = list(compute())
-        if self.put(block, records, level) and level.replication > 1:
-            self.to_replicate.append((block, level, records))
+        with self._lock:  # (a removal between the two would leave its copy to be sent)
+            if self.put(block, records, level) and level.replication > 1:
+                self.to_replicate.append((block, level, records))
         return iter(records)
 
     def get(self, block: BlockId) -> Optional[list]:
@@ -79,6 +106,10 @@ class BlockStore:
     def put(self, block: BlockId, records: list, level: StorageLevel) -> bool:
         """Keep a block at ``level``; False when it fits nowhere the level allows."""
         size = estimate_records(records, len(records)) if records else 64
+        with self._lock:
+            return self._put_locked(block, records, size, level)
+
+    def _put_locked(self, block: BlockId, records: list, size: int, level: StorageLevel) -> bool:
         if level.use_memory and size <= self.memory_budget:
             self._evict_until(self.memory_budget - size)
             self.memory[block] = (records, size, level)
@@ -109,10 +140,15 @@ class BlockStore:
         self.added.append([block[0], block[1], "disk", size])
 
     def remove_rdd(self, rdd_id: int) -> None:
-        for block in [b for b in self.memory if b[0] == rdd_id]:
-            self.memory_used -= self.memory.pop(block)[1]
-        for block in [b for b in self.on_disk if b[0] == rdd_id]:
-            path, _ = self.on_disk.pop(block)
+        """Drop an RDD's blocks (from any thread); those the running task stored meanwhile
+        are not reported to the driver as held either."""
+        with self._lock:
+            for block in [b for b in self.memory if b[0] == rdd_id]:
+                self.memory_used -= self.memory.pop(block)[1]
+            paths = [self.on_disk.pop(b)[0] for b in list(self.on_disk) if b[0] == rdd_id]
+            self.added = [entry for entry in self.added if entry[0] != rdd_id]
+            self.to_replicate = [entry for entry in self.to_replicate if entry[0][0] != rdd_id]
+        for path in paths:
             try:
                 os.unlink(path)
             except OSError:
@@ -120,12 +156,14 @@ class BlockStore:
 
     def blocks(self) -> List[Tuple[int, int, str, int]]:
         """``(rdd_id, partition, where, bytes)`` for every block held."""
-        out = [(b[0], b[1], "memory", size) for b, (_, size, _) in self.memory.items()]
-        out += [(b[0], b[1], "disk", size) for b, (_, size) in self.on_disk.items()]
+        with self._lock:
+            out = [(b[0], b[1], "memory", size) for b, (_, size, _) in self.memory.items()]
+            out += [(b[0], b[1], "disk", size) for b, (_, size) in self.on_disk.items()]
         return out
 
     def clear(self) -> None:
-        self.memory.clear()
-        self.on_disk.clear()
-        self.memory_used = 0
+        with self._lock:
+            self.memory.clear()
+            self.on_disk.clear()
+            self.memory_used = 0
         remove_tree(self.directory)
