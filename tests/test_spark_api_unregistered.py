@@ -1,7 +1,8 @@
 """Spark's REST API on a master for an application it does not know yet, whose event log is
 being written in its event log directory: a driver starting (it writes its log before it
 registers) or one running under another master (a ``local`` one here) is running, not
-completed; a log without its end whose driver stopped writing long ago has ended."""
+completed; a log without its end whose driver stopped writing long ago is incomplete, as
+Spark's history server lists it (it was listed completed, ended at its last event)."""
 
 import json
 import os
@@ -37,14 +38,19 @@ def test_an_application_writing_its_event_log_is_running_until_it_ends(bare_mast
     assert listed(bare_master, "running") == {}
 
 
-def test_a_log_without_its_end_not_written_for_long_has_ended(bare_master):
+def test_a_log_without_its_end_not_written_for_long_is_incomplete(bare_master):
     """A log whose driver died before it registered (no end, last written an hour ago) is
-    of an application that ended at its last event."""
+    of an application listed incomplete: Spark's ``completed`` false, ``endTime`` -1 and
+    ``duration`` 0."""
     start = float(int(time.time()) - 3600)
     app = "app-20261206080000-0b1d"
     with open(os.path.join(str(bare_master.events), f"{app}.jsonl"), "w") as fh:
         fh.write(json.dumps({"event": "ApplicationStart", "time": start, "app_id": app,
                              "name": "died", "master": "vega://127.0.0.1:7077"}) + "\n")
-    assert listed(bare_master, "completed") == {app: True}
+    assert listed(bare_master, "completed") == {}
+    assert listed(bare_master, "running") == {app: False}
     code, info = api_get(bare_master, f"/api/v1/applications/{app}", bare_master.token)
-    assert code == 200 and info["attempts"][0]["endTimeEpoch"] == int(start * 1000)
+    assert code == 200, info
+    attempt = info["attempts"][0]
+    assert (attempt["completed"], attempt["endTimeEpoch"], attempt["duration"]) == (False, -1, 0)
+    assert attempt["lastUpdatedEpoch"] == int(start * 1000)

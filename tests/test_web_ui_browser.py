@@ -238,7 +238,8 @@ def test_job_stage_executor_storage_and_history_pages(bare_master, tmp_path):
     them, the stage page one timeline bar per task attempt and the quantiles of the event
     log; the executors and storage pages list both executors and the cached partitions.
     Once it has finished, a master that only has its event log lists it on the history page,
-    which links to the same pages."""
+    which links to the same pages; a log cut off an hour ago (a killed driver's) is listed
+    among the incomplete applications, not the finished ones."""
     with Context(master="local-cluster[2,1]", app_name="pictures",
                  conf={"vega.eventlog.dir": str(bare_master.events)}) as ctx:
         run_workload(ctx)
@@ -276,10 +277,16 @@ def test_job_stage_executor_storage_and_history_pages(bare_master, tmp_path):
             _screenshot(page, "ui-environment", tmp_path)
             assert errors == []
         app_id = ctx.application_id
+    cut_off = "app-20261206080000-0c0f"
+    (bare_master.events / f"{cut_off}.jsonl").write_text(json.dumps(
+        {"event": "ApplicationStart", "time": float(int(time.time()) - 3600), "app_id": cut_off,
+         "name": "killed", "master": "vega://127.0.0.1:7077"}) + "\n")
     with chromium(spki_pin(bare_master.port, bare_master.ca_file)) as browser:
         page = browser.new_page(bypass_csp=True, viewport={"width": 1280, "height": 800})
         page.goto(ui_url(bare_master.port, f"/?token={bare_master.token}"))
         _open(page, ui_url(bare_master.port, "/ui/app.html?view=history"))
+        assert page.locator("#incomplete-apps tbody tr a", has_text=cut_off).count() == 1
+        assert page.locator("#history-apps tbody tr a", has_text=cut_off).count() == 0
         link = page.locator("#history-apps tbody tr a", has_text=app_id)
         assert link.count() == 1
         _screenshot(page, "ui-history", tmp_path)

@@ -359,7 +359,9 @@ class SparkApi:
                 continue
             record = self._listed(past["app_id"], listing)
             if record is not None:
-                listed.append(_application_info(record, written_lately(record)))
+                lately = written_lately(record)
+                listed.append(_application_info(record, lately,
+                                                not lately and not record.completed))
         self._listing = listing  # what is no longer listed is forgotten
         if statuses:
             listed = [a for a in listed
@@ -377,12 +379,14 @@ class SparkApi:
         if app is None:  # registered, no events relayed yet
             app = AppRecord(app_id, name=running["name"], started=running["started"] or 0.0)
         active = running["state"] in _ACTIVE if running is not None else written_lately(app)
+        # only its cut-off log is left: as Spark's history server, it is incomplete
+        incomplete = running is None and not active and not app.completed
         if not active and not app.completed:  # its driver went away without saying so
             app = ended_at_last_event(app, self.master.application_ended(app_id)
                                       if running is not None else None)
         if not rest:
             detail = self.master.application_detail(app_id) if running is not None else None
-            return 200, {**(detail or {}), **docs.application_info(app, active)}
+            return 200, {**(detail or {}), **_application_info(app, active, incomplete)}
         head, args = rest[0], rest[1:]
         if head == "jobs":
             return 200, self._jobs(app, args, params)
@@ -477,15 +481,15 @@ def without_nulls(document):
     return document
 
 
-def _application_info(app: AppRecord, active: bool) -> dict:
+def _application_info(app: AppRecord, active: bool, incomplete: bool = False) -> dict:
     """``docs.application_info``; for an application whose events hold a value of another
     type than Vega writes (relayed by a driver, or a log of another version) that of its id,
     name and times alone: one application cannot fail the list of all of them."""
     try:
-        return docs.application_info(app, active)
+        return docs.application_info(app, active, incomplete)
     except (TypeError, ValueError, AttributeError, KeyError, IndexError):
         return docs.application_info(AppRecord(app.app_id, name=str(app.name),
-                                               started=app.started), active)
+                                               started=app.started), active, incomplete)
 
 
 def written_lately(app: AppRecord) -> bool:
@@ -498,9 +502,10 @@ def ended_at_last_event(app: AppRecord, noticed: Optional[float] = None) -> AppR
     """An application that is over though its events do not say so (its driver was
     killed), as ended when the master ``noticed`` it was (what its status says: Spark's
     standalone Master's endTime), or, when the master does not hold it (only its cut-off
-    log is left; Spark's history server would list it as incomplete for ever), at its last
-    event: its unfinished jobs failed, its running stages failed and their running attempts
-    killed.  A copy: the cached replay goes on from where it was."""
+    log is left), at its last event: its unfinished jobs failed, its running stages failed
+    and their running attempts killed (its ApplicationInfo is incomplete, as Spark's
+    history server lists it: ``application_info``'s ``incomplete``).  A copy: the cached
+    replay goes on from where it was."""
     over = copy.copy(app)
     over.ended = noticed if noticed is not None else app.last_event or app.started
     return over

@@ -100,16 +100,20 @@ def _running(tasks: List[dict]) -> List[dict]:
 
 
 # -- applications -------------------------------------------------------------------------
-def application_info(app: AppRecord, running: bool) -> dict:
-    """ApplicationInfo: one attempt (Vega has no application attempts)."""
-    completed = app.completed or not running
-    end = app.ended if app.ended is not None else (None if running else app.last_event)
+def application_info(app: AppRecord, running: bool, incomplete: bool = False) -> dict:
+    """ApplicationInfo: one attempt (Vega has no application attempts).  ``incomplete``: its
+    log has no end and nothing tells when it ended (a driver killed, the master holding the
+    application no more): as Spark's history server lists such an attempt, ``completed``
+    false, ``endTime`` -1 and ``duration`` 0, whatever ``app.ended`` its pages end it at."""
+    completed = not incomplete and (app.completed or not running)
+    end = None if incomplete else app.ended if app.ended is not None else \
+        (None if running else app.last_event)
     attempt = {
         "startTime": spark_date(app.started), "endTime": spark_date(end) or NO_DATE,
         "lastUpdated": spark_date(app.last_event or app.started),
         # (the difference of the epochs, as Spark's: rounding each apart could differ by 1)
-        "duration": _ms(end if end is not None else time.time()) - _ms(app.started)
-        if app.started else 0,
+        "duration": 0 if incomplete or not app.started else
+        _ms(end if end is not None else time.time()) - _ms(app.started),
         "sparkUser": app.runtime.get("sparkUser", ""), "completed": completed,
         "appSparkVersion": app.runtime.get("vegaVersion", ""),
         "startTimeEpoch": _ms(app.started), "endTimeEpoch": _ms(end) if end else -1,

@@ -192,6 +192,9 @@ async function environmentView() {
 
 async function historyView() {
   const apps = await api("/api/v1/applications?status=completed");
+  // as Spark's history server's incomplete applications: running, or ended without saying so
+  // (a driver killed: its log has no end), with their last event
+  const incomplete = await api("/api/v1/applications?status=running");
   return [el("h2", {}, "Finished applications"), table("history-apps", ["application", "name",
     "started", "ended", "duration"], apps.map(a => {
       const attempt = a.attempts[0];
@@ -199,6 +202,13 @@ async function historyView() {
               new Date(attempt.startTimeEpoch).toLocaleString(),
               attempt.endTimeEpoch > 0 ? new Date(attempt.endTimeEpoch).toLocaleString() : "—",
               ms(attempt.duration)];
+    })),
+    el("h2", {}, "Incomplete applications"), table("incomplete-apps", ["application", "name",
+    "started", "last updated"], incomplete.map(a => {
+      const attempt = a.attempts[0];
+      return [link(`app=${encodeURIComponent(a.id)}`, a.id), a.name,
+              new Date(attempt.startTimeEpoch).toLocaleString(),
+              new Date(attempt.lastUpdatedEpoch).toLocaleString()];
     }))];
 }
 
