@@ -48,7 +48,7 @@ def _age_event_logs(*directories) -> None:
 def test_a_cut_off_application_the_master_no_longer_holds_is_incomplete(tmp_path):
     """/api/v1/applications(/APP) give it incomplete as Spark's history server does, with its
     last event as lastUpdated; ?status=running lists it, ?status=completed not; `vega
-    history` says incomplete."""
+    history` and `vega history APP` say incomplete."""
     events = tmp_path / "events"
     events.mkdir()
     (tmp_path / "master.yaml").write_text("vega.master.recovery: false\n")
@@ -101,5 +101,11 @@ def test_a_cut_off_application_the_master_no_longer_holds_is_incomplete(tmp_path
         history = vega("history", "--dir", str(events), "--json", env=cluster.env)
         assert [(h["app_id"], h["finished"]) for h in json.loads(history.stdout)] == \
             [(app_id, False)]
+        # its summary said only "cut-off on vega://...: 0.37s, 1 job": read as ended then
+        one = vega("history", app_id, "--dir", str(events), env=cluster.env)
+        assert one.returncode == 0, one.stderr
+        assert f"{app_id} cut-off on {cluster.url}: incomplete (its log has no end: running, " \
+            "or its driver was killed), " in " ".join(one.stdout.split()), one.stdout
+        assert " to its last event, 1 job (0 failed), 2 tasks" in " ".join(one.stdout.split())
     finally:
         cluster.close()

@@ -134,8 +134,11 @@ def _render_one(s: dict, console: Console) -> None:
                                     f" {s['event_log']}: {s['error']}"), highlight=False)
     # (a log broken at its first line names neither)
     named = (f" {s['name']}" if s["name"] else "") + (f" on {s['master']}" if s["master"] else "")
-    console.print(Text.assemble((s["app_id"], "bold"), f"{named}: "
-                                f"{_duration(s['duration_seconds'], 2)}, "
+    # a log without its end: its last event is no end (Spark's history server: incomplete)
+    lasted = _duration(s["duration_seconds"], 2) if s["finished"] or s.get("broken") else \
+        f"incomplete (its log has no end: running, or its driver was killed), " \
+        f"{_duration(s['duration_seconds'], 2)} to its last event"
+    console.print(Text.assemble((s["app_id"], "bold"), f"{named}: {lasted}, "
                                 f"{counted(s['jobs'], 'job')} ({s['failed_jobs']} failed), "
                                 f"{counted(s['tasks'], 'task')} "
                                 f"({counted(s['failed_tasks'], 'failed attempt')})"))
