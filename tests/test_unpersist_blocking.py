@@ -126,3 +126,43 @@ def test_blocking_unpersist_beside_running_tasks_on_a_cluster(tmp_path, monkeypa
         with Context(master=cluster["url"], app_name="unpersist-blocking") as ctx:
             _check_removals_beside_running_tasks(ctx, str(tmp_path / "cluster" / "worker"),
                                                  str(marks), 1)
+
+
+@pytest.mark.parametrize("master,partitions", [("local", 1), ("local[2]", 2),
+                                               ("local-cluster[2,1]", 2)])
+def test_a_partition_computed_while_its_rdd_is_unpersisted_is_not_kept(master, partitions,
+                                                                      tmp_path):
+    """A DISK_ONLY RDD unpersisted (blocking) while its tasks compute its partitions: the
+    job's result is exact and no executor keeps a partition of it (Spark's removal waits
+    for the put of a block being computed, then drops it). Found after the removals went
+    beside running tasks: each task stored its partition after the removal, kept for the
+    application's life, unknown to the driver."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+
+    def slow(index, records):
+        import time
+
+        open(os.path.join(str(marks), f"started-{index}"), "w").close()
+        deadline = time.monotonic() + BUSY_SECONDS
+        while time.monotonic() < deadline and not os.path.exists(os.path.join(str(marks), "stop")):
+            time.sleep(0.02)
+        return records
+
+    with Context(master=master, app_name="unpersist-computing") as ctx:
+        rdd = ctx.parallelize(range(100), partitions).map_partitions_with_index(slow) \
+            .persist(StorageLevel.DISK_ONLY)
+        result: list = []
+        thread = threading.Thread(target=lambda: result.append(rdd.sum()))
+        thread.start()
+        try:
+            wait_for(lambda: len(_marks(str(marks), "started-*")) == partitions
+                     or not thread.is_alive(), 60, "the tasks to start")
+            rdd.unpersist(blocking=True)
+        finally:
+            open(os.path.join(str(marks), "stop"), "w").close()
+            thread.join()
+        assert result == [4950]
+        assert _block_files(ctx.app_dir, rdd.id()) == []
+        assert [e.cacheSize for e in ctx.status_tracker().getExecutorInfos()] == \
+            [0] * len(ctx.status_tracker().getExecutorInfos())

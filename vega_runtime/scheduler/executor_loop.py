@@ -9,7 +9,8 @@ inbox and run in order, and a ``KillTask`` for one still waiting drops it at onc
 one write (``_Outbox``): a thread hand-off and a write per task cost more than a
 short task.  The driver's messages about cached blocks and broadcasts (a removal, a
 replica to keep) are applied by a thread of their own, in order, beside the running task
-(``_apply_block_messages``): a blocking ``unpersist`` hears back at once.  A task asks the executors holding a cached partition it lacks for it
+(``_apply_block_messages``): a blocking ``unpersist`` hears back at once.  A task asks
+the executors holding a cached partition it lacks for it
 (``_CachedBlockFetcher``): a cluster's executors straight at their block servers
 (``serve_cached_blocks``), ``local[N]``'s through the driver, answered from a thread
 of its own beside the running task.

@@ -46,6 +46,9 @@ class BlockStore:
         self.fetch_remote: Optional[Callable[[BlockId], Optional[list]]] = None
         #: guards the maps and change lists between the task and a removal's thread
         self._lock = threading.RLock()
+        #: how many times each RDD was removed: a partition computed while its RDD is
+        #: removed is not stored (Spark's removal waits for the put and drops it)
+        self._removals: Dict[int, int] = {}
 
     def drain_changes(self) -> Tuple[List[list], List[BlockId]]:
         with self._lock:
@@ -82,8 +85,11 @@ class BlockStore:
             records = self.fetch_remote(block)
             if records is not None:  # not kept here: the holder keeps it (as Spark's)
                 return iter(records)
+        removals = self._removals.get(rdd_id, 0)
         records = list(compute())
         with self._lock:  # (a removal between the two would leave its copy to be sent)
+            if self._removals.get(rdd_id, 0) != removals:
+                return iter(records)  # unpersisted while computed: kept by no one (as Spark's)
             if self.put(block, records, level) and level.replication > 1:
                 self.to_replicate.append((block, level, records))
         return iter(records)
@@ -141,8 +147,10 @@ class BlockStore:
 
     def remove_rdd(self, rdd_id: int) -> None:
         """Drop an RDD's blocks (from any thread); those the running task stored meanwhile
-        are not reported to the driver as held either."""
+        are not reported to the driver as held either, and one it is computing is not
+        stored."""
         with self._lock:
+            self._removals[rdd_id] = self._removals.get(rdd_id, 0) + 1
             for block in [b for b in self.memory if b[0] == rdd_id]:
                 self.memory_used -= self.memory.pop(block)[1]
             paths = [self.on_disk.pop(b)[0] for b in list(self.on_disk) if b[0] == rdd_id]
