@@ -87,7 +87,7 @@ def test_a_master_logs_an_application_named_with_them_and_keeps_its_output(tmp_p
         assert done.returncode == 0 and "counted 4" in done.stdout, done.stderr
         assert "lost the connection to the master" not in done.stderr
         app = done.stdout.split("application ")[1].split()[0]
-        output = vega("logs", "--master", cluster["url"], app, env=cluster["env"]).stdout
+        output = vega("logs", "--master", cluster["url"], app, env=cluster["env"]).stderr
         log = read_text(str(tmp_path / "cluster" / "master" / "master.log"))
     assert "(app \\udcff\\udcfe data) registered from" in log
     assert output.count("WARNING job: read \\udcff\\udcfe data") == 4, output

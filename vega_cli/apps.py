@@ -74,8 +74,9 @@ def logs(app_id: str, follow: bool, master_url: Optional[str], secret_file: Opti
 
 def stream_logs(conn, app_id: str, follow: bool, offsets: Optional[Dict[str, int]] = None,
                 reply_timeout: Optional[float] = None):
-    """Copy an application's (or driver's) stored output to stdout, a cluster-mode driver's
-    standard error to stderr (as the driver in ``vega submit`` writes them); returns the
+    """Copy an application's (or driver's) stored output to stdout, what its tasks (or a
+    cluster-mode driver) wrote to standard error to stderr (as ``vega submit`` prints
+    them); returns the
     LogEnd.  ``offsets`` (``{"stdout": N, "stderr": M}``): where to start in the stored
     streams, kept up to date with what was printed, so that a follower whose master went
     away can go on from there.  ``reply_timeout``: how long each message may take

@@ -1,5 +1,6 @@
-"""Applications' and drivers' stored output (``<work_dir>/apps/<id>/output.log``; a
-cluster-mode driver's standard error beside it, ``stderr.log``): written from what drivers
+"""Applications' and drivers' stored output (``<work_dir>/apps/<id>/output.log``; what
+went to standard error beside it, ``stderr.log``: a cluster-mode driver's, an application's
+tasks'; a master of before that kept an application's in ``output.log``): written from what drivers
 relay, followed by ``vega logs``, read by the web UI.  The file rotates
 at ``APP_OUTPUT_MAX_BYTES`` (``output.log.1`` ... , see ``log_files``), so a chatty
 application cannot fill the master's disk; a follower crosses a rotation without a gap."""
@@ -189,7 +190,8 @@ class AppLogs:
         return os.path.join(self.directory, ids.APP_OR_DRIVER.check(app_id), "output.log")
 
     def stderr_path(self, app_id: str) -> str:
-        """A cluster-mode driver's standard error (``InvalidIdentifier`` as ``path``)."""
+        """A cluster-mode driver's standard error, or what an application's tasks wrote to
+        theirs (``InvalidIdentifier`` as ``path``)."""
         return os.path.join(os.path.dirname(self.path(app_id)), STDERR_FILE)
 
     def events_path(self, app_id: str) -> str:
@@ -197,23 +199,27 @@ class AppLogs:
         ``path``)."""
         return os.path.join(self.directory, ids.APP_OR_DRIVER.check(app_id), "events.jsonl")
 
-    def open_for_append(self, app_id: str) -> RotatingOutput:
+    def open_for_append(self, app_id: str, stream: str = "stdout") -> RotatingOutput:
+        """The stored output of ``stream`` ("stdout", or "stderr": what the application's
+        tasks wrote to standard error, kept apart so that ``vega logs`` prints it there)."""
         os.makedirs(os.path.dirname(self.path(app_id)), exist_ok=True)
-        return RotatingOutput(self.path(app_id), self.max_bytes, self.backups)
+        path = self.stderr_path(app_id) if stream == "stderr" else self.path(app_id)
+        return RotatingOutput(path, self.max_bytes, self.backups)
 
     def exists(self, app_id: str) -> bool:
         return ids.APP_OR_DRIVER.matches(app_id) and os.path.exists(self.path(app_id))
 
     def tail(self, app_id: str, limit: int = 1 << 20) -> Optional[str]:
         """The last ``limit`` bytes of the output (reaching into the rotated ``.1`` when
-        the file is younger than that), then those of a cluster-mode driver's standard
-        error, kept apart; None when there is no output."""
+        the file is younger than that), then those of the standard error kept apart; None
+        when there is neither."""
         if not ids.APP_OR_DRIVER.matches(app_id):
             return None
         output = _tail_of(self.path(app_id), limit)
-        if output is None:
+        errors = _tail_of(self.stderr_path(app_id), limit)
+        if output is None and errors is None:
             return None
-        return output + (_tail_of(self.stderr_path(app_id), limit) or "")
+        return (output or "") + (errors or "")
 
     def remove(self, app_id: str) -> None:
         if ids.APP_OR_DRIVER.matches(app_id):  # not a bad recovery record's id

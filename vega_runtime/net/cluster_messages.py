@@ -274,9 +274,12 @@ class KillExecutors(Record):
 class AppLog(Record):
     """Task output relayed by a driver, stored by the master for ``vega logs``."""
     text: str
+    #: the stream the tasks wrote it to, "stdout" or "stderr" (kept apart by the master)
+    stream: str = "stdout"
 
-    def __init__(self, text):
+    def __init__(self, text, stream="stdout"):
         self.text = text
+        self.stream = stream
 
 
 class AppEvents(Record):

@@ -234,9 +234,9 @@ class ClusterBackend:
             return True
 
     # -- what the master is told ---------------------------------------------------------
-    def relay_log(self, text: str) -> None:
+    def relay_log(self, text: str, stream: str = "stdout") -> None:
         """Queue task output for the master (``vega logs``); sent in batches."""
-        self.relay.add_log(text)
+        self.relay.add_log(text, stream)
 
     def relay_events(self, line: str, flush: bool = True) -> None:
         """Queue one event-log line for the master; sent in batches with the logs (task-level
@@ -670,13 +670,14 @@ class MasterLogRelay(JobListener):
         self._dropped_before = 0
 
     def on_task_output(self, prefix: str, stream: str, text: str) -> None:
-        self.backend.relay_log(prefix_lines(prefix, text))
+        self.backend.relay_log(prefix_lines(prefix, text), stream)
 
     def on_executor_removed(self, executor_id: str, host: str, reason: str, lost: bool,
                             at: float, cause: str = "") -> None:
         """``vega logs`` says how each executor ended, in the driver's words."""
         if not self.backend._stopping:
-            self.backend.relay_log(f"vega: {reason}" + (f" [{cause}]" if cause else "") + "\n")
+            self.backend.relay_log(f"vega: {reason}" + (f" [{cause}]" if cause else "") + "\n",
+                                   "stderr")
 
     def on_job_end(self, job_id: int, error: Optional[BaseException]) -> None:
         """Say how much of this job's output the master's copy lacks, if any."""

@@ -4,9 +4,9 @@ The driver relays every line of task output to the master (``vega logs``).  Whil
 master is away the lines wait here; the buffer holds at most ``MASTER_LOG_BUFFER_LINES``
 lines and ``MASTER_LOG_BUFFER_BYTES`` bytes, and past that the oldest lines are dropped
 and counted.  While the master is there, output that does not fit waits for room instead
-(``master_relay``), for at most ``MASTER_LOG_WAIT_SECONDS``.  The count is reported in the stored log itself, where the gap is, once the
-master is back ("vega: N lines of task output dropped while the master was away"), and in
-the driver's log at the end of each job.  The submitter's terminal has every line anyway.
+(``master_relay``), for at most ``MASTER_LOG_WAIT_SECONDS``.  The count is reported in the
+stored log itself (on its stderr), once the master is back ("vega: N lines of task output
+dropped while the master was away"), and in the driver's log at the end of each job.  The submitter's terminal has every line anyway.
 """
 
 from __future__ import annotations
@@ -21,6 +21,13 @@ MASTER_LOG_BUFFER_BYTES = 8 << 20
 #: How long task output waits for room while the master is there but not taking lines;
 #: past that the master counts as away until it takes some again.
 MASTER_LOG_WAIT_SECONDS = 5.0
+
+
+class StderrLine(str):
+    """A line of task output written to standard error: queued as itself, so that the
+    relay sends it to the master marked so (``vega logs`` prints it on stderr)."""
+
+    __slots__ = ()
 
 
 def dropped_notice(count: int) -> str:
@@ -44,10 +51,13 @@ class LogRelayBuffer:
     def __len__(self) -> int:
         return len(self._lines)
 
-    def add(self, text: str, bounded: bool = True) -> None:
+    def add(self, text: str, bounded: bool = True, stream: str = "stdout") -> None:
         """Queue ``text`` (whole lines), dropping the oldest lines past the bounds unless
-        not ``bounded`` (text that ``fits`` an empty buffer only by being alone in it)."""
+        not ``bounded`` (text that ``fits`` an empty buffer only by being alone in it);
+        the lines of ``stream`` "stderr" are queued as ``StderrLine``."""
         for line in text.splitlines(keepends=True):
+            if stream == "stderr":
+                line = StderrLine(line)
             self._lines.append(line)
             self._bytes += len(line)
         if bounded:

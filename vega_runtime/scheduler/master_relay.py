@@ -3,22 +3,23 @@
 Task output (``vega logs``), event-log lines (the master's REST API and pages for
 running applications) and job-metric snapshots (its ``/metrics``) go to the master in
 batches.  While the master is away they wait in bounded buffers (``log_buffer``);
-the oldest lines are dropped and counted, and the stored log says so where the gap is.
+the oldest lines are dropped and counted, and the stored log says so (on its stderr).
 While it is there, task output that does not fit waits for room (a print of 20 MiB reaches
 ``vega logs`` whole), as a slow terminal holds up the tasks' output too.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import threading
 import time
-from typing import Callable, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 from ..net.messages import AppEvents, AppLog, AppMetrics, DriverHeartbeat
 from . import log_buffer
-from .log_buffer import LogRelayBuffer, dropped_notice
+from .log_buffer import LogRelayBuffer, StderrLine, dropped_notice
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +70,9 @@ class MasterRelay:
         if self._sender.is_alive():
             self._sender.join(timeout)
 
-    def add_log(self, text: str) -> None:
-        """Queue task output for the master (``vega logs``).  While the master takes lines,
+    def add_log(self, text: str, stream: str = "stdout") -> None:
+        """Queue task output for the master (``vega logs``), written to ``stream`` ("stdout"
+        or "stderr": the master keeps them apart).  While the master takes lines,
         output that does not fit waits for the sender to make room (for at most
         ``log_buffer.MASTER_LOG_WAIT_SECONDS``, then the master counts as away)."""
         with self._ready:
@@ -83,7 +85,7 @@ class MasterRelay:
                     break
                 self._ready.notify()
                 self._room.wait(deadline - now)
-            self._log_lines.add(text, bounded=not self._master_taking)
+            self._log_lines.add(text, bounded=not self._master_taking, stream=stream)
             self._ready.notify()
 
     def add_event(self, line: str, flush: bool = True) -> None:
@@ -147,10 +149,9 @@ class MasterRelay:
                 pass  # the master is away; the next snapshot carries everything
             self._send_events()
             if batch or dropped:
-                try:
-                    self.send(AppLog((dropped_notice(dropped) if dropped else "")
-                                     + "".join(batch)))
-                except OSError:
+                unsent = self._send_log(batch, dropped)
+                if unsent is not None:
+                    batch, dropped = unsent
                     with self._ready:  # the master is away: keep the lines for later
                         self._master_taking = False
                         self._room.notify_all()
@@ -171,3 +172,27 @@ class MasterRelay:
                 return
             if batch:  # let lines accumulate into fewer, larger messages (unless stopping)
                 self._stop_requested.wait(0.05)
+
+    def _send_log(self, batch: List[str], dropped: int) -> Optional[Tuple[List[str], int]]:
+        """Send a notice of ``dropped`` lines (on stderr: the driver's own words), then
+        ``batch`` in order, one ``AppLog`` per run of lines of one stream; None once all is
+        sent, else (the master is away) the lines and the count of dropped ones not sent, so
+        that no line reaches the master twice."""
+        if dropped:
+            try:
+                self.send(AppLog(dropped_notice(dropped), "stderr"))
+            except OSError:
+                return batch, dropped
+        sent = 0
+        for is_stderr, run in itertools.groupby(batch, _is_stderr):
+            lines = list(run)
+            try:
+                self.send(AppLog("".join(lines), "stderr" if is_stderr else "stdout"))
+            except OSError:
+                return batch[sent:], 0
+            sent += len(lines)
+        return None
+
+
+def _is_stderr(line: str) -> bool:
+    return isinstance(line, StderrLine)
