@@ -324,19 +324,17 @@ def test_the_pyspark_compatibility_table_is_what_its_script_writes():
     assert written == f"\n{script.table(pyspark_home())}\n"
 
 
-#: ``VEGA_*`` names the docs give that no setting has and no code reads: a container's
-#: variables in k8s/'s manifests, the web UI test's screenshot directory, a JSON value
-NOT_VEGA_VARIABLES = {"VEGA_CORES", "VEGA_MEMORY_MIB", "VEGA_SCREENSHOT_DIR", "VEGA_VERSION"}
+#: ``VEGA_*`` names the docs give that are no variable: a JSON value's placeholder
+NOT_VEGA_VARIABLES = {"VEGA_VERSION"}
 
 
 def test_every_environment_variable_the_docs_name_is_read():
-    """Each ``VEGA_*`` variable the docs and conf/ examples name is a setting's variable or
-    one Vega's code reads (``VEGA_CONF_DIR``, ``VEGA_LOCAL_IP``, ``VEGA_NET_PEER_TIMEOUT``):
-    a misspelt or removed one is set by its reader to no effect."""
-    code = "\n".join(open(path, encoding="utf-8").read() for pattern in
-                     ("vega_runtime/**/*.py", "vega_cli/*.py")
-                     for path in glob.glob(os.path.join(REPO, pattern), recursive=True))
-    known = {s.env for s in SETTINGS if s.env} | set(re.findall(r"\bVEGA_[A-Z0-9_]+", code))
+    """Each ``VEGA_*`` variable the docs and conf/ examples name is one Vega reads or sets
+    (``vega_runtime.environment``: the settings' and the others, ``VEGA_CONF_DIR``,
+    ``VEGA_LOCAL_IP`` ...): a misspelt or removed one is set by its reader to no effect."""
+    from vega_runtime.environment import known_variables
+
+    known = known_variables()
     unread = sorted({f"{path}: {name}" for path in DOCS + CONF
                      for name in re.findall(r"\bVEGA_[A-Z0-9_]*[A-Z0-9]", read(path))
                      if name not in known | NOT_VEGA_VARIABLES})

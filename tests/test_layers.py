@@ -29,7 +29,7 @@ LAYERS: Dict[str, int] = {
         "master_url", "files", "aliases", "user_code", "versions", "packaging", "cluster_file",
         "processes", "forkserver", "pyspark_alias", "ids", "private_files", "lazy_imports", "retry", "records",
         "lambda_fusion",
-        "executor_loss", "resources", "spark_settings", "archives", "file_errors")},
+        "executor_loss", "resources", "spark_settings", "archives", "file_errors", "environment")},
     **{f"vega_runtime.{name}": 1 for name in ("rdd", "task_context", "shared", "profiler")},
     **{f"vega_runtime.{name}": 2 for name in ("shuffle", "storage")},
     "vega_runtime.scheduler": 3,

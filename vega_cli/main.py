@@ -162,6 +162,28 @@ class LazyGroup(click.Group):
 @click.option("--debug", is_flag=True, help="Print the full traceback of an error.")
 def cli(debug: bool) -> None:
     """Vega: a Spark-style distributed data engine in Python."""
+    warn_of_unknown_variables()
+
+
+#: whether this process warned of its unknown VEGA_* variables already
+_variables_checked = False
+
+
+def warn_of_unknown_variables() -> None:
+    """Say once per process, on stderr, which ``VEGA_*`` variables of its environment Vega
+    reads none of (``VEGA_MASTR``: a misspelling, ignored), naming the closest it reads."""
+    global _variables_checked
+    if _variables_checked:
+        return
+    _variables_checked = True
+    import os
+
+    from vega_runtime.environment import unknown_variable_warnings
+
+    from .errors import error_console
+
+    for line in unknown_variable_warnings(os.environ):
+        error_console().print(f"vega: {line}", markup=False, highlight=False, style="yellow")
 
 
 def main(argv: Optional[List[str]] = None) -> None:
