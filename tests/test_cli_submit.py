@@ -622,9 +622,9 @@ def test_verbose_written_to_a_file_names_every_setting_whole(vega_cli, tmp_path)
 def test_verbose_lists_the_executor_environment_and_resource_settings_given(vega_cli,
                                                                              tmp_path):
     """--verbose lists the settings of a family given (vega.executor.env.VAR, Spark's
-    spark.executorEnv.VAR, vega.driver.resource.NAME.*) with the others, as
-    docs/monitoring.md says it prints a password setting the Environment page redacts:
-    they were left out, the table naming only the settings of vega_runtime/config.py."""
+    spark.executorEnv.VAR, vega.driver.resource.NAME.*) with the others: they were left
+    out, the table naming only the settings of vega_runtime/config.py. A password setting
+    shows redacted, as the Environment page shows it (it was printed in clear)."""
     script = tmp_path / "gpus.sh"
     script.write_text("echo '{\"name\": \"gpu\", \"addresses\": [\"0\"]}'\n")
     script.chmod(0o700)
@@ -637,7 +637,8 @@ def test_verbose_lists_the_executor_environment_and_resource_settings_given(vega
     assert result.returncode == 0, result.stderr
     rows = {cells[1].strip(): (cells[2].strip(), cells[3].strip()) for cells in
             (line.split("│") for line in result.stderr.splitlines() if line.startswith("│"))}
-    assert rows["vega.executor.env.DB_PASSWORD"] == ("hunter2", "command line")
+    assert rows["vega.executor.env.DB_PASSWORD"] == ("*********(redacted)", "command line")
+    assert "hunter2" not in result.stderr
     assert rows["vega.executor.env.REGION"] == ("eu", "command line")
     assert rows["vega.driver.resource.gpu.amount"] == ("1", "command line")
 
@@ -676,3 +677,35 @@ def test_a_job_module_named_as_the_standard_librarys_leaves_a_local_cluster_work
     """)
     result = vega_cli("submit", "--master", "local-cluster[1,1]", job)
     assert (result.returncode, result.stdout) == (0, "90\n"), result.stderr
+
+
+def test_verbose_redacts_as_the_event_log_and_rest_environment_do(vega_cli, tmp_path):
+    """`vega submit --verbose` with a password setting and a setting whose value holds one
+    (-Dapi.password=..., which Spark's spark.redaction.regex redacts by its value): neither
+    value is printed; the table, the event log's environment event and the REST
+    /environment say "*********(redacted)" for the same settings. Before, --verbose printed
+    both in clear, and the event log kept the second."""
+    from vega_runtime.deploy.app_events import AppRecord, apply
+    from vega_runtime.deploy.spark_api_documents import environment
+    from vega_runtime.scheduler.event_log import parse_event
+
+    events = tmp_path / "events"
+    result = vega_cli("submit", "--verbose", "--master", "local", "--conf",
+                      "vega.executor.env.DB_PASSWORD=hunter2", "--conf",
+                      "vega.executor.env.JAVA_OPTS=-Dapi.password=swordfish", "--conf",
+                      "vega.executor.env.REGION=eu", "--conf", f"vega.eventlog.dir={events}",
+                      "jobs/make_rdd.py", env={"COLUMNS": "200"})
+    assert result.returncode == 0, result.stderr
+    assert "hunter2" not in result.stderr and "swordfish" not in result.stderr
+    rows = {cells[1].strip(): cells[2].strip() for cells in
+            (line.split("│") for line in result.stderr.splitlines() if line.startswith("│"))}
+    (log,) = events.glob("app-*.jsonl")
+    assert b"hunter2" not in log.read_bytes() and b"swordfish" not in log.read_bytes()
+    app = AppRecord("")
+    apply(app, [parse_event(line) for line in log.read_bytes().splitlines(keepends=True)])
+    shown = dict(environment(app)["sparkProperties"])
+    for key in ("vega.executor.env.DB_PASSWORD", "vega.executor.env.JAVA_OPTS",
+                "vega.executor.env.REGION", "vega.secret.file"):
+        assert rows[key] == shown[key], key
+    assert rows["vega.executor.env.JAVA_OPTS"] == "*********(redacted)"
+    assert rows["vega.executor.env.REGION"] == "eu"

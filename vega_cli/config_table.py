@@ -41,11 +41,14 @@ def print_driver_config(config_file: Optional[str], cli_conf: dict) -> None:
 def print_config(conf: Config, keys: Optional[Iterable[str]] = None,
                  title: str = "resolved configuration") -> None:
     """A table of ``keys`` (default: every setting) with their values and origins, on
-    stderr, nothing of them cut short: on a narrow terminal a long one folds onto a second
+    stderr, a value whose key or value names a secret redacted as the event log's are
+    (``event_log.redact``), nothing of them cut short: on a narrow terminal a long one folds onto a second
     line; written to a pipe or file the table takes the width it needs (rich's 80 columns
     cut setting names to "vega.dynamic_allocation.cached_executor_idl…")."""
     from rich.table import Table
     from rich.text import Text
+
+    from vega_runtime.scheduler.event_log import redact
 
     from .status import PIPED_WIDTH
 
@@ -53,7 +56,8 @@ def print_config(conf: Config, keys: Optional[Iterable[str]] = None,
     for column in ("setting", "value", "from"):
         table.add_column(column, overflow="fold")
     for key in sorted(conf if keys is None else keys):  # (Text: a value is never markup)
-        table.add_row(Text(key), Text(_show(key, conf[key])), Text(conf.origin(key)))
+        table.add_row(Text(key), Text(redact(key, _show(key, conf[key]))),
+                      Text(conf.origin(key)))
     console = error_console()
     if not console.is_terminal:
         console.width = max(console.width, PIPED_WIDTH)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from typing import Dict, List, Optional, Sequence
 
+from ..scheduler.event_log import redact
 from .app_events import AppRecord, JobRecord, StageAttempt, killed_attempt
 
 #: Spark's default ``quantiles`` of taskSummary
@@ -605,9 +606,11 @@ def environment(app: AppRecord) -> dict:
     return {
         "runtime": {"javaVersion": "", "javaHome": "", "scalaVersion": "",
                     **{k: v for k, v in runtime.items() if k != "pythonExecutable"}},
-        "sparkProperties": [[k, "" if v is None else str(v)] for k, v, _ in app.settings],
+        # (redacted again: an event log written before its values were matched too)
+        "sparkProperties": [[k, redact(k, "" if v is None else str(v))]
+                            for k, v, _ in app.settings],
         "hadoopProperties": [], "systemProperties": [
-            [k, str(v)] for k, v in sorted(runtime.items())],
+            [k, redact(k, str(v))] for k, v in sorted(runtime.items())],
         "metricsProperties": [], "classpathEntries": [],
         "resourceProfiles": [],
         "propertySources": {k: origin for k, _, origin in app.settings}}

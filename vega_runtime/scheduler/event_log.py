@@ -34,22 +34,36 @@ _TASK_INFO_KEYS = ("task_id", "job_id", "stage_id", "stage_attempt", "partition"
                    "finish_time", "error", "metrics", "blocks_added", "blocks_dropped")
 
 
-#: settings whose values no event log holds (so no Environment page, nor the logs zip,
-#: which ``vega master --ui-open`` shows to anyone): keys naming a secret, as Spark's
-#: default ``spark.redaction.regex`` (which spells access.key only); their value is
-#: ``REDACTED``
-REDACTED_KEYS = re.compile(r"(?i)secret|password|token|access[._-]?key")
+#: settings whose values are never shown (``vega submit --verbose``, ``vega master
+#: --verbose``) nor kept in an event log (so no Environment page, REST ``/environment`` or
+#: logs zip, which ``vega master --ui-open`` shows to anyone): those whose key or value
+#: this matches, as Spark's default ``spark.redaction.regex`` (which spells access.key
+#: only); their value is ``REDACTED``
+REDACTION_REGEX = re.compile(r"(?i)secret|password|token|access[._-]?key")
 REDACTED = "*********(redacted)"
 
 
+def redact(key: str, value):
+    """``value``, or ``REDACTED`` when ``REDACTION_REGEX`` matches ``key`` or ``value``
+    (a password in a setting of another name: ``-Dapi.password=pw``), as Spark redacts.
+
+    >>> redact("vega.executor.env.DB_PASSWORD", "pw"), redact("vega.app.name", "etl")
+    ('*********(redacted)', 'etl')
+    >>> redact("vega.executor.env.JAVA_OPTS", "-Dapi.password=pw")
+    '*********(redacted)'
+    """
+    if REDACTION_REGEX.search(key) or (value is not None and REDACTION_REGEX.search(str(value))):
+        return REDACTED
+    return value
+
+
 def redacted(settings: List[list]) -> List[list]:
-    """``[key, value, origin]`` settings with the values of ``REDACTED_KEYS`` replaced.
+    """``[key, value, origin]`` settings with their values ``redact``ed.
 
     >>> redacted([["vega.executor.env.DB_PASSWORD", "pw", "job"], ["vega.app.name", "a", "job"]])
     [['vega.executor.env.DB_PASSWORD', '*********(redacted)', 'job'], ['vega.app.name', 'a', 'job']]
     """
-    return [[key, REDACTED if REDACTED_KEYS.search(key) else value, origin]
-            for key, value, origin in settings]
+    return [[key, redact(key, value), origin] for key, value, origin in settings]
 
 
 def _numbers_json(values: dict) -> str:
