@@ -339,7 +339,7 @@ BAD_YAML = [
     # master
     ("workers: [a]\n", "master is missing; write master: {host: ...}"),
     ("master: 10.0.0.1:7077\nworkers: [a]\n",
-     'master must be a mapping with host, port, webui_port, work_dir, user, key, ssh_port, not "10.0.0.1:7077"'),
+     'master must be a mapping with host, port, webui_port, work_dir, user, key, ssh_port, python, not "10.0.0.1:7077"'),
     ("master: {port: 7077}\nworkers: [a]\n", "master.host is missing"),
     ("master: {host: 'a b'}\nworkers: [a]\n", 'master.host "a b" is not a valid host name'),
     ("master: {host: alice@m}\nworkers: [a]\n",
@@ -347,7 +347,7 @@ BAD_YAML = [
     ("master: {host: '10.0.0.1:7077'}\nworkers: [a]\n",
      'master.host "10.0.0.1:7077" is not a valid host name (give the port as master.port)'),
     ("master: {host: a, prot: 1}\nworkers: [a]\n", "master.prot is not a cluster file key; "
-     "known keys: host, port, webui_port, work_dir, user, key, ssh_port; did you mean port?"),
+     "known keys: host, port, webui_port, work_dir, user, key, ssh_port, python; did you mean port?"),
     ("master: {host: a, port: 0}\nworkers: [a]\n", "master.port 0 is not a port number (1-65535)"),
     ("master: {host: a, ssh_port: 0}\nworkers: [a]\n",
      "master.ssh_port 0 is not a port number (1-65535)"),
@@ -507,3 +507,23 @@ def test_error_carries_source_and_key_separately():
         parse_cluster_text(MASTER + "workers: [{host: a, corse: 2}]\n", "conf/cluster.yaml")
     assert (info.value.source, info.value.key) == ("conf/cluster.yaml", "workers[0].corse")
     assert info.value.problem.startswith("is not a cluster file key; known keys: host, ")
+
+
+def test_the_master_python_is_its_own_else_its_hosts_worker_else_none():
+    """master.python names the master host's interpreter; without it, the first worker entry
+    on the master's host gives its own (or defaults.python); else None: the control
+    machine's path, as before (vega start-cluster ran that path, and the master failed to
+    start on a host whose Python lives elsewhere)."""
+    text = ("master: {host: n1%s}\ndefaults: {python: /opt/default/python}\n"
+            "workers: [{host: n2, python: /n2/python}, %s]\n")
+    own = parse_cluster_text(text % (", python: /srv/py", "{host: n1, python: /n1/python}"),
+                             "c.yaml")
+    assert own.master.python == "/srv/py" and own.master_python() == "/srv/py"
+    assert parse_cluster_text(text % ("", "{host: N1, python: /n1/python}"),
+                              "c.yaml").master_python() == "/n1/python"
+    assert parse_cluster_text(text % ("", "n1"), "c.yaml").master_python() == \
+        "/opt/default/python"
+    assert parse_cluster_text("master: {host: n1}\nworkers: [{host: n2, python: /p}]\n",
+                              "c.yaml").master_python() is None
+    with pytest.raises(ConfigError, match=r'master.python " " is not a path'):
+        parse_cluster_text("master: {host: n1, python: ' '}\nworkers: [n2]\n", "c.yaml")

@@ -374,9 +374,9 @@ def test_a_host_without_the_interpreter_is_refused_saying_what_to_set(sshd, tmp_
                                                f"work_dir: {tmp_path}/w"])
     expected = re.compile(  # the shell's own words, which depend on the login shell
         rf"root@127\.0\.0\.1:{sshd.port}: cannot run {re.escape(str(missing))} there \(exit "
-        r"127: [^\n]*\); set workers\[\]\.python \(or defaults\.python\) in the cluster "
-        r"file to that host's Python with Vega [^ ]+, or run with --bootstrap \(a master host "
-        r"needs Vega at the same path as this machine\)")
+        r"127: [^\n]*\); set workers\[\]\.python \(or defaults\.python; master\.python for "
+        r"the master\) in the cluster file to that host's Python with Vega [^ ]+, or run with "
+        r"--bootstrap \(workers only\)")
     started = vega("start-workers", "--config", config)
     assert started.returncode == 1, started.stdout + started.stderr
     assert expected.search(started.stdout), started.stdout

@@ -427,3 +427,63 @@ def test_the_master_host_is_logged_in_to_as_its_worker_entry_says(tmp_path):
             assert vega_processes(str(tmp_path)) == []
         finally:
             moved.stop()
+
+
+def _control_only_python(directory) -> str:
+    """An interpreter at a path of its own (a venv of this one, seeing its packages) that
+    runs only where CONTROL_MACHINE is set: in the control namespace, not in a command an
+    sshd runs (which has none of this environment), as the path of the control machine's
+    Python that the other hosts lack."""
+    import sysconfig
+    import venv
+
+    venv.create(directory, with_pip=False, symlinks=True)
+    site_packages = next(directory.glob("lib/python3*/site-packages"))
+    base = sysconfig.get_paths()["purelib"]  # this interpreter's packages (click, rich ...)
+    (site_packages / "control_only.pth").write_text(
+        "import os, sys; os.environ.get('CONTROL_MACHINE') or (sys.stderr.write("
+        "'no such interpreter on this host\\n'), sys.stderr.flush(), os._exit(127))\n"
+        f"import site; site.addsitedir({base!r})\n")
+    return str(directory / "bin" / "python")
+
+
+@requires_netns_sshd
+def test_the_master_runs_the_python_its_host_has(tmp_path):
+    """The control machine's interpreter is not on the master's host (it runs only in the
+    control namespace); the master's Python lives at another path, named by master.python,
+    else by the worker entry on the master's host: start-cluster starts the master (and
+    the workers) with it and stop-cluster stops them.  Before, the master was run with the
+    control machine's path, and its row failed ("no such interpreter on this host")."""
+    import sys
+
+    python = tmp_path / "host-python"  # the hosts' interpreter, at a path of its own
+    python.write_text(f"#!/bin/sh\nPYTHONPATH={REPO} exec {sys.executable} \"$@\"\n")
+    python.chmod(0o755)
+    control = _control_only_python(tmp_path / "control")
+    env = {**os.environ, "CONTROL_MACHINE": "1", "PYTHONPATH": REPO}
+    with NetworkHosts(2, tmp_path / "net") as net:
+        first, second = net.hosts
+
+        def run(*args):
+            return subprocess.run(net.in_control([control, "-m", "vega_cli.main", *args]),
+                                  cwd=REPO, env=env, capture_output=True, text=True,
+                                  timeout=300)
+
+        layouts = {  # the master's own python; the python of the worker on its host
+            "master.python": ([f"host: {second.host}\ncores: 1\npython: {python}\n"
+                               f"work_dir: {tmp_path}/w2"], f"  python: {python}\n"),
+            "its worker's": ([f"host: {first.host}\ncores: 1\npython: {python}\n"
+                              f"work_dir: {tmp_path}/w1"], "")}
+        for name, (workers, master_python) in layouts.items():
+            config, _ = write_cluster(tmp_path, first, workers, master_host=first.host,
+                                      port=7077)
+            text = open(config).read()
+            open(config, "w").write(text.replace("\nssh:\n", f"\n{master_python}ssh:\n", 1))
+            started = run("start-cluster", "--config", config)
+            assert started.returncode == 0, (name, started.stdout + started.stderr)
+            assert "│ master │ start  │ started " in started.stdout, (name, started.stdout)
+            assert started.stdout.count("started, registered") == 1, (name, started.stdout)
+            stopped = run("stop-cluster", "--config", config)
+            assert stopped.returncode == 0, (name, stopped.stdout + stopped.stderr)
+            assert stopped.stdout.count("stopped") == 2, (name, stopped.stdout)
+            assert vega_processes(str(tmp_path)) == []

@@ -79,7 +79,8 @@ def _preflight(host: Host, python: str, work_dir: str, master: tuple) -> dict:
     local = "%d.%d" % sys.version_info[:2]
     if probe["python"] != local:
         raise RemoteError(f"{host}: {python} is Python {probe['python']}, this machine runs "
-                          f"Python {local}; set workers[].python in the cluster file")
+                          f"Python {local}; set workers[].python (master.python for the "
+                          "master) in the cluster file")
     if probe["vega"] != __version__:
         found = probe["vega"] or "not installed"
         raise RemoteError(f"{host}: Vega {__version__} is needed with {python}, found {found}; "
@@ -192,7 +193,7 @@ def _start_master(cluster, secret: str, known_hosts: KnownHosts) -> Row:
     row = Row(master.host, "master", "start")
     started = time.monotonic()
     host = _master_host(cluster, known_hosts)
-    python = local_python()
+    python = cluster.master_python() or local_python()
     try:
         _check_master_not_on_loopback(cluster, host,
                                       _preflight(host, python, master.work_dir, (master.host, 0)))
@@ -593,7 +594,8 @@ def stop_cluster(config: Optional[str], accept_new: bool) -> int:
     with _interrupted_stop(cluster, "stop-cluster"):
         rows = _stop_workers(cluster, known_hosts)
         host = _master_host(cluster, known_hosts)
-        rows.append(_stop(host, local_python(), "master", f"{master.work_dir}/run",
+        rows.append(_stop(host, cluster.master_python() or local_python(), "master",
+                          f"{master.work_dir}/run",
                           f"{master.work_dir}/run/master.pid"))
         if rows[-1].result == "not running":
             _check_master_gone(cluster, rows[-1], isinstance(host, LocalHost))

@@ -214,9 +214,9 @@ class Host:
             if result.code in (126, 127):  # the shell found no such program, or cannot run it
                 raise RemoteError(f"{self}: cannot run {interpreter} there (exit {result.code}: "
                                   f"{result.stderr.strip()[-200:]}); set workers[].python (or "
-                                  f"defaults.python) in the cluster file to that host's Python "
-                                  f"with Vega {__version__}, or run with --bootstrap (a master "
-                                  "host needs Vega at the same path as this machine)")
+                                  f"defaults.python; master.python for the master) in the "
+                                  f"cluster file to that host's Python with Vega "
+                                  f"{__version__}, or run with --bootstrap (workers only)")
             raise RemoteError(f"{self}: {interpreter} failed (exit {result.code}): "
                               f"{result.stderr.strip()[-300:] or result.stdout.strip()[-300:]}")
         try:

@@ -49,7 +49,7 @@ from .net.endpoints import host_port
 CLUSTER_CONFIG_ENV = "VEGA_CLUSTER_CONFIG"
 
 _TOP_KEYS = ("master", "ssh", "workers", "defaults", "hdfs", "secret_file")
-_MASTER_KEYS = ("host", "port", "webui_port", "work_dir", "user", "key", "ssh_port")
+_MASTER_KEYS = ("host", "port", "webui_port", "work_dir", "user", "key", "ssh_port", "python")
 _SSH_KEYS = ("user", "key", "port", "connect_timeout", "known_hosts")
 _WORKER_KEYS = ("host", "user", "key", "ssh_port", "cores", "memory", "work_dir", "labels",
                 "python", "resources", "webui_port")
@@ -103,8 +103,9 @@ class SSHSettings:
 @dataclass(frozen=True)
 class ClusterMaster:
     """Where the master runs; ``url`` is what workers and drivers connect to.  ``user``,
-    ``key`` and ``ssh_port``: the master section's own SSH login (None: not given there;
-    ``ClusterFile.master_login`` resolves it)."""
+    ``key`` and ``ssh_port``: the master section's own SSH login, ``python`` its own
+    interpreter on that host (None: not given there; ``ClusterFile.master_login`` and
+    ``master_python`` resolve them)."""
 
     host: str
     port: int = 7077
@@ -113,6 +114,7 @@ class ClusterMaster:
     user: Optional[str] = None
     key: Optional[str] = None
     ssh_port: Optional[int] = None
+    python: Optional[str] = None
 
     @property
     def url(self) -> str:
@@ -183,6 +185,27 @@ class ClusterFile:
         return (m.user if m.user is not None else user, m.key if m.key is not None else key,
                 m.ssh_port if m.ssh_port is not None else port)
 
+    def master_python(self) -> Optional[str]:
+        """The interpreter that runs the master on its host: the master section's
+        ``python``, else that of the first worker entry on the master's host (the same
+        machine: its own, else ``defaults.python``), else None (the control machine's path,
+        as for a worker without one).
+
+        >>> parse_cluster_text("master: {host: n1}\\ndefaults: {python: /opt/py}\\n"
+        ...                    "workers: [n2, n1]", "c.yaml").master_python()
+        '/opt/py'
+        >>> parse_cluster_text("master: {host: n1, python: /usr/bin/python3.11}\\n"
+        ...                    "workers: [{host: n1, python: /opt/py}]", "c.yaml").master_python()
+        '/usr/bin/python3.11'
+        >>> print(parse_cluster_text("master: {host: n1}\\nworkers: [n2]", "c.yaml").master_python())
+        None
+        """
+        if self.master.python is not None:
+            return self.master.python
+        same = next((w for w in self.workers if w.host.lower() == self.master.host.lower()),
+                    None)
+        return same.python if same else None
+
 
 def load_cluster_file(path: Optional[str] = None,
                       environ: Optional[Mapping[str, str]] = None) -> ClusterFile:
@@ -216,7 +239,7 @@ def parse_cluster_text(text: str, source: str) -> ClusterFile:
     >>> [(w.ssh_target, w.cores, w.memory) for w in cf.workers]
     [('alice@10.0.0.2', 4, None), ('10.0.0.3', 8, 17179869184)]
     >>> parse_cluster_text('master = "10.0.0.1:3000"\\nslaves = ["bob@10.0.0.2"]', "h").master
-    ClusterMaster(host='10.0.0.1', port=3000, webui_port=8080, work_dir='work/master', user=None, key=None, ssh_port=None)
+    ClusterMaster(host='10.0.0.1', port=3000, webui_port=8080, work_dir='work/master', user=None, key=None, ssh_port=None, python=None)
     """
     ext = os.path.splitext(source)[1].lower()
     toml = ext in (".conf", ".toml") or (ext not in (".yaml", ".yml") and _TOML_HINT.search(text))
@@ -274,14 +297,14 @@ class _Reader:
             self.fail("file", "must be a mapping with master and workers (see conf/cluster.yaml)")
         self.known(data, "", _TOP_KEYS)
         master = self.section(data, "master", _MASTER_KEYS, required=True)
-        login = self.worker_values({k: master[k] for k in ("user", "key", "ssh_port")
+        login = self.worker_values({k: master[k] for k in ("user", "key", "ssh_port", "python")
                                     if k in master}, "master")
         cluster_master = ClusterMaster(
             self.host(master.get("host") or self.fail("master.host", "is missing"), "master.host"),
             self.port(master.get("port", 7077), "master.port"),
             self.port(master.get("webui_port", 8080), "master.webui_port"),
             self.path(master.get("work_dir", "work/master"), "master.work_dir"),
-            login.get("user"), login.get("key"), login.get("ssh_port"))
+            login.get("user"), login.get("key"), login.get("ssh_port"), login.get("python"))
         if cluster_master.webui_port == cluster_master.port:
             self.fail("master.webui_port", f"{cluster_master.port} is the same as master.port")
         section = self.section(data, "ssh", _SSH_KEYS)
