@@ -34,14 +34,25 @@ class InputFile(FrozenRecord):
 
     @property
     def splittable(self) -> bool:
-        return not is_compressed(self.path)
+        return is_splittable(self.path)
 
 
 def is_compressed(path: str) -> bool:
     """Whether ``path`` names a ``.gz``, ``.bz2``, ``.deflate`` (zlib: Hadoop's
     DefaultCodec), ``.snappy`` or ``.lz4`` file, in any case as Hadoop's codecs are found;
-    it is read whole and decompressed."""
+    it is decompressed, and read whole unless it is ``.bz2`` (``is_splittable``)."""
     return path.lower().endswith(COMPRESSED_SUFFIXES)
+
+
+def is_splittable(path: str) -> bool:
+    """Whether ``path``'s text may be read in byte ranges: uncompressed, or ``.bz2``."""
+    return is_bzip2(path) or not is_compressed(path)
+
+
+def is_bzip2(path: str) -> bool:
+    """Whether ``path`` names a ``.bz2`` file, split at its block markers as Hadoop's
+    BZip2Codec (a SplittableCompressionCodec) splits it."""
+    return path.lower().endswith(".bz2")
 
 
 def refuse_unreadable_codecs(files: List[InputFile]) -> None:

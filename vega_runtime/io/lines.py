@@ -15,17 +15,23 @@ import math
 import re
 from typing import BinaryIO, Iterator, List, Optional
 
-from .files import input_errors, open_input
+from .bzip2 import BlockReader
+from .files import input_errors, is_bzip2, open_input
 from .hdfs import HdfsSettings
 
 CHUNK = 1 << 22
 BOM = b"\xef\xbb\xbf"  # UTF-8 byte order mark
 _EOL_TEXT = re.compile("\r\n|\r|\n")
+_EOL_BYTES = re.compile(b"\r\n|\r|\n")
 
 
 def read_lines(path: str, start: int, end: int, splittable: bool = True,
                hdfs: Optional[HdfsSettings] = None) -> Iterator[str]:
-    """Lines (without ``\\n``, ``\\r\\n`` or ``\\r``) whose first byte lies in [start, end)."""
+    """Lines (without ``\\n``, ``\\r\\n`` or ``\\r``) whose first byte lies in [start, end)
+    (of a ``.bz2`` file: see ``bzip2_lines``)."""
+    if splittable and is_bzip2(path):
+        yield from bzip2_lines(path, start, end, hdfs)
+        return
     with input_errors(path), open_input(path, hdfs) as fh:
         if not splittable:
             start, end = 0, math.inf
@@ -107,6 +113,70 @@ def _lines_until(fh: BinaryIO, pos: int, end: int, head: bytes = b"") -> Iterato
         pos += cut
         if pos >= end or not chunk:
             return
+
+
+def bzip2_lines(path: str, start: int, end: int,
+                hdfs: Optional[HdfsSettings] = None) -> Iterator[str]:
+    """The lines of the ``.bz2`` blocks whose markers start in [start, end), as Hadoop's
+    ``LineRecordReader`` gives a split of a BZip2Codec file: past the first range, the line
+    holding the first byte of the range's first block is the range before's, and so is the
+    line holding the first byte of the first block after the range."""
+    with input_errors(path), open_input(path, hdfs, decompress=False) as raw:
+        blocks = BlockReader(raw, start, end).blocks()
+        yield from _block_lines(blocks, keep_first=start == 0)
+
+
+def _block_lines(blocks: Iterator, keep_first: bool) -> Iterator[str]:
+    """Lines of the ``(data, owned)`` blocks that start in the owned ones or at the first byte
+    of the first block not owned; the first line (the end of one before) only if
+    ``keep_first``."""
+    pieces: List[bytes] = []  # since the last line end (a trailing \r stays: \r\n?)
+    first = True
+    for data, owned in blocks:
+        if first and keep_first and data.startswith(BOM):
+            data = data[len(BOM):]
+        first = False
+        if not owned:
+            yield from _last_lines(b"".join(pieces), data, blocks, keep_first)
+            return
+        if b"\n" not in data and b"\r" not in data:
+            pieces.append(data)
+            continue
+        block = b"".join([*pieces, data])
+        ready = len(block) - 1 if block.endswith(b"\r") else len(block)
+        cut = max(block.rfind(b"\n", 0, ready), block.rfind(b"\r", 0, ready)) + 1
+        if cut:
+            lines = _complete_lines(block[:cut])
+            yield from lines if keep_first else lines[1:]
+            keep_first, block = True, block[cut:]
+        pieces = [block]
+    block = b"".join(pieces)  # the end of the file ends the last line
+    if keep_first and block:
+        yield from _complete_lines(block if block.endswith(b"\r") else block + b"\n")
+
+
+def _last_lines(head: bytes, data: bytes, blocks: Iterator, keep_first: bool) -> Iterator[str]:
+    """The lines of ``head + data + ...`` starting at or before ``len(head)`` (``head``: the
+    bytes since the last line end; the first line only if ``keep_first``)."""
+    limit = len(head)
+    text = head + data
+    while True:  # until the line holding byte ``limit`` is complete
+        at = _first_line_end(text, limit)
+        if at >= 0 and (at + 1 < len(text) or text[at:at + 1] == b"\n"):
+            break
+        more = next(blocks, None)
+        if more is None:
+            break
+        text += more[0]
+    pos = 0
+    for match in _EOL_BYTES.finditer(text):
+        if pos > limit:
+            return
+        if keep_first:
+            yield decode_text(text[pos:match.start()])
+        keep_first, pos = True, match.end()
+    if keep_first and pos <= limit and pos < len(text):
+        yield decode_text(text[pos:])
 
 
 def _complete_lines(block: bytes) -> List[str]:

@@ -8,7 +8,7 @@ import os
 import posixpath
 from typing import Iterable, Iterator, List, Sequence
 
-from ..io.files import (InputFile, absolute_paths, input_errors, is_compressed,
+from ..io.files import (InputFile, absolute_paths, input_errors, is_splittable,
                         list_input_files, open_input, refuse_unreadable_codecs)
 from ..errors import InputError
 from ..io.globs import path_text
@@ -138,7 +138,7 @@ class TextFileRDD(_FileInput):
 
     def compute(self, partition: FilesPartition, tc) -> Iterator:
         lines = itertools.chain.from_iterable(
-            read_lines(s.path, s.start, s.end, not is_compressed(s.path), self.hdfs)
+            read_lines(s.path, s.start, s.end, is_splittable(s.path), self.hdfs)
             for s in partition.segments)
         return lines if self.use_unicode else (line.encode("utf-8") for line in lines)
 

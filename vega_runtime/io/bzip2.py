@@ -1,0 +1,179 @@
+"""Reading a ``.bz2`` file block by block from any byte offset, as Hadoop's BZip2Codec splits it.
+
+A bzip2 stream is ``BZh`` and a level digit, then blocks, each starting with the 48-bit
+magic ``0x314159265359`` and its CRC, then the 48-bit end-of-stream magic ``0x177245385090``
+and the stream's CRC, padded to a byte.  Blocks are not byte-aligned: a marker may start at
+any bit.  A file may hold several streams one after another (``cat a.bz2 b.bz2``).
+
+A byte range of the file owns the blocks whose marker's first bit lies in it (the first
+block of a file belongs to the range starting at 0).  The standard library cannot start
+decoding mid-stream, so each block, found by its marker, is re-framed as a stream of its
+own: a ``BZh9`` header, the block's bits shifted to a byte boundary, the end-of-stream
+magic and, as the stream's CRC, the block's own (a one-block stream's combined CRC is its
+block's), which ``bz2.decompress`` decodes and checks.
+"""
+
+from __future__ import annotations
+
+import bz2
+from typing import BinaryIO, Iterator, List, Optional, Tuple
+
+BLOCK_MAGIC = 0x314159265359
+END_MAGIC = 0x177245385090
+_HEADER = int.from_bytes(b"BZh9", "big")
+_CHUNK = 1 << 20
+#: the most compressed bits one block may take (900k bytes, every one costing < 21 bits)
+_LONGEST_BLOCK = 900_000 * 21 + 4096 * 8
+
+
+class Bzip2Error(ValueError):
+    """Bytes that are not bzip2 data, or end inside a block (the reader names the file)."""
+
+
+def _patterns():
+    """For each magic and bit shift 0-7 of its first bit in a byte: (the fully covered
+    bytes, their index in the 7-byte window, the window's first and last bytes, masks)."""
+    patterns = []
+    for magic, is_block in ((BLOCK_MAGIC, True), (END_MAGIC, False)):
+        for shift in range(8):
+            window = (magic << (8 - shift)).to_bytes(7, "big")
+            if shift == 0:
+                patterns.append((window[:6], 0, 0, 0, 0, 0, shift, is_block))
+            else:
+                head_mask = (1 << (8 - shift)) - 1
+                tail_mask = (0xFF << (8 - shift)) & 0xFF
+                patterns.append((window[1:6], 1, window[0] & head_mask, head_mask,
+                                 window[6] & tail_mask, tail_mask, shift, is_block))
+    return patterns
+
+
+_PATTERNS = _patterns()
+
+
+def find_markers(data: bytes, begin: int = 0, final: bool = True) -> List[Tuple[int, bool]]:
+    """``(bit offset, is_block)`` of every block and end-of-stream marker whose first bit lies
+    in ``data[begin:]``, in order (``final`` false: only those whose 7-byte window is in
+    ``data``, so a scan can go on from ``len(data) - 6`` with more bytes).
+
+    >>> stream = bz2.compress(b"x")
+    >>> find_markers(stream)  # after 'BZh9'; the end after one block of 80-odd bits
+    [(32, True), (...)]
+    """
+    found = []
+    last = len(data) - (6 if final else 7)  # the last window's first byte
+    for middle, inset, head, head_mask, tail, tail_mask, shift, is_block in _PATTERNS:
+        j = data.find(middle, begin + inset)
+        while j >= 0:
+            i = j - inset
+            if i > last:
+                break
+            if (not inset or ((data[i] & head_mask) == head
+                              and i + 6 < len(data) and (data[i + 6] & tail_mask) == tail)):
+                found.append((i * 8 + shift, is_block))
+            j = data.find(middle, j + 1)
+    found.sort()
+    return found
+
+
+def block_stream(data: bytes, first: int, last: int) -> bytes:
+    """Bits ``[first, last)`` of ``data`` (one block, from its magic to the next marker) as a
+    bzip2 stream of their own.
+
+    >>> stream = bz2.compress(b"hello")
+    >>> (start, _), (end, _) = find_markers(stream)
+    >>> bz2.decompress(block_stream(stream, start, end))
+    b'hello'
+    """
+    count = last - first
+    if count < 80:
+        raise Bzip2Error(f"a block of {count} bits at byte {first // 8}: not bzip2 data "
+                         "(corrupt?)")
+    raw = data[first >> 3:(last + 7) >> 3]
+    bits = int.from_bytes(raw, "big") >> (len(raw) * 8 - (first & 7) - count)
+    bits &= (1 << count) - 1
+    crc = (bits >> (count - 80)) & 0xFFFFFFFF
+    value = ((((_HEADER << count) | bits) << 48 | END_MAGIC) << 32) | crc
+    size = 32 + count + 80
+    pad = -size % 8
+    return (value << pad).to_bytes((size + pad) // 8, "big")
+
+
+class BlockReader:
+    """The blocks of a ``.bz2`` file from the first whose marker starts at or after byte
+    ``start``: ``blocks()`` yields ``(decompressed bytes, owned)``, owned while the marker
+    starts before byte ``end``, then the blocks after, until the caller stops."""
+
+    def __init__(self, raw: BinaryIO, start: int, end: int):
+        self.raw, self.start, self.end = raw, start, end
+        self._base = start  # the file offset of self._data[0]
+        self._data = b""
+        self._markers: List[Tuple[int, bool]] = []  # found, not yet passed (absolute bits)
+        self._scanned = 0  # the index in self._data the next scan starts at
+        self._eof = False
+        self._keep = start * 8  # the first bit still needed (the block being found)
+
+    def blocks(self) -> Iterator[Tuple[bytes, bool]]:
+        if self.start == 0:
+            self._check_header()
+        self.raw.seek(self.start)
+        marker = self._next_marker(self.start * 8)
+        while marker is not None:
+            at, is_block = marker
+            if not is_block:  # an end of stream: the next stream's blocks may follow
+                marker = self._next_marker(at + 48)
+                continue
+            self._keep = at
+            following = self._next_marker(at + 48)
+            if following is None:
+                raise Bzip2Error(f"the file ends inside the bzip2 block at byte {at // 8} "
+                                 "(truncated?)")
+            yield self._decompress(at, following[0]), at < self.end * 8
+            marker = following
+
+    def _check_header(self) -> None:
+        """A file starts ``BZh`` and a level, or, as Hadoop's codec also reads it, ``h`` and
+        a level (Hadoop's CBZip2OutputStream leaves the ``BZ`` to its caller)."""
+        self.raw.seek(0)
+        head = self.raw.read(10)
+        for offset in (3, 1):
+            if (head[offset - 1:offset] == b"h" and head[:offset - 1] == b"BZ"[:offset - 1]
+                    and b"1" <= head[offset:offset + 1] <= b"9"):
+                return
+        raise Bzip2Error(f"it starts with {head[:4]!r}, not a bzip2 header ('BZh' and a "
+                         "level 1-9): it is not bzip2 data, or it is corrupt")
+
+    def _next_marker(self, after: int) -> Optional[Tuple[int, bool]]:
+        """The first marker whose first bit is at or after bit ``after`` of the file."""
+        while True:
+            while self._markers and self._markers[0][0] < after:
+                self._markers.pop(0)
+            if self._markers:
+                return self._markers[0]
+            if self._eof:
+                return None
+            self._read_more()
+
+    def _read_more(self) -> None:
+        """Read the next chunk, dropping what lies before the block being found, and scan it."""
+        drop = max(0, min(self._keep // 8 - self._base, self._scanned))
+        if drop:
+            self._data = self._data[drop:]
+            self._base += drop
+            self._scanned -= drop
+        if len(self._data) > _LONGEST_BLOCK // 8 + _CHUNK:
+            raise Bzip2Error(f"no bzip2 block marker in the {len(self._data)} bytes after "
+                             f"byte {self._base}: not bzip2 data (corrupt?)")
+        chunk = self.raw.read(_CHUNK)
+        self._eof = not chunk
+        self._data += chunk
+        found = find_markers(self._data, self._scanned, final=self._eof)
+        self._scanned = max(self._scanned, len(self._data) - 6)
+        self._markers.extend((self._base * 8 + bit, is_block) for bit, is_block in found)
+
+    def _decompress(self, first: int, last: int) -> bytes:
+        base = self._base * 8
+        try:
+            return bz2.decompress(block_stream(self._data, first - base, last - base))
+        except (OSError, ValueError, EOFError) as exc:
+            raise Bzip2Error(f"the bzip2 block at byte {first // 8} does not decompress "
+                             f"({exc}): the file is corrupt") from None
