@@ -15,8 +15,9 @@ block's), which ``bz2.decompress`` decodes and checks.
 
 from __future__ import annotations
 
-import bz2
 from typing import BinaryIO, Iterator, List, Optional, Tuple
+
+from .codecs import CodecError
 
 BLOCK_MAGIC = 0x314159265359
 END_MAGIC = 0x177245385090
@@ -26,7 +27,7 @@ _CHUNK = 1 << 20
 _LONGEST_BLOCK = 900_000 * 21 + 4096 * 8
 
 
-class Bzip2Error(ValueError):
+class Bzip2Error(CodecError):
     """Bytes that are not bzip2 data, or end inside a block (the reader names the file)."""
 
 
@@ -55,6 +56,7 @@ def find_markers(data: bytes, begin: int = 0, final: bool = True) -> List[Tuple[
     in ``data[begin:]``, in order (``final`` false: only those whose 7-byte window is in
     ``data``, so a scan can go on from ``len(data) - 6`` with more bytes).
 
+    >>> import bz2
     >>> stream = bz2.compress(b"x")
     >>> find_markers(stream)  # after 'BZh9'; the end after one block of 80-odd bits
     [(32, True), (...)]
@@ -79,6 +81,7 @@ def block_stream(data: bytes, first: int, last: int) -> bytes:
     """Bits ``[first, last)`` of ``data`` (one block, from its magic to the next marker) as a
     bzip2 stream of their own.
 
+    >>> import bz2
     >>> stream = bz2.compress(b"hello")
     >>> (start, _), (end, _) = find_markers(stream)
     >>> bz2.decompress(block_stream(stream, start, end))
@@ -171,6 +174,8 @@ class BlockReader:
         self._markers.extend((self._base * 8 + bit, is_block) for bit, is_block in found)
 
     def _decompress(self, first: int, last: int) -> bytes:
+        import bz2  # (here: an executor that reads no .bz2 file does not load it)
+
         base = self._base * 8
         try:
             return bz2.decompress(block_stream(self._data, first - base, last - base))
