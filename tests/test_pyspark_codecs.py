@@ -115,18 +115,18 @@ def exchange(request):
 
 
 @pytest.mark.parametrize("mode", sorted(CODECS))
-def test_vega_reads_pysparks_text_files_one_partition_a_file(exchange, ctx, mode):
+def test_vega_reads_pysparks_text_files_as_pyspark_splits_them(exchange, ctx, mode):
     """PySpark's part-NNNNN.bz2/.snappy/.lz4 read as the lines saved; a .snappy or .lz4
     file is one partition whatever the minimum asked, as in PySpark (Hadoop cannot split
-    them)."""
+    them); .bz2 parts are split at their blocks (tests/test_pyspark_bzip2.py)."""
     _, out_dir, read = exchange
     directory = out_dir / f"text-{mode}"
     assert parts(directory) == [f"part-{i:05d}{SUFFIXES[mode]}" for i in range(3)]
     rdd = ctx.text_file(str(directory), 8)
     assert rdd.collect() == LINES
-    assert rdd.get_num_partitions() == 3  # (the empty part has bytes: its codec's framing)
-    if mode != "bzip2":  # PySpark's partitions of Vega's files (it splits .bz2)
-        assert read[f"text-{mode}"][0] == 3
+    # (the empty part has bytes: its codec's framing)
+    assert rdd.get_num_partitions() == (8 if mode == "bzip2" else 3)
+    assert read[f"text-{mode}"][0] == (8 if mode == "bzip2" else 3)  # PySpark's of Vega's
     size = os.path.getsize(directory / f"part-00000{SUFFIXES[mode]}")
     assert size < 330_000 // 2, "a text part compressed little"
 

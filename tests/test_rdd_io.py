@@ -208,6 +208,30 @@ def test_a_corrupt_compressed_file_is_named(ctx, tmp_path):
         ctx.text_file(str(tmp_path / "many")).count()
 
 
+def test_a_bz2_file_is_split_at_its_blocks_and_a_corrupt_one_named(ctx, tmp_path):
+    """A .bz2 file of several blocks is split (Hadoop's BZip2Codec is splittable; it was
+    read whole, one partition), every line read once; cut short, or not bzip2 at all (it
+    was read as nothing by PySpark), the job fails naming the file and the byte."""
+    lines = [f"{i} " + "word " * (i % 50) for i in range(6000)]
+    data = ("\n".join(lines) + "\n").encode()
+    packed = bz2.compress(data, 1)  # blocks of 100k
+    path = tmp_path / "t.txt.bz2"
+    path.write_bytes(packed)
+    rdd = ctx.text_file(str(path), 4)
+    assert rdd.get_num_partitions() == 4
+    sizes = rdd.glom().map(len).collect()
+    assert sum(sizes) == len(lines) and sum(1 for n in sizes if n) >= 3
+    assert rdd.collect() == lines
+    path.write_bytes(packed[:len(packed) * 3 // 4])
+    with pytest.raises(TaskFailed, match=r"cannot read \S*/t\.txt\.bz2: the file ends inside "
+                                         r"the bzip2 block at byte \d+ \(truncated\?\)"):
+        ctx.text_file(str(path), 4).count()
+    path.write_bytes(data)
+    with pytest.raises(TaskFailed, match=r"cannot read \S*/t\.txt\.bz2: it starts with b'0 \\n1', "
+                                         r"not a bzip2 header"):
+        ctx.text_file(str(path), 4).count()
+
+
 def test_text_file_min_partitions_reads_each_line_exactly_once(ctx, tmp_path):
     """However the file is split, every line comes back once and in order."""
     lines = ["x" * (i % 37) + str(i) for i in range(400)] + [""] * 3 + ["tail"]

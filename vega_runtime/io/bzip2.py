@@ -134,16 +134,18 @@ class BlockReader:
             marker = following
 
     def _check_header(self) -> None:
-        """A file starts ``BZh`` and a level, or, as Hadoop's codec also reads it, ``h`` and
-        a level (Hadoop's CBZip2OutputStream leaves the ``BZ`` to its caller)."""
+        """A file starts ``BZh`` and a level or, as Hadoop's codec also reads them, ``h`` and
+        a level (Hadoop's CBZip2OutputStream leaves the ``BZ`` to its caller) or a block."""
         self.raw.seek(0)
         head = self.raw.read(10)
+        if head[:6] == BLOCK_MAGIC.to_bytes(6, "big"):
+            return
         for offset in (3, 1):
             if (head[offset - 1:offset] == b"h" and head[:offset - 1] == b"BZ"[:offset - 1]
                     and b"1" <= head[offset:offset + 1] <= b"9"):
                 return
         raise Bzip2Error(f"it starts with {head[:4]!r}, not a bzip2 header ('BZh' and a "
-                         "level 1-9): it is not bzip2 data, or it is corrupt")
+                         "level 1-9) nor a block: it is not bzip2 data, or it is corrupt")
 
     def _next_marker(self, after: int) -> Optional[Tuple[int, bool]]:
         """The first marker whose first bit is at or after bit ``after`` of the file."""
