@@ -167,8 +167,9 @@ DIFFERS = {
                 "counts and `glom()` differ; a file named on its own is read even when its "
                 "name starts with `_` or `.` (Hadoop: \"Input path does not exist\"); "
                 "`.snappy` and `.lz4` files are read whole, one partition a file, as "
-                "PySpark's; `.bz2` files too (PySpark splits them at bzip2 block markers: "
-                "the records are the same, the partitions differ); `.zst` files are "
+                "PySpark's; `.bz2` files are split at their bzip2 blocks as Hadoop's "
+                "BZip2Codec splits them (for the same byte ranges, the same lines in each "
+                "partition as PySpark's); `.zst` files are "
                 "refused, naming the file (PySpark reads them only with Hadoop's native "
                 "library)",
     "wholeTextFiles": "a directory is read recursively (PySpark skips its sub-directories); "
