@@ -49,6 +49,19 @@ def test_text_file_reads_byte_range_splits_of_an_hdfs_file(hdfs, hctx):
     assert rdd.collect() == LINES
 
 
+def test_a_bz2_hdfs_file_is_split_at_its_blocks(hdfs, hctx):
+    """A .bz2 file of several blocks on HDFS: each task reads its blocks (OPEN with an
+    offset) and every line comes once, in order."""
+    import bz2
+
+    lines = [f"{i} " + "word " * (i % 40) for i in range(5000)]
+    put(hdfs, "/in/big.txt.bz2", bz2.compress(("\n".join(lines) + "\n").encode(), 1))
+    rdd = hctx.text_file(f"{hdfs.url}/in/big.txt.bz2", 4)
+    assert rdd.get_num_partitions() == 4
+    assert sum(1 for n in rdd.glom().map(len).collect() if n) >= 3
+    assert rdd.collect() == lines
+
+
 def test_directories_globs_and_webhdfs_urls(hdfs, hctx):
     """Directories and globs (a pattern in any component; _ and . names skipped; {a,b}
     alternatives) and webhdfs:// URLs list like local paths."""

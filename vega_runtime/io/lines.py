@@ -160,14 +160,15 @@ def _last_lines(head: bytes, data: bytes, blocks: Iterator, keep_first: bool) ->
     bytes since the last line end; the first line only if ``keep_first``)."""
     limit = len(head)
     text = head + data
-    while True:  # until the line holding byte ``limit`` is complete
-        at = _first_line_end(text, limit)
-        if at >= 0 and (at + 1 < len(text) or text[at:at + 1] == b"\n"):
-            break
-        more = next(blocks, None)
-        if more is None:
-            break
-        text += more[0]
+    if not _ends_line(text, limit):  # read on to the end of the line holding byte ``limit``
+        pieces = [text]
+        for more, _ in blocks:
+            pieces.append(more)
+            if b"\n" in more or b"\r" in more or pieces[-2].endswith(b"\r"):
+                text = b"".join(pieces)  # (only then: a line of many blocks joins once)
+                if _ends_line(text, limit):
+                    break
+        text = b"".join(pieces)
     pos = 0
     for match in _EOL_BYTES.finditer(text):
         if pos > limit:
@@ -177,6 +178,13 @@ def _last_lines(head: bytes, data: bytes, blocks: Iterator, keep_first: bool) ->
         keep_first, pos = True, match.end()
     if keep_first and pos <= limit and pos < len(text):
         yield decode_text(text[pos:])
+
+
+def _ends_line(text: bytes, start: int) -> bool:
+    """Whether ``text`` holds the end of the line holding byte ``start`` (a ``\\r`` at its
+    very end may yet be the first half of a ``\\r\\n``)."""
+    at = _first_line_end(text, start)
+    return at >= 0 and (at + 1 < len(text) or text[at:at + 1] == b"\n")
 
 
 def _complete_lines(block: bytes) -> List[str]:
