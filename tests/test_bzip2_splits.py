@@ -119,3 +119,27 @@ def test_truncated_or_corrupt_files_are_refused_naming_the_byte(files, tmp_path)
                                          rf"{markers[1]} does not decompress \(.*\): the file "
                                          "is corrupt"):
         list(read_lines(str(broken), 0, len(bad)))
+
+
+def test_line_ends_at_block_edges_are_assigned_as_hadoop_assigns_them(tmp_path):
+    """Streams (each a block) ending in \\r before a \\n, in \\r before a line, between the
+    halves of a line, with a BOM, with no block: ranges ending at each marker, and one byte
+    after it, hold the lines Hadoop's LineRecordReader gave (PySpark 4.3, through py4j, on
+    every range of this file), and the first block is the first range's even when the
+    next starts inside the header; any cut reads every line once."""
+    streams = [b"a\r\nb\r", b"\nc\rd\r", b"e\nfff\r", b"g\r\n", b"\rh\n", b"ii", b"jj\n",
+               b"\n\n", b"k", b"\r", b"l\r\nm", b"\xef\xbb\xbfn\n", b"", b"o\r\r\np"]
+    path = tmp_path / "edges.txt.bz2"
+    path.write_bytes(b"".join(bz2.compress(s, 1 + i % 9) for i, s in enumerate(streams)))
+    size = path.stat().st_size
+    everything = list(read_lines(str(path), 0, size))
+    assert everything == ["a", "b", "c", "d", "e", "fff", "g", "", "h", "iijj", "", "", "k",
+                          "l", "m\ufeffn", "o", "", "p"]
+    markers = [bit // 8 for bit, is_block in find_markers(path.read_bytes()) if is_block]
+    hadoop = [(2, 2), (2, 5), (5, 7), (7, 8), (8, 10), (10, 10), (10, 11), (11, 13),
+              (13, 13), (13, 14), (14, 15), (15, 16), (16, 18)]
+    assert [(len(list(read_lines(str(path), 0, m))), len(list(read_lines(str(path), 0, m + 1))))
+            for m in markers] == hadoop
+    for cut in range(1, size):
+        assert list(read_lines(str(path), 0, cut)) + list(read_lines(str(path), cut, size)) \
+            == everything, cut

@@ -6,7 +6,8 @@ and the stream's CRC, padded to a byte.  Blocks are not byte-aligned: a marker m
 any bit.  A file may hold several streams one after another (``cat a.bz2 b.bz2``).
 
 A byte range of the file owns the blocks whose marker's first bit lies in it (the first
-block of a file belongs to the range starting at 0).  The standard library cannot start
+block of a file, in its first 5 bytes, belongs to the range starting at 0), as Hadoop's
+BZip2Codec and LineRecordReader split it.  The standard library cannot start
 decoding mid-stream, so each block, found by its marker, is re-framed as a stream of its
 own: a ``BZh9`` header, the block's bits shifted to a byte boundary, the end-of-stream
 magic and, as the stream's CRC, the block's own (a one-block stream's combined CRC is its
@@ -25,6 +26,17 @@ _HEADER = int.from_bytes(b"BZh9", "big")
 _CHUNK = 1 << 20
 #: the most compressed bits one block may take (900k bytes, every one costing < 21 bits)
 _LONGEST_BLOCK = 900_000 * 21 + 4096 * 8
+
+
+#: a block whose marker starts in the file's first bytes (after ``BZh9``, or ``h9``, or at 0)
+#: is the first range's, wherever the next range starts (Hadoop's codec skips them)
+_HEAD = 5
+
+
+def _owner(bit: int) -> int:
+    """The byte offset that decides which range owns the block whose marker starts at
+    ``bit``: its first byte's, or 0 for a block in the file's first ``_HEAD`` bytes."""
+    return bit // 8 if bit >= _HEAD * 8 else 0
 
 
 class Bzip2Error(CodecError):
@@ -119,7 +131,8 @@ class BlockReader:
         if self.start == 0:
             self._check_header()
         self.raw.seek(self.start)
-        marker = self._next_marker(self.start * 8)
+        # (a range starting inside the first 5 bytes looks from there, as Hadoop's codec)
+        marker = self._next_marker(max(self.start, _HEAD) * 8 if self.start else 0)
         while marker is not None:
             at, is_block = marker
             if not is_block:  # an end of stream: the next stream's blocks may follow
@@ -130,7 +143,7 @@ class BlockReader:
             if following is None:
                 raise Bzip2Error(f"the file ends inside the bzip2 block at byte {at // 8} "
                                  "(truncated?)")
-            yield self._decompress(at, following[0]), at < self.end * 8
+            yield self._decompress(at, following[0]), _owner(at) < self.end
             marker = following
 
     def _check_header(self) -> None:
