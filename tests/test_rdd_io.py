@@ -232,6 +232,22 @@ def test_a_bz2_file_is_split_at_its_blocks_and_a_corrupt_one_named(ctx, tmp_path
         ctx.text_file(str(path), 4).count()
 
 
+def test_whole_text_files_reads_bz2_files_without_their_header_as_pyspark(ctx, tmp_path):
+    """PySpark's wholeTextFiles reads a .bz2 file starting 'h9' (Hadoop's CBZip2OutputStream
+    leaves the 'BZ' to its caller), or with its first block, as text_file does; Vega's
+    refused both ('Invalid data stream')."""
+    data = "".join(f"line {i}\n" for i in range(3000))
+    packed = bz2.compress(data.encode())
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "h.txt.bz2").write_bytes(packed[2:])
+    (tmp_path / "in" / "x.txt.bz2").write_bytes(packed[4:])
+    assert sorted(ctx.whole_text_files(str(tmp_path / "in")).values().collect()) == [data] * 2
+    (tmp_path / "in" / "x.txt.bz2").write_bytes(packed[:len(packed) // 2])
+    with pytest.raises(TaskFailed, match=r"cannot read \S*/x\.txt\.bz2: the file ends inside "
+                                         r"the bzip2 block at byte 4 \(truncated\?\)"):
+        ctx.whole_text_files(str(tmp_path / "in")).count()
+
+
 def test_text_file_min_partitions_reads_each_line_exactly_once(ctx, tmp_path):
     """However the file is split, every line comes back once and in order."""
     lines = ["x" * (i % 37) + str(i) for i in range(400)] + [""] * 3 + ["tail"]

@@ -16,6 +16,7 @@ block's), which ``bz2.decompress`` decodes and checks.
 
 from __future__ import annotations
 
+import io
 from typing import BinaryIO, Iterator, List, Optional, Tuple
 
 from .codecs import CodecError
@@ -197,3 +198,32 @@ class BlockReader:
         except (OSError, ValueError, EOFError) as exc:
             raise Bzip2Error(f"the bzip2 block at byte {first // 8} does not decompress "
                              f"({exc}): the file is corrupt") from None
+
+
+class Bzip2Reader(io.RawIOBase):
+    """The decompressed bytes of a whole ``.bz2`` file, block by block, in any of the forms
+    Hadoop's codec reads (``whole_text_files``; PySpark's ``wholeTextFiles`` reads a file
+    without its ``BZ``, or its header, too)."""
+
+    def __init__(self, raw: BinaryIO):
+        self.raw = raw
+        self._blocks = BlockReader(raw, 0, 1 << 62).blocks()
+        self._data, self._at = b"", 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while self._at >= len(self._data):
+            block = next(self._blocks, None)
+            if block is None:
+                return 0
+            self._data, self._at = block[0], 0
+        size = min(len(buffer), len(self._data) - self._at)
+        buffer[:size] = self._data[self._at:self._at + size]
+        self._at += size
+        return size
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()

@@ -179,10 +179,10 @@ def open_input(path: str, hdfs: Optional[HdfsSettings] = None, decompress: bool 
         import gzip
 
         return gzip.GzipFile(fileobj=raw, mode="rb")
-    if path.lower().endswith(".bz2"):
-        import bz2
+    if is_bzip2(path):
+        from .bzip2 import Bzip2Reader
 
-        return bz2.BZ2File(raw, "rb")
+        return io.BufferedReader(Bzip2Reader(raw), buffer_size=1 << 20)
     if path.lower().endswith(".deflate"):
         return io.BufferedReader(_ZlibReader(raw), buffer_size=1 << 20)
     suffix = os.path.splitext(path)[1].lower()
