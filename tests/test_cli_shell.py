@@ -272,7 +272,7 @@ def test_verbose_prints_the_resolved_configuration_as_vega_submit_does(flag):
     """vega shell --verbose (pyspark --verbose): the settings the driver uses, each with its
     value and origin, on stderr, as vega submit --verbose prints them; the session runs.
     It was refused: "No such option '--verbose'"."""
-    from vega_runtime.config import DRIVER, settings_used_by
+    from vega_runtime.config_schema import DRIVER, settings_used_by
 
     code, out, err, _ = run_piped("local", "print(sc.parallelize([1, 2]).sum())\n", flag,
                                   "--conf", "vega.task.max_attempts=2")

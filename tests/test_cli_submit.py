@@ -609,7 +609,7 @@ def test_verbose_written_to_a_file_names_every_setting_whole(vega_cli, tmp_path)
     """vega submit --verbose 2> file: rich's 80 columns cut the longer setting names short
     ('vega.dynamic_allocation.cached_executor_idl…'); now each is whole on its line, as in
     status tables written to a pipe."""
-    from vega_runtime.config import DRIVER, settings_used_by
+    from vega_runtime.config_schema import DRIVER, settings_used_by
 
     result = vega_cli("submit", "--verbose", "--master", "local", "jobs/make_rdd.py")
     assert result.returncode == 0, result.stderr
@@ -623,7 +623,7 @@ def test_verbose_lists_the_executor_environment_and_resource_settings_given(vega
                                                                              tmp_path):
     """--verbose lists the settings of a family given (vega.executor.env.VAR, Spark's
     spark.executorEnv.VAR, vega.driver.resource.NAME.*) with the others: they were left
-    out, the table naming only the settings of vega_runtime/config.py. A password setting
+    out, the table naming only the settings of vega_runtime/config_schema.py. A password setting
     shows redacted, as the Environment page shows it (it was printed in clear)."""
     script = tmp_path / "gpus.sh"
     script.write_text("echo '{\"name\": \"gpu\", \"addresses\": [\"0\"]}'\n")

@@ -6,8 +6,10 @@ import os
 import pytest
 import yaml
 
-from vega_runtime.config import (SETTINGS, SETTINGS_BY_KEY, SUBMIT_CONF_ENV, Config,
-                                 parse_conf_pair, parse_size)
+from vega_runtime.config import SUBMIT_CONF_ENV, Config
+from vega_runtime.config_schema import SETTINGS, SETTINGS_BY_KEY
+from vega_runtime.config_args import parse_conf_pair
+from vega_runtime.config_values import parse_size
 from vega_runtime.errors import ConfigError, MasterURLError
 from vega_runtime.master_url import parse_master
 
@@ -228,7 +230,7 @@ def test_documented_special_values_and_bounds_are_accepted(key, value):
 def test_every_number_setting_has_a_range():
     """No whole number, size or time is read without a range check (speculation's factors
     are checked when speculation is on, with their open bounds: test_allocation_decisions)."""
-    from vega_runtime.config import parse_float, parse_int
+    from vega_runtime.config_values import parse_float, parse_int
 
     unbounded = [s.key for s in SETTINGS if s.parse in (parse_int, parse_float, parse_size)]
     assert unbounded == ["vega.speculation.multiplier", "vega.speculation.quantile"]
@@ -251,7 +253,7 @@ def test_a_bad_value_names_the_environment_variable_or_daemon_flag_it_came_from(
 def test_max_result_size_defaults_to_the_frame_limit():
     """vega.driver.max_result_size defaults to 1g, the frame limit (one task's result is
     held to it whatever the setting: scheduler/executor.py's doctests)."""
-    from vega_runtime.config import FRAME_LIMIT
+    from vega_runtime.config_limits import FRAME_LIMIT
     from vega_runtime.net.framing import DEFAULT_MAX_FRAME
 
     assert FRAME_LIMIT == DEFAULT_MAX_FRAME == 1 << 30

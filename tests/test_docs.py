@@ -12,7 +12,7 @@ import re
 from typing import Dict, Iterator, List, Set, Tuple
 
 from vega_cli.main import COMMANDS
-from vega_runtime.config import DRIVER, MASTER, SETTINGS, WORKER, Setting, setting_of
+from vega_runtime.config_schema import DRIVER, MASTER, SETTINGS, WORKER, Setting, setting_of
 from vega_runtime.lazy_imports import load_entry_point
 from vega_runtime.pyspark_compat.conf import SPARK_TO_VEGA
 
@@ -126,7 +126,7 @@ def test_every_setting_the_docs_name_exists():
 def test_every_conf_example_is_accepted():
     """``--conf KEY=VALUE`` written in the docs with a real key and value is accepted as
     written (placeholders such as ``KEY=VALUE`` and ``=PORT`` aside)."""
-    from vega_runtime.config import parse_conf_pair
+    from vega_runtime.config_args import parse_conf_pair
     from vega_runtime.errors import ConfigError
 
     refused = []

@@ -25,7 +25,8 @@ LAYER_NAMES = {0: "L0 leaves", 1: "L1 rdd", 2: "L2 shuffle/storage", 3: "L3 sche
 #: Module (or package: it covers its submodules) -> layer.
 LAYERS: Dict[str, int] = {
     **{f"vega_runtime.{name}": 0 for name in (
-        "errors", "config", "config_values", "serde", "io", "net", "storage_level", "logs", "_version",
+        "errors", "config", "config_values", "config_schema", "config_limits", "config_args",
+        "serde", "io", "net", "storage_level", "logs", "_version",
         "master_url", "files", "aliases", "user_code", "versions", "packaging", "cluster_file",
         "processes", "forkserver", "pyspark_alias", "ids", "private_files", "lazy_imports", "retry", "records",
         "lambda_fusion",

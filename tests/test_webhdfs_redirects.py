@@ -7,7 +7,8 @@ import pickle
 import pytest
 
 from vega_runtime import Context, HdfsIO, VegaError
-from vega_runtime.config import Config, parse_hosts
+from vega_runtime.config import Config
+from vega_runtime.config_values import parse_hosts
 from vega_runtime.errors import ConfigError, TaskFailed
 from vega_runtime.io.hdfs import (HdfsOutput, HdfsRedirectRefused, HdfsSettings, list_files,
                                   open_read, redirect_allowed)

@@ -8,7 +8,8 @@ from typing import Iterable, Optional
 
 import click
 
-from vega_runtime.config import Config, setting_of
+from vega_runtime.config import Config
+from vega_runtime.config_schema import setting_of
 
 from .errors import error_console
 
@@ -21,7 +22,7 @@ def print_driver_config(config_file: Optional[str], cli_conf: dict) -> None:
     """``--verbose`` of a driver (vega submit, vega shell): the settings it uses and, against
     a cluster, the link that opens its web UI (a local-cluster's is logged once it has
     started)."""
-    from vega_runtime.config import DRIVER
+    from vega_runtime.config_schema import DRIVER
     from vega_runtime.master_url import parse_master
     from vega_runtime.net.connection import resolve_secret_file
 
@@ -70,7 +71,7 @@ def print_daemon_config(conf: Config, role: str) -> None:
 
 
 def keys_used_by(conf: Config, role: str) -> list:
-    """The settings of ``conf`` that ``role`` reads: its own of vega_runtime/config.py's
+    """The settings of ``conf`` that ``role`` reads: its own of vega_runtime/config_schema.py's
     table, and those of a family given (``vega.executor.env.VAR``,
     ``vega.worker.resource.NAME.amount``)."""
     return [key for key in conf if role in getattr(setting_of(key), "used_by", ())]
@@ -83,7 +84,8 @@ def _show(key: str, value) -> str:
     >>> _show("vega.cores.max", 0), _show("vega.cores.max", 4), _show("vega.worker.cores", 0)
     ('', '4', '0')
     """
-    from vega_runtime.config import SETTINGS_BY_KEY, parse_cores_limit
+    from vega_runtime.config_schema import SETTINGS_BY_KEY
+    from vega_runtime.config_values import parse_cores_limit
 
     if isinstance(value, tuple):
         return ",".join(value)

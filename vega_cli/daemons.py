@@ -11,7 +11,7 @@ from typing import Optional, Tuple
 
 import click
 
-from vega_runtime.config import SETTINGS_BY_KEY
+from vega_runtime.config_schema import SETTINGS_BY_KEY
 
 from vega_runtime.deploy.daemon_main import MASTER_OPTIONS, WORKER_OPTIONS, run_master, run_worker
 

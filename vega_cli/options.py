@@ -210,7 +210,7 @@ class JobCommand(click.Command):
 def cli_settings(master: Optional[str], confs: Tuple[str, ...]) -> dict:
     """The settings given on the command line: ``--conf`` pairs, then ``--master`` (checked);
     raises ``ConfigError`` or ``MasterURLError`` for a bad one."""
-    from vega_runtime.config import parse_conf_pairs
+    from vega_runtime.config_args import parse_conf_pairs
     from vega_runtime.master_url import parse_master
 
     settings = parse_conf_pairs(confs)
@@ -252,7 +252,7 @@ def settings_from_flags(confs: Tuple[str, ...], executor_memory: Optional[str],
                         pyspark_compat: bool) -> Tuple[str, ...]:
     """``--conf`` pairs, with the flags that stand for settings added as pairs too; a bad
     flag value raises ``ConfigError`` naming the flag the user gave (not ``--conf``)."""
-    from vega_runtime.config import SETTINGS_BY_KEY
+    from vega_runtime.config_schema import SETTINGS_BY_KEY
     from vega_runtime.errors import ConfigError
 
     pairs = []

@@ -17,7 +17,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
-from vega_runtime.config import parse_size
+from vega_runtime.config_values import parse_size
 
 #: job states after which a job no longer runs (``scontrol show job``'s JobState)
 ENDED_STATES = frozenset({"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL",

@@ -170,7 +170,7 @@ def _resolve_options(master, name, confs, config_file, job, deploy_mode) -> dict
     try:
         cli_conf = cli_settings(master, confs)
         if name is not None:
-            from vega_runtime.config import parse_name
+            from vega_runtime.config_values import parse_name
 
             try:
                 cli_conf["vega.app.name"] = parse_name(name)

@@ -41,7 +41,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from .config import parse_size
+from .config_values import parse_size
 from .errors import ConfigError
 from .net.endpoints import host_port
 

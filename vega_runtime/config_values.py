@@ -1,5 +1,5 @@
 """How a setting's text becomes its value: sizes, durations, numbers in a range, lists of
-hosts and names (``config.Setting.parse``), each refusing bad text with a ``ValueError``
+hosts and names (``config_schema.Setting.parse``), each refusing bad text with a ``ValueError``
 that says what was expected."""
 
 from __future__ import annotations

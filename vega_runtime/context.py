@@ -161,7 +161,7 @@ class Context(JobControl, FileShipping, Inputs, Persistence, Profiles, EventLogs
             self._clean_event_logs()
         self._metrics_server = None
         if self.conf["vega.driver.metrics.port"]:  # the workers' /metrics server
-            from .config import http_limits
+            from .config_limits import http_limits
             from .deploy.http_api import start_metrics_http
 
             self._metrics_server = start_metrics_http(

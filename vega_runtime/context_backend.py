@@ -61,7 +61,7 @@ def create_backend(ctx) -> Tuple[Any, Any]:
 
 def _create_cluster_backend(ctx, spec: MasterSpec) -> Tuple[Any, Any]:
     """A backend on a running cluster, or on a local-cluster started for this Context."""
-    from .config import rpc_limits
+    from .config_limits import rpc_limits
     from .errors import DriverSecretMissing
     from .net.connection import create_secret_file, default_secret_file, load_secret
     from .net.server import is_loopback
@@ -190,7 +190,7 @@ def local_cluster_worker_memory(spec: MasterSpec, conf: "Config") -> str:
     ...
     vega_runtime.errors.ConfigError: local-cluster[1,3,256]: vega.executor.memory (512 MiB) is more than each worker's 256 MiB: give the workers more memory (M of local-cluster[W,C,M], in MiB) or the executors less
     """
-    from .config import parse_size
+    from .config_values import parse_size
     from .errors import ConfigError
 
     executor = conf["vega.executor.memory"]
@@ -216,7 +216,7 @@ def local_cluster_idle_cores(spec: MasterSpec, conf: "Config") -> str:
     >>> local_cluster_idle_cores(parse_master("local-cluster[1,4,4096]"), conf)
     ''
     """
-    from .config import parse_size
+    from .config_values import parse_size
     from .resources import executor_cores
 
     if not spec.memory:
@@ -238,7 +238,7 @@ def local_cluster_slots(spec: MasterSpec, conf: "Config", backend) -> int:
     """How many task slots (executor cores) a new local cluster is waited for: every core
     its workers' memory holds executors for, or as many as ``vega.cores.max`` allows, or
     only what dynamic allocation asks for."""
-    from .config import parse_size
+    from .config_values import parse_size
 
     from .resources import executor_cores, resource_amounts
 

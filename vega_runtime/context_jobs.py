@@ -16,7 +16,7 @@ import threading
 import weakref
 from typing import Dict, List, Optional
 
-from .config import executor_storage_memory
+from .config_limits import executor_storage_memory
 from .scheduler import status
 from .scheduler.runner import JOB_GROUP, JOB_TAGS
 

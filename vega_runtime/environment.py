@@ -2,7 +2,7 @@
 none of them (``VEGA_MASTR``: a misspelling would otherwise be ignored silently, where
 spark-submit warns of a property that is not Spark's).
 
-Each setting names its own variable (``config.SETTINGS``, ``Setting.env``); the others
+Each setting names its own variable (``config_schema.SETTINGS``, ``Setting.env``); the others
 are listed here, with who reads or sets them.  ``tests/test_environment.py`` checks that
 every ``VEGA_*`` name in the repository is one of these (or a Python name that only looks
 like one), so that neither Vega nor its tests set a variable the ``vega`` command warns of.
@@ -46,7 +46,7 @@ TEST_VARIABLES: Dict[str, str] = {
 
 def known_variables() -> Set[str]:
     """Every ``VEGA_*`` variable Vega or its tests read or set."""
-    from .config import SETTINGS
+    from .config_schema import SETTINGS
 
     return ({s.env for s in SETTINGS if s.env and s.env.startswith("VEGA_")}
             | set(OTHER_VARIABLES) | set(TEST_VARIABLES))

@@ -6,7 +6,7 @@ import logging
 import os
 import re
 
-from .config import SETTINGS_BY_KEY
+from .config_schema import SETTINGS_BY_KEY
 from .errors import MasterURLError, TooManyLocalExecutors
 from .net.endpoints import unbracketed
 from .records import FrozenRecord

@@ -93,7 +93,7 @@ class HdfsIO(LocalFsIO):
 
             hosts = Config.load()["vega.hdfs.datanodes"]
         else:
-            from .config import parse_hosts
+            from .config_values import parse_hosts
 
             hosts = parse_hosts(list(datanodes))
         self.settings = HdfsSettings(user or "", timeout, hosts)

@@ -24,7 +24,8 @@ import threading
 import time
 from typing import Callable, List, Optional, Tuple
 
-from ..config import MASTER, WORKER, Config
+from ..config import Config
+from ..config_schema import MASTER, WORKER
 from ..errors import ConfigError, DaemonStartFailed, SecretFileMissing, VegaError
 from ..master_url import parse_master
 from ..net.addresses import advertise_address, loopback_resolution, reachable_instead
@@ -234,7 +235,7 @@ def run_master(host: Optional[str] = None, port: Optional[int] = None,
     """Run the master (``vega master``); options left None come from the configuration;
     ``show_config(conf, role)`` sees the resolved settings first; ``no_secret``: see
     ``daemon_secret_file``."""
-    from ..config import http_limits
+    from ..config_limits import http_limits
     from ..net.tls import write_ca_file
     from .http_api import TOKEN_FILE, allowed_hosts, master_token, start_http
     from .master import Master
@@ -361,7 +362,7 @@ def run_worker(master_url: str, host: Optional[str] = None, cores: Optional[int]
     # only now: a worker with one thread forks its executors' fork server from itself
     # (Worker()); with the watch's thread it would start a new interpreter (~0.1 s of CPU)
     watch_work_dir(work_dir, "worker", work_lock)
-    from ..config import http_limits
+    from ..config_limits import http_limits
     from .http_api import start_metrics_http
     from .metrics import WorkerCollector
 

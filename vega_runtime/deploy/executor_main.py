@@ -21,7 +21,7 @@ import sys
 import threading
 from typing import Dict, Iterator, Tuple
 
-from ..config import executor_storage_memory
+from ..config_limits import executor_storage_memory
 from ..errors import FetchFailed, VegaError
 from ..files import FILES_DIR_ENV
 from ..logs import name_sources, setup_executor_logging

@@ -21,7 +21,8 @@ import threading
 import time
 from typing import Callable, Dict, List, Optional, Set
 
-from ..config import Config, rpc_limits
+from ..config import Config
+from ..config_limits import rpc_limits
 from ..net.endpoints import REFUSED, SILENT, host_port, port_answer
 from ..net.messages import MasterStopping
 from ..net.server import Server

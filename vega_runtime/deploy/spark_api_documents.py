@@ -469,8 +469,8 @@ def executor_distributions(tasks: List[dict], quantiles: Sequence[float]) -> Opt
 # -- executors, storage, environment ---------------------------------------------------------
 def _storage_memory(app: AppRecord):
     """What each of ``app``'s executors keeps cached partitions in, from its settings
-    (``config.executor_storage_memory``); None when its log does not say."""
-    from ..config import executor_storage_memory
+    (``config_limits.executor_storage_memory``); None when its log does not say."""
+    from ..config_limits import executor_storage_memory
     from ..errors import MasterURLError
     from ..master_url import parse_master
 

@@ -27,7 +27,8 @@ from typing import Dict, List, Optional, Set, Tuple
 
 from .. import ids, packaging
 from .._version import __version__
-from ..config import Config, rpc_limits
+from ..config import Config
+from ..config_limits import rpc_limits
 from ..errors import DaemonStartFailed, VegaError
 from ..forkserver import (ADOPTED_CHECK, FORK_ONLY_ENV, ForkServer, command_title,
                           compatible, python_module)

@@ -8,7 +8,7 @@ import struct
 
 import msgpack
 
-from ..config import FRAME_LIMIT as DEFAULT_MAX_FRAME
+from ..config_limits import FRAME_LIMIT as DEFAULT_MAX_FRAME
 from ..errors import VegaError
 
 HEADER = struct.Struct(">I")

@@ -18,7 +18,7 @@ import time
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from .. import files
-from ..config import FRAME_LIMIT
+from ..config_limits import FRAME_LIMIT
 from ..errors import RESULT_TOO_LARGE_HINT, DriverExit, FetchFailed, ResultTooLarge, VegaError
 from ..executor_loss import binary_size
 from ..logs import OutputCapture, OutputSink, error_text, user_traceback

@@ -41,7 +41,7 @@ class SparkExecutorInfo(NamedTuple):
     """PySpark's executor status (the driver is listed too, first).  ``cacheSize`` and
     ``usedOnHeapStorageMemory`` are the bytes of cached partitions the executor keeps in
     memory, ``totalOnHeapStorageMemory`` what it may cache
-    (``config.executor_storage_memory``); Vega keeps nothing off the heap (both off-heap
+    (``config_limits.executor_storage_memory``); Vega keeps nothing off the heap (both off-heap
     fields are 0)."""
 
     host: str
