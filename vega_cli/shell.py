@@ -45,7 +45,7 @@ from .errors import (EXIT_JOB_FAILED, EXIT_OK, Cancelled, CommandError, Unreacha
 from .options import (ARCHIVES_OPTION, FILES_OPTION, JobCommand, cli_settings, job_options,
                       resolved_master, settings_from_flags)
 from .staging import (archive_list, check_archives, check_distinct_names, check_py_files,
-                      file_properties, staging_directory)
+                      file_properties, files_to_ship, staging_directory)
 
 #: the application name when --name is not given (PySpark's is "PySparkShell")
 SHELL_APP_NAME = "vega-shell"
@@ -76,7 +76,9 @@ def shell(master: Optional[str], name: Optional[str], files: str, archives: str,
     confs = settings_from_flags(confs, executor_memory, executor_cores, total_executor_cores,
                                 pyspark_compat)
     cli_conf = _resolve_options(master, name, confs, config_file)
-    master_url = Config.load(config_file=config_file, cli=cli_conf)["vega.master"]
+    resolved = Config.load(config_file=config_file, cli=cli_conf)
+    py_files, files = files_to_ship(py_files, files, resolved, cli_conf)
+    master_url = resolved["vega.master"]
     os.environ[SPARK_PROPERTIES_ENV] = json.dumps(submitted_properties(
         master_url, cli_conf["vega.app.name"], "client", spark_confs + flag_properties(
             master_url, executor_memory, executor_cores, total_executor_cores)

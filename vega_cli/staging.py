@@ -8,7 +8,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from typing import Iterator, List, Tuple
+from typing import Any, Iterator, List, Mapping, Tuple
 
 from vega_runtime.logs import name_sources
 from vega_runtime.private_files import hold_owner_lock, remove_abandoned
@@ -79,6 +79,30 @@ def file_problem(path: str, directory_ok: bool = False) -> str:
 
 def split_list(csv: str) -> List[str]:
     return [p.strip() for p in csv.split(",") if p.strip()]
+
+
+def files_to_ship(py_files: str, files: str, conf: Mapping[str, Any],
+                  cli_conf: dict) -> Tuple[str, str]:
+    """The Python files and files to ship with the job: ``--py-files`` and ``--files``, each
+    else its setting in the resolved ``conf`` (``vega.py_files``, ``vega.files``: Spark's
+    ``spark.submit.pyFiles`` and ``spark.files`` from ``--conf`` or a settings file), as
+    spark-submit takes a flag over its property (``file:`` URIs as paths).  Shipped with
+    the job, they are on its driver's path and in its package: ``cli_conf`` tells its
+    Context to add none of them itself.
+
+    >>> cli_conf = {}
+    >>> files_to_ship("", "a.csv", {"vega.py_files": "file:///x/lib.zip,b.py",
+    ...                            "vega.files": "c.csv"}, cli_conf), cli_conf
+    (('/x/lib.zip,b.py', 'a.csv'), {'vega.py_files': '', 'vega.files': ''})
+    """
+    from vega_runtime.io.files import local_path
+
+    chosen = []
+    for flag, key in ((py_files, "vega.py_files"), (files, "vega.files")):
+        chosen.append(flag or ",".join(local_path(item) for item in split_list(conf[key])))
+        if conf[key]:
+            cli_conf[key] = ""
+    return chosen[0], chosen[1]
 
 
 def file_properties(py_files: str, files: str, archives: str) -> List[Tuple[str, str]]:

@@ -37,7 +37,8 @@ from .options import (ARCHIVES_OPTION, FILES_OPTION, JobCommand, cli_settings, j
                       resolved_master, settings_from_flags)
 from .staging import (archive_list, build_job_package, check_archives, check_distinct_names,
                       check_files, check_packed_archives, check_py_files, file_problem,
-                      file_properties, stage_files, stage_py_files, staging_directory)
+                      file_properties, files_to_ship, stage_files, stage_py_files,
+                      staging_directory)
 
 PROGRESS_LISTENER = "vega_cli.progress:ProgressDisplay"
 
@@ -88,6 +89,8 @@ def submit(master: Optional[str], deploy_mode: Optional[str], name: Optional[str
     confs = settings_from_flags(given + confs, executor_memory, executor_cores,
                                 total_executor_cores, pyspark_compat)
     cli_conf = _resolve_options(master, name, confs, config_file, job, deploy_mode)
+    py_files, files = files_to_ship(py_files, files, Config.load(config_file=config_file,
+                                                                 cli=cli_conf), cli_conf)
     spark_confs += flag_properties(Config.load(config_file=config_file, cli=cli_conf)[
         "vega.master"], executor_memory, executor_cores, total_executor_cores)  # (they win)
     _check_syntax(job)

@@ -387,6 +387,17 @@ SETTINGS: tuple[Setting, ...] = (
             "Archives (.zip, .tar, .tar.gz, .tgz) the Context unpacks for its tasks as it "
             "starts, comma-separated, each PATH or PATH#NAME, as add_archive does (vega submit "
             "--archives; Spark's spark.archives)."),
+    Setting("vega.py_files", "", parse_str, "paths",
+            "Python files (.py, .zip, .egg, .jar, any case) the Context ships to every executor "
+            "and puts on sys.path there and on the driver as it starts, comma-separated local "
+            "paths or file: URIs, as add_py_file does (Spark's spark.submit.pyFiles). vega "
+            "submit and vega shell take them as --py-files, which wins over it, as "
+            "spark-submit's."),
+    Setting("vega.files", "", parse_str, "paths",
+            "Files the Context ships to every executor as it starts, comma-separated local "
+            "paths or file: URIs, as add_file does: SparkFiles.get(NAME) finds them (Spark's "
+            "spark.files). vega submit and vega shell take them as --files, which wins over "
+            "it, as spark-submit's."),
     Setting("vega.submit.package", "", parse_str, "path",
             "The job package (zip) vega submit built for a cluster master; executors get its "
             "modules and files. Set by vega submit."),

@@ -131,15 +131,37 @@ class FileShipping:
         return os.path.join(self.app_dir, "files", "driver")
 
     def _start_files_root(self) -> None:
-        """SparkFiles' directory on the driver, and the archives ``vega.archives`` names
-        unpacked for the tasks (``vega submit --archives``)."""
+        """SparkFiles' directory on the driver, with the files ``vega.py_files`` and
+        ``vega.files`` name (Spark's ``spark.submit.pyFiles``, ``spark.files``) and the
+        archives ``vega.archives`` names (``vega submit --archives``) added for the tasks:
+        the Python files first, so that one named by both is on ``sys.path``."""
         files.driver_root_started(files.prepare_root(self._files_root()))
+        for path in _not_shipped_with_job(self.conf["vega.py_files"]):
+            self.add_py_file(path)
+        for path in _not_shipped_with_job(self.conf["vega.files"]):
+            self.add_file(path)
         for archive in self.conf["vega.archives"].split(","):
             if archive.strip():
                 self.add_archive(archive.strip())
 
     def _stop_files_root(self) -> None:
         files.driver_root_stopped(self._files_root())
+
+
+def _not_shipped_with_job(paths: str) -> List[str]:
+    """The items of the comma-separated ``paths`` but those ``vega submit`` or ``vega shell``
+    shipped with the job itself (its --py-files and --files, which a job's ``SparkConf()``
+    has as spark.submit.pyFiles and spark.files once a context has started)."""
+    from .spark_settings import spark_properties
+
+    def where(item: str) -> str:
+        return os.path.abspath(local_path(item)) if not is_hdfs(item) else item
+
+    given = spark_properties()
+    shipped = {where(item.strip()) for key in ("spark.submit.pyFiles", "spark.files")
+               for item in given.get(key, "").split(",") if item.strip()}
+    items = [item.strip() for item in paths.split(",") if item.strip()]
+    return [item for item in items if where(item) not in shipped]
 
 
 def _with_article(kind: str) -> str:

@@ -73,6 +73,8 @@ SPARK_TO_VEGA = {
     "spark.history.fs.cleaner.maxNum": ("vega.history.fs.cleaner.max_num", _same),
     "spark.log.level": ("vega.log.level", _same),
     "spark.archives": ("vega.archives", _same),
+    "spark.submit.pyFiles": ("vega.py_files", _same),
+    "spark.files": ("vega.files", _same),
     "spark.driver.host": ("vega.driver.host", _same),
     "spark.driver.bindAddress": ("vega.driver.bind", _same),
     "spark.worker.resourcesFile": ("vega.worker.resources_file", _same),

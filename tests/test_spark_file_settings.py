@@ -1,0 +1,214 @@
+"""Spark's settings of the files a job ships, ``spark.submit.pyFiles`` and ``spark.files``:
+PySpark's SparkContext adds each (``addPyFile``, and the JVM's ``addFile``) and spark-submit
+takes them from ``--conf`` and its properties file where ``--py-files``/``--files`` are not
+given.  Vega ignored both, with a warning, on every master.  Real ``vega submit`` runs and
+drivers of their own, on every master kind."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+from proc_helpers import REPO, clean_env, master_and_worker, vega, write_job
+
+#: the job: a module of a .py file (driver and tasks), one of a zip (tasks) and a file
+#: tasks read with SparkFiles.get; ``CONTEXT`` is how it makes its context
+JOB = """
+from vega_runtime import SparkFiles
+{context}
+import lib  # on the driver's path too
+
+
+def task(x):
+    import lib, zipped
+    with open(SparkFiles.get("data.txt")) as fh:
+        return lib.double(x), zipped.NAME, fh.read().strip()
+
+
+print("RESULT", ctx.parallelize([1, 2], 2).map(task).collect())
+ctx.stop()
+"""
+EXPECTED = "RESULT [(2, 'zipped', 'hello'), (4, 'zipped', 'hello')]"
+IGNORED = "Vega has no use for these Spark settings"
+
+
+@pytest.fixture
+def job_dir(tmp_path):
+    """A directory with the job's dependencies in deps/ (not beside the job, whose own
+    directory is on the driver's path): lib.py, libs.zip (zipped.py), data.txt, other.py."""
+    deps = tmp_path / "deps"
+    deps.mkdir()
+    (deps / "lib.py").write_text("def double(x):\n    return 2 * x\n")
+    (deps / "other.py").write_text("NAME = 'other'\n")
+    (deps / "data.txt").write_text("hello\n")
+    with zipfile.ZipFile(deps / "libs.zip", "w") as archive:
+        archive.writestr("zipped.py", "NAME = 'zipped'\n")
+    return tmp_path
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    with master_and_worker(tmp_path_factory.mktemp("cluster")) as running:
+        yield running
+
+
+def _env(base=None) -> dict:
+    """``base`` (else ``clean_env()``) running this checkout's Vega from a job's directory."""
+    return {**(base or clean_env()), "PYTHONPATH": REPO}
+
+
+def _submit(job_dir, *args, env=None):
+    job = write_job(job_dir, "job.py", JOB.format(context="from vega_runtime import Context\n"
+                                                          "ctx = Context()"))
+    return vega("submit", *args, job, cwd=str(job_dir), env=_env(env))
+
+
+SUBMIT_CONF = ("--conf", "spark.submit.pyFiles=deps/lib.py,deps/libs.zip",
+               "--conf", "spark.files=deps/data.txt")
+
+
+@pytest.mark.parametrize("master", ["local", "local[2]", "local-cluster[2,1]"])
+def test_submit_conf_spark_py_files_and_files_are_shipped(job_dir, master):
+    """vega submit --conf spark.submit.pyFiles=... --conf spark.files=...: the modules import
+    on the driver and in tasks, the file is SparkFiles', and no warning calls them ignored."""
+    result = _submit(job_dir, "--master", master, *SUBMIT_CONF)
+    assert result.returncode == 0, result.stderr
+    assert EXPECTED in result.stdout.splitlines()
+    assert IGNORED not in result.stderr
+
+
+@pytest.mark.parametrize("deploy_mode", ["client", "cluster"])
+def test_submit_conf_spark_py_files_and_files_on_a_cluster(job_dir, cluster, deploy_mode):
+    """The same on a vega:// master, its driver here or (cluster deploy mode) on the
+    master's host, where the files travel in the job package."""
+    result = _submit(job_dir, "--master", cluster["url"], "--deploy-mode", deploy_mode,
+                     *SUBMIT_CONF, env=cluster["env"])
+    assert result.returncode == 0, result.stderr
+    assert EXPECTED in result.stdout.splitlines()
+    assert IGNORED not in result.stderr
+
+
+def test_a_settings_files_spark_py_files_and_files_are_shipped(job_dir):
+    """The same from a --config file, file: URIs (spark-submit's own spark.files) as paths."""
+    settings = job_dir / "site.yaml"
+    settings.write_text(f"spark.submit.pyFiles: {job_dir}/deps/lib.py,deps/libs.zip\n"
+                        f"spark:\n  files: file://{job_dir}/deps/data.txt\n")
+    result = _submit(job_dir, "--master", "local[2]", "--config", str(settings))
+    assert result.returncode == 0, result.stderr
+    assert EXPECTED in result.stdout.splitlines()
+    assert IGNORED not in result.stderr
+
+
+def test_py_files_and_files_flags_win_over_the_spark_settings(job_dir):
+    """As spark-submit's: --py-files and --files replace spark.submit.pyFiles and spark.files
+    (not added to them), and --conf wins over the --config file."""
+    settings = job_dir / "site.yaml"
+    settings.write_text("spark.submit.pyFiles: deps/other.py\n")
+    job = write_job(job_dir, "job.py", """
+        from vega_runtime import Context, SparkFiles
+        import os, importlib.util
+        ctx = Context()
+        print("FOUND", [importlib.util.find_spec(name) is not None
+                        for name in ("lib", "zipped", "other")],
+              [os.path.exists(SparkFiles.get(name)) for name in ("data.txt", "other.py")])
+        ctx.stop()
+        """)
+    flags = vega("submit", "--master", "local", "--py-files", "deps/libs.zip",
+                 "--files", "deps/other.py", "--config", str(settings), "--conf",
+                 "spark.submit.pyFiles=deps/lib.py", "--conf", "spark.files=deps/data.txt", job,
+                 cwd=str(job_dir), env=_env())
+    assert flags.returncode == 0, flags.stderr
+    assert "FOUND [False, True, False] [False, True]" in flags.stdout.splitlines()
+    conf = vega("submit", "--master", "local", "--config", str(settings), "--conf",
+                "spark.submit.pyFiles=deps/lib.py", job, cwd=str(job_dir), env=_env())
+    assert conf.returncode == 0, conf.stderr
+    assert "FOUND [True, False, False] [False, False]" in conf.stdout.splitlines()
+
+
+def test_spark_jars_is_still_ignored_with_its_warning(job_dir):
+    """spark.jars (the JVM's) is still left out, the warning naming it."""
+    (job_dir / "x.jar").write_bytes(b"")
+    job = write_job(job_dir, "job.py", "print('RAN')\n")
+    result = vega("submit", "--master", "local", "--conf", "spark.jars=x.jar", job,
+                  cwd=str(job_dir), env=_env())
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "RAN\n"
+    assert (f"{IGNORED} and ignores them: spark.jars (--conf)") in result.stderr
+
+
+def _driver(job_dir, source: str, env=None) -> subprocess.CompletedProcess:
+    """Run ``source`` as a driver of its own (python job.py) from ``job_dir``."""
+    job = write_job(job_dir, "driver.py", source)
+    return subprocess.run([sys.executable, job], cwd=str(job_dir), capture_output=True,
+                          text=True, timeout=120, env=_env(env))
+
+
+CONTEXT_CONF = {"spark.submit.pyFiles": "deps/lib.py,deps/libs.zip",
+                "spark.files": "deps/data.txt"}
+
+
+@pytest.mark.parametrize("master", ["local", "local[2]", "local-cluster[2,1]", "vega"])
+def test_a_contexts_conf_spark_py_files_and_files_are_added(job_dir, cluster, master):
+    """Context(conf={"spark.submit.pyFiles": ..., "spark.files": ...}) adds each, as
+    PySpark's SparkContext does, on every master kind."""
+    url = cluster["url"] if master == "vega" else master
+    result = _driver(job_dir, JOB.format(
+        context=f"from vega_runtime import Context\n"
+                f"ctx = Context(master={url!r}, conf={json.dumps(CONTEXT_CONF)})"),
+        env=cluster["env"] if master == "vega" else None)
+    assert result.returncode == 0, result.stderr
+    assert EXPECTED in result.stdout.splitlines()
+    assert IGNORED not in result.stderr
+
+
+def test_a_sparkconf_under_pyspark_compat_adds_them(job_dir):
+    """PySpark's idiom under vega submit --pyspark-compat: a SparkConf with them, given to
+    the SparkContext."""
+    job = write_job(job_dir, "job.py", JOB.format(context=(
+        "from pyspark import SparkConf, SparkContext\n"
+        "ctx = SparkContext(conf=SparkConf().set('spark.submit.pyFiles', "
+        "'deps/lib.py,deps/libs.zip').set('spark.files', 'deps/data.txt'))")))
+    result = vega("submit", "--pyspark-compat", "--master", "local[2]", job, cwd=str(job_dir),
+                  env=_env())
+    assert result.returncode == 0, result.stderr
+    assert EXPECTED in result.stdout.splitlines()
+    assert IGNORED not in result.stderr
+
+
+def test_files_vega_submit_shipped_are_not_added_again(job_dir):
+    """A second context of SparkConf() (which has vega submit's spark.submit.pyFiles and
+    spark.files once a context has started) adds no file the job was shipped with."""
+    job = write_job(job_dir, "job.py", """
+        from pyspark import SparkConf, SparkContext
+        SparkContext().stop()
+        sc = SparkContext(conf=SparkConf())
+        print("ADDED", sc.listFiles)
+        import lib, zipped
+        print("IMPORTED", lib.double(3), zipped.NAME)
+        sc.stop()
+        """)
+    result = vega("submit", "--pyspark-compat", "--master", "local", "--py-files",
+                  "deps/lib.py,deps/libs.zip", "--files", "deps/data.txt", job, cwd=str(job_dir),
+                  env=_env())
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-2:] == ["ADDED []", "IMPORTED 6 zipped"]
+
+
+def test_shell_conf_spark_py_files_and_files_are_shipped(job_dir):
+    """vega shell takes them from --conf as vega submit does."""
+    from proc_helpers import vega_argv
+
+    session = ("import lib\nfrom vega_runtime import SparkFiles\n"
+               "print('SHELL', sc.parallelize([1], 1).map(lambda x: __import__('lib').double(x))"
+               ".collect(), open(SparkFiles.get('data.txt')).read().strip())\n")
+    result = subprocess.run(vega_argv("shell", "--plain", "--master", "local[2]", *SUBMIT_CONF),
+                            input=session, cwd=str(job_dir), env=_env(), capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "SHELL [2] hello" in result.stdout + result.stderr
+    assert IGNORED not in result.stderr
