@@ -132,8 +132,12 @@ def file_properties(py_files: str, files: str, archives: str) -> List[Tuple[str,
 #: PACKAGE_EXTENSIONS (.zip, .egg, .jar: a Spark package's jar holds its Python modules)
 #: and wheels (packaging.ARCHIVES, whose module imports zipfile)
 ZIP_SUFFIXES = (".zip", ".egg", ".whl", ".jar")
-#: what --py-files takes besides directories: what Python imports from
-PY_FILE_SUFFIXES = (".py",) + ZIP_SUFFIXES
+
+
+def is_zip_name(item: str) -> bool:
+    """Whether the --py-files item ``item`` is a zip archive by its name: a suffix of
+    ZIP_SUFFIXES in any case (``LIB.ZIP``), as PySpark's ``addPyFile`` tells."""
+    return item.lower().endswith(ZIP_SUFFIXES)
 
 
 def check_py_files(py_files: str) -> None:
@@ -144,7 +148,11 @@ def check_py_files(py_files: str) -> None:
         problem = file_problem(item, directory_ok=True)
         if problem:
             raise UsageError(f"--py-files: {item!r} {problem}")
-        if not item.endswith(PY_FILE_SUFFIXES) and not os.path.isdir(item):
+        if item.lower().endswith(".py") and not item.endswith(".py"):  # MOD.PY
+            from vega_runtime.packaging import py_case_problem
+
+            raise UsageError(f"--py-files: {item!r}: {py_case_problem(item)}")
+        if not item.endswith(".py") and not is_zip_name(item) and not os.path.isdir(item):
             name = os.path.basename(os.path.normpath(item))
             raise UsageError(f"--py-files: {item!r} is no Python module or package (.py, .zip, "
                              f".egg, .whl, .jar or a directory)",
@@ -261,7 +269,7 @@ def stage_py_files(py_files: str, staging: str) -> List[str]:
     for item in split_list(py_files):
         if not os.path.exists(item):
             raise UsageError(f"--py-files: {item!r} does not exist")
-        if os.path.isdir(item) or item.endswith(ZIP_SUFFIXES):
+        if os.path.isdir(item) or is_zip_name(item):
             paths.append(os.path.abspath(item))
         else:
             os.makedirs(modules, exist_ok=True)

@@ -52,13 +52,17 @@ class FileShipping:
     def add_py_file(self, path: str) -> None:
         """Ship a ``.py``, ``.zip``, ``.egg`` or ``.jar`` file and put it on every
         executor's ``sys.path`` (and the driver's): a zip archive (PySpark's
-        ``PACKAGE_EXTENSIONS``, a jar being one) itself, a ``.py`` file's directory."""
+        ``PACKAGE_EXTENSIONS``, a jar being one, in any case: ``LIB.ZIP``) itself, a
+        ``.py`` file's directory."""
+        from .packaging import py_case_problem, zip_problem
+
         path = path_text(path)
-        if not path.endswith((".py", ".zip", ".egg", ".jar")):
+        if py_case_problem(path):
+            raise ValueError(f"{path}: {py_case_problem(path)}")
+        # PySpark's PACKAGE_EXTENSIONS, in any case as its addPyFile compares them
+        if not path.endswith(".py") and not path.lower().endswith((".zip", ".egg", ".jar")):
             raise ValueError(f"{path}: add_py_file takes a .py, .zip, .egg or .jar file")
         if not path.endswith(".py") and os.path.isfile(path):  # (a local file: not a URL)
-            from .packaging import zip_problem
-
             problem = zip_problem(path)
             if problem:
                 raise ValueError(f"{path}: not a zip archive Python can import from "

@@ -30,7 +30,8 @@ from .records import FrozenRecord
 
 EXCLUDED_DIRS = {".git", ".hg", ".svn", "__pycache__", ".venv", "venv", ".tox", ".mypy_cache",
                  ".pytest_cache", "node_modules", ".eggs"}
-#: --py-files zips that go on sys.path themselves (vega_cli.staging.ZIP_SUFFIXES)
+#: --py-files zips that go on sys.path themselves (vega_cli.staging.ZIP_SUFFIXES), their
+#: names' suffixes in any case (``is_zip_name``)
 ARCHIVES = (".zip", ".egg", ".whl", ".jar")
 SOURCES = "sources.json"
 
@@ -104,6 +105,30 @@ def _tree(root: str, prefix: str) -> Dict[str, str]:
             if not name.endswith((".pyc", ".pyo")) and os.path.isfile(full):  # links followed
                 members[prefix + "/" + os.path.relpath(full, root).replace(os.sep, "/")] = full
     return members
+
+
+def is_zip_name(name: str) -> bool:
+    """Whether a Python file named ``name`` is a zip archive that goes on ``sys.path``
+    itself: its suffix one of ``ARCHIVES`` in any case, as PySpark's ``addPyFile`` tells
+    (``filename[-4:].lower() in PACKAGE_EXTENSIONS``); ``zipimport`` reads any name.
+
+    >>> [is_zip_name(n) for n in ("lib.zip", "LIB.ZIP", "deps.Egg", "lib.py", "zip")]
+    [True, True, True, False, False]
+    """
+    return name.lower().endswith(ARCHIVES)
+
+
+def py_case_problem(name: str) -> Optional[str]:
+    """Why Python would import nothing from a file named ``name`` that ends in ``.py`` in
+    another case (``MOD.PY``: its importers match ``.py`` as written), or None.
+
+    >>> py_case_problem("lib/util.PY").endswith("rename it util.py"), py_case_problem("util.py")
+    (True, None)
+    """
+    if name.lower().endswith(".py") and not name.endswith(".py"):
+        return ("Python imports a module only from a file whose name ends in .py (lower case): "
+                f"rename it {os.path.basename(name)[:-3]}.py")
+    return None
 
 
 def zip_problem(path: str) -> Optional[str]:
@@ -234,5 +259,5 @@ def python_paths(package_dir: str) -> List[str]:
     if not os.path.isdir(py):
         return []
     return [py] + sorted(os.path.join(py, n) for n in os.listdir(py)
-                         if n.endswith(ARCHIVES) or (os.path.isdir(os.path.join(py, n))
+                         if is_zip_name(n) or (os.path.isdir(os.path.join(py, n))
                                                      and n != "__pycache__"))
