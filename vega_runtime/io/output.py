@@ -249,10 +249,27 @@ def text_lines_writer(codec: Optional[str]) -> tuple:
     return write, suffix
 
 
+#: Spark's short names of Hadoop's codecs (its ``CompressionCodecs.shortCompressionCodecNames``,
+#: which its DataFrame writers take), in any case -> the class; none and uncompressed: no codec
+SHORT_CODEC_NAMES = {"none": None, "uncompressed": None, "bzip2": "BZip2Codec",
+                     "deflate": "DeflateCodec", "gzip": "GzipCodec", "lz4": "Lz4Codec",
+                     "snappy": "SnappyCodec"}
+
+
 def _codec(codec: Optional[str]):
+    """The opener of a part file and its suffix for ``codec``: Hadoop's class (by its name's
+    end: ``org.apache.hadoop.io.compress.SnappyCodec``) or Spark's short name (``snappy``).
+
+    >>> [_codec(name)[1] for name in (None, "SNAPPY", "lz4", "Deflate", "none", "BZip2Codec")]
+    ['', '.snappy', '.lz4', '.deflate', '', '.bz2']
+    """
     if codec is None:
         return _NoClose, ""
     lowered = str(codec).lower()  # (5: refused below as any other name it lacks)
+    if lowered in SHORT_CODEC_NAMES:
+        if SHORT_CODEC_NAMES[lowered] is None:
+            return _NoClose, ""
+        lowered = SHORT_CODEC_NAMES[lowered].lower()
     if "gzip" in lowered:
         import gzip
 
@@ -270,9 +287,10 @@ def _codec(codec: Optional[str]):
 
             require(suffix)
             return (lambda out: BlockWriter(out, suffix)), suffix
-    raise VegaError(f"unsupported compression codec {codec!r}: use "
-                    "'org.apache.hadoop.io.compress.GzipCodec', 'BZip2Codec', "
-                    "'DefaultCodec', 'SnappyCodec' or 'Lz4Codec'")
+    raise VegaError(f"unsupported compression codec {codec!r}: use one of Spark's short names "
+                    f"({', '.join(SHORT_CODEC_NAMES)}; in any case) or Hadoop's class, "
+                    "'org.apache.hadoop.io.compress.GzipCodec', 'BZip2Codec', 'DefaultCodec', "
+                    "'DeflateCodec', 'SnappyCodec' or 'Lz4Codec'")
 
 
 class _ZlibWriter:
