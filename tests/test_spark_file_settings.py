@@ -212,3 +212,39 @@ def test_shell_conf_spark_py_files_and_files_are_shipped(job_dir):
     assert result.returncode == 0, result.stderr
     assert "SHELL [2] hello" in result.stdout + result.stderr
     assert IGNORED not in result.stderr
+
+
+def test_a_spark_files_url_is_added_by_the_context(job_dir):
+    """spark.files with an HDFS URL beside a local path: vega submit ships the local file and
+    the job's Context adds the URL's (as add_file takes it), where vega submit refused it as
+    a --files path that does not exist."""
+    from vega_runtime import HdfsIO
+    from vega_testing.webhdfs import WebHDFSServer
+
+    (job_dir / "hdfs").mkdir()
+    with WebHDFSServer(str(job_dir / "hdfs")) as server:
+        HdfsIO(server.namenode_url, user="alice").write_to_hdfs(b"weights", "/m/model.bin")
+        url = "hdfs://" + server.namenode_url.split("://", 1)[1] + "/m/model.bin"
+        job = write_job(job_dir, "job.py", """
+            from vega_runtime import Context, SparkFiles
+            ctx = Context()
+            print("READ", ctx.parallelize(["model.bin", "data.txt"], 2).map(
+                lambda name: open(SparkFiles.get(name), "rb").read().strip()).collect())
+            ctx.stop()
+            """)
+        result = vega("submit", "--master", "local[2]", "--conf", "vega.hdfs.user=alice",
+                      "--conf", f"spark.files={url},deps/data.txt", job, cwd=str(job_dir),
+                      env=_env())
+    assert result.returncode == 0, result.stderr
+    assert "READ [b'weights', b'hello']" in result.stdout.splitlines()
+
+
+def test_a_missing_file_of_the_settings_is_refused_naming_the_setting(job_dir):
+    """A local file of spark.files that does not exist: a usage error naming the setting
+    and where it was given (not --files, which the user did not give)."""
+    job = write_job(job_dir, "job.py", "print('RAN')\n")
+    result = vega("submit", "--master", "local", "--conf", "spark.files=deps/nope.txt", job,
+                  cwd=str(job_dir), env=_env())
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("vega: error: spark.files (vega.files) from --conf: "
+                                     "'deps/nope.txt' does not exist")

@@ -86,23 +86,38 @@ def files_to_ship(py_files: str, files: str, conf: Mapping[str, Any],
     """The Python files and files to ship with the job: ``--py-files`` and ``--files``, each
     else its setting in the resolved ``conf`` (``vega.py_files``, ``vega.files``: Spark's
     ``spark.submit.pyFiles`` and ``spark.files`` from ``--conf`` or a settings file), as
-    spark-submit takes a flag over its property (``file:`` URIs as paths).  Shipped with
-    the job, they are on its driver's path and in its package: ``cli_conf`` tells its
-    Context to add none of them itself.
+    spark-submit takes a flag over its property (``file:`` URIs as paths), checked as the
+    flags' are.  Shipped with the job, they are on its driver's path and in its package:
+    ``cli_conf`` tells its Context to add none of them itself, but the URLs (``hdfs://``),
+    which it adds as ``add_file`` takes them.
 
     >>> cli_conf = {}
-    >>> files_to_ship("", "a.csv", {"vega.py_files": "file:///x/lib.zip,b.py",
-    ...                            "vega.files": "c.csv"}, cli_conf), cli_conf
-    (('/x/lib.zip,b.py', 'a.csv'), {'vega.py_files': '', 'vega.files': ''})
+    >>> files_to_ship("a.py", "", {"vega.py_files": "b.py", "vega.files": "hdfs://nn/c.csv"},
+    ...               cli_conf), cli_conf
+    (('a.py', ''), {'vega.py_files': '', 'vega.files': 'hdfs://nn/c.csv'})
     """
     from vega_runtime.io.files import local_path
 
     chosen = []
-    for flag, key in ((py_files, "vega.py_files"), (files, "vega.files")):
-        chosen.append(flag or ",".join(local_path(item) for item in split_list(conf[key])))
+    for flag, key, spark, check in ((py_files, "vega.py_files", "spark.submit.pyFiles",
+                                     check_py_files),
+                                    (files, "vega.files", "spark.files", check_files)):
+        items = [] if flag else split_list(conf[key])
+        # a URL (hdfs://) stays the Context's to add, as add_file and add_py_file take it
+        local = [local_path(item) for item in items if not _is_url(item)]
+        origin = conf.origin(key) if hasattr(conf, "origin") else "settings"
+        check(",".join(local), f"{spark} ({key}) from "
+                               f"{'--conf' if origin == 'command line' else origin}")
+        chosen.append(flag or ",".join(local))
         if conf[key]:
-            cli_conf[key] = ""
+            cli_conf[key] = ",".join(item for item in items if _is_url(item))
     return chosen[0], chosen[1]
+
+
+def _is_url(item: str) -> bool:
+    """Whether a file to ship is named by a URL (``hdfs://nn/x``), not a local path or a
+    ``file:`` URI."""
+    return "://" in item and not item.startswith("file:")
 
 
 def file_properties(py_files: str, files: str, archives: str) -> List[Tuple[str, str]]:
@@ -140,21 +155,22 @@ def is_zip_name(item: str) -> bool:
     return item.lower().endswith(ZIP_SUFFIXES)
 
 
-def check_py_files(py_files: str) -> None:
+def check_py_files(py_files: str, option: str = "--py-files") -> None:
     """Refuse a ``--py-files`` item Python cannot import from (``data.csv``): put on
     ``sys.path`` it would be found by nothing, and ``SparkFiles.get`` finds only ``--files``
-    (spark-submit ships such an item as ``--files`` would)."""
+    (spark-submit ships such an item as ``--files`` would).  ``option`` names where they
+    were given."""
     for item in split_list(py_files):
         problem = file_problem(item, directory_ok=True)
         if problem:
-            raise UsageError(f"--py-files: {item!r} {problem}")
+            raise UsageError(f"{option}: {item!r} {problem}")
         if item.lower().endswith(".py") and not item.endswith(".py"):  # MOD.PY
             from vega_runtime.packaging import py_case_problem
 
-            raise UsageError(f"--py-files: {item!r}: {py_case_problem(item)}")
+            raise UsageError(f"{option}: {item!r}: {py_case_problem(item)}")
         if not item.endswith(".py") and not is_zip_name(item) and not os.path.isdir(item):
             name = os.path.basename(os.path.normpath(item))
-            raise UsageError(f"--py-files: {item!r} is no Python module or package (.py, .zip, "
+            raise UsageError(f"{option}: {item!r} is no Python module or package (.py, .zip, "
                              f".egg, .whl, .jar or a directory)",
                              f"Ship a data file with --files {item}: tasks and the driver find "
                              f"it with SparkFiles.get({name!r}).")
@@ -163,7 +179,7 @@ def check_py_files(py_files: str) -> None:
 
             problem = zip_problem(item)
             if problem:
-                raise UsageError(f"--py-files: {item!r} is not a zip archive Python can "
+                raise UsageError(f"{option}: {item!r} is not a zip archive Python can "
                                  f"import from ({problem})",
                                  f"Rebuild it (python -m zipfile -c {os.path.basename(item)} "
                                  "PACKAGE_DIR), or give the package's directory.")
@@ -279,14 +295,14 @@ def stage_py_files(py_files: str, staging: str) -> List[str]:
     return paths
 
 
-def check_files(files: str) -> None:
+def check_files(files: str, option: str = "--files") -> None:
     """Refuse a ``--files`` item that is no regular file this account reads, before anything
     is made (in cluster deploy mode a missing one failed as an internal error and a FIFO hung
     the package's build)."""
     for item in split_list(files):
         problem = file_problem(item)
         if problem:
-            raise UsageError(f"--files: {item!r} {problem}")
+            raise UsageError(f"{option}: {item!r} {problem}")
 
 
 def stage_files(files: str, staging: str) -> str:

@@ -153,19 +153,23 @@ class FileShipping:
 
 
 def _not_shipped_with_job(paths: str) -> List[str]:
-    """The items of the comma-separated ``paths`` but those ``vega submit`` or ``vega shell``
-    shipped with the job itself (its --py-files and --files, which a job's ``SparkConf()``
-    has as spark.submit.pyFiles and spark.files once a context has started)."""
+    """The items of the comma-separated ``paths`` but the local files ``vega submit`` or
+    ``vega shell`` shipped with the job itself (its --py-files and --files, which a job's
+    ``SparkConf()`` has as spark.submit.pyFiles and spark.files once a context has started);
+    a URL (``hdfs://``) is never one of those."""
     from .spark_settings import spark_properties
 
     def where(item: str) -> str:
-        return os.path.abspath(local_path(item)) if not is_hdfs(item) else item
+        return os.path.abspath(local_path(item))
+
+    def is_url(item: str) -> bool:
+        return "://" in item and not item.startswith("file:")
 
     given = spark_properties()
     shipped = {where(item.strip()) for key in ("spark.submit.pyFiles", "spark.files")
                for item in given.get(key, "").split(",") if item.strip()}
     items = [item.strip() for item in paths.split(",") if item.strip()]
-    return [item for item in items if where(item) not in shipped]
+    return [item for item in items if is_url(item) or where(item) not in shipped]
 
 
 def _with_article(kind: str) -> str:
