@@ -77,7 +77,7 @@ def shell(master: Optional[str], name: Optional[str], files: str, archives: str,
                                 pyspark_compat)
     cli_conf = _resolve_options(master, name, confs, config_file)
     resolved = Config.load(config_file=config_file, cli=cli_conf)
-    py_files, files = files_to_ship(py_files, files, resolved, cli_conf)
+    py_files, files, for_context = files_to_ship(py_files, files, resolved)
     master_url = resolved["vega.master"]
     os.environ[SPARK_PROPERTIES_ENV] = json.dumps(submitted_properties(
         master_url, cli_conf["vega.app.name"], "client", spark_confs + flag_properties(
@@ -91,6 +91,7 @@ def shell(master: Optional[str], name: Optional[str], files: str, archives: str,
         cli_conf["vega.archives"] = ",".join(archive_items)  # the session's Context adds them
     if verbose:
         print_driver_config(config_file, cli_conf)
+    cli_conf.update(for_context)  # (the table shows the files as given)
     # from here on, files are made: a kill or the terminal closed ends the session as exit()
     # does, and they go (the default action would leave them, and a starting Context's, in
     # $TMPDIR)

@@ -8,7 +8,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from typing import Any, Iterator, List, Mapping, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Tuple
 
 from vega_runtime.logs import name_sources
 from vega_runtime.private_files import hold_owner_lock, remove_abandoned
@@ -81,24 +81,23 @@ def split_list(csv: str) -> List[str]:
     return [p.strip() for p in csv.split(",") if p.strip()]
 
 
-def files_to_ship(py_files: str, files: str, conf: Mapping[str, Any],
-                  cli_conf: dict) -> Tuple[str, str]:
+def files_to_ship(py_files: str, files: str,
+                  conf: Mapping[str, Any]) -> Tuple[str, str, Dict[str, str]]:
     """The Python files and files to ship with the job: ``--py-files`` and ``--files``, each
     else its setting in the resolved ``conf`` (``vega.py_files``, ``vega.files``: Spark's
     ``spark.submit.pyFiles`` and ``spark.files`` from ``--conf`` or a settings file), as
     spark-submit takes a flag over its property (``file:`` URIs as paths), checked as the
-    flags' are.  Shipped with the job, they are on its driver's path and in its package:
-    ``cli_conf`` tells its Context to add none of them itself, but the URLs (``hdfs://``),
-    which it adds as ``add_file`` takes them.
+    flags' are; and the settings that tell the job's Context to add none of them itself
+    (shipped with the job, they are on its driver's path and in its package), but the URLs
+    (``hdfs://``), which it adds as ``add_file`` takes them.
 
-    >>> cli_conf = {}
-    >>> files_to_ship("a.py", "", {"vega.py_files": "b.py", "vega.files": "hdfs://nn/c.csv"},
-    ...               cli_conf), cli_conf
-    (('a.py', ''), {'vega.py_files': '', 'vega.files': 'hdfs://nn/c.csv'})
+    >>> files_to_ship("a.py", "", {"vega.py_files": "b.py", "vega.files": "hdfs://nn/c.csv"})
+    ('a.py', '', {'vega.py_files': '', 'vega.files': 'hdfs://nn/c.csv'})
     """
     from vega_runtime.io.files import local_path
 
-    chosen = []
+    chosen: List[str] = []
+    left: Dict[str, str] = {}
     for flag, key, spark, check in ((py_files, "vega.py_files", "spark.submit.pyFiles",
                                      check_py_files),
                                     (files, "vega.files", "spark.files", check_files)):
@@ -110,8 +109,8 @@ def files_to_ship(py_files: str, files: str, conf: Mapping[str, Any],
                                f"{'--conf' if origin == 'command line' else origin}")
         chosen.append(flag or ",".join(local))
         if conf[key]:
-            cli_conf[key] = ",".join(item for item in items if _is_url(item))
-    return chosen[0], chosen[1]
+            left[key] = ",".join(item for item in items if _is_url(item))
+    return chosen[0], chosen[1], left
 
 
 def _is_url(item: str) -> bool:

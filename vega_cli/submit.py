@@ -89,10 +89,10 @@ def submit(master: Optional[str], deploy_mode: Optional[str], name: Optional[str
     confs = settings_from_flags(given + confs, executor_memory, executor_cores,
                                 total_executor_cores, pyspark_compat)
     cli_conf = _resolve_options(master, name, confs, config_file, job, deploy_mode)
-    py_files, files = files_to_ship(py_files, files, Config.load(config_file=config_file,
-                                                                 cli=cli_conf), cli_conf)
-    spark_confs += flag_properties(Config.load(config_file=config_file, cli=cli_conf)[
-        "vega.master"], executor_memory, executor_cores, total_executor_cores)  # (they win)
+    resolved = Config.load(config_file=config_file, cli=cli_conf)
+    py_files, files, for_context = files_to_ship(py_files, files, resolved)
+    spark_confs += flag_properties(resolved["vega.master"], executor_memory, executor_cores,
+                                   total_executor_cores)  # (they win)
     _check_syntax(job)
     check_py_files(py_files)
     check_files(files)
@@ -110,6 +110,7 @@ def submit(master: Optional[str], deploy_mode: Optional[str], name: Optional[str
                                py_files, files, verbose)
     if verbose:
         print_driver_config(config_file, cli_conf)
+    cli_conf.update(for_context)  # (the table shows the files as given)
     if (supervise or detach) and deploy_mode != "cluster":
         raise UsageError("--supervise and --detach need --deploy-mode cluster")
     if deploy_mode == "cluster":
