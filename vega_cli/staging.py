@@ -94,7 +94,7 @@ def files_to_ship(py_files: str, files: str,
     >>> files_to_ship("a.py", "", {"vega.py_files": "b.py", "vega.files": "hdfs://nn/c.csv"})
     ('a.py', '', {'vega.py_files': '', 'vega.files': 'hdfs://nn/c.csv'})
     """
-    from vega_runtime.io.files import local_path
+    from vega_runtime.io.files import is_url, local_path
 
     chosen: List[str] = []
     left: Dict[str, str] = {}
@@ -103,20 +103,14 @@ def files_to_ship(py_files: str, files: str,
                                     (files, "vega.files", "spark.files", check_files)):
         items = [] if flag else split_list(conf[key])
         # a URL (hdfs://) stays the Context's to add, as add_file and add_py_file take it
-        local = [local_path(item) for item in items if not _is_url(item)]
+        local = [local_path(item) for item in items if not is_url(item)]
         origin = conf.origin(key) if hasattr(conf, "origin") else "settings"
         check(",".join(local), f"{spark} ({key}) from "
                                f"{'--conf' if origin == 'command line' else origin}")
         chosen.append(flag or ",".join(local))
         if conf[key]:
-            left[key] = ",".join(item for item in items if _is_url(item))
+            left[key] = ",".join(item for item in items if is_url(item))
     return chosen[0], chosen[1], left
-
-
-def _is_url(item: str) -> bool:
-    """Whether a file to ship is named by a URL (``hdfs://nn/x``), not a local path or a
-    ``file:`` URI."""
-    return "://" in item and not item.startswith("file:")
 
 
 def file_properties(py_files: str, files: str, archives: str) -> List[Tuple[str, str]]:

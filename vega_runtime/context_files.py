@@ -13,7 +13,7 @@ from typing import List
 
 from . import files
 from .errors import InputError
-from .io.files import file_uri, input_errors, local_path, open_input
+from .io.files import file_uri, input_errors, is_url, local_path, open_input
 from .io.globs import path_text
 from .io.hdfs import is_hdfs, split_url
 
@@ -161,9 +161,6 @@ def _not_shipped_with_job(paths: str) -> List[str]:
 
     def where(item: str) -> str:
         return os.path.abspath(local_path(item))
-
-    def is_url(item: str) -> bool:
-        return "://" in item and not item.startswith("file:")
 
     given = spark_properties()
     shipped = {where(item.strip()) for key in ("spark.submit.pyFiles", "spark.files")

@@ -81,6 +81,16 @@ def local_path(url: str) -> str:
     return url[len("file:"):] if url.startswith("file:") else url
 
 
+def is_url(path: str) -> bool:
+    """Whether ``path`` is a URL of another file system (``hdfs://nn/x``), not a local path
+    or a ``file:`` URI.
+
+    >>> [is_url(p) for p in ("hdfs://nn/x", "file:///x", "file:/x", "data/x.csv")]
+    [True, False, False, False]
+    """
+    return "://" in path and not path.startswith("file:")
+
+
 def file_uri(path: str) -> str:
     """A path as Spark reports it: ``/a/b`` -> ``file:/a/b``; URLs (``hdfs://...``) unchanged.
 
