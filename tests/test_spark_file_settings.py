@@ -249,3 +249,30 @@ def test_a_missing_file_of_the_settings_is_refused_naming_the_setting(job_dir):
     assert result.returncode == 2
     assert result.stderr.strip() == ("vega: error: spark.files (vega.files) from --conf: "
                                      "'deps/nope.txt' does not exist")
+
+
+@pytest.mark.parametrize("given", ["--conf", "--config"])
+def test_spark_archives_of_the_settings_travel_in_cluster_deploy_mode(job_dir, cluster, given):
+    """spark.archives from --conf or a --config file, in cluster deploy mode: packed as
+    --archives' are, where the driver on the master's host failed ('cannot read env.tgz: no
+    such file or directory', or, from a --config file, had no archive at all)."""
+    import tarfile
+
+    with tarfile.open(job_dir / "env.tgz", "w:gz") as archive:
+        archive.add(job_dir / "deps" / "data.txt", "version.txt")
+    settings = job_dir / "site.yaml"
+    settings.write_text("spark.archives: env.tgz#env\n")
+    how = ("--conf", "spark.archives=env.tgz#env") if given == "--conf" else \
+        ("--config", str(settings))
+    job = write_job(job_dir, "job.py", """
+        import os
+        from vega_runtime import Context, SparkFiles
+        ctx = Context()
+        print("READ", ctx.parallelize([0], 1).map(lambda _: open(os.path.join(
+            SparkFiles.get("env"), "version.txt")).read().strip()).collect())
+        ctx.stop()
+        """)
+    result = vega("submit", "--master", cluster["url"], "--deploy-mode", "cluster", *how, job,
+                  cwd=str(job_dir), env=_env(cluster["env"]))
+    assert result.returncode == 0, result.stderr
+    assert "READ ['hello']" in result.stdout.splitlines()

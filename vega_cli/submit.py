@@ -37,7 +37,7 @@ from .options import (ARCHIVES_OPTION, FILES_OPTION, JobCommand, cli_settings, j
                       resolved_master, settings_from_flags)
 from .staging import (archive_list, build_job_package, check_archives, check_distinct_names,
                       check_files, check_packed_archives, check_py_files, file_problem,
-                      file_properties, files_to_ship, stage_files, stage_py_files,
+                      file_properties, files_to_ship, split_list, stage_files, stage_py_files,
                       staging_directory)
 
 PROGRESS_LISTENER = "vega_cli.progress:ProgressDisplay"
@@ -97,6 +97,8 @@ def submit(master: Optional[str], deploy_mode: Optional[str], name: Optional[str
     check_py_files(py_files)
     check_files(files)
     check_distinct_names(py_files, files)
+    if deploy_mode == "cluster" and not archives:
+        archives = _packed_from_settings(resolved["vega.archives"], cli_conf)
     archive_items = archive_list(archives, files)
     if archive_items and deploy_mode != "cluster":
         cli_conf["vega.archives"] = ",".join(archive_items)  # the driver's Context adds them
@@ -140,6 +142,20 @@ def submit(master: Optional[str], deploy_mode: Optional[str], name: Optional[str
                                debug, properties)
     except DriverExit as exc:  # while the job's files were staged
         return _stopped(exc)
+
+
+def _packed_from_settings(archives: str, cli_conf: dict) -> str:
+    """Cluster deploy mode: the local archives of ``vega.archives`` (Spark's
+    ``spark.archives``, from ``--conf`` or ``--config``), which travel in the job package as
+    ``--archives``' do, as spark-submit takes the property where the flag is not given (the
+    driver, on the master's host, could not read them: it failed after the upload); the
+    URLs (``hdfs://``) are left to the driver's Context to add."""
+    from vega_runtime.io.files import is_url
+
+    items = split_list(archives)
+    if any(not is_url(item) for item in items):
+        cli_conf["vega.archives"] = ",".join(item for item in items if is_url(item))
+    return ",".join(item for item in items if not is_url(item))
 
 
 def _tie_to_starter() -> bool:
