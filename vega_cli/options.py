@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import os
-from typing import Callable, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import click
 
@@ -268,3 +268,35 @@ def settings_from_flags(confs: Tuple[str, ...], executor_memory: Optional[str],
     if pyspark_compat:
         pairs.append("vega.pyspark_compat=True")
     return confs + tuple(pairs)
+
+
+def settings_file_settings(config_file: Optional[str]) -> Dict[str, str]:
+    """The settings of the --config file (else VEGA_CONFIG's), as text: for a cluster-mode
+    driver, which reads no file of the submitter's on the master's host (they went unused,
+    where spark-submit sends its properties file's with the driver), Vega's names, Spark's
+    translated, and Spark's as written too, which a job's SparkConf() has (as it has those
+    of spark-submit's properties file)."""
+    path = config_file or os.environ.get("VEGA_CONFIG")
+    if not path:
+        return {}
+    from vega_runtime.config import read_settings_file, translate_spark_names
+    from vega_runtime.spark_settings import is_spark_name
+
+    written = read_settings_file(path)
+    settings = {**translate_spark_names(written, path, warn=False),
+                **{key: value for key, value in written.items() if is_spark_name(key)}}
+    return {key: _as_text(value) for key, value in settings.items() if value is not None}
+
+
+def _as_text(value: Any) -> str:
+    """A setting's value from a YAML file as ``--conf KEY=VALUE`` gives it: a list
+    comma-separated, a boolean as true or false.
+
+    >>> _as_text(["a", "b"]), _as_text(True), _as_text(2.5)
+    ('a,b', 'true', '2.5')
+    """
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(item) for item in value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

@@ -36,14 +36,14 @@ from vega_runtime.errors import (ConfigError, DriverExit, JobCancelled, MasterUn
 from vega_runtime.master_url import parse_master
 from vega_runtime.processes import ENDING_SIGNALS
 from vega_runtime.scheduler.listener import JobListener
-from vega_runtime.spark_settings import (SPARK_PROPERTIES_ENV, flag_properties, spark_pairs,
-                                         submitted_properties)
+from vega_runtime.spark_settings import (SPARK_PROPERTIES_ENV, flag_properties, is_spark_name,
+                                         spark_pairs, submitted_properties)
 
 from .config_table import VERBOSE_OPTION, print_driver_config
 from .errors import (EXIT_JOB_FAILED, EXIT_OK, Cancelled, CommandError, Unreachable, UsageError,
                      debug_requested, error_hint, full_traceback, pyspark_hint, stdout_closed)
 from .options import (ARCHIVES_OPTION, FILES_OPTION, JobCommand, cli_settings, job_options,
-                      resolved_master, settings_from_flags)
+                      resolved_master, settings_file_settings, settings_from_flags)
 from .staging import (archive_list, check_archives, check_distinct_names, check_py_files,
                       file_properties, files_to_ship, staging_directory)
 
@@ -80,7 +80,9 @@ def shell(master: Optional[str], name: Optional[str], files: str, archives: str,
     py_files, files, for_context = files_to_ship(py_files, files, resolved)
     master_url = resolved["vega.master"]
     os.environ[SPARK_PROPERTIES_ENV] = json.dumps(submitted_properties(
-        master_url, cli_conf["vega.app.name"], "client", spark_confs + flag_properties(
+        master_url, cli_conf["vega.app.name"], "client",
+        [pair for pair in settings_file_settings(config_file).items() if is_spark_name(pair[0])]
+        + spark_confs + flag_properties(
             master_url, executor_memory, executor_cores, total_executor_cores)
         + file_properties(py_files, files, archives)))
     check_py_files(py_files)

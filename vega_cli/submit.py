@@ -34,7 +34,7 @@ from .errors import (EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_OK, EXIT_UNREACHABLE,
                      CommandError, Unreachable, UsageError, debug_requested, error_console,
                      error_hint, full_traceback, pyspark_hint, stdout_closed)
 from .options import (ARCHIVES_OPTION, FILES_OPTION, JobCommand, cli_settings, job_options,
-                      resolved_master, settings_from_flags)
+                      resolved_master, settings_file_settings, settings_from_flags)
 from .staging import (archive_list, build_job_package, check_archives, check_distinct_names,
                       check_files, check_packed_archives, check_py_files, file_problem,
                       file_properties, files_to_ship, split_list, stage_files, stage_py_files,
@@ -137,7 +137,8 @@ def submit(master: Optional[str], deploy_mode: Optional[str], name: Optional[str
             properties = submitted_properties(
                 Config.load(config_file=config_file, cli=cli_conf)["vega.master"],
                 cli_conf["vega.app.name"], "client",
-                [*given_properties, *spark_confs, *file_properties(py_files, files, archives)])
+                [*given_properties, *_spark_pairs_of_file(config_file), *spark_confs,
+                 *file_properties(py_files, files, archives)])
             return _run_driver(job, list(args), cli_conf, config_file, extra_paths, files_dir,
                                debug, properties)
     except DriverExit as exc:  # while the job's files were staged
@@ -156,6 +157,13 @@ def _packed_from_settings(archives: str, cli_conf: dict) -> str:
     if any(not is_url(item) for item in items):
         cli_conf["vega.archives"] = ",".join(item for item in items if is_url(item))
     return ",".join(item for item in items if not is_url(item))
+
+
+def _spark_pairs_of_file(config_file: Optional[str]) -> List[Tuple[str, str]]:
+    """The Spark settings of the --config file as written, which the job's SparkConf() has
+    under the --conf ones (spark-submit's properties file's)."""
+    return [(key, value) for key, value in settings_file_settings(config_file).items()
+            if is_spark_name(key)]
 
 
 def _tie_to_starter() -> bool:
@@ -260,7 +268,8 @@ def _run_in_cluster(job: str, args: List[str], cli_conf: dict, config_file: Opti
     held = HeldSignals()
     conn = master_connection(url, secret_file)
     try:
-        settings = {**cli_conf, **dict(spark_confs), "spark.submit.deployMode": "cluster"}
+        settings = {**settings_file_settings(config_file), **cli_conf, **dict(spark_confs),
+                    "spark.submit.deployMode": "cluster"}
         held.hold()
         conn.send(SubmitDriver(cli_conf["vega.app.name"], "job/" + os.path.basename(job), args,
                                json.dumps(settings), package.sha256, supervise))

@@ -166,6 +166,12 @@ def _read_defaults_file(path: str) -> dict[str, Any]:
     return _read_yaml(path)
 
 
+def read_settings_file(path: str) -> dict[str, Any]:
+    """The settings of a YAML settings file (``--config``), flattened, as written (Spark's
+    names untranslated); ``ConfigError`` says what is wrong with the file."""
+    return _read_yaml(path)
+
+
 def _read_yaml(path: str) -> dict[str, Any]:
     import yaml
 
