@@ -56,14 +56,17 @@ if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
 # command line, not their own. So it looks now, before TMPDIR (set by CI, often the first
 # variable) changes below.
 setproctitle.getproctitle()
-SUITE_TMP = tempfile.mkdtemp(prefix="vega-tests-")
+# Run in processes of their own (`make test`: pytest-xdist), the suite's workers each have a
+# SUITE_TMP of their own beside the controlling process's, which outlives them and holds
+# what workers share (head_start's runs, which one worker may begin and another take).
+# (Beside, not inside: a path longer by a directory wraps in tables the tests read.)
+SHARED_TMP = os.environ.get(head_start.SHARED_TMP) if os.environ.get("PYTEST_XDIST_WORKER") \
+    else None
+SUITE_TMP = tempfile.mkdtemp(prefix="vega-tests-",
+                             dir=os.path.dirname(SHARED_TMP) if SHARED_TMP else None)
 atexit.register(shutil.rmtree, SUITE_TMP, ignore_errors=True)
 os.environ["TMPDIR"] = SUITE_TMP
-# Run in processes of their own (`make test`: pytest-xdist), the suite's workers each have a
-# SUITE_TMP of their own, inside the controlling process's, which outlives them: there go
-# what workers share (head_start's runs, which one worker may begin and another take).
-if head_start.SHARED_TMP not in os.environ:
-    os.environ[head_start.SHARED_TMP] = SUITE_TMP
+os.environ.setdefault(head_start.SHARED_TMP, SUITE_TMP)
 # Event logs of the suite's applications go to a throwaway directory, not ~/.vega/events,
 # one per worker (two workers' applications could take the same id: local-<milliseconds>).
 if os.environ.get("VEGA_EVENTLOG_DIR", "") in ("", os.environ.get(SUITE_EVENTS, "")):
@@ -200,7 +203,7 @@ def pytest_terminal_summary(terminalreporter):
     """Name anything the suite's own process left in $TMPDIR (pytest's directories aside)."""
     left = sorted(set(os.listdir(tempfile.gettempdir())) - REAL_TMP_BEFORE
                   - {os.path.basename(SUITE_TMP)})
-    left = [name for name in left if not name.startswith("pytest-of-")]
+    left = [name for name in left if not name.startswith(("pytest-of-", "vega-tests-"))]
     if left:
         terminalreporter.write_line(f"left in {tempfile.gettempdir()}: {', '.join(left)}",
                                     yellow=True)
