@@ -487,3 +487,34 @@ def test_another_https_server_on_the_same_host_gets_no_credential_of_the_ui(bare
         replay = {k: v for k, v in headers.items() if k.lower() in ("cookie", "authorization")}
         code, _, _ = request(bare_master, "/api/v1/status", headers=replay)
         assert code == 401, f"the other server got what opens this master: {replay}"
+
+
+def _print_both(x):
+    import sys
+
+    for i in range(3):
+        print("out", x, i)
+        print("err", x, i, file=sys.stderr)
+
+
+def test_an_applications_output_opens_as_its_tasks_printed_it(tmp_path):
+    """The applications table's output link opens its tasks' stdout and stderr lines
+    interleaved as they printed them (the master keeps the streams apart, for vega logs)."""
+    expected = [f"{stream} {x} {i}" for x in range(2) for i in range(3)
+                for stream in ("out", "err")]
+    with Context(master="local-cluster[1,1]", app_name="printed") as ctx:
+        cluster = ctx.backend.owned_cluster
+        port, app_id = cluster.webui_port, ctx.backend.app_id
+        ctx.parallelize(range(2), 1).foreach(_print_both)
+        bearer = {"Authorization": f"Bearer {cluster.token}"}
+        output = f"/api/v1/applications/{app_id}/output"
+        wait_for(lambda: request((port, cluster.ca_file), output, headers=bearer)[2]
+                 .count(b"\n") >= len(expected), what="the stored output")
+        with chromium(spki_pin(port, cluster.ca_file)) as browser:
+            page = browser.new_page(bypass_csp=True)
+            page.goto(f"{cluster.ui_link}&app={app_id}")
+            page.wait_for_selector(f"#applications >> text={app_id}", timeout=15000)
+            with page.expect_popup() as popup:
+                page.click("#applications >> text=output")
+            shown = popup.value.inner_text("body")
+    assert [line.split("] ", 1)[1] for line in shown.splitlines()] == expected, shown

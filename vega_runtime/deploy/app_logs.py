@@ -13,12 +13,14 @@ import logging
 import os
 import shutil
 import threading
-from typing import Callable, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from .. import ids
 from ..net.connection import Connection
 from ..net.messages import LogChunk, LogEnd
-from .log_files import APP_OUTPUT_BACKUPS, APP_OUTPUT_MAX_BYTES, RotatingOutput
+from . import ordered_output
+from .log_files import APP_OUTPUT_BACKUPS, APP_OUTPUT_MAX_BYTES
+from .ordered_output import OrderedOutput
 
 log = logging.getLogger(__name__)
 
@@ -145,13 +147,14 @@ class KeptOutput:
         except OSError as exc:
             self._failed(exc)
 
-    def write(self, data) -> None:
+    def write(self, data, *how) -> None:
+        """``data`` to the file (``how``: what else its ``write`` takes, an output's stream)."""
         if self._file is None:
             self._open()
             if self._file is None:
                 return
         try:
-            self._file.write(data)
+            self._file.write(data, *how)
             self._file.flush()
         except (OSError, ValueError) as exc:  # ValueError: a rotation closed it, then failed
             self._failed(exc)
@@ -199,22 +202,28 @@ class AppLogs:
         ``path``)."""
         return os.path.join(self.directory, ids.APP_OR_DRIVER.check(app_id), "events.jsonl")
 
-    def open_for_append(self, app_id: str, stream: str = "stdout") -> RotatingOutput:
-        """The stored output of ``stream`` ("stdout", or "stderr": what the application's
-        tasks wrote to standard error, kept apart so that ``vega logs`` prints it there)."""
+    def open_for_append(self, app_id: str) -> OrderedOutput:
+        """The stored output of an application, written ``write(data, stream)``: its
+        stdout and stderr kept apart (``vega logs`` prints each on its own), with the order
+        they came in (``ordered_output``)."""
         os.makedirs(os.path.dirname(self.path(app_id)), exist_ok=True)
-        path = self.stderr_path(app_id) if stream == "stderr" else self.path(app_id)
-        return RotatingOutput(path, self.max_bytes, self.backups)
+        return OrderedOutput(os.path.dirname(self.path(app_id)), self.max_bytes, self.backups)
 
     def exists(self, app_id: str) -> bool:
         return ids.APP_OR_DRIVER.matches(app_id) and os.path.exists(self.path(app_id))
 
     def tail(self, app_id: str, limit: int = 1 << 20) -> Optional[str]:
         """The last ``limit`` bytes of the output (reaching into the rotated ``.1`` when
-        the file is younger than that), then those of the standard error kept apart; None
-        when there is neither."""
+        the file is younger than that): an application's stdout and stderr in the order
+        printed; a cluster-mode driver's stdout, then its stderr (it writes them itself: their
+        order is not known), as an application's kept by a master of before; None when
+        there is neither."""
         if not ids.APP_OR_DRIVER.matches(app_id):
             return None
+        directory = os.path.dirname(self.path(app_id))
+        if ordered_output.is_ordered(directory):  # in the order printed
+            data = ordered_output.tail(directory, limit)
+            return None if data is None else data.decode("utf-8", "replace")
         output = _tail_of(self.path(app_id), limit)
         errors = _tail_of(self.stderr_path(app_id), limit)
         if output is None and errors is None:
@@ -234,25 +243,30 @@ class AppLogs:
         why a driver could not start)``) says the application or driver is done.
         ``offsets``: where to start in stdout and stderr (a follower following again)."""
         start = (list(offsets) + [0, 0])[:2]
-        streams = (("stdout", _Followed(self.path(app_id), start[0])),
-                   ("stderr", _Followed(self.stderr_path(app_id), start[1])))
+        reader = _StoredStreams(os.path.dirname(self.path(app_id)), start)
+        try:
+            self._follow(conn, reader, follow, state, stopped)
+        finally:
+            reader.close()
+
+    @staticmethod
+    def _follow(conn: Connection, reader: "_StoredStreams", follow: bool,
+                state: Callable[[], Tuple[str, int, bool, str]],
+                stopped: threading.Event) -> None:
         while True:
             name, code, done, reason = state()
-            read = False
-            for stream, followed in streams:
-                data = followed.read()
-                if data:
-                    text = followed.decoder.decode(data)  # a character cut by the read waits
-                    if text:
-                        conn.send(LogChunk(text, stream, followed.offset))
-                    read = True
-            if read:
+            runs = reader.read()
+            for stream, data, offset in runs:
+                text = reader.decoders[stream].decode(data)  # a character cut waits
+                if text:
+                    conn.send(LogChunk(text, stream, offset))
+            if runs:
                 continue
             if done or not follow:
-                for stream, followed in streams:  # the bytes of a character never finished
-                    text = followed.decoder.decode(b"", final=True)
+                for stream, decoder in reader.decoders.items():  # a character never finished
+                    text = decoder.decode(b"", final=True)
                     if text:
-                        conn.send(LogChunk(text, stream, followed.offset))
+                        conn.send(LogChunk(text, stream, reader.offset(stream)))
                 conn.send(LogEnd(name, code, reason))
                 return
             if stopped.is_set():  # the master stops: a driver it killed is ended so,
@@ -263,14 +277,62 @@ class AppLogs:
                 return
 
 
+class _StoredStreams:
+    """The stored streams of a followed run, read in the order written when the master kept
+    it (``ordered_output``: an application's), else (a cluster-mode driver's, an
+    application's kept by a master of before) stdout's new bytes, then stderr's.  Which it
+    is, is decided once either file is there."""
+
+    def __init__(self, directory: str, start: Sequence[int]):
+        self.directory, self.start = directory, start
+        self._ordered: Optional[ordered_output.OrderedReader] = None
+        self._apart: Optional[Tuple[_Followed, _Followed]] = None
+        #: UTF-8 across reads: a character whose bytes one read cuts is sent whole by the next
+        self.decoders = {s: codecs.getincrementaldecoder("utf-8")("replace")
+                         for s in ("stdout", "stderr")}
+        self._offsets: Dict[str, int] = {}
+
+    def _choose(self) -> bool:
+        if ordered_output.is_ordered(self.directory):
+            self._ordered = ordered_output.OrderedReader(self.directory, self.start)
+        elif any(os.path.exists(os.path.join(self.directory, name))
+                 for name in ("output.log", STDERR_FILE)):
+            self._apart = (_Followed(os.path.join(self.directory, "output.log"), self.start[0]),
+                           _Followed(os.path.join(self.directory, STDERR_FILE), self.start[1]))
+        return self._ordered is not None or self._apart is not None
+
+    def read(self) -> List[Tuple[str, bytes, int]]:
+        """``(stream, bytes, offset past them)`` written since the last read."""
+        if self._ordered is None and self._apart is None and not self._choose():
+            return []
+        if self._ordered is not None:
+            runs = self._ordered.read()
+            for stream, _data, offset in runs:
+                self._offsets[stream] = offset
+            return runs
+        runs = []
+        for stream, followed in zip(("stdout", "stderr"), self._apart):
+            data = followed.read()
+            if data:
+                runs.append((stream, data, followed.offset))
+        return runs
+
+    def offset(self, stream: str) -> int:
+        if self._apart is not None:
+            return self._apart[0 if stream == "stdout" else 1].offset
+        return self._offsets.get(stream, -1)
+
+    def close(self) -> None:
+        if self._ordered is not None:
+            self._ordered.close()
+
+
 class _Followed:
     """One stored file of a followed run and how much of it was sent: its offset, and its
     inode, so that a rotation (renamed to ``.1``, a new file begun) is crossed without a gap."""
 
     def __init__(self, path: str, offset: int = 0):
         self.path, self.offset, self.inode = path, max(0, offset), None
-        #: UTF-8 across reads: a character whose bytes one read cuts is sent whole by the next
-        self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
 
     def read(self) -> bytes:
         """What was written since the last read (up to 1 MiB), b"" if nothing was."""

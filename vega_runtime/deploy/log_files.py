@@ -129,7 +129,7 @@ def backup_paths(path: str, backups: int) -> List[str]:
     return [f"{path}.{n}" for n in range(1, backups + 1)]
 
 
-def _shift_backups(path: str, backups: int) -> None:
+def shift_backups(path: str, backups: int) -> None:
     """Make room for a new ``path.1``: ``.N-1`` becomes ``.N`` (the oldest is dropped)."""
     names = backup_paths(path, backups)
     for older, newer in zip(reversed(names[1:]), reversed(names[:-1])):
@@ -148,7 +148,7 @@ def rotate_copy_truncate(path: str, max_bytes: int = PROCESS_OUTPUT_MAX_BYTES,
     except OSError:
         return False
     if backups > 0:
-        _shift_backups(path, backups)
+        shift_backups(path, backups)
         shutil.copyfile(path, f"{path}.1")
     os.truncate(path, 0)
     return True
@@ -192,7 +192,7 @@ class RotatingOutput:
     def rotate(self) -> None:
         self._file.close()
         if self.backups > 0:
-            _shift_backups(self.path, self.backups)
+            shift_backups(self.path, self.backups)
             os.replace(self.path, f"{self.path}.1")
         else:
             os.truncate(self.path, 0)

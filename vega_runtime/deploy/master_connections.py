@@ -160,9 +160,6 @@ class MasterConnections:
             events_path = master.logs.events_path(app.app_id)
             with KeptOutput(f"the output of {app.app_id}",
                             lambda: master.logs.open_for_append(app.app_id)) as log_file, \
-                    KeptOutput(f"the standard error of {app.app_id}",
-                               lambda: master.logs.open_for_append(app.app_id, "stderr")
-                               ) as stderr_file, \
                     KeptOutput(f"the events of {app.app_id}",
                                lambda: RelayedEvents(events_path)) as events_file:
                 while True:
@@ -183,8 +180,8 @@ class MasterConnections:
                         # as the driver's terminal shows it: text that is not UTF-8 (a
                         # record of a task's logging, say) escaped, not the end of the driver's
                         # connection (UnicodeEncodeError) and of its output's relay
-                        kept = stderr_file if message.stream == "stderr" else log_file
-                        kept.write(message.text.encode("utf-8", "backslashreplace"))
+                        log_file.write(message.text.encode("utf-8", "backslashreplace"),
+                                       message.stream)
                     elif isinstance(message, RequestExecutors):
                         master.handle(ExecutorsRequested(session, message.requested_total))
                     elif isinstance(message, KillExecutors):

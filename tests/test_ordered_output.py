@@ -1,0 +1,144 @@
+"""An application's stored output (ordered_output): stdout and stderr kept apart, read in the
+order the master took them (the web UI's tail, `vega logs`), across rotations, and logs
+kept by a master of before read as they were."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from test_log_rotation import _Recorder, _wait_for
+
+from vega_runtime.deploy import ordered_output
+from vega_runtime.deploy.app_logs import AppLogs
+from vega_runtime.net.messages import LogChunk, LogEnd
+
+APP = "app-20261206000000-0001"
+
+
+def _lines(count: int):
+    """(stream, line) alternating in runs of one, two, three lines of a stream."""
+    out = []
+    for i in range(count):
+        stream = "stderr" if (i // 3) % 2 else "stdout"
+        out.append((stream, f"{stream[3:]} {i:04d} " + "x" * 30 + "\n"))
+    return out
+
+
+def _follow(logs: AppLogs, offsets=()):
+    conn = _Recorder()
+    logs.follow(conn, APP, False, lambda: ("FINISHED", 0, True, ""), threading.Event(),
+                offsets)
+    conn.close()
+    assert isinstance(conn.chunks[-1], LogEnd)
+    return [c for c in conn.chunks if isinstance(c, LogChunk)]
+
+
+def test_tail_and_follow_read_both_streams_in_the_order_written(tmp_path):
+    """Runs of stdout and stderr come back interleaved as written, each chunk marked with
+    its stream; each file holds its own stream alone."""
+    logs = AppLogs(str(tmp_path))
+    lines = _lines(20)
+    with logs.open_for_append(APP) as out:
+        for stream, line in lines:
+            out.write(line.encode(), stream)
+    everything = "".join(line for _, line in lines)
+    assert logs.tail(APP) == everything
+    assert logs.tail(APP, 100) == everything[-100:]
+    chunks = _follow(logs)
+    assert "".join(c.text for c in chunks) == everything
+    assert [(c.stream, c.text) for c in chunks][:2] == [
+        ("stdout", "".join(line for _, line in lines[:3])),
+        ("stderr", "".join(line for _, line in lines[3:6]))]
+    with open(logs.path(APP)) as fh:
+        assert fh.read() == "".join(line for s, line in lines if s == "stdout")
+    with open(logs.stderr_path(APP)) as fh:
+        assert fh.read() == "".join(line for s, line in lines if s == "stderr")
+
+
+def test_a_follower_following_again_goes_on_where_it_was_in_order(tmp_path):
+    """The offsets of the last chunk of each stream a follower printed (its master
+    restarted) start the next follow right after it, in order."""
+    logs = AppLogs(str(tmp_path))
+    lines = _lines(12)
+    with logs.open_for_append(APP) as out:
+        for stream, line in lines:
+            out.write(line.encode(), stream)
+    first = _follow(logs)
+    # the follower had printed the first three runs (stdout, stderr, stdout)
+    had = {c.stream: c.offset for c in first[:3]}
+    rest = _follow(logs, [had["stdout"], had["stderr"]])
+    assert "".join(c.text for c in first[:3] + rest) == "".join(line for _, line in lines)
+
+
+def test_the_streams_rotate_together_and_a_follower_crosses_each_rotation_in_order(tmp_path):
+    """Each generation keeps its own order; a follower reading while the master writes sees
+    every line once, in order (given time to catch up between rotations, as
+    test_log_rotation's follower); every file stays within its bound; the tail reaches into
+    the generation before."""
+    logs = AppLogs(str(tmp_path), max_bytes=2000, backups=5)
+    lines = _lines(600)
+    done = threading.Event()
+    conn = _Recorder()
+    follower = threading.Thread(target=logs.follow, args=(
+        conn, APP, True, lambda: ("FINISHED", 0, done.is_set(), ""), threading.Event()))
+    with logs.open_for_append(APP) as out:
+        follower.start()
+        for i, (stream, line) in enumerate(lines, 1):
+            out.write(line.encode(), stream)
+            if i % 20 == 0:
+                _wait_for(lambda: "".join(c.text for c in conn.chunks
+                                          if isinstance(c, LogChunk)).count("\n") >= i)
+    done.set()
+    follower.join(20)
+    assert isinstance(conn.chunks[-1], LogEnd)
+    conn.close()
+    everything = "".join(line for _, line in lines)
+    assert "".join(c.text for c in conn.chunks if isinstance(c, LogChunk)) == everything
+    directory = os.path.dirname(logs.path(APP))
+    names = set(os.listdir(directory))
+    assert {"streams.log.1", "output.log.1", "stderr.log.1", "streams.log.5"} <= names
+    assert max(os.path.getsize(os.path.join(directory, n)) for n in names) <= 2000
+    current = len(open(logs.path(APP), "rb").read() + open(logs.stderr_path(APP), "rb").read())
+    assert logs.tail(APP, current + 500) == everything[-(current + 500):]
+
+
+def test_output_kept_by_a_master_of_before_reads_as_before_and_goes_on_in_order(tmp_path):
+    """A directory of one output.log (before stderr was kept apart), or of output.log and
+    stderr.log without their order: stdout, then stderr; a master writing on into it keeps
+    what was there first, then the new runs in order."""
+    logs = AppLogs(str(tmp_path))
+    directory = os.path.dirname(logs.path(APP))
+    os.makedirs(directory)
+    with open(logs.path(APP), "w") as fh:
+        fh.write("old out\nold err\n")
+    assert logs.tail(APP) == "old out\nold err\n"
+    with open(logs.stderr_path(APP), "w") as fh:
+        fh.write("apart err\n")
+    assert logs.tail(APP) == "old out\nold err\napart err\n"
+    assert "".join(c.text for c in _follow(logs)) == "old out\nold err\napart err\n"
+    with logs.open_for_append(APP) as out:
+        out.write(b"new err\n", "stderr")
+        out.write(b"new out\n", "stdout")
+    expected = "old out\nold err\napart err\nnew err\nnew out\n"
+    assert logs.tail(APP) == expected
+    chunks = _follow(logs)
+    assert "".join(c.text for c in chunks) == expected
+    assert [c.stream for c in chunks] == ["stdout", "stderr", "stdout"]
+
+
+def test_runs_written_before_a_crash_left_their_order_unsaid_are_read_at_the_end(tmp_path):
+    """Bytes a stream file holds past what its order says (the master died between the
+    two writes) are read after the ordered runs, and the next writer orders them."""
+    logs = AppLogs(str(tmp_path))
+    with logs.open_for_append(APP) as out:
+        out.write(b"one\n", "stdout")
+        out.write(b"two\n", "stderr")
+    with open(logs.path(APP), "ab") as fh:
+        fh.write(b"three\n")
+    assert logs.tail(APP) == "one\ntwo\nthree\n"
+    with logs.open_for_append(APP) as out:
+        out.write(b"four\n", "stderr")
+    assert logs.tail(APP) == "one\ntwo\nthree\nfour\n"
+    assert "".join(c.text for c in _follow(logs)) == "one\ntwo\nthree\nfour\n"
+    assert ordered_output.is_ordered(os.path.dirname(logs.path(APP)))

@@ -1,0 +1,322 @@
+"""An application's stored output in the order its tasks printed it, each stream kept apart.
+
+The master keeps what a driver relays in ``output.log`` (stdout) and ``stderr.log`` (stderr),
+so that ``vega logs APP 2>/dev/null`` is the output alone, and in ``streams.log`` the order
+of the runs it wrote: one line per run, ``o N`` (N bytes of stdout) or ``e N``, written
+after the run.  Readers (the web UI's tail, ``vega logs``) merge the two files by it, so
+``vega logs APP > f 2>&1`` and the UI read as the job printed them (as closely as the
+master knows: the runs of lines the driver relays).
+
+The three files rotate together (``.1``, ``.2``, ...; at most ``backups`` kept), when a
+stream file would pass ``max_bytes``, so each generation's order describes its own stream
+files from their first byte.  A directory without ``streams.log`` (kept by a master of
+before: everything in ``output.log``, or the two streams without their order) is read as
+stdout, then stderr.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from .log_files import shift_backups
+
+OUTPUT_FILE, STDERR_FILE, ORDER_FILE = "output.log", "stderr.log", "streams.log"
+#: the letter of each stream in ``streams.log``
+_LETTERS = {"stdout": b"o", "stderr": b"e"}
+_STREAMS = {b"o": "stdout", b"e": "stderr"}
+#: the most bytes ``OrderedReader.read`` returns at a time
+READ_BYTES = 1 << 20
+
+
+def _paths(directory: str, suffix: str = "") -> Dict[str, str]:
+    return {"stdout": os.path.join(directory, OUTPUT_FILE + suffix),
+            "stderr": os.path.join(directory, STDERR_FILE + suffix),
+            "order": os.path.join(directory, ORDER_FILE + suffix)}
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+class OrderedOutput:
+    """The master's writer of one application's output (``write(data, stream)``)."""
+
+    def __init__(self, directory: str, max_bytes: int, backups: int):
+        self.directory, self.max_bytes, self.backups = directory, max_bytes, backups
+        self._open()
+
+    def _open(self) -> None:
+        paths = _paths(self.directory)
+        # what the order does not cover (kept by a master of before, or written before a
+        # crash let it say so) comes first, stdout then stderr: the order is whole again
+        covered = {"stdout": 0, "stderr": 0}
+        for stream, length in _records(_read(paths["order"])):
+            covered[stream] += length
+        self._order = open(paths["order"], "ab")  # first: a reader takes it for the sign
+        self._files, self._sizes = {}, {}
+        try:
+            for stream in ("stdout", "stderr"):
+                self._files[stream] = open(paths[stream], "ab")
+                self._sizes[stream] = self._files[stream].tell()
+        except OSError:
+            self.close()
+            raise
+        for stream in ("stdout", "stderr"):
+            if self._sizes[stream] > covered[stream]:
+                self._note(stream, self._sizes[stream] - covered[stream])
+
+    def _note(self, stream: str, length: int) -> None:
+        self._order.write(_LETTERS[stream] + b" %d\n" % length)
+        self._order.flush()
+
+    def write(self, data: bytes, stream: str = "stdout") -> int:
+        stream = "stderr" if stream == "stderr" else "stdout"
+        if self._sizes[stream] and self._sizes[stream] + len(data) > self.max_bytes:
+            self.rotate()
+        if not data:
+            return 0
+        self._files[stream].write(data)
+        self._files[stream].flush()  # the run is there before its order says so
+        self._sizes[stream] += len(data)
+        self._note(stream, len(data))
+        return len(data)
+
+    def rotate(self) -> None:
+        """``.1`` (older ones shifted up): the order first, so that a reader that finds
+        ``streams.log`` unchanged after opening the stream files has the right ones."""
+        self.close()
+        paths = _paths(self.directory)
+        for kind in ("order", "stdout", "stderr"):
+            path = paths[kind]
+            if self.backups > 0:
+                shift_backups(path, self.backups)
+                if os.path.exists(path):
+                    os.replace(path, f"{path}.1")
+            elif os.path.exists(path):
+                os.truncate(path, 0)
+        self._order = open(paths["order"] + ".new", "ab")  # made whole last
+        self._files = {s: open(paths[s], "ab") for s in ("stdout", "stderr")}
+        self._sizes = {"stdout": 0, "stderr": 0}
+        os.replace(paths["order"] + ".new", paths["order"])
+
+    def flush(self) -> None:
+        pass  # (each write is flushed)
+
+    def close(self) -> None:
+        for file in (*self._files.values(), self._order):
+            file.close()
+
+    def __enter__(self) -> "OrderedOutput":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _read(path: str) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError:
+        return b""
+
+
+def _records(data: bytes) -> List[Tuple[str, int]]:
+    """The whole lines of an order file as ``(stream, length)`` (a half-written last line
+    and anything unreadable left out)."""
+    records = []
+    for line in data.split(b"\n")[:-1]:
+        letter, _, length = line.partition(b" ")
+        if letter in _STREAMS and length.isdigit():
+            records.append((_STREAMS[letter], int(length)))
+    return records
+
+
+def is_ordered(directory: str) -> bool:
+    return os.path.exists(_paths(directory)["order"])
+
+
+def tail(directory: str, limit: int) -> Optional[bytes]:
+    """The last ``limit`` bytes of the output in the order printed, reaching into the
+    generation before (``.1``) when the current one is younger; None when there is none."""
+    paths = _paths(directory)
+    if not any(os.path.exists(p) for p in paths.values()):
+        return None
+    data = b""
+    for suffix in ("", ".1"):
+        data = _generation_tail(directory, suffix, limit - len(data)) + data
+        if len(data) >= limit:
+            break
+    return data
+
+
+def _generation_tail(directory: str, suffix: str, limit: int) -> bytes:
+    paths = _paths(directory, suffix)
+    sizes = {s: _size(paths[s]) for s in ("stdout", "stderr")}
+    records = _records(_read(paths["order"])) if os.path.exists(paths["order"]) else []
+    ends, covered = [], {"stdout": 0, "stderr": 0}
+    for stream, length in records:
+        length = min(length, sizes[stream] - covered[stream])  # (a file truncated under it)
+        covered[stream] += length
+        ends.append((stream, covered[stream], length))
+    for stream in ("stdout", "stderr"):  # not in the order (a master of before, a crash)
+        if sizes[stream] > covered[stream]:
+            ends.append((stream, sizes[stream], sizes[stream] - covered[stream]))
+    pieces, left = [], limit
+    for stream, end, length in reversed(ends):
+        if left <= 0:
+            break
+        take = min(length, left)
+        pieces.append((stream, end - take, take))
+        left -= take
+    out = []
+    for stream, start, length in reversed(pieces):
+        if length > 0:
+            with open(paths[stream], "rb") as fh:
+                fh.seek(start)
+                out.append(fh.read(length))
+    return b"".join(out)
+
+
+class OrderedReader:
+    """Follows an ordered output (``vega logs``): ``read()`` returns the runs written since,
+    in order, as ``(stream, text, offset in that stream's file past it)``, crossing
+    rotations.  ``offsets``: where a follower following again had got to in the current
+    stdout and stderr (past the files' ends: they rotated since, it goes on in ``.1``)."""
+
+    def __init__(self, directory: str, offsets: Sequence[int] = (0, 0)):
+        self.directory = directory
+        self._files: Dict[str, object] = {}
+        self._resume = {"stdout": max(0, offsets[0]), "stderr": max(0, offsets[1])}
+        self._generation = None
+
+    def _open_generation(self) -> bool:
+        """Open the current generation (or, resuming past its ends, the one before)."""
+        paths = _paths(self.directory)
+        for _ in range(10):  # a rotation under us: again
+            try:
+                order = open(paths["order"], "rb")
+            except FileNotFoundError:
+                return False
+            files = {}
+            for stream in ("stdout", "stderr"):
+                try:
+                    files[stream] = open(paths[stream], "rb")
+                except FileNotFoundError:
+                    files[stream] = None
+            try:
+                same = os.stat(paths["order"]).st_ino == os.fstat(order.fileno()).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            _close(order, *files.values())
+        else:
+            return False
+        resume, self._resume = self._resume, None
+        if resume and any(resume[s] > (os.fstat(f.fileno()).st_size if f else 0)
+                          for s, f in files.items()):
+            _close(order, *files.values())  # rotated since: the rest of the one before
+            older = _paths(self.directory, ".1")
+            try:
+                order = open(older["order"], "rb")
+            except FileNotFoundError:  # gone: from the start of the current one
+                return self._open_generation()
+            files = {s: (open(older[s], "rb") if os.path.exists(older[s]) else None)
+                     for s in ("stdout", "stderr")}
+        self._order, self._files = order, files
+        self._buffer, self._run = b"", None  # the run being read: [stream, left]
+        self._offsets = {"stdout": 0, "stderr": 0}
+        if resume:
+            self._skip(resume)
+        return True
+
+    def _skip(self, resume: Dict[str, int]) -> None:
+        """Pass over the runs a follower had: those that end by its offset in their stream."""
+        while True:
+            record = self._next_record()
+            if record is None:
+                return
+            stream, length = record
+            done = min(length, max(0, resume[stream] - self._offsets[stream]))
+            self._offsets[stream] += done
+            if done < length:
+                self._run = [stream, length - done]
+                return
+
+    def _next_record(self) -> Optional[Tuple[str, int]]:
+        while b"\n" not in self._buffer:
+            data = self._order.read(1 << 16)
+            if not data:
+                return None
+            self._buffer += data
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        records = _records(line + b"\n")
+        return records[0] if records else (("stdout", 0))
+
+    def _rotated(self) -> bool:
+        """Whether a new generation began (renamed, or truncated with no backups kept)."""
+        try:
+            now = os.stat(_paths(self.directory)["order"])
+            return now.st_ino != os.fstat(self._order.fileno()).st_ino or \
+                now.st_size < self._order.tell()
+        except FileNotFoundError:
+            return False  # between the renames of a rotation: not yet whole
+
+    def read(self) -> List[Tuple[str, bytes, int]]:
+        """What was written since the last read (up to ``READ_BYTES``), runs of one stream
+        joined; [] when nothing was."""
+        if self._generation is None:
+            if not self._open_generation():
+                return []
+            self._generation = True
+        out: List[Tuple[str, bytes, int]] = []
+        budget, checked_rotation = READ_BYTES, False
+        while budget > 0:
+            if self._run is None:
+                record = self._next_record()
+                if record is None:
+                    if checked_rotation or not self._rotated():
+                        break
+                    checked_rotation = True  # its last runs may have come meanwhile
+                    record = self._next_record()
+                    if record is None:
+                        _close(self._order, *self._files.values())
+                        if not self._open_generation():
+                            self._generation = None
+                            break
+                        checked_rotation = False
+                        continue
+                self._run = list(record)
+            stream, left = self._run
+            file = self._files.get(stream)
+            data = b""
+            if file is not None and left:
+                file.seek(self._offsets[stream])
+                data = file.read(min(left, budget))
+            if len(data) < min(left, budget):  # a file truncated under it: the run's rest
+                left = len(data)                # is not there
+            self._offsets[stream] += len(data)
+            budget -= len(data)
+            self._run = [stream, left - len(data)] if left - len(data) > 0 else None
+            if data:
+                if out and out[-1][0] == stream:
+                    out[-1] = (stream, out[-1][1] + data, self._offsets[stream])
+                else:
+                    out.append((stream, data, self._offsets[stream]))
+        return out
+
+    def close(self) -> None:
+        if self._generation:
+            _close(self._order, *self._files.values())
+            self._generation = None
+
+
+def _close(*files) -> None:
+    for file in files:
+        if file is not None:
+            file.close()
