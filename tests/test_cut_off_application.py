@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 
 from http_helpers import api_get
 from proc_helpers import spawn_vega, vega, wait_for, write_job
@@ -99,13 +100,20 @@ def test_a_cut_off_application_the_master_no_longer_holds_is_incomplete(tmp_path
         # (Spark: an incomplete attempt is in an end-date window only if its end may yet come)
         assert get("/api/v1/applications?maxEndDate=2000-01-01") == []
         history = vega("history", "--dir", str(events), "--json", env=cluster.env)
-        assert [(h["app_id"], h["finished"]) for h in json.loads(history.stdout)] == \
-            [(app_id, False)]
+        # as the REST API: no duration (it listed the time to its last event), last updated
+        assert [(h["app_id"], h["finished"], h["duration_seconds"], h["last_updated"])
+                for h in json.loads(history.stdout)] == \
+            [(app_id, False, 0.0, last_event["time"])]
+        updated = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last_event["time"]))
+        table = vega("history", "--dir", str(events), env=cluster.env)
+        [row] = [line for line in table.stdout.splitlines() if app_id in line]
+        cells = [cell.strip() for cell in row.split("│")[1:-1]]
+        assert (cells[3], cells[-1]) == ("—", f"incomplete, last updated {updated}"), row
         # its summary said only "cut-off on vega://...: 0.37s, 1 job": read as ended then
         one = vega("history", app_id, "--dir", str(events), env=cluster.env)
         assert one.returncode == 0, one.stderr
         assert f"{app_id} cut-off on {cluster.url}: incomplete (its log has no end: running, " \
-            "or its driver was killed), " in " ".join(one.stdout.split()), one.stdout
-        assert " to its last event, 1 job (0 failed), 2 tasks" in " ".join(one.stdout.split())
+            f"or its driver was killed), last updated {updated}, 1 job (0 failed), 2 tasks" \
+            in " ".join(one.stdout.split()), one.stdout
     finally:
         cluster.close()

@@ -82,9 +82,10 @@ def history(app_id: Optional[str], directory: Optional[str], as_json: bool,
     # fail the whole table)
     for s in summaries:
         table.add_row(Text(s["app_id"]), Text(s["name"] or ""),
-                      time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s["started"]))
-                      if s["started"] else "",  # a log broken before its start says none
-                      _duration(s["duration_seconds"]), str(s["jobs"]), str(s["tasks"]),
+                      _when(s["started"]),  # a log broken before its start says none
+                      # (Spark's history server: an incomplete application has no duration)
+                      _duration(s["duration_seconds"]) if s["finished"] or s.get("broken")
+                      else "—", str(s["jobs"]), str(s["tasks"]),
                       str(s["failed_jobs"]), _state(s))
     console.print(table)
     for s in summaries if ui else ():
@@ -122,10 +123,16 @@ def _duration(seconds: float, places: int = 1) -> str:
     return f"{seconds:.{places}f}s" if seconds < 60 else duration_text(seconds)
 
 
+def _when(epoch: Optional[float]) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch)) if epoch else ""
+
+
 def _state(s: dict) -> Text:
     if s.get("broken"):
         return Text.assemble(("broken", "red"), f": {s['error']}")
-    return Text("finished" if s["finished"] else "incomplete")
+    if s["finished"]:
+        return Text("finished")
+    return Text(f"incomplete, last updated {_when(s['last_updated'])}")
 
 
 def _render_one(s: dict, console: Console) -> None:
@@ -137,7 +144,7 @@ def _render_one(s: dict, console: Console) -> None:
     # a log without its end: its last event is no end (Spark's history server: incomplete)
     lasted = _duration(s["duration_seconds"], 2) if s["finished"] or s.get("broken") else \
         f"incomplete (its log has no end: running, or its driver was killed), " \
-        f"{_duration(s['duration_seconds'], 2)} to its last event"
+        f"last updated {_when(s['last_updated'])}"
     console.print(Text.assemble((s["app_id"], "bold"), f"{named}: {lasted}, "
                                 f"{counted(s['jobs'], 'job')} ({s['failed_jobs']} failed), "
                                 f"{counted(s['tasks'], 'task')} "

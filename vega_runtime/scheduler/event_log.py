@@ -428,6 +428,9 @@ def summarize(path: str, hdfs: Optional[HdfsSettings] = None) -> dict:
     except (KeyError, TypeError, ValueError) as exc:
         summary, error = broken_summary(path, ""), log.error or f"an event lacks a field: {exc!r}"
     summary.update(broken=bool(error), error=error or None)
+    if error and not summary["finished"] and summary["started"] is not None:
+        # a broken log: how long it ran up to what could be read
+        summary["duration_seconds"] = round(summary["last_updated"] - summary["started"], 3)
     return summary
 
 
@@ -465,7 +468,11 @@ def _summary(events: Iterable[dict], path: str) -> dict:
     return {
         "app_id": start.get("app_id") or _app_id_of(path), "name": start.get("name"),
         "master": start.get("master"), "started": start.get("time"), "finished": end is not None,
-        "duration_seconds": round((end or {"time": last})["time"] - start.get("time", last), 3),
+        # as Spark's history server's (its REST API's too): a log without its end (running,
+        # or a driver killed) has no duration, 0, and its last event as its last update
+        "duration_seconds": round(end["time"] - start.get("time", end["time"]), 3)
+        if end is not None else 0.0,
+        "last_updated": last,
         "jobs": jobs, "failed_jobs": failed_jobs, "stages": stages, "tasks": len(durations),
         "failed_tasks": failed_tasks,
         "task_seconds": {"p50": _percentile(durations, 0.5), "p90": _percentile(durations, 0.9),
@@ -478,7 +485,7 @@ def _summary(events: Iterable[dict], path: str) -> dict:
 def broken_summary(path: str, error: str) -> dict:
     """What is listed for a log that cannot be summarised at all."""
     return {"app_id": _app_id_of(path), "name": None, "master": None, "started": None,
-            "finished": False, "duration_seconds": 0.0, "jobs": 0, "failed_jobs": 0,
+            "finished": False, "duration_seconds": 0.0, "last_updated": None, "jobs": 0, "failed_jobs": 0,
             "stages": [], "tasks": 0, "failed_tasks": 0,
             "task_seconds": {"p50": 0.0, "p90": 0.0, "max": 0.0},
             "shuffle_written_bytes": 0, "shuffle_read_bytes": 0, "event_log": path,
