@@ -594,6 +594,25 @@ def test_verbose_prints_resolved_config_with_origins(vega_cli, flag):
     assert re.search(r"vega\.app\.name\W+make_rdd\W+command line", result.stderr), result.stderr
 
 
+def test_verbose_and_the_event_log_name_a_settings_origin_alike(vega_cli, tmp_path):
+    """A --conf setting's origin in the --verbose table is the one the event log's
+    environment records (it said "vega submit" where the table said "command line")."""
+    events = tmp_path / "events"
+    events.mkdir()
+    result = vega_cli("submit", "--verbose", "--master", "local", "--conf",
+                      "vega.task.max_attempts=2", "--conf", f"vega.eventlog.dir={events}",
+                      "jobs/make_rdd.py", env={"COLUMNS": "200"})
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"vega\.task\.max_attempts\W+2\W+command line", result.stderr), \
+        result.stderr
+    [log] = list(events.glob("*.jsonl"))
+    [settings] = [json.loads(line)["settings"] for line in log.read_text().splitlines()
+                  if line.startswith('{"event": "Environment"')]
+    origins = {key: origin for key, _value, origin in settings}
+    assert (origins["vega.task.max_attempts"], origins["vega.eventlog.dir"],
+            origins["vega.master"]) == ("command line",) * 3
+
+
 @pytest.mark.parametrize("command", ["submit", "shell"])
 def test_c_is_short_for_conf_as_in_spark_submit(vega_cli, command):
     """spark-submit's and pyspark's -c PROP=VALUE is --conf; it was refused: "No such

@@ -279,11 +279,11 @@ def test_spark_names_of_settings_are_taken_from_every_source(tmp_path, caplog):
         conf = Config.load(config_file=str(settings), environ=env,
                            overrides={"spark.speculation": "true", "spark.eventLog.enabled": "false"})
     assert conf["vega.executor.memory"] == 2 << 30 and conf.origin("vega.executor.memory") == str(settings)
-    assert conf["vega.cores.max"] == 3 and conf.origin("vega.cores.max") == "vega submit"
+    assert conf["vega.cores.max"] == 3 and conf.origin("vega.cores.max") == "command line"
     assert conf["vega.speculation"] is True and conf["vega.eventlog.dir"] == ""
     assert "spark.ui.port" not in conf
     assert [r.getMessage() for r in caplog.records] == [
-        "Vega has no use for these Spark settings and ignores them: spark.ui.port (vega submit)"]
+        "Vega has no use for these Spark settings and ignores them: spark.ui.port (command line)"]
 
 
 def test_a_misspelt_setting_names_the_setting_meant_from_every_source():

@@ -224,6 +224,7 @@ def resolved_master(conf):
     """The master ``conf`` (a resolved ``Config``) names, parsed; ``MasterURLError`` for a
     bad one names where it came from when that was not ``--master``: ``VEGA_MASTER`` or a
     settings file, which a user may not remember setting."""
+    from vega_runtime.config import COMMAND_LINE
     from vega_runtime.errors import MasterURLError, TooManyLocalExecutors
     from vega_runtime.master_url import parse_master
 
@@ -231,7 +232,7 @@ def resolved_master(conf):
         return parse_master(conf["vega.master"])
     except MasterURLError as exc:
         origin = conf.origin("vega.master")
-        if origin == "command line":
+        if origin == COMMAND_LINE:
             raise
         source = "VEGA_MASTER" if origin == "environment" else origin
         if isinstance(exc, TooManyLocalExecutors):

@@ -94,6 +94,7 @@ def files_to_ship(py_files: str, files: str,
     >>> files_to_ship("a.py", "", {"vega.py_files": "b.py", "vega.files": "hdfs://nn/c.csv"})
     ('a.py', '', {'vega.py_files': '', 'vega.files': 'hdfs://nn/c.csv'})
     """
+    from vega_runtime.config import COMMAND_LINE
     from vega_runtime.io.files import is_url, local_path
 
     chosen: List[str] = []
@@ -106,7 +107,7 @@ def files_to_ship(py_files: str, files: str,
         local = [local_path(item) for item in items if not is_url(item)]
         origin = conf.origin(key) if hasattr(conf, "origin") else "settings"
         check(",".join(local), f"{spark} ({key}) from "
-                               f"{'--conf' if origin == 'command line' else origin}")
+                               f"{'--conf' if origin == COMMAND_LINE else origin}")
         chosen.append(flag or ",".join(local))
         if conf[key]:
             left[key] = ",".join(item for item in items if is_url(item))

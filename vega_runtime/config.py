@@ -22,8 +22,10 @@ from .config_schema import SETTINGS, Setting, defaults_file_line, not_a_setting,
 from .errors import ConfigError
 
 
-#: Set by ``vega submit`` for the job's process: JSON of the CLI-level overrides.
+#: Set by ``vega submit`` for the job's process: JSON of the CLI-level overrides, whose origin
+#: is the command line there too (``--verbose`` tables, the event log's environment).
 SUBMIT_CONF_ENV = "VEGA_SUBMIT_CONF"
+COMMAND_LINE = "command line"  #: the origin of settings given on a command line
 #: Set by the master for a cluster-mode driver (``vega submit`` run on its host): JSON of
 #: the ``--conf`` settings its submitter gave, taken as if given with ``--conf``.  Not on the
 #: driver's command line, which every user of the host can read (``ps``): a setting may be
@@ -91,8 +93,8 @@ class Config(Mapping[str, Any]):
         _apply(values, origins, {s.key: env[s.env] for s in SETTINGS if s.env and s.env in env},
                "environment")
         if env.get(SUBMIT_CONF_ENV):
-            _apply(values, origins, json.loads(env[SUBMIT_CONF_ENV]), "vega submit")
-        _apply(values, origins, cli or {}, "command line")
+            _apply(values, origins, json.loads(env[SUBMIT_CONF_ENV]), COMMAND_LINE)
+        _apply(values, origins, cli or {}, COMMAND_LINE)
         _apply(values, origins, overrides or {}, "job")
         return cls(values, origins)
 
@@ -146,7 +148,7 @@ def _source(setting: Setting, origin: str) -> str:
     daemon's flag (``vega master --port``), else ``origin`` (a file, "job", ...)."""
     if origin == "environment" and setting.env:
         return setting.env
-    if origin == "command line" and setting.flag and setting.flag.startswith("vega "):
+    if origin == COMMAND_LINE and setting.flag and setting.flag.startswith("vega "):
         return setting.flag
     return origin
 
