@@ -142,3 +142,20 @@ def test_runs_written_before_a_crash_left_their_order_unsaid_are_read_at_the_end
     assert logs.tail(APP) == "one\ntwo\nthree\nfour\n"
     assert "".join(c.text for c in _follow(logs)) == "one\ntwo\nthree\nfour\n"
     assert ordered_output.is_ordered(os.path.dirname(logs.path(APP)))
+
+
+def test_a_follower_following_again_after_a_rotation_reads_the_rest_of_the_one_before(
+        tmp_path):
+    """Offsets past the current files' ends (they rotated while the follower was away):
+    the rest of the generation before, then the current one, in order."""
+    logs = AppLogs(str(tmp_path), max_bytes=250, backups=2)
+    lines = _lines(14)  # 40 bytes each: one rotation, at line 12 (stdout's seventh)
+    with logs.open_for_append(APP) as out:
+        for stream, line in lines[:9]:
+            out.write(line.encode(), stream)
+        had = {c.stream: c.offset for c in _follow(logs)[:2]}  # the first two runs printed
+        for stream, line in lines[9:]:
+            out.write(line.encode(), stream)
+    assert os.path.exists(logs.path(APP) + ".1")
+    rest = _follow(logs, [had["stdout"], had["stderr"]])
+    assert "".join(c.text for c in rest) == "".join(line for _, line in lines[6:])

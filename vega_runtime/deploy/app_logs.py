@@ -281,7 +281,7 @@ class _StoredStreams:
     """The stored streams of a followed run, read in the order written when the master kept
     it (``ordered_output``: an application's), else (a cluster-mode driver's, an
     application's kept by a master of before) stdout's new bytes, then stderr's.  Which it
-    is, is decided once either file is there."""
+    is, is decided once the order is there, or output without it."""
 
     def __init__(self, directory: str, start: Sequence[int]):
         self.directory, self.start = directory, start
@@ -295,8 +295,8 @@ class _StoredStreams:
     def _choose(self) -> bool:
         if ordered_output.is_ordered(self.directory):
             self._ordered = ordered_output.OrderedReader(self.directory, self.start)
-        elif any(os.path.exists(os.path.join(self.directory, name))
-                 for name in ("output.log", STDERR_FILE)):
+        elif ordered_output.has_output(self.directory):  # (none: a master about to make
+            # the order of a new application's output, or nothing written yet)
             self._apart = (_Followed(os.path.join(self.directory, "output.log"), self.start[0]),
                            _Followed(os.path.join(self.directory, STDERR_FILE), self.start[1]))
         return self._ordered is not None or self._apart is not None

@@ -17,6 +17,7 @@ stdout, then stderr.
 from __future__ import annotations
 
 import os
+import re
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .log_files import shift_backups
@@ -50,24 +51,29 @@ class OrderedOutput:
         self._open()
 
     def _open(self) -> None:
+        """Open the stream files, then the order: a new one whole (``.new`` renamed), so that
+        a reader that finds it finds the stream files too."""
         paths = _paths(self.directory)
         # what the order does not cover (kept by a master of before, or written before a
         # crash let it say so) comes first, stdout then stderr: the order is whole again
         covered = {"stdout": 0, "stderr": 0}
         for stream, length in _records(_read(paths["order"])):
             covered[stream] += length
-        self._order = open(paths["order"], "ab")  # first: a reader takes it for the sign
-        self._files, self._sizes = {}, {}
+        self._files, self._sizes, self._order = {}, {}, None
         try:
             for stream in ("stdout", "stderr"):
                 self._files[stream] = open(paths[stream], "ab")
                 self._sizes[stream] = self._files[stream].tell()
+            fresh = not os.path.exists(paths["order"])
+            self._order = open(paths["order"] + (".new" if fresh else ""), "ab")
+            for stream in ("stdout", "stderr"):
+                if self._sizes[stream] > covered[stream]:
+                    self._note(stream, self._sizes[stream] - covered[stream])
+            if fresh:
+                os.replace(paths["order"] + ".new", paths["order"])
         except OSError:
             self.close()
             raise
-        for stream in ("stdout", "stderr"):
-            if self._sizes[stream] > covered[stream]:
-                self._note(stream, self._sizes[stream] - covered[stream])
 
     def _note(self, stream: str, length: int) -> None:
         self._order.write(_LETTERS[stream] + b" %d\n" % length)
@@ -97,18 +103,14 @@ class OrderedOutput:
                 if os.path.exists(path):
                     os.replace(path, f"{path}.1")
             elif os.path.exists(path):
-                os.truncate(path, 0)
-        self._order = open(paths["order"] + ".new", "ab")  # made whole last
-        self._files = {s: open(paths[s], "ab") for s in ("stdout", "stderr")}
-        self._sizes = {"stdout": 0, "stderr": 0}
-        os.replace(paths["order"] + ".new", paths["order"])
+                os.remove(path)
+        self._open()
 
     def flush(self) -> None:
         pass  # (each write is flushed)
 
     def close(self) -> None:
-        for file in (*self._files.values(), self._order):
-            file.close()
+        _close(*self._files.values(), self._order)
 
     def __enter__(self) -> "OrderedOutput":
         return self
@@ -140,6 +142,12 @@ def is_ordered(directory: str) -> bool:
     return os.path.exists(_paths(directory)["order"])
 
 
+def has_output(directory: str) -> bool:
+    """Whether either stream file holds anything."""
+    paths = _paths(directory)
+    return _size(paths["stdout"]) > 0 or _size(paths["stderr"]) > 0
+
+
 def tail(directory: str, limit: int) -> Optional[bytes]:
     """The last ``limit`` bytes of the output in the order printed, reaching into the
     generation before (``.1``) when the current one is younger; None when there is none."""
@@ -155,30 +163,46 @@ def tail(directory: str, limit: int) -> Optional[bytes]:
 
 
 def _generation_tail(directory: str, suffix: str, limit: int) -> bytes:
+    """The last ``limit`` bytes of one generation in order: its order file is summed whole
+    (per stream, in C: where the runs end) and then read back from its end only as far as
+    ``limit`` reaches (a tail of a 64 MiB generation of one-line runs took seconds)."""
     paths = _paths(directory, suffix)
     sizes = {s: _size(paths[s]) for s in ("stdout", "stderr")}
-    records = _records(_read(paths["order"])) if os.path.exists(paths["order"]) else []
-    ends, covered = [], {"stdout": 0, "stderr": 0}
-    for stream, length in records:
-        length = min(length, sizes[stream] - covered[stream])  # (a file truncated under it)
-        covered[stream] += length
-        ends.append((stream, covered[stream], length))
-    for stream in ("stdout", "stderr"):  # not in the order (a master of before, a crash)
-        if sizes[stream] > covered[stream]:
-            ends.append((stream, sizes[stream], sizes[stream] - covered[stream]))
-    pieces, left = [], limit
-    for stream, end, length in reversed(ends):
-        if left <= 0:
-            break
-        take = min(length, left)
-        pieces.append((stream, end - take, take))
-        left -= take
-    out = []
-    for stream, start, length in reversed(pieces):
-        if length > 0:
-            with open(paths[stream], "rb") as fh:
-                fh.seek(start)
-                out.append(fh.read(length))
+    order = _read(paths["order"])
+    order = order[:order.rfind(b"\n") + 1]  # whole lines
+    ends = {s: min(sizes[s], sum(map(int, re.findall(rb"^%s (\d+)$" % _LETTERS[s], order,
+                                                      re.M))))
+            for s in ("stdout", "stderr")}
+    pieces, left = [], limit  # (stream, start, length), from the last one back
+    for stream in ("stderr", "stdout"):  # not in the order (a master of before, a crash)
+        extra = min(sizes[stream] - ends[stream], left)
+        if extra > 0:
+            pieces.append((stream, sizes[stream] - extra, extra))
+            left -= extra
+    cursor = dict(ends)
+    at = len(order) - 1  # the newline ending the record to read next
+    while left > 0 and at > 0:
+        begin = order.rfind(b"\n", 0, at) + 1
+        records = _records(order[begin:at + 1])
+        at = begin - 1
+        if not records:
+            continue
+        stream, length = records[0]
+        take = min(length, left, cursor[stream])  # its last bytes end at the cursor
+        if take > 0:
+            pieces.append((stream, cursor[stream] - take, take))
+            left -= take
+        cursor[stream] = max(0, cursor[stream] - length)
+    out, files = [], {}
+    try:
+        for stream, start, length in reversed(pieces):
+            if length > 0:
+                if stream not in files:
+                    files[stream] = open(paths[stream], "rb")
+                files[stream].seek(start)
+                out.append(files[stream].read(length))
+    finally:
+        _close(*files.values())
     return b"".join(out)
 
 
@@ -259,7 +283,8 @@ class OrderedReader:
         return records[0] if records else (("stdout", 0))
 
     def _rotated(self) -> bool:
-        """Whether a new generation began (renamed, or truncated with no backups kept)."""
+        """Whether a new generation began (the order renamed, or removed with no backups
+        kept, and made anew)."""
         try:
             now = os.stat(_paths(self.directory)["order"])
             return now.st_ino != os.fstat(self._order.fileno()).st_ino or \
