@@ -159,3 +159,20 @@ def test_a_follower_following_again_after_a_rotation_reads_the_rest_of_the_one_b
     assert os.path.exists(logs.path(APP) + ".1")
     rest = _follow(logs, [had["stdout"], had["stderr"]])
     assert "".join(c.text for c in rest) == "".join(line for _, line in lines[6:])
+
+
+def test_a_record_half_written_when_the_master_died_does_not_swallow_the_next(tmp_path):
+    """The order's last line cut short (the master killed while writing it): the run it
+    was to order is read after the others, and the next writer's records stay readable."""
+    logs = AppLogs(str(tmp_path))
+    with logs.open_for_append(APP) as out:
+        out.write(b"one\n", "stdout")
+    order = os.path.join(os.path.dirname(logs.path(APP)), "streams.log")
+    with open(logs.stderr_path(APP), "ab") as fh:
+        fh.write(b"two\n")
+    with open(order, "ab") as fh:
+        fh.write(b"e ")  # half of "e 4\n"
+    with logs.open_for_append(APP) as out:
+        out.write(b"three\n", "stdout")
+    assert logs.tail(APP) == "one\ntwo\nthree\n"
+    assert "".join(c.text for c in _follow(logs)) == "one\ntwo\nthree\n"

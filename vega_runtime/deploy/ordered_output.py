@@ -56,9 +56,8 @@ class OrderedOutput:
         paths = _paths(self.directory)
         # what the order does not cover (kept by a master of before, or written before a
         # crash let it say so) comes first, stdout then stderr: the order is whole again
-        covered = {"stdout": 0, "stderr": 0}
-        for stream, length in _records(_read(paths["order"])):
-            covered[stream] += length
+        order = _read(paths["order"])
+        covered = _covered(order)
         self._files, self._sizes, self._order = {}, {}, None
         try:
             for stream in ("stdout", "stderr"):
@@ -66,6 +65,8 @@ class OrderedOutput:
                 self._sizes[stream] = self._files[stream].tell()
             fresh = not os.path.exists(paths["order"])
             self._order = open(paths["order"] + (".new" if fresh else ""), "ab")
+            if order and not order.endswith(b"\n"):  # a record half written: ended so
+                self._order.write(b"\n")
             for stream in ("stdout", "stderr"):
                 if self._sizes[stream] > covered[stream]:
                     self._note(stream, self._sizes[stream] - covered[stream])
@@ -127,6 +128,14 @@ def _read(path: str) -> bytes:
         return b""
 
 
+def _covered(order: bytes) -> Dict[str, int]:
+    """How many bytes of each stream the whole records of ``order`` say (summed in C: an
+    order of a 64 MiB generation of one-line runs has millions)."""
+    order = order[:order.rfind(b"\n") + 1]
+    return {s: sum(map(int, re.findall(rb"^%s (\d+)$" % _LETTERS[s], order, re.M)))
+            for s in ("stdout", "stderr")}
+
+
 def _records(data: bytes) -> List[Tuple[str, int]]:
     """The whole lines of an order file as ``(stream, length)`` (a half-written last line
     and anything unreadable left out)."""
@@ -164,15 +173,14 @@ def tail(directory: str, limit: int) -> Optional[bytes]:
 
 def _generation_tail(directory: str, suffix: str, limit: int) -> bytes:
     """The last ``limit`` bytes of one generation in order: its order file is summed whole
-    (per stream, in C: where the runs end) and then read back from its end only as far as
+    (``_covered``: where the runs end) and then read back from its end only as far as
     ``limit`` reaches (a tail of a 64 MiB generation of one-line runs took seconds)."""
     paths = _paths(directory, suffix)
     sizes = {s: _size(paths[s]) for s in ("stdout", "stderr")}
     order = _read(paths["order"])
     order = order[:order.rfind(b"\n") + 1]  # whole lines
-    ends = {s: min(sizes[s], sum(map(int, re.findall(rb"^%s (\d+)$" % _LETTERS[s], order,
-                                                      re.M))))
-            for s in ("stdout", "stderr")}
+    covered = _covered(order)
+    ends = {s: min(sizes[s], covered[s]) for s in ("stdout", "stderr")}
     pieces, left = [], limit  # (stream, start, length), from the last one back
     for stream in ("stderr", "stdout"):  # not in the order (a master of before, a crash)
         extra = min(sizes[stream] - ends[stream], left)
