@@ -1,7 +1,8 @@
 """Applications' and drivers' stored output (``<work_dir>/apps/<id>/output.log``; what
 went to standard error beside it, ``stderr.log``: a cluster-mode driver's, an application's
-tasks'; a master of before that kept an application's in ``output.log``): written from what drivers
-relay, followed by ``vega logs``, read by the web UI.  The file rotates
+tasks'; a master of before that kept an application's in ``output.log``), and for an
+application the order of the two (``streams.log``, ``ordered_output``): written from what
+drivers relay, followed by ``vega logs``, read by the web UI.  The files rotate
 at ``APP_OUTPUT_MAX_BYTES`` (``output.log.1`` ... , see ``log_files``), so a chatty
 application cannot fill the master's disk; a follower crosses a rotation without a gap."""
 
@@ -24,8 +25,9 @@ from .ordered_output import OrderedOutput
 
 log = logging.getLogger(__name__)
 
-#: the file of a cluster-mode driver's standard error, beside its ``output.log``
-STDERR_FILE = "stderr.log"
+#: the file of the standard error (a cluster-mode driver's, an application's tasks'), beside
+#: ``output.log``
+STDERR_FILE = ordered_output.STDERR_FILE
 #: How often a followed log is checked for new output.
 FOLLOW_POLL_SECONDS = 0.2
 #: The most bytes of relayed events the master keeps per application: past them it keeps
