@@ -50,20 +50,28 @@ class FileShipping:
         self._add(path, kind)
 
     def add_py_file(self, path: str) -> None:
-        """Ship a ``.py``, ``.zip``, ``.egg`` or ``.jar`` file and put it on every
-        executor's ``sys.path`` (and the driver's): a zip archive (PySpark's
-        ``PACKAGE_EXTENSIONS``, a jar being one, in any case: ``LIB.ZIP``) itself, a
-        ``.py`` file's directory."""
-        from .packaging import py_case_problem, zip_problem
+        """Ship a file to every executor, as ``add_file`` does, for tasks to import from: a
+        ``.py`` file is importable by its name (the SparkFiles directory is on ``sys.path``,
+        the driver's and every executor's), and a zip archive (``.zip``, ``.egg``, ``.jar``
+        as PySpark's ``PACKAGE_EXTENSIONS``, and ``.whl`` as ``vega submit --py-files``
+        takes it; in any case: ``LIB.ZIP``) goes on ``sys.path`` itself.  Any other file
+        is shipped as PySpark's ``addPyFile`` ships it (``SparkFiles.get(name)``)."""
+        from .packaging import is_zip_name, py_case_problem, zip_problem
 
         path = path_text(path)
         if py_case_problem(path):
             raise ValueError(f"{path}: {py_case_problem(path)}")
-        # PySpark's PACKAGE_EXTENSIONS, in any case as its addPyFile compares them
-        if not path.endswith(".py") and not path.lower().endswith((".zip", ".egg", ".jar")):
-            raise ValueError(f"{path}: add_py_file takes a .py, .zip, .egg or .jar file")
-        if not path.endswith(".py") and os.path.isfile(path):  # (a local file: not a URL)
-            problem = zip_problem(path)
+        if os.path.isdir(local_path(path)):  # PySpark's addFile (without recursive) refuses it
+            name = os.path.basename(os.path.normpath(local_path(path)))
+            raise ValueError(f"{path} is a directory: add_py_file ships a file; ship a package "
+                             f"as a zip of it (python -m zipfile -c {name}.zip {name}), or with "
+                             f"add_file({path!r}, recursive=True), which makes it importable "
+                             f"as {name!r}")
+        if not is_zip_name(path):
+            self._add(path, "py" if path.endswith(".py") else "file")
+            return
+        if os.path.isfile(local_path(path)):  # (a local file: not a URL)
+            problem = zip_problem(local_path(path))
             if problem:
                 raise ValueError(f"{path}: not a zip archive Python can import from "
                                  f"({problem})")

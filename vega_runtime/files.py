@@ -78,18 +78,34 @@ def prepare_root(root: str) -> str:
 
 def driver_root_started(root: str) -> None:
     """A Context started with SparkFiles root ``root``: the driver's root while it runs
-    (the last started Context's, of those running: each has its own)."""
+    (the last started Context's, of those running: each has its own), and on ``sys.path``
+    (``on_module_path``)."""
     _driver_roots.append(root)
+    on_module_path(root)
 
 
 def driver_root_stopped(root: str) -> None:
     if root in _driver_roots:
         _driver_roots.remove(root)
+    if root not in _driver_roots and root in sys.path:  # its files are deleted with the app
+        sys.path.remove(root)
 
 
 def executor_root(root: str) -> None:
-    """This process is an executor's (one application's) and ``root`` its SparkFiles root."""
+    """This process is an executor's (one application's) and ``root`` its SparkFiles root,
+    on ``sys.path`` (``on_module_path``)."""
     _executor_root[0] = root
+    on_module_path(root)
+
+
+def on_module_path(root: str) -> None:
+    """Put the SparkFiles root ``root`` on ``sys.path``, second (ahead of installed
+    packages), as PySpark's driver and Python workers do: a ``.py`` file (or a package's
+    directory, or an archive unpacked as one) shipped with ``--files``, ``add_file`` or
+    ``add_archive`` is importable by its name, one added later as soon as it is written
+    (``materialize``)."""
+    if root not in sys.path:
+        sys.path.insert(1, root)
 
 
 def task_root(root: Optional[str]) -> None:
@@ -177,8 +193,18 @@ def read_for_shipping(source: str, kind: str) -> bytes:
 
 
 def materialize(added: AddedFile, data: bytes, root: str) -> str:
-    """Write ``added`` under ``root`` (unpacked for directories and archives); a Python
-    file or zip joins ``sys.path``.  Returns its local path."""
+    """Write ``added`` under ``root`` (unpacked for directories and archives) and make it
+    importable: ``root`` is on ``sys.path`` (``on_module_path``), a zip added with
+    ``add_py_file`` joins it.  Returns its local path."""
+    import importlib  # (its finders cache what a directory held: a new name is looked up)
+
+    try:
+        return _write(added, data, root)
+    finally:
+        importlib.invalidate_caches()
+
+
+def _write(added: AddedFile, data: bytes, root: str) -> str:
     target = os.path.join(root, added.name)
     if os.path.dirname(target) != root.rstrip(os.sep) or added.name in ("", ".", ".."):
         raise ValueError(f"{added.name!r} is not a name in the SparkFiles directory")
@@ -205,11 +231,6 @@ def materialize(added: AddedFile, data: bytes, root: str) -> str:
     with open_private(partial, "wb") as out:  # 0600 whatever the umask
         out.write(data)
     os.replace(partial, target)
-    if added.kind == "py":
-        entry = root if added.name.endswith(".py") else target
-        if entry not in sys.path:
-            sys.path.insert(1, entry)
-        import importlib
-
-        importlib.invalidate_caches()
+    if added.kind == "py" and not added.name.endswith(".py") and target not in sys.path:
+        sys.path.insert(1, target)  # a zip: the root holds a .py file
     return target
