@@ -276,3 +276,46 @@ def test_spark_archives_of_the_settings_travel_in_cluster_deploy_mode(job_dir, c
                   cwd=str(job_dir), env=_env(cluster["env"]))
     assert result.returncode == 0, result.stderr
     assert "READ ['hello']" in result.stdout.splitlines()
+
+
+def test_spark_archives_mixing_local_paths_and_urls_all_arrive_in_cluster_deploy_mode(
+        job_dir, cluster):
+    """spark.archives with a local archive and an HDFS URL, in cluster deploy mode: the local
+    one travels in the package and the driver's Context adds the URL; the master's --archives
+    for the driver replaced the URL (tasks: 'No such file or directory: .../remote/v.txt')."""
+    import io
+    import tarfile
+
+    from vega_runtime import HdfsIO
+    from vega_testing.webhdfs import WebHDFSServer
+
+    def tgz(text: str) -> bytes:
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+            member = tarfile.TarInfo("v.txt")
+            member.size = len(text)
+            archive.addfile(member, io.BytesIO(text.encode()))
+        return buffer.getvalue()
+
+    (job_dir / "env.tgz").write_bytes(tgz("local"))
+    (job_dir / "hdfs").mkdir()
+    job = write_job(job_dir, "job.py", """
+        import os
+        from vega_runtime import Context, SparkFiles
+        ctx = Context()
+        def read(name):
+            with open(os.path.join(SparkFiles.get(name), "v.txt")) as fh:
+                return fh.read()
+        print("READ", ctx.parallelize(["env", "remote", "plain.tgz"], 3).map(read).collect())
+        ctx.stop()
+        """)
+    with WebHDFSServer(str(job_dir / "hdfs")) as server:
+        for path, text in (("/a/remote.tgz", "remote"), ("/a/plain.tgz", "plain")):
+            HdfsIO(server.namenode_url, user="alice").write_to_hdfs(tgz(text), path)
+        url = "hdfs://" + server.namenode_url.split("://", 1)[1]
+        result = vega("submit", "--master", cluster["url"], "--deploy-mode", "cluster",
+                      "--conf", "vega.hdfs.user=alice", "--conf",
+                      f"spark.archives={url}/a/remote.tgz#remote,env.tgz#env,{url}/a/plain.tgz",
+                      job, cwd=str(job_dir), env=_env(cluster["env"]))
+    assert result.returncode == 0, result.stderr
+    assert "READ ['local', 'remote', 'plain']" in result.stdout.splitlines()

@@ -97,11 +97,19 @@ def submit(master: Optional[str], deploy_mode: Optional[str], name: Optional[str
     check_py_files(py_files)
     check_files(files)
     check_distinct_names(py_files, files)
-    if deploy_mode == "cluster" and not archives:
-        archives = _packed_from_settings(resolved["vega.archives"], cli_conf)
+    if deploy_mode == "cluster":
+        if archives:  # the flag's replace the settings' (as in client mode): none left over
+            cli_conf["vega.archives"] = ""
+        else:
+            archives = _packed_from_settings(resolved["vega.archives"], cli_conf)
     archive_items = archive_list(archives, files)
     if archive_items and deploy_mode != "cluster":
-        cli_conf["vega.archives"] = ",".join(archive_items)  # the driver's Context adds them
+        # the driver's Context adds them; a driver the master runs, its package's (its
+        # --archives) and the URLs its submitter left to it (_packed_from_settings)
+        from vega_runtime.io.files import is_url
+
+        left = split_list(cli_conf.get("vega.archives", "")) if by_master else []
+        cli_conf["vega.archives"] = ",".join(archive_items + [a for a in left if is_url(a)])
     if slurm_spec is not None:
         if archive_items:
             raise UsageError("--archives is not taken with --slurm",
