@@ -2,6 +2,7 @@
 workers put ``SparkFiles.getRootDirectory()`` on ``sys.path`` (second), so a ``.py`` file
 shipped with ``--files`` or ``addFile`` (or a package's directory, ``addFile(dir,
 recursive=True)``) imports by its name, one added while the job runs from the next job on.
+spark-submit ships ``--py-files`` as ``--files`` too: ``SparkFiles.get("dep.py")`` finds them.
 ``add_py_file`` ships any file as PySpark's ``addPyFile`` does (a ``.whl`` was refused, a
 data file too), a zip archive going on ``sys.path`` itself."""
 
@@ -24,6 +25,12 @@ JOB = """
 
     import shipped_mod
     print(shipped_mod.VALUE, ctx.parallelize([0, 1], 2).map(shipped).collect())
+
+    def py_file(_):  # vega submit --py-files: shipped as --files too, as spark-submit does
+        with open(SparkFiles.get("py_dep.py")) as fh:
+            return fh.read().strip()
+
+    print(py_file(0), ctx.parallelize([0, 1], 2).map(py_file).collect())
     later, package, wheel, notes = sys.argv[1:]
     ctx.add_file(later)
     ctx.add_file(package, recursive=True)
@@ -41,6 +48,7 @@ JOB = """
 
 EXPECTED = ("root second on sys.path: True\n"
             "shipped ['shipped', 'shipped']\n"
+            "# py_dep ['# py_dep', '# py_dep']\n"
             "later-pkg-wheel-notes ['later-pkg-wheel-notes', 'later-pkg-wheel-notes']\n")
 
 
@@ -50,6 +58,7 @@ def shipped(tmp_path):
     a wheel and a data file (add_py_file), none of them beside the job."""
     (tmp_path / "ship").mkdir()
     (tmp_path / "ship" / "shipped_mod.py").write_text("VALUE = 'shipped'\n")
+    (tmp_path / "ship" / "py_dep.py").write_text("# py_dep\n")
     (tmp_path / "ship" / "later_mod.py").write_text("VALUE = 'later-'\n")
     (tmp_path / "ship" / "laterpkg").mkdir()
     (tmp_path / "ship" / "laterpkg" / "__init__.py").write_text("VALUE = 'pkg-'\n")
@@ -61,7 +70,7 @@ def shipped(tmp_path):
     (tmp_path / "job").mkdir()
     job = write_job(tmp_path / "job", "imports_shipped.py", JOB)
     ship = tmp_path / "ship"
-    return ["--files", str(ship / "shipped_mod.py"), job, str(ship / "later_mod.py"),
+    return ["--files", str(ship / "shipped_mod.py"), "--py-files", str(ship / "py_dep.py"), job, str(ship / "later_mod.py"),
             str(ship / "laterpkg"), str(wheel), str(ship / "notes.txt")]
 
 

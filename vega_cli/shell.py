@@ -126,7 +126,7 @@ def _run_shell(cli_conf: dict, config_file: Optional[str], py_files: str, files:
 
     logging.basicConfig(format="vega: %(levelname)s %(message)s", level=logging.WARNING)
     sys.path[:0] = [""] + stage_py_files(py_files, staging)  # "": the cwd, as Python's REPL
-    os.environ[FILES_DIR_ENV] = stage_files(files, staging)
+    os.environ[FILES_DIR_ENV] = stage_files(files, staging, py_files)
     conf = Config.load(config_file=config_file, cli=cli_conf)
     if parse_master(conf["vega.master"]).kind in ("vega", "local-cluster") and \
             (split_list(py_files) or split_list(files)):

@@ -151,8 +151,8 @@ def is_zip_name(item: str) -> bool:
 
 def check_py_files(py_files: str, option: str = "--py-files") -> None:
     """Refuse a ``--py-files`` item Python cannot import from (``data.csv``): put on
-    ``sys.path`` it would be found by nothing, and ``SparkFiles.get`` finds only ``--files``
-    (spark-submit ships such an item as ``--files`` would).  ``option`` names where they
+    ``sys.path`` it would be found by nothing (spark-submit ships such an item as ``--files``
+    would: ship it with ``--files``).  ``option`` names where they
     were given."""
     for item in split_list(py_files):
         problem = file_problem(item, directory_ok=True)
@@ -299,12 +299,19 @@ def check_files(files: str, option: str = "--files") -> None:
             raise UsageError(f"{option}: {item!r} {problem}")
 
 
-def stage_files(files: str, staging: str) -> str:
+def stage_files(files: str, staging: str, py_files: str = "") -> str:
+    """The directory of the driver's shipped files (``FILES_DIR_ENV``): copies of ``files``,
+    and links to the files of ``py_files``, which spark-submit ships as --files too
+    (``SparkFiles.get("lib.zip")``; one of ``files`` of the same name wins)."""
     directory = os.path.join(staging, "files")
     os.makedirs(directory, exist_ok=True)
     check_files(files)
     for item in split_list(files):
         shutil.copy(item, directory)
+    for item in split_list(py_files):
+        link = os.path.join(directory, os.path.basename(item))
+        if os.path.isfile(item) and not os.path.lexists(link):
+            os.symlink(os.path.abspath(item), link)
     return directory
 
 

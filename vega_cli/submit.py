@@ -137,7 +137,7 @@ def submit(master: Optional[str], deploy_mode: Optional[str], name: Optional[str
     try:
         with staging_directory("vega-submit-") as staging:
             extra_paths = stage_py_files(py_files, staging)
-            files_dir = stage_files(files, staging)
+            files_dir = stage_files(files, staging, py_files)
             if _is_cluster(cli_conf, config_file):
                 # (a cluster-mode driver's submitter said how big its package is)
                 cli_conf["vega.submit.package"] = build_job_package(job, py_files, files,

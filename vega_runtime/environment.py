@@ -24,6 +24,7 @@ OTHER_VARIABLES: Dict[str, str] = {
     "VEGA_WORKER_PID": "an executor dies with this process (its worker)",
     "VEGA_EXECUTOR_RESOURCES": "an executor's custom resource addresses, from its worker",
     "VEGA_FILES_DIR": "where a job's --files are (SparkFiles.getRootDirectory)",
+    "VEGA_PY_FILES_DIR": "where a cluster executor's --py-files are (SparkFiles links them)",
     "VEGA_SPARK_PROPERTIES": "spark.* properties a PySpark job's SparkConf reads",
     "VEGA_FORK_ONLY": "executors fork without a fork server (forkserver)",
     "VEGA_LOCAL_IP": "the address this machine's daemons and drivers use",

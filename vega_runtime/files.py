@@ -25,6 +25,9 @@ from .records import FrozenRecord
 #: the files shipped with ``vega submit --files`` (a driver's) or in the job package (a
 #: cluster executor's): each SparkFiles root links to them
 FILES_DIR_ENV = "VEGA_FILES_DIR"
+#: a cluster executor's package's --py-files: each SparkFiles root links to its files too, as
+#: spark-submit ships them with the --files (a driver's --files directory links to them)
+PY_FILES_DIR_ENV = "VEGA_PY_FILES_DIR"
 #: the archives ``add_archive`` (and ``vega submit --archives``) unpacks, as Spark's addArchive
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz")
 
@@ -64,15 +67,17 @@ _executor_root: list = [None]
 
 def prepare_root(root: str) -> str:
     """Make ``root`` a SparkFiles root: the directory, linking to the files shipped with
-    the job (``FILES_DIR_ENV``).  Returns it.  Its directories are private (0700), as the
-    rest of the application's."""
+    the job (``FILES_DIR_ENV``, then the files of ``PY_FILES_DIR_ENV``).  Returns it.  Its
+    directories are private (0700), as the rest of the application's."""
     make_private_dirs(root)
-    shipped = os.environ.get(FILES_DIR_ENV)
-    if shipped and os.path.isdir(shipped) and not os.path.samefile(shipped, root):
+    for variable in (FILES_DIR_ENV, PY_FILES_DIR_ENV):
+        shipped = os.environ.get(variable)
+        if not shipped or not os.path.isdir(shipped) or os.path.samefile(shipped, root):
+            continue
         for name in os.listdir(shipped):
-            link = os.path.join(root, name)
-            if not os.path.lexists(link):
-                os.symlink(os.path.join(os.path.abspath(shipped), name), link)
+            link, target = os.path.join(root, name), os.path.join(os.path.abspath(shipped), name)
+            if not os.path.lexists(link) and (variable == FILES_DIR_ENV or os.path.isfile(target)):
+                os.symlink(target, link)
     return root
 
 

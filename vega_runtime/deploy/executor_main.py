@@ -23,7 +23,7 @@ from typing import Dict, Iterator, Tuple
 
 from ..config_limits import executor_storage_memory
 from ..errors import FetchFailed, VegaError
-from ..files import FILES_DIR_ENV
+from ..files import FILES_DIR_ENV, PY_FILES_DIR_ENV
 from ..logs import name_sources, setup_executor_logging
 from ..packaging import python_paths, source_copies
 from ..net.connection import HANDSHAKE_TIMEOUT, Connection, load_secret
@@ -200,6 +200,7 @@ def main(argv=None) -> int:
         sys.path[:0] = python_paths(args.package_dir)
         name_sources(source_copies(args.package_dir))
         os.environ[FILES_DIR_ENV] = os.path.join(args.package_dir, "files")
+        os.environ[PY_FILES_DIR_ENV] = os.path.join(args.package_dir, "py")
     die_with_parent()
     worker_pid = int(os.environ.get("VEGA_WORKER_PID", "0"))
     if worker_pid and os.getppid() != worker_pid:
