@@ -2,7 +2,8 @@
 workers put ``SparkFiles.getRootDirectory()`` on ``sys.path`` (second), so a ``.py`` file
 shipped with ``--files`` or ``addFile`` (or a package's directory, ``addFile(dir,
 recursive=True)``) imports by its name, one added while the job runs from the next job on.
-spark-submit ships ``--py-files`` as ``--files`` too: ``SparkFiles.get("dep.py")`` finds them.
+spark-submit ships ``--py-files`` as ``--files`` too: ``SparkFiles.get("dep.py")`` finds them,
+and ``listFiles`` names them with the ``--files`` and the files added.
 ``add_py_file`` ships any file as PySpark's ``addPyFile`` does (a ``.whl`` was refused, a
 data file too), a zip archive going on ``sys.path`` itself."""
 
@@ -43,13 +44,16 @@ JOB = """
             return later_mod.VALUE + laterpkg.VALUE + wheelmod.VALUE + fh.read()
 
     print(added(0), ctx.parallelize([0, 1], 2).map(added).collect())
+    print(sorted(uri.rpartition("/")[2] for uri in ctx.list_files))  # as PySpark's listFiles
     ctx.stop()
 """
 
 EXPECTED = ("root second on sys.path: True\n"
             "shipped ['shipped', 'shipped']\n"
             "# py_dep ['# py_dep', '# py_dep']\n"
-            "later-pkg-wheel-notes ['later-pkg-wheel-notes', 'later-pkg-wheel-notes']\n")
+            "later-pkg-wheel-notes ['later-pkg-wheel-notes', 'later-pkg-wheel-notes']\n"
+            "['later_mod.py', 'laterpkg', 'notes.txt', 'py_dep.py', 'shipped_mod.py', "
+            "'wheelmod-1.0-py3-none-any.whl']\n")
 
 
 @pytest.fixture

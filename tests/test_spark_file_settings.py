@@ -183,7 +183,8 @@ def test_a_sparkconf_under_pyspark_compat_adds_them(job_dir):
 
 def test_files_vega_submit_shipped_are_not_added_again(job_dir):
     """A second context of SparkConf() (which has vega submit's spark.submit.pyFiles and
-    spark.files once a context has started) adds no file the job was shipped with."""
+    spark.files once a context has started) adds no file the job was shipped with: listFiles
+    names each once, as PySpark's (it said [], where spark-submit's lists them)."""
     job = write_job(job_dir, "job.py", """
         from pyspark import SparkConf, SparkContext
         SparkContext().stop()
@@ -197,7 +198,10 @@ def test_files_vega_submit_shipped_are_not_added_again(job_dir):
                   "deps/lib.py,deps/libs.zip", "--files", "deps/data.txt", job, cwd=str(job_dir),
                   env=_env())
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[-2:] == ["ADDED []", "IMPORTED 6 zipped"]
+    deps = job_dir / "deps"
+    assert result.stdout.splitlines()[-2:] == [
+        f"ADDED ['file://{deps}/data.txt', 'file://{deps}/lib.py', 'file://{deps}/libs.zip']",
+        "IMPORTED 6 zipped"]
 
 
 def test_shell_conf_spark_py_files_and_files_are_shipped(job_dir):

@@ -94,9 +94,16 @@ class FileShipping:
 
     @property
     def list_files(self) -> List[str]:
-        """URIs of the files and directories added with ``add_file``/``add_py_file``."""
-        return [file_uri(f.source) for f in self._runner.added_files.files
-                if f.kind != "archive"]
+        """URIs of the files shipped with the job (``vega submit --files`` and
+        ``--py-files``: Spark's ``spark.files``, as spark-submit gives it) and of the files
+        and directories added with ``add_file``/``add_py_file``, as PySpark's ``listFiles``."""
+        from .spark_settings import spark_properties
+
+        shipped = [item.strip() for item in spark_properties().get("spark.files", "").split(",")
+                   if item.strip()]
+        paths = {local_path(item) for item in shipped if not is_url(item)}
+        return shipped + [file_uri(f.source) for f in self._runner.added_files.files
+                          if f.kind != "archive" and local_path(file_uri(f.source)) not in paths]
 
     @property
     def list_archives(self) -> List[str]:
