@@ -7,6 +7,7 @@ and ``listFiles`` names them with the ``--files`` and the files added.
 ``add_py_file`` ships any file as PySpark's ``addPyFile`` does (a ``.whl`` was refused, a
 data file too), a zip archive going on ``sys.path`` itself."""
 
+import os
 import zipfile
 
 import pytest
@@ -107,3 +108,21 @@ def test_add_py_file_refuses_a_directory_saying_how_to_ship_it(tmp_path):
         f"zip of it (python -m zipfile -c mypkg.zip mypkg), or with "
         f"add_file({str(tmp_path / 'mypkg')!r}, recursive=True), which makes it importable "
         f"as 'mypkg'")
+
+
+def test_a_stopped_context_leaves_nothing_of_its_files_on_sys_path(tmp_path):
+    """Its SparkFiles directory, and a zip added in it, came off sys.path as it stopped (the
+    zips stayed, one per Context a notebook or test process started, their files deleted)."""
+    import sys
+
+    from vega_runtime import Context, SparkFiles
+
+    with zipfile.ZipFile(tmp_path / "stale.zip", "w") as archive:
+        archive.writestr("stale_mod.py", "VALUE = 1\n")
+    before = list(sys.path)
+    with Context(master="local") as ctx:
+        ctx.add_py_file(str(tmp_path / "stale.zip"))
+        root = SparkFiles.get_root_directory()
+        assert sys.path[1:3] == [os.path.join(root, "stale.zip"), root]
+        assert ctx.parallelize([0]).map(lambda _: __import__("stale_mod").VALUE).collect() == [1]
+    assert sys.path == before

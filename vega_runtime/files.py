@@ -92,8 +92,9 @@ def driver_root_started(root: str) -> None:
 def driver_root_stopped(root: str) -> None:
     if root in _driver_roots:
         _driver_roots.remove(root)
-    if root not in _driver_roots and root in sys.path:  # its files are deleted with the app
-        sys.path.remove(root)
+    if root not in _driver_roots:  # its files are deleted with the app: off sys.path, and
+        sys.path[:] = [entry for entry in sys.path  # the zips added in it too
+                       if entry != root and not entry.startswith(root + os.sep)]
 
 
 def executor_root(root: str) -> None:

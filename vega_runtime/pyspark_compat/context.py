@@ -26,7 +26,8 @@ class SparkContext(Context):
     """
 
     #: PySpark's: the files ``addPyFile`` and ``pyFiles`` put on ``sys.path`` themselves
-    #: (zip archives, as ``add_py_file`` does); a ``.py`` file's directory is put there
+    #: (zip archives, as ``add_py_file`` does); a ``.py`` file imports from the SparkFiles
+    #: directory, which is there
     PACKAGE_EXTENSIONS: Iterable[str] = (".zip", ".egg", ".jar")
 
     #: the running SparkContext of this process (PySpark's class attribute of the name)
