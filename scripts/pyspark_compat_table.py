@@ -127,10 +127,12 @@ DIFFERS = {
     "uiWebUrl": "the master's web UI (a `vega://` master's on the port it reports, a "
                 "`local-cluster`'s own), not the driver's: Vega's drivers serve no UI; None in "
                 "local mode",
-    "addPyFile": "`.py` and the zip archives of PySpark's `PACKAGE_EXTENSIONS` (`.zip`, "
-                 "`.egg`, `.jar`: `SparkContext.PACKAGE_EXTENSIONS` is that tuple); another "
-                 "name raises `ValueError` (PySpark's ships it without putting it on "
-                 "`sys.path`)",
+    "addPyFile": "ships any file, putting the zip archives of PySpark's "
+                 "`PACKAGE_EXTENSIONS` (`.zip`, `.egg`, `.jar`: "
+                 "`SparkContext.PACKAGE_EXTENSIONS` is that tuple) on `sys.path`, and a "
+                 "`.whl` too (as `vega submit --py-files`; PySpark's ships it without "
+                 "putting it there); a zip Python cannot read, a `.PY` name and a "
+                 "directory are refused with `ValueError` saying what to do",
     "addArchive": "`.zip`, `.tar`, `.tar.gz` and `.tgz`; another name raises `ValueError` "
                   "(PySpark's adds it, and its executors copy it as it is, with a warning)",
     "SparkContext.union": "RDDs that all have one partitioner give a union that keeps it, as "
