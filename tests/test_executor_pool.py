@@ -3,7 +3,7 @@
 import pytest
 
 from vega_runtime.net.messages import (EXECUTOR_PAYLOADS, KillTask, LaunchTask, PutBlock,
-                                       RemoveRdd)
+                                       Removed, RemoveRdd)
 from vega_runtime.scheduler.backend import TaskLaunch, TaskStartedEvent
 from vega_runtime.scheduler.dag import TaskSpec
 from vega_runtime.scheduler.executor_pool import SHORT_TASK, TASKS_IN_FLIGHT, ExecutorPool
@@ -424,3 +424,28 @@ def test_a_removal_no_executor_can_confirm_leaves_nothing_awaited():
     pool.add(live)
     pool.remove_everywhere(RemoveRdd(9), reply=True)
     assert pool.removal_pending("rdd", 9) and pool.removals_awaited()
+
+
+def test_a_reply_that_comes_while_the_removal_is_sent_leaves_the_others_awaited():
+    """The first executor's reply taken in (by the job loop's thread) before the removal was
+    sent to the second: the second is still awaited. It was added to the set only as its
+    turn came, so the first reply emptied it and ended the wait; found on local[2], where a
+    blocking unpersist from one thread beside another thread's job returned, about once in
+    four, while an executor was still dropping the blocks."""
+    pool, _, _ = make_pool()
+
+    class Answering(FakeExecutor):
+        def send_many(self, messages):
+            super().send_many(messages)
+            for message in messages:
+                if isinstance(message, RemoveRdd) and message.reply:
+                    pool.removed(self.executor_id, Removed("rdd", message.rdd_id))
+
+    first, second = Answering("exec-1"), FakeExecutor("exec-2")
+    pool.add(first)
+    pool.add(second)
+    pool.remove_everywhere(RemoveRdd(7), reply=True)
+    assert [type(m) for m in second.sent] == [RemoveRdd]
+    assert pool.removal_pending("rdd", 7) and pool.removals_awaited()
+    pool.removed("exec-2", Removed("rdd", 7))
+    assert not pool.removal_pending("rdd", 7) and not pool.removals_awaited()

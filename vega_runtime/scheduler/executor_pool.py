@@ -402,12 +402,14 @@ class ExecutorPool:
         message.reply = True
         key = ("rdd", message.rdd_id) if isinstance(message, RemoveRdd) else \
             ("broadcast", message.broadcast_id)
+        targets = [slot for slot in list(self._slots.values()) if not slot.gone]
         waiting = self._removals.setdefault(key, set())
-        for slot in list(self._slots.values()):
-            if not slot.gone:
-                waiting.add(slot.executor_id)  # before: its reply may come on another thread
-                if not self._send(slot, message):
-                    waiting.discard(slot.executor_id)
+        # every one awaited before any is sent: a reply may come on another thread (the job
+        # loop's) while the others are sent, and one emptying the set ended the wait
+        waiting.update(slot.executor_id for slot in targets)
+        for slot in targets:
+            if not self._send(slot, message):
+                waiting.discard(slot.executor_id)
         if not waiting:  # no executor to hear from (none yet, or none reachable)
             self._removals.pop(key, None)
 
