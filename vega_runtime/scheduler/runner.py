@@ -132,6 +132,9 @@ class JobRunner(TaskEvents):
         self._submitted: Deque[ActiveJob] = collections.deque()
         #: the thread driving the loop, or None
         self._leader: Optional[int] = None
+        #: threads waiting for executors' removal replies (``await_removal``): the leader
+        #: wakes them after each poll, which a reply cuts short
+        self._removal_waiters = 0
         self._payloads: Dict[tuple, bytes] = {}
         self._tasks: Dict[int, TaskSpec] = {}
         #: task_id -> (executor_id, locality level), once started
@@ -250,8 +253,14 @@ class JobRunner(TaskEvents):
         meanwhile when no other thread does (``unpersist(blocking=True)``).  False if it
         timed out: an executor that did not answer (hung, or its connection stalled)."""
         deadline = time.monotonic() + timeout
-        self._await(lambda: not self.backend.removal_pending(kind, object_id)
-                    or time.monotonic() >= deadline)
+        with self._cond:
+            self._removal_waiters += 1
+        try:
+            self._await(lambda: not self.backend.removal_pending(kind, object_id)
+                        or time.monotonic() >= deadline)
+        finally:
+            with self._cond:
+                self._removal_waiters -= 1
         return not self.backend.removal_pending(kind, object_id)
 
     def _abandon(self, job: ActiveJob, interrupt: BaseException) -> None:
@@ -290,6 +299,9 @@ class JobRunner(TaskEvents):
                     return
                 for event in self.backend.poll(self._poll_wait()):
                     self._apply(self._handle(event))
+                if self._removal_waiters:  # a reply ends a poll: theirs may have come
+                    with self._cond:
+                        self._cond.notify_all()
                 if self.speculation is not None and self.dag.jobs:
                     self._speculate()
         except BaseException as exc:
