@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from proc_helpers import wait_for
+from proc_helpers import start_job_in_thread, wait_for
 from vega_runtime import Context
 from vega_runtime.scheduler import runner
 
@@ -112,3 +112,75 @@ def test_blocking_removals_return_on_the_replies_while_another_thread_leads(mast
             open(os.path.join(marks, "stop"), "w").close()
             thread.join()
         assert result == [45]
+
+
+def _gated_value(marks: str):
+    """A broadcast value (a list of three numbers) whose every unpickling, in an executor,
+    leaves a ``loading-N`` mark and waits for the test's ``go`` mark (at most 60 s): a task
+    is held inside its load, between finding no copy on its executor and keeping one."""
+    def load():
+        import time
+        import uuid
+
+        open(os.path.join(marks, f"loading-{uuid.uuid4().hex}"), "w").close()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not os.path.exists(os.path.join(marks, "go")):
+            time.sleep(0.02)
+        return [1, 2, 3]
+
+    class Gated:
+        def __reduce__(self):
+            return load, ()
+    return Gated()
+
+
+def _load_during_removal(ctx, marks: str, remove, job) -> list:
+    """Run ``job()`` in a thread; once its task is inside the broadcast's load, call
+    ``remove()`` (which must return while the load waits), then let the load go on. The job's
+    result, or the exception it raised, in a list."""
+    thread, outcome = start_job_in_thread(ctx, None, "loading", job)
+    try:
+        wait_for(lambda: _marks(marks, "loading-*") or not thread.is_alive(), 60,
+                 "a task to load the broadcast")
+        assert len(_marks(marks, "loading-*")) == 1, outcome
+        _returns_promptly(remove, "the removal")
+    finally:
+        open(os.path.join(marks, "go"), "w").close()
+        thread.join()
+    return outcome
+
+
+ONE_EXECUTOR = ["local", "local[1]", "local-cluster[1,1]"]
+
+
+@pytest.mark.parametrize("master", ONE_EXECUTOR)
+def test_a_broadcast_loaded_as_it_is_unpersisted_is_not_kept(master, tmp_path):
+    """A task loading a broadcast as Broadcast.unpersist(blocking=True) drops it reads the
+    value, and its executor keeps no copy: the next use loads it again. Before, the task
+    stored the value after the executor's reply, a copy kept for the application's life."""
+    marks = str(tmp_path)
+    with Context(master=master, app_name="broadcast-unpersist-race") as ctx:
+        value = ctx.broadcast(_gated_value(marks))
+        uses = ctx.parallelize([10], 1).map(lambda x: x + sum(value.value))
+        outcome = _load_during_removal(ctx, marks, lambda: value.unpersist(blocking=True),
+                                       uses.collect)
+        assert outcome == [[16]]
+        assert uses.collect() == [16]
+        assert len(_marks(marks, "loading-*")) == 2  # loaded again: no copy was kept
+
+
+@pytest.mark.parametrize("master", ONE_EXECUTOR)
+def test_a_broadcast_loaded_as_it_is_destroyed_is_refused_to_the_next_task(master, tmp_path):
+    """A task loading a broadcast as destroy(blocking=True) drops it reads the value; the
+    next task of its stage, on the same executor, is refused the destroyed broadcast (as
+    PySpark's tasks are: 'Attempted to use Broadcast(N) after it was destroyed'). Before, the
+    value the first task stored after the executor's reply served it."""
+    marks = str(tmp_path)
+    with Context(master=master, app_name="broadcast-destroy-race") as ctx:
+        value = ctx.broadcast(_gated_value(marks))
+        uses = ctx.parallelize([10, 20], 2).map(lambda x: x + sum(value.value))
+        outcome = _load_during_removal(ctx, marks, lambda: value.destroy(blocking=True),
+                                       uses.collect)
+        assert len(outcome) == 1 and isinstance(outcome[0], Exception), outcome
+        assert f"broadcast {value.id} " in str(outcome[0]) and "destroyed" in str(outcome[0])
+        assert len(_marks(marks, "loading-*")) == 1

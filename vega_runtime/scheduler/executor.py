@@ -14,6 +14,7 @@ import os
 import pickle
 import random
 import sys
+import threading
 import time
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
@@ -141,6 +142,12 @@ class Executor:
         #: ``fetch_broadcast(id, path) -> bytes`` for executors on another host than the driver
         self.fetch_broadcast: Optional[Callable[[int, str], bytes]] = None
         self._broadcasts: Dict[int, Any] = {}
+        #: how many times each broadcast was removed (``remove_broadcast``, on the block
+        #: manager's thread): a value loaded while its broadcast is removed is not kept, as
+        #: a partition computed while its RDD is removed (``BlockStore``)
+        self._broadcast_removals: Dict[int, int] = {}
+        #: guards the two maps above between a task's load and a removal
+        self._broadcast_lock = threading.Lock()
         #: ``barrier_sync(request, timeout) -> reply``: a barrier task's sync, sent to the
         #: driver's ``BarrierCoordinator`` (set by whoever runs the executor); it raises
         #: ``TimeoutError`` when no reply comes within ``timeout`` seconds
@@ -181,14 +188,30 @@ class Executor:
 
     def load_broadcast(self, broadcast_id: int, path: str) -> Any:
         """A broadcast value, loaded once per executor: from the driver's file when it is
-        on this host, else from the driver (``fetch_broadcast``)."""
-        if broadcast_id not in self._broadcasts:
-            if os.path.exists(path) or self.fetch_broadcast is None:
+        on this host, else from the driver (``fetch_broadcast``). One removed while it
+        loads is given to the task that loads it, and not kept (the driver was told it is
+        gone: kept, a destroyed broadcast's value would serve the next tasks)."""
+        with self._broadcast_lock:
+            if broadcast_id in self._broadcasts:
+                return self._broadcasts[broadcast_id]
+            removals = self._broadcast_removals.get(broadcast_id, 0)
+        value = self._read_broadcast(broadcast_id, path)
+        with self._broadcast_lock:
+            if self._broadcast_removals.get(broadcast_id, 0) == removals:
+                self._broadcasts[broadcast_id] = value
+        return value
+
+    def _read_broadcast(self, broadcast_id: int, path: str) -> Any:
+        if os.path.exists(path):
+            try:
                 with open(path, "rb") as fh:
-                    self._broadcasts[broadcast_id] = pickle.load(fh)
-            else:
-                self._broadcasts[broadcast_id] = pickle.loads(self.fetch_broadcast(broadcast_id, path))
-        return self._broadcasts[broadcast_id]
+                    return pickle.load(fh)
+            except FileNotFoundError:  # destroyed just now: the driver says so, or below
+                pass
+        if self.fetch_broadcast is not None:
+            return pickle.loads(self.fetch_broadcast(broadcast_id, path))
+        raise VegaError(f"broadcast {broadcast_id} is no longer on the driver: it was "
+                        "destroyed while a job used it")
 
     def install_files(self, added) -> None:
         """Write files the driver added since the last stage into this process's root."""
@@ -199,7 +222,11 @@ class Executor:
                 self._installed_files.add(item)
 
     def remove_broadcast(self, broadcast_id: int) -> None:
-        self._broadcasts.pop(broadcast_id, None)
+        with self._broadcast_lock:
+            self._broadcast_removals[broadcast_id] = \
+                self._broadcast_removals.get(broadcast_id, 0) + 1
+            value = self._broadcasts.pop(broadcast_id, None)
+        del value  # (dropped out of the lock: its finalizers may take a while)
 
     # -- running -------------------------------------------------------------------
     def run(self, launch: LaunchTask) -> TaskFinished:
