@@ -184,3 +184,34 @@ def test_a_broadcast_loaded_as_it_is_destroyed_is_refused_to_the_next_task(maste
         assert len(outcome) == 1 and isinstance(outcome[0], Exception), outcome
         assert f"broadcast {value.id} " in str(outcome[0]) and "destroyed" in str(outcome[0])
         assert len(_marks(marks, "loading-*")) == 1
+
+
+@pytest.mark.parametrize("master", ["local[2]", "local-cluster[2,1]"])
+def test_stopping_the_context_during_a_blocking_unpersist(master, tmp_path):
+    """Context.stop() from another thread while unpersist(blocking=True) awaits an executor
+    still dropping the blocks: the stop succeeds and the unpersist returns (the executors go
+    whole). Before, on local[2] the stop failed with 'dictionary changed size during
+    iteration': the unpersisting thread led the job loop and took the executors' ends in
+    while the stop went through them."""
+    marks = str(tmp_path)
+    driver = os.getpid()
+
+    class SlowToDrop:
+        def __del__(self):
+            import time
+
+            if os.getpid() != driver:
+                open(os.path.join(marks, f"dropping-{os.getpid()}"), "w").close()
+                time.sleep(30)
+
+    ctx = Context(master=master, app_name="stop-during-unpersist")
+    try:
+        cached = ctx.parallelize(range(2), 2).map(lambda _: SlowToDrop()).cache()
+        assert cached.count() == 2
+        thread, outcome = start_job_in_thread(ctx, None, "unpersist",
+                                              lambda: cached.unpersist(blocking=True))
+        wait_for(lambda: _marks(marks, "dropping-*"), 60, "an executor to drop the blocks")
+    finally:
+        ctx.stop()
+    thread.join(PROMPT)
+    assert not thread.is_alive() and outcome == [cached]

@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.25
+#: seconds ``stop_jobs`` waits at most for the threads awaiting a removal to return
+STOP_WAIT = 10.0
 #: The local properties naming a thread's job group, its job tags and its scheduler pool
 #: (PySpark's keys).
 JOB_GROUP = "spark.jobGroup.id"
@@ -135,6 +137,8 @@ class JobRunner(TaskEvents):
         #: threads waiting for executors' removal replies (``await_removal``): the leader
         #: wakes them after each poll, which a reply cuts short
         self._removal_waiters = 0
+        #: the Context is stopping: removals are no longer waited for (its executors go)
+        self._stopping = False
         self._payloads: Dict[tuple, bytes] = {}
         self._tasks: Dict[int, TaskSpec] = {}
         #: task_id -> (executor_id, locality level), once started
@@ -180,6 +184,12 @@ class JobRunner(TaskEvents):
         "SparkContext was shut down"), driving the loop if no job's thread does."""
         if self.cancel(reason):
             self._await(lambda: not self.jobs)
+        with self._cond:  # a blocking removal another thread awaits returns: the
+            self._stopping = True  # executors go whole (it led the loop through their stop)
+        self._wake()
+        with self._cond:
+            self._cond.notify_all()
+            self._cond.wait_for(lambda: not self._removal_waiters, STOP_WAIT)
 
     def _wake(self) -> None:
         wake = getattr(self.backend, "wake", None)
@@ -256,12 +266,13 @@ class JobRunner(TaskEvents):
         with self._cond:
             self._removal_waiters += 1
         try:
-            self._await(lambda: not self.backend.removal_pending(kind, object_id)
-                        or time.monotonic() >= deadline)
+            self._await(lambda: self._stopping or time.monotonic() >= deadline
+                        or not self.backend.removal_pending(kind, object_id))
         finally:
             with self._cond:
                 self._removal_waiters -= 1
-        return not self.backend.removal_pending(kind, object_id)
+                self._cond.notify_all()  # (``stop_jobs`` may wait for it)
+        return self._stopping or not self.backend.removal_pending(kind, object_id)
 
     def _abandon(self, job: ActiveJob, interrupt: BaseException) -> None:
         """Its thread was interrupted (Ctrl-C, a signal's ``DriverExit``) while another led
