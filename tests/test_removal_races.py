@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from proc_helpers import start_job_in_thread, wait_for
-from vega_runtime import Context
+from vega_runtime import Context, StorageLevel
 from vega_runtime.scheduler import runner
 
 #: the longest a helper waits for what must happen at once (a removal's return)
@@ -215,3 +215,49 @@ def test_stopping_the_context_during_a_blocking_unpersist(master, tmp_path):
         ctx.stop()
     thread.join(PROMPT)
     assert not thread.is_alive() and outcome == [cached]
+
+
+@pytest.mark.parametrize("master", ["local[2]", "local-cluster[2,1]"])
+def test_a_block_reported_after_its_rdd_was_unpersisted_is_neither_tracked_nor_replicated(
+        master, tmp_path):
+    """A MEMORY_ONLY_2 partition stored by a task whose report reaches the driver after
+    unpersist(blocking=True) returned (the task is held while its replica is pickled): the
+    driver neither counts it as cached nor sends the replica to another executor. Before,
+    the report put the block back in the driver's records (cacheSize 64 and 63 bytes on the
+    two executors, for an RDD no longer persisted) and the second executor stored the
+    replica, kept for the application's life."""
+    marks = str(tmp_path)
+    driver = os.getpid()
+
+    def restore():
+        open(os.path.join(marks, f"replica-{os.getpid()}"), "w").close()
+        return "record"
+
+    class Held:
+        def __reduce__(self):
+            import time
+
+            if os.getpid() != driver and not _marks(marks, "pickling-*"):
+                open(os.path.join(marks, f"pickling-{os.getpid()}"), "w").close()
+                deadline = time.monotonic() + 60
+                while time.monotonic() < deadline and \
+                        not os.path.exists(os.path.join(marks, "go")):
+                    time.sleep(0.02)
+            return restore, ()
+
+    with Context(master=master, app_name="replica-race") as ctx:
+        ctx.parallelize(range(2), 2).count()  # both executors up
+        rdd = ctx.parallelize([0], 1).map(lambda _: Held()).persist(StorageLevel.MEMORY_ONLY_2)
+        thread, outcome = start_job_in_thread(ctx, None, "count", rdd.count)
+        try:
+            wait_for(lambda: _marks(marks, "pickling-*") or not thread.is_alive(), 60,
+                     "the task to pickle its replica")
+            _returns_promptly(lambda: rdd.unpersist(blocking=True), "unpersist")
+        finally:
+            open(os.path.join(marks, "go"), "w").close()
+            thread.join()
+        assert outcome == [1]
+        ctx.parallelize(range(2), 2).count()  # (a replica sent would have arrived first)
+        infos = ctx.status_tracker().getExecutorInfos()
+        assert [e.cacheSize for e in infos] == [0] * len(infos)
+        assert _marks(marks, "replica-*") == []

@@ -15,6 +15,10 @@ class BlockTracker:
         self._holders: Dict[BlockId, Set[str]] = {}
         #: (block, executor) -> ("memory" | "disk", bytes)
         self._where: Dict[Tuple[BlockId, str], Tuple[str, int]] = {}
+        #: RDD removals so far, and the number of each RDD's last: a task launched before
+        #: (``removed_since``) reports blocks its executor has dropped since
+        self.removals = 0
+        self._removed_at: Dict[int, int] = {}
 
     def added(self, executor_id: str, blocks: Iterable) -> None:
         """Record blocks an executor reported as ``[rdd_id, partition, where, bytes]``."""
@@ -35,7 +39,13 @@ class BlockTracker:
         for block in [b for b, h in self._holders.items() if executor_id in h]:
             self.removed(executor_id, [block])
 
+    def removed_since(self, rdd_id: int, removals: int) -> bool:
+        """Whether the RDD was removed after ``removals`` (a task's launch's count)."""
+        return self._removed_at.get(rdd_id, 0) > removals
+
     def rdd_removed(self, rdd_id: int) -> None:
+        self.removals += 1
+        self._removed_at[rdd_id] = self.removals
         for block in [b for b in self._holders if b[0] == rdd_id]:
             del self._holders[block]
         for key in [k for k in self._where if k[0][0] == rdd_id]:

@@ -141,6 +141,8 @@ class JobRunner(TaskEvents):
         self._stopping = False
         self._payloads: Dict[tuple, bytes] = {}
         self._tasks: Dict[int, TaskSpec] = {}
+        #: task_id -> ``blocks.removals`` when it was launched (``_task_finished``)
+        self._launch_removals: Dict[int, int] = {}
         #: task_id -> (executor_id, locality level), once started
         self._running_on: Dict[int, Tuple[str, str]] = {}
         #: started tasks killed whose end has not been heard yet: task_id -> executor_id
@@ -429,6 +431,7 @@ class JobRunner(TaskEvents):
             idle = not self.jobs
         if idle:
             self._running_on.clear()
+            self._launch_removals.clear()
             self.barrier.clear()
             if self.speculation is not None:
                 self.speculation = type(self.speculation)(self.speculation.policy)

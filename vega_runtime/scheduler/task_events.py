@@ -37,7 +37,8 @@ class TaskEvents:
     """Needs ``backend``, ``dag``, ``listener``, ``blocks``, ``barrier``, ``speculation``,
     ``clock``, ``settings``, ``merge_accumulators``, ``added_files``, ``profiler_of``,
     ``jobs`` (active jobs by id: ``ActiveJob``), ``_tasks``, ``_running_on``, ``_killed``,
-    ``_stage_tasks``, ``_payloads``, ``_under_replicated``, and ``_job_ended(job_id, outcome)``."""
+    ``_stage_tasks``, ``_payloads``, ``_under_replicated``, ``_launch_removals``, and
+    ``_job_ended(job_id, outcome)``."""
 
     # -- events -> DAG -----------------------------------------------------------
     def _handle(self, event) -> list:
@@ -122,10 +123,14 @@ class TaskEvents:
     def _task_finished(self, event: TaskFinishedEvent) -> list:
         finished = event.finished
         self._killed.pop(finished.task_id, None)
-        self.blocks.added(event.executor_id, finished.blocks_added)
+        # blocks of an RDD unpersisted since the launch: the executor has dropped them
+        launched = self._launch_removals.pop(finished.task_id, self.blocks.removals)
+        self.blocks.added(event.executor_id, [b for b in finished.blocks_added if not
+                                              self.blocks.removed_since(b[0], launched)])
         self.blocks.removed(event.executor_id, finished.blocks_dropped)
         for rdd_id, partition, level, data in finished.replicas:
-            self._replicate(event.executor_id, PutBlock(rdd_id, partition, level, data))
+            if not self.blocks.removed_since(rdd_id, launched):
+                self._replicate(event.executor_id, PutBlock(rdd_id, partition, level, data))
         spec = self._tasks.pop(finished.task_id, None)
         if spec is None:
             return []
@@ -279,6 +284,7 @@ class TaskEvents:
         launches = []
         for spec in tasks:
             self._tasks[spec.task_id] = spec
+            self._launch_removals[spec.task_id] = self.blocks.removals
             # not an executor it must avoid (a retry's, or a speculative copy's original);
             # a barrier stage's tasks start together, wherever executors are idle
             # (the holders of each cached block it reads: one it runs away from serves it)
