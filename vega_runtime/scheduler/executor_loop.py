@@ -155,11 +155,7 @@ def serve_cancellable(executor: Executor, conn: Connection,
             end_descendants()
             os._exit(0)  # the driver is gone: nothing left to do, nobody to report to
         except MemoryError:  # a message larger than what is left under the limit
-            sys.stderr.write(f"executor {executor.executor_id} ran out of memory reading from "
-                             f"its driver; stopping with exit code {MEMORY_LIMIT_EXIT_CODE}\n")
-            sys.stderr.flush()
-            end_descendants()
-            os._exit(MEMORY_LIMIT_EXIT_CODE)
+            _exit_out_of_memory(executor, "reading from its driver")
 
     block_messages: "queue.Queue" = queue.Queue()
     threading.Thread(target=_apply_block_messages, args=(executor, block_messages, outbox),
@@ -211,6 +207,16 @@ def serve_cancellable(executor: Executor, conn: Connection,
     return MEMORY_LIMIT_EXIT_CODE
 
 
+def _exit_out_of_memory(executor: Executor, doing: str) -> None:
+    """End this executor process, out of memory under its limit outside any task, saying so
+    (its worker reports the exit code as the memory limit's)."""
+    sys.stderr.write(f"executor {executor.executor_id} ran out of memory {doing}; stopping "
+                     f"with exit code {MEMORY_LIMIT_EXIT_CODE}\n")
+    sys.stderr.flush()
+    end_descendants()
+    os._exit(MEMORY_LIMIT_EXIT_CODE)
+
+
 def _apply_block_messages(executor: Executor, messages: "queue.Queue",
                           outbox: "_Outbox") -> None:
     """The block manager's thread: apply the driver's ``BLOCK_MESSAGES`` in the order they
@@ -220,11 +226,7 @@ def _apply_block_messages(executor: Executor, messages: "queue.Queue",
         try:
             reply = executor.apply_block_message(message)
         except MemoryError:  # a replica larger than what is left under the limit
-            sys.stderr.write(f"executor {executor.executor_id} ran out of memory storing a "
-                             f"cached block; stopping with exit code {MEMORY_LIMIT_EXIT_CODE}\n")
-            sys.stderr.flush()
-            end_descendants()
-            os._exit(MEMORY_LIMIT_EXIT_CODE)
+            _exit_out_of_memory(executor, "storing a cached block")
         except Exception as exc:  # noqa: BLE001 - a replica that does not unpickle here
             sys.stderr.write(f"executor {executor.executor_id} could not apply the driver's "
                              f"{type(message).__name__}: {exc!r}\n")
