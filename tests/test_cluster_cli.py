@@ -445,7 +445,7 @@ def test_a_cluster_mode_drivers_settings_are_not_on_its_command_line(cluster, tm
     result = vega("submit", "--deploy-mode", "cluster", "--conf",
                   "vega.executor.env.DB_PASSWORD=hunter2-pw", job, env=cluster["env"])
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "setting hunter2-pw vega submit\n" in result.stdout, result.stdout
+    assert "setting hunter2-pw command line\n" in result.stdout, result.stdout
     assert "executors ['hunter2-pw']\n" in result.stdout
     assert "on the command line False\n" in result.stdout
 
