@@ -71,6 +71,32 @@ def test_a_finished_application_is_forgotten_with_its_logs_and_package(tmp_path)
         master.stop()
 
 
+def test_a_package_found_again_since_its_application_ended_outlives_the_applications_end(
+        tmp_path):
+    """The same job submitted again while its previous run is forgotten (a TTL after it
+    ended, or beyond vega.master.retained_applications): the new submitter has found the
+    package and its driver has not registered yet. The package stays for it; before, the
+    master removed it then and the new application's executors failed ('job package ...
+    could not be fetched from the master: the master does not have it'), once in a soak
+    test's full run."""
+    clock = Clock()
+    master = Master(master_conf(tmp_path, **{"vega.master.finished_app_ttl": 3600.0}), None,
+                    clock=clock).start()
+    try:
+        master.packages.store("cd" * 32, b"zip bytes")
+        conn, app_id = register(master, package="cd" * 32)
+        conn.send(UnregisterApplication(app_id))
+        wait_for(lambda: app_state(master, app_id) == "finished", 10, "the application to end")
+        conn.close()
+        clock.offset = 3600.0 + 1
+        assert master.packages.want("cd" * 32)  # the next run's submitter finds it
+        master.handle(Tick())
+        assert app_state(master, app_id) is None
+        assert master.packages.exists("cd" * 32)
+    finally:
+        master.stop()
+
+
 def test_a_drivers_old_connection_closing_does_not_end_its_resumed_application(tmp_path):
     """The driver reconnects under its application id; its old connection closing
     afterwards leaves the application running."""

@@ -504,7 +504,7 @@ def test_times_moved_by_a_clock_step_change_no_decision():
     sim.now = ended + day + ttl
     assert not [a for a in sim.apply(Tick()) if isinstance(a, ForgetApplication)]
     sim.now += 1
-    assert ForgetApplication(app_id, "sha-1") in sim.apply(Tick())
+    assert ForgetApplication(app_id, "sha-1", ended + day) in sim.apply(Tick())
 
 
 def test_a_thousand_applications_come_and_go_over_a_simulated_day():

@@ -15,7 +15,6 @@ is logged at ERROR and retried every tick.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import threading
 import time
@@ -121,7 +120,7 @@ class Master(StatusQueries):
                                  conf["vega.scheduler.mode"],
                                  conf["vega.master.retained_applications"],
                                  conf["vega.master.driver_timeout"])
-        self.packages = PackageStore(self.work_dir)
+        self.packages = PackageStore(self.work_dir, self.clock)
         # what a forgotten driver left (its package is not in the state), or an upload cut off
         used = {r.get("package_sha", "") for r in self.state.recovered.values()} | \
             {(d.get("request") or {}).get("package_sha", "") for d in saved["drivers"]}
@@ -314,16 +313,19 @@ class Master(StatusQueries):
         return snapshot["apps"], snapshot["workers"], drivers + self.drivers.records()
 
     def _forget(self, action: ForgetApplication) -> None:
+        """An application forgotten a TTL after it ended, or beyond those retained: its
+        package goes unless a submitter stored or found it since it ended (the same job
+        submitted again, whose driver has not registered yet: removing it then failed the
+        new application, 'could not be fetched from the master')."""
         self.logs.remove(action.app_id)
-        # (an application forgotten a TTL after it ended, or beyond those retained: the
-        # submitters' recent wants of its package do not keep it)
-        self._remove_unused_package(action.package_sha, math.inf)
+        self._remove_unused_package(action.package_sha, action.ended)
 
     def _driver_ended(self, info) -> None:
         """A cluster-mode driver ended: its package (and the copy it ran from) goes, unless
         an application or a driver still running uses it; it stayed for ever, an
         --archives environment of gigabytes twice over for each job submitted."""
-        self._remove_unused_package(info.request.package_sha, info.since)
+        self._remove_unused_package(info.request.package_sha,
+                                    self.clock() - (time.monotonic() - info.since))
 
     def _forget_driver(self, driver_id: str, package_sha: str) -> None:
         """A cluster-mode driver beyond vega.master.retained_drivers: its output goes, and
@@ -333,8 +335,8 @@ class Master(StatusQueries):
 
     def _remove_unused_package(self, sha: str, since: Optional[float] = None) -> None:
         """Remove package ``sha`` unless an application or a driver uses it, or a submitter
-        stored or found it after ``since`` (``time.monotonic()`` when the user that has
-        stopped using it took it; unknown: ``WANTED_GRACE`` ago)."""
+        stored or found it after ``since`` (the master's clock when the user that has
+        stopped using it took it or ended; unknown: ``WANTED_GRACE`` ago)."""
         if not sha:
             return
 
@@ -345,7 +347,7 @@ class Master(StatusQueries):
             return used or self.drivers.uses_package(sha)
 
         if since is None:
-            since = time.monotonic() - WANTED_GRACE
+            since = self.clock() - WANTED_GRACE
         self.packages.remove_unwanted(sha, since, in_use)
 
     # -- requests from the HTTP API (the status documents: master_status.StatusQueries) ----

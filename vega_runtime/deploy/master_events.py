@@ -5,7 +5,7 @@ connection to close, what to save or delete).  Plain records: the I/O layer (``m
 
 from __future__ import annotations
 
-from typing import List, Union
+from typing import List, Optional, Union
 
 from ..net.messages import RegisterApplication, RegisterWorker
 from ..records import Record
@@ -169,13 +169,17 @@ class SaveState(Record):
 
 class ForgetApplication(Record):
     """Delete what is stored for the application: its logs, and its package unless
-    ``package_sha`` is empty (another known application still uses it)."""
+    ``package_sha`` is empty (another known application still uses it) or a submitter
+    stored or found it after ``ended`` (the application's end, the master's clock; None:
+    unknown, a recovered one)."""
     app_id: str
     package_sha: str
+    ended: Optional[float]
 
-    def __init__(self, app_id, package_sha):
+    def __init__(self, app_id, package_sha, ended=None):
         self.app_id = app_id
         self.package_sha = package_sha
+        self.ended = ended
 
 
 class ProbeDriver(Record):

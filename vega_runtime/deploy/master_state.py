@@ -604,7 +604,8 @@ class MasterState:
         in_use = {a.request.package_sha for a in self.apps.values()}
         in_use |= {r.get("package_sha", "") for r in self.recovered.values()}
         log.info("application %s forgotten (%s)", app_id, why)
-        out.append(ForgetApplication(app_id, "" if package in in_use else package))
+        out.append(ForgetApplication(app_id, "" if package in in_use else package,
+                                     app.ended if app is not None else None))
         out.append(SaveState())
 
     def _claim_executors(self, app: Application) -> None:

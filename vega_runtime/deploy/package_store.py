@@ -27,14 +27,16 @@ WANTED_GRACE = 60.0
 
 
 class PackageStore:
-    def __init__(self, work_dir: str):
+    def __init__(self, work_dir: str, clock: Callable[[], float] = time.monotonic):
         self.directory = os.path.join(work_dir, "packages")
         # run as they are found (cluster-mode drivers): none another account could have put
         set_aside_foreign(self.directory, "job packages")
         #: held while a package is stored or found and then taken into use (a driver
         #: submitted), and while one is checked unused and removed: neither comes between
         self.lock = threading.RLock()
-        #: ``time.monotonic()`` when each package was last stored or found by a submitter
+        #: when each package was last stored or found by a submitter (``clock()``: the
+        #: master's, in which it takes the times its users stopped using one)
+        self.clock = clock
         self._wanted: Dict[str, float] = {}
 
     def path(self, sha256: str) -> str:
@@ -51,7 +53,7 @@ class PackageStore:
         with self.lock:
             found = self.exists(sha256)
             if found:
-                self._wanted[sha256] = time.monotonic()
+                self._wanted[sha256] = self.clock()
             return found
 
     def remove_unwanted(self, sha256: str, since: float, in_use: Callable[[], bool]) -> bool:
@@ -86,7 +88,7 @@ class PackageStore:
                 out.write(data)
             with self.lock:
                 os.replace(tmp, self.path(sha256))
-                self._wanted[sha256] = time.monotonic()
+                self._wanted[sha256] = self.clock()
         except OSError:
             try:
                 os.remove(tmp)
