@@ -71,7 +71,6 @@ EXCLUDED = {
     "test_broadcast.BroadcastTest.test_broadcast_value_against_gc": _JVM,  # sc._jvm
     "test_broadcast.BroadcastTest.test_broadcast_in_udfs_with_encryption": _SQL,
     # test_taskcontext
-    "test_taskcontext.TaskContextUDSTests": _INTERNAL,
     "test_taskcontext.TaskContextTestsWithFractionalCpus.test_omp_num_threads_follows_task_cpus":
         "Vega's executors run one task at a time, holding spark.task.cpus cores rounded up (1 "
         "here): the test's resource profile asks 2 CPUs per task, which Spark runs because its "
