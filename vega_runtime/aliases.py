@@ -31,7 +31,8 @@ RDD_METHODS: Tuple[str, ...] = (
     "take_ordered", "take_sample", "tree_reduce", "tree_aggregate", "foreach_partition",
     "is_empty", "to_local_iterator", "count_approx", "count_approx_distinct", "sample_stdev",
     "sample_variance", "save_as_text_file", "save_as_pickle_file", "save_as_sequence_file",
-    "get_storage_level",
+    "get_storage_level", "save_as_hadoop_file", "save_as_new_api_hadoop_file",
+    "save_as_hadoop_dataset", "save_as_new_api_hadoop_dataset",
     "local_checkpoint", "is_locally_checkpointed", "get_checkpoint_file",
     "set_name", "get_num_partitions", "sum_approx", "mean_approx",
     "collect_with_job_group", "with_resources", "get_resource_profile",
@@ -43,7 +44,8 @@ EXTRA_RDD_ALIASES: Dict[str, str] = {"mapPartitionsWithSplit": "map_partitions_w
 
 CONTEXT_MEMBERS: Tuple[str, ...] = (
     "text_file", "whole_text_files", "binary_files", "binary_records", "pickle_file",
-    "sequence_file", "empty_rdd",
+    "sequence_file", "hadoop_file", "new_api_hadoop_file", "hadoop_rdd", "new_api_hadoop_rdd",
+    "empty_rdd",
     "set_checkpoint_dir", "run_job", "default_parallelism", "default_min_partitions",
     "application_id", "app_name", "set_log_level", "get_or_create", "start_time", "ui_web_url",
     "get_checkpoint_dir", "set_local_property", "get_local_property", "set_job_group",
@@ -63,7 +65,11 @@ STAT_COUNTER_METHODS: Tuple[str, ...] = ("sample_variance", "sample_stdev", "mer
 
 #: Where PySpark's spelling is not the mechanical one.
 SPELLINGS: Dict[str, str] = {"empty_rdd": "emptyRDD", "get_active_job_ids": "getActiveJobsIds",
-                             "ui_web_url": "uiWebUrl"}
+                             "ui_web_url": "uiWebUrl", "hadoop_rdd": "hadoopRDD",
+                             "new_api_hadoop_rdd": "newAPIHadoopRDD",
+                             "new_api_hadoop_file": "newAPIHadoopFile",
+                             "save_as_new_api_hadoop_file": "saveAsNewAPIHadoopFile",
+                             "save_as_new_api_hadoop_dataset": "saveAsNewAPIHadoopDataset"}
 
 #: method -> {PySpark keyword: Vega parameter} where it is not the mechanical camelCase.
 KEYWORD_SPELLINGS: Dict[str, Dict[str, str]] = {
@@ -74,7 +80,6 @@ KEYWORD_SPELLINGS: Dict[str, Dict[str, str]] = {
 }
 
 
-_HADOOP = "Hadoop input/output formats need the JVM; use text, pickle or binary files"
 #: PySpark's members of ``RDD`` and ``SparkContext`` that Vega lacks, and why: an
 #: AttributeError for one says so (:func:`missing_member`), and docs/api.md's compatibility
 #: table lists them (scripts/pyspark_compat_table.py)
@@ -83,13 +88,9 @@ NOT_IN_VEGA: Dict[str, Dict[str, str]] = {
         "cleanShuffleDependencies": "a shuffle's files are deleted once no RDD can read it "
                                     "(its dependency is garbage), as the next job starts; "
                                     "there is no call to do it sooner",
-        "saveAsNewAPIHadoopDataset": _HADOOP, "saveAsNewAPIHadoopFile": _HADOOP,
-        "saveAsHadoopDataset": _HADOOP, "saveAsHadoopFile": _HADOOP,
         "toDF": "DataFrames are Spark SQL, which Vega does not implement",
     },
     "SparkContext": {
-        "newAPIHadoopFile": _HADOOP, "newAPIHadoopRDD": _HADOOP,
-        "hadoopFile": _HADOOP, "hadoopRDD": _HADOOP,
         "serializer": "the serializer PySpark's RDDs pass records between Python and the "
                       "JVM with, which programs hand to RDD(jrdd, sc, serializer) to wrap a "
                       "JVM RDD; Vega has no JVM RDDs and pickles records itself",

@@ -700,13 +700,15 @@ class Context(JobControl, FileShipping, Inputs, Persistence, Profiles, EventLogs
                                            rdd_base.job_name(rdd), timeout)
 
     def save_partitions(self, rdd: RDD, path: str, writer, overwrite: bool) -> None:
-        """Write each partition with ``writer`` and commit the output atomically."""
-        write, suffix = writer
+        """Write each partition with ``writer`` (a writer, the part files' suffix and
+        optionally their prefix) and commit the output atomically."""
+        write, suffix, *prefix = writer
         target = outputs.prepare_output(path, overwrite, self.hdfs_settings)
 
         def save(records: Iterable) -> None:
             tc = task_context.TaskContext.get()
-            outputs.write_part(target, tc.partition, tc.attempt, iter(records), write, suffix)
+            outputs.write_part(target, tc.partition, tc.attempt, iter(records), write, suffix,
+                               *prefix)
 
         try:
             try:

@@ -1,15 +1,19 @@
-"""Inputs of records saved by RDDs: the Context's ``pickle_file`` and ``sequence_file``.
+"""Inputs of records saved by RDDs: the Context's ``pickle_file``, ``sequence_file`` and
+PySpark's Hadoop input API (``hadoop_file``, ``new_api_hadoop_file``, ``hadoop_rdd``,
+``new_api_hadoop_rdd``).
 
 A mixin of ``Context`` (``text_file`` and the whole-file inputs stay in ``context``).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Dict, Optional
 
 from .lazy_imports import lazy_module
 
 sources = lazy_module("vega_runtime.rdd.sources")
+hadoop_sources = lazy_module("vega_runtime.rdd.hadoop_sources")
+hadoop_formats = lazy_module("vega_runtime.io.hadoop_formats")
 
 if TYPE_CHECKING:
     from .rdd.base import RDD
@@ -56,3 +60,61 @@ class Inputs:
                                  "convert the records with .map()")
         return sources.SequenceFileRDD(self, path, min_splits or self.default_min_partitions,
                                        self.conf["vega.input.split_size"])
+
+    def hadoop_file(self, path: str, input_format_class: str, key_class: str, value_class: str,
+                    key_converter: Optional[str] = None, value_converter: Optional[str] = None,
+                    conf: Optional[Dict[str, str]] = None, batch_size: int = 0) -> RDD:
+        """Records of files through Hadoop's old-API ``input_format_class``, as PySpark's
+        ``hadoopFile`` gives them: ``org.apache.hadoop.mapred.TextInputFormat``'s
+        ``(byte offset, line)``, ``KeyValueTextInputFormat``'s ``(key, value)`` (a line
+        split at its first tab) or ``SequenceFileInputFormat``'s records (as
+        ``sequence_file``); one partition per split of Hadoop's (the files' bytes over
+        ``default_min_partitions``, at most a block).  ``key_class`` and ``value_class``
+        are taken for PySpark's sake: the records are what the format reads.
+
+        >>> import os, shutil, tempfile
+        >>> out = os.path.join(tempfile.mkdtemp(), "lines")
+        >>> ctx.parallelize(["ab", "c"], 1).save_as_text_file(out)
+        >>> ctx.hadoop_file(out, "org.apache.hadoop.mapred.TextInputFormat",
+        ...                 "org.apache.hadoop.io.LongWritable",
+        ...                 "org.apache.hadoop.io.Text").collect()
+        [(0, 'ab'), (3, 'c')]
+        >>> shutil.rmtree(os.path.dirname(out))
+        """
+        return self._hadoop_input("hadoopFile", path, input_format_class, key_class,
+                                  value_class, key_converter, value_converter, conf, False)
+
+    def new_api_hadoop_file(self, path: str, input_format_class: str, key_class: str,
+                            value_class: str, key_converter: Optional[str] = None,
+                            value_converter: Optional[str] = None,
+                            conf: Optional[Dict[str, str]] = None, batch_size: int = 0) -> RDD:
+        """As ``hadoop_file`` through the new API's ``input_format_class``
+        (``org.apache.hadoop.mapreduce.lib.input.TextInputFormat``, ...), whose splits are
+        a block each (a small file is one partition)."""
+        return self._hadoop_input("newAPIHadoopFile", path, input_format_class, key_class,
+                                  value_class, key_converter, value_converter, conf, True)
+
+    def hadoop_rdd(self, input_format_class: str, key_class: str, value_class: str,
+                   key_converter: Optional[str] = None, value_converter: Optional[str] = None,
+                   conf: Optional[Dict[str, str]] = None, batch_size: int = 0) -> RDD:
+        """As ``hadoop_file`` reading what ``conf``'s
+        ``mapreduce.input.fileinputformat.inputdir`` names."""
+        return self._hadoop_input("hadoopRDD", None, input_format_class, key_class,
+                                  value_class, key_converter, value_converter, conf, False)
+
+    def new_api_hadoop_rdd(self, input_format_class: str, key_class: str, value_class: str,
+                           key_converter: Optional[str] = None,
+                           value_converter: Optional[str] = None,
+                           conf: Optional[Dict[str, str]] = None, batch_size: int = 0) -> RDD:
+        """As ``new_api_hadoop_file`` reading what ``conf``'s
+        ``mapreduce.input.fileinputformat.inputdir`` names."""
+        return self._hadoop_input("newAPIHadoopRDD", None, input_format_class, key_class,
+                                  value_class, key_converter, value_converter, conf, True)
+
+    def _hadoop_input(self, method, path, input_format_class, key_class, value_class,
+                      key_converter, value_converter, conf, new_api: bool) -> RDD:
+        hadoop_formats.refuse_converters(method, key_converter, value_converter)
+        plan = hadoop_formats.input_plan(method, path, input_format_class, key_class,
+                                         value_class, conf, new_api)
+        return hadoop_sources.HadoopFileRDD(self, plan, self.default_min_partitions,
+                                            self.conf["vega.input.split_size"])

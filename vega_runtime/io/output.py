@@ -162,15 +162,16 @@ def prepare_output(path: str, overwrite: bool, hdfs: Optional[HdfsSettings] = No
     return target
 
 
-def part_name(partition: int, suffix: str = "") -> str:
-    return f"part-{partition:05d}{suffix}"
+def part_name(partition: int, suffix: str = "", prefix: str = "part-") -> str:
+    """``part-00003.gz``; Hadoop's new API names its parts ``part-r-00003``."""
+    return f"{prefix}{partition:05d}{suffix}"
 
 
 def write_part(target, partition: int, attempt: int, records: Iterator[Any],
-               writer: PartWriter, suffix: str = "") -> None:
+               writer: PartWriter, suffix: str = "", prefix: str = "part-") -> None:
     """Write and commit one task attempt's part file; a failed attempt removes what it
     wrote (on a full disk, its partial part would keep the disk full for the retries)."""
-    name = part_name(partition, suffix)
+    name = part_name(partition, suffix, prefix)
     temporary = target.join(TEMPORARY)
     staged = target.join(TEMPORARY, f".{name}.attempt-{attempt}")
     # A local open() makes no directory, so this holds at the write too; an HDFS CREATE
@@ -254,6 +255,12 @@ def text_lines_writer(codec: Optional[str]) -> tuple:
 SHORT_CODEC_NAMES = {"none": None, "uncompressed": None, "bzip2": "BZip2Codec",
                      "deflate": "DeflateCodec", "gzip": "GzipCodec", "lz4": "Lz4Codec",
                      "snappy": "SnappyCodec"}
+
+
+def compressed_stream(codec: Optional[str]):
+    """The opener of a part file compressed with ``codec`` (None: not compressed) and the
+    file's suffix, as ``save_as_text_file`` writes them."""
+    return _codec(codec)
 
 
 def _codec(codec: Optional[str]):

@@ -45,6 +45,8 @@ TEXT, INT, LONG = _IO + "Text", _IO + "IntWritable", _IO + "LongWritable"
 DOUBLE, FLOAT, BOOLEAN = _IO + "DoubleWritable", _IO + "FloatWritable", _IO + "BooleanWritable"
 BYTES, NULL, MAP, ARRAY = (_IO + "BytesWritable", _IO + "NullWritable", _IO + "MapWritable",
                            _IO + "ArrayWritable")
+#: the Writables Vega writes (those PySpark converts Python values to)
+WRITABLE = frozenset({TEXT, INT, LONG, DOUBLE, BOOLEAN, BYTES, NULL, MAP, ARRAY})
 _CODECS = "org.apache.hadoop.io.compress."
 #: codecs Vega compresses and decompresses: DefaultCodec and DeflateCodec write zlib's
 #: format, GzipCodec gzip's, BZip2Codec bzip2's, SnappyCodec and Lz4Codec Hadoop's block
@@ -617,12 +619,14 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def part_writer(key_class: str, value_class: str, codec: Optional[str]) -> tuple:
-    """``save_partitions``' writer of ``(key, value)`` records as one SequenceFile a part,
-    and its (empty) suffix: Spark's parts are ``part-NNNNN`` whatever the codec."""
+def part_writer(key_class: str, value_class: str, codec: Optional[str],
+                block: bool = True) -> tuple:
+    """``save_partitions``' writer of ``(key, value)`` records as one SequenceFile a part
+    (with ``codec``, compressed by blocks, else by records), and its (empty) suffix:
+    Spark's parts are ``part-NNNNN`` whatever the codec."""
 
     def write(records: Iterator[Any], out: BinaryIO) -> None:
-        writer = Writer(out, key_class, value_class, codec)
+        writer = Writer(out, key_class, value_class, codec, block)
         for number, record in enumerate(records):
             key, value = _pair_of(record)
             writer.append(_encoded(key, key_class, "key", number),

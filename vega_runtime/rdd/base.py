@@ -21,6 +21,7 @@ from ..storage_level import StorageLevel
 from .actions import Actions
 from .barrier import RDDBarrier  # noqa: F401 - PySpark's pyspark.rdd has it
 from .dependency import Dependency, NarrowDependency, ShuffleDependency
+from .hadoop_output import HadoopOutput
 from .pairs import PairFunctions
 # PySpark's pyspark.rdd has these too (BoundedFloat: what sumApprox/meanApprox give)
 from .partitioner import Partitioner, portable_hash  # noqa: F401
@@ -118,7 +119,7 @@ def check_context(rdd: "RDD", ctx) -> None:
         raise ContextMismatch(repr(rdd), rdd.ctx.application_id, ctx.application_id)
 
 
-class RDD(Transformations, PairFunctions, Actions, Generic[T]):
+class RDD(Transformations, PairFunctions, Actions, HadoopOutput, Generic[T]):
     """A resilient distributed dataset: an immutable, partitioned collection.
 
     ``RDD[Tuple[int, int]]`` works in annotations, as in PySpark.
