@@ -60,6 +60,20 @@ DIFFERS = {
                     "`keyClass`/`valueClass` are not checked (the file's own classes are "
                     "read, as Hadoop's reader does); partitions are byte ranges cut at sync "
                     "markers, as `textFile`'s",
+    "saveAsHadoopFile": "TextOutputFormat and SequenceFileOutputFormat only (others are "
+                        "refused, naming these); `keyConverter`/`valueConverter` are "
+                        "refused; takes `overwrite=False`; a `dict` or `tuple` in text "
+                        "output is refused; no `.crc` files (docs/storage.md)",
+    "saveAsNewAPIHadoopFile": "as `saveAsHadoopFile`, in the new API (parts `part-r-NNNNN`)",
+    "saveAsHadoopDataset": "as `saveAsHadoopFile`, all from `conf` (docs/storage.md: the "
+                           "keys read)",
+    "saveAsNewAPIHadoopDataset": "as `saveAsHadoopDataset`, in the new API",
+    "hadoopFile": "TextInputFormat, KeyValueTextInputFormat and SequenceFileInputFormat "
+                  "only (others are refused, naming these); `keyConverter`/`valueConverter` "
+                  "are refused; `.bz2` text files are read whole (docs/storage.md)",
+    "newAPIHadoopFile": "as `hadoopFile`, in the new API",
+    "hadoopRDD": "as `hadoopFile`, reading conf's `mapreduce.input.fileinputformat.inputdir`",
+    "newAPIHadoopRDD": "as `hadoopRDD`, in the new API",
     "countApprox": "extrapolates the partitions finished by the timeout; `local` checks the "
                    "timeout between tasks",
     "sumApprox": "as `countApprox`", "meanApprox": "as `countApprox`",

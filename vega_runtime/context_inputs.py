@@ -70,7 +70,9 @@ class Inputs:
         split at its first tab) or ``SequenceFileInputFormat``'s records (as
         ``sequence_file``); one partition per split of Hadoop's (the files' bytes over
         ``default_min_partitions``, at most a block).  ``key_class`` and ``value_class``
-        are taken for PySpark's sake: the records are what the format reads.
+        are taken for PySpark's sake: the records are what the format reads.  ``conf`` is
+        not applied, as in PySpark (whose ``hadoopFile`` reads with the context's Hadoop
+        configuration): ``hadoop_rdd`` and ``new_api_hadoop_file`` apply theirs.
 
         >>> import os, shutil, tempfile
         >>> out = os.path.join(tempfile.mkdtemp(), "lines")
@@ -82,7 +84,7 @@ class Inputs:
         >>> shutil.rmtree(os.path.dirname(out))
         """
         return self._hadoop_input("hadoopFile", path, input_format_class, key_class,
-                                  value_class, key_converter, value_converter, conf, False)
+                                  value_class, key_converter, value_converter, None, False)
 
     def new_api_hadoop_file(self, path: str, input_format_class: str, key_class: str,
                             value_class: str, key_converter: Optional[str] = None,

@@ -146,8 +146,14 @@ def _format(method: str, table: Dict[str, Tuple[str, bool]], name: str, value: A
 
 
 def _twin(method: str) -> str:
-    return method.replace("NewAPIHadoop", "Hadoop") if "NewAPI" in method else \
-        method.replace("Hadoop", "NewAPIHadoop").replace("hadoop", "newAPIHadoop")
+    """The same method of the other API.
+
+    >>> [_twin(m) for m in ("saveAsHadoopFile", "newAPIHadoopRDD", "hadoopFile")]
+    ['saveAsNewAPIHadoopFile', 'hadoopRDD', 'newAPIHadoopFile']
+    """
+    if "ewAPIHadoop" in method:
+        return method.replace("NewAPIHadoop", "Hadoop").replace("newAPIHadoop", "hadoop")
+    return method.replace("Hadoop", "NewAPIHadoop").replace("hadoop", "newAPIHadoop")
 
 
 def output_plan(method: str, path: Any, format_class: Any, key_class: Any, value_class: Any,
