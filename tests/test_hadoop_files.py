@@ -177,3 +177,21 @@ def test_hadoop_splits_follow_file_input_format():
     new = hf.InputPlan("text", "", True, b"\t", 1, 1 << 63)
     assert [s.end - s.start for s in hf.hadoop_splits(big, 1, new)] == [
         hf.LOCAL_BLOCK_SIZE, hf.LOCAL_BLOCK_SIZE + 5]
+
+
+def test_raw_lines_agree_with_a_plain_split_at_any_chunk_size():
+    """Lines cut at \\n, \\r\\n and \\r whatever the chunk edges (a \\r\\n across one)."""
+    import random
+    import re
+
+    rng = random.Random(7)
+    for _ in range(200):
+        data = bytes(rng.choice(b"ab\r\n") for _ in range(rng.randrange(0, 30)))
+        expected, pos = [], 0
+        for match in re.finditer(b"\r\n|\r|\n", data):
+            expected.append((data[pos:match.start()], match.end() - pos))
+            pos = match.end()
+        if pos < len(data):
+            expected.append((data[pos:], len(data) - pos))
+        for chunk in (1, 2, 3, 7):
+            assert list(hf._raw_lines(io.BytesIO(data), chunk)) == expected, (data, chunk)

@@ -214,7 +214,7 @@ def test_keyword_aliases_are_generated_from_the_parameters():
 
 
 def test_a_pyspark_member_vega_lacks_says_why(ctx):
-    """rdd.toDF(), rdd.saveAsHadoopFile(...), sc.hadoopFile(...): PySpark members Vega does
+    """rdd.toDF(), sc.getSystemProperty(...): PySpark members Vega does
     not implement raise an AttributeError saying so and why (docs/api.md's table), where
     they gave Python's bare "'ParallelCollectionRDD' object has no attribute 'toDF'"; other
     missing names keep Python's message, and hasattr() stays False."""
@@ -225,13 +225,13 @@ def test_a_pyspark_member_vega_lacks_says_why(ctx):
         "'ParallelCollectionRDD' object has no attribute 'toDF': PySpark's RDD.toDF is not "
         "in Vega (DataFrames are Spark SQL, which Vega does not implement)")
     with pytest.raises(AttributeError) as raised:
-        ctx.hadoopFile("/data")
+        ctx.getSystemProperty("java.version")
     assert str(raised.value) == (
-        f"'{type(ctx).__name__}' object has no attribute 'hadoopFile': PySpark's "
-        "SparkContext.hadoopFile is not in Vega (Hadoop input/output formats need the JVM; "
-        "use text, pickle or binary files)")
+        f"'{type(ctx).__name__}' object has no attribute 'getSystemProperty': PySpark's "
+        "SparkContext.getSystemProperty is not in Vega (reads a JVM system property; Vega "
+        "has no JVM)")
     with pytest.raises(AttributeError, match=r"^'ParallelCollectionRDD' object has no "
                                              r"attribute 'no_such_thing'$"):
         rdd.no_such_thing
-    assert not hasattr(rdd, "saveAsHadoopFile") and not hasattr(ctx, "setSystemProperty")
+    assert not hasattr(rdd, "cleanShuffleDependencies") and not hasattr(ctx, "setSystemProperty")
     assert getattr(rdd, "toDF", None) is None

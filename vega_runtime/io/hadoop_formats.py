@@ -10,7 +10,9 @@ Pure decisions and formats, no I/O of their own: which format a class name and a
 
 from __future__ import annotations
 
+import io  # noqa: F401 - the doctests'
 import math
+import re
 from decimal import Decimal
 from typing import Any, BinaryIO, Dict, Iterator, List, Optional, Sequence, Tuple
 
@@ -383,6 +385,7 @@ def hadoop_splits(files: Sequence[InputFile], num_splits: int, plan: InputPlan
 # -- TextInputFormat ------------------------------------------------------------------------
 
 _BOM = b"\xef\xbb\xbf"
+_EOL = re.compile(b"\r\n|\r|\n")
 
 
 def offset_lines(fh: BinaryIO, start: int, end: float) -> Iterator[Tuple[int, bytes]]:
@@ -405,20 +408,33 @@ def offset_lines(fh: BinaryIO, start: int, end: float) -> Iterator[Tuple[int, by
         pos += size
 
 
-def _raw_lines(fh: BinaryIO, chunk: int = 1 << 20) -> Iterator[Tuple[bytes, int]]:
-    """Each line without its end, and its size with it."""
-    buf, i, eof = b"", 0, False
+def _raw_lines(fh: BinaryIO, chunk: int = 1 << 22) -> Iterator[Tuple[bytes, int]]:
+    """Each line without its end, and its size with it; a chunk at a time (split at
+    ``\\n`` when it holds no ``\\r``: searching each line's ends one by one is ~20 times
+    slower than ``text_file``).
+
+    >>> list(_raw_lines(io.BytesIO(b"a\\r\\nb\\rc\\n\\nd"), chunk=2))
+    [(b'a', 3), (b'b', 2), (b'c', 2), (b'', 1), (b'd', 1)]
+    """
+    buf = b""
     while True:
-        n, r = buf.find(b"\n", i), buf.find(b"\r", i)
-        j = n if r < 0 else r if n < 0 else min(n, r)
-        if j < 0 or (not eof and j == r and j + 1 == len(buf)):  # \r\n across chunks?
-            if eof:
-                if i < len(buf):
-                    yield buf[i:], len(buf) - i
-                return
-            data = fh.read(chunk)
-            buf, i, eof = buf[i:] + data, 0, not data
-            continue
-        k = j + (2 if buf[j:j + 2] == b"\r\n" else 1)
-        yield buf[i:j], k - i
-        i = k
+        data = fh.read(chunk)
+        eof = not data
+        buf = buf + data if buf else data
+        # a \r at the end may be the first half of a \r\n: decide with the next chunk
+        end = len(buf) - 1 if not eof and buf.endswith(b"\r") else len(buf)
+        cut = 0
+        if b"\r" not in buf:
+            cut = buf.rfind(b"\n", 0, end) + 1
+            if cut:
+                for line in buf[:cut - 1].split(b"\n"):
+                    yield line, len(line) + 1
+        else:
+            for match in _EOL.finditer(buf, 0, end):
+                yield buf[cut:match.start()], match.end() - cut
+                cut = match.end()
+        if eof:
+            if cut < len(buf):
+                yield buf[cut:], len(buf) - cut
+            return
+        buf = buf[cut:]
