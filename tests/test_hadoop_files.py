@@ -108,6 +108,10 @@ def test_datasets_round_trip_through_conf(ctx, tmp_path):
      "'mapreduce.output.fileoutputformat.outputdir' to the directory to write"),
     (lambda ctx, out: ctx.newAPIHadoopRDD(NEW + "input.TextInputFormat", K, V),
      "newAPIHadoopRDD: conf names no input: set 'mapreduce.input.fileinputformat.inputdir'"),
+    (lambda ctx, out: ctx.newAPIHadoopFile(out, NEW + "input.TextInputFormat", K, V, conf={
+        "mapreduce.input.fileinputformat.split.maxsize": "1m"}),
+     "newAPIHadoopFile: conf's mapreduce.input.fileinputformat.split.maxsize '1m' is not a "
+     "whole number of bytes (as Hadoop reads it: 1048576, not 1m)"),
     (lambda ctx, out: ctx.emptyRDD().saveAsHadoopFile(out, TEXT_OUT),
      "saveAsHadoopFile: the RDD is empty, and the key and value classes are those of its "
      "first record"),

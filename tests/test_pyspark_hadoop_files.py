@@ -97,6 +97,10 @@ READS = {
     "new-dir": ("newAPIHadoopFile", "dir", NEW + "input.KeyValueTextInputFormat", None),
     "old-gz": ("hadoopFile", "lines.txt.gz", OLD + "TextInputFormat", None),
     "old-rdd": ("hadoopRDD", "dir/*.txt,lines.txt", OLD + "TextInputFormat", {}),
+    # (a SequenceFile of ~1 MB, a sync marker every ~100 KB: split between them)
+    "old-seq": ("hadoopFile", "seq", OLD + "SequenceFileInputFormat", None),
+    "new-seq-max": ("newAPIHadoopRDD", "seq", NEW + "input.SequenceFileInputFormat",
+                    {"mapreduce.input.fileinputformat.split.maxsize": "150000"}),
     "new-rdd": ("newAPIHadoopRDD", "dir", NEW + "input.TextInputFormat", {}),
 }
 
@@ -147,6 +151,8 @@ VEGA_SIDE = SHARED + textwrap.dedent("""
         with open(os.path.join(inputs, "dir", f"f{i}.txt"), "w") as fh:
             fh.write("".join(f"{j}\\tline {j}\\n" for j in range(i * 300)))
     with Context(master="local[2]", app_name="hadoop-files-vega-side") as ctx:
+        ctx.parallelize([(f"key {i}", "v" * (i % 300)) for i in range(6000)], 1) \
+            .saveAsSequenceFile(os.path.join(inputs, "seq"))
         for name in writes:
             save(ctx, name, vega_dir)
 """)
@@ -252,8 +258,8 @@ def test_each_side_reads_the_others_output_alike(exchange, ctx, name):
 @pytest.mark.parametrize("name", sorted(READS))
 def test_inputs_read_as_pyspark_reads_them(exchange, ctx, name):
     """Text files (line ends of each kind, byte order marks, no final line end, gzip, a
-    directory with an empty file, a list of paths) read through each input format and API
-    as the same partitions of the same records as PySpark's."""
+    directory with an empty file, a list of paths) and a SequenceFile read through each
+    input format and API as the same partitions of the same records as PySpark's."""
     vega_dir, _, read = exchange
     method, rel, fmt, conf = READS[name]
     path = ",".join(str(vega_dir / "inputs" / p) for p in rel.split(","))

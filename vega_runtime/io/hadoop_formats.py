@@ -235,10 +235,22 @@ def input_plan(method: str, path: Any, format_class: Any, key_class: Any, value_
     if not isinstance(path, str):
         raise TypeError(f"{method}: path is the files to read (a str), not "
                         f"{type(path).__name__}")
-    separator = str(setting(conf, KEY_VALUE_SEPARATOR, "\t")).encode("utf-8")[:1]
-    min_size = max(1, int(setting(conf, MIN_SPLIT_SIZE, 1)))
-    max_size = int(setting(conf, MAX_SPLIT_SIZE, 1 << 63))
-    return InputPlan(kind, path, new_api, separator or b"\t", min_size, max_size)
+    # (Hadoop's reader takes the separator's first char as a byte: its low 8 bits)
+    separator = str(setting(conf, KEY_VALUE_SEPARATOR, "\t")) or "\t"
+    separator = bytes([ord(separator[0]) & 0xFF])
+    min_size = max(1, _bytes(method, conf, MIN_SPLIT_SIZE, 1))
+    max_size = _bytes(method, conf, MAX_SPLIT_SIZE, 1 << 63)
+    return InputPlan(kind, path, new_api, separator, min_size, max_size)
+
+
+def _bytes(method: str, conf: Optional[Dict[str, Any]], keys: Sequence[str],
+           default: int) -> int:
+    value = setting(conf, keys, default)
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise ValueError(f"{method}: conf's {keys[0]} {value!r} is not a whole number of "
+                         "bytes (as Hadoop reads it: 1048576, not 1m)") from None
 
 
 # -- TextOutputFormat -----------------------------------------------------------------------
