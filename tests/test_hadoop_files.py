@@ -199,3 +199,16 @@ def test_raw_lines_agree_with_a_plain_split_at_any_chunk_size():
             expected.append((data[pos:], len(data) - pos))
         for chunk in (1, 2, 3, 7):
             assert list(hf._raw_lines(io.BytesIO(data), chunk)) == expected, (data, chunk)
+
+
+def test_a_record_not_of_the_given_key_class_fails_naming_it(ctx, tmp_path):
+    """keyClass given: a key of another Writable fails the job naming the method and the
+    keyClass given (not "the RDD's first key", which decided nothing here)."""
+    out = str(tmp_path / "out")
+    with pytest.raises(Exception) as info:
+        ctx.parallelize([(1, "a")], 1).saveAsHadoopFile(
+            out, SEQ_OUT, "org.apache.hadoop.io.LongWritable", V)
+    assert ("saveAsHadoopFile: record 0 of this partition has a key 1 (int), an IntWritable, "
+            "but the files' keys are LongWritables, the keyClass given: give keys of that "
+            "type, or leave keyClass out") in str(info.value)
+    assert not os.path.exists(out)

@@ -352,10 +352,13 @@ def text_writer(plan: OutputPlan) -> tuple:
     return write, suffix, plan.prefix
 
 
-def sequence_writer(plan: OutputPlan, key_class: str, value_class: str) -> tuple:
+def sequence_writer(plan: OutputPlan, key_class: str, value_class: str, method: str) -> tuple:
     """``save_partitions``' writer of ``(key, value)`` records as SequenceFiles of
     ``key_class`` and ``value_class``, no suffix, and the part files' prefix."""
-    write, suffix = sequence_file.part_writer(key_class, value_class, plan.codec, plan.block)
+    given = tuple(which for which, cls in (("key", plan.key_class), ("value", plan.value_class))
+                  if cls is not None)
+    write, suffix = sequence_file.part_writer(key_class, value_class, plan.codec, plan.block,
+                                              method, given)
     return write, suffix, plan.prefix
 
 

@@ -620,35 +620,40 @@ def _shown(value: Any) -> str:
 
 
 def part_writer(key_class: str, value_class: str, codec: Optional[str],
-                block: bool = True) -> tuple:
+                block: bool = True, method: str = "saveAsSequenceFile",
+                given: Tuple[str, ...] = ()) -> tuple:
     """``save_partitions``' writer of ``(key, value)`` records as one SequenceFile a part
     (with ``codec``, compressed by blocks, else by records), and its (empty) suffix:
-    Spark's parts are ``part-NNNNN`` whatever the codec."""
+    Spark's parts are ``part-NNNNN`` whatever the codec.  Errors name ``method``, and
+    the classes ``given`` (``"key"``, ``"value"``) as the caller's, not the first record's."""
 
     def write(records: Iterator[Any], out: BinaryIO) -> None:
         writer = Writer(out, key_class, value_class, codec, block)
         for number, record in enumerate(records):
             key, value = _pair_of(record)
-            writer.append(_encoded(key, key_class, "key", number),
-                          _encoded(value, value_class, "value", number))
+            writer.append(_encoded(key, key_class, "key", number, method, given),
+                          _encoded(value, value_class, "value", number, method, given))
         writer.close()
 
     return write, ""
 
 
-def _encoded(item: Any, cls: str, which: str, number: int) -> bytes:
+def _encoded(item: Any, cls: str, which: str, number: int, method: str,
+             given: Tuple[str, ...]) -> bytes:
     found = _class_of(item, which)
     if found != cls:
-        raise TypeError(f"saveAsSequenceFile: record {number} of this partition has a {which} "
+        source = (f"the {which}Class given: give {which}s of that type, or leave "
+                  f"{which}Class out (the first record's is then taken)" if which in given else
+                  f"the class of the RDD's first {which} (as PySpark decides it): give every "
+                  f"{which} one type")
+        raise TypeError(f"{method}: record {number} of this partition has a {which} "
                         f"{_shown(item)} ({type(item).__name__}), {_article(_short(found))}, "
-                        f"but the files' {which}s are {_short(cls)}s, the class of the RDD's first "
-                        f"{which} (as PySpark decides it): give every {which} one type (an "
-                        "int of more than 32 bits is a LongWritable)")
+                        f"but the files' {which}s are {_short(cls)}s, {source} (an int of "
+                        "more than 32 bits is a LongWritable)")
     try:
         return encode(item, cls)
     except Unconvertible as exc:  # inside a dict or tuple
-        raise TypeError(f"saveAsSequenceFile cannot save a {which} {_shown(item)}: {exc}"
-                        ) from None
+        raise TypeError(f"{method} cannot save a {which} {_shown(item)}: {exc}") from None
 
 
 def _short(cls: str) -> str:

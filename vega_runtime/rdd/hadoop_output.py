@@ -91,5 +91,5 @@ class HadoopOutput:
                 first_key, first_value = sequence_file.record_classes(first[0])
                 key_class, value_class = key_class or first_key, value_class or first_value
         writer = (hadoop_formats.text_writer(plan) if plan.kind == "text" else
-                  hadoop_formats.sequence_writer(plan, key_class, value_class))
+                  hadoop_formats.sequence_writer(plan, key_class, value_class, method))
         self._driver(f"{method}()").save_partitions(self, plan.path, writer, overwrite)
