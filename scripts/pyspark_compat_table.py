@@ -63,7 +63,9 @@ DIFFERS = {
     "saveAsHadoopFile": "TextOutputFormat and SequenceFileOutputFormat only (others are "
                         "refused, naming these); `keyConverter`/`valueConverter` are "
                         "refused; takes `overwrite=False`; a `dict` or `tuple` in text "
-                        "output is refused; no `.crc` files (docs/storage.md)",
+                        "output is refused; a `float` in text output prints as Java 19+'s "
+                        "`Double.toString` (Java 17's has more digits for some); no `.crc` "
+                        "files (docs/storage.md)",
     "saveAsNewAPIHadoopFile": "as `saveAsHadoopFile`, in the new API (parts `part-r-NNNNN`)",
     "saveAsHadoopDataset": "as `saveAsHadoopFile`, all from `conf` (docs/storage.md: the "
                            "keys read)",
