@@ -212,3 +212,26 @@ def test_a_record_not_of_the_given_key_class_fails_naming_it(ctx, tmp_path):
             "but the files' keys are LongWritables, the keyClass given: give keys of that "
             "type, or leave keyClass out") in str(info.value)
     assert not os.path.exists(out)
+
+
+@pytest.mark.parametrize("compression, header", [
+    ({}, (None, False)),
+    ({"mapreduce.output.fileoutputformat.compress": "true"},
+     ("org.apache.hadoop.io.compress.DefaultCodec", False)),
+    ({"mapred.output.compress": "true", "mapred.output.compression.type": "BLOCK"},
+     ("org.apache.hadoop.io.compress.DefaultCodec", True)),
+    ({"mapreduce.output.fileoutputformat.compress": "true",
+      "mapreduce.output.fileoutputformat.compress.type": "NONE"}, (None, False)),
+])
+def test_sequence_compression_follows_conf(ctx, tmp_path, compression, header):
+    """conf's compress flag, codec (DefaultCodec unset) and type (RECORD unset; NONE: not
+    compressed, as Hadoop's SequenceFileOutputFormat), in either spelling."""
+    from vega_runtime.io import sequence_file as sf
+
+    out = str(tmp_path / "out")
+    ctx.parallelize([(1, "a")], 1).saveAsNewAPIHadoopFile(
+        out, NEW + "output.SequenceFileOutputFormat", conf=compression)
+    with open(os.path.join(out, "part-r-00000"), "rb") as fh:
+        found = sf.read_header(fh)
+    assert (found.codec or None, found.block) == header
+    assert ctx.sequenceFile(out).collect() == [(1, "a")]

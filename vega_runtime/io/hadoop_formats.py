@@ -181,7 +181,10 @@ def output_plan(method: str, path: Any, format_class: Any, key_class: Any, value
         codec, block = _class_name(method, "compressionCodecClass", codec), True
     elif _flag(conf, COMPRESS):
         codec = setting(conf, CODEC, DEFAULT_CODEC)
-        block = str(setting(conf, COMPRESSION_TYPE, "RECORD")).strip().upper() == "BLOCK"
+        kind_of_compression = str(setting(conf, COMPRESSION_TYPE, "RECORD")).strip().upper()
+        block = kind_of_compression == "BLOCK"
+        if kind == "sequence" and kind_of_compression == "NONE":
+            codec = None  # (a SequenceFile's NONE: not compressed, whatever the codec)
     if kind == "sequence" and codec is not None:
         codec = sequence_file.codec_class(codec)
     separator = str(setting(conf, TEXT_SEPARATOR, "\t")).encode("utf-8")
