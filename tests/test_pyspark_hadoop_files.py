@@ -97,6 +97,11 @@ READS = {
     "new-dir": ("newAPIHadoopFile", "dir", NEW + "input.KeyValueTextInputFormat", None),
     "old-gz": ("hadoopFile", "lines.txt.gz", OLD + "TextInputFormat", None),
     "old-rdd": ("hadoopRDD", "dir/*.txt,lines.txt", OLD + "TextInputFormat", {}),
+    # (a short file of every line end, \r\r\n and \n\r too, cut every few bytes: a split
+    # starts and ends at each kind of place, inside a \r\n included)
+    **{f"new-edges-{size}": ("newAPIHadoopFile", "edges.txt", NEW + "input.TextInputFormat",
+                             {"mapreduce.input.fileinputformat.split.maxsize": str(size)})
+       for size in (3, 4, 5, 7, 11)},
     # (a SequenceFile of ~1 MB, a sync marker every ~100 KB: split between them)
     "old-seq": ("hadoopFile", "seq", OLD + "SequenceFileInputFormat", None),
     "new-seq-max": ("newAPIHadoopRDD", "seq", NEW + "input.SequenceFileInputFormat",
@@ -135,7 +140,7 @@ SHARED = textwrap.dedent("""
 """) + FUNCTIONS
 
 VEGA_SIDE = SHARED + textwrap.dedent("""
-    import gzip
+    import gzip, random
     from vega_runtime import Context
 
     inputs = os.path.join(vega_dir, "inputs")
@@ -147,6 +152,11 @@ VEGA_SIDE = SHARED + textwrap.dedent("""
         fh.write(text)
     with gzip.open(os.path.join(inputs, "lines.txt.gz"), "wt", newline="") as fh:
         fh.write(text[:50000])
+    rng = random.Random(5)
+    with open(os.path.join(inputs, "edges.txt"), "wb") as fh:
+        fh.write(b"".join(rng.choice([b"ab", b"", b"c", b"defg"]) +
+                          rng.choice([b"\\r\\n", b"\\r", b"\\n", b"\\r\\r\\n", b"\\n\\r"])
+                          for _ in range(60)) + b"tail")
     for i in range(4):
         with open(os.path.join(inputs, "dir", f"f{i}.txt"), "w") as fh:
             fh.write("".join(f"{j}\\tline {j}\\n" for j in range(i * 300)))
