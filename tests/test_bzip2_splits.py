@@ -143,3 +143,50 @@ def test_line_ends_at_block_edges_are_assigned_as_hadoop_assigns_them(tmp_path):
     for cut in range(1, size):
         assert list(read_lines(str(path), 0, cut)) + list(read_lines(str(path), cut, size)) \
             == everything, cut
+
+
+def without_block(stream: bytes, index: int) -> bytes:
+    """``stream`` (one bzip2 stream) with its block ``index`` cut out, bit for bit: every
+    block left keeps its own CRC; only the stream's combined CRC tells."""
+    marks = find_markers(stream)
+    blocks = [bit for bit, is_block in marks if is_block]
+    end = next(bit for bit, is_block in marks if not is_block)
+    size = len(stream) * 8
+    bits = int.from_bytes(stream, "big")
+    keep = lambda first, last: (bits >> (size - last)) & ((1 << (last - first)) - 1)
+    head, tail = keep(0, blocks[index]), keep(blocks[index + 1], end + 80)
+    count = blocks[index] + (end + 80 - blocks[index + 1])
+    value = (head << (end + 80 - blocks[index + 1]) | tail) << (-count % 8)
+    return value.to_bytes((count + 7) // 8, "big")
+
+
+def test_a_stream_missing_a_block_is_refused_by_its_combined_crc(files, tmp_path):
+    """A block cut out of a stream (or a stream's stored CRC changed) read whole, by
+    text_file's range or whole_text_files: one error naming the file and the byte of the
+    stream's end (the blocks' own CRCs hold: the text was read with a block missing)."""
+    from vega_runtime import Context
+
+    _, data = files["one"]
+    half = len(data) * 2 // 3  # three 100k blocks, then a stream of one
+    first, second = bz2.compress(data[:half], 1), bz2.compress(data[half:], 2)
+    cut = without_block(first, 1)
+    assert len(find_markers(cut)) == len(find_markers(first)) - 1
+    path = tmp_path / "missing.txt.bz2"
+    path.write_bytes(cut + second)
+    end = [bit for bit, is_block in find_markers(cut) if not is_block][0] // 8
+    message = (rf"missing\.txt\.bz2: the bzip2 stream ending at byte {end} has the combined "
+               r"CRC 0x[0-9a-f]{8}, but its blocks make 0x[0-9a-f]{8}: a block is missing or "
+               "repeated, the file is corrupt")
+    with pytest.raises(InputError, match=message):
+        list(read_lines(str(path), 0, path.stat().st_size))
+    changed = bytearray(first + second)  # the second stream's stored CRC, its last bytes
+    changed[-2] ^= 0x01
+    other = tmp_path / "crc.txt.bz2"
+    other.write_bytes(bytes(changed))
+    with pytest.raises(InputError, match=r"crc\.txt\.bz2: the bzip2 stream ending at byte"):
+        list(read_lines(str(other), 0, len(changed)))
+    # a range starting inside the stream cannot tell (its blocks' own CRCs hold)
+    assert list(read_lines(str(other), len(first) + 1, len(changed)))
+    with Context(master="local") as ctx:
+        with pytest.raises(Exception, match=message):
+            ctx.whole_text_files(str(path)).collect()

@@ -12,6 +12,12 @@ decoding mid-stream, so each block, found by its marker, is re-framed as a strea
 own: a ``BZh9`` header, the block's bits shifted to a byte boundary, the end-of-stream
 magic and, as the stream's CRC, the block's own (a one-block stream's combined CRC is its
 block's), which ``bz2.decompress`` decodes and checks.
+
+A stream's combined CRC (after its end-of-stream magic: each block's CRC in turn, the total
+rotated left by one bit before each) finds a block missing or repeated whose own CRC holds.
+It is checked where a reader passes every block of the stream: from the start of the file
+or from the end of the stream before (``whole_text_files``, and a ``text_file`` range holding
+a whole stream); a range starting inside a stream cannot check it.
 """
 
 from __future__ import annotations
@@ -134,12 +140,23 @@ class BlockReader:
         self.raw.seek(self.start)
         # (a range starting inside the first 5 bytes looks from there, as Hadoop's codec)
         marker = self._next_marker(max(self.start, _HEAD) * 8 if self.start else 0)
+        # the combined CRC of the stream so far, while every block of it has been passed
+        combined = 0 if self.start == 0 else None
+        stream_head = marker[0] if marker and self.start == 0 else -1
         while marker is not None:
             at, is_block = marker
             if not is_block:  # an end of stream: the next stream's blocks may follow
+                if combined is not None or at == stream_head:
+                    self._check_stream(at, combined or 0)
+                # the next stream's first block: after the padding to a byte and 'BZh9'
+                stream_head = (at + 80 + 7) // 8 * 8 + 32
                 marker = self._next_marker(at + 48)
+                combined = 0 if marker and marker[0] == stream_head else None
                 continue
             self._keep = at
+            if combined is not None:
+                crc = self._bits(at + 48, 32)
+                combined = ((combined << 1 | combined >> 31) & 0xFFFFFFFF) ^ crc
             following = self._next_marker(at + 48)
             if following is None:
                 raise Bzip2Error(f"the file ends inside the bzip2 block at byte {at // 8} "
@@ -149,6 +166,26 @@ class BlockReader:
             else:  # read on only as far as the caller's last line goes
                 yield from ((piece, False) for piece in self._pieces(at, following[0]))
             marker = following
+
+    def _bits(self, first: int, count: int) -> int:
+        """Bits ``[first, first + count)`` of the file (at or after the block being found)."""
+        while (first + count + 7) // 8 > self._base + len(self._data) and not self._eof:
+            self._read_more()
+        raw = self._data[first // 8 - self._base:(first + count + 7) // 8 - self._base]
+        if len(raw) * 8 < (first & 7) + count:
+            raise Bzip2Error(f"the file ends inside the bzip2 end-of-stream marker at byte "
+                             f"{(first - 48) // 8} (truncated?)")
+        value = int.from_bytes(raw, "big") >> (len(raw) * 8 - (first & 7) - count)
+        return value & ((1 << count) - 1)
+
+    def _check_stream(self, at: int, combined: int) -> None:
+        """The stream ending at bit ``at`` holds the blocks its combined CRC was made of."""
+        self._keep = at
+        stored = self._bits(at + 48, 32)
+        if stored != combined:
+            raise Bzip2Error(f"the bzip2 stream ending at byte {at // 8} has the combined CRC "
+                             f"{stored:#010x}, but its blocks make {combined:#010x}: a block is "
+                             "missing or repeated, the file is corrupt")
 
     def _check_header(self) -> None:
         """A file starts ``BZh`` and a level or, as Hadoop's codec also reads them, ``h`` and
