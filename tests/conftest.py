@@ -231,7 +231,7 @@ SYSTEM_FILES = frozenset({
     "test_slurm.py", "test_k8s_pods.py", "test_disk_full.py", "test_network_faults.py",
     "test_pyspark_doctests.py", "test_fuzz_rdd_vs_pyspark.py", "test_pyspark_sequence_files.py",
     "test_host_names_netns.py", "test_recovered_drivers_netns.py", "test_pyspark_codecs.py",
-    "test_pyspark_bzip2.py", "test_pyspark_hadoop_files.py",
+    "test_pyspark_bzip2.py", "test_pyspark_hadoop_files.py", "test_pyspark_text_splits.py",
 })
 
 

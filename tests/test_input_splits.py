@@ -13,7 +13,7 @@ import pytest
 
 from vega_runtime.io.files import InputFile, list_input_files
 from vega_runtime.io.lines import read_lines
-from vega_runtime.io.splits import plan_splits
+from vega_runtime.io.splits import hadoop_splits, plan_splits
 from vega_runtime.errors import InputError
 
 
@@ -118,6 +118,56 @@ def test_large_files_are_cut_and_small_files_packed_by_bytes():
 def test_min_partitions_is_honoured_for_one_small_file():
     """A 100-byte file asked for 4 partitions gets 4 byte ranges."""
     assert len(plan_splits([InputFile("f", 100)], 4, 1 << 20)) == 4
+
+
+def ranges(plan):
+    return [[(s.path, s.start, s.end) for s in partition] for partition in plan]
+
+
+def test_given_min_partitions_cut_files_as_hadoops_get_splits():
+    """With min_partitions, Hadoop's FileInputFormat.getSplits ranges, one a partition
+    (PySpark's textFile(path, n), measured against PySpark 4.3): the goal is floor(total /
+    n), capped by the block size (the local file system's 32 MB), cuts at k * goal while
+    more than 1.1 goals remain; no rounding up to the cores (3 gave 4)."""
+    mb32 = 32 << 20
+    assert ranges(hadoop_splits([InputFile("f", 1000)], 3, mb32)) == [
+        [("f", 0, 333)], [("f", 333, 666)], [("f", 666, 1000)]]  # (Vega cut at 334)
+    big = [InputFile("corpus", 100_000_041)]  # the 100 MB word count's, PySpark's 3
+    assert ranges(hadoop_splits(big, 2, mb32)) == [
+        [("corpus", 0, mb32)], [("corpus", mb32, 2 * mb32)], [("corpus", 2 * mb32, 100_000_041)]]
+    assert len(hadoop_splits(big, 7, mb32)) == 7
+    assert len(hadoop_splits([InputFile("f", 115)], 1, mb32)) == 1
+    assert ranges(hadoop_splits([InputFile("f", 6)], 5, mb32)) == [  # goal 1: six ranges
+        [("f", i, i + 1)] for i in range(6)]
+    assert len(hadoop_splits([InputFile("f", 6)], 17, mb32)) == 6
+
+
+def test_given_min_partitions_with_several_files_compressed_and_empty_ones():
+    """The goal is the total's share; each file is cut on its own (never packed with
+    another); a .gz is one range, an empty file none (Spark ignores empty splits)."""
+    files = [InputFile("a", 1000), InputFile("b.gz", 5000), InputFile("c", 0),
+             InputFile("d.bz2", 40), InputFile("e", 3000)]
+    assert ranges(hadoop_splits(files, 3, 32 << 20)) == [
+        [("a", 0, 1000)], [("b.gz", 0, 5000)], [("d.bz2", 0, 40)],
+        [("e", 0, 3000)]]  # goal 3013
+    assert ranges(hadoop_splits(files, 9, 32 << 20)) == [
+        [("a", 0, 1000)], [("b.gz", 0, 5000)], [("d.bz2", 0, 40)],
+        [("e", 0, 1004)], [("e", 1004, 2008)], [("e", 2008, 3000)]]
+    assert hadoop_splits([InputFile("c", 0)], 4, 32 << 20) == []
+
+
+def test_a_line_starting_at_a_range_edge_is_the_range_befores(tmp_path):
+    """As Hadoop's LineRecordReader: range [start, end) reads the lines starting in
+    (start, end] (the first range from 0); every line once whatever the cuts."""
+    path = tmp_path / "t.txt"
+    path.write_bytes(b"a\nb\nc\n")
+    assert [list(read_lines(str(path), s, e)) for s, e in ((0, 2), (2, 4), (4, 6))] == [
+        ["a", "b"], ["c"], []]
+    assert [list(read_lines(str(path), s, s + 1)) for s in range(6)] == [
+        ["a"], ["b"], [], ["c"], [], []]
+    path.write_bytes(b"x\r\ny\r\nz")  # a cut between \r and \n
+    assert [list(read_lines(str(path), s, e)) for s, e in ((0, 2), (2, 5), (5, 7))] == [
+        ["x"], ["y"], ["z"]]
 
 
 def test_paths_globs_directories_and_lists(tmp_path):

@@ -19,8 +19,8 @@ from vega_runtime import Context
 
 pytestmark = requires_pyspark
 
-#: minPartitions asked of both (multiples of local[2]'s cores: Vega rounds others up)
-MIN_PARTITIONS = (2, 4, 8, 16)
+#: minPartitions asked of both (odd ones too: Vega rounded them up to a multiple of the cores)
+MIN_PARTITIONS = (2, 3, 4, 5, 8, 16, 17)
 #: name -> (seed, lines, level): ~2.5 MB of text (three 900k blocks) at level 9
 FILES = {"big": (1, 9000, 9), "small_blocks": (2, 2500, 1)}
 

@@ -288,7 +288,8 @@ SETTINGS: tuple[Setting, ...] = (
             "How long a task waits for the executor holding its cached input before "
             "running elsewhere (and recomputing the input)."),
     Setting("vega.input.split_size", "32m", size_at_least(1), "bytes",
-            "Target bytes per input partition for text_file and friends."),
+            "Target bytes per input partition for text_file and friends; with min_partitions "
+            "given, the block size of Hadoop's split rule (its local file system's 32 MB)."),
     Setting("vega.local.dir", "", parse_str, "path",
             "Scratch directory for shuffle files, spills and broadcasts; empty means the "
             "system temporary directory.", env="VEGA_LOCAL_DIR"),

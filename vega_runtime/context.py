@@ -567,7 +567,8 @@ class Context(JobControl, FileShipping, Inputs, Persistence, Profiles, EventLogs
         14
         """
         return sources.TextFileRDD(self, path, min_partitions or self.default_min_partitions,
-                                   self.conf["vega.input.split_size"], use_unicode)
+                                   self.conf["vega.input.split_size"], use_unicode,
+                                   hadoop_ranges=bool(min_partitions))
 
     def whole_text_files(self, path: str, min_partitions: Optional[int] = None,
                          use_unicode: bool = True) -> RDD:

@@ -1,11 +1,12 @@
 """Reading the lines of a byte range of a file, each line exactly once.
 
 Lines end as Hadoop's ``LineRecordReader`` ends them: at ``\\n``, ``\\r\\n`` or a lone
-``\\r``; a UTF-8 byte order mark at the start of a file is dropped.  A line belongs to
-the segment that holds its first byte.  A segment that does not start at 0 skips the
-partial line it starts inside; every segment reads past its end to finish its last
-line.  Bytes are read in large chunks and decoded in bulk, which is what makes
-``text_file`` fast.
+``\\r``; a UTF-8 byte order mark at the start of a file is dropped.  A line belongs to the
+segment that holds the line end before it (the first line, to the segment starting at 0),
+as in Hadoop: segment ``[start, end)`` reads the lines starting in ``(start, end]``.  A
+segment that does not start at 0 skips the line it starts inside (or at); every segment
+reads past its end to finish its last line.  Bytes are read in large chunks and decoded in
+bulk, which is what makes ``text_file`` fast.
 """
 
 from __future__ import annotations
@@ -27,14 +28,17 @@ _EOL_BYTES = re.compile(b"\r\n|\r|\n")
 
 def read_lines(path: str, start: int, end: int, splittable: bool = True,
                hdfs: Optional[HdfsSettings] = None) -> Iterator[str]:
-    """Lines (without ``\\n``, ``\\r\\n`` or ``\\r``) whose first byte lies in [start, end)
-    (of a ``.bz2`` file: see ``bzip2_lines``)."""
+    """Lines (without ``\\n``, ``\\r\\n`` or ``\\r``) whose first byte lies in (start, end],
+    or [0, end] for ``start`` 0, as Hadoop's ``LineRecordReader`` reads a split (of a
+    ``.bz2`` file: see ``bzip2_lines``)."""
     if splittable and is_bzip2(path):
         yield from bzip2_lines(path, start, end, hdfs)
         return
     with input_errors(path), open_input(path, hdfs) as fh:
         if not splittable:
             start, end = 0, math.inf
+        else:  # a line starting at byte ``start`` is the segment before's, one at ``end`` ours
+            start, end = (start + 1 if start else 0), end + 1
         pos = _first_line_start(fh, start)
         if pos is None or pos >= end:
             return

@@ -1,9 +1,12 @@
-"""Planning input partitions balanced by bytes.
+"""Planning input partitions.
 
-Large files are cut into byte ranges of at most one split (lines are
-reassigned at the edges by ``lines.read_lines``); the pieces, in file order,
-are then cut into contiguous groups of near-equal bytes, so many small files
-share a partition and records keep their order.  Compressed files are never cut.
+Without a partition count from the user (``plan_splits``), large files are cut into byte
+ranges of at most one split (lines are reassigned at the edges by ``lines.read_lines``);
+the pieces, in file order, are then cut into contiguous groups of near-equal bytes, so many
+small files share a partition and records keep their order.  With one
+(``hadoop_splits``), the ranges are those of Hadoop's ``FileInputFormat.getSplits``, one a
+partition, as PySpark's ``textFile(path, minPartitions)`` has them.  Compressed files (but
+``.bz2``) are never cut.
 """
 
 from __future__ import annotations
@@ -86,3 +89,36 @@ def pack_segments(pieces: List[FileSegment], bins: int) -> List[Tuple[FileSegmen
     if current:
         groups.append(tuple(current))
     return groups
+
+
+#: Hadoop's ``FileInputFormat.SPLIT_SLOP``: a file's last range may be up to 10% longer
+#: than the others rather than leave a sliver
+SPLIT_SLOP = 1.1
+
+
+def hadoop_splits(files: Sequence[InputFile], min_partitions: int,
+                  block_size: int) -> List[Tuple[FileSegment, ...]]:
+    """One partition a byte range, the ranges Hadoop's ``FileInputFormat.getSplits(job,
+    min_partitions)`` gives (PySpark's ``textFile(path, minPartitions)``).
+
+    The goal size is ``floor(total / min_partitions)``; a splittable file is cut every
+    ``max(1, min(goal, block_size))`` bytes while more than ``SPLIT_SLOP`` of that
+    remains, the rest its last range; another file is one range.  Empty files make no
+    partition (Spark's ``spark.hadoopRDD.ignoreEmptySplits``).
+
+    >>> plan = hadoop_splits([InputFile("a", 100), InputFile("b", 10)], 3, 1 << 25)
+    >>> [[(s.path, s.start, s.end) for s in p] for p in plan]
+    [[('a', 0, 36)], [('a', 36, 72)], [('a', 72, 100)], [('b', 0, 10)]]
+    """
+    goal = sum(f.size for f in files) // max(1, min_partitions)
+    size = max(1, min(goal, block_size))
+    plan: List[Tuple[FileSegment, ...]] = []
+    for f in files:
+        start = 0
+        if f.splittable:
+            while (f.size - start) / size > SPLIT_SLOP:
+                plan.append((FileSegment(f.path, start, start + size),))
+                start += size
+        if start < f.size:
+            plan.append((FileSegment(f.path, start, f.size),))
+    return plan

@@ -14,7 +14,7 @@ from ..errors import InputError
 from ..io.globs import path_text
 from ..io.hdfs import is_hdfs
 from ..io.lines import decode_text, read_lines
-from ..io.splits import FileSegment, pack_segments, plan_splits
+from ..io.splits import FileSegment, hadoop_splits, pack_segments, plan_splits
 from ..serde import read_batch_file
 from .base import RDD, Partition
 
@@ -125,15 +125,21 @@ class TextFileRDD(_FileInput):
     ``use_unicode=False`` their UTF-8 ``bytes`` (as PySpark gives them)."""
 
     def __init__(self, ctx, path: str, min_partitions: int, split_size: int,
-                 use_unicode: bool = True):
+                 use_unicode: bool = True, hadoop_ranges: bool = False):
         super().__init__(ctx, path, min_partitions, split_size)
         self._parallelism = ctx.default_parallelism
         self.use_unicode = use_unicode
+        #: the user gave ``min_partitions``: PySpark's partitions (Hadoop's getSplits), not
+        #: Vega's balanced ones (see ``io.splits``)
+        self._hadoop_ranges = hadoop_ranges
         self.set_name(path_text(path))  # as Spark's textFile: repr reads "PATH TextFileRDD[..."
 
     def compute_partitions(self) -> list:
-        plan = plan_splits(self._files(), self._min_partitions, self._split_size,
-                           self._parallelism)
+        if self._hadoop_ranges:
+            plan = hadoop_splits(self._files(), self._min_partitions, self._split_size)
+        else:
+            plan = plan_splits(self._files(), self._min_partitions, self._split_size,
+                               self._parallelism)
         return [FilesPartition(i, segments) for i, segments in enumerate(plan)]
 
     def compute(self, partition: FilesPartition, tc) -> Iterator:
