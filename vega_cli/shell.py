@@ -45,7 +45,8 @@ from .errors import (EXIT_JOB_FAILED, EXIT_OK, Cancelled, CommandError, Unreacha
 from .options import (ARCHIVES_OPTION, FILES_OPTION, JobCommand, cli_settings, job_options,
                       resolved_master, settings_file_settings, settings_from_flags)
 from .staging import (archive_list, check_archives, check_distinct_names, check_py_files,
-                      file_properties, files_to_ship, staging_directory)
+                      check_urls, file_properties, files_to_ship, local_and_urls, split_list,
+                      staging_directory, with_urls)
 
 #: the application name when --name is not given (PySpark's is "PySparkShell")
 SHELL_APP_NAME = "vega-shell"
@@ -77,20 +78,25 @@ def shell(master: Optional[str], name: Optional[str], files: str, archives: str,
                                 pyspark_compat)
     cli_conf = _resolve_options(master, name, confs, config_file)
     resolved = Config.load(config_file=config_file, cli=cli_conf)
+    check_urls({"--py-files": local_and_urls(py_files)[1], "--files": local_and_urls(files)[1],
+                "--archives": local_and_urls(archives)[1]}, resolved, fetch=True)
     py_files, files, for_context = files_to_ship(py_files, files, resolved)
+    archives, archive_urls = (",".join(part) for part in local_and_urls(archives))
     master_url = resolved["vega.master"]
     os.environ[SPARK_PROPERTIES_ENV] = json.dumps(submitted_properties(
         master_url, cli_conf["vega.app.name"], "client",
         [pair for pair in settings_file_settings(config_file).items() if is_spark_name(pair[0])]
         + spark_confs + flag_properties(
             master_url, executor_memory, executor_cores, total_executor_cores)
-        + file_properties(py_files, files, archives)))
+        + file_properties(with_urls(py_files, for_context, "vega.py_files"),
+                          with_urls(files, for_context, "vega.files"),
+                          ",".join(filter(None, [archives, archive_urls])))))
     check_py_files(py_files)
     check_distinct_names(py_files, files)
     archive_items = archive_list(archives, files)
     check_archives(archives)
-    if archive_items:
-        cli_conf["vega.archives"] = ",".join(archive_items)  # the session's Context adds them
+    if archive_items or archive_urls:  # the session's Context adds them (URLs: hdfs://)
+        cli_conf["vega.archives"] = ",".join(archive_items + split_list(archive_urls))
     if verbose:
         print_driver_config(config_file, cli_conf)
     cli_conf.update(for_context)  # (the table shows the files as given)

@@ -86,32 +86,86 @@ def files_to_ship(py_files: str, files: str,
     """The Python files and files to ship with the job: ``--py-files`` and ``--files``, each
     else its setting in the resolved ``conf`` (``vega.py_files``, ``vega.files``: Spark's
     ``spark.submit.pyFiles`` and ``spark.files`` from ``--conf`` or a settings file), as
-    spark-submit takes a flag over its property (``file:`` URIs as paths), checked as the
-    flags' are; and the settings that tell the job's Context to add none of them itself
-    (shipped with the job, they are on its driver's path and in its package), but the URLs
-    (``hdfs://``), which it adds as ``add_file`` takes them.
+    spark-submit takes a flag over its property (``file:`` URIs as paths), the settings'
+    checked as the flags' are; and the settings that tell the job's Context to add none of
+    the local ones itself (shipped with the job, they are on its driver's path and in its
+    package), but the URLs (``hdfs://``), of a flag as of a setting, which it adds as
+    ``add_file`` takes them (spark-submit takes URLs in its flags too).
 
     >>> files_to_ship("a.py", "", {"vega.py_files": "b.py", "vega.files": "hdfs://nn/c.csv"})
     ('a.py', '', {'vega.py_files': '', 'vega.files': 'hdfs://nn/c.csv'})
+    >>> files_to_ship("a.py,hdfs://nn/b.zip", "", {"vega.py_files": "", "vega.files": ""})
+    ('a.py', '', {'vega.py_files': 'hdfs://nn/b.zip'})
     """
     from vega_runtime.config import COMMAND_LINE
-    from vega_runtime.io.files import is_url, local_path
 
     chosen: List[str] = []
     left: Dict[str, str] = {}
     for flag, key, spark, check in ((py_files, "vega.py_files", "spark.submit.pyFiles",
                                      check_py_files),
                                     (files, "vega.files", "spark.files", check_files)):
-        items = [] if flag else split_list(conf[key])
         # a URL (hdfs://) stays the Context's to add, as add_file and add_py_file take it
-        local = [local_path(item) for item in items if not is_url(item)]
-        origin = conf.origin(key) if hasattr(conf, "origin") else "settings"
-        check(",".join(local), f"{spark} ({key}) from "
-                               f"{'--conf' if origin == COMMAND_LINE else origin}")
-        chosen.append(flag or ",".join(local))
-        if conf[key]:
-            left[key] = ",".join(item for item in items if is_url(item))
+        local, urls = local_and_urls(flag or conf[key])
+        if not flag:  # (the flags' are checked as they are named, by the caller)
+            origin = conf.origin(key) if hasattr(conf, "origin") else "settings"
+            check(",".join(local), f"{spark} ({key}) from "
+                                   f"{'--conf' if origin == COMMAND_LINE else origin}")
+        chosen.append(",".join(local))
+        if conf[key] or urls:
+            left[key] = ",".join(urls)
     return chosen[0], chosen[1], left
+
+
+def local_and_urls(csv: str) -> Tuple[List[str], List[str]]:
+    """The comma-separated items of ``csv``: the local paths (``file:`` URIs as paths), and
+    the URLs of other file systems (``hdfs://nn:9870/lib.zip#NAME``), as given.
+
+    >>> local_and_urls("a.py, file:///b.zip,hdfs://nn/c.tgz#env")
+    (['a.py', '/b.zip'], ['hdfs://nn/c.tgz#env'])
+    """
+    from vega_runtime.io.files import is_url, local_path
+
+    items = split_list(csv)
+    return ([local_path(item) for item in items if not is_url(item)],
+            [item for item in items if is_url(item)])
+
+
+def check_urls(options: Mapping[str, List[str]], conf: Mapping[str, Any],
+               fetch: bool) -> None:
+    """Refuse a URL given to ``--py-files``, ``--files`` or ``--archives`` (``options``: the
+    option's name -> its URLs) of a file system Vega cannot read (``s3a://``), and, with
+    ``fetch`` (the driver runs here: client deploy mode), one that names no file this host
+    can fetch, before the job starts: in its driver's Context the failure named no option
+    (``vega: job failed: HDFS hdfs://nn/x.zip: File /x.zip not found.``)."""
+    from vega_runtime.errors import UnsupportedFileSystem, VegaError
+    from vega_runtime.io.globs import path_text
+    from vega_runtime.io.hdfs import HdfsSettings, list_files
+
+    settings = HdfsSettings(conf["vega.hdfs.user"], conf["vega.hdfs.timeout"],
+                            conf["vega.hdfs.datanodes"], conf["vega.hdfs.namenode"])
+    for option, urls in options.items():
+        for item in urls:
+            url = item.partition("#")[0]
+            try:
+                path_text(url)
+            except UnsupportedFileSystem as exc:
+                raise UsageError(f"{option}: {exc}") from None
+            try:
+                found = list_files(url, settings) if fetch else [(url, 0)]
+            except VegaError as exc:
+                reason = getattr(exc, "reason", None) or str(exc)
+                raise UsageError(f"{option}: {url!r} cannot be fetched: {reason}",
+                                 "The driver fetches it from here (client deploy mode): check "
+                                 "the URL (hdfs://NAMENODE:WEBHDFS_PORT/PATH) and that this "
+                                 "host reaches the namenode.") from None
+            if [found_url for found_url, _ in found] != [url]:
+                raise UsageError(f"{option}: {url!r} is a directory, not a file")
+
+
+def with_urls(local: str, for_context: Mapping[str, str], key: str) -> str:
+    """``local`` (``files_to_ship``'s paths) and the URLs it left to the Context under
+    ``key``: all of them, for the Spark properties of the job (``file_properties``)."""
+    return ",".join(filter(None, [local, for_context.get(key, "")]))
 
 
 def file_properties(py_files: str, files: str, archives: str) -> List[Tuple[str, str]]:
@@ -125,13 +179,19 @@ def file_properties(py_files: str, files: str, archives: str) -> List[Tuple[str,
     [('spark.submit.pyFiles', '/job/lib.zip'),
      ('spark.files', 'file:///data/a.csv,file:///job/lib.zip'),
      ('spark.archives', 'file:///data/env.tgz#env')]
+    >>> file_properties("hdfs://nn/lib.zip", "", "hdfs://nn/env.tgz#env")[1:]
+    [('spark.files', 'hdfs://nn/lib.zip'), ('spark.archives', 'hdfs://nn/env.tgz#env')]
     """
+    from vega_runtime.io.files import is_url
+
     def uri(item: str) -> str:
+        if is_url(item):
+            return item
         path, mark, name = item.partition("#")
         return "file://" + os.path.abspath(path) + mark + name
 
-    python = [os.path.abspath(path) for path in split_list(py_files)]
-    shipped = [uri(item) for item in split_list(files)] + ["file://" + path for path in python]
+    python = [item if is_url(item) else os.path.abspath(item) for item in split_list(py_files)]
+    shipped = [uri(item) for item in split_list(files)] + [uri(item) for item in python]
     given = [("spark.submit.pyFiles", ",".join(python)), ("spark.files", ",".join(shipped)),
              ("spark.archives", ",".join(uri(item) for item in split_list(archives)))]
     return [(key, value) for key, value in given if value]

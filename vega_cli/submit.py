@@ -36,9 +36,9 @@ from .errors import (EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_OK, EXIT_UNREACHABLE,
 from .options import (ARCHIVES_OPTION, FILES_OPTION, JobCommand, cli_settings, job_options,
                       resolved_master, settings_file_settings, settings_from_flags)
 from .staging import (archive_list, build_job_package, check_archives, check_distinct_names,
-                      check_files, check_packed_archives, check_py_files, file_problem,
-                      file_properties, files_to_ship, split_list, stage_files, stage_py_files,
-                      staging_directory)
+                      check_files, check_packed_archives, check_py_files, check_urls,
+                      file_problem, file_properties, files_to_ship, local_and_urls, split_list,
+                      stage_files, stage_py_files, staging_directory, with_urls)
 
 PROGRESS_LISTENER = "vega_cli.progress:ProgressDisplay"
 
@@ -90,6 +90,7 @@ def submit(master: Optional[str], deploy_mode: Optional[str], name: Optional[str
                                 total_executor_cores, pyspark_compat)
     cli_conf = _resolve_options(master, name, confs, config_file, job, deploy_mode)
     resolved = Config.load(config_file=config_file, cli=cli_conf)
+    given_py_files, given_files = py_files, files  # (URLs among them: the Context's)
     py_files, files, for_context = files_to_ship(py_files, files, resolved)
     spark_confs += flag_properties(resolved["vega.master"], executor_memory, executor_cores,
                                    total_executor_cores)  # (they win)
@@ -97,23 +98,36 @@ def submit(master: Optional[str], deploy_mode: Optional[str], name: Optional[str
     check_py_files(py_files)
     check_files(files)
     check_distinct_names(py_files, files)
+    # an --archives URL (hdfs://nn/env.tgz#env) is the driver's Context's to add, as the
+    # setting's are (spark-submit takes URLs)
+    archives, archive_urls = (",".join(part) for part in local_and_urls(archives))
     if deploy_mode == "cluster":
-        if archives:  # the flag's replace the settings' (as in client mode): none left over
-            cli_conf["vega.archives"] = ""
+        if archives or archive_urls:  # the flag's replace the settings' (as in client mode)
+            cli_conf["vega.archives"] = archive_urls
         else:
             archives = _packed_from_settings(resolved["vega.archives"], cli_conf)
     archive_items = archive_list(archives, files)
-    if archive_items and deploy_mode != "cluster":
+    if (archive_items or archive_urls) and deploy_mode != "cluster":
         # the driver's Context adds them; a driver the master runs, its package's (its
         # --archives) and the URLs its submitter left to it (_packed_from_settings)
         from vega_runtime.io.files import is_url
 
         left = split_list(cli_conf.get("vega.archives", "")) if by_master else []
-        cli_conf["vega.archives"] = ",".join(archive_items + [a for a in left if is_url(a)])
+        cli_conf["vega.archives"] = ",".join(archive_items + split_list(archive_urls)
+                                             + [a for a in left if is_url(a)])
+    check_urls({"--py-files": local_and_urls(given_py_files)[1],
+                "--files": local_and_urls(given_files)[1],
+                "--archives": split_list(archive_urls)}, resolved, deploy_mode != "cluster")
     if slurm_spec is not None:
-        if archive_items:
+        if archive_items or archive_urls:
             raise UsageError("--archives is not taken with --slurm",
                              "Unpack them in the job with sc.add_archive(PATH[#NAME]).")
+        flag_urls = local_and_urls(f"{given_py_files},{given_files}")[1]
+        if flag_urls:
+            raise UsageError(f"URLs in --py-files and --files are not taken with --slurm "
+                             f"({', '.join(flag_urls)})",
+                             "Add them in the job with sc.add_py_file(URL) or "
+                             "sc.add_file(URL).")
         from .slurm_submit import submit_to_slurm
 
         return submit_to_slurm(slurm_spec, master, job, args, confs, name, config_file,
@@ -146,7 +160,9 @@ def submit(master: Optional[str], deploy_mode: Optional[str], name: Optional[str
                 Config.load(config_file=config_file, cli=cli_conf)["vega.master"],
                 cli_conf["vega.app.name"], "client",
                 [*given_properties, *_spark_pairs_of_file(config_file), *spark_confs,
-                 *file_properties(py_files, files, archives)])
+                 *file_properties(with_urls(py_files, for_context, "vega.py_files"),
+                                  with_urls(files, for_context, "vega.files"),
+                                  ",".join(filter(None, [archives, archive_urls])))])
             return _run_driver(job, list(args), cli_conf, config_file, extra_paths, files_dir,
                                debug, properties)
     except DriverExit as exc:  # while the job's files were staged
