@@ -62,6 +62,22 @@ def test_a_bz2_hdfs_file_is_split_at_its_blocks(hdfs, hctx):
     assert rdd.collect() == lines
 
 
+def test_min_partitions_cuts_an_hdfs_file_at_its_own_block_size(hdfs, hctx):
+    """With min_partitions, Hadoop's split rule caps ranges by the file's block size as its
+    FileStatus gives it (PySpark reading HDFS: 128 MB blocks, not the local 32 MB): a
+    2,500,000-byte file of 1 MiB blocks asked for 2 partitions has 3 (1 MiB, 1 MiB, the
+    rest), where the local rule gives 2."""
+    from hdfs import InsecureClient
+
+    data = b"".join(b"%09d\n" % i for i in range(250_000))
+    InsecureClient(hdfs.namenode_url, user="alice").write("/in/blocks.txt", data,
+                                                          overwrite=True, blocksize=1 << 20)
+    rdd = hctx.text_file(f"{hdfs.url}/in/blocks.txt", 2)
+    # lines start every 10 bytes; a range [start, end) has those starting in (start, end]
+    assert rdd.glom().map(len).collect() == [104_858, 104_858, 40_284]
+    assert rdd.count() == 250_000
+
+
 def test_directories_globs_and_webhdfs_urls(hdfs, hctx):
     """Directories and globs (a pattern in any component; _ and . names skipped; {a,b}
     alternatives) and webhdfs:// URLs list like local paths."""

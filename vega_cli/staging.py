@@ -151,14 +151,14 @@ def check_urls(options: Mapping[str, List[str]], conf: Mapping[str, Any],
             except UnsupportedFileSystem as exc:
                 raise UsageError(f"{option}: {exc}") from None
             try:
-                found = list_files(url, settings) if fetch else [(url, 0)]
+                found = list_files(url, settings) if fetch else [(url, 0, 0)]
             except VegaError as exc:
                 reason = getattr(exc, "reason", None) or str(exc)
                 raise UsageError(f"{option}: {url!r} cannot be fetched: {reason}",
                                  "The driver fetches it from here (client deploy mode): check "
                                  "the URL (hdfs://NAMENODE:WEBHDFS_PORT/PATH) and that this "
                                  "host reaches the namenode.") from None
-            if [found_url for found_url, _ in found] != [url]:
+            if [listed[0] for listed in found] != [url]:
                 raise UsageError(f"{option}: {url!r} is a directory, not a file")
 
 

@@ -23,14 +23,17 @@ UNREADABLE_CODECS = {".zst": "ZStandardCodec"}
 
 
 class InputFile(FrozenRecord):
-    """An input file and its size."""
+    """An input file, its size and its block size (an HDFS file's; 0: the file system's
+    default, ``vega.input.split_size``), which Hadoop's split rule caps ranges by."""
     path: str
     size: int
+    block_size: int
 
-    def __init__(self, path, size):
+    def __init__(self, path, size, block_size=0):
         setattr = object.__setattr__
         setattr(self, "path", path)
         setattr(self, "size", size)
+        setattr(self, "block_size", block_size)
 
     @property
     def splittable(self) -> bool:
@@ -129,7 +132,7 @@ def list_input_files(spec: str, hdfs: Optional[HdfsSettings] = None) -> List[Inp
             raise InputError(repr(spec), "an empty path names no file: give a file, a "
                                          "directory, a glob or a URL")
         if is_hdfs(part):
-            files.extend(InputFile(url, size) for url, size in
+            files.extend(InputFile(url, size, block_size) for url, size, block_size in
                          list_hdfs_files(part, hdfs or HdfsSettings()))
             continue
         path = os.path.abspath(local_path(part))

@@ -234,9 +234,9 @@ def _explain(url: str, exc: Exception) -> HdfsError:
     return HdfsError(url, message)
 
 
-def list_files(spec: str, settings: HdfsSettings) -> List[Tuple[str, int]]:
-    """(URL, size) of every file a URL names: a file, a directory (recursively, skipping
-    ``_`` and ``.`` names) or a glob (see ``io.globs``)."""
+def list_files(spec: str, settings: HdfsSettings) -> List[Tuple[str, int, int]]:
+    """(URL, size, block size) of every file a URL names: a file, a directory (recursively,
+    skipping ``_`` and ``.`` names) or a glob (see ``io.globs``)."""
     spec = qualify(spec, settings)
     base, path = split_url(spec)
     prefix = url_authority(spec)
@@ -285,10 +285,11 @@ def _glob(hdfs, pattern: str) -> List[Tuple[str, dict]]:
     return level
 
 
-def _walk(hdfs, prefix: str, path: str, status: Optional[dict] = None) -> List[Tuple[str, int]]:
+def _walk(hdfs, prefix: str, path: str,
+          status: Optional[dict] = None) -> List[Tuple[str, int, int]]:
     status = status or hdfs.status(path)
     if status["type"] == "FILE":
-        return [(prefix + path, status["length"])]
+        return [(prefix + path, status["length"], status.get("blockSize") or 0)]
     found = []
     for name, child in sorted(hdfs.list(path, status=True)):
         if is_hidden(name):

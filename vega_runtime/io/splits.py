@@ -102,18 +102,19 @@ def hadoop_splits(files: Sequence[InputFile], min_partitions: int,
     min_partitions)`` gives (PySpark's ``textFile(path, minPartitions)``).
 
     The goal size is ``floor(total / min_partitions)``; a splittable file is cut every
-    ``max(1, min(goal, block_size))`` bytes while more than ``SPLIT_SLOP`` of that
-    remains, the rest its last range; another file is one range.  Empty files make no
-    partition (Spark's ``spark.hadoopRDD.ignoreEmptySplits``).
+    ``max(1, min(goal, its block size))`` bytes (an HDFS file's own, else ``block_size``,
+    as Hadoop's local file system's 32 MB) while more than ``SPLIT_SLOP`` of that remains,
+    the rest its last range; another file is one range.  Empty files make no partition
+    (Spark's ``spark.hadoopRDD.ignoreEmptySplits``).
 
     >>> plan = hadoop_splits([InputFile("a", 100), InputFile("b", 10)], 3, 1 << 25)
     >>> [[(s.path, s.start, s.end) for s in p] for p in plan]
     [[('a', 0, 36)], [('a', 36, 72)], [('a', 72, 100)], [('b', 0, 10)]]
     """
     goal = sum(f.size for f in files) // max(1, min_partitions)
-    size = max(1, min(goal, block_size))
     plan: List[Tuple[FileSegment, ...]] = []
     for f in files:
+        size = max(1, min(goal, f.block_size or block_size))
         start = 0
         if f.splittable:
             while (f.size - start) / size > SPLIT_SLOP:
