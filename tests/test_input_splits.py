@@ -154,6 +154,9 @@ def test_given_min_partitions_with_several_files_compressed_and_empty_ones():
         [("a", 0, 1000)], [("b.gz", 0, 5000)], [("d.bz2", 0, 40)],
         [("e", 0, 1004)], [("e", 1004, 2008)], [("e", 2008, 3000)]]
     assert hadoop_splits([InputFile("c", 0)], 4, 32 << 20) == []
+    # a file's own block size (HDFS) caps its ranges; SequenceFiles' least range, 100 KiB
+    assert len(hadoop_splits([InputFile("h", 300 << 20, 128 << 20)], 1, 32 << 20)) == 3
+    assert len(hadoop_splits([InputFile("s", 3_300_111)], 40, 32 << 20, 102_400)) == 33
 
 
 def test_a_line_starting_at_a_range_edge_is_the_range_befores(tmp_path):

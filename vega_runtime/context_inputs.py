@@ -59,7 +59,8 @@ class Inputs:
                                  "in Spark's JVM, and Vega has no JVM: read without it and "
                                  "convert the records with .map()")
         return sources.SequenceFileRDD(self, path, min_splits or self.default_min_partitions,
-                                       self.conf["vega.input.split_size"])
+                                       self.conf["vega.input.split_size"],
+                                       hadoop_ranges=bool(min_splits))
 
     def hadoop_file(self, path: str, input_format_class: str, key_class: str, value_class: str,
                     key_converter: Optional[str] = None, value_converter: Optional[str] = None,

@@ -96,16 +96,17 @@ def pack_segments(pieces: List[FileSegment], bins: int) -> List[Tuple[FileSegmen
 SPLIT_SLOP = 1.1
 
 
-def hadoop_splits(files: Sequence[InputFile], min_partitions: int,
-                  block_size: int) -> List[Tuple[FileSegment, ...]]:
+def hadoop_splits(files: Sequence[InputFile], min_partitions: int, block_size: int,
+                  min_size: int = 1) -> List[Tuple[FileSegment, ...]]:
     """One partition a byte range, the ranges Hadoop's ``FileInputFormat.getSplits(job,
     min_partitions)`` gives (PySpark's ``textFile(path, minPartitions)``).
 
     The goal size is ``floor(total / min_partitions)``; a splittable file is cut every
-    ``max(1, min(goal, its block size))`` bytes (an HDFS file's own, else ``block_size``,
+    ``max(min_size, min(goal, its block size))`` bytes (an HDFS file's own, else ``block_size``,
     as Hadoop's local file system's 32 MB) while more than ``SPLIT_SLOP`` of that remains,
     the rest its last range; another file is one range.  Empty files make no partition
-    (Spark's ``spark.hadoopRDD.ignoreEmptySplits``).
+    (Spark's ``spark.hadoopRDD.ignoreEmptySplits``).  ``min_size``: the input format's
+    least range (SequenceFileInputFormat's: ``SequenceFile.SYNC_INTERVAL``, 100 KiB).
 
     >>> plan = hadoop_splits([InputFile("a", 100), InputFile("b", 10)], 3, 1 << 25)
     >>> [[(s.path, s.start, s.end) for s in p] for p in plan]
@@ -114,7 +115,7 @@ def hadoop_splits(files: Sequence[InputFile], min_partitions: int,
     goal = sum(f.size for f in files) // max(1, min_partitions)
     plan: List[Tuple[FileSegment, ...]] = []
     for f in files:
-        size = max(1, min(goal, f.block_size or block_size))
+        size = max(min_size, 1, min(goal, f.block_size or block_size))
         start = 0
         if f.splittable:
             while (f.size - start) / size > SPLIT_SLOP:

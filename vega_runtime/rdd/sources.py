@@ -225,14 +225,22 @@ class SequenceFileRDD(_FileInput):
     decompress = False  # (compressed inside: the file's name says nothing)
     min_partitions_name = "minSplits"
 
-    def __init__(self, ctx, path: str, min_partitions: int, split_size: int):
+    def __init__(self, ctx, path: str, min_partitions: int, split_size: int,
+                 hadoop_ranges: bool = False):
         super().__init__(ctx, path, min_partitions, split_size)
         self._parallelism = ctx.default_parallelism
+        self._hadoop_ranges = hadoop_ranges  # min_splits given: PySpark's (see TextFileRDD)
         self.set_name(path_text(path))
 
     def compute_partitions(self) -> list:
-        plan = plan_splits(self._files(), self._min_partitions, self._split_size,
-                           self._parallelism)
+        if self._hadoop_ranges:  # (SequenceFileInputFormat's least range: SYNC_INTERVAL)
+            from ..io.sequence_file import SYNC_INTERVAL
+
+            plan = hadoop_splits(self._files(), self._min_partitions, self._split_size,
+                                 SYNC_INTERVAL)
+        else:
+            plan = plan_splits(self._files(), self._min_partitions, self._split_size,
+                               self._parallelism)
         return [FilesPartition(i, segments) for i, segments in enumerate(plan)]
 
     def compute(self, partition: FilesPartition, tc) -> Iterator:
