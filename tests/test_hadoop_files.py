@@ -175,12 +175,16 @@ def test_hadoop_splits_follow_file_input_format():
     API: a block each; empty files none; compressed text whole."""
     old = hf.InputPlan("text", "", False, b"\t", 1, 1 << 63)
     files = [hf.InputFile("/a", 110), hf.InputFile("/b", 0), hf.InputFile("/c.gz", 500)]
-    assert [(s.path, s.start, s.end) for s in hf.hadoop_splits(files, 6, old)] == [
+    block = 32 << 20  # the local file system's (vega.input.split_size)
+    assert [(s.path, s.start, s.end) for s in hf.hadoop_splits(files, 6, block, old)] == [
         ("/a", 0, 110), ("/c.gz", 0, 500)]
-    big = [hf.InputFile("/big", hf.LOCAL_BLOCK_SIZE * 2 + 5)]
+    big = [hf.InputFile("/big", block * 2 + 5)]
     new = hf.InputPlan("text", "", True, b"\t", 1, 1 << 63)
-    assert [s.end - s.start for s in hf.hadoop_splits(big, 1, new)] == [
-        hf.LOCAL_BLOCK_SIZE, hf.LOCAL_BLOCK_SIZE + 5]
+    assert [s.end - s.start for s in hf.hadoop_splits(big, 1, block, new)] == [
+        block, block + 5]
+    # an HDFS file's own block size
+    assert [s.end - s.start for s in hf.hadoop_splits([hf.InputFile("/h", 250, 100)], 1,
+                                                      block, new)] == [100, 100, 50]
 
 
 def test_raw_lines_agree_with_a_plain_split_at_any_chunk_size():

@@ -19,7 +19,7 @@ from typing import Any, BinaryIO, Dict, Iterator, List, Optional, Sequence, Tupl
 from ..records import FrozenRecord
 from . import sequence_file
 from .files import InputFile, is_compressed
-from .hdfs import is_hdfs
+from . import splits
 from .splits import FileSegment
 
 _MAPRED = "org.apache.hadoop.mapred."
@@ -58,12 +58,6 @@ MIN_SPLIT_SIZE = ("mapreduce.input.fileinputformat.split.minsize", "mapred.min.s
 MAX_SPLIT_SIZE = ("mapreduce.input.fileinputformat.split.maxsize", "mapred.max.split.size")
 
 DEFAULT_CODEC = "org.apache.hadoop.io.compress.DefaultCodec"
-#: the block size FileInputFormat cuts files by: the local file system's
-#: (``fs.local.block.size``) and HDFS's default (``dfs.blocksize``)
-LOCAL_BLOCK_SIZE = 32 << 20
-HDFS_BLOCK_SIZE = 128 << 20
-#: FileInputFormat's SPLIT_SLOP: a file's last split may be this much longer than the others
-SPLIT_SLOP = 1.1
 
 
 class OutputPlan(FrozenRecord):
@@ -367,37 +361,24 @@ def sequence_writer(plan: OutputPlan, key_class: str, value_class: str, method: 
 
 # -- FileInputFormat ------------------------------------------------------------------------
 
-def hadoop_splits(files: Sequence[InputFile], num_splits: int, plan: InputPlan
-                  ) -> List[FileSegment]:
-    """``FileInputFormat.getSplits``: each file cut into splits of the split size (the
-    old API's: the total over ``num_splits``, at most a block; the new API's: a block),
-    the last up to 10% longer; compressed text files whole; empty files none.
+def hadoop_splits(files: Sequence[InputFile], num_splits: int, block_size: int,
+                  plan: InputPlan) -> List[FileSegment]:
+    """``FileInputFormat.getSplits`` (``splits.hadoop_splits``) of the old API (the total
+    over ``num_splits``, at most a block) or the new (a block), for ``plan``'s format:
+    compressed text files whole (their offsets count uncompressed bytes from the start).
 
     >>> old = InputPlan("text", "", False, b"\\t", 1, 1 << 63)
-    >>> [(s.start, s.end) for s in hadoop_splits([InputFile("a", 100)], 3, old)]
+    >>> [(s.start, s.end) for s in hadoop_splits([InputFile("a", 100)], 3, 1 << 25, old)]
     [(0, 33), (33, 66), (66, 100)]
     >>> new = InputPlan("text", "", True, b"\\t", 1, 1 << 63)
-    >>> [(s.start, s.end) for s in hadoop_splits([InputFile("a", 100)], 3, new)]
+    >>> [(s.start, s.end) for s in hadoop_splits([InputFile("a", 100)], 3, 1 << 25, new)]
     [(0, 100)]
     """
-    goal = sum(f.size for f in files) // max(num_splits, 1)
-    out: List[FileSegment] = []
-    for f in files:
-        if not f.size:
-            continue
-        if plan.kind != "sequence" and is_compressed(f.path):
-            out.append(FileSegment(f.path, 0, f.size))
-            continue
-        block = HDFS_BLOCK_SIZE if is_hdfs(f.path) else LOCAL_BLOCK_SIZE
-        size = (max(plan.min_size, min(plan.max_size, block)) if plan.new_api
-                else max(plan.min_size, min(goal, block)))
-        remaining = f.size
-        while remaining / size > SPLIT_SLOP:
-            out.append(FileSegment(f.path, f.size - remaining, f.size - remaining + size))
-            remaining -= size
-        if remaining:
-            out.append(FileSegment(f.path, f.size - remaining, f.size))
-    return out
+    whole = plan.kind != "sequence"  # (a SequenceFile is compressed inside)
+    ranges = splits.hadoop_splits(files, num_splits, block_size, plan.min_size,
+                                  plan.max_size if plan.new_api else None,
+                                  lambda f: not (whole and is_compressed(f.path)))
+    return [segments[0] for segments in ranges]
 
 
 # -- TextInputFormat ------------------------------------------------------------------------

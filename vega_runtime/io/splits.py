@@ -11,7 +11,7 @@ partition, as PySpark's ``textFile(path, minPartitions)`` has them.  Compressed 
 
 from __future__ import annotations
 
-from typing import List, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 from .files import InputFile
 from ..records import FrozenRecord
@@ -97,7 +97,9 @@ SPLIT_SLOP = 1.1
 
 
 def hadoop_splits(files: Sequence[InputFile], min_partitions: int, block_size: int,
-                  min_size: int = 1) -> List[Tuple[FileSegment, ...]]:
+                  min_size: int = 1, max_size: Optional[int] = None,
+                  splittable: Callable[[InputFile], bool] = lambda f: f.splittable,
+                  ) -> List[Tuple[FileSegment, ...]]:
     """One partition a byte range, the ranges Hadoop's ``FileInputFormat.getSplits(job,
     min_partitions)`` gives (PySpark's ``textFile(path, minPartitions)``).
 
@@ -107,17 +109,23 @@ def hadoop_splits(files: Sequence[InputFile], min_partitions: int, block_size: i
     the rest its last range; another file is one range.  Empty files make no partition
     (Spark's ``spark.hadoopRDD.ignoreEmptySplits``).  ``min_size``: the input format's
     least range (SequenceFileInputFormat's: ``SequenceFile.SYNC_INTERVAL``, 100 KiB).
+    ``max_size``: the new API's rule (``mapreduce``'s FileInputFormat), which cuts every
+    ``max(min_size, min(max_size, block size))`` bytes whatever ``min_partitions``.
 
     >>> plan = hadoop_splits([InputFile("a", 100), InputFile("b", 10)], 3, 1 << 25)
     >>> [[(s.path, s.start, s.end) for s in p] for p in plan]
     [[('a', 0, 36)], [('a', 36, 72)], [('a', 72, 100)], [('b', 0, 10)]]
+    >>> [[(s.start, s.end) for s in p] for p in hadoop_splits([InputFile("a", 100)], 3, 64,
+    ...                                                       max_size=1 << 63)]
+    [[(0, 64)], [(64, 100)]]
     """
     goal = sum(f.size for f in files) // max(1, min_partitions)
     plan: List[Tuple[FileSegment, ...]] = []
     for f in files:
-        size = max(min_size, 1, min(goal, f.block_size or block_size))
+        limit = goal if max_size is None else max_size
+        size = max(min_size, 1, min(limit, f.block_size or block_size))
         start = 0
-        if f.splittable:
+        if splittable(f):
             while (f.size - start) / size > SPLIT_SLOP:
                 plan.append((FileSegment(f.path, start, start + size),))
                 start += size

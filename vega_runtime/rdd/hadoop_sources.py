@@ -28,7 +28,8 @@ class HadoopFileRDD(_FileInput):
         self.set_name(path_text(plan.path))
 
     def compute_partitions(self) -> list:
-        splits = hadoop_formats.hadoop_splits(self._files(), self._min_partitions, self.plan)
+        splits = hadoop_formats.hadoop_splits(self._files(), self._min_partitions,
+                                              self._split_size, self.plan)
         return [FilesPartition(i, (split,)) for i, split in enumerate(splits)]
 
     def compute(self, partition: FilesPartition, tc) -> Iterator:
