@@ -13,6 +13,13 @@ try:  # a Ctrl-C while the command loads (its first ~40 ms) ends it as a later o
     # locks' end every import, and the command imports a lot) is not lost
     take_lost_signals_again()
 
+    import os
+
+    if os.environ.get("VEGA_DRIVER_OUTPUT"):  # a cluster-mode driver: its output in order
+        from vega_runtime.deploy.driver_output import install_from_env
+
+        install_from_env()
+
     import click
 
     from vega_runtime._version import __version__

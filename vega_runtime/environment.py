@@ -20,6 +20,8 @@ OTHER_VARIABLES: Dict[str, str] = {
     "VEGA_SUBMIT_CONF": "vega submit's --conf settings, passed to the job's Context",
     "VEGA_DRIVER_CONF": "a cluster-mode driver's settings, passed by the master",
     "VEGA_DRIVER_ID": "a cluster-mode driver's id, passed by the master",
+    "VEGA_DRIVER_OUTPUT": "where a cluster-mode driver keeps its output in order, passed by "
+                          "the master",
     "VEGA_DIE_WITH_PID": "a cluster-mode driver dies with this process (the master)",
     "VEGA_WORKER_PID": "an executor dies with this process (its worker)",
     "VEGA_EXECUTOR_RESOURCES": "an executor's custom resource addresses, from its worker",

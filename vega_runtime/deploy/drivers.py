@@ -38,7 +38,9 @@ from ..processes import DIE_WITH_ENV, end_group
 from ..records import Record, field_names
 from ..retry import backoff_delay
 from .app_logs import STDERR_FILE
-from .log_files import wait_rotating_output
+from .driver_output import DRIVER_OUTPUT_ENV
+from .log_files import PROCESS_OUTPUT_BACKUPS, PROCESS_OUTPUT_MAX_BYTES
+from .ordered_output import OrderedOutput
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +169,14 @@ class DriverRunner:
         """Its standard error, kept apart from its output (``AppLogs.stderr_path``)."""
         return os.path.join(os.path.dirname(self.output_path(driver_id)), STDERR_FILE)
 
+    def _say(self, driver_id: str, text: str, stream: str = "stderr") -> None:
+        """Add ``text`` to a driver's stored output, in order (``ordered_output``), while
+        the driver does not run: before it starts, after it exits."""
+        directory = os.path.dirname(self.output_path(driver_id))
+        with contextlib.suppress(OSError), \
+                OrderedOutput(directory, PROCESS_OUTPUT_MAX_BYTES, PROCESS_OUTPUT_BACKUPS) as out:
+            out.write(text.encode(), stream)
+
     def submit(self, request: SubmitDriver) -> DriverInfo:
         with self.lock:
             self._count += 1
@@ -204,8 +214,8 @@ class DriverRunner:
                 self.drivers[driver_id] = info
             log.warning("driver %s died with the master: starting it again (--supervise)",
                         driver_id)
-            with contextlib.suppress(OSError), open(self.output_path(driver_id), "ab") as out:
-                out.write(b"vega: the master restarted; starting the supervised driver again\n")
+            self._say(driver_id, "vega: the master restarted; starting the supervised driver "
+                                 "again\n", "stdout")
             threading.Thread(target=self._supervise, args=(info,), name=driver_id,
                              daemon=True).start()
             resumed.append(driver_id)
@@ -290,12 +300,10 @@ class DriverRunner:
                     return True
                 if not told:
                     told = True
-                    with contextlib.suppress(OSError), \
-                            open(self.stderr_path(info.driver_id), "ab") as err:
-                        err.write(f"vega: waiting: {self._running} cluster-mode drivers run on "
-                                  f"this master already (vega.master.max_running_drivers "
-                                  f"{self.max_running}); this one starts when one ends\n"
-                                  .encode())
+                    self._say(info.driver_id,
+                              f"vega: waiting: {self._running} cluster-mode drivers run on "
+                              f"this master already (vega.master.max_running_drivers "
+                              f"{self.max_running}); this one starts when one ends\n")
                 self._place_free.wait()
 
     def _run(self, info: DriverInfo, package_dir: str) -> None:
@@ -307,10 +315,11 @@ class DriverRunner:
             # the thread that starts a driver waits for it: PDEATHSIG counts from this thread
             env = {**os.environ, "VEGA_SECRET_FILE": self.secret_file,
                    DIE_WITH_ENV: str(os.getpid()), DRIVER_CONF_ENV: self._settings(info),
-                   DRIVER_ID_ENV: info.driver_id}
+                   DRIVER_ID_ENV: info.driver_id, DRIVER_OUTPUT_ENV: scratch}
             env.pop(SUBMIT_CONF_ENV, None)
             try:
                 output, errors = self.output_path(info.driver_id), self.stderr_path(info.driver_id)
+                self._say(info.driver_id, "")  # its order there first (and whole)
                 with open(output, "ab") as out, open(errors, "ab") as err:
                     proc = subprocess.Popen(self._command(info, package_dir), cwd=scratch,
                                             env=env, stdin=subprocess.DEVNULL, stdout=out,
@@ -325,7 +334,9 @@ class DriverRunner:
                 info.proc, info.pid, info.state = proc, proc.pid, DriverState.RUNNING
             log.info("driver %s started (pid %d)", info.driver_id, proc.pid)
             started = time.monotonic()
-            code = wait_rotating_output(proc, output, errors)
+            # it rotates its output itself (driver_output): its order with it
+            code = proc.wait()
+            self._say(info.driver_id, "")  # what it wrote past its order: counted
             with self.lock:
                 if info.state == DriverState.KILLED or self.stopping:
                     return
@@ -346,8 +357,7 @@ class DriverRunner:
                           f"exited with code {code}")
                 return
             log.warning(message)
-            with contextlib.suppress(OSError), open(errors, "ab") as err:
-                err.write(f"vega: {message}\n".encode())
+            self._say(info.driver_id, f"vega: {message}\n")
             time.sleep(backoff_delay(info.restarts_in_a_row, first=0.5, cap=5.0))
 
     def _not_started(self, info: DriverInfo, reason: str) -> None:

@@ -92,6 +92,64 @@ class OrderedOutput:
         self._note(stream, len(data))
         return len(data)
 
+    def write_runs(self, runs: Sequence[Tuple[str, bytes]]) -> None:
+        """Several runs, in order: each stream's bytes in one write, then their order in
+        one (a run of interleaved lines costs about what a run of one stream does); the
+        three files rotate where a run would take a stream file past ``max_bytes``.  Bytes
+        another process appended to a stream file meanwhile (a cluster-mode driver's
+        children, C code writing to its descriptors) are counted, ahead of these runs."""
+        chunks: Dict[str, List[bytes]] = {"stdout": [], "stderr": []}
+        notes: List[List] = []  # [stream, length]: consecutive runs of a stream as one
+        pending = {"stdout": 0, "stderr": 0}
+        for stream, data in runs:
+            stream = "stderr" if stream == "stderr" else "stdout"
+            size = self._sizes[stream] + pending[stream]
+            if size and size + len(data) > self.max_bytes:
+                self._put(chunks, notes)
+                self.rotate()
+                chunks, notes = {"stdout": [], "stderr": []}, []
+                pending = {"stdout": 0, "stderr": 0}
+            if not data:
+                continue
+            chunks[stream].append(data)
+            pending[stream] += len(data)
+            if notes and notes[-1][0] == stream:
+                notes[-1][1] += len(data)
+            else:
+                notes.append([stream, len(data)])
+        self._put(chunks, notes)
+
+    def _put(self, chunks: Dict[str, List[bytes]], notes: List[List]) -> None:
+        """The stream files' runs, then their order (so that a run is there before its
+        order says so)."""
+        if not notes:
+            return
+        gaps = []
+        for stream in ("stdout", "stderr"):
+            if chunks[stream]:
+                data = b"".join(chunks[stream])
+                file = self._files[stream]
+                file.write(data)
+                file.flush()
+                # where this write began: past what was counted, another process wrote
+                start = os.lseek(file.fileno(), 0, os.SEEK_CUR) - len(data)
+                if start > self._sizes[stream]:
+                    gaps.append([stream, start - self._sizes[stream]])
+                self._sizes[stream] = start + len(data)
+        self._order.write(b"".join(_LETTERS[s] + b" %d\n" % n for s, n in gaps + notes))
+        self._order.flush()
+
+    def catch_up(self) -> None:
+        """Count what other processes appended to the stream files since (``write_runs``),
+        and rotate if that took one past ``max_bytes``."""
+        for stream in ("stdout", "stderr"):
+            size = os.fstat(self._files[stream].fileno()).st_size
+            if size > self._sizes[stream]:
+                self._note(stream, size - self._sizes[stream])
+                self._sizes[stream] = size
+        if max(self._sizes.values()) > self.max_bytes:
+            self.rotate()
+
     def rotate(self) -> None:
         """``.1`` (older ones shifted up): the order first, so that a reader that finds
         ``streams.log`` unchanged after opening the stream files has the right ones."""
