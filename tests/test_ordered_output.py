@@ -176,3 +176,43 @@ def test_a_record_half_written_when_the_master_died_does_not_swallow_the_next(tm
         out.write(b"three\n", "stdout")
     assert logs.tail(APP) == "one\ntwo\nthree\n"
     assert "".join(c.text for c in _follow(logs)) == "one\ntwo\nthree\n"
+
+
+def test_interleaved_runs_reach_a_follower_in_one_chunk_a_read_in_order(tmp_path):
+    """600 alternating runs: one chunk (not 600 messages) to a follower that takes many runs
+    a chunk, its runs in order, its offsets those of each stream's last run, from which a
+    follower following again goes on exactly; a follower of before still gets a chunk a run."""
+    logs = AppLogs(str(tmp_path))
+    lines = [("stderr" if i % 2 else "stdout", f"line {i}\n") for i in range(600)]
+    with logs.open_for_append(APP) as out:
+        out.write_runs([(stream, line.encode()) for stream, line in lines])
+    conn = _Recorder()
+    logs.follow(conn, APP, False, lambda: ("FINISHED", 0, True, ""), threading.Event(),
+                (), True)
+    conn.close()
+    (chunk,) = [c for c in conn.chunks if isinstance(c, LogChunk)]
+    assert chunk.runs() == lines
+    sizes = {s: sum(len(line) for t, line in lines if t == s) for s in ("stdout", "stderr")}
+    assert (chunk.stream, chunk.offset, chunk.then_offset) == \
+        ("stdout", sizes["stdout"], sizes["stderr"])
+    assert len(_follow(logs)) == 600
+    assert _follow(logs, [sizes["stdout"] - 9, sizes["stderr"]])[0].text == "line 598\n"
+
+
+def test_the_relay_sends_interleaved_lines_in_one_message_in_order():
+    """A driver's batch of alternating stdout and stderr lines is one AppLog, not one a run
+    (the master wrote each of its three files once a run); a large batch is cut by size,
+    with the count of lines each message carries."""
+    from vega_runtime.scheduler.log_buffer import StderrLine
+    from vega_runtime.scheduler.master_relay import MESSAGE_CHARS, _messages
+
+    batch = [StderrLine(f"e {i}\n") if i % 3 == 2 else f"o {i}\n" for i in range(900)]
+    ((message, count),) = list(_messages(batch))
+    assert count == 900
+    runs = message.runs()
+    assert "".join(text for _, text in runs) == "".join(batch)
+    assert [s for s, _ in runs] == ["stdout", "stderr"] * 300
+    big = ["x" * 1000 + "\n", StderrLine("y\n")] * (2 * MESSAGE_CHARS // 1000)
+    messages = list(_messages(big))
+    assert len(messages) == 3 and sum(count for _, count in messages) == len(big)
+    assert "".join(t for m, _ in messages for _, t in m.runs()) == "".join(big)

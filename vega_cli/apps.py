@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Callable, Dict, Optional
 
@@ -86,19 +87,48 @@ def stream_logs(conn, app_id: str, follow: bool, offsets: Optional[Dict[str, int
 
     try:
         conn.send(FollowLogs(app_id, follow, [] if offsets is None else
-                             [offsets.get("stdout", 0), offsets.get("stderr", 0)]))
+                             [offsets.get("stdout", 0), offsets.get("stderr", 0)], True))
+        one_file = _one_file(sys.stdout, sys.stderr)
         while True:
             message = conn.recv() if reply_timeout is None else conn.recv_within(reply_timeout)
             if isinstance(message, LogChunk):
-                stream = sys.stderr if message.stream == "stderr" else sys.stdout
-                stream.write(message.text)
-                stream.flush()
+                _print_runs(message.runs(), one_file)
                 if offsets is not None and message.offset >= 0:
                     offsets[message.stream] = message.offset
+                other = "stdout" if message.stream == "stderr" else "stderr"
+                if offsets is not None and message.then_offset >= 0:
+                    offsets[other] = message.then_offset
             elif isinstance(message, LogEnd):
                 return message
     finally:
         conn.close()
+
+
+def _one_file(out, err) -> bool:
+    """Whether ``out`` and ``err`` write to the same file, pipe or terminal (``2>&1``)."""
+    try:
+        a, b = os.fstat(out.fileno()), os.fstat(err.fileno())
+    except (OSError, ValueError, AttributeError):  # (io.StringIO has no fileno)
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def _print_runs(runs, one_file: bool) -> None:
+    """Each ``(stream, text)`` run on its stream, in order; into one file (``one_file``:
+    stdout and stderr are the same) at once, as what one write puts there."""
+    if one_file and len(runs) > 1:
+        try:
+            sys.stdout.write("".join(text for _, text in runs))
+        except UnicodeEncodeError:  # (stderr's text escaped as stderr escapes it, below)
+            pass
+        else:
+            sys.stdout.flush()
+            return
+    for stream, text in runs:
+        if text:
+            out = sys.stderr if stream == "stderr" else sys.stdout
+            out.write(text)
+            out.flush()
 
 
 def follow_run(connect: Callable[[], object], url: str, run_id: str,

@@ -151,12 +151,19 @@ class KeptOutput:
 
     def write(self, data, *how) -> None:
         """``data`` to the file (``how``: what else its ``write`` takes, an output's stream)."""
+        self._write("write", data, *how)
+
+    def write_runs(self, runs) -> None:
+        """``runs`` (``(stream, bytes)``) to an ``OrderedOutput``, in order."""
+        self._write("write_runs", runs)
+
+    def _write(self, method: str, *args) -> None:
         if self._file is None:
             self._open()
             if self._file is None:
                 return
         try:
-            self._file.write(data, *how)
+            getattr(self._file, method)(*args)
             self._file.flush()
         except (OSError, ValueError) as exc:  # ValueError: a rotation closed it, then failed
             self._failed(exc)
@@ -238,26 +245,38 @@ class AppLogs:
 
     def follow(self, conn: Connection, app_id: str, follow: bool,
                state: Callable[[], Tuple[str, int, bool, str]],
-               stopped: threading.Event, offsets: Sequence[int] = ()) -> None:
+               stopped: threading.Event, offsets: Sequence[int] = (),
+               batched: bool = False) -> None:
         """Send the stored output, each chunk marked with its stream (a cluster-mode driver's
         standard error is kept apart, so that its submitter prints it on its own stderr) and
         the offset past it; with ``follow``, until ``state()`` (``(state, exit code, done,
         why a driver could not start)``) says the application or driver is done.
-        ``offsets``: where to start in stdout and stderr (a follower following again)."""
+        ``offsets``: where to start in stdout and stderr (a follower following again).
+        ``batched``: the follower takes the runs of each read in one chunk (``then``)."""
         start = (list(offsets) + [0, 0])[:2]
         reader = _StoredStreams(os.path.dirname(self.path(app_id)), start)
         try:
-            self._follow(conn, reader, follow, state, stopped)
+            self._follow(conn, reader, follow, state, stopped, batched)
         finally:
             reader.close()
 
     @staticmethod
     def _follow(conn: Connection, reader: "_StoredStreams", follow: bool,
                 state: Callable[[], Tuple[str, int, bool, str]],
-                stopped: threading.Event) -> None:
+                stopped: threading.Event, batched: bool = False) -> None:
         while True:
             name, code, done, reason = state()
             runs = reader.read()
+            if batched and len(runs) > 1:  # (they alternate: runs of one stream are joined)
+                texts = [reader.decoders[stream].decode(data) for stream, data, _ in runs]
+                first, other = runs[0][2], runs[1][2]
+                for i in range(2, len(runs)):
+                    if i % 2:
+                        other = runs[i][2]
+                    else:
+                        first = runs[i][2]
+                conn.send(LogChunk(texts[0], runs[0][0], first, texts[1:], other))
+                continue
             for stream, data, offset in runs:
                 text = reader.decoders[stream].decode(data)  # a character cut waits
                 if text:

@@ -175,13 +175,15 @@ class MasterConnections:
                             raise ProtocolError(conn.peer, f"bad AppMetrics: {exc}") from None
                         master.handle(MetricsReported(session, snapshot))
                     elif isinstance(message, AppLog):
+                        runs = message.runs()
                         with master.lock:
-                            master.state.counters["log_lines"] += message.text.count("\n")
+                            master.state.counters["log_lines"] += sum(
+                                text.count("\n") for _, text in runs)
                         # as the driver's terminal shows it: text that is not UTF-8 (a
                         # record of a task's logging, say) escaped, not the end of the driver's
                         # connection (UnicodeEncodeError) and of its output's relay
-                        log_file.write(message.text.encode("utf-8", "backslashreplace"),
-                                       message.stream)
+                        log_file.write_runs([(stream, text.encode("utf-8", "backslashreplace"))
+                                             for stream, text in runs])
                     elif isinstance(message, RequestExecutors):
                         master.handle(ExecutorsRequested(session, message.requested_total))
                     elif isinstance(message, KillExecutors):

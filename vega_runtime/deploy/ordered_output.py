@@ -194,6 +194,10 @@ def _covered(order: bytes) -> Dict[str, int]:
             for s in ("stdout", "stderr")}
 
 
+#: a line of an order file (a line that is no record: an empty run of stdout)
+_RECORD = re.compile(rb"^(?:([oe]) (\d+)|.*)$\n", re.M)
+
+
 def _records(data: bytes) -> List[Tuple[str, int]]:
     """The whole lines of an order file as ``(stream, length)`` (a half-written last line
     and anything unreadable left out)."""
@@ -320,6 +324,9 @@ class OrderedReader:
                      for s in ("stdout", "stderr")}
         self._order, self._files = order, files
         self._buffer, self._run = b"", None  # the run being read: [stream, left]
+        self._parsed: List[Tuple[str, int]] = []  # records read, not yet taken
+        self._taken = 0
+        self._cache = {"stdout": (0, b""), "stderr": (0, b"")}  # (offset, bytes read there)
         self._offsets = {"stdout": 0, "stderr": 0}
         if resume:
             self._skip(resume)
@@ -339,14 +346,35 @@ class OrderedReader:
                 return
 
     def _next_record(self) -> Optional[Tuple[str, int]]:
-        while b"\n" not in self._buffer:
-            data = self._order.read(1 << 16)
-            if not data:
-                return None
-            self._buffer += data
-        line, self._buffer = self._buffer.split(b"\n", 1)
-        records = _records(line + b"\n")
-        return records[0] if records else (("stdout", 0))
+        """The next whole record (a line that is none: an empty run of stdout).  Records
+        are parsed a block at a time: one at a time, 400,000 took 7 s of the master's CPU."""
+        if self._taken == len(self._parsed):
+            self._parsed, self._taken = [], 0
+            while True:
+                end = self._buffer.rfind(b"\n")
+                if end >= 0:
+                    break
+                data = self._order.read(1 << 16)
+                if not data:
+                    return None
+                self._buffer += data
+            lines, self._buffer = self._buffer[:end + 1], self._buffer[end + 1:]
+            self._parsed = [(_STREAMS.get(letter, "stdout"), int(length) if length else 0)
+                            for letter, length in _RECORD.findall(lines)]
+        record = self._parsed[self._taken]
+        self._taken += 1
+        return record
+
+    def _bytes(self, stream: str, offset: int, length: int) -> bytes:
+        """``length`` bytes of ``stream``'s file at ``offset`` (fewer at its end), read a
+        block at a time."""
+        start, cached = self._cache[stream]
+        if not start <= offset or offset + length > start + len(cached):
+            file = self._files[stream]
+            file.seek(offset)
+            start, cached = offset, file.read(max(length, 1 << 20))
+            self._cache[stream] = (start, cached)
+        return cached[offset - start:offset - start + length]
 
     def _rotated(self) -> bool:
         """Whether a new generation began (the order renamed, or removed with no backups
@@ -387,8 +415,7 @@ class OrderedReader:
             file = self._files.get(stream)
             data = b""
             if file is not None and left:
-                file.seek(self._offsets[stream])
-                data = file.read(min(left, budget))
+                data = self._bytes(stream, self._offsets[stream], min(left, budget))
             if len(data) < min(left, budget):  # a file truncated under it: the run's rest
                 left = len(data)                # is not there
             self._offsets[stream] += len(data)

@@ -10,7 +10,7 @@ local mode does not pay for defining them).  The driver re-sends its
 # (no ``from __future__ import annotations``: ``from_wire`` reads the fields' types with
 # ``typing.get_type_hints``, which would compile every annotation string in each process)
 
-from typing import Dict, List, Optional, Type
+from typing import Dict, List, Optional, Tuple, Type
 
 from ..records import Record
 from .messages import (AppId, AppIdOrEmpty, AppOrDriverId, DriverId,  # noqa: F401
@@ -276,10 +276,24 @@ class AppLog(Record):
     text: str
     #: the stream the tasks wrote it to, "stdout" or "stderr" (kept apart by the master)
     stream: str = "stdout"
+    #: the runs of lines written after ``text``, in order, each of the other stream than the
+    #: run before it (interleaved output in one message, not one a run)
+    then: List[str]
 
-    def __init__(self, text, stream="stdout"):
+    def __init__(self, text, stream="stdout", then=_NEW):
         self.text = text
         self.stream = stream
+        self.then = [] if then is _NEW else then
+
+    def runs(self) -> List[Tuple[str, str]]:
+        """``(stream, text)`` of each run, in order."""
+        return _alternating(self.stream, self.text, self.then)
+
+
+def _alternating(stream: str, text: str, then: List[str]) -> List[Tuple[str, str]]:
+    """``text`` of ``stream``, then the texts of ``then`` alternately of the other one."""
+    streams = (stream, "stdout" if stream == "stderr" else "stderr")
+    return [(stream, text)] + [(streams[(i + 1) % 2], t) for i, t in enumerate(then)]
 
 
 class AppEvents(Record):
@@ -395,11 +409,15 @@ class FollowLogs(Record):
     #: where to start in the stored stdout and stderr: the ``LogChunk.offset`` of each last
     #: received, by a follower following again (its master restarted); [] from the start
     offsets: List[int]
+    #: the follower takes a ``LogChunk`` of many runs (``then``): one a run of interleaved
+    #: output cost the master a message each (a follower of before gets those)
+    batched: bool = False
 
-    def __init__(self, app_id, follow, offsets=_NEW):
+    def __init__(self, app_id, follow, offsets=_NEW, batched=False):
         self.app_id = app_id
         self.follow = follow
         self.offsets = [] if offsets is _NEW else offsets
+        self.batched = batched
 
 
 class LogChunk(Record):
@@ -410,11 +428,22 @@ class LogChunk(Record):
     #: the offset in the stored stream past this chunk (-1: not said), for a ``FollowLogs``
     #: to go on from
     offset: int = -1
+    #: the runs after ``text``, in order, each of the other stream than the run before it
+    #: (to a ``FollowLogs`` that is ``batched``)
+    then: List[str]
+    #: the offset in the other stream past its last run in ``then`` (-1: none there)
+    then_offset: int = -1
 
-    def __init__(self, text, stream="stdout", offset=-1):
+    def __init__(self, text, stream="stdout", offset=-1, then=_NEW, then_offset=-1):
         self.text = text
         self.stream = stream
         self.offset = offset
+        self.then = [] if then is _NEW else then
+        self.then_offset = then_offset
+
+    def runs(self) -> List[Tuple[str, str]]:
+        """``(stream, text)`` of each run, in order."""
+        return _alternating(self.stream, self.text, self.then)
 
 
 class LogEnd(Record):
