@@ -216,3 +216,63 @@ def test_the_relay_sends_interleaved_lines_in_one_message_in_order():
     messages = list(_messages(big))
     assert len(messages) == 3 and sum(count for _, count in messages) == len(big)
     assert "".join(t for m, _ in messages for _, t in m.runs()) == "".join(big)
+
+
+def _fall_behind(logs: AppLogs, count: int):
+    """Follow while the application writes ``count`` lines, all but the first four between
+    two reads of the follower (many rotations at small bounds); (lines, chunks)."""
+    lines = [("stderr" if i % 2 else "stdout", f"line {i:03d}\n") for i in range(count)]
+    out = logs.open_for_append(APP)
+    out.write_runs([(s, line.encode()) for s, line in lines[:4]])
+    calls = []
+
+    def state():
+        calls.append(1)
+        if len(calls) == 2:  # the follower has the first four lines
+            for stream, line in lines[4:]:
+                out.write(line.encode(), stream)
+        return ("FINISHED", 0, len(calls) > 2, "")
+
+    conn = _Recorder()
+    logs.follow(conn, APP, True, state, threading.Event(), (), True)
+    conn.close()
+    out.close()
+    return lines, [c for c in conn.chunks if isinstance(c, LogChunk)]
+
+
+def test_a_follower_several_rotations_behind_reads_the_files_between(tmp_path):
+    """Five rotations while a follower did not read: it reads the rest of its file, then
+    each kept file after it, oldest first, then the current one: every line once, in order
+    (before, it went from its file to the current one, 88 of 120 lines missing, unsaid)."""
+    logs = AppLogs(str(tmp_path), max_bytes=100, backups=5)
+    lines, chunks = _fall_behind(logs, 120)
+    assert os.path.exists(os.path.join(str(tmp_path), "apps", APP, "streams.log.3"))
+    assert [run for c in chunks for run in c.runs() if run[1]] == [
+        (s, line) for s, line in _joined(lines)]
+
+
+def _joined(lines):
+    """Consecutive lines of one stream as one run (as a follower gets them)."""
+    runs = []
+    for stream, line in lines:
+        if runs and runs[-1][0] == stream:
+            runs[-1] = (stream, runs[-1][1] + line)
+        else:
+            runs.append((stream, line))
+    return runs
+
+
+def test_a_follower_behind_by_more_rotations_than_kept_says_output_is_missing(tmp_path):
+    """With one older file kept, a follower five rotations behind is told on stderr, once,
+    that some output was removed before it could be sent, then goes on in order from the
+    oldest file kept to the end."""
+    logs = AppLogs(str(tmp_path), max_bytes=100, backups=1)
+    lines, chunks = _fall_behind(logs, 120)
+    notices = [i for i, c in enumerate(chunks) if c.text.startswith("vega: this follower")]
+    assert len(notices) == 1 and chunks[notices[0]].stream == "stderr"
+    assert chunks[notices[0]].offset == -1  # not where a follower following again goes on
+    text = "".join(line for _, line in lines)
+    before = "".join(t for c in chunks[:notices[0]] for _, t in c.runs())
+    after = "".join(t for c in chunks[notices[0] + 1:] for _, t in c.runs())
+    assert text.startswith(before) and text.endswith(after) and after
+    assert len(before) + len(after) < len(text)

@@ -264,9 +264,10 @@ class AppLogs:
     def _follow(conn: Connection, reader: "_StoredStreams", follow: bool,
                 state: Callable[[], Tuple[str, int, bool, str]],
                 stopped: threading.Event, batched: bool = False) -> None:
+        skipped = 0
         while True:
             name, code, done, reason = state()
-            runs = reader.read()
+            runs = reader.read()  # (it ends where it skipped: the notice goes there)
             if batched and len(runs) > 1:  # (they alternate: runs of one stream are joined)
                 texts = [reader.decoders[stream].decode(data) for stream, data, _ in runs]
                 first, other = runs[0][2], runs[1][2]
@@ -276,11 +277,15 @@ class AppLogs:
                     else:
                         first = runs[i][2]
                 conn.send(LogChunk(texts[0], runs[0][0], first, texts[1:], other))
+            else:
+                for stream, data, offset in runs:
+                    text = reader.decoders[stream].decode(data)  # a character cut waits
+                    if text:
+                        conn.send(LogChunk(text, stream, offset))
+            if reader.skipped > skipped:  # (no offset: not where a follower goes on from)
+                skipped = reader.skipped
+                conn.send(LogChunk(SKIPPED_NOTICE, "stderr"))
                 continue
-            for stream, data, offset in runs:
-                text = reader.decoders[stream].decode(data)  # a character cut waits
-                if text:
-                    conn.send(LogChunk(text, stream, offset))
             if runs:
                 continue
             if done or not follow:
@@ -296,6 +301,12 @@ class AppLogs:
                 return
             if _follower_left(conn, FOLLOW_POLL_SECONDS):
                 return
+
+
+#: what a follower is told when it fell so far behind that output it had not read was
+#: rotated away (``APP_OUTPUT_BACKUPS`` older files kept)
+SKIPPED_NOTICE = ("vega: this follower fell behind by more rotated files than are kept: some "
+                  "of the output was removed before it could be sent, and is missing here\n")
 
 
 class _StoredStreams:
@@ -337,6 +348,11 @@ class _StoredStreams:
             if data:
                 runs.append((stream, data, followed.offset))
         return runs
+
+    @property
+    def skipped(self) -> int:
+        """How many times output not yet read was rotated away (``OrderedReader``)."""
+        return self._ordered.skipped if self._ordered is not None else 0
 
     def offset(self, stream: str) -> int:
         if self._apart is not None:

@@ -50,9 +50,11 @@ class OrderedOutput:
         self.directory, self.max_bytes, self.backups = directory, max_bytes, backups
         self._open()
 
-    def _open(self) -> None:
+    def _open(self, previous: int = 0) -> None:
         """Open the stream files, then the order: a new one whole (``.new`` renamed), so that
-        a reader that finds it finds the stream files too."""
+        a reader that finds it finds the stream files too; a new one after a rotation begins
+        with ``p INODE``, the inode of the order before (``previous``): a follower behind by
+        several rotations finds the generation after its own by it."""
         paths = _paths(self.directory)
         # what the order does not cover (kept by a master of before, or written before a
         # crash let it say so) comes first, stdout then stderr: the order is whole again
@@ -67,6 +69,8 @@ class OrderedOutput:
             self._order = open(paths["order"] + (".new" if fresh else ""), "ab")
             if order and not order.endswith(b"\n"):  # a record half written: ended so
                 self._order.write(b"\n")
+            if fresh and previous:
+                self._order.write(b"p %d\n" % previous)
             for stream in ("stdout", "stderr"):
                 if self._sizes[stream] > covered[stream]:
                     self._note(stream, self._sizes[stream] - covered[stream])
@@ -153,6 +157,7 @@ class OrderedOutput:
     def rotate(self) -> None:
         """``.1`` (older ones shifted up): the order first, so that a reader that finds
         ``streams.log`` unchanged after opening the stream files has the right ones."""
+        previous = os.fstat(self._order.fileno()).st_ino
         self.close()
         paths = _paths(self.directory)
         for kind in ("order", "stdout", "stderr"):
@@ -163,7 +168,7 @@ class OrderedOutput:
                     os.replace(path, f"{path}.1")
             elif os.path.exists(path):
                 os.remove(path)
-        self._open()
+        self._open(previous)
 
     def flush(self) -> None:
         pass  # (each write is flushed)
@@ -287,11 +292,18 @@ class OrderedReader:
         self._files: Dict[str, object] = {}
         self._resume = {"stdout": max(0, offsets[0]), "stderr": max(0, offsets[1])}
         self._generation = None
+        #: how many times the follower found the generation after the one it had read
+        #: removed (rotated past the files kept) before it could read it
+        self.skipped = 0
 
-    def _open_generation(self) -> bool:
-        """Open the current generation (or, resuming past its ends, the one before)."""
-        paths = _paths(self.directory)
+    def _open_generation(self, after: Optional[int] = None) -> bool:
+        """Open the current generation (or, resuming past its ends, the one before); after
+        the one whose order has the inode ``after`` was read to its end, the one that came
+        next, kept as ``.N`` if more rotations came since (a follower more than one rotation
+        behind read the current one next: the generations between were skipped, unsaid)."""
         for _ in range(10):  # a rotation under us: again
+            suffix, gone = self._next_suffix(after) if after else ("", False)
+            paths = _paths(self.directory, suffix)
             try:
                 order = open(paths["order"], "rb")
             except FileNotFoundError:
@@ -311,6 +323,7 @@ class OrderedReader:
             _close(order, *files.values())
         else:
             return False
+        self.skipped += gone
         resume, self._resume = self._resume, None
         if resume and any(resume[s] > (os.fstat(f.fileno()).st_size if f else 0)
                           for s, f in files.items()):
@@ -331,6 +344,27 @@ class OrderedReader:
         if resume:
             self._skip(resume)
         return True
+
+    def _next_suffix(self, after: int) -> Tuple[str, bool]:
+        """The suffix of the generation after the one whose order has the inode ``after``
+        (``""``: the current one; the one whose order begins ``p AFTER``, or the one newer
+        than ``after``'s), and False; when it is gone (more rotations came than the files
+        kept), the oldest kept, and True: what came between is lost."""
+        suffix, n, newer = "", 0, None
+        while True:
+            path = _paths(self.directory, suffix)["order"]
+            try:
+                with open(path, "rb") as fh:
+                    inode, first = os.fstat(fh.fileno()).st_ino, fh.readline(64)
+            except FileNotFoundError:
+                break
+            if first == b"p %d\n" % after:
+                return suffix, False
+            if inode == after:  # (a generation of before, without ``p``)
+                return ("" if newer is None else newer), False
+            newer, n = suffix, n + 1
+            suffix = f".{n}"
+        return ("" if newer is None else newer), newer is not None
 
     def _skip(self, resume: Dict[str, int]) -> None:
         """Pass over the runs a follower had: those that end by its offset in their stream."""
@@ -404,9 +438,13 @@ class OrderedReader:
                     checked_rotation = True  # its last runs may have come meanwhile
                     record = self._next_record()
                     if record is None:
+                        finished = os.fstat(self._order.fileno()).st_ino
                         _close(self._order, *self._files.values())
-                        if not self._open_generation():
+                        skipped = self.skipped
+                        if not self._open_generation(finished):
                             self._generation = None
+                            break
+                        if self.skipped > skipped:  # (its reader says so here)
                             break
                         checked_rotation = False
                         continue
