@@ -73,7 +73,9 @@ class _Sink:
 
     def __init__(self, output: OrderedOutput):
         self.output = output
-        self.lock = threading.Lock()
+        # re-entrant: a signal handler that prints (Ctrl-C's "cancelling") may run while
+        # the main thread is in ``add``
+        self.lock = threading.RLock()
         self.runs: List[Tuple[str, List[bytes]]] = []
         self.waiting = 0
         self.failed = False
@@ -148,10 +150,21 @@ class _OrderedText(io.TextIOBase):
         self.buffer = _OrderedBinary(sink, stream, fd)
 
     def write(self, text: str) -> int:
-        if not isinstance(text, str):
-            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
-        if text:
-            self._sink.add(self._stream, text.encode("utf-8", "backslashreplace"))
+        # (``_Sink.add`` inlined: a print is two writes, and a driver may print millions)
+        try:
+            data = text.encode("utf-8", "backslashreplace")
+        except AttributeError:
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}") from None
+        sink = self._sink
+        with sink.lock:
+            runs = sink.runs
+            if runs and runs[-1][0] is self._stream:
+                runs[-1][1].append(data)
+            else:
+                runs.append((self._stream, [data]))
+            sink.waiting += len(data)
+            if sink.waiting >= FLUSH_BYTES:
+                sink._write()
         return len(text)
 
     def writable(self) -> bool:
@@ -196,7 +209,7 @@ def install(directory: str, max_bytes: int = PROCESS_OUTPUT_MAX_BYTES,
     def in_child() -> None:  # a forked child writes to the descriptors (counted above),
         sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__ = saved  # not its parent's runs
         stop.set()
-        sink.lock, sink.runs, sink.failed = threading.Lock(), [], True
+        sink.lock, sink.runs, sink.failed = threading.RLock(), [], True
 
     threading.Thread(target=flush_often, name="driver-output", daemon=True).start()
     atexit.register(at_exit)
