@@ -384,7 +384,8 @@ def test_a_cluster_mode_drivers_stdout_and_stderr_reach_the_submitters_own(clust
     assert logs.returncode == 0, logs.stderr
     assert unprefixed(logs.stdout) == unprefixed(result.stdout)
     assert "driver-err" in logs.stderr and "stage 0 started" in logs.stderr
-    # the JSON API's output of the driver (what the web UI shows) has both, stdout first
+    # the JSON API's output of the driver (what the web UI shows) has both, in the order
+    # printed (test_driver_output)
     ready = json.loads((cluster["home"] / "master" / "master.ready").read_text())
     token = (cluster["home"] / "master" / "master.token").read_text().strip()
     status, _, body = api_get_bytes((ready["webui_port"], str(cluster["home"] / "master" /

@@ -12,6 +12,7 @@ import threading
 
 import pytest
 
+from http_helpers import api_get_bytes
 from proc_helpers import master_and_worker, vega, vega_argv, write_job
 from test_log_rotation import _Recorder
 
@@ -70,6 +71,11 @@ def test_a_cluster_mode_drivers_output_reads_in_the_order_printed(cluster, tmp_p
         apart = vega("logs", *follow, "--master", cluster["url"], driver_id, env=cluster["env"])
         assert _lines(apart.stdout) == [x for x in expected if x.endswith("out")]
         assert _lines(apart.stderr) == [x for x in expected if x.endswith("err")]
+    # the JSON API's output of the driver, which the web UI shows
+    token = (cluster["home"] / "master" / "master.token").read_text().strip()
+    status, _, body = api_get_bytes((cluster["webui_port"], cluster["ca_file"]),
+                                    f"/api/v1/applications/{driver_id}/output", token)
+    assert status == 200 and _lines(body.decode()) == expected, body
 
 
 ROTATING = """\
