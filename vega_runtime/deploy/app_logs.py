@@ -1,8 +1,9 @@
 """Applications' and drivers' stored output (``<work_dir>/apps/<id>/output.log``; what
 went to standard error beside it, ``stderr.log``: a cluster-mode driver's, an application's
-tasks'; a master of before that kept an application's in ``output.log``), and for an
-application the order of the two (``streams.log``, ``ordered_output``): written from what
-drivers relay, followed by ``vega logs``, read by the web UI.  The files rotate
+tasks'; a master of before that kept an application's in ``output.log``), and the order of
+the two (``streams.log``, ``ordered_output``): an application's written from what drivers
+relay, a cluster-mode driver's by the driver itself (``driver_output``), followed by
+``vega logs``, read by the web UI.  The files rotate
 at ``APP_OUTPUT_MAX_BYTES`` (``output.log.1`` ... , see ``log_files``), so a chatty
 application cannot fill the master's disk; a follower crosses a rotation without a gap."""
 
@@ -223,9 +224,8 @@ class AppLogs:
 
     def tail(self, app_id: str, limit: int = 1 << 20) -> Optional[str]:
         """The last ``limit`` bytes of the output (reaching into the rotated ``.1`` when
-        the file is younger than that): an application's stdout and stderr in the order
-        printed; a cluster-mode driver's stdout, then its stderr (it writes them itself: their
-        order is not known), as an application's kept by a master of before; None when
+        the file is younger than that): its stdout and stderr in the order printed; one kept
+        without that order (by a master of before) its stdout, then its stderr; None when
         there is neither."""
         if not ids.APP_OR_DRIVER.matches(app_id):
             return None
@@ -310,9 +310,9 @@ SKIPPED_NOTICE = ("vega: this follower fell behind by more rotated files than ar
 
 
 class _StoredStreams:
-    """The stored streams of a followed run, read in the order written when the master kept
-    it (``ordered_output``: an application's), else (a cluster-mode driver's, an
-    application's kept by a master of before) stdout's new bytes, then stderr's.  Which it
+    """The stored streams of a followed run, read in the order written when it was kept
+    (``ordered_output``), else (kept by a master of before) stdout's new bytes, then
+    stderr's.  Which it
     is, is decided once the order is there, or output without it."""
 
     def __init__(self, directory: str, start: Sequence[int]):

@@ -2,8 +2,9 @@
 
 A driver is ``vega submit --deploy-mode client`` run on the extracted job
 package, so it behaves exactly like a driver started by hand; its output
-goes to ``<work_dir>/apps/<driver_id>/output.log`` where ``vega logs`` and
-an attached ``vega submit`` follow it.  With ``supervise`` a driver that
+goes to ``<work_dir>/apps/<driver_id>/output.log`` (its stderr to ``stderr.log``, their
+order to ``streams.log``: ``driver_output``) where ``vega logs`` and an attached
+``vega submit`` follow it.  With ``supervise`` a driver that
 exits non-zero or is killed by a signal is restarted, up to a limit.
 
 A driver dies with the master (``VEGA_DIE_WITH_PID``: it sets PR_SET_PDEATHSIG

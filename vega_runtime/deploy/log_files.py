@@ -10,7 +10,8 @@ Three kinds of file grow while a cluster runs, and each is bounded here:
   ``apps/<id>/output.log``): ``RotatingOutput``, a binary file that renames itself to
   ``.1`` (``.1`` to ``.2``, ...) when it would pass its size;
 - output a child process writes straight into a file descriptor (an executor's
-  ``<app>/<exec>.log`` on a worker, a cluster-mode driver's output on the master), where
+  ``<app>/<exec>.log`` on a worker; a cluster-mode driver's output on the master is
+  rotated by the driver itself, with its order: ``driver_output``), where
   the writer cannot be asked to reopen: ``rotate_copy_truncate``, called by the parent
   while it waits for the child, copies the file to ``.1`` and truncates it (the child
   writes with ``O_APPEND``, so its next write lands at the new end: logrotate's
