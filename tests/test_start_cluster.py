@@ -376,7 +376,7 @@ def test_a_host_without_the_interpreter_is_refused_saying_what_to_set(sshd, tmp_
         rf"root@127\.0\.0\.1:{sshd.port}: cannot run {re.escape(str(missing))} there \(exit "
         r"127: [^\n]*\); set workers\[\]\.python \(or defaults\.python; master\.python for "
         r"the master\) in the cluster file to that host's Python with Vega [^ ]+, or run with "
-        r"--bootstrap \(workers only\)")
+        r"--bootstrap\s*│")
     started = vega("start-workers", "--config", config)
     assert started.returncode == 1, started.stdout + started.stderr
     assert expected.search(started.stdout), started.stdout

@@ -138,14 +138,24 @@ def bootstrap(host: Host, python: str, vega_home: str, wheels: List[str]) -> tup
     if _has_vega(host, interpreter):
         return interpreter, "Vega already bootstrapped"
     wheel_dir = f"{vega_home}/wheels-{build}"  # this build's wheels only: pip picks no other version
-    host.check(quote(["mkdir", "-p", wheel_dir]), f"mkdir {wheel_dir}")
+    # under umask 077, as everything in a work dir: the directories made here (the daemon's
+    # work dir among them, when it is new) are 0700, not the login umask's 0755
+    host.check("umask 077 && " + quote(["mkdir", "-p", wheel_dir]), f"mkdir {wheel_dir}")
     for wheel in wheels:
         host.put(wheel, f"{wheel_dir}/{os.path.basename(wheel)}")
     for step in ([python, "-m", "venv", venv],
                  [interpreter, "-m", "pip", "install", "--quiet", "--no-index",
                   "--find-links", wheel_dir, "vega-engine"]):
-        result = host.run(quote(step), timeout=600)
+        result = host.run("umask 077 && " + quote(step), timeout=600)
         if not result.ok:
             raise RemoteError(f"{host}: bootstrap step {' '.join(step[:3])} failed: "
                               f"{(result.stderr or result.stdout).strip()[-400:]}")
     return interpreter, f"bootstrapped Vega {__version__} ({len(wheels)} wheels)"
+
+
+def bootstrapped_interpreter(host: Host, vega_home: str) -> str:
+    """The Python of the virtualenv ``bootstrap`` made in ``vega_home`` on the host (the
+    newest, if builds changed since), else ``""``; a RemoteError if the host cannot be
+    reached."""
+    return host.run("ls -t -- " + quote([vega_home]) +
+                    "/venv-*/bin/python 2>/dev/null | head -n 1").stdout.strip()

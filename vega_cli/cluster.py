@@ -27,7 +27,7 @@ from vega_runtime._version import __version__
 from vega_runtime.errors import ConfigError
 from vega_runtime.net.addresses import loopback_resolution, resolved_addresses
 
-from .bootstrap import bootstrap, build_wheels
+from .bootstrap import bootstrap, bootstrapped_interpreter, build_wheels
 from .errors import Cancelled, CommandError, RemoteError, UsageError
 from .host_keys import KnownHosts
 from .options import INSTALLED_SECRET_FILE, ensure_secret_file
@@ -188,13 +188,17 @@ def _start_daemon(host: Host, python: str, role: str, args: List[str], run_dir: 
     row.result, row.pid = "started", str(pid)
 
 
-def _start_master(cluster, secret: str, known_hosts: KnownHosts) -> Row:
+def _start_master(cluster, secret: str, known_hosts: KnownHosts,
+                  wheels: Optional[List[str]] = None) -> Row:
     master = cluster.master
     row = Row(master.host, "master", "start")
     started = time.monotonic()
     host = _master_host(cluster, known_hosts)
     python = cluster.master_python() or local_python()
     try:
+        if wheels is not None:  # its own virtualenv, as a worker's, in its work dir
+            python, done = bootstrap(host, python, f"{master.work_dir}/vega-home", wheels)
+            row.action = f"start ({done})"
         _check_master_not_on_loopback(cluster, host,
                                       _preflight(host, python, master.work_dir, (master.host, 0)))
         remote_secret = _install_secret(host, secret, master.work_dir)
@@ -259,10 +263,14 @@ def _start_worker(cluster, entry, secret: str, known_hosts: KnownHosts,
     return row
 
 
-def _stop(host: Host, python: str, role: str, run_dir: str, owned_dir: str) -> Row:
+def _stop(host: Host, python: str, role: str, run_dir: str, owned_dir: str,
+          vega_home: str) -> Row:
+    """Stop the daemon of ``run_dir`` with the Python ``--bootstrap`` installed in
+    ``vega_home``, else with ``python``; kill what is left of it in ``owned_dir``."""
     row = Row(host.name, role, "stop")
     started = time.monotonic()
-    try:
+    try:  # (an unreachable host fails here, its row said so after one timeout, not two)
+        python = bootstrapped_interpreter(host, vega_home) or python
         outcome = host.remote_op(python, "stop", f"{run_dir}/{role}.pid", "10", role)
         if outcome.get("foreign"):
             row.result, row.failed = f"not stopped: {outcome['foreign']}", True
@@ -437,21 +445,26 @@ accept_option = click.option(
          "always refused.")
 bootstrap_option = click.option(
     "--bootstrap", is_flag=True,
-    help="Install Vega (wheels built here, installed offline) on workers that lack it.")
+    help="Install Vega (wheels built here, installed offline) on the hosts (the master's, "
+         "the workers') that lack it.")
 
 
 def _known_hosts(cluster, accept_new: bool) -> KnownHosts:
     return KnownHosts(cluster.ssh.known_hosts, accept_new)
 
 
-def _start_workers(cluster, secret: str, bootstrap_hosts: bool,
+def _wheels(bootstrap_hosts: bool) -> Optional[List[str]]:
+    """The wheels ``--bootstrap`` installs on the hosts (built here once), else None."""
+    if not bootstrap_hosts:
+        return None
+    try:
+        return build_wheels(os.path.expanduser("~/.cache/vega"))
+    except RemoteError as exc:
+        raise CommandError(str(exc))
+
+
+def _start_workers(cluster, secret: str, wheels: Optional[List[str]],
                    known_hosts: KnownHosts) -> List[Row]:
-    wheels = None
-    if bootstrap_hosts:
-        try:
-            wheels = build_wheels(os.path.expanduser("~/.cache/vega"))
-        except RemoteError as exc:
-            raise CommandError(str(exc))
     return _in_parallel(lambda e: _start_worker(cluster, e, secret, known_hosts, wheels),
                         cluster.workers)
 
@@ -490,18 +503,9 @@ def _in_parallel(function, items, at_once: int = 16) -> list:
 def _stop_workers(cluster, known_hosts: KnownHosts) -> List[Row]:
     def stop(entry):
         directory = _worker_dir(entry)
-        host = _worker_host(cluster, entry, known_hosts)
-        python = entry.python or local_python()
-        started = time.monotonic()
-        try:  # a bootstrapped Vega (bootstrap.py), the newest if builds changed since
-            found = host.run("ls -t -- " + quote([f"{directory}/vega-home"]) +
-                             "/venv-*/bin/python 2>/dev/null | head -n 1").stdout.strip()
-            python = found or python
-        except RemoteError as exc:  # unreachable: say so now, not after a second timeout
-            host.close()
-            return Row(entry.host, "worker", "stop", _not_stopped(exc, "worker"), failed=True,
-                       seconds=time.monotonic() - started)
-        return _stop(host, python, "worker", f"{directory}/run", directory)
+        return _stop(_worker_host(cluster, entry, known_hosts),
+                     entry.python or local_python(), "worker", f"{directory}/run", directory,
+                     f"{directory}/vega-home")
 
     return _in_parallel(stop, cluster.workers)
 
@@ -521,10 +525,11 @@ def _start(config: Optional[str], bootstrap: bool, accept_new: bool, with_master
     known_hosts = _known_hosts(cluster, accept_new)
     secret = ensure_secret_file(cluster.secret_file)
     _check_running_master_secret(cluster, secret)
+    wheels = _wheels(bootstrap)
     try:
-        rows = [_start_master(cluster, secret, known_hosts)] if with_master else []
+        rows = [_start_master(cluster, secret, known_hosts, wheels)] if with_master else []
         if not any(row.failed for row in rows):
-            rows += _start_workers(cluster, secret, bootstrap, known_hosts)
+            rows += _start_workers(cluster, secret, wheels, known_hosts)
             _wait_for_workers(cluster, secret, rows)
     except KeyboardInterrupt:
         raise Cancelled("interrupted: what had started keeps running",
@@ -596,7 +601,7 @@ def stop_cluster(config: Optional[str], accept_new: bool) -> int:
         host = _master_host(cluster, known_hosts)
         rows.append(_stop(host, cluster.master_python() or local_python(), "master",
                           f"{master.work_dir}/run",
-                          f"{master.work_dir}/run/master.pid"))
+                          f"{master.work_dir}/run/master.pid", f"{master.work_dir}/vega-home"))
         if rows[-1].result == "not running":
             _check_master_gone(cluster, rows[-1], isinstance(host, LocalHost))
     return _finish(rows, f"stop-cluster ({cluster.path})", known_hosts)

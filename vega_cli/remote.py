@@ -216,7 +216,7 @@ class Host:
                                   f"{result.stderr.strip()[-200:]}); set workers[].python (or "
                                   f"defaults.python; master.python for the master) in the "
                                   f"cluster file to that host's Python with Vega "
-                                  f"{__version__}, or run with --bootstrap (workers only)")
+                                  f"{__version__}, or run with --bootstrap")
             raise RemoteError(f"{self}: {interpreter} failed (exit {result.code}): "
                               f"{result.stderr.strip()[-300:] or result.stdout.strip()[-300:]}")
         try:
