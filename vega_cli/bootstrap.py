@@ -124,11 +124,14 @@ def pip_error(stderr: str, limit: int = 500) -> str:
     return "\n".join(kept)
 
 
-def bootstrap(host: Host, python: str, vega_home: str, wheels: List[str]) -> tuple:
+def bootstrap(host: Host, python: str, vega_home: str, wheels: List[str],
+              reserve: int = 0) -> tuple:
     """The host's Vega interpreter, installing it first when needed; (path, what was done).
 
     A host whose configured interpreter already runs this Vega version is left alone; a
     bootstrapped virtualenv is named after the build, so a changed checkout installs anew.
+    An install is refused, before anything is uploaded, where ``vega_home`` has less free
+    space than the wheels and their virtualenv need plus ``reserve`` (the daemon's own).
     """
     if _has_vega(host, python):
         return python, f"Vega {__version__} present"
@@ -141,6 +144,7 @@ def bootstrap(host: Host, python: str, vega_home: str, wheels: List[str]) -> tup
     # under umask 077, as everything in a work dir: the directories made here (the daemon's
     # work dir among them, when it is new) are 0700, not the login umask's 0755
     host.check("umask 077 && " + quote(["mkdir", "-p", wheel_dir]), f"mkdir {wheel_dir}")
+    _check_free_space(host, vega_home, wheels, reserve)
     for wheel in wheels:
         host.put(wheel, f"{wheel_dir}/{os.path.basename(wheel)}")
     for step in ([python, "-m", "venv", venv],
@@ -151,6 +155,23 @@ def bootstrap(host: Host, python: str, vega_home: str, wheels: List[str]) -> tup
             raise RemoteError(f"{host}: bootstrap step {' '.join(step[:3])} failed: "
                               f"{(result.stderr or result.stdout).strip()[-400:]}")
     return interpreter, f"bootstrapped Vega {__version__} ({len(wheels)} wheels)"
+
+
+def _check_free_space(host: Host, vega_home: str, wheels: List[str], reserve: int) -> None:
+    """Raise RemoteError if ``vega_home`` lacks the room to install ``wheels`` (the wheels,
+    then the virtualenv they unpack into: ~4 times their size) and ``reserve`` more: on a
+    full disk an upload failed half-way, saying "size mismatch in put! 0 != 278240"."""
+    need = 4 * sum(os.path.getsize(w) for w in wheels) + reserve
+    df = host.run("df -Pk -- " + quote([vega_home]) + " | tail -n 1")
+    fields = df.stdout.split()
+    if not df.ok or len(fields) < 4 or not fields[3].isdigit():
+        return  # no POSIX df there: the steps will say what fails
+    free = int(fields[3]) * 1024
+    if free < need:
+        raise RemoteError(f"{host}: only {free >> 20} MiB free in {vega_home}; installing Vega "
+                          f"there needs {need >> 20} MiB (its wheels, their virtualenv and "
+                          "the daemon's work space); free some there or choose another "
+                          "work_dir in the cluster file", answered=True)
 
 
 def bootstrapped_interpreter(host: Host, vega_home: str) -> str:

@@ -196,9 +196,7 @@ def _start_master(cluster, secret: str, known_hosts: KnownHosts,
     host = _master_host(cluster, known_hosts)
     python = cluster.master_python() or local_python()
     try:
-        if wheels is not None:  # its own virtualenv, as a worker's, in its work dir
-            python, done = bootstrap(host, python, f"{master.work_dir}/vega-home", wheels)
-            row.action = f"start ({done})"
+        python = _start_interpreter(host, python, f"{master.work_dir}/vega-home", wheels, row)
         _check_master_not_on_loopback(cluster, host,
                                       _preflight(host, python, master.work_dir, (master.host, 0)))
         remote_secret = _install_secret(host, secret, master.work_dir)
@@ -247,9 +245,7 @@ def _start_worker(cluster, entry, secret: str, known_hosts: KnownHosts,
     directory = _worker_dir(entry)
     master = (cluster.master.host, cluster.master.port)
     try:
-        if wheels is not None:
-            python, done = bootstrap(host, python, f"{directory}/vega-home", wheels)
-            row.action = f"start ({done})"
+        python = _start_interpreter(host, python, f"{directory}/vega-home", wheels, row)
         _preflight(host, python, directory, master)
         remote_secret = _install_secret(host, secret, directory)
         _start_daemon(host, python, "worker",
@@ -261,6 +257,21 @@ def _start_worker(cluster, entry, secret: str, known_hosts: KnownHosts,
         host.close()
     row.seconds = time.monotonic() - started
     return row
+
+
+def _start_interpreter(host: Host, python: str, vega_home: str,
+                       wheels: Optional[List[str]], row: Row) -> str:
+    """The Python a daemon starts with: with ``--bootstrap`` (``wheels``), the one
+    ``bootstrap`` finds or installs (its own virtualenv in ``vega_home``, for the master as
+    for a worker); else the virtualenv an earlier ``--bootstrap`` made there, as the
+    ``stop-*`` commands find it, else ``python``.  Before, a start-cluster without
+    --bootstrap after one with it failed every bootstrapped host's row ("Vega is needed with
+    /usr/bin/python3, found not installed"), its daemon running all along."""
+    if wheels is None:
+        return bootstrapped_interpreter(host, vega_home) or python
+    python, done = bootstrap(host, python, vega_home, wheels, reserve=MIN_FREE_BYTES)
+    row.action = f"start ({done})"
+    return python
 
 
 def _stop(host: Host, python: str, role: str, run_dir: str, owned_dir: str,
@@ -285,11 +296,25 @@ def _stop(host: Host, python: str, role: str, run_dir: str, owned_dir: str,
         if leftovers:
             row.result += f"; killed {leftovers} leftover process(es)"
     except RemoteError as exc:
-        row.result, row.failed = _not_stopped(exc, role), True
+        if exc.answered and not _started_there(host, run_dir):
+            row.result = "not running"  # (Vega cannot run there, but nothing was started)
+        else:
+            row.result, row.failed = _not_stopped(exc, role), True
     finally:
         host.close()
     row.seconds = time.monotonic() - started
     return row
+
+
+def _started_there(host: Host, run_dir: str) -> bool:
+    """Whether a cluster command ever started a daemon in ``run_dir`` on the host (it makes
+    that directory right before): a host whose start failed its preflight has none, and its
+    stop row is "not running", not a failure (it failed, saying that the Python named there
+    has no Vega, and to run again "once the host answers", though nothing ran there)."""
+    try:
+        return host.run(quote(["test", "-d", run_dir])).code != 1
+    except RemoteError:
+        return True
 
 
 def _not_stopped(exc: RemoteError, role: str) -> str:

@@ -56,8 +56,9 @@ class Cancelled(CommandError):
 
 class RemoteError(VegaError):
     """A host could not be reached or a command failed; says which and what to do.
-    ``answered``: the host did answer (its SSH host key was refused, or the key named for
-    it needs a passphrase), so trying again once it answers is no advice."""
+    ``answered``: the host did answer (its SSH host key was refused, the key named for it
+    needs a passphrase, or a command there failed), so trying again once it answers is no
+    advice."""
 
     def __init__(self, message: str, answered: bool = False):
         super().__init__(message)

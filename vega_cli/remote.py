@@ -210,15 +210,16 @@ class Host:
                 raise RemoteError(f"{self}: Vega {__version__} is needed with {interpreter}, "
                                   "found not installed (or too old to have "
                                   "vega_cli.remote_ops); install it there or run with "
-                                  "--bootstrap")
+                                  "--bootstrap", answered=True)
             if result.code in (126, 127):  # the shell found no such program, or cannot run it
                 raise RemoteError(f"{self}: cannot run {interpreter} there (exit {result.code}: "
                                   f"{result.stderr.strip()[-200:]}); set workers[].python (or "
                                   f"defaults.python; master.python for the master) in the "
                                   f"cluster file to that host's Python with Vega "
-                                  f"{__version__}, or run with --bootstrap")
+                                  f"{__version__}, or run with --bootstrap", answered=True)
             raise RemoteError(f"{self}: {interpreter} failed (exit {result.code}): "
-                              f"{result.stderr.strip()[-300:] or result.stdout.strip()[-300:]}")
+                              f"{result.stderr.strip()[-300:] or result.stdout.strip()[-300:]}",
+                              answered=True)
         try:
             return json.loads(result.stdout.strip().splitlines()[-1])
         except (ValueError, IndexError):

@@ -1,0 +1,90 @@
+"""Partial failures an operator meets running the cluster commands over SSH: network
+namespaces, each with a real sshd (``netns_hosts``)."""
+
+import os
+import subprocess
+
+import pytest
+
+from netns_hosts import NetworkHosts, requires_netns_sshd
+from proc_helpers import REPO, vega_argv, vega_processes
+from test_start_cluster import write_cluster
+
+BARE_PYTHON = "/usr/bin/python3"  # an interpreter without Vega, on every "host"
+
+
+def vega_in_control(net, *args):
+    """``vega ARGS`` run in the control namespace (where the hosts are reachable), to the end."""
+    env = {**os.environ, "PYTHONPATH": REPO}
+    return subprocess.run(net.in_control(vega_argv(*args)), cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def row(output: str, host: str) -> str:
+    """The table row of ``host``'s worker, its cells joined by ``|``."""
+    [line] = [line for line in output.splitlines() if f"│ {host} │ worker" in line]
+    return " ".join(line.split()).replace("│", "|")
+
+
+def full_tmpfs(path) -> None:
+    """Mount a 2 MiB tmpfs at ``path`` and fill it."""
+    path.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(path)], check=True)
+    subprocess.run(["dd", "if=/dev/zero", f"of={path}/filler", "bs=64k"], capture_output=True)
+
+
+@requires_netns_sshd
+@pytest.mark.skipif(not os.path.exists(BARE_PYTHON), reason="needs a system python3")
+def test_bootstrapped_hosts_and_a_full_disk_across_start_and_stop(tmp_path):
+    """Two hosts whose Python lacks Vega, the first one's work dir on a full disk.
+    start-cluster --bootstrap refuses the full one before uploading anything, saying how much
+    room is free and needed (it failed half-way: "size mismatch in put! 0 != 278240", an
+    empty wheel left behind), and bootstraps the other; start-cluster again without
+    --bootstrap finds that one's worker running with its virtualenv (it failed: "Vega is
+    needed with /usr/bin/python3, found not installed"); stop-cluster stops it and says the
+    full host runs nothing, exit 0 (its row failed, exit 1: "NOT STOPPED ... run this
+    command again once the host answers", where Vega had never started)."""
+    from vega_cli.bootstrap import build_wheels
+
+    # built here, where the package index is reachable (the control namespace has no route
+    # out), into the cache start-cluster --bootstrap takes them from
+    build_wheels(os.path.expanduser("~/.cache/vega"))
+    full = tmp_path / "full"
+    full_tmpfs(full)
+    try:
+        with NetworkHosts(2, tmp_path / "net") as net:
+            first, second = net.hosts
+            config, _ = write_cluster(tmp_path, first, [
+                f"host: {first.host}\ncores: 1\npython: {BARE_PYTHON}\nwork_dir: {full}/work",
+                f"host: {second.host}\ncores: 1\npython: {BARE_PYTHON}\n"
+                f"work_dir: {tmp_path}/work"], master_host=net.control_ip, port=7077)
+            try:
+                started = vega_in_control(net, "start-cluster", "--bootstrap", "--config", config)
+                assert started.returncode == 1, started.stdout + started.stderr
+                refused = row(started.stdout, first.host)
+                assert f"root@{first.host}:22: only 0 MiB free in {full}/work/" in refused, refused
+                assert ("/vega-home; installing Vega there needs " in refused and " MiB (its "
+                        "wheels, their virtualenv and the daemon's work space); free some "
+                        "there or choose another work_dir in the cluster file" in refused
+                        ), refused
+                assert [f for _, _, files in os.walk(full / "work") for f in files] == []
+                assert "bootstrapped Vega 0.1.0" in row(started.stdout, second.host)
+                assert "| started, registered |" in row(started.stdout, second.host)
+                running = vega_processes(str(tmp_path))
+                assert len(running) == 2  # the master, the second host's worker
+
+                again = vega_in_control(net, "start-cluster", "--config", config)
+                assert again.returncode == 1, again.stdout + again.stderr
+                assert "| start | already running, registered |" in row(again.stdout,
+                                                                      second.host), again.stdout
+                assert "Vega 0.1.0 is needed with /usr/bin/python3" in row(again.stdout,
+                                                                         first.host)
+                assert vega_processes(str(tmp_path)) == running
+            finally:
+                stopped = vega_in_control(net, "stop-cluster", "--config", config)
+            assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+            assert "| stop | not running |" in row(stopped.stdout, first.host), stopped.stdout
+            assert "| stop | stopped |" in row(stopped.stdout, second.host), stopped.stdout
+            assert vega_processes(str(tmp_path)) == []
+    finally:
+        subprocess.run(["umount", str(full)], check=True)
