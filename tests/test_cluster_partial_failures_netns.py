@@ -26,38 +26,47 @@ def row(output: str, host: str) -> str:
     return " ".join(line.split()).replace("│", "|")
 
 
-def full_tmpfs(path) -> None:
-    """Mount a 2 MiB tmpfs at ``path`` and fill it."""
+def mount_tmpfs(path, size: str) -> None:
+    """Mount a tmpfs of ``size`` at ``path``."""
     path.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(path)], check=True)
-    subprocess.run(["dd", "if=/dev/zero", f"of={path}/filler", "bs=64k"], capture_output=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                   check=True)
+
+
+def fill(path) -> None:
+    """Fill the file system of ``path`` (dd ends when it is full)."""
+    subprocess.run(["dd", "if=/dev/zero", f"of={path}/filler", "bs=1M"], capture_output=True)
 
 
 @requires_netns_sshd
 @pytest.mark.skipif(not os.path.exists(BARE_PYTHON), reason="needs a system python3")
-def test_bootstrapped_hosts_and_a_full_disk_across_start_and_stop(tmp_path):
+def test_bootstrapped_hosts_and_full_disks_across_start_and_stop(tmp_path):
     """Two hosts whose Python lacks Vega, the first one's work dir on a full disk.
     start-cluster --bootstrap refuses the full one before uploading anything, saying how much
     room is free and needed (it failed half-way: "size mismatch in put! 0 != 278240", an
-    empty wheel left behind), and bootstraps the other; start-cluster again without
-    --bootstrap finds that one's worker running with its virtualenv (it failed: "Vega is
-    needed with /usr/bin/python3, found not installed"); stop-cluster stops it and says the
-    full host runs nothing, exit 0 (its row failed, exit 1: "NOT STOPPED ... run this
-    command again once the host answers", where Vega had never started)."""
+    empty wheel left behind), and bootstraps the other, whose disk then fills up;
+    start-cluster again without --bootstrap finds that one's worker running with its
+    virtualenv (it failed: "Vega is needed with /usr/bin/python3, found not installed";
+    then, with that fixed, "only 0 MiB free ... (a daemon needs 256 MiB)", no word of the
+    worker running there); stop-cluster stops it and says the full host runs nothing, exit
+    0 (its row failed, exit 1: "NOT STOPPED ... run this command again once the host
+    answers", where Vega had never started)."""
     from vega_cli.bootstrap import build_wheels
 
     # built here, where the package index is reachable (the control namespace has no route
     # out), into the cache start-cluster --bootstrap takes them from
     build_wheels(os.path.expanduser("~/.cache/vega"))
-    full = tmp_path / "full"
-    full_tmpfs(full)
+    full, room = tmp_path / "full", tmp_path / "room"
     try:
+        mount_tmpfs(full, "2m")
+        fill(full)
+        mount_tmpfs(room, "420m")  # the install's 309 MiB, then a daemon's 256 MiB
         with NetworkHosts(2, tmp_path / "net") as net:
             first, second = net.hosts
             config, _ = write_cluster(tmp_path, first, [
                 f"host: {first.host}\ncores: 1\npython: {BARE_PYTHON}\nwork_dir: {full}/work",
                 f"host: {second.host}\ncores: 1\npython: {BARE_PYTHON}\n"
-                f"work_dir: {tmp_path}/work"], master_host=net.control_ip, port=7077)
+                f"work_dir: {room}/work"], master_host=net.control_ip, port=7077)
             try:
                 started = vega_in_control(net, "start-cluster", "--bootstrap", "--config", config)
                 assert started.returncode == 1, started.stdout + started.stderr
@@ -72,6 +81,7 @@ def test_bootstrapped_hosts_and_a_full_disk_across_start_and_stop(tmp_path):
                 assert "| started, registered |" in row(started.stdout, second.host)
                 running = vega_processes(str(tmp_path))
                 assert len(running) == 2  # the master, the second host's worker
+                fill(room)
 
                 again = vega_in_control(net, "start-cluster", "--config", config)
                 assert again.returncode == 1, again.stdout + again.stderr
@@ -87,4 +97,6 @@ def test_bootstrapped_hosts_and_a_full_disk_across_start_and_stop(tmp_path):
             assert "| stop | stopped |" in row(stopped.stdout, second.host), stopped.stdout
             assert vega_processes(str(tmp_path)) == []
     finally:
-        subprocess.run(["umount", str(full)], check=True)
+        for path in (full, room):
+            if os.path.ismount(path):
+                subprocess.run(["umount", str(path)], check=True)

@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from typing import List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence
 
 import click
 from rich.console import Console
@@ -73,8 +73,8 @@ def _worker_host(cluster, entry, known_hosts: KnownHosts) -> Host:
 
 
 def _preflight(host: Host, python: str, work_dir: str, master: tuple) -> dict:
-    """Raise RemoteError naming the first thing that would make the daemon fail; else
-    return what the host answered (``remote_ops.probe``)."""
+    """Raise RemoteError if ``python`` cannot run this Vega on the host; else return what
+    the host answered (``remote_ops.probe``), for ``_check_can_start``."""
     probe = host.remote_op(python, "probe", work_dir, master[0], str(master[1]))
     local = "%d.%d" % sys.version_info[:2]
     if probe["python"] != local:
@@ -85,6 +85,12 @@ def _preflight(host: Host, python: str, work_dir: str, master: tuple) -> dict:
         found = probe["vega"] or "not installed"
         raise RemoteError(f"{host}: Vega {__version__} is needed with {python}, found {found}; "
                           "install it there or run with --bootstrap")
+    return probe
+
+
+def _check_can_start(host: Host, work_dir: str, master: tuple, probe: dict) -> None:
+    """Raise RemoteError naming the first thing that would make a daemon starting in
+    ``work_dir`` fail (``probe``: what ``_preflight`` found there)."""
     if probe.get("work_dir_error"):
         raise RemoteError(f"{host}: work dir {work_dir}: {probe['work_dir_error']}; make it "
                           "writable there or choose another work_dir in the cluster file")
@@ -98,7 +104,6 @@ def _preflight(host: Host, python: str, work_dir: str, master: tuple) -> dict:
                   "it)" if "Connection refused" in why else "check firewalls and addresses")
         raise RemoteError(f"{host}: cannot reach the master at {master[0]}:{master[1]} "
                           f"({why}); {advice}")
-    return probe
 
 
 def _check_master_not_on_loopback(cluster, host: Host, probe: dict) -> None:
@@ -171,12 +176,18 @@ def _argument_like(argv: List[str], wanted: str) -> str:
 
 
 def _start_daemon(host: Host, python: str, role: str, args: List[str], run_dir: str,
-                  row: Row, expected: Sequence[str] = ()) -> None:
+                  row: Row, expected: Sequence[str] = (),
+                  prepare: Callable[[], None] = lambda: None) -> None:
+    """Start the daemon unless it runs already; ``prepare`` (its checks, its secret) runs
+    first, and only for a daemon to start: before, a daemon running on a disk since filled
+    had its row fail "only 0 MiB free ... (a daemon needs 256 MiB)", and not a word that
+    it ran (pid and all) on the second start-cluster."""
     pidfile = f"{run_dir}/{role}.pid"
     running = _running_pid(host, python, pidfile, role, expected)
     if running:
         row.result, row.pid = "already running", str(running)
         return
+    prepare()
     result = host.run(daemon_command(python, role, args, run_dir))
     if not result.ok:
         raise RemoteError(f"{host}: {role} did not start (exit {result.code}): "
@@ -197,14 +208,19 @@ def _start_master(cluster, secret: str, known_hosts: KnownHosts,
     python = cluster.master_python() or local_python()
     try:
         python = _start_interpreter(host, python, f"{master.work_dir}/vega-home", wheels, row)
-        _check_master_not_on_loopback(cluster, host,
-                                      _preflight(host, python, master.work_dir, (master.host, 0)))
-        remote_secret = _install_secret(host, secret, master.work_dir)
+        probe = _preflight(host, python, master.work_dir, (master.host, 0))
+        _check_master_not_on_loopback(cluster, host, probe)
+
+        def prepare() -> None:
+            _check_can_start(host, master.work_dir, (master.host, 0), probe)
+            _install_secret(host, secret, master.work_dir)
+
         _start_daemon(host, python, "master",
                       ["--host", master.host, "--port", str(master.port),
                        "--webui-port", str(master.webui_port), "--work-dir", master.work_dir,
-                       "--secret-file", remote_secret], f"{master.work_dir}/run", row,
-                      [f"--port {master.port}", f"--webui-port {master.webui_port}"])
+                       "--secret-file", f"{master.work_dir}/{INSTALLED_SECRET_FILE}"],
+                      f"{master.work_dir}/run", row,
+                      [f"--port {master.port}", f"--webui-port {master.webui_port}"], prepare)
     except RemoteError as exc:
         row.result, row.failed = str(exc), True
     finally:
@@ -246,11 +262,16 @@ def _start_worker(cluster, entry, secret: str, known_hosts: KnownHosts,
     master = (cluster.master.host, cluster.master.port)
     try:
         python = _start_interpreter(host, python, f"{directory}/vega-home", wheels, row)
-        _preflight(host, python, directory, master)
-        remote_secret = _install_secret(host, secret, directory)
+        probe = _preflight(host, python, directory, master)
+
+        def prepare() -> None:
+            _check_can_start(host, directory, master, probe)
+            _install_secret(host, secret, directory)
+
         _start_daemon(host, python, "worker",
-                      worker_args(cluster.master.url, entry, directory, remote_secret),
-                      f"{directory}/run", row, [cluster.master.url])
+                      worker_args(cluster.master.url, entry, directory,
+                                  f"{directory}/{INSTALLED_SECRET_FILE}"),
+                      f"{directory}/run", row, [cluster.master.url], prepare)
     except RemoteError as exc:
         row.result, row.failed = str(exc), True
     finally:
