@@ -53,7 +53,8 @@ def test_bootstrap_installs_vega_on_a_master_host_without_it(tmp_path):
         try:
             started = vega_in_control(net, "start-cluster", "--bootstrap", "--config", config)
             assert started.returncode == 0, started.stdout + started.stderr
-            assert "│ master │ start (bootstrapped Vega 0.1.0 (" in started.stdout, started.stdout
+            assert "│ master │ start (bootstrapped Vega 0.1.0 (" in started.stdout, \
+                started.stdout
             assert started.stdout.count("started, registered") == 1, started.stdout
             master_dir = tmp_path / "master"
             [venv] = master_dir.glob("vega-home/venv-*")

@@ -695,6 +695,38 @@ def test_bootstrap_installs_vega_on_a_host_without_it(sshd, tmp_path):
     assert vega_processes(str(tmp_path)) == []
 
 
+@requires_sshd
+def test_a_python_with_vega_is_not_passed_over_for_an_older_bootstrap(sshd, tmp_path):
+    """A worker's virtualenv left by an earlier --bootstrap no longer runs this Vega (an
+    older build: here it runs nothing), while the worker's configured Python does:
+    start-workers starts the worker with that Python, and stop-workers stops it (it failed,
+    running the virtualenv's Python: "... failed (exit 1): an older build")."""
+    from vega_runtime.cluster_file import load_cluster_file
+
+    config, port = write_cluster(tmp_path, sshd, [
+        f"host: 127.0.0.1\ncores: 1\nwork_dir: {tmp_path}/w"])
+    [entry] = load_cluster_file(config).workers
+    stale = tmp_path / "w" / entry.daemon_id / "vega-home" / "venv-0.0.9-000000000000" / "bin"
+    stale.mkdir(parents=True)
+    (stale / "python").write_text("#!/bin/sh\necho 'an older build' >&2; exit 1\n")
+    (stale / "python").chmod(0o755)
+    try:
+        assert vega("start-master", "--host", "127.0.0.1", "--port", str(port), "--webui-port",
+                    "0", "--work-dir", str(tmp_path / "master"), "--secret-file",
+                    str(tmp_path / "secret")).returncode == 0
+        started = vega("start-workers", "--config", config)
+        assert started.returncode == 0, started.stdout + started.stderr
+        assert "started, registered" in started.stdout, started.stdout
+        stopped = vega("stop-workers", "--config", config)
+        assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+        assert "│ stopped " in stopped.stdout, stopped.stdout
+        assert vega_processes(str(tmp_path / "w")) == []
+    finally:
+        vega("stop-master", "--work-dir", str(tmp_path / "master"))
+        for pid in vega_processes(str(tmp_path / "w")):
+            os.kill(pid, 9)
+
+
 def locked_versions():
     """{package: version} of the runtime lock file."""
     pins = {}

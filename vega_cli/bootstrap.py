@@ -180,3 +180,12 @@ def bootstrapped_interpreter(host: Host, vega_home: str) -> str:
     reached."""
     return host.run("ls -t -- " + quote([vega_home]) +
                     "/venv-*/bin/python 2>/dev/null | head -n 1").stdout.strip()
+
+
+def installed_interpreter(host: Host, python: str, vega_home: str) -> str:
+    """The Python that runs this Vega on the host without installing anything: ``python``
+    when it does (a Vega installed there since a bootstrap is not passed over for an older
+    virtualenv), else the virtualenv ``bootstrap`` made in ``vega_home``, else ``python``
+    (whose preflight then says what is missing)."""
+    found = bootstrapped_interpreter(host, vega_home)
+    return found if found and not _has_vega(host, python) else python

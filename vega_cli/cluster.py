@@ -27,7 +27,7 @@ from vega_runtime._version import __version__
 from vega_runtime.errors import ConfigError
 from vega_runtime.net.addresses import loopback_resolution, resolved_addresses
 
-from .bootstrap import bootstrap, bootstrapped_interpreter, build_wheels
+from .bootstrap import bootstrap, build_wheels, installed_interpreter
 from .errors import Cancelled, CommandError, RemoteError, UsageError
 from .host_keys import KnownHosts
 from .options import INSTALLED_SECRET_FILE, ensure_secret_file
@@ -284,12 +284,12 @@ def _start_interpreter(host: Host, python: str, vega_home: str,
                        wheels: Optional[List[str]], row: Row) -> str:
     """The Python a daemon starts with: with ``--bootstrap`` (``wheels``), the one
     ``bootstrap`` finds or installs (its own virtualenv in ``vega_home``, for the master as
-    for a worker); else the virtualenv an earlier ``--bootstrap`` made there, as the
-    ``stop-*`` commands find it, else ``python``.  Before, a start-cluster without
+    for a worker); else ``python`` if it runs this Vega, else the virtualenv an earlier
+    ``--bootstrap`` made there, as the ``stop-*`` commands find it.  Before, a start-cluster without
     --bootstrap after one with it failed every bootstrapped host's row ("Vega is needed with
     /usr/bin/python3, found not installed"), its daemon running all along."""
     if wheels is None:
-        return bootstrapped_interpreter(host, vega_home) or python
+        return installed_interpreter(host, python, vega_home)
     python, done = bootstrap(host, python, vega_home, wheels, reserve=MIN_FREE_BYTES)
     row.action = f"start ({done})"
     return python
@@ -297,12 +297,13 @@ def _start_interpreter(host: Host, python: str, vega_home: str,
 
 def _stop(host: Host, python: str, role: str, run_dir: str, owned_dir: str,
           vega_home: str) -> Row:
-    """Stop the daemon of ``run_dir`` with the Python ``--bootstrap`` installed in
-    ``vega_home``, else with ``python``; kill what is left of it in ``owned_dir``."""
+    """Stop the daemon of ``run_dir`` with ``python`` if it runs this Vega, else with the
+    Python ``--bootstrap`` installed in ``vega_home``; kill what is left of it in
+    ``owned_dir``."""
     row = Row(host.name, role, "stop")
     started = time.monotonic()
     try:  # (an unreachable host fails here, its row said so after one timeout, not two)
-        python = bootstrapped_interpreter(host, vega_home) or python
+        python = installed_interpreter(host, python, vega_home)
         outcome = host.remote_op(python, "stop", f"{run_dir}/{role}.pid", "10", role)
         if outcome.get("foreign"):
             row.result, row.failed = f"not stopped: {outcome['foreign']}", True
