@@ -285,9 +285,9 @@ def _start_interpreter(host: Host, python: str, vega_home: str,
     """The Python a daemon starts with: with ``--bootstrap`` (``wheels``), the one
     ``bootstrap`` finds or installs (its own virtualenv in ``vega_home``, for the master as
     for a worker); else ``python`` if it runs this Vega, else the virtualenv an earlier
-    ``--bootstrap`` made there, as the ``stop-*`` commands find it.  Before, a start-cluster without
-    --bootstrap after one with it failed every bootstrapped host's row ("Vega is needed with
-    /usr/bin/python3, found not installed"), its daemon running all along."""
+    ``--bootstrap`` made there, as the ``stop-*`` commands find it.  Before, a start-cluster
+    without --bootstrap after one with it failed every bootstrapped host's row ("Vega is
+    needed with /usr/bin/python3, found not installed"), its daemon running all along."""
     if wheels is None:
         return installed_interpreter(host, python, vega_home)
     python, done = bootstrap(host, python, vega_home, wheels, reserve=MIN_FREE_BYTES)
