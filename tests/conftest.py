@@ -219,7 +219,7 @@ UNIT_FILES = frozenset({
     "test_webhdfs_namespace.py", "test_webhdfs_errors.py", "test_app_events.py",
     "test_slurm_allocation.py", "test_executor_pool.py", "test_records.py",
     "test_lambda_fusion_unit.py", "test_heartbeat_receiver.py", "test_barrier_scheduling.py",
-    "test_docs.py", "test_address_sharing.py", "test_bzip2_splits.py",
+    "test_docs.py", "test_address_sharing.py", "test_bzip2_splits.py", "test_suite_groups.py",
 })
 #: tests that need a system around Vega: sshd, network namespaces, Chromium, Prometheus, PySpark,
 #: root (to mount a small tmpfs)
@@ -232,6 +232,7 @@ SYSTEM_FILES = frozenset({
     "test_pyspark_doctests.py", "test_fuzz_rdd_vs_pyspark.py", "test_pyspark_sequence_files.py",
     "test_host_names_netns.py", "test_recovered_drivers_netns.py", "test_pyspark_codecs.py",
     "test_pyspark_bzip2.py", "test_pyspark_hadoop_files.py", "test_pyspark_text_splits.py",
+    "test_bootstrap_master_netns.py", "test_cluster_partial_failures_netns.py",
 })
 
 
@@ -257,7 +258,8 @@ HOST_FILES = frozenset({
     "test_ssh_host_keys.py", "test_remote_hosts.py", "test_network_partition.py",
     "test_slurm.py", "test_k8s_pods.py", "test_disk_full.py", "test_network_faults.py",
     "test_host_names_netns.py", "test_recovered_drivers_netns.py", "test_caching.py",
-    "test_cluster_file_changes.py",
+    "test_cluster_file_changes.py", "test_bootstrap_master_netns.py",
+    "test_cluster_partial_failures_netns.py",
 })
 
 
