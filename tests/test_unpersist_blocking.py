@@ -1,12 +1,15 @@
 """``unpersist(blocking=True)`` (RDD and broadcast) and ``Broadcast.destroy(blocking=True)``
 return once every executor has dropped what they free, as PySpark's ("blocking: whether to
 block until all blocks are deleted"), on every master kind; an executor running a task drops
-them and answers at once (Spark's BlockManager answers on its own RPC thread), and a task
-reading the very blocks removed goes on reading them.
+them and answers at once (Spark's BlockManager answers on its own RPC thread), except that a
+task reading the very blocks removed goes on reading them and the removal is done once it
+has (Spark's removal takes the block's write lock: PySpark 4.3's blocking unpersist of a
+partition a task held half read returned when that task went on, 5.5 s later).
 
 These returned at once with the executors' blocks still there; then (session 28) they
 waited for every running task's end, up to ``vega.executor.timeout``: a 20 s task held
-a blocking unpersist for 20 s."""
+a blocking unpersist for 20 s; then (session 29) they returned with the blocks' readers
+still reading (their records still in memory, their files' space still held)."""
 
 import glob
 import os
@@ -75,33 +78,63 @@ def _reading_job(ctx, marks: str, on_disk, in_memory, partitions: int) -> tuple:
     return thread, result
 
 
+#: seconds a blocking unpersist of blocks a task reads is seen still waiting for the reader
+#: (before the fix it returned in a few ms, the reader still reading)
+WAITING = 1.0
+
+
+def _unpersist_in_thread(marks: str, rdd) -> tuple:
+    """``rdd.unpersist(blocking=True)`` in a thread; returns the thread and a list that
+    receives, as it returns, how many reading tasks had ended then."""
+    returned: list = []
+
+    def unpersist():
+        rdd.unpersist(blocking=True)
+        returned.append(len(_marks(marks, "ended-*")))
+
+    thread = threading.Thread(target=unpersist, daemon=True)
+    thread.start()
+    return thread, returned
+
+
 def _check_removals_beside_running_tasks(ctx, root: str, marks: str, partitions: int) -> None:
     """With a task on each executor reading a DISK_ONLY and a MEMORY_ONLY cached partition,
-    unpersist(blocking=True) of both returns while the tasks run, with the block files gone
-    and nothing cached; so a broadcast's unpersist and destroy(blocking=True). The tasks
-    read what they had begun to (no partition computed again) and give the exact sums."""
+    unpersist(blocking=True) of a third cached RDD, and a broadcast's unpersist, return while
+    the tasks run; that of the two RDDs read returns once the readers have ended (Spark's
+    removal takes each block's write lock, waiting for its readers), the block files gone
+    and nothing cached meanwhile. The tasks read what they had begun to (no partition
+    computed again) and give the exact sums; destroy(blocking=True) returns at once."""
     on_disk = _cached(ctx, marks, partitions, StorageLevel.DISK_ONLY)
     in_memory = _cached(ctx, marks, partitions, StorageLevel.MEMORY_ONLY)
+    unread = _cached(ctx, marks, partitions, StorageLevel.MEMORY_AND_DISK)
     assert len(_block_files(root, on_disk.id())) == partitions
     value = ctx.broadcast(list(range(10)))
     assert ctx.parallelize(range(4), 4).map(lambda _: sum(value.value)).collect() == [45] * 4
 
     thread, result = _reading_job(ctx, marks, on_disk, in_memory, partitions)
     try:
-        on_disk.unpersist(blocking=True)
-        in_memory.unpersist(blocking=True)
+        unread.unpersist(blocking=True)
         value.unpersist(blocking=True)
         assert _marks(marks, "ended-*") == []  # returned while the tasks ran
-        assert _block_files(root, on_disk.id()) == []
-        assert [r for r in ctx.cached_rdds() if r["id"] in (on_disk.id(), in_memory.id())] == []
-        assert [e.cacheSize for e in ctx.status_tracker().getExecutorInfos()] == \
-            [0] * len(ctx.status_tracker().getExecutorInfos())
+        removals = [_unpersist_in_thread(marks, rdd) for rdd in (on_disk, in_memory)]
+        wait_for(lambda: on_disk.id() not in [r["id"] for r in ctx.cached_rdds()]
+                 and in_memory.id() not in [r["id"] for r in ctx.cached_rdds()], 60,
+                 "the driver to forget the blocks")
+        for removal, returned in removals:
+            removal.join(WAITING)
+            assert removal.is_alive() and returned == []  # waiting for the readers
+        assert _block_files(root, on_disk.id()) == []  # (unlinked under its reader)
     finally:
         open(os.path.join(marks, "stop"), "w").close()
         thread.join()
+    for removal, returned in removals:
+        removal.join(60)
+        assert returned == [partitions]  # once every reader had ended
+    assert [e.cacheSize for e in ctx.status_tracker().getExecutorInfos()] == \
+        [0] * len(ctx.status_tracker().getExecutorInfos())
     size = 100 // partitions
     assert result == [6 * sum(range(p * size, (p + 1) * size)) for p in range(partitions)]
-    assert len(_marks(marks, "computed-*")) == 2 * partitions  # read, not computed again
+    assert len(_marks(marks, "computed-*")) == 3 * partitions  # read, not computed again
     assert ctx.parallelize(range(2), 2).map(lambda _: sum(value.value)).collect() == [45, 45]
     value.destroy(blocking=True)
 

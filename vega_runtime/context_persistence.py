@@ -62,14 +62,16 @@ class Persistence:
     def _await_removal(self, kind: str, object_id: int) -> None:
         """Wait for the executors' replies, at most ``vega.executor.timeout`` (Spark's
         blocking removals wait for its RPC timeout): each answers at once, a task running
-        or not (a task reading the blocks reads on), and one lost meanwhile is not waited
-        for."""
+        or not, except that an RDD's removal waits for a task reading its blocks to end
+        that read (as Spark's removal waits for the block's read lock); one lost meanwhile
+        is not waited for."""
         timeout = self.conf["vega.executor.timeout"]
         if not self._runner.await_removal(kind, object_id, timeout):
             log.warning("not every executor confirmed the removal of %s %d within %gs "
-                        "(vega.executor.timeout): one that does not answer is lost at its "
+                        "(vega.executor.timeout): a task still reading %s blocks holds them "
+                        "until it ends; an executor that does not answer is lost at its "
                         "heartbeat timeout",
-                        kind, object_id, timeout)
+                        kind, object_id, timeout, "its" if kind == "rdd" else "the")
 
     def persisted_rdds(self) -> List["RDD"]:
         return [r for r in (ref() for ref in self._persisted.values()) if r is not None]

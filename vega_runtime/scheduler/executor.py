@@ -232,6 +232,7 @@ class Executor:
     def run(self, launch: LaunchTask) -> TaskFinished:
         """Run one task attempt; every failure becomes a failed ``TaskFinished``."""
         started, launched = time.monotonic(), time.time()
+        self.blocks.end_task_reads()  # the last task's, should its kill have cut that short
         try:
             payload = self._payload(launch)
             partition = pickle.loads(launch.partition_data)
@@ -273,6 +274,7 @@ class Executor:
             with OutputCapture(launch.task_id, self.sink), CtrlCWatch() as ctrl_c:
                 finished = self._run_task(launch, payload, partition, tc, ctrl_c)
         finally:
+            self.blocks.end_task_reads()  # (a removal waiting for them is done)
             self.blocks.fetch_remote = None
             TaskContext.deactivate(process_wide=not self.in_driver)
             files.task_root(None)
@@ -415,21 +417,26 @@ class Executor:
 
         return read
 
-    def remove_rdd(self, rdd_id: int) -> None:
-        self.blocks.remove_rdd(rdd_id)
+    def remove_rdd(self, rdd_id: int, on_removed: Optional[Callable[[], None]] = None) -> None:
+        """Drop an RDD's cached blocks; ``on_removed()`` once the running task's reads of
+        them have ended (``BlockStore.remove_rdd``)."""
+        self.blocks.remove_rdd(rdd_id, on_removed)
 
-    def apply_block_message(self, message) -> Optional[Removed]:
+    def apply_block_message(self, message, send_reply: Callable[[Removed], None]) -> None:
         """Apply a cached block's or broadcast's message from the driver (``BLOCK_MESSAGES``;
-        safe beside a running task); the reply to send, if it asks for one."""
+        safe beside a running task); a removal asking for a reply gets it through
+        ``send_reply``: a broadcast's at once, an RDD's once the running task's reads of
+        its blocks have ended (maybe from the task's thread)."""
         if isinstance(message, PutBlock):
             self.put_block(message)
         elif isinstance(message, RemoveRdd):
-            self.remove_rdd(message.rdd_id)
-            return Removed("rdd", message.rdd_id) if message.reply else None
+            reply = Removed("rdd", message.rdd_id)
+            self.remove_rdd(message.rdd_id,
+                            (lambda: send_reply(reply)) if message.reply else None)
         elif isinstance(message, RemoveBroadcast):
             self.remove_broadcast(message.broadcast_id)
-            return Removed("broadcast", message.broadcast_id) if message.reply else None
-        return None
+            if message.reply:
+                send_reply(Removed("broadcast", message.broadcast_id))
 
     def remove_shuffle(self, shuffle_id: int) -> None:
         """Delete this host's map output files of a shuffle (every executor of the
@@ -445,7 +452,7 @@ class Executor:
 #: the driver's messages about cached blocks and broadcasts: an executor process applies them
 #: on a thread of its own, in the order they came, while a task runs (Spark's executors'
 #: BlockManager answers on its own RPC thread), so a blocking removal has not to wait for
-#: the task's end
+#: the task's end, only for its reads of the blocks removed
 BLOCK_MESSAGES = (PutBlock, RemoveRdd, RemoveBroadcast)
 
 
@@ -492,9 +499,7 @@ def serve_tasks(executor: Executor, recv: Callable[[], Any], send: Callable[[Any
         elif isinstance(message, RemoveShuffle):
             executor.remove_shuffle(message.shuffle_id)
         elif isinstance(message, BLOCK_MESSAGES):
-            reply = executor.apply_block_message(message)
-            if reply is not None:
-                send(reply)
+            executor.apply_block_message(message, send)
         elif isinstance(message, (Shutdown, KillTask)):
             return
 

@@ -9,7 +9,8 @@ inbox and run in order, and a ``KillTask`` for one still waiting drops it at onc
 one write (``_Outbox``): a thread hand-off and a write per task cost more than a
 short task.  The driver's messages about cached blocks and broadcasts (a removal, a
 replica to keep) are applied by a thread of their own, in order, beside the running task
-(``_apply_block_messages``): a blocking ``unpersist`` hears back at once.  A task asks
+(``_apply_block_messages``): a blocking ``unpersist`` hears back at once, or as soon as
+the running task's reads of the blocks removed end (the task's thread answers).  A task asks
 the executors holding a cached partition it lacks for it
 (``_CachedBlockFetcher``): a cluster's executors straight at their block servers
 (``serve_cached_blocks``), ``local[N]``'s through the driver, answered from a thread
@@ -220,11 +221,15 @@ def _exit_out_of_memory(executor: Executor, doing: str) -> None:
 def _apply_block_messages(executor: Executor, messages: "queue.Queue",
                           outbox: "_Outbox") -> None:
     """The block manager's thread: apply the driver's ``BLOCK_MESSAGES`` in the order they
-    came, a running task or not, and send a removal's reply at once (its driver waits)."""
+    came, a running task or not, and send a removal's reply as soon as it is done (its
+    driver waits): at once, or as the running task's reads of the blocks end."""
+    def send_reply(reply) -> None:
+        outbox.put(reply, hold=False)
+
     while True:
         message = messages.get()
         try:
-            reply = executor.apply_block_message(message)
+            executor.apply_block_message(message, send_reply)
         except MemoryError:  # a replica larger than what is left under the limit
             _exit_out_of_memory(executor, "storing a cached block")
         except Exception as exc:  # noqa: BLE001 - a replica that does not unpickle here
@@ -232,8 +237,6 @@ def _apply_block_messages(executor: Executor, messages: "queue.Queue",
                              f"{type(message).__name__}: {exc!r}\n")
             sys.stderr.flush()
             continue
-        if reply is not None:
-            outbox.put(reply, hold=False)
 
 
 def serve_cached_blocks(executor: Executor, conn: Connection) -> None:

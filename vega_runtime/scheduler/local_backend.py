@@ -60,6 +60,8 @@ class InlineBackend:
         self.barrier = BarrierCoordinator()
         self.queue = TaskQueue()
         self._running = 0  # 1 while ``poll`` runs a task
+        #: RDDs whose blocking removal waits for the running task's reads of their blocks
+        self._removing: set = set()
 
     def _sink(self, task_id: int, stream: str, text: str) -> None:
         self.on_output(task_id, "driver", HOST, stream, text)
@@ -100,7 +102,13 @@ class InlineBackend:
         self.queue = self.queue.without(doomed)
 
     def remove_rdd(self, rdd_id: int, reply: bool = False) -> None:
-        self.executor.remove_rdd(rdd_id)  # done on return: nothing to wait for
+        # done on return, unless the running task (another thread's) reads the blocks:
+        # ``removal_pending`` until its reads end
+        on_removed = None
+        if reply:
+            self._removing.add(rdd_id)
+            on_removed = lambda: self._removing.discard(rdd_id)  # noqa: E731
+        self.executor.remove_rdd(rdd_id, on_removed)
 
     def remove_shuffle(self, shuffle_id: int) -> None:
         self.executor.remove_shuffle(shuffle_id)
@@ -109,7 +117,7 @@ class InlineBackend:
         self.executor.remove_broadcast(broadcast_id)
 
     def removal_pending(self, kind: str, object_id: int) -> bool:
-        return False
+        return kind == "rdd" and object_id in self._removing
 
     def replicate(self, source_executor: str, block) -> List[str]:
         return []  # one executor: nowhere else to keep a copy

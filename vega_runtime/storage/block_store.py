@@ -10,7 +10,12 @@ computed only when none of them hands it over.
 An executor process removes an RDD's blocks from a thread of its own while a task may
 run (Spark's BlockManager answers removals on its own RPC thread), so the store's maps
 change under a lock.  A task reading a block when it is removed goes on reading it: it
-holds the block's records (in memory) or its open file (on disk, unlinked under it).
+holds the block's records (in memory) or its open file (on disk, unlinked under it).  The
+removal is done (``remove_rdd``'s ``on_removed``, which answers a blocking unpersist) once
+every such read has ended, as Spark's removal takes the block's write lock and so waits
+for its readers: a read ends when its records run out, or at the latest with its task
+(``end_task_reads``, Spark's ``releaseAllLocksForTask``).  Memory and disk blocks behave
+alike: the removal frees nothing a reader still holds before it says it is done.
 """
 
 from __future__ import annotations
@@ -26,6 +31,26 @@ from ..shuffle.sizing import estimate_records
 from ..storage_level import StorageLevel
 
 BlockId = Tuple[int, int]  # (rdd_id, partition)
+
+
+class _Read:
+    """A task's read of a block held here, open until its records run out or its task ends
+    (``open`` is only ever set False: a kill's signal may cut a release short anywhere)."""
+
+    __slots__ = ("block", "handle", "open")
+
+    def __init__(self, block: BlockId, handle=None):
+        self.block, self.handle, self.open = block, handle, True
+
+
+class _Removal:
+    """A removal waiting for the reads of its blocks open when it came; ``on_removed`` is
+    called once they have all ended."""
+
+    __slots__ = ("reads", "on_removed")
+
+    def __init__(self, reads: List[_Read], on_removed: Callable[[], None]):
+        self.reads, self.on_removed = reads, on_removed
 
 
 class BlockStore:
@@ -46,9 +71,15 @@ class BlockStore:
         self.fetch_remote: Optional[Callable[[BlockId], Optional[list]]] = None
         #: guards the maps and change lists between the task and a removal's thread
         self._lock = threading.RLock()
-        #: how many times each RDD was removed: a partition computed while its RDD is
-        #: removed is not stored (Spark's removal waits for the put and drops it)
-        self._removals: Dict[int, int] = {}
+        #: partitions being computed, by RDD, each a flag a removal of the RDD sets: one
+        #: computed while its RDD is removed is not stored (Spark's removal waits for the
+        #: put and drops it). Only computations in flight are here: an application that
+        #: caches and unpersists 100k RDDs keeps nothing for them.
+        self._computing: Dict[int, List[list]] = {}
+        #: the running task's open reads of blocks held here, and the removals waiting for
+        #: some of them to end
+        self._reads: List[_Read] = []
+        self._waiting: List[_Removal] = []
 
     def drain_changes(self) -> Tuple[List[list], List[BlockId]]:
         with self._lock:
@@ -57,17 +88,50 @@ class BlockStore:
         return changes
 
     def _held(self, block: BlockId) -> Optional[Iterator]:
-        """The records of a block held here, for this executor's task (None: not held): a
-        file on disk is opened at once, so a removal that comes while it is read unlinks
-        it from under the reader instead of failing it."""
+        """The records of a block held here, for this executor's task (None: not held), as
+        a read a removal waits for: a file on disk is opened at once, so a removal that
+        comes while it is read unlinks it from under the reader instead of failing it."""
         with self._lock:
             if block in self.memory:
                 self.memory.move_to_end(block)
-                return iter(self.memory[block][0])
-            if block not in self.on_disk:
+                read, records = _Read(block), iter(self.memory[block][0])
+            elif block in self.on_disk:
+                handle = open(self.on_disk[block][0], "rb")
+                read = _Read(block, handle)
+                records = read_batch_file("", opener=lambda *_: handle)
+            else:
                 return None
-            handle = open(self.on_disk[block][0], "rb")
-        return read_batch_file("", opener=lambda *_: handle)
+            self._reads.append(read)
+        return self._reading(read, records)
+
+    def _reading(self, read: _Read, records: Iterator) -> Iterator:
+        try:
+            yield from records
+        finally:
+            read.open = False
+            self._settle()
+
+    def end_task_reads(self) -> None:
+        """The task has ended: so have its reads, their records run out or not."""
+        for read in list(self._reads):
+            read.open = False
+            if read.handle is not None:
+                read.handle.close()
+        self._settle()
+
+    def _settle(self) -> None:
+        """Forget the reads that have ended; call back the removals none of whose reads is
+        open any more (out of the lock)."""
+        with self._lock:
+            self._reads = [read for read in self._reads if read.open]
+            done = [r for r in self._waiting if not any(read.open for read in r.reads)]
+            self._waiting = [r for r in self._waiting if r not in done]
+        for removal in done:
+            removal.on_removed()
+
+    def removal_waits(self) -> bool:
+        """Whether a removal waits for a read to end."""
+        return bool(self._waiting)
 
     def drain_replicas(self) -> List[tuple]:
         """The blocks to copy elsewhere since the last call, as ``(block, level, records)``."""
@@ -85,10 +149,19 @@ class BlockStore:
             records = self.fetch_remote(block)
             if records is not None:  # not kept here: the holder keeps it (as Spark's)
                 return iter(records)
-        removals = self._removals.get(rdd_id, 0)
-        records = list(compute())
+        removed = [False]
+        with self._lock:
+            self._computing.setdefault(rdd_id, []).append(removed)
+        try:
+            records = list(compute())
+        finally:
+            with self._lock:
+                computing = self._computing[rdd_id]
+                computing.remove(removed)
+                if not computing:
+                    del self._computing[rdd_id]
         with self._lock:  # (a removal between the two would leave its copy to be sent)
-            if self._removals.get(rdd_id, 0) != removals:
+            if removed[0]:
                 return iter(records)  # unpersisted while computed: kept by no one (as Spark's)
             if self.put(block, records, level) and level.replication > 1:
                 self.to_replicate.append((block, level, records))
@@ -145,12 +218,19 @@ class BlockStore:
         self.on_disk[block] = (path, size)
         self.added.append([block[0], block[1], "disk", size])
 
-    def remove_rdd(self, rdd_id: int) -> None:
+    def remove_rdd(self, rdd_id: int,
+                   on_removed: Optional[Callable[[], None]] = None) -> None:
         """Drop an RDD's blocks (from any thread); those the running task stored meanwhile
         are not reported to the driver as held either, and one it is computing is not
-        stored."""
+        stored.  ``on_removed()`` is called once the task's reads of them open now have
+        ended: at once when there are none, else on the thread that ends the last."""
         with self._lock:
-            self._removals[rdd_id] = self._removals.get(rdd_id, 0) + 1
+            for removed in self._computing.get(rdd_id, ()):
+                removed[0] = True
+            reads = [read for read in self._reads if read.open and read.block[0] == rdd_id]
+            if reads and on_removed is not None:
+                self._waiting.append(_Removal(reads, on_removed))
+                on_removed = None
             for block in [b for b in self.memory if b[0] == rdd_id]:
                 self.memory_used -= self.memory.pop(block)[1]
             paths = [self.on_disk.pop(b)[0] for b in list(self.on_disk) if b[0] == rdd_id]
@@ -161,6 +241,8 @@ class BlockStore:
                 os.unlink(path)
             except OSError:
                 pass
+        if on_removed is not None:
+            on_removed()
 
     def blocks(self) -> List[Tuple[int, int, str, int]]:
         """``(rdd_id, partition, where, bytes)`` for every block held."""
