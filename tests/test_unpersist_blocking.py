@@ -55,7 +55,7 @@ def _reading_job(ctx, marks: str, on_disk, in_memory, partitions: int) -> tuple:
     RDDs (a first record of each), then wait for the test's ``stop`` mark, at most
     ``BUSY_SECONDS``, before reading the rest; returns once every task has started, with the
     thread and the job's result (filled in when it ends). Each task leaves ``ended-P`` as
-    it ends."""
+    it stops waiting, before it reads the rest."""
     def hold(index, pairs):
         import time
 
@@ -64,9 +64,8 @@ def _reading_job(ctx, marks: str, on_disk, in_memory, partitions: int) -> tuple:
         deadline = time.monotonic() + BUSY_SECONDS
         while time.monotonic() < deadline and not os.path.exists(os.path.join(marks, "stop")):
             time.sleep(0.02)
-        total = sum(a + b for a, b in [first, *pairs])
-        open(os.path.join(marks, f"ended-{index}"), "w").close()
-        return [total]
+        open(os.path.join(marks, f"ended-{index}"), "w").close()  # (reading on after it)
+        return [sum(a + b for a, b in [first, *pairs])]
 
     result: list = []
     thread = threading.Thread(target=lambda: result.extend(

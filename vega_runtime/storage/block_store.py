@@ -152,19 +152,20 @@ class BlockStore:
         removed = [False]
         with self._lock:
             self._computing.setdefault(rdd_id, []).append(removed)
+        records = None
         try:
             records = list(compute())
         finally:
+            # one section: a removal finds the flag, or the block stored and its copy to send
             with self._lock:
                 computing = self._computing[rdd_id]
                 computing.remove(removed)
                 if not computing:
                     del self._computing[rdd_id]
-        with self._lock:  # (a removal between the two would leave its copy to be sent)
-            if removed[0]:
-                return iter(records)  # unpersisted while computed: kept by no one (as Spark's)
-            if self.put(block, records, level) and level.replication > 1:
-                self.to_replicate.append((block, level, records))
+                # unpersisted while computed: kept by no one (as Spark's)
+                if records is not None and not removed[0] and \
+                        self.put(block, records, level) and level.replication > 1:
+                    self.to_replicate.append((block, level, records))
         return iter(records)
 
     def get(self, block: BlockId) -> Optional[list]:
