@@ -261,3 +261,66 @@ def test_a_block_reported_after_its_rdd_was_unpersisted_is_neither_tracked_nor_r
         infos = ctx.status_tracker().getExecutorInfos()
         assert [e.cacheSize for e in infos] == [0] * len(infos)
         assert _marks(marks, "replica-*") == []
+
+
+#: seconds the threads of the stress test below run for
+STRESS_SECONDS = 4
+
+
+def test_threads_caching_unpersisting_and_destroying_at_once_on_local_executors(tmp_path):
+    """local[2], for a few seconds: three threads cache RDDs (memory, disk, both), count and
+    sum them and unpersist them (blocking or not), a fourth makes, uses and destroys
+    broadcasts, a fifth reads the storage status; every result is exact, no thread fails, and
+    at the end nothing is cached anywhere. Before, a thread reading ctx.cached_rdds() failed
+    with 'dictionary changed size during iteration' within seconds: the driver's block
+    records were iterated there while the job loop's thread added a task's blocks."""
+    import time
+
+    levels = [StorageLevel.MEMORY_ONLY, StorageLevel.DISK_ONLY, StorageLevel.MEMORY_AND_DISK]
+    errors: list = []
+    rounds: dict = {}
+
+    def repeat(name: str, body):
+        def loop():
+            deadline, n = time.monotonic() + STRESS_SECONDS, 0
+            try:
+                while time.monotonic() < deadline:
+                    body(n)
+                    n += 1
+            except BaseException as exc:  # noqa: BLE001 - reported by the test's thread
+                errors.append((name, exc))
+            rounds[name] = n
+        return threading.Thread(target=loop, name=name)
+
+    with Context(master="local[2]", app_name="removal-stress") as ctx:
+        def cache(i: int):
+            def body(n: int) -> None:
+                rdd = ctx.parallelize(range(100), 4).map(lambda x: x * 2) \
+                    .persist(levels[(i + n) % 3])
+                assert (rdd.count(), rdd.sum()) == (100, 9900)
+                rdd.unpersist(blocking=bool(n % 2))
+            return body
+
+        def broadcast(n: int) -> None:
+            value = ctx.broadcast(list(range(n % 7 + 1)))
+            assert ctx.parallelize(range(4), 4).map(lambda _: sum(value.value)).collect() == \
+                [sum(range(n % 7 + 1))] * 4
+            value.destroy(blocking=bool(n % 2))
+
+        def watch(n: int) -> None:
+            ctx.cached_rdds()
+            ctx.status_tracker().getExecutorInfos()
+
+        threads = [repeat(f"cache-{i}", cache(i)) for i in range(3)] + \
+            [repeat("broadcast", broadcast), repeat("watch", watch)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == [], errors
+        assert all(rounds[t.name] > 0 for t in threads), rounds
+        assert ctx.cached_rdds() == []
+        wait_for(lambda: not glob.glob(os.path.join(ctx.app_dir, "**", "rdd_*"),
+                                       recursive=True), 30, "the block files to go")
+        infos = ctx.status_tracker().getExecutorInfos()
+        assert [e.cacheSize for e in infos] == [0] * len(infos)

@@ -74,7 +74,8 @@ class Persistence:
                         kind, object_id, timeout, "its" if kind == "rdd" else "the")
 
     def persisted_rdds(self) -> List["RDD"]:
-        return [r for r in (ref() for ref in self._persisted.values()) if r is not None]
+        # (a copy: other threads persist and unpersist meanwhile)
+        return [r for r in (ref() for ref in list(self._persisted.values())) if r is not None]
 
     def cached_rdds(self) -> List[dict]:
         """Persisted RDDs and where their partitions are cached (for ``vega status``/the UI).

@@ -142,10 +142,11 @@ class Executor:
         #: ``fetch_broadcast(id, path) -> bytes`` for executors on another host than the driver
         self.fetch_broadcast: Optional[Callable[[int, str], bytes]] = None
         self._broadcasts: Dict[int, Any] = {}
-        #: how many times each broadcast was removed (``remove_broadcast``, on the block
-        #: manager's thread): a value loaded while its broadcast is removed is not kept, as
-        #: a partition computed while its RDD is removed (``BlockStore``)
-        self._broadcast_removals: Dict[int, int] = {}
+        #: broadcasts being loaded, each with flags a removal of it sets (``remove_broadcast``,
+        #: on the block manager's thread): a value loaded while its broadcast is removed is
+        #: not kept, as a partition computed while its RDD is removed (``BlockStore``); only
+        #: loads in flight are here, not every broadcast ever removed
+        self._loading: Dict[int, List[list]] = {}
         #: guards the two maps above between a task's load and a removal
         self._broadcast_lock = threading.Lock()
         #: ``barrier_sync(request, timeout) -> reply``: a barrier task's sync, sent to the
@@ -191,14 +192,23 @@ class Executor:
         on this host, else from the driver (``fetch_broadcast``). One removed while it
         loads is given to the task that loads it, and not kept (the driver was told it is
         gone: kept, a destroyed broadcast's value would serve the next tasks)."""
+        removed = [False]
         with self._broadcast_lock:
             if broadcast_id in self._broadcasts:
                 return self._broadcasts[broadcast_id]
-            removals = self._broadcast_removals.get(broadcast_id, 0)
-        value = self._read_broadcast(broadcast_id, path)
-        with self._broadcast_lock:
-            if self._broadcast_removals.get(broadcast_id, 0) == removals:
-                self._broadcasts[broadcast_id] = value
+            self._loading.setdefault(broadcast_id, []).append(removed)
+        value = loaded = None
+        try:
+            value = self._read_broadcast(broadcast_id, path)
+            loaded = True
+        finally:
+            with self._broadcast_lock:  # (one section: a removal finds the flag or the value)
+                loading = self._loading[broadcast_id]
+                loading.remove(removed)
+                if not loading:
+                    del self._loading[broadcast_id]
+                if loaded and not removed[0]:
+                    self._broadcasts[broadcast_id] = value
         return value
 
     def _read_broadcast(self, broadcast_id: int, path: str) -> Any:
@@ -223,8 +233,8 @@ class Executor:
 
     def remove_broadcast(self, broadcast_id: int) -> None:
         with self._broadcast_lock:
-            self._broadcast_removals[broadcast_id] = \
-                self._broadcast_removals.get(broadcast_id, 0) + 1
+            for removed in self._loading.get(broadcast_id, ()):
+                removed[0] = True
             value = self._broadcasts.pop(broadcast_id, None)
         del value  # (dropped out of the lock: its finalizers may take a while)
 

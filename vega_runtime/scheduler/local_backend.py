@@ -194,6 +194,11 @@ class ProcessPoolBackend:
         self._wake_read, self._wake_write = os.pipe()
         os.set_blocking(self._wake_read, False)
         os.set_blocking(self._wake_write, False)
+        #: the one lock rule here: the user's threads reach the pool only to remove blocks
+        #: and broadcasts (``remove_rdd``, ``remove_broadcast``, ``removal_pending``), under
+        #: this lock, which the job loop's thread holds where it changes what they read (an
+        #: executor gone, a removal's reply)
+        self.lock = threading.RLock()
 
     def wake(self) -> None:
         """Cut a ``poll`` waiting in another thread short (a job submitted or cancelled)."""
@@ -294,7 +299,8 @@ class ProcessPoolBackend:
                 self._hung_seen = True
                 log.warning("%s", HUNG_HINT)
             kill_tree(process.pid)  # SIGKILL ends a stopped process too
-        slot = self.pool.remove(executor_id)
+        with self.lock:
+            slot = self.pool.remove(executor_id)
         if self.heartbeats is not None:
             self.heartbeats.executor_removed(executor_id)
         task_ids = slot.task_ids() if slot is not None else []
@@ -413,7 +419,8 @@ class ProcessPoolBackend:
             elif isinstance(message, (FetchCachedBlock, CachedBlock)):
                 self.pool.send_all(self.pool.relay_cached_block(process.executor_id, message))
             elif isinstance(message, Removed):
-                self.pool.removed(process.executor_id, message)
+                with self.lock:
+                    self.pool.removed(process.executor_id, message)
         return True
 
     def _reap_overdue_kills(self) -> list:
@@ -444,16 +451,19 @@ class ProcessPoolBackend:
         self.pool.kill(task_ids)
 
     def remove_rdd(self, rdd_id: int, reply: bool = False) -> None:
-        self.pool.remove_everywhere(RemoveRdd(rdd_id), reply)
+        with self.lock:
+            self.pool.remove_everywhere(RemoveRdd(rdd_id), reply)
 
     def remove_shuffle(self, shuffle_id: int) -> None:
         self.pool.tell_all(RemoveShuffle(shuffle_id))
 
     def remove_broadcast(self, broadcast_id: int, reply: bool = False) -> None:
-        self.pool.remove_everywhere(RemoveBroadcast(broadcast_id), reply)
+        with self.lock:
+            self.pool.remove_everywhere(RemoveBroadcast(broadcast_id), reply)
 
     def removal_pending(self, kind: str, object_id: int) -> bool:
-        return self.pool.removal_pending(kind, object_id)
+        with self.lock:
+            return self.pool.removal_pending(kind, object_id)
 
     def replicate(self, source_executor: str, block) -> List[str]:
         return self.pool.replicate(source_executor, block)

@@ -435,6 +435,8 @@ class JobRunner(TaskEvents):
             self.barrier.clear()
             if self.speculation is not None:
                 self.speculation = type(self.speculation)(self.speculation.policy)
+        # the RDD removals no task still tracked was launched before
+        self.blocks.forget_removals(min(self._launch_removals.values(), default=None))
 
     def _end_every_job(self, exc: BaseException) -> None:
         """The loop failed with ``exc``: every active job ends (an interruption cancels
