@@ -148,3 +148,35 @@ def test_removals_a_tracked_task_may_ask_about_are_kept():
     tracker.rdd_removed(2)
     tracker.forget_removals(launched)
     assert not tracker.removed_since(1, launched) and tracker.removed_since(2, launched)
+
+
+def test_a_block_stored_again_as_its_old_file_is_unlinked_is_kept(tmp_path, monkeypatch):
+    """A removal of a DISK_ONLY RDD while the task thread stores the same block anew (a task
+    of a job launched before the removal, whose RDD is still persisted in its copy): the new
+    file is kept and read. Before, the removal unlinked the old path after letting go of the
+    store's lock, deleting the file just written there, and the next task to read the block
+    failed with FileNotFoundError (found on `local` by threads reading an RDD while another
+    unpersisted and persisted it again)."""
+    import threading
+
+    from vega_runtime.storage import block_store
+
+    store = BlockStore(str(tmp_path / "blocks"), 1 << 20)
+    store.put((5, 0), [1, 2], StorageLevel.DISK_ONLY)
+    unlink, holder = os.unlink, []
+
+    def unlink_as_the_task_stores(path):
+        # the task thread stores the block anew now; it waits for the store's lock, if the
+        # removal holds it, at most a moment
+        task = threading.Thread(target=store.put, args=((5, 0), [3, 4], StorageLevel.DISK_ONLY))
+        task.start()
+        task.join(0.5)
+        unlink(path)
+        monkeypatch.setattr(block_store.os, "unlink", unlink)
+        holder.append(task)
+
+    monkeypatch.setattr(block_store.os, "unlink", unlink_as_the_task_stores)
+    store.remove_rdd(5)
+    holder[0].join()
+    assert [b[:3] for b in store.blocks()] == [(5, 0, "disk")]
+    assert list(store.get_or_compute(5, 0, StorageLevel.DISK_ONLY, lambda: iter(()))) == [3, 4]

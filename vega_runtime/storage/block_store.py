@@ -20,6 +20,7 @@ alike: the removal frees nothing a reader still holds before it says it is done.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections import OrderedDict
@@ -234,14 +235,13 @@ class BlockStore:
                 on_removed = None
             for block in [b for b in self.memory if b[0] == rdd_id]:
                 self.memory_used -= self.memory.pop(block)[1]
-            paths = [self.on_disk.pop(b)[0] for b in list(self.on_disk) if b[0] == rdd_id]
+            # unlinked under the lock: once it is released, the task may store the block
+            # anew at the same path (the RDD persisted again), which an unlink would delete
+            for block in [b for b in self.on_disk if b[0] == rdd_id]:
+                with contextlib.suppress(OSError):
+                    os.unlink(self.on_disk.pop(block)[0])
             self.added = [entry for entry in self.added if entry[0] != rdd_id]
             self.to_replicate = [entry for entry in self.to_replicate if entry[0][0] != rdd_id]
-        for path in paths:
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
         if on_removed is not None:
             on_removed()
 
