@@ -198,3 +198,45 @@ def test_a_partition_computed_while_its_rdd_is_unpersisted_is_not_kept(master, p
         assert _block_files(ctx.app_dir, rdd.id()) == []
         assert [e.cacheSize for e in ctx.status_tracker().getExecutorInfos()] == \
             [0] * len(ctx.status_tracker().getExecutorInfos())
+
+
+@pytest.mark.parametrize("master", ["local", "local[2]", "local-cluster[2,1]"])
+def test_partitions_a_running_job_computes_after_its_rdd_was_unpersisted_are_dropped(
+        master, tmp_path):
+    """A DISK_ONLY RDD of 8 partitions unpersisted (blocking) while its job's first tasks
+    run: the job's later tasks, whose stage's copy of the RDD still has its level, store
+    their partitions, and their executors drop them once the driver hears of them; the
+    result is exact. Before, 6 or 7 block files stayed on the executors for the
+    application's life, unknown to the driver, whatever later unpersists said (the RDD was
+    no longer persisted: nothing removed them again)."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+
+    def gated(index, records):
+        import time
+
+        open(os.path.join(str(marks), f"started-{index}"), "w").close()
+        deadline = time.monotonic() + BUSY_SECONDS
+        while time.monotonic() < deadline and not os.path.exists(os.path.join(str(marks), "stop")):
+            time.sleep(0.02)
+        return records
+
+    with Context(master=master, app_name="unpersist-mid-job") as ctx:
+        rdd = ctx.parallelize(range(80), 8).map_partitions_with_index(gated) \
+            .persist(StorageLevel.DISK_ONLY)
+        result: list = []
+        thread = threading.Thread(target=lambda: result.append(rdd.sum()))
+        thread.start()
+        try:
+            wait_for(lambda: _marks(str(marks), "started-*") or not thread.is_alive(), 60,
+                     "the first tasks to start")
+            rdd.unpersist(blocking=True)
+        finally:
+            open(os.path.join(str(marks), "stop"), "w").close()
+            thread.join()
+        assert result == [3160]
+        wait_for(lambda: _block_files(ctx.app_dir, rdd.id()) == [], 30,
+                 "the executors to drop the partitions stored after the removal")
+        assert ctx.cached_rdds() == []
+        infos = ctx.status_tracker().getExecutorInfos()
+        assert [e.cacheSize for e in infos] == [0] * len(infos)

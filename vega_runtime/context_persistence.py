@@ -32,6 +32,7 @@ class Persistence:
         Context's executors, its block records and its master's pages do not keep every
         RDD it ever cached."""
         self._persisted[rdd.rdd_id] = weakref.ref(rdd)
+        self._blocks.persisted(rdd.rdd_id)
         cleanup = weakref.finalize(rdd, self._runner.unreachable_rdds.append, rdd.rdd_id)
         cleanup.atexit = False  # at exit the executors go whole
 

@@ -26,6 +26,8 @@ class BlockTracker:
         self.removals = 0
         self._removed_at: Dict[int, int] = {}
         self._lock = threading.RLock()
+        #: the RDDs persisted now (``persisted`` until ``rdd_removed``)
+        self._persisted: Set[int] = set()
 
     def added(self, executor_id: str, blocks: Iterable) -> None:
         """Record blocks an executor reported as ``[rdd_id, partition, where, bytes]``."""
@@ -66,8 +68,18 @@ class BlockTracker:
         with self._lock:
             return self._removed_at.get(rdd_id, 0) > removals
 
+    def persisted(self, rdd_id: int) -> None:
+        """The RDD is persisted (``RDD.persist``): its blocks are recorded as reported."""
+        with self._lock:
+            self._persisted.add(rdd_id)
+
+    def is_persisted(self, rdd_id: int) -> bool:
+        with self._lock:
+            return rdd_id in self._persisted
+
     def rdd_removed(self, rdd_id: int) -> None:
         with self._lock:
+            self._persisted.discard(rdd_id)
             self.removals += 1
             self._removed_at[rdd_id] = self.removals
             for block in [b for b in self._holders if b[0] == rdd_id]:

@@ -123,13 +123,19 @@ class TaskEvents:
     def _task_finished(self, event: TaskFinishedEvent) -> list:
         finished = event.finished
         self._killed.pop(finished.task_id, None)
-        # blocks of an RDD unpersisted since the launch: the executor has dropped them
+        # blocks of an RDD unpersisted since the launch: the executor has dropped them;
+        # blocks of one not persisted now were stored after its removal by a task whose
+        # stage's copy of the RDD still had its level: its executor drops them on word
         launched = self._launch_removals.pop(finished.task_id, self.blocks.removals)
-        self.blocks.added(event.executor_id, [b for b in finished.blocks_added if not
-                                              self.blocks.removed_since(b[0], launched)])
+        stale = {b[0] for b in finished.blocks_added if not self.blocks.is_persisted(b[0])}
+        self.blocks.added(event.executor_id, [
+            b for b in finished.blocks_added
+            if b[0] not in stale and not self.blocks.removed_since(b[0], launched)])
         self.blocks.removed(event.executor_id, finished.blocks_dropped)
+        for rdd_id in stale:
+            self.backend.remove_rdd(rdd_id)
         for rdd_id, partition, level, data in finished.replicas:
-            if not self.blocks.removed_since(rdd_id, launched):
+            if rdd_id not in stale and not self.blocks.removed_since(rdd_id, launched):
                 self._replicate(event.executor_id, PutBlock(rdd_id, partition, level, data))
         spec = self._tasks.pop(finished.task_id, None)
         if spec is None:
