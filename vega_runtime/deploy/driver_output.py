@@ -110,18 +110,13 @@ class _Sink:
                         "from now on is lost\n".encode())
 
 
-class _OrderedBinary(io.RawIOBase):
-    """``sys.stdout.buffer`` of an ordered stream: bytes written as they are."""
+class _OrderedStream:
+    """What both ordered streams are: writable into ``sink`` as ``stream``, on descriptor
+    ``fd`` (which writes past them go to), never a terminal."""
 
     def __init__(self, sink: _Sink, stream: str, fd: int):
         super().__init__()
         self._sink, self._stream, self._fd = sink, stream, fd
-
-    def write(self, data) -> int:
-        data = bytes(data)
-        if data:
-            self._sink.add(self._stream, data)
-        return len(data)
 
     def writable(self) -> bool:
         return True
@@ -136,7 +131,17 @@ class _OrderedBinary(io.RawIOBase):
         return False
 
 
-class _OrderedText(io.TextIOBase):
+class _OrderedBinary(_OrderedStream, io.RawIOBase):
+    """``sys.stdout.buffer`` of an ordered stream: bytes written as they are."""
+
+    def write(self, data) -> int:
+        data = bytes(data)
+        if data:
+            self._sink.add(self._stream, data)
+        return len(data)
+
+
+class _OrderedText(_OrderedStream, io.TextIOBase):
     """``sys.stdout`` / ``sys.stderr`` of a cluster-mode driver (UTF-8, what cannot be
     encoded written as Python escapes it)."""
 
@@ -145,8 +150,7 @@ class _OrderedText(io.TextIOBase):
     line_buffering = False
 
     def __init__(self, sink: _Sink, stream: str, fd: int):
-        super().__init__()
-        self._sink, self._stream, self._fd = sink, stream, fd
+        super().__init__(sink, stream, fd)
         self.buffer = _OrderedBinary(sink, stream, fd)
 
     def write(self, text: str) -> int:
@@ -166,18 +170,6 @@ class _OrderedText(io.TextIOBase):
             if sink.waiting >= FLUSH_BYTES:
                 sink._write()
         return len(text)
-
-    def writable(self) -> bool:
-        return True
-
-    def flush(self) -> None:
-        self._sink.write()
-
-    def fileno(self) -> int:
-        return self._fd
-
-    def isatty(self) -> bool:
-        return False
 
 
 def install(directory: str, max_bytes: int = PROCESS_OUTPUT_MAX_BYTES,
