@@ -28,12 +28,27 @@ def test_parallelize_range_with_more_slices_than_elements(ctx):
 
 
 def test_parallelize_slices_follow_the_integer_division_formula(ctx):
-    """Slice i holds data[i*n//k:(i+1)*n//k] for every n and k tried."""
+    """A range's slice i holds data[i*n//k:(i+1)*n//k] for every n and k tried."""
     for n in (0, 1, 7, 10):
-        data = list(range(n))
+        data = range(n)
         for k in (1, 3, 4, 12):
-            expected = [data[i * n // k:(i + 1) * n // k] for i in range(k)]
+            expected = [list(data[i * n // k:(i + 1) * n // k]) for i in range(k)]
             assert ctx.parallelize(data, k).glom().collect() == expected, (n, k)
+
+
+def test_parallelize_slices_a_list_as_pyspark_does(ctx):
+    """A list is cut as PySpark cuts it: into batches of max(1, min(n//k, 1024)) records,
+    the batches into k slices by the integer-division formula; the sizes are PySpark
+    4.3's (SparkContext("local[2]"), glom())."""
+    pyspark = {(8, 3): [2, 2, 4], (5, 3): [1, 2, 2], (10, 4): [2, 2, 2, 4],
+               (100, 7): [14, 14, 14, 14, 14, 14, 16], (2500, 3): [833, 833, 834],
+               (5000, 3): [1024, 2048, 1928], (10000, 3): [3072, 3072, 3856],
+               (0, 3): [0, 0, 0], (1, 4): [0, 0, 0, 1]}
+    for (n, k), sizes in pyspark.items():
+        slices = ctx.parallelize(list(range(n)), k).glom().collect()
+        assert [len(s) for s in slices] == sizes, (n, k)
+        assert [x for s in slices for x in s] == list(range(n))
+    assert ctx.parallelize(tuple("vega"), 3).glom().collect() == [["v"], ["e"], ["g", "a"]]
 
 
 def test_parallelize_more_slices_than_elements(ctx):

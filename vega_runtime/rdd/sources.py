@@ -29,19 +29,36 @@ class SlicePartition(Partition):
         self.values = values
 
 
+#: PySpark's most records a batch of ``parallelize``'s data (``SparkContext._batchSize``
+#: 0: "auto", 1024)
+PARALLELIZE_BATCH = 1024
+
+
 def slice_collection(data: Iterable, num_slices: int) -> List[Sequence]:
-    """PySpark's slicing: slice i is ``data[i*n//k : (i+1)*n//k]``; ranges stay lazy.
+    """PySpark's slicing.  A ``range`` stays lazy: slice i is ``data[i*n//k : (i+1)*n//k]``.
+    Other data is cut as PySpark's ``parallelize`` cuts a list: into batches of
+    ``b = max(1, min(n // k, 1024))`` records (what it pickles for the JVM), and those into
+    ``k`` slices as Spark's ``ParallelCollectionRDD`` slices a sequence, slice i holding
+    batches ``i*m//k`` to ``(i+1)*m//k`` of the ``m``: where ``k`` does not divide ``n``, a
+    later slice may hold a batch more (10 records into 4: 2, 2, 2, 4).
 
     >>> slice_collection(range(10), 3)
     [range(0, 3), range(3, 6), range(6, 10)]
+    >>> [len(s) for s in slice_collection(list(range(10)), 4)]
+    [2, 2, 2, 4]
     >>> slice_collection([1, 2], 3)
     [[], [1], [2]]
     """
     if num_slices < 1:
         raise ValueError(f"the number of slices must be positive, not {num_slices}")
-    seq = data if isinstance(data, (range, list, tuple)) else list(data)
-    n = len(seq)
-    return [seq[i * n // num_slices:(i + 1) * n // num_slices] for i in range(num_slices)]
+    if isinstance(data, range):
+        n = len(data)
+        return [data[i * n // num_slices:(i + 1) * n // num_slices] for i in range(num_slices)]
+    seq = data if isinstance(data, list) else list(data)
+    batch = max(1, min(len(seq) // num_slices, PARALLELIZE_BATCH))
+    batches = -(-len(seq) // batch)
+    return [seq[i * batches // num_slices * batch:(i + 1) * batches // num_slices * batch]
+            for i in range(num_slices)]
 
 
 class ParallelCollectionRDD(RDD):
