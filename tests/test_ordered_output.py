@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import threading
 
+import pytest
+
 from test_log_rotation import _Recorder, _wait_for
 
 from vega_runtime.deploy import ordered_output
@@ -276,3 +278,106 @@ def test_a_follower_behind_by_more_rotations_than_kept_says_output_is_missing(tm
     after = "".join(t for c in chunks[notices[0] + 1:] for _, t in c.runs())
     assert text.startswith(before) and text.endswith(after) and after
     assert len(before) + len(after) < len(text)
+
+
+class _Replay:
+    """A master's connection as ``vega_cli.apps.stream_logs`` sees it: the chunks given,
+    then a lost master (``OSError``) or their LogEnd."""
+
+    def __init__(self, messages):
+        self.messages, self.sent = list(messages), []
+
+    def send(self, message):
+        self.sent.append(message)
+
+    def recv(self):
+        if not self.messages:
+            raise OSError("the master went away")
+        return self.messages.pop(0)
+
+    def close(self):
+        pass
+
+
+def _printed(chunks, offsets):
+    """What ``vega logs --follow`` prints of ``chunks`` before its master is lost, keeping
+    ``offsets`` (its resume point) up to date as it does."""
+    import contextlib
+    import io
+
+    from vega_cli.apps import stream_logs
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        with contextlib.suppress(OSError):
+            stream_logs(_Replay(chunks), APP, True, offsets)
+    return out.getvalue()
+
+
+def _resumed(logs: AppLogs, offsets):
+    conn = _Recorder()
+    logs.follow(conn, APP, False, lambda: ("FINISHED", 0, True, ""), threading.Event(),
+                [offsets["stdout"], offsets["stderr"]], True, offsets.get("generation", -1))
+    conn.close()
+    return [c for c in conn.chunks if isinstance(c, LogChunk)]
+
+
+def _text(chunks):
+    return "".join(t for c in chunks for _, t in c.runs())
+
+
+def _follower_away_during(tmp_path, backups: int, away_lines: int):
+    """A follower prints the first 9 lines (3 runs), its master is lost, ``away_lines``
+    more are written (rotating at 250 bytes), and it follows again; (lines, printed before,
+    chunks after)."""
+    logs = AppLogs(str(tmp_path), max_bytes=250, backups=backups)
+    lines = _lines(9 + away_lines)
+    offsets = {"stdout": 0, "stderr": 0}
+    with logs.open_for_append(APP) as out:
+        for stream, line in lines[:9]:
+            out.write(line.encode(), stream)
+        before = _printed(_resumed(logs, offsets)[:1], offsets)
+        for stream, line in lines[9:]:
+            out.write(line.encode(), stream)
+    return logs, lines, before, _resumed(logs, offsets)
+
+
+@pytest.mark.parametrize("away_lines", [8, 14, 40])
+def test_a_follower_following_again_after_rotations_prints_every_line_once(tmp_path,
+                                                                          away_lines):
+    """A follower whose master was lost while the files rotated once (the new files already
+    longer than its offsets), or several times: it goes on in the generation it was in (now
+    ``.1``, ``.2``, ...) and every line is printed once, in order.  Before, its offsets were
+    applied to the current files (or to ``.1``): 6 lines were skipped after one rotation,
+    and after several the lines in between were lost or printed twice."""
+    logs, lines, before, after = _follower_away_during(tmp_path, 5, away_lines)
+    assert os.path.exists(logs.path(APP) + ".1")
+    assert before + _text(after) == "".join(line for _, line in lines)
+    assert not any(c.text.startswith("vega: this follower") for c in after)
+
+
+def test_a_follower_following_again_whose_files_are_gone_says_so(tmp_path):
+    """The generation it was in rotated past the one kept while it was away: it is told
+    so on stderr, once, and goes on from the oldest file kept to the end."""
+    logs, lines, before, after = _follower_away_during(tmp_path, 1, 40)
+    notices = [c for c in after if c.text.startswith("vega: this follower")]
+    assert len(notices) == 1 and notices[0].stream == "stderr" and after[0] is notices[0]
+    text = "".join(line for _, line in lines)
+    rest = _text(after[1:])
+    assert text.startswith(before) and text.endswith(rest) and rest
+    assert len(before) + len(rest) < len(text)
+
+
+def test_vega_logs_prints_all_that_is_kept_oldest_first(tmp_path):
+    """A plain ``vega logs`` (and a first ``--follow``) prints the rotated files kept, oldest
+    first, then the current ones, in order (as ``yarn logs``, ``kubectl logs``, ``docker
+    logs`` print all that is kept); before, only the current generation."""
+    logs = AppLogs(str(tmp_path), max_bytes=250, backups=5)
+    lines = _lines(30)  # 40 bytes each: 3 rotations, all kept
+    with logs.open_for_append(APP) as out:
+        for stream, line in lines:
+            out.write(line.encode(), stream)
+    assert os.path.exists(logs.path(APP) + ".2")
+    assert "".join(c.text for c in _follow(logs)) == "".join(line for _, line in lines)
+    assert _text(_resumed(logs, {"stdout": 0, "stderr": 0})) == \
+        "".join(line for _, line in lines)

@@ -78,8 +78,8 @@ def stream_logs(conn, app_id: str, follow: bool, offsets: Optional[Dict[str, int
     """Copy an application's (or driver's) stored output to stdout, what its tasks (or a
     cluster-mode driver) wrote to standard error to stderr (as ``vega submit`` prints
     them); returns the
-    LogEnd.  ``offsets`` (``{"stdout": N, "stderr": M}``): where to start in the stored
-    streams, kept up to date with what was printed, so that a follower whose master went
+    LogEnd.  ``offsets`` (``{"stdout": N, "stderr": M, "generation": G}``): where to start
+    in the stored streams (and which rotated generation of them), kept up to date with what was printed, so that a follower whose master went
     away can go on from there.  ``reply_timeout``: how long each message may take
     (``TimeoutError`` past it; None: no bound, as a followed run may print nothing for
     hours)."""
@@ -87,12 +87,17 @@ def stream_logs(conn, app_id: str, follow: bool, offsets: Optional[Dict[str, int
 
     try:
         conn.send(FollowLogs(app_id, follow, [] if offsets is None else
-                             [offsets.get("stdout", 0), offsets.get("stderr", 0)], True))
+                             [offsets.get("stdout", 0), offsets.get("stderr", 0)], True,
+                             -1 if offsets is None else offsets.get("generation", -1)))
         one_file = _one_file(sys.stdout, sys.stderr)
         while True:
             message = conn.recv() if reply_timeout is None else conn.recv_within(reply_timeout)
             if isinstance(message, LogChunk):
                 _print_runs(message.runs(), one_file)
+                if offsets is not None and message.generation >= 0 and \
+                        message.generation != offsets.get("generation", -1):
+                    # files of a generation after: nothing of them was printed before this
+                    offsets.update(stdout=0, stderr=0, generation=message.generation)
                 if offsets is not None and message.offset >= 0:
                     offsets[message.stream] = message.offset
                 other = "stdout" if message.stream == "stderr" else "stderr"

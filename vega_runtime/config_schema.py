@@ -119,6 +119,15 @@ DAEMON_SETTINGS: tuple[Setting, ...] = (
             "The most ended cluster-mode drivers the master keeps (status, output and job "
             "package): beyond it the oldest are forgotten (Spark's "
             "spark.deploy.retainedDrivers)."),
+    _master("vega.master.app_output.max_size", "64m", size_at_least(1), "bytes",
+            "An application's output the master keeps (apps/APP_ID/output.log, stderr.log and "
+            "their order streams.log) is renamed to .1 (older ones shift up) before a write "
+            "would take either stream file past this (Spark's "
+            "spark.executor.logs.rolling.maxSize)."),
+    _master("vega.master.app_output.max_retained_files", 5, at_least(0), "files",
+            "How many rotated generations of an application's kept output the master keeps "
+            "(.1 ... .N; vega logs prints them, oldest first, then the current files; Spark's "
+            "spark.executor.logs.rolling.maxRetainedFiles)."),
     _history("vega.history.fs.cleaner.enabled", True, parse_bool, "boolean",
              "Delete old event logs, as Spark's history server does with "
              "spark.history.fs.cleaner.enabled: those not written for "

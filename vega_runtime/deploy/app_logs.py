@@ -246,15 +246,17 @@ class AppLogs:
     def follow(self, conn: Connection, app_id: str, follow: bool,
                state: Callable[[], Tuple[str, int, bool, str]],
                stopped: threading.Event, offsets: Sequence[int] = (),
-               batched: bool = False) -> None:
+               batched: bool = False, generation: int = -1) -> None:
         """Send the stored output, each chunk marked with its stream (a cluster-mode driver's
         standard error is kept apart, so that its submitter prints it on its own stderr) and
         the offset past it; with ``follow``, until ``state()`` (``(state, exit code, done,
         why a driver could not start)``) says the application or driver is done.
-        ``offsets``: where to start in stdout and stderr (a follower following again).
+        ``offsets``: where to start in stdout and stderr (a follower following again) of
+        the files' ``generation`` (``LogChunk.generation``; -1: not said); none: from the
+        oldest file kept, so that all that is kept is sent, in order.
         ``batched``: the follower takes the runs of each read in one chunk (``then``)."""
         start = (list(offsets) + [0, 0])[:2]
-        reader = _StoredStreams(os.path.dirname(self.path(app_id)), start)
+        reader = _StoredStreams(os.path.dirname(self.path(app_id)), start, generation)
         try:
             self._follow(conn, reader, follow, state, stopped, batched)
         finally:
@@ -276,12 +278,13 @@ class AppLogs:
                         other = runs[i][2]
                     else:
                         first = runs[i][2]
-                conn.send(LogChunk(texts[0], runs[0][0], first, texts[1:], other))
+                conn.send(LogChunk(texts[0], runs[0][0], first, texts[1:], other,
+                                   reader.generation))
             else:
                 for stream, data, offset in runs:
                     text = reader.decoders[stream].decode(data)  # a character cut waits
                     if text:
-                        conn.send(LogChunk(text, stream, offset))
+                        conn.send(LogChunk(text, stream, offset, [], -1, reader.generation))
             if reader.skipped > skipped:  # (no offset: not where a follower goes on from)
                 skipped = reader.skipped
                 conn.send(LogChunk(SKIPPED_NOTICE, "stderr"))
@@ -292,7 +295,8 @@ class AppLogs:
                 for stream, decoder in reader.decoders.items():  # a character never finished
                     text = decoder.decode(b"", final=True)
                     if text:
-                        conn.send(LogChunk(text, stream, reader.offset(stream)))
+                        conn.send(LogChunk(text, stream, reader.offset(stream), [], -1,
+                                           reader.generation))
                 conn.send(LogEnd(name, code, reason))
                 return
             if stopped.is_set():  # the master stops: a driver it killed is ended so,
@@ -315,8 +319,8 @@ class _StoredStreams:
     stderr's.  Which it
     is, is decided once the order is there, or output without it."""
 
-    def __init__(self, directory: str, start: Sequence[int]):
-        self.directory, self.start = directory, start
+    def __init__(self, directory: str, start: Sequence[int], generation: int = -1):
+        self.directory, self.start, self.generation_of_start = directory, start, generation
         self._ordered: Optional[ordered_output.OrderedReader] = None
         self._apart: Optional[Tuple[_Followed, _Followed]] = None
         #: UTF-8 across reads: a character whose bytes one read cuts is sent whole by the next
@@ -326,7 +330,8 @@ class _StoredStreams:
 
     def _choose(self) -> bool:
         if ordered_output.is_ordered(self.directory):
-            self._ordered = ordered_output.OrderedReader(self.directory, self.start)
+            self._ordered = ordered_output.OrderedReader(self.directory, self.start,
+                                                         self.generation_of_start)
         elif ordered_output.has_output(self.directory):  # (none: a master about to make
             # the order of a new application's output, or nothing written yet)
             self._apart = (_Followed(os.path.join(self.directory, "output.log"), self.start[0]),
@@ -348,6 +353,12 @@ class _StoredStreams:
             if data:
                 runs.append((stream, data, followed.offset))
         return runs
+
+    @property
+    def generation(self) -> int:
+        """The generation of the files the offsets of the last ``read`` are in (-1: not
+        said, output kept by a master of before)."""
+        return self._ordered.generation if self._ordered is not None else -1
 
     @property
     def skipped(self) -> int:

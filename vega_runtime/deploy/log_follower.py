@@ -78,4 +78,4 @@ def serve_logs(master, conn: Connection, request: FollowLogs) -> None:
 
     with master.followers.serving():
         master.logs.follow(conn, app_id, request.follow, state, master.stopped,
-                           request.offsets, request.batched)
+                           request.offsets, request.batched, request.generation)

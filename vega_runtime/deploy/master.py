@@ -106,7 +106,8 @@ class Master(StatusQueries):
         self.lock = threading.RLock()
         self.recovery = RecoveryStore(self.work_dir, conf["vega.master.recovery"])
         saved = self.recovery.load()
-        self.logs = AppLogs(self.work_dir)
+        self.logs = AppLogs(self.work_dir, conf["vega.master.app_output.max_size"],
+                            conf["vega.master.app_output.max_retained_files"])
         recovered_drivers = saved.get("drivers") or []
         drivers, forgotten = retained_drivers(recovered_drivers,
                                               conf["vega.master.retained_drivers"])

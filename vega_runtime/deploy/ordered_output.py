@@ -50,11 +50,14 @@ class OrderedOutput:
         self.directory, self.max_bytes, self.backups = directory, max_bytes, backups
         self._open()
 
-    def _open(self, previous: int = 0) -> None:
+    def _open(self, previous: int = 0, number: int = 1) -> None:
         """Open the stream files, then the order: a new one whole (``.new`` renamed), so that
         a reader that finds it finds the stream files too; a new one after a rotation begins
         with ``p INODE``, the inode of the order before (``previous``): a follower behind by
-        several rotations finds the generation after its own by it."""
+        several rotations finds the generation after its own by it.  A new one then says
+        its ``number`` (``g N``, one more than the one before): what a follower following
+        again names the files its offsets are in by (an inode is used again once its file
+        is removed)."""
         paths = _paths(self.directory)
         # what the order does not cover (kept by a master of before, or written before a
         # crash let it say so) comes first, stdout then stderr: the order is whole again
@@ -71,6 +74,9 @@ class OrderedOutput:
                 self._order.write(b"\n")
             if fresh and previous:
                 self._order.write(b"p %d\n" % previous)
+            if fresh:
+                self._order.write(b"g %d\n" % number)
+            self.number = number if fresh else _number(order)
             for stream in ("stdout", "stderr"):
                 if self._sizes[stream] > covered[stream]:
                     self._note(stream, self._sizes[stream] - covered[stream])
@@ -157,7 +163,7 @@ class OrderedOutput:
     def rotate(self) -> None:
         """``.1`` (older ones shifted up): the order first, so that a reader that finds
         ``streams.log`` unchanged after opening the stream files has the right ones."""
-        previous = os.fstat(self._order.fileno()).st_ino
+        previous, number = os.fstat(self._order.fileno()).st_ino, self.number + 1
         self.close()
         paths = _paths(self.directory)
         for kind in ("order", "stdout", "stderr"):
@@ -168,7 +174,7 @@ class OrderedOutput:
                     os.replace(path, f"{path}.1")
             elif os.path.exists(path):
                 os.remove(path)
-        self._open(previous)
+        self._open(previous, number)
 
     def flush(self) -> None:
         pass  # (each write is flushed)
@@ -181,6 +187,22 @@ class OrderedOutput:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+_NUMBER = re.compile(rb"^g (\d+)$", re.M)
+
+
+def _number(head: bytes) -> int:
+    """The number an order file beginning with ``head`` says (``g N`` in its first two
+    lines), 0 when none (kept by a master of before)."""
+    found = _NUMBER.search(b"\n".join(head.split(b"\n", 2)[:2]))
+    return int(found.group(1)) if found else 0
+
+
+def _generation_id(order) -> int:
+    """How a follower names the generation of the open order file ``order``: its number,
+    or (one of a master of before, without) its inode."""
+    return _number(os.pread(order.fileno(), 128, 0)) or os.fstat(order.fileno()).st_ino
 
 
 def _read(path: str) -> bytes:
@@ -284,13 +306,18 @@ def _generation_tail(directory: str, suffix: str, limit: int) -> bytes:
 class OrderedReader:
     """Follows an ordered output (``vega logs``): ``read()`` returns the runs written since,
     in order, as ``(stream, text, offset in that stream's file past it)``, crossing
-    rotations.  ``offsets``: where a follower following again had got to in the current
-    stdout and stderr (past the files' ends: they rotated since, it goes on in ``.1``)."""
+    rotations.  ``offsets``: where a follower following again had got to in stdout and
+    stderr of the generation ``generation`` (``generation``: its number; kept as
+    ``.N`` if rotations came since; gone: from the oldest kept, ``skipped``); without it
+    (a follower of before), in the current files (past their ends: they rotated since, it
+    goes on in ``.1``).  A follower with nothing yet starts at the oldest generation kept:
+    everything kept, in order."""
 
-    def __init__(self, directory: str, offsets: Sequence[int] = (0, 0)):
+    def __init__(self, directory: str, offsets: Sequence[int] = (0, 0), generation: int = -1):
         self.directory = directory
         self._files: Dict[str, object] = {}
         self._resume = {"stdout": max(0, offsets[0]), "stderr": max(0, offsets[1])}
+        self._resume_generation = generation
         self._generation = None
         #: how many times the follower found the generation after the one it had read
         #: removed (rotated past the files kept) before it could read it
@@ -302,7 +329,7 @@ class OrderedReader:
         next, kept as ``.N`` if more rotations came since (a follower more than one rotation
         behind read the current one next: the generations between were skipped, unsaid)."""
         for _ in range(10):  # a rotation under us: again
-            suffix, gone = self._next_suffix(after) if after else ("", False)
+            suffix, gone = self._next_suffix(after) if after else self._first_suffix()
             paths = _paths(self.directory, suffix)
             try:
                 order = open(paths["order"], "rb")
@@ -325,8 +352,13 @@ class OrderedReader:
             return False
         self.skipped += gone
         resume, self._resume = self._resume, None
-        if resume and any(resume[s] > (os.fstat(f.fileno()).st_size if f else 0)
-                          for s, f in files.items()):
+        if gone or (resume and not any(resume.values())):
+            resume = None  # from the start of the generation found
+        past_end = resume and any(resume[s] > (os.fstat(f.fileno()).st_size if f else 0)
+                                  for s, f in files.items())
+        if past_end and self._resume_generation >= 0:  # (not its files): from their start
+            resume = None
+        elif past_end:
             _close(order, *files.values())  # rotated since: the rest of the one before
             older = _paths(self.directory, ".1")
             try:
@@ -344,6 +376,44 @@ class OrderedReader:
         if resume:
             self._skip(resume)
         return True
+
+    @property
+    def generation(self) -> int:
+        """The generation the offsets of the runs ``read`` returned are in (the inode of its
+        order), -1 before one is open."""
+        return _generation_id(self._order) if self._generation else -1
+
+    def _kept(self) -> List[Tuple[str, int]]:
+        """``(suffix, id of its generation)`` of each generation kept, the current one first."""
+        kept, n = [], 0
+        while True:
+            suffix = f".{n}" if n else ""
+            try:
+                with open(_paths(self.directory, suffix)["order"], "rb") as order:
+                    kept.append((suffix, _generation_id(order)))
+            except FileNotFoundError:
+                return kept
+            n += 1
+
+    def _first_suffix(self) -> Tuple[str, bool]:
+        """Where a follower starts, and whether output it had not read is gone: in the
+        generation it was in (``_resume_generation``), the oldest kept when that one is gone
+        or it has read nothing yet, else (a follower of before) the current one."""
+        if self._resume is None:  # (opened again after a failed open: the current one)
+            return "", False
+        if self._resume_generation < 0 and any(self._resume.values()):
+            return "", False
+        kept = self._kept()
+        if not kept:
+            return "", False
+        if self._resume_generation < 0:
+            return kept[-1][0], False
+        for _ in range(2):  # (a rotation between two looks: once more)
+            for suffix, number in kept:
+                if number == self._resume_generation:
+                    return suffix, False
+            kept = self._kept() or kept
+        return kept[-1][0], True
 
     def _next_suffix(self, after: int) -> Tuple[str, bool]:
         """The suffix of the generation after the one whose order has the inode ``after``
@@ -424,9 +494,12 @@ class OrderedReader:
         """What was written since the last read (up to ``READ_BYTES``), runs of one stream
         joined; [] when nothing was."""
         if self._generation is None:
+            skipped = self.skipped
             if not self._open_generation():
                 return []
             self._generation = True
+            if self.skipped > skipped:  # (its reader says so before what comes next)
+                return []
         out: List[Tuple[str, bytes, int]] = []
         budget, checked_rotation = READ_BYTES, False
         while budget > 0:
@@ -438,6 +511,8 @@ class OrderedReader:
                     checked_rotation = True  # its last runs may have come meanwhile
                     record = self._next_record()
                     if record is None:
+                        if out:  # (what one read returns is of one generation)
+                            break
                         finished = os.fstat(self._order.fileno()).st_ino
                         _close(self._order, *self._files.values())
                         skipped = self.skipped

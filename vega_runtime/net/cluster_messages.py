@@ -412,12 +412,16 @@ class FollowLogs(Record):
     #: the follower takes a ``LogChunk`` of many runs (``then``): one a run of interleaved
     #: output cost the master a message each (a follower of before gets those)
     batched: bool = False
+    #: the generation of the stored files ``offsets`` are in (``LogChunk.generation``): -1
+    #: none yet (a follower of before, or one that has printed nothing)
+    generation: int = -1
 
-    def __init__(self, app_id, follow, offsets=_NEW, batched=False):
+    def __init__(self, app_id, follow, offsets=_NEW, batched=False, generation=-1):
         self.app_id = app_id
         self.follow = follow
         self.offsets = [] if offsets is _NEW else offsets
         self.batched = batched
+        self.generation = generation
 
 
 class LogChunk(Record):
@@ -433,13 +437,18 @@ class LogChunk(Record):
     then: List[str]
     #: the offset in the other stream past its last run in ``then`` (-1: none there)
     then_offset: int = -1
+    #: which generation of the stored files (they rotate) the offsets are in: a follower
+    #: following again sends it back (-1: not said; a new one: the other stream's offset is 0)
+    generation: int = -1
 
-    def __init__(self, text, stream="stdout", offset=-1, then=_NEW, then_offset=-1):
+    def __init__(self, text, stream="stdout", offset=-1, then=_NEW, then_offset=-1,
+                 generation=-1):
         self.text = text
         self.stream = stream
         self.offset = offset
         self.then = [] if then is _NEW else then
         self.then_offset = then_offset
+        self.generation = generation
 
     def runs(self) -> List[Tuple[str, str]]:
         """``(stream, text)`` of each run, in order."""
