@@ -381,3 +381,22 @@ def test_vega_logs_prints_all_that_is_kept_oldest_first(tmp_path):
     assert "".join(c.text for c in _follow(logs)) == "".join(line for _, line in lines)
     assert _text(_resumed(logs, {"stdout": 0, "stderr": 0})) == \
         "".join(line for _, line in lines)
+
+
+def test_bytes_another_process_appended_are_in_the_order_where_they_came(tmp_path):
+    """A cluster-mode driver's child writes straight into its stderr file between two
+    batches of runs; the next batch rotates before writing any stderr: the bytes are noted
+    where they came, in the generation they are in.  Before, they came after the batch's
+    stdout run, or (the batch rotating on stderr) in no order at all, and a reader of the
+    rotated files left them out (`vega logs DRIVER_ID` now reads those files)."""
+    logs = AppLogs(str(tmp_path), max_bytes=100, backups=5)
+    directory = os.path.dirname(logs.path(APP))
+    out = logs.open_for_append(APP)
+    out.write_runs([("stdout", b"out 1\n"), ("stderr", b"e" * 95 + b"\n")])
+    with open(logs.stderr_path(APP), "ab") as child:
+        child.write(b"child\n")
+    out.write_runs([("stdout", b"out 2\n"), ("stderr", b"err 2\n")])  # rotates on stderr
+    out.close()
+    assert os.path.exists(logs.stderr_path(APP) + ".1")
+    assert _text(_resumed(logs, {"stdout": 0, "stderr": 0})) == \
+        "out 1\n" + "e" * 95 + "\nchild\nout 2\nerr 2\n"

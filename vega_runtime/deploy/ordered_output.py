@@ -135,6 +135,11 @@ class OrderedOutput:
         if not notes:
             return
         gaps = []
+        for stream in ("stdout", "stderr"):  # (of a stream not written here too: before,
+            size = os.fstat(self._files[stream].fileno()).st_size  # it came after these)
+            if size > self._sizes[stream]:
+                gaps.append([stream, size - self._sizes[stream]])
+                self._sizes[stream] = size
         for stream in ("stdout", "stderr"):
             if chunks[stream]:
                 data = b"".join(chunks[stream])
@@ -162,7 +167,15 @@ class OrderedOutput:
 
     def rotate(self) -> None:
         """``.1`` (older ones shifted up): the order first, so that a reader that finds
-        ``streams.log`` unchanged after opening the stream files has the right ones."""
+        ``streams.log`` unchanged after opening the stream files has the right ones.  What
+        other processes appended to the stream files since (a cluster-mode driver's writes
+        past ``sys.stdout``/``sys.stderr``) is noted first: it ends this generation (before,
+        it was in no order, and a reader of the rotated files left it out)."""
+        for stream in ("stdout", "stderr"):
+            size = os.fstat(self._files[stream].fileno()).st_size
+            if size > self._sizes[stream]:
+                self._note(stream, size - self._sizes[stream])
+                self._sizes[stream] = size
         previous, number = os.fstat(self._order.fileno()).st_ino, self.number + 1
         self.close()
         paths = _paths(self.directory)
