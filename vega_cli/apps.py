@@ -53,7 +53,8 @@ def check_app_id(app_id: str) -> None:
 @cluster_master_option()
 @secret_file_option()
 def logs(app_id: str, follow: bool, master_url: Optional[str], secret_file: Optional[str]) -> None:
-    """Print the task output of application APP_ID, as stored by the master."""
+    """Print the task output of application APP_ID, as stored by the master: all that it
+    keeps, its rotated files oldest first (with --follow, then what comes)."""
     check_app_id(app_id)
     if follow:  # across a restart of the master too
         from vega_runtime.config import Config

@@ -344,6 +344,9 @@ class _StoredStreams:
             return []
         if self._ordered is not None:
             runs = self._ordered.read()
+            if runs and self._ordered.generation != self._offsets.get("generation"):
+                # (a stream's offset in the generation before is none in this one)
+                self._offsets = {"generation": self._ordered.generation}
             for stream, _data, offset in runs:
                 self._offsets[stream] = offset
             return runs
