@@ -381,6 +381,7 @@ class OrderedReader:
             files = {s: (open(older[s], "rb") if os.path.exists(older[s]) else None)
                      for s in ("stdout", "stderr")}
         self._order, self._files = order, files
+        self._id = _generation_id(order)
         self._buffer, self._run = b"", None  # the run being read: [stream, left]
         self._parsed: List[Tuple[str, int]] = []  # records read, not yet taken
         self._taken = 0
@@ -394,7 +395,7 @@ class OrderedReader:
     def generation(self) -> int:
         """The generation the offsets of the runs ``read`` returned are in (the inode of its
         order), -1 before one is open."""
-        return _generation_id(self._order) if self._generation else -1
+        return self._id if self._generation else -1
 
     def _kept(self) -> List[Tuple[str, int]]:
         """``(suffix, id of its generation)`` of each generation kept, the current one first."""
