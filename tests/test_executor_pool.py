@@ -414,16 +414,16 @@ def test_a_removal_no_executor_can_confirm_leaves_nothing_awaited():
     True for the rest of the Context's life, so its backend's idle waits read every idle
     executor's connection instead of waiting to be woken."""
     pool, _, _ = make_pool()
-    pool.remove_everywhere(RemoveRdd(7), reply=True)
-    assert not pool.removal_pending("rdd", 7) and not pool.removals_awaited()
+    number = pool.remove_everywhere(RemoveRdd(7), reply=True)
+    assert not pool.removal_pending(number) and not pool.removals_awaited()
     broken = FakeExecutor("exec-1", broken=True)
     pool.add(broken)
-    pool.remove_everywhere(RemoveRdd(8), reply=True)
-    assert not pool.removal_pending("rdd", 8) and not pool.removals_awaited()
+    number = pool.remove_everywhere(RemoveRdd(8), reply=True)
+    assert not pool.removal_pending(number) and not pool.removals_awaited()
     live = FakeExecutor("exec-2")
     pool.add(live)
-    pool.remove_everywhere(RemoveRdd(9), reply=True)
-    assert pool.removal_pending("rdd", 9) and pool.removals_awaited()
+    number = pool.remove_everywhere(RemoveRdd(9), reply=True)
+    assert pool.removal_pending(number) and pool.removals_awaited()
 
 
 def test_a_reply_that_comes_while_the_removal_is_sent_leaves_the_others_awaited():
@@ -439,13 +439,29 @@ def test_a_reply_that_comes_while_the_removal_is_sent_leaves_the_others_awaited(
             super().send_many(messages)
             for message in messages:
                 if isinstance(message, RemoveRdd) and message.reply:
-                    pool.removed(self.executor_id, Removed("rdd", message.rdd_id))
+                    pool.removed(self.executor_id,
+                                 Removed("rdd", message.rdd_id, message.reply))
 
     first, second = Answering("exec-1"), FakeExecutor("exec-2")
     pool.add(first)
     pool.add(second)
-    pool.remove_everywhere(RemoveRdd(7), reply=True)
+    number = pool.remove_everywhere(RemoveRdd(7), reply=True)
     assert [type(m) for m in second.sent] == [RemoveRdd]
-    assert pool.removal_pending("rdd", 7) and pool.removals_awaited()
-    pool.removed("exec-2", Removed("rdd", 7))
-    assert not pool.removal_pending("rdd", 7) and not pool.removals_awaited()
+    assert pool.removal_pending(number) and pool.removals_awaited()
+    pool.removed("exec-2", Removed("rdd", 7, number))
+    assert not pool.removal_pending(number) and not pool.removals_awaited()
+
+
+def test_two_removals_of_the_same_rdd_are_each_awaited_on_their_own():
+    """Two threads unpersisting the same RDD (blocking) at once: an executor's reply to the
+    first does not answer the second. They shared one entry, ``("rdd", id)``, so the first
+    reply released both, the second's removal not yet done on that executor."""
+    pool, _, _ = make_pool()
+    pool.add(FakeExecutor("exec-1"))
+    first = pool.remove_everywhere(RemoveRdd(7), reply=True)
+    second = pool.remove_everywhere(RemoveRdd(7), reply=True)
+    assert first != second and pool.removal_pending(first) and pool.removal_pending(second)
+    pool.removed("exec-1", Removed("rdd", 7, first))
+    assert not pool.removal_pending(first) and pool.removal_pending(second)
+    pool.removed("exec-1", Removed("rdd", 7, second))
+    assert not pool.removal_pending(second) and not pool.removals_awaited()

@@ -49,25 +49,25 @@ class Persistence:
             writer.rdd_unpersisted(rdd_id)
         self._persisted.pop(rdd_id, None)
         self._blocks.rdd_removed(rdd_id)
-        self.backend.remove_rdd(rdd_id, reply=blocking)
+        number = self.backend.remove_rdd(rdd_id, reply=blocking)
         if blocking:
-            self._await_removal("rdd", rdd_id)
+            self._await_removal("rdd", rdd_id, number)
 
     def remove_broadcast(self, broadcast_id: int, blocking: bool = False) -> None:
         """Have every executor drop its copy of a broadcast (``Broadcast.unpersist`` and
         ``destroy``); ``blocking``: return once each has."""
-        self.backend.remove_broadcast(broadcast_id, reply=blocking)
+        number = self.backend.remove_broadcast(broadcast_id, reply=blocking)
         if blocking:
-            self._await_removal("broadcast", broadcast_id)
+            self._await_removal("broadcast", broadcast_id, number)
 
-    def _await_removal(self, kind: str, object_id: int) -> None:
+    def _await_removal(self, kind: str, object_id: int, number: int) -> None:
         """Wait for the executors' replies, at most ``vega.executor.timeout`` (Spark's
         blocking removals wait for its RPC timeout): each answers at once, a task running
         or not, except that an RDD's removal waits for a task reading its blocks to end
         that read (as Spark's removal waits for the block's read lock); one lost meanwhile
         is not waited for."""
         timeout = self.conf["vega.executor.timeout"]
-        if not self._runner.await_removal(kind, object_id, timeout):
+        if not self._runner.await_removal(number, timeout):
             log.warning("not every executor confirmed the removal of %s %d within %gs "
                         "(vega.executor.timeout): a task still reading %s blocks holds them "
                         "until it ends; an executor that does not answer is lost at its "

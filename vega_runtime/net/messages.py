@@ -91,12 +91,13 @@ class KillTask(Record):
 
 
 class RemoveRdd(Record):
-    """Drop an RDD's cached partitions; ``reply``: say so (``Removed``) once they are gone
-    (``unpersist(blocking=True)`` waits for it)."""
+    """Drop an RDD's cached partitions; ``reply`` (the removal's number, 0 for none): say so
+    (``Removed``, with that number) once they are gone (``unpersist(blocking=True)`` waits
+    for it; two threads may remove the same RDD at once, each waiting for its own)."""
     rdd_id: int
-    reply: bool
+    reply: int
 
-    def __init__(self, rdd_id, reply=False):
+    def __init__(self, rdd_id, reply=0):
         self.rdd_id = rdd_id
         self.reply = reply
 
@@ -109,25 +110,28 @@ class RemoveShuffle(Record):
 
 
 class RemoveBroadcast(Record):
-    """Drop this executor's copy of a broadcast; ``reply``: say so (``Removed``) once it is
-    gone."""
+    """Drop this executor's copy of a broadcast; ``reply`` (the removal's number, 0 for
+    none): say so (``Removed``, with that number) once it is gone."""
     broadcast_id: int
-    reply: bool
+    reply: int
 
-    def __init__(self, broadcast_id, reply=False):
+    def __init__(self, broadcast_id, reply=0):
         self.broadcast_id = broadcast_id
         self.reply = reply
 
 
 class Removed(Record):
     """An executor's reply to a ``RemoveRdd`` or ``RemoveBroadcast`` that asked for one: what
-    it held of the RDD (``kind`` "rdd") or broadcast ("broadcast") ``object_id`` is gone."""
+    it held of the RDD (``kind`` "rdd") or broadcast ("broadcast") ``object_id`` is gone, as
+    the removal numbered ``request`` asked."""
     kind: str
     object_id: int
+    request: int
 
-    def __init__(self, kind, object_id):
+    def __init__(self, kind, object_id, request=0):
         self.kind = kind
         self.object_id = object_id
+        self.request = request
 
 
 class PutBlock(Record):

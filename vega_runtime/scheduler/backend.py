@@ -318,9 +318,9 @@ class Backend(Protocol):
 
     def kill_tasks(self, task_ids: List[int]) -> None: ...
 
-    def remove_rdd(self, rdd_id: int, reply: bool = False) -> None:
+    def remove_rdd(self, rdd_id: int, reply: bool = False) -> int:
         """Tell every executor to drop the RDD's cached partitions; ``reply``: ask each to
-        say when it has (``removal_pending``)."""
+        say when it has; the removal's number for ``removal_pending`` (0 without ``reply``)."""
         ...
 
     def remove_shuffle(self, shuffle_id: int) -> None:
@@ -332,11 +332,12 @@ class Backend(Protocol):
         copies besides the source's; the ids of those that took it."""
         ...
 
-    def remove_broadcast(self, broadcast_id: int, reply: bool = False) -> None: ...
+    def remove_broadcast(self, broadcast_id: int, reply: bool = False) -> int: ...
 
-    def removal_pending(self, kind: str, object_id: int) -> bool:
-        """Whether a reachable executor has yet to confirm the removal (asked with
-        ``reply``) of the RDD (``kind`` "rdd") or broadcast ("broadcast") ``object_id``."""
+    def removal_pending(self, number: int) -> bool:
+        """Whether a reachable executor has yet to confirm the removal numbered ``number``
+        (``remove_rdd``'s or ``remove_broadcast``'s with ``reply``): each removal is waited
+        for on its own, two threads removing the same RDD at once included."""
         ...
 
     def executors(self) -> List[ExecutorStatus]:

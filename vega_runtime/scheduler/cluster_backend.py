@@ -584,20 +584,20 @@ class ClusterBackend:
         with self.lock:
             self.pool.tell_all(message)
 
-    def remove_rdd(self, rdd_id: int, reply: bool = False) -> None:
+    def remove_rdd(self, rdd_id: int, reply: bool = False) -> int:
         with self.lock:  # (a reply is taken under it: not before it is awaited)
-            self.pool.remove_everywhere(RemoveRdd(rdd_id), reply)
+            return self.pool.remove_everywhere(RemoveRdd(rdd_id), reply)
 
     def remove_shuffle(self, shuffle_id: int) -> None:
         self._tell_all(RemoveShuffle(shuffle_id))
 
-    def remove_broadcast(self, broadcast_id: int, reply: bool = False) -> None:
+    def remove_broadcast(self, broadcast_id: int, reply: bool = False) -> int:
         with self.lock:
-            self.pool.remove_everywhere(RemoveBroadcast(broadcast_id), reply)
+            return self.pool.remove_everywhere(RemoveBroadcast(broadcast_id), reply)
 
-    def removal_pending(self, kind: str, object_id: int) -> bool:
+    def removal_pending(self, number: int) -> bool:
         with self.lock:
-            return self.pool.removal_pending(kind, object_id)
+            return self.pool.removal_pending(number)
 
     def replicate(self, source_executor: str, block) -> List[str]:
         with self.lock:

@@ -440,13 +440,13 @@ class Executor:
         if isinstance(message, PutBlock):
             self.put_block(message)
         elif isinstance(message, RemoveRdd):
-            reply = Removed("rdd", message.rdd_id)
+            reply = Removed("rdd", message.rdd_id, message.reply)
             self.remove_rdd(message.rdd_id,
                             (lambda: send_reply(reply)) if message.reply else None)
         elif isinstance(message, RemoveBroadcast):
             self.remove_broadcast(message.broadcast_id)
             if message.reply:
-                send_reply(Removed("broadcast", message.broadcast_id))
+                send_reply(Removed("broadcast", message.broadcast_id, message.reply))
 
     def remove_shuffle(self, shuffle_id: int) -> None:
         """Delete this host's map output files of a shuffle (every executor of the

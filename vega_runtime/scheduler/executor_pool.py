@@ -160,9 +160,12 @@ class ExecutorPool:
         #: the driver's request id -> (requester, its request id, holder)
         self._relayed: Dict[int, tuple] = {}
         self._relay_ids = itertools.count(1)
-        #: removals whose replies are awaited (``unpersist(blocking=True)``): ``(kind,
-        #: id)`` -> the executors yet to say they dropped it
-        self._removals: Dict[tuple, set] = {}
+        #: removals whose replies are awaited (``unpersist(blocking=True)``), by number: the
+        #: executors yet to say they did it. Numbered, not keyed by what they remove: two
+        #: threads removing the same RDD at once each wait for their own (an executor's
+        #: reply to the first released both, the second's removal not done there)
+        self._removals: Dict[int, set] = {}
+        self._removal_ids = itertools.count(1)
 
     # -- executors ---------------------------------------------------------------------
     def add(self, handle: ExecutorHandle) -> PoolSlot:
@@ -174,10 +177,10 @@ class ExecutorPool:
         the pool did not hold it.  Its task is not requeued: the scheduler decides.  Tasks
         waiting for a cached block from it hear it is lost (they compute the block)."""
         slot = self._slots.pop(executor_id, None)
-        for key, waiting in list(self._removals.items()):  # it will never reply
+        for number, waiting in list(self._removals.items()):  # it will never reply
             waiting.discard(executor_id)
             if not waiting:
-                self._removals.pop(key, None)
+                self._removals.pop(number, None)
         for relay_id, (requester, request_id, holder) in list(self._relayed.items()):
             if executor_id in (requester, holder):
                 del self._relayed[relay_id]
@@ -392,43 +395,41 @@ class ExecutorPool:
             if not slot.gone:
                 self._send(slot, message)
 
-    def remove_everywhere(self, message, reply: bool) -> None:
+    def remove_everywhere(self, message, reply: bool) -> int:
         """Send a removal (``RemoveRdd``/``RemoveBroadcast``) to every reachable executor;
-        ``reply``: ask each to say (``Removed``) once it is done, ``removal_pending`` telling
-        whether one has yet to."""
+        ``reply``: ask each to say (``Removed``) once it is done; the removal's number, for
+        ``removal_pending`` (0 when no reply is asked)."""
         if not reply:
             self.tell_all(message)
-            return
-        message.reply = True
-        key = ("rdd", message.rdd_id) if isinstance(message, RemoveRdd) else \
-            ("broadcast", message.broadcast_id)
+            return 0
+        number = message.reply = next(self._removal_ids)
         targets = [slot for slot in list(self._slots.values()) if not slot.gone]
-        waiting = self._removals.setdefault(key, set())
         # every one awaited before any is sent: a reply may come on another thread (the job
         # loop's) while the others are sent, and one emptying the set ended the wait
-        waiting.update(slot.executor_id for slot in targets)
+        waiting = self._removals[number] = {slot.executor_id for slot in targets}
         for slot in targets:
             if not self._send(slot, message):
                 waiting.discard(slot.executor_id)
         if not waiting:  # no executor to hear from (none yet, or none reachable)
-            self._removals.pop(key, None)
+            self._removals.pop(number, None)
+        return number
 
     def removed(self, executor_id: str, reply: Removed) -> None:
-        """Executor ``executor_id`` dropped what a removal named."""
-        waiting = self._removals.get((reply.kind, reply.object_id))
+        """Executor ``executor_id`` did the removal ``reply.request`` asked."""
+        waiting = self._removals.get(reply.request)
         if waiting is not None:
             waiting.discard(executor_id)
             if not waiting:
-                self._removals.pop((reply.kind, reply.object_id), None)
+                self._removals.pop(reply.request, None)
 
     def removals_awaited(self) -> bool:
         """Whether any removal's replies are still awaited (the driver must read them)."""
         return bool(self._removals)
 
-    def removal_pending(self, kind: str, object_id: int) -> bool:
-        """Whether an executor still reachable has yet to reply to the removal of ``kind``
-        ``object_id`` (one lost meanwhile holds nothing any more: it is not waited for)."""
-        waiting = self._removals.get((kind, object_id), ())
+    def removal_pending(self, number: int) -> bool:
+        """Whether an executor still reachable has yet to reply to removal ``number`` (one
+        lost meanwhile holds nothing any more: it is not waited for)."""
+        waiting = self._removals.get(number, ())
         return any(not getattr(self._slots.get(executor_id), "gone", True)
                    for executor_id in list(waiting))
 

@@ -4,6 +4,7 @@ pairs with the same frames and messages as the cluster)."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import queue
@@ -60,8 +61,10 @@ class InlineBackend:
         self.barrier = BarrierCoordinator()
         self.queue = TaskQueue()
         self._running = 0  # 1 while ``poll`` runs a task
-        #: RDDs whose blocking removal waits for the running task's reads of their blocks
+        #: the numbers of the blocking removals waiting for the running task's reads of
+        #: their blocks (each on its own: two threads may remove the same RDD at once)
         self._removing: set = set()
+        self._removal_ids = itertools.count(1)
 
     def _sink(self, task_id: int, stream: str, text: str) -> None:
         self.on_output(task_id, "driver", HOST, stream, text)
@@ -101,23 +104,26 @@ class InlineBackend:
         doomed = set(task_ids)
         self.queue = self.queue.without(doomed)
 
-    def remove_rdd(self, rdd_id: int, reply: bool = False) -> None:
+    def remove_rdd(self, rdd_id: int, reply: bool = False) -> int:
         # done on return, unless the running task (another thread's) reads the blocks:
         # ``removal_pending`` until its reads end
-        on_removed = None
+        number, on_removed = 0, None
         if reply:
-            self._removing.add(rdd_id)
-            on_removed = lambda: self._removing.discard(rdd_id)  # noqa: E731
+            number = next(self._removal_ids)
+            self._removing.add(number)
+            on_removed = lambda: self._removing.discard(number)  # noqa: E731
         self.executor.remove_rdd(rdd_id, on_removed)
+        return number
 
     def remove_shuffle(self, shuffle_id: int) -> None:
         self.executor.remove_shuffle(shuffle_id)
 
-    def remove_broadcast(self, broadcast_id: int, reply: bool = False) -> None:
+    def remove_broadcast(self, broadcast_id: int, reply: bool = False) -> int:
         self.executor.remove_broadcast(broadcast_id)
+        return 0  # done on return
 
-    def removal_pending(self, kind: str, object_id: int) -> bool:
-        return kind == "rdd" and object_id in self._removing
+    def removal_pending(self, number: int) -> bool:
+        return number in self._removing
 
     def replicate(self, source_executor: str, block) -> List[str]:
         return []  # one executor: nowhere else to keep a copy
@@ -450,20 +456,20 @@ class ProcessPoolBackend:
     def kill_tasks(self, task_ids: List[int]) -> None:
         self.pool.kill(task_ids)
 
-    def remove_rdd(self, rdd_id: int, reply: bool = False) -> None:
+    def remove_rdd(self, rdd_id: int, reply: bool = False) -> int:
         with self.lock:
-            self.pool.remove_everywhere(RemoveRdd(rdd_id), reply)
+            return self.pool.remove_everywhere(RemoveRdd(rdd_id), reply)
 
     def remove_shuffle(self, shuffle_id: int) -> None:
         self.pool.tell_all(RemoveShuffle(shuffle_id))
 
-    def remove_broadcast(self, broadcast_id: int, reply: bool = False) -> None:
+    def remove_broadcast(self, broadcast_id: int, reply: bool = False) -> int:
         with self.lock:
-            self.pool.remove_everywhere(RemoveBroadcast(broadcast_id), reply)
+            return self.pool.remove_everywhere(RemoveBroadcast(broadcast_id), reply)
 
-    def removal_pending(self, kind: str, object_id: int) -> bool:
+    def removal_pending(self, number: int) -> bool:
         with self.lock:
-            return self.pool.removal_pending(kind, object_id)
+            return self.pool.removal_pending(number)
 
     def replicate(self, source_executor: str, block) -> List[str]:
         return self.pool.replicate(source_executor, block)

@@ -258,9 +258,9 @@ class JobRunner(TaskEvents):
         self._await(lambda: not any(task_id in self._killed for task_id in killed)
                     or time.monotonic() >= deadline)
 
-    def await_removal(self, kind: str, object_id: int, timeout: float) -> bool:
-        """Return once every executor reachable has confirmed the removal of the RDD
-        (``kind`` "rdd") or broadcast ("broadcast") ``object_id`` (asked with ``reply``; one
+    def await_removal(self, number: int, timeout: float) -> bool:
+        """Return once every executor reachable has confirmed the removal numbered
+        ``number`` (the backend's ``remove_rdd``/``remove_broadcast`` with ``reply``; one
         lost meanwhile is not waited for), or after ``timeout`` seconds, leading the loop
         meanwhile when no other thread does (``unpersist(blocking=True)``).  False if it
         timed out: an executor that did not answer (hung, or its connection stalled)."""
@@ -269,12 +269,12 @@ class JobRunner(TaskEvents):
             self._removal_waiters += 1
         try:
             self._await(lambda: self._stopping or time.monotonic() >= deadline
-                        or not self.backend.removal_pending(kind, object_id))
+                        or not self.backend.removal_pending(number))
         finally:
             with self._cond:
                 self._removal_waiters -= 1
                 self._cond.notify_all()  # (``stop_jobs`` may wait for it)
-        return self._stopping or not self.backend.removal_pending(kind, object_id)
+        return self._stopping or not self.backend.removal_pending(number)
 
     def _abandon(self, job: ActiveJob, interrupt: BaseException) -> None:
         """Its thread was interrupted (Ctrl-C, a signal's ``DriverExit``) while another led
