@@ -60,18 +60,38 @@ def test_a_removal_waits_for_the_reads_of_its_blocks(tmp_path):
 
 def test_a_removal_does_not_wait_for_reads_opened_after_it(tmp_path):
     """The same RDD cached again and read after a removal: a second removal waits for that
-    read, the first (whose reads ended) does not."""
+    read, the first (whose reads ended) does not. A memory block's read is its list's bare
+    iterator: the store sees it exhausted as it next looks (here the next read), a disk
+    block's read ends as its records run out."""
     store = BlockStore(str(tmp_path / "blocks"), 1 << 20)
     store.get_or_compute(3, 0, StorageLevel.MEMORY_ONLY, lambda: iter([1, 2]))
     first = store.get_or_compute(3, 0, StorageLevel.MEMORY_ONLY, lambda: iter(()))
+    assert type(first) is type(iter([]))  # (no wrapper: docs/storage.md, what a read costs)
     done: list = []
     store.remove_rdd(3, lambda: done.append(1))
-    assert list(first) == [1, 2] and done == [1]
-    store.get_or_compute(3, 0, StorageLevel.MEMORY_ONLY, lambda: iter([5]))
-    again = store.get_or_compute(3, 0, StorageLevel.MEMORY_ONLY, lambda: iter(()))
+    assert list(first) == [1, 2] and done == []
+    store.get_or_compute(3, 0, StorageLevel.DISK_ONLY, lambda: iter([5, 6]))
+    assert done == [1]  # (seen as the next read began)
+    again = store.get_or_compute(3, 0, StorageLevel.DISK_ONLY, lambda: iter(()))
     store.remove_rdd(3, lambda: done.append(2))
     assert done == [1]
-    assert list(again) == [5] and done == [1, 2]
+    assert list(again) == [5, 6] and done == [1, 2]
+
+
+def test_a_memory_read_left_unfinished_ends_with_its_task(tmp_path):
+    """A memory block's read the task leaves half done (``take``) holds a removal until the
+    task's end; one exhausted meanwhile is seen so by a later removal."""
+    store = BlockStore(str(tmp_path / "blocks"), 1 << 20)
+    for partition in (0, 1):
+        store.get_or_compute(4, partition, StorageLevel.MEMORY_ONLY, lambda: iter(range(3)))
+    half, whole = (store.get_or_compute(4, p, StorageLevel.MEMORY_ONLY, lambda: iter(()))
+                   for p in (0, 1))
+    done: list = []
+    assert next(half) == 0 and list(whole) == [0, 1, 2]
+    store.remove_rdd(4, lambda: done.append("removed"))
+    assert done == [] and store.removal_waits()  # (waiting for ``half`` only)
+    store.end_task_reads()
+    assert done == ["removed"] and not store.removal_waits()
 
 
 def test_a_partition_computed_during_its_removal_is_not_kept(tmp_path):

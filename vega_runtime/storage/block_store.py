@@ -21,6 +21,8 @@ alike: the removal frees nothing a reader still holds before it says it is done.
 from __future__ import annotations
 
 import contextlib
+import itertools
+import operator
 import os
 import threading
 from collections import OrderedDict
@@ -36,12 +38,18 @@ BlockId = Tuple[int, int]  # (rdd_id, partition)
 
 class _Read:
     """A task's read of a block held here, open until its records run out or its task ends
-    (``open`` is only ever set False: a kill's signal may cut a release short anywhere)."""
+    (``open`` is only ever set False: a kill's signal may cut a release short anywhere).
+    A memory block's read is the list's own iterator (``records``), handed to the task
+    as it is: it has ended once that is exhausted, which the store sees when it next looks
+    (a removal, another read, the task's end) rather than as the last record is taken."""
 
-    __slots__ = ("block", "handle", "open")
+    __slots__ = ("block", "handle", "open", "records")
 
-    def __init__(self, block: BlockId, handle=None):
-        self.block, self.handle, self.open = block, handle, True
+    def __init__(self, block: BlockId, handle=None, records=None):
+        self.block, self.handle, self.open, self.records = block, handle, True, records
+
+    def active(self) -> bool:
+        return self.open and (self.records is None or operator.length_hint(self.records) > 0)
 
 
 class _Removal:
@@ -92,25 +100,32 @@ class BlockStore:
         """The records of a block held here, for this executor's task (None: not held), as
         a read a removal waits for: a file on disk is opened at once, so a removal that
         comes while it is read unlinks it from under the reader instead of failing it."""
+        if self._waiting:  # a removal may wait for a memory block's read exhausted since
+            self._settle()
         with self._lock:
             if block in self.memory:
                 self.memory.move_to_end(block)
-                read, records = _Read(block), iter(self.memory[block][0])
-            elif block in self.on_disk:
-                handle = open(self.on_disk[block][0], "rb")
-                read = _Read(block, handle)
-                records = read_batch_file("", opener=lambda *_: handle)
-            else:
+                records = iter(self.memory[block][0])
+                self._reads.append(_Read(block, records=records))
+                # not wrapped: a generator passing each record on cost more than the read
+                # itself (docs/storage.md, "What a read costs")
+                return records
+            if block not in self.on_disk:
                 return None
+            handle = open(self.on_disk[block][0], "rb")
+            read = _Read(block, handle)
             self._reads.append(read)
-        return self._reading(read, records)
+        # the read ends as the file's records run out (chained: no frame per record)
+        return itertools.chain(read_batch_file("", opener=lambda *_: handle),
+                               self._ending(read))
 
-    def _reading(self, read: _Read, records: Iterator) -> Iterator:
-        try:
-            yield from records
-        finally:
-            read.open = False
-            self._settle()
+    def _ending(self, read: _Read) -> Iterator:
+        """No records: the read's end, when ``chain`` reaches it (its records ran out; one
+        its task leaves before the end, ``take``, ends with the task, as Spark's)."""
+        read.open = False
+        self._settle()
+        return
+        yield  # (a generator: nothing runs before the records have run out)
 
     def end_task_reads(self) -> None:
         """The task has ended: so have its reads, their records run out or not."""
@@ -124,8 +139,8 @@ class BlockStore:
         """Forget the reads that have ended; call back the removals none of whose reads is
         open any more (out of the lock)."""
         with self._lock:
-            self._reads = [read for read in self._reads if read.open]
-            done = [r for r in self._waiting if not any(read.open for read in r.reads)]
+            self._reads = [read for read in self._reads if read.active()]
+            done = [r for r in self._waiting if not any(read.active() for read in r.reads)]
             self._waiting = [r for r in self._waiting if r not in done]
         for removal in done:
             removal.on_removed()
@@ -225,11 +240,13 @@ class BlockStore:
         """Drop an RDD's blocks (from any thread); those the running task stored meanwhile
         are not reported to the driver as held either, and one it is computing is not
         stored.  ``on_removed()`` is called once the task's reads of them open now have
-        ended: at once when there are none, else on the thread that ends the last."""
+        ended: at once when there are none, else on the thread that sees the last end (a
+        disk block's as its records run out; a memory block's, exhausted, as the store next
+        looks: another read, another removal, at the latest the task's end)."""
         with self._lock:
             for removed in self._computing.get(rdd_id, ()):
                 removed[0] = True
-            reads = [read for read in self._reads if read.open and read.block[0] == rdd_id]
+            reads = [read for read in self._reads if read.active() and read.block[0] == rdd_id]
             if reads and on_removed is not None:
                 self._waiting.append(_Removal(reads, on_removed))
                 on_removed = None
@@ -244,6 +261,8 @@ class BlockStore:
             self.to_replicate = [entry for entry in self.to_replicate if entry[0][0] != rdd_id]
         if on_removed is not None:
             on_removed()
+        elif self._waiting:  # (an earlier removal's memory reads may have run out since)
+            self._settle()
 
     def blocks(self) -> List[Tuple[int, int, str, int]]:
         """``(rdd_id, partition, where, bytes)`` for every block held."""
