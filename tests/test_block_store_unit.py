@@ -200,3 +200,19 @@ def test_a_block_stored_again_as_its_old_file_is_unlinked_is_kept(tmp_path, monk
     holder[0].join()
     assert [b[:3] for b in store.blocks()] == [(5, 0, "disk")]
     assert list(store.get_or_compute(5, 0, StorageLevel.DISK_ONLY, lambda: iter(()))) == [3, 4]
+
+
+def test_a_removal_waits_for_a_block_served_to_another_executor(tmp_path):
+    """A block being served (``serving``: another executor's fetch) is a read a removal
+    waits for until the reply is made, the task's end notwithstanding (it is not the
+    task's read); a file removed meanwhile was read whole. A block not held serves None."""
+    store = BlockStore(str(tmp_path / "blocks"), 1 << 20)
+    store.get_or_compute(6, 0, StorageLevel.DISK_ONLY, lambda: iter(range(5)))
+    done: list = []
+    with store.serving((6, 0)) as records:
+        store.remove_rdd(6, lambda: done.append("removed"))
+        store.end_task_reads()
+        assert records == [0, 1, 2, 3, 4] and done == [] and os.listdir(tmp_path / "blocks") == []
+    assert done == ["removed"] and not store.removal_waits()
+    with store.serving((6, 0)) as records:
+        assert records is None

@@ -339,14 +339,17 @@ class Executor:
         """The reply to another executor's request for a cached partition held here (from
         the thread reading the driver's connection, while a task may run)."""
         name = f"rdd_{request.rdd_id}_{request.partition}"
-        records = self.blocks.get((request.rdd_id, request.partition))
-        if records is None:
-            return CachedBlock(request.request_id, None, f"{self.executor_id} does not hold {name}")
-        try:
-            data = dumps(records)
-        except Exception as exc:  # noqa: BLE001 - a record that does not pickle, memory
-            return CachedBlock(request.request_id, None,
-                               f"{name} could not be pickled: {error_text(exc)}")
+        # a read a removal waits for, until the records are pickled (as Spark's remote get
+        # holds the block's read lock): a blocking unpersist returns with them freed
+        with self.blocks.serving((request.rdd_id, request.partition)) as records:
+            if records is None:
+                return CachedBlock(request.request_id, None,
+                                   f"{self.executor_id} does not hold {name}")
+            try:
+                data = dumps(records)
+            except Exception as exc:  # noqa: BLE001 - a record that does not pickle, memory
+                return CachedBlock(request.request_id, None,
+                                   f"{name} could not be pickled: {error_text(exc)}")
         if len(data) > FRAME_LIMIT - REPORT_HEADROOM:
             return CachedBlock(request.request_id, None, f"{name} ({binary_size(len(data))}) "
                                "is larger than a message may be")

@@ -43,10 +43,12 @@ class _Read:
     as it is: it has ended once that is exhausted, which the store sees when it next looks
     (a removal, another read, the task's end) rather than as the last record is taken."""
 
-    __slots__ = ("block", "handle", "open", "records")
+    __slots__ = ("block", "handle", "open", "records", "served")
 
-    def __init__(self, block: BlockId, handle=None, records=None):
+    def __init__(self, block: BlockId, handle=None, records=None, served=False):
         self.block, self.handle, self.open, self.records = block, handle, True, records
+        #: a read for another executor (``serving``), not the task's: its end is its own
+        self.served = served
 
     def active(self) -> bool:
         return self.open and (self.records is None or operator.length_hint(self.records) > 0)
@@ -129,7 +131,7 @@ class BlockStore:
 
     def end_task_reads(self) -> None:
         """The task has ended: so have its reads, their records run out or not."""
-        for read in list(self._reads):
+        for read in [read for read in self._reads if not read.served]:
             read.open = False
             if read.handle is not None:
                 read.handle.close()
@@ -184,20 +186,37 @@ class BlockStore:
                     self.to_replicate.append((block, level, records))
         return iter(records)
 
-    def get(self, block: BlockId) -> Optional[list]:
-        """The records of a block held here, for another executor; None when it is not held
-        or cannot be read (an eviction or removal under way, a file gone).  Safe to call
-        beside the task thread: it reads the dicts without changing them."""
-        entry = self.memory.get(block)
-        if entry is not None:
-            return entry[0]
-        on_disk = self.on_disk.get(block)
-        if on_disk is None:
-            return None
+    @contextlib.contextmanager
+    def serving(self, block: BlockId) -> Iterator[Optional[list]]:
+        """The records of a block held here, for another executor, as a read a removal
+        waits for until the ``with`` ends (Spark's ``getLocalBlockData`` holds the block's
+        read lock until its reply is sent); None when it is not held or cannot be read (a
+        file garbled).  Safe beside the task thread and a removal's."""
+        handle = records = read = None
+        with self._lock:
+            entry = self.memory.get(block)
+            if entry is not None:
+                records = entry[0]
+            elif block in self.on_disk:
+                handle = open(self.on_disk[block][0], "rb")
+            if records is not None or handle is not None:
+                read = _Read(block, handle, served=True)
+                self._reads.append(read)
+        if read is None:
+            yield None
+            return
         try:
-            return list(read_batch_file(on_disk[0]))
-        except Exception:  # noqa: BLE001 - a truncated or garbled file fails as pickle can
-            return None
+            if handle is not None:
+                try:
+                    records = list(read_batch_file("", opener=lambda *_: handle))
+                except Exception:  # noqa: BLE001 - a truncated or garbled file fails as pickle can
+                    records = None
+                finally:
+                    handle.close()
+            yield records
+        finally:
+            read.open = False
+            self._settle()
 
     def put(self, block: BlockId, records: list, level: StorageLevel) -> bool:
         """Keep a block at ``level``; False when it fits nowhere the level allows."""
