@@ -13,9 +13,11 @@ change under a lock.  A task reading a block when it is removed goes on reading 
 holds the block's records (in memory) or its open file (on disk, unlinked under it).  The
 removal is done (``remove_rdd``'s ``on_removed``, which answers a blocking unpersist) once
 every such read has ended, as Spark's removal takes the block's write lock and so waits
-for its readers: a read ends when its records run out, or at the latest with its task
-(``end_task_reads``, Spark's ``releaseAllLocksForTask``).  Memory and disk blocks behave
-alike: the removal frees nothing a reader still holds before it says it is done.
+for its readers: a read ends when its records run out (a memory block's, handed over as
+its list's bare iterator, is seen exhausted as the store next looks), or at the latest with
+its task (``end_task_reads``, Spark's ``releaseAllLocksForTask``); serving a block to
+another executor (``serving``) is a read until the reply is made.  Memory and disk blocks
+behave alike: the removal frees nothing a reader still holds before it says it is done.
 """
 
 from __future__ import annotations
