@@ -29,7 +29,7 @@ from ..net.messages import (ApplicationKilled, ApplicationWaiting, BarrierSync, 
                             ExecutorAdded, ExecutorHeartbeat, ExecutorRemoved, FetchBroadcast,
                             FetchCachedBlock, KillExecutors,
                             MasterStopping, RegisterApplication, RegisteredExecutor, RegisterExecutor,
-                            Removed, RemoveBroadcast, RemoveRdd, RemoveShuffle, Shutdown,
+                            Removed, RemoveShuffle, Shutdown,
                             TaskFinished, TaskOutput)
 from ..net.server import Server
 from ..versions import executor_hash_seed, python_version
@@ -37,7 +37,7 @@ from .allocation import AllocationSettings, ExecutorAllocationManager, ExecutorV
 from .backend import (ExecutorAddedEvent, ExecutorLostEvent, ExecutorStatus, OutputCallback,
                       TaskFinishedEvent, TaskLaunch, broadcast_reply)
 from .executor import TaskState
-from .executor_pool import ExecutorPool
+from .executor_pool import ExecutorPool, PoolRemovals
 from .event_log import EventWriter
 from .heartbeat_receiver import (HUNG_HINT, HeartbeatReceiver, HeartbeatSettings,
                                  hung_description)
@@ -79,7 +79,7 @@ class _RemoteExecutor:
         self.conn.send_many(messages)
 
 
-class ClusterBackend:
+class ClusterBackend(PoolRemovals):
     #: executors come and go between jobs (lost with their worker, released by dynamic
     #: allocation): the Context takes its events in while idle too, or the event log and
     #: the application's pages would show a lost executor active until the next job
@@ -584,20 +584,8 @@ class ClusterBackend:
         with self.lock:
             self.pool.tell_all(message)
 
-    def remove_rdd(self, rdd_id: int, reply: bool = False) -> int:
-        with self.lock:  # (a reply is taken under it: not before it is awaited)
-            return self.pool.remove_everywhere(RemoveRdd(rdd_id), reply)
-
     def remove_shuffle(self, shuffle_id: int) -> None:
         self._tell_all(RemoveShuffle(shuffle_id))
-
-    def remove_broadcast(self, broadcast_id: int, reply: bool = False) -> int:
-        with self.lock:
-            return self.pool.remove_everywhere(RemoveBroadcast(broadcast_id), reply)
-
-    def removal_pending(self, number: int) -> bool:
-        with self.lock:
-            return self.pool.removal_pending(number)
 
     def replicate(self, source_executor: str, block) -> List[str]:
         with self.lock:

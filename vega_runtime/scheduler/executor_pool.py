@@ -42,7 +42,8 @@ from typing import Callable, Dict, Iterator, List, Optional, Protocol
 
 from ..net.endpoints import host_port
 from ..net.messages import (EXECUTOR_PAYLOADS, BarrierSync, CachedBlock, FetchCachedBlock,
-                            KillTask, PutBlock, Removed, RemoveRdd)
+                            KillTask, PutBlock, Removed, RemoveBroadcast,
+                            RemoveRdd)
 from ..storage_level import StorageLevel
 from .backend import ExecutorStatus, TaskLaunch, TaskQueue, TaskStartedEvent
 from .barrier import BarrierCoordinator
@@ -505,3 +506,21 @@ class ExecutorPool:
         except OSError:
             slot.gone = True
             return False
+
+
+class PoolRemovals:
+    """The removals of a backend whose executors are an ``ExecutorPool`` (``self.pool``),
+    under the backend's ``self.lock`` (a reply is taken under it: not before it is awaited):
+    ``Backend.remove_rdd``, ``remove_broadcast`` and ``removal_pending``."""
+
+    def remove_rdd(self, rdd_id: int, reply: bool = False) -> int:
+        with self.lock:
+            return self.pool.remove_everywhere(RemoveRdd(rdd_id), reply)
+
+    def remove_broadcast(self, broadcast_id: int, reply: bool = False) -> int:
+        with self.lock:
+            return self.pool.remove_everywhere(RemoveBroadcast(broadcast_id), reply)
+
+    def removal_pending(self, number: int) -> bool:
+        with self.lock:
+            return self.pool.removal_pending(number)

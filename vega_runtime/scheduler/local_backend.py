@@ -23,7 +23,7 @@ from ..processes import (describe_exit, die_with_parent, end_descendants, fork_h
 from ..net.connection import Connection
 from ..net.framing import ConnectionClosed, ProtocolError, set_send_timeout
 from ..net.messages import (BarrierSync, CachedBlock, FetchBroadcast, FetchCachedBlock,
-                            RegisteredExecutor, Removed, RemoveBroadcast, RemoveRdd, RemoveShuffle,
+                            RegisteredExecutor, Removed, RemoveShuffle,
                             Shutdown, TaskFinished, TaskOutput)
 from .backend import (ExecutorAddedEvent, ExecutorLostEvent, ExecutorStatus, OutputCallback,
                       TaskFinishedEvent, TaskLaunch, TaskQueue, TaskStartedEvent,
@@ -31,7 +31,7 @@ from .backend import (ExecutorAddedEvent, ExecutorLostEvent, ExecutorStatus, Out
 from .barrier import BarrierCoordinator
 from .executor import Executor, ExecutorDirs, TaskState
 from .executor_loop import serve_cancellable
-from .executor_pool import ExecutorPool
+from .executor_pool import ExecutorPool, PoolRemovals
 from .heartbeat_receiver import (HUNG_HINT, HeartbeatReceiver, HeartbeatSettings,
                                  hung_description)
 
@@ -156,7 +156,7 @@ class _ExecutorProcess:
             raise
 
 
-class ProcessPoolBackend:
+class ProcessPoolBackend(PoolRemovals):
     """``local[N]``: N long-lived executor processes, forked when the first tasks are
     launched; one that dies is replaced (under a new id) when there is work for it.
 
@@ -456,20 +456,8 @@ class ProcessPoolBackend:
     def kill_tasks(self, task_ids: List[int]) -> None:
         self.pool.kill(task_ids)
 
-    def remove_rdd(self, rdd_id: int, reply: bool = False) -> int:
-        with self.lock:
-            return self.pool.remove_everywhere(RemoveRdd(rdd_id), reply)
-
     def remove_shuffle(self, shuffle_id: int) -> None:
         self.pool.tell_all(RemoveShuffle(shuffle_id))
-
-    def remove_broadcast(self, broadcast_id: int, reply: bool = False) -> int:
-        with self.lock:
-            return self.pool.remove_everywhere(RemoveBroadcast(broadcast_id), reply)
-
-    def removal_pending(self, number: int) -> bool:
-        with self.lock:
-            return self.pool.removal_pending(number)
 
     def replicate(self, source_executor: str, block) -> List[str]:
         return self.pool.replicate(source_executor, block)
