@@ -216,3 +216,17 @@ def test_a_removal_waits_for_a_block_served_to_another_executor(tmp_path):
     assert done == ["removed"] and not store.removal_waits()
     with store.serving((6, 0)) as records:
         assert records is None
+
+
+def test_a_block_whose_file_is_gone_serves_none(tmp_path):
+    """A DISK_ONLY block whose file was deleted under the store (a disk cleaned, a file
+    lost) is served as not held, so the asking task computes it at once; before, ``open``
+    raised on the executor's block-manager thread, no reply went out, and the asking task
+    waited out the relay's 120 s (test_caching's recomputation test took 120 s)."""
+    store = BlockStore(str(tmp_path / "blocks"), 1 << 20)
+    store.get_or_compute(6, 0, StorageLevel.DISK_ONLY, lambda: iter(range(5)))
+    (path,) = [os.path.join(tmp_path, "blocks", n) for n in os.listdir(tmp_path / "blocks")]
+    os.unlink(path)
+    with store.serving((6, 0)) as records:
+        assert records is None
+    assert not store.removal_waits()

@@ -203,9 +203,12 @@ def test_a_frozen_holder_is_passed_over_and_its_partitions_recomputed(fresh_ctx)
     assert computed.value == 80
 
 
+@pytest.mark.timeout(60)
 def test_a_cached_block_the_holder_cannot_read_is_recomputed(fresh_ctx):
     """DISK_ONLY block whose file is gone from its holder: the task away from it asks, gets
-    nothing, and recomputes that partition only; the job does not fail."""
+    nothing at once, and recomputes that partition only; the job does not fail.  (When the
+    holder's reply never came, the task waited out the relay's 120 s and the job still
+    passed: the timeout makes that a failure.)"""
     ctx = fresh_ctx("local[2,4]")
     rdd, computed = counting(ctx, n=40, partitions=4)
     rdd.persist(StorageLevel.DISK_ONLY)

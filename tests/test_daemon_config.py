@@ -53,6 +53,12 @@ def listening_sockets(pid: int) -> set:
     return found
 
 
+#: a terminal width no row wraps at: the origin column holds paths of the test's temporary
+#: directory (~120 characters under a CI's TMPDIR and xdist), the key column the longest
+#: setting's name, the value column a work directory's path
+WIDE = "1000"
+
+
 def settings_table(text: str) -> dict:
     """{setting: (value, origin)} from a `--verbose` table."""
     rows = {}
@@ -112,7 +118,7 @@ def test_master_settings_come_from_defaults_file_config_env_and_flags_in_order(t
                       "vega:\n  master:\n    finished_app_ttl: 200\n    port: 2\n")
     env = clean_env(VEGA_CONF_DIR=str(conf_dir), VEGA_WORKER_TIMEOUT="7",
                     VEGA_MASTER_PORT="0", VEGA_UI_ALLOWED_HOSTS="ui.example.com",
-                    VEGA_STRICT_MODES="false", COLUMNS="240")
+                    VEGA_STRICT_MODES="false", COLUMNS=WIDE)
     ready = tmp_path / "ready"
     proc, out = start_daemon(tmp_path, "master", [
         "master", "--verbose", "--config", str(config), "--worker-timeout", "8",
@@ -152,7 +158,7 @@ def test_worker_verbose_prints_its_settings_with_flags_over_config(tmp_path, mas
         "worker", f"vega://127.0.0.1:{ports['port']}", "--verbose", "--config", str(config),
         "--death-timeout", "45", "--host", "127.0.0.1", "--port", "0", "--webui-port", "0",
         "--work-dir", str(tmp_path / "w"), "--secret-file", str(tmp_path / "secret")],
-        clean_env(COLUMNS="240"))
+        clean_env(COLUMNS=WIDE))
     try:
         wait_for(lambda: "registered with master" in read_text(str(out))
                  or proc.poll() is not None, 60, "the worker to register")

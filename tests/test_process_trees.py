@@ -152,7 +152,8 @@ def test_stop_cluster_leaves_a_process_alone_that_a_stale_worker_pidfile_names(t
     sleeper = subprocess.Popen(["sleep", "1000"], start_new_session=True)
     try:
         (run_dir / "worker.pid").write_text(f"{sleeper.pid}\n")
-        row = _stop(LocalHost("localhost"), sys.executable, "worker", str(run_dir), str(tmp_path))
+        row = _stop(LocalHost("localhost"), sys.executable, "worker", str(run_dir), str(tmp_path),
+                    str(tmp_path / "vega-home"))
         assert row.failed and f"pid {sleeper.pid}" in row.result and "not a vega worker" in row.result
         assert sleeper.poll() is None and pid_alive(sleeper.pid)
         running = LocalHost("localhost").remote_op(sys.executable, "running",

@@ -51,7 +51,7 @@ def test_a_read_redirected_to_another_host_is_refused(elsewhere):
         open_read(f"{elsewhere.url}/data.txt", HdfsSettings("alice")).read()
     assert elsewhere.datanode_connections == taken
     assert list_files(f"{elsewhere.url}/data.txt", HdfsSettings("alice")) == [
-        (f"{elsewhere.url}/data.txt", 5)]
+        (f"{elsewhere.url}/data.txt", 5, 128 << 20)]  # (path, size, its HDFS block size)
 
 
 @pytest.mark.parametrize("datanodes", ["127.0.0.2", "127.0.0.0/30", "127.0.0.2, dn.example"])

@@ -200,7 +200,8 @@ class BlockStore:
             if entry is not None:
                 records = entry[0]
             elif block in self.on_disk:
-                handle = open(self.on_disk[block][0], "rb")
+                with contextlib.suppress(OSError):  # its file gone: as not held
+                    handle = open(self.on_disk[block][0], "rb")
             if records is not None or handle is not None:
                 read = _Read(block, handle, served=True)
                 self._reads.append(read)
