@@ -72,6 +72,66 @@ def test_executors_that_stopped_a_killed_task_between_jobs_serve_the_next_one(fr
     assert sorted(ctx.backend.pool.executor_ids()) == executors
 
 
+def _kill_lands_nowhere(where: str, marks: str):
+    """A task whose kill's first signal interrupts nothing: ``dropped``, its handler's
+    exception raised in a ``__del__``, where Python drops it (as in the weakref callback
+    that ends every import); ``taken``, the signal taken with no handler run (as one that
+    lands while the task thread enters a wait: the wait, a year for a barrier sync, went
+    on). Either way the task then waits where only another signal ends it."""
+    def dropped(x):
+        class DropsExceptions:
+            def __del__(self):
+                open(os.path.join(marks, f"started-{x}"), "w").close()
+                time.sleep(600)
+
+        try:
+            DropsExceptions()  # (its __del__ runs at once)
+            time.sleep(600)
+        finally:
+            open(os.path.join(marks, f"ended-{x}"), "w").close()
+        return x
+
+    def taken(x):
+        import signal
+
+        came = []
+        vega = signal.signal(signal.SIGUSR1, lambda signum, frame: came.append(signum))
+        try:
+            open(os.path.join(marks, f"started-{x}"), "w").close()
+            while not came:
+                time.sleep(0.01)
+            signal.signal(signal.SIGUSR1, vega)
+            time.sleep(600)
+        finally:
+            open(os.path.join(marks, f"ended-{x}"), "w").close()
+        return x
+
+    return dropped if where == "dropped" else taken
+
+
+@pytest.mark.parametrize("where", ["dropped", "taken"])
+@pytest.mark.parametrize("master", ["local[2]", "local-cluster[2,1,1024]"])
+def test_a_kill_whose_signal_interrupted_nothing_is_signalled_again(fresh_ctx, tmp_path,
+                                                                    master, where):
+    """The executor signals a killed task again until an interruption comes out of it. A
+    signal lost so (the task in a barrier sync as the KillTask came) left the task running:
+    on a cluster its executor stayed busy and the next barrier job waited for it for ever
+    (a CI hang); local[N]'s reaper ended the executor after 3 s."""
+    ctx = fresh_ctx(master)
+    marks = str(tmp_path)
+    task = _kill_lands_nowhere(where, marks)
+    thread, outcome = start_job_in_thread(
+        ctx, "stuck", "kill", lambda: ctx.parallelize(range(2), 2).map(task).collect())
+    wait_for(lambda: len(os.listdir(marks)) == 2, 60, "both tasks to start")
+    executors = sorted(ctx.backend.pool.executor_ids())
+    ctx.cancelJobGroup("stuck")
+    thread.join(30)
+    assert isinstance(outcome[0], JobCancelled)
+    wait_for(lambda: len(os.listdir(marks)) == 4, 30, "both tasks to be interrupted")
+    assert ctx.parallelize(range(4), 2).map(lambda x: x * 2).collect() == [0, 2, 4, 6]
+    assert sorted(ctx.backend.pool.executor_ids()) == executors
+
+
 def test_a_job_cancelled_while_its_inline_task_runs_is_cancelled(fresh_ctx, tmp_path):
     """``local`` runs a task in the driver's thread, where a cancel cannot interrupt it: a
     job whose group is cancelled while its task runs still ends cancelled when the task

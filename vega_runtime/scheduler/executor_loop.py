@@ -46,6 +46,10 @@ RESULT_BATCH = 32
 #: seconds between the watchdog's looks at held results while results come in: a result
 #: is held at most about twice this (plus a switch interval) behind a task that runs long
 RESULT_LINGER = 0.002
+#: seconds after a KillTask's signal before it is sent again while the task runs on and no
+#: interruption came out of it (doubling each time, up to ``KILL_RESEND_MAX``)
+KILL_RESEND = 0.05
+KILL_RESEND_MAX = 1.0
 
 
 class TaskKilled(BaseException):
@@ -58,7 +62,8 @@ def serve_cancellable(executor: Executor, conn: Connection,
     executor's exit code.
 
     A ``KillTask`` for the running task interrupts it (a signal, so even a
-    sleeping task stops); a closed driver connection ends the process at once.  A task
+    sleeping task stops; sent again until it has raised ``TaskKilled``: ``send_again``); a
+    closed driver connection ends the process at once.  A task
     that runs out of the executor's memory limit ends it with ``MEMORY_LIMIT_EXIT_CODE``,
     after a line on its log saying so (its worker reports the exit as over the limit).
     ``secret``: the cluster's, to fetch cached partitions straight from the executors that
@@ -108,20 +113,58 @@ def serve_cancellable(executor: Executor, conn: Connection,
         except OSError:
             pass  # the driver is gone: the reader thread ends the process
 
+    #: the id of the doomed task its TaskKilled was raised in (once a task: a second
+    #: interruption would cut short the ending of the first), until Python drops it
+    raised = {"task_id": None}
+    main_thread = threading.main_thread().ident
+
     def interrupt(signum, frame):
-        if doomed["task_id"] is not None and doomed["task_id"] == running["task_id"]:
-            raise TaskKilled()  # else the task it was meant for has ended already
+        task_id = doomed["task_id"]
+        # else the task it was meant for has ended already, or is ending from it
+        if task_id is not None and task_id == running["task_id"] != raised["task_id"]:
+            raised["task_id"] = task_id
+            raise TaskKilled()
 
     signal.signal(signal.SIGUSR1, interrupt)
+    previous_hook = sys.unraisablehook
+
+    def unraisable_kill(unraisable) -> None:
+        """Python dropped what the handler raised (it ran in a ``__del__``, or in the weakref
+        callback that ends every import): the task runs on, and the signal is sent again."""
+        if isinstance(unraisable.exc_value, TaskKilled):
+            raised["task_id"] = None
+        else:
+            previous_hook(unraisable)
+
+    sys.unraisablehook = unraisable_kill
+
+    def send_again(task_id: int) -> None:
+        """Signal the doomed task again until an interruption came out of it: a signal that
+        lands as the task thread enters a wait (between releasing the GIL and the wait's
+        system call, where another thread took the GIL and sent it) runs no handler until
+        that wait ends by itself (a year, for a barrier sync), and Python drops what one
+        raises where it drops exceptions (``unraisable_kill``).  Ends with the task."""
+        delay = KILL_RESEND
+        while True:
+            time.sleep(delay)
+            with lock:
+                if doomed["task_id"] != task_id or running["task_id"] != task_id:
+                    return
+                if raised["task_id"] != task_id:
+                    signal.pthread_kill(main_thread, signal.SIGUSR1)
+            delay = min(2 * delay, KILL_RESEND_MAX)
 
     def kill(task_id: int) -> None:
         with lock:
             if running["task_id"] == task_id:
-                doomed["task_id"] = task_id
+                if doomed["task_id"] != task_id:  # (a second KillTask for it changes nothing)
+                    doomed["task_id"] = task_id
+                    threading.Thread(target=send_again, args=(task_id,), name="task-kill",
+                                     daemon=True).start()
                 # to the main thread, which runs the task: sent to the process, the kernel
                 # may hand it to another thread, and a task waiting in one C call (a sleep,
                 # a socket read) would see it only when that call returns
-                signal.pthread_kill(threading.main_thread().ident, signal.SIGUSR1)
+                signal.pthread_kill(main_thread, signal.SIGUSR1)
             elif task_id in waiting:
                 waiting.discard(task_id)
                 dropped.add(task_id)
