@@ -465,3 +465,52 @@ def test_two_removals_of_the_same_rdd_are_each_awaited_on_their_own():
     assert not pool.removal_pending(first) and pool.removal_pending(second)
     pool.removed("exec-1", Removed("rdd", 7, second))
     assert not pool.removal_pending(second) and not pool.removals_awaited()
+
+
+def barrier_launch(task_id, stage_id=1, partition=0):
+    spec = TaskSpec(task_id, 0, stage_id, partition, task_id, 0, frozenset())
+    return TaskLaunch(spec, (stage_id, 0), b"payload", b"part", frozenset(), barrier=True)
+
+
+def test_a_barrier_stage_waiting_for_a_killed_tasks_executor_is_said_every_15s():
+    """The CI hang's state: a cancelled job's killed task never ended on exec-2, and the next
+    barrier stage waited for both executors in silence. Now the driver says why after
+    STARVATION_TIMEOUT seconds, naming each executor's state, and again every as many."""
+    a, b = FakeExecutor("exec-1"), FakeExecutor("exec-2")
+    pool, _, clock = make_pool(a, b)
+    pool.submit([launch(7), launch(8)])
+    pool.kill([7, 8])
+    pool.task_ended("exec-1", 7)  # exec-2 never reports task 8's end
+    clock.now += 2
+    assert pool.submit([barrier_launch(9, partition=0), barrier_launch(10, partition=1)]) == []
+    assert launched(a) == [(7, True)] and pool.starving() is None
+    clock.now += 14.9
+    assert pool.starving() is None
+    clock.now += 0.1
+    assert pool.starving() == (
+        "2 queued tasks have waited 15s for executors: barrier stage 1 needs 2 idle executors "
+        "at once (1 is idle); exec-2 has not ended a task 15s after it was killed (its code "
+        "may catch the interruption). Executors: exec-1 idle, exec-2 holds task 8 (killed 17s "
+        "ago)")
+    clock.now += 14
+    assert pool.starving() is None  # said every 15 s, not every poll
+    clock.now += 1
+    assert pool.starving().startswith("2 queued tasks have waited 30s")
+    pool.task_ended("exec-2", 8)
+    pool.dispatch()
+    assert not pool.queue and pool.starving() is None
+
+
+def test_tasks_waiting_only_for_running_tasks_to_end_are_not_said():
+    """More tasks than executors is a job's normal state, however long its tasks run."""
+    a = FakeExecutor("exec-1")
+    pool, _, clock = make_pool(a)
+    pool.submit([launch(1), launch(2)])
+    clock.now += 3600
+    assert pool.starving() is None
+    pool.kill([1])  # a kill not ended after the timeout says so, the task queued behind it
+    clock.now += 15
+    assert pool.starving() == (
+        "1 queued task has waited 3615s for executors: exec-1 has not ended a task 15s after "
+        "it was killed (its code may catch the interruption). Executors: exec-1 holds task 1 "
+        "(killed 15s ago)")

@@ -132,6 +132,49 @@ def test_a_kill_whose_signal_interrupted_nothing_is_signalled_again(fresh_ctx, t
     assert sorted(ctx.backend.pool.executor_ids()) == executors
 
 
+def test_a_barrier_job_waiting_for_a_killed_task_that_runs_on_says_why(fresh_ctx, tmp_path,
+                                                                         caplog):
+    """A task that catches its interruption and runs on keeps its executor busy, and the
+    next barrier job, whose tasks start together on idle executors, waits for it: the
+    driver says so after STARVATION_TIMEOUT (15 s), naming the executors and the killed
+    task, where it waited in silence (a CI hang ran into pytest's 300 s)."""
+    import logging
+    import re
+
+    from vega_runtime.task_context import BarrierTaskContext
+
+    ctx = fresh_ctx("local-cluster[2,1,1024]")
+    marks = str(tmp_path)
+
+    def runs_on(x):
+        open(os.path.join(marks, f"started-{x}"), "w").close()
+        try:
+            time.sleep(600)
+        except BaseException:  # (TaskKilled) interrupted once: runs on past the 15 s
+            if x == 1:
+                time.sleep(17)
+        return x
+
+    thread, outcome = start_job_in_thread(
+        ctx, "stuck", "kill", lambda: ctx.parallelize(range(2), 2).map(runs_on).collect())
+    wait_for(lambda: len(os.listdir(marks)) == 2, 60, "both tasks to start")
+    ctx.cancelJobGroup("stuck")
+    thread.join(30)
+    assert isinstance(outcome[0], JobCancelled)
+    caplog.set_level(logging.WARNING)
+    gathered = ctx.parallelize([1, 2], 2).barrier() \
+        .map_partitions(lambda it: [len(BarrierTaskContext.get().all_gather(""))]).collect()
+    assert gathered == [2, 2]
+    said = [r.getMessage() for r in caplog.records if "queued tasks" in r.getMessage()]
+    assert len(said) == 1, said
+    assert re.fullmatch(
+        r"2 queued tasks have waited 1\d+s for executors: barrier stage \d+ needs 2 idle "
+        r"executors at once \(1 is idle\); (exec-\d) has not ended a task 15s after it was "
+        r"killed \(its code may catch the interruption\)\. Executors: "
+        r"(exec-\d idle, \1 holds task \d+ \(killed 1\ds ago\)"
+        r"|\1 holds task \d+ \(killed 1\ds ago\), exec-\d idle)", said[0]), said[0]
+
+
 def test_a_job_cancelled_while_its_inline_task_runs_is_cancelled(fresh_ctx, tmp_path):
     """``local`` runs a task in the driver's thread, where a cancel cannot interrupt it: a
     job whose group is cancelled while its task runs still ends cancelled when the task

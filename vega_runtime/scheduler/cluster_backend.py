@@ -531,6 +531,9 @@ class ClusterBackend(PoolRemovals):
         with self.lock:
             self.pool.dispatch()
             self._check_starved()
+            starving = self.pool.starving()
+        if starving is not None:
+            log.warning("%s", starving)
         return events
 
     def _remove_hung(self) -> None:

@@ -57,6 +57,11 @@ SHORT_TASK = 0.05
 #: would take to fill it, up to ``TASKS_IN_FLIGHT`` (so what waits on an executor while
 #: another runs out of work is bounded by time, not by count)
 IN_FLIGHT_WORK = 0.05
+#: Seconds tasks wait in the queue, with a reason to think they may wait for ever (a barrier
+#: stage short of idle executors, an executor that has not ended a killed task), before the
+#: driver says why, and again every as many seconds (Spark's ``spark.starvation.timeout``,
+#: whose "Initial job has not accepted any resources" it logs every 15 s)
+STARVATION_TIMEOUT = 15.0
 
 
 class ExecutorHandle(Protocol):
@@ -167,6 +172,8 @@ class ExecutorPool:
         #: reply to the first released both, the second's removal not done there)
         self._removals: Dict[int, set] = {}
         self._removal_ids = itertools.count(1)
+        #: when ``starving`` last said why tasks wait
+        self._starvation_said = float("-inf")
 
     # -- executors ---------------------------------------------------------------------
     def add(self, handle: ExecutorHandle) -> PoolSlot:
@@ -359,6 +366,61 @@ class ExecutorPool:
         return [s.executor_id for s in self._slots.values()
                 if any(now - at > grace for task_id, at in s.kills.items()
                        if task_id in s.tasks)]
+
+    def starving(self, after: float = STARVATION_TIMEOUT) -> Optional[str]:
+        """Why the queue's tasks wait, once the oldest has waited ``after`` seconds and what
+        holds it up may never end by itself: a barrier stage that lacks idle executors (its
+        tasks start together), executors that have not ended a task ``after`` seconds after
+        its kill; each executor's state follows.  Said at most once every ``after`` seconds
+        (None meanwhile, and while tasks wait only for others to end)."""
+        now = self.clock()
+        if not self.queue or now - self._starvation_said < after:
+            return None
+        overdue = [slot.executor_id for slot in self._slots.values()
+                   if any(now - at >= after for task_id, at in slot.kills.items()
+                          if task_id in slot.tasks)]
+        if not overdue and not self.queue.barrier_tasks:  # (most polls: no scan of the queue)
+            return None
+        waited = now - min(task.queued_at for task in self.queue)
+        if waited < after:
+            return None
+        idle = sum(1 for slot in self._slots.values() if slot.usable and not slot.tasks)
+        stages: Dict[int, int] = {}
+        for task in self.queue:
+            if task.barrier:
+                stages[task.spec.stage_id] = stages.get(task.spec.stage_id, 0) + 1
+        reasons = [f"barrier stage {stage_id} needs {tasks} idle executors at once "
+                   f"({idle} {'is' if idle == 1 else 'are'} idle)"
+                   for stage_id, tasks in sorted(stages.items()) if tasks > idle]
+        if overdue:
+            reasons.append(f"{', '.join(overdue)} {'has' if len(overdue) == 1 else 'have'} "
+                           f"not ended a task {after:g}s after it was killed (its code may "
+                           "catch the interruption)")
+        if not reasons:
+            return None
+        self._starvation_said = now
+        return (f"{len(self.queue)} queued task{'s' if len(self.queue) > 1 else ''} "
+                f"{'have' if len(self.queue) > 1 else 'has'} waited {waited:.0f}s for "
+                f"executors: {'; '.join(reasons)}. Executors: "
+                + (", ".join(self._state(slot, now) for slot in self._slots.values())
+                   or "none"))
+
+    @staticmethod
+    def _state(slot: PoolSlot, now: float) -> str:
+        """One executor as ``starving`` describes it."""
+        if slot.gone:
+            return f"{slot.executor_id} unreachable"
+        if slot.releasing is not None:
+            return f"{slot.executor_id} being released"
+        if not slot.tasks:
+            return f"{slot.executor_id} idle"
+        tasks = []
+        for task_id in slot.tasks:
+            killed = slot.kills.get(task_id)
+            tasks.append(f"{task_id}" if killed is None
+                         else f"{task_id} (killed {now - killed:.0f}s ago)")
+        return f"{slot.executor_id} holds task{'s' if len(tasks) > 1 else ''} " \
+            + ", ".join(tasks)
 
     def next_locality_deadline(self) -> Optional[float]:
         """Seconds until a queued task stops waiting for its preferred executors, if any."""

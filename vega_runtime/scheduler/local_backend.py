@@ -358,6 +358,9 @@ class ProcessPoolBackend(PoolRemovals):
         self._start_missing()
         for executor_id in self.pool.dispatch():
             self._events.append(self._lose(executor_id, "its connection broke"))
+        starving = self.pool.starving()
+        if starving is not None:
+            log.warning("%s", starving)
 
     def poll(self, timeout: float) -> list:
         events: list = self._reap_overdue_kills()
