@@ -303,3 +303,39 @@ def test_dynamic_allocation_refuses_a_barrier_stage_only_where_it_acts(master, r
             with pytest.raises(BarrierJobRefused, match="cannot run with dynamic allocation"):
                 job.collect()
         assert ctx.parallelize(range(10), 2).sum() == 45
+
+
+def test_a_local_cluster_that_lost_an_executor_waits_for_its_replacement():
+    """A barrier job submitted while a local cluster's worker has yet to replace a lost
+    executor waits for it (``vega.barrier.slots_wait``), as a cluster's job waits for
+    executors to join; before, it was refused at once, as if the cluster had one slot.
+    The workers are stopped (SIGSTOP) while the executor is killed, so the replacement
+    comes only once they go on, a second later."""
+    import signal
+    import threading
+    import time
+
+    from proc_helpers import wait_for
+
+    def gather(it):
+        yield len(BarrierTaskContext.get().all_gather("x"))
+
+    conf = {"vega.barrier.slots_wait": 60}
+    with Context(master="local-cluster[2,1]", app_name="barrier-replaced", conf=conf) as ctx:
+        workers = [proc.pid for proc in ctx.backend.owned_cluster.processes[1:]]
+        executor = ctx.parallelize([1], 1).map(lambda _: os.getpid()).first()
+        for pid in workers:
+            os.kill(pid, signal.SIGSTOP)
+        resume = threading.Timer(1.0, lambda: [os.kill(pid, signal.SIGCONT) for pid in workers])
+        try:
+            os.kill(executor, signal.SIGKILL)
+            wait_for(lambda: ctx.backend.max_concurrent_tasks() == 1, 30, "the executor's loss")
+            resume.start()
+            started = time.monotonic()
+            assert ctx.parallelize(range(2), 2).barrier().map_partitions(gather).collect() \
+                == [2, 2]
+            assert time.monotonic() - started >= 0.5
+        finally:
+            resume.cancel()
+            for pid in workers:
+                os.kill(pid, signal.SIGCONT)

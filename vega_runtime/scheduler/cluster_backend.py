@@ -115,6 +115,8 @@ class ClusterBackend(PoolRemovals):
         self._stopping = False
         #: a LocalCluster started for this application, stopped with it
         self.owned_cluster = None
+        #: the executors the owned cluster started with (``wait_for_executors``)
+        self.started_with = 0
         #: True while a local-cluster's workers are still starting: no waiting messages
         self.starting = starting
         #: where the Context keeps broadcast values (served to executors on other hosts)
@@ -465,8 +467,11 @@ class ClusterBackend(PoolRemovals):
 
     @property
     def may_gain_executors(self) -> bool:
-        """A cluster's master may give more executors; a local cluster's are all there."""
-        return self.owned_cluster is None
+        """A cluster's master may give more executors; a local cluster's workers replace
+        the ones it lost, up to those it started with (``wait_for_executors``)."""
+        if self.owned_cluster is None:
+            return True
+        return self.max_concurrent_tasks() < self.started_with
 
     def max_concurrent_tasks(self) -> int:
         with self.lock:
@@ -484,6 +489,7 @@ class ClusterBackend(PoolRemovals):
         ``CHECK_INTERVAL`` seconds meanwhile and raises what keeps them from coming (a local
         cluster's daemon that exited), which is raised here at once."""
         deadline = time.monotonic() + timeout
+        self.started_with = count
         with self.lock:
             while len(self.pool) < count:
                 if self._no_master_error() is not None:

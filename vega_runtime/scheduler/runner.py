@@ -501,7 +501,8 @@ class JobRunner(TaskEvents):
         """Refuse a job whose barrier stages cannot run (Spark's checks, in its order); one
         whose largest barrier stage has more tasks than can run at the same time runs once
         that many can: a cluster's driver waits ``vega.barrier.slots_wait`` seconds for
-        executors to join (Spark's ``BarrierJobSlotsNumberCheckFailed`` retries)."""
+        executors to join, a local cluster's for the replacements of those it lost
+        (``may_gain_executors``; Spark's ``BarrierJobSlotsNumberCheckFailed`` retries)."""
         stages = barrier_stages(rdd, partitions)
         if not stages:
             return
