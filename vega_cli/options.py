@@ -34,7 +34,14 @@ def ensure_secret_file(path: Optional[str]) -> str:
         raise UsageError(f"the secret file {path} is a directory: name the file that holds "
                          f"(or will hold) the cluster secret, e.g. {default_secret_file()}")
     if not os.path.exists(path):
-        create_secret_file(path)
+        try:
+            create_secret_file(path)
+        except FileExistsError:  # another command of this account made it just now
+            return path
+        except OSError as exc:  # a home this account cannot write: a usage error, not a bug
+            from vega_runtime.deploy.daemon_main import secret_not_created
+
+            raise secret_not_created(path, exc) from None
         click.echo(f"created cluster secret {path} (mode 0600): give it to workers and drivers")
     return path
 

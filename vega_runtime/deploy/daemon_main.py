@@ -148,11 +148,20 @@ def daemon_secret_file(option: Optional[str], no_secret: bool) -> Tuple[str, boo
     except FileExistsError:  # another daemon of this account made it just now
         return path, False
     except OSError as exc:
-        raise ConfigError("", "the cluster secret", f"could not be created at {path} "
-                          f"({exc.strerror or exc}): name one with --secret-file (or "
-                          "VEGA_SECRET_FILE), or set VEGA_CONF_DIR to a directory of "
-                          "yours") from None
+        raise secret_not_created(path, exc) from None
     return path, True
+
+
+def secret_not_created(path: str, exc: OSError) -> ConfigError:
+    """The error of a secret file that could not be made at ``path`` (the default one under
+    a home this account cannot write, as ``nobody``'s /nonexistent): where it could go.
+
+    >>> str(secret_not_created("/nonexistent/.vega/secret", PermissionError(13, "Permission denied")))
+    'the cluster secret could not be created at /nonexistent/.vega/secret (Permission denied): name one with --secret-file (or VEGA_SECRET_FILE), or set VEGA_CONF_DIR to a directory of yours'
+    """
+    return ConfigError("", "the cluster secret", f"could not be created at {path} "
+                       f"({exc.strerror or exc}): name one with --secret-file (or "
+                       "VEGA_SECRET_FILE), or set VEGA_CONF_DIR to a directory of yours")
 
 
 def say_secret_made(name: str, path: str, created: bool, secret: Optional[bytes],

@@ -1,0 +1,57 @@
+"""Vega as an ordinary account, not root: ``vega`` run as uid 65534 (``nobody``, whose home
+/nonexistent does not exist) with the directories it may use chowned to it.  The process
+under test keeps one capability, CAP_DAC_READ_SEARCH (ambient, so its children keep it
+too): this interpreter may live under root's 0700 home (pyenv), and an account that
+installed Vega can read its own Python; writing stays an ordinary account's.  Root only."""
+
+import os
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+
+from proc_helpers import REPO, clean_env, vega_argv
+
+NOBODY = 65534
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"),
+                                reason="drops to another account with setpriv")
+
+
+@pytest.fixture
+def own_dir():
+    """A directory of nobody's (0700) in /tmp: the working directory of the account."""
+    path = tempfile.mkdtemp(prefix="vega-nonroot-", dir="/tmp")
+    os.chown(path, NOBODY, NOBODY)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def as_nobody(*args: str, cwd: str, timeout: float = 60, **env: str) -> subprocess.CompletedProcess:
+    """``vega ARGS`` as uid/gid 65534 in ``cwd``, HOME /nonexistent (nobody's) unless ``env``
+    names another, and no VEGA_CONF_DIR (the tests' own), its output captured as text."""
+    environment = {k: v for k, v in clean_env(HOME="/nonexistent", PYTHONPATH=REPO).items()
+                   if k != "VEGA_CONF_DIR"}
+    return subprocess.run(
+        ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+         "--inh-caps=-all,+dac_read_search", "--ambient-caps=+dac_read_search",
+         *vega_argv(*args)],
+        cwd=cwd, env={**environment, **env},
+        capture_output=True, text=True, timeout=timeout)
+
+
+def test_start_master_under_an_unwritable_home_says_where_the_secret_could_go(own_dir):
+    """``vega start-master`` as an account whose home it cannot write (nobody's
+    /nonexistent) had no secret file and made the default one, ~/.vega/secret: 'internal
+    error: PermissionError: [Errno 13] Permission denied: '/nonexistent'' and 'please report
+    it'.  Now exit 2 and what to do, as ``vega master`` says; nothing is started."""
+    done = as_nobody("start-master", "--port", "0", "--webui-port", "0", cwd=own_dir)
+    assert (done.returncode, done.stdout) == (2, ""), done.stderr
+    assert done.stderr.splitlines()[-1] == (
+        "vega: error: the cluster secret could not be created at /nonexistent/.vega/secret "
+        "(Permission denied): name one with --secret-file (or VEGA_SECRET_FILE), or set "
+        "VEGA_CONF_DIR to a directory of yours"), done.stderr
+    assert not os.path.exists(os.path.join(own_dir, "work", "master", "master.pid"))
