@@ -55,3 +55,32 @@ def test_start_master_under_an_unwritable_home_says_where_the_secret_could_go(ow
         "(Permission denied): name one with --secret-file (or VEGA_SECRET_FILE), or set "
         "VEGA_CONF_DIR to a directory of yours"), done.stderr
     assert not os.path.exists(os.path.join(own_dir, "work", "master", "master.pid"))
+
+
+def test_a_driver_metrics_port_below_1024_says_it_is_roots(own_dir):
+    """``vega.driver.metrics.port`` 99 as an account not root: the job died of its
+    Context's ``PermissionError: [Errno 13] Permission denied``, a traceback through
+    socketserver and no word of the setting.  Now the setting, the address and what to do."""
+    done = as_nobody("submit", "--master", "local", "--conf", "vega.eventlog.dir=",
+                     "--conf", "vega.driver.metrics.port=99", os.path.join(REPO, "jobs", "pi.py"),
+                     "10", cwd=own_dir)
+    assert (done.returncode, done.stdout) == (1, ""), done.stderr
+    assert done.stderr.splitlines()[0] == (
+        "vega: job failed: command line: vega.driver.metrics.port 99: the driver's /metrics "
+        "cannot listen on 127.0.0.1:99 (Permission denied). Ports below 1024 are for root "
+        "(or a process granted CAP_NET_BIND_SERVICE): give this one a port of 1024 or above "
+        "(0: any free port)."), done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_master_port_below_1024_says_it_is_roots(own_dir):
+    """``vega master --port 77`` as an account not root said only '[Errno 13] Permission
+    denied (while attempting to bind ...)': now also why and what to do, as a port in use
+    does."""
+    done = as_nobody("master", "--host", "127.0.0.1", "--port", "77", "--webui-port", "0", "--no-secret", cwd=own_dir)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.splitlines()[-2:] == [
+        "vega: error: cannot start the master on 127.0.0.1:77: [Errno 13] Permission denied "
+        "(while attempting to bind on address ('127.0.0.1', 77))",
+        "Ports below 1024 are for root (or a process granted CAP_NET_BIND_SERVICE): give this "
+        "one a port of 1024 or above (0: any free port)."], done.stderr

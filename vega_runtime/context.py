@@ -159,17 +159,7 @@ class Context(JobControl, FileShipping, Inputs, Persistence, Profiles, EventLogs
             self.event_log = self._new_event_log()
             self._bus.listeners.append(self.event_log)
             self._clean_event_logs()
-        self._metrics_server = None
-        if self.conf["vega.driver.metrics.port"]:  # the workers' /metrics server
-            from .config_limits import http_limits
-            from .deploy.http_api import start_metrics_http
-
-            self._metrics_server = start_metrics_http(
-                context_backend.driver_addresses(self.conf, self.master_spec)[1],
-                self.conf["vega.driver.metrics.port"],
-                job_metrics.JobMetricsCollector(self.job_metrics),
-                context_backend.cluster_secret(self.conf, self.master_spec),
-                **http_limits(self.conf))
+        self._metrics_server = context_backend.start_driver_metrics(self)
         #: what executors and tasks have and take, the driver's resources discovered
         self.resource_plan = resources.plan(self.conf, self.master_spec.kind, self.master_spec.cores)
         #: the relay of this application's events to a cluster master (cluster backends)

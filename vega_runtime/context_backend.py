@@ -266,6 +266,30 @@ def cluster_secret(conf: "Config", spec: MasterSpec) -> Optional[bytes]:
     return load_secret(driver_secret_file(conf))
 
 
+def start_driver_metrics(ctx):
+    """The driver's /metrics server (HTTPS) on ``vega.driver.metrics.port``, as a worker's,
+    or None when that is 0; a port it cannot take is a ``ConfigError`` saying what to do."""
+    conf = ctx.conf
+    port = conf["vega.driver.metrics.port"]
+    if not port:
+        return None
+    from .config_limits import http_limits
+    from .deploy.http_api import start_metrics_http
+    from .errors import ConfigError
+    from .net.addresses import bind_refusal
+    from .scheduler.job_metrics import JobMetricsCollector
+
+    bind = driver_addresses(conf, ctx.master_spec)[1]
+    try:
+        return start_metrics_http(bind, port, JobMetricsCollector(ctx.job_metrics),
+                                  cluster_secret(conf, ctx.master_spec), **http_limits(conf))
+    except OSError as exc:
+        hint = bind_refusal(exc, port) or "Give it another port (0: any free port)."
+        raise ConfigError(conf.origin("vega.driver.metrics.port"), "vega.driver.metrics.port",
+                          f"{port}: the driver's /metrics cannot listen on {bind}:{port} "
+                          f"({exc.strerror or exc}). {hint}") from None
+
+
 def driver_secret_file(conf: "Config") -> str:
     """The secret file of the vega:// cluster this driver joins: ``vega.secret.file``
     (``VEGA_SECRET_FILE``), else the default one when it exists, else ``''`` (none); one

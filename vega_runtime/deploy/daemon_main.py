@@ -28,7 +28,8 @@ from ..config import Config
 from ..config_schema import MASTER, WORKER
 from ..errors import ConfigError, DaemonStartFailed, SecretFileMissing, VegaError
 from ..master_url import parse_master
-from ..net.addresses import advertise_address, loopback_resolution, reachable_instead
+from ..net.addresses import (advertise_address, bind_refusal, loopback_resolution,
+                             reachable_instead)
 from ..net.connection import (create_secret_file, default_secret_file, load_secret,
                               resolve_secret_file)
 from ..private_files import (account_name, make_private_dir, open_private, private_fd,
@@ -274,7 +275,8 @@ def run_master(host: Optional[str] = None, port: Optional[int] = None,
     try:
         daemon = Master(conf, secret, secret_path).start()
     except (OSError, VegaError) as exc:
-        raise _start_failed(f"the master on {bind}:{conf['vega.master.port']}", exc) from exc
+        raise _start_failed(f"the master on {bind}:{conf['vega.master.port']}", exc,
+                            conf["vega.master.port"]) from exc
     try:
         hosts = allowed_hosts(bind, advertise, conf["vega.ui.allowed_hosts"])
         http = start_http(bind, conf["vega.master.ui.port"], daemon, secret,
@@ -287,7 +289,7 @@ def run_master(host: Optional[str] = None, port: Optional[int] = None,
                         "webui_scheme": http.scheme}
     except (OSError, VegaError) as exc:
         raise _start_failed(f"the master's web UI on {bind}:{conf['vega.master.ui.port']}",
-                            exc) from exc
+                            exc, conf["vega.master.ui.port"]) from exc
     if ready_file:
         # staged under a name nobody could have put a link at first (it may be in a
         # directory others write to), then renamed into place
@@ -367,7 +369,7 @@ def run_worker(master_url: str, host: Optional[str] = None, cores: Optional[int]
     try:
         daemon = Worker(conf, spec.host, spec.port, secret, secret_path, adopt_orphans=True)
     except (OSError, VegaError) as exc:
-        raise _start_failed("the worker", exc) from exc
+        raise _start_failed("the worker", exc, conf["vega.worker.port"]) from exc
     # only now: a worker with one thread forks its executors' fork server from itself
     # (Worker()); with the watch's thread it would start a new interpreter (~0.1 s of CPU)
     watch_work_dir(work_dir, "worker", work_lock)
@@ -504,11 +506,10 @@ def keep_work_dir(work_dir: str, role: str, held: int) -> Optional[int]:
     return taken  # None: no locks there any more
 
 
-def _start_failed(what: str, exc: Exception) -> DaemonStartFailed:
-    """``DaemonStartFailed`` for ``exc``; a port in use gets a hint saying what to do."""
-    hint = ("Another process already listens on that port (a daemon left running? "
-            "'ss -ltnp' names it): stop it, or give this one another port."
-            if getattr(exc, "errno", None) == errno.EADDRINUSE else "")
+def _start_failed(what: str, exc: Exception, port: int = 0) -> DaemonStartFailed:
+    """``DaemonStartFailed`` for ``exc``; a port in use, or one below 1024 for an account
+    not root (``port``), gets a hint saying what to do."""
+    hint = bind_refusal(exc, port) if isinstance(exc, OSError) else ""
     return DaemonStartFailed(what, str(exc), hint)
 
 

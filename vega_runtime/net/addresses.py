@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import os
 import socket
@@ -73,3 +74,19 @@ def reachable_instead(host: str, peer_host: str) -> Optional[str]:
         return None
     instead = advertise_address(None, peer_host)  # (VEGA_LOCAL_IP may be a name)
     return None if loopback_resolution(instead) else instead
+
+
+def bind_refusal(exc: OSError, port: int) -> str:
+    """What to do about ``exc``, the refusal of a listening socket on ``port``: a port in
+    use, or one below 1024, which only root (or CAP_NET_BIND_SERVICE) may take; else ''.
+
+    >>> bind_refusal(PermissionError(errno.EACCES, "Permission denied"), 80)[:52]
+    'Ports below 1024 are for root (or a process granted '
+    """
+    if exc.errno == errno.EADDRINUSE:
+        return ("Another process already listens on that port (a daemon left running? "
+                "'ss -ltnp' names it): stop it, or give this one another port.")
+    if exc.errno == errno.EACCES and 0 < port < 1024:
+        return ("Ports below 1024 are for root (or a process granted CAP_NET_BIND_SERVICE): "
+                "give this one a port of 1024 or above (0: any free port).")
+    return ""
