@@ -11,7 +11,8 @@ import tempfile
 
 import pytest
 
-from proc_helpers import REPO, clean_env, vega_argv
+from proc_helpers import REPO, clean_env, vega_argv, write_job
+from vega_testing.webhdfs import WebHDFSServer
 
 NOBODY = 65534
 
@@ -30,13 +31,15 @@ def own_dir():
         shutil.rmtree(path, ignore_errors=True)
 
 
-def as_nobody(*args: str, cwd: str, timeout: float = 60, **env: str) -> subprocess.CompletedProcess:
-    """``vega ARGS`` as uid/gid 65534 in ``cwd``, HOME /nonexistent (nobody's) unless ``env``
-    names another, and no VEGA_CONF_DIR (the tests' own), its output captured as text."""
+def as_nobody(*args: str, cwd: str, timeout: float = 60, uid: int = NOBODY,
+              **env: str) -> subprocess.CompletedProcess:
+    """``vega ARGS`` as uid/gid ``uid`` (65534) in ``cwd``, HOME /nonexistent (nobody's)
+    unless ``env`` names another, and no VEGA_CONF_DIR (the tests' own), its output
+    captured as text."""
     environment = {k: v for k, v in clean_env(HOME="/nonexistent", PYTHONPATH=REPO).items()
-                   if k != "VEGA_CONF_DIR"}
+                   if k not in ("VEGA_CONF_DIR", "USER", "LOGNAME", "HADOOP_USER_NAME")}
     return subprocess.run(
-        ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+        ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
          "--inh-caps=-all,+dac_read_search", "--ambient-caps=+dac_read_search",
          *vega_argv(*args)],
         cwd=cwd, env={**environment, **env},
@@ -84,3 +87,29 @@ def test_a_master_port_below_1024_says_it_is_roots(own_dir):
         "(while attempting to bind on address ('127.0.0.1', 77))",
         "Ports below 1024 are for root (or a process granted CAP_NET_BIND_SERVICE): give this "
         "one a port of 1024 or above (0: any free port)."], done.stderr
+
+
+def test_hdfs_io_of_an_account_without_a_name_says_how_to_name_the_hdfs_user(own_dir):
+    """A container's uid (4242) with no passwd entry and no USER: writing to hdfs:// ended
+    in ``KeyError: 'getpwuid(): uid not found: 4242'`` from getpass (the WebHDFS user is the
+    account's name).  Now an HdfsError saying to set vega.hdfs.user; with HADOOP_USER_NAME
+    the same job writes and reads as that user."""
+    os.chown(own_dir, 4242, 4242)
+    with WebHDFSServer(tempfile.mkdtemp(dir=own_dir)) as server:
+        url = "hdfs://" + server.namenode_url.split("://", 1)[1] + "/out"
+        job = write_job(own_dir, "hdfs_job.py", f"""
+            from vega_runtime import Context
+            with Context(conf={{"vega.eventlog.dir": ""}}) as ctx:
+                ctx.parallelize(range(3), 2).save_as_text_file({url!r})
+                print(sorted(ctx.text_file({url!r}).collect()))
+            """)
+        os.chmod(job, 0o644)
+        done = as_nobody("submit", "--master", "local[2]", job, cwd=own_dir, uid=4242)
+        assert (done.returncode, done.stdout) == (1, ""), done.stderr
+        assert done.stderr.splitlines()[0] == (
+            f"vega: job failed: HDFS {url}: this account (uid 4242) has no user name (no "
+            "passwd entry; USER and LOGNAME unset) to act as on HDFS: name the HDFS user with "
+            "vega.hdfs.user (or HADOOP_USER_NAME)"), done.stderr
+        done = as_nobody("submit", "--master", "local[2]", job, cwd=own_dir, uid=4242,
+                         HADOOP_USER_NAME="carol")
+        assert (done.returncode, done.stdout) == (0, "['0', '1', '2']\n"), done.stderr

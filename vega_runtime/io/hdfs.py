@@ -44,10 +44,21 @@ class HdfsSettings(FrozenRecord):
         setattr(self, "datanodes", datanodes)
         setattr(self, "namenode", namenode)
 
-    def resolved_user(self) -> str:
+    def resolved_user(self, url: str = "") -> str:
+        """The HDFS user: ``vega.hdfs.user``, else HADOOP_USER_NAME, else this account's
+        name; an account with none (a container's uid without a passwd entry, no USER or
+        LOGNAME) is an ``HdfsError`` for ``url`` saying how to name one."""
         import getpass
 
-        return self.user or os.environ.get("HADOOP_USER_NAME") or getpass.getuser()
+        if self.user or os.environ.get("HADOOP_USER_NAME"):
+            return self.user or os.environ["HADOOP_USER_NAME"]
+        try:
+            return getpass.getuser()
+        except (KeyError, OSError):
+            raise HdfsError(url or "", f"this account (uid {os.getuid()}) has no user name "
+                            "(no passwd entry; USER and LOGNAME unset) to act as on HDFS: "
+                            "name the HDFS user with vega.hdfs.user (or HADOOP_USER_NAME)"
+                            ) from None
 
 
 class HdfsError(VegaError):
@@ -215,7 +226,8 @@ def client(base_url: str, settings: HdfsSettings, url: str = ""):
     from hdfs import InsecureClient
 
     session = _guarded_session(url or base_url, base_url, settings.datanodes)
-    return InsecureClient(base_url, user=settings.resolved_user(), timeout=settings.timeout,
+    return InsecureClient(base_url, user=settings.resolved_user(url or base_url),
+                          timeout=settings.timeout,
                           session=session)
 
 
