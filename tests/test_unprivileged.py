@@ -4,6 +4,7 @@ under test keeps one capability, CAP_DAC_READ_SEARCH (ambient, so its children k
 too): this interpreter may live under root's 0700 home (pyenv), and an account that
 installed Vega can read its own Python; writing stays an ordinary account's.  Root only."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -11,7 +12,9 @@ import tempfile
 
 import pytest
 
-from proc_helpers import REPO, clean_env, vega_argv, write_job
+from proc_helpers import (REPO, clean_env, read_text, stop_processes, vega, vega_argv,
+                          wait_for, write_job)
+from vega_runtime.net.connection import create_secret_file
 from vega_testing.webhdfs import WebHDFSServer
 
 NOBODY = 65534
@@ -32,16 +35,16 @@ def own_dir():
 
 
 def as_nobody(*args: str, cwd: str, timeout: float = 60, uid: int = NOBODY,
-              **env: str) -> subprocess.CompletedProcess:
-    """``vega ARGS`` as uid/gid ``uid`` (65534) in ``cwd``, HOME /nonexistent (nobody's)
-    unless ``env`` names another, and no VEGA_CONF_DIR (the tests' own), its output
-    captured as text."""
+              umask: str = "022", **env: str) -> subprocess.CompletedProcess:
+    """``vega ARGS`` as uid/gid ``uid`` (65534) with ``umask`` in ``cwd``, HOME /nonexistent
+    (nobody's) unless ``env`` names another, and no VEGA_CONF_DIR (the tests' own), its
+    output captured as text."""
     environment = {k: v for k, v in clean_env(HOME="/nonexistent", PYTHONPATH=REPO).items()
                    if k not in ("VEGA_CONF_DIR", "USER", "LOGNAME", "HADOOP_USER_NAME")}
     return subprocess.run(
         ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
          "--inh-caps=-all,+dac_read_search", "--ambient-caps=+dac_read_search",
-         *vega_argv(*args)],
+         "sh", "-c", f'umask {umask} && exec "$@"', "sh", *vega_argv(*args)],
         cwd=cwd, env={**environment, **env},
         capture_output=True, text=True, timeout=timeout)
 
@@ -113,3 +116,65 @@ def test_hdfs_io_of_an_account_without_a_name_says_how_to_name_the_hdfs_user(own
         done = as_nobody("submit", "--master", "local[2]", job, cwd=own_dir, uid=4242,
                          HADOOP_USER_NAME="carol")
         assert (done.returncode, done.stdout) == (0, "['0', '1', '2']\n"), done.stderr
+
+
+@pytest.fixture
+def cluster_of_another_account():
+    """A master and a 1-core worker run by another account than the driver's: root without
+    the capabilities that pass file permissions (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH), as
+    a cluster's service account; yields ``(url, secret)``, the secret a copy nobody owns."""
+    home = tempfile.mkdtemp(prefix="vega-service-", dir="/tmp")
+    os.chmod(home, 0o755)
+    secret = os.path.join(home, "secret")
+    create_secret_file(secret)
+    drop = ["setpriv", "--inh-caps=-dac_override,-dac_read_search",
+            "--bounding-set=-dac_override,-dac_read_search"]
+    env = clean_env(VEGA_SECRET_FILE=secret, PYTHONPATH=REPO)
+    quiet = dict(cwd=home, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                 start_new_session=True)
+    ready = os.path.join(home, "master.ready")
+    procs = [subprocess.Popen(drop + vega_argv(
+        "master", "--host", "127.0.0.1", "--port", "0", "--webui-port", "0", "--work-dir",
+        os.path.join(home, "master"), "--ready-file", ready), **quiet)]
+    try:
+        port = wait_for(lambda: os.path.exists(ready) and read_text(ready) and
+                        json.loads(read_text(ready))["port"], what="the master")
+        url = f"vega://127.0.0.1:{port}"
+        procs.append(subprocess.Popen(drop + vega_argv(
+            "worker", url, "--host", "127.0.0.1", "--cores", "1", "--memory", "1g",
+            "--webui-port", "0", "--work-dir", os.path.join(home, "worker")), **quiet))
+        wait_for(lambda: '"alive"' in vega("status", "--master", url, "--json", env=env).stdout,
+                 what="the worker to register")
+        copy = tempfile.mkdtemp(prefix="vega-secret-", dir="/tmp")
+        shutil.copy(secret, os.path.join(copy, "secret"))
+        for path in (copy, os.path.join(copy, "secret")):
+            os.chown(path, NOBODY, NOBODY)
+        yield url, os.path.join(copy, "secret")
+        shutil.rmtree(copy)
+    finally:
+        stop_processes(procs, home)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def test_output_the_executors_account_may_not_write_says_so(own_dir, cluster_of_another_account):
+    """A driver of nobody's (umask 077) saving into its own directory on a cluster whose
+    executors run as another account: each task said '... is no longer being written (its
+    job has ended): nothing was written' (the executor could not look into the driver's
+    0700 ``_temporary`` and took it for gone).  Now it says which account may not write
+    there and what to do; nothing is left at the path."""
+    url, secret = cluster_of_another_account
+    out = os.path.join(own_dir, "out")
+    job = write_job(own_dir, "save.py", f"""
+        from vega_runtime import Context
+        with Context(conf={{"vega.eventlog.dir": "", "vega.task.max_attempts": 1}}) as ctx:
+            ctx.parallelize(range(4), 1).save_as_text_file({out!r})
+        """)
+    os.chmod(job, 0o644)
+    done = as_nobody("submit", "--master", url, job, cwd=own_dir, umask="077",
+                     VEGA_SECRET_FILE=secret)
+    assert done.returncode == 1, done.stderr
+    assert (f"PermissionError: [Errno 13] cannot write {out} as root (uid 0) (Permission "
+            f"denied: {out}/_temporary): save where this account can write; tasks write "
+            "their parts as the account of their executors, which may not be the driver's"
+            ) in done.stderr, done.stderr
+    assert not os.path.exists(out)

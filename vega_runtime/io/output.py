@@ -66,13 +66,37 @@ class LocalDir:
         return staging
 
     def exists(self, path: str) -> bool:
-        return os.path.exists(path)
+        """Whether ``path`` exists; one this account may not look into (an output directory
+        the driver made as another account, 0700) is a ``PermissionError`` saying so, not
+        False (a task took it for its job's end)."""
+        try:
+            os.stat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        except PermissionError as exc:
+            raise self.not_permitted(exc) from None
+        return True
 
     def makedirs(self, path: str) -> None:
         os.makedirs(path, exist_ok=True)
 
     def open_write(self, path: str):
-        return open(path, "wb")
+        try:
+            return open(path, "wb")
+        except PermissionError as exc:
+            raise self.not_permitted(exc) from None
+
+    def not_permitted(self, exc: PermissionError) -> PermissionError:
+        """``exc`` saying which account may not write here, and what to do: a task writes
+        its part as the account its executor runs as, which may not be the driver's (a
+        cluster's workers run as an account of their own)."""
+        from ..private_files import account_name
+
+        return PermissionError(errno.EACCES, f"cannot write {self.url} as "
+                               f"{account_name(os.geteuid())} ({exc.strerror}: "
+                               f"{exc.filename}): save where this account can write; tasks "
+                               "write their parts as the account of their executors, which "
+                               "may not be the driver's")
 
     def rename(self, source: str, target: str) -> None:
         os.replace(source, target)
