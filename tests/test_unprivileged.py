@@ -178,3 +178,54 @@ def test_output_the_executors_account_may_not_write_says_so(own_dir, cluster_of_
             "their parts as the account of their executors, which may not be the driver's"
             ) in done.stderr, done.stderr
     assert not os.path.exists(out)
+
+
+def _account_with_a_group_of_its_own():
+    """``(uid, gid)`` of an account (not root) whose primary group is its alone: no other
+    account's primary group, no other member (``www-data``, ``daemon`` ... in a container),
+    or None."""
+    import grp
+    import pwd
+
+    entries = pwd.getpwall()
+    for entry in entries:
+        try:
+            members = grp.getgrgid(entry.pw_gid).gr_mem
+        except KeyError:
+            continue
+        if entry.pw_uid and set(members) <= {entry.pw_name} and \
+                [e.pw_uid for e in entries if e.pw_gid == entry.pw_gid] == [entry.pw_uid]:
+            return entry.pw_uid, entry.pw_gid
+    return None
+
+
+def test_a_scratch_dir_of_0775_in_the_accounts_own_group_is_private_enough(own_dir):
+    """Under umask 002 (Debian's and Ubuntu's for users with a group of their own), every
+    directory a user makes is 0775 in that group: a job with TMPDIR there failed ('... (mode
+    0775) is above ... and group or others may write to it'), as a master with its work dir
+    below one did.  A group no other account is in is the account's own (Debian's OpenSSH
+    judges so): the job runs."""
+    account = _account_with_a_group_of_its_own()
+    if account is None:
+        pytest.skip("no account here has a group of its own")
+    uid, gid = account
+    scratch = os.path.join(own_dir, "scratch")
+    os.mkdir(scratch)
+    os.chmod(scratch, 0o775)
+    os.chown(own_dir, uid, gid)
+    os.chown(scratch, uid, gid)
+    job = write_job(own_dir, "sum.py", """
+        from vega_runtime import Context
+        with Context(conf={"vega.eventlog.dir": ""}) as ctx:
+            print(ctx.parallelize(range(4), 2).sum())
+        """)
+    os.chmod(job, 0o644)
+    done = subprocess.run(
+        ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups",
+         "--inh-caps=-all,+dac_read_search", "--ambient-caps=+dac_read_search",
+         "sh", "-c", 'umask 002 && exec "$@"', "sh",
+         *vega_argv("submit", "--master", "local[2]", job)],
+        cwd=own_dir, env=clean_env(HOME=own_dir, TMPDIR=scratch, PYTHONPATH=REPO),
+        capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (0, "6\n"), done.stderr
+

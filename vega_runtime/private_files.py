@@ -220,9 +220,42 @@ def _check_above(directory: str, path: str, uid: int,
     if not _strict_modes[0]:
         return
     info = info or os.stat(directory)
-    if info.st_uid not in (0, uid) or (info.st_mode & 0o022 and not info.st_mode & stat.S_ISVTX):
+    if info.st_uid not in (0, uid) or (others_may_write(info, uid)
+                                       and not info.st_mode & stat.S_ISVTX):
         raise DirectoryOfAnotherAccount(directory, account_name(info.st_uid), account_name(uid),
                                         stat.S_IMODE(info.st_mode), path)
+
+
+def others_may_write(info: os.stat_result, uid: int) -> bool:
+    """Whether accounts other than ``uid`` (and root) may write to what ``info`` describes
+    by its mode: others may, or its group may and that group is not the account's own.  A
+    user private group (Debian's and Ubuntu's, which give users the umask 002) is the
+    account's own when no other account has it, as primary group or as member: a directory
+    of 0775 in it is as private as one of 0755 (Debian's OpenSSH judges so too).
+
+    >>> others_may_write(os.stat_result((0o40755, 0, 0, 0, 0, 0, 0, 0, 0, 0)), 0)
+    False
+    """
+    if info.st_mode & 0o002:
+        return True
+    return bool(info.st_mode & 0o020) and not _group_of_one(info.st_gid, uid)
+
+
+def _group_of_one(gid: int, uid: int) -> bool:
+    """Whether the group ``gid`` has this account ``uid`` as its one member (its primary
+    group, or its only listed member), no other account's primary group."""
+    import grp
+    import pwd
+
+    try:
+        group, me = grp.getgrgid(gid), pwd.getpwuid(uid)
+    except KeyError:
+        return False
+    if any(name != me.pw_name for name in group.gr_mem):
+        return False
+    primary = [entry.pw_uid for entry in pwd.getpwall() if entry.pw_gid == gid]
+    return all(other == uid for other in primary) and (uid in primary or
+                                                       group.gr_mem == [me.pw_name])
 
 
 def account_name(uid: int) -> str:
