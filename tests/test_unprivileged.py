@@ -229,3 +229,49 @@ def test_a_scratch_dir_of_0775_in_the_accounts_own_group_is_private_enough(own_d
         capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stdout) == (0, "6\n"), done.stderr
 
+
+def test_defaults_file_of_another_account_in_the_working_directory_is_not_read(own_dir):
+    """``vega submit`` run in a directory others can write to (/tmp) read the
+    ``conf/vega-defaults.yaml`` another account put there: its ``vega.py_files`` went on
+    the driver's sys.path before the job's own imports, and a module of theirs named as one
+    the job imports ran as this account (a probe copied the victim's ~/.vega/secret out).
+    Now exit 2 saying whose it is and what to do; VEGA_CONF_DIR naming it reads it."""
+    shared = tempfile.mkdtemp(prefix="vega-shared-", dir="/tmp")
+    try:
+        os.chmod(shared, 0o1777)  # as /tmp
+        conf, code = os.path.join(shared, "conf"), os.path.join(shared, "code")
+        for path in (conf, code):
+            os.mkdir(path)
+        marker = os.path.join(shared, "ran")
+        with open(os.path.join(code, "theirs.py"), "w") as fh:
+            fh.write(f"open({marker!r}, 'w').close()\n")
+        with open(os.path.join(conf, "vega-defaults.yaml"), "w") as fh:
+            fh.write(f"vega.py_files: {code}/theirs.py\nvega.eventlog.dir: ''\n")
+        for path in (conf, code, *(os.path.join(d, f) for d in (conf, code) for f in os.listdir(d))):
+            os.chown(path, 4242, 4242)  # another account's
+        job = write_job(own_dir, "imports.py", """
+            import theirs
+            print("imported")
+            """)
+        os.chmod(job, 0o644)
+        done = as_nobody("submit", "--master", "local", job, cwd=shared)
+        assert (done.returncode, done.stdout) == (2, ""), done.stderr
+        assert done.stderr.splitlines()[0] == (
+            f"vega: error: {conf}/vega-defaults.yaml is not read: {conf} belongs to uid 4242, "
+            "not to this account, nobody (uid 65534) (its vega.py_files or vega.master could "
+            "run their code as this account). Run vega from a directory of yours, or name the "
+            "directory with VEGA_CONF_DIR if you trust the file")
+        assert not os.path.exists(marker)
+        with open(os.path.join(conf, "cluster.yaml"), "w") as fh:  # and a cluster file
+            fh.write("master: {host: 127.0.0.1}\nworkers: [127.0.0.1]\n")
+        os.chown(os.path.join(conf, "cluster.yaml"), 4242, 4242)
+        done = as_nobody("start-cluster", cwd=shared)
+        assert (done.returncode, done.stdout) == (2, ""), done.stderr
+        assert done.stderr.splitlines()[0].startswith(
+            f"vega: error: {conf}/cluster.yaml is not read: {conf} belongs to uid 4242, not to "
+            "this account, nobody (uid 65534) (its hosts would get the cluster secret, and run "
+            "the commands it names)"), done.stderr
+        done = as_nobody("submit", "--master", "local", job, cwd=shared, VEGA_CONF_DIR="conf")
+        assert (done.returncode, done.stdout) == (0, "imported\n"), done.stderr
+    finally:
+        shutil.rmtree(shared)

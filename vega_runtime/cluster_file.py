@@ -218,6 +218,11 @@ def load_cluster_file(path: Optional[str] = None,
         yaml_path, toml_path = (os.path.join(env.get("VEGA_CONF_DIR") or "conf", name)
                                 for name in ("cluster.yaml", "hosts.conf"))
         path = next((p for p in (yaml_path, toml_path) if os.path.isfile(p)), yaml_path)
+        if not env.get("VEGA_CONF_DIR") and os.path.isfile(path):
+            from .config import refuse_if_foreign
+
+            refuse_if_foreign(path, "its hosts would get the cluster secret, and run "
+                                    "the commands it names")
     try:
         with open(path, encoding="utf-8") as fh:
             text = fh.read()

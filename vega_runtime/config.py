@@ -83,9 +83,12 @@ class Config(Mapping[str, Any]):
         env = os.environ if environ is None else environ
         values = {s.key: s.parse(s.default) for s in SETTINGS}
         origins = {s.key: "default" for s in SETTINGS}
-        defaults_file = os.path.join(conf_dir or env.get("VEGA_CONF_DIR") or "conf",
-                                     "vega-defaults.yaml")
+        named_dir = conf_dir or env.get("VEGA_CONF_DIR")
+        defaults_file = os.path.join(named_dir or "conf", "vega-defaults.yaml")
         if os.path.isfile(defaults_file):
+            if not named_dir:  # found in the working directory, not named: whose is it?
+                refuse_if_foreign(defaults_file, "its vega.py_files or vega.master could run "
+                                                 "their code as this account")
             _apply(values, origins, _read_defaults_file(defaults_file), defaults_file)
         config_file = config_file or env.get("VEGA_CONFIG")
         if config_file:
@@ -151,6 +154,37 @@ def _source(setting: Setting, origin: str) -> str:
     if origin == COMMAND_LINE and setting.flag and setting.flag.startswith("vega "):
         return setting.flag
     return origin
+
+
+def refuse_if_foreign(path: str, settings: str) -> None:
+    """``ConfigError`` when ``path``, a file of the working directory's ``conf`` read unnamed
+    (``vega-defaults.yaml``, ``cluster.yaml``), is another account's, or another account could have put it there (a directory
+    on its way neither this account's nor root's, or writable by others without the sticky
+    bit, as OpenSSH's StrictModes and git's safe.directory judge): its settings would run
+    their code as this account (``vega.py_files`` shadowing a module the job imports,
+    ``vega.master`` and ``vega.secret.file`` sending the job to their cluster, whose results
+    the driver unpickles; a cluster file's hosts get the secret): ``settings`` says what
+    its owner could do.  A file named (VEGA_CONF_DIR, --config) is the user's choice."""
+    import stat
+
+    from .errors import DirectoryOfAnotherAccount
+    from .private_files import account_name, check_parents, others_may_write
+
+    uid = os.getuid()
+    where = os.path.abspath(path)
+    try:
+        check_parents(where)
+        info = os.stat(where)
+        if info.st_uid not in (0, uid) or others_may_write(info, uid):
+            raise DirectoryOfAnotherAccount(where, account_name(info.st_uid), account_name(uid),
+                                            stat.S_IMODE(info.st_mode))
+    except DirectoryOfAnotherAccount as exc:
+        whose = (f"{exc.path} belongs to {exc.owner}, not to this account, {exc.account}"
+                 if exc.theirs else f"{exc.path} (mode {exc.mode:04o}) may be written by "
+                 f"accounts other than this one, {exc.account}")
+        raise ConfigError("", where, f"is not read: {whose} ({settings}). Run vega from a "
+                          "directory of yours, or name the directory with VEGA_CONF_DIR if you "
+                          "trust the file") from None
 
 
 def _read_defaults_file(path: str) -> dict[str, Any]:
