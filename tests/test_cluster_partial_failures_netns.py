@@ -51,11 +51,11 @@ def test_bootstrapped_hosts_and_full_disks_across_start_and_stop(tmp_path):
     worker running there); stop-cluster stops it and says the full host runs nothing, exit
     0 (its row failed, exit 1: "NOT STOPPED ... run this command again once the host
     answers", where Vega had never started)."""
-    from vega_cli.bootstrap import build_wheels
+    from vega_cli.bootstrap import build_wheels, wheel_cache
 
     # built here, where the package index is reachable (the control namespace has no route
     # out), into the cache start-cluster --bootstrap takes them from
-    build_wheels(os.path.expanduser("~/.cache/vega"))
+    build_wheels(wheel_cache())
     full, room = tmp_path / "full", tmp_path / "room"
     try:
         mount_tmpfs(full, "2m")

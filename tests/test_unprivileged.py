@@ -39,8 +39,9 @@ def as_nobody(*args: str, cwd: str, timeout: float = 60, uid: int = NOBODY,
     """``vega ARGS`` as uid/gid ``uid`` (65534) with ``umask`` in ``cwd``, HOME /nonexistent
     (nobody's) unless ``env`` names another, and no VEGA_CONF_DIR (the tests' own), its
     output captured as text."""
+    dropped = ("VEGA_CONF_DIR", "USER", "LOGNAME", "HADOOP_USER_NAME", "XDG_CACHE_HOME")
     environment = {k: v for k, v in clean_env(HOME="/nonexistent", PYTHONPATH=REPO).items()
-                   if k not in ("VEGA_CONF_DIR", "USER", "LOGNAME", "HADOOP_USER_NAME")}
+                   if k not in dropped}
     return subprocess.run(
         ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
          "--inh-caps=-all,+dac_read_search", "--ambient-caps=+dac_read_search",
@@ -83,7 +84,8 @@ def test_a_master_port_below_1024_says_it_is_roots(own_dir):
     """``vega master --port 77`` as an account not root said only '[Errno 13] Permission
     denied (while attempting to bind ...)': now also why and what to do, as a port in use
     does."""
-    done = as_nobody("master", "--host", "127.0.0.1", "--port", "77", "--webui-port", "0", "--no-secret", cwd=own_dir)
+    done = as_nobody("master", "--host", "127.0.0.1", "--port", "77", "--webui-port", "0",
+                     "--no-secret", cwd=own_dir)
     assert done.returncode == 1, done.stderr
     assert done.stderr.splitlines()[-2:] == [
         "vega: error: cannot start the master on 127.0.0.1:77: [Errno 13] Permission denied "
@@ -247,7 +249,8 @@ def test_defaults_file_of_another_account_in_the_working_directory_is_not_read(o
             fh.write(f"open({marker!r}, 'w').close()\n")
         with open(os.path.join(conf, "vega-defaults.yaml"), "w") as fh:
             fh.write(f"vega.py_files: {code}/theirs.py\nvega.eventlog.dir: ''\n")
-        for path in (conf, code, *(os.path.join(d, f) for d in (conf, code) for f in os.listdir(d))):
+        files = [os.path.join(d, f) for d in (conf, code) for f in os.listdir(d)]
+        for path in (conf, code, *files):
             os.chown(path, 4242, 4242)  # another account's
         job = write_job(own_dir, "imports.py", """
             import theirs
@@ -275,3 +278,26 @@ def test_defaults_file_of_another_account_in_the_working_directory_is_not_read(o
         assert (done.returncode, done.stdout) == (0, "imported\n"), done.stderr
     finally:
         shutil.rmtree(shared)
+
+
+def test_bootstrap_under_an_unwritable_home_says_where_the_wheels_could_go(own_dir):
+    """``vega start-cluster --bootstrap`` as an account whose home it cannot write: the
+    wheels' cache, ~/.cache/vega, could not be made ('internal error: PermissionError ...
+    please report it').  Now what to do (XDG_CACHE_HOME, which it follows now, as pip
+    does), before anything is started."""
+    import socket
+
+    with socket.socket() as probe:  # a port no master listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    cluster = os.path.join(own_dir, "cluster.yaml")
+    with open(cluster, "w") as fh:
+        fh.write(f"master: {{host: 127.0.0.1, port: {port}}}\nworkers: [127.0.0.1]\n"
+                 f"secret_file: {own_dir}/secret\n")
+    os.chmod(cluster, 0o644)
+    done = as_nobody("start-cluster", "--config", cluster, "--bootstrap", cwd=own_dir)
+    assert (done.returncode, done.stderr.splitlines()[-2:]) == (1, [
+        "vega: error: --bootstrap cannot keep the wheels it builds in "
+        "/nonexistent/.cache/vega (Permission denied: /nonexistent)",
+        "Set XDG_CACHE_HOME to a directory of yours (the wheels go in its vega/), as pip's "
+        "cache follows it; nothing was started"]), done.stderr

@@ -61,6 +61,13 @@ def build_id() -> str:
     return f"{__version__}-{digest.hexdigest()[:12]}"
 
 
+def wheel_cache() -> str:
+    """Where ``--bootstrap`` keeps the wheels it builds: ``$XDG_CACHE_HOME/vega``, else
+    ``~/.cache/vega`` (pip's cache follows XDG_CACHE_HOME too)."""
+    return os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
+                        "vega")
+
+
 def build_wheels(cache_dir: str) -> List[str]:
     """Wheels of Vega and every dependency at its locked version, built once per build
     (``build_id``) into ``cache_dir``."""

@@ -27,7 +27,7 @@ from vega_runtime._version import __version__
 from vega_runtime.errors import ConfigError
 from vega_runtime.net.addresses import loopback_resolution, resolved_addresses
 
-from .bootstrap import bootstrap, build_wheels, installed_interpreter
+from .bootstrap import bootstrap, build_wheels, installed_interpreter, wheel_cache
 from .errors import Cancelled, CommandError, RemoteError, UsageError
 from .host_keys import KnownHosts
 from .options import INSTALLED_SECRET_FILE, ensure_secret_file
@@ -504,10 +504,16 @@ def _wheels(bootstrap_hosts: bool) -> Optional[List[str]]:
     """The wheels ``--bootstrap`` installs on the hosts (built here once), else None."""
     if not bootstrap_hosts:
         return None
+    cache = wheel_cache()
     try:
-        return build_wheels(os.path.expanduser("~/.cache/vega"))
+        return build_wheels(cache)
     except RemoteError as exc:
         raise CommandError(str(exc))
+    except OSError as exc:  # a home this account cannot write (nobody's /nonexistent)
+        raise CommandError(f"--bootstrap cannot keep the wheels it builds in {cache} "
+                           f"({exc.strerror or exc}: {exc.filename or cache})",
+                           "Set XDG_CACHE_HOME to a directory of yours (the wheels go in "
+                           "its vega/), as pip's cache follows it; nothing was started") from None
 
 
 def _start_workers(cluster, secret: str, wheels: Optional[List[str]],

@@ -158,9 +158,10 @@ def _source(setting: Setting, origin: str) -> str:
 
 def refuse_if_foreign(path: str, settings: str) -> None:
     """``ConfigError`` when ``path``, a file of the working directory's ``conf`` read unnamed
-    (``vega-defaults.yaml``, ``cluster.yaml``), is another account's, or another account could have put it there (a directory
-    on its way neither this account's nor root's, or writable by others without the sticky
-    bit, as OpenSSH's StrictModes and git's safe.directory judge): its settings would run
+    (``vega-defaults.yaml``, ``cluster.yaml``), is another account's, or another account
+    could have put it there (a directory on its way neither this account's nor root's, or
+    writable by others without the sticky bit, as OpenSSH's StrictModes and git's
+    safe.directory judge): its settings would run
     their code as this account (``vega.py_files`` shadowing a module the job imports,
     ``vega.master`` and ``vega.secret.file`` sending the job to their cluster, whose results
     the driver unpickles; a cluster file's hosts get the secret): ``settings`` says what
