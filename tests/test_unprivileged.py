@@ -301,3 +301,26 @@ def test_bootstrap_under_an_unwritable_home_says_where_the_wheels_could_go(own_d
         "/nonexistent/.cache/vega (Permission denied: /nonexistent)",
         "Set XDG_CACHE_HOME to a directory of yours (the wheels go in its vega/), as pip's "
         "cache follows it; nothing was started"]), done.stderr
+
+
+def test_a_default_secret_behind_a_directory_of_another_account_says_it_cannot_be_read(own_dir):
+    """~/.vega made another account's (``sudo -E vega start-master`` makes it root's, 0700):
+    ``vega status`` took the secret in it for absent and, connecting without one, said
+    'this process has none ... or put it at ~/.vega/secret', the file that is there; a
+    daemon said it 'could not be created'.  Now: it cannot be read, and what to do.  (Run
+    as root without the capabilities that pass file permissions, the directory nobody's.)"""
+    os.chmod(own_dir, 0o755)  # the home: only its .vega is closed
+    vega_dir = os.path.join(own_dir, ".vega")
+    create_secret_file(os.path.join(vega_dir, "secret"))
+    for path in (vega_dir, os.path.join(vega_dir, "secret")):
+        os.chown(path, NOBODY, NOBODY)
+    done = subprocess.run(
+        ["setpriv", "--inh-caps=-dac_override,-dac_read_search",
+         "--bounding-set=-dac_override,-dac_read_search",
+         *vega_argv("status", "--master", "vega://127.0.0.1:1")],
+        cwd=own_dir, env={k: v for k, v in clean_env(HOME=own_dir, PYTHONPATH=REPO).items()
+                          if k != "VEGA_CONF_DIR"}, capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (2, ""), done.stderr
+    assert done.stderr.splitlines()[0] == (
+        f"vega: error: secret file '{vega_dir}/secret' cannot be read (Permission denied): "
+        "make it readable to this account (owned by it, mode 0600)"), done.stderr

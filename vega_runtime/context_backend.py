@@ -294,13 +294,9 @@ def driver_secret_file(conf: "Config") -> str:
     """The secret file of the vega:// cluster this driver joins: ``vega.secret.file``
     (``VEGA_SECRET_FILE``), else the default one when it exists, else ``''`` (none); one
     named that does not exist is a ``SecretFileMissing``, not an OSError of the job."""
-    from .errors import SecretFileMissing
-    from .net.connection import default_secret_file, resolve_secret_file
+    from .net.connection import secret_file_to_use
 
-    path = resolve_secret_file(conf["vega.secret.file"])
-    if path and not os.path.isfile(path):
-        raise SecretFileMissing(path, default_secret_file())
-    return path
+    return secret_file_to_use(conf["vega.secret.file"])
 
 
 def driver_addresses(conf: "Config", spec: MasterSpec) -> Tuple[str, str]:

@@ -26,12 +26,12 @@ from typing import Callable, List, Optional, Tuple
 
 from ..config import Config
 from ..config_schema import MASTER, WORKER
-from ..errors import ConfigError, DaemonStartFailed, SecretFileMissing, VegaError
+from ..errors import ConfigError, DaemonStartFailed, VegaError
 from ..master_url import parse_master
 from ..net.addresses import (advertise_address, bind_refusal, loopback_resolution,
                              reachable_instead)
 from ..net.connection import (create_secret_file, default_secret_file, load_secret,
-                              resolve_secret_file)
+                              secret_file_to_use)
 from ..private_files import (account_name, make_private_dir, open_private, private_fd,
                              use_private_umask, use_strict_modes)
 from ..processes import SIGNAL_CHECK_SECONDS, relay_signals, work_dir_lock
@@ -122,10 +122,7 @@ def reachable_host(conf: Config, host_key: str, bind_key: str,
 def secret_file_for(option: Optional[str]) -> str:
     """--secret-file, else VEGA_SECRET_FILE, else ~/.vega/secret if it exists, else '';
     raises ``ConfigError`` when the file named does not exist."""
-    path = resolve_secret_file(option or os.environ.get("VEGA_SECRET_FILE"))
-    if path and not os.path.isfile(path):
-        raise SecretFileMissing(path, default_secret_file())
-    return path
+    return secret_file_to_use(option or os.environ.get("VEGA_SECRET_FILE"))
 
 
 def daemon_secret_file(option: Optional[str], no_secret: bool) -> Tuple[str, bool]:

@@ -374,6 +374,32 @@ def resolve_secret_file(path: Optional[str]) -> str:
     return default if os.path.isfile(default) else ""
 
 
+def secret_file_to_use(path: Optional[str]) -> str:
+    """``resolve_secret_file(path)``, with the default file also when it may be there behind
+    a directory this account may not look into (a ~/.vega that ``sudo -E vega ...`` made
+    root's): reading it then says so, where taking it for absent had a client say 'this
+    process has none ... put it at' that very path.  A file named that is not there is a
+    ``SecretFileMissing``."""
+    from ..errors import SecretFileMissing
+
+    default = default_secret_file()
+    chosen = resolve_secret_file(path) or (default if _hidden(default) else "")
+    if chosen and not os.path.isfile(chosen) and not _hidden(chosen):
+        raise SecretFileMissing(chosen, default)
+    return chosen
+
+
+def _hidden(path: str) -> bool:
+    """Whether this account may not look whether ``path`` exists (EACCES on its way)."""
+    try:
+        os.stat(path)
+    except PermissionError:
+        return True
+    except OSError:
+        pass
+    return False
+
+
 def load_secret(path: Optional[str]) -> Optional[bytes]:
     """The cluster secret from a file (its stripped contents), or None when no file is
     named.  A file every user of the host can read (or write) is used, with a warning saying
