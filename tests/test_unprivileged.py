@@ -303,6 +303,16 @@ def test_bootstrap_under_an_unwritable_home_says_where_the_wheels_could_go(own_d
         "cache follows it; nothing was started"]), done.stderr
 
 
+def as_root_without_dac(*args: str, home: str) -> subprocess.CompletedProcess:
+    """``vega ARGS`` as root without the capabilities that pass file permissions (as another
+    account meets the files of nobody's), HOME ``home``, in it, without VEGA_CONF_DIR."""
+    env = {k: v for k, v in clean_env(HOME=home, PYTHONPATH=REPO).items()
+           if k != "VEGA_CONF_DIR"}
+    return subprocess.run(["setpriv", "--inh-caps=-dac_override,-dac_read_search",
+                           "--bounding-set=-dac_override,-dac_read_search", *vega_argv(*args)],
+                          cwd=home, env=env, capture_output=True, text=True, timeout=60)
+
+
 def test_a_default_secret_behind_a_directory_of_another_account_says_it_cannot_be_read(own_dir):
     """~/.vega made another account's (``sudo -E vega start-master`` makes it root's, 0700):
     ``vega status`` took the secret in it for absent and, connecting without one, said
@@ -314,13 +324,22 @@ def test_a_default_secret_behind_a_directory_of_another_account_says_it_cannot_b
     create_secret_file(os.path.join(vega_dir, "secret"))
     for path in (vega_dir, os.path.join(vega_dir, "secret")):
         os.chown(path, NOBODY, NOBODY)
-    done = subprocess.run(
-        ["setpriv", "--inh-caps=-dac_override,-dac_read_search",
-         "--bounding-set=-dac_override,-dac_read_search",
-         *vega_argv("status", "--master", "vega://127.0.0.1:1")],
-        cwd=own_dir, env={k: v for k, v in clean_env(HOME=own_dir, PYTHONPATH=REPO).items()
-                          if k != "VEGA_CONF_DIR"}, capture_output=True, text=True, timeout=60)
+    done = as_root_without_dac("status", "--master", "vega://127.0.0.1:1", home=own_dir)
     assert (done.returncode, done.stdout) == (2, ""), done.stderr
     assert done.stderr.splitlines()[0] == (
         f"vega: error: secret file '{vega_dir}/secret' cannot be read (Permission denied): "
         "make it readable to this account (owned by it, mode 0600)"), done.stderr
+
+
+def test_history_of_an_event_log_directory_it_cannot_read_says_so(own_dir):
+    """``vega history --dir D``, D another account's (0711: it may pass, not list): an empty
+    table, as if no application had run; with APP_ID, 'no event log for APP_ID'.  Now
+    both say D cannot be read, and why."""
+    os.chmod(own_dir, 0o711)
+    for args in ((), ("app-20261207004050-4fde",)):
+        done = as_root_without_dac("history", *args, "--dir", own_dir, home="/tmp")
+        assert (done.returncode, done.stdout) == (1, ""), done.stderr
+        assert done.stderr.splitlines() == [
+            f"vega: error: cannot read the event log directory {own_dir} (Permission denied: "
+            f"{own_dir})", "It is another account's, or closed to this one: read it as its "
+            "owner, or give another directory with --dir"], done.stderr

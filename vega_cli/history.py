@@ -49,6 +49,16 @@ def history(app_id: Optional[str], directory: Optional[str], as_json: bool,
         raise UsageError(f"{directory} is a file, not an event log directory",
                          "Give the directory the drivers' vega.eventlog.dir names with --dir; "
                          "to see one application, vega history APP_ID --dir DIR")
+    if "://" not in directory:
+        try:
+            os.listdir(directory)
+        except PermissionError as exc:  # was an empty table, or "no event log directory"
+            raise CommandError(f"cannot read the event log directory {directory} "
+                               f"({exc.strerror}: {exc.filename})",
+                               "It is another account's, or closed to this one: read it as "
+                               "its owner, or give another directory with --dir") from None
+        except OSError:
+            pass  # missing: said below
     console = Console(width=None if Console().is_terminal else 200)
     if app_id:
         if "/" in app_id or "\0" in app_id or app_id.startswith("."):
