@@ -343,3 +343,26 @@ def test_history_of_an_event_log_directory_it_cannot_read_says_so(own_dir):
             f"vega: error: cannot read the event log directory {own_dir} (Permission denied: "
             f"{own_dir})", "It is another account's, or closed to this one: read it as its "
             "owner, or give another directory with --dir"], done.stderr
+
+
+@pytest.mark.parametrize("umask", ["022", "002"])
+def test_output_files_on_a_cluster_have_the_modes_of_the_drivers_umask(own_dir, umask):
+    """save_as_text_file on local-cluster under umask 022: the directory 0755, _SUCCESS
+    0644, but the part files 0600 (the executors' private umask, 077), where local[N] gave
+    0644: output shared with a group or a web server could not be read.  Now the part
+    files have the mode the driver's umask gives, on every master."""
+    out = os.path.join(own_dir, "out")
+    job = write_job(own_dir, "save.py", f"""
+        from vega_runtime import Context
+        with Context(conf={{"vega.eventlog.dir": ""}}) as ctx:
+            ctx.parallelize(range(4), 2).save_as_text_file({out!r})
+        """)
+    os.chmod(job, 0o644)
+    done = as_nobody("submit", "--master", "local-cluster[1,1]", job, cwd=own_dir,
+                     umask=umask, timeout=120)
+    assert done.returncode == 0, done.stderr
+    modes = {name: oct(os.stat(os.path.join(out, name)).st_mode & 0o777)
+             for name in ("", "_SUCCESS", "part-00000", "part-00001")}
+    files = "0o644" if umask == "022" else "0o664"
+    assert modes == {"": "0o755" if umask == "022" else "0o775", "_SUCCESS": files,
+                     "part-00000": files, "part-00001": files}

@@ -44,12 +44,15 @@ PartWriter = Callable[[Iterator[Any], BinaryIO], None]
 class LocalDir:
     """Output operations on a local directory."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, file_mode: Optional[int] = None):
         self.url = path
         #: absolute: tasks write where the driver resolved it, whatever their working directory
         self.root = os.path.abspath(local_path(path))
         #: where a commit swaps ``root`` into (an overwrite's staging directory), or None
         self.final: Optional[str] = None
+        #: the part files' mode: the driver's umask's (made where the driver is, this
+        #: travels to the executors, whose own umask is private, 077)
+        self.file_mode = 0o666 & ~current_umask() if file_mode is None else file_mode
 
     def join(self, *names: str) -> str:
         return os.path.join(self.root, *names)
@@ -61,7 +64,7 @@ class LocalDir:
 
     def staged(self) -> "LocalDir":
         """The same output written to a staging sibling first, swapped in on commit."""
-        staging = LocalDir(self.sibling(self.root, "staging"))
+        staging = LocalDir(self.sibling(self.root, "staging"), self.file_mode)
         staging.final = self.root
         return staging
 
@@ -81,10 +84,20 @@ class LocalDir:
         os.makedirs(path, exist_ok=True)
 
     def open_write(self, path: str):
+        """``path`` for writing, its mode ``file_mode`` whatever this process's umask: a
+        job's output reads the same on every master (before, an executor's 077 made a
+        cluster's part files 0600 beside a _SUCCESS and directory of the user's umask)."""
         try:
-            return open(path, "wb")
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC,
+                         self.file_mode)
         except PermissionError as exc:
             raise self.not_permitted(exc) from None
+        try:
+            os.fchmod(fd, self.file_mode)
+            return os.fdopen(fd, "wb")
+        except BaseException:
+            os.close(fd)
+            raise
 
     def not_permitted(self, exc: PermissionError) -> PermissionError:
         """``exc`` saying which account may not write here, and what to do: a task writes
@@ -164,6 +177,25 @@ class HdfsDir:
 
     def delete(self, path: str) -> None:
         self.ops.delete(path)
+
+
+def current_umask() -> int:
+    """This process's umask (Linux's /proc/self/status says it; elsewhere it is set and put
+    back, which is not atomic but only ever sets the same value again).
+
+    >>> 0 <= current_umask() <= 0o777
+    True
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def output_dir(path: str, hdfs: Optional[HdfsSettings] = None):
