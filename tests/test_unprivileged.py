@@ -37,16 +37,16 @@ def own_dir():
 def as_nobody(*args: str, cwd: str, timeout: float = 60, uid: int = NOBODY,
               umask: str = "022", **env: str) -> subprocess.CompletedProcess:
     """``vega ARGS`` as uid/gid ``uid`` (65534) with ``umask`` in ``cwd``, HOME /nonexistent
-    (nobody's) unless ``env`` names another, and no VEGA_CONF_DIR (the tests' own), its
-    output captured as text."""
-    dropped = ("VEGA_CONF_DIR", "USER", "LOGNAME", "HADOOP_USER_NAME", "XDG_CACHE_HOME")
+    (nobody's) unless ``env`` names another (None: unset), and none of the tests' VEGA_*
+    variables (their VEGA_CONF_DIR, event log dir), its output captured as text."""
+    dropped = ("USER", "LOGNAME", "HADOOP_USER_NAME", "XDG_CACHE_HOME")
     environment = {k: v for k, v in clean_env(HOME="/nonexistent", PYTHONPATH=REPO).items()
-                   if k not in dropped}
+                   if k not in dropped and not k.startswith("VEGA_")}
     return subprocess.run(
         ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
          "--inh-caps=-all,+dac_read_search", "--ambient-caps=+dac_read_search",
          "sh", "-c", f'umask {umask} && exec "$@"', "sh", *vega_argv(*args)],
-        cwd=cwd, env={**environment, **env},
+        cwd=cwd, env={k: v for k, v in {**environment, **env}.items() if v is not None},
         capture_output=True, text=True, timeout=timeout)
 
 
@@ -366,3 +366,32 @@ def test_output_files_on_a_cluster_have_the_modes_of_the_drivers_umask(own_dir, 
     files = "0o644" if umask == "022" else "0o664"
     assert modes == {"": "0o755" if umask == "022" else "0o775", "_SUCCESS": files,
                      "part-00000": files, "part-00001": files}
+
+
+def test_an_account_without_a_home_gets_no_literal_tilde_directory(own_dir):
+    """A container's uid (4242) with no passwd entry and HOME unset: ``~`` cannot be
+    expanded, and expanduser leaves it, so 'vega submit' wrote its event log to
+    ./~/.vega/events and 'vega master' its secret to ./~/.vega/secret, a directory named
+    ``~`` in the working directory (a secret per directory, and ``rm -rf ~`` from the shell
+    removes the user's real home instead).  Now each says there is no home and what to do,
+    and nothing named ``~`` is made; a job with no event log runs."""
+    os.chown(own_dir, 4242, 4242)
+    pi = os.path.join(REPO, "jobs", "pi.py")
+    done = as_nobody("submit", "--master", "local", pi, "10", cwd=own_dir, uid=4242,
+                     HOME=None)
+    assert (done.returncode, done.stdout) == (1, ""), done.stderr
+    assert done.stderr.splitlines()[0] == (
+        "vega: job failed: vega.eventlog.dir ~/.vega/events is in a home directory, and this "
+        "account has none: HOME is unset and uid 4242 has no passwd entry. Set HOME to a "
+        "directory of yours"), done.stderr
+    done = as_nobody("master", "--host", "127.0.0.1", "--port", "0", "--webui-port", "0",
+                     cwd=own_dir, uid=4242, HOME=None)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines()[-1] == (
+        "vega: error: the cluster secret ~/.vega/secret is in a home directory, and this "
+        "account has none: HOME is unset and uid 4242 has no passwd entry. Set HOME to a "
+        "directory of yours"), done.stderr
+    assert not os.path.exists(os.path.join(own_dir, "~"))
+    done = as_nobody("submit", "--master", "local", "--conf", "vega.eventlog.dir=", pi, "10",
+                     cwd=own_dir, uid=4242, HOME=None)
+    assert done.returncode == 0 and done.stdout.startswith("Pi is roughly"), done.stderr

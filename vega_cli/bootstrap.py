@@ -64,8 +64,10 @@ def build_id() -> str:
 def wheel_cache() -> str:
     """Where ``--bootstrap`` keeps the wheels it builds: ``$XDG_CACHE_HOME/vega``, else
     ``~/.cache/vega`` (pip's cache follows XDG_CACHE_HOME too)."""
-    return os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
-                        "vega")
+    from vega_runtime.private_files import expand_home
+
+    return os.path.join(os.environ.get("XDG_CACHE_HOME") or expand_home("~/.cache", "the "
+                        "wheels' cache (XDG_CACHE_HOME)"), "vega")
 
 
 def build_wheels(cache_dir: str) -> List[str]:

@@ -19,6 +19,7 @@ from vega_runtime.io.files import local_path
 from vega_runtime.io.globs import path_text
 from vega_runtime.io.hdfs import HdfsSettings
 from vega_runtime.net.ui_links import application_link
+from vega_runtime.private_files import expand_home
 from vega_runtime.scheduler.event_log import list_summaries, summary_of
 
 from .errors import CommandError, UsageError
@@ -40,7 +41,7 @@ def history(app_id: Optional[str], directory: Optional[str], as_json: bool,
     ui = None if as_json else _master_ui(master_url or conf["vega.master"], conf)
     hdfs = HdfsSettings(conf["vega.hdfs.user"], conf["vega.hdfs.timeout"],
                         conf["vega.hdfs.datanodes"])
-    directory = os.path.expanduser(directory or conf["vega.eventlog.dir"])
+    directory = expand_home(directory or conf["vega.eventlog.dir"], "vega.eventlog.dir")
     try:  # s3a://, or Hadoop's hdfs:/x, which os.path would take for a local path
         directory = local_path(path_text(directory))  # file:/x (file:///x): /x
     except UnsupportedFileSystem as exc:

@@ -25,9 +25,10 @@ INSTALLED_SECRET_FILE = "vega-secret"
 def ensure_secret_file(path: Optional[str]) -> str:
     """The absolute path of ``path`` (default ~/.vega/secret), creating the secret there
     (mode 0600) and saying so when it does not exist yet."""
-    from vega_runtime.net.connection import create_secret_file, default_secret_file
+    from vega_runtime.net.connection import (create_secret_file, default_secret_file,
+                                             usable_default_secret_file)
 
-    path = os.path.abspath(os.path.expanduser(path or default_secret_file()))
+    path = os.path.abspath(os.path.expanduser(path or usable_default_secret_file()))
     if os.path.isdir(path):
         from .errors import UsageError
 

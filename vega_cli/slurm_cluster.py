@@ -32,7 +32,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import click
 
-from vega_runtime.net.connection import create_secret_file, default_secret_file
+from vega_runtime.net.connection import create_secret_file, usable_default_secret_file
 from vega_runtime.net.endpoints import host_port
 from vega_runtime.private_files import make_private_dir
 
@@ -92,7 +92,7 @@ def master_address(option: Optional[str], allocation: Allocation, nodes: List[st
 def default_work_dir(job_id: str) -> str:
     """``~/.vega/slurm/job-JOBID`` (``$VEGA_CONF_DIR/slurm/...`` when set): the user's Vega
     home, which on a Slurm cluster is on the file system every node shares."""
-    return os.path.join(os.path.dirname(default_secret_file()), "slurm", f"job-{job_id}")
+    return os.path.join(os.path.dirname(usable_default_secret_file()), "slurm", f"job-{job_id}")
 
 
 class ClusterStartError(RuntimeError):

@@ -10,6 +10,7 @@ from typing import Any, Optional
 from . import ids
 from .errors import EventLogUnwritable
 from .lazy_imports import lazy_module
+from .private_files import expand_home
 
 event_log = lazy_module("vega_runtime.scheduler.event_log")
 
@@ -31,7 +32,7 @@ class EventLogs:
         """This application's event log, a new file: a Context of the same second that drew
         the same id has its log already, so this one takes another id (after one more try,
         a longer one: 65,536 names a second are few for a loop of Contexts)."""
-        directory = os.path.expanduser(self.conf["vega.eventlog.dir"])
+        directory = expand_home(self.conf["vega.eventlog.dir"], "vega.eventlog.dir")
         for attempt in range(1, 9):
             try:
                 return event_log.EventLog(

@@ -226,6 +226,26 @@ def _check_above(directory: str, path: str, uid: int,
                                         stat.S_IMODE(info.st_mode), path)
 
 
+def expand_home(path: str, what: str) -> str:
+    """``os.path.expanduser(path)``, or a ``ConfigError`` naming ``what`` when ``path``
+    starts with ``~`` and this account has no home to put there (HOME unset and a uid
+    without a passwd entry, as a container's): expanduser leaves such a path as it is, and
+    a literal ``~`` directory would be made in the working directory (holding a secret of
+    its own per directory, and one ``rm -rf ~`` away from the user's real home).
+
+    >>> expand_home("/srv/events", "vega.eventlog.dir")
+    '/srv/events'
+    """
+    expanded = os.path.expanduser(path)
+    if expanded.startswith("~"):
+        from .errors import ConfigError
+
+        raise ConfigError("", what, f"{path} is in a home directory, and this account has "
+                          f"none: HOME is unset and uid {os.getuid()} has no passwd entry. "
+                          "Set HOME to a directory of yours")
+    return expanded
+
+
 def others_may_write(info: os.stat_result, uid: int) -> bool:
     """Whether accounts other than ``uid`` (and root) may write to what ``info`` describes
     by its mode: others may, or its group may and that group is not the account's own.  A

@@ -31,7 +31,7 @@ from ..master_url import parse_master
 from ..net.addresses import (advertise_address, bind_refusal, loopback_resolution,
                              reachable_instead)
 from ..net.connection import (create_secret_file, default_secret_file, load_secret,
-                              secret_file_to_use)
+                              secret_file_to_use, usable_default_secret_file)
 from ..private_files import (account_name, make_private_dir, open_private, private_fd,
                              use_private_umask, use_strict_modes)
 from ..processes import SIGNAL_CHECK_SECONDS, relay_signals, work_dir_lock
@@ -140,7 +140,7 @@ def daemon_secret_file(option: Optional[str], no_secret: bool) -> Tuple[str, boo
     path = secret_file_for(option)
     if path:
         return path, False
-    path = default_secret_file()
+    path = usable_default_secret_file()
     try:
         create_secret_file(path)
     except FileExistsError:  # another daemon of this account made it just now

@@ -25,7 +25,7 @@ from ..config_limits import rpc_limits
 from ..net.endpoints import REFUSED, SILENT, host_port, port_answer
 from ..net.messages import MasterStopping
 from ..net.server import Server
-from ..private_files import make_private_dir, set_aside_foreign
+from ..private_files import expand_home, make_private_dir, set_aside_foreign
 from .app_logs import AppLogs
 from .drivers import ACTIVE_STATES, DriverRunner, retained_drivers
 from .log_follower import Followers
@@ -95,7 +95,8 @@ class Master(StatusQueries):
         set_aside_foreign(self.work_dir, "in the master's work dir")  # (put there by others)
         #: where drivers write event logs, for finished applications in the UI
         event_log_dir = conf["vega.eventlog.dir"]
-        self.event_log_dir = os.path.expanduser(event_log_dir) if event_log_dir else ""
+        self.event_log_dir = expand_home(event_log_dir, "vega.eventlog.dir") \
+            if event_log_dir else ""
         #: the history's summaries (``event_log.SummaryCache``), made at its first listing
         self.history_cache = None
         #: when the event log cleaner next looks (vega.history.fs.cleaner.*; None: never)

@@ -365,13 +365,23 @@ def default_secret_file() -> str:
     return os.path.join(home, "secret")
 
 
+def usable_default_secret_file() -> str:
+    """``default_secret_file()`` to read or make, or a ``ConfigError`` when this account has
+    no home to put it in (``private_files.expand_home``): a ``~/.vega/secret`` left as it
+    is would be made in the working directory, one secret per directory."""
+    from ..private_files import expand_home
+
+    path = default_secret_file()
+    return expand_home(path, "the cluster secret") if path.startswith("~") else path
+
+
 def resolve_secret_file(path: Optional[str]) -> str:
     """The secret file to use: ``path`` when given (``--secret-file``, ``VEGA_SECRET_FILE``,
     ``vega.secret.file``), else the default one when it exists, else ``''`` (no secret)."""
     if path:
         return os.path.abspath(os.path.expanduser(path))
     default = default_secret_file()
-    return default if os.path.isfile(default) else ""
+    return default if not default.startswith("~") and os.path.isfile(default) else ""
 
 
 def secret_file_to_use(path: Optional[str]) -> str:
@@ -382,10 +392,12 @@ def secret_file_to_use(path: Optional[str]) -> str:
     ``SecretFileMissing``."""
     from ..errors import SecretFileMissing
 
-    default = default_secret_file()
-    chosen = resolve_secret_file(path) or (default if _hidden(default) else "")
+    chosen = resolve_secret_file(path)
+    if not chosen:
+        default = default_secret_file()
+        chosen = default if not default.startswith("~") and _hidden(default) else ""
     if chosen and not os.path.isfile(chosen) and not _hidden(chosen):
-        raise SecretFileMissing(chosen, default)
+        raise SecretFileMissing(chosen, default_secret_file())
     return chosen
 
 
