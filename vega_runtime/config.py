@@ -161,11 +161,11 @@ def refuse_if_foreign(path: str, settings: str) -> None:
     (``vega-defaults.yaml``, ``cluster.yaml``), is another account's, or another account
     could have put it there (a directory on its way neither this account's nor root's, or
     writable by others without the sticky bit, as OpenSSH's StrictModes and git's
-    safe.directory judge): its settings would run
-    their code as this account (``vega.py_files`` shadowing a module the job imports,
-    ``vega.master`` and ``vega.secret.file`` sending the job to their cluster, whose results
-    the driver unpickles; a cluster file's hosts get the secret): ``settings`` says what
-    its owner could do.  A file named (VEGA_CONF_DIR, --config) is the user's choice."""
+    safe.directory judge): its settings would run their code as this account
+    (``vega.py_files`` shadowing a module the job imports, ``vega.master`` and
+    ``vega.secret.file`` sending the job to their cluster, whose results the driver
+    unpickles; a cluster file's hosts get the secret): ``settings`` says what its owner
+    could do.  A file named (VEGA_CONF_DIR, --config) is the user's choice."""
     import stat
 
     from .errors import DirectoryOfAnotherAccount
