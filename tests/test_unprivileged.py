@@ -395,3 +395,26 @@ def test_an_account_without_a_home_gets_no_literal_tilde_directory(own_dir):
     done = as_nobody("submit", "--master", "local", "--conf", "vega.eventlog.dir=", pi, "10",
                      cwd=own_dir, uid=4242, HOME=None)
     assert done.returncode == 0 and done.stdout.startswith("Pi is roughly"), done.stderr
+
+
+def test_a_cluster_mode_drivers_output_has_the_modes_of_the_submitters_umask(tmp_path):
+    """``vega submit --deploy-mode cluster`` under umask 022: the driver ran under the
+    master's private umask (077), so its output was a 0700 directory of 0600 files, where
+    the same job in client mode gave 0755 and 0644.  The submission now carries the
+    submitter's umask (vega.submit.umask) and the master starts the driver under it."""
+    from proc_helpers import master_and_worker
+
+    out = tmp_path / "out"
+    job = write_job(tmp_path, "save.py", f"""
+        from vega_runtime import Context
+        with Context(conf={{"vega.eventlog.dir": ""}}) as ctx:
+            ctx.parallelize(range(4), 2).save_as_text_file({str(out)!r})
+        """)
+    with master_and_worker(tmp_path / "cluster") as cluster:
+        done = subprocess.run(["sh", "-c", 'umask 022 && exec "$@"', "sh", *vega_argv(
+            "submit", "--master", cluster["url"], "--deploy-mode", "cluster", job)],
+            cwd=REPO, env=cluster["env"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert {name: oct(os.stat(os.path.join(out, name)).st_mode & 0o777)
+            for name in ("", "_SUCCESS", "part-00000", "part-00001")} == {
+        "": "0o755", "_SUCCESS": "0o644", "part-00000": "0o644", "part-00001": "0o644"}

@@ -24,6 +24,7 @@ from vega_runtime.errors import (ConfigError, DriverExit, JobCancelled, MasterUn
                                  MasterURLError, VegaError)
 from vega_runtime.logs import user_stack, user_traceback
 from vega_runtime.master_url import parse_master
+from vega_runtime.private_files import current_umask
 from vega_runtime.processes import (DIE_WITH_ENV, ENDING_SIGNALS, HeldSignals, own_descendants,
                                     tie_from_env)
 from vega_runtime.spark_settings import (SPARK_PROPERTIES_ENV, flag_properties, is_spark_name,
@@ -293,7 +294,8 @@ def _run_in_cluster(job: str, args: List[str], cli_conf: dict, config_file: Opti
     conn = master_connection(url, secret_file)
     try:
         settings = {**settings_file_settings(config_file), **cli_conf, **dict(spark_confs),
-                    "spark.submit.deployMode": "cluster"}
+                    "spark.submit.deployMode": "cluster",
+                    "vega.submit.umask": f"{current_umask():03o}"}
         held.hold()
         conn.send(SubmitDriver(cli_conf["vega.app.name"], "job/" + os.path.basename(job), args,
                                json.dumps(settings), package.sha256, supervise))

@@ -411,6 +411,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("vega.submit.package", "", parse_str, "path",
             "The job package (zip) vega submit built for a cluster master; executors get its "
             "modules and files. Set by vega submit."),
+    Setting("vega.submit.umask", "", parse_str, "octal",
+            "The umask of vega submit's process, which a cluster-mode driver runs under (its "
+            "output files get the modes the submitter's umask gives, as in client mode), "
+            "instead of the master's private 077. Set by vega submit --deploy-mode cluster."),
     Setting("vega.hdfs.user", "", parse_str, "name",
             "User name for WebHDFS (simple authentication); empty means HADOOP_USER_NAME, "
             "then the login name. Kerberos is not supported (docs/storage.md).",

@@ -226,6 +226,25 @@ def _check_above(directory: str, path: str, uid: int,
                                         stat.S_IMODE(info.st_mode), path)
 
 
+def current_umask() -> int:
+    """This process's umask (Linux's /proc/self/status says it; elsewhere it is set and put
+    back, which is not atomic but only ever sets the same value again).
+
+    >>> 0 <= current_umask() <= 0o777
+    True
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def expand_home(path: str, what: str) -> str:
     """``os.path.expanduser(path)``, or a ``ConfigError`` naming ``what`` when ``path``
     starts with ``~`` and this account has no home to put there (HOME unset and a uid

@@ -324,7 +324,8 @@ class DriverRunner:
                 with open(output, "ab") as out, open(errors, "ab") as err:
                     proc = subprocess.Popen(self._command(info, package_dir), cwd=scratch,
                                             env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                            stderr=err, start_new_session=True)
+                                            stderr=err, start_new_session=True,
+                                            umask=submitter_umask(info.request))
             except OSError as exc:  # a full disk, no descriptors or processes left
                 self._not_started(info, f"it could not be started: {exc}")
                 return
@@ -454,6 +455,22 @@ class DriverRunner:
                      "duration_seconds": round(now - d.since if d.ran is None else d.ran, 1),
                      "error": d.start_failure}
                     for d in self.drivers.values()]
+
+
+def submitter_umask(request: SubmitDriver) -> int:
+    """The umask the driver of ``request`` runs under: its submitter's
+    (``vega.submit.umask``), so that its output has the modes a client-mode driver's would
+    have (its scratch files are private whatever the umask: ``private_files``); -1 (the
+    master's own, 077) for a submission without it or with one that is not octal.
+
+    >>> submitter_umask(SubmitDriver("n", "job/j.py", [], '{"vega.submit.umask": "022"}', "0" * 64, False))
+    18
+    """
+    try:
+        mask = int(json.loads(request.conf_json or "{}").get("vega.submit.umask", ""), 8)
+    except (ValueError, TypeError, AttributeError):
+        return -1
+    return mask if 0 <= mask <= 0o777 else -1
 
 
 def submission_problem(request: SubmitDriver) -> str:

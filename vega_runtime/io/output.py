@@ -33,6 +33,7 @@ from .codecs import BLOCK_SUFFIXES
 from .disk import naming_a_full_disk
 from .files import local_path
 from .globs import path_text
+from ..private_files import current_umask
 from .hdfs import HdfsOutput, HdfsSettings, is_hdfs, qualify, split_url
 
 TEMPORARY = "_temporary"
@@ -177,25 +178,6 @@ class HdfsDir:
 
     def delete(self, path: str) -> None:
         self.ops.delete(path)
-
-
-def current_umask() -> int:
-    """This process's umask (Linux's /proc/self/status says it; elsewhere it is set and put
-    back, which is not atomic but only ever sets the same value again).
-
-    >>> 0 <= current_umask() <= 0o777
-    True
-    """
-    try:
-        with open("/proc/self/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def output_dir(path: str, hdfs: Optional[HdfsSettings] = None):
