@@ -1,6 +1,8 @@
 """Partial failures an operator meets running the cluster commands over SSH: network
 namespaces, each with a real sshd (``netns_hosts``)."""
 
+import glob
+import json
 import os
 import subprocess
 
@@ -26,6 +28,42 @@ def row(output: str, host: str) -> str:
     return " ".join(line.split()).replace("│", "|")
 
 
+def python_without_ensurepip(path) -> str:
+    """A script running BARE_PYTHON with its ensurepip hidden (an empty directory mounted
+    over it, in a mount namespace of its own), as a Debian host's Python is without the
+    python3-venv package: ``python -m venv`` fails there unless given ``--without-pip``."""
+    found = subprocess.run([BARE_PYTHON, "-c", "import ensurepip, os; "
+                            "print(os.path.dirname(ensurepip.__file__))"],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    empty = path.parent / "empty"
+    empty.mkdir()
+    path.write_text(f"#!/bin/sh\nexec unshare --mount sh -c 'mount --bind {empty} {found} && "
+                    f"exec {BARE_PYTHON} \"$@\"' sh \"$@\"\n")
+    path.chmod(0o755)
+    return str(path)
+
+
+def locked_versions():
+    """{package: version} of the runtime lock file."""
+    pins = {}
+    with open(os.path.join(REPO, "requirements", "runtime.txt")) as fh:
+        for line in fh:
+            name, sep, version = line.partition("==")
+            if sep and not line.startswith((" ", "#")):
+                pins[name.strip().lower().replace("_", "-")] = version.split()[0].rstrip("\\")
+    return pins
+
+
+def installed_versions(work_dir):
+    """{package: version} in the virtualenv --bootstrap made under ``work_dir``, Vega aside."""
+    [python] = glob.glob(f"{work_dir}/*/vega-home/venv-*/bin/python")  # <work_dir>/<daemon id>/
+    listed = subprocess.run([python, "-m", "pip", "list", "--format", "json"], check=True,
+                            capture_output=True, text=True).stdout
+    skipped = {"vega-engine", "pip", "setuptools"}
+    return {p["name"].lower().replace("_", "-"): p["version"] for p in json.loads(listed)
+            if p["name"].lower() not in skipped}
+
+
 def mount_tmpfs(path, size: str) -> None:
     """Mount a tmpfs of ``size`` at ``path``."""
     path.mkdir()
@@ -44,7 +82,10 @@ def test_bootstrapped_hosts_and_full_disks_across_start_and_stop(tmp_path):
     """Two hosts whose Python lacks Vega, the first one's work dir on a full disk.
     start-cluster --bootstrap refuses the full one before uploading anything, saying how much
     room is free and needed (it failed half-way: "size mismatch in put! 0 != 278240", an
-    empty wheel left behind), and bootstraps the other, whose disk then fills up;
+    empty wheel left behind), and bootstraps the other, whose disk then fills up: the
+    locked versions, though its Python has no ensurepip (Debian's without python3-venv:
+    "bootstrap step ... -m venv failed: The virtual environment was not created
+    successfully because ensurepip is not available");
     start-cluster again without --bootstrap finds that one's worker running with its
     virtualenv (it failed: "Vega is needed with /usr/bin/python3, found not installed";
     then, with that fixed, "only 0 MiB free ... (a daemon needs 256 MiB)", no word of the
@@ -57,15 +98,16 @@ def test_bootstrapped_hosts_and_full_disks_across_start_and_stop(tmp_path):
     # out), into the cache start-cluster --bootstrap takes them from
     build_wheels(wheel_cache())
     full, room = tmp_path / "full", tmp_path / "room"
+    bare_python = python_without_ensurepip(tmp_path / "python3")
     try:
         mount_tmpfs(full, "2m")
         fill(full)
-        mount_tmpfs(room, "420m")  # the install's 309 MiB, then a daemon's 256 MiB
+        mount_tmpfs(room, "420m")  # the install's 317 MiB, then a daemon's 256 MiB
         with NetworkHosts(2, tmp_path / "net") as net:
             first, second = net.hosts
             config, _ = write_cluster(tmp_path, first, [
                 f"host: {first.host}\ncores: 1\npython: {BARE_PYTHON}\nwork_dir: {full}/work",
-                f"host: {second.host}\ncores: 1\npython: {BARE_PYTHON}\n"
+                f"host: {second.host}\ncores: 1\npython: {bare_python}\n"
                 f"work_dir: {room}/work"], master_host=net.control_ip, port=7077)
             try:
                 started = vega_in_control(net, "start-cluster", "--bootstrap", "--config", config)
@@ -79,6 +121,7 @@ def test_bootstrapped_hosts_and_full_disks_across_start_and_stop(tmp_path):
                 assert [f for _, _, files in os.walk(full / "work") for f in files] == []
                 assert "bootstrapped Vega 0.1.0" in row(started.stdout, second.host)
                 assert "| started, registered |" in row(started.stdout, second.host)
+                assert installed_versions(room / "work") == locked_versions()
                 running = vega_processes(str(tmp_path))
                 assert len(running) == 2  # the master, the second host's worker
                 fill(room)

@@ -2,7 +2,6 @@
 in network namespaces)."""
 
 import functools
-import glob
 import json
 import os
 import re
@@ -674,28 +673,6 @@ def test_stop_cluster_leaves_the_master_of_a_cluster_started_elsewhere_alone(tmp
 
 
 @requires_sshd
-@pytest.mark.skipif(not os.path.exists("/usr/bin/python3"), reason="needs a system python3")
-def test_bootstrap_installs_vega_on_a_host_without_it(sshd, tmp_path):
-    """A worker whose interpreter lacks Vega is refused, then --bootstrap installs it offline."""
-    config, port = write_cluster(tmp_path, sshd, [
-        f"host: 127.0.0.1\ncores: 1\npython: /usr/bin/python3\nwork_dir: {tmp_path}/bare"])
-    try:
-        assert vega("start-master", "--host", "127.0.0.1", "--port", str(port), "--webui-port",
-                    "0", "--work-dir", str(tmp_path / "master"), "--secret-file",
-                    str(tmp_path / "secret")).returncode == 0
-        refused = vega("start-workers", "--config", config)
-        assert refused.returncode == 1 and "or run with --bootstrap" in refused.stdout
-        installed = vega("start-workers", "--bootstrap", "--config", config)
-        assert installed.returncode == 0, installed.stdout + installed.stderr
-        assert "bootstrapped Vega" in installed.stdout and "registered" in installed.stdout
-        assert installed_versions(tmp_path / "bare") == locked_versions()
-    finally:
-        vega("stop-workers", "--config", config)
-        vega("stop-master", "--work-dir", str(tmp_path / "master"))
-    assert vega_processes(str(tmp_path)) == []
-
-
-@requires_sshd
 def test_a_python_with_vega_is_not_passed_over_for_an_older_bootstrap(sshd, tmp_path):
     """A worker's virtualenv left by an earlier --bootstrap no longer runs this Vega (an
     older build: here it runs nothing), while the worker's configured Python does:
@@ -725,27 +702,6 @@ def test_a_python_with_vega_is_not_passed_over_for_an_older_bootstrap(sshd, tmp_
         vega("stop-master", "--work-dir", str(tmp_path / "master"))
         for pid in vega_processes(str(tmp_path / "w")):
             os.kill(pid, 9)
-
-
-def locked_versions():
-    """{package: version} of the runtime lock file."""
-    pins = {}
-    with open(os.path.join(REPO, "requirements", "runtime.txt")) as fh:
-        for line in fh:
-            name, sep, version = line.partition("==")
-            if sep and not line.startswith((" ", "#")):
-                pins[name.strip().lower().replace("_", "-")] = version.split()[0].rstrip("\\")
-    return pins
-
-
-def installed_versions(work_dir):
-    """{package: version} in the virtualenv --bootstrap made under ``work_dir``, Vega aside."""
-    [python] = glob.glob(f"{work_dir}/*/vega-home/venv-*/bin/python")  # <work_dir>/<daemon id>/
-    listed = subprocess.run([python, "-m", "pip", "list", "--format", "json"], check=True,
-                            capture_output=True, text=True).stdout
-    skipped = {"vega-engine", "pip", "setuptools"}
-    return {p["name"].lower().replace("_", "-"): p["version"] for p in json.loads(listed)
-            if p["name"].lower() not in skipped}
 
 
 @requires_sshd
