@@ -30,11 +30,11 @@ def test_bootstrap_installs_vega_on_a_master_host_without_it(tmp_path):
     again it installs and starts nothing new; stop-cluster stops the master with that
     virtualenv's Python and leaves nothing running.  Before, --bootstrap prepared the
     workers' hosts only, and the master's row failed saying to run with --bootstrap."""
-    from vega_cli.bootstrap import build_wheels, wheel_cache
+    from vega_cli.bootstrap import build_wheels
 
     # built here, where the package index is reachable (the control namespace has no route
     # out), into the cache start-cluster --bootstrap takes them from
-    build_wheels(wheel_cache())
+    build_wheels()
     with NetworkHosts(2, tmp_path / "net") as net:
         first, second = net.hosts
         config, _ = write_cluster(

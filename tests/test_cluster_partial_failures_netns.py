@@ -92,11 +92,11 @@ def test_bootstrapped_hosts_and_full_disks_across_start_and_stop(tmp_path):
     worker running there); stop-cluster stops it and says the full host runs nothing, exit
     0 (its row failed, exit 1: "NOT STOPPED ... run this command again once the host
     answers", where Vega had never started)."""
-    from vega_cli.bootstrap import build_wheels, wheel_cache
+    from vega_cli.bootstrap import build_wheels
 
     # built here, where the package index is reachable (the control namespace has no route
     # out), into the cache start-cluster --bootstrap takes them from
-    build_wheels(wheel_cache())
+    build_wheels()
     full, room = tmp_path / "full", tmp_path / "room"
     bare_python = python_without_ensurepip(tmp_path / "python3")
     try:

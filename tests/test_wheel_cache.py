@@ -146,3 +146,15 @@ def test_vegas_wheel_holds_its_sources_alone(tmp_path, monkeypatch):
     assert "vega_cli/main.py" in names and "vega_runtime/deploy/ui/index.html" in names
     assert [n for n in names if "deleted_since" in n] == []
     assert os.listdir(root / "build" / "lib" / "vega_cli") == ["deleted_since.py"]
+
+
+def test_the_cache_is_where_xdg_cache_home_says(monkeypatch, tmp_path):
+    """``$XDG_CACHE_HOME/vega`` where it is set (as pip's cache), else ``~/.cache/vega``
+    (the path was fixed: a CI keeping XDG_CACHE_HOME between runs built every wheel again)."""
+    from vega_cli.wheel_cache import default_cache_dir
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    assert default_cache_dir() == str(tmp_path / "home" / ".cache" / "vega")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "ci-cache"))
+    assert default_cache_dir() == str(tmp_path / "ci-cache" / "vega")

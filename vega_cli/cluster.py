@@ -27,7 +27,8 @@ from vega_runtime._version import __version__
 from vega_runtime.errors import ConfigError
 from vega_runtime.net.addresses import loopback_resolution, resolved_addresses
 
-from .bootstrap import bootstrap, build_wheels, installed_interpreter, wheel_cache
+from .bootstrap import bootstrap, build_wheels, installed_interpreter
+from .wheel_cache import default_cache_dir
 from .errors import Cancelled, CommandError, RemoteError, UsageError
 from .host_keys import KnownHosts
 from .options import INSTALLED_SECRET_FILE, ensure_secret_file
@@ -504,7 +505,7 @@ def _wheels(bootstrap_hosts: bool) -> Optional[List[str]]:
     """The wheels ``--bootstrap`` installs on the hosts (built here once), else None."""
     if not bootstrap_hosts:
         return None
-    cache = wheel_cache()
+    cache = default_cache_dir()
     try:
         return build_wheels(cache)
     except RemoteError as exc:

@@ -44,6 +44,15 @@ PACKAGES = ("vega_runtime", "vega_cli")
 KEPT = 2
 
 
+def default_cache_dir() -> str:
+    """Where the wheels are kept: ``$XDG_CACHE_HOME/vega``, else ``~/.cache/vega`` (as pip
+    keeps its own; a CI that keeps ``XDG_CACHE_HOME`` between runs keeps these too)."""
+    from vega_runtime.private_files import expand_home
+
+    return os.path.join(os.environ.get("XDG_CACHE_HOME") or expand_home("~/.cache", "the "
+                        "wheels' cache (XDG_CACHE_HOME)"), "vega")
+
+
 def source_tree() -> str:
     """The directory Vega is installed from; bootstrap needs it to build a wheel."""
     import vega_runtime
@@ -92,9 +101,11 @@ def lock_id(root: str) -> str:
     return digest.hexdigest()[:12]
 
 
-def build_wheels(cache_dir: str) -> List[str]:
+def build_wheels(cache_dir: str = "") -> List[str]:
     """The wheels of Vega and of every dependency at its locked version (pip's among them),
-    from ``cache_dir``, building the sets missing there (module docstring)."""
+    from ``cache_dir`` (``default_cache_dir()``), building the sets missing there (module
+    docstring)."""
+    cache_dir = cache_dir or default_cache_dir()
     root = source_tree()
     sets = {f"deps-{lock_id(root)}": _dependencies_command,
             f"vega-{build_id()}": _vega_command}
