@@ -6,12 +6,14 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import time
 import zipfile
 
 import pytest
 
 from vega_cli import bootstrap
-from vega_cli.wheel_cache import KEPT, PACKAGES, SOURCE_FILES, build_id, locked_pins, lock_id
+from vega_cli.wheel_cache import (ABANDONED, KEPT, PACKAGES, SOURCE_FILES, build_id, lock_id,
+                                  locked_pins)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -116,16 +118,19 @@ def test_a_changed_checkout_builds_vegas_wheel_alone(fake_pip, tmp_path):
 def test_the_cache_keeps_the_last_used_builds(fake_pip, tmp_path):
     """The cache holds the current build's wheels and those of the KEPT builds used last
     (it kept every build's: 335 MB over a day's commits); what an earlier Vega left there
-    (``wheels-<build>``, a set of 31 each) goes."""
+    (``wheels-<build>``, a set of 31 each) goes, and a build a killed command left."""
     cache = tmp_path / "cache"
     (cache / "wheels-0.1.0-000000000000").mkdir(parents=True)
+    for name, age in ((".building-killed", ABANDONED + 60), (".building-running", 60)):
+        (cache / name).mkdir()
+        os.utime(cache / name, (time.time() - age,) * 2)
     builds = []
     for n in range(KEPT + 3):
         change_source(fake_pip.root, n)
         bootstrap.build_wheels(str(cache))
         builds.append(f"vega-{build_id()}")
     assert sorted(os.listdir(cache)) == sorted(
-        [f"deps-{lock_id(fake_pip.root)}", *builds[-KEPT - 1:]])
+        [".building-running", f"deps-{lock_id(fake_pip.root)}", *builds[-KEPT - 1:]])
 
 
 def test_vegas_wheel_holds_its_sources_alone(tmp_path, monkeypatch):

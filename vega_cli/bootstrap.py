@@ -2,10 +2,10 @@
 
 Wheels of Vega and its dependencies are built on this machine (``wheel_cache``: once,
 cached), uploaded to the host, and installed offline into a virtualenv in the daemon's
-Vega home; the daemon then runs with that interpreter.  The dependencies are the exact versions of the
-runtime lock file (``requirements/runtime.txt``, hashes checked), the same set the
-Dockerfile installs, so every host runs what CI tested.  A host whose virtualenv already has this Vega
-version is left alone.
+Vega home; the daemon then runs with that interpreter.  The dependencies are the exact
+versions of the runtime lock file (``requirements/runtime.txt``, hashes checked), the same
+set the Dockerfile installs, so every host runs what CI tested.  A host whose virtualenv
+already has this Vega version is left alone.
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from importlib import metadata
 from typing import Dict, List
 
@@ -42,6 +43,8 @@ SOURCE_FILES = ("setup.cfg", "pyproject.toml", "README.md")
 PACKAGES = ("vega_runtime", "vega_cli")
 #: sets of each kind the cache keeps besides the current ones (other checkouts' builds)
 KEPT = 2
+#: seconds after which a build directory no command renamed into place is abandoned
+ABANDONED = 3600
 
 
 def default_cache_dir() -> str:
@@ -197,8 +200,9 @@ def _build_tools_installed(root: str) -> bool:
 
 
 def _prune(cache_dir: str, current) -> None:
-    """Remove the sets of each kind but ``current`` and the ``KEPT`` last used others, and
-    what earlier Vega versions left there (``wheels-*``: a set of 31 for each build)."""
+    """Remove the sets of each kind but ``current`` and the ``KEPT`` last used others, what
+    earlier Vega versions left there (``wheels-*``: a set of 31 for each build), and the
+    builds a killed command left (untouched for ``ABANDONED`` seconds)."""
     for kind in ("deps-", "vega-"):
         others = [path for path in glob.glob(os.path.join(cache_dir, kind + "*"))
                   if os.path.basename(path) not in current]
@@ -207,6 +211,9 @@ def _prune(cache_dir: str, current) -> None:
             shutil.rmtree(path, ignore_errors=True)
     for path in glob.glob(os.path.join(cache_dir, "wheels-*")):
         shutil.rmtree(path, ignore_errors=True)
+    for path in glob.glob(os.path.join(cache_dir, ".building-*")):  # a killed command's
+        if os.path.getmtime(path) < time.time() - ABANDONED:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def locked_pins(path: str) -> Dict[str, str]:
