@@ -118,10 +118,13 @@ def test_a_changed_checkout_builds_vegas_wheel_alone(fake_pip, tmp_path):
 def test_the_cache_keeps_the_last_used_builds(fake_pip, tmp_path):
     """The cache holds the current build's wheels and those of the KEPT builds used last
     (it kept every build's: 335 MB over a day's commits); what an earlier Vega left there
-    (``wheels-<build>``, a set of 31 each) goes, and a build a killed command left."""
+    (``wheels-<build>``, a set of 31 each) and a build a killed command left go once
+    untouched for ABANDONED seconds."""
     cache = tmp_path / "cache"
-    (cache / "wheels-0.1.0-000000000000").mkdir(parents=True)
-    for name, age in ((".building-killed", ABANDONED + 60), (".building-running", 60)):
+    cache.mkdir()
+    for name, age in ((".building-killed", ABANDONED + 60), (".building-running", 60),
+                      ("wheels-0.1.0-000000000000", ABANDONED + 60),
+                      ("wheels-0.1.0-111111111111", 60)):  # (an earlier Vega's, in use)
         (cache / name).mkdir()
         os.utime(cache / name, (time.time() - age,) * 2)
     builds = []
@@ -130,7 +133,8 @@ def test_the_cache_keeps_the_last_used_builds(fake_pip, tmp_path):
         bootstrap.build_wheels(str(cache))
         builds.append(f"vega-{build_id()}")
     assert sorted(os.listdir(cache)) == sorted(
-        [".building-running", f"deps-{lock_id(fake_pip.root)}", *builds[-KEPT - 1:]])
+        [".building-running", "wheels-0.1.0-111111111111", f"deps-{lock_id(fake_pip.root)}",
+         *builds[-KEPT - 1:]])
 
 
 def test_vegas_wheel_holds_its_sources_alone(tmp_path, monkeypatch):

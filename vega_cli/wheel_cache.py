@@ -43,7 +43,8 @@ SOURCE_FILES = ("setup.cfg", "pyproject.toml", "README.md")
 PACKAGES = ("vega_runtime", "vega_cli")
 #: sets of each kind the cache keeps besides the current ones (other checkouts' builds)
 KEPT = 2
-#: seconds after which a build directory no command renamed into place is abandoned
+#: seconds after which a build directory no command renamed into place, or a set of an
+#: earlier Vega's layout, is abandoned
 ABANDONED = 3600
 
 
@@ -200,20 +201,28 @@ def _build_tools_installed(root: str) -> bool:
 
 
 def _prune(cache_dir: str, current) -> None:
-    """Remove the sets of each kind but ``current`` and the ``KEPT`` last used others, what
-    earlier Vega versions left there (``wheels-*``: a set of 31 for each build), and the
-    builds a killed command left (untouched for ``ABANDONED`` seconds)."""
+    """Remove the sets of each kind but ``current`` and the ``KEPT`` last used others; and,
+    once untouched for ``ABANDONED`` seconds, what earlier Vega versions left there
+    (``wheels-*``: a set of 31 for each build) and the builds of killed commands."""
     for kind in ("deps-", "vega-"):
         others = [path for path in glob.glob(os.path.join(cache_dir, kind + "*"))
                   if os.path.basename(path) not in current]
-        others.sort(key=os.path.getmtime, reverse=True)
+        others.sort(key=_mtime, reverse=True)
         for path in others[KEPT:]:
             shutil.rmtree(path, ignore_errors=True)
-    for path in glob.glob(os.path.join(cache_dir, "wheels-*")):
-        shutil.rmtree(path, ignore_errors=True)
-    for path in glob.glob(os.path.join(cache_dir, ".building-*")):  # a killed command's
-        if os.path.getmtime(path) < time.time() - ABANDONED:
+    # (not while an earlier Vega sharing the cache may be uploading from one)
+    for path in [*glob.glob(os.path.join(cache_dir, "wheels-*")),
+                 *glob.glob(os.path.join(cache_dir, ".building-*"))]:  # a killed command's
+        if _mtime(path) < time.time() - ABANDONED:
             shutil.rmtree(path, ignore_errors=True)
+
+
+def _mtime(path: str) -> float:
+    """``path``'s modification time; 0 if another command removed it meanwhile."""
+    try:
+        return os.path.getmtime(path)
+    except OSError:
+        return 0.0
 
 
 def locked_pins(path: str) -> Dict[str, str]:
