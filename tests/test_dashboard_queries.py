@@ -1,0 +1,247 @@
+"""Every panel query of the shipped Grafana dashboard (conf/monitoring/grafana/dashboards),
+evaluated through the HTTP query API of a real Prometheus (Debian's package, run by hand on
+loopback) that scrapes a standalone cluster with the shipped scrape jobs at 1 s, during and
+after an application's jobs.
+
+Grafana itself is not installable here: its dashboard has no template variables and no
+``$__rate_interval``, so each ``expr`` is what Grafana sends as it stands."""
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.parse
+import urllib.request
+from operator import add
+
+import pytest
+import yaml
+
+from vega_runtime import Context
+
+from proc_helpers import REPO, master_and_worker, read_text, wait_for
+
+PROMETHEUS = shutil.which("prometheus")
+NODE_EXPORTER = shutil.which("prometheus-node-exporter")  # Debian's prometheus recommends it
+
+pytestmark = pytest.mark.skipif(PROMETHEUS is None, reason="needs the prometheus binary "
+                                                           "(.ci/run installs it)")
+MONITORING = os.path.join(REPO, "conf", "monitoring")
+WORKERS_UP = 'up{job="vega-workers"}'
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def panel_queries():
+    """(panel title, legend, expr) of every target of the shipped dashboard."""
+    with open(os.path.join(MONITORING, "grafana", "dashboards", "vega.json")) as fh:
+        dashboard = json.load(fh)
+    return [(panel["title"], target.get("legendFormat", ""), target["expr"])
+            for panel in dashboard["panels"] for target in panel["targets"]]
+
+
+class Prometheus:
+    """A real Prometheus on loopback scraping ``targets`` ({job name: [host:port]}) every
+    second with the shipped jobs of those names (their CA file: ``ca_file``); jobs the
+    shipped file lacks (a driver's) are added as an operator would, like the master's."""
+
+    def __init__(self, tmp_path, targets, ca_file):
+        with open(os.path.join(MONITORING, "prometheus.yml")) as fh:
+            shipped = {job["job_name"]: job for job in yaml.safe_load(fh)["scrape_configs"]}
+        jobs = []
+        for name, addresses in targets.items():
+            job = dict(shipped.get(name) or dict(shipped["vega-master"], job_name=name))
+            if "tls_config" in job:
+                job["tls_config"] = dict(job["tls_config"], ca_file=ca_file)
+            job["static_configs"] = [{"targets": addresses}]
+            jobs.append(job)
+        config = tmp_path / "prometheus.yml"
+        config.write_text(yaml.safe_dump({"global": {"scrape_interval": "1s",
+                                                     "evaluation_interval": "1s"},
+                                          "scrape_configs": jobs}))
+        self.port = free_port()
+        self.log = tmp_path / "prometheus.log"
+        self.proc = subprocess.Popen(
+            [PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
+             f"--web.listen-address=127.0.0.1:{self.port}"],
+            stdout=subprocess.DEVNULL, stderr=open(self.log, "wb"), start_new_session=True)
+        self.count = sum(len(addresses) for addresses in targets.values())
+
+    def query(self, promql, at=None):
+        """[(labels, value)] of an instant query (at time ``at``, else now); None while
+        Prometheus does not answer."""
+        url = f"http://127.0.0.1:{self.port}/api/v1/query?" + \
+            urllib.parse.urlencode({"query": promql, **({"time": at} if at else {})})
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                document = json.load(response)
+        except OSError:
+            return None
+        return [(r["metric"], float(r["value"][1])) for r in document["data"]["result"]]
+
+    def samples(self, promql, seconds):
+        """The raw (time, value) samples of the one series ``promql`` selects, last seconds."""
+        url = f"http://127.0.0.1:{self.port}/api/v1/query?" + \
+            urllib.parse.urlencode({"query": f"{promql}[{seconds}s]"})
+        with urllib.request.urlopen(url, timeout=5) as response:
+            found = json.load(response)["data"]["result"]
+        return [(float(t), float(v)) for t, v in found[0]["values"]] if found else []
+
+    def value(self, promql):
+        """The value of the one series ``promql`` selects (None: no series yet)."""
+        result = self.query(promql)
+        assert result is None or len(result) <= 1, f"{promql}: {result}"
+        return result[0][1] if result else None
+
+    def wait_value(self, promql, expected, timeout=30):
+        wait_for(lambda: self.value(promql) == expected, timeout,
+                 f"{promql} == {expected} (it is {self.value(promql)}; "
+                 f"{read_text(str(self.log))[-1500:]})")
+
+    def wait_all_up(self):
+        """Until every target has been scraped 3 times (``rate`` needs two samples)."""
+        wait_for(lambda: (lambda found: found is not None and len(found) == self.count and
+                          all(v >= 3 for _, v in found))(self.query("sum_over_time(up[1m])")),
+                 60, f"3 scrapes of each target ({read_text(str(self.log))[-1500:]})")
+
+    def stop(self):
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        self.proc.wait(30)
+
+
+def worker_metrics_address(cluster):
+    log = os.path.join(str(cluster["home"]), "worker", "worker.log")
+    found = wait_for(lambda: re.search(r"worker metrics on https://[\d.]+:(\d+)/", read_text(log)),
+                     30, "the worker's metrics port")
+    return f"127.0.0.1:{found.group(1)}"
+
+
+def by_legend(result, legend):
+    """Grafana's legend of each series of ``result``: ``{{label}}`` filled in."""
+    return {re.sub(r"\{\{\s*(\w+)\s*\}\}", lambda m: labels.get(m.group(1), ""), legend) or
+            str(labels): value for labels, value in result}
+
+
+def test_every_panel_query_returns_exact_series_during_and_after_an_application(tmp_path,
+                                                                          monkeypatch):
+    """A 1-core worker runs an application's jobs (a shuffle: 4 + 4 tasks, a cached RDD: 2,
+    task output: 2, a failing job: 1 task done, 1 failed 4 times), whose driver serves its
+    own /metrics, scraped too under a job of its own; then a job held running. Each of
+    the dashboard's 21 queries returns series, and the exact ones: 1 worker alive, 1
+    application running then finished, 1 core and 1 GiB used of 1, 13 tasks succeeded and
+    4 failed (rates and percentiles of the master's counts, not of the master's and the
+    driver's together), shuffle bytes, 1 job and 1 stage running while one runs, no losses."""
+    node = None
+    with master_and_worker(tmp_path / "home") as cluster:
+        targets = {"vega-master": [f"127.0.0.1:{cluster['webui_port']}"],
+                   "vega-workers": [worker_metrics_address(cluster)],
+                   "vega-driver": [f"127.0.0.1:{free_port()}"]}
+        queries = panel_queries()
+        assert len(queries) == 21
+        if NODE_EXPORTER:
+            targets["node"] = [f"127.0.0.1:{free_port()}"]
+            node = subprocess.Popen(
+                [NODE_EXPORTER, f"--web.listen-address={targets['node'][0]}",
+                 "--collector.disable-defaults", "--collector.cpu", "--collector.meminfo"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        else:
+            queries = [q for q in queries if "node_" not in q[2]]
+        prometheus = Prometheus(tmp_path, targets, cluster["ca_file"])
+        monkeypatch.setenv("VEGA_SECRET_FILE", cluster["env"]["VEGA_SECRET_FILE"])
+        release = tmp_path / "release"
+        try:
+            driver_port = int(targets["vega-driver"][0].rsplit(":", 1)[1])
+            with Context(master=cluster["url"], app_name="dashboard",
+                         conf={"vega.driver.metrics.port": driver_port}) as ctx:
+                prometheus.wait_all_up()
+                pairs = ctx.parallelize(range(1000), 4).map(lambda x: (x % 7, x))
+                assert len(pairs.reduce_by_key(add, 4).collect()) == 7
+                assert ctx.parallelize(range(100), 2).cache().count() == 100
+                ctx.parallelize(range(2), 2).foreach(lambda x: print("line", x))
+                def boom(x):
+                    if x == 3:
+                        raise ValueError("boom")
+                    return x
+                with pytest.raises(Exception, match="boom"):
+                    ctx.parallelize(range(4), 2).map(boom).collect()
+                master = '{job="vega-master"}'
+                prometheus.wait_value(f'vega_tasks_total{{job="vega-master",outcome="success"}}', 13)
+                prometheus.wait_value(f'vega_tasks_total{{job="vega-driver",outcome="success"}}', 13)
+                values, now = {}, time.time()  # every query at one moment, as a panel
+                for title, legend, expr in queries:
+                    result = prometheus.query(expr, now)
+                    assert result, f"panel {title!r}: {expr} returns no series " \
+                        f"(the workers' scrapes: {prometheus.samples(WORKERS_UP, 20)} at {now})"
+                    values[(title, legend)] = by_legend(result, legend)
+                assert values[("Workers by state", "{{state}}")] == \
+                    {"alive": 1, "lost": 0, "dead": 0}
+                assert values[("Applications by state", "{{state}}")] == \
+                    {"running": 1, "waiting": 0, "finished": 0, "failed": 0, "killed": 0,
+                     "recovering": 0}
+                for panel, unit in (("Cores used / total", 1), ("Memory used / total", 1 << 30)):
+                    assert values[(panel, "used")] == {"used": unit}
+                    assert values[(panel, "total")] == {"total": unit}
+                tasks = values[("Tasks per second by outcome", "{{outcome}}")]
+                assert set(tasks) == {"success", "failed", "fetch_failed", "lost"}
+                master_rates = by_legend(prometheus.query(
+                    f"sum by (outcome) (rate(vega_tasks_total{master}[1m]))", now), "{{outcome}}")
+                assert tasks == master_rates and tasks["success"] > 0 and tasks["failed"] > 0
+                p50, p95, p99 = (values[("Task duration percentiles", p)][p]
+                                 for p in ("p50", "p95", "p99"))
+                assert 0 < p50 <= p95 <= p99 <= 300
+                assert prometheus.value(f"vega_task_duration_seconds_count{master}") == 13
+                throughput = {legend: list(v.values()) for (title, legend), v in values.items()
+                              if title == "Shuffle throughput"}
+                assert throughput["written"][0] > 0 and throughput["read"][0] > 0
+                assert throughput["served to other hosts"] == [0]  # one host: read from disk
+                assert prometheus.value(f"vega_shuffle_written_bytes_total{master}") == \
+                    prometheus.value(f"vega_shuffle_read_bytes_total{master}") > 0
+                failures = values[("Failures and losses", "failed tasks")]
+                assert len(failures) == 1 and 4 <= list(failures.values())[0] < 8
+                for legend in ("fetch failures", "executor losses"):
+                    assert list(values[("Failures and losses", legend)].values()) == [0]
+                assert set(values[("Failures and losses", "rejected on {{port}}: {{reason}}")]
+                           .values()) == {0}
+                assert prometheus.value(f'vega_jobs_total{{job="vega-master",outcome="failed"}}') == 1
+                assert prometheus.value(f'vega_jobs_total{{job="vega-master",outcome="succeeded"}}') == 3
+                if NODE_EXPORTER:
+                    busy = values[("Node CPU busy", "{{instance}}")]
+                    assert list(busy) == targets["node"] and 0 <= busy[targets["node"][0]] <= 1
+                    assert list(values[("Node memory used", "{{instance}}")].values())[0] > 0
+                # a job held running: its panel shows one job and one stage (the master's)
+                flag = str(release)
+
+                def hold(_):  # (on the executor: until the test releases it, at most 60 s)
+                    deadline = time.monotonic() + 60
+                    while not os.path.exists(flag) and time.monotonic() < deadline:
+                        time.sleep(0.05)
+                holding = threading.Thread(target=lambda: ctx.parallelize([0], 1).foreach(hold))
+                holding.start()
+                try:
+                    for _, legend, expr in queries:
+                        if legend in ("jobs", "stages"):
+                            wait_for(lambda: [v for _, v in prometheus.query(expr)] == [1], 30,
+                                     f"{expr} to show one of the {legend} running "
+                                     f"(it shows {prometheus.query(expr)})")
+                finally:
+                    release.touch()
+                    holding.join(60)
+            prometheus.wait_value('vega_applications{state="finished"}', 1)
+            assert prometheus.value('vega_applications{state="running"}') == 0
+            assert prometheus.value(f'vega_tasks_total{{job="vega-master",outcome="success"}}') == 14
+        finally:
+            release.touch()
+            prometheus.stop()
+            if node is not None:
+                os.killpg(node.pid, signal.SIGTERM)
+                node.wait(30)
+
