@@ -1,7 +1,7 @@
 """Every panel query of the shipped Grafana dashboard (conf/monitoring/grafana/dashboards),
 evaluated through the HTTP query API of a real Prometheus (Debian's package, run by hand on
 loopback) that scrapes a standalone cluster with the shipped scrape jobs at 1 s, during and
-after an application's jobs.
+after an application's jobs, and across a master restart.
 
 Grafana itself is not installable here: its dashboard has no template variables and no
 ``$__rate_interval``, so each ``expr`` is what Grafana sends as it stands."""
@@ -24,7 +24,8 @@ import yaml
 
 from vega_runtime import Context
 
-from proc_helpers import REPO, master_and_worker, read_text, wait_for
+from http_helpers import api_get
+from proc_helpers import REPO, master_and_worker, read_text, spawn_vega, wait_for
 
 PROMETHEUS = shutil.which("prometheus")
 NODE_EXPORTER = shutil.which("prometheus-node-exporter")  # Debian's prometheus recommends it
@@ -244,4 +245,66 @@ def test_every_panel_query_returns_exact_series_during_and_after_an_application(
             if node is not None:
                 os.killpg(node.pid, signal.SIGTERM)
                 node.wait(30)
+
+
+def restart_master(cluster, ready):
+    """SIGKILL the cluster's master and start it again on the same ports and work dir."""
+    os.killpg(cluster["master_pid"], signal.SIGKILL)
+    home = str(cluster["home"])
+    proc = spawn_vega("master", "--host", "127.0.0.1", "--port", cluster["url"].rsplit(":", 1)[1],
+                      "--webui-port", str(cluster["webui_port"]), "--work-dir",
+                      os.path.join(home, "master"), "--config", os.path.join(home, "master.yaml"),
+                      "--ready-file", ready, "--event-log-dir", os.path.join(home, "events"),
+                      env=cluster["env"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                      start_new_session=True)
+    wait_for(lambda: os.path.exists(ready), 30, "the restarted master")
+    return proc
+
+
+def test_a_restarted_master_counts_only_what_its_applications_do_after(tmp_path, monkeypatch):
+    """A finished application ran 8 tasks, a running one 6 more: the master's
+    vega_tasks_total is 14. The master is killed and restarted: the counter starts again
+    from 0 (a reset, to Prometheus), and the running application, resumed, runs 2 tasks:
+    it reads 2, and the dashboard's increase counts 2 tasks since the restart. (Before,
+    the resumed driver's cumulative 8 were counted: the 6 tasks it ran before the restart
+    finished again, to ``rate`` and ``increase``.) Its driver reports at once when it is
+    back, not at its next task: the master's counter is its own at once."""
+    with master_and_worker(tmp_path / "home") as cluster:
+        prometheus = Prometheus(tmp_path, {"vega-master": [f"127.0.0.1:{cluster['webui_port']}"]},
+                                cluster["ca_file"])
+        monkeypatch.setenv("VEGA_SECRET_FILE", cluster["env"]["VEGA_SECRET_FILE"])
+        restarted = None
+        success = 'vega_tasks_total{outcome="success"}'
+        try:
+            prometheus.wait_all_up()
+            with Context(master=cluster["url"], app_name="before") as ctx:
+                assert ctx.parallelize(range(8), 8).count() == 8
+            with Context(master=cluster["url"], app_name="across") as ctx:
+                assert ctx.parallelize(range(6), 6).count() == 6
+                prometheus.wait_value(success, 14)
+                restarted = restart_master(cluster, str(tmp_path / "home" / "master.ready2"))
+                since = time.time()
+                # the resumed driver reports at once: its jobs are on its page again
+                site = (cluster["webui_port"], cluster["ca_file"])
+                token = read_text(os.path.join(str(tmp_path / "home"), "master", "master.token"))
+                wait_for(lambda: (lambda got: got[0] == 200 and got[1].get("jobs"))(
+                    api_get(site, f"/api/v1/applications/{ctx.application_id}", token.strip())),
+                    30, "the resumed application's jobs on its page")
+                resumed = time.time()
+                wait_for(lambda: any(t > resumed for t, _ in prometheus.samples(success, 60)),
+                         30, "a scrape of the restarted master after the driver reported")
+                before = [v for t, v in prometheus.samples(success, 60) if t > since]
+                assert set(before) == {0}, f"counted again, before any task ran: {before}"
+                assert ctx.parallelize(range(2), 2).count() == 2
+                prometheus.wait_value(success, 2)
+                after = [v for t, v in prometheus.samples(success, 60) if t > since]
+                assert max(after) == 2, after
+                window = int(time.time() - since) + 1
+                increase = prometheus.value(f"increase({success}[{window}s])")
+                assert 2 <= increase < 4, increase
+        finally:
+            prometheus.stop()
+            if restarted is not None:
+                os.killpg(restarted.pid, signal.SIGTERM)
+                restarted.wait(30)
 

@@ -228,6 +228,38 @@ def test_a_master_restart_recovers_applications_and_workers_from_its_snapshot():
     assert status_states == {done: "finished", app_id: "running"}
 
 
+def test_a_restarted_master_counts_a_resumed_application_from_its_first_report():
+    """/metrics sums ``counted_metrics()``: an application registered with this master
+    counts all its driver reports; one resumed after a restart counts from its driver's
+    first report to the restarted master (its cumulative counts again would be, to
+    Prometheus, every earlier task finishing at once), up to when it is forgotten too."""
+    before = Sim()
+    driver, app_id = before.app("running")
+    before.apply(MetricsReported(driver, {"tasks": {"success": 6}, "duration_count": 6,
+                                          "duration_buckets": [6] * 10, "jobs_running": 1}))
+    assert before.state.apps[app_id].counted_metrics()["tasks"] == {"success": 6}
+
+    after = Sim(MasterState(saved=before.state.snapshot(), finished_app_ttl=60.0),
+                now=before.now + 30)
+    driver, _ = after.app("running", app_id=app_id)
+    app = after.state.apps[app_id]
+    assert app.counted_metrics() == {}
+    after.apply(MetricsReported(driver, {"tasks": {"success": 7}, "duration_count": 7,
+                                         "duration_buckets": [7] * 10, "jobs_running": 1}))
+    assert app.counted_metrics() == {"tasks": {"success": 0}, "duration_count": 0,
+                                     "duration_buckets": [0] * 10, "jobs_running": 1}
+    after.apply(MetricsReported(driver, {"tasks": {"success": 9, "failed": 1},
+                                         "duration_count": 9, "duration_buckets": [9] * 10,
+                                         "jobs_running": 0}))
+    assert app.counted_metrics() == {"tasks": {"success": 2, "failed": 1}, "duration_count": 2,
+                                     "duration_buckets": [2] * 10, "jobs_running": 0}
+    after.apply(ApplicationUnregistered(driver))
+    after.now += 61
+    after.apply(Tick())  # finished_app_ttl: the resumed application is forgotten
+    assert app_id not in after.state.apps
+    assert after.state.forgotten_metrics["tasks"] == {"success": 2, "failed": 1}
+
+
 def test_after_a_restart_peers_that_never_come_back_are_given_up_on():
     """15 worker timeouts after the restart: workers that did not re-register leave the
     status, applications whose driver did not return are finished (and later forgotten

@@ -8,6 +8,7 @@ from typing import Dict, List, Optional, Set, Tuple
 
 from ..net.messages import RegisterApplication
 from ..records import Record
+from ..scheduler.job_metrics import less_counts
 from .placement import ExecutorFailures, ExecutorShare
 
 #: a field's default standing for a new empty container (each record gets its own)
@@ -93,6 +94,11 @@ class Application(Record):
     waiting_reason: str = ""
     #: the driver's latest cumulative job metrics (JobMetrics.snapshot)
     metrics: dict
+    #: what /metrics takes off ``metrics`` (``counted_metrics``): nothing ({}) for an
+    #: application registered with this master; for one resumed after a restart, its
+    #: driver's first snapshot to this master (None until it comes), as this master did
+    #: not count what its driver had done before
+    metrics_base: Optional[dict] = None
     #: dynamic allocation's cap: the executors the application asked for (None: static
     #: allocation, as many as it can get)
     requested_total: Optional[int] = None
@@ -110,8 +116,8 @@ class Application(Record):
 
     def __init__(self, app_id, request, session, submitted, state=AppState.WAITING, ended=None,
                  executors=_NEW, next_executor=1, waiting_reason="", metrics=_NEW,
-                 requested_total=None, failures=_NEW, driver_away=None, probing=False,
-                 driver_heard=None, end_reason=""):
+                 metrics_base=_NEW, requested_total=None, failures=_NEW, driver_away=None,
+                 probing=False, driver_heard=None, end_reason=""):
         self.app_id, self.request, self.session = app_id, request, session
         self.submitted, self.state, self.ended = submitted, state, ended
         self.executors = {} if executors is _NEW else executors
@@ -119,6 +125,7 @@ class Application(Record):
         self.failures = ExecutorFailures() if failures is _NEW else failures
         self.waiting_reason = waiting_reason
         self.metrics = {} if metrics is _NEW else metrics
+        self.metrics_base = {} if metrics_base is _NEW else metrics_base
         self.requested_total = requested_total
         self.driver_away = driver_away
         self.probing = probing
@@ -129,6 +136,10 @@ class Application(Record):
     def at_requested_total(self) -> bool:
         """It has (or is launching) every executor it asked for."""
         return self.requested_total is not None and len(self.executors) >= self.requested_total
+
+    def counted_metrics(self) -> dict:
+        """Its job metrics as /metrics sums them (``job_metrics.less_counts``)."""
+        return less_counts(self.metrics, self.metrics_base)
 
     def record(self) -> dict:
         """What survives a master restart."""

@@ -44,7 +44,7 @@ from ..net.messages import (ApplicationEnded, ApplicationKilled, ApplicationReje
                             LaunchExecutor, RegisteredApplication, RegisteredWorker,
                             RegisterWorker, RegisterWorkerFailed)
 from ..resources import EXECUTOR_RESOURCES_ENV
-from ..scheduler.job_metrics import add_counts
+from ..scheduler.job_metrics import add_counts, ended_counts
 from ..versions import version_mismatch
 from .master_events import (Action, ApplicationRegistering, ApplicationUnregistered,
                             ConnectionLost, Disconnect, DriverProbed, Event, ExecutorExitReported,
@@ -409,7 +409,8 @@ class MasterState:
         else:  # known from before a restart, or not at all: resumed under its id, waiting
             saved = self.recovered.pop(request.app_id, {})  # until it has executors again
             app = Application(request.app_id, request, event.session, saved.get("submitted", now),
-                              next_executor=saved.get("next_executor", 1000), driver_heard=now)
+                              next_executor=saved.get("next_executor", 1000), driver_heard=now,
+                              metrics_base=None)  # counted from its first snapshot on
         app.requested_total = request.requested_executors if request.requested_executors >= 0 \
             else None
         self.apps[app.app_id] = self._active[app.app_id] = app
@@ -426,6 +427,8 @@ class MasterState:
         app = self.app_of(event.session)
         if app is not None:
             app.metrics = event.snapshot
+            if app.metrics_base is None:
+                app.metrics_base = ended_counts(event.snapshot)
 
     def _application_unregistered(self, event: ApplicationUnregistered, now: float,
                                   out: list) -> None:
@@ -599,7 +602,7 @@ class MasterState:
         record = self.recovered.pop(app_id, {})
         if app is not None:
             self.sessions.pop(app.session, None)
-            self.forgotten_metrics = add_counts(self.forgotten_metrics, app.metrics)
+            self.forgotten_metrics = add_counts(self.forgotten_metrics, app.counted_metrics())
         package = app.request.package_sha if app is not None else record.get("package_sha", "")
         in_use = {a.request.package_sha for a in self.apps.values()}
         in_use |= {r.get("package_sha", "") for r in self.recovered.values()}

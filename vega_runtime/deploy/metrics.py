@@ -58,8 +58,10 @@ class MasterCollector:
             app_states = [a.state.value for a in apps] + \
                 [recovered_app_state(r) for r in m.state.recovered.values()]
             # an ended application's jobs run no more (its driver may have been killed
-            # mid-job); forgotten ones still count, or the sums would go back
-            snapshots = [a.metrics if a.state.active else ended_counts(a.metrics)
+            # mid-job); forgotten ones still count, or the sums would go back; one resumed
+            # after a restart counts from its first report to this master on
+            snapshots = [a.counted_metrics() if a.state.active
+                         else ended_counts(a.counted_metrics())
                          for a in apps if a.metrics] + [m.state.forgotten_metrics]
             counters = dict(m.state.counters)
             rejected = m.server.rejected

@@ -307,9 +307,10 @@ class ClusterBackend(PoolRemovals):
         self.events.put(MasterLostEvent(reason) if refused else None)  # None: a wake-up
 
     def _master_back(self) -> None:
-        """The master took the application back after the reconnect timeout."""
+        """The master took the application back (after the reconnect timeout too)."""
         with self.lock:
             self.master_lost = self.master_stopped = None
+        self.relay.resend_metrics()
 
     # -- executors -------------------------------------------------------------------------
     def _serve_executor(self, conn: Connection) -> None:

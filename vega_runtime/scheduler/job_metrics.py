@@ -240,6 +240,34 @@ def add_counts(total: dict, snapshot: dict) -> dict:
     return merged
 
 
+def less_counts(snapshot: dict, base: Optional[dict]) -> dict:
+    """``snapshot``'s counters less those of ``base`` (an earlier snapshot of the same
+    driver; None or empty: nothing to take off): what a master that resumed an application
+    after a restart counts of it, the driver's counts since it first reported to that master
+    (its cumulative counts again would read, to Prometheus's ``rate`` and ``increase``, as
+    every task of the application finishing again at once).  The running gauges and the
+    progress tables are the snapshot's.
+
+    >>> less_counts({"tasks": {"success": 8, "failed": 1}, "duration_buckets": [5, 8],
+    ...              "duration_count": 8, "jobs_running": 1},
+    ...             {"tasks": {"success": 6}, "duration_buckets": [4, 6], "duration_count": 6,
+    ...              "jobs_running": 1})
+    {'tasks': {'success': 2, 'failed': 1}, 'duration_buckets': [1, 2], 'duration_count': 2, 'jobs_running': 1}
+    """
+    if not base:
+        return snapshot
+    counted = dict(snapshot)
+    for key, value in snapshot.items():
+        before = base.get(key)
+        if key in _COUNT_TABLES and isinstance(before, dict):
+            counted[key] = {name: count - before.get(name, 0) for name, count in value.items()}
+        elif key == "duration_buckets" and isinstance(before, list):
+            counted[key] = [a - b for a, b in zip(value, before)]
+        elif key in ("duration_count", "duration_sum") and before is not None:
+            counted[key] = value - before
+    return counted
+
+
 def job_metric_families(snapshots) -> Iterator:
     """Jobs, stages, tasks, durations and shuffle bytes summed over the applications."""
     # imported here: only processes serving /metrics need prometheus-client

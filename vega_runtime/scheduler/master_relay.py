@@ -70,6 +70,14 @@ class MasterRelay:
         if self._sender.is_alive():
             self._sender.join(timeout)
 
+    def resend_metrics(self) -> None:
+        """Send the job metrics snapshot again, changed or not: the master took the
+        application back, and may be a restarted one that has none of it (or the last one
+        sent went into the lost connection)."""
+        with self._ready:
+            self._metrics_sent = -1
+            self._ready.notify()
+
     def add_log(self, text: str, stream: str = "stdout") -> None:
         """Queue task output for the master (``vega logs``), written to ``stream`` ("stdout"
         or "stderr": the master keeps them apart).  While the master takes lines,
@@ -129,9 +137,13 @@ class MasterRelay:
             snapshot = self.metrics()
         except RuntimeError:  # the scheduler changed a table while we read it: next time
             return
-        if snapshot is not None and snapshot["version"] != self._metrics_sent:
+        with self._ready:
+            sent = self._metrics_sent
+        if snapshot is not None and snapshot["version"] != sent:
             self.send(AppMetrics(json.dumps(snapshot)))
-            self._metrics_sent = snapshot["version"]
+            with self._ready:  # (unless a resend was asked for meanwhile)
+                if self._metrics_sent == sent:
+                    self._metrics_sent = snapshot["version"]
 
     def _send_all(self) -> None:
         while True:
