@@ -97,6 +97,13 @@ class Prometheus:
             found = json.load(response)["data"]["result"]
         return [(float(t), float(v)) for t, v in found[0]["values"]] if found else []
 
+    def metadata(self, job):
+        """{metric family: (type, unit)} that Prometheus stored of ``job``'s targets."""
+        url = f"http://127.0.0.1:{self.port}/api/v1/targets/metadata?" + \
+            urllib.parse.urlencode({"match_target": f'{{job="{job}"}}'})
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return {m["metric"]: (m["type"], m["unit"]) for m in json.load(response)["data"]}
+
     def value(self, promql):
         """The value of the one series ``promql`` selects (None: no series yet)."""
         result = self.query(promql)
@@ -124,6 +131,27 @@ def worker_metrics_address(cluster):
     found = wait_for(lambda: re.search(r"worker metrics on https://[\d.]+:(\d+)/", read_text(log)),
                      30, "the worker's metrics port")
     return f"127.0.0.1:{found.group(1)}"
+
+
+def documented_metrics():
+    """{row of docs/monitoring.md's table of metrics: the vega_ names in its last column}."""
+    with open(os.path.join(REPO, "docs", "monitoring.md")) as fh:
+        rows = [line.split(" | ") for line in fh if line.startswith("| ")]
+    return {row[0].strip("| "): set(re.findall(r"\bvega_[a-z_]+", row[-1])) for row in rows
+            if row[0].strip("| ") in ("master", "each worker")}
+
+
+def check_types(stored, documented, where):
+    """What Prometheus stored of a target's metrics is what the docs list, a counter named
+    ``_total``, the task durations a histogram in seconds, the rest gauges."""
+    names = {name for name in stored if name.startswith("vega_")}
+    assert names == documented, f"{where}: stored {sorted(names - documented)} undocumented, " \
+                                f"documented {sorted(documented - names)} not stored"
+    for name in names:
+        kind = stored[name][0]
+        expected = "counter" if name.endswith("_total") else \
+            "histogram" if name == "vega_task_duration_seconds" else "gauge"
+        assert kind == expected, f"{where}: {name} is a {kind}, not a {expected}"
 
 
 def by_legend(result, legend):
@@ -218,6 +246,16 @@ def test_every_panel_query_returns_exact_series_during_and_after_an_application(
                     busy = values[("Node CPU busy", "{{instance}}")]
                     assert list(busy) == targets["node"] and 0 <= busy[targets["node"][0]] <= 1
                     assert list(values[("Node memory used", "{{instance}}")].values())[0] > 0
+                documented = documented_metrics()
+                check_types(prometheus.metadata("vega-master"), documented["master"],
+                                      "the master")
+                check_types(prometheus.metadata("vega-workers"),
+                                      documented["each worker"], "a worker")
+                check_types(prometheus.metadata("vega-driver"), {
+                    "vega_jobs_total", "vega_jobs_running", "vega_stages_total",
+                    "vega_stages_running", "vega_tasks_total", "vega_task_duration_seconds",
+                    "vega_shuffle_written_bytes_total", "vega_shuffle_read_bytes_total",
+                    "vega_fetch_failures_total"}, "a driver")
                 # a job held running: its panel shows one job and one stage (the master's)
                 flag = str(release)
 

@@ -148,3 +148,24 @@ def test_monitoring_env_script_writes_a_private_password_file_once(tmp_path):
     ignored = subprocess.run(["git", "check-ignore", "-q", "conf/monitoring/.env"],
                              cwd=os.path.dirname(os.path.dirname(ROOT)))
     assert ignored.returncode == 0
+
+
+def panel_unit(exprs):
+    """The Grafana unit a panel's queries call for: per second of a ``rate`` (bytes: Bps;
+    node CPU seconds: a fraction busy), seconds of a duration quantile, bytes of a gauge
+    in bytes, else counts."""
+    text = " ".join(exprs)
+    if "rate(node_cpu_seconds_total" in text:
+        return "percentunit"
+    if "histogram_quantile" in text:
+        return "s" if re.search(r"_seconds_bucket\b", text) else "short"
+    if re.search(r"\brate\(", text):
+        return "Bps" if re.search(r"_bytes_total\b", text) else "ops"
+    return "bytes" if re.search(r"_bytes\b", text) else "short"
+
+
+def test_every_panel_unit_is_its_metrics_unit():
+    """Each panel's unit is that of what its queries return (names carry their units)."""
+    for panel in load("grafana", "dashboards", "vega.json")["panels"]:
+        exprs = [t["expr"] for t in panel["targets"]]
+        assert panel["fieldConfig"]["defaults"]["unit"] == panel_unit(exprs), panel["title"]
