@@ -174,7 +174,8 @@ def test_master_counters_never_go_back_and_ended_applications_run_no_jobs(retain
     counted as running a job and a stage until it was forgotten (200 applications later,
     or a day).  Now forgotten applications' counts are kept, and ended ones run nothing:
     nor does its page (``/api/v1/applications/APP``, the web UI's table of its jobs and
-    stages) show that job and stage running any more (it did)."""
+    stages) show that job and stage running any more (it did): they failed, on the page
+    and in ``vega_jobs_total``/``vega_stages_total{outcome="failed"}``."""
     from proc_helpers import spawn_vega, vega, wait_for, write_job
 
     c = retaining_one
@@ -230,6 +231,11 @@ def test_master_counters_never_go_back_and_ended_applications_run_no_jobs(retain
     assert [(s["id"], s["state"]) for s in page["stages"]] == [(0, "failed")]
     assert after[("vega_jobs_running", ())] == 0
     assert after[("vega_stages_running", ())] == 0
+    # the job and stage it left running failed with it, as its page says (they were
+    # counted neither succeeded nor failed: gone from jobs_total as from jobs_running)
+    for name, labels in (("vega_jobs_total", (("outcome", "failed"),)),
+                         ("vega_stages_total", (("outcome", "failed"),))):
+        assert (running[(name, labels)], after[(name, labels)]) == (0, 1), name
     for name, labels in (("vega_tasks_total", (("outcome", "success"),)),
                          ("vega_jobs_total", (("outcome", "succeeded"),)),
                          ("vega_task_duration_seconds_count", ()),

@@ -44,7 +44,7 @@ from ..net.messages import (ApplicationEnded, ApplicationKilled, ApplicationReje
                             LaunchExecutor, RegisteredApplication, RegisteredWorker,
                             RegisterWorker, RegisterWorkerFailed)
 from ..resources import EXECUTOR_RESOURCES_ENV
-from ..scheduler.job_metrics import add_counts, ended_counts
+from ..scheduler.job_metrics import add_counts, counters
 from ..versions import version_mismatch
 from .master_events import (Action, ApplicationRegistering, ApplicationUnregistered,
                             ConnectionLost, Disconnect, DriverProbed, Event, ExecutorExitReported,
@@ -428,7 +428,7 @@ class MasterState:
         if app is not None:
             app.metrics = event.snapshot
             if app.metrics_base is None:
-                app.metrics_base = ended_counts(event.snapshot)
+                app.metrics_base = counters(event.snapshot)
 
     def _application_unregistered(self, event: ApplicationUnregistered, now: float,
                                   out: list) -> None:

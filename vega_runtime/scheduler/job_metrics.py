@@ -191,15 +191,32 @@ def _total(snapshots, *path) -> float:
     return total
 
 
+def counters(snapshot: dict) -> dict:
+    """The counters of ``snapshot``, without its progress tables and running gauges.
+
+    >>> counters({"jobs": {"succeeded": 1}, "jobs_running": 2, "stage_progress": [{}]})
+    {'jobs': {'succeeded': 1}}
+    """
+    return {key: value for key, value in snapshot.items()
+            if key not in ("job_progress", "stage_progress", "cached_rdds", "version",
+                           "jobs_running", "stages_running")}
+
+
 def ended_counts(snapshot: dict) -> dict:
     """The counters of an ended application's last ``snapshot``: nothing of it runs any
-    more, whatever its driver last said (a driver killed mid-job never says its job ended).
+    more, whatever its driver last said (a driver killed mid-job never says its job
+    ended), and what it last said was running failed with it, as its REST API, its page
+    (``ended_progress``) and Spark's history server have it: ``jobs_total`` counts every
+    job that ran, not only those whose driver lived to say how they ended.
 
     >>> ended_counts({"jobs": {"succeeded": 1}, "jobs_running": 2, "stage_progress": [{}]})
-    {'jobs': {'succeeded': 1}, 'jobs_running': 0, 'stages_running': 0}
+    {'jobs': {'succeeded': 1, 'failed': 2}, 'stages': {'failed': 0}, 'jobs_running': 0, 'stages_running': 0}
     """
-    counts = {key: value for key, value in snapshot.items()
-              if key not in ("job_progress", "stage_progress", "cached_rdds", "version")}
+    counts = counters(snapshot)
+    for table, running in (("jobs", "jobs_running"), ("stages", "stages_running")):
+        done = dict(counts.get(table, {}))
+        done["failed"] = done.get("failed", 0) + snapshot.get(running, 0)
+        counts[table] = done
     return {**counts, "jobs_running": 0, "stages_running": 0}
 
 
@@ -221,8 +238,9 @@ def add_counts(total: dict, snapshot: dict) -> dict:
     Prometheus's ``rate`` as a burst of everything counted since).
 
     >>> add_counts(ended_counts({"tasks": {"success": 2}, "duration_buckets": [1, 2]}),
-    ...            {"tasks": {"success": 3, "lost": 1}, "duration_buckets": [0, 3]})
-    {'tasks': {'success': 5, 'lost': 1}, 'duration_buckets': [1, 5], 'jobs_running': 0, 'stages_running': 0}
+    ...            {"tasks": {"success": 3, "lost": 1}, "duration_buckets": [0, 3],
+    ...             "jobs": {"succeeded": 1}, "jobs_running": 1})
+    {'tasks': {'success': 5, 'lost': 1}, 'duration_buckets': [1, 5], 'jobs': {'failed': 1, 'succeeded': 1}, 'stages': {'failed': 0}, 'jobs_running': 0, 'stages_running': 0}
     """
     merged = dict(total)
     for key, value in ended_counts(snapshot).items():
