@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import threading
 
 import pytest
@@ -306,6 +307,34 @@ def test_a_local_cluster_runs_the_drivers_vega_not_one_in_its_working_directory(
                          cwd=decoy.parent, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["6"]
+
+
+def test_a_local_cluster_started_under_a_redirected_stderr_logs_to_its_log_files(tmp_path):
+    """A driver whose ``sys.stderr`` is not its descriptor 2 (``contextlib.redirect_stderr``
+    here; pytest's capture did it to the suite) when it forks its fork server: the local
+    cluster's daemons, forked from that, logged into their copy of that stream (a StringIO:
+    lost), and their log files, which a daemon that fails to start is reported with (and
+    which tests read the worker's /metrics port from), stayed empty. Found with
+    tests/test_prometheus_scrape.py run on its own (alone, its Context is the first of the
+    process: it forks the fork server; after another test's threads, it spawns one)."""
+    job = tmp_path / "job.py"
+    job.write_text(textwrap.dedent("""
+        import contextlib, io, os, re, time
+        from vega_runtime import Context
+        with contextlib.redirect_stderr(io.StringIO()):
+            ctx = Context("local-cluster[1,1]", "redirected")
+        with ctx:
+            print(ctx.parallelize(range(3), 3).sum())
+            worker_log = ctx.backend.owned_cluster.log_paths[1]
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and "worker metrics on" not in open(worker_log).read():
+                time.sleep(0.1)
+            print("worker metrics on" in open(worker_log).read())
+    """))
+    out = subprocess.run([sys.executable, str(job)], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["3", "True"]
 
 
 def test_the_safe_path_command_of_python_3_10_runs_the_module_not_the_working_directorys(

@@ -15,6 +15,8 @@ import yaml
 from vega_runtime import Context
 from vega_runtime.net.tls import http_client_context
 
+from proc_helpers import read_text, wait_for
+
 ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "conf",
                     "monitoring")
 NODE_EXPORTER_METRICS = {"node_cpu_seconds_total", "node_memory_MemTotal_bytes",
@@ -32,8 +34,11 @@ def exported_metric_names():
     with Context(master="local-cluster[2,1]", app_name="names") as ctx:
         ctx.parallelize(range(8), 2).map(lambda x: (x % 2, x)).group_by_key().count()
         ports = [ctx.backend.owned_cluster.webui_port]
-        log = open(ctx.backend.owned_cluster.log_paths[1]).read()
-        ports += [int(p) for p in re.findall(r"worker metrics on https://[\d.]+:(\d+)/metrics", log)]
+        # (a worker registers, and may run tasks, before its /metrics listens and logs so)
+        log_path = ctx.backend.owned_cluster.log_paths[1]
+        found = wait_for(lambda: re.search(r"worker metrics on https://[\d.]+:(\d+)/metrics",
+                                           read_text(log_path)), 30, "the worker's metrics port")
+        ports.append(int(found.group(1)))
         https = http_client_context(ctx.backend.owned_cluster.ca_file)
         for port in ports:
             with urllib.request.urlopen(f"https://127.0.0.1:{port}/metrics", timeout=10,
@@ -169,3 +174,4 @@ def test_every_panel_unit_is_its_metrics_unit():
     for panel in load("grafana", "dashboards", "vega.json")["panels"]:
         exprs = [t["expr"] for t in panel["targets"]]
         assert panel["fieldConfig"]["defaults"]["unit"] == panel_unit(exprs), panel["title"]
+

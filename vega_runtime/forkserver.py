@@ -340,6 +340,12 @@ def _forget_parent(path: Optional[List[str]]) -> None:
     for target in (0, 1):
         os.dup2(null_fd, target)
     os.close(null_fd)
+    # the client's sys.stdout and sys.stderr need not write to its descriptors 1 and 2 (a
+    # contextlib.redirect_stderr, pytest's capture): ours and our children's do, which each
+    # child points at its log (a daemon's log went into the client's stream's copy instead)
+    sys.stdout = sys.__stdout__ = open(1, "w", buffering=1, closefd=False)
+    sys.stderr = sys.__stderr__ = open(2, "w", buffering=1, closefd=False,
+                                       errors="backslashreplace")
     if path is not None:
         sys.path[:] = path
 
