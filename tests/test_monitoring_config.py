@@ -175,3 +175,12 @@ def test_every_panel_unit_is_its_metrics_unit():
         exprs = [t["expr"] for t in panel["targets"]]
         assert panel["fieldConfig"]["defaults"]["unit"] == panel_unit(exprs), panel["title"]
 
+
+def test_grafana_steps_at_the_interval_prometheus_scrapes_at():
+    """The data source's ``timeInterval`` (Grafana's "Scrape interval": the shortest step of
+    its queries; 15s when unset) is the interval prometheus.yml scrapes at: unset, the
+    dashboard read one sample in three, and a job or stage running under 15 s could fall
+    between two steps and never show."""
+    datasource = load("grafana", "provisioning", "datasources", "prometheus.yml")["datasources"][0]
+    assert datasource.get("jsonData", {}).get("timeInterval") == \
+        load("prometheus.yml")["global"]["scrape_interval"]
