@@ -220,7 +220,7 @@ def test_every_panel_query_returns_exact_series_during_and_after_an_application(
                     assert values[(panel, "used")] == {"used": unit}
                     assert values[(panel, "total")] == {"total": unit}
                 tasks = values[("Tasks per second by outcome", "{{outcome}}")]
-                assert set(tasks) == {"success", "failed", "fetch_failed", "lost"}
+                assert set(tasks) == {"success", "failed", "fetch_failed", "lost", "killed"}
                 master_rates = by_legend(prometheus.query(
                     f"sum by (outcome) (rate(vega_tasks_total{master}[1m]))", now), "{{outcome}}")
                 assert tasks == master_rates and tasks["success"] > 0 and tasks["failed"] > 0

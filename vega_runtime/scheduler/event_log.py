@@ -447,7 +447,7 @@ def _summary(events: Iterable[dict], path: str) -> dict:
             if e["success"]:
                 durations.append(e["duration"])
         elif kind == "TaskMetrics":
-            failed_tasks += e["outcome"] != "success"
+            failed_tasks += e["outcome"] not in ("success", "killed")
             written += e["shuffle_written"]
             read += e["shuffle_read"]
         elif kind == "StageSubmitted":

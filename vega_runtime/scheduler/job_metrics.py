@@ -16,6 +16,9 @@ log = logging.getLogger(__name__)
 
 #: Upper bounds (seconds) of the task duration histogram buckets.
 DURATION_BUCKETS = (0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 60.0, 300.0)
+#: vega_tasks_total's outcomes: ``killed`` is a started attempt stopped on purpose (a
+#: speculative copy another attempt beat, a task of a cancelled job: Spark's numKilledTasks)
+TASK_OUTCOMES = ("success", "failed", "fetch_failed", "lost", "killed")
 
 
 class JobMetrics(JobListener):
@@ -27,7 +30,7 @@ class JobMetrics(JobListener):
         self.jobs_running = 0
         self.stages = {"completed": 0, "failed": 0}
         self.stages_running = 0
-        self.tasks = {"success": 0, "failed": 0, "fetch_failed": 0, "lost": 0}
+        self.tasks = {"success": 0, "failed": 0, "fetch_failed": 0, "lost": 0, "killed": 0}
         #: successful tasks by the first bucket their duration fits in (``durations`` sums them)
         self._duration_counts = [0] * (len(DURATION_BUCKETS) + 1)
         self.duration_count = 0
@@ -303,7 +306,7 @@ def job_metric_families(snapshots) -> Iterator:
                                 value=_total(snapshots, running_key))
     tasks = CounterMetricFamily("vega_tasks_total", "Tasks finished, by outcome",
                                 labels=["outcome"])
-    for outcome in ("success", "failed", "fetch_failed", "lost"):
+    for outcome in TASK_OUTCOMES:
         tasks.add_metric([outcome], _total(snapshots, "tasks", outcome))
     yield tasks
     buckets, cumulative = [], 0

@@ -103,8 +103,9 @@ class JobListener:
         """The Context stopped; ``summary`` is its event log's summary (or empty)."""
 
     def on_task_metrics(self, outcome: str, metrics: dict) -> None:
-        """``outcome``: success, failed, fetch_failed or lost; ``metrics``: duration and
-        shuffle bytes written/read, as the executor measured them."""
+        """``outcome``: success, failed, fetch_failed, lost or killed (a started attempt
+        stopped on purpose); ``metrics``: duration and shuffle bytes written/read, as the
+        executor measured them."""
 
 
 def prefix_lines(prefix: str, text: str) -> str:

@@ -251,11 +251,14 @@ class TaskEvents:
                     self._apply(self.dag.abort_stage(action.stage.stage_id, exc))
             elif isinstance(action, KillTasks):
                 for task_id in action.task_ids:
-                    if task_id in self._running_on:
+                    started = task_id in self._running_on
+                    if started:
                         self._killed[task_id] = self._running_on[task_id][0]
                     spec = self._tasks.pop(task_id, None)
                     if spec is not None and action.reason:
                         self._attempt_killed(spec, action.reason)
+                    if spec is not None and started:  # KILLED in the REST API too
+                        self.listener.on_task_metrics("killed", {})
                 self.backend.kill_tasks(action.task_ids)
             elif isinstance(action, StageSubmitted):
                 log.info("stage %d submitted: %d tasks", action.stage.stage_id, action.num_tasks)
