@@ -182,6 +182,37 @@ def test_output_the_executors_account_may_not_write_says_so(own_dir, cluster_of_
     assert not os.path.exists(out)
 
 
+def test_a_checkpoint_the_executors_account_may_not_write_says_so(own_dir,
+                                                                 cluster_of_another_account):
+    """A driver of nobody's checkpointing into a directory of its own on a cluster whose
+    executors run as another account: each task failed with a bare 'PermissionError:
+    [Errno 13] Permission denied: .../rdd-1/part-00000.tmp' (the driver makes the
+    checkpoint directory 0700).  Now it says which account may not write there and what
+    to do, as a save does."""
+    url, secret = cluster_of_another_account
+    checkpoints = os.path.join(own_dir, "checkpoints")
+    job = write_job(own_dir, "checkpoint.py", f"""
+        from vega_runtime import Context
+        with Context(conf={{"vega.eventlog.dir": "", "vega.task.max_attempts": 1}}) as ctx:
+            ctx.set_checkpoint_dir({checkpoints!r})
+            rdd = ctx.parallelize(range(4), 1)
+            rdd.checkpoint()
+            rdd.count()
+        """)
+    os.chmod(job, 0o644)
+    done = as_nobody("submit", "--master", url, job, cwd=own_dir, umask="077",
+                     VEGA_SECRET_FILE=secret)
+    assert done.returncode == 1, done.stderr
+    directory, = os.listdir(checkpoints)  # the application's, under the one given
+    part = os.path.join(checkpoints, directory, "rdd-0", "part-00000.tmp")
+    assert (f"PermissionError: [Errno 13] cannot write the checkpoint of RDD 0 to "
+            f"{os.path.join(checkpoints, directory)} as root (uid 0) (Permission denied: "
+            f"{part}): tasks write checkpoints as the account of their executors, and the "
+            "checkpoint directory is the driver's (0700); checkpoint where the executors' "
+            "account can write (set_checkpoint_dir an HDFS URL, say), or run the executors "
+            "as the driver's account") in done.stderr, done.stderr
+
+
 def _account_with_a_group_of_its_own():
     """``(uid, gid)`` of an account (not root) whose primary group is its alone: no other
     account's primary group, no other member (``www-data``, ``daemon`` ... in a container),

@@ -11,6 +11,7 @@ its own, and the RDD then reads from its ``CheckpointRDD`` with its lineage cut.
 
 from __future__ import annotations
 
+import errno
 import os
 import posixpath
 from typing import TYPE_CHECKING, Callable, Dict, Iterable, List
@@ -76,16 +77,45 @@ def write_checkpoints(ctx, rdd: "RDD", run_job: Callable[[RDD, Callable, List[in
             else:
                 target.makedirs(target.root)
 
-            def write(records: Iterable, target=target, local=local) -> None:
+            reliable = marked._checkpoint_requested == "reliable"
+
+            def write(records: Iterable, target=target, local=local, rdd_id=marked.rdd_id,
+                      base=base, reliable=reliable) -> None:
                 part = target.join(f"part-{task_context.TaskContext.get().partition:05d}")
-                with (open_private(part + ".tmp", "wb") if local
-                      else target.open_write(part + ".tmp")) as out:
+                try:
+                    out = open_private(part + ".tmp", "wb") if local \
+                        else target.open_write(part + ".tmp")
+                except PermissionError as exc:
+                    if not local:
+                        raise
+                    raise not_permitted(rdd_id, base, exc, reliable) from None
+                with out:
                     serde.dump_batches(records, out, 1024)
                 target.rename(part + ".tmp", part)
 
             n = marked.get_num_partitions()
             run_job(marked, write, list(range(n)), f"checkpoint {marked!r}")
             marked._checkpoint_rdd = sources.CheckpointRDD(ctx, directory, n, marked.partitioner)
+
+
+def not_permitted(rdd_id: int, directory: str, exc: PermissionError,
+                  reliable: bool = True) -> PermissionError:
+    """What a task that may not write its checkpoint part in ``directory`` raises: which
+    account may not, and what to do (the driver makes the directory its own, 0700, and a
+    task writes as its executor's account, which may be another: a cluster's workers run
+    as an account of their own), as a save says (``io.output.LocalDir.not_permitted``)."""
+    from .private_files import account_name
+
+    whose = "the checkpoint directory is the driver's (0700)" if reliable else \
+        "a local checkpoint is in the driver's scratch directory (0700)"
+    instead = "set_checkpoint_dir an HDFS URL" if reliable else \
+        "checkpoint() with set_checkpoint_dir an HDFS URL"
+    return PermissionError(errno.EACCES, f"cannot write the checkpoint of RDD {rdd_id} to "
+                           f"{directory} as {account_name(os.geteuid())} ({exc.strerror}: "
+                           f"{exc.filename}): tasks write checkpoints as the account of "
+                           f"their executors, and {whose}; checkpoint where the executors' "
+                           f"account can write ({instead}, say), or run the executors as the "
+                           "driver's account")
 
 
 def lineage(rdd: "RDD") -> List["RDD"]:
