@@ -22,8 +22,16 @@ def sync(partition, epoch=0, method="barrier", message="", tasks=2, stage=(3, 0)
                        message)
 
 
-def test_a_sync_completes_when_every_task_sent_it_with_messages_by_partition():
+def running(*attempts):
+    """A coordinator with these stage attempts running (default: stage 3's first)."""
     coordinator = BarrierCoordinator()
+    for stage_id, attempt in attempts or [(3, 0)]:
+        coordinator.stage_started(stage_id, attempt)
+    return coordinator
+
+
+def test_a_sync_completes_when_every_task_sent_it_with_messages_by_partition():
+    coordinator = running()
     assert coordinator.request("exec-2", sync(1, method="allGather", message="b")) == []
     replies = coordinator.request("exec-1", sync(0, method="allGather", message="a"))
     assert sorted(replies, key=lambda r: r[0]) == [
@@ -37,7 +45,7 @@ def test_a_sync_completes_when_every_task_sent_it_with_messages_by_partition():
 
 
 def test_different_sync_methods_in_one_sync_fail_every_task_waiting_in_it():
-    coordinator = BarrierCoordinator()
+    coordinator = running()
     coordinator.request("exec-1", sync(0, tasks=3))
     replies = coordinator.request("exec-2", sync(1, method="allGather", tasks=3))
     assert [(e, r.task_id) for e, r in replies] == [("exec-1", 100), ("exec-2", 101)]
@@ -46,7 +54,7 @@ def test_different_sync_methods_in_one_sync_fail_every_task_waiting_in_it():
 
 
 def test_a_task_that_finished_fails_the_syncs_it_did_not_make():
-    coordinator = BarrierCoordinator()
+    coordinator = running()
     coordinator.request("exec-2", sync(1, tasks=3))
     coordinator.request("exec-3", sync(2, tasks=3))
     [(first, failed_1), (second, failed_2)] = coordinator.task_finished(3, 0, 0, 3)
@@ -57,7 +65,7 @@ def test_a_task_that_finished_fails_the_syncs_it_did_not_make():
 
 
 def test_stage_attempts_sync_apart_and_an_ended_stage_is_forgotten():
-    coordinator = BarrierCoordinator()
+    coordinator = running((3, 0), (3, 1), (4, 0))
     coordinator.request("exec-1", sync(0, stage=(3, 0)))
     coordinator.request("exec-1", sync(0, stage=(3, 1)))
     coordinator.request("exec-1", sync(0, stage=(4, 0)))
@@ -66,6 +74,26 @@ def test_stage_attempts_sync_apart_and_an_ended_stage_is_forgotten():
     assert len(coordinator) == 1
     coordinator.clear()
     assert len(coordinator) == 0
+
+
+def test_a_late_sync_of_an_ended_stage_attempt_fails_and_is_not_kept():
+    """A task of a cancelled barrier stage still running (being killed) that calls
+    barrier() after its stage ended: its sync fails at once, and nothing of it is kept
+    (before, an entry stayed until no job was active, one per such stage attempt)."""
+    coordinator = running((3, 0))
+    coordinator.request("exec-1", sync(0, stage=(3, 0)))
+    coordinator.stage_ended(3)
+    [(executor, late)] = coordinator.request("exec-2", sync(1, stage=(3, 0)))
+    assert executor == "exec-2" and late.error == (
+        "the barrier sync of task 1 of stage 3 (attempt 0) came after that stage attempt "
+        "ended: the task is being killed")
+    assert coordinator.task_finished(3, 0, 0, 2) == []
+    assert len(coordinator) == 0
+    # its next attempt (the stage rerun) syncs as any
+    coordinator.stage_started(3, 1)
+    assert coordinator.request("exec-1", sync(0, stage=(3, 1))) == []
+    assert len(coordinator) == 1
+    assert len(coordinator.request("exec-2", sync(1, stage=(3, 1)))) == 2
 
 
 def barrier_launch(task_id, partition, stage_id=5):

@@ -6,7 +6,9 @@ attempt has sent the same epoch's sync, each gets a ``BarrierSyncReply`` with al
 messages by partition.  A sync whose tasks disagree (one calls ``barrier()``, another
 ``all_gather()``), or that comes for an epoch other than the one being gathered, fails
 every task waiting in it, which fails the stage (the scheduler reruns it whole); so does a
-sync that a task of the stage finished without making.
+sync that a task of the stage finished without making.  Only stage attempts running
+(``stage_started`` to ``stage_ended``) have syncs: a late one of an attempt that ended (a
+cancelled stage's task still running, killed) fails at once and is not kept.
 
 The coordinator decides and performs no I/O: ``request`` returns the replies to send and
 to which executors.  Backends call it from their reader threads, so it holds a lock.
@@ -41,11 +43,23 @@ class BarrierCoordinator:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._syncs: Dict[Tuple[int, int], _StageSync] = {}
+        #: the barrier stage attempts running: (stage_id, attempt)
+        self._running: Set[Tuple[int, int]] = set()
+
+    def stage_started(self, stage_id: int, stage_attempt: int) -> None:
+        """A barrier stage attempt was submitted: its tasks' syncs are taken from now."""
+        with self._lock:
+            self._running.add((stage_id, stage_attempt))
 
     def request(self, executor_id: str, request: BarrierSync) -> List[Reply]:
         """Take in a task's sync; the replies to send now (none while others are awaited)."""
         key = (request.stage_id, request.stage_attempt)
         with self._lock:
+            if key not in self._running:
+                return [(executor_id, _failed(request, (
+                    f"the barrier sync of task {request.partition} of stage "
+                    f"{request.stage_id} (attempt {request.stage_attempt}) came after that "
+                    "stage attempt ended: the task is being killed")))]
             sync = self._syncs.setdefault(key, _StageSync(request.num_tasks))
             if sync.finished:
                 return [(executor_id, _failed(request, _finished_first(sync, request)))]
@@ -79,6 +93,8 @@ class BarrierCoordinator:
         can never complete it, and fail now (Spark lets them wait out
         ``spark.barrier.sync.timeout``, a year), as will any sync after this."""
         with self._lock:
+            if (stage_id, stage_attempt) not in self._running:
+                return []  # nobody can be waiting in a sync of an attempt that ended
             sync = self._syncs.setdefault((stage_id, stage_attempt), _StageSync(num_tasks))
             sync.finished.add(partition)
             waiting = list(sync.waiting.values())
@@ -90,10 +106,12 @@ class BarrierCoordinator:
         with self._lock:
             for key in [k for k in self._syncs if k[0] == stage_id]:
                 del self._syncs[key]
+            self._running = {k for k in self._running if k[0] != stage_id}
 
     def clear(self) -> None:
         with self._lock:
             self._syncs.clear()
+            self._running.clear()
 
     def __len__(self) -> int:
         """How many stage attempts' syncs it holds."""

@@ -422,6 +422,7 @@ class JobRunner(TaskEvents):
             self._running_on.pop(task_id, None)
         for stage_id in [s for s in self._stage_tasks if s not in stages]:
             del self._stage_tasks[stage_id]
+            self.barrier.stage_ended(stage_id)  # (one stopped at its deadline ends here)
         with self._cond:
             job.done = True
             del self.jobs[job.job_id]

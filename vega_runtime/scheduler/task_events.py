@@ -263,6 +263,8 @@ class TaskEvents:
             elif isinstance(action, StageSubmitted):
                 log.info("stage %d submitted: %d tasks", action.stage.stage_id, action.num_tasks)
                 self._stage_tasks[action.stage.stage_id] = action.num_tasks
+                if action.stage.barrier:
+                    self.barrier.stage_started(action.stage.stage_id, action.stage.attempt)
                 self.listener.on_stage_submitted(action.stage.stage_id, action.stage.attempt,
                                                  action.stage.name, action.num_tasks)
             elif isinstance(action, StageCompleted):
