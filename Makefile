@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 LOCK_FLAGS := --quiet --generate-hashes --python-version 3.11 --python-platform x86_64-unknown-linux-gnu
 PIP_LOCKED := -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps --no-build-isolation
 
-.PHONY: run test test-latest bench lock clean
+.PHONY: run wheel test test-latest bench lock clean
 
 # A venv whose pip, setuptools and wheel come from build.txt: packages are then built
 # without an isolated build environment, which would fetch unpinned versions.
@@ -28,6 +28,12 @@ $(STAMP): $(BIN)/python requirements/lock.txt setup.cfg pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/vega submit jobs/wordcount.py data/sample.txt
+
+# Vega's wheel in dist/, built from a clean copy of its sources (vega_cli/wheel_cache.py, as
+# --bootstrap builds it): pip wheel run in the checkout would leave build/ here and pack what
+# it holds, a module deleted since an earlier build included.
+wheel: $(STAMP)
+	$(BIN)/python -m vega_cli.wheel_cache . dist
 
 # The tests start hundreds of Python processes: compile the sources once for all of them
 # (with PYTHONDONTWRITEBYTECODE set, each would otherwise compile what it imports).

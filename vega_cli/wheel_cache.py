@@ -170,6 +170,24 @@ def _build(root: str, cache_dir: str, sets: Dict[str, object]) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def build_vega_wheel(wheel_dir: str, root: str = "") -> str:
+    """Vega's wheel, built as ``--bootstrap`` builds it (from a clean copy of ``root``'s
+    sources, default ``source_tree()``), into ``wheel_dir``; its path.  What ``make wheel``
+    runs: ``pip wheel .`` in the checkout leaves ``build/`` there and packs what it holds,
+    a module deleted since an earlier build included."""
+    root = os.path.abspath(root or source_tree())
+    scratch = tempfile.mkdtemp(prefix="vega-wheel-")
+    try:
+        _build(root, scratch, {"vega": _vega_command})
+        wheel, = glob.glob(os.path.join(scratch, "vega", "*.whl"))
+        os.makedirs(wheel_dir, exist_ok=True)
+        target = os.path.join(wheel_dir, os.path.basename(wheel))
+        shutil.move(wheel, target)
+        return target
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def _dependencies_command(root: str, work: str, pip_wheel: List[str]) -> tuple:
     """(what, argv): the wheels of the runtime lock file's pins and of the build lock's pip."""
     pip_lock = os.path.join(work, "pip-lock.txt")
@@ -274,3 +292,10 @@ def pip_error(stderr: str, limit: int = 500) -> str:
             break
         kept.insert(0, line)
     return "\n".join(kept)
+
+
+if __name__ == "__main__":  # make wheel: python -m vega_cli.wheel_cache SOURCE_TREE WHEEL_DIR
+    try:
+        print(build_vega_wheel(sys.argv[2], sys.argv[1]))
+    except RemoteError as exc:
+        sys.exit(f"make wheel: {exc}")
