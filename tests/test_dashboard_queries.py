@@ -3,10 +3,12 @@ evaluated through the HTTP query API of a real Prometheus (Debian's package, run
 loopback) that scrapes a standalone cluster with the shipped scrape jobs at 1 s, during and
 after an application's jobs, and across a master restart.
 
-Grafana itself is not installable here: its dashboard has no template variables and no
-``$__rate_interval``, so each ``expr`` is what Grafana sends as it stands."""
+Grafana itself is not installable here: its dashboard has no template variables, and the
+one macro its queries use, ``$__rate_interval``, is substituted as Grafana does
+(``rate_interval``), so each ``expr`` is what Grafana sends."""
 
 import json
+import math
 import os
 import re
 import shutil
@@ -42,11 +44,36 @@ def free_port():
         return probe.getsockname()[1]
 
 
+#: the tests' Prometheus scrapes every second (its data source's "Scrape interval" then 1s)
+SCRAPE_SECONDS = 1
+#: a panel's width in pixels: Grafana's ``maxDataPoints`` (half of a 1920-pixel screen)
+PANEL_PIXELS = 900
+
+
+def rate_interval(scrape_seconds, range_seconds, pixels=PANEL_PIXELS):
+    """Grafana's ``$__rate_interval``: max($__interval + scrape interval, 4 x scrape
+    interval), ``$__interval`` being the dashboard's time range over the panel's width in
+    pixels, at least the scrape interval (Grafana rounds it to a round number of seconds
+    as this does up).
+
+    >>> rate_interval(1, 1800), rate_interval(5, 1800), rate_interval(15, 6 * 3600)
+    ('4s', '20s', '60s')
+    """
+    interval = max(scrape_seconds, math.ceil(range_seconds / pixels))
+    return f"{max(interval + scrape_seconds, 4 * scrape_seconds)}s"
+
+
 def panel_queries():
-    """(panel title, legend, expr) of every target of the shipped dashboard."""
+    """(panel title, legend, expr) of every target of the shipped dashboard, each
+    ``$__rate_interval`` as Grafana makes it at the dashboard's own time range and the
+    tests' scrape interval."""
     with open(os.path.join(MONITORING, "grafana", "dashboards", "vega.json")) as fh:
         dashboard = json.load(fh)
-    return [(panel["title"], target.get("legendFormat", ""), target["expr"])
+    shown = dashboard["time"]
+    assert (shown["from"][:4], shown["from"][-1], shown["to"]) == ("now-", "m", "now")
+    window = rate_interval(SCRAPE_SECONDS, 60 * int(shown["from"][4:-1]))
+    return [(panel["title"], target.get("legendFormat", ""),
+             target["expr"].replace("$__rate_interval", window))
             for panel in dashboard["panels"] for target in panel["targets"]]
 
 
@@ -66,7 +93,7 @@ class Prometheus:
             job["static_configs"] = [{"targets": addresses}]
             jobs.append(job)
         config = tmp_path / "prometheus.yml"
-        config.write_text(yaml.safe_dump({"global": {"scrape_interval": "1s",
+        config.write_text(yaml.safe_dump({"global": {"scrape_interval": f"{SCRAPE_SECONDS}s",
                                                      "evaluation_interval": "1s"},
                                           "scrape_configs": jobs}))
         self.port = free_port()
@@ -205,7 +232,14 @@ def test_every_panel_query_returns_exact_series_during_and_after_an_application(
                 master = '{job="vega-master"}'
                 prometheus.wait_value(f'vega_tasks_total{{job="vega-master",outcome="success"}}', 13)
                 prometheus.wait_value(f'vega_tasks_total{{job="vega-driver",outcome="success"}}', 13)
-                values, now = {}, time.time()  # every query at one moment, as a panel
+                # every query at one moment, as a panel: the first scrape of the master
+                # that had every task counted (a rate's window then holds the last ones)
+                counted = {q: prometheus.value(q) for q in (
+                    f'vega_tasks_total{{job="vega-master",outcome="{outcome}"}}'
+                    for outcome in ("success", "failed"))}
+                now = max(min(t for t, v in prometheus.samples(q, 60) if v == value)
+                          for q, value in counted.items())
+                values = {}
                 for title, legend, expr in queries:
                     result = prometheus.query(expr, now)
                     assert result, f"panel {title!r}: {expr} returns no series " \
@@ -221,8 +255,10 @@ def test_every_panel_query_returns_exact_series_during_and_after_an_application(
                     assert values[(panel, "total")] == {"total": unit}
                 tasks = values[("Tasks per second by outcome", "{{outcome}}")]
                 assert set(tasks) == {"success", "failed", "fetch_failed", "lost", "killed"}
+                window = rate_interval(SCRAPE_SECONDS, 1800)
                 master_rates = by_legend(prometheus.query(
-                    f"sum by (outcome) (rate(vega_tasks_total{master}[1m]))", now), "{{outcome}}")
+                    f"sum by (outcome) (rate(vega_tasks_total{master}[{window}]))", now),
+                    "{{outcome}}")
                 assert tasks == master_rates and tasks["success"] > 0 and tasks["failed"] > 0
                 p50, p95, p99 = (values[("Task duration percentiles", p)][p]
                                  for p in ("p50", "p95", "p99"))

@@ -184,3 +184,26 @@ def test_grafana_steps_at_the_interval_prometheus_scrapes_at():
     datasource = load("grafana", "provisioning", "datasources", "prometheus.yml")["datasources"][0]
     assert datasource.get("jsonData", {}).get("timeInterval") == \
         load("prometheus.yml")["global"]["scrape_interval"]
+
+
+def seconds(duration: str) -> int:
+    """Seconds of a Prometheus duration of one unit (``5s``, ``1m``, ``5m``, ``1h``)."""
+    return int(duration[:-1]) * {"s": 1, "m": 60, "h": 3600}[duration[-1]]
+
+
+def test_rate_windows_are_grafanas_rate_interval_and_fixed_ones_hold_4_scrapes():
+    """Each ``rate`` of the dashboard takes Grafana's ``$__rate_interval`` (at least 4 of
+    the data source's scrape intervals, and the step between points on top): a fixed
+    ``[1m]`` held 2 samples of a 30 s scrape, too few for a rate, and a ``[5m]`` smoothed
+    away what a 1 s scrape shows.  A fixed window left (an ``increase`` over the last 5
+    minutes: a count that must not change with the zoom) holds 4 of the shipped scrapes."""
+    scrape = seconds(load("prometheus.yml")["global"]["scrape_interval"])
+    exprs = [t["expr"] for p in load("grafana", "dashboards", "vega.json")["panels"]
+             for t in p["targets"]]
+    rates = [e for e in exprs if re.search(r"\brate\(", e)]
+    assert len(rates) == 8
+    for expr in rates:
+        assert re.findall(r"\[([^\]]+)\]", expr) == ["$__rate_interval"], expr
+    for expr in exprs:
+        for window in re.findall(r"\[(\d+[smh])\]", expr):
+            assert seconds(window) >= 4 * scrape, expr
