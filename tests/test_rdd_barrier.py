@@ -16,8 +16,10 @@ from vega_runtime.task_context import BarrierTaskContext
 @pytest.fixture(scope="module", params=MASTERS)
 def ctx(request):
     """A Context per master kind without dynamic allocation (a barrier stage refuses it),
-    waiting half a second for executors a barrier stage lacks."""
-    conf = {"vega.barrier.slots_wait": 0.5}
+    waiting 5 s for executors a barrier stage lacks: on a cluster, the replacement of the
+    executor a test killed may take longer than half a second on a loaded machine (a barrier
+    job was refused so under a CI run), and a full local cluster refuses at once."""
+    conf = {"vega.barrier.slots_wait": 5.0}
     master = request.param
     if master == "multi-host":
         master, secret = request.getfixturevalue("multi_host_cluster")
