@@ -34,6 +34,17 @@ def own_dir():
         shutil.rmtree(path, ignore_errors=True)
 
 
+def pi_job(directory: str) -> str:
+    """A copy of jobs/pi.py in ``directory`` that any account may read: the checkout may be
+    in a directory only root can enter (a CI's clone under a 0700 temporary directory),
+    and click checks the job's readability with access(2), which ignores the capability
+    these accounts keep to run this interpreter."""
+    path = os.path.join(directory, "pi.py")
+    shutil.copyfile(os.path.join(REPO, "jobs", "pi.py"), path)
+    os.chmod(path, 0o644)
+    return path
+
+
 def as_nobody(*args: str, cwd: str, timeout: float = 60, uid: int = NOBODY,
               umask: str = "022", **env: str) -> subprocess.CompletedProcess:
     """``vega ARGS`` as uid/gid ``uid`` (65534) with ``umask`` in ``cwd``, HOME /nonexistent
@@ -69,7 +80,7 @@ def test_a_driver_metrics_port_below_1024_says_it_is_roots(own_dir):
     Context's ``PermissionError: [Errno 13] Permission denied``, a traceback through
     socketserver and no word of the setting.  Now the setting, the address and what to do."""
     done = as_nobody("submit", "--master", "local", "--conf", "vega.eventlog.dir=",
-                     "--conf", "vega.driver.metrics.port=99", os.path.join(REPO, "jobs", "pi.py"),
+                     "--conf", "vega.driver.metrics.port=99", pi_job(own_dir),
                      "10", cwd=own_dir)
     assert (done.returncode, done.stdout) == (1, ""), done.stderr
     assert done.stderr.splitlines()[0] == (
@@ -407,7 +418,7 @@ def test_an_account_without_a_home_gets_no_literal_tilde_directory(own_dir):
     removes the user's real home instead).  Now each says there is no home and what to do,
     and nothing named ``~`` is made; a job with no event log runs."""
     os.chown(own_dir, 4242, 4242)
-    pi = os.path.join(REPO, "jobs", "pi.py")
+    pi = pi_job(own_dir)
     done = as_nobody("submit", "--master", "local", pi, "10", cwd=own_dir, uid=4242,
                      HOME=None)
     assert (done.returncode, done.stdout) == (1, ""), done.stderr
