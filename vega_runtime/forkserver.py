@@ -65,7 +65,8 @@ import setproctitle
 
 from .lazy_imports import load_entry_point
 from .net.framing import ConnectionClosed, ProtocolError, recv_frame, send_frame
-from .processes import become_subreaper, die_with_parent, end_adopted, fork_holding_signals
+from .processes import (become_subreaper, die_with_parent, end_adopted, fork_holding_signals,
+                        write_to_own_descriptors)
 
 log = logging.getLogger(__name__)
 
@@ -343,9 +344,7 @@ def _forget_parent(path: Optional[List[str]]) -> None:
     # the client's sys.stdout and sys.stderr need not write to its descriptors 1 and 2 (a
     # contextlib.redirect_stderr, pytest's capture): ours and our children's do, which each
     # child points at its log (a daemon's log went into the client's stream's copy instead)
-    sys.stdout = sys.__stdout__ = open(1, "w", buffering=1, closefd=False)
-    sys.stderr = sys.__stderr__ = open(2, "w", buffering=1, closefd=False,
-                                       errors="backslashreplace")
+    write_to_own_descriptors()
     if path is not None:
         sys.path[:] = path
 

@@ -276,6 +276,19 @@ def fork_holding_signals() -> int:
 RETAKE_DELAY = 0.01
 
 
+def write_to_own_descriptors() -> None:
+    """In a child just forked from its parent: make ``sys.stdout`` and ``sys.stderr`` (and
+    ``sys.__stdout__``/``__stderr__``) write to this process's descriptors 1 and 2, as a new
+    interpreter's do.  The parent's need not (a Jupyter kernel's are ZMQ-backed streams,
+    whose locks its other threads may have held at the fork and whose writes from a child
+    open ZMQ connections to the kernel; a ``contextlib.redirect_stdout``'s are objects whose
+    copy here nobody reads).  What the child prints then goes where its descriptors do (a
+    kernel catches its own descriptors 1 and 2 and shows what they receive in the cell)."""
+    sys.stdout = sys.__stdout__ = open(1, "w", buffering=1, closefd=False)
+    sys.stderr = sys.__stderr__ = open(2, "w", buffering=1, closefd=False,
+                                       errors="backslashreplace")
+
+
 def take_lost_signals_again() -> None:
     """Chain a ``sys.unraisablehook`` that sends a stopping signal again when its handler's
     exception (``KeyboardInterrupt``, a ``DriverExit`` with its ``signum``) was raised where

@@ -19,7 +19,7 @@ from typing import Dict, List, Optional
 
 from ..executor_loss import LossCause
 from ..processes import (describe_exit, die_with_parent, end_descendants, fork_holding_signals,
-                         kill_tree, own_descendants)
+                         kill_tree, own_descendants, write_to_own_descriptors)
 from ..net.connection import Connection
 from ..net.framing import ConnectionClosed, ProtocolError, set_send_timeout
 from ..net.messages import (BarrierSync, CachedBlock, FetchBroadcast, FetchCachedBlock,
@@ -605,6 +605,9 @@ def run_executor_process(sock: socket.socket, executor_id: str, app_dir: str,
     for ending in (signal.SIGTERM, signal.SIGHUP):  # the driver's handlers are its own
         signal.signal(ending, signal.SIG_DFL)
     own_descendants()  # a subreaper: ``_spawn`` kills what its tasks started as it exits
+    # what it prints outside its tasks (a task's thread after the task, its own messages)
+    # goes to its descriptors, not through the driver's sys.stdout (a Jupyter kernel's)
+    write_to_own_descriptors()
     setup_executor_logging()
     conn = Connection(sock, "driver")
 

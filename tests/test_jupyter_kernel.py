@@ -1,0 +1,133 @@
+"""Vega in a real Jupyter kernel (ipykernel, driven by jupyter_client as a notebook server
+drives it), not IPython's shell alone (tests/test_notebook.py): the kernel's sys.stdout and
+sys.stderr are ZMQ-backed streams, it has threads of its own (ZMQ's IO, heartbeat,
+control), an interrupt is a SIGINT from the kernel manager, and output arrives as iopub
+messages.  Skipped unless ipykernel and jupyter_client are installed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import threading
+
+import pytest
+
+from proc_helpers import REPO, clean_env, wait_for
+
+jupyter_client = pytest.importorskip("jupyter_client")
+pytest.importorskip("ipykernel")
+
+
+@pytest.fixture(scope="module")
+def kernel():
+    """A Python kernel whose cells import this checkout's Vega; (its manager, its client)."""
+    with tempfile.TemporaryDirectory() as home:  # IPython's history, not the user's
+        path = os.pathsep.join(p for p in (REPO, os.environ.get("PYTHONPATH")) if p)
+        manager = jupyter_client.KernelManager(kernel_name="python3")
+        manager.start_kernel(env=clean_env(PYTHONPATH=path, IPYTHONDIR=home),
+                             cwd=home)
+        client = manager.client()
+        client.start_channels()
+        try:
+            client.wait_for_ready(timeout=60)
+            yield manager, client
+        finally:
+            client.stop_channels()
+            manager.shutdown_kernel(now=False)
+
+
+def run_cell(client, code: str, timeout: float = 60) -> tuple:
+    """Run ``code`` as a notebook cell: (its status, its streams' text as [(name, text)],
+    its error's name and value, or None)."""
+    streams, error = [], None
+
+    def output(msg) -> None:
+        nonlocal error
+        kind, content = msg["header"]["msg_type"], msg["content"]
+        if kind == "stream":
+            streams.append((content["name"], content["text"]))
+        elif kind == "error":
+            error = f"{content['ename']}: {content['evalue']}"
+
+    reply = client.execute_interactive(code, output_hook=output, timeout=timeout)
+    return reply["content"]["status"], streams, error
+
+
+def text(streams, name: str = "stdout") -> str:
+    return "".join(t for n, t in streams if n == name)
+
+
+def test_a_local_executors_own_output_goes_to_its_descriptors_not_the_kernels_zmq_streams(kernel, tmp_path):
+    """A local[N] executor is forked from the kernel: what it prints outside a task (a thread
+    the task started, after the task) goes to its descriptors 1 and 2, which the kernel shows
+    in the cell, not through the kernel's ZMQ-backed sys.stdout copied into it (whose locks
+    the kernel's threads may hold at the fork, and whose writes from a child open ZMQ
+    connections to the kernel, one iopub message per write)."""
+    _, client = kernel
+    marker = tmp_path / "printed"
+    status, streams, error = run_cell(client, f"""
+import os, sys, threading, time
+from vega_runtime import Context
+ctx = Context(master="local[1]", app_name="kernel-fork")
+def task(x):
+    def after_the_task():
+        time.sleep(0.2)  # the task has ended: sys.stdout is the executor's own again
+        print("after the task", x)
+        sys.stdout.flush()
+        with open({str(marker)!r} + ".part", "w") as fh:
+            fh.write(type(sys.stdout).__module__ + "." + type(sys.stdout).__name__)
+        os.rename({str(marker)!r} + ".part", {str(marker)!r})
+    threading.Thread(target=after_the_task).start()
+    return x
+print(ctx.parallelize([7], 1).map(task).collect())
+""")
+    assert (status, error) == ("ok", None), streams
+    assert text(streams) == "[7]\n"
+    wait_for(marker.exists, timeout=30, what="the task's thread to print")
+    assert marker.read_text() == "_io.TextIOWrapper"  # ipykernel.iostream.OutStream before
+    status, streams, error = run_cell(client, "print(ctx.parallelize(range(4), 2).sum())\n"
+                                              "ctx.stop()")
+    assert (status, error, text(streams)) == ("ok", None, "6\n")
+
+
+def test_task_output_reaches_the_cell_and_an_interrupt_cancels_the_job(kernel, tmp_path):
+    """On local[2], what tasks print reaches the cell (prefixed, each task's lines in order);
+    the kernel's interrupt (SIGINT from the kernel manager) cancels a running job, and the
+    next cell's job runs on the same Context."""
+    manager, client = kernel
+    status, streams, error = run_cell(client, """
+from vega_runtime import Context
+ctx = Context(master="local[2]", app_name="kernel-interrupt")
+def shout(x):
+    print("line", x)
+    return x
+print(ctx.parallelize(range(4), 2).map(shout).collect())
+""")
+    assert (status, error) == ("ok", None), streams
+    lines = text(streams).splitlines()
+    assert lines[-1] == "[0, 1, 2, 3]"
+    assert sorted(re.sub(r"exec-\d", "exec-N", line) for line in lines[:-1]) == \
+        [f"[localhost exec-N 0.{x // 2}] line {x}" for x in range(4)]
+    for partition, records in (("0.0]", ["0", "1"]), ("0.1]", ["2", "3"])):  # in order
+        assert [line.split()[-1] for line in lines[:-1] if partition in line] == records
+
+    started = tmp_path / "started"
+    interrupter = threading.Thread(target=lambda: (
+        wait_for(started.exists, timeout=30, what="the long job's tasks"),
+        manager.interrupt_kernel()))
+    interrupter.start()
+    status, streams, error = run_cell(client, f"""
+import time
+def slow(x):
+    open({str(started)!r}, "a").close()
+    time.sleep(120)
+ctx.parallelize(range(2), 2).map(slow).count()
+""", timeout=90)
+    interrupter.join()
+    assert (status, error) == ("error", "KeyboardInterrupt: job 1 cancelled; its running "
+                                        "tasks were stopped")
+    status, streams, error = run_cell(client, "print(ctx.parallelize(range(10), 2).sum())\n"
+                                              "ctx.stop()")
+    assert (status, error, text(streams)) == ("ok", None, "45\n")
