@@ -25,6 +25,13 @@ def prepare(argv):
     PREPARED.extend(argv)
 
 
+def prepare_once_there(argv):
+    """Run in the fork server itself: return once the file argv[0] exists (at most 30 s)."""
+    deadline = time.monotonic() + 30
+    while not os.path.exists(argv[0]) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def fail_to_prepare(argv):
     raise ValueError(f"cannot prepare {argv[0]}")
 

@@ -3,6 +3,7 @@ environment and lifetimes."""
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -11,6 +12,7 @@ import threading
 import pytest
 
 from vega_runtime.forkserver import ForkServer, command_title, compatible, safe_path_module
+from vega_runtime.net.framing import send_frame
 
 from proc_helpers import REPO, clean_env, cmdline, pid_alive, read_text, vega_argv, wait_for
 
@@ -442,3 +444,20 @@ def test_a_local_cluster_refuses_python_startup_variables_for_its_executors_sayi
             "start-up variables of their own (PYTHONPATH): set them in the driver's "
             "environment before it starts, or give them on a vega:// cluster") \
         in result.stderr, result.stderr
+
+
+def test_a_fork_server_whose_client_goes_while_it_answers_ends_quietly(tmp_path):
+    """A client gone while the fork server forks or calls for it (a Ctrl-C at a Context's
+    start in a Jupyter kernel, whose threads make the fork server a new interpreter writing
+    to the kernel's stderr) ends the fork server without a traceback (a BrokenPipeError's,
+    in the user's cell, before)."""
+    env = {**os.environ, "PYTHONHASHSEED": "0",
+           "PYTHONPATH": os.pathsep.join([TESTS, *sys.path])}
+    log, there = tmp_path / "server.log", tmp_path / "there"
+    server = ForkServer.spawn(env, ["forkserver_targets"], str(log))
+    send_frame(server.sock, {"type": "call", "entry": "forkserver_targets:prepare_once_there",
+                             "argv": [str(there)]})
+    server.sock.shutdown(socket.SHUT_RDWR)  # gone before its answer
+    there.touch()
+    server.close()
+    assert (server.server.returncode, log.read_text()) == (0, "")

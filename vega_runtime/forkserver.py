@@ -366,6 +366,12 @@ def serve(control: socket.socket, prefetch: Sequence[str] = ()) -> int:
     adopting = become_subreaper()
     idle_imports = list(prefetch)
     answered = False  # a request was just answered: its client's next one may follow
+
+    def client_gone() -> int:
+        if adopting:
+            end_adopted(set(pidfds.values()))  # last look: nobody else will
+        return 0
+
     while True:
         timeout = (FOLLOW_UP if answered else 0.0) if idle_imports else \
             ADOPTED_CHECK if adopting else None
@@ -381,19 +387,19 @@ def serve(control: socket.socket, prefetch: Sequence[str] = ()) -> int:
                 try:
                     request = recv_frame(control, "fork server client")
                 except (OSError, ConnectionClosed, ProtocolError):
-                    if adopting:
-                        end_adopted(set(pidfds.values()))  # last look: nobody else will
-                    return 0
+                    return client_gone()
                 answer = _call(request) if request.get("type") == "call" else \
                     _fork(request, control, pidfds)
-                send_frame(control, answer)
                 answered = True
             else:
                 pid = pidfds.pop(fd)
                 os.close(fd)
                 _, status = os.waitpid(pid, 0)
-                send_frame(control, {"type": "exited", "pid": pid,
-                                     "code": os.waitstatus_to_exitcode(status)})
+                answer = {"type": "exited", "pid": pid, "code": os.waitstatus_to_exitcode(status)}
+            try:
+                send_frame(control, answer)
+            except OSError:  # it went away while we forked or called (a Ctrl-C as it started)
+                return client_gone()
 
 
 def _call(request: dict) -> dict:
