@@ -40,7 +40,7 @@ def kernel():
 
 def run_cell(client, code: str, timeout: float = 60) -> tuple:
     """Run ``code`` as a notebook cell: (its status, its streams' text as [(name, text)],
-    its error's name and value, or None)."""
+    one per iopub message, its error's name and value, or None)."""
     streams, error = [], None
 
     def output(msg) -> None:
@@ -131,3 +131,34 @@ ctx.parallelize(range(2), 2).map(slow).count()
     status, streams, error = run_cell(client, "print(ctx.parallelize(range(10), 2).sum())\n"
                                               "ctx.stop()")
     assert (status, error, text(streams)) == ("ok", None, "45\n")
+
+
+def test_many_lines_of_task_output_come_in_a_few_iopub_messages_in_order(kernel):
+    """10,000 lines printed by tasks reach the cell whole and in order, stdout and stderr
+    lines in their order, in a few iopub messages, as a cell's own prints do (one message
+    per line before, each flush waiting for the kernel's IO thread: 10 s and 10,000
+    messages, past the rate at which a notebook server drops output)."""
+    _, client = kernel
+    status, streams, error = run_cell(client, """
+import sys
+from vega_runtime import Context
+ctx = Context(master="local[2]", app_name="kernel-lines")
+def shout(records):
+    for x in records:
+        print("line", x)
+    print("to stderr", file=sys.stderr)
+    print("last")
+    return []
+ctx.parallelize(range(10000), 2).map_partitions(shout).count()
+print("counted")
+ctx.stop()
+""")
+    assert (status, error) == ("ok", None), streams[-5:]
+    lines = [(name, line) for name, text in streams for line in text.splitlines()]
+    for partition, records in ((0, range(5000)), (1, range(5000, 10000))):
+        prefix = f"0.{partition}]"
+        assert [(name, line.split("] ")[1]) for name, line in lines if prefix in line] == \
+            [("stdout", f"line {x}") for x in records] + [("stderr", "to stderr"),
+                                                         ("stdout", "last")]
+    assert lines[-1] == ("stdout", "counted")
+    assert len(streams) < 100

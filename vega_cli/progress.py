@@ -102,6 +102,7 @@ class ProgressDisplay(JobListener):
             self._line(f"stage {stage_id} finished in {elapsed:.2f}s: {name}", "dim")
 
     def on_job_end(self, job_id: int, error: Optional[BaseException]) -> None:
+        self.printer.flush()
         with self.jobs_lock:
             self.running_jobs = max(0, self.running_jobs - 1)
             if self.progress is not None and not self.running_jobs:  # (other threads' go on)
@@ -143,6 +144,7 @@ class ProgressDisplay(JobListener):
         self.printer.on_task_output(prefix, stream, text)
 
     def _line(self, text: str, style: str = "") -> None:
+        self.printer.flush()  # the task output before it
         if self.mode != LINES:  # through rich: styled on a terminal, HTML in a notebook
             self.console.print(text, style=style or None, markup=False)
         else:

@@ -116,12 +116,21 @@ def prefix_lines(prefix: str, text: str) -> str:
 
 
 class OutputPrinter(JobListener):
-    """Writes task output to the driver's stdout/stderr as they were at start-up."""
+    """Writes task output to the driver's stdout/stderr as they were at start-up.
+
+    Each piece is flushed at once (a pipe's buffer would hold it), except to a stream that
+    sends what it holds on its own within a moment, a Jupyter kernel's (ipykernel's
+    ``OutStream``, whose ``flush_interval`` says how soon): there a flush per line waits for
+    the kernel's IO thread and sends one iopub message per line (20,000 lines took 12-20 s
+    and as many messages, past the rate at which a notebook server drops output), where its
+    own flushes send a few.  Such a stream is flushed when the other one is written to, so
+    that stdout and stderr lines stay in their order."""
 
     def __init__(self, stdout: Optional[TextIO] = None, stderr: Optional[TextIO] = None):
         self.stdout = stdout or sys.stdout
         self.stderr = stderr or sys.stderr
         self.closed: set = set()  # streams whose reader has gone
+        self._unflushed: Optional[TextIO] = None  # a self-flushing stream written to last
 
     def on_task_output(self, prefix: str, stream: str, text: str) -> None:
         if stream in self.closed:
@@ -129,14 +138,42 @@ class OutputPrinter(JobListener):
         out = self.stderr if stream == "stderr" else self.stdout
         lines = prefix_lines(prefix, text)
         try:
+            if self._unflushed is not None and self._unflushed is not out:
+                self._unflushed.flush()  # its lines before these
+            self._unflushed = None
             try:
                 out.write(lines)
             except UnicodeEncodeError:  # a terminal of another encoding (ASCII, Latin-1):
                 encoding = getattr(out, "encoding", None) or "ascii"  # as Python's \xe9
                 out.write(lines.encode(encoding, "backslashreplace").decode(encoding))
-            out.flush()
+            if flushes_itself(out):
+                self._unflushed = out
+            else:
+                out.flush()
         except BrokenPipeError:  # vega submit job.py | head -1: the tasks run on, their
             self.closed.add(stream)  # output dropped (Spark's never reaches the driver)
+
+    def flush(self) -> None:
+        """Send what a self-flushing stream still holds (before what comes after the job's
+        output: the cell's own prints, a progress line)."""
+        unflushed, self._unflushed = self._unflushed, None
+        if unflushed is not None:
+            unflushed.flush()
+
+    def on_job_end(self, job_id: int, error: Optional[BaseException]) -> None:
+        self.flush()
+
+
+def flushes_itself(stream) -> bool:
+    """Whether ``stream`` sends what is written to it on its own within a moment: a Jupyter
+    kernel's ``OutStream`` (its ``flush_interval``, in seconds), not a file or a terminal.
+
+    >>> import io
+    >>> flushes_itself(io.StringIO()), flushes_itself(sys.__stderr__)
+    (False, False)
+    """
+    interval = getattr(stream, "flush_interval", None)
+    return isinstance(interval, (int, float)) and 0 < interval <= 1
 
 
 class ListenerBus(JobListener):
