@@ -7,6 +7,7 @@ messages.  Skipped unless ipykernel and jupyter_client are installed.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import tempfile
@@ -40,7 +41,8 @@ def kernel():
 
 def run_cell(client, code: str, timeout: float = 60) -> tuple:
     """Run ``code`` as a notebook cell: (its status, its streams' text as [(name, text)],
-    one per iopub message, its error's name and value, or None)."""
+    one per iopub message, with its display data as ("display", {mime type: data}), its
+    error's name and value, or None)."""
     streams, error = [], None
 
     def output(msg) -> None:
@@ -48,6 +50,8 @@ def run_cell(client, code: str, timeout: float = 60) -> tuple:
         kind, content = msg["header"]["msg_type"], msg["content"]
         if kind == "stream":
             streams.append((content["name"], content["text"]))
+        elif kind == "display_data":
+            streams.append(("display", content["data"]))
         elif kind == "error":
             error = f"{content['ename']}: {content['evalue']}"
 
@@ -162,3 +166,28 @@ ctx.stop()
                                                          ("stdout", "last")]
     assert lines[-1] == ("stdout", "counted")
     assert len(streams) < 100
+
+
+def test_the_progress_display_shows_styled_html_and_plain_text_without_escape_codes(kernel):
+    """With vega_cli.progress:ProgressDisplay (docs/monitoring.md), a stage's lines are
+    display data: HTML with the styles, plain text without escape codes (what a frontend
+    without HTML shows; the finished line's was wrapped in ESC[2m ... ESC[0m before)."""
+    if importlib.util.find_spec("ipywidgets") is not None:
+        pytest.skip("with ipywidgets the bars are a widget: only a notebook can show it")
+    _, client = kernel
+    status, streams, error = run_cell(client, """
+from vega_runtime import Context
+ctx = Context(master="local", app_name="kernel-progress",
+              conf={"vega.listeners": "vega_cli.progress:ProgressDisplay"})
+ctx.parallelize(range(4), 2).count()
+ctx.stop()
+""")
+    assert (status, error) == ("ok", None), streams
+    shown = [data for name, data in streams if name == "display"]
+    assert [re.sub(r"In\[\d+\]:\d+|\d+\.\d+s|app-\S+ ", "X", data["text/plain"]).split(";")[0]
+            for data in shown] == ["stage 0 started: count at X, 2 tasks\n",
+                                   "stage 0 finished in X: count at X\n",
+                                   "Xfinished in X: 1 job, 1 stage, 2 tasks (task time p50 X, "
+                                   "max X), shuffle 0 B written / 0 B read, 0 failed task "
+                                   "attempts"]
+    assert "color: #7f7f7f" in shown[1]["text/html"]  # dim

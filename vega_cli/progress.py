@@ -55,6 +55,13 @@ class ProgressDisplay(JobListener):
         self.console = console or Console(file=self.stderr, highlight=False, soft_wrap=True)
         self.mode = display_mode(self.console,
                                  self.console.is_jupyter and _has_ipywidgets())
+        if console is None and self.mode == NOTEBOOK_LINES:
+            # lines as display data whose plain text has no escape codes (what a frontend
+            # without HTML shows: jupyter console, nbconvert's text formats); their HTML
+            # keeps the styles.  (The bars of a widget keep their colours: without them
+            # rich leaves a bar's unfinished part blank.)
+            self.console = Console(file=self.stderr, highlight=False, soft_wrap=True,
+                                   force_jupyter=True, color_system=None)
         #: progress bars (redrawn on a terminal, a widget in a notebook)
         self.live = self.mode in (TERMINAL, NOTEBOOK)
         self.progress: Optional[Progress] = None
