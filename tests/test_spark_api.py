@@ -486,6 +486,46 @@ def test_a_jobs_group_and_tags_reach_the_master_without_an_event_log(monkeypatch
         ("nightly", "the nightly report", ["reports"])
 
 
+def _wait_for_file_in_task(path: str, timeout: float = 60.0) -> bool:
+    """(In a task.) Whether ``path`` appeared within ``timeout`` seconds."""
+    import os
+    import time
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_a_job_stopped_at_its_deadline_ends_its_stage_failed_and_its_tasks_killed(tmp_path):
+    """countApprox's timeout kills the job's running tasks: its stage ends FAILED, saying
+    why, and its task KILLED, as a cancelled job's in Spark's REST API; the application's
+    page and stage gauge do not show it running for ever."""
+    never = str(tmp_path / "never")
+    with Context(master="local-cluster[2,1]", app_name="deadline") as ctx:
+        approx = ctx.parallelize(range(10), 2).map(
+            lambda x: x if x < 5 else (_wait_for_file_in_task(never), x)[1]).countApprox(1500)
+        assert approx == 10
+        cluster = ctx.backend.owned_cluster
+        site, token = (cluster.webui_port, cluster.ca_file), cluster.token
+        base = f"/api/v1/applications/{ctx.backend.app_id}"
+        stage = wait_for(lambda: next((s for s in api_get(site, base + "/stages", token)[1]
+                                       if s.get("failureReason")), None), 30,
+                         "the stage's end at the master")
+        tasks = api_get(site, base + "/stages/0/0/taskList", token)[1]
+        page = wait_for(lambda: (p := api_get(site, base, token)[1])["stages"][0]["state"]
+                        != "running" and p, 30, "the application's page")
+        gauge = ctx.job_metrics.snapshot()["stages_running"]
+    assert (stage["stageId"], stage["status"], stage["numActiveTasks"],
+            stage["numKilledTasks"]) == (0, "FAILED", 0, 1)
+    assert stage["failureReason"] == \
+        "job 0 cancelled at its deadline (an approximate result's timeout)"
+    assert sorted((t["index"], t["status"]) for t in tasks) == [(0, "SUCCESS"), (1, "KILLED")]
+    assert [(s["id"], s["state"]) for s in page["stages"]] == [(0, "failed")]
+    assert gauge == 0
+
+
 def test_the_contexts_html_and_link_open_its_pages(running):
     """In Jupyter a Context shows its master, application and a link that signs in to its
     pages."""

@@ -52,6 +52,10 @@ JOB_TAGS = "spark.job.tags"
 SCHEDULER_POOL = "spark.scheduler.pool"
 
 
+#: why a job stopped at its deadline had its running stages end (``JobCancelled``'s reason)
+DEADLINE_REACHED = "at its deadline (an approximate result's timeout)"
+
+
 def _stopped_by(interrupt: BaseException) -> str:
     """Why a job the driver was interrupted in is cancelled: Ctrl-C, or the signal of a
     ``DriverExit`` (its exit code, ``143``, was the stage's failure before).
@@ -391,8 +395,11 @@ class JobRunner(TaskEvents):
             else {}  # result-stage partitions only
         log.info("job %d stopped at its deadline with %d partitions done", job.job_id,
                  len(finished))
-        self._apply([a for a in self.dag.cancel_job("deadline reached", job.job_id)
-                     if isinstance(a, KillTasks)])
+        # its tasks are killed and its running stages end, failed, as a cancelled job's
+        # (Spark's REST API: stage FAILED, tasks KILLED); the job itself has its results
+        stopped = JobCancelled(DEADLINE_REACHED, job.job_id)
+        self._apply([a for a in self.dag.abort_job(stopped, job.job_id)
+                     if isinstance(a, (KillTasks, StageCompleted))])
         self._job_ended(job.job_id, finished)
 
     def _job_ended(self, job_id: int, outcome) -> None:
