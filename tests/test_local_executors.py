@@ -238,3 +238,35 @@ def test_a_backend_with_nothing_running_waits_its_poll_timeout_instead_of_spinni
         assert backend.processes == {}  # (nothing queued: no executor forked for nothing)
     finally:
         backend.stop()
+
+
+def _own_title_and_environment(_):
+    """(In a task.) Its process's command line, and VEGA_TITLE_PROBE as the task and a
+    program it starts see it."""
+    with open("/proc/self/cmdline", "rb") as fh:
+        argv = fh.read().rstrip(b"\0").decode()
+    shell = subprocess.run(["sh", "-c", "echo \"$VEGA_TITLE_PROBE\""], capture_output=True,
+                           text=True, check=True).stdout.strip()
+    return os.getpid(), argv, os.environ.get("VEGA_TITLE_PROBE"), shell
+
+
+def test_local_executors_show_what_they_are_in_ps(fresh_ctx):
+    """A local[N] executor's command line names it (module, application, executor id,
+    driver pid, app dir) as a cluster executor's does, not its driver's; the executor
+    environment still reaches its tasks and what they start."""
+    long_value = "x" * 4096  # (longer than any title: setproctitle relocated the environment)
+    ctx = fresh_ctx("local[2]", conf={"spark.executorEnv.VEGA_TITLE_PROBE": long_value})
+    with open("/proc/self/cmdline", "rb") as fh:
+        driver_argv = fh.read()
+    seen = dict((pid, rest) for pid, *rest in ctx.parallelize(range(8), 8).map(
+        _own_title_and_environment).collect())
+    executors = {p.executor_id: p.pid for p in ctx.backend.processes.values()}
+    assert sorted(seen) == sorted(executors.values())
+    for executor_id, pid in executors.items():
+        argv, env, shell = seen[pid]
+        assert argv == (f"{sys.executable} -m vega_runtime.scheduler.local_backend "
+                        f"--app-id {ctx.application_id} --executor-id {executor_id} "
+                        f"--driver-pid {os.getpid()} --app-dir {ctx.app_dir}")
+        assert env == shell == long_value
+    with open("/proc/self/cmdline", "rb") as fh:
+        assert fh.read() == driver_argv

@@ -56,7 +56,7 @@ def create_backend(ctx) -> Tuple[Any, Any]:
     return ProcessPoolBackend(len(plan.local_executors), ctx.app_dir, output, budget,
                               ctx.conf["vega.locality.wait"],
                               HeartbeatSettings.from_conf(ctx.conf), plan.executor_env,
-                              plan.local_executors), None
+                              plan.local_executors, ctx.context_id), None
 
 
 def _create_cluster_backend(ctx, spec: MasterSpec) -> Tuple[Any, Any]:

@@ -17,7 +17,10 @@ import threading
 import time
 from typing import Dict, List, Optional
 
+import setproctitle
+
 from ..executor_loss import LossCause
+from ..forkserver import command_title
 from ..processes import (describe_exit, die_with_parent, end_descendants, fork_holding_signals,
                          kill_tree, own_descendants, write_to_own_descriptors)
 from ..net.connection import Connection
@@ -171,10 +174,13 @@ class ProcessPoolBackend(PoolRemovals):
                  memory_budget: int, locality_wait: float = 3.0,
                  heartbeat: HeartbeatSettings = HeartbeatSettings(),
                  executor_env: Optional[Dict[str, str]] = None,
-                 executor_resources: Optional[List[Dict[str, List[str]]]] = None):
+                 executor_resources: Optional[List[Dict[str, List[str]]]] = None,
+                 context_id: str = ""):
         """``executor_env``: environment variables of every executor process;
-        ``executor_resources``: the addresses of each (the driver's, shared out)."""
+        ``executor_resources``: the addresses of each (the driver's, shared out);
+        ``context_id``: the application's, named in each executor's title."""
         self.app_dir = app_dir
+        self.context_id = context_id
         self.on_output = on_output
         self.memory_budget = memory_budget
         self.num_executors = num_executors
@@ -255,6 +261,7 @@ class ProcessPoolBackend(PoolRemovals):
         sys.stdout.flush()
         sys.stderr.flush()
         parent_end, child_end = socket.socketpair()
+        title = executor_title(executor_id, self.context_id, self.app_dir)
         # Ctrl-C is the driver's: blocked across the fork, so that none reaches the executor
         # before it ignores them, where the driver's handler (a shell's) would end it (a
         # Ctrl-C at a shell's prompt as a thread's job forked the executors failed that job)
@@ -272,6 +279,8 @@ class ProcessPoolBackend(PoolRemovals):
                 parent_end.close()
                 for process in self.processes.values():
                     process.conn.sock.close()
+                # before touching the environment, which setproctitle relocates
+                setproctitle.setproctitle(title)
                 os.environ.update(self.executor_env)
                 code = run_executor_process(
                     child_end, executor_id, self.app_dir, self.memory_budget,
@@ -589,6 +598,18 @@ def _reap(slot: _ExecutorProcess, graceful: bool = False, exit_wait: float = 0.0
             pass
     slot.conn.close()
     return "" if status is None else describe_exit(status)
+
+
+def executor_title(executor_id: str, context_id: str, app_dir: str) -> str:
+    """The command line a forked ``local[N]`` executor shows in ``ps`` and
+    ``/proc/PID/cmdline``: what it is, as a cluster's executor's does (it would show its
+    driver's, ``python job.py``, otherwise), with its driver's pid.
+
+    >>> executor_title("1", "app-1", "/tmp/a").split(" ", 1)[1]  # doctest: +ELLIPSIS
+    '-m vega_runtime.scheduler.local_backend --app-id app-1 --executor-id 1 --driver-pid ... --app-dir /tmp/a'
+    """
+    return command_title(__name__, ["--app-id", context_id, "--executor-id", executor_id,
+                                    "--driver-pid", str(os.getpid()), "--app-dir", app_dir])
 
 
 def run_executor_process(sock: socket.socket, executor_id: str, app_dir: str,
