@@ -401,7 +401,7 @@ def test_an_attempt_left_running_when_its_stage_ended_shows_as_killed():
     app = replay("app-2", events)
     listed = docs.task_list(app, app.stages[(0, 0)], now=999.0)
     assert [(t["taskId"], t["status"], t["duration"], t["errorMessage"]) for t in listed] == \
-        [(0, "SUCCESS", 500, None), (1, "KILLED", 2000, docs.STAGE_ENDED),
+        [(0, "SUCCESS", 500, None), (1, "KILLED", 2000, "Stage cancelled: boom"),
          (2, "FAILED", 600, "RuntimeError: boom")]
     assert docs.job_data(app, app.jobs[0])["numActiveTasks"] == 0
 

@@ -521,7 +521,8 @@ def test_a_job_stopped_at_its_deadline_ends_its_stage_failed_and_its_tasks_kille
             stage["numKilledTasks"]) == (0, "FAILED", 0, 1)
     assert stage["failureReason"] == \
         "job 0 cancelled at its deadline (an approximate result's timeout)"
-    assert sorted((t["index"], t["status"]) for t in tasks) == [(0, "SUCCESS"), (1, "KILLED")]
+    assert sorted((t["index"], t["status"], t.get("errorMessage")) for t in tasks) == [
+        (0, "SUCCESS", None), (1, "KILLED", f"Stage cancelled: {stage['failureReason']}")]
     assert [(s["id"], s["state"]) for s in page["stages"]] == [(0, "failed")]
     assert gauge == 0
 

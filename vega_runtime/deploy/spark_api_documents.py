@@ -65,7 +65,8 @@ def _status(task: dict) -> str:
         task["state"], "FAILED")
 
 
-#: why a started attempt shows as killed when its stage attempt ended without its end
+#: why a started attempt shows as killed when its stage attempt ended without its end (and
+#: without saying why: ``Stage cancelled: FAILURE`` when it did)
 STAGE_ENDED = "its stage attempt ended while it was running"
 
 
@@ -84,7 +85,9 @@ def attempts(app: AppRecord, stage: StageAttempt, now: Optional[float] = None) -
     job = app.jobs.get(stage.job_id) if stage.job_id is not None else None
     end = stage.completed or (job.completed if job is not None else None) or app.ended \
         or app.last_event
-    return stage.tasks + [killed_attempt(t, end, STAGE_ENDED) for t in stage.running.values()]
+    # why, as Spark's kill of a cancelled or failed stage's tasks says (its end said why)
+    reason = f"Stage cancelled: {stage.failure}" if stage.failure else STAGE_ENDED
+    return stage.tasks + [killed_attempt(t, end, reason) for t in stage.running.values()]
 
 
 def _killed_summary(tasks: List[dict]) -> Dict[str, int]:
