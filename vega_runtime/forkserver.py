@@ -65,8 +65,8 @@ import setproctitle
 
 from .lazy_imports import load_entry_point
 from .net.framing import ConnectionClosed, ProtocolError, recv_frame, send_frame
-from .processes import (become_subreaper, die_with_parent, end_adopted, fork_holding_signals,
-                        write_to_own_descriptors)
+from .processes import (become_subreaper, command_title, die_with_parent, end_adopted,
+                        fork_holding_signals, write_to_own_descriptors)
 
 log = logging.getLogger(__name__)
 
@@ -122,11 +122,6 @@ def safe_path_module(module: str) -> List[str]:
     code = ("import runpy, sys; del sys.path[0]; "
             "runpy.run_module(sys.argv.pop(1), run_name='__main__', alter_sys=True)")
     return [sys.executable, "-c", code, module]
-
-
-def command_title(module: str, argv: Sequence[str]) -> str:
-    """The command line ``python -m module ARGV`` a child forked to run ``module`` shows."""
-    return " ".join([sys.executable, "-m", module, *argv])
 
 
 # -- the client's side ----------------------------------------------------------------------

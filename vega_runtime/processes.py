@@ -21,7 +21,7 @@ import signal
 import sys
 import threading
 import time
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 log = logging.getLogger(__name__)
 
@@ -274,6 +274,11 @@ def fork_holding_signals() -> int:
 #: seconds after a stopping signal's exception was dropped before the signal is sent again:
 #: the callback that dropped it (microseconds long) is over by then
 RETAKE_DELAY = 0.01
+
+
+def command_title(module: str, argv: Sequence[str]) -> str:
+    """The command line ``python -m module ARGV`` a child forked to run ``module`` shows."""
+    return " ".join([sys.executable, "-m", module, *argv])
 
 
 def write_to_own_descriptors() -> None:

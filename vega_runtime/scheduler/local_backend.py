@@ -17,12 +17,10 @@ import threading
 import time
 from typing import Dict, List, Optional
 
-import setproctitle
-
 from ..executor_loss import LossCause
-from ..forkserver import command_title
-from ..processes import (describe_exit, die_with_parent, end_descendants, fork_holding_signals,
-                         kill_tree, own_descendants, write_to_own_descriptors)
+from ..processes import (command_title, describe_exit, die_with_parent, end_descendants,
+                         fork_holding_signals, kill_tree, own_descendants,
+                         write_to_own_descriptors)
 from ..net.connection import Connection
 from ..net.framing import ConnectionClosed, ProtocolError, set_send_timeout
 from ..net.messages import (BarrierSync, CachedBlock, FetchBroadcast, FetchCachedBlock,
@@ -279,7 +277,10 @@ class ProcessPoolBackend(PoolRemovals):
                 parent_end.close()
                 for process in self.processes.values():
                     process.conn.sock.close()
-                # before touching the environment, which setproctitle relocates
+                # before touching the environment, which setproctitle relocates (imported
+                # here: the driver of a job on local[N] has no use for it)
+                import setproctitle
+
                 setproctitle.setproctitle(title)
                 os.environ.update(self.executor_env)
                 code = run_executor_process(
