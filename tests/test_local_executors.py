@@ -241,13 +241,13 @@ def test_a_backend_with_nothing_running_waits_its_poll_timeout_instead_of_spinni
 
 
 def _own_title_and_environment(_):
-    """(In a task.) Its process's command line, and VEGA_TITLE_PROBE as the task and a
+    """(In a task.) Its process's command line, and TITLE_PROBE as the task and a
     program it starts see it."""
     with open("/proc/self/cmdline", "rb") as fh:
         argv = fh.read().rstrip(b"\0").decode()
-    shell = subprocess.run(["sh", "-c", "echo \"$VEGA_TITLE_PROBE\""], capture_output=True,
+    shell = subprocess.run(["sh", "-c", "echo \"$TITLE_PROBE\""], capture_output=True,
                            text=True, check=True).stdout.strip()
-    return os.getpid(), argv, os.environ.get("VEGA_TITLE_PROBE"), shell
+    return os.getpid(), argv, os.environ.get("TITLE_PROBE"), shell
 
 
 def test_local_executors_show_what_they_are_in_ps(fresh_ctx):
@@ -255,7 +255,7 @@ def test_local_executors_show_what_they_are_in_ps(fresh_ctx):
     driver pid, app dir) as a cluster executor's does, not its driver's; the executor
     environment still reaches its tasks and what they start."""
     long_value = "x" * 4096  # (longer than any title: setproctitle relocated the environment)
-    ctx = fresh_ctx("local[2]", conf={"spark.executorEnv.VEGA_TITLE_PROBE": long_value})
+    ctx = fresh_ctx("local[2]", conf={"spark.executorEnv.TITLE_PROBE": long_value})
     with open("/proc/self/cmdline", "rb") as fh:
         driver_argv = fh.read()
     seen = dict((pid, rest) for pid, *rest in ctx.parallelize(range(8), 8).map(

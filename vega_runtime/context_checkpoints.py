@@ -83,13 +83,13 @@ def write_checkpoints(ctx, rdd: "RDD", run_job: Callable[[RDD, Callable, List[in
                       base=base, reliable=reliable) -> None:
                 part = target.join(f"part-{task_context.TaskContext.get().partition:05d}")
                 try:
-                    out = open_private(part + ".tmp", "wb") if local \
+                    opened = open_private(part + ".tmp", "wb") if local \
                         else target.open_write(part + ".tmp")
                 except PermissionError as exc:
                     if not local:
                         raise
                     raise not_permitted(rdd_id, base, exc, reliable) from None
-                with out:
+                with opened as out:  # (an HDFS upload's writer is what entering it gives)
                     serde.dump_batches(records, out, 1024)
                 target.rename(part + ".tmp", part)
 
