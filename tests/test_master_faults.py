@@ -3,6 +3,7 @@ state file, a worker asking for a package the master lacks, a driver killed outr
 process of its own (the ``Cluster`` of test_cluster_e2e)."""
 
 import os
+import re
 import shutil
 import signal
 import time
@@ -207,9 +208,12 @@ def test_a_stopped_drivers_application_ends_after_the_driver_timeout(tmp_path):
         os.kill(first.pid, signal.SIGSTOP)
         stopped = time.monotonic()
         wait_for(lambda: _states(own)["first"] == "finished", 30, "the first application to end")
-        # timed from its last heartbeat, up to one interval (0.2 s: a tenth) before the stop
-        assert 2 - 0.2 <= time.monotonic() - stopped < 10
-        assert "sent nothing for" in read_text(own.master_log)
+        # timed from the last heartbeat the master heard: one interval (0.2 s, a tenth of the
+        # timeout) before the stop, more on two busy cores (the driver's sender thread late)
+        assert 1 <= time.monotonic() - stopped < 10
+        silence = re.search(r"application \S+ finished: its driver sent nothing for ([\d.]+)s",
+                            read_text(own.master_log))
+        assert silence and float(silence.group(1)) >= 2, read_text(own.master_log)
         _runs_once_the_core_is_free(second, release)
         os.kill(first.pid, signal.SIGCONT)  # it ends (its job released), cleaning up
         first.wait(30)
