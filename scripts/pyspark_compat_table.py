@@ -95,11 +95,11 @@ DIFFERS = {
     "stats": "the `StatCounter`'s `max()`, `min()`, `stdev()` and `sampleStdev()` are "
              "`float`s (PySpark's: `numpy.float64`, a subclass of `float`; equal values)",
     "stdev": "a `float`, as `stats`", "sampleStdev": "a `float`, as `stats`",
-    "localCheckpoint": "written by a job of its own after the first action, into the "
-                       "application's scratch directory, not kept as the RDD's cached blocks: "
-                       "`getStorageLevel()` stays as it was (PySpark's turns "
-                       "`MEMORY_AND_DISK`), and the `is_checkpointed` property turns True "
-                       "once it is written (PySpark's attribute stays False)",
+    "localCheckpoint": "kept as the RDD's cached blocks on its executors, as PySpark's "
+                       "(`getStorageLevel()` turns `MEMORY_AND_DISK`; a partition lost with "
+                       "its executor fails the job that needs it, saying so); the "
+                       "`is_checkpointed` property turns True once the first action has run "
+                       "(PySpark's attribute stays False)",
     "pickleFile": "whole part files packed by bytes into at least `minPartitions` partitions, "
                   "as `wholeTextFiles`, so a directory of 3 parts may come back in 2 "
                   "partitions (PySpark: at least one per part file)",

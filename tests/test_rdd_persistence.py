@@ -199,6 +199,51 @@ def test_checkpoint_after_local_checkpoint_keeps_the_local_one(ctx, tmp_path):
             reliable_first.getCheckpointFile()) == (True, True, None)
 
 
+def test_a_local_checkpoint_is_kept_by_the_executors(ctx):
+    """local_checkpoint() persists the RDD at MEMORY_AND_DISK and its partitions stay in the
+    executors' block stores, as Spark's: no file under the driver's scratch directory (which
+    another host's executors could not read), each partition computed once even where the
+    first job read one of them only (the others by a job of the checkpoint's own), and read
+    from the executors from then on."""
+    rdd, acc = counted(ctx, 40, 4)
+    rdd.localCheckpoint()
+    assert rdd.getStorageLevel() == StorageLevel.MEMORY_AND_DISK
+    assert rdd.take(3) == [0, 2, 4]
+    assert rdd.isCheckpointed() and acc.value == 40
+    assert rdd.sum() == 1560 and rdd.map(lambda x: x + 1).count() == 40
+    assert acc.value == 40
+    cached, = [r for r in ctx.cached_rdds() if r["id"] == rdd.id()]
+    assert (cached["partitions"], cached["storage_level"]) == (4, "MEMORY_AND_DISK")
+    assert not os.path.exists(os.path.join(ctx.app_dir, "checkpoints"))
+    rdd.unpersist()
+
+
+def test_a_local_checkpoint_with_a_level_adds_disk_to_it(ctx):
+    """An RDD persisted before local_checkpoint() keeps its level with disk added (Spark's
+    LocalRDDCheckpointData.transformStorageLevel)."""
+    rdd = ctx.parallelize(range(4), 2).persist(StorageLevel.MEMORY_ONLY_2)
+    rdd.localCheckpoint()
+    assert rdd.getStorageLevel() == StorageLevel.MEMORY_AND_DISK_2
+    assert rdd.collect() == [0, 1, 2, 3]
+    rdd.unpersist()
+
+
+def test_a_local_checkpoint_whose_blocks_are_gone_fails_saying_so(ctx):
+    """Its lineage cut, a locally checkpointed RDD whose blocks were unpersisted (or lost
+    with their executor) cannot be computed again: the job fails with Spark's message
+    naming the block and checkpoint() as the fault-tolerant way."""
+    rdd = ctx.parallelize(range(4), 2).map(lambda x: x * 3)
+    rdd.localCheckpoint()
+    assert rdd.collect() == [0, 3, 6, 9]
+    rdd.unpersist(blocking=True)
+    with pytest.raises(VegaError) as failed:
+        rdd.collect()
+    assert re.search(rf"Checkpoint block rdd_{rdd.id()}_[01] not found! Either the executor "
+                     "that originally checkpointed this partition is no longer alive, or the "
+                     "original RDD is unpersisted", str(failed.value))
+    assert "use checkpoint() (with set_checkpoint_dir)" in str(failed.value)
+
+
 def test_a_local_checkpoint_has_no_checkpoint_file(ctx):
     """get_checkpoint_file() is None for a locally checkpointed RDD, after its job too, as
     PySpark's ("Not defined if RDD is checkpointed locally"): the files are the executors'

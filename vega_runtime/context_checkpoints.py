@@ -3,10 +3,11 @@ directory, and writing out the RDDs marked with ``checkpoint()`` or
 ``local_checkpoint()`` after a job that computed them.
 
 A reliable checkpoint goes under the checkpoint directory (a local path or an HDFS
-URL), a local one under the application's scratch directory; each partition is
-written as pickled record batches to ``rdd-<id>/part-NNNNN`` (through a ``.tmp`` file
-renamed into place, so a retried task replaces its predecessor's part), by a job of
-its own, and the RDD then reads from its ``CheckpointRDD`` with its lineage cut.
+URL): each partition is written as pickled record batches to ``rdd-<id>/part-NNNNN``
+(through a ``.tmp`` file renamed into place, so a retried task replaces its
+predecessor's part), by a job of its own, and the RDD then reads from its
+``CheckpointRDD`` with its lineage cut.  A local one is the executors' cached blocks of
+the RDD (Spark's: no file of its own), read by its ``LocalCheckpointRDD``.
 """
 
 from __future__ import annotations
@@ -66,9 +67,10 @@ def write_checkpoints(ctx, rdd: "RDD", run_job: Callable[[RDD, Callable, List[in
     written.  ``ctx`` is the ``Context`` (its ``checkpoint_dir``, ``app_dir`` and
     ``hdfs_settings``)."""
     for marked in lineage(rdd):
-        if marked._checkpoint_requested and marked._checkpoint_rdd is None:
-            base = ctx.checkpoint_dir if marked._checkpoint_requested == "reliable" \
-                else os.path.join(ctx.app_dir, "checkpoints")
+        if marked._checkpoint_requested == "local" and marked._checkpoint_rdd is None:
+            keep_local_checkpoint(ctx, marked, run_job)
+        elif marked._checkpoint_requested and marked._checkpoint_rdd is None:
+            base = ctx.checkpoint_dir
             directory = posixpath.join(base, f"rdd-{marked.rdd_id}")
             target = outputs.output_dir(directory, ctx.hdfs_settings)
             local = isinstance(target, outputs.LocalDir)
@@ -77,10 +79,8 @@ def write_checkpoints(ctx, rdd: "RDD", run_job: Callable[[RDD, Callable, List[in
             else:
                 target.makedirs(target.root)
 
-            reliable = marked._checkpoint_requested == "reliable"
-
             def write(records: Iterable, target=target, local=local, rdd_id=marked.rdd_id,
-                      base=base, reliable=reliable) -> None:
+                      base=base) -> None:
                 part = target.join(f"part-{task_context.TaskContext.get().partition:05d}")
                 try:
                     opened = open_private(part + ".tmp", "wb") if local \
@@ -88,7 +88,7 @@ def write_checkpoints(ctx, rdd: "RDD", run_job: Callable[[RDD, Callable, List[in
                 except PermissionError as exc:
                     if not local:
                         raise
-                    raise not_permitted(rdd_id, base, exc, reliable) from None
+                    raise not_permitted(rdd_id, base, exc) from None
                 with opened as out:  # (an HDFS upload's writer is what entering it gives)
                     serde.dump_batches(records, out, 1024)
                 target.rename(part + ".tmp", part)
@@ -98,18 +98,33 @@ def write_checkpoints(ctx, rdd: "RDD", run_job: Callable[[RDD, Callable, List[in
             marked._checkpoint_rdd = sources.CheckpointRDD(ctx, directory, n, marked.partitioner)
 
 
-def not_permitted(rdd_id: int, directory: str, exc: PermissionError,
-                  reliable: bool = True) -> PermissionError:
+def keep_local_checkpoint(ctx, marked: "RDD", run_job: Callable) -> None:
+    """Cut ``marked``'s lineage once its partitions are in the executors' block stores (it
+    is persisted since ``local_checkpoint()``): those no executor holds yet (a job that read
+    some of them only, a level that could not keep one) are computed by a job of their own
+    first, as Spark's ``LocalRDDCheckpointData``."""
+    n = marked.get_num_partitions()
+    missing = [i for i in range(n) if not ctx._blocks.holders(marked.rdd_id, i)]
+    if missing:
+        run_job(marked, _drain, missing, f"local checkpoint {marked!r}")
+    marked._checkpoint_rdd = sources.LocalCheckpointRDD(ctx, marked.rdd_id, marked.storage_level,
+                                                        n, marked.partitioner)
+
+
+def _drain(records: Iterable) -> None:
+    for _ in records:
+        pass
+
+
+def not_permitted(rdd_id: int, directory: str, exc: PermissionError) -> PermissionError:
     """What a task that may not write its checkpoint part in ``directory`` raises: which
     account may not, and what to do (the driver makes the directory its own, 0700, and a
     task writes as its executor's account, which may be another: a cluster's workers run
     as an account of their own), as a save says (``io.output.LocalDir.not_permitted``)."""
     from .private_files import account_name
 
-    whose = "the checkpoint directory is the driver's (0700)" if reliable else \
-        "a local checkpoint is in the driver's scratch directory (0700)"
-    instead = "set_checkpoint_dir an HDFS URL" if reliable else \
-        "checkpoint() with set_checkpoint_dir an HDFS URL"
+    whose = "the checkpoint directory is the driver's (0700)"
+    instead = "set_checkpoint_dir an HDFS URL"
     return PermissionError(errno.EACCES, f"cannot write the checkpoint of RDD {rdd_id} to "
                            f"{directory} as {account_name(os.geteuid())} ({exc.strerror}: "
                            f"{exc.filename}): tasks write checkpoints as the account of "

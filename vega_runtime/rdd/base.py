@@ -393,9 +393,17 @@ class RDD(Transformations, PairFunctions, Actions, HadoopOutput, Generic[T]):
             self._checkpoint_requested = "reliable"
 
     def local_checkpoint(self) -> None:
-        """Like ``checkpoint`` but written under the driver's application directory (fast,
-        not durable; executors must see it at the same path: docs/storage.md)."""
-        self._driver("RDD.local_checkpoint")
+        """Cut this RDD's lineage after its next job, its partitions kept by the executors
+        that computed them (Spark's ``localCheckpoint``: persisted at MEMORY_AND_DISK, or at
+        its own level with disk added): fast, and on any cluster, but not fault-tolerant: a
+        job that needs a partition an executor took with it fails, saying so, where
+        ``checkpoint()`` would read it back (docs/storage.md)."""
+        ctx = self._driver("RDD.local_checkpoint")
+        level = self.storage_level
+        self.storage_level = StorageLevel.MEMORY_AND_DISK if level == StorageLevel.NONE else \
+            StorageLevel(True, level.use_memory, level.use_off_heap, level.deserialized,
+                         level.replication)
+        ctx.register_persisted(self)
         self._checkpoint_requested = "local"
 
     @property

@@ -10,7 +10,7 @@ from typing import Iterable, Iterator, List, Sequence
 
 from ..io.files import (InputFile, absolute_paths, input_errors, is_splittable,
                         list_input_files, open_input, refuse_unreadable_codecs)
-from ..errors import InputError
+from ..errors import InputError, VegaError
 from ..io.globs import path_text
 from ..io.hdfs import is_hdfs
 from ..io.lines import decode_text, read_lines
@@ -289,6 +289,33 @@ class CheckpointRDD(RDD):
     def compute(self, partition: Partition, tc) -> Iterator:
         path = posixpath.join(self.directory, f"part-{partition.index:05d}")
         return read_batch_file(path, lambda p, mode: open_input(p, self.hdfs))
+
+
+class LocalCheckpointRDD(RDD):
+    """A locally checkpointed RDD's partitions: the blocks its executors keep of RDD
+    ``rdd_id`` at ``level``, fetched from whichever holds each; one no executor holds any
+    more cannot be computed again (its lineage is cut), as Spark's."""
+
+    def __init__(self, ctx, rdd_id: int, level, num_partitions: int, partitioner=None):
+        super().__init__(ctx)
+        self.checkpointed_id, self.level = rdd_id, level
+        self.num_partitions = num_partitions
+        self.partitioner = partitioner
+
+    def compute_partitions(self) -> list:
+        return [Partition(i) for i in range(self.num_partitions)]
+
+    def compute(self, partition: Partition, tc) -> Iterator:
+        def lost() -> Iterator:
+            raise VegaError(
+                f"Checkpoint block rdd_{self.checkpointed_id}_{partition.index} not found! "
+                "Either the executor that originally checkpointed this partition is no "
+                "longer alive, or the original RDD is unpersisted. A local checkpoint is "
+                "kept by the executors only: use checkpoint() (with set_checkpoint_dir) "
+                "where losing an executor must not fail the job")
+
+        return tc.blocks.get_or_compute(self.checkpointed_id, partition.index, self.level,
+                                        lost)
 
 
 class FixedLengthRecords:
