@@ -29,7 +29,8 @@ from pyspark_outcomes import write_outcomes
 
 MODULES = ["test_rdd", "test_context", "test_join", "test_broadcast", "test_taskcontext",
            "test_statcounter", "test_worker", "test_conf", "test_rddsampler", "test_rddbarrier",
-           "test_resources", "test_appsubmit", "test_profiler"]
+           "test_resources", "test_appsubmit", "test_profiler", "test_readwrite",
+           "test_pin_thread", "test_stage_sched"]
 #: where a module of :data:`MODULES` is in ``pyspark.zip`` when not under pyspark/tests/
 MODULE_PATHS = {"test_resources": "pyspark/resource/tests/test_resources.py"}
 
@@ -48,6 +49,12 @@ _PYSPARK_MEMORY = ("spark.executor.pyspark.memory sets RLIMIT_AS on PySpark's Py
                    "Vega's executors are the Python processes, held to vega.executor.memory "
                    "with RLIMIT_DATA (RLIMIT_AS also counts the address space threads and "
                    "allocators reserve, and fails far below real use: docs/cluster.md)")
+
+_ONE_TASK = ("it wants 2 tasks of 2 CPUs at once in local-cluster[1,4,1024]'s one executor "
+             "of 1 GiB (all the worker's memory), as Spark's executor runs as many tasks as "
+             "its cores hold; Vega's executor holds the 4 cores and runs the 2-CPU tasks, one "
+             "at a time (each executor process runs one task: with spark.executor.memory "
+             "512m, two executors of 2 cores run 2 at once)")
 
 #: test id (module.Class.method, or module.Class for the whole class) -> why it is excluded
 EXCLUDED = {
@@ -71,11 +78,11 @@ EXCLUDED = {
     "test_broadcast.BroadcastTest.test_broadcast_value_against_gc": _JVM,  # sc._jvm
     "test_broadcast.BroadcastTest.test_broadcast_in_udfs_with_encryption": _SQL,
     # test_taskcontext
-    "test_taskcontext.TaskContextTestsWithFractionalCpus.test_omp_num_threads_follows_task_cpus":
-        "Vega's executors run one task at a time, holding spark.task.cpus cores rounded up (1 "
-        "here): the test's resource profile asks 2 CPUs per task, which Spark runs because its "
-        "standalone executor holds all of the worker's cores; Vega refuses the job, saying so",
     "test_resources.ResourceProfileTests.test_profile_before_sc_for_sql": _SQL,
+    # test_stage_sched (its other two pass: 1 task of 3 CPUs, of 2 CPUs and 3 GPUs, at once)
+    "test_stage_sched.StageSchedulingTest.test_stage_scheduling_2_cpu_per_task": _ONE_TASK,
+    "test_stage_sched.StageSchedulingTest.test_stage_scheduling_2_cpus_2_gpus_per_task":
+        _ONE_TASK,
     # test_rddbarrier
     "test_rddbarrier.RDDBarrierTests.test_map_partitions_with_index": _SLOTS,
     # test_worker
@@ -84,6 +91,11 @@ EXCLUDED = {
     # test_profiler: its other two tests profile SQL UDFs
     "test_profiler.ProfilerTests2.test_profiler_all_enabled": _SQL,
     "test_profiler.ProfilerTests2.test_no_memory_profile_installed": _SQL,
+    # test_readwrite (its input files: pyspark_shims._InputFormatData)
+    "test_readwrite.InputFormatTests.test_converters": _JVM,  # Java converter classes
+    "test_readwrite.OutputFormatTests.test_converters": _JVM,  # Java converter classes
+    # test_pin_thread
+    "test_pin_thread.PinThreadTests.test_pinned_thread": _JVM,  # JVM thread ids
     # test_appsubmit (spark-submit is vega submit --pyspark-compat: ``write_spark_submit``)
     "test_appsubmit.SparkSubmitTests.test_package_dependency": _PACKAGES,
     "test_appsubmit.SparkSubmitTests.test_package_dependency_on_cluster": _PACKAGES,
@@ -96,6 +108,9 @@ _REUSED = ("an executor process (local[N]'s, a cluster's) interrupts a cancelled
            "up for the next one, ended only if the task does not stop within a grace period; "
            "PySpark kills the Python worker process that ran it, which the test looks for")
 
+_OWN_MASTER = ("its SparkContext has a master of its own (local[4], local-cluster[1,C,1024]): "
+               "it runs once, in the 'local' master's run")
+
 #: test ids excluded on masters whose tasks run in executor processes (local[N], a local
 #: cluster, a cluster's vega:// URL), with the reason
 EXCLUDED_IN_EXECUTORS = {
@@ -103,6 +118,8 @@ EXCLUDED_IN_EXECUTORS = {
     "test_worker.SimpleWorkerTests.test_cancel_task": _REUSED,
     "test_appsubmit.SparkSubmitTests": "each test runs spark-submit with a --master of its own "
                                        "(or none): they run once, in the 'local' master's run",
+    "test_pin_thread.PinThreadTests": _OWN_MASTER,
+    "test_stage_sched.StageSchedulingTest": _OWN_MASTER,
 }
 
 #: test ids excluded on the ``local`` master only, with the reason

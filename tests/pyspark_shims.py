@@ -12,6 +12,8 @@ those names so that the modules import; it never imports the real PySpark.
   ``VegaError`` (``TaskFailed``), so that is what the name means here.
 - ``PySparkErrorTestUtils.check_error``: written after its documented behaviour, on
   PySpark 4's exception API (``getCondition``, ``getMessageParameters``, ...).
+- ``sc._jvm.WriteInputFormatTestDataGenerator``: the Scala class test_readwrite's
+  ``InputFormatTests`` write their input with (``_InputFormatData``).
 - JVM, SQL and serializer names: placeholders that fail when used.  Tests that use them are in
   ``pyspark_run.EXCLUDED`` with the reason.
 """
@@ -112,6 +114,31 @@ class PySparkErrorTestUtils:
             self.assertEqual(messageParameters, actual)
 
 
+class _InputFormatData:
+    """Spark's ``WriteInputFormatTestDataGenerator.generateData(path, jsc)``, which
+    test_readwrite's ``InputFormatTests`` call through ``sc._jvm`` to write their input:
+    the one file set their tests of the RDD API read, ``sftestdata/sfint``, Spark's six
+    ``(int, str)`` records as an IntWritable/Text SequenceFile, written with Vega's
+    ``saveAsSequenceFile`` (whose files PySpark reads: tests/test_pyspark_sequence_files.py).  Its
+    other files (custom Writables, read with Java converters) are for excluded tests."""
+
+    INT_KEYS = [(1, "aa"), (2, "bb"), (2, "aa"), (3, "cc"), (2, "bb"), (1, "aa")]
+
+    @classmethod
+    def generateData(cls, path, jsc):  # noqa: N802 - Spark's name
+        jsc.parallelize(cls.INT_KEYS).saveAsSequenceFile(os.path.join(path, "sftestdata",
+                                                                      "sfint"))
+
+
+class _Jvm:
+    """``sc._jvm``: only the test data generator above; any other JVM class fails."""
+
+    WriteInputFormatTestDataGenerator = _InputFormatData
+
+    def __getattr__(self, name):
+        raise AttributeError(f"{name} is a JVM class; Vega has no JVM")
+
+
 def _have(package: str) -> bool:
     return importlib.util.find_spec(package) is not None
 
@@ -148,6 +175,7 @@ def register(master: str, spark_home: str) -> None:
         @classmethod
         def setUpClass(cls):
             cls.sc = pyspark.SparkContext(cls.master(), cls.__name__, conf=cls.conf())
+            cls.sc._jvm, cls.sc._jsc = _Jvm(), cls.sc  # (_InputFormatData's caller)
 
         @classmethod
         def tearDownClass(cls):

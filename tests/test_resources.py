@@ -325,6 +325,27 @@ def test_tasks_see_their_cpus_and_a_stage_profile_changes_them(master):
         assert rdd.map(seen).count() == 4  # nothing of that stays
 
 
+def test_a_local_clusters_executor_holds_the_cores_its_workers_memory_leaves_idle():
+    """local-cluster[1,2,1024] with 1 GiB executors (PySpark's
+    TaskContextTestsWithFractionalCpus): one executor fits in the worker, and it holds both
+    of its cores, as Spark's one executor per worker does: a stage whose profile asks 2 CPUs
+    a task runs there, one task at a time (before, it was refused: the executor held 1);
+    3 CPUs are refused, naming the 2 it has."""
+    with Context("local-cluster[1,2,1024]", conf={"vega.task.cpus": "0.25"}) as ctx:
+        rdd = ctx.parallelize(range(4), 2)
+
+        def seen(_):
+            return TaskContext.get().cpus(), os.environ["OMP_NUM_THREADS"]
+        assert set(rdd.map(seen).collect()) == {(1, "1")}
+        two = ResourceProfileBuilder().require(TaskResourceRequests().cpus(2)).build
+        assert set(rdd.map(seen).with_resources(two).collect()) == {(2, "2")}
+        three = ResourceProfileBuilder().require(TaskResourceRequests().cpus(3)).build
+        with pytest.raises(ResourceError, match="each task asks for 3 CPUs but an executor "
+                                                "of this application .* has 2"):
+            rdd.with_resources(three).collect()
+        assert len(ctx.backend.pool) == 1
+
+
 @pytest.mark.parametrize("master", ["local", "local[2]"])  # (a cluster's: the next test)
 def test_local_tasks_share_out_the_drivers_gpus(tmp_path, master):
     conf = {"vega.driver.resource.gpu.amount": 2,

@@ -75,6 +75,8 @@ def _create_cluster_backend(ctx, spec: MasterSpec) -> Tuple[Any, Any]:
     try:  # whatever stops the start (Ctrl-C too) stops what it started
         if spec.kind == "local-cluster":
             worker_memory = local_cluster_worker_memory(spec, conf)  # refused: nothing started
+            # (before the job runner reads the plan's settings)
+            ctx.resource_plan.executor_cores = local_cluster_executor_cores(spec, conf)
             idle = local_cluster_idle_cores(spec, conf)
             if idle:
                 log.warning("%s", idle)
@@ -234,20 +236,57 @@ def local_cluster_idle_cores(spec: MasterSpec, conf: "Config") -> str:
             f"workers more (M of local-cluster[W,C,M], in MiB)")
 
 
-def local_cluster_slots(spec: MasterSpec, conf: "Config", backend) -> int:
-    """How many task slots (executor cores) a new local cluster is waited for: every core
-    its workers' memory holds executors for, or as many as ``vega.cores.max`` allows, or
-    only what dynamic allocation asks for."""
+def _executors_fitting(spec: MasterSpec, conf: "Config") -> int:
+    """How many executors each worker of ``local-cluster[W,C,M]`` has the memory and the
+    resources (GPUs) for, its cores aside."""
     from .config_values import parse_size
-
-    from .resources import executor_cores, resource_amounts
+    from .resources import resource_amounts
 
     fits = parse_size(local_cluster_worker_memory(spec, conf)) // conf["vega.executor.memory"]
-    cores = executor_cores(conf["vega.task.cpus"])
     offered = resource_amounts(conf, "worker")
-    for name, amount in resource_amounts(conf, "executor").items():  # and the workers' resources
+    for name, amount in resource_amounts(conf, "executor").items():
         fits = min(fits, int(offered.get(name, 0) // amount))
-    wanted = spec.workers * min(spec.cores // cores, fits)
+    return fits
+
+
+def local_cluster_executor_cores(spec: MasterSpec, conf: "Config") -> int:
+    """The cores each executor of ``local-cluster[W,C,M]`` holds: those its one task at a
+    time takes (``vega.task.cpus`` rounded up), or, when the worker's memory or resources
+    hold fewer executors than that leaves cores for, its share of the worker's cores, as
+    Spark's one executor per worker holds all of them (within ``vega.executor.cores`` and
+    ``vega.cores.max``).  It still runs one task at a time, but a stage's resource profile
+    (``with_resources``) may ask for them: PySpark's tests run stages of 2-CPU tasks on
+    ``local-cluster[1,2,1024]`` with 1 GiB executors.
+
+    >>> from .master_url import parse_master
+    >>> conf = {"vega.executor.memory": 2**30, "vega.task.cpus": 0.5, "vega.cores.max": 0,
+    ...         "vega.executor.cores": 0}
+    >>> local_cluster_executor_cores(parse_master("local-cluster[1,4,1024]"), conf)
+    4
+    >>> local_cluster_executor_cores(parse_master("local-cluster[1,4,2048]"), conf)
+    2
+    >>> local_cluster_executor_cores(parse_master("local-cluster[1,4]"), conf)
+    1
+    """
+    from .resources import executor_cores
+
+    cores = executor_cores(conf["vega.task.cpus"])
+    fits = _executors_fitting(spec, conf)
+    if fits <= 0:
+        return cores
+    share = spec.cores // fits
+    for cap in (conf["vega.executor.cores"], conf["vega.cores.max"]):
+        if cap:
+            share = min(share, cap)
+    return max(cores, share)
+
+
+def local_cluster_slots(spec: MasterSpec, conf: "Config", backend) -> int:
+    """How many executors (task slots) a new local cluster is waited for: as many as its
+    workers' cores, memory and resources hold, or as ``vega.cores.max`` allows, or only
+    what dynamic allocation asks for."""
+    cores = local_cluster_executor_cores(spec, conf)
+    wanted = spec.workers * min(spec.cores // cores, _executors_fitting(spec, conf))
     cores_max = conf["vega.cores.max"]
     if cores_max:
         wanted = min(wanted, cores_max // cores)
