@@ -239,3 +239,26 @@ def test_sequence_compression_follows_conf(ctx, tmp_path, compression, header):
         found = sf.read_header(fh)
     assert (found.codec or None, found.block) == header
     assert ctx.sequenceFile(out).collect() == [(1, "a")]
+
+
+def test_a_misspelt_hadoop_io_class_is_refused_when_the_input_is_made(ctx, tmp_path):
+    """PySpark's test_readwrite (InputFormatTests.test_bad_inputs): sequenceFile with keyClass
+    org.apache.hadoop.io.NotValidWritable fails as it is called (PySpark's JVM cannot load
+    the class); Vega took any name and read the file.  Hadoop's real classes still read the
+    file's own records, and a class outside Hadoop's io package (a user's) is taken."""
+    out = str(tmp_path / "seq")
+    ctx.parallelize([(1, "a"), (2, "b")], 1).saveAsSequenceFile(out)
+    bad = "org.apache.hadoop.io.NotValidWritable"
+    for call in (lambda: ctx.sequenceFile(out, bad, V),
+                 lambda: ctx.sequenceFile(out, "org.apache.hadoop.io.IntWritable", bad),
+                 lambda: ctx.hadoopFile(out, OLD + "SequenceFileInputFormat", bad, V),
+                 lambda: ctx.newAPIHadoopRDD(NEW + "input.SequenceFileInputFormat", K, bad,
+                                             conf={hf.INPUT_DIR[0]: out})):
+        with pytest.raises(ValueError) as info:
+            call()
+        assert f"Class {bad!r} is no class of Hadoop's org.apache.hadoop.io (PySpark fails " \
+               "to load it): give the file's Writable, e.g. org.apache.hadoop.io." \
+               "IntWritable" in str(info.value)
+    assert ctx.sequenceFile(out, "org.apache.hadoop.io.VIntWritable",
+                            "org.apache.hadoop.io.Writable").collect() == [(1, "a"), (2, "b")]
+    assert ctx.sequenceFile(out, "com.example.MyKey", V).collect() == [(1, "a"), (2, "b")]

@@ -39,7 +39,7 @@ class Inputs:
         BZip2Codec, SnappyCodec or Lz4Codec.
         Large files are split at their sync markers.  The records are read as the file's
         own classes, as Hadoop's reader reads them (``key_class`` and ``value_class`` are
-        taken for PySpark's sake); ``batch_size`` is PySpark's pickling batch (none here).
+        only checked: ``hadoop_formats.record_class``); ``batch_size`` is PySpark's pickling batch (none here).
 
         >>> import os, shutil, tempfile
         >>> out = os.path.join(tempfile.mkdtemp(), "seq")
@@ -48,10 +48,8 @@ class Inputs:
         [(1, 'a'), (2, 'b')]
         >>> shutil.rmtree(os.path.dirname(out))
         """
-        for name, value in (("keyClass", key_class), ("valueClass", value_class)):
-            if value is not None and not isinstance(value, str):
-                raise TypeError(f"{name} is a Java class name (a str such as "
-                                f"'org.apache.hadoop.io.Text'), not {type(value).__name__}")
+        hadoop_formats.record_class("sequenceFile", "keyClass", key_class)
+        hadoop_formats.record_class("sequenceFile", "valueClass", value_class)
         for name, value in (("keyConverter", key_converter),
                             ("valueConverter", value_converter)):
             if value is not None:

@@ -126,6 +126,41 @@ def _class_name(method: str, name: str, value: Any) -> Optional[str]:
     return value
 
 
+#: the classes of Hadoop's ``org.apache.hadoop.io`` package a key or value class may be
+#: (Writables and their interfaces): another name there is none of Hadoop's
+HADOOP_IO_CLASSES = frozenset({
+    "AbstractMapWritable", "ArrayPrimitiveWritable", "ArrayWritable", "BinaryComparable",
+    "BooleanWritable", "ByteWritable", "BytesWritable", "CompressedWritable",
+    "DoubleWritable", "EnumSetWritable", "FloatWritable", "GenericWritable", "IntWritable",
+    "LongWritable", "MD5Hash", "MapWritable", "NullWritable", "ObjectWritable",
+    "ShortWritable", "SortedMapWritable", "Text", "TwoDArrayWritable", "UTF8",
+    "VIntWritable", "VLongWritable", "VersionedWritable", "Writable", "WritableComparable"})
+_HADOOP_IO = "org.apache.hadoop.io."
+
+
+def record_class(method: str, name: str, value: Any) -> Optional[str]:
+    """A key or value class an input method is given: a Java class name, which, in Hadoop's
+    ``org.apache.hadoop.io``, is one of its classes.  PySpark's JVM loads the class when the
+    method is called and fails then (``ClassNotFoundException``); Vega reads the file's own
+    classes, so the name is only checked.
+
+    >>> record_class("sequenceFile", "keyClass", "org.apache.hadoop.io.IntWritable")
+    'org.apache.hadoop.io.IntWritable'
+    >>> record_class("sequenceFile", "keyClass", "org.apache.hadoop.io.IntWriteable")
+    Traceback (most recent call last):
+    ...
+    ValueError: sequenceFile: keyClass 'org.apache.hadoop.io.IntWriteable' is no class of Hadoop's org.apache.hadoop.io (PySpark fails to load it): give the file's Writable, e.g. org.apache.hadoop.io.IntWritable (Vega reads Text, IntWritable, LongWritable, DoubleWritable, FloatWritable, BooleanWritable, BytesWritable, NullWritable and MapWritable), or None
+    """
+    _class_name(method, name, value)
+    if value is not None and value.startswith(_HADOOP_IO) \
+            and value[len(_HADOOP_IO):] not in HADOOP_IO_CLASSES:
+        raise ValueError(f"{method}: {name} {value!r} is no class of Hadoop's "
+                         f"org.apache.hadoop.io (PySpark fails to load it): give the file's "
+                         f"Writable, e.g. {sequence_file.INT} (Vega reads "
+                         f"{sequence_file.READABLE}), or None")
+    return value
+
+
 def _format(method: str, table: Dict[str, Tuple[str, bool]], name: str, value: Any,
             new_api: bool) -> str:
     _class_name(method, name, value)
@@ -216,10 +251,10 @@ def input_plan(method: str, path: Any, format_class: Any, key_class: Any, value_
     """The input ``hadoopFile`` (``path`` given) or ``hadoopRDD`` (``path`` None: conf's
     ``mapreduce.input.fileinputformat.inputdir``), or their new-API twins, asks for.  The
     key and value classes are checked to be names only: the records are those the
-    format reads, as in PySpark."""
+    format reads, as in PySpark (``record_class``)."""
     kind = _format(method, INPUT_FORMATS, "inputFormatClass", format_class, new_api)
-    _class_name(method, "keyClass", key_class)
-    _class_name(method, "valueClass", value_class)
+    record_class(method, "keyClass", key_class)
+    record_class(method, "valueClass", value_class)
     if conf is not None and not isinstance(conf, dict):
         raise TypeError(f"{method}: conf is a dict of Hadoop settings, not "
                         f"{type(conf).__name__}")
