@@ -238,14 +238,16 @@ def local_cluster_idle_cores(spec: MasterSpec, conf: "Config") -> str:
 
 def _executors_fitting(spec: MasterSpec, conf: "Config") -> int:
     """How many executors each worker of ``local-cluster[W,C,M]`` has the memory and the
-    resources (GPUs) for, its cores aside."""
+    resources (GPUs) for, its cores aside: an address of a resource tasks take a fraction
+    of is held by as many executors as share it (``tasks_per_address``)."""
     from .config_values import parse_size
-    from .resources import resource_amounts
+    from .resources import resource_amounts, tasks_per_address
 
     fits = parse_size(local_cluster_worker_memory(spec, conf)) // conf["vega.executor.memory"]
-    offered = resource_amounts(conf, "worker")
+    offered, tasks = resource_amounts(conf, "worker"), resource_amounts(conf, "task")
     for name, amount in resource_amounts(conf, "executor").items():
-        fits = min(fits, int(offered.get(name, 0) // amount))
+        sharing = tasks_per_address(tasks[name]) if name in tasks else 1
+        fits = min(fits, int(offered.get(name, 0) // amount) * sharing)
     return fits
 
 
