@@ -57,8 +57,10 @@ DIFFERS = {
                     "block-compressed (other Writables and codecs, ZStandardCodec, are "
                     "refused, naming them); "
                     "`keyConverter`/`valueConverter` (Java classes) are refused; "
-                    "`keyClass`/`valueClass` are not checked (the file's own classes are "
-                    "read, as Hadoop's reader does); partitions are byte ranges cut at sync "
+                    "`keyClass`/`valueClass` only name classes (the file's own are read, "
+                    "as Hadoop's reader does): one Hadoop's `org.apache.hadoop.io` does "
+                    "not have is refused as the method is called, where PySpark's JVM "
+                    "fails to load it; partitions are byte ranges cut at sync "
                     "markers, as `textFile`'s",
     "saveAsHadoopFile": "TextOutputFormat and SequenceFileOutputFormat only (others are "
                         "refused, naming these); `keyConverter`/`valueConverter` are "

@@ -1,12 +1,14 @@
 """PySpark 4.3's own unit tests for the RDD API, run against Vega through ``--pyspark-compat``.
 
-The thirteen test modules (test_rdd, test_context, test_join, test_broadcast,
+The sixteen test modules (test_rdd, test_context, test_join, test_broadcast,
 test_taskcontext, test_statcounter, test_worker, test_conf, test_rddsampler, test_rddbarrier,
-test_profiler, pyspark.resource's test_resources, and test_appsubmit, whose spark-submit is ``vega submit
---pyspark-compat``) come from the installed PySpark's ``pyspark.zip`` at test time; ``pyspark_run.py`` runs them on one master and ``pyspark_run.EXCLUDED`` lists, with
-reasons, the tests that need the JVM, SQL, more CPUs per task or executor slots than the
-master has, or PySpark's internals.
-At least 90% of the others must pass on every master.
+test_profiler, test_readwrite, test_pin_thread, test_stage_sched, pyspark.resource's
+test_resources, and test_appsubmit, whose spark-submit is ``vega submit --pyspark-compat``)
+come from the installed PySpark's ``pyspark.zip`` at test time; ``pyspark_run.py`` runs them
+on one master and ``pyspark_run.EXCLUDED`` lists, with reasons, the tests that need the JVM,
+SQL, more tasks at once than the master or one executor runs, or PySpark's internals.
+At least 97% of the others must pass on every master (all of them did when it was raised
+from 90%: docs/api.md).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pyspark_install import pyspark_home, requires_pyspark
 from pyspark_outcomes import SideBySide, pass_rate, results_of
 
 RUNNER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pyspark_run.py")
-REQUIRED_PASS_RATE = 0.90
+REQUIRED_PASS_RATE = 0.97
 
 
 def head_start(masters):
@@ -44,8 +46,8 @@ def runs(request):
 @requires_pyspark
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("master", ["local", "local[2]", "local-cluster[2,1]"])
-def test_at_least_90_percent_of_pyspark_rdd_unit_tests_pass(master, runs):
-    """PySpark's RDD unit tests, less the commented exclusions, pass at >= 90% on ``master``."""
+def test_at_least_97_percent_of_pyspark_rdd_unit_tests_pass(master, runs):
+    """PySpark's RDD unit tests, less the commented exclusions, pass at >= 97% on ``master``."""
     results = results_of(runs[master], timeout=840)
     rate, counted, report = pass_rate(results, master, "tests", -1)
     print(report)
