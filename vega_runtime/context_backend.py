@@ -255,8 +255,8 @@ def local_cluster_executor_cores(spec: MasterSpec, conf: "Config") -> int:
     """The cores each executor of ``local-cluster[W,C,M]`` holds: those its one task at a
     time takes (``vega.task.cpus`` rounded up), or, when the worker's memory or resources
     hold fewer executors than that leaves cores for, its share of the worker's cores, as
-    Spark's one executor per worker holds all of them (within ``vega.executor.cores`` and
-    ``vega.cores.max``).  It still runs one task at a time, but a stage's resource profile
+    Spark's one executor per worker holds all of them (``vega.executor.cores`` and
+    ``vega.cores.max`` shared out among the executors that fit).  It still runs one task at a time, but a stage's resource profile
     (``with_resources``) may ask for them: PySpark's tests run stages of 2-CPU tasks on
     ``local-cluster[1,2,1024]`` with 1 GiB executors.
 
@@ -269,6 +269,9 @@ def local_cluster_executor_cores(spec: MasterSpec, conf: "Config") -> int:
     2
     >>> local_cluster_executor_cores(parse_master("local-cluster[1,4]"), conf)
     1
+    >>> conf["vega.cores.max"] = 2  # two workers' executors of a core each, as before
+    >>> local_cluster_executor_cores(parse_master("local-cluster[2,4,1024]"), conf)
+    1
     """
     from .resources import executor_cores
 
@@ -277,9 +280,11 @@ def local_cluster_executor_cores(spec: MasterSpec, conf: "Config") -> int:
     if fits <= 0:
         return cores
     share = spec.cores // fits
-    for cap in (conf["vega.executor.cores"], conf["vega.cores.max"]):
-        if cap:
-            share = min(share, cap)
+    # the caps share out among as many executors as before (Spark spreads them too)
+    if conf["vega.executor.cores"]:  # per worker
+        share = min(share, conf["vega.executor.cores"] // fits)
+    if conf["vega.cores.max"]:
+        share = min(share, conf["vega.cores.max"] // (spec.workers * fits))
     return max(cores, share)
 
 
