@@ -29,7 +29,9 @@ REQUIRED_PASS_RATE = 0.97
 
 def head_start(masters):
     """The runner on each master at once, from the session's start (``head_start``): the
-    three take ~105 s side by side (the longest, ``local``), ~280 s one after another."""
+    three took ~280 s side by side on 2 cores shared with other work (the longest,
+    ``local``, which also runs test_pin_thread's 15 s jobs and test_stage_sched's four local
+    clusters), ~600 s one after another."""
     if pyspark_home() is None:
         masters = []
     zip_path = os.path.join(pyspark_home() or "", "python", "lib", "pyspark.zip")
