@@ -28,6 +28,8 @@ from vega_runtime.resources import (EXECUTOR_RESOURCES_ENV, ExecutorResourceRequ
 from vega_runtime.task_context import TaskContext
 from vega_runtime.versions import python_version
 
+from http_helpers import api_get
+
 GIB = 1 << 30
 
 
@@ -344,6 +346,13 @@ def test_a_local_clusters_executor_holds_the_cores_its_workers_memory_leaves_idl
                                                 "of this application .* has 2"):
             rdd.with_resources(three).collect()
         assert len(ctx.backend.pool) == 1
+        # Spark's REST API says the 2 cores too (its listener reads them off ExecutorAdded)
+        cluster = ctx.backend.owned_cluster
+        site, base = (cluster.webui_port, cluster.ca_file), f"/api/v1/applications/{ctx.backend.app_id}"
+        app = api_get(site, base, cluster.token)[1]
+        executors = api_get(site, base + "/executors", cluster.token)[1]
+    assert (app["coresGranted"], app["coresPerExecutor"]) == (2, 2)
+    assert [e["totalCores"] for e in executors if e["id"] != "driver"] == [2]
 
 
 @pytest.mark.parametrize("master", ["local", "local[2]"])  # (a cluster's: the next test)

@@ -280,6 +280,7 @@ class Context(JobControl, FileShipping, Inputs, Persistence, Profiles, EventLogs
                    "pythonExecutable": sys.executable, "platform": platform_name(),
                    "sparkUser": self.spark_user()}
         for writer in writers:
+            writer.executor_cores = self.resource_plan.executor_cores
             writer.environment(settings, runtime)
 
     # -- lifecycle -----------------------------------------------------------------

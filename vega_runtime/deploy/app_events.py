@@ -99,9 +99,11 @@ class ExecutorRecord(Record):
     cause: str = ""
     #: the addresses of the custom resources it holds, by name (``{"gpu": ["0"]}``)
     resources: Dict[str, List[str]]
+    #: the cores it holds (0: the log does not say, an older one's)
+    cores: int = 0
 
     def __init__(self, executor_id, host, added, removed=None, remove_reason=None, lost=None,
-                 cause="", resources=None):
+                 cause="", resources=None, cores=0):
         self.executor_id = executor_id
         self.host = host
         self.added = added
@@ -110,6 +112,7 @@ class ExecutorRecord(Record):
         self.lost = lost
         self.cause = cause
         self.resources = {} if resources is None else resources
+        self.cores = cores
 
 
 class AppRecord(Record):
@@ -335,8 +338,10 @@ def _apply_event(app: AppRecord, e: dict, running_job: Optional[int]) -> Optiona
             stage.tasks.append(killed_attempt(started or _started(e, stage), at,
                                               e.get("reason") or "killed"))
     elif kind == "ExecutorAdded":
-        app.executors[e["executor"]] = ExecutorRecord(e["executor"], e["host"], at,
-                                                      resources=_resources(e.get("resources")))
+        cores = e.get("cores")
+        app.executors[e["executor"]] = ExecutorRecord(
+            e["executor"], e["host"], at, resources=_resources(e.get("resources")),
+            cores=cores if isinstance(cores, int) and cores > 0 else 0)
     elif kind in ("ExecutorRemoved", "ExecutorLost") and e["executor"] in app.executors:
         record = app.executors[e["executor"]]
         if record.removed is None:

@@ -15,7 +15,7 @@ import time
 from typing import Dict, List, Optional, Sequence
 
 from ..scheduler.event_log import redact
-from .app_events import AppRecord, JobRecord, StageAttempt, killed_attempt
+from .app_events import AppRecord, ExecutorRecord, JobRecord, StageAttempt, killed_attempt
 
 #: Spark's default ``quantiles`` of taskSummary
 DEFAULT_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
@@ -122,8 +122,9 @@ def application_info(app: AppRecord, running: bool, incomplete: bool = False) ->
         "appSparkVersion": app.runtime.get("vegaVersion", ""),
         "startTimeEpoch": _ms(app.started), "endTimeEpoch": _ms(end) if end else -1,
         "lastUpdatedEpoch": _ms(app.last_event or app.started)}
-    each = _executor_cores(app)
-    cores = each * len([e for e in app.executors.values() if e.removed is None])
+    active = [e for e in app.executors.values() if e.removed is None]
+    each = _executor_cores(app, active[0] if active else None)
+    cores = sum(_executor_cores(app, e) for e in active)
     return {"id": app.app_id, "name": app.name, "coresGranted": cores,
             "maxCores": _setting(app, "vega.cores.max") or None,  # 0: no limit
             "coresPerExecutor": each, "memoryPerExecutorMB": _executor_memory_mb(app),
@@ -144,10 +145,13 @@ def _executor_memory_mb(app: AppRecord) -> Optional[int]:
         return None
 
 
-def _executor_cores(app: AppRecord) -> int:
-    """The cores each of the application's executors holds (``vega.task.cpus``)."""
+def _executor_cores(app: AppRecord, executor: Optional[ExecutorRecord] = None) -> int:
+    """The cores ``executor`` holds, as its ExecutorAdded says; else (an older log, or no
+    executor) those each of the application's executors holds for ``vega.task.cpus``."""
     from ..resources import executor_cores
 
+    if executor is not None and executor.cores:
+        return executor.cores
     return executor_cores(float(_setting(app, "vega.task.cpus") or 1))
 
 
@@ -507,7 +511,7 @@ def executor_summaries(app: AppRecord, include_dead: bool,
             "isActive": record.removed is None, "rddBlocks": len(held),
             "memoryUsed": memory_used,
             "diskUsed": sum(size for _, (where, size) in held if where == "disk"),
-            "totalCores": _executor_cores(app), "maxTasks": 1,
+            "totalCores": _executor_cores(app, record), "maxTasks": 1,
             "activeTasks": len(_running(mine)),
             "failedTasks": failed,
             "completedTasks": completed, "totalTasks": len(mine),

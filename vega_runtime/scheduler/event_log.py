@@ -89,6 +89,9 @@ class EventWriter(JobListener):
     #: the job group, description and tags of the thread submitting a job, read as the job
     #: starts (``job_group``, ``job_description``, ``job_tags``; the Context sets this)
     job_properties: Callable[[], Dict[str, Any]] = staticmethod(dict)
+    #: the cores each executor of the application holds (the resource plan's; the Context
+    #: sets this), written with each ExecutorAdded (Spark's ``executorInfo.totalCores``)
+    executor_cores: int = 0
 
     def write(self, line: str, flush: bool) -> None:
         raise NotImplementedError
@@ -211,6 +214,7 @@ class EventWriter(JobListener):
     def on_executor_added(self, executor_id: str, host: str, at: float,
                           resources: Optional[Dict[str, List[str]]] = None) -> None:
         self._write("ExecutorAdded", at=at, executor=executor_id, host=host,
+                    **({"cores": self.executor_cores} if self.executor_cores else {}),
                     **({"resources": resources} if resources else {}))
 
     def on_executor_removed(self, executor_id: str, host: str, reason: str, lost: bool,
