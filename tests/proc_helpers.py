@@ -312,12 +312,15 @@ def start_job_in_thread(ctx, group: Optional[str], description: str, action,
 
 
 @contextlib.contextmanager
-def master_and_worker(home, settings: str = "", worker_args=(), host: str = "127.0.0.1"):
+def master_and_worker(home, settings: str = "", worker_args=(), host: str = "127.0.0.1",
+                      master_env=None, worker_env=None):
     """A real master (``vega master``, its ``--config`` the YAML ``settings``, its event log
     dir ``home/events``) and a 1-core worker (``vega worker ... WORKER_ARGS``) on loopback
     (``host``: ``::1`` for IPv6), with a secret, in ``home``; yields ``{url, env, webui_port,
     ca_file, home, master_pid, worker_pid}``.  ``env`` (for ``vega`` commands) sets TMPDIR to
-    ``home/tmp``: a driver a test kills with SIGKILL leaves its scratch directory there."""
+    ``home/tmp``: a driver a test kills with SIGKILL leaves its scratch directory there.
+    ``master_env``, ``worker_env``: variables added to that daemon's environment alone (a
+    fake clock: ``faketime_env``)."""
     from vega_runtime.net.connection import create_secret_file
     from vega_runtime.net.endpoints import host_port
 
@@ -334,14 +337,16 @@ def master_and_worker(home, settings: str = "", worker_args=(), host: str = "127
     procs = [spawn_vega("master", "--host", host, "--port", "0", "--webui-port", "0",
                         "--work-dir", os.path.join(str(home), "master"), "--config", config,
                         "--ready-file", ready, "--event-log-dir",
-                        os.path.join(str(home), "events"), **quiet)]
+                        os.path.join(str(home), "events"),
+                        **{**quiet, "env": {**env, **(master_env or {})}})]
     try:
         ports = wait_for(lambda: os.path.exists(ready) and read_text(ready) and
                          json.loads(read_text(ready)), what="the master")
         url = f"vega://{host_port(host, ports['port'])}"
         procs.append(spawn_vega("worker", url, "--host", host, "--cores", "1",
                                 "--memory", "1g", "--webui-port", "0", "--work-dir",
-                                os.path.join(str(home), "worker"), *worker_args, **quiet))
+                                os.path.join(str(home), "worker"), *worker_args,
+                                **{**quiet, "env": {**env, **(worker_env or {})}}))
         wait_for(lambda: '"alive"' in vega("status", "--master", url, "--json", env=env).stdout,
                  what="the worker to register")
         yield {"url": url, "env": env, "webui_port": ports["webui_port"],

@@ -27,6 +27,7 @@ from ..net.messages import MasterStopping
 from ..net.server import Server
 from ..private_files import expand_home, make_private_dir, set_aside_foreign
 from .app_logs import AppLogs
+from .driver_clocks import DriverClocks
 from .drivers import ACTIVE_STATES, DriverRunner, retained_drivers
 from .log_follower import Followers
 from .master_connections import MasterConnections
@@ -103,6 +104,9 @@ class Master(StatusQueries):
         self.cleaner_due: Optional[float] = 0.0 if self._cleans_event_logs() else None
         #: the time the state machine is given: wall-clock seconds that never jump
         self.clock = clock or SteadyClock()
+        #: how far each running application's driver's clock is from this host's (the
+        #: times of its events are its own: its REST API's "now" must be too)
+        self.driver_clocks = DriverClocks()
         self.started = self.clock()
         self.lock = threading.RLock()
         self.recovery = RecoveryStore(self.work_dir, conf["vega.master.recovery"])

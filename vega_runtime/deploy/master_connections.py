@@ -151,6 +151,7 @@ class MasterConnections:
     def _serve_driver(self, conn: Connection, request: RegisterApplication) -> None:
         master = self.master
         session = self._open(conn)
+        app = None
         try:
             master.handle(ApplicationRegistering(session, request))
             with master.lock:
@@ -168,6 +169,7 @@ class MasterConnections:
                         master.handle(HeartbeatReceived(session))
                     elif isinstance(message, AppEvents):
                         events_file.write(message.text)
+                        master.driver_clocks.heard(app.app_id, message.text)
                     elif isinstance(message, AppMetrics):
                         try:
                             snapshot = checked_snapshot(message.snapshot_json)
@@ -196,4 +198,6 @@ class MasterConnections:
                         raise ProtocolError(conn.peer,
                                             f"unexpected {type(message).__name__} from a driver")
         finally:
+            if app is not None:
+                master.driver_clocks.forget(app.app_id)
             self._close(session, "its driver disconnected")

@@ -353,7 +353,8 @@ class SparkApi:
             if not active and not record.completed:  # its driver went away without saying so
                 record = ended_at_last_event(record, self.master.application_ended(app_id))
             known.add(record.context_id)  # its event log, listed once: here
-            listed.append({**summary, **_application_info(record, active)})
+            listed.append({**summary, **_application_info(record, active,
+                                                          now=self._driver_now(app_id))})
         for past in self.master.history():
             if past["app_id"] in known:
                 continue
@@ -384,18 +385,20 @@ class SparkApi:
         if not active and not app.completed:  # its driver went away without saying so
             app = ended_at_last_event(app, self.master.application_ended(app_id)
                                       if running is not None else None)
+        # what runs is timed up to now on its driver's clock, that of its events
+        now = self._driver_now(app_id) if running is not None else time.time()
         if not rest:
             detail = self.master.application_detail(app_id) if running is not None else None
-            return 200, {**(detail or {}), **_application_info(app, active, incomplete)}
+            return 200, {**(detail or {}), **_application_info(app, active, incomplete, now)}
         head, args = rest[0], rest[1:]
         if head == "jobs":
-            return 200, self._jobs(app, args, params)
+            return 200, self._jobs(app, args, params, now)
         if head == "stages":
-            return 200, self._stages(app, args, params)
+            return 200, self._stages(app, args, params, now)
         if head == "executorTimeline" and not args:
-            return 200, docs.executor_timeline(app, time.time())
+            return 200, docs.executor_timeline(app, now)
         if head in ("executors", "allexecutors") and not args:
-            return 200, docs.executor_summaries(app, head == "allexecutors")
+            return 200, docs.executor_summaries(app, head == "allexecutors", now)
         if head == "storage" and args[:1] == ["rdd"] and len(args) <= 2:
             if len(args) == 1:
                 return 200, docs.rdd_storage(app)
@@ -407,26 +410,31 @@ class SparkApi:
             return 200, docs.environment(app)
         raise NotFound("not found")
 
-    def _jobs(self, app: AppRecord, args: List[str], params: Query):
+    def _driver_now(self, app_id: str) -> float:
+        """The time now on the clock of ``app_id``'s driver (``driver_clocks``)."""
+        clocks = getattr(self.master, "driver_clocks", None)
+        return clocks.now(app_id) if clocks is not None else time.time()
+
+    def _jobs(self, app: AppRecord, args: List[str], params: Query, now: float):
         if not args:
-            jobs = [docs.job_data(app, j) for j in sorted(app.jobs.values(),
-                                                          key=lambda j: -j.job_id)]
+            jobs = [docs.job_data(app, j, now) for j in sorted(app.jobs.values(),
+                                                               key=lambda j: -j.job_id)]
             wanted = params.statuses(JOB_STATUSES)
             return [j for j in jobs if j["status"] in wanted] if wanted else jobs
         job = app.jobs.get(_int(args[0], "job id"))
         if job is None:
             raise NotFound(f"no job {args[0]}")
         if args[1:] == []:
-            return docs.job_data(app, job)
+            return docs.job_data(app, job, now)
         if args[1:] == ["graph"]:
             return docs.job_graph(app, job)
         raise NotFound("not found")
 
-    def _stages(self, app: AppRecord, args: List[str], params: Query):
+    def _stages(self, app: AppRecord, args: List[str], params: Query, now: float):
         # Spark's: ?details (tasks and executorSummary), ?taskStatus (those tasks only, and
         # with ?details the list keeps the stages that have any), ?withSummaries (task and
         # executor metric distributions at ?quantiles), on the list and on one stage
-        shown = dict(task_statuses=params.statuses(TASK_STATUSES, "taskStatus"),
+        shown = dict(now=now, task_statuses=params.statuses(TASK_STATUSES, "taskStatus"),
                      quantiles=(_quantiles(params.get("quantiles"), docs.SUMMARY_QUANTILES)
                                 if params.flag("withSummaries", False) else None))
         if not args:
@@ -461,7 +469,8 @@ class SparkApi:
         if args[2:] == ["taskList"]:
             return docs.task_list(app, stage, _int(params.get("offset", "0"), "offset"),
                                   _int(params.get("length", "20"), "length"),
-                                  params.get("sortBy", "ID"), params.statuses(TASK_STATUSES))
+                                  params.get("sortBy", "ID"), params.statuses(TASK_STATUSES),
+                                  now)
         raise NotFound("not found")
 
 
@@ -481,15 +490,17 @@ def without_nulls(document):
     return document
 
 
-def _application_info(app: AppRecord, active: bool, incomplete: bool = False) -> dict:
+def _application_info(app: AppRecord, active: bool, incomplete: bool = False,
+                      now: Optional[float] = None) -> dict:
     """``docs.application_info``; for an application whose events hold a value of another
     type than Vega writes (relayed by a driver, or a log of another version) that of its id,
     name and times alone: one application cannot fail the list of all of them."""
     try:
-        return docs.application_info(app, active, incomplete)
+        return docs.application_info(app, active, incomplete, now)
     except (TypeError, ValueError, AttributeError, KeyError, IndexError):
         return docs.application_info(AppRecord(app.app_id, name=str(app.name),
-                                               started=app.started), active, incomplete)
+                                               started=app.started), active, incomplete,
+                                     now)
 
 
 def written_lately(app: AppRecord) -> bool:

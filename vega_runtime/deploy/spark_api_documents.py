@@ -104,11 +104,14 @@ def _running(tasks: List[dict]) -> List[dict]:
 
 
 # -- applications -------------------------------------------------------------------------
-def application_info(app: AppRecord, running: bool, incomplete: bool = False) -> dict:
+def application_info(app: AppRecord, running: bool, incomplete: bool = False,
+                     now: Optional[float] = None) -> dict:
     """ApplicationInfo: one attempt (Vega has no application attempts).  ``incomplete``: its
     log has no end and nothing tells when it ended (a driver killed, the master holding the
     application no more): as Spark's history server lists such an attempt, ``completed``
-    false, ``endTime`` -1 and ``duration`` 0, whatever ``app.ended`` its pages end it at."""
+    false, ``endTime`` -1 and ``duration`` 0, whatever ``app.ended`` its pages end it at.
+    A running one's duration is up to ``now`` (default the current time), on the clock of
+    its events: its driver's."""
     completed = not incomplete and (app.completed or not running)
     end = None if incomplete else app.ended if app.ended is not None else \
         (None if running else app.last_event)
@@ -117,7 +120,8 @@ def application_info(app: AppRecord, running: bool, incomplete: bool = False) ->
         "lastUpdated": spark_date(app.last_event or app.started),
         # (the difference of the epochs, as Spark's: rounding each apart could differ by 1)
         "duration": 0 if incomplete or not app.started else
-        _ms(end if end is not None else time.time()) - _ms(app.started),
+        _ms(end if end is not None else time.time() if now is None else now) -
+        _ms(app.started),
         "sparkUser": app.runtime.get("sparkUser", ""), "completed": completed,
         "appSparkVersion": app.runtime.get("vegaVersion", ""),
         "startTimeEpoch": _ms(app.started), "endTimeEpoch": _ms(end) if end else -1,

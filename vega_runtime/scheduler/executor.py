@@ -241,7 +241,7 @@ class Executor:
     # -- running -------------------------------------------------------------------
     def run(self, launch: LaunchTask) -> TaskFinished:
         """Run one task attempt; every failure becomes a failed ``TaskFinished``."""
-        started, launched = time.monotonic(), time.time()
+        started = time.monotonic()
         self.blocks.end_task_reads()  # the last task's, should its kill have cut that short
         try:
             payload = self._payload(launch)
@@ -290,7 +290,7 @@ class Executor:
             files.task_root(None)
             _restore_random(saved_random)
         ended = time.monotonic()
-        finished.metrics.update(duration=ended - started, launch_time=launched,
+        finished.metrics.update(duration=ended - started,
                                 deserialize_time=deserialized - started,
                                 run_time=ended - deserialized,
                                 result_size=len(finished.value or b""))

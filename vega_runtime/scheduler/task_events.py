@@ -342,15 +342,17 @@ class TaskEvents:
 def task_info(spec: TaskSpec, executor_id: str, host: str, state: str, metrics: dict,
               error: Optional[str], blocks_added: list = (), blocks_dropped: list = (),
               locality: str = "PROCESS_LOCAL") -> dict:
-    """What ``JobListener.on_task_info`` gets for one attempt; times in epoch seconds (the
-    executor's clock for the launch, the driver's for the finish)."""
+    """What ``JobListener.on_task_info`` gets for one attempt; times in epoch seconds on the
+    driver's clock, as Spark's TaskInfo: the launch is the finish less the attempt's
+    duration (the executor's wall clock may be minutes off the driver's: its launch time
+    put the attempt before its stage was submitted)."""
     finished = time.time()
     duration = float(metrics.get("duration", 0.0))
     return {"task_id": spec.task_id, "job_id": spec.job_id, "stage_id": spec.stage_id,
             "stage_attempt": spec.stage_attempt, "partition": spec.partition,
             "attempt": spec.attempt, "executor": executor_id, "host": host, "state": state,
             "speculative": bool(getattr(spec, "speculative", False)), "locality": locality,
-            "launch_time": float(metrics.get("launch_time", finished - duration)),
+            "launch_time": finished - duration,
             "finish_time": finished, "error": error,
             "metrics": {k: v for k, v in metrics.items() if k != "launch_time"},
             "blocks_added": [list(b) for b in blocks_added],
