@@ -31,9 +31,9 @@ HOUR = 3600.0
 
 
 def _age_event_logs(*directories) -> None:
-    """Move every time in the event logs under ``directories`` an hour back, as if the
-    driver had been killed an hour ago (a log written under a minute ago is of a driver
-    taken to run: ``spark_api.WRITTEN_LATELY``)."""
+    """Move every time in the event logs under ``directories`` an hour back, and their
+    files' modification times, as if the driver had been killed an hour ago (a log written
+    under a minute ago is of a driver taken to run: ``spark_api.WRITTEN_LATELY``)."""
     for directory in directories:
         for path in glob.glob(os.path.join(str(directory), "**", "*.jsonl"), recursive=True):
             with open(path) as fh:
@@ -44,6 +44,7 @@ def _age_event_logs(*directories) -> None:
                         event[key] -= HOUR
             with open(path, "w") as fh:
                 fh.writelines(json.dumps(event) + "\n" for event in events)
+            os.utime(path, (time.time() - HOUR, time.time() - HOUR))
 
 
 def test_a_cut_off_application_the_master_no_longer_holds_is_incomplete(tmp_path):

@@ -5,6 +5,7 @@ are checked in test_spark_api.py."""
 
 import json
 import os
+import time
 
 from proc_helpers import unstarted_master
 
@@ -28,6 +29,7 @@ def test_a_killed_drivers_job_is_failed_on_its_master(tmp_path):
         with open(path, "w") as fh:
             for event in EVENTS + [start(5, 1, "exec-1", 104.3, stage_id=2)]:
                 fh.write(json.dumps(event) + "\n")
+        os.utime(path, (time.time() - 3600, time.time() - 3600))  # relayed an hour ago
         api = SparkApi(master)
         code, jobs = api.get(f"/api/v1/applications/{app}/jobs", "")
         assert code == 200 and [(j["jobId"], j["status"]) for j in jobs] == \
@@ -64,6 +66,7 @@ def test_listing_applications_replays_only_the_logs_that_changed(tmp_path, monke
         lines = [{**e, "time": e["time"] + n} for e in EVENTS]
         lines[0]["app_id"] = app
         (events / f"{app}.jsonl").write_text("".join(json.dumps(e) + "\n" for e in lines))
+        os.utime(events / f"{app}.jsonl", (time.time() - 3600, time.time() - 3600))  # cut off
     master = unstarted_master(tmp_path / "master", events)
     try:
         api = spark_api.SparkApi(master)
@@ -290,5 +293,46 @@ def test_a_running_applications_pages_follow_its_relayed_events_through_a_compac
         assert code == 200, jobs
         assert [j["jobId"] for j in jobs] == list(range(event["job_id"], event["job_id"] - 1000, -1))
         assert {j["status"] for j in jobs} == {"SUCCEEDED"}
+    finally:
+        master.stop()
+
+
+def test_a_log_written_lately_is_of_a_running_driver_whatever_its_clock(tmp_path):
+    """Logs without their end in the master's event log directory, of drivers it does not
+    run: one written a moment ago by a driver ten minutes behind the master's clock runs
+    (its job RUNNING, its duration on its driver's clock), one last written five minutes
+    ago by a driver an hour ahead is cut off (its job FAILED, the application incomplete),
+    as their files' modification times say; their event times said the opposite of both."""
+    from vega_runtime.deploy.spark_api import SparkApi
+
+    events = tmp_path / "events"
+    events.mkdir()
+    now = time.time()
+    for app, skew, written in (("app-20261207030000-0001", -600.0, now),
+                               ("app-20261207050000-0002", 3600.0, now - 300.0)):
+        path = events / f"{app}.jsonl"
+        path.write_text("".join(json.dumps(e) + "\n" for e in (
+            {"event": "ApplicationStart", "time": now + skew - 20.0, "app_id": app,
+             "name": app[-4:], "master": "local[2]"},
+            {"event": "JobStart", "time": now + skew - 10.0, "job_id": 0,
+             "description": "count"})))
+        os.utime(path, (written, written))
+    master = unstarted_master(tmp_path / "master", events)
+    try:
+        api = SparkApi(master)
+        code, listed = api.get("/api/v1/applications", "")
+        assert code == 200
+        shown = {a["name"]: a["attempts"][0] for a in listed}
+        # (its log written 10 s after its start on its driver's clock, and just now)
+        assert 10_000 <= shown["0001"]["duration"] < 10_000 + (time.time() - now) * 1000 + 1
+        assert shown["0002"]["endTimeEpoch"] == -1 and shown["0002"]["duration"] == 0, shown
+        code, detail = api.get("/api/v1/applications/app-20261207030000-0001", "")
+        assert 10_000 <= detail["attempts"][0]["duration"] < 10_000 + (time.time() - now) * 1000 + 1
+        code, running = api.get("/api/v1/applications", "status=running")
+        assert sorted(a["name"] for a in running) == ["0001", "0002"]  # (incomplete: both)
+        for app, status in (("app-20261207030000-0001", "RUNNING"),
+                            ("app-20261207050000-0002", "FAILED")):
+            code, jobs = api.get(f"/api/v1/applications/{app}/jobs", "")
+            assert code == 200 and [j["status"] for j in jobs] == [status], (app, jobs)
     finally:
         master.stop()

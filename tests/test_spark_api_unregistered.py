@@ -47,6 +47,7 @@ def test_a_log_without_its_end_not_written_for_long_is_incomplete(bare_master):
     with open(os.path.join(str(bare_master.events), f"{app}.jsonl"), "w") as fh:
         fh.write(json.dumps({"event": "ApplicationStart", "time": start, "app_id": app,
                              "name": "died", "master": "vega://127.0.0.1:7077"}) + "\n")
+    os.utime(os.path.join(str(bare_master.events), f"{app}.jsonl"), (start, start))
     assert listed(bare_master, "completed") == {}
     assert listed(bare_master, "running") == {app: False}
     code, info = api_get(bare_master, f"/api/v1/applications/{app}", bare_master.token)

@@ -26,6 +26,7 @@ from ..errors import VegaError
 from ..scheduler.event_log import open_event_log, parse_event, part_path, read_log
 from . import spark_api_documents as docs
 from .app_events import AppRecord, apply, replay
+from .driver_clocks import SAME_CLOCK_SECONDS
 
 PREFIX = "/api/v1/applications"
 #: Spark's ``/api/v1/version``
@@ -286,6 +287,13 @@ class SparkApi:
                 part += 1
         return tuple(stamp)
 
+    def _last_written(self, app_id: str) -> Optional[float]:
+        """When the application's local events files were last written (this host's clock),
+        or None when it has none (an event log on HDFS)."""
+        stamp = self._stamp(app_id)
+        written = [part[2] for part in stamp or () if part[1] is not None]
+        return max(written) / 1e9 if written else None
+
     def _listed(self, app_id: str, listing: Dict[str, Tuple[tuple, Optional[AppRecord]]]
                 ) -> Optional[AppRecord]:
         """``record(app_id)`` of a finished application as the list of applications needs
@@ -360,9 +368,11 @@ class SparkApi:
                 continue
             record = self._listed(past["app_id"], listing)
             if record is not None:
-                lately = written_lately(record)
+                written = self._last_written(past["app_id"])
+                lately = written_lately(record, written)
                 listed.append(_application_info(record, lately,
-                                                not lately and not record.completed))
+                                                not lately and not record.completed,
+                                                log_now(record, written)))
         self._listing = listing  # what is no longer listed is forgotten
         if statuses:
             listed = [a for a in listed
@@ -379,14 +389,16 @@ class SparkApi:
                            f"its event log directory)")
         if app is None:  # registered, no events relayed yet
             app = AppRecord(app_id, name=running["name"], started=running["started"] or 0.0)
-        active = running["state"] in _ACTIVE if running is not None else written_lately(app)
+        written = self._last_written(app_id) if running is None else None
+        active = running["state"] in _ACTIVE if running is not None else \
+            written_lately(app, written)
         # only its cut-off log is left: as Spark's history server, it is incomplete
         incomplete = running is None and not active and not app.completed
         if not active and not app.completed:  # its driver went away without saying so
             app = ended_at_last_event(app, self.master.application_ended(app_id)
                                       if running is not None else None)
         # what runs is timed up to now on its driver's clock, that of its events
-        now = self._driver_now(app_id) if running is not None else time.time()
+        now = self._driver_now(app_id) if running is not None else log_now(app, written)
         if not rest:
             detail = self.master.application_detail(app_id) if running is not None else None
             return 200, {**(detail or {}), **_application_info(app, active, incomplete, now)}
@@ -503,10 +515,26 @@ def _application_info(app: AppRecord, active: bool, incomplete: bool = False,
                                      now)
 
 
-def written_lately(app: AppRecord) -> bool:
+def written_lately(app: AppRecord, written: Optional[float] = None) -> bool:
     """Whether ``app``, which this master does not run, is taken to run: its log has no end
-    and its last event is under ``WRITTEN_LATELY`` seconds old."""
-    return not app.completed and time.time() - (app.last_event or app.started) < WRITTEN_LATELY
+    and was ``written`` (its files' modification time) under ``WRITTEN_LATELY`` seconds ago,
+    by this host's clock; unknown (on HDFS), its last event (its driver's clock: a driver
+    ten minutes behind would run no more, and one killed with its clock an hour ahead would
+    run for another hour)."""
+    last = written if written is not None else app.last_event or app.started
+    return not app.completed and time.time() - last < WRITTEN_LATELY
+
+
+def log_now(app: AppRecord, written: Optional[float]) -> float:
+    """The time now on the clock of the driver writing ``app``'s log, ``written`` (its
+    files' modification time, this host's clock) at its last event: that event plus the
+    time since (this host's time when the two are within ``SAME_CLOCK_SECONDS``, or
+    ``written`` is unknown)."""
+    now = time.time()
+    if written is None or not app.last_event or \
+            abs(written - app.last_event) <= SAME_CLOCK_SECONDS:
+        return now
+    return app.last_event + (now - written)
 
 
 def ended_at_last_event(app: AppRecord, noticed: Optional[float] = None) -> AppRecord:
