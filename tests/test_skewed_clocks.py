@@ -5,6 +5,8 @@ task's launch time was the executor's clock while its stage's times are the driv
 
 import glob
 import json
+import os
+import signal
 import subprocess
 import time
 
@@ -65,53 +67,85 @@ def _ms(text: str) -> int:
     return calendar.timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%S")) * 1000 + int(millis)
 
 
+class AheadDriver:
+    """``vega submit`` of ``WAITING_JOB`` with its clock an hour ahead of the master's, its
+    task running: ``app_id``, ``submitted`` (monotonic), ``api(path)``."""
+
+    def __init__(self, tmp_path, cluster):
+        job = write_job(tmp_path, "waiting.py", WAITING_JOB)
+        self.release, self.out_path = tmp_path / "release", tmp_path / "driver.out"
+        self.submitted = time.monotonic()
+        with open(self.out_path, "w") as out:
+            self.proc = spawn_vega("submit", "--master", cluster["url"], job,
+                                   str(self.release),
+                                   env={**cluster["env"], **faketime_env("+1h")}, stdout=out,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+        self.site, self.token = _site_and_token(cluster)
+        wait_for(lambda: "started" in self.out_path.read_text(), 60, "the driver's Context")
+        self.app_id = self.api("/api/v1/applications")[0]["id"]
+        self.task = wait_for(self.running_task, 60, "the task to run")
+
+    def api(self, path: str):
+        code, document = api_get(self.site, path, self.token)
+        assert code == 200, document
+        return document
+
+    def running_task(self):
+        stages = self.api(f"/api/v1/applications/{self.app_id}/stages?status=active"
+                          "&details=true")
+        tasks = [t for s in stages for t in s.get("tasks", {}).values()
+                 if t["status"] == "RUNNING"]
+        return tasks[0] if tasks else None
+
+    def elapsed_ms(self) -> float:
+        return (time.monotonic() - self.submitted) * 1000
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+
 def test_a_driver_an_hour_ahead_runs_for_as_long_as_it_has_run(tmp_path):
     """A running application whose driver's clock is an hour ahead of the master's: its
     duration (the list, its own document) and its running task's are the time it has run,
     not less an hour (they were -3,600 s)."""
-    job = write_job(tmp_path, "waiting.py", WAITING_JOB)
-    release = tmp_path / "release"
     with master_and_worker(tmp_path / "cluster") as cluster:
-        out_path = tmp_path / "driver.out"
-        submitted = time.monotonic()
-        with open(out_path, "w") as out:
-            driver = spawn_vega("submit", "--master", cluster["url"], job, str(release),
-                                env={**cluster["env"], **faketime_env("+1h")}, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        driver = AheadDriver(tmp_path, cluster)
         try:
-            site, token = _site_and_token(cluster)
-
-            def running_task():
-                code, stages = api_get(site, "/api/v1/applications/"
-                                       f"{app_id}/stages?status=active&details=true", token)
-                assert code == 200, stages
-                tasks = [t for s in stages for t in s.get("tasks", {}).values()
-                         if t["status"] == "RUNNING"]
-                return tasks[0] if tasks else None
-
-            wait_for(lambda: "started" in out_path.read_text(), 60, "the driver's Context")
-            code, listed = api_get(site, "/api/v1/applications", token)
-            assert code == 200, listed
-            app_id = listed[0]["id"]
-            task = wait_for(running_task, 60, "the task to run")
-            code, listed = api_get(site, "/api/v1/applications", token)
-            code_one, detail = api_get(site, f"/api/v1/applications/{app_id}", token)
-            elapsed_ms = (time.monotonic() - submitted) * 1000
-            assert code == code_one == 200, (listed, detail)
+            listed = driver.api("/api/v1/applications")
+            detail = driver.api(f"/api/v1/applications/{driver.app_id}")
+            elapsed_ms = driver.elapsed_ms()
             for attempt in (listed[0]["attempts"][0], detail["attempts"][0]):
                 assert not attempt["completed"]
                 assert 0 <= attempt["duration"] <= elapsed_ms, (attempt, elapsed_ms)
-            assert 0 <= task["duration"] <= elapsed_ms, (task, elapsed_ms)
+            assert 0 <= driver.task["duration"] <= elapsed_ms, (driver.task, elapsed_ms)
             # the driver's clock is the one its times are on: an hour ahead of this one
             started_ms = listed[0]["attempts"][0]["startTimeEpoch"]
             assert 3_590_000 < started_ms - time.time() * 1000 < 3_610_000
-            release.write_text("")
-            assert driver.wait(60) == 0, out_path.read_text()
-            assert "count 1" in out_path.read_text()
+            driver.release.write_text("")
+            assert driver.proc.wait(60) == 0, driver.out_path.read_text()
+            assert "count 1" in driver.out_path.read_text()
         finally:
-            if driver.poll() is None:
-                driver.kill()
-                driver.wait()
+            driver.stop()
+
+
+def test_a_killed_driver_an_hour_ahead_ends_after_it_started(tmp_path):
+    """The same driver killed (SIGKILL) mid-job: its application ends when the master
+    noticed, on the driver's clock as its other times, so after its start (it ended an
+    hour before it started: duration -3,600 s, its job's too)."""
+    with master_and_worker(tmp_path / "cluster") as cluster:
+        driver = AheadDriver(tmp_path, cluster)
+        driver.stop()
+        app = wait_for(lambda: (lambda a: a["attempts"][0]["completed"] and a)(
+            driver.api(f"/api/v1/applications/{driver.app_id}")), 60, "the application's end")
+        elapsed_ms = driver.elapsed_ms()
+        attempt = app["attempts"][0]
+        assert 0 <= attempt["duration"] <= elapsed_ms, (attempt, elapsed_ms)
+        assert attempt["endTimeEpoch"] - attempt["startTimeEpoch"] == attempt["duration"]
+        [job] = driver.api(f"/api/v1/applications/{driver.app_id}/jobs")
+        assert job["status"] == "FAILED"
+        assert 0 <= _ms(job["completionTime"]) - _ms(job["submissionTime"]) <= elapsed_ms, job
 
 
 def test_tasks_on_a_worker_ten_minutes_behind_launch_within_their_stage(tmp_path):

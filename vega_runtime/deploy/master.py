@@ -104,8 +104,9 @@ class Master(StatusQueries):
         self.cleaner_due: Optional[float] = 0.0 if self._cleans_event_logs() else None
         #: the time the state machine is given: wall-clock seconds that never jump
         self.clock = clock or SteadyClock()
-        #: how far each running application's driver's clock is from this host's (the
-        #: times of its events are its own: its REST API's "now" must be too)
+        #: how far each application's driver's clock is from this host's (the times of
+        #: its events are its own: its REST API's "now" and end must be too), until the
+        #: application is forgotten
         self.driver_clocks = DriverClocks()
         self.started = self.clock()
         self.lock = threading.RLock()
@@ -324,6 +325,7 @@ class Master(StatusQueries):
         submitted again, whose driver has not registered yet: removing it then failed the
         new application, 'could not be fetched from the master')."""
         self.logs.remove(action.app_id)
+        self.driver_clocks.forget(action.app_id)
         self._remove_unused_package(action.package_sha, action.ended)
 
     def _driver_ended(self, info) -> None:

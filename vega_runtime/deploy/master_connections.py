@@ -151,7 +151,6 @@ class MasterConnections:
     def _serve_driver(self, conn: Connection, request: RegisterApplication) -> None:
         master = self.master
         session = self._open(conn)
-        app = None
         try:
             master.handle(ApplicationRegistering(session, request))
             with master.lock:
@@ -198,6 +197,4 @@ class MasterConnections:
                         raise ProtocolError(conn.peer,
                                             f"unexpected {type(message).__name__} from a driver")
         finally:
-            if app is not None:
-                master.driver_clocks.forget(app.app_id)
             self._close(session, "its driver disconnected")

@@ -359,7 +359,7 @@ class SparkApi:
             record = (self.record(app_id) if active else self._listed(app_id, listing)) or \
                 AppRecord(app_id, name=summary["name"], started=summary["started"] or 0.0)
             if not active and not record.completed:  # its driver went away without saying so
-                record = ended_at_last_event(record, self.master.application_ended(app_id))
+                record = ended_at_last_event(record, self._noticed_end(app_id))
             known.add(record.context_id)  # its event log, listed once: here
             listed.append({**summary, **_application_info(record, active,
                                                           now=self._driver_now(app_id))})
@@ -395,7 +395,7 @@ class SparkApi:
         # only its cut-off log is left: as Spark's history server, it is incomplete
         incomplete = running is None and not active and not app.completed
         if not active and not app.completed:  # its driver went away without saying so
-            app = ended_at_last_event(app, self.master.application_ended(app_id)
+            app = ended_at_last_event(app, self._noticed_end(app_id)
                                       if running is not None else None)
         # what runs is timed up to now on its driver's clock, that of its events
         now = self._driver_now(app_id) if running is not None else log_now(app, written)
@@ -426,6 +426,13 @@ class SparkApi:
         """The time now on the clock of ``app_id``'s driver (``driver_clocks``)."""
         clocks = getattr(self.master, "driver_clocks", None)
         return clocks.now(app_id) if clocks is not None else time.time()
+
+    def _noticed_end(self, app_id: str) -> Optional[float]:
+        """When this master took ``app_id`` for over (``application_ended``), on its
+        driver's clock, as the times of its events."""
+        noticed = self.master.application_ended(app_id)
+        clocks = getattr(self.master, "driver_clocks", None)
+        return noticed - clocks.offset(app_id) if noticed is not None and clocks else noticed
 
     def _jobs(self, app: AppRecord, args: List[str], params: Query, now: float):
         if not args:
