@@ -32,6 +32,29 @@ def test_event_log_records_jobs_stages_and_tasks(tmp_path):
     assert all(e["time"] > 0 for e in events)
 
 
+def test_a_driver_whose_clock_is_set_back_an_hour_ran_for_as_long_as_it_ran(tmp_path,
+                                                                               monkeypatch):
+    """The wall clock set back an hour while a Context runs (an NTP step, a clock set by
+    hand): its summary (what `vega submit` prints at the end, `vega history`) gives the
+    seconds it ran, measured on a clock that does not jump (it said -3,599 s), though its
+    end's time is the wall clock's, an hour before its start's."""
+    from vega_runtime.scheduler import event_log
+
+    began = time.monotonic()
+    ctx = Context(master="local", app_name="stepped", conf={"vega.eventlog.dir": str(tmp_path)})
+    try:
+        assert ctx.parallelize(range(10), 2).count() == 10
+        wall = time.time
+        monkeypatch.setattr(time, "time", lambda: wall() - 3600.0)
+    finally:
+        ctx.stop()
+    ran = time.monotonic() - began
+    events = [json.loads(line) for line in open(ctx.event_log.path)]
+    assert events[-1]["time"] < events[0]["time"] - 3500.0
+    summary = event_log.summarize(ctx.event_log.path)
+    assert 0.0 <= summary["duration_seconds"] <= ran + 0.001, (summary, ran)
+
+
 def test_vega_history_lists_and_summarises_applications(tmp_path):
     """vega history lists finished applications; vega history APP_ID gives stages and totals."""
     with Context(master="local", app_name="summarised",

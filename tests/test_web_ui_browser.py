@@ -148,6 +148,8 @@ def test_an_application_that_ran_for_days_reads_in_days_with_its_dates(bare_mast
     start = min(e["time"] for e in events)
     for event in events:  # started four days ago, ended three days after
         event["time"] += -4 * 86400 + (3 * 86400 if event["event"] == "ApplicationEnd" else 0)
+        if event["event"] == "ApplicationEnd":  # (its duration, on a steady clock, wins)
+            event.pop("duration", None)
     path.write_text("".join(json.dumps(e) + "\n" for e in events))
     submitted = time.strftime("%Y", time.localtime(start - 4 * 86400))
     with chromium(spki_pin(bare_master.port, bare_master.ca_file)) as browser:

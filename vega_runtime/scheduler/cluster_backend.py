@@ -657,7 +657,7 @@ class MasterEventRelay(EventWriter):
     def close(self) -> None:
         if self.source is not None:
             self.source.untee(self.write)
-        self._write("ApplicationEnd")
+        self.application_end()
 
 
 class MasterLogRelay(JobListener):

@@ -92,6 +92,8 @@ class EventWriter(JobListener):
     #: the cores each executor of the application holds (the resource plan's; the Context
     #: sets this), written with each ExecutorAdded (Spark's ``executorInfo.totalCores``)
     executor_cores: int = 0
+    #: when ``application_start`` was written (``_steady_seconds``)
+    _started: Optional[float] = None
 
     def write(self, line: str, flush: bool) -> None:
         raise NotImplementedError
@@ -122,7 +124,18 @@ class EventWriter(JobListener):
     def application_start(self, app_id: str, app_name: str, master: str, **ids) -> None:
         """``ids``: other names of the application (``context_id``: the Context's own id,
         which names its event log, where ``app_id`` is the master's)."""
+        self._started = _steady_seconds()
         self._write("ApplicationStart", app_id=app_id, name=app_name, master=master, **ids)
+
+    def application_end(self) -> None:
+        """The end, with ``duration``: seconds since ``application_start`` on a clock that
+        does not jump (the times of the two events are the wall clock's, which an NTP step
+        or a clock set by hand moves: the summary of a driver whose clock was set back an
+        hour mid-run said it ran for -3,559 s)."""
+        if self._started is None:
+            self._write("ApplicationEnd")
+        else:
+            self._write("ApplicationEnd", duration=round(_steady_seconds() - self._started, 3))
 
     def environment(self, settings: List[list], runtime: dict) -> None:
         """The resolved configuration, ``[key, value, where it came from]`` each, and the
@@ -310,7 +323,7 @@ class EventLog(EventWriter):
             pass
 
     def close(self) -> None:
-        self._write("ApplicationEnd")
+        self.application_end()
         with self._lock:
             if not self._file.closed:
                 try:
@@ -474,8 +487,7 @@ def _summary(events: Iterable[dict], path: str) -> dict:
         "master": start.get("master"), "started": start.get("time"), "finished": end is not None,
         # as Spark's history server's (its REST API's too): a log without its end (running,
         # or a driver killed) has no duration, 0, and its last event as its last update
-        "duration_seconds": round(end["time"] - start.get("time", end["time"]), 3)
-        if end is not None else 0.0,
+        "duration_seconds": _duration(start, end) if end is not None else 0.0,
         "last_updated": last,
         "jobs": jobs, "failed_jobs": failed_jobs, "stages": stages, "tasks": len(durations),
         "failed_tasks": failed_tasks,
@@ -484,6 +496,24 @@ def _summary(events: Iterable[dict], path: str) -> dict:
         "shuffle_written_bytes": written, "shuffle_read_bytes": read,
         "event_log": path,
     }
+
+
+def _duration(start: dict, end: dict) -> float:
+    """An ended application's seconds: its end's ``duration`` (a steady clock's), else (a log
+    of before) the difference of the two events' times."""
+    duration = end.get("duration")
+    if type(duration) in (int, float) and duration - duration == 0.0 and duration >= 0:
+        return round(duration, 3)
+    return round(end["time"] - start.get("time", end["time"]), 3)
+
+
+def _steady_seconds() -> float:
+    """Seconds that never jump, counting a suspended host's sleep (CLOCK_BOOTTIME, on Linux;
+    elsewhere the monotonic clock)."""
+    return time.clock_gettime(_STEADY_CLOCK)
+
+
+_STEADY_CLOCK = getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC)
 
 
 def broken_summary(path: str, error: str) -> dict:
