@@ -287,13 +287,6 @@ class SparkApi:
                 part += 1
         return tuple(stamp)
 
-    def _last_written(self, app_id: str) -> Optional[float]:
-        """When the application's local events files were last written (this host's clock),
-        or None when it has none (an event log on HDFS)."""
-        stamp = self._stamp(app_id)
-        written = [part[2] for part in stamp or () if part[1] is not None]
-        return max(written) / 1e9 if written else None
-
     def _listed(self, app_id: str, listing: Dict[str, Tuple[tuple, Optional[AppRecord]]]
                 ) -> Optional[AppRecord]:
         """``record(app_id)`` of a finished application as the list of applications needs
@@ -368,7 +361,8 @@ class SparkApi:
                 continue
             record = self._listed(past["app_id"], listing)
             if record is not None:
-                written = self._last_written(past["app_id"])
+                stamp = listing.get(past["app_id"], (None,))[0]  # (what _listed read)
+                written = last_written(stamp)
                 lately = written_lately(record, written)
                 listed.append(_application_info(record, lately,
                                                 not lately and not record.completed,
@@ -389,7 +383,7 @@ class SparkApi:
                            f"its event log directory)")
         if app is None:  # registered, no events relayed yet
             app = AppRecord(app_id, name=running["name"], started=running["started"] or 0.0)
-        written = self._last_written(app_id) if running is None else None
+        written = last_written(self._stamp(app_id)) if running is None else None
         active = running["state"] in _ACTIVE if running is not None else \
             written_lately(app, written)
         # only its cut-off log is left: as Spark's history server, it is incomplete
@@ -530,6 +524,13 @@ def written_lately(app: AppRecord, written: Optional[float] = None) -> bool:
     run for another hour)."""
     last = written if written is not None else app.last_event or app.started
     return not app.completed and time.time() - last < WRITTEN_LATELY
+
+
+def last_written(stamp: Optional[tuple]) -> Optional[float]:
+    """When the files of an application's events were last written (this host's clock),
+    from their ``SparkApi._stamp``; None when unknown (an event log on HDFS)."""
+    written = [part[2] for part in stamp or () if part[1] is not None]
+    return max(written) / 1e9 if written else None
 
 
 def log_now(app: AppRecord, written: Optional[float]) -> float:
