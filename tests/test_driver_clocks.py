@@ -35,6 +35,22 @@ def test_the_last_lines_time_is_read():
     assert last_event_time('{"event": "A", "time": 1e400}\n') is None
 
 
+def test_an_executors_change_is_no_measure_of_the_drivers_clock():
+    """An executor's addition or removal is written with the time it happened, which the
+    driver may hear of only when its next job runs: the last line of another event counts."""
+    text = ('{"event": "JobStart", "time": 50.0, "job_id": 1}\n'
+            '{"event": "ExecutorRemoved", "time": 10.0, "executor": "exec-1"}\n'
+            '{"event": "ExecutorAdded", "time": 12.0, "executor": "exec-2"}\n')
+    assert last_event_time(text) == 50.0
+    assert last_event_time(text.split("\n", 1)[1]) is None
+    clocks = Clocks()
+    drivers = _driver_clocks(clocks)
+    drivers.heard("app-1", _events(clocks.wall - 100.0))
+    clocks.pass_(FRESH_SECONDS + 1.0)  # (a quiet driver: the next batch is taken whatever)
+    drivers.heard("app-1", '{"event": "ExecutorAdded", "time": 5.0, "executor": "exec-2"}\n')
+    assert drivers.offset("app-1") == 100.0
+
+
 def test_a_driver_an_hour_ahead_is_an_hour_ahead():
     clocks = Clocks()
     drivers = _driver_clocks(clocks)

@@ -28,24 +28,34 @@ SAME_CLOCK_SECONDS = 2.0
 FRESH_SECONDS = 10.0
 #: the time of an event-log line (``{"event": "...", "time": 1796612866.85, ...}``)
 _TIME = re.compile(r'"time": (-?[0-9][0-9.eE+-]*)')
+#: the lines of events written with the time they happened, maybe long before
+_BACKDATED = ('{"event": "ExecutorAdded"', '{"event": "ExecutorRemoved"')
 
 
 def last_event_time(text: str) -> Optional[float]:
-    """The time of the last event-log line of ``text`` (newline-terminated JSON lines), or
-    None when it has none.
+    """The time of the last event-log line of ``text`` (newline-terminated JSON lines)
+    written when it happened, or None when it has none.  An executor's addition or removal
+    is written with the time it happened, which the driver may hear of only when its next
+    job runs (``_BACKDATED``).
 
     >>> last_event_time('{"event": "A", "time": 1.5}\\n{"event": "B", "time": 2.25}\\n')
     2.25
     """
-    start = text.rfind("\n", 0, len(text) - 1) + 1
-    found = _TIME.search(text, start)
-    if found is None:
-        return None
-    try:
-        value = float(found.group(1))
-    except ValueError:
-        return None
-    return value if value - value == 0.0 else None  # (finite)
+    end = len(text)
+    while end > 0:
+        start = text.rfind("\n", 0, end - 1) + 1
+        if not text.startswith(_BACKDATED, start):
+            at = text.find('"time": ', start, end)
+            found = _TIME.match(text, at) if at >= 0 else None
+            if found is None:
+                return None
+            try:
+                value = float(found.group(1))
+            except ValueError:
+                return None
+            return value if value - value == 0.0 else None  # (finite)
+        end = start
+    return None
 
 
 class DriverClocks:
