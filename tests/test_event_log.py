@@ -604,6 +604,23 @@ def test_a_cleaner_mark_from_a_clock_set_ahead_does_not_stop_the_cleaning(tmp_pa
     assert os.path.getmtime(marker) <= time.time()
 
 
+def test_an_event_log_from_a_clock_set_ahead_ages_from_when_the_cleaner_saw_it(tmp_path):
+    """A log written while the host's clock was a month ahead (then set back) is last
+    written in the future: the cleaner kept it until the clock caught up, and a max_age
+    later (a month and a week; a clock a year ahead, a year).  The cleaner takes it as
+    written when it first sees it, and deletes it a max_age later."""
+    from vega_runtime.scheduler.event_log_cleaner import clean_event_logs
+
+    week = 7 * 24 * 3600.0
+    _write_log(tmp_path, "app-20270101000000-0001", ended=True, days_ago=-30)
+    _write_log(tmp_path, "app-20261201000000-0002", ended=True, days_ago=0)
+    now = time.time()
+    assert clean_event_logs(str(tmp_path), [], now, week, 0) == []
+    assert abs(os.path.getmtime(tmp_path / "app-20270101000000-0001.jsonl") - now) < 0.001
+    assert clean_event_logs(str(tmp_path), [], now + week + 1, week, 0) == \
+        ["app-20261201000000-0002", "app-20270101000000-0001"]
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="giving a file to another account needs root")
 def test_a_drivers_cleaner_deletes_only_its_own_accounts_logs(tmp_path, capfd):
     """In an event log directory several accounts share (Spark's usual 1777

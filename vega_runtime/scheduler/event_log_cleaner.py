@@ -37,6 +37,13 @@ log = logging.getLogger(__name__)
 MARKER = ".vega-cleaner-{uid}"
 #: The bytes at the end of a log read to see whether its last event is the end.
 _TAIL_BYTES = 512
+#: A log last written more than this after now (seconds) was written while the clock was
+#: ahead (a wrong clock at boot, set back by NTP; a clock set by hand): it would be kept
+#: until the clock caught up with it, then for ``max_age`` (a clock a year ahead: a year),
+#: and count as the newest against ``max_num``.  The cleaner sets its modification time to
+#: now, from which it ages.  (A minute: a shared file server's clock a little ahead of
+#: this host's gives each fresh log a time a little ahead.)
+FUTURE_SLACK_SECONDS = 60.0
 
 
 def expired_event_logs(last_written: Dict[str, float], ended: Callable[[str], bool],
@@ -111,6 +118,8 @@ def clean_event_logs(directory: str, keep: Iterable[str], now: float, max_age: f
         if own_only and info.st_uid != os.getuid():  # another account's: it cleans its own
             continue
         written = info.st_mtime
+        if written > now + FUTURE_SLACK_SECONDS and _touch(entry.path, now):
+            written = now  # ages from now on (see FUTURE_SLACK_SECONDS)
         last_written[app_id] = max(written, last_written.get(app_id, written))
         paths.setdefault(app_id, []).append(entry.path)
     removed = []
@@ -126,6 +135,16 @@ def clean_event_logs(directory: str, keep: Iterable[str], now: float, max_age: f
             continue
         removed.append(app_id)
     return removed
+
+
+def _touch(path: str, now: float) -> bool:
+    """Set the modification time of ``path`` (not followed if a link) to ``now``; whether
+    it could (another account's file: not)."""
+    try:
+        os.utime(path, (now, now), follow_symlinks=False)
+    except OSError:
+        return False
+    return True
 
 
 def clean_if_due(directory: str, keep: Iterable[str], now: float, interval: float,
