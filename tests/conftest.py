@@ -220,9 +220,10 @@ UNIT_FILES = frozenset({
     "test_slurm_allocation.py", "test_executor_pool.py", "test_records.py",
     "test_lambda_fusion_unit.py", "test_heartbeat_receiver.py", "test_barrier_scheduling.py",
     "test_docs.py", "test_address_sharing.py", "test_bzip2_splits.py", "test_suite_groups.py",
+    "test_driver_clocks.py",
 })
 #: tests that need a system around Vega: sshd, network namespaces, Chromium, Prometheus, PySpark,
-#: root (to mount a small tmpfs)
+#: root (to mount a small tmpfs), libfaketime
 SYSTEM_FILES = frozenset({
     "test_start_cluster.py", "test_start_cluster_netns.py", "test_sshd_hosts.py",
     "test_ssh_host_keys.py", "test_remote_hosts.py", "test_network_partition.py",
@@ -233,6 +234,7 @@ SYSTEM_FILES = frozenset({
     "test_host_names_netns.py", "test_recovered_drivers_netns.py", "test_pyspark_codecs.py",
     "test_pyspark_bzip2.py", "test_pyspark_hadoop_files.py", "test_pyspark_text_splits.py",
     "test_bootstrap_master_netns.py", "test_cluster_partial_failures_netns.py",
+    "test_skewed_clocks.py",
 })
 
 

@@ -47,12 +47,17 @@ ctx.stop()
 '''
 
 
+#: where the ``sitecustomize`` of a process on a fake clock is (it mends time.sleep)
+FAKETIME_SITE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "faketime_site")
+
+
 def faketime_env(offset: str) -> dict:
-    """The variables that put a process (and its children) on clocks ``offset`` ahead
-    ("+1h"): its monotonic clock too, by the same constant (libfaketime 0.9.10 fails every
-    time.sleep with EINVAL under DONT_FAKE_MONOTONIC; ahead, never behind, so that the
-    monotonic clock of a host up for less than the offset stays positive)."""
-    return {"LD_PRELOAD": LIBFAKETIME, "FAKETIME": offset}
+    """The variables that put a process (and its children) on a wall clock ``offset`` off
+    ("+1h", "-10m"), its monotonic clock left alone (a clock that steps or is wrong moves
+    only the wall clock); ``faketime_site/sitecustomize.py`` makes its time.sleep work."""
+    path = os.pathsep.join(p for p in (FAKETIME_SITE, os.environ.get("PYTHONPATH", "")) if p)
+    return {"LD_PRELOAD": LIBFAKETIME, "FAKETIME": offset, "DONT_FAKE_MONOTONIC": "1",
+            "PYTHONPATH": path}
 
 
 def _site_and_token(cluster):
