@@ -35,6 +35,27 @@ def test_finished_application_dirs_are_cleaned_after_the_ttl(worker, tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["app-recent", "app-running", "packages"]
 
 
+def test_what_was_written_while_the_clock_was_ahead_ages_from_when_it_is_seen(worker,
+                                                                              tmp_path):
+    """An application's executor log and a job package last changed a year from now
+    (written while the clock was ahead, then set back): kept until the clock caught up
+    with them. The cleaner takes them as changed when it first sees them: they go a TTL
+    (100 s) later."""
+    year = 365 * 24 * 3600.0
+    (tmp_path / "app-ahead").mkdir()
+    (tmp_path / "app-ahead" / "exec-1.log").write_text("x")
+    package = tmp_path / "packages" / ("a" * 64)
+    package.mkdir(parents=True)
+    ahead = time.time() + year
+    for path in (tmp_path / "app-ahead" / "exec-1.log", tmp_path / "app-ahead", package):
+        os.utime(path, (ahead, ahead))
+    now = time.time()
+    assert worker.clean_work_dirs(now, keep=set()) == []
+    assert os.path.getmtime(tmp_path / "app-ahead" / "exec-1.log") <= now + 1
+    assert worker.clean_work_dirs(now + 101, keep=set()) == ["app-ahead", f"packages/{'a' * 64}"]
+    assert os.listdir(tmp_path / "packages") == []
+
+
 def test_job_packages_no_running_application_uses_are_cleaned_after_the_ttl(worker, tmp_path):
     """A package unused past the TTL goes, unless an application running here uses it."""
     unused, running, recent = ("a" * 64, "b" * 64, "c" * 64)

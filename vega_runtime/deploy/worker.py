@@ -14,6 +14,7 @@ that post events back; no lock is held while anything waits on a socket or the d
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -44,6 +45,7 @@ from ..processes import (SIGNAL_CHECK_SECONDS, become_subreaper, end_adopted, en
                          oom_kill_count)
 from ..shuffle.blocks import SERVICE_MAX_REQUEST_BYTES
 from ..private_files import make_private_dir, set_aside_foreign
+from ..scheduler.event_log_cleaner import FUTURE_SLACK_SECONDS
 from ..resources import EXECUTOR_RESOURCES_ENV, discover
 from ..versions import python_version
 from .log_files import wait_rotating_output
@@ -493,7 +495,7 @@ class Worker:
         for name in os.listdir(self.work_dir):
             path = os.path.join(self.work_dir, name)
             if name.startswith("app-") and os.path.isdir(path):
-                changes[name] = _last_change(path)
+                changes[name] = _last_change(path, now)
         removed = expired_app_dirs(changes, keep, now, self.work_dir_ttl)
         for name in removed:
             shutil.rmtree(os.path.join(self.work_dir, name), ignore_errors=True)
@@ -565,7 +567,7 @@ class Worker:
                 del self.packages_of[app_id]
             in_use = set(self.packages_of.values())
         try:
-            last_used = {sha: os.path.getmtime(os.path.join(packages, sha))
+            last_used = {sha: _changed(os.path.join(packages, sha), now)
                          for sha in os.listdir(packages) if ids.PACKAGE.matches(sha)}
         except OSError:  # no package yet (or one went meanwhile: the next round)
             return []
@@ -640,16 +642,29 @@ def _kill_group(proc: subprocess.Popen) -> None:
     end_group(proc, grace=2.0)
 
 
-def _last_change(path: str) -> float:
-    """The newest modification time of a directory tree."""
-    newest = os.path.getmtime(path)
+def _last_change(path: str, now: float) -> float:
+    """The newest modification time of a directory tree (``_changed``)."""
+    newest = _changed(path, now)
     for root, dirs, files in os.walk(path):
         for name in dirs + files:
             try:
-                newest = max(newest, os.path.getmtime(os.path.join(root, name)))
+                newest = max(newest, _changed(os.path.join(root, name), now))
             except OSError:
                 pass
     return newest
+
+
+def _changed(path: str, now: float) -> float:
+    """The modification time of ``path``; one more than ``FUTURE_SLACK_SECONDS`` after
+    ``now`` (written while the clock was ahead, then set back) is set to ``now``, from which
+    it ages: it kept its directory until the clock caught up with it (a clock a year ahead:
+    a year of executor logs)."""
+    changed = os.path.getmtime(path)
+    if changed > now + FUTURE_SLACK_SECONDS:
+        with contextlib.suppress(OSError):
+            os.utime(path, (now, now), follow_symlinks=False)
+        return now
+    return changed
 
 
 def _tail(path: str, lines: int = 5) -> str:
