@@ -9,13 +9,16 @@ before the task reports its outcome.
 
 from __future__ import annotations
 
+import functools
 import io
 import linecache
 import logging
 import os
 import sys
+import threading
 import traceback
 import types
+import weakref
 from typing import Callable, Optional
 
 from .errors import VegaError
@@ -34,7 +37,10 @@ class TaskStream(io.TextIOBase):
     """A text stream that forwards whole lines to a sink.  A line longer than ``limit`` is
     forwarded as it grows, cut where the limit is passed and ended there; the newline that
     later ends it is then no line of its own (``print("x" * 70000)`` gave the line and an
-    empty one after it).
+    empty one after it).  A line is forwarded whole: ``flush()`` keeps a line not yet ended
+    (``print("Working...", end="", flush=True)``, then ``print("done")``: one line), which
+    the task's end (``finish()``) forwards.  A carriage return starts its line again, as
+    on a terminal: a progress bar (``tqdm``'s ``\\r`` updates) is one line, its last state.
 
     >>> sent = []
     >>> stream = TaskStream(0, "stdout", lambda *args: sent.append(args[2]), limit=4)
@@ -58,9 +64,21 @@ class TaskStream(io.TextIOBase):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
         self._parts.append(text)
         self._size += len(text)
+        if "\r" in text:
+            self._restart_line()
         if "\n" in text or self._size >= self.limit:
             self._emit(final=False)
         return len(text)
+
+    def _restart_line(self) -> None:
+        """Drop what the line not yet ended held before its last carriage return (one that
+        ends what is held excepted: a ``\\r\\n`` to come, or the next update's)."""
+        data = "".join(self._parts)
+        start = data.rfind("\n") + 1
+        cut = data.rstrip("\r").rfind("\r", start)
+        if cut >= 0:
+            data = data[:start] + data[cut + 1:]
+            self._parts, self._size = [data], len(data)
 
     def _emit(self, final: bool) -> None:
         data = "".join(self._parts)
@@ -79,6 +97,10 @@ class TaskStream(io.TextIOBase):
         self._size = len(rest)
 
     def flush(self) -> None:
+        """Complete lines are forwarded as they are written; one not yet ended waits."""
+
+    def finish(self) -> None:
+        """At the task's end: forward what is left (a last line without its newline)."""
         if self._parts:
             self._emit(final=True)
 
@@ -88,6 +110,14 @@ class TaskStream(io.TextIOBase):
 
     def isatty(self) -> bool:
         return False
+
+    def fileno(self) -> int:
+        """This process's descriptor of the stream (1 or 2), as a Python worker's
+        ``sys.stdout`` has, for libraries that need one (``faulthandler.enable()``,
+        ``subprocess.run(..., stdout=sys.stdout)``): what is written there goes where a
+        task's child process's output goes (the terminal on ``local`` and ``local[N]``, the
+        executor's log on a cluster), without the task's prefix."""
+        return 1 if self.name == "stdout" else 2
 
 
 class _TaskBytes(io.BufferedIOBase):
@@ -116,16 +146,23 @@ class _TaskBytes(io.BufferedIOBase):
 class OutputCapture:
     """Redirect stdout, stderr and root logging to a sink for one task.
 
-    The root logger's handlers are swapped for one writing to the task's
-    stderr, so log records of a task run inline in the driver are prefixed
-    like those of an executor process.
+    In an executor process (``per_thread=False``) ``sys.stdout``/``sys.stderr`` are the
+    task's for every thread of the process, and the root logger's handlers are swapped for
+    one writing to the task's stderr.  In the driver's own process (``local``: the task
+    runs in a thread of the driver, ``per_thread=True``), only the task's thread and the
+    threads it starts write to the task's streams (and its log records to its stderr, and
+    it reads an empty stdin); the driver's other threads print, log and read as before.
     """
 
-    def __init__(self, task_id: int, sink: OutputSink):
+    def __init__(self, task_id: int, sink: OutputSink, per_thread: bool = False):
         self.out = TaskStream(task_id, "stdout", sink)
         self.err = TaskStream(task_id, "stderr", sink)
+        self.per_thread = per_thread
 
     def __enter__(self) -> "OutputCapture":
+        if self.per_thread:
+            _ROUTING.enter(self)
+            return self
         root = logging.getLogger()
         self._saved = sys.stdout, sys.stderr, root.handlers
         sys.stdout, sys.stderr = self.out, self.err
@@ -134,10 +171,154 @@ class OutputCapture:
 
     def __exit__(self, *exc) -> None:
         try:
-            self.out.flush()
-            self.err.flush()
+            self.out.finish()
+            self.err.finish()
         finally:
-            sys.stdout, sys.stderr, logging.getLogger().handlers = self._saved
+            if self.per_thread:
+                _ROUTING.leave(self)
+            else:
+                sys.stdout, sys.stderr, logging.getLogger().handlers = self._saved
+
+
+class _Routing:
+    """The driver's ``sys.stdin``/``stdout``/``stderr`` and root log handlers while tasks
+    run in its process: each looks up the calling thread's task (:class:`OutputCapture`)
+    and uses its streams, or what was there before for a thread running no task.  A thread
+    started by a task's thread (``threading.Thread.start``, which notes the starting
+    thread's task from the first task on: Python 3.11 raises no audit event for it) is the
+    task's too, until the task ends."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.tasks: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+        self.running = 0
+        self.hooked = False  # Thread.start notes the starting thread's task
+        self.saved: tuple = ()
+        self.installed: tuple = ()
+
+    def current(self) -> Optional[OutputCapture]:
+        """The running task whose output the calling thread's is, if any."""
+        if not self.running:
+            return None
+        capture = self.tasks.get(threading.current_thread())
+        return capture if capture is not None and capture.running else None
+
+    def enter(self, capture: OutputCapture) -> None:
+        with self.lock:
+            if not self.hooked:
+                self._note_thread_starts()
+                self.hooked = True
+            capture.running = True
+            self.tasks[threading.current_thread()] = capture
+            self.running += 1
+            if self.running == 1:
+                self._install()
+
+    def leave(self, capture: OutputCapture) -> None:
+        with self.lock:
+            capture.running = False
+            self.running -= 1
+            if self.running == 0:
+                self._uninstall()
+
+    def _install(self) -> None:
+        root = logging.getLogger()
+        self.saved = sys.stdin, sys.stdout, sys.stderr, root.handlers
+        self.installed = (_Routed(self, "stdin", sys.stdin), _Routed(self, "out", sys.stdout),
+                          _Routed(self, "err", sys.stderr), _RoutedLogHandler(self, root.handlers))
+        sys.stdin, sys.stdout, sys.stderr = self.installed[:3]
+        root.handlers = [self.installed[3]]
+
+    def _uninstall(self) -> None:
+        """Put back what was there, unless the driver has since put something else there
+        (a ``contextlib.redirect_stdout`` of its own, handlers it added: kept)."""
+        root = logging.getLogger()
+        for name, saved, installed in zip(("stdin", "stdout", "stderr"), self.saved,
+                                          self.installed):
+            if getattr(sys, name) is installed:
+                setattr(sys, name, saved)
+        added = [h for h in root.handlers if h is not self.installed[3]]
+        if len(added) < len(root.handlers):
+            root.handlers = self.saved[3] + added
+        self.saved = self.installed = ()
+
+    def _note_thread_starts(self) -> None:
+        start = threading.Thread.start
+
+        @functools.wraps(start)
+        def start_as_the_task(thread: threading.Thread) -> None:
+            capture = self.current()
+            if capture is not None:
+                self.tasks[thread] = capture
+            start(thread)
+
+        threading.Thread.start = start_as_the_task  # type: ignore[method-assign]
+
+
+class _Routed:
+    """``sys.stdout`` (``stderr``, ``stdin``) while tasks run in the driver's process: the
+    calling thread's task's stream, or ``plain`` (what was there) for any other thread.
+    Every attribute is the chosen stream's (``write``, ``buffer``, ``fileno``, ...)."""
+
+    def __init__(self, routing: _Routing, name: str, plain) -> None:
+        self._routing, self._name, self._plain = routing, name, plain
+
+    def _target(self):
+        capture = self._routing.current()
+        if capture is None:
+            return self._plain
+        return _no_input() if self._name == "stdin" else getattr(capture, self._name)
+
+    def __getattr__(self, name: str):
+        return getattr(self._target(), name)
+
+    def __iter__(self):
+        return iter(self._target())
+
+    def write(self, text):
+        return self._target().write(text)
+
+    def flush(self) -> None:
+        target = self._target()
+        if target is not None:
+            target.flush()
+
+
+class _RoutedLogHandler(logging.Handler):
+    """The root logger's one handler while tasks run in the driver's process: a task's
+    thread's records go to the task's stderr, the others' to the handlers that were there
+    (or Python's last resort, as with none)."""
+
+    def __init__(self, routing: _Routing, plain: list) -> None:
+        super().__init__()
+        self.routing, self.plain = routing, plain
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        if self.routing.current() is not None:
+            return _TASK_LOG_HANDLER.handle(record)
+        handlers = self.plain or ([logging.lastResort] if logging.lastResort else [])
+        for handler in handlers:
+            if record.levelno >= handler.level:
+                handler.handle(record)
+        return True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.handle(record)
+
+
+_ROUTING = _Routing()
+
+
+def _no_input() -> io.StringIO:
+    """A task's stdin in the driver's process: empty (``input()`` raises EOFError at once,
+    as in an executor, whose stdin is /dev/null), a new one each time (a task may close it)."""
+    return io.StringIO()
+
+
+def plain_stream(stream):
+    """``stream``, or what it routes the threads running no task to when it is the
+    driver's ``sys.stdout``/``stderr`` while a task runs in the driver's process."""
+    return stream._plain if isinstance(stream, _Routed) else stream
 
 
 class _CurrentStderrHandler(logging.StreamHandler):

@@ -294,6 +294,17 @@ def write_to_own_descriptors() -> None:
                                        errors="backslashreplace")
 
 
+def read_no_input() -> None:
+    """In a child just forked from its parent: read nothing from the parent's stdin (the
+    terminal of a ``vega submit``, which a task's ``input()`` waited on, its prompt unseen,
+    until the user typed a line): descriptor 0 and ``sys.stdin`` are /dev/null, as a
+    worker's executor's are, and ``input()`` raises EOFError at once."""
+    null_fd = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null_fd, 0)
+    os.close(null_fd)
+    sys.stdin = sys.__stdin__ = open(0, "r", closefd=False)
+
+
 def take_lost_signals_again() -> None:
     """Chain a ``sys.unraisablehook`` that sends a stopping signal again when its handler's
     exception (``KeyboardInterrupt``, a ``DriverExit`` with its ``signum``) was raised where

@@ -281,7 +281,8 @@ class Executor:
         files.task_root(self.files_root)
         self.blocks.fetch_remote = self._remote_blocks(launch, settings)
         try:
-            with OutputCapture(launch.task_id, self.sink), CtrlCWatch() as ctrl_c:
+            with OutputCapture(launch.task_id, self.sink, per_thread=self.in_driver), \
+                    CtrlCWatch() as ctrl_c:
                 finished = self._run_task(launch, payload, partition, tc, ctrl_c)
         finally:
             self.blocks.end_task_reads()  # (a removal waiting for them is done)

@@ -11,6 +11,8 @@ import logging
 import sys
 from typing import Dict, Iterable, List, Optional, TextIO
 
+from ..logs import plain_stream
+
 log = logging.getLogger(__name__)
 
 
@@ -109,10 +111,17 @@ class JobListener:
 
 
 def prefix_lines(prefix: str, text: str) -> str:
-    """``[host exec-1 3.12] line`` for every line of ``text``."""
-    lines = text.splitlines(keepends=True)
-    return "".join(f"{prefix} {line}" if line.endswith("\n") else f"{prefix} {line}\n"
-                   for line in lines)
+    """``[host exec-1 3.12] line`` for every line of ``text``: lines end at newlines only
+    (``str.splitlines`` also ended them at U+2028, a form feed, a carriage return, ...: one
+    line a task printed got two prefixes).
+
+    >>> prefix_lines("[p]", "a\\u2028b\\x0cc\\nd") == "[p] a\\u2028b\\x0cc\\n[p] d\\n"
+    True
+    """
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return "".join(f"{prefix} {line}\n" for line in lines)
 
 
 class OutputPrinter(JobListener):
@@ -127,8 +136,8 @@ class OutputPrinter(JobListener):
     that stdout and stderr lines stay in their order."""
 
     def __init__(self, stdout: Optional[TextIO] = None, stderr: Optional[TextIO] = None):
-        self.stdout = stdout or sys.stdout
-        self.stderr = stderr or sys.stderr
+        self.stdout = plain_stream(stdout or sys.stdout)
+        self.stderr = plain_stream(stderr or sys.stderr)
         self.closed: set = set()  # streams whose reader has gone
         self._unflushed: Optional[TextIO] = None  # a self-flushing stream written to last
 

@@ -20,7 +20,7 @@ from typing import Dict, List, Optional
 from ..executor_loss import LossCause
 from ..processes import (command_title, describe_exit, die_with_parent, end_descendants,
                          fork_holding_signals, kill_tree, own_descendants,
-                         write_to_own_descriptors)
+                         read_no_input, write_to_own_descriptors)
 from ..net.connection import Connection
 from ..net.framing import ConnectionClosed, ProtocolError, set_send_timeout
 from ..net.messages import (BarrierSync, CachedBlock, FetchBroadcast, FetchCachedBlock,
@@ -630,6 +630,7 @@ def run_executor_process(sock: socket.socket, executor_id: str, app_dir: str,
     # what it prints outside its tasks (a task's thread after the task, its own messages)
     # goes to its descriptors, not through the driver's sys.stdout (a Jupyter kernel's)
     write_to_own_descriptors()
+    read_no_input()  # the driver's stdin is the driver's: a task's input() ends at once
     setup_executor_logging()
     conn = Connection(sock, "driver")
 

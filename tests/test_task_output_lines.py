@@ -1,0 +1,179 @@
+"""What tasks print, as ``vega submit`` shows it: whose lines get a task's prefix when the
+driver's own threads print beside a task run in its process (``local``), and how a task's
+partial lines, carriage returns and descriptors reach the terminal (a real process on each
+local master; test_cli_submit_output.py has the rest)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from proc_helpers import LOCAL_MASTERS as MASTERS
+from proc_helpers import REPO, clean_env, write_job
+
+PREFIXED = re.compile(r"^\[localhost (?:exec-\d+|driver) \d+\.\d+\] (.*)$")
+
+
+def payloads(text: str):
+    """(plain lines, prefixed lines' payloads) of ``text``."""
+    plain, tasks = [], []
+    for line in text.split("\n")[:-1]:  # (not splitlines: U+2028 is no line's end)
+        match = PREFIXED.match(line)
+        (tasks.append(match.group(1)) if match else plain.append(line))
+    return plain, tasks
+
+
+SYNC = """
+    import threading
+    task_running = threading.Event()   # the task has printed its first line
+    driver_printed = threading.Event()  # the driver's thread printed while the task ran
+"""
+
+
+def test_a_driver_thread_printing_while_a_task_runs_in_the_driver_is_not_prefixed(
+        vega_cli, tmp_path):
+    """On ``local`` a task swapped ``sys.stdout``/``stderr`` (and the root log handlers) for
+    the whole driver process: a thread of the driver printing or logging while a task ran
+    got that task's prefix.  Now only the task's thread, and the threads it starts, write
+    as the task; the driver's thread prints plainly throughout the job."""
+    write_job(tmp_path, "sync.py", SYNC)
+    job = write_job(tmp_path, "driver_thread.py", """
+        import logging, sys, threading
+        import sync
+        from vega_runtime import Context
+
+        def task(x):
+            print("task first")
+            sync.task_running.set()
+            assert sync.driver_printed.wait(30)
+            print("task second", file=sys.stderr)
+            logging.warning("task warning")
+            started = threading.Thread(target=lambda: print("task's own thread"))
+            started.start()
+            started.join()
+            return x
+
+        stop = threading.Event()
+
+        def chatter():
+            count = 0
+            while not stop.is_set():
+                print(f"driver tick {count}", flush=True)
+                print(f"driver err {count}", file=sys.stderr, flush=True)
+                count += 1
+                if sync.task_running.is_set() and not sync.driver_printed.is_set():
+                    logging.warning("driver warning")
+                    sync.driver_printed.set()
+                stop.wait(0.001)
+
+        thread = threading.Thread(target=chatter)
+        thread.start()
+        with Context() as ctx:
+            print(ctx.parallelize([1], 1).map(task).collect())
+        stop.set()
+        thread.join()
+    """)
+    result = vega_cli("submit", "--master", "local", job)
+    assert result.returncode == 0, result.stderr
+    out_plain, out_tasks = payloads(result.stdout)
+    err_plain, err_tasks = payloads(result.stderr)
+    assert out_tasks == ["task first", "task's own thread"], result.stdout
+    assert err_tasks == ["task second", "WARNING root: task warning"], result.stderr
+    assert "[1]" in out_plain
+    ticks = [line for line in out_plain if line.startswith("driver tick")]
+    assert ticks == [f"driver tick {i}" for i in range(len(ticks))]
+    assert [line for line in err_plain if "driver warning" in line] == [
+        "vega: WARNING driver warning"], result.stderr
+    assert len([line for line in err_plain if line.startswith("driver err")]) == len(ticks)
+
+
+@pytest.mark.parametrize("master", [*MASTERS, "local-cluster[1,1]"])
+def test_a_tasks_line_is_printed_whole_once_ended(vega_cli, tmp_path, master):
+    """A line a task printed in pieces, flushing each (``print("Working...", end="",
+    flush=True)`` then ``print("done")``), came as two prefixed lines; a tqdm-style
+    progress bar's ``\\r`` updates as an empty line and a line per update; U+2028 or a form
+    feed inside a line gave it a second prefix.  Each is one line now: a progress bar its
+    last state, as a terminal shows it; a last line without its newline comes at the end."""
+    job = write_job(tmp_path, "pieces.py", """
+        import sys
+        from vega_runtime import Context
+
+        def emit(x):
+            print("Working...", end="", flush=True)
+            print("done")
+            for step in range(5):
+                print(f"\\r{step * 25:3d}%|{'#' * step:<4}|", end="", file=sys.stderr, flush=True)
+            print(file=sys.stderr)
+            print("a\\u2028b\\x0cc")
+            print("windows\\r")
+            print("no newline at the end", end="")
+            return x
+
+        with Context() as ctx:
+            ctx.parallelize([1], 1).map(emit).collect()
+    """)
+    result = vega_cli("submit", "--master", master, job)
+    assert result.returncode == 0, result.stderr
+    out_plain, out_tasks = payloads(result.stdout.replace("127.0.0.1", "localhost"))
+    err_plain, err_tasks = payloads(result.stderr.replace("127.0.0.1", "localhost"))
+    assert out_tasks == ["Working...done", "a\u2028b\x0cc", "windows", "no newline at the end"]
+    assert err_tasks == ["100%|####|"]
+
+
+@pytest.mark.parametrize("master", MASTERS)
+def test_libraries_that_need_a_tasks_descriptors_work(vega_cli, tmp_path, master):
+    """``sys.stdout.fileno()`` in a task raised io.UnsupportedOperation, so did what calls
+    it: ``faulthandler.enable()``, ``subprocess.run(cmd, stdout=sys.stdout)``. A task's
+    streams now have the process's descriptors 1 and 2 (as a PySpark worker's have),
+    which reach the terminal on local masters as a child process's output does."""
+    job = write_job(tmp_path, "descriptors.py", """
+        import faulthandler, subprocess, sys
+        from vega_runtime import Context
+
+        def emit(x):
+            faulthandler.enable()
+            faulthandler.disable()
+            subprocess.run(["echo", "from the child"], stdout=sys.stdout, check=True)
+            print("fileno", sys.stdout.fileno(), sys.stderr.fileno(), sys.stdout.isatty())
+            return x
+
+        with Context() as ctx:
+            ctx.parallelize([1], 1).map(emit).collect()
+    """)
+    result = vega_cli("submit", "--master", master, job)
+    assert result.returncode == 0, result.stderr
+    assert payloads(result.stdout) == (["from the child"], ["fileno 1 2 False"])
+
+
+@pytest.mark.parametrize("master", MASTERS)
+def test_input_in_a_task_fails_at_once_while_the_drivers_stdin_stays_open(tmp_path, master):
+    """``input()`` in a task read the driver's stdin (``vega submit`` at a terminal: the
+    job hung, its prompt unseen, until the user typed a line). A task reads an empty
+    stdin now, on ``local`` as in a forked executor: EOFError at once."""
+    job = write_job(tmp_path, "asks.py", """
+        from vega_runtime import Context
+
+        def ask(x):
+            try:
+                return input("your answer? ")
+            except EOFError as exc:
+                return f"EOFError: {exc}"
+
+        with Context() as ctx:
+            print(ctx.parallelize([1], 1).map(ask).collect())
+    """)
+    read_end, write_end = os.pipe()  # a terminal's stdin: open, nothing typed
+    try:
+        result = subprocess.run([sys.executable, "-m", "vega_cli.main", "submit", "--master",
+                                 master, job], cwd=REPO, env=clean_env(), stdin=read_end,
+                                capture_output=True, text=True, timeout=60)
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    assert result.returncode == 0, result.stderr
+    assert payloads(result.stdout) == (["['EOFError: EOF when reading a line']"],
+                                       ["your answer? "])
