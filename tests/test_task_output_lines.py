@@ -87,7 +87,7 @@ def test_a_driver_thread_printing_while_a_task_runs_in_the_driver_is_not_prefixe
     ticks = [line for line in out_plain if line.startswith("driver tick")]
     assert ticks == [f"driver tick {i}" for i in range(len(ticks))]
     assert [line for line in err_plain if "driver warning" in line] == [
-        "vega: WARNING driver warning"], result.stderr
+        "driver warning"], result.stderr  # (Python's last resort: the root has no handler)
     assert len([line for line in err_plain if line.startswith("driver err")]) == len(ticks)
 
 
@@ -177,3 +177,34 @@ def test_input_in_a_task_fails_at_once_while_the_drivers_stdin_stays_open(tmp_pa
     assert result.returncode == 0, result.stderr
     assert payloads(result.stdout) == (["['EOFError: EOF when reading a line']"],
                                        ["your answer? "])
+
+
+def test_a_jobs_logging_basic_config_is_the_drivers_logging(vega_cli, tmp_path):
+    """``vega submit`` configured the root logger before running the job, so the job's
+    ``logging.basicConfig(level=logging.INFO, format=...)`` did nothing: its INFO records
+    were dropped and its warnings printed as ``vega: WARNING ...``, unlike under ``python
+    job.py`` or ``spark-submit``. Vega's own records keep their ``vega:`` form, once."""
+    job = write_job(tmp_path, "logs_its_own.py", """
+        import logging
+        from vega_runtime import Context
+
+        logging.basicConfig(level=logging.INFO, format="job %(levelname)s %(name)s: %(message)s")
+        log = logging.getLogger("etl")
+
+        def fails_once(x):
+            from vega_runtime import TaskContext
+            if TaskContext.get().attempt_number() == 0:
+                raise ValueError("first try")
+            return x
+
+        log.info("starting")
+        with Context() as ctx:
+            log.warning("rows: %d", sum(ctx.parallelize([1, 2], 1).map(fails_once).collect()))
+    """)
+    result = vega_cli("submit", "--master", "local[1,2]", job)  # a task tried twice
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert [line for line in lines if line.startswith("job ")] == [
+        "job INFO etl: starting", "job WARNING etl: rows: 3"], result.stderr
+    assert [line for line in lines if "first try" in line and "WARNING" in line] == [
+        "vega: WARNING task 0.0 (attempt 0) failed on exec-1: ValueError: first try"]

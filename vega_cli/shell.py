@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import code
 import json
-import logging
 import os
 import platform
 import signal
@@ -33,6 +32,7 @@ import click
 from vega_runtime.config import Config
 from vega_runtime.errors import (ConfigError, DriverExit, JobCancelled, MasterUnreachable,
                                  MasterURLError, VegaError)
+from vega_runtime.logs import setup_driver_logging
 from vega_runtime.master_url import parse_master
 from vega_runtime.processes import ENDING_SIGNALS
 from vega_runtime.scheduler.listener import JobListener
@@ -130,7 +130,7 @@ def _run_shell(cli_conf: dict, config_file: Optional[str], py_files: str, files:
 
     from .staging import build_job_package, split_list, stage_files, stage_py_files
 
-    logging.basicConfig(format="vega: %(levelname)s %(message)s", level=logging.WARNING)
+    setup_driver_logging()  # Vega's own records; the root logger is the job's
     sys.path[:0] = [""] + stage_py_files(py_files, staging)  # "": the cwd, as Python's REPL
     os.environ[FILES_DIR_ENV] = stage_files(files, staging, py_files)
     conf = Config.load(config_file=config_file, cli=cli_conf)

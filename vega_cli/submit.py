@@ -9,7 +9,6 @@ this process: the job script is executed as ``__main__`` with ``sys.argv =
 from __future__ import annotations
 
 import json
-import logging
 import os
 import runpy
 import signal
@@ -22,7 +21,7 @@ from rich.markup import escape
 from vega_runtime.config import SUBMIT_CONF_ENV, Config
 from vega_runtime.errors import (ConfigError, DriverExit, JobCancelled, MasterUnreachable,
                                  MasterURLError, VegaError)
-from vega_runtime.logs import user_stack, user_traceback
+from vega_runtime.logs import setup_driver_logging, user_stack, user_traceback
 from vega_runtime.master_url import parse_master
 from vega_runtime.private_files import current_umask
 from vega_runtime.processes import (DIE_WITH_ENV, ENDING_SIGNALS, HeldSignals, own_descendants,
@@ -436,7 +435,7 @@ def _run_driver(job: str, args: List[str], cli_conf: dict, config_file: Optional
     os.environ["VEGA_FILES_DIR"] = files_dir
     if config_file:
         os.environ["VEGA_CONFIG"] = os.path.abspath(config_file)
-    logging.basicConfig(format="vega: %(levelname)s %(message)s", level=logging.WARNING)
+    setup_driver_logging()  # Vega's own records; the root logger is the job's
     sys.argv = [job, *args]
     # the script's own directory, symbolic links resolved, as Python puts it first
     sys.path[:0] = [os.path.dirname(os.path.realpath(job))] + extra_paths

@@ -376,6 +376,23 @@ def setup_executor_logging(level: int = logging.WARNING) -> None:
     root.setLevel(level)
 
 
+def setup_driver_logging() -> None:
+    """In ``vega submit``'s and ``vega shell``'s driver: Vega's own records (its loggers',
+    ``vega_runtime.*`` and ``vega_cli.*``) go to stderr as ``vega: LEVEL message``, from
+    WARNING on (``Context.set_log_level`` changes that); the root logger is left to the
+    job, as under ``python job.py`` or ``spark-submit`` (it was configured here, and a
+    job's ``logging.basicConfig(level=logging.INFO, format=...)`` did nothing: its INFO
+    records were dropped, its warnings shown as ``vega: WARNING ...``)."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("vega: %(levelname)s %(message)s"))
+    for name in ("vega_runtime", "vega_cli"):
+        logger = logging.getLogger(name)
+        logger.addHandler(handler)
+        logger.propagate = False  # not again through the job's handlers
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.WARNING)
+
+
 #: This process's copies of the user's source files (``--py-files`` staged for a local
 #: master, a job package extracted on a worker) and the paths the user knows them by.
 _SOURCE_NAMES: dict = {}
