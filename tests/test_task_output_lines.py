@@ -62,8 +62,9 @@ def test_a_driver_thread_printing_while_a_task_runs_in_the_driver_is_not_prefixe
         def chatter():
             count = 0
             while not stop.is_set():
-                print(f"driver tick {count}", flush=True)
-                print(f"driver err {count}", file=sys.stderr, flush=True)
+                sys.stdout.write(f"driver tick {count}\\n")  # one write: print() writes the
+                sys.stderr.write(f"driver err {count}\\n")  # newline apart, which another
+                sys.stdout.flush()  # thread's print may come between
                 count += 1
                 if sync.task_running.is_set() and not sync.driver_printed.is_set():
                     logging.warning("driver warning")
@@ -73,7 +74,7 @@ def test_a_driver_thread_printing_while_a_task_runs_in_the_driver_is_not_prefixe
         thread = threading.Thread(target=chatter)
         thread.start()
         with Context() as ctx:
-            print(ctx.parallelize([1], 1).map(task).collect())
+            sys.stdout.write(f"{ctx.parallelize([1], 1).map(task).collect()}\\n")
         stop.set()
         thread.join()
     """)
@@ -195,11 +196,12 @@ def test_a_jobs_logging_basic_config_is_the_drivers_logging(vega_cli, tmp_path):
             from vega_runtime import TaskContext
             if TaskContext.get().attempt_number() == 0:
                 raise ValueError("first try")
+            logging.getLogger("vega_runtime.io").warning("one of Vega's, in a task")
             return x
 
         log.info("starting")
         with Context() as ctx:
-            log.warning("rows: %d", sum(ctx.parallelize([1, 2], 1).map(fails_once).collect()))
+            log.warning("rows: %d", sum(ctx.parallelize([3], 1).map(fails_once).collect()))
     """)
     result = vega_cli("submit", "--master", "local[1,2]", job)  # a task tried twice
     assert result.returncode == 0, result.stderr
@@ -208,3 +210,5 @@ def test_a_jobs_logging_basic_config_is_the_drivers_logging(vega_cli, tmp_path):
         "job INFO etl: starting", "job WARNING etl: rows: 3"], result.stderr
     assert [line for line in lines if "first try" in line and "WARNING" in line] == [
         "vega: WARNING task 0.0 (attempt 0) failed on exec-1: ValueError: first try"]
+    assert payloads(result.stderr)[1] == ["WARNING vega_runtime.io: one of Vega's, in a task"], \
+        result.stderr

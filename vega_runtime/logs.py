@@ -374,6 +374,10 @@ def setup_executor_logging(level: int = logging.WARNING) -> None:
     root = logging.getLogger()
     root.handlers = [_TASK_LOG_HANDLER]
     root.setLevel(level)
+    for name in _VEGA_LOGGERS:  # a forked local[N] executor's are its driver's
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = True
 
 
 def setup_driver_logging() -> None:
@@ -383,14 +387,27 @@ def setup_driver_logging() -> None:
     job, as under ``python job.py`` or ``spark-submit`` (it was configured here, and a
     job's ``logging.basicConfig(level=logging.INFO, format=...)`` did nothing: its INFO
     records were dropped, its warnings shown as ``vega: WARNING ...``)."""
-    handler = logging.StreamHandler()
+    handler = _VegaRecords()
     handler.setFormatter(logging.Formatter("vega: %(levelname)s %(message)s"))
-    for name in ("vega_runtime", "vega_cli"):
+    for name in _VEGA_LOGGERS:
         logger = logging.getLogger(name)
         logger.addHandler(handler)
         logger.propagate = False  # not again through the job's handlers
         if logger.level == logging.NOTSET:
             logger.setLevel(logging.WARNING)
+
+
+_VEGA_LOGGERS = ("vega_runtime", "vega_cli")
+
+
+class _VegaRecords(logging.StreamHandler):
+    """Vega's own records in a driver: on stderr, but a task's (``local``: run in the
+    driver's process) in the task's stderr, as in an executor."""
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        if _ROUTING.current() is not None:
+            return _TASK_LOG_HANDLER.handle(record)
+        return super().handle(record)
 
 
 #: This process's copies of the user's source files (``--py-files`` staged for a local
