@@ -212,3 +212,40 @@ def test_a_jobs_logging_basic_config_is_the_drivers_logging(vega_cli, tmp_path):
         "vega: WARNING task 0.0 (attempt 0) failed on exec-1: ValueError: first try"]
     assert payloads(result.stderr)[1] == ["WARNING vega_runtime.io: one of Vega's, in a task"], \
         result.stderr
+
+
+def test_a_task_killed_with_its_job_keeps_its_prefix_for_its_last_output(vega_cli, tmp_path):
+    """A task killed by a job's cancel prints its last line (one without its newline,
+    forwarded as the task ends) after its job has ended: it came as ``[localhost exec-1
+    task 0] ...``, the task id in place of its stage and partition, its job forgotten."""
+    job = write_job(tmp_path, "cancelled.py", f"""
+        import os, threading, time
+        from vega_runtime import Context
+
+        MARK = {str(tmp_path / "started")!r}
+
+        def slow(x):
+            print("before the cancel")
+            print("the last, unended", end="")
+            open(MARK, "w").close()
+            time.sleep(60)
+            return x
+
+        with Context() as ctx:
+            def cancel_once_started():
+                while not os.path.exists(MARK):
+                    time.sleep(0.05)
+                ctx.cancel_all_jobs()
+            threading.Thread(target=cancel_once_started).start()
+            try:
+                ctx.parallelize([1], 1).map(slow).collect()
+            except Exception as exc:
+                print(type(exc).__name__, flush=True)
+            # the one executor runs this task once the killed one has ended
+            print(ctx.parallelize([2], 1).map(lambda x: x + 1).collect())
+    """)
+    result = vega_cli("submit", "--master", "local[1]", job)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "[localhost exec-1 0.0] before the cancel", "JobCancelled",
+        "[localhost exec-1 0.0] the last, unended", "[3]"], result.stdout

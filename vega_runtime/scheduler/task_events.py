@@ -37,8 +37,8 @@ class TaskEvents:
     """Needs ``backend``, ``dag``, ``listener``, ``blocks``, ``barrier``, ``speculation``,
     ``clock``, ``settings``, ``merge_accumulators``, ``added_files``, ``profiler_of``,
     ``jobs`` (active jobs by id: ``ActiveJob``), ``_tasks``, ``_running_on``, ``_killed``,
-    ``_stage_tasks``, ``_payloads``, ``_under_replicated``, ``_launch_removals``, and
-    ``_job_ended(job_id, outcome)``."""
+    ``_killed_specs``, ``_stage_tasks``, ``_payloads``, ``_under_replicated``,
+    ``_launch_removals``, and ``_job_ended(job_id, outcome)``."""
 
     # -- events -> DAG -----------------------------------------------------------
     def _handle(self, event) -> list:
@@ -64,6 +64,7 @@ class TaskEvents:
         running = [self._tasks[t] for t in event.task_ids if t in self._tasks]
         for task_id in [t for t, on in self._killed.items() if on == event.executor_id]:
             del self._killed[task_id]  # gone with it
+            self._killed_specs.pop(task_id, None)
         if event.released:
             sentence = event.reason
         else:
@@ -123,6 +124,7 @@ class TaskEvents:
     def _task_finished(self, event: TaskFinishedEvent) -> list:
         finished = event.finished
         self._killed.pop(finished.task_id, None)
+        self._killed_specs.pop(finished.task_id, None)
         # blocks of an RDD unpersisted since the launch: the executor has dropped them;
         # blocks of one not persisted now were stored after its removal by a task whose
         # stage's copy of the RDD still had its level: its executor drops them on word
@@ -255,6 +257,8 @@ class TaskEvents:
                     if started:
                         self._killed[task_id] = self._running_on[task_id][0]
                     spec = self._tasks.pop(task_id, None)
+                    if spec is not None and started:
+                        self._killed_specs[task_id] = spec
                     if spec is not None and action.reason:
                         self._attempt_killed(spec, action.reason)
                     if spec is not None and started:  # KILLED in the REST API too
