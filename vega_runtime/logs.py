@@ -224,8 +224,11 @@ class _Routing:
     def _install(self) -> None:
         root = logging.getLogger()
         self.saved = sys.stdin, sys.stdout, sys.stderr, root.handlers
-        self.installed = (_Routed(self, "stdin", sys.stdin), _Routed(self, "out", sys.stdout),
-                          _Routed(self, "err", sys.stderr), _RoutedLogHandler(self, root.handlers))
+        if not self.installed:  # made once: a Handler's making takes logging's lock
+            self.installed = (_Routed(self, "stdin"), _Routed(self, "out"),
+                              _Routed(self, "err"), _RoutedLogHandler(self))
+        for routed, plain in zip(self.installed, self.saved):
+            routed.plain = plain
         sys.stdin, sys.stdout, sys.stderr = self.installed[:3]
         root.handlers = [self.installed[3]]
 
@@ -240,7 +243,7 @@ class _Routing:
         added = [h for h in root.handlers if h is not self.installed[3]]
         if len(added) < len(root.handlers):
             root.handlers = self.saved[3] + added
-        self.saved = self.installed = ()
+        self.saved = ()  # (the routed keep what they route to: one may still be held)
 
     def _note_thread_starts(self) -> None:
         start = threading.Thread.start
@@ -260,13 +263,14 @@ class _Routed:
     calling thread's task's stream, or ``plain`` (what was there) for any other thread.
     Every attribute is the chosen stream's (``write``, ``buffer``, ``fileno``, ...)."""
 
-    def __init__(self, routing: _Routing, name: str, plain) -> None:
-        self._routing, self._name, self._plain = routing, name, plain
+    def __init__(self, routing: _Routing, name: str) -> None:
+        self._routing, self._name = routing, name
+        self.plain = None  # what was there (``_Routing._install``)
 
     def _target(self):
         capture = self._routing.current()
         if capture is None:
-            return self._plain
+            return self.plain
         return _no_input() if self._name == "stdin" else getattr(capture, self._name)
 
     def __getattr__(self, name: str):
@@ -289,9 +293,10 @@ class _RoutedLogHandler(logging.Handler):
     thread's records go to the task's stderr, the others' to the handlers that were there
     (or Python's last resort, as with none)."""
 
-    def __init__(self, routing: _Routing, plain: list) -> None:
+    def __init__(self, routing: _Routing) -> None:
         super().__init__()
-        self.routing, self.plain = routing, plain
+        self.routing = routing
+        self.plain: list = []  # the handlers that were there (``_Routing._install``)
 
     def handle(self, record: logging.LogRecord) -> bool:
         if self.routing.current() is not None:
@@ -318,7 +323,7 @@ def _no_input() -> io.StringIO:
 def plain_stream(stream):
     """``stream``, or what it routes the threads running no task to when it is the
     driver's ``sys.stdout``/``stderr`` while a task runs in the driver's process."""
-    return stream._plain if isinstance(stream, _Routed) else stream
+    return stream.plain if isinstance(stream, _Routed) else stream
 
 
 class _CurrentStderrHandler(logging.StreamHandler):
