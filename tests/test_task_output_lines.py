@@ -97,8 +97,10 @@ def test_a_tasks_line_is_printed_whole_once_ended(vega_cli, tmp_path, master):
     """A line a task printed in pieces, flushing each (``print("Working...", end="",
     flush=True)`` then ``print("done")``), came as two prefixed lines; a tqdm-style
     progress bar's ``\\r`` updates as an empty line and a line per update; U+2028 or a form
-    feed inside a line gave it a second prefix.  Each is one line now: a progress bar its
-    last state, as a terminal shows it; a last line without its newline comes at the end."""
+    feed inside a line gave it a second prefix; ``print(f"step {i}", end="\\r")`` then
+    ``print("done")`` came as one line whose carriage returns took its prefix off on a
+    terminal.  Each is one line now, as a terminal shows it (a progress bar its last state,
+    "done" written over "step 11"); a last line without its newline comes at the end."""
     job = write_job(tmp_path, "pieces.py", """
         import sys
         from vega_runtime import Context
@@ -111,6 +113,9 @@ def test_a_tasks_line_is_printed_whole_once_ended(vega_cli, tmp_path, master):
             print(file=sys.stderr)
             print("a\\u2028b\\x0cc")
             print("windows\\r")
+            for step in range(12):
+                print(f"step {step}", end="\\r")
+            print("done")
             print("no newline at the end", end="")
             return x
 
@@ -121,7 +126,8 @@ def test_a_tasks_line_is_printed_whole_once_ended(vega_cli, tmp_path, master):
     assert result.returncode == 0, result.stderr
     out_plain, out_tasks = payloads(result.stdout.replace("127.0.0.1", "localhost"))
     err_plain, err_tasks = payloads(result.stderr.replace("127.0.0.1", "localhost"))
-    assert out_tasks == ["Working...done", "a\u2028b\x0cc", "windows", "no newline at the end"]
+    assert out_tasks == ["Working...done", "a\u2028b\x0cc", "windows", "done 11",
+                         "no newline at the end"]
     assert err_tasks == ["100%|####|"]
 
 

@@ -39,8 +39,9 @@ class TaskStream(io.TextIOBase):
     later ends it is then no line of its own (``print("x" * 70000)`` gave the line and an
     empty one after it).  A line is forwarded whole: ``flush()`` keeps a line not yet ended
     (``print("Working...", end="", flush=True)``, then ``print("done")``: one line), which
-    the task's end (``finish()``) forwards.  A carriage return starts its line again, as
-    on a terminal: a progress bar (``tqdm``'s ``\\r`` updates) is one line, its last state.
+    the task's end (``finish()``) forwards.  A carriage return goes back to its line's start,
+    as on a terminal (:func:`overlaid`): a progress bar (``tqdm``'s ``\\r`` updates) is one
+    line, its last state.
 
     >>> sent = []
     >>> stream = TaskStream(0, "stdout", lambda *args: sent.append(args[2]), limit=4)
@@ -71,13 +72,13 @@ class TaskStream(io.TextIOBase):
         return len(text)
 
     def _restart_line(self) -> None:
-        """Drop what the line not yet ended held before its last carriage return (one that
-        ends what is held excepted: a ``\\r\\n`` to come, or the next update's)."""
+        """The line not yet ended as a terminal shows it so far (:func:`overlaid`): what a
+        progress bar's updates leave, not all of them."""
         data = "".join(self._parts)
         start = data.rfind("\n") + 1
-        cut = data.rstrip("\r").rfind("\r", start)
-        if cut >= 0:
-            data = data[:start] + data[cut + 1:]
+        line = overlaid(data[start:])
+        if len(line) < len(data) - start:
+            data = data[:start] + line
             self._parts, self._size = [data], len(data)
 
     def _emit(self, final: bool) -> None:
@@ -91,6 +92,8 @@ class TaskStream(io.TextIOBase):
             if not piece.endswith("\n") and not final:  # a long line, cut: ended here
                 piece += "\n"
                 self._line_cut = True
+            if "\r" in piece:
+                piece = "\n".join(map(overlaid, piece.split("\n")))
             self.sink(self.task_id, self.name, piece)
         rest = data[cut:]
         self._parts = [rest] if rest else []
@@ -118,6 +121,23 @@ class TaskStream(io.TextIOBase):
         task's child process's output goes (the terminal on ``local`` and ``local[N]``, the
         executor's log on a cluster), without the task's prefix."""
         return 1 if self.name == "stdout" else 2
+
+
+def overlaid(line: str) -> str:
+    """``line`` as a terminal shows it: a carriage return goes back to the line's start,
+    what follows it written over what was there; one that ends the line is kept (a
+    ``\\r\\n``, or the next update's to come).
+
+    >>> overlaid("step 10\\rdone"), overlaid("\\r 50%|#  |\\r100%|###|"), overlaid("a\\r")
+    ('done 10', '100%|###|', 'a\\r')
+    """
+    body = line.rstrip("\r")
+    if "\r" not in body:
+        return line
+    shown = ""
+    for segment in body.split("\r"):
+        shown = segment + shown[len(segment):]
+    return shown + line[len(body):]
 
 
 class _TaskBytes(io.BufferedIOBase):
