@@ -136,7 +136,8 @@ def test_libraries_that_need_a_tasks_descriptors_work(vega_cli, tmp_path, master
     """``sys.stdout.fileno()`` in a task raised io.UnsupportedOperation, so did what calls
     it: ``faulthandler.enable()``, ``subprocess.run(cmd, stdout=sys.stdout)``. A task's
     streams now have the process's descriptors 1 and 2 (as a PySpark worker's have),
-    which reach the terminal on local masters as a child process's output does."""
+    which reach the terminal on local masters as a child process's output does; and
+    ``sys.stdout.reconfigure(...)`` (AttributeError) is accepted, as a worker's is."""
     job = write_job(tmp_path, "descriptors.py", """
         import faulthandler, subprocess, sys
         from vega_runtime import Context
@@ -145,6 +146,7 @@ def test_libraries_that_need_a_tasks_descriptors_work(vega_cli, tmp_path, master
             faulthandler.enable()
             faulthandler.disable()
             subprocess.run(["echo", "from the child"], stdout=sys.stdout, check=True)
+            sys.stdout.reconfigure(encoding="utf-8", line_buffering=True)
             print("fileno", sys.stdout.fileno(), sys.stderr.fileno(), sys.stdout.isatty())
             return x
 

@@ -114,6 +114,16 @@ class TaskStream(io.TextIOBase):
     def isatty(self) -> bool:
         return False
 
+    mode = "w"  # as a TextIOWrapper's, which a PySpark worker's sys.stdout is
+    line_buffering = True  # (lines are forwarded as they end)
+    write_through = False
+
+    def reconfigure(self, *, encoding=None, errors=None, newline=None, line_buffering=None,
+                    write_through=None) -> None:
+        """``sys.stdout.reconfigure(encoding="utf-8")``, which scripts and libraries call
+        (it raised AttributeError in a task): nothing to change, a task's text is sent as
+        text and encoded where it is shown."""
+
     def fileno(self) -> int:
         """This process's descriptor of the stream (1 or 2), as a Python worker's
         ``sys.stdout`` has, for libraries that need one (``faulthandler.enable()``,
