@@ -257,3 +257,44 @@ def test_a_task_killed_with_its_job_keeps_its_prefix_for_its_last_output(vega_cl
     assert result.stdout.splitlines() == [
         "[localhost exec-1 0.0] before the cancel", "JobCancelled",
         "[localhost exec-1 0.0] the last, unended", "[3]"], result.stdout
+
+
+def test_a_driver_redirect_across_a_tasks_end_leaves_the_drivers_prints_plain(vega_cli,
+                                                                              tmp_path):
+    """A driver thread's ``contextlib.redirect_stdout`` that began while a task ran on
+    ``local`` and ended after it put the task's stream back as ``sys.stdout``: every print
+    of the driver from then on came as ``[localhost driver task 0] ...``.  (What the task
+    printed meanwhile went to the redirect: ``sys.stdout`` is one for the process.)"""
+    write_job(tmp_path, "sync.py", SYNC + "    task_done = threading.Event()\n")
+    job = write_job(tmp_path, "redirects.py", """
+        import contextlib, io, sys, threading
+        import sync
+        from vega_runtime import Context
+
+        def task(x):
+            print("task starts")
+            sync.task_running.set()
+            assert sync.driver_printed.wait(30)
+            return x
+
+        def redirect_across_the_task():
+            assert sync.task_running.wait(30)
+            with contextlib.redirect_stdout(io.StringIO()):
+                sync.driver_printed.set()
+                assert sync.task_done.wait(30)
+
+        with Context() as ctx:
+            thread = threading.Thread(target=redirect_across_the_task)
+            thread.start()
+            ctx.parallelize([1], 1).map(task).collect()
+            sync.task_done.set()
+            thread.join()
+            print("after the first job")
+            ctx.parallelize([1], 1).foreach(lambda _: print("the second job's task"))
+            print("after the second job")
+    """)
+    result = vega_cli("submit", "--master", "local", job)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "[localhost driver 0.0] task starts", "after the first job",
+        "[localhost driver 1.0] the second job's task", "after the second job"]

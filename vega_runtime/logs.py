@@ -253,10 +253,16 @@ class _Routing:
 
     def _install(self) -> None:
         root = logging.getLogger()
-        self.saved = sys.stdin, sys.stdout, sys.stderr, root.handlers
         if not self.installed:  # made once: a Handler's making takes logging's lock
             self.installed = (_Routed(self, "stdin"), _Routed(self, "out"),
                               _Routed(self, "err"), _RoutedLogHandler(self))
+        # ours may be there still: a driver thread's redirect_stdout that began while a
+        # task ran put them back after it (routed to themselves, each print recursed)
+        handlers = [h for h in root.handlers if h is not self.installed[3]]
+        if len(handlers) < len(root.handlers):
+            handlers[:0] = self.installed[3].plain
+        self.saved = (*(plain_stream(s) for s in (sys.stdin, sys.stdout, sys.stderr)),
+                      handlers)
         for routed, plain in zip(self.installed, self.saved):
             routed.plain = plain
         sys.stdin, sys.stdout, sys.stderr = self.installed[:3]
