@@ -298,3 +298,47 @@ def test_a_driver_redirect_across_a_tasks_end_leaves_the_drivers_prints_plain(ve
     assert result.stdout.splitlines() == [
         "[localhost driver 0.0] task starts", "after the first job",
         "[localhost driver 1.0] the second job's task", "after the second job"]
+
+
+POOLED = """
+    import multiprocessing
+
+    def square(i):
+        print(f"child {i} of the pool")
+        return i * i
+
+    def task(x):
+        pool = multiprocessing.get_context("fork").Pool(2)
+        squares = pool.map(square, range(4))
+        pool.close()
+        pool.join()
+        print("pool result", squares)
+        return sum(squares)
+"""
+
+
+@pytest.mark.parametrize("master", [*MASTERS, "local-cluster[1,1]"])
+def test_a_multiprocessing_pools_children_print_as_child_processes(vega_cli, tmp_path, master):
+    """A task's ``multiprocessing`` pool (forked, Linux's default) gave its workers the
+    task's stream: on a cluster they wrote to the executor's connection to the driver
+    beside the executor, which broke it (``executor exec-1 exited with code 0 while running
+    task 0.0``, attempt after attempt, the job failed); on local masters their lines came
+    prefixed as the task's, through the driver's printer or the executor's connection
+    from another process.  A process forked in a task now writes to its descriptors, as a
+    child process does (the terminal on local masters, the executor's log on a cluster)."""
+    module = write_job(tmp_path, "pooled.py", POOLED)
+    job = write_job(tmp_path, "pools.py", """
+        import pooled
+        from vega_runtime import Context
+
+        with Context() as ctx:
+            print(ctx.parallelize([1], 1).map(pooled.task).collect())
+    """)
+    result = vega_cli("submit", "--master", master, "--py-files", module, job)
+    assert result.returncode == 0, result.stderr
+    plain, tasks = payloads(result.stdout.replace("127.0.0.1", "localhost"))
+    children = [] if master.startswith("local-cluster") else [
+        f"child {i} of the pool" for i in range(4)]
+    assert (sorted(plain), tasks) == (sorted(children + ["[14]"]),
+                                      ["pool result [0, 1, 4, 9]"])
+    assert "exited" not in result.stderr

@@ -350,6 +350,24 @@ class _RoutedLogHandler(logging.Handler):
 _ROUTING = _Routing()
 
 
+def _forked_in_a_task() -> None:
+    """In a process forked while a task ran (a ``multiprocessing`` pool's worker, forked
+    by default on Linux): what it prints goes to its own descriptors 1 and 2, as a child
+    process's output does.  It went through the task's stream: over the executor's
+    connection to the driver, which two processes writing at once broke (the executor
+    lost, the task failed attempt after attempt), and on ``local`` through the driver's
+    own printer, whose locks another thread may have held at the fork."""
+    if isinstance(sys.stdout, (TaskStream, _Routed)) or \
+            isinstance(sys.stderr, (TaskStream, _Routed)):
+        sys.stdout = open(1, "w", buffering=1, closefd=False)
+        sys.stderr = open(2, "w", buffering=1, closefd=False, errors="backslashreplace")
+    if isinstance(sys.stdin, _Routed):
+        sys.stdin = _no_input()
+
+
+os.register_at_fork(after_in_child=_forked_in_a_task)
+
+
 def _no_input() -> io.StringIO:
     """A task's stdin in the driver's process: empty (``input()`` raises EOFError at once,
     as in an executor, whose stdin is /dev/null), a new one each time (a task may close it)."""
