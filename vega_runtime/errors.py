@@ -501,6 +501,38 @@ RESULT_TOO_LARGE_HINT = ("bring less back to the driver (take, a sample, an aggr
                          "limit but the 1 GiB any one task's result can be)")
 
 
+class TaskTooLarge(VegaError):
+    """A task pickles to more than a message to an executor may hold (``limit`` bytes):
+    its stage's functions with what they capture (``payload`` bytes) and its partition
+    (``partition`` bytes: a ``parallelize`` slice holds its data). Spark: "Serialized task
+    was N bytes, which exceeds max allowed: spark.rpc.message.maxSize".
+
+    >>> str(TaskTooLarge(2, 0, 1 << 30, 12, 1023 << 20)).split(" (")[0]
+    'task 0 of stage 2 pickles to 1.0 GiB'
+    >>> str(TaskTooLarge(2, 0, 1 << 30, 12, 1023 << 20)).split("), ")[1]
+    'more than the 1023 MiB a message to an executor can hold: broadcast() a large value the functions capture and read its .value in them'
+    """
+
+    def __init__(self, stage_id: int, partition: int, payload: int, partition_size: int,
+                 limit: int):
+        super().__init__(stage_id, partition, payload, partition_size, limit)
+        self.stage_id, self.partition, self.limit = stage_id, partition, limit
+        self.payload, self.partition_size = payload, partition_size
+
+    def __str__(self) -> str:
+        from .executor_loss import binary_size
+
+        hint = ("broadcast() a large value the functions capture and read its .value in them"
+                if self.payload >= self.partition_size else
+                "give parallelize() more slices, or write the data to files and read them "
+                "(text_file, pickle_file)")
+        return (f"task {self.partition} of stage {self.stage_id} pickles to "
+                f"{binary_size(self.payload + self.partition_size)} (its stage's functions "
+                f"and what they capture: {binary_size(self.payload)}; its partition: "
+                f"{binary_size(self.partition_size)}), more than the {binary_size(self.limit)} "
+                f"a message to an executor can hold: {hint}")
+
+
 class DriverExit(SystemExit):
     """Raised in the driver by a handler of a signal that ends it (``vega submit`` and
     ``vega shell`` on SIGTERM or SIGHUP), with ``128 + N`` as its code. Unlike a

@@ -13,10 +13,17 @@ import time
 from typing import (Any, Callable, Deque, Dict, FrozenSet, Iterable, Iterator, List,
                     NamedTuple, Optional, Protocol, Set)
 
+from ..config_limits import FRAME_LIMIT
 from ..ids import path_inside
 from ..net.messages import BroadcastData, FetchBroadcast, LaunchTask, TaskFinished
 from ..records import Record
 from .dag import TaskSpec
+
+#: the most bytes a task's stage payload and partition may pickle to together when it
+#: travels in a frame: the frame limit less room for the rest of its ``LaunchTask``
+#: (a bigger one was sent, and every executor it went to dropped its connection and
+#: exited, replaced to be sent it again: the job ran for ever)
+TASK_FRAME_ROOM = FRAME_LIMIT - (1 << 20)
 
 
 class TaskLaunch(Record):
@@ -302,6 +309,9 @@ class Backend(Protocol):
     barrier: Any
     #: executors may join while a job waits (a cluster's); else there are as many as now
     may_gain_executors: bool
+    #: the most bytes a task's stage payload and partition may pickle to together, when
+    #: tasks travel to executors in frames (``TASK_FRAME_ROOM``); None for ``local``'s
+    max_task_bytes: Optional[int]
 
     def default_parallelism(self) -> int: ...
 

@@ -45,7 +45,7 @@ from ..net.messages import (EXECUTOR_PAYLOADS, BarrierSync, CachedBlock, FetchCa
                             KillTask, PutBlock, Removed, RemoveBroadcast,
                             RemoveRdd)
 from ..storage_level import StorageLevel
-from .backend import ExecutorStatus, TaskLaunch, TaskQueue, TaskStartedEvent
+from .backend import TASK_FRAME_ROOM, ExecutorStatus, TaskLaunch, TaskQueue, TaskStartedEvent
 from .barrier import BarrierCoordinator
 
 
@@ -574,6 +574,9 @@ class PoolRemovals:
     """The removals of a backend whose executors are an ``ExecutorPool`` (``self.pool``),
     under the backend's ``self.lock`` (a reply is taken under it: not before it is awaited):
     ``Backend.remove_rdd``, ``remove_broadcast`` and ``removal_pending``."""
+
+    #: its tasks travel to executor processes in frames (``Backend.max_task_bytes``)
+    max_task_bytes = TASK_FRAME_ROOM
 
     def remove_rdd(self, rdd_id: int, reply: bool = False) -> int:
         with self.lock:

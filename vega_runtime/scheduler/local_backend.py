@@ -50,6 +50,7 @@ class InlineBackend:
     """``local``: one executor inside the driver process; deterministic, for tests."""
 
     may_gain_executors = False
+    max_task_bytes = None  # its tasks are never sent: no frame holds them
 
     def __init__(self, app_dir: str, on_output: OutputCallback, memory_budget: int,
                  resources: Optional[Dict[str, List[str]]] = None):

@@ -16,7 +16,7 @@ import warnings
 from typing import Any, Dict, List, Optional
 
 from ..errors import (LARGE_STAGE_BYTES, FetchFailed, LargeStageWarning, ResultTooLarge,
-                      TaskFailed, error_line)
+                      TaskFailed, TaskTooLarge, error_line)
 from ..executor_loss import caused_by_app, loss_sentence
 from ..logs import user_stacklevel
 from ..net.messages import PutBlock
@@ -312,6 +312,10 @@ class TaskEvents:
                 raise partition_not_serializable(
                     partitions[spec.partition], f"partition {spec.partition} of stage "
                     f"{stage.stage_id} ({stage.rdd!r})", exc) from None
+            room = self.backend.max_task_bytes
+            if room is not None and len(payload) + len(partition) > room:
+                raise TaskTooLarge(stage.stage_id, spec.partition, len(payload), len(partition),
+                                   room)
             launches.append(TaskLaunch(spec, key, payload, partition, preferred,
                                        barrier=stage.barrier, holders=cached, pool=job.pool))
         self.backend.launch(launches)

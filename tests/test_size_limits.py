@@ -1,0 +1,49 @@
+"""Sizes at the limits: what is too large for a message between the driver and its
+executors fails the job at once, in one sentence naming the limit and what to do, on every
+master that sends it; nothing is sent that an executor would have to refuse."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from proc_helpers import write_job
+
+#: the most a task may pickle to (backend.TASK_FRAME_ROOM: the 1 GiB frame limit less 1 MiB)
+TASK_ROOM = "more than the 1023 MiB a message to an executor can hold"
+
+
+@pytest.mark.parametrize("master, source, hint", [
+    ("local[2]", "big = b'c' * (1 << 30)\n"
+                 "            print(ctx.parallelize(range(2), 2).map(lambda i: len(big) + i).collect())",
+     r"\(its stage's functions and what they capture: 1\.0 GiB; its partition: \d+ bytes\), "
+     + TASK_ROOM + r": broadcast\(\) a large value the functions capture and read its \.value "
+                   r"in them"),
+    ("local-cluster[2,1]", "print(ctx.parallelize([b'p' * (1 << 30)], 1).map(len).collect())",
+     r"\(its stage's functions and what they capture: [\d.]+ KiB; its partition: 1\.0 GiB\), "
+     + TASK_ROOM + r": give parallelize\(\) more slices, or write the data to files and read "
+                   r"them \(text_file, pickle_file\)"),
+])
+def test_a_task_too_large_for_a_message_fails_the_job_at_once(vega_cli, tmp_path, master,
+                                                               source, hint):
+    """A stage whose functions capture 1 GiB, or a parallelize() slice of 1 GiB, fails the job
+    before anything is sent, naming the sizes, the limit and what to do (it was sent: each
+    executor refused the frame and exited, was replaced and sent it again, for ever)."""
+    job = write_job(tmp_path, "big_task.py", f"""
+        from vega_runtime import Context
+
+        with Context() as ctx:
+            {source}
+    """)
+    started = time.monotonic()
+    result = vega_cli("submit", "--master", master, "--conf", "vega.executor.memory=4g", job,
+                      timeout=90)
+    assert time.monotonic() - started < 60
+    assert result.returncode == 1, result.stderr
+    assert result.stdout == ""
+    [failed] = [line for line in result.stderr.splitlines() if line.startswith("vega: job failed:")]
+    assert re.fullmatch(r"vega: job failed: task 0 of stage 0 pickles to 1\.0 GiB " + hint,
+                        failed), failed
+    assert "exited" not in result.stderr and "was lost" not in result.stderr
