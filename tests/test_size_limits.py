@@ -47,3 +47,36 @@ def test_a_task_too_large_for_a_message_fails_the_job_at_once(vega_cli, tmp_path
     assert re.fullmatch(r"vega: job failed: task 0 of stage 0 pickles to 1\.0 GiB " + hint,
                         failed), failed
     assert "exited" not in result.stderr and "was lost" not in result.stderr
+
+
+def test_accumulator_updates_too_large_for_a_message_fail_the_job_at_once(vega_cli, tmp_path):
+    """A task that adds 1 GiB to an accumulator fails the job on its first attempt, saying
+    so (its executor sent the update in a frame the driver refused: the executor was lost,
+    "protocol error ... frame of 1073741958 bytes exceeds the limit", and the task retried)."""
+    job = write_job(tmp_path, "big_accumulator.py", """
+        from vega_runtime import AccumulatorParam, Context
+
+        class Concatenation(AccumulatorParam):
+            def zero(self, value):
+                return b""
+
+            def addInPlace(self, first, second):
+                return first + second
+
+        with Context() as ctx:
+            acc = ctx.accumulator(b"", Concatenation())
+            ctx.parallelize([0], 1).foreach(lambda i: acc.add(b"q" * (1 << 30)))
+            print(len(acc.value))
+    """)
+    result = vega_cli("submit", "--master", "local[2]", job, timeout=90)
+    assert result.returncode == 1, result.stderr
+    assert result.stdout == ""
+    [failed] = [line for line in result.stderr.splitlines() if line.startswith("vega: job failed:")]
+    assert re.fullmatch(
+        r"vega: job failed: task 0 of stage 0 \(RDD created at big_accumulator.py:12 in "
+        r"<module>\) failed once; last error on localhost \(exec-[12]\): ResultTooLarge: the "
+        r"accumulator updates of 1 task \(1\.0 GiB\) are bigger than the 1023 MiB a task can "
+        r"send \(the 1 GiB frame limit less room for the rest of its report\): add small "
+        r"values to accumulators \(counts, sums, a few items\), and bring large data back "
+        r"with collect\(\) or write it out \(save_as_text_file\)", failed), failed
+    assert "protocol error" not in result.stderr and "was lost" not in result.stderr

@@ -370,6 +370,11 @@ class Executor:
                 finished = payload.profiler.profile(self._compute, launch, payload, partition, tc)
             if tc.accumulator_updates and finished.state == TaskState.SUCCESS:
                 finished.accumulators = dumps(tc.accumulator_updates)
+                too_large = report_too_large(len(finished.value or b""),
+                                             len(finished.accumulators))
+                if too_large is not None:
+                    return TaskFinished(launch.task_id, TaskState.FAILED,
+                                        error_type=RESULT_TOO_LARGE, error_message=too_large)
             return finished
         except FetchFailed as exc:
             return TaskFinished(launch.task_id, TaskState.FETCH_FAILED, shuffle_id=exc.shuffle_id,
@@ -499,6 +504,27 @@ def result_too_large(size: int, limit: int) -> Optional[str]:
                 f"{binary_size(wire_limit)} a task can send (the {binary_size(FRAME_LIMIT)} "
                 f"frame limit less room for the rest of its report): {RESULT_TOO_LARGE_HINT}")
     return None
+
+
+def report_too_large(result: int, updates: int) -> Optional[str]:
+    """Why a task may not send its accumulators' ``updates`` bytes with a result of
+    ``result`` bytes (None if it may): together they must fit a frame, or the executor
+    would lose its connection sending them (and its task be retried, to be lost again).
+
+    >>> report_too_large(FRAME_LIMIT - (2 << 20), 1 << 20) is None
+    True
+    >>> report_too_large(0, 1 << 30).split(":")[0]
+    'the accumulator updates of 1 task (1 GiB) are bigger than the 1023 MiB a task can send (the 1 GiB frame limit less room for the rest of its report)'
+    """
+    wire_limit = FRAME_LIMIT - REPORT_HEADROOM
+    if result + updates <= wire_limit:
+        return None
+    with_result = f" with its result ({binary_size(result)})" if result >> 20 else ""
+    return (f"the accumulator updates of 1 task ({binary_size(updates)}){with_result} are "
+            f"bigger than the {binary_size(wire_limit)} a task can send (the "
+            f"{binary_size(FRAME_LIMIT)} frame limit less room for the rest of its report): "
+            "add small values to accumulators (counts, sums, a few items), and bring large "
+            "data back with collect() or write it out (save_as_text_file)")
 
 
 def serve_tasks(executor: Executor, recv: Callable[[], Any], send: Callable[[Any], None]) -> None:
