@@ -226,7 +226,7 @@ def test_a_memory_hog_is_stopped_at_its_limit_and_reported_as_such_everywhere(tm
                             write_job(tmp_path, "hog.py", HOG_JOB), timeout=120)
         assert result.returncode == 1, result.stderr
         first, second = (f"executor {executor} on 127.0.0.1 exceeded its 512 MiB memory limit "
-                         "while running task 0.1" for executor in ("exec-1", "exec-2"))
+                         "(vega.executor.memory) while running task 0.1" for executor in ("exec-1", "exec-2"))
         assert f"vega: WARNING task 0.1 (attempt 2) will run again: {first}\n" in result.stderr
         assert (f"task 1 of stage 0 (RDD created at hog.py:11 in <module>) failed 2 times; last "
                 f"error on 127.0.0.1 (exec-2): ExecutorLost: {second}") in result.stderr
@@ -363,7 +363,7 @@ def test_local_cluster_executor_over_its_memory_limit_fails_the_task_saying_so(f
         ctx.parallelize([0, 1], 2).map(hog).collect()
     assert info.value.error_type == "ExecutorLost"
     assert info.value.message == ("executor exec-1 on 127.0.0.1 exceeded its 256 MiB memory "
-                                  "limit while running task 0.1")
+                                  "limit (vega.executor.memory) while running task 0.1")
     assert ctx.parallelize(range(10), 2).sum() == 45
 
 
@@ -424,7 +424,7 @@ def test_an_executor_lost_with_tasks_sent_ahead_names_only_the_one_it_was_runnin
     with pytest.raises(TaskFailed) as info:
         ctx.parallelize(range(8), 8).map(hog).collect()
     assert re.fullmatch(r"executor exec-\d+ on 127\.0\.0\.1 exceeded its 256 MiB memory limit "
-                        r"while running task 0\.3", info.value.message), info.value.message
+                        r"\(vega\.executor\.memory\) while running task 0\.3", info.value.message), info.value.message
 
 
 def test_a_second_registration_under_a_registered_executor_id_is_refused(fresh_ctx):

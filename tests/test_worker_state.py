@@ -269,7 +269,7 @@ def test_an_executor_that_exits_unasked_is_reported_with_its_code_and_log_tail()
 
 
 @pytest.mark.parametrize("exit_code, memory_limit, oom_kills, cause, reason", [
-    (52, 1 << 30, 0, "memory_limit", "exceeded its 1 GiB memory limit"),
+    (52, 1 << 30, 0, "memory_limit", "exceeded its 1 GiB memory limit (vega.executor.memory)"),
     (52, 0, 0, "exit_code", "exited with code 52"),  # no limit: a plain exit code
     (-9, 1 << 30, 1, "oom_killer",
      "was killed by the kernel's OOM killer (SIGKILL): its host ran out of memory"),

@@ -12,7 +12,7 @@ log and ``vega logs`` all print the same sentence (``loss_sentence``):
 >>> cause.value
 'memory_limit'
 >>> loss_sentence("exec-3", "10.0.0.7", description, "2.7")
-'executor exec-3 on 10.0.0.7 exceeded its 1 GiB memory limit while running task 2.7'
+'executor exec-3 on 10.0.0.7 exceeded its 1 GiB memory limit (vega.executor.memory) while running task 2.7'
 """
 
 from __future__ import annotations
@@ -26,6 +26,10 @@ from .processes import describe_returncode
 #: An executor whose task ran out of its memory limit exits with this code (Spark's
 #: ``SparkExitCode.OOM``), after a line on its log saying so.
 MEMORY_LIMIT_EXIT_CODE = 52
+
+#: the setting an executor's memory limit comes from, named with it (Spark's messages name
+#: spark.executor.memoryOverhead): what a user raises for a partition that does not fit
+MEMORY_SETTING = "vega.executor.memory"
 
 
 class LossCause(str, enum.Enum):
@@ -54,7 +58,8 @@ def classify_exit(exit_code: int, memory_limit: int, oom_kills: int) -> Tuple[Lo
     (<LossCause.EXIT_CODE: 'exit_code'>, 'exited with code 3')
     """
     if exit_code == MEMORY_LIMIT_EXIT_CODE and memory_limit:
-        return LossCause.MEMORY_LIMIT, f"exceeded its {binary_size(memory_limit)} memory limit"
+        return LossCause.MEMORY_LIMIT, (f"exceeded its {binary_size(memory_limit)} memory limit "
+                                        f"({MEMORY_SETTING})")
     if exit_code == -signal.SIGKILL and oom_kills:
         return (LossCause.OOM_KILLER,
                 "was killed by the kernel's OOM killer (SIGKILL): its host ran out of memory")
