@@ -80,3 +80,45 @@ def test_accumulator_updates_too_large_for_a_message_fail_the_job_at_once(vega_c
         r"values to accumulators \(counts, sums, a few items\), and bring large data back "
         r"with collect\(\) or write it out \(save_as_text_file\)", failed), failed
     assert "protocol error" not in result.stderr and "was lost" not in result.stderr
+
+
+def test_a_text_file_without_line_ends_fails_at_hadoops_line_limit(vega_cli, tmp_path):
+    """text_file of 2.2 GB with no line end fails the job in seconds, naming the file, the
+    limit and what to read it with, as Hadoop's "Too many bytes before newline" (a 3 GB one
+    held 9 GB in its task before a MemoryError, and each partition read on to its end)."""
+    path = tmp_path / "no_line_ends.bin"
+    with open(path, "wb") as out:
+        out.truncate(2200 << 20)  # sparse: no disk taken
+    job = write_job(tmp_path, "no_lines.py", f"""
+        from vega_runtime import Context
+
+        with Context() as ctx:
+            print(ctx.text_file({str(path)!r}).map(len).max())
+    """)
+    started = time.monotonic()
+    result = vega_cli("submit", "--master", "local[2]", job, timeout=90)
+    assert time.monotonic() - started < 60
+    assert result.returncode == 1, result.stderr
+    [failed] = [line for line in result.stderr.splitlines() if line.startswith("vega: job failed:")]
+    assert re.fullmatch(
+        r"vega: job failed: task \d+ of stage 0 \(RDD created at no_lines.py:4 in <module>\) "
+        r"failed once; last error on localhost \(exec-[12]\): InputError: cannot read "
+        + re.escape(str(path)) + r": the line at byte \d+ runs on past 2147483647 bytes "
+        r"without a line end \(the longest line text_file reads, as Hadoop's: \"Too many "
+        r"bytes before newline\"\): it is not text of lines; read it with binary_files\(\) or "
+        r"whole_text_files\(\)", failed), failed
+
+
+@pytest.mark.parametrize("start, lines", [(0, ["ab", "cdefghijkl", "xy"]), (4, ["xy"])])
+def test_lines_up_to_the_limit_are_read_and_longer_ones_refused(tmp_path, start, lines):
+    """read_lines holds no more than max_line bytes of a line (give or take a chunk) before
+    it refuses it, from the file's start and from a partition's."""
+    from vega_runtime.errors import InputError
+    from vega_runtime.io.lines import CHUNK, read_lines
+
+    path = tmp_path / "lines.txt"
+    path.write_bytes(b"ab\ncdefghijkl\nxy")
+    assert list(read_lines(str(path), start, 100, max_line=10)) == lines
+    path.write_bytes(b"ab\n" + b"c" * (3 * CHUNK) + b"\nxy")
+    with pytest.raises(InputError, match=r"the line at byte \d+ runs on past 100 bytes"):
+        list(read_lines(str(path), start, 100, max_line=100))

@@ -17,20 +17,47 @@ import re
 from typing import BinaryIO, Iterator, List, Optional
 
 from .bzip2 import BlockReader
+from ..errors import InputError
 from .files import input_errors, is_bzip2, open_input
 from .hdfs import HdfsSettings
 
 CHUNK = 1 << 22
+#: The longest line read, in bytes (Hadoop's ``LineReader``: "Too many bytes before newline"
+#: past ``Integer.MAX_VALUE``): a file with no line end in gigabytes (binary data, one JSON
+#: document) fails its task once it holds this much of a line (give or take a ``CHUNK``),
+#: instead of taking three times its size in memory (a 3 GiB one took 9 GiB before a
+#: MemoryError), and a partition looking for its first line gives up after as many bytes
+MAX_LINE_BYTES = (1 << 31) - 1
 BOM = b"\xef\xbb\xbf"  # UTF-8 byte order mark
 _EOL_TEXT = re.compile("\r\n|\r|\n")
 _EOL_BYTES = re.compile(b"\r\n|\r|\n")
 
 
 def read_lines(path: str, start: int, end: int, splittable: bool = True,
-               hdfs: Optional[HdfsSettings] = None) -> Iterator[str]:
+               hdfs: Optional[HdfsSettings] = None,
+               max_line: int = MAX_LINE_BYTES) -> Iterator[str]:
     """Lines (without ``\\n``, ``\\r\\n`` or ``\\r``) whose first byte lies in (start, end],
     or [0, end] for ``start`` 0, as Hadoop's ``LineRecordReader`` reads a split (of a
-    ``.bz2`` file: see ``bzip2_lines``)."""
+    ``.bz2`` file: see ``bzip2_lines``); an ``InputError`` for a line over ``max_line``
+    bytes."""
+    try:
+        yield from _read_lines(path, start, end, splittable, hdfs, max_line)
+    except _LineTooLong as exc:
+        raise InputError(path, f"the line at byte {exc.pos} runs on past "
+                               f"{max_line} bytes without a line end (the longest line "
+                               "text_file reads, as Hadoop's: \"Too many bytes before "
+                               "newline\"): it is not text of lines; read it with "
+                               "binary_files() or whole_text_files()") from None
+
+
+class _LineTooLong(Exception):
+    def __init__(self, pos: int):
+        super().__init__(pos)
+        self.pos = pos
+
+
+def _read_lines(path: str, start: int, end: int, splittable: bool,
+                hdfs: Optional[HdfsSettings], max_line: int) -> Iterator[str]:
     if splittable and is_bzip2(path):
         yield from bzip2_lines(path, start, end, hdfs)
         return
@@ -39,7 +66,7 @@ def read_lines(path: str, start: int, end: int, splittable: bool = True,
             start, end = 0, math.inf
         else:  # a line starting at byte ``start`` is the segment before's, one at ``end`` ours
             start, end = (start + 1 if start else 0), end + 1
-        pos = _first_line_start(fh, start)
+        pos = _first_line_start(fh, start, max_line)
         if pos is None or pos >= end:
             return
         head = b""
@@ -49,11 +76,13 @@ def read_lines(path: str, start: int, end: int, splittable: bool = True,
                 head, pos = b"", len(BOM)
         else:
             fh.seek(pos)
-        yield from _lines_until(fh, pos, end, head)
+        yield from _lines_until(fh, pos, end, head, max_line)
 
 
-def _first_line_start(fh: BinaryIO, start: int):
-    """The offset of the first line starting at or after ``start``, or None (no more)."""
+def _first_line_start(fh: BinaryIO, start: int, max_line: int = MAX_LINE_BYTES):
+    """The offset of the first line starting at or after ``start``, or None (no more);
+    ``_LineTooLong`` when none does in ``max_line`` bytes (a partition of a file with no
+    line end read it to its end: each of them, the time squared)."""
     if start == 0:
         return 0
     fh.seek(start - 1)
@@ -66,6 +95,8 @@ def _first_line_start(fh: BinaryIO, start: int):
         i = _first_line_end(data)
         if i < 0:
             pos += len(data)
+            if pos - start > max_line:
+                raise _LineTooLong(start)
             data = fh.read(1 << 16)
             continue
         if data[i:i + 1] == b"\r" and i + 1 == len(data):
@@ -81,15 +112,23 @@ def _first_line_end(data: bytes, start: int = 0) -> int:
     return n if r < 0 else r if n < 0 else min(n, r)
 
 
-def _lines_until(fh: BinaryIO, pos: int, end: int, head: bytes = b"") -> Iterator[str]:
+def _lines_until(fh: BinaryIO, pos: int, end: int, head: bytes = b"",
+                 max_line: int = MAX_LINE_BYTES) -> Iterator[str]:
     """Yield lines starting at ``pos`` (``head`` holding bytes already read from there)
-    until one would start at or after ``end``."""
+    until one would start at or after ``end``; ``_LineTooLong`` past ``max_line`` bytes
+    without a line end."""
     tail = head
     pieces: List[bytes] = []  # chunks of a line that goes on, joined once it ends
     while True:
         chunk = fh.read(CHUNK)
         if chunk and b"\n" not in chunk and b"\r" not in chunk and not tail.endswith(b"\r"):
+            if not pieces:  # the line goes on from the tail (the head may hold one before it)
+                begins = max(tail.rfind(b"\n"), tail.rfind(b"\r")) + 1
+                held = len(tail) - begins  # its bytes so far
             pieces.append(chunk)  # no line ends here: joining each time would be quadratic
+            held += len(chunk)
+            if held > max_line:
+                raise _LineTooLong(pos + begins)
             continue
         if pieces:
             tail, pieces = b"".join([tail, *pieces]), []
