@@ -39,25 +39,7 @@ def read_lines(path: str, start: int, end: int, splittable: bool = True,
     """Lines (without ``\\n``, ``\\r\\n`` or ``\\r``) whose first byte lies in (start, end],
     or [0, end] for ``start`` 0, as Hadoop's ``LineRecordReader`` reads a split (of a
     ``.bz2`` file: see ``bzip2_lines``); an ``InputError`` for a line over ``max_line``
-    bytes."""
-    try:
-        yield from _read_lines(path, start, end, splittable, hdfs, max_line)
-    except _LineTooLong as exc:
-        raise InputError(path, f"the line at byte {exc.pos} runs on past "
-                               f"{max_line} bytes without a line end (the longest line "
-                               "text_file reads, as Hadoop's: \"Too many bytes before "
-                               "newline\"): it is not text of lines; read it with "
-                               "binary_files() or whole_text_files()") from None
-
-
-class _LineTooLong(Exception):
-    def __init__(self, pos: int):
-        super().__init__(pos)
-        self.pos = pos
-
-
-def _read_lines(path: str, start: int, end: int, splittable: bool,
-                hdfs: Optional[HdfsSettings], max_line: int) -> Iterator[str]:
+    bytes.  (One generator around ``_lines_until``: each more would cost every line.)"""
     if splittable and is_bzip2(path):
         yield from bzip2_lines(path, start, end, hdfs)
         return
@@ -66,17 +48,30 @@ def _read_lines(path: str, start: int, end: int, splittable: bool,
             start, end = 0, math.inf
         else:  # a line starting at byte ``start`` is the segment before's, one at ``end`` ours
             start, end = (start + 1 if start else 0), end + 1
-        pos = _first_line_start(fh, start, max_line)
-        if pos is None or pos >= end:
-            return
-        head = b""
-        if pos == 0:  # read on (compressed streams cannot seek back)
-            head = fh.read(len(BOM))
-            if head == BOM:  # the first line still starts at 0: it is this segment's
-                head, pos = b"", len(BOM)
-        else:
-            fh.seek(pos)
-        yield from _lines_until(fh, pos, end, head, max_line)
+        try:
+            pos = _first_line_start(fh, start, max_line)
+            if pos is None or pos >= end:
+                return
+            head = b""
+            if pos == 0:  # read on (compressed streams cannot seek back)
+                head = fh.read(len(BOM))
+                if head == BOM:  # the first line still starts at 0: it is this segment's
+                    head, pos = b"", len(BOM)
+            else:
+                fh.seek(pos)
+            yield from _lines_until(fh, pos, end, head, max_line)
+        except _LineTooLong as exc:
+            raise InputError(path, f"the line at byte {exc.pos} runs on past "
+                                   f"{max_line} bytes without a line end (the longest line "
+                                   "text_file reads, as Hadoop's: \"Too many bytes before "
+                                   "newline\"): it is not text of lines; read it with "
+                                   "binary_files() or whole_text_files()") from None
+
+
+class _LineTooLong(Exception):
+    def __init__(self, pos: int):
+        super().__init__(pos)
+        self.pos = pos
 
 
 def _first_line_start(fh: BinaryIO, start: int, max_line: int = MAX_LINE_BYTES):
