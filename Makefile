@@ -60,6 +60,10 @@ bench: $(STAMP)
 	.venv-bench/bin/python scripts/bench/harness.py $(BENCH_ARGS)
 
 # Regenerate every lock file from setup.cfg and requirements/*.in (see requirements/README.md).
+# uv keeps the versions a lock file already pins while setup.cfg still allows them: `make lock`
+# after editing setup.cfg changes only what must change. `make lock UPGRADE=1` moves every
+# pin to the newest release allowed (what `make test-latest` tests, and what users get).
+LOCK_FLAGS += $(if $(UPGRADE),--upgrade)
 lock: $(BIN)/python
 	$(BIN)/python $(PIP_LOCKED) -r requirements/tools.txt
 	$(BIN)/uv pip compile requirements/tools.in $(LOCK_FLAGS) -o requirements/tools.txt
