@@ -407,7 +407,11 @@ def test_a_port_without_ssh_and_a_hung_sshd_are_named_without_tracebacks(sshd, t
 
     server = socket.create_server(("127.0.0.1", 0))
     port = server.getsockname()[1]
-    threading.Thread(target=not_ssh, args=(server,), daemon=True).start()
+    # ended by shutdown(), not by close() alone: an accept() blocked in another thread
+    # outlives its socket's close(), and the thread stayed in this process for the tests
+    # after (test_forkserver's need it to have no thread but the main one)
+    serving = threading.Thread(target=not_ssh, args=(server,), daemon=True)
+    serving.start()
     hung = start_sshd(tmp_path / "hung-sshd", client_key=sshd.key_path)
     known = tmp_path / "known_hosts"
     known.write_text(open(sshd.known_hosts_path).read() + open(hung.known_hosts_path).read())
@@ -423,7 +427,10 @@ def test_a_port_without_ssh_and_a_hung_sshd_are_named_without_tracebacks(sshd, t
     finally:
         os.kill(hung.pid, signal.SIGCONT)
         hung.stop()
+        server.shutdown(socket.SHUT_RDWR)
         server.close()
+        serving.join(10)
+    assert not serving.is_alive()
     assert result.returncode == 1, result.stdout + result.stderr
     assert re.search(  # paramiko may add why it read no banner: the server reset the connection
         rf"root@127\.0\.0\.1:{port}: no SSH greeting on port {port} \(Error reading SSH "
