@@ -269,7 +269,8 @@ SETTINGS: tuple[Setting, ...] = (
             "times).", env="VEGA_TASK_MAX_ATTEMPTS"),
     Setting("vega.task.cpus", 1.0, parse_task_cpus, "cores",
             "CPUs each task takes (Spark's spark.task.cpus; a fraction too). Each executor "
-            "runs one task at a time and holds this many cores, rounded up; tasks see it as "
+            "runs one task at a time and holds this many cores, rounded up (on local-cluster, "
+            "its share of the cores its worker's memory leaves idle, if more); tasks see it as "
             "TaskContext.cpus() and OMP_NUM_THREADS. Custom resources (GPUs): "
             "vega.{driver,worker,executor,task}.resource.NAME.amount, see docs/api.md."),
     Setting("vega.stage.max_attempts", 4, at_least(1), "attempts",
