@@ -12,6 +12,7 @@ the RDD (Spark's: no file of its own), read by its ``LocalCheckpointRDD``.
 
 from __future__ import annotations
 
+import collections
 import errno
 import os
 import posixpath
@@ -112,8 +113,8 @@ def keep_local_checkpoint(ctx, marked: "RDD", run_job: Callable) -> None:
 
 
 def _drain(records: Iterable) -> None:
-    for _ in records:
-        pass
+    """Read every record (each partition is then in its executor's block store)."""
+    collections.deque(records, maxlen=0)
 
 
 def not_permitted(rdd_id: int, directory: str, exc: PermissionError) -> PermissionError:
