@@ -124,6 +124,59 @@ def test_lines_up_to_the_limit_are_read_and_longer_ones_refused(tmp_path, start,
         list(read_lines(str(path), start, 100, max_line=100))
 
 
+@pytest.mark.parametrize("streams, refused, where", [
+    # a long line from the first block into the next, in one range; through blocks with no
+    # line end; in the block after its range, which reads on to finish its last line; at
+    # the start of a later range, which skips it
+    ([b"ab\ncd", b"c" * 1000 + b"\nxy"], "whole", "3"),
+    ([b"ab\ncd", b"c" * 1000, b"c" * 1000], "whole", "3"),
+    ([b"ab\ncd", b"c" * 1000 + b"\nxy"], "first", "3"),
+    ([b"ab\n", b"c" * 1000 + b"\nxy"], "second", "0 of the text from the bzip2 block at byte 44"),
+])
+def test_bzip2_lines_longer_than_the_limit_are_refused(tmp_path, streams, refused, where):
+    """A .bz2 file's lines are held to text_file's limit (give or take a block), with the
+    same message, from its start and from a range starting at a later block, and lines
+    within it are read (it had none: a .bz2 of gigabytes without a line end was held whole
+    in its task's memory)."""
+    import bz2
+
+    from vega_runtime.errors import InputError
+    from vega_runtime.io.lines import read_lines
+
+    path = tmp_path / "lines.txt.bz2"
+    compressed = [bz2.compress(data) for data in streams]  # a stream (a block) each
+    path.write_bytes(b"".join(compressed))
+    cut, size = len(compressed[0]), path.stat().st_size
+    ranges = {"whole": (0, size), "first": (0, cut), "second": (cut, size)}
+    assert [line for start, end in (ranges["first"], ranges["second"])
+            for line in read_lines(str(path), start, end, max_line=5000)] == \
+        b"".join(streams).decode().splitlines()
+    with pytest.raises(InputError) as error:
+        list(read_lines(str(path), *ranges[refused], max_line=100))
+    assert str(error.value) == (
+        f"cannot read {path}: the line at byte {where} runs on past 100 bytes without a line "
+        "end (the longest line text_file reads, as Hadoop's: \"Too many bytes before "
+        "newline\"): it is not text of lines; read it with binary_files() or "
+        "whole_text_files()")
+
+
+@pytest.mark.parametrize("suffix", [".gz", ".deflate"])
+def test_lines_of_other_codecs_are_held_to_the_limit(tmp_path, suffix):
+    """A .gz or .deflate file (read whole, by one task) has the same limit."""
+    import gzip
+    import zlib
+
+    from vega_runtime.errors import InputError
+    from vega_runtime.io.lines import CHUNK, read_lines
+
+    path = tmp_path / f"lines.txt{suffix}"
+    data = b"ab\n" + b"c" * (3 * CHUNK) + b"\nxy"  # (held to it give or take a chunk)
+    path.write_bytes(gzip.compress(data) if suffix == ".gz" else zlib.compress(data))
+    assert list(read_lines(str(path), 0, 1, splittable=False))[::2] == ["ab", "xy"]
+    with pytest.raises(InputError, match=r"the line at byte 3 runs on past 100 bytes"):
+        list(read_lines(str(path), 0, 1, splittable=False, max_line=100))
+
+
 def test_compressed_files_go_into_a_job_package_as_they_are(tmp_path):
     """A --py-files .zip (or a .gz of --files) is stored in the job package, not deflated
     again: a 300 MB one took 11.7 s to package (twice in cluster mode), 3.2 s stored; a .py

@@ -133,6 +133,8 @@ class BlockReader:
         self._scanned = 0  # the index in self._data the next scan starts at
         self._eof = False
         self._keep = start * 8  # the first bit still needed (the block being found)
+        #: the byte the first block read starts in (once ``blocks()`` found it)
+        self.first_block: Optional[int] = None
 
     def blocks(self) -> Iterator[Tuple[bytes, bool]]:
         if self.start == 0:
@@ -154,6 +156,8 @@ class BlockReader:
                 combined = 0 if marker and marker[0] == stream_head else None
                 continue
             self._keep = at
+            if self.first_block is None:
+                self.first_block = at // 8
             if combined is not None:
                 crc = self._bits(at + 48, 32)
                 combined = ((combined << 1 | combined >> 31) & 0xFFFFFFFF) ^ crc

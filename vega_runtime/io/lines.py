@@ -41,7 +41,7 @@ def read_lines(path: str, start: int, end: int, splittable: bool = True,
     ``.bz2`` file: see ``bzip2_lines``); an ``InputError`` for a line over ``max_line``
     bytes.  (One generator around ``_lines_until``: each more would cost every line.)"""
     if splittable and is_bzip2(path):
-        yield from bzip2_lines(path, start, end, hdfs)
+        yield from bzip2_lines(path, start, end, hdfs, max_line)
         return
     with input_errors(path), open_input(path, hdfs) as fh:
         if not splittable:
@@ -61,17 +61,21 @@ def read_lines(path: str, start: int, end: int, splittable: bool = True,
                 fh.seek(pos)
             yield from _lines_until(fh, pos, end, head, max_line)
         except _LineTooLong as exc:
-            raise InputError(path, f"the line at byte {exc.pos} runs on past "
-                                   f"{max_line} bytes without a line end (the longest line "
-                                   "text_file reads, as Hadoop's: \"Too many bytes before "
-                                   "newline\"): it is not text of lines; read it with "
-                                   "binary_files() or whole_text_files()") from None
+            raise _line_too_long(path, str(exc.pos), max_line) from None
 
 
 class _LineTooLong(Exception):
     def __init__(self, pos: int):
         super().__init__(pos)
         self.pos = pos
+
+
+def _line_too_long(path: str, where: str, max_line: int) -> InputError:
+    """The error of a line at byte ``where`` of ``path``'s text longer than ``max_line``."""
+    return InputError(path, f"the line at byte {where} runs on past {max_line} bytes without "
+                            "a line end (the longest line text_file reads, as Hadoop's: \"Too "
+                            "many bytes before newline\"): it is not text of lines; read it "
+                            "with binary_files() or whole_text_files()")
 
 
 def _first_line_start(fh: BinaryIO, start: int, max_line: int = MAX_LINE_BYTES):
@@ -153,32 +157,48 @@ def _lines_until(fh: BinaryIO, pos: int, end: int, head: bytes = b"",
             return
 
 
-def bzip2_lines(path: str, start: int, end: int,
-                hdfs: Optional[HdfsSettings] = None) -> Iterator[str]:
+def bzip2_lines(path: str, start: int, end: int, hdfs: Optional[HdfsSettings] = None,
+                max_line: int = MAX_LINE_BYTES) -> Iterator[str]:
     """The lines of the ``.bz2`` blocks whose markers start in [start, end), as Hadoop's
     ``LineRecordReader`` gives a split of a BZip2Codec file: past the first range, the line
     holding the first byte of the range's first block is the range before's, and so is the
-    line holding the first byte of the first block after the range."""
+    line holding the first byte of the first block after the range.  A line over
+    ``max_line`` bytes is an ``InputError``, as ``read_lines``'s (each block decompresses
+    to at most 46 MB: the cap holds give or take one)."""
     with input_errors(path), open_input(path, hdfs, decompress=False) as raw:
-        blocks = BlockReader(raw, start, end).blocks()
-        yield from _block_lines(blocks, keep_first=start == 0)
+        reader = BlockReader(raw, start, end)
+        try:
+            yield from _block_lines(reader.blocks(), start == 0, max_line)
+        except _LineTooLong as exc:  # past the first range, bytes are counted from its block
+            where = str(exc.pos) if start == 0 else \
+                f"{exc.pos} of the text from the bzip2 block at byte {reader.first_block}"
+            raise _line_too_long(path, where, max_line) from None
 
 
-def _block_lines(blocks: Iterator, keep_first: bool) -> Iterator[str]:
+def _block_lines(blocks: Iterator, keep_first: bool,
+                 max_line: int = MAX_LINE_BYTES) -> Iterator[str]:
     """Lines of the ``(data, owned)`` blocks that start in the owned ones or at the first byte
     of the first block not owned; the first line (the end of one before) only if
-    ``keep_first``."""
+    ``keep_first``; ``_LineTooLong`` for a line going on past ``max_line`` bytes from one
+    block into the next (its offset in the blocks' text)."""
     pieces: List[bytes] = []  # since the last line end (a trailing \r stays: \r\n?)
+    begins = 0  # the offset of pieces[0] in the blocks' text
+    line_at, held = 0, 0  # the line going on: its offset, its bytes so far
     first = True
     for data, owned in blocks:
         if first and keep_first and data.startswith(BOM):
-            data = data[len(BOM):]
+            data, begins, line_at = data[len(BOM):], len(BOM), len(BOM)
         first = False
         if not owned:
-            yield from _last_lines(b"".join(pieces), data, blocks, keep_first)
+            yield from _last_lines(b"".join(pieces), data, blocks, keep_first,
+                                   max_line, begins)
             return
-        if b"\n" not in data and b"\r" not in data:
+        at = _first_line_end(data)
+        if held + (len(data) if at < 0 else at) > max_line:
+            raise _LineTooLong(line_at)
+        if at < 0:
             pieces.append(data)
+            held += len(data)
             continue
         block = b"".join([*pieces, data])
         ready = len(block) - 1 if block.endswith(b"\r") else len(block)
@@ -186,27 +206,41 @@ def _block_lines(blocks: Iterator, keep_first: bool) -> Iterator[str]:
         if cut:
             lines = _complete_lines(block[:cut])
             yield from lines if keep_first else lines[1:]
-            keep_first, block = True, block[cut:]
+            keep_first, block, begins = True, block[cut:], begins + cut
         pieces = [block]
+        # (a \r last ends the line it holds: the next starts after it)
+        line_at, held = ((begins + len(block), 0) if block.endswith(b"\r")
+                         else (begins, len(block)))
     block = b"".join(pieces)  # the end of the file ends the last line
     if keep_first and block:
         yield from _complete_lines(block if block.endswith(b"\r") else block + b"\n")
 
 
-def _last_lines(head: bytes, data: bytes, blocks: Iterator, keep_first: bool) -> Iterator[str]:
+def _last_lines(head: bytes, data: bytes, blocks: Iterator, keep_first: bool,
+                max_line: int = MAX_LINE_BYTES, offset: int = 0) -> Iterator[str]:
     """The lines of ``head + data + ...`` starting at or before ``len(head)`` (``head``: the
-    bytes since the last line end; the first line only if ``keep_first``)."""
+    bytes since the last line end, at ``offset`` in the blocks' text; the first line only if
+    ``keep_first``); ``_LineTooLong`` if the line holding byte ``len(head)`` goes on past
+    ``max_line`` bytes."""
     limit = len(head)
     text = head + data
+    begins = limit if head.endswith(b"\r") else 0  # where that line starts
     if not _ends_line(text, limit):  # read on to the end of the line holding byte ``limit``
         pieces = [text]
+        held = len(text) - begins
         for more, _ in blocks:
             pieces.append(more)
+            held += len(more)
+            if held > max_line:
+                raise _LineTooLong(offset + begins)
             if b"\n" in more or b"\r" in more or pieces[-2].endswith(b"\r"):
                 text = b"".join(pieces)  # (only then: a line of many blocks joins once)
                 if _ends_line(text, limit):
                     break
         text = b"".join(pieces)
+    at = _first_line_end(text, limit)
+    if (len(text) if at < 0 else at) - begins > max_line:
+        raise _LineTooLong(offset + begins)
     pos = 0
     for match in _EOL_BYTES.finditer(text):
         if pos > limit:
