@@ -177,6 +177,36 @@ def test_lines_of_other_codecs_are_held_to_the_limit(tmp_path, suffix):
         list(read_lines(str(path), 0, 1, splittable=False, max_line=100))
 
 
+#: what a task result too large to send says, whatever vega.driver.max_result_size is
+TOO_LARGE_TO_SEND = (
+    "the serialized result of 1 task (1023.5 MiB) is bigger than the 1023 MiB a task can send "
+    "(the 1 GiB frame limit less room for the rest of its report): no task's result can be "
+    "bigger, whatever vega.driver.max_result_size says: spread the data over more partitions "
+    "(repartition()), bring less back (take, a sample, an aggregate) or write it out "
+    "(save_as_text_file)")
+
+
+@pytest.mark.parametrize("limit, size, message", [
+    ("0", 1023.5, TOO_LARGE_TO_SEND), ("2g", 1023.5, TOO_LARGE_TO_SEND),
+    ("1g", 1023.5, TOO_LARGE_TO_SEND), ("1000m", 1023.5, TOO_LARGE_TO_SEND),
+    ("1m", 2.5, "the serialized result of 1 task (2.5 MiB) is bigger than "
+                "vega.driver.max_result_size (1 MiB): bring less back to the driver (take, a "
+                "sample, an aggregate, or save_as_text_file) or raise vega.driver.max_result_size "
+                "(0: no limit but the 1 GiB any one task's result can be)"),
+])
+def test_a_result_too_large_to_send_says_what_helps_at_every_limit(limit, size, message):
+    """A task's result too large for a message is told so, and what helps, with
+    vega.driver.max_result_size 0 (no limit, as Spark's 0), over the frame limit or under
+    the result: raising the setting, which it suggested (with 0 too), would not let it
+    through; a result under the frame limit but over the setting still suggests raising it."""
+    from vega_runtime.config import Config
+    from vega_runtime.scheduler.executor import result_too_large
+
+    setting = Config.load(overrides={"vega.driver.max_result_size": limit},
+                          conf_dir="/nonexistent")["vega.driver.max_result_size"]
+    assert result_too_large(int(size * (1 << 20)), setting) == message
+
+
 def test_compressed_files_go_into_a_job_package_as_they_are(tmp_path):
     """A --py-files .zip (or a .gz of --files) is stored in the job package, not deflated
     again: a 300 MB one took 11.7 s to package (twice in cluster mode), 3.2 s stored; a .py

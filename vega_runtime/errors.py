@@ -495,10 +495,16 @@ class ResultTooLarge(VegaError):
                 f"vega.driver.max_result_size ({binary_size(self.limit)}): {RESULT_TOO_LARGE_HINT}")
 
 
-#: what to do about a result too large for the driver
+#: what to do about results too large for the driver (each one small enough to send)
 RESULT_TOO_LARGE_HINT = ("bring less back to the driver (take, a sample, an aggregate, or "
                          "save_as_text_file) or raise vega.driver.max_result_size (0: no "
                          "limit but the 1 GiB any one task's result can be)")
+#: what to do about one task's result too large to send, which no vega.driver.max_result_size
+#: lets through
+TASK_RESULT_TOO_LARGE_HINT = ("no task's result can be bigger, whatever "
+                              "vega.driver.max_result_size says: spread the data over more "
+                              "partitions (repartition()), bring less back (take, a sample, "
+                              "an aggregate) or write it out (save_as_text_file)")
 
 
 class TaskTooLarge(VegaError):

@@ -20,7 +20,8 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from .. import files
 from ..config_limits import FRAME_LIMIT
-from ..errors import RESULT_TOO_LARGE_HINT, DriverExit, FetchFailed, ResultTooLarge, VegaError
+from ..errors import (TASK_RESULT_TOO_LARGE_HINT, DriverExit, FetchFailed, ResultTooLarge,
+                      VegaError)
 from ..executor_loss import binary_size
 from ..logs import OutputCapture, OutputSink, error_text, user_traceback
 from ..net.framing import ConnectionClosed
@@ -495,14 +496,18 @@ def result_too_large(size: int, limit: int) -> Optional[str]:
     'the serialized result of 1 task (1.5 MiB) is bigger than vega.driver.max_result_size (1 MiB)'
     >>> result_too_large(FRAME_LIMIT - (1 << 19), 0).split(":")[0]
     'the serialized result of 1 task (1023.5 MiB) is bigger than the 1023 MiB a task can send (the 1 GiB frame limit less room for the rest of its report)'
+
+    A result too large to send is told so whatever the limit (0, or over the frame's, or
+    under the result): raising the limit would not let it through.
     """
     wire_limit = FRAME_LIMIT - REPORT_HEADROOM
-    if limit and size > limit:
-        return str(ResultTooLarge(1, size, limit))
     if size > wire_limit:
         return (f"the serialized result of 1 task ({binary_size(size)}) is bigger than the "
                 f"{binary_size(wire_limit)} a task can send (the {binary_size(FRAME_LIMIT)} "
-                f"frame limit less room for the rest of its report): {RESULT_TOO_LARGE_HINT}")
+                f"frame limit less room for the rest of its report): "
+                f"{TASK_RESULT_TOO_LARGE_HINT}")
+    if limit and size > limit:
+        return str(ResultTooLarge(1, size, limit))
     return None
 
 
