@@ -17,6 +17,23 @@ def expected_parallelism(ctx):
 
 # -- parallelize / make_rdd ------------------------------------------------------------
 
+def test_a_tasks_sys_argv_is_its_executors_command(ctx):
+    """A task's ``sys.argv`` is its executor's command, the module it runs and its
+    arguments, on local[N] as on a cluster (a PySpark worker's is its daemon's), not the
+    driver's ``job.py ARGS`` (local[N]'s were, forked from it); ``local`` runs tasks in
+    the driver itself."""
+    import sys
+
+    seen = ctx.parallelize(range(2), 2).map(lambda i: list(sys.argv)).collect()
+    if ctx.master == "local":
+        assert seen == [sys.argv, sys.argv]
+        return
+    module = "vega_runtime.scheduler.local_backend" if ctx.master.startswith("local[") \
+        else "vega_runtime.deploy.executor_main"
+    assert [(argv[0], argv[argv.index("--app-id") + 1]) for argv in seen] == \
+        [(module, ctx.application_id)] * 2
+
+
 def test_parallelize_one_element_per_slice(ctx):
     """PySpark's doctest: five elements in five slices land one per slice."""
     assert ctx.parallelize([0, 2, 3, 4, 6], 5).glom().collect() == [[0], [2], [3], [4], [6]]

@@ -66,7 +66,7 @@ import setproctitle
 from .lazy_imports import load_entry_point
 from .net.framing import ConnectionClosed, ProtocolError, recv_frame, send_frame
 from .processes import (become_subreaper, command_title, die_with_parent, end_adopted,
-                        fork_holding_signals, write_to_own_descriptors)
+                        fork_holding_signals, title_argv, write_to_own_descriptors)
 
 log = logging.getLogger(__name__)
 
@@ -470,7 +470,7 @@ def _run_child(request: dict, inherited: List[int], server_pid: int) -> None:
             os.dup2(source, target)
         os.close(log_fd)
         os.close(null_fd)
-        sys.argv = request["title"].split(" ")[2:]  # as ``python -m module ARGS`` would have
+        sys.argv = title_argv(request["title"])
         code = load_entry_point(request["entry"])(request["argv"]) or 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)

@@ -281,6 +281,20 @@ def command_title(module: str, argv: Sequence[str]) -> str:
     return " ".join([sys.executable, "-m", module, *argv])
 
 
+def title_argv(title: str) -> List[str]:
+    """The ``sys.argv`` of a child forked with the ``command_title`` ``title``: the module and
+    its arguments, as ``python -m`` gives them (with the module's file first), not its
+    parent's (a driver's ``job.py ARGS``; a PySpark worker's is its daemon's too).
+
+    >>> title_argv(command_title("vega_runtime.deploy.executor_main", ["--app-id", "a"]))
+    ['vega_runtime.deploy.executor_main', '--app-id', 'a']
+    >>> title_argv("another title")  # (not a command_title: its words)
+    ['another', 'title']
+    """
+    _, after_m, rest = title.partition(" -m ")
+    return (rest if after_m else title).split(" ")
+
+
 def write_to_own_descriptors() -> None:
     """In a child just forked from its parent: make ``sys.stdout`` and ``sys.stderr`` (and
     ``sys.__stdout__``/``__stderr__``) write to this process's descriptors 1 and 2, as a new

@@ -20,7 +20,7 @@ from typing import Dict, List, Optional
 from ..executor_loss import LossCause
 from ..processes import (command_title, describe_exit, die_with_parent, end_descendants,
                          fork_holding_signals, kill_tree, own_descendants,
-                         read_no_input, write_to_own_descriptors)
+                         read_no_input, title_argv, write_to_own_descriptors)
 from ..net.connection import Connection
 from ..net.framing import ConnectionClosed, ProtocolError, set_send_timeout
 from ..net.messages import (BarrierSync, CachedBlock, FetchBroadcast, FetchCachedBlock,
@@ -283,6 +283,8 @@ class ProcessPoolBackend(PoolRemovals):
                 import setproctitle
 
                 setproctitle.setproctitle(title)
+                # its own command's, as a cluster's executor's (its tasks saw the driver's)
+                sys.argv = title_argv(title)
                 os.environ.update(self.executor_env)
                 code = run_executor_process(
                     child_end, executor_id, self.app_dir, self.memory_budget,
