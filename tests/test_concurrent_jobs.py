@@ -212,33 +212,45 @@ def test_ctrl_c_in_the_main_thread_cancels_every_job(ctx, tmp_path):
 
 def test_stop_cancels_the_jobs_other_threads_run(tmp_path):
     """Context.stop() while another thread's job runs cancels it (Spark's "because
-    SparkContext was shut down") instead of pulling the executors from under it."""
+    SparkContext was shut down") instead of pulling the executors from under it; so it does
+    a count_approx's job running on past its deadline, at once."""
+    never = tmp_path / "never"
     with _context("local[2]", "fifo") as stopped:
         other, other_out = in_thread(stopped, lambda: stopped.parallelize([0], 1).map(
-            lambda _: wait_for_file(tmp_path / "never", 30)).collect())
+            lambda _: wait_for_file(never, 30)).collect())
         wait_for(active_jobs(stopped, 1), 30, "the other thread's job")
+        assert stopped.parallelize(range(10), 2).map(
+            lambda x: x if x < 5 else (wait_for_file(never, 30), x)[1]).countApprox(1000) == 10
+        [_, approx_job] = sorted(stopped.statusTracker().getActiveJobsIds())
         started = time.monotonic()
         stopped.stop()
         other.join(30)
     assert time.monotonic() - started < 10
     assert isinstance(other_out[0], JobCancelled), other_out
     assert str(other_out[0]).endswith("cancelled because the Context was stopped")
+    assert stopped.statusTracker().getJobInfo(approx_job).status == "FAILED"
 
 
-def test_a_deadline_ends_only_its_own_job(ctx, tmp_path):
-    """count_approx's deadline ends its job with the partitions done by then, while another
-    thread's job, active at the same time, goes on to its exact result."""
-    go, never = tmp_path / "go", tmp_path / "never"
+def test_a_job_past_its_deadline_runs_on_beside_another(ctx, tmp_path):
+    """count_approx answers at its deadline with the partitions done by then and its job runs
+    on, as Spark's, to its end (it was killed), while another thread's job, active at the
+    same time, goes on to its exact result."""
+    go, late = tmp_path / "go", tmp_path / "late"
     other, other_out = in_thread(ctx, lambda: ctx.parallelize([3], 1).map(
         lambda x: wait_for_file(go) and x * 2).collect())
     wait_for(active_jobs(ctx, 1), 30, "the other thread's job")
     started = time.monotonic()
     approx = ctx.parallelize(range(10), 2).map(
-        lambda x: x if x < 5 else (wait_for_file(never, 30), x)[1]).countApprox(2000)
+        lambda x: x if x < 5 else (wait_for_file(late, 30), x)[1]).countApprox(2000)
     assert approx == 10 and time.monotonic() - started < 10
+    [other_job, approx_job] = sorted(ctx.statusTracker().getActiveJobsIds())
     go.touch()
     other.join(60)
     assert other_out == [[6]]
+    assert ctx.statusTracker().getActiveJobsIds() == [approx_job]
+    late.touch()
+    wait_for(lambda: not ctx.statusTracker().getActiveJobsIds(), 30, "the job's end")
+    assert ctx.statusTracker().getJobInfo(approx_job).status == "SUCCEEDED"
 
 
 class UnloadableOnTheDriver:

@@ -686,7 +686,8 @@ class Context(JobControl, FileShipping, Inputs, Persistence, Profiles, EventLogs
 
     def run_partitions_within(self, rdd: RDD, func: Callable[[Iterable], Any],
                               timeout: float) -> Dict[int, Any]:
-        """``func``'s result for each partition of ``rdd`` finished within ``timeout`` seconds."""
+        """``func``'s result for each partition of ``rdd`` finished within ``timeout`` seconds
+        (the job runs on past it: ``JobRunner.run_job_within``)."""
         self._check_running()
         return self._runner.run_job_within(rdd, func, list(range(rdd.get_num_partitions())),
                                            rdd_base.job_name(rdd), timeout)

@@ -348,7 +348,8 @@ class Actions:
 
     def count_approx(self, timeout: int, confidence: float = 0.95) -> int:
         """The count, estimated from the partitions done within ``timeout`` milliseconds
-        (exact when all are).
+        (exact when all are); the job runs on past it, as Spark's, until it ends or the
+        Context stops (``sum_approx`` and ``mean_approx`` too).
 
         >>> ctx.range(10).count_approx(1000)
         10

@@ -5,7 +5,9 @@ Leader/follower: the loop (backend events in, the DAG scheduler's actions out:
 ``TaskEvents``) is driven by whichever waiting thread holds the lead; it hands the lead
 over when its own job ends, and a thread whose job is still active takes it.  So a job's
 thread is where its loop runs whenever it runs alone, as before (Ctrl-C there interrupts
-the loop, and ``local``'s tasks run there), and no thread of Vega's own is needed.  Other
+the loop, and ``local``'s tasks run there), and no thread of Vega's own is needed but for
+a job running on past its deadline (``run_job_within``: Spark's approximate actions),
+whose own thread has returned.  Other
 threads touch the loop's state only through requests the leader takes in between polls
 (``_take_requests``: jobs in ``_submitted`` to plan, an ``ActiveJob.cancel_reason`` to act
 on; ``backend.wake`` cuts a poll short for them).  A job's barrier-slot wait
@@ -52,10 +54,6 @@ JOB_TAGS = "spark.job.tags"
 SCHEDULER_POOL = "spark.scheduler.pool"
 
 
-#: why a job stopped at its deadline had its running stages end (``JobCancelled``'s reason)
-DEADLINE_REACHED = "at its deadline (an approximate result's timeout)"
-
-
 def _stopped_by(interrupt: BaseException) -> str:
     """Why a job the driver was interrupted in is cancelled: Ctrl-C, or the signal of a
     ``DriverExit`` (its exit code, ``143``, was the stage's failure before).
@@ -95,8 +93,10 @@ class ActiveJob:
         self.interrupted: Optional[BaseException] = None
         #: serialized results brought back for it: how many, how many bytes
         self.result_tasks, self.result_bytes = 0, 0
-        #: JobSucceeded / JobFailed, or the partitions done at its deadline (a dict)
+        #: JobSucceeded / JobFailed
         self.outcome: Any = None
+        #: the results of the partitions done at its deadline, by partition, once it passed
+        self.partial: Optional[Dict[int, Any]] = None
         #: handed to the loop (``_submitted``), its listeners told it started
         self.queued = False
         self.done = False
@@ -213,7 +213,10 @@ class JobRunner(TaskEvents):
     def run_job_within(self, rdd, func: Callable, partitions: List[int], description: str,
                        timeout: float) -> Dict[int, Any]:
         """Results of the partitions finished within ``timeout`` seconds (all of them if the
-        job ends in time), by partition; the job's remaining tasks are killed."""
+        job ends in time), by partition.  The job runs on past its deadline, as Spark's
+        approximate actions' (their ``PartialResult`` has a final value to come), led by a
+        thread of its own while no other thread leads the loop, until it ends (its results
+        unused) or is cancelled (``Context.stop``, ``cancel_all_jobs``)."""
         return self._run_job(rdd, func, partitions, description, time.monotonic() + timeout)
 
     def _run_job(self, rdd, func: Callable, partitions: List[int], description: str,
@@ -238,7 +241,7 @@ class JobRunner(TaskEvents):
         if leader is not None:
             self._wake()
         try:
-            self._await(lambda: job.done)
+            self._await(lambda: job.done or job.partial is not None)
         except BaseException as exc:
             if not job.done:
                 self._abandon(job, exc)
@@ -246,13 +249,24 @@ class JobRunner(TaskEvents):
                 exc.args = (f"job {job.job_id} cancelled; its running tasks "
                             f"{'were' if job.done else 'are being'} stopped",)
             raise
+        if not job.done:  # past its deadline: it runs on
+            threading.Thread(target=self._run_on, args=(job,), daemon=True,
+                             name=f"vega-job-{job.job_id}").start()
+            return job.partial
         if isinstance(job.outcome, JobFailed):
             raise job.outcome.error
-        if isinstance(job.outcome, dict):  # stopped at its deadline
-            return job.outcome
         if deadline is not None:
             return dict(zip(partitions, job.outcome.results))
         return job.outcome.results
+
+    def _run_on(self, job: ActiveJob) -> None:
+        """(A thread of its own.) Lead the loop whenever no other thread does until ``job``,
+        past its deadline, ends; its outcome is no one's to raise, the listeners have it."""
+        try:
+            self._await(lambda: job.done)
+        except BaseException as exc:  # noqa: BLE001 - the loop failed: every job has ended
+            log.warning("job %d, run on past its deadline, ended as the job loop failed: %s",
+                        job.job_id, error_summary(exc))
 
     def wait_for_killed_tasks(self, timeout: float) -> None:
         """Return once every task killed so far that had started has ended (reported its
@@ -359,7 +373,7 @@ class JobRunner(TaskEvents):
             elif job.deadline is not None:
                 now = time.monotonic() if now is None else now
                 if now >= job.deadline:
-                    self._stop_at_deadline(job)
+                    self._reach_deadline(job)
 
     def _submit(self, job: ActiveJob) -> None:
         if job.done or job.cancel_reason is not None:
@@ -393,17 +407,16 @@ class JobRunner(TaskEvents):
         self._apply([a for a in actions if not isinstance(a, (JobSucceeded, JobFailed))])
         self._job_ended(job.job_id, JobFailed(job.job_id, error))
 
-    def _stop_at_deadline(self, job: ActiveJob) -> None:
+    def _reach_deadline(self, job: ActiveJob) -> None:
+        """Its thread has the results of the partitions done (of the result stage), and the
+        job runs on (Spark's ``ApproximateActionListener``)."""
         finished = dict(self.dag.jobs[job.job_id].results) if job.job_id in self.dag.jobs \
-            else {}  # result-stage partitions only
-        log.info("job %d stopped at its deadline with %d partitions done", job.job_id,
-                 len(finished))
-        # its tasks are killed and its running stages end, failed, as a cancelled job's
-        # (Spark's REST API: stage FAILED, tasks KILLED); the job itself has its results
-        stopped = JobCancelled(DEADLINE_REACHED, job.job_id)
-        self._apply([a for a in self.dag.abort_job(stopped, job.job_id)
-                     if isinstance(a, (KillTasks, StageCompleted))])
-        self._job_ended(job.job_id, finished)
+            else {}
+        log.info("job %d reached its deadline with %d partitions done; it runs on",
+                 job.job_id, len(finished))
+        with self._cond:
+            job.deadline, job.partial = None, finished
+            self._cond.notify_all()
 
     def _job_ended(self, job_id: int, outcome) -> None:
         """Job ``job_id`` has its outcome: the listeners hear of it, its thread wakes."""
@@ -414,7 +427,7 @@ class JobRunner(TaskEvents):
             # asked for while its last task ran (``local``'s run in the leader's thread,
             # where nothing can interrupt them): cancelled all the same, as in PySpark
             outcome = JobFailed(job_id, JobCancelled(job.cancel_reason, job_id))
-        self.dag.drop_job(job_id)  # (it is gone already unless stopped at its deadline)
+        self.dag.drop_job(job_id)
         job.outcome = outcome
         try:
             self.listener.on_job_end(job_id, outcome.error if isinstance(outcome, JobFailed)
@@ -432,7 +445,7 @@ class JobRunner(TaskEvents):
             self._running_on.pop(task_id, None)
         for stage_id in [s for s in self._stage_tasks if s not in stages]:
             del self._stage_tasks[stage_id]
-            self.barrier.stage_ended(stage_id)  # (one stopped at its deadline ends here)
+            self.barrier.stage_ended(stage_id)
         with self._cond:
             job.done = True
             del self.jobs[job.job_id]
