@@ -70,6 +70,17 @@ def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
         time.sleep(POLL)
 
 
+def wait_for_file_in_task(path, timeout: float = 60.0) -> bool:
+    """(In a task, to hold it until the test lets it go.) Whether ``path`` appeared within
+    ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
 def read_text(path: str) -> str:
     """The text of a file (a log, say) as far as it is written, or "" if it does not exist yet."""
     try:

@@ -13,7 +13,7 @@ from operator import add
 from typing import Tuple
 
 import pytest
-from proc_helpers import wait_for
+from proc_helpers import wait_for, wait_for_file_in_task
 
 from vega_runtime import (RDD, Context, JobCancelled, StatCounter, StorageLevel,
                           TaskContext, TaskFailed, VegaError)
@@ -461,7 +461,7 @@ def test_count_approx_and_sum_approx_answer_at_the_timeout(ctx, tmp_path):
 
     def slow_one(x):
         if x == (0 if local else 29):
-            time.sleep(0.6) if local else wait_for_path(go, 30)
+            time.sleep(0.6) if local else wait_for_file_in_task(go, 30)
         return x
 
     rdd = ctx.parallelize(range(30), 3).map(slow_one)
@@ -474,16 +474,6 @@ def test_count_approx_and_sum_approx_answer_at_the_timeout(ctx, tmp_path):
     open(go, "w").close()
     exact = rdd.sumApprox(60_000)
     assert (exact, exact.low, exact.high) == (435.0, 435.0, 435.0)
-
-
-def wait_for_path(path: str, timeout: float) -> bool:
-    """(In a task.) Whether ``path`` appeared within ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not os.path.exists(path):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def test_empty_stat_counter_matches_pyspark():

@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 from http_helpers import api_get, api_get_bytes, browser_opener, ui_url
-from proc_helpers import vega, wait_for, write_job
+from proc_helpers import vega, wait_for, wait_for_file_in_task, write_job
 from ui_workload import FLAKY_PARTITION, run_workload, task_events
 
 from vega_runtime import Context, __version__
@@ -486,18 +486,6 @@ def test_a_jobs_group_and_tags_reach_the_master_without_an_event_log(monkeypatch
         ("nightly", "the nightly report", ["reports"])
 
 
-def _wait_for_file_in_task(path: str, timeout: float = 60.0) -> bool:
-    """(In a task.) Whether ``path`` appeared within ``timeout`` seconds."""
-    import os
-    import time
-    deadline = time.monotonic() + timeout
-    while not os.path.exists(path):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
-
-
 def test_a_job_past_its_deadline_runs_on_to_its_end_in_the_rest_api(tmp_path):
     """countApprox answers at its timeout and its job runs on, as Spark's: the master's
     REST API shows its stage running, then COMPLETE with every task a SUCCESS once its
@@ -505,7 +493,7 @@ def test_a_job_past_its_deadline_runs_on_to_its_end_in_the_rest_api(tmp_path):
     late = str(tmp_path / "late")
     with Context(master="local-cluster[2,1]", app_name="deadline") as ctx:
         approx = ctx.parallelize(range(10), 2).map(
-            lambda x: x if x < 5 else (_wait_for_file_in_task(late), x)[1]).countApprox(1500)
+            lambda x: x if x < 5 else (wait_for_file_in_task(late), x)[1]).countApprox(1500)
         assert approx == 10
         cluster = ctx.backend.owned_cluster
         site, token = (cluster.webui_port, cluster.ca_file), cluster.token
