@@ -561,23 +561,24 @@ def test_an_archive_named_as_a_shipped_file_is_refused(vega_cli, tmp_path):
         "archive another NAME after #."]
 
 
-def test_archives_past_what_a_cluster_mode_package_holds_are_refused_before_reading(
-        vega_cli, tmp_path):
-    """--deploy-mode cluster --archives of more than the 1 GiB the master unpacks a job
-    package to (a sparse file here: nothing is read): a usage error naming the largest and
-    what to do, before the package is built. Before, vega submit read and zipped it, and
-    the driver failed on the master: '... leave large data out of --py-files and --files'."""
+def test_a_package_past_its_configured_size_is_refused_before_reading(vega_cli, tmp_path):
+    """--deploy-mode cluster --archives of more than vega.package.max_size (a sparse file
+    here: nothing is read): a usage error naming the limit, the largest file and what to do,
+    before the package is built. Before, the limit was the master's fixed 1 GiB; earlier
+    still, vega submit read and zipped it, and the driver failed on the master."""
     with open(tmp_path / "env.tar", "wb") as out:
         out.truncate(1100 << 20)
     job = write_job(tmp_path, "job.py", "print('ran')\n")
     result = vega_cli("submit", "--master", "vega://127.0.0.1:1", "--deploy-mode", "cluster",
-                      "--archives", "env.tar", job, cwd=str(tmp_path), timeout=30)
+                      "--conf", "vega.package.max_size=1g", "--archives", "env.tar", job,
+                      cwd=str(tmp_path), timeout=30)
     assert (result.returncode, result.stdout) == (2, ""), result.stderr
     assert result.stderr.splitlines() == [
-        "vega: error: --archives: 1.1 GiB of archives, more than the 1.0 GiB a job package "
-        "holds in cluster deploy mode",
-        f"Put {tmp_path / 'env.tar'} on storage every host reads (HDFS) and add it in the job "
-        "with sc.add_archive(URL#NAME), or submit in client mode."]
+        "vega: error: the job package would hold 1.1 GiB (the job, --py-files, --files, "
+        "--archives), more than vega.package.max_size (1.0 GiB)",
+        f"Put {tmp_path / 'env.tar'} (1.1 GiB) on storage every host reads (HDFS) and add it "
+        "in the job (sc.add_file(URL), sc.add_archive(URL#NAME)), or raise "
+        "vega.package.max_size."]
 
 
 # -- --verbose ----------------------------------------------------------------------------------

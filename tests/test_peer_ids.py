@@ -72,7 +72,7 @@ def tree(root: str) -> set:
 
 @pytest.mark.parametrize("message, field", [
     (FetchPackage("0" * 64), "sha256"), (PackageQuery("0" * 64), "sha256"),
-    (UploadPackage("0" * 64, b""), "sha256"),
+    (UploadPackage("0" * 64, 0), "sha256"),
     (SubmitDriver("n", "job/x.py", [], "{}", "0" * 64, False), "package_sha"),
     (app_request(), "app_id"), (app_request(), "package_sha"), (app_request(), "hash_seed"),
     (FollowLogs("app-20261203083328-0001", False), "app_id"),
@@ -154,8 +154,8 @@ def test_master_refuses_package_ids_that_are_paths(cluster):
     before = tree(root)
     for message in (FetchPackage("../../outside"), FetchPackage("../master.token"),
                     PackageQuery("../../outside"), PackageQuery("0" * 64 + "/../../outside"),
-                    UploadPackage("../../evil", b"PK"), UploadPackage("../" * 3 + "evil", b""),
-                    UploadPackage(hashlib.sha256(b"PK").hexdigest().upper(), b"PK")):
+                    UploadPackage("../../evil", 2), UploadPackage("../" * 3 + "evil", 0),
+                    UploadPackage(hashlib.sha256(b"PK").hexdigest().upper(), 2)):
         conn = Connection.connect("127.0.0.1", cluster.port, cluster.secret)
         conn.send(message)
         assert refused(conn), message

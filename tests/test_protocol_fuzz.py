@@ -621,12 +621,12 @@ def test_a_msgpack_bomb_from_a_secret_holder_is_refused_before_it_fills_memory(o
 
 def test_large_frames_of_real_messages_still_decode():
     """The bound on a frame's maps and arrays leaves real messages alone: a map task's result
-    with a million offsets and 4 MiB of records, and an 8 MiB package."""
+    with a million offsets and 4 MiB of records, and an 8 MiB chunk of a package."""
     from vega_runtime.net.framing import decode_body
-    from vega_runtime.net.messages import UploadPackage
+    from vega_runtime.net.messages import PackageChunk
 
     offsets = list(range(10 ** 9, 10 ** 9 + 1_000_000))
     for message in (TaskFinished(1, "success", value=b"r" * (4 << 20), offsets=offsets),
-                    UploadPackage("a" * 64, b"p" * (8 << 20))):
+                    PackageChunk(b"p" * (8 << 20))):
         wire = to_wire(message)
         assert decode_body(msgpack.packb(wire, use_bin_type=True), "peer") == wire

@@ -71,6 +71,27 @@ def test_job_packages_no_running_application_uses_are_cleaned_after_the_ttl(work
     assert worker.packages_of == {"app-running": running}
 
 
+def test_parts_of_packages_a_killed_worker_was_fetching_are_cleaned_after_the_ttl(worker,
+                                                                                 tmp_path):
+    """A package's zip half fetched and its directory half unpacked, by a worker killed
+    then (up to a whole package each): gone once unwritten past the TTL; a fetch going on
+    now keeps its part."""
+    packages = tmp_path / "packages"
+    packages.mkdir()
+    sha = "d" * 64
+    stale_zip, stale_dir = packages / f"{sha}.41.7.zip.tmp", packages / f"{sha}.tmp-41-7"
+    fresh_zip = packages / f"{sha}.42.7.zip.tmp"
+    for path in (stale_zip, fresh_zip):
+        path.write_bytes(b"PK")
+    stale_dir.mkdir()
+    (stale_dir / "job").write_text("x")
+    old = time.time() - 1000
+    for path in (stale_zip, stale_dir):
+        os.utime(path, (old, old))
+    worker.clean_work_dirs(time.time(), keep=set())
+    assert os.listdir(packages) == [fresh_zip.name]
+
+
 SHUFFLING_JOB = """
 import os, sys, time
 from operator import add

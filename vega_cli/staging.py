@@ -316,20 +316,26 @@ def _check_archive(path: str) -> None:
             from None
 
 
-def check_packed_archives(archives: List[str]) -> None:
-    """Cluster deploy mode sends ``archives`` (``archive_list``'s) to the master in the job
-    package, which the master unpacks up to ``packaging.MAX_EXTRACTED_BYTES``: refuse more
-    before reading them (the driver failed after the upload, naming --py-files and --files)."""
-    from vega_runtime.packaging import MAX_EXTRACTED_BYTES
+def check_package_size(job: str, py_files: str, files: str, archives: List[str],
+                       limit: int) -> None:
+    """Refuse a job package that would hold more than ``limit`` bytes (``vega.package.max_size``;
+    0: no limit) before reading any of it: the sizes of what it would hold (``archives``,
+    ``archive_list``'s, travel in it in cluster deploy mode).  Before, the master's fixed
+    1 GiB was found only after the upload (archives: before reading them)."""
+    from vega_runtime.packaging import package_members
 
-    sizes = {item: os.path.getsize(item.rpartition("#")[0]) for item in archives}
-    if sum(sizes.values()) > MAX_EXTRACTED_BYTES:
-        largest = max(sizes, key=sizes.get).rpartition("#")[0]
-        raise UsageError(f"--archives: {_size(sum(sizes.values()))} of archives, more than the "
-                         f"{_size(MAX_EXTRACTED_BYTES)} a job package holds in cluster deploy "
-                         "mode",
-                         f"Put {largest} on storage every host reads (HDFS) and add it in the "
-                         "job with sc.add_archive(URL#NAME), or submit in client mode.")
+    if not limit:
+        return
+    members = package_members(job, split_list(py_files), split_list(files), archives)
+    sizes = {path: os.path.getsize(path) for path in members.values()}
+    if sum(sizes.values()) > limit:
+        largest = max(sizes, key=sizes.get)
+        raise UsageError(f"the job package would hold {_size(sum(sizes.values()))} (the job, "
+                         f"--py-files, --files{', --archives' if archives else ''}), more than "
+                         f"vega.package.max_size ({_size(limit)})",
+                         f"Put {largest} ({_size(sizes[largest])}) on storage every host reads "
+                         "(HDFS) and add it in the job (sc.add_file(URL), "
+                         "sc.add_archive(URL#NAME)), or raise vega.package.max_size.")
 
 
 def stage_py_files(py_files: str, staging: str) -> List[str]:

@@ -36,7 +36,7 @@ from .errors import (EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_OK, EXIT_UNREACHABLE,
 from .options import (ARCHIVES_OPTION, FILES_OPTION, JobCommand, cli_settings, job_options,
                       resolved_master, settings_file_settings, settings_from_flags)
 from .staging import (archive_list, build_job_package, check_archives, check_distinct_names,
-                      check_files, check_packed_archives, check_py_files, check_urls,
+                      check_files, check_package_size, check_py_files, check_urls,
                       file_problem, file_properties, files_to_ship, local_and_urls, split_list,
                       stage_files, stage_py_files, staging_directory, with_urls)
 
@@ -137,8 +137,10 @@ def submit(master: Optional[str], deploy_mode: Optional[str], name: Optional[str
     cli_conf.update(for_context)  # (the table shows the files as given)
     if (supervise or detach) and deploy_mode != "cluster":
         raise UsageError("--supervise and --detach need --deploy-mode cluster")
-    if deploy_mode == "cluster":
-        check_packed_archives(archive_items)
+    if deploy_mode == "cluster" or _is_cluster(cli_conf, config_file):
+        check_package_size(job, py_files, files,
+                           archive_items if deploy_mode == "cluster" else [],
+                           resolved["vega.package.max_size"])
     check_archives(archives)
     # from here on, files are made: a kill or the terminal closed stops the command as
     # Ctrl-C does, and they go (the default action would leave them in $TMPDIR)

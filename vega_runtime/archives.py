@@ -102,8 +102,7 @@ def _unpack_zip(path: str, target: Optional[str], bounded: bool) -> None:
         # over the file's own size: entries may share their compressed bytes (a zip bomb
         # of overlapping entries), which their compress_size would count once each
         problem = bounded and packaging.expansion_problem(
-            sum(info.file_size for info in archive.infolist()), os.path.getsize(path),
-            capped=False)
+            sum(info.file_size for info in archive.infolist()), os.path.getsize(path))
         if problem:
             raise BadArchive(name, problem)
         if target is None:
@@ -158,11 +157,10 @@ def _check_tar_expansion(archive: str, info: tarfile.TarInfo, count: int,
     """``BadArchive`` if the tar (``compressed`` bytes) unpacks past the ratio by its
     ``count``-th member ``info``: its headers and data, or with ``MEMBER_BYTES`` a member."""
     unpacked = info.offset_data + info.size
-    problem = packaging.expansion_problem(unpacked, compressed, capped=False)
+    problem = packaging.expansion_problem(unpacked, compressed)
     if problem:
         raise BadArchive(archive, f"member {info.name!r}: {problem}")
-    problem = packaging.expansion_problem(unpacked + count * MEMBER_BYTES, compressed,
-                                          capped=False)
+    problem = packaging.expansion_problem(unpacked + count * MEMBER_BYTES, compressed)
     if problem:
         raise BadArchive(archive, f"member {info.name!r}: {problem}, counting each of its "
                                   f"{count} members so far as {MEMBER_BYTES} bytes more than "

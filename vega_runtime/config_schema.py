@@ -412,6 +412,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("vega.submit.package", "", parse_str, "path",
             "The job package (zip) vega submit built for a cluster master; executors get its "
             "modules and files. Set by vega submit."),
+    Setting("vega.package.max_size", 0, parse_size_at_least_0, "bytes",
+            "The largest job package (the job, --py-files, --files and, in cluster deploy "
+            "mode, --archives, before compression): vega submit refuses a larger one before "
+            "reading it, a master one uploaded to it. 0: as large as the disks it lands on "
+            "hold (the master's and workers' work dirs; each says so when it does not fit)."),
     Setting("vega.submit.umask", "", parse_str, "octal",
             "The umask of vega submit's process, which a cluster-mode driver runs under (its "
             "output files get the modes the submitter's umask gives, as in client mode), "

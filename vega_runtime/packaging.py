@@ -22,9 +22,11 @@ import os
 import shutil
 import threading
 import zipfile
-from typing import Dict, Iterable, List, Optional
+import zlib
+from typing import Dict, Iterable, List, Optional, Union
 
 from .errors import ApplicationRefused, BadPackage
+from .executor_loss import binary_size
 from .ids import path_inside
 from .records import FrozenRecord
 
@@ -35,9 +37,9 @@ EXCLUDED_DIRS = {".git", ".hg", ".svn", "__pycache__", ".venv", "venv", ".tox", 
 ARCHIVES = (".zip", ".egg", ".whl", ".jar")
 SOURCES = "sources.json"
 
-#: Limits on unpacking a package on a worker (a zip bomb must not fill its disk):
-#: total uncompressed size, and uncompressed/compressed ratio of the whole archive.
-MAX_EXTRACTED_BYTES = 1 << 30
+#: The limit on unpacking a package on a worker or master (a zip bomb must not fill its
+#: disk): uncompressed/compressed ratio of the whole archive.  Its total size is bounded by
+#: the free space where it is unpacked and by ``vega.package.max_size`` when set.
 MAX_COMPRESSION_RATIO = 100
 #: archives that unpack to less than this are not held to the ratio (tiny files of zeros
 #: compress well and are harmless)
@@ -62,6 +64,22 @@ def build_package(job: str, py_files: Iterable[str], files: Iterable[str], out_d
     (``PATH#NAME``, for a cluster-mode driver to add) go in as ``archives/NAME/FILE``."""
     os.makedirs(out_dir, exist_ok=True)
     staging = os.path.join(out_dir, "package.zip.tmp")
+    members = package_members(job, py_files, files, archives)
+    sources = {name: os.path.abspath(path) for name, path in members.items()
+               if name.endswith(".py") and not name.startswith("files/")}
+    with zipfile.ZipFile(staging, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, path in members.items():
+            _add_file(archive, path, name)
+        _add(archive, json.dumps(sources, sort_keys=True).encode(), SOURCES)
+    digest = sha256_of(staging)
+    path = os.path.join(out_dir, f"package-{digest[:16]}.zip")
+    os.replace(staging, path)
+    return Package(path, digest, os.path.getsize(path))
+
+
+def package_members(job: str, py_files: Iterable[str], files: Iterable[str],
+                    archives: Iterable[str] = ()) -> Dict[str, str]:
+    """``{member name: path}`` of what ``build_package`` puts in a package."""
     members = {"job/" + os.path.basename(job): job}
     for item in py_files:
         name = os.path.basename(os.path.normpath(item))
@@ -73,17 +91,7 @@ def build_package(job: str, py_files: Iterable[str], files: Iterable[str], out_d
     for item in archives:
         path, _, name = item.partition("#")
         members[f"archives/{name}/{os.path.basename(path)}"] = path
-    sources = {name: os.path.abspath(path) for name, path in members.items()
-               if name.endswith(".py") and not name.startswith("files/")}
-    with zipfile.ZipFile(staging, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, path in members.items():
-            with open(path, "rb") as fh:
-                _add(archive, fh.read(), name)
-        _add(archive, json.dumps(sources, sort_keys=True).encode(), SOURCES)
-    digest = sha256_of(staging)
-    path = os.path.join(out_dir, f"package-{digest[:16]}.zip")
-    os.replace(staging, path)
-    return Package(path, digest, os.path.getsize(path))
+    return members
 
 
 #: members stored as they are, not deflated again: what is compressed already (deflating a
@@ -92,12 +100,48 @@ def build_package(job: str, py_files: Iterable[str], files: Iterable[str], out_d
 COMPRESSED = ARCHIVES + (".gz", ".tgz", ".bz2", ".xz", ".zst", ".lz4", ".snappy", ".deflate")
 
 
+#: how much of a member's start is deflated to see whether deflating it pays
+SAMPLE = 256 << 10
+#: a member whose sample deflates to more than this fraction of it is stored: random bytes,
+#: model weights, media (deflating 300 MB of random bytes took 11.6 s and saved nothing)
+STORE_ABOVE = 0.9
+
+
 def _add(archive: zipfile.ZipFile, data: bytes, name: str) -> None:
+    archive.writestr(_member(name, _deflates(name, data[:SAMPLE])), data)
+
+
+def _add_file(archive: zipfile.ZipFile, path: str, name: str) -> None:
+    """Copy the file at ``path`` into ``archive`` a block at a time (a 300 MB --files was read
+    whole, then copied again into the zip)."""
+    with open(path, "rb") as fh:
+        head = fh.read(SAMPLE)
+        size = os.fstat(fh.fileno()).st_size
+        info = _member(name, _deflates(name, head))
+        with archive.open(info, "w", force_zip64=size >= zipfile.ZIP64_LIMIT) as out:
+            out.write(head)
+            shutil.copyfileobj(fh, out, 1 << 20)
+
+
+def _member(name: str, deflated: bool) -> zipfile.ZipInfo:
     info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))  # same bytes, same hash
     info.external_attr = 0o644 << 16
-    info.compress_type = zipfile.ZIP_STORED if name.lower().endswith(COMPRESSED) else \
-        zipfile.ZIP_DEFLATED
-    archive.writestr(info, data)
+    info.compress_type = zipfile.ZIP_DEFLATED if deflated else zipfile.ZIP_STORED
+    return info
+
+
+def _deflates(name: str, head: bytes) -> bool:
+    """Whether a member named ``name`` starting with ``head`` is worth deflating: not when
+    its name says it is compressed, nor when ``head`` barely shrinks.
+
+    >>> _deflates("a.py", b"import os; " * 100), _deflates("a.bin", os.urandom(4096))
+    (True, False)
+    >>> _deflates("deps.zip", bytes(4096))
+    False
+    """
+    if name.lower().endswith(COMPRESSED):
+        return False
+    return len(head) < 512 or len(zlib.compress(head, 1)) <= len(head) * STORE_ABOVE
 
 
 def _tree(root: str, prefix: str) -> Dict[str, str]:
@@ -161,20 +205,18 @@ def sha256_of(path: str) -> str:
     return digest.hexdigest()
 
 
-def verify(data: bytes, sha256: str) -> bool:
-    return hashlib.sha256(data).hexdigest() == sha256
-
-
-def extract(data: bytes, directory: str) -> None:
-    """Unpack a package into ``directory`` atomically (safe when two executors race).
+def extract(source: Union[bytes, str], directory: str) -> None:
+    """Unpack a package (its bytes, or the path of its zip) into ``directory`` atomically
+    (safe when two executors race).
 
     Raises ``BadPackage`` for bytes that are not a zip, a member that would land outside
-    ``directory``, or contents past ``MAX_EXTRACTED_BYTES`` / ``MAX_COMPRESSION_RATIO``.
+    ``directory``, or contents past ``MAX_COMPRESSION_RATIO`` or the free space there.
     """
     if os.path.isdir(directory):
         return
+    size = len(source) if isinstance(source, bytes) else os.path.getsize(source)
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
+        archive = zipfile.ZipFile(io.BytesIO(source) if isinstance(source, bytes) else source)
     except zipfile.BadZipFile as exc:
         raise BadPackage(f"it is not a zip archive ({exc}); submit the job again") from None
     # one staging directory per thread: a worker fetches the package for each executor it
@@ -182,8 +224,8 @@ def extract(data: bytes, directory: str) -> None:
     staging = f"{directory}.tmp-{os.getpid()}-{threading.get_ident()}"
     try:
         with archive:
-            check_members(archive, staging, len(data))
             os.makedirs(staging, exist_ok=True)
+            check_members(archive, staging, size)
             archive.extractall(staging)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError) as exc:
         shutil.rmtree(staging, ignore_errors=True)
@@ -198,28 +240,35 @@ def extract(data: bytes, directory: str) -> None:
 
 
 def check_members(archive: zipfile.ZipFile, staging: str, size: int) -> None:
-    """Refuse a zip of ``size`` bytes whose members escape ``staging`` or that unpacks too
-    big (a zip bomb; over ``size``, not the members' compressed sizes, which count bytes
-    that overlapping members share once each)."""
+    """Refuse a zip of ``size`` bytes whose members escape ``staging`` (a directory), or
+    that unpacks too big: past the ratio (a zip bomb; over ``size``, not the members'
+    compressed sizes, which count bytes that overlapping members share once each) or the
+    space free in ``staging``."""
     total = 0
     for info in archive.infolist():
         if path_inside(os.path.join(staging, info.filename), staging) is None:
             raise BadPackage(f"member {info.filename!r} escapes the package directory")
         total += info.file_size
-    problem = expansion_problem(total, size)
+    problem = expansion_problem(total, size) or space_problem(total, staging)
     if problem:
-        raise BadPackage(problem + ("; leave large data out of --py-files, --files and "
-                                    "--archives and read it from storage"
-                                    if total > MAX_EXTRACTED_BYTES else ""))
+        raise BadPackage(problem)
 
 
-def expansion_problem(total: int, compressed: int, capped: bool = True) -> Optional[str]:
+def space_problem(size: int, directory: str) -> Optional[str]:
+    """Why ``size`` bytes cannot be written in ``directory`` (an existing one), or None: the
+    free space there is less."""
+    free = shutil.disk_usage(directory).free
+    if size <= free:
+        return None
+    return (f"its {binary_size(size)} would not fit in {directory}, which has "
+            f"{binary_size(free)} free; free space there or "
+            "give this daemon another work dir, or leave large data out of --py-files, "
+            "--files and --archives and read it from storage")
+
+
+def expansion_problem(total: int, compressed: int) -> Optional[str]:
     """Why ``compressed`` bytes unpacking into ``total`` is refused (a zip or tar bomb), or
-    None: past ``MAX_EXTRACTED_BYTES`` (when ``capped``), or past ``MAX_COMPRESSION_RATIO``
-    above ``RATIO_EXEMPT_BYTES``."""
-    if capped and total > MAX_EXTRACTED_BYTES:
-        return (f"it would unpack to {total} bytes or more, past the limit of "
-                f"{MAX_EXTRACTED_BYTES} (packaging.MAX_EXTRACTED_BYTES)")
+    None: past ``MAX_COMPRESSION_RATIO`` above ``RATIO_EXEMPT_BYTES``."""
     if total > max(compressed, 1) * MAX_COMPRESSION_RATIO and total > RATIO_EXEMPT_BYTES:
         return (f"it would unpack {compressed} bytes into {total} or more, a ratio past "
                 f"{MAX_COMPRESSION_RATIO}:1 (packaging.MAX_COMPRESSION_RATIO)")
@@ -227,25 +276,33 @@ def expansion_problem(total: int, compressed: int, capped: bool = True) -> Optio
 
 
 def upload(conn, package: Package, reply_timeout: Optional[float] = None) -> None:
-    """Send ``package`` over a master connection unless the master has it already;
-    ``ApplicationRefused`` (with the master's reason) if it could not store it.
-    ``reply_timeout``: how long each of the master's replies may take (``TimeoutError``
-    past it; None: no bound)."""
-    from .net.messages import PackageQuery, PackageStatus, UploadPackage
+    """Send ``package`` over a master connection unless the master has it already, in
+    chunks (``net.package_stream``); ``ApplicationRefused`` (with the master's reason) if it
+    will not or could not store it.  ``reply_timeout``: how long each of the master's
+    replies may take (``TimeoutError`` past it; None: no bound)."""
+    from .net.messages import PackageQuery, PackageStatus, UploadPackage, UploadReady
+    from .net.package_stream import send_file
 
     def reply():
         return conn.recv() if reply_timeout is None else conn.recv_within(reply_timeout)
+
+    def refused(answer) -> ApplicationRefused:
+        return ApplicationRefused(getattr(answer, "reason", "") or
+                                  f"it did not accept the job package {package.sha256[:12]}")
 
     conn.send(PackageQuery(package.sha256))
     answer = reply()
     if isinstance(answer, PackageStatus) and answer.present:
         return
+    conn.send(UploadPackage(package.sha256, package.size))
+    answer = reply()  # refused before a byte is sent (too large, no room), or go ahead
+    if not isinstance(answer, UploadReady):
+        raise refused(answer)
     with open(package.path, "rb") as fh:
-        conn.send(UploadPackage(package.sha256, fh.read()))
+        send_file(conn, fh, package.size)
     answer = reply()
     if not (isinstance(answer, PackageStatus) and answer.present):
-        raise ApplicationRefused(getattr(answer, "reason", "") or
-                                 f"it did not accept the job package {package.sha256[:12]}")
+        raise refused(answer)
 
 
 def source_copies(package_dir: str) -> Dict[str, str]:

@@ -227,8 +227,8 @@ class DriverRunner:
     def _package_dir(self, sha256: str) -> str:
         directory = os.path.join(self.work_dir, "packages", ids.PACKAGE.check(sha256))
         if not os.path.isdir(directory):
-            with open(os.path.join(self.work_dir, "packages", f"{sha256}.zip"), "rb") as fh:
-                packaging.extract(fh.read(), directory)
+            packaging.extract(os.path.join(self.work_dir, "packages", f"{sha256}.zip"),
+                              directory)
         return directory
 
     def _command(self, info: DriverInfo, package_dir: str) -> List[str]:

@@ -127,7 +127,7 @@ class Master(StatusQueries):
                                  conf["vega.scheduler.mode"],
                                  conf["vega.master.retained_applications"],
                                  conf["vega.master.driver_timeout"])
-        self.packages = PackageStore(self.work_dir, self.clock)
+        self.packages = PackageStore(self.work_dir, self.clock, conf["vega.package.max_size"])
         # what a forgotten driver left (its package is not in the state), or an upload cut off
         used = {r.get("package_sha", "") for r in self.state.recovered.values()} | \
             {(d.get("request") or {}).get("package_sha", "") for d in saved["drivers"]}

@@ -1,9 +1,11 @@
 """Job packages kept by the master: submitters ask for and upload them, workers and
-cluster-mode drivers fetch them.  ``<work_dir>/packages/<sha256>.zip``, named by content."""
+cluster-mode drivers fetch them.  ``<work_dir>/packages/<sha256>.zip``, named by content;
+their bytes travel in chunks both ways (``net.package_stream``)."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import shutil
@@ -13,9 +15,11 @@ from typing import Callable, Dict, List, Optional, Set
 
 from .. import ids
 from ..net.connection import Connection
+from ..executor_loss import binary_size
 from ..net.framing import ProtocolError
-from ..net.messages import FetchPackage, PackageData, PackageQuery, PackageStatus, UploadPackage
-from ..packaging import verify
+from ..net.messages import (FetchPackage, PackageData, PackageQuery, PackageStatus,
+                            UploadPackage, UploadReady)
+from ..net.package_stream import receive_file, send_file
 from ..private_files import set_aside_foreign
 
 log = logging.getLogger(__name__)
@@ -27,8 +31,11 @@ WANTED_GRACE = 60.0
 
 
 class PackageStore:
-    def __init__(self, work_dir: str, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, work_dir: str, clock: Callable[[], float] = time.monotonic,
+                 max_size: int = 0):
         self.directory = os.path.join(work_dir, "packages")
+        #: the largest package stored (``vega.package.max_size``; 0: as large as fits)
+        self.max_size = max_size
         # run as they are found (cluster-mode drivers): none another account could have put
         set_aside_foreign(self.directory, "job packages")
         #: held while a package is stored or found and then taken into use (a driver
@@ -68,34 +75,94 @@ class PackageStore:
             self.remove(sha256)
             return True
 
-    def read(self, sha256: str) -> Optional[bytes]:
-        """The package's bytes, or None when this master does not have it."""
+    def upload_problem(self, sha256: str, size: int) -> Optional[str]:
+        """Why an upload of ``size`` bytes is refused before a byte of it is sent, or None:
+        past ``max_size``, or more than the space free here."""
+        if self.max_size and size > self.max_size:
+            return (f"its job package {sha256[:12]} is {binary_size(size)}, more than "
+                    f"vega.package.max_size ({binary_size(self.max_size)}) on the master: ship "
+                    "large data some other way (HDFS, storage every host reads) or raise the "
+                    "master's vega.package.max_size")
+        os.makedirs(self.directory, exist_ok=True)
+        free = shutil.disk_usage(self.directory).free
+        if size > free:
+            return self._not_stored(sha256, size, os.strerror(errno.ENOSPC),
+                                    f", {binary_size(free)} free")
+        return None
+
+    def _not_stored(self, sha256: str, size: int, why: str, free: str = "") -> str:
+        return (f"it could not store the job package {sha256[:12]} ({size} bytes{free}) in "
+                f"{self.directory}: {why}; free space there or give the master another work "
+                "dir")
+
+    def receive(self, conn: Connection, upload: UploadPackage) -> PackageStatus:
+        """Take an upload's bytes into a temporary name of its own and rename it into place
+        (two drivers uploading one package at once each write their own copy: with one
+        temporary name, the second rename found the file gone); the answer for the
+        submitter.  Bytes that do not hash to the package's name, or a write that fails (a
+        full disk), leave nothing behind, not even the part written; a submitter gone before
+        the end (``ConnectionClosed``) neither."""
+        sha256, size = upload.sha256, upload.size
+        if size < 0:
+            raise ProtocolError(conn.peer, f"an upload of {size} bytes")
+        problem = self.upload_problem(sha256, size)
+        if problem:
+            return PackageStatus(sha256, False, problem)
+        conn.send(UploadReady(sha256))
+        tmp = self._temporary(sha256)
+        out, failed, digest = None, None, ""
         try:
-            with open(self.path(sha256), "rb") as fh:
-                return fh.read()
-        except FileNotFoundError:
-            return None
+            try:
+                out = open(tmp, "wb")
+            except OSError as exc:
+                failed = exc
+            digest, write_failed = receive_file(conn, size, out)
+            failed = failed or write_failed
+            if out is not None:
+                out.close()
+        except OSError as exc:  # closing it: the last of the bytes did not fit
+            failed = exc
+        finally:
+            if out is not None and not out.closed:
+                with contextlib.suppress(OSError):
+                    out.close()
+            if failed is not None or digest != sha256:  # (or an exception is on its way)
+                with contextlib.suppress(OSError):
+                    os.remove(tmp)
+        if failed is not None:
+            return PackageStatus(sha256, False, self._not_stored(
+                sha256, size, failed.strerror or str(failed)))
+        if digest != sha256:
+            return PackageStatus(sha256, False, (
+                f"the {size} bytes it received for the job package {sha256[:12]} hash to "
+                f"{digest[:12]}: the package changed while it was sent, or was damaged on "
+                "the way; submit the job again"))
+        self._keep(sha256, tmp, size)
+        return PackageStatus(sha256, True)
 
     def store(self, sha256: str, data: bytes) -> None:
-        """Write the package under a temporary name of this upload's own and rename it into
-        place (two drivers uploading one package at once each write their own copy: with one
-        temporary name, the second rename found the file gone); an OSError (a full disk,
-        say) leaves nothing behind, not even the part written."""
-        tmp = f"{self.path(sha256)}.{os.getpid()}.{threading.get_ident()}.tmp"
+        """Store ``data`` as the package, as an upload of it would (tests give a master its
+        packages so); an OSError leaves nothing behind."""
+        tmp = self._temporary(sha256)
         try:
             os.makedirs(self.directory, exist_ok=True)
             with open(tmp, "wb") as out:
                 out.write(data)
-            with self.lock:
-                os.replace(tmp, self.path(sha256))
-                self._wanted[sha256] = self.clock()
         except OSError:
-            try:
+            with contextlib.suppress(OSError):
                 os.remove(tmp)
-            except OSError:
-                pass
             raise
-        log.info("stored package %s (%d bytes)", sha256[:12], len(data))
+        self._keep(sha256, tmp, len(data))
+
+    def _temporary(self, sha256: str) -> str:
+        """A name of this upload's own (``remove_unused`` deletes what a killed master left)."""
+        return f"{self.path(sha256)}.{os.getpid()}.{threading.get_ident()}.tmp"
+
+    def _keep(self, sha256: str, tmp: str, size: int) -> None:
+        with self.lock:
+            os.replace(tmp, self.path(sha256))
+            self._wanted[sha256] = self.clock()
+        log.info("stored package %s (%d bytes)", sha256[:12], size)
 
     def remove(self, sha256: str) -> None:
         """Delete the package and its extracted copy (cluster-mode drivers run from it)."""
@@ -137,27 +204,25 @@ class PackageStore:
             if isinstance(message, PackageQuery):
                 conn.send(PackageStatus(message.sha256, self.want(message.sha256)))
             elif isinstance(message, UploadPackage):
-                if not verify(message.data, message.sha256):
-                    raise ProtocolError(conn.peer, "uploaded package does not match its sha256")
-                try:
-                    self.store(message.sha256, message.data)
-                except OSError as exc:  # the submitter is told why, and the master serves on
-                    reason = (f"it could not store the job package {message.sha256[:12]} "
-                              f"({len(message.data)} bytes) in {self.directory}: "
-                              f"{exc.strerror or exc}; free space there or give the master "
-                              "another work dir")
-                    log.warning("refused the upload of %s: %s", conn.peer, reason)
-                    conn.send(PackageStatus(message.sha256, False, reason))
-                else:
-                    conn.send(PackageStatus(message.sha256, True))
+                status = self.receive(conn, message)
+                if not status.present:  # the submitter is told why, and the master serves on
+                    log.warning("refused the upload of %s: %s", conn.peer, status.reason)
+                conn.send(status)
             elif isinstance(message, FetchPackage):
-                data = self.read(message.sha256)
-                if data is None:  # a clean "not found", not a dropped session
-                    log.warning("%s asked for package %s, which this master does not have",
-                                conn.peer, message.sha256[:12])
-                    conn.send(PackageStatus(message.sha256, False))
-                else:
-                    conn.send(PackageData(message.sha256, data))
+                self._send(conn, message.sha256)
             else:
                 raise ProtocolError(conn.peer, f"unexpected {type(message).__name__}")
             message = conn.recv()
+
+    def _send(self, conn: Connection, sha256: str) -> None:
+        try:
+            fh = open(self.path(sha256), "rb")
+        except FileNotFoundError:  # a clean "not found", not a dropped session
+            log.warning("%s asked for package %s, which this master does not have",
+                        conn.peer, sha256[:12])
+            conn.send(PackageStatus(sha256, False))
+            return
+        with fh:  # removed meanwhile, it is still read whole
+            size = os.fstat(fh.fileno()).st_size
+            conn.send(PackageData(sha256, size))
+            send_file(conn, fh, size)

@@ -30,7 +30,7 @@ from .. import ids, packaging
 from .._version import __version__
 from ..config import Config
 from ..config_limits import rpc_limits
-from ..errors import DaemonStartFailed, VegaError
+from ..errors import BadPackage, DaemonStartFailed, VegaError
 from ..forkserver import (ADOPTED_CHECK, FORK_ONLY_ENV, ForkServer, command_title,
                           compatible, python_module)
 from ..net.connection import Connection
@@ -40,6 +40,7 @@ from ..net.messages import (ApplicationEnded, BlockData, BlockUnavailable, Execu
                             FetchBlock, FetchPackage, KillExecutor as KillExecutorMessage,
                             LaunchExecutor, PackageData, PackageStatus, RegisteredWorker, RegisterWorker,
                             RegisterWorkerFailed, WorkerHeartbeat, WorkerStopping)
+from ..net.package_stream import receive_file
 from ..net.server import Server
 from ..processes import (SIGNAL_CHECK_SECONDS, become_subreaper, end_adopted, end_group,
                          oom_kill_count)
@@ -461,25 +462,52 @@ class Worker:
         if os.path.isdir(directory):
             os.utime(directory)  # used now: the cleaner keeps it for another TTL
             return directory
+        os.makedirs(os.path.dirname(directory), exist_ok=True)
+        # one per thread: a worker fetches the package for each executor it starts in a
+        # thread of its own
+        path = f"{directory}.{os.getpid()}.{threading.get_ident()}.zip.tmp"
+        try:
+            self._fetch_package(sha256, path)
+            packaging.extract(path, directory)
+        finally:
+            with contextlib.suppress(OSError):
+                os.remove(path)
+        log.info("cached package %s", sha256[:12])
+        return directory
+
+    def _fetch_package(self, sha256: str, path: str) -> None:
+        """Write the package to ``path`` as it comes from the master, in chunks, hashing it;
+        ``PackageUnavailable`` (or ``BadPackage``: no room for it here) unless it all came
+        and hashes to its name."""
         try:
             conn = Connection.connect(*self.master, self.secret or b"")
         except (OSError, VegaError) as exc:
             raise PackageUnavailable(sha256, f"the master is unreachable ({_why(exc)})") from None
+        problem, failed, digest = None, None, ""
         try:
             conn.send(FetchPackage(sha256))
             reply = conn.recv()
-        except (OSError, VegaError) as exc:
+            if isinstance(reply, PackageStatus) and not reply.present:
+                problem = PackageUnavailable(sha256, "the master does not have it")
+            elif not isinstance(reply, PackageData):
+                problem = PackageUnavailable(sha256, f"the master sent {type(reply).__name__}")
+            elif room := packaging.space_problem(reply.size, os.path.dirname(path)):
+                problem = BadPackage(room)
+            else:
+                with open(path, "wb") as out:
+                    digest, failed = receive_file(conn, reply.size, out)
+        except (OSError, VegaError) as exc:  # a package cut short: ConnectionClosed
             raise PackageUnavailable(sha256, f"the connection to the master failed ({_why(exc)})"
                                      ) from None
         finally:
             conn.close()
-        if isinstance(reply, PackageStatus) and not reply.present:
-            raise PackageUnavailable(sha256, "the master does not have it")
-        if not isinstance(reply, PackageData) or not packaging.verify(reply.data, sha256):
+        if problem is not None:
+            raise problem
+        if failed is not None:
+            raise PackageUnavailable(sha256, f"it could not be written to {path} "
+                                             f"({failed.strerror or failed})")
+        if digest != sha256:
             raise PackageUnavailable(sha256, "what the master sent does not match its sha256")
-        packaging.extract(reply.data, directory)
-        log.info("cached package %s", sha256[:12])
-        return directory
 
     # -- work dir cleanup --------------------------------------------------------------
     def _clean_in_background(self, keep) -> None:
@@ -567,10 +595,20 @@ class Worker:
                 del self.packages_of[app_id]
             in_use = set(self.packages_of.values())
         try:
+            names = os.listdir(packages)
             last_used = {sha: _changed(os.path.join(packages, sha), now)
-                         for sha in os.listdir(packages) if ids.PACKAGE.matches(sha)}
+                         for sha in names if ids.PACKAGE.matches(sha)}
         except OSError:  # no package yet (or one went meanwhile: the next round)
             return []
+        for name in names:  # a fetch or an unpacking cut off (the worker killed): its part,
+            path = os.path.join(packages, name)  # up to a package's size, unwritten a TTL
+            with contextlib.suppress(OSError):
+                if ".tmp" not in name or now - os.path.getmtime(path) <= self.work_dir_ttl:
+                    continue
+                if os.path.isdir(path):
+                    shutil.rmtree(path)
+                else:
+                    os.remove(path)
         removed = expired_packages(last_used, in_use, now, self.work_dir_ttl)
         for sha in removed:
             shutil.rmtree(os.path.join(packages, sha), ignore_errors=True)

@@ -529,11 +529,29 @@ class PackageStatus(Record):
 
 
 class UploadPackage(Record):
+    """A package of ``size`` bytes to store: the master answers ``UploadReady`` (then its
+    bytes follow as ``PackageChunk`` messages, ``net.package_stream``) or a ``PackageStatus``
+    refusing it with the reason (past its limit, no room on its disk) before any is sent."""
     sha256: PackageId
+    size: int
+
+    def __init__(self, sha256, size):
+        self.sha256 = sha256
+        self.size = size
+
+
+class UploadReady(Record):
+    sha256: PackageId
+
+    def __init__(self, sha256):
+        self.sha256 = sha256
+
+
+class PackageChunk(Record):
+    """The next bytes of a package in transit (``net.package_stream.CHUNK`` at most)."""
     data: bytes
 
-    def __init__(self, sha256, data):
-        self.sha256 = sha256
+    def __init__(self, data):
         self.data = data
 
 
@@ -545,12 +563,13 @@ class FetchPackage(Record):
 
 
 class PackageData(Record):
+    """The package asked for: its ``size`` bytes follow as ``PackageChunk`` messages."""
     sha256: PackageId
-    data: bytes
+    size: int
 
-    def __init__(self, sha256, data):
+    def __init__(self, sha256, size):
         self.sha256 = sha256
-        self.data = data
+        self.size = size
 
 
 # -- executor -> worker (shuffle service) -----------------------------------------------
@@ -588,6 +607,7 @@ CLUSTER_MESSAGE_TYPES: Dict[str, Type] = {cls.__name__: cls for cls in (
     ExecutorAdded, ExecutorRemoved, ApplicationWaiting, ApplicationKilled, MasterStopping,
     RequestStatus,
     StatusReply, FollowLogs, LogChunk, LogEnd, SubmitDriver, DriverSubmitted, KillApplication,
-    KillResult, PackageQuery, PackageStatus, UploadPackage, FetchPackage, PackageData, FetchBlock,
+    KillResult, PackageQuery, PackageStatus, UploadPackage, UploadReady, PackageChunk,
+    FetchPackage, PackageData, FetchBlock,
     BlockData, BlockUnavailable,
 )}
