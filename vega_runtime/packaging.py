@@ -39,7 +39,8 @@ SOURCES = "sources.json"
 
 #: The limit on unpacking a package on a worker or master (a zip bomb must not fill its
 #: disk): uncompressed/compressed ratio of the whole archive.  Its total size is bounded by
-#: the free space where it is unpacked and by ``vega.package.max_size`` when set.
+#: the free space where it is unpacked (``space_problem``), and by ``vega.package.max_size``
+#: where vega submit builds it and the master takes it, when that is set.
 MAX_COMPRESSION_RATIO = 100
 #: archives that unpack to less than this are not held to the ratio (tiny files of zeros
 #: compress well and are harmless)

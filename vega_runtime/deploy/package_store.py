@@ -119,9 +119,10 @@ class PackageStore:
             digest, write_failed = receive_file(conn, size, out)
             failed = failed or write_failed
             if out is not None:
-                out.close()
-        except OSError as exc:  # closing it: the last of the bytes did not fit
-            failed = exc
+                try:
+                    out.close()
+                except OSError as exc:  # the last of the bytes did not fit
+                    failed = failed or exc
         finally:
             if out is not None and not out.closed:
                 with contextlib.suppress(OSError):
