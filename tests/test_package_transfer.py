@@ -113,6 +113,19 @@ def test_an_upload_cut_short_leaves_nothing_behind(store_link, tmp_path):
     assert os.listdir(store.directory) == []
 
 
+def test_an_upload_of_empty_chunks_ends_the_session(store_link, tmp_path):
+    """Chunks of no bytes bring a package no nearer: the first ends the session (a
+    ProtocolError), instead of holding its thread as long as the sender likes."""
+    store, client, session, outcome = store_link
+    client.send(UploadPackage("ab" * 32, 1 << 20))
+    assert isinstance(client.recv(), UploadReady)
+    client.send(PackageChunk(b""))
+    session.join(10)
+    assert [str(exc).split(": ", 1)[-1] for exc in outcome] == \
+        [f"an empty chunk, {1 << 20} of {1 << 20} bytes to come"]
+    assert os.listdir(store.directory) == []
+
+
 def test_an_upload_past_the_masters_limit_is_refused_before_it_is_sent(store_link, tmp_path):
     """A package past the master's vega.package.max_size (64 MiB here; it is only declared,
     never sent): refused at once, naming the setting and what to do."""

@@ -57,6 +57,8 @@ def receive_file(conn, size: int, out: Optional[BinaryIO]) -> tuple:
         data = message.data
         if len(data) > left:
             raise ProtocolError(conn.peer, f"a package of {size} bytes sent more")
+        if not data:  # (empty chunks would hold this thread for ever, the package no nearer)
+            raise ProtocolError(conn.peer, f"an empty chunk, {left} of {size} bytes to come")
         left -= len(data)
         digest.update(data)
         if out is not None and failed is None:
