@@ -1,6 +1,12 @@
-"""A StopIteration from user code fails the task; it never silently ends a partition."""
+"""User code in tasks: a StopIteration from it fails the task (it never silently ends a
+partition); the processes it starts behave as a plain Python process's children."""
 
-from operator import add
+import multiprocessing
+import signal
+import subprocess
+import time
+from concurrent.futures import ProcessPoolExecutor
+from operator import add, neg
 
 import pytest
 
@@ -191,3 +197,59 @@ def test_which_functions_the_builtin_map_may_call(function, expected):
     from vega_runtime.user_code import cannot_stop_iteration
 
     assert cannot_stop_iteration(function) is expected
+
+
+#: the signals Vega's drivers and executors handle in Python
+HANDLED_SIGNALS = [signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1]
+
+
+def start_and_terminate(_):
+    """A task: start processes and SIGTERM each one at once, as a pool's ``terminate()``
+    may a worker it has just forked; how each one ended."""
+    forking = multiprocessing.get_context("fork")
+    processes = [forking.Process(target=time.sleep, args=(1,)) for _ in range(10)]
+    for process in processes:
+        process.start()
+        process.terminate()
+    for process in processes:
+        process.join()
+    return [process.exitcode for process in processes]
+
+
+def test_processes_a_task_starts_end_on_sigterm_at_once(ctx):
+    """A process forked in a task inherited its executor's SIGTERM handler (on ``local``,
+    the driver's ``DriverExit``): a SIGTERM that came as it started was lost (1 in 2 on a
+    cluster) or ended it with code 143, and ``with multiprocessing.Pool(2)`` hung a task
+    in one run of five (``terminate()`` waited for a worker that never ended).  It ends
+    by the signal, as a plain Python process's child does."""
+    codes = ctx.parallelize(range(2), 2).map(start_and_terminate).collect()
+    assert codes == [[-signal.SIGTERM] * 10] * 2
+
+
+def disposition(signum):
+    """What this process does on ``signum``: ``SIG_DFL``, ``SIG_IGN`` or its handler's name."""
+    handler = signal.getsignal(signum)
+    return getattr(handler, "name", None) or getattr(handler, "__qualname__", repr(handler))
+
+
+def use_child_processes(values):
+    """A task that uses processes as user code does: a pool, a process pool executor, a
+    command; and the signal dispositions its pool's workers have."""
+    values = list(values)
+    with multiprocessing.Pool(2) as pool:
+        negated = pool.map(neg, values)
+        dispositions = pool.map(disposition, HANDLED_SIGNALS)
+    with ProcessPoolExecutor(2) as executor:
+        restored = list(executor.map(abs, negated))
+    echoed = subprocess.run(["echo", *map(str, values)], capture_output=True, text=True,
+                            check=True).stdout.split()
+    yield negated, restored, echoed, dispositions
+
+
+def test_pools_and_commands_in_tasks_work_as_in_a_plain_process(ctx):
+    """``with Pool(2)``, ``ProcessPoolExecutor`` and ``subprocess.run`` in tasks, job after
+    job: their workers have the default action for the signals Vega handles."""
+    for _ in range(3):
+        assert ctx.parallelize(range(4), 2).map_partitions(use_child_processes).collect() == [
+            ([0, -1], [0, 1], ["0", "1"], ["SIG_DFL"] * 3),
+            ([-2, -3], [2, 3], ["2", "3"], ["SIG_DFL"] * 3)]

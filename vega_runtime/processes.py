@@ -271,6 +271,53 @@ def fork_holding_signals() -> int:
     return pid
 
 
+#: signals Vega's processes handle in Python (a driver's ``DriverExit``, an executor's
+#: ``own_descendants`` and task interruption) that a process forked by user code (a
+#: ``multiprocessing`` pool's worker) must not keep: ``_forked_without_our_handlers``
+FORKED_DEFAULT_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1)
+
+#: the forking thread's signal mask from before a fork to after it, on each side
+_fork_masks = threading.local()
+
+
+def _ours(handler) -> bool:
+    """Whether a signal handler is one of Vega's (not the user's, nor a default)."""
+    module = getattr(handler, "__module__", None) or ""
+    return callable(handler) and module.split(".")[0] in ("vega_runtime", "vega_cli")
+
+
+def _block_across_fork() -> None:
+    _fork_masks.mask = signal.pthread_sigmask(signal.SIG_BLOCK, FORKED_DEFAULT_SIGNALS)
+
+
+def _unblock_after_fork() -> None:
+    mask = getattr(_fork_masks, "mask", None)
+    if mask is not None:
+        _fork_masks.mask = None
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
+def _forked_without_our_handlers() -> None:
+    """In a forked child: Vega's handlers of ``FORKED_DEFAULT_SIGNALS`` back to the default
+    action, as a child of a plain Python process has them, and only then the signals
+    unblocked.  A pool's ``terminate()`` SIGTERMs workers it may have forked a moment
+    before: one that came before the child's interpreter cleared the signals it had
+    caught (in ``PyOS_AfterFork_Child``), or whose handler raised ``DriverExit`` in an
+    at-fork callback (which drops it), was lost, and the worker waited forever for a
+    queue lock the pool holds (``with Pool(2)`` hung a task in one run of five).  Blocked
+    from before the fork, the signal waits in the kernel and kills the child as it would
+    a plain one.  Vega's own forks set their handlers after forking."""
+    if threading.current_thread() is threading.main_thread():  # always, after a fork
+        for signum in FORKED_DEFAULT_SIGNALS:
+            if _ours(signal.getsignal(signum)):
+                signal.signal(signum, signal.SIG_DFL)
+    _unblock_after_fork()
+
+
+os.register_at_fork(before=_block_across_fork, after_in_parent=_unblock_after_fork,
+                    after_in_child=_forked_without_our_handlers)
+
+
 #: seconds after a stopping signal's exception was dropped before the signal is sent again:
 #: the callback that dropped it (microseconds long) is over by then
 RETAKE_DELAY = 0.01
