@@ -7,8 +7,8 @@ For each size, a ``--files`` of that many MB of random (incompressible) bytes:
 master's ``PackageStore`` behind a ``Server`` in a process of its own (the master's own
 code for them; ``--serve DIR`` runs it), each with its MB/s; and the wall time of ``vega submit --master local-cluster[2,1]`` of a
 job whose two tasks read the file back and hash it (two workers fetch and unpack it), then
-of the same on a master and two workers of its own (``vega://``), in client and in cluster
-deploy mode.
+of the same on a master and two workers (``vega://``, started for each) in client and in
+cluster deploy mode.
 Figures in docs/cluster.md (Deploy modes and packages).
 """
 
@@ -81,8 +81,8 @@ def measure(mb: int, directory: str) -> None:
     took = time.perf_counter() - started
     assert done.stdout.split() == [hashlib.sha256(data).hexdigest()], done.stderr[-2000:]
     print(f"{mb} MB: vega submit --master local-cluster[2,1] {took:.2f}s")
-    with running_cluster(os.path.join(directory, f"cluster-{mb}")) as (url, env):
-        for mode in ("client", "cluster"):
+    for mode in ("client", "cluster"):  # a cluster each: its workers have no package cached
+        with running_cluster(os.path.join(directory, f"{mode}-{mb}")) as (url, env):
             started = time.perf_counter()
             done = subprocess.run([sys.executable, "-m", "vega_cli.main", "submit", "--master",
                                    url, "--deploy-mode", mode, "--files", files, job,
