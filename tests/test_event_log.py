@@ -382,6 +382,29 @@ def test_an_event_log_directory_that_cannot_be_made_is_named(tmp_path):
             "none")
 
 
+def test_a_default_event_log_that_cannot_be_written_is_warned_about_not_fatal(tmp_path):
+    """A home whose ~/.vega cannot hold the default event log (read-only or missing in many
+    containers; here a file in the way, which stops root too) costs the application its
+    event log and summary, with one warning, not the job: nobody asked for that directory.
+    Before, vega submit exited 1 with "job failed: cannot write an event log in ...". A
+    directory that was named still fails (the test above)."""
+    (tmp_path / ".vega").write_text("")
+    env = {k: v for k, v in os.environ.items() if k != "VEGA_EVENTLOG_DIR"}
+    result = subprocess.run([sys.executable, "-m", "vega_cli.main", "submit", "--master",
+                             "local[2]", "jobs/wordcount.py", "data/sample.txt", "3"],
+                            cwd=REPO, env={**env, "HOME": str(tmp_path)},
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 3
+    warnings = [line for line in result.stderr.splitlines() if "WARNING" in line]
+    assert warnings == [
+        "vega: WARNING this application keeps no event log (vega history and the master's "
+        f"web UI will not list it): cannot write an event log in {tmp_path}/.vega/events: a "
+        f"file is in the way, {tmp_path}/.vega, where a directory above it must be: move "
+        "the file away (the directory is made), point vega.eventlog.dir at another "
+        "directory, or set it to '' to keep none"]
+
+
 def test_the_masters_history_listing_leaves_out_each_logs_stages(tmp_path):
     """What a master keeps and lists (/api/v1/history, asked for every second by an open
     page) is a line per application, not one entry per stage a long-lived Context ran;

@@ -473,7 +473,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("vega.eventlog.dir", "~/.vega/events", parse_location, "path",
             "Where each application appends its event log (JSON lines) for vega history; "
             "empty disables event logs. The master's web UI lists finished applications "
-            "from the same directory.", env="VEGA_EVENTLOG_DIR", flag="vega master --event-log-dir",
+            "from the same directory. A named directory that cannot be written fails the "
+            "Context; the default only warns and keeps no log.", env="VEGA_EVENTLOG_DIR", flag="vega master --event-log-dir",
             used_by=(DRIVER, MASTER)),
     Setting("vega.eventlog.rolling.enabled", False, parse_bool, "boolean",
             "Write each event log in parts of at most vega.eventlog.rolling.max_file_size: "

@@ -154,9 +154,8 @@ class Context(JobControl, FileShipping, Inputs, Persistence, Profiles, EventLogs
         self._bus.listeners.append(self.job_metrics)
         self._job_status = self._job_status_store()
         self._bus.listeners.append(self._job_status)
-        self.event_log: Optional[event_log.EventLog] = None
-        if self.conf["vega.eventlog.dir"]:
-            self.event_log = self._new_event_log()
+        self.event_log: Optional[event_log.EventLog] = self._open_event_log()
+        if self.event_log is not None:
             self._bus.listeners.append(self.event_log)
             self._clean_event_logs()
         self._metrics_server = context_backend.start_driver_metrics(self)

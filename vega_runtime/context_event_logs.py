@@ -3,16 +3,19 @@ cleaned out of its directory as it starts (a mixin of ``Context``)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from typing import Any, Optional
 
 from . import ids
+from .config_schema import SETTINGS_BY_KEY
 from .errors import EventLogUnwritable
 from .lazy_imports import lazy_module
 from .private_files import expand_home
 
 event_log = lazy_module("vega_runtime.scheduler.event_log")
+log = logging.getLogger(__name__)
 
 
 class EventLogs:
@@ -27,6 +30,24 @@ class EventLogs:
     master_spec: Any
     hdfs_settings: Any
     event_log: Optional["event_log.EventLog"]
+
+    def _open_event_log(self) -> Optional["event_log.EventLog"]:
+        """This application's event log, or None: vega.eventlog.dir is empty, or it is the
+        default (``~/.vega/events``, which nobody named) and cannot be written (a read-only
+        or missing home, as in many containers): a warning says so and the application runs
+        without one, as Spark's does with ``spark.eventLog.enabled`` off (its default).  A
+        directory that was named and cannot be written fails the Context, as Spark's fails
+        when ``spark.eventLog.dir`` cannot be used."""
+        if not self.conf["vega.eventlog.dir"]:
+            return None
+        try:
+            return self._new_event_log()
+        except EventLogUnwritable as exc:
+            if self.conf["vega.eventlog.dir"] != SETTINGS_BY_KEY["vega.eventlog.dir"].default:
+                raise
+            log.warning("this application keeps no event log (vega history and the master's "
+                        "web UI will not list it): %s", exc)
+            return None
 
     def _new_event_log(self) -> "event_log.EventLog":
         """This application's event log, a new file: a Context of the same second that drew
