@@ -17,6 +17,7 @@ functions over bytes and maps: ``Server`` drives them on non-blocking sockets.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import socket
@@ -453,13 +454,18 @@ def create_secret_file(path: str, durable: bool = True,
 
     The file is born with mode 0600 under a temporary name and linked into place, so it
     is never readable by others, never half-written, and never replaces an existing
-    secret (``FileExistsError``).  A directory made for it is 0700.  It is on disk
+    secret (``FileExistsError``; ``NotADirectoryError`` for a file where its directory must
+    be).  A directory made for it is 0700.  It is on disk
     (fsync) before it is in place unless not ``durable`` (a local cluster's secret, which
     lives as long as its application's scratch directory).
     """
     secret = secret or new_secret()
     directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, mode=0o700, exist_ok=True)
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+    except FileExistsError:  # a file where the directory must be: not another's new secret
+        raise NotADirectoryError(errno.ENOTDIR, f"{directory} is a file, not a directory",
+                                 directory) from None
     staging = f"{path}.tmp-{os.getpid()}"
     fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
