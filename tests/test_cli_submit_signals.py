@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -127,6 +128,55 @@ def test_ctrl_c_or_a_kill_stops_the_job_and_leaves_nothing(tmp_path, master, sig
         time.sleep(0.05)
     assert [pid for pid, start in executors.items() if _alive(pid, start)] == []
     assert _children_of(proc.pid) == {}
+
+
+@pytest.mark.parametrize("press_at, said, summary", [
+    # as the job's stages are planned, before any task ran
+    ("on_job_graph(self, job_id, stages)",
+     ["stage 0 started: group_by_key at job.py:14, 2 tasks",
+      "stage 0 failed after Ns: job cancelled: interrupted (Ctrl-C)"],
+     "1 job, 1 stage, 0 tasks"),
+    # as the map stage's end is told, its tasks' lines printed: the next stage starts then
+    ("on_stage_completed(self, stage_id, failure)",
+     ["stage 0 started: group_by_key at job.py:14, 2 tasks",
+      "stage 0 finished in Ns: group_by_key at job.py:14",
+      "stage 1 started: collect at job.py:14, 2 tasks",
+      "stage 1 failed after Ns: job cancelled: interrupted (Ctrl-C)"],
+     "1 job, 2 stages, 2 tasks")])
+def test_ctrl_c_as_a_stage_starts_or_ends_is_told_whole(tmp_path, press_at, said, summary):
+    """A Ctrl-C landing between the scheduler's start or end of a stage and the listeners'
+    hearing of it (a real one does, now and then, in a job's first milliseconds or at a
+    stage boundary): the progress lines and the summary count every stage the job started,
+    each ending after it started.  Before, the stage the DAG had started ended unheard of
+    ('stage 0 failed after -0.00s', '1 job, 0 stages'); a listener cut short missed the
+    end of the stage before it.  The job's own listener presses Ctrl-C (SIGINT to its
+    process) at that moment, the first listener told of it."""
+    job = write_job(tmp_path, "job.py", f"""
+        import os, signal
+        from vega_runtime import Context
+        from vega_runtime.scheduler.listener import JobListener
+
+        class CtrlC(JobListener):
+            def {press_at}:
+                os.kill(os.getpid(), signal.SIGINT)
+
+        def shout(x):
+            print("task", x, flush=True)
+            return x % 2, x
+
+        with Context(listeners=[CtrlC()]) as ctx:
+            print(ctx.parallelize(range(2), 2).map(shout).group_by_key().collect())
+    """)
+    done = subprocess.run([sys.executable, "-m", "vega_cli.main", "submit", "--master",
+                           "local[2]", job], cwd=REPO, capture_output=True, text=True,
+                          timeout=60, env=clean_env())
+    assert done.returncode == 130, done.stderr
+    lines = [re.sub(r"(after|in) \d+\.\d\ds", r"\1 Ns", line)  # (not -0.00s)
+             for line in done.stderr.splitlines() if line.startswith("stage ")]
+    assert lines == said, done.stderr
+    assert summary in done.stderr
+    printed = sorted(line.rpartition("] ")[2] for line in done.stdout.splitlines())
+    assert printed == (["task 0", "task 1"] if len(said) > 2 else [])
 
 
 def _killed_now():

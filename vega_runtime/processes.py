@@ -13,6 +13,7 @@ it ends.  ``kill_tree`` does the same from outside, for a parent killing a child
 
 from __future__ import annotations
 
+import _signal as _raw_signal
 import _thread
 import gc
 import logging
@@ -172,12 +173,14 @@ class HeldSignals:
         self.came: List[int] = []
 
     def hold(self) -> "HeldSignals":
+        # (``_signal``'s functions: ``signal``'s wrappers of them, converting numbers to and
+        # from enums, take ten times as long, and a job's loop holds twice a stage)
         if threading.current_thread() is threading.main_thread():
             for signum in STOPPING_SIGNALS:
-                handler = signal.getsignal(signum)
+                handler = _raw_signal.getsignal(signum)
                 if handler not in (None, signal.SIG_IGN):
                     self.previous[signum] = handler
-                    signal.signal(signum, self._came)
+                    _raw_signal.signal(signum, self._came)
         return self
 
     def _came(self, signum: int, frame) -> None:
@@ -192,7 +195,7 @@ class HeldSignals:
         previous, came = self.previous, self.came
         self.previous, self.came = {}, []
         for signum, handler in previous.items():
-            signal.signal(signum, handler)
+            _raw_signal.signal(signum, handler)
         if take:
             for signum in came:
                 signal.raise_signal(signum)

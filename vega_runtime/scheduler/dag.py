@@ -415,6 +415,7 @@ class DAGScheduler:
         self.running.add(stage)
         self.pending[stage.stage_id] = set(partitions)
         tasks = [self._task(stage, p) for p in partitions]
+        stage.num_tasks = len(tasks)
         return [StageSubmitted(stage, len(tasks)), LaunchTasks(stage, tasks)]
 
     def _task(self, stage: Stage, partition: int, speculative: bool = False,

@@ -156,6 +156,8 @@ class JobRunner(TaskEvents):
         #: still gets its ``stage.partition`` prefix (``task``)
         self._killed_specs: Dict[int, TaskSpec] = {}
         self._stage_tasks: Dict[int, int] = {}  # stage_id -> tasks of its running attempt
+        #: stage_id -> the attempt whose start the listeners heard last
+        self._announced: Dict[int, int] = {}
         self._under_replicated: set = set()  # RDDs a block of which had fewer copies than asked
         #: ``profiler_of(rdd_id)``: the profiler shipped with a stage computing that RDD
         #: (``vega.python.profile``, vega_runtime/profiler.py); None: no profiling
@@ -445,6 +447,7 @@ class JobRunner(TaskEvents):
             self._running_on.pop(task_id, None)
         for stage_id in [s for s in self._stage_tasks if s not in stages]:
             del self._stage_tasks[stage_id]
+            self._announced.pop(stage_id, None)
             self.barrier.stage_ended(stage_id)
         with self._cond:
             job.done = True

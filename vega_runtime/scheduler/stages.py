@@ -24,6 +24,8 @@ class Stage(Record):
     name: str
     #: a barrier stage (``rdd.barrier()``): its tasks run all at once and rerun together
     barrier: bool
+    #: the tasks of its latest attempt (0 until it is submitted)
+    num_tasks: int
 
     __eq__ = object.__eq__
     __hash__ = object.__hash__
@@ -38,6 +40,7 @@ class Stage(Record):
         self.failures = failures
         self.name = name
         self.barrier = barrier
+        self.num_tasks = 0
 
     @property
     def is_map(self) -> bool:

@@ -20,6 +20,7 @@ from ..errors import (LARGE_STAGE_BYTES, FetchFailed, LargeStageWarning, ResultT
 from ..executor_loss import caused_by_app, loss_sentence
 from ..logs import user_stacklevel
 from ..net.messages import PutBlock
+from ..processes import HeldSignals
 from ..serde import dumps, dumps_closure, partition_not_serializable
 from ..shuffle.blocks import MapStatus
 from ..storage_level import StorageLevel
@@ -37,7 +38,7 @@ class TaskEvents:
     """Needs ``backend``, ``dag``, ``listener``, ``blocks``, ``barrier``, ``speculation``,
     ``clock``, ``settings``, ``merge_accumulators``, ``added_files``, ``profiler_of``,
     ``jobs`` (active jobs by id: ``ActiveJob``), ``_tasks``, ``_running_on``, ``_killed``,
-    ``_killed_specs``, ``_stage_tasks``, ``_payloads``, ``_under_replicated``,
+    ``_killed_specs``, ``_stage_tasks``, ``_announced``, ``_payloads``, ``_under_replicated``,
     ``_launch_removals``, and ``_job_ended(job_id, outcome)``."""
 
     # -- events -> DAG -----------------------------------------------------------
@@ -265,21 +266,35 @@ class TaskEvents:
                         self.listener.on_task_metrics("killed", {})
                 self.backend.kill_tasks(action.task_ids)
             elif isinstance(action, StageSubmitted):
-                log.info("stage %d submitted: %d tasks", action.stage.stage_id, action.num_tasks)
-                self._stage_tasks[action.stage.stage_id] = action.num_tasks
-                if action.stage.barrier:
-                    self.barrier.stage_started(action.stage.stage_id, action.stage.attempt)
-                self.listener.on_stage_submitted(action.stage.stage_id, action.stage.attempt,
-                                                 action.stage.name, action.num_tasks)
+                self._stage_submitted(action.stage, action.num_tasks)
             elif isinstance(action, StageCompleted):
-                self.barrier.stage_ended(action.stage.stage_id)
+                stage = action.stage
+                if self._announced.get(stage.stage_id) != stage.attempt:
+                    # a Ctrl-C landed between the DAG's start of this attempt and the
+                    # listeners' hearing of it: they hear it now, or its end is a stage
+                    # never started ("failed after -0.00s", a summary without it)
+                    self._stage_submitted(stage, stage.num_tasks)
+                self.barrier.stage_ended(stage.stage_id)
                 if self.speculation is not None:
-                    self.speculation.stage_ended(action.stage.stage_id)
-                self.listener.on_stage_completed(action.stage.stage_id, action.failure)
+                    self.speculation.stage_ended(stage.stage_id)
+                with HeldSignals():  # (as a submission's)
+                    self.listener.on_stage_completed(stage.stage_id, action.failure)
             elif isinstance(action, MergeAccumulators):
                 self.merge_accumulators(action.updates)
             elif isinstance(action, (JobSucceeded, JobFailed)):
                 self._job_ended(action.job_id, action)
+
+    def _stage_submitted(self, stage: Stage, num_tasks: int) -> None:
+        log.info("stage %d submitted: %d tasks", stage.stage_id, num_tasks)
+        self._stage_tasks[stage.stage_id] = num_tasks
+        if stage.barrier:
+            self.barrier.stage_started(stage.stage_id, stage.attempt)
+        # a Ctrl-C (or kill) is taken once every listener has heard: one landing in a
+        # listener cut the others off, and they never heard the stage start (or end)
+        with HeldSignals():
+            self.listener.on_stage_submitted(stage.stage_id, stage.attempt, stage.name,
+                                             num_tasks)
+        self._announced[stage.stage_id] = stage.attempt
 
     def _attempt_killed(self, spec: TaskSpec, reason: str) -> None:
         """An attempt killed while its job goes on (another attempt of it finished first)."""
