@@ -3,19 +3,20 @@ cut short or past the configured limit (``net.package_stream``, ``deploy.package
 
 import hashlib
 import os
+import re
 import socket
 import threading
 
 import pytest
 
 from vega_runtime.deploy.package_store import PackageStore
-from vega_runtime.errors import ApplicationRefused, VegaError
+from vega_runtime.errors import ApplicationRefused, PackageTooLarge, VegaError
 from vega_runtime.net.connection import Connection
 from vega_runtime.net.framing import ConnectionClosed
 from vega_runtime.net.messages import PackageChunk, PackageStatus, UploadPackage, UploadReady
 from vega_runtime.packaging import Package, build_package, upload
 
-from proc_helpers import vega, write_job
+from proc_helpers import master_and_worker, vega, write_job
 
 CHECKSUM_JOB = """
 import hashlib, sys
@@ -137,13 +138,40 @@ def test_an_upload_past_the_masters_limit_is_refused_before_it_is_sent(store_lin
         f"its job package {'ab' * 6} is 65 MiB, more than vega.package.max_size (64 MiB) on "
         "the master: ship large data some other way (HDFS, storage every host reads) or raise "
         "the master's vega.package.max_size")
-    # the submitter's upload says the same
+    assert status.max_size == 64 << 20
+    # the submitter's upload says the same, as the usage error its limit makes
     big = tmp_path / "big.zip"
     with open(big, "wb") as out:
         out.truncate(65 << 20)
-    with pytest.raises(ApplicationRefused, match="more than vega.package.max_size"):
+    with pytest.raises(PackageTooLarge) as refused:
         upload(client, Package(str(big), "cd" * 32, 65 << 20))
+    assert (refused.value.size, refused.value.limit) == (65 << 20, 64 << 20)
+    assert isinstance(refused.value, ApplicationRefused)
     assert not os.path.exists(store.directory)
+
+
+def test_a_package_past_the_masters_limit_is_a_usage_error_in_either_deploy_mode(tmp_path):
+    """vega submit with no package limit of its own, to a master whose vega.package.max_size
+    (1 MiB) the job package passes: exit code 2, a usage error as a package past the
+    submitter's own limit is, saying the package's size, the limit and what to do, in client
+    deploy mode (where the Context uploads it) as in cluster mode. Before, client mode said
+    'vega: job failed: the master refused the application: ...' and the driver's line, exit
+    code 1; cluster mode exited 1 too."""
+    (tmp_path / "model.bin").write_bytes(os.urandom(3 << 20))  # (random: stored as it is)
+    job = write_job(tmp_path, "job.py", "from vega_runtime import Context\nContext()\n")
+    with master_and_worker(tmp_path / "cluster", "vega.package.max_size: 1m\n") as cluster:
+        for mode in ("client", "cluster"):
+            done = vega("submit", "--master", cluster["url"], "--deploy-mode", mode,
+                        "--files", str(tmp_path / "model.bin"), job, env=cluster["env"])
+            assert (done.returncode, done.stdout) == (2, ""), (mode, done.stderr)
+            sha256 = re.search(r"^vega: job package 3.0 MiB \(sha256 (\w+)\)$", done.stderr,
+                               re.M).group(1)
+            assert done.stderr.splitlines()[-2:] == [
+                f"vega: error: the job package (3.0 MiB, sha256 {sha256}) is larger than the "
+                "master's vega.package.max_size (1 MiB)",
+                "Put large files on storage every host reads (HDFS) and add them in the job "
+                "(sc.add_file(URL), sc.add_archive(URL#NAME)), or raise vega.package.max_size "
+                "in the master's configuration."], (mode, done.stderr)
 
 
 def test_one_package_uploaded_by_many_drivers_at_once_is_stored_for_each(tmp_path):

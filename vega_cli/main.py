@@ -25,7 +25,7 @@ try:  # a Ctrl-C while the command loads (its first ~40 ms) ends it as a later o
     from vega_runtime._version import __version__
     from vega_runtime.lazy_imports import load_entry_point
     from vega_runtime.errors import (ConfigError, JobCancelled, MasterUnreachable,
-                                     MasterURLError, VegaError)
+                                     MasterURLError, PackageTooLarge, VegaError)
 
     from .errors import (EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_UNREACHABLE, EXIT_USAGE,
                          Cancelled, Unreachable, UsageError, error_hint, full_traceback,
@@ -61,6 +61,7 @@ EXIT_CODES: List[Tuple[Type[BaseException], int]] = [
     (UsageError, EXIT_USAGE),
     (ConfigError, EXIT_USAGE),
     (MasterURLError, EXIT_USAGE),
+    (PackageTooLarge, EXIT_USAGE),
     (Unreachable, EXIT_UNREACHABLE),
     (MasterUnreachable, EXIT_UNREACHABLE),
     (Cancelled, EXIT_CANCELLED),

@@ -20,7 +20,7 @@ from rich.markup import escape
 
 from vega_runtime.config import SUBMIT_CONF_ENV, Config
 from vega_runtime.errors import (ConfigError, DriverExit, JobCancelled, MasterUnreachable,
-                                 MasterURLError, VegaError)
+                                 MasterURLError, PackageTooLarge, VegaError)
 from vega_runtime.logs import setup_driver_logging, user_stack, user_traceback
 from vega_runtime.master_url import parse_master
 from vega_runtime.private_files import current_umask
@@ -30,9 +30,10 @@ from vega_runtime.spark_settings import (SPARK_PROPERTIES_ENV, flag_properties, 
                                          spark_pairs, submitted_properties)
 
 from .config_table import VERBOSE_OPTION, print_driver_config
-from .errors import (EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_OK, EXIT_UNREACHABLE, Cancelled,
-                     CommandError, Unreachable, UsageError, debug_requested, error_console,
-                     error_hint, full_traceback, pyspark_hint, stdout_closed)
+from .errors import (EXIT_CANCELLED, EXIT_JOB_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE,
+                     Cancelled, CommandError, Unreachable, UsageError, debug_requested,
+                     error_console, error_hint, full_traceback, print_error, pyspark_hint,
+                     stdout_closed)
 from .options import (ARCHIVES_OPTION, FILES_OPTION, JobCommand, cli_settings, job_options,
                       resolved_master, settings_file_settings, settings_from_flags)
 from .staging import (archive_list, build_job_package, check_archives, check_distinct_names,
@@ -461,6 +462,9 @@ def _run_driver(job: str, args: List[str], cli_conf: dict, config_file: Optional
     except JobCancelled as exc:
         error_console().print(f"[bold yellow]vega: {escape(str(exc))}[/]")
         return EXIT_CANCELLED
+    except PackageTooLarge as exc:  # the submission's mistake, as in cluster deploy mode
+        print_error(str(exc), exc.hint)
+        return EXIT_USAGE
     except VegaError as exc:
         _report(job, exc, debug)
         return EXIT_UNREACHABLE if isinstance(exc, MasterUnreachable) else EXIT_JOB_FAILED

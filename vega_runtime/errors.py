@@ -778,7 +778,7 @@ LARGE_STAGE_BYTES = 1000 << 10
 #: the errors of files and directories, in a module of their own (this one was full): found
 #: there when first asked for, so that either module may be imported first
 FILE_ERRORS = ("BadArchive", "BadPackage", "DirectoryOfAnotherAccount", "EventLogUnwritable",
-               "InputError", "OutputExistsError")
+               "InputError", "OutputExistsError", "PackageTooLarge")
 
 
 def __getattr__(name: str):

@@ -4,7 +4,7 @@ and work directories: a part of the one hierarchy of ``errors``, which gives the
 
 from __future__ import annotations
 
-from .errors import VegaError
+from .errors import ApplicationRefused, VegaError
 
 
 class InputError(VegaError):
@@ -43,6 +43,34 @@ class BadPackage(VegaError):
 
     def __str__(self) -> str:
         return f"the job package cannot be used: {self.problem}"
+
+
+class PackageTooLarge(ApplicationRefused):
+    """The master refused a job package larger than its own ``vega.package.max_size``: the
+    submission's mistake (a usage error, as a package past the submitter's limit is,
+    ``vega_cli.staging.check_package_size``), told before a byte of it was sent.
+
+    >>> str(PackageTooLarge("9f" * 32, 3 << 20, 1 << 20))
+    "the job package (3 MiB, sha256 9f9f9f9f9f9f) is larger than the master's vega.package.max_size (1 MiB)"
+    """
+
+    def __init__(self, sha256: str, size: int, limit: int):
+        super().__init__(f"its job package {sha256[:12]} is {size} bytes, more than its "
+                         f"vega.package.max_size ({limit} bytes)")
+        self.args = (sha256, size, limit)
+        self.sha256, self.size, self.limit = sha256, size, limit
+
+    def __str__(self) -> str:
+        from .executor_loss import binary_size
+
+        return (f"the job package ({binary_size(self.size)}, sha256 {self.sha256[:12]}) is "
+                f"larger than the master's vega.package.max_size ({binary_size(self.limit)})")
+
+    @property
+    def hint(self) -> str:
+        return ("Put large files on storage every host reads (HDFS) and add them in the job "
+                "(sc.add_file(URL), sc.add_archive(URL#NAME)), or raise vega.package.max_size "
+                "in the master's configuration.")
 
 
 class BadArchive(VegaError, ValueError):

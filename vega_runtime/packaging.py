@@ -25,7 +25,7 @@ import zipfile
 import zlib
 from typing import Dict, Iterable, List, Optional, Union
 
-from .errors import ApplicationRefused, BadPackage
+from .errors import ApplicationRefused, BadPackage, PackageTooLarge
 from .executor_loss import binary_size
 from .ids import path_inside
 from .records import FrozenRecord
@@ -288,6 +288,8 @@ def upload(conn, package: Package, reply_timeout: Optional[float] = None) -> Non
         return conn.recv() if reply_timeout is None else conn.recv_within(reply_timeout)
 
     def refused(answer) -> ApplicationRefused:
+        if getattr(answer, "max_size", 0):
+            return PackageTooLarge(package.sha256, package.size, answer.max_size)
         return ApplicationRefused(getattr(answer, "reason", "") or
                                   f"it did not accept the job package {package.sha256[:12]}")
 

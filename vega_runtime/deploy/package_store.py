@@ -75,19 +75,21 @@ class PackageStore:
             self.remove(sha256)
             return True
 
-    def upload_problem(self, sha256: str, size: int) -> Optional[str]:
-        """Why an upload of ``size`` bytes is refused before a byte of it is sent, or None:
-        past ``max_size``, or more than the space free here."""
+    def refusal(self, sha256: str, size: int) -> Optional[PackageStatus]:
+        """The answer refusing an upload of ``size`` bytes before a byte of it is sent, or
+        None: past ``max_size`` (which it names: the submitter says so as a usage error), or
+        more than the space free here."""
         if self.max_size and size > self.max_size:
-            return (f"its job package {sha256[:12]} is {binary_size(size)}, more than "
-                    f"vega.package.max_size ({binary_size(self.max_size)}) on the master: ship "
-                    "large data some other way (HDFS, storage every host reads) or raise the "
-                    "master's vega.package.max_size")
+            return PackageStatus(sha256, False, (
+                f"its job package {sha256[:12]} is {binary_size(size)}, more than "
+                f"vega.package.max_size ({binary_size(self.max_size)}) on the master: ship "
+                "large data some other way (HDFS, storage every host reads) or raise the "
+                "master's vega.package.max_size"), self.max_size)
         os.makedirs(self.directory, exist_ok=True)
         free = shutil.disk_usage(self.directory).free
         if size > free:
-            return self._not_stored(sha256, size, os.strerror(errno.ENOSPC),
-                                    f", {binary_size(free)} free")
+            return PackageStatus(sha256, False, self._not_stored(
+                sha256, size, os.strerror(errno.ENOSPC), f", {binary_size(free)} free"))
         return None
 
     def _not_stored(self, sha256: str, size: int, why: str, free: str = "") -> str:
@@ -105,9 +107,9 @@ class PackageStore:
         sha256, size = upload.sha256, upload.size
         if size < 0:
             raise ProtocolError(conn.peer, f"an upload of {size} bytes")
-        problem = self.upload_problem(sha256, size)
-        if problem:
-            return PackageStatus(sha256, False, problem)
+        refusal = self.refusal(sha256, size)
+        if refusal is not None:
+            return refusal
         conn.send(UploadReady(sha256))
         tmp = self._temporary(sha256)
         out, failed, digest = None, None, ""

@@ -521,11 +521,14 @@ class PackageStatus(Record):
     sha256: PackageId
     present: bool
     reason: str  # why an upload was not stored ("" otherwise)
+    #: the master's vega.package.max_size when the upload was refused as larger (else 0)
+    max_size: int
 
-    def __init__(self, sha256, present, reason=""):
+    def __init__(self, sha256, present, reason="", max_size=0):
         self.sha256 = sha256
         self.present = present
         self.reason = reason
+        self.max_size = max_size
 
 
 class UploadPackage(Record):
