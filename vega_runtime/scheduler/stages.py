@@ -31,7 +31,7 @@ class Stage(Record):
     __hash__ = object.__hash__
 
     def __init__(self, stage_id, rdd, parents, shuffle_dep=None, attempt=0, failures=0, name="",
-                 barrier=False):
+                 barrier=False, num_tasks=0):
         self.stage_id = stage_id
         self.rdd = rdd
         self.parents = parents
@@ -40,7 +40,7 @@ class Stage(Record):
         self.failures = failures
         self.name = name
         self.barrier = barrier
-        self.num_tasks = 0
+        self.num_tasks = num_tasks
 
     @property
     def is_map(self) -> bool:
