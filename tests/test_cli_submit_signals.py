@@ -312,6 +312,40 @@ def test_a_kill_while_a_local_executor_is_forked_stops_the_driver():
     wait_for(lambda: _no_new_children(before), 10, "no executor left")
 
 
+def test_a_ctrl_c_as_a_local_executor_is_forked_leaves_no_executor(tmp_path):
+    """A Ctrl-C that lands in the driver once a ``local[N]`` executor is forked and before the
+    backend has it (its SIGINT, blocked across the fork, is taken as it is unblocked): the
+    job is cancelled and the Context's stop ends the executor. Before, no one knew of it:
+    it ran on until the driver exited, making its directories in the application's deleted
+    one (a ``vega-app-*`` directory left in $TMPDIR by one Ctrl-C in 3 in a job's first
+    milliseconds)."""
+    from vega_runtime.scheduler import local_backend
+
+    def ctrl_c_once_forked(frame, event, arg):
+        if frame.f_code is not local_backend.ProcessPoolBackend._spawn.__code__:
+            return None
+
+        def line(frame, event, arg):
+            if event == "line" and frame.f_locals.get("pid", -1) > 0:
+                sys.settrace(None)
+                frame.f_trace = None
+                os.kill(os.getpid(), signal.SIGINT)
+            return line
+        return line
+
+    before = _children_of(os.getpid())
+    with Context("local[2]") as ctx:
+        sys.settrace(ctrl_c_once_forked)
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                ctx.parallelize(range(4), 2).map(lambda x: x + 1).collect()
+        finally:
+            sys.settrace(None)
+        app_dir = ctx.app_dir
+    wait_for(lambda: _no_new_children(before), 10, "no executor left")
+    assert not os.path.exists(app_dir)
+
+
 def test_a_kill_while_the_context_stops_leaves_nothing_and_stops_the_driver():
     """A SIGTERM that came while ``Context.stop`` deleted the application's directory cut it
     short: ``vega submit`` exited 143 with a ``vega-app-*`` directory left in $TMPDIR (the

@@ -18,8 +18,8 @@ import time
 from typing import Dict, List, Optional
 
 from ..executor_loss import LossCause
-from ..processes import (command_title, describe_exit, die_with_parent, end_descendants,
-                         fork_holding_signals, kill_tree, own_descendants,
+from ..processes import (HeldSignals, command_title, describe_exit, die_with_parent,
+                         end_descendants, fork_holding_signals, kill_tree, own_descendants,
                          read_no_input, title_argv, write_to_own_descriptors)
 from ..net.connection import Connection
 from ..net.framing import ConnectionClosed, ProtocolError, set_send_timeout
@@ -234,8 +234,12 @@ class ProcessPoolBackend(PoolRemovals):
             executor_id = f"exec-{self._spawned}"
             taken = {self._places[e] for e in self.processes}
             self._places[executor_id] = min(set(range(self.num_executors)) - taken)
-            process = self._fork(executor_id)
-            self.processes[process.executor_id] = process
+            # a Ctrl-C (blocked across the fork, taken as it is unblocked) lands once the
+            # executor is known: before, the new executor no one knew of ran on past the
+            # Context's stop, making its directories in the deleted application directory
+            with HeldSignals():
+                process = self._fork(executor_id)
+                self.processes[process.executor_id] = process
             self.pool.add(process)
             try:
                 process.send(RegisteredExecutor(self.heartbeat.interval))
